@@ -1,0 +1,126 @@
+# profilehub build.
+#
+#   make            build the hub, its plugins and the CLI (installs missing
+#                   Debian packages first, see scripts/deps.sh)
+#   make run        build and run the hub on conf/hub.yaml
+#   make test       build and run every test (unit + integration)
+#   make check      the same tests under AddressSanitizer + UBSan
+#   make plugin NAME=foo   scaffold plugins/foo from plugins/example
+#   make format     clang-format every C file
+#
+# Outputs go to build/ (build/asan/ for `make check`).  The top-level targets
+# first run scripts/deps.sh, then re-enter make with HUB_DEPS_DONE=1 so that
+# pkg-config is only consulted once the packages exist.
+
+PUBLIC_TARGETS := all run test check unit integration bench
+.PHONY: $(PUBLIC_TARGETS) deps plugin format clean
+
+ifndef HUB_DEPS_DONE
+
+$(PUBLIC_TARGETS):
+	@sh scripts/deps.sh
+	@$(MAKE) --no-print-directory -j$$(nproc) HUB_DEPS_DONE=1 $@
+
+deps:
+	@sh scripts/deps.sh
+
+else # ---- the real build, packages present ----------------------------
+
+B ?= build
+SAN ?=
+CC ?= cc
+PKG_LIBS := yaml-0.1 jansson sqlite3 libmicrohttpd libcurl libpq openssl zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_LIBS))
+PKG_LDLIBS := $(shell pkg-config --libs $(PKG_LIBS))
+
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Werror
+OPT := -O2 -g
+ifeq ($(SAN),1)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS_ALL := $(OPT) $(EXTRA_LDFLAGS)
+LDLIBS_ALL := $(PKG_LDLIBS) -ldl -lpthread -lm
+
+HUB_SRC := $(filter-out hub/main.c,$(wildcard hub/*.c))
+HUB_OBJ := $(HUB_SRC:%.c=$(B)/obj/%.o)
+LIBHUB := $(B)/libhub.a
+
+PLUGIN_NAMES := $(notdir $(patsubst %/,%,$(wildcard plugins/*/)))
+PLUGIN_SO := $(PLUGIN_NAMES:%=$(B)/plugins/%.so)
+# A plugin may add its libraries in plugins/<name>/plugin.mk: <name>_LIBS := -lcurl
+-include $(wildcard plugins/*/plugin.mk)
+
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/obj/%.o)
+TEST_PLUGIN_SRC := $(wildcard tests/plugins/*.c)
+TEST_PLUGIN_SO := $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(B)/tests/plugins/%.so)
+TEST_TOOL_SRC := $(wildcard tests/tools/*.c)
+TEST_TOOLS := $(TEST_TOOL_SRC:tests/tools/%.c=$(B)/tests/tools/%)
+
+all: $(B)/profilehub $(PLUGIN_SO)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(LIBHUB): $(HUB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/profilehub: $(B)/obj/hub/main.o $(LIBHUB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# Plugins: one shared object per plugins/<name>/, only hub_plugin_entry visible.
+.SECONDEXPANSION:
+$(B)/plugins/%.so: $$(wildcard plugins/%/*.c) hub/include/hub_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MF $(B)/plugins/$*.d -fPIC -fvisibility=hidden -Ihub/include -shared \
+		$(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $($*_LIBS)
+
+$(B)/tests/plugins/%.so: tests/plugins/%.c hub/include/hub_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MF $(B)/tests/plugins/$*.d -fPIC -fvisibility=hidden -Ihub/include -shared \
+		$(LDFLAGS_ALL) -o $@ $<
+
+$(B)/tests/unit_tests: $(UNIT_OBJ) $(LIBHUB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(UNIT_OBJ) $(LIBHUB) $(LDLIBS_ALL) -lcunit
+
+$(B)/tests/tools/%: tests/tools/%.c $(LIBHUB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Ihub $(LDFLAGS_ALL) -o $@ $< $(LIBHUB) $(LDLIBS_ALL)
+
+TEST_BUILD := all $(B)/tests/unit_tests $(TEST_PLUGIN_SO) $(TEST_TOOLS)
+
+run: all
+	$(B)/profilehub -c conf/hub.yaml run
+
+unit: $(TEST_BUILD)
+	HUB_BUILD=$(B) sh tests/run.sh unit
+
+integration: $(TEST_BUILD)
+	HUB_BUILD=$(B) sh tests/run.sh integration
+
+test: $(TEST_BUILD)
+	HUB_BUILD=$(B) sh tests/run.sh
+
+check:
+	@$(MAKE) --no-print-directory B=build/asan SAN=1 test
+
+bench: all
+	HUB_BUILD=$(B) sh bench/run.sh
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+endif # HUB_DEPS_DONE
+
+# ---- targets that need no packages -----------------------------------
+
+plugin:
+	@sh scripts/new_plugin.sh "$(NAME)"
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build

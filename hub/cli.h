@@ -1,0 +1,39 @@
+/*
+ * cli.h - what the subcommands share: the loaded configuration, opening
+ * the store, printing errors as "profilehub: <what>: <why>".
+ * Exit codes: 0 ok, 1 failure, 2 usage.
+ */
+#ifndef HUB_CLI_H
+#define HUB_CLI_H
+
+#include "config.h"
+#include "record.h"
+#include "store.h"
+
+#define CLI_OK 0
+#define CLI_FAIL 1
+#define CLI_USAGE 2
+
+struct cli {
+	const char *config_path;  /* -c FILE (default conf/hub.yaml) */
+	int is_config_explicit;
+	struct hub_config *cfg;
+	const char *prog_dir;     /* directory of the running binary */
+};
+
+void cli_error(const char *what, const char *fmt, ...) HUB_PRINTF(2, 3);
+int cli_usage(const char *usage);
+
+/* Loads cli->cfg (once).  Returns 0, or -1 after printing the error. */
+int cli_load_config(struct cli *cli);
+void cli_record_rules(const struct hub_config *cfg, struct record_rules *rules);
+/* Opens the configured store (creating the directory of an SQLite file). */
+int cli_open_store(struct cli *cli, struct store **out);
+
+int cmd_import(struct cli *cli, int argc, char **argv);
+int cmd_dump(struct cli *cli, int argc, char **argv);
+int cmd_profile(struct cli *cli, int argc, char **argv);
+int cmd_privacy(struct cli *cli, int argc, char **argv);
+int cmd_run(struct cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,540 @@
+/*
+ * cli_data.c - the subcommands that read and write profiles directly in
+ * the store: import (through the intake queue, like every other door),
+ * dump, profile and privacy.
+ */
+#include "cli.h"
+
+#include "alloc.h"
+#include "intake.h"
+#include "log.h"
+#include "profile.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define IMPORT_BATCH 1000
+#define IMPORT_WINDOW 4
+#define IMPORT_MAX_ERRORS 10
+
+/* ---- import --------------------------------------------------------- */
+
+struct import_slot {
+	struct intake_batch batch;
+	struct record *records[IMPORT_BATCH];
+	int is_busy;
+};
+
+struct import_state {
+	struct intake *intake;
+	struct import_slot slots[IMPORT_WINDOW];
+	size_t next_slot;
+	struct unify_counts total;
+	int64_t n_lines, n_warnings;
+	char *errors[IMPORT_MAX_ERRORS];
+	size_t n_errors;
+	int failed;
+	int64_t started_ms, last_progress_ms;
+	int is_tty;
+};
+
+static void import_note_error(struct import_state *st, int64_t line, const char *msg)
+{
+	st->total.rejected++;
+	st->total.records++;
+	if (st->n_errors < IMPORT_MAX_ERRORS &&
+	    asprintf(&st->errors[st->n_errors], "line %" PRId64 ": %s", line, msg) >= 0)
+		st->n_errors++;
+}
+
+static void slot_release(struct import_slot *slot)
+{
+	for (size_t i = 0; i < slot->batch.n_records; i++)
+		record_free(slot->records[i]);
+	slot->batch.n_records = 0;
+	slot->is_busy = 0;
+}
+
+/* Waits for a submitted slot and adds its counts. */
+static void import_finish_slot(struct import_state *st, struct import_slot *slot)
+{
+	struct unify_counts *c = &slot->batch.counts;
+	if (!slot->is_busy)
+		return;
+	if (intake_wait(st->intake, &slot->batch) != HUB_OK) {
+		cli_error("import", "%s", slot->batch.err);
+		st->failed = 1;
+	} else {
+		st->total.records += c->records;
+		st->total.applied += c->applied;
+		st->total.duplicates += c->duplicates;
+		st->total.blocked += c->blocked;
+		st->total.refused += c->refused;
+	}
+	slot_release(slot);
+}
+
+static void import_progress(struct import_state *st, int is_final)
+{
+	int64_t now = time_mono_ms();
+	double secs;
+	if (!st->is_tty || (!is_final && now - st->last_progress_ms < 250))
+		return;
+	st->last_progress_ms = now;
+	secs = (double)(now - st->started_ms) / 1000.0;
+	fprintf(stderr, "\r%" PRId64 " records, %.0f records/s, %.1fs elapsed%s", st->n_lines,
+		secs > 0 ? (double)st->n_lines / secs : 0.0, secs, is_final ? "\n" : "");
+}
+
+static struct import_slot *import_current(struct import_state *st)
+{
+	struct import_slot *slot = &st->slots[st->next_slot];
+	import_finish_slot(st, slot); /* the oldest in the window */
+	return slot;
+}
+
+static void import_submit(struct import_state *st)
+{
+	struct import_slot *slot = &st->slots[st->next_slot];
+	hub_rc rc;
+
+	if (slot->batch.n_records == 0)
+		return;
+	slot->batch.records = slot->records;
+	while ((rc = intake_submit(st->intake, &slot->batch)) == HUB_ERR_BUSY)
+		import_finish_slot(st, &st->slots[(st->next_slot + 1) % IMPORT_WINDOW]);
+	if (rc != HUB_OK) {
+		cli_error("import", "intake refused the batch (%d)", (int)rc);
+		st->failed = 1;
+		slot_release(slot);
+		return;
+	}
+	slot->is_busy = 1;
+	st->next_slot = (st->next_slot + 1) % IMPORT_WINDOW;
+	import_progress(st, 0);
+}
+
+static void import_line(struct import_state *st, const struct record_rules *rules,
+			const char *source, char *line, size_t len)
+{
+	struct import_slot *slot;
+	struct record_warnings warn = {0};
+	struct record *rec = NULL;
+	char err[512];
+	hub_rc rc;
+
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	if (len == 0)
+		return;
+	st->n_lines++;
+	rc = record_from_json(line, len, source, rules, time_now_ms(), &rec, &warn, err, sizeof(err));
+	st->n_warnings += (int64_t)warn.total;
+	record_warnings_clear(&warn);
+	if (rc != HUB_OK) {
+		import_note_error(st, st->n_lines, err);
+		return;
+	}
+	slot = import_current(st);
+	slot->records[slot->batch.n_records++] = rec;
+	if (slot->batch.n_records == IMPORT_BATCH)
+		import_submit(st);
+}
+
+static int import_stream(struct cli *cli, FILE *in, const char *source, struct import_state *st)
+{
+	struct record_rules rules;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+
+	cli_record_rules(cli->cfg, &rules);
+	while (!st->failed && (len = getline(&line, &cap, in)) >= 0)
+		import_line(st, &rules, source, line, (size_t)len);
+	free(line);
+	import_submit(st);
+	for (size_t i = 0; i < IMPORT_WINDOW; i++)
+		import_finish_slot(st, &st->slots[i]);
+	return ferror(in) ? -1 : 0;
+}
+
+static void import_report(const struct import_state *st)
+{
+	const struct unify_counts *t = &st->total;
+	import_progress((struct import_state *)st, 1);
+	printf("records %" PRId64 ", applied %" PRId64 ", duplicates %" PRId64 ", blocked %" PRId64
+	       ", refused %" PRId64 ", rejected %" PRId64 "\n",
+	       t->records, t->applied, t->duplicates, t->blocked, t->refused, t->rejected);
+	if (st->n_warnings)
+		printf("warnings %" PRId64 " (attributes dropped as invalid)\n", st->n_warnings);
+	for (size_t i = 0; i < st->n_errors; i++)
+		fprintf(stderr, "profilehub: import: %s\n", st->errors[i]);
+	if (t->rejected > (int64_t)st->n_errors)
+		fprintf(stderr, "profilehub: import: ... and %" PRId64 " more rejected\n",
+			t->rejected - (int64_t)st->n_errors);
+}
+
+int cmd_import(struct cli *cli, int argc, char **argv)
+{
+	static const char usage[] =
+		"profilehub import FILE|- --source NAME [--format canonical|segment|mparticle]";
+	const char *file = NULL, *source = NULL, *format = "canonical";
+	struct import_state *st = NULL;
+	struct store *store = NULL;
+	FILE *in = NULL;
+	char err[512];
+	int rc = CLI_FAIL;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--source") == 0 && i + 1 < argc)
+			source = argv[++i];
+		else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+			format = argv[++i];
+		else if (!file && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0))
+			file = argv[i];
+		else
+			return cli_usage(usage);
+	}
+	if (!file || !source)
+		return cli_usage(usage);
+	if (strcmp(format, "canonical") != 0) {
+		if (strcmp(format, "segment") == 0 || strcmp(format, "mparticle") == 0)
+			cli_error("import", "--format %s needs the %s source plugin, not in this build yet",
+				  format, format);
+		else
+			cli_error("import", "unknown --format \"%s\" (canonical, segment, mparticle)", format);
+		return CLI_FAIL;
+	}
+	if (cli_load_config(cli))
+		return CLI_FAIL;
+	in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+	if (!in) {
+		cli_error("import", "%s: %s", file, strerror(errno));
+		return CLI_FAIL;
+	}
+	st = hub_calloc(1, sizeof(*st));
+	if (!st || cli_open_store(cli, &store))
+		goto out;
+	if (intake_start(&st->intake, store, cli->cfg, err, sizeof(err))) {
+		cli_error("import", "%s", err);
+		store_close(store);
+		goto out;
+	}
+	st->started_ms = time_mono_ms();
+	st->is_tty = isatty(STDERR_FILENO);
+	if (import_stream(cli, in, source, st))
+		cli_error("import", "%s: read error", file);
+	else if (!st->failed)
+		rc = st->total.rejected ? CLI_FAIL : CLI_OK;
+	intake_stop(st->intake);
+	import_report(st);
+out:
+	if (st)
+		for (size_t i = 0; i < st->n_errors; i++)
+			free(st->errors[i]);
+	hub_free(st);
+	if (in && in != stdin)
+		fclose(in);
+	return rc;
+}
+
+/* ---- dump ----------------------------------------------------------- */
+
+static int parse_events_arg(const char *arg, long *out)
+{
+	char *end;
+	if (strcmp(arg, "all") == 0) {
+		*out = PROFILE_EVENTS_ALL;
+		return 0;
+	}
+	errno = 0;
+	*out = strtol(arg, &end, 10);
+	return errno || *end || *out < 0 ? -1 : 0;
+}
+
+static int print_doc(struct store *s, const char *pid, long n_events)
+{
+	json_t *doc = NULL;
+	int rc = profile_doc_build(s, pid, n_events, &doc);
+	if (rc == 1) {
+		char *text = json_dumps(doc, JSON_COMPACT);
+		if (text)
+			puts(text);
+		free(text);
+		json_decref(doc);
+		rc = text ? 1 : -1;
+	}
+	return rc;
+}
+
+struct id_page {
+	char ids[500][PROFILE_ID_SIZE];
+	size_t n;
+};
+
+static int page_add(void *ctx, const struct store_profile *p)
+{
+	struct id_page *pg = ctx;
+	memcpy(pg->ids[pg->n++], p->id, PROFILE_ID_SIZE);
+	return 0;
+}
+
+int cmd_dump(struct cli *cli, int argc, char **argv)
+{
+	long n_events = PROFILE_EVENTS_DEFAULT;
+	struct id_page *pg;
+	struct store *s = NULL;
+	char after[PROFILE_ID_SIZE] = "";
+	int rc = CLI_FAIL;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--events") == 0 && i + 1 < argc &&
+		    parse_events_arg(argv[i + 1], &n_events) == 0)
+			i++;
+		else
+			return cli_usage("profilehub dump [--events all|N]");
+	}
+	if (cli_load_config(cli) || cli_open_store(cli, &s))
+		return CLI_FAIL;
+	pg = hub_malloc(sizeof(*pg));
+	if (!pg || s->ops->begin(s))
+		goto out;
+	for (;;) {
+		pg->n = 0;
+		if (s->ops->profile_iter_live(s, after, 500, page_add, pg))
+			goto out;
+		for (size_t i = 0; i < pg->n; i++)
+			if (print_doc(s, pg->ids[i], n_events) < 0)
+				goto out;
+		if (pg->n < 500)
+			break;
+		memcpy(after, pg->ids[pg->n - 1], PROFILE_ID_SIZE);
+	}
+	rc = CLI_OK;
+out:
+	if (rc != CLI_OK)
+		cli_error("dump", "%s", pg ? store_error(s) : "out of memory");
+	s->ops->rollback(s);
+	store_close(s);
+	hub_free(pg);
+	return rc;
+}
+
+/* ---- profile -------------------------------------------------------- */
+
+struct lookup {
+	const char *by;    /* custom_id installation_id email phone profile_id */
+	const char *value;
+};
+
+static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events)
+{
+	static const struct { const char *flag, *by; } flags[] = {
+		{"--custom-id", "custom_id"}, {"--installation-id", "installation_id"},
+		{"--email", "email"},         {"--phone", "phone"},
+		{"--profile-id", "profile_id"},
+	};
+	for (int i = 1; i < argc; i++) {
+		int matched = 0;
+		for (size_t f = 0; f < ARRAY_SIZE(flags); f++) {
+			if (strcmp(argv[i], flags[f].flag) == 0 && i + 1 < argc && !lk->by) {
+				lk->by = flags[f].by;
+				lk->value = argv[++i];
+				matched = 1;
+				break;
+			}
+		}
+		if (matched)
+			continue;
+		if (n_events && strcmp(argv[i], "--events") == 0 && i + 1 < argc &&
+		    parse_events_arg(argv[i + 1], n_events) == 0) {
+			i++;
+			continue;
+		}
+		return -1;
+	}
+	return lk->by ? 0 : -1;
+}
+
+struct found {
+	char ids[64][PROFILE_ID_SIZE];
+	size_t n;
+};
+
+static int found_add(void *ctx, const struct store_profile *p)
+{
+	struct found *f = ctx;
+	if (f->n == ARRAY_SIZE(f->ids))
+		return 1;
+	memcpy(f->ids[f->n++], p->id, PROFILE_ID_SIZE);
+	return 0;
+}
+
+/* Resolves a lookup to live profile IDs.  Returns 0 or -1. */
+static int lookup_run(struct store *s, const struct lookup *lk, struct found *f)
+{
+	char pid[PROFILE_ID_SIZE];
+	int rc;
+
+	f->n = 0;
+	if (strcmp(lk->by, "email") == 0 || strcmp(lk->by, "phone") == 0) {
+		json_t *v = json_string(lk->value);
+		char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+		json_decref(v);
+		if (!text)
+			return -1;
+		rc = s->ops->attr_find_profiles(s, lk->by[0] == 'e' ? "$email_address" : "$phone_number",
+						text, found_add, f);
+		free(text);
+		return rc;
+	}
+	if (strcmp(lk->by, "profile_id") == 0)
+		rc = profile_resolve_id(s, lk->value, pid);
+	else
+		rc = s->ops->ident_get(s, lk->by, lk->value, pid);
+	if (rc == 1)
+		memcpy(f->ids[f->n++], pid, PROFILE_ID_SIZE);
+	return rc < 0 ? -1 : 0;
+}
+
+int cmd_profile(struct cli *cli, int argc, char **argv)
+{
+	struct lookup lk = {0};
+	long n_events = PROFILE_EVENTS_DEFAULT;
+	struct found f;
+	struct store *s;
+	int rc = CLI_FAIL;
+
+	if (lookup_parse(argc, argv, &lk, &n_events))
+		return cli_usage("profilehub profile (--custom-id C | --installation-id I | --email E"
+				 " | --phone P | --profile-id P) [--events N]");
+	if (cli_load_config(cli) || cli_open_store(cli, &s))
+		return CLI_FAIL;
+	if (lookup_run(s, &lk, &f))
+		goto out;
+	for (size_t i = 0; i < f.n; i++)
+		if (print_doc(s, f.ids[i], n_events) < 0)
+			goto out;
+	if (f.n == 0) {
+		cli_error("profile", "no profile with %s \"%s\"", lk.by, lk.value);
+		store_close(s);
+		return CLI_FAIL;
+	}
+	rc = CLI_OK;
+out:
+	if (rc != CLI_OK)
+		cli_error("profile", "%s", store_error(s));
+	store_close(s);
+	return rc;
+}
+
+/* ---- privacy -------------------------------------------------------- */
+
+static int privacy_access(struct cli *cli, const struct lookup *lk)
+{
+	struct found f;
+	struct store *s;
+	json_t *all = json_array();
+	int rc = CLI_FAIL;
+
+	if (cli_open_store(cli, &s)) {
+		json_decref(all);
+		return CLI_FAIL;
+	}
+	if (lookup_run(s, lk, &f))
+		goto out;
+	for (size_t i = 0; i < f.n; i++) {
+		json_t *doc = NULL;
+		if (profile_access_build(s, f.ids[i], &doc) < 0)
+			goto out;
+		if (doc)
+			json_array_append_new(all, doc);
+	}
+	{
+		json_t *out = json_pack("{s:s, s:s, s:o}", "type", "access", lk->by, lk->value,
+					"profiles", json_incref(all));
+		char *text = json_dumps(out, JSON_INDENT(2));
+		if (text)
+			puts(text);
+		free(text);
+		json_decref(out);
+	}
+	rc = CLI_OK;
+out:
+	if (rc != CLI_OK)
+		cli_error("privacy", "%s", store_error(s));
+	json_decref(all);
+	store_close(s);
+	return rc;
+}
+
+/* An erase goes through the intake like any record, so it is ordered with
+ * ingestion and blocks what arrives after it. */
+static int privacy_erase(struct cli *cli, const struct lookup *lk)
+{
+	struct record_rules rules;
+	struct intake *in = NULL;
+	struct intake_batch b = {0};
+	struct record *rec = NULL;
+	struct store *s;
+	char err[512], json[2048], mid[64];
+	json_t *ids = json_object();
+	char *ids_text;
+	int rc = CLI_FAIL;
+
+	json_object_set_new(ids, lk->by, json_string(lk->value));
+	ids_text = json_dumps(ids, JSON_COMPACT);
+	json_decref(ids);
+	snprintf(mid, sizeof(mid), "erase-%" PRId64 "-%d", time_now_ms(), (int)getpid());
+	snprintf(json, sizeof(json), "{\"type\":\"erase\",\"source\":\"privacy\",\"message_id\":\"%s\","
+		 "\"identifiers\":%s}", mid, ids_text ? ids_text : "{}");
+	free(ids_text);
+	cli_record_rules(cli->cfg, &rules);
+	if (record_from_json(json, strlen(json), "privacy", &rules, time_now_ms(), &rec, NULL, err,
+			     sizeof(err)) != HUB_OK) {
+		cli_error("privacy", "%s", err);
+		return CLI_FAIL;
+	}
+	if (cli_open_store(cli, &s))
+		goto out;
+	if (intake_start(&in, s, cli->cfg, err, sizeof(err))) {
+		cli_error("privacy", "%s", err);
+		store_close(s);
+		goto out;
+	}
+	b.records = &rec;
+	b.n_records = 1;
+	if (intake_submit(in, &b) != HUB_OK || intake_wait(in, &b) != HUB_OK)
+		cli_error("privacy", "erase failed: %s", b.err);
+	else
+		rc = CLI_OK;
+	intake_stop(in);
+	if (rc == CLI_OK)
+		printf("{\"type\":\"erase\",\"status\":\"done\",\"%s\":\"%s\"}\n", lk->by, lk->value);
+out:
+	record_free(rec);
+	return rc;
+}
+
+int cmd_privacy(struct cli *cli, int argc, char **argv)
+{
+	static const char usage[] =
+		"profilehub privacy (access|erase) (--custom-id C | --installation-id I)";
+	struct lookup lk = {0};
+
+	if (argc < 2 || lookup_parse(argc - 1, argv + 1, &lk, NULL) ||
+	    (strcmp(lk.by, "custom_id") != 0 && strcmp(lk.by, "installation_id") != 0))
+		return cli_usage(usage);
+	if (cli_load_config(cli))
+		return CLI_FAIL;
+	if (strcmp(argv[1], "access") == 0)
+		return privacy_access(cli, &lk);
+	if (strcmp(argv[1], "erase") == 0)
+		return privacy_erase(cli, &lk);
+	return cli_usage(usage);
+}

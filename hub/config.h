@@ -1,0 +1,152 @@
+/*
+ * config.h - the YAML configuration: a tree that remembers where every node
+ * came from (file:line:column), ${VAR} expansion, and schema checks against
+ * declarative key tables (the hub's own and each plugin's struct
+ * hub_config_key arrays), so every mistake is reported as
+ *
+ *     conf/hub.yaml:12:5: sources[0].write_keys: expected a list of strings
+ *
+ * before anything starts.  Values of secret keys never appear in messages.
+ */
+#ifndef HUB_CONFIG_H
+#define HUB_CONFIG_H
+
+#include "include/hub_plugin.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum cfg_kind { CFG_SCALAR, CFG_MAP, CFG_SEQ };
+
+/* One node of the YAML tree.  Owned by the tree (cfg_free on the root). */
+struct cfg_node {
+	enum cfg_kind kind;
+	char *key;            /* member of a map: its key; else NULL */
+	char *value;          /* scalar: text after ${VAR} expansion */
+	int is_quoted;        /* scalar was quoted: always a string */
+	int is_null;          /* plain scalar ~, null, Null, NULL or empty */
+	const char *file;     /* shared with the whole tree */
+	int line, col;        /* 1-based position of the value */
+	int key_line, key_col;/* map member: position of its key */
+	struct cfg_node *children; /* map members or sequence items */
+	size_t n_children;
+};
+
+/* Parses a YAML file (or text, `name` used in messages) into a tree, with
+ * ${VAR} and ${VAR:-default} expanded from the environment.  A YAML syntax
+ * error, duplicate key, anchor/alias, unset variable or a non-scalar map key
+ * fails with "file:line:col: message".  Returns 0 or -1. */
+int cfg_parse_file(const char *path, struct cfg_node **root, char *err, size_t err_size);
+int cfg_parse_string(const char *name, const char *text, size_t len,
+		     struct cfg_node **root, char *err, size_t err_size);
+void cfg_free(struct cfg_node *root);
+
+/* Member `key` of a map node, or NULL. */
+const struct cfg_node *cfg_get(const struct cfg_node *map, const char *key);
+
+/* Typed reading of a scalar; 0 on success, -1 when it is not of the type. */
+int cfg_as_int(const struct cfg_node *n, int64_t *out);
+int cfg_as_bool(const struct cfg_node *n, int *out);   /* true/false/yes/no/on/off */
+int cfg_as_float(const struct cfg_node *n, double *out);
+int cfg_as_duration_ms(const struct cfg_node *n, int64_t *out); /* 30s 15m 2h 1d, plain = s */
+
+/* Any node as JSON text (maps -> objects, sequences -> arrays; plain
+ * scalars that read as int/float/bool/null become those, quoted scalars
+ * stay strings).  Returns a hub_malloc'd string or NULL (no memory). */
+char *cfg_to_json(const struct cfg_node *n);
+
+/*
+ * Checks one mapping against a key table: every member must be declared
+ * (unknown keys are errors, with a "did you mean" when one is close), of the
+ * declared type; every required key present.  `path` is the key path of the
+ * map for messages ("" for the root, "sources[0]").  `extra` is a second
+ * table checked the same way (e.g. keys common to all sources); may be NULL.
+ * On error writes "file:line:col: path.key: what is wrong" and returns -1.
+ */
+int cfg_check_keys(const struct cfg_node *map, const char *path,
+		   const struct hub_config_key *keys,
+		   const struct hub_config_key *extra, char *err, size_t err_size);
+
+/* Checks one value against a declared type (a null value fails: callers
+ * decide whether null means "unset").  On error writes
+ * "file:line:col: path: expected ..." (never the value) and returns -1. */
+int cfg_check_type(const struct cfg_node *value, const char *path,
+		   enum hub_config_type type, char *err, size_t err_size);
+
+/* Writes "file:line:col: path: message" (no "path: " when path is empty or
+ * NULL) at the position of n's value, or of its key when at_key is set.
+ * Never pass a configured value as an argument: it may be a secret. */
+void cfg_errorf(char *err, size_t err_size, const struct cfg_node *n, int at_key,
+		const char *path, const char *fmt, ...) HUB_PRINTF(6, 7);
+
+/* Key paths for messages: "parent.key" ("key" when parent is empty) and
+ * "parent[i]"; truncated to fit buf. */
+void cfg_path_key(char *buf, size_t size, const char *parent, const char *key);
+void cfg_path_index(char *buf, size_t size, const char *parent, size_t i);
+
+/* ---- the hub configuration ---------------------------------------- */
+
+struct config_external_id {
+	char *name;    /* "crm_id" */
+	int limit;     /* per profile; default 5 */
+	int priority;  /* lower wins; default 1 */
+};
+
+/* One source or export entry: common keys read, the rest checked later
+ * against the plugin's declared keys. */
+struct config_instance {
+	char *name;
+	char *plugin;
+	int is_enabled;
+	const struct cfg_node *node; /* the whole mapping (borrowed from root) */
+	char path[32];               /* "sources[2]" / "exports[0]" */
+};
+
+struct hub_config {
+	char *file;
+	struct cfg_node *root;
+
+	char *plugin_dir;       /* NULL: next to the binary */
+	char *log_level;        /* NULL: info */
+
+	char *store_driver;     /* "sqlite" (default) | "postgres" */
+	char *store_path;       /* sqlite; default "var/hub.db" */
+	char *store_url;        /* postgres */
+	char *store_schema;     /* postgres; default "public" */
+
+	char *http_listen;      /* default "127.0.0.1:8080" */
+	int http_threads;       /* default 4 */
+	int http_max_connections; /* default 1024 */
+	int64_t http_timeout_ms;  /* default 30000 */
+	int64_t http_max_body;    /* default 1048576 (sources may lower) */
+
+	char **api_tokens;      /* secret */
+	size_t n_api_tokens;
+
+	struct config_external_id *external_ids; /* sorted by priority, name */
+	size_t n_external_ids;
+	char **blocked_values;
+	size_t n_blocked_values;
+
+	int erase_block_days;   /* default 30 */
+
+	int intake_queue_max;   /* batches waiting; default 1024 */
+
+	struct config_instance *sources;
+	size_t n_sources;
+	struct config_instance *exports;
+	size_t n_exports;
+};
+
+/* The hub's own keys, for `profilehub check` and docs. */
+extern const struct hub_config_key config_keys_common_source[];
+extern const struct hub_config_key config_keys_common_export[];
+
+/* Loads and checks the hub's keys (not the plugins' keys: plugin.c does that
+ * with each plugin's table).  Returns 0 or -1 with "file:line:col: ..." */
+int config_load(const char *path, struct hub_config **out, char *err, size_t err_size);
+int config_load_string(const char *name, const char *text,
+		       struct hub_config **out, char *err, size_t err_size);
+void config_free(struct hub_config *cfg);
+
+#endif

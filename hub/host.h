@@ -1,0 +1,43 @@
+/*
+ * host.h - the function table the hub lends to plugins (struct hub_host),
+ * and struct hub_call: one invocation (an HTTP request, a pull run, an
+ * export batch, a unit test) that decides where emitted records and
+ * checkpoints go.
+ */
+#ifndef HUB_HOST_H
+#define HUB_HOST_H
+
+#include "include/hub_plugin.h"
+
+#include <stdatomic.h>
+
+struct hub_call {
+	const struct hub_instance *inst;
+	/* Where emit() goes: validate + copy the record.  Required. */
+	hub_rc (*on_emit)(struct hub_call *call, const struct hub_record *rec,
+			  char *err, size_t err_size);
+	/* Where checkpoint() goes; NULL: HUB_ERR_INTERNAL (not a pull). */
+	hub_rc (*on_checkpoint)(struct hub_call *call, const char *cursor);
+	const atomic_int *stop;  /* non-zero: should_stop(); may be NULL */
+	void *ctx;               /* the caller's */
+};
+
+/* The table (static, lives for the process). */
+const struct hub_host *host_table(void);
+
+/* Tests: fix now_ms() (0 = the real clock). */
+void host_set_fixed_now_ms(int64_t ms);
+
+/*
+ * The resolved config of one instance (inst->json): every key the plugin
+ * declares plus the hub's common keys of its kind (sources or exports), each
+ * from the YAML or else the declared default, with its JSON text.  Built by
+ * plugin_instance_create() before the plugin's create() and never changed
+ * afterwards, so the config_*() functions need no lock.  Needs inst->name,
+ * inst->mod and inst->conf.  Returns 0, or -1 with err set.
+ */
+struct hub_instance;
+int host_instance_config_load(struct hub_instance *inst, char *err, size_t err_size);
+void host_instance_config_free(struct hub_instance *inst);
+
+#endif

@@ -1,0 +1,312 @@
+/*
+ * hub_plugin.h - the profilehub plugin ABI: the only header a plugin includes.
+ *
+ * A plugin is one shared object exporting one function, hub_plugin_entry(),
+ * which returns a static descriptor (struct hub_plugin).  The descriptor says
+ * what the plugin is (name, version, roles), which config keys it accepts, and
+ * which callbacks implement its roles:
+ *
+ *   push source   routes[]       HTTP routes mounted under /in/<instance>/
+ *   pull source   pull()         called with the last committed cursor
+ *   export        export_batch() called with changes from the change feed
+ *
+ * OWNERSHIP RULES
+ *   1. Everything the host passes in (strings, structs, the request body,
+ *      change JSON) is borrowed: valid until the callback returns.  Copy what
+ *      you keep.
+ *   2. Everything the plugin hands to the host (records through emit(), a
+ *      checkpoint cursor, a response body) is copied by the host before the
+ *      host function returns.  The plugin may reuse or free it right after.
+ *   3. Plugin state (the void * from create()) is owned by the plugin and
+ *      released by its destroy().  One instance is called from one thread at a
+ *      time, except push routes, which may run on several HTTP threads at once.
+ *   4. No library object (json_t *, PGconn *, CURL *) crosses this boundary.
+ *      Structured data crosses as JSON text (UTF-8, NUL-terminated).
+ *   5. hub_plugin_entry() must do nothing but return the static descriptor:
+ *      the host checks the ABI stamp before it calls anything else.
+ *
+ * ERRORS
+ *   Callbacks return an enum hub_rc and may write a NUL-terminated message into
+ *   the caller-owned buffer (err, err_size).  The code decides the reaction
+ *   (retry with backoff, disable the instance, dead-letter the item); the
+ *   message is for people.  Never put secrets in it.
+ *
+ * COMPATIBILITY
+ *   Structs and enums here only grow at the end.  HUB_ABI_MAJOR changes when
+ *   something is removed or changed (old plugins refused); HUB_ABI_MINOR when
+ *   something is appended.  The host refuses a plugin built for a newer minor.
+ *   struct hub_host carries its own size so a plugin can tell which functions
+ *   an older host provides (HUB_HOST_HAS()).
+ */
+#ifndef HUB_PLUGIN_H
+#define HUB_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
+#define HUB_ABI_MAJOR 1
+#define HUB_ABI_MINOR 0
+
+#if defined(__GNUC__)
+#define HUB_EXPORT __attribute__((visibility("default")))
+#define HUB_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define HUB_EXPORT
+#define HUB_PRINTF(a, b)
+#endif
+
+/* Return codes.  Append only; never renumber. */
+typedef enum hub_rc {
+	HUB_OK = 0,           /* done (pull: caught up) */
+	HUB_MORE = 1,         /* pull: more rows are waiting; call again */
+	HUB_RETRY = 2,        /* transient failure: back off and try again */
+	HUB_ERR_CONFIG = 3,   /* configuration is wrong: disable until it changes */
+	HUB_ERR_AUTH = 4,     /* credentials refused: disable until config changes */
+	HUB_ERR_DATA = 5,     /* this input is bad: reject / dead-letter it */
+	HUB_ERR_INTERNAL = 6, /* a bug or an unexpected state */
+	HUB_ERR_NOMEM = 7,    /* out of memory */
+	HUB_ERR_BUSY = 8,     /* host: intake full, retry after a while */
+	HUB_ERR_STOPPED = 9,  /* host: shutting down; stop early and return */
+} hub_rc;
+
+/* ABI stamp: the first member of every descriptor. */
+struct hub_abi_stamp {
+	uint32_t magic;       /* HUB_ABI_MAGIC */
+	uint16_t major;       /* HUB_ABI_MAJOR the plugin was built with */
+	uint16_t minor;       /* HUB_ABI_MINOR the plugin was built with */
+	uint32_t plugin_size; /* sizeof(struct hub_plugin) at build time */
+	uint32_t record_size; /* sizeof(struct hub_record) at build time */
+};
+
+#define HUB_ABI_STAMP_INIT                                                     \
+	{ HUB_ABI_MAGIC, HUB_ABI_MAJOR, HUB_ABI_MINOR,                         \
+	  (uint32_t)sizeof(struct hub_plugin),                                 \
+	  (uint32_t)sizeof(struct hub_record) }
+
+/* ---- configuration schema ------------------------------------------- */
+
+/* Types of config values.  Append only. */
+enum hub_config_type {
+	HUB_CFG_STRING = 0,
+	HUB_CFG_INT = 1,
+	HUB_CFG_BOOL = 2,
+	HUB_CFG_FLOAT = 3,
+	HUB_CFG_DURATION = 4,    /* "30s", "15m", "2h", "1d" or seconds */
+	HUB_CFG_STRING_LIST = 5, /* a YAML sequence of strings */
+	HUB_CFG_OBJECT = 6,      /* any YAML mapping: read as JSON text */
+	HUB_CFG_ANY = 7,         /* scalar, list or mapping: read as JSON text */
+};
+
+/* One declared key.  A plugin's keys are an array ended by {NULL}. */
+struct hub_config_key {
+	const char *name;
+	enum hub_config_type type;
+	const char *default_value; /* as YAML scalar text; NULL: no default */
+	int is_required;
+	int is_secret;             /* never printed: not in errors, logs, check */
+	const char *description;
+};
+
+/* ---- canonical records (IDENTITY.md section 2) ----------------------- */
+
+/* Record types.  Append only. */
+enum hub_record_type {
+	HUB_REC_IDENTIFY = 0,
+	HUB_REC_TRACK = 1,
+	HUB_REC_ATTRIBUTES = 2,
+	HUB_REC_CONSENT = 3,
+	HUB_REC_LOGOUT = 4,
+	HUB_REC_ALIAS = 5,
+	HUB_REC_ERASE = 6,
+};
+
+/* One identifier: type is "custom_id", "installation_id", an external id
+ * name ("crm_id", "mpid", ...), "email" or "phone". */
+struct hub_ident {
+	const char *type;
+	const char *value;
+};
+
+/*
+ * A canonical record as a plugin emits it.  Every pointer is borrowed by the
+ * host only for the duration of emit(); the host validates and copies.
+ * JSON members are text.  Set `size` to sizeof(struct hub_record) (or use
+ * hub_record_init()) so the host knows which members exist.
+ */
+struct hub_record {
+	uint32_t size;
+	enum hub_record_type type;
+	const char *message_id;      /* NULL: the host hashes the record */
+	int64_t timestamp_ms;        /* event time, ms since epoch, UTC; 0: unset */
+	int64_t sent_at_ms;          /* client send time for skew; 0: unknown */
+	int64_t received_at_ms;      /* 0: the host's receive time */
+	const struct hub_ident *identifiers;
+	size_t n_identifiers;
+	int custom_id_is_null;       /* identify: "custom_id": null = logout */
+	const char *platform;        /* "ios" "android" "web" "server" or NULL */
+	int push_enabled;            /* -1 unset, 0 off, 1 on */
+	const char *attributes_json; /* identify/attributes: JSON object or NULL */
+	const char *consent_json;    /* identify/consent: JSON object or NULL */
+	const char *event_name;      /* track */
+	const char *properties_json; /* track: JSON object or NULL */
+	const char *previous_id;     /* alias */
+};
+
+static inline void hub_record_init(struct hub_record *r, enum hub_record_type t)
+{
+	static const struct hub_record zero;
+	*r = zero;
+	r->size = (uint32_t)sizeof(*r);
+	r->type = t;
+	r->push_enabled = -1;
+}
+
+/* ---- what the host lends ------------------------------------------- */
+
+enum hub_log_level {
+	HUB_LOG_ERROR = 0,
+	HUB_LOG_WARN = 1,
+	HUB_LOG_INFO = 2,
+	HUB_LOG_DEBUG = 3,
+};
+
+/* Opaque handles.  An instance is one configured use of a plugin; a call is
+ * one invocation (one HTTP request, one pull, one export batch) that records
+ * are emitted into. */
+struct hub_instance;
+struct hub_call;
+
+/*
+ * The host function table.  Only grows at the end; `size` is the size the
+ * host was built with.  Check HUB_HOST_HAS(host, member) before using a
+ * member added after ABI 1.0.
+ */
+struct hub_host {
+	uint32_t size;
+	uint16_t abi_major;
+	uint16_t abi_minor;
+
+	/* Logging, prefixed with the instance name.  Never log secrets. */
+	void (*log)(const struct hub_instance *inst, enum hub_log_level level,
+		    const char *fmt, ...) HUB_PRINTF(3, 4);
+
+	/* Config values of this instance (declared keys only; defaults applied).
+	 * Strings are borrowed for the instance's lifetime.  NULL when unset.
+	 * config_int() of a HUB_CFG_DURATION key gives milliseconds. */
+	const char *(*config_string)(const struct hub_instance *inst, const char *key);
+	int64_t (*config_int)(const struct hub_instance *inst, const char *key);
+	int (*config_bool)(const struct hub_instance *inst, const char *key);
+	double (*config_float)(const struct hub_instance *inst, const char *key);
+	size_t (*config_list_size)(const struct hub_instance *inst, const char *key);
+	const char *(*config_list_item)(const struct hub_instance *inst,
+					const char *key, size_t index);
+	/* Any key's value as JSON text (objects, lists, scalars). */
+	const char *(*config_json)(const struct hub_instance *inst, const char *key);
+	const char *(*instance_name)(const struct hub_instance *inst);
+
+	/* Emit one record into the current call.  Copied before return.
+	 * HUB_ERR_DATA: the record is invalid (err says why; the call may go on
+	 * or fail as the plugin chooses). */
+	hub_rc (*emit)(struct hub_call *call, const struct hub_record *rec,
+		       char *err, size_t err_size);
+
+	/* Pull: everything emitted so far is consistent up to `cursor` (text).
+	 * The host commits those records and the cursor in one transaction. */
+	hub_rc (*checkpoint)(struct hub_call *call, const char *cursor);
+
+	/* Non-zero when the host is stopping: finish the page and return. */
+	int (*should_stop)(const struct hub_call *call);
+
+	/* Wall-clock time, ms since epoch (tests may fix it). */
+	int64_t (*now_ms)(void);
+
+	/* Constant-time comparison of two secrets: 1 when equal. */
+	int (*secret_equal)(const char *a, size_t a_len, const char *b, size_t b_len);
+};
+
+#define HUB_HOST_HAS(host, member)                                             \
+	((host)->size >= offsetof(struct hub_host, member) + sizeof((host)->member))
+
+/* ---- push sources: HTTP routes --------------------------------------- */
+
+/* An HTTP request as a push route sees it.  Borrowed. */
+struct hub_request {
+	const char *method;       /* "POST" */
+	const char *path;         /* below the mount: "/v1/batch" */
+	const char *body;         /* decoded (gunzipped); NUL-terminated */
+	size_t body_len;
+	const char *(*header)(const struct hub_request *req, const char *name);
+	const void *host_private;
+};
+
+/* The answer a route fills in.  The host sends it only after every emitted
+ * record is committed; if the commit fails the host answers 503 instead. */
+struct hub_response {
+	int status;             /* e.g. 200, 202, 400, 401 */
+	char body[1024];        /* JSON text */
+	const char *retry_after;
+};
+
+struct hub_route {
+	const char *method; /* "POST" */
+	const char *path;   /* "/v1/batch"; exact match below the mount */
+	hub_rc (*handle)(void *state, struct hub_call *call,
+			 const struct hub_request *req, struct hub_response *resp);
+};
+
+/* ---- the descriptor ------------------------------------------------- */
+
+enum hub_role {
+	HUB_ROLE_PUSH = 1u << 0,
+	HUB_ROLE_PULL = 1u << 1,
+	HUB_ROLE_EXPORT = 1u << 2,
+};
+
+struct hub_plugin {
+	struct hub_abi_stamp abi; /* HUB_ABI_STAMP_INIT; checked first */
+	const char *name;         /* must equal the file name without .so */
+	const char *version;      /* the plugin's own version, e.g. "1.2.0" */
+	const char *description;  /* one line */
+	unsigned roles;           /* HUB_ROLE_* */
+	const struct hub_config_key *config; /* ended by {NULL} */
+
+	/* Create an instance from its validated config. */
+	hub_rc (*create)(const struct hub_host *host,
+			 const struct hub_instance *inst, void **state,
+			 char *err, size_t err_size);
+	void (*destroy)(void *state);
+
+	/* Optional: open connections once (profilehub check --connect). */
+	hub_rc (*check_connect)(void *state, char *err, size_t err_size);
+
+	/* push: routes ended by {NULL} */
+	const struct hub_route *routes;
+
+	/* pull: emit records after `cursor` (NULL on a first or --full run),
+	 * at most about `budget` of them, calling checkpoint() at safe
+	 * boundaries.  Returns HUB_MORE when rows remain, HUB_OK when caught up. */
+	hub_rc (*pull)(void *state, struct hub_call *call, const char *cursor,
+		       size_t budget, char *err, size_t err_size);
+
+	/* export: deliver changes[0..n) (JSON text, in seq order).  Set *n_done
+	 * to how many leading changes are durably accepted, even on failure. */
+	hub_rc (*export_batch)(void *state, struct hub_call *call,
+			       const char *const *changes, size_t n,
+			       size_t *n_done, char *err, size_t err_size);
+};
+
+/* The one exported symbol. */
+typedef const struct hub_plugin *(*hub_plugin_entry_fn)(const struct hub_host *host);
+HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host);
+
+#define HUB_PLUGIN_ENTRY_NAME "hub_plugin_entry"
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HUB_PLUGIN_H */

@@ -1,0 +1,255 @@
+/*
+ * intake.c - the queue and the one writer thread (group commit).
+ *
+ * Thread ownership: the queue (head/tail/depth) is shared under `lock`;
+ * the store connection and the unify state belong to the writer thread
+ * alone.  A group is every batch queued when the writer wakes (up to
+ * GROUP_MAX_RECORDS records): BEGIN, one savepoint per batch, COMMIT (a
+ * real fsync), then every waiter of the group is woken.  If the commit
+ * fails, every batch of the group fails with HUB_RETRY: nothing of it was
+ * stored.
+ */
+#include "intake.h"
+
+#include "alloc.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define GROUP_MAX_RECORDS 20000
+
+static const double commit_bounds_ms[10] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000};
+
+struct intake {
+	pthread_mutex_t lock;
+	pthread_cond_t work;      /* writer waits for batches */
+	pthread_cond_t done;      /* submitters wait for results */
+	pthread_t writer;
+	struct intake_batch *head, *tail; /* under lock */
+	int depth;                /* under lock */
+	int max_depth;
+	int is_stopping;          /* under lock */
+	struct intake_stats stats;/* under lock */
+
+	struct store *store;      /* writer thread only */
+	struct unify unify;       /* writer thread only */
+};
+
+/* Applies one batch inside the group's transaction. */
+static void apply_batch(struct intake *in, struct intake_batch *b)
+{
+	struct store *s = in->store;
+
+	memset(&b->counts, 0, sizeof(b->counts));
+	b->rc = HUB_OK;
+	b->err[0] = '\0';
+	if (s->ops->savepoint(s))
+		goto fail;
+	for (size_t i = 0; i < b->n_records; i++) {
+		enum unify_outcome o;
+		if (unify_apply(&in->unify, b->records[i], &o))
+			goto rollback;
+		unify_count(&b->counts, o);
+		if (b->outcomes)
+			b->outcomes[i] = o;
+	}
+	if (b->cursor_key && s->ops->meta_put(s, b->cursor_key, b->cursor_value))
+		goto rollback;
+	if (s->ops->savepoint_release(s))
+		goto fail;
+	return;
+rollback:
+	snprintf(b->err, sizeof(b->err), "%s", store_error(s));
+	s->ops->savepoint_rollback(s);
+	b->rc = HUB_ERR_INTERNAL;
+	memset(&b->counts, 0, sizeof(b->counts));
+	log_error("intake", "batch rolled back: %s", b->err);
+	return;
+fail:
+	snprintf(b->err, sizeof(b->err), "%s", store_error(s));
+	b->rc = HUB_ERR_INTERNAL;
+}
+
+static void group_fail(struct intake_batch *group, const char *why)
+{
+	for (struct intake_batch *b = group; b; b = b->next) {
+		b->rc = HUB_RETRY;
+		memset(&b->counts, 0, sizeof(b->counts));
+		snprintf(b->err, sizeof(b->err), "store commit failed: %s", why);
+	}
+}
+
+static void stats_commit(struct intake_stats *st, double ms)
+{
+	size_t i = 0;
+	while (i < ARRAY_SIZE(commit_bounds_ms) && ms > commit_bounds_ms[i])
+		i++;
+	st->commit_ms_buckets[i]++;
+	st->commit_ms_sum += ms;
+	st->commits++;
+}
+
+/* Runs one group; returns with every batch's rc set. */
+static void writer_run_group(struct intake *in, struct intake_batch *group, double *commit_ms)
+{
+	struct store *s = in->store;
+	int64_t t0;
+
+	if (s->ops->begin(s) || unify_group_begin(&in->unify)) {
+		group_fail(group, store_error(s));
+		s->ops->rollback(s);
+		return;
+	}
+	for (struct intake_batch *b = group; b; b = b->next)
+		apply_batch(in, b);
+	t0 = time_mono_ms();
+	if (s->ops->commit(s)) {
+		log_error("intake", "commit failed: %s", store_error(s));
+		group_fail(group, store_error(s));
+		s->ops->rollback(s);
+		return;
+	}
+	*commit_ms = (double)(time_mono_ms() - t0);
+}
+
+/* Takes the queued batches (up to GROUP_MAX_RECORDS records) under lock. */
+static struct intake_batch *queue_take_group(struct intake *in)
+{
+	struct intake_batch *group = in->head, *last = in->head;
+	size_t n = last->n_records;
+
+	in->depth--;
+	while (last->next && n + last->next->n_records <= GROUP_MAX_RECORDS) {
+		last = last->next;
+		n += last->n_records;
+		in->depth--;
+	}
+	in->head = last->next;
+	if (!in->head)
+		in->tail = NULL;
+	last->next = NULL;
+	return group;
+}
+
+static void *writer_main(void *arg)
+{
+	struct intake *in = arg;
+
+	pthread_mutex_lock(&in->lock);
+	for (;;) {
+		struct intake_batch *group, *b, *next;
+		double commit_ms = -1;
+
+		while (!in->head && !in->is_stopping)
+			pthread_cond_wait(&in->work, &in->lock);
+		if (!in->head)
+			break;
+		group = queue_take_group(in);
+		pthread_mutex_unlock(&in->lock);
+
+		writer_run_group(in, group, &commit_ms);
+
+		pthread_mutex_lock(&in->lock);
+		if (commit_ms >= 0)
+			stats_commit(&in->stats, commit_ms);
+		else
+			in->stats.failed_commits++;
+		for (b = group; b; b = next) {
+			next = b->next;
+			in->stats.batches++;
+			in->stats.records += (int64_t)b->n_records;
+			in->stats.applied += b->counts.applied;
+			b->next = NULL;
+			b->is_done = 1;
+		}
+		pthread_cond_broadcast(&in->done);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return NULL;
+}
+
+int intake_start(struct intake **out, struct store *store, const struct hub_config *cfg,
+		 char *err, size_t err_size)
+{
+	struct intake *in = hub_calloc(1, sizeof(*in));
+
+	if (!in) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&in->lock, NULL);
+	pthread_cond_init(&in->work, NULL);
+	pthread_cond_init(&in->done, NULL);
+	in->store = store;
+	in->max_depth = cfg->intake_queue_max > 0 ? cfg->intake_queue_max : 1024;
+	unify_init(&in->unify, store, cfg);
+	if (pthread_create(&in->writer, NULL, writer_main, in) != 0) {
+		err_set(err, err_size, "cannot start the intake writer thread");
+		pthread_mutex_destroy(&in->lock);
+		pthread_cond_destroy(&in->work);
+		pthread_cond_destroy(&in->done);
+		hub_free(in);
+		return -1;
+	}
+	*out = in;
+	return 0;
+}
+
+hub_rc intake_submit(struct intake *in, struct intake_batch *b)
+{
+	hub_rc rc = HUB_OK;
+
+	b->is_done = 0;
+	b->next = NULL;
+	pthread_mutex_lock(&in->lock);
+	if (in->is_stopping) {
+		rc = HUB_ERR_STOPPED;
+	} else if (in->depth >= in->max_depth) {
+		rc = HUB_ERR_BUSY;
+	} else {
+		if (in->tail)
+			in->tail->next = b;
+		else
+			in->head = b;
+		in->tail = b;
+		in->depth++;
+		pthread_cond_signal(&in->work);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+hub_rc intake_wait(struct intake *in, struct intake_batch *b)
+{
+	pthread_mutex_lock(&in->lock);
+	while (!b->is_done)
+		pthread_cond_wait(&in->done, &in->lock);
+	pthread_mutex_unlock(&in->lock);
+	return b->rc;
+}
+
+void intake_stop(struct intake *in)
+{
+	if (!in)
+		return;
+	pthread_mutex_lock(&in->lock);
+	in->is_stopping = 1;
+	pthread_cond_signal(&in->work);
+	pthread_mutex_unlock(&in->lock);
+	pthread_join(in->writer, NULL);
+	store_close(in->store);
+	pthread_mutex_destroy(&in->lock);
+	pthread_cond_destroy(&in->work);
+	pthread_cond_destroy(&in->done);
+	hub_free(in);
+}
+
+void intake_get_stats(struct intake *in, struct intake_stats *st)
+{
+	pthread_mutex_lock(&in->lock);
+	*st = in->stats;
+	st->queue_depth = in->depth;
+	pthread_mutex_unlock(&in->lock);
+}

@@ -1,0 +1,67 @@
+/*
+ * intake.h - the intake queue and its single writer.  Callers (HTTP
+ * handlers, syncs, import) submit validated batches and wait; the writer
+ * applies them in arrival order, many batches per transaction (group
+ * commit), commits durably, then wakes the waiters.  A batch is all or
+ * nothing.  A full queue refuses at once (HUB_ERR_BUSY) instead of growing.
+ */
+#ifndef HUB_INTAKE_H
+#define HUB_INTAKE_H
+
+#include "config.h"
+#include "record.h"
+#include "store.h"
+#include "unify.h"
+
+#include <pthread.h>
+
+struct intake;
+
+/* One unit of all-or-nothing work.  The submitter owns the struct and the
+ * records; it must not touch either between submit and wait. */
+struct intake_batch {
+	struct record **records;
+	size_t n_records;
+	/* optional: a pull cursor committed in the same transaction */
+	const char *cursor_key;
+	const char *cursor_value;
+
+	/* results, valid after intake_wait() */
+	hub_rc rc;              /* HUB_OK, HUB_RETRY (commit failed), HUB_ERR_INTERNAL */
+	char err[256];
+	struct unify_counts counts;
+	enum unify_outcome *outcomes; /* optional, n_records entries, caller-owned */
+
+	/* the queue's */
+	int is_done;
+	struct intake_batch *next;
+};
+
+struct intake_stats {
+	int64_t batches;
+	int64_t commits;
+	int64_t records;
+	int64_t applied;
+	int64_t failed_commits;
+	int queue_depth;
+	/* commit latency histogram, upper bounds in ms: 1 2 5 10 25 50 100 250 500 1000 +Inf */
+	int64_t commit_ms_buckets[11];
+	double commit_ms_sum;
+};
+
+/* Starts the writer thread; it takes ownership of `store` (closed by
+ * intake_stop).  Returns 0 or -1. */
+int intake_start(struct intake **out, struct store *store, const struct hub_config *cfg,
+		 char *err, size_t err_size);
+
+/* Queues a batch.  HUB_OK, HUB_ERR_BUSY (queue full), HUB_ERR_STOPPED. */
+hub_rc intake_submit(struct intake *in, struct intake_batch *b);
+/* Waits until the batch is committed or failed; returns b->rc. */
+hub_rc intake_wait(struct intake *in, struct intake_batch *b);
+
+/* Applies what is queued, stops the writer, closes the store. */
+void intake_stop(struct intake *in);
+
+void intake_get_stats(struct intake *in, struct intake_stats *st);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * log.h - leveled logging to stderr, each line prefixed with a time, the
+ * level and the instance (or module) it concerns.  Never pass secrets.
+ */
+#ifndef HUB_LOG_H
+#define HUB_LOG_H
+
+#include "include/hub_plugin.h"
+
+#include <stdarg.h>
+
+void log_set_level(enum hub_log_level level);
+enum hub_log_level log_get_level(void);
+/* "error" "warn" "info" "debug"; returns -1 for anything else. */
+int log_level_parse(const char *name);
+
+void log_msg(enum hub_log_level level, const char *who, const char *fmt, ...)
+	HUB_PRINTF(3, 4);
+void log_vmsg(enum hub_log_level level, const char *who, const char *fmt, va_list ap)
+	HUB_PRINTF(3, 0);
+
+#define log_error(who, ...) log_msg(HUB_LOG_ERROR, who, __VA_ARGS__)
+#define log_warn(who, ...) log_msg(HUB_LOG_WARN, who, __VA_ARGS__)
+#define log_info(who, ...) log_msg(HUB_LOG_INFO, who, __VA_ARGS__)
+#define log_debug(who, ...) log_msg(HUB_LOG_DEBUG, who, __VA_ARGS__)
+
+#endif

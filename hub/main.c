@@ -1,0 +1,375 @@
+/*
+ * main.c - the profilehub command line: global options (-c FILE,
+ * --log-level L, before or after the subcommand), dispatch to the
+ * subcommands of API.md, and the small ones (version, plugins, check).
+ * The data subcommands live in cli_data.c, `run` in cli_run.c.
+ */
+#include "cli.h"
+
+#include "alloc.h"
+#include "log.h"
+#include "plugin.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define HUB_VERSION "0.1.0"
+
+static const char usage_text[] =
+	"usage: profilehub [-c FILE] [--log-level LEVEL] <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  run                       run the hub (HTTP intake, API, scheduler, exports)\n"
+	"  check [--connect]         validate the config and load every plugin\n"
+	"  import FILE|- --source NAME [--format canonical|segment|mparticle]\n"
+	"                            backfill records from a JSON Lines file\n"
+	"  sync SOURCE [--full]      run one pull sync now\n"
+	"  profile (--custom-id C | --installation-id I | --email E | --phone P |\n"
+	"           --profile-id P) [--events N]   print matching profile documents\n"
+	"  dump [--events all|N]     every live profile, one JSON document per line\n"
+	"  privacy (access|erase) (--custom-id C | --installation-id I)\n"
+	"  exports                   export state and dead letters\n"
+	"  plugins [--describe NAME] the plugins found, with kind and ABI version\n"
+	"  version                   versions of profilehub and its libraries\n"
+	"\n"
+	"-c FILE defaults to conf/hub.yaml.  LEVEL: error, warn, info, debug.\n";
+
+void cli_error(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "profilehub: %s: ", what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage(const char *usage)
+{
+	fprintf(stderr, "usage: %s\n", usage);
+	return CLI_USAGE;
+}
+
+int cli_load_config(struct cli *cli)
+{
+	char err[1024];
+
+	if (cli->cfg)
+		return 0;
+	if (!cli->is_config_explicit && access(cli->config_path, F_OK) != 0) {
+		/* no config at the default place: run on defaults */
+		if (config_load_string("(defaults)", "{}", &cli->cfg, err, sizeof(err)) == 0)
+			return 0;
+	} else if (config_load(cli->config_path, &cli->cfg, err, sizeof(err)) == 0) {
+		if (cli->cfg->log_level) {
+			int lvl = log_level_parse(cli->cfg->log_level);
+			if (lvl >= 0)
+				log_set_level((enum hub_log_level)lvl);
+		}
+		return 0;
+	}
+	fprintf(stderr, "profilehub: %s\n", err);
+	return -1;
+}
+
+void cli_record_rules(const struct hub_config *cfg, struct record_rules *rules)
+{
+	rules->external_ids = cfg->external_ids;
+	rules->n_external_ids = cfg->n_external_ids;
+	rules->blocked_values = cfg->blocked_values;
+	rules->n_blocked_values = cfg->n_blocked_values;
+}
+
+/* mkdir -p of the directory that will hold `path`. */
+static int make_parent_dirs(const char *path)
+{
+	char *copy = hub_strdup(path);
+	int rc = 0;
+
+	if (!copy)
+		return -1;
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0750) != 0 && errno != EEXIST)
+			rc = -1;
+		*p = '/';
+	}
+	hub_free(copy);
+	return rc;
+}
+
+int cli_open_store(struct cli *cli, struct store **out)
+{
+	char err[1024];
+	const char *driver = cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite";
+
+	if (strcmp(driver, "sqlite") == 0 && cli->cfg->store_path)
+		make_parent_dirs(cli->cfg->store_path);
+	if (store_open(cli->cfg, out, err, sizeof(err)) == 0)
+		return 0;
+	cli_error("store", "%s", err);
+	return -1;
+}
+
+/* ---- version, plugins, check ---------------------------------------- */
+
+static int cmd_version(void)
+{
+	curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+	printf("profilehub %s (plugin ABI %d.%d)\n", HUB_VERSION, HUB_ABI_MAJOR, HUB_ABI_MINOR);
+	printf("  sqlite %s\n", sqlite3_libversion());
+	printf("  jansson %s\n", jansson_version_str());
+	printf("  libyaml %s\n", yaml_get_version_string());
+	printf("  libmicrohttpd %s\n", MHD_get_version());
+	printf("  libcurl %s\n", curl->version);
+	printf("  openssl %s\n", OpenSSL_version(OPENSSL_VERSION));
+	return CLI_OK;
+}
+
+static char *cli_plugin_dir(struct cli *cli)
+{
+	if (cli->cfg && cli->cfg->plugin_dir)
+		return hub_strdup(cli->cfg->plugin_dir);
+	return plugin_default_dir();
+}
+
+static int registry_open(struct cli *cli, struct plugin_registry *reg)
+{
+	char err[1024];
+	char *dir = cli_plugin_dir(cli);
+	int rc;
+
+	if (!dir) {
+		cli_error("plugins", "cannot find the plugin directory");
+		return -1;
+	}
+	rc = plugin_registry_open(reg, dir, err, sizeof(err));
+	if (rc)
+		cli_error("plugins", "%s", err);
+	hub_free(dir);
+	return rc;
+}
+
+static const char *const cfg_type_names[] = {
+	"string", "integer", "boolean", "number", "duration", "list of strings", "mapping", "any",
+};
+
+static void plugin_describe(const struct plugin_module *m)
+{
+	char roles[64];
+	printf("%s %s: %s\n", m->name, m->desc->version, m->desc->description);
+	printf("  roles: %s\n  file: %s\n  ABI: %u.%u\n  keys:\n",
+	       plugin_roles_string(m->desc->roles, roles, sizeof(roles)), m->path,
+	       m->desc->abi.major, m->desc->abi.minor);
+	for (const struct hub_config_key *k = m->desc->config; k && k->name; k++) {
+		printf("    %-18s %s%s%s", k->name, cfg_type_names[k->type],
+		       k->is_required ? ", required" : "", k->is_secret ? ", secret" : "");
+		if (k->default_value)
+			printf(", default %s", k->default_value);
+		printf("\n      %s\n", k->description);
+	}
+}
+
+static int cmd_plugins(struct cli *cli, int argc, char **argv)
+{
+	struct plugin_registry reg;
+	const char *describe = NULL;
+	char roles[64];
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--describe") == 0 && i + 1 < argc)
+			describe = argv[++i];
+		else
+			return cli_usage("profilehub plugins [--describe NAME]");
+	}
+	if (cli_load_config(cli) || registry_open(cli, &reg))
+		return CLI_FAIL;
+	if (describe) {
+		const struct plugin_module *m = plugin_registry_find(&reg, describe);
+		if (!m) {
+			cli_error("plugins", "no plugin named \"%s\" in %s", describe, reg.dir);
+			plugin_registry_close(&reg);
+			return CLI_FAIL;
+		}
+		plugin_describe(m);
+	} else {
+		printf("%-14s %-8s %-16s %-6s %s\n", "NAME", "VERSION", "ROLES", "ABI", "DESCRIPTION");
+		for (size_t i = 0; i < reg.n_mods; i++) {
+			const struct plugin_module *m = &reg.mods[i];
+			printf("%-14s %-8s %-16s %u.%-4u %s\n", m->name, m->desc->version,
+			       plugin_roles_string(m->desc->roles, roles, sizeof(roles)),
+			       m->desc->abi.major, m->desc->abi.minor, m->desc->description);
+		}
+	}
+	plugin_registry_close(&reg);
+	return CLI_OK;
+}
+
+/* Checks one source or export entry against its plugin; with `connect`,
+ * creates it and lets it open its connections once. */
+static int check_instance(const struct plugin_registry *reg, const struct config_instance *ci,
+			  int is_export, int connect)
+{
+	const struct plugin_module *m = plugin_registry_find(reg, ci->plugin);
+	const struct cfg_node *pn = cfg_get(ci->node, "plugin");
+	struct hub_instance *inst = NULL;
+	char err[1024];
+	int rc = 0;
+
+	if (!m) {
+		fprintf(stderr, "profilehub: %s:%d:%d: %s.plugin: no plugin named \"%s\" in %s\n",
+			pn->file, pn->line, pn->col, ci->path, ci->plugin, reg->dir);
+		return -1;
+	}
+	if (plugin_instance_check(m, ci, is_export, err, sizeof(err))) {
+		fprintf(stderr, "profilehub: %s\n", err);
+		return -1;
+	}
+	if (!connect)
+		return 0;
+	if (plugin_instance_create(m, ci, &inst, err, sizeof(err))) {
+		fprintf(stderr, "profilehub: %s\n", err);
+		return -1;
+	}
+	if (m->desc->check_connect &&
+	    m->desc->check_connect(inst->state, err, sizeof(err)) != HUB_OK) {
+		fprintf(stderr, "profilehub: %s \"%s\": %s\n", ci->path, ci->name, err);
+		rc = -1;
+	}
+	plugin_instance_destroy(inst);
+	return rc;
+}
+
+static int cmd_check(struct cli *cli, int argc, char **argv)
+{
+	struct plugin_registry reg;
+	int connect = 0, n_bad = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--connect") == 0)
+			connect = 1;
+		else
+			return cli_usage("profilehub check [--connect]");
+	}
+	if (cli_load_config(cli) || registry_open(cli, &reg))
+		return CLI_FAIL;
+	for (size_t i = 0; i < cli->cfg->n_sources; i++)
+		n_bad += check_instance(&reg, &cli->cfg->sources[i], 0, connect) != 0;
+	for (size_t i = 0; i < cli->cfg->n_exports; i++)
+		n_bad += check_instance(&reg, &cli->cfg->exports[i], 1, connect) != 0;
+	if (connect && n_bad == 0) {
+		struct store *s;
+		if (cli_open_store(cli, &s))
+			n_bad++;
+		else
+			store_close(s);
+	}
+	plugin_registry_close(&reg);
+	if (n_bad)
+		return CLI_FAIL;
+	printf("%s: ok (%zu sources, %zu exports, %zu plugins)\n", cli->cfg->file,
+	       cli->cfg->n_sources, cli->cfg->n_exports, reg.n_mods);
+	return CLI_OK;
+}
+
+/* Subcommands whose machinery is not in this build yet say so plainly. */
+static int cmd_later(const char *name, const char *which)
+{
+	cli_error(name, "this build has no %s yet", which);
+	return CLI_FAIL;
+}
+
+/* ---- dispatch ------------------------------------------------------- */
+
+/* Pulls -c/--config and --log-level out of argv wherever they stand.
+ * Returns the new argc, or -1 on a usage error. */
+static int take_global_options(struct cli *cli, int argc, char **argv)
+{
+	int out = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
+			cli->config_path = argv[++i];
+			cli->is_config_explicit = 1;
+		} else if (strcmp(a, "--log-level") == 0 && i + 1 < argc) {
+			int lvl = log_level_parse(argv[++i]);
+			if (lvl < 0) {
+				cli_error("--log-level", "unknown level \"%s\" (error, warn, info, debug)",
+					  argv[i]);
+				return -1;
+			}
+			log_set_level((enum hub_log_level)lvl);
+		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 ||
+			   strcmp(a, "--log-level") == 0) {
+			return -1;
+		} else {
+			argv[out++] = argv[i];
+		}
+	}
+	return out;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {.config_path = "conf/hub.yaml"};
+	const char *cmd;
+	int rc;
+
+	argc = take_global_options(&cli, argc - 1, argv + 1);
+	argv++;
+	if (argc < 0) {
+		fputs(usage_text, stderr);
+		return CLI_USAGE;
+	}
+	if (argc == 0) {
+		fputs(usage_text, stderr);
+		return CLI_USAGE;
+	}
+	cmd = argv[0];
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		fputs(usage_text, stdout);
+		return CLI_OK;
+	}
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+		rc = cmd_version();
+	else if (strcmp(cmd, "plugins") == 0)
+		rc = cmd_plugins(&cli, argc, argv);
+	else if (strcmp(cmd, "check") == 0)
+		rc = cmd_check(&cli, argc, argv);
+	else if (strcmp(cmd, "import") == 0)
+		rc = cmd_import(&cli, argc, argv);
+	else if (strcmp(cmd, "dump") == 0)
+		rc = cmd_dump(&cli, argc, argv);
+	else if (strcmp(cmd, "profile") == 0)
+		rc = cmd_profile(&cli, argc, argv);
+	else if (strcmp(cmd, "privacy") == 0)
+		rc = cmd_privacy(&cli, argc, argv);
+	else if (strcmp(cmd, "run") == 0)
+		rc = cmd_run(&cli, argc, argv);
+	else if (strcmp(cmd, "sync") == 0)
+		rc = argc < 2 ? cli_usage("profilehub sync SOURCE [--full]")
+			      : cmd_later("sync", "pull scheduler (issue #6)");
+	else if (strcmp(cmd, "exports") == 0)
+		rc = cmd_later("exports", "exporter (issue #8)");
+	else {
+		fprintf(stderr, "profilehub: unknown command \"%s\"\n\n%s", cmd, usage_text);
+		rc = CLI_USAGE;
+	}
+	config_free(cli.cfg);
+	return rc;
+}

@@ -1,0 +1,82 @@
+/*
+ * plugin.h - finding, loading and checking plugins (dlopen), and instances
+ * of them (one configured source or export).  The ABI stamp is checked
+ * before anything else a plugin provides is touched.
+ */
+#ifndef HUB_PLUGIN_LOADER_H
+#define HUB_PLUGIN_LOADER_H
+
+#include "config.h"
+#include "include/hub_plugin.h"
+
+#include <stddef.h>
+
+/* A loaded shared object.  Owned by the registry that loaded it. */
+struct plugin_module {
+	char *name;   /* file name without .so */
+	char *path;   /* where it was loaded from */
+	void *handle; /* dlopen handle */
+	const struct hub_plugin *desc;
+};
+
+struct plugin_registry {
+	char *dir;
+	struct plugin_module *mods; /* sorted by name */
+	size_t n_mods;
+};
+
+/* The plugin directory next to the running binary: <exe dir>/plugins.
+ * Returns a hub_malloc'd path. */
+char *plugin_default_dir(void);
+
+/*
+ * Loads one plugin file: dlopen(RTLD_NOW|RTLD_LOCAL), finds
+ * hub_plugin_entry, calls it, checks the ABI stamp (magic, major, minor not
+ * newer than the hub's, struct sizes) and the descriptor (name equals the
+ * file name, roles have their callbacks, config keys well-formed).
+ * Refusals are exact, e.g.
+ *   plugin "x" (/p/x.so) built for ABI 2.0, hub provides 1.0
+ *   plugin "x" (/p/x.so) has no hub_plugin_entry function
+ * Returns 0 and fills *mod, or -1 with err set.
+ */
+int plugin_load(const char *path, struct plugin_module *mod, char *err, size_t err_size);
+void plugin_unload(struct plugin_module *mod);
+
+/* Loads every *.so of `dir` (sorted).  Any refused plugin fails the whole
+ * scan with its message.  Returns 0 or -1. */
+int plugin_registry_open(struct plugin_registry *reg, const char *dir,
+			 char *err, size_t err_size);
+void plugin_registry_close(struct plugin_registry *reg);
+const struct plugin_module *plugin_registry_find(const struct plugin_registry *reg,
+						 const char *name);
+
+/* Role names: "push", "pull", "export" joined by ",". */
+const char *plugin_roles_string(unsigned roles, char *buf, size_t size);
+
+/* ---- instances ----------------------------------------------------- */
+
+/* One configured use of a plugin.  The struct is opaque to plugins. */
+struct hub_instance {
+	char *name;
+	const struct plugin_module *mod;
+	const struct config_instance *conf; /* borrowed from the hub config */
+	void *state;                        /* the plugin's, from create() */
+	struct instance_json_cache *json;   /* config_json() results */
+};
+
+/* Checks an instance's config against the plugin's declared keys plus the
+ * keys common to its kind (sources or exports), and that the plugin has the
+ * role the entry needs.  Messages: "file:line:col: sources[0].key: ...". */
+int plugin_instance_check(const struct plugin_module *mod,
+			  const struct config_instance *conf, int is_export,
+			  char *err, size_t err_size);
+
+/* Creates the instance: checks it (plugin_instance_check(), sources or
+ * exports by conf->path), resolves its config, calls the plugin's create().
+ * Returns 0 or -1. */
+int plugin_instance_create(const struct plugin_module *mod,
+			   const struct config_instance *conf,
+			   struct hub_instance **out, char *err, size_t err_size);
+void plugin_instance_destroy(struct hub_instance *inst);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * record.h - the canonical record inside the hub (IDENTITY.md sections 2, 4,
+ * 9): validated, normalized and owned.  Every door (plugins through emit(),
+ * `profilehub import --format canonical`, tests) produces these through the
+ * one validation path in record.c; the unification engine only ever sees a
+ * valid struct record.
+ *
+ * Validation here is per record and stateless: identifier rules and blocked
+ * values, payload shapes, native attribute formats, custom attribute limits.
+ * Everything that needs the store (dedupe, erase blocks, limits, merges) is
+ * unify.c's.
+ */
+#ifndef HUB_RECORD_H
+#define HUB_RECORD_H
+
+#include "config.h"
+#include "include/hub_plugin.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RECORD_CUSTOM_ID_MAX 1024
+#define RECORD_ATTR_KEY_MAX 30
+#define RECORD_ATTR_STRING_MAX 300
+#define RECORD_ATTR_ARRAY_MAX 25
+#define RECORD_FUTURE_CLAMP_MS (24LL * 3600 * 1000)
+
+/* What the validator needs to know of the deployment (from identity.*). */
+struct record_rules {
+	const struct config_external_id *external_ids; /* sorted by priority, name */
+	size_t n_external_ids;
+	char *const *blocked_values;  /* extra blocked values, case-insensitive */
+	size_t n_blocked_values;
+};
+
+enum attr_type {
+	ATTR_STRING = 0, ATTR_NUMBER, ATTR_BOOL, ATTR_DATE, ATTR_URL, ATTR_ARRAY
+};
+
+enum attr_op {
+	ATTR_OP_SET = 0,   /* value */
+	ATTR_OP_DELETE,    /* null */
+	ATTR_OP_ARRAY,     /* {"$add": [...], "$remove": [...]} */
+};
+
+struct record_attr {
+	char *key;            /* "$email_address", "plan" (lowercase custom) */
+	enum attr_op op;
+	enum attr_type type;  /* SET: the value's type */
+	json_t *value;        /* SET: owned reference; else NULL */
+	json_t *add;          /* ARRAY: owned array of strings or NULL */
+	json_t *remove;       /* ARRAY: owned array of strings or NULL */
+};
+
+enum consent_state {
+	CONSENT_ABSENT = 0,   /* the record says nothing */
+	CONSENT_UNSET,        /* null: unset, with a time */
+	CONSENT_SUBSCRIBED,
+	CONSENT_UNSUBSCRIBED,
+};
+
+struct record_ident {
+	char *type;           /* an external id name */
+	char *value;
+	int priority;
+	int limit;
+};
+
+struct record {
+	enum hub_record_type type;
+	char *source;
+	char *message_id;
+	int64_t timestamp_ms;     /* skew-corrected, clamped */
+	int64_t received_at_ms;
+
+	/* identifiers, blocked values already removed (NULL: absent) */
+	char *custom_id;
+	int is_logout;            /* logout record or identify with custom_id null */
+	char *installation_id;
+	struct record_ident *externals; /* in priority order (then name) */
+	size_t n_externals;
+	char *previous_id;        /* alias */
+
+	char *platform;           /* "ios" "android" "web" "server" or NULL */
+	int push_enabled;         /* -1 unset */
+
+	struct record_attr *attrs;/* includes $email_address / $phone_number
+				   * set from identifiers.email / .phone */
+	size_t n_attrs;
+	enum consent_state email_marketing;
+	enum consent_state sms_marketing;
+
+	char *event_name;         /* track */
+	json_t *properties;       /* track: owned object (never NULL on track) */
+};
+
+/* Non-fatal findings (an invalid attribute dropped): "attributes.$phone_number:
+ * must match ^\+[0-9]{1,15}$".  Owned by the caller's struct. */
+struct record_warnings {
+	char *items[8];
+	size_t n;     /* stored (at most 8) */
+	size_t total; /* found */
+};
+void record_warnings_clear(struct record_warnings *w);
+
+/*
+ * Validates a record emitted by a plugin (or built by a test) and returns a
+ * new owned struct record in *out.  `source` is the instance name.
+ * `now_ms` is the receive time when rec->received_at_ms is 0.  Skew
+ * correction (sent_at) and the 24 h future clamp are applied here.
+ * Returns HUB_OK, HUB_ERR_DATA (err names the field: "identifiers.custom_id:
+ * longer than 1024 bytes") or HUB_ERR_NOMEM.  Warnings may be NULL.
+ */
+hub_rc record_from_hub(const struct hub_record *rec, const char *source,
+		       const struct record_rules *rules, int64_t now_ms,
+		       struct record **out, struct record_warnings *warnings,
+		       char *err, size_t err_size);
+
+/*
+ * Parses one canonical JSON record (the form of `import --format canonical`
+ * and the scenario files; see tests/fixtures and shared/data/scenarios)
+ * into a struct record, with the same rules.  `default_source` applies when
+ * the JSON has no "source".  Duplicate object keys are rejected.
+ */
+hub_rc record_from_json(const char *text, size_t len, const char *default_source,
+			const struct record_rules *rules, int64_t now_ms,
+			struct record **out, struct record_warnings *warnings,
+			char *err, size_t err_size);
+
+void record_free(struct record *r);
+
+/* 1 when `value` is a blocked identifier value (IDENTITY.md section 9). */
+int record_value_is_blocked(const char *value, const struct record_rules *rules);
+
+/* "identify" ... "erase"; NULL for an unknown type. */
+const char *record_type_name(enum hub_record_type t);
+int record_type_parse(const char *name, enum hub_record_type *out);
+
+#endif

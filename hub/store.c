@@ -1,0 +1,122 @@
+/*
+ * store.c - backend-independent parts of the store: choosing the backend,
+ * and opaque profile IDs ("p_" + 16 base32 characters of an HMAC-SHA256,
+ * keyed per store, of a per-store counter).  IDs are stable within a store,
+ * never reused (the counter only grows) and not guessable without the key.
+ */
+#include "store.h"
+
+#include "alloc.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ID_KEY_BYTES 32
+
+int store_open(const struct hub_config *cfg, struct store **out, char *err, size_t err_size)
+{
+	const char *driver = cfg->store_driver ? cfg->store_driver : "sqlite";
+	if (strcmp(driver, "sqlite") == 0)
+		return store_sqlite_open(cfg->store_path ? cfg->store_path : "var/hub.db", out,
+					 err, err_size);
+	err_set(err, err_size, "store.driver: \"%s\" is not available in this build", driver);
+	return -1;
+}
+
+void store_close(struct store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+const char *store_error(const struct store *s)
+{
+	return s->err;
+}
+
+static void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int hex_decode(const char *in, unsigned char *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(in + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+/* The store's ID key: created on first use.  PROFILEHUB_ID_KEY (64 hex
+ * digits) fixes it, for tests that compare two stores byte for byte. */
+static int id_key_load(struct store *s, unsigned char key[ID_KEY_BYTES])
+{
+	char hex[2 * ID_KEY_BYTES + 1];
+	const char *fixed = getenv("PROFILEHUB_ID_KEY");
+	int rc = s->ops->meta_get(s, "id_key", hex, sizeof(hex));
+
+	if (rc < 0)
+		return -1;
+	if (rc == 1)
+		return hex_decode(hex, key, ID_KEY_BYTES);
+	if (fixed && strlen(fixed) == 2 * ID_KEY_BYTES && hex_decode(fixed, key, ID_KEY_BYTES) == 0) {
+		/* use it */
+	} else if (RAND_bytes(key, ID_KEY_BYTES) != 1) {
+		err_set(s->err, sizeof(s->err), "cannot get random bytes for the profile ID key");
+		return -1;
+	}
+	hex_encode(key, ID_KEY_BYTES, hex);
+	return s->ops->meta_put(s, "id_key", hex);
+}
+
+int store_new_profile_id(struct store *s, char id[PROFILE_ID_SIZE], int64_t *seq)
+{
+	static const char b32[] = "abcdefghijkmnpqrstuvwxyz23456789"; /* no l, o, 0, 1 */
+	unsigned char key[ID_KEY_BYTES], mac[EVP_MAX_MD_SIZE], msg[8];
+	unsigned int mac_len = 0;
+	char text[32];
+	int64_t n = 0;
+	int rc;
+
+	if (id_key_load(s, key))
+		return -1;
+	rc = s->ops->meta_get(s, "profile_seq", text, sizeof(text));
+	if (rc < 0)
+		return -1;
+	if (rc == 1)
+		n = strtoll(text, NULL, 10);
+	n++;
+	snprintf(text, sizeof(text), "%" PRId64, n);
+	if (s->ops->meta_put(s, "profile_seq", text))
+		return -1;
+	for (int i = 0; i < 8; i++)
+		msg[i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+	if (!HMAC(EVP_sha256(), key, ID_KEY_BYTES, msg, sizeof(msg), mac, &mac_len)) {
+		err_set(s->err, sizeof(s->err), "HMAC failed while making a profile ID");
+		return -1;
+	}
+	id[0] = 'p';
+	id[1] = '_';
+	/* 16 characters x 5 bits = 80 bits from the first 10 bytes */
+	for (int i = 0; i < 16; i++) {
+		int bit = i * 5, byte = bit / 8, shift = bit % 8;
+		unsigned v = ((unsigned)mac[byte] << 8 | mac[byte + 1]) >> (11 - shift);
+		id[2 + i] = b32[v & 31];
+	}
+	id[18] = '\0';
+	*seq = n;
+	return 0;
+}

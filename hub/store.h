@@ -1,0 +1,210 @@
+/*
+ * store.h - the storage interface: one struct of function pointers per
+ * backend (store_sqlite.c, later store_pg.c).  The unification engine
+ * (unify.c) and the profile document (profile.c) are written against these
+ * primitives only, so every backend produces the same profiles byte for
+ * byte.  Nothing outside store_*.c knows an SQL dialect.
+ *
+ * Threading: a struct store is one connection, used by one thread at a time
+ * (the intake writer owns its own; readers open their own).
+ *
+ * Return values: 0 success, 1 "found" where a function looks something up,
+ * -1 failure with the message in the store's error buffer (store_error()).
+ * Strings passed in are borrowed; strings handed to callbacks are valid only
+ * during the callback.
+ */
+#ifndef HUB_STORE_H
+#define HUB_STORE_H
+
+#include "config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROFILE_ID_SIZE 24 /* "p_" + 16 base32 chars + NUL, with room */
+
+struct store;
+
+#define CUSTOM_ID_SIZE 1025 /* 1024 bytes + NUL (IDENTITY.md section 1) */
+
+/* A profile row, self-contained. */
+struct store_profile {
+	char id[PROFILE_ID_SIZE];
+	int64_t seq;              /* creation order */
+	int is_anonymous;
+	char custom_id[CUSTOM_ID_SIZE]; /* "" when anonymous */
+	char merged_into[PROFILE_ID_SIZE]; /* "" when live */
+	int merge_count;
+	int64_t created_at_ms;
+};
+
+/* An identifier held by a profile.  Installation columns are meaningful
+ * for type "installation_id" only. */
+struct store_ident {
+	const char *type;
+	const char *value;
+	const char *profile_id;
+	const char *platform;    /* NULL: unknown */
+	int64_t last_seen_ms;    /* 0: never */
+	int push_enabled;        /* -1 unset, 0, 1 */
+};
+
+struct store_attr {
+	const char *key;
+	const char *value_json;  /* NULL when deleted */
+	int type;                /* enum attr_type */
+	int64_t ts_ms;
+	int is_deleted;
+	int64_t changed_at_ms;   /* wall time of the last change (for the view) */
+};
+
+struct store_consent {
+	const char *channel;     /* "email_marketing" | "sms_marketing" */
+	const char *state;       /* "subscribed" | "unsubscribed" | NULL (unset) */
+	int64_t ts_ms;
+	const char *source;
+};
+
+struct store_event {
+	int64_t seq;             /* store order, for paging */
+	const char *profile_id;
+	int64_t ts_ms;
+	const char *source;
+	const char *message_id;
+	const char *name;
+	const char *properties_json;
+};
+
+struct store_log_entry {
+	int64_t at_ms;           /* record time */
+	const char *profile_id;
+	const char *action;      /* attach detach move merge create rename erase */
+	const char *id_type;     /* may be NULL */
+	const char *id_value;    /* may be NULL */
+	const char *other_profile_id; /* merge: absorbed; move: from */
+	const char *reason;      /* "login", "logout", "record m12 (web)" ... */
+};
+
+typedef int (*store_ident_cb)(void *ctx, const struct store_ident *id);
+typedef int (*store_attr_cb)(void *ctx, const struct store_attr *a);
+typedef int (*store_consent_cb)(void *ctx, const struct store_consent *c);
+typedef int (*store_event_cb)(void *ctx, const struct store_event *e);
+typedef int (*store_log_cb)(void *ctx, const struct store_log_entry *e);
+typedef int (*store_profile_cb)(void *ctx, const struct store_profile *p);
+
+struct store_ops {
+	const char *name;
+
+	/* connection and transactions */
+	void (*close)(struct store *s);
+	int (*begin)(struct store *s);
+	int (*commit)(struct store *s);      /* durable (fsync) on return */
+	int (*rollback)(struct store *s);
+	int (*savepoint)(struct store *s);   /* one level: a batch */
+	int (*savepoint_release)(struct store *s);
+	int (*savepoint_rollback)(struct store *s);
+
+	/* meta: small key/value settings (schema version, id key, counters) */
+	int (*meta_get)(struct store *s, const char *key, char *out, size_t out_size);
+	int (*meta_put)(struct store *s, const char *key, const char *value);
+
+	/* dedupe: 1 when (source, message_id) was new and is now remembered,
+	 * 0 when it was already there */
+	int (*dedupe_add)(struct store *s, const char *source, const char *message_id);
+	int (*dedupe_remove)(struct store *s, const char *source, const char *message_id);
+
+	/* erasure block list */
+	int (*block_get)(struct store *s, const char *type, const char *value,
+			 int64_t *until_ms);          /* 1 found */
+	int (*block_put)(struct store *s, const char *type, const char *value,
+			 int64_t until_ms);           /* keeps the later */
+	int (*block_any)(struct store *s);           /* 1 when the list is not empty */
+
+	/* profiles */
+	int (*profile_insert)(struct store *s, const struct store_profile *p);
+	int (*profile_get)(struct store *s, const char *id, struct store_profile *out);
+	int (*profile_set_custom_id)(struct store *s, const char *id, const char *custom_id);
+	/* a = tombstone merged into b; tombstones of a now point to b;
+	 * b.merge_count = merge_count */
+	int (*profile_mark_merged)(struct store *s, const char *a, const char *b,
+				   int b_merge_count);
+	int (*profile_delete)(struct store *s, const char *id); /* row only */
+	int (*profile_tombstones)(struct store *s, const char *id,
+				  store_profile_cb cb, void *ctx); /* merged into id */
+	/* live profiles sorted by id; after_id "" = from the start */
+	int (*profile_iter_live)(struct store *s, const char *after_id, size_t limit,
+				 store_profile_cb cb, void *ctx);
+
+	/* identifiers */
+	int (*ident_get)(struct store *s, const char *type, const char *value,
+			 char profile_id[PROFILE_ID_SIZE]); /* 1 found */
+	int (*ident_put)(struct store *s, const char *type, const char *value,
+			 const char *profile_id);     /* insert or move */
+	int (*ident_delete)(struct store *s, const char *type, const char *value);
+	int (*ident_count)(struct store *s, const char *profile_id, const char *type);
+	int (*ident_count_all)(struct store *s, const char *profile_id);
+	int (*ident_list)(struct store *s, const char *profile_id,
+			  store_ident_cb cb, void *ctx);  /* by type, value */
+	int (*ident_reassign)(struct store *s, const char *from, const char *to);
+	/* installation columns: platform NULL keeps the stored one; last_seen
+	 * keeps the max; push -1 keeps the stored one */
+	int (*install_touch)(struct store *s, const char *installation_id,
+			     const char *platform, int64_t seen_ms, int push_enabled);
+	int (*ident_delete_profile)(struct store *s, const char *profile_id);
+
+	/* attributes */
+	int (*attr_get)(struct store *s, const char *profile_id, const char *key,
+			struct store_attr *out);      /* 1 found */
+	int (*attr_put)(struct store *s, const char *profile_id, const struct store_attr *a);
+	int (*attr_list)(struct store *s, const char *profile_id,
+			 store_attr_cb cb, void *ctx);  /* sorted by key */
+	int (*attr_delete_profile)(struct store *s, const char *profile_id);
+	/* live profiles whose current attribute key equals value */
+	int (*attr_find_profiles)(struct store *s, const char *key, const char *value_json,
+				  store_profile_cb cb, void *ctx);
+
+	/* consent */
+	int (*consent_get)(struct store *s, const char *profile_id, const char *channel,
+			   struct store_consent *out); /* 1 found */
+	int (*consent_put)(struct store *s, const char *profile_id, const struct store_consent *c);
+	int (*consent_list)(struct store *s, const char *profile_id,
+			    store_consent_cb cb, void *ctx);
+	int (*consent_delete_profile)(struct store *s, const char *profile_id);
+
+	/* events */
+	int (*event_insert)(struct store *s, const struct store_event *e);
+	int (*event_move)(struct store *s, const char *from, const char *to);
+	/* newest first (ts desc, message_id desc, seq desc), strictly after
+	 * `before` in that order (NULL: from the newest); limit 0 = all */
+	int (*event_list)(struct store *s, const char *profile_id,
+			  const struct store_event *before, size_t limit,
+			  store_event_cb cb, void *ctx);
+	int (*event_stats)(struct store *s, const char *profile_id, int64_t *count,
+			   int64_t *last_ts_ms);
+	int (*event_delete_profile)(struct store *s, const char *profile_id);
+
+	/* identity log */
+	int (*log_append)(struct store *s, const struct store_log_entry *e);
+	int (*log_list)(struct store *s, const char *profile_id, store_log_cb cb, void *ctx);
+	int (*log_delete_profile)(struct store *s, const char *profile_id);
+};
+
+struct store {
+	const struct store_ops *ops;
+	char err[512];
+};
+
+/* Opens the backend named by cfg->store_driver, creating or migrating the
+ * schema.  Returns 0 or -1 with err set. */
+int store_open(const struct hub_config *cfg, struct store **out, char *err, size_t err_size);
+void store_close(struct store *s);
+const char *store_error(const struct store *s);
+
+/* SQLite backend (store_sqlite.c). */
+int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size);
+
+/* Profile IDs: opaque, unguessable ("p_" + 16 base32 chars of a keyed hash
+ * of a per-store counter).  Fills id; returns 0 or -1. */
+int store_new_profile_id(struct store *s, char id[PROFILE_ID_SIZE], int64_t *seq);
+
+#endif

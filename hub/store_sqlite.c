@@ -1,0 +1,882 @@
+/*
+ * store_sqlite.c - the embedded default store: SQLite in WAL mode with
+ * synchronous=FULL, so a COMMIT returns only once the data is on disk.
+ *
+ * Every statement is prepared once at open (one array, indexed by enum
+ * stmt_id) and bound with parameters: no SQL text is ever built from data.
+ * This file implements the primitives of store.h and nothing else: the
+ * rules of unification live in unify.c.
+ */
+#include "store.h"
+
+#include "alloc.h"
+#include "util.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SCHEMA_VERSION "1"
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS profiles(id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE,"
+	" custom_id TEXT, merged_into TEXT, merge_count INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS profiles_merged ON profiles(merged_into)"
+	" WHERE merged_into IS NOT NULL;"
+	"CREATE TABLE IF NOT EXISTS identifiers(type TEXT NOT NULL, value TEXT NOT NULL,"
+	" profile_id TEXT NOT NULL, platform TEXT, last_seen INTEGER NOT NULL DEFAULT 0,"
+	" push_enabled INTEGER NOT NULL DEFAULT -1, PRIMARY KEY(type, value)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS identifiers_profile ON identifiers(profile_id, type, value);"
+	"CREATE TABLE IF NOT EXISTS attributes(profile_id TEXT NOT NULL, key TEXT NOT NULL,"
+	" value TEXT, type INTEGER NOT NULL, ts INTEGER NOT NULL, deleted INTEGER NOT NULL,"
+	" changed_at INTEGER NOT NULL, PRIMARY KEY(profile_id, key)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS attributes_lookup ON attributes(key, value)"
+	" WHERE key IN ('$email_address', '$phone_number');"
+	"CREATE TABLE IF NOT EXISTS consent(profile_id TEXT NOT NULL, channel TEXT NOT NULL,"
+	" state TEXT, ts INTEGER NOT NULL, source TEXT NOT NULL,"
+	" PRIMARY KEY(profile_id, channel)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, profile_id TEXT NOT NULL,"
+	" ts INTEGER NOT NULL, source TEXT NOT NULL, message_id TEXT NOT NULL,"
+	" name TEXT NOT NULL, properties TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS events_profile ON events(profile_id, ts, message_id, seq);"
+	"CREATE TABLE IF NOT EXISTS dedupe(source TEXT NOT NULL, message_id TEXT NOT NULL,"
+	" PRIMARY KEY(source, message_id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS blocks(type TEXT NOT NULL, value TEXT NOT NULL,"
+	" until INTEGER NOT NULL, PRIMARY KEY(type, value)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS identity_log(seq INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
+	" profile_id TEXT NOT NULL, action TEXT NOT NULL, id_type TEXT, id_value TEXT,"
+	" other_profile_id TEXT, reason TEXT);"
+	"CREATE INDEX IF NOT EXISTS identity_log_profile ON identity_log(profile_id, seq);"
+	"CREATE INDEX IF NOT EXISTS identity_log_other ON identity_log(other_profile_id)"
+	" WHERE other_profile_id IS NOT NULL;";
+
+/* Every statement, prepared once.  Keep the enum and the table in step. */
+enum stmt_id {
+	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+	S_META_GET, S_META_PUT,
+	S_DEDUPE_ADD, S_DEDUPE_REMOVE,
+	S_BLOCK_GET, S_BLOCK_PUT, S_BLOCK_ANY,
+	S_PROFILE_INSERT, S_PROFILE_GET, S_PROFILE_SET_CUSTOM, S_PROFILE_MERGE,
+	S_PROFILE_REPOINT, S_PROFILE_MERGE_COUNT, S_PROFILE_DELETE, S_PROFILE_TOMBSTONES,
+	S_PROFILE_ITER,
+	S_IDENT_GET, S_IDENT_PUT, S_IDENT_DELETE, S_IDENT_COUNT, S_IDENT_COUNT_ALL,
+	S_IDENT_LIST, S_IDENT_REASSIGN, S_INSTALL_TOUCH, S_IDENT_DELETE_PROFILE,
+	S_ATTR_GET, S_ATTR_PUT, S_ATTR_LIST, S_ATTR_DELETE_PROFILE, S_ATTR_FIND,
+	S_CONSENT_GET, S_CONSENT_PUT, S_CONSENT_LIST, S_CONSENT_DELETE_PROFILE,
+	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
+	S_EVENT_DELETE_PROFILE,
+	S_LOG_APPEND, S_LOG_LIST, S_LOG_DELETE_PROFILE,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT batch",
+	[S_RELEASE] = "RELEASE batch",
+	[S_ROLLBACK_TO] = "ROLLBACK TO batch",
+	[S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[S_META_PUT] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+		       " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	[S_DEDUPE_ADD] = "INSERT OR IGNORE INTO dedupe(source, message_id) VALUES(?1, ?2)",
+	[S_DEDUPE_REMOVE] = "DELETE FROM dedupe WHERE source = ?1 AND message_id = ?2",
+	[S_BLOCK_GET] = "SELECT until FROM blocks WHERE type = ?1 AND value = ?2",
+	[S_BLOCK_PUT] = "INSERT INTO blocks(type, value, until) VALUES(?1, ?2, ?3)"
+			" ON CONFLICT(type, value) DO UPDATE SET until = max(until, excluded.until)",
+	[S_BLOCK_ANY] = "SELECT 1 FROM blocks LIMIT 1",
+	[S_PROFILE_INSERT] = "INSERT INTO profiles(id, seq, custom_id, merged_into, merge_count,"
+			     " created_at) VALUES(?1, ?2, ?3, NULL, ?4, ?5)",
+	[S_PROFILE_GET] = "SELECT id, seq, custom_id, merged_into, merge_count, created_at"
+			  " FROM profiles WHERE id = ?1",
+	[S_PROFILE_SET_CUSTOM] = "UPDATE profiles SET custom_id = ?2 WHERE id = ?1",
+	[S_PROFILE_MERGE] = "UPDATE profiles SET merged_into = ?2 WHERE id = ?1",
+	[S_PROFILE_REPOINT] = "UPDATE profiles SET merged_into = ?2 WHERE merged_into = ?1",
+	[S_PROFILE_MERGE_COUNT] = "UPDATE profiles SET merge_count = ?2 WHERE id = ?1",
+	[S_PROFILE_DELETE] = "DELETE FROM profiles WHERE id = ?1",
+	[S_PROFILE_TOMBSTONES] = "SELECT id, seq, custom_id, merged_into, merge_count, created_at"
+				 " FROM profiles WHERE merged_into = ?1 ORDER BY id",
+	[S_PROFILE_ITER] = "SELECT id, seq, custom_id, merged_into, merge_count, created_at"
+			   " FROM profiles WHERE merged_into IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+	[S_IDENT_GET] = "SELECT profile_id FROM identifiers WHERE type = ?1 AND value = ?2",
+	[S_IDENT_PUT] = "INSERT INTO identifiers(type, value, profile_id) VALUES(?1, ?2, ?3)"
+			" ON CONFLICT(type, value) DO UPDATE SET profile_id = excluded.profile_id",
+	[S_IDENT_DELETE] = "DELETE FROM identifiers WHERE type = ?1 AND value = ?2",
+	[S_IDENT_COUNT] = "SELECT count(*) FROM identifiers WHERE profile_id = ?1 AND type = ?2",
+	[S_IDENT_COUNT_ALL] = "SELECT count(*) FROM identifiers WHERE profile_id = ?1",
+	[S_IDENT_LIST] = "SELECT type, value, profile_id, platform, last_seen, push_enabled"
+			 " FROM identifiers WHERE profile_id = ?1 ORDER BY type, value",
+	[S_IDENT_REASSIGN] = "UPDATE identifiers SET profile_id = ?2 WHERE profile_id = ?1",
+	[S_INSTALL_TOUCH] = "UPDATE identifiers SET platform = coalesce(?2, platform),"
+			    " last_seen = max(last_seen, ?3),"
+			    " push_enabled = CASE WHEN ?4 < 0 THEN push_enabled ELSE ?4 END"
+			    " WHERE type = 'installation_id' AND value = ?1",
+	[S_IDENT_DELETE_PROFILE] = "DELETE FROM identifiers WHERE profile_id = ?1",
+	[S_ATTR_GET] = "SELECT key, value, type, ts, deleted, changed_at FROM attributes"
+		       " WHERE profile_id = ?1 AND key = ?2",
+	[S_ATTR_PUT] = "INSERT INTO attributes(profile_id, key, value, type, ts, deleted, changed_at)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(profile_id, key) DO UPDATE"
+		       " SET value = excluded.value, type = excluded.type, ts = excluded.ts,"
+		       " deleted = excluded.deleted, changed_at = excluded.changed_at",
+	[S_ATTR_LIST] = "SELECT key, value, type, ts, deleted, changed_at FROM attributes"
+			" WHERE profile_id = ?1 ORDER BY key",
+	[S_ATTR_DELETE_PROFILE] = "DELETE FROM attributes WHERE profile_id = ?1",
+	[S_ATTR_FIND] = "SELECT p.id, p.seq, p.custom_id, p.merged_into, p.merge_count, p.created_at"
+			" FROM attributes a JOIN profiles p ON p.id = a.profile_id"
+			" WHERE a.key = ?1 AND a.value = ?2 AND a.deleted = 0"
+			" AND p.merged_into IS NULL ORDER BY p.id",
+	[S_CONSENT_GET] = "SELECT channel, state, ts, source FROM consent"
+			  " WHERE profile_id = ?1 AND channel = ?2",
+	[S_CONSENT_PUT] = "INSERT INTO consent(profile_id, channel, state, ts, source)"
+			  " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(profile_id, channel) DO UPDATE"
+			  " SET state = excluded.state, ts = excluded.ts, source = excluded.source",
+	[S_CONSENT_LIST] = "SELECT channel, state, ts, source FROM consent WHERE profile_id = ?1"
+			   " ORDER BY channel",
+	[S_CONSENT_DELETE_PROFILE] = "DELETE FROM consent WHERE profile_id = ?1",
+	[S_EVENT_INSERT] = "INSERT INTO events(profile_id, ts, source, message_id, name, properties)"
+			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_EVENT_MOVE] = "UPDATE events SET profile_id = ?2 WHERE profile_id = ?1",
+	[S_EVENT_LIST_TOP] = "SELECT seq, profile_id, ts, source, message_id, name, properties"
+			     " FROM events WHERE profile_id = ?1"
+			     " ORDER BY ts DESC, message_id DESC, seq DESC LIMIT ?2",
+	[S_EVENT_LIST_AFTER] = "SELECT seq, profile_id, ts, source, message_id, name, properties"
+			       " FROM events WHERE profile_id = ?1 AND (ts, message_id, seq) < (?3, ?4, ?5)"
+			       " ORDER BY ts DESC, message_id DESC, seq DESC LIMIT ?2",
+	[S_EVENT_STATS] = "SELECT count(*), coalesce(max(ts), 0) FROM events WHERE profile_id = ?1",
+	[S_EVENT_DELETE_PROFILE] = "DELETE FROM events WHERE profile_id = ?1",
+	[S_LOG_APPEND] = "INSERT INTO identity_log(at, profile_id, action, id_type, id_value,"
+			 " other_profile_id, reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[S_LOG_LIST] = "SELECT at, profile_id, action, id_type, id_value, other_profile_id, reason"
+		       " FROM identity_log WHERE profile_id = ?1 OR other_profile_id = ?1 ORDER BY seq",
+	[S_LOG_DELETE_PROFILE] = "DELETE FROM identity_log WHERE profile_id = ?1"
+				 " OR other_profile_id = ?1",
+};
+
+struct sqlite_store {
+	struct store base;   /* first: a struct store * is a struct sqlite_store * */
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S_COUNT];
+	int in_tx;
+};
+
+static struct sqlite_store *lite(struct store *s)
+{
+	return (struct sqlite_store *)s;
+}
+
+/* ---- statement helpers ---------------------------------------------- */
+
+static int fail(struct sqlite_store *ls, enum stmt_id id)
+{
+	err_set(ls->base.err, sizeof(ls->base.err), "sqlite: %s (statement %d)",
+		sqlite3_errmsg(ls->db), (int)id);
+	return -1;
+}
+
+/* Resets and binds: fmt has one letter per parameter: s (const char *,
+ * NULL binds NULL), i (int64_t), d (int). */
+static sqlite3_stmt *prep(struct sqlite_store *ls, enum stmt_id id, const char *fmt, ...)
+{
+	sqlite3_stmt *st = ls->stmt[id];
+	va_list ap;
+	int col = 1;
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	va_start(ap, fmt);
+	for (const char *f = fmt; *f; f++, col++) {
+		int rc;
+		if (*f == 's') {
+			const char *v = va_arg(ap, const char *);
+			rc = v ? sqlite3_bind_text(st, col, v, -1, SQLITE_STATIC)
+			       : sqlite3_bind_null(st, col);
+		} else if (*f == 'i') {
+			rc = sqlite3_bind_int64(st, col, va_arg(ap, int64_t));
+		} else {
+			rc = sqlite3_bind_int(st, col, va_arg(ap, int));
+		}
+		if (rc != SQLITE_OK) {
+			va_end(ap);
+			fail(ls, id);
+			return NULL;
+		}
+	}
+	va_end(ap);
+	return st;
+}
+
+/* Runs a statement that returns no rows. */
+static int run(struct sqlite_store *ls, enum stmt_id id, sqlite3_stmt *st)
+{
+	int rc;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return fail(ls, id);
+	return 0;
+}
+
+#define RUN(ls, id, ...) run(ls, id, prep(ls, id, __VA_ARGS__))
+
+static const char *col_text(sqlite3_stmt *st, int col)
+{
+	return (const char *)sqlite3_column_text(st, col);
+}
+
+/* Reads one int64 from a one-row query; *out untouched when no row. */
+static int query_int(struct sqlite_store *ls, enum stmt_id id, sqlite3_stmt *st, int64_t *out)
+{
+	int rc;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		return 1;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(ls, id);
+}
+
+/* ---- transactions --------------------------------------------------- */
+
+static int lite_exec(struct store *s, enum stmt_id id)
+{
+	return RUN(lite(s), id, "");
+}
+
+static int lite_begin(struct store *s)
+{
+	int rc = lite_exec(s, S_BEGIN);
+	lite(s)->in_tx = rc == 0;
+	return rc;
+}
+
+static void lite_reset_all(struct sqlite_store *ls)
+{
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_reset(ls->stmt[i]);
+}
+
+static int lite_commit(struct store *s)
+{
+	int rc;
+	lite_reset_all(lite(s)); /* no read left pending across a commit */
+	rc = lite_exec(s, S_COMMIT);
+	if (rc == 0)
+		lite(s)->in_tx = 0;
+	return rc;
+}
+
+static int lite_rollback(struct store *s)
+{
+	struct sqlite_store *ls = lite(s);
+	if (!ls->in_tx && sqlite3_get_autocommit(ls->db))
+		return 0;
+	ls->in_tx = 0;
+	lite_reset_all(ls);
+	return lite_exec(s, S_ROLLBACK);
+}
+
+static int lite_savepoint(struct store *s) { return lite_exec(s, S_SAVEPOINT); }
+static int lite_savepoint_release(struct store *s) { return lite_exec(s, S_RELEASE); }
+
+static int lite_savepoint_rollback(struct store *s)
+{
+	if (lite_exec(s, S_ROLLBACK_TO))
+		return -1;
+	return lite_exec(s, S_RELEASE);
+}
+
+/* ---- meta, dedupe, blocks ------------------------------------------- */
+
+static int lite_meta_get(struct store *s, const char *key, char *out, size_t out_size)
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_META_GET, "s", key);
+	int rc;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(out, out_size, "%s", col_text(st, 0));
+		sqlite3_reset(st);
+		return 1;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(ls, S_META_GET);
+}
+
+static int lite_meta_put(struct store *s, const char *key, const char *value)
+{
+	return RUN(lite(s), S_META_PUT, "ss", key, value);
+}
+
+static int lite_dedupe_add(struct store *s, const char *source, const char *mid)
+{
+	struct sqlite_store *ls = lite(s);
+	if (RUN(ls, S_DEDUPE_ADD, "ss", source, mid))
+		return -1;
+	return sqlite3_changes(ls->db) > 0;
+}
+
+static int lite_dedupe_remove(struct store *s, const char *source, const char *mid)
+{
+	return RUN(lite(s), S_DEDUPE_REMOVE, "ss", source, mid);
+}
+
+static int lite_block_get(struct store *s, const char *type, const char *value, int64_t *until)
+{
+	struct sqlite_store *ls = lite(s);
+	return query_int(ls, S_BLOCK_GET, prep(ls, S_BLOCK_GET, "ss", type, value), until);
+}
+
+static int lite_block_put(struct store *s, const char *type, const char *value, int64_t until)
+{
+	return RUN(lite(s), S_BLOCK_PUT, "ssi", type, value, until);
+}
+
+static int lite_block_any(struct store *s)
+{
+	struct sqlite_store *ls = lite(s);
+	int64_t one = 0;
+	return query_int(ls, S_BLOCK_ANY, prep(ls, S_BLOCK_ANY, ""), &one);
+}
+
+/* ---- profiles ------------------------------------------------------- */
+
+static void row_profile(sqlite3_stmt *st, struct store_profile *p)
+{
+	const char *merged = col_text(st, 3);
+	const char *custom_id = col_text(st, 2);
+	snprintf(p->id, sizeof(p->id), "%s", col_text(st, 0));
+	p->seq = sqlite3_column_int64(st, 1);
+	p->is_anonymous = custom_id == NULL;
+	snprintf(p->custom_id, sizeof(p->custom_id), "%s", custom_id ? custom_id : "");
+	snprintf(p->merged_into, sizeof(p->merged_into), "%s", merged ? merged : "");
+	p->merge_count = sqlite3_column_int(st, 4);
+	p->created_at_ms = sqlite3_column_int64(st, 5);
+}
+
+/* Steps through rows, handing each profile to cb; cb non-zero stops. */
+static int each_profile(struct sqlite_store *ls, enum stmt_id id, sqlite3_stmt *st,
+			store_profile_cb cb, void *ctx)
+{
+	int rc;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_profile p;
+		row_profile(st, &p);
+		if (cb(ctx, &p)) {
+			sqlite3_reset(st);
+			return 0;
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(ls, id);
+}
+
+static int lite_profile_insert(struct store *s, const struct store_profile *p)
+{
+	return RUN(lite(s), S_PROFILE_INSERT, "sisdi", p->id, p->seq,
+		   p->is_anonymous ? NULL : p->custom_id,
+		   p->merge_count, p->created_at_ms);
+}
+
+static int lite_profile_get(struct store *s, const char *id, struct store_profile *out)
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_PROFILE_GET, "s", id);
+	int rc;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		row_profile(st, out);
+		sqlite3_reset(st);
+		return 1;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(ls, S_PROFILE_GET);
+}
+
+static int lite_profile_set_custom_id(struct store *s, const char *id, const char *custom_id)
+{
+	return RUN(lite(s), S_PROFILE_SET_CUSTOM, "ss", id, custom_id);
+}
+
+static int lite_profile_mark_merged(struct store *s, const char *a, const char *b, int count)
+{
+	struct sqlite_store *ls = lite(s);
+	if (RUN(ls, S_PROFILE_MERGE, "ss", a, b) || RUN(ls, S_PROFILE_REPOINT, "ss", a, b))
+		return -1;
+	return RUN(ls, S_PROFILE_MERGE_COUNT, "sd", b, count);
+}
+
+static int lite_profile_delete(struct store *s, const char *id)
+{
+	return RUN(lite(s), S_PROFILE_DELETE, "s", id);
+}
+
+static int lite_profile_tombstones(struct store *s, const char *id, store_profile_cb cb, void *ctx)
+{
+	struct sqlite_store *ls = lite(s);
+	return each_profile(ls, S_PROFILE_TOMBSTONES, prep(ls, S_PROFILE_TOMBSTONES, "s", id), cb, ctx);
+}
+
+static int lite_profile_iter_live(struct store *s, const char *after, size_t limit,
+				  store_profile_cb cb, void *ctx)
+{
+	struct sqlite_store *ls = lite(s);
+	int64_t lim = limit ? (int64_t)limit : -1;
+	return each_profile(ls, S_PROFILE_ITER, prep(ls, S_PROFILE_ITER, "si", after, lim), cb, ctx);
+}
+
+/* ---- identifiers ---------------------------------------------------- */
+
+static int lite_ident_get(struct store *s, const char *type, const char *value,
+			  char profile_id[PROFILE_ID_SIZE])
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_IDENT_GET, "ss", type, value);
+	int rc;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(profile_id, PROFILE_ID_SIZE, "%s", col_text(st, 0));
+		sqlite3_reset(st);
+		return 1;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(ls, S_IDENT_GET);
+}
+
+static int lite_ident_put(struct store *s, const char *type, const char *value, const char *pid)
+{
+	return RUN(lite(s), S_IDENT_PUT, "sss", type, value, pid);
+}
+
+static int lite_ident_delete(struct store *s, const char *type, const char *value)
+{
+	return RUN(lite(s), S_IDENT_DELETE, "ss", type, value);
+}
+
+static int lite_ident_count(struct store *s, const char *pid, const char *type)
+{
+	struct sqlite_store *ls = lite(s);
+	int64_t n = 0;
+	if (query_int(ls, S_IDENT_COUNT, prep(ls, S_IDENT_COUNT, "ss", pid, type), &n) < 0)
+		return -1;
+	return (int)n;
+}
+
+static int lite_ident_count_all(struct store *s, const char *pid)
+{
+	struct sqlite_store *ls = lite(s);
+	int64_t n = 0;
+	if (query_int(ls, S_IDENT_COUNT_ALL, prep(ls, S_IDENT_COUNT_ALL, "s", pid), &n) < 0)
+		return -1;
+	return (int)n;
+}
+
+static int lite_ident_list(struct store *s, const char *pid, store_ident_cb cb, void *ctx)
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_IDENT_LIST, "s", pid);
+	int rc;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_ident id = {
+			.type = col_text(st, 0),
+			.value = col_text(st, 1),
+			.profile_id = col_text(st, 2),
+			.platform = col_text(st, 3),
+			.last_seen_ms = sqlite3_column_int64(st, 4),
+			.push_enabled = sqlite3_column_int(st, 5),
+		};
+		if (cb(ctx, &id))
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(ls, S_IDENT_LIST);
+}
+
+static int lite_ident_reassign(struct store *s, const char *from, const char *to)
+{
+	return RUN(lite(s), S_IDENT_REASSIGN, "ss", from, to);
+}
+
+static int lite_install_touch(struct store *s, const char *iid, const char *platform,
+			      int64_t seen_ms, int push)
+{
+	return RUN(lite(s), S_INSTALL_TOUCH, "ssid", iid, platform, seen_ms, push);
+}
+
+static int lite_ident_delete_profile(struct store *s, const char *pid)
+{
+	return RUN(lite(s), S_IDENT_DELETE_PROFILE, "s", pid);
+}
+
+/* ---- attributes ----------------------------------------------------- */
+
+static void row_attr(sqlite3_stmt *st, struct store_attr *a)
+{
+	a->key = col_text(st, 0);
+	a->value_json = col_text(st, 1);
+	a->type = sqlite3_column_int(st, 2);
+	a->ts_ms = sqlite3_column_int64(st, 3);
+	a->is_deleted = sqlite3_column_int(st, 4);
+	a->changed_at_ms = sqlite3_column_int64(st, 5);
+}
+
+static int lite_attr_get(struct store *s, const char *pid, const char *key, struct store_attr *out)
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_ATTR_GET, "ss", pid, key);
+	int rc;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		row_attr(st, out); /* valid until the next attr_get */
+		return 1;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(ls, S_ATTR_GET);
+}
+
+static int lite_attr_put(struct store *s, const char *pid, const struct store_attr *a)
+{
+	return RUN(lite(s), S_ATTR_PUT, "sssdidi", pid, a->key, a->is_deleted ? NULL : a->value_json,
+		   a->type, a->ts_ms, a->is_deleted, a->changed_at_ms);
+}
+
+static int lite_attr_list(struct store *s, const char *pid, store_attr_cb cb, void *ctx)
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_ATTR_LIST, "s", pid);
+	int rc;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_attr a;
+		row_attr(st, &a);
+		if (cb(ctx, &a))
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(ls, S_ATTR_LIST);
+}
+
+static int lite_attr_delete_profile(struct store *s, const char *pid)
+{
+	return RUN(lite(s), S_ATTR_DELETE_PROFILE, "s", pid);
+}
+
+static int lite_attr_find_profiles(struct store *s, const char *key, const char *value_json,
+				   store_profile_cb cb, void *ctx)
+{
+	struct sqlite_store *ls = lite(s);
+	return each_profile(ls, S_ATTR_FIND, prep(ls, S_ATTR_FIND, "ss", key, value_json), cb, ctx);
+}
+
+/* ---- consent -------------------------------------------------------- */
+
+static void row_consent(sqlite3_stmt *st, struct store_consent *c)
+{
+	c->channel = col_text(st, 0);
+	c->state = col_text(st, 1);
+	c->ts_ms = sqlite3_column_int64(st, 2);
+	c->source = col_text(st, 3);
+}
+
+static int lite_consent_get(struct store *s, const char *pid, const char *channel,
+			    struct store_consent *out)
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_CONSENT_GET, "ss", pid, channel);
+	int rc;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		row_consent(st, out);
+		return 1;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(ls, S_CONSENT_GET);
+}
+
+static int lite_consent_put(struct store *s, const char *pid, const struct store_consent *c)
+{
+	return RUN(lite(s), S_CONSENT_PUT, "sssis", pid, c->channel, c->state, c->ts_ms, c->source);
+}
+
+static int lite_consent_list(struct store *s, const char *pid, store_consent_cb cb, void *ctx)
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_CONSENT_LIST, "s", pid);
+	int rc;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_consent c;
+		row_consent(st, &c);
+		if (cb(ctx, &c))
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(ls, S_CONSENT_LIST);
+}
+
+static int lite_consent_delete_profile(struct store *s, const char *pid)
+{
+	return RUN(lite(s), S_CONSENT_DELETE_PROFILE, "s", pid);
+}
+
+/* ---- events --------------------------------------------------------- */
+
+static int lite_event_insert(struct store *s, const struct store_event *e)
+{
+	return RUN(lite(s), S_EVENT_INSERT, "sissss", e->profile_id, e->ts_ms, e->source,
+		   e->message_id, e->name, e->properties_json);
+}
+
+static int lite_event_move(struct store *s, const char *from, const char *to)
+{
+	return RUN(lite(s), S_EVENT_MOVE, "ss", from, to);
+}
+
+static int lite_event_list(struct store *s, const char *pid, const struct store_event *before,
+			   size_t limit, store_event_cb cb, void *ctx)
+{
+	struct sqlite_store *ls = lite(s);
+	int64_t lim = limit ? (int64_t)limit : -1;
+	enum stmt_id id = before ? S_EVENT_LIST_AFTER : S_EVENT_LIST_TOP;
+	sqlite3_stmt *st = before ? prep(ls, id, "siisi", pid, lim, before->ts_ms,
+					 before->message_id, before->seq)
+				  : prep(ls, id, "si", pid, lim);
+	int rc;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_event e = {
+			.seq = sqlite3_column_int64(st, 0),
+			.profile_id = col_text(st, 1),
+			.ts_ms = sqlite3_column_int64(st, 2),
+			.source = col_text(st, 3),
+			.message_id = col_text(st, 4),
+			.name = col_text(st, 5),
+			.properties_json = col_text(st, 6),
+		};
+		if (cb(ctx, &e))
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(ls, id);
+}
+
+static int lite_event_stats(struct store *s, const char *pid, int64_t *count, int64_t *last)
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_EVENT_STATS, "s", pid);
+	int rc;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return fail(ls, S_EVENT_STATS);
+	}
+	*count = sqlite3_column_int64(st, 0);
+	*last = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	return 0;
+}
+
+static int lite_event_delete_profile(struct store *s, const char *pid)
+{
+	return RUN(lite(s), S_EVENT_DELETE_PROFILE, "s", pid);
+}
+
+/* ---- identity log --------------------------------------------------- */
+
+static int lite_log_append(struct store *s, const struct store_log_entry *e)
+{
+	return RUN(lite(s), S_LOG_APPEND, "issssss", e->at_ms, e->profile_id, e->action,
+		   e->id_type, e->id_value, e->other_profile_id, e->reason);
+}
+
+static int lite_log_list(struct store *s, const char *pid, store_log_cb cb, void *ctx)
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_LOG_LIST, "s", pid);
+	int rc;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_log_entry e = {
+			.at_ms = sqlite3_column_int64(st, 0),
+			.profile_id = col_text(st, 1),
+			.action = col_text(st, 2),
+			.id_type = col_text(st, 3),
+			.id_value = col_text(st, 4),
+			.other_profile_id = col_text(st, 5),
+			.reason = col_text(st, 6),
+		};
+		if (cb(ctx, &e))
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(ls, S_LOG_LIST);
+}
+
+static int lite_log_delete_profile(struct store *s, const char *pid)
+{
+	return RUN(lite(s), S_LOG_DELETE_PROFILE, "s", pid);
+}
+
+/* ---- open / close --------------------------------------------------- */
+
+static void lite_close(struct store *s)
+{
+	struct sqlite_store *ls = lite(s);
+	if (!ls)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(ls->stmt[i]);
+	sqlite3_close(ls->db);
+	hub_free(ls);
+}
+
+static const struct store_ops sqlite_ops = {
+	.name = "sqlite",
+	.close = lite_close,
+	.begin = lite_begin,
+	.commit = lite_commit,
+	.rollback = lite_rollback,
+	.savepoint = lite_savepoint,
+	.savepoint_release = lite_savepoint_release,
+	.savepoint_rollback = lite_savepoint_rollback,
+	.meta_get = lite_meta_get,
+	.meta_put = lite_meta_put,
+	.dedupe_add = lite_dedupe_add,
+	.dedupe_remove = lite_dedupe_remove,
+	.block_get = lite_block_get,
+	.block_put = lite_block_put,
+	.block_any = lite_block_any,
+	.profile_insert = lite_profile_insert,
+	.profile_get = lite_profile_get,
+	.profile_set_custom_id = lite_profile_set_custom_id,
+	.profile_mark_merged = lite_profile_mark_merged,
+	.profile_delete = lite_profile_delete,
+	.profile_tombstones = lite_profile_tombstones,
+	.profile_iter_live = lite_profile_iter_live,
+	.ident_get = lite_ident_get,
+	.ident_put = lite_ident_put,
+	.ident_delete = lite_ident_delete,
+	.ident_count = lite_ident_count,
+	.ident_count_all = lite_ident_count_all,
+	.ident_list = lite_ident_list,
+	.ident_reassign = lite_ident_reassign,
+	.install_touch = lite_install_touch,
+	.ident_delete_profile = lite_ident_delete_profile,
+	.attr_get = lite_attr_get,
+	.attr_put = lite_attr_put,
+	.attr_list = lite_attr_list,
+	.attr_delete_profile = lite_attr_delete_profile,
+	.attr_find_profiles = lite_attr_find_profiles,
+	.consent_get = lite_consent_get,
+	.consent_put = lite_consent_put,
+	.consent_list = lite_consent_list,
+	.consent_delete_profile = lite_consent_delete_profile,
+	.event_insert = lite_event_insert,
+	.event_move = lite_event_move,
+	.event_list = lite_event_list,
+	.event_stats = lite_event_stats,
+	.event_delete_profile = lite_event_delete_profile,
+	.log_append = lite_log_append,
+	.log_list = lite_log_list,
+	.log_delete_profile = lite_log_delete_profile,
+};
+
+static int lite_configure(sqlite3 *db, char *err, size_t err_size)
+{
+	static const char pragmas[] =
+		"PRAGMA journal_mode=WAL;"
+		"PRAGMA synchronous=FULL;"
+		"PRAGMA foreign_keys=OFF;"
+		"PRAGMA temp_store=MEMORY;"
+		"PRAGMA cache_size=-65536;"
+		"PRAGMA wal_autocheckpoint=4000;";
+	char *msg = NULL;
+
+	sqlite3_busy_timeout(db, 10000);
+	if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+		err_set(err, err_size, "sqlite: %s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int lite_check_version(struct sqlite_store *ls, char *err, size_t err_size)
+{
+	char version[32];
+	int rc = lite_meta_get(&ls->base, "schema_version", version, sizeof(version));
+	if (rc < 0) {
+		err_set(err, err_size, "%s", ls->base.err);
+		return -1;
+	}
+	if (rc == 0)
+		return lite_meta_put(&ls->base, "schema_version", SCHEMA_VERSION);
+	if (strcmp(version, SCHEMA_VERSION) != 0) {
+		err_set(err, err_size, "sqlite: store schema version %s, this hub knows %s",
+			version, SCHEMA_VERSION);
+		return -1;
+	}
+	return 0;
+}
+
+int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size)
+{
+	struct sqlite_store *ls = hub_calloc(1, sizeof(*ls));
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+
+	if (!ls) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	ls->base.ops = &sqlite_ops;
+	if (sqlite3_open_v2(path, &ls->db, flags, NULL) != SQLITE_OK) {
+		err_set(err, err_size, "sqlite: cannot open %s: %s", path,
+			ls->db ? sqlite3_errmsg(ls->db) : "out of memory");
+		goto fail;
+	}
+	if (lite_configure(ls->db, err, err_size))
+		goto fail;
+	for (int i = 0; i < S_COUNT; i++) {
+		if (sqlite3_prepare_v3(ls->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &ls->stmt[i], NULL) != SQLITE_OK) {
+			err_set(err, err_size, "sqlite: preparing statement %d: %s", i,
+				sqlite3_errmsg(ls->db));
+			goto fail;
+		}
+	}
+	if (lite_check_version(ls, err, err_size))
+		goto fail;
+	*out = &ls->base;
+	return 0;
+fail:
+	lite_close(&ls->base);
+	return -1;
+}

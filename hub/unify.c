@@ -1,0 +1,747 @@
+/*
+ * unify.c - identity resolution: turns one validated record into changes of
+ * profiles, following IDENTITY.md (the contract) step by step:
+ *
+ *   dedupe -> erase blocks (1) -> logout (2) / alias (5) / known user (3) /
+ *   anonymous (4) -> attributes, consent, push, event on the target.
+ *
+ * Everything goes through store.h primitives inside the caller's
+ * transaction, so a record is applied atomically and every backend builds
+ * the same profiles.  Attribute and consent conflict rules are in
+ * profile_merge.c; this file decides which profile a record lands on.
+ */
+#include "unify.h"
+
+#include "alloc.h"
+#include "log.h"
+#include "profile.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define DAY_MS (24LL * 3600 * 1000)
+
+/* The working state of one record.  Identifiers are dropped from the
+ * record (never from the store) by clearing their `use` flags. */
+#define MAX_EXTERNALS 64
+
+struct resolve {
+	const struct record *r;
+	size_t n_ext;             /* externals considered (<= MAX_EXTERNALS) */
+	int use_install;
+	int use_ext[MAX_EXTERNALS];
+	char target[PROFILE_ID_SIZE];
+	char reason[160];
+};
+
+void unify_init(struct unify *u, struct store *s, const struct hub_config *cfg)
+{
+	memset(u, 0, sizeof(*u));
+	u->store = s;
+	u->external_ids = cfg->external_ids;
+	u->n_external_ids = cfg->n_external_ids;
+	u->erase_block_days = cfg->erase_block_days > 0 ? cfg->erase_block_days : 30;
+}
+
+int unify_group_begin(struct unify *u)
+{
+	int rc = u->store->ops->block_any(u->store);
+	if (rc < 0)
+		return -1;
+	u->has_blocks = rc;
+	return 0;
+}
+
+void unify_count(struct unify_counts *c, enum unify_outcome o)
+{
+	c->records++;
+	switch (o) {
+	case UNIFY_APPLIED: c->applied++; break;
+	case UNIFY_DUPLICATE: c->duplicates++; break;
+	case UNIFY_BLOCKED: c->blocked++; break;
+	case UNIFY_REFUSED: c->refused++; break;
+	}
+}
+
+/* ---- small store helpers -------------------------------------------- */
+
+static int owner_of(struct unify *u, const char *type, const char *value,
+		    char pid[PROFILE_ID_SIZE])
+{
+	return u->store->ops->ident_get(u->store, type, value, pid);
+}
+
+static int log_identity(struct unify *u, const struct resolve *rs, const char *pid,
+			const char *action, const char *type, const char *value,
+			const char *other)
+{
+	struct store_log_entry e = {
+		.at_ms = rs->r->timestamp_ms,
+		.profile_id = pid,
+		.action = action,
+		.id_type = type,
+		.id_value = value,
+		.other_profile_id = other,
+		.reason = rs->reason,
+	};
+	return u->store->ops->log_append(u->store, &e);
+}
+
+static int profile_load(struct unify *u, const char *pid, struct store_profile *p)
+{
+	int rc = u->store->ops->profile_get(u->store, pid, p);
+	if (rc == 0) {
+		err_set(u->store->err, sizeof(u->store->err),
+			"identifier points at missing profile %s", pid);
+		return -1;
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+/* Creates a live profile (known when custom_id is given). */
+static int profile_create(struct unify *u, const struct resolve *rs, const char *custom_id,
+			  char pid[PROFILE_ID_SIZE])
+{
+	struct store *s = u->store;
+	struct store_profile p = {0};
+
+	if (store_new_profile_id(s, p.id, &p.seq))
+		return -1;
+	p.is_anonymous = custom_id == NULL;
+	if (custom_id)
+		snprintf(p.custom_id, sizeof(p.custom_id), "%s", custom_id);
+	p.created_at_ms = rs->r->timestamp_ms;
+	if (s->ops->profile_insert(s, &p))
+		return -1;
+	if (custom_id && s->ops->ident_put(s, "custom_id", custom_id, p.id))
+		return -1;
+	memcpy(pid, p.id, PROFILE_ID_SIZE);
+	return log_identity(u, rs, p.id, "create", custom_id ? "custom_id" : NULL, custom_id, NULL);
+}
+
+static int ident_attach(struct unify *u, const struct resolve *rs, const char *type,
+			const char *value, const char *pid)
+{
+	if (u->store->ops->ident_put(u->store, type, value, pid))
+		return -1;
+	return log_identity(u, rs, pid, "attach", type, value, NULL);
+}
+
+static int ident_move(struct unify *u, const struct resolve *rs, const char *type,
+		      const char *value, const char *from, const char *to)
+{
+	if (u->store->ops->ident_put(u->store, type, value, to))
+		return -1;
+	return log_identity(u, rs, to, "move", type, value, from);
+}
+
+static int external_limit(const struct unify *u, const char *type)
+{
+	for (size_t i = 0; i < u->n_external_ids; i++)
+		if (strcmp(u->external_ids[i].name, type) == 0)
+			return u->external_ids[i].limit;
+	return 0;
+}
+
+/* 1 when the profile holds fewer `type` identifiers than the limit. */
+static int below_limit(struct unify *u, const char *pid, const char *type)
+{
+	int n = u->store->ops->ident_count(u->store, pid, type);
+	if (n < 0)
+		return -1;
+	return n < external_limit(u, type);
+}
+
+/* ---- merges ---------------------------------------------------------- */
+
+/*
+ * Whether profiles[0..n) may all become one (IDENTITY.md section 3, caps and
+ * section 9): at most one known, every merge count below the cap (the
+ * survivor's after n-1 more merges), the union of identifiers within the
+ * 1000 cap and within each external id's limit.  1 yes, 0 no, -1 error.
+ */
+static int merge_allowed(struct unify *u, const struct store_profile *profiles, size_t n,
+			 size_t survivor)
+{
+	struct store *s = u->store;
+	int n_known = 0, total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int count;
+		if (!profiles[i].is_anonymous)
+			n_known++;
+		if (i != survivor && profiles[i].merge_count >= UNIFY_MAX_MERGES)
+			return 0;
+		count = s->ops->ident_count_all(s, profiles[i].id);
+		if (count < 0)
+			return -1;
+		total += count;
+	}
+	if (n_known > 1 || total > UNIFY_MAX_IDENTIFIERS)
+		return 0;
+	if (profiles[survivor].merge_count + (int)(n - 1) > UNIFY_MAX_MERGES)
+		return 0;
+	for (size_t k = 0; k < u->n_external_ids; k++) {
+		int sum = 0;
+		for (size_t i = 0; i < n; i++) {
+			int c = s->ops->ident_count(s, profiles[i].id, u->external_ids[k].name);
+			if (c < 0)
+				return -1;
+			sum += c;
+		}
+		if (sum > u->external_ids[k].limit)
+			return 0;
+	}
+	return 1;
+}
+
+/* Merges `absorbed` into `survivor`: identifiers, events, attributes and
+ * consent move; absorbed becomes a tombstone pointing at survivor. */
+static int merge_into(struct unify *u, const struct resolve *rs, const char *absorbed,
+		      const char *survivor)
+{
+	struct store *s = u->store;
+	struct store_profile sp;
+
+	if (profile_load(u, survivor, &sp))
+		return -1;
+	if (profile_merge_data(s, absorbed, survivor))
+		return -1;
+	if (s->ops->ident_reassign(s, absorbed, survivor) ||
+	    s->ops->event_move(s, absorbed, survivor) ||
+	    s->ops->profile_mark_merged(s, absorbed, survivor, sp.merge_count + 1))
+		return -1;
+	return log_identity(u, rs, survivor, "merge", NULL, NULL, absorbed);
+}
+
+/* Two-profile merge if allowed: 1 merged, 0 not allowed, -1 error. */
+static int try_merge_pair(struct unify *u, const struct resolve *rs, const char *absorbed,
+			  const char *survivor)
+{
+	struct store_profile pair[2];
+	int ok;
+
+	if (profile_load(u, survivor, &pair[0]) || profile_load(u, absorbed, &pair[1]))
+		return -1;
+	ok = merge_allowed(u, pair, 2, 0);
+	if (ok <= 0)
+		return ok;
+	return merge_into(u, rs, absorbed, survivor) ? -1 : 1;
+}
+
+/* ---- step 3: a record with a custom_id ------------------------------- */
+
+static int resolve_install_known(struct unify *u, struct resolve *rs, const char *iid,
+				 int have_target)
+{
+	char pi[PROFILE_ID_SIZE];
+	struct store_profile p;
+	int rc = owner_of(u, "installation_id", iid, pi);
+
+	if (rc < 0)
+		return -1;
+	if (!have_target) {
+		/* P(C) missing: an anonymous P(I) simply becomes C's (a rename) */
+		const char *c = rs->r->custom_id;
+		if (rc == 1) {
+			if (profile_load(u, pi, &p))
+				return -1;
+			if (p.is_anonymous) {
+				if (u->store->ops->profile_set_custom_id(u->store, pi, c) ||
+				    u->store->ops->ident_put(u->store, "custom_id", c, pi))
+					return -1;
+				memcpy(rs->target, pi, PROFILE_ID_SIZE);
+				return log_identity(u, rs, pi, "rename", "custom_id", c, NULL);
+			}
+		}
+		if (profile_create(u, rs, c, rs->target))
+			return -1;
+		return rc == 1 ? ident_move(u, rs, "installation_id", iid, pi, rs->target)
+			       : ident_attach(u, rs, "installation_id", iid, rs->target);
+	}
+	if (rc == 0)
+		return ident_attach(u, rs, "installation_id", iid, rs->target);
+	if (strcmp(pi, rs->target) == 0)
+		return 0;
+	if (profile_load(u, pi, &p))
+		return -1;
+	if (p.is_anonymous) {
+		int merged = try_merge_pair(u, rs, pi, rs->target);
+		if (merged != 0)
+			return merged < 0 ? -1 : 0;
+	}
+	/* another known user's installation (a user switch), or an anonymous
+	 * profile that cannot merge: the installation moves alone */
+	return ident_move(u, rs, "installation_id", iid, pi, rs->target);
+}
+
+static int resolve_externals_known(struct unify *u, struct resolve *rs)
+{
+	const struct record *r = rs->r;
+
+	for (size_t i = 0; i < rs->n_ext; i++) {
+		const struct record_ident *x = &r->externals[i];
+		char px[PROFILE_ID_SIZE];
+		struct store_profile p;
+		int rc;
+
+		if (!rs->use_ext[i])
+			continue;
+		rc = owner_of(u, x->type, x->value, px);
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			int room = below_limit(u, rs->target, x->type);
+			if (room < 0)
+				return -1;
+			if (room && ident_attach(u, rs, x->type, x->value, rs->target))
+				return -1;
+			rs->use_ext[i] = room;
+			continue;
+		}
+		if (strcmp(px, rs->target) == 0)
+			continue;
+		if (profile_load(u, px, &p))
+			return -1;
+		rc = p.is_anonymous ? try_merge_pair(u, rs, px, rs->target) : 0;
+		if (rc < 0)
+			return -1;
+		rs->use_ext[i] = rc; /* two known profiles never merge: drop x */
+	}
+	return 0;
+}
+
+static int resolve_known(struct unify *u, struct resolve *rs, const char *iid)
+{
+	int rc = owner_of(u, "custom_id", rs->r->custom_id, rs->target);
+
+	if (rc < 0)
+		return -1;
+	if (iid) {
+		if (resolve_install_known(u, rs, iid, rc == 1))
+			return -1;
+	} else if (rc == 0 && profile_create(u, rs, rs->r->custom_id, rs->target)) {
+		return -1;
+	}
+	return resolve_externals_known(u, rs);
+}
+
+/* ---- step 4: no custom_id ------------------------------------------ */
+
+struct candidates {
+	struct store_profile p[MAX_EXTERNALS + 1];
+	size_t n;
+};
+
+static int candidates_add(struct unify *u, struct candidates *c, const char *pid)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->p[i].id, pid) == 0)
+			return 0;
+	if (profile_load(u, pid, &c->p[c->n]))
+		return -1;
+	c->n++;
+	return 0;
+}
+
+static int candidates_collect(struct unify *u, const struct resolve *rs, struct candidates *c)
+{
+	const struct record *r = rs->r;
+	char pid[PROFILE_ID_SIZE];
+	int rc;
+
+	c->n = 0;
+	if (rs->use_install) {
+		rc = owner_of(u, "installation_id", r->installation_id, pid);
+		if (rc < 0 || (rc == 1 && candidates_add(u, c, pid)))
+			return -1;
+	}
+	for (size_t i = 0; i < rs->n_ext; i++) {
+		if (!rs->use_ext[i])
+			continue;
+		rc = owner_of(u, r->externals[i].type, r->externals[i].value, pid);
+		if (rc < 0 || (rc == 1 && candidates_add(u, c, pid)))
+			return -1;
+	}
+	return 0;
+}
+
+/* The known candidate, else the oldest (first created). */
+static size_t candidates_survivor(const struct candidates *c)
+{
+	size_t best = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		if (!c->p[i].is_anonymous)
+			return i;
+		if (c->p[i].seq < c->p[best].seq)
+			best = i;
+	}
+	return best;
+}
+
+/* Drops the record's lowest-priority identifier: the installation first,
+ * then externals from the highest priority number.  0 when none is left. */
+static int drop_lowest_identifier(struct resolve *rs)
+{
+	if (rs->use_install) {
+		rs->use_install = 0;
+		return 1;
+	}
+	for (size_t i = rs->n_ext; i-- > 0;) {
+		if (rs->use_ext[i]) {
+			rs->use_ext[i] = 0;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Attaches the record's identifiers that nobody holds to the target. */
+static int attach_unheld(struct unify *u, struct resolve *rs)
+{
+	const struct record *r = rs->r;
+	char pid[PROFILE_ID_SIZE];
+	int rc;
+
+	if (rs->use_install) {
+		rc = owner_of(u, "installation_id", r->installation_id, pid);
+		if (rc < 0 || (rc == 0 && ident_attach(u, rs, "installation_id",
+						       r->installation_id, rs->target)))
+			return -1;
+	}
+	for (size_t i = 0; i < rs->n_ext; i++) {
+		const struct record_ident *x = &r->externals[i];
+		if (!rs->use_ext[i])
+			continue;
+		rc = owner_of(u, x->type, x->value, pid);
+		if (rc < 0)
+			return -1;
+		if (rc == 1)
+			continue;
+		rc = below_limit(u, rs->target, x->type);
+		if (rc < 0 || (rc == 1 && ident_attach(u, rs, x->type, x->value, rs->target)))
+			return -1;
+		rs->use_ext[i] = rc;
+	}
+	return 0;
+}
+
+static int resolve_anonymous(struct unify *u, struct resolve *rs)
+{
+	struct candidates *c = hub_malloc(sizeof(*c));
+	int rc = -1;
+
+	if (!c) {
+		err_set(u->store->err, sizeof(u->store->err), "out of memory");
+		return -1;
+	}
+	for (;;) {
+		size_t survivor;
+		int ok;
+
+		if (candidates_collect(u, rs, c))
+			goto out;
+		if (c->n == 0) {
+			if (profile_create(u, rs, NULL, rs->target))
+				goto out;
+			break;
+		}
+		survivor = candidates_survivor(c);
+		if (c->n == 1) {
+			memcpy(rs->target, c->p[0].id, PROFILE_ID_SIZE);
+			break;
+		}
+		ok = merge_allowed(u, c->p, c->n, survivor);
+		if (ok < 0)
+			goto out;
+		if (ok) {
+			memcpy(rs->target, c->p[survivor].id, PROFILE_ID_SIZE);
+			/* absorb the others in creation order */
+			for (;;) {
+				size_t next = c->n;
+				for (size_t i = 0; i < c->n; i++)
+					if (i != survivor && c->p[i].id[0] &&
+					    (next == c->n || c->p[i].seq < c->p[next].seq))
+						next = i;
+				if (next == c->n)
+					break;
+				if (merge_into(u, rs, c->p[next].id, rs->target))
+					goto out;
+				c->p[next].id[0] = '\0';
+			}
+			break;
+		}
+		if (!drop_lowest_identifier(rs))
+			break; /* cannot happen: one identifier has one owner */
+	}
+	rc = attach_unheld(u, rs);
+out:
+	hub_free(c);
+	return rc;
+}
+
+/* ---- step 1: erase blocks ------------------------------------------- */
+
+static int is_blocked_as(struct unify *u, const char *type, const char *value, int64_t ts)
+{
+	int64_t until = 0;
+	int rc;
+	if (!value)
+		return 0;
+	rc = u->store->ops->block_get(u->store, type, value, &until);
+	if (rc < 0)
+		return -1;
+	return rc == 1 && ts < until;
+}
+
+static int record_is_blocked(struct unify *u, const struct record *r)
+{
+	int64_t ts = r->timestamp_ms;
+	int rc;
+
+	if (!u->has_blocks || r->type == HUB_REC_ERASE)
+		return 0;
+	if ((rc = is_blocked_as(u, "installation_id", r->installation_id, ts)) != 0)
+		return rc;
+	if (r->is_logout)
+		return 0; /* only the installation can block a logout */
+	if ((rc = is_blocked_as(u, "custom_id", r->custom_id, ts)) != 0)
+		return rc;
+	for (size_t i = 0; i < r->n_externals; i++)
+		if ((rc = is_blocked_as(u, r->externals[i].type, r->externals[i].value, ts)) != 0)
+			return rc;
+	if (r->type == HUB_REC_ALIAS && r->previous_id) {
+		if ((rc = is_blocked_as(u, "custom_id", r->previous_id, ts)) != 0)
+			return rc;
+		return is_blocked_as(u, "installation_id", r->previous_id, ts);
+	}
+	return 0;
+}
+
+/* ---- step 2: logout ------------------------------------------------- */
+
+/* 1 when there is a profile to apply the payload to, 0 when nobody holds
+ * the installation (nothing happens at all). */
+static int resolve_logout(struct unify *u, struct resolve *rs)
+{
+	const char *iid = rs->r->installation_id;
+	char pi[PROFILE_ID_SIZE];
+	struct store_profile p;
+	int rc = owner_of(u, "installation_id", iid, pi);
+
+	if (rc <= 0)
+		return rc;
+	if (profile_load(u, pi, &p))
+		return -1;
+	if (p.is_anonymous) {
+		memcpy(rs->target, pi, PROFILE_ID_SIZE);
+		return 1;
+	}
+	if (profile_create(u, rs, NULL, rs->target) ||
+	    u->store->ops->ident_put(u->store, "installation_id", iid, rs->target) ||
+	    log_identity(u, rs, pi, "detach", "installation_id", iid, rs->target))
+		return -1;
+	return 1;
+}
+
+/* ---- step 5: alias -------------------------------------------------- */
+
+/* 1 resolved, 0 refused. */
+static int resolve_alias(struct unify *u, struct resolve *rs)
+{
+	const struct record *r = rs->r;
+	const char *prev = r->previous_id;
+	char pid[PROFILE_ID_SIZE];
+	int rc;
+
+	if (!prev || strcmp(prev, r->custom_id) == 0)
+		return resolve_known(u, rs, NULL) ? -1 : 1;
+	rc = owner_of(u, "custom_id", prev, pid);
+	if (rc < 0)
+		return -1;
+	if (rc == 1)
+		return 0; /* another known profile: never merged automatically */
+	rs->use_install = 1;
+	return resolve_known(u, rs, prev) ? -1 : 1;
+}
+
+/* ---- erase (section 7) ---------------------------------------------- */
+
+struct erase_ctx {
+	struct unify *u;
+	int64_t until_ms;
+	int failed;
+};
+
+static int erase_block_ident(void *ctx, const struct store_ident *id)
+{
+	struct erase_ctx *e = ctx;
+	if (e->u->store->ops->block_put(e->u->store, id->type, id->value, e->until_ms))
+		e->failed = 1;
+	return e->failed;
+}
+
+struct pid_list {
+	char (*ids)[PROFILE_ID_SIZE];
+	size_t n, cap;
+	int failed;
+};
+
+static int pid_list_add(void *ctx, const struct store_profile *p)
+{
+	struct pid_list *l = ctx;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		void *grown = hub_realloc(l->ids, cap * PROFILE_ID_SIZE);
+		if (!grown) {
+			l->failed = 1;
+			return 1;
+		}
+		l->ids = grown;
+		l->cap = cap;
+	}
+	memcpy(l->ids[l->n++], p->id, PROFILE_ID_SIZE);
+	return 0;
+}
+
+/* Deletes one profile row and everything it holds. */
+static int erase_profile_data(struct store *s, const char *pid)
+{
+	return s->ops->event_delete_profile(s, pid) || s->ops->attr_delete_profile(s, pid) ||
+	       s->ops->consent_delete_profile(s, pid) || s->ops->ident_delete_profile(s, pid) ||
+	       s->ops->log_delete_profile(s, pid) || s->ops->profile_delete(s, pid)
+		       ? -1
+		       : 0;
+}
+
+static int erase_live_profile(struct unify *u, struct resolve *rs, const char *pid,
+			      struct erase_ctx *ec)
+{
+	struct store *s = u->store;
+	struct pid_list tomb = {0};
+	int rc = -1;
+
+	/* block every identifier the person held, then delete it all */
+	if (s->ops->ident_list(s, pid, erase_block_ident, ec) || ec->failed)
+		goto out;
+	if (s->ops->profile_tombstones(s, pid, pid_list_add, &tomb) || tomb.failed)
+		goto out;
+	for (size_t i = 0; i < tomb.n; i++)
+		if (erase_profile_data(s, tomb.ids[i]))
+			goto out;
+	if (erase_profile_data(s, pid))
+		goto out;
+	snprintf(rs->reason, sizeof(rs->reason), "privacy erase (%zu merged profiles)", tomb.n);
+	rc = log_identity(u, rs, pid, "erase", NULL, NULL, NULL);
+out:
+	hub_free(tomb.ids);
+	return rc;
+}
+
+static int apply_erase(struct unify *u, struct resolve *rs)
+{
+	const struct record *r = rs->r;
+	struct erase_ctx ec = {u, r->timestamp_ms + (int64_t)u->erase_block_days * DAY_MS, 0};
+	struct store_ident req[MAX_EXTERNALS + 2];
+	size_t n_req = 0;
+
+	if (r->custom_id)
+		req[n_req++] = (struct store_ident){.type = "custom_id", .value = r->custom_id};
+	if (r->installation_id)
+		req[n_req++] = (struct store_ident){.type = "installation_id",
+						    .value = r->installation_id};
+	for (size_t i = 0; i < rs->n_ext; i++)
+		req[n_req++] = (struct store_ident){.type = r->externals[i].type,
+						    .value = r->externals[i].value};
+	for (size_t i = 0; i < n_req; i++) {
+		char pid[PROFILE_ID_SIZE];
+		int rc = owner_of(u, req[i].type, req[i].value, pid);
+		if (rc < 0 || (rc == 1 && erase_live_profile(u, rs, pid, &ec)))
+			return -1;
+		if (erase_block_ident(&ec, &req[i]))
+			return -1;
+	}
+	u->has_blocks = 1;
+	return 0;
+}
+
+/* ---- payload -------------------------------------------------------- */
+
+static int apply_payload(struct unify *u, const struct resolve *rs)
+{
+	const struct record *r = rs->r;
+	struct store *s = u->store;
+
+	if (rs->use_install && r->installation_id &&
+	    s->ops->install_touch(s, r->installation_id, r->platform, r->timestamp_ms,
+				  r->push_enabled))
+		return -1;
+	/* record.c decides which payload a record type carries (a track's
+	 * identifiers.email still sets $email_address) */
+	if (profile_apply_attributes(s, rs->target, r) || profile_apply_consent(s, rs->target, r))
+		return -1;
+	if (r->type == HUB_REC_TRACK)
+		return profile_append_event(s, rs->target, r);
+	return 0;
+}
+
+/* ---- the entry point ------------------------------------------------ */
+
+static int resolve_record(struct unify *u, struct resolve *rs, enum unify_outcome *outcome)
+{
+	const struct record *r = rs->r;
+	int rc;
+
+	if (r->type == HUB_REC_ERASE)
+		return apply_erase(u, rs);
+	if (r->is_logout) {
+		rc = resolve_logout(u, rs);
+		return rc <= 0 ? rc : apply_payload(u, rs);
+	}
+	if (r->type == HUB_REC_ALIAS) {
+		rc = resolve_alias(u, rs);
+		if (rc == 0)
+			*outcome = UNIFY_REFUSED;
+		return rc <= 0 ? rc : apply_payload(u, rs);
+	}
+	if (r->custom_id)
+		rc = resolve_known(u, rs, rs->use_install ? r->installation_id : NULL);
+	else
+		rc = resolve_anonymous(u, rs);
+	return rc ? -1 : apply_payload(u, rs);
+}
+
+int unify_apply(struct unify *u, const struct record *r, enum unify_outcome *outcome)
+{
+	struct store *s = u->store;
+	struct resolve rs;
+	int rc;
+
+	memset(&rs, 0, sizeof(rs));
+	rs.r = r;
+	rs.use_install = r->installation_id != NULL && r->type != HUB_REC_ALIAS;
+	rs.n_ext = r->n_externals < MAX_EXTERNALS ? r->n_externals : MAX_EXTERNALS;
+	for (size_t i = 0; i < rs.n_ext; i++)
+		rs.use_ext[i] = 1;
+	snprintf(rs.reason, sizeof(rs.reason), "%s %.64s (%.64s)", record_type_name(r->type),
+		 r->message_id, r->source);
+
+	rc = s->ops->dedupe_add(s, r->source, r->message_id);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		*outcome = UNIFY_DUPLICATE;
+		return 0;
+	}
+	rc = record_is_blocked(u, r);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		*outcome = UNIFY_BLOCKED;
+		/* dedupe remembers applied records only */
+		return s->ops->dedupe_remove(s, r->source, r->message_id);
+	}
+	*outcome = UNIFY_APPLIED;
+	return resolve_record(u, &rs, outcome);
+}

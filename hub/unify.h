@@ -1,0 +1,52 @@
+/*
+ * unify.h - the unification engine (IDENTITY.md sections 3, 4, 5, 7): applies
+ * one validated record to the store, inside the caller's transaction.
+ * Knows nothing of HTTP, YAML or SQL dialects: only store.h primitives.
+ */
+#ifndef HUB_UNIFY_H
+#define HUB_UNIFY_H
+
+#include "config.h"
+#include "record.h"
+#include "store.h"
+
+#define UNIFY_MAX_MERGES 100
+#define UNIFY_MAX_IDENTIFIERS 1000
+
+enum unify_outcome {
+	UNIFY_APPLIED = 0,
+	UNIFY_DUPLICATE,  /* (source, message_id) already applied */
+	UNIFY_BLOCKED,    /* an identifier is on the erasure block list */
+	UNIFY_REFUSED,    /* alias of two known profiles */
+};
+
+struct unify_counts {
+	int64_t records;
+	int64_t applied;
+	int64_t duplicates;
+	int64_t blocked;
+	int64_t rejected;  /* counted by callers: validation happens before */
+	int64_t refused;
+};
+
+struct unify {
+	struct store *store;                 /* borrowed */
+	const struct config_external_id *external_ids; /* borrowed */
+	size_t n_external_ids;
+	int erase_block_days;
+	int has_blocks;                      /* refreshed by unify_group_begin */
+};
+
+void unify_init(struct unify *u, struct store *s, const struct hub_config *cfg);
+
+/* Call after each BEGIN: refreshes what may have changed in the store
+ * since the last group (another process may have erased someone). */
+int unify_group_begin(struct unify *u);
+
+/* Applies one record.  Returns 0 with *outcome set, or -1 on a store
+ * failure (store_error(u->store)); the caller rolls the batch back. */
+int unify_apply(struct unify *u, const struct record *r, enum unify_outcome *outcome);
+
+void unify_count(struct unify_counts *c, enum unify_outcome o);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * util.c - time, RFC 3339, constant-time comparison, strbuf, file reading.
+ */
+#include "util.h"
+
+#include "alloc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t time_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t time_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+char *time_format_ms(int64_t ms, char *buf, size_t size)
+{
+	int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+	int64_t frac = ms - secs * 1000;
+	int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+	int64_t rem = secs - days * 86400;
+	int64_t y;
+	int m, d;
+
+	civil_from_days(days, &y, &m, &d);
+	snprintf(buf, size, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
+		 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);
+	return buf;
+}
+
+static int parse_digits(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return m == 2 && leap ? 29 : dm[m - 1];
+}
+
+int time_parse_rfc3339(const char *s, int64_t *ms)
+{
+	const char *p = s;
+	int y, mo, d, h = 0, mi = 0, sec = 0, frac_ms = 0, off_min = 0;
+
+	if (!s || parse_digits(&p, 4, &y) || *p++ != '-' || parse_digits(&p, 2, &mo) ||
+	    *p++ != '-' || parse_digits(&p, 2, &d))
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+		return -1;
+	if (*p == '\0')
+		goto done;
+	if (*p != 'T' && *p != 't' && *p != ' ')
+		return -1;
+	p++;
+	if (parse_digits(&p, 2, &h) || *p++ != ':' || parse_digits(&p, 2, &mi))
+		return -1;
+	if (*p == ':') {
+		p++;
+		if (parse_digits(&p, 2, &sec))
+			return -1;
+		if (*p == '.') {
+			int scale = 100, digits = 0;
+			p++;
+			while (isdigit((unsigned char)*p)) {
+				frac_ms += (*p - '0') * scale;
+				scale /= 10;
+				p++;
+				digits++;
+			}
+			if (digits == 0)
+				return -1;
+		}
+	}
+	if (h > 23 || mi > 59 || sec > 60)
+		return -1;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1, oh, om;
+		p++;
+		if (parse_digits(&p, 2, &oh))
+			return -1;
+		if (*p == ':')
+			p++;
+		if (parse_digits(&p, 2, &om) || oh > 23 || om > 59)
+			return -1;
+		off_min = sign * (oh * 60 + om);
+	} else {
+		return -1;
+	}
+	if (*p != '\0')
+		return -1;
+done:
+	*ms = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
+	       (int64_t)off_min * 60) * 1000 + frac_ms;
+	return 0;
+}
+
+int secret_equal(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+	/* Compare over b's length (the configured secret) so the time never
+	 * depends on where the first difference is. */
+	unsigned char diff = (unsigned char)(a_len != b_len);
+	for (size_t i = 0; i < b_len; i++) {
+		unsigned char ca = i < a_len ? (unsigned char)a[i] : 0;
+		diff |= (unsigned char)(ca ^ (unsigned char)b[i]);
+	}
+	return diff == 0;
+}
+
+void err_set(char *err, size_t err_size, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || err_size == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, err_size, fmt, ap);
+	va_end(ap);
+}
+
+void strbuf_init(struct strbuf *sb)
+{
+	memset(sb, 0, sizeof(*sb));
+}
+
+void strbuf_free(struct strbuf *sb)
+{
+	hub_free(sb->data);
+	strbuf_init(sb);
+}
+
+static int strbuf_grow(struct strbuf *sb, size_t extra)
+{
+	size_t need = sb->len + extra + 1;
+	if (sb->failed)
+		return -1;
+	if (need <= sb->cap)
+		return 0;
+	size_t cap = sb->cap ? sb->cap : 64;
+	while (cap < need)
+		cap *= 2;
+	char *p = hub_realloc(sb->data, cap);
+	if (!p) {
+		sb->failed = 1;
+		return -1;
+	}
+	sb->data = p;
+	sb->cap = cap;
+	return 0;
+}
+
+void strbuf_append(struct strbuf *sb, const char *s, size_t n)
+{
+	if (strbuf_grow(sb, n))
+		return;
+	memcpy(sb->data + sb->len, s, n);
+	sb->len += n;
+	sb->data[sb->len] = '\0';
+}
+
+void strbuf_puts(struct strbuf *sb, const char *s)
+{
+	strbuf_append(sb, s, strlen(s));
+}
+
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || strbuf_grow(sb, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)n;
+}
+
+char *strbuf_take(struct strbuf *sb)
+{
+	char *p = sb->data;
+	if (!p && !sb->failed)
+		p = hub_strdup("");
+	strbuf_init(sb);
+	return p;
+}
+
+char *file_read_all(const char *path, size_t *len, char *err, size_t err_size)
+{
+	FILE *f = fopen(path, "rb");
+	struct strbuf sb;
+	char chunk[65536];
+	size_t n;
+
+	if (!f) {
+		err_set(err, err_size, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	strbuf_init(&sb);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		strbuf_append(&sb, chunk, n);
+	if (ferror(f) || sb.failed) {
+		err_set(err, err_size, "%s: %s", path, sb.failed ? "out of memory" : "read error");
+		fclose(f);
+		strbuf_free(&sb);
+		return NULL;
+	}
+	fclose(f);
+	if (len)
+		*len = sb.len;
+	return strbuf_take(&sb);
+}

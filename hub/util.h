@@ -1,0 +1,54 @@
+/*
+ * util.h - small helpers every module uses: time in ms, RFC 3339 text,
+ * constant-time secret comparison, a growable string buffer, error buffers.
+ */
+#ifndef HUB_UTIL_H
+#define HUB_UTIL_H
+
+#include "include/hub_plugin.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Wall clock in ms since the epoch. */
+int64_t time_now_ms(void);
+/* Monotonic clock in ms (for durations and timeouts). */
+int64_t time_mono_ms(void);
+
+/* "2026-11-30T09:00:00.000Z" (buf >= 25 bytes).  Returns buf. */
+char *time_format_ms(int64_t ms, char *buf, size_t size);
+/* Parses RFC 3339 / ISO 8601 date-times ("2026-11-30T09:00:00.123Z",
+ * "+02:00" offsets, fractions of any length, "2026-11-30" alone).
+ * Returns 0 and sets *ms, or -1. */
+int time_parse_rfc3339(const char *s, int64_t *ms);
+
+/* 1 when the two secrets are equal; time depends only on the lengths. */
+int secret_equal(const char *a, size_t a_len, const char *b, size_t b_len);
+
+/* Writes a message into a caller-owned error buffer (may be NULL). */
+void err_set(char *err, size_t err_size, const char *fmt, ...) HUB_PRINTF(3, 4);
+
+/* A growable NUL-terminated string.  On allocation failure it sets
+ * `failed` and drops further appends; check it once at the end. */
+struct strbuf {
+	char *data;
+	size_t len;
+	size_t cap;
+	int failed;
+};
+
+void strbuf_init(struct strbuf *sb);
+void strbuf_free(struct strbuf *sb);
+void strbuf_append(struct strbuf *sb, const char *s, size_t n);
+void strbuf_puts(struct strbuf *sb, const char *s);
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...) HUB_PRINTF(2, 3);
+/* Hands the buffer to the caller (hub_free it); the strbuf is emptied. */
+char *strbuf_take(struct strbuf *sb);
+
+/* Reads a whole file; returns a hub_malloc'd NUL-terminated buffer. */
+char *file_read_all(const char *path, size_t *len, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * main.c - the CUnit runner for every tests/unit/test_*.c suite.
+ * Usage: unit_tests [SUITE...]  (no argument: every suite).
+ * Exit status is non-zero when any test fails or cannot run.
+ */
+#include "testlib.h"
+
+#include <CUnit/Basic.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_SUITES 128
+
+static struct {
+	const char *name;
+	CU_InitializeFunc init;
+	CU_CleanupFunc clean;
+	const struct test_case *cases;
+} suites[MAX_SUITES];
+static size_t n_suites;
+
+void testlib_add_suite(const char *name, CU_InitializeFunc init,
+		       CU_CleanupFunc clean, const struct test_case *cases)
+{
+	if (n_suites == MAX_SUITES) {
+		fprintf(stderr, "testlib: too many suites\n");
+		abort();
+	}
+	suites[n_suites].name = name;
+	suites[n_suites].init = init;
+	suites[n_suites].clean = clean;
+	suites[n_suites].cases = cases;
+	n_suites++;
+}
+
+const char *testlib_build_dir(void)
+{
+	const char *b = getenv("HUB_BUILD");
+	return b && *b ? b : "build";
+}
+
+char *testlib_mkdtemp(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *path;
+	if (asprintf(&path, "%s/hubtest.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
+		return NULL;
+	if (!mkdtemp(path)) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void testlib_rmtree(const char *dir)
+{
+	if (dir)
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *testlib_write_file(const char *dir, const char *name, const char *text)
+{
+	char *path;
+	FILE *f;
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		return NULL;
+	f = fopen(path, "w");
+	if (!f) {
+		free(path);
+		return NULL;
+	}
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+char *testlib_shared_path(const char *rel)
+{
+	static const char *const roots[] = {"../shared", "../../shared", "shared"};
+	const char *env = getenv("HUB_SHARED");
+	char *path;
+
+	if (env && *env) {
+		if (asprintf(&path, "%s/%s", env, rel) < 0)
+			return NULL;
+		return path;
+	}
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		if (asprintf(&path, "%s/%s", roots[i], rel) < 0)
+			return NULL;
+		if (access(path, R_OK) == 0)
+			return path;
+		free(path);
+	}
+	return NULL;
+}
+
+static int suite_selected(const char *name, int argc, char **argv)
+{
+	if (argc < 2)
+		return 1;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned failed, ran, n_failed_asserts;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	for (size_t i = 0; i < n_suites; i++) {
+		CU_pSuite s;
+		if (!suite_selected(suites[i].name, argc, argv))
+			continue;
+		s = CU_add_suite(suites[i].name, suites[i].init, suites[i].clean);
+		if (!s)
+			return 2;
+		for (const struct test_case *c = suites[i].cases; c->name; c++)
+			if (!CU_add_test(s, c->name, c->fn))
+				return 2;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_tests_failed();
+	ran = CU_get_number_of_tests_run();
+	n_failed_asserts = CU_get_number_of_failures();
+	failed += CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	fprintf(stderr, "unit: %u tests run, %u failed\n", ran, failed);
+	return failed || n_failed_asserts ? 1 : 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * testlib.h - how a unit test file registers itself with the one CUnit
+ * runner (tests/unit/main.c), and small helpers for building a test's own
+ * world (temp dirs, files).  A test file ends with:
+ *
+ *     TEST_SUITE(record, NULL, NULL,
+ *                TEST(test_blocked_custom_id_is_absent),
+ *                TEST(test_track_without_name_is_rejected))
+ */
+#ifndef HUB_TESTLIB_H
+#define HUB_TESTLIB_H
+
+#include <CUnit/CUnit.h>
+#include <stddef.h>
+
+struct test_case {
+	const char *name;
+	CU_TestFunc fn;
+};
+
+void testlib_add_suite(const char *name, CU_InitializeFunc init,
+		       CU_CleanupFunc clean, const struct test_case *cases);
+
+#define TEST(fn) { #fn, fn }
+#define TEST_SUITE(sname, init, clean, ...)                                    \
+	static const struct test_case sname##_cases[] = {__VA_ARGS__, {NULL, NULL}}; \
+	__attribute__((constructor)) static void sname##_register(void)        \
+	{                                                                      \
+		testlib_add_suite(#sname, init, clean, sname##_cases);         \
+	}
+
+/* Build directory (HUB_BUILD, default "build"). */
+const char *testlib_build_dir(void);
+/* A fresh temp dir for this test; removed by testlib_rmtree(). */
+char *testlib_mkdtemp(void);
+void testlib_rmtree(const char *dir);
+/* Writes text to dir/name and returns the malloc'd path. */
+char *testlib_write_file(const char *dir, const char *name, const char *text);
+/* Path of a shared/data or tests/fixtures file (malloc'd), or NULL. */
+char *testlib_shared_path(const char *rel);
+
+#endif
