@@ -84,6 +84,7 @@ $(B)/tests/plugins/%.so: tests/plugins/%.c hub/include/hub_plugin.h
 		$(LDFLAGS_ALL) -o $@ $<
 
 $(B)/tests/unit_tests: $(UNIT_OBJ) $(LIBHUB)
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(UNIT_OBJ) $(LIBHUB) $(LDLIBS_ALL) -lcunit
 
 $(B)/tests/tools/%: tests/tools/%.c $(LIBHUB)

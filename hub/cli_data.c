@@ -103,8 +103,8 @@ static void import_submit(struct import_state *st)
 	struct import_slot *slot = &st->slots[st->next_slot];
 	hub_rc rc;
 
-	if (slot->batch.n_records == 0)
-		return;
+	if (slot->is_busy || slot->batch.n_records == 0)
+		return; /* in flight from the last round, or nothing to send */
 	slot->batch.records = slot->records;
 	while ((rc = intake_submit(st->intake, &slot->batch)) == HUB_ERR_BUSY)
 		import_finish_slot(st, &st->slots[(st->next_slot + 1) % IMPORT_WINDOW]);

@@ -275,10 +275,12 @@ struct hub_plugin {
 	unsigned roles;           /* HUB_ROLE_* */
 	const struct hub_config_key *config; /* ended by {NULL} */
 
-	/* Create an instance from its validated config. */
+	/* Create an instance from its validated config.  On failure free
+	 * whatever you allocated: destroy() is not called. */
 	hub_rc (*create)(const struct hub_host *host,
 			 const struct hub_instance *inst, void **state,
 			 char *err, size_t err_size);
+	/* Frees the state of a created instance.  May be NULL. */
 	void (*destroy)(void *state);
 
 	/* Optional: open connections once (profilehub check --connect). */

@@ -1,0 +1,422 @@
+/*
+ * cfg_check.c - reading a parsed configuration tree (cfg_tree.c): members,
+ * typed scalars, JSON text, and checks of a mapping against a declarative
+ * key table (struct hub_config_key) with "did you mean" suggestions.
+ *
+ * Typed readers look at the text only: quoting matters for JSON conversion
+ * (a quoted "3" stays a string), not for cfg_as_int.  A null value fails
+ * every reader.
+ *
+ * Never put a value in a message: a type error says what was expected.
+ */
+#include "config.h"
+
+#include "alloc.h"
+#include "util.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PATH_LEN 256
+
+/* ---- reading ------------------------------------------------------- */
+
+const struct cfg_node *cfg_get(const struct cfg_node *map, const char *key)
+{
+	if (!map || map->kind != CFG_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->n_children; i++)
+		if (strcmp(map->children[i].key, key) == 0)
+			return &map->children[i];
+	return NULL;
+}
+
+static const char *scalar_text(const struct cfg_node *n)
+{
+	return n && n->kind == CFG_SCALAR && !n->is_null && n->value ? n->value : NULL;
+}
+
+/* Decimal integer with an optional sign, nothing around it. */
+static int parse_int(const char *s, int64_t *out)
+{
+	const char *d = s + (*s == '+' || *s == '-');
+	char *end;
+	long long v;
+
+	if (*d < '0' || *d > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cfg_as_int(const struct cfg_node *n, int64_t *out)
+{
+	const char *s = scalar_text(n);
+	return s ? parse_int(s, out) : -1;
+}
+
+int cfg_as_bool(const struct cfg_node *n, int *out)
+{
+	static const char *const yes[] = {"true", "yes", "on"};
+	static const char *const no[] = {"false", "no", "off"};
+	const char *s = scalar_text(n);
+
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* [-+]? ( .digits | digits ( . digits? )? ) ( [eE] [-+]? digits )? */
+static int looks_like_float(const char *s)
+{
+	int n_digits = 0;
+
+	if (*s == '+' || *s == '-')
+		s++;
+	while (*s >= '0' && *s <= '9')
+		s++, n_digits++;
+	if (*s == '.') {
+		s++;
+		while (*s >= '0' && *s <= '9')
+			s++, n_digits++;
+	}
+	if (!n_digits)
+		return 0;
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (*s < '0' || *s > '9')
+			return 0;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	return *s == '\0';
+}
+
+static int parse_float(const char *s, double *out)
+{
+	double v;
+
+	if (!looks_like_float(s))
+		return -1;
+	errno = 0;
+	v = strtod(s, NULL);
+	if (errno == ERANGE && fabs(v) > 1.0)
+		return -1;
+	if (!isfinite(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cfg_as_float(const struct cfg_node *n, double *out)
+{
+	const char *s = scalar_text(n);
+	return s ? parse_float(s, out) : -1;
+}
+
+int cfg_as_duration_ms(const struct cfg_node *n, int64_t *out)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000},
+		     {"h", 3600000}, {"d", 86400000}};
+	const char *s = scalar_text(n);
+	int64_t v = 0;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	while (*s >= '0' && *s <= '9') {
+		if (v > (INT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (*s++ - '0');
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcmp(s, units[i].unit) == 0) {
+			if (v > INT64_MAX / units[i].ms)
+				return -1;
+			*out = v * units[i].ms;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* ---- JSON ---------------------------------------------------------- */
+
+static json_t *scalar_to_json(const struct cfg_node *n)
+{
+	const char *s = n->value ? n->value : "";
+	int64_t i;
+	double d;
+
+	if (n->is_quoted)
+		return json_string(s);
+	if (n->is_null)
+		return json_null();
+	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+		return json_true();
+	if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+		return json_false();
+	if (parse_int(s, &i) == 0)
+		return json_integer((json_int_t)i);
+	/* An integer too large for 64 bits keeps its exact digits as text. */
+	if (strpbrk(s, ".eE") && parse_float(s, &d) == 0)
+		return json_real(d);
+	return json_string(s);
+}
+
+static json_t *node_to_json(const struct cfg_node *n)
+{
+	json_t *j;
+
+	if (n->kind == CFG_SCALAR)
+		return scalar_to_json(n);
+	j = n->kind == CFG_MAP ? json_object() : json_array();
+	if (!j)
+		return NULL;
+	for (size_t i = 0; i < n->n_children; i++) {
+		json_t *c = node_to_json(&n->children[i]);
+		int rc;
+
+		if (!c)
+			goto fail;
+		if (n->kind == CFG_MAP)
+			rc = json_object_set_new(j, n->children[i].key, c);
+		else
+			rc = json_array_append_new(j, c);
+		if (rc)
+			goto fail;
+	}
+	return j;
+fail:
+	json_decref(j);
+	return NULL;
+}
+
+char *cfg_to_json(const struct cfg_node *n)
+{
+	json_t *j;
+	char *text, *copy;
+
+	if (!n)
+		return NULL;
+	j = node_to_json(n);
+	if (!j)
+		return NULL;
+	/* 15 significant digits: 0.1 prints as 0.1, not 0.10000000000000001 */
+	text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER |
+				     JSON_REAL_PRECISION(15));
+	json_decref(j);
+	if (!text)
+		return NULL;
+	copy = hub_strdup(text);
+	free(text); /* jansson's allocation */
+	return copy;
+}
+
+/* ---- key tables ---------------------------------------------------- */
+
+/* Levenshtein distance of two short strings, or 99 when it is surely > 2. */
+static int edit_distance(const char *a, const char *b)
+{
+	enum { MAX = 64 };
+	size_t la = strlen(a), lb = strlen(b);
+	int prev[MAX + 1], cur[MAX + 1];
+
+	if (la > MAX || lb > MAX || (la > lb ? la - lb : lb - la) > 2)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = (int)j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = (int)i;
+		for (size_t j = 1; j <= lb; j++) {
+			int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			int del = prev[j] + 1, ins = cur[j - 1] + 1;
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, sizeof(int) * (lb + 1));
+	}
+	return prev[lb];
+}
+
+static const struct hub_config_key *find_key(const struct hub_config_key *keys,
+					     const char *name)
+{
+	for (; keys && keys->name; keys++)
+		if (strcmp(keys->name, name) == 0)
+			return keys;
+	return NULL;
+}
+
+static void closest_key(const struct hub_config_key *keys, const char *name,
+			const char **best, int *best_d)
+{
+	for (; keys && keys->name; keys++) {
+		int d = edit_distance(name, keys->name);
+		if (d < *best_d) {
+			*best_d = d;
+			*best = keys->name;
+		}
+	}
+}
+
+static const char *type_expectation(enum hub_config_type type)
+{
+	switch (type) {
+	case HUB_CFG_STRING:
+		return "expected a string";
+	case HUB_CFG_INT:
+		return "expected an integer";
+	case HUB_CFG_BOOL:
+		return "expected a boolean";
+	case HUB_CFG_FLOAT:
+		return "expected a number";
+	case HUB_CFG_DURATION:
+		return "expected a duration like 30s, 15m, 2h";
+	case HUB_CFG_STRING_LIST:
+		return "expected a list of strings";
+	case HUB_CFG_OBJECT:
+		return "expected a mapping";
+	case HUB_CFG_ANY:
+		break;
+	}
+	return "expected a value";
+}
+
+int cfg_check_type(const struct cfg_node *v, const char *path, enum hub_config_type type,
+		   char *err, size_t err_size)
+{
+	const struct cfg_node *bad = v;
+	int64_t i;
+	double d;
+	int b;
+
+	switch (type) {
+	case HUB_CFG_STRING:
+		if (scalar_text(v))
+			return 0;
+		break;
+	case HUB_CFG_INT:
+		if (cfg_as_int(v, &i) == 0)
+			return 0;
+		break;
+	case HUB_CFG_BOOL:
+		if (cfg_as_bool(v, &b) == 0)
+			return 0;
+		break;
+	case HUB_CFG_FLOAT:
+		if (cfg_as_float(v, &d) == 0)
+			return 0;
+		break;
+	case HUB_CFG_DURATION:
+		if (cfg_as_duration_ms(v, &i) == 0)
+			return 0;
+		break;
+	case HUB_CFG_STRING_LIST:
+		if (v->kind != CFG_SEQ)
+			break;
+		for (size_t k = 0; k < v->n_children; k++) {
+			if (!scalar_text(&v->children[k])) {
+				bad = &v->children[k]; /* point at the item */
+				goto fail;
+			}
+		}
+		return 0;
+	case HUB_CFG_OBJECT:
+		if (v->kind == CFG_MAP)
+			return 0;
+		break;
+	case HUB_CFG_ANY:
+		return 0;
+	}
+fail:
+	cfg_errorf(err, err_size, bad, 0, path, "%s", type_expectation(type));
+	return -1;
+}
+
+static int check_member(const struct cfg_node *m, const char *path,
+			const struct hub_config_key *keys, const struct hub_config_key *extra,
+			char *err, size_t err_size)
+{
+	const struct hub_config_key *k = find_key(keys, m->key);
+	char sub[PATH_LEN];
+
+	if (!k)
+		k = find_key(extra, m->key);
+	cfg_path_key(sub, sizeof(sub), path, m->key);
+	if (!k) {
+		const char *best = NULL;
+		int best_d = 3;
+
+		closest_key(keys, m->key, &best, &best_d);
+		closest_key(extra, m->key, &best, &best_d);
+		if (best && (size_t)best_d < strlen(m->key))
+			cfg_errorf(err, err_size, m, 1, sub, "unknown key (did you mean \"%s\"?)",
+				   best);
+		else
+			cfg_errorf(err, err_size, m, 1, sub, "unknown key");
+		return -1;
+	}
+	/* A null value of an optional key is the same as leaving it out. */
+	if (m->kind == CFG_SCALAR && m->is_null && !k->is_required)
+		return 0;
+	return cfg_check_type(m, sub, k->type, err, err_size);
+}
+
+static int check_required(const struct cfg_node *map, const char *path,
+			  const struct hub_config_key *keys, char *err, size_t err_size)
+{
+	for (; keys && keys->name; keys++) {
+		if (keys->is_required && !cfg_get(map, keys->name)) {
+			cfg_errorf(err, err_size, map, 0, path, "missing required key \"%s\"",
+				   keys->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int cfg_check_keys(const struct cfg_node *map, const char *path,
+		   const struct hub_config_key *keys,
+		   const struct hub_config_key *extra, char *err, size_t err_size)
+{
+	if (!map) {
+		err_set(err, err_size, "%s: no mapping to check", path && *path ? path : "config");
+		return -1;
+	}
+	if (map->kind == CFG_SCALAR && map->is_null)
+		goto required; /* "key:" with nothing after it: an empty mapping */
+	if (map->kind != CFG_MAP) {
+		cfg_errorf(err, err_size, map, 0, path, "expected a mapping");
+		return -1;
+	}
+	for (size_t i = 0; i < map->n_children; i++)
+		if (check_member(&map->children[i], path, keys, extra, err, err_size))
+			return -1;
+required:
+	if (check_required(map, path, keys, err, err_size) ||
+	    check_required(map, path, extra, err, err_size))
+		return -1;
+	return 0;
+}

@@ -1,0 +1,640 @@
+/*
+ * config.c - struct hub_config from the configuration tree (cfg_tree.c).
+ *
+ * The hub's own keys are declared in tables below (name, type, default,
+ * required, secret) and checked with cfg_check_keys, so a typo anywhere is
+ * an "unknown key" with a suggestion; the defaults in the tables are the
+ * ones applied here, so the tables are the documentation.  Sources and
+ * exports are only read for their common keys (name, plugin, enabled):
+ * plugin.c checks the rest against each plugin's own table.
+ *
+ * Never print a configured value in a message; name the key instead.
+ */
+#include "config.h"
+
+#include "alloc.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PATH_LEN 256
+#define NAME_MAX_LEN 64
+
+static const struct hub_config_key root_keys[] = {
+	{"plugin_dir", HUB_CFG_STRING, NULL, 0, 0,
+	 "directory of the plugin .so files (default: next to the binary)"},
+	{"log_level", HUB_CFG_STRING, "info", 0, 0, "error, warn, info or debug"},
+	{"store", HUB_CFG_OBJECT, NULL, 0, 0, "where profiles are stored"},
+	{"http", HUB_CFG_OBJECT, NULL, 0, 0, "the HTTP listener"},
+	{"api", HUB_CFG_OBJECT, NULL, 0, 0, "the profile API"},
+	{"identity", HUB_CFG_OBJECT, NULL, 0, 0, "external ids and blocked values"},
+	{"privacy", HUB_CFG_OBJECT, NULL, 0, 0, "erasure"},
+	{"intake", HUB_CFG_OBJECT, NULL, 0, 0, "the intake queue"},
+	{"sources", HUB_CFG_ANY, NULL, 0, 0, "list of source instances"},
+	{"exports", HUB_CFG_ANY, NULL, 0, 0, "list of export instances"},
+	{0},
+};
+
+static const struct hub_config_key store_keys[] = {
+	{"driver", HUB_CFG_STRING, "sqlite", 0, 0, "sqlite or postgres"},
+	{"path", HUB_CFG_STRING, "var/hub.db", 0, 0, "sqlite: the database file"},
+	{"url", HUB_CFG_STRING, NULL, 0, 1, "postgres: postgresql://user:password@host/db"},
+	{"schema", HUB_CFG_STRING, "public", 0, 0, "postgres: the schema of the hub's tables"},
+	{0},
+};
+
+static const struct hub_config_key http_keys[] = {
+	{"listen", HUB_CFG_STRING, "127.0.0.1:8080", 0, 0, "host:port"},
+	{"threads", HUB_CFG_INT, "4", 0, 0, "request threads"},
+	{"max_connections", HUB_CFG_INT, "1024", 0, 0, "open connections at most"},
+	{"timeout", HUB_CFG_DURATION, "30s", 0, 0, "idle connection timeout"},
+	{"max_body", HUB_CFG_INT, "1048576", 0, 0, "largest request body in bytes"},
+	{0},
+};
+
+static const struct hub_config_key api_keys[] = {
+	{"tokens", HUB_CFG_STRING_LIST, NULL, 0, 1, "bearer tokens of the profile API"},
+	{0},
+};
+
+static const struct hub_config_key identity_keys[] = {
+	{"external", HUB_CFG_OBJECT, NULL, 0, 0, "external id name -> {limit, priority}"},
+	{"blocked_values", HUB_CFG_STRING_LIST, NULL, 0, 0,
+	 "identifier values treated as absent"},
+	{0},
+};
+
+static const struct hub_config_key external_keys[] = {
+	{"limit", HUB_CFG_INT, "5", 0, 0, "values of this id per profile"},
+	{"priority", HUB_CFG_INT, "1", 0, 0, "lower wins when profiles conflict"},
+	{0},
+};
+
+static const struct hub_config_key privacy_keys[] = {
+	{"erase_block_days", HUB_CFG_INT, "30", 0, 0,
+	 "days an erased identifier stays blocked"},
+	{0},
+};
+
+static const struct hub_config_key intake_keys[] = {
+	{"queue_max", HUB_CFG_INT, "1024", 0, 0, "batches waiting at most"},
+	{0},
+};
+
+const struct hub_config_key config_keys_common_source[] = {
+	{"name", HUB_CFG_STRING, NULL, 1, 0, "unique name of this source"},
+	{"plugin", HUB_CFG_STRING, NULL, 1, 0, "the plugin that implements it"},
+	{"enabled", HUB_CFG_BOOL, "true", 0, 0, "false: configured but not run"},
+	{"schedule", HUB_CFG_STRING, NULL, 0, 0, "pull: \"every 15m\" or a 5-field cron"},
+	{"query", HUB_CFG_STRING, NULL, 0, 0, "pull: SQL with :cursor"},
+	{"cursor", HUB_CFG_ANY, NULL, 0, 0, "pull: cursor column or list of columns"},
+	{"cursor_start", HUB_CFG_STRING, NULL, 0, 0, "pull: first cursor (default the epoch)"},
+	{"page_size", HUB_CFG_INT, NULL, 0, 0, "pull: rows per page"},
+	{"kind", HUB_CFG_STRING, NULL, 0, 0, "pull: attributes, events, consent or erase"},
+	{"map", HUB_CFG_OBJECT, NULL, 0, 0, "pull: columns -> record fields"},
+	{"max_retries", HUB_CFG_INT, "5", 0, 0, "pull: retries of transient errors"},
+	{0},
+};
+
+const struct hub_config_key config_keys_common_export[] = {
+	{"name", HUB_CFG_STRING, NULL, 1, 0, "unique name of this export"},
+	{"plugin", HUB_CFG_STRING, NULL, 1, 0, "the plugin that implements it"},
+	{"enabled", HUB_CFG_BOOL, "true", 0, 0, "false: configured but not run"},
+	{"kinds", HUB_CFG_STRING_LIST, NULL, 0, 0, "change kinds to deliver (default all)"},
+	{"attributes", HUB_CFG_STRING_LIST, NULL, 0, 0, "attributes to include (default all)"},
+	{"batch_size", HUB_CFG_INT, NULL, 0, 0, "changes per delivery"},
+	{0},
+};
+
+/* One checked mapping of the config and the table it was checked with. */
+struct section {
+	const struct cfg_node *map;   /* NULL: absent or null */
+	const char *path;
+	const struct hub_config_key *keys;
+};
+
+/* A member that is present and not null, else NULL. */
+static const struct cfg_node *member(const struct cfg_node *map, const char *key)
+{
+	const struct cfg_node *n = cfg_get(map, key);
+	return n && !(n->kind == CFG_SCALAR && n->is_null) ? n : NULL;
+}
+
+static int section_open(struct section *s, const struct cfg_node *root, const char *path,
+			const struct hub_config_key *keys, char *err, size_t err_size)
+{
+	s->map = member(root, path);
+	s->path = path;
+	s->keys = keys;
+	return s->map ? cfg_check_keys(s->map, path, keys, NULL, err, err_size) : 0;
+}
+
+/* The member's node, or a scalar holding the table's default (in *tmp),
+ * or NULL when neither exists. */
+static const struct cfg_node *section_value(const struct section *s, const char *key,
+					    struct cfg_node *tmp)
+{
+	const struct cfg_node *n = member(s->map, key);
+
+	if (n)
+		return n;
+	for (const struct hub_config_key *k = s->keys; k->name; k++) {
+		if (strcmp(k->name, key) == 0 && k->default_value) {
+			memset(tmp, 0, sizeof(*tmp));
+			tmp->kind = CFG_SCALAR;
+			tmp->value = (char *)k->default_value; /* only read */
+			return tmp;
+		}
+	}
+	return NULL;
+}
+
+static int section_string(const struct section *s, const char *key, char **out, char *err,
+			  size_t err_size)
+{
+	struct cfg_node tmp;
+	const struct cfg_node *n = section_value(s, key, &tmp);
+	char path[PATH_LEN];
+
+	*out = NULL;
+	if (!n)
+		return 0;
+	if (!*n->value) {
+		cfg_path_key(path, sizeof(path), s->path, key);
+		cfg_errorf(err, err_size, n, 0, path, "must not be empty");
+		return -1;
+	}
+	*out = hub_strdup(n->value);
+	if (!*out) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int section_int(const struct section *s, const char *key, int64_t min, int64_t max,
+		       int64_t *out, char *err, size_t err_size)
+{
+	struct cfg_node tmp;
+	const struct cfg_node *n = section_value(s, key, &tmp);
+	char path[PATH_LEN];
+	int64_t v;
+
+	if (!n || cfg_as_int(n, &v) != 0)
+		return 0; /* types were checked: only a key without default */
+	if (v >= min && v <= max) {
+		*out = v;
+		return 0;
+	}
+	cfg_path_key(path, sizeof(path), s->path, key);
+	if (max == INT32_MAX || max == INT64_MAX)
+		cfg_errorf(err, err_size, n, 0, path, "must be at least %lld", (long long)min);
+	else
+		cfg_errorf(err, err_size, n, 0, path, "must be between %lld and %lld",
+			   (long long)min, (long long)max);
+	return -1;
+}
+
+static int section_int32(const struct section *s, const char *key, int min, int max,
+			 int *out, char *err, size_t err_size)
+{
+	int64_t v = *out;
+
+	if (section_int(s, key, min, max, &v, err, err_size))
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int is_name(const char *s, int allow_dash)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > NAME_MAX_LEN)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+		      (allow_dash && *s == '-')))
+			return 0;
+	return 1;
+}
+
+/* "host:port", "[v6]:port" or ":port"; port 0..65535 (0: any free port). */
+static int is_listen_address(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	long port = 0;
+
+	if (!colon || !colon[1])
+		return 0;
+	if (s[0] == '[' && (colon == s || colon[-1] != ']'))
+		return 0;
+	for (const char *p = colon + 1; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		port = port * 10 + (*p - '0');
+		if (port > 65535)
+			return 0;
+	}
+	return 1;
+}
+
+/* Copies a list of strings (already type-checked). */
+static int dup_string_list(const struct cfg_node *seq, const char *path, int may_be_empty,
+			   char ***out, size_t *n_out, char *err, size_t err_size)
+{
+	char item_path[PATH_LEN];
+	char **v;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!seq)
+		return 0;
+	v = hub_calloc(seq->n_children, sizeof(*v));
+	if (!v)
+		goto nomem;
+	*out = v;
+	for (size_t i = 0; i < seq->n_children; i++) {
+		const struct cfg_node *item = &seq->children[i];
+
+		if (!may_be_empty && !*item->value) {
+			cfg_path_index(item_path, sizeof(item_path), path, i);
+			cfg_errorf(err, err_size, item, 0, item_path, "must not be empty");
+			return -1;
+		}
+		v[i] = hub_strdup(item->value);
+		if (!v[i])
+			goto nomem;
+		*n_out = i + 1;
+	}
+	return 0;
+nomem:
+	err_set(err, err_size, "out of memory");
+	return -1;
+}
+
+static void free_string_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		hub_free(v[i]);
+	hub_free(v);
+}
+
+static int load_store(struct hub_config *cfg, char *err, size_t err_size)
+{
+	struct section s;
+	const struct cfg_node *n;
+
+	if (section_open(&s, cfg->root, "store", store_keys, err, err_size) ||
+	    section_string(&s, "driver", &cfg->store_driver, err, err_size))
+		return -1;
+	if (strcmp(cfg->store_driver, "sqlite") == 0) {
+		return section_string(&s, "path", &cfg->store_path, err, err_size);
+	} else if (strcmp(cfg->store_driver, "postgres") != 0) {
+		cfg_errorf(err, err_size, member(s.map, "driver"), 0, "store.driver",
+			   "must be sqlite or postgres");
+		return -1;
+	}
+	if (!member(s.map, "url")) { /* s.map exists: it says "postgres" */
+		cfg_errorf(err, err_size, s.map, 0, "store", "missing required key \"url\"");
+		return -1;
+	}
+	if (section_string(&s, "url", &cfg->store_url, err, err_size) ||
+	    section_string(&s, "schema", &cfg->store_schema, err, err_size))
+		return -1;
+	/* The schema is written into SQL by the store: a plain identifier only. */
+	n = member(s.map, "schema");
+	if (n && (strlen(cfg->store_schema) > 63 ||
+		  strspn(cfg->store_schema, "abcdefghijklmnopqrstuvwxyz0123456789_") !=
+			  strlen(cfg->store_schema) ||
+		  (cfg->store_schema[0] >= '0' && cfg->store_schema[0] <= '9'))) {
+		cfg_errorf(err, err_size, n, 0, "store.schema",
+			   "must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63)");
+		return -1;
+	}
+	return 0;
+}
+
+static int load_http(struct hub_config *cfg, char *err, size_t err_size)
+{
+	struct section s;
+	struct cfg_node tmp;
+	const struct cfg_node *n;
+
+	if (section_open(&s, cfg->root, "http", http_keys, err, err_size) ||
+	    section_string(&s, "listen", &cfg->http_listen, err, err_size))
+		return -1;
+	if (!is_listen_address(cfg->http_listen)) {
+		cfg_errorf(err, err_size, member(s.map, "listen"), 0, "http.listen",
+			   "expected host:port, like 127.0.0.1:8080");
+		return -1;
+	}
+	if (section_int32(&s, "threads", 1, 1024, &cfg->http_threads, err, err_size) ||
+	    section_int32(&s, "max_connections", 1, 1000000, &cfg->http_max_connections,
+			  err, err_size) ||
+	    section_int(&s, "max_body", 1, INT64_MAX, &cfg->http_max_body, err, err_size))
+		return -1;
+	n = section_value(&s, "timeout", &tmp);
+	if (cfg_as_duration_ms(n, &cfg->http_timeout_ms) || cfg->http_timeout_ms < 1) {
+		cfg_errorf(err, err_size, n, 0, "http.timeout", "must be more than 0");
+		return -1;
+	}
+	return 0;
+}
+
+static int load_api(struct hub_config *cfg, char *err, size_t err_size)
+{
+	struct section s;
+
+	if (section_open(&s, cfg->root, "api", api_keys, err, err_size))
+		return -1;
+	return dup_string_list(member(s.map, "tokens"), "api.tokens", 0, &cfg->api_tokens,
+			       &cfg->n_api_tokens, err, err_size);
+}
+
+static int compare_external_ids(const void *a, const void *b)
+{
+	const struct config_external_id *x = a, *y = b;
+
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int load_external_id(const struct cfg_node *m, struct config_external_id *id,
+			    char *err, size_t err_size)
+{
+	char path[PATH_LEN];
+	struct section s;
+
+	cfg_path_key(path, sizeof(path), "identity.external", m->key);
+	if (!is_name(m->key, 0)) {
+		cfg_errorf(err, err_size, m, 1, path,
+			   "an external id name must be 1 to 64 characters of a-z, 0-9 and _");
+		return -1;
+	}
+	if (!strcmp(m->key, "custom_id") || !strcmp(m->key, "installation_id")) {
+		cfg_errorf(err, err_size, m, 1, path,
+			   "%s is a built-in identifier, not an external id", m->key);
+		return -1;
+	}
+	s.map = m->kind == CFG_SCALAR && m->is_null ? NULL : m;
+	s.path = path;
+	s.keys = external_keys;
+	if (s.map && cfg_check_keys(s.map, path, external_keys, NULL, err, err_size))
+		return -1;
+	id->name = hub_strdup(m->key);
+	if (!id->name) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	return section_int32(&s, "limit", 1, INT32_MAX, &id->limit, err, err_size) ||
+			       section_int32(&s, "priority", 1, INT32_MAX, &id->priority, err,
+					     err_size)
+		       ? -1
+		       : 0;
+}
+
+static int load_identity(struct hub_config *cfg, char *err, size_t err_size)
+{
+	struct section s;
+	const struct cfg_node *ext;
+
+	if (section_open(&s, cfg->root, "identity", identity_keys, err, err_size) ||
+	    dup_string_list(member(s.map, "blocked_values"), "identity.blocked_values", 1,
+			    &cfg->blocked_values, &cfg->n_blocked_values, err, err_size))
+		return -1;
+	ext = member(s.map, "external");
+	if (!ext || ext->n_children == 0)
+		return 0;
+	cfg->external_ids = hub_calloc(ext->n_children, sizeof(*cfg->external_ids));
+	if (!cfg->external_ids) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < ext->n_children; i++) {
+		/* counted first so a half-read id is freed with the config */
+		cfg->n_external_ids = i + 1;
+		if (load_external_id(&ext->children[i], &cfg->external_ids[i], err, err_size))
+			return -1;
+	}
+	qsort(cfg->external_ids, cfg->n_external_ids, sizeof(*cfg->external_ids),
+	      compare_external_ids);
+	return 0;
+}
+
+static int load_small_sections(struct hub_config *cfg, char *err, size_t err_size)
+{
+	struct section s;
+
+	if (section_open(&s, cfg->root, "privacy", privacy_keys, err, err_size) ||
+	    section_int32(&s, "erase_block_days", 1, INT32_MAX, &cfg->erase_block_days, err,
+			  err_size) ||
+	    section_open(&s, cfg->root, "intake", intake_keys, err, err_size) ||
+	    section_int32(&s, "queue_max", 1, INT32_MAX, &cfg->intake_queue_max, err,
+			  err_size))
+		return -1;
+	return 0;
+}
+
+/* name and plugin: present, strings, names. */
+static int instance_name(const struct cfg_node *item, const char *path, const char *key,
+			 char **out, char *err, size_t err_size)
+{
+	const struct cfg_node *n = cfg_get(item, key);
+	char sub[PATH_LEN];
+
+	cfg_path_key(sub, sizeof(sub), path, key);
+	if (!n) {
+		cfg_errorf(err, err_size, item, 0, path, "missing required key \"%s\"", key);
+		return -1;
+	}
+	if (cfg_check_type(n, sub, HUB_CFG_STRING, err, err_size))
+		return -1;
+	if (!is_name(n->value, 1)) {
+		cfg_errorf(err, err_size, n, 0, sub, "must be 1 to 64 characters of a-z, 0-9, _ and -");
+		return -1;
+	}
+	*out = hub_strdup(n->value);
+	if (!*out) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int load_instance(const struct cfg_node *item, const char *what,
+			 struct config_instance *all, size_t i, char *err, size_t err_size)
+{
+	struct config_instance *inst = &all[i];
+	const struct cfg_node *enabled;
+	char sub[PATH_LEN];
+
+	inst->node = item;
+	snprintf(inst->path, sizeof(inst->path), "%ss[%zu]", what, i);
+	if (item->kind != CFG_MAP) {
+		cfg_errorf(err, err_size, item, 0, inst->path, "expected a mapping");
+		return -1;
+	}
+	if (instance_name(item, inst->path, "name", &inst->name, err, err_size))
+		return -1;
+	for (size_t k = 0; k < i; k++) {
+		if (strcmp(all[k].name, inst->name) == 0) {
+			cfg_path_key(sub, sizeof(sub), inst->path, "name");
+			cfg_errorf(err, err_size, cfg_get(item, "name"), 0, sub,
+				   "duplicate %s name \"%s\"", what, inst->name);
+			return -1;
+		}
+	}
+	if (instance_name(item, inst->path, "plugin", &inst->plugin, err, err_size))
+		return -1;
+	inst->is_enabled = 1;
+	enabled = member(item, "enabled");
+	if (enabled && cfg_as_bool(enabled, &inst->is_enabled)) {
+		cfg_path_key(sub, sizeof(sub), inst->path, "enabled");
+		return cfg_check_type(enabled, sub, HUB_CFG_BOOL, err, err_size);
+	}
+	return 0;
+}
+
+/* sources / exports: a list of mappings with unique names. */
+static int load_instances(const struct cfg_node *root, const char *what,
+			  struct config_instance **out, size_t *n_out, char *err,
+			  size_t err_size)
+{
+	char key[16];
+	const struct cfg_node *seq;
+
+	snprintf(key, sizeof(key), "%ss", what);
+	seq = member(root, key);
+	if (!seq)
+		return 0;
+	if (seq->kind != CFG_SEQ) {
+		cfg_errorf(err, err_size, seq, 0, key, "expected a list of mappings");
+		return -1;
+	}
+	if (seq->n_children == 0)
+		return 0;
+	*out = hub_calloc(seq->n_children, sizeof(**out));
+	if (!*out) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < seq->n_children; i++) {
+		*n_out = i + 1;
+		if (load_instance(&seq->children[i], what, *out, i, err, err_size))
+			return -1;
+	}
+	return 0;
+}
+
+static int config_fill(struct hub_config *cfg, char *err, size_t err_size)
+{
+	struct section s;
+
+	s.map = cfg->root;
+	s.path = "";
+	s.keys = root_keys;
+	if (cfg_check_keys(cfg->root, "", root_keys, NULL, err, err_size) ||
+	    section_string(&s, "plugin_dir", &cfg->plugin_dir, err, err_size) ||
+	    section_string(&s, "log_level", &cfg->log_level, err, err_size))
+		return -1;
+	if (log_level_parse(cfg->log_level) < 0) {
+		cfg_errorf(err, err_size, member(cfg->root, "log_level"), 0, "log_level",
+			   "must be error, warn, info or debug");
+		return -1;
+	}
+	if (load_store(cfg, err, err_size) || load_http(cfg, err, err_size) ||
+	    load_api(cfg, err, err_size) || load_identity(cfg, err, err_size) ||
+	    load_small_sections(cfg, err, err_size) ||
+	    load_instances(cfg->root, "source", &cfg->sources, &cfg->n_sources, err,
+			   err_size) ||
+	    load_instances(cfg->root, "export", &cfg->exports, &cfg->n_exports, err,
+			   err_size))
+		return -1;
+	return 0;
+}
+
+/* Takes the tree: it is freed with the config, also on failure. */
+static int config_from_tree(const char *name, struct cfg_node *root,
+			    struct hub_config **out, char *err, size_t err_size)
+{
+	struct hub_config *cfg = hub_calloc(1, sizeof(*cfg));
+
+	if (!cfg) {
+		cfg_free(root);
+		err_set(err, err_size, "%s: out of memory", name);
+		return -1;
+	}
+	cfg->root = root;
+	cfg->file = hub_strdup(name);
+	if (!cfg->file) {
+		err_set(err, err_size, "%s: out of memory", name);
+		goto fail;
+	}
+	if (config_fill(cfg, err, err_size))
+		goto fail;
+	*out = cfg;
+	return 0;
+fail:
+	config_free(cfg);
+	return -1;
+}
+
+int config_load(const char *path, struct hub_config **out, char *err, size_t err_size)
+{
+	struct cfg_node *root;
+
+	*out = NULL;
+	if (cfg_parse_file(path, &root, err, err_size))
+		return -1;
+	return config_from_tree(path, root, out, err, err_size);
+}
+
+int config_load_string(const char *name, const char *text, struct hub_config **out,
+		       char *err, size_t err_size)
+{
+	struct cfg_node *root;
+
+	*out = NULL;
+	if (!name)
+		name = "<config>";
+	if (cfg_parse_string(name, text, strlen(text), &root, err, err_size))
+		return -1;
+	return config_from_tree(name, root, out, err, err_size);
+}
+
+static void free_instances(struct config_instance *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		hub_free(v[i].name);
+		hub_free(v[i].plugin);
+	}
+	hub_free(v);
+}
+
+void config_free(struct hub_config *cfg)
+{
+	if (!cfg)
+		return;
+	free_instances(cfg->exports, cfg->n_exports);
+	free_instances(cfg->sources, cfg->n_sources);
+	for (size_t i = 0; i < cfg->n_external_ids; i++)
+		hub_free(cfg->external_ids[i].name);
+	hub_free(cfg->external_ids);
+	free_string_list(cfg->blocked_values, cfg->n_blocked_values);
+	free_string_list(cfg->api_tokens, cfg->n_api_tokens);
+	hub_free(cfg->http_listen);
+	hub_free(cfg->store_schema);
+	hub_free(cfg->store_url);
+	hub_free(cfg->store_path);
+	hub_free(cfg->store_driver);
+	hub_free(cfg->log_level);
+	hub_free(cfg->plugin_dir);
+	cfg_free(cfg->root);
+	hub_free(cfg->file);
+	hub_free(cfg);
+}

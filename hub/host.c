@@ -1,0 +1,367 @@
+/*
+ * host.c - the function table the hub lends to every plugin (struct
+ * hub_host), and the per-instance resolved config those functions read.
+ *
+ * Two ideas:
+ *   - The table only forwards: records and checkpoints go to the struct
+ *     hub_call of the current invocation (intake, a test, ...), logging to
+ *     log.c.  Nothing here knows about storage or HTTP.
+ *   - Config values are resolved once, before the plugin's create(): each
+ *     declared key gets its YAML node (or its default) and its JSON text.
+ *     The result is immutable, so push routes running on several HTTP
+ *     threads can read it without a lock, and every pointer handed out lives
+ *     as long as the instance.
+ *
+ * Never log or return a secret in a message here.
+ */
+#include "host.h"
+
+#include "alloc.h"
+#include "config.h"
+#include "log.h"
+#include "plugin.h"
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+/* One declared key of an instance, resolved. */
+struct config_value {
+	const struct hub_config_key *decl;
+	const struct cfg_node *node; /* the YAML's, the default's, or NULL */
+	struct cfg_node scalar;      /* a scalar default lives here */
+	struct cfg_node *parsed;     /* holds a list/object default (cfg_free) */
+	char *json;                  /* cfg_to_json(node), or NULL */
+};
+
+/* inst->json.  Written by host_instance_config_load() only. */
+struct instance_json_cache {
+	struct config_value *values;
+	size_t n_values;
+};
+
+static _Atomic int64_t fixed_now_ms;
+
+/* ---- resolving the config ------------------------------------------- */
+
+static int is_scalar_type(enum hub_config_type t)
+{
+	return t != HUB_CFG_STRING_LIST && t != HUB_CFG_OBJECT && t != HUB_CFG_ANY;
+}
+
+static int is_export_instance(const struct hub_instance *inst)
+{
+	return strncmp(inst->conf->path, "exports", 7) == 0;
+}
+
+static const struct config_value *cache_find(const struct instance_json_cache *c,
+					     const char *key)
+{
+	for (size_t i = 0; c && key && i < c->n_values; i++)
+		if (strcmp(c->values[i].decl->name, key) == 0)
+			return &c->values[i];
+	return NULL;
+}
+
+static size_t keys_count(const struct hub_config_key *keys)
+{
+	size_t n = 0;
+	while (keys && keys[n].name)
+		n++;
+	return n;
+}
+
+/* Points v->node at the YAML value, or at the declared default (also when
+ * the YAML says null: for an optional key that is the same as leaving it
+ * out, as cfg_check_keys() treats it). */
+static int value_resolve(struct config_value *v, const struct hub_instance *inst,
+			 char *err, size_t err_size)
+{
+	const struct hub_config_key *k = v->decl;
+	const struct cfg_node *n = cfg_get(inst->conf->node, k->name);
+	char *text;
+	int rc;
+
+	if (n && !(n->kind == CFG_SCALAR && n->is_null && !k->is_required)) {
+		v->node = n;
+		return 0;
+	}
+	if (!k->default_value)
+		return 0;
+	if (is_scalar_type(k->type)) {
+		/* The plugin's static string; never freed through this node. */
+		v->scalar.kind = CFG_SCALAR;
+		v->scalar.value = (char *)k->default_value;
+		v->scalar.is_quoted = k->type == HUB_CFG_STRING;
+		v->scalar.file = "default";
+		v->node = &v->scalar;
+		return 0;
+	}
+	/* Lists and objects: flow YAML ("[a, b]"), parsed as the value of a
+	 * one-key mapping since a config tree's top is always a mapping. */
+	text = hub_malloc(strlen(k->default_value) + 4);
+	if (!text) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	sprintf(text, "v: %s", k->default_value);
+	rc = cfg_parse_string("default", text, strlen(text), &v->parsed, err, err_size);
+	hub_free(text);
+	if (rc)
+		return -1;
+	v->node = cfg_get(v->parsed, "v");
+	return 0;
+}
+
+int host_instance_config_load(struct hub_instance *inst, char *err, size_t err_size)
+{
+	const struct hub_config_key *own = inst->mod->desc->config;
+	const struct hub_config_key *common = is_export_instance(inst)
+						      ? config_keys_common_export
+						      : config_keys_common_source;
+	size_t n_own = keys_count(own), n_common = keys_count(common);
+	struct instance_json_cache *c;
+	char why[256] = "";
+
+	c = hub_calloc(1, sizeof(*c));
+	if (!c)
+		goto nomem;
+	inst->json = c;
+	c->values = hub_calloc(n_own + n_common, sizeof(*c->values));
+	if (!c->values)
+		goto nomem;
+	for (size_t i = 0; i < n_own + n_common; i++) {
+		const struct hub_config_key *k = i < n_own ? &own[i] : &common[i - n_own];
+		struct config_value *v;
+
+		if (i >= n_own && cache_find(c, k->name))
+			continue; /* the plugin's declaration wins */
+		v = &c->values[c->n_values++];
+		v->decl = k;
+		if (value_resolve(v, inst, why, sizeof(why))) {
+			err_set(err, err_size, "%s \"%s\" (plugin %s): default of %s: %s",
+				inst->conf->path, inst->name, inst->mod->name, k->name, why);
+			goto fail;
+		}
+		if (v->node && !(v->json = cfg_to_json(v->node)))
+			goto nomem;
+	}
+	return 0;
+nomem:
+	err_set(err, err_size, "%s \"%s\": out of memory", inst->conf->path, inst->name);
+fail:
+	host_instance_config_free(inst);
+	return -1;
+}
+
+void host_instance_config_free(struct hub_instance *inst)
+{
+	struct instance_json_cache *c = inst->json;
+
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_values; i++) {
+		cfg_free(c->values[i].parsed);
+		hub_free(c->values[i].json);
+	}
+	hub_free(c->values);
+	hub_free(c);
+	inst->json = NULL;
+}
+
+/* ---- the table's functions ------------------------------------------ */
+
+static const char *who_of(const struct hub_instance *inst)
+{
+	return inst && inst->name ? inst->name : "plugin";
+}
+
+static void host_log(const struct hub_instance *inst, enum hub_log_level level,
+		     const char *fmt, ...) HUB_PRINTF(3, 4);
+
+static void host_log(const struct hub_instance *inst, enum hub_log_level level,
+		     const char *fmt, ...)
+{
+	va_list ap;
+
+	if ((int)level < (int)HUB_LOG_ERROR)
+		level = HUB_LOG_ERROR;
+	if ((int)level > (int)HUB_LOG_DEBUG)
+		level = HUB_LOG_DEBUG;
+	if (!fmt)
+		return;
+	va_start(ap, fmt);
+	log_vmsg(level, who_of(inst), fmt, ap);
+	va_end(ap);
+}
+
+/* The resolved value of a declared key; warns about undeclared ones (a
+ * plugin bug: declare every key you read). */
+static const struct config_value *value_of(const struct hub_instance *inst, const char *key)
+{
+	const struct config_value *v;
+
+	if (!inst || !key)
+		return NULL;
+	v = cache_find(inst->json, key);
+	if (!v)
+		log_warn(who_of(inst), "plugin read config key \"%s\", which it does not declare",
+			 key);
+	return v;
+}
+
+/* The scalar node of a value, or NULL (absent, null, a list or a map). */
+static const struct cfg_node *scalar_of(const struct config_value *v)
+{
+	if (!v || !v->node || v->node->kind != CFG_SCALAR || v->node->is_null)
+		return NULL;
+	return v->node;
+}
+
+static const char *host_config_string(const struct hub_instance *inst, const char *key)
+{
+	const struct cfg_node *n = scalar_of(value_of(inst, key));
+	return n ? n->value : NULL;
+}
+
+static int64_t host_config_int(const struct hub_instance *inst, const char *key)
+{
+	const struct config_value *v = value_of(inst, key);
+	const struct cfg_node *n = scalar_of(v);
+	int64_t out = 0;
+
+	if (!n)
+		return 0;
+	if (v->decl->type == HUB_CFG_DURATION ? cfg_as_duration_ms(n, &out)
+					      : cfg_as_int(n, &out))
+		return 0;
+	return out;
+}
+
+static int host_config_bool(const struct hub_instance *inst, const char *key)
+{
+	const struct cfg_node *n = scalar_of(value_of(inst, key));
+	int out = 0;
+
+	if (!n || cfg_as_bool(n, &out))
+		return 0;
+	return out;
+}
+
+static double host_config_float(const struct hub_instance *inst, const char *key)
+{
+	const struct cfg_node *n = scalar_of(value_of(inst, key));
+	double out = 0;
+
+	if (!n || cfg_as_float(n, &out))
+		return 0;
+	return out;
+}
+
+static size_t host_config_list_size(const struct hub_instance *inst, const char *key)
+{
+	const struct config_value *v = value_of(inst, key);
+
+	if (!v || !v->node || v->node->kind != CFG_SEQ)
+		return 0;
+	return v->node->n_children;
+}
+
+static const char *host_config_list_item(const struct hub_instance *inst, const char *key,
+					 size_t index)
+{
+	const struct config_value *v = value_of(inst, key);
+	const struct cfg_node *item;
+
+	if (!v || !v->node || v->node->kind != CFG_SEQ || index >= v->node->n_children)
+		return NULL;
+	item = &v->node->children[index];
+	return item->kind == CFG_SCALAR && !item->is_null ? item->value : NULL;
+}
+
+static const char *host_config_json(const struct hub_instance *inst, const char *key)
+{
+	const struct config_value *v = value_of(inst, key);
+	return v ? v->json : NULL;
+}
+
+static const char *host_instance_name(const struct hub_instance *inst)
+{
+	return inst ? inst->name : NULL;
+}
+
+static hub_rc host_emit(struct hub_call *call, const struct hub_record *rec, char *err,
+			size_t err_size)
+{
+	if (!call || !call->on_emit) {
+		err_set(err, err_size, "emit() outside of a call");
+		return HUB_ERR_INTERNAL;
+	}
+	if (!rec) {
+		err_set(err, err_size, "emit() of a NULL record");
+		return HUB_ERR_DATA;
+	}
+	return call->on_emit(call, rec, err, err_size);
+}
+
+static hub_rc host_checkpoint(struct hub_call *call, const char *cursor)
+{
+	if (!call || !call->on_checkpoint) {
+		log_error(call ? who_of(call->inst) : "plugin",
+			  "checkpoint() outside of a pull");
+		return HUB_ERR_INTERNAL;
+	}
+	if (!cursor) {
+		log_error(who_of(call->inst), "checkpoint() with a NULL cursor");
+		return HUB_ERR_INTERNAL;
+	}
+	return call->on_checkpoint(call, cursor);
+}
+
+static int host_should_stop(const struct hub_call *call)
+{
+	return call && call->stop ? atomic_load(call->stop) : 0;
+}
+
+static int64_t host_now_ms(void)
+{
+	int64_t fixed = atomic_load(&fixed_now_ms);
+	return fixed ? fixed : time_now_ms();
+}
+
+static int host_secret_equal(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+	return secret_equal(a, a_len, b, b_len);
+}
+
+static const struct hub_host host = {
+	.size = (uint32_t)sizeof(struct hub_host),
+	.abi_major = HUB_ABI_MAJOR,
+	.abi_minor = HUB_ABI_MINOR,
+	.log = host_log,
+	.config_string = host_config_string,
+	.config_int = host_config_int,
+	.config_bool = host_config_bool,
+	.config_float = host_config_float,
+	.config_list_size = host_config_list_size,
+	.config_list_item = host_config_list_item,
+	.config_json = host_config_json,
+	.instance_name = host_instance_name,
+	.emit = host_emit,
+	.checkpoint = host_checkpoint,
+	.should_stop = host_should_stop,
+	.now_ms = host_now_ms,
+	.secret_equal = host_secret_equal,
+};
+
+const struct hub_host *host_table(void)
+{
+	return &host;
+}
+
+void host_set_fixed_now_ms(int64_t ms)
+{
+	atomic_store(&fixed_now_ms, ms);
+}

@@ -1,0 +1,616 @@
+/*
+ * plugin.c - finding, loading and checking plugins, and creating instances
+ * of them.
+ *
+ * Loading is paranoid on purpose: hub_plugin_entry() is called, the ABI
+ * stamp is checked, and only then is any other descriptor field read.  A
+ * descriptor that would fail later (a role without its callback, a config
+ * key without a description, a default that does not parse) is refused here
+ * with one exact message naming the plugin and its file, so a broken plugin
+ * never gets as far as a running hub.
+ *
+ * This file never calls a plugin callback other than hub_plugin_entry(),
+ * create() and destroy().
+ */
+#include "plugin.h"
+
+#include "alloc.h"
+#include "host.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The sizes of the ABI 1.0 structs: the smallest a plugin of this major
+ * may declare.  Members appended by later minors lie beyond these. */
+#define PLUGIN_SIZE_1_0                                                        \
+	(offsetof(struct hub_plugin, export_batch) + sizeof(((struct hub_plugin *)0)->export_batch))
+#define RECORD_SIZE_1_0                                                        \
+	(offsetof(struct hub_record, previous_id) + sizeof(((struct hub_record *)0)->previous_id))
+
+_Static_assert(HUB_ABI_MINOR > 0 || PLUGIN_SIZE_1_0 == sizeof(struct hub_plugin),
+	       "struct hub_plugin grew: bump HUB_ABI_MINOR");
+_Static_assert(HUB_ABI_MINOR > 0 || RECORD_SIZE_1_0 == sizeof(struct hub_record),
+	       "struct hub_record grew: bump HUB_ABI_MINOR");
+
+/* For messages: "default \"x\" is not <name>". */
+static const char *const config_type_names[] = {
+	"a string", "an int", "a bool", "a float", "a duration", "a list of strings",
+	"an object", "a value",
+};
+
+/* ---- the plugin directory ------------------------------------------- */
+
+char *plugin_default_dir(void)
+{
+	size_t cap = 256;
+	char *exe = NULL, *dir = NULL, *slash;
+	ssize_t n;
+
+	for (;;) {
+		char *p = hub_realloc(exe, cap);
+		if (!p)
+			goto out;
+		exe = p;
+		n = readlink("/proc/self/exe", exe, cap);
+		if (n < 0)
+			goto out;
+		if ((size_t)n < cap)
+			break;
+		cap *= 2;
+	}
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		goto out;
+	*slash = '\0';
+	dir = hub_malloc(strlen(exe) + sizeof("/plugins"));
+	if (dir)
+		sprintf(dir, "%s/plugins", exe);
+out:
+	hub_free(exe);
+	return dir;
+}
+
+/* ---- checking a descriptor ------------------------------------------ */
+
+/* A scalar default must read as its key's type. */
+static int default_scalar_ok(const struct hub_config_key *k)
+{
+	struct cfg_node n = {.kind = CFG_SCALAR, .value = (char *)k->default_value,
+			     .file = "default"};
+	int64_t i;
+	int b;
+	double f;
+
+	switch (k->type) {
+	case HUB_CFG_STRING:
+		return 1;
+	case HUB_CFG_INT:
+		return cfg_as_int(&n, &i) == 0;
+	case HUB_CFG_BOOL:
+		return cfg_as_bool(&n, &b) == 0;
+	case HUB_CFG_FLOAT:
+		return cfg_as_float(&n, &f) == 0;
+	case HUB_CFG_DURATION:
+		return cfg_as_duration_ms(&n, &i) == 0;
+	default:
+		return 0;
+	}
+}
+
+/* A list, object or any default is flow YAML of that shape ("[a, b]",
+ * "{k: v}"), parsed the way host.c parses it: as the value of "v: ". */
+static int default_tree_ok(const struct hub_config_key *k)
+{
+	struct cfg_node *root = NULL;
+	const struct cfg_node *v;
+	char *text = hub_malloc(strlen(k->default_value) + 4);
+	char why[256];
+	int ok = 0;
+
+	if (!text)
+		return 0;
+	sprintf(text, "v: %s", k->default_value);
+	if (cfg_parse_string("default", text, strlen(text), &root, why, sizeof(why)))
+		goto out;
+	v = cfg_get(root, "v");
+	if (!v)
+		goto out;
+	switch (k->type) {
+	case HUB_CFG_STRING_LIST:
+		ok = v->kind == CFG_SEQ;
+		for (size_t i = 0; ok && i < v->n_children; i++)
+			ok = v->children[i].kind == CFG_SCALAR && !v->children[i].is_null;
+		break;
+	case HUB_CFG_OBJECT:
+		ok = v->kind == CFG_MAP;
+		break;
+	default:
+		ok = 1;
+		break;
+	}
+out:
+	cfg_free(root);
+	hub_free(text);
+	return ok;
+}
+
+/* prefix: `plugin "NAME" (PATH)` */
+static int check_config_keys(const struct hub_config_key *keys, const char *prefix,
+			     char *err, size_t err_size)
+{
+	for (size_t i = 0; keys && keys[i].name; i++) {
+		const struct hub_config_key *k = &keys[i];
+		int is_scalar;
+
+		if (!k->name[0]) {
+			err_set(err, err_size, "%s: config key %zu has an empty name", prefix, i);
+			return -1;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(keys[j].name, k->name) == 0) {
+				err_set(err, err_size, "%s: config key \"%s\" is declared twice",
+					prefix, k->name);
+				return -1;
+			}
+		if ((unsigned)k->type >= ARRAY_SIZE(config_type_names)) {
+			err_set(err, err_size, "%s: config key \"%s\" has unknown type %d", prefix,
+				k->name, (int)k->type);
+			return -1;
+		}
+		if (!k->description || !k->description[0]) {
+			err_set(err, err_size, "%s: config key \"%s\" has no description", prefix,
+				k->name);
+			return -1;
+		}
+		if (!k->default_value)
+			continue;
+		if (k->is_required) {
+			err_set(err, err_size, "%s: config key \"%s\" is required but has a default",
+				prefix, k->name);
+			return -1;
+		}
+		is_scalar = k->type != HUB_CFG_STRING_LIST && k->type != HUB_CFG_OBJECT &&
+			    k->type != HUB_CFG_ANY;
+		if (is_scalar ? !default_scalar_ok(k) : !default_tree_ok(k)) {
+			if (k->is_secret)
+				err_set(err, err_size, "%s: config key \"%s\": default is not %s",
+					prefix, k->name, config_type_names[k->type]);
+			else
+				err_set(err, err_size,
+					"%s: config key \"%s\": default \"%s\" is not %s", prefix,
+					k->name, k->default_value, config_type_names[k->type]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int check_routes(const struct hub_route *routes, const char *prefix, char *err,
+			size_t err_size)
+{
+	for (size_t i = 0; routes[i].method; i++) {
+		const struct hub_route *r = &routes[i];
+
+		if (!r->path || r->path[0] != '/') {
+			err_set(err, err_size, "%s: routes[%zu] path must start with \"/\"", prefix, i);
+			return -1;
+		}
+		if (!r->handle) {
+			err_set(err, err_size, "%s: routes[%zu] (%s %s) has no handle()", prefix, i,
+				r->method, r->path);
+			return -1;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(routes[j].method, r->method) == 0 &&
+			    strcmp(routes[j].path, r->path) == 0) {
+				err_set(err, err_size, "%s: routes[%zu] (%s %s) is declared twice",
+					prefix, i, r->method, r->path);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+/* Everything after the stamp.  `name` is the file name without .so. */
+static int check_descriptor(const struct hub_plugin *d, const char *name, const char *path,
+			    char *err, size_t err_size)
+{
+	const unsigned known = HUB_ROLE_PUSH | HUB_ROLE_PULL | HUB_ROLE_EXPORT;
+	char prefix[PATH_MAX + 128];
+
+	snprintf(prefix, sizeof(prefix), "plugin \"%s\" (%s)", name, path);
+	if (!d->name) {
+		err_set(err, err_size, "%s: name is missing", prefix);
+		return -1;
+	}
+	if (strcmp(d->name, name) != 0) {
+		err_set(err, err_size, "%s calls itself \"%s\"", prefix, d->name);
+		return -1;
+	}
+	if (!d->version || !d->version[0]) {
+		err_set(err, err_size, "%s: version is missing", prefix);
+		return -1;
+	}
+	if (!d->description) {
+		err_set(err, err_size, "%s: description is missing", prefix);
+		return -1;
+	}
+	if (d->roles == 0) {
+		err_set(err, err_size, "%s: declares no role", prefix);
+		return -1;
+	}
+	if (d->roles & ~known) {
+		err_set(err, err_size, "%s: declares unknown roles 0x%x", prefix, d->roles & ~known);
+		return -1;
+	}
+	if (!d->create) {
+		err_set(err, err_size, "%s: create() is missing", prefix);
+		return -1;
+	}
+	if ((d->roles & HUB_ROLE_PUSH) && (!d->routes || !d->routes[0].method)) {
+		err_set(err, err_size, "%s: role push declared but routes[] is missing", prefix);
+		return -1;
+	}
+	if ((d->roles & HUB_ROLE_PULL) && !d->pull) {
+		err_set(err, err_size, "%s: role pull declared but pull() is missing", prefix);
+		return -1;
+	}
+	if ((d->roles & HUB_ROLE_EXPORT) && !d->export_batch) {
+		err_set(err, err_size, "%s: role export declared but export_batch() is missing",
+			prefix);
+		return -1;
+	}
+	if ((d->roles & HUB_ROLE_PUSH) && check_routes(d->routes, prefix, err, err_size))
+		return -1;
+	return check_config_keys(d->config, prefix, err, err_size);
+}
+
+/* The stamp, read before anything else of the descriptor. */
+static int check_stamp(const struct hub_abi_stamp *s, const char *name, const char *path,
+		       char *err, size_t err_size)
+{
+	if (s->magic != HUB_ABI_MAGIC) {
+		err_set(err, err_size,
+			"plugin \"%s\" (%s) is not a profilehub plugin (bad ABI magic 0x%08x)",
+			name, path, (unsigned)s->magic);
+		return -1;
+	}
+	if (s->major != HUB_ABI_MAJOR || s->minor > HUB_ABI_MINOR) {
+		err_set(err, err_size, "plugin \"%s\" (%s) built for ABI %u.%u, hub provides %d.%d",
+			name, path, (unsigned)s->major, (unsigned)s->minor, HUB_ABI_MAJOR,
+			HUB_ABI_MINOR);
+		return -1;
+	}
+	if (s->plugin_size < PLUGIN_SIZE_1_0 || s->plugin_size > sizeof(struct hub_plugin)) {
+		err_set(err, err_size,
+			"plugin \"%s\" (%s) has a %u-byte descriptor, ABI %d.%d expects %zu",
+			name, path, (unsigned)s->plugin_size, HUB_ABI_MAJOR, (int)s->minor,
+			s->plugin_size < PLUGIN_SIZE_1_0 ? PLUGIN_SIZE_1_0
+							 : sizeof(struct hub_plugin));
+		return -1;
+	}
+	if (s->record_size < RECORD_SIZE_1_0 || s->record_size > sizeof(struct hub_record)) {
+		err_set(err, err_size,
+			"plugin \"%s\" (%s) has a %u-byte hub_record, ABI %d.%d expects %zu",
+			name, path, (unsigned)s->record_size, HUB_ABI_MAJOR, (int)s->minor,
+			s->record_size < RECORD_SIZE_1_0 ? RECORD_SIZE_1_0
+							 : sizeof(struct hub_record));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- loading -------------------------------------------------------- */
+
+/* The file name without directory and ".so" (hub_malloc'd). */
+static char *name_from_path(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	size_t len;
+
+	base = base ? base + 1 : path;
+	len = strlen(base);
+	if (len > 3 && strcmp(base + len - 3, ".so") == 0)
+		len -= 3;
+	return hub_strndup(base, len);
+}
+
+int plugin_load(const char *path, struct plugin_module *mod, char *err, size_t err_size)
+{
+	hub_plugin_entry_fn entry;
+	const struct hub_plugin *desc;
+	void *sym;
+
+	memset(mod, 0, sizeof(*mod));
+	mod->name = name_from_path(path);
+	mod->path = hub_strdup(path);
+	if (!mod->name || !mod->path) {
+		err_set(err, err_size, "plugin %s: out of memory", path);
+		goto fail;
+	}
+	mod->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!mod->handle) {
+		const char *why = dlerror();
+		err_set(err, err_size, "plugin \"%s\" (%s): cannot load: %s", mod->name, path,
+			why ? why : "unknown error");
+		goto fail;
+	}
+	dlerror();
+	sym = dlsym(mod->handle, HUB_PLUGIN_ENTRY_NAME);
+	if (!sym) {
+		err_set(err, err_size, "plugin \"%s\" (%s) has no %s function", mod->name, path,
+			HUB_PLUGIN_ENTRY_NAME);
+		goto fail;
+	}
+	entry = (hub_plugin_entry_fn)sym;
+	desc = entry(host_table());
+	if (!desc) {
+		err_set(err, err_size, "plugin \"%s\" (%s): %s returned no descriptor", mod->name,
+			path, HUB_PLUGIN_ENTRY_NAME);
+		goto fail;
+	}
+	if (check_stamp(&desc->abi, mod->name, path, err, err_size) ||
+	    check_descriptor(desc, mod->name, path, err, err_size))
+		goto fail;
+	mod->desc = desc;
+	return 0;
+fail:
+	plugin_unload(mod);
+	return -1;
+}
+
+void plugin_unload(struct plugin_module *mod)
+{
+	if (!mod)
+		return;
+	if (mod->handle)
+		dlclose(mod->handle);
+	hub_free(mod->name);
+	hub_free(mod->path);
+	memset(mod, 0, sizeof(*mod));
+}
+
+/* ---- the registry --------------------------------------------------- */
+
+static int is_plugin_file(const char *fname)
+{
+	size_t len = strlen(fname);
+	return fname[0] != '.' && len > 3 && strcmp(fname + len - 3, ".so") == 0;
+}
+
+static int module_cmp(const void *a, const void *b)
+{
+	const struct plugin_module *ma = a, *mb = b;
+	return strcmp(ma->name, mb->name);
+}
+
+/* The *.so names of `dir` (hub_malloc'd array of hub_malloc'd names). */
+static int list_plugin_files(const char *dir, char ***out, size_t *n_out, char *err,
+			     size_t err_size)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+
+	if (!d) {
+		err_set(err, err_size, "plugin directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d))) {
+		if (!is_plugin_file(e->d_name))
+			continue;
+		if (n == cap) {
+			char **p = hub_realloc(names, (cap ? cap * 2 : 16) * sizeof(*names));
+			if (!p)
+				goto nomem;
+			names = p;
+			cap = cap ? cap * 2 : 16;
+		}
+		if (!(names[n] = hub_strdup(e->d_name)))
+			goto nomem;
+		n++;
+	}
+	closedir(d);
+	*out = names;
+	*n_out = n;
+	return 0;
+nomem:
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		hub_free(names[i]);
+	hub_free(names);
+	err_set(err, err_size, "plugin directory %s: out of memory", dir);
+	return -1;
+}
+
+int plugin_registry_open(struct plugin_registry *reg, const char *dir, char *err,
+			 size_t err_size)
+{
+	char **files = NULL;
+	size_t n_files = 0;
+	int rc = -1;
+
+	memset(reg, 0, sizeof(*reg));
+	if (!(reg->dir = hub_strdup(dir))) {
+		err_set(err, err_size, "plugin directory %s: out of memory", dir);
+		goto out;
+	}
+	if (list_plugin_files(dir, &files, &n_files, err, err_size))
+		goto out;
+	if (n_files && !(reg->mods = hub_calloc(n_files, sizeof(*reg->mods)))) {
+		err_set(err, err_size, "plugin directory %s: out of memory", dir);
+		goto out;
+	}
+	for (size_t i = 0; i < n_files; i++) {
+		char *path = hub_malloc(strlen(dir) + strlen(files[i]) + 2);
+		int failed;
+
+		if (!path) {
+			err_set(err, err_size, "plugin directory %s: out of memory", dir);
+			goto out;
+		}
+		sprintf(path, "%s/%s", dir, files[i]);
+		failed = plugin_load(path, &reg->mods[reg->n_mods], err, err_size);
+		hub_free(path);
+		if (failed)
+			goto out;
+		reg->n_mods++;
+	}
+	if (reg->n_mods)
+		qsort(reg->mods, reg->n_mods, sizeof(*reg->mods), module_cmp);
+	rc = 0;
+out:
+	for (size_t i = 0; i < n_files; i++)
+		hub_free(files[i]);
+	hub_free(files);
+	if (rc)
+		plugin_registry_close(reg);
+	return rc;
+}
+
+void plugin_registry_close(struct plugin_registry *reg)
+{
+	if (!reg)
+		return;
+	for (size_t i = 0; i < reg->n_mods; i++)
+		plugin_unload(&reg->mods[i]);
+	hub_free(reg->mods);
+	hub_free(reg->dir);
+	memset(reg, 0, sizeof(*reg));
+}
+
+const struct plugin_module *plugin_registry_find(const struct plugin_registry *reg,
+						 const char *name)
+{
+	struct plugin_module key = {.name = (char *)name};
+
+	if (!reg || !name || !reg->n_mods)
+		return NULL;
+	return bsearch(&key, reg->mods, reg->n_mods, sizeof(*reg->mods), module_cmp);
+}
+
+const char *plugin_roles_string(unsigned roles, char *buf, size_t size)
+{
+	static const struct {
+		unsigned role;
+		const char *name;
+	} names[] = {
+		{HUB_ROLE_PUSH, "push"},
+		{HUB_ROLE_PULL, "pull"},
+		{HUB_ROLE_EXPORT, "export"},
+	};
+	size_t len = 0;
+
+	if (size == 0)
+		return buf;
+	buf[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (!(roles & names[i].role))
+			continue;
+		snprintf(buf + len, size - len, "%s%s", len ? "," : "", names[i].name);
+		len += strlen(buf + len);
+	}
+	return buf;
+}
+
+/* ---- instances ------------------------------------------------------ */
+
+static const struct hub_config_key no_keys[] = {{.name = NULL}};
+
+int plugin_instance_check(const struct plugin_module *mod, const struct config_instance *conf,
+			  int is_export, char *err, size_t err_size)
+{
+	const struct hub_plugin *d = mod->desc;
+	unsigned needed = is_export ? HUB_ROLE_EXPORT : HUB_ROLE_PUSH | HUB_ROLE_PULL;
+
+	if (!(d->roles & needed)) {
+		const struct cfg_node *at = cfg_get(conf->node, "plugin");
+		char roles[64];
+
+		if (!at)
+			at = conf->node;
+		err_set(err, err_size, "%s:%d:%d: %s.plugin: plugin \"%s\" is not %s (its roles: %s)",
+			at->file, at->line, at->col, conf->path, mod->name,
+			is_export ? "an export" : "a source",
+			plugin_roles_string(d->roles, roles, sizeof(roles)));
+		return -1;
+	}
+	return cfg_check_keys(conf->node, conf->path, d->config ? d->config : no_keys,
+			      is_export ? config_keys_common_export : config_keys_common_source,
+			      err, err_size);
+}
+
+static const char *rc_text(hub_rc rc)
+{
+	switch (rc) {
+	case HUB_OK: return "ok";
+	case HUB_MORE: return "more";
+	case HUB_RETRY: return "temporary failure";
+	case HUB_ERR_CONFIG: return "configuration error";
+	case HUB_ERR_AUTH: return "credentials refused";
+	case HUB_ERR_DATA: return "bad data";
+	case HUB_ERR_INTERNAL: return "internal error";
+	case HUB_ERR_NOMEM: return "out of memory";
+	case HUB_ERR_BUSY: return "busy";
+	case HUB_ERR_STOPPED: return "stopped";
+	}
+	return "unknown error";
+}
+
+int plugin_instance_create(const struct plugin_module *mod, const struct config_instance *conf,
+			   struct hub_instance **out, char *err, size_t err_size)
+{
+	struct hub_instance *inst;
+	char why[1024] = "";
+	hub_rc rc;
+
+	*out = NULL;
+	/* The plugin may rely on its required keys and declared types. */
+	if (plugin_instance_check(mod, conf, strncmp(conf->path, "exports", 7) == 0, err,
+				  err_size))
+		return -1;
+	inst = hub_calloc(1, sizeof(*inst));
+	if (!inst || !(inst->name = hub_strdup(conf->name))) {
+		err_set(err, err_size, "%s \"%s\": out of memory", conf->path, conf->name);
+		goto fail;
+	}
+	inst->mod = mod;
+	inst->conf = conf;
+	if (host_instance_config_load(inst, err, err_size))
+		goto fail;
+	rc = mod->desc->create(host_table(), inst, &inst->state, why, sizeof(why));
+	if (rc != HUB_OK) {
+		err_set(err, err_size, "%s \"%s\" (plugin %s): %s", conf->path, conf->name,
+			mod->name, why[0] ? why : rc_text(rc));
+		goto fail;
+	}
+	*out = inst;
+	return 0;
+fail:
+	if (inst) {
+		host_instance_config_free(inst);
+		hub_free(inst->name);
+		hub_free(inst);
+	}
+	return -1;
+}
+
+void plugin_instance_destroy(struct hub_instance *inst)
+{
+	if (!inst)
+		return;
+	if (inst->mod->desc->destroy)
+		inst->mod->desc->destroy(inst->state);
+	host_instance_config_free(inst);
+	hub_free(inst->name);
+	hub_free(inst);
+}

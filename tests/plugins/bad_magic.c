@@ -1,0 +1,44 @@
+/* bad_magic.c - a test plugin the loader must refuse: its ABI stamp has the
+ * wrong magic. */
+#include <hub_plugin.h>
+
+static hub_rc test_create(const struct hub_host *host, const struct hub_instance *inst,
+			  void **state, char *err, size_t err_size)
+{
+	(void)host;
+	(void)inst;
+	(void)err;
+	(void)err_size;
+	*state = 0;
+	return HUB_OK;
+}
+
+static hub_rc test_pull(void *state, struct hub_call *call, const char *cursor,
+			size_t budget, char *err, size_t err_size)
+{
+	(void)state;
+	(void)call;
+	(void)cursor;
+	(void)budget;
+	(void)err;
+	(void)err_size;
+	return HUB_OK;
+}
+
+static const struct hub_plugin plugin = {
+	.abi = {0xdeadbeefu, HUB_ABI_MAJOR, HUB_ABI_MINOR,
+		(uint32_t)sizeof(struct hub_plugin),
+		(uint32_t)sizeof(struct hub_record)},
+	.name = "bad_magic",
+	.version = "0.0.1",
+	.description = "its ABI stamp has the wrong magic",
+	.roles = HUB_ROLE_PULL,
+	.create = test_create,
+	.pull = test_pull,
+};
+
+HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)
+{
+	(void)host;
+	return &plugin;
+}

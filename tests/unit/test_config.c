@@ -1,0 +1,723 @@
+/*
+ * test_config.c - the configuration: YAML tree with positions, ${VAR}
+ * expansion, key-table checks and struct hub_config loading.
+ *
+ * Most tests are tables: one row per malformed config with the exact full
+ * message expected ("bad.yaml:3:5: store.driver: ...").  Inline rows are
+ * loaded under the name "bad.yaml"; file rows from tests/fixtures/config/
+ * (tests run from the repository root).
+ */
+#include "testlib.h"
+
+#include "../../hub/alloc.h"
+#include "../../hub/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIXTURES "tests/fixtures/config/"
+
+struct bad_case {
+	const char *text;     /* inline YAML loaded as "bad.yaml"; NULL: file */
+	const char *file;     /* fixture path when text is NULL */
+	const char *expected; /* the whole message */
+};
+
+static void check_bad_rows(const struct bad_case *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct hub_config *cfg = NULL;
+		char err[512] = "";
+		int rc;
+
+		if (rows[i].text)
+			rc = config_load_string("bad.yaml", rows[i].text, &cfg, err, sizeof(err));
+		else
+			rc = config_load(rows[i].file, &cfg, err, sizeof(err));
+		if (rc != -1 || strcmp(err, rows[i].expected) != 0)
+			fprintf(stderr, "\n  row %zu: rc %d\n    got      \"%s\"\n    expected \"%s\"\n",
+				i, rc, err, rows[i].expected);
+		CU_ASSERT_EQUAL(rc, -1);
+		CU_ASSERT_PTR_NULL(cfg);
+		CU_ASSERT_STRING_EQUAL(err, rows[i].expected);
+		config_free(cfg);
+	}
+}
+
+#define CHECK_BAD_ROWS(rows) check_bad_rows(rows, sizeof(rows) / sizeof(rows[0]))
+
+static struct hub_config *load_ok(const char *text)
+{
+	struct hub_config *cfg = NULL;
+	char err[512] = "";
+
+	if (config_load_string("ok.yaml", text, &cfg, err, sizeof(err)) != 0)
+		fprintf(stderr, "\n  unexpected error: %s\n", err);
+	CU_ASSERT_PTR_NOT_NULL(cfg);
+	return cfg;
+}
+
+/* ---- malformed configs ---------------------------------------------- */
+
+static void test_yaml_syntax_error_names_file_line_col(void)
+{
+	static const struct bad_case rows[] = {
+		{NULL, FIXTURES "tab_indent.yaml",
+		 FIXTURES "tab_indent.yaml:3:1: found character that cannot start any token "
+			  "(while scanning for the next token at 3:1)"},
+		{NULL, FIXTURES "unclosed_quote.yaml",
+		 FIXTURES "unclosed_quote.yaml:6:1: found unexpected end of stream "
+			  "(while scanning a quoted scalar at 3:9)"},
+		{NULL, FIXTURES "bad_indent.yaml",
+		 FIXTURES "bad_indent.yaml:3:9: mapping values are not allowed in this context"},
+		{"store: {driver: sqlite\n",
+		 NULL,
+		 "bad.yaml:2:1: did not find expected ',' or '}' (while parsing a flow mapping at 1:8)"},
+	};
+	CHECK_BAD_ROWS(rows);
+}
+
+static void test_duplicate_key_is_refused(void)
+{
+	static const struct bad_case rows[] = {
+		{NULL, FIXTURES "duplicate_key.yaml",
+		 FIXTURES "duplicate_key.yaml:6:1: store: duplicate key (first at line 2)"},
+		{"http:\n  threads: 2\n  threads: 3\n", NULL,
+		 "bad.yaml:3:3: http.threads: duplicate key (first at line 2)"},
+	};
+	CHECK_BAD_ROWS(rows);
+}
+
+static void test_unknown_key_suggests_closest(void)
+{
+	static const struct bad_case rows[] = {
+		{"sourcse: []\n", NULL,
+		 "bad.yaml:1:1: sourcse: unknown key (did you mean \"sources\"?)"},
+		{"store:\n  drvier: sqlite\n", NULL,
+		 "bad.yaml:2:3: store.drvier: unknown key (did you mean \"driver\"?)"},
+		{"http:\n  listen: 127.0.0.1:8080\n  port: 8080\n", NULL,
+		 "bad.yaml:3:3: http.port: unknown key"},
+		{"identity:\n  external:\n    crm_id: {limt: 1}\n", NULL,
+		 "bad.yaml:3:14: identity.external.crm_id.limt: unknown key (did you mean \"limit\"?)"},
+	};
+	CHECK_BAD_ROWS(rows);
+}
+
+static void test_wrong_type_is_reported_at_the_value(void)
+{
+	static const struct bad_case rows[] = {
+		{"http:\n  threads: many\n", NULL,
+		 "bad.yaml:2:12: http.threads: expected an integer"},
+		{"http:\n  threads: 2.5\n", NULL,
+		 "bad.yaml:2:12: http.threads: expected an integer"},
+		{"sources:\n  - name: web\n    plugin: segment\n    enabled: maybe\n", NULL,
+		 "bad.yaml:4:14: sources[0].enabled: expected a boolean"},
+		{"identity:\n  blocked_values: test@example.com\n", NULL,
+		 "bad.yaml:2:19: identity.blocked_values: expected a list of strings"},
+		{"identity:\n  blocked_values:\n    - a\n    - {b: c}\n", NULL,
+		 "bad.yaml:4:7: identity.blocked_values: expected a list of strings"},
+		{"store: sqlite\n", NULL, "bad.yaml:1:8: store: expected a mapping"},
+		{"http:\n  timeout: 30 seconds\n", NULL,
+		 "bad.yaml:2:12: http.timeout: expected a duration like 30s, 15m, 2h"},
+		{"http:\n  listen: [127.0.0.1, 8080]\n", NULL,
+		 "bad.yaml:2:11: http.listen: expected a string"},
+		{"sources:\n  name: web\n", NULL,
+		 "bad.yaml:2:3: sources: expected a list of mappings"},
+		{"exports:\n  - webhook\n", NULL, "bad.yaml:2:5: exports[0]: expected a mapping"},
+	};
+	CHECK_BAD_ROWS(rows);
+}
+
+static void test_missing_required_key_points_at_the_mapping(void)
+{
+	static const struct bad_case rows[] = {
+		{"sources:\n  - plugin: segment\n", NULL,
+		 "bad.yaml:2:5: sources[0]: missing required key \"name\""},
+		{"sources:\n  - name: web\n    plugin: segment\n  - name: app\n", NULL,
+		 "bad.yaml:4:5: sources[1]: missing required key \"plugin\""},
+		{"store:\n  driver: postgres\n", NULL,
+		 "bad.yaml:2:3: store: missing required key \"url\""},
+		{"sources:\n  - name:\n    plugin: segment\n", NULL,
+		 "bad.yaml:2:10: sources[0].name: expected a string"},
+	};
+	CHECK_BAD_ROWS(rows);
+}
+
+static void test_duplicate_instance_name_is_refused(void)
+{
+	static const struct bad_case rows[] = {
+		{"sources:\n  - name: web\n    plugin: segment\n"
+		 "  - name: web\n    plugin: mparticle\n",
+		 NULL, "bad.yaml:4:11: sources[1].name: duplicate source name \"web\""},
+		{"exports:\n  - {name: feed, plugin: webhook}\n  - {name: other, plugin: jsonl}\n"
+		 "  - {name: feed, plugin: jsonl}\n",
+		 NULL, "bad.yaml:4:12: exports[2].name: duplicate export name \"feed\""},
+		{"sources:\n  - name: Web Site\n    plugin: segment\n", NULL,
+		 "bad.yaml:2:11: sources[0].name: must be 1 to 64 characters of a-z, 0-9, _ and -"},
+		{"sources:\n  - name: web\n    plugin: ../evil\n", NULL,
+		 "bad.yaml:3:13: sources[0].plugin: must be 1 to 64 characters of a-z, 0-9, _ and -"},
+	};
+	CHECK_BAD_ROWS(rows);
+}
+
+static void test_unset_env_var_is_an_error(void)
+{
+	static const struct bad_case rows[] = {
+		{"http:\n  listen: ${HUB_TEST_UNSET_VAR}\n", NULL,
+		 "bad.yaml:2:11: environment variable HUB_TEST_UNSET_VAR is not set"},
+		{"api:\n  tokens:\n    - \"a-${HUB_TEST_UNSET_VAR}\"\n", NULL,
+		 "bad.yaml:3:7: environment variable HUB_TEST_UNSET_VAR is not set"},
+		{"log_level: ${HUB_TEST_UNSET_VAR\n", NULL,
+		 "bad.yaml:1:12: malformed ${...} reference: no closing }"},
+		{"log_level: ${}\n", NULL,
+		 "bad.yaml:1:12: malformed ${...} reference (use ${NAME} or ${NAME:-default})"},
+		{"log_level: ${HUB X}\n", NULL,
+		 "bad.yaml:1:12: malformed ${...} reference (use ${NAME} or ${NAME:-default})"},
+		{"log_level: ${HUB_X:default}\n", NULL,
+		 "bad.yaml:1:12: malformed ${...} reference (use ${NAME} or ${NAME:-default})"},
+	};
+
+	unsetenv("HUB_TEST_UNSET_VAR");
+	CHECK_BAD_ROWS(rows);
+}
+
+static void test_bad_values_are_refused(void)
+{
+	static const struct bad_case rows[] = {
+		{NULL, FIXTURES "bad_driver.yaml",
+		 FIXTURES "bad_driver.yaml:2:11: store.driver: must be sqlite or postgres"},
+		{"privacy:\n  erase_block_days: -1\n", NULL,
+		 "bad.yaml:2:21: privacy.erase_block_days: must be at least 1"},
+		{"intake:\n  queue_max: 0\n", NULL,
+		 "bad.yaml:2:14: intake.queue_max: must be at least 1"},
+		{"http:\n  threads: 5000\n", NULL,
+		 "bad.yaml:2:12: http.threads: must be between 1 and 1024"},
+		{"http:\n  timeout: 0s\n", NULL, "bad.yaml:2:12: http.timeout: must be more than 0"},
+		{"http:\n  listen: localhost\n", NULL,
+		 "bad.yaml:2:11: http.listen: expected host:port, like 127.0.0.1:8080"},
+		{"log_level: verbose\n", NULL,
+		 "bad.yaml:1:12: log_level: must be error, warn, info or debug"},
+		{"store:\n  path: \"\"\n", NULL, "bad.yaml:2:9: store.path: must not be empty"},
+		{"store:\n  driver: postgres\n  url: postgresql://h/db\n  schema: \"x; DROP\"\n",
+		 NULL,
+		 "bad.yaml:4:11: store.schema: must be a lower-case SQL identifier "
+		 "([a-z_][a-z0-9_]*, at most 63)"},
+		{"api:\n  tokens: [good, \"\"]\n", NULL, "bad.yaml:2:18: api.tokens[1]: must not be empty"},
+	};
+	CHECK_BAD_ROWS(rows);
+}
+
+static void test_bad_external_id_is_refused(void)
+{
+	static const struct bad_case rows[] = {
+		{"identity:\n  external:\n    custom_id: {limit: 1}\n", NULL,
+		 "bad.yaml:3:5: identity.external.custom_id: custom_id is a built-in "
+		 "identifier, not an external id"},
+		{"identity:\n  external:\n    installation_id:\n", NULL,
+		 "bad.yaml:3:5: identity.external.installation_id: installation_id is a built-in "
+		 "identifier, not an external id"},
+		{"identity:\n  external:\n    CRM-ID: {}\n", NULL,
+		 "bad.yaml:3:5: identity.external.CRM-ID: an external id name must be 1 to 64 "
+		 "characters of a-z, 0-9 and _"},
+		{"identity:\n  external:\n    crm_id: {priority: 0}\n", NULL,
+		 "bad.yaml:3:24: identity.external.crm_id.priority: must be at least 1"},
+		{"identity:\n  external:\n    crm_id: {limit: 0}\n", NULL,
+		 "bad.yaml:3:21: identity.external.crm_id.limit: must be at least 1"},
+		{"identity:\n  external:\n    crm_id: 1\n", NULL,
+		 "bad.yaml:3:13: identity.external.crm_id: expected a mapping"},
+	};
+	CHECK_BAD_ROWS(rows);
+}
+
+static void test_yaml_features_outside_plain_data_are_refused(void)
+{
+	static const struct bad_case rows[] = {
+		{NULL, FIXTURES "anchor_alias.yaml",
+		 FIXTURES "anchor_alias.yaml:1:11: defaults: anchors and aliases are not supported"},
+		{"http: *h\n", NULL, "bad.yaml:1:7: http: anchors and aliases are not supported"},
+		{"http:\n  threads: !!int 4\n", NULL,
+		 "bad.yaml:2:12: http.threads: YAML tags are not supported"},
+		{NULL, FIXTURES "two_documents.yaml",
+		 FIXTURES "two_documents.yaml:2:1: only one YAML document is allowed "
+			  "(found a second ---)"},
+		{"? [a, b]\n: c\n", NULL,
+		 "bad.yaml:1:3: a key must be a plain string, not a list or mapping"},
+		{"store:\n  ~: x\n", NULL, "bad.yaml:2:3: store: a key must not be empty or null"},
+		{"log_level: \"in\\0fo\"\n", NULL,
+		 "bad.yaml:1:12: log_level: NUL characters are not allowed"},
+	};
+	CHECK_BAD_ROWS(rows);
+}
+
+static void test_top_level_must_be_a_mapping(void)
+{
+	static const struct bad_case rows[] = {
+		{"- store\n- http\n", NULL,
+		 "bad.yaml:1:1: the top level must be a mapping (key: value)"},
+		{"# a comment\njust text\n", NULL,
+		 "bad.yaml:2:1: the top level must be a mapping (key: value)"},
+	};
+	CHECK_BAD_ROWS(rows);
+}
+
+/* A recognisable secret in a wrong-typed or malformed secret value must
+ * not reach the message. */
+static void test_secret_value_never_in_message(void)
+{
+	static const struct bad_case rows[] = {
+		{"api:\n  tokens: sk_live_SECRET123\n", NULL,
+		 "bad.yaml:2:11: api.tokens: expected a list of strings"},
+		{"api:\n  tokens: [[sk_live_SECRET123]]\n", NULL,
+		 "bad.yaml:2:12: api.tokens: expected a list of strings"},
+		{"store:\n  driver: postgres\n  url: [\"postgresql://hub:SECRET123@db/hub\"]\n",
+		 NULL, "bad.yaml:3:8: store.url: expected a string"},
+		{"api:\n  tokens: [\"SECRET123${oops\"]\n", NULL,
+		 "bad.yaml:2:12: malformed ${...} reference: no closing }"},
+		{"store:\n  driver: postgres\n  url: \"\"\n", NULL,
+		 "bad.yaml:3:8: store.url: must not be empty"},
+	};
+	static const struct hub_config_key plugin_keys[] = {
+		{"webhook_secret", HUB_CFG_STRING, NULL, 1, 1, "secret"},
+		{0},
+	};
+	struct cfg_node *root = NULL;
+	char err[512] = "";
+	static const char text[] = "webhook_secret: {value: SECRET123}\n";
+
+	CHECK_BAD_ROWS(rows);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		CU_ASSERT_PTR_NULL(strstr(rows[i].expected, "SECRET123"));
+
+	CU_ASSERT_EQUAL_FATAL(cfg_parse_string("p.yaml", text, strlen(text), &root, err,
+					       sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg_check_keys(root, "sources[0]", plugin_keys, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "p.yaml:1:17: sources[0].webhook_secret: expected a string");
+	CU_ASSERT_PTR_NULL(strstr(err, "SECRET123"));
+	cfg_free(root);
+}
+
+/* ---- valid configs --------------------------------------------------- */
+
+static void test_empty_config_gets_every_default(void)
+{
+	static const char *const texts[] = {"", "# only comments\n", "---\n", "{}\n"};
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct hub_config *cfg = load_ok(texts[i]);
+		if (!cfg)
+			continue;
+		CU_ASSERT_STRING_EQUAL(cfg->file, "ok.yaml");
+		CU_ASSERT_PTR_NULL(cfg->plugin_dir);
+		CU_ASSERT_STRING_EQUAL(cfg->log_level, "info");
+		CU_ASSERT_STRING_EQUAL(cfg->store_driver, "sqlite");
+		CU_ASSERT_STRING_EQUAL(cfg->store_path, "var/hub.db");
+		CU_ASSERT_PTR_NULL(cfg->store_url);
+		CU_ASSERT_STRING_EQUAL(cfg->http_listen, "127.0.0.1:8080");
+		CU_ASSERT_EQUAL(cfg->http_threads, 4);
+		CU_ASSERT_EQUAL(cfg->http_max_connections, 1024);
+		CU_ASSERT_EQUAL(cfg->http_timeout_ms, 30000);
+		CU_ASSERT_EQUAL(cfg->http_max_body, 1048576);
+		CU_ASSERT_EQUAL(cfg->n_api_tokens, 0);
+		CU_ASSERT_EQUAL(cfg->n_external_ids, 0);
+		CU_ASSERT_EQUAL(cfg->n_blocked_values, 0);
+		CU_ASSERT_EQUAL(cfg->erase_block_days, 30);
+		CU_ASSERT_EQUAL(cfg->intake_queue_max, 1024);
+		CU_ASSERT_EQUAL(cfg->n_sources, 0);
+		CU_ASSERT_EQUAL(cfg->n_exports, 0);
+		config_free(cfg);
+	}
+}
+
+static void test_null_sections_read_as_empty(void)
+{
+	struct hub_config *cfg = load_ok("store:\nhttp:\nsources:\nexports:\nidentity:\n"
+					 "  external:\n");
+	if (!cfg)
+		return;
+	CU_ASSERT_STRING_EQUAL(cfg->store_driver, "sqlite");
+	CU_ASSERT_EQUAL(cfg->http_threads, 4);
+	CU_ASSERT_EQUAL(cfg->n_sources, 0);
+	config_free(cfg);
+}
+
+static void test_env_var_expands_with_default(void)
+{
+	struct hub_config *cfg;
+
+	setenv("HUB_TEST_TOKEN", "tok-from-env", 1);
+	setenv("HUB_TEST_EMPTY", "", 1);
+	unsetenv("HUB_TEST_UNSET_VAR");
+	cfg = load_ok("api:\n  tokens: [\"${HUB_TEST_TOKEN}\", \"${HUB_TEST_UNSET_VAR:-fallback}\",\n"
+		      "           \"${HUB_TEST_EMPTY:-when-empty}\", \"x${HUB_TEST_TOKEN:-no}y\"]\n"
+		      "http:\n  threads: ${HUB_TEST_UNSET_VAR:-6}\n");
+	if (cfg) {
+		CU_ASSERT_EQUAL_FATAL(cfg->n_api_tokens, 4);
+		CU_ASSERT_STRING_EQUAL(cfg->api_tokens[0], "tok-from-env");
+		CU_ASSERT_STRING_EQUAL(cfg->api_tokens[1], "fallback");
+		CU_ASSERT_STRING_EQUAL(cfg->api_tokens[2], "when-empty");
+		CU_ASSERT_STRING_EQUAL(cfg->api_tokens[3], "xtok-from-envy");
+		CU_ASSERT_EQUAL(cfg->http_threads, 6);
+		config_free(cfg);
+	}
+	unsetenv("HUB_TEST_TOKEN");
+	unsetenv("HUB_TEST_EMPTY");
+}
+
+static void test_dollar_dollar_is_a_literal_dollar(void)
+{
+	static const char text[] = "a: $$HUB_TEST_TOKEN\nb: \"cost $$5, $$${HUB_TEST_UNSET_VAR:-x}\"\n"
+				   "$c: $email_address\nd: ${HUB_TEST_UNSET_VAR:-}\n";
+	struct cfg_node *root = NULL;
+	char err[256] = "";
+
+	unsetenv("HUB_TEST_UNSET_VAR");
+	CU_ASSERT_EQUAL_FATAL(cfg_parse_string("t.yaml", text, strlen(text), &root, err,
+					       sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(cfg_get(root, "a")->value, "$HUB_TEST_TOKEN");
+	CU_ASSERT_STRING_EQUAL(cfg_get(root, "b")->value, "cost $5, $x");
+	CU_ASSERT_STRING_EQUAL(cfg_get(root, "$c")->value, "$email_address"); /* keys as written */
+	CU_ASSERT_STRING_EQUAL(cfg_get(root, "d")->value, "");
+	CU_ASSERT_TRUE(cfg_get(root, "d")->is_null);
+	cfg_free(root);
+}
+
+static void test_external_ids_sorted_by_priority_then_name(void)
+{
+	struct hub_config *cfg = load_ok("identity:\n  external:\n    zeta: {priority: 1}\n"
+					 "    mpid: {priority: 3, limit: 2}\n    crm_id: {limit: 1}\n"
+					 "    email:\n    alpha: {priority: 3}\n");
+	if (!cfg)
+		return;
+	CU_ASSERT_EQUAL_FATAL(cfg->n_external_ids, 5);
+	CU_ASSERT_STRING_EQUAL(cfg->external_ids[0].name, "crm_id");
+	CU_ASSERT_EQUAL(cfg->external_ids[0].limit, 1);
+	CU_ASSERT_EQUAL(cfg->external_ids[0].priority, 1);
+	CU_ASSERT_STRING_EQUAL(cfg->external_ids[1].name, "email");
+	CU_ASSERT_EQUAL(cfg->external_ids[1].limit, 5);
+	CU_ASSERT_STRING_EQUAL(cfg->external_ids[2].name, "zeta");
+	CU_ASSERT_STRING_EQUAL(cfg->external_ids[3].name, "alpha");
+	CU_ASSERT_STRING_EQUAL(cfg->external_ids[4].name, "mpid");
+	CU_ASSERT_EQUAL(cfg->external_ids[4].limit, 2);
+	CU_ASSERT_EQUAL(cfg->external_ids[4].priority, 3);
+	config_free(cfg);
+}
+
+static void test_sources_and_exports_keep_common_keys(void)
+{
+	struct hub_config *cfg;
+	char err[512] = "";
+
+	setenv("HUB_TEST_FIXTURE_TOKEN", "from-env", 1);
+	CU_ASSERT_EQUAL_FATAL(config_load(FIXTURES "valid_full.yaml", &cfg, err, sizeof(err)), 0);
+	unsetenv("HUB_TEST_FIXTURE_TOKEN");
+	CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, "build/plugins");
+	CU_ASSERT_STRING_EQUAL(cfg->log_level, "debug");
+	CU_ASSERT_STRING_EQUAL(cfg->store_driver, "postgres");
+	CU_ASSERT_STRING_EQUAL(cfg->store_url, "postgresql://hub@127.0.0.1/hub");
+	CU_ASSERT_STRING_EQUAL(cfg->store_schema, "profilehub");
+	CU_ASSERT_STRING_EQUAL(cfg->http_listen, "[::1]:9090");
+	CU_ASSERT_EQUAL(cfg->http_timeout_ms, 120000);
+	CU_ASSERT_EQUAL(cfg->http_max_body, 65536);
+	CU_ASSERT_EQUAL_FATAL(cfg->n_api_tokens, 2);
+	CU_ASSERT_STRING_EQUAL(cfg->api_tokens[0], "from-env");
+	CU_ASSERT_EQUAL(cfg->n_blocked_values, 3);
+	CU_ASSERT_EQUAL(cfg->erase_block_days, 7);
+	CU_ASSERT_EQUAL(cfg->intake_queue_max, 16);
+
+	CU_ASSERT_EQUAL_FATAL(cfg->n_sources, 2);
+	CU_ASSERT_STRING_EQUAL(cfg->sources[0].name, "web");
+	CU_ASSERT_STRING_EQUAL(cfg->sources[0].plugin, "segment");
+	CU_ASSERT_TRUE(cfg->sources[0].is_enabled);
+	CU_ASSERT_STRING_EQUAL(cfg->sources[0].path, "sources[0]");
+	CU_ASSERT_STRING_EQUAL(cfg->sources[1].name, "warehouse_users");
+	CU_ASSERT_FALSE(cfg->sources[1].is_enabled);
+	CU_ASSERT_STRING_EQUAL(cfg->sources[1].path, "sources[1]");
+	CU_ASSERT_PTR_NOT_NULL(cfg_get(cfg->sources[1].node, "query"));
+	CU_ASSERT_EQUAL(cfg->sources[1].node->line, 31);
+	CU_ASSERT_EQUAL(cfg->sources[1].node->col, 5);
+
+	CU_ASSERT_EQUAL_FATAL(cfg->n_exports, 1);
+	CU_ASSERT_STRING_EQUAL(cfg->exports[0].name, "crm_feed");
+	CU_ASSERT_STRING_EQUAL(cfg->exports[0].path, "exports[0]");
+	/* the plugin keys of each instance pass with the common tables */
+	CU_ASSERT_EQUAL(cfg_check_keys(cfg->exports[0].node, cfg->exports[0].path,
+				       (const struct hub_config_key[]){
+					       {"url", HUB_CFG_STRING, NULL, 1, 0, "where"}, {0}},
+				       config_keys_common_export, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg_check_keys(cfg->sources[1].node, cfg->sources[1].path, NULL,
+				       config_keys_common_source, err, sizeof(err)), 0);
+	config_free(cfg);
+}
+
+static void test_conf_hub_yaml_loads_cleanly(void)
+{
+	struct hub_config *cfg = NULL;
+	char err[512] = "";
+
+	if (config_load("conf/hub.yaml", &cfg, err, sizeof(err)) != 0)
+		fprintf(stderr, "\n  conf/hub.yaml: %s\n", err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_STRING_EQUAL(cfg->store_driver, "sqlite");
+	CU_ASSERT_STRING_EQUAL(cfg->store_path, "var/hub.db");
+	CU_ASSERT_STRING_EQUAL(cfg->http_listen, "127.0.0.1:8080");
+	CU_ASSERT_EQUAL(cfg->n_api_tokens, 1);
+	config_free(cfg);
+}
+
+static void test_positions_are_one_based_for_keys_and_values(void)
+{
+	static const char text[] = "top:\n  list:\n    - a\n    -   b\n  flow: {k: v}\n";
+	struct cfg_node *root = NULL;
+	const struct cfg_node *top, *list, *flow;
+	char err[256] = "";
+
+	CU_ASSERT_EQUAL_FATAL(cfg_parse_string("pos.yaml", text, strlen(text), &root, err,
+					       sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(root->file, "pos.yaml");
+	top = cfg_get(root, "top");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(top);
+	CU_ASSERT_EQUAL(top->key_line, 1);
+	CU_ASSERT_EQUAL(top->key_col, 1);
+	CU_ASSERT_EQUAL(top->line, 2);
+	CU_ASSERT_EQUAL(top->col, 3);
+	list = cfg_get(top, "list");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(list);
+	CU_ASSERT_EQUAL(list->kind, CFG_SEQ);
+	CU_ASSERT_EQUAL_FATAL(list->n_children, 2);
+	CU_ASSERT_EQUAL(list->children[1].line, 4);
+	CU_ASSERT_EQUAL(list->children[1].col, 9);
+	CU_ASSERT_PTR_NULL(list->children[1].key);
+	flow = cfg_get(top, "flow");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(flow);
+	CU_ASSERT_EQUAL(flow->children[0].key_line, 5);
+	CU_ASSERT_EQUAL(flow->children[0].key_col, 10);
+	CU_ASSERT_EQUAL(flow->children[0].col, 13);
+	CU_ASSERT_PTR_NULL(cfg_get(top, "missing"));
+	CU_ASSERT_PTR_NULL(cfg_get(list, "a"));
+	cfg_free(root);
+}
+
+static void test_typed_readers_accept_only_their_type(void)
+{
+	static const struct {
+		const char *text;
+		int int_ok;
+		int64_t i;
+		int bool_ok;
+		int b;
+		int float_ok;
+		double f;
+		int dur_ok;
+		int64_t ms;
+	} rows[] = {
+		{"42", 1, 42, 0, 0, 1, 42.0, 1, 42000},
+		{"-7", 1, -7, 0, 0, 1, -7.0, 0, 0},
+		{"2.5", 0, 0, 0, 0, 1, 2.5, 0, 0},
+		{"1e3", 0, 0, 0, 0, 1, 1000.0, 0, 0},
+		{"yes", 0, 0, 1, 1, 0, 0, 0, 0},
+		{"Off", 0, 0, 1, 0, 0, 0, 0, 0},
+		{"TRUE", 0, 0, 1, 1, 0, 0, 0, 0},
+		{"30s", 0, 0, 0, 0, 0, 0, 1, 30000},
+		{"15m", 0, 0, 0, 0, 0, 0, 1, 900000},
+		{"2h", 0, 0, 0, 0, 0, 0, 1, 7200000},
+		{"1d", 0, 0, 0, 0, 0, 0, 1, 86400000},
+		{"250ms", 0, 0, 0, 0, 0, 0, 1, 250},
+		{"99999999999999999999", 0, 0, 0, 0, 1, 1e20, 0, 0},
+		{"9223372036854775807", 1, INT64_MAX, 0, 0, 1, 9223372036854775807.0, 0, 0},
+		{"1w", 0, 0, 0, 0, 0, 0, 0, 0},
+		{"5 s", 0, 0, 0, 0, 0, 0, 0, 0},
+		{"", 0, 0, 0, 0, 0, 0, 0, 0},
+		{".inf", 0, 0, 0, 0, 0, 0, 0, 0},
+		{"0x10", 0, 0, 0, 0, 0, 0, 0, 0},
+		{"~", 0, 0, 0, 0, 0, 0, 0, 0},
+	};
+
+	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		char text[96];
+		struct cfg_node *root = NULL;
+		char err[256];
+
+		/* v plain, w quoted: quoting does not change typed reading (only
+		 * JSON conversion); '' and '~' quoted are strings, not null. */
+		snprintf(text, sizeof(text), "v: %s\nw: '%s'\n", rows[r].text, rows[r].text);
+		CU_ASSERT_EQUAL_FATAL(cfg_parse_string("t.yaml", text, strlen(text), &root, err,
+						       sizeof(err)), 0);
+		for (int k = 0; k < 2; k++) {
+			const struct cfg_node *v = cfg_get(root, k ? "w" : "v");
+			int64_t i = 0, ms = 0;
+			double f = 0, tol = 1e-9 * (1 + (rows[r].f < 0 ? -rows[r].f : rows[r].f));
+			int b = -1;
+
+			CU_ASSERT_EQUAL(cfg_as_int(v, &i) == 0, rows[r].int_ok);
+			if (rows[r].int_ok)
+				CU_ASSERT_EQUAL(i, rows[r].i);
+			CU_ASSERT_EQUAL(cfg_as_bool(v, &b) == 0, rows[r].bool_ok);
+			if (rows[r].bool_ok)
+				CU_ASSERT_EQUAL(b, rows[r].b);
+			CU_ASSERT_EQUAL(cfg_as_float(v, &f) == 0, rows[r].float_ok);
+			if (rows[r].float_ok)
+				CU_ASSERT_DOUBLE_EQUAL(f, rows[r].f, tol);
+			CU_ASSERT_EQUAL(cfg_as_duration_ms(v, &ms) == 0, rows[r].dur_ok);
+			if (rows[r].dur_ok)
+				CU_ASSERT_EQUAL(ms, rows[r].ms);
+		}
+		cfg_free(root);
+	}
+	CU_ASSERT_EQUAL(cfg_as_int(NULL, &(int64_t){0}), -1);
+}
+
+static void test_to_json_of_nested_map(void)
+{
+	static const char text[] =
+		"map:\n"
+		"  custom_id: user_id\n"
+		"  n: 12\n"
+		"  f: 0.1\n"
+		"  flags: [true, False, yes, ~, null, '', \"3\"]\n"
+		"  big: 123456789012345678901234567890\n"
+		"  zip: '01234'\n"
+		"  attributes: {$email_address: email, date(signup): created_at}\n"
+		"  empty: {}\n";
+	struct cfg_node *root = NULL;
+	char err[256] = "";
+	char *json;
+
+	CU_ASSERT_EQUAL_FATAL(cfg_parse_string("j.yaml", text, strlen(text), &root, err,
+					       sizeof(err)), 0);
+	json = cfg_to_json(cfg_get(root, "map"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+	CU_ASSERT_STRING_EQUAL(json,
+			       "{\"custom_id\":\"user_id\",\"n\":12,\"f\":0.1,"
+			       "\"flags\":[true,false,\"yes\",null,null,\"\",\"3\"],"
+			       "\"big\":\"123456789012345678901234567890\",\"zip\":\"01234\","
+			       "\"attributes\":{\"$email_address\":\"email\","
+			       "\"date(signup)\":\"created_at\"},\"empty\":{}}");
+	hub_free(json);
+	json = cfg_to_json(&cfg_get(cfg_get(root, "map"), "flags")->children[6]);
+	CU_ASSERT_STRING_EQUAL(json, "\"3\"");
+	hub_free(json);
+	cfg_free(root);
+}
+
+static void test_check_keys_with_a_plugin_table(void)
+{
+	static const struct hub_config_key segment_keys[] = {
+		{"write_keys", HUB_CFG_STRING_LIST, NULL, 1, 1, "write keys"},
+		{"webhook_secret", HUB_CFG_STRING, NULL, 0, 1, "webhook secret"},
+		{"ratio", HUB_CFG_FLOAT, "0.5", 0, 0, "a number"},
+		{"options", HUB_CFG_ANY, NULL, 0, 0, "anything"},
+		{0},
+	};
+	static const struct {
+		const char *text;
+		const char *expected; /* NULL: passes */
+	} rows[] = {
+		{"name: web\nplugin: segment\nwrite_keys: [a, b]\nratio: 1\noptions: [1, {a: b}]\n",
+		 NULL},
+		{"name: web\nplugin: segment\nwrite_keys: []\nwebhook_secret:\nschedule: every 1m\n",
+		 NULL},
+		{"name: web\nplugin: segment\nwrite_key: [a]\n",
+		 "s.yaml:3:1: sources[0].write_key: unknown key (did you mean \"write_keys\"?)"},
+		{"name: web\nplugin: segment\n",
+		 "s.yaml:1:1: sources[0]: missing required key \"write_keys\""},
+		{"plugin: segment\nwrite_keys: [a]\n",
+		 "s.yaml:1:1: sources[0]: missing required key \"name\""},
+		{"name: web\nplugin: segment\nwrite_keys: [a]\npage_size: ten\n",
+		 "s.yaml:4:12: sources[0].page_size: expected an integer"},
+		{"name: web\nplugin: segment\nwrite_keys: [a]\nratio: half\n",
+		 "s.yaml:4:8: sources[0].ratio: expected a number"},
+		{"name: web\nplugin: segment\nwrite_keys:\n",
+		 "s.yaml:3:12: sources[0].write_keys: expected a list of strings"},
+		{"name: web\nplugin: segment\nwrite_keys: [a]\nmap: [a]\n",
+		 "s.yaml:4:6: sources[0].map: expected a mapping"},
+		{"name: web\nplugin: segment\nwrite_keys: [a]\nzz: 1\n",
+		 "s.yaml:4:1: sources[0].zz: unknown key"},
+	};
+
+	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		struct cfg_node *root = NULL;
+		char err[512] = "";
+		int rc;
+
+		CU_ASSERT_EQUAL_FATAL(cfg_parse_string("s.yaml", rows[r].text, strlen(rows[r].text),
+						       &root, err, sizeof(err)), 0);
+		rc = cfg_check_keys(root, "sources[0]", segment_keys, config_keys_common_source,
+				    err, sizeof(err));
+		if (rows[r].expected) {
+			if (strcmp(err, rows[r].expected) != 0)
+				fprintf(stderr, "\n  row %zu: got \"%s\"\n", r, err);
+			CU_ASSERT_EQUAL(rc, -1);
+			CU_ASSERT_STRING_EQUAL(err, rows[r].expected);
+		} else {
+			if (rc)
+				fprintf(stderr, "\n  row %zu: unexpected \"%s\"\n", r, err);
+			CU_ASSERT_EQUAL(rc, 0);
+		}
+		cfg_free(root);
+	}
+}
+
+/* Every allocation of a full load may fail: each failure is an error
+ * message, never a crash or a leak (ASan build). */
+static void test_load_survives_every_allocation_failure(void)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = fopen(FIXTURES "valid_full.yaml", "rb");
+	int loaded = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	{
+		char buf[8192];
+		len = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[len] = '\0';
+		text = strdup(buf);
+	}
+	fclose(f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	for (long n = 1; n < 10000 && !loaded; n++) {
+		struct hub_config *cfg = NULL;
+		char err[512] = "";
+
+		alloc_fail_after(n);
+		if (config_load_string("full.yaml", text, &cfg, err, sizeof(err)) == 0) {
+			loaded = 1;
+		} else {
+			CU_ASSERT_PTR_NULL(cfg);
+			if (!strstr(err, "out of memory"))
+				fprintf(stderr, "\n  allocation %ld: \"%s\"\n", n, err);
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, "out of memory"));
+		}
+		alloc_fail_after(0);
+		config_free(cfg);
+	}
+	CU_ASSERT_TRUE(loaded);
+	free(text);
+}
+
+TEST_SUITE(config, NULL, NULL,
+	   TEST(test_yaml_syntax_error_names_file_line_col),
+	   TEST(test_duplicate_key_is_refused),
+	   TEST(test_unknown_key_suggests_closest),
+	   TEST(test_wrong_type_is_reported_at_the_value),
+	   TEST(test_missing_required_key_points_at_the_mapping),
+	   TEST(test_duplicate_instance_name_is_refused),
+	   TEST(test_unset_env_var_is_an_error),
+	   TEST(test_bad_values_are_refused),
+	   TEST(test_bad_external_id_is_refused),
+	   TEST(test_yaml_features_outside_plain_data_are_refused),
+	   TEST(test_top_level_must_be_a_mapping),
+	   TEST(test_secret_value_never_in_message),
+	   TEST(test_empty_config_gets_every_default),
+	   TEST(test_null_sections_read_as_empty),
+	   TEST(test_env_var_expands_with_default),
+	   TEST(test_dollar_dollar_is_a_literal_dollar),
+	   TEST(test_external_ids_sorted_by_priority_then_name),
+	   TEST(test_sources_and_exports_keep_common_keys),
+	   TEST(test_conf_hub_yaml_loads_cleanly),
+	   TEST(test_positions_are_one_based_for_keys_and_values),
+	   TEST(test_typed_readers_accept_only_their_type),
+	   TEST(test_to_json_of_nested_map),
+	   TEST(test_check_keys_with_a_plugin_table),
+	   TEST(test_load_survives_every_allocation_failure))

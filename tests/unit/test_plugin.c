@@ -1,0 +1,699 @@
+/*
+ * test_plugin.c - the plugin loader (hub/plugin.c) and the host table
+ * (hub/host.c): every refusal message exactly, the registry, instance
+ * checks against the config, and config values read through the host.
+ * The .so files come from $(HUB_BUILD)/plugins and tests/plugins.
+ */
+#include "testlib.h"
+
+#include "../../hub/alloc.h"
+#include "../../hub/config.h"
+#include "../../hub/host.h"
+#include "../../hub/log.h"
+#include "../../hub/plugin.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *test_plugin_path(const char *name)
+{
+	char *path;
+	if (asprintf(&path, "%s/tests/plugins/%s.so", testlib_build_dir(), name) < 0)
+		return NULL;
+	return path;
+}
+
+static char *example_path(void)
+{
+	char *path;
+	if (asprintf(&path, "%s/plugins/example.so", testlib_build_dir()) < 0)
+		return NULL;
+	return path;
+}
+
+/* Loads `path`, which must be refused with exactly `expected`. */
+static void expect_refusal(const char *path, const char *expected)
+{
+	struct plugin_module mod;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL(plugin_load(path, &mod, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, expected);
+	if (strcmp(err, expected) != 0)
+		fprintf(stderr, "\n  got:      %s\n  expected: %s\n", err, expected);
+	CU_ASSERT_PTR_NULL(mod.handle);
+	CU_ASSERT_PTR_NULL(mod.name);
+	CU_ASSERT_PTR_NULL(mod.desc);
+}
+
+/* Writes `tmpl` with its first "%s" replaced by `path`. */
+static void fill_path(char *out, size_t size, const char *tmpl, const char *path)
+{
+	const char *at = strstr(tmpl, "%s");
+
+	if (!at) {
+		snprintf(out, size, "%s", tmpl);
+		return;
+	}
+	snprintf(out, size, "%.*s%s%s", (int)(at - tmpl), tmpl, path, at + 2);
+}
+
+/* One row per test plugin: the message, with %s for the path. */
+static void test_refusals_name_the_plugin_and_the_problem(void)
+{
+	static const struct {
+		const char *plugin;
+		const char *message;
+	} rows[] = {
+		{"bad_magic", "plugin \"bad_magic\" (%s) is not a profilehub plugin "
+			      "(bad ABI magic 0xdeadbeef)"},
+		{"no_entry", "plugin \"no_entry\" (%s) has no hub_plugin_entry function"},
+		{"null_entry", "plugin \"null_entry\" (%s): hub_plugin_entry returned no descriptor"},
+		{"wrong_name", "plugin \"wrong_name\" (%s) calls itself \"right_name\""},
+		{"pull_no_callback",
+		 "plugin \"pull_no_callback\" (%s): role pull declared but pull() is missing"},
+		{"push_no_routes",
+		 "plugin \"push_no_routes\" (%s): role push declared but routes[] is missing"},
+		{"export_no_callback", "plugin \"export_no_callback\" (%s): role export declared "
+				       "but export_batch() is missing"},
+		{"no_create", "plugin \"no_create\" (%s): create() is missing"},
+		{"dup_key", "plugin \"dup_key\" (%s): config key \"path\" is declared twice"},
+		{"no_description",
+		 "plugin \"no_description\" (%s): config key \"limit\" has no description"},
+		{"bad_default",
+		 "plugin \"bad_default\" (%s): config key \"limit\": default \"lots\" is not an int"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *path = test_plugin_path(rows[i].plugin);
+		char expected[1024];
+
+		fill_path(expected, sizeof(expected), rows[i].message, path);
+		expect_refusal(path, expected);
+		free(path);
+	}
+}
+
+static void test_other_abi_major_is_refused(void)
+{
+	char *path = test_plugin_path("bad_abi_major");
+	char expected[1024];
+
+	snprintf(expected, sizeof(expected),
+		 "plugin \"bad_abi_major\" (%s) built for ABI 2.0, hub provides %d.%d", path,
+		 HUB_ABI_MAJOR, HUB_ABI_MINOR);
+	expect_refusal(path, expected);
+	free(path);
+}
+
+static void test_newer_abi_minor_is_refused(void)
+{
+	char *path = test_plugin_path("newer_minor");
+	char expected[1024];
+
+	snprintf(expected, sizeof(expected),
+		 "plugin \"newer_minor\" (%s) built for ABI %d.%d, hub provides %d.%d", path,
+		 HUB_ABI_MAJOR, HUB_ABI_MINOR + 1, HUB_ABI_MAJOR, HUB_ABI_MINOR);
+	expect_refusal(path, expected);
+	free(path);
+}
+
+static void test_struct_sizes_are_checked(void)
+{
+	char *path = test_plugin_path("small_descriptor");
+	char expected[1024];
+
+	snprintf(expected, sizeof(expected),
+		 "plugin \"small_descriptor\" (%s) has a 16-byte descriptor, ABI %d.%d expects %zu",
+		 path, HUB_ABI_MAJOR, HUB_ABI_MINOR, sizeof(struct hub_plugin));
+	expect_refusal(path, expected);
+	free(path);
+
+	path = test_plugin_path("bad_record_size");
+	snprintf(expected, sizeof(expected),
+		 "plugin \"bad_record_size\" (%s) has a %zu-byte hub_record, ABI %d.%d expects %zu",
+		 path, sizeof(struct hub_record) + 8, HUB_ABI_MAJOR, HUB_ABI_MINOR,
+		 sizeof(struct hub_record));
+	expect_refusal(path, expected);
+	free(path);
+}
+
+static void test_unloadable_file_gives_dlerror(void)
+{
+	char *dir = testlib_mkdtemp();
+	char *path = testlib_write_file(dir, "garbage.so", "not an ELF file\n");
+	char *missing;
+	char expected[2048];
+	void *h;
+
+	/* The message embeds dlerror(): get the same text from dlopen. */
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	CU_ASSERT_PTR_NULL_FATAL(h);
+	snprintf(expected, sizeof(expected), "plugin \"garbage\" (%s): cannot load: %s", path,
+		 dlerror());
+	expect_refusal(path, expected);
+
+	CU_ASSERT(asprintf(&missing, "%s/missing.so", dir) > 0);
+	h = dlopen(missing, RTLD_NOW | RTLD_LOCAL);
+	CU_ASSERT_PTR_NULL_FATAL(h);
+	snprintf(expected, sizeof(expected), "plugin \"missing\" (%s): cannot load: %s", missing,
+		 dlerror());
+	expect_refusal(missing, expected);
+
+	free(missing);
+	free(path);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
+static void test_example_loads_with_name_version_and_roles(void)
+{
+	char *path = example_path();
+	struct plugin_module mod;
+	char err[1024] = "", roles[64];
+
+	CU_ASSERT_EQUAL_FATAL(plugin_load(path, &mod, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_STRING_EQUAL(mod.name, "example");
+	CU_ASSERT_STRING_EQUAL(mod.path, path);
+	CU_ASSERT_PTR_NOT_NULL(mod.handle);
+	CU_ASSERT_STRING_EQUAL(mod.desc->name, "example");
+	CU_ASSERT_STRING_EQUAL(mod.desc->version, "1.0.0");
+	CU_ASSERT_EQUAL(mod.desc->roles, HUB_ROLE_PULL);
+	CU_ASSERT_STRING_EQUAL(plugin_roles_string(mod.desc->roles, roles, sizeof(roles)), "pull");
+	CU_ASSERT_STRING_EQUAL(mod.desc->config[0].name, "path");
+	CU_ASSERT(mod.desc->config[0].is_required);
+	CU_ASSERT_STRING_EQUAL(mod.desc->config[1].name, "batch");
+	CU_ASSERT_STRING_EQUAL(mod.desc->config[1].default_value, "100");
+	plugin_unload(&mod);
+	CU_ASSERT_PTR_NULL(mod.handle);
+	free(path);
+}
+
+static void test_roles_string_joins_with_commas(void)
+{
+	char buf[64], tiny[6];
+
+	CU_ASSERT_STRING_EQUAL(plugin_roles_string(0, buf, sizeof(buf)), "");
+	CU_ASSERT_STRING_EQUAL(plugin_roles_string(HUB_ROLE_PUSH, buf, sizeof(buf)), "push");
+	CU_ASSERT_STRING_EQUAL(plugin_roles_string(HUB_ROLE_PUSH | HUB_ROLE_EXPORT, buf,
+						   sizeof(buf)), "push,export");
+	CU_ASSERT_STRING_EQUAL(plugin_roles_string(HUB_ROLE_PUSH | HUB_ROLE_PULL |
+						   HUB_ROLE_EXPORT, buf, sizeof(buf)),
+			       "push,pull,export");
+	/* Truncated, never overrun. */
+	CU_ASSERT_STRING_EQUAL(plugin_roles_string(HUB_ROLE_PUSH | HUB_ROLE_PULL, tiny,
+						   sizeof(tiny)), "push,");
+}
+
+static void test_default_dir_is_next_to_the_binary(void)
+{
+	char *dir = plugin_default_dir();
+	char exe[4096], expected[4200];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	CU_ASSERT_FATAL(n > 0);
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(expected, sizeof(expected), "%s/plugins", exe);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+	CU_ASSERT_STRING_EQUAL(dir, expected);
+	hub_free(dir);
+}
+
+/* A temp plugin dir with symlinks to real plugins under other file names. */
+static char *make_plugin_dir(const char *const *links)
+{
+	char *dir = testlib_mkdtemp();
+
+	for (size_t i = 0; links[i]; i += 2) {
+		char *to, *from;
+		CU_ASSERT(asprintf(&from, "%s/%s", dir, links[i]) > 0);
+		if (strcmp(links[i + 1], "example") == 0)
+			to = example_path();
+		else
+			to = test_plugin_path(links[i + 1]);
+		/* Absolute targets: the build dir may be relative. */
+		char *abs = realpath(to, NULL);
+		CU_ASSERT_PTR_NOT_NULL(abs);
+		CU_ASSERT_EQUAL(symlink(abs ? abs : to, from), 0);
+		free(abs);
+		free(to);
+		free(from);
+	}
+	return dir;
+}
+
+static void test_registry_loads_every_so_sorted(void)
+{
+	static const char *const links[] = {"kitchen_sink.so", "kitchen_sink",
+					    "example.so", "example", NULL};
+	char *dir = make_plugin_dir(links);
+	char *notes = testlib_write_file(dir, "README", "not a plugin\n");
+	char *hidden = testlib_write_file(dir, ".hidden.so", "skipped\n");
+	struct plugin_registry reg;
+	char err[1024] = "";
+	const struct plugin_module *m;
+
+	CU_ASSERT_EQUAL_FATAL(plugin_registry_open(&reg, dir, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(reg.dir, dir);
+	CU_ASSERT_EQUAL_FATAL(reg.n_mods, 2);
+	CU_ASSERT_STRING_EQUAL(reg.mods[0].name, "example");
+	CU_ASSERT_STRING_EQUAL(reg.mods[1].name, "kitchen_sink");
+	m = plugin_registry_find(&reg, "kitchen_sink");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL(m->desc->roles, HUB_ROLE_PUSH | HUB_ROLE_EXPORT);
+	m = plugin_registry_find(&reg, "example");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_STRING_EQUAL(m->desc->name, "example");
+	CU_ASSERT_PTR_NULL(plugin_registry_find(&reg, "segment"));
+	plugin_registry_close(&reg);
+	CU_ASSERT_EQUAL(reg.n_mods, 0);
+
+	free(notes);
+	free(hidden);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
+static void test_registry_fails_on_any_refused_plugin(void)
+{
+	static const char *const links[] = {"example.so", "example",
+					    "wrong_name.so", "wrong_name", NULL};
+	char *dir = make_plugin_dir(links);
+	struct plugin_registry reg;
+	char err[1024] = "", expected[2048];
+
+	snprintf(expected, sizeof(expected),
+		 "plugin \"wrong_name\" (%s/wrong_name.so) calls itself \"right_name\"", dir);
+	CU_ASSERT_EQUAL(plugin_registry_open(&reg, dir, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, expected);
+	CU_ASSERT_EQUAL(reg.n_mods, 0);
+	CU_ASSERT_PTR_NULL(reg.mods);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
+static void test_registry_of_missing_dir_fails(void)
+{
+	struct plugin_registry reg;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL(plugin_registry_open(&reg, "/nonexistent/plugins", err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "plugin directory /nonexistent/plugins: "
+				    "No such file or directory");
+}
+
+static void test_empty_registry_finds_nothing(void)
+{
+	char *dir = testlib_mkdtemp();
+	struct plugin_registry reg;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(plugin_registry_open(&reg, dir, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(reg.n_mods, 0);
+	CU_ASSERT_PTR_NULL(plugin_registry_find(&reg, "example"));
+	plugin_registry_close(&reg);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
+/* ---- instances ------------------------------------------------------ */
+
+/* The YAML of tests below: line 1 "sources:", the entry starts at 2:5. */
+struct world {
+	struct plugin_module example, sink;
+	struct hub_config *cfg;
+};
+
+static int world_open(struct world *w, const char *yaml, char *err, size_t err_size)
+{
+	char *path = example_path(), *sink = test_plugin_path("kitchen_sink");
+	int rc = -1;
+
+	memset(w, 0, sizeof(*w));
+	if (plugin_load(path, &w->example, err, err_size) ||
+	    plugin_load(sink, &w->sink, err, err_size))
+		goto out;
+	rc = config_load_string("test.yaml", yaml, &w->cfg, err, err_size);
+out:
+	free(path);
+	free(sink);
+	return rc;
+}
+
+static void world_close(struct world *w)
+{
+	config_free(w->cfg);
+	plugin_unload(&w->sink);
+	plugin_unload(&w->example);
+}
+
+static void test_instance_check_accepts_valid_example_config(void)
+{
+	struct world w;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(world_open(&w,
+					 "sources:\n"
+					 "  - name: lines\n"
+					 "    plugin: example\n"
+					 "    schedule: every 1m\n"
+					 "    path: /tmp/events.jsonl\n"
+					 "    batch: 10\n",
+					 err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_check(&w.example, &w.cfg->sources[0], 0, err,
+					      sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	world_close(&w);
+}
+
+static void test_instance_check_refuses_unknown_key(void)
+{
+	struct world w;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(world_open(&w,
+					 "sources:\n"
+					 "  - name: lines\n"
+					 "    plugin: example\n"
+					 "    path: /tmp/events.jsonl\n"
+					 "    batchh: 10\n",
+					 err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_check(&w.example, &w.cfg->sources[0], 0, err,
+					      sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "test.yaml:5:5: sources[0].batchh: unknown key "
+				    "(did you mean \"batch\"?)");
+	world_close(&w);
+}
+
+static void test_instance_check_refuses_missing_required_path(void)
+{
+	struct world w;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(world_open(&w,
+					 "sources:\n"
+					 "  - name: lines\n"
+					 "    plugin: example\n",
+					 err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_check(&w.example, &w.cfg->sources[0], 0, err,
+					      sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "test.yaml:2:5: sources[0]: missing required key \"path\"");
+	world_close(&w);
+}
+
+static void test_instance_check_refuses_wrong_type(void)
+{
+	struct world w;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(world_open(&w,
+					 "sources:\n"
+					 "  - name: lines\n"
+					 "    plugin: example\n"
+					 "    path: /tmp/events.jsonl\n"
+					 "    batch: many\n",
+					 err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_check(&w.example, &w.cfg->sources[0], 0, err,
+					      sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "test.yaml:5:12: sources[0].batch: expected an integer");
+	world_close(&w);
+}
+
+static void test_instance_check_needs_the_role(void)
+{
+	struct world w;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(world_open(&w,
+					 "exports:\n"
+					 "  - name: out\n"
+					 "    plugin: example\n"
+					 "    path: /tmp/x\n",
+					 err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_check(&w.example, &w.cfg->exports[0], 1, err,
+					      sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "test.yaml:3:13: exports[0].plugin: plugin \"example\" "
+				    "is not an export (its roles: pull)");
+	/* kitchen_sink pushes and exports: fine as either. */
+	CU_ASSERT_EQUAL(plugin_instance_check(&w.sink, &w.cfg->exports[0], 1, err,
+					      sizeof(err)), -1); /* but path is not its key */
+	CU_ASSERT_STRING_EQUAL(err, "test.yaml:4:5: exports[0].path: unknown key");
+	world_close(&w);
+}
+
+static void test_instance_create_reports_plugin_message(void)
+{
+	struct world w;
+	struct hub_instance *inst = (struct hub_instance *)1;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(world_open(&w,
+					 "sources:\n"
+					 "  - name: web\n"
+					 "    plugin: kitchen_sink\n"
+					 "    fail: true\n",
+					 err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_create(&w.sink, &w.cfg->sources[0], &inst, err,
+					       sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(inst);
+	CU_ASSERT_STRING_EQUAL(err, "sources[0] \"web\" (plugin kitchen_sink): told to fail");
+	world_close(&w);
+}
+
+static void test_instance_create_checks_config_first(void)
+{
+	struct world w;
+	struct hub_instance *inst = NULL;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(world_open(&w,
+					 "sources:\n"
+					 "  - name: lines\n"
+					 "    plugin: example\n",
+					 err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_create(&w.example, &w.cfg->sources[0], &inst, err,
+					       sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(inst);
+	CU_ASSERT_STRING_EQUAL(err, "test.yaml:2:5: sources[0]: missing required key \"path\"");
+	world_close(&w);
+}
+
+/* ---- the host table ------------------------------------------------- */
+
+static void test_host_reads_config_values_and_defaults(void)
+{
+	const struct hub_host *h = host_table();
+	struct world w;
+	struct hub_instance *inst = NULL;
+	const char *json;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(world_open(&w,
+					 "sources:\n"
+					 "  - name: web\n"
+					 "    plugin: kitchen_sink\n"
+					 "    count: 7\n"
+					 "    tags: [x, \"y\", z]\n"
+					 "    anything: {deep: [1, true, null]}\n"
+					 "    token: s3cret\n"
+					 "    every: 90s\n"
+					 "    greeting: ~\n",
+					 err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&w.sink, &w.cfg->sources[0], &inst, err,
+						     sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(h->instance_name(inst), "web");
+
+	/* From the YAML. */
+	CU_ASSERT_EQUAL(h->config_int(inst, "count"), 7);
+	CU_ASSERT_STRING_EQUAL(h->config_string(inst, "count"), "7");
+	CU_ASSERT_EQUAL(h->config_list_size(inst, "tags"), 3);
+	CU_ASSERT_STRING_EQUAL(h->config_list_item(inst, "tags", 1), "y");
+	CU_ASSERT_PTR_NULL(h->config_list_item(inst, "tags", 3));
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "tags"), "[\"x\",\"y\",\"z\"]");
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "anything"), "{\"deep\":[1,true,null]}");
+	CU_ASSERT_STRING_EQUAL(h->config_string(inst, "token"), "s3cret");
+	CU_ASSERT_EQUAL(h->config_int(inst, "every"), 90000);
+
+	/* Defaults (a null value counts as absent). */
+	CU_ASSERT_STRING_EQUAL(h->config_string(inst, "greeting"), "hello");
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "greeting"), "\"hello\"");
+	CU_ASSERT_EQUAL(h->config_bool(inst, "loud"), 1);
+	CU_ASSERT_DOUBLE_EQUAL(h->config_float(inst, "ratio"), 0.5, 1e-12);
+	CU_ASSERT_EQUAL(h->config_bool(inst, "fail"), 0);
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "opts"), "{\"x\":1,\"y\":\"2\"}");
+
+	/* Common keys are readable too. */
+	CU_ASSERT_STRING_EQUAL(h->config_string(inst, "plugin"), "kitchen_sink");
+	CU_ASSERT_EQUAL(h->config_bool(inst, "enabled"), 1);
+
+	/* Declared, absent, no default. */
+	CU_ASSERT_PTR_NULL(h->config_string(inst, "limit"));
+	CU_ASSERT_EQUAL(h->config_int(inst, "limit"), 0);
+	CU_ASSERT_PTR_NULL(h->config_json(inst, "limit"));
+	CU_ASSERT_EQUAL(h->config_list_size(inst, "limit"), 0);
+
+	/* Undeclared keys read as unset (and log a warning, muted here). */
+	log_set_level(HUB_LOG_ERROR);
+	CU_ASSERT_PTR_NULL(h->config_string(inst, "nonsense"));
+	CU_ASSERT_EQUAL(h->config_int(inst, "nonsense"), 0);
+	log_set_level(HUB_LOG_INFO);
+
+	/* JSON text lives as long as the instance: the same pointer each time. */
+	json = h->config_json(inst, "tags");
+	CU_ASSERT_PTR_EQUAL(h->config_json(inst, "tags"), json);
+
+	plugin_instance_destroy(inst);
+	world_close(&w);
+}
+
+static void test_host_defaults_apply_to_lists(void)
+{
+	const struct hub_host *h = host_table();
+	struct world w;
+	struct hub_instance *inst = NULL;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(world_open(&w,
+					 "exports:\n"
+					 "  - name: out\n"
+					 "    plugin: kitchen_sink\n"
+					 "    batch_size: 5\n",
+					 err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&w.sink, &w.cfg->exports[0], &inst, err,
+						     sizeof(err)), 0);
+	CU_ASSERT_EQUAL(h->config_list_size(inst, "tags"), 2);
+	CU_ASSERT_STRING_EQUAL(h->config_list_item(inst, "tags", 0), "a");
+	CU_ASSERT_STRING_EQUAL(h->config_list_item(inst, "tags", 1), "b");
+	CU_ASSERT_EQUAL(h->config_int(inst, "every"), 120000);
+	/* An export reads the export common keys. */
+	CU_ASSERT_EQUAL(h->config_int(inst, "batch_size"), 5);
+	plugin_instance_destroy(inst);
+	world_close(&w);
+}
+
+struct sink {
+	int n_emitted;
+	char cursor[64];
+};
+
+static hub_rc sink_emit(struct hub_call *call, const struct hub_record *rec, char *err,
+			size_t err_size)
+{
+	struct sink *s = call->ctx;
+	if (rec->type == HUB_REC_ALIAS) {
+		snprintf(err, err_size, "no aliases here");
+		return HUB_ERR_DATA;
+	}
+	s->n_emitted++;
+	return HUB_OK;
+}
+
+static hub_rc sink_checkpoint(struct hub_call *call, const char *cursor)
+{
+	struct sink *s = call->ctx;
+	snprintf(s->cursor, sizeof(s->cursor), "%s", cursor);
+	return HUB_OK;
+}
+
+static void test_host_forwards_to_the_call(void)
+{
+	const struct hub_host *h = host_table();
+	atomic_int stop = 0;
+	struct sink s = {0};
+	struct hub_call call = {.on_emit = sink_emit, .on_checkpoint = sink_checkpoint,
+				.stop = &stop, .ctx = &s};
+	struct hub_call no_pull = {.on_emit = sink_emit, .ctx = &s};
+	struct hub_record rec;
+	char err[256] = "";
+
+	CU_ASSERT_EQUAL(h->size, sizeof(struct hub_host));
+	CU_ASSERT_EQUAL(h->abi_major, HUB_ABI_MAJOR);
+	CU_ASSERT_EQUAL(h->abi_minor, HUB_ABI_MINOR);
+	CU_ASSERT(HUB_HOST_HAS(h, secret_equal));
+
+	hub_record_init(&rec, HUB_REC_TRACK);
+	CU_ASSERT_EQUAL(h->emit(&call, &rec, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(s.n_emitted, 1);
+	hub_record_init(&rec, HUB_REC_ALIAS);
+	CU_ASSERT_EQUAL(h->emit(&call, &rec, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_STRING_EQUAL(err, "no aliases here");
+
+	CU_ASSERT_EQUAL(h->checkpoint(&call, "42"), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(s.cursor, "42");
+	CU_ASSERT_EQUAL(h->checkpoint(&no_pull, "43"), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(s.cursor, "42");
+
+	CU_ASSERT_EQUAL(h->should_stop(&call), 0);
+	atomic_store(&stop, 1);
+	CU_ASSERT_EQUAL(h->should_stop(&call), 1);
+	CU_ASSERT_EQUAL(h->should_stop(&no_pull), 0);
+
+	host_set_fixed_now_ms(1767323045000);
+	CU_ASSERT_EQUAL(h->now_ms(), 1767323045000);
+	host_set_fixed_now_ms(0);
+	CU_ASSERT(h->now_ms() > 1700000000000);
+
+	CU_ASSERT_EQUAL(h->secret_equal("abc", 3, "abc", 3), 1);
+	CU_ASSERT_EQUAL(h->secret_equal("abc", 3, "abd", 3), 0);
+	CU_ASSERT_EQUAL(h->secret_equal("ab", 2, "abc", 3), 0);
+
+	h->log(NULL, HUB_LOG_DEBUG, "host log without an instance: %d", 1);
+}
+
+static void test_instance_create_survives_allocation_failures(void)
+{
+	struct world w;
+	struct hub_instance *inst;
+	char err[1024] = "";
+	long n;
+
+	CU_ASSERT_EQUAL_FATAL(world_open(&w,
+					 "sources:\n"
+					 "  - name: web\n"
+					 "    plugin: kitchen_sink\n"
+					 "    tags: [x]\n",
+					 err, sizeof(err)), 0);
+	for (n = 1; n < 200; n++) {
+		int rc;
+		alloc_fail_after(n);
+		rc = plugin_instance_create(&w.sink, &w.cfg->sources[0], &inst, err, sizeof(err));
+		alloc_fail_after(0);
+		if (rc == 0) {
+			plugin_instance_destroy(inst);
+			break;
+		}
+		CU_ASSERT_PTR_NULL(inst);
+	}
+	CU_ASSERT(n > 1 && n < 200);
+	world_close(&w);
+}
+
+TEST_SUITE(plugin, NULL, NULL,
+	   TEST(test_refusals_name_the_plugin_and_the_problem),
+	   TEST(test_other_abi_major_is_refused),
+	   TEST(test_newer_abi_minor_is_refused),
+	   TEST(test_struct_sizes_are_checked),
+	   TEST(test_unloadable_file_gives_dlerror),
+	   TEST(test_example_loads_with_name_version_and_roles),
+	   TEST(test_roles_string_joins_with_commas),
+	   TEST(test_default_dir_is_next_to_the_binary),
+	   TEST(test_registry_loads_every_so_sorted),
+	   TEST(test_registry_fails_on_any_refused_plugin),
+	   TEST(test_registry_of_missing_dir_fails),
+	   TEST(test_empty_registry_finds_nothing),
+	   TEST(test_instance_check_accepts_valid_example_config),
+	   TEST(test_instance_check_refuses_unknown_key),
+	   TEST(test_instance_check_refuses_missing_required_path),
+	   TEST(test_instance_check_refuses_wrong_type),
+	   TEST(test_instance_check_needs_the_role),
+	   TEST(test_instance_create_reports_plugin_message),
+	   TEST(test_instance_create_checks_config_first),
+	   TEST(test_host_reads_config_values_and_defaults),
+	   TEST(test_host_defaults_apply_to_lists),
+	   TEST(test_host_forwards_to_the_call),
+	   TEST(test_instance_create_survives_allocation_failures))
