@@ -18,8 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define IMPORT_BATCH 1000
-#define IMPORT_WINDOW 4
+#define IMPORT_BATCH 2000
+#define IMPORT_WINDOW 8
 #define IMPORT_MAX_ERRORS 10
 
 /* ---- import --------------------------------------------------------- */

@@ -137,6 +137,7 @@ static void *writer_main(void *arg)
 {
 	struct intake *in = arg;
 
+	pthread_setname_np(pthread_self(), "hub-intake");
 	pthread_mutex_lock(&in->lock);
 	for (;;) {
 		struct intake_batch *group, *b, *next;

@@ -60,51 +60,57 @@ static int hex_decode(const char *in, unsigned char *out, size_t n)
 	return 0;
 }
 
-/* The store's ID key: created on first use.  PROFILEHUB_ID_KEY (64 hex
+/* The store's ID key: created with the store.  PROFILEHUB_ID_KEY (64 hex
  * digits) fixes it, for tests that compare two stores byte for byte. */
-static int id_key_load(struct store *s, unsigned char key[ID_KEY_BYTES])
+int store_load_id_key(struct store *s, char *err, size_t err_size)
 {
 	char hex[2 * ID_KEY_BYTES + 1];
 	const char *fixed = getenv("PROFILEHUB_ID_KEY");
-	int rc = s->ops->meta_get(s, "id_key", hex, sizeof(hex));
+	int rc;
 
+	if (s->ops->begin(s))
+		goto fail;
+	rc = s->ops->meta_get(s, "id_key", hex, sizeof(hex));
 	if (rc < 0)
-		return -1;
-	if (rc == 1)
-		return hex_decode(hex, key, ID_KEY_BYTES);
-	if (fixed && strlen(fixed) == 2 * ID_KEY_BYTES && hex_decode(fixed, key, ID_KEY_BYTES) == 0) {
-		/* use it */
-	} else if (RAND_bytes(key, ID_KEY_BYTES) != 1) {
-		err_set(s->err, sizeof(s->err), "cannot get random bytes for the profile ID key");
-		return -1;
+		goto fail;
+	if (rc == 1) {
+		if (hex_decode(hex, s->id_key, ID_KEY_BYTES)) {
+			err_set(s->err, sizeof(s->err), "the store's id_key is damaged");
+			goto fail;
+		}
+	} else {
+		if (fixed && strlen(fixed) == 2 * ID_KEY_BYTES &&
+		    hex_decode(fixed, s->id_key, ID_KEY_BYTES) == 0) {
+			/* fixed by the environment */
+		} else if (RAND_bytes(s->id_key, ID_KEY_BYTES) != 1) {
+			err_set(s->err, sizeof(s->err), "no random bytes for the profile ID key");
+			goto fail;
+		}
+		hex_encode(s->id_key, ID_KEY_BYTES, hex);
+		if (s->ops->meta_put(s, "id_key", hex))
+			goto fail;
 	}
-	hex_encode(key, ID_KEY_BYTES, hex);
-	return s->ops->meta_put(s, "id_key", hex);
+	if (s->ops->commit(s))
+		goto fail;
+	return 0;
+fail:
+	err_set(err, err_size, "%s", s->err);
+	s->ops->rollback(s);
+	return -1;
 }
 
 int store_new_profile_id(struct store *s, char id[PROFILE_ID_SIZE], int64_t *seq)
 {
 	static const char b32[] = "abcdefghijkmnpqrstuvwxyz23456789"; /* no l, o, 0, 1 */
-	unsigned char key[ID_KEY_BYTES], mac[EVP_MAX_MD_SIZE], msg[8];
+	unsigned char mac[EVP_MAX_MD_SIZE], msg[8];
 	unsigned int mac_len = 0;
-	char text[32];
 	int64_t n = 0;
-	int rc;
 
-	if (id_key_load(s, key))
-		return -1;
-	rc = s->ops->meta_get(s, "profile_seq", text, sizeof(text));
-	if (rc < 0)
-		return -1;
-	if (rc == 1)
-		n = strtoll(text, NULL, 10);
-	n++;
-	snprintf(text, sizeof(text), "%" PRId64, n);
-	if (s->ops->meta_put(s, "profile_seq", text))
+	if (s->ops->profile_next_seq(s, &n))
 		return -1;
 	for (int i = 0; i < 8; i++)
 		msg[i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
-	if (!HMAC(EVP_sha256(), key, ID_KEY_BYTES, msg, sizeof(msg), mac, &mac_len)) {
+	if (!HMAC(EVP_sha256(), s->id_key, ID_KEY_BYTES, msg, sizeof(msg), mac, &mac_len)) {
 		err_set(s->err, sizeof(s->err), "HMAC failed while making a profile ID");
 		return -1;
 	}

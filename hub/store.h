@@ -121,6 +121,8 @@ struct store_ops {
 	int (*block_any)(struct store *s);           /* 1 when the list is not empty */
 
 	/* profiles */
+	/* the next profile sequence number: never repeats in a store */
+	int (*profile_next_seq)(struct store *s, int64_t *seq);
 	int (*profile_insert)(struct store *s, const struct store_profile *p);
 	int (*profile_get)(struct store *s, const char *id, struct store_profile *out);
 	int (*profile_set_custom_id)(struct store *s, const char *id, const char *custom_id);
@@ -192,6 +194,7 @@ struct store_ops {
 struct store {
 	const struct store_ops *ops;
 	char err[512];
+	unsigned char id_key[32]; /* the profile ID key, loaded at open */
 };
 
 /* Opens the backend named by cfg->store_driver, creating or migrating the
@@ -202,6 +205,10 @@ const char *store_error(const struct store *s);
 
 /* SQLite backend (store_sqlite.c). */
 int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size);
+
+/* Backends call this at the end of their open: loads (or creates and
+ * commits) the store's profile ID key.  0 or -1 with err set. */
+int store_load_id_key(struct store *s, char *err, size_t err_size);
 
 /* Profile IDs: opaque, unguessable ("p_" + 16 base32 chars of a keyed hash
  * of a per-store counter).  Fills id; returns 0 or -1. */

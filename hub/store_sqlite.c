@@ -6,17 +6,23 @@
  * stmt_id) and bound with parameters: no SQL text is ever built from data.
  * This file implements the primitives of store.h and nothing else: the
  * rules of unification live in unify.c.
+ *
+ * WAL checkpoints run on a checkpointer thread with its own connection,
+ * started by the first commit that leaves the WAL past CKPT_PAGES, so the
+ * writer's commits only append to the WAL and fsync it.
  */
 #include "store.h"
 
 #include "alloc.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
@@ -37,18 +43,18 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS consent(profile_id TEXT NOT NULL, channel TEXT NOT NULL,"
 	" state TEXT, ts INTEGER NOT NULL, source TEXT NOT NULL,"
 	" PRIMARY KEY(profile_id, channel)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, profile_id TEXT NOT NULL,"
-	" ts INTEGER NOT NULL, source TEXT NOT NULL, message_id TEXT NOT NULL,"
-	" name TEXT NOT NULL, properties TEXT NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS events_profile ON events(profile_id, ts, message_id, seq);"
+	/* events and the log are clustered by profile: one B-tree insert each */
+	"CREATE TABLE IF NOT EXISTS events(profile_id TEXT NOT NULL, ts INTEGER NOT NULL,"
+	" message_id TEXT NOT NULL, seq INTEGER NOT NULL, source TEXT NOT NULL,"
+	" name TEXT NOT NULL, properties TEXT NOT NULL,"
+	" PRIMARY KEY(profile_id, ts, message_id, seq)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS dedupe(source TEXT NOT NULL, message_id TEXT NOT NULL,"
 	" PRIMARY KEY(source, message_id)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS blocks(type TEXT NOT NULL, value TEXT NOT NULL,"
 	" until INTEGER NOT NULL, PRIMARY KEY(type, value)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS identity_log(seq INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
-	" profile_id TEXT NOT NULL, action TEXT NOT NULL, id_type TEXT, id_value TEXT,"
-	" other_profile_id TEXT, reason TEXT);"
-	"CREATE INDEX IF NOT EXISTS identity_log_profile ON identity_log(profile_id, seq);"
+	"CREATE TABLE IF NOT EXISTS identity_log(profile_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+	" at INTEGER NOT NULL, action TEXT NOT NULL, id_type TEXT, id_value TEXT,"
+	" other_profile_id TEXT, reason TEXT, PRIMARY KEY(profile_id, seq)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS identity_log_other ON identity_log(other_profile_id)"
 	" WHERE other_profile_id IS NOT NULL;";
 
@@ -135,8 +141,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_CONSENT_LIST] = "SELECT channel, state, ts, source FROM consent WHERE profile_id = ?1"
 			   " ORDER BY channel",
 	[S_CONSENT_DELETE_PROFILE] = "DELETE FROM consent WHERE profile_id = ?1",
-	[S_EVENT_INSERT] = "INSERT INTO events(profile_id, ts, source, message_id, name, properties)"
-			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_EVENT_INSERT] = "INSERT INTO events(profile_id, ts, source, message_id, name, properties,"
+			   " seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_EVENT_MOVE] = "UPDATE events SET profile_id = ?2 WHERE profile_id = ?1",
 	[S_EVENT_LIST_TOP] = "SELECT seq, profile_id, ts, source, message_id, name, properties"
 			     " FROM events WHERE profile_id = ?1"
@@ -147,11 +153,25 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_EVENT_STATS] = "SELECT count(*), coalesce(max(ts), 0) FROM events WHERE profile_id = ?1",
 	[S_EVENT_DELETE_PROFILE] = "DELETE FROM events WHERE profile_id = ?1",
 	[S_LOG_APPEND] = "INSERT INTO identity_log(at, profile_id, action, id_type, id_value,"
-			 " other_profile_id, reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			 " other_profile_id, reason, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[S_LOG_LIST] = "SELECT at, profile_id, action, id_type, id_value, other_profile_id, reason"
-		       " FROM identity_log WHERE profile_id = ?1 OR other_profile_id = ?1 ORDER BY seq",
+		       " FROM identity_log WHERE profile_id = ?1 OR other_profile_id = ?1"
+		       " ORDER BY seq",
 	[S_LOG_DELETE_PROFILE] = "DELETE FROM identity_log WHERE profile_id = ?1"
 				 " OR other_profile_id = ?1",
+};
+
+#define CKPT_PAGES 4000          /* wake the checkpointer (16 MB of WAL) */
+#define CKPT_PAGES_INLINE 16000  /* the writer restarts the WAL itself (64 MB) */
+
+struct checkpointer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int is_running;           /* under lock */
+	int is_stopping;          /* under lock */
+	int is_due;               /* under lock */
+	char *path;
 };
 
 struct sqlite_store {
@@ -159,6 +179,13 @@ struct sqlite_store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
 	int in_tx;
+	int64_t seq;         /* profile_seq within the transaction */
+	int has_seq;         /* seq was read in this transaction */
+	int is_seq_dirty;    /* seq must be written before COMMIT */
+	int64_t row_seq;     /* row_seq (events, log order) likewise */
+	int has_row_seq;
+	int is_row_seq_dirty;
+	struct checkpointer ckpt;
 };
 
 static struct sqlite_store *lite(struct store *s)
@@ -184,7 +211,6 @@ static sqlite3_stmt *prep(struct sqlite_store *ls, enum stmt_id id, const char *
 	int col = 1;
 
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	va_start(ap, fmt);
 	for (const char *f = fmt; *f; f++, col++) {
 		int rc;
@@ -253,6 +279,10 @@ static int lite_exec(struct store *s, enum stmt_id id)
 static int lite_begin(struct store *s)
 {
 	int rc = lite_exec(s, S_BEGIN);
+	lite(s)->has_seq = 0;
+	lite(s)->is_seq_dirty = 0;
+	lite(s)->has_row_seq = 0;
+	lite(s)->is_row_seq_dirty = 0;
 	lite(s)->in_tx = rc == 0;
 	return rc;
 }
@@ -263,10 +293,54 @@ static void lite_reset_all(struct sqlite_store *ls)
 		sqlite3_reset(ls->stmt[i]);
 }
 
+static int lite_meta_put(struct store *s, const char *key, const char *value);
+static int lite_meta_get(struct store *s, const char *key, char *out, size_t out_size);
+
+static int lite_counter_save(struct store *s, const char *key, int64_t value)
+{
+	char text[32];
+	snprintf(text, sizeof(text), "%lld", (long long)value);
+	return lite_meta_put(s, key, text);
+}
+
+/*
+ * Counters (profile_seq, row_seq) live in meta; within a transaction they
+ * are kept in memory and written once at commit.  A savepoint rollback
+ * keeps the higher value: numbers may be skipped, never reused.
+ */
+static int lite_counter_next(struct store *s, const char *key, int64_t *value, int *has,
+			     int *is_dirty, int64_t *out)
+{
+	if (!*has) {
+		char text[32];
+		int rc = lite_meta_get(s, key, text, sizeof(text));
+		if (rc < 0)
+			return -1;
+		*value = rc == 1 ? strtoll(text, NULL, 10) : 0;
+		*has = 1;
+	}
+	*out = ++*value;
+	*is_dirty = 1;
+	return 0;
+}
+
+static int lite_next_row_seq(struct sqlite_store *ls, int64_t *out)
+{
+	return lite_counter_next(&ls->base, "row_seq", &ls->row_seq, &ls->has_row_seq,
+				 &ls->is_row_seq_dirty, out);
+}
+
 static int lite_commit(struct store *s)
 {
+	struct sqlite_store *ls = lite(s);
 	int rc;
-	lite_reset_all(lite(s)); /* no read left pending across a commit */
+	if (ls->is_seq_dirty && lite_counter_save(s, "profile_seq", ls->seq))
+		return -1;
+	if (ls->is_row_seq_dirty && lite_counter_save(s, "row_seq", ls->row_seq))
+		return -1;
+	ls->is_seq_dirty = 0;
+	ls->is_row_seq_dirty = 0;
+	lite_reset_all(ls); /* no read left pending across a commit */
 	rc = lite_exec(s, S_COMMIT);
 	if (rc == 0)
 		lite(s)->in_tx = 0;
@@ -279,6 +353,10 @@ static int lite_rollback(struct store *s)
 	if (!ls->in_tx && sqlite3_get_autocommit(ls->db))
 		return 0;
 	ls->in_tx = 0;
+	ls->has_seq = 0;
+	ls->is_seq_dirty = 0;
+	ls->has_row_seq = 0;
+	ls->is_row_seq_dirty = 0;
 	lite_reset_all(ls);
 	return lite_exec(s, S_ROLLBACK);
 }
@@ -349,6 +427,12 @@ static int lite_block_any(struct store *s)
 }
 
 /* ---- profiles ------------------------------------------------------- */
+
+static int lite_profile_next_seq(struct store *s, int64_t *seq)
+{
+	struct sqlite_store *ls = lite(s);
+	return lite_counter_next(s, "profile_seq", &ls->seq, &ls->has_seq, &ls->is_seq_dirty, seq);
+}
 
 static void row_profile(sqlite3_stmt *st, struct store_profile *p)
 {
@@ -646,8 +730,11 @@ static int lite_consent_delete_profile(struct store *s, const char *pid)
 
 static int lite_event_insert(struct store *s, const struct store_event *e)
 {
-	return RUN(lite(s), S_EVENT_INSERT, "sissss", e->profile_id, e->ts_ms, e->source,
-		   e->message_id, e->name, e->properties_json);
+	int64_t seq;
+	if (lite_next_row_seq(lite(s), &seq))
+		return -1;
+	return RUN(lite(s), S_EVENT_INSERT, "sissssi", e->profile_id, e->ts_ms, e->source,
+		   e->message_id, e->name, e->properties_json, seq);
 }
 
 static int lite_event_move(struct store *s, const char *from, const char *to)
@@ -711,8 +798,11 @@ static int lite_event_delete_profile(struct store *s, const char *pid)
 
 static int lite_log_append(struct store *s, const struct store_log_entry *e)
 {
-	return RUN(lite(s), S_LOG_APPEND, "issssss", e->at_ms, e->profile_id, e->action,
-		   e->id_type, e->id_value, e->other_profile_id, e->reason);
+	int64_t seq;
+	if (lite_next_row_seq(lite(s), &seq))
+		return -1;
+	return RUN(lite(s), S_LOG_APPEND, "issssssi", e->at_ms, e->profile_id, e->action,
+		   e->id_type, e->id_value, e->other_profile_id, e->reason, seq);
 }
 
 static int lite_log_list(struct store *s, const char *pid, store_log_cb cb, void *ctx)
@@ -744,6 +834,74 @@ static int lite_log_delete_profile(struct store *s, const char *pid)
 	return RUN(lite(s), S_LOG_DELETE_PROFILE, "s", pid);
 }
 
+/* ---- checkpoints ---------------------------------------------------- */
+
+static void *checkpointer_main(void *arg)
+{
+	struct checkpointer *c = arg;
+	sqlite3 *db = NULL;
+
+	pthread_setname_np(pthread_self(), "hub-checkpoint");
+	if (sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close(db);
+		db = NULL;
+	} else {
+		sqlite3_busy_timeout(db, 1000);
+	}
+	pthread_mutex_lock(&c->lock);
+	while (!c->is_stopping) {
+		if (!c->is_due) {
+			pthread_cond_wait(&c->wake, &c->lock);
+			continue;
+		}
+		c->is_due = 0;
+		pthread_mutex_unlock(&c->lock);
+		if (db)
+			sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* Called by SQLite after each commit with the WAL size in pages. */
+static int lite_wal_hook(void *arg, sqlite3 *db, const char *name, int n_pages)
+{
+	struct sqlite_store *ls = arg;
+	struct checkpointer *c = &ls->ckpt;
+
+	if (n_pages >= CKPT_PAGES_INLINE) {
+		/* under sustained writes a passive checkpoint never lets the WAL
+		 * start over: restart it here, between two transactions */
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+		return SQLITE_OK;
+	}
+	if (n_pages < CKPT_PAGES)
+		return SQLITE_OK;
+	pthread_mutex_lock(&c->lock);
+	if (!c->is_running && c->path)
+		c->is_running = pthread_create(&c->thread, NULL, checkpointer_main, c) == 0;
+	c->is_due = 1;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	return SQLITE_OK;
+}
+
+static void checkpointer_stop(struct checkpointer *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->is_stopping = 1;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	if (c->is_running)
+		pthread_join(c->thread, NULL);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->wake);
+	hub_free(c->path);
+}
+
 /* ---- open / close --------------------------------------------------- */
 
 static void lite_close(struct store *s)
@@ -753,6 +911,9 @@ static void lite_close(struct store *s)
 		return;
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(ls->stmt[i]);
+	if (ls->db)
+		sqlite3_wal_hook(ls->db, NULL, NULL);
+	checkpointer_stop(&ls->ckpt);
 	sqlite3_close(ls->db);
 	hub_free(ls);
 }
@@ -773,6 +934,7 @@ static const struct store_ops sqlite_ops = {
 	.block_get = lite_block_get,
 	.block_put = lite_block_put,
 	.block_any = lite_block_any,
+	.profile_next_seq = lite_profile_next_seq,
 	.profile_insert = lite_profile_insert,
 	.profile_get = lite_profile_get,
 	.profile_set_custom_id = lite_profile_set_custom_id,
@@ -816,7 +978,7 @@ static int lite_configure(sqlite3 *db, char *err, size_t err_size)
 		"PRAGMA foreign_keys=OFF;"
 		"PRAGMA temp_store=MEMORY;"
 		"PRAGMA cache_size=-65536;"
-		"PRAGMA wal_autocheckpoint=4000;";
+		"PRAGMA mmap_size=1073741824;";
 	char *msg = NULL;
 
 	sqlite3_busy_timeout(db, 10000);
@@ -847,8 +1009,16 @@ static int lite_check_version(struct sqlite_store *ls, char *err, size_t err_siz
 	return 0;
 }
 
+/* Process-wide SQLite settings, before the first connection: no memory
+ * statistics (they take a global mutex on every allocation). */
+static void lite_global_init(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct sqlite_store *ls = hub_calloc(1, sizeof(*ls));
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 
@@ -856,14 +1026,21 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
 		err_set(err, err_size, "out of memory");
 		return -1;
 	}
+	pthread_once(&once, lite_global_init);
 	ls->base.ops = &sqlite_ops;
+	pthread_mutex_init(&ls->ckpt.lock, NULL);
+	pthread_cond_init(&ls->ckpt.wake, NULL);
+	ls->ckpt.path = hub_strdup(path);
 	if (sqlite3_open_v2(path, &ls->db, flags, NULL) != SQLITE_OK) {
 		err_set(err, err_size, "sqlite: cannot open %s: %s", path,
 			ls->db ? sqlite3_errmsg(ls->db) : "out of memory");
 		goto fail;
 	}
+	/* a larger lookaside: most statement allocations never reach malloc */
+	sqlite3_db_config(ls->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 512, 2048);
 	if (lite_configure(ls->db, err, err_size))
 		goto fail;
+	sqlite3_wal_hook(ls->db, lite_wal_hook, ls);
 	for (int i = 0; i < S_COUNT; i++) {
 		if (sqlite3_prepare_v3(ls->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 				       &ls->stmt[i], NULL) != SQLITE_OK) {
@@ -872,7 +1049,7 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
 			goto fail;
 		}
 	}
-	if (lite_check_version(ls, err, err_size))
+	if (lite_check_version(ls, err, err_size) || store_load_id_key(&ls->base, err, err_size))
 		goto fail;
 	*out = &ls->base;
 	return 0;

@@ -99,13 +99,18 @@ static int profile_load(struct unify *u, const char *pid, struct store_profile *
 	return rc < 0 ? -1 : 0;
 }
 
-/* Creates a live profile (known when custom_id is given). */
+/* Creates a live profile holding one first identifier: the custom_id for a
+ * known profile, else (type, value), which may be NULL.  One log row. */
 static int profile_create(struct unify *u, const struct resolve *rs, const char *custom_id,
-			  char pid[PROFILE_ID_SIZE])
+			  const char *type, const char *value, char pid[PROFILE_ID_SIZE])
 {
 	struct store *s = u->store;
 	struct store_profile p = {0};
 
+	if (custom_id) {
+		type = "custom_id";
+		value = custom_id;
+	}
 	if (store_new_profile_id(s, p.id, &p.seq))
 		return -1;
 	p.is_anonymous = custom_id == NULL;
@@ -114,10 +119,10 @@ static int profile_create(struct unify *u, const struct resolve *rs, const char 
 	p.created_at_ms = rs->r->timestamp_ms;
 	if (s->ops->profile_insert(s, &p))
 		return -1;
-	if (custom_id && s->ops->ident_put(s, "custom_id", custom_id, p.id))
+	if (type && s->ops->ident_put(s, type, value, p.id))
 		return -1;
 	memcpy(pid, p.id, PROFILE_ID_SIZE);
-	return log_identity(u, rs, p.id, "create", custom_id ? "custom_id" : NULL, custom_id, NULL);
+	return log_identity(u, rs, p.id, "create", type, value, NULL);
 }
 
 static int ident_attach(struct unify *u, const struct resolve *rs, const char *type,
@@ -255,7 +260,7 @@ static int resolve_install_known(struct unify *u, struct resolve *rs, const char
 				return log_identity(u, rs, pi, "rename", "custom_id", c, NULL);
 			}
 		}
-		if (profile_create(u, rs, c, rs->target))
+		if (profile_create(u, rs, c, NULL, NULL, rs->target))
 			return -1;
 		return rc == 1 ? ident_move(u, rs, "installation_id", iid, pi, rs->target)
 			       : ident_attach(u, rs, "installation_id", iid, rs->target);
@@ -321,7 +326,7 @@ static int resolve_known(struct unify *u, struct resolve *rs, const char *iid)
 	if (iid) {
 		if (resolve_install_known(u, rs, iid, rc == 1))
 			return -1;
-	} else if (rc == 0 && profile_create(u, rs, rs->r->custom_id, rs->target)) {
+	} else if (rc == 0 && profile_create(u, rs, rs->r->custom_id, NULL, NULL, rs->target)) {
 		return -1;
 	}
 	return resolve_externals_known(u, rs);
@@ -329,20 +334,21 @@ static int resolve_known(struct unify *u, struct resolve *rs, const char *iid)
 
 /* ---- step 4: no custom_id ------------------------------------------ */
 
+/* Who holds the record's identifiers: found by one lookup each, reused
+ * for attaching what nobody holds. */
 struct candidates {
-	struct store_profile p[MAX_EXTERNALS + 1];
+	char ids[MAX_EXTERNALS + 1][PROFILE_ID_SIZE]; /* distinct holders */
 	size_t n;
+	int install_held;
+	int ext_held[MAX_EXTERNALS];
 };
 
-static int candidates_add(struct unify *u, struct candidates *c, const char *pid)
+static void candidates_add(struct candidates *c, const char *pid)
 {
 	for (size_t i = 0; i < c->n; i++)
-		if (strcmp(c->p[i].id, pid) == 0)
-			return 0;
-	if (profile_load(u, pid, &c->p[c->n]))
-		return -1;
-	c->n++;
-	return 0;
+		if (strcmp(c->ids[i], pid) == 0)
+			return;
+	memcpy(c->ids[c->n++], pid, PROFILE_ID_SIZE);
 }
 
 static int candidates_collect(struct unify *u, const struct resolve *rs, struct candidates *c)
@@ -352,29 +358,35 @@ static int candidates_collect(struct unify *u, const struct resolve *rs, struct 
 	int rc;
 
 	c->n = 0;
+	c->install_held = 0;
 	if (rs->use_install) {
 		rc = owner_of(u, "installation_id", r->installation_id, pid);
-		if (rc < 0 || (rc == 1 && candidates_add(u, c, pid)))
+		if (rc < 0)
 			return -1;
+		if ((c->install_held = rc))
+			candidates_add(c, pid);
 	}
 	for (size_t i = 0; i < rs->n_ext; i++) {
+		c->ext_held[i] = 0;
 		if (!rs->use_ext[i])
 			continue;
 		rc = owner_of(u, r->externals[i].type, r->externals[i].value, pid);
-		if (rc < 0 || (rc == 1 && candidates_add(u, c, pid)))
+		if (rc < 0)
 			return -1;
+		if ((c->ext_held[i] = rc))
+			candidates_add(c, pid);
 	}
 	return 0;
 }
 
 /* The known candidate, else the oldest (first created). */
-static size_t candidates_survivor(const struct candidates *c)
+static size_t candidates_survivor(const struct store_profile *p, size_t n)
 {
 	size_t best = 0;
-	for (size_t i = 0; i < c->n; i++) {
-		if (!c->p[i].is_anonymous)
+	for (size_t i = 0; i < n; i++) {
+		if (!p[i].is_anonymous)
 			return i;
-		if (c->p[i].seq < c->p[best].seq)
+		if (p[i].seq < p[best].seq)
 			best = i;
 	}
 	return best;
@@ -397,88 +409,95 @@ static int drop_lowest_identifier(struct resolve *rs)
 	return 0;
 }
 
-/* Attaches the record's identifiers that nobody holds to the target. */
-static int attach_unheld(struct unify *u, struct resolve *rs)
+/* Attaches the record's identifiers that nobody held to the target. */
+static int attach_unheld(struct unify *u, struct resolve *rs, const struct candidates *c)
 {
 	const struct record *r = rs->r;
-	char pid[PROFILE_ID_SIZE];
-	int rc;
 
-	if (rs->use_install) {
-		rc = owner_of(u, "installation_id", r->installation_id, pid);
-		if (rc < 0 || (rc == 0 && ident_attach(u, rs, "installation_id",
-						       r->installation_id, rs->target)))
-			return -1;
-	}
+	if (rs->use_install && !c->install_held &&
+	    ident_attach(u, rs, "installation_id", r->installation_id, rs->target))
+		return -1;
 	for (size_t i = 0; i < rs->n_ext; i++) {
 		const struct record_ident *x = &r->externals[i];
-		if (!rs->use_ext[i])
+		int room;
+		if (!rs->use_ext[i] || c->ext_held[i])
 			continue;
-		rc = owner_of(u, x->type, x->value, pid);
-		if (rc < 0)
+		room = below_limit(u, rs->target, x->type);
+		if (room < 0 || (room == 1 && ident_attach(u, rs, x->type, x->value, rs->target)))
 			return -1;
-		if (rc == 1)
-			continue;
-		rc = below_limit(u, rs->target, x->type);
-		if (rc < 0 || (rc == 1 && ident_attach(u, rs, x->type, x->value, rs->target)))
-			return -1;
-		rs->use_ext[i] = rc;
+		rs->use_ext[i] = room;
 	}
 	return 0;
 }
 
-static int resolve_anonymous(struct unify *u, struct resolve *rs)
+/* Several holders: merge them into one if the rules allow.
+ * 1 merged (target set), 0 not allowed, -1 error. */
+static int merge_candidates(struct unify *u, struct resolve *rs, const struct candidates *c)
 {
-	struct candidates *c = hub_malloc(sizeof(*c));
+	struct store_profile *p = hub_malloc(c->n * sizeof(*p));
+	size_t survivor;
 	int rc = -1;
 
-	if (!c) {
+	if (!p) {
 		err_set(u->store->err, sizeof(u->store->err), "out of memory");
 		return -1;
 	}
+	for (size_t i = 0; i < c->n; i++)
+		if (profile_load(u, c->ids[i], &p[i]))
+			goto out;
+	survivor = candidates_survivor(p, c->n);
+	rc = merge_allowed(u, p, c->n, survivor);
+	if (rc <= 0)
+		goto out;
+	memcpy(rs->target, p[survivor].id, PROFILE_ID_SIZE);
+	/* absorb the others in creation order */
 	for (;;) {
-		size_t survivor;
-		int ok;
-
-		if (candidates_collect(u, rs, c))
+		size_t next = c->n;
+		for (size_t i = 0; i < c->n; i++)
+			if (i != survivor && p[i].id[0] && (next == c->n || p[i].seq < p[next].seq))
+				next = i;
+		if (next == c->n)
+			break;
+		if (merge_into(u, rs, p[next].id, rs->target)) {
+			rc = -1;
 			goto out;
-		if (c->n == 0) {
-			if (profile_create(u, rs, NULL, rs->target))
-				goto out;
-			break;
 		}
-		survivor = candidates_survivor(c);
-		if (c->n == 1) {
-			memcpy(rs->target, c->p[0].id, PROFILE_ID_SIZE);
-			break;
-		}
-		ok = merge_allowed(u, c->p, c->n, survivor);
-		if (ok < 0)
-			goto out;
-		if (ok) {
-			memcpy(rs->target, c->p[survivor].id, PROFILE_ID_SIZE);
-			/* absorb the others in creation order */
-			for (;;) {
-				size_t next = c->n;
-				for (size_t i = 0; i < c->n; i++)
-					if (i != survivor && c->p[i].id[0] &&
-					    (next == c->n || c->p[i].seq < c->p[next].seq))
-						next = i;
-				if (next == c->n)
-					break;
-				if (merge_into(u, rs, c->p[next].id, rs->target))
-					goto out;
-				c->p[next].id[0] = '\0';
-			}
-			break;
-		}
-		if (!drop_lowest_identifier(rs))
-			break; /* cannot happen: one identifier has one owner */
+		p[next].id[0] = '\0';
 	}
-	rc = attach_unheld(u, rs);
+	rc = 1;
 out:
-	hub_free(c);
+	hub_free(p);
 	return rc;
+}
+
+static int resolve_anonymous(struct unify *u, struct resolve *rs)
+{
+	struct candidates c;
+
+	for (;;) {
+		int rc;
+		if (candidates_collect(u, rs, &c))
+			return -1;
+		if (c.n == 0 && rs->use_install) {
+			/* the usual anonymous session: created with its installation */
+			rc = profile_create(u, rs, NULL, "installation_id", rs->r->installation_id,
+					    rs->target) ? -1 : 1;
+			c.install_held = 1;
+		} else if (c.n == 0) {
+			rc = profile_create(u, rs, NULL, NULL, NULL, rs->target) ? -1 : 1;
+		}
+		else if (c.n == 1)
+			rc = (memcpy(rs->target, c.ids[0], PROFILE_ID_SIZE), 1);
+		else
+			rc = merge_candidates(u, rs, &c);
+		if (rc < 0)
+			return -1;
+		if (rc == 1)
+			break;
+		if (!drop_lowest_identifier(rs))
+			return 0; /* cannot happen: one identifier has one holder */
+	}
+	return attach_unheld(u, rs, &c);
 }
 
 /* ---- step 1: erase blocks ------------------------------------------- */
@@ -538,7 +557,7 @@ static int resolve_logout(struct unify *u, struct resolve *rs)
 		memcpy(rs->target, pi, PROFILE_ID_SIZE);
 		return 1;
 	}
-	if (profile_create(u, rs, NULL, rs->target) ||
+	if (profile_create(u, rs, NULL, NULL, NULL, rs->target) ||
 	    u->store->ops->ident_put(u->store, "installation_id", iid, rs->target) ||
 	    log_identity(u, rs, pi, "detach", "installation_id", iid, rs->target))
 		return -1;
