@@ -5,6 +5,7 @@
 #   make run        build and run the hub on conf/hub.yaml
 #   make test       build and run every test (unit + integration)
 #   make check      the same tests under AddressSanitizer + UBSan
+#   make fuzz       every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each
 #   make plugin NAME=foo   scaffold plugins/foo from plugins/example
 #   make format     clang-format every C file
 #
@@ -12,8 +13,8 @@
 # first run scripts/deps.sh, then re-enter make with HUB_DEPS_DONE=1 so that
 # pkg-config is only consulted once the packages exist.
 
-PUBLIC_TARGETS := all run test check unit integration bench
-.PHONY: $(PUBLIC_TARGETS) deps plugin format clean
+PUBLIC_TARGETS := all run test check unit integration bench fuzz
+.PHONY: $(PUBLIC_TARGETS) deps plugin format clean fuzz-run
 
 ifndef HUB_DEPS_DONE
 
@@ -37,6 +38,10 @@ WARN := -Wall -Wextra -Wshadow -Wformat=2 -Werror
 OPT := -O2 -g
 ifeq ($(SAN),1)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+ifeq ($(FUZZ),1)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=undefined
 endif
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_ALL := $(OPT) $(EXTRA_LDFLAGS)
@@ -107,6 +112,22 @@ test: $(TEST_BUILD)
 
 check:
 	@$(MAKE) --no-print-directory B=build/asan SAN=1 test
+
+# libFuzzer: libhub rebuilt with clang and coverage, one binary per target.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+FUZZ_SECONDS ?= 30
+
+$(B)/fuzz/%: tests/fuzz/%.c $(LIBHUB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MF $@.d -Ihub -Ihub/include -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(LIBHUB) $(LDLIBS_ALL)
+
+fuzz:
+	@$(MAKE) --no-print-directory B=build/fuzz CC=clang FUZZ=1 fuzz-run
+
+fuzz-run: $(FUZZ_BIN)
+	HUB_BUILD=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
 
 bench: all
 	HUB_BUILD=$(B) sh bench/run.sh

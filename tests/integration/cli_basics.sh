@@ -1,0 +1,84 @@
+#!/bin/sh
+# cli_basics.sh - the command line as a user meets it: version, plugins,
+# check on every malformed config fixture (exact file:line:col messages,
+# exit 1, no secret printed), usage errors (exit 2), and the scenario
+# vectors through `import` + `dump` with their counts.
+set -u
+cd "$(dirname "$0")/../.."
+B=${HUB_BUILD:-build}
+HUB="$B/profilehub"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# version and plugins
+"$HUB" version >"$T/out" || fail "version exits non-zero"
+abi=$(sed -n 's/.*(plugin ABI \([0-9]*\.[0-9]*\)).*/\1/p' "$T/out")
+[ -n "$abi" ] || fail "version does not name the ABI"
+"$HUB" -c /nonexistent/none.yaml version >/dev/null 2>&1 || fail "version needs no config"
+"$HUB" plugins >"$T/out" || fail "plugins exits non-zero"
+grep -Eq "^example +[0-9.]+ +pull +$abi " "$T/out" || fail "plugins does not list example with ABI $abi: $(cat "$T/out")"
+"$HUB" plugins --describe example >"$T/out" && grep -q "path" "$T/out" || fail "plugins --describe example"
+
+# usage errors exit 2; unknown command too
+"$HUB" >/dev/null 2>&1; [ $? -eq 2 ] || fail "no command: exit 2 expected"
+"$HUB" dump --events lots >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --events: exit 2 expected"
+"$HUB" frobnicate >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown command: exit 2 expected"
+"$HUB" --help | grep -q "sync SOURCE" || fail "--help lists sync"
+
+# check on each malformed fixture: exit 1 and the exact first line
+while IFS='|' read -r fixture want; do
+	case "$fixture" in '#'* | '') continue ;; esac
+	"$HUB" check -c "tests/fixtures/config/$fixture" >"$T/out" 2>"$T/err"
+	rc=$?
+	[ $rc -eq 1 ] || fail "$fixture: exit $rc, expected 1"
+	got=$(head -1 "$T/err" | sed 's/^profilehub: //')
+	case "$want" in
+	*...) prefix=${want%...}
+	      case "$got" in "$prefix"*) ;; *) fail "$fixture: got '$got', want prefix '$prefix'" ;; esac ;;
+	*) [ "$got" = "$want" ] || fail "$fixture: got '$got', want '$want'" ;;
+	esac
+done <tests/fixtures/config/expected.txt
+"$HUB" check -c tests/fixtures/config/secret_wrong_type.yaml 2>&1 | grep -q "s3cr3t" &&
+	fail "a secret value reached check's output"
+# -c after the subcommand works the same
+"$HUB" check -c tests/fixtures/config/bad_driver.yaml 2>"$T/a"
+"$HUB" -c tests/fixtures/config/bad_driver.yaml check 2>"$T/b"
+cmp -s "$T/a" "$T/b" || fail "-c before and after the subcommand differ"
+"$HUB" check -c conf/hub.yaml >/dev/null || fail "conf/hub.yaml does not pass check"
+
+# the scenario vectors through the CLI: counts printed by import
+S=${HUB_SHARED:-../shared}/data/scenarios
+for f in "$S"/*.jsonl; do
+	[ -e "$f" ] || { fail "no scenarios in $S"; break; }
+	n=$(basename "$f" .jsonl)
+	exp="$S/$n.expected.json"
+	cfg="$T/$n.yaml"
+	printf 'store:\n  path: %s/%s.db\n' "$T" "$n" >"$cfg"
+	jq -r '.config.identity.external // {} | to_entries | if length > 0 then
+		"identity:\n  external:\n" + (map("    \(.key): {limit: \(.value.limit), priority: \(.value.priority)}") | join("\n")) else "" end' \
+		"$exp" >>"$cfg"
+	"$HUB" -c "$cfg" import "$f" --source test >"$T/import.out" 2>&1 || fail "$n: import failed: $(cat "$T/import.out")"
+	want=$(jq -r '.counts | "records \(.records), applied \(.applied), duplicates \(.duplicates), blocked \(.blocked), refused \(.refused), rejected \(.rejected)"' "$exp")
+	grep -qx "$want" "$T/import.out" || fail "$n: import printed '$(head -1 "$T/import.out")', want '$want'"
+	"$HUB" -c "$cfg" dump --events all >"$T/dump.jsonl" || fail "$n: dump failed"
+	got=$(jq -s -c 'map({c: .custom_id, i: .identifiers, n: .event_count}) | sort_by(.i | tostring)' "$T/dump.jsonl")
+	want=$(jq -c '.profiles | map({c: .custom_id, i: .identifiers, n: .event_count}) | sort_by(.i | tostring)' "$exp")
+	[ "$got" = "$want" ] || fail "$n: dump $got, want $want"
+	"$HUB" -c "$cfg" dump --events all >"$T/dump2.jsonl"
+	cmp -s "$T/dump.jsonl" "$T/dump2.jsonl" || fail "$n: two dumps differ"
+done
+
+# profile lookups and privacy on scenario 8 (email is not a merge key)
+cfg="$T/08-email-not-a-merge-key.yaml"
+[ "$("$HUB" -c "$cfg" profile --email a@x | wc -l)" -eq 2 ] || fail "lookup by email should return both profiles"
+"$HUB" -c "$cfg" profile --custom-id C1 | jq -e '.custom_id == "C1"' >/dev/null || fail "profile --custom-id"
+"$HUB" -c "$cfg" profile --custom-id nobody >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing profile: exit 1"
+"$HUB" -c "$cfg" privacy access --custom-id C1 | jq -e '.profiles[0].profile.custom_id == "C1" and (.profiles[0].identity_log | length) > 0' >/dev/null ||
+	fail "privacy access"
+"$HUB" -c "$cfg" privacy erase --custom-id C1 >/dev/null || fail "privacy erase"
+"$HUB" -c "$cfg" profile --custom-id C1 >/dev/null 2>&1 && fail "erased profile still found"
+[ "$("$HUB" -c "$cfg" dump | wc -l)" -eq 1 ] || fail "erase should leave one profile"
+
+[ $fails -eq 0 ]
