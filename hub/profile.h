@@ -35,6 +35,9 @@ int profile_merge_data(struct store *s, const char *absorbed, const char *surviv
  */
 int profile_doc_build(struct store *s, const char *pid, long n_events, json_t **out);
 
+/* An event as the profile document and the change feed show it. */
+json_t *profile_event_json(const struct store_event *e);
+
 /* Follows merged_into from any profile ID to the live survivor.
  * 1 found (live_id filled), 0 unknown, -1 failure. */
 int profile_resolve_id(struct store *s, const char *pid, char live_id[PROFILE_ID_SIZE]);

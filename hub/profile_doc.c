@@ -127,7 +127,7 @@ static int consent_collect(void *ctx, const struct store_consent *c)
 	return 0;
 }
 
-static json_t *event_json(const struct store_event *e)
+json_t *profile_event_json(const struct store_event *e)
 {
 	json_t *ev = json_object();
 	json_t *props = json_loads(e->properties_json, 0, NULL);
@@ -141,7 +141,7 @@ static json_t *event_json(const struct store_event *e)
 
 static int event_collect(void *ctx, const struct store_event *e)
 {
-	json_array_append_new(ctx, event_json(e));
+	json_array_append_new(ctx, profile_event_json(e));
 	return 0;
 }
 

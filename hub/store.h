@@ -85,6 +85,27 @@ struct store_log_entry {
 	const char *reason;      /* "login", "logout", "record m12 (web)" ... */
 };
 
+/* One row of the change feed (outbox).  payload_json is the kind's own
+ * part (the event for "event", {"merged_from": [...]} for "merged", the
+ * erased identifier types for "erased", "{}" for "profile_updated"). */
+struct store_change {
+	int64_t seq;             /* monotonic, assigned by the store */
+	const char *kind;        /* profile_updated | event | merged | erased */
+	const char *profile_id;
+	int64_t at_ms;
+	const char *payload_json;
+};
+
+struct store_dead_letter {
+	const char *export_name;
+	int64_t seq;
+	int64_t at_ms;           /* when it was dead-lettered */
+	const char *reason;
+	const char *change_json;
+};
+
+typedef int (*store_change_cb)(void *ctx, const struct store_change *c);
+typedef int (*store_dead_letter_cb)(void *ctx, const struct store_dead_letter *d);
 typedef int (*store_ident_cb)(void *ctx, const struct store_ident *id);
 typedef int (*store_attr_cb)(void *ctx, const struct store_attr *a);
 typedef int (*store_consent_cb)(void *ctx, const struct store_consent *c);
@@ -184,6 +205,23 @@ struct store_ops {
 	int (*event_stats)(struct store *s, const char *profile_id, int64_t *count,
 			   int64_t *last_ts_ms);
 	int (*event_delete_profile)(struct store *s, const char *profile_id);
+
+	/* Multi-writer backends: take the locks for these identifiers, in the
+	 * order given (callers sort by type, value), until the transaction
+	 * ends.  SQLite has one writer and does nothing. */
+	int (*ident_lock)(struct store *s, const struct store_ident *ids, size_t n);
+
+	/* change feed (outbox), written in the transaction of the change */
+	int (*outbox_append)(struct store *s, const struct store_change *c);
+	/* changes with seq > after_seq, in seq order, at most limit */
+	int (*outbox_read)(struct store *s, int64_t after_seq, size_t limit,
+			   store_change_cb cb, void *ctx);
+	int (*outbox_delete_profile)(struct store *s, const char *profile_id);
+
+	/* dead letters of exports */
+	int (*dead_letter_put)(struct store *s, const struct store_dead_letter *d);
+	int (*dead_letter_list)(struct store *s, const char *export_name, size_t limit,
+				store_dead_letter_cb cb, void *ctx);
 
 	/* identity log */
 	int (*log_append)(struct store *s, const struct store_log_entry *e);

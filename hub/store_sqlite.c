@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_VERSION "2"
+#define SCHEMA_VERSION "3"
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
@@ -55,6 +55,12 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS identity_log(profile_id TEXT NOT NULL, seq INTEGER NOT NULL,"
 	" at INTEGER NOT NULL, action TEXT NOT NULL, id_type TEXT, id_value TEXT,"
 	" other_profile_id TEXT, reason TEXT, PRIMARY KEY(profile_id, seq)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+	" profile_id TEXT NOT NULL, at INTEGER NOT NULL, payload TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS outbox_profile ON outbox(profile_id);"
+	"CREATE TABLE IF NOT EXISTS dead_letters(export_name TEXT NOT NULL, seq INTEGER NOT NULL,"
+	" at INTEGER NOT NULL, reason TEXT NOT NULL, change TEXT NOT NULL,"
+	" PRIMARY KEY(export_name, seq)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS identity_log_other ON identity_log(other_profile_id)"
 	" WHERE other_profile_id IS NOT NULL;";
 
@@ -74,6 +80,8 @@ enum stmt_id {
 	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
 	S_EVENT_DELETE_PROFILE,
 	S_LOG_APPEND, S_LOG_LIST, S_LOG_DELETE_PROFILE,
+	S_OUTBOX_APPEND, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE,
+	S_DEAD_PUT, S_DEAD_LIST,
 	S_COUNT
 };
 
@@ -159,6 +167,14 @@ static const char *const stmt_sql[S_COUNT] = {
 		       " ORDER BY seq",
 	[S_LOG_DELETE_PROFILE] = "DELETE FROM identity_log WHERE profile_id = ?1"
 				 " OR other_profile_id = ?1",
+	[S_OUTBOX_APPEND] = "INSERT INTO outbox(kind, profile_id, at, payload) VALUES(?1, ?2, ?3, ?4)",
+	[S_OUTBOX_READ] = "SELECT seq, kind, profile_id, at, payload FROM outbox WHERE seq > ?1"
+			  " ORDER BY seq LIMIT ?2",
+	[S_OUTBOX_DELETE_PROFILE] = "DELETE FROM outbox WHERE profile_id = ?1",
+	[S_DEAD_PUT] = "INSERT OR REPLACE INTO dead_letters(export_name, seq, at, reason, change)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
+			" WHERE export_name = ?1 ORDER BY seq LIMIT ?2",
 };
 
 #define CKPT_PAGES 4000          /* wake the checkpointer (16 MB of WAL) */
@@ -834,6 +850,80 @@ static int lite_log_delete_profile(struct store *s, const char *pid)
 	return RUN(lite(s), S_LOG_DELETE_PROFILE, "s", pid);
 }
 
+
+/* ---- locks, change feed, dead letters ------------------------------- */
+
+static int lite_ident_lock(struct store *s, const struct store_ident *ids, size_t n)
+{
+	(void)s;
+	(void)ids;
+	(void)n;
+	return 0; /* one writer: the write transaction is the lock */
+}
+
+static int lite_outbox_append(struct store *s, const struct store_change *c)
+{
+	return RUN(lite(s), S_OUTBOX_APPEND, "ssis", c->kind, c->profile_id, c->at_ms,
+		   c->payload_json);
+}
+
+static int lite_outbox_read(struct store *s, int64_t after, size_t limit, store_change_cb cb,
+			    void *ctx)
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_OUTBOX_READ, "ii", after, (int64_t)(limit ? limit : 1000));
+	int rc;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_change c = {
+			.seq = sqlite3_column_int64(st, 0),
+			.kind = col_text(st, 1),
+			.profile_id = col_text(st, 2),
+			.at_ms = sqlite3_column_int64(st, 3),
+			.payload_json = col_text(st, 4),
+		};
+		if (cb(ctx, &c))
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(ls, S_OUTBOX_READ);
+}
+
+static int lite_outbox_delete_profile(struct store *s, const char *pid)
+{
+	return RUN(lite(s), S_OUTBOX_DELETE_PROFILE, "s", pid);
+}
+
+static int lite_dead_letter_put(struct store *s, const struct store_dead_letter *d)
+{
+	return RUN(lite(s), S_DEAD_PUT, "siiss", d->export_name, d->seq, d->at_ms, d->reason,
+		   d->change_json);
+}
+
+static int lite_dead_letter_list(struct store *s, const char *name, size_t limit,
+				 store_dead_letter_cb cb, void *ctx)
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_DEAD_LIST, "si", name, (int64_t)(limit ? limit : 100));
+	int rc;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_dead_letter d = {
+			.export_name = col_text(st, 0),
+			.seq = sqlite3_column_int64(st, 1),
+			.at_ms = sqlite3_column_int64(st, 2),
+			.reason = col_text(st, 3),
+			.change_json = col_text(st, 4),
+		};
+		if (cb(ctx, &d))
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(ls, S_DEAD_LIST);
+}
+
 /* ---- checkpoints ---------------------------------------------------- */
 
 static void *checkpointer_main(void *arg)
@@ -965,6 +1055,12 @@ static const struct store_ops sqlite_ops = {
 	.event_list = lite_event_list,
 	.event_stats = lite_event_stats,
 	.event_delete_profile = lite_event_delete_profile,
+	.ident_lock = lite_ident_lock,
+	.outbox_append = lite_outbox_append,
+	.outbox_read = lite_outbox_read,
+	.outbox_delete_profile = lite_outbox_delete_profile,
+	.dead_letter_put = lite_dead_letter_put,
+	.dead_letter_list = lite_dead_letter_list,
 	.log_append = lite_log_append,
 	.log_list = lite_log_list,
 	.log_delete_profile = lite_log_delete_profile,
@@ -977,8 +1073,7 @@ static int lite_configure(sqlite3 *db, char *err, size_t err_size)
 		"PRAGMA synchronous=FULL;"
 		"PRAGMA foreign_keys=OFF;"
 		"PRAGMA temp_store=MEMORY;"
-		"PRAGMA cache_size=-65536;"
-		"PRAGMA mmap_size=1073741824;";
+		"PRAGMA cache_size=-65536;";
 	char *msg = NULL;
 
 	sqlite3_busy_timeout(db, 10000);

@@ -33,6 +33,10 @@ struct resolve {
 	int use_ext[MAX_EXTERNALS];
 	char target[PROFILE_ID_SIZE];
 	char reason[160];
+	/* what changed, for the change feed */
+	char changed[8][PROFILE_ID_SIZE]; /* profiles whose identity changed */
+	size_t n_changed;
+	json_t *merged_from;      /* profiles absorbed into the target */
 };
 
 void unify_init(struct unify *u, struct store *s, const struct hub_config *cfg)
@@ -42,6 +46,7 @@ void unify_init(struct unify *u, struct store *s, const struct hub_config *cfg)
 	u->external_ids = cfg->external_ids;
 	u->n_external_ids = cfg->n_external_ids;
 	u->erase_block_days = cfg->erase_block_days > 0 ? cfg->erase_block_days : 30;
+	u->is_outbox_on = cfg->n_exports > 0;
 }
 
 int unify_group_begin(struct unify *u)
@@ -72,7 +77,17 @@ static int owner_of(struct unify *u, const char *type, const char *value,
 	return u->store->ops->ident_get(u->store, type, value, pid);
 }
 
-static int log_identity(struct unify *u, const struct resolve *rs, const char *pid,
+/* Remembers a profile whose identity changed (for profile_updated). */
+static void note_changed(struct resolve *rs, const char *pid)
+{
+	for (size_t i = 0; i < rs->n_changed; i++)
+		if (strcmp(rs->changed[i], pid) == 0)
+			return;
+	if (rs->n_changed < ARRAY_SIZE(rs->changed))
+		memcpy(rs->changed[rs->n_changed++], pid, PROFILE_ID_SIZE);
+}
+
+static int log_identity(struct unify *u, struct resolve *rs, const char *pid,
 			const char *action, const char *type, const char *value,
 			const char *other)
 {
@@ -85,6 +100,9 @@ static int log_identity(struct unify *u, const struct resolve *rs, const char *p
 		.other_profile_id = other,
 		.reason = rs->reason,
 	};
+	note_changed(rs, pid);
+	if (other && strcmp(action, "merge") != 0)
+		note_changed(rs, other);
 	return u->store->ops->log_append(u->store, &e);
 }
 
@@ -101,7 +119,7 @@ static int profile_load(struct unify *u, const char *pid, struct store_profile *
 
 /* Creates a live profile holding one first identifier: the custom_id for a
  * known profile, else (type, value), which may be NULL.  One log row. */
-static int profile_create(struct unify *u, const struct resolve *rs, const char *custom_id,
+static int profile_create(struct unify *u, struct resolve *rs, const char *custom_id,
 			  const char *type, const char *value, char pid[PROFILE_ID_SIZE])
 {
 	struct store *s = u->store;
@@ -125,7 +143,7 @@ static int profile_create(struct unify *u, const struct resolve *rs, const char 
 	return log_identity(u, rs, p.id, "create", type, value, NULL);
 }
 
-static int ident_attach(struct unify *u, const struct resolve *rs, const char *type,
+static int ident_attach(struct unify *u, struct resolve *rs, const char *type,
 			const char *value, const char *pid)
 {
 	if (u->store->ops->ident_put(u->store, type, value, pid))
@@ -133,7 +151,7 @@ static int ident_attach(struct unify *u, const struct resolve *rs, const char *t
 	return log_identity(u, rs, pid, "attach", type, value, NULL);
 }
 
-static int ident_move(struct unify *u, const struct resolve *rs, const char *type,
+static int ident_move(struct unify *u, struct resolve *rs, const char *type,
 		      const char *value, const char *from, const char *to)
 {
 	if (u->store->ops->ident_put(u->store, type, value, to))
@@ -203,7 +221,7 @@ static int merge_allowed(struct unify *u, const struct store_profile *profiles, 
 
 /* Merges `absorbed` into `survivor`: identifiers, events, attributes and
  * consent move; absorbed becomes a tombstone pointing at survivor. */
-static int merge_into(struct unify *u, const struct resolve *rs, const char *absorbed,
+static int merge_into(struct unify *u, struct resolve *rs, const char *absorbed,
 		      const char *survivor)
 {
 	struct store *s = u->store;
@@ -217,11 +235,16 @@ static int merge_into(struct unify *u, const struct resolve *rs, const char *abs
 	    s->ops->event_move(s, absorbed, survivor) ||
 	    s->ops->profile_mark_merged(s, absorbed, survivor, sp.merge_count + 1))
 		return -1;
+	if (u->is_outbox_on) {
+		if (!rs->merged_from)
+			rs->merged_from = json_array();
+		json_array_append_new(rs->merged_from, json_string(absorbed));
+	}
 	return log_identity(u, rs, survivor, "merge", NULL, NULL, absorbed);
 }
 
 /* Two-profile merge if allowed: 1 merged, 0 not allowed, -1 error. */
-static int try_merge_pair(struct unify *u, const struct resolve *rs, const char *absorbed,
+static int try_merge_pair(struct unify *u, struct resolve *rs, const char *absorbed,
 			  const char *survivor)
 {
 	struct store_profile pair[2];
@@ -351,7 +374,7 @@ static void candidates_add(struct candidates *c, const char *pid)
 	memcpy(c->ids[c->n++], pid, PROFILE_ID_SIZE);
 }
 
-static int candidates_collect(struct unify *u, const struct resolve *rs, struct candidates *c)
+static int candidates_collect(struct unify *u, struct resolve *rs, struct candidates *c)
 {
 	const struct record *r = rs->r;
 	char pid[PROFILE_ID_SIZE];
@@ -585,11 +608,15 @@ static int resolve_alias(struct unify *u, struct resolve *rs)
 	return resolve_known(u, rs, prev) ? -1 : 1;
 }
 
+static int change_append(struct unify *u, const char *kind, const char *pid, int64_t at,
+			 json_t *payload);
+
 /* ---- erase (section 7) ---------------------------------------------- */
 
 struct erase_ctx {
 	struct unify *u;
 	int64_t until_ms;
+	json_t *types;    /* identifier types the erased profile held */
 	int failed;
 };
 
@@ -598,6 +625,8 @@ static int erase_block_ident(void *ctx, const struct store_ident *id)
 	struct erase_ctx *e = ctx;
 	if (e->u->store->ops->block_put(e->u->store, id->type, id->value, e->until_ms))
 		e->failed = 1;
+	if (e->types && !json_object_get(e->types, id->type))
+		json_object_set_new(e->types, id->type, json_true());
 	return e->failed;
 }
 
@@ -624,14 +653,27 @@ static int pid_list_add(void *ctx, const struct store_profile *p)
 	return 0;
 }
 
-/* Deletes one profile row and everything it holds. */
+/* Deletes one profile row and everything it holds, pending changes in the
+ * feed included (they carry personal data). */
 static int erase_profile_data(struct store *s, const char *pid)
 {
 	return s->ops->event_delete_profile(s, pid) || s->ops->attr_delete_profile(s, pid) ||
 	       s->ops->consent_delete_profile(s, pid) || s->ops->ident_delete_profile(s, pid) ||
-	       s->ops->log_delete_profile(s, pid) || s->ops->profile_delete(s, pid)
+	       s->ops->log_delete_profile(s, pid) || s->ops->outbox_delete_profile(s, pid) ||
+	       s->ops->profile_delete(s, pid)
 		       ? -1
 		       : 0;
+}
+
+/* The erased change: identifier types only, no values. */
+static int erase_change(struct unify *u, const char *pid, int64_t at, json_t *types)
+{
+	json_t *list = json_array();
+	const char *type;
+	json_t *v;
+	json_object_foreach(types, type, v)
+		json_array_append_new(list, json_string(type));
+	return change_append(u, "erased", pid, at, json_pack("{s:o}", "identifier_types", list));
 }
 
 static int erase_live_profile(struct unify *u, struct resolve *rs, const char *pid,
@@ -642,6 +684,8 @@ static int erase_live_profile(struct unify *u, struct resolve *rs, const char *p
 	int rc = -1;
 
 	/* block every identifier the person held, then delete it all */
+	json_decref(ec->types);
+	ec->types = json_object();
 	if (s->ops->ident_list(s, pid, erase_block_ident, ec) || ec->failed)
 		goto out;
 	if (s->ops->profile_tombstones(s, pid, pid_list_add, &tomb) || tomb.failed)
@@ -653,6 +697,8 @@ static int erase_live_profile(struct unify *u, struct resolve *rs, const char *p
 		goto out;
 	snprintf(rs->reason, sizeof(rs->reason), "privacy erase (%zu merged profiles)", tomb.n);
 	rc = log_identity(u, rs, pid, "erase", NULL, NULL, NULL);
+	if (rc == 0 && u->is_outbox_on)
+		rc = erase_change(u, pid, rs->r->timestamp_ms, ec->types);
 out:
 	hub_free(tomb.ids);
 	return rc;
@@ -661,9 +707,10 @@ out:
 static int apply_erase(struct unify *u, struct resolve *rs)
 {
 	const struct record *r = rs->r;
-	struct erase_ctx ec = {u, r->timestamp_ms + (int64_t)u->erase_block_days * DAY_MS, 0};
+	struct erase_ctx ec = {u, r->timestamp_ms + (int64_t)u->erase_block_days * DAY_MS, NULL, 0};
 	struct store_ident req[MAX_EXTERNALS + 2];
 	size_t n_req = 0;
+	int rc = -1;
 
 	if (r->custom_id)
 		req[n_req++] = (struct store_ident){.type = "custom_id", .value = r->custom_id};
@@ -675,19 +722,23 @@ static int apply_erase(struct unify *u, struct resolve *rs)
 						    .value = r->externals[i].value};
 	for (size_t i = 0; i < n_req; i++) {
 		char pid[PROFILE_ID_SIZE];
-		int rc = owner_of(u, req[i].type, req[i].value, pid);
-		if (rc < 0 || (rc == 1 && erase_live_profile(u, rs, pid, &ec)))
-			return -1;
+		int found = owner_of(u, req[i].type, req[i].value, pid);
+		if (found < 0 || (found == 1 && erase_live_profile(u, rs, pid, &ec)))
+			goto out;
+		/* the request's own identifiers are blocked even when nobody held them */
 		if (erase_block_ident(&ec, &req[i]))
-			return -1;
+			goto out;
 	}
 	u->has_blocks = 1;
-	return 0;
+	rc = 0;
+out:
+	json_decref(ec.types);
+	return rc;
 }
 
 /* ---- payload -------------------------------------------------------- */
 
-static int apply_payload(struct unify *u, const struct resolve *rs)
+static int apply_payload(struct unify *u, struct resolve *rs)
 {
 	const struct record *r = rs->r;
 	struct store *s = u->store;
@@ -702,6 +753,65 @@ static int apply_payload(struct unify *u, const struct resolve *rs)
 		return -1;
 	if (r->type == HUB_REC_TRACK)
 		return profile_append_event(s, rs->target, r);
+	return 0;
+}
+
+/* ---- the change feed ------------------------------------------------ */
+
+static int change_append(struct unify *u, const char *kind, const char *pid, int64_t at,
+			 json_t *payload)
+{
+	struct store_change c = {.kind = kind, .profile_id = pid, .at_ms = at};
+	char *text = json_dumps(payload, JSON_COMPACT);
+	int rc;
+
+	json_decref(payload);
+	if (!text) {
+		err_set(u->store->err, sizeof(u->store->err), "out of memory");
+		return -1;
+	}
+	c.payload_json = text;
+	rc = u->store->ops->outbox_append(u->store, &c);
+	free(text);
+	return rc;
+}
+
+/* Writes the record's changes to the outbox, in its transaction:
+ * merged (target), profile_updated (each profile whose identity, attributes
+ * or consent changed), event (track). */
+static int changes_write(struct unify *u, struct resolve *rs)
+{
+	const struct record *r = rs->r;
+	int64_t at = r->timestamp_ms;
+
+	if (r->n_attrs || r->email_marketing != CONSENT_ABSENT ||
+	    r->sms_marketing != CONSENT_ABSENT || r->push_enabled >= 0)
+		note_changed(rs, rs->target);
+	if (rs->merged_from) {
+		json_t *p = json_pack("{s:O}", "merged_from", rs->merged_from);
+		if (change_append(u, "merged", rs->target, at, p))
+			return -1;
+	}
+	for (size_t i = 0; i < rs->n_changed; i++) {
+		struct store_profile p;
+		int rc = u->store->ops->profile_get(u->store, rs->changed[i], &p);
+		if (rc < 0)
+			return -1;
+		if (rc == 1 && !p.merged_into[0] &&
+		    change_append(u, "profile_updated", rs->changed[i], at, json_object()))
+			return -1;
+	}
+	if (r->type == HUB_REC_TRACK) {
+		char *props = json_dumps(r->properties, JSON_COMPACT);
+		struct store_event e = {
+			.profile_id = rs->target, .ts_ms = at, .source = r->source,
+			.message_id = r->message_id, .name = r->event_name,
+			.properties_json = props ? props : "{}",
+		};
+		json_t *ev = profile_event_json(&e);
+		free(props);
+		return change_append(u, "event", rs->target, at, ev);
+	}
 	return 0;
 }
 
@@ -762,5 +872,9 @@ int unify_apply(struct unify *u, const struct record *r, enum unify_outcome *out
 		return s->ops->dedupe_remove(s, r->source, r->message_id);
 	}
 	*outcome = UNIFY_APPLIED;
-	return resolve_record(u, &rs, outcome);
+	rc = resolve_record(u, &rs, outcome);
+	if (rc == 0 && *outcome == UNIFY_APPLIED && u->is_outbox_on && r->type != HUB_REC_ERASE)
+		rc = changes_write(u, &rs);
+	json_decref(rs.merged_from);
+	return rc;
 }

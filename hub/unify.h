@@ -35,6 +35,7 @@ struct unify {
 	size_t n_external_ids;
 	int erase_block_days;
 	int has_blocks;                      /* refreshed by unify_group_begin */
+	int is_outbox_on;                    /* write the change feed (exports exist) */
 };
 
 void unify_init(struct unify *u, struct store *s, const struct hub_config *cfg);

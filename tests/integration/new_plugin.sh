@@ -5,6 +5,9 @@
 # that bad names and existing plugins are refused without touching files.
 set -eu
 cd "$(dirname "$0")/../.."
+# a fresh make in a copy of the tree: forget the calling make's variables
+# (make check passes B=build/asan SAN=1 down through MAKEFLAGS)
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hub_new_plugin.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
