@@ -237,27 +237,33 @@ char *cfg_to_json(const struct cfg_node *n)
 
 /* ---- key tables ---------------------------------------------------- */
 
-/* Levenshtein distance of two short strings, or 99 when it is surely > 2. */
+/* Edit distance of two short strings counting a swap of two neighbouring
+ * letters as one edit (optimal string alignment), or 99 when it is surely
+ * more than 2. */
 static int edit_distance(const char *a, const char *b)
 {
 	enum { MAX = 64 };
 	size_t la = strlen(a), lb = strlen(b);
-	int prev[MAX + 1], cur[MAX + 1];
+	int rows[3][MAX + 1]; /* i-2, i-1, i */
 
 	if (la > MAX || lb > MAX || (la > lb ? la - lb : lb - la) > 2)
 		return 99;
 	for (size_t j = 0; j <= lb; j++)
-		prev[j] = (int)j;
+		rows[1][j] = (int)j;
 	for (size_t i = 1; i <= la; i++) {
+		int *cur = rows[(i + 1) % 3], *prev = rows[i % 3], *prev2 = rows[(i + 2) % 3];
 		cur[0] = (int)i;
 		for (size_t j = 1; j <= lb; j++) {
 			int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
 			int del = prev[j] + 1, ins = cur[j - 1] + 1;
-			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+			int best = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    prev2[j - 2] + 1 < best)
+				best = prev2[j - 2] + 1;
+			cur[j] = best;
 		}
-		memcpy(prev, cur, sizeof(int) * (lb + 1));
 	}
-	return prev[lb];
+	return rows[(la + 1) % 3][lb];
 }
 
 static const struct hub_config_key *find_key(const struct hub_config_key *keys,

@@ -180,7 +180,7 @@ static void plugin_describe(const struct plugin_module *m)
 		printf("    %-18s %s%s%s", k->name, cfg_type_names[k->type],
 		       k->is_required ? ", required" : "", k->is_secret ? ", secret" : "");
 		if (k->default_value)
-			printf(", default %s", k->default_value);
+			printf(", default %s", k->is_secret ? "(hidden)" : k->default_value);
 		printf("\n      %s\n", k->description);
 	}
 }
