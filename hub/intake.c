@@ -37,8 +37,13 @@ struct intake {
 	struct unify unify;       /* writer thread only */
 };
 
-/* Applies one batch inside the group's transaction. */
-static void apply_batch(struct intake *in, struct intake_batch *b)
+/*
+ * Applies one batch inside the group's transaction, in a savepoint.  A store
+ * failure rolls the batch back alone (HUB_RETRY: nothing of it is stored).
+ * Returns -1 when the transaction itself is in doubt (a savepoint could not
+ * be taken, released or rolled back): then the whole group must go.
+ */
+static int apply_batch(struct intake *in, struct intake_batch *b)
 {
 	struct store *s = in->store;
 
@@ -46,7 +51,7 @@ static void apply_batch(struct intake *in, struct intake_batch *b)
 	b->rc = HUB_OK;
 	b->err[0] = '\0';
 	if (s->ops->savepoint(s))
-		goto fail;
+		goto abandon;
 	for (size_t i = 0; i < b->n_records; i++) {
 		enum unify_outcome o;
 		if (unify_apply(&in->unify, b->records[i], &o))
@@ -58,26 +63,25 @@ static void apply_batch(struct intake *in, struct intake_batch *b)
 	if (b->cursor_key && s->ops->meta_put(s, b->cursor_key, b->cursor_value))
 		goto rollback;
 	if (s->ops->savepoint_release(s))
-		goto fail;
-	return;
+		goto abandon;
+	return 0;
 rollback:
-	snprintf(b->err, sizeof(b->err), "%s", store_error(s));
-	s->ops->savepoint_rollback(s);
-	b->rc = HUB_ERR_INTERNAL;
+	snprintf(b->err, sizeof(b->err), "store failed: %s", store_error(s));
+	b->rc = HUB_RETRY;
 	memset(&b->counts, 0, sizeof(b->counts));
 	log_error("intake", "batch rolled back: %s", b->err);
-	return;
-fail:
-	snprintf(b->err, sizeof(b->err), "%s", store_error(s));
-	b->rc = HUB_ERR_INTERNAL;
+	return s->ops->savepoint_rollback(s) ? -1 : 0;
+abandon:
+	return -1;
 }
 
-static void group_fail(struct intake_batch *group, const char *why)
+/* Every batch of the group fails: nothing of it was stored. */
+static void group_fail(struct intake_batch *group, const char *what, const char *why)
 {
 	for (struct intake_batch *b = group; b; b = b->next) {
 		b->rc = HUB_RETRY;
 		memset(&b->counts, 0, sizeof(b->counts));
-		snprintf(b->err, sizeof(b->err), "store commit failed: %s", why);
+		snprintf(b->err, sizeof(b->err), "store %s failed: %s", what, why);
 	}
 }
 
@@ -98,16 +102,22 @@ static void writer_run_group(struct intake *in, struct intake_batch *group, doub
 	int64_t t0;
 
 	if (s->ops->begin(s) || unify_group_begin(&in->unify)) {
-		group_fail(group, store_error(s));
+		group_fail(group, "transaction", store_error(s));
 		s->ops->rollback(s);
 		return;
 	}
-	for (struct intake_batch *b = group; b; b = b->next)
-		apply_batch(in, b);
+	for (struct intake_batch *b = group; b; b = b->next) {
+		if (apply_batch(in, b)) {
+			log_error("intake", "transaction abandoned: %s", store_error(s));
+			group_fail(group, "transaction", store_error(s));
+			s->ops->rollback(s);
+			return;
+		}
+	}
 	t0 = time_mono_ms();
 	if (s->ops->commit(s)) {
 		log_error("intake", "commit failed: %s", store_error(s));
-		group_fail(group, store_error(s));
+		group_fail(group, "commit", store_error(s));
 		s->ops->rollback(s);
 		return;
 	}

@@ -27,7 +27,7 @@ struct intake_batch {
 	const char *cursor_value;
 
 	/* results, valid after intake_wait() */
-	hub_rc rc;              /* HUB_OK, HUB_RETRY (commit failed), HUB_ERR_INTERNAL */
+	hub_rc rc;              /* HUB_OK, or HUB_RETRY: nothing of the batch is stored */
 	char err[256];
 	struct unify_counts counts;
 	enum unify_outcome *outcomes; /* optional, n_records entries, caller-owned */

@@ -28,6 +28,21 @@ int store_open(const struct hub_config *cfg, struct store **out, char *err, size
 	return -1;
 }
 
+int store_fault_hit(struct store *s)
+{
+	if (s->fault_at[0] <= 0 && s->fault_at[1] <= 0)
+		return 0;
+	s->fault_calls++;
+	for (int i = 0; i < 2; i++) {
+		if (s->fault_at[i] == s->fault_calls) {
+			s->fault_at[i] = 0;
+			err_set(s->err, sizeof(s->err), "injected fault: disk I/O error");
+			return 1;
+		}
+	}
+	return 0;
+}
+
 void store_close(struct store *s)
 {
 	if (s)

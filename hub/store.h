@@ -233,7 +233,16 @@ struct store {
 	const struct store_ops *ops;
 	char err[512];
 	unsigned char id_key[32]; /* the profile ID key, loaded at open */
+	/* Fault injection for tests: the statements numbered fault_at[0] and
+	 * fault_at[1] (1-based, counted from when armed) fail once each as an
+	 * I/O error would; 0 is off.  fault_calls counts while any is armed.
+	 * Backends call store_fault_hit() before every statement. */
+	long fault_at[2];
+	long fault_calls;
 };
+
+/* 1 (and s->err set) when this statement must fail by injection. */
+int store_fault_hit(struct store *s);
 
 /* Opens the backend named by cfg->store_driver, creating or migrating the
  * schema.  Returns 0 or -1 with err set. */

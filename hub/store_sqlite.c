@@ -226,6 +226,8 @@ static sqlite3_stmt *prep(struct sqlite_store *ls, enum stmt_id id, const char *
 	va_list ap;
 	int col = 1;
 
+	if (store_fault_hit(&ls->base))
+		return NULL;
 	sqlite3_reset(st);
 	va_start(ap, fmt);
 	for (const char *f = fmt; *f; f++, col++) {
