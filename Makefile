@@ -69,7 +69,23 @@ $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(LIBHUB): $(HUB_OBJ)
+# The Profiles View (hub/web/*) is compiled into the binary: scripts/embed.c
+# turns the files into a C table in the build directory.
+WEB_FILES := $(sort $(wildcard hub/web/*))
+WEB_OBJ := $(B)/obj/web_assets.o
+
+$(B)/tools/embed: scripts/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 -Wall -Wextra -Werror -o $@ $<
+
+$(B)/gen/web_assets.c: $(WEB_FILES) $(B)/tools/embed
+	@mkdir -p $(dir $@)
+	$(B)/tools/embed $@ $(WEB_FILES)
+
+$(WEB_OBJ): $(B)/gen/web_assets.c hub/web_assets.h
+	$(CC) $(CFLAGS_ALL) -MF $@.d -Ihub -c -o $@ $<
+
+$(LIBHUB): $(HUB_OBJ) $(WEB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -131,6 +147,18 @@ fuzz-run: $(FUZZ_BIN)
 
 bench: all
 	HUB_BUILD=$(B) sh bench/run.sh
+
+# ---- bench: the helpers the benchmarks run (bench/README.md) ----------
+# The record generator is the tests' own (tests/tools/gen_records); the
+# PostgreSQL baseline of bench/unify reads links made by unify_edges.
+BENCH_TOOLS := $(filter %/gen_records,$(TEST_TOOLS)) $(B)/bench/unify_edges
+
+bench: $(BENCH_TOOLS)
+
+$(B)/bench/unify_edges: bench/unify/unify_edges.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MF $@.d $(LDFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+# ---- end of bench -------------------------------------------------------
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 

@@ -262,7 +262,7 @@ static int print_doc(struct store *s, const char *pid, long n_events)
 	json_t *doc = NULL;
 	int rc = profile_doc_build(s, pid, n_events, &doc);
 	if (rc == 1) {
-		char *text = json_dumps(doc, JSON_COMPACT);
+		char *text = json_dumps(doc, JSON_COMPACT | HUB_JSON_REAL);
 		if (text)
 			puts(text);
 		free(text);
@@ -366,40 +366,12 @@ struct found {
 	size_t n;
 };
 
-static int found_add(void *ctx, const struct store_profile *p)
-{
-	struct found *f = ctx;
-	if (f->n == ARRAY_SIZE(f->ids))
-		return 1;
-	memcpy(f->ids[f->n++], p->id, PROFILE_ID_SIZE);
-	return 0;
-}
-
 /* Resolves a lookup to live profile IDs.  Returns 0 or -1. */
 static int lookup_run(struct store *s, const struct lookup *lk, struct found *f)
 {
-	char pid[PROFILE_ID_SIZE];
-	int rc;
-
-	f->n = 0;
-	if (strcmp(lk->by, "email") == 0 || strcmp(lk->by, "phone") == 0) {
-		json_t *v = json_string(lk->value);
-		char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
-		json_decref(v);
-		if (!text)
-			return -1;
-		rc = s->ops->attr_find_profiles(s, lk->by[0] == 'e' ? "$email_address" : "$phone_number",
-						text, found_add, f);
-		free(text);
-		return rc;
-	}
-	if (strcmp(lk->by, "profile_id") == 0)
-		rc = profile_resolve_id(s, lk->value, pid);
-	else
-		rc = s->ops->ident_get(s, lk->by, lk->value, pid);
-	if (rc == 1)
-		memcpy(f->ids[f->n++], pid, PROFILE_ID_SIZE);
-	return rc < 0 ? -1 : 0;
+	int n = profile_find(s, lk->by, lk->value, f->ids, ARRAY_SIZE(f->ids));
+	f->n = n > 0 ? (size_t)n : 0;
+	return n < 0 ? -1 : 0;
 }
 
 int cmd_profile(struct cli *cli, int argc, char **argv)
@@ -458,7 +430,7 @@ static int privacy_access(struct cli *cli, const struct lookup *lk)
 	{
 		json_t *out = json_pack("{s:s, s:s, s:o}", "type", "access", lk->by, lk->value,
 					"profiles", json_incref(all));
-		char *text = json_dumps(out, JSON_INDENT(2));
+		char *text = json_dumps(out, JSON_INDENT(2) | HUB_JSON_REAL);
 		if (text)
 			puts(text);
 		free(text);

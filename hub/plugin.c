@@ -34,6 +34,17 @@
 #define RECORD_SIZE_1_0                                                        \
 	(offsetof(struct hub_record, previous_id) + sizeof(((struct hub_record *)0)->previous_id))
 
+/* The exact struct sizes of each minor of this major, indexed by minor.
+ * Append a row when a minor appends members. */
+static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
+	PLUGIN_SIZE_1_0,           /* 1.0 */
+	sizeof(struct hub_plugin), /* 1.1: import_line */
+};
+static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
+	RECORD_SIZE_1_0,
+	RECORD_SIZE_1_0,
+};
+
 _Static_assert(HUB_ABI_MINOR > 0 || PLUGIN_SIZE_1_0 == sizeof(struct hub_plugin),
 	       "struct hub_plugin grew: bump HUB_ABI_MINOR");
 _Static_assert(HUB_ABI_MINOR > 0 || RECORD_SIZE_1_0 == sizeof(struct hub_record),
@@ -289,20 +300,18 @@ static int check_stamp(const struct hub_abi_stamp *s, const char *name, const ch
 			HUB_ABI_MINOR);
 		return -1;
 	}
-	if (s->plugin_size < PLUGIN_SIZE_1_0 || s->plugin_size > sizeof(struct hub_plugin)) {
+	if (s->plugin_size != plugin_size_of_minor[s->minor]) {
 		err_set(err, err_size,
 			"plugin \"%s\" (%s) has a %u-byte descriptor, ABI %d.%d expects %zu",
 			name, path, (unsigned)s->plugin_size, HUB_ABI_MAJOR, (int)s->minor,
-			s->plugin_size < PLUGIN_SIZE_1_0 ? PLUGIN_SIZE_1_0
-							 : sizeof(struct hub_plugin));
+			plugin_size_of_minor[s->minor]);
 		return -1;
 	}
-	if (s->record_size < RECORD_SIZE_1_0 || s->record_size > sizeof(struct hub_record)) {
+	if (s->record_size != record_size_of_minor[s->minor]) {
 		err_set(err, err_size,
 			"plugin \"%s\" (%s) has a %u-byte hub_record, ABI %d.%d expects %zu",
 			name, path, (unsigned)s->record_size, HUB_ABI_MAJOR, (int)s->minor,
-			s->record_size < RECORD_SIZE_1_0 ? RECORD_SIZE_1_0
-							 : sizeof(struct hub_record));
+			record_size_of_minor[s->minor]);
 		return -1;
 	}
 	return 0;

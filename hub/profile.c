@@ -65,7 +65,7 @@ static int attr_store(struct store *s, const char *pid, const char *key, const j
 	int rc;
 
 	if (value) {
-		text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+		text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL);
 		if (!text) {
 			err_set(s->err, sizeof(s->err), "out of memory");
 			return -1;
@@ -172,7 +172,7 @@ int profile_apply_consent(struct store *s, const char *pid, const struct record 
 
 int profile_append_event(struct store *s, const char *pid, const struct record *r)
 {
-	char *props = json_dumps(r->properties, JSON_COMPACT);
+	char *props = json_dumps(r->properties, JSON_COMPACT | HUB_JSON_REAL);
 	struct store_event e = {
 		.profile_id = pid,
 		.ts_ms = r->timestamp_ms,

@@ -42,6 +42,13 @@ json_t *profile_event_json(const struct store_event *e);
  * 1 found (live_id filled), 0 unknown, -1 failure. */
 int profile_resolve_id(struct store *s, const char *pid, char live_id[PROFILE_ID_SIZE]);
 
+/* Live profiles matching one identifier: `by` is custom_id,
+ * installation_id, email, phone or profile_id (a merged profile's ID finds
+ * its survivor).  Fills up to `max` IDs (sorted); returns how many, or -1.
+ * An unknown `by` finds nothing. */
+int profile_find(struct store *s, const char *by, const char *value,
+		 char (*ids)[PROFILE_ID_SIZE], size_t max);
+
 /* The privacy access document: the profile, every event, the identity log
  * and the raw attribute and consent rows with their times.  Same returns. */
 int profile_access_build(struct store *s, const char *pid, json_t **out);

@@ -259,6 +259,53 @@ int profile_resolve_id(struct store *s, const char *pid, char live_id[PROFILE_ID
 	return -1;
 }
 
+/* ---- lookups -------------------------------------------------------- */
+
+struct found {
+	char (*ids)[PROFILE_ID_SIZE];
+	size_t n, max;
+};
+
+static int found_add(void *ctx, const struct store_profile *p)
+{
+	struct found *f = ctx;
+	if (f->n == f->max)
+		return 1;
+	memcpy(f->ids[f->n++], p->id, PROFILE_ID_SIZE);
+	return 0;
+}
+
+int profile_find(struct store *s, const char *by, const char *value,
+		 char (*ids)[PROFILE_ID_SIZE], size_t max)
+{
+	struct found f = {ids, 0, max};
+	char pid[PROFILE_ID_SIZE];
+	int rc;
+
+	if (strcmp(by, "email") == 0 || strcmp(by, "phone") == 0) {
+		json_t *v = json_string(value);
+		char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+		json_decref(v);
+		if (!text) {
+			err_set(s->err, sizeof(s->err), "out of memory");
+			return -1;
+		}
+		rc = s->ops->attr_find_profiles(s, by[0] == 'e' ? "$email_address" : "$phone_number",
+						text, found_add, &f);
+		free(text);
+		return rc < 0 ? -1 : (int)f.n;
+	}
+	if (strcmp(by, "profile_id") == 0)
+		rc = profile_resolve_id(s, value, pid);
+	else if (strcmp(by, "custom_id") == 0 || strcmp(by, "installation_id") == 0)
+		rc = s->ops->ident_get(s, by, value, pid);
+	else
+		rc = 0;
+	if (rc == 1 && max > 0)
+		memcpy(ids[f.n++], pid, PROFILE_ID_SIZE);
+	return rc < 0 ? -1 : (int)f.n;
+}
+
 /* ---- privacy access ------------------------------------------------- */
 
 static int log_collect(void *ctx, const struct store_log_entry *e)

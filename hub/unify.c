@@ -762,7 +762,7 @@ static int change_append(struct unify *u, const char *kind, const char *pid, int
 			 json_t *payload)
 {
 	struct store_change c = {.kind = kind, .profile_id = pid, .at_ms = at};
-	char *text = json_dumps(payload, JSON_COMPACT);
+	char *text = json_dumps(payload, JSON_COMPACT | HUB_JSON_REAL);
 	int rc;
 
 	json_decref(payload);
@@ -802,7 +802,7 @@ static int changes_write(struct unify *u, struct resolve *rs)
 			return -1;
 	}
 	if (r->type == HUB_REC_TRACK) {
-		char *props = json_dumps(r->properties, JSON_COMPACT);
+		char *props = json_dumps(r->properties, JSON_COMPACT | HUB_JSON_REAL);
 		struct store_event e = {
 			.profile_id = rs->target, .ts_ms = at, .source = r->source,
 			.message_id = r->message_id, .name = r->event_name,

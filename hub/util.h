@@ -13,6 +13,10 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Flag for every json_dumps() of data: 15 significant digits print a
+ * decimal as it was written (18.99, not 18.989999999999998). */
+#define HUB_JSON_REAL JSON_REAL_PRECISION(15)
+
 /* Wall clock in ms since the epoch. */
 int64_t time_now_ms(void);
 /* Monotonic clock in ms (for durations and timeouts). */

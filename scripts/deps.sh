@@ -7,7 +7,7 @@ set -eu
 PKGS="gcc make pkg-config ca-certificates
 libyaml-dev libjansson-dev libsqlite3-dev libmicrohttpd-dev
 libcurl4-openssl-dev libpq-dev unixodbc-dev libssl-dev zlib1g-dev
-libcunit1-dev sqlite3 jq procps clang libclang-rt-14-dev"
+libcunit1-dev sqlite3 jq procps clang libclang-rt-14-dev nodejs"
 
 missing=""
 for p in $PKGS; do
@@ -17,6 +17,9 @@ for p in $PKGS; do
 	*) missing="$missing $p" ;;
 	esac
 done
+# npm: Debian's package only when no npm is there (Node.js builds from
+# elsewhere bundle their own, and Debian's npm conflicts with them)
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 
 echo "deps: installing missing Debian packages:$missing" >&2

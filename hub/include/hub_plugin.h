@@ -50,7 +50,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 0
+#define HUB_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -300,6 +300,13 @@ struct hub_plugin {
 	hub_rc (*export_batch)(void *state, struct hub_call *call,
 			       const char *const *changes, size_t n,
 			       size_t *n_done, char *err, size_t err_size);
+
+	/* ---- appended in ABI 1.1 (check abi.plugin_size before use) ---- */
+
+	/* optional: map one raw message of this source's own format (one JSON
+	 * Lines line) to records, as the routes would (no auth). */
+	hub_rc (*import_line)(void *state, struct hub_call *call, const char *line,
+			      size_t len, char *err, size_t err_size);
 };
 
 /* The one exported symbol. */

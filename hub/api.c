@@ -1,0 +1,727 @@
+/*
+ * api.c - the management API and the Profiles View page (see api.h).
+ *
+ * Reads go through a small pool of store connections of their own (one
+ * per HTTP thread at most): the intake writer keeps its connection to
+ * itself.  Erasure is a record like any other: it goes through the intake,
+ * so it is ordered with ingestion and blocks what arrives after it.
+ * Privacy requests are remembered in memory (the last API_MAX_REQUESTS)
+ * for GET /v1/privacy/requests/<id>; their effect is in the store.
+ */
+#include "api.h"
+
+#include "alloc.h"
+#include "log.h"
+#include "profile.h"
+#include "util.h"
+#include "web_assets.h"
+
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_POOL_MAX 16
+#define API_MAX_REQUESTS 1000
+#define API_EVENTS_DEFAULT 50
+#define API_EVENTS_MAX 200
+#define API_FIND_MAX 50
+
+struct privacy_request {
+	char id[32];
+	char type[8];
+	char status[16];
+	int64_t created_ms;
+	int64_t finished_ms;
+	int n_profiles;
+};
+
+struct api {
+	const struct hub_config *cfg;
+	struct intake *intake;
+	struct api_providers providers;
+	struct record_rules rules;
+
+	pthread_mutex_t lock;           /* guards the pool and the requests */
+	struct store *pool[API_POOL_MAX];
+	size_t n_pool;
+	struct privacy_request requests[API_MAX_REQUESTS];
+	size_t n_requests, next_request;
+};
+
+/* ---- responses -------------------------------------------------------- */
+
+static int respond_json(struct api_response *resp, int status, json_t *body)
+{
+	resp->status = status;
+	resp->content_type = "application/json";
+	resp->body = json_dumps(body, JSON_COMPACT | HUB_JSON_REAL);
+	resp->body_len = resp->body ? strlen(resp->body) : 0;
+	json_decref(body);
+	if (!resp->body) {
+		resp->status = 500;
+		resp->static_body = (const unsigned char *)"{\"error\":{\"code\":\"internal\"}}";
+		resp->body_len = strlen((const char *)resp->static_body);
+	}
+	return 1;
+}
+
+static int respond_error(struct api_response *resp, int status, const char *code,
+			 const char *fmt, ...) HUB_PRINTF(4, 5);
+
+static int respond_error(struct api_response *resp, int status, const char *code,
+			 const char *fmt, ...)
+{
+	char message[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	return respond_json(resp, status,
+			    json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
+}
+
+void api_response_free(struct api_response *resp)
+{
+	free(resp->body); /* jansson's json_dumps: plain malloc */
+	resp->body = NULL;
+}
+
+/* ---- the reader pool --------------------------------------------------- */
+
+static struct store *pool_take(struct api *api, char *err, size_t err_size)
+{
+	struct store *s = NULL;
+
+	pthread_mutex_lock(&api->lock);
+	if (api->n_pool)
+		s = api->pool[--api->n_pool];
+	pthread_mutex_unlock(&api->lock);
+	if (!s && store_open(api->cfg, &s, err, err_size))
+		return NULL;
+	return s;
+}
+
+static void pool_give(struct api *api, struct store *s)
+{
+	pthread_mutex_lock(&api->lock);
+	if (api->n_pool < API_POOL_MAX) {
+		api->pool[api->n_pool++] = s;
+		s = NULL;
+	}
+	pthread_mutex_unlock(&api->lock);
+	store_close(s);
+}
+
+/* ---- auth -------------------------------------------------------------- */
+
+/* 0 allowed; else the response is filled (401 / 403). */
+static int auth_check(const struct api *api, const struct api_request *req,
+		      struct api_response *resp)
+{
+	const char *h = req->authorization;
+	const char *token;
+	int ok = 0;
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7])
+		return respond_error(resp, 401, "unauthorized",
+				     "send Authorization: Bearer <token> (a token of api.tokens)");
+	token = h + 7;
+	/* compare with every token, whatever matched, in constant time each */
+	for (size_t i = 0; i < api->cfg->n_api_tokens; i++)
+		ok |= secret_equal(token, strlen(token), api->cfg->api_tokens[i],
+				   strlen(api->cfg->api_tokens[i]));
+	if (!ok)
+		return respond_error(resp, 403, "forbidden", "this token is not allowed");
+	return 0;
+}
+
+/* ---- profiles ---------------------------------------------------------- */
+
+static int attr_meta_collect(void *ctx, const struct store_attr *a)
+{
+	static const char *const names[] = {"string", "number", "bool", "date", "url", "array"};
+	char when[40];
+	if (a->is_deleted)
+		return 0;
+	json_object_set_new(ctx, a->key,
+			    json_pack("{s:s, s:s}", "type",
+				      a->type >= 0 && a->type < 6 ? names[a->type] : "string",
+				      "updated_at", time_format_ms(a->ts_ms, when, sizeof(when))));
+	return 0;
+}
+
+/* A profile document for the API: the document of API.md plus
+ * attribute_meta (each attribute's type and time) for the view. */
+static int api_profile_doc(struct store *s, const char *pid, json_t **out)
+{
+	json_t *doc = NULL, *meta;
+	int rc = profile_doc_build(s, pid, PROFILE_EVENTS_DEFAULT, &doc);
+	if (rc != 1)
+		return rc;
+	meta = json_object();
+	if (s->ops->attr_list(s, pid, attr_meta_collect, meta)) {
+		json_decref(meta);
+		json_decref(doc);
+		return -1;
+	}
+	json_object_set_new(doc, "attribute_meta", meta);
+	*out = doc;
+	return 1;
+}
+
+static const char *const lookup_keys[] = {"custom_id", "installation_id", "email", "phone",
+					  "profile_id"};
+
+/* What a free-text search can be, most specific first. */
+static size_t search_kinds(const char *q, const char **kinds)
+{
+	size_t n = 0;
+	if (strncmp(q, "p_", 2) == 0)
+		kinds[n++] = "profile_id";
+	if (strchr(q, '@'))
+		kinds[n++] = "email";
+	if (q[0] == '+')
+		kinds[n++] = "phone";
+	kinds[n++] = "custom_id";
+	kinds[n++] = "installation_id";
+	return n;
+}
+
+static int get_profiles(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+	const char *kinds[8], *by = NULL, *value = NULL;
+	char (*ids)[PROFILE_ID_SIZE] = NULL;
+	size_t n_kinds = 0, n_ids = 0;
+	json_t *matched = json_array(), *profiles = json_array();
+	struct store *s;
+	char err[512];
+
+	for (size_t i = 0; i < ARRAY_SIZE(lookup_keys); i++) {
+		const char *v = req->query(req, lookup_keys[i]);
+		if (!v)
+			continue;
+		if (by || req->query(req, "q")) {
+			json_decref(matched);
+			json_decref(profiles);
+			return respond_error(resp, 400, "invalid_parameter",
+					     "give one of custom_id, installation_id, email, phone, "
+					     "profile_id or q, not several");
+		}
+		by = lookup_keys[i];
+		value = v;
+	}
+	if (by) {
+		kinds[n_kinds++] = by;
+	} else if ((value = req->query(req, "q")) != NULL) {
+		n_kinds = search_kinds(value, kinds);
+	}
+	if (!value || !*value) {
+		json_decref(matched);
+		json_decref(profiles);
+		return respond_error(resp, 400, "missing_parameter",
+				     "give one of custom_id, installation_id, email, phone, profile_id or q");
+	}
+	if (!(s = pool_take(api, err, sizeof(err)))) {
+		json_decref(matched);
+		json_decref(profiles);
+		return respond_error(resp, 503, "store_unavailable", "%s", err);
+	}
+	ids = hub_malloc(API_FIND_MAX * PROFILE_ID_SIZE);
+	if (!ids)
+		goto fail;
+	for (size_t k = 0; k < n_kinds; k++) {
+		int n = profile_find(s, kinds[k], value, ids, API_FIND_MAX);
+		if (n < 0)
+			goto fail;
+		if (n > 0)
+			json_array_append_new(matched, json_string(kinds[k]));
+		for (int i = 0; i < n && n_ids < API_FIND_MAX; i++) {
+			json_t *doc = NULL;
+			int seen = 0;
+			size_t j;
+			json_t *p;
+			json_array_foreach(profiles, j, p)
+				seen |= strcmp(json_string_value(json_object_get(p, "profile_id")), ids[i]) == 0;
+			if (seen)
+				continue;
+			if (api_profile_doc(s, ids[i], &doc) < 0)
+				goto fail;
+			if (doc) {
+				json_array_append_new(profiles, doc);
+				n_ids++;
+			}
+		}
+	}
+	hub_free(ids);
+	pool_give(api, s);
+	return respond_json(resp, 200, json_pack("{s:o, s:o}", "matched_by", matched, "profiles", profiles));
+fail:
+	log_error("api", "profile lookup: %s", store_error(s));
+	hub_free(ids);
+	store_close(s);
+	json_decref(matched);
+	json_decref(profiles);
+	return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+}
+
+/* ---- events feed -------------------------------------------------------- */
+
+struct page {
+	json_t *events;
+	size_t limit, n;
+	char next_mid[512];
+	struct store_event next;   /* the limit-th event: where the next page starts */
+};
+
+static int page_add(void *ctx, const struct store_event *e)
+{
+	struct page *pg = ctx;
+	if (++pg->n > pg->limit)
+		return 1; /* one more than asked: there is a next page */
+	json_array_append_new(pg->events, profile_event_json(e));
+	if (pg->n == pg->limit) {
+		pg->next = *e;
+		snprintf(pg->next_mid, sizeof(pg->next_mid), "%s", e->message_id);
+		pg->next.message_id = pg->next_mid;
+	}
+	return 0;
+}
+
+/* Cursor: "<ts>.<seq>.<hex of message_id>": opaque to clients. */
+static char *cursor_make(const struct store_event *e)
+{
+	struct strbuf sb;
+	strbuf_init(&sb);
+	strbuf_printf(&sb, "%lld.%lld.", (long long)e->ts_ms, (long long)e->seq);
+	for (const unsigned char *p = (const unsigned char *)e->message_id; *p; p++)
+		strbuf_printf(&sb, "%02x", *p);
+	return strbuf_take(&sb);
+}
+
+static int cursor_parse(const char *text, struct store_event *e, char *mid, size_t mid_size)
+{
+	long long ts, seq;
+	int used = 0;
+	size_t n = 0;
+	const char *hex;
+
+	if (sscanf(text, "%lld.%lld.%n", &ts, &seq, &used) != 2 || used == 0)
+		return -1;
+	hex = text + used;
+	if (strlen(hex) % 2 || strlen(hex) / 2 >= mid_size)
+		return -1;
+	for (; hex[0]; hex += 2) {
+		unsigned v;
+		if (sscanf(hex, "%2x", &v) != 1)
+			return -1;
+		mid[n++] = (char)v;
+	}
+	mid[n] = '\0';
+	e->ts_ms = ts;
+	e->seq = seq;
+	e->message_id = mid;
+	return 0;
+}
+
+/* The profile ID of /v1/profiles/<id>/<what> (into id), or -1. */
+static int path_profile(const char *path, const char *what, char *id, size_t size)
+{
+	const char *rest = path + strlen("/v1/profiles/");
+	const char *slash = strchr(rest, '/');
+	size_t n;
+	if (!slash || strcmp(slash + 1, what) != 0)
+		return -1;
+	n = (size_t)(slash - rest);
+	if (n == 0 || n >= size)
+		return -1;
+	memcpy(id, rest, n);
+	id[n] = '\0';
+	return 0;
+}
+
+static int get_events(struct api *api, const struct api_request *req, const char *id,
+		      struct api_response *resp)
+{
+	const char *limit_text = req->query(req, "limit"), *before = req->query(req, "before");
+	struct page pg = {0};
+	struct store_event cursor = {0};
+	char mid[512], live[PROFILE_ID_SIZE], err[512];
+	long limit = API_EVENTS_DEFAULT;
+	struct store *s;
+	char *next = NULL;
+	int rc;
+
+	if (limit_text) {
+		char *end;
+		limit = strtol(limit_text, &end, 10);
+		if (*end || limit < 1 || limit > API_EVENTS_MAX)
+			return respond_error(resp, 400, "invalid_parameter",
+					     "limit must be a number from 1 to %d", API_EVENTS_MAX);
+	}
+	if (before && cursor_parse(before, &cursor, mid, sizeof(mid)))
+		return respond_error(resp, 400, "invalid_cursor",
+				     "before must be a cursor from a previous page's next");
+	if (!(s = pool_take(api, err, sizeof(err))))
+		return respond_error(resp, 503, "store_unavailable", "%s", err);
+	rc = profile_resolve_id(s, id, live);
+	if (rc == 0) {
+		pool_give(api, s);
+		return respond_error(resp, 404, "not_found", "no profile %.64s", id);
+	}
+	pg.events = json_array();
+	pg.limit = (size_t)limit;
+	if (rc < 0 || s->ops->event_list(s, live, before ? &cursor : NULL, (size_t)limit + 1,
+					 page_add, &pg)) {
+		log_error("api", "events: %s", store_error(s));
+		json_decref(pg.events);
+		store_close(s);
+		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+	}
+	pool_give(api, s);
+	if (pg.n > pg.limit)
+		next = cursor_make(&pg.next);
+	rc = respond_json(resp, 200, json_pack("{s:s, s:o, s:o}", "profile_id", live, "events",
+					       pg.events, "next", next ? json_string(next) : json_null()));
+	hub_free(next);
+	return rc;
+}
+
+/* ---- identity history --------------------------------------------------- */
+
+static int history_add(void *ctx, const struct store_log_entry *e)
+{
+	char when[40];
+	json_t *o = json_pack("{s:s, s:s, s:s}", "at", time_format_ms(e->at_ms, when, sizeof(when)),
+			      "profile_id", e->profile_id, "action", e->action);
+	if (e->id_type)
+		json_object_set_new(o, "type", json_string(e->id_type));
+	if (e->id_value)
+		json_object_set_new(o, "value", json_string(e->id_value));
+	if (e->other_profile_id)
+		json_object_set_new(o, "other_profile_id", json_string(e->other_profile_id));
+	if (e->reason)
+		json_object_set_new(o, "reason", json_string(e->reason));
+	json_array_append_new(ctx, o);
+	return 0;
+}
+
+static int get_history(struct api *api, const char *id, struct api_response *resp)
+{
+	char live[PROFILE_ID_SIZE], err[512];
+	json_t *log = json_array();
+	struct store *s = pool_take(api, err, sizeof(err));
+	int rc;
+
+	if (!s) {
+		json_decref(log);
+		return respond_error(resp, 503, "store_unavailable", "%s", err);
+	}
+	rc = profile_resolve_id(s, id, live);
+	if (rc == 1 && s->ops->log_list(s, live, history_add, log))
+		rc = -1;
+	if (rc < 0) {
+		log_error("api", "history: %s", store_error(s));
+		store_close(s);
+		json_decref(log);
+		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+	}
+	pool_give(api, s);
+	if (rc == 0) {
+		json_decref(log);
+		return respond_error(resp, 404, "not_found", "no profile %.64s", id);
+	}
+	return respond_json(resp, 200, json_pack("{s:s, s:o}", "profile_id", live, "identity_log", log));
+}
+
+/* ---- privacy requests ---------------------------------------------------- */
+
+static struct privacy_request *request_new(struct api *api, const char *type)
+{
+	unsigned char rnd[8];
+	struct privacy_request *r;
+
+	pthread_mutex_lock(&api->lock);
+	r = &api->requests[api->next_request];
+	api->next_request = (api->next_request + 1) % API_MAX_REQUESTS;
+	if (api->n_requests < API_MAX_REQUESTS)
+		api->n_requests++;
+	memset(r, 0, sizeof(*r));
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	snprintf(r->id, sizeof(r->id), "pr_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	snprintf(r->type, sizeof(r->type), "%s", type);
+	snprintf(r->status, sizeof(r->status), "running");
+	r->created_ms = time_now_ms();
+	pthread_mutex_unlock(&api->lock);
+	return r;
+}
+
+static void request_finish(struct api *api, struct privacy_request *r, const char *status, int n)
+{
+	pthread_mutex_lock(&api->lock);
+	snprintf(r->status, sizeof(r->status), "%s", status);
+	r->finished_ms = time_now_ms();
+	r->n_profiles = n;
+	pthread_mutex_unlock(&api->lock);
+}
+
+static json_t *request_json(const struct privacy_request *r)
+{
+	char c[40], f[40];
+	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", r->id, "type", r->type, "status",
+			 r->status, "created_at", time_format_ms(r->created_ms, c, sizeof(c)),
+			 "finished_at", r->finished_ms ? json_string(time_format_ms(r->finished_ms, f, sizeof(f)))
+						       : json_null());
+}
+
+static int privacy_access(struct api *api, const char *by, const char *value,
+			  struct api_response *resp)
+{
+	char ids[API_FIND_MAX][PROFILE_ID_SIZE], err[512];
+	struct privacy_request *r = request_new(api, "access");
+	json_t *docs = json_array(), *out;
+	struct store *s = pool_take(api, err, sizeof(err));
+	int n;
+
+	if (!s) {
+		json_decref(docs);
+		request_finish(api, r, "failed", 0);
+		return respond_error(resp, 503, "store_unavailable", "%s", err);
+	}
+	n = profile_find(s, by, value, ids, API_FIND_MAX);
+	for (int i = 0; n > 0 && i < n; i++) {
+		json_t *doc = NULL;
+		if (profile_access_build(s, ids[i], &doc) < 0) {
+			n = -1;
+			break;
+		}
+		if (doc)
+			json_array_append_new(docs, doc);
+	}
+	if (n < 0) {
+		log_error("api", "access request: %s", store_error(s));
+		store_close(s);
+		json_decref(docs);
+		request_finish(api, r, "failed", 0);
+		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+	}
+	pool_give(api, s);
+	request_finish(api, r, "done", n);
+	out = request_json(r);
+	json_object_set_new(out, "document", json_pack("{s:s, s:o}", by, value, "profiles", docs));
+	return respond_json(resp, 200, out);
+}
+
+static int privacy_erase(struct api *api, const char *by, const char *value,
+			 struct api_response *resp)
+{
+	struct privacy_request *r = request_new(api, "erase");
+	struct intake_batch b = {0};
+	struct record *rec = NULL;
+	json_t *rj;
+	char *text, err[512];
+	hub_rc rc;
+
+	rj = json_pack("{s:s, s:s, s:s, s:{s:s}}", "type", "erase", "source", "privacy",
+		       "message_id", r->id, "identifiers", by, value);
+	text = json_dumps(rj, JSON_COMPACT);
+	json_decref(rj);
+	rc = text ? record_from_json(text, strlen(text), "privacy", &api->rules, time_now_ms(), &rec,
+				     NULL, err, sizeof(err))
+		  : HUB_ERR_NOMEM;
+	free(text);
+	if (rc != HUB_OK) {
+		request_finish(api, r, "rejected", 0);
+		return respond_error(resp, 400, "invalid_request", "%s",
+				     rc == HUB_ERR_NOMEM ? "out of memory" : err);
+	}
+	b.records = &rec;
+	b.n_records = 1;
+	rc = intake_submit(api->intake, &b);
+	if (rc == HUB_OK)
+		rc = intake_wait(api->intake, &b);
+	record_free(rec);
+	if (rc != HUB_OK) {
+		request_finish(api, r, "failed", 0);
+		resp->headers[resp->n_headers++] = (struct api_header){"Retry-After", "1"};
+		return respond_error(resp, rc == HUB_ERR_BUSY ? 429 : 503, "unavailable",
+				     "the erase could not be stored now; retry");
+	}
+	request_finish(api, r, "done", 0);
+	return respond_json(resp, 200, request_json(r));
+}
+
+static int post_privacy(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+	json_error_t jerr;
+	json_t *body = req->body ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr)
+				 : NULL;
+	const char *type, *by = NULL, *value = NULL;
+	int rc;
+
+	if (!json_is_object(body)) {
+		json_decref(body);
+		return respond_error(resp, 400, "invalid_json",
+				     "the body must be a JSON object like {\"type\": \"access\", \"custom_id\": \"C1\"}");
+	}
+	type = json_string_value(json_object_get(body, "type"));
+	for (size_t i = 0; i < 2; i++) {
+		const char *v = json_string_value(json_object_get(body, lookup_keys[i]));
+		if (v && *v && !by) {
+			by = lookup_keys[i];
+			value = v;
+		}
+	}
+	if (!type || (strcmp(type, "access") != 0 && strcmp(type, "erase") != 0))
+		rc = respond_error(resp, 400, "invalid_parameter", "type must be \"access\" or \"erase\"");
+	else if (!by)
+		rc = respond_error(resp, 400, "missing_parameter",
+				   "give the person's custom_id or installation_id (a string)");
+	else if (strcmp(type, "access") == 0)
+		rc = privacy_access(api, by, value, resp);
+	else
+		rc = privacy_erase(api, by, value, resp);
+	json_decref(body);
+	return rc;
+}
+
+static int get_privacy(struct api *api, const char *id, struct api_response *resp)
+{
+	json_t *found = NULL;
+	pthread_mutex_lock(&api->lock);
+	for (size_t i = 0; i < api->n_requests; i++)
+		if (strcmp(api->requests[i].id, id) == 0)
+			found = request_json(&api->requests[i]);
+	pthread_mutex_unlock(&api->lock);
+	if (!found)
+		return respond_error(resp, 404, "not_found", "no privacy request %.64s", id);
+	return respond_json(resp, 200, found);
+}
+
+/* ---- sources and exports ---------------------------------------------- */
+
+static int get_status(json_t *(*fn)(void *), void *ctx, const char *key,
+		      struct api_response *resp)
+{
+	json_t *list = fn ? fn(ctx) : json_array();
+	if (!list)
+		return respond_error(resp, 500, "internal", "status unavailable");
+	return respond_json(resp, 200, json_pack("{s:o}", key, list));
+}
+
+static int post_sync(struct api *api, const char *name, struct api_response *resp)
+{
+	if (!api->providers.source_trigger || api->providers.source_trigger(api->providers.ctx, name))
+		return respond_error(resp, 404, "not_found", "no scheduled pull source named %.64s", name);
+	return respond_json(resp, 202, json_pack("{s:s, s:s}", "source", name, "status", "queued"));
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+static int serve_page(const struct api_request *req, struct api_response *resp)
+{
+	const struct web_asset *a = web_asset_find(req->path);
+	if (!a)
+		return 0;
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+		return respond_error(resp, 405, "method_not_allowed", "use GET");
+	resp->status = 200;
+	resp->static_body = a->data;
+	resp->body_len = a->size;
+	resp->content_type = a->content_type;
+	resp->headers[resp->n_headers++] = (struct api_header){
+		"Content-Security-Policy",
+		"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"};
+	resp->headers[resp->n_headers++] = (struct api_header){"X-Content-Type-Options", "nosniff"};
+	resp->headers[resp->n_headers++] = (struct api_header){"Cache-Control", "no-cache"};
+	return 1;
+}
+
+static int method_is(const struct api_request *req, const char *m, struct api_response *resp,
+		     int *handled)
+{
+	if (strcmp(req->method, m) == 0)
+		return 1;
+	*handled = respond_error(resp, 405, "method_not_allowed", "use %s", m);
+	return 0;
+}
+
+int api_wants_body(const char *method, const char *path)
+{
+	return strcmp(method, "POST") == 0 && strcmp(path, "/v1/privacy/requests") == 0;
+}
+
+int api_handle(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+	const char *p = req->path;
+	char id[256];
+	int handled = 1;
+
+	memset(resp, 0, sizeof(*resp));
+	if (strncmp(p, "/v1/", 4) != 0)
+		return serve_page(req, resp);
+	if (auth_check(api, req, resp))
+		return 1;
+	if (strcmp(p, "/v1/profiles") == 0)
+		return method_is(req, "GET", resp, &handled) ? get_profiles(api, req, resp) : handled;
+	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "events", id, sizeof(id)))
+		return method_is(req, "GET", resp, &handled) ? get_events(api, req, id, resp) : handled;
+	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "history", id, sizeof(id)))
+		return method_is(req, "GET", resp, &handled) ? get_history(api, id, resp) : handled;
+	if (strcmp(p, "/v1/privacy/requests") == 0)
+		return method_is(req, "POST", resp, &handled) ? post_privacy(api, req, resp) : handled;
+	if (strncmp(p, "/v1/privacy/requests/", 21) == 0 && p[21] && !strchr(p + 21, '/'))
+		return method_is(req, "GET", resp, &handled) ? get_privacy(api, p + 21, resp) : handled;
+	if (strcmp(p, "/v1/sources") == 0)
+		return method_is(req, "GET", resp, &handled)
+			       ? get_status(api->providers.sources_status, api->providers.ctx, "sources", resp)
+			       : handled;
+	if (strncmp(p, "/v1/sources/", 12) == 0 && strlen(p) > 17 &&
+	    strcmp(p + strlen(p) - 5, "/sync") == 0) {
+		size_t n = strlen(p) - 12 - 5;
+		if (n == 0 || n >= sizeof(id))
+			return respond_error(resp, 404, "not_found", "no such route");
+		memcpy(id, p + 12, n);
+		id[n] = '\0';
+		return method_is(req, "POST", resp, &handled) ? post_sync(api, id, resp) : handled;
+	}
+	if (strcmp(p, "/v1/exports") == 0)
+		return method_is(req, "GET", resp, &handled)
+			       ? get_status(api->providers.exports_status, api->providers.ctx, "exports", resp)
+			       : handled;
+	return respond_error(resp, 404, "not_found", "no such route");
+}
+
+int api_open(struct api **out, const struct hub_config *cfg, struct intake *intake,
+	     const struct api_providers *providers, char *err, size_t err_size)
+{
+	struct api *api = hub_calloc(1, sizeof(*api));
+	if (!api) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	api->cfg = cfg;
+	api->intake = intake;
+	if (providers)
+		api->providers = *providers;
+	api->rules.external_ids = cfg->external_ids;
+	api->rules.n_external_ids = cfg->n_external_ids;
+	api->rules.blocked_values = cfg->blocked_values;
+	api->rules.n_blocked_values = cfg->n_blocked_values;
+	pthread_mutex_init(&api->lock, NULL);
+	*out = api;
+	return 0;
+}
+
+void api_close(struct api *api)
+{
+	if (!api)
+		return;
+	for (size_t i = 0; i < api->n_pool; i++)
+		store_close(api->pool[i]);
+	pthread_mutex_destroy(&api->lock);
+	hub_free(api);
+}

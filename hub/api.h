@@ -1,0 +1,74 @@
+/*
+ * api.h - the management API (API.md) and the Profiles View page, as one
+ * handler that knows nothing of HTTP libraries: http.c hands it a request
+ * and sends back the response it fills.
+ *
+ *   GET  /v1/profiles?custom_id=|installation_id=|email=|phone=|profile_id=|q=
+ *   GET  /v1/profiles/<id>/events?before=<cursor>&limit=<1..200>
+ *   GET  /v1/profiles/<id>/history
+ *   POST /v1/privacy/requests      {"type": "access"|"erase", "custom_id"|"installation_id"}
+ *   GET  /v1/privacy/requests/<id>
+ *   GET  /v1/sources, POST /v1/sources/<name>/sync, GET /v1/exports
+ *   GET  /, /app.js, /style.css    the Profiles View (no token needed)
+ *
+ * Every /v1 route needs "Authorization: Bearer <token>" with a token of
+ * api.tokens: 401 without one, 403 with a wrong one (constant-time compare).
+ * Errors are {"error": {"code": ..., "message": ...}}.
+ */
+#ifndef HUB_API_H
+#define HUB_API_H
+
+#include "config.h"
+#include "intake.h"
+
+#include <jansson.h>
+
+struct api;
+
+struct api_request {
+	const char *method;
+	const char *path;          /* without the query string */
+	/* a query parameter's value (decoded), or NULL */
+	const char *(*query)(const struct api_request *req, const char *key);
+	const char *authorization; /* the header, or NULL */
+	const char *body;          /* POST bodies; may be NULL */
+	size_t body_len;
+	const void *priv;          /* the transport's */
+};
+
+struct api_header {
+	const char *name;
+	const char *value;
+};
+
+struct api_response {
+	int status;
+	char *body;                /* hub_malloc'd, freed by api_response_free */
+	size_t body_len;
+	const unsigned char *static_body; /* pages: not freed */
+	const char *content_type;
+	struct api_header headers[4];
+	size_t n_headers;
+};
+
+/* Status of the scheduled sources and of the exports, from the modules
+ * that own them (NULL: none configured).  Each returns a new reference. */
+struct api_providers {
+	json_t *(*sources_status)(void *ctx);
+	int (*source_trigger)(void *ctx, const char *name); /* 0 ok, -1 unknown name */
+	json_t *(*exports_status)(void *ctx);
+	void *ctx;
+};
+
+int api_open(struct api **out, const struct hub_config *cfg, struct intake *intake,
+	     const struct api_providers *providers, char *err, size_t err_size);
+void api_close(struct api *api);
+
+/* 1 when the path is the API's or the page's (resp filled), 0 otherwise. */
+int api_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_response_free(struct api_response *resp);
+
+/* 1 when the method + path is one the API takes a body for. */
+int api_wants_body(const char *method, const char *path);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * segment.c - the segment push source: Segment's HTTP Tracking API
+ * (/v1/batch and the single calls /v1/identify, /v1/track, /v1/page,
+ * /v1/screen, /v1/group, /v1/alias) and the Segment Webhooks destination
+ * (/webhook), mounted by the hub under /in/<source name>/.  Also reads
+ * Segment events from JSON Lines for `profilehub import --format segment`.
+ *
+ * This file holds the descriptor, the config, and the routes: each route
+ * checks who is calling (segment_auth.c), runs the body (segment_request.c)
+ * and turns the outcome into the answer: 200 {"success": true}, or
+ * {"error": {"code", "message", "index"?}} with 400, 401, 404, 413 or 503.
+ * The host discards everything a call emitted unless the answer is 2xx.
+ *
+ * The state is read-only after create(): routes run on several HTTP
+ * threads at once.  Write keys and the webhook secret never appear in a
+ * message or a log line.
+ */
+#include "segment.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct hub_config_key segment_keys[] = {
+	{.name = "write_keys", .type = HUB_CFG_STRING_LIST, .is_secret = 1,
+	 .description = "write keys accepted by the tracking API (/v1/...): Basic auth "
+			"user name or \"writeKey\" in the body"},
+	{.name = "webhook_secret", .type = HUB_CFG_STRING, .is_secret = 1,
+	 .description = "shared secret of the Segment Webhooks destination (/webhook): "
+			"X-Signature is the hex HMAC-SHA1 of the body"},
+	{.name = NULL},
+};
+
+/* ---- create / destroy ------------------------------------------------- */
+
+static void segment_destroy(void *state)
+{
+	struct seg_state *st = state;
+
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->n_write_keys; i++) {
+		OPENSSL_cleanse(st->write_keys[i].value, st->write_keys[i].len);
+		free(st->write_keys[i].value);
+	}
+	free(st->write_keys);
+	if (st->webhook_secret)
+		OPENSSL_cleanse(st->webhook_secret, st->webhook_secret_len);
+	free(st->webhook_secret);
+	free(st);
+}
+
+static hub_rc keys_load(struct seg_state *st, char *err, size_t err_size)
+{
+	size_t n = st->host->config_list_size(st->inst, "write_keys");
+
+	if (n && !(st->write_keys = calloc(n, sizeof(*st->write_keys))))
+		return HUB_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *key = st->host->config_list_item(st->inst, "write_keys", i);
+		if (!key || !*key) {
+			snprintf(err, err_size, "write_keys[%zu] is empty", i);
+			return HUB_ERR_CONFIG;
+		}
+		if (!(st->write_keys[i].value = strdup(key)))
+			return HUB_ERR_NOMEM;
+		st->write_keys[i].len = strlen(key);
+		st->n_write_keys++;
+	}
+	return HUB_OK;
+}
+
+static hub_rc secret_load(struct seg_state *st, char *err, size_t err_size)
+{
+	const char *secret = st->host->config_string(st->inst, "webhook_secret");
+
+	if (!secret)
+		return HUB_OK;
+	if (!*secret) {
+		snprintf(err, err_size, "webhook_secret is empty");
+		return HUB_ERR_CONFIG;
+	}
+	if (!(st->webhook_secret = strdup(secret)))
+		return HUB_ERR_NOMEM;
+	st->webhook_secret_len = strlen(secret);
+	return HUB_OK;
+}
+
+static hub_rc segment_create(const struct hub_host *host, const struct hub_instance *inst,
+			     void **state, char *err, size_t err_size)
+{
+	struct seg_state *st = calloc(1, sizeof(*st));
+	hub_rc rc;
+
+	if (!st)
+		return HUB_ERR_NOMEM;
+	st->host = host;
+	st->inst = inst;
+	if ((rc = keys_load(st, err, err_size)) || (rc = secret_load(st, err, err_size)))
+		goto fail;
+	if (!st->n_write_keys && !st->webhook_secret) {
+		snprintf(err, err_size, "set write_keys (tracking API), webhook_secret "
+					"(webhooks) or both");
+		rc = HUB_ERR_CONFIG;
+		goto fail;
+	}
+	*state = st;
+	return HUB_OK;
+fail:
+	segment_destroy(st);
+	return rc;
+}
+
+/* ---- answers ---------------------------------------------------------- */
+
+/* Replaces bytes that are not valid UTF-8 (a message cut mid-character). */
+static void utf8_repair(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3
+						      : (*p >> 3) == 30 ? 4 : 0;
+		int ok = n > 0;
+		for (int i = 1; ok && i < n; i++)
+			ok = (p[i] & 0xC0) == 0x80;
+		if (!ok) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
+static int error_body(struct hub_response *resp, const struct seg_error *e, size_t max)
+{
+	size_t n = strnlen(e->message, max);
+	json_t *inner, *outer;
+
+	while (n > 0 && ((unsigned char)e->message[n] & 0xC0) == 0x80)
+		n--; /* cut before a character, not inside one */
+	inner = json_pack("{s:s, s:s%}", "code", e->code, "message", e->message, n);
+	if (inner && e->index >= 0)
+		json_object_set_new(inner, "index", json_integer(e->index));
+	outer = inner ? json_pack("{s:o}", "error", inner) : NULL;
+	n = outer ? json_dumpb(outer, resp->body, sizeof(resp->body) - 1, JSON_COMPACT) : 0;
+	json_decref(outer);
+	if (n == 0 || n >= sizeof(resp->body))
+		return -1;
+	resp->body[n] = '\0';
+	return 0;
+}
+
+/* Fills the answer for an outcome; returns the rc the route returns. */
+static hub_rc respond(struct hub_response *resp, hub_rc rc, struct seg_error *e)
+{
+	if (rc == HUB_OK) {
+		resp->status = 200;
+		snprintf(resp->body, sizeof(resp->body), "{\"success\":true}");
+		return HUB_OK;
+	}
+	resp->status = e->status ? e->status : 500;
+	if (!e->code)
+		e->code = "internal";
+	if (resp->status == 503)
+		resp->retry_after = "1";
+	utf8_repair(e->message);
+	/* a message may be cut (while staying UTF-8) to fit the body */
+	if (error_body(resp, e, sizeof(e->message)) && error_body(resp, e, 120))
+		snprintf(resp->body, sizeof(resp->body),
+			 "{\"error\":{\"code\":\"internal\",\"message\":\"error\"}}");
+	if (resp->status == 503)
+		return rc == HUB_ERR_STOPPED ? HUB_ERR_STOPPED : HUB_ERR_BUSY;
+	return resp->status >= 500 ? rc : HUB_ERR_DATA;
+}
+
+/* ---- routes ----------------------------------------------------------- */
+
+static const char *header(const struct hub_request *req, const char *name)
+{
+	return req->header ? req->header(req, name) : NULL;
+}
+
+/* The tracking API: Basic auth when there is a header, else the body's
+ * writeKey.  `forced`: the type of a single call, -1 for /v1/batch. */
+static hub_rc route_api(void *state, struct hub_call *call, const struct hub_request *req,
+			struct hub_response *resp, int forced)
+{
+	const struct seg_state *st = state;
+	const char *authorization = header(req, "Authorization");
+	struct seg_error e = {0};
+	hub_rc rc;
+
+	if (req->body_len > SEG_MAX_BODY) {
+		seg_error_set(&e, 413, "body_too_large", -1, "body: %zu bytes, the limit is %d",
+			      req->body_len, SEG_MAX_BODY);
+		return respond(resp, HUB_ERR_DATA, &e);
+	}
+	if (authorization && !seg_auth_header(st, authorization)) {
+		seg_error_set(&e, 401, "unauthorized", -1, "unknown write key");
+		return respond(resp, HUB_ERR_DATA, &e);
+	}
+	rc = seg_request_run(st, call, req->body, req->body_len, forced, SEG_MODE_API,
+			     !authorization, &e);
+	return respond(resp, rc, &e);
+}
+
+static hub_rc route_batch(void *state, struct hub_call *call, const struct hub_request *req,
+			  struct hub_response *resp)
+{
+	return route_api(state, call, req, resp, -1);
+}
+
+static hub_rc route_identify(void *state, struct hub_call *call,
+			     const struct hub_request *req, struct hub_response *resp)
+{
+	return route_api(state, call, req, resp, SEG_IDENTIFY);
+}
+
+static hub_rc route_track(void *state, struct hub_call *call, const struct hub_request *req,
+			  struct hub_response *resp)
+{
+	return route_api(state, call, req, resp, SEG_TRACK);
+}
+
+static hub_rc route_page(void *state, struct hub_call *call, const struct hub_request *req,
+			 struct hub_response *resp)
+{
+	return route_api(state, call, req, resp, SEG_PAGE);
+}
+
+static hub_rc route_screen(void *state, struct hub_call *call, const struct hub_request *req,
+			   struct hub_response *resp)
+{
+	return route_api(state, call, req, resp, SEG_SCREEN);
+}
+
+static hub_rc route_group(void *state, struct hub_call *call, const struct hub_request *req,
+			  struct hub_response *resp)
+{
+	return route_api(state, call, req, resp, SEG_GROUP);
+}
+
+static hub_rc route_alias(void *state, struct hub_call *call, const struct hub_request *req,
+			  struct hub_response *resp)
+{
+	return route_api(state, call, req, resp, SEG_ALIAS);
+}
+
+/* The Webhooks destination: the signature is checked on the raw body
+ * before it is parsed. */
+static hub_rc route_webhook(void *state, struct hub_call *call,
+			    const struct hub_request *req, struct hub_response *resp)
+{
+	const struct seg_state *st = state;
+	struct seg_error e = {0};
+	hub_rc rc;
+
+	if (!st->webhook_secret) {
+		seg_error_set(&e, 404, "not_found", -1,
+			      "this source has no webhook_secret: the webhook is off");
+		return respond(resp, HUB_ERR_DATA, &e);
+	}
+	if (req->body_len > SEG_MAX_BODY) {
+		seg_error_set(&e, 413, "body_too_large", -1, "body: %zu bytes, the limit is %d",
+			      req->body_len, SEG_MAX_BODY);
+		return respond(resp, HUB_ERR_DATA, &e);
+	}
+	if (!seg_auth_webhook(st, header(req, "X-Signature"), req->body, req->body_len)) {
+		seg_error_set(&e, 401, "unauthorized", -1, "missing or wrong X-Signature");
+		return respond(resp, HUB_ERR_DATA, &e);
+	}
+	rc = seg_request_run(st, call, req->body, req->body_len, -1, SEG_MODE_WEBHOOK, 0, &e);
+	return respond(resp, rc, &e);
+}
+
+static const struct hub_route segment_routes[] = {
+	{"POST", "/v1/batch", route_batch},
+	{"POST", "/v1/identify", route_identify},
+	{"POST", "/v1/track", route_track},
+	{"POST", "/v1/page", route_page},
+	{"POST", "/v1/screen", route_screen},
+	{"POST", "/v1/group", route_group},
+	{"POST", "/v1/alias", route_alias},
+	{"POST", "/webhook", route_webhook},
+	{.method = NULL},
+};
+
+/* ---- import ----------------------------------------------------------- */
+
+static hub_rc segment_import_line(void *state, struct hub_call *call, const char *line,
+				  size_t len, char *err, size_t err_size)
+{
+	struct seg_error e = {0};
+	hub_rc rc = seg_import_line(state, call, line, len, &e);
+
+	if (rc != HUB_OK)
+		snprintf(err, err_size, "%s", e.message);
+	return rc;
+}
+
+/* ---- the descriptor --------------------------------------------------- */
+
+static const struct hub_plugin segment_plugin = {
+	.abi = HUB_ABI_STAMP_INIT,
+	.name = "segment",
+	.version = "1.0.0",
+	.description = "Segment HTTP Tracking API and Webhooks destination (push)",
+	.roles = HUB_ROLE_PUSH,
+	.config = segment_keys,
+	.create = segment_create,
+	.destroy = segment_destroy,
+	.routes = segment_routes,
+	.import_line = segment_import_line,
+};
+
+HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)
+{
+	(void)host;
+	return &segment_plugin;
+}

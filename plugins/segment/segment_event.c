@@ -1,0 +1,411 @@
+/*
+ * segment_event.c - reads one Segment event (a JSON object of the HTTP
+ * Tracking API, Segment Spec) into a struct seg_event and checks its
+ * structure: the size limit, the type, the types of every field the mapping
+ * reads, the fields each type requires, the times.  Nothing is emitted or
+ * allocated here: a request is read whole before anything leaves, which is
+ * what makes it all-or-nothing.
+ *
+ * Segment accepts a number where an ID is expected (userId: 42); numbers
+ * become their decimal text in the event's own buffers.
+ */
+#include "segment.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const type_names[] = {
+	[SEG_IDENTIFY] = "identify", [SEG_TRACK] = "track", [SEG_PAGE] = "page",
+	[SEG_SCREEN] = "screen",     [SEG_GROUP] = "group", [SEG_ALIAS] = "alias",
+};
+
+#define N_TYPES (sizeof(type_names) / sizeof(type_names[0]))
+
+static int type_parse(const char *name, enum seg_type *out)
+{
+	for (size_t i = 0; i < N_TYPES; i++) {
+		if (strcmp(name, type_names[i]) == 0) {
+			*out = (enum seg_type)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void seg_error_set(struct seg_error *e, int status, const char *code, long index,
+		   const char *fmt, ...)
+{
+	va_list ap;
+
+	e->status = status;
+	e->code = code;
+	e->index = index;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- times ------------------------------------------------------------ */
+
+static int read_digits(const char **s, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++, (*s)++) {
+		if (!isdigit((unsigned char)**s))
+			return -1;
+		v = v * 10 + (**s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* "Z", "+02:00", "+0200", "-05" -> minutes east of UTC; -1 on error. */
+static int read_offset(const char **s, int *minutes)
+{
+	int sign, h, m = 0;
+
+	if (**s == 'Z' || **s == 'z') {
+		(*s)++;
+		*minutes = 0;
+		return 0;
+	}
+	if (**s != '+' && **s != '-')
+		return -1;
+	sign = **s == '-' ? -1 : 1;
+	(*s)++;
+	if (read_digits(s, 2, &h))
+		return -1;
+	if (**s == ':')
+		(*s)++;
+	if (**s && read_digits(s, 2, &m))
+		return -1;
+	if (h > 23 || m > 59)
+		return -1;
+	*minutes = sign * (h * 60 + m);
+	return 0;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* Days since 1970-01-01 in the civil calendar (Howard Hinnant). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+
+	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+int64_t seg_time_parse(const char *s)
+{
+	int y, mo, d, h, mi, sec, frac = 0, scale = 100, off = 0;
+
+	if (read_digits(&s, 4, &y) || *s++ != '-' || read_digits(&s, 2, &mo) || *s++ != '-' ||
+	    read_digits(&s, 2, &d) || (*s != 'T' && *s != 't' && *s != ' '))
+		return -1;
+	s++;
+	if (read_digits(&s, 2, &h) || *s++ != ':' || read_digits(&s, 2, &mi) || *s++ != ':' ||
+	    read_digits(&s, 2, &sec))
+		return -1;
+	if (*s == '.' || *s == ',') {
+		if (!isdigit((unsigned char)*++s))
+			return -1;
+		for (; isdigit((unsigned char)*s); s++, scale /= 10)
+			frac += (*s - '0') * scale; /* past ms, scale is 0 */
+	}
+	if (read_offset(&s, &off) || *s)
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
+	    sec > 60)
+		return -1;
+	return (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off * 60) * 1000 +
+	       frac;
+}
+
+/* ---- fields ----------------------------------------------------------- */
+
+/* A member, with JSON null read as absent. */
+static json_t *member(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_null(v) ? NULL : v;
+}
+
+/* The shortest decimal text that reads back as the same double. */
+static void real_text(double v, char *buf, size_t size)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, size, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+/* An ID: a string, or a number as its decimal text.  0 when absent or
+ * valid (*out set), -1 on a wrong type. */
+static int read_id(json_t *obj, const char *key, const char **out, char *buf, size_t size)
+{
+	json_t *v = member(obj, key);
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (json_is_string(v)) {
+		*out = json_string_value(v);
+	} else if (json_is_integer(v)) {
+		snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		*out = buf;
+	} else if (json_is_real(v) && isfinite(json_real_value(v))) {
+		real_text(json_real_value(v), buf, size);
+		*out = buf;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static int read_string(json_t *obj, const char *key, const char **out)
+{
+	json_t *v = member(obj, key);
+
+	*out = json_string_value(v);
+	return v && !*out ? -1 : 0;
+}
+
+static int read_object(json_t *obj, const char *key, json_t **out)
+{
+	json_t *v = member(obj, key);
+
+	*out = json_is_object(v) ? v : NULL;
+	return v && !*out ? -1 : 0;
+}
+
+/* A date-time member: 0 when absent (*ms = 0) or valid, -1 otherwise. */
+static int read_time(json_t *obj, const char *key, int64_t *ms)
+{
+	const char *s;
+
+	*ms = 0;
+	if (read_string(obj, key, &s))
+		return -1;
+	if (s && (*ms = seg_time_parse(s)) < 0)
+		return -1;
+	return 0;
+}
+
+/* UTF-8 characters (the text is valid UTF-8: jansson checked it). */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* ---- context ---------------------------------------------------------- */
+
+json_t *seg_context_get(const struct seg_event *ev, const char *const *path)
+{
+	json_t *a = member(ev->item, "context");
+	json_t *b = ev->batch ? ev->batch->context : NULL;
+
+	for (; *path; path++) {
+		a = json_is_object(a) ? member(a, *path) : NULL;
+		b = json_is_object(b) ? member(b, *path) : NULL;
+		/* the item's value wins unless both sides are objects to merge */
+		if (a && !(json_is_object(a) && json_is_object(b)))
+			b = NULL;
+	}
+	return a ? a : b;
+}
+
+/* context.externalIds: [{"id", "type", "collection", "encoding"}]. */
+static int check_external_ids(struct seg_event *ev, long index, struct seg_error *e)
+{
+	static const char *const path[] = {"externalIds", NULL};
+	json_t *ids = seg_context_get(ev, path), *x;
+	size_t i;
+
+	ev->external_ids = NULL;
+	if (!ids)
+		return 0;
+	if (!json_is_array(ids)) {
+		seg_error_set(e, 400, "invalid_event", index,
+			      "context.externalIds: must be an array");
+		return -1;
+	}
+	json_array_foreach(ids, i, x) {
+		if (!json_is_string(json_object_get(x, "type")) ||
+		    !json_is_string(json_object_get(x, "id"))) {
+			seg_error_set(e, 400, "invalid_event", index,
+				      "context.externalIds[%zu]: must be an object with a "
+				      "string \"type\" and a string \"id\"",
+				      i);
+			return -1;
+		}
+	}
+	ev->external_ids = ids;
+	return 0;
+}
+
+/* ---- one event --------------------------------------------------------- */
+
+/* The type: the item's "type", or the single call's path when absent. */
+static int read_type(struct seg_event *ev, int forced, long index, struct seg_error *e)
+{
+	json_t *v = member(ev->item, "type");
+	const char *name = json_string_value(v);
+	enum seg_type t;
+
+	if (!v && forced >= 0) {
+		ev->type = (enum seg_type)forced;
+		return 0;
+	}
+	if (!v) {
+		seg_error_set(e, 400, "missing_field", index, "type: missing");
+		return -1;
+	}
+	if (!name) {
+		seg_error_set(e, 400, "invalid_event", index, "type: must be a string");
+		return -1;
+	}
+	if (type_parse(name, &t) || (forced >= 0 && t != (enum seg_type)forced)) {
+		/* %.40s: a message never grows with the input */
+		seg_error_set(e, 400, "unknown_type", index,
+			      forced >= 0 ? "type: \"%.40s\" does not match the path"
+					  : "type: unknown type \"%.40s\"",
+			      name);
+		return -1;
+	}
+	ev->type = t;
+	return 0;
+}
+
+/* The identifiers every type has. */
+static const char *read_ids(struct seg_event *ev)
+{
+	json_t *it = ev->item;
+
+	if (read_string(it, "messageId", &ev->message_id))
+		return "messageId: must be a string";
+	if (ev->message_id && utf8_chars(ev->message_id) > SEG_MAX_MESSAGE_ID)
+		return "messageId: must be shorter than 100 characters";
+	if (ev->message_id && !*ev->message_id)
+		ev->message_id = NULL; /* "": the host derives one */
+	if (read_id(it, "userId", &ev->user_id, ev->user_id_buf, sizeof(ev->user_id_buf)))
+		return "userId: must be a string or a number";
+	if (read_id(it, "anonymousId", &ev->anonymous_id, ev->anonymous_id_buf,
+		    sizeof(ev->anonymous_id_buf)))
+		return "anonymousId: must be a string or a number";
+	if (ev->type == SEG_ALIAS ? !ev->user_id : !ev->user_id && !ev->anonymous_id)
+		return ev->type == SEG_ALIAS ? "userId: required for alias"
+					     : "userId or anonymousId: one is required";
+	return NULL;
+}
+
+/* timestamp (RudderStack: originalTimestamp), sentAt, receivedAt. */
+static const char *read_times(struct seg_event *ev)
+{
+	const struct seg_batch_ctx *b = ev->batch;
+	int64_t original, sent, received;
+
+	if (read_time(ev->item, "timestamp", &ev->timestamp_ms))
+		return "timestamp: must be an ISO 8601 date-time";
+	if (read_time(ev->item, "originalTimestamp", &original))
+		return "originalTimestamp: must be an ISO 8601 date-time";
+	if (read_time(ev->item, "sentAt", &sent))
+		return "sentAt: must be an ISO 8601 date-time";
+	if (read_time(ev->item, "receivedAt", &received))
+		return "receivedAt: must be an ISO 8601 date-time";
+	if (!ev->timestamp_ms)
+		ev->timestamp_ms = original;
+	ev->sent_at_ms = ev->received_at_ms = 0;
+	if (b->mode == SEG_MODE_API && ev->timestamp_ms)
+		ev->sent_at_ms = sent ? sent : b->sent_at_ms;
+	if (b->mode == SEG_MODE_IMPORT)
+		ev->received_at_ms = received;
+	return NULL;
+}
+
+/* What each type carries. */
+static const char *read_payload(struct seg_event *ev)
+{
+	json_t *it = ev->item, *other;
+
+	if (read_object(it, "context", &other))
+		return "context: must be an object";
+	if (read_object(it, "integrations", &other))
+		return "integrations: must be an object";
+	switch (ev->type) {
+	case SEG_TRACK:
+		if (read_string(it, "event", &ev->event) || !ev->event)
+			return "event: required, a string";
+		/* fall through */
+	case SEG_PAGE:
+	case SEG_SCREEN:
+		if (read_object(it, "properties", &ev->properties))
+			return "properties: must be an object";
+		if (ev->type != SEG_TRACK && read_string(it, "name", &ev->name))
+			return "name: must be a string";
+		break;
+	case SEG_GROUP:
+		if (read_id(it, "groupId", &ev->group_id, ev->group_id_buf,
+			    sizeof(ev->group_id_buf)) ||
+		    !ev->group_id)
+			return "groupId: required, a string or a number";
+		/* fall through */
+	case SEG_IDENTIFY:
+		if (read_object(it, "traits", &ev->traits))
+			return "traits: must be an object";
+		break;
+	case SEG_ALIAS:
+		if (read_id(it, "previousId", &ev->previous_id, ev->previous_id_buf,
+			    sizeof(ev->previous_id_buf)) ||
+		    !ev->previous_id)
+			return "previousId: required, a string or a number";
+		break;
+	}
+	return NULL;
+}
+
+int seg_event_read(json_t *item, long index, int forced, const struct seg_batch_ctx *batch,
+		   struct seg_event *ev, struct seg_error *e)
+{
+	const char *why;
+	size_t size;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->item = item;
+	ev->batch = batch;
+	if (!json_is_object(item)) {
+		seg_error_set(e, 400, "invalid_event", index, "event: must be an object");
+		return -1;
+	}
+	size = json_dumpb(item, NULL, 0, JSON_COMPACT);
+	if (size > SEG_MAX_EVENT) {
+		seg_error_set(e, 400, "event_too_large", index,
+			      "event: %zu bytes, the limit is %d", size, SEG_MAX_EVENT);
+		return -1;
+	}
+	if (read_type(ev, forced, index, e))
+		return -1;
+	if ((why = read_ids(ev)) || (why = read_times(ev)) || (why = read_payload(ev))) {
+		seg_error_set(e, 400, "invalid_event", index, "%s", why);
+		return -1;
+	}
+	return check_external_ids(ev, index, e);
+}

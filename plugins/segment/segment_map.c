@@ -1,0 +1,327 @@
+/*
+ * segment_map.c - one checked Segment event -> one canonical record
+ * (IDENTITY.md sections 2 and 9), handed to the host with emit().
+ *
+ *   identify  identify: traits -> attributes (email -> $email_address, ...;
+ *             other keys lowercased), context.locale -> $language + $region,
+ *             context.timezone -> $timezone
+ *   track     track named `event` with `properties`
+ *   page      track "$page" with properties + name; screen: "$screen"
+ *   group     track "$group" with {"group_id", "traits"}
+ *   alias     alias: previousId -> previous_id, userId -> custom_id
+ *
+ * Every type: userId -> custom_id, anonymousId -> installation_id,
+ * context.externalIds -> identifiers of their own type (the host keeps the
+ * configured ones), the platform from context.os.name, context.device.type
+ * or context.library.name.  Values are passed as they are: the host checks
+ * attribute values and drops a bad one with a warning.
+ */
+#include "segment.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- platform --------------------------------------------------------- */
+
+struct name_map {
+	const char *name;
+	const char *platform;
+};
+
+static const struct name_map os_platforms[] = {
+	{"ios", "ios"},     {"ipados", "ios"}, {"iphone os", "ios"},
+	{"android", "android"},
+};
+
+static const struct name_map device_platforms[] = {
+	{"ios", "ios"}, {"android", "android"}, {"web", "web"}, {"browser", "web"},
+};
+
+static const struct name_map library_platforms[] = {
+	{"analytics.js", "web"},
+	{"analytics-next", "web"},
+	{"@segment/analytics-next", "web"},
+	{"rudderstack-javascript-sdk", "web"},
+	{"analytics-ios", "ios"},
+	{"analytics-swift", "ios"},
+	{"analytics-android", "android"},
+	{"analytics-kotlin", "android"},
+	{"analytics-node", "server"},
+	{"@segment/analytics-node", "server"},
+	{"rudder-sdk-node", "server"},
+	{"@rudderstack/rudder-sdk-node", "server"},
+	{"analytics-python", "server"},
+	{"analytics-ruby", "server"},
+	{"analytics-go", "server"},
+	{"analytics-java", "server"},
+	{"analytics-php", "server"},
+};
+
+static const char *name_lookup(const char *name, const struct name_map *map, size_t n)
+{
+	for (size_t i = 0; name && i < n; i++)
+		if (strcasecmp(name, map[i].name) == 0)
+			return map[i].platform;
+	return NULL;
+}
+
+static const char *context_string(const struct seg_event *ev, const char *a, const char *b)
+{
+	const char *path[] = {a, b, NULL};
+
+	return json_string_value(seg_context_get(ev, path));
+}
+
+/* The platform the event came from ("ios", "android", "web", "server"). */
+static const char *event_platform(const struct seg_event *ev)
+{
+	const char *p;
+
+	p = name_lookup(context_string(ev, "os", "name"), os_platforms,
+			sizeof(os_platforms) / sizeof(os_platforms[0]));
+	if (!p)
+		p = name_lookup(context_string(ev, "device", "type"), device_platforms,
+				sizeof(device_platforms) / sizeof(device_platforms[0]));
+	if (!p)
+		p = name_lookup(context_string(ev, "library", "name"), library_platforms,
+				sizeof(library_platforms) / sizeof(library_platforms[0]));
+	return p;
+}
+
+/* ---- attributes ------------------------------------------------------- */
+
+/* Lowercased trait names that become native attributes. */
+static const struct name_map native_traits[] = {
+	{"email", "$email_address"}, {"phone", "$phone_number"},
+	{"firstname", "$first_name"}, {"first_name", "$first_name"},
+	{"lastname", "$last_name"},   {"last_name", "$last_name"},
+};
+
+/* Sets one trait under its attribute name.  Returns 0 or -1 (memory). */
+static int trait_set(json_t *attrs, const char *key, json_t *value)
+{
+	char *lower = strdup(key);
+	const char *name;
+	int rc;
+
+	if (!lower)
+		return -1;
+	for (char *c = lower; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	name = name_lookup(lower, native_traits, sizeof(native_traits) / sizeof(native_traits[0]));
+	rc = json_object_set(attrs, name ? name : lower, value);
+	free(lower);
+	return rc;
+}
+
+/* "fr-FR", "fr_FR", "zh-Hans-CN", "en" -> $language (and $region). */
+static int locale_set(json_t *attrs, const char *locale)
+{
+	char lang[4] = "", region[4] = "";
+	size_t n = strspn(locale, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+	const char *p = locale + n;
+
+	if (n < 2 || n > 3 || (*p && *p != '-' && *p != '_'))
+		return 0; /* not a locale: nothing to say */
+	for (size_t i = 0; i < n; i++)
+		lang[i] = (char)tolower((unsigned char)locale[i]);
+	while (*p && !region[0]) {
+		size_t len = strcspn(++p, "-_");
+		int alpha = len == 2 && isalpha((unsigned char)p[0]) &&
+			    isalpha((unsigned char)p[1]);
+		int digits = len == 3 && strspn(p, "0123456789") >= 3;
+		if (alpha || digits)
+			for (size_t i = 0; i < len; i++)
+				region[i] = (char)toupper((unsigned char)p[i]);
+		p += len;
+	}
+	if (!json_object_get(attrs, "$language") &&
+	    json_object_set_new(attrs, "$language", json_string(lang)))
+		return -1;
+	if (region[0] && !json_object_get(attrs, "$region") &&
+	    json_object_set_new(attrs, "$region", json_string(region)))
+		return -1;
+	return 0;
+}
+
+/* identify: traits, then what the context says (traits win). */
+static json_t *identify_attributes(const struct seg_event *ev)
+{
+	json_t *attrs = json_object(), *value;
+	const char *key, *locale, *tz;
+
+	if (!attrs)
+		return NULL;
+	json_object_foreach(ev->traits, key, value) {
+		if (trait_set(attrs, key, value))
+			goto fail;
+	}
+	if ((locale = context_string(ev, "locale", NULL)) && locale_set(attrs, locale))
+		goto fail;
+	tz = context_string(ev, "timezone", NULL);
+	if (tz && !json_object_get(attrs, "$timezone") &&
+	    json_object_set_new(attrs, "$timezone", json_string(tz)))
+		goto fail;
+	return attrs;
+fail:
+	json_decref(attrs);
+	return NULL;
+}
+
+/* ---- event properties ------------------------------------------------- */
+
+/* page / screen: the properties plus the name. */
+static json_t *view_properties(const struct seg_event *ev)
+{
+	json_t *props = ev->properties ? json_copy(ev->properties) : json_object();
+
+	if (props && ev->name && json_object_set_new(props, "name", json_string(ev->name))) {
+		json_decref(props);
+		return NULL;
+	}
+	return props;
+}
+
+static json_t *group_properties(const struct seg_event *ev)
+{
+	json_t *traits = ev->traits ? json_incref(ev->traits) : json_object();
+
+	if (!traits)
+		return NULL;
+	return json_pack("{s:s, s:o}", "group_id", ev->group_id, "traits", traits);
+}
+
+/* The payload of the record, as a JSON object (new reference), or NULL
+ * when the type has none.  *failed on memory errors. */
+static json_t *payload(const struct seg_event *ev, int *failed)
+{
+	json_t *p = NULL;
+
+	switch (ev->type) {
+	case SEG_IDENTIFY:
+		p = identify_attributes(ev);
+		break;
+	case SEG_TRACK:
+		return ev->properties ? json_incref(ev->properties) : NULL;
+	case SEG_PAGE:
+	case SEG_SCREEN:
+		p = view_properties(ev);
+		break;
+	case SEG_GROUP:
+		p = group_properties(ev);
+		break;
+	case SEG_ALIAS:
+		return NULL;
+	}
+	*failed = !p;
+	return p;
+}
+
+/* ---- the record -------------------------------------------------------- */
+
+static size_t identifiers_fill(const struct seg_event *ev, struct hub_ident *ids)
+{
+	size_t n = 0, i;
+	json_t *x;
+
+	if (ev->user_id)
+		ids[n++] = (struct hub_ident){"custom_id", ev->user_id};
+	if (ev->anonymous_id && ev->type != SEG_ALIAS)
+		ids[n++] = (struct hub_ident){"installation_id", ev->anonymous_id};
+	json_array_foreach(ev->external_ids, i, x) {
+		const char *type = json_string_value(json_object_get(x, "type"));
+		/* userId and anonymousId alone say who: never an externalId */
+		if (strcmp(type, "custom_id") == 0 || strcmp(type, "installation_id") == 0)
+			continue;
+		ids[n++] = (struct hub_ident){type, json_string_value(json_object_get(x, "id"))};
+	}
+	return n;
+}
+
+static const char *const view_names[] = {
+	[SEG_PAGE] = "$page", [SEG_SCREEN] = "$screen", [SEG_GROUP] = "$group",
+};
+
+static void record_fill(const struct seg_event *ev, struct hub_record *rec,
+			struct hub_ident *ids, const char *payload_text)
+{
+	hub_record_init(rec, ev->type == SEG_IDENTIFY ? HUB_REC_IDENTIFY
+			     : ev->type == SEG_ALIAS  ? HUB_REC_ALIAS
+						      : HUB_REC_TRACK);
+	rec->message_id = ev->message_id;
+	rec->timestamp_ms = ev->timestamp_ms;
+	rec->sent_at_ms = ev->sent_at_ms;
+	rec->received_at_ms = ev->received_at_ms;
+	rec->identifiers = ids;
+	rec->n_identifiers = identifiers_fill(ev, ids);
+	rec->platform = event_platform(ev);
+	switch (ev->type) {
+	case SEG_IDENTIFY:
+		rec->attributes_json = payload_text;
+		break;
+	case SEG_TRACK:
+		rec->event_name = ev->event;
+		rec->properties_json = payload_text;
+		break;
+	case SEG_PAGE:
+	case SEG_SCREEN:
+	case SEG_GROUP:
+		rec->event_name = view_names[ev->type];
+		rec->properties_json = payload_text;
+		break;
+	case SEG_ALIAS:
+		rec->previous_id = ev->previous_id;
+		break;
+	}
+}
+
+static void emit_error(hub_rc rc, long index, const char *why, struct seg_error *e)
+{
+	switch (rc) {
+	case HUB_ERR_DATA:
+		seg_error_set(e, 400, "invalid_event", index, "%s", why);
+		break;
+	case HUB_ERR_BUSY:
+	case HUB_ERR_STOPPED:
+	case HUB_RETRY:
+		seg_error_set(e, 503, "unavailable", index, "cannot store now: %s", why);
+		break;
+	case HUB_ERR_NOMEM:
+		seg_error_set(e, 500, "internal", index, "out of memory");
+		break;
+	default:
+		seg_error_set(e, 500, "internal", index, "%s", why[0] ? why : "emit failed");
+		break;
+	}
+}
+
+hub_rc seg_event_emit(const struct seg_state *st, struct hub_call *call,
+		      const struct seg_event *ev, long index, struct seg_error *e)
+{
+	size_t n_ext = json_array_size(ev->external_ids);
+	struct hub_ident *ids = malloc((2 + n_ext) * sizeof(*ids));
+	char *text = NULL, why[SEG_MSG_SIZE] = "";
+	struct hub_record rec;
+	int failed = 0;
+	json_t *p = NULL;
+	hub_rc rc = HUB_ERR_NOMEM;
+
+	if (!ids)
+		goto fail;
+	p = payload(ev, &failed);
+	if (failed || (p && !(text = json_dumps(p, JSON_COMPACT))))
+		goto fail;
+	record_fill(ev, &rec, ids, text);
+	rc = st->host->emit(call, &rec, why, sizeof(why));
+	if (rc == HUB_OK)
+		goto out;
+fail:
+	emit_error(rc, index, why, e);
+out:
+	free(text);
+	json_decref(p);
+	free(ids);
+	return rc;
+}

@@ -1,0 +1,177 @@
+/*
+ * segment_request.c - one request body (or one imported line) from text to
+ * emitted records, all or nothing:
+ *
+ *   1. size: a body over 500 KB is refused (413) before it is parsed;
+ *   2. parse with duplicate object keys rejected (two parsers must never
+ *      read one body differently);
+ *   3. the body's writeKey, when the route asks for it;
+ *   4. shape: {"batch": [...], "context"?, "integrations"?, "sentAt"?}
+ *      for /v1/batch, one event object for a single call (/v1/track ...),
+ *      an event or an array of events for the webhook; at most 2500;
+ *   5. read every event (segment_event.c) - the first bad one is named by
+ *      its index and nothing is emitted;
+ *   6. read and emit each event again (segment_map.c).
+ *
+ * The batch-level context merges into each item (the item's keys win) and
+ * the batch-level sentAt applies to items without their own.  The batch's
+ * integrations only have their type checked: no record field takes them.
+ */
+#include "segment.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Where a body's events are and what their batch lends them. */
+struct seg_body {
+	json_t *root;
+	json_t *items;  /* the events: an array, or NULL for one event (root) */
+	struct seg_batch_ctx batch;
+	int forced;     /* a single call's type, or -1 */
+};
+
+static size_t body_n_items(const struct seg_body *b)
+{
+	return b->items ? json_array_size(b->items) : 1;
+}
+
+static json_t *body_item(const struct seg_body *b, size_t i)
+{
+	return b->items ? json_array_get(b->items, i) : b->root;
+}
+
+static json_t *parse(const char *text, size_t len, struct seg_error *e)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	char *near;
+
+	if (root)
+		return root;
+	/* "... near 'token'": the token could be anything the client sent
+	 * (a write key): only jansson's own words are repeated. */
+	if ((near = strstr(jerr.text, " near ")))
+		*near = '\0';
+	seg_error_set(e, 400, "invalid_json", -1, "invalid JSON at line %d, column %d: %s",
+		      jerr.line, jerr.column, jerr.text);
+	return NULL;
+}
+
+static int check_count(size_t n, struct seg_error *e)
+{
+	if (n <= SEG_MAX_EVENTS)
+		return 0;
+	seg_error_set(e, 400, "too_many_events", -1, "batch: %zu events, the limit is %d", n,
+		      SEG_MAX_EVENTS);
+	return -1;
+}
+
+/* /v1/batch: {"batch": [...], "context"?, "integrations"?, "sentAt"?}. */
+static int shape_batch(struct seg_body *b, struct seg_error *e)
+{
+	json_t *root = b->root, *v;
+	const char *sent;
+
+	if (!json_is_object(root)) {
+		seg_error_set(e, 400, "invalid_request", -1, "body: must be a JSON object");
+		return -1;
+	}
+	b->items = json_object_get(root, "batch");
+	if (!json_is_array(b->items)) {
+		seg_error_set(e, 400, "invalid_request", -1, "batch: required, an array");
+		return -1;
+	}
+	v = json_object_get(root, "context");
+	if (v && !json_is_null(v) && !json_is_object(v)) {
+		seg_error_set(e, 400, "invalid_request", -1, "context: must be an object");
+		return -1;
+	}
+	b->batch.context = json_is_object(v) ? v : NULL;
+	v = json_object_get(root, "integrations");
+	if (v && !json_is_null(v) && !json_is_object(v)) {
+		seg_error_set(e, 400, "invalid_request", -1, "integrations: must be an object");
+		return -1;
+	}
+	v = json_object_get(root, "sentAt");
+	sent = json_string_value(v);
+	if ((v && !json_is_null(v) && !sent) ||
+	    (sent && (b->batch.sent_at_ms = seg_time_parse(sent)) < 0)) {
+		seg_error_set(e, 400, "invalid_request", -1,
+			      "sentAt: must be an ISO 8601 date-time");
+		return -1;
+	}
+	return check_count(json_array_size(b->items), e);
+}
+
+/* A single call or an import line: one event object.  The webhook: one
+ * event, or an array of them (Actions batch mode). */
+static int shape_events(struct seg_body *b, int allow_array, struct seg_error *e)
+{
+	if (json_is_object(b->root))
+		return 0;
+	if (allow_array && json_is_array(b->root)) {
+		b->items = b->root;
+		return check_count(json_array_size(b->items), e);
+	}
+	seg_error_set(e, 400, "invalid_request", -1,
+		      allow_array ? "body: must be an event object or an array of events"
+				  : "body: must be an event object");
+	return -1;
+}
+
+/* Steps 5 and 6. */
+static hub_rc run_events(const struct seg_state *st, struct hub_call *call,
+			 const struct seg_body *b, struct seg_error *e)
+{
+	size_t n = body_n_items(b);
+	struct seg_event ev;
+	hub_rc rc;
+
+	for (size_t i = 0; i < n; i++)
+		if (seg_event_read(body_item(b, i), (long)i, b->forced, &b->batch, &ev, e))
+			return HUB_ERR_DATA;
+	for (size_t i = 0; i < n; i++) {
+		if (seg_event_read(body_item(b, i), (long)i, b->forced, &b->batch, &ev, e))
+			return HUB_ERR_DATA; /* cannot happen: read twice alike */
+		if ((rc = seg_event_emit(st, call, &ev, (long)i, e)) != HUB_OK)
+			return rc;
+	}
+	return HUB_OK;
+}
+
+hub_rc seg_request_run(const struct seg_state *st, struct hub_call *call, const char *body,
+		       size_t len, int forced, enum seg_mode mode, int check_write_key,
+		       struct seg_error *e)
+{
+	struct seg_body b = {.forced = forced, .batch = {.mode = mode}};
+	hub_rc rc = HUB_ERR_DATA;
+	int shaped;
+
+	if (len > SEG_MAX_BODY) {
+		seg_error_set(e, 413, "body_too_large", -1, "body: %zu bytes, the limit is %d",
+			      len, SEG_MAX_BODY);
+		return HUB_ERR_DATA;
+	}
+	if (!(b.root = parse(body, len, e)))
+		return HUB_ERR_DATA;
+	if (check_write_key && !seg_auth_body(st, b.root)) {
+		seg_error_set(e, 401, "unauthorized", -1,
+			      "a known write key is required: Basic auth or \"writeKey\"");
+		goto out;
+	}
+	if (forced < 0 && mode == SEG_MODE_API)
+		shaped = shape_batch(&b, e);
+	else
+		shaped = shape_events(&b, mode == SEG_MODE_WEBHOOK, e);
+	if (shaped == 0)
+		rc = run_events(st, call, &b, e);
+out:
+	json_decref(b.root);
+	return rc;
+}
+
+hub_rc seg_import_line(const struct seg_state *st, struct hub_call *call, const char *line,
+		       size_t len, struct seg_error *e)
+{
+	return seg_request_run(st, call, line, len, -1, SEG_MODE_IMPORT, 0, e);
+}
