@@ -1,24 +1,117 @@
 /*
- * cli_run.c - `profilehub run`: the daemon.  Opens the store, starts the
+ * cli_run.c - `profilehub run`: the daemon.  Loads the plugins, creates an
+ * instance of every enabled push source, opens the store, starts the
  * intake writer and the HTTP server, then waits for SIGINT/SIGTERM and
- * stops in order: no new requests, queued batches applied, store closed.
+ * stops in order: no new connections, requests in progress finished,
+ * queued batches applied and committed, store closed, instances destroyed.
+ *
+ * The stop signals are blocked in every thread (before any is created) and
+ * taken by sigwait() here, so no handler runs in the middle of anything.
  */
 #include "cli.h"
 
+#include "alloc.h"
 #include "http.h"
 #include "intake.h"
 #include "log.h"
+#include "plugin.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+/* What `run` holds; torn down in reverse order by run_close(). */
+struct run {
+	struct plugin_registry reg;
+	int has_reg;
+	struct hub_instance **push;
+	size_t n_push;
+	struct intake *intake;
+	struct http_server *http;
+};
+
+static int run_has_enabled_sources(const struct hub_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_sources; i++)
+		if (cfg->sources[i].is_enabled)
+			return 1;
+	return 0;
+}
+
+/* The plugins, and an instance of every enabled push source.  A source
+ * whose plugin is missing or refuses its config stops the start. */
+static int run_open_sources(struct run *r, struct cli *cli)
+{
+	const struct hub_config *cfg = cli->cfg;
+	char *dir;
+	char err[1024];
+	int rc;
+
+	if (!run_has_enabled_sources(cfg))
+		return 0;
+	dir = cfg->plugin_dir ? hub_strdup(cfg->plugin_dir) : plugin_default_dir();
+	if (!dir) {
+		cli_error("run", "cannot find the plugin directory");
+		return -1;
+	}
+	rc = plugin_registry_open(&r->reg, dir, err, sizeof(err));
+	hub_free(dir);
+	if (rc) {
+		cli_error("plugins", "%s", err);
+		return -1;
+	}
+	r->has_reg = 1;
+	r->push = hub_calloc(cfg->n_sources, sizeof(*r->push));
+	if (!r->push) {
+		cli_error("run", "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_sources; i++) {
+		const struct config_instance *ci = &cfg->sources[i];
+		const struct plugin_module *m = plugin_registry_find(&r->reg, ci->plugin);
+		const struct cfg_node *pn = cfg_get(ci->node, "plugin");
+
+		if (!ci->is_enabled)
+			continue;
+		if (!m) {
+			fprintf(stderr, "profilehub: %s:%d:%d: %s.plugin: no plugin named \"%s\" in %s\n",
+				pn ? pn->file : cfg->file, pn ? pn->line : 0, pn ? pn->col : 0,
+				ci->path, ci->plugin, r->reg.dir);
+			return -1;
+		}
+		if (!(m->desc->roles & HUB_ROLE_PUSH)) {
+			/* pull sources: checked here, run by the scheduler */
+			if (plugin_instance_check(m, ci, 0, err, sizeof(err))) {
+				fprintf(stderr, "profilehub: %s\n", err);
+				return -1;
+			}
+			continue;
+		}
+		if (plugin_instance_create(m, ci, &r->push[r->n_push], err, sizeof(err))) {
+			fprintf(stderr, "profilehub: %s\n", err);
+			return -1;
+		}
+		r->n_push++;
+	}
+	return 0;
+}
+
+static void run_close(struct run *r)
+{
+	http_stop(r->http);      /* no route is called after this */
+	intake_stop(r->intake);  /* applies what is queued, closes the store */
+	for (size_t i = 0; i < r->n_push; i++)
+		plugin_instance_destroy(r->push[i]);
+	hub_free(r->push);
+	if (r->has_reg)
+		plugin_registry_close(&r->reg);
+}
+
 int cmd_run(struct cli *cli, int argc, char **argv)
 {
+	struct run r;
 	struct http_context ctx;
-	struct http_server *http = NULL;
-	struct intake *intake = NULL;
-	struct store *store;
+	struct store *store = NULL;
 	sigset_t stop_signals;
 	char err[1024];
 	int sig = 0;
@@ -26,33 +119,42 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	(void)argv;
 	if (argc > 1)
 		return cli_usage("profilehub run");
-	if (cli_load_config(cli) || cli_open_store(cli, &store))
+	memset(&r, 0, sizeof(r));
+	if (cli_load_config(cli))
 		return CLI_FAIL;
-	/* block the stop signals in every thread; this one waits for them */
+	/* block the stop signals before any thread exists (plugins' included);
+	 * this thread takes them with sigwait() */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (intake_start(&intake, store, cli->cfg, err, sizeof(err))) {
+	if (run_open_sources(&r, cli) || cli_open_store(cli, &store))
+		goto fail;
+	if (intake_start(&r.intake, store, cli->cfg, err, sizeof(err))) {
 		cli_error("run", "%s", err);
 		store_close(store);
-		return CLI_FAIL;
+		goto fail;
 	}
+	memset(&ctx, 0, sizeof(ctx));
 	ctx.cfg = cli->cfg;
-	ctx.intake = intake;
-	if (http_start(&http, &ctx, err, sizeof(err))) {
+	ctx.intake = r.intake;
+	ctx.push = r.push;
+	ctx.n_push = r.n_push;
+	if (http_start(&r.http, &ctx, err, sizeof(err))) {
 		cli_error("run", "%s", err);
-		intake_stop(intake);
-		return CLI_FAIL;
+		goto fail;
 	}
-	log_info("hub", "listening on http://%s (port %d), store %s", cli->cfg->http_listen,
-		 http_port(http), cli->cfg->store_driver);
+	log_info("hub", "listening on http://%s (port %d), store %s, %zu push sources",
+		 cli->cfg->http_listen, http_port(r.http),
+		 cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite", r.n_push);
 	sigwait(&stop_signals, &sig);
 	log_info("hub", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	http_stop(http);
-	intake_stop(intake);
+	run_close(&r);
 	log_info("hub", "stopped");
 	return CLI_OK;
+fail:
+	run_close(&r);
+	return CLI_FAIL;
 }

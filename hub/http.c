@@ -1,143 +1,755 @@
 /*
- * http.c - the HTTP server: libmicrohttpd with an internal thread pool,
- * connection limits and timeouts from the config, and a route table.
- * Every error is JSON: {"error": {"code": ..., "message": ...}}.
+ * http.c - the HTTP server: libmicrohttpd with an internal thread pool, the
+ * route table, per-request state, limits, and an orderly stop.
+ *
+ * A request goes through three callbacks of libmicrohttpd's access handler:
+ *   1. headers in: the route is chosen and everything that can be refused
+ *      without the body is refused at once (404, 405, 415, 413 when the
+ *      Content-Length is too big: the body is never read, the connection
+ *      closes after the answer);
+ *   2. body pieces: kept up to http.max_body (http_ingest.c), past it
+ *      dropped, and a client sending far past it is disconnected;
+ *   3. end of body: the route runs.  If it accepted records, its batch is
+ *      submitted to the intake and the connection suspended; the commit
+ *      waiter thread waits for the batches in submission order and resumes
+ *      each connection, whose answer is then queued.  So no pool thread
+ *      ever blocks on a commit: a full queue is still answered 429 at once,
+ *      and /healthz stays live while commits are slow.
+ * Connection limits, the idle timeout and a per-request body deadline keep
+ * slow or stalled clients from holding the server.
+ *
+ * Threads: MHD's pool threads run the callbacks; a request's state belongs
+ * to the thread serving its connection, except while it is suspended,
+ * when the waiter owns it.  Shared: the metrics (their own lock), `active`
+ * (under active_lock), the wait queue (under wait_lock), `stopping`
+ * (atomic).
+ *
+ * Never log a request body, a header value or a token.
  */
 #include "http.h"
 
 #include "alloc.h"
+#include "http_auth.h"
+#include "http_ingest.h"
 #include "log.h"
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONNECTION_MEMORY_LIMIT (64 * 1024)
+#define STOP_GRACE_MAX_MS 30000
+#define ALLOW_GET "GET, HEAD"
+
+/* A push instance and its routes, mounted at /in/<name>/. */
+struct http_mount {
+	struct hub_instance *inst;
+	size_t name_len;
+	int *route_ids;   /* metrics label ids, one per declared route */
+	size_t n_routes;
+};
 
 struct http_server {
 	struct MHD_Daemon *daemon;
-	struct http_context ctx;
+	const struct hub_config *cfg;
+	struct ingest_env env;
+	struct metrics *metrics;
+	struct http_mount *mounts;
+	size_t n_mounts;
+	size_t max_body;
+	int64_t body_deadline_ms;  /* a body must arrive within this */
+	int64_t stop_grace_ms;
 	int port;
+	int id_healthz, id_metrics;
+
+	atomic_int stopping;
+	pthread_mutex_t active_lock;
+	pthread_cond_t active_done;
+	int active;                /* requests between headers and completion */
+	int n_suspended;           /* requests waiting for their commit */
+
+	/* the commit waiter: suspended requests in submission order */
+	pthread_t waiter;
+	int has_waiter;
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_more;
+	struct http_req *wait_head, *wait_tail; /* under wait_lock */
+	int is_waiter_closing;                   /* under wait_lock */
 };
 
-static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, const char *body)
+enum req_kind { REQ_NONE = 0, REQ_HEALTHZ, REQ_METRICS, REQ_INGEST, REQ_ANSWERED };
+
+/* One request; *con_cls of its connection until the completion callback. */
+struct http_req {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	enum req_kind kind;
+	int route_id;
+	const struct http_mount *mount;
+	const struct hub_route *route;
+	enum ingest_encoding enc;
+	struct ingest_body body;
+	int64_t started_ms;   /* monotonic, headers received */
+
+	/* a batch being committed (the connection is suspended meanwhile) */
+	struct ingest_pending *pending;
+	hub_rc commit_rc;
+	int is_committed;
+	struct http_req *wait_next;
+};
+
+/* ---- answers ---------------------------------------------------------- */
+
+static void free_body(void *p)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), (void *)body,
-								    MHD_RESPMEM_MUST_COPY);
+	hub_free(p);
+}
+
+/* Queues `body` (taken: hub_malloc'd, freed by MHD) and counts it. */
+static enum MHD_Result http_answer_take(struct http_req *req, unsigned status, char *body,
+					const char *content_type, const char *retry_after,
+					const char *allow)
+{
+	static const char no_memory[] =
+		"{\"error\":{\"code\":\"no_memory\",\"message\":\"out of memory\"}}";
+	struct MHD_Response *resp;
 	enum MHD_Result rc;
-	if (!resp)
+
+	if (body)
+		resp = MHD_create_response_from_buffer_with_free_callback(strlen(body), body,
+									 free_body);
+	else
+		resp = MHD_create_response_from_buffer(sizeof(no_memory) - 1, (void *)no_memory,
+						       MHD_RESPMEM_PERSISTENT);
+	if (!body)
+		status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	if (!resp) {
+		hub_free(body);
 		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	rc = MHD_queue_response(conn, status, resp);
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				content_type ? content_type : "application/json");
+	if (retry_after && *retry_after)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
+	if (allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	if (status == MHD_HTTP_UNAUTHORIZED && req->kind == REQ_METRICS)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (atomic_load(&req->srv->stopping))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	rc = MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
+	metrics_count_request(req->srv->metrics, req->route_id, status);
+	req->kind = REQ_ANSWERED;
 	return rc;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code,
-				  const char *message)
+static enum MHD_Result http_answer_error(struct http_req *req, unsigned status, const char *code,
+					 const char *message, const char *allow)
 {
-	char body[512];
-	json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	snprintf(body, sizeof(body), "%s", text ? text : "{\"error\":{\"code\":\"internal\"}}");
-	free(text);
-	json_decref(o);
-	return send_json(conn, status, body);
+	struct ingest_reply r = {0};
+
+	ingest_reply_error(&r, status, code, message);
+	return http_answer_take(req, r.status, r.body, NULL, NULL, allow);
 }
 
-static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
-				      const char *method, const char *version,
-				      const char *upload_data, size_t *upload_size, void **con_cls)
+static enum MHD_Result http_answer_reply(struct http_req *req, struct ingest_reply *r)
 {
-	(void)cls;
-	(void)version;
-	(void)upload_data;
+	char *body = r->body;
 
-	if (*con_cls == NULL) {
-		static int first_call_marker;
-		*con_cls = &first_call_marker;
+	r->body = NULL;
+	return http_answer_take(req, r->status, body, NULL, r->retry_after, NULL);
+}
+
+/* ---- small readers ---------------------------------------------------- */
+
+static const char *req_header(const struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+/* struct hub_request.header: case-insensitive (MHD compares header names
+ * without case). */
+static const char *hub_request_header(const struct hub_request *hreq, const char *name)
+{
+	const struct http_req *req = hreq->host_private;
+
+	return name ? req_header(req, name) : NULL;
+}
+
+/* /metrics: open to loopback clients, else a bearer token of the API. */
+static int metrics_allowed(const struct http_req *req)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	if (ci && http_auth_is_loopback(ci->client_addr))
+		return 1;
+	return http_auth_bearer(req_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
+				req->srv->cfg->api_tokens, req->srv->cfg->n_api_tokens);
+}
+
+/* ---- routing (headers in) --------------------------------------------- */
+
+static const struct http_mount *mount_find(const struct http_server *srv, const char *name,
+					   size_t len)
+{
+	for (size_t i = 0; i < srv->n_mounts; i++) {
+		const struct http_mount *m = &srv->mounts[i];
+		if (m->name_len == len && memcmp(m->inst->name, name, len) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+/* "POST, PUT" of every route of m at `path` (into buf), or NULL if none. */
+static const char *mount_allow(const struct http_mount *m, const char *path, char *buf,
+			       size_t size)
+{
+	const struct hub_route *routes = m->inst->mod->desc->routes;
+	size_t len = 0;
+	int k;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < m->n_routes; i++) {
+		if (strcmp(routes[i].path, path) != 0)
+			continue;
+		k = snprintf(buf + len, size - len, "%s%s", len ? ", " : "", routes[i].method);
+		if (k < 0 || (size_t)k >= size - len)
+			break;
+		len += (size_t)k;
+	}
+	return buf[0] ? buf : NULL;
+}
+
+/* Headers of a request to /in/<instance>/<path>: choose the route and
+ * refuse what can be refused now. */
+static enum MHD_Result route_ingest(struct http_req *req, const char *url, const char *method)
+{
+	struct http_server *srv = req->srv;
+	const char *name = url + 4, *slash = strchr(name, '/');
+	const struct hub_route *routes;
+	const char *path, *clen;
+	char allow[128];
+	unsigned long long announced = 0;
+
+	req->mount = slash ? mount_find(srv, name, (size_t)(slash - name)) : NULL;
+	if (!req->mount)
+		return http_answer_error(req, MHD_HTTP_NOT_FOUND, "not_found",
+					 "no such source", NULL);
+	path = slash;
+	routes = req->mount->inst->mod->desc->routes;
+	for (size_t i = 0; i < req->mount->n_routes; i++) {
+		if (strcmp(routes[i].path, path) == 0 && strcmp(routes[i].method, method) == 0) {
+			req->route = &routes[i];
+			req->route_id = req->mount->route_ids[i];
+			break;
+		}
+	}
+	if (!req->route) {
+		if (mount_allow(req->mount, path, allow, sizeof(allow)))
+			return http_answer_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
+						 "method_not_allowed",
+						 "this route does not take that method", allow);
+		return http_answer_error(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route",
+					 NULL);
+	}
+	req->kind = REQ_INGEST;
+	if (ingest_encoding_parse(req_header(req, MHD_HTTP_HEADER_CONTENT_ENCODING), &req->enc))
+		return http_answer_error(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+					 "unsupported_encoding",
+					 "Content-Encoding must be gzip, deflate or identity", NULL);
+	clen = req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (clen) {
+		char *end;
+		announced = strtoull(clen, &end, 10);
+		if (*end || announced > srv->max_body) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "the body is larger than %zu bytes",
+				 srv->max_body);
+			return http_answer_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+						 msg, NULL);
+		}
+	}
+	if (ingest_body_init(&req->body, srv->max_body, (size_t)announced))
+		return MHD_NO;
+	return MHD_YES;
+}
+
+static enum MHD_Result route_request(struct http_req *req, const char *url, const char *method)
+{
+	struct http_server *srv = req->srv;
+	int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+	if (atomic_load(&srv->stopping)) {
+		struct ingest_reply r = {0};
+		ingest_reply_intake(&r, HUB_ERR_STOPPED, NULL); /* 503, Retry-After */
+		return http_answer_reply(req, &r);
+	}
+	if (strncmp(url, "/in/", 4) == 0)
+		return route_ingest(req, url, method);
+	if (strcmp(url, "/healthz") == 0) {
+		req->route_id = srv->id_healthz;
+		req->kind = REQ_HEALTHZ;
+	} else if (strcmp(url, "/metrics") == 0) {
+		req->route_id = srv->id_metrics;
+		req->kind = REQ_METRICS;
+	} else {
+		return http_answer_error(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route",
+					 NULL);
+	}
+	if (!is_get)
+		return http_answer_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+					 "use GET", ALLOW_GET);
+	if (req->kind == REQ_METRICS && !metrics_allowed(req))
+		return http_answer_error(req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+					 "a bearer token of api.tokens is required", NULL);
+	/* a GET body is read (within the limit) and ignored */
+	return ingest_body_init(&req->body, srv->max_body, 0) ? MHD_NO : MHD_YES;
+}
+
+/* ---- the commit waiter ------------------------------------------------ */
+
+/* Submits req->pending's batch; on success suspends the connection and
+ * hands it to the waiter (in submission order, hence the one lock around
+ * both).  On refusal (queue full, stopping) answers at once. */
+static enum MHD_Result commit_start(struct http_req *req, struct ingest_reply *r)
+{
+	struct http_server *srv = req->srv;
+	hub_rc rc = HUB_ERR_STOPPED;
+	enum MHD_Result ret;
+
+	pthread_mutex_lock(&srv->wait_lock);
+	if (!srv->env.intake)
+		rc = HUB_ERR_INTERNAL;
+	else if (!srv->is_waiter_closing)
+		rc = intake_submit(srv->env.intake, &req->pending->batch);
+	if (rc == HUB_OK) {
+		MHD_suspend_connection(req->conn);
+		req->wait_next = NULL;
+		if (srv->wait_tail)
+			srv->wait_tail->wait_next = req;
+		else
+			srv->wait_head = req;
+		srv->wait_tail = req;
+		pthread_mutex_lock(&srv->active_lock);
+		srv->n_suspended++;
+		pthread_mutex_unlock(&srv->active_lock);
+		metrics_waiting_add(srv->metrics, 1);
+		pthread_cond_signal(&srv->wait_more);
+	}
+	pthread_mutex_unlock(&srv->wait_lock);
+	if (rc == HUB_OK)
 		return MHD_YES;
+	ingest_pending_finish(req->pending, rc, r);
+	req->pending = NULL;
+	ret = http_answer_reply(req, r);
+	ingest_reply_free(r);
+	return ret;
+}
+
+/* The waiter thread: waits for each batch in turn, resumes its
+ * connection.  Batches commit in queue order, so waiting in that order
+ * costs nothing.  Leaves once closing and nothing is left. */
+static void *waiter_main(void *arg)
+{
+	struct http_server *srv = arg;
+	struct http_req *req;
+
+	pthread_mutex_lock(&srv->wait_lock);
+	for (;;) {
+		while (!srv->wait_head && !srv->is_waiter_closing)
+			pthread_cond_wait(&srv->wait_more, &srv->wait_lock);
+		req = srv->wait_head;
+		if (!req)
+			break;
+		srv->wait_head = req->wait_next;
+		if (!srv->wait_head)
+			srv->wait_tail = NULL;
+		pthread_mutex_unlock(&srv->wait_lock);
+
+		req->commit_rc = intake_wait(srv->env.intake, &req->pending->batch);
+		req->is_committed = 1;
+		metrics_waiting_add(srv->metrics, -1);
+		MHD_resume_connection(req->conn); /* req belongs to MHD again */
+		pthread_mutex_lock(&srv->active_lock);
+		if (--srv->n_suspended == 0)
+			pthread_cond_broadcast(&srv->active_done);
+		pthread_mutex_unlock(&srv->active_lock);
+
+		pthread_mutex_lock(&srv->wait_lock);
+	}
+	pthread_mutex_unlock(&srv->wait_lock);
+	return NULL;
+}
+
+/* Lets the waiter finish what is queued and leave; later submissions are
+ * answered 503 "stopping". */
+static void waiter_close(struct http_server *srv)
+{
+	if (!srv->has_waiter)
+		return;
+	pthread_mutex_lock(&srv->wait_lock);
+	srv->is_waiter_closing = 1;
+	pthread_cond_signal(&srv->wait_more);
+	pthread_mutex_unlock(&srv->wait_lock);
+	pthread_join(srv->waiter, NULL);
+	srv->has_waiter = 0;
+}
+
+/* ---- the request's end ------------------------------------------------ */
+
+static enum MHD_Result run_ingest(struct http_req *req, const char *method)
+{
+	struct http_server *srv = req->srv;
+	struct ingest_reply r = {0};
+	struct hub_request hreq;
+	char *decoded = NULL;
+	size_t decoded_len = 0;
+	enum MHD_Result rc;
+	int64_t t0 = time_mono_ms();
+	int is_pending;
+
+	memset(&hreq, 0, sizeof(hreq));
+	hreq.method = method;
+	hreq.path = req->route->path;
+	hreq.header = hub_request_header;
+	hreq.host_private = req;
+	hreq.body = req->body.data ? req->body.data : "";
+	hreq.body_len = req->body.len;
+	if (req->enc != INGEST_IDENTITY) {
+		if (ingest_inflate(req->enc, hreq.body, hreq.body_len, srv->max_body, &decoded,
+				   &decoded_len, &r))
+			return http_answer_reply(req, &r);
+		hreq.body = decoded;
+		hreq.body_len = decoded_len;
+	}
+	is_pending = ingest_run(&srv->env, req->mount->inst, req->route, &hreq, &r,
+				&req->pending);
+	hub_free(decoded);
+	ingest_body_free(&req->body); /* the records are copies: not kept while waiting */
+	if (is_pending)
+		return commit_start(req, &r);
+	log_debug("http", "%s /in/%s%s -> %u (%lld ms)", method, req->mount->inst->name,
+		  req->route->path, r.status, (long long)(time_mono_ms() - t0));
+	rc = http_answer_reply(req, &r);
+	ingest_reply_free(&r);
+	return rc;
+}
+
+/* Back from suspension: the batch is committed (or failed). */
+static enum MHD_Result commit_answer(struct http_req *req, const char *method)
+{
+	struct ingest_reply r = {0};
+	enum MHD_Result rc;
+
+	ingest_pending_finish(req->pending, req->commit_rc, &r);
+	req->pending = NULL;
+	log_debug("http", "%s /in/%s%s -> %u (%lld ms)", method, req->mount->inst->name,
+		  req->route->path, r.status, (long long)(time_mono_ms() - req->started_ms));
+	rc = http_answer_reply(req, &r);
+	ingest_reply_free(&r);
+	return rc;
+}
+
+static enum MHD_Result request_finish(struct http_req *req, const char *method)
+{
+	char *text;
+
+	if (req->body.is_too_large) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "the body is larger than %zu bytes", req->srv->max_body);
+		return http_answer_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", msg,
+					 NULL);
+	}
+	switch (req->kind) {
+	case REQ_HEALTHZ:
+		return http_answer_take(req, MHD_HTTP_OK, hub_strdup("{\"status\":\"ok\"}"), NULL,
+					NULL, NULL);
+	case REQ_METRICS:
+		text = metrics_render(req->srv->metrics, req->srv->env.intake);
+		if (!text)
+			return http_answer_take(req, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, NULL, NULL,
+						NULL);
+		return http_answer_take(req, MHD_HTTP_OK, text, "text/plain; version=0.0.4",
+					NULL, NULL);
+	case REQ_INGEST:
+		if (req->is_committed)
+			return commit_answer(req, method);
+		return run_ingest(req, method);
+	case REQ_ANSWERED:
+		return MHD_YES;
+	case REQ_NONE:
+		break;
+	}
+	return MHD_NO; /* no route chosen: cannot happen; close */
+}
+
+/* ---- libmicrohttpd callbacks ------------------------------------------ */
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+				 const char *method, const char *version,
+				 const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct http_req *req = *con_cls;
+	int rc;
+
+	(void)version;
+	if (!req) {
+		req = hub_calloc(1, sizeof(*req));
+		if (!req)
+			return MHD_NO;
+		req->srv = srv;
+		req->conn = conn;
+		req->route_id = METRICS_ROUTE_UNMATCHED;
+		req->started_ms = time_mono_ms();
+		*con_cls = req;
+		pthread_mutex_lock(&srv->active_lock);
+		srv->active++;
+		pthread_mutex_unlock(&srv->active_lock);
+		return route_request(req, url, method);
 	}
 	if (*upload_size) {
-		*upload_size = 0; /* no route takes a body yet */
+		if (req->kind == REQ_ANSWERED) {
+			*upload_size = 0;
+			return MHD_YES;
+		}
+		rc = ingest_body_append(&req->body, upload_data, *upload_size);
+		*upload_size = 0;
+		if (rc < 0)
+			return MHD_NO; /* no memory, or far past the limit: close */
+		if (time_mono_ms() - req->started_ms > srv->body_deadline_ms) {
+			log_debug("http", "closing a connection: its body is too slow");
+			return MHD_NO;
+		}
 		return MHD_YES;
 	}
-	if (strcmp(url, "/healthz") == 0) {
-		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-			return send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-					  "use GET");
-		return send_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
-	}
-	return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
+	return request_finish(req, method);
 }
 
-/* "127.0.0.1:8080", ":8080", "8080" -> address. */
-static int parse_listen(const char *listen, struct sockaddr_in *sa, char *err, size_t err_size)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
 {
-	char host[64] = "127.0.0.1";
+	struct http_server *srv = cls;
+	struct http_req *req = *con_cls;
+
+	(void)conn;
+	(void)toe;
+	if (!req)
+		return;
+	ingest_pending_free(req->pending);
+	ingest_body_free(&req->body);
+	hub_free(req);
+	*con_cls = NULL;
+	pthread_mutex_lock(&srv->active_lock);
+	if (--srv->active == 0)
+		pthread_cond_broadcast(&srv->active_done);
+	pthread_mutex_unlock(&srv->active_lock);
+}
+
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
+							      va_list ap)
+{
+	char line[256];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_debug("http", "libmicrohttpd: %s", line);
+}
+
+/* ---- start and stop --------------------------------------------------- */
+
+/* "127.0.0.1:8080", "[::1]:8080", "localhost:8080", ":8080" -> address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *err,
+			size_t err_size)
+{
+	const char *text = listen;
+	char host[256] = "127.0.0.1";
 	const char *colon = strrchr(listen, ':');
 	const char *port_text = colon ? colon + 1 : listen;
-	char *end;
-	long port = strtol(port_text, &end, 10);
+	struct addrinfo hints, *ai = NULL;
+	size_t n = colon ? (size_t)(colon - listen) : 0;
 
-	if (colon && colon != listen) {
-		size_t n = (size_t)(colon - listen);
+	if (n >= 2 && listen[0] == '[' && listen[n - 1] == ']') {
+		listen++;
+		n -= 2;
+	}
+	if (n > 0) {
 		if (n >= sizeof(host))
 			goto bad;
 		memcpy(host, listen, n);
 		host[n] = '\0';
 	}
-	if (*end || port < 0 || port > 65535)
-		goto bad;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
 	if (strcmp(host, "localhost") == 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	if (!*port_text || getaddrinfo(host, port_text, &hints, &ai) != 0 || !ai)
 		goto bad;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
 	return 0;
 bad:
-	err_set(err, err_size, "http.listen: \"%s\" is not host:port (an IPv4 address)", listen);
+	err_set(err, err_size, "http.listen: \"%s\" is not host:port", text);
 	return -1;
+}
+
+static int mounts_build(struct http_server *srv, const struct http_context *ctx, char *err,
+			size_t err_size)
+{
+	srv->mounts = hub_calloc(ctx->n_push ? ctx->n_push : 1, sizeof(*srv->mounts));
+	if (!srv->mounts)
+		goto nomem;
+	for (size_t i = 0; i < ctx->n_push; i++) {
+		struct http_mount *m = &srv->mounts[srv->n_mounts++];
+		const struct hub_route *routes = ctx->push[i]->mod->desc->routes;
+		m->inst = ctx->push[i];
+		m->name_len = strlen(m->inst->name);
+		while (routes && routes[m->n_routes].method)
+			m->n_routes++;
+		m->route_ids = hub_calloc(m->n_routes ? m->n_routes : 1, sizeof(int));
+		if (!m->route_ids)
+			goto nomem;
+		for (size_t j = 0; j < m->n_routes; j++) {
+			char label[512];
+			snprintf(label, sizeof(label), "/in/%s%s", m->inst->name, routes[j].path);
+			if ((m->route_ids[j] = metrics_route_add(srv->metrics, label)) < 0)
+				goto nomem;
+		}
+		log_info("http", "source \"%s\" (plugin %s): %zu routes under /in/%s/",
+			 m->inst->name, m->inst->mod->name, m->n_routes, m->inst->name);
+	}
+	return 0;
+nomem:
+	err_set(err, err_size, "out of memory");
+	return -1;
+}
+
+static void server_free(struct http_server *srv)
+{
+	for (size_t i = 0; i < srv->n_mounts; i++)
+		hub_free(srv->mounts[i].route_ids);
+	hub_free(srv->mounts);
+	metrics_free(srv->metrics);
+	pthread_mutex_destroy(&srv->active_lock);
+	pthread_cond_destroy(&srv->active_done);
+	pthread_mutex_destroy(&srv->wait_lock);
+	pthread_cond_destroy(&srv->wait_more);
+	hub_free(srv);
+}
+
+static struct http_server *server_new(const struct http_context *ctx)
+{
+	const struct hub_config *cfg = ctx->cfg;
+	struct http_server *srv = hub_calloc(1, sizeof(*srv));
+	pthread_condattr_t ca;
+	int64_t timeout_ms = cfg->http_timeout_ms > 0 ? cfg->http_timeout_ms : 30000;
+
+	if (!srv)
+		return NULL;
+	pthread_mutex_init(&srv->active_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->active_done, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&srv->wait_lock, NULL);
+	pthread_cond_init(&srv->wait_more, NULL);
+	atomic_init(&srv->stopping, 0);
+	srv->cfg = cfg;
+	srv->max_body = cfg->http_max_body > 0 ? (size_t)cfg->http_max_body : 1048576;
+	srv->body_deadline_ms = 2 * timeout_ms;
+	srv->stop_grace_ms = timeout_ms < STOP_GRACE_MAX_MS ? timeout_ms : STOP_GRACE_MAX_MS;
+	srv->env.intake = ctx->intake;
+	srv->env.rules.external_ids = cfg->external_ids;
+	srv->env.rules.n_external_ids = cfg->n_external_ids;
+	srv->env.rules.blocked_values = cfg->blocked_values;
+	srv->env.rules.n_blocked_values = cfg->n_blocked_values;
+	srv->env.stop = &srv->stopping;
+	srv->metrics = metrics_new();
+	if (!srv->metrics) {
+		server_free(srv);
+		return NULL;
+	}
+	srv->env.metrics = srv->metrics;
+	srv->id_healthz = metrics_route_add(srv->metrics, "/healthz");
+	srv->id_metrics = metrics_route_add(srv->metrics, "/metrics");
+	if (srv->id_healthz < 0 || srv->id_metrics < 0) {
+		server_free(srv);
+		return NULL;
+	}
+	return srv;
 }
 
 int http_start(struct http_server **out, const struct http_context *ctx, char *err,
 	       size_t err_size)
 {
 	const struct hub_config *cfg = ctx->cfg;
+	const char *listen = cfg->http_listen ? cfg->http_listen : "127.0.0.1:8080";
 	struct http_server *srv;
-	struct sockaddr_in sa;
+	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	unsigned threads = cfg->http_threads > 0 ? (unsigned)cfg->http_threads : 4;
-	unsigned timeout_s = cfg->http_timeout_ms > 0 ? (unsigned)(cfg->http_timeout_ms / 1000) : 30;
+	unsigned max_conn = cfg->http_max_connections > 0 ? (unsigned)cfg->http_max_connections
+							 : 1024;
+	int64_t timeout_ms = cfg->http_timeout_ms > 0 ? cfg->http_timeout_ms : 30000;
+	unsigned timeout_s = (unsigned)((timeout_ms + 999) / 1000);
 
-	if (parse_listen(cfg->http_listen ? cfg->http_listen : "127.0.0.1:8080", &sa, err, err_size))
+	*out = NULL;
+	if (parse_listen(listen, &ss, err, err_size))
 		return -1;
-	srv = hub_calloc(1, sizeof(*srv));
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	/* each pool thread gets an equal share of the connection limit */
+	if (threads > max_conn)
+		threads = max_conn;
+	srv = server_new(ctx);
 	if (!srv) {
 		err_set(err, err_size, "out of memory");
 		return -1;
 	}
-	srv->ctx = *ctx;
+	if (mounts_build(srv, ctx, err, err_size)) {
+		server_free(srv);
+		return -1;
+	}
+	if (pthread_create(&srv->waiter, NULL, waiter_main, srv) != 0) {
+		err_set(err, err_size, "cannot start the HTTP commit waiter thread");
+		server_free(srv);
+		return -1;
+	}
+	srv->has_waiter = 1;
 	srv->daemon = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | MHD_USE_ERROR_LOG, 0,
-		NULL, NULL, handle_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
-		timeout_s ? timeout_s : 1, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)(cfg->http_max_connections > 0 ? cfg->http_max_connections : 1024),
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u, MHD_OPTION_END);
+		flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+		NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+		threads, MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_CONNECTION_TIMEOUT,
+		timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
 	if (!srv->daemon) {
-		err_set(err, err_size, "cannot listen on %s (address in use?)",
-			cfg->http_listen ? cfg->http_listen : "127.0.0.1:8080");
-		hub_free(srv);
+		err_set(err, err_size, "cannot listen on %s (address in use?)", listen);
+		waiter_close(srv);
+		server_free(srv);
 		return -1;
 	}
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	srv->port = info ? info->port : ntohs(sa.sin_port);
+	srv->port = info ? info->port : 0;
 	*out = srv;
 	return 0;
 }
@@ -147,10 +759,51 @@ int http_port(const struct http_server *srv)
 	return srv->port;
 }
 
+struct metrics *http_metrics(struct http_server *srv)
+{
+	return srv->metrics;
+}
+
+/* Waits until no request is in progress, or the grace period ends. */
+static void wait_inflight(struct http_server *srv)
+{
+	struct timespec until;
+	int64_t ms = srv->stop_grace_ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&srv->active_lock);
+	while (srv->active > 0) {
+		if (pthread_cond_timedwait(&srv->active_done, &srv->active_lock, &until) != 0)
+			break;
+	}
+	/* past the grace: still let every batch in the intake be answered (the
+	 * intake runs until after the server stops; a suspended connection
+	 * must not outlive the daemon) */
+	while (srv->n_suspended > 0)
+		pthread_cond_wait(&srv->active_done, &srv->active_lock);
+	if (srv->active > 0)
+		log_warn("http", "stopping with %d requests still in progress", srv->active);
+	pthread_mutex_unlock(&srv->active_lock);
+}
+
 void http_stop(struct http_server *srv)
 {
+	MHD_socket fd;
+
 	if (!srv)
 		return;
+	atomic_store(&srv->stopping, 1);
+	fd = MHD_quiesce_daemon(srv->daemon);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	wait_inflight(srv);
+	waiter_close(srv);
 	MHD_stop_daemon(srv->daemon);
-	hub_free(srv);
+	server_free(srv);
 }

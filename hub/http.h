@@ -1,12 +1,17 @@
 /*
- * http.h - the HTTP server (libmicrohttpd, thread pool): routes, limits,
- * JSON errors.  The only file that includes microhttpd.h.
+ * http.h - the HTTP server (libmicrohttpd, thread pool): the route table
+ * (/healthz, /metrics, push sources under /in/<source>/), body limits and
+ * Content-Encoding, JSON errors, connection limits and timeouts, and a
+ * stop that lets in-flight requests finish.  http.c is the only file that
+ * includes microhttpd.h.
  */
 #ifndef HUB_HTTP_H
 #define HUB_HTTP_H
 
 #include "config.h"
 #include "intake.h"
+#include "metrics.h"
+#include "plugin.h"
 
 struct http_server;
 
@@ -14,13 +19,24 @@ struct http_server;
 struct http_context {
 	const struct hub_config *cfg;
 	struct intake *intake;
+	/* push source instances, each mounted at /in/<instance name>/ with the
+	 * routes its plugin declares */
+	struct hub_instance *const *push;
+	size_t n_push;
 };
 
-/* Starts listening on cfg->http_listen ("host:port").  0 or -1. */
+/* Starts listening on cfg->http_listen ("host:port", "[v6]:port"; port 0
+ * picks a free one).  0, or -1 with err set. */
 int http_start(struct http_server **out, const struct http_context *ctx, char *err,
 	       size_t err_size);
 /* The port actually bound (useful with port 0). */
 int http_port(const struct http_server *srv);
+/* The server's counters (for tests). */
+struct metrics *http_metrics(struct http_server *srv);
+
+/* Stops accepting connections, lets the requests in progress finish (at
+ * most http.timeout), then closes everything.  Plugins' routes are not
+ * called once this returns.  NULL is ignored. */
 void http_stop(struct http_server *srv);
 
 #endif

@@ -1,0 +1,20 @@
+/*
+ * http_auth.h - the host's authentication helpers for HTTP: bearer tokens
+ * (constant-time, against api.tokens) and loopback clients.  No socket or
+ * libmicrohttpd here, so the rules are testable alone.
+ */
+#ifndef HUB_HTTP_AUTH_H
+#define HUB_HTTP_AUTH_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* 1 when `authorization` (the header value, may be NULL) is
+ * "Bearer <token>" (scheme in any case) and the token equals one of
+ * tokens[0..n).  Every token is compared, in constant time. */
+int http_auth_bearer(const char *authorization, char *const *tokens, size_t n);
+
+/* 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104; 0 otherwise or NULL. */
+int http_auth_is_loopback(const struct sockaddr *sa);
+
+#endif

@@ -1,0 +1,524 @@
+/*
+ * http_ingest.c - see http_ingest.h.  Three ideas:
+ *
+ *   - A body is held in memory up to the limit (http.max_body) and never
+ *     beyond: past it the bytes are counted and dropped, and a client that
+ *     keeps sending gets its connection closed.  A compressed body is
+ *     inflated with the same limit on its output (no zip bombs).
+ *   - Records a route emits are validated and copied at once
+ *     (record_from_hub); invalid ones are refused to the plugin with the
+ *     reason, which decides (Segment rejects the whole request, naming the
+ *     item).  Nothing reaches the intake unless the route answered 2xx.
+ *   - The answer waits for the commit: 2xx means durable.
+ *
+ * Runs on the HTTP threads; nothing here knows libmicrohttpd.  Never log a
+ * body, a header or a record value.
+ */
+#include "http_ingest.h"
+
+#include "alloc.h"
+#include "host.h"
+#include "log.h"
+#include "plugin.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+#define WARNINGS_MAX 100
+
+/* ---- answers ---------------------------------------------------------- */
+
+static char *json_text_new(json_t *v)
+{
+	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	char *copy = text ? hub_strdup(text) : NULL;
+
+	free(text);
+	return copy;
+}
+
+void ingest_reply_error(struct ingest_reply *r, unsigned status, const char *code,
+			const char *message)
+{
+	json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+
+	hub_free(r->body);
+	r->status = status;
+	r->body = json_text_new(o);
+	json_decref(o);
+}
+
+void ingest_reply_free(struct ingest_reply *r)
+{
+	hub_free(r->body);
+	r->body = NULL;
+}
+
+void ingest_reply_intake(struct ingest_reply *r, hub_rc rc, const char *why)
+{
+	switch (rc) {
+	case HUB_ERR_BUSY:
+		ingest_reply_error(r, 429, "busy", "the intake queue is full; retry later");
+		snprintf(r->retry_after, sizeof(r->retry_after), "1");
+		break;
+	case HUB_ERR_STOPPED:
+		ingest_reply_error(r, 503, "stopping", "the hub is shutting down; retry later");
+		snprintf(r->retry_after, sizeof(r->retry_after), "5");
+		break;
+	case HUB_RETRY:
+		log_warn("http", "commit failed, answering 503: %s", why ? why : "");
+		ingest_reply_error(r, 503, "commit_failed",
+				   "the records could not be stored; nothing was kept, retry later");
+		snprintf(r->retry_after, sizeof(r->retry_after), "1");
+		break;
+	default:
+		log_error("http", "intake failed, answering 500: %s", why ? why : "");
+		ingest_reply_error(r, 500, "internal", "the records could not be stored");
+		break;
+	}
+}
+
+/* ---- bodies ----------------------------------------------------------- */
+
+int ingest_encoding_parse(const char *value, enum ingest_encoding *out)
+{
+	size_t n;
+
+	*out = INGEST_IDENTITY;
+	if (!value)
+		return 0;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	n = strlen(value);
+	while (n && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+		n--;
+	if (n == 0 || (n == 8 && strncasecmp(value, "identity", 8) == 0))
+		return 0;
+	if ((n == 4 && strncasecmp(value, "gzip", 4) == 0) ||
+	    (n == 6 && strncasecmp(value, "x-gzip", 6) == 0)) {
+		*out = INGEST_GZIP;
+		return 0;
+	}
+	if (n == 7 && strncasecmp(value, "deflate", 7) == 0) {
+		*out = INGEST_DEFLATE;
+		return 0;
+	}
+	return -1;
+}
+
+int ingest_body_init(struct ingest_body *b, size_t limit, size_t expected)
+{
+	memset(b, 0, sizeof(*b));
+	b->limit = limit;
+	if (expected == 0 || expected > limit)
+		return 0;
+	b->data = hub_malloc(expected + 1);
+	if (!b->data)
+		return -1;
+	b->cap = expected + 1;
+	b->data[0] = '\0';
+	return 0;
+}
+
+int ingest_body_append(struct ingest_body *b, const char *data, size_t n)
+{
+	if (b->is_too_large || n > b->limit - b->len) {
+		if (!b->is_too_large) {
+			b->is_too_large = 1;
+			b->discarded = b->len; /* what was kept is dropped too */
+			hub_free(b->data);
+			b->data = NULL;
+			b->len = b->cap = 0;
+		}
+		b->discarded += n;
+		return b->discarded - b->limit > b->limit ? -1 : 1;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (cap > b->limit + 1)
+			cap = b->limit + 1;
+		p = hub_realloc(b->data, cap);
+		if (!p)
+			return -1;
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+void ingest_body_free(struct ingest_body *b)
+{
+	hub_free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Grows the output of an inflate to hold up to limit + 1 bytes (one more
+ * than allowed, to tell "exactly the limit" from "past it").  -1: no memory. */
+static int inflate_grow(char **buf, size_t *cap, size_t limit)
+{
+	size_t want = *cap ? *cap * 2 : 16384;
+	char *p;
+
+	if (want > limit + 2)
+		want = limit + 2; /* limit + 1 bytes + NUL */
+	p = hub_realloc(*buf, want);
+	if (!p)
+		return -1;
+	*buf = p;
+	*cap = want;
+	return 0;
+}
+
+/* One inflate attempt with zlib's window bits `wbits`.  Returns 0, 1 (too
+ * large), 2 (invalid), 3 (no memory). */
+static int inflate_try(int wbits, int allow_members, const char *in, size_t in_len,
+		       size_t limit, char **out, size_t *out_len)
+{
+	z_stream zs;
+	char *buf = NULL;
+	size_t cap = 0, len = 0;
+	int ret, rc = 2;
+
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit2(&zs, wbits) != Z_OK)
+		return 3;
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)in_len; /* in_len <= http.max_body, checked by caller */
+	for (;;) {
+		if (len + 1 >= cap) {
+			if (cap >= limit + 2) {
+				rc = 1;
+				goto out;
+			}
+			if (inflate_grow(&buf, &cap, limit)) {
+				rc = 3;
+				goto out;
+			}
+		}
+		zs.next_out = (Bytef *)buf + len;
+		zs.avail_out = (uInt)(cap - 1 - len);
+		ret = inflate(&zs, Z_NO_FLUSH);
+		len = (size_t)((char *)zs.next_out - buf);
+		if (len > limit) {
+			rc = 1;
+			goto out;
+		}
+		if (ret == Z_STREAM_END) {
+			if (zs.avail_in == 0)
+				break;
+			/* gzip allows several members back to back */
+			if (!allow_members || inflateReset(&zs) != Z_OK)
+				goto out;
+			continue;
+		}
+		if (ret == Z_MEM_ERROR) {
+			rc = 3;
+			goto out;
+		}
+		if (ret != Z_OK && ret != Z_BUF_ERROR)
+			goto out; /* Z_DATA_ERROR, Z_NEED_DICT, Z_STREAM_ERROR */
+		if (zs.avail_in == 0 && zs.avail_out > 0)
+			goto out; /* the input ended inside the stream: truncated */
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+	rc = 0;
+out:
+	inflateEnd(&zs);
+	hub_free(buf);
+	return rc;
+}
+
+int ingest_inflate(enum ingest_encoding enc, const char *in, size_t in_len, size_t limit,
+		   char **out, size_t *out_len, struct ingest_reply *r)
+{
+	char msg[128];
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	if (enc == INGEST_GZIP) {
+		rc = inflate_try(15 + 16, 1, in, in_len, limit, out, out_len);
+	} else {
+		/* "deflate" is zlib-wrapped by the RFC; some clients send it raw */
+		rc = inflate_try(15, 0, in, in_len, limit, out, out_len);
+		if (rc == 2)
+			rc = inflate_try(-15, 0, in, in_len, limit, out, out_len);
+	}
+	switch (rc) {
+	case 0:
+		return 0;
+	case 1:
+		snprintf(msg, sizeof(msg), "the decoded body is larger than %zu bytes", limit);
+		ingest_reply_error(r, 413, "body_too_large", msg);
+		break;
+	case 2:
+		ingest_reply_error(r, 400, "invalid_gzip",
+				   enc == INGEST_GZIP ? "the gzip body is truncated or corrupt"
+						      : "the deflate body is truncated or corrupt");
+		break;
+	default:
+		ingest_reply_error(r, 503, "no_memory", "out of memory; retry later");
+		snprintf(r->retry_after, sizeof(r->retry_after), "1");
+		break;
+	}
+	return -1;
+}
+
+/* ---- the call --------------------------------------------------------- */
+
+/* One request's batch being built (one HTTP thread). */
+struct ingest_call {
+	const struct ingest_env *env;
+	const char *source;
+	int64_t now_ms;
+	struct record **recs;
+	size_t n_recs, cap_recs;
+	size_t n_emitted;  /* emit() calls: the index of the next record */
+	size_t n_invalid;  /* refused by validation */
+	json_t *warnings;  /* [{"index", "message"}] or NULL */
+};
+
+static void call_add_warnings(struct ingest_call *ic, size_t index, struct record_warnings *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		if (!ic->warnings && !(ic->warnings = json_array()))
+			return;
+		if (json_array_size(ic->warnings) >= WARNINGS_MAX)
+			return;
+		json_array_append_new(ic->warnings, json_pack("{s:I, s:s}", "index",
+							      (json_int_t)index, "message",
+							      w->items[i]));
+	}
+}
+
+static hub_rc call_on_emit(struct hub_call *call, const struct hub_record *rec, char *err,
+			   size_t err_size)
+{
+	struct ingest_call *ic = call->ctx;
+	struct record_warnings w;
+	struct record *r = NULL;
+	size_t index = ic->n_emitted++;
+	hub_rc rc;
+
+	memset(&w, 0, sizeof(w));
+	rc = record_from_hub(rec, ic->source, &ic->env->rules, ic->now_ms, &r, &w, err, err_size);
+	if (rc != HUB_OK) {
+		if (rc == HUB_ERR_DATA)
+			ic->n_invalid++;
+		record_warnings_clear(&w);
+		return rc;
+	}
+	if (ic->n_recs == ic->cap_recs) {
+		size_t cap = ic->cap_recs ? 2 * ic->cap_recs : 16;
+		struct record **p = hub_realloc(ic->recs, cap * sizeof(*p));
+		if (!p) {
+			record_free(r);
+			record_warnings_clear(&w);
+			err_set(err, err_size, "out of memory");
+			return HUB_ERR_NOMEM;
+		}
+		ic->recs = p;
+		ic->cap_recs = cap;
+	}
+	ic->recs[ic->n_recs++] = r;
+	call_add_warnings(ic, index, &w);
+	record_warnings_clear(&w);
+	return HUB_OK;
+}
+
+static void call_free(struct ingest_call *ic)
+{
+	for (size_t i = 0; i < ic->n_recs; i++)
+		record_free(ic->recs[i]);
+	hub_free(ic->recs);
+	json_decref(ic->warnings);
+}
+
+/* ---- the plugin's answer ---------------------------------------------- */
+
+static const char *status_code_name(unsigned status)
+{
+	switch (status) {
+	case 400: return "bad_request";
+	case 401: return "unauthorized";
+	case 403: return "forbidden";
+	case 404: return "not_found";
+	case 413: return "body_too_large";
+	case 415: return "unsupported_media_type";
+	case 429: return "busy";
+	case 503: return "unavailable";
+	default: return status >= 500 ? "internal" : "error";
+	}
+}
+
+/* The status a handler's rc means when it set no failing status. */
+static unsigned status_of_rc(hub_rc rc)
+{
+	switch (rc) {
+	case HUB_ERR_DATA: return 400;
+	case HUB_ERR_AUTH: return 401;
+	case HUB_ERR_BUSY: return 429;
+	case HUB_RETRY:
+	case HUB_ERR_NOMEM:
+	case HUB_ERR_STOPPED: return 503;
+	default: return 500;
+	}
+}
+
+/* A Retry-After the plugin set: a short printable token, or nothing. */
+static void copy_retry_after(struct ingest_reply *r, const char *value)
+{
+	size_t n = value ? strlen(value) : 0;
+
+	if (n == 0 || n >= sizeof(r->retry_after))
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (value[i] < 0x20 || value[i] > 0x7e)
+			return;
+	memcpy(r->retry_after, value, n + 1);
+}
+
+/* The body of a 2xx: the plugin's, with the warnings added when it is a
+ * JSON object that has none. */
+static char *body_with_warnings(const char *body, json_t *warnings)
+{
+	json_t *o;
+	char *text;
+
+	if (!warnings || json_array_size(warnings) == 0)
+		return hub_strdup(body[0] ? body : "{}");
+	o = json_loads(body[0] ? body : "{}", JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(o) || json_object_get(o, "warnings")) {
+		json_decref(o);
+		return hub_strdup(body);
+	}
+	json_object_set(o, "warnings", warnings);
+	text = json_text_new(o);
+	json_decref(o);
+	return text;
+}
+
+/* The answer of a handler that did not succeed (rc or status). */
+static void reply_refused(struct ingest_reply *r, hub_rc rc, const struct hub_response *resp)
+{
+	unsigned status = (unsigned)resp->status;
+	char msg[160];
+
+	if (status < 300 || status > 599)
+		status = rc == HUB_OK ? 500 : status_of_rc(rc);
+	copy_retry_after(r, resp->retry_after);
+	if (resp->body[0]) {
+		hub_free(r->body);
+		r->status = status;
+		r->body = hub_strdup(resp->body);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "the request was refused (%s)",
+		 rc == HUB_OK ? "no reason given" : status_code_name(status));
+	ingest_reply_error(r, status, status_code_name(status), msg);
+}
+
+int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
+	       const struct hub_route *route, const struct hub_request *req,
+	       struct ingest_reply *r, struct ingest_pending **out)
+{
+	struct ingest_pending *p;
+	struct ingest_call ic;
+	struct hub_call call;
+	hub_rc rc;
+
+	*out = NULL;
+	p = hub_calloc(1, sizeof(*p));
+	if (!p) {
+		ingest_reply_error(r, 503, "no_memory", "out of memory; retry later");
+		snprintf(r->retry_after, sizeof(r->retry_after), "1");
+		return 0;
+	}
+	memset(&ic, 0, sizeof(ic));
+	ic.env = env;
+	ic.source = inst->name;
+	ic.now_ms = host_table()->now_ms();
+	memset(&call, 0, sizeof(call));
+	call.inst = inst;
+	call.on_emit = call_on_emit;
+	call.stop = env->stop;
+	call.ctx = &ic;
+
+	rc = route->handle(inst->state, &call, req, &p->resp);
+	p->resp.body[sizeof(p->resp.body) - 1] = '\0';
+	if (rc == HUB_OK && p->resp.status == 0)
+		p->resp.status = 200;
+	if (rc != HUB_OK || p->resp.status < 200 || p->resp.status > 299) {
+		metrics_add_rejected(env->metrics, (int64_t)(ic.n_recs + ic.n_invalid));
+		reply_refused(r, rc, &p->resp);
+		call_free(&ic);
+		hub_free(p);
+		return 0;
+	}
+	metrics_add_rejected(env->metrics, (int64_t)ic.n_invalid);
+	/* the plugin's Retry-After is borrowed: keep a copy */
+	copy_retry_after(r, p->resp.retry_after);
+	memcpy(p->retry_after, r->retry_after, sizeof(p->retry_after));
+	p->resp.retry_after = NULL;
+	p->warnings = ic.warnings;
+	ic.warnings = NULL;
+	if (ic.n_recs == 0) {
+		ingest_pending_finish(p, HUB_OK, r);
+		call_free(&ic);
+		return 0;
+	}
+	p->batch.records = ic.recs;
+	p->batch.n_records = ic.n_recs;
+	*out = p;
+	return 1;
+}
+
+void ingest_pending_finish(struct ingest_pending *p, hub_rc rc, struct ingest_reply *r)
+{
+	if (rc != HUB_OK) {
+		ingest_reply_intake(r, rc, p->batch.err);
+	} else {
+		hub_free(r->body);
+		r->status = (unsigned)p->resp.status;
+		r->body = body_with_warnings(p->resp.body, p->warnings);
+		memcpy(r->retry_after, p->retry_after, sizeof(r->retry_after));
+	}
+	ingest_pending_free(p);
+}
+
+void ingest_pending_free(struct ingest_pending *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->batch.n_records; i++)
+		record_free(p->batch.records[i]);
+	hub_free(p->batch.records);
+	json_decref(p->warnings);
+	hub_free(p);
+}
+
+hub_rc ingest_commit_wait(const struct ingest_env *env, struct ingest_pending *p)
+{
+	hub_rc rc = intake_submit(env->intake, &p->batch);
+
+	if (rc != HUB_OK)
+		return rc;
+	metrics_waiting_add(env->metrics, 1);
+	rc = intake_wait(env->intake, &p->batch);
+	metrics_waiting_add(env->metrics, -1);
+	return rc;
+}

@@ -1,0 +1,254 @@
+/*
+ * metrics.c - counters under one mutex, and their Prometheus text form.
+ *
+ * Route labels are registered once, before the HTTP threads start, so a
+ * request is counted by index (no string work on the hot path).  Statuses
+ * per route are a small table filled as they occur; a route that somehow
+ * sees more distinct statuses than it has slots counts the rest under
+ * status="other".  Intake series (applied, queue depth, commit latency)
+ * are not copied here: metrics_render() reads them from the intake.
+ *
+ * Never put request data in a label: labels are route templates only.
+ */
+#include "metrics.h"
+
+#include "alloc.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define STATUS_SLOTS 24
+
+struct status_count {
+	unsigned status; /* 0: other */
+	int64_t n;
+};
+
+struct route_counts {
+	char *label;
+	struct status_count slots[STATUS_SLOTS];
+	size_t n_slots;
+};
+
+struct metrics {
+	pthread_mutex_t lock;
+	struct route_counts *routes; /* the table: set up before serving */
+	size_t n_routes;
+	int64_t rejected;            /* under lock */
+	int waiting;                 /* under lock */
+};
+
+/* Upper bounds of intake_stats.commit_ms_buckets, as Prometheus "le" in
+ * seconds; the 11th bucket is +Inf. */
+static const char *const commit_le[10] = {
+	"0.001", "0.002", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
+};
+
+struct metrics *metrics_new(void)
+{
+	struct metrics *m = hub_calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	pthread_mutex_init(&m->lock, NULL);
+	if (metrics_route_add(m, "unmatched") != METRICS_ROUTE_UNMATCHED) {
+		metrics_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void metrics_free(struct metrics *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n_routes; i++)
+		hub_free(m->routes[i].label);
+	hub_free(m->routes);
+	pthread_mutex_destroy(&m->lock);
+	hub_free(m);
+}
+
+int metrics_route_add(struct metrics *m, const char *label)
+{
+	struct route_counts *grown;
+	char *copy;
+
+	for (size_t i = 0; i < m->n_routes; i++)
+		if (strcmp(m->routes[i].label, label) == 0)
+			return (int)i;
+	copy = hub_strdup(label);
+	grown = copy ? hub_realloc(m->routes, (m->n_routes + 1) * sizeof(*grown)) : NULL;
+	if (!grown) {
+		hub_free(copy);
+		return -1;
+	}
+	m->routes = grown;
+	memset(&m->routes[m->n_routes], 0, sizeof(m->routes[0]));
+	m->routes[m->n_routes].label = copy;
+	return (int)m->n_routes++;
+}
+
+/* The slot of `status` in route r; under lock. */
+static struct status_count *slot_find(struct route_counts *r, unsigned status, int create)
+{
+	for (size_t i = 0; i < r->n_slots; i++)
+		if (r->slots[i].status == status)
+			return &r->slots[i];
+	if (!create)
+		return NULL;
+	if (r->n_slots >= STATUS_SLOTS - 1 && status != 0)
+		return slot_find(r, 0, 1);
+	r->slots[r->n_slots].status = status;
+	r->slots[r->n_slots].n = 0;
+	return &r->slots[r->n_slots++];
+}
+
+void metrics_count_request(struct metrics *m, int route_id, unsigned status)
+{
+	if (route_id < 0 || (size_t)route_id >= m->n_routes)
+		route_id = METRICS_ROUTE_UNMATCHED;
+	pthread_mutex_lock(&m->lock);
+	slot_find(&m->routes[route_id], status, 1)->n++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_add_rejected(struct metrics *m, int64_t n_records)
+{
+	pthread_mutex_lock(&m->lock);
+	m->rejected += n_records;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_waiting_add(struct metrics *m, int delta)
+{
+	pthread_mutex_lock(&m->lock);
+	m->waiting += delta;
+	pthread_mutex_unlock(&m->lock);
+}
+
+int64_t metrics_requests(struct metrics *m, int route_id, unsigned status)
+{
+	const struct status_count *s;
+	int64_t n = 0;
+
+	if (route_id < 0 || (size_t)route_id >= m->n_routes)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	s = slot_find(&m->routes[route_id], status, 0);
+	if (s)
+		n = s->n;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+int64_t metrics_rejected(struct metrics *m)
+{
+	int64_t n;
+
+	pthread_mutex_lock(&m->lock);
+	n = m->rejected;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+int metrics_waiting(struct metrics *m)
+{
+	int n;
+
+	pthread_mutex_lock(&m->lock);
+	n = m->waiting;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+/* A label value with \ " and newline escaped, as the format requires. */
+static void put_label_value(struct strbuf *sb, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			strbuf_puts(sb, "\\\\");
+		else if (*s == '"')
+			strbuf_puts(sb, "\\\"");
+		else if (*s == '\n')
+			strbuf_puts(sb, "\\n");
+		else
+			strbuf_append(sb, s, 1);
+	}
+}
+
+static void put_header(struct strbuf *sb, const char *name, const char *type, const char *help)
+{
+	strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Every route's counts; under lock. */
+static void render_requests(struct metrics *m, struct strbuf *sb)
+{
+	put_header(sb, "http_requests_total", "counter",
+		   "HTTP requests answered, by route and status.");
+	for (size_t i = 0; i < m->n_routes; i++) {
+		const struct route_counts *r = &m->routes[i];
+		for (size_t j = 0; j < r->n_slots; j++) {
+			strbuf_puts(sb, "http_requests_total{route=\"");
+			put_label_value(sb, r->label);
+			if (r->slots[j].status)
+				strbuf_printf(sb, "\",status=\"%u\"} %lld\n", r->slots[j].status,
+					      (long long)r->slots[j].n);
+			else
+				strbuf_printf(sb, "\",status=\"other\"} %lld\n",
+					      (long long)r->slots[j].n);
+		}
+	}
+}
+
+static void render_intake(const struct intake_stats *st, struct strbuf *sb)
+{
+	int64_t cumulative = 0;
+
+	put_header(sb, "records_applied_total", "counter",
+		   "Records applied to profiles by the intake writer.");
+	strbuf_printf(sb, "records_applied_total %lld\n", (long long)st->applied);
+	put_header(sb, "intake_queue_depth", "gauge", "Batches waiting in the intake queue.");
+	strbuf_printf(sb, "intake_queue_depth %d\n", st->queue_depth);
+	put_header(sb, "intake_commit_seconds", "histogram",
+		   "Duration of the intake's durable commits.");
+	for (size_t i = 0; i < ARRAY_SIZE(st->commit_ms_buckets); i++) {
+		cumulative += st->commit_ms_buckets[i];
+		strbuf_printf(sb, "intake_commit_seconds_bucket{le=\"%s\"} %lld\n",
+			      i < ARRAY_SIZE(commit_le) ? commit_le[i] : "+Inf",
+			      (long long)cumulative);
+	}
+	strbuf_printf(sb, "intake_commit_seconds_sum %.6f\n", st->commit_ms_sum / 1000.0);
+	strbuf_printf(sb, "intake_commit_seconds_count %lld\n", (long long)cumulative);
+	put_header(sb, "intake_commit_failures_total", "counter",
+		   "Group commits that failed (their requests were answered 503).");
+	strbuf_printf(sb, "intake_commit_failures_total %lld\n", (long long)st->failed_commits);
+}
+
+char *metrics_render(struct metrics *m, struct intake *in)
+{
+	struct strbuf sb;
+	struct intake_stats st;
+
+	strbuf_init(&sb);
+	pthread_mutex_lock(&m->lock);
+	render_requests(m, &sb);
+	put_header(&sb, "records_rejected_total", "counter",
+		   "Records refused at the door: invalid, or part of a rejected request.");
+	strbuf_printf(&sb, "records_rejected_total %lld\n", (long long)m->rejected);
+	put_header(&sb, "http_requests_waiting_commit", "gauge",
+		   "Requests whose records are queued or being committed.");
+	strbuf_printf(&sb, "http_requests_waiting_commit %d\n", m->waiting);
+	pthread_mutex_unlock(&m->lock);
+	if (in) {
+		intake_get_stats(in, &st);
+		render_intake(&st, &sb);
+	}
+	if (sb.failed) {
+		strbuf_free(&sb);
+		return NULL;
+	}
+	return strbuf_take(&sb);
+}

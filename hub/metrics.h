@@ -1,0 +1,42 @@
+/*
+ * metrics.h - the hub's counters and their Prometheus text form (format
+ * 0.0.4): HTTP requests by route and status, records rejected at the door,
+ * requests waiting for their commit, and, read from the intake when
+ * rendered, records applied, queue depth and the commit latency histogram.
+ */
+#ifndef HUB_METRICS_H
+#define HUB_METRICS_H
+
+#include "intake.h"
+
+#include <stdint.h>
+
+struct metrics;
+
+/* The route label of requests that matched no route. */
+#define METRICS_ROUTE_UNMATCHED 0
+
+/* A new set of counters with the one route "unmatched".  NULL: no memory. */
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+
+/* Registers a route label ("/healthz", "/in/web/v1/batch") and returns its
+ * id, or -1 (no memory).  Call before the counters are shared between
+ * threads: the label table is read without a lock afterwards. */
+int metrics_route_add(struct metrics *m, const char *label);
+
+/* Thread-safe updates. */
+void metrics_count_request(struct metrics *m, int route_id, unsigned status);
+void metrics_add_rejected(struct metrics *m, int64_t n_records);
+void metrics_waiting_add(struct metrics *m, int delta);
+
+/* Reads, for tests and the text form. */
+int64_t metrics_requests(struct metrics *m, int route_id, unsigned status);
+int64_t metrics_rejected(struct metrics *m);
+int metrics_waiting(struct metrics *m);
+
+/* The Prometheus text of everything; `in` may be NULL (no intake series).
+ * Returns a hub_malloc'd string or NULL (no memory). */
+char *metrics_render(struct metrics *m, struct intake *in);
+
+#endif

@@ -1,0 +1,208 @@
+#!/bin/sh
+# segment_clients.sh - the segment source against real clients: a real
+# `profilehub run` (temp dir, temp config with a segment source "web", a
+# free port) takes the six Segment calls from three npm libraries --
+# @segment/analytics-node, the legacy analytics-node and
+# @rudderstack/rudder-sdk-node (gzip) -- and signed webhook bodies sent with
+# curl (classic, Actions batch array; bad and missing signatures refused).
+# Then the hub is stopped and `profilehub dump --events all` must show
+# exactly the profiles those calls make (custom_ids, installations,
+# attributes, event names and counts).
+#
+# Synchronization is by answers, never by sleeps: the clients' callbacks
+# and flush promises resolve after the hub's HTTP response, and a 2xx means
+# committed.  The only polling is the bounded wait for /healthz at start.
+#
+# Needs node and npm (scripts/deps.sh installs nodejs); installs the npm
+# clients into tests/integration/node/node_modules when missing.
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+B=${HUB_BUILD:-build}
+HUB="$ROOT/$B/profilehub"
+FREEPORT="$ROOT/$B/tests/tools/freeport"
+NODE_DIR="$ROOT/tests/integration/node"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/hub_segment.XXXXXX")
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fails=0
+fail() {
+	echo "FAIL: $*"
+	fails=$((fails + 1))
+}
+die() {
+	echo "FAIL: $*"
+	[ -f "$T/hub.log" ] && sed 's/^/  hub: /' "$T/hub.log" | tail -20
+	exit 1
+}
+
+for tool in node npm curl jq openssl; do
+	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh)"
+done
+[ -x "$HUB" ] || die "$HUB is not built"
+[ -x "$FREEPORT" ] || die "$FREEPORT is not built (make builds tests/tools)"
+[ -f "$ROOT/$B/plugins/segment.so" ] || die "$B/plugins/segment.so is not built"
+
+# ---- the npm clients (node_modules is not committed) ----------------------
+
+if [ ! -d "$NODE_DIR/node_modules/@segment/analytics-node" ] ||
+	[ ! -d "$NODE_DIR/node_modules/analytics-node" ] ||
+	[ ! -d "$NODE_DIR/node_modules/@rudderstack/rudder-sdk-node" ]; then
+	echo "segment_clients: npm ci in tests/integration/node"
+	(cd "$NODE_DIR" && npm ci --no-audit --no-fund >"$T/npm.log" 2>&1) ||
+		{ cat "$T/npm.log"; die "npm ci failed"; }
+fi
+
+# ---- a hub of our own -------------------------------------------------------
+
+PORT=$("$FREEPORT") || die "no free port"
+BASE="http://127.0.0.1:$PORT"
+# Secrets reach the config through the environment, as in production.
+SEGMENT_WRITE_KEY="wk_test_$$_$PORT"
+SEGMENT_WEBHOOK_SECRET="whsec_test_$$_$PORT"
+export SEGMENT_WRITE_KEY SEGMENT_WEBHOOK_SECRET
+cat >"$T/hub.yaml" <<EOF
+log_level: info
+store:
+  driver: sqlite
+  path: $T/hub.db
+http:
+  listen: 127.0.0.1:$PORT
+sources:
+  - name: web
+    plugin: segment
+    write_keys: ["\${SEGMENT_WRITE_KEY}", "another-key"]
+    webhook_secret: "\${SEGMENT_WEBHOOK_SECRET}"
+EOF
+
+"$HUB" -c "$T/hub.yaml" run >"$T/hub.log" 2>&1 &
+pid=$!
+i=0
+until curl -fs "$BASE/healthz" >/dev/null 2>&1; do
+	i=$((i + 1))
+	kill -0 "$pid" 2>/dev/null || die "the hub exited at start"
+	[ $i -le 100 ] || die "no /healthz after 10 s"
+	sleep 0.1
+done
+
+# ---- the npm clients --------------------------------------------------------
+
+for script in segment_next:seg segment_legacy:legacy rudder:rudder; do
+	js=${script%%:*}
+	prefix=${script#*:}
+	(cd "$NODE_DIR" && node "$js.js" "$BASE" "$prefix") >"$T/$js.out" 2>&1 ||
+		fail "$js: $(cat "$T/$js.out")"
+	grep -q "^$prefix: 6 calls delivered" "$T/$js.out" || fail "$js: $(cat "$T/$js.out")"
+done
+(cd "$NODE_DIR" && node segment_next.js "$BASE" seg-badkey --bad-key) >"$T/badkey.out" 2>&1 ||
+	fail "a wrong write key: $(cat "$T/badkey.out")"
+
+# ---- webhooks (Segment's servers), signed with curl + openssl --------------
+
+# sign TEXT: the hex HMAC-SHA1 of TEXT with the webhook secret
+sign() {
+	printf '%s' "$1" | openssl dgst -sha1 -hmac "$SEGMENT_WEBHOOK_SECRET" | sed 's/^.*= *//'
+}
+# post BODY [SIGNATURE]: prints the HTTP status
+post_webhook() {
+	if [ $# -ge 2 ]; then
+		curl -s -o "$T/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
+			-H "X-Signature: $2" --data-binary "$1" "$BASE/in/web/webhook"
+	else
+		curl -s -o "$T/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
+			--data-binary "$1" "$BASE/in/web/webhook"
+	fi
+}
+
+classic='{"type":"track","event":"Webhook Order","userId":"wh-user-1","messageId":"wh-1","timestamp":"2026-02-01T10:00:00.000Z","properties":{"total":7}}'
+status=$(post_webhook "$classic" "$(sign "$classic")")
+[ "$status" = 200 ] || fail "signed webhook: $status $(cat "$T/resp")"
+
+bad='{"type":"track","event":"Forged","userId":"wh-bad-1","messageId":"wh-bad-1"}'
+status=$(post_webhook "$bad" "$(sign "$classic")")
+[ "$status" = 401 ] || fail "wrong signature: $status, 401 expected"
+jq -e '.error.code == "unauthorized"' "$T/resp" >/dev/null || fail "wrong signature body: $(cat "$T/resp")"
+status=$(post_webhook "$bad")
+[ "$status" = 401 ] || fail "missing signature: $status, 401 expected"
+
+# Actions batch mode: an array, signed over its first element's JSON only
+first='{"type":"identify","userId":"wh-user-2","traits":{"email":"wh2@example.com"},"messageId":"wh-2"}'
+second='{"type":"track","event":"Webhook Batch Event","userId":"wh-user-2","messageId":"wh-3"}'
+status=$(post_webhook "[$first,$second]" "$(sign "$first")")
+[ "$status" = 200 ] || fail "signed webhook array: $status $(cat "$T/resp")"
+status=$(post_webhook "[$bad,$second]" "$(sign "$first")")
+[ "$status" = 401 ] || fail "array with a forged first element: $status, 401 expected"
+
+# A bad event in a signed array: 400 naming it, nothing of the array stored
+third='{"type":"track","event":"Never Stored","userId":"wh-bad-2","messageId":"wh-bad-2"}'
+status=$(post_webhook "[$third,{\"type\":\"purchase\",\"userId\":\"wh-bad-2\"}]" "$(sign "$third")")
+[ "$status" = 400 ] || fail "bad event in a webhook array: $status, 400 expected"
+jq -e '.error.index == 1' "$T/resp" >/dev/null || fail "bad event index: $(cat "$T/resp")"
+
+# ---- stop, then read the profiles -------------------------------------------
+
+kill -TERM "$pid"
+wait "$pid" || fail "the hub exited with $? on SIGTERM"
+pid=""
+grep -q "$SEGMENT_WRITE_KEY\|$SEGMENT_WEBHOOK_SECRET" "$T/hub.log" && fail "a secret reached the hub's log"
+
+"$HUB" -c "$T/hub.yaml" dump --events all >"$T/dump.jsonl" 2>"$T/dump.err" ||
+	die "dump failed: $(cat "$T/dump.err")"
+
+# check WHAT JQ_FILTER: the filter gets the dump as one array ($d)
+check() {
+	jq -e -s "$2" "$T/dump.jsonl" >/dev/null 2>&1 || fail "$1"
+}
+
+check "8 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 8'
+check "nothing of a refused request is stored" \
+	'[.[] | .identifiers.custom_id[]? | select(startswith("wh-bad") or startswith("seg-badkey"))] == []'
+
+for p in seg legacy rudder; do
+	check "$p-user-1: identifiers and installation" "
+		[.[] | select(.custom_id == \"$p-user-1\")] | length == 1 and
+		(.[0].identifiers.installation_id == [\"$p-anon-1\"]) and
+		(.[0].installations | length == 1 and .[0].platform == \"server\")"
+	check "$p-user-1: attributes" "
+		.[] | select(.custom_id == \"$p-user-1\") | .attributes |
+		.\"\$email_address\" == \"$p.one@example.com\" and .\"\$first_name\" == \"Ann\" and
+		.\"\$last_name\" == \"Lee\" and .plan == \"gold\" and .logins == 3 and
+		.\"\$language\" == \"fr\" and .\"\$region\" == \"FR\" and .\"\$timezone\" == \"Europe/Paris\""
+	check "$p-user-1: three events: track, \$screen, \$group" "
+		.[] | select(.custom_id == \"$p-user-1\") |
+		.event_count == 3 and ([.events[].name] | sort) == [\"\$group\", \"\$screen\", \"Order Completed\"] and
+		(.events[] | select(.name == \"Order Completed\") | .properties.total == 42 and .source == \"web\") and
+		(.events[] | select(.name == \"\$screen\") | .properties.name == \"Home\") and
+		(.events[] | select(.name == \"\$group\") | .properties.group_id == \"$p-acme\" and
+			.properties.traits.name == \"Acme Inc\")"
+	check "$p-user-2: the aliased installation with its \$page" "
+		.[] | select(.custom_id == \"$p-user-2\") |
+		.identifiers.installation_id == [\"$p-anon-2\"] and .event_count == 1 and
+		.events[0].name == \"\$page\" and .events[0].properties.name == \"Pricing\" and
+		.events[0].properties.path == \"/pricing\""
+done
+
+check "webhook: wh-user-1 with its event" '
+	.[] | select(.custom_id == "wh-user-1") |
+	.event_count == 1 and .events[0].name == "Webhook Order" and .events[0].message_id == "wh-1"'
+check "webhook array: wh-user-2 with email and event" '
+	.[] | select(.custom_id == "wh-user-2") |
+	.attributes."$email_address" == "wh2@example.com" and .event_count == 1 and
+	.events[0].name == "Webhook Batch Event"'
+
+if [ "$fails" -ne 0 ]; then
+	echo "segment_clients: $fails failures; the dump:"
+	jq -c '{custom_id, identifiers, attributes, event_count, events: [.events[].name]}' "$T/dump.jsonl"
+	exit 1
+fi
+echo "segment_clients: 3 npm clients x 6 calls, 2 signed webhooks, refusals: profiles as expected"

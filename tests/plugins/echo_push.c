@@ -1,0 +1,196 @@
+/*
+ * echo_push.c - a push plugin for the HTTP server's tests.  It parses no
+ * JSON: every line of the body is one record.
+ *
+ *   POST /v1/echo     each line "I" emits a track event "echo" of
+ *                     installation I; a line "I<TAB>{attributes}" emits an
+ *                     attributes record instead.  200 {"ok":true}, or 400
+ *                     naming the first line the host refused.
+ *   POST /v1/reject   400 without emitting anything.
+ *   POST /v1/emit_then_reject   emits every line, then answers 400 (the
+ *                     host must store none of them).
+ *   PUT  /v1/echo     so that POST-only paths and wrong methods differ.
+ *
+ * With the key `key` set, every route wants "Authorization: Bearer <key>"
+ * (compared with the host's secret_equal) and answers 401 otherwise.
+ */
+#include <hub_plugin.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct echo {
+	const struct hub_host *host;
+	char *key; /* NULL: no auth */
+};
+
+static const struct hub_config_key keys[] = {
+	{.name = "key", .type = HUB_CFG_STRING, .is_secret = 1,
+	 .description = "bearer token the routes require (none when unset)"},
+	{.name = NULL},
+};
+
+static hub_rc echo_create(const struct hub_host *host, const struct hub_instance *inst,
+			  void **state, char *err, size_t err_size)
+{
+	struct echo *e = calloc(1, sizeof(*e));
+	const char *key = host->config_string(inst, "key");
+
+	if (!e || (key && !(e->key = strdup(key)))) {
+		free(e);
+		snprintf(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
+	e->host = host;
+	*state = e;
+	return HUB_OK;
+}
+
+static void echo_destroy(void *state)
+{
+	struct echo *e = state;
+
+	if (!e)
+		return;
+	free(e->key);
+	free(e);
+}
+
+/* 0 when the request may pass; else resp is a 401. */
+static int echo_auth(const struct echo *e, const struct hub_request *req,
+		     struct hub_response *resp)
+{
+	const char *h;
+
+	if (!e->key)
+		return 0;
+	h = req->header(req, "authorization"); /* any case works */
+	if (h && strncmp(h, "Bearer ", 7) == 0 &&
+	    e->host->secret_equal(h + 7, strlen(h + 7), e->key, strlen(e->key)))
+		return 0;
+	resp->status = 401;
+	snprintf(resp->body, sizeof(resp->body),
+		 "{\"error\":{\"code\":\"unauthorized\",\"message\":\"bad key\"}}");
+	return -1;
+}
+
+/* Emits one record per line; stops at the first refused one (its index in
+ * *bad, the host's reason in why). */
+static hub_rc echo_emit_lines(const struct echo *e, struct hub_call *call,
+			      const struct hub_request *req, size_t *bad, char *why,
+			      size_t why_size)
+{
+	const char *p = req->body, *end = req->body + req->body_len;
+	size_t index = 0;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char line[2048], *tab;
+		struct hub_ident id = {"installation_id", line};
+		struct hub_record rec;
+		hub_rc rc;
+
+		if (len == 0 || len >= sizeof(line)) {
+			p += len + 1;
+			continue;
+		}
+		memcpy(line, p, len);
+		line[len] = '\0';
+		tab = strchr(line, '\t');
+		if (tab) {
+			*tab = '\0';
+			hub_record_init(&rec, HUB_REC_ATTRIBUTES);
+			rec.attributes_json = tab + 1;
+		} else {
+			hub_record_init(&rec, HUB_REC_TRACK);
+			rec.event_name = "echo";
+		}
+		rec.identifiers = &id;
+		rec.n_identifiers = 1;
+		rc = e->host->emit(call, &rec, why, why_size);
+		if (rc != HUB_OK) {
+			*bad = index;
+			return rc;
+		}
+		index++;
+		p += len + 1;
+	}
+	return HUB_OK;
+}
+
+static hub_rc echo_handle(void *state, struct hub_call *call, const struct hub_request *req,
+			  struct hub_response *resp)
+{
+	struct echo *e = state;
+	char why[512] = "";
+	size_t bad = 0;
+	hub_rc rc;
+
+	if (echo_auth(e, req, resp))
+		return HUB_ERR_AUTH;
+	rc = echo_emit_lines(e, call, req, &bad, why, sizeof(why));
+	if (rc != HUB_OK) {
+		resp->status = 400;
+		snprintf(resp->body, sizeof(resp->body),
+			 "{\"error\":{\"code\":\"invalid_record\",\"message\":\"line %zu refused\","
+			 "\"index\":%zu}}",
+			 bad, bad);
+		return rc;
+	}
+	resp->status = 200;
+	snprintf(resp->body, sizeof(resp->body), "{\"ok\":true}");
+	return HUB_OK;
+}
+
+static hub_rc echo_reject(void *state, struct hub_call *call, const struct hub_request *req,
+			  struct hub_response *resp)
+{
+	(void)call;
+	if (echo_auth(state, req, resp))
+		return HUB_ERR_AUTH;
+	resp->status = 400; /* empty body: the host writes the JSON error */
+	return HUB_ERR_DATA;
+}
+
+static hub_rc echo_emit_then_reject(void *state, struct hub_call *call,
+				    const struct hub_request *req, struct hub_response *resp)
+{
+	char why[512] = "";
+	size_t bad = 0;
+
+	if (echo_auth(state, req, resp))
+		return HUB_ERR_AUTH;
+	echo_emit_lines(state, call, req, &bad, why, sizeof(why));
+	resp->status = 400;
+	snprintf(resp->body, sizeof(resp->body),
+		 "{\"error\":{\"code\":\"rejected\",\"message\":\"told to\",\"index\":0}}");
+	return HUB_ERR_DATA;
+}
+
+static const struct hub_route routes[] = {
+	{.method = "POST", .path = "/v1/echo", .handle = echo_handle},
+	{.method = "PUT", .path = "/v1/echo", .handle = echo_handle},
+	{.method = "POST", .path = "/v1/reject", .handle = echo_reject},
+	{.method = "POST", .path = "/v1/emit_then_reject", .handle = echo_emit_then_reject},
+	{.method = NULL},
+};
+
+static const struct hub_plugin plugin = {
+	.abi = HUB_ABI_STAMP_INIT,
+	.name = "echo_push",
+	.version = "0.0.1",
+	.description = "test push source: one record per body line",
+	.roles = HUB_ROLE_PUSH,
+	.config = keys,
+	.create = echo_create,
+	.destroy = echo_destroy,
+	.routes = routes,
+};
+
+HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)
+{
+	(void)host;
+	return &plugin;
+}

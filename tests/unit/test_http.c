@@ -1,0 +1,847 @@
+/*
+ * test_http.c - the HTTP server in-process: a real SQLite store and intake
+ * (testhub), the echo_push test plugin mounted at /in/web/, the server on
+ * 127.0.0.1 port 0, and libcurl (or a raw socket, where a client must
+ * misbehave) on the other side.
+ *
+ * No sleep stands for synchronization: where a test needs the server in a
+ * given state (a request waiting for its commit, the queue full, the
+ * listener closed) it polls that state with a deadline.
+ */
+#include "testlib.h"
+#include "testhub.h"
+
+#include "../../hub/http.h"
+#include "../../hub/http_ingest.h"
+#include "../../hub/log.h"
+#include "../../hub/metrics.h"
+#include "../../hub/plugin.h"
+#include "../../hub/util.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define MAX_BODY 4096
+#define WAIT_MS 10000
+
+/* ---- the world -------------------------------------------------------- */
+
+struct world {
+	struct testhub *th;
+	struct plugin_module mod;
+	struct hub_instance *inst;
+	struct http_server *srv;
+	int port;
+};
+
+/* Starts store, intake, the echo_push instance "web" and the server.
+ * `extra` is more YAML (http: keys go in `http_extra`, indented). */
+static void world_open(struct world *w, const char *http_extra, const char *extra)
+{
+	struct http_context ctx;
+	char *so, *yaml;
+	char err[1024] = "";
+
+	memset(w, 0, sizeof(*w));
+	CU_ASSERT_FATAL(asprintf(&yaml,
+				 "http:\n"
+				 "  listen: 127.0.0.1:0\n"
+				 "  max_body: %d\n"
+				 "  threads: 2\n"
+				 "%s"
+				 "sources:\n"
+				 "  - name: web\n"
+				 "    plugin: echo_push\n"
+				 "%s",
+				 MAX_BODY, http_extra ? http_extra : "", extra ? extra : "") > 0);
+	w->th = testhub_start(yaml);
+	free(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->th);
+	CU_ASSERT_FATAL(asprintf(&so, "%s/tests/plugins/echo_push.so", testlib_build_dir()) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &w->mod, err, sizeof(err)), 0);
+	free(so);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&w->mod, &w->th->cfg->sources[0], &w->inst,
+						     err, sizeof(err)), 0);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = w->th->cfg;
+	ctx.intake = w->th->intake;
+	ctx.push = &w->inst;
+	ctx.n_push = 1;
+	if (http_start(&w->srv, &ctx, err, sizeof(err)))
+		fprintf(stderr, "http_start: %s\n", err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->srv);
+	w->port = http_port(w->srv);
+	CU_ASSERT_FATAL(w->port > 0);
+}
+
+static void world_close(struct world *w)
+{
+	http_stop(w->srv);
+	plugin_instance_destroy(w->inst);
+	testhub_stop(w->th);
+	plugin_unload(&w->mod);
+}
+
+static size_t world_profiles(struct world *w)
+{
+	json_t *all = testhub_dump(w->th, 0);
+	size_t n = json_array_size(all);
+
+	json_decref(all);
+	return n;
+}
+
+/* 1 when a live profile has installation id `iid`. */
+static int world_has_installation(struct world *w, const char *iid)
+{
+	json_t *all = testhub_dump(w->th, 0), *doc;
+	size_t i;
+	int found = 0;
+
+	json_array_foreach(all, i, doc) {
+		json_t *ids = json_object_get(json_object_get(doc, "identifiers"),
+					      "installation_id");
+		json_t *v;
+		size_t j;
+		json_array_foreach(ids, j, v)
+			found |= json_is_string(v) && strcmp(json_string_value(v), iid) == 0;
+	}
+	json_decref(all);
+	return found;
+}
+
+/* Polls cond(arg) until true or WAIT_MS passed; returns its last value. */
+static int wait_until(int (*cond)(void *), void *arg)
+{
+	int64_t until = time_mono_ms() + WAIT_MS;
+	struct timespec pause = {0, 2 * 1000 * 1000};
+
+	while (!cond(arg)) {
+		if (time_mono_ms() > until)
+			return 0;
+		nanosleep(&pause, NULL);
+	}
+	return 1;
+}
+
+/* ---- a curl client ---------------------------------------------------- */
+
+struct resp {
+	long status;
+	CURLcode rc;
+	char body[8192];
+	size_t len;
+	char retry_after[32];
+	char allow[64];
+	char content_type[64];
+};
+
+struct upload {
+	const char *data;
+	size_t len, pos;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct resp *r = arg;
+	size_t k = size * n, room = sizeof(r->body) - 1 - r->len;
+
+	memcpy(r->body + r->len, p, k < room ? k : room);
+	r->len += k < room ? k : room;
+	r->body[r->len] = '\0';
+	return k;
+}
+
+static void header_value(const char *line, size_t len, const char *name, char *out, size_t size)
+{
+	size_t n = strlen(name), v;
+
+	if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':')
+		return;
+	line += n + 1;
+	len -= n + 1;
+	while (len && *line == ' ')
+		line++, len--;
+	while (len && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+		len--;
+	v = len < size - 1 ? len : size - 1;
+	memcpy(out, line, v);
+	out[v] = '\0';
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct resp *r = arg;
+
+	header_value(p, size * n, "Retry-After", r->retry_after, sizeof(r->retry_after));
+	header_value(p, size * n, "Allow", r->allow, sizeof(r->allow));
+	header_value(p, size * n, "Content-Type", r->content_type, sizeof(r->content_type));
+	return size * n;
+}
+
+static size_t on_read(char *p, size_t size, size_t n, void *arg)
+{
+	struct upload *u = arg;
+	size_t k = size * n, left = u->len - u->pos;
+
+	if (k > left)
+		k = left;
+	memcpy(p, u->data + u->pos, k);
+	u->pos += k;
+	return k;
+}
+
+/* One request.  body NULL: no body.  headers: NULL-terminated, or NULL. */
+static void http_do(int port, const char *method, const char *path, const char *body,
+		    size_t len, int chunked, const char *const *headers, struct resp *r)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *hl = NULL;
+	struct upload up = {body, len, 0};
+	char url[512];
+
+	memset(r, 0, sizeof(*r));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	hl = curl_slist_append(hl, "Expect:");
+	for (size_t i = 0; headers && headers[i]; i++)
+		hl = curl_slist_append(hl, headers[i]);
+	if (strcmp(method, "HEAD") == 0) {
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	} else if (body && chunked) {
+		hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, &up);
+	} else if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	    !(strcmp(method, "POST") == 0 && body))
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	r->rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+}
+
+static void post(struct world *w, const char *path, const char *body, struct resp *r)
+{
+	http_do(w->port, "POST", path, body, strlen(body), 0, NULL, r);
+}
+
+/* The "error.code" of a JSON error body, into buf ("" if none). */
+static const char *error_code(const struct resp *r, char *buf, size_t size)
+{
+	json_t *o = json_loads(r->body, 0, NULL);
+	const char *code = json_string_value(json_object_get(json_object_get(o, "error"), "code"));
+
+	snprintf(buf, size, "%s", code ? code : "");
+	json_decref(o);
+	return buf;
+}
+
+#define ASSERT_ERROR(r, st, code)                                                       \
+	do {                                                                             \
+		char code_buf_[64];                                                      \
+		CU_ASSERT_EQUAL((r)->status, (st));                                     \
+		CU_ASSERT_STRING_EQUAL(error_code((r), code_buf_, sizeof(code_buf_)), (code)); \
+	} while (0)
+
+/* ---- compression ------------------------------------------------------ */
+
+/* gzip (wbits 31) or zlib (15) of data; malloc'd. */
+static char *compress_with(int wbits, const char *data, size_t len, size_t *out_len)
+{
+	z_stream zs;
+	size_t cap = deflateBound(NULL, (uLong)len) + 64;
+	char *out = malloc(cap);
+
+	memset(&zs, 0, sizeof(zs));
+	CU_ASSERT_FATAL(out && deflateInit2(&zs, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) ==
+				       Z_OK);
+	zs.next_in = (Bytef *)data;
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)out;
+	zs.avail_out = (uInt)cap;
+	CU_ASSERT_FATAL(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+	*out_len = zs.total_out;
+	deflateEnd(&zs);
+	return out;
+}
+
+/* ---- raw sockets (clients that misbehave) ----------------------------- */
+
+static int raw_connect(int port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Reads until the peer closes or ms pass.  Returns the bytes read into buf
+ * (NUL-terminated); *closed tells whether the peer closed. */
+static size_t raw_read_all(int fd, char *buf, size_t size, int ms, int *closed)
+{
+	int64_t until = time_mono_ms() + ms;
+	size_t len = 0;
+
+	*closed = 0;
+	buf[0] = '\0';
+	for (;;) {
+		struct pollfd p = {fd, POLLIN, 0};
+		int64_t left = until - time_mono_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			break;
+		n = recv(fd, buf + len, size - 1 - len, 0);
+		if (n <= 0) {
+			*closed = n == 0 || errno == ECONNRESET;
+			break;
+		}
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (len == size - 1)
+			break;
+	}
+	return len;
+}
+
+/* ---- tests: routes ---------------------------------------------------- */
+
+static void test_healthz_answers_ok(void)
+{
+	struct world w;
+	struct resp r;
+
+	world_open(&w, NULL, NULL);
+	http_do(w.port, "GET", "/healthz", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "{\"status\":\"ok\"}");
+	CU_ASSERT_STRING_EQUAL(r.content_type, "application/json");
+	http_do(w.port, "HEAD", "/healthz", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+}
+
+static void test_unknown_routes_are_404_json(void)
+{
+	static const char *const paths[] = {
+		"/nope", "/in/", "/in/nope/v1/echo", "/in/web/v1/nope", "/in/web", "/in/web/",
+		"/in/webx/v1/echo", "/healthz/x",
+	};
+	struct world w;
+	struct resp r;
+
+	world_open(&w, NULL, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+		post(&w, paths[i], "x", &r);
+		ASSERT_ERROR(&r, 404, "not_found");
+		if (r.status != 404)
+			fprintf(stderr, "path %s: %ld %s\n", paths[i], r.status, r.body);
+	}
+	world_close(&w);
+}
+
+static void test_wrong_method_is_405_with_allow(void)
+{
+	struct world w;
+	struct resp r;
+
+	world_open(&w, NULL, NULL);
+	http_do(w.port, "GET", "/in/web/v1/echo", NULL, 0, 0, NULL, &r);
+	ASSERT_ERROR(&r, 405, "method_not_allowed");
+	CU_ASSERT_STRING_EQUAL(r.allow, "POST, PUT");
+	http_do(w.port, "DELETE", "/in/web/v1/reject", NULL, 0, 0, NULL, &r);
+	ASSERT_ERROR(&r, 405, "method_not_allowed");
+	CU_ASSERT_STRING_EQUAL(r.allow, "POST");
+	post(&w, "/healthz", "x", &r);
+	ASSERT_ERROR(&r, 405, "method_not_allowed");
+	CU_ASSERT_STRING_EQUAL(r.allow, "GET, HEAD");
+	/* the same path with another declared method is a route of its own */
+	http_do(w.port, "PUT", "/in/web/v1/echo", "p1\n", 3, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+}
+
+static void test_header_lookup_ignores_case(void)
+{
+	static const char *const good[] = {"AUTHORIZATION: Bearer k-123", NULL};
+	static const char *const bad[] = {"Authorization: Bearer k-124", NULL};
+	struct world w;
+	struct resp r;
+
+	world_open(&w, NULL, "    key: k-123\n");
+	http_do(w.port, "POST", "/in/web/v1/echo", "h1\n", 3, 0, bad, &r);
+	ASSERT_ERROR(&r, 401, "unauthorized");
+	http_do(w.port, "POST", "/in/web/v1/echo", "h1\n", 3, 0, good, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(world_profiles(&w), 1);
+	world_close(&w);
+}
+
+/* ---- tests: bodies ---------------------------------------------------- */
+
+static void test_announced_oversize_body_is_refused_unread(void)
+{
+	static const char req[] = "POST /in/web/v1/echo HTTP/1.1\r\n"
+				  "Host: 127.0.0.1\r\n"
+				  "Content-Length: 1000000000\r\n"
+				  "\r\n"
+				  "abc";
+	struct world w;
+	char buf[2048];
+	int fd, closed;
+	int64_t t0;
+
+	world_open(&w, NULL, NULL);
+	fd = raw_connect(w.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	t0 = time_mono_ms();
+	CU_ASSERT_EQUAL(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
+	raw_read_all(fd, buf, sizeof(buf), 5000, &closed);
+	/* answered without waiting for the gigabyte, and the connection closed */
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 413", 12) == 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"body_too_large\""));
+	CU_ASSERT(closed);
+	CU_ASSERT(time_mono_ms() - t0 < 4000);
+	close(fd);
+	CU_ASSERT_EQUAL(world_profiles(&w), 0);
+	world_close(&w);
+}
+
+static void test_chunked_body_past_limit_is_413(void)
+{
+	struct world w;
+	struct resp r;
+	char *body = malloc(MAX_BODY + 100);
+
+	for (size_t i = 0; i < MAX_BODY + 100; i++)
+		body[i] = i % 10 == 9 ? '\n' : 'c';
+	world_open(&w, NULL, NULL);
+	http_do(w.port, "POST", "/in/web/v1/echo", body, MAX_BODY + 100, 1, NULL, &r);
+	ASSERT_ERROR(&r, 413, "body_too_large");
+	CU_ASSERT_EQUAL(world_profiles(&w), 0);
+	/* exactly the limit is fine */
+	http_do(w.port, "POST", "/in/web/v1/echo", body, MAX_BODY, 1, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+	free(body);
+}
+
+static void test_gzip_and_deflate_bodies_are_decoded(void)
+{
+	static const char *const gz[] = {"Content-Encoding: gzip", NULL};
+	static const char *const df[] = {"Content-Encoding: Deflate", NULL};
+	static const char text[] = "g1\ng2\n";
+	struct world w;
+	struct resp r;
+	size_t n;
+	char *z;
+
+	world_open(&w, NULL, NULL);
+	z = compress_with(31, text, strlen(text), &n);
+	http_do(w.port, "POST", "/in/web/v1/echo", z, n, 0, gz, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	free(z);
+	z = compress_with(15, "d1\n", 3, &n);
+	http_do(w.port, "POST", "/in/web/v1/echo", z, n, 0, df, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	free(z);
+	z = compress_with(-15, "d2\n", 3, &n); /* raw deflate, as some clients send */
+	http_do(w.port, "POST", "/in/web/v1/echo", z, n, 1, df, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	free(z);
+	CU_ASSERT_EQUAL(world_profiles(&w), 4);
+	CU_ASSERT(world_has_installation(&w, "g2"));
+	CU_ASSERT(world_has_installation(&w, "d2"));
+	world_close(&w);
+}
+
+static void test_bad_gzip_is_400_and_bombs_are_413(void)
+{
+	static const char *const gz[] = {"Content-Encoding: gzip", NULL};
+	struct world w;
+	struct resp r;
+	char *big = malloc(3 * MAX_BODY), *z;
+	size_t n;
+
+	memset(big, 'a', 3 * MAX_BODY);
+	world_open(&w, NULL, NULL);
+	z = compress_with(31, "t1\nt2\nt3\nt4\n", 12, &n);
+	http_do(w.port, "POST", "/in/web/v1/echo", z, n - 6, 0, gz, &r); /* truncated */
+	ASSERT_ERROR(&r, 400, "invalid_gzip");
+	z[n / 2] ^= 0x55; /* corrupt */
+	http_do(w.port, "POST", "/in/web/v1/echo", z, n, 0, gz, &r);
+	ASSERT_ERROR(&r, 400, "invalid_gzip");
+	http_do(w.port, "POST", "/in/web/v1/echo", "plain\n", 6, 0, gz, &r); /* not gzip */
+	ASSERT_ERROR(&r, 400, "invalid_gzip");
+	free(z);
+	z = compress_with(31, big, 3 * MAX_BODY, &n); /* small, inflates past the limit */
+	CU_ASSERT(n < MAX_BODY);
+	http_do(w.port, "POST", "/in/web/v1/echo", z, n, 0, gz, &r);
+	ASSERT_ERROR(&r, 413, "body_too_large");
+	free(z);
+	CU_ASSERT_EQUAL(world_profiles(&w), 0);
+	world_close(&w);
+	free(big);
+}
+
+static void test_unknown_encoding_is_415(void)
+{
+	static const char *const br[] = {"Content-Encoding: br", NULL};
+	static const char *const id[] = {"Content-Encoding: identity", NULL};
+	struct world w;
+	struct resp r;
+
+	world_open(&w, NULL, NULL);
+	http_do(w.port, "POST", "/in/web/v1/echo", "e1\n", 3, 0, br, &r);
+	ASSERT_ERROR(&r, 415, "unsupported_encoding");
+	http_do(w.port, "POST", "/in/web/v1/echo", "e1\n", 3, 0, id, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(world_profiles(&w), 1);
+	world_close(&w);
+}
+
+/* ---- tests: all or nothing, durable before acknowledged -------------- */
+
+static void test_rejected_request_stores_nothing(void)
+{
+	struct world w;
+	struct resp r;
+	json_t *o;
+
+	world_open(&w, NULL, NULL);
+	/* the plugin emitted three valid records, then refused the request */
+	post(&w, "/in/web/v1/emit_then_reject", "r1\nr2\nr3\n", &r);
+	ASSERT_ERROR(&r, 400, "rejected");
+	o = json_loads(r.body, 0, NULL);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(o, "error"), "index")),
+			0);
+	CU_ASSERT(json_is_integer(json_object_get(json_object_get(o, "error"), "index")));
+	json_decref(o);
+	/* a refusal with no body gets the host's JSON error */
+	post(&w, "/in/web/v1/reject", "r4\n", &r);
+	ASSERT_ERROR(&r, 400, "bad_request");
+	/* one invalid record: the plugin names it, its valid neighbour is dropped */
+	post(&w, "/in/web/v1/echo", "r5\nr6\tnot json\nr7\n", &r);
+	ASSERT_ERROR(&r, 400, "invalid_record");
+	o = json_loads(r.body, 0, NULL);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(o, "error"), "index")),
+			1);
+	json_decref(o);
+	CU_ASSERT_EQUAL(world_profiles(&w), 0);
+	/* 3 + 1 (valid but in a refused request) + 1 (invalid) */
+	CU_ASSERT_EQUAL(metrics_rejected(http_metrics(w.srv)), 5);
+	world_close(&w);
+}
+
+static void test_2xx_means_records_are_stored(void)
+{
+	struct world w;
+	struct resp r;
+
+	world_open(&w, NULL, NULL);
+	for (int i = 0; i < 5; i++) {
+		char body[64], iid[16];
+		snprintf(body, sizeof(body), "s%d-a\ns%d-b\n", i, i);
+		post(&w, "/in/web/v1/echo", body, &r);
+		CU_ASSERT_EQUAL(r.status, 200);
+		CU_ASSERT_STRING_EQUAL(r.body, "{\"ok\":true}");
+		/* read through another connection right after the answer */
+		snprintf(iid, sizeof(iid), "s%d-b", i);
+		CU_ASSERT(world_has_installation(&w, iid));
+		CU_ASSERT_EQUAL(world_profiles(&w), (size_t)(2 * (i + 1)));
+	}
+	world_close(&w);
+}
+
+static void test_warnings_are_listed_in_the_2xx_body(void)
+{
+	struct world w;
+	struct resp r;
+	json_t *o, *warn;
+
+	world_open(&w, NULL, NULL);
+	post(&w, "/in/web/v1/echo",
+	     "w0\nw1\t{\"$phone_number\": \"not a phone\", \"plan\": \"gold\"}\n", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	o = json_loads(r.body, 0, NULL);
+	CU_ASSERT(json_is_true(json_object_get(o, "ok")));
+	warn = json_object_get(o, "warnings");
+	CU_ASSERT_EQUAL_FATAL(json_array_size(warn), 1);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(warn, 0), "index")), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_object_get(json_array_get(warn, 0),
+									 "message")),
+				      "$phone_number"));
+	json_decref(o);
+	CU_ASSERT_EQUAL(world_profiles(&w), 2);
+	world_close(&w);
+}
+
+/* ---- tests: metrics --------------------------------------------------- */
+
+static void test_metrics_count_requests_by_route_and_status(void)
+{
+	static const char *const expected[] = {
+		"http_requests_total{route=\"/healthz\",status=\"200\"} 2\n",
+		"http_requests_total{route=\"unmatched\",status=\"404\"} 1\n",
+		"http_requests_total{route=\"/in/web/v1/echo\",status=\"200\"} 1\n",
+		"http_requests_total{route=\"/in/web/v1/emit_then_reject\",status=\"400\"} 1\n",
+		"# TYPE http_requests_total counter\n",
+		"records_applied_total 3\n",
+		"records_rejected_total 1\n",
+		"intake_queue_depth 0\n",
+		"# TYPE intake_commit_seconds histogram\n",
+		"intake_commit_seconds_bucket{le=\"+Inf\"} 1\n",
+		"intake_commit_seconds_count 1\n",
+	};
+	struct world w;
+	struct resp r;
+
+	world_open(&w, NULL, NULL);
+	http_do(w.port, "GET", "/healthz", NULL, 0, 0, NULL, &r);
+	http_do(w.port, "GET", "/healthz", NULL, 0, 0, NULL, &r);
+	http_do(w.port, "GET", "/nowhere", NULL, 0, 0, NULL, &r);
+	post(&w, "/in/web/v1/echo", "m1\nm2\nm3\n", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	post(&w, "/in/web/v1/emit_then_reject", "m4\n", &r);
+	http_do(w.port, "GET", "/metrics", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.content_type, "text/plain; version=0.0.4");
+	for (size_t i = 0; i < ARRAY_SIZE(expected); i++) {
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.body, expected[i]));
+		if (!strstr(r.body, expected[i]))
+			fprintf(stderr, "missing: %s", expected[i]);
+	}
+	/* the /metrics request itself is counted once answered */
+	CU_ASSERT_EQUAL(metrics_requests(http_metrics(w.srv), 2, 200), 1);
+	world_close(&w);
+}
+
+/* ---- tests: backpressure ---------------------------------------------- */
+
+struct bg_post {
+	struct world *w;
+	const char *body;
+	pthread_t thread;
+	struct resp r;
+};
+
+static void *bg_post_main(void *arg)
+{
+	struct bg_post *b = arg;
+
+	http_do(b->w->port, "POST", "/in/web/v1/echo", b->body, strlen(b->body), 0, NULL, &b->r);
+	return NULL;
+}
+
+static int intake_depth(struct world *w)
+{
+	struct intake_stats st;
+
+	intake_get_stats(w->th->intake, &st);
+	return st.queue_depth;
+}
+
+/* One request is with the (blocked) writer: waiting, none queued. */
+static int one_with_writer(void *arg)
+{
+	struct world *w = arg;
+	return metrics_waiting(http_metrics(w->srv)) == 1 && intake_depth(w) == 0;
+}
+
+static int one_queued(void *arg)
+{
+	struct world *w = arg;
+	return metrics_waiting(http_metrics(w->srv)) == 2 && intake_depth(w) == 1;
+}
+
+static void test_full_queue_is_429_with_retry_after(void)
+{
+	struct world w;
+	struct bg_post a = {.body = "q1\n"}, b = {.body = "q2\n"};
+	struct store *lock;
+	struct resp r;
+
+	world_open(&w, NULL, "intake:\n  queue_max: 1\n");
+	a.w = b.w = &w;
+	/* hold the database's write lock: the writer blocks in BEGIN */
+	lock = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(lock->ops->begin(lock), 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&a.thread, NULL, bg_post_main, &a), 0);
+	CU_ASSERT_FATAL(wait_until(one_with_writer, &w));
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&b.thread, NULL, bg_post_main, &b), 0);
+	CU_ASSERT_FATAL(wait_until(one_queued, &w));
+
+	post(&w, "/in/web/v1/echo", "q3\n", &r);
+	ASSERT_ERROR(&r, 429, "busy");
+	CU_ASSERT_STRING_EQUAL(r.retry_after, "1");
+
+	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
+	pthread_join(a.thread, NULL);
+	pthread_join(b.thread, NULL);
+	CU_ASSERT_EQUAL(a.r.status, 200);
+	CU_ASSERT_EQUAL(b.r.status, 200);
+	CU_ASSERT(world_has_installation(&w, "q1"));
+	CU_ASSERT(world_has_installation(&w, "q2"));
+	CU_ASSERT(!world_has_installation(&w, "q3"));
+	world_close(&w);
+}
+
+/* ---- tests: stopping -------------------------------------------------- */
+
+struct bg_stop {
+	struct http_server *srv;
+	pthread_t thread;
+};
+
+static void *bg_stop_main(void *arg)
+{
+	struct bg_stop *s = arg;
+
+	http_stop(s->srv);
+	return NULL;
+}
+
+static int listener_closed(void *arg)
+{
+	int fd = raw_connect(*(int *)arg);
+
+	if (fd < 0)
+		return 1;
+	close(fd);
+	return 0;
+}
+
+static void test_stop_finishes_requests_in_progress(void)
+{
+	struct world w;
+	struct bg_post a = {.body = "f1\n"};
+	struct bg_stop s;
+	struct store *lock;
+
+	world_open(&w, NULL, NULL);
+	a.w = &w;
+	lock = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(lock->ops->begin(lock), 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&a.thread, NULL, bg_post_main, &a), 0);
+	CU_ASSERT_FATAL(wait_until(one_with_writer, &w));
+	/* stop while the request waits for its commit: no new connections... */
+	s.srv = w.srv;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&s.thread, NULL, bg_stop_main, &s), 0);
+	CU_ASSERT(wait_until(listener_closed, &w.port));
+	/* ...but the request in progress is answered once committed */
+	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
+	pthread_join(a.thread, NULL);
+	pthread_join(s.thread, NULL);
+	w.srv = NULL;
+	CU_ASSERT_EQUAL(a.r.status, 200);
+	CU_ASSERT(world_has_installation(&w, "f1"));
+	world_close(&w);
+}
+
+/* ---- tests: slow clients ---------------------------------------------- */
+
+static void test_slow_clients_do_not_exhaust_the_server(void)
+{
+	static const char partial[] = "POST /in/web/v1/echo HTTP/1.1\r\nHost: x\r\n";
+	struct world w;
+	struct resp r;
+	int fds[4], closed, n_closed = 0;
+	char buf[256];
+	int64_t t0, until;
+
+	world_open(&w, "  timeout: 2s\n  max_connections: 4\n", NULL);
+	/* every connection slot taken: two sent half their headers, two nothing */
+	for (int i = 0; i < 4; i++) {
+		fds[i] = raw_connect(w.port);
+		CU_ASSERT_FATAL(fds[i] >= 0);
+		if (i % 2 == 0)
+			CU_ASSERT(send(fds[i], partial, sizeof(partial) - 1, MSG_NOSIGNAL) > 0);
+	}
+	/* a normal client gets served once the idle ones time out (a refused
+	 * connection is retried, as a client would) */
+	t0 = time_mono_ms();
+	until = t0 + 15000;
+	do {
+		post(&w, "/in/web/v1/echo", "n1\n", &r);
+	} while (r.status != 200 && time_mono_ms() < until);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(time_mono_ms() - t0 < 10000);
+	/* the idle connections were closed by the server */
+	for (int i = 0; i < 4; i++) {
+		raw_read_all(fds[i], buf, sizeof(buf), 8000, &closed);
+		n_closed += closed;
+		close(fds[i]);
+	}
+	CU_ASSERT_EQUAL(n_closed, 4);
+	http_do(w.port, "GET", "/healthz", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(world_has_installation(&w, "n1"));
+	world_close(&w);
+}
+
+static enum hub_log_level saved_level;
+
+static int suite_init(void)
+{
+	saved_level = log_get_level();
+	log_set_level(HUB_LOG_WARN); /* no "routes under /in/web/" per test */
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+static int suite_clean(void)
+{
+	curl_global_cleanup();
+	log_set_level(saved_level);
+	return 0;
+}
+
+TEST_SUITE(http, suite_init, suite_clean,
+	   TEST(test_healthz_answers_ok),
+	   TEST(test_unknown_routes_are_404_json),
+	   TEST(test_wrong_method_is_405_with_allow),
+	   TEST(test_header_lookup_ignores_case),
+	   TEST(test_announced_oversize_body_is_refused_unread),
+	   TEST(test_chunked_body_past_limit_is_413),
+	   TEST(test_gzip_and_deflate_bodies_are_decoded),
+	   TEST(test_bad_gzip_is_400_and_bombs_are_413),
+	   TEST(test_unknown_encoding_is_415),
+	   TEST(test_rejected_request_stores_nothing),
+	   TEST(test_2xx_means_records_are_stored),
+	   TEST(test_warnings_are_listed_in_the_2xx_body),
+	   TEST(test_metrics_count_requests_by_route_and_status),
+	   TEST(test_full_queue_is_429_with_retry_after),
+	   TEST(test_stop_finishes_requests_in_progress),
+	   TEST(test_slow_clients_do_not_exhaust_the_server))

@@ -1,0 +1,305 @@
+/*
+ * test_http_ingest.c - the HTTP server's parts that need no socket:
+ * bodies and their limit, Content-Encoding names and inflating, the
+ * answers to intake failures (http_ingest.c), bearer tokens and loopback
+ * clients (http_auth.c), and the Prometheus text (metrics.c).  The server
+ * itself is tested in test_http.c.
+ */
+#include "testlib.h"
+
+#include "../../hub/alloc.h"
+#include "../../hub/http_auth.h"
+#include "../../hub/http_ingest.h"
+#include "../../hub/log.h"
+#include "../../hub/metrics.h"
+#include "../../hub/util.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <zlib.h>
+
+/* "error.code" of a JSON error, or "". */
+static const char *error_code_of(json_t *o)
+{
+	const char *code = json_string_value(json_object_get(json_object_get(o, "error"), "code"));
+	return code ? code : "";
+}
+
+/* gzip (31), zlib (15) or raw deflate (-15) of data; malloc'd. */
+static char *compress_with(int wbits, const char *data, size_t len, size_t *out_len)
+{
+	z_stream zs;
+	size_t cap = deflateBound(NULL, (uLong)len) + 64;
+	char *out = malloc(cap);
+
+	memset(&zs, 0, sizeof(zs));
+	CU_ASSERT_FATAL(out && deflateInit2(&zs, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) ==
+				       Z_OK);
+	zs.next_in = (Bytef *)data;
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)out;
+	zs.avail_out = (uInt)cap;
+	CU_ASSERT_FATAL(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+	*out_len = zs.total_out;
+	deflateEnd(&zs);
+	return out;
+}
+
+static void test_bearer_tokens(void)
+{
+	static char *tokens[] = {"t-one", "t-two"};
+	static const struct {
+		const char *header;
+		int is_ok;
+	} rows[] = {
+		{"Bearer t-one", 1}, {"bearer t-two", 1}, {"BEARER   t-two ", 1},
+		{"Bearer t-on", 0},  {"Bearer t-one1", 0}, {"Bearer ", 0},
+		{"Basic t-one", 0},  {"t-one", 0},         {"", 0},
+		{NULL, 0},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
+		CU_ASSERT_EQUAL(http_auth_bearer(rows[i].header, tokens, 2), rows[i].is_ok);
+	CU_ASSERT_EQUAL(http_auth_bearer("Bearer t-one", NULL, 0), 0);
+}
+
+static void test_loopback_clients(void)
+{
+	static const struct {
+		int family;
+		const char *addr;
+		int is_loopback;
+	} rows[] = {
+		{AF_INET, "127.0.0.1", 1},  {AF_INET, "127.8.9.10", 1},
+		{AF_INET, "10.0.0.1", 0},   {AF_INET, "0.0.0.0", 0},
+		{AF_INET6, "::1", 1},       {AF_INET6, "::ffff:127.0.0.1", 1},
+		{AF_INET6, "::ffff:10.1.2.3", 0}, {AF_INET6, "fe80::1", 0},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_family = (sa_family_t)rows[i].family;
+		if (rows[i].family == AF_INET)
+			inet_pton(AF_INET, rows[i].addr, &((struct sockaddr_in *)&ss)->sin_addr);
+		else
+			inet_pton(AF_INET6, rows[i].addr, &((struct sockaddr_in6 *)&ss)->sin6_addr);
+		CU_ASSERT_EQUAL(http_auth_is_loopback((struct sockaddr *)&ss), rows[i].is_loopback);
+	}
+	CU_ASSERT_EQUAL(http_auth_is_loopback(NULL), 0);
+}
+
+static void test_body_far_past_limit_stops_reading(void)
+{
+	struct ingest_body b;
+	char chunk[1000];
+
+	memset(chunk, 'x', sizeof(chunk));
+	CU_ASSERT_EQUAL_FATAL(ingest_body_init(&b, 2500, 0), 0);
+	CU_ASSERT_EQUAL(ingest_body_append(&b, chunk, 1000), 0);
+	CU_ASSERT_EQUAL(ingest_body_append(&b, chunk, 1000), 0);
+	CU_ASSERT_EQUAL(b.len, 2000);
+	CU_ASSERT_EQUAL(ingest_body_append(&b, chunk, 1000), 1); /* 3000: dropped */
+	CU_ASSERT(b.is_too_large);
+	CU_ASSERT_PTR_NULL(b.data);
+	CU_ASSERT_EQUAL(ingest_body_append(&b, chunk, 1000), 1); /* 4000 */
+	CU_ASSERT_EQUAL(ingest_body_append(&b, chunk, 1000), 1); /* 5000 = 2 x limit */
+	CU_ASSERT_EQUAL(ingest_body_append(&b, chunk, 1000), -1); /* close */
+	ingest_body_free(&b);
+}
+
+static void test_encoding_names(void)
+{
+	static const struct {
+		const char *value;
+		int rc;
+		enum ingest_encoding enc;
+	} rows[] = {
+		{NULL, 0, INGEST_IDENTITY},     {"", 0, INGEST_IDENTITY},
+		{"identity", 0, INGEST_IDENTITY}, {"gzip", 0, INGEST_GZIP},
+		{" GZIP ", 0, INGEST_GZIP},     {"x-gzip", 0, INGEST_GZIP},
+		{"deflate", 0, INGEST_DEFLATE}, {"br", -1, INGEST_IDENTITY},
+		{"gzip, br", -1, INGEST_IDENTITY}, {"compress", -1, INGEST_IDENTITY},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		enum ingest_encoding e;
+		CU_ASSERT_EQUAL(ingest_encoding_parse(rows[i].value, &e), rows[i].rc);
+		if (rows[i].rc == 0)
+			CU_ASSERT_EQUAL(e, rows[i].enc);
+	}
+}
+
+static void test_intake_failures_map_to_statuses(void)
+{
+	static const struct {
+		hub_rc rc;
+		unsigned status;
+		const char *code, *retry_after;
+	} rows[] = {
+		{HUB_ERR_BUSY, 429, "busy", "1"},
+		{HUB_ERR_STOPPED, 503, "stopping", "5"},
+		{HUB_RETRY, 503, "commit_failed", "1"},
+		{HUB_ERR_INTERNAL, 500, "internal", ""},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct ingest_reply reply = {0};
+		json_t *o;
+
+		ingest_reply_intake(&reply, rows[i].rc, "test");
+		CU_ASSERT_EQUAL(reply.status, rows[i].status);
+		CU_ASSERT_STRING_EQUAL(reply.retry_after, rows[i].retry_after);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(reply.body);
+		o = json_loads(reply.body, 0, NULL);
+		CU_ASSERT_STRING_EQUAL(error_code_of(o), rows[i].code);
+		json_decref(o);
+		ingest_reply_free(&reply);
+	}
+}
+
+static void test_inflate_cases(void)
+{
+	static const char text[] = "hello\nworld\n";
+	char big[300];
+	struct {
+		const char *name;
+		enum ingest_encoding enc;
+		int wbits;
+		const char *data;
+		size_t len;
+		size_t cut;   /* bytes dropped from the end */
+		size_t limit;
+		unsigned status; /* 0: decodes to data */
+		const char *code;
+	} rows[] = {
+		{"gzip", INGEST_GZIP, 31, text, sizeof(text) - 1, 0, 100, 0, NULL},
+		{"zlib deflate", INGEST_DEFLATE, 15, text, sizeof(text) - 1, 0, 100, 0, NULL},
+		{"raw deflate", INGEST_DEFLATE, -15, text, sizeof(text) - 1, 0, 100, 0, NULL},
+		{"exactly the limit", INGEST_GZIP, 31, text, sizeof(text) - 1, 0,
+		 sizeof(text) - 1, 0, NULL},
+		{"one past the limit", INGEST_GZIP, 31, text, sizeof(text) - 1, 0,
+		 sizeof(text) - 2, 413, "body_too_large"},
+		{"bomb", INGEST_GZIP, 31, big, sizeof(big), 0, 100, 413, "body_too_large"},
+		{"truncated gzip", INGEST_GZIP, 31, text, sizeof(text) - 1, 5, 100, 400,
+		 "invalid_gzip"},
+		{"gzip trailer cut", INGEST_GZIP, 31, text, sizeof(text) - 1, 1, 100, 400,
+		 "invalid_gzip"},
+		{"truncated deflate", INGEST_DEFLATE, 15, text, sizeof(text) - 1, 3, 100, 400,
+		 "invalid_gzip"},
+		{"zlib called gzip", INGEST_GZIP, 15, text, sizeof(text) - 1, 0, 100, 400,
+		 "invalid_gzip"},
+	};
+
+	memset(big, 'b', sizeof(big));
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct ingest_reply r = {0};
+		char *z, *out = NULL;
+		size_t n, out_len = 0;
+		int rc;
+		json_t *o;
+
+		z = compress_with(rows[i].wbits, rows[i].data, rows[i].len, &n);
+		rc = ingest_inflate(rows[i].enc, z, n - rows[i].cut, rows[i].limit, &out, &out_len,
+				    &r);
+		if (rows[i].status == 0) {
+			CU_ASSERT_EQUAL(rc, 0);
+			CU_ASSERT_EQUAL(out_len, rows[i].len);
+			CU_ASSERT(out && memcmp(out, rows[i].data, rows[i].len) == 0 &&
+				  out[out_len] == '\0');
+		} else {
+			CU_ASSERT_EQUAL(rc, -1);
+			CU_ASSERT_PTR_NULL(out);
+			CU_ASSERT_EQUAL(r.status, rows[i].status);
+			o = json_loads(r.body ? r.body : "", 0, NULL);
+			CU_ASSERT_STRING_EQUAL(error_code_of(o), rows[i].code);
+			json_decref(o);
+		}
+		if ((rc == 0) != (rows[i].status == 0))
+			fprintf(stderr, "inflate case \"%s\" failed\n", rows[i].name);
+		free(z);
+		hub_free(out);
+		ingest_reply_free(&r);
+	}
+}
+
+static void test_gzip_members_back_to_back_are_one_body(void)
+{
+	struct ingest_reply r = {0};
+	char *a, *b, *both, *out = NULL;
+	size_t na, nb, out_len = 0;
+
+	a = compress_with(31, "one\n", 4, &na);
+	b = compress_with(31, "two\n", 4, &nb);
+	both = malloc(na + nb);
+	memcpy(both, a, na);
+	memcpy(both + na, b, nb);
+	CU_ASSERT_EQUAL(ingest_inflate(INGEST_GZIP, both, na + nb, 100, &out, &out_len, &r), 0);
+	CU_ASSERT_STRING_EQUAL(out ? out : "", "one\ntwo\n");
+	hub_free(out);
+	ingest_reply_free(&r);
+	free(a);
+	free(b);
+	free(both);
+}
+
+static void test_metrics_text_format(void)
+{
+	struct metrics *m = metrics_new();
+	int id;
+	char *text;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	id = metrics_route_add(m, "/in/a\"b\\c/x");
+	CU_ASSERT(id > 0);
+	CU_ASSERT_EQUAL(metrics_route_add(m, "/in/a\"b\\c/x"), id); /* registered once */
+	metrics_count_request(m, id, 200);
+	metrics_count_request(m, id, 200);
+	metrics_count_request(m, id, 413);
+	metrics_count_request(m, 999, 404); /* unknown id: unmatched */
+	for (unsigned s = 500; s < 540; s++) /* more statuses than slots */
+		metrics_count_request(m, METRICS_ROUTE_UNMATCHED, s);
+	metrics_add_rejected(m, 3);
+	CU_ASSERT_EQUAL(metrics_requests(m, id, 200), 2);
+	CU_ASSERT_EQUAL(metrics_requests(m, METRICS_ROUTE_UNMATCHED, 404), 1);
+	text = metrics_render(m, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "http_requests_total{route=\"/in/a\\\"b\\\\c/x\","
+					    "status=\"200\"} 2\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "status=\"413\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "http_requests_total{route=\"unmatched\","
+					    "status=\"other\"}"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "records_rejected_total 3\n"));
+	CU_ASSERT_PTR_NULL(strstr(text, "intake_queue_depth")); /* no intake given */
+	hub_free(text);
+	metrics_free(m);
+}
+
+static enum hub_log_level saved_level;
+
+static int suite_init(void)
+{
+	saved_level = log_get_level();
+	log_set_level(HUB_LOG_ERROR); /* the intake mapping logs its causes */
+	return 0;
+}
+
+static int suite_clean(void)
+{
+	log_set_level(saved_level);
+	return 0;
+}
+
+TEST_SUITE(http_ingest, suite_init, suite_clean,
+	   TEST(test_body_far_past_limit_stops_reading),
+	   TEST(test_encoding_names),
+	   TEST(test_inflate_cases),
+	   TEST(test_gzip_members_back_to_back_are_one_body),
+	   TEST(test_intake_failures_map_to_statuses),
+	   TEST(test_bearer_tokens),
+	   TEST(test_loopback_clients),
+	   TEST(test_metrics_text_format))
