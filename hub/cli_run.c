@@ -11,6 +11,7 @@
 #include "cli.h"
 
 #include "alloc.h"
+#include "api.h"
 #include "http.h"
 #include "intake.h"
 #include "log.h"
@@ -27,6 +28,7 @@ struct run {
 	struct hub_instance **push;
 	size_t n_push;
 	struct intake *intake;
+	struct api *api;
 	struct http_server *http;
 };
 
@@ -99,6 +101,7 @@ static int run_open_sources(struct run *r, struct cli *cli)
 static void run_close(struct run *r)
 {
 	http_stop(r->http);      /* no route is called after this */
+	api_close(r->api);
 	intake_stop(r->intake);  /* applies what is queued, closes the store */
 	for (size_t i = 0; i < r->n_push; i++)
 		plugin_instance_destroy(r->push[i]);
@@ -142,6 +145,11 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	ctx.intake = r.intake;
 	ctx.push = r.push;
 	ctx.n_push = r.n_push;
+	if (api_open(&r.api, cli->cfg, r.intake, NULL, err, sizeof(err))) {
+		cli_error("run", "%s", err);
+		goto fail;
+	}
+	ctx.api = r.api;
 	if (http_start(&r.http, &ctx, err, sizeof(err))) {
 		cli_error("run", "%s", err);
 		goto fail;

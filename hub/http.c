@@ -28,6 +28,8 @@
  */
 #include "http.h"
 
+#include "web_assets.h"
+
 #include "alloc.h"
 #include "http_auth.h"
 #include "http_ingest.h"
@@ -69,7 +71,8 @@ struct http_server {
 	int64_t body_deadline_ms;  /* a body must arrive within this */
 	int64_t stop_grace_ms;
 	int port;
-	int id_healthz, id_metrics;
+	int id_healthz, id_metrics, id_api, id_page;
+	struct api *api;           /* borrowed; may be NULL */
 
 	atomic_int stopping;
 	pthread_mutex_t active_lock;
@@ -86,7 +89,7 @@ struct http_server {
 	int is_waiter_closing;                   /* under wait_lock */
 };
 
-enum req_kind { REQ_NONE = 0, REQ_HEALTHZ, REQ_METRICS, REQ_INGEST, REQ_ANSWERED };
+enum req_kind { REQ_NONE = 0, REQ_HEALTHZ, REQ_METRICS, REQ_INGEST, REQ_API, REQ_ANSWERED };
 
 /* One request; *con_cls of its connection until the completion callback. */
 struct http_req {
@@ -99,6 +102,7 @@ struct http_req {
 	enum ingest_encoding enc;
 	struct ingest_body body;
 	int64_t started_ms;   /* monotonic, headers received */
+	char *url;            /* REQ_API: the path, kept until the body is in */
 
 	/* a batch being committed (the connection is suspended meanwhile) */
 	struct ingest_pending *pending;
@@ -303,6 +307,14 @@ static enum MHD_Result route_request(struct http_req *req, const char *url, cons
 	} else if (strcmp(url, "/metrics") == 0) {
 		req->route_id = srv->id_metrics;
 		req->kind = REQ_METRICS;
+	} else if (srv->api && (strncmp(url, "/v1/", 4) == 0 || web_asset_find(url))) {
+		/* the management API and the page: answered once the body is in */
+		req->route_id = strncmp(url, "/v1/", 4) == 0 ? srv->id_api : srv->id_page;
+		req->kind = REQ_API;
+		req->url = hub_strdup(url);
+		if (!req->url || ingest_body_init(&req->body, srv->max_body, 0))
+			return MHD_NO;
+		return MHD_YES;
 	} else {
 		return http_answer_error(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route",
 					 NULL);
@@ -461,6 +473,51 @@ static enum MHD_Result commit_answer(struct http_req *req, const char *method)
 	return rc;
 }
 
+static const char *api_query(const struct api_request *areq, const char *key)
+{
+	const struct http_req *req = areq->priv;
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* Hands a /v1 or page request to the API and sends what it answers. */
+static enum MHD_Result run_api(struct http_req *req, const char *method)
+{
+	struct api_request areq = {
+		.method = method,
+		.path = req->url,
+		.query = api_query,
+		.authorization = req_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
+		.body = req->body.len ? req->body.data : NULL,
+		.body_len = req->body.len,
+		.priv = req,
+	};
+	struct api_response resp;
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	if (!api_handle(req->srv->api, &areq, &resp))
+		return http_answer_error(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route",
+					 NULL);
+	if (resp.body)
+		r = MHD_create_response_from_buffer(resp.body_len, resp.body, MHD_RESPMEM_MUST_COPY);
+	else
+		r = MHD_create_response_from_buffer(resp.body_len, (void *)resp.static_body,
+						    MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		api_response_free(&resp);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
+	for (size_t i = 0; i < resp.n_headers; i++)
+		MHD_add_response_header(r, resp.headers[i].name, resp.headers[i].value);
+	rc = MHD_queue_response(req->conn, (unsigned)resp.status, r);
+	MHD_destroy_response(r);
+	metrics_count_request(req->srv->metrics, req->route_id, (unsigned)resp.status);
+	req->kind = REQ_ANSWERED;
+	api_response_free(&resp);
+	return rc;
+}
+
 static enum MHD_Result request_finish(struct http_req *req, const char *method)
 {
 	char *text;
@@ -482,6 +539,8 @@ static enum MHD_Result request_finish(struct http_req *req, const char *method)
 						NULL);
 		return http_answer_take(req, MHD_HTTP_OK, text, "text/plain; version=0.0.4",
 					NULL, NULL);
+	case REQ_API:
+		return run_api(req, method);
 	case REQ_INGEST:
 		if (req->is_committed)
 			return commit_answer(req, method);
@@ -549,6 +608,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	ingest_pending_free(req->pending);
 	ingest_body_free(&req->body);
+	hub_free(req->url);
 	hub_free(req);
 	*con_cls = NULL;
 	pthread_mutex_lock(&srv->active_lock);
@@ -689,7 +749,9 @@ static struct http_server *server_new(const struct http_context *ctx)
 	srv->env.metrics = srv->metrics;
 	srv->id_healthz = metrics_route_add(srv->metrics, "/healthz");
 	srv->id_metrics = metrics_route_add(srv->metrics, "/metrics");
-	if (srv->id_healthz < 0 || srv->id_metrics < 0) {
+	srv->id_api = metrics_route_add(srv->metrics, "/v1");
+	srv->id_page = metrics_route_add(srv->metrics, "/");
+	if (srv->id_healthz < 0 || srv->id_metrics < 0 || srv->id_api < 0 || srv->id_page < 0) {
 		server_free(srv);
 		return NULL;
 	}
@@ -725,6 +787,7 @@ int http_start(struct http_server **out, const struct http_context *ctx, char *e
 		err_set(err, err_size, "out of memory");
 		return -1;
 	}
+	srv->api = ctx->api;
 	if (mounts_build(srv, ctx, err, err_size)) {
 		server_free(srv);
 		return -1;

@@ -8,6 +8,7 @@
 #ifndef HUB_HTTP_H
 #define HUB_HTTP_H
 
+#include "api.h"
 #include "config.h"
 #include "intake.h"
 #include "metrics.h"
@@ -23,6 +24,8 @@ struct http_context {
 	 * routes its plugin declares */
 	struct hub_instance *const *push;
 	size_t n_push;
+	/* the management API and the Profiles View (may be NULL) */
+	struct api *api;
 };
 
 /* Starts listening on cfg->http_listen ("host:port", "[v6]:port"; port 0
