@@ -17,6 +17,7 @@
 struct cli {
 	const char *config_path;  /* -c FILE (default conf/hub.yaml) */
 	int is_config_explicit;
+	int has_log_level_flag;   /* --log-level given: it wins over the config */
 	struct hub_config *cfg;
 	const char *prog_dir;     /* directory of the running binary */
 };

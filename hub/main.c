@@ -74,7 +74,7 @@ int cli_load_config(struct cli *cli)
 		if (config_load_string("(defaults)", "{}", &cli->cfg, err, sizeof(err)) == 0)
 			return 0;
 	} else if (config_load(cli->config_path, &cli->cfg, err, sizeof(err)) == 0) {
-		if (cli->cfg->log_level) {
+		if (cli->cfg->log_level && !cli->has_log_level_flag) {
 			int lvl = log_level_parse(cli->cfg->log_level);
 			if (lvl >= 0)
 				log_set_level((enum hub_log_level)lvl);
@@ -314,6 +314,7 @@ static int take_global_options(struct cli *cli, int argc, char **argv)
 				return -1;
 			}
 			log_set_level((enum hub_log_level)lvl);
+			cli->has_log_level_flag = 1;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 ||
 			   strcmp(a, "--log-level") == 0) {
 			return -1;
