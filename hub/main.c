@@ -259,6 +259,7 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 {
 	struct plugin_registry reg;
 	int connect = 0, n_bad = 0;
+	size_t n_plugins;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--connect") == 0)
@@ -279,11 +280,12 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 		else
 			store_close(s);
 	}
+	n_plugins = reg.n_mods;
 	plugin_registry_close(&reg);
 	if (n_bad)
 		return CLI_FAIL;
 	printf("%s: ok (%zu sources, %zu exports, %zu plugins)\n", cli->cfg->file,
-	       cli->cfg->n_sources, cli->cfg->n_exports, reg.n_mods);
+	       cli->cfg->n_sources, cli->cfg->n_exports, n_plugins);
 	return CLI_OK;
 }
 
