@@ -1,0 +1,324 @@
+/*
+ * mparticle.c - the mparticle push source: mParticle's Events API
+ * (POST /v2/events with one batch, /v2/bulkevents with up to 100) and
+ * mParticle's outbound webhook (/webhook), mounted by the hub under
+ * /in/<source name>/.  Also reads one batch per JSON Lines line for
+ * `profilehub import --format mparticle`.
+ *
+ * This file holds the descriptor, the config and the routes: each route
+ * checks the size and who is calling (mparticle_auth.c), runs the body
+ * (mparticle_request.c) and turns the outcome into the answer: 202 {}, or
+ * mParticle's error body {"errors": [{"code", "message", "index"?,
+ * "event_index"?}]} with 400, 401, 403, 404, 413 or 503.  The host
+ * discards everything a call emitted unless the answer is 2xx.
+ *
+ * The state is read-only after create(): routes run on several HTTP
+ * threads at once.  The key, secret and webhook Authorization value never
+ * appear in a message or a log line.
+ */
+#include "mparticle.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct hub_config_key mparticle_keys[] = {
+	{.name = "api_key", .type = HUB_CFG_STRING,
+	 .description = "Events API key (/v2/events, /v2/bulkevents): the Basic auth user "
+			"name; set with api_secret"},
+	{.name = "api_secret", .type = HUB_CFG_STRING, .is_secret = 1,
+	 .description = "Events API secret: the Basic auth password; set with api_key"},
+	{.name = "webhook_authorization", .type = HUB_CFG_STRING, .is_secret = 1,
+	 .description = "the Authorization header value mParticle's webhook output sends "
+			"(/webhook); unset: the webhook is off"},
+	{.name = "gdpr_email_purpose", .type = HUB_CFG_STRING, .default_value = "email_marketing",
+	 .description = "the GDPR consent purpose whose \"consented\" sets the "
+			"email_marketing subscription (case-insensitive)"},
+	{.name = "gdpr_sms_purpose", .type = HUB_CFG_STRING, .default_value = "sms_marketing",
+	 .description = "the GDPR consent purpose whose \"consented\" sets the "
+			"sms_marketing subscription (case-insensitive)"},
+	{.name = NULL},
+};
+
+/* ---- create / destroy ------------------------------------------------- */
+
+static void secret_free(char *s, size_t len)
+{
+	if (s)
+		OPENSSL_cleanse(s, len);
+	free(s);
+}
+
+static void mparticle_destroy(void *state)
+{
+	struct mp_state *st = state;
+
+	if (!st)
+		return;
+	secret_free(st->api_key, st->api_key_len);
+	secret_free(st->api_secret, st->api_secret_len);
+	secret_free(st->webhook_auth, st->webhook_auth_len);
+	free(st->email_purpose);
+	free(st->sms_purpose);
+	free(st);
+}
+
+/* Copies config key `key` into *out (NULL when unset).  An empty value is
+ * a config error. */
+static hub_rc string_load(struct mp_state *st, const char *key, char **out, size_t *len,
+			  char *err, size_t err_size)
+{
+	const char *v = st->host->config_string(st->inst, key);
+
+	*out = NULL;
+	if (!v)
+		return HUB_OK;
+	if (!*v) {
+		snprintf(err, err_size, "%s is empty", key);
+		return HUB_ERR_CONFIG;
+	}
+	if (!(*out = strdup(v)))
+		return HUB_ERR_NOMEM;
+	if (len)
+		*len = strlen(v);
+	return HUB_OK;
+}
+
+static hub_rc mparticle_create(const struct hub_host *host, const struct hub_instance *inst,
+			       void **state, char *err, size_t err_size)
+{
+	struct mp_state *st = calloc(1, sizeof(*st));
+	hub_rc rc;
+
+	if (!st)
+		return HUB_ERR_NOMEM;
+	st->host = host;
+	st->inst = inst;
+	if ((rc = string_load(st, "api_key", &st->api_key, &st->api_key_len, err, err_size)) ||
+	    (rc = string_load(st, "api_secret", &st->api_secret, &st->api_secret_len, err,
+			      err_size)) ||
+	    (rc = string_load(st, "webhook_authorization", &st->webhook_auth,
+			      &st->webhook_auth_len, err, err_size)) ||
+	    (rc = string_load(st, "gdpr_email_purpose", &st->email_purpose, NULL, err,
+			      err_size)) ||
+	    (rc = string_load(st, "gdpr_sms_purpose", &st->sms_purpose, NULL, err, err_size)))
+		goto fail;
+	rc = HUB_ERR_CONFIG;
+	if (!st->api_key != !st->api_secret) {
+		snprintf(err, err_size, "set api_key and api_secret together");
+		goto fail;
+	}
+	if (!st->api_key && !st->webhook_auth) {
+		snprintf(err, err_size, "set api_key and api_secret (Events API), "
+					"webhook_authorization (webhook) or both");
+		goto fail;
+	}
+	if (!st->email_purpose || !st->sms_purpose) {
+		snprintf(err, err_size, "gdpr_email_purpose and gdpr_sms_purpose must be set");
+		goto fail;
+	}
+	if (strchr(st->api_key ? st->api_key : "", ':')) {
+		snprintf(err, err_size, "api_key must not contain \":\" (Basic auth)");
+		goto fail;
+	}
+	*state = st;
+	return HUB_OK;
+fail:
+	mparticle_destroy(st);
+	return rc;
+}
+
+/* ---- answers ---------------------------------------------------------- */
+
+/* Replaces bytes that are not valid UTF-8 (a message cut mid-character). */
+static void mp_utf8_repair(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3
+						      : (*p >> 3) == 30 ? 4 : 0;
+		int ok = n > 0;
+		for (int i = 1; ok && i < n; i++)
+			ok = (p[i] & 0xC0) == 0x80;
+		if (!ok) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
+/* {"errors": [{"code", "message", "index"?, "event_index"?}]}, the message
+ * cut at `max` bytes (at a character boundary).  0, or -1 if it does not
+ * fit the answer. */
+static int mp_error_body(struct hub_response *resp, const struct mp_error *e, size_t max)
+{
+	size_t n = strnlen(e->message, max);
+	json_t *item, *doc;
+
+	while (n > 0 && ((unsigned char)e->message[n] & 0xC0) == 0x80)
+		n--;
+	item = json_pack("{s:s, s:s%}", "code", e->code, "message", e->message, n);
+	if (item && e->index >= 0)
+		json_object_set_new(item, "index", json_integer(e->index));
+	if (item && e->event_index >= 0)
+		json_object_set_new(item, "event_index", json_integer(e->event_index));
+	doc = item ? json_pack("{s:[o]}", "errors", item) : NULL;
+	n = doc ? json_dumpb(doc, resp->body, sizeof(resp->body) - 1, JSON_COMPACT) : 0;
+	json_decref(doc);
+	if (n == 0 || n >= sizeof(resp->body))
+		return -1;
+	resp->body[n] = '\0';
+	return 0;
+}
+
+/* Fills the answer for an outcome; returns the rc the route returns. */
+static hub_rc mp_respond(struct hub_response *resp, hub_rc rc, struct mp_error *e)
+{
+	if (rc == HUB_OK) {
+		resp->status = 202;
+		snprintf(resp->body, sizeof(resp->body), "{}");
+		return HUB_OK;
+	}
+	resp->status = e->status ? e->status : 500;
+	if (!e->code)
+		e->code = "internal";
+	if (resp->status == 503)
+		resp->retry_after = "1";
+	mp_utf8_repair(e->message);
+	if (mp_error_body(resp, e, sizeof(e->message)) && mp_error_body(resp, e, 120))
+		snprintf(resp->body, sizeof(resp->body),
+			 "{\"errors\":[{\"code\":\"internal\",\"message\":\"error\"}]}");
+	if (resp->status == 503)
+		return rc == HUB_ERR_STOPPED ? HUB_ERR_STOPPED : HUB_ERR_BUSY;
+	return resp->status >= 500 ? rc : HUB_ERR_DATA;
+}
+
+/* The refusal of a caller: 401 or 403 from mparticle_auth.c. */
+static hub_rc mp_refuse(struct hub_response *resp, int status, const char *what)
+{
+	struct mp_error e = {0};
+
+	if (status == 401)
+		mp_error_set(&e, 401, "unauthorized", -1, "missing or unreadable %s", what);
+	else
+		mp_error_set(&e, 403, "forbidden", -1, "wrong %s", what);
+	return mp_respond(resp, HUB_ERR_DATA, &e);
+}
+
+static hub_rc mp_too_large(struct hub_response *resp, size_t len)
+{
+	struct mp_error e = {0};
+
+	mp_error_set(&e, 413, "body_too_large", -1, "body: %zu bytes, the limit is %d", len,
+		     MP_MAX_BODY);
+	return mp_respond(resp, HUB_ERR_DATA, &e);
+}
+
+static hub_rc mp_off(struct hub_response *resp, const char *what)
+{
+	struct mp_error e = {0};
+
+	mp_error_set(&e, 404, "not_found", -1, "%s", what);
+	return mp_respond(resp, HUB_ERR_DATA, &e);
+}
+
+/* ---- routes ----------------------------------------------------------- */
+
+static const char *mp_header(const struct hub_request *req, const char *name)
+{
+	return req->header ? req->header(req, name) : NULL;
+}
+
+static hub_rc route_api(void *state, struct hub_call *call, const struct hub_request *req,
+			struct hub_response *resp, enum mp_shape shape)
+{
+	const struct mp_state *st = state;
+	struct mp_error e = {0};
+	int status;
+	hub_rc rc;
+
+	if (!st->api_key)
+		return mp_off(resp, "this source has no api_key: the Events API is off");
+	if (req->body_len > MP_MAX_BODY)
+		return mp_too_large(resp, req->body_len);
+	if ((status = mp_auth_basic(st, mp_header(req, "Authorization"))) != 200)
+		return mp_refuse(resp, status, "Basic credentials (api_key:api_secret)");
+	rc = mp_request_run(st, call, req->body, req->body_len, shape, &e);
+	return mp_respond(resp, rc, &e);
+}
+
+static hub_rc route_events(void *state, struct hub_call *call, const struct hub_request *req,
+			   struct hub_response *resp)
+{
+	return route_api(state, call, req, resp, MP_ONE_BATCH);
+}
+
+static hub_rc route_bulkevents(void *state, struct hub_call *call,
+			       const struct hub_request *req, struct hub_response *resp)
+{
+	return route_api(state, call, req, resp, MP_BULK);
+}
+
+/* mParticle's webhook output: the configured Authorization value. */
+static hub_rc route_webhook(void *state, struct hub_call *call,
+			    const struct hub_request *req, struct hub_response *resp)
+{
+	const struct mp_state *st = state;
+	struct mp_error e = {0};
+	int status;
+	hub_rc rc;
+
+	if (!st->webhook_auth)
+		return mp_off(resp, "this source has no webhook_authorization: the webhook is off");
+	if (req->body_len > MP_MAX_BODY)
+		return mp_too_large(resp, req->body_len);
+	if ((status = mp_auth_webhook(st, mp_header(req, "Authorization"))) != 200)
+		return mp_refuse(resp, status, "Authorization");
+	rc = mp_request_run(st, call, req->body, req->body_len, MP_ANY, &e);
+	return mp_respond(resp, rc, &e);
+}
+
+static const struct hub_route mparticle_routes[] = {
+	{"POST", "/v2/events", route_events},
+	{"POST", "/v2/bulkevents", route_bulkevents},
+	{"POST", "/webhook", route_webhook},
+	{.method = NULL},
+};
+
+/* ---- import ----------------------------------------------------------- */
+
+/* One batch (Events API or webhook form) per line; no auth. */
+static hub_rc mparticle_import_line(void *state, struct hub_call *call, const char *line,
+				    size_t len, char *err, size_t err_size)
+{
+	struct mp_error e = {0};
+	hub_rc rc = mp_request_run(state, call, line, len, MP_ONE_BATCH, &e);
+
+	if (rc != HUB_OK)
+		snprintf(err, err_size, "%s", e.message);
+	return rc;
+}
+
+/* ---- the descriptor --------------------------------------------------- */
+
+static const struct hub_plugin mparticle_plugin = {
+	.abi = HUB_ABI_STAMP_INIT,
+	.name = "mparticle",
+	.version = "1.0.0",
+	.description = "mParticle Events API and webhook output (push)",
+	.roles = HUB_ROLE_PUSH,
+	.config = mparticle_keys,
+	.create = mparticle_create,
+	.destroy = mparticle_destroy,
+	.routes = mparticle_routes,
+	.import_line = mparticle_import_line,
+};
+
+HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)
+{
+	(void)host;
+	return &mparticle_plugin;
+}

@@ -1,0 +1,158 @@
+/*
+ * mparticle.h - what the files of the mparticle plugin share (private to
+ * the plugin: the hub never sees it).
+ *
+ *   mparticle.c          descriptor, config, routes, answers
+ *   mparticle_auth.c     Basic key:secret (Events API), the webhook's
+ *                        Authorization value
+ *   mparticle_request.c  one body -> its batches, all or nothing
+ *   mparticle_batch.c    one batch: identities, device, user attributes,
+ *                        consent (field types, no output)
+ *   mparticle_event.c    one event: its type and the fields that type uses
+ *   mparticle_map.c      one checked batch -> struct hub_record(s) -> emit()
+ *
+ * The rule the files follow (the segment plugin's): every structural check
+ * happens while reading, before anything is emitted, so a bad request
+ * emits nothing; mapping only fails when memory runs out or the host
+ * refuses a record (then the host discards the whole call).
+ *
+ * mpid is a signed 64-bit integer that exceeds 2^53: the body is parsed
+ * with integers kept as json_int_t (never JSON_DECODE_INT_AS_REAL) and the
+ * mpid is printed back from that integer, so its digits survive exactly.
+ */
+#ifndef MPARTICLE_H
+#define MPARTICLE_H
+
+#include <hub_plugin.h>
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MP_MAX_BODY (256 * 1024) /* bytes of a (decoded) request body */
+#define MP_MAX_BATCHES 100       /* batches of one /v2/bulkevents body */
+#define MP_MAX_TEXT 256          /* bytes of a message id or an event name */
+#define MP_MAX_IDS 32            /* identifiers of one batch */
+#define MP_MSG_SIZE 512          /* an error message */
+#define MP_NUM_SIZE 24           /* an int64 in decimal, with its sign */
+#define MP_ATTR_NAME_SIZE 64     /* a mapped attribute name */
+#define MP_MSGID_SIZE 48         /* a derived message id */
+
+/* One instance: read-only after create(), so routes on several HTTP
+ * threads share it without a lock. */
+struct mp_state {
+	const struct hub_host *host;
+	const struct hub_instance *inst;
+	char *api_key, *api_secret;   /* both or neither; NULL: the API is off */
+	size_t api_key_len, api_secret_len;
+	char *webhook_auth;           /* NULL: the webhook route is off */
+	size_t webhook_auth_len;
+	char *email_purpose;          /* GDPR purpose -> email_marketing */
+	char *sms_purpose;            /* GDPR purpose -> sms_marketing */
+};
+
+/* Why a request failed: what the route answers. */
+struct mp_error {
+	int status;       /* 400, 401, 403, 404, 413, 500, 503 */
+	const char *code; /* "invalid_json", "invalid_event", ... */
+	long index;       /* the bad event (one batch) or batch (bulk), or -1 */
+	long event_index; /* bulk: the bad event of batch `index`, or -1 */
+	char message[MP_MSG_SIZE];
+};
+
+/* What an event becomes. */
+enum mp_kind {
+	MP_IGNORED = 0,    /* a known type with no record (crash_report, ...) */
+	MP_CUSTOM,         /* custom_event: track data.event_name */
+	MP_SCREEN,         /* screen_view: track "$screen" */
+	MP_COMMERCE,       /* commerce_event: track "$commerce" */
+	MP_SESSION_START,  /* track "$session_start" */
+	MP_SESSION_END,    /* track "$session_end" */
+	MP_PUSH,           /* push_registration: push on the installation */
+};
+
+/* One event, read and checked.  Pointers are borrowed from the JSON. */
+struct mp_event {
+	enum mp_kind kind;
+	json_t *item;              /* the event object */
+	json_t *data;              /* its "data" object, or NULL */
+	const char *name;          /* custom: event_name; screen: screen_name */
+	const char *message_id;    /* message_id, else data.source_message_id */
+	int64_t timestamp_ms;      /* data.timestamp_unixtime_ms, or 0 */
+	json_t *custom_attributes; /* object or NULL */
+	int push_enabled;          /* MP_PUSH: data.register (default 1) */
+};
+
+/* GDPR / CCPA consent of a batch as it maps: -1 absent, 0 no, 1 yes. */
+struct mp_consent {
+	int email, sms, ccpa_opt_out;
+	int64_t email_ms, sms_ms, ccpa_ms;
+};
+
+/* One batch, read and checked.  Strings are borrowed from the JSON or
+ * point into the number buffers below. */
+struct mp_batch {
+	json_t *obj;
+	const char *source_request_id; /* NULL when absent or empty */
+	int64_t timestamp_ms;          /* the batch's time, else its latest event's */
+	struct hub_ident ids[MP_MAX_IDS];
+	size_t n_ids;
+	char num[MP_MAX_IDS][MP_NUM_SIZE]; /* identifiers sent as integers */
+	const char *platform;          /* "ios", "android", "web" or NULL */
+	int push_enabled;              /* -1 unset */
+	json_t *device_info;           /* object or NULL */
+	json_t *user_attributes;       /* object or NULL */
+	json_t *deleted_attributes;    /* array of strings or NULL */
+	struct mp_consent consent;
+	json_t *events;                /* array or NULL */
+	size_t n_tracks;               /* events that become track records */
+};
+
+/* mparticle_batch.c: reads batch `index` (-1 when it is the only one).
+ * Returns 0, or -1 with e filled (400).  Reads every event too. */
+int mp_batch_read(const struct mp_state *st, json_t *obj, long index, struct mp_batch *b,
+		  struct mp_error *e);
+/* The attribute name of a user attribute key: reserved mParticle names
+ * ($FirstName ...) -> native attributes, others lowercased with every run
+ * of characters outside [a-z0-9_] made one "_".  `out` has
+ * MP_ATTR_NAME_SIZE bytes; a longer name is cut (the host then refuses
+ * it with a warning: 30 characters at most). */
+void mp_attr_name(const char *key, char *out);
+/* A time member in ms: 0 when absent or null (*ms = 0) or a valid
+ * integer, -1 otherwise. */
+int mp_read_time(json_t *obj, const char *key, int64_t *ms);
+
+/* mparticle_event.c: reads one event of a batch.  NULL, or the error code
+ * ("invalid_event", "missing_field", "unknown_type") with `why` filled:
+ * "field: what is wrong", or ": what is wrong" about the event itself. */
+const char *mp_event_read(json_t *item, struct mp_event *ev, char *why, size_t why_size);
+
+/* mparticle_map.c: emits the records of a checked batch: an identify when
+ * it carries attributes or push (or has no event to say who it is), its
+ * consent, then one track per mapped event.  HUB_OK, or an error with e
+ * filled (the host's message for a refused record). */
+hub_rc mp_batch_emit(const struct mp_state *st, struct hub_call *call,
+		     const struct mp_batch *b, long index, struct mp_error *e);
+
+/* mparticle_request.c */
+enum mp_shape {
+	MP_ONE_BATCH = 0, /* /v2/events, an import line: one batch object */
+	MP_BULK,          /* /v2/bulkevents: an array of at most 100 batches */
+	MP_ANY,           /* the webhook: either */
+};
+/* A whole body: parse, read every batch, then emit every record.  Emits
+ * everything or nothing that the host keeps (a refusal of record i after
+ * 0..i-1 returns an error, and the host discards the whole call). */
+hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const char *body,
+		      size_t len, enum mp_shape shape, struct mp_error *e);
+
+/* mparticle_auth.c: each returns 200 when allowed, else the status to
+ * answer: 401 (no or unreadable credentials), 403 (wrong ones).
+ * Never copies a secret into a message. */
+int mp_auth_basic(const struct mp_state *st, const char *authorization);
+int mp_auth_webhook(const struct mp_state *st, const char *authorization);
+
+void mp_error_set(struct mp_error *e, int status, const char *code, long index,
+		  const char *fmt, ...) HUB_PRINTF(5, 6);
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * mparticle_event.c - reads one event of an mParticle batch
+ * ({"event_type": "...", "data": {...}}) into a struct mp_event and checks
+ * the fields its mapping reads: the type (one of mParticle's), the time,
+ * the message id, custom_attributes, and what each mapped type needs
+ * (event_name, screen_name, a product action's shape, push registration).
+ * Nothing is emitted or allocated here.
+ *
+ * Types with no record of their own (crash_report, breadcrumb,
+ * application_state_transition, ...) are read, checked alike and ignored;
+ * a type mParticle does not define is refused, as the Events API does.
+ */
+#include "mparticle.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct mp_type {
+	const char *name;
+	enum mp_kind kind;
+};
+
+static const struct mp_type mp_types[] = {
+	{"custom_event", MP_CUSTOM},
+	{"screen_view", MP_SCREEN},
+	{"commerce_event", MP_COMMERCE},
+	{"session_start", MP_SESSION_START},
+	{"session_end", MP_SESSION_END},
+	{"push_registration", MP_PUSH},
+	{"unknown", MP_IGNORED},
+	{"crash_report", MP_IGNORED},
+	{"opt_out", MP_IGNORED},
+	{"first_run", MP_IGNORED},
+	{"pre_attribution", MP_IGNORED},
+	{"application_state_transition", MP_IGNORED},
+	{"push_message", MP_IGNORED},
+	{"push_reaction", MP_IGNORED},
+	{"network_performance", MP_IGNORED},
+	{"breadcrumb", MP_IGNORED},
+	{"profile", MP_IGNORED},
+	{"user_attribute_change", MP_IGNORED},
+	{"user_identity_change", MP_IGNORED},
+	{"uninstall", MP_IGNORED},
+	{"media", MP_IGNORED},
+};
+
+/* A member, with JSON null read as absent. */
+static json_t *ev_member(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_null(v) ? NULL : v;
+}
+
+/* An optional string of at most MP_MAX_TEXT bytes; "" is absent. */
+static const char *ev_text(json_t *obj, const char *key, const char **out)
+{
+	json_t *v = ev_member(obj, key);
+
+	*out = NULL;
+	if (!v)
+		return NULL;
+	if (!json_is_string(v))
+		return "must be a string";
+	if (json_string_length(v) > MP_MAX_TEXT)
+		return "longer than 256 bytes";
+	if (json_string_length(v) > 0)
+		*out = json_string_value(v);
+	return NULL;
+}
+
+/* A required, non-empty name of at most MP_MAX_TEXT bytes. */
+static const char *ev_name(json_t *obj, const char *key, const char **out)
+{
+	const char *why = ev_text(obj, key, out);
+
+	if (why)
+		return why;
+	return *out ? NULL : "required, a non-empty string";
+}
+
+static int ev_type_of(json_t *v, size_t v_len, const char *name)
+{
+	return strlen(name) == v_len && memcmp(json_string_value(v), name, v_len) == 0;
+}
+
+/* NULL, or the error code with why filled. */
+static const char *ev_read_type(struct mp_event *ev, char *why, size_t why_size)
+{
+	json_t *v = ev_member(ev->item, "event_type");
+	size_t len;
+
+	if (!v) {
+		snprintf(why, why_size, "event_type: missing");
+		return "missing_field";
+	}
+	if (!json_is_string(v)) {
+		snprintf(why, why_size, "event_type: must be a string");
+		return "invalid_event";
+	}
+	len = json_string_length(v);
+	for (size_t i = 0; i < sizeof(mp_types) / sizeof(mp_types[0]); i++) {
+		if (ev_type_of(v, len, mp_types[i].name)) {
+			ev->kind = mp_types[i].kind;
+			return NULL;
+		}
+	}
+	/* %.40s: a message never grows with the input */
+	snprintf(why, why_size, "event_type: unknown type \"%.40s\"", json_string_value(v));
+	return "unknown_type";
+}
+
+/* commerce_event: the product action, promotions and impressions. */
+static const char *ev_commerce(json_t *data, const char **field)
+{
+	json_t *action = ev_member(data, "product_action"), *v, *product;
+	size_t i;
+
+	*field = "data.product_action";
+	if (action && !json_is_object(action))
+		return "must be an object";
+	if (action) {
+		*field = "data.product_action.action";
+		if (!json_is_string(json_object_get(action, "action")))
+			return "required, a string";
+		*field = "data.product_action.products";
+		v = ev_member(action, "products");
+		if (v && !json_is_array(v))
+			return "must be an array";
+		json_array_foreach(v, i, product) {
+			if (!json_is_object(product))
+				return "must be an array of objects";
+		}
+	}
+	*field = "data.promotion_action";
+	v = ev_member(data, "promotion_action");
+	if (v && !json_is_object(v))
+		return "must be an object";
+	*field = "data.product_impressions";
+	v = ev_member(data, "product_impressions");
+	if (v && !json_is_array(v))
+		return "must be an array";
+	*field = "data.currency_code";
+	v = ev_member(data, "currency_code");
+	if (v && !json_is_string(v))
+		return "must be a string";
+	return NULL;
+}
+
+/* What each kind needs.  Sets *field to the member at fault. */
+static const char *ev_read_kind(struct mp_event *ev, const char **field)
+{
+	json_t *data = ev->data, *v;
+
+	switch (ev->kind) {
+	case MP_CUSTOM:
+		*field = "data.event_name";
+		return ev_name(data, "event_name", &ev->name);
+	case MP_SCREEN:
+		*field = "data.screen_name";
+		return ev_name(data, "screen_name", &ev->name);
+	case MP_COMMERCE:
+		return ev_commerce(data, field);
+	case MP_PUSH:
+		*field = "data.register";
+		v = ev_member(data, "register");
+		if (v && !json_is_boolean(v))
+			return "must be a boolean";
+		ev->push_enabled = v ? json_is_true(v) : 1;
+		return NULL;
+	case MP_SESSION_START:
+	case MP_SESSION_END:
+	case MP_IGNORED:
+		break;
+	}
+	return NULL;
+}
+
+const char *mp_event_read(json_t *item, struct mp_event *ev, char *why, size_t why_size)
+{
+	const char *field = NULL, *bad, *code;
+	json_t *v;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->item = item;
+	ev->push_enabled = -1;
+	if (!json_is_object(item)) {
+		snprintf(why, why_size, ": must be an object");
+		return "invalid_event";
+	}
+	if ((code = ev_read_type(ev, why, why_size)))
+		return code;
+	v = ev_member(item, "data");
+	if (v && !json_is_object(v)) {
+		snprintf(why, why_size, "data: must be an object");
+		return "invalid_event";
+	}
+	ev->data = v;
+	if (mp_read_time(v, "timestamp_unixtime_ms", &ev->timestamp_ms)) {
+		snprintf(why, why_size, "data.timestamp_unixtime_ms: must be a time in ms since "
+					"the epoch (an integer)");
+		return "invalid_event";
+	}
+	/* the webhook's message_id wins over the client's source_message_id */
+	if ((bad = ev_text(item, "message_id", &ev->message_id))) {
+		field = "message_id";
+		goto fail;
+	}
+	if (!ev->message_id &&
+	    (bad = ev_text(v, "source_message_id", &ev->message_id))) {
+		field = "data.source_message_id";
+		goto fail;
+	}
+	ev->custom_attributes = ev_member(v, "custom_attributes");
+	if (ev->custom_attributes && !json_is_object(ev->custom_attributes)) {
+		field = "data.custom_attributes";
+		bad = "must be an object";
+		goto fail;
+	}
+	if ((bad = ev_read_kind(ev, &field)))
+		goto fail;
+	return NULL;
+fail:
+	snprintf(why, why_size, "%s: %s", field, bad);
+	return "invalid_event";
+}

@@ -1,0 +1,389 @@
+/*
+ * mparticle_map.c - one checked mParticle batch -> canonical records
+ * (IDENTITY.md sections 2, 4, 5, 9), handed to the host with emit().
+ *
+ * Every record of a batch carries the batch's identifiers (customer_id ->
+ * custom_id, the device id -> installation_id, email, mobile_number ->
+ * phone, mpid and the other identities as external ids: the host keeps
+ * only the configured ones) and its platform.  In order:
+ *
+ *   identify   when the batch sets attributes or push, or has no event
+ *              that says who it is: user_attributes (reserved $FirstName,
+ *              $LastName, $Mobile, $Country -> $first_name, $last_name,
+ *              $phone_number, $region; other names lowercased custom keys),
+ *              deleted_user_attributes -> null, device_info.locale_* ->
+ *              $language / $region, push; at the batch's time
+ *   consent    one per GDPR purpose mapped to a channel, at its own time
+ *   attributes ccpa.data_sale_opt_out.consented -> ccpa_data_sale_opt_out
+ *              (a bool), at its own time
+ *   track      one per event: custom_event (data.event_name), screen_view
+ *              ("$screen", + "name"), commerce_event ("$commerce", + the
+ *              product action, products, totals, promotions, impressions,
+ *              currency), session_start / session_end ("$session_start" /
+ *              "$session_end", + session ids and duration); properties are
+ *              data.custom_attributes; at data.timestamp_unixtime_ms
+ *
+ * message_id: the event's message_id (webhook) or data.source_message_id;
+ * else "mp-" + a SHA-256 of the batch's source_request_id and the record's
+ * place in it, so a resent batch is applied once; else NULL (the host
+ * hashes the record's content).
+ */
+#include "mparticle.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- message ids ------------------------------------------------------ */
+
+/* "mp-" + 40 hex digits of SHA-256(source_request_id "\n" what), or NULL
+ * without a source_request_id.  `out` has MP_MSGID_SIZE bytes. */
+static const char *derived_id(const struct mp_batch *b, const char *what, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned md_len = 0;
+	EVP_MD_CTX *ctx;
+	int ok;
+
+	if (!b->source_request_id)
+		return NULL;
+	if (!(ctx = EVP_MD_CTX_new()))
+		return NULL;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(ctx, b->source_request_id, strlen(b->source_request_id)) == 1 &&
+	     EVP_DigestUpdate(ctx, "\n", 1) == 1 &&
+	     EVP_DigestUpdate(ctx, what, strlen(what)) == 1 &&
+	     EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len >= 20;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return NULL;
+	memcpy(out, "mp-", 3);
+	for (unsigned i = 0; i < 20; i++) {
+		out[3 + 2 * i] = digits[md[i] >> 4];
+		out[4 + 2 * i] = digits[md[i] & 15];
+	}
+	out[43] = '\0';
+	return out;
+}
+
+/* ---- identify --------------------------------------------------------- */
+
+static int set_case(json_t *attrs, const char *key, const char *value, int upper)
+{
+	char buf[16];
+	size_t n = strlen(value);
+
+	if (n >= sizeof(buf))
+		return json_object_set_new(attrs, key, json_string(value));
+	for (size_t i = 0; i <= n; i++)
+		buf[i] = (char)(upper ? toupper((unsigned char)value[i])
+				      : tolower((unsigned char)value[i]));
+	return json_object_set_new(attrs, key, json_string(buf));
+}
+
+/* The identify record's attributes (new reference; an empty object when
+ * the batch says nothing), or NULL when memory runs out. */
+static json_t *identify_attributes(const struct mp_batch *b)
+{
+	json_t *attrs = json_object(), *v;
+	const char *key, *lang, *country;
+	char name[MP_ATTR_NAME_SIZE];
+	size_t i;
+
+	if (!attrs)
+		return NULL;
+	lang = json_string_value(json_object_get(b->device_info, "locale_language"));
+	country = json_string_value(json_object_get(b->device_info, "locale_country"));
+	if ((lang && *lang && set_case(attrs, "$language", lang, 0)) ||
+	    (country && *country && set_case(attrs, "$region", country, 1)))
+		goto fail;
+	json_object_foreach(b->user_attributes, key, v) {
+		mp_attr_name(key, name);
+		if (json_object_set(attrs, name, v))
+			goto fail;
+	}
+	json_array_foreach(b->deleted_attributes, i, v) {
+		mp_attr_name(json_string_value(v), name);
+		if (json_object_set_new(attrs, name, json_null()))
+			goto fail;
+	}
+	return attrs;
+fail:
+	json_decref(attrs);
+	return NULL;
+}
+
+/* ---- track properties -------------------------------------------------- */
+
+/* Copies obj[key] to props[as] when it is there and not null. */
+static int copy_member(json_t *props, const char *as, json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return v && !json_is_null(v) ? json_object_set(props, as, v) : 0;
+}
+
+static int commerce_properties(json_t *props, json_t *data)
+{
+	static const char *const action_keys[] = {
+		"action",          "transaction_id",  "affiliation",     "total_amount",
+		"tax_amount",      "shipping_amount", "coupon_code",     "checkout_step",
+		"checkout_options", "product_action_list", "product_list_source", "products",
+	};
+	json_t *action = json_object_get(data, "product_action");
+
+	for (size_t i = 0; i < sizeof(action_keys) / sizeof(action_keys[0]); i++)
+		if (copy_member(props, action_keys[i], action, action_keys[i]))
+			return -1;
+	return copy_member(props, "currency_code", data, "currency_code") ||
+	       copy_member(props, "promotion_action", data, "promotion_action") ||
+	       copy_member(props, "product_impressions", data, "product_impressions");
+}
+
+/* The event's properties (new reference), or NULL when memory runs out. */
+static json_t *event_properties(const struct mp_event *ev)
+{
+	json_t *props = ev->custom_attributes ? json_copy(ev->custom_attributes) : json_object();
+	int failed = 0;
+
+	if (!props)
+		return NULL;
+	switch (ev->kind) {
+	case MP_SCREEN:
+		failed = json_object_set_new(props, "name", json_string(ev->name));
+		break;
+	case MP_COMMERCE:
+		failed = commerce_properties(props, ev->data);
+		break;
+	case MP_SESSION_END:
+		failed = copy_member(props, "session_duration_ms", ev->data, "session_duration_ms");
+		/* fall through */
+	case MP_SESSION_START:
+		failed = failed || copy_member(props, "session_id", ev->data, "session_id") ||
+			 copy_member(props, "session_uuid", ev->data, "session_uuid");
+		break;
+	case MP_CUSTOM:
+	case MP_PUSH:
+	case MP_IGNORED:
+		break;
+	}
+	if (failed) {
+		json_decref(props);
+		return NULL;
+	}
+	return props;
+}
+
+static const char *event_name(const struct mp_event *ev)
+{
+	switch (ev->kind) {
+	case MP_CUSTOM:
+		return ev->name;
+	case MP_SCREEN:
+		return "$screen";
+	case MP_COMMERCE:
+		return "$commerce";
+	case MP_SESSION_START:
+		return "$session_start";
+	case MP_SESSION_END:
+		return "$session_end";
+	case MP_PUSH:
+	case MP_IGNORED:
+		break;
+	}
+	return NULL;
+}
+
+/* ---- emitting ---------------------------------------------------------- */
+
+/* The host's answer to a refused record -> the request's answer.  `event`
+ * is the event's index in its batch, or -1 for a batch-level record. */
+static void emit_error(hub_rc rc, long index, long event, const char *why, struct mp_error *e)
+{
+	long at = index >= 0 ? index : event;
+	char where[64] = "";
+
+	if (index >= 0 && event >= 0)
+		snprintf(where, sizeof(where), "batches[%ld].events[%ld]: ", index, event);
+	else if (index >= 0)
+		snprintf(where, sizeof(where), "batches[%ld]: ", index);
+	else if (event >= 0)
+		snprintf(where, sizeof(where), "events[%ld]: ", event);
+	switch (rc) {
+	case HUB_ERR_DATA:
+		mp_error_set(e, 400, "invalid_event", at, "%s%s", where, why);
+		break;
+	case HUB_ERR_BUSY:
+	case HUB_ERR_STOPPED:
+	case HUB_RETRY:
+		mp_error_set(e, 503, "unavailable", at, "cannot store now: %s", why);
+		break;
+	case HUB_ERR_NOMEM:
+		mp_error_set(e, 500, "internal", at, "out of memory");
+		break;
+	default:
+		mp_error_set(e, 500, "internal", at, "%s", why[0] ? why : "emit failed");
+		break;
+	}
+	if (index >= 0)
+		e->event_index = event;
+}
+
+/* A record of the batch: identifiers and platform filled. */
+static void record_start(const struct mp_batch *b, struct hub_record *rec,
+			 enum hub_record_type type, int64_t timestamp_ms)
+{
+	hub_record_init(rec, type);
+	rec->identifiers = b->ids;
+	rec->n_identifiers = b->n_ids;
+	rec->platform = b->platform;
+	rec->timestamp_ms = timestamp_ms;
+}
+
+/* Emits rec whose payload is `payload` (new reference, dumped into
+ * *slot), then frees it. */
+static hub_rc emit_with(const struct mp_state *st, struct hub_call *call,
+			struct hub_record *rec, json_t *payload, const char **slot, long index,
+			long event, struct mp_error *e)
+{
+	char why[MP_MSG_SIZE - 80] = "";
+	char *text = NULL;
+	hub_rc rc = HUB_ERR_NOMEM;
+
+	if (payload && !(text = json_dumps(payload, JSON_COMPACT)))
+		goto out;
+	*slot = text;
+	rc = st->host->emit(call, rec, why, sizeof(why));
+out:
+	if (rc != HUB_OK)
+		emit_error(rc, index, event, why, e);
+	free(text);
+	json_decref(payload);
+	return rc;
+}
+
+/* Does the batch need an identify record? */
+static int wants_identify(const struct mp_batch *b)
+{
+	return json_object_size(b->user_attributes) > 0 ||
+	       json_array_size(b->deleted_attributes) > 0 || b->push_enabled >= 0 ||
+	       json_string_value(json_object_get(b->device_info, "locale_language")) ||
+	       json_string_value(json_object_get(b->device_info, "locale_country")) ||
+	       (b->n_tracks == 0 && b->n_ids > 0);
+}
+
+static hub_rc emit_identify(const struct mp_state *st, struct hub_call *call,
+			    const struct mp_batch *b, long index, struct mp_error *e)
+{
+	struct hub_record rec;
+	char id[MP_MSGID_SIZE];
+	json_t *attrs = identify_attributes(b);
+
+	if (!attrs) {
+		emit_error(HUB_ERR_NOMEM, index, -1, "", e);
+		return HUB_ERR_NOMEM;
+	}
+	record_start(b, &rec, HUB_REC_IDENTIFY, b->timestamp_ms);
+	rec.message_id = derived_id(b, "identify", id);
+	rec.push_enabled = b->push_enabled;
+	if (json_object_size(attrs) == 0) {
+		json_decref(attrs);
+		attrs = NULL;
+	}
+	return emit_with(st, call, &rec, attrs, &rec.attributes_json, index, -1, e);
+}
+
+static hub_rc emit_consent(const struct mp_state *st, struct hub_call *call,
+			   const struct mp_batch *b, const char *channel, int consented,
+			   int64_t ms, long index, struct mp_error *e)
+{
+	struct hub_record rec;
+	char id[MP_MSGID_SIZE], what[48];
+	json_t *consent;
+
+	if (consented < 0)
+		return HUB_OK;
+	consent = json_pack("{s:s}", channel, consented ? "subscribed" : "unsubscribed");
+	record_start(b, &rec, HUB_REC_CONSENT, ms ? ms : b->timestamp_ms);
+	snprintf(what, sizeof(what), "consent:%s", channel);
+	rec.message_id = derived_id(b, what, id);
+	if (!consent) {
+		emit_error(HUB_ERR_NOMEM, index, -1, "", e);
+		return HUB_ERR_NOMEM;
+	}
+	return emit_with(st, call, &rec, consent, &rec.consent_json, index, -1, e);
+}
+
+static hub_rc emit_ccpa(const struct mp_state *st, struct hub_call *call,
+			const struct mp_batch *b, long index, struct mp_error *e)
+{
+	const struct mp_consent *c = &b->consent;
+	struct hub_record rec;
+	char id[MP_MSGID_SIZE];
+	json_t *attrs;
+
+	if (c->ccpa_opt_out < 0)
+		return HUB_OK;
+	attrs = json_pack("{s:b}", "ccpa_data_sale_opt_out", c->ccpa_opt_out);
+	if (!attrs) {
+		emit_error(HUB_ERR_NOMEM, index, -1, "", e);
+		return HUB_ERR_NOMEM;
+	}
+	record_start(b, &rec, HUB_REC_ATTRIBUTES, c->ccpa_ms ? c->ccpa_ms : b->timestamp_ms);
+	rec.message_id = derived_id(b, "ccpa", id);
+	return emit_with(st, call, &rec, attrs, &rec.attributes_json, index, -1, e);
+}
+
+static hub_rc emit_event(const struct mp_state *st, struct hub_call *call,
+			 const struct mp_batch *b, const struct mp_event *ev, size_t i,
+			 long index, struct mp_error *e)
+{
+	struct hub_record rec;
+	char id[MP_MSGID_SIZE], what[32];
+	json_t *props;
+
+	if (!event_name(ev))
+		return HUB_OK;
+	if (!(props = event_properties(ev))) {
+		emit_error(HUB_ERR_NOMEM, index, (long)i, "", e);
+		return HUB_ERR_NOMEM;
+	}
+	record_start(b, &rec, HUB_REC_TRACK, ev->timestamp_ms);
+	rec.event_name = event_name(ev);
+	snprintf(what, sizeof(what), "event:%zu", i);
+	rec.message_id = ev->message_id ? ev->message_id : derived_id(b, what, id);
+	return emit_with(st, call, &rec, props, &rec.properties_json, index, (long)i, e);
+}
+
+hub_rc mp_batch_emit(const struct mp_state *st, struct hub_call *call,
+		     const struct mp_batch *b, long index, struct mp_error *e)
+{
+	const struct mp_consent *c = &b->consent;
+	char why[MP_MSG_SIZE];
+	struct mp_event ev;
+	size_t i;
+	json_t *item;
+	hub_rc rc;
+
+	if (wants_identify(b) && (rc = emit_identify(st, call, b, index, e)) != HUB_OK)
+		return rc;
+	if ((rc = emit_consent(st, call, b, "email_marketing", c->email, c->email_ms, index,
+			       e)) != HUB_OK ||
+	    (rc = emit_consent(st, call, b, "sms_marketing", c->sms, c->sms_ms, index, e)) !=
+		    HUB_OK ||
+	    (rc = emit_ccpa(st, call, b, index, e)) != HUB_OK)
+		return rc;
+	json_array_foreach(b->events, i, item) {
+		if (mp_event_read(item, &ev, why, sizeof(why))) {
+			/* cannot happen: the batch was read whole before */
+			emit_error(HUB_ERR_INTERNAL, index, (long)i, why, e);
+			return HUB_ERR_INTERNAL;
+		}
+		if ((rc = emit_event(st, call, b, &ev, i, index, e)) != HUB_OK)
+			return rc;
+	}
+	return HUB_OK;
+}

@@ -1,0 +1,96 @@
+/*
+ * mparticle_request.c - one request body (or one imported line) from text
+ * to emitted records, all or nothing:
+ *
+ *   1. size: a body over 256 KB is refused (413) before it is parsed;
+ *   2. parse with duplicate object keys rejected and integers kept as
+ *      64-bit integers (an mpid above 2^53 must not become a double);
+ *   3. shape: one batch object (/v2/events, an import line), an array of
+ *      at most 100 batches (/v2/bulkevents), either (the webhook);
+ *   4. read every batch and every event (mparticle_batch.c) - the first
+ *      bad one is named by its index and nothing is emitted;
+ *   5. read and emit each batch again (mparticle_map.c).
+ */
+#include "mparticle.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static json_t *mp_parse(const char *text, size_t len, struct mp_error *e)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	char *near;
+
+	if (root)
+		return root;
+	/* "... near 'token'": the token could be anything the client sent (a
+	 * secret pasted in the wrong place): only jansson's own words stay. */
+	if ((near = strstr(jerr.text, " near ")))
+		*near = '\0';
+	mp_error_set(e, 400, "invalid_json", -1, "invalid JSON at line %d, column %d: %s",
+		     jerr.line, jerr.column, jerr.text);
+	return NULL;
+}
+
+/* Where the batches are: `items` an array of them, or NULL for one (root). */
+static int mp_shape_body(json_t *root, enum mp_shape shape, json_t **items, struct mp_error *e)
+{
+	*items = NULL;
+	if (shape != MP_BULK && json_is_object(root))
+		return 0;
+	if (shape != MP_ONE_BATCH && json_is_array(root)) {
+		if (json_array_size(root) > MP_MAX_BATCHES) {
+			mp_error_set(e, 400, "too_many_batches", -1,
+				     "body: %zu batches, the limit is %d",
+				     json_array_size(root), MP_MAX_BATCHES);
+			return -1;
+		}
+		*items = root;
+		return 0;
+	}
+	mp_error_set(e, 400, "invalid_request", -1, "body: must be %s",
+		     shape == MP_ONE_BATCH ? "a batch object"
+		     : shape == MP_BULK    ? "an array of batch objects"
+					   : "a batch object or an array of them");
+	return -1;
+}
+
+hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const char *body,
+		      size_t len, enum mp_shape shape, struct mp_error *e)
+{
+	struct mp_batch b;
+	json_t *root, *items;
+	size_t n;
+	hub_rc rc = HUB_ERR_DATA;
+
+	if (len > MP_MAX_BODY) {
+		mp_error_set(e, 413, "body_too_large", -1, "body: %zu bytes, the limit is %d", len,
+			     MP_MAX_BODY);
+		return HUB_ERR_DATA;
+	}
+	if (!(root = mp_parse(body, len, e)))
+		return HUB_ERR_DATA;
+	if (mp_shape_body(root, shape, &items, e))
+		goto out;
+	n = items ? json_array_size(items) : 1;
+	for (size_t i = 0; i < n; i++) {
+		json_t *obj = items ? json_array_get(items, i) : root;
+		if (mp_batch_read(st, obj, items ? (long)i : -1, &b, e))
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *obj = items ? json_array_get(items, i) : root;
+		long index = items ? (long)i : -1;
+		if (mp_batch_read(st, obj, index, &b, e)) {
+			rc = HUB_ERR_DATA; /* cannot happen: read twice alike */
+			goto out;
+		}
+		if ((rc = mp_batch_emit(st, call, &b, index, e)) != HUB_OK)
+			goto out;
+	}
+	rc = HUB_OK;
+out:
+	json_decref(root);
+	return rc;
+}

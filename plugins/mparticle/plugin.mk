@@ -1,0 +1,1 @@
+mparticle_LIBS := -ljansson -lcrypto

@@ -1,0 +1,238 @@
+#!/bin/sh
+# mparticle_clients.sh - the mparticle source against real clients: a real
+# `profilehub run` (temp dir, temp config with an mparticle source "mp",
+# identity.external.mpid, a free port) takes batches from the real
+# `mparticle` npm SDK (uploadEvents and bulkUploadEvents: custom events,
+# screen views, a purchase, sessions, user attributes, identities, consent,
+# an anonymous device that then logs in; a wrong secret and no credentials
+# refused), an mpid of 2^63-1 and mParticle webhook bodies sent with curl,
+# and bad requests that must store nothing.  Then the hub is stopped and
+# `profilehub dump --events all` must show exactly the profiles those calls
+# make, with each mpid's digits exactly as sent.
+#
+# Synchronization is by answers, never by sleeps: the SDK's callbacks run
+# after the hub's HTTP response, and a 2xx means committed.  The only
+# polling is the bounded wait for /healthz at start.
+#
+# Needs node and npm (scripts/deps.sh installs nodejs); installs the SDK
+# into tests/integration/node_mparticle/node_modules when missing.
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+B=${HUB_BUILD:-build}
+HUB="$ROOT/$B/profilehub"
+FREEPORT="$ROOT/$B/tests/tools/freeport"
+NODE_DIR="$ROOT/tests/integration/node_mparticle"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/hub_mparticle.XXXXXX")
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fails=0
+fail() {
+	echo "FAIL: $*"
+	fails=$((fails + 1))
+}
+die() {
+	echo "FAIL: $*"
+	[ -f "$T/hub.log" ] && sed 's/^/  hub: /' "$T/hub.log" | tail -20
+	exit 1
+}
+
+for tool in node npm curl jq; do
+	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh)"
+done
+[ -x "$HUB" ] || die "$HUB is not built"
+[ -x "$FREEPORT" ] || die "$FREEPORT is not built (make builds tests/tools)"
+[ -f "$ROOT/$B/plugins/mparticle.so" ] || die "$B/plugins/mparticle.so is not built"
+
+# ---- the npm SDK (node_modules is not committed) ---------------------------
+
+if [ ! -d "$NODE_DIR/node_modules/mparticle" ]; then
+	echo "mparticle_clients: npm ci in tests/integration/node_mparticle"
+	(cd "$NODE_DIR" && npm ci --no-audit --no-fund >"$T/npm.log" 2>&1) ||
+		{ cat "$T/npm.log"; die "npm ci failed"; }
+fi
+
+# ---- a hub of our own -------------------------------------------------------
+
+PORT=$("$FREEPORT") || die "no free port"
+BASE="http://127.0.0.1:$PORT"
+IN="$BASE/in/mp"
+# Secrets reach the config through the environment, as in production.
+MPARTICLE_API_KEY="mpkey_$$_$PORT"
+MPARTICLE_API_SECRET="mpsecret_$$_$PORT"
+MPARTICLE_WEBHOOK_AUTH="Bearer mpwebhook_$$_$PORT"
+export MPARTICLE_API_KEY MPARTICLE_API_SECRET MPARTICLE_WEBHOOK_AUTH
+cat >"$T/hub.yaml" <<EOF
+log_level: info
+store:
+  driver: sqlite
+  path: $T/hub.db
+http:
+  listen: 127.0.0.1:$PORT
+identity:
+  external:
+    mpid: {limit: 1, priority: 1}
+sources:
+  - name: mp
+    plugin: mparticle
+    api_key: "\${MPARTICLE_API_KEY}"
+    api_secret: "\${MPARTICLE_API_SECRET}"
+    webhook_authorization: "\${MPARTICLE_WEBHOOK_AUTH}"
+EOF
+
+"$HUB" -c "$T/hub.yaml" run >"$T/hub.log" 2>&1 &
+pid=$!
+i=0
+until curl -fs "$BASE/healthz" >/dev/null 2>&1; do
+	i=$((i + 1))
+	kill -0 "$pid" 2>/dev/null || die "the hub exited at start"
+	[ $i -le 100 ] || die "no /healthz after 10 s"
+	sleep 0.1
+done
+
+# ---- the mParticle Node SDK ---------------------------------------------------
+
+(cd "$NODE_DIR" && node mparticle_sdk.js "$IN/v2" sdk) >"$T/sdk.out" 2>&1 ||
+	fail "mparticle SDK: $(cat "$T/sdk.out")"
+grep -q "^sdk: 5 batches delivered, refusals as expected" "$T/sdk.out" ||
+	fail "mparticle SDK: $(cat "$T/sdk.out")"
+
+# ---- curl: an mpid no double holds, webhooks, refusals ---------------------
+
+# post PATH BODY [AUTHORIZATION]: prints the HTTP status; the answer in $T/resp
+post() {
+	if [ $# -ge 3 ]; then
+		curl -s -o "$T/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
+			-H "Authorization: $3" --data-binary "$2" "$IN$1"
+	else
+		curl -s -o "$T/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
+			--data-binary "$2" "$IN$1"
+	fi
+}
+BASIC="Basic $(printf '%s:%s' "$MPARTICLE_API_KEY" "$MPARTICLE_API_SECRET" | base64 | tr -d '\n')"
+NOW_MS=$(($(date +%s) * 1000))
+
+big='{"mpid": 9223372036854775807, "user_identities": {"customer_id": "curl-user-1"},
+ "events": [{"event_type": "custom_event", "data": {"event_name": "Big Mpid",
+ "timestamp_unixtime_ms": '"$NOW_MS"', "source_message_id": "curl-m1"}}]}'
+status=$(post /v2/events "$big" "$BASIC")
+[ "$status" = 202 ] || fail "mpid 2^63-1: $status $(cat "$T/resp")"
+
+# mParticle's webhook output: identities as an array, message_id per event
+hook='{"user_identities": [{"identity_type": "customer_id", "identity": "wh-user-1"},
+ {"identity_type": "email", "identity": "wh1@example.com"}],
+ "mpid": -7636538281262557001,
+ "device_info": {"platform": "Android", "android_uuid": "wh-uuid-1"},
+ "events": [{"event_type": "custom_event", "message_id": "wh-1",
+ "data": {"event_name": "Webhook Event", "timestamp_unixtime_ms": '"$NOW_MS"'}}]}'
+status=$(post /webhook "$hook" "$MPARTICLE_WEBHOOK_AUTH")
+[ "$status" = 202 ] || fail "webhook: $status $(cat "$T/resp")"
+forged='{"user_identities": {"customer_id": "curl-bad-1"}}'
+status=$(post /webhook "$forged" "Bearer wrong")
+[ "$status" = 403 ] || fail "webhook, wrong Authorization: $status, 403 expected"
+jq -e '.errors[0].code == "forbidden"' "$T/resp" >/dev/null || fail "403 body: $(cat "$T/resp")"
+status=$(post /webhook "$forged")
+[ "$status" = 401 ] || fail "webhook, no Authorization: $status, 401 expected"
+status=$(post /v2/events "$forged" "Basic $(printf 'nope:nope' | base64)")
+[ "$status" = 403 ] || fail "Events API, wrong key: $status, 403 expected"
+
+# a bad event in batch 1 of a bulk: 400 naming it, nothing of the request stored
+badbulk='[{"user_identities": {"customer_id": "curl-bad-2"}, "events": []},
+ {"user_identities": {"customer_id": "curl-bad-3"},
+  "events": [{"event_type": "custom_event", "data": {"event_name": "ok"}},
+             {"event_type": "custom_event", "data": {}}]}]'
+status=$(post /v2/bulkevents "$badbulk" "$BASIC")
+[ "$status" = 400 ] || fail "bad bulk: $status, 400 expected"
+jq -e '.errors[0].index == 1 and .errors[0].event_index == 1 and
+	(.errors[0].message | contains("batches[1].events[1].data.event_name"))' "$T/resp" \
+	>/dev/null || fail "bad bulk body: $(cat "$T/resp")"
+status=$(post /v2/events '{"mpid": 1.5, "user_identities": {"customer_id": "curl-bad-4"}}' "$BASIC")
+[ "$status" = 400 ] || fail "an mpid that is a double: $status, 400 expected"
+
+# over 256 KB: 413, whoever answers it (the plugin, or the server's max_body)
+awk 'BEGIN { printf "{\"user_identities\": {\"customer_id\": \"curl-bad-5\"}, \"x\": \"";
+	for (i = 0; i < 270000; i++) printf "x"; printf "\"}" }' >"$T/large.json"
+status=$(curl -s -o "$T/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
+	-H "Authorization: $BASIC" --data-binary @"$T/large.json" "$IN/v2/events")
+[ "$status" = 413 ] || fail "a body over 256 KB: $status, 413 expected"
+
+# ---- stop, then read the profiles -------------------------------------------
+
+kill -TERM "$pid"
+wait "$pid" || fail "the hub exited with $? on SIGTERM"
+pid=""
+grep -q "$MPARTICLE_API_SECRET\|mpwebhook_" "$T/hub.log" && fail "a secret reached the hub's log"
+
+"$HUB" -c "$T/hub.yaml" dump --events all >"$T/dump.jsonl" 2>"$T/dump.err" ||
+	die "dump failed: $(cat "$T/dump.err")"
+
+# check WHAT JQ_FILTER: the filter gets the dump as one array
+check() {
+	jq -e -s "$2" "$T/dump.jsonl" >/dev/null 2>&1 || fail "$1"
+}
+
+check "5 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 5'
+check "nothing of a refused request is stored" \
+	'[.[] | .identifiers.custom_id[]? | select(test("bad"))] == []'
+
+check "sdk-user-1: identifiers, the mpid's digits exactly, the iOS installation" '
+	.[] | select(.custom_id == "sdk-user-1") |
+	.identifiers.mpid == ["-8433569109474474420"] and
+	.identifiers.installation_id == ["sdk-idfv-1"] and
+	(.identifiers | has("other_id_2") | not) and
+	(.installations | length == 1 and .[0].platform == "ios" and .[0].push_enabled == true)'
+check "sdk-user-1: attributes" '
+	.[] | select(.custom_id == "sdk-user-1") | .attributes |
+	."$first_name" == "Ann" and ."$last_name" == "Lee" and .favorite_color == "blue" and
+	.plan == "gold" and .age == 34 and ."$language" == "fr" and ."$region" == "FR" and
+	."$email_address" == "sdk.one@example.com" and .ccpa_data_sale_opt_out == true'
+check "sdk-user-1: consent" '
+	.[] | select(.custom_id == "sdk-user-1") | .subscriptions.email_marketing == "subscribed"'
+check "sdk-user-1: a custom event, a screen view, a purchase" '
+	.[] | select(.custom_id == "sdk-user-1") |
+	.event_count == 3 and ([.events[].name] | sort) == ["$commerce", "$screen", "Order Completed"] and
+	(.events[] | select(.name == "Order Completed") | .message_id == "sdk-m1" and
+		.properties.total == 42 and .source == "mp") and
+	(.events[] | select(.name == "$screen") | .properties.name == "Home" and .properties.tab == "feed") and
+	(.events[] | select(.name == "$commerce") | .properties.action == "purchase" and
+		.properties.transaction_id == "T-1" and .properties.total_amount == 57.5 and
+		.properties.currency_code == "EUR" and (.properties.products | length) == 2)'
+
+check "login: sdk-user-2 holds the anonymous device and its history" '
+	[.[] | select(.identifiers.installation_id[]? == "sdk-dev-2")] | length == 1 and
+	.[0].custom_id == "sdk-user-2" and .[0].event_count == 3 and
+	([.[0].events[].name] | sort) == ["$screen", "Browsed", "Signed In"] and
+	.[0].attributes.plan == "silver"'
+check "bulk: sdk-user-3 session" '
+	.[] | select(.custom_id == "sdk-user-3") |
+	.identifiers.installation_id == ["sdk-uuid-3"] and .installations[0].platform == "android" and
+	([.events[].name] | sort) == ["$session_end", "$session_start", "Played"] and
+	(.events[] | select(.name == "$session_end") | .properties.session_duration_ms == 60000)'
+
+check "curl-user-1: mpid 2^63-1 exactly" '
+	.[] | select(.custom_id == "curl-user-1") |
+	.identifiers.mpid == ["9223372036854775807"] and .events[0].message_id == "curl-m1"'
+check "webhook: wh-user-1" '
+	.[] | select(.custom_id == "wh-user-1") |
+	.identifiers.mpid == ["-7636538281262557001"] and
+	.identifiers.installation_id == ["wh-uuid-1"] and
+	.attributes."$email_address" == "wh1@example.com" and
+	.event_count == 1 and .events[0].name == "Webhook Event" and .events[0].message_id == "wh-1"'
+
+if [ "$fails" -ne 0 ]; then
+	echo "mparticle_clients: $fails failures; the dump:"
+	jq -c '{custom_id, identifiers, attributes, subscriptions, installations, event_count,
+		events: [.events[] | {name, message_id}]}' "$T/dump.jsonl"
+	exit 1
+fi
+echo "mparticle_clients: the mParticle Node SDK (events, bulk, login, refusals), int64 mpids, webhooks: profiles as expected"
