@@ -28,6 +28,10 @@ int cli_usage(const char *usage);
 /* Loads cli->cfg (once).  Returns 0, or -1 after printing the error. */
 int cli_load_config(struct cli *cli);
 void cli_record_rules(const struct hub_config *cfg, struct record_rules *rules);
+/* Opens the plugin registry (plugin_dir, or next to the binary). */
+struct plugin_registry;
+int cli_registry_open(struct cli *cli, struct plugin_registry *reg);
+
 /* Opens the configured store (creating the directory of an SQLite file). */
 int cli_open_store(struct cli *cli, struct store **out);
 

@@ -6,8 +6,10 @@
 #include "cli.h"
 
 #include "alloc.h"
+#include "host.h"
 #include "intake.h"
 #include "log.h"
+#include "plugin.h"
 #include "profile.h"
 #include "util.h"
 
@@ -41,6 +43,15 @@ struct import_state {
 	int failed;
 	int64_t started_ms, last_progress_ms;
 	int is_tty;
+
+	/* --format <plugin>: the source instance whose import_line maps a
+	 * line, and the records of the line being mapped (kept only if the
+	 * whole line maps) */
+	struct hub_instance *inst;
+	const struct record_rules *rules;
+	struct record **pending;
+	size_t n_pending, cap_pending;
+	int64_t n_line_warnings;
 };
 
 static void import_note_error(struct import_state *st, int64_t line, const char *msg)
@@ -119,13 +130,68 @@ static void import_submit(struct import_state *st)
 	import_progress(st, 0);
 }
 
-static void import_line(struct import_state *st, const struct record_rules *rules,
-			const char *source, char *line, size_t len)
+static void import_add(struct import_state *st, struct record *rec)
 {
-	struct import_slot *slot;
+	struct import_slot *slot = import_current(st);
+	slot->records[slot->batch.n_records++] = rec;
+	if (slot->batch.n_records == IMPORT_BATCH)
+		import_submit(st);
+}
+
+/* on_emit of a plugin's import_line: validate, keep until the line ends. */
+static hub_rc import_on_emit(struct hub_call *call, const struct hub_record *hr, char *err,
+			     size_t err_size)
+{
+	struct import_state *st = call->ctx;
 	struct record_warnings warn = {0};
 	struct record *rec = NULL;
-	char err[512];
+	hub_rc rc;
+
+	if (st->n_pending == st->cap_pending) {
+		size_t cap = st->cap_pending ? 2 * st->cap_pending : 16;
+		struct record **grown = hub_realloc(st->pending, cap * sizeof(*grown));
+		if (!grown)
+			return HUB_ERR_NOMEM;
+		st->pending = grown;
+		st->cap_pending = cap;
+	}
+	rc = record_from_hub(hr, st->inst->name, st->rules, time_now_ms(), &rec, &warn, err,
+			     err_size);
+	st->n_line_warnings += (int64_t)warn.total;
+	record_warnings_clear(&warn);
+	if (rc == HUB_OK)
+		st->pending[st->n_pending++] = rec;
+	return rc;
+}
+
+/* One line of the source's own format, through the plugin's mapping. */
+static hub_rc import_line_plugin(struct import_state *st, const char *line, size_t len,
+				 char *err, size_t err_size)
+{
+	struct hub_call call = {.inst = st->inst, .on_emit = import_on_emit, .ctx = st};
+	hub_rc rc;
+
+	st->n_pending = 0;
+	st->n_line_warnings = 0;
+	rc = st->inst->mod->desc->import_line(st->inst->state, &call, line, len, err, err_size);
+	for (size_t i = 0; i < st->n_pending; i++) {
+		if (rc == HUB_OK)
+			import_add(st, st->pending[i]);
+		else
+			record_free(st->pending[i]);
+	}
+	if (rc == HUB_OK)
+		st->n_warnings += st->n_line_warnings;
+	else if (!err[0])
+		err_set(err, err_size, "the %s plugin refused the line (%d)", st->inst->mod->name, (int)rc);
+	return rc;
+}
+
+static void import_line(struct import_state *st, const char *source, char *line, size_t len)
+{
+	struct record_warnings warn = {0};
+	struct record *rec = NULL;
+	char err[512] = "";
 	hub_rc rc;
 
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -133,17 +199,20 @@ static void import_line(struct import_state *st, const struct record_rules *rule
 	if (len == 0)
 		return;
 	st->n_lines++;
-	rc = record_from_json(line, len, source, rules, time_now_ms(), &rec, &warn, err, sizeof(err));
+	if (st->inst) {
+		if (import_line_plugin(st, line, len, err, sizeof(err)) != HUB_OK)
+			import_note_error(st, st->n_lines, err);
+		return;
+	}
+	rc = record_from_json(line, len, source, st->rules, time_now_ms(), &rec, &warn, err,
+			      sizeof(err));
 	st->n_warnings += (int64_t)warn.total;
 	record_warnings_clear(&warn);
 	if (rc != HUB_OK) {
 		import_note_error(st, st->n_lines, err);
 		return;
 	}
-	slot = import_current(st);
-	slot->records[slot->batch.n_records++] = rec;
-	if (slot->batch.n_records == IMPORT_BATCH)
-		import_submit(st);
+	import_add(st, rec);
 }
 
 static int import_stream(struct cli *cli, FILE *in, const char *source, struct import_state *st)
@@ -154,8 +223,9 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 	ssize_t len;
 
 	cli_record_rules(cli->cfg, &rules);
+	st->rules = &rules;
 	while (!st->failed && (len = getline(&line, &cap, in)) >= 0)
-		import_line(st, &rules, source, line, (size_t)len);
+		import_line(st, source, line, (size_t)len);
 	free(line);
 	import_submit(st);
 	for (size_t i = 0; i < IMPORT_WINDOW; i++)
@@ -179,11 +249,51 @@ static void import_report(const struct import_state *st)
 			t->rejected - (int64_t)st->n_errors);
 }
 
+/* --format <plugin>: the configured source named `source` must use that
+ * plugin, which must map lines (import_line, ABI 1.1).  The records get
+ * the source's name, as live traffic would, so dedupe spans both. */
+static int import_open_plugin(struct cli *cli, const char *format, const char *source,
+			      struct plugin_registry *reg, struct hub_instance **inst)
+{
+	const struct config_instance *ci = NULL;
+	const struct plugin_module *m;
+	char err[1024];
+
+	for (size_t i = 0; i < cli->cfg->n_sources; i++)
+		if (strcmp(cli->cfg->sources[i].name, source) == 0)
+			ci = &cli->cfg->sources[i];
+	if (!ci || strcmp(ci->plugin, format) != 0) {
+		cli_error("import", "--format %s needs --source to name a source of %s with plugin %s"
+			  " (its config is used and its name becomes the records' source)",
+			  format, cli->cfg->file, format);
+		return -1;
+	}
+	if (cli_registry_open(cli, reg))
+		return -1;
+	m = plugin_registry_find(reg, format);
+	if (!m || m->desc->abi.plugin_size <
+			  offsetof(struct hub_plugin, import_line) + sizeof(m->desc->import_line) ||
+	    !m->desc->import_line) {
+		cli_error("import", "plugin %s cannot import lines of its format (no import_line)",
+			  format);
+		goto fail;
+	}
+	if (plugin_instance_create(m, ci, inst, err, sizeof(err))) {
+		cli_error("import", "%s", err);
+		goto fail;
+	}
+	return 0;
+fail:
+	plugin_registry_close(reg);
+	return -1;
+}
+
 int cmd_import(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
 		"profilehub import FILE|- --source NAME [--format canonical|segment|mparticle]";
 	const char *file = NULL, *source = NULL, *format = "canonical";
+	struct plugin_registry reg;
 	struct import_state *st = NULL;
 	struct store *store = NULL;
 	FILE *in = NULL;
@@ -202,23 +312,24 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	}
 	if (!file || !source)
 		return cli_usage(usage);
-	if (strcmp(format, "canonical") != 0) {
-		if (strcmp(format, "segment") == 0 || strcmp(format, "mparticle") == 0)
-			cli_error("import", "--format %s needs the %s source plugin, not in this build yet",
-				  format, format);
-		else
-			cli_error("import", "unknown --format \"%s\" (canonical, segment, mparticle)", format);
-		return CLI_FAIL;
-	}
 	if (cli_load_config(cli))
 		return CLI_FAIL;
+	st = hub_calloc(1, sizeof(*st));
+	if (!st) {
+		cli_error("import", "out of memory");
+		return CLI_FAIL;
+	}
+	if (strcmp(format, "canonical") != 0 &&
+	    import_open_plugin(cli, format, source, &reg, &st->inst)) {
+		hub_free(st);
+		return CLI_FAIL;
+	}
 	in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
 	if (!in) {
 		cli_error("import", "%s: %s", file, strerror(errno));
-		return CLI_FAIL;
+		goto out;
 	}
-	st = hub_calloc(1, sizeof(*st));
-	if (!st || cli_open_store(cli, &store))
+	if (cli_open_store(cli, &store))
 		goto out;
 	if (intake_start(&st->intake, store, cli->cfg, err, sizeof(err))) {
 		cli_error("import", "%s", err);
@@ -234,9 +345,13 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	intake_stop(st->intake);
 	import_report(st);
 out:
-	if (st)
-		for (size_t i = 0; i < st->n_errors; i++)
-			free(st->errors[i]);
+	for (size_t i = 0; i < st->n_errors; i++)
+		free(st->errors[i]);
+	if (st->inst) {
+		plugin_instance_destroy(st->inst);
+		plugin_registry_close(&reg);
+	}
+	hub_free(st->pending);
 	hub_free(st);
 	if (in && in != stdin)
 		fclose(in);

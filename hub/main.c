@@ -148,7 +148,7 @@ static char *cli_plugin_dir(struct cli *cli)
 	return plugin_default_dir();
 }
 
-static int registry_open(struct cli *cli, struct plugin_registry *reg)
+int cli_registry_open(struct cli *cli, struct plugin_registry *reg)
 {
 	char err[1024];
 	char *dir = cli_plugin_dir(cli);
@@ -197,7 +197,7 @@ static int cmd_plugins(struct cli *cli, int argc, char **argv)
 		else
 			return cli_usage("profilehub plugins [--describe NAME]");
 	}
-	if (cli_load_config(cli) || registry_open(cli, &reg))
+	if (cli_load_config(cli) || cli_registry_open(cli, &reg))
 		return CLI_FAIL;
 	if (describe) {
 		const struct plugin_module *m = plugin_registry_find(&reg, describe);
@@ -267,7 +267,7 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 		else
 			return cli_usage("profilehub check [--connect]");
 	}
-	if (cli_load_config(cli) || registry_open(cli, &reg))
+	if (cli_load_config(cli) || cli_registry_open(cli, &reg))
 		return CLI_FAIL;
 	for (size_t i = 0; i < cli->cfg->n_sources; i++)
 		n_bad += check_instance(&reg, &cli->cfg->sources[i], 0, connect) != 0;

@@ -81,4 +81,22 @@ cfg="$T/08-email-not-a-merge-key.yaml"
 "$HUB" -c "$cfg" profile --custom-id C1 >/dev/null 2>&1 && fail "erased profile still found"
 [ "$("$HUB" -c "$cfg" dump | wc -l)" -eq 1 ] || fail "erase should leave one profile"
 
+# import --format <plugin>: a source's own format through its plugin
+cfg="$T/plugins.yaml"
+printf 'store: {path: %s/plugins.db}\nsources:\n  - name: web\n    plugin: segment\n    write_keys: ["k"]\n' "$T" >"$cfg"
+{
+	echo '{"type":"identify","userId":"ann","anonymousId":"a1","traits":{"plan":"gold"},"messageId":"s1","timestamp":"2026-01-01T00:00:00Z"}'
+	echo '{"type":"track","anonymousId":"a1","event":"Viewed","messageId":"s2","timestamp":"2026-01-01T00:01:00Z"}'
+	echo '{"type":"bogus","anonymousId":"a1"}'
+} >"$T/seg.jsonl"
+"$HUB" -c "$cfg" import "$T/seg.jsonl" --source web --format segment >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "import --format segment with a bad line: exit 1 expected"
+grep -qx "records 3, applied 2, duplicates 0, blocked 0, refused 0, rejected 1" "$T/out" || fail "segment import counts: $(cat "$T/out")"
+grep -q "line 3: type: unknown type" "$T/err" || fail "segment import names the bad line: $(cat "$T/err")"
+"$HUB" -c "$cfg" import "$T/seg.jsonl" --source web --format segment >"$T/out" 2>/dev/null
+grep -q "applied 0, duplicates 2" "$T/out" || fail "re-import is not deduplicated: $(cat "$T/out")"
+"$HUB" -c "$cfg" profile --custom-id ann | jq -e '.event_count == 1 and .attributes.plan == "gold" and .events[0].source == "web"' >/dev/null ||
+	fail "segment import: profile"
+"$HUB" -c "$cfg" import "$T/seg.jsonl" --source nope --format segment >/dev/null 2>&1 && fail "import into an unknown source succeeded"
+
 [ $fails -eq 0 ]
