@@ -40,5 +40,6 @@ int cmd_dump(struct cli *cli, int argc, char **argv);
 int cmd_profile(struct cli *cli, int argc, char **argv);
 int cmd_privacy(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
+int cmd_exports(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "api.h"
+#include "export.h"
 #include "http.h"
 #include "intake.h"
 #include "log.h"
@@ -30,7 +31,15 @@ struct run {
 	struct intake *intake;
 	struct api *api;
 	struct http_server *http;
+	struct exporter *exports;
 };
+
+/* GET /v1/exports: the API's provider (its ctx is the run) */
+static json_t *run_exports_status(void *ctx)
+{
+	struct run *r = ctx;
+	return export_status_provider(r->exports);
+}
 
 static int run_has_enabled_sources(const struct hub_config *cfg)
 {
@@ -103,6 +112,7 @@ static void run_close(struct run *r)
 	http_stop(r->http);      /* no route is called after this */
 	api_close(r->api);
 	intake_stop(r->intake);  /* applies what is queued, closes the store */
+	export_stop(r->exports); /* batches in flight finish, cursors saved */
 	for (size_t i = 0; i < r->n_push; i++)
 		plugin_instance_destroy(r->push[i]);
 	hub_free(r->push);
@@ -114,6 +124,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 {
 	struct run r;
 	struct http_context ctx;
+	struct api_providers providers = {0};
 	struct store *store = NULL;
 	sigset_t stop_signals;
 	char err[1024];
@@ -145,7 +156,13 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	ctx.intake = r.intake;
 	ctx.push = r.push;
 	ctx.n_push = r.n_push;
-	if (api_open(&r.api, cli->cfg, r.intake, NULL, err, sizeof(err))) {
+	if (export_start(&r.exports, cli->cfg, err, sizeof(err))) {
+		cli_error("run", "%s", err);
+		goto fail;
+	}
+	providers.exports_status = run_exports_status;
+	providers.ctx = &r;
+	if (api_open(&r.api, cli->cfg, r.intake, &providers, err, sizeof(err))) {
 		cli_error("run", "%s", err);
 		goto fail;
 	}

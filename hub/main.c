@@ -41,7 +41,7 @@ static const char usage_text[] =
 	"           --profile-id P) [--events N]   print matching profile documents\n"
 	"  dump [--events all|N]     every live profile, one JSON document per line\n"
 	"  privacy (access|erase) (--custom-id C | --installation-id I)\n"
-	"  exports                   export state and dead letters\n"
+	"  exports [--json]          export state, cursor, lag and dead letters\n"
 	"  plugins [--describe NAME] the plugins found, with kind and ABI version\n"
 	"  version                   versions of profilehub and its libraries\n"
 	"\n"
@@ -368,7 +368,7 @@ int main(int argc, char **argv)
 		rc = argc < 2 ? cli_usage("profilehub sync SOURCE [--full]")
 			      : cmd_later("sync", "pull scheduler (issue #6)");
 	else if (strcmp(cmd, "exports") == 0)
-		rc = cmd_later("exports", "exporter (issue #8)");
+		rc = cmd_exports(&cli, argc, argv);
 	else {
 		fprintf(stderr, "profilehub: unknown command \"%s\"\n\n%s", cmd, usage_text);
 		rc = CLI_USAGE;

@@ -7,7 +7,8 @@ set -eu
 PKGS="gcc make pkg-config ca-certificates
 libyaml-dev libjansson-dev libsqlite3-dev libmicrohttpd-dev
 libcurl4-openssl-dev libpq-dev unixodbc-dev libssl-dev zlib1g-dev
-libcunit1-dev sqlite3 jq procps clang libclang-rt-14-dev nodejs"
+libcunit1-dev sqlite3 jq procps clang libclang-rt-14-dev nodejs
+curl"
 
 missing=""
 for p in $PKGS; do

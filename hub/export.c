@@ -1,0 +1,839 @@
+/*
+ * export.c - the exporter's threads: one per enabled export, each with its
+ * own store connection, its own plugin instance and a loop of
+ *
+ *     read a page after the cursor -> build the changes (export_feed.c)
+ *     -> export_batch() -> commit the new cursor -> react to the answer
+ *
+ * The cursor is committed in a store transaction only after the plugin said
+ * the changes are durably accepted, so a crash at any point sends changes
+ * again (at least once) but never skips one.  Pages are read in seq order
+ * and never reordered: order per profile is kept.  What each plugin answer
+ * leads to is listed in export.h.
+ *
+ * Threads: a worker's store, page, cursor and plugin instance belong to its
+ * thread; `live` (what the status shows) is shared under exporter.lock.
+ * Nothing here knows SQL, HTTP or a plugin's protocol.
+ */
+#include "export_int.h"
+
+#include "alloc.h"
+#include "host.h"
+#include "log.h"
+#include "plugin.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH_DEFAULT 100
+#define BATCH_MAX 10000
+#define RETRY_AFTER_MAX_MS (3600 * 1000LL)
+
+static _Atomic int64_t backoff_base_ms = 200;
+static _Atomic int64_t backoff_cap_ms = 30000;
+
+enum step {
+	STEP_AGAIN,    /* go on at once */
+	STEP_IDLE,     /* caught up: wait for new changes */
+	STEP_BACKOFF,  /* wait w->wait_ms, then try again */
+	STEP_DISABLED, /* stop this export */
+};
+
+struct export_worker {
+	struct exporter *ex;
+	const struct config_instance *conf; /* borrowed from the config */
+	const struct plugin_module *mod;
+	struct hub_instance *inst;          /* NULL: create() failed */
+	char create_error[512];
+	struct feed_filter filter;
+	size_t batch_size;
+	char fingerprint[20];
+	char who[80];                       /* "export crm_feed" for logs */
+	pthread_t thread;
+	int has_thread;
+
+	/* the worker thread's own */
+	struct store *store;
+	struct feed_page page;
+	struct feed_docs docs;
+	size_t page_limit;                  /* the limit the page was read with */
+	const char **texts;                 /* texts_cap entries */
+	size_t *rows;                       /* row index of texts[i] */
+	size_t texts_cap;
+	int64_t cursor;                     /* committed */
+	int64_t batch_end;                  /* committed: the batch after cursor
+					       ends here (<= cursor: none) */
+	int64_t isolate_until;              /* one change per call up to this seq */
+	unsigned attempt;
+	int64_t wait_ms;
+	uint64_t rng;
+	struct export_saved saved;
+	int is_saved_dirty;
+
+	/* under ex->lock */
+	struct export_live live;
+	uint64_t idle_gen;                  /* wake_gen of its last read to the end */
+};
+
+struct exporter {
+	const struct hub_config *cfg;
+	struct plugin_registry reg;
+	int has_reg;
+	struct export_worker *workers;
+	size_t n_workers;
+	atomic_int stop;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;  /* new changes or stop: idle workers wait on it */
+	pthread_cond_t idle;  /* a worker read to the end or stopped */
+	uint64_t wake_gen;    /* bumped by export_notify and export_wait_idle */
+	pthread_mutex_t status_lock; /* guards status_store (API threads) */
+	struct store *status_store;
+};
+
+/* ---- backoff ---------------------------------------------------------- */
+
+void export_set_backoff(int64_t base_ms, int64_t cap_ms)
+{
+	atomic_store(&backoff_base_ms, base_ms > 0 ? base_ms : 1);
+	atomic_store(&backoff_cap_ms, cap_ms > base_ms ? cap_ms : base_ms);
+}
+
+int64_t export_backoff_ms(unsigned attempt, int64_t retry_after_ms, uint64_t random)
+{
+	int64_t cap = atomic_load(&backoff_cap_ms);
+	int64_t ceiling = atomic_load(&backoff_base_ms), d;
+
+	for (unsigned i = 0; i < attempt && ceiling < cap; i++)
+		ceiling *= 2;
+	if (ceiling > cap)
+		ceiling = cap;
+	d = (int64_t)(random % (uint64_t)(ceiling + 1));
+	if (retry_after_ms > RETRY_AFTER_MAX_MS)
+		retry_after_ms = RETRY_AFTER_MAX_MS;
+	return retry_after_ms > d ? retry_after_ms : d;
+}
+
+int64_t export_retry_after_ms(const char *message)
+{
+	static const char prefix[] = "retry after ";
+	int64_t v = 0;
+	const char *p;
+
+	if (!message || strncmp(message, prefix, sizeof(prefix) - 1) != 0)
+		return 0;
+	p = message + sizeof(prefix) - 1;
+	if (*p < '0' || *p > '9')
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (v < RETRY_AFTER_MAX_MS)
+			v = v * 10 + (*p - '0');
+	if (strncmp(p, "ms", 2) == 0)
+		return v < RETRY_AFTER_MAX_MS ? v : RETRY_AFTER_MAX_MS;
+	if (*p == 's')
+		return v < RETRY_AFTER_MAX_MS / 1000 ? v * 1000 : RETRY_AFTER_MAX_MS;
+	return 0;
+}
+
+static uint64_t worker_random(struct export_worker *w)
+{
+	/* xorshift64*: plenty for jitter */
+	w->rng ^= w->rng >> 12;
+	w->rng ^= w->rng << 25;
+	w->rng ^= w->rng >> 27;
+	return w->rng * 2685821657736338717ULL;
+}
+
+/* ---- live state (shared) -------------------------------------------- */
+
+static void live_state(struct export_worker *w, const char *state)
+{
+	pthread_mutex_lock(&w->ex->lock);
+	w->live.state = state;
+	pthread_mutex_unlock(&w->ex->lock);
+}
+
+static void live_error(struct export_worker *w, const char *state, const char *msg,
+		       int64_t next_ms)
+{
+	int64_t now = time_now_ms();
+
+	pthread_mutex_lock(&w->ex->lock);
+	w->live.state = state;
+	snprintf(w->live.last_error, sizeof(w->live.last_error), "%s", msg);
+	w->live.last_error_at_ms = now;
+	w->live.next_attempt_at_ms = next_ms ? now + next_ms : 0;
+	pthread_mutex_unlock(&w->ex->lock);
+	snprintf(w->saved.error, sizeof(w->saved.error), "%s", msg);
+	w->saved.error_at_ms = now;
+	w->is_saved_dirty = 1;
+}
+
+static void live_progress(struct export_worker *w, size_t delivered, size_t dead)
+{
+	pthread_mutex_lock(&w->ex->lock);
+	w->live.cursor = w->cursor;
+	w->live.delivered += (int64_t)delivered;
+	w->live.dead_lettered += (int64_t)dead;
+	w->live.next_attempt_at_ms = 0;
+	pthread_mutex_unlock(&w->ex->lock);
+}
+
+int export_live_get(struct exporter *ex, const char *name, struct export_live *out)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&ex->lock);
+	for (size_t i = 0; i < ex->n_workers && !found; i++) {
+		if (strcmp(ex->workers[i].conf->name, name) == 0) {
+			*out = ex->workers[i].live;
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&ex->lock);
+	return found;
+}
+
+/* ---- the store: cursor, saved state, dead letters ------------------- */
+
+static size_t worker_limit(const struct export_worker *w, int64_t cursor)
+{
+	return cursor < w->isolate_until ? 1 : w->batch_size;
+}
+
+static int last_seq_cb(void *ctx, const struct store_change *c)
+{
+	*(int64_t *)ctx = c->seq;
+	return 0;
+}
+
+/* Where the batch after `cursor` ends: the seq of the limit-th change after
+ * it, or 0 when there is none.  -1 on a store failure. */
+static int next_batch_end(struct export_worker *w, int64_t cursor, int64_t *end)
+{
+	*end = 0;
+	return w->store->ops->outbox_read(w->store, cursor, worker_limit(w, cursor), last_seq_cb,
+					  end);
+}
+
+/*
+ * Commits the new cursor, the end of the next batch, the saved state when
+ * it changed and a dead letter, in one transaction.  0, or -1 (logged;
+ * nothing changed).
+ *
+ * Batches are planned: the end of the batch after the cursor is committed
+ * before that batch is first sent (with the previous batch's cursor, so in
+ * steady state it costs nothing), and a batch sent again after a failure
+ * or a crash covers the same seqs, so it carries the same idempotency key.
+ * `replan` plans again even inside the current batch (a change of size).
+ */
+static int worker_commit(struct export_worker *w, int64_t cursor,
+			 const struct store_dead_letter *dl, int replan)
+{
+	struct store *s = w->store;
+	int64_t end = w->batch_end;
+	char key[300], text[32];
+
+	if ((replan || cursor >= end) && next_batch_end(w, cursor, &end))
+		goto fail;
+	if (cursor == w->cursor && end == w->batch_end && !dl && !w->is_saved_dirty)
+		return 0;
+	if (s->ops->begin(s))
+		goto fail;
+	if (dl && s->ops->dead_letter_put(s, dl))
+		goto fail;
+	if (cursor != w->cursor) {
+		export_key_cursor(key, sizeof(key), w->conf->name);
+		snprintf(text, sizeof(text), "%" PRId64, cursor);
+		if (s->ops->meta_put(s, key, text))
+			goto fail;
+	}
+	if (end != w->batch_end) {
+		export_key_batch_end(key, sizeof(key), w->conf->name);
+		snprintf(text, sizeof(text), "%" PRId64, end);
+		if (s->ops->meta_put(s, key, text))
+			goto fail;
+	}
+	if (w->is_saved_dirty && export_saved_put(s, w->conf->name, &w->saved))
+		goto fail;
+	if (s->ops->commit(s))
+		goto fail;
+	w->cursor = cursor;
+	w->batch_end = end;
+	w->is_saved_dirty = 0;
+	return 0;
+fail:
+	log_error(w->who, "cannot save the cursor: %s", store_error(s));
+	s->ops->rollback(s);
+	return -1;
+}
+
+/* Opens the worker's own connection and loads its cursor and saved state.
+ * 1: the export stays disabled (same config as when it was disabled). */
+static int worker_open_store(struct export_worker *w, char *err, size_t err_size)
+{
+	if (store_open(w->ex->cfg, &w->store, err, err_size))
+		return -1;
+	if (export_cursor_load(w->store, w->conf->name, &w->cursor) ||
+	    export_batch_end_load(w->store, w->conf->name, &w->batch_end) ||
+	    export_saved_load(w->store, w->conf->name, &w->saved) < 0) {
+		err_set(err, err_size, "%s", store_error(w->store));
+		store_close(w->store);
+		w->store = NULL;
+		return -1;
+	}
+	pthread_mutex_lock(&w->ex->lock);
+	w->live.cursor = w->cursor;
+	snprintf(w->live.last_error, sizeof(w->live.last_error), "%s", w->saved.error);
+	w->live.last_error_at_ms = w->saved.error_at_ms;
+	pthread_mutex_unlock(&w->ex->lock);
+	if (!w->saved.is_disabled)
+		return 0;
+	if (strcmp(w->saved.fingerprint, w->fingerprint) == 0)
+		return 1;
+	log_info(w->who, "configuration changed since it was disabled: enabled again");
+	w->saved.is_disabled = 0;
+	w->is_saved_dirty = 1;
+	return 0;
+}
+
+/* ---- reactions ------------------------------------------------------- */
+
+static enum step worker_retry(struct export_worker *w, const char *msg)
+{
+	int64_t delay = export_backoff_ms(w->attempt, export_retry_after_ms(msg),
+					  worker_random(w));
+
+	if (w->attempt < 64)
+		w->attempt++;
+	live_error(w, "retrying", msg, delay);
+	if (w->store)
+		worker_commit(w, w->cursor, NULL, 0); /* the error, for `profilehub exports` */
+	log_warn(w->who, "%s (retry %u in %" PRId64 " ms)", msg, w->attempt, delay);
+	w->wait_ms = delay;
+	return STEP_BACKOFF;
+}
+
+static enum step worker_disable(struct export_worker *w, const char *msg, int is_saved)
+{
+	live_error(w, "disabled", msg, 0);
+	if (is_saved) {
+		w->saved.is_disabled = 1;
+		snprintf(w->saved.fingerprint, sizeof(w->saved.fingerprint), "%s", w->fingerprint);
+		if (w->store)
+			worker_commit(w, w->cursor, NULL, 0);
+	}
+	log_error(w->who, "disabled until its configuration changes: %s", msg);
+	return STEP_DISABLED;
+}
+
+/* The end of the page: the planned end when the page holds the whole plan
+ * (a plan made with a larger batch_size before a restart may not fit). */
+static int64_t page_end(const struct export_worker *w)
+{
+	const struct feed_page *pg = &w->page;
+
+	if (pg->n < w->page_limit)
+		return w->batch_end;
+	return pg->rows[pg->n - 1].seq;
+}
+
+/* The cursor after the first n_done of the m changes sent: every row before
+ * the first one not delivered (filtered rows included). */
+static int64_t handled_cursor(const struct export_worker *w, size_t m, size_t n_done)
+{
+	const struct feed_page *pg = &w->page;
+
+	if (n_done >= m)
+		return page_end(w);
+	return w->rows[n_done] > 0 ? pg->rows[w->rows[n_done] - 1].seq : w->cursor;
+}
+
+/* HUB_ERR_DATA: dead-letter the change when it is known, else send the
+ * undelivered changes of this call again one at a time. */
+static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_done,
+				   const char *msg)
+{
+	const struct feed_row *bad = &w->page.rows[w->rows[n_done]];
+	struct store_dead_letter dl = {
+		.export_name = w->conf->name,
+		.seq = bad->seq,
+		.at_ms = time_now_ms(),
+		.reason = msg[0] ? msg : "refused by the plugin",
+		.change_json = bad->text,
+	};
+
+	if (m - n_done > 1) {
+		w->isolate_until = w->page.rows[w->rows[m - 1]].seq;
+		if (worker_commit(w, handled_cursor(w, m, n_done), NULL, 1))
+			return worker_retry(w, "the store refused the cursor");
+		live_progress(w, n_done, 0);
+		log_info(w->who, "a change of seq %" PRId64 "..%" PRId64
+			 " was refused: sending them one at a time", bad->seq, w->isolate_until);
+		return STEP_AGAIN;
+	}
+	live_error(w, "delivering", dl.reason, 0);
+	if (worker_commit(w, bad->seq, &dl, 0))
+		return worker_retry(w, "the store refused the dead letter");
+	live_progress(w, n_done, 1);
+	log_warn(w->who, "change %" PRId64 " dead-lettered: %s", bad->seq, dl.reason);
+	w->attempt = 0;
+	return STEP_AGAIN;
+}
+
+static hub_rc refuse_emit(struct hub_call *call, const struct hub_record *rec, char *err,
+			  size_t err_size)
+{
+	(void)call;
+	(void)rec;
+	err_set(err, err_size, "an export cannot emit records");
+	return HUB_ERR_INTERNAL;
+}
+
+/* Hands the page's wanted changes to the plugin and reacts to its answer. */
+static enum step worker_deliver(struct export_worker *w)
+{
+	struct hub_call call = {.inst = w->inst, .on_emit = refuse_emit, .stop = &w->ex->stop,
+				.ctx = w};
+	const struct feed_page *pg = &w->page;
+	size_t m = 0, n_done = 0;
+	char err[1024] = "";
+	hub_rc rc;
+
+	for (size_t i = 0; i < pg->n; i++) {
+		if (!pg->rows[i].text)
+			continue;
+		w->texts[m] = pg->rows[i].text;
+		w->rows[m++] = i;
+	}
+	if (m == 0) { /* all filtered out */
+		if (worker_commit(w, page_end(w), NULL, 0))
+			return worker_retry(w, "the store refused the cursor");
+		live_progress(w, 0, 0);
+		return STEP_AGAIN;
+	}
+	live_state(w, "delivering");
+	rc = w->mod->desc->export_batch(w->inst->state, &call, w->texts, m, &n_done, err,
+					sizeof(err));
+	if (n_done > m)
+		n_done = m;
+	if (rc == HUB_ERR_DATA)
+		return worker_data_error(w, m, n_done, err);
+	if (worker_commit(w, handled_cursor(w, m, n_done), NULL, 0))
+		return worker_retry(w, "the store refused the cursor");
+	live_progress(w, n_done, 0);
+	if (n_done > 0)
+		w->attempt = 0;
+	if (rc != HUB_OK && atomic_load(&w->ex->stop))
+		return STEP_AGAIN; /* interrupted by the stop: the next run goes on */
+	switch (rc) {
+	case HUB_OK:
+		if (n_done > 0)
+			return STEP_AGAIN;
+		return worker_retry(w, "the plugin accepted none of the changes");
+	case HUB_ERR_AUTH:
+	case HUB_ERR_CONFIG:
+		return worker_disable(w, err[0] ? err : "refused by the plugin", 1);
+	case HUB_ERR_STOPPED:
+		return STEP_AGAIN;
+	default:
+		return worker_retry(w, err[0] ? err : "temporary failure");
+	}
+}
+
+static void worker_set_idle(struct export_worker *w, uint64_t gen)
+{
+	pthread_mutex_lock(&w->ex->lock);
+	w->live.state = "idle";
+	w->idle_gen = gen;
+	pthread_cond_broadcast(&w->ex->idle);
+	pthread_mutex_unlock(&w->ex->lock);
+}
+
+/* Room to hand up to `n` texts to the plugin. */
+static int worker_reserve(struct export_worker *w, size_t n)
+{
+	const char **texts;
+	size_t *rows;
+
+	if (w->texts_cap >= n)
+		return 0;
+	texts = hub_realloc(w->texts, n * sizeof(*texts));
+	if (texts)
+		w->texts = texts;
+	rows = hub_realloc(w->rows, n * sizeof(*rows));
+	if (rows)
+		w->rows = rows;
+	if (!texts || !rows) {
+		err_set(w->store->err, sizeof(w->store->err), "out of memory");
+		return -1;
+	}
+	w->texts_cap = n;
+	return 0;
+}
+
+/* Reads the planned batch (cursor, batch_end] and builds its changes. */
+static int worker_read(struct export_worker *w)
+{
+	size_t limit = worker_limit(w, w->cursor);
+	struct feed_page *pg = &w->page;
+
+	w->page_limit = limit;
+	if (worker_reserve(w, limit) ||
+	    feed_page_read(w->store, w->cursor, w->batch_end, limit, pg))
+		return -1;
+	return feed_page_build(pg, w->store, &w->filter, &w->docs);
+}
+
+static enum step worker_step(struct export_worker *w, uint64_t gen)
+{
+	char err[1024];
+	int rc;
+
+	if (!w->inst)
+		return worker_disable(w, w->create_error, 0);
+	if (!w->store) {
+		rc = worker_open_store(w, err, sizeof(err));
+		if (rc < 0)
+			return worker_retry(w, err);
+		if (rc == 1) {
+			live_state(w, "disabled");
+			log_warn(w->who, "disabled (%s): change its configuration to enable it",
+				 w->saved.error);
+			return STEP_DISABLED;
+		}
+	}
+	if (w->batch_end <= w->cursor && worker_commit(w, w->cursor, NULL, 1)) {
+		snprintf(err, sizeof(err), "planning a batch: %s", store_error(w->store));
+		return worker_retry(w, err);
+	}
+	if (w->batch_end <= w->cursor) {
+		worker_set_idle(w, gen);
+		return STEP_IDLE;
+	}
+	if (worker_read(w)) {
+		snprintf(err, sizeof(err), "reading the change feed: %s", store_error(w->store));
+		return worker_retry(w, err);
+	}
+	if (w->page.n == 0) /* the planned changes were erased meanwhile */
+		return worker_commit(w, w->batch_end, NULL, 0)
+			       ? worker_retry(w, "the store refused the cursor")
+			       : STEP_AGAIN;
+	return worker_deliver(w);
+}
+
+/* Waits ms, or less when stopped; an idle wait also ends on new changes. */
+static void worker_sleep(struct export_worker *w, int64_t ms, uint64_t gen, int is_idle)
+{
+	struct exporter *ex = w->ex;
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&ex->lock);
+	while (!atomic_load(&ex->stop) && !(is_idle && ex->wake_gen != gen))
+		if (pthread_cond_timedwait(&ex->wake, &ex->lock, &until) != 0)
+			break;
+	pthread_mutex_unlock(&ex->lock);
+}
+
+static uint64_t wake_gen_get(struct exporter *ex)
+{
+	uint64_t gen;
+	pthread_mutex_lock(&ex->lock);
+	gen = ex->wake_gen;
+	pthread_mutex_unlock(&ex->lock);
+	return gen;
+}
+
+static void *worker_main(void *arg)
+{
+	struct export_worker *w = arg;
+	enum step st = STEP_AGAIN;
+
+	w->rng = (uint64_t)time_now_ms() ^ (uint64_t)(uintptr_t)w ^ 0x9e3779b97f4a7c15ULL;
+	while (!atomic_load(&w->ex->stop)) {
+		uint64_t gen = wake_gen_get(w->ex);
+		st = worker_step(w, gen);
+		if (st == STEP_DISABLED)
+			break;
+		if (st == STEP_IDLE)
+			worker_sleep(w, EXPORT_POLL_MS, gen, 1);
+		else if (st == STEP_BACKOFF)
+			worker_sleep(w, w->wait_ms, gen, 0);
+	}
+	pthread_mutex_lock(&w->ex->lock);
+	if (st != STEP_DISABLED)
+		w->live.state = "stopped";
+	pthread_cond_broadcast(&w->ex->idle);
+	pthread_mutex_unlock(&w->ex->lock);
+	feed_page_free(&w->page);
+	feed_docs_free(&w->docs);
+	store_close(w->store);
+	w->store = NULL;
+	return NULL;
+}
+
+/* ---- configuration ---------------------------------------------------- */
+
+static int filter_kinds(struct export_worker *w, char *err, size_t err_size)
+{
+	const struct cfg_node *n = cfg_get(w->conf->node, "kinds");
+	char key[64], path[80];
+
+	if (!n || n->kind != CFG_SEQ)
+		return 0;
+	cfg_path_key(key, sizeof(key), w->conf->path, "kinds");
+	for (size_t i = 0; i < n->n_children; i++) {
+		const struct cfg_node *k = &n->children[i];
+		int kind = feed_kind_parse(k->value ? k->value : "");
+		if (kind < 0) {
+			cfg_path_index(path, sizeof(path), key, i);
+			cfg_errorf(err, err_size, k, 0, path, "unknown change kind (%s)",
+				   feed_kind_list());
+			return -1;
+		}
+		w->filter.kinds_mask |= 1u << kind;
+	}
+	return 0;
+}
+
+static int filter_attributes(struct export_worker *w)
+{
+	const struct cfg_node *n = cfg_get(w->conf->node, "attributes");
+
+	if (!n || n->kind != CFG_SEQ)
+		return 0;
+	w->filter.attributes = hub_calloc(n->n_children + 1, sizeof(*w->filter.attributes));
+	if (!w->filter.attributes)
+		return -1;
+	for (size_t i = 0; i < n->n_children; i++)
+		if (n->children[i].value)
+			w->filter.attributes[w->filter.n_attributes++] = n->children[i].value;
+	return 0;
+}
+
+static int read_batch_size(struct export_worker *w, char *err, size_t err_size)
+{
+	const struct cfg_node *n = cfg_get(w->conf->node, "batch_size");
+	int64_t v = BATCH_DEFAULT;
+
+	if (n && !(n->kind == CFG_SCALAR && n->is_null) &&
+	    (cfg_as_int(n, &v) || v < 1 || v > BATCH_MAX)) {
+		char path[64];
+		cfg_path_key(path, sizeof(path), w->conf->path, "batch_size");
+		cfg_errorf(err, err_size, n, 0, path, "expected 1 to %d", BATCH_MAX);
+		return -1;
+	}
+	w->batch_size = (size_t)v;
+	return 0;
+}
+
+/* Checks one export against its plugin and creates its instance; a
+ * create() failure only disables it. */
+static int worker_init(struct exporter *ex, struct export_worker *w,
+		       const struct config_instance *ci, char *err, size_t err_size)
+{
+	const struct cfg_node *pn = cfg_get(ci->node, "plugin");
+
+	w->ex = ex;
+	w->conf = ci;
+	w->live.state = "starting";
+	snprintf(w->who, sizeof(w->who), "export %s", ci->name);
+	w->mod = plugin_registry_find(&ex->reg, ci->plugin);
+	if (!w->mod) {
+		err_set(err, err_size, "%s:%d:%d: %s.plugin: no plugin named \"%s\" in %s",
+			pn ? pn->file : ex->cfg->file, pn ? pn->line : 0, pn ? pn->col : 0,
+			ci->path, ci->plugin, ex->reg.dir);
+		return -1;
+	}
+	if (plugin_instance_check(w->mod, ci, 1, err, err_size) || filter_kinds(w, err, err_size) ||
+	    read_batch_size(w, err, err_size))
+		return -1;
+	if (filter_attributes(w) || export_fingerprint(ci, w->fingerprint)) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	if (plugin_instance_create(w->mod, ci, &w->inst, w->create_error,
+				   sizeof(w->create_error)))
+		w->inst = NULL;
+	return 0;
+}
+
+static int open_registry(struct exporter *ex, char *err, size_t err_size)
+{
+	char *dir = ex->cfg->plugin_dir ? hub_strdup(ex->cfg->plugin_dir) : plugin_default_dir();
+	int rc;
+
+	if (!dir) {
+		err_set(err, err_size, "cannot find the plugin directory");
+		return -1;
+	}
+	rc = plugin_registry_open(&ex->reg, dir, err, err_size);
+	hub_free(dir);
+	ex->has_reg = rc == 0;
+	return rc;
+}
+
+static int exporter_init_sync(struct exporter *ex)
+{
+	pthread_condattr_t ca;
+
+	if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC))
+		return -1;
+	pthread_mutex_init(&ex->lock, NULL);
+	pthread_mutex_init(&ex->status_lock, NULL);
+	pthread_cond_init(&ex->wake, &ca);
+	pthread_cond_init(&ex->idle, &ca);
+	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
+int export_start(struct exporter **out, const struct hub_config *cfg, char *err,
+		 size_t err_size)
+{
+	struct exporter *ex = hub_calloc(1, sizeof(*ex));
+	size_t n = 0;
+
+	*out = NULL;
+	if (!ex || exporter_init_sync(ex)) {
+		hub_free(ex);
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	ex->cfg = cfg;
+	for (size_t i = 0; i < cfg->n_exports; i++)
+		n += cfg->exports[i].is_enabled != 0;
+	if (n == 0)
+		goto done;
+	if (open_registry(ex, err, err_size) ||
+	    !(ex->workers = hub_calloc(n, sizeof(*ex->workers))))
+		goto fail;
+	for (size_t i = 0; i < cfg->n_exports; i++) {
+		if (!cfg->exports[i].is_enabled)
+			continue;
+		if (worker_init(ex, &ex->workers[ex->n_workers++], &cfg->exports[i], err,
+				err_size))
+			goto fail;
+	}
+	for (size_t i = 0; i < ex->n_workers; i++) {
+		struct export_worker *w = &ex->workers[i];
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			err_set(err, err_size, "cannot start the thread of export \"%s\"",
+				w->conf->name);
+			goto fail;
+		}
+		w->has_thread = 1;
+	}
+done:
+	*out = ex;
+	return 0;
+fail:
+	if (ex->has_reg && !err[0])
+		err_set(err, err_size, "out of memory");
+	export_stop(ex);
+	return -1;
+}
+
+void export_stop(struct exporter *ex)
+{
+	if (!ex)
+		return;
+	pthread_mutex_lock(&ex->lock);
+	atomic_store(&ex->stop, 1);
+	pthread_cond_broadcast(&ex->wake);
+	pthread_mutex_unlock(&ex->lock);
+	for (size_t i = 0; i < ex->n_workers; i++) {
+		struct export_worker *w = &ex->workers[i];
+		if (w->has_thread)
+			pthread_join(w->thread, NULL);
+		plugin_instance_destroy(w->inst);
+		hub_free(w->filter.attributes);
+		hub_free(w->texts);
+		hub_free(w->rows);
+	}
+	hub_free(ex->workers);
+	if (ex->has_reg)
+		plugin_registry_close(&ex->reg);
+	store_close(ex->status_store);
+	pthread_mutex_destroy(&ex->status_lock);
+	pthread_cond_destroy(&ex->wake);
+	pthread_cond_destroy(&ex->idle);
+	pthread_mutex_destroy(&ex->lock);
+	hub_free(ex);
+}
+
+void export_notify(struct exporter *ex)
+{
+	if (!ex)
+		return;
+	pthread_mutex_lock(&ex->lock);
+	ex->wake_gen++;
+	pthread_cond_broadcast(&ex->wake);
+	pthread_mutex_unlock(&ex->lock);
+}
+
+/* 1 when every worker has read to the end since generation gen (or will
+ * not read again). */
+static int all_idle_since(struct exporter *ex, uint64_t gen)
+{
+	for (size_t i = 0; i < ex->n_workers; i++) {
+		const struct export_worker *w = &ex->workers[i];
+		const char *st = w->live.state;
+		if (w->idle_gen < gen && strcmp(st, "disabled") != 0 && strcmp(st, "stopped") != 0)
+			return 0;
+	}
+	return 1;
+}
+
+int export_wait_idle(struct exporter *ex, int64_t timeout_ms)
+{
+	struct timespec until;
+	uint64_t gen;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&ex->lock);
+	gen = ++ex->wake_gen;
+	pthread_cond_broadcast(&ex->wake);
+	while (!all_idle_since(ex, gen))
+		if (pthread_cond_timedwait(&ex->idle, &ex->lock, &until) != 0) {
+			rc = all_idle_since(ex, gen) ? 0 : -1;
+			break;
+		}
+	pthread_mutex_unlock(&ex->lock);
+	return rc;
+}
+
+json_t *export_status_provider(void *exporter)
+{
+	struct exporter *ex = exporter;
+	json_t *status = NULL;
+	char err[512];
+
+	if (!ex)
+		return NULL;
+	pthread_mutex_lock(&ex->status_lock);
+	if (ex->status_store || store_open(ex->cfg, &ex->status_store, err, sizeof(err)) == 0)
+		status = export_status_json(ex, ex->status_store, ex->cfg, 100, err, sizeof(err));
+	pthread_mutex_unlock(&ex->status_lock);
+	if (!status)
+		log_error("export", "status: %s", err);
+	return status;
+}

@@ -1,0 +1,112 @@
+/*
+ * export.h - the exporter: for every enabled export of the config, a thread
+ * with its own store connection that reads the change feed (outbox) after
+ * the export's cursor, turns each change into the JSON of API.md ("The
+ * change feed"), filters it (kinds, attributes), hands batches to the
+ * export plugin's export_batch() and advances the cursor only after the
+ * plugin reports the changes durably accepted.
+ *
+ * Delivery is at least once and in seq order (so in order per profile): a
+ * crash between the plugin's acknowledgement and the cursor commit sends
+ * the same changes again, with the same seqs.
+ *
+ * Reactions to a plugin's answer:
+ *   HUB_OK          the n_done leading changes are delivered
+ *   HUB_RETRY       full-jitter exponential backoff; a message that starts
+ *                   with "retry after <N>s" (or "<N>ms") waits at least that
+ *                   long (how a plugin passes an HTTP Retry-After)
+ *   HUB_ERR_DATA    the change at n_done is bad: it goes to the dead letters
+ *                   with the message as reason and the cursor moves past it.
+ *                   When the call held more than one undelivered change the
+ *                   bad one is not known: those changes are sent again one
+ *                   at a time, and only a change refused alone is
+ *                   dead-lettered
+ *   HUB_ERR_AUTH,   the export is disabled (state "disabled", the message
+ *   HUB_ERR_CONFIG  kept) until its configuration changes: the state is
+ *                   saved with a fingerprint of the export's config, so a
+ *                   restart with the same config stays disabled
+ *   anything else   like HUB_RETRY
+ * Erase changes are always delivered, whatever `kinds` says.
+ *
+ * Store keys (meta): "export_cursor:<name>" (the last handled seq, decimal)
+ * and "export_state:<name>" (JSON: state, last error, config fingerprint).
+ */
+#ifndef HUB_EXPORT_H
+#define HUB_EXPORT_H
+
+#include "config.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct exporter;
+
+/*
+ * Loads the plugins, checks every enabled export against its plugin (a
+ * missing plugin, an unknown key or a bad `kinds` value fails the start
+ * with "file:line:col: ..."), then starts one thread per enabled export.
+ * A plugin whose create() fails leaves its export disabled (shown in the
+ * status), not the hub stopped.  No export configured: *out is a valid,
+ * empty exporter.  Returns 0, or -1 with err set.
+ */
+int export_start(struct exporter **out, const struct hub_config *cfg, char *err,
+		 size_t err_size);
+
+/* Stops every thread after its batch in progress (its cursor committed)
+ * and frees everything.  NULL is ignored. */
+void export_stop(struct exporter *ex);
+
+/* Wakes the threads waiting for new changes (they also poll the outbox
+ * every EXPORT_POLL_MS).  May be called from any thread. */
+void export_notify(struct exporter *ex);
+
+#define EXPORT_POLL_MS 100
+
+/* Waits until every running export has read the outbox to its end at
+ * least once after this call (or is disabled), at most timeout_ms.
+ * Returns 0, or -1 on timeout.  For tests and benchmarks. */
+int export_wait_idle(struct exporter *ex, int64_t timeout_ms);
+
+/*
+ * The state of every configured export as
+ *   {"exports": [{"name", "plugin", "enabled", "state", "cursor", "last_seq",
+ *                 "lag", "delivered", "dead_lettered", "last_error",
+ *                 "last_error_at", "next_attempt_at", "dead_letters":
+ *                 [{"seq", "at", "reason"}, ...]}, ...]}
+ * `ex` is the running exporter of this process or NULL (then the state
+ * saved in the store is shown; counters are absent).  `s` is a store
+ * connection the caller owns and uses on this thread; only read.  Dead
+ * letters: the first dead_letters_max of each export.  Returns a new
+ * reference, or NULL with err set.  Never contains a change's content.
+ */
+json_t *export_status_json(struct exporter *ex, struct store *s, const struct hub_config *cfg,
+			   size_t dead_letters_max, char *err, size_t err_size);
+
+/* export_status_json() for the management API (GET /v1/exports), shaped
+ * as struct api_providers.exports_status with ctx = the running exporter:
+ * reads through a store connection of the exporter's own, one caller at a
+ * time; the first 100 dead letters of each export.  NULL on failure
+ * (logged). */
+json_t *export_status_provider(void *exporter);
+
+/* ---- pieces, exposed for tests ---------------------------------------- */
+
+/* The wait before retry number `attempt` (0-based): a uniform draw from
+ * [0, min(cap, base * 2^attempt)] made from `random` (full jitter), and
+ * never less than retry_after_ms.  In ms. */
+int64_t export_backoff_ms(unsigned attempt, int64_t retry_after_ms, uint64_t random);
+
+/* The wait a plugin asked for in its message ("retry after 7s: ...",
+ * "retry after 250ms: ..."), in ms; 0 when it asked for none. */
+int64_t export_retry_after_ms(const char *message);
+
+/* Tests: the backoff's base and cap (defaults 200 ms and 30 s). */
+void export_set_backoff(int64_t base_ms, int64_t cap_ms);
+
+/* The largest seq in the outbox, found with O(log n) indexed probes;
+ * `floor` is returned when there is none above it.  0, or -1 on a store
+ * failure. */
+int export_outbox_last_seq(struct store *s, int64_t floor, int64_t *last);
+
+#endif

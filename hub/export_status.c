@@ -1,0 +1,229 @@
+/*
+ * export_status.c - what the exporter keeps in the store besides its
+ * cursor (the saved state: disabled or not, the last error, the config
+ * fingerprint the state belongs to) and the status document that
+ * `profilehub exports` and GET /v1/exports show.
+ *
+ * The status never shows a change's content (dead letters hold personal
+ * data): only seqs, times, reasons and counts.
+ */
+#include "export_int.h"
+
+#include "alloc.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void export_key_cursor(char *buf, size_t size, const char *name)
+{
+	snprintf(buf, size, "export_cursor:%s", name);
+}
+
+void export_key_batch_end(char *buf, size_t size, const char *name)
+{
+	snprintf(buf, size, "export_batch_end:%s", name);
+}
+
+void export_key_state(char *buf, size_t size, const char *name)
+{
+	snprintf(buf, size, "export_state:%s", name);
+}
+
+int export_fingerprint(const struct config_instance *ci, char out[20])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	char *text = cfg_to_json(ci->node);
+	int rc = -1;
+
+	if (text && EVP_Digest(text, strlen(text), md, &md_len, EVP_sha256(), NULL) == 1 &&
+	    md_len >= 8) {
+		for (int i = 0; i < 8; i++) {
+			out[2 * i] = digits[md[i] >> 4];
+			out[2 * i + 1] = digits[md[i] & 15];
+		}
+		out[16] = '\0';
+		rc = 0;
+	}
+	hub_free(text);
+	return rc;
+}
+
+int export_cursor_load(struct store *s, const char *name, int64_t *cursor)
+{
+	char key[300], text[32];
+	int rc;
+
+	export_key_cursor(key, sizeof(key), name);
+	rc = s->ops->meta_get(s, key, text, sizeof(text));
+	*cursor = rc == 1 ? strtoll(text, NULL, 10) : 0;
+	return rc < 0 ? -1 : 0;
+}
+
+static const char *string_or_empty(json_t *obj, const char *key)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+	return v ? v : "";
+}
+
+int export_batch_end_load(struct store *s, const char *name, int64_t *end)
+{
+	char key[300], text[32];
+	int rc;
+
+	export_key_batch_end(key, sizeof(key), name);
+	rc = s->ops->meta_get(s, key, text, sizeof(text));
+	*end = rc == 1 ? strtoll(text, NULL, 10) : 0;
+	return rc < 0 ? -1 : 0;
+}
+
+int export_saved_load(struct store *s, const char *name, struct export_saved *st)
+{
+	char key[300], text[2048];
+	json_t *v;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	export_key_state(key, sizeof(key), name);
+	rc = s->ops->meta_get(s, key, text, sizeof(text));
+	if (rc <= 0)
+		return rc;
+	v = json_loads(text, 0, NULL);
+	if (!v)
+		return 0; /* damaged: as if never saved */
+	st->is_disabled = json_is_true(json_object_get(v, "disabled"));
+	snprintf(st->error, sizeof(st->error), "%s", string_or_empty(v, "error"));
+	st->error_at_ms = json_integer_value(json_object_get(v, "error_at"));
+	snprintf(st->fingerprint, sizeof(st->fingerprint), "%s", string_or_empty(v, "config"));
+	json_decref(v);
+	return 1;
+}
+
+int export_saved_put(struct store *s, const char *name, const struct export_saved *st)
+{
+	char key[300];
+	json_t *v = json_pack("{s:b, s:s, s:I, s:s}", "disabled", st->is_disabled, "error",
+			      st->error, "error_at", (json_int_t)st->error_at_ms, "config",
+			      st->fingerprint);
+	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	int rc;
+
+	json_decref(v);
+	if (!text) {
+		err_set(s->err, sizeof(s->err), "out of memory");
+		return -1;
+	}
+	export_key_state(key, sizeof(key), name);
+	rc = s->ops->meta_put(s, key, text);
+	free(text);
+	return rc;
+}
+
+/* ---- the status document --------------------------------------------- */
+
+static json_t *time_or_null(int64_t ms)
+{
+	char buf[32];
+	return ms > 0 ? json_string(time_format_ms(ms, buf, sizeof(buf))) : json_null();
+}
+
+struct dl_ctx {
+	json_t *list;
+	int failed;
+};
+
+static int dead_letter_add(void *ctx, const struct store_dead_letter *d)
+{
+	struct dl_ctx *c = ctx;
+	json_t *o = json_pack("{s:I, s:o, s:s}", "seq", (json_int_t)d->seq, "at",
+			      time_or_null(d->at_ms), "reason", d->reason ? d->reason : "");
+	if (!o || json_array_append_new(c->list, o)) {
+		c->failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* State, error and counters: live when this process runs the export,
+ * else what the store saved. */
+static void status_state(json_t *o, struct exporter *ex, const struct config_instance *ci,
+			 const struct export_saved *saved, int64_t *cursor)
+{
+	struct export_live live;
+	char fp[20] = "";
+
+	if (ex && export_live_get(ex, ci->name, &live)) {
+		json_object_set_new(o, "state", json_string(live.state));
+		json_object_set_new(o, "delivered", json_integer(live.delivered));
+		json_object_set_new(o, "dead_lettered", json_integer(live.dead_lettered));
+		json_object_set_new(o, "last_error",
+				    live.last_error[0] ? json_string(live.last_error) : json_null());
+		json_object_set_new(o, "last_error_at", time_or_null(live.last_error_at_ms));
+		json_object_set_new(o, "next_attempt_at", time_or_null(live.next_attempt_at_ms));
+		*cursor = live.cursor;
+		return;
+	}
+	export_fingerprint(ci, fp);
+	if (!ci->is_enabled)
+		json_object_set_new(o, "state", json_string("off"));
+	else if (saved->is_disabled && strcmp(saved->fingerprint, fp) == 0)
+		json_object_set_new(o, "state", json_string("disabled"));
+	else
+		json_object_set_new(o, "state", json_string("enabled"));
+	json_object_set_new(o, "last_error",
+			    saved->error[0] ? json_string(saved->error) : json_null());
+	json_object_set_new(o, "last_error_at", time_or_null(saved->error_at_ms));
+}
+
+static json_t *status_one(struct exporter *ex, struct store *s, const struct config_instance *ci,
+			  size_t dl_max)
+{
+	struct export_saved saved;
+	struct dl_ctx dl = {json_array(), 0};
+	int64_t cursor = 0, last = 0;
+	json_t *o = json_pack("{s:s, s:s, s:b}", "name", ci->name, "plugin", ci->plugin,
+			      "enabled", ci->is_enabled);
+
+	if (!o || !dl.list || export_saved_load(s, ci->name, &saved) < 0 ||
+	    export_cursor_load(s, ci->name, &cursor))
+		goto fail;
+	status_state(o, ex, ci, &saved, &cursor);
+	if (export_outbox_last_seq(s, cursor, &last))
+		goto fail;
+	json_object_set_new(o, "cursor", json_integer(cursor));
+	json_object_set_new(o, "last_seq", json_integer(last));
+	json_object_set_new(o, "lag", json_integer(last > cursor ? last - cursor : 0));
+	if (dl_max && (s->ops->dead_letter_list(s, ci->name, dl_max, dead_letter_add, &dl) ||
+		       dl.failed))
+		goto fail;
+	json_object_set_new(o, "dead_letters", dl.list);
+	return o;
+fail:
+	json_decref(dl.list);
+	json_decref(o);
+	return NULL;
+}
+
+json_t *export_status_json(struct exporter *ex, struct store *s, const struct hub_config *cfg,
+			   size_t dead_letters_max, char *err, size_t err_size)
+{
+	json_t *list = json_array();
+
+	if (!list)
+		goto fail;
+	for (size_t i = 0; i < cfg->n_exports; i++) {
+		json_t *o = status_one(ex, s, &cfg->exports[i], dead_letters_max);
+		if (!o || json_array_append_new(list, o))
+			goto fail;
+	}
+	return json_pack("{s:o}", "exports", list);
+fail:
+	err_set(err, err_size, "%s", s->err[0] ? s->err : "out of memory");
+	json_decref(list);
+	return NULL;
+}

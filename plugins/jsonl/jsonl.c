@@ -1,0 +1,355 @@
+/*
+ * jsonl.c - an export that appends every change as one line to a JSON
+ * Lines file, and acknowledges a batch only after fsync().
+ *
+ * Rotation by size: when the next line would take the file past
+ * `max_bytes`, the file is synced and renamed to path.1 (path.1 to path.2,
+ * ... up to path.<keep>, the oldest dropped) and a new file started; the
+ * directory is synced so the renames survive a crash.  0 turns rotation
+ * off.  A line longer than max_bytes still goes into a file of its own.
+ *
+ * Crash safety: a batch is written with one write() and one fsync(); if
+ * either fails the file is cut back to its last acknowledged size, and at
+ * open a torn last line (a crash in the middle of a write) is cut off.  A
+ * batch written but not yet acknowledged to the hub is written again after
+ * a crash: lines are delivered at least once, each carries its "seq".
+ *
+ * An erased change's line holds only seq, kind, at, profile_id and
+ * identifier_types, whatever the change carried: no personal data.
+ */
+#include <hub_plugin.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct hub_config_key jsonl_keys[] = {
+	{.name = "path", .type = HUB_CFG_STRING, .is_required = 1,
+	 .description = "the JSON Lines file changes are appended to"},
+	{.name = "max_bytes", .type = HUB_CFG_INT, .default_value = "104857600",
+	 .description = "rotate when the file would grow past this (0: never)"},
+	{.name = "keep", .type = HUB_CFG_INT, .default_value = "5",
+	 .description = "rotated files kept (path.1 is the newest)"},
+	{.name = NULL},
+};
+
+struct jsonl {
+	char *path;
+	char *dir;          /* the directory holding path, synced after renames */
+	long long max_bytes;
+	long long keep;
+	int fd;             /* -1: to be opened */
+	long long size;     /* acknowledged bytes in the current file */
+	char *buf;          /* lines of the batch not yet written */
+	size_t len, cap;
+};
+
+/* ---- files ---------------------------------------------------------------- */
+
+static int sync_dir(const struct jsonl *j)
+{
+	int fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Cuts a torn last line (no newline at the end) off the file. */
+static int cut_torn_tail(struct jsonl *j)
+{
+	char block[4096];
+	long long end = j->size;
+
+	while (end > 0) {
+		long long start = end > (long long)sizeof(block) ? end - (long long)sizeof(block) : 0;
+		ssize_t got = pread(j->fd, block, (size_t)(end - start), start);
+		if (got != end - start)
+			return -1;
+		for (ssize_t i = got - 1; i >= 0; i--) {
+			if (block[i] != '\n')
+				continue;
+			if (start + i + 1 == j->size)
+				return 0; /* ends with a newline */
+			j->size = start + i + 1;
+			return ftruncate(j->fd, j->size) || fsync(j->fd) ? -1 : 0;
+		}
+		end = start;
+	}
+	j->size = 0; /* one torn line and nothing else */
+	return ftruncate(j->fd, 0) || fsync(j->fd) ? -1 : 0;
+}
+
+static int file_open(struct jsonl *j, char *err, size_t err_size)
+{
+	struct stat st;
+	int is_new = 0;
+
+	j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (j->fd >= 0)
+		is_new = 1;
+	else if (errno == EEXIST)
+		j->fd = open(j->path, O_RDWR | O_APPEND | O_CLOEXEC);
+	if (j->fd < 0 || fstat(j->fd, &st) != 0)
+		goto fail;
+	j->size = (long long)st.st_size;
+	if ((!is_new && cut_torn_tail(j)) || (is_new && sync_dir(j)))
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, err_size, "%s: %s", j->path, strerror(errno));
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+	return -1;
+}
+
+/* path.<k>, into buf. */
+static void rotated_name(const struct jsonl *j, long long k, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s.%lld", j->path, k);
+}
+
+static int file_rotate(struct jsonl *j, char *err, size_t err_size)
+{
+	size_t size = strlen(j->path) + 24;
+	char *from = malloc(size), *to = malloc(size);
+	int rc = -1;
+
+	if (!from || !to) {
+		snprintf(err, err_size, "out of memory");
+		goto out;
+	}
+	close(j->fd);
+	j->fd = -1;
+	for (long long k = j->keep - 1; k >= 1; k--) {
+		rotated_name(j, k, from, size);
+		rotated_name(j, k + 1, to, size);
+		if (rename(from, to) != 0 && errno != ENOENT)
+			goto io_error;
+	}
+	if (j->keep > 0) {
+		rotated_name(j, 1, to, size);
+		if (rename(j->path, to) != 0)
+			goto io_error;
+	} else if (unlink(j->path) != 0) {
+		goto io_error;
+	}
+	rc = file_open(j, err, err_size);
+	goto out;
+io_error:
+	snprintf(err, err_size, "%s: rotating: %s", j->path, strerror(errno));
+out:
+	free(from);
+	free(to);
+	return rc;
+}
+
+/* ---- create / destroy ----------------------------------------------------- */
+
+static void jsonl_destroy(void *state)
+{
+	struct jsonl *j = state;
+
+	if (!j)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j->path);
+	free(j->dir);
+	free(j->buf);
+	free(j);
+}
+
+static hub_rc jsonl_create(const struct hub_host *host, const struct hub_instance *inst,
+			   void **state, char *err, size_t err_size)
+{
+	struct jsonl *j = calloc(1, sizeof(*j));
+	char *copy = NULL;
+
+	if (!j)
+		return HUB_ERR_NOMEM;
+	j->fd = -1;
+	j->max_bytes = (long long)host->config_int(inst, "max_bytes");
+	j->keep = (long long)host->config_int(inst, "keep");
+	if (j->max_bytes < 0 || j->keep < 0 || j->keep > 1000) {
+		snprintf(err, err_size, "max_bytes must be >= 0 and keep 0 to 1000");
+		jsonl_destroy(j);
+		return HUB_ERR_CONFIG;
+	}
+	if (!(j->path = strdup(host->config_string(inst, "path"))) ||
+	    !(copy = strdup(j->path)) || !(j->dir = strdup(dirname(copy)))) {
+		free(copy);
+		jsonl_destroy(j);
+		return HUB_ERR_NOMEM;
+	}
+	free(copy);
+	if (file_open(j, err, err_size)) {
+		jsonl_destroy(j);
+		return HUB_ERR_CONFIG;
+	}
+	*state = j;
+	return HUB_OK;
+}
+
+/* ---- lines ------------------------------------------------------------- */
+
+/* What goes into the file for one change: the change itself, or for an
+ * erasure only its non-personal members.  malloc'd; NULL: bad JSON or no
+ * memory (*is_bad tells which). */
+static char *line_for(const char *change, int *is_bad)
+{
+	static const char *const erased_keep[] = {"seq", "kind", "at", "profile_id",
+						  "identifier_types"};
+	const char *kind;
+	json_t *c, *out;
+	char *text;
+
+	*is_bad = 0;
+	if (!strstr(change, "\"erased\""))
+		return strdup(change);
+	if (!(c = json_loads(change, 0, NULL))) {
+		*is_bad = 1;
+		return NULL;
+	}
+	kind = json_string_value(json_object_get(c, "kind"));
+	if (!kind || strcmp(kind, "erased") != 0) {
+		json_decref(c);
+		return strdup(change);
+	}
+	out = json_object();
+	for (size_t i = 0; i < sizeof(erased_keep) / sizeof(erased_keep[0]); i++) {
+		json_t *v = json_object_get(c, erased_keep[i]);
+		if (v)
+			json_object_set(out, erased_keep[i], v);
+	}
+	text = json_dumps(out, JSON_COMPACT);
+	json_decref(out);
+	json_decref(c);
+	return text;
+}
+
+static int buf_add(struct jsonl *j, const char *line)
+{
+	size_t n = strlen(line);
+
+	if (j->len + n + 1 > j->cap) {
+		size_t cap = j->cap ? j->cap : 65536;
+		char *grown;
+		while (cap < j->len + n + 1)
+			cap *= 2;
+		if (!(grown = realloc(j->buf, cap)))
+			return -1;
+		j->buf = grown;
+		j->cap = cap;
+	}
+	memcpy(j->buf + j->len, line, n);
+	j->buf[j->len + n] = '\n';
+	j->len += n + 1;
+	return 0;
+}
+
+/* Writes and syncs the buffered lines; on failure cuts the file back. */
+static int buf_flush(struct jsonl *j, char *err, size_t err_size)
+{
+	size_t off = 0;
+
+	while (off < j->len) {
+		ssize_t w = write(j->fd, j->buf + off, j->len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto fail;
+		off += (size_t)w;
+	}
+	if (fsync(j->fd) != 0)
+		goto fail;
+	j->size += (long long)j->len;
+	j->len = 0;
+	return 0;
+fail:
+	snprintf(err, err_size, "%s: %s", j->path, strerror(errno ? errno : EIO));
+	if (ftruncate(j->fd, j->size) != 0) {
+		close(j->fd); /* reopened (and repaired) by the next batch */
+		j->fd = -1;
+	}
+	j->len = 0;
+	return -1;
+}
+
+static int is_full(const struct jsonl *j, size_t next)
+{
+	long long used = j->size + (long long)j->len;
+	return j->max_bytes > 0 && used > 0 && used + (long long)next > j->max_bytes;
+}
+
+static hub_rc jsonl_export(void *state, struct hub_call *call, const char *const *changes,
+			   size_t n, size_t *n_done, char *err, size_t err_size)
+{
+	struct jsonl *j = state;
+	size_t pending = 0;
+
+	(void)call;
+	*n_done = 0;
+	j->len = 0;
+	if (j->fd < 0 && file_open(j, err, err_size))
+		return HUB_RETRY;
+	for (size_t i = 0; i < n; i++) {
+		int is_bad;
+		char *line = line_for(changes[i], &is_bad);
+
+		if (!line) {
+			if (pending && buf_flush(j, err, err_size) == 0)
+				*n_done += pending;
+			else if (pending)
+				return HUB_RETRY;
+			snprintf(err, err_size, "change %zu is not JSON", i);
+			return is_bad ? HUB_ERR_DATA : HUB_ERR_NOMEM;
+		}
+		if (is_full(j, strlen(line) + 1)) {
+			if (buf_flush(j, err, err_size) || file_rotate(j, err, err_size)) {
+				free(line);
+				return HUB_RETRY;
+			}
+			*n_done += pending;
+			pending = 0;
+		}
+		if (buf_add(j, line)) {
+			free(line);
+			return HUB_ERR_NOMEM;
+		}
+		free(line);
+		pending++;
+	}
+	if (pending && buf_flush(j, err, err_size))
+		return HUB_RETRY;
+	*n_done += pending;
+	return HUB_OK;
+}
+
+static const struct hub_plugin jsonl_plugin = {
+	.abi = HUB_ABI_STAMP_INIT,
+	.name = "jsonl",
+	.version = "1.0.0",
+	.description = "appends changes to a JSON Lines file (fsync, rotation by size)",
+	.roles = HUB_ROLE_EXPORT,
+	.config = jsonl_keys,
+	.create = jsonl_create,
+	.destroy = jsonl_destroy,
+	.export_batch = jsonl_export,
+};
+
+HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)
+{
+	(void)host;
+	return &jsonl_plugin;
+}

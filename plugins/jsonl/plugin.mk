@@ -1,0 +1,1 @@
+jsonl_LIBS := -ljansson

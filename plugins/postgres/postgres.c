@@ -1,0 +1,333 @@
+/*
+ * postgres.c - "reverse ETL into your own database": an export that keeps
+ * one row per live profile in a table of a PostgreSQL database,
+ *
+ *     <table>(profile_id text PRIMARY KEY, doc jsonb NOT NULL,
+ *             updated_seq bigint NOT NULL)
+ *
+ * created when missing.  `doc` is the profile document without events, as
+ * the change feed carries it.
+ *
+ * One transaction per batch: one statement (APPLY_SQL) with the batch bound
+ * as a single JSON parameter, so no SQL is built from data and the plugin
+ * parses nothing.  The batch is reduced to the last action per profile (in
+ * seq order): upsert the document a change carries, delete on erased,
+ * delete the absorbed profiles of a merged change; a change whose profile
+ * no longer exists does nothing (the merged or erased change that removed
+ * it deletes the row).  An upsert never replaces a row written by a later
+ * seq, so a batch replayed after a crash cannot move a row back in time.
+ *
+ * Errors: connection and server trouble (SQLSTATE classes 08, 40, 53, 55,
+ * 57, 58) retry; refused credentials (28) disable; a wrong table or missing
+ * privilege (42) disable as configuration errors; bad data (22, 23) is
+ * HUB_ERR_DATA for the batch, which the exporter then narrows down to the
+ * change at fault.  The connection URL (it may hold a password) is secret.
+ */
+#include <hub_plugin.h>
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct hub_config_key postgres_keys[] = {
+	{.name = "url", .type = HUB_CFG_STRING, .is_required = 1, .is_secret = 1,
+	 .description = "libpq connection URI of the target database"},
+	{.name = "table", .type = HUB_CFG_STRING, .default_value = "profilehub_profiles",
+	 .description = "target table, optionally schema-qualified (created when missing)"},
+	{.name = NULL},
+};
+
+/*
+ * The whole batch in one statement (so one transaction), its changes bound
+ * as one JSON array ($1).  The last action per profile wins, in the order
+ * of the batch: a change with a profile upserts it, an erased change
+ * deletes its row, a merged change deletes the absorbed profiles' rows.
+ * Both %s are the quoted table name.
+ */
+#define APPLY_SQL                                                                  \
+	"WITH c AS (SELECT x, ord FROM jsonb_array_elements($1::jsonb)"            \
+	"            WITH ORDINALITY AS e(x, ord)),"                               \
+	" a AS (SELECT x->>'profile_id' AS pid, ord, 1 AS sub,"                    \
+	"              CASE WHEN x->>'kind' = 'erased' THEN NULL ELSE x->'profile' END AS doc," \
+	"              (x->>'seq')::bigint AS seq"                                 \
+	"         FROM c WHERE x->>'kind' = 'erased' OR x ? 'profile'"             \
+	"       UNION ALL"                                                         \
+	"       SELECT m, ord, 0, NULL, (x->>'seq')::bigint"                       \
+	"         FROM c, jsonb_array_elements_text(CASE WHEN jsonb_typeof(x->'merged_from')" \
+	"              = 'array' THEN x->'merged_from' ELSE '[]' END) AS m),"      \
+	" last AS (SELECT DISTINCT ON (pid) pid, doc, seq FROM a"                  \
+	"          ORDER BY pid, ord DESC, sub DESC),"                             \
+	" gone AS (DELETE FROM %s WHERE profile_id IN"                             \
+	"          (SELECT pid FROM last WHERE doc IS NULL))"                      \
+	" INSERT INTO %s AS t (profile_id, doc, updated_seq)"                      \
+	" SELECT pid, doc, seq FROM last WHERE doc IS NOT NULL"                    \
+	" ON CONFLICT (profile_id) DO UPDATE SET doc = EXCLUDED.doc,"              \
+	" updated_seq = EXCLUDED.updated_seq WHERE t.updated_seq <= EXCLUDED.updated_seq"
+
+struct pgx {
+	char *url;
+	char table[140];  /* quoted: "schema"."name" */
+	PGconn *conn;     /* NULL: connect on the next batch */
+};
+
+/* ---- identifiers -------------------------------------------------------- */
+
+static int is_ident_char(char c, int first)
+{
+	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (!first && ((c >= '0' && c <= '9') || c == '$'));
+}
+
+/* "name" or "schema.name" of plain identifiers, double-quoted into out. */
+static int table_quote(const char *name, char *out, size_t size)
+{
+	size_t o = 0;
+	int first = 1;
+
+	if (size < 3)
+		return -1;
+	out[o++] = '"';
+	for (const char *p = name; *p; p++) {
+		if (o + 4 >= size)
+			return -1;
+		if (*p == '.' && !first) {
+			out[o++] = '"';
+			out[o++] = '.';
+			out[o++] = '"';
+			first = 1;
+			continue;
+		}
+		if (!is_ident_char(*p, first))
+			return -1;
+		out[o++] = *p;
+		first = 0;
+	}
+	if (first)
+		return -1;
+	out[o++] = '"';
+	out[o] = '\0';
+	return 0;
+}
+
+/* ---- create / destroy ----------------------------------------------------- */
+
+static void pgx_disconnect(struct pgx *p)
+{
+	if (p->conn)
+		PQfinish(p->conn);
+	p->conn = NULL;
+}
+
+static void postgres_destroy(void *state)
+{
+	struct pgx *p = state;
+
+	if (!p)
+		return;
+	pgx_disconnect(p);
+	if (p->url)
+		memset(p->url, 0, strlen(p->url));
+	free(p->url);
+	free(p);
+}
+
+static hub_rc postgres_create(const struct hub_host *host, const struct hub_instance *inst,
+			      void **state, char *err, size_t err_size)
+{
+	struct pgx *p = calloc(1, sizeof(*p));
+
+	if (!p || !(p->url = strdup(host->config_string(inst, "url")))) {
+		free(p);
+		return HUB_ERR_NOMEM;
+	}
+	if (table_quote(host->config_string(inst, "table"), p->table, sizeof(p->table))) {
+		snprintf(err, err_size, "table: expected name or schema.name of letters, digits "
+					"and _ (at most 63 characters each)");
+		postgres_destroy(p);
+		return HUB_ERR_CONFIG;
+	}
+	*state = p;
+	return HUB_OK;
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* The message without its trailing newline. */
+static void copy_message(const char *msg, char *err, size_t err_size)
+{
+	snprintf(err, err_size, "%s", msg ? msg : "unknown error");
+	err[strcspn(err, "\n")] = '\0';
+}
+
+static hub_rc sqlstate_rc(const char *state)
+{
+	if (!state || strlen(state) < 2)
+		return HUB_RETRY;
+	if (strncmp(state, "28", 2) == 0)
+		return HUB_ERR_AUTH;
+	if (strncmp(state, "42", 2) == 0 || strncmp(state, "3D", 2) == 0 ||
+	    strncmp(state, "3F", 2) == 0)
+		return HUB_ERR_CONFIG;
+	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
+		return HUB_ERR_DATA;
+	return HUB_RETRY;
+}
+
+/* A failed result: its code, the message in err; a broken connection is
+ * dropped so the next batch reconnects. */
+static hub_rc result_fail(struct pgx *p, PGresult *res, const char *what, char *err,
+			  size_t err_size)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	hub_rc rc = sqlstate_rc(state);
+	char msg[512];
+
+	copy_message(res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn), msg, sizeof(msg));
+	snprintf(err, err_size, "%s: %s%s%s%s", what, msg, state ? " (SQLSTATE " : "",
+		 state ? state : "", state ? ")" : "");
+	PQclear(res);
+	if (PQstatus(p->conn) != CONNECTION_OK)
+		pgx_disconnect(p);
+	return rc;
+}
+
+static hub_rc exec_simple(struct pgx *p, const char *sql, const char *what, char *err,
+			  size_t err_size)
+{
+	PGresult *res = PQexec(p->conn, sql);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return result_fail(p, res, what, err, err_size);
+	PQclear(res);
+	return HUB_OK;
+}
+
+static hub_rc exec_prepare(struct pgx *p, const char *name, const char *sql, char *err,
+			   size_t err_size)
+{
+	PGresult *res = PQprepare(p->conn, name, sql, 1, NULL);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return result_fail(p, res, "preparing", err, err_size);
+	PQclear(res);
+	return HUB_OK;
+}
+
+/* ---- the connection ----------------------------------------------------- */
+
+static hub_rc connect_fail(struct pgx *p, char *err, size_t err_size)
+{
+	char msg[512];
+	hub_rc rc = HUB_RETRY;
+
+	copy_message(PQerrorMessage(p->conn), msg, sizeof(msg));
+	if (strstr(msg, "authentication failed") || strstr(msg, "no password supplied"))
+		rc = HUB_ERR_AUTH;
+	else if (strstr(msg, "does not exist") || strstr(msg, "invalid connection option") ||
+		 strstr(msg, "invalid URI"))
+		rc = HUB_ERR_CONFIG;
+	snprintf(err, err_size, "connecting: %s", msg);
+	pgx_disconnect(p);
+	return rc;
+}
+
+static hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
+{
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *values[] = {"10", "profilehub-export", p->url, NULL};
+	char sql[2048];
+	hub_rc rc;
+
+	if (p->conn)
+		return HUB_OK;
+	p->conn = PQconnectdbParams(keys, values, 1);
+	if (!p->conn)
+		return HUB_ERR_NOMEM;
+	if (PQstatus(p->conn) != CONNECTION_OK)
+		return connect_fail(p, err, err_size);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE IF NOT EXISTS %s (profile_id text PRIMARY KEY,"
+		 " doc jsonb NOT NULL, updated_seq bigint NOT NULL)",
+		 p->table);
+	rc = exec_simple(p, sql, "creating the table", err, err_size);
+	if (rc != HUB_OK)
+		return rc;
+	snprintf(sql, sizeof(sql), APPLY_SQL, p->table, p->table);
+	return exec_prepare(p, "profilehub_apply", sql, err, err_size);
+}
+
+/* ---- a batch ------------------------------------------------------------ */
+
+/* [c0,c1,...]: the changes are JSON text already.  malloc'd or NULL. */
+static char *changes_join(const char *const *changes, size_t n)
+{
+	size_t total = 3, off = 0;
+	char *out;
+
+	for (size_t i = 0; i < n; i++)
+		total += strlen(changes[i]) + 1;
+	if (!(out = malloc(total)))
+		return NULL;
+	out[off++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(changes[i]);
+		if (i)
+			out[off++] = ',';
+		memcpy(out + off, changes[i], len);
+		off += len;
+	}
+	out[off++] = ']';
+	out[off] = '\0';
+	return out;
+}
+
+static hub_rc postgres_export(void *state, struct hub_call *call, const char *const *changes,
+			      size_t n, size_t *n_done, char *err, size_t err_size)
+{
+	struct pgx *p = state;
+	char *batch;
+	const char *values[1];
+	PGresult *res;
+	hub_rc rc;
+
+	(void)call;
+	*n_done = 0;
+	if ((rc = pgx_connect(p, err, err_size)) != HUB_OK)
+		return rc;
+	if (!(batch = changes_join(changes, n)))
+		return HUB_ERR_NOMEM;
+	values[0] = batch;
+	/* one statement: its own transaction */
+	res = PQexecPrepared(p->conn, "profilehub_apply", 1, values, NULL, NULL, 0);
+	free(batch);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return result_fail(p, res, "applying the batch", err, err_size);
+	PQclear(res);
+	*n_done = n;
+	return HUB_OK;
+}
+
+static hub_rc postgres_check_connect(void *state, char *err, size_t err_size)
+{
+	return pgx_connect(state, err, err_size);
+}
+
+static const struct hub_plugin postgres_plugin = {
+	.abi = HUB_ABI_STAMP_INIT,
+	.name = "postgres",
+	.version = "1.0.0",
+	.description = "keeps the current profile documents in a PostgreSQL table",
+	.roles = HUB_ROLE_EXPORT,
+	.config = postgres_keys,
+	.create = postgres_create,
+	.destroy = postgres_destroy,
+	.check_connect = postgres_check_connect,
+	.export_batch = postgres_export,
+};
+
+HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)
+{
+	(void)host;
+	return &postgres_plugin;
+}

@@ -1,0 +1,1 @@
+webhook_LIBS := -lcurl -ljansson -lcrypto

@@ -1,0 +1,451 @@
+/*
+ * webhook.c - an export that POSTs each batch of changes to a URL as
+ *
+ *     {"changes": [change, ...]}
+ *
+ * with Content-Type: application/json,
+ *      Idempotency-Key: <export name>-<first seq>-<last seq>  (the same
+ *          batch sent again after a failure or a crash carries the same key)
+ *      X-Profilehub-Signature: <hex HMAC-SHA256 of the body with `secret`>
+ *
+ * One CURL handle per instance, reused, so the connection is kept alive
+ * between batches; TLS peer and host verification stay on (`ca_file` may
+ * name a private CA bundle).  `timeout` bounds the whole request.
+ *
+ * Answers:
+ *   2xx                      accepted: every change of the batch is done
+ *   429, 5xx, 408, timeouts,
+ *   connection errors        HUB_RETRY; a Retry-After header (seconds or an
+ *                            HTTP date) becomes "retry after <N>s: ..." at
+ *                            the start of the message, which the exporter
+ *                            honours
+ *   401, 403, 407            HUB_ERR_AUTH (the export is disabled until its
+ *                            config, e.g. the secret, changes)
+ *   3xx                      HUB_ERR_CONFIG (redirects are not followed: a
+ *                            POST must not silently change its target)
+ *   other 4xx                HUB_ERR_DATA with n_done = 0: the receiver
+ *                            refused the batch without saying which change
+ *                            is bad; the exporter then sends that batch's
+ *                            changes one at a time and dead-letters only
+ *                            those refused alone
+ *
+ * Messages name the receiver by scheme://host:port only: a URL's path or
+ * query may hold a token.  The secret never appears anywhere.
+ */
+#include <hub_plugin.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static const struct hub_config_key webhook_keys[] = {
+	{.name = "url", .type = HUB_CFG_STRING, .is_required = 1,
+	 .description = "where to POST the batches (http:// or https://)"},
+	{.name = "secret", .type = HUB_CFG_STRING, .is_required = 1, .is_secret = 1,
+	 .description = "key of the X-Profilehub-Signature HMAC-SHA256"},
+	{.name = "timeout", .type = HUB_CFG_DURATION, .default_value = "10s",
+	 .description = "bound of one request, connecting included"},
+	{.name = "ca_file", .type = HUB_CFG_STRING,
+	 .description = "CA bundle to verify the receiver with (default: the system's)"},
+	{.name = NULL},
+};
+
+#define SNIPPET_MAX 200
+
+struct webhook {
+	const struct hub_host *host;
+	char *name;       /* the export's name, for the idempotency key */
+	char *url;
+	char *secret;
+	char *ca_file;
+	char origin[256]; /* scheme://host:port, for messages */
+	long timeout_ms;
+	CURL *curl;
+
+	/* one request's */
+	struct hub_call *call;
+	long retry_after_s;
+	char snippet[SNIPPET_MAX + 1];
+	size_t snippet_len;
+};
+
+/* ---- create / destroy -------------------------------------------------- */
+
+static void webhook_destroy(void *state)
+{
+	struct webhook *wh = state;
+
+	if (!wh)
+		return;
+	if (wh->curl)
+		curl_easy_cleanup(wh->curl);
+	if (wh->secret)
+		memset(wh->secret, 0, strlen(wh->secret));
+	free(wh->name);
+	free(wh->url);
+	free(wh->secret);
+	free(wh->ca_file);
+	free(wh);
+}
+
+/* scheme://host:port of the URL; -1 when it is not an http(s) URL. */
+static int url_origin(const char *url, char *out, size_t size)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	int rc = -1;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+	    (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0)) {
+		snprintf(out, size, "%s://%s:%s", scheme, host, port);
+		rc = 0;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static hub_rc webhook_create(const struct hub_host *host, const struct hub_instance *inst,
+			     void **state, char *err, size_t err_size)
+{
+	struct webhook *wh = calloc(1, sizeof(*wh));
+	const char *ca = host->config_string(inst, "ca_file");
+
+	if (!wh)
+		return HUB_ERR_NOMEM;
+	wh->host = host;
+	wh->timeout_ms = (long)host->config_int(inst, "timeout");
+	wh->name = dup_or_null(host->instance_name(inst));
+	wh->url = dup_or_null(host->config_string(inst, "url"));
+	wh->secret = dup_or_null(host->config_string(inst, "secret"));
+	wh->ca_file = dup_or_null(ca);
+	if (!wh->name || !wh->url || !wh->secret || (ca && !wh->ca_file))
+		goto nomem;
+	if (wh->timeout_ms < 1) {
+		snprintf(err, err_size, "timeout must be positive");
+		goto config;
+	}
+	if (url_origin(wh->url, wh->origin, sizeof(wh->origin))) {
+		snprintf(err, err_size, "url: not an http:// or https:// URL");
+		goto config;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(wh->curl = curl_easy_init()))
+		goto nomem;
+	*state = wh;
+	return HUB_OK;
+nomem:
+	webhook_destroy(wh);
+	return HUB_ERR_NOMEM;
+config:
+	webhook_destroy(wh);
+	return HUB_ERR_CONFIG;
+}
+
+/* ---- one request ---------------------------------------------------------- */
+
+/* The seq of a change (the exporter writes it first, but read it as JSON). */
+static long long change_seq(const char *change)
+{
+	json_t *c = json_loads(change, JSON_DISABLE_EOF_CHECK, NULL);
+	long long seq = (long long)json_integer_value(json_object_get(c, "seq"));
+	json_decref(c);
+	return seq;
+}
+
+/* {"changes":[c0,c1,...]}: the changes are JSON text already. */
+static char *body_build(const char *const *changes, size_t n, size_t *len)
+{
+	static const char head[] = "{\"changes\":[", tail[] = "]}";
+	size_t total = sizeof(head) - 1 + sizeof(tail);
+	char *body, *p;
+
+	for (size_t i = 0; i < n; i++)
+		total += strlen(changes[i]) + 1;
+	if (!(body = malloc(total)))
+		return NULL;
+	p = body;
+	memcpy(p, head, sizeof(head) - 1);
+	p += sizeof(head) - 1;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(changes[i]);
+		if (i)
+			*p++ = ',';
+		memcpy(p, changes[i], l);
+		p += l;
+	}
+	memcpy(p, tail, sizeof(tail));
+	*len = (size_t)(p - body) + sizeof(tail) - 1;
+	return body;
+}
+
+static int signature_hex(const struct webhook *wh, const char *body, size_t len,
+			 char out[2 * EVP_MAX_MD_SIZE + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int mac_len = 0;
+
+	if (!HMAC(EVP_sha256(), wh->secret, (int)strlen(wh->secret), (const unsigned char *)body,
+		  len, mac, &mac_len))
+		return -1;
+	for (unsigned int i = 0; i < mac_len; i++) {
+		out[2 * i] = digits[mac[i] >> 4];
+		out[2 * i + 1] = digits[mac[i] & 15];
+	}
+	out[2 * mac_len] = '\0';
+	return 0;
+}
+
+/* Keeps the start of the answer's body, for the message of a refusal. */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct webhook *wh = ctx;
+	size_t n = size * nmemb, room = SNIPPET_MAX - wh->snippet_len;
+
+	if (room > n)
+		room = n;
+	memcpy(wh->snippet + wh->snippet_len, data, room);
+	wh->snippet_len += room;
+	wh->snippet[wh->snippet_len] = '\0';
+	return n;
+}
+
+/* Retry-After: delta-seconds or an HTTP date. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	static const char name[] = "retry-after:";
+	struct webhook *wh = ctx;
+	size_t n = size * nmemb;
+	char value[128];
+
+	if (n <= sizeof(name) - 1 || n - (sizeof(name) - 1) >= sizeof(value) ||
+	    strncasecmp(data, name, sizeof(name) - 1) != 0)
+		return n;
+	memcpy(value, data + sizeof(name) - 1, n - (sizeof(name) - 1));
+	value[n - (sizeof(name) - 1)] = '\0';
+	value[strcspn(value, "\r\n")] = '\0';
+	if (value[strspn(value, " ")] >= '0' && value[strspn(value, " ")] <= '9') {
+		wh->retry_after_s = strtol(value, NULL, 10);
+	} else {
+		time_t at = curl_getdate(value + strspn(value, " "), NULL);
+		time_t now = time(NULL);
+		if (at > now)
+			wh->retry_after_s = (long)(at - now);
+	}
+	return n;
+}
+
+/* Aborts the transfer when the hub is stopping. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct webhook *wh = ctx;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return wh->call && wh->host->should_stop(wh->call) ? 1 : 0;
+}
+
+/* Printable ASCII only, for a message. */
+static const char *snippet_clean(struct webhook *wh)
+{
+	for (size_t i = 0; i < wh->snippet_len; i++)
+		if (wh->snippet[i] < 32 || wh->snippet[i] > 126)
+			wh->snippet[i] = ' ';
+	return wh->snippet;
+}
+
+static void request_setup(struct webhook *wh, const char *body, size_t len,
+			  struct curl_slist *headers, char *curl_err)
+{
+	CURL *c = wh->curl;
+
+	curl_easy_setopt(c, CURLOPT_URL, wh->url);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "profilehub-webhook/1.0");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, wh->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, wh->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (wh->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, wh->ca_file);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, wh);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, wh);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, wh);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+}
+
+/* The headers of one batch; NULL when out of memory. */
+static struct curl_slist *headers_build(const struct webhook *wh, const char *const *changes,
+					size_t n, const char *body, size_t len)
+{
+	char sig[2 * EVP_MAX_MD_SIZE + 1], line[600];
+	struct curl_slist *h = NULL, *next;
+	const char *fixed[] = {"Content-Type: application/json", "Expect:", NULL};
+
+	if (signature_hex(wh, body, len, sig))
+		return NULL;
+	for (int i = 0; fixed[i]; i++) {
+		if (!(next = curl_slist_append(h, fixed[i])))
+			goto fail;
+		h = next;
+	}
+	snprintf(line, sizeof(line), "Idempotency-Key: %s-%lld-%lld", wh->name,
+		 change_seq(changes[0]), change_seq(changes[n - 1]));
+	if (!(next = curl_slist_append(h, line)))
+		goto fail;
+	h = next;
+	snprintf(line, sizeof(line), "X-Profilehub-Signature: %s", sig);
+	if (!(next = curl_slist_append(h, line)))
+		goto fail;
+	return next;
+fail:
+	curl_slist_free_all(h);
+	return NULL;
+}
+
+/* What an HTTP status means for the batch. */
+static hub_rc status_rc(struct webhook *wh, long status, size_t n, size_t *n_done, char *err,
+			size_t err_size)
+{
+	if (status >= 200 && status < 300) {
+		*n_done = n;
+		return HUB_OK;
+	}
+	if (status == 429 || status == 408 || status >= 500 || status < 200) {
+		if (wh->retry_after_s > 0)
+			snprintf(err, err_size, "retry after %lds: HTTP %ld from %s",
+				 wh->retry_after_s, status, wh->origin);
+		else
+			snprintf(err, err_size, "HTTP %ld from %s", status, wh->origin);
+		return HUB_RETRY;
+	}
+	if (status == 401 || status == 403 || status == 407) {
+		snprintf(err, err_size, "HTTP %ld from %s: credentials refused", status,
+			 wh->origin);
+		return HUB_ERR_AUTH;
+	}
+	if (status < 400) {
+		snprintf(err, err_size, "HTTP %ld from %s: redirects are not followed", status,
+			 wh->origin);
+		return HUB_ERR_CONFIG;
+	}
+	snprintf(err, err_size, "HTTP %ld from %s: %s", status, wh->origin, snippet_clean(wh));
+	return HUB_ERR_DATA;
+}
+
+static hub_rc webhook_export(void *state, struct hub_call *call, const char *const *changes,
+			     size_t n, size_t *n_done, char *err, size_t err_size)
+{
+	struct webhook *wh = state;
+	char curl_err[CURL_ERROR_SIZE] = "";
+	struct curl_slist *headers = NULL;
+	size_t len = 0;
+	char *body;
+	long status = 0;
+	CURLcode res;
+	hub_rc rc = HUB_ERR_NOMEM;
+
+	*n_done = 0;
+	if (n == 0)
+		return HUB_OK;
+	if (!(body = body_build(changes, n, &len)) ||
+	    !(headers = headers_build(wh, changes, n, body, len)))
+		goto out;
+	wh->call = call;
+	wh->retry_after_s = 0;
+	wh->snippet_len = 0;
+	wh->snippet[0] = '\0';
+	request_setup(wh, body, len, headers, curl_err);
+	res = curl_easy_perform(wh->curl);
+	wh->call = NULL;
+	if (res == CURLE_OK) {
+		curl_easy_getinfo(wh->curl, CURLINFO_RESPONSE_CODE, &status);
+		rc = status_rc(wh, status, n, n_done, err, err_size);
+	} else if (res == CURLE_URL_MALFORMAT || res == CURLE_UNSUPPORTED_PROTOCOL) {
+		snprintf(err, err_size, "%s: %s", wh->origin, curl_easy_strerror(res));
+		rc = HUB_ERR_CONFIG;
+	} else {
+		snprintf(err, err_size, "POST to %s: %s", wh->origin,
+			 curl_err[0] ? curl_err : curl_easy_strerror(res));
+		rc = HUB_RETRY;
+	}
+out:
+	/* the handle keeps its connection; drop what pointed at this batch */
+	curl_easy_setopt(wh->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(wh->curl, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(wh->curl, CURLOPT_ERRORBUFFER, NULL);
+	curl_slist_free_all(headers);
+	free(body);
+	return rc;
+}
+
+/* `profilehub check --connect`: the receiver answers at all (any status). */
+static hub_rc webhook_check_connect(void *state, char *err, size_t err_size)
+{
+	struct webhook *wh = state;
+	CURL *c = curl_easy_init();
+	CURLcode res;
+
+	if (!c)
+		return HUB_ERR_NOMEM;
+	curl_easy_setopt(c, CURLOPT_URL, wh->url);
+	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, wh->timeout_ms);
+	if (wh->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, wh->ca_file);
+	res = curl_easy_perform(c);
+	curl_easy_cleanup(c);
+	if (res == CURLE_OK)
+		return HUB_OK;
+	snprintf(err, err_size, "%s: %s", wh->origin, curl_easy_strerror(res));
+	return HUB_RETRY;
+}
+
+static const struct hub_plugin webhook_plugin = {
+	.abi = HUB_ABI_STAMP_INIT,
+	.name = "webhook",
+	.version = "1.0.0",
+	.description = "POSTs signed JSON batches of changes to a URL",
+	.roles = HUB_ROLE_EXPORT,
+	.config = webhook_keys,
+	.create = webhook_create,
+	.destroy = webhook_destroy,
+	.check_connect = webhook_check_connect,
+	.export_batch = webhook_export,
+};
+
+HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)
+{
+	(void)host;
+	return &webhook_plugin;
+}

@@ -1,0 +1,139 @@
+// export_receiver.js - the webhook receiver of tests/integration/export_webhook.sh
+// and bench/export: an HTTP server (Node built-ins only) that checks what the
+// webhook export sends, records what it accepts, and fails on demand.
+//
+//   node export_receiver.js PORT SECRET LOG
+//
+// POST /hook     a batch: {"changes": [...]}.  The X-Profilehub-Signature must
+//                be the hex HMAC-SHA256 of the raw body with SECRET (else 401,
+//                counted in bad_signatures) and the Idempotency-Key must be
+//                "<name>-<first seq>-<last seq>" of the batch (else 400,
+//                counted in bad_keys).  Then, by the current mode:
+//                  ok      every change is appended to LOG (one JSON line:
+//                          key, seq, kind, profile_id, custom_id, has_profile,
+//                          keys), synchronously, before the 200
+//                  500     answers 500
+//                  429     answers 429 with Retry-After: <retry_after>
+//                  400     answers 400
+//                  hang    never answers (the export's timeout must fire)
+//                  delay   records like ok, then holds the answer for 30 s
+//                          (the test kills the hub meanwhile: the batch is
+//                          stored here but not acknowledged to the hub)
+// POST /mode     {"mode": "...", "retry_after": N}: switches the mode
+// GET  /stats    {"requests", "accepted", "changes", "bad_signatures",
+//                 "bad_keys", "by_mode": {mode: requests}}
+//
+// Prints "listening PORT" once it accepts connections.
+'use strict';
+
+const http = require('http');
+const crypto = require('crypto');
+const fs = require('fs');
+
+const [port, secret, logPath] = process.argv.slice(2);
+if (!port || !secret || !logPath) {
+	console.error('usage: node export_receiver.js PORT SECRET LOG');
+	process.exit(2);
+}
+
+let mode = 'ok';
+let retryAfter = 1;
+const stats = { requests: 0, accepted: 0, changes: 0, bad_signatures: 0, bad_keys: 0, by_mode: {} };
+const held = [];
+
+function readBody(req) {
+	return new Promise((resolve, reject) => {
+		const parts = [];
+		req.on('data', (d) => parts.push(d));
+		req.on('end', () => resolve(Buffer.concat(parts)));
+		req.on('error', reject);
+	});
+}
+
+function answer(res, status, headers) {
+	res.writeHead(status, Object.assign({ 'Content-Type': 'application/json' }, headers || {}));
+	res.end(JSON.stringify(status < 300 ? { ok: true } : { error: 'status ' + status }));
+}
+
+function signatureOk(req, body) {
+	const want = crypto.createHmac('sha256', secret).update(body).digest('hex');
+	const got = String(req.headers['x-profilehub-signature'] || '');
+	return got.length === want.length &&
+		crypto.timingSafeEqual(Buffer.from(got), Buffer.from(want));
+}
+
+function record(key, changes) {
+	const lines = changes.map((c) => JSON.stringify({
+		key, seq: c.seq, kind: c.kind, profile_id: c.profile_id,
+		custom_id: c.custom_id === undefined ? '(absent)' : c.custom_id,
+		has_profile: c.profile !== undefined, keys: Object.keys(c),
+	}) + '\n');
+	fs.appendFileSync(logPath, lines.join(''));
+	stats.accepted++;
+	stats.changes += changes.length;
+}
+
+async function hook(req, res) {
+	const body = await readBody(req);
+	stats.requests++;
+	stats.by_mode[mode] = (stats.by_mode[mode] || 0) + 1;
+	if (!signatureOk(req, body)) {
+		stats.bad_signatures++;
+		return answer(res, 401);
+	}
+	let changes;
+	try {
+		changes = JSON.parse(body.toString('utf8')).changes;
+	} catch (e) {
+		return answer(res, 400);
+	}
+	const key = String(req.headers['idempotency-key'] || '');
+	const m = /^(.+)-(\d+)-(\d+)$/.exec(key);
+	if (!Array.isArray(changes) || changes.length === 0 || !m ||
+	    Number(m[2]) !== changes[0].seq || Number(m[3]) !== changes[changes.length - 1].seq) {
+		stats.bad_keys++;
+		return answer(res, 400);
+	}
+	switch (mode) {
+	case 'ok':
+		record(key, changes);
+		return answer(res, 200);
+	case 'delay':
+		record(key, changes);
+		held.push(setTimeout(() => answer(res, 200), 30000));
+		return undefined;
+	case '429':
+		return answer(res, 429, { 'Retry-After': String(retryAfter) });
+	case 'hang':
+		held.push(res);
+		return undefined;
+	default:
+		return answer(res, Number(mode) || 500);
+	}
+}
+
+async function setMode(req, res) {
+	const m = JSON.parse((await readBody(req)).toString('utf8'));
+	mode = String(m.mode);
+	if (m.retry_after !== undefined)
+		retryAfter = m.retry_after;
+	answer(res, 200);
+}
+
+const server = http.createServer((req, res) => {
+	let p;
+	if (req.method === 'POST' && req.url === '/hook')
+		p = hook(req, res);
+	else if (req.method === 'POST' && req.url === '/mode')
+		p = setMode(req, res);
+	else if (req.method === 'GET' && req.url === '/stats')
+		p = Promise.resolve(res.end(JSON.stringify(stats)));
+	else
+		p = Promise.resolve(answer(res, 404));
+	p.catch((e) => {
+		console.error(e);
+		answer(res, 500);
+	});
+});
+server.keepAliveTimeout = 60000;
+server.listen(Number(port), '127.0.0.1', () => console.log('listening ' + server.address().port));

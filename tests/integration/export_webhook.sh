@@ -1,0 +1,251 @@
+#!/bin/sh
+# export_webhook.sh - the webhook export end to end: a real `profilehub run`
+# (temp dir, temp config: a segment source "web", a webhook export "crm")
+# takes Segment batches over HTTP while tests/integration/export_receiver.js
+# receives the change feed.  The receiver checks every signature and
+# idempotency key and is made to fail on purpose: 500, 429 with
+# Retry-After, a hang past the export's timeout, stopped (connection
+# refused), and a batch stored but never acknowledged while the hub is
+# SIGKILLed.  A privacy erase runs while the hub runs.  At the end:
+#
+#   - every change of the outbox arrived at least once (nothing lost),
+#   - per profile in seq order (first arrivals),
+#   - every duplicate carries the same Idempotency-Key as its first arrival,
+#   - no bad signature or key, and the erase change carries no personal data.
+#
+# Synchronization is by answers: the receiver's /stats and the hub's
+# `profilehub exports --json`, polled with a bound; no sleep stands for an
+# event.  Needs node, curl, jq and sqlite3 (scripts/deps.sh).
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+B=${HUB_BUILD:-build}
+HUB="$ROOT/$B/profilehub"
+FREEPORT="$ROOT/$B/tests/tools/freeport"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/hub_export_webhook.XXXXXX")
+pid=""
+rpid=""
+cleanup() {
+	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+	[ -n "$rpid" ] && kill -9 "$rpid" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fails=0
+fail() {
+	echo "FAIL: $*"
+	fails=$((fails + 1))
+}
+die() {
+	echo "FAIL: $*"
+	[ -f "$T/hub.log" ] && sed 's/^/  hub: /' "$T/hub.log" | tail -20
+	[ -f "$T/receiver.log" ] && sed 's/^/  receiver: /' "$T/receiver.log" | tail -5
+	exit 1
+}
+
+for tool in node curl jq sqlite3; do
+	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh)"
+done
+[ -x "$HUB" ] || die "$HUB is not built"
+[ -f "$ROOT/$B/plugins/webhook.so" ] || die "$B/plugins/webhook.so is not built"
+
+PORT=$("$FREEPORT") || die "no free port"
+RPORT=$("$FREEPORT") || die "no free port"
+BASE="http://127.0.0.1:$PORT"
+RBASE="http://127.0.0.1:$RPORT"
+SEGMENT_WRITE_KEY="wk_export_$$"
+EXPORT_SECRET="whsec_export_$$_$RPORT"
+export SEGMENT_WRITE_KEY EXPORT_SECRET
+cat >"$T/hub.yaml" <<EOF
+store:
+  path: $T/hub.db
+http:
+  listen: 127.0.0.1:$PORT
+sources:
+  - name: web
+    plugin: segment
+    write_keys: ["\${SEGMENT_WRITE_KEY}"]
+exports:
+  - name: crm
+    plugin: webhook
+    url: $RBASE/hook
+    secret: "\${EXPORT_SECRET}"
+    timeout: 2s
+    batch_size: 25
+EOF
+
+# ---- the receiver and the hub --------------------------------------------
+
+receiver_start() {
+	node "$ROOT/tests/integration/export_receiver.js" "$RPORT" "$EXPORT_SECRET" \
+		"$T/received.jsonl" >>"$T/receiver.log" 2>&1 &
+	rpid=$!
+	i=0
+	until curl -fs "$RBASE/stats" >/dev/null 2>&1; do
+		i=$((i + 1))
+		kill -0 "$rpid" 2>/dev/null || die "the receiver exited at start"
+		[ $i -le 100 ] || die "no receiver after 10 s"
+		sleep 0.1
+	done
+}
+receiver_mode() { # MODE [RETRY_AFTER]
+	curl -fs -o /dev/null --data "{\"mode\":\"$1\",\"retry_after\":${2:-1}}" "$RBASE/mode" ||
+		die "cannot set the receiver's mode"
+}
+receiver_stat() { # JQ-PATH
+	curl -fs "$RBASE/stats" | jq -r "$1 // 0"
+}
+
+hub_start() {
+	"$HUB" -c "$T/hub.yaml" run >>"$T/hub.log" 2>&1 &
+	pid=$!
+	i=0
+	until curl -fs "$BASE/healthz" >/dev/null 2>&1; do
+		i=$((i + 1))
+		kill -0 "$pid" 2>/dev/null || die "the hub exited at start"
+		[ $i -le 100 ] || die "no /healthz after 10 s"
+		sleep 0.1
+	done
+}
+export_field() { # JQ-PATH of the export's status
+	"$HUB" -c "$T/hub.yaml" exports --json 2>>"$T/cli.log" | jq -r ".exports[0]$1"
+}
+
+# wait_for WHAT CMD...: polls CMD (a shell test) every 0.2 s, at most 60 s
+wait_for() {
+	what=$1
+	shift
+	i=0
+	until "$@"; do
+		i=$((i + 1))
+		[ $i -le 300 ] || die "waited 60 s for $what"
+		sleep 0.2
+	done
+}
+lag_is_zero() { [ "$(export_field .lag)" = 0 ]; }
+stat_at_least() { [ "$(receiver_stat "$1")" -ge "$2" ]; }
+error_has() { export_field .last_error | grep -q "$1"; }
+
+# ---- traffic: Segment batches over HTTP ----------------------------------
+
+n_posted=0
+# post_batches N: N batches of 8 messages (identify + tracks) for users u0..u14
+post_batches() {
+	b=0
+	while [ $b -lt "$1" ]; do
+		body='{"batch":['
+		k=0
+		while [ $k -lt 8 ]; do
+			n=$((n_posted * 8 + k))
+			u="u$((n % 15))"
+			ts="2026-03-01T10:$(printf '%02d' $(((n / 60) % 60))):$(printf '%02d' $((n % 60))).000Z"
+			[ $k -gt 0 ] && body="$body,"
+			if [ $((n % 4)) = 0 ]; then
+				body="$body{\"type\":\"identify\",\"userId\":\"$u\",\"messageId\":\"m$n\",\"timestamp\":\"$ts\",\"traits\":{\"plan\":\"p$((n % 3))\",\"email\":\"$u@example.com\"}}"
+			else
+				body="$body{\"type\":\"track\",\"userId\":\"$u\",\"event\":\"e$((n % 5))\",\"messageId\":\"m$n\",\"timestamp\":\"$ts\",\"properties\":{\"n\":$n}}"
+			fi
+			k=$((k + 1))
+		done
+		body="$body]}"
+		status=$(curl -s -o "$T/resp" -w '%{http_code}' -u "$SEGMENT_WRITE_KEY:" \
+			-H 'Content-Type: application/json' --data-binary "$body" "$BASE/in/web/v1/batch")
+		[ "$status" = 200 ] || die "POST /v1/batch: $status $(cat "$T/resp")"
+		n_posted=$((n_posted + 1))
+		b=$((b + 1))
+	done
+}
+
+receiver_start
+hub_start
+
+# 1. all well
+post_batches 10
+wait_for "the first changes to be delivered" lag_is_zero
+
+# 2. the receiver fails: 500, then 429 with Retry-After, then hangs
+receiver_mode 500
+post_batches 4
+wait_for "two 500 answers" stat_at_least '.by_mode["500"]' 2
+wait_for "the 500 in the export's state" error_has "HTTP 500"
+receiver_mode 429 1
+wait_for "a 429 answer" stat_at_least '.by_mode["429"]' 1
+wait_for "the 429 in the export's state" error_has "retry after 1s: HTTP 429"
+receiver_mode hang
+wait_for "a hanging request" stat_at_least '.by_mode.hang' 1
+wait_for "the timeout in the export's state" error_has "imed out"
+
+# 3. the receiver is gone: connections refused
+kill -9 "$rpid"
+wait "$rpid" 2>/dev/null
+rpid=""
+post_batches 3
+wait_for "the refused connection in the export's state" error_has "onnect"
+
+# 4. back, but the hub dies (SIGKILL) while a batch is stored by the
+#    receiver and not yet acknowledged: it must come again, same key
+receiver_start
+receiver_mode delay
+wait_for "a stored, unanswered batch" stat_at_least '.by_mode.delay' 1
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+pid=""
+receiver_mode ok
+hub_start
+post_batches 3
+"$HUB" -c "$T/hub.yaml" privacy erase --custom-id u3 >"$T/erase.out" 2>&1 ||
+	die "privacy erase: $(cat "$T/erase.out")"
+post_batches 2
+wait_for "everything to be delivered" lag_is_zero
+kill -TERM "$pid"
+wait "$pid" || fail "the hub did not stop cleanly"
+pid=""
+
+# ---- what arrived ---------------------------------------------------------
+
+# (comm wants the lexical order)
+sqlite3 "$T/hub.db" 'SELECT seq FROM outbox' | sort >"$T/outbox.seqs"
+jq -r '.seq' "$T/received.jsonl" | sort -u >"$T/received.seqs"
+[ -s "$T/outbox.seqs" ] || die "the outbox is empty"
+missing=$(comm -23 "$T/outbox.seqs" "$T/received.seqs" | wc -l)
+[ "$missing" -eq 0 ] || fail "$missing changes of the outbox never arrived: $(comm -23 "$T/outbox.seqs" "$T/received.seqs" | head -5 | tr '\n' ' ')"
+
+# per profile, the first arrivals come in seq order
+jq -s -r 'reduce .[] as $c ({seen: {}, bad: []};
+		if .seen[($c.seq | tostring)] then . else
+		.seen[($c.seq | tostring)] = true
+		| .last[$c.profile_id] as $l
+		| (if $l != null and $l > $c.seq then .bad += [$c.seq] else . end)
+		| .last[$c.profile_id] = $c.seq end) | .bad | length' \
+	"$T/received.jsonl" >"$T/order.bad"
+[ "$(cat "$T/order.bad")" = 0 ] || fail "$(cat "$T/order.bad") changes arrived out of order for their profile"
+
+# duplicates: at least the one of step 4, each with one key only
+dups=$(jq -s -r 'group_by(.seq) | map(select(length > 1)) | length' "$T/received.jsonl")
+[ "$dups" -ge 1 ] || fail "no duplicate after the SIGKILL of step 4 (the stored batch was not sent again)"
+keys=$(jq -s -r 'group_by(.seq) | map(select(length > 1) | map(.key) | unique | length)
+	| map(select(. > 1)) | length' "$T/received.jsonl")
+[ "$keys" = 0 ] || fail "$keys changes arrived again under another Idempotency-Key"
+
+# the receiver is still running: ask it for its counters
+bad_sig=$(receiver_stat .bad_signatures)
+bad_key=$(receiver_stat .bad_keys)
+[ "$bad_sig" = 0 ] || fail "$bad_sig batches with a bad signature"
+[ "$bad_key" = 0 ] || fail "$bad_key batches with a bad Idempotency-Key"
+
+# the erase change: arrived, and carries nothing but its five members
+erased=$(jq -c 'select(.kind == "erased") | .keys | sort' "$T/received.jsonl" | sort -u)
+[ "$erased" = '["at","identifier_types","kind","profile_id","seq"]' ] ||
+	fail "erase change: members $erased"
+# every other change carries its profile, except a profile gone since
+jq -e 'select(.kind != "erased" and .has_profile == false and .custom_id != null)' \
+	"$T/received.jsonl" >/dev/null && fail "a change without its profile names a custom_id"
+
+total=$(wc -l <"$T/received.jsonl")
+echo "export_webhook: $(wc -l <"$T/outbox.seqs") changes in the outbox, $total arrivals" \
+	"($dups duplicates)"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,144 @@
+/*
+ * export_script.c - an export plugin for the exporter's tests: it appends
+ * every change it accepts to the file `record` (one line each), then after
+ * every call, accepted or not, "# batch N FIRST-LAST RC" (its size, the
+ * seqs of its first and last change, its answer), and fails on demand:
+ *
+ *   retries: N        the first N calls answer HUB_RETRY ("retry after 0ms")
+ *   bad_custom_id: C  a change of a profile with custom_id C is bad data:
+ *                     mode "batch" refuses the whole call (n_done 0, like a
+ *                     webhook's 400), mode "precise" accepts the changes
+ *                     before it and points at it (n_done = its index)
+ *   fail: auth|config every call answers HUB_ERR_AUTH / HUB_ERR_CONFIG
+ */
+#include <hub_plugin.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct hub_config_key keys[] = {
+	{.name = "record", .type = HUB_CFG_STRING, .is_required = 1,
+	 .description = "file the accepted changes are appended to"},
+	{.name = "retries", .type = HUB_CFG_INT, .default_value = "0",
+	 .description = "calls answered HUB_RETRY first"},
+	{.name = "bad_custom_id", .type = HUB_CFG_STRING,
+	 .description = "changes of this custom_id are bad data"},
+	{.name = "mode", .type = HUB_CFG_STRING, .default_value = "batch",
+	 .description = "batch: refuse the whole call; precise: point at the bad change"},
+	{.name = "fail", .type = HUB_CFG_STRING,
+	 .description = "auth or config: every call fails so"},
+	{.name = NULL},
+};
+
+struct script {
+	char *record;
+	long long retries;
+	char bad[160];  /* "\"custom_id\":\"C\"" or "" */
+	int is_precise;
+	char fail[16];
+};
+
+static hub_rc script_create(const struct hub_host *host, const struct hub_instance *inst,
+			    void **state, char *err, size_t err_size)
+{
+	struct script *s = calloc(1, sizeof(*s));
+	const char *bad = host->config_string(inst, "bad_custom_id");
+	const char *fail = host->config_string(inst, "fail");
+
+	(void)err;
+	(void)err_size;
+	if (!s || !(s->record = strdup(host->config_string(inst, "record")))) {
+		free(s);
+		return HUB_ERR_NOMEM;
+	}
+	s->retries = (long long)host->config_int(inst, "retries");
+	if (bad)
+		snprintf(s->bad, sizeof(s->bad), "\"custom_id\":\"%s\"", bad);
+	s->is_precise = strcmp(host->config_string(inst, "mode"), "precise") == 0;
+	snprintf(s->fail, sizeof(s->fail), "%s", fail ? fail : "");
+	*state = s;
+	return HUB_OK;
+}
+
+static void script_destroy(void *state)
+{
+	struct script *s = state;
+	if (s)
+		free(s->record);
+	free(s);
+}
+
+static int is_bad(const struct script *s, const char *change)
+{
+	return s->bad[0] && strstr(change, s->bad) != NULL;
+}
+
+static long long seq_of(const char *change)
+{
+	const char *p = strstr(change, "\"seq\":");
+	return p ? strtoll(p + 6, NULL, 10) : -1;
+}
+
+static hub_rc record(const struct script *s, const char *const *changes, size_t n,
+		     size_t accepted, hub_rc rc)
+{
+	FILE *f = fopen(s->record, "a");
+	if (!f)
+		return rc;
+	for (size_t i = 0; i < accepted; i++)
+		fprintf(f, "%s\n", changes[i]);
+	fprintf(f, "# batch %zu %lld-%lld %d\n", n, seq_of(changes[0]), seq_of(changes[n - 1]),
+		(int)rc);
+	fclose(f);
+	return rc;
+}
+
+static hub_rc script_export(void *state, struct hub_call *call, const char *const *changes,
+			    size_t n, size_t *n_done, char *err, size_t err_size)
+{
+	struct script *s = state;
+	size_t ok = 0;
+
+	(void)call;
+	*n_done = 0;
+	if (strcmp(s->fail, "auth") == 0 || strcmp(s->fail, "config") == 0) {
+		snprintf(err, err_size, "scripted %s failure", s->fail);
+		return record(s, changes, n, 0, s->fail[0] == 'a' ? HUB_ERR_AUTH : HUB_ERR_CONFIG);
+	}
+	if (s->retries > 0) {
+		s->retries--;
+		snprintf(err, err_size, "retry after 0ms: scripted");
+		return record(s, changes, n, 0, HUB_RETRY);
+	}
+	while (ok < n && !is_bad(s, changes[ok]))
+		ok++;
+	if (ok < n && !s->is_precise) {
+		snprintf(err, err_size, "scripted bad data");
+		return record(s, changes, n, 0, HUB_ERR_DATA);
+	}
+	*n_done = ok;
+	if (ok < n) {
+		snprintf(err, err_size, "scripted bad data at %zu", ok);
+		return record(s, changes, n, ok, HUB_ERR_DATA);
+	}
+	return record(s, changes, n, n, HUB_OK);
+}
+
+static const struct hub_plugin plugin = {
+	.abi = HUB_ABI_STAMP_INIT,
+	.name = "export_script",
+	.version = "1.0.0",
+	.description = "an export for the exporter's tests",
+	.roles = HUB_ROLE_EXPORT,
+	.config = keys,
+	.create = script_create,
+	.destroy = script_destroy,
+	.export_batch = script_export,
+};
+
+HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)
+{
+	(void)host;
+	return &plugin;
+}
