@@ -363,6 +363,7 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 	struct store_dead_letter dl = {
 		.export_name = w->conf->name,
 		.seq = bad->seq,
+		.profile_id = bad->profile_id,
 		.at_ms = time_now_ms(),
 		.reason = msg[0] ? msg : "refused by the plugin",
 		.change_json = bad->text,

@@ -99,6 +99,7 @@ struct store_change {
 struct store_dead_letter {
 	const char *export_name;
 	int64_t seq;
+	const char *profile_id;  /* whose change it is (erase deletes it) */
 	int64_t at_ms;           /* when it was dead-lettered */
 	const char *reason;
 	const char *change_json;
@@ -222,6 +223,7 @@ struct store_ops {
 	int (*dead_letter_put)(struct store *s, const struct store_dead_letter *d);
 	int (*dead_letter_list)(struct store *s, const char *export_name, size_t limit,
 				store_dead_letter_cb cb, void *ctx);
+	int (*dead_letter_delete_profile)(struct store *s, const char *profile_id);
 
 	/* identity log */
 	int (*log_append)(struct store *s, const struct store_log_entry *e);

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_VERSION "3"
+#define SCHEMA_VERSION "4"
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
@@ -55,12 +55,15 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS identity_log(profile_id TEXT NOT NULL, seq INTEGER NOT NULL,"
 	" at INTEGER NOT NULL, action TEXT NOT NULL, id_type TEXT, id_value TEXT,"
 	" other_profile_id TEXT, reason TEXT, PRIMARY KEY(profile_id, seq)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+	/* AUTOINCREMENT: an erase may delete the newest changes; their seqs
+	 * must never be handed out again (exports have passed them) */
+	"CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,"
 	" profile_id TEXT NOT NULL, at INTEGER NOT NULL, payload TEXT NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS outbox_profile ON outbox(profile_id);"
 	"CREATE TABLE IF NOT EXISTS dead_letters(export_name TEXT NOT NULL, seq INTEGER NOT NULL,"
-	" at INTEGER NOT NULL, reason TEXT NOT NULL, change TEXT NOT NULL,"
+	" profile_id TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT NOT NULL, change TEXT NOT NULL,"
 	" PRIMARY KEY(export_name, seq)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS dead_letters_profile ON dead_letters(profile_id);"
 	"CREATE INDEX IF NOT EXISTS identity_log_other ON identity_log(other_profile_id)"
 	" WHERE other_profile_id IS NOT NULL;";
 
@@ -81,7 +84,7 @@ enum stmt_id {
 	S_EVENT_DELETE_PROFILE,
 	S_LOG_APPEND, S_LOG_LIST, S_LOG_DELETE_PROFILE,
 	S_OUTBOX_APPEND, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE,
-	S_DEAD_PUT, S_DEAD_LIST,
+	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE,
 	S_COUNT
 };
 
@@ -171,8 +174,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_READ] = "SELECT seq, kind, profile_id, at, payload FROM outbox WHERE seq > ?1"
 			  " ORDER BY seq LIMIT ?2",
 	[S_OUTBOX_DELETE_PROFILE] = "DELETE FROM outbox WHERE profile_id = ?1",
-	[S_DEAD_PUT] = "INSERT OR REPLACE INTO dead_letters(export_name, seq, at, reason, change)"
-		       " VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_DEAD_PUT] = "INSERT OR REPLACE INTO dead_letters(export_name, seq, profile_id, at, reason,"
+		       " change) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_DEAD_DELETE_PROFILE] = "DELETE FROM dead_letters WHERE profile_id = ?1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
 			" WHERE export_name = ?1 ORDER BY seq LIMIT ?2",
 };
@@ -899,8 +903,13 @@ static int lite_outbox_delete_profile(struct store *s, const char *pid)
 
 static int lite_dead_letter_put(struct store *s, const struct store_dead_letter *d)
 {
-	return RUN(lite(s), S_DEAD_PUT, "siiss", d->export_name, d->seq, d->at_ms, d->reason,
-		   d->change_json);
+	return RUN(lite(s), S_DEAD_PUT, "sisiss", d->export_name, d->seq,
+		   d->profile_id ? d->profile_id : "", d->at_ms, d->reason, d->change_json);
+}
+
+static int lite_dead_letter_delete_profile(struct store *s, const char *pid)
+{
+	return RUN(lite(s), S_DEAD_DELETE_PROFILE, "s", pid);
 }
 
 static int lite_dead_letter_list(struct store *s, const char *name, size_t limit,
@@ -1063,6 +1072,7 @@ static const struct store_ops sqlite_ops = {
 	.outbox_delete_profile = lite_outbox_delete_profile,
 	.dead_letter_put = lite_dead_letter_put,
 	.dead_letter_list = lite_dead_letter_list,
+	.dead_letter_delete_profile = lite_dead_letter_delete_profile,
 	.log_append = lite_log_append,
 	.log_list = lite_log_list,
 	.log_delete_profile = lite_log_delete_profile,

@@ -660,7 +660,7 @@ static int erase_profile_data(struct store *s, const char *pid)
 	return s->ops->event_delete_profile(s, pid) || s->ops->attr_delete_profile(s, pid) ||
 	       s->ops->consent_delete_profile(s, pid) || s->ops->ident_delete_profile(s, pid) ||
 	       s->ops->log_delete_profile(s, pid) || s->ops->outbox_delete_profile(s, pid) ||
-	       s->ops->profile_delete(s, pid)
+	       s->ops->dead_letter_delete_profile(s, pid) || s->ops->profile_delete(s, pid)
 		       ? -1
 		       : 0;
 }
@@ -784,7 +784,9 @@ static int changes_write(struct unify *u, struct resolve *rs)
 	const struct record *r = rs->r;
 	int64_t at = r->timestamp_ms;
 
-	if (r->n_attrs || r->email_marketing != CONSENT_ABSENT ||
+	/* every record but a track is about the profile itself (even one that
+	 * only moves an installation's last_seen or platform) */
+	if (r->type != HUB_REC_TRACK || r->n_attrs || r->email_marketing != CONSENT_ABSENT ||
 	    r->sms_marketing != CONSENT_ABSENT || r->push_enabled >= 0)
 		note_changed(rs, rs->target);
 	if (rs->merged_from) {
