@@ -1,155 +1,37 @@
 /*
  * test_example_plugin.c - drives plugins/example (a JSON Lines pull source)
- * through the real loader and host table, with a struct hub_call that
- * collects what it emits and checkpoints.  Also the model for testing any
- * pull plugin: load it, create an instance from YAML, call pull().
+ * through the real loader and host table (tests/unit/plugtest.h), with a
+ * struct hub_call that collects what it emits and checkpoints.  Also the
+ * model for testing any pull plugin: load it, create an instance from YAML,
+ * call pull().
  */
-#include "testlib.h"
+#include "plugtest.h"
 
-#include "../../hub/config.h"
-#include "../../hub/host.h"
-#include "../../hub/plugin.h"
 #include "../../hub/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SEEN 16
-
-/* What one emitted record looked like (copied: emit() only borrows). */
-struct seen {
-	enum hub_record_type type;
-	char *message_id, *custom_id, *installation_id;
-	char *event_name, *properties_json, *attributes_json;
-	int64_t timestamp_ms;
-};
-
-struct collector {
-	struct seen recs[MAX_SEEN];
-	size_t n_recs;
-	char cursors[MAX_SEEN][32];
-	size_t n_cursors;
-	const char *refuse_message_id; /* emit() answers HUB_ERR_DATA for it */
-};
-
-/* A test's world: the plugin, a JSON Lines file, an instance reading it. */
-struct fixture {
-	char *dir, *path;
-	struct plugin_module mod;
-	struct hub_config *cfg;
-	struct hub_instance *inst;
-	struct collector got;
-	atomic_int stop;
-	struct hub_call call;
-};
-
-static char *dup_or_null(const char *s)
+/* Writes `lines` (NULL: nothing) to events.jsonl in a scratch dir and
+ * creates an instance reading it with `batch` (tests/unit/plugtest.h). */
+static void fixture_open(struct pt_fixture *f, const char *lines, int batch)
 {
-	return s ? strdup(s) : NULL;
-}
+	char *dir = testlib_mkdtemp(), *path;
 
-static hub_rc collect_emit(struct hub_call *call, const struct hub_record *rec, char *err,
-			   size_t err_size)
-{
-	struct collector *c = call->ctx;
-	struct seen *s;
-
-	if (c->refuse_message_id && rec->message_id &&
-	    strcmp(c->refuse_message_id, rec->message_id) == 0) {
-		snprintf(err, err_size, "refused by the test");
-		return HUB_ERR_DATA;
-	}
-	CU_ASSERT_FATAL(c->n_recs < MAX_SEEN);
-	s = &c->recs[c->n_recs++];
-	s->type = rec->type;
-	s->message_id = dup_or_null(rec->message_id);
-	s->timestamp_ms = rec->timestamp_ms;
-	s->event_name = dup_or_null(rec->event_name);
-	s->properties_json = dup_or_null(rec->properties_json);
-	s->attributes_json = dup_or_null(rec->attributes_json);
-	for (size_t i = 0; i < rec->n_identifiers; i++) {
-		if (strcmp(rec->identifiers[i].type, "custom_id") == 0)
-			s->custom_id = strdup(rec->identifiers[i].value);
-		else if (strcmp(rec->identifiers[i].type, "installation_id") == 0)
-			s->installation_id = strdup(rec->identifiers[i].value);
-	}
-	return HUB_OK;
-}
-
-static hub_rc collect_checkpoint(struct hub_call *call, const char *cursor)
-{
-	struct collector *c = call->ctx;
-
-	CU_ASSERT_FATAL(c->n_cursors < MAX_SEEN);
-	snprintf(c->cursors[c->n_cursors++], sizeof(c->cursors[0]), "%s", cursor);
-	return HUB_OK;
-}
-
-static void collector_reset(struct collector *c)
-{
-	for (size_t i = 0; i < c->n_recs; i++) {
-		struct seen *s = &c->recs[i];
-		free(s->message_id);
-		free(s->custom_id);
-		free(s->installation_id);
-		free(s->event_name);
-		free(s->properties_json);
-		free(s->attributes_json);
-	}
-	memset(c, 0, sizeof(*c));
-}
-
-/* Writes `lines` to events.jsonl and creates an instance with `batch`. */
-static void fixture_open(struct fixture *f, const char *lines, int batch)
-{
-	char *so, *yaml;
-	char err[1024] = "";
-
-	memset(f, 0, sizeof(*f));
-	f->dir = testlib_mkdtemp();
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f->dir);
-	CU_ASSERT(asprintf(&f->path, "%s/events.jsonl", f->dir) > 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+	CU_ASSERT(asprintf(&path, "%s/events.jsonl", dir) > 0);
 	if (lines)
-		free(testlib_write_file(f->dir, "events.jsonl", lines));
-
-	CU_ASSERT(asprintf(&so, "%s/plugins/example.so", testlib_build_dir()) > 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &f->mod, err, sizeof(err)), 0);
-	free(so);
-	CU_ASSERT(asprintf(&yaml,
-			   "sources:\n"
-			   "  - name: lines\n"
-			   "    plugin: example\n"
-			   "    path: \"%s\"\n"
-			   "    batch: %d\n",
-			   f->path, batch) > 0);
-	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml", yaml, &f->cfg, err, sizeof(err)), 0);
-	free(yaml);
-	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&f->mod, &f->cfg->sources[0], &f->inst, err,
-						     sizeof(err)), 0);
-	f->call.inst = f->inst;
-	f->call.on_emit = collect_emit;
-	f->call.on_checkpoint = collect_checkpoint;
-	f->call.stop = &f->stop;
-	f->call.ctx = &f->got;
-}
-
-static void fixture_close(struct fixture *f)
-{
-	collector_reset(&f->got);
-	plugin_instance_destroy(f->inst);
-	config_free(f->cfg);
-	plugin_unload(&f->mod);
-	testlib_rmtree(f->dir);
-	free(f->path);
-	free(f->dir);
-}
-
-static hub_rc pull(struct fixture *f, const char *cursor, size_t budget, char *err,
-		   size_t err_size)
-{
-	err[0] = '\0';
-	return f->mod.desc->pull(f->inst->state, &f->call, cursor, budget, err, err_size);
+		free(testlib_write_file(dir, "events.jsonl", lines));
+	pt_open(f, "example",
+		"sources:\n"
+		"  - name: lines\n"
+		"    plugin: example\n"
+		"    path: \"%s\"\n"
+		"    batch: %d\n",
+		path, batch);
+	f->dir = dir;
+	f->path = path;
 }
 
 /* Byte offset just after line n (1-based) of text, as the cursor text. */
@@ -175,12 +57,12 @@ static const char five_lines[] =
 
 static void test_full_read_emits_every_line_and_checkpoints_each_batch(void)
 {
-	struct fixture f;
+	struct pt_fixture f;
 	char err[512], off[32];
 	int64_t ms;
 
 	fixture_open(&f, five_lines, 2);
-	CU_ASSERT_EQUAL(pull(&f, NULL, 100, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_STRING_EQUAL(err, "");
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 5);
 
@@ -188,23 +70,23 @@ static void test_full_read_emits_every_line_and_checkpoints_each_batch(void)
 	CU_ASSERT_STRING_EQUAL(f.got.recs[0].event_name, "purchase");
 	CU_ASSERT_STRING_EQUAL(f.got.recs[0].properties_json, "{\"sku\":\"A1\",\"price\":9.5}");
 	CU_ASSERT_PTR_NULL(f.got.recs[0].attributes_json);
-	CU_ASSERT_STRING_EQUAL(f.got.recs[0].custom_id, "u1");
-	CU_ASSERT_STRING_EQUAL(f.got.recs[0].installation_id, "d1");
+	CU_ASSERT_STRING_EQUAL(pt_id_of(&f.got.recs[0], "custom_id"), "u1");
+	CU_ASSERT_STRING_EQUAL(pt_id_of(&f.got.recs[0], "installation_id"), "d1");
 	CU_ASSERT_STRING_EQUAL(f.got.recs[0].message_id, "m1");
 	CU_ASSERT_EQUAL(time_parse_rfc3339("2026-01-02T03:04:05.678Z", &ms), 0);
 	CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms, ms);
 
 	CU_ASSERT_EQUAL(f.got.recs[1].type, HUB_REC_IDENTIFY);
 	CU_ASSERT_STRING_EQUAL(f.got.recs[1].attributes_json, "{\"plan\":\"pro\"}");
-	CU_ASSERT_PTR_NULL(f.got.recs[1].installation_id);
+	CU_ASSERT_PTR_NULL(pt_id_of(&f.got.recs[1], "installation_id"));
 	CU_ASSERT_EQUAL(f.got.recs[1].timestamp_ms, 0);
 
 	/* The blank line is skipped; no id means the host hashes the record. */
 	CU_ASSERT_EQUAL(f.got.recs[2].type, HUB_REC_TRACK);
 	CU_ASSERT_PTR_NULL(f.got.recs[2].message_id);
-	CU_ASSERT_PTR_NULL(f.got.recs[2].custom_id);
+	CU_ASSERT_PTR_NULL(pt_id_of(&f.got.recs[2], "custom_id"));
 	CU_ASSERT_PTR_NULL(f.got.recs[2].properties_json);
-	CU_ASSERT_STRING_EQUAL(f.got.recs[2].installation_id, "d2");
+	CU_ASSERT_STRING_EQUAL(pt_id_of(&f.got.recs[2], "installation_id"), "d2");
 	CU_ASSERT_EQUAL(time_parse_rfc3339("2026-01-02T03:04:05Z", &ms), 0);
 	CU_ASSERT_EQUAL(f.got.recs[2].timestamp_ms, ms);
 	CU_ASSERT_STRING_EQUAL(f.got.recs[4].message_id, "m5");
@@ -214,17 +96,17 @@ static void test_full_read_emits_every_line_and_checkpoints_each_batch(void)
 	CU_ASSERT_STRING_EQUAL(f.got.cursors[0], offset_after(five_lines, 2, off, sizeof(off)));
 	CU_ASSERT_STRING_EQUAL(f.got.cursors[1], offset_after(five_lines, 5, off, sizeof(off)));
 	CU_ASSERT_STRING_EQUAL(f.got.cursors[2], offset_after(five_lines, 6, off, sizeof(off)));
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_resume_from_cursor_emits_only_later_lines(void)
 {
-	struct fixture f;
+	struct pt_fixture f;
 	char err[512], cursor[32], end[32];
 
 	fixture_open(&f, five_lines, 100);
 	offset_after(five_lines, 4, cursor, sizeof(cursor));
-	CU_ASSERT_EQUAL(pull(&f, cursor, 100, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(pt_pull(&f, cursor, 100, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
 	CU_ASSERT_STRING_EQUAL(f.got.recs[0].message_id, "m4");
 	CU_ASSERT_STRING_EQUAL(f.got.recs[1].message_id, "m5");
@@ -232,30 +114,30 @@ static void test_resume_from_cursor_emits_only_later_lines(void)
 	CU_ASSERT_STRING_EQUAL(f.got.cursors[0], offset_after(five_lines, 6, end, sizeof(end)));
 
 	/* Caught up: nothing to emit, nothing new to checkpoint. */
-	collector_reset(&f.got);
-	CU_ASSERT_EQUAL(pull(&f, end, 100, err, sizeof(err)), HUB_OK);
+	pt_reset(&f.got);
+	CU_ASSERT_EQUAL(pt_pull(&f, end, 100, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(f.got.n_recs, 0);
 	CU_ASSERT_EQUAL(f.got.n_cursors, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_budget_is_honoured_with_more(void)
 {
-	struct fixture f;
+	struct pt_fixture f;
 	char err[512], off[32], cursor[32];
 
 	fixture_open(&f, five_lines, 100);
-	CU_ASSERT_EQUAL(pull(&f, NULL, 3, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 3, err, sizeof(err)), HUB_MORE);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_cursors, 1);
 	CU_ASSERT_STRING_EQUAL(f.got.cursors[0], offset_after(five_lines, 4, off, sizeof(off)));
 	snprintf(cursor, sizeof(cursor), "%s", f.got.cursors[0]);
 
-	collector_reset(&f.got);
-	CU_ASSERT_EQUAL(pull(&f, cursor, 2, err, sizeof(err)), HUB_OK);
+	pt_reset(&f.got);
+	CU_ASSERT_EQUAL(pt_pull(&f, cursor, 2, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
 	CU_ASSERT_STRING_EQUAL(f.got.recs[0].message_id, "m4");
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_malformed_line_is_data_error_naming_the_line(void)
@@ -265,11 +147,11 @@ static void test_malformed_line_is_data_error_naming_the_line(void)
 		"{\"user_id\": \"u2\", \"id\": \"b\"}\n"
 		"{\"user_id\": \"u3\", \"id\": \n"
 		"{\"user_id\": \"u4\", \"id\": \"d\"}\n";
-	struct fixture f;
+	struct pt_fixture f;
 	char err[512], expected[1024], cursor[32];
 
 	fixture_open(&f, text, 1);
-	CU_ASSERT_EQUAL(pull(&f, NULL, 100, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_ERR_DATA);
 	snprintf(expected, sizeof(expected), "%s:3: invalid JSON: ", f.path);
 	CU_ASSERT_NSTRING_EQUAL(err, expected, strlen(expected));
 	/* The two good lines before it were emitted and checkpointed. */
@@ -277,11 +159,11 @@ static void test_malformed_line_is_data_error_naming_the_line(void)
 	CU_ASSERT_EQUAL(f.got.n_cursors, 2);
 
 	/* Resuming after the good lines still names line 3. */
-	collector_reset(&f.got);
+	pt_reset(&f.got);
 	offset_after(text, 2, cursor, sizeof(cursor));
-	CU_ASSERT_EQUAL(pull(&f, cursor, 100, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(pt_pull(&f, cursor, 100, err, sizeof(err)), HUB_ERR_DATA);
 	CU_ASSERT_NSTRING_EQUAL(err, expected, strlen(expected));
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_bad_fields_are_data_errors(void)
@@ -300,94 +182,86 @@ static void test_bad_fields_are_data_errors(void)
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		struct fixture f;
+		struct pt_fixture f;
 		char err[512], expected[1024];
 
 		fixture_open(&f, rows[i].line, 10);
 		f.got.refuse_message_id = "refuse-me";
-		CU_ASSERT_EQUAL(pull(&f, NULL, 100, err, sizeof(err)), HUB_ERR_DATA);
+		CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_ERR_DATA);
 		snprintf(expected, sizeof(expected), "%s:1: %s", f.path, rows[i].message);
 		CU_ASSERT_STRING_EQUAL(err, expected);
 		CU_ASSERT_EQUAL(f.got.n_recs, 0);
-		fixture_close(&f);
+		pt_close(&f);
 	}
 }
 
 static void test_missing_file_is_config_error(void)
 {
-	struct fixture f;
+	struct pt_fixture f;
 	char err[512], expected[1024];
 
 	fixture_open(&f, NULL, 10);
-	CU_ASSERT_EQUAL(pull(&f, NULL, 100, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_ERR_CONFIG);
 	snprintf(expected, sizeof(expected), "%s: No such file or directory", f.path);
 	CU_ASSERT_STRING_EQUAL(err, expected);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_bad_cursor_is_refused(void)
 {
-	struct fixture f;
+	struct pt_fixture f;
 	char err[512], expected[1024];
 
 	fixture_open(&f, five_lines, 10);
-	CU_ASSERT_EQUAL(pull(&f, "12abc", 100, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(pt_pull(&f, "12abc", 100, err, sizeof(err)), HUB_ERR_DATA);
 	snprintf(expected, sizeof(expected), "%s: bad cursor \"12abc\"", f.path);
 	CU_ASSERT_STRING_EQUAL(err, expected);
 	CU_ASSERT_EQUAL(f.got.n_recs, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_unfinished_last_line_waits(void)
 {
 	static const char text[] = "{\"user_id\": \"u1\", \"id\": \"a\"}\n"
 				   "{\"user_id\": \"u2\", \"id\": \"b\"}";
-	struct fixture f;
+	struct pt_fixture f;
 	char err[512];
 
 	fixture_open(&f, text, 10);
-	CU_ASSERT_EQUAL(pull(&f, NULL, 100, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(f.got.n_recs, 1);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_cursors, 1);
 	CU_ASSERT_STRING_EQUAL(f.got.cursors[0], "29");
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_stop_request_ends_the_pull_early(void)
 {
-	struct fixture f;
+	struct pt_fixture f;
 	char err[512];
 
 	fixture_open(&f, five_lines, 10);
 	atomic_store(&f.stop, 1);
-	CU_ASSERT_EQUAL(pull(&f, NULL, 100, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_MORE);
 	CU_ASSERT_EQUAL(f.got.n_recs, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_batch_below_one_is_refused_by_create(void)
 {
-	struct plugin_module mod;
-	struct hub_config *cfg;
-	struct hub_instance *inst;
-	char *so, err[1024] = "";
+	struct pt_fixture f;
+	char err[1024] = "";
 
-	CU_ASSERT(asprintf(&so, "%s/plugins/example.so", testlib_build_dir()) > 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &mod, err, sizeof(err)), 0);
-	free(so);
-	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
-						 "sources:\n"
-						 "  - name: lines\n"
-						 "    plugin: example\n"
-						 "    path: /tmp/x.jsonl\n"
-						 "    batch: 0\n",
-						 &cfg, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err, sizeof(err)),
+	CU_ASSERT_EQUAL(pt_try_open(&f, "example", err, sizeof(err),
+				    "sources:\n"
+				    "  - name: lines\n"
+				    "    plugin: example\n"
+				    "    path: /tmp/x.jsonl\n"
+				    "    batch: 0\n"),
 			-1);
 	CU_ASSERT_STRING_EQUAL(err, "sources[0] \"lines\" (plugin example): "
 				    "batch must be at least 1");
-	config_free(cfg);
-	plugin_unload(&mod);
+	pt_close(&f);
 }
 
 TEST_SUITE(example_plugin, NULL, NULL,

@@ -1,322 +1,69 @@
 /*
  * test_mparticle.c - drives plugins/mparticle (mParticle Events API and
- * webhook output) through the real loader and host table: requests go
- * straight to the plugin's routes with a struct hub_call whose emit
- * validates each record like the hub does (record_from_hub) and keeps a
- * copy.  Covers the mapping of every mParticle event type (fixtures in
- * tests/fixtures/mparticle/, shaped after mParticle's JSON reference), the
- * int64 mpid kept exactly, consent, Basic and webhook auth (401 vs 403), a
- * table of malformed requests (each must emit nothing) and import_line.
+ * webhook output) through the real loader and host table
+ * (tests/unit/plugtest.h): requests go straight to the plugin's routes with
+ * a struct hub_call whose emit validates each record like the hub does
+ * (record_from_hub) and keeps a copy.  Covers the mapping of every mParticle
+ * event type (fixtures in tests/fixtures/mparticle/, shaped after
+ * mParticle's JSON reference), the int64 mpid kept exactly, consent, Basic
+ * and webhook auth (401 vs 403), a table of malformed requests (each must
+ * emit nothing) and import_line.
  */
-#include "testlib.h"
-
-#include "../../hub/config.h"
-#include "../../hub/host.h"
-#include "../../hub/plugin.h"
-#include "../../hub/record.h"
-#include "../../hub/util.h"
+#include "plugtest.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#define FIXTURES "tests/fixtures/mparticle/"
-#define MAX_SEEN 24
-#define MAX_IDS 12
-#define NOW_MS 1772000000000LL /* 2026-02-25 */
+#define FIXTURES "tests/fixtures/mparticle"
 
 #define BASIC_OK "Basic bXBfa2V5XzE6bXBfc2VjcmV0XzE="  /* mp_key_1:mp_secret_1 */
 #define WEBHOOK_AUTH "Bearer wh-token-1"
 
-/* ---- the world ------------------------------------------------------ */
+/* ---- the world (tests/unit/plugtest.h) ------------------------------- */
 
-/* What one emitted record looked like (copied: emit() only borrows). */
-struct seen {
-	enum hub_record_type type;
-	char *message_id, *platform, *event_name, *properties_json, *attributes_json;
-	char *consent_json;
-	char *id_types[MAX_IDS], *id_values[MAX_IDS];
-	size_t n_ids;
-	int push_enabled;
-	int64_t timestamp_ms;
-	char *hub_mpid;    /* the mpid external id the hub validated, or NULL */
-	size_t n_warnings; /* the hub's warnings for it (attributes dropped) */
-};
-
-struct collector {
-	struct seen recs[MAX_SEEN];
-	size_t n_recs, n_emits;
-	struct record_rules rules;
-};
-
-struct fixture {
-	struct plugin_module mod;
-	struct hub_config *cfg;
-	struct hub_instance *inst;
-	struct collector got;
-	struct hub_call call;
-};
-
-struct test_request {
-	struct hub_request req;
-	const char *name, *value;
-};
-
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-static void seen_copy(struct seen *s, const struct hub_record *rec, const struct record *r,
-		      size_t n_warnings)
-{
-	s->type = rec->type;
-	s->message_id = dup_or_null(rec->message_id);
-	s->platform = dup_or_null(rec->platform);
-	s->event_name = dup_or_null(rec->event_name);
-	s->properties_json = dup_or_null(rec->properties_json);
-	s->attributes_json = dup_or_null(rec->attributes_json);
-	s->consent_json = dup_or_null(rec->consent_json);
-	s->push_enabled = rec->push_enabled;
-	s->timestamp_ms = rec->timestamp_ms;
-	s->n_warnings = n_warnings;
-	for (size_t i = 0; i < rec->n_identifiers && s->n_ids < MAX_IDS; i++, s->n_ids++) {
-		s->id_types[s->n_ids] = strdup(rec->identifiers[i].type);
-		s->id_values[s->n_ids] = strdup(rec->identifiers[i].value);
-	}
-	for (size_t i = 0; i < r->n_externals; i++)
-		if (strcmp(r->externals[i].type, "mpid") == 0)
-			s->hub_mpid = strdup(r->externals[i].value);
-}
-
-/* emit(): validate like the hub (record_from_hub), then keep a copy. */
-static hub_rc collect_emit(struct hub_call *call, const struct hub_record *rec, char *err,
-			   size_t err_size)
-{
-	struct collector *c = call->ctx;
-	struct record_warnings w = {0};
-	struct record *r = NULL;
-	hub_rc rc;
-
-	c->n_emits++;
-	rc = record_from_hub(rec, "mp", &c->rules, NOW_MS, &r, &w, err, err_size);
-	if (rc == HUB_OK) {
-		CU_ASSERT_FATAL(c->n_recs < MAX_SEEN);
-		seen_copy(&c->recs[c->n_recs++], rec, r, w.total);
-	}
-	record_free(r);
-	record_warnings_clear(&w);
-	return rc;
-}
-
-static void collector_reset(struct collector *c)
-{
-	for (size_t i = 0; i < c->n_recs; i++) {
-		struct seen *s = &c->recs[i];
-		free(s->message_id);
-		free(s->platform);
-		free(s->event_name);
-		free(s->properties_json);
-		free(s->attributes_json);
-		free(s->consent_json);
-		free(s->hub_mpid);
-		for (size_t k = 0; k < s->n_ids; k++) {
-			free(s->id_types[k]);
-			free(s->id_values[k]);
-		}
-	}
-	memset(c->recs, 0, sizeof(c->recs));
-	c->n_recs = c->n_emits = 0;
-}
+/* One source "mp" of the plugin, with its own keys (%s). */
+#define CONFIG                                                        \
+	"identity:\n  external:\n    mpid: {limit: 1, priority: 1}\n" \
+	"    other_id_2: {limit: 5, priority: 2}\n"                   \
+	"sources:\n  - name: mp\n    plugin: mparticle\n%s"
 
 static const char default_keys[] = "    api_key: mp_key_1\n"
 				   "    api_secret: mp_secret_1\n"
 				   "    webhook_authorization: \"" WEBHOOK_AUTH "\"\n";
 
-/* Creates an instance of the mparticle plugin with `keys_yaml` (the
- * source's own keys).  Returns the create() result (0 or -1), err set. */
-static int fixture_try_open(struct fixture *f, const char *keys_yaml, char *err,
-			    size_t err_size)
+static void fixture_open_with(struct pt_fixture *f, const char *keys_yaml)
 {
-	char *so, *yaml;
-
-	memset(f, 0, sizeof(*f));
-	CU_ASSERT(asprintf(&so, "%s/plugins/mparticle.so", testlib_build_dir()) > 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &f->mod, err, err_size), 0);
-	free(so);
-	CU_ASSERT(asprintf(&yaml,
-			   "identity:\n"
-			   "  external:\n"
-			   "    mpid: {limit: 1, priority: 1}\n"
-			   "    other_id_2: {limit: 5, priority: 2}\n"
-			   "sources:\n"
-			   "  - name: mp\n"
-			   "    plugin: mparticle\n"
-			   "%s",
-			   keys_yaml) > 0);
-	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml", yaml, &f->cfg, err, err_size), 0);
-	free(yaml);
-	f->got.rules = (struct record_rules){f->cfg->external_ids, f->cfg->n_external_ids,
-					     f->cfg->blocked_values, f->cfg->n_blocked_values};
-	return plugin_instance_create(&f->mod, &f->cfg->sources[0], &f->inst, err, err_size);
+	pt_open(f, "mparticle", CONFIG, keys_yaml);
 }
 
-static void fixture_open_with(struct fixture *f, const char *keys_yaml)
-{
-	char err[1024] = "";
-
-	if (fixture_try_open(f, keys_yaml, err, sizeof(err)) != 0)
-		fprintf(stderr, "\n  create: %s\n", err);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f->inst);
-	f->call.inst = f->inst;
-	f->call.on_emit = collect_emit;
-	f->call.ctx = &f->got;
-}
-
-static void fixture_open(struct fixture *f)
+static void fixture_open(struct pt_fixture *f)
 {
 	fixture_open_with(f, default_keys);
 }
 
-static void fixture_close(struct fixture *f)
-{
-	collector_reset(&f->got);
-	plugin_instance_destroy(f->inst);
-	config_free(f->cfg);
-	plugin_unload(&f->mod);
-}
-
-static const char *request_header(const struct hub_request *req, const char *name)
-{
-	const struct test_request *t = (const struct test_request *)req;
-
-	return t->name && strcasecmp(t->name, name) == 0 ? t->value : NULL;
-}
-
-/* Sends body[0..len) to the route `path` with an Authorization header
- * (NULL: none). */
-static hub_rc send_raw(struct fixture *f, const char *path, const char *auth, const char *body,
-		       size_t len, struct hub_response *resp)
-{
-	struct test_request t = {
-		.req = {.method = "POST", .path = path, .body = body, .body_len = len,
-			.header = request_header},
-		.name = auth ? "Authorization" : NULL,
-		.value = auth,
-	};
-
-	memset(resp, 0, sizeof(*resp));
-	for (const struct hub_route *r = f->mod.desc->routes; r->method; r++)
-		if (strcmp(r->path, path) == 0)
-			return r->handle(f->inst->state, &f->call, &t.req, resp);
-	CU_FAIL("no such route");
-	return HUB_ERR_INTERNAL;
-}
-
-static hub_rc send_body(struct fixture *f, const char *path, const char *auth, const char *body,
-			struct hub_response *resp)
-{
-	return send_raw(f, path, auth, body, strlen(body), resp);
-}
-
-static char *read_fixture(const char *name)
-{
-	char path[256];
-	char *text = NULL;
-	long n;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), FIXTURES "%s", name);
-	fp = fopen(path, "rb");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	text = calloc(1, (size_t)n + 1);
-	CU_ASSERT_FATAL(text && fread(text, 1, (size_t)n, fp) == (size_t)n);
-	fclose(fp);
-	return text;
-}
-
 /* Sends a fixture to a route with the right credentials; expects 202. */
-static void send_fixture_ok(struct fixture *f, const char *path, const char *name)
+static void send_fixture_ok(struct pt_fixture *f, const char *path, const char *name)
 {
-	struct hub_response resp;
-	char *body = read_fixture(name);
 	const char *auth = strcmp(path, "/webhook") == 0 ? WEBHOOK_AUTH : BASIC_OK;
 
-	CU_ASSERT_EQUAL(send_body(f, path, auth, body, &resp), HUB_OK);
-	if (resp.status != 202)
-		fprintf(stderr, "\n  %s: %d %s\n", name, resp.status, resp.body);
-	CU_ASSERT_EQUAL(resp.status, 202);
-	CU_ASSERT_STRING_EQUAL(resp.body, "{}");
-	free(body);
+	pt_post_file_ok(f, path, auth, FIXTURES, name, 202, "{}");
 }
-
-/* The value of identifier `type` of a seen record, or NULL. */
-static const char *id_of(const struct seen *s, const char *type)
-{
-	for (size_t i = 0; i < s->n_ids; i++)
-		if (strcmp(s->id_types[i], type) == 0)
-			return s->id_values[i];
-	return NULL;
-}
-
-#define ASSERT_STR_OR_NULL(actual, expected)                                   \
-	do {                                                                   \
-		const char *a_ = (actual), *e_ = (expected);                   \
-		if (e_ == NULL) {                                              \
-			CU_ASSERT_PTR_NULL(a_);                                \
-		} else if (a_ == NULL) {                                       \
-			CU_FAIL("NULL where \"" #expected "\" was expected");  \
-		} else {                                                       \
-			CU_ASSERT_STRING_EQUAL(a_, e_);                        \
-		}                                                              \
-	} while (0)
-
-/* JSON text equal to `expected` as JSON (key order aside). */
-#define ASSERT_JSON(actual, expected)                                          \
-	do {                                                                   \
-		const char *a_ = (actual);                                     \
-		json_t *ja_ = a_ ? json_loads(a_, 0, NULL) : NULL;             \
-		json_t *je_ = json_loads((expected), 0, NULL);                 \
-		CU_ASSERT_PTR_NOT_NULL(je_);                                   \
-		if (!json_equal(ja_, je_)) {                                   \
-			fprintf(stderr, "\n  %s:%d: %s\n  expected %s\n",      \
-				__FILE__, __LINE__, a_ ? a_ : "NULL", (expected)); \
-			CU_FAIL("JSON differs: " #actual);                     \
-		}                                                              \
-		json_decref(ja_);                                              \
-		json_decref(je_);                                              \
-	} while (0)
 
 /* Checks an error answer: status, code, index and event_index (-1: none). */
 static void assert_error(const struct hub_response *resp, int status, const char *code,
 			 long index, long event_index)
 {
-	json_t *doc = json_loads(resp->body, 0, NULL), *errs, *err;
+	json_t *doc = pt_answer_json(resp, status), *errs, *err;
 
-	CU_ASSERT_EQUAL(resp->status, status);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
 	errs = json_object_get(doc, "errors");
 	CU_ASSERT_EQUAL(json_array_size(errs), 1);
 	CU_ASSERT_EQUAL(json_object_size(doc), 1);
 	err = json_array_get(errs, 0);
-	ASSERT_STR_OR_NULL(json_string_value(json_object_get(err, "code")), code);
-	CU_ASSERT_PTR_NOT_NULL(json_string_value(json_object_get(err, "message")));
-	if (index < 0) {
-		CU_ASSERT_PTR_NULL(json_object_get(err, "index"));
-	} else {
-		CU_ASSERT_EQUAL(json_integer_value(json_object_get(err, "index")), index);
-	}
-	if (event_index < 0) {
-		CU_ASSERT_PTR_NULL(json_object_get(err, "event_index"));
-	} else {
-		CU_ASSERT_EQUAL(json_integer_value(json_object_get(err, "event_index")),
-				event_index);
-	}
+	pt_assert_error_object(err, code);
+	pt_assert_index(err, "index", index);
+	pt_assert_index(err, "event_index", event_index);
 	json_decref(doc);
 }
 
@@ -337,8 +84,8 @@ static const char *error_message(const struct hub_response *resp)
 
 static void test_custom_event_maps_identities_device_and_attributes(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v2/events", "custom_event.json");
@@ -347,14 +94,14 @@ static void test_custom_event_maps_identities_device_and_attributes(void)
 	/* the identify: user attributes, deletions, locale, push */
 	s = &f.got.recs[0];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_IDENTIFY);
-	ASSERT_STR_OR_NULL(id_of(s, "custom_id"), "cust-1001");
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "6f0e9c3a-7b2d-4e1f-9a8b-0c1d2e3f4a5b");
-	ASSERT_STR_OR_NULL(id_of(s, "email"), "ann.lee@example.com");
-	ASSERT_STR_OR_NULL(id_of(s, "phone"), "+14155550123");
-	ASSERT_STR_OR_NULL(id_of(s, "other"), "legacy-77");
-	ASSERT_STR_OR_NULL(id_of(s, "other_id_2"), "crm-5521");
-	ASSERT_STR_OR_NULL(id_of(s, "mpid"), "-8433569109474474420");
-	ASSERT_STR_OR_NULL(s->hub_mpid, "-8433569109474474420");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "cust-1001");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "6f0e9c3a-7b2d-4e1f-9a8b-0c1d2e3f4a5b");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "email"), "ann.lee@example.com");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "phone"), "+14155550123");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "other"), "legacy-77");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "other_id_2"), "crm-5521");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "mpid"), "-8433569109474474420");
+	ASSERT_STR_OR_NULL(pt_external_of(s, "mpid"), "-8433569109474474420");
 	CU_ASSERT_EQUAL(s->n_ids, 7);
 	ASSERT_STR_OR_NULL(s->platform, "ios");
 	CU_ASSERT_EQUAL(s->push_enabled, 1);
@@ -375,18 +122,18 @@ static void test_custom_event_maps_identities_device_and_attributes(void)
 	ASSERT_JSON(s->properties_json, "{\"sku\": \"SKU-42\", \"price\": 18.99, \"color\": \"red\"}");
 	ASSERT_STR_OR_NULL(s->message_id, "3DBFC52E-164F-405E-885E-2B448B301F83");
 	CU_ASSERT_EQUAL(s->timestamp_ms, 1767225600123LL);
-	ASSERT_STR_OR_NULL(id_of(s, "custom_id"), "cust-1001");
-	ASSERT_STR_OR_NULL(id_of(s, "mpid"), "-8433569109474474420");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "cust-1001");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "mpid"), "-8433569109474474420");
 	ASSERT_STR_OR_NULL(s->platform, "ios");
 	CU_ASSERT_EQUAL(s->push_enabled, -1);
 	CU_ASSERT_PTR_NULL(s->attributes_json);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_screen_view_becomes_screen_event_with_its_name(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v2/events", "screen_view.json");
@@ -397,17 +144,17 @@ static void test_screen_view_becomes_screen_event_with_its_name(void)
 	ASSERT_JSON(s->properties_json, "{\"product_id\": \"SKU-42\", \"name\": \"Product Detail\"}");
 	ASSERT_STR_OR_NULL(s->message_id, "95efd10d-ea9d-4eb9-b2e8-6c4170c9c7f4");
 	/* the Node SDK's "customerid" */
-	ASSERT_STR_OR_NULL(id_of(s, "custom_id"), "cust-2002");
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "a1b2c3d4e5f60718");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "cust-2002");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "a1b2c3d4e5f60718");
 	ASSERT_STR_OR_NULL(s->platform, "android");
 	CU_ASSERT_EQUAL(s->n_ids, 2);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_commerce_event_carries_product_action_and_totals(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v2/events", "commerce_event.json");
@@ -426,8 +173,8 @@ static void test_commerce_event_carries_product_action_and_totals(void)
 		    " {\"id\": \"SKU-7\", \"name\": \"Socks\", \"price\": 4.82, \"quantity\": 2,"
 		    " \"total_product_amount\": 9.64}]}");
 	ASSERT_STR_OR_NULL(s->platform, "web");
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "web-dev-3003");
-	ASSERT_STR_OR_NULL(id_of(s, "email"), "bo@example.com");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "web-dev-3003");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "email"), "bo@example.com");
 
 	s = &f.got.recs[1];
 	ASSERT_STR_OR_NULL(s->event_name, "$commerce");
@@ -437,13 +184,13 @@ static void test_commerce_event_carries_product_action_and_totals(void)
 		    "\"top\"}]}, \"product_impressions\": [{\"product_impression_list\": \"Search "
 		    "Results\", \"products\": [{\"id\": \"SKU-9\", \"name\": \"Cap\", \"price\": 12}]}]}");
 	ASSERT_STR_OR_NULL(s->message_id, "promo-click-1");
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_session_events_and_derived_message_ids(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 	char first[64];
 
 	fixture_open(&f);
@@ -453,7 +200,7 @@ static void test_session_events_and_derived_message_ids(void)
 	ASSERT_STR_OR_NULL(s->event_name, "$session_start");
 	ASSERT_JSON(s->properties_json, "{\"session_id\": -2271448330363288817,"
 					" \"session_uuid\": \"8B8DFAA2-17C7-43E8-88EE-5F2DCF016D56\"}");
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "3fb44a79-df2d-446d-acf1-e87eda854ae1");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "3fb44a79-df2d-446d-acf1-e87eda854ae1");
 	CU_ASSERT_PTR_NULL(s->platform);
 	ASSERT_STR_OR_NULL(f.got.recs[1].event_name, "Played Track");
 	ASSERT_JSON(f.got.recs[1].properties_json, "{\"track\": \"Blue in Green\", \"seconds\": 337}");
@@ -474,17 +221,17 @@ static void test_session_events_and_derived_message_ids(void)
 	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[0].message_id, f.got.recs[1].message_id);
 	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[1].message_id, f.got.recs[2].message_id);
 	snprintf(first, sizeof(first), "%s", f.got.recs[0].message_id);
-	collector_reset(&f.got);
+	pt_reset(&f.got);
 	send_fixture_ok(&f, "/v2/events", "session_events.json");
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
 	CU_ASSERT_STRING_EQUAL(f.got.recs[0].message_id, first);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_other_event_types_are_accepted_and_only_push_counts(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v2/events", "other_events.json");
@@ -492,32 +239,32 @@ static void test_other_event_types_are_accepted_and_only_push_counts(void)
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 	s = &f.got.recs[0];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_IDENTIFY);
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "feed1234beef5678");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "feed1234beef5678");
 	CU_ASSERT_EQUAL(s->n_ids, 1);
 	ASSERT_STR_OR_NULL(s->platform, "android"); /* application_info.os */
 	CU_ASSERT_EQUAL(s->push_enabled, 0);
 	CU_ASSERT_PTR_NULL(s->attributes_json);
 	CU_ASSERT_EQUAL(s->timestamp_ms, 1767226000900LL); /* the latest event */
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_consent_maps_gdpr_purposes_and_ccpa_with_their_times(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v2/events", "consent.json");
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 4);
 	/* identify: a batch without events still says who it is */
 	CU_ASSERT_EQUAL(f.got.recs[0].type, HUB_REC_IDENTIFY);
-	ASSERT_STR_OR_NULL(id_of(&f.got.recs[0], "custom_id"), "cust-4004");
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "custom_id"), "cust-4004");
 	CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms, 1767226100000LL);
 	s = &f.got.recs[1];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_CONSENT);
 	ASSERT_JSON(s->consent_json, "{\"email_marketing\": \"subscribed\"}");
 	CU_ASSERT_EQUAL(s->timestamp_ms, 1767000000000LL);
-	ASSERT_STR_OR_NULL(id_of(s, "custom_id"), "cust-4004");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "cust-4004");
 	s = &f.got.recs[2];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_CONSENT);
 	/* purpose names compare case-insensitively: "SMS_Marketing" */
@@ -529,7 +276,7 @@ static void test_consent_maps_gdpr_purposes_and_ccpa_with_their_times(void)
 	CU_ASSERT_EQUAL(s->timestamp_ms, 1767200000000LL);
 	/* location_collection maps to nothing; the ids differ per record */
 	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[1].message_id, f.got.recs[2].message_id);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_consent_purposes_are_configurable(void)
@@ -541,25 +288,25 @@ static void test_consent_purposes_are_configurable(void)
 		"\"email_marketing\": {\"consented\": true},"
 		"\"Texts\": {\"consented\": true}}}}";
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open_with(&f, "    api_key: mp_key_1\n"
 			      "    api_secret: mp_secret_1\n"
 			      "    gdpr_email_purpose: Newsletter\n"
 			      "    gdpr_sms_purpose: texts\n");
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
 	ASSERT_JSON(f.got.recs[1].consent_json, "{\"email_marketing\": \"unsubscribed\"}");
 	CU_ASSERT_EQUAL(f.got.recs[1].timestamp_ms, 1767000000000LL);
 	ASSERT_JSON(f.got.recs[2].consent_json, "{\"sms_marketing\": \"subscribed\"}");
 	CU_ASSERT_EQUAL(f.got.recs[2].timestamp_ms, 0); /* none: the receive time */
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_bulkevents_maps_every_batch(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v2/bulkevents", "bulk.json");
@@ -567,38 +314,38 @@ static void test_bulkevents_maps_every_batch(void)
 	/* batch 0: anonymous device */
 	s = &f.got.recs[0];
 	ASSERT_STR_OR_NULL(s->event_name, "Opened App");
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "bulk-device-1");
-	CU_ASSERT_PTR_NULL(id_of(s, "custom_id"));
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "bulk-device-1");
+	CU_ASSERT_PTR_NULL(pt_id_of(s, "custom_id"));
 	ASSERT_STR_OR_NULL(s->platform, "ios");
 	/* batch 1: the login, attributes first, then its event */
 	s = &f.got.recs[1];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_IDENTIFY);
-	ASSERT_STR_OR_NULL(id_of(s, "custom_id"), "cust-5005");
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "bulk-device-1");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "cust-5005");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "bulk-device-1");
 	ASSERT_JSON(s->attributes_json, "{\"plan\": \"silver\"}");
 	CU_ASSERT_EQUAL(s->timestamp_ms, 1767226300000LL);
 	ASSERT_STR_OR_NULL(f.got.recs[2].event_name, "$screen");
 	/* derived ids differ between batches */
 	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[0].message_id, f.got.recs[2].message_id);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_webhook_reads_identity_arrays_and_message_ids(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/webhook", "webhook.json");
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
 	s = &f.got.recs[0];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_IDENTIFY);
-	ASSERT_STR_OR_NULL(id_of(s, "custom_id"), "cust-6006");
-	ASSERT_STR_OR_NULL(id_of(s, "email"), "di@example.com");
-	ASSERT_STR_OR_NULL(id_of(s, "other_id_2"), "crm-6006");
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "0a1b2c3d4e5f6789");
-	ASSERT_STR_OR_NULL(id_of(s, "mpid"), "9223372036854775807");
-	ASSERT_STR_OR_NULL(s->hub_mpid, "9223372036854775807");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "cust-6006");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "email"), "di@example.com");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "other_id_2"), "crm-6006");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "0a1b2c3d4e5f6789");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "mpid"), "9223372036854775807");
+	ASSERT_STR_OR_NULL(pt_external_of(s, "mpid"), "9223372036854775807");
 	CU_ASSERT_EQUAL(s->n_ids, 5); /* some_future_type is no identity */
 	ASSERT_JSON(s->attributes_json, "{\"$phone_number\": \"+33612345678\", \"gender\": \"f\"}");
 	ASSERT_STR_OR_NULL(s->platform, "android");
@@ -609,7 +356,7 @@ static void test_webhook_reads_identity_arrays_and_message_ids(void)
 	s = &f.got.recs[2];
 	ASSERT_STR_OR_NULL(s->event_name, "$screen");
 	ASSERT_STR_OR_NULL(s->message_id, "wh-msg-2"); /* wins over source_message_id */
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 /* Every fixture batch also goes through /v2/bulkevents and the webhook
@@ -622,25 +369,25 @@ static void test_fixtures_map_alike_through_bulk_and_webhook(void)
 	static const size_t n_records[] = {2, 1, 2, 3, 1, 4, 3};
 	const size_t n = sizeof(names) / sizeof(names[0]);
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 	size_t total = 0, len = 0;
 	char *body = calloc(1, 64 * 1024);
 
 	for (size_t i = 0; i < n; i++) {
-		char *item = read_fixture(names[i]);
+		char *item = pt_read_file(FIXTURES, names[i]);
 		len += (size_t)sprintf(body + len, "%s%s", i ? "," : "[", item);
 		total += n_records[i];
 		free(item);
 	}
 	strcpy(body + len, "]");
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/bulkevents", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 202);
 	CU_ASSERT_EQUAL(f.got.n_recs, total);
-	collector_reset(&f.got);
-	CU_ASSERT_EQUAL(send_body(&f, "/webhook", WEBHOOK_AUTH, body, &resp), HUB_OK);
+	pt_reset(&f.got);
+	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", WEBHOOK_AUTH, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL(f.got.n_recs, total);
-	fixture_close(&f);
+	pt_close(&f);
 	free(body);
 }
 
@@ -662,7 +409,7 @@ static void test_mpid_int64_round_trip_is_exact(void)
 		{"\"0042\"", "42"},
 	};
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 	char body[256];
 
 	fixture_open(&f);
@@ -671,33 +418,29 @@ static void test_mpid_int64_round_trip_is_exact(void)
 			 "{\"mpid\": %s, \"events\": [{\"event_type\": \"custom_event\","
 			 " \"data\": {\"event_name\": \"e\"}}]}",
 			 rows[i].json);
-		CU_ASSERT_EQUAL(send_body(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
 		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
-		ASSERT_STR_OR_NULL(id_of(&f.got.recs[0], "mpid"), rows[i].digits);
-		ASSERT_STR_OR_NULL(f.got.recs[0].hub_mpid, rows[i].digits);
-		collector_reset(&f.got);
+		ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "mpid"), rows[i].digits);
+		ASSERT_STR_OR_NULL(pt_external_of(&f.got.recs[0], "mpid"), rows[i].digits);
+		pt_reset(&f.got);
 	}
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 /* ---- mapping details ---------------------------------------------------- */
 
 /* One batch with user_attributes `attrs_json`; returns the identify's
  * attributes (malloc'd) or NULL. */
-static char *identify_attributes(struct fixture *f, const char *attrs_json)
+static char *identify_attributes(struct pt_fixture *f, const char *attrs_json)
 {
 	struct hub_response resp;
 	char body[1024];
-	char *attrs = NULL;
 
 	snprintf(body, sizeof(body),
 		 "{\"user_identities\": {\"customer_id\": \"u1\"}, \"user_attributes\": %s}",
 		 attrs_json);
-	CU_ASSERT_EQUAL(send_body(f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
-	if (f->got.n_recs == 1)
-		attrs = dup_or_null(f->got.recs[0].attributes_json);
-	collector_reset(&f->got);
-	return attrs;
+	CU_ASSERT_EQUAL(pt_post(f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	return pt_take_attributes(&f->got);
 }
 
 static void test_user_attribute_names(void)
@@ -721,7 +464,7 @@ static void test_user_attribute_names(void)
 		{"{\"list\": [\"a\", \"b\"]}", "{\"list\": [\"a\", \"b\"]}"},
 		{"{\"gone\": null}", "{\"gone\": null}"},
 	};
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -729,7 +472,7 @@ static void test_user_attribute_names(void)
 		ASSERT_JSON(attrs, rows[i].out);
 		free(attrs);
 	}
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_platform_and_device_id_choice(void)
@@ -754,7 +497,7 @@ static void test_platform_and_device_id_choice(void)
 		{"{\"platform\": \"Android\", \"ios_idfv\": \"V1\"}", "", "android", "V1"},
 	};
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 	char body[512];
 
 	fixture_open(&f);
@@ -764,13 +507,14 @@ static void test_platform_and_device_id_choice(void)
 			 " \"events\": [{\"event_type\": \"custom_event\", \"data\":"
 			 " {\"event_name\": \"e\"}}]}",
 			 rows[i].device, rows[i].extra);
-		CU_ASSERT_EQUAL(send_body(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
 		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 		ASSERT_STR_OR_NULL(f.got.recs[0].platform, rows[i].platform);
-		ASSERT_STR_OR_NULL(id_of(&f.got.recs[0], "installation_id"), rows[i].installation);
-		collector_reset(&f.got);
+		ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "installation_id"),
+				   rows[i].installation);
+		pt_reset(&f.got);
 	}
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_message_id_precedence(void)
@@ -788,20 +532,20 @@ static void test_message_id_precedence(void)
 		"{\"user_identities\": {\"customer_id\": \"u1\"}, \"events\": ["
 		"{\"event_type\": \"custom_event\", \"data\": {\"event_name\": \"d\"}}]}";
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
 	ASSERT_STR_OR_NULL(f.got.recs[0].message_id, "M");
 	ASSERT_STR_OR_NULL(f.got.recs[1].message_id, "S2");
 	CU_ASSERT_EQUAL(strncmp(f.got.recs[2].message_id, "mp-", 3), 0);
-	collector_reset(&f.got);
+	pt_reset(&f.got);
 	/* neither: the host derives one from the record's content */
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/events", BASIC_OK, no_request_id, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, no_request_id, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 	CU_ASSERT_PTR_NULL(f.got.recs[0].message_id);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_customer_id_spellings(void)
@@ -810,33 +554,33 @@ static void test_customer_id_spellings(void)
 				   " \"customerid\": \"u1\"}}";
 	static const char number[] = "{\"user_identities\": {\"customer_id\": 1234567890123}}";
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/events", BASIC_OK, same, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, same, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 	CU_ASSERT_EQUAL(f.got.recs[0].n_ids, 1);
-	ASSERT_STR_OR_NULL(id_of(&f.got.recs[0], "custom_id"), "u1");
-	collector_reset(&f.got);
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/events", BASIC_OK, number, &resp), HUB_OK);
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "custom_id"), "u1");
+	pt_reset(&f.got);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, number, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
-	ASSERT_STR_OR_NULL(id_of(&f.got.recs[0], "custom_id"), "1234567890123");
-	fixture_close(&f);
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "custom_id"), "1234567890123");
+	pt_close(&f);
 }
 
 static void test_empty_batches_succeed_with_nothing(void)
 {
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/events", BASIC_OK, "{}", &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, "{}", &resp), HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 202);
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/events", BASIC_OK, "{\"events\": []}", &resp), HUB_OK);
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/bulkevents", BASIC_OK, "[]", &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, "{\"events\": []}", &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK, "[]", &resp), HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 202);
 	CU_ASSERT_EQUAL(f.got.n_emits, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 /* A record the hub refuses (no usable identifier: an mpid alone is not
@@ -851,18 +595,18 @@ static void test_record_refused_by_the_hub_fails_the_request(void)
 	static const char one[] =
 		"{\"events\": [{\"event_type\": \"custom_event\", \"data\": {\"event_name\": \"e\"}}]}";
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/bulkevents", BASIC_OK, bulk, &resp), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK, bulk, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 400, "invalid_event", 1, 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(error_message(&resp), "no usable identifier"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(error_message(&resp), "batches[1].events[0]"));
 	CU_ASSERT_EQUAL(f.got.n_emits, 2);
-	collector_reset(&f.got);
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/events", BASIC_OK, one, &resp), HUB_ERR_DATA);
+	pt_reset(&f.got);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, one, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 400, "invalid_event", 0, -1);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 /* ---- auth -------------------------------------------------------------- */
@@ -896,11 +640,11 @@ static void test_basic_auth_401_when_missing_403_when_wrong(void)
 		{"Basic bXBfa2V5XzE6bXBfc2VjcmV0Xw==", 403},         /* a prefix */
 	};
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		hub_rc rc = send_body(&f, "/v2/events", rows[i].auth, small_batch, &resp);
+		hub_rc rc = pt_post(&f, "/v2/events", rows[i].auth, small_batch, &resp);
 		if (resp.status != rows[i].status)
 			fprintf(stderr, "\n  row %zu: %d %s\n", i, resp.status, resp.body);
 		if (rows[i].status == 202) {
@@ -916,45 +660,45 @@ static void test_basic_auth_401_when_missing_403_when_wrong(void)
 	}
 	CU_ASSERT_EQUAL(f.got.n_recs, 3);
 	/* the webhook's value does not open the API, nor Basic the webhook */
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/events", WEBHOOK_AUTH, small_batch, &resp),
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", WEBHOOK_AUTH, small_batch, &resp),
 			HUB_ERR_DATA);
 	assert_error(&resp, 401, "unauthorized", -1, -1);
-	CU_ASSERT_EQUAL(send_body(&f, "/webhook", BASIC_OK, small_batch, &resp), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", BASIC_OK, small_batch, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 403, "forbidden", -1, -1);
 	CU_ASSERT_EQUAL(f.got.n_recs, 3);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_webhook_auth_and_switches(void)
 {
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/webhook", NULL, small_batch, &resp), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", NULL, small_batch, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 401, "unauthorized", -1, -1);
-	CU_ASSERT_EQUAL(send_body(&f, "/webhook", "Bearer wh-token-2", small_batch, &resp),
+	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", "Bearer wh-token-2", small_batch, &resp),
 			HUB_ERR_DATA);
 	assert_error(&resp, 403, "forbidden", -1, -1);
 	CU_ASSERT_PTR_NULL(strstr(resp.body, "wh-token"));
-	CU_ASSERT_EQUAL(send_body(&f, "/webhook", "Bearer wh-token-1x", small_batch, &resp),
+	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", "Bearer wh-token-1x", small_batch, &resp),
 			HUB_ERR_DATA);
 	assert_error(&resp, 403, "forbidden", -1, -1);
-	CU_ASSERT_EQUAL(send_body(&f, "/webhook", " " WEBHOOK_AUTH " ", small_batch, &resp),
+	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", " " WEBHOOK_AUTH " ", small_batch, &resp),
 			HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 202);
-	fixture_close(&f);
+	pt_close(&f);
 
 	/* API only: the webhook is off; webhook only: the API is off */
 	fixture_open_with(&f, "    api_key: k\n    api_secret: s\n");
-	CU_ASSERT_EQUAL(send_body(&f, "/webhook", WEBHOOK_AUTH, small_batch, &resp), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", WEBHOOK_AUTH, small_batch, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 404, "not_found", -1, -1);
-	fixture_close(&f);
+	pt_close(&f);
 	fixture_open_with(&f, "    webhook_authorization: \"" WEBHOOK_AUTH "\"\n");
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/events", BASIC_OK, small_batch, &resp), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, small_batch, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 404, "not_found", -1, -1);
-	CU_ASSERT_EQUAL(send_body(&f, "/webhook", WEBHOOK_AUTH, small_batch, &resp), HUB_OK);
-	fixture_close(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", WEBHOOK_AUTH, small_batch, &resp), HUB_OK);
+	pt_close(&f);
 }
 
 static void test_create_checks_the_keys(void)
@@ -975,15 +719,15 @@ static void test_create_checks_the_keys(void)
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		struct fixture f;
+		struct pt_fixture f;
 		char err[1024] = "", expected[1024];
 
-		CU_ASSERT_EQUAL(fixture_try_open(&f, rows[i].yaml, err, sizeof(err)), -1);
+		CU_ASSERT_EQUAL(pt_try_open(&f, "mparticle", err, sizeof(err), CONFIG, rows[i].yaml),
+				-1);
 		snprintf(expected, sizeof(expected), "sources[0] \"mp\" (plugin mparticle): %s",
 			 rows[i].message);
 		CU_ASSERT_STRING_EQUAL(err, expected);
-		config_free(f.cfg);
-		plugin_unload(&f.mod);
+		pt_close(&f);
 	}
 }
 
@@ -1194,7 +938,7 @@ static const struct bad_row bad_rows[] = {
 
 static void test_malformed_requests_emit_nothing(void)
 {
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(bad_rows) / sizeof(bad_rows[0]); i++) {
@@ -1207,31 +951,26 @@ static void test_malformed_requests_emit_nothing(void)
 		struct hub_response resp;
 		hub_rc rc;
 
-		rc = send_raw(&f, path, auth, body, len, &resp);
-		if (resp.status != row->status || f.got.n_emits != 0)
-			fprintf(stderr, "\n  row %zu (%s): %d %s\n", i, row->what, resp.status,
-				resp.body);
-		CU_ASSERT_EQUAL(rc, HUB_ERR_DATA);
+		rc = pt_send(&f, path, "Authorization", auth, body, len, &resp);
 		assert_error(&resp, row->status, row->code, row->index, row->event_index);
-		CU_ASSERT_EQUAL(f.got.n_emits, 0);
-		collector_reset(&f.got);
+		pt_assert_refused(&f, row->what, rc, &resp, row->status);
 		free(made);
 	}
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 /* A body of exactly 256 KB is fine. */
 static void test_body_of_256kb_is_accepted(void)
 {
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 	char *body = make_bytes(256 * 1024);
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 202);
 	CU_ASSERT_EQUAL(f.got.n_recs, 1);
-	fixture_close(&f);
+	pt_close(&f);
 	free(body);
 }
 
@@ -1252,37 +991,35 @@ static void test_error_messages_name_the_field(void)
 		 "user_identities.customerid: two different values of one identity"},
 	};
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		CU_ASSERT_EQUAL(send_body(&f, rows[i].path, BASIC_OK, rows[i].body, &resp),
+		CU_ASSERT_EQUAL(pt_post(&f, rows[i].path, BASIC_OK, rows[i].body, &resp),
 				HUB_ERR_DATA);
 		CU_ASSERT_STRING_EQUAL(error_message(&resp), rows[i].message);
 	}
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 /* ---- import ------------------------------------------------------------ */
 
 static void test_import_line_maps_one_batch_without_auth(void)
 {
-	struct fixture f;
+	struct pt_fixture f;
 	char err[512] = "";
-	char *line = read_fixture("webhook.json");
+	char *line = pt_read_file(FIXTURES, "webhook.json");
 
 	/* a JSON Lines line: the fixture's newlines would not be in it, but
 	 * JSON does not care */
 	fixture_open(&f);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f.mod.desc->import_line);
-	CU_ASSERT_EQUAL(f.mod.desc->import_line(f.inst->state, &f.call, line, strlen(line), err,
-						sizeof(err)),
-			HUB_OK);
+	CU_ASSERT_EQUAL(pt_import_line(&f, line, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_STRING_EQUAL(err, "");
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
-	ASSERT_STR_OR_NULL(f.got.recs[0].hub_mpid, "9223372036854775807");
+	ASSERT_STR_OR_NULL(pt_external_of(&f.got.recs[0], "mpid"), "9223372036854775807");
 	ASSERT_STR_OR_NULL(f.got.recs[1].message_id, "wh-msg-1");
-	fixture_close(&f);
+	pt_close(&f);
 	free(line);
 }
 
@@ -1296,43 +1033,35 @@ static void test_import_line_refuses_bad_lines(void)
 		{"{\"events\":[{\"data\":{}}]}", "events[0].event_type: missing"},
 		{"{\"mpid\": \"x\"}", "mpid: must be a 64-bit integer"},
 	};
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		char err[512] = "";
-		CU_ASSERT_EQUAL(f.mod.desc->import_line(f.inst->state, &f.call, rows[i].line,
-							strlen(rows[i].line), err, sizeof(err)),
-				HUB_ERR_DATA);
+		CU_ASSERT_EQUAL(pt_import_line(&f, rows[i].line, err, sizeof(err)), HUB_ERR_DATA);
 		if (strncmp(err, rows[i].message, strlen(rows[i].message)) != 0)
 			fprintf(stderr, "\n  import row %zu: %s\n", i, err);
 		CU_ASSERT_NSTRING_EQUAL(err, rows[i].message, strlen(rows[i].message));
 	}
 	CU_ASSERT_EQUAL(f.got.n_emits, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_descriptor_declares_routes_and_secret_keys(void)
 {
 	static const char *const paths[] = {"/v2/events", "/v2/bulkevents", "/webhook"};
-	struct fixture f;
-	size_t n = 0;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	CU_ASSERT_EQUAL(f.mod.desc->roles, HUB_ROLE_PUSH);
-	for (const struct hub_route *r = f.mod.desc->routes; r->method; r++, n++) {
-		CU_ASSERT_FATAL(n < 3);
-		CU_ASSERT_STRING_EQUAL(r->method, "POST");
-		CU_ASSERT_STRING_EQUAL(r->path, paths[n]);
-	}
-	CU_ASSERT_EQUAL(n, 3);
+	pt_assert_routes(&f, "POST", paths, 3);
 	for (const struct hub_config_key *k = f.mod.desc->config; k->name; k++) {
 		int secret = strcmp(k->name, "api_secret") == 0 ||
 			     strcmp(k->name, "webhook_authorization") == 0;
 		CU_ASSERT_EQUAL(k->is_secret, secret);
 		CU_ASSERT_FALSE(k->is_required);
 	}
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 TEST_SUITE(mparticle, NULL, NULL,

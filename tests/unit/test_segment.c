@@ -1,254 +1,55 @@
 /*
  * test_segment.c - drives plugins/segment (Segment HTTP Tracking API and
- * Webhooks destination) through the real loader and host table: requests
- * go straight to the plugin's routes with a struct hub_call whose emit
- * validates each record like the hub does (record_from_hub) and keeps a
- * copy.  Covers the mapping of every Segment Spec type to canonical records
- * (fixtures in tests/fixtures/segment/), write-key auth, webhook
- * signatures, a table of malformed requests (each must emit nothing) and
- * the import_line callback.
+ * Webhooks destination) through the real loader and host table
+ * (tests/unit/plugtest.h): requests go straight to the plugin's routes with
+ * a struct hub_call whose emit validates each record like the hub does
+ * (record_from_hub) and keeps a copy.  Covers the mapping of every Segment
+ * Spec type to canonical records (fixtures in tests/fixtures/segment/),
+ * write-key auth, webhook signatures, a table of malformed requests (each
+ * must emit nothing) and the import_line callback.
  */
-#include "testlib.h"
+#include "plugtest.h"
 
-#include "../../hub/config.h"
-#include "../../hub/host.h"
-#include "../../hub/plugin.h"
-#include "../../hub/record.h"
 #include "../../hub/util.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#define FIXTURES "tests/fixtures/segment/"
-#define MAX_SEEN 8
-#define MAX_IDS 6
-#define NOW_MS 1772000000000LL /* 2026-02-25 */
+#define FIXTURES "tests/fixtures/segment"
 
 #define KEY1_BASIC "Basic d2tfbGl2ZV8xOg=="	    /* "wk_live_1:" */
 #define KEY2_BASIC "Basic d2tfbGl2ZV8yOmlnbm9yZWQ=" /* "wk_live_2:ignored" */
 #define WEBHOOK_SECRET "whsec_test_secret"
 
-/* ---- the world ------------------------------------------------------ */
+/* ---- the world (tests/unit/plugtest.h) ------------------------------- */
 
-/* What one emitted record looked like (copied: emit() only borrows). */
-struct seen {
-	enum hub_record_type type;
-	char *message_id, *platform, *event_name, *properties_json, *attributes_json;
-	char *previous_id;
-	char *id_types[MAX_IDS], *id_values[MAX_IDS];
-	size_t n_ids;
-	int64_t timestamp_ms, sent_at_ms, received_at_ms;
-	size_t n_warnings; /* the hub's warnings for it (attributes dropped) */
-};
-
-struct collector {
-	struct seen recs[MAX_SEEN];
-	size_t n_recs, n_emits;
-	struct record_rules rules;
-};
-
-struct fixture {
-	struct plugin_module mod;
-	struct hub_config *cfg;
-	struct hub_instance *inst;
-	struct collector got;
-	struct hub_call call;
-};
-
-/* A request: up to two headers, the body with its length. */
-struct test_request {
-	struct hub_request req;
-	const char *names[2], *values[2];
-};
-
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-static void seen_copy(struct seen *s, const struct hub_record *rec, size_t n_warnings)
-{
-	s->type = rec->type;
-	s->message_id = dup_or_null(rec->message_id);
-	s->platform = dup_or_null(rec->platform);
-	s->event_name = dup_or_null(rec->event_name);
-	s->properties_json = dup_or_null(rec->properties_json);
-	s->attributes_json = dup_or_null(rec->attributes_json);
-	s->previous_id = dup_or_null(rec->previous_id);
-	s->timestamp_ms = rec->timestamp_ms;
-	s->sent_at_ms = rec->sent_at_ms;
-	s->received_at_ms = rec->received_at_ms;
-	s->n_warnings = n_warnings;
-	for (size_t i = 0; i < rec->n_identifiers && s->n_ids < MAX_IDS; i++, s->n_ids++) {
-		s->id_types[s->n_ids] = strdup(rec->identifiers[i].type);
-		s->id_values[s->n_ids] = strdup(rec->identifiers[i].value);
-	}
-}
-
-/* emit(): validate like the hub (record_from_hub), then keep a copy. */
-static hub_rc collect_emit(struct hub_call *call, const struct hub_record *rec, char *err,
-			   size_t err_size)
-{
-	struct collector *c = call->ctx;
-	struct record_warnings w = {0};
-	struct record *r = NULL;
-	hub_rc rc;
-
-	c->n_emits++;
-	rc = record_from_hub(rec, "web", &c->rules, NOW_MS, &r, &w, err, err_size);
-	if (rc == HUB_OK) {
-		CU_ASSERT_FATAL(c->n_recs < MAX_SEEN);
-		seen_copy(&c->recs[c->n_recs++], rec, w.total);
-	}
-	record_free(r);
-	record_warnings_clear(&w);
-	return rc;
-}
-
-static void collector_reset(struct collector *c)
-{
-	for (size_t i = 0; i < c->n_recs; i++) {
-		struct seen *s = &c->recs[i];
-		free(s->message_id);
-		free(s->platform);
-		free(s->event_name);
-		free(s->properties_json);
-		free(s->attributes_json);
-		free(s->previous_id);
-		for (size_t k = 0; k < s->n_ids; k++) {
-			free(s->id_types[k]);
-			free(s->id_values[k]);
-		}
-	}
-	memset(c->recs, 0, sizeof(c->recs));
-	c->n_recs = c->n_emits = 0;
-}
+/* One source "web" of the plugin, with its own keys (%s). */
+#define CONFIG                                                          \
+	"identity:\n  external:\n    crm_id: {limit: 1, priority: 1}\n" \
+	"sources:\n  - name: web\n    plugin: segment\n%s"
 
 static const char default_keys[] = "    write_keys: [wk_live_1, wk_live_2]\n"
 				   "    webhook_secret: " WEBHOOK_SECRET "\n";
 
-/* Creates an instance of the segment plugin with `keys_yaml` (the source's
- * own keys).  Returns the create() result (0 or -1), err set. */
-static int fixture_try_open(struct fixture *f, const char *keys_yaml, char *err, size_t err_size)
+static void fixture_open_with(struct pt_fixture *f, const char *keys_yaml)
 {
-	char *so, *yaml;
-
-	memset(f, 0, sizeof(*f));
-	CU_ASSERT(asprintf(&so, "%s/plugins/segment.so", testlib_build_dir()) > 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &f->mod, err, err_size), 0);
-	free(so);
-	CU_ASSERT(asprintf(&yaml,
-			   "identity:\n"
-			   "  external:\n"
-			   "    crm_id: {limit: 1, priority: 1}\n"
-			   "sources:\n"
-			   "  - name: web\n"
-			   "    plugin: segment\n"
-			   "%s",
-			   keys_yaml) > 0);
-	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml", yaml, &f->cfg, err, err_size), 0);
-	free(yaml);
-	f->got.rules = (struct record_rules){f->cfg->external_ids, f->cfg->n_external_ids,
-					     f->cfg->blocked_values, f->cfg->n_blocked_values};
-	return plugin_instance_create(&f->mod, &f->cfg->sources[0], &f->inst, err, err_size);
+	pt_open(f, "segment", CONFIG, keys_yaml);
 }
 
-static void fixture_open_with(struct fixture *f, const char *keys_yaml)
-{
-	char err[1024] = "";
-
-	CU_ASSERT_EQUAL_FATAL(fixture_try_open(f, keys_yaml, err, sizeof(err)), 0);
-	f->call.inst = f->inst;
-	f->call.on_emit = collect_emit;
-	f->call.ctx = &f->got;
-}
-
-static void fixture_open(struct fixture *f)
+static void fixture_open(struct pt_fixture *f)
 {
 	fixture_open_with(f, default_keys);
 }
 
-static void fixture_close(struct fixture *f)
-{
-	collector_reset(&f->got);
-	plugin_instance_destroy(f->inst);
-	config_free(f->cfg);
-	plugin_unload(&f->mod);
-}
-
-static const char *request_header(const struct hub_request *req, const char *name)
-{
-	const struct test_request *t = (const struct test_request *)req;
-
-	for (int i = 0; i < 2; i++)
-		if (t->names[i] && strcasecmp(t->names[i], name) == 0)
-			return t->values[i];
-	return NULL;
-}
-
-/* Sends body[0..len) to the route `path`, with one header (or none). */
-static hub_rc send_raw(struct fixture *f, const char *path, const char *hname, const char *hvalue,
-		       const char *body, size_t len, struct hub_response *resp)
-{
-	struct test_request t = {
-		.req = {.method = "POST",
-			.path = path,
-			.body = body,
-			.body_len = len,
-			.header = request_header},
-		.names = {hname},
-		.values = {hvalue},
-	};
-
-	memset(resp, 0, sizeof(*resp));
-	for (const struct hub_route *r = f->mod.desc->routes; r->method; r++)
-		if (strcmp(r->path, path) == 0)
-			return r->handle(f->inst->state, &f->call, &t.req, resp);
-	CU_FAIL("no such route");
-	return HUB_ERR_INTERNAL;
-}
-
-static hub_rc send_body(struct fixture *f, const char *path, const char *auth, const char *body,
-			struct hub_response *resp)
-{
-	return send_raw(f, path, auth ? "Authorization" : NULL, auth, body, strlen(body), resp);
-}
-
-static char *read_fixture(const char *name)
-{
-	char path[256];
-	char *text = NULL;
-	long n;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), FIXTURES "%s", name);
-	fp = fopen(path, "rb");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	text = calloc(1, (size_t)n + 1);
-	CU_ASSERT_FATAL(text && fread(text, 1, (size_t)n, fp) == (size_t)n);
-	fclose(fp);
-	return text;
-}
-
 /* Sends a fixture to a route with key 1; expects 200. */
-static void send_fixture_ok(struct fixture *f, const char *path, const char *name)
+static void send_fixture_ok(struct pt_fixture *f, const char *path, const char *name)
 {
-	struct hub_response resp;
-	char *body = read_fixture(name);
-
-	CU_ASSERT_EQUAL(send_body(f, path, KEY1_BASIC, body, &resp), HUB_OK);
-	CU_ASSERT_EQUAL(resp.status, 200);
-	CU_ASSERT_STRING_EQUAL(resp.body, "{\"success\":true}");
-	free(body);
+	pt_post_file_ok(f, path, KEY1_BASIC, FIXTURES, name, 200, "{\"success\":true}");
 }
 
 static int64_t ms(const char *rfc3339)
@@ -259,43 +60,13 @@ static int64_t ms(const char *rfc3339)
 	return v;
 }
 
-/* The value of identifier `type` of a seen record, or NULL. */
-static const char *id_of(const struct seen *s, const char *type)
-{
-	for (size_t i = 0; i < s->n_ids; i++)
-		if (strcmp(s->id_types[i], type) == 0)
-			return s->id_values[i];
-	return NULL;
-}
-
-#define ASSERT_STR_OR_NULL(actual, expected)                                                       \
-	do {                                                                                       \
-		const char *a_ = (actual), *e_ = (expected);                                       \
-		if (e_ == NULL) {                                                                  \
-			CU_ASSERT_PTR_NULL(a_);                                                    \
-		} else if (a_ == NULL) {                                                           \
-			CU_FAIL("NULL where \"" #expected "\" was expected");                      \
-		} else {                                                                           \
-			CU_ASSERT_STRING_EQUAL(a_, e_);                                            \
-		}                                                                                  \
-	} while (0)
-
 /* Checks the error answer: status, code, index (-1: none). */
 static void assert_error(const struct hub_response *resp, int status, const char *code, long index)
 {
-	json_error_t jerr;
-	json_t *doc = json_loads(resp->body, 0, &jerr), *err;
+	json_t *doc = pt_answer_json(resp, status), *err = json_object_get(doc, "error");
 
-	CU_ASSERT_EQUAL(resp->status, status);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
-	err = json_object_get(doc, "error");
-	ASSERT_STR_OR_NULL(json_string_value(json_object_get(err, "code")), code);
-	CU_ASSERT_PTR_NOT_NULL(json_string_value(json_object_get(err, "message")));
-	if (index < 0) {
-		CU_ASSERT_PTR_NULL(json_object_get(err, "index"));
-	} else {
-		CU_ASSERT_EQUAL(json_integer_value(json_object_get(err, "index")), index);
-	}
+	pt_assert_error_object(err, code);
+	pt_assert_index(err, "index", index);
 	json_decref(doc);
 }
 
@@ -303,8 +74,8 @@ static void assert_error(const struct hub_response *resp, int status, const char
 
 static void test_identify_spec_example_maps_ids_traits_and_context(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v1/identify", "identify.json");
@@ -312,8 +83,8 @@ static void test_identify_spec_example_maps_ids_traits_and_context(void)
 	s = &f.got.recs[0];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_IDENTIFY);
 	ASSERT_STR_OR_NULL(s->message_id, "022bb90c-bbac-11e4-8dfc-aa07a5b093db");
-	ASSERT_STR_OR_NULL(id_of(s, "custom_id"), "97980cfea0067");
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "507f191e810c19729de860ea");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "97980cfea0067");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "507f191e810c19729de860ea");
 	CU_ASSERT_EQUAL(s->n_ids, 2);
 	ASSERT_STR_OR_NULL(s->platform, "web");
 	ASSERT_STR_OR_NULL(s->attributes_json,
@@ -332,13 +103,13 @@ static void test_identify_spec_example_maps_ids_traits_and_context(void)
 	CU_ASSERT_EQUAL(s->timestamp_ms, ms("2015-02-23T22:28:55.111Z"));
 	CU_ASSERT_EQUAL(s->sent_at_ms, ms("2015-02-23T22:28:55.111Z"));
 	CU_ASSERT_EQUAL(s->received_at_ms, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_track_spec_example_maps_event_and_properties(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v1/track", "track.json");
@@ -348,21 +119,21 @@ static void test_track_spec_example_maps_event_and_properties(void)
 	ASSERT_STR_OR_NULL(s->event_name, "Course Clicked");
 	ASSERT_STR_OR_NULL(s->properties_json, "{\"title\":\"Intro to Analytics\"}");
 	ASSERT_STR_OR_NULL(s->message_id, "ajs-f8ca1e4de5024d9430b3928bd8ac6b96");
-	ASSERT_STR_OR_NULL(id_of(s, "custom_id"), "AiUGstSDIg");
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "23adfd82-aa0f-45a7-a756-24f2a7a4c895");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "AiUGstSDIg");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "23adfd82-aa0f-45a7-a756-24f2a7a4c895");
 	ASSERT_STR_OR_NULL(s->platform, "web");
 	CU_ASSERT_PTR_NULL(s->attributes_json);
 	/* timestamp wins over originalTimestamp; sentAt corrects the skew */
 	CU_ASSERT_EQUAL(s->timestamp_ms, ms("2015-12-12T19:11:01.249Z"));
 	CU_ASSERT_EQUAL(s->sent_at_ms, ms("2015-12-12T19:11:01.169Z"));
 	CU_ASSERT_EQUAL(s->received_at_ms, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_page_becomes_page_event_with_its_name(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v1/page", "page.json");
@@ -373,15 +144,15 @@ static void test_page_becomes_page_event_with_its_name(void)
 	ASSERT_STR_OR_NULL(s->properties_json,
 			   "{\"title\":\"Welcome | Initech\","
 			   "\"url\":\"http://www.example.com\",\"name\":\"Home\"}");
-	ASSERT_STR_OR_NULL(id_of(s, "custom_id"), "97980cfea0067");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "97980cfea0067");
 	CU_ASSERT_PTR_NULL(s->platform); /* no library, os or device named */
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_screen_becomes_screen_event_on_ios(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v1/screen", "screen.json");
@@ -391,15 +162,15 @@ static void test_screen_becomes_screen_event_on_ios(void)
 	ASSERT_STR_OR_NULL(s->event_name, "$screen");
 	ASSERT_STR_OR_NULL(s->properties_json,
 			   "{\"variation\":\"blue signup button\",\"name\":\"Home\"}");
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "3a12eab0-bca7-11e4-8dfc-aa07a5b093db");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "3a12eab0-bca7-11e4-8dfc-aa07a5b093db");
 	ASSERT_STR_OR_NULL(s->platform, "ios");
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_group_becomes_group_event_with_id_and_traits(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v1/group", "group.json");
@@ -412,14 +183,14 @@ static void test_group_becomes_group_event_with_id_and_traits(void)
 			   "\"Initech\",\"industry\":\"Technology\",\"employees\":329,"
 			   "\"plan\":\"enterprise\",\"total billed\":830}}");
 	CU_ASSERT_PTR_NULL(s->attributes_json);
-	ASSERT_STR_OR_NULL(id_of(s, "custom_id"), "97980cfea0067");
-	fixture_close(&f);
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "97980cfea0067");
+	pt_close(&f);
 }
 
 static void test_alias_maps_previous_id_and_user_id(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v1/alias", "alias.json");
@@ -427,11 +198,11 @@ static void test_alias_maps_previous_id_and_user_id(void)
 	s = &f.got.recs[0];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_ALIAS);
 	ASSERT_STR_OR_NULL(s->previous_id, "39239-239239-239239-23923");
-	ASSERT_STR_OR_NULL(id_of(s, "custom_id"), "507f191e81");
-	CU_ASSERT_PTR_NULL(id_of(s, "installation_id")); /* an alias names no device */
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "507f191e81");
+	CU_ASSERT_PTR_NULL(pt_id_of(s, "installation_id")); /* an alias names no device */
 	CU_ASSERT_EQUAL(s->n_ids, 1);
 	CU_ASSERT_PTR_NULL(s->event_name);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 /* Every fixture also goes through /v1/batch and the webhook unchanged. */
@@ -440,19 +211,19 @@ static void test_spec_examples_map_alike_through_batch(void)
 	static const char *const names[] = {"identify.json", "track.json", "page.json",
 					    "screen.json",   "group.json", "alias.json"};
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 	char *items[6], *body;
 	size_t n = 0;
 
 	for (size_t i = 0; i < 6; i++)
-		items[i] = read_fixture(names[i]);
+		items[i] = pt_read_file(FIXTURES, names[i]);
 	body = calloc(1, 16384);
 	n += (size_t)sprintf(body, "{\"batch\": [");
 	for (size_t i = 0; i < 6; i++)
 		n += (size_t)sprintf(body + n, "%s%s", i ? "," : "", items[i]);
 	sprintf(body + n, "]}");
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v1/batch", KEY2_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY2_BASIC, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 200);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 6);
 	CU_ASSERT_EQUAL(f.got.recs[0].type, HUB_REC_IDENTIFY);
@@ -461,7 +232,7 @@ static void test_spec_examples_map_alike_through_batch(void)
 	ASSERT_STR_OR_NULL(f.got.recs[3].event_name, "$screen");
 	ASSERT_STR_OR_NULL(f.got.recs[4].event_name, "$group");
 	CU_ASSERT_EQUAL(f.got.recs[5].type, HUB_REC_ALIAS);
-	fixture_close(&f);
+	pt_close(&f);
 	for (size_t i = 0; i < 6; i++)
 		free(items[i]);
 	free(body);
@@ -469,8 +240,8 @@ static void test_spec_examples_map_alike_through_batch(void)
 
 static void test_batch_context_merges_into_items(void)
 {
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v1/batch", "batch_context.json");
@@ -480,8 +251,8 @@ static void test_batch_context_merges_into_items(void)
 	s = &f.got.recs[0];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_IDENTIFY);
 	ASSERT_STR_OR_NULL(s->message_id, "b1");
-	ASSERT_STR_OR_NULL(id_of(s, "custom_id"), "u-100");
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "a-100");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "u-100");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "a-100");
 	ASSERT_STR_OR_NULL(s->attributes_json,
 			   "{\"$email_address\":\"ann@example.com\",\"plan\":\"gold\","
 			   "\"$language\":\"de\",\"$region\":\"DE\","
@@ -497,9 +268,9 @@ static void test_batch_context_merges_into_items(void)
 	ASSERT_STR_OR_NULL(s->event_name, "Order Completed");
 	ASSERT_STR_OR_NULL(s->properties_json, "{\"total\":18.5,\"currency\":\"EUR\"}");
 	ASSERT_STR_OR_NULL(s->platform, "android");
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "a-100");
-	ASSERT_STR_OR_NULL(id_of(s, "crm_id"), "K7");
-	CU_ASSERT_PTR_NULL(id_of(s, "custom_id"));
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "a-100");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "crm_id"), "K7");
+	CU_ASSERT_PTR_NULL(pt_id_of(s, "custom_id"));
 	CU_ASSERT_EQUAL(s->sent_at_ms, ms("2026-03-01T10:00:09.000Z"));
 
 	/* item 2: no timestamp (the hub's receive time applies), own timezone,
@@ -511,25 +282,21 @@ static void test_batch_context_merges_into_items(void)
 	CU_ASSERT_EQUAL(s->timestamp_ms, 0);
 	CU_ASSERT_EQUAL(s->sent_at_ms, 0);
 	CU_ASSERT_EQUAL(s->received_at_ms, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 /* ---- mapping details ---------------------------------------------------- */
 
 /* One identify with a context; returns its attributes JSON (malloc'd). */
-static char *identify_attributes(struct fixture *f, const char *context_json)
+static char *identify_attributes(struct pt_fixture *f, const char *context_json)
 {
 	struct hub_response resp;
 	char body[512];
-	char *attrs = NULL;
 
 	snprintf(body, sizeof(body), "{\"userId\": \"u1\", \"context\": %s}", context_json);
-	CU_ASSERT_EQUAL(send_body(f, "/v1/identify", KEY1_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(f, "/v1/identify", KEY1_BASIC, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 200);
-	if (f->got.n_recs == 1)
-		attrs = dup_or_null(f->got.recs[0].attributes_json);
-	collector_reset(&f->got);
-	return attrs;
+	return pt_take_attributes(&f->got);
 }
 
 static void test_locale_and_timezone_become_native_attributes(void)
@@ -548,7 +315,7 @@ static void test_locale_and_timezone_become_native_attributes(void)
 		{"{\"locale\": \"pt-BR\", \"timezone\": \"America/Sao_Paulo\"}",
 		 "{\"$language\":\"pt\",\"$region\":\"BR\",\"$timezone\":\"America/Sao_Paulo\"}"},
 	};
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -556,7 +323,7 @@ static void test_locale_and_timezone_become_native_attributes(void)
 		ASSERT_STR_OR_NULL(attrs, rows[i].attributes);
 		free(attrs);
 	}
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_traits_win_over_context_and_keys_are_lowercased(void)
@@ -567,16 +334,16 @@ static void test_traits_win_over_context_and_keys_are_lowercased(void)
 		"\"red\"},"
 		" \"context\": {\"locale\": \"fr-FR\"}}";
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v1/identify", KEY1_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/identify", KEY1_BASIC, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 	ASSERT_STR_OR_NULL(f.got.recs[0].attributes_json,
 			   "{\"$language\":\"it\",\"$first_name\":\"Ann\",\"$last_name\":\"Lee\","
 			   "\"$email_address\":\"ann@example.com\",\"favoritecolor\":\"red\","
 			   "\"$region\":\"FR\"}");
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_external_ids_become_identifiers(void)
@@ -589,21 +356,21 @@ static void test_external_ids_become_identifiers(void)
 		"{\"id\": \"Z9\", \"type\": \"zendesk_id\"},"
 		"{\"id\": \"evil\", \"type\": \"custom_id\"}]}}";
 	struct hub_response resp;
-	struct fixture f;
-	struct seen *s;
+	struct pt_fixture f;
+	struct pt_seen *s;
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v1/track", KEY1_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 	s = &f.got.recs[0];
 	/* the hub keeps configured types only (crm_id); custom_id comes from
 	 * userId alone */
 	CU_ASSERT_EQUAL(s->n_ids, 3);
-	ASSERT_STR_OR_NULL(id_of(s, "installation_id"), "a1");
-	ASSERT_STR_OR_NULL(id_of(s, "crm_id"), "K7");
-	ASSERT_STR_OR_NULL(id_of(s, "zendesk_id"), "Z9");
-	CU_ASSERT_PTR_NULL(id_of(s, "custom_id"));
-	fixture_close(&f);
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "a1");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "crm_id"), "K7");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "zendesk_id"), "Z9");
+	CU_ASSERT_PTR_NULL(pt_id_of(s, "custom_id"));
+	pt_close(&f);
 }
 
 static void test_platform_detection(void)
@@ -629,7 +396,7 @@ static void test_platform_detection(void)
 		{"{}", NULL},
 	};
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 	char body[512];
 
 	fixture_open(&f);
@@ -637,12 +404,12 @@ static void test_platform_detection(void)
 		snprintf(body, sizeof(body),
 			 "{\"anonymousId\": \"a1\", \"event\": \"e\", \"context\": %s}",
 			 rows[i].context);
-		CU_ASSERT_EQUAL(send_body(&f, "/v1/track", KEY1_BASIC, body, &resp), HUB_OK);
+		CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC, body, &resp), HUB_OK);
 		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 		ASSERT_STR_OR_NULL(f.got.recs[0].platform, rows[i].platform);
-		collector_reset(&f.got);
+		pt_reset(&f.got);
 	}
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_skew_correction_fields(void)
@@ -680,11 +447,11 @@ static void test_skew_correction_fields(void)
 		 "2026-01-02T03:04:00.000Z", "2026-01-02T03:05:00.000Z"},
 	};
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		CU_ASSERT_EQUAL(send_body(&f, rows[i].path, KEY1_BASIC, rows[i].body, &resp),
+		CU_ASSERT_EQUAL(pt_post(&f, rows[i].path, KEY1_BASIC, rows[i].body, &resp),
 				HUB_OK);
 		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 		CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms,
@@ -692,9 +459,9 @@ static void test_skew_correction_fields(void)
 		CU_ASSERT_EQUAL(f.got.recs[0].sent_at_ms,
 				rows[i].sent_at ? ms(rows[i].sent_at) : 0);
 		CU_ASSERT_EQUAL(f.got.recs[0].received_at_ms, 0);
-		collector_reset(&f.got);
+		pt_reset(&f.got);
 	}
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_numeric_ids_become_decimal_text(void)
@@ -705,25 +472,25 @@ static void test_numeric_ids_become_decimal_text(void)
 				   "{\"type\": \"alias\", \"userId\": 9007199254740993,"
 				   " \"previousId\": 0.1}]}";
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
-	ASSERT_STR_OR_NULL(id_of(&f.got.recs[0], "custom_id"), "42");
-	ASSERT_STR_OR_NULL(id_of(&f.got.recs[0], "installation_id"), "7.5");
-	ASSERT_STR_OR_NULL(id_of(&f.got.recs[1], "custom_id"), "-12");
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "custom_id"), "42");
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "installation_id"), "7.5");
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[1], "custom_id"), "-12");
 	ASSERT_STR_OR_NULL(f.got.recs[1].properties_json, "{\"group_id\":\"1000\",\"traits\":{}}");
-	ASSERT_STR_OR_NULL(id_of(&f.got.recs[2], "custom_id"), "9007199254740993");
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[2], "custom_id"), "9007199254740993");
 	ASSERT_STR_OR_NULL(f.got.recs[2].previous_id, "0.1");
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_message_id_optional_and_up_to_99_chars(void)
 {
 	char body[512], id[100];
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	memset(id, 'm', 99);
 	id[99] = '\0';
@@ -734,13 +501,13 @@ static void test_message_id_optional_and_up_to_99_chars(void)
 		 "\"%s\"}]}",
 		 id);
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
 	CU_ASSERT_PTR_NULL(f.got.recs[0].message_id); /* the hub derives one */
 	CU_ASSERT_PTR_NULL(f.got.recs[1].message_id);
 	ASSERT_STR_OR_NULL(f.got.recs[2].message_id, id);
 	CU_ASSERT_PTR_NULL(f.got.recs[0].properties_json);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_single_calls_take_their_type_from_the_path(void)
@@ -761,31 +528,31 @@ static void test_single_calls_take_their_type_from_the_path(void)
 		{"/v1/alias", "{\"userId\": \"u\", \"previousId\": \"p\"}", NULL, HUB_REC_ALIAS},
 	};
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		CU_ASSERT_EQUAL(send_body(&f, rows[i].path, KEY1_BASIC, rows[i].body, &resp),
+		CU_ASSERT_EQUAL(pt_post(&f, rows[i].path, KEY1_BASIC, rows[i].body, &resp),
 				HUB_OK);
 		CU_ASSERT_EQUAL(resp.status, 200);
 		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 		CU_ASSERT_EQUAL(f.got.recs[0].type, rows[i].type);
 		ASSERT_STR_OR_NULL(f.got.recs[0].event_name, rows[i].event_name);
-		collector_reset(&f.got);
+		pt_reset(&f.got);
 	}
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_empty_batch_succeeds_with_nothing(void)
 {
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v1/batch", KEY1_BASIC, "{\"batch\": []}", &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, "{\"batch\": []}", &resp), HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 200);
 	CU_ASSERT_EQUAL(f.got.n_emits, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 /* A record the hub refuses (no usable identifier: "undefined" is a blocked
@@ -797,14 +564,14 @@ static void test_record_refused_by_the_hub_fails_the_request(void)
 		"{\"type\": \"track\", \"userId\": \"u1\", \"event\": \"e\"},"
 		"{\"type\": \"track\", \"userId\": \"undefined\", \"event\": \"e\"}]}";
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 400, "invalid_event", 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, "no usable identifier"));
 	CU_ASSERT_EQUAL(f.got.n_emits, 2);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 /* ---- auth -------------------------------------------------------------- */
@@ -816,15 +583,15 @@ static void test_basic_auth_accepts_every_configured_key(void)
 	static const char *const ok[] = {KEY1_BASIC, KEY2_BASIC, "basic d2tfbGl2ZV8xOg",
 					 "  Basic   d2tfbGl2ZV8x  "};
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		CU_ASSERT_EQUAL(send_body(&f, "/v1/track", ok[i], small_track, &resp), HUB_OK);
+		CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", ok[i], small_track, &resp), HUB_OK);
 		CU_ASSERT_EQUAL(resp.status, 200);
 	}
 	CU_ASSERT_EQUAL(f.got.n_recs, 4);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_body_write_key_is_accepted(void)
@@ -835,15 +602,15 @@ static void test_body_write_key_is_accepted(void)
 		"{\"writeKey\": \"wk_live_1\", \"userId\": \"u\", \"event\": \"e\"}",
 	};
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(send_body(&f, "/v1/batch", NULL, ok[0], &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", NULL, ok[0], &resp), HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 200);
-	CU_ASSERT_EQUAL(send_body(&f, "/v1/track", NULL, ok[1], &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", NULL, ok[1], &resp), HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 200);
 	CU_ASSERT_EQUAL(f.got.n_recs, 2);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_wrong_or_missing_key_is_401_and_never_echoed(void)
@@ -866,28 +633,28 @@ static void test_wrong_or_missing_key_is_401_and_never_echoed(void)
 		{"Basic d2tfbGl2ZV8xX:", small_track},
 	};
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		CU_ASSERT_EQUAL(send_body(&f, "/v1/track", rows[i].auth, rows[i].body, &resp),
+		CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", rows[i].auth, rows[i].body, &resp),
 				HUB_ERR_DATA);
 		assert_error(&resp, 401, "unauthorized", -1);
 		CU_ASSERT_PTR_NULL(strstr(resp.body, "wk_live"));
 	}
 	CU_ASSERT_EQUAL(f.got.n_emits, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_webhook_only_source_refuses_the_api(void)
 {
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open_with(&f, "    webhook_secret: " WEBHOOK_SECRET "\n");
-	CU_ASSERT_EQUAL(send_body(&f, "/v1/track", KEY1_BASIC, small_track, &resp), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC, small_track, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 401, "unauthorized", -1);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_create_needs_a_key_or_a_secret(void)
@@ -903,15 +670,15 @@ static void test_create_needs_a_key_or_a_secret(void)
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		struct fixture f;
+		struct pt_fixture f;
 		char err[1024] = "", expected[1024];
 
-		CU_ASSERT_EQUAL(fixture_try_open(&f, rows[i].yaml, err, sizeof(err)), -1);
+		CU_ASSERT_EQUAL(pt_try_open(&f, "segment", err, sizeof(err), CONFIG, rows[i].yaml),
+				-1);
 		snprintf(expected, sizeof(expected), "sources[0] \"web\" (plugin segment): %s",
 			 rows[i].message);
 		CU_ASSERT_STRING_EQUAL(err, expected);
-		config_free(f.cfg);
-		plugin_unload(&f.mod);
+		pt_close(&f);
 	}
 }
 
@@ -929,11 +696,11 @@ static void hmac_hex(const char *data, size_t len, char out[41])
 		sprintf(out + 2 * i, "%02x", md[i]);
 }
 
-static hub_rc send_webhook(struct fixture *f, const char *signature, const char *body,
+static hub_rc send_webhook(struct pt_fixture *f, const char *signature, const char *body,
 			   struct hub_response *resp)
 {
-	return send_raw(f, "/webhook", signature ? "X-Signature" : NULL, signature, body,
-			strlen(body), resp);
+	return pt_send(f, "/webhook", signature ? "X-Signature" : NULL, signature, body,
+		       strlen(body), resp);
 }
 
 static const char webhook_event[] =
@@ -944,7 +711,7 @@ static const char webhook_event[] =
 static void test_webhook_valid_signature_is_stored(void)
 {
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 	char sig[41], upper[41];
 
 	hmac_hex(webhook_event, strlen(webhook_event), sig);
@@ -961,7 +728,7 @@ static void test_webhook_valid_signature_is_stored(void)
 	for (int i = 0; i < 41; i++)
 		upper[i] = (char)toupper((unsigned char)sig[i]);
 	CU_ASSERT_EQUAL(send_webhook(&f, upper, webhook_event, &resp), HUB_OK);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_webhook_bad_or_missing_signature_is_401(void)
@@ -971,7 +738,7 @@ static void test_webhook_bad_or_missing_signature_is_401(void)
 		"nothex", "4f3c2b1a", /* a prefix length */
 	};
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 	char sig[41], other[41];
 	char *tampered = strdup(webhook_event);
 
@@ -991,13 +758,13 @@ static void test_webhook_bad_or_missing_signature_is_401(void)
 	CU_ASSERT_EQUAL(send_webhook(&f, other, webhook_event, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 401, "unauthorized", -1);
 	/* a write key does not open the webhook */
-	CU_ASSERT_EQUAL(send_raw(&f, "/webhook", "Authorization", KEY1_BASIC, webhook_event,
-				 strlen(webhook_event), &resp),
+	CU_ASSERT_EQUAL(pt_send(&f, "/webhook", "Authorization", KEY1_BASIC, webhook_event,
+				strlen(webhook_event), &resp),
 			HUB_ERR_DATA);
 	assert_error(&resp, 401, "unauthorized", -1);
 	CU_ASSERT_EQUAL(f.got.n_emits, 0);
 	free(tampered);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_webhook_array_is_signed_over_its_first_element(void)
@@ -1006,7 +773,7 @@ static void test_webhook_array_is_signed_over_its_first_element(void)
 				    "\"email\":\"b@example.com\"}}";
 	static const char second[] = "{\"type\":\"page\",\"userId\":\"wh-2\",\"name\":\"Pricing\"}";
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 	char body[512], sig[41], whole[41];
 
 	snprintf(body, sizeof(body), "[%s,%s]", first, second);
@@ -1017,26 +784,26 @@ static void test_webhook_array_is_signed_over_its_first_element(void)
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
 	ASSERT_STR_OR_NULL(f.got.recs[0].attributes_json, "{\"$email_address\":\"b@example.com\"}");
 	ASSERT_STR_OR_NULL(f.got.recs[1].event_name, "$page");
-	collector_reset(&f.got);
+	pt_reset(&f.got);
 
 	/* with whitespace around the element, the element's own text counts */
 	snprintf(body, sizeof(body), "[ \n%s , %s]\n", first, second);
 	CU_ASSERT_EQUAL(send_webhook(&f, sig, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL(f.got.n_recs, 2);
-	collector_reset(&f.got);
+	pt_reset(&f.got);
 
 	/* a signature of the whole array body is accepted too */
 	hmac_hex(body, strlen(body), whole);
 	CU_ASSERT_EQUAL(send_webhook(&f, whole, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL(f.got.n_recs, 2);
-	collector_reset(&f.got);
+	pt_reset(&f.got);
 
 	/* the second element's signature is not the first's */
 	hmac_hex(second, strlen(second), sig);
 	CU_ASSERT_EQUAL(send_webhook(&f, sig, body, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 401, "unauthorized", -1);
 	CU_ASSERT_EQUAL(f.got.n_emits, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_webhook_bad_events_are_400_after_the_signature(void)
@@ -1044,7 +811,7 @@ static void test_webhook_bad_events_are_400_after_the_signature(void)
 	static const char body[] = "[{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\"},"
 				   "{\"type\":\"purchase\",\"userId\":\"u\"}]";
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 	char sig[41];
 
 	hmac_hex(body, strlen(body), sig);
@@ -1052,18 +819,18 @@ static void test_webhook_bad_events_are_400_after_the_signature(void)
 	CU_ASSERT_EQUAL(send_webhook(&f, sig, body, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 400, "unknown_type", 1);
 	CU_ASSERT_EQUAL(f.got.n_emits, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_webhook_is_off_without_a_secret(void)
 {
 	struct hub_response resp;
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open_with(&f, "    write_keys: [wk_live_1]\n");
 	CU_ASSERT_EQUAL(send_webhook(&f, "00", webhook_event, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 404, "not_found", -1);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 /* ---- malformed requests: nothing is ever emitted ----------------------- */
@@ -1309,7 +1076,7 @@ static const struct bad_row bad_rows[] = {
 
 static void test_malformed_requests_emit_nothing(void)
 {
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(bad_rows) / sizeof(bad_rows[0]); i++) {
@@ -1321,18 +1088,13 @@ static void test_malformed_requests_emit_nothing(void)
 		struct hub_response resp;
 		hub_rc rc;
 
-		rc = send_raw(&f, row->path ? row->path : "/v1/batch",
-			      auth ? "Authorization" : NULL, auth, body, len, &resp);
-		if (resp.status != row->status || f.got.n_emits != 0)
-			fprintf(stderr, "\n  row %zu (%s): %d %s\n", i, row->what, resp.status,
-				resp.body);
-		CU_ASSERT_EQUAL(rc, HUB_ERR_DATA);
+		rc = pt_send(&f, row->path ? row->path : "/v1/batch",
+			     auth ? "Authorization" : NULL, auth, body, len, &resp);
 		assert_error(&resp, row->status, row->code, row->index);
-		CU_ASSERT_EQUAL(f.got.n_emits, 0);
-		collector_reset(&f.got);
+		pt_assert_refused(&f, row->what, rc, &resp, row->status);
 		free(made);
 	}
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 /* ---- import ------------------------------------------------------------ */
@@ -1345,25 +1107,23 @@ static void test_import_line_maps_one_event_without_auth(void)
 		"\"timestamp\":\"2024-05-01T08:00:00.000Z\",\"sentAt\":\"2024-05-01T08:00:03."
 		"000Z\","
 		"\"receivedAt\":\"2024-05-01T08:00:04.000Z\",\"writeKey\":\"whatever\"}";
-	struct fixture f;
+	struct pt_fixture f;
 	char err[512] = "";
 
 	fixture_open(&f);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f.mod.desc->import_line);
-	CU_ASSERT_EQUAL(f.mod.desc->import_line(f.inst->state, &f.call, line, strlen(line), err,
-						sizeof(err)),
-			HUB_OK);
+	CU_ASSERT_EQUAL(pt_import_line(&f, line, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_STRING_EQUAL(err, "");
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 	CU_ASSERT_EQUAL(f.got.recs[0].type, HUB_REC_IDENTIFY);
-	ASSERT_STR_OR_NULL(id_of(&f.got.recs[0], "custom_id"), "imp-1");
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "custom_id"), "imp-1");
 	ASSERT_STR_OR_NULL(f.got.recs[0].attributes_json,
 			   "{\"$email_address\":\"imp@example.com\"}");
 	/* archived events are corrected already and keep their receive time */
 	CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms, ms("2024-05-01T08:00:00.000Z"));
 	CU_ASSERT_EQUAL(f.got.recs[0].sent_at_ms, 0);
 	CU_ASSERT_EQUAL(f.got.recs[0].received_at_ms, ms("2024-05-01T08:00:04.000Z"));
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_import_line_refuses_bad_lines(void)
@@ -1377,40 +1137,32 @@ static void test_import_line_refuses_bad_lines(void)
 		{"{\"type\":\"track\",\"userId\":\"u\"}", "event: required, a string"},
 		{"{\"batch\":[]}", "type: missing"},
 	};
-	struct fixture f;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		char err[512] = "";
-		CU_ASSERT_EQUAL(f.mod.desc->import_line(f.inst->state, &f.call, rows[i].line,
-							strlen(rows[i].line), err, sizeof(err)),
-				HUB_ERR_DATA);
+		CU_ASSERT_EQUAL(pt_import_line(&f, rows[i].line, err, sizeof(err)), HUB_ERR_DATA);
 		CU_ASSERT_NSTRING_EQUAL(err, rows[i].message, strlen(rows[i].message));
 	}
 	CU_ASSERT_EQUAL(f.got.n_emits, 0);
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 static void test_descriptor_declares_routes_and_secret_keys(void)
 {
 	static const char *const paths[] = {"/v1/batch",  "/v1/identify", "/v1/track", "/v1/page",
 					    "/v1/screen", "/v1/group",	  "/v1/alias", "/webhook"};
-	struct fixture f;
-	size_t n = 0;
+	struct pt_fixture f;
 
 	fixture_open(&f);
 	CU_ASSERT_EQUAL(f.mod.desc->roles, HUB_ROLE_PUSH);
-	for (const struct hub_route *r = f.mod.desc->routes; r->method; r++, n++) {
-		CU_ASSERT_FATAL(n < 8);
-		CU_ASSERT_STRING_EQUAL(r->method, "POST");
-		CU_ASSERT_STRING_EQUAL(r->path, paths[n]);
-	}
-	CU_ASSERT_EQUAL(n, 8);
+	pt_assert_routes(&f, "POST", paths, 8);
 	for (const struct hub_config_key *k = f.mod.desc->config; k->name; k++) {
 		CU_ASSERT_TRUE(k->is_secret);
 		CU_ASSERT_FALSE(k->is_required);
 	}
-	fixture_close(&f);
+	pt_close(&f);
 }
 
 TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_and_context),

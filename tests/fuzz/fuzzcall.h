@@ -1,0 +1,186 @@
+/*
+ * fuzzcall.h - the fake host the plugin fuzz targets (fuzz_segment.c,
+ * fuzz_mparticle.c) share: an emit() that checks every record, runs it
+ * through the hub's record_from_hub() and counts it; a route call with one
+ * header whose answer must be all or nothing; the import_line() check.
+ * Header-only: each target is one translation unit with its plugin's
+ * sources compiled in.
+ *
+ * The including file defines FUZZ_SOURCE (the source name records are
+ * validated with) before including it, and afterwards
+ *
+ *     static void fuzz_check_record(const struct hub_record *rec);
+ *         its plugin's own checks of an emitted record (abort() on a fault)
+ *     static void fuzz_check_answer(hub_rc rc, const struct hub_response *resp);
+ *         the body its plugin answers with, success or error
+ *
+ * and its host table as {FUZZ_HOST_COMMON, .config_string = ..., ...}.
+ */
+#ifndef HUB_FUZZCALL_H
+#define HUB_FUZZCALL_H
+
+#include "record.h"
+
+#include <hub_plugin.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FUZZ_NOW_MS 1772000000000LL
+
+static size_t fuzz_n_emitted;
+
+static void fuzz_check_record(const struct hub_record *rec);
+static void fuzz_check_answer(hub_rc rc, const struct hub_response *resp);
+
+static void fuzz_log(const struct hub_instance *inst, enum hub_log_level level,
+		     const char *fmt, ...)
+{
+	(void)inst;
+	(void)level;
+	(void)fmt;
+}
+
+/* 1 when text is NULL or a JSON object without duplicate keys. */
+static int fuzz_json_object_text(const char *text)
+{
+	json_t *v;
+	int ok;
+
+	if (!text)
+		return 1;
+	v = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	ok = json_is_object(v);
+	json_decref(v);
+	return ok;
+}
+
+/* Self-consistent, whatever the plugin: identifiers with a type and a
+ * value, a track with a name and no attributes, JSON members objects. */
+static void fuzz_check_common(const struct hub_record *rec)
+{
+	if (rec->size != sizeof(*rec) || (rec->n_identifiers && !rec->identifiers))
+		abort();
+	for (size_t i = 0; i < rec->n_identifiers; i++)
+		if (!rec->identifiers[i].type || !rec->identifiers[i].value)
+			abort();
+	if (rec->type == HUB_REC_TRACK && (!rec->event_name || rec->attributes_json))
+		abort();
+	if (!fuzz_json_object_text(rec->attributes_json) ||
+	    !fuzz_json_object_text(rec->properties_json) ||
+	    !fuzz_json_object_text(rec->consent_json))
+		abort();
+}
+
+/* Accepts every record (so a failed request is the plugin's own doing). */
+static hub_rc fuzz_emit(struct hub_call *call, const struct hub_record *rec, char *err,
+			size_t err_size)
+{
+	struct record_warnings w = {0};
+	struct record *r = NULL;
+	char why[256];
+
+	(void)call;
+	(void)err;
+	(void)err_size;
+	fuzz_check_common(rec);
+	fuzz_check_record(rec);
+	(void)record_from_hub(rec, FUZZ_SOURCE, NULL, FUZZ_NOW_MS, &r, &w, why, sizeof(why));
+	record_free(r);
+	record_warnings_clear(&w);
+	fuzz_n_emitted++;
+	return HUB_OK;
+}
+
+static int fuzz_secret_equal(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+	unsigned char diff = (unsigned char)(a_len != b_len);
+
+	for (size_t i = 0; i < a_len && i < b_len; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+static int64_t fuzz_now(void)
+{
+	return FUZZ_NOW_MS;
+}
+
+#define FUZZ_HOST_COMMON                                                                   \
+	.size = sizeof(struct hub_host), .abi_major = HUB_ABI_MAJOR,                       \
+	.abi_minor = HUB_ABI_MINOR, .log = fuzz_log, .emit = fuzz_emit, .now_ms = fuzz_now, \
+	.secret_equal = fuzz_secret_equal
+
+/* A request with one header. */
+struct fuzz_request {
+	struct hub_request req;
+	const char *name, *value;
+};
+
+static const char *fuzz_header(const struct hub_request *req, const char *name)
+{
+	const struct fuzz_request *f = (const struct fuzz_request *)req;
+
+	return strcasecmp(name, f->name) == 0 ? f->value : NULL;
+}
+
+/* Sends body[0..len) to the route `path` of `plugin` with the header
+ * `hname: hvalue`.  A failed call must have emitted nothing and answer 4xx;
+ * fuzz_check_answer() judges the rest. */
+static void fuzz_route(const struct hub_plugin *plugin, void *state, const char *path,
+		       const char *hname, const char *hvalue, const char *body, size_t len)
+{
+	struct fuzz_request f = {
+		.req = {.method = "POST", .path = path, .body = body, .body_len = len,
+			.header = fuzz_header},
+		.name = hname,
+		.value = hvalue,
+	};
+	struct hub_response resp;
+	size_t before = fuzz_n_emitted;
+	hub_rc rc;
+
+	for (const struct hub_route *r = plugin->routes; r->method; r++) {
+		if (strcmp(r->path, path) != 0)
+			continue;
+		memset(&resp, 0, sizeof(resp));
+		rc = r->handle(state, NULL, &f.req, &resp);
+		if (rc != HUB_OK &&
+		    (fuzz_n_emitted != before || resp.status < 400 || resp.status > 499))
+			abort();
+		fuzz_check_answer(rc, &resp);
+	}
+}
+
+/* import_line(): HUB_OK, or an error with a message and nothing emitted. */
+static void fuzz_import_line(const struct hub_plugin *plugin, void *state, const char *line,
+			     size_t len)
+{
+	size_t before = fuzz_n_emitted;
+	char err[256] = "";
+
+	if (plugin->import_line(state, NULL, line, len, err, sizeof(err)) != HUB_OK &&
+	    (fuzz_n_emitted != before || err[0] == '\0'))
+		abort();
+}
+
+/* Creates the instance on the first call; returns the input as the host
+ * hands it to routes, NUL-terminated (malloc'd; NULL: out of memory). */
+static char *fuzz_begin(const struct hub_plugin *plugin, const struct hub_host *host,
+			void **state, const uint8_t *data, size_t size)
+{
+	char err[256], *body;
+
+	if (!*state && plugin->create(host, NULL, state, err, sizeof(err)) != HUB_OK)
+		abort();
+	body = malloc(size + 1);
+	if (!body)
+		return NULL;
+	memcpy(body, data, size);
+	body[size] = '\0';
+	return body;
+}
+
+#endif
