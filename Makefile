@@ -51,9 +51,12 @@ HUB_SRC := $(filter-out hub/main.c,$(wildcard hub/*.c))
 HUB_OBJ := $(HUB_SRC:%.c=$(B)/obj/%.o)
 LIBHUB := $(B)/libhub.a
 
-PLUGIN_NAMES := $(notdir $(patsubst %/,%,$(wildcard plugins/*/)))
+# plugins/common/ holds code shared by several plugins, not a plugin.
+PLUGIN_NAMES := $(filter-out common,$(notdir $(patsubst %/,%,$(wildcard plugins/*/))))
 PLUGIN_SO := $(PLUGIN_NAMES:%=$(B)/plugins/%.so)
-# A plugin may add its libraries in plugins/<name>/plugin.mk: <name>_LIBS := -lcurl
+# A plugin may add its libraries in plugins/<name>/plugin.mk: <name>_LIBS := -lcurl,
+# and sources from elsewhere: <name>_SRC_EXTRA := plugins/common/rowmap.c (.h files
+# listed there are dependencies only)
 -include $(wildcard plugins/*/plugin.mk)
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -94,7 +97,7 @@ $(B)/profilehub: $(B)/obj/hub/main.o $(LIBHUB)
 
 # Plugins: one shared object per plugins/<name>/, only hub_plugin_entry visible.
 .SECONDEXPANSION:
-$(B)/plugins/%.so: $$(wildcard plugins/%/*.c) hub/include/hub_plugin.h
+$(B)/plugins/%.so: $$(wildcard plugins/%/*.c) $$($$*_SRC_EXTRA) hub/include/hub_plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MF $(B)/plugins/$*.d -fPIC -fvisibility=hidden -Ihub/include -shared \
 		$(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $($*_LIBS)
@@ -103,6 +106,9 @@ $(B)/tests/plugins/%.so: tests/plugins/%.c hub/include/hub_plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MF $(B)/tests/plugins/$*.d -fPIC -fvisibility=hidden -Ihub/include -shared \
 		$(LDFLAGS_ALL) -o $@ $<
+
+# unit tests may compile plugin-side code in (plugins/common), which includes <hub_plugin.h>
+$(UNIT_OBJ): CFLAGS_ALL += -Ihub/include
 
 $(B)/tests/unit_tests: $(UNIT_OBJ) $(LIBHUB)
 	@mkdir -p $(dir $@)
@@ -158,6 +164,14 @@ bench: $(BENCH_TOOLS)
 $(B)/bench/unify_edges: bench/unify/unify_edges.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MF $@.d $(LDFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+# bench/lookup: the HTTP load generator for profile lookups (bench/lookup/run.sh),
+# which also takes a free port from the tests' freeport
+bench: $(B)/bench/lookup_load $(filter %/freeport,$(TEST_TOOLS))
+
+$(B)/bench/lookup_load: bench/lookup/lookup_load.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MF $@.d $(LDFLAGS_ALL) -o $@ $< -lpthread
 # ---- end of bench -------------------------------------------------------
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

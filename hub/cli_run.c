@@ -17,6 +17,7 @@
 #include "intake.h"
 #include "log.h"
 #include "plugin.h"
+#include "scheduler.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -32,13 +33,27 @@ struct run {
 	struct api *api;
 	struct http_server *http;
 	struct exporter *exports;
+	struct scheduler *sched;
 };
 
-/* GET /v1/exports: the API's provider (its ctx is the run) */
+/* The API's status providers (their ctx is the run): GET /v1/exports,
+ * GET /v1/sources and POST /v1/sources/<name>/sync. */
 static json_t *run_exports_status(void *ctx)
 {
 	struct run *r = ctx;
 	return export_status_provider(r->exports);
+}
+
+static json_t *run_sources_status(void *ctx)
+{
+	struct run *r = ctx;
+	return r->sched ? scheduler_status_json(r->sched) : json_array();
+}
+
+static int run_source_trigger(void *ctx, const char *name)
+{
+	struct run *r = ctx;
+	return r->sched && scheduler_trigger(r->sched, name) != SCHEDULER_NO_SOURCE ? 0 : -1;
 }
 
 static int run_has_enabled_sources(const struct hub_config *cfg)
@@ -110,6 +125,7 @@ static int run_open_sources(struct run *r, struct cli *cli)
 static void run_close(struct run *r)
 {
 	http_stop(r->http);      /* no route is called after this */
+	scheduler_stop(r->sched); /* a running sync commits its page */
 	api_close(r->api);
 	intake_stop(r->intake);  /* applies what is queued, closes the store */
 	export_stop(r->exports); /* batches in flight finish, cursors saved */
@@ -160,7 +176,14 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 		cli_error("run", "%s", err);
 		goto fail;
 	}
+	if (scheduler_start(&r.sched, cli->cfg, r.has_reg ? &r.reg : NULL, r.intake, err,
+			    sizeof(err))) {
+		cli_error("run", "%s", err);
+		goto fail;
+	}
 	providers.exports_status = run_exports_status;
+	providers.sources_status = run_sources_status;
+	providers.source_trigger = run_source_trigger;
 	providers.ctx = &r;
 	if (api_open(&r.api, cli->cfg, r.intake, &providers, err, sizeof(err))) {
 		cli_error("run", "%s", err);

@@ -289,13 +289,6 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 	return CLI_OK;
 }
 
-/* Subcommands whose machinery is not in this build yet say so plainly. */
-static int cmd_later(const char *name, const char *which)
-{
-	cli_error(name, "this build has no %s yet", which);
-	return CLI_FAIL;
-}
-
 /* ---- dispatch ------------------------------------------------------- */
 
 /* Pulls -c/--config and --log-level out of argv wherever they stand.
@@ -365,8 +358,7 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "run") == 0)
 		rc = cmd_run(&cli, argc, argv);
 	else if (strcmp(cmd, "sync") == 0)
-		rc = argc < 2 ? cli_usage("profilehub sync SOURCE [--full]")
-			      : cmd_later("sync", "pull scheduler (issue #6)");
+		rc = cmd_sync(&cli, argc, argv);
 	else if (strcmp(cmd, "exports") == 0)
 		rc = cmd_exports(&cli, argc, argv);
 	else {

@@ -8,7 +8,11 @@ PKGS="gcc make pkg-config ca-certificates
 libyaml-dev libjansson-dev libsqlite3-dev libmicrohttpd-dev
 libcurl4-openssl-dev libpq-dev unixodbc-dev libssl-dev zlib1g-dev
 libcunit1-dev sqlite3 jq procps clang libclang-rt-14-dev nodejs
-curl"
+chromium
+curl postgresql
+odbc-postgresql unixodbc openssl
+valgrind
+postgresql-client"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,584 @@
+/*
+ * scheduler.c - the pull sources of `profilehub run`: when each runs, and
+ * the threads that run them.
+ *
+ * Two halves:
+ *   - the pieces (sched_entry_*): what a finished run means for the next
+ *     one (schedule, backoff with full jitter, Retry-After, disabling).
+ *     Pure: the time and the dice are arguments.
+ *   - the dispatcher thread: sleeps until the earliest planned run (or a
+ *     trigger), starts one worker thread per due source, joins the workers
+ *     that ended.  A source has at most one worker, so runs of a source
+ *     never overlap; different sources run side by side.
+ *
+ * Threads and locks: every sched_source field marked "lock" is guarded by
+ * scheduler.lock; a worker owns its source's instance while it runs (the
+ * ABI's "one thread at a time").  The reader store connection (committed
+ * cursors) is shared under reader_lock.  Stopping: is_stopping stops new
+ * runs, sync_stop_request() makes running pulls finish their page.
+ */
+#include "scheduler.h"
+
+#include "alloc.h"
+#include "log.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define DISPATCH_MAX_WAIT_MS 60000
+
+const struct sched_policy sched_policy_default = {
+	.backoff_base_ms = 30000,
+	.backoff_cap_ms = 3600000,
+	.jitter_max_ms = 60000,
+};
+
+/* ---- pieces ------------------------------------------------------------ */
+
+const char *sched_state_name(enum source_state st)
+{
+	switch (st) {
+	case SOURCE_IDLE: return "idle";
+	case SOURCE_RUNNING: return "running";
+	case SOURCE_BACKOFF: return "backoff";
+	case SOURCE_DISABLED: return "disabled";
+	}
+	return "unknown";
+}
+
+int64_t sched_next_run_ms(const struct cron *cron, int64_t after_ms, uint64_t random,
+			  const struct sched_policy *pol)
+{
+	int64_t t = cron_next_ms(cron, after_ms), period, jitter_max;
+
+	if (t < 0)
+		return -1;
+	period = cron->is_interval ? cron->interval_ms : cron_next_ms(cron, t) - t;
+	jitter_max = period > 0 ? period / 10 : 0;
+	if (jitter_max > pol->jitter_max_ms)
+		jitter_max = pol->jitter_max_ms;
+	return jitter_max > 0 ? t + (int64_t)(random % (uint64_t)(jitter_max + 1)) : t;
+}
+
+/* An interval source runs soon after the start (a jitter away); a cron
+ * source at its next firing time. */
+void sched_entry_init(struct sched_entry *e, const char *name, const struct cron *cron,
+		      int64_t now_ms, uint64_t random, const struct sched_policy *pol)
+{
+	memset(e, 0, sizeof(*e));
+	e->name = name;
+	e->state = SOURCE_IDLE;
+	e->last_rc = HUB_OK;
+	e->next_run_ms = -1;
+	if (!cron)
+		return;
+	e->has_schedule = 1;
+	e->cron = *cron;
+	if (cron->is_interval)
+		e->next_run_ms = sched_next_run_ms(cron, now_ms - cron->interval_ms, random, pol);
+	else
+		e->next_run_ms = sched_next_run_ms(cron, now_ms, random, pol);
+}
+
+int sched_entry_is_due(const struct sched_entry *e, int64_t now_ms)
+{
+	if (e->state == SOURCE_RUNNING)
+		return 0;
+	if (e->is_triggered)
+		return 1;
+	return e->state != SOURCE_DISABLED && e->next_run_ms >= 0 && now_ms >= e->next_run_ms;
+}
+
+int sched_entry_begin(struct sched_entry *e, int64_t now_ms)
+{
+	if (e->state == SOURCE_RUNNING)
+		return SCHEDULER_RUNNING;
+	e->state = SOURCE_RUNNING;
+	e->is_triggered = 0;
+	e->last_start_ms = now_ms;
+	e->last_end_ms = 0;
+	e->read = e->applied = e->duplicates = e->rejected = 0;
+	e->n_retries = 0;
+	return 0;
+}
+
+/* The next run on the schedule after a run that started at e->last_start_ms:
+ * an interval counts from that start (a run longer than the interval is
+ * followed at once), cron from now (missed firings are skipped). */
+static int64_t next_on_schedule(const struct sched_entry *e, int64_t now_ms, uint64_t random,
+				const struct sched_policy *pol)
+{
+	int64_t after = now_ms;
+
+	if (!e->has_schedule)
+		return -1;
+	if (e->cron.is_interval) {
+		after = e->last_start_ms;
+		if (after + e->cron.interval_ms < now_ms)
+			after = now_ms - e->cron.interval_ms;
+	}
+	return sched_next_run_ms(&e->cron, after, random, pol);
+}
+
+void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
+			int64_t now_ms, uint64_t random, const struct sched_policy *pol)
+{
+	int64_t wait;
+
+	e->last_end_ms = now_ms;
+	e->last_rc = rep->rc;
+	e->read = rep->read;
+	e->applied = rep->applied;
+	e->duplicates = rep->duplicates;
+	e->rejected = rep->rejected;
+	e->n_retries = rep->n_retries;
+	snprintf(e->last_error, sizeof(e->last_error), "%s",
+		 rep->rc == HUB_OK || rep->rc == HUB_ERR_STOPPED ? "" : rep->err);
+	switch (rep->rc) {
+	case HUB_OK:
+	case HUB_ERR_STOPPED:
+		e->n_failures = 0;
+		e->state = SOURCE_IDLE;
+		e->next_run_ms = next_on_schedule(e, now_ms, random, pol);
+		return;
+	case HUB_ERR_CONFIG:
+	case HUB_ERR_AUTH:
+		e->n_failures++;
+		e->state = SOURCE_DISABLED;
+		e->next_run_ms = -1;
+		return;
+	default:
+		wait = sync_backoff_ms(e->n_failures, pol->backoff_base_ms, pol->backoff_cap_ms,
+				       random);
+		if (wait < rep->retry_after_ms)
+			wait = rep->retry_after_ms;
+		if (e->n_failures < 64)
+			e->n_failures++;
+		e->state = SOURCE_BACKOFF;
+		e->next_run_ms = now_ms + wait;
+		return;
+	}
+}
+
+int sched_entry_trigger(struct sched_entry *e)
+{
+	e->is_triggered = 1; /* while running: one more run right after it */
+	return e->state == SOURCE_RUNNING ? SCHEDULER_RUNNING : SCHEDULER_TRIGGERED;
+}
+
+/* ---- the running scheduler ------------------------------------------------ */
+
+struct sched_source {
+	struct scheduler *s;
+	const struct config_instance *conf;
+	const struct plugin_module *mod;
+	struct hub_instance *inst;   /* NULL until created (a failed create) */
+	char *schedule;              /* the config's text, or NULL */
+	struct sched_entry e;        /* lock */
+	char *cursor;                /* lock: the committed cursor */
+	pthread_t thread;
+	int has_thread;              /* lock */
+	int is_done;                 /* lock: the worker has finished */
+};
+
+struct scheduler {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;         /* dispatcher: a trigger, a worker ended, stop */
+	pthread_t dispatcher;
+	int has_dispatcher;
+	int is_stopping;             /* lock */
+	struct sync_stop stop;
+	uint64_t rng;                /* lock */
+
+	const struct hub_config *cfg;
+	struct intake *intake;
+	struct record_rules rules;
+	struct sched_policy pol;
+	struct store *reader;        /* reader_lock */
+	pthread_mutex_t reader_lock;
+
+	struct sched_source *src;
+	size_t n_src;
+};
+
+static uint64_t next_random(struct scheduler *s)
+{
+	uint64_t x = s->rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	s->rng = x;
+	return x * 2685821657736338717ULL;
+}
+
+static void source_set_cursor(struct sched_source *src, const char *cursor)
+{
+	char *copy;
+
+	if (!cursor || (src->cursor && strcmp(src->cursor, cursor) == 0))
+		return;
+	if (!(copy = hub_strdup(cursor)))
+		return;
+	hub_free(src->cursor);
+	src->cursor = copy;
+}
+
+static void worker_progress(void *ctx, const struct sync_report *rep)
+{
+	struct sched_source *src = ctx;
+
+	pthread_mutex_lock(&src->s->lock);
+	src->e.read = rep->read;
+	src->e.applied = rep->applied;
+	src->e.duplicates = rep->duplicates;
+	src->e.rejected = rep->rejected;
+	src->e.n_retries = rep->n_retries;
+	source_set_cursor(src, rep->cursor);
+	pthread_mutex_unlock(&src->s->lock);
+}
+
+/* A source whose create() failed is created again when it runs (a
+ * trigger): its key file may be readable by now. */
+static int worker_ensure_instance(struct sched_source *src, struct sync_report *rep)
+{
+	if (src->inst)
+		return 0;
+	if (plugin_instance_create(src->mod, src->conf, &src->inst, rep->err, sizeof(rep->err))) {
+		src->inst = NULL;
+		rep->rc = HUB_ERR_CONFIG;
+		return -1;
+	}
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct sched_source *src = arg;
+	struct scheduler *s = src->s;
+	struct sync_report rep;
+	struct sync_params p;
+
+	memset(&rep, 0, sizeof(rep));
+	if (worker_ensure_instance(src, &rep) == 0) {
+		memset(&p, 0, sizeof(p));
+		p.inst = src->inst;
+		p.intake = s->intake;
+		p.reader = s->reader;
+		p.reader_lock = &s->reader_lock;
+		p.rules = &s->rules;
+		p.stop = &s->stop;
+		p.max_retries = -1;
+		p.on_progress = worker_progress;
+		p.ctx = src;
+		sync_run(&p, &rep);
+	}
+	if (rep.rc == HUB_OK)
+		log_info(src->conf->name, "sync done: read %" PRId64 ", applied %" PRId64
+			 ", duplicates %" PRId64 ", rejected %" PRId64,
+			 rep.read, rep.applied, rep.duplicates, rep.rejected);
+	else if (rep.rc != HUB_ERR_STOPPED)
+		log_error(src->conf->name, "sync failed%s: %s",
+			  rep.rc == HUB_ERR_CONFIG || rep.rc == HUB_ERR_AUTH ? " (source disabled)" : "",
+			  rep.err);
+	pthread_mutex_lock(&s->lock);
+	sched_entry_finish(&src->e, &rep, time_now_ms(), next_random(s), &s->pol);
+	source_set_cursor(src, rep.cursor);
+	src->is_done = 1;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	sync_report_free(&rep);
+	return NULL;
+}
+
+/* Under lock. */
+static void source_start(struct scheduler *s, struct sched_source *src, int64_t now)
+{
+	struct sync_report failed;
+
+	if (sched_entry_begin(&src->e, now) != 0)
+		return;
+	src->is_done = 0;
+	if (pthread_create(&src->thread, NULL, worker_main, src) == 0) {
+		src->has_thread = 1;
+		return;
+	}
+	memset(&failed, 0, sizeof(failed));
+	failed.rc = HUB_ERR_INTERNAL;
+	snprintf(failed.err, sizeof(failed.err), "cannot start a sync thread");
+	sched_entry_finish(&src->e, &failed, now, next_random(s), &s->pol);
+}
+
+static void deadline_in(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Under lock: joins ended workers, starts due sources; returns how long
+ * to sleep before the next planned run (at most DISPATCH_MAX_WAIT_MS). */
+static int64_t dispatch_once(struct scheduler *s)
+{
+	int64_t now = time_now_ms(), wait = DISPATCH_MAX_WAIT_MS;
+
+	for (size_t i = 0; i < s->n_src; i++) {
+		struct sched_source *src = &s->src[i];
+
+		if (src->has_thread && src->is_done) {
+			pthread_join(src->thread, NULL);
+			src->has_thread = 0;
+		}
+		if (!src->has_thread && sched_entry_is_due(&src->e, now))
+			source_start(s, src, now);
+		if (src->e.state != SOURCE_RUNNING && src->e.next_run_ms >= 0 &&
+		    src->e.next_run_ms - now < wait)
+			wait = src->e.next_run_ms - now;
+	}
+	return wait > 0 ? wait : 0;
+}
+
+static void *dispatcher_main(void *arg)
+{
+	struct scheduler *s = arg;
+
+	pthread_setname_np(pthread_self(), "hub-scheduler");
+	pthread_mutex_lock(&s->lock);
+	while (!s->is_stopping) {
+		int64_t wait = dispatch_once(s);
+		struct timespec deadline;
+
+		deadline_in(&deadline, wait > 0 ? wait : 1);
+		pthread_cond_timedwait(&s->wake, &s->lock, &deadline);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* ---- start, stop, status, trigger ----------------------------------------- */
+
+static int source_prepare(struct scheduler *s, struct sched_source *src,
+			  const struct config_instance *ci, const struct plugin_module *m,
+			  int64_t now, char *err, size_t err_size)
+{
+	const struct cfg_node *n = cfg_get(ci->node, "schedule");
+	struct cron cron;
+	char why[512];
+
+	src->s = s;
+	src->conf = ci;
+	src->mod = m;
+	if (n && n->kind == CFG_SCALAR && !n->is_null) {
+		if (cron_parse(n->value, &cron, why, sizeof(why))) {
+			cfg_errorf(err, err_size, n, 0, ci->path, "schedule: %s", why);
+			return -1;
+		}
+		if (!(src->schedule = hub_strdup(n->value)))
+			goto nomem;
+	}
+	sched_entry_init(&src->e, ci->name, src->schedule ? &cron : NULL, now, next_random(s),
+			 &s->pol);
+	if (plugin_instance_create(m, ci, &src->inst, why, sizeof(why))) {
+		src->inst = NULL;
+		src->e.state = SOURCE_DISABLED;
+		src->e.last_rc = HUB_ERR_CONFIG;
+		snprintf(src->e.last_error, sizeof(src->e.last_error), "%s", why);
+		log_error(ci->name, "source disabled: %s", why);
+	}
+	return 0;
+nomem:
+	err_set(err, err_size, "out of memory");
+	return -1;
+}
+
+static void source_load_cursor(struct scheduler *s, struct sched_source *src)
+{
+	char key[300], *buf = hub_malloc(8192);
+
+	if (!buf)
+		return;
+	sync_cursor_key(src->conf->name, key, sizeof(key));
+	if (s->reader->ops->meta_get(s->reader, key, buf, 8192) == 1)
+		source_set_cursor(src, buf);
+	hub_free(buf);
+}
+
+static int scheduler_add_sources(struct scheduler *s, const struct plugin_registry *reg,
+				 char *err, size_t err_size)
+{
+	const struct hub_config *cfg = s->cfg;
+	int64_t now = time_now_ms();
+
+	s->src = hub_calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof(*s->src));
+	if (!s->src) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_sources; i++) {
+		const struct config_instance *ci = &cfg->sources[i];
+		const struct plugin_module *m = reg ? plugin_registry_find(reg, ci->plugin) : NULL;
+		struct sched_source *src = &s->src[s->n_src];
+
+		if (!ci->is_enabled || !m || !(m->desc->roles & HUB_ROLE_PULL))
+			continue;
+		s->n_src++;
+		if (source_prepare(s, src, ci, m, now, err, err_size))
+			return -1;
+		source_load_cursor(s, src);
+	}
+	return 0;
+}
+
+int scheduler_start(struct scheduler **out, const struct hub_config *cfg,
+		    const struct plugin_registry *reg, struct intake *intake, char *err,
+		    size_t err_size)
+{
+	struct scheduler *s = hub_calloc(1, sizeof(*s));
+
+	*out = NULL;
+	if (!s) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	pthread_mutex_init(&s->reader_lock, NULL);
+	sync_stop_init(&s->stop);
+	s->cfg = cfg;
+	s->intake = intake;
+	s->pol = sched_policy_default;
+	s->rng = (uint64_t)time_now_ms() * 0x9E3779B97F4A7C15ULL | 1;
+	s->rules.external_ids = cfg->external_ids;
+	s->rules.n_external_ids = cfg->n_external_ids;
+	s->rules.blocked_values = cfg->blocked_values;
+	s->rules.n_blocked_values = cfg->n_blocked_values;
+	if (store_open(cfg, &s->reader, err, err_size))
+		goto fail;
+	if (scheduler_add_sources(s, reg, err, err_size))
+		goto fail;
+	if (pthread_create(&s->dispatcher, NULL, dispatcher_main, s) != 0) {
+		err_set(err, err_size, "cannot start the scheduler thread");
+		goto fail;
+	}
+	s->has_dispatcher = 1;
+	log_info("scheduler", "%zu pull sources", s->n_src);
+	*out = s;
+	return 0;
+fail:
+	scheduler_stop(s);
+	return -1;
+}
+
+void scheduler_stop(struct scheduler *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->is_stopping = 1;
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	sync_stop_request(&s->stop); /* running pulls finish their page */
+	if (s->has_dispatcher)
+		pthread_join(s->dispatcher, NULL);
+	for (size_t i = 0; i < s->n_src; i++) {
+		struct sched_source *src = &s->src[i];
+		if (src->has_thread)
+			pthread_join(src->thread, NULL);
+		plugin_instance_destroy(src->inst);
+		hub_free(src->schedule);
+		hub_free(src->cursor);
+	}
+	hub_free(s->src);
+	if (s->reader)
+		store_close(s->reader);
+	sync_stop_destroy(&s->stop);
+	pthread_mutex_destroy(&s->reader_lock);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->lock);
+	hub_free(s);
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+	char buf[32];
+	return ms > 0 ? json_string(time_format_ms(ms, buf, sizeof(buf))) : json_null();
+}
+
+static json_t *last_run_json(const struct sched_entry *e)
+{
+	const char *result;
+
+	if (e->last_start_ms == 0)
+		return json_null();
+	if (e->state == SOURCE_RUNNING)
+		result = NULL;
+	else if (e->last_rc == HUB_OK)
+		result = "ok";
+	else if (e->last_rc == HUB_ERR_STOPPED)
+		result = "stopped";
+	else
+		result = "error";
+	return json_pack("{s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:i}",
+			 "started_at", time_or_null(e->last_start_ms),
+			 "ended_at", time_or_null(e->state == SOURCE_RUNNING ? 0 : e->last_end_ms),
+			 "result", result ? json_string(result) : json_null(),
+			 "read", (json_int_t)e->read, "applied", (json_int_t)e->applied,
+			 "duplicates", (json_int_t)e->duplicates, "rejected", (json_int_t)e->rejected,
+			 "retries", e->n_retries);
+}
+
+static json_t *source_json(const struct sched_source *src)
+{
+	const struct sched_entry *e = &src->e;
+
+	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:I, s:o}",
+			 "name", src->conf->name, "plugin", src->conf->plugin,
+			 "schedule", src->schedule ? json_string(src->schedule) : json_null(),
+			 "state", sched_state_name(e->state),
+			 "last_run", last_run_json(e),
+			 "last_error", e->last_error[0] ? json_string(e->last_error) : json_null(),
+			 "next_run_at", time_or_null(e->state == SOURCE_RUNNING ? 0 : e->next_run_ms),
+			 "failures", (json_int_t)e->n_failures,
+			 "cursor", src->cursor ? json_string(src->cursor) : json_null());
+}
+
+json_t *scheduler_status_json(struct scheduler *s)
+{
+	json_t *list = json_array(), *item;
+
+	if (!list)
+		return NULL;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n_src; i++) {
+		if (!(item = source_json(&s->src[i])) || json_array_append_new(list, item)) {
+			pthread_mutex_unlock(&s->lock);
+			json_decref(list);
+			return NULL;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return list;
+}
+
+int scheduler_trigger(struct scheduler *s, const char *name)
+{
+	int rc = SCHEDULER_NO_SOURCE;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n_src; i++) {
+		if (strcmp(s->src[i].conf->name, name) != 0)
+			continue;
+		rc = s->is_stopping ? SCHEDULER_RUNNING : sched_entry_trigger(&s->src[i].e);
+		pthread_cond_signal(&s->wake);
+		break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}

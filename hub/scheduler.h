@@ -1,0 +1,119 @@
+/*
+ * scheduler.h - runs the pull sources of `profilehub run`: each on its
+ * schedule (interval or cron, UTC, with jitter) or when triggered, never
+ * two runs of one source at once.  A transient failure backs off
+ * exponentially with full jitter (honouring a Retry-After the plugin asked
+ * for); a refused configuration or credentials (HUB_ERR_CONFIG,
+ * HUB_ERR_AUTH) disables the source until a trigger or a restart.
+ *
+ * The decisions are pure functions of a struct sched_entry, the time and a
+ * random number (below, "pieces"), so tests drive them with their own
+ * clock and dice; the threads only apply them.
+ */
+#ifndef HUB_SCHEDULER_H
+#define HUB_SCHEDULER_H
+
+#include "config.h"
+#include "cron.h"
+#include "intake.h"
+#include "plugin.h"
+#include "sync.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct scheduler;
+
+/*
+ * Creates an instance of every enabled pull source of cfg (plugins from
+ * `reg`), reads their committed cursors, and starts the dispatcher
+ * thread.  A source whose plugin refuses its config starts disabled, its
+ * error shown in the status.  Returns 0, or -1 with err set (a schedule
+ * that does not parse, no memory, no store).
+ */
+int scheduler_start(struct scheduler **out, const struct hub_config *cfg,
+		    const struct plugin_registry *reg, struct intake *intake, char *err,
+		    size_t err_size);
+
+/* Stops: no new run starts, running ones finish their page and commit,
+ * then every thread is joined and the instances destroyed.  NULL is
+ * ignored.  Call before intake_stop(). */
+void scheduler_stop(struct scheduler *s);
+
+/*
+ * The state of every pull source, for GET /v1/sources (which wraps it in
+ * {"sources": ...}):
+ *   [{"name", "plugin", "schedule" (or null), "state":
+ *     "idle"|"running"|"backoff"|"disabled", "last_run": {"started_at",
+ *     "ended_at", "result": "ok"|"stopped"|"error", "read", "applied",
+ *     "duplicates", "rejected", "retries"} (or null), "last_error" (or null),
+ *     "next_run_at" (or null), "failures", "cursor" (or null)}, ...]
+ * Times are RFC 3339.  Returns a new reference, or NULL (no memory).
+ */
+json_t *scheduler_status_json(struct scheduler *s);
+
+#define SCHEDULER_TRIGGERED 0     /* a run starts now */
+#define SCHEDULER_RUNNING 1       /* one is running: another follows it */
+#define SCHEDULER_NO_SOURCE (-1)  /* no pull source of that name */
+
+/* POST /v1/sources/<name>/sync.  A disabled source is tried again; a
+ * running one runs once more when this run ends (never two at once). */
+int scheduler_trigger(struct scheduler *s, const char *name);
+
+/* ---- pieces, exposed for tests ------------------------------------------ */
+
+enum source_state {
+	SOURCE_IDLE = 0,
+	SOURCE_RUNNING,
+	SOURCE_BACKOFF,
+	SOURCE_DISABLED,
+};
+
+struct sched_policy {
+	int64_t backoff_base_ms; /* first failed run: up to this (default 30 s) */
+	int64_t backoff_cap_ms;  /* at most (default 1 h) */
+	int64_t jitter_max_ms;   /* at most this, and 10% of the period (60 s) */
+};
+
+extern const struct sched_policy sched_policy_default;
+
+/* One source's schedule and the record of its runs.  The dispatcher's
+ * lock guards it in a running scheduler. */
+struct sched_entry {
+	const char *name;
+	int has_schedule;        /* 0: on demand only */
+	struct cron cron;
+	enum source_state state;
+	int is_triggered;        /* run as soon as possible */
+	unsigned n_failures;     /* failed runs in a row */
+	int64_t next_run_ms;     /* -1: none planned */
+	int64_t last_start_ms, last_end_ms; /* 0: never */
+	hub_rc last_rc;
+	int64_t read, applied, duplicates, rejected; /* the last (or current) run */
+	int n_retries;
+	char last_error[1024];
+};
+
+/* Plans the first run: the next firing time after now, plus jitter. */
+void sched_entry_init(struct sched_entry *e, const char *name, const struct cron *cron,
+		      int64_t now_ms, uint64_t random, const struct sched_policy *pol);
+/* 1 when a run should start now. */
+int sched_entry_is_due(const struct sched_entry *e, int64_t now_ms);
+/* Marks a run started; 0, or SCHEDULER_RUNNING when one already runs. */
+int sched_entry_begin(struct sched_entry *e, int64_t now_ms);
+/* Applies a finished run: next run on schedule (ok, stopped), backoff
+ * (transient and other failures), disabled (config, auth). */
+void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
+			int64_t now_ms, uint64_t random, const struct sched_policy *pol);
+/* Asks for a run now: SCHEDULER_TRIGGERED, or SCHEDULER_RUNNING (queued
+ * after the running one). */
+int sched_entry_trigger(struct sched_entry *e);
+
+/* The firing time after after_ms plus a jitter drawn from `random`:
+ * uniform in [0, min(jitter_max, period / 10)].  -1: never. */
+int64_t sched_next_run_ms(const struct cron *cron, int64_t after_ms, uint64_t random,
+			  const struct sched_policy *pol);
+
+const char *sched_state_name(enum source_state s);
+
+#endif

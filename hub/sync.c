@@ -1,0 +1,533 @@
+/*
+ * sync.c - one sync run of a pull source.
+ *
+ * The run lends the plugin a struct hub_call: emit() validates the record
+ * (record_from_hub) into the current page, checkpoint() hands the page and
+ * its cursor to the intake as one batch and waits until the transaction
+ * holding both has committed.  So the committed cursor never runs ahead
+ * of durable records: a crash replays at most the page in flight, and
+ * message_id dedupe makes the replay harmless.
+ *
+ * pull() is called again while it answers HUB_MORE, always with the last
+ * committed cursor.  A transient failure (HUB_RETRY, from the plugin or a
+ * failed commit) drops the uncommitted page and pulls again from that
+ * cursor after a backoff with full jitter, at most max_retries times in a
+ * row.  A stop request lets the page in progress finish and commit.
+ *
+ * Thread: everything here runs on the caller's thread; the intake's writer
+ * is the only other thread involved (through intake_submit/wait).
+ */
+#include "sync.h"
+
+#include "alloc.h"
+#include "host.h"
+#include "log.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define CURSOR_MAX 8192
+#define RETRY_AFTER_MAX_MS 3600000LL
+
+/* ---- stop requests ---------------------------------------------------- */
+
+void sync_stop_init(struct sync_stop *s)
+{
+	atomic_init(&s->is_stopping, 0);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+}
+
+void sync_stop_destroy(struct sync_stop *s)
+{
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+}
+
+void sync_stop_request(struct sync_stop *s)
+{
+	pthread_mutex_lock(&s->lock);
+	atomic_store(&s->is_stopping, 1);
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void deadline_after_ms(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int sync_stop_wait_ms(struct sync_stop *s, int64_t ms)
+{
+	struct timespec deadline;
+	int stopping;
+
+	if (!s) {
+		struct timespec d = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+		while (nanosleep(&d, &d) != 0)
+			;
+		return 0;
+	}
+	deadline_after_ms(&deadline, ms);
+	pthread_mutex_lock(&s->lock);
+	while (!(stopping = atomic_load(&s->is_stopping)) &&
+	       pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == 0)
+		;
+	pthread_mutex_unlock(&s->lock);
+	return stopping;
+}
+
+/* ---- small pieces ------------------------------------------------------ */
+
+void sync_cursor_key(const char *source, char *buf, size_t size)
+{
+	snprintf(buf, size, "cursor:%s", source);
+}
+
+int64_t sync_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uint64_t random)
+{
+	int64_t ceiling = base_ms > 0 ? base_ms : 0;
+
+	for (unsigned i = 0; i < attempt && ceiling < cap_ms; i++)
+		ceiling *= 2;
+	if (ceiling > cap_ms)
+		ceiling = cap_ms;
+	if (ceiling <= 0)
+		return 0;
+	return (int64_t)(random % (uint64_t)(ceiling + 1));
+}
+
+int64_t sync_retry_after_ms(const char *message)
+{
+	static const char prefix[] = "retry after ";
+	const char *p;
+	int64_t v = 0;
+
+	if (!message || strncmp(message, prefix, sizeof(prefix) - 1) != 0)
+		return 0;
+	p = message + sizeof(prefix) - 1;
+	if (*p < '0' || *p > '9')
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (v < RETRY_AFTER_MAX_MS)
+			v = v * 10 + (*p - '0');
+	if (strncmp(p, "ms", 2) == 0)
+		return v < RETRY_AFTER_MAX_MS ? v : RETRY_AFTER_MAX_MS;
+	if (*p == 's')
+		return v < RETRY_AFTER_MAX_MS / 1000 ? v * 1000 : RETRY_AFTER_MAX_MS;
+	return 0;
+}
+
+static uint64_t default_random(void *ctx)
+{
+	static _Atomic uint64_t state;
+	uint64_t x = atomic_load(&state);
+
+	(void)ctx;
+	if (x == 0)
+		x = (uint64_t)time_now_ms() * 0x9E3779B97F4A7C15ULL | 1;
+	/* xorshift64*: plenty for jitter */
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	atomic_store(&state, x);
+	return x * 2685821657736338717ULL;
+}
+
+/* ---- pages: emit and checkpoint ---------------------------------------- */
+
+/* Records validated between two checkpoints; then one intake batch. */
+struct page {
+	struct record **recs;
+	size_t n_recs, cap_recs;
+	int64_t read, rejected, warnings;
+	char *cursor;            /* the checkpoint it commits, or NULL */
+	struct intake_batch batch;
+};
+
+struct run {
+	const struct sync_params *p;
+	struct sync_report *rep;
+	const char *source;
+	char cursor_key[300];
+	struct hub_call call;
+
+	struct page pages[2];
+	struct page *filling;    /* emit() appends here */
+	struct page *in_flight;  /* submitted, not yet waited for; or NULL */
+
+	char *committed;         /* the last committed cursor (hub_malloc'd) */
+	hub_rc commit_rc;        /* HUB_OK, or why a page of this pull failed */
+	char commit_err[256];
+	int is_progress;         /* a page of this pull committed */
+};
+
+static void page_drop(struct page *pg)
+{
+	for (size_t i = 0; i < pg->n_recs; i++)
+		record_free(pg->recs[i]);
+	pg->n_recs = 0;
+	pg->read = pg->rejected = pg->warnings = 0;
+	hub_free(pg->cursor);
+	pg->cursor = NULL;
+}
+
+static void note_reason(struct sync_report *rep, const char *why)
+{
+	for (size_t i = 0; i < rep->n_reasons; i++)
+		if (strcmp(rep->reasons[i], why) == 0)
+			return;
+	if (rep->n_reasons < SYNC_MAX_REASONS)
+		snprintf(rep->reasons[rep->n_reasons++], SYNC_REASON_SIZE, "%s", why);
+}
+
+static int page_append(struct page *pg, struct record *rec)
+{
+	if (pg->n_recs == pg->cap_recs) {
+		size_t cap = pg->cap_recs ? pg->cap_recs * 2 : 1024;
+		struct record **grown = hub_realloc(pg->recs, cap * sizeof(*grown));
+		if (!grown)
+			return -1;
+		pg->recs = grown;
+		pg->cap_recs = cap;
+	}
+	pg->recs[pg->n_recs++] = rec;
+	return 0;
+}
+
+static hub_rc run_emit(struct hub_call *call, const struct hub_record *rec, char *err,
+		       size_t err_size)
+{
+	struct run *r = call->ctx;
+	struct page *pg = r->filling;
+	struct record_warnings warn = {0};
+	struct record *out = NULL;
+	hub_rc rc;
+
+	if (r->commit_rc != HUB_OK) {
+		/* a page of this pull failed: nothing after it may commit */
+		err_set(err, err_size, "%s", r->commit_err);
+		return r->commit_rc;
+	}
+	pg->read++;
+	rc = record_from_hub(rec, r->source, r->p->rules, time_now_ms(), &out, &warn, err,
+			     err_size);
+	pg->warnings += (int64_t)warn.total;
+	record_warnings_clear(&warn);
+	if (rc == HUB_ERR_DATA) {
+		pg->rejected++;
+		note_reason(r->rep, err);
+		return rc;
+	}
+	if (rc != HUB_OK)
+		return rc;
+	if (page_append(pg, out)) {
+		record_free(out);
+		err_set(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
+	return HUB_OK;
+}
+
+static void add_counts(struct run *r, const struct page *pg)
+{
+	struct sync_report *rep = r->rep;
+	const struct unify_counts *c = &pg->batch.counts;
+
+	rep->read += pg->read;
+	rep->rejected += pg->rejected;
+	rep->warnings += pg->warnings;
+	rep->applied += c->applied;
+	rep->duplicates += c->duplicates;
+	rep->blocked += c->blocked;
+	rep->refused += c->refused;
+}
+
+static hub_rc page_failed(struct run *r, struct page *pg, hub_rc rc, const char *why)
+{
+	snprintf(r->commit_err, sizeof(r->commit_err), "%s", why);
+	page_drop(pg);
+	r->commit_rc = rc == HUB_ERR_INTERNAL || rc == HUB_ERR_STOPPED || rc == HUB_ERR_NOMEM
+			       ? rc
+			       : HUB_RETRY;
+	return r->commit_rc;
+}
+
+/* Waits for the page in flight: once it has committed, its cursor is the
+ * committed one.  Returns HUB_OK or the failure (also in commit_rc). */
+static hub_rc flight_wait(struct run *r)
+{
+	struct page *pg = r->in_flight;
+	hub_rc rc;
+
+	if (!pg)
+		return r->commit_rc;
+	r->in_flight = NULL;
+	rc = intake_wait(r->p->intake, &pg->batch);
+	if (rc != HUB_OK)
+		return page_failed(r, pg, rc, pg->batch.err[0] ? pg->batch.err : "the page did not commit");
+	add_counts(r, pg);
+	if (pg->cursor) {
+		hub_free(r->committed);
+		r->committed = r->rep->cursor = pg->cursor; /* the report's at the end */
+		pg->cursor = NULL;
+	}
+	page_drop(pg);
+	r->is_progress = 1;
+	if (r->p->on_progress)
+		r->p->on_progress(r->p->ctx, r->rep);
+	return HUB_OK;
+}
+
+/* Submits, waiting out a full queue (backpressure: the sync pauses). */
+static hub_rc submit(struct intake *in, struct intake_batch *b)
+{
+	int64_t pause_ms = 1;
+	hub_rc rc;
+
+	while ((rc = intake_submit(in, b)) == HUB_ERR_BUSY) {
+		sync_stop_wait_ms(NULL, pause_ms);
+		if (pause_ms < 100)
+			pause_ms *= 2;
+	}
+	return rc;
+}
+
+/*
+ * Hands the filling page (and `cursor`, when not NULL) to the intake.  It
+ * goes only once the page before it has committed, so the committed cursor
+ * never passes a page that did not: a failure stops everything after it.
+ * The new page is not waited for here; emit() fills the other page
+ * meanwhile (the source reads while the writer writes).
+ */
+static hub_rc page_submit(struct run *r, const char *cursor)
+{
+	struct page *pg = r->filling;
+	hub_rc rc;
+
+	if ((rc = flight_wait(r)) != HUB_OK) {
+		page_drop(pg);
+		return rc;
+	}
+	if (pg->n_recs == 0 && pg->read == 0 && !cursor)
+		return HUB_OK;
+	if (cursor && !(pg->cursor = hub_strdup(cursor)))
+		return page_failed(r, pg, HUB_ERR_NOMEM, "out of memory");
+	memset(&pg->batch, 0, sizeof(pg->batch));
+	pg->batch.records = pg->recs;
+	pg->batch.n_records = pg->n_recs;
+	pg->batch.cursor_key = cursor ? r->cursor_key : NULL;
+	pg->batch.cursor_value = pg->cursor;
+	if ((rc = submit(r->p->intake, &pg->batch)) != HUB_OK)
+		return page_failed(r, pg, rc, rc == HUB_ERR_STOPPED ? "the intake is stopping"
+								    : "the intake refused the page");
+	r->in_flight = pg;
+	r->filling = pg == &r->pages[0] ? &r->pages[1] : &r->pages[0];
+	return HUB_OK;
+}
+
+static hub_rc run_checkpoint(struct hub_call *call, const char *cursor)
+{
+	struct run *r = call->ctx;
+
+	if (r->commit_rc != HUB_OK)
+		return r->commit_rc; /* never past a page that did not commit */
+	if (strlen(cursor) >= CURSOR_MAX)
+		return page_failed(r, r->filling, HUB_ERR_INTERNAL,
+				   "checkpoint cursor longer than 8191 bytes");
+	return page_submit(r, cursor);
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+static int load_cursor(struct run *r)
+{
+	const struct sync_params *p = r->p;
+	char *buf;
+	int rc;
+
+	if (p->is_full || !p->reader)
+		return 0;
+	if (!(buf = hub_malloc(CURSOR_MAX)))
+		return -1;
+	if (p->reader_lock)
+		pthread_mutex_lock(p->reader_lock);
+	rc = p->reader->ops->meta_get(p->reader, r->cursor_key, buf, CURSOR_MAX);
+	if (rc < 0)
+		snprintf(r->rep->err, sizeof(r->rep->err), "reading the cursor: %s",
+			 store_error(p->reader));
+	if (p->reader_lock)
+		pthread_mutex_unlock(p->reader_lock);
+	if (rc == 1)
+		r->committed = r->rep->cursor = buf;
+	else
+		hub_free(buf);
+	return rc < 0 ? -1 : 0;
+}
+
+/* An integer key of the source's config, or dflt when unset or < min. */
+static int64_t config_int_or(const struct hub_instance *inst, const char *key, int64_t dflt,
+			     int64_t min)
+{
+	const char *json = host_table()->config_json(inst, key);
+	int64_t v = host_table()->config_int(inst, key);
+
+	return json && strcmp(json, "null") != 0 && v >= min ? v : dflt;
+}
+
+/* A failed pull: retry it (1) or end the run (0). */
+static int should_retry(struct run *r, hub_rc rc, const char *err, unsigned *attempt)
+{
+	const struct sync_params *p = r->p;
+	int max = p->max_retries >= 0 ? p->max_retries
+				       : (int)config_int_or(p->inst, "max_retries", 5, 0);
+	int64_t delay, asked;
+
+	if (rc != HUB_RETRY || (int)*attempt >= max)
+		return 0;
+	if (p->stop && atomic_load(&p->stop->is_stopping))
+		return 0;
+	asked = sync_retry_after_ms(err);
+	delay = sync_backoff_ms(*attempt,
+				p->backoff_base_ms > 0 ? p->backoff_base_ms : SYNC_BACKOFF_BASE_MS,
+				p->backoff_cap_ms > 0 ? p->backoff_cap_ms : SYNC_BACKOFF_CAP_MS,
+				p->random ? p->random(p->ctx) : default_random(NULL));
+	if (delay < asked)
+		delay = asked;
+	(*attempt)++;
+	r->rep->n_retries++;
+	log_warn(r->source, "%s (retry %u of %d in %" PRId64 " ms)", err, *attempt, max, delay);
+	if (delay > 0 && sync_stop_wait_ms(p->stop, delay))
+		return 0;
+	return 1;
+}
+
+static void run_init(struct run *r, const struct sync_params *p, struct sync_report *rep)
+{
+	memset(r, 0, sizeof(*r));
+	r->p = p;
+	r->rep = rep;
+	r->source = p->inst->name;
+	r->filling = &r->pages[0];
+	sync_cursor_key(r->source, r->cursor_key, sizeof(r->cursor_key));
+	r->call.inst = p->inst;
+	r->call.on_emit = run_emit;
+	r->call.on_checkpoint = run_checkpoint;
+	r->call.stop = p->stop ? &p->stop->is_stopping : NULL;
+	r->call.ctx = r;
+}
+
+/* The cursor the next pull starts from: the page in flight's (if it
+ * fails, the next checkpoint says so and the pull is retried from the
+ * committed one), else the committed one. */
+static const char *next_cursor(const struct run *r)
+{
+	return r->in_flight && r->in_flight->cursor ? r->in_flight->cursor : r->committed;
+}
+
+/* One pull and what follows it: the tail of a good pull is submitted
+ * (without a cursor: the plugin did not vouch for it) and, at the end of
+ * the run, waited for; after a failure everything in flight is waited for
+ * and the filling page dropped.  Returns the pull's outcome. */
+static hub_rc pull_once(struct run *r, size_t budget, int is_last, char *err, size_t err_size)
+{
+	const struct hub_plugin *desc = r->p->inst->mod->desc;
+	hub_rc rc;
+
+	err[0] = '\0';
+	r->commit_rc = HUB_OK;
+	r->commit_err[0] = '\0';
+	rc = desc->pull(r->p->inst->state, &r->call, next_cursor(r), budget, err, err_size);
+	if (rc == HUB_OK || rc == HUB_MORE) {
+		if (r->filling->n_recs || r->filling->read)
+			page_submit(r, NULL);
+		if (rc == HUB_OK || is_last || r->commit_rc != HUB_OK)
+			flight_wait(r);
+	} else {
+		flight_wait(r);
+		page_drop(r->filling);
+	}
+	if (r->commit_rc != HUB_OK) {
+		/* a page failed to commit: its reason beats the plugin's echo of it */
+		if (rc == HUB_OK || rc == HUB_MORE)
+			rc = r->commit_rc;
+		snprintf(err, err_size, "%s", r->commit_err);
+	}
+	return rc;
+}
+
+static int is_stopping(const struct sync_params *p)
+{
+	return p->stop && atomic_load(&p->stop->is_stopping);
+}
+
+hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
+{
+	struct run r;
+	size_t budget;
+	unsigned attempt = 0;
+	char err[1024];
+	int64_t t0 = time_mono_ms();
+	hub_rc rc;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->started_ms = time_now_ms();
+	run_init(&r, p, rep);
+	budget = (size_t)(p->page_size > 0 ? p->page_size
+					   : config_int_or(p->inst, "page_size", SYNC_PAGE_SIZE, 1));
+	if (load_cursor(&r)) {
+		rc = HUB_ERR_INTERNAL;
+		goto out;
+	}
+	for (;;) {
+		r.is_progress = 0;
+		rc = pull_once(&r, budget, is_stopping(p), err, sizeof(err));
+		if (r.is_progress)
+			attempt = 0;
+		if (rc == HUB_MORE && is_stopping(p)) {
+			flight_wait(&r); /* the page in progress commits, then we stop */
+			rc = r.commit_rc == HUB_OK ? HUB_ERR_STOPPED : r.commit_rc;
+			if (rc != HUB_ERR_STOPPED)
+				snprintf(err, sizeof(err), "%s", r.commit_err);
+		}
+		if (rc == HUB_MORE)
+			continue;
+		if (rc == HUB_OK || rc == HUB_ERR_STOPPED)
+			break;
+		rep->retry_after_ms = sync_retry_after_ms(err);
+		if (!should_retry(&r, rc, err[0] ? err : "transient failure", &attempt)) {
+			if (rc == HUB_RETRY && is_stopping(p))
+				rc = HUB_ERR_STOPPED;
+			snprintf(rep->err, sizeof(rep->err), "%s",
+				 err[0] ? err : "the plugin failed without a message");
+			break;
+		}
+	}
+out:
+	flight_wait(&r);
+	rep->rc = rc;
+	rep->cursor = r.committed;
+	rep->elapsed_ms = time_mono_ms() - t0;
+	for (int i = 0; i < 2; i++) {
+		page_drop(&r.pages[i]);
+		hub_free(r.pages[i].recs);
+	}
+	if (p->on_progress)
+		p->on_progress(p->ctx, rep);
+	return rc;
+}
+
+void sync_report_free(struct sync_report *rep)
+{
+	hub_free(rep->cursor);
+	rep->cursor = NULL;
+}

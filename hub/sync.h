@@ -1,0 +1,95 @@
+/*
+ * sync.h - one sync run of a pull source: the committed cursor is read,
+ * the plugin's pull() is called page after page, and every checkpoint
+ * commits the page's records together with its cursor (one intake batch,
+ * one transaction) before the plugin goes on.  Transient failures are
+ * retried with backoff; `profilehub sync` and the scheduler both run
+ * syncs through here.
+ */
+#ifndef HUB_SYNC_H
+#define HUB_SYNC_H
+
+#include "intake.h"
+#include "plugin.h"
+#include "record.h"
+#include "store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* A stop request (SIGTERM, the hub stopping) that also cuts a backoff
+ * wait short.  should_stop() of a running pull reads is_stopping. */
+struct sync_stop {
+	atomic_int is_stopping;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+void sync_stop_init(struct sync_stop *s);
+void sync_stop_destroy(struct sync_stop *s);
+void sync_stop_request(struct sync_stop *s);
+/* Waits `ms` or until a stop is requested; returns 1 when stopping. */
+int sync_stop_wait_ms(struct sync_stop *s, int64_t ms);
+
+#define SYNC_MAX_REASONS 5
+#define SYNC_REASON_SIZE 256
+
+/* What a run did.  Counts cover committed pages only. */
+struct sync_report {
+	hub_rc rc;            /* HUB_OK (caught up), HUB_ERR_STOPPED, or the failure */
+	char err[1024];       /* the failure, for people */
+	int64_t read;         /* records the plugin emitted */
+	int64_t applied, duplicates, blocked, refused;
+	int64_t rejected;     /* refused by validation (reasons below) */
+	int64_t warnings;     /* attributes dropped as invalid */
+	char reasons[SYNC_MAX_REASONS][SYNC_REASON_SIZE]; /* first distinct ones */
+	size_t n_reasons;
+	char *cursor;         /* the committed cursor at the end (hub_malloc'd) or NULL */
+	int64_t retry_after_ms; /* asked for by the plugin's last RETRY, 0: none */
+	int n_retries;        /* transient failures retried during the run */
+	int64_t started_ms;   /* wall clock */
+	int64_t elapsed_ms;
+};
+
+struct sync_params {
+	struct hub_instance *inst;    /* a pull source (its plugin has pull()) */
+	struct intake *intake;
+	struct store *reader;         /* reads the committed cursor (meta) */
+	pthread_mutex_t *reader_lock; /* held around reader use; NULL: reader is ours */
+	const struct record_rules *rules;
+	int is_full;                  /* start from cursor_start, not the saved cursor */
+	struct sync_stop *stop;       /* may be NULL */
+	/* page_size 0, max_retries < 0: from the source's config, else the
+	 * defaults SYNC_PAGE_SIZE and 5 */
+	int64_t page_size;
+	int max_retries;
+	/* backoff between retries; 0: SYNC_BACKOFF_BASE_MS, SYNC_BACKOFF_CAP_MS */
+	int64_t backoff_base_ms, backoff_cap_ms;
+	uint64_t (*random)(void *ctx); /* NULL: an internal generator */
+	/* after every committed page (and at the end); under no lock */
+	void (*on_progress)(void *ctx, const struct sync_report *rep);
+	void *ctx;
+};
+
+#define SYNC_PAGE_SIZE 10000
+#define SYNC_BACKOFF_BASE_MS 500
+#define SYNC_BACKOFF_CAP_MS 30000
+
+/* Runs one sync.  Fills *rep (sync_report_free() it) and returns rep->rc. */
+hub_rc sync_run(const struct sync_params *p, struct sync_report *rep);
+void sync_report_free(struct sync_report *rep);
+
+/* "cursor:<source>": the meta key holding a source's committed cursor. */
+void sync_cursor_key(const char *source, char *buf, size_t size);
+
+/* The wait before retry `attempt` (0-based): uniform in
+ * [0, min(cap, base * 2^attempt)] drawn from `random` (full jitter). */
+int64_t sync_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uint64_t random);
+
+/* A plugin asks for a wait by starting its RETRY message with
+ * "retry after 30s: " or "retry after 250ms: " (an HTTP Retry-After, say).
+ * Returns the wait in ms (at most one hour), 0 when it asked for none. */
+int64_t sync_retry_after_ms(const char *message);
+
+#endif

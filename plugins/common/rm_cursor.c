@@ -1,0 +1,325 @@
+/*
+ * rm_cursor.c - cursor tuples and the :cursor placeholder.
+ *
+ * A cursor is the tuple of a row's cursor columns, saved as a JSON array
+ * of strings (times as RFC 3339 with nanoseconds, numbers as decimals).
+ * Rows compare with it column by column with their types: numbers
+ * numerically, times as instants, strings bytewise, NULL last (as ORDER BY
+ * ... ASC sorts them in Snowflake and PostgreSQL).
+ */
+#include "rowmap_int.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- cursor tuples ------------------------------------------------------------------ */
+
+static int tuple_reserve(struct tuple *t, size_t n)
+{
+	if (!t->v && !(t->v = calloc(n ? n : 1, sizeof(*t->v))))
+		return -1;
+	t->pool_len = 0;
+	return 0;
+}
+
+static int pool_add(struct tuple *t, const char *s, size_t *at)
+{
+	size_t n = strlen(s) + 1;
+
+	if (t->pool_len + n > t->pool_cap) {
+		size_t cap = t->pool_cap ? t->pool_cap : 64;
+		char *p;
+		while (cap < t->pool_len + n)
+			cap *= 2;
+		if (!(p = realloc(t->pool, cap)))
+			return -1;
+		t->pool = p;
+		t->pool_cap = cap;
+	}
+	memcpy(t->pool + t->pool_len, s, n);
+	*at = t->pool_len;
+	t->pool_len += n;
+	return 0;
+}
+
+enum rm_type rm_col_type(const struct rowmap *m, const struct target *t)
+{
+	return t->index >= 0 && (size_t)t->index < m->n_cols ? m->cols[t->index].type : RM_STRING;
+}
+
+static int value_from_cell(struct tuple *t, struct value *v, enum rm_type type,
+			   const struct rm_cell *c)
+{
+	memset(v, 0, sizeof(*v));
+	if ((v->is_null = c->is_null))
+		return 0;
+	v->sec = c->sec;
+	v->nsec = c->nsec;
+	v->f = c->f;
+	v->b = c->b;
+	if (type == RM_STRING || type == RM_NUMBER || type == RM_JSON)
+		return pool_add(t, c->text ? c->text : "", &v->text_at);
+	return 0;
+}
+
+static int value_from_text(struct tuple *t, struct value *v, enum rm_type type, json_t *j)
+{
+	const char *s = json_string_value(j);
+	char *end;
+
+	memset(v, 0, sizeof(*v));
+	if (json_is_null(j)) {
+		v->is_null = 1;
+		return 0;
+	}
+	if (!s)
+		return -1;
+	switch (type) {
+	case RM_TIMESTAMP:
+		return rm_time_parse(s, &v->sec, &v->nsec);
+	case RM_FLOAT:
+		v->f = strtod(s, &end);
+		return *s && !*end ? 0 : -1;
+	case RM_BOOL:
+		v->b = strcmp(s, "true") == 0;
+		return v->b || strcmp(s, "false") == 0 ? 0 : -1;
+	default:
+		return pool_add(t, s, &v->text_at);
+	}
+}
+
+int rowmap_cursor_set(struct rowmap *m, const char *cursor, char *err, size_t err_size)
+{
+	json_t *arr = NULL, *item;
+	size_t i;
+	int rc = -1;
+
+	m->saved.n = 0;
+	m->last.n = 0;
+	if (!cursor)
+		return 0;
+	arr = json_loads(cursor, JSON_DECODE_ANY, NULL);
+	if (json_is_string(arr)) {
+		json_t *list = json_pack("[O]", arr);
+		json_decref(arr);
+		arr = list;
+	}
+	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+	    json_array_size(arr) > m->cursor.n) {
+		snprintf(err, err_size, "the saved cursor %.200s does not fit the cursor columns "
+			 "(%zu): run once with --full", cursor, m->cursor.n);
+		goto out;
+	}
+	if (tuple_reserve(&m->saved, m->cursor.n) || tuple_reserve(&m->last, m->cursor.n)) {
+		snprintf(err, err_size, "out of memory");
+		goto out;
+	}
+	json_array_foreach(arr, i, item) {
+		enum rm_type type = rm_col_type(m, &m->cursor.items[i]);
+		if (value_from_text(&m->saved, &m->saved.v[i], type, item)) {
+			snprintf(err, err_size, "the saved cursor %.200s: value %zu does not read as "
+				 "the type of column %s: run once with --full", cursor, i + 1,
+				 m->cursor.items[i].column);
+			goto out;
+		}
+	}
+	m->saved.n = json_array_size(arr);
+	rc = 0;
+out:
+	json_decref(arr);
+	return rc;
+}
+
+char *rowmap_cursor_first(const char *cursor)
+{
+	json_t *arr, *first;
+	char *out;
+
+	if (!cursor)
+		return NULL;
+	arr = json_loads(cursor, JSON_DECODE_ANY, NULL);
+	if (!arr)
+		return strdup(cursor); /* a plain value */
+	first = json_is_array(arr) ? json_array_get(arr, 0) : arr;
+	out = json_is_string(first) ? strdup(json_string_value(first)) : NULL;
+	json_decref(arr);
+	return out;
+}
+
+/* A cell against a tuple value of the same column: <0, 0, >0.  NULLs sort
+ * last, as ORDER BY ... ASC does in Snowflake and PostgreSQL. */
+static int cell_cmp(const struct tuple *t, const struct value *v, enum rm_type type,
+		    const struct rm_cell *c)
+{
+	const char *vt = t->pool ? t->pool + v->text_at : "";
+
+	if (c->is_null || v->is_null)
+		return c->is_null - v->is_null;
+	switch (type) {
+	case RM_TIMESTAMP:
+		if (c->sec != v->sec)
+			return c->sec < v->sec ? -1 : 1;
+		return c->nsec < v->nsec ? -1 : c->nsec > v->nsec;
+	case RM_NUMBER:
+		return rm_decimal_cmp(c->text ? c->text : "0", vt);
+	case RM_FLOAT:
+		return c->f < v->f ? -1 : c->f > v->f;
+	case RM_BOOL:
+		return (c->b != 0) - (v->b != 0);
+	default: {
+		int r = strcmp(c->text ? c->text : "", vt);
+		return r < 0 ? -1 : r > 0;
+	}
+	}
+}
+
+/* Row against a tuple over the tuple's columns (a shorter saved tuple
+ * compares its prefix; an equal prefix counts as after it). */
+static int tuple_cmp(const struct rowmap *m, const struct tuple *t, const struct rm_cell *row)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct target *col = &m->cursor.items[i];
+		int c = cell_cmp(t, &t->v[i], rm_col_type(m, col), &row[col->index]);
+		if (c)
+			return c;
+	}
+	return t->n < m->cursor.n ? 1 : 0;
+}
+
+int rowmap_row_is_new(const struct rowmap *m, const struct rm_cell *row)
+{
+	return m->saved.n == 0 || tuple_cmp(m, &m->saved, row) > 0;
+}
+
+int rowmap_remember(struct rowmap *m, const struct rm_cell *row)
+{
+	if (tuple_reserve(&m->last, m->cursor.n))
+		return -1;
+	for (size_t i = 0; i < m->cursor.n; i++) {
+		const struct target *col = &m->cursor.items[i];
+		if (value_from_cell(&m->last, &m->last.v[i], rm_col_type(m, col), &row[col->index]))
+			return -1;
+	}
+	m->last.n = m->cursor.n;
+	return 0;
+}
+
+int rowmap_cmp_remembered(const struct rowmap *m, const struct rm_cell *row)
+{
+	return m->last.n == 0 ? 1 : tuple_cmp(m, &m->last, row);
+}
+
+char *rowmap_remembered_text(const struct rowmap *m)
+{
+	const struct tuple *t = &m->last;
+	struct buf b = {0};
+	char num[48];
+
+	if (t->n == 0)
+		return NULL;
+	rm_buf_add(&b, "[", 1);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct value *v = &t->v[i];
+		if (i)
+			rm_buf_add(&b, ",", 1);
+		if (v->is_null) {
+			rm_buf_puts(&b, "null");
+			continue;
+		}
+		switch (rm_col_type(m, &m->cursor.items[i])) {
+		case RM_TIMESTAMP:
+			rm_buf_json_string(&b, rm_time_format(v->sec, v->nsec, num, sizeof(num)));
+			break;
+		case RM_FLOAT:
+			snprintf(num, sizeof(num), "%.17g", v->f);
+			rm_buf_json_string(&b, num);
+			break;
+		case RM_BOOL:
+			rm_buf_json_string(&b, v->b ? "true" : "false");
+			break;
+		default:
+			rm_buf_json_string(&b, t->pool + v->text_at);
+		}
+	}
+	rm_buf_add(&b, "]", 1);
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+/* ---- queries ------------------------------------------------------------------------- */
+
+static int is_ident_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '$';
+}
+
+/* Length of a quoted string, comment or dollar-quoted body at q (0: none). */
+static size_t skip_quoted(const char *q)
+{
+	const char *p, *end;
+
+	if (*q == '\'' || *q == '"') {
+		for (p = q + 1; *p; p++) {
+			if (*p == *q && p[1] == *q)
+				p++; /* doubled quote */
+			else if (*p == *q)
+				return (size_t)(p - q) + 1;
+			else if (*p == '\\' && *q == '\'' && p[1])
+				p++; /* Snowflake's backslash escapes */
+		}
+		return strlen(q);
+	}
+	if (q[0] == '-' && q[1] == '-')
+		return (end = strchr(q, '\n')) ? (size_t)(end - q) : strlen(q);
+	if (q[0] == '/' && q[1] == '*')
+		return (end = strstr(q + 2, "*/")) ? (size_t)(end - q) + 2 : strlen(q);
+	if (q[0] == '$' && q[1] == '$')
+		return (end = strstr(q + 2, "$$")) ? (size_t)(end - q) + 2 : strlen(q);
+	return 0;
+}
+
+char *rowmap_query_rewrite(const char *query, const char *placeholder, int *n_found,
+			   char *err, size_t err_size)
+{
+	static const char name[] = ":cursor";
+	const size_t name_len = sizeof(name) - 1;
+	struct buf b = {0};
+	const char *p = query;
+
+	*n_found = 0;
+	rm_buf_add(&b, "", 0);
+	while (*p) {
+		size_t skip = skip_quoted(p);
+
+		if (skip) {
+			rm_buf_add(&b, p, skip);
+			p += skip;
+		} else if (*p == '?') {
+			snprintf(err, err_size, "query: has a \"?\" placeholder; use :cursor");
+			free(b.p);
+			return NULL;
+		} else if (strncasecmp(p, name, name_len) == 0 && !is_ident_char(p[name_len]) &&
+			   (p == query || (p[-1] != ':' && !is_ident_char(p[-1])))) {
+			rm_buf_puts(&b, placeholder);
+			(*n_found)++;
+			p += name_len;
+		} else {
+			rm_buf_add(&b, p++, 1);
+		}
+	}
+	if (b.failed) {
+		snprintf(err, err_size, "out of memory");
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+

@@ -1,0 +1,499 @@
+/*
+ * rm_value.c - the values of the row mapping: a small text buffer (the
+ * record's JSON is written here, no JSON library on the hot path), times
+ * and decimals parsed and compared as values, and a cell turned into the
+ * JSON value of an attribute or a consent state by its column's type and
+ * the attribute's cast (`date(x)`, `number(x)`, ...).
+ */
+#include "rowmap_int.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- buffers --------------------------------------------------------------- */
+
+void rm_buf_reset(struct buf *b)
+{
+	b->len = 0;
+	b->failed = 0;
+	if (b->p)
+		b->p[0] = '\0';
+}
+
+void rm_buf_add(struct buf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *p;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (!(p = realloc(b->p, cap))) {
+			b->failed = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void rm_buf_puts(struct buf *b, const char *s)
+{
+	rm_buf_add(b, s, strlen(s));
+}
+
+void rm_buf_json_string(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	rm_buf_add(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[7] = "\\u00";
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		rm_buf_add(b, run, (size_t)(s - run));
+		run = s + 1;
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			rm_buf_add(b, esc, 2);
+		} else {
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			rm_buf_add(b, esc, 6);
+		}
+	}
+	rm_buf_add(b, run, (size_t)(s - run));
+	rm_buf_add(b, "\"", 1);
+}
+
+/* ---- times and numbers ------------------------------------------------------ */
+
+int64_t rm_days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+void rm_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+static int digits(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+static int days_in_month(int64_t y, int m)
+{
+	static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return m == 2 && leap ? 29 : dm[m - 1];
+}
+
+/* "Z", "+02:00", "+0200", "+02", " +02:00" or nothing (UTC) -> seconds. */
+static int parse_offset(const char *p, int *off_sec)
+{
+	int sign, h = 0, mi = 0;
+
+	*off_sec = 0;
+	if (*p == ' ')
+		p++;
+	if (*p == '\0')
+		return 0;
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+		return 0;
+	if (*p != '+' && *p != '-')
+		return -1;
+	sign = *p++ == '-' ? -1 : 1;
+	if (digits(&p, 2, &h))
+		return -1;
+	if (*p == ':')
+		p++;
+	if (*p && digits(&p, 2, &mi))
+		return -1;
+	if (*p || h > 23 || mi > 59)
+		return -1;
+	*off_sec = sign * (h * 3600 + mi * 60);
+	return 0;
+}
+
+int rm_time_parse(const char *s, int64_t *sec, int32_t *nsec)
+{
+	const char *p = s;
+	int y, mo, d, h = 0, mi = 0, se = 0, off;
+	int32_t ns = 0;
+
+	if (!s || digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
+	    digits(&p, 2, &d))
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+		return -1;
+	if (*p == 'T' || *p == 't' || (*p == ' ' && isdigit((unsigned char)p[1]))) {
+		p++;
+		if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
+			return -1;
+		if (*p == ':') {
+			p++;
+			if (digits(&p, 2, &se))
+				return -1;
+			if (*p == '.') {
+				int32_t scale = 100000000;
+				if (!isdigit((unsigned char)*++p))
+					return -1;
+				for (; isdigit((unsigned char)*p); p++, scale /= 10)
+					ns += (*p - '0') * scale;
+			}
+		}
+		if (h > 23 || mi > 59 || se > 60)
+			return -1;
+	}
+	if (parse_offset(p, &off))
+		return -1;
+	*sec = rm_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+	*nsec = ns;
+	return 0;
+}
+
+char *rm_time_format(int64_t sec, int32_t nsec, char *buf, size_t size)
+{
+	int64_t days = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400;
+	int64_t rem = sec - days * 86400, y;
+	int m, d;
+
+	rm_civil_from_days(days, &y, &m, &d);
+	snprintf(buf, size, "%04lld-%02d-%02dT%02d:%02d:%02d.%09dZ", (long long)y, m, d,
+		 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)nsec);
+	return buf;
+}
+
+/* RFC 3339 with milliseconds: what the hub reads as a date attribute. */
+char *rm_time_format_ms(int64_t sec, int32_t nsec, char *buf, size_t size)
+{
+	char full[48];
+
+	rm_time_format(sec, nsec, full, sizeof(full));
+	/* "....SS.mmmnnnnnnZ" -> "....SS.mmmZ" */
+	snprintf(buf, size, "%.*sZ", (int)(strlen(full) - 7), full);
+	return buf;
+}
+
+/* Splits a decimal into sign, integer digits (no leading zeros) and
+ * fraction digits (no trailing zeros).  -1 when it is not a plain decimal. */
+static int decimal_split(const char *s, int *neg, const char **ip, size_t *il, const char **fp,
+			 size_t *fl)
+{
+	*neg = *s == '-';
+	if (*s == '-' || *s == '+')
+		s++;
+	while (*s == '0' && isdigit((unsigned char)s[1]))
+		s++;
+	*ip = s;
+	while (isdigit((unsigned char)*s))
+		s++;
+	*il = (size_t)(s - *ip);
+	if (*il == 1 && **ip == '0')
+		*il = 0;
+	*fp = s;
+	*fl = 0;
+	if (*s == '.') {
+		*fp = ++s;
+		while (isdigit((unsigned char)*s))
+			s++;
+		*fl = (size_t)(s - *fp);
+		while (*fl && (*fp)[*fl - 1] == '0')
+			(*fl)--;
+	}
+	return *s ? -1 : 0;
+}
+
+static int magnitude_cmp(const char *ai, size_t al, const char *af, size_t afl, const char *bi,
+			 size_t bl, const char *bf, size_t bfl)
+{
+	int c;
+
+	if (al != bl)
+		return al < bl ? -1 : 1;
+	if ((c = memcmp(ai, bi, al)) != 0)
+		return c < 0 ? -1 : 1;
+	for (size_t i = 0; i < afl || i < bfl; i++) {
+		char x = i < afl ? af[i] : '0', y = i < bfl ? bf[i] : '0';
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return 0;
+}
+
+int rm_decimal_cmp(const char *a, const char *b)
+{
+	const char *ai, *af, *bi, *bf;
+	size_t al, afl, bl, bfl;
+	int an, bn, az, bz, c;
+
+	if (decimal_split(a, &an, &ai, &al, &af, &afl) ||
+	    decimal_split(b, &bn, &bi, &bl, &bf, &bfl)) {
+		double x = strtod(a, NULL), y = strtod(b, NULL);
+		return x < y ? -1 : x > y;
+	}
+	az = al == 0 && afl == 0;
+	bz = bl == 0 && bfl == 0;
+	if (az)
+		an = 0;
+	if (bz)
+		bn = 0;
+	if (an != bn)
+		return an ? -1 : 1;
+	c = magnitude_cmp(ai, al, af, afl, bi, bl, bf, bfl);
+	return an ? -c : c;
+}
+
+/* ---- cells as values ---------------------------------------------------------------- */
+
+/* Epoch numbers: seconds, or ms / us / ns by magnitude (as Snowflake reads
+ * them).  -> seconds and nanoseconds. */
+static void epoch_split(double v, int64_t *sec, int32_t *nsec)
+{
+	double a = fabs(v), scale = a < 1e11 ? 1 : a < 1e14 ? 1e3 : a < 1e17 ? 1e6 : 1e9;
+	double s = floor(v / scale);
+
+	*sec = (int64_t)s;
+	*nsec = (int32_t)((v / scale - s) * 1e9);
+}
+
+/* A cell as an instant; -1 when it is none. */
+int rm_cell_instant(enum rm_type type, const struct rm_cell *c, int64_t *sec, int32_t *nsec)
+{
+	char *end;
+	double v;
+
+	if (c->is_null)
+		return -1;
+	switch (type) {
+	case RM_TIMESTAMP:
+		*sec = c->sec;
+		*nsec = c->nsec;
+		return 0;
+	case RM_STRING:
+		return rm_time_parse(c->text, sec, nsec);
+	case RM_NUMBER:
+		v = strtod(c->text, &end);
+		if (*end)
+			return -1;
+		epoch_split(v, sec, nsec);
+		return 0;
+	case RM_FLOAT:
+		if (!isfinite(c->f))
+			return -1;
+		epoch_split(c->f, sec, nsec);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* A JSON number as the hub reads it: integers up to 18 digits stay exact,
+ * longer ones and odd forms (".5") become a double; 1 when not a number. */
+static int append_number(struct buf *b, const char *s)
+{
+	const char *p = s;
+	size_t n_int;
+	char num[48], *end;
+	int is_plain;
+
+	if (*p == '-')
+		p++;
+	n_int = strspn(p, "0123456789");
+	is_plain = n_int > 0 && !(p[0] == '0' && n_int > 1);
+	p += n_int;
+	if (is_plain && *p == '.') {
+		size_t n_frac = strspn(p + 1, "0123456789");
+		is_plain = n_frac > 0;
+		p += 1 + n_frac;
+	}
+	if (is_plain && *p == '\0' && (strchr(s, '.') || n_int <= 18)) {
+		rm_buf_puts(b, s);
+		return 0;
+	}
+	double v = strtod(s, &end);
+	if (end == s || *end || !isfinite(v))
+		return 1;
+	snprintf(num, sizeof(num), "%.17g", v);
+	rm_buf_puts(b, num);
+	return 0;
+}
+
+static int bool_word(const char *s, int *out)
+{
+	static const char *const yes[] = {"true", "t", "yes", "y", "1", "on"};
+	static const char *const no[] = {"false", "f", "no", "n", "0", "off"};
+
+	for (size_t i = 0; i < 6; i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return *out = 1, 0;
+		if (strcasecmp(s, no[i]) == 0)
+			return *out = 0, 0;
+	}
+	return -1;
+}
+
+/* 1 when text is one JSON value (a string column holding JSON). */
+static int json_text_is_valid(const char *text)
+{
+	json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+
+	json_decref(v);
+	return v != NULL;
+}
+
+static void append_date(struct buf *b, int64_t sec, int32_t nsec)
+{
+	char t[48];
+	rm_buf_json_string(b, rm_time_format_ms(sec, nsec, t, sizeof(t)));
+}
+
+/* The cell as the JSON value of an attribute or property.  1: nothing
+ * written (the cast does not apply: the attribute is left out). */
+int rm_append_value(struct buf *b, enum rm_type type, enum rm_cast cast,
+			const struct rm_cell *c)
+{
+	int64_t sec;
+	int32_t nsec;
+	int flag;
+	char num[48];
+
+	if (c->is_null) {
+		rm_buf_puts(b, "null");
+		return 0;
+	}
+	switch (cast) {
+	case CAST_DATE:
+		if (rm_cell_instant(type, c, &sec, &nsec))
+			return 1;
+		append_date(b, sec, nsec);
+		return 0;
+	case CAST_NUMBER:
+		if (type == RM_BOOL)
+			rm_buf_puts(b, c->b ? "1" : "0");
+		else if (type == RM_FLOAT)
+			return rm_append_value(b, type, CAST_NONE, c);
+		else if (type == RM_NUMBER || type == RM_STRING)
+			return append_number(b, c->text);
+		else
+			return 1;
+		return 0;
+	case CAST_BOOL:
+		if (type == RM_BOOL)
+			flag = c->b;
+		else if (type == RM_NUMBER || type == RM_FLOAT)
+			flag = type == RM_FLOAT ? c->f != 0 : rm_decimal_cmp(c->text, "0") != 0;
+		else if (type != RM_STRING || bool_word(c->text, &flag))
+			return 1;
+		rm_buf_puts(b, flag ? "true" : "false");
+		return 0;
+	case CAST_STRING:
+		if (type == RM_STRING || type == RM_NUMBER || type == RM_JSON) {
+			rm_buf_json_string(b, c->text);
+			return 0;
+		}
+		if (type == RM_TIMESTAMP)
+			append_date(b, c->sec, c->nsec);
+		else if (type == RM_BOOL)
+			rm_buf_puts(b, c->b ? "\"true\"" : "\"false\"");
+		else {
+			snprintf(num, sizeof(num), "\"%.17g\"", c->f);
+			rm_buf_puts(b, num);
+		}
+		return 0;
+	case CAST_JSON:
+		if (type != RM_STRING && type != RM_JSON)
+			return rm_append_value(b, type, CAST_NONE, c);
+		if (!json_text_is_valid(c->text))
+			return 1;
+		rm_buf_puts(b, c->text);
+		return 0;
+	case CAST_NONE:
+		break;
+	}
+	switch (type) {
+	case RM_NUMBER:
+		return append_number(b, c->text) ? (rm_buf_json_string(b, c->text), 0) : 0;
+	case RM_FLOAT:
+		if (!isfinite(c->f))
+			return 1;
+		snprintf(num, sizeof(num), "%.17g", c->f);
+		rm_buf_puts(b, num);
+		return 0;
+	case RM_BOOL:
+		rm_buf_puts(b, c->b ? "true" : "false");
+		return 0;
+	case RM_TIMESTAMP:
+		append_date(b, c->sec, c->nsec);
+		return 0;
+	case RM_JSON:
+		rm_buf_puts(b, c->text); /* VARIANT: already JSON */
+		return 0;
+	default:
+		rm_buf_json_string(b, c->text);
+		return 0;
+	}
+}
+
+/* Consent: booleans and yes/no words -> subscribed / unsubscribed. */
+void rm_append_consent(struct buf *b, enum rm_type type, const struct rm_cell *c)
+{
+	int flag = -1;
+
+	if (c->is_null) {
+		rm_buf_puts(b, "null");
+		return;
+	}
+	if (type == RM_BOOL)
+		flag = c->b;
+	else if (type == RM_NUMBER)
+		flag = rm_decimal_cmp(c->text, "0") != 0;
+	else if (type == RM_FLOAT)
+		flag = c->f != 0;
+	else if (type == RM_STRING && bool_word(c->text, &flag) != 0) {
+		if (strcasecmp(c->text, "subscribed") == 0 || strcasecmp(c->text, "opt_in") == 0 ||
+		    strcasecmp(c->text, "opted_in") == 0)
+			flag = 1;
+		else if (strcasecmp(c->text, "unsubscribed") == 0 ||
+			 strcasecmp(c->text, "opt_out") == 0 || strcasecmp(c->text, "opted_out") == 0)
+			flag = 0;
+	}
+	if (flag < 0) {
+		rm_buf_json_string(b, type == RM_STRING || type == RM_JSON ? c->text : "?");
+		return; /* the hub says what is wrong with it */
+	}
+	rm_buf_puts(b, flag ? "\"subscribed\"" : "\"unsubscribed\"");
+}

@@ -1,0 +1,131 @@
+/*
+ * rowmap.h - warehouse rows to canonical records, shared by the warehouse
+ * plugins (Snowflake, BigQuery).  Compiled into each plugin (plugin.mk:
+ * <name>_SRC_EXTRA := plugins/common/rowmap.c plugins/common/rm_value.c
+ * plugins/common/rm_cursor.c plugins/common/rowpull.c), never into the
+ * hub: it uses only hub_plugin.h.
+ *
+ * A transport (ODBC, an HTTP API) reports the result's columns with their
+ * types and hands rows over as cells; this module:
+ *   - reads the `map`, `kind` and `cursor` config (API.md, "Pull source
+ *     details") and binds it to the columns, case-insensitively;
+ *   - keeps the cursor tuple: the saved one (rows at or before it are
+ *     skipped, comparing every cursor column with its type) and the text
+ *     of a row's tuple for checkpoint();
+ *   - maps a row to a struct hub_record and emits it, with the message_id
+ *     "<source>:<sha256 of the mapped content>".
+ *   - rewrites the `:cursor` placeholder of a query.
+ */
+#ifndef ROWMAP_H
+#define ROWMAP_H
+
+#include <hub_plugin.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Column types, as the transports map their native ones. */
+enum rm_type {
+	RM_STRING = 0,
+	RM_NUMBER,    /* exact decimal as text: "42", "-0.50" */
+	RM_FLOAT,     /* a double */
+	RM_BOOL,
+	RM_TIMESTAMP, /* an instant: seconds and nanoseconds since the epoch */
+	RM_JSON,      /* VARIANT / OBJECT / ARRAY / json: JSON text */
+};
+
+struct rm_column {
+	const char *name;
+	enum rm_type type;
+};
+
+/* One cell.  Borrowed from the transport until its next row. */
+struct rm_cell {
+	int is_null;
+	const char *text;  /* STRING, NUMBER, JSON: NUL-terminated UTF-8 */
+	double f;          /* FLOAT */
+	int b;             /* BOOL */
+	int64_t sec;       /* TIMESTAMP */
+	int32_t nsec;
+};
+
+enum rm_kind {
+	RM_KIND_ATTRIBUTES = 0,
+	RM_KIND_EVENTS,
+	RM_KIND_CONSENT,
+	RM_KIND_ERASE,
+};
+
+/* The config as JSON text (host->config_json()), borrowed. */
+struct rm_config {
+	const char *source;       /* the instance name */
+	const char *map_json;     /* object, required */
+	const char *kind;         /* NULL: attributes, or events when map.event is set */
+	const char *cursor_json;  /* "col" or ["col", "col2"], required */
+};
+
+struct rowmap;
+
+/* Reads the config.  Errors name the key: "map.attributes.plan: ...".
+ * Returns 0, or -1 with err set. */
+int rowmap_new(const struct rm_config *cfg, struct rowmap **out, char *err, size_t err_size);
+void rowmap_free(struct rowmap *m);
+
+/*
+ * Binds to a result's columns: every mapped and cursor column must exist
+ * (case-insensitive), else an error names it and lists the columns.
+ * Columns nobody mapped are ignored.  May be called again for a new
+ * result.  Returns 0 or -1.
+ */
+int rowmap_bind(struct rowmap *m, const struct rm_column *cols, size_t n, char *err,
+		size_t err_size);
+/* Column index of the first cursor column (after bind). */
+int rowmap_cursor_column(const struct rowmap *m);
+
+/*
+ * The saved cursor (the text a checkpoint wrote: a JSON array of strings,
+ * one per cursor column), parsed with the bound columns' types; NULL: none
+ * (every row is new).  Returns 0, or -1 when it does not fit the columns.
+ */
+int rowmap_cursor_set(struct rowmap *m, const char *cursor, char *err, size_t err_size);
+/* The saved cursor's first value as text (for :cursor), or NULL.  Can be
+ * read before any bind. */
+char *rowmap_cursor_first(const char *cursor); /* malloc'd */
+
+/* 1 when the row's cursor tuple is after the saved one (or none is saved). */
+int rowmap_row_is_new(const struct rowmap *m, const struct rm_cell *row);
+
+/* The row's tuple remembered (copied) as the last one seen. */
+int rowmap_remember(struct rowmap *m, const struct rm_cell *row);
+/* Compares the row's tuple with the remembered one: <0, 0, >0. */
+int rowmap_cmp_remembered(const struct rowmap *m, const struct rm_cell *row);
+/* The remembered tuple as cursor text (malloc'd), or NULL (nothing). */
+char *rowmap_remembered_text(const struct rowmap *m);
+
+/* Maps one row and emits it.  HUB_ERR_DATA: the host refused the record
+ * (err says why; the row is skipped); others: stop. */
+hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_call *call,
+		   const struct rm_cell *row, char *err, size_t err_size);
+
+/*
+ * Rewrites each `:cursor` outside quotes and comments with `placeholder`
+ * ("?"); `*n_found` counts them.  A `?` already in the query is refused
+ * (nothing would bind it).  Returns a malloc'd query, or NULL with err set.
+ */
+char *rowmap_query_rewrite(const char *query, const char *placeholder, int *n_found,
+			   char *err, size_t err_size);
+
+/* ---- values --------------------------------------------------------------- */
+
+/* "2026-01-02T03:04:05.123456789Z", "2026-01-02 03:04:05+02:00",
+ * "2026-01-02" -> seconds and nanoseconds.  Returns 0 or -1. */
+int rm_time_parse(const char *s, int64_t *sec, int32_t *nsec);
+/* Formats as "2026-01-02T03:04:05.123456789Z" (buf >= 40); returns buf. */
+char *rm_time_format(int64_t sec, int32_t nsec, char *buf, size_t size);
+/* Days since 1970-01-01 of a civil date, and back (proleptic Gregorian). */
+int64_t rm_days_from_civil(int64_t y, int m, int d);
+void rm_civil_from_days(int64_t z, int64_t *y, int *m, int *d);
+/* Compares two decimal strings numerically: <0, 0, >0. */
+int rm_decimal_cmp(const char *a, const char *b);
+
+#endif

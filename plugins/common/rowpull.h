@@ -1,0 +1,50 @@
+/*
+ * rowpull.h - the pull loop every warehouse plugin shares: run the query
+ * from the saved cursor, skip the rows at or before it, emit up to
+ * `budget` rows, checkpoint the last row's cursor tuple, and keep the
+ * result open for the next pull of the same sync (results stream page by
+ * page; a page never ends between two rows with the same cursor tuple).
+ * The transport (ODBC, an HTTP API) only opens a result and hands rows.
+ */
+#ifndef ROWPULL_H
+#define ROWPULL_H
+
+#include "rowmap.h"
+
+/* What a transport provides.  `t` is the transport's state. */
+struct rp_reader_ops {
+	/* Runs the query with :cursor bound to `param` (NULL: the start of
+	 * the first cursor column's type, the epoch for times), binding the
+	 * result's columns into `m` (rowmap_bind) as soon as they are known.
+	 * `batch_hint`: rows the caller wants per page. */
+	hub_rc (*open)(void *t, struct rowmap *m, const char *param, size_t batch_hint,
+		       char *err, size_t err_size);
+	/* The next row: HUB_MORE with *row set (valid until the next call or
+	 * close), HUB_OK at the end of the result, or an error. */
+	hub_rc (*next)(void *t, const struct rm_cell **row, char *err, size_t err_size);
+	void (*close)(void *t);
+};
+
+struct rowpull {
+	const struct hub_host *host;
+	const struct hub_instance *inst;
+	struct rowmap *map;
+	const struct rp_reader_ops *ops;
+	void *t;
+	const char *cursor_start;    /* borrowed from the config, or NULL */
+
+	/* the open result (between two pulls of one sync) */
+	int is_open;
+	char *resume_cursor;         /* the last checkpoint of this result */
+	int64_t last_pull_ms;
+	const struct rm_cell *held;  /* read, not yet emitted */
+	int is_order_warned;
+};
+
+/* A pull (the plugin's pull() forwards here). */
+hub_rc rowpull_pull(struct rowpull *rp, struct hub_call *call, const char *cursor,
+		    size_t budget, char *err, size_t err_size);
+/* Closes the open result, if any. */
+void rowpull_close(struct rowpull *rp);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * sf.h - what the files of the snowflake plugin share (private to the
+ * plugin: the hub never sees it).
+ *
+ *   snowflake.c  descriptor, config keys, create/destroy, pull, check
+ *   sf_odbc.c    transport odbc: unixODBC, bound parameter, block fetch
+ *   sf_sqlapi.c  transport sql_api: SQL API v2 over libcurl
+ *   sf_jwt.c     the key-pair JWT (RS256) the SQL API wants
+ *
+ * Both transports implement struct rp_reader_ops (plugins/common/rowpull.h)
+ * and hand rows to the shared mapping (plugins/common/rowmap.h).
+ */
+#ifndef SF_H
+#define SF_H
+
+#include <hub_plugin.h>
+
+#include "../common/rowmap.h"
+#include "../common/rowpull.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SF_MSG 1024
+
+/* ---- ODBC ------------------------------------------------------------------ */
+
+struct sf_odbc;
+
+/* `conn` is "DSN=name" or a full connection string (a secret: never
+ * printed).  `query` has ? for :cursor, `n_params` of them. */
+int sf_odbc_new(const struct hub_host *host, const struct hub_instance *inst,
+		const char *conn, const char *query, int n_params, struct sf_odbc **out,
+		char *err, size_t err_size);
+void sf_odbc_free(struct sf_odbc *o);
+extern const struct rp_reader_ops sf_odbc_ops;
+/* Connects and describes the query's result against the map. */
+hub_rc sf_odbc_check(struct sf_odbc *o, struct rowmap *m, const char *param, char *err,
+		     size_t err_size);
+
+/* ---- SQL API --------------------------------------------------------------- */
+
+struct sf_jwt;
+
+/* Reads a PEM private key (PKCS#8 or PKCS#1 RSA, unencrypted) and
+ * prepares the claims: iss ACCOUNT.USER.SHA256:<fingerprint>, sub
+ * ACCOUNT.USER (account without its region, both upper-cased). */
+int sf_jwt_new(const char *key_file, const char *account, const char *user,
+	       struct sf_jwt **out, char *err, size_t err_size);
+void sf_jwt_free(struct sf_jwt *j);
+/* The token for now_s, made again when it is older than 50 minutes
+ * (exp = iat + 59 min).  Borrowed until the next call; NULL on failure. */
+const char *sf_jwt_token(struct sf_jwt *j, int64_t now_s, char *err, size_t err_size);
+/* The public key fingerprint "SHA256:..." (for messages and tests). */
+const char *sf_jwt_fingerprint(const struct sf_jwt *j);
+
+struct sf_api_config {
+	const char *endpoint;   /* "https://acct.snowflakecomputing.com" */
+	const char *account, *user, *key_file;
+	const char *warehouse, *database, *schema, *role; /* may be NULL */
+	const char *query;      /* ? for :cursor */
+	int n_params;
+};
+
+struct sf_api;
+
+int sf_api_new(const struct hub_host *host, const struct hub_instance *inst,
+	       const struct sf_api_config *cfg, struct sf_api **out, char *err,
+	       size_t err_size);
+void sf_api_free(struct sf_api *a);
+extern const struct rp_reader_ops sf_api_ops;
+/* Runs the query with LIMIT 0 and checks its columns against the map. */
+hub_rc sf_api_check(struct sf_api *a, struct rowmap *m, const char *param, char *err,
+		    size_t err_size);
+/* Lets a long wait (202 polling) end early when the hub stops. */
+void sf_api_set_call(struct sf_api *a, struct hub_call *call);
+
+#endif

@@ -1,0 +1,742 @@
+/*
+ * sf_sqlapi.c - transport sql_api: Snowflake's SQL API v2 over libcurl.
+ *
+ *   POST /api/v2/statements?requestId=<uuid>  {"statement", "bindings":
+ *        {"1": {"type": "TEXT", "value": <cursor>}}, ...}
+ *     200  a result set: rowType, partitionInfo, partition 0's rows
+ *     202  still running: poll GET /api/v2/statements/<handle>
+ *     422  the SQL failed (its message is the error)
+ *     429 / 503 / 5xx  retry (Retry-After honoured by the hub's backoff)
+ *   GET  /api/v2/statements/<handle>?partition=N  the other partitions
+ *        (Snowflake sizes them; they may come gzip-encoded)
+ *
+ * A POST that failed in transit or with 429/503 is sent again with the
+ * same requestId and retry=true, so Snowflake runs the statement at most
+ * once.  Cells arrive as strings (jsonv2): NUMBER as decimal text, BOOLEAN
+ * "true"/"false", TIMESTAMP_* as epoch seconds with 9 decimals (TZ adds an
+ * offset after a space), DATE as days since the epoch, VARIANT as JSON.
+ * One partition is in memory at a time.
+ */
+#include "sf.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define STATEMENT_TIMEOUT_S 3600
+#define POLL_FIRST_MS 100
+#define POLL_MAX_MS 2000
+#define USER_AGENT "profilehub-snowflake/1.0"
+
+enum sf_kind {
+	K_TEXT = 0,
+	K_FIXED,
+	K_REAL,
+	K_BOOLEAN,
+	K_DATE,
+	K_TIMESTAMP, /* ntz, ltz, tz: the first word is the epoch */
+	K_JSON,
+};
+
+struct body {
+	char *p;
+	size_t len, cap;
+};
+
+struct sf_api {
+	const struct hub_host *host;
+	const struct hub_instance *inst;
+	struct sf_jwt *jwt;
+	char *base;                 /* endpoint without a trailing / */
+	char *query;
+	int n_params;
+	char *warehouse, *database, *schema, *role;
+	CURL *curl;
+	struct hub_call *call;      /* during a pull: should_stop() */
+	struct body resp;
+	char retry_after[32];
+
+	/* a POST to send again with the same requestId */
+	int has_pending;
+	char request_id[40];
+	char *pending_param;
+
+	/* the open result */
+	char *handle;
+	json_t *part;               /* the current partition's response */
+	size_t n_parts, part_no, row_no;
+	struct rm_column *cols;
+	enum sf_kind *kinds;
+	size_t n_cols;
+	struct rm_cell *cells;
+	char **names;
+};
+
+/* ---- HTTP ----------------------------------------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+	struct body *b = ctx;
+	size_t len = size * n;
+
+	if (b->len + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 16384;
+		char *p;
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		if (!(p = realloc(b->p, cap)))
+			return 0; /* curl fails the transfer */
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+	b->p[b->len] = '\0';
+	return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ctx)
+{
+	struct sf_api *a = ctx;
+	size_t len = size * n;
+	static const char name[] = "retry-after:";
+
+	if (len > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0) {
+		const char *v = data + sizeof(name) - 1;
+		size_t k = 0;
+		while (*v == ' ')
+			v++;
+		while (k + 1 < sizeof(a->retry_after) && v + k < data + len && v[k] >= '0' &&
+		       v[k] <= '9') {
+			a->retry_after[k] = v[k];
+			k++;
+		}
+		a->retry_after[k] = '\0';
+	}
+	return len;
+}
+
+static int is_transient_curl(CURLcode c)
+{
+	switch (c) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* One request; *status is the HTTP status, the body is in a->resp. */
+static hub_rc http(struct sf_api *a, const char *url, const char *post, long *status, char *err,
+		   size_t err_size)
+{
+	struct curl_slist *h = NULL;
+	char auth[4096], jwt_err[128];
+	const char *token = sf_jwt_token(a->jwt, a->host->now_ms() / 1000, jwt_err, sizeof(jwt_err));
+	CURLcode c;
+
+	if (!token) {
+		snprintf(err, err_size, "%s", jwt_err);
+		return HUB_ERR_INTERNAL;
+	}
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	h = curl_slist_append(h, auth);
+	h = curl_slist_append(h, "X-Snowflake-Authorization-Token-Type: KEYPAIR_JWT");
+	h = curl_slist_append(h, "Accept: application/json");
+	if (post)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	a->resp.len = 0;
+	a->retry_after[0] = '\0';
+	curl_easy_setopt(a->curl, CURLOPT_URL, url);
+	curl_easy_setopt(a->curl, CURLOPT_HTTPHEADER, h);
+	if (post)
+		curl_easy_setopt(a->curl, CURLOPT_POSTFIELDS, post);
+	else
+		curl_easy_setopt(a->curl, CURLOPT_HTTPGET, 1L);
+	c = curl_easy_perform(a->curl);
+	curl_slist_free_all(h);
+	if (c != CURLE_OK) {
+		snprintf(err, err_size, "%s %s: %s", post ? "POST" : "GET", a->base,
+			 curl_easy_strerror(c));
+		return is_transient_curl(c) ? HUB_RETRY : HUB_ERR_CONFIG;
+	}
+	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, status);
+	if (a->resp.p == NULL)
+		on_body("", 1, 0, &a->resp);
+	return HUB_OK;
+}
+
+/* The error of a non-2xx answer, from its JSON body {code, message, sqlState}. */
+static hub_rc status_error(struct sf_api *a, long status, char *err, size_t err_size)
+{
+	json_t *root = json_loads(a->resp.p ? a->resp.p : "", 0, NULL);
+	const char *msg = json_string_value(json_object_get(root, "message"));
+	const char *code = json_string_value(json_object_get(root, "code"));
+	const char *state = json_string_value(json_object_get(root, "sqlState"));
+	char prefix[64] = "";
+	hub_rc rc;
+
+	if (!msg)
+		msg = "(no message)";
+	if (status == 429 || status == 408 || status >= 500) {
+		if (a->retry_after[0])
+			snprintf(prefix, sizeof(prefix), "retry after %ss: ", a->retry_after);
+		snprintf(err, err_size, "%sHTTP %ld from Snowflake: %.300s", prefix, status, msg);
+		rc = status == 501 ? HUB_ERR_INTERNAL : HUB_RETRY;
+	} else if (status == 401 || status == 403) {
+		snprintf(err, err_size, "HTTP %ld from Snowflake: %.300s (the user's registered public "
+			 "key must be %s)", status, msg, sf_jwt_fingerprint(a->jwt));
+		rc = HUB_ERR_AUTH;
+	} else if (status == 422) {
+		snprintf(err, err_size, "SQL error %s (SQLSTATE %s): %.600s", code ? code : "?",
+			 state ? state : "?", msg);
+		rc = state && strncmp(state, "42", 2) == 0 ? HUB_ERR_CONFIG : HUB_ERR_DATA;
+	} else {
+		snprintf(err, err_size, "HTTP %ld from Snowflake: %.300s", status, msg);
+		rc = status >= 400 && status < 500 ? HUB_ERR_CONFIG : HUB_ERR_INTERNAL;
+	}
+	json_decref(root);
+	for (char *p = err; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' '; /* SQL messages come in lines: one line here */
+	return rc;
+}
+
+/* Waits ms in short slices, ending early when the hub stops (1). */
+static int wait_ms(struct sf_api *a, long ms)
+{
+	while (ms > 0) {
+		long slice = ms < 50 ? ms : 50;
+		struct timespec d = {0, slice * 1000000L};
+		if (a->call && a->host->should_stop(a->call))
+			return 1;
+		nanosleep(&d, NULL);
+		ms -= slice;
+	}
+	return a->call && a->host->should_stop(a->call);
+}
+
+/* ---- statements ----------------------------------------------------------------------------- */
+
+static void new_request_id(char *out, size_t size)
+{
+	unsigned char r[16];
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		for (size_t i = 0; i < sizeof(r); i++)
+			r[i] = (unsigned char)rand();
+	r[6] = (unsigned char)((r[6] & 0x0F) | 0x40);
+	r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);
+	snprintf(out, size,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
+		 r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+		 r[14], r[15]);
+}
+
+static char *statement_body(struct sf_api *a, const char *statement, const char *param)
+{
+	json_t *body = json_pack("{s:s, s:i}", "statement", statement, "timeout",
+				 STATEMENT_TIMEOUT_S);
+	json_t *bindings = json_object();
+	char key[16], *text = NULL;
+
+	if (!body || !bindings)
+		goto out;
+	for (int i = 1; i <= a->n_params; i++) {
+		snprintf(key, sizeof(key), "%d", i);
+		json_object_set_new(bindings, key, json_pack("{s:s, s:s}", "type", "TEXT", "value",
+							     param ? param : "0"));
+	}
+	json_object_set(body, "bindings", bindings);
+	if (a->database)
+		json_object_set_new(body, "database", json_string(a->database));
+	if (a->schema)
+		json_object_set_new(body, "schema", json_string(a->schema));
+	if (a->warehouse)
+		json_object_set_new(body, "warehouse", json_string(a->warehouse));
+	if (a->role)
+		json_object_set_new(body, "role", json_string(a->role));
+	/* TIMESTAMP_LTZ and _TZ as UTC instants */
+	json_object_set_new(body, "parameters", json_pack("{s:s}", "TIMEZONE", "UTC"));
+	text = json_dumps(body, JSON_COMPACT);
+out:
+	json_decref(bindings);
+	json_decref(body);
+	return text;
+}
+
+/* The request id for this statement: the pending one again (retry=true)
+ * when the same statement failed in transit, else a new one. */
+static int request_id_for(struct sf_api *a, const char *param)
+{
+	int is_retry = a->has_pending &&
+		       ((!param && !a->pending_param) ||
+			(param && a->pending_param && strcmp(param, a->pending_param) == 0));
+
+	if (!is_retry) {
+		free(a->pending_param);
+		a->pending_param = param ? strdup(param) : NULL;
+		new_request_id(a->request_id, sizeof(a->request_id));
+	}
+	a->has_pending = 1;
+	return is_retry;
+}
+
+/* Polls a running statement until it answers 200 (or fails). */
+static hub_rc poll(struct sf_api *a, const char *handle, long *status, char *err,
+		   size_t err_size)
+{
+	char url[1024];
+	long delay = POLL_FIRST_MS;
+	hub_rc rc;
+
+	snprintf(url, sizeof(url), "%s/api/v2/statements/%s", a->base, handle);
+	for (;;) {
+		if (wait_ms(a, delay)) {
+			snprintf(err, err_size, "stopped while the statement ran");
+			return HUB_ERR_STOPPED;
+		}
+		if ((rc = http(a, url, NULL, status, err, err_size)) != HUB_OK)
+			return rc;
+		if (*status != 202)
+			return HUB_OK;
+		delay = delay * 2 < POLL_MAX_MS ? delay * 2 : POLL_MAX_MS;
+	}
+}
+
+/* Runs a statement to its first partition; *out is the 200 response. */
+static hub_rc run_statement(struct sf_api *a, const char *statement, const char *param,
+			    json_t **out, char *err, size_t err_size)
+{
+	char url[1024], *body = statement_body(a, statement, param);
+	json_t *root = NULL;
+	long status = 0;
+	int is_retry = request_id_for(a, param);
+	hub_rc rc;
+
+	*out = NULL;
+	if (!body) {
+		snprintf(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
+	snprintf(url, sizeof(url), "%s/api/v2/statements?requestId=%s%s", a->base, a->request_id,
+		 is_retry ? "&retry=true" : "");
+	rc = http(a, url, body, &status, err, err_size);
+	free(body);
+	if (rc != HUB_OK)
+		return rc; /* in transit: the same requestId next time */
+	if (status == 202) {
+		const char *handle;
+		char h[256];
+
+		root = json_loads(a->resp.p, 0, NULL);
+		handle = json_string_value(json_object_get(root, "statementHandle"));
+		snprintf(h, sizeof(h), "%s", handle ? handle : "");
+		json_decref(root);
+		if (!h[0]) {
+			snprintf(err, err_size, "HTTP 202 from Snowflake without a statementHandle");
+			return HUB_ERR_INTERNAL;
+		}
+		a->has_pending = 0; /* accepted: a retry polls again from scratch */
+		if ((rc = poll(a, h, &status, err, err_size)) != HUB_OK)
+			return rc;
+	}
+	if (status != 200) {
+		rc = status_error(a, status, err, err_size);
+		if (rc != HUB_RETRY)
+			a->has_pending = 0;
+		return rc;
+	}
+	a->has_pending = 0;
+	if (!(*out = json_loads(a->resp.p, 0, NULL))) {
+		snprintf(err, err_size, "a result set that is not JSON");
+		return HUB_ERR_INTERNAL;
+	}
+	return HUB_OK;
+}
+
+/* ---- results ---------------------------------------------------------------------------------- */
+
+static enum sf_kind kind_of(const char *type, enum rm_type *rm)
+{
+	static const struct {
+		const char *name;
+		enum sf_kind kind;
+		enum rm_type rm;
+	} types[] = {
+		{"fixed", K_FIXED, RM_NUMBER},		{"real", K_REAL, RM_FLOAT},
+		{"boolean", K_BOOLEAN, RM_BOOL},	{"date", K_DATE, RM_TIMESTAMP},
+		{"timestamp_ntz", K_TIMESTAMP, RM_TIMESTAMP},
+		{"timestamp_ltz", K_TIMESTAMP, RM_TIMESTAMP},
+		{"timestamp_tz", K_TIMESTAMP, RM_TIMESTAMP},
+		{"variant", K_JSON, RM_JSON},		{"object", K_JSON, RM_JSON},
+		{"array", K_JSON, RM_JSON},
+	};
+
+	for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcasecmp(type, types[i].name) == 0) {
+			*rm = types[i].rm;
+			return types[i].kind;
+		}
+	}
+	*rm = RM_STRING;
+	return K_TEXT;
+}
+
+static void result_free(struct sf_api *a)
+{
+	json_decref(a->part);
+	a->part = NULL;
+	for (size_t i = 0; i < a->n_cols; i++)
+		free(a->names[i]);
+	free(a->names);
+	free(a->cols);
+	free(a->kinds);
+	free(a->cells);
+	free(a->handle);
+	a->names = NULL;
+	a->cols = NULL;
+	a->kinds = NULL;
+	a->cells = NULL;
+	a->handle = NULL;
+	a->n_cols = a->n_parts = a->part_no = a->row_no = 0;
+}
+
+static hub_rc take_columns(struct sf_api *a, json_t *meta, char *err, size_t err_size)
+{
+	json_t *row_type = json_object_get(meta, "rowType"), *col;
+	size_t i, n = json_array_size(row_type);
+
+	if (!json_is_array(row_type) || n == 0) {
+		snprintf(err, err_size, "a result set without rowType");
+		return HUB_ERR_INTERNAL;
+	}
+	a->names = calloc(n, sizeof(*a->names));
+	a->cols = calloc(n, sizeof(*a->cols));
+	a->kinds = calloc(n, sizeof(*a->kinds));
+	a->cells = calloc(n, sizeof(*a->cells));
+	if (!a->names || !a->cols || !a->kinds || !a->cells)
+		goto nomem;
+	json_array_foreach(row_type, i, col) {
+		const char *name = json_string_value(json_object_get(col, "name"));
+		if (!(a->names[i] = strdup(name ? name : "")))
+			goto nomem;
+		a->n_cols = i + 1;
+		a->cols[i].name = a->names[i];
+		a->kinds[i] = kind_of(json_string_value(json_object_get(col, "type")),
+				      &a->cols[i].type);
+	}
+	return HUB_OK;
+nomem:
+	snprintf(err, err_size, "out of memory");
+	return HUB_ERR_NOMEM;
+}
+
+/* A 200 result set: its columns bound into m, partition 0 kept. */
+static hub_rc take_result(struct sf_api *a, json_t *root, struct rowmap *m, char *err,
+			  size_t err_size)
+{
+	json_t *meta = json_object_get(root, "resultSetMetaData");
+	json_t *parts = json_object_get(meta, "partitionInfo");
+	const char *format = json_string_value(json_object_get(meta, "format"));
+	const char *handle = json_string_value(json_object_get(root, "statementHandle"));
+	hub_rc rc;
+
+	result_free(a);
+	a->part = root;
+	if (format && strcmp(format, "jsonv2") != 0) {
+		snprintf(err, err_size, "result format \"%s\" (only jsonv2 is read)", format);
+		return HUB_ERR_INTERNAL;
+	}
+	if ((rc = take_columns(a, meta, err, err_size)) != HUB_OK)
+		return rc;
+	if (!(a->handle = strdup(handle ? handle : ""))) {
+		snprintf(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
+	a->n_parts = json_array_size(parts) ? json_array_size(parts) : 1;
+	if (rowmap_bind(m, a->cols, a->n_cols, err, err_size))
+		return HUB_ERR_CONFIG;
+	return HUB_OK;
+}
+
+static hub_rc api_open(void *t, struct rowmap *m, const char *param, size_t batch_hint,
+		       char *err, size_t err_size)
+{
+	struct sf_api *a = t;
+	json_t *root;
+	hub_rc rc;
+
+	(void)batch_hint; /* Snowflake sizes the partitions */
+	if ((rc = run_statement(a, a->query, param, &root, err, err_size)) != HUB_OK)
+		return rc;
+	if ((rc = take_result(a, root, m, err, err_size)) != HUB_OK)
+		result_free(a);
+	return rc;
+}
+
+static hub_rc fetch_partition(struct sf_api *a, size_t n, char *err, size_t err_size)
+{
+	char url[1024];
+	long status = 0;
+	json_t *root;
+	hub_rc rc;
+
+	snprintf(url, sizeof(url), "%s/api/v2/statements/%s?partition=%zu", a->base, a->handle, n);
+	if ((rc = http(a, url, NULL, &status, err, err_size)) != HUB_OK)
+		return rc;
+	if (status == 404) {
+		snprintf(err, err_size, "partition %zu of the result is gone (HTTP 404)", n);
+		return HUB_RETRY;
+	}
+	if (status != 200)
+		return status_error(a, status, err, err_size);
+	if (!(root = json_loads(a->resp.p, 0, NULL)) || !json_is_array(json_object_get(root, "data"))) {
+		json_decref(root);
+		snprintf(err, err_size, "partition %zu: not a JSON result", n);
+		return HUB_ERR_INTERNAL;
+	}
+	json_decref(a->part);
+	a->part = root;
+	a->part_no = n;
+	a->row_no = 0;
+	return HUB_OK;
+}
+
+/* "1616173619.123456789" (and "... 1440" for TIMESTAMP_TZ) -> instant. */
+static int epoch_parse(const char *s, int64_t *sec, int32_t *nsec)
+{
+	int neg = *s == '-';
+	int64_t whole = 0;
+	int32_t frac = 0, scale = 100000000;
+
+	if (*s == '-' || *s == '+')
+		s++;
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++)
+		whole = whole * 10 + (*s - '0');
+	if (*s == '.')
+		for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10)
+			frac += (*s - '0') * scale;
+	if (*s && *s != ' ')
+		return -1;
+	if (neg && frac) {
+		*sec = -whole - 1;
+		*nsec = 1000000000 - frac;
+	} else {
+		*sec = neg ? -whole : whole;
+		*nsec = frac;
+	}
+	return 0;
+}
+
+static hub_rc convert_cell(enum sf_kind k, json_t *v, struct rm_cell *c, const char *col,
+			   char *err, size_t err_size)
+{
+	const char *s = json_string_value(v);
+
+	memset(c, 0, sizeof(*c));
+	if ((c->is_null = json_is_null(v)))
+		return HUB_OK;
+	if (!s) {
+		snprintf(err, err_size, "column %s: a cell that is not a string", col);
+		return HUB_ERR_INTERNAL;
+	}
+	c->text = s;
+	switch (k) {
+	case K_REAL:
+		c->f = strtod(s, NULL);
+		break;
+	case K_BOOLEAN:
+		c->b = strcmp(s, "true") == 0 || strcmp(s, "1") == 0;
+		break;
+	case K_DATE:
+		c->sec = strtoll(s, NULL, 10) * 86400;
+		break;
+	case K_TIMESTAMP:
+		if (epoch_parse(s, &c->sec, &c->nsec)) {
+			snprintf(err, err_size, "column %s: \"%.40s\" is not an epoch time", col, s);
+			return HUB_ERR_INTERNAL;
+		}
+		break;
+	default:
+		break;
+	}
+	return HUB_OK;
+}
+
+static hub_rc api_next(void *t, const struct rm_cell **row, char *err, size_t err_size)
+{
+	struct sf_api *a = t;
+	json_t *data = json_object_get(a->part, "data"), *r;
+	hub_rc rc;
+
+	while (a->row_no >= json_array_size(data)) {
+		if (a->part_no + 1 >= a->n_parts)
+			return HUB_OK;
+		if ((rc = fetch_partition(a, a->part_no + 1, err, err_size)) != HUB_OK)
+			return rc;
+		data = json_object_get(a->part, "data");
+	}
+	r = json_array_get(data, a->row_no++);
+	if (!json_is_array(r) || json_array_size(r) != a->n_cols) {
+		snprintf(err, err_size, "partition %zu row %zu: expected %zu cells", a->part_no,
+			 a->row_no, a->n_cols);
+		return HUB_ERR_INTERNAL;
+	}
+	for (size_t i = 0; i < a->n_cols; i++)
+		if ((rc = convert_cell(a->kinds[i], json_array_get(r, i), &a->cells[i], a->names[i],
+				       err, err_size)) != HUB_OK)
+			return rc;
+	*row = a->cells;
+	return HUB_MORE;
+}
+
+static void api_close(void *t)
+{
+	result_free(t);
+}
+
+const struct rp_reader_ops sf_api_ops = {
+	.open = api_open,
+	.next = api_next,
+	.close = api_close,
+};
+
+hub_rc sf_api_check(struct sf_api *a, struct rowmap *m, const char *param, char *err,
+		    size_t err_size)
+{
+	size_t n = strlen(a->query) + 64;
+	char *sql = malloc(n);
+	json_t *root;
+	hub_rc rc;
+
+	if (!sql) {
+		snprintf(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
+	snprintf(sql, n, "SELECT * FROM (%s) LIMIT 0", a->query);
+	rc = run_statement(a, sql, param, &root, err, err_size);
+	free(sql);
+	if (rc == HUB_OK)
+		rc = take_result(a, root, m, err, err_size);
+	result_free(a);
+	return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+static char *dup_or_null(const char *s, int *failed)
+{
+	char *d = s ? strdup(s) : NULL;
+	if (s && !d)
+		*failed = 1;
+	return d;
+}
+
+static char *make_base(const struct sf_api_config *c)
+{
+	size_t n;
+	char *b;
+
+	if (c->endpoint) {
+		if (!(b = strdup(c->endpoint)))
+			return NULL;
+	} else {
+		n = strlen(c->account) + 40;
+		if (!(b = malloc(n)))
+			return NULL;
+		snprintf(b, n, "https://%s.snowflakecomputing.com", c->account);
+	}
+	n = strlen(b);
+	while (n && b[n - 1] == '/')
+		b[--n] = '\0';
+	return b;
+}
+
+int sf_api_new(const struct hub_host *host, const struct hub_instance *inst,
+	       const struct sf_api_config *cfg, struct sf_api **out, char *err, size_t err_size)
+{
+	struct sf_api *a = calloc(1, sizeof(*a));
+	int failed = 0;
+
+	*out = NULL;
+	if (!a) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	a->host = host;
+	a->inst = inst;
+	a->n_params = cfg->n_params;
+	if (sf_jwt_new(cfg->key_file, cfg->account, cfg->user, &a->jwt, err, err_size))
+		goto fail;
+	a->base = make_base(cfg);
+	a->query = dup_or_null(cfg->query, &failed);
+	a->warehouse = dup_or_null(cfg->warehouse, &failed);
+	a->database = dup_or_null(cfg->database, &failed);
+	a->schema = dup_or_null(cfg->schema, &failed);
+	a->role = dup_or_null(cfg->role, &failed);
+	if (failed || !a->base || !(a->curl = curl_easy_init())) {
+		snprintf(err, err_size, "out of memory");
+		goto fail;
+	}
+	if (strncmp(a->base, "https://", 8) != 0 && strncmp(a->base, "http://", 7) != 0) {
+		snprintf(err, err_size, "endpoint: expected an http:// or https:// URL");
+		goto fail;
+	}
+	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, &a->resp);
+	curl_easy_setopt(a->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(a->curl, CURLOPT_HEADERDATA, a);
+	curl_easy_setopt(a->curl, CURLOPT_ACCEPT_ENCODING, ""); /* gzip partitions */
+	curl_easy_setopt(a->curl, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(a->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(a->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(a->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(a->curl, CURLOPT_LOW_SPEED_TIME, 120L);
+	*out = a;
+	return 0;
+fail:
+	sf_api_free(a);
+	return -1;
+}
+
+void sf_api_set_call(struct sf_api *a, struct hub_call *call)
+{
+	a->call = call;
+}
+
+void sf_api_free(struct sf_api *a)
+{
+	if (!a)
+		return;
+	result_free(a);
+	if (a->curl)
+		curl_easy_cleanup(a->curl);
+	sf_jwt_free(a->jwt);
+	free(a->resp.p);
+	free(a->pending_param);
+	free(a->base);
+	free(a->query);
+	free(a->warehouse);
+	free(a->database);
+	free(a->schema);
+	free(a->role);
+	free(a);
+}

@@ -1,0 +1,241 @@
+/*
+ * snowflake.c - the Snowflake pull source: descriptor, config, and the
+ * glue between a transport (ODBC or the SQL API) and the shared pull loop.
+ *
+ *   transport: odbc     unixODBC with `dsn` or `connection_string` (the
+ *                       Snowflake ODBC driver in production; any driver
+ *                       works, the tests use PostgreSQL's)
+ *   transport: sql_api  SQL API v2 with a key-pair JWT
+ *
+ * The query's `:cursor` is bound (never interpolated) to the first value of
+ * the last committed cursor; see plugins/common/rowpull.c for how pages,
+ * cursors and ties work.  Config mistakes are refused in create(), so
+ * `profilehub check --connect`, `profilehub sync` and the scheduler all
+ * report them before any row is read.
+ */
+#include "sf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct hub_config_key sf_keys[] = {
+	{.name = "transport", .type = HUB_CFG_STRING, .default_value = "odbc",
+	 .description = "odbc (unixODBC) or sql_api (SQL API v2 over HTTPS)"},
+	{.name = "dsn", .type = HUB_CFG_STRING,
+	 .description = "odbc: a data source name from odbc.ini"},
+	{.name = "connection_string", .type = HUB_CFG_STRING, .is_secret = 1,
+	 .description = "odbc: a full ODBC connection string (Driver=...;...)"},
+	{.name = "account", .type = HUB_CFG_STRING,
+	 .description = "sql_api: the account identifier (xy12345 or org-account)"},
+	{.name = "user", .type = HUB_CFG_STRING, .description = "sql_api: the user name"},
+	{.name = "private_key_file", .type = HUB_CFG_STRING,
+	 .description = "sql_api: PEM private key of the user's key pair (unencrypted)"},
+	{.name = "warehouse", .type = HUB_CFG_STRING, .description = "sql_api: warehouse"},
+	{.name = "database", .type = HUB_CFG_STRING, .description = "sql_api: database"},
+	{.name = "schema", .type = HUB_CFG_STRING, .description = "sql_api: schema"},
+	{.name = "role", .type = HUB_CFG_STRING, .description = "sql_api: role"},
+	{.name = "endpoint", .type = HUB_CFG_STRING,
+	 .description = "sql_api: base URL (default https://<account>.snowflakecomputing.com)"},
+	{.name = NULL},
+};
+
+struct sf_state {
+	const struct hub_host *host;
+	const struct hub_instance *inst;
+	int is_api;
+	struct sf_odbc *odbc;
+	struct sf_api *api;
+	struct rowmap *map;
+	struct rowpull pull;
+};
+
+static const char *cfg_str(const struct hub_host *host, const struct hub_instance *inst,
+			   const char *key)
+{
+	const char *v = host->config_string(inst, key);
+	return v && *v ? v : NULL;
+}
+
+static int need(const char *value, const char *key, const char *transport, char *err,
+		size_t err_size)
+{
+	if (value)
+		return 0;
+	snprintf(err, err_size, "%s: required with transport %s", key, transport);
+	return -1;
+}
+
+/* The query with ? for :cursor. */
+static char *read_query(const struct hub_host *host, const struct hub_instance *inst,
+			int *n_params, char *err, size_t err_size)
+{
+	const char *query = cfg_str(host, inst, "query");
+	char *out;
+
+	if (!query) {
+		snprintf(err, err_size, "query: required (SQL with :cursor)");
+		return NULL;
+	}
+	if (!(out = rowmap_query_rewrite(query, "?", n_params, err, err_size)))
+		return NULL;
+	if (*n_params == 0) {
+		snprintf(err, err_size, "query: has no :cursor placeholder (write e.g. "
+			 "WHERE updated_at >= :cursor ORDER BY updated_at, id)");
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static hub_rc create_odbc(struct sf_state *st, const char *query, int n_params, char *err,
+			  size_t err_size)
+{
+	const char *dsn = cfg_str(st->host, st->inst, "dsn");
+	const char *conn = cfg_str(st->host, st->inst, "connection_string");
+	char buf[512];
+
+	if (!dsn == !conn) {
+		snprintf(err, err_size, "transport odbc needs exactly one of dsn and "
+			 "connection_string");
+		return HUB_ERR_CONFIG;
+	}
+	if (dsn) {
+		snprintf(buf, sizeof(buf), "DSN=%s", dsn);
+		conn = buf;
+	}
+	if (sf_odbc_new(st->host, st->inst, conn, query, n_params, &st->odbc, err, err_size))
+		return HUB_ERR_CONFIG;
+	st->pull.ops = &sf_odbc_ops;
+	st->pull.t = st->odbc;
+	return HUB_OK;
+}
+
+static hub_rc create_api(struct sf_state *st, const char *query, int n_params, char *err,
+			 size_t err_size)
+{
+	struct sf_api_config c = {
+		.endpoint = cfg_str(st->host, st->inst, "endpoint"),
+		.account = cfg_str(st->host, st->inst, "account"),
+		.user = cfg_str(st->host, st->inst, "user"),
+		.key_file = cfg_str(st->host, st->inst, "private_key_file"),
+		.warehouse = cfg_str(st->host, st->inst, "warehouse"),
+		.database = cfg_str(st->host, st->inst, "database"),
+		.schema = cfg_str(st->host, st->inst, "schema"),
+		.role = cfg_str(st->host, st->inst, "role"),
+		.query = query,
+		.n_params = n_params,
+	};
+
+	if (need(c.account, "account", "sql_api", err, err_size) ||
+	    need(c.user, "user", "sql_api", err, err_size) ||
+	    need(c.key_file, "private_key_file", "sql_api", err, err_size))
+		return HUB_ERR_CONFIG;
+	if (sf_api_new(st->host, st->inst, &c, &st->api, err, err_size))
+		return HUB_ERR_CONFIG;
+	st->pull.ops = &sf_api_ops;
+	st->pull.t = st->api;
+	return HUB_OK;
+}
+
+static void sf_destroy(void *state)
+{
+	struct sf_state *st = state;
+
+	if (!st)
+		return;
+	if (st->pull.ops)
+		rowpull_close(&st->pull);
+	sf_odbc_free(st->odbc);
+	sf_api_free(st->api);
+	rowmap_free(st->map);
+	free(st);
+}
+
+static hub_rc sf_create(const struct hub_host *host, const struct hub_instance *inst,
+			void **state, char *err, size_t err_size)
+{
+	struct sf_state *st = calloc(1, sizeof(*st));
+	const char *transport = host->config_string(inst, "transport");
+	struct rm_config mc = {
+		.source = host->instance_name(inst),
+		.map_json = host->config_json(inst, "map"),
+		.kind = cfg_str(host, inst, "kind"),
+		.cursor_json = host->config_json(inst, "cursor"),
+	};
+	char *query = NULL;
+	int n_params = 0;
+	hub_rc rc = HUB_ERR_CONFIG;
+
+	if (!st)
+		return HUB_ERR_NOMEM;
+	st->host = host;
+	st->inst = inst;
+	st->pull.host = host;
+	st->pull.inst = inst;
+	st->pull.cursor_start = cfg_str(host, inst, "cursor_start");
+	if (!transport || (strcmp(transport, "odbc") != 0 && strcmp(transport, "sql_api") != 0)) {
+		snprintf(err, err_size, "transport: \"%s\" is not odbc or sql_api",
+			 transport ? transport : "");
+		goto fail;
+	}
+	st->is_api = strcmp(transport, "sql_api") == 0;
+	if (rowmap_new(&mc, &st->map, err, err_size) ||
+	    !(query = read_query(host, inst, &n_params, err, err_size)))
+		goto fail;
+	st->pull.map = st->map;
+	rc = st->is_api ? create_api(st, query, n_params, err, err_size)
+			: create_odbc(st, query, n_params, err, err_size);
+	if (rc != HUB_OK)
+		goto fail;
+	free(query);
+	*state = st;
+	return HUB_OK;
+fail:
+	free(query);
+	sf_destroy(st);
+	return rc;
+}
+
+static hub_rc sf_pull(void *state, struct hub_call *call, const char *cursor, size_t budget,
+		      char *err, size_t err_size)
+{
+	struct sf_state *st = state;
+	hub_rc rc;
+
+	if (st->api)
+		sf_api_set_call(st->api, call);
+	rc = rowpull_pull(&st->pull, call, cursor, budget, err, err_size);
+	if (st->api)
+		sf_api_set_call(st->api, NULL);
+	return rc;
+}
+
+static hub_rc sf_check_connect(void *state, char *err, size_t err_size)
+{
+	struct sf_state *st = state;
+	const char *start = st->pull.cursor_start;
+
+	rowpull_close(&st->pull);
+	return st->api ? sf_api_check(st->api, st->map, start, err, err_size)
+		       : sf_odbc_check(st->odbc, st->map, start, err, err_size);
+}
+
+static const struct hub_plugin sf_plugin = {
+	.abi = HUB_ABI_STAMP_INIT,
+	.name = "snowflake",
+	.version = "1.0.0",
+	.description = "pulls rows from Snowflake (ODBC or SQL API) into profiles",
+	.roles = HUB_ROLE_PULL,
+	.config = sf_keys,
+	.create = sf_create,
+	.destroy = sf_destroy,
+	.check_connect = sf_check_connect,
+	.pull = sf_pull,
+};
+
+HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)
+{
+	(void)host;
+	return &sf_plugin;
+}

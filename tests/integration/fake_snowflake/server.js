@@ -1,0 +1,354 @@
+// server.js - a fake of Snowflake's SQL API v2 for the tests, written from
+// the documented request and response shapes (shared/design/WIRE.md):
+//
+//   POST /api/v2/statements?requestId=ID[&retry=true]
+//        body {statement, timeout, database, schema, warehouse, role,
+//              bindings: {"1": {type: "TEXT", value}}, parameters}
+//        -> 200 result set (partition 0 inline), 202 {statementHandle} when
+//           asked to run "asynchronously", 422 for a SQL error
+//   GET  /api/v2/statements/HANDLE            -> 202 while running, then 200
+//   GET  /api/v2/statements/HANDLE?partition=N -> {data} (gzip if accepted)
+//
+// Every /api/v2 request must carry a key-pair JWT (RS256) that verifies
+// against --public-key, with iss ACCOUNT.USER.SHA256:<fingerprint>, sub
+// ACCOUNT.USER and exp <= iat + 3600; else 401.
+//
+// It "runs" only the queries the tests write: SELECT ... FROM <TABLE>
+// [WHERE <col> >= ?] [ORDER BY a, b] (and the LIMIT 0 wrapper of
+// check --connect), over tables from --data, cells as jsonv2 strings.
+//
+// Test controls (no auth): POST /_control {faults: [{on: "post"|"get"|
+// "partition", status, retry_after}], async_polls: N, append: {TABLE:
+// [rows]}}; GET /_log -> every /api/v2 request seen.
+'use strict';
+
+const crypto = require('crypto');
+const fs = require('fs');
+const http = require('http');
+const zlib = require('zlib');
+
+function arg(name, dflt) {
+	const i = process.argv.indexOf('--' + name);
+	return i > 0 ? process.argv[i + 1] : dflt;
+}
+
+const pubPem = fs.readFileSync(arg('public-key'), 'utf8');
+const pubKey = crypto.createPublicKey(pubPem);
+const fingerprint = 'SHA256:' + crypto.createHash('sha256')
+	.update(pubKey.export({ type: 'spki', format: 'der' })).digest('base64');
+const account = arg('account').toUpperCase();
+const user = arg('user').toUpperCase();
+const partitionRows = parseInt(arg('partition-rows', '5'), 10);
+const tables = JSON.parse(fs.readFileSync(arg('data'), 'utf8'));
+
+const control = { faults: [], async_polls: 0 };
+const log = [];
+const statements = new Map();   // handle -> {columns, rows, polls_left}
+const byRequestId = new Map();  // requestId -> handle
+let nextHandle = 1;
+
+function send(res, status, body, headers) {
+	const text = JSON.stringify(body);
+	res.writeHead(status, Object.assign({ 'Content-Type': 'application/json' }, headers || {}));
+	res.end(text);
+}
+
+function b64urlDecode(s) {
+	return Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+}
+
+// The reason a request's JWT is refused, or null.
+function jwtProblem(req) {
+	const auth = req.headers.authorization || '';
+	if (req.headers['x-snowflake-authorization-token-type'] !== 'KEYPAIR_JWT')
+		return 'missing X-Snowflake-Authorization-Token-Type: KEYPAIR_JWT';
+	if (!req.headers['user-agent'])
+		return 'missing User-Agent';
+	if (!auth.startsWith('Bearer '))
+		return 'missing Bearer token';
+	const parts = auth.slice(7).split('.');
+	if (parts.length !== 3)
+		return 'not a JWT';
+	let header, claims;
+	try {
+		header = JSON.parse(b64urlDecode(parts[0]));
+		claims = JSON.parse(b64urlDecode(parts[1]));
+	} catch (e) {
+		return 'undecodable JWT';
+	}
+	if (header.alg !== 'RS256')
+		return 'alg must be RS256';
+	const ok = crypto.verify('RSA-SHA256', Buffer.from(parts[0] + '.' + parts[1]), pubKey,
+		b64urlDecode(parts[2]));
+	if (!ok)
+		return 'bad signature';
+	const now = Math.floor(Date.now() / 1000);
+	if (claims.iss !== `${account}.${user}.${fingerprint}`)
+		return `iss ${claims.iss} is not ${account}.${user}.${fingerprint}`;
+	if (claims.sub !== `${account}.${user}`)
+		return 'bad sub';
+	if (typeof claims.iat !== 'number' || typeof claims.exp !== 'number' ||
+	    claims.exp - claims.iat > 3600)
+		return 'exp must be at most iat + 3600';
+	if (claims.exp <= now || claims.iat > now + 60)
+		return 'expired or not yet valid';
+	return null;
+}
+
+// "1767323045.123456789" (or "... 1440") or an RFC 3339 text -> ns (BigInt).
+function instantNs(s) {
+	if (/^-?\d+(\.\d+)?( \d+)?$/.test(s)) {
+		const [whole, frac = ''] = s.split(' ')[0].split('.');
+		return BigInt(whole) * 1000000000n + BigInt((frac + '000000000').slice(0, 9));
+	}
+	const m = /^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$/.exec(s);
+	if (!m)
+		throw new Error('not a time: ' + s);
+	const ms = Date.parse(`${m[1]}T${m[2]}${m[4] || 'Z'}`);
+	return BigInt(ms) * 1000000n + BigInt(((m[3] || '.').slice(1) + '000000000').slice(0, 9));
+}
+
+function compare(type, a, b) {
+	if (a === null || b === null)
+		return (a === null) - (b === null);
+	if (type.startsWith('timestamp') || type === 'date') {
+		const x = type === 'date' ? BigInt(a) * 86400n * 1000000000n : instantNs(a);
+		const y = type === 'date' ? BigInt(b) * 86400n * 1000000000n : instantNs(b);
+		return x < y ? -1 : x > y ? 1 : 0;
+	}
+	if (type === 'fixed' || type === 'real')
+		return Number(a) - Number(b);
+	return a < b ? -1 : a > b ? 1 : 0;
+}
+
+class SqlError extends Error {
+	constructor(code, state, message) {
+		super(message);
+		this.code = code;
+		this.state = state;
+	}
+}
+
+// The tiny SQL the tests write -> {columns, rows}.
+function execute(statement, bindings) {
+	const from = /\bFROM\s+([A-Za-z_][\w.]*)/i.exec(statement);
+	const name = from ? from[1].split('.').pop().toUpperCase() : '';
+	const table = tables[name];
+	if (!table)
+		throw new SqlError('002003', '42S02', `SQL compilation error:\nObject '${name}' does ` +
+			'not exist or not authorized.');
+	const cols = table.columns;
+	const index = c => {
+		const i = cols.findIndex(k => k.name.toUpperCase() === c.toUpperCase());
+		if (i < 0)
+			throw new SqlError('000904', '42000', `SQL compilation error: error line 1 at ` +
+				`position 0\ninvalid identifier '${c.toUpperCase()}'`);
+		return i;
+	};
+	let rows = table.rows.slice();
+	const where = /\bWHERE\s+(\w+)\s*>=\s*\?/i.exec(statement);
+	if (where) {
+		const b = bindings && bindings['1'];
+		if (!b || b.type !== 'TEXT' || typeof b.value !== 'string')
+			throw new SqlError('002049', '42601', 'SQL compilation error: Bind variable ? not set.');
+		const i = index(where[1]);
+		rows = rows.filter(r => compare(cols[i].type, r[i], b.value) >= 0);
+	}
+	const order = /\bORDER\s+BY\s+([\w\s,]+?)\s*(\)|$|LIMIT)/i.exec(statement);
+	if (order) {
+		const keys = order[1].split(',').map(s => index(s.trim()));
+		rows.sort((x, y) => {
+			for (const k of keys) {
+				const c = compare(cols[k].type, x[k], y[k]);
+				if (c)
+					return c;
+			}
+			return 0;
+		});
+	}
+	if (/\)\s*LIMIT\s+0\s*$/i.test(statement))
+		rows = [];
+	return { columns: cols, rows };
+}
+
+function partitions(rows) {
+	const parts = [];
+	for (let i = 0; i < rows.length; i += partitionRows)
+		parts.push(rows.slice(i, i + partitionRows));
+	return parts.length ? parts : [[]];
+}
+
+function resultSet(handle, st) {
+	const parts = partitions(st.rows);
+	return {
+		resultSetMetaData: {
+			numRows: st.rows.length,
+			format: 'jsonv2',
+			partitionInfo: parts.map(p => ({ rowCount: p.length,
+				uncompressedSize: JSON.stringify(p).length })),
+			rowType: st.columns.map(c => ({ name: c.name, type: c.type, scale: c.scale || 0,
+				precision: c.precision || 38, nullable: true, length: null, byteLength: null })),
+		},
+		data: parts[0],
+		code: '090001',
+		statementStatusUrl: `/api/v2/statements/${handle}?requestId=${st.requestId}`,
+		requestId: st.requestId,
+		sqlState: '00000',
+		statementHandle: handle,
+		message: 'Statement executed successfully.',
+		createdOn: Date.now(),
+	};
+}
+
+function takeFault(on) {
+	const i = control.faults.findIndex(f => f.on === on);
+	return i < 0 ? null : control.faults.splice(i, 1)[0];
+}
+
+function sendFault(res, f) {
+	const headers = f.retry_after !== undefined ? { 'Retry-After': String(f.retry_after) } : {};
+	send(res, f.status, { code: '000000', message: f.status === 429 ? 'Too many requests' :
+		'Service temporarily unavailable' }, headers);
+}
+
+function postStatement(req, res, url, body, entry) {
+	const requestId = url.searchParams.get('requestId');
+	const retry = url.searchParams.get('retry') === 'true';
+	entry.requestId = requestId;
+	entry.retry = retry;
+	let parsed;
+	try {
+		parsed = JSON.parse(body);
+	} catch (e) {
+		return send(res, 400, { code: '390142', message: 'Incoming request body is not JSON.' });
+	}
+	entry.binding = parsed.bindings && parsed.bindings['1'] ? parsed.bindings['1'].value : null;
+	entry.statement = parsed.statement;
+	entry.database = parsed.database;
+	if (byRequestId.has(requestId)) {
+		if (!retry)
+			entry.duplicate_without_retry = true;
+		const handle = byRequestId.get(requestId);
+		return send(res, 200, resultSet(handle, statements.get(handle)));
+	}
+	const f = takeFault('post');
+	if (f) {
+		entry.status = f.status;
+		return sendFault(res, f);
+	}
+	let st;
+	try {
+		st = execute(parsed.statement, parsed.bindings);
+	} catch (e) {
+		if (!(e instanceof SqlError))
+			throw e;
+		entry.status = 422;
+		return send(res, 422, { code: e.code, message: e.message, sqlState: e.state,
+			statementHandle: 'failed-' + nextHandle++ });
+	}
+	const handle = `01b2c3d4-0000-${String(nextHandle++).padStart(4, '0')}-0000-000000000000`;
+	st.requestId = requestId;
+	st.polls_left = control.async_polls;
+	statements.set(handle, st);
+	byRequestId.set(requestId, handle);
+	if (st.polls_left > 0) {
+		entry.status = 202;
+		return send(res, 202, { code: '333334', message: 'Asynchronous execution in progress. ' +
+			'Use provided query id to perform query monitoring and management.',
+		statementHandle: handle, statementStatusUrl: `/api/v2/statements/${handle}` });
+	}
+	entry.status = 200;
+	send(res, 200, resultSet(handle, st));
+}
+
+function getStatement(req, res, url, handle, entry) {
+	const st = statements.get(handle);
+	const partition = url.searchParams.get('partition');
+	entry.partition = partition === null ? null : Number(partition);
+	const f = takeFault(partition === null ? 'get' : 'partition');
+	if (f) {
+		entry.status = f.status;
+		return sendFault(res, f);
+	}
+	if (!st) {
+		entry.status = 404;
+		return send(res, 404, { code: '000709', message: 'Statement not found' });
+	}
+	if (partition === null) {
+		if (st.polls_left > 0) {
+			st.polls_left--;
+			entry.status = 202;
+			return send(res, 202, { code: '333334', message: 'Asynchronous execution in progress.',
+				statementHandle: handle, statementStatusUrl: `/api/v2/statements/${handle}` });
+		}
+		entry.status = 200;
+		return send(res, 200, resultSet(handle, st));
+	}
+	const parts = partitions(st.rows);
+	const n = Number(partition);
+	if (!(n >= 0 && n < parts.length)) {
+		entry.status = 422;
+		return send(res, 422, { code: '000000', message: `partition ${partition} does not exist` });
+	}
+	const text = JSON.stringify({ data: parts[n] });
+	entry.status = 200;
+	if (/\bgzip\b/.test(req.headers['accept-encoding'] || '')) {
+		entry.gzip = true;
+		res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
+		return res.end(zlib.gzipSync(text));
+	}
+	res.writeHead(200, { 'Content-Type': 'application/json' });
+	res.end(text);
+}
+
+function handle(req, res, body) {
+	const url = new URL(req.url, 'http://localhost');
+	if (url.pathname === '/_control' && req.method === 'POST') {
+		const c = JSON.parse(body);
+		if (c.faults)
+			control.faults.push(...c.faults);
+		if (c.async_polls !== undefined)
+			control.async_polls = c.async_polls;
+		for (const [name, rows] of Object.entries(c.append || {}))
+			tables[name].rows.push(...rows);
+		return send(res, 200, { ok: true });
+	}
+	if (url.pathname === '/_log')
+		return send(res, 200, log);
+	const entry = { at: Date.now(), method: req.method, path: url.pathname };
+	log.push(entry);
+	const problem = jwtProblem(req);
+	if (problem) {
+		entry.status = 401;
+		entry.jwt_problem = problem;
+		return send(res, 401, { code: '390144', message: `JWT token is invalid. [${problem}]` });
+	}
+	entry.jwt_ok = true;
+	if (url.pathname === '/api/v2/statements' && req.method === 'POST')
+		return postStatement(req, res, url, body, entry);
+	const m = /^\/api\/v2\/statements\/([^/]+)$/.exec(url.pathname);
+	if (m && req.method === 'GET')
+		return getStatement(req, res, url, m[1], entry);
+	entry.status = 404;
+	send(res, 404, { code: '000000', message: 'no such route' });
+}
+
+const server = http.createServer((req, res) => {
+	const chunks = [];
+	req.on('data', c => chunks.push(c));
+	req.on('end', () => {
+		try {
+			handle(req, res, Buffer.concat(chunks).toString('utf8'));
+		} catch (e) {
+			send(res, 500, { code: '000000', message: String(e.stack) });
+		}
+	});
+});
+
+server.listen(0, '127.0.0.1', () => {
+	const file = arg('port-file');
+	fs.writeFileSync(file + '.tmp', String(server.address().port));
+	fs.renameSync(file + '.tmp', file); /* whole, or not there yet */
+});
+for (const sig of ['SIGTERM', 'SIGINT'])
+	process.on(sig, () => server.close(() => process.exit(0)));

@@ -1,0 +1,234 @@
+#!/bin/sh
+# snowflake_sql_api.sh - the snowflake plugin's sql_api transport against a
+# fake of the SQL API v2 (tests/integration/fake_snowflake/server.js, from
+# the documented shapes): key-pair JWT checked against a key pair made
+# here, result partitions (gzip), 202 then 200, 422, injected 429 / 503
+# with Retry-After and idempotent resubmission, all through
+# `profilehub sync`; bad configs through `profilehub check --connect`.
+set -u
+cd "$(dirname "$0")/../.."
+B=${HUB_BUILD:-build}
+HUB="$PWD/$B/profilehub"
+T=$(mktemp -d)
+FAKE_PID=
+cleanup() {
+	[ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+command -v node >/dev/null || { echo "SKIP: node not installed"; exit 0; }
+
+# ---- a key pair, the data, the fake ------------------------------------------
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/key.pem" 2>/dev/null
+openssl pkey -in "$T/key.pem" -pubout -out "$T/pub.pem"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/other.pem" 2>/dev/null
+
+# 12 users; UPDATED_AT ties for ids 3..7 (across pages of 4 and partitions of 5)
+base=1767225600 # 2026-01-01T00:00:00Z
+jq -n --argjson base $base '
+  def ts($s): "\($s).000000000";
+  {USERS: {columns: [
+     {name: "ID", type: "fixed"}, {name: "USER_ID", type: "text"},
+     {name: "EMAIL", type: "text"}, {name: "PLAN", type: "text"},
+     {name: "SCORE", type: "fixed", scale: 2}, {name: "VIP", type: "boolean"},
+     {name: "UPDATED_AT", type: "timestamp_ntz"}, {name: "TAGS", type: "variant"},
+     {name: "SIGNUP", type: "timestamp_tz"}, {name: "BIRTHDAY", type: "date"},
+     {name: "NAME", type: "text"}],
+   rows: [range(1; 13) as $i | [
+     "\($i)", "u\($i)", "user\($i)@example.com",
+     (if $i % 3 == 0 then null elif $i % 2 == 0 then "gold" else "silver" end),
+     "\($i).50", (if $i % 2 == 0 then "true" else "false" end),
+     ts(if $i <= 2 then $base + $i * 60 elif $i <= 7 then $base + 600
+        else $base + 600 + $i * 60 end),
+     "[\"t\($i)\"]", "\($base - 86400 * $i).123456789 1440", "\(20000 + $i)",
+     "Zoë 🚀 \($i)"]]}}' >"$T/data.json"
+
+node tests/integration/fake_snowflake/server.js --port-file "$T/port" --public-key "$T/pub.pem" \
+	--account xy12345 --user hub_user --data "$T/data.json" --partition-rows 5 \
+	>"$T/fake.log" 2>&1 &
+FAKE_PID=$!
+n=0
+until [ -s "$T/port" ]; do
+	n=$((n + 1))
+	[ $n -lt 200 ] || { echo "FAIL: the fake did not start: $(cat "$T/fake.log")"; exit 1; }
+	sleep 0.05
+done
+PORT=$(cat "$T/port")
+FAKE="http://127.0.0.1:$PORT"
+control() { curl -s -X POST -d "$1" "$FAKE/_control" >/dev/null; }
+fake_log() { curl -s "$FAKE/_log"; }
+
+mkdir -p "$T/plugins"
+ln -s "$PWD/$B/plugins/snowflake.so" "$T/plugins/snowflake.so"
+
+# source NAME [KEY [QUERY [MAP [EXTRA]]]]: one sql_api source entry
+source_yaml() {
+	cat <<EOF
+  - name: $1
+    plugin: snowflake
+    transport: sql_api
+    endpoint: $FAKE
+    account: xy12345.us-east-1
+    user: hub_user
+    private_key_file: ${2:-$T/key.pem}
+    warehouse: WH
+    database: ANALYTICS
+    schema: PUBLIC
+    role: LOADER
+    query: "${3:-SELECT * FROM analytics.users WHERE updated_at >= :cursor ORDER BY updated_at, id}"
+    cursor: [updated_at, id]
+    page_size: 4
+    map: ${4:-"{custom_id: user_id, attributes: {\$email_address: email, plan: plan, score: score, vip: vip, tags: tags, date(signup): signup, date(birthday): birthday, name: name}}"}
+${5:-}
+EOF
+}
+
+{
+	printf 'store:\n  path: %s/hub.db\nplugin_dir: %s/plugins\nsources:\n' "$T" "$T"
+	source_yaml users
+	source_yaml retry_out "" "" "" "    max_retries: 1"
+	source_yaml no_table "" "SELECT * FROM nope WHERE updated_at >= :cursor"
+	source_yaml wrong_key "$T/other.pem"
+} >"$T/hub.yaml"
+sync() { "$HUB" -c "$T/hub.yaml" sync "$@" >"$T/out" 2>"$T/err"; }
+dump() { "$HUB" -c "$T/hub.yaml" dump; }
+
+# ---- 1. a first sync: every row, typed, across pages and partitions -----------
+sync users || fail "first sync: $(cat "$T/err")"
+grep -qx "read 12, applied 12, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "first sync summary: $(cat "$T/out")"
+grep -qx 'cursor \["2026-01-01T00:22:00.000000000Z","12"\]' "$T/out" || fail "cursor: $(cat "$T/out")"
+dump >"$T/dump1"
+[ "$(wc -l <"$T/dump1")" -eq 12 ] || fail "12 profiles expected, got $(wc -l <"$T/dump1")"
+jq -e -s 'map(select(.custom_id == "u4"))[0].attributes ==
+	{"$email_address": "user4@example.com", "plan": "gold", "score": 4.5, "vip": true,
+	 "tags": ["t4"], "signup": "2025-12-28T00:00:00.123Z", "birthday": "2024-10-08T00:00:00.000Z",
+	 "name": "Zoë 🚀 4"}' "$T/dump1" >/dev/null ||
+	fail "u4 attributes: $(jq -c -s 'map(select(.custom_id == "u4"))[0].attributes' "$T/dump1")"
+jq -e -s 'map(select(.custom_id == "u3"))[0].attributes | has("plan") | not' "$T/dump1" >/dev/null ||
+	fail "a NULL plan should leave no plan attribute"
+fake_log >"$T/log1"
+jq -e 'all(.jwt_ok)' "$T/log1" >/dev/null || fail "a request was refused: $(jq -c 'map(select(.jwt_ok | not))' "$T/log1")"
+jq -e '[.[] | select(.partition != null)] | map(.partition) == [1, 2] and all(.gzip)' "$T/log1" >/dev/null ||
+	fail "partitions 1 and 2 fetched with gzip: $(jq -c '[.[] | select(.partition != null)]' "$T/log1")"
+jq -e '.[0].binding == "0" and .[0].database == "ANALYTICS"' "$T/log1" >/dev/null ||
+	fail "the first sync binds the epoch: $(jq -c '.[0] | {binding, database}' "$T/log1")"
+
+# ---- 2. again: nothing new; the saved cursor is bound ------------------------------
+sync users || fail "second sync: $(cat "$T/err")"
+grep -q "^read 0," "$T/out" || fail "second sync read rows: $(cat "$T/out")"
+fake_log | jq -e 'last | .binding == "2026-01-01T00:22:00.000000000Z"' >/dev/null ||
+	fail "the cursor was not bound: $(fake_log | jq -c 'last')"
+
+# ---- 3. late rows: one at the cursor's own time, one later, an updated row -------
+control "{\"append\": {\"USERS\": [
+  [\"13\", \"u13\", \"u13@example.com\", \"gold\", \"1\", \"true\", \"$((base + 1320)).000000000\", null, null, null, null],
+  [\"14\", \"u14\", \"u14@example.com\", \"gold\", \"1\", \"true\", \"$((base + 1400)).000000000\", null, null, null, null],
+  [\"2\", \"u2\", \"user2@example.com\", \"platinum\", \"2.50\", \"true\", \"$((base + 1500)).000000000\", null, null, null, null]]}}"
+sync users || fail "third sync: $(cat "$T/err")"
+grep -qx "read 3, applied 3, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "third sync summary: $(cat "$T/out")"
+dump | jq -e -s 'length == 14 and (map(select(.custom_id == "u2"))[0].attributes.plan == "platinum")' >/dev/null ||
+	fail "late rows and the update not applied"
+
+# ---- 4. 429 with Retry-After, 202 polling, a 503 on a partition: --full ----------
+control '{"async_polls": 2, "faults": [{"on": "post", "status": 429, "retry_after": 1},
+  {"on": "partition", "status": 503}]}'
+before=$(fake_log | jq length)
+sync users --full || fail "sync through faults: $(cat "$T/err")"
+grep -qx "read 15, applied 0, duplicates 15, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "full sync summary: $(cat "$T/out")"
+grep -qx "retries 2" "$T/out" || fail "two retries expected: $(cat "$T/out")"
+fake_log | jq --argjson from "$before" '.[$from:]' >"$T/log4"
+jq -e '(map(select(.method == "POST")) | .[0].status == 429 and .[1].retry == true and
+	.[1].requestId == .[0].requestId and .[1].at - .[0].at >= 1000)' "$T/log4" >/dev/null ||
+	fail "the 429 was not retried with the same requestId, retry=true, after Retry-After: $(jq -c 'map(select(.method == "POST")) | map({status, requestId, retry, at})' "$T/log4")"
+jq -e 'map(select(.method == "GET" and .partition == null and .status == 202)) | length >= 2' "$T/log4" >/dev/null ||
+	fail "202 was not polled"
+jq -e 'any(.partition != null and .status == 503)' "$T/log4" >/dev/null || fail "the 503 was not met"
+jq -e 'all(.duplicate_without_retry | not)' "$T/log4" >/dev/null || fail "a requestId was reused without retry=true"
+control '{"async_polls": 0}'
+
+# ---- 5. failures: retries run out; a SQL error; a refused key ------------------------
+control '{"faults": [{"on": "post", "status": 503}, {"on": "post", "status": 503}]}'
+sync retry_out; rc=$?
+[ $rc -eq 1 ] || fail "retries exhausted: exit $rc"
+grep -q "profilehub: sync: retry_out: HTTP 503 from Snowflake" "$T/err" || fail "503 error: $(cat "$T/err")"
+grep -qx "retries 1" "$T/out" || fail "max_retries 1: $(cat "$T/out")"
+
+sync no_table; rc=$?
+[ $rc -eq 1 ] || fail "422: exit $rc"
+grep -q "profilehub: sync: no_table: SQL error 002003 (SQLSTATE 42S02): SQL compilation error: Object 'NOPE' does not exist or not authorized." "$T/err" ||
+	fail "422 message: $(cat "$T/err")"
+grep -q "^retries" "$T/out" && fail "a SQL error was retried"
+
+before=$(fake_log | jq length)
+sync wrong_key; rc=$?
+[ $rc -eq 1 ] || fail "401: exit $rc"
+grep -q "HTTP 401 from Snowflake: JWT token is invalid" "$T/err" || fail "401 message: $(cat "$T/err")"
+[ "$(fake_log | jq --argjson from "$before" '.[$from:] | length')" -eq 1 ] || fail "a refused key was retried"
+
+# ---- 6. check --connect refuses bad configs clearly ------------------------------------
+check() {
+	{
+		printf 'store:\n  path: %s/check.db\nplugin_dir: %s/plugins\nsources:\n' "$T" "$T"
+		source_yaml c "$@"
+	} >"$T/check.yaml"
+	"$HUB" -c "$T/check.yaml" check --connect >"$T/out" 2>"$T/err"
+}
+check || fail "check --connect on a good config: $(cat "$T/err")"
+check "" "" "{custom_id: user_id, attributes: {colour: colour}}"
+grep -q 'map.attributes.colour: no column "colour" in the query.s result (columns: ID, USER_ID' "$T/err" ||
+	fail "unknown column: $(cat "$T/err")"
+check "$T/missing.pem"
+grep -q "private_key_file: cannot read $T/missing.pem: No such file or directory" "$T/err" ||
+	fail "unreadable key: $(cat "$T/err")"
+check "" "SELECT * FROM users ORDER BY updated_at"
+grep -q "query: has no :cursor placeholder" "$T/err" || fail "no :cursor: $(cat "$T/err")"
+
+# ---- 7. the daemon: scheduled, on demand, disabled; GET/POST /v1/sources ----------------
+HUB_PORT=$("$PWD/$B/tests/tools/freeport")
+{
+	printf 'store:\n  path: %s/run.db\nplugin_dir: %s/plugins\n' "$T" "$T"
+	printf 'http:\n  listen: 127.0.0.1:%s\napi:\n  tokens: ["t0ken-%s"]\nsources:\n' "$HUB_PORT" "$$"
+	source_yaml users "" "" "" "    schedule: every 5s"
+	source_yaml on_demand
+	source_yaml wrong_key "$T/other.pem" "" "" "    schedule: '*/5 * * * *'"
+} >"$T/run.yaml"
+"$HUB" -c "$T/run.yaml" run >"$T/run.log" 2>&1 &
+HUB_PID=$!
+api() { curl -s -H "Authorization: Bearer t0ken-$$" "$@"; }
+# waits (at most 10 s) until the jq condition holds on GET /v1/sources
+until_sources() {
+	n=0
+	until api "http://127.0.0.1:$HUB_PORT/v1/sources" 2>/dev/null | jq -e "$1" >/dev/null 2>&1; do
+		n=$((n + 1))
+		[ $n -lt 100 ] || { fail "$2: $(api "http://127.0.0.1:$HUB_PORT/v1/sources")"; return 1; }
+		sleep 0.1
+	done
+}
+src() { printf '.sources[] | select(.name == "%s")' "$1"; }
+until_sources "$(src users) | .state == \"idle\" and .last_run.result == \"ok\" and .last_run.read == 15" \
+	"the scheduled source did not run"
+until_sources "$(src users) | .schedule == \"every 5s\" and .cursor != null and .next_run_at != null" \
+	"scheduled source status"
+until_sources "$(src on_demand) | .state == \"idle\" and .last_run == null and .next_run_at == null" \
+	"an on-demand source ran by itself"
+api -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$HUB_PORT/v1/sources/on_demand/sync" |
+	grep -qx 202 || fail "POST /v1/sources/on_demand/sync"
+until_sources "$(src on_demand) | .last_run.result == \"ok\" and .last_run.read == 15" \
+	"the triggered sync"
+api -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$HUB_PORT/v1/sources/nope/sync" |
+	grep -qx 404 || fail "POST /v1/sources/nope/sync: 404 expected"
+# a cron source's first run is at the next */5 minute: trigger it now
+api -o /dev/null -X POST "http://127.0.0.1:$HUB_PORT/v1/sources/wrong_key/sync"
+until_sources "$(src wrong_key) | .state == \"disabled\" and (.last_error | test(\"HTTP 401\")) and .next_run_at == null" \
+	"a refused key should disable the source"
+kill -TERM $HUB_PID
+wait $HUB_PID || fail "the daemon did not stop cleanly: $(tail -5 "$T/run.log")"
+grep -q "source disabled\|sync failed (source disabled)" "$T/run.log" || fail "no log line for the disabled source"
+
+[ $fails -eq 0 ]

@@ -1,0 +1,184 @@
+/*
+ * test_cron.c - suite `cron`: schedules parse (and refuse with a precise
+ * message), and the next firing time is right across minutes, days, month
+ * ends, leap years and the day-of-month / day-of-week rule.  Tables: one
+ * row per case.
+ */
+#include "testlib.h"
+
+#include "../../hub/cron.h"
+#include "../../hub/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int64_t at(const char *rfc3339)
+{
+	int64_t ms = -1;
+	CU_ASSERT_EQUAL_FATAL(time_parse_rfc3339(rfc3339, &ms), 0);
+	return ms;
+}
+
+static void test_parse_accepts_intervals_fields_and_macros(void)
+{
+	static const struct {
+		const char *text;
+		int is_interval;
+		int64_t interval_ms;
+	} rows[] = {
+		{"every 15m", 1, 900000},
+		{"every 1h30m", 1, 5400000},
+		{"every 90s", 1, 90000},
+		{"  every 2d ", 1, 172800000},
+		{"*/15 * * * *", 0, 0},
+		{"0 9 * * MON-FRI", 0, 0},
+		{"0 0 1 jan,jul *", 0, 0},
+		{"5,10-20/5 */2 1-15 * 7", 0, 0},
+		{"0 0 ? * 1", 0, 0},
+		{"@daily", 0, 0},
+		{"@hourly", 0, 0},
+		{"0 0 29 2 *", 0, 0},
+	};
+	struct cron c;
+	char err[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		err[0] = '\0';
+		if (cron_parse(rows[i].text, &c, err, sizeof(err)) != 0) {
+			fprintf(stderr, "\n  \"%s\": %s\n", rows[i].text, err);
+			CU_FAIL("a valid schedule was refused");
+			continue;
+		}
+		CU_ASSERT_EQUAL(c.is_interval, rows[i].is_interval);
+		if (rows[i].is_interval)
+			CU_ASSERT_EQUAL(c.interval_ms, rows[i].interval_ms);
+	}
+}
+
+static void test_parse_refuses_with_the_field_and_reason(void)
+{
+	static const struct {
+		const char *text;
+		const char *err;
+	} rows[] = {
+		{"every 0s", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"every 15", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"every 400d", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"60 * * * *", "field 1 (minute): 60 is out of range 0-59"},
+		{"0 24 * * *", "field 2 (hour): 24 is out of range 0-23"},
+		{"0 0 0 * *", "field 3 (day of month): 0 is out of range 1-31"},
+		{"0 0 * 13 *", "field 4 (month): 13 is out of range 1-12"},
+		{"0 0 * * 8", "field 5 (day of week): 8 is out of range 0-7"},
+		{"5-1 * * * *", "field 1 (minute): range 5-1 goes backwards"},
+		{"*/0 * * * *", "field 1 (minute): step 0 is out of range 1-59"},
+		{"1,,2 * * * *", "field 1 (minute): empty list item"},
+		{"? * * * *", "field 1 (minute): cannot read it (numbers, a-b, */n, lists a,b)"},
+		{"0 0 * FOO *", "field 4 (month): expected a number or a name"},
+		{"* * * *", "expected \"every <duration>\" or 5 cron fields (minute hour day-of-month "
+			    "month day-of-week), found 4"},
+		{"* * * * * *", "expected \"every <duration>\" or 5 cron fields (minute hour "
+				"day-of-month month day-of-week), found more than 5"},
+		{"0 0 31 2 *", "this schedule never fires (no such day in those months)"},
+		{"0 0 30 2,4 *", NULL}, /* April 30 exists: valid */
+		{"@often", "unknown macro (@hourly, @daily, @weekly, @monthly, @yearly)"},
+		{"", "expected \"every <duration>\" or 5 cron fields (minute hour day-of-month "
+		     "month day-of-week), found 0"},
+	};
+	struct cron c;
+	char err[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		int rc;
+
+		err[0] = '\0';
+		rc = cron_parse(rows[i].text, &c, err, sizeof(err));
+		if (!rows[i].err) {
+			CU_ASSERT_EQUAL(rc, 0);
+			continue;
+		}
+		CU_ASSERT_EQUAL(rc, -1);
+		if (strcmp(err, rows[i].err) != 0) {
+			fprintf(stderr, "\n  \"%s\": got \"%s\"\n   want \"%s\"\n", rows[i].text, err,
+				rows[i].err);
+			CU_FAIL("wrong message");
+		}
+	}
+}
+
+static void test_next_fire_time_in_utc(void)
+{
+	static const struct {
+		const char *schedule, *after, *want;
+	} rows[] = {
+		/* 2026-03-15 is a Sunday */
+		{"*/15 * * * *", "2026-03-15T10:07:30Z", "2026-03-15T10:15:00.000Z"},
+		{"30 10 * * *", "2026-03-15T10:07:30Z", "2026-03-15T10:30:00.000Z"},
+		{"0 10 * * *", "2026-03-15T10:00:00Z", "2026-03-16T10:00:00.000Z"},
+		{"0 9 * * MON-FRI", "2026-03-15T10:07:30Z", "2026-03-16T09:00:00.000Z"},
+		{"0 9 * * 7", "2026-03-15T10:07:30Z", "2026-03-22T09:00:00.000Z"},
+		{"0 0 29 2 *", "2026-03-15T10:07:30Z", "2028-02-29T00:00:00.000Z"},
+		{"0 0 1 1 *", "2026-12-31T23:59:59.999Z", "2027-01-01T00:00:00.000Z"},
+		{"0 0 31 * *", "2026-04-01T00:00:00Z", "2026-05-31T00:00:00.000Z"},
+		/* both day fields restricted: either matches (next Friday before the 13th) */
+		{"0 0 13 * 5", "2026-03-15T10:07:30Z", "2026-03-20T00:00:00.000Z"},
+		/* a "*" day of month: both must match (Fridays that are odd days) */
+		{"0 0 */2 * 5", "2026-03-15T10:07:30Z", "2026-03-27T00:00:00.000Z"},
+		{"@monthly", "2026-03-15T10:07:30Z", "2026-04-01T00:00:00.000Z"},
+		{"every 15m", "2026-03-15T10:07:30Z", "2026-03-15T10:22:30.000Z"},
+		{"0 0 1 1 *", "1969-12-31T23:59:59.999Z", "1970-01-01T00:00:00.000Z"},
+	};
+	char got[32], err[256];
+	struct cron c;
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		int64_t next;
+
+		CU_ASSERT_EQUAL_FATAL(cron_parse(rows[i].schedule, &c, err, sizeof(err)), 0);
+		next = cron_next_ms(&c, at(rows[i].after));
+		time_format_ms(next, got, sizeof(got));
+		if (strcmp(got, rows[i].want) != 0) {
+			fprintf(stderr, "\n  \"%s\" after %s: got %s, want %s\n", rows[i].schedule,
+				rows[i].after, got, rows[i].want);
+			CU_FAIL("wrong next time");
+		}
+		if (!c.is_interval)
+			CU_ASSERT(cron_matches_ms(&c, next));
+	}
+}
+
+static void test_next_is_strictly_later_and_matches(void)
+{
+	struct cron c;
+	char err[256];
+	int64_t t = at("2026-01-01T00:00:00Z");
+
+	CU_ASSERT_EQUAL_FATAL(cron_parse("7,37 */5 * * 1-5", &c, err, sizeof(err)), 0);
+	for (int i = 0; i < 200; i++) {
+		int64_t next = cron_next_ms(&c, t);
+		CU_ASSERT_FATAL(next > t);
+		CU_ASSERT(cron_matches_ms(&c, next));
+		/* nothing in between fires */
+		for (int64_t m = (t / 60000 + 1) * 60000; m < next; m += 60000)
+			CU_ASSERT_FATAL(!cron_matches_ms(&c, m));
+		t = next;
+	}
+}
+
+static void test_interval_overflow_is_never(void)
+{
+	struct cron c;
+	char err[256];
+
+	CU_ASSERT_EQUAL_FATAL(cron_parse("every 1d", &c, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cron_next_ms(&c, INT64_MAX - 1000), -1);
+	CU_ASSERT_EQUAL_FATAL(cron_parse("* * * * *", &c, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cron_next_ms(&c, INT64_MAX - 1000), -1);
+	CU_ASSERT_EQUAL(cron_matches_ms(&c, INT64_MIN), 0);
+}
+
+TEST_SUITE(cron, NULL, NULL,
+	   TEST(test_parse_accepts_intervals_fields_and_macros),
+	   TEST(test_parse_refuses_with_the_field_and_reason),
+	   TEST(test_next_fire_time_in_utc),
+	   TEST(test_next_is_strictly_later_and_matches),
+	   TEST(test_interval_overflow_is_never))

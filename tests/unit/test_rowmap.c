@@ -1,0 +1,626 @@
+/*
+ * test_rowmap.c - suite `rowmap`: the warehouse mapping shared by the
+ * Snowflake and BigQuery plugins (plugins/common/rowmap.c, rowpull.c),
+ * compiled into this test as it is into each plugin.  Config refusals,
+ * column binding (case-insensitive, clear errors), typed values, the
+ * message_id, cursor tuples (typed comparison, ties), the :cursor rewrite,
+ * and the pull loop over a scripted transport: pages end only between
+ * different cursor tuples, and a resumed sync neither loses nor repeats a
+ * row.
+ */
+#include "testlib.h"
+
+#include "../../hub/host.h"
+#include "../../hub/util.h"
+
+/* the plugin-side code under test, built in (as plugin.mk does) */
+#include "../../plugins/common/rowmap.c"
+#include "../../plugins/common/rm_value.c"
+#include "../../plugins/common/rm_cursor.c"
+#include "../../plugins/common/rowpull.c"
+
+#define MAX_GOT 64
+
+struct got {
+	struct {
+		enum hub_record_type type;
+		char ids[256];  /* "custom_id=u1 crm_id=K" */
+		char *attrs, *consent, *props, *name, *platform, *message_id;
+		int64_t ts;
+	} r[MAX_GOT];
+	size_t n;
+	char cursors[MAX_GOT][128];
+	size_t n_cursors;
+};
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static hub_rc got_emit(struct hub_call *call, const struct hub_record *rec, char *err,
+		       size_t err_size)
+{
+	struct got *g = call->ctx;
+	size_t len = 0;
+
+	(void)err;
+	(void)err_size;
+	CU_ASSERT_FATAL(g->n < MAX_GOT);
+	g->r[g->n].type = rec->type;
+	g->r[g->n].ids[0] = '\0';
+	for (size_t i = 0; i < rec->n_identifiers; i++)
+		len += (size_t)snprintf(g->r[g->n].ids + len, sizeof(g->r[0].ids) - len, "%s%s=%s",
+					i ? " " : "", rec->identifiers[i].type,
+					rec->identifiers[i].value);
+	g->r[g->n].attrs = dup_or_null(rec->attributes_json);
+	g->r[g->n].consent = dup_or_null(rec->consent_json);
+	g->r[g->n].props = dup_or_null(rec->properties_json);
+	g->r[g->n].name = dup_or_null(rec->event_name);
+	g->r[g->n].platform = dup_or_null(rec->platform);
+	g->r[g->n].message_id = dup_or_null(rec->message_id);
+	g->r[g->n].ts = rec->timestamp_ms;
+	g->n++;
+	return HUB_OK;
+}
+
+static hub_rc got_checkpoint(struct hub_call *call, const char *cursor)
+{
+	struct got *g = call->ctx;
+
+	CU_ASSERT_FATAL(g->n_cursors < MAX_GOT);
+	snprintf(g->cursors[g->n_cursors++], sizeof(g->cursors[0]), "%s", cursor);
+	return HUB_OK;
+}
+
+static void got_clear(struct got *g)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		free(g->r[i].attrs);
+		free(g->r[i].consent);
+		free(g->r[i].props);
+		free(g->r[i].name);
+		free(g->r[i].platform);
+		free(g->r[i].message_id);
+	}
+	memset(g, 0, sizeof(*g));
+}
+
+static struct hub_call call_for(struct got *g)
+{
+	struct hub_call c = {0};
+
+	c.on_emit = got_emit;
+	c.on_checkpoint = got_checkpoint;
+	c.ctx = g;
+	return c;
+}
+
+static struct rowmap *map_new(const char *map, const char *kind, const char *cursor)
+{
+	struct rm_config c = {"wh", map, kind, cursor};
+	struct rowmap *m = NULL;
+	char err[512];
+
+	if (rowmap_new(&c, &m, err, sizeof(err)))
+		fprintf(stderr, "\n  rowmap_new: %s\n", err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	return m;
+}
+
+/* ---- config and binding ------------------------------------------------------------ */
+
+static void test_config_mistakes_name_the_key(void)
+{
+	static const struct {
+		const char *map, *kind, *cursor, *err;
+	} rows[] = {
+		{NULL, NULL, "\"t\"", "map: required: a mapping of record fields to columns"},
+		{"{\"custom_id\": \"u\", \"colour\": \"c\"}", NULL, "\"t\"",
+		 "map.colour: unknown key (custom_id, installation_id, external, platform, timestamp, "
+		 "attributes, consent, event)"},
+		{"{\"custom_id\": 3, \"attributes\": {\"a\": \"a\"}}", NULL, "\"t\"",
+		 "map.custom_id: expected a column name"},
+		{"{\"attributes\": {\"plan\": \"plan\"}}", NULL, "\"t\"",
+		 "map: needs an identifier column (custom_id, installation_id or external)"},
+		{"{\"custom_id\": \"u\", \"attributes\": {\"when(x)\": \"a\"}}", NULL, "\"t\"",
+		 "map.attributes.when(x): a name, or date(name), number(name), string(name), "
+		 "bool(name), json(name)"},
+		{"{\"custom_id\": \"u\", \"attributes\": {\"a\": \"a\"}}", "rows", "\"t\"",
+		 "kind: \"rows\" is not one of attributes, events, consent, erase"},
+		{"{\"custom_id\": \"u\"}", "events", "\"t\"",
+		 "map.event: kind events needs map.event.name"},
+		{"{\"custom_id\": \"u\", \"event\": {\"properties\": \"p\"}}", NULL, "\"t\"",
+		 "map.event.name: required (the event name column)"},
+		{"{\"custom_id\": \"u\", \"consent\": {\"push\": \"p\"}}", "consent", "\"t\"",
+		 "map.consent.push: unknown channel (email_marketing, sms_marketing)"},
+		{"{\"custom_id\": \"u\", \"attributes\": {\"a\": \"a\"}}", NULL, NULL,
+		 "cursor: required (the column, or list of columns, the query orders by)"},
+		{"{\"custom_id\": \"u\", \"attributes\": {\"a\": \"a\"}}", NULL, "[]",
+		 "cursor: expected a column name or a list of them"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct rm_config c = {"wh", rows[i].map, rows[i].kind, rows[i].cursor};
+		struct rowmap *m = NULL;
+		char err[512] = "";
+
+		CU_ASSERT_EQUAL(rowmap_new(&c, &m, err, sizeof(err)), -1);
+		CU_ASSERT_PTR_NULL(m);
+		if (strcmp(err, rows[i].err) != 0) {
+			fprintf(stderr, "\n  row %zu: got \"%s\"\n  want \"%s\"\n", i, err, rows[i].err);
+			CU_FAIL("wrong message");
+		}
+	}
+}
+
+static const struct rm_column user_cols[] = {
+	{"ID", RM_NUMBER},	   {"USER_ID", RM_STRING},  {"EMAIL", RM_STRING},
+	{"PLAN", RM_STRING},	   {"SCORE", RM_NUMBER},    {"RATIO", RM_FLOAT},
+	{"VIP", RM_BOOL},	   {"SIGNUP", RM_TIMESTAMP}, {"UPDATED_AT", RM_TIMESTAMP},
+	{"TAGS", RM_JSON},	   {"SIGNUP_TEXT", RM_STRING}, {"OPT_IN", RM_BOOL},
+	{"DEVICE", RM_STRING},	   {"OS", RM_STRING},
+};
+
+static void test_columns_match_case_insensitively_or_fail_clearly(void)
+{
+	struct rowmap *m = map_new("{\"custom_id\": \"user_id\", \"attributes\": "
+				   "{\"plan\": \"Plan\", \"tier\": \"tier\"}}",
+				   NULL, "[\"updated_at\", \"id\"]");
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "map.attributes.tier: no column \"tier\" in the query's result "
+				    "(columns: ID, USER_ID, EMAIL, PLAN, SCORE, RATIO, VIP, SIGNUP, "
+				    "UPDATED_AT, TAGS, SIGNUP_TEXT, OPT_IN, DEVICE, OS)");
+	rowmap_free(m);
+
+	m = map_new("{\"custom_id\": \"user_id\", \"attributes\": {\"plan\": \"Plan\"}}", NULL,
+		    "[\"updated_at\", \"row_id\"]");
+	CU_ASSERT_EQUAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "cursor[1]: no column \"row_id\""));
+	CU_ASSERT_EQUAL(rowmap_bind(m, user_cols, 3, err, sizeof(err)), -1);
+	rowmap_free(m);
+
+	m = map_new("{\"custom_id\": \"user_id\", \"attributes\": {\"plan\": \"Plan\"}}", NULL,
+		    "\"UPDATED_at\"");
+	CU_ASSERT_EQUAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(rowmap_cursor_column(m), 8);
+	rowmap_free(m);
+}
+
+/* ---- mapping ---------------------------------------------------------------------------- */
+
+struct row {
+	struct rm_cell c[ARRAY_SIZE(user_cols)];
+};
+
+static struct row user_row(const char *user_id, const char *plan, const char *score)
+{
+	struct row r;
+
+	memset(&r, 0, sizeof(r));
+	r.c[0].text = "7";
+	r.c[1].text = user_id;
+	r.c[1].is_null = !user_id;
+	r.c[2].text = "Ann@Example.com";
+	r.c[3].text = plan;
+	r.c[3].is_null = !plan;
+	r.c[4].text = score;
+	r.c[4].is_null = !score;
+	r.c[5].f = 0.25;
+	r.c[6].b = 1;
+	r.c[7].sec = 1767323045; /* 2026-01-02T03:04:05Z */
+	r.c[7].nsec = 123456789;
+	r.c[8].sec = 1767600000; /* 2026-01-05T08:00:00Z */
+	r.c[9].text = "[\"a\",\"b\"]";
+	r.c[10].text = "2025-12-31 23:00:00+01:00";
+	r.c[11].b = 0;
+	r.c[12].text = "D1";
+	r.c[13].text = "iOS";
+	return r;
+}
+
+static void emit_one(struct rowmap *m, const struct row *r, struct got *g)
+{
+	struct hub_call call = call_for(g);
+	char err[512] = "";
+
+	CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, r->c, err, sizeof(err)), HUB_OK);
+}
+
+static void test_attributes_keep_their_types_and_null_deletes(void)
+{
+	struct rowmap *m = map_new(
+		"{\"custom_id\": \"user_id\", \"installation_id\": \"device\", \"platform\": \"os\", "
+		"\"external\": {\"crm_id\": \"id\"}, \"attributes\": {\"$email_address\": \"email\", "
+		"\"Plan\": \"plan\", \"score\": \"score\", \"ratio\": \"ratio\", \"vip\": \"vip\", "
+		"\"date(signup)\": \"signup_text\", \"signed\": \"signup\", \"json(tags)\": \"tags\", "
+		"\"number(n)\": \"id\", \"bool(b)\": \"plan\", \"string(s)\": \"vip\"}}",
+		NULL, "[\"updated_at\", \"id\"]");
+	struct row r = user_row("u1", NULL, "12.50");
+	struct got g = {0};
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)), 0);
+	emit_one(m, &r, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_EQUAL(g.r[0].type, HUB_REC_ATTRIBUTES);
+	CU_ASSERT_STRING_EQUAL(g.r[0].ids, "custom_id=u1 installation_id=D1 crm_id=7");
+	CU_ASSERT_STRING_EQUAL(g.r[0].platform, "ios");
+	CU_ASSERT_STRING_EQUAL(g.r[0].attrs,
+			       "{\"$email_address\":\"Ann@Example.com\",\"plan\":null,\"score\":12.50,"
+			       "\"ratio\":0.25,\"vip\":true,\"signup\":\"2025-12-31T22:00:00.000Z\","
+			       "\"signed\":\"2026-01-02T03:04:05.123Z\",\"tags\":[\"a\",\"b\"],"
+			       "\"n\":7,\"b\":null,\"s\":\"true\"}");
+	/* the first cursor column is the record's time when none is mapped */
+	CU_ASSERT_EQUAL(g.r[0].ts, 1767600000000LL);
+	CU_ASSERT_PTR_NULL(g.r[0].consent);
+	got_clear(&g);
+
+	/* casts that do not apply leave the attribute out; big numbers stay numbers */
+	r = user_row("u1", "maybe", "123456789012345678901234567890");
+	r.c[10].text = "not a date";
+	r.c[9].text = "{\"broken\":";
+	emit_one(m, &r, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_STRING_EQUAL(g.r[0].attrs,
+			       "{\"$email_address\":\"Ann@Example.com\",\"plan\":\"maybe\","
+			       "\"score\":1.2345678901234568e+29,\"ratio\":0.25,\"vip\":true,"
+			       "\"signed\":\"2026-01-02T03:04:05.123Z\",\"n\":7,\"s\":\"true\"}");
+	got_clear(&g);
+	rowmap_free(m);
+}
+
+static void test_message_id_hashes_the_mapped_content(void)
+{
+	struct rowmap *m = map_new("{\"custom_id\": \"user_id\", \"attributes\": "
+				   "{\"plan\": \"plan\"}}",
+				   NULL, "\"updated_at\"");
+	struct row a = user_row("u1", "gold", "1"), b = user_row("u1", "gold", "2"),
+		   c = user_row("u1", "silver", "1");
+	struct got g = {0};
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)), 0);
+	emit_one(m, &a, &g);
+	emit_one(m, &b, &g); /* an unmapped column changed: same record */
+	emit_one(m, &c, &g); /* a mapped one changed: a new record */
+	c.c[8].sec++;
+	emit_one(m, &c, &g); /* a newer update time: a new record too */
+	CU_ASSERT_EQUAL_FATAL(g.n, 4);
+	CU_ASSERT_EQUAL(strncmp(g.r[0].message_id, "wh:", 3), 0);
+	CU_ASSERT_EQUAL(strlen(g.r[0].message_id), 3 + 64);
+	CU_ASSERT_STRING_EQUAL(g.r[0].message_id, g.r[1].message_id);
+	CU_ASSERT_STRING_NOT_EQUAL(g.r[0].message_id, g.r[2].message_id);
+	CU_ASSERT_STRING_NOT_EQUAL(g.r[2].message_id, g.r[3].message_id);
+	got_clear(&g);
+	rowmap_free(m);
+}
+
+static void test_kinds_make_their_record_types(void)
+{
+	static const struct rm_column ev_cols[] = {
+		{"EVENT_ID", RM_NUMBER}, {"USER_ID", RM_STRING}, {"NAME", RM_STRING},
+		{"PROPS", RM_JSON},	 {"AT", RM_TIMESTAMP},	 {"OPT", RM_STRING},
+	};
+	struct rm_cell row[6];
+	struct rowmap *m;
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char err[512];
+
+	memset(row, 0, sizeof(row));
+	row[0].text = "1";
+	row[1].text = "u1";
+	row[2].text = "purchase";
+	row[3].text = "{\"sku\":\"A\"}";
+	row[4].sec = 1767323045;
+	row[5].text = "Opted_Out";
+
+	m = map_new("{\"custom_id\": \"user_id\", \"timestamp\": \"at\", \"event\": "
+		    "{\"name\": \"name\", \"properties\": \"props\"}}",
+		    NULL, "\"event_id\"");
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, ev_cols, 6, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, row, err, sizeof(err)), HUB_OK);
+	row[3].is_null = 1;
+	CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, row, err, sizeof(err)), HUB_OK);
+	rowmap_free(m);
+	CU_ASSERT_EQUAL_FATAL(g.n, 2);
+	CU_ASSERT_EQUAL(g.r[0].type, HUB_REC_TRACK);
+	CU_ASSERT_STRING_EQUAL(g.r[0].name, "purchase");
+	CU_ASSERT_STRING_EQUAL(g.r[0].props, "{\"sku\":\"A\"}");
+	CU_ASSERT_STRING_EQUAL(g.r[1].props, "{}");
+	CU_ASSERT_EQUAL(g.r[0].ts, 1767323045000LL);
+
+	m = map_new("{\"custom_id\": \"user_id\", \"consent\": {\"email_marketing\": \"opt\"}}",
+		    "consent", "\"event_id\"");
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, ev_cols, 6, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, row, err, sizeof(err)), HUB_OK);
+	rowmap_free(m);
+	CU_ASSERT_EQUAL(g.r[2].type, HUB_REC_CONSENT);
+	CU_ASSERT_STRING_EQUAL(g.r[2].consent, "{\"email_marketing\":\"unsubscribed\"}");
+	CU_ASSERT_EQUAL(g.r[2].ts, 0); /* no time column: the hub's receive time */
+
+	m = map_new("{\"custom_id\": \"user_id\"}", "erase", "\"event_id\"");
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, ev_cols, 6, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, row, err, sizeof(err)), HUB_OK);
+	rowmap_free(m);
+	CU_ASSERT_EQUAL(g.r[3].type, HUB_REC_ERASE);
+	CU_ASSERT_STRING_EQUAL(g.r[3].ids, "custom_id=u1");
+	CU_ASSERT_PTR_NULL(g.r[3].attrs);
+
+	/* attributes with consent: an identify, which carries both */
+	m = map_new("{\"custom_id\": \"user_id\", \"attributes\": {\"n\": \"name\"}, "
+		    "\"consent\": {\"sms_marketing\": \"opt\"}}",
+		    NULL, "\"event_id\"");
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, ev_cols, 6, err, sizeof(err)), 0);
+	row[5].text = "yes";
+	CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, row, err, sizeof(err)), HUB_OK);
+	rowmap_free(m);
+	CU_ASSERT_EQUAL(g.r[4].type, HUB_REC_IDENTIFY);
+	CU_ASSERT_STRING_EQUAL(g.r[4].consent, "{\"sms_marketing\":\"subscribed\"}");
+	got_clear(&g);
+}
+
+/* ---- values, cursors, queries -------------------------------------------------------------- */
+
+static void test_times_and_decimals_compare_as_values(void)
+{
+	static const struct {
+		const char *a, *b;
+		int cmp;
+	} dec[] = {
+		{"10", "9", 1},	      {"-10", "9", -1},	 {"0.50", ".5", 0},   {"007", "7", 0},
+		{"-0", "0", 0},	      {"1.000001", "1", 1}, {"-1.5", "-1.25", -1},
+		{"123456789012345678901234567890", "123456789012345678901234567891", -1},
+		{"1e3", "999", 1},
+	};
+	static const struct {
+		const char *text;
+		int64_t sec;
+		int32_t nsec;
+	} times[] = {
+		{"2026-01-02T03:04:05.123456789Z", 1767323045, 123456789},
+		{"2026-01-02 04:04:05.5+01:00", 1767323045, 500000000},
+		{"2026-01-02 03:04:05", 1767323045, 0},
+		{"2026-01-02", 1767312000, 0},
+		{"1969-12-31T23:59:59Z", -1, 0},
+	};
+	int64_t sec;
+	int32_t nsec;
+	char buf[48];
+
+	for (size_t i = 0; i < ARRAY_SIZE(dec); i++) {
+		int c = rm_decimal_cmp(dec[i].a, dec[i].b);
+		CU_ASSERT_EQUAL(c < 0 ? -1 : c > 0, dec[i].cmp);
+		c = rm_decimal_cmp(dec[i].b, dec[i].a);
+		CU_ASSERT_EQUAL(c < 0 ? -1 : c > 0, -dec[i].cmp);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(times); i++) {
+		CU_ASSERT_EQUAL_FATAL(rm_time_parse(times[i].text, &sec, &nsec), 0);
+		CU_ASSERT_EQUAL(sec, times[i].sec);
+		CU_ASSERT_EQUAL(nsec, times[i].nsec);
+	}
+	CU_ASSERT_EQUAL(rm_time_parse("2026-02-30", &sec, &nsec), -1);
+	CU_ASSERT_EQUAL(rm_time_parse("2026-01-02T25:00", &sec, &nsec), -1);
+	CU_ASSERT_EQUAL(rm_time_parse("yesterday", &sec, &nsec), -1);
+	CU_ASSERT_STRING_EQUAL(rm_time_format(-1, 5, buf, sizeof(buf)),
+			       "1969-12-31T23:59:59.000000005Z");
+}
+
+static void test_cursor_tuple_skips_rows_at_or_before_it(void)
+{
+	static const struct rm_column cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_NUMBER}};
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+	struct rm_cell row[2];
+	char err[512], *text;
+
+	memset(row, 0, sizeof(row));
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, cols, 2, err, sizeof(err)), 0);
+	/* the saved tuple, written with another offset: compared as an instant */
+	CU_ASSERT_EQUAL_FATAL(rowmap_cursor_set(m, "[\"2026-01-02T04:00:00+01:00\", \"9\"]", err,
+						sizeof(err)), 0);
+	row[0].sec = 1767322800; /* 03:00:00Z, the same instant */
+	row[1].text = "9";
+	CU_ASSERT(!rowmap_row_is_new(m, row));
+	row[1].text = "10"; /* numerically after 9 */
+	CU_ASSERT(rowmap_row_is_new(m, row));
+	row[1].text = "8";
+	CU_ASSERT(!rowmap_row_is_new(m, row));
+	row[0].nsec = 1; /* a nanosecond later: new whatever the id */
+	CU_ASSERT(rowmap_row_is_new(m, row));
+
+	/* the remembered tuple is the checkpoint text */
+	CU_ASSERT_EQUAL(rowmap_remember(m, row), 0);
+	CU_ASSERT_EQUAL(rowmap_cmp_remembered(m, row), 0);
+	text = rowmap_remembered_text(m);
+	CU_ASSERT_STRING_EQUAL(text, "[\"2026-01-02T03:00:00.000000001Z\",\"8\"]");
+	free(text);
+	text = rowmap_cursor_first("[\"2026-01-02T03:00:00.000000001Z\",\"8\"]");
+	CU_ASSERT_STRING_EQUAL(text, "2026-01-02T03:00:00.000000001Z");
+	free(text);
+	text = rowmap_cursor_first("2026-01-01");
+	CU_ASSERT_STRING_EQUAL(text, "2026-01-01");
+	free(text);
+
+	/* a saved tuple that does not fit is refused */
+	CU_ASSERT_EQUAL(rowmap_cursor_set(m, "[\"a\", \"b\", \"c\"]", err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(rowmap_cursor_set(m, "[\"not a time\"]", err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "run once with --full"));
+	/* a shorter one (a cursor column added since): ties count as new */
+	CU_ASSERT_EQUAL(rowmap_cursor_set(m, "\"2026-01-02T03:00:00.000000001Z\"", err,
+					  sizeof(err)), 0);
+	CU_ASSERT(rowmap_row_is_new(m, row));
+	rowmap_free(m);
+}
+
+static void test_cursor_placeholder_is_rewritten_outside_quotes(void)
+{
+	static const struct {
+		const char *in, *out;
+		int n;
+	} rows[] = {
+		{"SELECT * FROM t WHERE u >= :cursor ORDER BY u", "SELECT * FROM t WHERE u >= ? ORDER BY u", 1},
+		{"SELECT ':cursor', \":cursor\" FROM t WHERE u>=:CURSOR",
+		 "SELECT ':cursor', \":cursor\" FROM t WHERE u>=?", 1},
+		{"SELECT x::cursor, :cursor_2 -- :cursor\nFROM t /* :cursor */ WHERE a >= :cursor "
+		 "OR b >= :cursor",
+		 "SELECT x::cursor, :cursor_2 -- :cursor\nFROM t /* :cursor */ WHERE a >= ? OR b >= ?", 2},
+		{"SELECT 'it''s :cursor' FROM t", "SELECT 'it''s :cursor' FROM t", 0},
+		{"SELECT $$ :cursor $$ FROM t", "SELECT $$ :cursor $$ FROM t", 0},
+	};
+	char err[256];
+	int n;
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		char *q = rowmap_query_rewrite(rows[i].in, "?", &n, err, sizeof(err));
+		CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+		CU_ASSERT_STRING_EQUAL(q, rows[i].out);
+		CU_ASSERT_EQUAL(n, rows[i].n);
+		free(q);
+	}
+	CU_ASSERT_PTR_NULL(rowmap_query_rewrite("SELECT * FROM t WHERE a = ?", "?", &n, err,
+						sizeof(err)));
+	CU_ASSERT_STRING_EQUAL(err, "query: has a \"?\" placeholder; use :cursor");
+}
+
+/* ---- the pull loop over a scripted transport ------------------------------------------------ */
+
+/* A table ordered by (t, id); open() applies t >= param like the query. */
+static const struct {
+	int64_t t;
+	const char *id;
+} table[] = {
+	{100, "1"}, {100, "2"}, {200, "3"}, {200, "4"}, {200, "5"}, {200, "6"},
+	{300, "7"}, {400, "8"}, {400, "9"},
+};
+
+struct script {
+	size_t n_rows; /* rows of the table that exist now */
+	size_t pos;
+	int n_opens;
+	char last_param[64];
+	struct rm_cell cells[2];
+};
+
+static hub_rc script_open(void *t, struct rowmap *m, const char *param, size_t hint, char *err,
+			  size_t err_size)
+{
+	static const struct rm_column cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_NUMBER}};
+	struct script *s = t;
+	int64_t from = 0;
+	int32_t ns;
+
+	(void)hint;
+	s->n_opens++;
+	snprintf(s->last_param, sizeof(s->last_param), "%s", param ? param : "(epoch)");
+	if (param)
+		CU_ASSERT_EQUAL_FATAL(rm_time_parse(param, &from, &ns), 0);
+	for (s->pos = 0; s->pos < s->n_rows && table[s->pos].t < from; s->pos++)
+		;
+	return rowmap_bind(m, cols, 2, err, err_size) ? HUB_ERR_CONFIG : HUB_OK;
+}
+
+static hub_rc script_next(void *t, const struct rm_cell **row, char *err, size_t err_size)
+{
+	struct script *s = t;
+
+	(void)err;
+	(void)err_size;
+	if (s->pos >= s->n_rows)
+		return HUB_OK;
+	memset(s->cells, 0, sizeof(s->cells));
+	s->cells[0].sec = table[s->pos].t;
+	s->cells[1].text = table[s->pos].id;
+	s->pos++;
+	*row = s->cells;
+	return HUB_MORE;
+}
+
+static void script_close(void *t)
+{
+	(void)t;
+}
+
+static const struct rp_reader_ops script_ops = {script_open, script_next, script_close};
+
+static void test_pages_end_between_different_cursor_tuples(void)
+{
+	/* cursor on t alone: ties must stay on one page */
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "\"t\"");
+	struct script s = {.n_rows = 9};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char err[512];
+
+	/* budget 3: rows 1, 2, 3, then 4..6 share t = 200 with 3: the page
+	 * takes them too and ends before 7 */
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 3, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_EQUAL(g.n, 6);
+	CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
+	CU_ASSERT_STRING_EQUAL(g.cursors[0], "[\"1970-01-01T00:03:20.000000000Z\"]");
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, g.cursors[0], 3, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(g.r[6].ids, "custom_id=7");
+	CU_ASSERT_EQUAL(g.n, 9); /* 7, 8, 9: the end of the result */
+	got_clear(&g);
+	rowpull_close(&rp);
+	rowmap_free(m);
+
+	/* with (t, id) a page may end anywhere, and resuming loses nothing */
+	m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+	rp.map = m;
+	s.n_opens = 0;
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 3, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_STRING_EQUAL(g.cursors[0], "[\"1970-01-01T00:03:20.000000000Z\",\"3\"]");
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, g.cursors[0], 3, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_EQUAL(s.n_opens, 1); /* the same result, still open */
+	/* a retry from the first cursor runs the query again and skips 3 */
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, g.cursors[0], 100, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(s.n_opens, 2);
+	CU_ASSERT_STRING_EQUAL(s.last_param, "1970-01-01T00:03:20.000000000Z");
+	CU_ASSERT_EQUAL(g.n, 3 + 3 + 6);
+	CU_ASSERT_STRING_EQUAL(g.r[6].ids, "custom_id=4");
+	CU_ASSERT_STRING_EQUAL(g.cursors[2], "[\"1970-01-01T00:06:40.000000000Z\",\"9\"]");
+	got_clear(&g);
+	rowpull_close(&rp);
+	rowmap_free(m);
+}
+
+static void test_a_page_boundary_tie_still_resumes_exactly(void)
+{
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+	struct script s = {.n_rows = 4}; /* rows 1..4; 5, 6 (t 200) arrive later */
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char err[512], cur[128];
+
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(g.n, 4);
+	snprintf(cur, sizeof(cur), "%s", g.cursors[0]);
+	CU_ASSERT_STRING_EQUAL(cur, "[\"1970-01-01T00:03:20.000000000Z\",\"4\"]");
+	got_clear(&g);
+	/* late rows with the cursor's own timestamp: picked up, nothing repeated */
+	s.n_rows = 9;
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, cur, 10, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(g.n, 5);
+	CU_ASSERT_STRING_EQUAL(g.r[0].ids, "custom_id=5");
+	CU_ASSERT_STRING_EQUAL(g.r[4].ids, "custom_id=9");
+	got_clear(&g);
+	rowpull_close(&rp);
+	rowmap_free(m);
+}
+
+TEST_SUITE(rowmap, NULL, NULL,
+	   TEST(test_config_mistakes_name_the_key),
+	   TEST(test_columns_match_case_insensitively_or_fail_clearly),
+	   TEST(test_attributes_keep_their_types_and_null_deletes),
+	   TEST(test_message_id_hashes_the_mapped_content),
+	   TEST(test_kinds_make_their_record_types),
+	   TEST(test_times_and_decimals_compare_as_values),
+	   TEST(test_cursor_tuple_skips_rows_at_or_before_it),
+	   TEST(test_cursor_placeholder_is_rewritten_outside_quotes),
+	   TEST(test_pages_end_between_different_cursor_tuples),
+	   TEST(test_a_page_boundary_tie_still_resumes_exactly))

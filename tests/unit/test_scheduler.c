@@ -1,0 +1,269 @@
+/*
+ * test_scheduler.c - suite `scheduler`: what a finished run means for the
+ * next one.  Backoff is full jitter (a uniform draw from [0, min(cap,
+ * base * 2^n)]) and honours a Retry-After; refused configuration or
+ * credentials disable the source; a source never runs twice at once; the
+ * schedule (interval or cron) plus a bounded jitter plans the next run.
+ * Deterministic: the clock and the dice are arguments, nothing sleeps.
+ */
+#include "testlib.h"
+
+#include "../../hub/scheduler.h"
+#include "../../hub/util.h"
+
+#include <string.h>
+
+#define MIN_MS 60000LL
+static const int64_t t0 = 1772000000000LL; /* 2026-02-25T06:13:20Z */
+
+static const struct sched_policy pol = {
+	.backoff_base_ms = 1000,
+	.backoff_cap_ms = 60000,
+	.jitter_max_ms = 30000,
+};
+
+static struct cron parse(const char *text)
+{
+	struct cron c;
+	char err[256];
+
+	CU_ASSERT_EQUAL_FATAL(cron_parse(text, &c, err, sizeof(err)), 0);
+	return c;
+}
+
+static struct sync_report report(hub_rc rc, const char *err, int64_t retry_after_ms)
+{
+	struct sync_report r;
+
+	memset(&r, 0, sizeof(r));
+	r.rc = rc;
+	snprintf(r.err, sizeof(r.err), "%s", err ? err : "");
+	r.retry_after_ms = retry_after_ms;
+	r.read = 7;
+	r.applied = 5;
+	r.duplicates = 1;
+	r.rejected = 1;
+	return r;
+}
+
+static void test_backoff_full_jitter_is_bounded_by_the_doubling_ceiling(void)
+{
+	static const uint64_t dice[] = {0, 1, 999, 1000, 1001, 123456789, UINT64_MAX};
+
+	for (unsigned attempt = 0; attempt < 12; attempt++) {
+		int64_t ceiling = 1000LL << attempt;
+
+		if (ceiling > 60000)
+			ceiling = 60000;
+		for (size_t i = 0; i < ARRAY_SIZE(dice); i++) {
+			int64_t d = sync_backoff_ms(attempt, 1000, 60000, dice[i]);
+			CU_ASSERT(d >= 0 && d <= ceiling);
+			CU_ASSERT_EQUAL(d, (int64_t)(dice[i] % (uint64_t)(ceiling + 1)));
+		}
+	}
+	/* the whole range is reachable: 0 and the ceiling itself */
+	CU_ASSERT_EQUAL(sync_backoff_ms(2, 1000, 60000, 0), 0);
+	CU_ASSERT_EQUAL(sync_backoff_ms(2, 1000, 60000, 4000), 4000);
+}
+
+static void test_backoff_stops_at_the_cap_without_overflow(void)
+{
+	CU_ASSERT_EQUAL(sync_backoff_ms(30, 1000, 60000, 60000), 60000);
+	CU_ASSERT_EQUAL(sync_backoff_ms(1000, 1000, 60000, 60000), 60000);
+	CU_ASSERT_EQUAL(sync_backoff_ms(UINT32_MAX, 1000, 3600000, UINT64_MAX - 1),
+			(int64_t)((UINT64_MAX - 1) % 3600001));
+	CU_ASSERT_EQUAL(sync_backoff_ms(3, 0, 60000, 77), 0);
+}
+
+static void test_retry_after_is_read_from_the_message(void)
+{
+	static const struct {
+		const char *msg;
+		int64_t ms;
+	} rows[] = {
+		{"retry after 7s: HTTP 429 from Snowflake: slow down", 7000},
+		{"retry after 250ms: busy", 250},
+		{"retry after 99999999s: absurd", 3600000},
+		{"HTTP 429 (retry after 7s)", 0},
+		{"retry after soon", 0},
+		{"retry after 5", 0},
+		{"", 0},
+		{NULL, 0},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
+		CU_ASSERT_EQUAL(sync_retry_after_ms(rows[i].msg), rows[i].ms);
+}
+
+static void test_failed_runs_back_off_exponentially_up_to_the_cap(void)
+{
+	struct cron c = parse("every 15m");
+	struct sched_entry e;
+	struct sync_report r = report(HUB_RETRY, "HTTP 503 from Snowflake", 0);
+	int64_t now = t0;
+
+	sched_entry_init(&e, "w", &c, now, 0, &pol);
+	for (unsigned n = 0; n < 10; n++) {
+		int64_t ceiling = (1000LL << n) < 60000 ? 1000LL << n : 60000;
+
+		CU_ASSERT_EQUAL_FATAL(sched_entry_begin(&e, now), 0);
+		/* the largest draw lands on the ceiling */
+		sched_entry_finish(&e, &r, now, (uint64_t)ceiling, &pol);
+		CU_ASSERT_EQUAL(e.state, SOURCE_BACKOFF);
+		CU_ASSERT_EQUAL(e.n_failures, n + 1);
+		CU_ASSERT_EQUAL(e.next_run_ms, now + ceiling);
+		CU_ASSERT_STRING_EQUAL(e.last_error, "HTTP 503 from Snowflake");
+		CU_ASSERT(!sched_entry_is_due(&e, now + ceiling - 1));
+		CU_ASSERT(sched_entry_is_due(&e, now + ceiling));
+		now += ceiling;
+	}
+	/* success: failures forgotten, back on the schedule */
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, now), 0);
+	r = report(HUB_OK, NULL, 0);
+	sched_entry_finish(&e, &r, now + 1000, 0, &pol);
+	CU_ASSERT_EQUAL(e.state, SOURCE_IDLE);
+	CU_ASSERT_EQUAL(e.n_failures, 0);
+	CU_ASSERT_STRING_EQUAL(e.last_error, "");
+	CU_ASSERT_EQUAL(e.next_run_ms, now + 15 * MIN_MS);
+}
+
+static void test_retry_after_beats_a_shorter_backoff(void)
+{
+	struct sched_entry e;
+	struct sync_report r = report(HUB_RETRY, "retry after 120s: HTTP 429", 120000);
+
+	sched_entry_init(&e, "w", NULL, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_finish(&e, &r, t0, 500, &pol);
+	CU_ASSERT_EQUAL(e.state, SOURCE_BACKOFF);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0 + 120000);
+	/* a backoff longer than Retry-After wins */
+	r.retry_after_ms = 10;
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_finish(&e, &r, t0, 1999, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0 + 1999);
+}
+
+static void test_auth_and_config_errors_disable_the_source(void)
+{
+	static const hub_rc codes[] = {HUB_ERR_AUTH, HUB_ERR_CONFIG};
+	struct cron c = parse("*/5 * * * *");
+
+	for (size_t i = 0; i < ARRAY_SIZE(codes); i++) {
+		struct sched_entry e;
+		struct sync_report r = report(codes[i], "HTTP 401 from Snowflake: JWT token is invalid",
+					      0);
+
+		sched_entry_init(&e, "w", &c, t0, 0, &pol);
+		CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+		sched_entry_finish(&e, &r, t0 + 10, 12345, &pol);
+		CU_ASSERT_EQUAL(e.state, SOURCE_DISABLED);
+		CU_ASSERT_STRING_EQUAL(sched_state_name(e.state), "disabled");
+		CU_ASSERT_EQUAL(e.next_run_ms, -1);
+		CU_ASSERT_STRING_EQUAL(e.last_error, "HTTP 401 from Snowflake: JWT token is invalid");
+		/* never due again on its own, even a year later */
+		CU_ASSERT(!sched_entry_is_due(&e, t0 + 366LL * 24 * 60 * MIN_MS));
+		/* a trigger tries again; success re-enables it on its schedule */
+		CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+		CU_ASSERT(sched_entry_is_due(&e, t0 + 20));
+		CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 20), 0);
+		r = report(HUB_OK, NULL, 0);
+		sched_entry_finish(&e, &r, t0 + 30, 0, &pol);
+		CU_ASSERT_EQUAL(e.state, SOURCE_IDLE);
+		CU_ASSERT(e.next_run_ms > t0);
+	}
+}
+
+static void test_a_source_never_runs_twice_at_once(void)
+{
+	struct cron c = parse("every 1m");
+	struct sched_entry e;
+	struct sync_report r = report(HUB_OK, NULL, 0);
+
+	sched_entry_init(&e, "w", &c, t0, 0, &pol);
+	CU_ASSERT(sched_entry_is_due(&e, t0));
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	CU_ASSERT_EQUAL(e.state, SOURCE_RUNNING);
+	/* running for an hour: never due; a second begin refused; a trigger
+	 * is queued behind the run, not started beside it */
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_RUNNING);
+	for (int64_t t = t0; t < t0 + 60 * MIN_MS; t += MIN_MS)
+		CU_ASSERT(!sched_entry_is_due(&e, t));
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + MIN_MS), SCHEDULER_RUNNING);
+	CU_ASSERT_EQUAL(e.last_start_ms, t0);
+	/* the long run ends: the next one follows at once (plus jitter), and
+	 * the queued trigger makes it due right away */
+	sched_entry_finish(&e, &r, t0 + 60 * MIN_MS, 0, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0 + 60 * MIN_MS);
+	CU_ASSERT_EQUAL(e.read, 7);
+	CU_ASSERT_EQUAL(e.applied, 5);
+	CU_ASSERT(sched_entry_is_due(&e, t0 + 60 * MIN_MS - 1));
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 60 * MIN_MS), 0);
+	CU_ASSERT(!e.is_triggered);
+}
+
+static void test_interval_runs_soon_after_start_then_every_period(void)
+{
+	struct cron c = parse("every 15m");
+	struct sched_entry e;
+	struct sync_report r = report(HUB_OK, NULL, 0);
+
+	/* first run: a jitter after the start, at most min(30 s, 90 s) */
+	sched_entry_init(&e, "w", &c, t0, UINT64_MAX, &pol);
+	CU_ASSERT(e.next_run_ms >= t0 && e.next_run_ms <= t0 + 30000);
+	sched_entry_init(&e, "w", &c, t0, 0, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0);
+	/* the period counts from the start of the run */
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_finish(&e, &r, t0 + 2 * MIN_MS, 30000, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0 + 15 * MIN_MS + 30000);
+	CU_ASSERT_EQUAL(e.last_end_ms, t0 + 2 * MIN_MS);
+}
+
+static void test_cron_jitter_is_a_tenth_of_the_period_at_most(void)
+{
+	struct cron every_minute = parse("* * * * *"), hourly = parse("0 * * * *");
+	int64_t top = (t0 / (60 * MIN_MS) + 1) * 60 * MIN_MS;
+
+	/* 1 min period: jitter at most 6 s */
+	for (uint64_t d = 0; d < 20000; d += 997) {
+		int64_t n = sched_next_run_ms(&every_minute, t0, d, &pol);
+		CU_ASSERT(n >= (t0 / MIN_MS + 1) * MIN_MS && n <= (t0 / MIN_MS + 1) * MIN_MS + 6000);
+	}
+	/* 1 h period: jitter capped by the policy (30 s) */
+	CU_ASSERT_EQUAL(sched_next_run_ms(&hourly, t0, 30000, &pol), top + 30000);
+	CU_ASSERT_EQUAL(sched_next_run_ms(&hourly, t0, 30001, &pol), top);
+}
+
+static void test_on_demand_source_runs_only_when_triggered(void)
+{
+	struct sched_entry e;
+	struct sync_report r = report(HUB_ERR_STOPPED, "stopped", 0);
+
+	sched_entry_init(&e, "w", NULL, t0, 0, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, -1);
+	CU_ASSERT(!sched_entry_is_due(&e, t0 + 1000 * MIN_MS));
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+	CU_ASSERT(sched_entry_is_due(&e, t0));
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	CU_ASSERT(!e.is_triggered);
+	/* a stopped run is not a failure */
+	sched_entry_finish(&e, &r, t0 + 5, 0, &pol);
+	CU_ASSERT_EQUAL(e.state, SOURCE_IDLE);
+	CU_ASSERT_EQUAL(e.n_failures, 0);
+	CU_ASSERT_STRING_EQUAL(e.last_error, "");
+	CU_ASSERT_EQUAL(e.next_run_ms, -1);
+}
+
+TEST_SUITE(scheduler, NULL, NULL,
+	   TEST(test_backoff_full_jitter_is_bounded_by_the_doubling_ceiling),
+	   TEST(test_backoff_stops_at_the_cap_without_overflow),
+	   TEST(test_retry_after_is_read_from_the_message),
+	   TEST(test_failed_runs_back_off_exponentially_up_to_the_cap),
+	   TEST(test_retry_after_beats_a_shorter_backoff),
+	   TEST(test_auth_and_config_errors_disable_the_source),
+	   TEST(test_a_source_never_runs_twice_at_once),
+	   TEST(test_interval_runs_soon_after_start_then_every_period),
+	   TEST(test_cron_jitter_is_a_tenth_of_the_period_at_most),
+	   TEST(test_on_demand_source_runs_only_when_triggered))

@@ -1,0 +1,296 @@
+/*
+ * test_sync.c - suite `sync`: one sync run (hub/sync.c) against a real
+ * store and intake, driven by an in-process pull plugin whose behaviour
+ * each test scripts (rows, a flaky page, a stop request).  Checks that
+ * pages commit with their cursor, a retry replays only the uncommitted
+ * page, retries give up after max_retries, --full starts over, a stop
+ * lets the page finish, and rejected rows are counted with reasons.
+ * Backoff draws are 0: nothing waits.
+ */
+#include "testhub.h"
+#include "testlib.h"
+
+#include "../../hub/host.h"
+#include "../../hub/plugin.h"
+#include "../../hub/sync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The script of the fake source: rows 1..n_rows, cursor = last row. */
+static struct {
+	int n_rows;
+	int bad_row;          /* this row has no identifier (rejected) */
+	int n_flaky_pulls;    /* the next pulls emit half a page, then RETRY */
+	struct sync_stop *stop_during_pull; /* asked after the first row */
+	int n_pulls;
+	const struct hub_host *host;
+} fake;
+
+static hub_rc fake_create(const struct hub_host *host, const struct hub_instance *inst,
+			  void **state, char *err, size_t err_size)
+{
+	(void)inst;
+	(void)err;
+	(void)err_size;
+	fake.host = host;
+	*state = &fake;
+	return HUB_OK;
+}
+
+static hub_rc emit_row(struct hub_call *call, int i, char *err, size_t err_size)
+{
+	char cid[32], mid[32], attrs[64];
+	struct hub_ident id = {"custom_id", cid};
+	struct hub_record rec;
+
+	snprintf(cid, sizeof(cid), "c%d", i);
+	snprintf(mid, sizeof(mid), "m%d", i);
+	snprintf(attrs, sizeof(attrs), "{\"n\": %d}", i);
+	hub_record_init(&rec, HUB_REC_ATTRIBUTES);
+	rec.message_id = mid;
+	rec.identifiers = &id;
+	rec.n_identifiers = i == fake.bad_row ? 0 : 1;
+	rec.attributes_json = attrs;
+	return fake.host->emit(call, &rec, err, err_size);
+}
+
+static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, size_t budget,
+			char *err, size_t err_size)
+{
+	int last = cursor ? atoi(cursor) : 0, i = last;
+	size_t n = 0;
+	char text[32];
+	hub_rc rc;
+
+	(void)state;
+	fake.n_pulls++;
+	while (i < fake.n_rows && n < budget) {
+		if (fake.n_flaky_pulls && n == budget / 2) {
+			fake.n_flaky_pulls--;
+			snprintf(err, err_size, "retry after 0ms: flaky page");
+			return HUB_RETRY;
+		}
+		i++;
+		rc = emit_row(call, i, err, err_size);
+		if (rc != HUB_OK && rc != HUB_ERR_DATA)
+			return rc;
+		n++;
+		if (fake.stop_during_pull) {
+			sync_stop_request(fake.stop_during_pull);
+			fake.stop_during_pull = NULL;
+		}
+		if (fake.host->should_stop(call))
+			break;
+	}
+	snprintf(text, sizeof(text), "%d", i);
+	if (i > last && (rc = fake.host->checkpoint(call, text)) != HUB_OK)
+		return rc;
+	return i < fake.n_rows ? HUB_MORE : HUB_OK;
+}
+
+static const struct hub_config_key fake_keys[] = {{NULL}};
+
+static const struct hub_plugin fake_desc = {
+	.abi = HUB_ABI_STAMP_INIT,
+	.name = "fake",
+	.version = "1.0.0",
+	.description = "a scripted pull source",
+	.roles = HUB_ROLE_PULL,
+	.config = fake_keys,
+	.create = fake_create,
+	.pull = fake_pull,
+};
+
+struct world {
+	struct testhub *th;
+	struct plugin_module mod;
+	struct hub_instance *inst;
+	struct sync_stop stop;
+	struct sync_params p;
+};
+
+static uint64_t zero_dice(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static void world_open(struct world *w, int n_rows)
+{
+	char err[1024];
+
+	memset(w, 0, sizeof(*w));
+	memset(&fake, 0, sizeof(fake));
+	fake.n_rows = n_rows;
+	w->th = testhub_start("sources:\n"
+			      "  - name: fake\n"
+			      "    plugin: fake\n"
+			      "    page_size: 10\n"
+			      "    max_retries: 2\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->th);
+	w->mod.name = "fake";
+	w->mod.path = "(in the test)";
+	w->mod.desc = &fake_desc;
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&w->mod, &w->th->cfg->sources[0], &w->inst,
+						     err, sizeof(err)), 0);
+	sync_stop_init(&w->stop);
+	w->p.inst = w->inst;
+	w->p.intake = w->th->intake;
+	w->p.reader = w->th->reader;
+	w->p.rules = &w->th->rules;
+	w->p.stop = &w->stop;
+	w->p.max_retries = -1;
+	w->p.random = zero_dice;
+}
+
+static void world_close(struct world *w)
+{
+	plugin_instance_destroy(w->inst);
+	sync_stop_destroy(&w->stop);
+	testhub_stop(w->th);
+}
+
+static void committed_cursor(struct world *w, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	w->th->reader->ops->meta_get(w->th->reader, "cursor:fake", buf, size);
+}
+
+static size_t n_profiles(struct world *w)
+{
+	json_t *dump = testhub_dump(w->th, 0);
+	size_t n = json_array_size(dump);
+
+	json_decref(dump);
+	return n;
+}
+
+static void test_pages_commit_with_their_cursor(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cur[64];
+
+	world_open(&w, 25);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(fake.n_pulls, 3); /* pages of 10, 10, 5 */
+	CU_ASSERT_EQUAL(rep.read, 25);
+	CU_ASSERT_EQUAL(rep.applied, 25);
+	CU_ASSERT_EQUAL(rep.duplicates, 0);
+	CU_ASSERT_STRING_EQUAL(rep.cursor, "25");
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "25");
+	CU_ASSERT_EQUAL(n_profiles(&w), 25);
+	sync_report_free(&rep);
+
+	/* the next run starts from the committed cursor: only new rows */
+	fake.n_rows = 31;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 6);
+	CU_ASSERT_EQUAL(rep.applied, 6);
+	CU_ASSERT_STRING_EQUAL(rep.cursor, "31");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+static void test_a_transient_failure_replays_only_the_uncommitted_page(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 25);
+	fake.n_flaky_pulls = 1;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.n_retries, 1);
+	CU_ASSERT_EQUAL(rep.read, 25);      /* the dropped half page is not counted */
+	CU_ASSERT_EQUAL(rep.applied, 25);
+	CU_ASSERT_EQUAL(rep.duplicates, 0); /* it never committed */
+	CU_ASSERT_STRING_EQUAL(rep.err, "");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+static void test_retries_give_up_after_max_retries_keeping_the_cursor(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cur[64];
+
+	world_open(&w, 25);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	sync_report_free(&rep);
+	fake.n_rows = 40;
+	fake.n_flaky_pulls = 100;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_RETRY);
+	CU_ASSERT_EQUAL(rep.n_retries, 2); /* max_retries: 2 */
+	CU_ASSERT_STRING_EQUAL(rep.err, "retry after 0ms: flaky page");
+	CU_ASSERT_EQUAL(rep.read, 0);
+	CU_ASSERT_STRING_EQUAL(rep.cursor, "25");
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "25");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+static void test_full_starts_over_and_dedupe_absorbs_it(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 12);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	sync_report_free(&rep);
+	w.p.is_full = 1;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 12);
+	CU_ASSERT_EQUAL(rep.applied, 0);
+	CU_ASSERT_EQUAL(rep.duplicates, 12);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+static void test_a_stop_lets_the_page_in_progress_commit(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cur[64];
+
+	world_open(&w, 25);
+	fake.stop_during_pull = &w.stop;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_STOPPED);
+	CU_ASSERT_EQUAL(fake.n_pulls, 1);
+	CU_ASSERT_EQUAL(rep.read, 1);
+	CU_ASSERT_EQUAL(rep.applied, 1);
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "1");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+static void test_rejected_rows_are_counted_with_their_reason(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 5);
+	fake.bad_row = 3;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 5);
+	CU_ASSERT_EQUAL(rep.applied, 4);
+	CU_ASSERT_EQUAL(rep.rejected, 1);
+	CU_ASSERT_EQUAL_FATAL(rep.n_reasons, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.reasons[0], "no usable identifier"));
+	CU_ASSERT_STRING_EQUAL(rep.cursor, "5"); /* a rejected row does not stop the cursor */
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+TEST_SUITE(sync, NULL, NULL,
+	   TEST(test_pages_commit_with_their_cursor),
+	   TEST(test_a_transient_failure_replays_only_the_uncommitted_page),
+	   TEST(test_retries_give_up_after_max_retries_keeping_the_cursor),
+	   TEST(test_full_starts_over_and_dedupe_absorbs_it),
+	   TEST(test_a_stop_lets_the_page_in_progress_commit),
+	   TEST(test_rejected_rows_are_counted_with_their_reason))
