@@ -415,16 +415,19 @@ static size_t candidates_survivor(const struct store_profile *p, size_t n)
 	return best;
 }
 
-/* Drops the record's lowest-priority identifier: the installation first,
- * then externals from the highest priority number.  0 when none is left. */
-static int drop_lowest_identifier(struct resolve *rs)
+/* Drops the record's lowest-priority identifier that someone holds: the
+ * installation first, then externals from the highest priority number.
+ * One nobody holds brings no candidate, so dropping it cannot make a merge
+ * allowed; it attaches afterwards (section 9: an unheld installation always
+ * joins).  0 when none is left. */
+static int drop_lowest_identifier(struct resolve *rs, const struct candidates *c)
 {
-	if (rs->use_install) {
+	if (rs->use_install && c->install_held) {
 		rs->use_install = 0;
 		return 1;
 	}
 	for (size_t i = rs->n_ext; i-- > 0;) {
-		if (rs->use_ext[i]) {
+		if (rs->use_ext[i] && c->ext_held[i]) {
 			rs->use_ext[i] = 0;
 			return 1;
 		}
@@ -517,7 +520,7 @@ static int resolve_anonymous(struct unify *u, struct resolve *rs)
 			return -1;
 		if (rc == 1)
 			break;
-		if (!drop_lowest_identifier(rs))
+		if (!drop_lowest_identifier(rs, &c))
 			return 0; /* cannot happen: one identifier has one holder */
 	}
 	return attach_unheld(u, rs, &c);
