@@ -14,6 +14,7 @@
 #include "store.h"
 
 #include "alloc.h"
+#include "log.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -22,7 +23,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_VERSION "4"
+#define SCHEMA_VERSION 4
+
+/*
+ * Migrations: migrations[v] takes a store from version v to v + 1, in the
+ * transaction that also records the new version.  A new store gets
+ * schema_sql at once.  Append a step (and bump SCHEMA_VERSION) whenever
+ * schema_sql changes; never edit a step that has shipped.
+ */
+static const char *const migrations[SCHEMA_VERSION] = {
+	[0] = NULL, /* a new store: schema_sql */
+	/* 1 -> 2: events and the identity log clustered by profile */
+	[1] = "CREATE TABLE events_2(profile_id TEXT NOT NULL, ts INTEGER NOT NULL,"
+	      " message_id TEXT NOT NULL, seq INTEGER NOT NULL, source TEXT NOT NULL,"
+	      " name TEXT NOT NULL, properties TEXT NOT NULL,"
+	      " PRIMARY KEY(profile_id, ts, message_id, seq)) WITHOUT ROWID;"
+	      "INSERT INTO events_2 SELECT profile_id, ts, message_id, seq, source, name, properties"
+	      " FROM events;"
+	      "DROP TABLE events; ALTER TABLE events_2 RENAME TO events;"
+	      "CREATE TABLE identity_log_2(profile_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+	      " at INTEGER NOT NULL, action TEXT NOT NULL, id_type TEXT, id_value TEXT,"
+	      " other_profile_id TEXT, reason TEXT, PRIMARY KEY(profile_id, seq)) WITHOUT ROWID;"
+	      "INSERT INTO identity_log_2 SELECT profile_id, seq, at, action, id_type, id_value,"
+	      " other_profile_id, reason FROM identity_log;"
+	      "DROP TABLE identity_log; ALTER TABLE identity_log_2 RENAME TO identity_log;"
+	      "INSERT OR REPLACE INTO meta(key, value) SELECT 'row_seq', max(m) FROM"
+	      " (SELECT coalesce(max(seq), 0) AS m FROM events"
+	      "  UNION ALL SELECT coalesce(max(seq), 0) FROM identity_log);",
+	/* 2 -> 3: the change feed and dead letters (created by schema_sql) */
+	[2] = "",
+	/* 3 -> 4: outbox seqs never reused; dead letters know their profile */
+	[3] = "CREATE TABLE outbox_4(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,"
+	      " profile_id TEXT NOT NULL, at INTEGER NOT NULL, payload TEXT NOT NULL);"
+	      "INSERT INTO outbox_4 SELECT seq, kind, profile_id, at, payload FROM outbox;"
+	      "DROP TABLE outbox; ALTER TABLE outbox_4 RENAME TO outbox;"
+	      /* seqs erased before this step are known only to the exports: */
+	      "DELETE FROM sqlite_sequence WHERE name = 'outbox';" /* no unique key there */
+	      "INSERT INTO sqlite_sequence(name, seq) SELECT 'outbox', max(m) FROM"
+	      " (SELECT coalesce(max(seq), 0) AS m FROM outbox"
+	      "  UNION ALL SELECT coalesce(max(seq), 0) FROM dead_letters"
+	      "  UNION ALL SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta"
+	      "   WHERE key LIKE 'export_cursor:%' OR key LIKE 'export_batch_end:%');"
+	      "ALTER TABLE dead_letters ADD COLUMN profile_id TEXT NOT NULL DEFAULT '';",
+};
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
@@ -143,6 +186,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_ATTR_FIND] = "SELECT p.id, p.seq, p.custom_id, p.merged_into, p.merge_count, p.created_at"
 			" FROM attributes a JOIN profiles p ON p.id = a.profile_id"
 			" WHERE a.key = ?1 AND a.value = ?2 AND a.deleted = 0"
+			" AND a.key IN ('$email_address', '$phone_number')" /* the partial index */
 			" AND p.merged_into IS NULL ORDER BY p.id",
 	[S_CONSENT_GET] = "SELECT channel, state, ts, source FROM consent"
 			  " WHERE profile_id = ?1 AND channel = ?2",
@@ -1078,7 +1122,64 @@ static const struct store_ops sqlite_ops = {
 	.log_delete_profile = lite_log_delete_profile,
 };
 
-static int lite_configure(sqlite3 *db, char *err, size_t err_size)
+/* The store's schema version: 0 for a new (empty) store, -1 on error. */
+static int lite_schema_version(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int version = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+			       NULL) != SQLITE_OK) {
+		/* no meta table: a new store (or not ours at all, caught below) */
+		return 0;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = atoi((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return version;
+}
+
+/* Creates the schema of a new store or migrates an older one, in one
+ * transaction, and records the version. */
+static int lite_migrate(sqlite3 *db, const char *path, char *err, size_t err_size)
+{
+	char *msg = NULL, sql[128];
+	int version = lite_schema_version(db);
+
+	if (version > SCHEMA_VERSION) {
+		err_set(err, err_size, "sqlite: %s has schema version %d, made by a newer hub (this one "
+			"knows %d)", path, version, SCHEMA_VERSION);
+		return -1;
+	}
+	if (version == SCHEMA_VERSION)
+		return 0;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
+		goto fail;
+	/* a new store (version 0) needs no step: schema_sql is the whole schema */
+	for (int v = version; v > 0 && v < SCHEMA_VERSION; v++) {
+		if (migrations[v] && sqlite3_exec(db, migrations[v], NULL, NULL, &msg) != SQLITE_OK)
+			goto fail;
+	}
+	/* then every table and index of this version (IF NOT EXISTS) */
+	if (sqlite3_exec(db, schema_sql, NULL, NULL, &msg) != SQLITE_OK)
+		goto fail;
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version',"
+		 " '%d'); COMMIT", SCHEMA_VERSION);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		goto fail;
+	if (version > 0)
+		log_info("store", "%s: schema migrated from version %d to %d", path, version,
+			 SCHEMA_VERSION);
+	return 0;
+fail:
+	err_set(err, err_size, "sqlite: %s: creating or migrating the schema (version %d to %d): %s",
+		path, version, SCHEMA_VERSION, msg ? msg : sqlite3_errmsg(db));
+	sqlite3_free(msg);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int lite_configure(sqlite3 *db, const char *path, char *err, size_t err_size)
 {
 	static const char pragmas[] =
 		"PRAGMA journal_mode=WAL;"
@@ -1089,32 +1190,14 @@ static int lite_configure(sqlite3 *db, char *err, size_t err_size)
 	char *msg = NULL;
 
 	sqlite3_busy_timeout(db, 10000);
-	if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+	if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
 		err_set(err, err_size, "sqlite: %s", msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
 		return -1;
 	}
-	return 0;
+	return lite_migrate(db, path, err, err_size);
 }
 
-static int lite_check_version(struct sqlite_store *ls, char *err, size_t err_size)
-{
-	char version[32];
-	int rc = lite_meta_get(&ls->base, "schema_version", version, sizeof(version));
-	if (rc < 0) {
-		err_set(err, err_size, "%s", ls->base.err);
-		return -1;
-	}
-	if (rc == 0)
-		return lite_meta_put(&ls->base, "schema_version", SCHEMA_VERSION);
-	if (strcmp(version, SCHEMA_VERSION) != 0) {
-		err_set(err, err_size, "sqlite: store schema version %s, this hub knows %s",
-			version, SCHEMA_VERSION);
-		return -1;
-	}
-	return 0;
-}
 
 /* Process-wide SQLite settings, before the first connection: no memory
  * statistics (they take a global mutex on every allocation). */
@@ -1145,7 +1228,7 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
 	}
 	/* a larger lookaside: most statement allocations never reach malloc */
 	sqlite3_db_config(ls->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 512, 2048);
-	if (lite_configure(ls->db, err, err_size))
+	if (lite_configure(ls->db, path, err, err_size))
 		goto fail;
 	sqlite3_wal_hook(ls->db, lite_wal_hook, ls);
 	for (int i = 0; i < S_COUNT; i++) {
@@ -1156,7 +1239,7 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
 			goto fail;
 		}
 	}
-	if (lite_check_version(ls, err, err_size) || store_load_id_key(&ls->base, err, err_size))
+	if (store_load_id_key(&ls->base, err, err_size))
 		goto fail;
 	*out = &ls->base;
 	return 0;
