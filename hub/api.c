@@ -52,8 +52,17 @@ struct api {
 
 /* ---- responses -------------------------------------------------------- */
 
+static void resp_header(struct api_response *resp, const char *name, const char *value)
+{
+	if (resp->n_headers < ARRAY_SIZE(resp->headers))
+		resp->headers[resp->n_headers++] = (struct api_header){name, value};
+}
+
+/* Every JSON answer may hold personal data: never cached, never sniffed. */
 static int respond_json(struct api_response *resp, int status, json_t *body)
 {
+	resp_header(resp, "Cache-Control", "no-store");
+	resp_header(resp, "X-Content-Type-Options", "nosniff");
 	resp->status = status;
 	resp->content_type = "application/json";
 	resp->body = json_dumps(body, JSON_COMPACT | HUB_JSON_REAL);
@@ -300,6 +309,17 @@ static char *cursor_make(const struct store_event *e)
 	return strbuf_take(&sb);
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static int cursor_parse(const char *text, struct store_event *e, char *mid, size_t mid_size)
 {
 	long long ts, seq;
@@ -310,13 +330,13 @@ static int cursor_parse(const char *text, struct store_event *e, char *mid, size
 	if (sscanf(text, "%lld.%lld.%n", &ts, &seq, &used) != 2 || used == 0)
 		return -1;
 	hex = text + used;
-	if (strlen(hex) % 2 || strlen(hex) / 2 >= mid_size)
+	if (ts < 0 || seq < 0 || strlen(hex) % 2 || strlen(hex) / 2 >= mid_size)
 		return -1;
 	for (; hex[0]; hex += 2) {
-		unsigned v;
-		if (sscanf(hex, "%2x", &v) != 1)
-			return -1;
-		mid[n++] = (char)v;
+		int hi = hex_digit(hex[0]), lo = hex_digit(hex[1]);
+		if (hi < 0 || lo < 0 || (hi | lo) == 0)
+			return -1; /* not hex, or a NUL byte */
+		mid[n++] = (char)(hi << 4 | lo);
 	}
 	mid[n] = '\0';
 	e->ts_ms = ts;
@@ -546,7 +566,7 @@ static int privacy_erase(struct api *api, const char *by, const char *value,
 	record_free(rec);
 	if (rc != HUB_OK) {
 		request_finish(api, r, "failed", 0);
-		resp->headers[resp->n_headers++] = (struct api_header){"Retry-After", "1"};
+		resp_header(resp, "Retry-After", "1");
 		return respond_error(resp, rc == HUB_ERR_BUSY ? 429 : 503, "unavailable",
 				     "the erase could not be stored now; retry");
 	}
@@ -560,7 +580,7 @@ static int post_privacy(struct api *api, const struct api_request *req, struct a
 	json_t *body = req->body ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr)
 				 : NULL;
 	const char *type, *by = NULL, *value = NULL;
-	int rc;
+	int n_ids = 0, rc;
 
 	if (!json_is_object(body)) {
 		json_decref(body);
@@ -570,13 +590,17 @@ static int post_privacy(struct api *api, const struct api_request *req, struct a
 	type = json_string_value(json_object_get(body, "type"));
 	for (size_t i = 0; i < 2; i++) {
 		const char *v = json_string_value(json_object_get(body, lookup_keys[i]));
-		if (v && *v && !by) {
+		if (v && *v) {
+			n_ids++;
 			by = lookup_keys[i];
 			value = v;
 		}
 	}
 	if (!type || (strcmp(type, "access") != 0 && strcmp(type, "erase") != 0))
 		rc = respond_error(resp, 400, "invalid_parameter", "type must be \"access\" or \"erase\"");
+	else if (n_ids > 1)
+		rc = respond_error(resp, 400, "invalid_parameter",
+				   "give the person's custom_id or installation_id, not both");
 	else if (!by)
 		rc = respond_error(resp, 400, "missing_parameter",
 				   "give the person's custom_id or installation_id (a string)");
@@ -609,6 +633,9 @@ static int get_status(json_t *(*fn)(void *), void *ctx, const char *key,
 	json_t *list = fn ? fn(ctx) : json_array();
 	if (!list)
 		return respond_error(resp, 500, "internal", "status unavailable");
+	/* a provider may answer the list, or the whole {"<key>": [...]} */
+	if (json_is_object(list) && json_is_array(json_object_get(list, key)))
+		return respond_json(resp, 200, list);
 	return respond_json(resp, 200, json_pack("{s:o}", key, list));
 }
 
@@ -626,17 +653,20 @@ static int serve_page(const struct api_request *req, struct api_response *resp)
 	const struct web_asset *a = web_asset_find(req->path);
 	if (!a)
 		return 0;
-	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+		resp_header(resp, "Allow", "GET, HEAD");
 		return respond_error(resp, 405, "method_not_allowed", "use GET");
+	}
 	resp->status = 200;
 	resp->static_body = a->data;
 	resp->body_len = a->size;
 	resp->content_type = a->content_type;
-	resp->headers[resp->n_headers++] = (struct api_header){
-		"Content-Security-Policy",
-		"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"};
-	resp->headers[resp->n_headers++] = (struct api_header){"X-Content-Type-Options", "nosniff"};
-	resp->headers[resp->n_headers++] = (struct api_header){"Cache-Control", "no-cache"};
+	resp_header(resp, "Content-Security-Policy",
+		    "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; "
+		    "frame-ancestors 'none'");
+	resp_header(resp, "X-Content-Type-Options", "nosniff");
+	resp_header(resp, "Cache-Control", "no-cache");
+	resp_header(resp, "Referrer-Policy", "no-referrer");
 	return 1;
 }
 
@@ -645,6 +675,7 @@ static int method_is(const struct api_request *req, const char *m, struct api_re
 {
 	if (strcmp(req->method, m) == 0)
 		return 1;
+	resp_header(resp, "Allow", m);
 	*handled = respond_error(resp, 405, "method_not_allowed", "use %s", m);
 	return 0;
 }

@@ -2,9 +2,12 @@
  * app.js - the Profiles View: find anyone, see their whole story.
  *
  * Plain JavaScript against the management API (API.md):
- *   GET  /v1/profiles?q=...                 search (email, custom ID, installation ID, profile ID)
+ *   GET  /v1/profiles?q=... | ?profile_id=  search (email, phone, custom ID, installation ID,
+ *                                           profile ID); the open profile is re-read every
+ *                                           LIVE_MS, so a login, a merge, new attributes,
+ *                                           new events or an erasure show without a reload
  *   GET  /v1/profiles/<id>/events?before=   the events feed, newest first, cursor paging
- *   GET  /v1/profiles/<id>/history          identity log (attach, move, merge ...)
+ *   GET  /v1/profiles/<id>/history          identity log (create, attach, rename, merge ...)
  *   POST /v1/privacy/requests               access (a file to download) and erase
  * The token is pasted once and kept in sessionStorage (this tab only).
  * Data from the API is only ever put in the page as text (never as HTML).
@@ -14,9 +17,16 @@
 const TOKEN_KEY = "profilehub.token";
 const LIVE_MS = 1500;
 const PAGE = 30;
+const CATCH_UP_PAGES = 5; /* at most this many pages fetched per poll to catch up */
 
 const $ = (id) => document.getElementById(id);
-const state = { profile: null, seen: new Set(), next: null, loading: false, timer: null, observer: null };
+const state = {
+  profile: null,      /* the open profile document */
+  docKey: "",         /* its JSON without the events, to see when it changed */
+  seen: new Set(),    /* events on the page (eventKey) */
+  next: null,         /* cursor of the next older page, or null at the beginning */
+  loading: false, polling: false, timer: null, observer: null,
+};
 
 /* ---- small DOM helpers ------------------------------------------------ */
 
@@ -34,21 +44,50 @@ function el(tag, attrs, ...children) {
 
 function show(id, visible) { $(id).hidden = !visible; }
 
+let bannerTimer = null;
 function banner(message, kind) {
   const b = $("banner");
+  clearTimeout(bannerTimer);
+  /* good news fades; errors stay until the next action */
+  if (message && kind === "info") bannerTimer = setTimeout(() => banner(""), 8000);
   b.textContent = message || "";
   b.className = "banner" + (kind === "info" ? " info" : "");
+  b.setAttribute("role", kind === "info" ? "status" : "alert");
   b.hidden = !message;
 }
 
-function when(ts) {
-  if (!ts) return "never";
-  const d = new Date(ts);
-  if (isNaN(d)) return ts;
+/* Times: short and relative on the page ("3 min ago", "12 Mar 2026"),
+ * exact in the tooltip; relative texts are refreshed while the page is open. */
+const DAY = 86400;
+function relative(d) {
   const s = Math.round((Date.now() - d.getTime()) / 1000);
-  const rel = s < 60 ? "just now" : s < 3600 ? `${Math.floor(s / 60)} min ago`
-    : s < 86400 ? `${Math.floor(s / 3600)} h ago` : `${Math.floor(s / 86400)} d ago`;
-  return `${d.toLocaleString()} (${rel})`;
+  if (s < -60) return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  if (s < 45) return "just now";
+  if (s < 3600) return `${Math.max(1, Math.round(s / 60))} min ago`;
+  if (s < DAY) return `${Math.round(s / 3600)} h ago`;
+  if (s < 7 * DAY) return `${Math.round(s / DAY)} d ago`;
+  return d.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
+}
+
+function timeEl(ts, full) {
+  if (!ts) return el("span", { class: "unset", text: "never" });
+  const d = new Date(ts);
+  if (isNaN(d)) return el("span", { text: ts });
+  const t = el("time", { datetime: ts, title: `${d.toLocaleString()} (${ts})` });
+  if (full) t.dataset.full = "1";
+  setTimeText(t, d);
+  return t;
+}
+
+function setTimeText(t, d) {
+  const s = (Date.now() - d.getTime()) / 1000;
+  const abs = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  if (!t.dataset.full) t.textContent = relative(d);
+  else t.textContent = s >= 7 * DAY || s < -60 ? abs : `${relative(d)} · ${abs}`;
+}
+
+function refreshTimes() {
+  for (const t of document.querySelectorAll("time[datetime]")) setTimeText(t, new Date(t.getAttribute("datetime")));
 }
 
 /* ---- the API ------------------------------------------------------------ */
@@ -59,14 +98,18 @@ class ApiError extends Error {
 
 async function api(path, options) {
   const token = sessionStorage.getItem(TOKEN_KEY);
-  const res = await fetch(path, {
-    ...(options || {}),
-    headers: { "Authorization": `Bearer ${token}`, "Content-Type": "application/json" },
-  });
+  const headers = { "Authorization": `Bearer ${token}` };
+  if (options && options.body) headers["Content-Type"] = "application/json";
+  let res;
+  try {
+    res = await fetch(path, { ...(options || {}), headers, cache: "no-store" });
+  } catch (e) {
+    throw new ApiError(0, "The hub does not answer. Is it running? (retrying while this page is open)");
+  }
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
   if (!res.ok) {
-    const msg = body && body.error ? body.error.message : `HTTP ${res.status}`;
+    const msg = body && body.error ? body.error.message : `The hub answered HTTP ${res.status}.`;
     throw new ApiError(res.status, msg);
   }
   return body;
@@ -75,10 +118,12 @@ async function api(path, options) {
 function handleError(err) {
   if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
     sessionStorage.removeItem(TOKEN_KEY);
-    banner(err.status === 401 ? "Please paste an API token." : "That token was refused.");
-    return route();
+    banner(err.status === 401 ? "Please paste an API token."
+      : "That token was refused: paste one of api.tokens from the hub's configuration.");
+    route();
+    return;
   }
-  banner(err.message || String(err));
+  banner(err && err.message ? err.message : String(err));
 }
 
 /* ---- pages ------------------------------------------------------------- */
@@ -86,46 +131,56 @@ function handleError(err) {
 function stopLive() {
   if (state.timer) clearInterval(state.timer);
   if (state.observer) state.observer.disconnect();
-  state.timer = null;
-  state.observer = null;
+  Object.assign(state, { timer: null, observer: null, profile: null, docKey: "" });
 }
 
 function route() {
   stopLive();
+  document.title = "Profiles · profilehub";
   const token = sessionStorage.getItem(TOKEN_KEY);
   for (const id of ["token-panel", "empty", "results", "profile"]) show(id, false);
   show("search", !!token);
   show("signout", !!token);
   if (!token) { show("token-panel", true); $("token").focus(); return; }
   const params = new URLSearchParams(location.search);
-  if (params.get("profile")) return openProfile(params.get("profile"));
-  if (params.get("q")) { $("q").value = params.get("q"); return search(params.get("q")); }
+  if (params.get("q")) $("q").value = params.get("q");
+  if (params.get("profile")) return openProfile(params.get("profile"), params.get("by"), params.get("q"));
+  if (params.get("q")) return search(params.get("q"));
   show("empty", true);
   $("q").focus();
 }
 
-function navigate(query) {
-  history.pushState(null, "", "/?" + new URLSearchParams(query).toString());
+function navigate(query, replace) {
+  const url = "/?" + new URLSearchParams(query).toString();
+  if (replace) history.replaceState(null, "", url); else history.pushState(null, "", url);
   route();
 }
+
+const KIND_NAMES = { custom_id: "custom ID", installation_id: "installation ID", email: "email",
+  phone: "phone", profile_id: "profile ID" };
+const kindName = (k) => KIND_NAMES[k] || k;
+const personName = (p) => (p.anonymous ? "Anonymous session" : p.custom_id);
 
 async function search(q) {
   banner("");
   try {
     const r = await api("/v1/profiles?q=" + encodeURIComponent(q));
-    const how = (r.matched_by || []).map((m) => m.replace("_", " ")).join(", ");
-    if (r.profiles.length === 1) return navigate({ profile: r.profiles[0].profile_id });
+    const how = (r.matched_by || []).map(kindName).join(" and ");
+    if (r.profiles.length === 1)
+      return navigate({ profile: r.profiles[0].profile_id, by: r.matched_by.join(","), q }, true);
     const list = $("results-list");
     list.replaceChildren();
     $("results-title").textContent = r.profiles.length
-      ? `${r.profiles.length} profiles match by ${how}`
-      : `No profile matches “${q}”`;
+      ? `${r.profiles.length} profiles match “${q}” by ${how}` : `No profile matches “${q}”`;
+    $("results-hint").hidden = r.profiles.length > 0;
     for (const p of r.profiles) {
+      const a = (p.attributes || {});
       list.append(el("li", {}, el("a", { href: "/?profile=" + encodeURIComponent(p.profile_id),
-        onclick: (e) => { e.preventDefault(); navigate({ profile: p.profile_id }); } },
-        el("span", {}, p.anonymous ? "Anonymous session" : p.custom_id),
-        el("span", { class: "muted mono" }, p.profile_id),
-        el("span", { class: "muted" }, "last visit " + when(p.last_visit)))));
+        onclick: (e) => { e.preventDefault(); navigate({ profile: p.profile_id, by: r.matched_by.join(","), q }); } },
+        el("span", { class: "who-line" }, el("strong", { text: personName(p) }),
+          a.$email_address ? el("span", { class: "muted", text: a.$email_address }) : null),
+        el("span", { class: "muted mono", text: p.profile_id }),
+        el("span", { class: "muted" }, "last visit ", timeEl(p.last_visit)))));
     }
     show("results", true);
   } catch (err) { handleError(err); }
@@ -134,47 +189,66 @@ async function search(q) {
 /* ---- one profile -------------------------------------------------------- */
 
 function fact(dl, label, value) {
-  dl.append(el("dt", { text: label }), el("dd", { text: value === null || value === undefined || value === "" ? "—" : value }));
+  const empty = value === null || value === undefined || value === "";
+  dl.append(el("div", {}, el("dt", { text: label }),
+    el("dd", empty ? { class: "unset", text: "—" } : {}, empty ? null : value)));
 }
 
 function renderSummary(p) {
-  $("p-title").textContent = p.anonymous ? "Anonymous session" : p.custom_id;
+  $("p-title").textContent = personName(p);
+  document.title = `${personName(p)} · Profiles · profilehub`;
   const badge = $("p-badge");
   badge.textContent = p.anonymous ? "anonymous" : "logged in";
   badge.className = "badge" + (p.anonymous ? " anon" : "");
   const a = p.attributes || {};
   const dl = $("p-facts");
   dl.replaceChildren();
-  fact(dl, "Profile ID", p.profile_id);
+  fact(dl, "Profile ID", el("span", { class: "mono", text: p.profile_id }));
   fact(dl, "Name", [a.$first_name, a.$last_name].filter(Boolean).join(" "));
   fact(dl, "Email", a.$email_address);
   fact(dl, "Phone", a.$phone_number);
   fact(dl, "Language", a.$language);
   fact(dl, "Time zone", a.$timezone);
   fact(dl, "Region", a.$region);
-  fact(dl, "Last visit", when(p.last_visit));
-  fact(dl, "First seen", when(p.created_at));
+  fact(dl, "Last visit", timeEl(p.last_visit, true));
+  fact(dl, "First seen", timeEl(p.created_at, true));
 }
 
-function yesNo(v, label) {
-  if (v === null || v === undefined) return el("span", { class: "unset", text: "not set" });
-  const on = v === true || v === "subscribed";
-  return el("span", { class: on ? "yes" : "no", text: label || (on ? "subscribed" : "unsubscribed") });
+function renderMatched(p, by, q) {
+  const box = $("p-matched");
+  const kinds = (by || "").split(",").filter(Boolean);
+  if (!kinds.length || !q) { box.hidden = true; return; }
+  let text = `Found by ${kinds.map(kindName).join(" and ")}: “${q}”`;
+  if (kinds.includes("profile_id") && q !== p.profile_id) text += " (an older ID of this profile, merged into it)";
+  box.textContent = text;
+  box.hidden = false;
 }
+
+function pill(on, yes, no) {
+  return el("span", { class: on ? "yes" : "no", text: on ? yes : no });
+}
+const unset = (text) => el("span", { class: "unset", text });
 
 function renderSubscriptions(p) {
   const s = p.subscriptions || {};
   const t = $("p-subs");
   t.replaceChildren();
-  const row = (k, v) => t.append(el("tr", {}, el("td", { text: k }), el("td", {}, v)));
-  row("Email marketing", yesNo(s.email_marketing));
-  row("Email transactional", yesNo(s.email_transactional, s.email_transactional ? "reachable" : "no valid address"));
-  row("SMS marketing", yesNo(s.sms_marketing));
-  row("SMS transactional", yesNo(s.sms_transactional, s.sms_transactional ? "reachable" : "no valid number"));
+  const row = (k, v) => t.append(el("tr", {}, el("th", { scope: "row", text: k }), el("td", {}, v)));
+  const consent = (v) => (v === null || v === undefined ? unset("not set") : pill(v === "subscribed", "subscribed", "unsubscribed"));
+  row("Email marketing", consent(s.email_marketing));
+  const reach = (on, none) => (on ? pill(true, "reachable", "") : unset(none));
+  row("Email transactional", reach(s.email_transactional, "no valid address"));
+  row("SMS marketing", consent(s.sms_marketing));
+  row("SMS transactional", reach(s.sms_transactional, "no valid number"));
+  const names = { ios: "iOS", android: "Android", web: "Web" };
   for (const platform of ["ios", "android", "web"]) {
-    const has = (p.installations || []).some((i) => i.platform === platform);
-    const on = (s.push || []).includes(platform);
-    row(`Push (${platform})`, has ? yesNo(on, on ? "enabled" : "disabled") : el("span", { class: "unset", text: "no installation" }));
+    const mine = (p.installations || []).filter((i) => i.platform === platform);
+    let v;
+    if (!mine.length) v = unset("no installation");
+    else if ((s.push || []).includes(platform)) v = pill(true, "enabled", "");
+    else if (mine.some((i) => i.push_enabled === false)) v = pill(false, "", "disabled");
+    else v = unset("not set");
+    row(`Push (${names[platform]})`, v);
   }
 }
 
@@ -182,203 +256,322 @@ function renderPlatforms(p) {
   const box = $("p-platforms");
   box.replaceChildren();
   const list = p.installations || [];
-  if (!list.length) { box.append(el("p", { class: "muted", text: "No installation holds this profile (logged out everywhere)." })); return; }
+  if (!list.length) {
+    box.append(el("p", { class: "empty-note", text: "No installation holds this profile (logged out everywhere)." }));
+    return;
+  }
   const t = el("table", {}, el("tr", {}, el("th", { text: "Platform" }), el("th", { text: "Installation" }),
     el("th", { text: "Last seen" }), el("th", { text: "Push" })));
   const names = { ios: "iOS", android: "Android", web: "Web", server: "Server" };
   for (const i of list) {
-    t.append(el("tr", {}, el("td", { text: names[i.platform] || "unknown" }),
-      el("td", { class: "mono v", text: i.installation_id }), el("td", { text: when(i.last_seen) }),
-      el("td", {}, i.push_enabled === null ? el("span", { class: "unset", text: "—" }) : yesNo(i.push_enabled, i.push_enabled ? "on" : "off"))));
+    t.append(el("tr", {}, el("td", {}, names[i.platform] || unset("unknown")),
+      el("td", { class: "mono v", text: i.installation_id }), el("td", {}, timeEl(i.last_seen)),
+      el("td", {}, i.push_enabled === null || i.push_enabled === undefined ? unset("—") : pill(i.push_enabled, "on", "off"))));
   }
   box.append(t);
 }
 
+function attrValue(v) {
+  if (Array.isArray(v)) return v.length ? v.join(", ") : "[ ]";
+  if (v !== null && typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
 function renderAttributes(p) {
   const meta = p.attribute_meta || {};
-  const fill = (table, keys) => {
-    table.replaceChildren(el("tr", {}, el("th", { text: "Name" }), el("th", { text: "Value" }), el("th", { text: "Updated" })));
-    if (!keys.length) table.append(el("tr", {}, el("td", { class: "muted", colspan: "3", text: "none" })));
+  const attrs = p.attributes || {};
+  const fill = (table, keys, none) => {
+    table.replaceChildren(el("tr", {}, el("th", { text: "Name" }), el("th", { text: "Value" })));
+    if (!keys.length) table.append(el("tr", {}, el("td", { class: "empty-note", colspan: "2", text: none })));
     for (const k of keys.sort()) {
-      const v = p.attributes[k];
       const m = meta[k] || {};
-      table.append(el("tr", {}, el("td", {}, el("div", { class: "mono", text: k }), el("div", { class: "type", text: m.type || typeof v })),
-        el("td", { class: "v", text: Array.isArray(v) ? v.join(", ") || "[]" : String(v) }),
-        el("td", { class: "muted", text: m.updated_at ? when(m.updated_at) : "" })));
+      table.append(el("tr", {},
+        el("td", {}, el("div", { class: "mono k", text: k }),
+          el("div", { class: "type" }, m.type || typeof attrs[k], m.updated_at ? " · changed " : null,
+            m.updated_at ? timeEl(m.updated_at) : null)),
+        el("td", { class: "v", text: attrValue(attrs[k]) })));
     }
   };
-  const keys = Object.keys(p.attributes || {});
-  fill($("p-native"), keys.filter((k) => k.startsWith("$")));
-  fill($("p-custom"), keys.filter((k) => !k.startsWith("$")));
+  const keys = Object.keys(attrs);
+  fill($("p-native"), keys.filter((k) => k.startsWith("$")), "no native attributes yet");
+  fill($("p-custom"), keys.filter((k) => !k.startsWith("$")), "no custom attributes yet");
 }
 
 function renderIdentifiers(p, log) {
   const box = $("p-ids");
   box.replaceChildren();
   for (const [type, values] of Object.entries(p.identifiers || {})) {
-    box.append(el("div", { class: "idgroup" }, el("div", { class: "t", text: type }),
+    box.append(el("div", { class: "idgroup" }, el("div", { class: "t", text: kindName(type) }),
       ...values.map((v) => el("span", { class: "chip mono", text: v }))));
   }
+  if (!box.children.length) box.append(el("p", { class: "empty-note", text: "No identifier left." }));
   const h = $("p-history");
   h.replaceChildren();
-  const verbs = { create: "created", attach: "attached", move: "moved here", detach: "detached (logout)",
+  const verbs = { create: "created with", attach: "attached", move: "moved here:", detach: "detached (logout):",
     rename: "logged in as", merge: "merged in profile", erase: "erased" };
   for (const e of log || []) {
-    const what = e.action === "merge" ? e.other_profile_id : [e.type, e.value].filter(Boolean).join(" ");
-    h.append(el("li", {}, el("span", { class: "muted", text: when(e.at) + " · " }),
-      `${verbs[e.action] || e.action} ${what || ""}`, e.reason ? el("span", { class: "muted", text: ` (${e.reason})` }) : null));
+    const what = e.action === "merge" ? e.other_profile_id
+      : e.action === "rename" ? e.value || "" : [e.type && kindName(e.type), e.value].filter(Boolean).join(" ");
+    h.append(el("li", {}, timeEl(e.at), " · ", `${verbs[e.action] || e.action} ${what || ""}`,
+      e.reason ? el("span", { class: "muted", text: ` (${e.reason})` }) : null));
   }
-  if (!h.children.length) h.append(el("li", { class: "muted", text: "no identity changes recorded" }));
-  if ((p.merged_from || []).length)
-    h.append(el("li", { text: "absorbed: " + p.merged_from.join(", ") }));
+  if (!h.children.length) h.append(el("li", { class: "empty-note", text: "No identity changes recorded." }));
 }
+
+function renderProfile(p, log) {
+  renderSummary(p);
+  renderSubscriptions(p);
+  renderPlatforms(p);
+  renderAttributes(p);
+  renderIdentifiers(p, log);
+  $("p-count").textContent = p.event_count === 1 ? "1 event" : `${p.event_count} events`;
+  $("p-access").disabled = !personQuery(p);
+  $("p-erase").disabled = !personQuery(p);
+}
+
+const docKeyOf = (p) => JSON.stringify({ ...p, events: null, event_count: null });
 
 /* ---- the events feed ---------------------------------------------------- */
 
 function eventKey(e) { return `${e.source}\u0000${e.message_id}\u0000${e.timestamp}`; }
 
-function eventItem(e, isNew) {
-  const pre = el("pre", { hidden: "" }, JSON.stringify(e.properties || {}, null, 2));
-  const head = el("button", { class: "ev", type: "button", "aria-expanded": "false",
-    onclick: () => { pre.hidden = !pre.hidden; head.setAttribute("aria-expanded", String(!pre.hidden)); } },
-    el("span", { class: "n", text: e.name }), el("span", { class: "t", text: when(e.timestamp) }),
-    el("span", { class: "s", text: `${e.source} · ${e.message_id}` }));
-  return el("li", { class: isNew ? "new" : "" }, head, pre);
+/* "$screen" {name: "Home"} reads "Screen · Home" */
+function eventTitle(e) {
+  const p = e.properties || {};
+  const views = { $screen: "Screen", $page: "Page" };
+  if (views[e.name] && typeof p.name === "string" && p.name) return `${views[e.name]} · ${p.name}`;
+  if (e.name === "$group" && p.group_id !== undefined) return `Group · ${p.group_id}`;
+  return e.name;
 }
 
-function addEvents(events, atTop) {
+function eventItem(e, isNew) {
+  const n = Object.keys(e.properties || {}).length;
+  const pre = el("div", { class: "props", hidden: "" },
+    el("div", { class: "muted" }, "message_id ", el("span", { class: "mono", text: e.message_id }),
+      " · ", el("span", { class: "mono", text: e.timestamp })),
+    n ? el("pre", { text: JSON.stringify(e.properties, null, 2) }) : el("p", { class: "empty-note", text: "No properties." }));
+  const head = el("button", { class: "ev", type: "button", "aria-expanded": "false",
+    onclick: () => { pre.hidden = !pre.hidden; head.setAttribute("aria-expanded", String(!pre.hidden)); } },
+    el("span", { class: "n", text: eventTitle(e), title: e.name }), el("span", { class: "t" }, timeEl(e.timestamp)),
+    el("span", { class: "s", text: `${e.source} · ${n === 1 ? "1 property" : `${n} properties`}` }));
+  const li = el("li", { class: isNew ? "new" : "" }, head, pre);
+  li.dataset.ts = String(Date.parse(e.timestamp) || 0);
+  li.dataset.mid = e.message_id;
+  return li;
+}
+
+/* newest first: by time, then message_id (as the API orders them) */
+function isNewer(ts, mid, li) {
+  const lts = Number(li.dataset.ts);
+  return ts !== lts ? ts > lts : mid > li.dataset.mid;
+}
+
+/* Adds the events not on the page yet, each in its place; returns how many. */
+function addEvents(events, markNew) {
   const list = $("p-events");
-  const fresh = events.filter((e) => !state.seen.has(eventKey(e)));
-  for (const e of fresh) state.seen.add(eventKey(e));
-  if (atTop) {
-    for (const e of fresh.slice().reverse()) list.prepend(eventItem(e, true));
-  } else {
-    for (const e of fresh) list.append(eventItem(e, false));
+  let added = 0;
+  for (const e of events) {
+    if (state.seen.has(eventKey(e))) continue;
+    state.seen.add(eventKey(e));
+    const item = eventItem(e, markNew);
+    const ts = Number(item.dataset.ts);
+    let before = null;
+    for (const li of list.children) if (isNewer(ts, e.message_id, li)) { before = li; break; }
+    list.insertBefore(item, before);
+    added++;
   }
-  return fresh.length;
+  $("p-events-empty").hidden = list.children.length > 0;
+  return added;
+}
+
+function setMore() {
+  $("p-more").textContent = state.next ? "Scroll for older events…"
+    : ($("p-events").children.length ? "The beginning of this story." : "");
 }
 
 async function loadOlder() {
   if (!state.profile || !state.next || state.loading) return;
   state.loading = true;
+  const p = state.profile;
   try {
-    const id = encodeURIComponent(state.profile.profile_id);
-    const r = await api(`/v1/profiles/${id}/events?limit=${PAGE}&before=${encodeURIComponent(state.next)}`);
+    const r = await api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/events?limit=${PAGE}&before=${encodeURIComponent(state.next)}`);
+    if (state.profile !== p) return;
     addEvents(r.events, false);
     state.next = r.next;
-    $("p-more").textContent = state.next ? "scroll for older events" : "the beginning of this story";
-  } catch (err) { handleError(err); }
-  state.loading = false;
+    setMore();
+  } catch (err) { handleError(err); } finally { state.loading = false; }
+  /* still in view (a tall screen, a short page): keep going */
+  if (state.next && state.profile === p && moreVisible()) loadOlder();
 }
 
-async function pollNew() {
-  if (!state.profile) return;
-  try {
-    const id = encodeURIComponent(state.profile.profile_id);
-    const r = await api(`/v1/profiles/${id}/events?limit=${PAGE}`);
-    const n = addEvents(r.events, true);
-    if (n) {
-      state.count += n;
-      $("p-count").textContent = `${state.count} in all`;
-    }
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) {
-      stopLive();
-      banner("This profile is gone (erased or merged). Search again.");
-    } else handleError(err);
+function moreVisible() {
+  const r = $("p-more").getBoundingClientRect();
+  const box = $("p-events-box").getBoundingClientRect();
+  return r.top < Math.min(window.innerHeight, box.bottom) + 50 && r.bottom > 0;
+}
+
+/* New events at the top: pages from the newest until one holds a known event. */
+async function catchUp(p) {
+  let before = null;
+  for (let i = 0; i < CATCH_UP_PAGES; i++) {
+    const r = await api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/events?limit=${PAGE}` +
+      (before ? `&before=${encodeURIComponent(before)}` : ""));
+    if (state.profile !== p) return;
+    const fresh = r.events.filter((e) => !state.seen.has(eventKey(e))).length;
+    addEvents(r.events, true);
+    if (fresh < r.events.length || !r.next) return;
+    before = r.next;
   }
+}
+
+/* Every LIVE_MS: re-read the open profile.  A merge shows the survivor, an
+ * erasure says so, other changes re-render, new events slide in on top. */
+async function poll() {
+  const p = state.profile;
+  if (!p || state.polling) return;
+  state.polling = true;
+  try {
+    const r = await api("/v1/profiles?profile_id=" + encodeURIComponent(p.profile_id));
+    if (state.profile !== p) return;
+    if (!r.profiles.length) return gone();
+    const now = r.profiles[0];
+    if (now.profile_id !== p.profile_id) {
+      banner(`This ${p.anonymous ? "anonymous session" : "profile"} was merged into ${personName(now)}'s profile: showing it.`, "info");
+      return navigate({ profile: now.profile_id }, true);
+    }
+    if (docKeyOf(now) !== state.docKey) {
+      const hist = await api(`/v1/profiles/${encodeURIComponent(now.profile_id)}/history`);
+      if (state.profile !== p) return;
+      if (p.anonymous && !now.anonymous) banner(`Logged in as ${now.custom_id}.`, "info");
+      state.profile = now;
+      state.docKey = docKeyOf(now);
+      renderProfile(now, hist.identity_log);
+    }
+    state.profile.event_count = now.event_count;
+    $("p-count").textContent = now.event_count === 1 ? "1 event" : `${now.event_count} events`;
+    const top = now.events && now.events[0];
+    if (top && !state.seen.has(eventKey(top))) await catchUp(state.profile);
+    refreshTimes();
+    if ($("banner").textContent.startsWith("The hub does not answer")) banner("");
+  } catch (err) {
+    handleError(err);
+  } finally { state.polling = false; }
+}
+
+function gone() {
+  stopLive();
+  show("profile", false);
+  show("empty", true);
+  banner("This profile no longer exists (it was erased). Search again.");
+  history.replaceState(null, "", "/");
 }
 
 /* ---- open, export, erase ------------------------------------------------ */
 
 function personQuery(p) {
+  if (!p) return null;
   if (!p.anonymous) return { custom_id: p.custom_id };
   const i = (p.identifiers || {}).installation_id;
   return i && i.length ? { installation_id: i[0] } : null;
 }
 
-async function openProfile(id) {
-  banner("");
+async function openProfile(id, by, q) {
+  if (!$("banner").classList.contains("info")) banner("");
   try {
     const r = await api("/v1/profiles?profile_id=" + encodeURIComponent(id));
-    if (!r.profiles.length) { banner(`No profile ${id}.`); show("empty", true); return; }
+    if (!r.profiles.length) {
+      banner(`No profile ${id}: it may have been erased.`);
+      show("empty", true);
+      return;
+    }
     const p = r.profiles[0];
-    if (p.profile_id !== id) history.replaceState(null, "", "/?profile=" + encodeURIComponent(p.profile_id));
-    const hist = await api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/history`);
-    Object.assign(state, { profile: p, seen: new Set(), next: null, count: p.event_count });
-    renderSummary(p);
-    renderSubscriptions(p);
-    renderPlatforms(p);
-    renderAttributes(p);
-    renderIdentifiers(p, hist.identity_log);
+    if (p.profile_id !== id && !by)
+      history.replaceState(null, "", "/?profile=" + encodeURIComponent(p.profile_id));
+    const [hist, first] = await Promise.all([
+      api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/history`),
+      api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/events?limit=${PAGE}`),
+    ]);
+    Object.assign(state, { profile: p, docKey: docKeyOf(p), seen: new Set(), next: first.next });
+    renderMatched(p, by, q);
+    renderProfile(p, hist.identity_log);
     $("p-events").replaceChildren();
-    $("p-count").textContent = `${p.event_count} in all`;
-    const first = await api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/events?limit=${PAGE}`);
     addEvents(first.events, false);
-    state.next = first.next;
-    $("p-more").textContent = state.next ? "scroll for older events" : (p.event_count ? "the beginning of this story" : "no events yet");
-    $("p-erase").disabled = !personQuery(p);
-    $("p-access").disabled = !personQuery(p);
+    setMore();
     show("profile", true);
-    state.timer = setInterval(pollNew, LIVE_MS);
+    state.timer = setInterval(poll, LIVE_MS);
     state.observer = new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) loadOlder(); });
     state.observer.observe($("p-more"));
   } catch (err) { handleError(err); }
 }
 
 async function downloadAccess() {
-  const q = personQuery(state.profile);
+  const p = state.profile;
+  const q = personQuery(p);
+  if (!q) return;
   try {
     const r = await api("/v1/privacy/requests", { method: "POST", body: JSON.stringify({ type: "access", ...q }) });
-    const blob = new Blob([JSON.stringify(r.document, null, 2)], { type: "application/json" });
-    const a = el("a", { href: URL.createObjectURL(blob), download: `access-${state.profile.profile_id}.json` });
+    const blob = new Blob([JSON.stringify(r.document, null, 2) + "\n"], { type: "application/json" });
+    const url = URL.createObjectURL(blob);
+    const a = el("a", { href: url, download: `access-${p.custom_id || p.profile_id}.json` });
     document.body.append(a);
     a.click();
     a.remove();
-    banner("Access document downloaded.", "info");
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    banner(`Access document downloaded (request ${r.id}).`, "info");
   } catch (err) { handleError(err); }
 }
 
 function askErase() {
   const p = state.profile;
   const word = p.anonymous ? "erase" : p.custom_id;
+  $("erase-who").textContent = p.anonymous ? `this anonymous session (${p.profile_id})` : p.custom_id;
   $("erase-word").textContent = word;
   $("erase-confirm").value = "";
   $("erase-go").disabled = true;
-  $("erase-confirm").oninput = () => { $("erase-go").disabled = $("erase-confirm").value !== word; };
+  $("erase-confirm").oninput = () => { $("erase-go").disabled = $("erase-confirm").value.trim() !== word; };
   $("erase-dialog").showModal();
+  $("erase-confirm").focus();
 }
 
 async function doErase() {
-  const q = personQuery(state.profile);
+  const p = state.profile;
+  const q = personQuery(p);
+  if (!q) return;
   try {
-    await api("/v1/privacy/requests", { method: "POST", body: JSON.stringify({ type: "erase", ...q }) });
+    const r = await api("/v1/privacy/requests", { method: "POST", body: JSON.stringify({ type: "erase", ...q }) });
     stopLive();
-    state.profile = null;
     show("profile", false);
     show("empty", true);
-    banner("Erased. Its identifiers are blocked for the configured period.", "info");
+    banner(`Erased ${p.anonymous ? "the anonymous session" : p.custom_id} (request ${r.id}). ` +
+      "Its identifiers are blocked for the configured period.", "info");
     history.pushState(null, "", "/");
   } catch (err) { handleError(err); }
 }
 
 /* ---- wiring ---------------------------------------------------------------- */
 
-$("token-form").addEventListener("submit", (e) => {
+/* A pasted token is tried at once (any authenticated route will do). */
+$("token-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+  const token = $("token").value.trim();
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
   $("token").value = "";
   banner("");
-  route();
+  try {
+    await api("/v1/sources");
+    route();
+  } catch (err) { handleError(err); }
 });
 $("search").addEventListener("submit", (e) => {
   e.preventDefault();
   const q = $("q").value.trim();
   if (q) navigate({ q });
 });
-$("signout").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); navigate({}); });
+$("signout").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); banner(""); navigate({}); });
 $("p-access").addEventListener("click", downloadAccess);
 $("p-erase").addEventListener("click", askErase);
+$("erase-cancel").addEventListener("click", () => $("erase-dialog").close("cancel"));
 $("erase-dialog").addEventListener("close", () => { if ($("erase-dialog").returnValue === "erase") doErase(); });
-window.addEventListener("popstate", route);
+window.addEventListener("popstate", () => { banner(""); route(); });
 route();

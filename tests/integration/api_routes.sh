@@ -1,0 +1,568 @@
+#!/bin/sh
+# api_routes.sh - the management API (API.md) end to end: a real
+# `profilehub run` (temp dir, SQLite store, free port, a segment source
+# "web" that the data arrives through, as in production), then every route:
+#
+#   GET  /v1/profiles?custom_id=|installation_id=|email=|phone=|profile_id=|q=
+#   GET  /v1/profiles/<id>/events?before=&limit=     GET /v1/profiles/<id>/history
+#   POST /v1/privacy/requests    GET /v1/privacy/requests/<id>
+#   GET  /v1/sources   POST /v1/sources/<name>/sync   GET /v1/exports
+#   GET  /, /app.js, /style.css
+#
+# with their success shapes, 401 without a token and 403 with a wrong one
+# on every /v1 route, bad parameters (no lookup key, two, limit 0/201/x, bad
+# cursors, unknown profiles, wrong methods with Allow, invalid JSON,
+# unknown privacy type, missing identifier), an old merged profile ID
+# resolving to its survivor (and a login that is a rename, not a merge),
+# cursor paging across pages (every event once, newest first, stable while
+# new events arrive), opaque profile IDs, CORS off, the page's security
+# headers, the access document, and erase: gone everywhere and its
+# identifiers blocked for what arrives after.
+#
+# Synchronization is by answers: a 2xx from the segment source means the
+# records are committed, so the API sees them on the next request.  The
+# only polling is the bounded wait for /healthz at start.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+ROOT=$(pwd)
+B=${HUB_BUILD:-build}
+HUB="$ROOT/$B/profilehub"
+FREEPORT="$ROOT/$B/tests/tools/freeport"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/hub_api.XXXXXX")
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+n_checks=0
+fails=0
+fail() {
+	echo "FAIL: $*"
+	fails=$((fails + 1))
+}
+die() {
+	echo "FAIL: $*"
+	[ -f "$T/hub.log" ] && sed 's/^/  hub: /' "$T/hub.log" | tail -20
+	exit 1
+}
+
+for tool in curl jq; do
+	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh)"
+done
+[ -x "$HUB" ] || die "$HUB is not built"
+[ -x "$FREEPORT" ] || die "$FREEPORT is not built (make builds tests/tools)"
+for p in segment jsonl; do
+	[ -f "$ROOT/$B/plugins/$p.so" ] || die "$B/plugins/$p.so is not built"
+done
+
+# ---- a hub of our own -------------------------------------------------------
+
+PORT=$("$FREEPORT") || die "no free port"
+BASE="http://127.0.0.1:$PORT"
+API_ROUTES_TOKEN="tok-api-$$-$PORT-secret"
+SEGMENT_WRITE_KEY="wk-api-$$-$PORT"
+export API_ROUTES_TOKEN SEGMENT_WRITE_KEY
+TOKEN=$API_ROUTES_TOKEN
+cat >"$T/hub.yaml" <<EOF
+log_level: info
+store:
+  driver: sqlite
+  path: $T/hub.db
+http:
+  listen: 127.0.0.1:$PORT
+api:
+  tokens: ["\${API_ROUTES_TOKEN}", "a-second-token-$$"]
+privacy:
+  erase_block_days: 30
+sources:
+  - name: web
+    plugin: segment
+    write_keys: ["\${SEGMENT_WRITE_KEY}"]
+exports:
+  - name: feed
+    plugin: jsonl
+    path: $T/feed.jsonl
+EOF
+
+"$HUB" -c "$T/hub.yaml" run >"$T/hub.log" 2>&1 &
+pid=$!
+i=0
+until curl -fs "$BASE/healthz" >/dev/null 2>&1; do
+	i=$((i + 1))
+	kill -0 "$pid" 2>/dev/null || die "the hub exited at start"
+	[ $i -le 100 ] || die "no /healthz after 10 s"
+	sleep 0.1
+done
+
+# ---- helpers ------------------------------------------------------------------
+
+# req METHOD PATH [BODY [AUTH]]: sends one request; the status goes to $code,
+# the body to $T/body, the headers to $T/headers.  AUTH is the whole
+# Authorization value ("Bearer <token>" by default; "-" sends none).
+req() {
+	r_method=$1
+	r_path=$2
+	r_body=${3:-}
+	r_auth=${4:-Bearer $TOKEN}
+	set -- -s -o "$T/body" -D "$T/headers" -w '%{http_code}' -X "$r_method"
+	[ "$r_auth" != "-" ] && set -- "$@" -H "Authorization: $r_auth"
+	[ -n "$r_body" ] && set -- "$@" -H 'Content-Type: application/json' --data-binary "$r_body"
+	code=$(curl "$@" "$BASE$r_path") || code="curl-failed"
+}
+
+# expect WHAT STATUS [ERROR_CODE]: the last answer's status, and for an error
+# the API.md shape {"error": {"code": ERROR_CODE, "message": "..."}}.
+expect() {
+	n_checks=$((n_checks + 1))
+	if [ "$code" != "$2" ]; then
+		fail "$1: HTTP $code, $2 expected: $(head -c 300 "$T/body")"
+		return 1
+	fi
+	if [ -n "${3:-}" ] &&
+		! jq -e --arg c "$3" '.error.code == $c and (.error.message | type == "string" and length > 0)' \
+			"$T/body" >/dev/null 2>&1; then
+		fail "$1: error body $(head -c 300 "$T/body"), code \"$3\" expected"
+		return 1
+	fi
+	return 0
+}
+
+# body_is WHAT FILTER [jq args...]: the filter holds on the last body.
+body_is() {
+	b_what=$1
+	b_filter=$2
+	shift 2
+	n_checks=$((n_checks + 1))
+	jq -e "$@" "$b_filter" "$T/body" >/dev/null 2>&1 ||
+		fail "$b_what: $(head -c 400 "$T/body")"
+}
+
+# header_is WHAT NAME REGEX: a header of the last answer matches (grep -E).
+header_is() {
+	n_checks=$((n_checks + 1))
+	tr -d '\r' <"$T/headers" | grep -qiE "^$2: $3" ||
+		fail "$1: no \"$2: $3\" in: $(tr -d '\r' <"$T/headers" | tr '\n' '|')"
+}
+
+# header_absent WHAT NAME
+header_absent() {
+	n_checks=$((n_checks + 1))
+	if tr -d '\r' <"$T/headers" | grep -qi "^$2:"; then
+		fail "$1: unexpected $(tr -d '\r' <"$T/headers" | grep -i "^$2:")"
+	fi
+}
+
+# seg PATH BODY: one call to the segment source "web"; must be stored (200).
+seg() {
+	s_code=$(curl -s -o "$T/seg" -w '%{http_code}' -u "$SEGMENT_WRITE_KEY:" \
+		-H 'Content-Type: application/json' --data-binary "$2" "$BASE/in/web/v1/$1")
+	[ "$s_code" = 200 ] || die "segment $1: HTTP $s_code $(cat "$T/seg")"
+}
+
+# pid_of QUERY: the profile_id of the one profile GET /v1/profiles?QUERY finds.
+pid_of() {
+	req GET "/v1/profiles?$1"
+	jq -er 'if (.profiles | length) == 1 then .profiles[0].profile_id else error("not one") end' \
+		"$T/body" 2>/dev/null || echo "none"
+}
+
+# ---- data, through the segment source ---------------------------------------
+
+# A login that is a rename: an anonymous session gets the custom_id.
+seg track '{"anonymousId":"anon-r","event":"First Visit","messageId":"r-1","timestamp":"2026-01-02T10:00:00.000Z"}'
+P_R0=$(pid_of "installation_id=anon-r")
+seg identify '{"userId":"user-r","anonymousId":"anon-r","messageId":"r-2","timestamp":"2026-01-02T10:01:00.000Z"}'
+
+# A login that is a merge: ann-1 exists (on dev-2), dev-1 browses anonymously,
+# then logs in as ann-1: dev-1's profile merges into ann-1's.
+seg identify '{"userId":"ann-1","anonymousId":"dev-2","messageId":"a-1","timestamp":"2026-01-02T11:00:00.000Z",
+	"traits":{"email":"ann@example.com","phone":"+33612345678","plan":"gold","logins":3},
+	"context":{"locale":"fr-FR","timezone":"Europe/Paris"}}'
+P_ANN=$(pid_of "custom_id=ann-1")
+seg track '{"anonymousId":"dev-1","event":"Viewed Pricing","properties":{"plan":"pro"},"messageId":"a-2","timestamp":"2026-01-02T11:05:00.000Z"}'
+P_ANON=$(pid_of "installation_id=dev-1")
+seg identify '{"userId":"ann-1","anonymousId":"dev-1","messageId":"a-3","timestamp":"2026-01-02T11:06:00.000Z"}'
+
+# Two people sharing one email: a search lists both.
+seg identify '{"userId":"sam-1","traits":{"email":"family@example.com"},"messageId":"s-1"}'
+seg identify '{"userId":"sam-2","traits":{"email":"family@example.com"},"messageId":"s-2"}'
+
+# 125 events for paging: three share each timestamp (ties by message_id).
+seg identify '{"userId":"pager","messageId":"pg-0","timestamp":"2026-01-01T00:00:00.000Z"}'
+awk 'BEGIN {
+	printf "{\"batch\":["
+	for (i = 1; i <= 125; i++)
+		printf "%s{\"type\":\"track\",\"userId\":\"pager\",\"event\":\"Step %d\",\"messageId\":\"pg-%03d\",\"timestamp\":\"2026-01-01T00:%02d:%02d.000Z\",\"properties\":{\"i\":%d}}",
+			(i > 1 ? "," : ""), i, i, int(i / 3) / 60, int(i / 3) % 60, i
+	printf "]}"
+}' >"$T/batch.json"
+seg batch "$(cat "$T/batch.json")"
+P_PAGER=$(pid_of "custom_id=pager")
+
+case " $P_R0 $P_ANN $P_ANON $P_PAGER " in *" none "*)
+	die "setup: a profile was not found: $P_R0 $P_ANN $P_ANON $P_PAGER" ;;
+esac
+
+# ---- auth: every /v1 route ----------------------------------------------------
+
+BASIC=$(printf '%s:' "$TOKEN" | base64 | tr -d '\n')
+for route in "GET /v1/profiles?custom_id=ann-1" "GET /v1/profiles/$P_ANN/events" \
+	"GET /v1/profiles/$P_ANN/history" "POST /v1/privacy/requests" \
+	"GET /v1/privacy/requests/pr_0000000000000000" "GET /v1/sources" \
+	"POST /v1/sources/web/sync" "GET /v1/exports" "GET /v1/no-such-route" \
+	"DELETE /v1/profiles"; do
+	m=${route%% *}
+	p=${route#* }
+	body=""
+	[ "$m" = POST ] && body='{"type":"erase","custom_id":"ann-1"}'
+	req "$m" "$p" "$body" -
+	expect "$route without a token" 401 unauthorized
+	body_is "$route without a token: no data" '(tostring | test("ann") | not)'
+	req "$m" "$p" "$body" "Bearer wrong-token"
+	expect "$route with a wrong token" 403 forbidden
+	req "$m" "$p" "$body" "Basic $BASIC"
+	expect "$route with Basic instead of Bearer" 401 unauthorized
+done
+req GET "/v1/sources" "" "Bearer "
+expect "an empty bearer token" 401 unauthorized
+req GET "/v1/sources" "" "Bearer $(printf '%s' "$TOKEN" | cut -c1-10)"
+expect "a prefix of the token" 403 forbidden
+req GET "/v1/sources" "" "Bearer ${TOKEN}x"
+expect "the token and one more character" 403 forbidden
+req GET "/v1/sources" "" "bearer $TOKEN"
+expect "the scheme is case-insensitive" 200
+req GET "/v1/sources" "" "Bearer a-second-token-$$"
+expect "the second token of api.tokens" 200
+# the refused erase above changed nothing
+[ "$(pid_of custom_id=ann-1)" = "$P_ANN" ] || fail "a refused erase erased"
+n_checks=$((n_checks + 1))
+curl -s -o /dev/null -w '%{http_code}' "$BASE/healthz" | grep -q 200 || fail "/healthz needs no token"
+
+# ---- lookups ---------------------------------------------------------------------
+
+req GET "/v1/profiles?custom_id=ann-1"
+expect "by custom_id" 200 &&
+	body_is "by custom_id: the profile document" '
+	.matched_by == ["custom_id"] and (.profiles | length == 1) and (.profiles[0] |
+	.profile_id == $p and .custom_id == "ann-1" and .anonymous == false and
+	(.created_at | test("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$")) and
+	.last_visit == "2026-01-02T11:05:00.000Z" and
+	.attributes."$email_address" == "ann@example.com" and .attributes.plan == "gold" and
+	.attributes.logins == 3 and .attributes."$language" == "fr" and
+	.attributes."$timezone" == "Europe/Paris" and
+	(.subscriptions | has("email_marketing") and has("sms_marketing") and
+		has("email_transactional") and has("sms_transactional") and (.push | type == "array")) and
+	([.installations[].installation_id] == ["dev-1", "dev-2"]) and
+	(.installations[0] | has("platform") and has("last_seen") and has("push_enabled")) and
+	.identifiers == {"custom_id": ["ann-1"], "installation_id": ["dev-1", "dev-2"]} and
+	.merged_from == [$old] and .event_count == 1 and
+	.events[0].name == "Viewed Pricing" and .events[0].properties.plan == "pro" and
+	.events[0].source == "web" and .events[0].message_id == "a-2" and
+	.attribute_meta.plan.type == "string" and .attribute_meta.logins.type == "number" and
+	(.attribute_meta.plan.updated_at | type == "string"))' --arg p "$P_ANN" --arg old "$P_ANON"
+header_is "JSON answers are not cached" Cache-Control no-store
+header_is "JSON answers have their type" Content-Type application/json
+
+for q in "installation_id=dev-1:installation_id" "installation_id=dev-2:installation_id" \
+	"email=ann@example.com:email" "phone=%2B33612345678:phone" "profile_id=$P_ANN:profile_id" \
+	"q=ann@example.com:email" "q=%2B33612345678:phone" "q=ann-1:custom_id" \
+	"q=dev-1:installation_id" "q=$P_ANN:profile_id"; do
+	req GET "/v1/profiles?${q%:*}"
+	expect "lookup ${q%:*}" 200 &&
+		body_is "lookup ${q%:*} finds ann-1, matched by ${q##*:}" \
+			'.matched_by == [$by] and [.profiles[].profile_id] == [$p]' --arg by "${q##*:}" --arg p "$P_ANN"
+done
+
+# the absorbed profile ID resolves to its survivor, on every route
+req GET "/v1/profiles?profile_id=$P_ANON"
+expect "an old merged profile ID" 200 &&
+	body_is "an old merged profile ID finds the survivor" \
+		'.matched_by == ["profile_id"] and [.profiles[].profile_id] == [$p]' --arg p "$P_ANN"
+req GET "/v1/profiles?q=$P_ANON"
+body_is "q= with an old merged profile ID" '[.profiles[].profile_id] == [$p]' --arg p "$P_ANN"
+req GET "/v1/profiles/$P_ANON/events"
+expect "events of an old merged profile ID" 200 &&
+	body_is "events of an old merged ID: the survivor's" \
+		'.profile_id == $p and [.events[].message_id] == ["a-2"] and .next == null' --arg p "$P_ANN"
+req GET "/v1/profiles/$P_ANON/history"
+expect "history of an old merged profile ID" 200 &&
+	body_is "history: create, attach, merge of the anonymous profile" '
+	.profile_id == $p and
+	(.identity_log | map(.action) | index("create") != null and index("merge") != null) and
+	(.identity_log[] | select(.action == "merge") | .other_profile_id == $old and
+		(.at | type == "string") and (.reason | type == "string"))' --arg p "$P_ANN" --arg old "$P_ANON"
+
+# a login on an anonymous session with no existing user is a rename
+req GET "/v1/profiles?custom_id=user-r"
+body_is "an anonymous session logging in keeps its profile ID (rename)" \
+	'[.profiles[] | .profile_id] == [$p] and .profiles[0].anonymous == false and
+	 .profiles[0].merged_from == [] and .profiles[0].event_count == 1' --arg p "$P_R0"
+
+# several matches are listed
+req GET "/v1/profiles?email=family@example.com"
+body_is "two profiles share an email: both listed" \
+	'.matched_by == ["email"] and ([.profiles[].custom_id] | sort) == ["sam-1", "sam-2"]'
+
+# nothing found is not an error
+for q in "custom_id=nobody" "email=nobody@example.com" "profile_id=p_aaaaaaaaaaaaaaaa" "q=nobody"; do
+	req GET "/v1/profiles?$q"
+	expect "$q" 200 && body_is "$q: an empty list" '. == {"matched_by": [], "profiles": []}'
+done
+
+# ---- profile IDs are opaque -----------------------------------------------------
+
+ids="$P_R0 $P_ANN $P_ANON $P_PAGER"
+for q in custom_id=sam-1 custom_id=sam-2; do ids="$ids $(pid_of "$q")"; done
+n_checks=$((n_checks + 1))
+for id in $ids; do
+	printf '%s\n' "$id" | grep -qE '^p_[a-km-np-z2-9]{16,}$' ||
+		fail "profile ID \"$id\" is not p_ + 16 or more characters of the ID alphabet"
+done
+n_checks=$((n_checks + 1))
+n_distinct_prefixes=$(for id in $ids; do printf '%s\n' "$id" | cut -c1-10; done | sort -u | wc -l)
+[ "$n_distinct_prefixes" -eq 6 ] ||
+	fail "profile IDs made one after another share prefixes (sequential?): $ids"
+
+# ---- bad parameters ---------------------------------------------------------------
+
+req GET "/v1/profiles"
+expect "no lookup key" 400 missing_parameter
+req GET "/v1/profiles?custom_id="
+expect "an empty lookup value" 400 missing_parameter
+req GET "/v1/profiles?color=blue"
+expect "an unknown lookup key" 400 missing_parameter
+req GET "/v1/profiles?custom_id=ann-1&email=ann@example.com"
+expect "two lookup keys" 400 invalid_parameter
+req GET "/v1/profiles?q=ann-1&custom_id=ann-1"
+expect "q and a lookup key" 400 invalid_parameter
+
+for l in 0 201 x -1 1.5 "" 10abc; do
+	req GET "/v1/profiles/$P_PAGER/events?limit=$l"
+	expect "events limit=\"$l\"" 400 invalid_parameter
+done
+for c in zz 1.2 1.2.0g 1.2.000a "1.2.6" "-1.2.61" "1.x.61" "1.2.6z"; do
+	req GET "/v1/profiles/$P_PAGER/events?before=$c"
+	expect "events before=\"$c\"" 400 invalid_cursor
+done
+req GET "/v1/profiles/p_aaaaaaaaaaaaaaaa/events"
+expect "events of an unknown profile" 404 not_found
+req GET "/v1/profiles/p_aaaaaaaaaaaaaaaa/history"
+expect "history of an unknown profile" 404 not_found
+req GET "/v1/profiles/$P_ANN/nothing"
+expect "an unknown profile sub-route" 404 not_found
+req GET "/v1/privacy/requests/pr_0000000000000000"
+expect "an unknown privacy request" 404 not_found
+req POST "/v1/sources/no-such-source/sync"
+expect "sync of an unknown source" 404 not_found
+
+for route in "POST /v1/profiles:GET" "DELETE /v1/profiles/$P_ANN/events:GET" \
+	"PUT /v1/profiles/$P_ANN/history:GET" "GET /v1/privacy/requests:POST" \
+	"DELETE /v1/privacy/requests/pr_0000000000000000:GET" "POST /v1/sources:GET" \
+	"GET /v1/sources/web/sync:POST" "POST /v1/exports:GET" "DELETE /:GET, HEAD" \
+	"POST /app.js:GET, HEAD"; do
+	rm=${route%%:*}
+	req "${rm%% *}" "${rm#* }"
+	expect "$rm" 405 method_not_allowed && header_is "$rm names the method" Allow "${route#*:}"
+done
+
+for b in '{bad' '[]' '"access"' '{"type":"access","custom_id":"a","custom_id":"b"}' ' '; do
+	req POST /v1/privacy/requests "$b"
+	expect "privacy body $b" 400 invalid_json
+done
+req POST /v1/privacy/requests
+expect "privacy without a body" 400 invalid_json
+req POST /v1/privacy/requests '{"type":"delete","custom_id":"ann-1"}'
+expect "an unknown privacy type" 400 invalid_parameter
+req POST /v1/privacy/requests '{"custom_id":"ann-1"}'
+expect "a privacy request without a type" 400 invalid_parameter
+req POST /v1/privacy/requests '{"type":"access"}'
+expect "a privacy request without an identifier" 400 missing_parameter
+req POST /v1/privacy/requests '{"type":"erase","email":"ann@example.com"}'
+expect "erase by email (not an identifier of the person)" 400 missing_parameter
+req POST /v1/privacy/requests '{"type":"erase","custom_id":42}'
+expect "a custom_id that is not a string" 400 missing_parameter
+req POST /v1/privacy/requests '{"type":"erase","custom_id":"ann-1","installation_id":"dev-1"}'
+expect "two identifiers in one privacy request" 400 invalid_parameter
+[ "$(pid_of custom_id=ann-1)" = "$P_ANN" ] || fail "a refused erase request erased"
+
+req GET /v1/no-such-route
+expect "an unknown /v1 route" 404 not_found
+
+# ---- sources and exports -------------------------------------------------------
+
+req GET /v1/sources
+expect "GET /v1/sources" 200 && body_is "sources: a list" '.sources | type == "array"'
+req GET /v1/exports
+expect "GET /v1/exports" 200 &&
+	body_is "exports: the configured export" '(.exports | type == "array") and
+	([.exports[].name] == ["feed"]) and .exports[0].plugin == "jsonl"'
+
+# ---- the events feed: cursor paging -------------------------------------------
+
+# the expected order: newest first, ties by message_id (newest = pg-125)
+expected=$(awk 'BEGIN { for (i = 125; i >= 1; i--) printf "pg-%03d\n", i }')
+: >"$T/paged"
+cursor=""
+pages=0
+while :; do
+	p="/v1/profiles/$P_PAGER/events?limit=7"
+	[ -n "$cursor" ] && p="$p&before=$(printf '%s' "$cursor" | jq -sRr @uri)"
+	req GET "$p"
+	[ "$code" = 200 ] || { fail "events page $pages: HTTP $code $(cat "$T/body")"; break; }
+	jq -r '.events[].message_id' "$T/body" >>"$T/paged"
+	n=$(jq '.events | length' "$T/body")
+	cursor=$(jq -r '.next // empty' "$T/body")
+	pages=$((pages + 1))
+	if [ $pages = 1 ]; then
+		# an event arriving while a reader pages does not shift its pages
+		seg track '{"userId":"pager","event":"Late","messageId":"pg-new","timestamp":"2026-01-01T01:00:00.000Z"}'
+	fi
+	if [ -z "$cursor" ]; then
+		[ "$n" -le 7 ] || fail "the last page has $n events"
+		break
+	fi
+	[ "$n" = 7 ] || fail "page $pages has $n events, 7 expected (a next cursor was given)"
+	[ $pages -le 40 ] || { fail "paging does not end"; break; }
+done
+n_checks=$((n_checks + 1))
+[ "$(cat "$T/paged")" = "$expected" ] ||
+	fail "paging by 7: not every event once, newest first: $(tr '\n' ' ' <"$T/paged" | head -c 600)"
+n_checks=$((n_checks + 1))
+[ "$pages" = 18 ] || fail "125 events by 7: $pages pages, 18 expected"
+
+req GET "/v1/profiles/$P_PAGER/events"
+expect "events with the default limit" 200 &&
+	body_is "default limit 50, the new event first, times newest first" '
+	.profile_id == $p and (.events | length == 50) and .events[0].message_id == "pg-new" and
+	(.next | type == "string") and
+	([.events[].timestamp] as $t | $t == ($t | sort | reverse)) and
+	(.events[1] | .name == "Step 125" and .properties.i == 125 and .source == "web" and
+		.timestamp == "2026-01-01T00:00:41.000Z")' --arg p "$P_PAGER"
+req GET "/v1/profiles/$P_PAGER/events?limit=200"
+expect "events limit=200" 200 &&
+	body_is "limit=200: all 126, no next" '(.events | length == 126) and .next == null and
+	([.events[].message_id] | unique | length == 126)'
+req GET "/v1/profiles/$P_PAGER/events?limit=1"
+expect "events limit=1" 200 && body_is "limit=1: one event and a next cursor" \
+	'(.events | length == 1) and (.next | type == "string")'
+
+# ---- privacy: access ------------------------------------------------------------
+
+req POST /v1/privacy/requests '{"type":"access","custom_id":"ann-1"}'
+expect "access by custom_id" 200 &&
+	body_is "access: the request and the whole document" '
+	(.id | test("^pr_[0-9a-f]{16}$")) and .type == "access" and .status == "done" and
+	(.created_at | type == "string") and (.finished_at | type == "string") and
+	.document.custom_id == "ann-1" and (.document.profiles | length == 1) and
+	(.document.profiles[0] |
+		.profile.profile_id == $p and .profile.custom_id == "ann-1" and
+		.profile.attributes."$email_address" == "ann@example.com" and
+		.profile.attributes."$phone_number" == "+33612345678" and
+		.profile.identifiers.installation_id == ["dev-1", "dev-2"] and
+		.profile.merged_from == [$old] and
+		([.profile.events[].name] == ["Viewed Pricing"]) and
+		([.attribute_history[].key] | index("plan") != null) and
+		(.consent_history | type == "array") and
+		([.identity_log[].action] | index("merge") != null))' --arg p "$P_ANN" --arg old "$P_ANON"
+ACCESS_ID=$(jq -r '.id' "$T/body")
+req GET "/v1/privacy/requests/$ACCESS_ID"
+expect "GET the access request" 200 &&
+	body_is "the access request's status (without the document)" \
+		'.id == $id and .type == "access" and .status == "done" and (has("document") | not)' \
+		--arg id "$ACCESS_ID"
+req POST /v1/privacy/requests '{"type":"access","installation_id":"dev-1"}'
+expect "access by installation_id" 200 &&
+	body_is "access by installation_id: the same person" \
+		'.document.installation_id == "dev-1" and [.document.profiles[].profile.profile_id] == [$p]' \
+		--arg p "$P_ANN"
+req POST /v1/privacy/requests '{"type":"access","custom_id":"nobody"}'
+expect "access for nobody" 200 && body_is "access for nobody: no profiles" '.document.profiles == []'
+
+# ---- privacy: erase ---------------------------------------------------------------
+
+req POST /v1/privacy/requests '{"type":"erase","custom_id":"ann-1"}'
+expect "erase by custom_id" 200 &&
+	body_is "erase: done" '(.id | test("^pr_")) and .type == "erase" and .status == "done" and
+	(has("document") | not)'
+ERASE_ID=$(jq -r '.id' "$T/body")
+req GET "/v1/privacy/requests/$ERASE_ID"
+expect "GET the erase request" 200 &&
+	body_is "the erase request's status" '.id == $id and .type == "erase" and .status == "done"' \
+		--arg id "$ERASE_ID"
+for q in custom_id=ann-1 installation_id=dev-1 installation_id=dev-2 email=ann@example.com \
+	phone=%2B33612345678 "profile_id=$P_ANN" "profile_id=$P_ANON" q=ann-1; do
+	req GET "/v1/profiles?$q"
+	expect "after erase: $q" 200 && body_is "after erase: $q finds nothing" '.profiles == []'
+done
+for p in "$P_ANN/events" "$P_ANON/events" "$P_ANN/history"; do
+	req GET "/v1/profiles/$p"
+	expect "after erase: /v1/profiles/$p" 404 not_found
+done
+req POST /v1/privacy/requests '{"type":"access","custom_id":"ann-1"}'
+body_is "after erase: the access document is empty" '.document.profiles == []'
+
+# the erased identifiers are blocked: what arrives for them now is not stored
+seg identify '{"userId":"ann-1","traits":{"email":"ann.again@example.com"},"messageId":"a-9"}'
+seg track '{"anonymousId":"dev-1","event":"Came Back","messageId":"a-10"}'
+seg track '{"userId":"ann-1","event":"Came Back","messageId":"a-11"}'
+for q in custom_id=ann-1 installation_id=dev-1 email=ann.again@example.com; do
+	req GET "/v1/profiles?$q"
+	body_is "an erased identifier is blocked: $q finds nothing" '.profiles == []'
+done
+# others are untouched
+[ "$(pid_of custom_id=user-r)" = "$P_R0" ] || fail "erasing ann-1 touched user-r"
+[ "$(pid_of custom_id=pager)" = "$P_PAGER" ] || fail "erasing ann-1 touched pager"
+n_checks=$((n_checks + 2))
+
+# ---- the page, its headers, CORS -----------------------------------------------
+
+req GET / "" -
+expect "GET /" 200
+header_is "the page is HTML" Content-Type "text/html"
+header_is "the page has a CSP" Content-Security-Policy "default-src 'self'.*frame-ancestors 'none'"
+header_is "the page is not sniffed" X-Content-Type-Options nosniff
+n_checks=$((n_checks + 1))
+grep -q '<script src="/app.js"></script>' "$T/body" || fail "the page does not load /app.js"
+n_checks=$((n_checks + 1))
+grep -qi '<script>' "$T/body" && fail "the page has an inline script (the CSP forbids it)"
+req GET /app.js "" -
+expect "GET /app.js" 200 && header_is "app.js is JavaScript" Content-Type "text/javascript"
+header_is "app.js is not sniffed" X-Content-Type-Options nosniff
+req GET /style.css "" -
+expect "GET /style.css" 200 && header_is "style.css is CSS" Content-Type "text/css"
+req GET /no-such-page.html "" -
+expect "an unknown page" 404
+
+for p in / /v1/sources "/v1/profiles?custom_id=user-r"; do
+	code=$(curl -s -o "$T/body" -D "$T/headers" -w '%{http_code}' -H 'Origin: http://evil.example' \
+		-H "Authorization: Bearer $TOKEN" "$BASE$p")
+	header_absent "CORS is off: GET $p with an Origin" Access-Control-Allow-Origin
+	header_absent "CORS is off: GET $p with an Origin" Access-Control-Allow-Credentials
+done
+code=$(curl -s -o "$T/body" -D "$T/headers" -w '%{http_code}' -X OPTIONS \
+	-H 'Origin: http://evil.example' -H 'Access-Control-Request-Method: POST' \
+	-H 'Access-Control-Request-Headers: authorization, content-type' "$BASE/v1/privacy/requests")
+header_absent "CORS is off: a preflight is not granted" Access-Control-Allow-Origin
+header_absent "CORS is off: a preflight is not granted" Access-Control-Allow-Methods
+
+# ---- the secrets stay out of the log ---------------------------------------------
+
+kill -TERM "$pid"
+wait "$pid" || fail "the hub exited with $? on SIGTERM"
+pid=""
+n_checks=$((n_checks + 1))
+grep -q "$TOKEN\|$SEGMENT_WRITE_KEY" "$T/hub.log" && fail "a secret reached the hub's log"
+
+if [ "$fails" -ne 0 ]; then
+	echo "api_routes: $fails of $n_checks checks failed"
+	sed 's/^/  hub: /' "$T/hub.log" | tail -20
+	exit 1
+fi
+echo "api_routes: $n_checks checks passed (every route, auth, bad parameters, merge, paging, privacy)"

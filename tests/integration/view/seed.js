@@ -1,0 +1,56 @@
+// seed.js - the canonical records the Profiles View test starts from, as
+// JSON Lines on stdout (imported with `profilehub import FILE --source app`
+// before the hub starts).  Times are relative to NOW_MS (argv[2]) so the
+// page shows "5 min ago" rather than a date long past.
+//
+// ann-42: an iOS app (push on) and a browser, consents, native and custom
+// attributes, 45 events over the last day and a half (more than one page
+// of the feed).  sam-1 and sam-2 share an email: a search lists both.
+'use strict';
+
+const now = Number(process.argv[2]) || Date.now();
+const at = (msAgo) => new Date(now - msAgo).toISOString();
+const MIN = 60 * 1000;
+const out = [];
+const add = (r) => out.push(JSON.stringify({ source: 'app', ...r }));
+
+add({
+  type: 'identify', message_id: 'seed-ann-1', timestamp: at(6 * 24 * 60 * MIN),
+  identifiers: { custom_id: 'ann-42', installation_id: 'ios-ann' }, platform: 'ios', push_enabled: true,
+  attributes: {
+    $email_address: 'ann@example.com', $phone_number: '+33612345678', $first_name: 'Ann',
+    $last_name: 'Lee', $language: 'fr', $timezone: 'Europe/Paris', $region: 'FR',
+    plan: 'gold', lifetime_value: 1249.5, vip: true, topics: ['running', 'sales'],
+  },
+  consent: { email_marketing: 'subscribed', sms_marketing: 'unsubscribed' },
+});
+add({
+  type: 'identify', message_id: 'seed-ann-2', timestamp: at(2 * 24 * 60 * MIN),
+  identifiers: { custom_id: 'ann-42', installation_id: 'web-ann' }, platform: 'web',
+});
+
+const kinds = [
+  ['$screen', { name: 'Home' }],
+  ['Viewed Product', { sku: 'RUN-220', name: 'Trail shoes', price: 129.0 }],
+  ['Added to Cart', { sku: 'RUN-220', quantity: 1 }],
+  ['$page', { name: 'Checkout', path: '/checkout' }],
+  ['Order Completed', { order_id: 'o-1001', total: 129.0, currency: 'EUR' }],
+];
+for (let k = 1; k <= 45; k++) {
+  const [name, properties] = kinds[k % kinds.length];
+  add({
+    type: 'track', message_id: `seed-ev-${String(k).padStart(2, '0')}`,
+    timestamp: at((46 - k) * 47 * MIN),
+    identifiers: { installation_id: k % 2 ? 'ios-ann' : 'web-ann' }, platform: k % 2 ? 'ios' : 'web',
+    event: { name, properties: { ...properties, step: k } },
+  });
+}
+
+for (const id of ['sam-1', 'sam-2']) {
+  add({
+    type: 'identify', message_id: `seed-${id}`, timestamp: at(3 * 60 * MIN),
+    identifiers: { custom_id: id }, attributes: { $email_address: 'family@example.com', $first_name: 'Sam' },
+  });
+}
+
+process.stdout.write(out.join('\n') + '\n');

@@ -1,0 +1,369 @@
+// view.js - the Profiles View in a real browser: Debian's chromium driven by
+// playwright-core (headless, loopback only) against a running hub that
+// tests/integration/view_browser.sh started and seeded (seed.js).  Data that
+// must arrive while the page is open is sent through the hub's segment
+// source, as a website would send it.
+//
+// What a person does: paste the token (a wrong one first), search by email,
+// phone, custom ID, installation ID and profile ID and see which matched,
+// see several matches listed and an empty result explained, open an
+// anonymous session and watch it become the logged-in user after a login
+// merge, see a new event appear within 2 s without a reload, scroll to load
+// older events, expand an event, download the access document, erase with
+// the confirmation and see the person gone (also on a second tab that had
+// them open), all at 1280x800 and at 390x844 with no horizontal overflow.
+// Any console error or page error fails the test; screenshots go to
+// $ARTIFACTS.
+//
+// Synchronization: a 2xx from the segment source means committed; the page
+// is then awaited by bounded polling of the DOM (waitForFunction), never by
+// sleeping.
+//
+// Usage: BASE=http://127.0.0.1:PORT HUB_TOKEN=... SEGMENT_WRITE_KEY=...
+//        ARTIFACTS=DIR [DOC_SCREENSHOT=FILE] [CHROMIUM=/usr/bin/chromium] node view.js
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const BASE = process.env.BASE;
+const TOKEN = process.env.HUB_TOKEN;
+const WRITE_KEY = process.env.SEGMENT_WRITE_KEY;
+const ARTIFACTS = process.env.ARTIFACTS;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+if (!BASE || !TOKEN || !WRITE_KEY || !ARTIFACTS) {
+  console.error('usage: BASE=... HUB_TOKEN=... SEGMENT_WRITE_KEY=... ARTIFACTS=DIR node view.js');
+  process.exit(2);
+}
+const LIVE_LIMIT_MS = 2000; // a new event must show within this, without reload
+
+let passed = 0;
+const failures = [];
+function check(what, ok, detail) {
+  if (ok) passed++;
+  else failures.push(`${what}${detail === undefined ? '' : `: ${detail}`}`);
+  return ok;
+}
+
+// ---- the hub ----------------------------------------------------------------
+
+async function seg(kind, body) {
+  const res = await fetch(`${BASE}/in/web/v1/${kind}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json',
+      Authorization: 'Basic ' + Buffer.from(`${WRITE_KEY}:`).toString('base64') },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 200) throw new Error(`segment ${kind}: HTTP ${res.status} ${await res.text()}`);
+}
+
+async function apiGet(p) {
+  const res = await fetch(BASE + p, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  if (!res.ok) throw new Error(`GET ${p}: HTTP ${res.status}`);
+  return res.json();
+}
+
+const pidOf = async (q) => ((await apiGet(`/v1/profiles?${q}`)).profiles[0] || {}).profile_id;
+
+// ---- the page ---------------------------------------------------------------
+
+const consoleErrors = [];
+let allowRefusedToken = false; // the one expected network error: a wrong token's 403
+
+function watch(page, name) {
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    if (allowRefusedToken && /status of 403/.test(m.text())) return;
+    consoleErrors.push(`${name}: console.error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => consoleErrors.push(`${name}: page error: ${e.message}`));
+}
+
+async function shot(page, name, fullPage = true) {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage });
+}
+
+async function noOverflow(page, what) {
+  const [sw, iw] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  check(`${what}: no horizontal overflow`, sw <= iw, `scrollWidth ${sw} > innerWidth ${iw}`);
+}
+
+const visible = (page, sel) => page.isVisible(sel);
+const text = async (page, sel) => ((await page.textContent(sel)) || '').trim();
+
+async function signIn(page) {
+  await page.goto(BASE + '/');
+  await page.fill('#token', TOKEN);
+  await page.click('#token-form button[type=submit]');
+  await page.waitForSelector('#empty', { state: 'visible', timeout: 5000 });
+}
+
+async function search(page, q) {
+  await page.fill('#q', q);
+  await page.click('#search button[type=submit]');
+  await page.waitForFunction((value) => {
+    const u = new URLSearchParams(location.search);
+    if (u.get('q') !== value) return false;
+    return !document.getElementById('results').hidden ||
+      (!document.getElementById('profile').hidden && !document.getElementById('p-matched').hidden);
+  }, q, { timeout: 5000 });
+}
+
+const openPid = (page) => page.evaluate(() => new URLSearchParams(location.search).get('profile'));
+
+async function eventIds(page) {
+  return page.$$eval('#p-events > li', (lis) => lis.map((li) => ({ ts: Number(li.dataset.ts), mid: li.dataset.mid })));
+}
+
+// ---- the steps -----------------------------------------------------------------
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const annPid = await pidOf('custom_id=ann-42');
+  const totalSeed = (await apiGet(`/v1/profiles?custom_id=ann-42`)).profiles[0].event_count;
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run',
+      '--disable-default-apps', '--disable-extensions',
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
+  });
+  try {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+    // loopback only: any other request is refused and fails the test
+    await ctx.route((url) => url.hostname !== '127.0.0.1', (route) => {
+      check('only loopback requests', false, route.request().url());
+      return route.abort();
+    });
+    const page = await ctx.newPage();
+    watch(page, 'desktop');
+
+    // -- sign in: a wrong token is refused with a message, the right one works
+    await page.goto(BASE + '/');
+    check('the sign-in panel shows first', await visible(page, '#token-panel'));
+    check('no search box before a token', !(await visible(page, '#search')));
+    await shot(page, '01-sign-in-1280', false);
+    allowRefusedToken = true;
+    await page.fill('#token', 'not-the-token');
+    await page.click('#token-form button[type=submit]');
+    await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 });
+    allowRefusedToken = false;
+    check('a wrong token is refused', /refused/.test(await text(page, '#banner')), await text(page, '#banner'));
+    check('a wrong token keeps the sign-in panel', await visible(page, '#token-panel'));
+    check('a wrong token is not kept', await page.evaluate(() => sessionStorage.length === 0));
+    await page.fill('#token', TOKEN);
+    await page.click('#token-form button[type=submit]');
+    await page.waitForSelector('#empty', { state: 'visible', timeout: 5000 });
+    check('the right token: the empty state', /Find anyone/.test(await text(page, '#empty h1')));
+    check('the right token: the banner goes', !(await visible(page, '#banner')));
+    check('the token is kept in sessionStorage only',
+      await page.evaluate((t) => sessionStorage.getItem('profilehub.token') === t && localStorage.length === 0, TOKEN));
+    await noOverflow(page, 'empty state at 1280');
+    await shot(page, '02-empty-1280', false);
+
+    // -- search by each identifier kind: it says which matched
+    for (const [q, kind] of [['+33612345678', 'phone'], ['ann-42', 'custom ID'],
+      ['ios-ann', 'installation ID'], [annPid, 'profile ID'], ['ann@example.com', 'email']]) {
+      await search(page, q);
+      check(`search "${q}" opens ann-42`, (await text(page, '#p-title')) === 'ann-42', await text(page, '#p-title'));
+      const m = await text(page, '#p-matched');
+      check(`search "${q}" says it matched by ${kind}`, m.startsWith(`Found by ${kind}:`), m);
+    }
+    await page.waitForSelector('#p-events > li', { timeout: 5000 });
+    check('the profile: logged in badge', (await text(page, '#p-badge')) === 'logged in');
+    const facts = await text(page, '#p-facts');
+    for (const f of ['ann@example.com', '+33612345678', 'Ann Lee', 'Europe/Paris', 'FR', annPid])
+      check(`the summary shows ${f}`, facts.includes(f), facts);
+    const subs = await text(page, '#p-subs');
+    check('subscriptions: email marketing subscribed', /Email marketing\s*subscribed/.test(subs), subs);
+    check('subscriptions: SMS marketing unsubscribed', /SMS marketing\s*unsubscribed/.test(subs), subs);
+    check('subscriptions: push on iOS enabled', /Push \(iOS\)\s*enabled/.test(subs), subs);
+    const platforms = await text(page, '#p-platforms');
+    check('platforms: iOS and Web installations', /iOS/.test(platforms) && /Web/.test(platforms) &&
+      platforms.includes('ios-ann') && platforms.includes('web-ann'), platforms);
+    const custom = await text(page, '#p-custom');
+    check('custom attributes with their types', /plan\s*string/.test(custom) && /lifetime_value\s*number/.test(custom) &&
+      custom.includes('running, sales'), custom);
+    check('native attributes', (await text(page, '#p-native')).includes('$email_address'));
+    check('identifiers listed', (await text(page, '#p-ids')).includes('ios-ann'));
+    check('the feed starts with one page', (await eventIds(page)).length === 30, (await eventIds(page)).length);
+    check('the event count', (await text(page, '#p-count')) === `${totalSeed} events`, await text(page, '#p-count'));
+    await noOverflow(page, 'profile at 1280');
+    await shot(page, '03-profile-1280');
+    await shot(page, '03-profile-1280-viewport', false);
+    if (process.env.DOC_SCREENSHOT) fs.copyFileSync(path.join(ARTIFACTS, '03-profile-1280-viewport.png'), process.env.DOC_SCREENSHOT);
+
+    // -- several matches are listed; nothing found is explained
+    await search(page, 'family@example.com');
+    check('two matches: listed', (await page.$$('#results-list li')).length === 2);
+    check('two matches: the title says how', /2 profiles match .* by email/.test(await text(page, '#results-title')),
+      await text(page, '#results-title'));
+    await noOverflow(page, 'results at 1280');
+    await shot(page, '04-results-1280', false);
+    await page.click('#results-list li a');
+    await page.waitForFunction(() => /^sam-/.test(document.getElementById('p-title').textContent), null, { timeout: 5000 });
+    check('a listed match opens', /^sam-[12]$/.test(await text(page, '#p-title')));
+    check('an empty feed says so', await visible(page, '#p-events-empty'));
+    await search(page, 'nobody@example.com');
+    check('no match: said plainly', /No profile matches/.test(await text(page, '#results-title')));
+    check('no match: a hint', await visible(page, '#results-hint'));
+
+    // -- an anonymous session, then the login merge, live
+    await seg('track', { anonymousId: 'web-visitor-7', event: 'Viewed Pricing', messageId: 'v-pricing',
+      properties: { plan: 'pro' }, context: { library: { name: 'analytics.js' } } });
+    const anonPid = await pidOf('installation_id=web-visitor-7');
+    await search(page, 'web-visitor-7');
+    check('anonymous: "Anonymous session"', (await text(page, '#p-title')) === 'Anonymous session', await text(page, '#p-title'));
+    check('anonymous: badge', (await text(page, '#p-badge')) === 'anonymous');
+    check('anonymous: the profile ID shown', (await text(page, '#p-facts')).includes(anonPid));
+    await shot(page, '05-anonymous-1280', false);
+    await page.evaluate(() => { window.__noReload = true; });
+    await seg('identify', { userId: 'ann-42', anonymousId: 'web-visitor-7', messageId: 'v-login' });
+    await page.waitForFunction(() => document.getElementById('p-title').textContent === 'ann-42', null, { timeout: 4000 })
+      .catch(() => {});
+    check('after the login merge: the logged-in user, without reload',
+      (await text(page, '#p-title')) === 'ann-42' && await page.evaluate(() => window.__noReload === true),
+      await text(page, '#p-title'));
+    check('after the login merge: the survivor is open', (await openPid(page)) === annPid, await openPid(page));
+    check('after the login merge: it says so', /merged into ann-42/.test(await text(page, '#banner')), await text(page, '#banner'));
+    await page.waitForSelector('#p-events > li', { timeout: 5000 });
+    check('after the login merge: the session\'s event came along',
+      (await eventIds(page)).some((e) => e.mid === 'v-pricing'));
+    check('after the login merge: the history shows it', (await text(page, '#p-history')).includes(anonPid));
+
+    // -- a new event appears live within 2 s
+    await page.evaluate(() => { window.__noReload = true; });
+    await seg('track', { userId: 'ann-42', event: 'Order Completed', messageId: 'v-order',
+      properties: { order_id: 'o-2002', total: 54.9, currency: 'EUR' } });
+    const sentAt = Date.now();
+    let liveOk = true;
+    await page.waitForFunction(() => {
+      const first = document.querySelector('#p-events > li');
+      return first && first.dataset.mid === 'v-order';
+    }, null, { timeout: LIVE_LIMIT_MS, polling: 50 }).catch(() => { liveOk = false; });
+    const liveMs = Date.now() - sentAt;
+    check(`a new event shows on top within ${LIVE_LIMIT_MS} ms`, liveOk, `not after ${liveMs} ms`);
+    check('a new event: no reload', await page.evaluate(() => window.__noReload === true));
+    await page.waitForFunction((n) => document.getElementById('p-count').textContent === `${n} events`,
+      totalSeed + 2, { timeout: 3000 }).catch(() => {});
+    check('a new event: the count follows', (await text(page, '#p-count')) === `${totalSeed + 2} events`, await text(page, '#p-count'));
+    console.log(`view: a new event showed after ${liveMs} ms`);
+
+    // -- expand an event's properties
+    await page.click('#p-events > li:first-child .ev');
+    const props = await text(page, '#p-events > li:first-child .props');
+    check('an event expands to its properties', props.includes('"total": 54.9') && props.includes('v-order'), props);
+    await shot(page, '06-live-event-1280', false);
+
+    // -- scrolling loads older events: all of them, once, newest first
+    const total = totalSeed + 2;
+    for (let i = 0; i < 10 && (await eventIds(page)).length < total; i++) {
+      await page.evaluate(() => {
+        const box = document.getElementById('p-events-box');
+        box.scrollTop = box.scrollHeight;
+        window.scrollTo(0, document.documentElement.scrollHeight);
+      });
+      const before = (await eventIds(page)).length;
+      await page.waitForFunction((n) => document.querySelectorAll('#p-events > li').length > n, before, { timeout: 3000 })
+        .catch(() => {});
+    }
+    const all = await eventIds(page);
+    check('scrolling loaded every older event', all.length === total, `${all.length} of ${total}`);
+    check('no event twice', new Set(all.map((e) => e.mid)).size === all.length);
+    check('newest first', all.every((e, i) => i === 0 || all[i - 1].ts > e.ts ||
+      (all[i - 1].ts === e.ts && all[i - 1].mid > e.mid)));
+    await page.waitForFunction(() => /beginning/.test(document.getElementById('p-more').textContent), null, { timeout: 3000 })
+      .catch(() => {});
+    check('the feed says where it begins', /beginning/.test(await text(page, '#p-more')), await text(page, '#p-more'));
+
+    // -- download the access document
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 5000 }), page.click('#p-access')]);
+    const file = path.join(ARTIFACTS, 'access-ann-42.json');
+    await download.saveAs(file);
+    const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+    check('the access document: the person', doc.custom_id === 'ann-42' && doc.profiles.length === 1 &&
+      doc.profiles[0].profile.profile_id === annPid, JSON.stringify(doc).slice(0, 200));
+    check('the access document: events, attributes, identity log',
+      doc.profiles[0].profile.attributes.$email_address === 'ann@example.com' &&
+      Array.isArray(doc.profiles[0].identity_log) && doc.profiles[0].identity_log.length > 0 &&
+      Array.isArray(doc.profiles[0].attribute_history));
+    check('the access document: named after the person', download.suggestedFilename() === 'access-ann-42.json',
+      download.suggestedFilename());
+    check('the download is confirmed', /Access document downloaded/.test(await text(page, '#banner')));
+
+    // -- the phone: its own tab (sessionStorage is per tab), same person open
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    await phone.route((url) => url.hostname !== '127.0.0.1', (route) => {
+      check('only loopback requests', false, route.request().url());
+      return route.abort();
+    });
+    const mobile = await phone.newPage();
+    watch(mobile, 'phone');
+    await mobile.goto(BASE + '/');
+    await noOverflow(mobile, 'sign-in at 390');
+    await shot(mobile, '07-sign-in-390', false);
+    await signIn(mobile);
+    await noOverflow(mobile, 'empty state at 390');
+    await search(mobile, 'family@example.com');
+    await noOverflow(mobile, 'results at 390');
+    await search(mobile, 'ann-42');
+    await mobile.waitForSelector('#p-events > li', { timeout: 5000 });
+    check('the phone: the profile', (await text(mobile, '#p-title')) === 'ann-42');
+    await noOverflow(mobile, 'profile at 390');
+    const feedBox = await mobile.evaluate(() => {
+      const r = document.querySelector('.feed').getBoundingClientRect();
+      return r.width;
+    });
+    check('the phone: the feed fits the width', feedBox <= 390, feedBox);
+    await shot(mobile, '08-profile-390');
+
+    // -- erase, with the confirmation (desktop), and see it gone (both tabs)
+    await page.click('#p-erase');
+    await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
+    check('erase asks first', /Erase ann-42\?/.test(await text(page, '#erase-title')), await text(page, '#erase-title'));
+    check('erase is disabled until confirmed', await page.isDisabled('#erase-go'));
+    await page.fill('#erase-confirm', 'ann');
+    check('a wrong confirmation keeps it disabled', await page.isDisabled('#erase-go'));
+    await page.press('#erase-confirm', 'Enter');
+    check('Enter with a wrong confirmation erases nothing', (await pidOf('custom_id=ann-42')) === annPid);
+    if (!(await visible(page, '#erase-dialog'))) await page.click('#p-erase');
+    await page.fill('#erase-confirm', 'ann-42');
+    check('the right confirmation enables it', await page.isEnabled('#erase-go'));
+    await shot(page, '09-erase-dialog-1280', false);
+    await page.click('#erase-go');
+    await page.waitForFunction(() => /^Erased/.test(document.getElementById('banner').textContent), null, { timeout: 5000 })
+      .catch(() => {});
+    check('erased: said', /^Erased ann-42/.test(await text(page, '#banner')), await text(page, '#banner'));
+    check('erased: the profile is gone from the page', !(await visible(page, '#profile')));
+    check('erased: gone from the API', (await pidOf('custom_id=ann-42')) === undefined);
+    await shot(page, '10-erased-1280', false);
+    await search(page, 'ann@example.com');
+    check('erased: a search finds nothing', /No profile matches/.test(await text(page, '#results-title')));
+    await mobile.waitForFunction(() => /no longer exists/.test(document.getElementById('banner').textContent), null,
+      { timeout: 4000 }).catch(() => {});
+    check('erased: the other tab says the profile is gone', /no longer exists/.test(await text(mobile, '#banner')),
+      await text(mobile, '#banner'));
+    check('erased: the other tab hides it', !(await visible(mobile, '#profile')));
+    await noOverflow(mobile, 'erased banner at 390');
+    await shot(mobile, '11-erased-390', false);
+    await phone.close();
+    await ctx.close();
+  } finally {
+    await browser.close();
+  }
+  for (const e of consoleErrors) check('no console errors', false, e);
+  if (!consoleErrors.length) check('no console errors', true);
+}
+
+main().then(() => {
+  for (const f of failures) console.log(`FAIL: ${f}`);
+  console.log(`view: ${passed} checks passed, ${failures.length} failed`);
+  process.exit(failures.length ? 1 : 0);
+}, (err) => {
+  for (const f of failures) console.log(`FAIL: ${f}`);
+  console.log(`FAIL: ${err && err.stack ? err.stack : err}`);
+  process.exit(1);
+});

@@ -1,0 +1,114 @@
+#!/bin/sh
+# view_browser.sh - the Profiles View in a real browser.  A real `profilehub
+# run` (temp dir, SQLite store seeded with `profilehub import`, a free port,
+# a segment source "web" for what arrives while the page is open), then
+# tests/integration/view/view.js drives Debian's chromium through
+# playwright-core: sign in, search by each identifier kind, anonymous then
+# logged in after a login merge, a live event within 2 s, older events on
+# scroll, the access document, erase, phone width, no console errors.
+# Screenshots are left in $HUB_BUILD/artifacts/view/.
+#
+# Needs node, npm and chromium (scripts/deps.sh installs them); installs
+# playwright-core into tests/integration/view/node_modules when missing,
+# never a browser (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1).  The browser talks
+# to 127.0.0.1 only.
+#
+# DOC_SCREENSHOT=docs/profiles-view.png refreshes the README's screenshot.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+ROOT=$(pwd)
+B=${HUB_BUILD:-build}
+HUB="$ROOT/$B/profilehub"
+FREEPORT="$ROOT/$B/tests/tools/freeport"
+VIEW_DIR="$ROOT/tests/integration/view"
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+ARTIFACTS="$ROOT/$B/artifacts/view"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/hub_view.XXXXXX")
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+die() {
+	echo "FAIL: $*"
+	[ -f "$T/hub.log" ] && sed 's/^/  hub: /' "$T/hub.log" | tail -20
+	exit 1
+}
+
+for tool in node npm curl; do
+	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh)"
+done
+[ -x "$CHROMIUM" ] || die "$CHROMIUM is not installed (scripts/deps.sh installs chromium)"
+[ -x "$HUB" ] || die "$HUB is not built"
+[ -x "$FREEPORT" ] || die "$FREEPORT is not built (make builds tests/tools)"
+[ -f "$ROOT/$B/plugins/segment.so" ] || die "$B/plugins/segment.so is not built"
+
+# ---- playwright-core (node_modules is not committed; no browser download) -----
+
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+if [ ! -d "$VIEW_DIR/node_modules/playwright-core" ]; then
+	echo "view_browser: npm ci in tests/integration/view"
+	(cd "$VIEW_DIR" && npm ci --no-audit --no-fund >"$T/npm.log" 2>&1) ||
+		{ cat "$T/npm.log"; die "npm ci failed"; }
+fi
+
+# ---- a hub of our own, seeded -------------------------------------------------
+
+PORT=$("$FREEPORT") || die "no free port"
+BASE="http://127.0.0.1:$PORT"
+HUB_TOKEN="tok-view-$$-$PORT"
+SEGMENT_WRITE_KEY="wk-view-$$-$PORT"
+export HUB_TOKEN SEGMENT_WRITE_KEY
+cat >"$T/hub.yaml" <<EOF
+log_level: warn
+store:
+  driver: sqlite
+  path: $T/hub.db
+http:
+  listen: 127.0.0.1:$PORT
+api:
+  tokens: ["\${HUB_TOKEN}"]
+sources:
+  - name: web
+    plugin: segment
+    write_keys: ["\${SEGMENT_WRITE_KEY}"]
+EOF
+
+node "$VIEW_DIR/seed.js" "$(($(date +%s) * 1000))" >"$T/seed.jsonl" || die "seed.js failed"
+"$HUB" -c "$T/hub.yaml" import "$T/seed.jsonl" --source app >"$T/import.log" 2>&1 ||
+	die "import of the seed failed: $(cat "$T/import.log")"
+grep -q "rejected 0" "$T/import.log" || die "the seed has rejected records: $(cat "$T/import.log")"
+
+"$HUB" -c "$T/hub.yaml" run >"$T/hub.log" 2>&1 &
+pid=$!
+i=0
+until curl -fs "$BASE/healthz" >/dev/null 2>&1; do
+	i=$((i + 1))
+	kill -0 "$pid" 2>/dev/null || die "the hub exited at start"
+	[ $i -le 100 ] || die "no /healthz after 10 s"
+	sleep 0.1
+done
+
+# ---- the browser ------------------------------------------------------------------
+
+rm -rf "$ARTIFACTS"
+mkdir -p "$ARTIFACTS"
+# chromium's state stays in $T: playwright's launch() makes a fresh
+# --user-data-dir under TMPDIR; HOME and the XDG dirs hold the rest
+mkdir -p "$T/home" "$T/tmp"
+(cd "$VIEW_DIR" && HOME="$T/home" XDG_CONFIG_HOME="$T/home/.config" XDG_CACHE_HOME="$T/home/.cache" \
+	TMPDIR="$T/tmp" BASE="$BASE" ARTIFACTS="$ARTIFACTS" CHROMIUM="$CHROMIUM" node view.js) 2>&1 |
+	tee "$T/view.out"
+grep -q '^view: [0-9]* checks passed, 0 failed$' "$T/view.out" || die "the Profiles View test failed"
+
+kill -TERM "$pid"
+wait "$pid" || die "the hub exited with $? on SIGTERM"
+pid=""
+echo "view_browser: $(sed -n 's/^view: \([0-9]*\) checks passed.*/\1/p' "$T/view.out") checks passed; screenshots in $B/artifacts/view/"
