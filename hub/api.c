@@ -109,11 +109,21 @@ static struct store *pool_take(struct api *api, char *err, size_t err_size)
 	pthread_mutex_unlock(&api->lock);
 	if (!s && store_open(api->cfg, &s, err, err_size))
 		return NULL;
+	/* one snapshot per request: a document never mixes two commits */
+	if (s->ops->read_begin && s->ops->read_begin(s)) {
+		err_set(err, err_size, "%s", store_error(s));
+		store_close(s);
+		return NULL;
+	}
 	return s;
 }
 
 static void pool_give(struct api *api, struct store *s)
 {
+	if (s->ops->read_end && s->ops->read_end(s)) {
+		store_close(s); /* in doubt: never reuse it */
+		return;
+	}
 	pthread_mutex_lock(&api->lock);
 	if (api->n_pool < API_POOL_MAX) {
 		api->pool[api->n_pool++] = s;

@@ -125,6 +125,10 @@ struct store_ops {
 	int (*savepoint)(struct store *s);   /* one level: a batch */
 	int (*savepoint_release)(struct store *s);
 	int (*savepoint_rollback)(struct store *s);
+	/* optional (may be NULL): one consistent read snapshot for several
+	 * reads (a profile document), and one lock instead of one per read */
+	int (*read_begin)(struct store *s);
+	int (*read_end)(struct store *s);
 
 	/* meta: small key/value settings (schema version, id key, counters) */
 	int (*meta_get)(struct store *s, const char *key, char *out, size_t out_size);

@@ -112,7 +112,7 @@ static const char schema_sql[] =
 
 /* Every statement, prepared once.  Keep the enum and the table in step. */
 enum stmt_id {
-	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+	S_BEGIN, S_READ_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
 	S_META_GET, S_META_PUT,
 	S_DEDUPE_ADD, S_DEDUPE_REMOVE,
 	S_BLOCK_GET, S_BLOCK_PUT, S_BLOCK_ANY,
@@ -133,6 +133,7 @@ enum stmt_id {
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_READ_BEGIN] = "BEGIN DEFERRED",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_SAVEPOINT] = "SAVEPOINT batch",
@@ -428,6 +429,18 @@ static int lite_rollback(struct store *s)
 }
 
 static int lite_savepoint(struct store *s) { return lite_exec(s, S_SAVEPOINT); }
+
+static int lite_read_begin(struct store *s)
+{
+	int rc = lite_exec(s, S_READ_BEGIN);
+	lite(s)->in_tx = rc == 0;
+	return rc;
+}
+
+static int lite_read_end(struct store *s)
+{
+	return lite_rollback(s); /* nothing was written */
+}
 static int lite_savepoint_release(struct store *s) { return lite_exec(s, S_RELEASE); }
 
 static int lite_savepoint_rollback(struct store *s)
@@ -1072,6 +1085,8 @@ static const struct store_ops sqlite_ops = {
 	.savepoint = lite_savepoint,
 	.savepoint_release = lite_savepoint_release,
 	.savepoint_rollback = lite_savepoint_rollback,
+	.read_begin = lite_read_begin,
+	.read_end = lite_read_end,
 	.meta_get = lite_meta_get,
 	.meta_put = lite_meta_put,
 	.dedupe_add = lite_dedupe_add,
