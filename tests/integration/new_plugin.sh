@@ -6,8 +6,9 @@
 set -eu
 cd "$(dirname "$0")/../.."
 # a fresh make in a copy of the tree: forget the calling make's variables
-# (make check passes B=build/asan SAN=1 down through MAKEFLAGS)
-unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+# (make check passes B=build/asan SAN=1 down, through MAKEFLAGS and as
+# environment variables)
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES B SAN FUZZ EXTRA_CFLAGS EXTRA_LDFLAGS
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hub_new_plugin.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
