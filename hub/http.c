@@ -28,6 +28,8 @@
  */
 #include "http.h"
 
+#include "http_deadline.h"
+
 #include "web_assets.h"
 
 #include "alloc.h"
@@ -73,6 +75,7 @@ struct http_server {
 	int port;
 	int id_healthz, id_metrics, id_api, id_page;
 	struct api *api;           /* borrowed; may be NULL */
+	struct deadline *deadline; /* request headers must arrive in time */
 
 	atomic_int stopping;
 	pthread_mutex_t active_lock;
@@ -555,6 +558,37 @@ static enum MHD_Result request_finish(struct http_req *req, const char *method)
 
 /* ---- libmicrohttpd callbacks ------------------------------------------ */
 
+/* ---- the header deadline (http_deadline.c) ---------------------------- */
+
+static struct conn_watch *conn_watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static void headers_in(struct http_server *srv, struct MHD_Connection *conn)
+{
+	deadline_headers_in(srv->deadline, conn_watch_of(conn));
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *srv = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = ci ? deadline_watch(srv->deadline, ci->connect_fd) : NULL;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		/* before the library closes the socket: the sweeper cannot
+		 * shut down a number given to a new connection */
+		deadline_unwatch(srv->deadline, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
 				 const char *method, const char *version,
 				 const char *upload_data, size_t *upload_size, void **con_cls)
@@ -573,6 +607,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		req->route_id = METRICS_ROUTE_UNMATCHED;
 		req->started_ms = time_mono_ms();
 		*con_cls = req;
+		headers_in(srv, conn);
 		pthread_mutex_lock(&srv->active_lock);
 		srv->active++;
 		pthread_mutex_unlock(&srv->active_lock);
@@ -602,8 +637,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_server *srv = cls;
 	struct http_req *req = *con_cls;
 
-	(void)conn;
 	(void)toe;
+	deadline_request_done(srv->deadline, conn_watch_of(conn));
 	if (!req)
 		return;
 	ingest_pending_free(req->pending);
@@ -703,6 +738,7 @@ nomem:
 
 static void server_free(struct http_server *srv)
 {
+	deadline_stop(srv->deadline); /* after the daemon: every watch is gone */
 	for (size_t i = 0; i < srv->n_mounts; i++)
 		hub_free(srv->mounts[i].route_ids);
 	hub_free(srv->mounts);
@@ -798,13 +834,20 @@ int http_start(struct http_server **out, const struct http_context *ctx, char *e
 		return -1;
 	}
 	srv->has_waiter = 1;
+	if (deadline_start(&srv->deadline, timeout_ms)) {
+		err_set(err, err_size, "cannot start the HTTP header deadline thread");
+		waiter_close(srv);
+		server_free(srv);
+		return -1;
+	}
 	srv->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
 		NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
 		threads, MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_CONNECTION_TIMEOUT,
 		timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+		on_connection, srv, MHD_OPTION_END);
 	if (!srv->daemon) {
 		err_set(err, err_size, "cannot listen on %s (address in use?)", listen);
 		waiter_close(srv);

@@ -20,11 +20,9 @@
 # connections: the extra ones wait in the kernel's backlog, none is lost,
 # and the hub serves again once they have timed out.
 #
-# KNOWN GAP: libmicrohttpd's connection timeout is an idle timeout, so a
-# client that sends one header byte per second is never cut: enough of them
-# (http.max_connections) keep everyone else out.  The test prints how many
-# header tricklers the hub cut; LIMITS_HEADER_DEADLINE=1 makes it require
-# all of them (for when the hub enforces a header deadline).
+# libmicrohttpd's connection timeout is an idle timeout, so a client that
+# sends one header byte per second would never be cut: the hub's header
+# deadline (hub/http_deadline.c) must cut every header trickler.
 #
 # Usage: HUB_BUILD=build sh tests/integration/limits.sh
 # Knobs: LIMITS_IDLE (default 10000), LIMITS_RSS_MB (the bound; default 64,
@@ -245,12 +243,9 @@ alive "after slowloris"
 healthz "after slowloris"
 echo "limits: slowloris: /healthz and requests served meanwhile; 50 of 50 slow bodies cut" \
 	"within $body_last ms (deadline 2 x timeout)"
-if [ "$head_cut" -ne 50 ]; then
-	[ "${LIMITS_HEADER_DEADLINE:-0}" = 1 ] &&
-		fail "the hub cut $head_cut of 50 header tricklers: $(cat "$T/slow.out")"
-	echo "limits: KNOWN GAP: $head_cut of 50 header tricklers cut in 7 s (the connection" \
-		"timeout is an idle timeout; max_connections of them lock everyone out)"
-fi
+[ "$head_cut" -eq 50 ] ||
+	fail "the hub cut $head_cut of 50 header tricklers: $(cat "$T/slow.out")"
+echo "limits: slowloris: 50 of 50 header tricklers cut by the header deadline (http.timeout)"
 
 # ---- 3. 1 GiB bodies and a gzip bomb ---------------------------------------------
 "$CLIENT" big-length "$PORT" /in/web/v1/batch "$AUTH" >"$T/big1.out" 2>&1 ||
