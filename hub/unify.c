@@ -702,6 +702,13 @@ static int erase_live_profile(struct unify *u, struct resolve *rs, const char *p
 	rc = log_identity(u, rs, pid, "erase", NULL, NULL, NULL);
 	if (rc == 0 && u->is_outbox_on)
 		rc = erase_change(u, pid, rs->r->timestamp_ms, ec->types);
+	/* the profiles merged into it are erased too, and the merged changes
+	 * that would have told exports so were just deleted with the rest */
+	for (size_t i = 0; rc == 0 && u->is_outbox_on && i < tomb.n; i++) {
+		json_t *none = json_object();
+		rc = erase_change(u, tomb.ids[i], rs->r->timestamp_ms, none);
+		json_decref(none);
+	}
 out:
 	hub_free(tomb.ids);
 	return rc;
