@@ -16,9 +16,12 @@
 #include "util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define GROUP_MAX_RECORDS 20000
+#define GROUP_MAX_TRIES 8 /* attempts of a group that conflicts with another process */
 
 static const double commit_bounds_ms[10] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000};
 
@@ -66,6 +69,8 @@ static int apply_batch(struct intake *in, struct intake_batch *b)
 		goto abandon;
 	return 0;
 rollback:
+	if (s->is_retryable)
+		return -1; /* a conflict with another hub process: the group retries */
 	snprintf(b->err, sizeof(b->err), "store failed: %s", store_error(s));
 	b->rc = HUB_RETRY;
 	memset(&b->counts, 0, sizeof(b->counts));
@@ -95,20 +100,85 @@ static void stats_commit(struct intake_stats *st, double ms)
 	st->commits++;
 }
 
-/* Runs one group; returns with every batch's rc set. */
-static void writer_run_group(struct intake *in, struct intake_batch *group, double *commit_ms)
+static int ident_cmp(const void *a, const void *b)
+{
+	const struct store_ident *x = a, *y = b;
+	int c = strcmp(x->type, y->type);
+	return c ? c : strcmp(x->value, y->value);
+}
+
+static int ident_add(struct store_ident **ids, size_t *n, size_t *cap, const char *type,
+		     const char *value)
+{
+	if (!value)
+		return 0;
+	if (*n == *cap) {
+		size_t grown = *cap ? 2 * *cap : 256;
+		void *p = hub_realloc(*ids, grown * sizeof(**ids));
+		if (!p)
+			return -1;
+		*ids = p;
+		*cap = grown;
+	}
+	(*ids)[(*n)++] = (struct store_ident){.type = type, .value = value};
+	return 0;
+}
+
+/*
+ * Several hub processes on one PostgreSQL: before anything is read, lock
+ * every identifier the group names (a previous_id as both a custom_id and
+ * an installation_id), sorted and without repeats, so two groups meet in
+ * one order (store.h ident_lock; SQLite does nothing).
+ */
+static int group_lock_identifiers(struct store *s, struct intake_batch *group)
+{
+	struct store_ident *ids = NULL;
+	size_t n = 0, cap = 0, kept = 0;
+	int rc = -1;
+
+	for (struct intake_batch *b = group; b; b = b->next) {
+		for (size_t i = 0; i < b->n_records; i++) {
+			const struct record *r = b->records[i];
+			if (ident_add(&ids, &n, &cap, "custom_id", r->custom_id) ||
+			    ident_add(&ids, &n, &cap, "installation_id", r->installation_id) ||
+			    ident_add(&ids, &n, &cap, "custom_id", r->previous_id) ||
+			    ident_add(&ids, &n, &cap, "installation_id", r->previous_id))
+				goto oom;
+			for (size_t k = 0; k < r->n_externals; k++)
+				if (ident_add(&ids, &n, &cap, r->externals[k].type,
+					      r->externals[k].value))
+					goto oom;
+		}
+	}
+	qsort(ids, n, sizeof(*ids), ident_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (kept == 0 || ident_cmp(&ids[kept - 1], &ids[i]) != 0)
+			ids[kept++] = ids[i];
+	rc = s->ops->ident_lock(s, ids, kept);
+	hub_free(ids);
+	return rc;
+oom:
+	hub_free(ids);
+	err_set(s->err, sizeof(s->err), "out of memory");
+	return -1;
+}
+
+/* One attempt at a group; returns with every batch's rc set. */
+static void writer_try_group(struct intake *in, struct intake_batch *group, double *commit_ms)
 {
 	struct store *s = in->store;
 	int64_t t0;
 
-	if (s->ops->begin(s) || unify_group_begin(&in->unify)) {
+	if (s->ops->begin(s) || group_lock_identifiers(s, group) ||
+	    unify_group_begin(&in->unify)) {
 		group_fail(group, "transaction", store_error(s));
 		s->ops->rollback(s);
 		return;
 	}
 	for (struct intake_batch *b = group; b; b = b->next) {
 		if (apply_batch(in, b)) {
-			log_error("intake", "transaction abandoned: %s", store_error(s));
+			if (!s->is_retryable)
+				log_error("intake", "transaction abandoned: %s", store_error(s));
 			group_fail(group, "transaction", store_error(s));
 			s->ops->rollback(s);
 			return;
@@ -122,6 +192,36 @@ static void writer_run_group(struct intake *in, struct intake_batch *group, doub
 		return;
 	}
 	*commit_ms = (double)(time_mono_ms() - t0);
+}
+
+/*
+ * Runs one group.  A deadlock or serialization failure against another hub
+ * process (the store sets is_retryable) rolls the group back and runs it
+ * again, after a random pause that doubles each time (at most ~0.5 s).
+ */
+static void writer_run_group(struct intake *in, struct intake_batch *group, double *commit_ms)
+{
+	struct store *s = in->store;
+
+	for (int attempt = 1;; attempt++) {
+		struct timespec pause;
+		long ms;
+
+		writer_try_group(in, group, commit_ms);
+		if (*commit_ms >= 0 || !s->is_retryable)
+			return;
+		if (attempt == GROUP_MAX_TRIES) {
+			log_warn("intake", "group gave up after %d conflicts: %s", attempt,
+				 store_error(s));
+			return;
+		}
+		ms = 1 + random() % (2L << (attempt < 8 ? attempt : 8));
+		log_debug("intake", "group conflicts with another writer, retry in %ld ms: %s", ms,
+			  store_error(s));
+		pause.tv_sec = ms / 1000;
+		pause.tv_nsec = ms % 1000 * 1000000L;
+		nanosleep(&pause, NULL);
+	}
 }
 
 /* Takes the queued batches (up to GROUP_MAX_RECORDS records) under lock. */

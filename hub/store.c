@@ -24,6 +24,8 @@ int store_open(const struct hub_config *cfg, struct store **out, char *err, size
 	if (strcmp(driver, "sqlite") == 0)
 		return store_sqlite_open(cfg->store_path ? cfg->store_path : "var/hub.db", out,
 					 err, err_size);
+	if (strcmp(driver, "postgres") == 0)
+		return store_pg_open(cfg->store_url, cfg->store_schema, out, err, err_size);
 	err_set(err, err_size, "store.driver: \"%s\" is not available in this build", driver);
 	return -1;
 }

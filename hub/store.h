@@ -245,6 +245,10 @@ struct store {
 	 * Backends call store_fault_hit() before every statement. */
 	long fault_at[2];
 	long fault_calls;
+	/* Set by a backend when its last failure was a transient conflict with
+	 * another writer (deadlock, serialization failure): the caller rolls
+	 * back and retries the whole transaction.  Cleared by begin. */
+	int is_retryable;
 };
 
 /* 1 (and s->err set) when this statement must fail by injection. */
@@ -258,6 +262,10 @@ const char *store_error(const struct store *s);
 
 /* SQLite backend (store_sqlite.c). */
 int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size);
+/* PostgreSQL backend (store_pg.c): url is a libpq URI or conninfo string,
+ * schema a plain identifier ([a-z_][a-z0-9_]*, "public" when NULL). */
+int store_pg_open(const char *url, const char *schema, struct store **out, char *err,
+		  size_t err_size);
 
 /* Backends call this at the end of their open: loads (or creates and
  * commits) the store's profile ID key.  0 or -1 with err set. */

@@ -12,7 +12,8 @@ chromium
 curl postgresql
 odbc-postgresql unixodbc openssl
 valgrind
-postgresql-client"
+postgresql-client
+wrk nginx-light"
 
 missing=""
 for p in $PKGS; do

@@ -27,6 +27,35 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 		failed=$((failed + 1))
 		failures="$failures unit_tests(exit $rc)"
 	fi
+
+	# The store-facing suites again on PostgreSQL (store_pg.c): one
+	# throwaway server (tests/pgtest.sh), a fresh schema per test world,
+	# counted in the totals like the run above.  Stopped even on ^C.
+	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/hubpg.XXXXXX")
+	trap 'sh tests/pgtest.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
+	trap 'exit 130' INT TERM
+	if pgurl=$(sh tests/pgtest.sh start "$pgdir"); then
+		out=$(mktemp)
+		HUB_TEST_STORE=postgres HUB_TEST_PG_URL="$pgurl" \
+			"$B/tests/unit_tests" scenarios random store >"$out" 2>&1
+		rc=$?
+		cat "$out"
+		t_pass=$(awk '$1 == "tests" && NF >= 5 { print $4 }' "$out" | tail -1)
+		t_fail=$(awk '$1 == "tests" && NF >= 5 { print $5 }' "$out" | tail -1)
+		rm -f "$out"
+		passed=$((passed + ${t_pass:-0}))
+		failed=$((failed + ${t_fail:-0}))
+		if [ $rc -ne 0 ] && [ "${t_fail:-0}" -eq 0 ]; then
+			failed=$((failed + 1))
+			failures="$failures unit_tests_postgres(exit $rc)"
+		fi
+	else
+		failed=$((failed + 1))
+		failures="$failures postgres(start)"
+	fi
+	sh tests/pgtest.sh stop "$pgdir"
+	rm -rf "$pgdir"
+	trap - EXIT INT TERM
 fi
 
 if [ "$what" = all ] || [ "$what" = integration ]; then

@@ -4,6 +4,7 @@
 #include "testhub.h"
 
 #include "testlib.h"
+#include "teststore.h"
 
 #include "../../hub/profile.h"
 #include "../../hub/unify.h"
@@ -16,32 +17,33 @@ struct testhub *testhub_start(const char *yaml_extra)
 {
 	struct testhub *th = calloc(1, sizeof(*th));
 	struct store *writer = NULL;
-	char *yaml = NULL, *db = NULL;
+	char *yaml = NULL, *store_yaml = NULL;
 
 	if (!th || !(th->dir = testlib_mkdtemp()))
 		goto fail;
-	if (asprintf(&db, "%s/hub.db", th->dir) < 0 ||
-	    asprintf(&yaml, "store:\n  path: %s\n%s", db, yaml_extra ? yaml_extra : "") < 0)
+	/* the backend under test (teststore.h) */
+	if (!(store_yaml = teststore_yaml(th->dir, &th->schema)) ||
+	    asprintf(&yaml, "%s%s", store_yaml, yaml_extra ? yaml_extra : "") < 0)
 		goto fail;
 	if (config_load_string("test.yaml", yaml, &th->cfg, th->err, sizeof(th->err)) ||
-	    store_sqlite_open(db, &writer, th->err, sizeof(th->err)) ||
+	    store_open(th->cfg, &writer, th->err, sizeof(th->err)) ||
 	    intake_start(&th->intake, writer, th->cfg, th->err, sizeof(th->err)))
 		goto fail;
 	writer = NULL;
-	if (store_sqlite_open(db, &th->reader, th->err, sizeof(th->err)))
+	if (store_open(th->cfg, &th->reader, th->err, sizeof(th->err)))
 		goto fail;
 	th->rules.external_ids = th->cfg->external_ids;
 	th->rules.n_external_ids = th->cfg->n_external_ids;
 	th->rules.blocked_values = th->cfg->blocked_values;
 	th->rules.n_blocked_values = th->cfg->n_blocked_values;
 	free(yaml);
-	free(db);
+	free(store_yaml);
 	return th;
 fail:
 	fprintf(stderr, "testhub: %s\n", th ? th->err : "out of memory");
 	store_close(writer);
 	free(yaml);
-	free(db);
+	free(store_yaml);
 	testhub_stop(th);
 	return NULL;
 }
@@ -53,6 +55,8 @@ void testhub_stop(struct testhub *th)
 	intake_stop(th->intake);
 	store_close(th->reader);
 	config_free(th->cfg);
+	teststore_drop(th->schema);
+	free(th->schema);
 	testlib_rmtree(th->dir);
 	free(th->dir);
 	free(th);

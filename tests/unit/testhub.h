@@ -1,7 +1,8 @@
 /*
- * testhub.h - a hub world for unit tests: a temp dir, a config, an SQLite
- * store and an intake writer, with helpers to apply canonical JSON records
- * and read every live profile back as documents (like `profilehub dump`).
+ * testhub.h - a hub world for unit tests: a temp dir, a config, a store
+ * (SQLite, or PostgreSQL when HUB_TEST_STORE=postgres: see teststore.h) and
+ * an intake writer, with helpers to apply canonical JSON records and read
+ * every live profile back as documents (like `profilehub dump`).
  */
 #ifndef HUB_TESTHUB_H
 #define HUB_TESTHUB_H
@@ -15,6 +16,7 @@
 
 struct testhub {
 	char *dir;
+	char *schema;           /* PostgreSQL: this world's schema; NULL on SQLite */
 	struct hub_config *cfg;
 	struct intake *intake;
 	struct store *reader;   /* a second connection for reads */
@@ -24,7 +26,7 @@ struct testhub {
 };
 
 /* Starts a world; `yaml_extra` is appended to a config that sets the store
- * path (may be NULL).  Returns NULL and prints on failure. */
+ * (may be NULL).  Returns NULL and prints on failure. */
 struct testhub *testhub_start(const char *yaml_extra);
 void testhub_stop(struct testhub *th);
 

@@ -1,0 +1,1169 @@
+/*
+ * test_store.c - suite `store`: the conformance of a store backend to
+ * store.h, op by op, on the backend under test (HUB_TEST_STORE, see
+ * teststore.h): tests/run.sh runs it on SQLite and again on PostgreSQL, so
+ * both answer every op alike (values, NULLs, byte order of text, paging
+ * cursors, counters that never repeat, savepoints, durability).
+ *
+ * PostgreSQL only: the lock protocol (a deadlock between two writers is
+ * reported as retryable), the memo of locked identifiers, a failed
+ * pipelined write failing its batch alone, outbox numbers in commit order
+ * across connections, and one generated stream dumped byte for byte the
+ * same as SQLite's.
+ */
+#include "testhub.h"
+#include "testlib.h"
+#include "teststore.h"
+
+#include "../../hub/profile.h"
+#include "../../hub/store_pg_memo.h"
+#include "../../hub/util.h"
+#include "../tools/gen.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a world: one store (temp dir or schema), as many connections as a
+ * test wants ------------------------------------------------------------ */
+
+struct world {
+	char *dir;
+	char *schema;
+	struct hub_config *cfg;
+	struct store *s;   /* the first connection */
+};
+
+static struct store *world_connect(struct world *w)
+{
+	struct store *s = NULL;
+	char err[512];
+	if (store_open(w->cfg, &s, err, sizeof(err))) {
+		fprintf(stderr, "\n  store_open: %s", err);
+		return NULL;
+	}
+	return s;
+}
+
+static int world_start(struct world *w)
+{
+	char err[512], *yaml;
+
+	memset(w, 0, sizeof(*w));
+	w->dir = testlib_mkdtemp();
+	if (!w->dir || !(yaml = teststore_yaml(w->dir, &w->schema)))
+		return -1;
+	if (config_load_string("store.yaml", yaml, &w->cfg, err, sizeof(err))) {
+		fprintf(stderr, "\n  config: %s", err);
+		free(yaml);
+		return -1;
+	}
+	free(yaml);
+	w->s = world_connect(w);
+	return w->s ? 0 : -1;
+}
+
+static void world_stop(struct world *w)
+{
+	store_close(w->s);
+	config_free(w->cfg);
+	teststore_drop(w->schema);
+	free(w->schema);
+	testlib_rmtree(w->dir);
+	free(w->dir);
+}
+
+#define WORLD(w)                                   \
+	struct world w;                            \
+	CU_ASSERT_FATAL(world_start(&w) == 0);     \
+	struct store *s = w.s
+
+/* Runs one op and asserts it succeeded (0). */
+#define OK(call) CU_ASSERT_EQUAL(call, 0)
+
+static void put_profile(struct store *s, const char *id, int64_t seq, const char *custom_id)
+{
+	struct store_profile p = {.seq = seq, .created_at_ms = 1000 + seq};
+	snprintf(p.id, sizeof(p.id), "%s", id);
+	p.is_anonymous = custom_id == NULL;
+	snprintf(p.custom_id, sizeof(p.custom_id), "%s", custom_id ? custom_id : "");
+	OK(s->ops->profile_insert(s, &p));
+}
+
+/* ---- collectors ---------------------------------------------------------- */
+
+struct list {
+	char text[64][160];
+	size_t n;
+};
+
+static void list_add(struct list *l, const char *fmt, ...) HUB_PRINTF(2, 3);
+static void list_add(struct list *l, const char *fmt, ...)
+{
+	va_list ap;
+	if (l->n == 64)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(l->text[l->n++], sizeof(l->text[0]), fmt, ap);
+	va_end(ap);
+}
+
+#define NUL(s) ((s) ? (s) : "NULL")
+
+static int collect_profile(void *ctx, const struct store_profile *p)
+{
+	list_add(ctx, "%s %lld %s %s", p->id, (long long)p->seq,
+		 p->is_anonymous ? "anon" : p->custom_id, p->merged_into[0] ? p->merged_into : "-");
+	return 0;
+}
+
+static int collect_ident(void *ctx, const struct store_ident *id)
+{
+	list_add(ctx, "%s=%s@%s %s %lld %d", id->type, id->value, id->profile_id, NUL(id->platform),
+		 (long long)id->last_seen_ms, id->push_enabled);
+	return 0;
+}
+
+static int collect_attr(void *ctx, const struct store_attr *a)
+{
+	list_add(ctx, "%s=%s t%d %lld d%d %lld", a->key, NUL(a->value_json), a->type,
+		 (long long)a->ts_ms, a->is_deleted, (long long)a->changed_at_ms);
+	return 0;
+}
+
+static int collect_consent(void *ctx, const struct store_consent *c)
+{
+	list_add(ctx, "%s=%s %lld %s", c->channel, NUL(c->state), (long long)c->ts_ms, c->source);
+	return 0;
+}
+
+struct events {
+	struct store_event e[32];
+	char mid[32][32];
+	size_t n;
+};
+
+static int collect_event(void *ctx, const struct store_event *e)
+{
+	struct events *l = ctx;
+	if (l->n == 32)
+		return 1;
+	l->e[l->n] = *e;
+	snprintf(l->mid[l->n], sizeof(l->mid[0]), "%s", e->message_id);
+	l->e[l->n].message_id = l->mid[l->n];
+	l->e[l->n].profile_id = l->e[l->n].source = l->e[l->n].name = NULL;
+	l->e[l->n].properties_json = NULL;
+	l->n++;
+	return 0;
+}
+
+static int collect_log(void *ctx, const struct store_log_entry *e)
+{
+	list_add(ctx, "%lld %s %s %s=%s %s %s", (long long)e->at_ms, e->profile_id, e->action,
+		 NUL(e->id_type), NUL(e->id_value), NUL(e->other_profile_id), NUL(e->reason));
+	return 0;
+}
+
+static int collect_change(void *ctx, const struct store_change *c)
+{
+	list_add(ctx, "%lld %s %s %lld %s", (long long)c->seq, c->kind, c->profile_id,
+		 (long long)c->at_ms, c->payload_json);
+	return 0;
+}
+
+static int collect_dead(void *ctx, const struct store_dead_letter *d)
+{
+	list_add(ctx, "%s %lld %lld %s %s", d->export_name, (long long)d->seq, (long long)d->at_ms,
+		 d->reason, d->change_json);
+	return 0;
+}
+
+static int stop_after_one(void *ctx, const struct store_profile *p)
+{
+	collect_profile(ctx, p);
+	return 1;
+}
+
+static void expect_list(const struct list *got, const char *const *want, size_t n)
+{
+	CU_ASSERT_EQUAL(got->n, n);
+	for (size_t i = 0; i < n && i < got->n; i++) {
+		if (strcmp(got->text[i], want[i]) != 0)
+			fprintf(stderr, "\n  row %zu: expected \"%s\", got \"%s\"", i, want[i],
+				got->text[i]);
+		CU_ASSERT_STRING_EQUAL(got->text[i], want[i]);
+	}
+}
+
+#define EXPECT(got, ...)                                                    \
+	do {                                                                \
+		static const char *const want_[] = {__VA_ARGS__};           \
+		expect_list(&(got), want_, sizeof(want_) / sizeof(want_[0])); \
+	} while (0)
+
+/* ---- the table of ops ------------------------------------------------------ */
+
+/* Every op after `name` is a function: a backend that lacks one (an op
+ * added to store.h and not to it) fails here, not with a crash. */
+static void test_every_op_is_implemented(void)
+{
+	WORLD(w);
+	const unsigned char *first = (const unsigned char *)s->ops + offsetof(struct store_ops, close);
+	size_t n = (sizeof(struct store_ops) - offsetof(struct store_ops, close)) /
+		   sizeof(void (*)(void));
+
+	CU_ASSERT_PTR_NOT_NULL(s->ops->name);
+	for (size_t i = 0; i < n; i++) {
+		void (*fn)(void);
+		memcpy(&fn, first + i * sizeof(fn), sizeof(fn));
+		if (!fn)
+			fprintf(stderr, "\n  %s: op number %zu (after name) is NULL", s->ops->name, i);
+		CU_ASSERT_PTR_NOT_NULL(fn);
+	}
+	world_stop(&w);
+}
+
+/* ---- meta, dedupe, blocks ------------------------------------------------- */
+
+static void test_meta_put_then_get_returns_the_last_value(void)
+{
+	WORLD(w);
+	char v[64];
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->meta_get(s, "cursor:x", v, sizeof(v)), 0);
+	OK(s->ops->meta_put(s, "cursor:x", "one"));
+	OK(s->ops->meta_put(s, "cursor:x", "two \"quoted\" \\ é"));
+	CU_ASSERT_EQUAL(s->ops->meta_get(s, "cursor:x", v, sizeof(v)), 1);
+	CU_ASSERT_STRING_EQUAL(v, "two \"quoted\" \\ é");
+	OK(s->ops->commit(s));
+	/* truncated to the buffer, like snprintf */
+	CU_ASSERT_EQUAL(s->ops->meta_get(s, "cursor:x", v, 4), 1);
+	CU_ASSERT_STRING_EQUAL(v, "two");
+	world_stop(&w);
+}
+
+static void test_dedupe_add_is_new_once_per_source_and_message(void)
+{
+	WORLD(w);
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->dedupe_add(s, "web", "m1"), 1);
+	CU_ASSERT_EQUAL(s->ops->dedupe_add(s, "web", "m1"), 0);
+	CU_ASSERT_EQUAL(s->ops->dedupe_add(s, "ios", "m1"), 1);
+	OK(s->ops->dedupe_remove(s, "web", "m1"));
+	CU_ASSERT_EQUAL(s->ops->dedupe_add(s, "web", "m1"), 1);
+	OK(s->ops->commit(s));
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->dedupe_add(s, "web", "m1"), 0);
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+static void test_block_put_keeps_the_later_end(void)
+{
+	WORLD(w);
+	int64_t until = 0;
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->block_any(s), 0);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 0);
+	OK(s->ops->block_put(s, "custom_id", "c1", 2000));
+	OK(s->ops->block_put(s, "custom_id", "c1", 1000));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 1);
+	CU_ASSERT_EQUAL(until, 2000);
+	OK(s->ops->block_put(s, "custom_id", "c1", 3000));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 1);
+	CU_ASSERT_EQUAL(until, 3000);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "installation_id", "c1", &until), 0);
+	CU_ASSERT_EQUAL(s->ops->block_any(s), 1);
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+/* ---- profiles ---------------------------------------------------------- */
+
+/* A number handed out by a committed transaction is never handed out
+ * again, by this connection or another (a rolled-back one may be). */
+static void test_profile_next_seq_never_repeats(void)
+{
+	WORLD(w);
+	struct store *s2 = world_connect(&w);
+	int64_t seen[250], last = 0;
+	size_t n = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	for (int round = 0; round < 5; round++) {
+		struct store *c = round == 3 ? s2 : s;
+		size_t first = n;
+		OK(c->ops->begin(c));
+		for (int i = 0; i < 50; i++) {
+			OK(c->ops->profile_next_seq(c, &seen[n]));
+			CU_ASSERT(seen[n] > last);
+			last = seen[n++];
+		}
+		if (round == 1) {
+			OK(c->ops->rollback(c));
+			n = first;
+			last = first ? seen[first - 1] : 0;
+		} else {
+			OK(c->ops->commit(c));
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		CU_ASSERT(seen[i] > 0);
+		for (size_t j = 0; j < i; j++)
+			CU_ASSERT_NOT_EQUAL(seen[i], seen[j]);
+	}
+	store_close(s2);
+	world_stop(&w);
+}
+
+static void test_profiles_merge_repoints_tombstones_and_pages_live_ones(void)
+{
+	WORLD(w);
+	struct store_profile p;
+	struct list l = {0};
+
+	OK(s->ops->begin(s));
+	put_profile(s, "p_b", 2, NULL);
+	put_profile(s, "p_a", 1, NULL);
+	put_profile(s, "p_c", 3, "C1");
+	put_profile(s, "p_d", 4, NULL);
+	put_profile(s, "p_E", 5, NULL); /* byte order: "p_E" < "p_a" */
+	CU_ASSERT_EQUAL(s->ops->profile_get(s, "p_x", &p), 0);
+	CU_ASSERT_EQUAL(s->ops->profile_get(s, "p_c", &p), 1);
+	CU_ASSERT_STRING_EQUAL(p.custom_id, "C1");
+	CU_ASSERT_EQUAL(p.is_anonymous, 0);
+	CU_ASSERT_EQUAL(p.seq, 3);
+	CU_ASSERT_EQUAL(p.created_at_ms, 1003);
+	CU_ASSERT_STRING_EQUAL(p.merged_into, "");
+	OK(s->ops->profile_set_custom_id(s, "p_d", "D1"));
+	CU_ASSERT_EQUAL(s->ops->profile_get(s, "p_d", &p), 1);
+	CU_ASSERT_EQUAL(p.is_anonymous, 0);
+	CU_ASSERT_STRING_EQUAL(p.custom_id, "D1");
+	/* b into a, then a into c: b's tombstone follows to c */
+	OK(s->ops->profile_mark_merged(s, "p_b", "p_a", 1));
+	OK(s->ops->profile_mark_merged(s, "p_a", "p_c", 2));
+	CU_ASSERT_EQUAL(s->ops->profile_get(s, "p_b", &p), 1);
+	CU_ASSERT_STRING_EQUAL(p.merged_into, "p_c");
+	CU_ASSERT_EQUAL(s->ops->profile_get(s, "p_c", &p), 1);
+	CU_ASSERT_EQUAL(p.merge_count, 2);
+	OK(s->ops->profile_tombstones(s, "p_c", collect_profile, &l));
+	EXPECT(l, "p_a 1 anon p_c", "p_b 2 anon p_c");
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->profile_iter_live(s, "", 0, collect_profile, &l));
+	EXPECT(l, "p_E 5 anon -", "p_c 3 C1 -", "p_d 4 D1 -");
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->profile_iter_live(s, "p_E", 1, collect_profile, &l));
+	EXPECT(l, "p_c 3 C1 -");
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->profile_iter_live(s, "", 0, stop_after_one, &l));
+	EXPECT(l, "p_E 5 anon -");
+	OK(s->ops->profile_delete(s, "p_E"));
+	CU_ASSERT_EQUAL(s->ops->profile_get(s, "p_E", &p), 0);
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+/* ---- identifiers --------------------------------------------------------- */
+
+static void test_identifiers_move_count_list_and_reassign(void)
+{
+	WORLD(w);
+	char pid[PROFILE_ID_SIZE];
+	struct list l = {0};
+
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "u1", pid), 0);
+	OK(s->ops->ident_put(s, "custom_id", "u1", "p_1"));
+	OK(s->ops->ident_put(s, "installation_id", "i-b", "p_1"));
+	OK(s->ops->ident_put(s, "installation_id", "I-a", "p_1"));
+	OK(s->ops->ident_put(s, "installation_id", "é", "p_1"));
+	OK(s->ops->ident_put(s, "crm_id", "42", "p_2"));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "u1", pid), 1);
+	CU_ASSERT_STRING_EQUAL(pid, "p_1");
+	CU_ASSERT_EQUAL(s->ops->ident_count(s, "p_1", "installation_id"), 3);
+	CU_ASSERT_EQUAL(s->ops->ident_count(s, "p_1", "crm_id"), 0);
+	CU_ASSERT_EQUAL(s->ops->ident_count_all(s, "p_1"), 4);
+	/* by type, then value, in byte order */
+	OK(s->ops->ident_list(s, "p_1", collect_ident, &l));
+	EXPECT(l, "custom_id=u1@p_1 NULL 0 -1", "installation_id=I-a@p_1 NULL 0 -1",
+	       "installation_id=i-b@p_1 NULL 0 -1", "installation_id=é@p_1 NULL 0 -1");
+	/* put moves */
+	OK(s->ops->ident_put(s, "installation_id", "i-b", "p_2"));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "installation_id", "i-b", pid), 1);
+	CU_ASSERT_STRING_EQUAL(pid, "p_2");
+	OK(s->ops->ident_reassign(s, "p_2", "p_3"));
+	CU_ASSERT_EQUAL(s->ops->ident_count_all(s, "p_2"), 0);
+	CU_ASSERT_EQUAL(s->ops->ident_count_all(s, "p_3"), 2);
+	OK(s->ops->ident_delete(s, "crm_id", "42"));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "crm_id", "42", pid), 0);
+	OK(s->ops->ident_delete_profile(s, "p_1"));
+	CU_ASSERT_EQUAL(s->ops->ident_count_all(s, "p_1"), 0);
+	CU_ASSERT_EQUAL(s->ops->ident_count_all(s, "p_3"), 1);
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+static void test_install_touch_keeps_what_a_record_leaves_unset(void)
+{
+	WORLD(w);
+	struct list l = {0};
+
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_put(s, "installation_id", "i1", "p_1"));
+	OK(s->ops->ident_put(s, "custom_id", "i1", "p_1"));
+	OK(s->ops->install_touch(s, "i1", "ios", 5000, 1));
+	OK(s->ops->install_touch(s, "i1", NULL, 4000, -1)); /* keeps all three */
+	OK(s->ops->ident_list(s, "p_1", collect_ident, &l));
+	EXPECT(l, "custom_id=i1@p_1 NULL 0 -1", "installation_id=i1@p_1 ios 5000 1");
+	OK(s->ops->install_touch(s, "i1", "android", 6000, 0));
+	OK(s->ops->install_touch(s, "nobody", "web", 6000, 1)); /* no row: nothing */
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->ident_list(s, "p_1", collect_ident, &l));
+	EXPECT(l, "custom_id=i1@p_1 NULL 0 -1", "installation_id=i1@p_1 android 6000 0");
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+/* ---- attributes and consent ------------------------------------------------- */
+
+static void put_attr(struct store *s, const char *pid, const char *key, const char *json,
+		     int64_t ts)
+{
+	struct store_attr a = {.key = key, .value_json = json, .type = 0, .ts_ms = ts,
+			       .is_deleted = json == NULL, .changed_at_ms = ts + 1};
+	OK(s->ops->attr_put(s, pid, &a));
+}
+
+static void test_attributes_put_get_list_and_find(void)
+{
+	WORLD(w);
+	struct store_attr a;
+	struct list l = {0};
+
+	OK(s->ops->begin(s));
+	put_profile(s, "p_1", 1, NULL);
+	put_profile(s, "p_2", 2, NULL);
+	put_profile(s, "p_3", 3, NULL);
+	CU_ASSERT_EQUAL(s->ops->attr_get(s, "p_1", "name", &a), 0);
+	put_attr(s, "p_1", "name", "\"Ann\"", 10);
+	put_attr(s, "p_1", "Zeta", "[1,2]", 11);
+	put_attr(s, "p_1", "$email_address", "\"a@x.io\"", 12);
+	put_attr(s, "p_2", "$email_address", "\"a@x.io\"", 13);
+	put_attr(s, "p_3", "$email_address", "\"a@x.io\"", 14);
+	put_attr(s, "p_1", "name", "\"Anna\"", 15);
+	put_attr(s, "p_1", "gone", NULL, 16);
+	CU_ASSERT_EQUAL(s->ops->attr_get(s, "p_1", "name", &a), 1);
+	CU_ASSERT_STRING_EQUAL(a.value_json, "\"Anna\"");
+	CU_ASSERT_EQUAL(a.ts_ms, 15);
+	CU_ASSERT_EQUAL(a.changed_at_ms, 16);
+	CU_ASSERT_EQUAL(s->ops->attr_get(s, "p_1", "gone", &a), 1);
+	CU_ASSERT_PTR_NULL(a.value_json);
+	CU_ASSERT_EQUAL(a.is_deleted, 1);
+	OK(s->ops->attr_list(s, "p_1", collect_attr, &l));
+	EXPECT(l, "$email_address=\"a@x.io\" t0 12 d0 13", "Zeta=[1,2] t0 11 d0 12",
+	       "gone=NULL t0 16 d1 17", "name=\"Anna\" t0 15 d0 16");
+	/* live profiles only, by id; a deleted value is not a match */
+	OK(s->ops->profile_mark_merged(s, "p_3", "p_1", 1));
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->attr_find_profiles(s, "$email_address", "\"a@x.io\"", collect_profile, &l));
+	EXPECT(l, "p_1 1 anon -", "p_2 2 anon -");
+	/* only the looked-up keys ($email_address, $phone_number) are found */
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->attr_find_profiles(s, "name", "\"Anna\"", collect_profile, &l));
+	CU_ASSERT_EQUAL(l.n, 0);
+	put_attr(s, "p_2", "$email_address", NULL, 20);
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->attr_find_profiles(s, "$email_address", "\"a@x.io\"", collect_profile, &l));
+	EXPECT(l, "p_1 1 anon -");
+	OK(s->ops->attr_delete_profile(s, "p_1"));
+	CU_ASSERT_EQUAL(s->ops->attr_get(s, "p_1", "name", &a), 0);
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+static void test_consent_keeps_unset_state_as_null(void)
+{
+	WORLD(w);
+	struct store_consent c = {.channel = "sms_marketing", .state = NULL, .ts_ms = 5,
+				  .source = "web"};
+	struct store_consent got;
+	struct list l = {0};
+
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->consent_get(s, "p_1", "email_marketing", &got), 0);
+	OK(s->ops->consent_put(s, "p_1", &c));
+	c.channel = "email_marketing";
+	c.state = "subscribed";
+	OK(s->ops->consent_put(s, "p_1", &c));
+	c.state = "unsubscribed";
+	c.ts_ms = 9;
+	c.source = "crm";
+	OK(s->ops->consent_put(s, "p_1", &c));
+	CU_ASSERT_EQUAL(s->ops->consent_get(s, "p_1", "email_marketing", &got), 1);
+	CU_ASSERT_STRING_EQUAL(got.state, "unsubscribed");
+	CU_ASSERT_STRING_EQUAL(got.source, "crm");
+	CU_ASSERT_EQUAL(got.ts_ms, 9);
+	OK(s->ops->consent_list(s, "p_1", collect_consent, &l));
+	EXPECT(l, "email_marketing=unsubscribed 9 crm", "sms_marketing=NULL 5 web");
+	OK(s->ops->consent_delete_profile(s, "p_1"));
+	CU_ASSERT_EQUAL(s->ops->consent_get(s, "p_1", "sms_marketing", &got), 0);
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+static void test_events_list_newest_first_and_page_with_before(void)
+{
+	/* ties on ts, and on (ts, message_id): seq decides */
+	static const struct { int64_t ts; const char *mid; } rows[] = {
+		{100, "m-b"}, {300, "m-a"}, {100, "m-c"}, {200, "m-z"}, {100, "m-b"},
+		{300, "m-a"}, {200, "M-z"}, {50, "m-q"},
+	};
+	static const char *const order[] = {"m-a", "m-a", "m-z", "M-z", "m-c", "m-b", "m-b", "m-q"};
+	WORLD(w);
+	struct events all = {0}, page = {0};
+	int64_t count = 0, last = 0;
+
+	OK(s->ops->begin(s));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct store_event e = {.profile_id = "p_1", .ts_ms = rows[i].ts, .source = "web",
+					.message_id = rows[i].mid, .name = "Viewed",
+					.properties_json = "{\"i\":1}"};
+		OK(s->ops->event_insert(s, &e));
+	}
+	OK(s->ops->event_list(s, "p_1", NULL, 0, collect_event, &all));
+	CU_ASSERT_EQUAL_FATAL(all.n, 8);
+	for (size_t i = 0; i < all.n; i++) {
+		CU_ASSERT_STRING_EQUAL(all.mid[i], order[i]);
+		if (i > 0 && all.e[i].ts_ms == all.e[i - 1].ts_ms &&
+		    strcmp(all.mid[i], all.mid[i - 1]) == 0)
+			CU_ASSERT(all.e[i].seq < all.e[i - 1].seq);
+	}
+	/* pages of 3 after the last one seen give the same sequence */
+	for (const struct store_event *before = NULL;;) {
+		struct events one = {0};
+		OK(s->ops->event_list(s, "p_1", before, 3, collect_event, &one));
+		for (size_t i = 0; i < one.n; i++) {
+			page.e[page.n] = one.e[i];
+			memcpy(page.mid[page.n], one.mid[i], sizeof(page.mid[0]));
+			page.e[page.n].message_id = page.mid[page.n];
+			page.n++;
+		}
+		if (one.n < 3)
+			break;
+		before = &page.e[page.n - 1];
+	}
+	CU_ASSERT_EQUAL(page.n, all.n);
+	for (size_t i = 0; i < page.n && i < all.n; i++) {
+		CU_ASSERT_EQUAL(page.e[i].seq, all.e[i].seq);
+		CU_ASSERT_STRING_EQUAL(page.mid[i], all.mid[i]);
+	}
+	OK(s->ops->event_stats(s, "p_1", &count, &last));
+	CU_ASSERT_EQUAL(count, 8);
+	CU_ASSERT_EQUAL(last, 300);
+	OK(s->ops->event_stats(s, "p_none", &count, &last));
+	CU_ASSERT_EQUAL(count, 0);
+	CU_ASSERT_EQUAL(last, 0);
+	OK(s->ops->event_move(s, "p_1", "p_2"));
+	OK(s->ops->event_stats(s, "p_2", &count, &last));
+	CU_ASSERT_EQUAL(count, 8);
+	OK(s->ops->event_delete_profile(s, "p_2"));
+	OK(s->ops->event_stats(s, "p_2", &count, &last));
+	CU_ASSERT_EQUAL(count, 0);
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+/* ---- identity log -------------------------------------------------------- */
+
+static void test_identity_log_lists_in_append_order_with_the_other_side(void)
+{
+	WORLD(w);
+	struct list l = {0};
+	const struct store_log_entry rows[] = {
+		{900, "p_1", "create", "custom_id", "u1", NULL, "login"},
+		{100, "p_2", "create", NULL, NULL, NULL, NULL},
+		{500, "p_1", "merge", NULL, NULL, "p_2", "record m1 (web)"},
+		{200, "p_3", "move", "installation_id", "i1", "p_1", "logout"},
+	};
+
+	OK(s->ops->begin(s));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		OK(s->ops->log_append(s, &rows[i]));
+	OK(s->ops->log_list(s, "p_1", collect_log, &l));
+	EXPECT(l, "900 p_1 create custom_id=u1 NULL login",
+	       "500 p_1 merge NULL=NULL p_2 record m1 (web)",
+	       "200 p_3 move installation_id=i1 p_1 logout");
+	OK(s->ops->log_delete_profile(s, "p_2"));
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->log_list(s, "p_1", collect_log, &l));
+	EXPECT(l, "900 p_1 create custom_id=u1 NULL login",
+	       "200 p_3 move installation_id=i1 p_1 logout");
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+/* ---- outbox and dead letters ------------------------------------------------ */
+
+static void append_change(struct store *s, const char *kind, const char *pid, int64_t at,
+			  const char *payload)
+{
+	struct store_change c = {.kind = kind, .profile_id = pid, .at_ms = at,
+				 .payload_json = payload};
+	OK(s->ops->outbox_append(s, &c));
+}
+
+struct seqs {
+	int64_t v[64];
+	size_t n;
+};
+
+static int collect_seq(void *ctx, const struct store_change *c)
+{
+	struct seqs *l = ctx;
+	if (l->n < 64)
+		l->v[l->n++] = c->seq;
+	return 0;
+}
+
+static void test_outbox_reads_in_seq_order_after_a_cursor(void)
+{
+	WORLD(w);
+	struct list l = {0};
+	struct seqs a = {0}, b = {0};
+
+	OK(s->ops->begin(s));
+	append_change(s, "profile_updated", "p_1", 10, "{}");
+	append_change(s, "event", "p_2", 11, "{\"name\":\"a \\\"b\\\"\"}");
+	append_change(s, "merged", "p_1", 12, "{\"merged_from\":[\"p_3\"]}");
+	OK(s->ops->commit(s));
+	OK(s->ops->begin(s));
+	append_change(s, "event", "p_9", 13, "{}"); /* rolled back: never read */
+	OK(s->ops->rollback(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_seq, &a));
+	CU_ASSERT_EQUAL_FATAL(a.n, 3);
+	CU_ASSERT(a.v[0] < a.v[1] && a.v[1] < a.v[2]);
+	OK(s->ops->outbox_read(s, a.v[0], 1, collect_change, &l));
+	CU_ASSERT_EQUAL_FATAL(l.n, 1);
+	{
+		char want[160];
+		snprintf(want, sizeof(want), "%lld event p_2 11 {\"name\":\"a \\\"b\\\"\"}",
+			 (long long)a.v[1]);
+		CU_ASSERT_STRING_EQUAL(l.text[0], want);
+	}
+	OK(s->ops->begin(s));
+	OK(s->ops->outbox_delete_profile(s, "p_2"));
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_seq, &b));
+	CU_ASSERT_EQUAL_FATAL(b.n, 2);
+	CU_ASSERT_EQUAL(b.v[0], a.v[0]);
+	CU_ASSERT_EQUAL(b.v[1], a.v[2]);
+	world_stop(&w);
+}
+
+/* An erase deletes a profile's pending changes, maybe the newest rows;
+ * what comes after must still number past everything an exporter may
+ * have read, or the exporter skips it. */
+static void test_outbox_seq_is_not_reused_after_an_erase(void)
+{
+	WORLD(w);
+	struct seqs a = {0}, b = {0};
+
+	OK(s->ops->begin(s));
+	append_change(s, "profile_updated", "p_2", 10, "{}");
+	append_change(s, "profile_updated", "p_1", 11, "{}");
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_seq, &a));
+	CU_ASSERT_EQUAL_FATAL(a.n, 2);
+	OK(s->ops->begin(s));
+	OK(s->ops->outbox_delete_profile(s, "p_1"));
+	append_change(s, "erased", "p_1", 14, "{\"identifier_types\":[]}");
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_seq, &b));
+	CU_ASSERT_EQUAL_FATAL(b.n, 2);
+	CU_ASSERT(b.v[1] > a.v[1]);
+	world_stop(&w);
+}
+
+static void test_dead_letters_replace_by_seq_list_in_order_and_go_with_erase(void)
+{
+	WORLD(w);
+	struct list l = {0};
+	struct store_dead_letter d = {.export_name = "hook", .seq = 7, .profile_id = "p_1",
+				      .at_ms = 1, .reason = "HTTP 400", .change_json = "{\"a\":1}"};
+
+	OK(s->ops->begin(s));
+	OK(s->ops->dead_letter_put(s, &d));
+	d.seq = 3;
+	d.profile_id = "p_2";
+	OK(s->ops->dead_letter_put(s, &d));
+	d.seq = 7;
+	d.profile_id = "p_1";
+	d.at_ms = 2;
+	d.reason = "HTTP 422";
+	OK(s->ops->dead_letter_put(s, &d));
+	d.export_name = "other";
+	OK(s->ops->dead_letter_put(s, &d));
+	OK(s->ops->commit(s));
+	OK(s->ops->dead_letter_list(s, "hook", 0, collect_dead, &l));
+	EXPECT(l, "hook 3 1 HTTP 400 {\"a\":1}", "hook 7 2 HTTP 422 {\"a\":1}");
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->dead_letter_list(s, "hook", 1, collect_dead, &l));
+	EXPECT(l, "hook 3 1 HTTP 400 {\"a\":1}");
+	OK(s->ops->begin(s));
+	OK(s->ops->dead_letter_delete_profile(s, "p_1"));
+	OK(s->ops->commit(s));
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->dead_letter_list(s, "hook", 0, collect_dead, &l));
+	EXPECT(l, "hook 3 1 HTTP 400 {\"a\":1}");
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->dead_letter_list(s, "other", 0, collect_dead, &l));
+	CU_ASSERT_EQUAL(l.n, 0);
+	world_stop(&w);
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+static void write_batch(struct store *s, const char *tag)
+{
+	char pid[32], mid[32];
+	struct store_event e = {.ts_ms = 1, .source = "web", .name = "x", .properties_json = "{}"};
+	snprintf(pid, sizeof(pid), "p_%s", tag);
+	snprintf(mid, sizeof(mid), "m_%s", tag);
+	e.profile_id = pid;
+	e.message_id = mid;
+	put_profile(s, pid, 1000 + tag[0], NULL);
+	CU_ASSERT_EQUAL(s->ops->dedupe_add(s, "web", mid), 1);
+	OK(s->ops->ident_put(s, "custom_id", tag, pid));
+	put_attr(s, pid, "k", "1", 1);
+	OK(s->ops->event_insert(s, &e));
+	append_change(s, "profile_updated", pid, 1, "{}");
+	OK(s->ops->meta_put(s, tag, "v"));
+}
+
+/* 1 when every trace of write_batch(tag) is there, 0 when none is. */
+static int batch_present(struct store *s, const char *tag)
+{
+	char pid[PROFILE_ID_SIZE], v[8], mid[32];
+	struct store_profile p;
+	struct store_attr a;
+	int64_t n = 0, last = 0;
+	int found = s->ops->ident_get(s, "custom_id", tag, pid);
+	int all = found;
+
+	snprintf(pid, sizeof(pid), "p_%s", tag);
+	snprintf(mid, sizeof(mid), "m_%s", tag);
+	all += s->ops->profile_get(s, pid, &p);
+	all += s->ops->attr_get(s, pid, "k", &a);
+	all += s->ops->meta_get(s, tag, v, sizeof(v));
+	CU_ASSERT_EQUAL(s->ops->event_stats(s, pid, &n, &last), 0);
+	all += (int)n;
+	return all == 5 ? 1 : all == 0 ? 0 : -1;
+}
+
+static void test_savepoint_rollback_undoes_only_its_batch(void)
+{
+	WORLD(w);
+	struct seqs seen = {0};
+
+	OK(s->ops->begin(s));
+	OK(s->ops->savepoint(s));
+	write_batch(s, "a");
+	OK(s->ops->savepoint_release(s));
+	OK(s->ops->savepoint(s));
+	write_batch(s, "b");
+	OK(s->ops->savepoint_rollback(s));
+	OK(s->ops->savepoint(s));
+	write_batch(s, "c");
+	OK(s->ops->savepoint_release(s));
+	OK(s->ops->commit(s));
+	CU_ASSERT_EQUAL(batch_present(s, "a"), 1);
+	CU_ASSERT_EQUAL(batch_present(s, "b"), 0);
+	CU_ASSERT_EQUAL(batch_present(s, "c"), 1);
+	/* the rolled-back batch's message is new again */
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->dedupe_add(s, "web", "m_b"), 1);
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_seq, &seen));
+	CU_ASSERT_EQUAL(seen.n, 2);
+	world_stop(&w);
+}
+
+static void test_commit_survives_reopen_and_rollback_leaves_nothing(void)
+{
+	WORLD(w);
+	unsigned char key[32];
+	struct store *again;
+
+	memcpy(key, s->id_key, sizeof(key));
+	OK(s->ops->begin(s));
+	write_batch(s, "a");
+	OK(s->ops->commit(s));
+	OK(s->ops->begin(s));
+	write_batch(s, "b");
+	OK(s->ops->rollback(s));
+	store_close(s);
+	w.s = NULL;
+	again = world_connect(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(again);
+	w.s = again;
+	CU_ASSERT_EQUAL(batch_present(again, "a"), 1);
+	CU_ASSERT_EQUAL(batch_present(again, "b"), 0);
+	CU_ASSERT_EQUAL(memcmp(key, again->id_key, sizeof(key)), 0);
+	world_stop(&w);
+}
+
+/* Between read_begin and read_end a reader sees one snapshot: what
+ * another connection commits meanwhile shows only afterwards. */
+static void test_read_begin_holds_one_snapshot_until_read_end(void)
+{
+	WORLD(w);
+	struct store *r = world_connect(&w);
+	char v[16];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r->ops->read_begin);
+	OK(s->ops->begin(s));
+	OK(s->ops->meta_put(s, "k", "1"));
+	OK(s->ops->commit(s));
+	OK(r->ops->read_begin(r));
+	CU_ASSERT_EQUAL(r->ops->meta_get(r, "k", v, sizeof(v)), 1);
+	CU_ASSERT_STRING_EQUAL(v, "1");
+	OK(s->ops->begin(s));
+	OK(s->ops->meta_put(s, "k", "2"));
+	OK(s->ops->meta_put(s, "k2", "x"));
+	OK(s->ops->commit(s));
+	CU_ASSERT_EQUAL(r->ops->meta_get(r, "k", v, sizeof(v)), 1);
+	CU_ASSERT_STRING_EQUAL(v, "1");
+	CU_ASSERT_EQUAL(r->ops->meta_get(r, "k2", v, sizeof(v)), 0);
+	OK(r->ops->read_end(r));
+	CU_ASSERT_EQUAL(r->ops->meta_get(r, "k", v, sizeof(v)), 1);
+	CU_ASSERT_STRING_EQUAL(v, "2");
+	/* and again, on the same connection (a pooled reader) */
+	OK(r->ops->read_begin(r));
+	CU_ASSERT_EQUAL(r->ops->meta_get(r, "k2", v, sizeof(v)), 1);
+	OK(r->ops->read_end(r));
+	store_close(r);
+	world_stop(&w);
+}
+
+static void test_ident_lock_leaves_reads_and_writes_as_they_were(void)
+{
+	WORLD(w);
+	const struct store_ident ids[] = {
+		{.type = "custom_id", .value = "u\"1\\"}, {.type = "custom_id", .value = "u2"},
+		{.type = "installation_id", .value = "i1"},
+	};
+	char pid[PROFILE_ID_SIZE];
+
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_put(s, "custom_id", "u2", "p_2"));
+	OK(s->ops->commit(s));
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_lock(s, ids, 3));
+	OK(s->ops->ident_lock(s, ids, 0));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "u2", pid), 1);
+	CU_ASSERT_STRING_EQUAL(pid, "p_2");
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "u\"1\\", pid), 0);
+	OK(s->ops->ident_put(s, "custom_id", "u\"1\\", "p_1"));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "u\"1\\", pid), 1);
+	CU_ASSERT_STRING_EQUAL(pid, "p_1");
+	OK(s->ops->block_put(s, "installation_id", "i9", 10));
+	OK(s->ops->commit(s));
+	CU_ASSERT_EQUAL(s->is_retryable, 0);
+	world_stop(&w);
+}
+
+/* ---- PostgreSQL: the memo of locked identifiers (no server needed) -------- */
+
+static const char *memo_who(struct memo *m, const char *type, const char *value)
+{
+	static char pid[PROFILE_ID_SIZE];
+	struct memo_entry *e = memo_find(m, type, value);
+	if (!e || !e->is_owner_known)
+		return "?";
+	return memo_owner(m, e, pid) ? pid : "-";
+}
+
+static void test_pg_memo_follows_merges_moves_and_erases(void)
+{
+	struct memo m = {0};
+	char value[32];
+
+	m.is_on = 1;
+	for (int i = 0; i < 1000; i++) { /* enough to grow both indexes */
+		snprintf(value, sizeof(value), "i%d", i);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(memo_add(&m, "installation_id", value));
+		memo_set_owner(&m, "installation_id", value, i % 2 ? "p_odd" : "p_even");
+	}
+	CU_ASSERT_PTR_NOT_NULL_FATAL(memo_add(&m, "custom_id", "u1"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(memo_add(&m, "custom_id", "u2"));
+	CU_ASSERT_PTR_EQUAL(memo_add(&m, "custom_id", "u1"), memo_find(&m, "custom_id", "u1"));
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "custom_id", "u1"), "?"); /* not known yet */
+	memo_set_owner(&m, "custom_id", "u1", "p_odd");
+	memo_set_owner(&m, "custom_id", "u2", NULL);
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "custom_id", "u2"), "-");
+	CU_ASSERT_PTR_NULL(memo_find(&m, "custom_id", "i1"));
+
+	/* odd merges into even: everything odd held is even's */
+	memo_reassign(&m, "p_odd", "p_even");
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "installation_id", "i1"), "p_even");
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "custom_id", "u1"), "p_even");
+	/* one moves on, even merges on, then is erased */
+	memo_set_owner(&m, "installation_id", "i3", "p_new");
+	memo_reassign(&m, "p_even", "p_survivor");
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "installation_id", "i998"), "p_survivor");
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "installation_id", "i999"), "p_survivor");
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "installation_id", "i3"), "p_new");
+	memo_delete_profile(&m, "p_survivor");
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "installation_id", "i0"), "-");
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "custom_id", "u1"), "-");
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "installation_id", "i3"), "p_new");
+	/* a name used again after its merge or erase starts afresh */
+	memo_set_owner(&m, "installation_id", "i5", "p_odd");
+	memo_set_owner(&m, "installation_id", "i7", "p_survivor");
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "installation_id", "i5"), "p_odd");
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "installation_id", "i7"), "p_survivor");
+	CU_ASSERT_STRING_EQUAL(memo_who(&m, "installation_id", "i9"), "-");
+
+	memo_reset(&m);
+	CU_ASSERT_PTR_NULL(memo_find(&m, "installation_id", "i5"));
+	m.is_on = 1;
+	CU_ASSERT_PTR_NULL(memo_find(&m, "installation_id", "i5"));
+	memo_free(&m);
+}
+
+/* ---- PostgreSQL: several writers ------------------------------------------ */
+
+struct cross {
+	struct store *s;
+	const char *value;
+	int rc;
+};
+
+static void *cross_get(void *arg)
+{
+	struct cross *c = arg;
+	char pid[PROFILE_ID_SIZE];
+	c->rc = c->s->ops->ident_get(c->s, "custom_id", c->value, pid);
+	if (c->rc < 0)
+		c->s->ops->rollback(c->s);
+	else
+		c->rc = c->s->ops->commit(c->s);
+	return NULL;
+}
+
+/* Two writers each hold one profile and reach for the other's: the server
+ * breaks the deadlock, and the loser says it may retry. */
+static void test_pg_deadlock_between_writers_is_retryable(void)
+{
+	WORLD(w);
+	struct store *s2;
+	struct cross a, b;
+	char pid[PROFILE_ID_SIZE];
+	pthread_t t;
+
+	if (!teststore_is_pg()) {
+		world_stop(&w);
+		return;
+	}
+	s2 = world_connect(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_put(s, "custom_id", "x1", "p_1"));
+	OK(s->ops->ident_put(s, "custom_id", "x2", "p_2"));
+	OK(s->ops->commit(s));
+	/* s holds p_1's lock, s2 holds p_2's */
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_lock(s, NULL, 0));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "x1", pid), 1);
+	OK(s2->ops->begin(s2));
+	OK(s2->ops->ident_lock(s2, NULL, 0));
+	CU_ASSERT_EQUAL(s2->ops->ident_get(s2, "custom_id", "x2", pid), 1);
+	a = (struct cross){s, "x2", 0};
+	b = (struct cross){s2, "x1", 0};
+	CU_ASSERT_FATAL(pthread_create(&t, NULL, cross_get, &a) == 0);
+	cross_get(&b);
+	pthread_join(t, NULL);
+	/* one lost (retryable), the other went on and committed */
+	CU_ASSERT((a.rc < 0) != (b.rc < 0));
+	CU_ASSERT_EQUAL(a.rc < 0 ? s->is_retryable : s2->is_retryable, 1);
+	CU_ASSERT_EQUAL(a.rc < 0 ? s2->is_retryable : s->is_retryable, 0);
+	store_close(s2);
+	world_stop(&w);
+}
+
+/* A write is only sent when nobody waits for its result; when it fails,
+ * the next statement that waits reports it: the batch rolls back alone,
+ * and a commit after it fails and leaves the connection usable.
+ * (PostgreSQL refuses invalid UTF-8, which SQLite stores.) */
+static void test_pg_failed_write_fails_its_batch_only(void)
+{
+	WORLD(w);
+	int64_t n = 0, last = 0;
+
+	if (!teststore_is_pg()) {
+		world_stop(&w);
+		return;
+	}
+	OK(s->ops->begin(s));
+	OK(s->ops->savepoint(s));
+	write_batch(s, "a");
+	OK(s->ops->savepoint_release(s));
+	OK(s->ops->savepoint(s));
+	write_batch(s, "b");
+	s->ops->ident_put(s, "custom_id", "bad \xff utf-8", "p_b");
+	CU_ASSERT_EQUAL(s->ops->event_stats(s, "p_b", &n, &last), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "UTF8"));
+	CU_ASSERT_EQUAL(s->is_retryable, 0);
+	OK(s->ops->savepoint_rollback(s));
+	OK(s->ops->savepoint(s));
+	write_batch(s, "c");
+	OK(s->ops->savepoint_release(s));
+	OK(s->ops->commit(s));
+	CU_ASSERT_EQUAL(batch_present(s, "a"), 1);
+	CU_ASSERT_EQUAL(batch_present(s, "b"), 0);
+	CU_ASSERT_EQUAL(batch_present(s, "c"), 1);
+
+	/* the failure is still in flight at commit */
+	OK(s->ops->begin(s));
+	write_batch(s, "d");
+	s->ops->ident_put(s, "custom_id", "bad \xfe", "p_d");
+	CU_ASSERT_EQUAL(s->ops->commit(s), -1);
+	OK(s->ops->rollback(s));
+	CU_ASSERT_EQUAL(batch_present(s, "d"), 0);
+	OK(s->ops->begin(s));
+	write_batch(s, "e");
+	OK(s->ops->commit(s));
+	CU_ASSERT_EQUAL(batch_present(s, "e"), 1);
+	world_stop(&w);
+}
+
+/* Outbox numbers follow commit order, not the order changes were made in,
+ * so an exporter that read up to seq N never misses a later commit. */
+static void test_pg_outbox_numbers_follow_commit_order(void)
+{
+	WORLD(w);
+	struct store *s2;
+	struct list l = {0};
+
+	if (!teststore_is_pg()) {
+		world_stop(&w);
+		return;
+	}
+	s2 = world_connect(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	OK(s->ops->begin(s));
+	append_change(s, "profile_updated", "p_first_made", 1, "{}");
+	OK(s2->ops->begin(s2));
+	append_change(s2, "profile_updated", "p_first_committed", 2, "{}");
+	OK(s2->ops->commit(s2));
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
+	CU_ASSERT_EQUAL_FATAL(l.n, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text[0], "p_first_committed"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text[1], "p_first_made"));
+	store_close(s2);
+	world_stop(&w);
+}
+
+/* One generated stream on SQLite and on PostgreSQL: the same dump, byte
+ * for byte (same ID key, one writer each). */
+static void test_pg_dump_equals_sqlite_dump_byte_for_byte(void)
+{
+	static const char key[] = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+	struct gen_opts o;
+	struct gen g;
+	struct testhub *th[2] = {NULL, NULL};
+	char *dump[2] = {NULL, NULL};
+	const char *had_key = getenv("PROFILEHUB_ID_KEY");
+	char *saved_key = had_key ? strdup(had_key) : NULL;
+
+	if (!teststore_is_pg())
+		return;
+	setenv("PROFILEHUB_ID_KEY", key, 1);
+	for (int b = 0; b < 2; b++) {
+		char line[GEN_LINE_MAX + 1];
+		struct strbuf batch;
+		/* the backend of the world is chosen when it starts */
+		setenv("HUB_TEST_STORE", b == 0 ? "sqlite" : "postgres", 1);
+		th[b] = testhub_start(GEN_CONFIG_YAML);
+		if (!th[b])
+			break;
+		gen_opts_default(&o);
+		o.seed = 4242;
+		o.n_users = 300;
+		o.n_records = 2000;
+		gen_init(&g, &o);
+		strbuf_init(&batch);
+		for (long i = 0; i < o.n_records; i++) {
+			size_t len = gen_next(&g, line);
+			strbuf_append(&batch, line, len);
+			if ((i + 1) % 100 == 0 || i + 1 == o.n_records) {
+				CU_ASSERT_EQUAL(testhub_apply_lines(th[b], batch.data), 0);
+				batch.len = 0;
+				batch.data[0] = '\0';
+			}
+		}
+		strbuf_free(&batch);
+		gen_free(&g);
+		{
+			json_t *docs = testhub_dump(th[b], PROFILE_EVENTS_ALL);
+			dump[b] = json_dumps(docs, JSON_COMPACT);
+			json_decref(docs);
+		}
+	}
+	setenv("HUB_TEST_STORE", "postgres", 1);
+	if (saved_key)
+		setenv("PROFILEHUB_ID_KEY", saved_key, 1);
+	else
+		unsetenv("PROFILEHUB_ID_KEY");
+	free(saved_key);
+	CU_ASSERT_PTR_NOT_NULL(th[0]);
+	CU_ASSERT_PTR_NOT_NULL(th[1]);
+	if (dump[0] && dump[1]) {
+		CU_ASSERT(strlen(dump[0]) > 10000);
+		CU_ASSERT_EQUAL(th[0]->counts.applied, th[1]->counts.applied);
+		if (strcmp(dump[0], dump[1]) != 0) {
+			size_t i = 0;
+			while (dump[0][i] && dump[0][i] == dump[1][i])
+				i++;
+			fprintf(stderr, "\n  dumps differ at byte %zu:\n   sqlite   %.120s\n   postgres %.120s",
+				i, dump[0] + (i > 40 ? i - 40 : 0), dump[1] + (i > 40 ? i - 40 : 0));
+			CU_FAIL("the PostgreSQL dump differs from SQLite's");
+		}
+	}
+	free(dump[0]);
+	free(dump[1]);
+	testhub_stop(th[0]);
+	testhub_stop(th[1]);
+}
+
+TEST_SUITE(store, NULL, NULL,
+	   TEST(test_every_op_is_implemented),
+	   TEST(test_meta_put_then_get_returns_the_last_value),
+	   TEST(test_dedupe_add_is_new_once_per_source_and_message),
+	   TEST(test_block_put_keeps_the_later_end),
+	   TEST(test_profile_next_seq_never_repeats),
+	   TEST(test_profiles_merge_repoints_tombstones_and_pages_live_ones),
+	   TEST(test_identifiers_move_count_list_and_reassign),
+	   TEST(test_install_touch_keeps_what_a_record_leaves_unset),
+	   TEST(test_attributes_put_get_list_and_find),
+	   TEST(test_consent_keeps_unset_state_as_null),
+	   TEST(test_events_list_newest_first_and_page_with_before),
+	   TEST(test_identity_log_lists_in_append_order_with_the_other_side),
+	   TEST(test_outbox_reads_in_seq_order_after_a_cursor),
+	   TEST(test_outbox_seq_is_not_reused_after_an_erase),
+	   TEST(test_dead_letters_replace_by_seq_list_in_order_and_go_with_erase),
+	   TEST(test_savepoint_rollback_undoes_only_its_batch),
+	   TEST(test_commit_survives_reopen_and_rollback_leaves_nothing),
+	   TEST(test_read_begin_holds_one_snapshot_until_read_end),
+	   TEST(test_ident_lock_leaves_reads_and_writes_as_they_were),
+	   TEST(test_pg_memo_follows_merges_moves_and_erases),
+	   TEST(test_pg_deadlock_between_writers_is_retryable),
+	   TEST(test_pg_failed_write_fails_its_batch_only),
+	   TEST(test_pg_outbox_numbers_follow_commit_order),
+	   TEST(test_pg_dump_equals_sqlite_dump_byte_for_byte))

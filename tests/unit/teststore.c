@@ -1,0 +1,83 @@
+/*
+ * teststore.c - see teststore.h.  The only test file that talks to
+ * PostgreSQL directly (to drop a world's schema); everything else goes
+ * through store.h.
+ */
+#include "teststore.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int teststore_is_pg(void)
+{
+	const char *b = getenv("HUB_TEST_STORE");
+	return b && strcmp(b, "postgres") == 0;
+}
+
+char *teststore_yaml(const char *dir, char **schema)
+{
+	static unsigned counter;
+	const char *url = getenv("HUB_TEST_PG_URL");
+	struct timespec ts;
+	char *yaml = NULL;
+
+	*schema = NULL;
+	if (!teststore_is_pg()) {
+		if (asprintf(&yaml, "store:\n  path: %s/hub.db\n", dir) < 0)
+			return NULL;
+		return yaml;
+	}
+	if (!url || !*url || strchr(url, '"')) {
+		fprintf(stderr, "teststore: HUB_TEST_STORE=postgres needs HUB_TEST_PG_URL\n");
+		return NULL;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (asprintf(schema, "t_%x_%x_%lx", (unsigned)getpid(),
+		     __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED),
+		     (unsigned long)ts.tv_nsec) < 0) {
+		*schema = NULL;
+		return NULL;
+	}
+	if (asprintf(&yaml, "store:\n  driver: postgres\n  url: \"%s\"\n  schema: %s\n", url,
+		     *schema) < 0) {
+		free(*schema);
+		*schema = NULL;
+		return NULL;
+	}
+	return yaml;
+}
+
+static void quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg; /* "drop cascades to N other objects" */
+}
+
+void teststore_drop(const char *schema)
+{
+	const char *url = getenv("HUB_TEST_PG_URL");
+	char sql[128];
+	PGconn *c;
+	PGresult *res;
+
+	if (!schema || !url)
+		return;
+	c = PQconnectdb(url);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "teststore: cannot drop schema %s: %s", schema, PQerrorMessage(c));
+		PQfinish(c);
+		return;
+	}
+	PQsetNoticeProcessor(c, quiet, NULL);
+	/* the name is ours: t_ and hex digits */
+	snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS \"%s\" CASCADE", schema);
+	res = PQexec(c, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		fprintf(stderr, "teststore: dropping schema %s: %s", schema, PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+}

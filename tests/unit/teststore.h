@@ -1,0 +1,22 @@
+/*
+ * teststore.h - which store backend the unit tests run on, so the same
+ * suites (scenarios, random, store) prove both: HUB_TEST_STORE=sqlite (the
+ * default) or postgres, with HUB_TEST_PG_URL naming a database the tests
+ * may create schemas in (tests/pgtest.sh starts a throwaway one).  On
+ * PostgreSQL every world gets its own fresh schema, dropped at its end.
+ */
+#ifndef HUB_TESTSTORE_H
+#define HUB_TESTSTORE_H
+
+/* 1 when the tests run on PostgreSQL. */
+int teststore_is_pg(void);
+
+/* The `store:` section of a world's config (malloc'd YAML), or NULL with
+ * a message on stderr.  SQLite: dir/hub.db.  PostgreSQL: a new schema
+ * t_<unique>, its name in *schema (malloc'd; NULL on SQLite). */
+char *teststore_yaml(const char *dir, char **schema);
+
+/* Drops a schema made by teststore_yaml and everything in it (NULL: no-op). */
+void teststore_drop(const char *schema);
+
+#endif
