@@ -172,6 +172,14 @@ bench: $(B)/bench/lookup_load $(filter %/freeport,$(TEST_TOOLS))
 $(B)/bench/lookup_load: bench/lookup/lookup_load.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MF $@.d $(LDFLAGS_ALL) -o $@ $< -lpthread
+
+# bench/ingest: the parse ceiling (a bare jansson parse of the benchmark's
+# bodies); the load itself is wrk with bench/ingest/ingest.lua
+bench: $(B)/bench/parse_ceiling $(filter %/freeport,$(TEST_TOOLS))
+
+$(B)/bench/parse_ceiling: bench/ingest/parse_ceiling.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MF $@.d $(LDFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
 # ---- end of bench -------------------------------------------------------
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
