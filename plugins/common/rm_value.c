@@ -8,6 +8,7 @@
 #include "rowmap_int.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -321,8 +322,21 @@ int rm_cell_instant(enum rm_type type, const struct rm_cell *c, int64_t *sec, in
 	}
 }
 
-/* A JSON number as the hub reads it: integers up to 18 digits stay exact,
- * longer ones and odd forms (".5") become a double; 1 when not a number. */
+/* 1 when a 19-digit integer still fits 64 bits. */
+static int fits_int64(const char *s, size_t n_int)
+{
+	char *end;
+
+	if (n_int != 19)
+		return 0;
+	errno = 0;
+	(void)strtoll(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+/* A JSON number as the hub reads it: integers that fit 64 bits stay exact
+ * (BigQuery's INT64 up to 2^63 - 1), longer ones and odd forms (".5")
+ * become a double; 1 when not a number. */
 static int append_number(struct buf *b, const char *s)
 {
 	const char *p = s;
@@ -340,7 +354,7 @@ static int append_number(struct buf *b, const char *s)
 		is_plain = n_frac > 0;
 		p += 1 + n_frac;
 	}
-	if (is_plain && *p == '\0' && (strchr(s, '.') || n_int <= 18)) {
+	if (is_plain && *p == '\0' && (strchr(s, '.') || n_int <= 18 || fits_int64(s, n_int))) {
 		rm_buf_puts(b, s);
 		return 0;
 	}

@@ -1,0 +1,203 @@
+/*
+ * bigquery.c - the BigQuery pull source: descriptor, config, and the glue
+ * between the query (bq_query.c, REST API v2 over libcurl) and the shared
+ * pull loop (plugins/common/rowpull.c) and mapping (rowmap.c).
+ *
+ *   credentials_file  a service-account key (JSON): an RS256 JWT exchanged
+ *                     at the key's token_uri
+ *   metadata: true    the metadata server (GCE_METADATA_HOST honoured)
+ *   access_token      a token made elsewhere (tests)
+ *
+ * The query's `:cursor` becomes the named parameter @cursor (never
+ * interpolated), typed from the cursor column.  Config mistakes are
+ * refused in create(), before any request, so `profilehub check` reports
+ * them; `check --connect` dry-runs the query and checks the map against
+ * its columns.
+ */
+#include "bq.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct hub_config_key bq_keys[] = {
+	{.name = "project", .type = HUB_CFG_STRING, .is_required = 1,
+	 .description = "the Google Cloud project that runs the query (and is billed)"},
+	{.name = "location", .type = HUB_CFG_STRING,
+	 .description = "where the job runs: US, EU, europe-west1, ... (default: BigQuery's choice)"},
+	{.name = "credentials_file", .type = HUB_CFG_STRING,
+	 .description = "a service-account key file (JSON)"},
+	{.name = "access_token", .type = HUB_CFG_STRING, .is_secret = 1,
+	 .description = "an OAuth access token made elsewhere (tests)"},
+	{.name = "metadata", .type = HUB_CFG_BOOL, .default_value = "false",
+	 .description = "true: tokens from the metadata server (GCE, GKE, Cloud Run)"},
+	{.name = "endpoint", .type = HUB_CFG_STRING,
+	 .description = "base URL (default https://bigquery.googleapis.com)"},
+	{.name = "cursor_type", .type = HUB_CFG_STRING,
+	 .description = "the @cursor parameter's type before the column's is known: TIMESTAMP, "
+			"DATETIME, DATE, INT64, NUMERIC, FLOAT64 or STRING (default: from the "
+			"value)"},
+	{.name = NULL},
+};
+
+struct bq_state {
+	const struct hub_host *host;
+	const struct hub_instance *inst;
+	struct bq_query *query;
+	struct rowmap *map;
+	struct rowpull pull;
+};
+
+static const char *cfg_str(const struct hub_host *host, const struct hub_instance *inst,
+			   const char *key)
+{
+	const char *v = host->config_string(inst, key);
+	return v && *v ? v : NULL;
+}
+
+/* The query with @cursor for :cursor. */
+static char *read_query(const struct hub_host *host, const struct hub_instance *inst, char *err,
+			size_t err_size)
+{
+	const char *query = cfg_str(host, inst, "query");
+	int n = 0;
+	char *out;
+
+	if (!query) {
+		snprintf(err, err_size, "query: required (SQL with :cursor)");
+		return NULL;
+	}
+	if (!(out = rowmap_query_rewrite(query, "@cursor", &n, err, err_size)))
+		return NULL;
+	if (n == 0) {
+		snprintf(err, err_size, "query: has no :cursor placeholder (write e.g. "
+			 "WHERE updated_at >= :cursor ORDER BY updated_at, id)");
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static int make_auth(const struct hub_host *host, const struct hub_instance *inst,
+		     struct bq_auth **out, char *err, size_t err_size)
+{
+	const char *file = cfg_str(host, inst, "credentials_file");
+	const char *token = cfg_str(host, inst, "access_token");
+	int is_metadata = host->config_bool(inst, "metadata");
+	int n = !!file + !!token + !!is_metadata;
+
+	if (n != 1) {
+		snprintf(err, err_size, "%s of credentials_file, access_token and metadata: true",
+			 n ? "only one" : "needs one");
+		return -1;
+	}
+	if (file)
+		return bq_auth_new(BQ_AUTH_SERVICE_ACCOUNT, file, out, err, err_size);
+	if (token)
+		return bq_auth_new(BQ_AUTH_STATIC, token, out, err, err_size);
+	return bq_auth_new(BQ_AUTH_METADATA, NULL, out, err, err_size);
+}
+
+static void bq_destroy(void *state)
+{
+	struct bq_state *st = state;
+
+	if (!st)
+		return;
+	if (st->pull.ops)
+		rowpull_close(&st->pull);
+	bq_query_free(st->query);
+	rowmap_free(st->map);
+	free(st);
+}
+
+static hub_rc bq_create(const struct hub_host *host, const struct hub_instance *inst,
+			void **state, char *err, size_t err_size)
+{
+	struct bq_state *st = calloc(1, sizeof(*st));
+	struct rm_config mc = {
+		.source = host->instance_name(inst),
+		.map_json = host->config_json(inst, "map"),
+		.kind = cfg_str(host, inst, "kind"),
+		.cursor_json = host->config_json(inst, "cursor"),
+	};
+	struct bq_query_config qc = {
+		.endpoint = cfg_str(host, inst, "endpoint"),
+		.project = cfg_str(host, inst, "project"),
+		.location = cfg_str(host, inst, "location"),
+		.cursor_type = cfg_str(host, inst, "cursor_type"),
+	};
+	char *query = NULL, ptype[16], pvalue[64];
+
+	if (!st)
+		return HUB_ERR_NOMEM;
+	st->host = host;
+	st->inst = inst;
+	st->pull.host = host;
+	st->pull.inst = inst;
+	st->pull.cursor_start = cfg_str(host, inst, "cursor_start");
+	if (!qc.project) {
+		snprintf(err, err_size, "project: required");
+		goto fail;
+	}
+	if (qc.cursor_type &&
+	    bq_param_for(qc.cursor_type, NULL, ptype, sizeof(ptype), pvalue, sizeof(pvalue), err,
+			 err_size))
+		goto fail;
+	if (rowmap_new(&mc, &st->map, err, err_size) ||
+	    !(query = read_query(host, inst, err, err_size)) ||
+	    make_auth(host, inst, &qc.auth, err, err_size))
+		goto fail;
+	qc.query = query;
+	if (bq_query_new(host, inst, &qc, &st->query, err, err_size))
+		goto fail; /* the query took the auth, and freed it */
+	st->pull.map = st->map;
+	st->pull.ops = &bq_query_ops;
+	st->pull.t = st->query;
+	free(query);
+	*state = st;
+	return HUB_OK;
+fail:
+	free(query);
+	bq_destroy(st);
+	return HUB_ERR_CONFIG;
+}
+
+static hub_rc bq_pull(void *state, struct hub_call *call, const char *cursor, size_t budget,
+		      char *err, size_t err_size)
+{
+	struct bq_state *st = state;
+	hub_rc rc;
+
+	bq_query_set_call(st->query, call);
+	rc = rowpull_pull(&st->pull, call, cursor, budget, err, err_size);
+	bq_query_set_call(st->query, NULL);
+	return rc;
+}
+
+static hub_rc bq_check_connect(void *state, char *err, size_t err_size)
+{
+	struct bq_state *st = state;
+
+	rowpull_close(&st->pull);
+	return bq_query_check(st->query, st->map, st->pull.cursor_start, err, err_size);
+}
+
+static const struct hub_plugin bq_plugin = {
+	.abi = HUB_ABI_STAMP_INIT,
+	.name = "bigquery",
+	.version = "1.0.0",
+	.description = "pulls rows from BigQuery (REST API v2) into profiles",
+	.roles = HUB_ROLE_PULL,
+	.config = bq_keys,
+	.create = bq_create,
+	.destroy = bq_destroy,
+	.check_connect = bq_check_connect,
+	.pull = bq_pull,
+};
+
+HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)
+{
+	(void)host;
+	return &bq_plugin;
+}

@@ -1,0 +1,220 @@
+/*
+ * bq_auth.c - the access token every BigQuery request carries, from one of
+ *
+ *   a service-account key file  a signed JWT (bq_jwt.c) POSTed to the
+ *                               key's token_uri as grant_type
+ *                               urn:ietf:params:oauth:grant-type:jwt-bearer
+ *   the metadata server         GET http://$GCE_METADATA_HOST (default
+ *                               metadata.google.internal)/computeMetadata/
+ *                               v1/instance/service-accounts/default/token
+ *                               with Metadata-Flavor: Google
+ *   a static access_token       (tests, or a token made elsewhere)
+ *
+ * Both endpoints answer {"access_token", "expires_in", "token_type"}.  The
+ * token is cached and fetched again five minutes before it expires (or
+ * when the API refused it).  Tokens and keys are never logged nor put in
+ * an error; the token endpoint's own {"error", "error_description"} is.
+ */
+#include "bq.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RENEW_BEFORE_MS (5 * 60 * 1000LL)
+#define DEFAULT_LIFETIME_S 3600
+
+struct bq_auth {
+	enum bq_auth_mode mode;
+	struct bq_sa_key *key;     /* service account */
+	char *metadata_url;        /* metadata */
+	char *token;
+	int64_t renew_at_ms;       /* fetch again from then on */
+};
+
+static void token_drop(struct bq_auth *a)
+{
+	if (a->token) {
+		memset(a->token, 0, strlen(a->token));
+		free(a->token);
+	}
+	a->token = NULL;
+	a->renew_at_ms = 0;
+}
+
+void bq_auth_free(struct bq_auth *a)
+{
+	if (!a)
+		return;
+	token_drop(a);
+	bq_sa_key_free(a->key);
+	free(a->metadata_url);
+	free(a);
+}
+
+static char *metadata_url(void)
+{
+	static const char path[] = "/computeMetadata/v1/instance/service-accounts/default/token";
+	const char *host = getenv("GCE_METADATA_HOST");
+	size_t n;
+	char *url;
+
+	if (!host || !*host)
+		host = BQ_METADATA_HOST;
+	n = strlen(host) + sizeof(path) + 16;
+	if ((url = malloc(n)))
+		snprintf(url, n, "http://%s%s", host, path);
+	return url;
+}
+
+int bq_auth_new(enum bq_auth_mode mode, const char *secret, struct bq_auth **out, char *err,
+		size_t err_size)
+{
+	struct bq_auth *a = calloc(1, sizeof(*a));
+
+	*out = NULL;
+	if (!a) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	a->mode = mode;
+	switch (mode) {
+	case BQ_AUTH_STATIC:
+		if (!(a->token = strdup(secret)))
+			goto nomem;
+		a->renew_at_ms = INT64_MAX;
+		break;
+	case BQ_AUTH_SERVICE_ACCOUNT:
+		if (bq_sa_key_load(secret, &a->key, err, err_size))
+			goto fail;
+		break;
+	case BQ_AUTH_METADATA:
+		if (!(a->metadata_url = metadata_url()))
+			goto nomem;
+		break;
+	}
+	*out = a;
+	return 0;
+nomem:
+	snprintf(err, err_size, "out of memory");
+fail:
+	bq_auth_free(a);
+	return -1;
+}
+
+int bq_auth_invalidate(struct bq_auth *a)
+{
+	if (a->mode == BQ_AUTH_STATIC)
+		return 0;
+	token_drop(a);
+	return 1;
+}
+
+/* The form body of the JWT-bearer grant (malloc'd). */
+static char *grant_body(struct bq_auth *a, struct bq_http *h, int64_t now_s)
+{
+	static const char grant[] =
+		"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=";
+	char *jwt = bq_jwt_assertion(a->key, BQ_SCOPE, now_s), *esc, *body = NULL;
+
+	if (!jwt)
+		return NULL;
+	if ((esc = bq_http_escape(h, jwt)) && (body = malloc(sizeof(grant) + strlen(esc))))
+		sprintf(body, "%s%s", grant, esc);
+	free(esc);
+	free(jwt);
+	return body;
+}
+
+/* A token endpoint's answer -> a->token. */
+static hub_rc take_token(struct bq_auth *a, long status, const char *body, const char *what,
+			 const char *retry_after, int64_t now_ms, char *err, size_t err_size)
+{
+	json_t *root = json_loads(body, 0, NULL);
+	const char *tok = json_string_value(json_object_get(root, "access_token"));
+	json_t *exp = json_object_get(root, "expires_in");
+	int64_t life_s = json_is_integer(exp) ? json_integer_value(exp)
+			 : json_is_real(exp)  ? (int64_t)json_real_value(exp)
+					      : DEFAULT_LIFETIME_S;
+	hub_rc rc = HUB_OK;
+
+	if (status != 200 || !tok || !*tok) {
+		const char *e = json_string_value(json_object_get(root, "error"));
+		const char *d = json_string_value(json_object_get(root, "error_description"));
+		json_t *env = json_object_get(root, "error");
+
+		if (json_is_object(env)) { /* a Google envelope (metadata errors) */
+			rc = bq_error_decode(status, body, retry_after, err, err_size);
+			json_decref(root);
+			return rc;
+		}
+		if (status == 429 || status == 408 || status >= 500)
+			rc = HUB_RETRY;
+		else if (status == 200)
+			rc = HUB_ERR_INTERNAL;
+		else if (status == 404 && a->mode == BQ_AUTH_METADATA)
+			rc = HUB_ERR_CONFIG;
+		else
+			rc = HUB_ERR_AUTH;
+		snprintf(err, err_size, "%s%.20s%s%s refused the token request (HTTP %ld): %.60s%s%.300s",
+			 rc == HUB_RETRY && *retry_after ? "retry after " : "",
+			 rc == HUB_RETRY && *retry_after ? retry_after : "",
+			 rc == HUB_RETRY && *retry_after ? "s: " : "", what, status,
+			 e ? e : (status == 200 ? "no access_token" : "no error code"), d ? ": " : "",
+			 d ? d : "");
+		json_decref(root);
+		return rc;
+	}
+	token_drop(a);
+	if (!(a->token = strdup(tok))) {
+		json_decref(root);
+		snprintf(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
+	if (life_s <= 0)
+		life_s = 60;
+	/* five minutes early; a short-lived token at half its life */
+	a->renew_at_ms = now_ms + (life_s * 1000 > 2 * RENEW_BEFORE_MS
+					   ? life_s * 1000 - RENEW_BEFORE_MS
+					   : life_s * 500);
+	json_decref(root);
+	return HUB_OK;
+}
+
+const char *bq_auth_token(struct bq_auth *a, struct bq_http *h, int64_t now_ms, hub_rc *rc,
+			  char *err, size_t err_size)
+{
+	char *body = NULL;
+	long status = 0;
+
+	*rc = HUB_OK;
+	if (a->token && now_ms < a->renew_at_ms)
+		return a->token;
+	if (a->mode == BQ_AUTH_SERVICE_ACCOUNT) {
+		if (!(body = grant_body(a, h, now_ms / 1000))) {
+			*rc = HUB_ERR_INTERNAL;
+			snprintf(err, err_size, "cannot sign the service account's JWT");
+			return NULL;
+		}
+		*rc = bq_http_request(h, bq_sa_key_token_uri(a->key), NULL, NULL, body,
+				      "application/x-www-form-urlencoded",
+				      "the key file's token_uri", &status, err, err_size);
+		memset(body, 0, strlen(body));
+		free(body);
+		if (*rc == HUB_OK)
+			*rc = take_token(a, status, h->resp.p, "the key file's token_uri",
+					 h->retry_after, now_ms, err, err_size);
+	} else if (a->mode == BQ_AUTH_METADATA) {
+		*rc = bq_http_request(h, a->metadata_url, NULL, "Metadata-Flavor: Google", NULL,
+				      NULL, "the metadata server", &status, err, err_size);
+		if (*rc == HUB_OK)
+			*rc = take_token(a, status, h->resp.p, "the metadata server",
+					 h->retry_after, now_ms, err, err_size);
+	} else {
+		return a->token;
+	}
+	if (h->resp.p)
+		memset(h->resp.p, 0, h->resp.len); /* the answer held the token */
+	bq_text_reset(&h->resp);
+	return *rc == HUB_OK ? a->token : NULL;
+}

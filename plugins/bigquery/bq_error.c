@@ -1,0 +1,110 @@
+/*
+ * bq_error.c - Google's error envelope to a hub_rc and one line for people.
+ *
+ *   {"error": {"code": 400, "message": "Unrecognized name: x at [1:8]",
+ *              "errors": [{"message": "...", "domain": "global",
+ *                          "reason": "invalidQuery", "location": "q"}],
+ *              "status": "INVALID_ARGUMENT"}}
+ *
+ * The reason decides before the status: BigQuery answers a rate limit
+ * with 403 rateLimitExceeded (retry) and a missing permission with 403
+ * accessDenied (disable).  Never echoes a header or a token: only the
+ * envelope's own message, which names tables and columns, not secrets.
+ */
+#include "bq.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct reason_rc {
+	const char *reason;
+	hub_rc rc;
+};
+
+static const struct reason_rc reasons[] = {
+	{"rateLimitExceeded", HUB_RETRY},
+	{"backendError", HUB_RETRY},
+	{"internalError", HUB_RETRY},
+	{"jobBackendError", HUB_RETRY},
+	{"jobInternalError", HUB_RETRY},
+	{"tableUnavailable", HUB_RETRY},
+	{"quotaExceeded", HUB_RETRY},   /* later, with backoff: not a config error */
+	{"accessDenied", HUB_ERR_AUTH},
+	{"authError", HUB_ERR_AUTH},
+	{"forbidden", HUB_ERR_AUTH},
+	{"unauthorized", HUB_ERR_AUTH},
+	{"billingNotEnabled", HUB_ERR_CONFIG},
+	{"invalidQuery", HUB_ERR_CONFIG},
+	{"invalid", HUB_ERR_CONFIG},
+	{"invalidParameter", HUB_ERR_CONFIG},
+	{"notFound", HUB_ERR_CONFIG},
+	{"responseTooLarge", HUB_ERR_CONFIG},
+	{"resourcesExceeded", HUB_ERR_CONFIG},
+};
+
+static const char *first_reason(json_t *error)
+{
+	json_t *errors = json_object_get(error, "errors");
+	const char *r = json_string_value(json_object_get(json_array_get(errors, 0), "reason"));
+
+	return r ? r : "";
+}
+
+const char *bq_error_reason(const char *body, char *buf, size_t size)
+{
+	json_t *root = body ? json_loads(body, 0, NULL) : NULL;
+
+	snprintf(buf, size, "%s", first_reason(json_object_get(root, "error")));
+	json_decref(root);
+	return buf;
+}
+
+static hub_rc rc_of(long status, const char *reason)
+{
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (strcmp(reason, reasons[i].reason) == 0)
+			return reasons[i].rc;
+	if (status == 429 || status == 408 || (status >= 500 && status != 501))
+		return HUB_RETRY;
+	if (status == 401 || status == 403)
+		return HUB_ERR_AUTH;
+	if (status >= 400 && status < 500)
+		return HUB_ERR_CONFIG;
+	return HUB_ERR_INTERNAL;
+}
+
+static const char *hint(hub_rc rc, const char *reason)
+{
+	if (rc == HUB_ERR_AUTH)
+		return " (the credentials need the BigQuery Job User role on the project and "
+		       "Data Viewer on the data)";
+	if (strcmp(reason, "notFound") == 0)
+		return " (check project, location and the table names in query)";
+	return "";
+}
+
+hub_rc bq_error_decode(long status, const char *body, const char *retry_after, char *err,
+		       size_t err_size)
+{
+	json_t *root = body ? json_loads(body, 0, NULL) : NULL;
+	json_t *error = json_object_get(root, "error");
+	const char *reason = first_reason(error);
+	const char *msg = json_string_value(json_object_get(error, "message"));
+	char prefix[64] = "", what[96];
+	hub_rc rc = rc_of(status, reason);
+
+	if (!msg)
+		msg = json_is_string(error) ? json_string_value(error) : "(no message)";
+	if (rc == HUB_RETRY && retry_after && *retry_after)
+		snprintf(prefix, sizeof(prefix), "retry after %.20ss: ", retry_after);
+	if (*reason)
+		snprintf(what, sizeof(what), "%.60s (HTTP %ld)", reason, status);
+	else
+		snprintf(what, sizeof(what), "HTTP %ld", status);
+	snprintf(err, err_size, "%sBigQuery %s: %.600s%s", prefix, what, msg, hint(rc, reason));
+	json_decref(root);
+	for (char *p = err; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	return rc;
+}

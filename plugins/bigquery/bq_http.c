@@ -1,0 +1,244 @@
+/*
+ * bq_http.c - one libcurl easy handle per instance (reused, so
+ * connections are kept alive between pages), the answer's body in a
+ * growable buffer and its Retry-After header.  Also the small text buffer
+ * the plugin writes JSON into.
+ *
+ * Never put a token or a query string into an error: messages name what
+ * was asked ("jobs.query", "the token endpoint") and curl's reason.
+ */
+#include "bq.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define USER_AGENT "profilehub-bigquery/1.0"
+
+/* ---- text ------------------------------------------------------------------ */
+
+void bq_text_reset(struct bq_text *t)
+{
+	t->len = 0;
+	t->failed = 0;
+	if (t->p)
+		t->p[0] = '\0';
+}
+
+void bq_text_add(struct bq_text *t, const char *s, size_t n)
+{
+	if (t->failed)
+		return;
+	if (t->len + n + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 256;
+		char *p;
+		while (cap < t->len + n + 1)
+			cap *= 2;
+		if (!(p = realloc(t->p, cap))) {
+			t->failed = 1;
+			return;
+		}
+		t->p = p;
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+	t->p[t->len] = '\0';
+}
+
+void bq_text_puts(struct bq_text *t, const char *s)
+{
+	bq_text_add(t, s, strlen(s));
+}
+
+void bq_text_json_string(struct bq_text *t, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	bq_text_add(t, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[7] = "\\u00";
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		bq_text_add(t, run, (size_t)(s - run));
+		run = s + 1;
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			bq_text_add(t, esc, 2);
+		} else {
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			bq_text_add(t, esc, 6);
+		}
+	}
+	bq_text_add(t, run, (size_t)(s - run));
+	bq_text_add(t, "\"", 1);
+}
+
+/* ---- HTTP ------------------------------------------------------------------ */
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+	struct bq_text *t = ctx;
+	size_t len = size * n;
+
+	bq_text_add(t, data, len);
+	return t->failed ? 0 : len; /* 0: curl fails the transfer */
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ctx)
+{
+	struct bq_http *h = ctx;
+	size_t len = size * n, k = 0;
+	static const char name[] = "retry-after:";
+	const char *v;
+
+	if (len <= sizeof(name) || strncasecmp(data, name, sizeof(name) - 1) != 0)
+		return len;
+	v = data + sizeof(name) - 1;
+	while (v < data + len && *v == ' ')
+		v++;
+	while (k + 1 < sizeof(h->retry_after) && v + k < data + len && v[k] >= '0' && v[k] <= '9') {
+		h->retry_after[k] = v[k];
+		k++;
+	}
+	h->retry_after[k] = '\0';
+	return len;
+}
+
+static int is_transient(CURLcode c)
+{
+	switch (c) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_BAD_CONTENT_ENCODING:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int bq_http_init(struct bq_http *h, char *err, size_t err_size)
+{
+	CURL *c = curl_easy_init();
+
+	memset(h, 0, sizeof(*h));
+	if (!c) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &h->resp);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
+	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
+	h->curl = c;
+	return 0;
+}
+
+void bq_http_cleanup(struct bq_http *h)
+{
+	if (h->curl)
+		curl_easy_cleanup(h->curl);
+	free(h->resp.p);
+	memset(h, 0, sizeof(*h));
+}
+
+char *bq_http_escape(struct bq_http *h, const char *s)
+{
+	char *e = curl_easy_escape(h->curl, s, 0), *out;
+
+	if (!e)
+		return NULL;
+	out = strdup(e);
+	curl_free(e);
+	return out;
+}
+
+/* Appends one header line; sets *failed when it cannot. */
+static void header_add(struct curl_slist **list, const char *line, int *failed)
+{
+	struct curl_slist *l;
+
+	if (*failed || !line)
+		return;
+	if (!(l = curl_slist_append(*list, line)))
+		*failed = 1;
+	else
+		*list = l;
+}
+
+hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
+		       const char *extra, const char *body, const char *content_type,
+		       const char *what, long *status, char *err, size_t err_size)
+{
+	struct curl_slist *hdrs = NULL;
+	struct bq_text auth = {0};
+	char ct[128];
+	CURLcode c;
+	int failed = 0;
+
+	*status = 0;
+	if (bearer) {
+		bq_text_puts(&auth, "Authorization: Bearer ");
+		bq_text_puts(&auth, bearer);
+		failed = auth.failed;
+		header_add(&hdrs, auth.p, &failed);
+	}
+	header_add(&hdrs, extra, &failed);
+	if (body) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+		header_add(&hdrs, ct, &failed);
+	}
+	if (auth.p) {
+		memset(auth.p, 0, auth.cap); /* the token does not linger */
+		free(auth.p);
+	}
+	if (failed) {
+		curl_slist_free_all(hdrs);
+		snprintf(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
+	bq_text_reset(&h->resp);
+	bq_text_add(&h->resp, "", 0);
+	h->retry_after[0] = '\0';
+	curl_easy_setopt(h->curl, CURLOPT_URL, url);
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
+	if (body) {
+		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	} else {
+		curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
+	}
+	c = curl_easy_perform(h->curl);
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hdrs);
+	if (c != CURLE_OK) {
+		snprintf(err, err_size, "%s: %s", what, curl_easy_strerror(c));
+		return is_transient(c) ? HUB_RETRY : HUB_ERR_CONFIG;
+	}
+	if (h->resp.failed) {
+		snprintf(err, err_size, "%s: out of memory for the answer", what);
+		return HUB_ERR_NOMEM;
+	}
+	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status);
+	return HUB_OK;
+}

@@ -1,0 +1,4 @@
+bigquery_LIBS := -ljansson -lcurl -lcrypto
+bigquery_SRC_EXTRA := plugins/common/rowmap.c plugins/common/rm_value.c \
+	plugins/common/rm_cursor.c plugins/common/rowpull.c plugins/common/rowmap.h \
+	plugins/common/rowmap_int.h plugins/common/rowpull.h plugins/bigquery/bq.h

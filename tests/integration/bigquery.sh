@@ -1,0 +1,330 @@
+#!/bin/sh
+# bigquery.sh - the bigquery plugin through `profilehub sync` against a fake
+# of BigQuery's REST API (tests/integration/fake_bigquery/server.js; its
+# faithfulness is proven by Google's own clients in bigquery_clients.sh):
+# a service-account key made here (the fake verifies the JWT with its public
+# half), the metadata server and a static token; every cell type, REPEATED
+# and RECORD, INT64 above 2^53; pages with ties across their boundaries;
+# incremental syncs; jobComplete: false polling; 429 / 403 rateLimitExceeded
+# / 5xx retried (Retry-After, the same requestId); TIMESTAMPs as float
+# seconds in exponent form read exactly as int64 microseconds; SIGKILL mid
+# sync then resume without loss or duplicates; invalidQuery, notFound,
+# accessDenied and a refused key failing clearly and disabling the source
+# in `profilehub run`; `check --connect`.
+set -u
+cd "$(dirname "$0")/../.."
+B=${HUB_BUILD:-build}
+HUB="$PWD/$B/profilehub"
+T=$(mktemp -d "${TMPDIR:-/tmp}/hub_bq.XXXXXX")
+FAKE_PID=
+HUB_PID=
+cleanup() {
+	[ -n "$HUB_PID" ] && kill -9 "$HUB_PID" 2>/dev/null
+	[ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null
+	wait 2>/dev/null
+	[ -n "${KEEP_TMP:-}" ] && echo "kept $T" || rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+for tool in node jq curl openssl; do
+	command -v $tool >/dev/null || { echo "FAIL: $tool is not installed (scripts/deps.sh)"; exit 1; }
+done
+[ -f "$B/plugins/bigquery.so" ] || { echo "FAIL: $B/plugins/bigquery.so is not built"; exit 1; }
+
+# ---- keys, data, the fake ----------------------------------------------------------------
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/key.pem" 2>/dev/null
+openssl pkey -in "$T/key.pem" -pubout -out "$T/pub.pem"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/other.pem" 2>/dev/null
+EMAIL=hub-loader@proj-test.iam.gserviceaccount.com
+
+sh tests/integration/fake_bigquery/seed.sh "$T/data.json"
+base=1767225600 # 2026-01-01T00:00:00Z, the seed's first time
+
+node tests/integration/fake_bigquery/server.js --port-file "$T/port" --public-key "$T/pub.pem" \
+	--client-email "$EMAIL" --static-token "static-$$" --data "$T/data.json" --page-rows 5 \
+	>"$T/fake.log" 2>&1 &
+FAKE_PID=$!
+n=0
+until [ -s "$T/port" ]; do
+	n=$((n + 1))
+	[ $n -lt 200 ] || { echo "FAIL: the fake did not start: $(cat "$T/fake.log")"; exit 1; }
+	sleep 0.05
+done
+PORT=$(cat "$T/port")
+FAKE="http://127.0.0.1:$PORT"
+control() { curl -s -X POST -d "$1" "$FAKE/_control" >/dev/null; }
+fake_log() { curl -s "$FAKE/_log"; }
+log_from() { fake_log | jq --argjson from "$1" '.[$from:]'; }
+
+# service-account key files, as the Cloud console writes them
+sa_key() {
+	jq -n --arg email "$EMAIL" --rawfile pem "$1" --arg uri "$FAKE/token" \
+		'{type: "service_account", project_id: "proj-test", private_key_id: "k1",
+		  private_key: $pem, client_email: $email, client_id: "1",
+		  auth_uri: "https://accounts.google.com/o/oauth2/auth", token_uri: $uri}'
+}
+sa_key "$T/key.pem" >"$T/sa.json"
+sa_key "$T/other.pem" >"$T/sa_other.json"
+
+mkdir -p "$T/plugins"
+ln -s "$PWD/$B/plugins/bigquery.so" "$T/plugins/bigquery.so"
+
+USERS_Q='SELECT * FROM `proj-test.analytics.users` WHERE updated_at >= :cursor ORDER BY updated_at, id'
+# (the hub keeps no objects as attributes and numbers as doubles: RECORD, JSON and
+# INT64 beyond 2^53 go in as text with string(x); as event properties they stay JSON)
+USERS_MAP='{custom_id: user_id, attributes: {$email_address: email, plan: plan, score: score, ratio: ratio, vip: vip, date(signup): signup, last_login: last_login, string(big): big, tags: tags, string(address): address, string(prefs): prefs, name: name}}'
+# source NAME [QUERY [MAP [CURSOR [AUTH [EXTRA]]]]]: one bigquery source entry
+source_yaml() {
+	cat <<EOF
+  - name: $1
+    plugin: bigquery
+    endpoint: $FAKE
+    project: proj-test
+    location: EU
+    ${5:-credentials_file: $T/sa.json}
+    query: "${2:-$USERS_Q}"
+    cursor: ${4:-[updated_at, id]}
+    page_size: ${PAGE:-4}
+    map: ${3:-$USERS_MAP}
+${6:-}
+EOF
+}
+EVENTS_Q='SELECT * FROM analytics.events WHERE occurred_at >= :cursor ORDER BY occurred_at, event_id'
+EVENTS_MAP='{custom_id: user_id, installation_id: device_id, timestamp: occurred_at, event: {name: event_name, properties: {items: items, seen: seen, big: big}}}'
+BULK_Q='SELECT * FROM analytics.bulk WHERE updated_at >= :cursor ORDER BY updated_at, id'
+BULK_MAP='{custom_id: user_id, timestamp: updated_at, event: {name: event_name, properties: {plan: plan}}}'
+ACCT_Q='SELECT * FROM analytics.accounts WHERE acct_id >= :cursor ORDER BY acct_id'
+ACCT_MAP='{custom_id: owner, attributes: {acct: acct_id}}'
+
+{
+	printf 'store:\n  path: %s/hub.db\nplugin_dir: %s/plugins\nsources:\n' "$T" "$T"
+	source_yaml users
+	source_yaml events "$EVENTS_Q" "$EVENTS_MAP" "[occurred_at, event_id]" "access_token: static-$$" "    kind: events"
+	source_yaml retry_out "" "" "" "" "    max_retries: 1"
+	source_yaml bad_query 'SELECT colour FROM analytics.users WHERE updated_at >= :cursor'
+	source_yaml no_table 'SELECT * FROM analytics.nope WHERE updated_at >= :cursor'
+	source_yaml denied 'SELECT * FROM analytics.secret WHERE id >= :cursor' "{custom_id: id, attributes: {n: id}}" "id"
+	source_yaml wrong_key "" "" "" "credentials_file: $T/sa_other.json"
+	source_yaml meta "" "" "" "metadata: true"
+	source_yaml accounts_guess "$ACCT_Q" "$ACCT_MAP" "acct_id" "" "    cursor_start: '2020-01-01T00:00:00Z'"
+	source_yaml accounts "$ACCT_Q" "$ACCT_MAP" "acct_id" "" "    cursor_type: INT64"
+} >"$T/hub.yaml"
+sync() { "$HUB" -c "$T/hub.yaml" sync "$@" >"$T/out" 2>"$T/err"; }
+dump() { "$HUB" -c "$T/hub.yaml" dump "$@"; }
+user() { jq -c -s "map(select(.custom_id == \"$1\"))[0]" "$T/dump1"; }
+
+# ---- 1. a first sync: every type, across pages, the JWT exchanged once ----------------------
+sync users || fail "first sync: $(cat "$T/err")"
+grep -qx "read 12, applied 12, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "first sync summary: $(cat "$T/out") $(cat "$T/err")"
+grep -qx 'cursor \["2026-01-01T00:22:00.000000000Z","12"\]' "$T/out" || fail "cursor: $(cat "$T/out")"
+dump >"$T/dump1"
+[ "$(wc -l <"$T/dump1")" -eq 12 ] || fail "12 profiles expected, got $(wc -l <"$T/dump1")"
+user u4 | jq -e '.attributes == {"$email_address": "user4@example.com", "plan": "gold",
+	"score": 4.5, "ratio": 1, "vip": true, "signup": "2024-05-14T00:00:00.000Z",
+	"last_login": "2025-12-30T10:14:00.250Z", "big": "9007199254741104", "tags": ["t4", "ü4"],
+	"address": "{\"city\":\"Zürich 4\",\"zip\":null,\"geo\":{\"lat\":47.5,\"lon\":8.25}}",
+	"prefs": "{\"theme\":\"dark\",\"n\":4}", "name": "Zoë 🚀 4"}' >/dev/null ||
+	fail "u4 attributes: $(user u4 | jq -c .attributes)"
+user u1 | jq -e '.attributes.big == "9007199254741101" and .attributes.ratio == 0.25 and .attributes.vip == false and
+	.attributes.signup == "2024-02-11T00:00:00.000Z"' >/dev/null || fail "u1 attributes: $(user u1 | jq -c .attributes)"
+user u3 | jq -e '.attributes | has("plan") | not' >/dev/null || fail "a NULL plan should leave no plan attribute"
+user u5 | jq -e '.attributes | has("address") | not' >/dev/null || fail "a NULL RECORD should leave no attribute"
+fake_log >"$T/log1"
+jq -e '[.[] | select(.path == "/token")] | length == 1 and .[0].status == 200' "$T/log1" >/dev/null ||
+	fail "one token exchange expected: $(jq -c '[.[] | select(.path == "/token")]' "$T/log1")"
+jq -e '[.[] | select(.path | startswith("/bigquery"))] | all(.token == "issued")' "$T/log1" >/dev/null ||
+	fail "a request without the exchanged token"
+jq -e '.[1] | .param == {"type": "TIMESTAMP", "value": "1970-01-01 00:00:00.000000+00:00"} and
+	.parameterMode == "NAMED" and .location == "EU" and .maxResults == 4 and .useInt64Timestamp and
+	(.query | test("@cursor"))' "$T/log1" >/dev/null ||
+	fail "the first jobs.query: $(jq -c '.[1]' "$T/log1")"
+jq -e '[.[] | select(.pageToken != null)] | length == 2 and all(.location == "EU" and .maxResults == 4)' "$T/log1" >/dev/null ||
+	fail "pages 2 and 3 through getQueryResults: $(jq -c '[.[] | select(.method == "GET")]' "$T/log1")"
+
+# ---- 2. again: nothing new; the saved cursor is the parameter ------------------------------------
+sync users || fail "second sync: $(cat "$T/err")"
+grep -q "^read 0," "$T/out" || fail "second sync read rows: $(cat "$T/out")"
+fake_log | jq -e 'map(select(.method == "POST" and .path != "/token")) | last | .param ==
+	{"type": "TIMESTAMP", "value": "2026-01-01 00:22:00.000000+00:00"}' >/dev/null ||
+	fail "the cursor was not the parameter: $(fake_log | jq -c 'last')"
+
+# ---- 3. late rows: one at the cursor's own time, one later, an updated row ---------------------
+row() { # id user plan updated_at_seconds
+	printf '["%s","%s","%s@example.com","%s","1.00",0.5,true,"%s000000","2024-01-01","2025-01-01T00:00:00",
+	  "1",[],null,null,"x"]' "$1" "$2" "$2" "$3" "$4"
+}
+control "{\"append\": {\"users\": [$(row 13 u13 gold $((base + 1320))), $(row 14 u14 gold $((base + 1400))),
+  $(row 2 u2 platinum $((base + 1500)))]}}"
+sync users || fail "third sync: $(cat "$T/err")"
+grep -qx "read 3, applied 3, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "third sync summary: $(cat "$T/out")"
+dump | jq -e -s 'length == 14 and (map(select(.custom_id == "u2"))[0].attributes.plan == "platinum")' >/dev/null ||
+	fail "late rows and the update not applied"
+
+# ---- 4. polling, retried faults, float TIMESTAMPs in exponent form: --full --------------------------
+control '{"async_polls": 2, "float_timestamps": true, "faults": [
+  {"on": "query", "status": 429, "retry_after": 1},
+  {"on": "query", "status": 403, "reason": "rateLimitExceeded"},
+  {"on": "results", "status": 503}]}'
+before=$(fake_log | jq length)
+sync users --full || fail "sync through faults: $(cat "$T/err")"
+grep -qx "read 15, applied 0, duplicates 15, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "--full with float TIMESTAMPs should read every row as a duplicate: $(cat "$T/out")"
+grep -qx "retries 3" "$T/out" || fail "three retries expected: $(cat "$T/out")"
+log_from "$before" >"$T/log4"
+jq -e 'map(select(.path | test("queries$"))) | .[0].status == 429 and .[1].status == 403 and
+	.[1].requestId == .[0].requestId and .[2].requestId == .[0].requestId and
+	.[1].at - .[0].at >= 1000' "$T/log4" >/dev/null ||
+	fail "429 / 403 rateLimitExceeded not retried with the same requestId after Retry-After: $(jq -c 'map(select(.path | test("queries$"))) | map({status, reason, requestId, at})' "$T/log4")"
+jq -e 'map(select(.jobComplete == false)) | length >= 2' "$T/log4" >/dev/null || fail "jobComplete: false was not polled"
+jq -e 'any(.status == 503 and .reason == "backendError")' "$T/log4" >/dev/null || fail "the 503 was not met"
+control '{"async_polls": 0, "float_timestamps": false}'
+
+# ---- 5. events: REPEATED RECORD, REPEATED TIMESTAMP, a static token -------------------------------
+sync events || fail "events sync: $(cat "$T/err")"
+grep -qx "read 8, applied 8, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "events summary: $(cat "$T/out") $(cat "$T/err")"
+dump --events all >"$T/dump1e"
+dump --events all | jq -e -s 'map(select(.custom_id == "u3"))[0] | .event_count == 3 and
+	([.events[] | select(.name == "purchase")] | length == 2 and all((.properties.items | length) == 2 and
+	 .properties.items[1] == {"sku": "s1", "qty": 2, "price": 9.99}))' >/dev/null ||
+	fail "events of u3: $(dump --events all | jq -c -s 'map(select(.custom_id == "u3"))[0].events')"
+dump --events all | jq -e -s '[.[].events[].properties.seen[0]] | all(test("^2026-01-01T00:00:0[0-9].000000Z$"))' >/dev/null ||
+	fail "REPEATED TIMESTAMP: $(dump --events all | jq -c -s '[.[].events[].properties.seen]')"
+# INT64 properties keep all their digits (jq would round them: read the text)
+grep -q '"big":9223372036854775800[,}]' "$T/dump1e" && grep -q '"big":9223372036854775807[,}]' "$T/dump1e" ||
+	fail "INT64 near 2^63 lost digits: $(grep -o '"big":[0-9]*' "$T/dump1e" | head -3)"
+fake_log | jq -e 'map(select(.path | test("queries"))) | last | .token == "static"' >/dev/null ||
+	fail "the static token was not used"
+
+# ---- 6. the metadata server -----------------------------------------------------------------------
+before=$(fake_log | jq length)
+GCE_METADATA_HOST="127.0.0.1:$PORT" sync meta || fail "metadata sync: $(cat "$T/err")"
+grep -q "^read 15," "$T/out" || fail "metadata sync summary: $(cat "$T/out")"
+log_from "$before" | jq -e '.[0].path == "/computeMetadata/v1/instance/service-accounts/default/token" and .[0].status == 200' >/dev/null ||
+	fail "no token from the metadata server: $(log_from "$before" | jq -c '.[0]')"
+
+# ---- 7. failures: retries run out; invalidQuery, notFound, accessDenied, a refused key -------------
+control '{"faults": [{"on": "query", "status": 500}, {"on": "query", "status": 500}]}'
+sync retry_out; rc=$?
+[ $rc -eq 1 ] || fail "retries exhausted: exit $rc"
+grep -q "profilehub: sync: retry_out: BigQuery backendError (HTTP 500): Error encountered" "$T/err" ||
+	fail "500 message: $(cat "$T/err")"
+grep -qx "retries 1" "$T/out" || fail "max_retries 1: $(cat "$T/out")"
+
+# expect SOURCE "message" : exit 1, the message, nothing retried
+expect_error() {
+	before=$(fake_log | jq length)
+	sync "$1"; rc=$?
+	[ $rc -eq 1 ] || fail "$1: exit $rc"
+	grep -q "profilehub: sync: $1: $2" "$T/err" || fail "$1 message: $(cat "$T/err")"
+	grep -q "^retries" "$T/out" && fail "$1 was retried: $(cat "$T/out")"
+	grep -q "static-$$\|ya29\.\|BEGIN PRIVATE" "$T/err" "$T/out" && fail "$1: a secret in the output"
+}
+expect_error bad_query 'BigQuery invalidQuery (HTTP 400): Unrecognized name: colour at \[1:8\]'
+expect_error no_table 'BigQuery notFound (HTTP 404): Not found: Table proj-test:analytics.nope was not found in location EU'
+expect_error denied 'BigQuery accessDenied (HTTP 403): Access Denied: Table proj-test:analytics.secret'
+expect_error wrong_key "the key file's token_uri refused the token request (HTTP 400): invalid_grant: Invalid JWT Signature."
+[ "$(log_from "$before" | jq length)" -eq 1 ] || fail "a refused key was retried"
+# an INT64 cursor guessed as TIMESTAMP from cursor_start: a clear hint; cursor_type fixes it
+expect_error accounts_guess 'BigQuery invalidQuery (HTTP 400): No matching signature for operator >= for argument types: INT64, TIMESTAMP.* set cursor_type'
+sync accounts || fail "cursor_type INT64: $(cat "$T/err")"
+grep -q '^read 3,' "$T/out" && grep -qx 'cursor \["30"\]' "$T/out" || fail "INT64 cursor: $(cat "$T/out")"
+sync accounts || fail "second INT64 sync: $(cat "$T/err")"
+fake_log | jq -e 'map(select(.path | test("queries$"))) | last | .param == {"type": "INT64", "value": "30"}' >/dev/null ||
+	fail "the INT64 cursor parameter: $(fake_log | jq -c 'last')"
+
+# ---- 8. SIGKILL mid-sync, then resume: the same profiles as a clean run ---------------------------
+bulk_config() {
+	printf 'store:\n  path: %s/%s.db\nplugin_dir: %s/plugins\nsources:\n' "$T" "$1" "$T"
+	PAGE=500 source_yaml bulk "$BULK_Q" "$BULK_MAP" "" "" "    kind: events"
+}
+normalize() { jq -c '{custom_id, event_count}' | sort; }
+bulk_config clean >"$T/clean.yaml"
+"$HUB" -c "$T/clean.yaml" sync bulk >"$T/out" 2>"$T/err" || fail "clean bulk sync: $(cat "$T/err")"
+grep -qx "read 12000, applied 12000, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "clean bulk summary: $(cat "$T/out")"
+"$HUB" -c "$T/clean.yaml" dump | normalize >"$T/clean.dump"
+bulk_config killed >"$T/killed.yaml"
+control '{"hold_pages_after": 9}' # the 10th page waits: the sync is mid-way
+"$HUB" -c "$T/killed.yaml" sync bulk >"$T/killed.out" 2>"$T/killed.err" &
+pid=$!
+n=0
+until [ "$(curl -s "$FAKE/_state" | jq .held)" -gt 0 ]; do
+	n=$((n + 1))
+	[ $n -lt 200 ] || { fail "the bulk sync never reached the held page"; break; }
+	sleep 0.05
+done
+kill -KILL $pid 2>/dev/null || fail "SIGKILL: the sync ended before the signal"
+wait $pid 2>/dev/null
+control '{"release": true}'
+part=$(sqlite3 "$T/killed.db" "SELECT count(*) FROM events" 2>/dev/null || echo "?")
+"$HUB" -c "$T/killed.yaml" sync bulk >"$T/out" 2>"$T/err" || fail "resumed sync: $(cat "$T/err")"
+"$HUB" -c "$T/killed.yaml" dump | normalize >"$T/killed.dump"
+cmp -s "$T/clean.dump" "$T/killed.dump" ||
+	fail "after SIGKILL: profiles differ from a clean run: $(diff "$T/clean.dump" "$T/killed.dump" | head -5)"
+read_n=$(sed -n 's/^read \([0-9]*\),.*/\1/p' "$T/out")
+[ "${read_n:-0}" -gt 0 ] && [ "${read_n:-0}" -lt 12000 ] ||
+	fail "the resumed sync should read only what the killed one had not committed: $(cat "$T/out") (committed before: $part)"
+
+# ---- 9. check --connect refuses bad configs clearly ------------------------------------------------
+check() {
+	{
+		printf 'store:\n  path: %s/check.db\nplugin_dir: %s/plugins\nsources:\n' "$T" "$T"
+		source_yaml c "$@"
+	} >"$T/check.yaml"
+	"$HUB" -c "$T/check.yaml" check --connect >"$T/out" 2>"$T/err"
+}
+before=$(fake_log | jq length)
+check || fail "check --connect on a good config: $(cat "$T/err")"
+log_from "$before" | jq -e 'map(select(.dryRun)) | length == 1' >/dev/null || fail "check --connect should dry-run the query"
+check "" "{custom_id: user_id, attributes: {colour: colour}}"
+grep -q 'map.attributes.colour: no column "colour" in the query.s result (columns: id, user_id' "$T/err" ||
+	fail "unknown column: $(cat "$T/err")"
+check "" "" "" "credentials_file: $T/missing.json"
+grep -q "credentials_file: cannot read $T/missing.json: No such file or directory" "$T/err" ||
+	fail "unreadable key file: $(cat "$T/err")"
+check "" "" "" "access_token: x
+    metadata: true"
+grep -q "only one of credentials_file, access_token and metadata: true" "$T/err" || fail "two auths: $(cat "$T/err")"
+check "SELECT * FROM analytics.users ORDER BY updated_at"
+grep -q "query: has no :cursor placeholder" "$T/err" || fail "no :cursor: $(cat "$T/err")"
+
+# ---- 10. the daemon: errors disable the source (GET /v1/sources) ------------------------------------
+HUB_PORT=$("$PWD/$B/tests/tools/freeport")
+{
+	printf 'store:\n  path: %s/run.db\nplugin_dir: %s/plugins\n' "$T" "$T"
+	printf 'http:\n  listen: 127.0.0.1:%s\napi:\n  tokens: ["t0ken-%s"]\nsources:\n' "$HUB_PORT" "$$"
+	source_yaml users "" "" "" "" "    schedule: every 5s"
+	# scheduled: each runs at the start, fails, and must stay disabled
+	source_yaml bad_query 'SELECT colour FROM analytics.users WHERE updated_at >= :cursor' "" "" "" "    schedule: every 2s"
+	source_yaml no_table 'SELECT * FROM analytics.nope WHERE updated_at >= :cursor' "" "" "" "    schedule: every 2s"
+	source_yaml denied 'SELECT * FROM analytics.secret WHERE id >= :cursor' "{custom_id: id, attributes: {n: id}}" "id" "" "    schedule: every 2s"
+} >"$T/run.yaml"
+"$HUB" -c "$T/run.yaml" run >"$T/run.log" 2>&1 &
+HUB_PID=$!
+api() { curl -s -H "Authorization: Bearer t0ken-$$" "$@"; }
+until_sources() { # JQ-CONDITION WHAT: waits at most 10 s
+	n=0
+	until api "http://127.0.0.1:$HUB_PORT/v1/sources" 2>/dev/null | jq -e "$1" >/dev/null 2>&1; do
+		n=$((n + 1))
+		[ $n -lt 100 ] || { fail "$2: $(api "http://127.0.0.1:$HUB_PORT/v1/sources") $(tail -5 "$T/run.log")"; return 1; }
+		sleep 0.1
+	done
+}
+src() { printf '.sources[] | select(.name == "%s")' "$1"; }
+until_sources "$(src users) | .last_run.result == \"ok\" and .last_run.read == 15" "the scheduled source did not run"
+until_sources "$(src bad_query) | .state == \"disabled\" and (.last_error | test(\"invalidQuery\")) and .next_run_at == null" "invalidQuery should disable the source"
+until_sources "$(src no_table) | .state == \"disabled\" and (.last_error | test(\"notFound\")) and .next_run_at == null" "notFound should disable the source"
+until_sources "$(src denied) | .state == \"disabled\" and (.last_error | test(\"accessDenied\")) and .next_run_at == null" "accessDenied should disable the source"
+kill -TERM $HUB_PID
+wait $HUB_PID || fail "the daemon did not stop cleanly: $(tail -5 "$T/run.log")"
+HUB_PID=
+grep -q "ya29\.\|static-$$" "$T/run.log" && fail "a token in the daemon's log"
+
+[ $fails -eq 0 ] && echo "bigquery: all checks passed"
+[ $fails -eq 0 ]

@@ -1,0 +1,580 @@
+/*
+ * test_bigquery.c - suite `bigquery`: the pure parts of the bigquery plugin
+ * (plugins/bigquery/), compiled into this test: a table of cells of every
+ * type (INT64 beyond 2^53 exact, TIMESTAMP as float seconds in exponent
+ * form rounded to the microsecond, or int64 microseconds), REPEATED and
+ * RECORD as JSON, the result schema, the Google error envelope -> hub_rc,
+ * the @cursor parameter's type and value, and the service-account JWT's
+ * claims and signature.  The shared mapping's functions it calls
+ * (rm_time_parse, ...) come from test_rowmap.c, which builds them in.
+ * The HTTP side is tested against the fake in tests/integration/bigquery.sh.
+ */
+#include "testlib.h"
+
+#include "../../plugins/bigquery/bq_auth.c"
+#include "../../plugins/bigquery/bq_cell.c"
+#include "../../plugins/bigquery/bq_error.c"
+#include "../../plugins/bigquery/bq_http.c"
+#include "../../plugins/bigquery/bq_jwt.c"
+
+#include <math.h>
+#include <openssl/rsa.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* bq_param_for() lives in bq_query.c with the HTTP paging; built in here
+ * too, with the shared pull loop's symbols from test_rowmap.c. */
+#include "../../plugins/bigquery/bq_query.c"
+
+/* The tables below leave the trailing fields of a row zero. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+/* ---- cells ------------------------------------------------------------------------ */
+
+struct cell_case {
+	const char *type, *mode; /* mode "REPEATED" or NULL */
+	const char *v;           /* the cell's "v" as JSON */
+	int is_micros;
+	hub_rc rc;
+	enum rm_type rm;
+	const char *text;        /* expected text (NULL: not checked) */
+	int64_t sec;
+	int32_t nsec;
+	double f;
+	int b;
+	int is_null;
+};
+
+static const struct cell_case cells[] = {
+	/* INT64: exact 64 bits, never through a double */
+	{"INT64", NULL, "\"9007199254740993\"", 1, HUB_OK, RM_NUMBER, "9007199254740993"},
+	{"INTEGER", NULL, "\"-9223372036854775808\"", 1, HUB_OK, RM_NUMBER, "-9223372036854775808"},
+	{"INT64", NULL, "\"9223372036854775807\"", 1, HUB_OK, RM_NUMBER, "9223372036854775807"},
+	{"INT64", NULL, "\"9223372036854775808\"", 1, HUB_ERR_INTERNAL},
+	{"INT64", NULL, "\"12a\"", 1, HUB_ERR_INTERNAL},
+	{"INT64", NULL, "12", 1, HUB_ERR_INTERNAL},
+	{"INT64", NULL, "null", 1, HUB_OK, RM_NUMBER, NULL, .is_null = 1},
+	/* FLOAT64, NUMERIC, BOOL */
+	{"FLOAT64", NULL, "\"0.25\"", 1, HUB_OK, RM_FLOAT, "0.25", .f = 0.25},
+	{"FLOAT", NULL, "\"-1.5E-7\"", 1, HUB_OK, RM_FLOAT, NULL, .f = -1.5e-7},
+	{"FLOAT64", NULL, "\"Infinity\"", 1, HUB_OK, RM_FLOAT, NULL, .f = INFINITY},
+	{"FLOAT64", NULL, "\"one\"", 1, HUB_ERR_INTERNAL},
+	{"NUMERIC", NULL, "\"123.456789012345678901234567890\"", 1, HUB_OK, RM_NUMBER,
+	 "123.456789012345678901234567890"},
+	{"BIGNUMERIC", NULL, "\"-0.5\"", 1, HUB_OK, RM_NUMBER, "-0.5"},
+	{"NUMERIC", NULL, "\"12,5\"", 1, HUB_ERR_INTERNAL},
+	{"BOOLEAN", NULL, "\"true\"", 1, HUB_OK, RM_BOOL, NULL, .b = 1},
+	{"BOOL", NULL, "\"false\"", 1, HUB_OK, RM_BOOL, NULL, .b = 0},
+	{"BOOL", NULL, "\"yes\"", 1, HUB_ERR_INTERNAL},
+	/* TIMESTAMP: float seconds (exponent form too), rounded to the microsecond */
+	{"TIMESTAMP", NULL, "\"1767571200.123456\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 1767571200,
+	 123456000},
+	{"TIMESTAMP", NULL, "\"1.767571200123E9\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 1767571200,
+	 123000000},
+	{"TIMESTAMP", NULL, "\"1.7675712001234567E9\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 1767571200,
+	 123457000},
+	{"TIMESTAMP", NULL, "\"1.767571200123456E9\"", 1, HUB_OK, RM_TIMESTAMP, NULL, 1767571200,
+	 123456000},
+	{"TIMESTAMP", NULL, "\"1.7675712E9\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 1767571200, 0},
+	{"TIMESTAMP", NULL, "\"1.0E-6\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 0, 1000},
+	{"TIMESTAMP", NULL, "\"4.9E-7\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 0, 0},
+	{"TIMESTAMP", NULL, "\"0.0\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 0, 0},
+	{"TIMESTAMP", NULL, "\"-1.5\"", 0, HUB_OK, RM_TIMESTAMP, NULL, -2, 500000000},
+	{"TIMESTAMP", NULL, "\"-6.21355968E10\"", 0, HUB_OK, RM_TIMESTAMP, NULL, -62135596800, 0},
+	/* ... or int64 microseconds (formatOptions.useInt64Timestamp) */
+	{"TIMESTAMP", NULL, "\"1767571200123456\"", 1, HUB_OK, RM_TIMESTAMP, NULL, 1767571200,
+	 123456000},
+	{"TIMESTAMP", NULL, "\"-1\"", 1, HUB_OK, RM_TIMESTAMP, NULL, -1, 999999000},
+	{"TIMESTAMP", NULL, "\"1767571200\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 1767571200, 0},
+	{"TIMESTAMP", NULL, "\"1.7E\"", 0, HUB_ERR_INTERNAL},
+	{"TIMESTAMP", NULL, "\"1.0E999\"", 0, HUB_ERR_INTERNAL},
+	{"TIMESTAMP", NULL, "\"2026-01-01\"", 0, HUB_ERR_INTERNAL},
+	/* DATE, DATETIME (as UTC), TIME, JSON, STRING, GEOGRAPHY */
+	{"DATE", NULL, "\"2026-01-02\"", 1, HUB_OK, RM_TIMESTAMP, NULL, 1767312000, 0},
+	{"DATETIME", NULL, "\"2026-01-02T03:04:05.123456\"", 1, HUB_OK, RM_TIMESTAMP, NULL,
+	 1767323045, 123456000},
+	{"DATE", NULL, "\"Jan 2\"", 1, HUB_ERR_INTERNAL},
+	{"TIME", NULL, "\"03:04:05.5\"", 1, HUB_OK, RM_STRING, "03:04:05.5"},
+	{"JSON", NULL, "\"{\\\"a\\\":[1,2]}\"", 1, HUB_OK, RM_JSON, "{\"a\":[1,2]}"},
+	{"STRING", NULL, "\"Zoë 🚀\"", 1, HUB_OK, RM_STRING, "Zoë 🚀"},
+	{"GEOGRAPHY", NULL, "\"POINT(8.25 47.5)\"", 1, HUB_OK, RM_STRING, "POINT(8.25 47.5)"},
+	{"RANGE", NULL, "\"[2026-01-01, UNBOUNDED)\"", 1, HUB_OK, RM_STRING, NULL},
+	{"STRING", NULL, "{\"f\": []}", 1, HUB_ERR_INTERNAL},
+	/* REPEATED: a JSON array, values keeping their JSON types */
+	{"STRING", "REPEATED", "[{\"v\": \"a\"}, {\"v\": \"é\\\"\"}]", 1, HUB_OK, RM_JSON,
+	 "[\"a\",\"é\\\"\"]"},
+	{"INT64", "REPEATED", "[{\"v\": \"1\"}, {\"v\": \"9007199254740993\"}]", 1, HUB_OK, RM_JSON,
+	 "[1,9007199254740993]"},
+	{"INT64", "REPEATED", "[]", 1, HUB_OK, RM_JSON, "[]"},
+	{"INT64", "REPEATED", "null", 1, HUB_OK, RM_JSON, "[]"},
+	{"FLOAT64", "REPEATED", "[{\"v\": \"NaN\"}, {\"v\": \"1.5\"}, {\"v\": null}]", 1, HUB_OK,
+	 RM_JSON, "[null,1.5,null]"},
+	{"TIMESTAMP", "REPEATED", "[{\"v\": \"1.767571200123E9\"}]", 0, HUB_OK, RM_JSON,
+	 "[\"2026-01-05T00:00:00.123000Z\"]"},
+	{"NUMERIC", "REPEATED", "[{\"v\": \"9.99\"}, {\"v\": \"1e2\"}]", 1, HUB_OK, RM_JSON,
+	 "[9.99,1e2]"},
+	{"BOOL", "REPEATED", "[{\"v\": \"true\"}]", 1, HUB_OK, RM_JSON, "[true]"},
+	{"JSON", "REPEATED", "[{\"v\": \"{\\\"k\\\":null}\"}]", 1, HUB_OK, RM_JSON, "[{\"k\":null}]"},
+	{"JSON", "REPEATED", "[{\"v\": \"{bad\"}]", 1, HUB_ERR_INTERNAL},
+	{"STRING", "REPEATED", "[\"a\"]", 1, HUB_ERR_INTERNAL},
+	{"INT64", "REPEATED", "[{\"v\": \"x\"}]", 1, HUB_ERR_INTERNAL},
+};
+
+static json_t *field_json(const char *type, const char *mode)
+{
+	json_t *f = json_pack("{s:s, s:s}", "name", "col", "type", type);
+	if (mode)
+		json_object_set_new(f, "mode", json_string(mode));
+	return f;
+}
+
+static void test_cells_decode_every_type(void)
+{
+	for (size_t i = 0; i < sizeof(cells) / sizeof(cells[0]); i++) {
+		const struct cell_case *c = &cells[i];
+		json_t *schema = json_pack("[o]", field_json(c->type, c->mode));
+		json_t *v = json_loads(c->v, JSON_DECODE_ANY, NULL);
+		struct bq_field *f = NULL;
+		size_t n = 0;
+		struct rm_cell cell;
+		struct bq_text scratch = {0};
+		char err[256] = "";
+		hub_rc rc;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+		CU_ASSERT_FATAL(bq_schema_parse(schema, &f, &n, err, sizeof(err)) == 0);
+		rc = bq_cell_decode(&f[0], v, c->is_micros, &cell, &scratch, err, sizeof(err));
+		if (rc != c->rc)
+			fprintf(stderr, "\ncell %zu (%s %s): rc %d, expected %d: %s\n", i, c->type, c->v,
+				rc, c->rc, err);
+		CU_ASSERT_EQUAL(rc, c->rc);
+		if (rc == HUB_OK && c->rc == HUB_OK) {
+			CU_ASSERT_EQUAL(bq_rm_type(&f[0]), c->rm);
+			CU_ASSERT_EQUAL(cell.is_null, c->is_null);
+			if (c->text && !(cell.text && strcmp(cell.text, c->text) == 0)) {
+				fprintf(stderr, "\ncell %zu (%s %s): text %s, expected %s\n", i, c->type,
+					c->v, cell.text ? cell.text : "(null)", c->text);
+				CU_FAIL("cell text");
+			}
+			if (c->rm == RM_TIMESTAMP && (cell.sec != c->sec || cell.nsec != c->nsec)) {
+				fprintf(stderr, "\ncell %zu (%s): %lld.%09d, expected %lld.%09d\n", i, c->v,
+					(long long)cell.sec, cell.nsec, (long long)c->sec, c->nsec);
+				CU_FAIL("cell instant");
+			}
+			if (c->rm == RM_FLOAT && isinf(c->f)) {
+				CU_ASSERT(isinf(cell.f) && (cell.f > 0) == (c->f > 0));
+			} else if (c->rm == RM_FLOAT && c->f != 0) {
+				CU_ASSERT_DOUBLE_EQUAL(cell.f, c->f, fabs(c->f) * 1e-12);
+			}
+			if (c->rm == RM_BOOL)
+				CU_ASSERT_EQUAL(cell.b, c->b);
+		}
+		if (rc != HUB_OK)
+			CU_ASSERT(strstr(err, "column col") != NULL);
+		free(scratch.p);
+		bq_fields_free(f, n);
+		json_decref(v);
+		json_decref(schema);
+	}
+}
+
+static void test_nan_is_a_float(void)
+{
+	json_t *schema = json_pack("[o]", field_json("FLOAT64", NULL)), *v = json_string("NaN");
+	struct bq_field *f;
+	size_t n;
+	struct rm_cell cell;
+	struct bq_text scratch = {0};
+	char err[128];
+
+	CU_ASSERT_FATAL(bq_schema_parse(schema, &f, &n, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(bq_cell_decode(&f[0], v, 1, &cell, &scratch, err, sizeof(err)), HUB_OK);
+	CU_ASSERT(isnan(cell.f));
+	bq_fields_free(f, n);
+	json_decref(v);
+	json_decref(schema);
+}
+
+/* A RECORD with a nested RECORD and a REPEATED RECORD of it. */
+static const char record_schema[] =
+	"[{\"name\": \"address\", \"type\": \"RECORD\", \"fields\": ["
+	"   {\"name\": \"city\", \"type\": \"STRING\"}, {\"name\": \"zip\", \"type\": \"STRING\"},"
+	"   {\"name\": \"geo\", \"type\": \"RECORD\", \"fields\": ["
+	"     {\"name\": \"lat\", \"type\": \"FLOAT\"}, {\"name\": \"lon\", \"type\": \"FLOAT\"}]},"
+	"   {\"name\": \"seen\", \"type\": \"TIMESTAMP\", \"mode\": \"REPEATED\"}]},"
+	" {\"name\": \"items\", \"type\": \"RECORD\", \"mode\": \"REPEATED\", \"fields\": ["
+	"   {\"name\": \"sku\", \"type\": \"STRING\"}, {\"name\": \"qty\", \"type\": \"INTEGER\"}]}]";
+
+static void test_record_and_repeated_record_are_json(void)
+{
+	json_t *schema = json_loads(record_schema, 0, NULL);
+	json_t *addr = json_loads("{\"f\": [{\"v\": \"Zürich\"}, {\"v\": null}, {\"v\": {\"f\": "
+				  "[{\"v\": \"47.5\"}, {\"v\": \"8.25\"}]}}, {\"v\": [{\"v\": "
+				  "\"1767571200123456\"}]}]}", 0, NULL);
+	json_t *items = json_loads("[{\"v\": {\"f\": [{\"v\": \"s1\"}, {\"v\": \"2\"}]}},"
+				   " {\"v\": {\"f\": [{\"v\": null}, {\"v\": \"-3\"}]}}]", 0, NULL);
+	json_t *bad = json_loads("{\"f\": [{\"v\": \"only one\"}]}", 0, NULL);
+	struct bq_field *f;
+	size_t n;
+	struct rm_cell cell;
+	struct bq_text scratch = {0};
+	char err[256];
+
+	CU_ASSERT_FATAL(schema && addr && items && bad);
+	CU_ASSERT_FATAL(bq_schema_parse(schema, &f, &n, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	CU_ASSERT_EQUAL(f[0].n_fields, 4);
+	CU_ASSERT_EQUAL(f[0].fields[2].type, BQ_T_RECORD);
+	CU_ASSERT_EQUAL(bq_rm_type(&f[0]), RM_JSON);
+	CU_ASSERT_EQUAL(bq_rm_type(&f[1]), RM_JSON);
+
+	CU_ASSERT_EQUAL(bq_cell_decode(&f[0], addr, 1, &cell, &scratch, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(cell.text, "{\"city\":\"Zürich\",\"zip\":null,\"geo\":{\"lat\":47.5,"
+				       "\"lon\":8.25},\"seen\":[\"2026-01-05T00:00:00.123456Z\"]}");
+	CU_ASSERT_EQUAL(bq_cell_decode(&f[1], items, 1, &cell, &scratch, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(cell.text, "[{\"sku\":\"s1\",\"qty\":2},{\"sku\":null,\"qty\":-3}]");
+	CU_ASSERT_EQUAL(bq_cell_decode(&f[0], json_null(), 1, &cell, &scratch, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT(cell.is_null);
+	CU_ASSERT_EQUAL(bq_cell_decode(&f[0], bad, 1, &cell, &scratch, err, sizeof(err)),
+			HUB_ERR_INTERNAL);
+	CU_ASSERT(strstr(err, "column address") != NULL);
+
+	free(scratch.p);
+	bq_fields_free(f, n);
+	json_decref(bad);
+	json_decref(items);
+	json_decref(addr);
+	json_decref(schema);
+}
+
+static void test_schema_refusals(void)
+{
+	const char *bad[] = {"[]", "{}", "[{\"name\": \"r\", \"type\": \"RECORD\"}]",
+			     "[{\"name\": \"r\", \"type\": \"RECORD\", \"fields\": []}]"};
+	struct bq_field *f;
+	size_t n;
+	char err[128];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *j = json_loads(bad[i], 0, NULL);
+		err[0] = '\0';
+		CU_ASSERT_EQUAL(bq_schema_parse(j, &f, &n, err, sizeof(err)), -1);
+		CU_ASSERT(err[0] != '\0');
+		json_decref(j);
+	}
+	CU_ASSERT_EQUAL(bq_type_of("integer"), BQ_T_INT64);
+	CU_ASSERT_EQUAL(bq_type_of("STRUCT"), BQ_T_RECORD);
+	CU_ASSERT_EQUAL(bq_type_of("INTERVAL"), BQ_T_OTHER);
+}
+
+/* ---- the error envelope --------------------------------------------------------------- */
+
+struct envelope_case {
+	long status;
+	const char *body, *retry_after;
+	hub_rc rc;
+	const char *message; /* a prefix of err */
+};
+
+#define ENV(code, reason, msg)                                                              \
+	"{\"error\": {\"code\": " #code ", \"message\": \"" msg "\", \"errors\": [{\"message\": \"" \
+	msg "\", \"domain\": \"global\", \"reason\": \"" reason "\"}], \"status\": \"X\"}}"
+
+static const struct envelope_case envelopes[] = {
+	{400, ENV(400, "invalidQuery", "Unrecognized name: colour at [1:8]"), "", HUB_ERR_CONFIG,
+	 "BigQuery invalidQuery (HTTP 400): Unrecognized name: colour at [1:8]"},
+	{400, ENV(400, "invalid", "Invalid timestamp: 'x'"), "", HUB_ERR_CONFIG,
+	 "BigQuery invalid (HTTP 400): Invalid timestamp"},
+	{404, ENV(404, "notFound", "Not found: Table p:d.t was not found in location EU"), "",
+	 HUB_ERR_CONFIG, "BigQuery notFound (HTTP 404): Not found: Table p:d.t was not found in "
+	 "location EU (check project"},
+	{403, ENV(403, "accessDenied", "Access Denied: Table p:d.t"), "", HUB_ERR_AUTH,
+	 "BigQuery accessDenied (HTTP 403): Access Denied: Table p:d.t (the credentials need"},
+	{401, ENV(401, "authError", "Request had invalid authentication credentials."), "",
+	 HUB_ERR_AUTH, "BigQuery authError (HTTP 401)"},
+	{403, ENV(403, "rateLimitExceeded", "Exceeded rate limits"), "", HUB_RETRY,
+	 "BigQuery rateLimitExceeded (HTTP 403): Exceeded rate limits"},
+	{403, ENV(403, "quotaExceeded", "Quota exceeded"), "", HUB_RETRY, "BigQuery quotaExceeded"},
+	{429, ENV(429, "rateLimitExceeded", "Too many"), "7", HUB_RETRY,
+	 "retry after 7s: BigQuery rateLimitExceeded (HTTP 429): Too many"},
+	{500, ENV(500, "backendError", "Error encountered\\nduring execution"), "", HUB_RETRY,
+	 "BigQuery backendError (HTTP 500): Error encountered during execution"},
+	{400, ENV(400, "backendError", "Retrying may solve the problem."), "", HUB_RETRY,
+	 "BigQuery backendError (HTTP 400)"},
+	{503, "<html>Service Unavailable</html>", "30", HUB_RETRY,
+	 "retry after 30s: BigQuery HTTP 503: (no message)"},
+	{429, "", "", HUB_RETRY, "BigQuery HTTP 429: (no message)"},
+	{408, NULL, NULL, HUB_RETRY, "BigQuery HTTP 408"},
+	{501, "{}", "", HUB_ERR_INTERNAL, "BigQuery HTTP 501"},
+	{418, "{\"error\": \"teapot\"}", "", HUB_ERR_CONFIG, "BigQuery HTTP 418: teapot"},
+	{400, ENV(400, "invalidQuery", "x"), "9", HUB_ERR_CONFIG, "BigQuery invalidQuery"},
+	{302, "", "", HUB_ERR_INTERNAL, "BigQuery HTTP 302"},
+};
+
+static void test_error_envelope_decides_the_code(void)
+{
+	char err[1024], reason[64];
+
+	for (size_t i = 0; i < sizeof(envelopes) / sizeof(envelopes[0]); i++) {
+		const struct envelope_case *c = &envelopes[i];
+		hub_rc rc = bq_error_decode(c->status, c->body, c->retry_after, err, sizeof(err));
+		if (rc != c->rc || strncmp(err, c->message, strlen(c->message)) != 0) {
+			fprintf(stderr, "\nenvelope %zu: rc %d \"%s\", expected %d \"%s\"\n", i, rc, err,
+				c->rc, c->message);
+			CU_FAIL("envelope");
+		}
+		CU_ASSERT(strchr(err, '\n') == NULL);
+	}
+	CU_ASSERT_STRING_EQUAL(bq_error_reason(ENV(404, "notFound", "x"), reason, sizeof(reason)),
+			       "notFound");
+	CU_ASSERT_STRING_EQUAL(bq_error_reason("nope", reason, sizeof(reason)), "");
+	CU_ASSERT_STRING_EQUAL(bq_error_reason(NULL, reason, sizeof(reason)), "");
+}
+
+/* ---- the @cursor parameter --------------------------------------------------------------- */
+
+struct param_case {
+	const char *type, *param; /* type NULL: guessed */
+	int rc;
+	const char *type_out, *value;
+};
+
+static const struct param_case params[] = {
+	{NULL, NULL, 0, "TIMESTAMP", "1970-01-01 00:00:00.000000+00:00"},
+	{NULL, "2026-01-01T00:22:00.123456789Z", 0, "TIMESTAMP", "2026-01-01 00:22:00.123456+00:00"},
+	{NULL, "2026-01-01 02:00:00+02:00", 0, "TIMESTAMP", "2026-01-01 00:00:00.000000+00:00"},
+	{NULL, "1969-12-31T23:59:59.5Z", 0, "TIMESTAMP", "1969-12-31 23:59:59.500000+00:00"},
+	{NULL, "42", 0, "INT64", "42"},
+	{NULL, "-9223372036854775808", 0, "INT64", "-9223372036854775808"},
+	{NULL, "12.50", 0, "NUMERIC", "12.50"},
+	{NULL, "u1", 0, "STRING", "u1"},
+	{NULL, "inf", 0, "STRING", "inf"},
+	{"INT64", NULL, 0, "INT64", "0"},
+	{"int64", "30", 0, "INT64", "30"},
+	{"INTEGER", "2026-01-01", -1},
+	{"STRING", NULL, 0, "STRING", ""},
+	{"STRING", "2026-01-01T00:00:00Z", 0, "STRING", "2026-01-01T00:00:00Z"},
+	{"DATE", "2026-01-05T00:00:00.000000000Z", 0, "DATE", "2026-01-05"},
+	{"DATETIME", "2026-01-05T10:11:12.345678901Z", 0, "DATETIME", "2026-01-05 10:11:12.345678"},
+	{"TIMESTAMP", "1767571200", 0, "TIMESTAMP", "2026-01-05 00:00:00.000000+00:00"},
+	{"TIMESTAMP", "yesterday", -1},
+	{"FLOAT64", "0.5", 0, "FLOAT64", "0.5"},
+	{"NUMERIC", "1,5", -1},
+	{"BOOL", "true", -1},
+	{"GEOGRAPHY", NULL, -1},
+};
+
+static void test_cursor_parameter_is_typed(void)
+{
+	char type[16], value[128], err[256];
+
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+		const struct param_case *c = &params[i];
+		int rc = bq_param_for(c->type, c->param, type, sizeof(type), value, sizeof(value), err,
+				      sizeof(err));
+		CU_ASSERT_EQUAL(rc, c->rc);
+		if (rc == 0 && c->rc == 0 &&
+		    (strcmp(type, c->type_out) != 0 || strcmp(value, c->value) != 0)) {
+			fprintf(stderr, "\nparam %zu: %s \"%s\", expected %s \"%s\"\n", i, type, value,
+				c->type_out, c->value);
+			CU_FAIL("param");
+		}
+		if (rc != 0)
+			CU_ASSERT(strstr(err, "cursor") != NULL);
+	}
+}
+
+/* ---- the service-account JWT ----------------------------------------------------------------- */
+
+static char *key_json(EVP_PKEY *key, const char *type)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *pem = NULL, *out;
+	long n;
+	json_t *j;
+
+	PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
+	n = BIO_get_mem_data(bio, &pem);
+	j = json_pack("{s:s, s:s, s:s#, s:s, s:s}", "type", type, "private_key_id", "kid-1",
+		      "private_key", pem, (size_t)n, "client_email",
+		      "loader@proj.iam.gserviceaccount.com", "token_uri", "http://127.0.0.1:9/token");
+	out = json_dumps(j, 0);
+	json_decref(j);
+	BIO_free(bio);
+	return out;
+}
+
+static json_t *b64url_part(const char *s, size_t n)
+{
+	char *b = malloc(n + 4);
+	unsigned char *raw = malloc(n + 4);
+	size_t k = 0;
+	int len;
+	json_t *j;
+
+	for (size_t i = 0; i < n; i++)
+		b[k++] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+	while (k % 4)
+		b[k++] = '=';
+	len = EVP_DecodeBlock(raw, (unsigned char *)b, (int)k);
+	while (len > 0 && raw[len - 1] == '\0')
+		len--;
+	j = len > 0 ? json_loadb((const char *)raw, (size_t)len, 0, NULL) : NULL;
+	free(raw);
+	free(b);
+	return j;
+}
+
+static void test_jwt_claims_and_signature(void)
+{
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	char *json = key_json(key, "service_account"), err[256];
+	struct bq_sa_key *k = NULL;
+	char *jwt, *dot1, *dot2;
+	json_t *header, *claims;
+	unsigned char sig[512];
+	int sig_len;
+	EVP_MD_CTX *ctx;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+	CU_ASSERT_EQUAL_FATAL(bq_sa_key_parse(json, &k, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(bq_sa_key_email(k), "loader@proj.iam.gserviceaccount.com");
+	CU_ASSERT_STRING_EQUAL(bq_sa_key_token_uri(k), "http://127.0.0.1:9/token");
+	jwt = bq_jwt_assertion(k, BQ_SCOPE, 1767225600);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(jwt);
+	dot1 = strchr(jwt, '.');
+	dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dot2);
+	header = b64url_part(jwt, (size_t)(dot1 - jwt));
+	claims = b64url_part(dot1 + 1, (size_t)(dot2 - dot1 - 1));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(header);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(claims);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(header, "alg")), "RS256");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(header, "kid")), "kid-1");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(claims, "iss")),
+			       "loader@proj.iam.gserviceaccount.com");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(claims, "scope")),
+			       "https://www.googleapis.com/auth/bigquery");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(claims, "aud")),
+			       "http://127.0.0.1:9/token");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(claims, "iat")), 1767225600);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(claims, "exp")), 1767225600 + 3600);
+	CU_ASSERT_EQUAL(json_object_size(claims), 5);
+
+	/* RS256 over "header.claims", verified with the public half */
+	{
+		char *b = strdup(dot2 + 1);
+		size_t n = strlen(b), k4;
+		char *p = malloc(n + 4);
+		for (k4 = 0; k4 < n; k4++)
+			p[k4] = b[k4] == '-' ? '+' : b[k4] == '_' ? '/' : b[k4];
+		while (k4 % 4)
+			p[k4++] = '=';
+		sig_len = EVP_DecodeBlock(sig, (unsigned char *)p, (int)k4);
+		sig_len -= (int)(k4 - n); /* the padding decoded as zero bytes */
+		free(p);
+		free(b);
+	}
+	ctx = EVP_MD_CTX_new();
+	CU_ASSERT_EQUAL(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key), 1);
+	CU_ASSERT_EQUAL(EVP_DigestVerify(ctx, sig, (size_t)sig_len, (const unsigned char *)jwt,
+					 (size_t)(dot2 - jwt)), 1);
+	EVP_MD_CTX_free(ctx);
+
+	json_decref(header);
+	json_decref(claims);
+	free(jwt);
+	bq_sa_key_free(k);
+	free(json);
+	EVP_PKEY_free(key);
+}
+
+static void test_key_file_refusals_name_no_secret(void)
+{
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	char *user_key = key_json(key, "authorized_user"), err[256];
+	struct bq_sa_key *k = NULL;
+	const char *bad[] = {"nope", "[]", "{\"type\": \"service_account\", \"private_key\": \"x\"}",
+			     "{\"client_email\": \"a@b\", \"private_key\": \"-----BEGIN PRIVATE KEY-----"
+			     "\\nAAAA\\n-----END PRIVATE KEY-----\\n\"}"};
+
+	CU_ASSERT_EQUAL(bq_sa_key_parse(user_key, &k, err, sizeof(err)), -1);
+	CU_ASSERT(strstr(err, "not service_account") != NULL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CU_ASSERT_EQUAL(bq_sa_key_parse(bad[i], &k, err, sizeof(err)), -1);
+		CU_ASSERT_PTR_NULL(k);
+		CU_ASSERT(strstr(err, "AAAA") == NULL && strstr(err, "BEGIN") == NULL);
+	}
+	CU_ASSERT_EQUAL(bq_sa_key_load("/nonexistent/key.json", &k, err, sizeof(err)), -1);
+	CU_ASSERT(strstr(err, "credentials_file: cannot read /nonexistent/key.json") != NULL);
+	free(user_key);
+	EVP_PKEY_free(key);
+}
+
+static void test_static_token_needs_no_request(void)
+{
+	struct bq_auth *a = NULL;
+	struct bq_http h;
+	char err[128];
+	hub_rc rc;
+
+	CU_ASSERT_EQUAL_FATAL(bq_auth_new(BQ_AUTH_STATIC, "tok-1", &a, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(bq_http_init(&h, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(bq_auth_token(a, &h, 0, &rc, err, sizeof(err)), "tok-1");
+	CU_ASSERT_EQUAL(rc, HUB_OK);
+	CU_ASSERT_EQUAL(bq_auth_invalidate(a), 0); /* nothing else to get */
+	bq_http_cleanup(&h);
+	bq_auth_free(a);
+}
+
+/* Token answers (bq_auth.c's take_token, built in): cached until five
+ * minutes before expiry (half the life of a short one), refusals coded. */
+static void test_token_cached_and_renewed_before_expiry(void)
+{
+	struct bq_auth *a = NULL;
+	struct bq_http h;
+	char err[256];
+	hub_rc rc;
+
+	CU_ASSERT_EQUAL_FATAL(bq_auth_new(BQ_AUTH_METADATA, NULL, &a, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(bq_http_init(&h, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(take_token(a, 200, "{\"access_token\": \"t1\", \"expires_in\": 3600}",
+				   "x", "", 1000, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(a->renew_at_ms, 1000 + 3600 * 1000 - 300 * 1000);
+	/* still fresh: no request (the metadata host is never asked) */
+	CU_ASSERT_STRING_EQUAL(bq_auth_token(a, &h, a->renew_at_ms - 1, &rc, err, sizeof(err)), "t1");
+	CU_ASSERT_EQUAL(take_token(a, 200, "{\"access_token\": \"t2\", \"expires_in\": 60}", "x",
+				   "", 5000, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(a->renew_at_ms, 5000 + 30 * 1000);
+	CU_ASSERT_EQUAL(bq_auth_invalidate(a), 1);
+	CU_ASSERT_PTR_NULL(a->token);
+
+	CU_ASSERT_EQUAL(take_token(a, 400, "{\"error\": \"invalid_grant\", \"error_description\": "
+				   "\"Invalid JWT Signature.\"}", "the key file's token_uri", "", 0, err,
+				   sizeof(err)), HUB_ERR_AUTH);
+	CU_ASSERT_STRING_EQUAL(err, "the key file's token_uri refused the token request (HTTP 400): "
+				    "invalid_grant: Invalid JWT Signature.");
+	CU_ASSERT_EQUAL(take_token(a, 503, "busy", "the metadata server", "3", 0, err, sizeof(err)),
+			HUB_RETRY);
+	CU_ASSERT(strncmp(err, "retry after 3s: the metadata server refused", 43) == 0);
+	CU_ASSERT_EQUAL(take_token(a, 200, "{\"token_type\": \"Bearer\"}", "x", "", 0, err,
+				   sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(take_token(a, 404, "", "the metadata server", "", 0, err, sizeof(err)),
+			HUB_ERR_CONFIG);
+	bq_http_cleanup(&h);
+	bq_auth_free(a);
+}
+
+TEST_SUITE(bigquery, NULL, NULL,
+	   TEST(test_cells_decode_every_type),
+	   TEST(test_nan_is_a_float),
+	   TEST(test_record_and_repeated_record_are_json),
+	   TEST(test_schema_refusals),
+	   TEST(test_error_envelope_decides_the_code),
+	   TEST(test_cursor_parameter_is_typed),
+	   TEST(test_jwt_claims_and_signature),
+	   TEST(test_key_file_refusals_name_no_secret),
+	   TEST(test_static_token_needs_no_request),
+	   TEST(test_token_cached_and_renewed_before_expiry))
