@@ -239,7 +239,9 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	static const char usage[] = "profilehub sync SOURCE [--full]";
 	const char *name = NULL;
 	struct sync_cli c;
-	int is_full = 0, rc = CLI_FAIL;
+	char lease[300];
+	int64_t epoch = 0;
+	int is_full = 0, leased, rc = CLI_FAIL;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--full") == 0)
@@ -262,7 +264,21 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	}
 	if (open_instance(&c, cli, name) || open_store(&c, cli))
 		goto out;
+	/* one process at a time (the scheduler of `run` takes it too), on the
+	 * reader's connection: not the intake writer's */
+	snprintf(lease, sizeof(lease), "sync:%s", name);
+	leased = c.reader->ops->lease_try(c.reader, lease, &epoch);
+	if (leased < 0) {
+		cli_error("sync", "%s: taking the lease: %s", name, store_error(c.reader));
+		goto out;
+	}
+	if (leased == 0) {
+		cli_error("sync", "%s: another process is running this sync (it holds the "
+			  "lease %s); try again when it has finished", name, lease);
+		goto out;
+	}
 	rc = run_sync(&c, cli, name, is_full);
+	c.reader->ops->lease_release(c.reader, lease);
 out:
 	sync_cli_close(&c);
 	return rc;

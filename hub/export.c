@@ -14,6 +14,13 @@
  * Threads: a worker's store, page, cursor and plugin instance belong to its
  * thread; `live` (what the status shows) is shared under exporter.lock.
  * Nothing here knows SQL, HTTP or a plugin's protocol.
+ *
+ * Several processes: a worker delivers only while it holds the lease
+ * "export:<name>" on its own connection (PostgreSQL: a session advisory
+ * lock, gone with the process or the connection).  Held elsewhere: state
+ * "held by another process", tried again every EXPORT_POLL_MS.  On each new
+ * take (a new epoch) the cursor and saved state are read again: the other
+ * process may have moved them.  Released when the worker stops.
  */
 #include "export_int.h"
 
@@ -43,6 +50,7 @@ enum step {
 	STEP_IDLE,     /* caught up: wait for new changes */
 	STEP_BACKOFF,  /* wait w->wait_ms, then try again */
 	STEP_DISABLED, /* stop this export */
+	STEP_HELD,     /* another process holds the lease: try again later */
 };
 
 struct export_worker {
@@ -75,6 +83,7 @@ struct export_worker {
 	uint64_t rng;
 	struct export_saved saved;
 	int is_saved_dirty;
+	int64_t lease_epoch;                /* of the lease held; 0: none */
 
 	/* under ex->lock */
 	struct export_live live;
@@ -275,10 +284,8 @@ fail:
 
 /* Opens the worker's own connection and loads its cursor and saved state.
  * 1: the export stays disabled (same config as when it was disabled). */
-static int worker_open_store(struct export_worker *w, char *err, size_t err_size)
+static int worker_load(struct export_worker *w, char *err, size_t err_size)
 {
-	if (store_open(w->ex->cfg, &w->store, err, err_size))
-		return -1;
 	if (export_cursor_load(w->store, w->conf->name, &w->cursor) ||
 	    export_batch_end_load(w->store, w->conf->name, &w->batch_end) ||
 	    export_saved_load(w->store, w->conf->name, &w->saved) < 0) {
@@ -300,6 +307,53 @@ static int worker_open_store(struct export_worker *w, char *err, size_t err_size
 	w->saved.is_disabled = 0;
 	w->is_saved_dirty = 1;
 	return 0;
+}
+
+static int worker_open_store(struct export_worker *w, char *err, size_t err_size)
+{
+	if (store_open(w->ex->cfg, &w->store, err, err_size))
+		return -1;
+	w->lease_epoch = 0;
+	return worker_load(w, err, err_size);
+}
+
+static void lease_name(const struct export_worker *w, char *buf, size_t size)
+{
+	snprintf(buf, size, "export:%s", w->conf->name);
+}
+
+/* 1: this worker holds the lease (taken again after a lost connection,
+ * and then the cursor reloaded); 0: another process holds it; -1: error
+ * or the export is disabled (err set; *is_disabled). */
+static int worker_lease(struct export_worker *w, int *is_disabled, char *err, size_t err_size)
+{
+	char name[300];
+	int64_t epoch = 0;
+	int rc;
+
+	*is_disabled = 0;
+	lease_name(w, name, sizeof(name));
+	rc = w->store->ops->lease_try(w->store, name, &epoch);
+	if (rc < 0) {
+		err_set(err, err_size, "lease %s: %s", name, store_error(w->store));
+		return -1;
+	}
+	if (rc == 0) {
+		w->lease_epoch = 0;
+		return 0;
+	}
+	if (epoch == w->lease_epoch)
+		return 1;
+	/* a new take: another process may have moved the cursor meanwhile */
+	rc = worker_load(w, err, err_size);
+	if (rc) {
+		w->store->ops->lease_release(w->store, name);
+		*is_disabled = rc == 1;
+		return -1;
+	}
+	log_debug(w->who, "lease %s taken (epoch %" PRId64 ")", name, epoch);
+	w->lease_epoch = epoch;
+	return 1;
 }
 
 /* ---- reactions ------------------------------------------------------- */
@@ -447,13 +501,18 @@ static enum step worker_deliver(struct export_worker *w)
 	}
 }
 
-static void worker_set_idle(struct export_worker *w, uint64_t gen)
+static void worker_set_idle_as(struct export_worker *w, uint64_t gen, const char *state)
 {
 	pthread_mutex_lock(&w->ex->lock);
-	w->live.state = "idle";
+	w->live.state = state;
 	w->idle_gen = gen;
 	pthread_cond_broadcast(&w->ex->idle);
 	pthread_mutex_unlock(&w->ex->lock);
+}
+
+static void worker_set_idle(struct export_worker *w, uint64_t gen)
+{
+	worker_set_idle_as(w, gen, "idle");
 }
 
 /* Room to hand up to `n` texts to the plugin. */
@@ -494,7 +553,7 @@ static int worker_read(struct export_worker *w)
 static enum step worker_step(struct export_worker *w, uint64_t gen)
 {
 	char err[1024];
-	int rc;
+	int rc, is_disabled;
 
 	if (!w->inst)
 		return worker_disable(w, w->create_error, 0);
@@ -508,6 +567,19 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 				 w->saved.error);
 			return STEP_DISABLED;
 		}
+	}
+	rc = worker_lease(w, &is_disabled, err, sizeof(err));
+	if (rc < 0 && is_disabled) {
+		live_state(w, "disabled");
+		log_warn(w->who, "disabled (%s): change its configuration to enable it",
+			 w->saved.error);
+		return STEP_DISABLED;
+	}
+	if (rc < 0)
+		return worker_retry(w, err);
+	if (rc == 0) { /* nothing for this process to do: idle, retried */
+		worker_set_idle_as(w, gen, "held by another process");
+		return STEP_HELD;
 	}
 	if (w->batch_end <= w->cursor && worker_commit(w, w->cursor, NULL, 1)) {
 		snprintf(err, sizeof(err), "planning a batch: %s", store_error(w->store));
@@ -572,12 +644,19 @@ static void *worker_main(void *arg)
 			worker_sleep(w, EXPORT_POLL_MS, gen, 1);
 		else if (st == STEP_BACKOFF)
 			worker_sleep(w, w->wait_ms, gen, 0);
+		else if (st == STEP_HELD)
+			worker_sleep(w, EXPORT_POLL_MS, gen, 0);
 	}
 	pthread_mutex_lock(&w->ex->lock);
 	if (st != STEP_DISABLED)
 		w->live.state = "stopped";
 	pthread_cond_broadcast(&w->ex->idle);
 	pthread_mutex_unlock(&w->ex->lock);
+	if (w->store && w->lease_epoch) {
+		char name[300];
+		lease_name(w, name, sizeof(name));
+		w->store->ops->lease_release(w->store, name);
+	}
 	feed_page_free(&w->page);
 	feed_docs_free(&w->docs);
 	store_close(w->store);

@@ -16,6 +16,12 @@
  * ABI's "one thread at a time").  The reader store connection (committed
  * cursors) is shared under reader_lock.  Stopping: is_stopping stops new
  * runs, sync_stop_request() makes running pulls finish their page.
+ *
+ * Several processes: a run first takes the lease "sync:<source>" on the
+ * reader connection (a PostgreSQL session advisory lock, never the intake
+ * writer's connection) and releases it after.  Held by another process:
+ * the tick is skipped (the entry goes back to what it was, state "held by
+ * another process") and the lease is tried again at the next due time.
  */
 #include "scheduler.h"
 
@@ -178,6 +184,8 @@ struct sched_source {
 	struct hub_instance *inst;   /* NULL until created (a failed create) */
 	char *schedule;              /* the config's text, or NULL */
 	struct sched_entry e;        /* lock */
+	struct sched_entry before;   /* lock: e before the run began */
+	int is_held_elsewhere;       /* lock: the last try found the lease taken */
 	char *cursor;                /* lock: the committed cursor */
 	pthread_t thread;
 	int has_thread;              /* lock */
@@ -255,15 +263,70 @@ static int worker_ensure_instance(struct sched_source *src, struct sync_report *
 	return 0;
 }
 
+/* The lease of this source's runs: 1 ours, 0 another process's, -1 error
+ * (rep set). */
+static int worker_lease(struct sched_source *src, int is_take, struct sync_report *rep)
+{
+	struct scheduler *s = src->s;
+	struct store *r = s->reader;
+	char name[300];
+	int64_t epoch = 0;
+	int rc;
+
+	snprintf(name, sizeof(name), "sync:%s", src->conf->name);
+	pthread_mutex_lock(&s->reader_lock);
+	rc = is_take ? r->ops->lease_try(r, name, &epoch) : r->ops->lease_release(r, name);
+	if (rc < 0 && rep) {
+		rep->rc = HUB_RETRY;
+		snprintf(rep->err, sizeof(rep->err), "lease %s: %s", name, store_error(r));
+	} else if (rc < 0) {
+		log_warn(src->conf->name, "releasing lease %s: %s", name, store_error(r));
+	}
+	pthread_mutex_unlock(&s->reader_lock);
+	if (is_take && rc == 1)
+		log_debug(src->conf->name, "lease %s taken (epoch %" PRId64 ")", name, epoch);
+	return rc;
+}
+
+/* The lease is another process's: this tick did not happen; the next try
+ * is at the next due time (a trigger is spent). */
+static void worker_skip(struct sched_source *src)
+{
+	struct scheduler *s = src->s;
+	int64_t now = time_now_ms();
+
+	pthread_mutex_lock(&s->lock);
+	src->e = src->before;
+	src->e.is_triggered = 0;
+	src->e.state = src->e.state == SOURCE_DISABLED ? SOURCE_DISABLED : SOURCE_IDLE;
+	src->e.next_run_ms = src->e.has_schedule
+				     ? sched_next_run_ms(&src->e.cron, now, next_random(s), &s->pol)
+				     : -1;
+	src->is_held_elsewhere = 1;
+	src->is_done = 1;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void *worker_main(void *arg)
 {
 	struct sched_source *src = arg;
 	struct scheduler *s = src->s;
 	struct sync_report rep;
 	struct sync_params p;
+	int leased;
 
 	memset(&rep, 0, sizeof(rep));
-	if (worker_ensure_instance(src, &rep) == 0) {
+	leased = worker_lease(src, 1, &rep);
+	if (leased == 0) {
+		log_debug(src->conf->name, "sync skipped: held by another process");
+		worker_skip(src);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->lock);
+	src->is_held_elsewhere = 0;
+	pthread_mutex_unlock(&s->lock);
+	if (leased == 1 && worker_ensure_instance(src, &rep) == 0) {
 		memset(&p, 0, sizeof(p));
 		p.inst = src->inst;
 		p.intake = s->intake;
@@ -276,6 +339,8 @@ static void *worker_main(void *arg)
 		p.ctx = src;
 		sync_run(&p, &rep);
 	}
+	if (leased == 1)
+		worker_lease(src, 0, NULL);
 	if (rep.rc == HUB_OK)
 		log_info(src->conf->name, "sync done: read %" PRId64 ", applied %" PRId64
 			 ", duplicates %" PRId64 ", rejected %" PRId64,
@@ -299,6 +364,7 @@ static void source_start(struct scheduler *s, struct sched_source *src, int64_t 
 {
 	struct sync_report failed;
 
+	src->before = src->e;
 	if (sched_entry_begin(&src->e, now) != 0)
 		return;
 	src->is_done = 0;
@@ -541,7 +607,9 @@ static json_t *source_json(const struct sched_source *src)
 	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:I, s:o}",
 			 "name", src->conf->name, "plugin", src->conf->plugin,
 			 "schedule", src->schedule ? json_string(src->schedule) : json_null(),
-			 "state", sched_state_name(e->state),
+			 "state", src->is_held_elsewhere && e->state != SOURCE_RUNNING
+					  ? "held by another process"
+					  : sched_state_name(e->state),
 			 "last_run", last_run_json(e),
 			 "last_error", e->last_error[0] ? json_string(e->last_error) : json_null(),
 			 "next_run_at", time_or_null(e->state == SOURCE_RUNNING ? 0 : e->next_run_ms),

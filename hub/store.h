@@ -216,6 +216,17 @@ struct store_ops {
 	 * ends.  SQLite has one writer and does nothing. */
 	int (*ident_lock)(struct store *s, const struct store_ident *ids, size_t n);
 
+	/* Leases: one process at a time runs a named job ("sync:<source>",
+	 * "export:<name>").  lease_try: 1 held by this connection (now or
+	 * already; *epoch set to the lease's take count, bumped by each take),
+	 * 0 held by another connection, -1 error.  Outside a transaction, on a
+	 * connection of the caller's own (not the intake writer's): the lease
+	 * lives as long as the connection (PostgreSQL: a session advisory lock,
+	 * freed when the process dies).  lease_release: 0 or -1.  SQLite: one
+	 * process owns the file's writes, so always 1. */
+	int (*lease_try)(struct store *s, const char *name, int64_t *epoch);
+	int (*lease_release)(struct store *s, const char *name);
+
 	/* change feed (outbox), written in the transaction of the change */
 	int (*outbox_append)(struct store *s, const struct store_change *c);
 	/* changes with seq > after_seq, in seq order, at most limit */

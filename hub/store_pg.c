@@ -57,6 +57,9 @@
 #define LOCK_PROFILE 0   /* objid hashtext(profile id) */
 #define LOCK_OUTBOX 1    /* objid 0 */
 #define LOCK_MIGRATE 2   /* objid 0: schema creation and migrations */
+#define LOCK_LEASE 3     /* objid hashtext(lease name): session locks */
+
+#define MAX_LEASES 32    /* leases one connection holds at once */
 
 /*
  * Migrations, applied in order inside one transaction under LOCK_MIGRATE;
@@ -147,6 +150,7 @@ enum stmt_id {
 	S_LOG_APPEND, S_LOG_LIST, S_LOG_DELETE_PROFILE,
 	S_OUTBOX_ALLOC, S_OUTBOX_INSERT, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE,
 	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE,
+	S_LEASE_TRY, S_LEASE_EPOCH, S_LEASE_RELEASE,
 	S_COUNT
 };
 
@@ -269,6 +273,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_DEAD_DELETE_PROFILE] = "DELETE FROM dead_letters WHERE profile_id = $1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
 			" WHERE export_name = $1 ORDER BY seq LIMIT $2",
+	/* a session lock: it outlives transactions, ends with the connection */
+	[S_LEASE_TRY] = "SELECT pg_try_advisory_lock($1::int4, hashtext($2))",
+	[S_LEASE_EPOCH] = "INSERT INTO meta(key, value) VALUES('lease_epoch:' || $1, '1')"
+			  " ON CONFLICT(key) DO UPDATE SET value = (meta.value::int8 + 1)::text"
+			  " RETURNING value::int8",
+	[S_LEASE_RELEASE] = "SELECT pg_advisory_unlock($1::int4, hashtext($2))",
 };
 
 /* A change waiting for commit (the outbox is written then, in order). */
@@ -305,6 +315,14 @@ struct pg_store {
 	struct memo memo;
 	int64_t reconnect_at_ms;
 	int64_t backoff_ms;
+	/* the leases this connection holds (its session locks); a reconnect
+	 * loses them all, and conn_gen counts reconnects */
+	struct {
+		char *name;
+		int64_t epoch;
+	} leases[MAX_LEASES];
+	size_t n_leases;
+	uint64_t conn_gen;
 };
 
 static struct pg_store *pgs(struct store *s)
@@ -395,6 +413,14 @@ static void describe_url(const char *url, char *out, size_t size)
 	snprintf(out, size, "%s%s%s%s%s/%s", user ? user : "", user ? "@" : "",
 		 host ? host : "localhost", port ? ":" : "", port ? port : "", db ? db : "");
 	PQconninfoFree(opts);
+}
+
+/* The connection's session locks are gone (a reset, a close). */
+static void leases_forget(struct pg_store *ps)
+{
+	for (size_t i = 0; i < ps->n_leases; i++)
+		hub_free(ps->leases[i].name);
+	ps->n_leases = 0;
 }
 
 static void kept_clear(struct pg_store *ps)
@@ -504,6 +530,10 @@ static int reconnect(struct pg_store *ps)
 		return -1;
 	}
 	kept_clear(ps);
+	if (ps->n_leases)
+		log_warn("store", "PostgreSQL connection reset: %zu leases lost", ps->n_leases);
+	leases_forget(ps);
+	ps->conn_gen++;
 	ps->in_tx = 0;
 	ps->is_prepared = 0;
 	ps->is_pipelined = 0;
@@ -1722,12 +1752,94 @@ static int pg_dead_letter_list(struct store *s, const char *name, size_t limit,
 
 /* ---- open / close --------------------------------------------------- */
 
+/* ---- leases ---------------------------------------------------------- */
+
+static int lease_find(const struct pg_store *ps, const char *name)
+{
+	for (size_t i = 0; i < ps->n_leases; i++)
+		if (strcmp(ps->leases[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * pg_try_advisory_lock(salt ^ LOCK_LEASE, hashtext(name)) on this session,
+ * then lease_epoch:<name> bumped (autocommit).  A lease already held here
+ * is not taken again (session locks stack).  Two names whose hashes meet
+ * share one lock: they only take turns.
+ */
+static int pg_lease_try(struct store *s, const char *name, int64_t *epoch)
+{
+	struct pg_store *ps = pgs(s);
+	int cls = (int)(ps->salt ^ LOCK_LEASE), i, rc;
+	uint64_t gen;
+	PGresult *res;
+
+	if (ps->in_tx) {
+		err_set(s->err, sizeof(s->err), "postgres: lease_try inside a transaction");
+		return -1;
+	}
+	if ((i = lease_find(ps, name)) >= 0) {
+		*epoch = ps->leases[i].epoch;
+		return 1;
+	}
+	if (ps->n_leases == MAX_LEASES) {
+		err_set(s->err, sizeof(s->err), "postgres: more than %d leases on one connection",
+			MAX_LEASES);
+		return -1;
+	}
+	if (!(res = run(ps, S_LEASE_TRY, "ds", cls, name)))
+		return -1;
+	gen = ps->conn_gen;
+	rc = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!rc)
+		return 0;
+	if (query_int(run(ps, S_LEASE_EPOCH, "s", name), epoch) != 1 || ps->conn_gen != gen) {
+		if (ps->conn_gen != gen) /* the lock went with the old connection */
+			err_set(s->err, sizeof(s->err), "postgres: connection lost taking lease %s",
+				name);
+		else
+			PQclear(run(ps, S_LEASE_RELEASE, "ds", cls, name));
+		return -1;
+	}
+	if (!(ps->leases[ps->n_leases].name = hub_strdup(name))) {
+		PQclear(run(ps, S_LEASE_RELEASE, "ds", cls, name));
+		err_set(s->err, sizeof(s->err), "out of memory");
+		return -1;
+	}
+	ps->leases[ps->n_leases++].epoch = *epoch;
+	return 1;
+}
+
+static int pg_lease_release(struct store *s, const char *name)
+{
+	struct pg_store *ps = pgs(s);
+	int i = lease_find(ps, name);
+	PGresult *res;
+
+	if (i < 0)
+		return 0; /* not held (or lost with a connection) */
+	hub_free(ps->leases[i].name);
+	ps->leases[i] = ps->leases[--ps->n_leases];
+	if (ps->in_tx) {
+		err_set(s->err, sizeof(s->err), "postgres: lease_release inside a transaction");
+		return -1;
+	}
+	res = run(ps, S_LEASE_RELEASE, "ds", (int)(ps->salt ^ LOCK_LEASE), name);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
 static void pg_close(struct store *s)
 {
 	struct pg_store *ps = pgs(s);
 	if (!ps)
 		return;
 	kept_clear(ps);
+	leases_forget(ps);
 	outbox_drop(ps, 0);
 	hub_free(ps->outbox);
 	memo_free(&ps->memo);
@@ -1785,6 +1897,8 @@ static const struct store_ops pg_ops = {
 	.event_stats = pg_event_stats,
 	.event_delete_profile = pg_event_delete_profile,
 	.ident_lock = pg_ident_lock,
+	.lease_try = pg_lease_try,
+	.lease_release = pg_lease_release,
 	.outbox_append = pg_outbox_append,
 	.outbox_read = pg_outbox_read,
 	.outbox_delete_profile = pg_outbox_delete_profile,

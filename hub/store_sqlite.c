@@ -924,6 +924,22 @@ static int lite_ident_lock(struct store *s, const struct store_ident *ids, size_
 	return 0; /* one writer: the write transaction is the lock */
 }
 
+/* One process owns the file's writes: every lease is its own. */
+static int lite_lease_try(struct store *s, const char *name, int64_t *epoch)
+{
+	(void)s;
+	(void)name;
+	*epoch = 1;
+	return 1;
+}
+
+static int lite_lease_release(struct store *s, const char *name)
+{
+	(void)s;
+	(void)name;
+	return 0;
+}
+
 static int lite_outbox_append(struct store *s, const struct store_change *c)
 {
 	return RUN(lite(s), S_OUTBOX_APPEND, "ssis", c->kind, c->profile_id, c->at_ms,
@@ -1126,6 +1142,8 @@ static const struct store_ops sqlite_ops = {
 	.event_stats = lite_event_stats,
 	.event_delete_profile = lite_event_delete_profile,
 	.ident_lock = lite_ident_lock,
+	.lease_try = lite_lease_try,
+	.lease_release = lite_lease_release,
 	.outbox_append = lite_outbox_append,
 	.outbox_read = lite_outbox_read,
 	.outbox_delete_profile = lite_outbox_delete_profile,

@@ -1070,6 +1070,46 @@ static void test_pg_outbox_numbers_follow_commit_order(void)
 	world_stop(&w);
 }
 
+/* A lease is one connection's at a time (PostgreSQL), each take bumps its
+ * epoch, a closed connection frees it; SQLite: always the caller's. */
+static void test_lease_is_one_connections_until_released_or_closed(void)
+{
+	WORLD(w);
+	struct store *s2, *s3;
+	int64_t e1 = 0, e2 = 0, e3 = 0;
+
+	s2 = world_connect(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "sync:a", &e1), 1);
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "sync:a", &e2), 1); /* held: same take */
+	CU_ASSERT_EQUAL(e1, e2);
+	if (!teststore_is_pg()) {
+		CU_ASSERT_EQUAL(s2->ops->lease_try(s2, "sync:a", &e2), 1);
+		OK(s->ops->lease_release(s, "sync:a"));
+		OK(s2->ops->lease_release(s2, "sync:a"));
+		store_close(s2);
+		world_stop(&w);
+		return;
+	}
+	CU_ASSERT_EQUAL(s2->ops->lease_try(s2, "sync:a", &e2), 0);
+	CU_ASSERT_EQUAL(s2->ops->lease_try(s2, "sync:b", &e2), 1); /* another name */
+	OK(s->ops->lease_release(s, "sync:a"));
+	OK(s->ops->lease_release(s, "sync:a")); /* not held: nothing */
+	CU_ASSERT_EQUAL(s2->ops->lease_try(s2, "sync:a", &e2), 1);
+	CU_ASSERT(e2 > e1);
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "sync:a", &e3), 0);
+	store_close(s2); /* a dead holder: its session ends */
+	s3 = world_connect(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s3);
+	CU_ASSERT_EQUAL(s3->ops->lease_try(s3, "sync:b", &e3), 1);
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "sync:a", &e3), 1);
+	CU_ASSERT(e3 > e2);
+	OK(s->ops->lease_release(s, "sync:a"));
+	OK(s3->ops->lease_release(s3, "sync:b"));
+	store_close(s3);
+	world_stop(&w);
+}
+
 /* One generated stream on SQLite and on PostgreSQL: the same dump, byte
  * for byte (same ID key, one writer each). */
 static void test_pg_dump_equals_sqlite_dump_byte_for_byte(void)
@@ -1166,4 +1206,5 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_pg_deadlock_between_writers_is_retryable),
 	   TEST(test_pg_failed_write_fails_its_batch_only),
 	   TEST(test_pg_outbox_numbers_follow_commit_order),
+	   TEST(test_lease_is_one_connections_until_released_or_closed),
 	   TEST(test_pg_dump_equals_sqlite_dump_byte_for_byte))
