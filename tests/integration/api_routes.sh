@@ -21,50 +21,19 @@
 #
 # Synchronization is by answers: a 2xx from the segment source means the
 # records are committed, so the API sees them on the next request.  The
-# only polling is the bounded wait for /healthz at start.
+# only polling: bounded waits for /healthz and for the stop.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-ROOT=$(pwd)
-B=${HUB_BUILD:-build}
-HUB="$ROOT/$B/profilehub"
-FREEPORT="$ROOT/$B/tests/tools/freeport"
+. tests/lib/hub.sh
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/hub_api.XXXXXX")
-pid=""
-cleanup() {
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
+hub_tmpdir api
 n_checks=0
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-die() {
-	echo "FAIL: $*"
-	[ -f "$T/hub.log" ] && sed 's/^/  hub: /' "$T/hub.log" | tail -20
-	exit 1
-}
-
-for tool in curl jq; do
-	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh)"
-done
-[ -x "$HUB" ] || die "$HUB is not built"
-[ -x "$FREEPORT" ] || die "$FREEPORT is not built (make builds tests/tools)"
-for p in segment jsonl; do
-	[ -f "$ROOT/$B/plugins/$p.so" ] || die "$B/plugins/$p.so is not built"
-done
+hub_need curl jq
+hub_need_built segment jsonl
 
 # ---- a hub of our own -------------------------------------------------------
 
-PORT=$("$FREEPORT") || die "no free port"
+PORT=$(hub_free_port) || die "no free port"
 BASE="http://127.0.0.1:$PORT"
 API_ROUTES_TOKEN="tok-api-$$-$PORT-secret"
 SEGMENT_WRITE_KEY="wk-api-$$-$PORT"
@@ -91,15 +60,7 @@ exports:
     path: $T/feed.jsonl
 EOF
 
-"$HUB" -c "$T/hub.yaml" run >"$T/hub.log" 2>&1 &
-pid=$!
-i=0
-until curl -fs "$BASE/healthz" >/dev/null 2>&1; do
-	i=$((i + 1))
-	kill -0 "$pid" 2>/dev/null || die "the hub exited at start"
-	[ $i -le 100 ] || die "no /healthz after 10 s"
-	sleep 0.1
-done
+hub_start "$T/hub.yaml" "$T/hub.log"
 
 # ---- helpers ------------------------------------------------------------------
 
@@ -554,9 +515,7 @@ header_absent "CORS is off: a preflight is not granted" Access-Control-Allow-Met
 
 # ---- the secrets stay out of the log ---------------------------------------------
 
-kill -TERM "$pid"
-wait "$pid" || fail "the hub exited with $? on SIGTERM"
-pid=""
+hub_stop TERM
 n_checks=$((n_checks + 1))
 grep -q "$TOKEN\|$SEGMENT_WRITE_KEY" "$T/hub.log" && fail "a secret reached the hub's log"
 

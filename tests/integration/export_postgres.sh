@@ -9,38 +9,16 @@
 # Synchronization: `profilehub exports --json` (lag 0), polled with a
 # bound.  Needs PostgreSQL server binaries, psql and jq (scripts/deps.sh).
 set -u
-cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
-B=${HUB_BUILD:-build}
-HUB="$ROOT/$B/profilehub"
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/hub.sh
 GEN="$ROOT/$B/tests/tools/gen_records"
-FREEPORT="$ROOT/$B/tests/tools/freeport"
 SEED=${EXPORT_PG_SEED:-$(date +%s)}
 RECORDS=${EXPORT_PG_RECORDS:-30000}
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/hub_export_pg.XXXXXX")
+hub_tmpdir export_pg
 chmod 755 "$T"
-pid=""
-cleanup() {
-	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-	wait 2>/dev/null
-	sh "$ROOT/tests/pgtest.sh" stop "$T/pg" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-die() {
-	echo "FAIL: $* (seed $SEED)"
-	[ -f "$T/hub.log" ] && sed 's/^/  hub: /' "$T/hub.log" | tail -20
-	exit 1
-}
-
+hub_at_exit 'sh "$ROOT/tests/pgtest.sh" stop "$T/pg" 2>/dev/null'
+HUB_DIE_NOTE=" (seed $SEED)"
 for tool in psql jq; do
 	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh)"
 done
@@ -52,7 +30,7 @@ done
 mkdir -p "$T/pg"
 PG_URL=$(HUB_BUILD="$B" sh "$ROOT/tests/pgtest.sh" start "$T/pg") || die "PostgreSQL did not start"
 export PG_URL
-PORT=$("$FREEPORT") || die "no free port"
+PORT=$(hub_free_port) || die "no free port"
 
 "$GEN" --seed "$SEED" --users $((RECORDS / 40)) --records "$RECORDS" >"$T/records.jsonl" ||
 	die "gen_records failed"
@@ -75,17 +53,6 @@ EOF
 } >"$T/hub.yaml"
 psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" -c 'CREATE SCHEMA hub' || die "CREATE SCHEMA"
 
-hub_start() {
-	"$HUB" -c "$T/hub.yaml" run >>"$T/hub.log" 2>&1 &
-	pid=$!
-	i=0
-	until curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do
-		i=$((i + 1))
-		kill -0 "$pid" 2>/dev/null || die "the hub exited at start"
-		[ $i -le 100 ] || die "no /healthz after 10 s"
-		sleep 0.1
-	done
-}
 export_field() {
 	"$HUB" -c "$T/hub.yaml" exports --json 2>>"$T/cli.log" | jq -r ".exports[0]$1"
 }
@@ -109,7 +76,7 @@ wait_lag_zero() {
 # part 1 before the hub runs; part 2 while it exports; SIGKILL as soon as
 # the export is under way; part 3 after the restart
 import_part "$T/part.aa"
-hub_start
+hub_start "$T/hub.yaml" "$T/hub.log" "http://127.0.0.1:$PORT"
 import_part "$T/part.ab"
 i=0
 until [ "$(export_field .cursor)" -gt 0 ]; do
@@ -117,15 +84,11 @@ until [ "$(export_field .cursor)" -gt 0 ]; do
 	[ $i -le 300 ] || die "nothing exported in 60 s: $(export_field .)"
 	sleep 0.2
 done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
-pid=""
-hub_start
+hub_kill
+hub_start "$T/hub.yaml" "$T/hub.log" "http://127.0.0.1:$PORT"
 import_part "$T/part.ac"
 wait_lag_zero
-kill -TERM "$pid"
-wait "$pid" || fail "the hub did not stop cleanly"
-pid=""
+hub_stop TERM
 
 # ---- the table equals the dump ---------------------------------------------
 

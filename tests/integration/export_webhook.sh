@@ -17,44 +17,20 @@
 # `profilehub exports --json`, polled with a bound; no sleep stands for an
 # event.  Needs node, curl, jq and sqlite3 (scripts/deps.sh).
 set -u
-cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
-B=${HUB_BUILD:-build}
-HUB="$ROOT/$B/profilehub"
-FREEPORT="$ROOT/$B/tests/tools/freeport"
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/hub.sh
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/hub_export_webhook.XXXXXX")
-pid=""
+hub_tmpdir export_webhook
 rpid=""
-cleanup() {
-	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-	[ -n "$rpid" ] && kill -9 "$rpid" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$T"
+hub_at_exit '[ -n "$rpid" ] && kill -9 "$rpid" 2>/dev/null; wait 2>/dev/null'
+hub_die_hook() {
+	hub_show_log "$T/receiver.log" receiver 5
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+hub_need node curl jq sqlite3
+hub_need_built webhook
 
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-die() {
-	echo "FAIL: $*"
-	[ -f "$T/hub.log" ] && sed 's/^/  hub: /' "$T/hub.log" | tail -20
-	[ -f "$T/receiver.log" ] && sed 's/^/  receiver: /' "$T/receiver.log" | tail -5
-	exit 1
-}
-
-for tool in node curl jq sqlite3; do
-	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh)"
-done
-[ -x "$HUB" ] || die "$HUB is not built"
-[ -f "$ROOT/$B/plugins/webhook.so" ] || die "$B/plugins/webhook.so is not built"
-
-PORT=$("$FREEPORT") || die "no free port"
-RPORT=$("$FREEPORT") || die "no free port"
+PORT=$(hub_free_port) || die "no free port"
+RPORT=$(hub_free_port) || die "no free port"
 BASE="http://127.0.0.1:$PORT"
 RBASE="http://127.0.0.1:$RPORT"
 SEGMENT_WRITE_KEY="wk_export_$$"
@@ -100,17 +76,6 @@ receiver_stat() { # JQ-PATH
 	curl -fs "$RBASE/stats" | jq -r "$1 // 0"
 }
 
-hub_start() {
-	"$HUB" -c "$T/hub.yaml" run >>"$T/hub.log" 2>&1 &
-	pid=$!
-	i=0
-	until curl -fs "$BASE/healthz" >/dev/null 2>&1; do
-		i=$((i + 1))
-		kill -0 "$pid" 2>/dev/null || die "the hub exited at start"
-		[ $i -le 100 ] || die "no /healthz after 10 s"
-		sleep 0.1
-	done
-}
 export_field() { # JQ-PATH of the export's status
 	"$HUB" -c "$T/hub.yaml" exports --json 2>>"$T/cli.log" | jq -r ".exports[0]$1"
 }
@@ -161,7 +126,7 @@ post_batches() {
 }
 
 receiver_start
-hub_start
+hub_start "$T/hub.yaml" "$T/hub.log"
 
 # 1. all well
 post_batches 10
@@ -191,19 +156,15 @@ wait_for "the refused connection in the export's state" error_has "onnect"
 receiver_start
 receiver_mode delay
 wait_for "a stored, unanswered batch" stat_at_least '.by_mode.delay' 1
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
-pid=""
+hub_kill
 receiver_mode ok
-hub_start
+hub_start "$T/hub.yaml" "$T/hub.log"
 post_batches 3
 "$HUB" -c "$T/hub.yaml" privacy erase --custom-id u3 >"$T/erase.out" 2>&1 ||
 	die "privacy erase: $(cat "$T/erase.out")"
 post_batches 2
 wait_for "everything to be delivered" lag_is_zero
-kill -TERM "$pid"
-wait "$pid" || fail "the hub did not stop cleanly"
-pid=""
+hub_stop TERM
 
 # ---- what arrived ---------------------------------------------------------
 

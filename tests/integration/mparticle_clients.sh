@@ -12,47 +12,18 @@
 #
 # Synchronization is by answers, never by sleeps: the SDK's callbacks run
 # after the hub's HTTP response, and a 2xx means committed.  The only
-# polling is the bounded wait for /healthz at start.
+# polling: bounded waits for /healthz and for the stop.
 #
 # Needs node and npm (scripts/deps.sh installs nodejs); installs the SDK
 # into tests/integration/node_mparticle/node_modules when missing.
 set -u
-cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
-B=${HUB_BUILD:-build}
-HUB="$ROOT/$B/profilehub"
-FREEPORT="$ROOT/$B/tests/tools/freeport"
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/hub.sh
 NODE_DIR="$ROOT/tests/integration/node_mparticle"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/hub_mparticle.XXXXXX")
-pid=""
-cleanup() {
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-die() {
-	echo "FAIL: $*"
-	[ -f "$T/hub.log" ] && sed 's/^/  hub: /' "$T/hub.log" | tail -20
-	exit 1
-}
-
-for tool in node npm curl jq; do
-	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh)"
-done
-[ -x "$HUB" ] || die "$HUB is not built"
-[ -x "$FREEPORT" ] || die "$FREEPORT is not built (make builds tests/tools)"
-[ -f "$ROOT/$B/plugins/mparticle.so" ] || die "$B/plugins/mparticle.so is not built"
+hub_tmpdir mparticle
+hub_need node npm curl jq
+hub_need_built mparticle
 
 # ---- the npm SDK (node_modules is not committed) ---------------------------
 
@@ -64,7 +35,7 @@ fi
 
 # ---- a hub of our own -------------------------------------------------------
 
-PORT=$("$FREEPORT") || die "no free port"
+PORT=$(hub_free_port) || die "no free port"
 BASE="http://127.0.0.1:$PORT"
 IN="$BASE/in/mp"
 # Secrets reach the config through the environment, as in production.
@@ -90,15 +61,7 @@ sources:
     webhook_authorization: "\${MPARTICLE_WEBHOOK_AUTH}"
 EOF
 
-"$HUB" -c "$T/hub.yaml" run >"$T/hub.log" 2>&1 &
-pid=$!
-i=0
-until curl -fs "$BASE/healthz" >/dev/null 2>&1; do
-	i=$((i + 1))
-	kill -0 "$pid" 2>/dev/null || die "the hub exited at start"
-	[ $i -le 100 ] || die "no /healthz after 10 s"
-	sleep 0.1
-done
+hub_start "$T/hub.yaml" "$T/hub.log"
 
 # ---- the mParticle Node SDK ---------------------------------------------------
 
@@ -168,9 +131,7 @@ status=$(curl -s -o "$T/resp" -w '%{http_code}' -H 'Content-Type: application/js
 
 # ---- stop, then read the profiles -------------------------------------------
 
-kill -TERM "$pid"
-wait "$pid" || fail "the hub exited with $? on SIGTERM"
-pid=""
+hub_stop TERM
 grep -q "$MPARTICLE_API_SECRET\|mpwebhook_" "$T/hub.log" && fail "a secret reached the hub's log"
 
 "$HUB" -c "$T/hub.yaml" dump --events all >"$T/dump.jsonl" 2>"$T/dump.err" ||

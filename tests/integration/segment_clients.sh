@@ -11,47 +11,18 @@
 #
 # Synchronization is by answers, never by sleeps: the clients' callbacks
 # and flush promises resolve after the hub's HTTP response, and a 2xx means
-# committed.  The only polling is the bounded wait for /healthz at start.
+# committed.  The only polling: bounded waits for /healthz and for the stop.
 #
 # Needs node and npm (scripts/deps.sh installs nodejs); installs the npm
 # clients into tests/integration/node/node_modules when missing.
 set -u
-cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
-B=${HUB_BUILD:-build}
-HUB="$ROOT/$B/profilehub"
-FREEPORT="$ROOT/$B/tests/tools/freeport"
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/hub.sh
 NODE_DIR="$ROOT/tests/integration/node"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/hub_segment.XXXXXX")
-pid=""
-cleanup() {
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-die() {
-	echo "FAIL: $*"
-	[ -f "$T/hub.log" ] && sed 's/^/  hub: /' "$T/hub.log" | tail -20
-	exit 1
-}
-
-for tool in node npm curl jq openssl; do
-	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh)"
-done
-[ -x "$HUB" ] || die "$HUB is not built"
-[ -x "$FREEPORT" ] || die "$FREEPORT is not built (make builds tests/tools)"
-[ -f "$ROOT/$B/plugins/segment.so" ] || die "$B/plugins/segment.so is not built"
+hub_tmpdir segment
+hub_need node npm curl jq openssl
+hub_need_built segment
 
 # ---- the npm clients (node_modules is not committed) ----------------------
 
@@ -65,7 +36,7 @@ fi
 
 # ---- a hub of our own -------------------------------------------------------
 
-PORT=$("$FREEPORT") || die "no free port"
+PORT=$(hub_free_port) || die "no free port"
 BASE="http://127.0.0.1:$PORT"
 # Secrets reach the config through the environment, as in production.
 SEGMENT_WRITE_KEY="wk_test_$$_$PORT"
@@ -85,15 +56,7 @@ sources:
     webhook_secret: "\${SEGMENT_WEBHOOK_SECRET}"
 EOF
 
-"$HUB" -c "$T/hub.yaml" run >"$T/hub.log" 2>&1 &
-pid=$!
-i=0
-until curl -fs "$BASE/healthz" >/dev/null 2>&1; do
-	i=$((i + 1))
-	kill -0 "$pid" 2>/dev/null || die "the hub exited at start"
-	[ $i -le 100 ] || die "no /healthz after 10 s"
-	sleep 0.1
-done
+hub_start "$T/hub.yaml" "$T/hub.log"
 
 # ---- the npm clients --------------------------------------------------------
 
@@ -151,9 +114,7 @@ jq -e '.error.index == 1' "$T/resp" >/dev/null || fail "bad event index: $(cat "
 
 # ---- stop, then read the profiles -------------------------------------------
 
-kill -TERM "$pid"
-wait "$pid" || fail "the hub exited with $? on SIGTERM"
-pid=""
+hub_stop TERM
 grep -q "$SEGMENT_WRITE_KEY\|$SEGMENT_WEBHOOK_SECRET" "$T/hub.log" && fail "a secret reached the hub's log"
 
 "$HUB" -c "$T/hub.yaml" dump --events all >"$T/dump.jsonl" 2>"$T/dump.err" ||

@@ -16,39 +16,15 @@
 # DOC_SCREENSHOT=docs/profiles-view.png refreshes the README's screenshot.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-ROOT=$(pwd)
-B=${HUB_BUILD:-build}
-HUB="$ROOT/$B/profilehub"
-FREEPORT="$ROOT/$B/tests/tools/freeport"
+. tests/lib/hub.sh
 VIEW_DIR="$ROOT/tests/integration/view"
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 ARTIFACTS="$ROOT/$B/artifacts/view"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/hub_view.XXXXXX")
-pid=""
-cleanup() {
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-die() {
-	echo "FAIL: $*"
-	[ -f "$T/hub.log" ] && sed 's/^/  hub: /' "$T/hub.log" | tail -20
-	exit 1
-}
-
-for tool in node npm curl; do
-	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh)"
-done
+hub_tmpdir view
 [ -x "$CHROMIUM" ] || die "$CHROMIUM is not installed (scripts/deps.sh installs chromium)"
-[ -x "$HUB" ] || die "$HUB is not built"
-[ -x "$FREEPORT" ] || die "$FREEPORT is not built (make builds tests/tools)"
-[ -f "$ROOT/$B/plugins/segment.so" ] || die "$B/plugins/segment.so is not built"
+hub_need node npm curl
+hub_need_built segment
 
 # ---- playwright-core (node_modules is not committed; no browser download) -----
 
@@ -61,7 +37,7 @@ fi
 
 # ---- a hub of our own, seeded -------------------------------------------------
 
-PORT=$("$FREEPORT") || die "no free port"
+PORT=$(hub_free_port) || die "no free port"
 BASE="http://127.0.0.1:$PORT"
 HUB_TOKEN="tok-view-$$-$PORT"
 SEGMENT_WRITE_KEY="wk-view-$$-$PORT"
@@ -86,15 +62,7 @@ node "$VIEW_DIR/seed.js" "$(($(date +%s) * 1000))" >"$T/seed.jsonl" || die "seed
 	die "import of the seed failed: $(cat "$T/import.log")"
 grep -q "rejected 0" "$T/import.log" || die "the seed has rejected records: $(cat "$T/import.log")"
 
-"$HUB" -c "$T/hub.yaml" run >"$T/hub.log" 2>&1 &
-pid=$!
-i=0
-until curl -fs "$BASE/healthz" >/dev/null 2>&1; do
-	i=$((i + 1))
-	kill -0 "$pid" 2>/dev/null || die "the hub exited at start"
-	[ $i -le 100 ] || die "no /healthz after 10 s"
-	sleep 0.1
-done
+hub_start "$T/hub.yaml" "$T/hub.log"
 
 # ---- the browser ------------------------------------------------------------------
 
@@ -108,7 +76,5 @@ mkdir -p "$T/home" "$T/tmp"
 	tee "$T/view.out"
 grep -q '^view: [0-9]* checks passed, 0 failed$' "$T/view.out" || die "the Profiles View test failed"
 
-kill -TERM "$pid"
-wait "$pid" || die "the hub exited with $? on SIGTERM"
-pid=""
+hub_stop TERM "" || exit 1
 echo "view_browser: $(sed -n 's/^view: \([0-9]*\) checks passed.*/\1/p' "$T/view.out") checks passed; screenshots in $B/artifacts/view/"

@@ -1,0 +1,164 @@
+# hub.sh - shared helpers for tests/integration/*.sh (POSIX sh, sourced).
+# Not a test itself: tests/run.sh runs every tests/integration/*.sh, so this
+# lives outside that directory.  Source it after `cd` to the repo root:
+#
+#	cd "$(dirname "$0")/../.." || exit 1
+#	. tests/lib/hub.sh
+#
+# Sets ROOT (the repo root), B ($HUB_BUILD, default build), HUB (the
+# profilehub binary) and FREEPORT (tests/tools/freeport), and fails=0.
+# All waits are bounded polls for a condition; no sleep stands for one.
+
+ROOT=$(pwd)
+B=${HUB_BUILD:-build}
+HUB="$ROOT/$B/profilehub"
+FREEPORT="$ROOT/$B/tests/tools/freeport"
+fails=0
+HUB_PID=""
+HUB_LOG=""
+HUB_AT_EXIT=""
+HUB_DIE_NOTE=""
+
+# fail MESSAGE: prints "FAIL: MESSAGE" and counts it; the script goes on.
+fail() {
+	echo "FAIL: $*"
+	fails=$((fails + 1))
+}
+
+# hub_show_log FILE LABEL [N]: the last N (20) lines of FILE, prefixed
+# "  LABEL: ", if FILE exists.
+hub_show_log() {
+	[ -f "$1" ] && sed "s/^/  $2: /" "$1" | tail -"${3:-20}"
+	return 0
+}
+
+# die MESSAGE: prints "FAIL: MESSAGE$HUB_DIE_NOTE", the tail of the hub's
+# log ($HUB_LOG, else $T/hub.log), runs hub_die_hook if the script defines
+# one (to show more logs), and exits 1.
+die() {
+	echo "FAIL: $*$HUB_DIE_NOTE"
+	hub_show_log "${HUB_LOG:-${T:-}/hub.log}" hub
+	if command -v hub_die_hook >/dev/null 2>&1; then
+		hub_die_hook
+	fi
+	exit 1
+}
+
+# finish NAME: exits 1 with "NAME: N failures" if fail() was called, else
+# returns (the script prints its own success line).
+finish() {
+	if [ "$fails" -ne 0 ]; then
+		echo "$1: $fails failures"
+		exit 1
+	fi
+}
+
+# hub_need TOOL...: dies unless every TOOL is on the PATH.
+hub_need() {
+	for hub_tool in "$@"; do
+		command -v "$hub_tool" >/dev/null 2>&1 ||
+			die "$hub_tool is not installed (scripts/deps.sh)"
+	done
+}
+
+# hub_need_built PLUGIN...: dies unless profilehub, freeport and each
+# $B/plugins/PLUGIN.so are built.
+hub_need_built() {
+	[ -x "$HUB" ] || die "$HUB is not built"
+	[ -x "$FREEPORT" ] || die "$FREEPORT is not built (make builds tests/tools)"
+	for hub_plugin in "$@"; do
+		[ -f "$ROOT/$B/plugins/$hub_plugin.so" ] ||
+			die "$B/plugins/$hub_plugin.so is not built"
+	done
+}
+
+# hub_at_exit COMMAND: COMMAND (a shell string) runs at exit, after the hub
+# is stopped and before $T is removed; several compose, in order.
+hub_at_exit() {
+	HUB_AT_EXIT="$HUB_AT_EXIT
+$1"
+}
+
+# hub_cleanup: the EXIT trap hub_tmpdir sets.  Stops a running hub (SIGTERM,
+# at most 5 s, then SIGKILL), runs the hub_at_exit commands, removes $T.
+hub_cleanup() {
+	if [ -n "$HUB_PID" ]; then
+		kill "$HUB_PID" 2>/dev/null
+		hub_i=0
+		while kill -0 "$HUB_PID" 2>/dev/null && [ $hub_i -lt 50 ]; do
+			hub_i=$((hub_i + 1))
+			sleep 0.1
+		done
+		kill -KILL "$HUB_PID" 2>/dev/null
+		wait "$HUB_PID" 2>/dev/null
+		HUB_PID=""
+	fi
+	eval "$HUB_AT_EXIT"
+	[ -n "${T:-}" ] && rm -rf "$T"
+}
+
+# hub_tmpdir NAME: sets T to a new temp dir ${TMPDIR:-/tmp}/hub_NAME.XXXXXX
+# and traps EXIT (hub_cleanup) and INT/TERM (exit 1).  Use hub_at_exit for
+# the script's own cleanup rather than another trap.
+hub_tmpdir() {
+	T=$(mktemp -d "${TMPDIR:-/tmp}/hub_$1.XXXXXX") || die "mktemp failed"
+	trap hub_cleanup EXIT
+	trap 'exit 1' INT TERM
+}
+
+# hub_free_port: prints a free TCP port (use: PORT=$(hub_free_port) || die ...).
+hub_free_port() {
+	"$FREEPORT"
+}
+
+# hub_start CONFIG LOGFILE [URL]: `profilehub -c CONFIG run` in the
+# background, appending to LOGFILE; sets HUB_PID and HUB_LOG and waits at
+# most 10 s for URL/healthz (URL defaults to $BASE).  Dies, with the log's
+# tail, if the hub exits first or never answers.
+hub_start() {
+	HUB_LOG=$2
+	"$HUB" -c "$1" run >>"$2" 2>&1 &
+	HUB_PID=$!
+	hub_i=0
+	until curl -fs "${3:-$BASE}/healthz" >/dev/null 2>&1; do
+		hub_i=$((hub_i + 1))
+		kill -0 "$HUB_PID" 2>/dev/null || die "the hub exited at start"
+		[ $hub_i -le 100 ] || die "no /healthz after 10 s"
+		sleep 0.1
+	done
+}
+
+# hub_stop [SIGNAL [LOGGED]]: sends SIGNAL (INT by default) to the hub and
+# waits at most 10 s for it to exit (dies if it does not).  fail()s unless
+# it exited 0 and its log has LOGGED ("stopped", logged at info; pass ""
+# when log_level is above info); returns 1 then.  Clears HUB_PID.
+hub_stop() {
+	hub_sig=${1:-INT}
+	hub_logged=${2-stopped}
+	kill -"$hub_sig" "$HUB_PID"
+	hub_i=0
+	while kill -0 "$HUB_PID" 2>/dev/null && [ $hub_i -lt 100 ]; do
+		hub_i=$((hub_i + 1))
+		sleep 0.1
+	done
+	kill -0 "$HUB_PID" 2>/dev/null && die "the hub still runs 10 s after SIG$hub_sig"
+	hub_rc=0
+	wait "$HUB_PID" || hub_rc=$?
+	HUB_PID=""
+	if [ $hub_rc -ne 0 ]; then
+		fail "the hub exited with $hub_rc on SIG$hub_sig"
+		return 1
+	fi
+	if [ -n "$hub_logged" ] && ! grep -q "$hub_logged" "$HUB_LOG"; then
+		fail "no \"$hub_logged\" in the hub's log after SIG$hub_sig"
+		return 1
+	fi
+	return 0
+}
+
+# hub_kill: SIGKILL to the hub (a crash), reaped; clears HUB_PID.
+hub_kill() {
+	kill -9 "$HUB_PID" 2>/dev/null
+	wait "$HUB_PID" 2>/dev/null
+	HUB_PID=""
+}
