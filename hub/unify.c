@@ -8,9 +8,11 @@
  * Everything goes through store.h primitives inside the caller's
  * transaction, so a record is applied atomically and every backend builds
  * the same profiles.  Attribute and consent conflict rules are in
- * profile_merge.c; this file decides which profile a record lands on.
+ * profile.c, erasure in unify_erase.c, the change feed in unify_feed.c;
+ * this file decides which profile a record lands on.
  */
 #include "unify.h"
+#include "unify_int.h"
 
 #include "alloc.h"
 #include "log.h"
@@ -19,25 +21,6 @@
 
 #include <stdio.h>
 #include <string.h>
-
-#define DAY_MS (24LL * 3600 * 1000)
-
-/* The working state of one record.  Identifiers are dropped from the
- * record (never from the store) by clearing their `use` flags. */
-#define MAX_EXTERNALS 64
-
-struct resolve {
-	const struct record *r;
-	size_t n_ext;             /* externals considered (<= MAX_EXTERNALS) */
-	int use_install;
-	int use_ext[MAX_EXTERNALS];
-	char target[PROFILE_ID_SIZE];
-	char reason[160];
-	/* what changed, for the change feed */
-	char changed[8][PROFILE_ID_SIZE]; /* profiles whose identity changed */
-	size_t n_changed;
-	json_t *merged_from;      /* profiles absorbed into the target */
-};
 
 void unify_init(struct unify *u, struct store *s, const struct hub_config *cfg)
 {
@@ -71,14 +54,14 @@ void unify_count(struct unify_counts *c, enum unify_outcome o)
 
 /* ---- small store helpers -------------------------------------------- */
 
-static int owner_of(struct unify *u, const char *type, const char *value,
+int unify_owner_of(struct unify *u, const char *type, const char *value,
 		    char pid[PROFILE_ID_SIZE])
 {
 	return u->store->ops->ident_get(u->store, type, value, pid);
 }
 
 /* Remembers a profile whose identity changed (for profile_updated). */
-static void note_changed(struct resolve *rs, const char *pid)
+void unify_note_changed(struct resolve *rs, const char *pid)
 {
 	for (size_t i = 0; i < rs->n_changed; i++)
 		if (strcmp(rs->changed[i], pid) == 0)
@@ -87,7 +70,7 @@ static void note_changed(struct resolve *rs, const char *pid)
 		memcpy(rs->changed[rs->n_changed++], pid, PROFILE_ID_SIZE);
 }
 
-static int log_identity(struct unify *u, struct resolve *rs, const char *pid,
+int unify_log_identity(struct unify *u, struct resolve *rs, const char *pid,
 			const char *action, const char *type, const char *value,
 			const char *other)
 {
@@ -100,9 +83,9 @@ static int log_identity(struct unify *u, struct resolve *rs, const char *pid,
 		.other_profile_id = other,
 		.reason = rs->reason,
 	};
-	note_changed(rs, pid);
+	unify_note_changed(rs, pid);
 	if (other && strcmp(action, "merge") != 0)
-		note_changed(rs, other);
+		unify_note_changed(rs, other);
 	return u->store->ops->log_append(u->store, &e);
 }
 
@@ -140,7 +123,7 @@ static int profile_create(struct unify *u, struct resolve *rs, const char *custo
 	if (type && s->ops->ident_put(s, type, value, p.id))
 		return -1;
 	memcpy(pid, p.id, PROFILE_ID_SIZE);
-	return log_identity(u, rs, p.id, "create", type, value, NULL);
+	return unify_log_identity(u, rs, p.id, "create", type, value, NULL);
 }
 
 static int ident_attach(struct unify *u, struct resolve *rs, const char *type,
@@ -148,7 +131,7 @@ static int ident_attach(struct unify *u, struct resolve *rs, const char *type,
 {
 	if (u->store->ops->ident_put(u->store, type, value, pid))
 		return -1;
-	return log_identity(u, rs, pid, "attach", type, value, NULL);
+	return unify_log_identity(u, rs, pid, "attach", type, value, NULL);
 }
 
 static int ident_move(struct unify *u, struct resolve *rs, const char *type,
@@ -156,7 +139,7 @@ static int ident_move(struct unify *u, struct resolve *rs, const char *type,
 {
 	if (u->store->ops->ident_put(u->store, type, value, to))
 		return -1;
-	return log_identity(u, rs, to, "move", type, value, from);
+	return unify_log_identity(u, rs, to, "move", type, value, from);
 }
 
 static int external_limit(const struct unify *u, const char *type)
@@ -240,7 +223,7 @@ static int merge_into(struct unify *u, struct resolve *rs, const char *absorbed,
 			rs->merged_from = json_array();
 		json_array_append_new(rs->merged_from, json_string(absorbed));
 	}
-	return log_identity(u, rs, survivor, "merge", NULL, NULL, absorbed);
+	return unify_log_identity(u, rs, survivor, "merge", NULL, NULL, absorbed);
 }
 
 /* Two-profile merge if allowed: 1 merged, 0 not allowed, -1 error. */
@@ -265,7 +248,7 @@ static int resolve_install_known(struct unify *u, struct resolve *rs, const char
 {
 	char pi[PROFILE_ID_SIZE];
 	struct store_profile p;
-	int rc = owner_of(u, "installation_id", iid, pi);
+	int rc = unify_owner_of(u, "installation_id", iid, pi);
 
 	if (rc < 0)
 		return -1;
@@ -280,7 +263,7 @@ static int resolve_install_known(struct unify *u, struct resolve *rs, const char
 				    u->store->ops->ident_put(u->store, "custom_id", c, pi))
 					return -1;
 				memcpy(rs->target, pi, PROFILE_ID_SIZE);
-				return log_identity(u, rs, pi, "rename", "custom_id", c, NULL);
+				return unify_log_identity(u, rs, pi, "rename", "custom_id", c, NULL);
 			}
 		}
 		if (profile_create(u, rs, c, NULL, NULL, rs->target))
@@ -316,7 +299,7 @@ static int resolve_externals_known(struct unify *u, struct resolve *rs)
 
 		if (!rs->use_ext[i])
 			continue;
-		rc = owner_of(u, x->type, x->value, px);
+		rc = unify_owner_of(u, x->type, x->value, px);
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {
@@ -342,7 +325,7 @@ static int resolve_externals_known(struct unify *u, struct resolve *rs)
 
 static int resolve_known(struct unify *u, struct resolve *rs, const char *iid)
 {
-	int rc = owner_of(u, "custom_id", rs->r->custom_id, rs->target);
+	int rc = unify_owner_of(u, "custom_id", rs->r->custom_id, rs->target);
 
 	if (rc < 0)
 		return -1;
@@ -383,7 +366,7 @@ static int candidates_collect(struct unify *u, struct resolve *rs, struct candid
 	c->n = 0;
 	c->install_held = 0;
 	if (rs->use_install) {
-		rc = owner_of(u, "installation_id", r->installation_id, pid);
+		rc = unify_owner_of(u, "installation_id", r->installation_id, pid);
 		if (rc < 0)
 			return -1;
 		if ((c->install_held = rc))
@@ -393,7 +376,7 @@ static int candidates_collect(struct unify *u, struct resolve *rs, struct candid
 		c->ext_held[i] = 0;
 		if (!rs->use_ext[i])
 			continue;
-		rc = owner_of(u, r->externals[i].type, r->externals[i].value, pid);
+		rc = unify_owner_of(u, r->externals[i].type, r->externals[i].value, pid);
 		if (rc < 0)
 			return -1;
 		if ((c->ext_held[i] = rc))
@@ -573,7 +556,7 @@ static int resolve_logout(struct unify *u, struct resolve *rs)
 	const char *iid = rs->r->installation_id;
 	char pi[PROFILE_ID_SIZE];
 	struct store_profile p;
-	int rc = owner_of(u, "installation_id", iid, pi);
+	int rc = unify_owner_of(u, "installation_id", iid, pi);
 
 	if (rc <= 0)
 		return rc;
@@ -585,7 +568,7 @@ static int resolve_logout(struct unify *u, struct resolve *rs)
 	}
 	if (profile_create(u, rs, NULL, NULL, NULL, rs->target) ||
 	    u->store->ops->ident_put(u->store, "installation_id", iid, rs->target) ||
-	    log_identity(u, rs, pi, "detach", "installation_id", iid, rs->target))
+	    unify_log_identity(u, rs, pi, "detach", "installation_id", iid, rs->target))
 		return -1;
 	return 1;
 }
@@ -602,148 +585,13 @@ static int resolve_alias(struct unify *u, struct resolve *rs)
 
 	if (!prev || strcmp(prev, r->custom_id) == 0)
 		return resolve_known(u, rs, NULL) ? -1 : 1;
-	rc = owner_of(u, "custom_id", prev, pid);
+	rc = unify_owner_of(u, "custom_id", prev, pid);
 	if (rc < 0)
 		return -1;
 	if (rc == 1)
 		return 0; /* another known profile: never merged automatically */
 	rs->use_install = 1;
 	return resolve_known(u, rs, prev) ? -1 : 1;
-}
-
-static int change_append(struct unify *u, const char *kind, const char *pid, int64_t at,
-			 json_t *payload);
-
-/* ---- erase (section 7) ---------------------------------------------- */
-
-struct erase_ctx {
-	struct unify *u;
-	int64_t until_ms;
-	json_t *types;    /* identifier types the erased profile held */
-	int failed;
-};
-
-static int erase_block_ident(void *ctx, const struct store_ident *id)
-{
-	struct erase_ctx *e = ctx;
-	if (e->u->store->ops->block_put(e->u->store, id->type, id->value, e->until_ms))
-		e->failed = 1;
-	if (e->types && !json_object_get(e->types, id->type))
-		json_object_set_new(e->types, id->type, json_true());
-	return e->failed;
-}
-
-struct pid_list {
-	char (*ids)[PROFILE_ID_SIZE];
-	size_t n, cap;
-	int failed;
-};
-
-static int pid_list_add(void *ctx, const struct store_profile *p)
-{
-	struct pid_list *l = ctx;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-		void *grown = hub_realloc(l->ids, cap * PROFILE_ID_SIZE);
-		if (!grown) {
-			l->failed = 1;
-			return 1;
-		}
-		l->ids = grown;
-		l->cap = cap;
-	}
-	memcpy(l->ids[l->n++], p->id, PROFILE_ID_SIZE);
-	return 0;
-}
-
-/* Deletes one profile row and everything it holds, pending changes in the
- * feed included (they carry personal data). */
-static int erase_profile_data(struct store *s, const char *pid)
-{
-	return s->ops->event_delete_profile(s, pid) || s->ops->attr_delete_profile(s, pid) ||
-	       s->ops->consent_delete_profile(s, pid) || s->ops->ident_delete_profile(s, pid) ||
-	       s->ops->log_delete_profile(s, pid) || s->ops->outbox_delete_profile(s, pid) ||
-	       s->ops->dead_letter_delete_profile(s, pid) || s->ops->profile_delete(s, pid)
-		       ? -1
-		       : 0;
-}
-
-/* The erased change: identifier types only, no values. */
-static int erase_change(struct unify *u, const char *pid, int64_t at, json_t *types)
-{
-	json_t *list = json_array();
-	const char *type;
-	json_t *v;
-	json_object_foreach(types, type, v)
-		json_array_append_new(list, json_string(type));
-	return change_append(u, "erased", pid, at, json_pack("{s:o}", "identifier_types", list));
-}
-
-static int erase_live_profile(struct unify *u, struct resolve *rs, const char *pid,
-			      struct erase_ctx *ec)
-{
-	struct store *s = u->store;
-	struct pid_list tomb = {0};
-	int rc = -1;
-
-	/* block every identifier the person held, then delete it all */
-	json_decref(ec->types);
-	ec->types = json_object();
-	if (s->ops->ident_list(s, pid, erase_block_ident, ec) || ec->failed)
-		goto out;
-	if (s->ops->profile_tombstones(s, pid, pid_list_add, &tomb) || tomb.failed)
-		goto out;
-	for (size_t i = 0; i < tomb.n; i++)
-		if (erase_profile_data(s, tomb.ids[i]))
-			goto out;
-	if (erase_profile_data(s, pid))
-		goto out;
-	snprintf(rs->reason, sizeof(rs->reason), "privacy erase (%zu merged profiles)", tomb.n);
-	rc = log_identity(u, rs, pid, "erase", NULL, NULL, NULL);
-	if (rc == 0 && u->is_outbox_on)
-		rc = erase_change(u, pid, rs->r->timestamp_ms, ec->types);
-	/* the profiles merged into it are erased too, and the merged changes
-	 * that would have told exports so were just deleted with the rest */
-	for (size_t i = 0; rc == 0 && u->is_outbox_on && i < tomb.n; i++) {
-		json_t *none = json_object();
-		rc = erase_change(u, tomb.ids[i], rs->r->timestamp_ms, none);
-		json_decref(none);
-	}
-out:
-	hub_free(tomb.ids);
-	return rc;
-}
-
-static int apply_erase(struct unify *u, struct resolve *rs)
-{
-	const struct record *r = rs->r;
-	struct erase_ctx ec = {u, r->timestamp_ms + (int64_t)u->erase_block_days * DAY_MS, NULL, 0};
-	struct store_ident req[MAX_EXTERNALS + 2];
-	size_t n_req = 0;
-	int rc = -1;
-
-	if (r->custom_id)
-		req[n_req++] = (struct store_ident){.type = "custom_id", .value = r->custom_id};
-	if (r->installation_id)
-		req[n_req++] = (struct store_ident){.type = "installation_id",
-						    .value = r->installation_id};
-	for (size_t i = 0; i < rs->n_ext; i++)
-		req[n_req++] = (struct store_ident){.type = r->externals[i].type,
-						    .value = r->externals[i].value};
-	for (size_t i = 0; i < n_req; i++) {
-		char pid[PROFILE_ID_SIZE];
-		int found = owner_of(u, req[i].type, req[i].value, pid);
-		if (found < 0 || (found == 1 && erase_live_profile(u, rs, pid, &ec)))
-			goto out;
-		/* the request's own identifiers are blocked even when nobody held them */
-		if (erase_block_ident(&ec, &req[i]))
-			goto out;
-	}
-	u->has_blocks = 1;
-	rc = 0;
-out:
-	json_decref(ec.types);
-	return rc;
 }
 
 /* ---- payload -------------------------------------------------------- */
@@ -766,67 +614,6 @@ static int apply_payload(struct unify *u, struct resolve *rs)
 	return 0;
 }
 
-/* ---- the change feed ------------------------------------------------ */
-
-static int change_append(struct unify *u, const char *kind, const char *pid, int64_t at,
-			 json_t *payload)
-{
-	struct store_change c = {.kind = kind, .profile_id = pid, .at_ms = at};
-	char *text = json_dumps(payload, JSON_COMPACT | HUB_JSON_REAL);
-	int rc;
-
-	json_decref(payload);
-	if (!text) {
-		err_set(u->store->err, sizeof(u->store->err), "out of memory");
-		return -1;
-	}
-	c.payload_json = text;
-	rc = u->store->ops->outbox_append(u->store, &c);
-	free(text);
-	return rc;
-}
-
-/* Writes the record's changes to the outbox, in its transaction:
- * merged (target), profile_updated (each profile whose identity, attributes
- * or consent changed), event (track). */
-static int changes_write(struct unify *u, struct resolve *rs)
-{
-	const struct record *r = rs->r;
-	int64_t at = r->timestamp_ms;
-
-	/* every record but a track is about the profile itself (even one that
-	 * only moves an installation's last_seen or platform) */
-	if (r->type != HUB_REC_TRACK || r->n_attrs || r->email_marketing != CONSENT_ABSENT ||
-	    r->sms_marketing != CONSENT_ABSENT || r->push_enabled >= 0)
-		note_changed(rs, rs->target);
-	if (rs->merged_from) {
-		json_t *p = json_pack("{s:O}", "merged_from", rs->merged_from);
-		if (change_append(u, "merged", rs->target, at, p))
-			return -1;
-	}
-	for (size_t i = 0; i < rs->n_changed; i++) {
-		struct store_profile p;
-		int rc = u->store->ops->profile_get(u->store, rs->changed[i], &p);
-		if (rc < 0)
-			return -1;
-		if (rc == 1 && !p.merged_into[0] &&
-		    change_append(u, "profile_updated", rs->changed[i], at, json_object()))
-			return -1;
-	}
-	if (r->type == HUB_REC_TRACK) {
-		char *props = json_dumps(r->properties, JSON_COMPACT | HUB_JSON_REAL);
-		struct store_event e = {
-			.profile_id = rs->target, .ts_ms = at, .source = r->source,
-			.message_id = r->message_id, .name = r->event_name,
-			.properties_json = props ? props : "{}",
-		};
-		json_t *ev = profile_event_json(&e);
-		free(props);
-		return change_append(u, "event", rs->target, at, ev);
-	}
-	return 0;
-}
-
 /* ---- the entry point ------------------------------------------------ */
 
 static int resolve_record(struct unify *u, struct resolve *rs, enum unify_outcome *outcome)
@@ -835,7 +622,7 @@ static int resolve_record(struct unify *u, struct resolve *rs, enum unify_outcom
 	int rc;
 
 	if (r->type == HUB_REC_ERASE)
-		return apply_erase(u, rs);
+		return unify_erase_apply(u, rs);
 	if (r->is_logout) {
 		rc = resolve_logout(u, rs);
 		return rc <= 0 ? rc : apply_payload(u, rs);
@@ -886,7 +673,7 @@ int unify_apply(struct unify *u, const struct record *r, enum unify_outcome *out
 	*outcome = UNIFY_APPLIED;
 	rc = resolve_record(u, &rs, outcome);
 	if (rc == 0 && *outcome == UNIFY_APPLIED && u->is_outbox_on && r->type != HUB_REC_ERASE)
-		rc = changes_write(u, &rs);
+		rc = unify_feed_write(u, &rs);
 	json_decref(rs.merged_from);
 	return rc;
 }

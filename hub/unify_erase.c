@@ -1,0 +1,146 @@
+/*
+ * unify_erase.c - privacy erasure (IDENTITY.md section 7): every live
+ * profile the request's identifiers resolve to, and every profile merged
+ * into it, is deleted with all it holds (events, attributes, consent,
+ * identifiers, its log, its pending changes and dead letters); every
+ * identifier is blocked until erase time + erase_block_days; the exports get
+ * an erased change (identifier types, never values).  No SQL here.
+ */
+#include "unify_int.h"
+
+#include "alloc.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct erase_ctx {
+	struct unify *u;
+	int64_t until_ms;
+	json_t *types;    /* identifier types the erased profile held */
+	int failed;
+};
+
+static int erase_block_ident(void *ctx, const struct store_ident *id)
+{
+	struct erase_ctx *e = ctx;
+	if (e->u->store->ops->block_put(e->u->store, id->type, id->value, e->until_ms))
+		e->failed = 1;
+	if (e->types && !json_object_get(e->types, id->type))
+		json_object_set_new(e->types, id->type, json_true());
+	return e->failed;
+}
+
+struct pid_list {
+	char (*ids)[PROFILE_ID_SIZE];
+	size_t n, cap;
+	int failed;
+};
+
+static int pid_list_add(void *ctx, const struct store_profile *p)
+{
+	struct pid_list *l = ctx;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		void *grown = hub_realloc(l->ids, cap * PROFILE_ID_SIZE);
+		if (!grown) {
+			l->failed = 1;
+			return 1;
+		}
+		l->ids = grown;
+		l->cap = cap;
+	}
+	memcpy(l->ids[l->n++], p->id, PROFILE_ID_SIZE);
+	return 0;
+}
+
+/* Deletes one profile row and everything it holds, pending changes in the
+ * feed included (they carry personal data). */
+static int erase_profile_data(struct store *s, const char *pid)
+{
+	return s->ops->event_delete_profile(s, pid) || s->ops->attr_delete_profile(s, pid) ||
+	       s->ops->consent_delete_profile(s, pid) || s->ops->ident_delete_profile(s, pid) ||
+	       s->ops->log_delete_profile(s, pid) || s->ops->outbox_delete_profile(s, pid) ||
+	       s->ops->dead_letter_delete_profile(s, pid) || s->ops->profile_delete(s, pid)
+		       ? -1
+		       : 0;
+}
+
+/* The erased change: identifier types only, no values. */
+static int erase_change(struct unify *u, const char *pid, int64_t at, json_t *types)
+{
+	json_t *list = json_array();
+	const char *type;
+	json_t *v;
+	json_object_foreach(types, type, v)
+		json_array_append_new(list, json_string(type));
+	return unify_feed_append(u, "erased", pid, at, json_pack("{s:o}", "identifier_types", list));
+}
+
+static int erase_live_profile(struct unify *u, struct resolve *rs, const char *pid,
+			      struct erase_ctx *ec)
+{
+	struct store *s = u->store;
+	struct pid_list tomb = {0};
+	int rc = -1;
+
+	/* block every identifier the person held, then delete it all */
+	json_decref(ec->types);
+	ec->types = json_object();
+	if (s->ops->ident_list(s, pid, erase_block_ident, ec) || ec->failed)
+		goto out;
+	if (s->ops->profile_tombstones(s, pid, pid_list_add, &tomb) || tomb.failed)
+		goto out;
+	for (size_t i = 0; i < tomb.n; i++)
+		if (erase_profile_data(s, tomb.ids[i]))
+			goto out;
+	if (erase_profile_data(s, pid))
+		goto out;
+	snprintf(rs->reason, sizeof(rs->reason), "privacy erase (%zu merged profiles)", tomb.n);
+	rc = unify_log_identity(u, rs, pid, "erase", NULL, NULL, NULL);
+	if (rc == 0 && u->is_outbox_on)
+		rc = erase_change(u, pid, rs->r->timestamp_ms, ec->types);
+	/* the profiles merged into it are erased too, and the merged changes
+	 * that would have told exports so were just deleted with the rest */
+	for (size_t i = 0; rc == 0 && u->is_outbox_on && i < tomb.n; i++) {
+		json_t *none = json_object();
+		rc = erase_change(u, tomb.ids[i], rs->r->timestamp_ms, none);
+		json_decref(none);
+	}
+out:
+	hub_free(tomb.ids);
+	return rc;
+}
+
+int unify_erase_apply(struct unify *u, struct resolve *rs)
+{
+	const struct record *r = rs->r;
+	struct erase_ctx ec = {u, r->timestamp_ms + (int64_t)u->erase_block_days * DAY_MS, NULL, 0};
+	struct store_ident req[MAX_EXTERNALS + 2];
+	size_t n_req = 0;
+	int rc = -1;
+
+	if (r->custom_id)
+		req[n_req++] = (struct store_ident){.type = "custom_id", .value = r->custom_id};
+	if (r->installation_id)
+		req[n_req++] = (struct store_ident){.type = "installation_id",
+						    .value = r->installation_id};
+	for (size_t i = 0; i < rs->n_ext; i++)
+		req[n_req++] = (struct store_ident){.type = r->externals[i].type,
+						    .value = r->externals[i].value};
+	for (size_t i = 0; i < n_req; i++) {
+		char pid[PROFILE_ID_SIZE];
+		int found = unify_owner_of(u, req[i].type, req[i].value, pid);
+		if (found < 0 || (found == 1 && erase_live_profile(u, rs, pid, &ec)))
+			goto out;
+		/* the request's own identifiers are blocked even when nobody held them */
+		if (erase_block_ident(&ec, &req[i]))
+			goto out;
+	}
+	u->has_blocks = 1;
+	rc = 0;
+out:
+	json_decref(ec.types);
+	return rc;
+}
+

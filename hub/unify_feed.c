@@ -1,0 +1,74 @@
+/*
+ * unify_feed.c - the change feed (outbox) of the unification engine: for
+ * each applied record, in its transaction, a merged change (the absorbed
+ * profiles), a profile_updated change per profile whose identity,
+ * attributes or consent changed, and an event change for a track.  Only
+ * when exports are configured.  No SQL here.
+ */
+#include "unify_int.h"
+
+#include "profile.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int unify_feed_append(struct unify *u, const char *kind, const char *pid, int64_t at,
+		      json_t *payload)
+{
+	struct store_change c = {.kind = kind, .profile_id = pid, .at_ms = at};
+	char *text = json_dumps(payload, JSON_COMPACT | HUB_JSON_REAL);
+	int rc;
+
+	json_decref(payload);
+	if (!text) {
+		err_set(u->store->err, sizeof(u->store->err), "out of memory");
+		return -1;
+	}
+	c.payload_json = text;
+	rc = u->store->ops->outbox_append(u->store, &c);
+	free(text);
+	return rc;
+}
+
+/* Writes the record's changes to the outbox, in its transaction:
+ * merged (target), profile_updated (each profile whose identity, attributes
+ * or consent changed), event (track). */
+int unify_feed_write(struct unify *u, struct resolve *rs)
+{
+	const struct record *r = rs->r;
+	int64_t at = r->timestamp_ms;
+
+	/* every record but a track is about the profile itself (even one that
+	 * only moves an installation's last_seen or platform) */
+	if (r->type != HUB_REC_TRACK || r->n_attrs || r->email_marketing != CONSENT_ABSENT ||
+	    r->sms_marketing != CONSENT_ABSENT || r->push_enabled >= 0)
+		unify_note_changed(rs, rs->target);
+	if (rs->merged_from) {
+		json_t *p = json_pack("{s:O}", "merged_from", rs->merged_from);
+		if (unify_feed_append(u, "merged", rs->target, at, p))
+			return -1;
+	}
+	for (size_t i = 0; i < rs->n_changed; i++) {
+		struct store_profile p;
+		int rc = u->store->ops->profile_get(u->store, rs->changed[i], &p);
+		if (rc < 0)
+			return -1;
+		if (rc == 1 && !p.merged_into[0] &&
+		    unify_feed_append(u, "profile_updated", rs->changed[i], at, json_object()))
+			return -1;
+	}
+	if (r->type == HUB_REC_TRACK) {
+		char *props = json_dumps(r->properties, JSON_COMPACT | HUB_JSON_REAL);
+		struct store_event e = {
+			.profile_id = rs->target, .ts_ms = at, .source = r->source,
+			.message_id = r->message_id, .name = r->event_name,
+			.properties_json = props ? props : "{}",
+		};
+		json_t *ev = profile_event_json(&e);
+		free(props);
+		return unify_feed_append(u, "event", rs->target, at, ev);
+	}
+	return 0;
+}
+
