@@ -410,6 +410,11 @@ static int load_identity(struct hub_config *cfg, char *err, size_t err_size)
 	ext = member(s.map, "external");
 	if (!ext || ext->n_children == 0)
 		return 0;
+	if (ext->n_children > CONFIG_MAX_EXTERNAL_IDS) {
+		err_set(err, err_size, "%s:%d:%d: identity.external: at most %d external id types",
+			ext->file, ext->line, ext->col, CONFIG_MAX_EXTERNAL_IDS);
+		return -1;
+	}
 	cfg->external_ids = hub_calloc(ext->n_children, sizeof(*cfg->external_ids));
 	if (!cfg->external_ids) {
 		err_set(err, err_size, "out of memory");

@@ -86,6 +86,9 @@ void cfg_path_index(char *buf, size_t size, const char *parent, size_t i);
 
 /* ---- the hub configuration ---------------------------------------- */
 
+/* The unification engine resolves at most this many external id types. */
+#define CONFIG_MAX_EXTERNAL_IDS 64
+
 struct config_external_id {
 	char *name;    /* "crm_id" */
 	int limit;     /* per profile; default 5 */

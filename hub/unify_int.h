@@ -14,7 +14,7 @@
 
 /* The working state of one record.  Identifiers are dropped from the
  * record (never from the store) by clearing their `use` flags. */
-#define MAX_EXTERNALS 64
+#define MAX_EXTERNALS CONFIG_MAX_EXTERNAL_IDS
 
 struct resolve {
 	const struct record *r;
