@@ -201,7 +201,8 @@ static void sync_cli_close(struct sync_cli *c)
 	sync_stop_destroy(&c->stop);
 }
 
-static int run_sync(struct sync_cli *c, struct cli *cli, const char *name, int is_full)
+static int run_sync(struct sync_cli *c, struct cli *cli, const char *name, int is_full,
+		    int64_t epoch)
 {
 	struct record_rules rules;
 	struct sync_params p;
@@ -215,6 +216,7 @@ static int run_sync(struct sync_cli *c, struct cli *cli, const char *name, int i
 	p.reader = c->reader;
 	p.rules = &rules;
 	p.is_full = is_full;
+	p.fence_epoch = epoch; /* a page after losing the lease moves no cursor */
 	p.stop = &c->stop;
 	p.max_retries = -1;
 	p.on_progress = on_progress;
@@ -225,6 +227,8 @@ static int run_sync(struct sync_cli *c, struct cli *cli, const char *name, int i
 	print_summary(c, name, &rep);
 	if (rep.rc == HUB_OK)
 		rc = CLI_OK;
+	else if (rep.is_lease_lost)
+		cli_error("sync", "%s: %s", name, rep.err);
 	else if (rep.rc == HUB_ERR_STOPPED)
 		cli_error("sync", "%s: stopped before catching up (the cursor is at the last "
 			  "committed page)", name);
@@ -277,7 +281,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 			  "lease %s); try again when it has finished", name, lease);
 		goto out;
 	}
-	rc = run_sync(&c, cli, name, is_full);
+	rc = run_sync(&c, cli, name, is_full, epoch);
 	c.reader->ops->lease_release(c.reader, lease);
 out:
 	sync_cli_close(&c);

@@ -20,7 +20,11 @@
  * lock, gone with the process or the connection).  Held elsewhere: state
  * "held by another process", tried again every EXPORT_POLL_MS.  On each new
  * take (a new epoch) the cursor and saved state are read again: the other
- * process may have moved them.  Released when the worker stops.
+ * process may have moved them.  Released when the worker stops.  Every
+ * commit is fenced: lease_epoch:export:<name> is read in the commit's
+ * transaction and must still be the epoch of this worker's take; else the
+ * lease was lost (another process took it), nothing is written, the lease
+ * is dropped and taken again (or found held elsewhere) before the next page.
  */
 #include "export_int.h"
 
@@ -83,7 +87,9 @@ struct export_worker {
 	uint64_t rng;
 	struct export_saved saved;
 	int is_saved_dirty;
-	int64_t lease_epoch;                /* of the lease held; 0: none */
+	int64_t lease_epoch;                /* of the lease held; 0: none; -1: lost
+					       (fenced off: nothing is committed
+					       until the lease is taken again) */
 
 	/* under ex->lock */
 	struct export_live live;
@@ -230,6 +236,48 @@ static int next_batch_end(struct export_worker *w, int64_t cursor, int64_t *end)
 					  end);
 }
 
+static void lease_name(const struct export_worker *w, char *buf, size_t size);
+
+/*
+ * The fence of a commit, inside its transaction: 1 this worker's take is
+ * still the lease's last (or the store keeps no epochs: SQLite), 0 the
+ * lease was taken since (lost), -1 a store failure.
+ */
+static int worker_fence(struct export_worker *w)
+{
+	struct store *s = w->store;
+	char name[300], key[320], buf[32], *end;
+	long long now;
+	int rc;
+
+	if (w->lease_epoch == 0)
+		return 1;
+	if (w->lease_epoch < 0)
+		return 0;
+	lease_name(w, name, sizeof(name));
+	snprintf(key, sizeof(key), "lease_epoch:%s", name);
+	rc = s->ops->meta_get(s, key, buf, sizeof(buf));
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	now = strtoll(buf, &end, 10);
+	if (end != buf && *end == '\0' && now == (long long)w->lease_epoch)
+		return 1;
+	log_warn(w->who, "lease lost: %s is %s, this worker took epoch %" PRId64
+		 "; the cursor was not moved", key, buf, w->lease_epoch);
+	return 0;
+}
+
+/* The lease was found taken by another process: nothing more is committed
+ * until worker_lease() takes it again (and reloads the cursor). */
+static void worker_lease_lost(struct export_worker *w)
+{
+	char name[300];
+
+	lease_name(w, name, sizeof(name));
+	w->store->ops->lease_release(w->store, name);
+	w->lease_epoch = -1;
+}
+
 /*
  * Commits the new cursor, the end of the next batch, the saved state when
  * it changed and a dead letter, in one transaction.  0, or -1 (logged;
@@ -247,13 +295,23 @@ static int worker_commit(struct export_worker *w, int64_t cursor,
 	struct store *s = w->store;
 	int64_t end = w->batch_end;
 	char key[300], text[32];
+	int fence;
 
+	if (w->lease_epoch < 0)
+		return -1; /* lost: fenced off until taken again */
 	if ((replan || cursor >= end) && next_batch_end(w, cursor, &end))
 		goto fail;
 	if (cursor == w->cursor && end == w->batch_end && !dl && !w->is_saved_dirty)
 		return 0;
 	if (s->ops->begin(s))
 		goto fail;
+	if ((fence = worker_fence(w)) < 0)
+		goto fail;
+	if (fence == 0) {
+		s->ops->rollback(s);
+		worker_lease_lost(w);
+		return -1;
+	}
 	if (dl && s->ops->dead_letter_put(s, dl))
 		goto fail;
 	if (cursor != w->cursor) {

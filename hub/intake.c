@@ -46,15 +46,53 @@ struct intake {
  * Returns -1 when the transaction itself is in doubt (a savepoint could not
  * be taken, released or rolled back): then the whole group must go.
  */
+/*
+ * The fence of a batch that moves a cursor: the lease epoch under
+ * fence_key, read in the batch's transaction, must still be the one the
+ * holder took.  1 passes, 0 refused (b->err set), -1 store failure.
+ */
+static int fence_check(struct store *s, struct intake_batch *b)
+{
+	char buf[32], *end;
+	long long now;
+	int rc;
+
+	if (!b->fence_key || !b->cursor_key)
+		return 1;
+	rc = s->ops->meta_get(s, b->fence_key, buf, sizeof(buf));
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return 1; /* no lease recorded: a store without leases */
+	now = strtoll(buf, &end, 10);
+	if (end != buf && *end == '\0' && now == (long long)b->fence_epoch)
+		return 1;
+	snprintf(b->err, sizeof(b->err),
+		 "lease lost: %s is %s, this holder took epoch %lld; the cursor was not moved",
+		 b->fence_key, buf, (long long)b->fence_epoch);
+	return 0;
+}
+
 static int apply_batch(struct intake *in, struct intake_batch *b)
 {
 	struct store *s = in->store;
+	int fence;
 
 	memset(&b->counts, 0, sizeof(b->counts));
 	b->rc = HUB_OK;
+	b->is_fenced = 0;
 	b->err[0] = '\0';
 	if (s->ops->savepoint(s))
 		goto abandon;
+	fence = fence_check(s, b);
+	if (fence < 0)
+		goto rollback;
+	if (fence == 0) {
+		b->rc = HUB_ERR_CONFIG;
+		b->is_fenced = 1;
+		log_warn("intake", "batch refused: %s", b->err);
+		return s->ops->savepoint_rollback(s) ? -1 : 0;
+	}
 	for (size_t i = 0; i < b->n_records; i++) {
 		enum unify_outcome o;
 		if (unify_apply(&in->unify, b->records[i], &o))
@@ -85,6 +123,7 @@ static void group_fail(struct intake_batch *group, const char *what, const char 
 {
 	for (struct intake_batch *b = group; b; b = b->next) {
 		b->rc = HUB_RETRY;
+		b->is_fenced = 0;
 		memset(&b->counts, 0, sizeof(b->counts));
 		snprintf(b->err, sizeof(b->err), "store %s failed: %s", what, why);
 	}

@@ -25,9 +25,20 @@ struct intake_batch {
 	/* optional: a pull cursor committed in the same transaction */
 	const char *cursor_key;
 	const char *cursor_value;
+	/* optional fencing of the cursor: when fence_key is set and the batch
+	 * carries a cursor, the meta value under fence_key (a lease's epoch,
+	 * "lease_epoch:sync:<source>") is read in the same transaction and
+	 * must equal fence_epoch; else the batch is refused whole (rc
+	 * HUB_ERR_CONFIG, is_fenced 1: the lease was taken by another process
+	 * since, this holder must stop).  No row under fence_key (a store
+	 * without leases, SQLite) passes. */
+	const char *fence_key;
+	int64_t fence_epoch;
 
 	/* results, valid after intake_wait() */
-	hub_rc rc;              /* HUB_OK, or HUB_RETRY: nothing of the batch is stored */
+	hub_rc rc;              /* HUB_OK, or HUB_RETRY / HUB_ERR_CONFIG (fenced):
+				   nothing of the batch is stored */
+	int is_fenced;          /* refused: the fence epoch moved (lease lost) */
 	char err[256];
 	struct unify_counts counts;
 	enum unify_outcome *outcomes; /* optional, n_records entries, caller-owned */

@@ -22,6 +22,10 @@
  * writer's connection) and releases it after.  Held by another process:
  * the tick is skipped (the entry goes back to what it was, state "held by
  * another process") and the lease is tried again at the next due time.
+ * The run is fenced by the epoch of its take (sync_params.fence_epoch): if
+ * the lease is lost meanwhile (the reader connection dropped and another
+ * process took it), its next page is refused, cursor and records alike,
+ * and the run stops as "held by another process".
  */
 #include "scheduler.h"
 
@@ -265,7 +269,8 @@ static int worker_ensure_instance(struct sched_source *src, struct sync_report *
 
 /* The lease of this source's runs: 1 ours, 0 another process's, -1 error
  * (rep set). */
-static int worker_lease(struct sched_source *src, int is_take, struct sync_report *rep)
+static int worker_lease(struct sched_source *src, int is_take, struct sync_report *rep,
+			int64_t *epoch_out)
 {
 	struct scheduler *s = src->s;
 	struct store *r = s->reader;
@@ -285,6 +290,8 @@ static int worker_lease(struct sched_source *src, int is_take, struct sync_repor
 	pthread_mutex_unlock(&s->reader_lock);
 	if (is_take && rc == 1)
 		log_debug(src->conf->name, "lease %s taken (epoch %" PRId64 ")", name, epoch);
+	if (epoch_out)
+		*epoch_out = epoch;
 	return rc;
 }
 
@@ -314,10 +321,11 @@ static void *worker_main(void *arg)
 	struct scheduler *s = src->s;
 	struct sync_report rep;
 	struct sync_params p;
+	int64_t epoch = 0;
 	int leased;
 
 	memset(&rep, 0, sizeof(rep));
-	leased = worker_lease(src, 1, &rep);
+	leased = worker_lease(src, 1, &rep, &epoch);
 	if (leased == 0) {
 		log_debug(src->conf->name, "sync skipped: held by another process");
 		worker_skip(src);
@@ -335,13 +343,16 @@ static void *worker_main(void *arg)
 		p.rules = &s->rules;
 		p.stop = &s->stop;
 		p.max_retries = -1;
+		p.fence_epoch = epoch;
 		p.on_progress = worker_progress;
 		p.ctx = src;
 		sync_run(&p, &rep);
 	}
 	if (leased == 1)
-		worker_lease(src, 0, NULL);
-	if (rep.rc == HUB_OK)
+		worker_lease(src, 0, NULL, NULL);
+	if (rep.is_lease_lost)
+		log_warn(src->conf->name, "sync stopped: %s", rep.err);
+	else if (rep.rc == HUB_OK)
 		log_info(src->conf->name, "sync done: read %" PRId64 ", applied %" PRId64
 			 ", duplicates %" PRId64 ", rejected %" PRId64,
 			 rep.read, rep.applied, rep.duplicates, rep.rejected);
@@ -351,6 +362,8 @@ static void *worker_main(void *arg)
 			  rep.err);
 	pthread_mutex_lock(&s->lock);
 	sched_entry_finish(&src->e, &rep, time_now_ms(), next_random(s), &s->pol);
+	if (rep.is_lease_lost)
+		src->is_held_elsewhere = 1;
 	source_set_cursor(src, rep.cursor);
 	src->is_done = 1;
 	pthread_cond_signal(&s->wake);

@@ -159,6 +159,7 @@ struct run {
 	struct sync_report *rep;
 	const char *source;
 	char cursor_key[300];
+	char fence_key[320];     /* lease_epoch:sync:<source> */
 	struct hub_call call;
 
 	struct page pages[2];
@@ -169,6 +170,7 @@ struct run {
 	hub_rc commit_rc;        /* HUB_OK, or why a page of this pull failed */
 	char commit_err[256];
 	int is_progress;         /* a page of this pull committed */
+	int is_lease_lost;       /* a page was fenced off: stop */
 };
 
 static void page_drop(struct page *pg)
@@ -273,6 +275,12 @@ static hub_rc flight_wait(struct run *r)
 		return r->commit_rc;
 	r->in_flight = NULL;
 	rc = intake_wait(r->p->intake, &pg->batch);
+	if (rc != HUB_OK && pg->batch.is_fenced) {
+		/* another process holds the lease now: this holder stops */
+		r->is_lease_lost = 1;
+		log_warn(r->source, "%s", pg->batch.err);
+		return page_failed(r, pg, HUB_ERR_STOPPED, pg->batch.err);
+	}
 	if (rc != HUB_OK)
 		return page_failed(r, pg, rc, pg->batch.err[0] ? pg->batch.err : "the page did not commit");
 	add_counts(r, pg);
@@ -327,6 +335,10 @@ static hub_rc page_submit(struct run *r, const char *cursor)
 	pg->batch.n_records = pg->n_recs;
 	pg->batch.cursor_key = cursor ? r->cursor_key : NULL;
 	pg->batch.cursor_value = pg->cursor;
+	if (r->p->fence_epoch) {
+		pg->batch.fence_key = r->fence_key;
+		pg->batch.fence_epoch = r->p->fence_epoch;
+	}
 	if ((rc = submit(r->p->intake, &pg->batch)) != HUB_OK)
 		return page_failed(r, pg, rc, rc == HUB_ERR_STOPPED ? "the intake is stopping"
 								    : "the intake refused the page");
@@ -419,6 +431,7 @@ static void run_init(struct run *r, const struct sync_params *p, struct sync_rep
 	r->source = p->inst->name;
 	r->filling = &r->pages[0];
 	sync_cursor_key(r->source, r->cursor_key, sizeof(r->cursor_key));
+	snprintf(r->fence_key, sizeof(r->fence_key), "lease_epoch:sync:%s", r->source);
 	r->call.inst = p->inst;
 	r->call.on_emit = run_emit;
 	r->call.on_checkpoint = run_checkpoint;
@@ -493,6 +506,8 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 		rc = pull_once(&r, budget, is_stopping(p), err, sizeof(err));
 		if (r.is_progress)
 			attempt = 0;
+		if (r.is_lease_lost)
+			break; /* whatever the plugin made of it: this holder stops */
 		if (rc == HUB_MORE && is_stopping(p)) {
 			flight_wait(&r); /* the page in progress commits, then we stop */
 			rc = r.commit_rc == HUB_OK ? HUB_ERR_STOPPED : r.commit_rc;
@@ -514,6 +529,11 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 	}
 out:
 	flight_wait(&r);
+	if (r.is_lease_lost) {
+		rc = HUB_ERR_STOPPED;
+		rep->is_lease_lost = 1;
+		snprintf(rep->err, sizeof(rep->err), "%s", r.commit_err);
+	}
 	rep->rc = rc;
 	rep->cursor = r.committed;
 	rep->elapsed_ms = time_mono_ms() - t0;

@@ -50,6 +50,8 @@ struct sync_report {
 	int n_retries;        /* transient failures retried during the run */
 	int64_t started_ms;   /* wall clock */
 	int64_t elapsed_ms;
+	int is_lease_lost;    /* rc HUB_ERR_STOPPED: a page's cursor was fenced off
+				 (another process took the lease); err says so */
 };
 
 struct sync_params {
@@ -59,6 +61,10 @@ struct sync_params {
 	pthread_mutex_t *reader_lock; /* held around reader use; NULL: reader is ours */
 	const struct record_rules *rules;
 	int is_full;                  /* start from cursor_start, not the saved cursor */
+	/* the epoch lease_try gave for "sync:<source>"; 0: no fencing.  Every
+	 * page that moves the cursor is refused once lease_epoch:sync:<source>
+	 * differs (another process took the lease): the run stops. */
+	int64_t fence_epoch;
 	struct sync_stop *stop;       /* may be NULL */
 	/* page_size 0, max_retries < 0: from the source's config, else the
 	 * defaults SYNC_PAGE_SIZE and 5 */

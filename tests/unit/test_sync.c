@@ -287,7 +287,52 @@ static void test_rejected_rows_are_counted_with_their_reason(void)
 	world_close(&w);
 }
 
+/* Another process takes the lease (its lease_try bumps the epoch) right
+ * after this holder's first page committed. */
+static void bump_epoch_once(void *ctx, const struct sync_report *rep)
+{
+	struct world *w = ctx;
+
+	if (rep->applied == 10 && !rep->is_lease_lost)
+		w->th->reader->ops->meta_put(w->th->reader, "lease_epoch:sync:fake", "8");
+}
+
+static void test_a_holder_that_lost_its_lease_moves_no_cursor(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cur[64];
+
+	world_open(&w, 25);
+	/* the holder took the lease at epoch 7 (lease_try on PostgreSQL) */
+	CU_ASSERT_EQUAL_FATAL(w.th->reader->ops->meta_put(w.th->reader, "lease_epoch:sync:fake",
+							  "7"), 0);
+	w.p.fence_epoch = 7;
+	w.p.on_progress = bump_epoch_once;
+	w.p.ctx = &w;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_STOPPED);
+	CU_ASSERT_EQUAL(rep.is_lease_lost, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, "lease lost"));
+	CU_ASSERT_EQUAL(rep.applied, 10); /* the first page only */
+	CU_ASSERT_EQUAL(fake.n_pulls, 3); /* the pull after the fenced page (pipelined), no retry */
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "10");
+	CU_ASSERT_EQUAL(n_profiles(&w), 10); /* nothing of the fenced page */
+	sync_report_free(&rep);
+
+	/* the new holder (epoch 8) goes on from the committed cursor */
+	w.p.fence_epoch = 8;
+	w.p.on_progress = NULL;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.applied, 15);
+	CU_ASSERT_STRING_EQUAL(rep.cursor, "25");
+	CU_ASSERT_EQUAL(n_profiles(&w), 25);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 TEST_SUITE(sync, NULL, NULL,
+	   TEST(test_a_holder_that_lost_its_lease_moves_no_cursor),
 	   TEST(test_pages_commit_with_their_cursor),
 	   TEST(test_a_transient_failure_replays_only_the_uncommitted_page),
 	   TEST(test_retries_give_up_after_max_retries_keeping_the_cursor),
