@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "privacy.h"
 #include "profile.h"
 #include "util.h"
 #include "web_assets.h"
@@ -549,31 +550,14 @@ static int privacy_erase(struct api *api, const char *by, const char *value,
 			 struct api_response *resp)
 {
 	struct privacy_request *r = request_new(api, "erase");
-	struct intake_batch b = {0};
-	struct record *rec = NULL;
-	json_t *rj;
-	char *text, err[512];
-	hub_rc rc;
+	char err[512];
+	hub_rc rc = privacy_erase_submit(api->intake, &api->rules, by, value, r->id, err,
+					 sizeof(err));
 
-	rj = json_pack("{s:s, s:s, s:s, s:{s:s}}", "type", "erase", "source", "privacy",
-		       "message_id", r->id, "identifiers", by, value);
-	text = json_dumps(rj, JSON_COMPACT);
-	json_decref(rj);
-	rc = text ? record_from_json(text, strlen(text), "privacy", &api->rules, time_now_ms(), &rec,
-				     NULL, err, sizeof(err))
-		  : HUB_ERR_NOMEM;
-	free(text);
-	if (rc != HUB_OK) {
+	if (rc == HUB_ERR_DATA || rc == HUB_ERR_NOMEM) {
 		request_finish(api, r, "rejected", 0);
-		return respond_error(resp, 400, "invalid_request", "%s",
-				     rc == HUB_ERR_NOMEM ? "out of memory" : err);
+		return respond_error(resp, 400, "invalid_request", "%s", err);
 	}
-	b.records = &rec;
-	b.n_records = 1;
-	rc = intake_submit(api->intake, &b);
-	if (rc == HUB_OK)
-		rc = intake_wait(api->intake, &b);
-	record_free(rec);
 	if (rc != HUB_OK) {
 		request_finish(api, r, "failed", 0);
 		resp_header(resp, "Retry-After", "1");

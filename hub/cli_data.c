@@ -10,6 +10,7 @@
 #include "intake.h"
 #include "log.h"
 #include "plugin.h"
+#include "privacy.h"
 #include "profile.h"
 #include "util.h"
 
@@ -560,52 +561,39 @@ out:
 	return rc;
 }
 
-/* An erase goes through the intake like any record, so it is ordered with
- * ingestion and blocks what arrives after it. */
+/* An erase goes through the intake like any record (privacy.c). */
 static int privacy_erase(struct cli *cli, const struct lookup *lk)
 {
 	struct record_rules rules;
 	struct intake *in = NULL;
-	struct intake_batch b = {0};
-	struct record *rec = NULL;
 	struct store *s;
-	char err[512], json[2048], mid[64];
-	json_t *ids = json_object();
-	char *ids_text;
-	int rc = CLI_FAIL;
+	char err[512], mid[64];
+	json_t *out;
+	char *text;
+	hub_rc rc;
 
-	json_object_set_new(ids, lk->by, json_string(lk->value));
-	ids_text = json_dumps(ids, JSON_COMPACT);
-	json_decref(ids);
-	snprintf(mid, sizeof(mid), "erase-%" PRId64 "-%d", time_now_ms(), (int)getpid());
-	snprintf(json, sizeof(json), "{\"type\":\"erase\",\"source\":\"privacy\",\"message_id\":\"%s\","
-		 "\"identifiers\":%s}", mid, ids_text ? ids_text : "{}");
-	free(ids_text);
-	cli_record_rules(cli->cfg, &rules);
-	if (record_from_json(json, strlen(json), "privacy", &rules, time_now_ms(), &rec, NULL, err,
-			     sizeof(err)) != HUB_OK) {
-		cli_error("privacy", "%s", err);
-		return CLI_FAIL;
-	}
 	if (cli_open_store(cli, &s))
-		goto out;
+		return CLI_FAIL;
 	if (intake_start(&in, s, cli->cfg, err, sizeof(err))) {
 		cli_error("privacy", "%s", err);
 		store_close(s);
-		goto out;
+		return CLI_FAIL;
 	}
-	b.records = &rec;
-	b.n_records = 1;
-	if (intake_submit(in, &b) != HUB_OK || intake_wait(in, &b) != HUB_OK)
-		cli_error("privacy", "erase failed: %s", b.err);
-	else
-		rc = CLI_OK;
+	cli_record_rules(cli->cfg, &rules);
+	snprintf(mid, sizeof(mid), "erase-%" PRId64 "-%d", time_now_ms(), (int)getpid());
+	rc = privacy_erase_submit(in, &rules, lk->by, lk->value, mid, err, sizeof(err));
 	intake_stop(in);
-	if (rc == CLI_OK)
-		printf("{\"type\":\"erase\",\"status\":\"done\",\"%s\":\"%s\"}\n", lk->by, lk->value);
-out:
-	record_free(rec);
-	return rc;
+	if (rc != HUB_OK) {
+		cli_error("privacy", "erase failed: %s", err);
+		return CLI_FAIL;
+	}
+	out = json_pack("{s:s, s:s, s:s}", "type", "erase", "status", "done", lk->by, lk->value);
+	text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+	if (text)
+		puts(text);
+	free(text);
+	json_decref(out);
+	return CLI_OK;
 }
 
 int cmd_privacy(struct cli *cli, int argc, char **argv)

@@ -1,0 +1,21 @@
+/*
+ * privacy.h - a privacy erase request as the hub carries it out: an erase
+ * record for one identifier, submitted through the intake like any other
+ * record (so it is ordered with ingestion and blocks what arrives after
+ * it), answered once committed.  Used by `profilehub privacy erase` and
+ * POST /v1/privacy/requests.
+ */
+#ifndef HUB_PRIVACY_H
+#define HUB_PRIVACY_H
+
+#include "intake.h"
+#include "record.h"
+
+/* Erases the person holding identifier `by` (custom_id, installation_id)
+ * = `value`; `request_id` becomes the record's message_id.  HUB_OK once
+ * committed; HUB_ERR_DATA (err says why) for an unusable identifier;
+ * HUB_ERR_BUSY, HUB_RETRY or HUB_ERR_STOPPED when it cannot be stored now. */
+hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules, const char *by,
+		     const char *value, const char *request_id, char *err, size_t err_size);
+
+#endif
