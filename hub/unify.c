@@ -74,7 +74,13 @@ int unify_log_identity(struct unify *u, struct resolve *rs, const char *pid,
 			const char *action, const char *type, const char *value,
 			const char *other)
 {
-	struct store_log_entry e = {
+	struct store_log_entry e;
+
+	/* why: the record, named when the first log row needs it */
+	if (!rs->reason[0])
+		snprintf(rs->reason, sizeof(rs->reason), "%s %.64s (%.64s)",
+			 record_type_name(rs->r->type), rs->r->message_id, rs->r->source);
+	e = (struct store_log_entry){
 		.at_ms = rs->r->timestamp_ms,
 		.profile_id = pid,
 		.action = action,
@@ -652,8 +658,6 @@ int unify_apply(struct unify *u, const struct record *r, enum unify_outcome *out
 	rs.n_ext = r->n_externals < MAX_EXTERNALS ? r->n_externals : MAX_EXTERNALS;
 	for (size_t i = 0; i < rs.n_ext; i++)
 		rs.use_ext[i] = 1;
-	snprintf(rs.reason, sizeof(rs.reason), "%s %.64s (%.64s)", record_type_name(r->type),
-		 r->message_id, r->source);
 
 	rc = s->ops->dedupe_add(s, r->source, r->message_id);
 	if (rc < 0)
