@@ -134,26 +134,6 @@ int64_t export_backoff_ms(unsigned attempt, int64_t retry_after_ms, uint64_t ran
 	return retry_after_ms > d ? retry_after_ms : d;
 }
 
-int64_t export_retry_after_ms(const char *message)
-{
-	static const char prefix[] = "retry after ";
-	int64_t v = 0;
-	const char *p;
-
-	if (!message || strncmp(message, prefix, sizeof(prefix) - 1) != 0)
-		return 0;
-	p = message + sizeof(prefix) - 1;
-	if (*p < '0' || *p > '9')
-		return 0;
-	for (; *p >= '0' && *p <= '9'; p++)
-		if (v < RETRY_AFTER_MAX_MS)
-			v = v * 10 + (*p - '0');
-	if (strncmp(p, "ms", 2) == 0)
-		return v < RETRY_AFTER_MAX_MS ? v : RETRY_AFTER_MAX_MS;
-	if (*p == 's')
-		return v < RETRY_AFTER_MAX_MS / 1000 ? v * 1000 : RETRY_AFTER_MAX_MS;
-	return 0;
-}
 
 static uint64_t worker_random(struct export_worker *w)
 {
@@ -418,7 +398,7 @@ static int worker_lease(struct export_worker *w, int *is_disabled, char *err, si
 
 static enum step worker_retry(struct export_worker *w, const char *msg)
 {
-	int64_t delay = export_backoff_ms(w->attempt, export_retry_after_ms(msg),
+	int64_t delay = export_backoff_ms(w->attempt, retry_after_ms_parse(msg),
 					  worker_random(w));
 
 	if (w->attempt < 64)

@@ -97,9 +97,6 @@ json_t *export_status_provider(void *exporter);
  * never less than retry_after_ms.  In ms. */
 int64_t export_backoff_ms(unsigned attempt, int64_t retry_after_ms, uint64_t random);
 
-/* The wait a plugin asked for in its message ("retry after 7s: ...",
- * "retry after 250ms: ..."), in ms; 0 when it asked for none. */
-int64_t export_retry_after_ms(const char *message);
 
 /* Tests: the backoff's base and cap (defaults 200 ms and 30 s). */
 void export_set_backoff(int64_t base_ms, int64_t cap_ms);

@@ -30,7 +30,6 @@
 #include <time.h>
 
 #define CURSOR_MAX 8192
-#define RETRY_AFTER_MAX_MS 3600000LL
 
 /* ---- stop requests ---------------------------------------------------- */
 
@@ -106,26 +105,6 @@ int64_t sync_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uint6
 	return (int64_t)(random % (uint64_t)(ceiling + 1));
 }
 
-int64_t sync_retry_after_ms(const char *message)
-{
-	static const char prefix[] = "retry after ";
-	const char *p;
-	int64_t v = 0;
-
-	if (!message || strncmp(message, prefix, sizeof(prefix) - 1) != 0)
-		return 0;
-	p = message + sizeof(prefix) - 1;
-	if (*p < '0' || *p > '9')
-		return 0;
-	for (; *p >= '0' && *p <= '9'; p++)
-		if (v < RETRY_AFTER_MAX_MS)
-			v = v * 10 + (*p - '0');
-	if (strncmp(p, "ms", 2) == 0)
-		return v < RETRY_AFTER_MAX_MS ? v : RETRY_AFTER_MAX_MS;
-	if (*p == 's')
-		return v < RETRY_AFTER_MAX_MS / 1000 ? v * 1000 : RETRY_AFTER_MAX_MS;
-	return 0;
-}
 
 static uint64_t default_random(void *ctx)
 {
@@ -408,7 +387,7 @@ static int should_retry(struct run *r, hub_rc rc, const char *err, unsigned *att
 		return 0;
 	if (p->stop && atomic_load(&p->stop->is_stopping))
 		return 0;
-	asked = sync_retry_after_ms(err);
+	asked = retry_after_ms_parse(err);
 	delay = sync_backoff_ms(*attempt,
 				p->backoff_base_ms > 0 ? p->backoff_base_ms : SYNC_BACKOFF_BASE_MS,
 				p->backoff_cap_ms > 0 ? p->backoff_cap_ms : SYNC_BACKOFF_CAP_MS,
@@ -518,7 +497,7 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 			continue;
 		if (rc == HUB_OK || rc == HUB_ERR_STOPPED)
 			break;
-		rep->retry_after_ms = sync_retry_after_ms(err);
+		rep->retry_after_ms = retry_after_ms_parse(err);
 		if (!should_retry(&r, rc, err[0] ? err : "transient failure", &attempt)) {
 			if (rc == HUB_RETRY && is_stopping(p))
 				rc = HUB_ERR_STOPPED;

@@ -93,9 +93,5 @@ void sync_cursor_key(const char *source, char *buf, size_t size);
  * [0, min(cap, base * 2^attempt)] drawn from `random` (full jitter). */
 int64_t sync_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uint64_t random);
 
-/* A plugin asks for a wait by starting its RETRY message with
- * "retry after 30s: " or "retry after 250ms: " (an HTTP Retry-After, say).
- * Returns the wait in ms (at most one hour), 0 when it asked for none. */
-int64_t sync_retry_after_ms(const char *message);
 
 #endif

@@ -144,6 +144,29 @@ done:
 	return 0;
 }
 
+#define RETRY_AFTER_MAX_MS 3600000LL
+
+int64_t retry_after_ms_parse(const char *message)
+{
+	static const char prefix[] = "retry after ";
+	const char *p;
+	int64_t v = 0;
+
+	if (!message || strncmp(message, prefix, sizeof(prefix) - 1) != 0)
+		return 0;
+	p = message + sizeof(prefix) - 1;
+	if (*p < '0' || *p > '9')
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (v < RETRY_AFTER_MAX_MS)
+			v = v * 10 + (*p - '0');
+	if (strncmp(p, "ms", 2) == 0)
+		return v < RETRY_AFTER_MAX_MS ? v : RETRY_AFTER_MAX_MS;
+	if (*p == 's')
+		return v < RETRY_AFTER_MAX_MS / 1000 ? v * 1000 : RETRY_AFTER_MAX_MS;
+	return 0;
+}
+
 int secret_equal(const char *a, size_t a_len, const char *b, size_t b_len)
 {
 	/* Compare over b's length (the configured secret) so the time never

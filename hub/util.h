@@ -29,6 +29,11 @@ char *time_format_ms(int64_t ms, char *buf, size_t size);
  * Returns 0 and sets *ms, or -1. */
 int time_parse_rfc3339(const char *s, int64_t *ms);
 
+/* The wait a plugin asked for by starting its error message with
+ * "retry after <N>s" or "retry after <N>ms" (hub_plugin.h, ERRORS), in ms
+ * and at most an hour; 0 when it asked for none. */
+int64_t retry_after_ms_parse(const char *message);
+
 /* 1 when the two secrets are equal; time depends only on the lengths. */
 int secret_equal(const char *a, size_t a_len, const char *b, size_t b_len);
 

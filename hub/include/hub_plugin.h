@@ -29,7 +29,9 @@
  *   Callbacks return an enum hub_rc and may write a NUL-terminated message into
  *   the caller-owned buffer (err, err_size).  The code decides the reaction
  *   (retry with backoff, disable the instance, dead-letter the item); the
- *   message is for people.  Never put secrets in it.
+ *   message is for people.  Never put secrets in it.  A HUB_RETRY whose
+ *   message starts with "retry after <N>s: " (or "<N>ms: ") is not tried
+ *   again sooner than that (a server's Retry-After, passed on).
  *
  * COMPATIBILITY
  *   Structs and enums here only grow at the end.  HUB_ABI_MAJOR changes when

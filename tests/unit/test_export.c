@@ -271,7 +271,7 @@ static void test_retry_after_is_read_from_the_start_of_the_message(void)
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
-		CU_ASSERT_EQUAL(export_retry_after_ms(rows[i].msg), rows[i].ms);
+		CU_ASSERT_EQUAL(retry_after_ms_parse(rows[i].msg), rows[i].ms);
 }
 
 static void test_outbox_last_seq_finds_the_end_by_probing(void)

@@ -92,7 +92,7 @@ static void test_retry_after_is_read_from_the_message(void)
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
-		CU_ASSERT_EQUAL(sync_retry_after_ms(rows[i].msg), rows[i].ms);
+		CU_ASSERT_EQUAL(retry_after_ms_parse(rows[i].msg), rows[i].ms);
 }
 
 static void test_failed_runs_back_off_exponentially_up_to_the_cap(void)
