@@ -4,10 +4,10 @@
  * Thread ownership: the queue (head/tail/depth) is shared under `lock`;
  * the store connection and the unify state belong to the writer thread
  * alone.  A group is every batch queued when the writer wakes (up to
- * GROUP_MAX_RECORDS records): BEGIN, one savepoint per batch, COMMIT (a
- * real fsync), then every waiter of the group is woken.  If the commit
- * fails, every batch of the group fails with HUB_RETRY: nothing of it was
- * stored.
+ * GROUP_MAX_RECORDS records): BEGIN, the batches, COMMIT (a real fsync),
+ * then every waiter of the group is woken.  A batch that fails is taken out
+ * and the group runs again without it.  If the commit fails, every batch of
+ * the group fails with HUB_RETRY: nothing of it was stored.
  */
 #include "intake.h"
 
@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#define GROUP_MAX_RECORDS 20000
+#define GROUP_MAX_RECORDS 50000
 #define GROUP_MAX_TRIES 8 /* attempts of a group that conflicts with another process */
 
 static const double commit_bounds_ms[10] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000};
@@ -40,12 +40,6 @@ struct intake {
 	struct unify unify;       /* writer thread only */
 };
 
-/*
- * Applies one batch inside the group's transaction, in a savepoint.  A store
- * failure rolls the batch back alone (HUB_RETRY: nothing of it is stored).
- * Returns -1 when the transaction itself is in doubt (a savepoint could not
- * be taken, released or rolled back): then the whole group must go.
- */
 /*
  * The fence of a batch that moves a cursor: the lease epoch under
  * fence_key, read in the batch's transaction, must still be the one the
@@ -73,6 +67,13 @@ static int fence_check(struct store *s, struct intake_batch *b)
 	return 0;
 }
 
+/*
+ * Applies one batch inside the group's transaction.  0: applied, or refused
+ * by its fence (which writes nothing).  -1: a store failure; the caller
+ * rolls the whole transaction back (no savepoint per batch: SQLite copies
+ * every page a savepoint touches into a sub-journal, which cost a quarter
+ * of the writer's time), then runs the group again without this batch.
+ */
 static int apply_batch(struct intake *in, struct intake_batch *b)
 {
 	struct store *s = in->store;
@@ -82,46 +83,45 @@ static int apply_batch(struct intake *in, struct intake_batch *b)
 	b->rc = HUB_OK;
 	b->is_fenced = 0;
 	b->err[0] = '\0';
-	if (s->ops->savepoint(s))
-		goto abandon;
 	fence = fence_check(s, b);
 	if (fence < 0)
-		goto rollback;
+		return -1;
 	if (fence == 0) {
 		b->rc = HUB_ERR_CONFIG;
 		b->is_fenced = 1;
 		log_warn("intake", "batch refused: %s", b->err);
-		return s->ops->savepoint_rollback(s) ? -1 : 0;
+		return 0;
 	}
 	for (size_t i = 0; i < b->n_records; i++) {
 		enum unify_outcome o;
 		if (unify_apply(&in->unify, b->records[i], &o))
-			goto rollback;
+			return -1;
 		unify_count(&b->counts, o);
 		if (b->outcomes)
 			b->outcomes[i] = o;
 	}
 	if (b->cursor_key && s->ops->meta_put(s, b->cursor_key, b->cursor_value))
-		goto rollback;
-	if (s->ops->savepoint_release(s))
-		goto abandon;
+		return -1;
 	return 0;
-rollback:
-	if (s->is_retryable)
-		return -1; /* a conflict with another hub process: the group retries */
-	snprintf(b->err, sizeof(b->err), "store failed: %s", store_error(s));
-	b->rc = HUB_RETRY;
-	memset(&b->counts, 0, sizeof(b->counts));
-	log_error("intake", "batch rolled back: %s", b->err);
-	return s->ops->savepoint_rollback(s) ? -1 : 0;
-abandon:
-	return -1;
 }
 
-/* Every batch of the group fails: nothing of it was stored. */
+/* The batch failed alone: HUB_RETRY, nothing of it stored. */
+static void batch_fail(struct intake_batch *b, const char *why)
+{
+	snprintf(b->err, sizeof(b->err), "store failed: %s", why);
+	b->rc = HUB_RETRY;
+	b->is_failed = 1;
+	memset(&b->counts, 0, sizeof(b->counts));
+	log_error("intake", "batch rolled back: %s", b->err);
+}
+
+/* Every batch of the group fails: nothing of it was stored.  A batch that
+ * already failed alone keeps its own reason. */
 static void group_fail(struct intake_batch *group, const char *what, const char *why)
 {
 	for (struct intake_batch *b = group; b; b = b->next) {
+		if (b->is_failed)
+			continue;
 		b->rc = HUB_RETRY;
 		b->is_fenced = 0;
 		memset(&b->counts, 0, sizeof(b->counts));
@@ -202,26 +202,43 @@ oom:
 	return -1;
 }
 
-/* One attempt at a group; returns with every batch's rc set. */
+/*
+ * One attempt at a group; returns with every batch's rc set.  A batch that
+ * fails alone (a store error that is not a conflict) is marked failed, the
+ * transaction is rolled back and the rest of the group runs again without
+ * it; each pass drops a batch, so this ends.
+ */
 static void writer_try_group(struct intake *in, struct intake_batch *group, double *commit_ms)
 {
 	struct store *s = in->store;
+	struct intake_batch *b;
 	int64_t t0;
 
-	if (s->ops->begin(s) || group_lock_identifiers(s, group) ||
+	for (b = group; b; b = b->next)
+		b->is_failed = 0;
+again:
+	if (s->ops->begin(s) ||
+	    (!s->ops->has_one_writer && group_lock_identifiers(s, group)) ||
 	    unify_group_begin(&in->unify)) {
 		group_fail(group, "transaction", store_error(s));
 		s->ops->rollback(s);
 		return;
 	}
-	for (struct intake_batch *b = group; b; b = b->next) {
-		if (apply_batch(in, b)) {
-			if (!s->is_retryable)
-				log_error("intake", "transaction abandoned: %s", store_error(s));
+	for (b = group; b; b = b->next) {
+		if (b->is_failed || apply_batch(in, b) == 0)
+			continue;
+		if (s->is_retryable) {
 			group_fail(group, "transaction", store_error(s));
 			s->ops->rollback(s);
 			return;
 		}
+		batch_fail(b, store_error(s));
+		if (s->ops->rollback(s)) {
+			log_error("intake", "rollback failed: %s", store_error(s));
+			group_fail(group, "rollback", store_error(s));
+			return;
+		}
+		goto again;
 	}
 	t0 = time_mono_ms();
 	if (s->ops->commit(s)) {

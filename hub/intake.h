@@ -45,6 +45,7 @@ struct intake_batch {
 
 	/* the queue's */
 	int is_done;
+	int is_failed;          /* the writer's: taken out of its group */
 	struct intake_batch *next;
 };
 

@@ -116,6 +116,10 @@ typedef int (*store_profile_cb)(void *ctx, const struct store_profile *p);
 
 struct store_ops {
 	const char *name;
+	/* 1: the backend serializes all writers itself (SQLite's one write
+	 * lock): ident_lock does nothing, and callers may skip building its
+	 * list of identifiers */
+	int has_one_writer;
 
 	/* connection and transactions */
 	void (*close)(struct store *s);
@@ -250,6 +254,7 @@ struct store {
 	const struct store_ops *ops;
 	char err[512];
 	unsigned char id_key[32]; /* the profile ID key, loaded at open */
+	void *id_mac;             /* EVP_MAC_CTX keyed with id_key (store.c), or NULL */
 	/* Fault injection for tests: the statements numbered fault_at[0] and
 	 * fault_at[1] (1-based, counted from when armed) fail once each as an
 	 * I/O error would; 0 is off.  fault_calls counts while any is armed.

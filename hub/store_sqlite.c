@@ -14,6 +14,7 @@
 #include "store.h"
 
 #include "alloc.h"
+#include "kvcache.h"
 #include "log.h"
 #include "util.h"
 
@@ -115,7 +116,7 @@ enum stmt_id {
 	S_BEGIN, S_READ_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
 	S_META_GET, S_META_PUT,
 	S_DEDUPE_ADD, S_DEDUPE_REMOVE,
-	S_BLOCK_GET, S_BLOCK_PUT, S_BLOCK_ANY,
+	S_BLOCK_GET, S_BLOCK_PUT, S_BLOCK_ANY, S_BLOCK_ALL,
 	S_PROFILE_INSERT, S_PROFILE_GET, S_PROFILE_SET_CUSTOM, S_PROFILE_MERGE,
 	S_PROFILE_REPOINT, S_PROFILE_MERGE_COUNT, S_PROFILE_DELETE, S_PROFILE_TOMBSTONES,
 	S_PROFILE_ITER,
@@ -148,6 +149,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_BLOCK_PUT] = "INSERT INTO blocks(type, value, until) VALUES(?1, ?2, ?3)"
 			" ON CONFLICT(type, value) DO UPDATE SET until = max(until, excluded.until)",
 	[S_BLOCK_ANY] = "SELECT 1 FROM blocks LIMIT 1",
+	[S_BLOCK_ALL] = "SELECT type, value, until FROM blocks LIMIT ?1",
 	[S_PROFILE_INSERT] = "INSERT INTO profiles(id, seq, custom_id, merged_into, merge_count,"
 			     " created_at) VALUES(?1, ?2, ?3, NULL, ?4, ?5)",
 	[S_PROFILE_GET] = "SELECT id, seq, custom_id, merged_into, merge_count, created_at"
@@ -227,7 +229,7 @@ static const char *const stmt_sql[S_COUNT] = {
 };
 
 #define CKPT_PAGES 4000          /* wake the checkpointer (16 MB of WAL) */
-#define CKPT_PAGES_INLINE 16000  /* the writer restarts the WAL itself (64 MB) */
+#define CKPT_PAGES_INLINE 65536  /* the writer restarts the WAL itself (256 MB) */
 
 struct checkpointer {
 	pthread_t thread;
@@ -251,6 +253,12 @@ struct sqlite_store {
 	int has_row_seq;
 	int is_row_seq_dirty;
 	struct checkpointer ckpt;
+	/* the writer's caches (lite_cache_*): valid inside a write transaction */
+	struct kvcache idents;  /* (type, value) -> owner profile id, "" none */
+	struct kvcache blocks;  /* (type, value) -> until, or not blocked */
+	int blocks_state;       /* BLOCKS_UNKNOWN, BLOCKS_COMPLETE, BLOCKS_PARTIAL */
+	int is_writing;         /* in a transaction begun by lite_begin */
+	unsigned data_version;  /* the file's, when this connection last wrote */
 };
 
 static struct sqlite_store *lite(struct store *s)
@@ -343,9 +351,54 @@ static int lite_exec(struct store *s, enum stmt_id id)
 	return RUN(lite(s), id, "");
 }
 
+/* ---- the writer's caches -------------------------------------------- */
+
+#define IDENT_CACHE_KEYS 131072 /* about 13 MB */
+#define BLOCK_CACHE_KEYS 8192
+#define BLOCK_LIST_MAX (BLOCK_CACHE_KEYS / 4) /* a longer list is cached per key */
+
+enum { BLOCKS_UNKNOWN, BLOCKS_COMPLETE, BLOCKS_PARTIAL };
+
+/*
+ * Identifier owners and blocked values are read for nearly every record;
+ * the writer keeps them in kvcaches.  They are used only inside a write
+ * transaction (BEGIN IMMEDIATE holds the file's write lock), every write
+ * of those rows through this connection updates them, a rollback drops
+ * them, and lite_begin drops them when another connection (or process)
+ * has committed since this one last did (SQLite's data version).  Readers
+ * never use them.
+ */
+static unsigned lite_data_version(struct sqlite_store *ls)
+{
+	unsigned v = 0;
+	sqlite3_file_control(ls->db, "main", SQLITE_FCNTL_DATA_VERSION, &v);
+	return v;
+}
+
+static void lite_cache_drop(struct sqlite_store *ls)
+{
+	kvcache_clear(&ls->idents);
+	kvcache_clear(&ls->blocks);
+	ls->blocks_state = BLOCKS_UNKNOWN;
+}
+
+static void lite_cache_begin(struct sqlite_store *ls)
+{
+	if (!ls->idents.entries && (kvcache_init(&ls->idents, IDENT_CACHE_KEYS) ||
+				    kvcache_init(&ls->blocks, BLOCK_CACHE_KEYS))) {
+		kvcache_free(&ls->idents); /* no cache: every read goes to SQL */
+		return;
+	}
+	if (lite_data_version(ls) != ls->data_version)
+		lite_cache_drop(ls);
+	ls->is_writing = 1;
+}
+
 static int lite_begin(struct store *s)
 {
 	int rc = lite_exec(s, S_BEGIN);
+	if (rc == 0)
+		lite_cache_begin(lite(s));
 	lite(s)->has_seq = 0;
 	lite(s)->is_seq_dirty = 0;
 	lite(s)->has_row_seq = 0;
@@ -409,14 +462,20 @@ static int lite_commit(struct store *s)
 	ls->is_row_seq_dirty = 0;
 	lite_reset_all(ls); /* no read left pending across a commit */
 	rc = lite_exec(s, S_COMMIT);
-	if (rc == 0)
-		lite(s)->in_tx = 0;
+	if (rc == 0) {
+		ls->in_tx = 0;
+		ls->is_writing = 0;
+		ls->data_version = lite_data_version(ls);
+	}
 	return rc;
 }
 
 static int lite_rollback(struct store *s)
 {
 	struct sqlite_store *ls = lite(s);
+	if (ls->is_writing)
+		lite_cache_drop(ls); /* they may hold what is being undone */
+	ls->is_writing = 0;
 	if (!ls->in_tx && sqlite3_get_autocommit(ls->db))
 		return 0;
 	ls->in_tx = 0;
@@ -445,6 +504,7 @@ static int lite_savepoint_release(struct store *s) { return lite_exec(s, S_RELEA
 
 static int lite_savepoint_rollback(struct store *s)
 {
+	lite_cache_drop(lite(s));
 	if (lite_exec(s, S_ROLLBACK_TO))
 		return -1;
 	return lite_exec(s, S_RELEASE);
@@ -487,15 +547,89 @@ static int lite_dedupe_remove(struct store *s, const char *source, const char *m
 	return RUN(lite(s), S_DEDUPE_REMOVE, "ss", source, mid);
 }
 
+/*
+ * The block list is short (erasures of the last days): the writer loads it
+ * whole into ls->blocks, so that a miss means "not blocked" without a
+ * query.  A list too long for that (or a key too long to cache) leaves the
+ * cache per key (BLOCKS_PARTIAL).  A cached value: byte 0 says blocked,
+ * bytes 8.. hold until.
+ */
+static int lite_block_cache(struct sqlite_store *ls, const char *type, const char *value,
+			    int64_t until)
+{
+	unsigned char v[KVCACHE_VALUE_SIZE] = {1};
+	memcpy(v + 8, &until, sizeof(until));
+	return kvcache_put(&ls->blocks, type, value, v);
+}
+
+static int lite_blocks_load(struct sqlite_store *ls)
+{
+	sqlite3_stmt *st = prep(ls, S_BLOCK_ALL, "i", (int64_t)BLOCK_LIST_MAX + 1);
+	int rc, n = 0, is_complete = 1;
+	if (!st)
+		return -1;
+	kvcache_clear(&ls->blocks);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (++n > BLOCK_LIST_MAX ||
+		    lite_block_cache(ls, col_text(st, 0), col_text(st, 1),
+				     sqlite3_column_int64(st, 2)) != 0)
+			is_complete = 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fail(ls, S_BLOCK_ALL);
+	if (!is_complete)
+		kvcache_clear(&ls->blocks);
+	ls->blocks_state = is_complete ? BLOCKS_COMPLETE : BLOCKS_PARTIAL;
+	return 0;
+}
+
 static int lite_block_get(struct store *s, const char *type, const char *value, int64_t *until)
 {
 	struct sqlite_store *ls = lite(s);
-	return query_int(ls, S_BLOCK_GET, prep(ls, S_BLOCK_GET, "ss", type, value), until);
+	unsigned char v[KVCACHE_VALUE_SIZE] = {0};
+	int rc;
+
+	if (ls->is_writing && ls->blocks_state == BLOCKS_UNKNOWN && lite_blocks_load(ls))
+		return -1;
+	if (ls->is_writing && kvcache_get(&ls->blocks, type, value, v)) {
+		if (v[0])
+			memcpy(until, v + 8, sizeof(*until));
+		return v[0];
+	}
+	if (ls->is_writing && ls->blocks_state == BLOCKS_COMPLETE)
+		return 0;
+	rc = query_int(ls, S_BLOCK_GET, prep(ls, S_BLOCK_GET, "ss", type, value), until);
+	if (rc < 0 || !ls->is_writing)
+		return rc;
+	v[0] = (unsigned char)rc;
+	if (rc)
+		memcpy(v + 8, until, sizeof(*until));
+	kvcache_put(&ls->blocks, type, value, v);
+	return rc;
 }
 
 static int lite_block_put(struct store *s, const char *type, const char *value, int64_t until)
 {
-	return RUN(lite(s), S_BLOCK_PUT, "ssi", type, value, until);
+	struct sqlite_store *ls = lite(s);
+	int64_t old = 0;
+
+	if (ls->is_writing && ls->blocks_state == BLOCKS_COMPLETE) {
+		int rc = lite_block_get(s, type, value, &old);
+		if (rc < 0)
+			return -1;
+		if (rc == 1 && old > until)
+			until = old; /* the row keeps the later */
+	}
+	kvcache_forget(&ls->blocks, type, value);
+	if (RUN(ls, S_BLOCK_PUT, "ssi", type, value, until)) {
+		ls->blocks_state = BLOCKS_UNKNOWN; /* not knowing the row: reload */
+		return -1;
+	}
+	if (ls->blocks_state == BLOCKS_COMPLETE && lite_block_cache(ls, type, value, until) != 0) {
+		kvcache_clear(&ls->blocks);
+		ls->blocks_state = BLOCKS_PARTIAL;
+	}
+	return 0;
 }
 
 static int lite_block_any(struct store *s)
@@ -603,32 +737,65 @@ static int lite_profile_iter_live(struct store *s, const char *after, size_t lim
 
 /* ---- identifiers ---------------------------------------------------- */
 
+/* Remembers the owner of (type, value); pid "" when nobody holds it. */
+static void lite_cache_owner(struct sqlite_store *ls, const char *type, const char *value,
+			     const char *pid)
+{
+	unsigned char v[KVCACHE_VALUE_SIZE] = {0};
+	if (!ls->is_writing)
+		return;
+	snprintf((char *)v, sizeof(v), "%s", pid);
+	kvcache_put(&ls->idents, type, value, v);
+}
+
 static int lite_ident_get(struct store *s, const char *type, const char *value,
 			  char profile_id[PROFILE_ID_SIZE])
 {
 	struct sqlite_store *ls = lite(s);
-	sqlite3_stmt *st = prep(ls, S_IDENT_GET, "ss", type, value);
+	unsigned char v[KVCACHE_VALUE_SIZE];
+	sqlite3_stmt *st;
 	int rc;
+
+	if (ls->is_writing && kvcache_get(&ls->idents, type, value, v)) {
+		memcpy(profile_id, v, PROFILE_ID_SIZE);
+		profile_id[PROFILE_ID_SIZE - 1] = '\0';
+		return profile_id[0] != '\0';
+	}
+	st = prep(ls, S_IDENT_GET, "ss", type, value);
 	if (!st)
 		return -1;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		snprintf(profile_id, PROFILE_ID_SIZE, "%s", col_text(st, 0));
 		sqlite3_reset(st);
+		lite_cache_owner(ls, type, value, profile_id);
 		return 1;
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : fail(ls, S_IDENT_GET);
+	if (rc != SQLITE_DONE)
+		return fail(ls, S_IDENT_GET);
+	lite_cache_owner(ls, type, value, "");
+	return 0;
 }
 
 static int lite_ident_put(struct store *s, const char *type, const char *value, const char *pid)
 {
-	return RUN(lite(s), S_IDENT_PUT, "sss", type, value, pid);
+	struct sqlite_store *ls = lite(s);
+	kvcache_forget(&ls->idents, type, value); /* unknown if the write fails */
+	if (RUN(ls, S_IDENT_PUT, "sss", type, value, pid))
+		return -1;
+	lite_cache_owner(ls, type, value, pid);
+	return 0;
 }
 
 static int lite_ident_delete(struct store *s, const char *type, const char *value)
 {
-	return RUN(lite(s), S_IDENT_DELETE, "ss", type, value);
+	struct sqlite_store *ls = lite(s);
+	kvcache_forget(&ls->idents, type, value);
+	if (RUN(ls, S_IDENT_DELETE, "ss", type, value))
+		return -1;
+	lite_cache_owner(ls, type, value, "");
+	return 0;
 }
 
 static int lite_ident_count(struct store *s, const char *pid, const char *type)
@@ -672,8 +839,24 @@ static int lite_ident_list(struct store *s, const char *pid, store_ident_cb cb, 
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(ls, S_IDENT_LIST);
 }
 
+static int forget_owner_cb(void *ctx, const struct store_ident *id)
+{
+	kvcache_forget(ctx, id->type, id->value);
+	return 0;
+}
+
+/* Before the identifiers of pid move or go: forgets their cached owner. */
+static int lite_cache_forget_profile(struct sqlite_store *ls, const char *pid)
+{
+	if (!ls->idents.entries)
+		return 0;
+	return lite_ident_list(&ls->base, pid, forget_owner_cb, &ls->idents);
+}
+
 static int lite_ident_reassign(struct store *s, const char *from, const char *to)
 {
+	if (lite_cache_forget_profile(lite(s), from))
+		return -1;
 	return RUN(lite(s), S_IDENT_REASSIGN, "ss", from, to);
 }
 
@@ -685,6 +868,8 @@ static int lite_install_touch(struct store *s, const char *iid, const char *plat
 
 static int lite_ident_delete_profile(struct store *s, const char *pid)
 {
+	if (lite_cache_forget_profile(lite(s), pid))
+		return -1;
 	return RUN(lite(s), S_IDENT_DELETE_PROFILE, "s", pid);
 }
 
@@ -1089,11 +1274,14 @@ static void lite_close(struct store *s)
 		sqlite3_wal_hook(ls->db, NULL, NULL);
 	checkpointer_stop(&ls->ckpt);
 	sqlite3_close(ls->db);
+	kvcache_free(&ls->idents);
+	kvcache_free(&ls->blocks);
 	hub_free(ls);
 }
 
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
+	.has_one_writer = 1,
 	.close = lite_close,
 	.begin = lite_begin,
 	.commit = lite_commit,
@@ -1219,7 +1407,7 @@ static int lite_configure(sqlite3 *db, const char *path, char *err, size_t err_s
 		"PRAGMA synchronous=FULL;"
 		"PRAGMA foreign_keys=OFF;"
 		"PRAGMA temp_store=MEMORY;"
-		"PRAGMA cache_size=-65536;";
+		"PRAGMA cache_size=-143360;";
 	char *msg = NULL;
 
 	sqlite3_busy_timeout(db, 10000);

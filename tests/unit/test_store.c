@@ -996,6 +996,63 @@ static void test_pg_deadlock_between_writers_is_retryable(void)
 	world_stop(&w);
 }
 
+/* The SQLite writer caches identifier owners and the block list: a write
+ * by another connection, and a rolled-back write of its own, must be seen
+ * as they are by its next transaction (both backends must pass). */
+static void test_reads_after_other_writers_and_rollbacks_are_fresh(void)
+{
+	WORLD(w);
+	struct store *s2 = world_connect(&w);
+	char pid[PROFILE_ID_SIZE];
+	int64_t until = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_put(s, "custom_id", "c1", "p_1"));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c9", &until), 0);
+	OK(s->ops->commit(s));
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 1);
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c2", pid), 0);
+	OK(s->ops->commit(s));
+
+	/* another connection moves c1, creates c2 and blocks c9 */
+	OK(s2->ops->begin(s2));
+	OK(s2->ops->ident_put(s2, "custom_id", "c1", "p_2"));
+	OK(s2->ops->ident_put(s2, "custom_id", "c2", "p_2"));
+	OK(s2->ops->block_put(s2, "custom_id", "c9", 777));
+	OK(s2->ops->commit(s2));
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 1);
+	CU_ASSERT_STRING_EQUAL(pid, "p_2");
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c2", pid), 1);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c9", &until), 1);
+	CU_ASSERT_EQUAL(until, 777);
+
+	/* its own writes, then a rollback: the rows as they were */
+	OK(s->ops->ident_put(s, "custom_id", "c1", "p_3"));
+	OK(s->ops->ident_delete(s, "custom_id", "c2"));
+	OK(s->ops->block_put(s, "installation_id", "i9", 888));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c2", pid), 0);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "installation_id", "i9", &until), 1);
+	OK(s->ops->rollback(s));
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 1);
+	CU_ASSERT_STRING_EQUAL(pid, "p_2");
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c2", pid), 1);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "installation_id", "i9", &until), 0);
+
+	/* a profile's identifiers moved or deleted in bulk */
+	OK(s->ops->ident_reassign(s, "p_2", "p_4"));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 1);
+	CU_ASSERT_STRING_EQUAL(pid, "p_4");
+	OK(s->ops->ident_delete_profile(s, "p_4"));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c2", pid), 0);
+	OK(s->ops->commit(s));
+	store_close(s2);
+	world_stop(&w);
+}
+
 /* A write is only sent when nobody waits for its result; when it fails,
  * the next statement that waits reports it: the batch rolls back alone,
  * and a commit after it fails and leaves the connection usable.
@@ -1202,6 +1259,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_commit_survives_reopen_and_rollback_leaves_nothing),
 	   TEST(test_read_begin_holds_one_snapshot_until_read_end),
 	   TEST(test_ident_lock_leaves_reads_and_writes_as_they_were),
+	   TEST(test_reads_after_other_writers_and_rollbacks_are_fresh),
 	   TEST(test_pg_memo_follows_merges_moves_and_erases),
 	   TEST(test_pg_deadlock_between_writers_is_retryable),
 	   TEST(test_pg_failed_write_fails_its_batch_only),
