@@ -9,6 +9,7 @@
  *   mparticle_batch.c    one batch: identities, device, user attributes,
  *                        consent (field types, no output)
  *   mparticle_event.c    one event: its type and the fields that type uses
+ *                        (user_identity_change: login and logout)
  *   mparticle_map.c      one checked batch -> struct hub_record(s) -> emit()
  *
  * The rule the files follow (the segment plugin's): every structural check
@@ -69,9 +70,11 @@ enum mp_kind {
 	MP_SESSION_START,  /* track "$session_start" */
 	MP_SESSION_END,    /* track "$session_end" */
 	MP_PUSH,           /* push_registration: push on the installation */
+	MP_IDENTITY_CHANGE, /* user_identity_change: login / logout (customer_id) */
 };
 
-/* One event, read and checked.  Pointers are borrowed from the JSON. */
+/* One event, read and checked.  Pointers are borrowed from the JSON, or
+ * point into the event's own number buffers: never copy one. */
 struct mp_event {
 	enum mp_kind kind;
 	json_t *item;              /* the event object */
@@ -81,6 +84,21 @@ struct mp_event {
 	int64_t timestamp_ms;      /* data.timestamp_unixtime_ms, or 0 */
 	json_t *custom_attributes; /* object or NULL */
 	int push_enabled;          /* MP_PUSH: data.register (default 1) */
+	/* MP_IDENTITY_CHANGE: data.new / data.old, one identity type */
+	const char *change_type;   /* its identifier ("custom_id", "email", ...),
+				      NULL: an identity type not mapped */
+	const char *new_identity;  /* NULL: null, absent or "" */
+	const char *old_identity;  /* likewise */
+	int64_t new_ms;            /* data.new.timestamp_unixtime_ms, or 0 */
+	char new_num[MP_NUM_SIZE]; /* identities sent as integers */
+	char old_num[MP_NUM_SIZE];
+};
+
+/* What an identity change does. */
+enum mp_change {
+	MP_CHANGE_NONE = 0, /* not a customer_id change, or nothing changes */
+	MP_CHANGE_LOGIN,    /* new customer_id: identify custom_id + device */
+	MP_CHANGE_LOGOUT,   /* customer_id removed: logout of the device */
 };
 
 /* GDPR / CCPA consent of a batch as it maps: -1 absent, 0 no, 1 yes. */
@@ -98,6 +116,7 @@ struct mp_batch {
 	struct hub_ident ids[MP_MAX_IDS];
 	size_t n_ids;
 	char num[MP_MAX_IDS][MP_NUM_SIZE]; /* identifiers sent as integers */
+	const char *installation_id;   /* the device id kept, or NULL */
 	const char *platform;          /* "ios", "android", "web" or NULL */
 	int push_enabled;              /* -1 unset */
 	json_t *device_info;           /* object or NULL */
@@ -106,6 +125,7 @@ struct mp_batch {
 	struct mp_consent consent;
 	json_t *events;                /* array or NULL */
 	size_t n_tracks;               /* events that become track records */
+	long first_logout;             /* the first logout event's index, or -1 */
 };
 
 /* mparticle_batch.c: reads batch `index` (-1 when it is the only one).
@@ -121,15 +141,27 @@ void mp_attr_name(const char *key, char *out);
 /* A time member in ms: 0 when absent or null (*ms = 0) or a valid
  * integer, -1 otherwise. */
 int mp_read_time(json_t *obj, const char *key, int64_t *ms);
+/* The identifier an mParticle identity type becomes ("customer_id" ->
+ * "custom_id", "other_id_2" -> "other_id_2", ...), NULL for a type not
+ * mapped. */
+const char *mp_identity_type(const char *name);
+/* An identity value: a string ("" is NULL), an integer as its decimal text
+ * in `buf` (MP_NUM_SIZE bytes), or null/absent (NULL).  0, or -1 on any
+ * other type. */
+int mp_identity_value(json_t *v, const char **out, char *buf);
 
 /* mparticle_event.c: reads one event of a batch.  NULL, or the error code
  * ("invalid_event", "missing_field", "unknown_type") with `why` filled:
  * "field: what is wrong", or ": what is wrong" about the event itself. */
 const char *mp_event_read(json_t *item, struct mp_event *ev, char *why, size_t why_size);
+/* What a read MP_IDENTITY_CHANGE event does (MP_CHANGE_NONE for any other
+ * kind). */
+enum mp_change mp_event_change(const struct mp_event *ev);
 
-/* mparticle_map.c: emits the records of a checked batch: an identify when
- * it carries attributes or push (or has no event to say who it is), its
- * consent, then one track per mapped event.  HUB_OK, or an error with e
+/* mparticle_map.c: emits the records of a checked batch: first its
+ * identity changes (login: identify, logout: logout), then an identify
+ * when it carries attributes or push (or has no event to say who it is),
+ * its consent, then one track per mapped event.  HUB_OK, or an error with e
  * filled (the host's message for a refused record). */
 hub_rc mp_batch_emit(const struct mp_state *st, struct hub_call *call,
 		     const struct mp_batch *b, long index, struct mp_error *e);

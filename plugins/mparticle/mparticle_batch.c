@@ -17,6 +17,8 @@
  *   consent_state     gdpr purposes named by gdpr_email_purpose /
  *                     gdpr_sms_purpose (case-insensitive) and
  *                     ccpa.data_sale_opt_out, each with its own time
+ *   a logout          a user_identity_change that removes the customer_id
+ *                     logs the batch's device out: refused without one
  *
  * Unknown keys are ignored, JSON null is read as absent.
  */
@@ -129,9 +131,7 @@ static int b_object(json_t *obj, const char *key, json_t **out)
 	return v && !*out ? -1 : 0;
 }
 
-/* An identity: a string, or an integer as its decimal text.  0 (value or
- * NULL set), -1 on a wrong type. */
-static int b_identity(json_t *v, const char **out, char *buf)
+int mp_identity_value(json_t *v, const char **out, char *buf)
 {
 	*out = NULL;
 	if (!v || json_is_null(v))
@@ -185,7 +185,7 @@ static const struct {
 
 #define N_IDENTITY_TYPES (sizeof(mp_identity_types) / sizeof(mp_identity_types[0]))
 
-static const char *identity_type(const char *name)
+const char *mp_identity_type(const char *name)
 {
 	for (size_t i = 0; i < N_IDENTITY_TYPES; i++)
 		if (strcmp(name, mp_identity_types[i].identity) == 0)
@@ -229,10 +229,10 @@ static int identities_object(struct mp_batch *b, json_t *obj, long index, struct
 	json_t *v;
 
 	json_object_foreach(obj, key, v) {
-		if (!(type = identity_type(key)))
+		if (!(type = mp_identity_type(key)))
 			continue;
 		snprintf(field, sizeof(field), "user_identities.%.40s", key);
-		if (b_identity(v, &value, b->num[b->n_ids]))
+		if (mp_identity_value(v, &value, b->num[b->n_ids]))
 			return batch_fail(e, index, "invalid_batch", field,
 					  "must be a string or an integer");
 		if ((why = ident_add(b, type, value)))
@@ -255,9 +255,9 @@ static int identities_array(struct mp_batch *b, json_t *arr, long index, struct 
 		if (!json_is_object(item) || !json_is_string(t))
 			return batch_fail(e, index, "invalid_batch", field,
 					  "must be an object with a string \"identity_type\"");
-		if (!(type = identity_type(json_string_value(t))))
+		if (!(type = mp_identity_type(json_string_value(t))))
 			continue;
-		if (b_identity(json_object_get(item, "identity"), &value, b->num[b->n_ids]))
+		if (mp_identity_value(json_object_get(item, "identity"), &value, b->num[b->n_ids]))
 			return batch_fail(e, index, "invalid_batch", field,
 					  "\"identity\" must be a string or an integer");
 		if ((why = ident_add(b, type, value)))
@@ -379,6 +379,7 @@ static int read_device(struct mp_batch *b, long index, struct mp_error *e)
 	}
 	if (install)
 		b->ids[b->n_ids++] = (struct hub_ident){"installation_id", install};
+	b->installation_id = install;
 	/* push_registration events may have set it; the batch's device says
 	 * what holds now */
 	if (push)
@@ -531,7 +532,10 @@ static int read_events(struct mp_batch *b, long index, struct mp_error *e)
 			latest = ev.timestamp_ms;
 		if (ev.kind == MP_PUSH)
 			b->push_enabled = ev.push_enabled;
-		else if (ev.kind != MP_IGNORED)
+		else if (ev.kind == MP_IDENTITY_CHANGE) {
+			if (b->first_logout < 0 && mp_event_change(&ev) == MP_CHANGE_LOGOUT)
+				b->first_logout = (long)i;
+		} else if (ev.kind != MP_IGNORED)
 			b->n_tracks++;
 	}
 	if (!b->timestamp_ms)
@@ -547,6 +551,7 @@ int mp_batch_read(const struct mp_state *st, json_t *obj, long index, struct mp_
 	memset(b, 0, sizeof(*b));
 	b->obj = obj;
 	b->push_enabled = -1;
+	b->first_logout = -1;
 	if (!json_is_object(obj)) {
 		if (index < 0)
 			mp_error_set(e, 400, "invalid_request", -1, "body: must be a batch object");
@@ -565,5 +570,11 @@ int mp_batch_read(const struct mp_state *st, json_t *obj, long index, struct mp_
 	    read_device(b, index, e) || read_attributes(b, index, e) ||
 	    read_consent(st, b, index, e))
 		return -1;
+	/* a logout is the device's: without one there is nothing to log out
+	 * (IDENTITY.md: a logout record needs its installation) */
+	if (b->first_logout >= 0 && !b->installation_id)
+		return event_fail(e, index, (size_t)b->first_logout, "invalid_event",
+				  ": a customer_id logout needs the batch's device id "
+				  "(device_info.ios_idfv, device_info.android_uuid or mp_deviceid)");
 	return 0;
 }

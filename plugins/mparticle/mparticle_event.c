@@ -9,6 +9,12 @@
  * Types with no record of their own (crash_report, breadcrumb,
  * application_state_transition, ...) are read, checked alike and ignored;
  * a type mParticle does not define is refused, as the Events API does.
+ *
+ * user_identity_change (mParticle's UserIdentityChangeEvent) carries
+ * data.new and data.old, each {identity_type, identity,
+ * timestamp_unixtime_ms, created_this_batch}: both name one identity type.
+ * For customer_id, a new identity is a login and an old one with no new
+ * one (null, absent or "") a logout; see mp_event_change().
  */
 #include "mparticle.h"
 
@@ -39,7 +45,7 @@ static const struct mp_type mp_types[] = {
 	{"breadcrumb", MP_IGNORED},
 	{"profile", MP_IGNORED},
 	{"user_attribute_change", MP_IGNORED},
-	{"user_identity_change", MP_IGNORED},
+	{"user_identity_change", MP_IDENTITY_CHANGE},
 	{"uninstall", MP_IGNORED},
 	{"media", MP_IGNORED},
 };
@@ -147,6 +153,95 @@ static const char *ev_commerce(json_t *data, const char **field)
 	return NULL;
 }
 
+/* The members of data.new / data.old, to name the one at fault. */
+struct ev_side_fields {
+	const char *side, *identity_type, *identity, *timestamp, *created;
+};
+
+static const struct ev_side_fields ev_new_fields = {
+	"data.new", "data.new.identity_type", "data.new.identity",
+	"data.new.timestamp_unixtime_ms", "data.new.created_this_batch"};
+static const struct ev_side_fields ev_old_fields = {
+	"data.old", "data.old.identity_type", "data.old.identity",
+	"data.old.timestamp_unixtime_ms", "data.old.created_this_batch"};
+
+/* One side of an identity change: NULL (absent or null) or
+ * {identity_type, identity, timestamp_unixtime_ms, created_this_batch}.
+ * *type_name: its identity_type, or NULL when the side is absent. */
+static const char *ev_change_side(json_t *side, const struct ev_side_fields *f,
+				  const char **type_name, const char **identity, char *num,
+				  int64_t *ms, const char **field)
+{
+	json_t *v;
+
+	*type_name = *identity = NULL;
+	*ms = 0;
+	if (!side)
+		return NULL;
+	*field = f->side;
+	if (!json_is_object(side))
+		return "must be an object";
+	*field = f->identity_type;
+	v = ev_member(side, "identity_type");
+	if (!json_is_string(v) || json_string_length(v) == 0)
+		return "required, a non-empty string";
+	*type_name = json_string_value(v);
+	*field = f->identity;
+	if (mp_identity_value(json_object_get(side, "identity"), identity, num))
+		return "must be a string, an integer or null";
+	*field = f->timestamp;
+	if (mp_read_time(side, "timestamp_unixtime_ms", ms))
+		return "must be a time in ms since the epoch (an integer)";
+	*field = f->created;
+	v = ev_member(side, "created_this_batch");
+	if (v && !json_is_boolean(v))
+		return "must be a boolean";
+	return NULL;
+}
+
+/* user_identity_change: data.new and data.old of one identity type. */
+static const char *ev_identity_change(struct mp_event *ev, const char **field)
+{
+	json_t *data = ev->data, *new_side, *old_side;
+	const char *new_type, *old_type, *why, *mapped_new, *mapped_old;
+	int64_t old_ms;
+
+	*field = "data";
+	if (!data)
+		return "required for user_identity_change: an object with \"new\" and \"old\"";
+	new_side = ev_member(data, "new");
+	old_side = ev_member(data, "old");
+	if (!new_side && !old_side)
+		return "\"new\" or \"old\" required: {identity_type, identity}";
+	if ((why = ev_change_side(new_side, &ev_new_fields, &new_type, &ev->new_identity,
+				  ev->new_num, &ev->new_ms, field)) ||
+	    (why = ev_change_side(old_side, &ev_old_fields, &old_type, &ev->old_identity,
+				  ev->old_num, &old_ms, field)))
+		return why;
+	mapped_new = new_type ? mp_identity_type(new_type) : NULL;
+	mapped_old = old_type ? mp_identity_type(old_type) : NULL;
+	/* one change is of one identity ("customer_id" and the Node SDK's
+	 * "customerid" are one) */
+	if (new_type && old_type &&
+	    (!mapped_new != !mapped_old ||
+	     strcmp(mapped_new ? mapped_new : new_type, mapped_old ? mapped_old : old_type))) {
+		*field = "data.old.identity_type";
+		return "must be the identity type of data.new.identity_type";
+	}
+	ev->change_type = mapped_new ? mapped_new : mapped_old;
+	return NULL;
+}
+
+enum mp_change mp_event_change(const struct mp_event *ev)
+{
+	if (ev->kind != MP_IDENTITY_CHANGE || !ev->change_type ||
+	    strcmp(ev->change_type, "custom_id") != 0)
+		return MP_CHANGE_NONE;
+	if (ev->new_identity)
+		return MP_CHANGE_LOGIN;
+	return ev->old_identity ? MP_CHANGE_LOGOUT : MP_CHANGE_NONE;
+}
+
 /* What each kind needs.  Sets *field to the member at fault. */
 static const char *ev_read_kind(struct mp_event *ev, const char **field)
 {
@@ -168,6 +263,8 @@ static const char *ev_read_kind(struct mp_event *ev, const char **field)
 			return "must be a boolean";
 		ev->push_enabled = v ? json_is_true(v) : 1;
 		return NULL;
+	case MP_IDENTITY_CHANGE:
+		return ev_identity_change(ev, field);
 	case MP_SESSION_START:
 	case MP_SESSION_END:
 	case MP_IGNORED:

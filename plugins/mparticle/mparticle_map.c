@@ -5,8 +5,21 @@
  * Every record of a batch carries the batch's identifiers (customer_id ->
  * custom_id, the device id -> installation_id, email, mobile_number ->
  * phone, mpid and the other identities as external ids: the host keeps
- * only the configured ones) and its platform.  In order:
+ * only the configured ones) and its platform, except identity changes.
+ * In order:
  *
+ *   identity   one per user_identity_change of customer_id, in event
+ *   changes    order: a new customer_id -> identify {custom_id: new,
+ *              installation_id: the batch's device} (a login, or a user
+ *              switch); the customer_id removed (new null, absent or "",
+ *              old set) -> logout {installation_id}.  They come first:
+ *              an mParticle batch is one user's (its MPID), and the SDKs
+ *              log the change for the user it leads to, so the batch's
+ *              identities, attributes and events are that user's, after
+ *              the change.  At data.timestamp_unixtime_ms, else
+ *              data.new's, else the batch's time.  Changes of other
+ *              identity types emit nothing: the batch's user_identities
+ *              already say what the user has, and a removal has no record
  *   identify   when the batch sets attributes or push, or has no event
  *              that says who it is: user_attributes (reserved $FirstName,
  *              $LastName, $Mobile, $Country -> $first_name, $last_name,
@@ -167,6 +180,7 @@ static json_t *event_properties(const struct mp_event *ev)
 		break;
 	case MP_CUSTOM:
 	case MP_PUSH:
+	case MP_IDENTITY_CHANGE:
 	case MP_IGNORED:
 		break;
 	}
@@ -191,6 +205,7 @@ static const char *event_name(const struct mp_event *ev)
 	case MP_SESSION_END:
 		return "$session_end";
 	case MP_PUSH:
+	case MP_IDENTITY_CHANGE:
 	case MP_IGNORED:
 		break;
 	}
@@ -358,16 +373,62 @@ static hub_rc emit_event(const struct mp_state *st, struct hub_call *call,
 	return emit_with(st, call, &rec, props, &rec.properties_json, index, (long)i, e);
 }
 
+/* A login (identify of the new custom_id on the device) or a logout of
+ * the device; nothing for any other change. */
+static hub_rc emit_change(const struct mp_state *st, struct hub_call *call,
+			  const struct mp_batch *b, const struct mp_event *ev, size_t i,
+			  long index, struct mp_error *e)
+{
+	enum mp_change change = mp_event_change(ev);
+	struct hub_ident ids[2];
+	struct hub_record rec;
+	char id[MP_MSGID_SIZE], what[32];
+	size_t n = 0;
+
+	if (change == MP_CHANGE_NONE)
+		return HUB_OK;
+	if (change == MP_CHANGE_LOGIN)
+		ids[n++] = (struct hub_ident){"custom_id", ev->new_identity};
+	if (b->installation_id)
+		ids[n++] = (struct hub_ident){"installation_id", b->installation_id};
+	hub_record_init(&rec, change == MP_CHANGE_LOGIN ? HUB_REC_IDENTIFY : HUB_REC_LOGOUT);
+	rec.identifiers = ids;
+	rec.n_identifiers = n;
+	rec.platform = b->platform;
+	rec.timestamp_ms = ev->timestamp_ms ? ev->timestamp_ms
+			   : ev->new_ms     ? ev->new_ms
+					    : b->timestamp_ms;
+	snprintf(what, sizeof(what), "event:%zu", i);
+	rec.message_id = ev->message_id ? ev->message_id : derived_id(b, what, id);
+	return emit_with(st, call, &rec, NULL, &rec.attributes_json, index, (long)i, e);
+}
+
+/* Reads event i of a checked batch again (it cannot fail). */
+static hub_rc event_again(json_t *item, struct mp_event *ev, size_t i, long index,
+			  struct mp_error *e)
+{
+	char why[MP_MSG_SIZE];
+
+	if (!mp_event_read(item, ev, why, sizeof(why)))
+		return HUB_OK;
+	emit_error(HUB_ERR_INTERNAL, index, (long)i, why, e);
+	return HUB_ERR_INTERNAL;
+}
+
 hub_rc mp_batch_emit(const struct mp_state *st, struct hub_call *call,
 		     const struct mp_batch *b, long index, struct mp_error *e)
 {
 	const struct mp_consent *c = &b->consent;
-	char why[MP_MSG_SIZE];
 	struct mp_event ev;
 	size_t i;
 	json_t *item;
 	hub_rc rc;
 
+	json_array_foreach(b->events, i, item) {
+		if ((rc = event_again(item, &ev, i, index, e)) != HUB_OK ||
+		    (rc = emit_change(st, call, b, &ev, i, index, e)) != HUB_OK)
+			return rc;
+	}
 	if (wants_identify(b) && (rc = emit_identify(st, call, b, index, e)) != HUB_OK)
 		return rc;
 	if ((rc = emit_consent(st, call, b, "email_marketing", c->email, c->email_ms, index,
@@ -377,12 +438,8 @@ hub_rc mp_batch_emit(const struct mp_state *st, struct hub_call *call,
 	    (rc = emit_ccpa(st, call, b, index, e)) != HUB_OK)
 		return rc;
 	json_array_foreach(b->events, i, item) {
-		if (mp_event_read(item, &ev, why, sizeof(why))) {
-			/* cannot happen: the batch was read whole before */
-			emit_error(HUB_ERR_INTERNAL, index, (long)i, why, e);
-			return HUB_ERR_INTERNAL;
-		}
-		if ((rc = emit_event(st, call, b, &ev, i, index, e)) != HUB_OK)
+		if ((rc = event_again(item, &ev, i, index, e)) != HUB_OK ||
+		    (rc = emit_event(st, call, b, &ev, i, index, e)) != HUB_OK)
 			return rc;
 	}
 	return HUB_OK;

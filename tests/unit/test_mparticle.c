@@ -235,9 +235,18 @@ static void test_other_event_types_are_accepted_and_only_push_counts(void)
 
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v2/events", "other_events.json");
-	/* no track: one identify says who, with the last push registration */
-	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	/* the user_identity_change sets a customer_id: a login of the device,
+	 * first (test_identity_change_records below) */
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
 	s = &f.got.recs[0];
+	CU_ASSERT_EQUAL(s->type, HUB_REC_IDENTIFY);
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "123456");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "feed1234beef5678");
+	CU_ASSERT_EQUAL(s->n_ids, 2);
+	CU_ASSERT_EQUAL(s->timestamp_ms, 1767226000100LL);
+	CU_ASSERT_EQUAL(s->push_enabled, -1);
+	/* no track: one identify says who, with the last push registration */
+	s = &f.got.recs[1];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_IDENTIFY);
 	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "feed1234beef5678");
 	CU_ASSERT_EQUAL(s->n_ids, 1);
@@ -359,14 +368,282 @@ static void test_webhook_reads_identity_arrays_and_message_ids(void)
 	pt_close(&f);
 }
 
+/* ---- user_identity_change: login and logout ---------------------------- */
+
+/* Small request pieces (the malformed-request table below uses them too). */
+#define EV_OK "{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\"}}"
+#define IDS "\"user_identities\":{\"customer_id\":\"u\"}"
+#define BATCH_OK "{" IDS ",\"events\":[" EV_OK "]}"
+
+/* The records collected so far, one "type custom_id installation_id" per
+ * record ("-" for none), joined by "; " (static buffer). */
+static const char *records_text(const struct pt_collector *c)
+{
+	static const char *const types[] = {"identify", "track",  "attributes", "consent",
+					    "logout",   "alias", "erase"};
+	static char text[1024];
+	size_t len = 0;
+
+	text[0] = '\0';
+	for (size_t i = 0; i < c->n_recs && len < sizeof(text); i++) {
+		const struct pt_seen *r = &c->recs[i];
+		const char *cid = pt_id_of(r, "custom_id"), *inst = pt_id_of(r, "installation_id");
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s %s %s", i ? "; " : "",
+					(size_t)r->type < 7 ? types[r->type] : "?", cid ? cid : "-",
+					inst ? inst : "-");
+	}
+	return text;
+}
+
+/* A logout batch of an iOS device (tests/fixtures/mparticle/
+ * identity_change.json): the change comes first, then the batch's
+ * (anonymous) events; a change of email emits nothing. */
+static void test_identity_change_logout_logs_the_device_out(void)
+{
+	struct pt_fixture f;
+	struct pt_seen *s;
+
+	fixture_open(&f);
+	send_fixture_ok(&f, "/v2/events", "identity_change.json");
+	CU_ASSERT_STRING_EQUAL(records_text(&f.got),
+			       "logout - 9A8B7C6D-5E4F-4A3B-2C1D-0E9F8A7B6C5D; "
+			       "track - 9A8B7C6D-5E4F-4A3B-2C1D-0E9F8A7B6C5D");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	s = &f.got.recs[0];
+	CU_ASSERT_EQUAL(s->type, HUB_REC_LOGOUT);
+	CU_ASSERT_EQUAL(s->n_ids, 1); /* the device alone: no crm id, no custom_id */
+	ASSERT_STR_OR_NULL(s->platform, "ios");
+	CU_ASSERT_EQUAL(s->timestamp_ms, 1767226400000LL);
+	ASSERT_STR_OR_NULL(s->message_id, "c1d2e3f4-logout-7007");
+	CU_ASSERT_PTR_NULL(s->attributes_json);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s->rec);
+	CU_ASSERT_EQUAL(s->rec->is_logout, 1);
+	s = &f.got.recs[1];
+	CU_ASSERT_EQUAL(s->type, HUB_REC_TRACK);
+	ASSERT_STR_OR_NULL(s->event_name, "Browsed As Guest");
+	ASSERT_STR_OR_NULL(pt_id_of(s, "other_id_2"), "crm-7007");
+	CU_ASSERT_PTR_NULL(pt_id_of(s, "custom_id"));
+	pt_close(&f);
+}
+
+#define DEV "\"mp_deviceid\":\"D1\""
+#define UIC(new_side, old_side) \
+	"{\"event_type\":\"user_identity_change\",\"data\":{\"new\":" new_side ",\"old\":" old_side "}}"
+#define CID(identity) "{\"identity_type\":\"customer_id\",\"identity\":" identity "}"
+#define LOGOUT_C1 UIC(CID("null"), CID("\"C1\""))
+
+/* What each change becomes, and where it goes among the batch's records. */
+static void test_identity_change_records(void)
+{
+	static const struct {
+		const char *what, *body, *records;
+	} rows[] = {
+		{"login", "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "null") "]}",
+		 "identify C1 D1; identify - D1"},
+		{"user switch", "{" DEV ",\"user_identities\":{\"customer_id\":\"C2\"},\"events\":["
+		 UIC(CID("\"C2\""), CID("\"C1\"")) "," EV_OK "]}",
+		 "identify C2 D1; track C2 D1"},
+		{"the Node SDK's customerid", "{" DEV ",\"events\":[" UIC(
+			 "{\"identity_type\":\"customerid\",\"identity\":\"C1\"}", CID("null")) "]}",
+		 "identify C1 D1; identify - D1"},
+		{"an integer customer_id", "{" DEV ",\"events\":[" UIC(CID("1234567890123"), "null") "]}",
+		 "identify 1234567890123 D1; identify - D1"},
+		{"logout: new identity null", "{" DEV ",\"events\":[" LOGOUT_C1 "]}",
+		 "logout - D1; identify - D1"},
+		{"logout: new identity empty", "{" DEV ",\"events\":[" UIC(CID("\"\""), CID("\"C1\"")) "]}",
+		 "logout - D1; identify - D1"},
+		{"logout: new side null", "{" DEV ",\"events\":[" UIC("null", CID("\"C1\"")) "]}",
+		 "logout - D1; identify - D1"},
+		{"logout: new side absent", "{" DEV ",\"events\":[{\"event_type\":\"user_identity_change\","
+		 "\"data\":{\"old\":" CID("\"C1\"") "}}]}",
+		 "logout - D1; identify - D1"},
+		{"logout: new identity absent", "{" DEV ",\"events\":[" UIC(
+			 "{\"identity_type\":\"customer_id\"}", CID("\"C1\"")) "]}",
+		 "logout - D1; identify - D1"},
+		{"logout: an Android device", "{\"device_info\":{\"android_uuid\":\"A1\"},\"events\":["
+		 LOGOUT_C1 "]}", "logout - A1; identify - A1"},
+		{"no customer_id before or after", "{" DEV ",\"events\":[" UIC(CID("null"), CID("null")) "]}",
+		 "identify - D1"},
+		{"an email change", "{" DEV ",\"events\":[" UIC(
+			 "{\"identity_type\":\"email\",\"identity\":\"b@x\"}",
+			 "{\"identity_type\":\"email\",\"identity\":\"a@x\"}") "]}",
+		 "identify - D1"},
+		{"an email removed", "{" DEV ",\"events\":[" UIC(
+			 "{\"identity_type\":\"email\",\"identity\":null}",
+			 "{\"identity_type\":\"email\",\"identity\":\"a@x\"}") "]}",
+		 "identify - D1"},
+		{"an identity type not mapped", "{" DEV ",\"events\":[" UIC(
+			 "{\"identity_type\":\"some_future_type\",\"identity\":\"x\"}",
+			 "{\"identity_type\":\"some_future_type\",\"identity\":null}") "]}",
+		 "identify - D1"},
+		{"login without a device", "{\"events\":[" UIC(CID("\"C1\""), "null") "]}",
+		 "identify C1 -"},
+		{"the change comes before the batch's user and events",
+		 "{" DEV ",\"user_attributes\":{\"plan\":\"free\"},\"events\":[" EV_OK "," LOGOUT_C1 "]}",
+		 "logout - D1; identify - D1; track - D1"},
+		{"two changes, in event order", "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "null") ","
+		 LOGOUT_C1 "," EV_OK "]}",
+		 "identify C1 D1; logout - D1; track - D1"},
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		hub_rc rc = pt_post(&f, "/v2/events", BASIC_OK, rows[i].body, &resp);
+		const char *got = records_text(&f.got);
+		CU_ASSERT_EQUAL(rc, HUB_OK);
+		CU_ASSERT_EQUAL(resp.status, 202);
+		if (rc != HUB_OK || strcmp(got, rows[i].records) != 0)
+			fprintf(stderr, "\n  %s: %d %s -> \"%s\"", rows[i].what, resp.status,
+				resp.body, got);
+		CU_ASSERT_STRING_EQUAL(got, rows[i].records);
+		pt_reset(&f.got);
+	}
+	pt_close(&f);
+}
+
+/* The change's time: data's, else data.new's, else the batch's; its id:
+ * source_message_id, else derived from source_request_id like an event's,
+ * so a resent batch logs out once. */
+static void test_identity_change_time_and_message_id(void)
+{
+	static const char body[] =
+		"{" DEV ",\"source_request_id\":\"R9\",\"timestamp_unixtime_ms\":1767000000000,"
+		"\"events\":["
+		"{\"event_type\":\"user_identity_change\",\"data\":{\"timestamp_unixtime_ms\":"
+		"1767000000300,\"source_message_id\":\"S1\",\"new\":{\"identity_type\":\"customer_id\","
+		"\"identity\":\"C1\",\"timestamp_unixtime_ms\":1767000000200}}},"
+		"{\"event_type\":\"user_identity_change\",\"data\":{\"new\":{\"identity_type\":"
+		"\"customer_id\",\"identity\":\"C2\",\"timestamp_unixtime_ms\":1767000000400},"
+		"\"old\":" CID("\"C1\"") "}},"
+		"{\"event_type\":\"user_identity_change\",\"data\":{\"new\":null,\"old\":"
+		CID("\"C2\"") "}}]}";
+	struct hub_response resp;
+	struct pt_fixture f;
+	char second[64];
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(records_text(&f.got),
+			       "identify C1 D1; identify C2 D1; logout - D1; identify - D1");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 4);
+	CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms, 1767000000300LL);
+	CU_ASSERT_EQUAL(f.got.recs[1].timestamp_ms, 1767000000400LL);
+	CU_ASSERT_EQUAL(f.got.recs[2].timestamp_ms, 1767000000000LL);
+	ASSERT_STR_OR_NULL(f.got.recs[0].message_id, "S1");
+	CU_ASSERT_EQUAL(strncmp(f.got.recs[1].message_id, "mp-", 3), 0);
+	CU_ASSERT_EQUAL(strncmp(f.got.recs[2].message_id, "mp-", 3), 0);
+	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[1].message_id, f.got.recs[2].message_id);
+	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[2].message_id, f.got.recs[3].message_id);
+	snprintf(second, sizeof(second), "%s", f.got.recs[1].message_id);
+	pt_reset(&f.got);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 4);
+	CU_ASSERT_STRING_EQUAL(f.got.recs[1].message_id, second);
+	pt_close(&f);
+}
+
+/* Malformed user_identity_change data: 400 naming the member, nothing
+ * emitted, on every route. */
+static void test_identity_change_bad_input_names_the_field(void)
+{
+#define UIC_DATA(data) "{\"event_type\":\"user_identity_change\",\"data\":" data "}"
+#define NEW_C1 "\"new\":" CID("\"C1\"")
+#define NO_DEVICE_WHY                                                                   \
+	": a customer_id logout needs the batch's device id (device_info.ios_idfv, "      \
+	"device_info.android_uuid or mp_deviceid)"
+	static const struct {
+		const char *path, *body, *code;
+		long index, event_index;
+		const char *message;
+	} rows[] = {
+		{NULL, "{" DEV ",\"events\":[{\"event_type\":\"user_identity_change\"}]}",
+		 "invalid_event", 0, -1,
+		 "events[0].data: required for user_identity_change: an object with \"new\" and "
+		 "\"old\""},
+		{NULL, "{" DEV ",\"events\":[" UIC_DATA("{}") "]}", "invalid_event", 0, -1,
+		 "events[0].data: \"new\" or \"old\" required: {identity_type, identity}"},
+		{NULL, "{" DEV ",\"events\":[" UIC("null", "null") "]}", "invalid_event", 0, -1,
+		 "events[0].data: \"new\" or \"old\" required: {identity_type, identity}"},
+		{NULL, "{" DEV ",\"events\":[" EV_OK "," UIC("\"C1\"", "null") "]}", "invalid_event",
+		 1, -1, "events[1].data.new: must be an object"},
+		{NULL, "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "[]") "]}", "invalid_event", 0, -1,
+		 "events[0].data.old: must be an object"},
+		{NULL, "{" DEV ",\"events\":[" UIC("{\"identity\":\"C1\"}", "null") "]}",
+		 "invalid_event", 0, -1, "events[0].data.new.identity_type: required, a non-empty string"},
+		{NULL, "{" DEV ",\"events\":[" UIC("null", "{\"identity_type\":7,\"identity\":\"C1\"}") "]}",
+		 "invalid_event", 0, -1, "events[0].data.old.identity_type: required, a non-empty string"},
+		{NULL, "{" DEV ",\"events\":[" UIC("{\"identity_type\":\"\",\"identity\":\"C1\"}", "null") "]}",
+		 "invalid_event", 0, -1, "events[0].data.new.identity_type: required, a non-empty string"},
+		{NULL, "{" DEV ",\"events\":[" UIC(CID("{\"id\":\"C1\"}"), "null") "]}", "invalid_event",
+		 0, -1, "events[0].data.new.identity: must be a string, an integer or null"},
+		{NULL, "{" DEV ",\"events\":[" UIC("null", CID("true")) "]}", "invalid_event", 0, -1,
+		 "events[0].data.old.identity: must be a string, an integer or null"},
+		{NULL, "{" DEV ",\"events\":[" UIC(CID("1.5"), "null") "]}", "invalid_event", 0, -1,
+		 "events[0].data.new.identity: must be a string, an integer or null"},
+		{NULL, "{" DEV ",\"events\":[" UIC("{\"identity_type\":\"customer_id\",\"identity\":\"C1\","
+		 "\"timestamp_unixtime_ms\":\"now\"}", "null") "]}", "invalid_event", 0, -1,
+		 "events[0].data.new.timestamp_unixtime_ms: must be a time in ms since the epoch (an "
+		 "integer)"},
+		{NULL, "{" DEV ",\"events\":[" UIC("null", "{\"identity_type\":\"customer_id\","
+		 "\"identity\":\"C1\",\"timestamp_unixtime_ms\":-1}") "]}", "invalid_event", 0, -1,
+		 "events[0].data.old.timestamp_unixtime_ms: must be a time in ms since the epoch (an "
+		 "integer)"},
+		{NULL, "{" DEV ",\"events\":[" UIC("{\"identity_type\":\"customer_id\",\"identity\":\"C1\","
+		 "\"created_this_batch\":\"yes\"}", "null") "]}", "invalid_event", 0, -1,
+		 "events[0].data.new.created_this_batch: must be a boolean"},
+		{NULL, "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "{\"identity_type\":\"email\","
+		 "\"identity\":\"a@x\"}") "]}", "invalid_event", 0, -1,
+		 "events[0].data.old.identity_type: must be the identity type of "
+		 "data.new.identity_type"},
+		{NULL, "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "{\"identity_type\":\"some_future_type\","
+		 "\"identity\":\"x\"}") "]}", "invalid_event", 0, -1,
+		 "events[0].data.old.identity_type: must be the identity type of "
+		 "data.new.identity_type"},
+		{NULL, "{\"user_identities\":{\"email\":\"a@x\"},\"events\":[" LOGOUT_C1 "]}",
+		 "invalid_event", 0, -1, "events[0]" NO_DEVICE_WHY},
+		{NULL, "{\"device_info\":{\"ios_idfv\":\"00000000-0000-0000-0000-000000000000\"},"
+		 "\"events\":[" EV_OK "," LOGOUT_C1 "]}", "invalid_event", 1, -1, "events[1]" NO_DEVICE_WHY},
+		{"/v2/bulkevents", "[" BATCH_OK ",{" IDS ",\"events\":[" EV_OK "," LOGOUT_C1 "]}]",
+		 "invalid_event", 1, 1, "batches[1].events[1]" NO_DEVICE_WHY},
+		{"/v2/bulkevents", "[{" DEV ",\"events\":[" UIC_DATA("{" NEW_C1 ",\"old\":5}") "]}]",
+		 "invalid_event", 0, 0, "batches[0].events[0].data.old: must be an object"},
+		{"/webhook", "[{" DEV ",\"events\":[" UIC_DATA("[]") "]}]", "invalid_event", 0, 0,
+		 "batches[0].events[0].data: must be an object"},
+	};
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *path = rows[i].path ? rows[i].path : "/v2/events";
+		const char *auth = strcmp(path, "/webhook") == 0 ? WEBHOOK_AUTH : BASIC_OK;
+		struct hub_response resp;
+		hub_rc rc;
+
+		rc = pt_send(&f, path, "Authorization", auth, rows[i].body, strlen(rows[i].body),
+			     &resp);
+		assert_error(&resp, 400, rows[i].code, rows[i].index, rows[i].event_index);
+		pt_assert_refused(&f, rows[i].message, rc, &resp, 400);
+		if (strcmp(error_message(&resp), rows[i].message) != 0)
+			fprintf(stderr, "\n  row %zu: %s", i, error_message(&resp));
+		CU_ASSERT_STRING_EQUAL(error_message(&resp), rows[i].message);
+	}
+	pt_close(&f);
+#undef UIC_DATA
+#undef NEW_C1
+#undef NO_DEVICE_WHY
+}
+
 /* Every fixture batch also goes through /v2/bulkevents and the webhook
  * (as an array) unchanged. */
 static void test_fixtures_map_alike_through_bulk_and_webhook(void)
 {
 	static const char *const names[] = {"custom_event.json", "screen_view.json",
 					    "commerce_event.json", "session_events.json",
-					    "other_events.json", "consent.json", "webhook.json"};
-	static const size_t n_records[] = {2, 1, 2, 3, 1, 4, 3};
+					    "other_events.json", "consent.json", "webhook.json",
+					    "identity_change.json"};
+	static const size_t n_records[] = {2, 1, 2, 3, 2, 4, 3, 2};
 	const size_t n = sizeof(names) / sizeof(names[0]);
 	struct hub_response resp;
 	struct pt_fixture f;
@@ -733,9 +1010,6 @@ static void test_create_checks_the_keys(void)
 
 /* ---- malformed requests: nothing is ever emitted ----------------------- */
 
-#define EV_OK "{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\"}}"
-#define IDS "\"user_identities\":{\"customer_id\":\"u\"}"
-#define BATCH_OK "{" IDS ",\"events\":[" EV_OK "]}"
 
 static char *make_bytes(size_t n)
 {
@@ -1030,6 +1304,8 @@ static void test_import_line_refuses_bad_lines(void)
 	} rows[] = {
 		{"{\"events\": [", "invalid JSON at line 1, column "},
 		{"[" BATCH_OK "]", "body: must be a batch object"},
+		{"{\"events\":[{\"event_type\":\"user_identity_change\",\"data\":{\"new\":\"x\"}}]}",
+		 "events[0].data.new: must be an object"},
 		{"{\"events\":[{\"data\":{}}]}", "events[0].event_type: missing"},
 		{"{\"mpid\": \"x\"}", "mpid: must be a 64-bit integer"},
 	};
@@ -1074,6 +1350,10 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_consent_purposes_are_configurable),
 	   TEST(test_bulkevents_maps_every_batch),
 	   TEST(test_webhook_reads_identity_arrays_and_message_ids),
+	   TEST(test_identity_change_logout_logs_the_device_out),
+	   TEST(test_identity_change_records),
+	   TEST(test_identity_change_time_and_message_id),
+	   TEST(test_identity_change_bad_input_names_the_field),
 	   TEST(test_fixtures_map_alike_through_bulk_and_webhook),
 	   TEST(test_mpid_int64_round_trip_is_exact),
 	   TEST(test_user_attribute_names),
