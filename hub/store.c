@@ -38,7 +38,14 @@ int store_fault_hit(struct store *s)
 	s->fault_calls++;
 	for (int i = 0; i < 2; i++) {
 		if (s->fault_at[i] == s->fault_calls) {
+			int gone = -1; /* STORE_FAULT_GONE: the connection taken away */
 			s->fault_at[i] = 0;
+			if (s->fault_kind == STORE_FAULT_GONE && s->fault_disconnect)
+				gone = s->fault_disconnect(s);
+			if (gone >= 0) {
+				s->fault_disconnects += gone;
+				return 0; /* the statement meets the dead connection */
+			}
 			err_set(s->err, sizeof(s->err), "injected fault: disk I/O error");
 			return 1;
 		}

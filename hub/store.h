@@ -265,9 +265,31 @@ struct store {
 	 * another writer (deadlock, serialization failure): the caller rolls
 	 * back and retries the whole transaction.  Cleared by begin. */
 	int is_retryable;
+	/* Fault injection, continued: what a fault of fault_at does (enum
+	 * store_fault_kind; 0, the default, is STORE_FAULT_IO). */
+	int fault_kind;
+	/* Set by a backend with a connection to lose (store_pg.c): makes the
+	 * connection go away for real.  1 it took it away, 0 it was gone
+	 * already, -1 it could not (the fault then fails the statement as
+	 * STORE_FAULT_IO). */
+	int (*fault_disconnect)(struct store *s);
+	long fault_disconnects; /* live connections the faults took away */
 };
 
-/* 1 (and s->err set) when this statement must fail by injection. */
+/* Kinds of injected failure (struct store, fault_kind). */
+enum store_fault_kind {
+	STORE_FAULT_IO = 0, /* the statement fails as a disk I/O error would */
+	/* The connection really goes away just before the statement (on
+	 * PostgreSQL the server terminates the store's backend), which then
+	 * meets the broken connection as after a server crash: the backend's
+	 * own error handling and reconnection are what is tested.  A backend
+	 * without a connection (SQLite): as STORE_FAULT_IO. */
+	STORE_FAULT_GONE = 1,
+};
+
+/* 1 (and s->err set) when this statement must fail by injection.  A
+ * STORE_FAULT_GONE fault returns 0 once the connection is gone: the
+ * statement goes ahead and fails (or reconnects) on its own. */
 int store_fault_hit(struct store *s);
 
 /* Opens the backend named by cfg->store_driver, creating or migrating the

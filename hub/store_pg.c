@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
@@ -558,6 +559,66 @@ static int reconnect(struct pg_store *ps)
 	err_set(ps->base.err, sizeof(ps->base.err), "postgres: cannot reach %s: %s", ps->where,
 		line);
 	return -1;
+}
+
+/*
+ * Test hook, for fault injection of kind STORE_FAULT_GONE (store.h): the
+ * server terminates this connection's backend, asked from a second
+ * connection with the same parameters (PQconninfo: nothing is kept here),
+ * which then waits until the backend is gone from pg_stat_activity (by
+ * then its transaction is rolled back and its locks are free; polled every
+ * millisecond: pg_terminate_backend's own wait polls every 100 ms).  The
+ * statement about to run then meets a dead connection, as after a server
+ * crash or a failover.  Never called unless a test armed fault_at.  1 once
+ * the backend is gone, 0 when the connection was broken already, -1.
+ */
+static int pg_fault_disconnect(struct store *s)
+{
+	struct pg_store *ps = pgs(s);
+	const char *keys[48], *vals[48], *params[1];
+	PQconninfoOption *opts;
+	PGconn *killer;
+	PGresult *res;
+	char pid[16];
+	int n = 0, rc = -1;
+
+	if (PQstatus(ps->conn) != CONNECTION_OK)
+		return 0; /* gone already */
+	if (!(opts = PQconninfo(ps->conn)))
+		return -1;
+	for (PQconninfoOption *o = opts; o->keyword && n < 47; o++)
+		if (o->val && *o->val) {
+			keys[n] = o->keyword;
+			vals[n++] = o->val;
+		}
+	keys[n] = vals[n] = NULL;
+	killer = PQconnectdbParams(keys, vals, 0);
+	snprintf(pid, sizeof(pid), "%d", PQbackendPID(ps->conn));
+	params[0] = pid;
+	if (PQstatus(killer) != CONNECTION_OK)
+		goto out;
+	res = PQexecParams(killer, "SELECT pg_terminate_backend($1::int4)", 1, NULL, params, NULL,
+			   NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+		rc = 1; /* signalled: wait until it is gone */
+	PQclear(res);
+	for (int ms = 0; rc == 1 && ms < 10000; ms++) {
+		const struct timespec pause = {0, 1000000};
+		res = PQexecParams(killer, "SELECT 1 FROM pg_stat_activity WHERE pid = $1::int4", 1,
+				   NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			rc = -1;
+		else if (PQntuples(res) == 0)
+			rc = 2; /* gone */
+		PQclear(res);
+		if (rc == 1)
+			nanosleep(&pause, NULL);
+	}
+	rc = rc == 2 ? 1 : -1; /* else: still there after 10 s */
+out:
+	PQfinish(killer);
+	PQconninfoFree(opts);
+	return rc;
 }
 
 /* ---- the pipeline (inside a transaction) ----------------------------- */
@@ -2033,6 +2094,7 @@ int store_pg_open(const char *url, const char *schema, struct store **out, char 
 		return -1;
 	}
 	ps->base.ops = &pg_ops;
+	ps->base.fault_disconnect = pg_fault_disconnect;
 	snprintf(ps->schema, sizeof(ps->schema), "%s", schema);
 	describe_url(url, ps->where, sizeof(ps->where));
 	ps->conn = PQconnectdbParams(keys, vals, 1);

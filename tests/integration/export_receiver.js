@@ -2,7 +2,7 @@
 // and bench/export: an HTTP server (Node built-ins only) that checks what the
 // webhook export sends, records what it accepts, and fails on demand.
 //
-//   node export_receiver.js PORT SECRET LOG
+//   node export_receiver.js PORT SECRET LOG [--digest]
 //
 // POST /hook     a batch: {"changes": [...]}.  The X-Profilehub-Signature must
 //                be the hex HMAC-SHA256 of the raw body with SECRET (else 401,
@@ -11,7 +11,9 @@
 //                counted in bad_keys).  Then, by the current mode:
 //                  ok      every change is appended to LOG (one JSON line:
 //                          key, seq, kind, profile_id, custom_id, has_profile,
-//                          keys), synchronously, before the 200
+//                          keys; with --digest also digest, the hex SHA-256
+//                          of the change's JSON), synchronously, before the
+//                          200
 //                  500     answers 500
 //                  429     answers 429 with Retry-After: <retry_after>
 //                  400     answers 400
@@ -30,9 +32,10 @@ const http = require('http');
 const crypto = require('crypto');
 const fs = require('fs');
 
-const [port, secret, logPath] = process.argv.slice(2);
+const [port, secret, logPath, digestFlag] = process.argv.slice(2);
+const withDigest = digestFlag === '--digest';
 if (!port || !secret || !logPath) {
-	console.error('usage: node export_receiver.js PORT SECRET LOG');
+	console.error('usage: node export_receiver.js PORT SECRET LOG [--digest]');
 	process.exit(2);
 }
 
@@ -63,11 +66,13 @@ function signatureOk(req, body) {
 }
 
 function record(key, changes) {
-	const lines = changes.map((c) => JSON.stringify({
+	const lines = changes.map((c) => JSON.stringify(Object.assign({
 		key, seq: c.seq, kind: c.kind, profile_id: c.profile_id,
 		custom_id: c.custom_id === undefined ? '(absent)' : c.custom_id,
 		has_profile: c.profile !== undefined, keys: Object.keys(c),
-	}) + '\n');
+	}, withDigest ? {
+		digest: crypto.createHash('sha256').update(JSON.stringify(c)).digest('hex'),
+	} : {})) + '\n');
 	fs.appendFileSync(logPath, lines.join(''));
 	stats.accepted++;
 	stats.changes += changes.length;

@@ -3,11 +3,19 @@
  * every N (the SQLite and curl way): every failure is reported with a clear
  * error, nothing half-applied is stored, nothing leaks, and re-submitting
  * the failed batch ends in exactly the profiles of a run without faults.
+ *
+ * Two suites: `faults` (SQLite: an injected I/O error; the allocator) and
+ * `store_gone` (PostgreSQL, run by the PostgreSQL pass of tests/run.sh; a
+ * no-op on SQLite): at the Nth statement the server really terminates the
+ * store's connection (STORE_FAULT_GONE, store.h), so what is tested is
+ * store_pg.c's own handling of a lost server and its reconnection.
  */
 #include "doccheck.h"
 #include "testlib.h"
+#include "teststore.h"
 
 #include "../../hub/alloc.h"
+#include "../../hub/export.h"
 #include "../../hub/intake.h"
 #include "../../hub/profile.h"
 #include "../../hub/unify.h"
@@ -82,30 +90,64 @@ static char *fast_tmpdir(void)
 
 struct world {
 	char *dir;
+	char *schema;         /* PostgreSQL: the world's own schema; NULL on SQLite */
 	struct hub_config *cfg;
 	struct record_rules rules;
 	struct store *writer; /* owned by the intake */
 	struct intake *intake;
 };
 
-static int world_start(struct world *w)
+/* A store on SQLite (dir/hub.db), or on PostgreSQL in a fresh schema
+ * (teststore.h) when is_pg. */
+static int world_start(struct world *w, int is_pg)
 {
-	char err[512], *db;
+	char err[512], *db = NULL, *yaml = NULL, *store_yaml = NULL;
+	int rc = -1;
+
 	memset(w, 0, sizeof(*w));
 	w->dir = fast_tmpdir();
 	if (!w->dir || asprintf(&db, "%s/hub.db", w->dir) < 0)
 		return -1;
-	if (config_load_string("faults.yaml", config_yaml, &w->cfg, err, sizeof(err)) ||
-	    store_sqlite_open(db, &w->writer, err, sizeof(err)) ||
-	    intake_start(&w->intake, w->writer, w->cfg, err, sizeof(err))) {
-		fprintf(stderr, "world: %s\n", err);
-		free(db);
-		return -1;
+	if (is_pg && (!(store_yaml = teststore_yaml(w->dir, &w->schema)) ||
+		      asprintf(&yaml, "%s%s", store_yaml, config_yaml) < 0)) {
+		snprintf(err, sizeof(err), "no PostgreSQL world");
+		goto out;
 	}
-	free(db);
+	if (config_load_string("faults.yaml", is_pg ? yaml : config_yaml, &w->cfg, err,
+			       sizeof(err)) ||
+	    (is_pg ? store_open(w->cfg, &w->writer, err, sizeof(err))
+		   : store_sqlite_open(db, &w->writer, err, sizeof(err))) ||
+	    intake_start(&w->intake, w->writer, w->cfg, err, sizeof(err)))
+		goto out;
 	w->rules.external_ids = w->cfg->external_ids;
 	w->rules.n_external_ids = w->cfg->n_external_ids;
-	return 0;
+	rc = 0;
+out:
+	if (rc)
+		fprintf(stderr, "world: %s\n", err);
+	free(db);
+	free(yaml);
+	free(store_yaml);
+	return rc;
+}
+
+/* A second connection to the world's store (a reader). */
+static struct store *world_connect(struct world *w)
+{
+	char err[512], *db = NULL;
+	struct store *s = NULL;
+
+	if (w->schema) {
+		if (store_open(w->cfg, &s, err, sizeof(err)))
+			s = NULL;
+	} else if (asprintf(&db, "%s/hub.db", w->dir) < 0 ||
+		   store_sqlite_open(db, &s, err, sizeof(err))) {
+		s = NULL;
+	}
+	if (!s)
+		fprintf(stderr, "world: %s\n", err);
+	free(db);
+	return s;
 }
 
 static int collect_id(void *ctx, const struct store_profile *p)
@@ -123,14 +165,13 @@ static int cmp_json_text(const void *a, const void *b)
  * the generated parts (profile IDs, merged_from) left out, or NULL. */
 static char *world_stop_dump(struct world *w)
 {
-	char err[512], *db = NULL, **docs = NULL, *out = NULL;
+	char **docs = NULL, *out = NULL;
 	struct store *s = NULL;
 	json_t *ids = json_array(), *v;
 	size_t i, n = 0, len = 0;
 
 	intake_stop(w->intake);
-	if (asprintf(&db, "%s/hub.db", w->dir) < 0 || store_sqlite_open(db, &s, err, sizeof(err)) ||
-	    s->ops->profile_iter_live(s, "", 0, collect_id, ids))
+	if (!(s = world_connect(w)) || s->ops->profile_iter_live(s, "", 0, collect_id, ids))
 		goto out;
 	docs = calloc(json_array_size(ids) + 1, sizeof(*docs));
 	json_array_foreach(ids, i, v) {
@@ -157,9 +198,10 @@ out:
 		free(docs[i]);
 	free(docs);
 	json_decref(ids);
-	free(db);
 	store_close(s);
 	config_free(w->cfg);
+	teststore_drop(w->schema);
+	free(w->schema);
 	testlib_rmtree(w->dir);
 	free(w->dir);
 	return out;
@@ -190,7 +232,7 @@ static char *run_stream(char **lines, size_t n, long fault_a, long fault_b, long
 	struct world w;
 	char err[512];
 
-	if (world_start(&w))
+	if (world_start(&w, 0))
 		return NULL;
 	w.writer->fault_at[0] = fault_a;
 	w.writer->fault_at[1] = fault_b;
@@ -326,3 +368,350 @@ static void test_allocation_failure_in_unify_leaves_no_trace(void)
 TEST_SUITE(faults, NULL, NULL,
 	   TEST(test_store_failure_at_every_statement_recovers_exactly),
 	   TEST(test_allocation_failure_in_unify_leaves_no_trace))
+
+/* ---- PostgreSQL gone (suite store_gone) -------------------------------- */
+
+/* What a lost PostgreSQL connection says, as store_pg.c words it: the
+ * connection named lost, or the server's own message when the client has
+ * not noticed yet (SQLSTATE 57P01, "terminating connection due to
+ * administrator command"). */
+static int is_gone_error(const char *err)
+{
+	return strstr(err, "postgres: ") &&
+	       ((strstr(err, "connection to ") && strstr(err, " lost (")) || strstr(err, "57P01"));
+}
+
+/*
+ * One attempt at a line with the writer's connection taken away at its
+ * statements a and b (1-based; 0: none).  1 when the line was applied (the
+ * faults were survived by reconnecting), 0 when it failed as it should:
+ * HUB_RETRY, an error that says the connection was lost, and not a row of
+ * the schema changed (its digest still `before`).
+ */
+static int gone_attempt(struct world *w, const char *line, size_t no, long a, long b,
+			const char *before)
+{
+	long gone = w->writer->fault_disconnects;
+	char err[512], *after;
+	hub_rc rc;
+
+	/* the writer is idle between batches: armed from here */
+	w->writer->fault_calls = 0;
+	w->writer->fault_at[0] = a;
+	w->writer->fault_at[1] = b;
+	rc = apply_line(w, line, err, sizeof(err));
+	w->writer->fault_at[0] = w->writer->fault_at[1] = 0;
+	/* the server really dropped the connection, at each */
+	CU_ASSERT_EQUAL(w->writer->fault_disconnects, gone + (a > 0) + (b > 0));
+	if (rc == HUB_OK)
+		return 1;
+	CU_ASSERT_EQUAL(rc, HUB_RETRY);
+	if (!is_gone_error(err))
+		fprintf(stderr, "\n  not a lost connection: %s\n", err);
+	CU_ASSERT(is_gone_error(err));
+	after = teststore_digest(w->schema);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(after);
+	if (strcmp(before, after) != 0) {
+		fprintf(stderr, "\n  line %zu, connection gone at its statements %ld and %ld:"
+			" rows changed\n", no, a, b);
+		CU_FAIL("a batch that failed on a lost connection left rows behind");
+	}
+	free(after);
+	return 0;
+}
+
+/* Applied first in both worlds; applied again, a duplicate that changes
+ * nothing, it makes the writer reconnect (see below). */
+static const char heal_line[] =
+	"{\"type\":\"track\",\"message_id\":\"heal\",\"timestamp\":1000,"
+	"\"identifiers\":{\"custom_id\":\"HEAL\"},\"event\":{\"name\":\"heal\"}}";
+
+/*
+ * The writer: at every statement of the stream, the server terminates the
+ * writer's connection.  One world takes every fault: line by line, for
+ * each statement k the line takes (counted in a clean run; from the last
+ * to the first), an attempt with the connection gone at k, and one with it
+ * gone at the BEGIN too (the client learns it there, reconnects inside
+ * begin, and loses the new connection at k).  A batch that fails leaves no
+ * row behind (gone_attempt) and the next attempt reconnects.  A fault at
+ * the BEGIN alone is survived by reconnecting: the line is then applied.
+ * Every fault takes a live connection (counted): before each attempt a
+ * duplicate record (heal_line) makes the writer reconnect if the attempt
+ * before left its connection broken.  At the end the profiles are exactly
+ * those of a clean run.
+ */
+static void test_pg_gone_at_every_writer_statement_leaves_nothing(void)
+{
+	size_t n = 0;
+	char **lines, err[512];
+	struct world w;
+	long *takes, total = 0, attempts = 0, failed = 0, moved = 0;
+	char *clean, *got, *prev = NULL;
+
+	if (!teststore_is_pg())
+		return;
+	lines = load_stream(&n);
+	CU_ASSERT_FATAL(n >= 30);
+	takes = calloc(n, sizeof(*takes));
+	CU_ASSERT_FATAL(takes != NULL);
+
+	/* a clean run: the statements of each line, and the profiles */
+	CU_ASSERT_FATAL(world_start(&w, 1) == 0);
+	CU_ASSERT_EQUAL(apply_line(&w, heal_line, err, sizeof(err)), HUB_OK);
+	w.writer->fault_kind = STORE_FAULT_GONE;
+	w.writer->fault_at[1] = 1L << 40; /* counts */
+	for (size_t i = 0; i < n; i++) {
+		long before = w.writer->fault_calls;
+		CU_ASSERT_EQUAL(apply_line(&w, lines[i], err, sizeof(err)), HUB_OK);
+		takes[i] = w.writer->fault_calls - before;
+		total += takes[i];
+	}
+	clean = world_stop_dump(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(clean);
+	CU_ASSERT(total > 100);
+
+	CU_ASSERT_FATAL(world_start(&w, 1) == 0);
+	CU_ASSERT_EQUAL(apply_line(&w, heal_line, err, sizeof(err)), HUB_OK);
+	w.writer->fault_kind = STORE_FAULT_GONE;
+	for (size_t i = 0; i < n; i++) {
+		char *before = teststore_digest(w.schema);
+		int is_applied = 0;
+		CU_ASSERT_PTR_NOT_NULL_FATAL(before);
+		/* the digest sees what a line applied */
+		if (prev && strcmp(prev, before) != 0)
+			moved++;
+		free(prev);
+		prev = before;
+		/* first with the BEGIN (statement 1) gone too, then alone */
+		for (int pass = 0; pass < 2; pass++) {
+			for (long k = takes[i]; k > 1 - pass && !is_applied; k--) {
+				long a = pass == 0 ? 1 : k, b = pass == 0 ? k : 0;
+				if (attempts++ > 0)
+					CU_ASSERT_EQUAL(apply_line(&w, heal_line, err, sizeof(err)),
+							HUB_OK);
+				is_applied = gone_attempt(&w, lines[i], i + 1, a, b, before);
+				failed += !is_applied;
+			}
+		}
+		if (!is_applied)
+			CU_ASSERT_EQUAL(apply_line(&w, lines[i], err, sizeof(err)), HUB_OK);
+	}
+	free(prev);
+	teststore_digest(NULL);
+	CU_ASSERT(moved > (long)n / 2);
+	got = world_stop_dump(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	if (strcmp(got, clean) != 0)
+		CU_FAIL("profiles after the lost connections differ from a clean run");
+	/* most statements are writes inside a transaction: their batch fails */
+	CU_ASSERT(failed > total);
+	fprintf(stderr, "\n  %ld statements; %ld attempts with the connection gone: %ld failed"
+		" cleanly, %ld survived by reconnecting\n",
+		total, attempts, failed, attempts - failed);
+	free(got);
+	free(clean);
+	free(takes);
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+}
+
+/* ---- the readers ---- */
+
+static int text_change(void *ctx, const struct store_change *c)
+{
+	strbuf_printf(ctx, "%lld %s %s %lld %s\n", (long long)c->seq, c->kind, c->profile_id,
+		      (long long)c->at_ms, c->payload_json);
+	return 0;
+}
+
+static int text_id(void *ctx, const struct store_profile *p)
+{
+	strbuf_printf(ctx, "%s\n", p->id);
+	return 0;
+}
+
+/* One read request as the API makes it: one snapshot, the profile found by
+ * its ID, its document and its privacy access document. */
+static int read_request(struct store *s, const char *pid, struct strbuf *out)
+{
+	char ids[2][PROFILE_ID_SIZE];
+	json_t *doc = NULL, *access = NULL;
+	char *text;
+	int rc = -1;
+
+	if (s->ops->read_begin(s))
+		return -1;
+	if (profile_find(s, "profile_id", pid, ids, 2) != 1 ||
+	    profile_doc_build(s, pid, PROFILE_EVENTS_ALL, &doc) != 1 ||
+	    profile_access_build(s, pid, &access) != 1)
+		goto out;
+	json_object_set_new(access, "document", doc);
+	doc = NULL;
+	text = json_dumps(access, JSON_COMPACT | JSON_SORT_KEYS);
+	strbuf_printf(out, "%s\n", text);
+	free(text);
+	rc = 0;
+out:
+	json_decref(doc);
+	json_decref(access);
+	if (s->ops->read_end(s))
+		rc = -1;
+	return rc;
+}
+
+/*
+ * Every read entry point, in order, each step retried when it fails (at
+ * most twice): the failure must say the connection was lost, and the step
+ * done again must succeed (the store reconnected).  Returns what was read
+ * as text (the caller frees it), steps done again in *retried.
+ */
+static char *read_everything(struct store *s, int *retried)
+{
+	struct strbuf out, ids;
+	char *list;
+	int64_t last = 0, epoch = 0;
+
+	strbuf_init(&out);
+	strbuf_init(&ids);
+	for (int step = 0; step < 5; step++) {
+		int tries = 0, rc;
+again:
+		rc = 0;
+		switch (step) {
+		case 0: /* the live profiles (dump, the Profiles View's list) */
+			strbuf_free(&ids);
+			rc = s->ops->profile_iter_live(s, "", 0, text_id, &ids);
+			break;
+		case 1: /* each one as the API serves it (retried one by one) */
+			list = strbuf_take(&ids);
+			for (char *pid = list, *nl; pid && *pid && rc == 0; pid = nl + 1) {
+				struct strbuf one;
+				nl = strchr(pid, '\n');
+				*nl = '\0';
+				strbuf_init(&one);
+				rc = read_request(s, pid, &one);
+				/* a request that failed is made again */
+				for (int k = 0; rc && k < 2; k++) {
+					CU_ASSERT(is_gone_error(store_error(s)));
+					(*retried)++;
+					strbuf_free(&one);
+					rc = read_request(s, pid, &one);
+				}
+				if (rc == 0 && one.data)
+					strbuf_puts(&out, one.data);
+				strbuf_free(&one);
+				*nl = '\n';
+			}
+			hub_free(list);
+			break;
+		case 2: { /* the change feed, as an exporter reads it */
+			struct strbuf feed;
+			strbuf_init(&feed);
+			rc = s->ops->outbox_read(s, 0, 0, text_change, &feed);
+			if (rc == 0 && feed.data)
+				strbuf_puts(&out, feed.data);
+			strbuf_free(&feed);
+			break;
+		}
+		case 3: /* export status: the end of the outbox */
+			rc = export_outbox_last_seq(s, 0, &last);
+			if (rc == 0)
+				strbuf_printf(&out, "last seq %lld\n", (long long)last);
+			break;
+		case 4: /* a lease taken and given back */
+			rc = s->ops->lease_try(s, "export:gone", &epoch) == 1 ? 0 : -1;
+			if (rc == 0)
+				rc = s->ops->lease_release(s, "export:gone");
+			break;
+		}
+		if (rc && step != 1 && tries < 2) {
+			CU_ASSERT(is_gone_error(store_error(s)) || strstr(store_error(s), "lease"));
+			(*retried)++;
+			tries++;
+			goto again;
+		}
+		CU_ASSERT_EQUAL(rc, 0);
+	}
+	strbuf_free(&ids);
+	return strbuf_take(&out);
+}
+
+static const char *const more_people[] = {
+	"{\"type\":\"identify\",\"message_id\":\"r1\",\"timestamp\":5000,"
+	"\"identifiers\":{\"custom_id\":\"R1\",\"installation_id\":\"RI1\"},"
+	"\"attributes\":{\"plan\":\"gold\"},\"consent\":{\"email_marketing\":\"subscribed\"}}",
+	"{\"type\":\"track\",\"message_id\":\"r2\",\"timestamp\":6000,"
+	"\"identifiers\":{\"custom_id\":\"R2\"},\"event\":{\"name\":\"bought\"}}",
+	"{\"type\":\"track\",\"message_id\":\"r3\",\"timestamp\":7000,"
+	"\"identifiers\":{\"installation_id\":\"RI3\"},\"event\":{\"name\":\"viewed\"}}",
+};
+
+/* The readers: every read entry point (profile list, API read requests,
+ * change feed, export status, leases) with its connection terminated at
+ * every statement in turn: each reports the loss clearly or, where a read
+ * is safe to repeat, reconnects and reads again at once; done again, it
+ * reads exactly what it reads without a fault, and works afterwards. */
+static void test_pg_gone_at_every_reader_statement_is_reported_and_recovered(void)
+{
+	size_t n = 0;
+	char **lines;
+	struct world w;
+	struct store *s;
+	char *clean, err[512];
+	int retried = 0, total_retried = 0;
+	long total, gone = 0;
+
+	if (!teststore_is_pg())
+		return;
+	lines = load_stream(&n);
+	CU_ASSERT_FATAL(n >= 30);
+	CU_ASSERT_FATAL(world_start(&w, 1) == 0);
+	for (size_t i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(apply_line(&w, lines[i], err, sizeof(err)), HUB_OK);
+	/* and a few more people, so there are several profiles to read */
+	for (size_t i = 0; i < ARRAY_SIZE(more_people); i++)
+		CU_ASSERT_EQUAL(apply_line(&w, more_people[i], err, sizeof(err)), HUB_OK);
+	s = world_connect(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	s->fault_kind = STORE_FAULT_GONE;
+	s->fault_at[0] = 1L << 40; /* counts */
+	clean = read_everything(s, &retried);
+	total = s->fault_calls;
+	CU_ASSERT_EQUAL(retried, 0);
+	CU_ASSERT(total > 60);
+	CU_ASSERT(strstr(clean, "last seq ") != NULL);
+	for (long at = 1; at <= total; at++) {
+		char *got;
+		s->fault_calls = 0;
+		s->fault_disconnects = 0;
+		s->fault_at[0] = at;
+		s->fault_at[1] = 1L << 40;
+		retried = 0;
+		got = read_everything(s, &retried);
+		CU_ASSERT_EQUAL(s->fault_disconnects, 1);
+		gone += s->fault_disconnects;
+		total_retried += retried;
+		if (strcmp(got, clean) != 0) {
+			fprintf(stderr, "\n  connection gone at read statement %ld of %ld:"
+				" reads differ\n", at, total);
+			CU_FAIL("reads after a lost connection differ from reads without");
+			hub_free(got);
+			break;
+		}
+		hub_free(got);
+	}
+	CU_ASSERT(total_retried > 0);
+	fprintf(stderr, "\n  %ld read statements, %ld connections terminated,"
+		" %d steps done again\n", total, gone, total_retried);
+	hub_free(clean);
+	store_close(s);
+	free(world_stop_dump(&w));
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+}
+
+TEST_SUITE(store_gone, NULL, NULL,
+	   TEST(test_pg_gone_at_every_writer_statement_leaves_nothing),
+	   TEST(test_pg_gone_at_every_reader_statement_is_reported_and_recovered))

@@ -1,7 +1,7 @@
 /*
  * teststore.c - see teststore.h.  The only test file that talks to
- * PostgreSQL directly (to drop a world's schema); everything else goes
- * through store.h.
+ * PostgreSQL directly (to drop a world's schema, to digest its rows);
+ * everything else goes through store.h.
  */
 #include "teststore.h"
 
@@ -80,4 +80,43 @@ void teststore_drop(const char *schema)
 		fprintf(stderr, "teststore: dropping schema %s: %s", schema, PQerrorMessage(c));
 	PQclear(res);
 	PQfinish(c);
+}
+
+char *teststore_digest(const char *schema)
+{
+	/* one statement: query_to_xml runs the per-table query */
+	static const char sql[] =
+		"SELECT string_agg(c.relname || ' ' || (xpath('/row/h/text()', query_to_xml("
+		" format('SELECT md5(coalesce(string_agg(x::text, chr(10) ORDER BY x::text), ''''))"
+		" AS h FROM %I.%I x', n.nspname, c.relname), false, true, '')))[1]::text,"
+		" chr(10) ORDER BY c.relname)"
+		" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE n.nspname = $1 AND c.relkind = 'r'";
+	static PGconn *c; /* kept from call to call: a test digests often */
+	const char *url = getenv("HUB_TEST_PG_URL");
+	const char *params[1] = {schema};
+	char *out = NULL;
+	PGresult *res;
+
+	if (!schema || !url) {
+		PQfinish(c);
+		c = NULL;
+		return NULL;
+	}
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		PQfinish(c);
+		c = PQconnectdb(url);
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "teststore: cannot digest schema %s: %s", schema,
+			PQerrorMessage(c));
+		return NULL;
+	}
+	res = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		out = strdup(PQgetvalue(res, 0, 0));
+	else
+		fprintf(stderr, "teststore: digesting schema %s: %s", schema, PQerrorMessage(c));
+	PQclear(res);
+	return out;
 }

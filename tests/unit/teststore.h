@@ -19,4 +19,11 @@ char *teststore_yaml(const char *dir, char **schema);
 /* Drops a schema made by teststore_yaml and everything in it (NULL: no-op). */
 void teststore_drop(const char *schema);
 
+/* A digest of every row of every table of a schema made by teststore_yaml
+ * (per table, the md5 of its rows' text in sorted order), to show that a
+ * failed transaction left nothing behind.  Sequences are left out:
+ * PostgreSQL never rolls them back.  Malloc'd text, or NULL with a message
+ * on stderr.  Keeps its connection for the next call; NULL closes it. */
+char *teststore_digest(const char *schema);
+
 #endif
