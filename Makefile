@@ -3,8 +3,11 @@
 #   make            build the hub, its plugins and the CLI (installs missing
 #                   Debian packages first, see scripts/deps.sh)
 #   make run        build and run the hub on conf/hub.yaml
-#   make test       build and run every test (unit + integration)
-#   make check      the same tests under AddressSanitizer + UBSan
+#   make test       everything CI runs (.ci/run): the suite (unit +
+#                   integration), the suite again under AddressSanitizer +
+#                   UBSan, then every libFuzzer target for 60 s
+#   make suite      the suite once, on the normal build (the quick loop)
+#   make check      the suite under AddressSanitizer + UBSan
 #   make fuzz       every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each
 #   make plugin NAME=foo   scaffold plugins/foo from plugins/example
 #   make format     clang-format every C file
@@ -13,7 +16,7 @@
 # first run scripts/deps.sh, then re-enter make with HUB_DEPS_DONE=1 so that
 # pkg-config is only consulted once the packages exist.
 
-PUBLIC_TARGETS := all run test check unit integration bench fuzz
+PUBLIC_TARGETS := all run test suite check unit integration bench fuzz
 .PHONY: $(PUBLIC_TARGETS) deps plugin format clean fuzz-run
 
 ifndef HUB_DEPS_DONE
@@ -129,11 +132,19 @@ unit: $(TEST_BUILD)
 integration: $(TEST_BUILD)
 	HUB_BUILD=$(B) sh tests/run.sh integration
 
-test: $(TEST_BUILD)
+suite: $(TEST_BUILD)
 	HUB_BUILD=$(B) sh tests/run.sh
 
+# What CI runs: the suite, the suite under the sanitizers, the fuzzers
+# (two at a time on CI's two cores).
+FUZZ_CI_SECONDS ?= 60
+
+test: suite
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
+
 check:
-	@$(MAKE) --no-print-directory B=build/asan SAN=1 test
+	@$(MAKE) --no-print-directory B=build/asan SAN=1 suite
 
 # libFuzzer: libhub rebuilt with clang and coverage, one binary per target.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)

@@ -1,12 +1,14 @@
 #!/bin/sh
 # run.sh - runs every libFuzzer binary in $HUB_BUILD/fuzz for FUZZ_SECONDS,
-# each from a seed corpus made of the test fixtures.  A crash leaves its
-# input in $HUB_BUILD/fuzz/artifacts/ and fails the run: turn it into a
-# regression test (a row in the module's unit test table).
+# each from a seed corpus made of the test fixtures, FUZZ_JOBS targets at a
+# time (default: one per core).  A crash leaves its input in
+# $HUB_BUILD/fuzz/artifacts/ and fails the run: turn it into a regression
+# test (a row in the module's unit test table).
 set -u
 cd "$(dirname "$0")/../.."
 B=${HUB_BUILD:-build/fuzz}
 SECS=${FUZZ_SECONDS:-30}
+JOBS=${FUZZ_JOBS:-$(nproc)}
 S=${HUB_SHARED:-../shared}
 failed=0
 
@@ -24,28 +26,55 @@ seeds() {
 			done <"$f"
 		done ;;
 	fuzz_config) cp tests/fixtures/config/*.yaml conf/*.yaml "$2/" 2>/dev/null ;;
-	*) name=${1#fuzz_}
-	   cp tests/fixtures/"$name"/* "$2/" 2>/dev/null ;;
+	*) cp tests/fixtures/"${1#fuzz_}"/* "$2/" 2>/dev/null ;;
 	esac
 	return 0
 }
 
-mkdir -p "$B/fuzz/artifacts"
-for bin in "$B"/fuzz/fuzz_*; do
-	case "$bin" in *.d) continue ;; esac
-	[ -x "$bin" ] || continue
-	name=$(basename "$bin")
+# fuzz_one <binary>: one target; its verdict goes to <binary>.verdict
+fuzz_one() {
+	name=$(basename "$1")
 	corpus="$B/fuzz/corpus/$name"
 	seeds "$name" "$corpus"
-	echo "=== $name: ${SECS}s"
-	if "$bin" -max_total_time="$SECS" -print_final_stats=1 -artifact_prefix="$B/fuzz/artifacts/$name-" \
-		"$corpus" >"$B/fuzz/$name.log" 2>&1; then
-		grep -E "stat::number_of_executed_units|Done" "$B/fuzz/$name.log" | tail -2
+	if "$1" -max_total_time="$SECS" -print_final_stats=1 \
+		-artifact_prefix="$B/fuzz/artifacts/$name-" "$corpus" >"$B/fuzz/$name.log" 2>&1; then
+		echo ok >"$1.verdict"
+	else
+		echo failed >"$1.verdict"
+	fi
+}
+
+# report <binary>: prints one target's outcome, counts a failure
+report() {
+	name=$(basename "$1")
+	if [ "$(cat "$1.verdict" 2>/dev/null)" = ok ]; then
+		echo "=== $name: ${SECS}s, $(grep -E "stat::number_of_executed_units" \
+			"$B/fuzz/$name.log" | awk '{ print $2 }') runs, no crash"
 	else
 		echo "--- $name FAILED: see $B/fuzz/$name.log"
 		tail -30 "$B/fuzz/$name.log"
 		failed=$((failed + 1))
 	fi
+	rm -f "$1.verdict"
+}
+
+mkdir -p "$B/fuzz/artifacts"
+batch=""
+n=0
+for bin in "$B"/fuzz/fuzz_*; do
+	case "$bin" in *.d|*.log|*.verdict) continue ;; esac
+	[ -x "$bin" ] || continue
+	fuzz_one "$bin" &
+	batch="$batch $bin"
+	n=$((n + 1))
+	if [ $n -ge "$JOBS" ]; then
+		wait
+		for b in $batch; do report "$b"; done
+		batch=""
+		n=0
+	fi
 done
+wait
+for b in $batch; do report "$b"; done
 echo "fuzz: $failed target(s) failed"
 [ $failed -eq 0 ]
