@@ -236,7 +236,7 @@ static int worker_fence(struct export_worker *w)
 		return 0;
 	lease_name(w, name, sizeof(name));
 	snprintf(key, sizeof(key), "lease_epoch:%s", name);
-	rc = s->ops->meta_get(s, key, buf, sizeof(buf));
+	rc = s->ops->meta_get_held(s, key, buf, sizeof(buf)); /* a take waits for this commit */
 	if (rc <= 0)
 		return rc < 0 ? -1 : 1;
 	now = strtoll(buf, &end, 10);

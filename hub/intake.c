@@ -42,8 +42,9 @@ struct intake {
 
 /*
  * The fence of a batch that moves a cursor: the lease epoch under
- * fence_key, read in the batch's transaction, must still be the one the
- * holder took.  1 passes, 0 refused (b->err set), -1 store failure.
+ * fence_key, read in the batch's transaction and held to its end (so a
+ * take by another process waits for it), must still be the one the holder
+ * took.  1 passes, 0 refused (b->err set), -1 store failure.
  */
 static int fence_check(struct store *s, struct intake_batch *b)
 {
@@ -53,7 +54,7 @@ static int fence_check(struct store *s, struct intake_batch *b)
 
 	if (!b->fence_key || !b->cursor_key)
 		return 1;
-	rc = s->ops->meta_get(s, b->fence_key, buf, sizeof(buf));
+	rc = s->ops->meta_get_held(s, b->fence_key, buf, sizeof(buf));
 	if (rc < 0)
 		return -1;
 	if (rc == 0)

@@ -137,6 +137,12 @@ struct store_ops {
 	/* meta: small key/value settings (schema version, id key, counters) */
 	int (*meta_get)(struct store *s, const char *key, char *out, size_t out_size);
 	int (*meta_put)(struct store *s, const char *key, const char *value);
+	/* meta_get that holds the value until the transaction ends, so that a
+	 * writer of the key waits for this transaction (PostgreSQL: FOR SHARE;
+	 * SQLite's write lock already does).  The fence of a cursor reads a
+	 * lease's epoch with it (intake.c, export.c): a lease taken by another
+	 * process meanwhile lands either after this transaction or is seen. */
+	int (*meta_get_held)(struct store *s, const char *key, char *out, size_t out_size);
 
 	/* dedupe: 1 when (source, message_id) was new and is now remembered,
 	 * 0 when it was already there */

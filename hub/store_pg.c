@@ -136,7 +136,7 @@ static const char *const migrations[] = {
 /* Every statement, prepared once per connection.  Keep enum and table in
  * step.  $n::type casts where PostgreSQL could not infer the type. */
 enum stmt_id {
-	S_META_GET, S_META_PUT,
+	S_META_GET, S_META_GET_HELD, S_META_PUT,
 	S_DEDUPE_ADD, S_DEDUPE_REMOVE,
 	S_BLOCK_GET, S_BLOCK_PUT, S_BLOCK_ANY,
 	S_PROFILE_NEXT_SEQ, S_PROFILE_INSERT, S_PROFILE_GET, S_PROFILE_SET_CUSTOM,
@@ -159,6 +159,7 @@ enum stmt_id {
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_META_GET] = "SELECT value FROM meta WHERE key = $1",
+	[S_META_GET_HELD] = "SELECT value FROM meta WHERE key = $1 FOR SHARE",
 	[S_META_PUT] = "INSERT INTO meta(key, value) VALUES($1, $2)"
 		       " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
 	[S_DEDUPE_ADD] = "INSERT INTO dedupe(source, message_id) VALUES($1, $2)"
@@ -1148,9 +1149,10 @@ static int pg_savepoint_rollback(struct store *s)
 
 /* ---- meta, dedupe, blocks ------------------------------------------- */
 
-static int pg_meta_get(struct store *s, const char *key, char *out, size_t out_size)
+static int meta_get_by(struct store *s, enum stmt_id id, const char *key, char *out,
+		       size_t out_size)
 {
-	PGresult *res = run(pgs(s), S_META_GET, "s", key);
+	PGresult *res = run(pgs(s), id, "s", key);
 	int found;
 	if (!res)
 		return -1;
@@ -1159,6 +1161,18 @@ static int pg_meta_get(struct store *s, const char *key, char *out, size_t out_s
 		snprintf(out, out_size, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return found;
+}
+
+static int pg_meta_get(struct store *s, const char *key, char *out, size_t out_size)
+{
+	return meta_get_by(s, S_META_GET, key, out, out_size);
+}
+
+/* The row stays share-locked to the end of the transaction: a lease take
+ * (S_LEASE_EPOCH's update) waits for it. */
+static int pg_meta_get_held(struct store *s, const char *key, char *out, size_t out_size)
+{
+	return meta_get_by(s, S_META_GET_HELD, key, out, out_size);
 }
 
 static int pg_meta_put(struct store *s, const char *key, const char *value)
@@ -1920,6 +1934,7 @@ static const struct store_ops pg_ops = {
 	.read_begin = pg_read_begin,
 	.read_end = pg_read_end,
 	.meta_get = pg_meta_get,
+	.meta_get_held = pg_meta_get_held,
 	.meta_put = pg_meta_put,
 	.dedupe_add = pg_dedupe_add,
 	.dedupe_remove = pg_dedupe_remove,

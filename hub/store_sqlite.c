@@ -1292,6 +1292,7 @@ static const struct store_ops sqlite_ops = {
 	.read_begin = lite_read_begin,
 	.read_end = lite_read_end,
 	.meta_get = lite_meta_get,
+	.meta_get_held = lite_meta_get, /* the write transaction holds the file */
 	.meta_put = lite_meta_put,
 	.dedupe_add = lite_dedupe_add,
 	.dedupe_remove = lite_dedupe_remove,

@@ -1127,6 +1127,79 @@ static void test_pg_outbox_numbers_follow_commit_order(void)
 	world_stop(&w);
 }
 
+struct lease_take {
+	struct store *s;
+	int rc;
+	int64_t epoch;
+	int is_done;
+};
+
+static void *lease_take_main(void *arg)
+{
+	struct lease_take *t = arg;
+	t->rc = t->s->ops->lease_try(t->s, "sync:f", &t->epoch);
+	__atomic_store_n(&t->is_done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* The fence of a cursor (intake.c): a batch reads its lease's epoch with
+ * meta_get_held, and a take of the lease by another process waits for the
+ * batch's transaction, so the batch lands before the take or sees the new
+ * epoch; never after the take with the old one (PostgreSQL). */
+static void test_a_lease_take_waits_for_a_batch_holding_its_epoch(void)
+{
+	WORLD(w);
+	struct store *s2, *s3;
+	struct lease_take take = {0};
+	char epoch[32];
+	int64_t e1 = 0;
+	pthread_t t;
+	int seen_waiting = 0;
+
+	if (!teststore_is_pg()) {
+		world_stop(&w);
+		return;
+	}
+	s2 = world_connect(&w);
+	s3 = world_connect(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s3);
+	CU_ASSERT_EQUAL_FATAL(s2->ops->lease_try(s2, "sync:f", &e1), 1);
+	OK(s2->ops->lease_release(s2, "sync:f"));
+
+	/* the holder's batch, in flight */
+	OK(s->ops->begin(s));
+	CU_ASSERT_FATAL(s->ops->meta_get_held(s, "lease_epoch:sync:f", epoch, sizeof(epoch)) == 1);
+	CU_ASSERT_EQUAL(strtoll(epoch, NULL, 10), e1);
+	take.s = s3;
+	CU_ASSERT_FATAL(pthread_create(&t, NULL, lease_take_main, &take) == 0);
+	/* the take must be seen waiting for the lock, not done (bounded poll) */
+	for (int i = 0; i < 5000 && !seen_waiting; i++) {
+		if (__atomic_load_n(&take.is_done, __ATOMIC_SEQ_CST))
+			break; /* it did not wait: the assertions below fail */
+		struct timespec ms = {0, 1000000};
+		seen_waiting = teststore_lock_waiters() > 0;
+		if (!seen_waiting)
+			nanosleep(&ms, NULL);
+	}
+	CU_ASSERT(seen_waiting);
+	CU_ASSERT_EQUAL(__atomic_load_n(&take.is_done, __ATOMIC_SEQ_CST), 0);
+	OK(s->ops->meta_put(s, "cursor:sync:f", "page-1"));
+	OK(s->ops->commit(s));
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(take.rc, 1);
+	CU_ASSERT_EQUAL(take.epoch, e1 + 1);
+
+	/* the holder's next batch sees the take */
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->meta_get_held(s, "lease_epoch:sync:f", epoch, sizeof(epoch)), 1);
+	CU_ASSERT_EQUAL(strtoll(epoch, NULL, 10), e1 + 1);
+	OK(s->ops->rollback(s));
+	store_close(s3);
+	store_close(s2);
+	world_stop(&w);
+}
+
 /* A lease is one connection's at a time (PostgreSQL), each take bumps its
  * epoch, a closed connection frees it; SQLite: always the caller's. */
 static void test_lease_is_one_connections_until_released_or_closed(void)
@@ -1260,6 +1333,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_read_begin_holds_one_snapshot_until_read_end),
 	   TEST(test_ident_lock_leaves_reads_and_writes_as_they_were),
 	   TEST(test_reads_after_other_writers_and_rollbacks_are_fresh),
+	   TEST(test_a_lease_take_waits_for_a_batch_holding_its_epoch),
 	   TEST(test_pg_memo_follows_merges_moves_and_erases),
 	   TEST(test_pg_deadlock_between_writers_is_retryable),
 	   TEST(test_pg_failed_write_fails_its_batch_only),

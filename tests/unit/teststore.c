@@ -120,3 +120,24 @@ char *teststore_digest(const char *schema)
 	PQclear(res);
 	return out;
 }
+
+int teststore_lock_waiters(void)
+{
+	const char *url = getenv("HUB_TEST_PG_URL");
+	PGconn *c;
+	PGresult *res;
+	int n = -1;
+
+	if (!url)
+		return -1;
+	c = PQconnectdb(url);
+	if (PQstatus(c) == CONNECTION_OK) {
+		res = PQexec(c, "SELECT count(*) FROM pg_stat_activity"
+			     " WHERE wait_event_type = 'Lock'");
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+			n = atoi(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	PQfinish(c);
+	return n;
+}

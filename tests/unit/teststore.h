@@ -26,4 +26,8 @@ void teststore_drop(const char *schema);
  * on stderr.  Keeps its connection for the next call; NULL closes it. */
 char *teststore_digest(const char *schema);
 
+/* PostgreSQL: how many sessions wait for a lock now (pg_stat_activity),
+ * -1 on error or without HUB_TEST_PG_URL. */
+int teststore_lock_waiters(void);
+
 #endif
