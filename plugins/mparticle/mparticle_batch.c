@@ -432,7 +432,7 @@ void mp_attr_name(const char *key, char *out)
 
 static int read_attributes(struct mp_batch *b, long index, struct mp_error *e)
 {
-	json_t *v;
+	json_t *v, *name;
 	size_t i;
 
 	if (b_object(b->obj, "user_attributes", &b->user_attributes))
@@ -443,8 +443,8 @@ static int read_attributes(struct mp_batch *b, long index, struct mp_error *e)
 		return batch_fail(e, index, "invalid_batch", "deleted_user_attributes",
 				  "must be an array of strings");
 	b->deleted_attributes = v;
-	json_array_foreach(v, i, v) {
-		if (!json_is_string(v))
+	json_array_foreach(v, i, name) {
+		if (!json_is_string(name))
 			return batch_fail(e, index, "invalid_batch", "deleted_user_attributes",
 					  "must be an array of strings");
 	}

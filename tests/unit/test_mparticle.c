@@ -1191,6 +1191,10 @@ static const struct bad_row bad_rows[] = {
 	 "invalid_batch", -1, -1},
 	{"deleted_user_attributes of numbers", NULL, "{" IDS ",\"deleted_user_attributes\":[1]}",
 	 NULL, 0, 400, "invalid_batch", -1, -1},
+	/* found by fuzz_http: only the first element used to be checked */
+	{"deleted_user_attributes: a string, then an object", NULL,
+	 "{" IDS ",\"deleted_user_attributes\":[\"Old Plan\",{\"a\":1}]}", NULL, 0, 400,
+	 "invalid_batch", -1, -1},
 	{"consent without consented", NULL,
 	 "{" IDS ",\"consent_state\":{\"gdpr\":{\"email_marketing\":{\"document\":\"d\"}}}}", NULL,
 	 0, 400, "invalid_batch", -1, -1},
