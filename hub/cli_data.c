@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #define IMPORT_BATCH 2000
-#define IMPORT_WINDOW 12
+#define IMPORT_WINDOW 24
 #define IMPORT_MAX_ERRORS 10
 
 /* ---- import --------------------------------------------------------- */

@@ -354,6 +354,7 @@ static int lite_exec(struct store *s, enum stmt_id id)
 /* ---- the writer's caches -------------------------------------------- */
 
 #define IDENT_CACHE_KEYS 131072 /* about 13 MB */
+#define WRITER_PAGE_CACHE "PRAGMA cache_size=-122880" /* KiB: 120 MB */
 #define BLOCK_CACHE_KEYS 8192
 #define BLOCK_LIST_MAX (BLOCK_CACHE_KEYS / 4) /* a longer list is cached per key */
 
@@ -384,10 +385,15 @@ static void lite_cache_drop(struct sqlite_store *ls)
 
 static void lite_cache_begin(struct sqlite_store *ls)
 {
-	if (!ls->idents.entries && (kvcache_init(&ls->idents, IDENT_CACHE_KEYS) ||
-				    kvcache_init(&ls->blocks, BLOCK_CACHE_KEYS))) {
-		kvcache_free(&ls->idents); /* no cache: every read goes to SQL */
-		return;
+	if (!ls->idents.entries) {
+		/* the first write transaction of this connection: a writer's
+		 * page cache, and its caches */
+		sqlite3_exec(ls->db, WRITER_PAGE_CACHE, NULL, NULL, NULL);
+		if (kvcache_init(&ls->idents, IDENT_CACHE_KEYS) ||
+		    kvcache_init(&ls->blocks, BLOCK_CACHE_KEYS)) {
+			kvcache_free(&ls->idents); /* no cache: every read goes to SQL */
+			return;
+		}
 	}
 	if (lite_data_version(ls) != ls->data_version)
 		lite_cache_drop(ls);
@@ -1408,7 +1414,7 @@ static int lite_configure(sqlite3 *db, const char *path, char *err, size_t err_s
 		"PRAGMA synchronous=FULL;"
 		"PRAGMA foreign_keys=OFF;"
 		"PRAGMA temp_store=MEMORY;"
-		"PRAGMA cache_size=-143360;";
+		"PRAGMA cache_size=-65536;"; /* readers; a writer grows it (lite_cache_begin) */
 	char *msg = NULL;
 
 	sqlite3_busy_timeout(db, 10000);
