@@ -364,8 +364,18 @@ static void describe_stmt(int id, char *buf, size_t size)
 					    "session setup", "schema migration"};
 	if (id >= S_COUNT && id <= W_MIGRATE)
 		snprintf(buf, size, "%s", names[id - S_COUNT]);
+	else if (id >= 0 && id < S_COUNT && stmt_sql[id])
+		snprintf(buf, size, "%.40s...", stmt_sql[id]); /* the statement's start */
 	else
 		snprintf(buf, size, "statement %d", id);
+}
+
+/* SQLSTATE class 57P (operator intervention: the server shut down, crashed
+ * or terminated this backend): the connection is gone, whatever libpq
+ * believes until its next read. */
+static int is_gone_state(const char *state)
+{
+	return state && strncmp(state, "57P", 3) == 0;
 }
 
 /* Sets the error from a failed result (may be NULL) and returns -1. */
@@ -373,13 +383,13 @@ static int pg_fail(struct pg_store *ps, const PGresult *res, int id)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	char line[256], what[32];
+	char line[256], what[64];
 
 	describe_stmt(id, what, sizeof(what));
 	if (is_retryable_state(state))
 		ps->base.is_retryable = 1;
-	if (PQstatus(ps->conn) != CONNECTION_OK) {
-		first_line(line, sizeof(line), PQerrorMessage(ps->conn));
+	if (PQstatus(ps->conn) != CONNECTION_OK || is_gone_state(state)) {
+		first_line(line, sizeof(line), msg ? msg : PQerrorMessage(ps->conn));
 		err_set(ps->base.err, sizeof(ps->base.err),
 			"postgres: connection to %s lost (%s): %s", ps->where, what, line);
 		return -1;

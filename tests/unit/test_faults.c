@@ -372,13 +372,12 @@ TEST_SUITE(faults, NULL, NULL,
 /* ---- PostgreSQL gone (suite store_gone) -------------------------------- */
 
 /* What a lost PostgreSQL connection says, as store_pg.c words it: the
- * connection named lost, or the server's own message when the client has
- * not noticed yet (SQLSTATE 57P01, "terminating connection due to
+ * connection named lost, also when the client has not noticed yet and the
+ * server's answer says so (SQLSTATE 57P01, "terminating connection due to
  * administrator command"). */
 static int is_gone_error(const char *err)
 {
-	return strstr(err, "postgres: ") &&
-	       ((strstr(err, "connection to ") && strstr(err, " lost (")) || strstr(err, "57P01"));
+	return strstr(err, "postgres: connection to ") && strstr(err, " lost (");
 }
 
 /*
