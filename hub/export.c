@@ -121,14 +121,9 @@ void export_set_backoff(int64_t base_ms, int64_t cap_ms)
 
 int64_t export_backoff_ms(unsigned attempt, int64_t retry_after_ms, uint64_t random)
 {
-	int64_t cap = atomic_load(&backoff_cap_ms);
-	int64_t ceiling = atomic_load(&backoff_base_ms), d;
+	int64_t d = backoff_jitter_ms(attempt, atomic_load(&backoff_base_ms),
+				      atomic_load(&backoff_cap_ms), random);
 
-	for (unsigned i = 0; i < attempt && ceiling < cap; i++)
-		ceiling *= 2;
-	if (ceiling > cap)
-		ceiling = cap;
-	d = (int64_t)(random % (uint64_t)(ceiling + 1));
 	if (retry_after_ms > RETRY_AFTER_MAX_MS)
 		retry_after_ms = RETRY_AFTER_MAX_MS;
 	return retry_after_ms > d ? retry_after_ms : d;

@@ -161,8 +161,8 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 		e->next_run_ms = -1;
 		return;
 	default:
-		wait = sync_backoff_ms(e->n_failures, pol->backoff_base_ms, pol->backoff_cap_ms,
-				       random);
+		wait = backoff_jitter_ms(e->n_failures, pol->backoff_base_ms, pol->backoff_cap_ms,
+					 random);
 		if (wait < rep->retry_after_ms)
 			wait = rep->retry_after_ms;
 		if (e->n_failures < 64)

@@ -92,19 +92,6 @@ void sync_cursor_key(const char *source, char *buf, size_t size)
 	snprintf(buf, size, "cursor:%s", source);
 }
 
-int64_t sync_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uint64_t random)
-{
-	int64_t ceiling = base_ms > 0 ? base_ms : 0;
-
-	for (unsigned i = 0; i < attempt && ceiling < cap_ms; i++)
-		ceiling *= 2;
-	if (ceiling > cap_ms)
-		ceiling = cap_ms;
-	if (ceiling <= 0)
-		return 0;
-	return (int64_t)(random % (uint64_t)(ceiling + 1));
-}
-
 
 static uint64_t default_random(void *ctx)
 {
@@ -388,10 +375,10 @@ static int should_retry(struct run *r, hub_rc rc, const char *err, unsigned *att
 	if (p->stop && atomic_load(&p->stop->is_stopping))
 		return 0;
 	asked = retry_after_ms_parse(err);
-	delay = sync_backoff_ms(*attempt,
-				p->backoff_base_ms > 0 ? p->backoff_base_ms : SYNC_BACKOFF_BASE_MS,
-				p->backoff_cap_ms > 0 ? p->backoff_cap_ms : SYNC_BACKOFF_CAP_MS,
-				p->random ? p->random(p->ctx) : default_random(NULL));
+	delay = backoff_jitter_ms(*attempt,
+				  p->backoff_base_ms > 0 ? p->backoff_base_ms : SYNC_BACKOFF_BASE_MS,
+				  p->backoff_cap_ms > 0 ? p->backoff_cap_ms : SYNC_BACKOFF_CAP_MS,
+				  p->random ? p->random(p->ctx) : default_random(NULL));
 	if (delay < asked)
 		delay = asked;
 	(*attempt)++;

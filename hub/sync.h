@@ -89,9 +89,6 @@ void sync_report_free(struct sync_report *rep);
 /* "cursor:<source>": the meta key holding a source's committed cursor. */
 void sync_cursor_key(const char *source, char *buf, size_t size);
 
-/* The wait before retry `attempt` (0-based): uniform in
- * [0, min(cap, base * 2^attempt)] drawn from `random` (full jitter). */
-int64_t sync_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uint64_t random);
 
 
 #endif

@@ -284,3 +284,16 @@ char *file_read_all(const char *path, size_t *len, char *err, size_t err_size)
 		*len = sb.len;
 	return strbuf_take(&sb);
 }
+
+int64_t backoff_jitter_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uint64_t random)
+{
+	int64_t ceiling = base_ms > 0 ? base_ms : 0;
+
+	for (unsigned i = 0; i < attempt && ceiling < cap_ms; i++)
+		ceiling *= 2;
+	if (ceiling > cap_ms)
+		ceiling = cap_ms;
+	if (ceiling <= 0)
+		return 0;
+	return (int64_t)(random % (uint64_t)(ceiling + 1));
+}

@@ -56,23 +56,23 @@ static void test_backoff_full_jitter_is_bounded_by_the_doubling_ceiling(void)
 		if (ceiling > 60000)
 			ceiling = 60000;
 		for (size_t i = 0; i < ARRAY_SIZE(dice); i++) {
-			int64_t d = sync_backoff_ms(attempt, 1000, 60000, dice[i]);
+			int64_t d = backoff_jitter_ms(attempt, 1000, 60000, dice[i]);
 			CU_ASSERT(d >= 0 && d <= ceiling);
 			CU_ASSERT_EQUAL(d, (int64_t)(dice[i] % (uint64_t)(ceiling + 1)));
 		}
 	}
 	/* the whole range is reachable: 0 and the ceiling itself */
-	CU_ASSERT_EQUAL(sync_backoff_ms(2, 1000, 60000, 0), 0);
-	CU_ASSERT_EQUAL(sync_backoff_ms(2, 1000, 60000, 4000), 4000);
+	CU_ASSERT_EQUAL(backoff_jitter_ms(2, 1000, 60000, 0), 0);
+	CU_ASSERT_EQUAL(backoff_jitter_ms(2, 1000, 60000, 4000), 4000);
 }
 
 static void test_backoff_stops_at_the_cap_without_overflow(void)
 {
-	CU_ASSERT_EQUAL(sync_backoff_ms(30, 1000, 60000, 60000), 60000);
-	CU_ASSERT_EQUAL(sync_backoff_ms(1000, 1000, 60000, 60000), 60000);
-	CU_ASSERT_EQUAL(sync_backoff_ms(UINT32_MAX, 1000, 3600000, UINT64_MAX - 1),
+	CU_ASSERT_EQUAL(backoff_jitter_ms(30, 1000, 60000, 60000), 60000);
+	CU_ASSERT_EQUAL(backoff_jitter_ms(1000, 1000, 60000, 60000), 60000);
+	CU_ASSERT_EQUAL(backoff_jitter_ms(UINT32_MAX, 1000, 3600000, UINT64_MAX - 1),
 			(int64_t)((UINT64_MAX - 1) % 3600001));
-	CU_ASSERT_EQUAL(sync_backoff_ms(3, 0, 60000, 77), 0);
+	CU_ASSERT_EQUAL(backoff_jitter_ms(3, 0, 60000, 77), 0);
 }
 
 static void test_retry_after_is_read_from_the_message(void)
