@@ -18,6 +18,8 @@
  */
 #include "mparticle.h"
 
+#include "../common/text.h"
+
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,25 +133,6 @@ fail:
 
 /* ---- answers ---------------------------------------------------------- */
 
-/* Replaces bytes that are not valid UTF-8 (a message cut mid-character). */
-static void mp_utf8_repair(char *s)
-{
-	unsigned char *p = (unsigned char *)s;
-
-	while (*p) {
-		int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3
-						      : (*p >> 3) == 30 ? 4 : 0;
-		int ok = n > 0;
-		for (int i = 1; ok && i < n; i++)
-			ok = (p[i] & 0xC0) == 0x80;
-		if (!ok) {
-			*p++ = '?';
-			continue;
-		}
-		p += n;
-	}
-}
-
 /* {"errors": [{"code", "message", "index"?, "event_index"?}]}, the message
  * cut at `max` bytes (at a character boundary).  0, or -1 if it does not
  * fit the answer. */
@@ -187,7 +170,7 @@ static hub_rc mp_respond(struct hub_response *resp, hub_rc rc, struct mp_error *
 		e->code = "internal";
 	if (resp->status == 503)
 		resp->retry_after = "1";
-	mp_utf8_repair(e->message);
+	text_utf8_repair(e->message);
 	if (mp_error_body(resp, e, sizeof(e->message)) && mp_error_body(resp, e, 120))
 		snprintf(resp->body, sizeof(resp->body),
 			 "{\"errors\":[{\"code\":\"internal\",\"message\":\"error\"}]}");

@@ -17,6 +17,8 @@
  */
 #include "segment.h"
 
+#include "../common/text.h"
+
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,25 +116,6 @@ fail:
 
 /* ---- answers ---------------------------------------------------------- */
 
-/* Replaces bytes that are not valid UTF-8 (a message cut mid-character). */
-static void utf8_repair(char *s)
-{
-	unsigned char *p = (unsigned char *)s;
-
-	while (*p) {
-		int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3
-						      : (*p >> 3) == 30 ? 4 : 0;
-		int ok = n > 0;
-		for (int i = 1; ok && i < n; i++)
-			ok = (p[i] & 0xC0) == 0x80;
-		if (!ok) {
-			*p++ = '?';
-			continue;
-		}
-		p += n;
-	}
-}
-
 static int error_body(struct hub_response *resp, const struct seg_error *e, size_t max)
 {
 	size_t n = strnlen(e->message, max);
@@ -165,7 +148,7 @@ static hub_rc respond(struct hub_response *resp, hub_rc rc, struct seg_error *e)
 		e->code = "internal";
 	if (resp->status == 503)
 		resp->retry_after = "1";
-	utf8_repair(e->message);
+	text_utf8_repair(e->message);
 	/* a message may be cut (while staying UTF-8) to fit the body */
 	if (error_body(resp, e, sizeof(e->message)) && error_body(resp, e, 120))
 		snprintf(resp->body, sizeof(resp->body),
