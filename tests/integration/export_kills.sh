@@ -60,17 +60,7 @@ hub_need_built webhook
 [ -x "$GEN" ] || die "$GEN is not built"
 
 echo "export_kills: seed $SEED (replay: EXPORT_KILLS_SEED=$SEED)"
-# a linear congruential generator: rnd N sets R to a number in [0, N)
-RS=$((SEED % 2147483648))
-rnd() {
-	RS=$(((RS * 1103515245 + 12345) % 2147483648))
-	R=$((RS / 65536 % $1))
-}
-
-now_ms() {
-	t=$(date +%s%N)
-	echo $((t / 1000000))
-}
+hub_rng_seed "$SEED"
 
 PORT=$(hub_free_port) || die "no free port"
 RPORT=$(hub_free_port) || die "no free port"
@@ -154,14 +144,14 @@ import clean 0
 receiver_start "$RPORT" "$T/live.jsonl"
 # shellcheck disable=SC2034 # the exit hook kills it
 rpid=$R_PID
-t0=$(now_ms)
+t0=$(hub_now_ms)
 kills=0
 chunks=""
 chunk=0
 while [ "$kills" -lt "$KILLS" ]; do
-	rnd 5
+	hub_rnd 5
 	k=$R
-	rnd 11
+	hub_rnd 11
 	d=$R
 	from=$(accepted "$RPORT")
 	echo "--- round $((kills + 1)): kill after $k batches, $d ms (at $from)" >>"$T/live.log"
@@ -192,7 +182,7 @@ while [ "$kills" -lt "$KILLS" ]; do
 	chunks="$chunks $chunk"
 done
 run_to_end live
-kill_ms=$(($(now_ms) - t0))
+kill_ms=$(($(hub_now_ms) - t0))
 
 # ---- what the receiver got -----------------------------------------------
 # (comm wants the lexical order)
@@ -227,7 +217,7 @@ bad=$(curl -fs "http://127.0.0.1:$RPORT/stats" | jq -r '.bad_signatures + .bad_k
 [ "$bad" = 0 ] || fail "$bad batches with a bad signature or Idempotency-Key"
 
 # ---- the same as a clean run ---------------------------------------------
-t1=$(now_ms)
+t1=$(hub_now_ms)
 receiver_start "$CPORT" "$T/clean.jsonl"
 # shellcheck disable=SC2034 # the exit hook kills it
 cpid=$R_PID
@@ -236,7 +226,7 @@ for c in $chunks; do
 	import clean "$c"
 done
 run_to_end clean
-clean_ms=$(($(now_ms) - t1))
+clean_ms=$(($(hub_now_ms) - t1))
 firsts() { # LOG: seq and digest of each change's first arrival, in seq order
 	jq -r '"\(.seq) \(.digest)"' "$1" | awk '!($1 in seen) { seen[$1] = 1; print }' | sort -n
 }

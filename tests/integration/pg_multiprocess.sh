@@ -34,6 +34,7 @@ RECORDS=9000
 [ -x "$GEN" ] || { echo "FAIL: $GEN not built"; exit 1; }
 url=$(sh tests/pgtest.sh start "$PGD") || { echo "FAIL: cannot start PostgreSQL"; exit 1; }
 sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$url" -c "$1"; }
+. tests/lib/pg_invariants.sh
 
 config() { # schema
 	printf 'log_level: warn\nstore:\n  driver: postgres\n  url: "%s"\n  schema: %s\n' "$url" "$1"
@@ -97,19 +98,7 @@ done
 
 # -- invariants ----------------------------------------------------------
 for s in mp serial; do
-	n=$(sql "SELECT count(*) FROM (SELECT custom_id FROM $s.profiles WHERE merged_into IS NULL
-		AND custom_id IS NOT NULL GROUP BY custom_id HAVING count(*) > 1) d")
-	[ "$n" = 0 ] || fail "$s: $n custom_ids on two live profiles"
-	n=$(sql "SELECT count(*) FROM $s.identifiers i LEFT JOIN $s.profiles p ON p.id = i.profile_id
-		WHERE p.id IS NULL OR p.merged_into IS NOT NULL")
-	[ "$n" = 0 ] || fail "$s: $n identifiers held by a missing or merged profile"
-	n=$(sql "SELECT count(*) FROM $s.profiles p WHERE p.merged_into IS NULL AND p.custom_id IS NOT NULL
-		AND NOT EXISTS (SELECT 1 FROM $s.identifiers i WHERE i.type = 'custom_id'
-		AND i.value = p.custom_id AND i.profile_id = p.id)")
-	[ "$n" = 0 ] || fail "$s: $n known profiles without their own custom_id"
-	n=$(sql "SELECT count(*) FROM $s.events e LEFT JOIN $s.profiles p ON p.id = e.profile_id
-		WHERE p.id IS NULL OR p.merged_into IS NOT NULL")
-	[ "$n" = 0 ] || fail "$s: $n events on a missing or merged profile"
+	pg_identity_invariants "$s"
 done
 
 # -- the same outcome as the serial replay, through the CLI -------------

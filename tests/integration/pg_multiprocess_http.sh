@@ -83,6 +83,7 @@ stop_hubs() { # at exit: SIGKILL what still runs (a failed test; the end stops t
 hub_at_exit 'stop_hubs; sh tests/pgtest.sh stop "$PGD"; rm -rf "$PGD"'
 url=$(sh tests/pgtest.sh start "$PGD") || die "cannot start PostgreSQL"
 sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$url" -c "$1"; }
+. tests/lib/pg_invariants.sh
 
 MPARTICLE_API_KEY="mpkey_$$"
 MPARTICLE_API_SECRET="mpsecret_$$"
@@ -183,19 +184,7 @@ done
 # ---- invariants ------------------------------------------------------------------
 
 for s in mp serial; do
-	n=$(sql "SELECT count(*) FROM (SELECT custom_id FROM $s.profiles WHERE merged_into IS NULL
-		AND custom_id IS NOT NULL GROUP BY custom_id HAVING count(*) > 1) d")
-	[ "$n" = 0 ] || fail "$s: $n custom_ids on two live profiles"
-	n=$(sql "SELECT count(*) FROM $s.identifiers i LEFT JOIN $s.profiles p ON p.id = i.profile_id
-		WHERE p.id IS NULL OR p.merged_into IS NOT NULL")
-	[ "$n" = 0 ] || fail "$s: $n identifiers held by a missing or merged profile"
-	n=$(sql "SELECT count(*) FROM $s.profiles p WHERE p.merged_into IS NULL AND p.custom_id IS NOT NULL
-		AND NOT EXISTS (SELECT 1 FROM $s.identifiers i WHERE i.type = 'custom_id'
-		AND i.value = p.custom_id AND i.profile_id = p.id)")
-	[ "$n" = 0 ] || fail "$s: $n known profiles without their own custom_id"
-	n=$(sql "SELECT count(*) FROM $s.events e LEFT JOIN $s.profiles p ON p.id = e.profile_id
-		WHERE p.id IS NULL OR p.merged_into IS NOT NULL")
-	[ "$n" = 0 ] || fail "$s: $n events on a missing or merged profile"
+	pg_identity_invariants "$s"
 	sql "SELECT value FROM $s.identifiers WHERE type = 'installation_id'" | LC_ALL=C sort >"$T/$s.devices"
 	# the premise of the comparison: no profile near the merge cap
 	n=$(sql "SELECT coalesce(max(merge_count), 0) FROM $s.profiles")

@@ -51,17 +51,7 @@ driver=$(ls /usr/lib/*/odbc/psqlodbcw.so /usr/lib/odbc/psqlodbcw.so 2>/dev/null 
 [ -n "$driver" ] || die "psqlodbcw.so not found (install odbc-postgresql)"
 
 echo "sync_kills: seed $SEED (replay: SYNC_KILLS_SEED=$SEED)"
-# a linear congruential generator: rnd N sets R to a number in [0, N)
-RS=$((SEED % 2147483648))
-rnd() {
-	RS=$(((RS * 1103515245 + 12345) % 2147483648))
-	R=$((RS / 65536 % $1))
-}
-
-now_ms() {
-	t=$(date +%s%N)
-	echo $((t / 1000000))
-}
+hub_rng_seed "$SEED"
 
 # ---- PostgreSQL, the ODBC driver, the table ------------------------------
 mkdir -p "$T/pg" "$T/odbc"
@@ -119,13 +109,13 @@ committed() {
 }
 
 # ---- the killed runs -----------------------------------------------------
-t0=$(now_ms)
+t0=$(hub_now_ms)
 kills=0
 topups=0
 while [ "$kills" -lt "$KILLS" ]; do
-	rnd 3
+	hub_rnd 3
 	k=$R
-	rnd 21
+	hub_rnd 21
 	d=$R
 	from=$(committed)
 	"$HUB" -c "$T/live.yaml" sync src >"$T/run.out" 2>"$T/run.err" &
@@ -156,7 +146,7 @@ done
 before=$(committed)
 "$HUB" -c "$T/live.yaml" sync src >"$T/last.out" 2>"$T/last.err" ||
 	die "the last sync exited $?: $(cat "$T/last.err")"
-kill_ms=$(($(now_ms) - t0))
+kill_ms=$(($(hub_now_ms) - t0))
 
 # it resumed at the committed cursor: exactly the rows after it
 grep -qx "read $((ROWS - before)), applied $((ROWS - before)), duplicates 0, rejected 0, blocked 0, refused 0" \
@@ -175,10 +165,10 @@ if ! cmp -s "$T/rows" "$T/want_rows"; then
 		"missing: $(comm -13 "$T/rows" "$T/want_rows" | head -3 | tr '\n' ' ')"
 fi
 
-t1=$(now_ms)
+t1=$(hub_now_ms)
 "$HUB" -c "$T/clean.yaml" sync src >"$T/clean.out" 2>"$T/clean.err" ||
 	die "the clean sync exited $?: $(cat "$T/clean.err")"
-clean_ms=$(($(now_ms) - t1))
+clean_ms=$(($(hub_now_ms) - t1))
 grep -q "^read $ROWS, applied $ROWS, duplicates 0," "$T/clean.out" ||
 	fail "clean sync: $(head -1 "$T/clean.out")"
 "$HUB" -c "$T/clean.yaml" dump --events all >"$T/clean.jsonl" 2>"$T/dump.err" ||

@@ -106,6 +106,22 @@ hub_tmpdir() {
 	trap 'exit 1' INT TERM
 }
 
+# hub_rng_seed SEED, then hub_rnd N: sets R to a number in [0, N) from a
+# linear congruential generator, so that a run replays from its printed seed.
+hub_rng_seed() {
+	HUB_RS=$(($1 % 2147483648))
+}
+hub_rnd() {
+	HUB_RS=$(((HUB_RS * 1103515245 + 12345) % 2147483648))
+	R=$((HUB_RS / 65536 % $1))
+}
+
+# hub_now_ms: prints the wall clock in milliseconds.
+hub_now_ms() {
+	hub_t=$(date +%s%N)
+	echo $((hub_t / 1000000))
+}
+
 # hub_free_port: prints a free TCP port (use: PORT=$(hub_free_port) || die ...).
 hub_free_port() {
 	"$FREEPORT"
