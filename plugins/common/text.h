@@ -5,6 +5,8 @@
 #ifndef PLUGINS_COMMON_TEXT_H
 #define PLUGINS_COMMON_TEXT_H
 
+#include <string.h>
+
 /* Replaces, in place, every byte that does not start a valid UTF-8
  * character with '?' (a message cut mid-character stays printable JSON). */
 static inline void text_utf8_repair(char *s)
@@ -23,6 +25,17 @@ static inline void text_utf8_repair(char *s)
 		}
 		p += n;
 	}
+}
+
+/* The length of the longest prefix of s, at most max bytes, that ends at a
+ * character boundary (s is valid UTF-8): where to cut a message. */
+static inline size_t text_utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
 }
 
 #endif

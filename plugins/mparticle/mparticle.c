@@ -138,11 +138,9 @@ fail:
  * fit the answer. */
 static int mp_error_body(struct hub_response *resp, const struct mp_error *e, size_t max)
 {
-	size_t n = strnlen(e->message, max);
+	size_t n = text_utf8_prefix(e->message, max);
 	json_t *item, *doc;
 
-	while (n > 0 && ((unsigned char)e->message[n] & 0xC0) == 0x80)
-		n--;
 	item = json_pack("{s:s, s:s%}", "code", e->code, "message", e->message, n);
 	if (item && e->index >= 0)
 		json_object_set_new(item, "index", json_integer(e->index));

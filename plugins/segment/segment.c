@@ -118,11 +118,9 @@ fail:
 
 static int error_body(struct hub_response *resp, const struct seg_error *e, size_t max)
 {
-	size_t n = strnlen(e->message, max);
+	size_t n = text_utf8_prefix(e->message, max); /* not inside a character */
 	json_t *inner, *outer;
 
-	while (n > 0 && ((unsigned char)e->message[n] & 0xC0) == 0x80)
-		n--; /* cut before a character, not inside one */
 	inner = json_pack("{s:s, s:s%}", "code", e->code, "message", e->message, n);
 	if (inner && e->index >= 0)
 		json_object_set_new(inner, "index", json_integer(e->index));
