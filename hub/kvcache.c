@@ -17,10 +17,13 @@ struct kvcache_entry {
 	unsigned char value[KVCACHE_VALUE_SIZE];
 };
 
+/* The next use tick (every get and put advances it); never 0, which marks
+ * an empty slot. */
 static uint32_t kvcache_tick(struct kvcache *c)
 {
-	/* hits + misses grows by one per lookup; never 0 for a used slot */
-	return (uint32_t)(c->hits + c->misses) | 1u;
+	if (++c->clock == 0)
+		c->clock = 1;
+	return c->clock;
 }
 
 /* Builds "a\0b" into key; its length, or -1 when it does not fit. */

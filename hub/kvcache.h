@@ -28,6 +28,7 @@ struct kvcache {
 	struct kvcache_entry *entries; /* n_buckets * KVCACHE_WAYS */
 	size_t n_buckets;              /* a power of two */
 	uint32_t epoch;                /* bumped by kvcache_clear */
+	uint32_t clock;                /* use ticks, for the eviction order */
 	uint64_t hits, misses;
 };
 
