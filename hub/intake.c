@@ -35,6 +35,8 @@ struct intake {
 	int max_depth;
 	int is_stopping;          /* under lock */
 	struct intake_stats stats;/* under lock */
+	size_t group_max;         /* records per group; set before the first submit */
+	int is_bulk;              /* groups take batches that arrive while they run */
 
 	struct store *store;      /* writer thread only */
 	struct unify unify;       /* writer thread only */
@@ -204,6 +206,36 @@ oom:
 }
 
 /*
+ * Bulk mode: the group's last batch has run, so batches queued since the
+ * group began join it (up to group_max records), and one commit
+ * covers them all.  A bulk loader keeps more records in flight than a group
+ * holds, so the queue is seldom empty and the commits, each of which
+ * rewrites every page the group dirtied, become rare.  Only where one
+ * writer serializes everything (SQLite): elsewhere every identifier of a
+ * group is locked up front (group_lock_identifiers).
+ */
+static void writer_extend_group(struct intake *in, struct intake_batch *last,
+				size_t *n_records)
+{
+	if (!in->store->ops->has_one_writer)
+		return;
+	pthread_mutex_lock(&in->lock);
+	while (in->head && *n_records + in->head->n_records <= in->group_max) {
+		struct intake_batch *b = in->head;
+		in->head = b->next;
+		if (!in->head)
+			in->tail = NULL;
+		in->depth--;
+		b->next = NULL;
+		b->is_failed = 0;
+		*n_records += b->n_records;
+		last->next = b;
+		last = b;
+	}
+	pthread_mutex_unlock(&in->lock);
+}
+
+/*
  * One attempt at a group; returns with every batch's rc set.  A batch that
  * fails alone (a store error that is not a conflict) is marked failed, the
  * transaction is rolled back and the rest of the group runs again without
@@ -213,10 +245,13 @@ static void writer_try_group(struct intake *in, struct intake_batch *group, doub
 {
 	struct store *s = in->store;
 	struct intake_batch *b;
+	size_t n_records = 0;
 	int64_t t0;
 
-	for (b = group; b; b = b->next)
+	for (b = group; b; b = b->next) {
 		b->is_failed = 0;
+		n_records += b->n_records;
+	}
 again:
 	if (s->ops->begin(s) ||
 	    (!s->ops->has_one_writer && group_lock_identifiers(s, group)) ||
@@ -226,8 +261,11 @@ again:
 		return;
 	}
 	for (b = group; b; b = b->next) {
-		if (b->is_failed || apply_batch(in, b) == 0)
+		if (b->is_failed || apply_batch(in, b) == 0) {
+			if (!b->next && in->is_bulk)
+				writer_extend_group(in, b, &n_records);
 			continue;
+		}
 		if (s->is_retryable) {
 			group_fail(group, "transaction", store_error(s));
 			s->ops->rollback(s);
@@ -281,14 +319,14 @@ static void writer_run_group(struct intake *in, struct intake_batch *group, doub
 	}
 }
 
-/* Takes the queued batches (up to GROUP_MAX_RECORDS records) under lock. */
+/* Takes the queued batches (up to group_max records) under lock. */
 static struct intake_batch *queue_take_group(struct intake *in)
 {
 	struct intake_batch *group = in->head, *last = in->head;
 	size_t n = last->n_records;
 
 	in->depth--;
-	while (last->next && n + last->next->n_records <= GROUP_MAX_RECORDS) {
+	while (last->next && n + last->next->n_records <= in->group_max) {
 		last = last->next;
 		n += last->n_records;
 		in->depth--;
@@ -352,6 +390,7 @@ int intake_start(struct intake **out, struct store *store, const struct hub_conf
 	pthread_cond_init(&in->done, NULL);
 	in->store = store;
 	in->max_depth = cfg->intake_queue_max > 0 ? cfg->intake_queue_max : 1024;
+	in->group_max = GROUP_MAX_RECORDS;
 	unify_init(&in->unify, store, cfg);
 	if (pthread_create(&in->writer, NULL, writer_main, in) != 0) {
 		err_set(err, err_size, "cannot start the intake writer thread");
@@ -412,6 +451,14 @@ void intake_stop(struct intake *in)
 	pthread_cond_destroy(&in->work);
 	pthread_cond_destroy(&in->done);
 	hub_free(in);
+}
+
+void intake_set_bulk(struct intake *in, size_t group_max_records)
+{
+	pthread_mutex_lock(&in->lock);
+	in->is_bulk = 1;
+	in->group_max = group_max_records ? group_max_records : 1;
+	pthread_mutex_unlock(&in->lock);
 }
 
 void intake_get_stats(struct intake *in, struct intake_stats *st)

@@ -66,6 +66,13 @@ struct intake_stats {
 int intake_start(struct intake **out, struct store *store, const struct hub_config *cfg,
 		 char *err, size_t err_size);
 
+/* For a bulk loader (import) that keeps more than a group's records in
+ * flight: groups grow to group_max_records and take the batches that
+ * arrive while they run, so commits are few and large.  Commit latency
+ * grows with them: not for request/response callers.  Call before the
+ * first submit. */
+void intake_set_bulk(struct intake *in, size_t group_max_records);
+
 /* Queues a batch.  HUB_OK, HUB_ERR_BUSY (queue full), HUB_ERR_STOPPED. */
 hub_rc intake_submit(struct intake *in, struct intake_batch *b);
 /* Waits until the batch is committed or failed; returns b->rc. */

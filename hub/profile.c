@@ -172,24 +172,16 @@ int profile_apply_consent(struct store *s, const char *pid, const struct record 
 
 int profile_append_event(struct store *s, const char *pid, const struct record *r)
 {
-	char *props = json_dumps(r->properties, JSON_COMPACT | HUB_JSON_REAL);
 	struct store_event e = {
 		.profile_id = pid,
 		.ts_ms = r->timestamp_ms,
 		.source = r->source,
 		.message_id = r->message_id,
 		.name = r->event_name,
+		.properties_json = r->properties_json,
 	};
-	int rc;
 
-	if (!props) {
-		err_set(s->err, sizeof(s->err), "out of memory");
-		return -1;
-	}
-	e.properties_json = props;
-	rc = s->ops->event_insert(s, &e);
-	free(props);
-	return rc;
+	return s->ops->event_insert(s, &e);
 }
 
 /* ---- merge ---------------------------------------------------------- */

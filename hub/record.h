@@ -82,7 +82,8 @@ struct record {
 	size_t n_externals;
 	char *previous_id;        /* alias */
 
-	char *platform;           /* "ios" "android" "web" "server" or NULL */
+	const char *platform;     /* "ios" "android" "web" "server" (static,
+				   * not owned) or NULL */
 	int push_enabled;         /* -1 unset */
 
 	struct record_attr *attrs;/* includes $email_address / $phone_number
@@ -92,7 +93,10 @@ struct record {
 	enum consent_state sms_marketing;
 
 	char *event_name;         /* track */
-	json_t *properties;       /* track: owned object (never NULL on track) */
+	/* track: the properties object as compact JSON text ("{}" when none),
+	 * dumped once by the parsing thread so the writer stores it as is;
+	 * owned */
+	char *properties_json;
 };
 
 /* Non-fatal findings (an invalid attribute dropped): "attributes.$phone_number:

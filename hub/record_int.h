@@ -80,10 +80,11 @@ size_t record_utf8_chars(const char *s, size_t len);
 #define RECORD_DERIVED_ID_SIZE (2 + 64 + 1)
 
 /* `r` is the normalized record being built (identifiers, platform, push,
- * event set); email/phone are identifiers.email/.phone as used.  Returns 0,
+ * event set); email/phone are identifiers.email/.phone as used; props the
+ * track's properties object ({} when none).  Returns 0,
  * or -1 when OpenSSL fails (out of memory). */
 int record_derive_message_id(const struct record_input *in, const struct record *r,
-			     const char *email, const char *phone,
+			     const char *email, const char *phone, const json_t *props,
 			     char id[RECORD_DERIVED_ID_SIZE]);
 
 /* ---- record_value.c: attribute and consent values (sections 4, 5, 9) -- */

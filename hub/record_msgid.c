@@ -64,7 +64,7 @@ static int hash_json_chunk(const char *buf, size_t size, void *h)
 }
 
 /* JSON is self-delimiting: tag, then the text with sorted keys. */
-static void hash_json(struct hasher *h, char tag, json_t *j)
+static void hash_json(struct hasher *h, char tag, const json_t *j)
 {
 	if (!j) {
 		hash_put(h, "-", 1);
@@ -77,7 +77,8 @@ static void hash_json(struct hasher *h, char tag, json_t *j)
 }
 
 static void hash_record(struct hasher *h, const struct record_input *in,
-			const struct record *r, const char *email, const char *phone)
+			const struct record *r, const char *email, const char *phone,
+			const json_t *props)
 {
 	int64_t ts = in->has_timestamp ? in->timestamp_ms : r->received_at_ms;
 	int32_t flags[2] = {r->is_logout, r->push_enabled};
@@ -102,12 +103,12 @@ static void hash_record(struct hasher *h, const struct record_input *in,
 		hash_json(h, 'C', in->consent);
 	if (r->type == HUB_REC_TRACK) {
 		hash_str(h, 'n', r->event_name);
-		hash_json(h, 'E', r->properties);
+		hash_json(h, 'E', props);
 	}
 }
 
 int record_derive_message_id(const struct record_input *in, const struct record *r,
-			     const char *email, const char *phone,
+			     const char *email, const char *phone, const json_t *props,
 			     char id[RECORD_DERIVED_ID_SIZE])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -121,7 +122,7 @@ int record_derive_message_id(const struct record_input *in, const struct record 
 		return -1;
 	ok = EVP_DigestInit_ex(h.ctx, EVP_sha256(), NULL) == 1;
 	if (ok) {
-		hash_record(&h, in, r, email, phone);
+		hash_record(&h, in, r, email, phone, props);
 		ok = !h.failed && EVP_DigestUpdate(h.ctx, h.buf, h.n) == 1 &&
 		     EVP_DigestFinal_ex(h.ctx, md, &md_len) == 1 && md_len == 32;
 	}

@@ -59,14 +59,12 @@ int unify_feed_write(struct unify *u, struct resolve *rs)
 			return -1;
 	}
 	if (r->type == HUB_REC_TRACK) {
-		char *props = json_dumps(r->properties, JSON_COMPACT | HUB_JSON_REAL);
 		struct store_event e = {
 			.profile_id = rs->target, .ts_ms = at, .source = r->source,
 			.message_id = r->message_id, .name = r->event_name,
-			.properties_json = props ? props : "{}",
+			.properties_json = r->properties_json,
 		};
 		json_t *ev = profile_event_json(&e);
-		free(props);
 		return unify_feed_append(u, "event", rs->target, at, ev);
 	}
 	return 0;

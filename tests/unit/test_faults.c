@@ -22,6 +22,8 @@
 #include "../../hub/util.h"
 
 #include <dirent.h>
+#include <sched.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,9 +367,158 @@ static void test_allocation_failure_in_unify_leaves_no_trace(void)
 	free(db);
 }
 
+/* ---- bulk groups (intake_set_bulk) ------------------------------------- */
+
+/* Holds the store's write lock from a connection of its own. */
+static sqlite3 *lock_store(const char *dir)
+{
+	char path[1024];
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/hub.db", dir);
+	if (sqlite3_open(path, &db) != SQLITE_OK ||
+	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+/*
+ * Every line its own batch, in one bulk group: the writer takes the first
+ * batch and waits in its BEGIN on a lock the test holds; the rest queue
+ * behind it; once the lock goes, bulk mode folds them into the first's
+ * group.  fault_at arms an injected failure.  Failed batches are sent again
+ * afterwards, in their order; *order gets the line order that was applied
+ * (the first pass's successes, then the resent ones).  Returns the dump;
+ * *n_statements counts statements while a fault is armed.
+ */
+static char *run_bulk(char **lines, size_t n, long fault_at, size_t *order,
+		      int64_t *n_commits, size_t *n_failed, long *n_statements)
+{
+	struct intake_batch *batches = calloc(n, sizeof(*batches));
+	struct record **recs = calloc(n, sizeof(*recs));
+	struct intake_stats st;
+	struct world w;
+	sqlite3 *lock;
+	char err[512];
+	size_t k = 0;
+
+	*n_failed = 0;
+	if (!batches || !recs || world_start(&w, 0))
+		return NULL;
+	intake_set_bulk(w.intake, 100000);
+	for (size_t i = 0; i < n; i++) {
+		CU_ASSERT_EQUAL_FATAL(record_from_json(lines[i], strlen(lines[i]), "test", &w.rules,
+						       1741000000000LL, &recs[i], NULL, err,
+						       sizeof(err)), HUB_OK);
+		batches[i].records = &recs[i];
+		batches[i].n_records = 1;
+	}
+	w.writer->fault_at[0] = fault_at;
+	lock = lock_store(w.dir);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(lock);
+	CU_ASSERT_EQUAL_FATAL(intake_submit(w.intake, &batches[0]), HUB_OK);
+	do { /* until the writer took it: it then waits for the lock */
+		sched_yield();
+		intake_get_stats(w.intake, &st);
+	} while (st.queue_depth > 0);
+	for (size_t i = 1; i < n; i++)
+		CU_ASSERT_EQUAL_FATAL(intake_submit(w.intake, &batches[i]), HUB_OK);
+	sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(lock);
+	for (size_t i = 0; i < n; i++) {
+		if (intake_wait(w.intake, &batches[i]) == HUB_OK) {
+			order[k++] = i;
+			continue;
+		}
+		CU_ASSERT_EQUAL(batches[i].rc, HUB_RETRY);
+		CU_ASSERT(strstr(batches[i].err, "injected fault") != NULL);
+	}
+	*n_failed = n - k;
+	for (size_t i = 0; i < n; i++) {
+		hub_rc rc = batches[i].rc;
+		for (int tries = 0; rc != HUB_OK && tries < 3; tries++) {
+			rc = intake_submit(w.intake, &batches[i]);
+			if (rc == HUB_OK)
+				rc = intake_wait(w.intake, &batches[i]);
+			if (rc == HUB_OK)
+				order[k++] = i;
+		}
+	}
+	CU_ASSERT_EQUAL(k, n);
+	intake_get_stats(w.intake, &st);
+	*n_commits = st.commits;
+	*n_statements = w.writer->fault_calls;
+	for (size_t i = 0; i < n; i++)
+		record_free(recs[i]);
+	free(recs);
+	free(batches);
+	return world_stop_dump(&w);
+}
+
+/* A bulk group of many batches: one commit, and the profiles of the same
+ * lines applied one batch at a time.  A failure inside it takes out its
+ * batch alone; the rest of the group, batches that joined it while it ran
+ * included, is applied exactly once. */
+static void test_bulk_group_takes_queued_batches_and_fails_one_alone(void)
+{
+	size_t n = 0, n_failed = 0, *order;
+	char **lines = load_stream(&n), **reordered, *clean, *got;
+	long total = 0, calls = 0;
+	int64_t commits = 0;
+	int failures = 0, saw_fail = 0;
+
+	CU_ASSERT_FATAL(n >= 30);
+	order = calloc(n, sizeof(*order));
+	reordered = calloc(n, sizeof(*reordered));
+	free(run_bulk(lines, n, 1L << 40, order, &commits, &n_failed, &total));
+	CU_ASSERT(total > 100);
+	got = run_bulk(lines, n, 0, order, &commits, &n_failed, &calls);
+	clean = run_stream(lines, n, 0, 0, &calls, &failures);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(clean);
+	CU_ASSERT_EQUAL(n_failed, 0);
+	CU_ASSERT_EQUAL(commits, 1); /* every batch joined the first one's group */
+	CU_ASSERT_STRING_EQUAL(got, clean);
+	free(got);
+	free(clean);
+	/* a fault at statements spread over the whole group, and at its
+	 * COMMIT (the last statement), which fails every batch of it */
+	for (long f = 0, step = (total - 2) / 12; f <= 12; f++) {
+		long at = f < 12 ? 2 + f * step : total;
+		got = run_bulk(lines, n, at, order, &commits, &n_failed, &calls);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+		for (size_t i = 0; i < n; i++)
+			reordered[i] = lines[order[i]];
+		clean = run_stream(reordered, n, 0, 0, &calls, &failures);
+		if (at < total) {
+			CU_ASSERT_EQUAL(n_failed, 1);  /* the batch of the fault alone */
+			CU_ASSERT_EQUAL(commits, 2); /* the group without it, then it */
+			saw_fail |= n_failed == 1;
+		} else {
+			CU_ASSERT_EQUAL(n_failed, n); /* nothing of the group stored */
+			CU_ASSERT_EQUAL(commits, (int64_t)n);
+		}
+		if (strcmp(got, clean) != 0) {
+			fprintf(stderr, "\n  bulk fault at statement %ld: profiles differ\n", at);
+			CU_FAIL("profiles after a fault in a bulk group differ from a clean run");
+		}
+		free(got);
+		free(clean);
+	}
+	CU_ASSERT(saw_fail); /* some fault took out batches, not the group */
+	free(order);
+	free(reordered);
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+}
+
 TEST_SUITE(faults, NULL, NULL,
 	   TEST(test_store_failure_at_every_statement_recovers_exactly),
-	   TEST(test_allocation_failure_in_unify_leaves_no_trace))
+	   TEST(test_allocation_failure_in_unify_leaves_no_trace),
+	   TEST(test_bulk_group_takes_queued_batches_and_fails_one_alone))
 
 /* ---- PostgreSQL gone (suite store_gone) -------------------------------- */
 
