@@ -7,7 +7,9 @@
  * GROUP_MAX_RECORDS records): BEGIN, the batches, COMMIT (a real fsync),
  * then every waiter of the group is woken.  A batch that fails is taken out
  * and the group runs again without it.  If the commit fails, every batch of
- * the group fails with HUB_RETRY: nothing of it was stored.
+ * the group fails with HUB_RETRY: nothing of it was stored.  In bulk mode
+ * (intake_set_bulk: import) a group also takes the batches that arrive
+ * while it runs, up to the loader's own size, so it commits seldom.
  */
 #include "intake.h"
 
