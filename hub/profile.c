@@ -57,26 +57,15 @@ static void array_apply_ops(json_t *arr, const json_t *add, const json_t *remove
 	}
 }
 
-static int attr_store(struct store *s, const char *pid, const char *key, const json_t *value,
+/* value_json NULL: a delete (a tombstone with the time). */
+static int attr_store(struct store *s, const char *pid, const char *key, const char *value_json,
 		      int type, int64_t ts)
 {
-	struct store_attr a = {.key = key, .type = type, .ts_ms = ts, .changed_at_ms = ts};
-	char *text = NULL;
-	int rc;
-
-	if (value) {
-		text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL);
-		if (!text) {
-			err_set(s->err, sizeof(s->err), "out of memory");
-			return -1;
-		}
-		a.value_json = text;
-	} else {
-		a.is_deleted = 1;
-	}
-	rc = s->ops->attr_put(s, pid, &a);
-	free(text);
-	return rc;
+	struct store_attr a = {
+		.key = key, .value_json = value_json, .type = type, .ts_ms = ts,
+		.is_deleted = value_json == NULL, .changed_at_ms = ts,
+	};
+	return s->ops->attr_put(s, pid, &a);
 }
 
 static int attr_apply_array(struct store *s, const char *pid, const struct record_attr *ra,
@@ -85,6 +74,7 @@ static int attr_apply_array(struct store *s, const char *pid, const struct recor
 	struct store_attr cur;
 	int found = s->ops->attr_get(s, pid, ra->key, &cur);
 	int64_t new_ts;
+	char *text = NULL;
 	json_t *arr;
 	int rc = 0;
 
@@ -100,8 +90,13 @@ static int attr_apply_array(struct store *s, const char *pid, const struct recor
 	if (json_array_size(arr) > RECORD_ATTR_ARRAY_MAX)
 		log_warn("unify", "attribute %s on %s: array op result has %zu items (max %d); not applied",
 			 ra->key, pid, json_array_size(arr), RECORD_ATTR_ARRAY_MAX);
-	else
-		rc = attr_store(s, pid, ra->key, arr, ATTR_ARRAY, new_ts);
+	else if ((text = json_dumps(arr, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL)))
+		rc = attr_store(s, pid, ra->key, text, ATTR_ARRAY, new_ts);
+	else {
+		err_set(s->err, sizeof(s->err), "out of memory");
+		rc = -1;
+	}
+	free(text);
 	json_decref(arr);
 	return rc;
 }
@@ -123,7 +118,7 @@ int profile_apply_attributes(struct store *s, const char *pid, const struct reco
 			return -1;
 		if (found && r->timestamp_ms < cur.ts_ms)
 			continue; /* an older write never wins */
-		if (attr_store(s, pid, ra->key, ra->op == ATTR_OP_SET ? ra->value : NULL,
+		if (attr_store(s, pid, ra->key, ra->op == ATTR_OP_SET ? ra->value_json : NULL,
 			       (int)ra->type, r->timestamp_ms))
 			return -1;
 	}

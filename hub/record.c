@@ -439,7 +439,8 @@ static int attr_exists(const struct record *r, const char *key)
 	return 0;
 }
 
-/* Appends a valid attribute; takes new references to its JSON. */
+/* Appends a valid attribute: a set value as its text, array ops as new
+ * references to their JSON. */
 static hub_rc attr_push(struct builder *b, const char *key, json_t *value,
 			const struct attr_verdict *v)
 {
@@ -448,15 +449,16 @@ static hub_rc attr_push(struct builder *b, const char *key, json_t *value,
 	a->key = hub_strdup(key);
 	if (!a->key)
 		return nomem(b);
+	b->r->n_attrs++; /* from here on, record_free frees what it holds */
 	a->op = v->op;
 	a->type = v->type;
-	if (v->op == ATTR_OP_SET)
-		a->value = json_incref(value);
+	if (v->op == ATTR_OP_SET &&
+	    !(a->value_json = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL)))
+		return nomem(b);
 	if (v->op == ATTR_OP_ARRAY) {
 		a->add = json_incref(v->add);
 		a->remove = json_incref(v->remove);
 	}
-	b->r->n_attrs++;
 	return HUB_OK;
 }
 
@@ -643,7 +645,7 @@ void record_free(struct record *r)
 	hub_free(r->previous_id);
 	for (size_t i = 0; i < r->n_attrs; i++) {
 		hub_free(r->attrs[i].key);
-		json_decref(r->attrs[i].value);
+		free(r->attrs[i].value_json); /* json_dumps' */
 		json_decref(r->attrs[i].add);
 		json_decref(r->attrs[i].remove);
 	}

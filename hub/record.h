@@ -48,7 +48,9 @@ struct record_attr {
 	char *key;            /* "$email_address", "plan" (lowercase custom) */
 	enum attr_op op;
 	enum attr_type type;  /* SET: the value's type */
-	json_t *value;        /* SET: owned reference; else NULL */
+	char *value_json;     /* SET: the value as compact JSON text, the form
+			       * the store keeps (dumped by the parsing thread,
+			       * not the writer); owned; else NULL */
 	json_t *add;          /* ARRAY: owned array of strings or NULL */
 	json_t *remove;       /* ARRAY: owned array of strings or NULL */
 };
