@@ -657,11 +657,11 @@ static void row_profile(sqlite3_stmt *st, struct store_profile *p)
 {
 	const char *merged = col_text(st, 3);
 	const char *custom_id = col_text(st, 2);
-	snprintf(p->id, sizeof(p->id), "%s", col_text(st, 0));
+	str_copy(p->id, sizeof(p->id), col_text(st, 0));
 	p->seq = sqlite3_column_int64(st, 1);
 	p->is_anonymous = custom_id == NULL;
-	snprintf(p->custom_id, sizeof(p->custom_id), "%s", custom_id ? custom_id : "");
-	snprintf(p->merged_into, sizeof(p->merged_into), "%s", merged ? merged : "");
+	str_copy(p->custom_id, sizeof(p->custom_id), custom_id ? custom_id : "");
+	str_copy(p->merged_into, sizeof(p->merged_into), merged ? merged : "");
 	p->merge_count = sqlite3_column_int(st, 4);
 	p->created_at_ms = sqlite3_column_int64(st, 5);
 }
@@ -750,7 +750,7 @@ static void lite_cache_owner(struct sqlite_store *ls, const char *type, const ch
 	unsigned char v[KVCACHE_VALUE_SIZE] = {0};
 	if (!ls->is_writing)
 		return;
-	snprintf((char *)v, sizeof(v), "%s", pid);
+	str_copy((char *)v, sizeof(v), pid);
 	kvcache_put(&ls->idents, type, value, v);
 }
 
@@ -772,7 +772,7 @@ static int lite_ident_get(struct store *s, const char *type, const char *value,
 		return -1;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		snprintf(profile_id, PROFILE_ID_SIZE, "%s", col_text(st, 0));
+		str_copy(profile_id, PROFILE_ID_SIZE, col_text(st, 0));
 		sqlite3_reset(st);
 		lite_cache_owner(ls, type, value, profile_id);
 		return 1;

@@ -122,7 +122,7 @@ static int profile_create(struct unify *u, struct resolve *rs, const char *custo
 		return -1;
 	p.is_anonymous = custom_id == NULL;
 	if (custom_id)
-		snprintf(p.custom_id, sizeof(p.custom_id), "%s", custom_id);
+		str_copy(p.custom_id, sizeof(p.custom_id), custom_id);
 	p.created_at_ms = rs->r->timestamp_ms;
 	if (s->ops->profile_insert(s, &p))
 		return -1;

@@ -179,6 +179,13 @@ int secret_equal(const char *a, size_t a_len, const char *b, size_t b_len)
 	return diff == 0;
 }
 
+void str_copy(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 void err_set(char *err, size_t err_size, const char *fmt, ...)
 {
 	va_list ap;

@@ -42,6 +42,11 @@ int64_t backoff_jitter_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uin
 /* 1 when the two secrets are equal; time depends only on the lengths. */
 int secret_equal(const char *a, size_t a_len, const char *b, size_t b_len);
 
+/* Copies src into dst[size], cut to size - 1 bytes and NUL-terminated
+ * (size > 0): snprintf("%s") without the format machinery, for the hot
+ * paths that copy IDs. */
+void str_copy(char *dst, size_t size, const char *src);
+
 /* Writes a message into a caller-owned error buffer (may be NULL). */
 void err_set(char *err, size_t err_size, const char *fmt, ...) HUB_PRINTF(3, 4);
 
