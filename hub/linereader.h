@@ -1,0 +1,38 @@
+/*
+ * linereader.h - reads a stream line by line, holding at most `max` bytes
+ * of a line: a longer line is skipped (reported with its length), never
+ * buffered whole, so one huge line cannot take the memory a bulk load
+ * (import) counts on.  Lines may hold NUL bytes; their length is exact.
+ */
+#ifndef HUB_LINEREADER_H
+#define HUB_LINEREADER_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct line_reader {
+	FILE *in;                /* borrowed */
+	size_t max;              /* the longest line kept, newline excluded */
+	char *line;              /* owned; the current line, NUL-terminated */
+	size_t line_cap;
+	char buf[65536];
+	size_t pos, end;         /* unread bytes of buf */
+	int is_eof;
+};
+
+enum line_result {
+	LINE_ERROR = -1,         /* a read error (ferror) */
+	LINE_END = 0,            /* no more lines */
+	LINE_OK = 1,             /* *line and *len set (newline removed) */
+	LINE_TOO_LONG = 2,       /* longer than max and skipped; *len its length */
+};
+
+void line_reader_init(struct line_reader *r, FILE *in, size_t max);
+void line_reader_free(struct line_reader *r);
+
+/* The next line, in the reader's own buffer: the caller may change it in
+ * place (trim it); it stays valid until the next call.  A last line
+ * without a newline is a line.  Out of memory reads as LINE_ERROR. */
+enum line_result line_reader_next(struct line_reader *r, char **line, size_t *len);
+
+#endif
