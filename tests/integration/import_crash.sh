@@ -6,8 +6,8 @@
 # (tests/tools/gen_records), then the same file again, which must change
 # nothing.  Store B gets the file again and again, each run killed with
 # SIGKILL after a random delay inside the import (5 kills, spread over the
-# file), then one complete run.  Store B's runs commit every 20000 records
-# (--commit-every), so kills land between commits; store A's run commits at
+# file), then one complete run.  Store B's runs commit every tenth of the
+# file (--commit-every), so kills land between commits; store A's run commits at
 # the default size, which must not change the result either.  The dumps
 # (`dump --events all`) must be identical byte for byte; PROFILEHUB_ID_KEY is fixed so both stores make
 # the same profile IDs.  The final run's counts must account for every
@@ -42,6 +42,7 @@ else
 	RECORDS=200000
 fi
 
+COMMIT_EVERY=$((RECORDS / 10))
 T=$(mktemp -d "${TMPDIR:-/tmp}/import_crash.XXXXXX") || fail "mktemp"
 bg_pid=
 # shellcheck disable=SC2317 # called by the trap
@@ -130,7 +131,7 @@ while [ "$kills" -lt "$KILLS" ]; do
 		q=-1 # the store is complete: kill inside the replay of duplicates
 		delay=$(random_in $((dup_ms / 10)) $((dup_ms * 9 / 10 + 1)))
 	fi
-	"$PH" -c "$T/b.yaml" import "$T/records.jsonl" --source s --commit-every 20000 \
+	"$PH" -c "$T/b.yaml" import "$T/records.jsonl" --source s --commit-every "$COMMIT_EVERY" \
 		>/dev/null 2>&1 &
 	bg_pid=$!
 	sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
@@ -156,7 +157,7 @@ while [ "$kills" -lt "$KILLS" ]; do
 done
 
 # ---- the complete run ---------------------------------------------------
-"$PH" -c "$T/b.yaml" import "$T/records.jsonl" --source s --commit-every 20000 \
+"$PH" -c "$T/b.yaml" import "$T/records.jsonl" --source s --commit-every "$COMMIT_EVERY" \
 	>"$T/final.out" 2>"$T/final.err" ||
 	fail "final import exited $?: $(cat "$T/final.err")"
 "$PH" -c "$T/b.yaml" dump --events all >"$T/crashed.jsonl" || fail "dump of the crashed store"
