@@ -213,14 +213,12 @@ oom:
  * covers them all.  A bulk loader keeps more records in flight than a group
  * holds, so the queue is seldom empty and the commits, each of which
  * rewrites every page the group dirtied, become rare.  Only where one
- * writer serializes everything (SQLite): elsewhere every identifier of a
- * group is locked up front (group_lock_identifiers).
+ * writer serializes everything (SQLite; intake_set_bulk): elsewhere every
+ * identifier of a group is locked up front (group_lock_identifiers).
  */
 static void writer_extend_group(struct intake *in, struct intake_batch *last,
 				size_t *n_records)
 {
-	if (!in->store->ops->has_one_writer)
-		return;
 	pthread_mutex_lock(&in->lock);
 	while (in->head && *n_records + in->head->n_records <= in->group_max) {
 		struct intake_batch *b = in->head;
@@ -457,6 +455,11 @@ void intake_stop(struct intake *in)
 
 void intake_set_bulk(struct intake *in, size_t group_max_records)
 {
+	/* several writers (PostgreSQL): every identifier of a group is locked
+	 * up front and a conflict runs the whole group again, so groups stay
+	 * as they are */
+	if (!in->store->ops->has_one_writer)
+		return;
 	pthread_mutex_lock(&in->lock);
 	in->is_bulk = 1;
 	in->group_max = group_max_records ? group_max_records : 1;

@@ -70,7 +70,8 @@ int intake_start(struct intake **out, struct store *store, const struct hub_conf
  * flight: groups grow to group_max_records and take the batches that
  * arrive while they run, so commits are few and large.  Commit latency
  * grows with them: not for request/response callers.  Call before the
- * first submit. */
+ * first submit.  A store with several writers (PostgreSQL) keeps its
+ * groups as they are: this does nothing there. */
 void intake_set_bulk(struct intake *in, size_t group_max_records);
 
 /* Queues a batch.  HUB_OK, HUB_ERR_BUSY (queue full), HUB_ERR_STOPPED. */
