@@ -10,8 +10,9 @@
  * Ideas a reader needs:
  * - JSON payloads (attributes, consent, properties) are parsed once, by the
  *   door; the record keeps references (json_incref) into them, never copies,
- *   except the event properties, kept as the compact text the store writes
- *   (a third of the object's memory, and no dump in the writer).
+ *   except the event properties and set attribute values, kept as the
+ *   compact text the store writes (a third of the objects' memory, and no
+ *   dump in the writer).
  * - Warnings (an invalid attribute dropped) are collected locally and handed
  *   to the caller only when the record is accepted.
  * - Every message starts with the field path and quotes at most 64 bytes of
