@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* an accepted record is complete */
 		if (!r || !r->source || !r->message_id || !record_type_name(r->type))
 			abort();
-		if (r->type == HUB_REC_TRACK && (!r->event_name || !r->properties_json || r->properties_json[0] != '{'))
+		if (r->type == HUB_REC_TRACK &&
+		    (!r->event_name || !r->properties_json || r->properties_json[0] != '{'))
 			abort();
 		if (!r->is_logout && r->type != HUB_REC_ALIAS && !r->custom_id &&
 		    !r->installation_id && r->n_externals == 0)

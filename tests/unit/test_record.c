@@ -884,14 +884,16 @@ static void test_array_attribute_of_25_kept_26_dropped(void)
 	struct record_warnings w = {0};
 	struct record *r = NULL;
 	char err[256] = "", *items, *s;
+	json_t *arr;
 
 	items = repeat("\"t\",", 25);
 	items[strlen(items) - 1] = '\0';
 	CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, &w, err, sizeof(err), FMT_TAGS, items), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(r->n_attrs, 1);
 	CU_ASSERT_EQUAL(r->attrs[0].type, ATTR_ARRAY);
-	CU_ASSERT_EQUAL(r->attrs[0].value_json[0], '[');
-	CU_ASSERT_EQUAL(strlen(r->attrs[0].value_json), strlen(items) + 2); /* [items] */
+	arr = json_loads(r->attrs[0].value_json, 0, NULL);
+	CU_ASSERT_EQUAL(json_array_size(arr), 25);
+	json_decref(arr);
 	record_free(r);
 	CU_ASSERT(asprintf(&s, "%s,\"u\"", items) > 0);
 	CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, &w, err, sizeof(err), FMT_TAGS, s), HUB_OK);
