@@ -108,12 +108,7 @@ for s in mp serial; do
 	jq -r 'select(.custom_id != null) | .custom_id' "$T/$s.dump" | sort >"$T/$s.customs"
 	jq -r '.events[] | .message_id' "$T/$s.dump" | sort >"$T/$s.events"
 done
-[ -s "$T/serial.customs" ] || fail "the serial replay has no known profile"
-cmp -s "$T/mp.customs" "$T/serial.customs" ||
-	fail "custom_ids differ from the serial replay: $(diff "$T/mp.customs" "$T/serial.customs" | head -5)"
-cmp -s "$T/mp.events" "$T/serial.events" ||
-	fail "events differ from the serial replay: $(diff "$T/mp.events" "$T/serial.events" | head -5)"
-[ -z "$(uniq -d "$T/mp.events")" ] || fail "an event is stored twice: $(uniq -d "$T/mp.events" | head -3)"
+pg_matches_serial
 echo "  $(wc -l <"$T/mp.customs") custom_ids, $(wc -l <"$T/mp.events") events, $(one applied) applied"
 
 [ $fails -eq 0 ]

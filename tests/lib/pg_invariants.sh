@@ -1,6 +1,20 @@
 # pg_invariants.sh - the identity invariants of a PostgreSQL store schema,
 # for the multi-process tests (pg_multiprocess.sh, pg_multiprocess_http.sh).
-# Sourced; the caller defines sql() (one query, unaligned tuples) and fail().
+# Sourced; the caller defines sql() (one query, unaligned tuples), fail()
+# and $T (its temp dir).
+
+# pg_matches_serial: the multi-process store's live custom_ids and stored
+# events ($T/mp.customs, $T/mp.events; sorted) equal a serial replay's
+# ($T/serial.*), and no event is stored twice; fail()s otherwise.
+pg_matches_serial() {
+	[ -s "$T/serial.customs" ] || fail "the serial replay has no known profile"
+	cmp -s "$T/mp.customs" "$T/serial.customs" ||
+		fail "custom_ids differ from the serial replay: $(diff "$T/mp.customs" "$T/serial.customs" | head -5)"
+	cmp -s "$T/mp.events" "$T/serial.events" ||
+		fail "events differ from the serial replay: $(diff "$T/mp.events" "$T/serial.events" | head -5)"
+	[ -z "$(uniq -d "$T/mp.events")" ] ||
+		fail "an event is stored twice: $(uniq -d "$T/mp.events" | head -3)"
+}
 
 # pg_identity_invariants SCHEMA: fail()s for each invariant broken: never two
 # live profiles with one custom_id, every identifier (so every installation)
