@@ -802,7 +802,11 @@ int http_start(struct http_server **out, const struct http_context *ctx, char *e
 	struct http_server *srv;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+	/* poll(), not epoll: MHD_quiesce_daemon() on an epoll pool races
+	 * with the pool's threads over the listener's epoll entry, and
+	 * libmicrohttpd 0.9.75 aborts the process when it loses (see
+	 * http_stop and test_stop_under_load_never_aborts) */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	unsigned threads = cfg->http_threads > 0 ? (unsigned)cfg->http_threads : 4;
 	unsigned max_conn = cfg->http_max_connections > 0 ? (unsigned)cfg->http_max_connections
@@ -905,11 +909,17 @@ void http_stop(struct http_server *srv)
 	if (!srv)
 		return;
 	atomic_store(&srv->stopping, 1);
+	/* The pool's threads let go of the listener only when they next
+	 * wake, so it is closed after MHD_stop_daemon (libmicrohttpd's rule);
+	 * shutting it down refuses new connections at once, and a thread
+	 * still polling it gets EINVAL from accept, which MHD expects. */
 	fd = MHD_quiesce_daemon(srv->daemon);
 	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
+		shutdown(fd, SHUT_RDWR);
 	wait_inflight(srv);
 	waiter_close(srv);
 	MHD_stop_daemon(srv->daemon);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
 	server_free(srv);
 }
