@@ -5,7 +5,7 @@
 #   make run        build and run the hub on conf/hub.yaml
 #   make test       everything CI runs (.ci/run): the suite (unit +
 #                   integration), the suite again under AddressSanitizer +
-#                   UBSan, then every libFuzzer target for 60 s
+#                   UBSan, then every libFuzzer target for 30 s
 #   make suite      the suite once, on the normal build (the quick loop)
 #   make check      the suite under AddressSanitizer + UBSan
 #   make fuzz       every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each
@@ -137,7 +137,7 @@ suite: $(TEST_BUILD)
 
 # What CI runs: the suite, the suite under the sanitizers, the fuzzers
 # (two at a time on CI's two cores).
-FUZZ_CI_SECONDS ?= 60
+FUZZ_CI_SECONDS ?= 30
 
 test: suite
 	@$(MAKE) --no-print-directory check

@@ -65,11 +65,12 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 		[ -e "$t" ] || continue
 		name=$(basename "$t" .sh)
 		echo "=== integration: $name"
+		t0=$(date +%s)
 		if sh "$t"; then
-			echo "--- PASS: $name"
+			echo "--- PASS: $name ($(($(date +%s) - t0)) s)"
 			passed=$((passed + 1))
 		else
-			echo "--- FAIL: $name"
+			echo "--- FAIL: $name ($(($(date +%s) - t0)) s)"
 			failed=$((failed + 1))
 			failures="$failures $name"
 		fi
