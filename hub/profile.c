@@ -105,22 +105,19 @@ int profile_apply_attributes(struct store *s, const char *pid, const struct reco
 {
 	for (size_t i = 0; i < r->n_attrs; i++) {
 		const struct record_attr *ra = &r->attrs[i];
-		struct store_attr cur;
-		int found;
+		const char *value = ra->op == ATTR_OP_SET ? ra->value_json : NULL;
+		struct store_attr a = {
+			.key = ra->key, .value_json = value, .type = (int)ra->type,
+			.ts_ms = r->timestamp_ms, .is_deleted = value == NULL,
+			.changed_at_ms = r->timestamp_ms,
+		};
 
 		if (ra->op == ATTR_OP_ARRAY) {
 			if (attr_apply_array(s, pid, ra, r->timestamp_ms))
 				return -1;
-			continue;
+		} else if (s->ops->attr_put_newer(s, pid, &a)) {
+			return -1; /* the store keeps a newer write: an older one never wins */
 		}
-		found = s->ops->attr_get(s, pid, ra->key, &cur);
-		if (found < 0)
-			return -1;
-		if (found && r->timestamp_ms < cur.ts_ms)
-			continue; /* an older write never wins */
-		if (attr_store(s, pid, ra->key, ra->op == ATTR_OP_SET ? ra->value_json : NULL,
-			       (int)ra->type, r->timestamp_ms))
-			return -1;
 	}
 	return 0;
 }
@@ -139,21 +136,14 @@ static const char *consent_text(enum consent_state st)
 static int consent_apply_one(struct store *s, const char *pid, const char *channel,
 			     enum consent_state st, const struct record *r)
 {
-	struct store_consent cur, c;
-	int found;
+	struct store_consent c = {
+		.channel = channel, .state = consent_text(st), .ts_ms = r->timestamp_ms,
+		.source = r->source,
+	};
 
 	if (st == CONSENT_ABSENT)
 		return 0;
-	found = s->ops->consent_get(s, pid, channel, &cur);
-	if (found < 0)
-		return -1;
-	if (found && r->timestamp_ms < cur.ts_ms)
-		return 0;
-	c.channel = channel;
-	c.state = consent_text(st);
-	c.ts_ms = r->timestamp_ms;
-	c.source = r->source;
-	return s->ops->consent_put(s, pid, &c);
+	return s->ops->consent_put_newer(s, pid, &c); /* an older state never wins */
 }
 
 int profile_apply_consent(struct store *s, const char *pid, const struct record *r)

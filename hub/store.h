@@ -194,6 +194,10 @@ struct store_ops {
 	int (*attr_get)(struct store *s, const char *profile_id, const char *key,
 			struct store_attr *out);      /* 1 found */
 	int (*attr_put)(struct store *s, const char *profile_id, const struct store_attr *a);
+	/* attr_put unless the stored write is newer (its ts > a->ts_ms; a
+	 * tie writes a): last-write-wins in one statement, no read first */
+	int (*attr_put_newer)(struct store *s, const char *profile_id,
+			      const struct store_attr *a);
 	int (*attr_list)(struct store *s, const char *profile_id,
 			 store_attr_cb cb, void *ctx);  /* sorted by key */
 	int (*attr_delete_profile)(struct store *s, const char *profile_id);
@@ -205,6 +209,9 @@ struct store_ops {
 	int (*consent_get)(struct store *s, const char *profile_id, const char *channel,
 			   struct store_consent *out); /* 1 found */
 	int (*consent_put)(struct store *s, const char *profile_id, const struct store_consent *c);
+	/* consent_put unless the stored state is newer (ts > c->ts_ms) */
+	int (*consent_put_newer)(struct store *s, const char *profile_id,
+				 const struct store_consent *c);
 	int (*consent_list)(struct store *s, const char *profile_id,
 			    store_consent_cb cb, void *ctx);
 	int (*consent_delete_profile)(struct store *s, const char *profile_id);

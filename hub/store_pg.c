@@ -144,8 +144,8 @@ enum stmt_id {
 	S_IDENT_GET, S_IDENT_GET_LOCKED, S_IDENT_PUT, S_IDENT_DELETE, S_IDENT_COUNT,
 	S_IDENT_COUNT_ALL, S_IDENT_LIST, S_IDENT_REASSIGN, S_INSTALL_TOUCH,
 	S_IDENT_DELETE_PROFILE, S_IDENT_LOCK, S_IDENT_LOCK_OWNERS, S_IDENT_STATE, S_IDENT_LOCK_ONE,
-	S_ATTR_GET, S_ATTR_PUT, S_ATTR_LIST, S_ATTR_DELETE_PROFILE, S_ATTR_FIND,
-	S_CONSENT_GET, S_CONSENT_PUT, S_CONSENT_LIST, S_CONSENT_DELETE_PROFILE,
+	S_ATTR_GET, S_ATTR_PUT, S_ATTR_PUT_NEWER, S_ATTR_LIST, S_ATTR_DELETE_PROFILE, S_ATTR_FIND,
+	S_CONSENT_GET, S_CONSENT_PUT, S_CONSENT_PUT_NEWER, S_CONSENT_LIST, S_CONSENT_DELETE_PROFILE,
 	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
 	S_EVENT_DELETE_PROFILE,
 	S_LOG_APPEND, S_LOG_LIST, S_LOG_DELETE_PROFILE,
@@ -221,6 +221,12 @@ static const char *const stmt_sql[S_COUNT] = {
 		       " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(profile_id, key) DO UPDATE"
 		       " SET value = excluded.value, type = excluded.type, ts = excluded.ts,"
 		       " deleted = excluded.deleted, changed_at = excluded.changed_at",
+	[S_ATTR_PUT_NEWER] = "INSERT INTO attributes(profile_id, key, value, type, ts, deleted,"
+			     " changed_at) VALUES($1, $2, $3, $4, $5, $6, $7)"
+			     " ON CONFLICT(profile_id, key) DO UPDATE"
+			     " SET value = excluded.value, type = excluded.type, ts = excluded.ts,"
+			     " deleted = excluded.deleted, changed_at = excluded.changed_at"
+			     " WHERE attributes.ts <= excluded.ts",
 	[S_ATTR_LIST] = "SELECT key, value, type, ts, deleted, changed_at FROM attributes"
 			" WHERE profile_id = $1 ORDER BY key",
 	[S_ATTR_DELETE_PROFILE] = "DELETE FROM attributes WHERE profile_id = $1",
@@ -236,6 +242,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_CONSENT_PUT] = "INSERT INTO consent(profile_id, channel, state, ts, source)"
 			  " VALUES($1, $2, $3, $4, $5) ON CONFLICT(profile_id, channel) DO UPDATE"
 			  " SET state = excluded.state, ts = excluded.ts, source = excluded.source",
+	[S_CONSENT_PUT_NEWER] = "INSERT INTO consent(profile_id, channel, state, ts, source)"
+				" VALUES($1, $2, $3, $4, $5) ON CONFLICT(profile_id, channel)"
+				" DO UPDATE SET state = excluded.state, ts = excluded.ts,"
+				" source = excluded.source WHERE consent.ts <= excluded.ts",
 	[S_CONSENT_LIST] = "SELECT channel, state, ts, source FROM consent WHERE profile_id = $1"
 			   " ORDER BY channel",
 	[S_CONSENT_DELETE_PROFILE] = "DELETE FROM consent WHERE profile_id = $1",
@@ -1554,6 +1564,13 @@ static int pg_attr_put(struct store *s, const char *pid, const struct store_attr
 		    a->type, a->ts_ms, a->is_deleted, a->changed_at_ms);
 }
 
+static int pg_attr_put_newer(struct store *s, const char *pid, const struct store_attr *a)
+{
+	return command(pgs(s), S_ATTR_PUT_NEWER, "sssdidi", pid, a->key,
+		       a->is_deleted ? NULL : a->value_json, a->type, a->ts_ms, a->is_deleted,
+		       a->changed_at_ms);
+}
+
 static int pg_attr_list(struct store *s, const char *pid, store_attr_cb cb, void *ctx)
 {
 	PGresult *res = run(pgs(s), S_ATTR_LIST, "s", pid);
@@ -1607,6 +1624,12 @@ static int pg_consent_get(struct store *s, const char *pid, const char *channel,
 static int pg_consent_put(struct store *s, const char *pid, const struct store_consent *c)
 {
 	return command(pgs(s), S_CONSENT_PUT, "sssis", pid, c->channel, c->state, c->ts_ms, c->source);
+}
+
+static int pg_consent_put_newer(struct store *s, const char *pid, const struct store_consent *c)
+{
+	return command(pgs(s), S_CONSENT_PUT_NEWER, "sssis", pid, c->channel, c->state, c->ts_ms,
+		       c->source);
 }
 
 static int pg_consent_list(struct store *s, const char *pid, store_consent_cb cb, void *ctx)
@@ -1970,11 +1993,13 @@ static const struct store_ops pg_ops = {
 	.ident_delete_profile = pg_ident_delete_profile,
 	.attr_get = pg_attr_get,
 	.attr_put = pg_attr_put,
+	.attr_put_newer = pg_attr_put_newer,
 	.attr_list = pg_attr_list,
 	.attr_delete_profile = pg_attr_delete_profile,
 	.attr_find_profiles = pg_attr_find_profiles,
 	.consent_get = pg_consent_get,
 	.consent_put = pg_consent_put,
+	.consent_put_newer = pg_consent_put_newer,
 	.consent_list = pg_consent_list,
 	.consent_delete_profile = pg_consent_delete_profile,
 	.event_insert = pg_event_insert,

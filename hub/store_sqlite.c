@@ -122,8 +122,8 @@ enum stmt_id {
 	S_PROFILE_ITER,
 	S_IDENT_GET, S_IDENT_PUT, S_IDENT_DELETE, S_IDENT_COUNT, S_IDENT_COUNT_ALL,
 	S_IDENT_LIST, S_IDENT_REASSIGN, S_INSTALL_TOUCH, S_IDENT_DELETE_PROFILE,
-	S_ATTR_GET, S_ATTR_PUT, S_ATTR_LIST, S_ATTR_DELETE_PROFILE, S_ATTR_FIND,
-	S_CONSENT_GET, S_CONSENT_PUT, S_CONSENT_LIST, S_CONSENT_DELETE_PROFILE,
+	S_ATTR_GET, S_ATTR_PUT, S_ATTR_PUT_NEWER, S_ATTR_LIST, S_ATTR_DELETE_PROFILE, S_ATTR_FIND,
+	S_CONSENT_GET, S_CONSENT_PUT, S_CONSENT_PUT_NEWER, S_CONSENT_LIST, S_CONSENT_DELETE_PROFILE,
 	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
 	S_EVENT_DELETE_PROFILE,
 	S_LOG_APPEND, S_LOG_LIST, S_LOG_DELETE_PROFILE,
@@ -183,6 +183,12 @@ static const char *const stmt_sql[S_COUNT] = {
 		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(profile_id, key) DO UPDATE"
 		       " SET value = excluded.value, type = excluded.type, ts = excluded.ts,"
 		       " deleted = excluded.deleted, changed_at = excluded.changed_at",
+	[S_ATTR_PUT_NEWER] = "INSERT INTO attributes(profile_id, key, value, type, ts, deleted,"
+			     " changed_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+			     " ON CONFLICT(profile_id, key) DO UPDATE"
+			     " SET value = excluded.value, type = excluded.type, ts = excluded.ts,"
+			     " deleted = excluded.deleted, changed_at = excluded.changed_at"
+			     " WHERE attributes.ts <= excluded.ts",
 	[S_ATTR_LIST] = "SELECT key, value, type, ts, deleted, changed_at FROM attributes"
 			" WHERE profile_id = ?1 ORDER BY key",
 	[S_ATTR_DELETE_PROFILE] = "DELETE FROM attributes WHERE profile_id = ?1",
@@ -196,6 +202,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_CONSENT_PUT] = "INSERT INTO consent(profile_id, channel, state, ts, source)"
 			  " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(profile_id, channel) DO UPDATE"
 			  " SET state = excluded.state, ts = excluded.ts, source = excluded.source",
+	[S_CONSENT_PUT_NEWER] = "INSERT INTO consent(profile_id, channel, state, ts, source)"
+				" VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(profile_id, channel)"
+				" DO UPDATE SET state = excluded.state, ts = excluded.ts,"
+				" source = excluded.source WHERE consent.ts <= excluded.ts",
 	[S_CONSENT_LIST] = "SELECT channel, state, ts, source FROM consent WHERE profile_id = ?1"
 			   " ORDER BY channel",
 	[S_CONSENT_DELETE_PROFILE] = "DELETE FROM consent WHERE profile_id = ?1",
@@ -913,6 +923,13 @@ static int lite_attr_put(struct store *s, const char *pid, const struct store_at
 		   a->type, a->ts_ms, a->is_deleted, a->changed_at_ms);
 }
 
+static int lite_attr_put_newer(struct store *s, const char *pid, const struct store_attr *a)
+{
+	return RUN(lite(s), S_ATTR_PUT_NEWER, "sssdidi", pid, a->key,
+		   a->is_deleted ? NULL : a->value_json, a->type, a->ts_ms, a->is_deleted,
+		   a->changed_at_ms);
+}
+
 static int lite_attr_list(struct store *s, const char *pid, store_attr_cb cb, void *ctx)
 {
 	struct sqlite_store *ls = lite(s);
@@ -972,6 +989,12 @@ static int lite_consent_get(struct store *s, const char *pid, const char *channe
 static int lite_consent_put(struct store *s, const char *pid, const struct store_consent *c)
 {
 	return RUN(lite(s), S_CONSENT_PUT, "sssis", pid, c->channel, c->state, c->ts_ms, c->source);
+}
+
+static int lite_consent_put_newer(struct store *s, const char *pid, const struct store_consent *c)
+{
+	return RUN(lite(s), S_CONSENT_PUT_NEWER, "sssis", pid, c->channel, c->state, c->ts_ms,
+		   c->source);
 }
 
 static int lite_consent_list(struct store *s, const char *pid, store_consent_cb cb, void *ctx)
@@ -1324,11 +1347,13 @@ static const struct store_ops sqlite_ops = {
 	.ident_delete_profile = lite_ident_delete_profile,
 	.attr_get = lite_attr_get,
 	.attr_put = lite_attr_put,
+	.attr_put_newer = lite_attr_put_newer,
 	.attr_list = lite_attr_list,
 	.attr_delete_profile = lite_attr_delete_profile,
 	.attr_find_profiles = lite_attr_find_profiles,
 	.consent_get = lite_consent_get,
 	.consent_put = lite_consent_put,
+	.consent_put_newer = lite_consent_put_newer,
 	.consent_list = lite_consent_list,
 	.consent_delete_profile = lite_consent_delete_profile,
 	.event_insert = lite_event_insert,

@@ -513,6 +513,63 @@ static void test_consent_keeps_unset_state_as_null(void)
 	world_stop(&w);
 }
 
+/* attr_put_newer / consent_put_newer: the stored write stays when it is
+ * newer; a tie or a newer write replaces it; a delete is a write too. */
+static void test_put_newer_keeps_the_later_write_ties_replace(void)
+{
+	WORLD(w);
+	struct store_attr a = {.key = "plan", .value_json = "\"gold\"", .ts_ms = 200,
+			       .changed_at_ms = 200};
+	struct store_consent c = {.channel = "email_marketing", .state = "subscribed",
+				  .ts_ms = 200, .source = "web"};
+	struct store_attr got;
+	struct store_consent gc;
+
+	OK(s->ops->begin(s));
+	put_profile(s, "p_1", 1, NULL);
+	OK(s->ops->attr_put_newer(s, "p_1", &a)); /* none stored: written */
+	a.value_json = "\"old\"";
+	a.ts_ms = a.changed_at_ms = 100;
+	OK(s->ops->attr_put_newer(s, "p_1", &a)); /* older: kept out */
+	CU_ASSERT_EQUAL(s->ops->attr_get(s, "p_1", "plan", &got), 1);
+	CU_ASSERT_STRING_EQUAL(got.value_json, "\"gold\"");
+	CU_ASSERT_EQUAL(got.ts_ms, 200);
+	a.value_json = "\"tie\"";
+	a.ts_ms = a.changed_at_ms = 200;
+	OK(s->ops->attr_put_newer(s, "p_1", &a)); /* a tie: the later arrival wins */
+	CU_ASSERT_EQUAL(s->ops->attr_get(s, "p_1", "plan", &got), 1);
+	CU_ASSERT_STRING_EQUAL(got.value_json, "\"tie\"");
+	a.value_json = NULL;
+	a.is_deleted = 1;
+	a.ts_ms = a.changed_at_ms = 300;
+	OK(s->ops->attr_put_newer(s, "p_1", &a)); /* a newer delete: a tombstone */
+	a.value_json = "\"back\"";
+	a.is_deleted = 0;
+	a.ts_ms = a.changed_at_ms = 250;
+	OK(s->ops->attr_put_newer(s, "p_1", &a)); /* older than the tombstone */
+	CU_ASSERT_EQUAL(s->ops->attr_get(s, "p_1", "plan", &got), 1);
+	CU_ASSERT_PTR_NULL(got.value_json);
+	CU_ASSERT_EQUAL(got.is_deleted, 1);
+	CU_ASSERT_EQUAL(got.ts_ms, 300);
+
+	OK(s->ops->consent_put_newer(s, "p_1", &c));
+	c.state = "unsubscribed";
+	c.ts_ms = 100;
+	c.source = "crm";
+	OK(s->ops->consent_put_newer(s, "p_1", &c)); /* older: kept out */
+	CU_ASSERT_EQUAL(s->ops->consent_get(s, "p_1", "email_marketing", &gc), 1);
+	CU_ASSERT_STRING_EQUAL(gc.state, "subscribed");
+	CU_ASSERT_STRING_EQUAL(gc.source, "web");
+	c.ts_ms = 200;
+	OK(s->ops->consent_put_newer(s, "p_1", &c)); /* a tie replaces */
+	CU_ASSERT_EQUAL(s->ops->consent_get(s, "p_1", "email_marketing", &gc), 1);
+	CU_ASSERT_STRING_EQUAL(gc.state, "unsubscribed");
+	CU_ASSERT_STRING_EQUAL(gc.source, "crm");
+	CU_ASSERT_EQUAL(gc.ts_ms, 200);
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
 /* ---- events ------------------------------------------------------------- */
 
 static void test_events_list_newest_first_and_page_with_before(void)
@@ -1323,6 +1380,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_install_touch_keeps_what_a_record_leaves_unset),
 	   TEST(test_attributes_put_get_list_and_find),
 	   TEST(test_consent_keeps_unset_state_as_null),
+	   TEST(test_put_newer_keeps_the_later_write_ties_replace),
 	   TEST(test_events_list_newest_first_and_page_with_before),
 	   TEST(test_identity_log_lists_in_append_order_with_the_other_side),
 	   TEST(test_outbox_reads_in_seq_order_after_a_cursor),
