@@ -115,8 +115,8 @@ int profile_apply_attributes(struct store *s, const char *pid, const struct reco
 		if (ra->op == ATTR_OP_ARRAY) {
 			if (attr_apply_array(s, pid, ra, r->timestamp_ms))
 				return -1;
-		} else if (s->ops->attr_put_newer(s, pid, &a)) {
-			return -1; /* the store keeps a newer write: an older one never wins */
+		} else if (s->ops->attr_put_newer(s, pid, &a)) { /* an older write never wins */
+			return -1;
 		}
 	}
 	return 0;
