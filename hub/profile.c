@@ -57,15 +57,13 @@ static void array_apply_ops(json_t *arr, const json_t *add, const json_t *remove
 	}
 }
 
-/* value_json NULL: a delete (a tombstone with the time). */
-static int attr_store(struct store *s, const char *pid, const char *key, const char *value_json,
-		      int type, int64_t ts)
+/* A write of key at ts; value_json NULL: a delete (a tombstone with the time). */
+static struct store_attr attr_write(const char *key, const char *value_json, int type, int64_t ts)
 {
-	struct store_attr a = {
+	return (struct store_attr){
 		.key = key, .value_json = value_json, .type = type, .ts_ms = ts,
 		.is_deleted = value_json == NULL, .changed_at_ms = ts,
 	};
-	return s->ops->attr_put(s, pid, &a);
 }
 
 static int attr_apply_array(struct store *s, const char *pid, const struct record_attr *ra,
@@ -90,9 +88,10 @@ static int attr_apply_array(struct store *s, const char *pid, const struct recor
 	if (json_array_size(arr) > RECORD_ATTR_ARRAY_MAX)
 		log_warn("unify", "attribute %s on %s: array op result has %zu items (max %d); not applied",
 			 ra->key, pid, json_array_size(arr), RECORD_ATTR_ARRAY_MAX);
-	else if ((text = json_dumps(arr, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL)))
-		rc = attr_store(s, pid, ra->key, text, ATTR_ARRAY, new_ts);
-	else {
+	else if ((text = json_dumps(arr, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL))) {
+		struct store_attr a = attr_write(ra->key, text, ATTR_ARRAY, new_ts);
+		rc = s->ops->attr_put(s, pid, &a);
+	} else {
 		err_set(s->err, sizeof(s->err), "out of memory");
 		rc = -1;
 	}
@@ -105,12 +104,8 @@ int profile_apply_attributes(struct store *s, const char *pid, const struct reco
 {
 	for (size_t i = 0; i < r->n_attrs; i++) {
 		const struct record_attr *ra = &r->attrs[i];
-		const char *value = ra->op == ATTR_OP_SET ? ra->value_json : NULL;
-		struct store_attr a = {
-			.key = ra->key, .value_json = value, .type = (int)ra->type,
-			.ts_ms = r->timestamp_ms, .is_deleted = value == NULL,
-			.changed_at_ms = r->timestamp_ms,
-		};
+		struct store_attr a = attr_write(ra->key, ra->op == ATTR_OP_SET ? ra->value_json : NULL,
+						 (int)ra->type, r->timestamp_ms);
 
 		if (ra->op == ATTR_OP_ARRAY) {
 			if (attr_apply_array(s, pid, ra, r->timestamp_ms))
