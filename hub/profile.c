@@ -104,15 +104,17 @@ int profile_apply_attributes(struct store *s, const char *pid, const struct reco
 {
 	for (size_t i = 0; i < r->n_attrs; i++) {
 		const struct record_attr *ra = &r->attrs[i];
-		struct store_attr a = attr_write(ra->key, ra->op == ATTR_OP_SET ? ra->value_json : NULL,
-						 (int)ra->type, r->timestamp_ms);
+		struct store_attr a;
 
 		if (ra->op == ATTR_OP_ARRAY) {
 			if (attr_apply_array(s, pid, ra, r->timestamp_ms))
 				return -1;
-		} else if (s->ops->attr_put_newer(s, pid, &a)) { /* an older write never wins */
-			return -1;
+			continue;
 		}
+		a = attr_write(ra->key, ra->op == ATTR_OP_SET ? ra->value_json : NULL, (int)ra->type,
+			       r->timestamp_ms);
+		if (s->ops->attr_put_newer(s, pid, &a)) /* an older write never wins */
+			return -1;
 	}
 	return 0;
 }
