@@ -351,6 +351,38 @@ static int consent_row_collect(void *ctx, const struct store_consent *c)
 	return 0;
 }
 
+struct own_log {
+	json_t *log;
+	const char *profile_id;
+};
+
+/* log_collect for the rows written on profile_id itself: the rows that
+ * only name it as the other profile are listed with their own profile. */
+static int own_log_collect(void *ctx, const struct store_log_entry *e)
+{
+	struct own_log *o = ctx;
+	return strcmp(e->profile_id, o->profile_id) == 0 ? log_collect(o->log, e) : 0;
+}
+
+/* The identity log of the profile, then of each profile merged into it
+ * (the document's sorted list): a merge moves attributes, consent and
+ * events, but each profile keeps its own log rows. */
+static int access_log_collect(struct store *s, const char *pid, const json_t *merged,
+			      json_t *log)
+{
+	size_t i;
+	json_t *id;
+
+	if (s->ops->log_list(s, pid, log_collect, log))
+		return -1;
+	json_array_foreach(merged, i, id) {
+		struct own_log o = {log, json_string_value(id)};
+		if (s->ops->log_list(s, o.profile_id, own_log_collect, &o))
+			return -1;
+	}
+	return 0;
+}
+
 int profile_access_build(struct store *s, const char *pid, json_t **out)
 {
 	json_t *doc = NULL, *log = json_array(), *attrs = json_array(), *consent = json_array();
@@ -360,7 +392,7 @@ int profile_access_build(struct store *s, const char *pid, json_t **out)
 	if (rc <= 0)
 		goto out;
 	rc = -1;
-	if (s->ops->log_list(s, pid, log_collect, log) ||
+	if (access_log_collect(s, pid, json_object_get(doc, "merged_from"), log) ||
 	    s->ops->attr_list(s, pid, attr_row_collect, attrs) ||
 	    s->ops->consent_list(s, pid, consent_row_collect, consent))
 		goto out;

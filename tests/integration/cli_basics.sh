@@ -81,6 +81,21 @@ cfg="$T/08-email-not-a-merge-key.yaml"
 "$HUB" -c "$cfg" profile --custom-id C1 >/dev/null 2>&1 && fail "erased profile still found"
 [ "$("$HUB" -c "$cfg" dump | wc -l)" -eq 1 ] || fail "erase should leave one profile"
 
+# privacy access also lists the identity log of the profiles merged into it
+cfg="$T/access.yaml"
+printf 'store: {path: %s/access.db}\n' "$T" >"$cfg"
+{
+	echo '{"type":"track","message_id":"m1","timestamp":"2026-01-01T00:00:00Z","identifiers":{"installation_id":"I1"},"event":{"name":"e"}}'
+	echo '{"type":"identify","message_id":"m2","timestamp":"2026-01-01T00:01:00Z","identifiers":{"custom_id":"C1","installation_id":"I0"}}'
+	echo '{"type":"identify","message_id":"m3","timestamp":"2026-01-01T00:02:00Z","identifiers":{"custom_id":"C1","installation_id":"I1"}}'
+} >"$T/access.jsonl"
+"$HUB" -c "$cfg" import "$T/access.jsonl" --source test >/dev/null || fail "access: import"
+"$HUB" -c "$cfg" privacy access --custom-id C1 >"$T/access.json" || fail "access: privacy access"
+jq -e '.profiles[0] | .profile.profile_id as $live | .identity_log |
+	any(.profile_id != $live and .action == "create" and .value == "I1") and
+	(map(select(.action == "merge")) | length == 1 and .[0].profile_id == $live)' "$T/access.json" >/dev/null ||
+	fail "privacy access misses the merged profile's identity log: $(cat "$T/access.json")"
+
 # import --format <plugin>: a source's own format through its plugin
 cfg="$T/plugins.yaml"
 printf 'store: {path: %s/plugins.db}\nsources:\n  - name: web\n    plugin: segment\n    write_keys: ["k"]\n' "$T" >"$cfg"
