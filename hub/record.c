@@ -362,8 +362,7 @@ static hub_rc rules_logout(struct builder *b)
 	hub_free(r->custom_id);
 	r->custom_id = NULL;
 	externals_drop(r);
-	if (r->type == HUB_REC_LOGOUT)
-		b->email = b->phone = NULL;
+	b->email = b->phone = NULL; /* either form looks only at the installation */
 	if (!r->installation_id)
 		return reject(b, "identifiers.installation_id: required for logout");
 	return HUB_OK;
