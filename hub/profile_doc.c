@@ -54,8 +54,8 @@ static int ident_collect(void *ctx, const struct store_ident *id)
 		json_object_set_new(inst, "push_enabled",
 				    id->push_enabled < 0 ? json_null() : json_boolean(id->push_enabled));
 		json_array_append_new(acc->installations, inst);
-		if (id->push_enabled == 1)
-			push_platform_add(acc->push, id->platform ? id->platform : "unknown");
+		if (id->push_enabled == 1 && id->platform) /* a platform to list */
+			push_platform_add(acc->push, id->platform);
 	} else {
 		json_t *list = json_object_get(acc->others, id->type);
 		if (!list) {

@@ -96,6 +96,14 @@ jq -e '.profiles[0] | .profile.profile_id as $live | .identity_log |
 	(map(select(.action == "merge")) | length == 1 and .[0].profile_id == $live)' "$T/access.json" >/dev/null ||
 	fail "privacy access misses the merged profile's identity log: $(cat "$T/access.json")"
 
+# push subscriptions list the platforms of enabled installations, and only those
+printf '%s\n' '{"type":"identify","message_id":"p1","timestamp":"2026-01-01T00:00:00Z","identifiers":{"custom_id":"C2","installation_id":"I7"},"push_enabled":true}' \
+	'{"type":"identify","message_id":"p2","timestamp":"2026-01-01T00:01:00Z","identifiers":{"custom_id":"C2","installation_id":"I8"},"platform":"ios","push_enabled":true}' \
+	>"$T/push.jsonl"
+"$HUB" -c "$cfg" import "$T/push.jsonl" --source test >/dev/null || fail "push: import"
+"$HUB" -c "$cfg" profile --custom-id C2 | jq -e '.subscriptions.push == ["ios"]' >/dev/null ||
+	fail "push subscriptions: $("$HUB" -c "$cfg" profile --custom-id C2 | jq -c .subscriptions)"
+
 # import --format <plugin>: a source's own format through its plugin
 cfg="$T/plugins.yaml"
 printf 'store: {path: %s/plugins.db}\nsources:\n  - name: web\n    plugin: segment\n    write_keys: ["k"]\n' "$T" >"$cfg"

@@ -63,6 +63,36 @@ static int has_duplicates(const json_t *arr)
 	return 0;
 }
 
+/* IDENTITY.md 5: the push subscriptions are the platforms with at least
+ * one enabled installation, each once. */
+static int push_differs(const json_t *insts, const json_t *push)
+{
+	size_t i, n_listed = 0;
+	json_t *v;
+
+	if (!json_is_array(push) || has_duplicates(push))
+		return 1;
+	json_array_foreach(insts, i, v) {
+		const json_t *platform = json_object_get(v, "platform");
+		int listed = 0;
+		if (!json_is_true(json_object_get(v, "push_enabled")) || !json_is_string(platform))
+			continue;
+		for (size_t j = 0; j < json_array_size(push); j++)
+			listed |= json_equal(platform, json_array_get(push, j));
+		if (!listed)
+			return 1;
+	}
+	/* and nothing else: every listed platform has an enabled installation */
+	for (size_t j = 0; j < json_array_size(push); j++) {
+		int found = 0;
+		json_array_foreach(insts, i, v)
+			found |= json_is_true(json_object_get(v, "push_enabled")) &&
+				 json_equal(json_object_get(v, "platform"), json_array_get(push, j));
+		n_listed += (size_t)found;
+	}
+	return n_listed != json_array_size(push);
+}
+
 int doccheck_rules(const json_t *doc, int all_events, char *err, size_t err_size)
 {
 	const json_t *custom = json_object_get(doc, "custom_id");
@@ -110,6 +140,8 @@ int doccheck_rules(const json_t *doc, int all_events, char *err, size_t err_size
 		if (!found)
 			FAIL("installation %s not in identifiers", json_string_value(iid));
 	}
+	if (push_differs(insts, json_object_get(subs, "push")))
+		FAIL("subscriptions.push is not the platforms of the push-enabled installations");
 	for (i = 0; i < json_array_size(events); i++)
 		for (size_t j = i + 1; j < json_array_size(events); j++) {
 			json_t *a = json_array_get(events, i), *b = json_array_get(events, j);
