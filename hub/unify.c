@@ -167,14 +167,24 @@ static int below_limit(struct unify *u, const char *pid, const char *type)
 
 /* ---- merges ---------------------------------------------------------- */
 
+/* IDENTITY.md 3, caps: a merge a cap stops is logged.  Profile IDs and
+ * the message ID only (no identifier values: they are personal data).
+ * Returns 0, "not allowed", for merge_allowed. */
+static int cap_warn(const struct record *r, const char *profile_id, const char *why)
+{
+	log_warn("unify", "%s %s (%s): no merge with profile %s: %s", record_type_name(r->type),
+		 r->message_id, r->source, profile_id, why);
+	return 0;
+}
+
 /*
  * Whether profiles[0..n) may all become one (IDENTITY.md section 3, caps and
  * section 9): at most one known, every merge count below the cap (the
  * survivor's after n-1 more merges), the union of identifiers within the
  * 1000 cap and within each external id's limit.  1 yes, 0 no, -1 error.
  */
-static int merge_allowed(struct unify *u, const struct store_profile *profiles, size_t n,
-			 size_t survivor)
+static int merge_allowed(struct unify *u, const struct record *r,
+			 const struct store_profile *profiles, size_t n, size_t survivor)
 {
 	struct store *s = u->store;
 	int n_known = 0, total = 0;
@@ -184,16 +194,18 @@ static int merge_allowed(struct unify *u, const struct store_profile *profiles, 
 		if (!profiles[i].is_anonymous)
 			n_known++;
 		if (i != survivor && profiles[i].merge_count >= UNIFY_MAX_MERGES)
-			return 0;
+			return cap_warn(r, profiles[i].id, "its merge count is at the cap of 100");
 		count = s->ops->ident_count_all(s, profiles[i].id);
 		if (count < 0)
 			return -1;
 		total += count;
 	}
-	if (n_known > 1 || total > UNIFY_MAX_IDENTIFIERS)
+	if (n_known > 1)
 		return 0;
+	if (total > UNIFY_MAX_IDENTIFIERS)
+		return cap_warn(r, profiles[survivor].id, "the merged profile would hold over 1000 identifiers");
 	if (profiles[survivor].merge_count + (int)(n - 1) > UNIFY_MAX_MERGES)
-		return 0;
+		return cap_warn(r, profiles[survivor].id, "its merge count would pass the cap of 100");
 	for (size_t k = 0; k < u->n_external_ids; k++) {
 		int sum = 0;
 		for (size_t i = 0; i < n; i++) {
@@ -241,7 +253,7 @@ static int try_merge_pair(struct unify *u, struct resolve *rs, const char *absor
 
 	if (profile_load(u, survivor, &pair[0]) || profile_load(u, absorbed, &pair[1]))
 		return -1;
-	ok = merge_allowed(u, pair, 2, 0);
+	ok = merge_allowed(u, rs->r, pair, 2, 0);
 	if (ok <= 0)
 		return ok;
 	return merge_into(u, rs, absorbed, survivor) ? -1 : 1;
@@ -461,7 +473,7 @@ static int merge_candidates(struct unify *u, struct resolve *rs, const struct ca
 		if (profile_load(u, c->ids[i], &p[i]))
 			goto out;
 	survivor = candidates_survivor(p, c->n);
-	rc = merge_allowed(u, p, c->n, survivor);
+	rc = merge_allowed(u, rs->r, p, c->n, survivor);
 	if (rc <= 0)
 		goto out;
 	memcpy(rs->target, p[survivor].id, PROFILE_ID_SIZE);
@@ -594,8 +606,11 @@ static int resolve_alias(struct unify *u, struct resolve *rs)
 	rc = unify_owner_of(u, "custom_id", prev, pid);
 	if (rc < 0)
 		return -1;
-	if (rc == 1)
-		return 0; /* another known profile: never merged automatically */
+	if (rc == 1) { /* another known profile: never merged automatically */
+		log_warn("unify", "alias %s (%s): refused: previous_id is the custom_id of"
+			 " another profile (%s)", r->message_id, r->source, pid);
+		return 0;
+	}
 	rs->use_install = 1;
 	return resolve_known(u, rs, prev) ? -1 : 1;
 }

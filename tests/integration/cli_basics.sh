@@ -104,6 +104,29 @@ printf '%s\n' '{"type":"identify","message_id":"p1","timestamp":"2026-01-01T00:0
 "$HUB" -c "$cfg" profile --custom-id C2 | jq -e '.subscriptions.push == ["ios"]' >/dev/null ||
 	fail "push subscriptions: $("$HUB" -c "$cfg" profile --custom-id C2 | jq -c .subscriptions)"
 
+# a merge stopped by the 100-merge cap and a refused alias are logged (IDENTITY.md 3)
+cfg="$T/caps.yaml"
+printf 'store: {path: %s/caps.db}\nlog_level: warn\n' "$T" >"$cfg"
+{
+	echo '{"type":"identify","message_id":"c0","timestamp":"2026-01-01T00:00:00Z","identifiers":{"custom_id":"C1"}}'
+	k=1
+	while [ $k -le 101 ]; do
+		echo '{"type":"track","message_id":"t'$k'","timestamp":"2026-01-01T00:00:01Z","identifiers":{"installation_id":"I'$k'"},"event":{"name":"e"}}'
+		echo '{"type":"identify","message_id":"i'$k'","timestamp":"2026-01-01T00:00:02Z","identifiers":{"custom_id":"C1","installation_id":"I'$k'"}}'
+		k=$((k + 1))
+	done
+	echo '{"type":"identify","message_id":"c9","timestamp":"2026-01-01T00:00:03Z","identifiers":{"custom_id":"C9"}}'
+	echo '{"type":"alias","message_id":"a1","timestamp":"2026-01-01T00:00:04Z","previous_id":"C1","identifiers":{"custom_id":"C9"}}'
+} >"$T/caps.jsonl"
+"$HUB" -c "$cfg" import "$T/caps.jsonl" --source test >"$T/caps.out" 2>"$T/caps.err" || fail "caps: import: $(cat "$T/caps.err")"
+grep -q "identify i101 (test): no merge with profile p_[a-z0-9]*: its merge count would pass the cap of 100" "$T/caps.err" ||
+	fail "caps: no warning for the merge past the cap: $(cat "$T/caps.err")"
+[ "$(grep -c "no merge with profile" "$T/caps.err")" -eq 1 ] || fail "caps: one warning expected: $(cat "$T/caps.err")"
+grep -q "alias a1 (test): refused: previous_id is the custom_id of another profile" "$T/caps.err" ||
+	fail "caps: no warning for the refused alias: $(cat "$T/caps.err")"
+grep -q "refused 1," "$T/caps.out" || fail "caps: the alias is counted as refused: $(cat "$T/caps.out")"
+grep -q "C1\|I101" "$T/caps.err" && fail "caps: identifier values in the log: $(cat "$T/caps.err")"
+
 # import --format <plugin>: a source's own format through its plugin
 cfg="$T/plugins.yaml"
 printf 'store: {path: %s/plugins.db}\nsources:\n  - name: web\n    plugin: segment\n    write_keys: ["k"]\n' "$T" >"$cfg"
