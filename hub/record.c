@@ -223,6 +223,9 @@ static hub_rc build_times(struct builder *b)
 		if (in->sent_at_ms < TIME_MIN_MS || in->sent_at_ms > TIME_MAX_MS)
 			return reject(b, "sent_at: out of range");
 		r->timestamp_ms += r->received_at_ms - in->sent_at_ms;
+		if (r->timestamp_ms < TIME_MIN_MS) /* a send time far in the future */
+			return reject(b, "sent_at: the clock-skew correction (received_at - sent_at)"
+					 " puts the timestamp before year 1");
 	}
 	if (r->timestamp_ms > r->received_at_ms + RECORD_FUTURE_CLAMP_MS)
 		r->timestamp_ms = r->received_at_ms;

@@ -1151,7 +1151,14 @@ static void test_from_hub_skew_correction_and_clamp(void)
 	CU_ASSERT_EQUAL_FATAL(from_hub(&rec, R_DEFAULT, &r, NULL, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(r->timestamp_ms, NOW_MS - 5000);
 	record_free(r);
+	/* a send time in year 9999 would move the timestamp before year 1 */
+	rec.timestamp_ms = T0901;
+	rec.sent_at_ms = 253402300799000LL;
+	CU_ASSERT_EQUAL(from_hub(&rec, R_DEFAULT, &r, NULL, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_PTR_NULL(r);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "sent_at: the clock-skew correction"));
 	/* no sent_at: 2 days ahead is clamped to received_at */
+	rec.timestamp_ms = NOW_MS + 48 * HOUR_MS - 5000;
 	rec.sent_at_ms = 0;
 	CU_ASSERT_EQUAL_FATAL(from_hub(&rec, R_DEFAULT, &r, NULL, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(r->timestamp_ms, NOW_MS);
