@@ -11,6 +11,7 @@
 #include "api.h"
 
 #include "alloc.h"
+#include "http_auth.h"
 #include "log.h"
 #include "privacy.h"
 #include "profile.h"
@@ -141,18 +142,12 @@ static int auth_check(const struct api *api, const struct api_request *req,
 		      struct api_response *resp)
 {
 	const char *h = req->authorization;
-	const char *token;
-	int ok = 0;
 
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7])
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7 + strspn(h + 7, " \t")])
 		return respond_error(resp, 401, "unauthorized",
 				     "send Authorization: Bearer <token> (a token of api.tokens)");
-	token = h + 7;
-	/* compare with every token, whatever matched, in constant time each */
-	for (size_t i = 0; i < api->cfg->n_api_tokens; i++)
-		ok |= secret_equal(token, strlen(token), api->cfg->api_tokens[i],
-				   strlen(api->cfg->api_tokens[i]));
-	if (!ok)
+	/* the same parsing and constant-time comparison as /metrics */
+	if (!http_auth_bearer(h, api->cfg->api_tokens, api->cfg->n_api_tokens))
 		return respond_error(resp, 403, "forbidden", "this token is not allowed");
 	return 0;
 }
@@ -554,7 +549,7 @@ static int privacy_erase(struct api *api, const char *by, const char *value,
 	hub_rc rc = privacy_erase_submit(api->intake, &api->rules, by, value, r->id, err,
 					 sizeof(err));
 
-	if (rc == HUB_ERR_DATA || rc == HUB_ERR_NOMEM) {
+	if (rc == HUB_ERR_DATA) {
 		request_finish(api, r, "rejected", 0);
 		return respond_error(resp, 400, "invalid_request", "%s", err);
 	}

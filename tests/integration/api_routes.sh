@@ -199,6 +199,8 @@ req GET "/v1/sources" "" "Bearer ${TOKEN}x"
 expect "the token and one more character" 403 forbidden
 req GET "/v1/sources" "" "bearer $TOKEN"
 expect "the scheme is case-insensitive" 200
+req GET "/v1/sources" "" "Bearer   $TOKEN"
+expect "spaces after the scheme, as on /metrics" 200
 req GET "/v1/sources" "" "Bearer a-second-token-$$"
 expect "the second token of api.tokens" 200
 # the refused erase above changed nothing
