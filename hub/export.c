@@ -510,6 +510,10 @@ static enum step worker_deliver(struct export_worker *w)
 					sizeof(err));
 	if (n_done > m)
 		n_done = m;
+	if (rc == HUB_ERR_DATA && n_done == m) { /* every change accepted: none to dead-letter */
+		log_warn(w->who, "the plugin answered bad data but accepted all %zu changes", m);
+		rc = HUB_OK;
+	}
 	if (rc == HUB_ERR_DATA)
 		return worker_data_error(w, m, n_done, err);
 	if (worker_commit(w, handled_cursor(w, m, n_done), NULL, 0))

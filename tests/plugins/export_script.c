@@ -9,6 +9,8 @@
  *                     mode "batch" refuses the whole call (n_done 0, like a
  *                     webhook's 400), mode "precise" accepts the changes
  *                     before it and points at it (n_done = its index)
+ *   mode: contradict  every call accepts all its changes (n_done = n) yet
+ *                     answers HUB_ERR_DATA
  *   fail: auth|config every call answers HUB_ERR_AUTH / HUB_ERR_CONFIG
  */
 #include <hub_plugin.h>
@@ -25,7 +27,8 @@ static const struct hub_config_key keys[] = {
 	{.name = "bad_custom_id", .type = HUB_CFG_STRING,
 	 .description = "changes of this custom_id are bad data"},
 	{.name = "mode", .type = HUB_CFG_STRING, .default_value = "batch",
-	 .description = "batch: refuse the whole call; precise: point at the bad change"},
+	 .description = "batch: refuse the whole call; precise: point at the bad change;"
+			" contradict: accept all yet answer bad data"},
 	{.name = "fail", .type = HUB_CFG_STRING,
 	 .description = "auth or config: every call fails so"},
 	{.name = NULL},
@@ -36,6 +39,7 @@ struct script {
 	long long retries;
 	char bad[160];  /* "\"custom_id\":\"C\"" or "" */
 	int is_precise;
+	int is_contradicting;
 	char fail[16];
 };
 
@@ -56,6 +60,7 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 	if (bad)
 		snprintf(s->bad, sizeof(s->bad), "\"custom_id\":\"%s\"", bad);
 	s->is_precise = strcmp(host->config_string(inst, "mode"), "precise") == 0;
+	s->is_contradicting = strcmp(host->config_string(inst, "mode"), "contradict") == 0;
 	snprintf(s->fail, sizeof(s->fail), "%s", fail ? fail : "");
 	*state = s;
 	return HUB_OK;
@@ -110,6 +115,11 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 		s->retries--;
 		snprintf(err, err_size, "retry after 0ms: scripted");
 		return record(s, changes, n, 0, HUB_RETRY);
+	}
+	if (s->is_contradicting) {
+		*n_done = n;
+		snprintf(err, err_size, "scripted contradiction");
+		return record(s, changes, n, n, HUB_ERR_DATA);
 	}
 	while (ok < n && !is_bad(s, changes[ok]))
 		ok++;

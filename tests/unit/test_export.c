@@ -525,6 +525,32 @@ static void test_a_precise_refusal_keeps_the_changes_before_it(void)
 					"    batch_size: 50\n");
 }
 
+/* A plugin that accepts every change of a call yet answers bad data: the
+ * changes count as delivered, nothing is dead-lettered. */
+static void test_bad_data_with_every_change_accepted_is_a_delivery(void)
+{
+	struct world w;
+	json_t *got, *dl, *seqs, *st;
+
+	world_open(&w, "    mode: contradict\n");
+	apply(&w, people);
+	seqs = outbox_seqs(&w);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	dl = dead_letters(&w);
+	CU_ASSERT_EQUAL(json_array_size(dl), 0);
+	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(seqs));
+	st = status_of_x(&w);
+	CU_ASSERT_EQUAL(int_of(st, "lag"), 0);
+	CU_ASSERT_EQUAL(int_of(st, "dead_lettered"), 0);
+	json_decref(st);
+	json_decref(got);
+	json_decref(dl);
+	json_decref(seqs);
+	world_close(&w);
+}
+
 static void test_retries_back_off_then_deliver_everything(void)
 {
 	struct world w;
@@ -892,6 +918,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_an_erasure_after_delivery_still_reaches_the_export),
 	   TEST(test_a_refused_batch_is_narrowed_to_the_bad_changes),
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
+	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
 	   TEST(test_retries_back_off_then_deliver_everything),
 	   TEST(test_refused_credentials_disable_until_the_config_changes),
 	   TEST(test_a_smaller_batch_size_resumes_a_larger_plan),
