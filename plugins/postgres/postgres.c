@@ -21,7 +21,14 @@
  * 57, 58) retry; refused credentials (28) disable; a wrong table or missing
  * privilege (42) disable as configuration errors; bad data (22, 23) is
  * HUB_ERR_DATA for the batch, which the exporter then narrows down to the
- * change at fault.  The connection URL (it may hold a password) is secret.
+ * change at fault.  Setting up a new connection (the table, the prepared
+ * statement) never fails with HUB_ERR_DATA: no change is at fault there (a
+ * concurrent CREATE TABLE IF NOT EXISTS can fail with 23505, or 42P07), so
+ * it retries on a new connection.
+ *
+ * The connection URL (it may hold a password) is secret: it is checked once
+ * at create, and no message ever quotes it or libpq's text about parsing
+ * it (that text echoes the URL).
  */
 #include <hub_plugin.h>
 
@@ -68,7 +75,7 @@ static const struct hub_config_key postgres_keys[] = {
 struct pgx {
 	char *url;
 	char table[140];  /* quoted: "schema"."name" */
-	PGconn *conn;     /* NULL: connect on the next batch */
+	PGconn *conn;     /* connected and set up; NULL: connect on the next batch */
 };
 
 /* ---- identifiers -------------------------------------------------------- */
@@ -132,6 +139,37 @@ static void postgres_destroy(void *state)
 	free(p);
 }
 
+/*
+ * Whether libpq reads the URL as a connection string (pgx_connect passes it
+ * as an expanded dbname): 1 yes, 0 no, -1 out of memory.  Also refused: a
+ * host holding '@' or a port that is not digits, which is where an
+ * unescaped '@' or '/' in a password ends up, to be quoted by connect
+ * errors.  libpq's message is dropped unread: it quotes the URL.
+ */
+static int url_is_valid(const char *url)
+{
+	char *why = NULL;
+	PQconninfoOption *opts = PQconninfoParse(url, &why);
+	int ok = opts != NULL;
+
+	if (why) {
+		memset(why, 0, strlen(why));
+		PQfreemem(why);
+	} else if (!opts) {
+		return -1;
+	}
+	for (PQconninfoOption *o = opts; ok && o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (strcmp(o->keyword, "host") == 0 && strchr(o->val, '@'))
+			ok = 0;
+		if (strcmp(o->keyword, "port") == 0 && o->val[strspn(o->val, "0123456789,")])
+			ok = 0;
+	}
+	PQconninfoFree(opts);
+	return ok;
+}
+
 static hub_rc postgres_create(const struct hub_host *host, const struct hub_instance *inst,
 			      void **state, char *err, size_t err_size)
 {
@@ -139,6 +177,19 @@ static hub_rc postgres_create(const struct hub_host *host, const struct hub_inst
 
 	if (!p || !(p->url = strdup(host->config_string(inst, "url")))) {
 		free(p);
+		return HUB_ERR_NOMEM;
+	}
+	switch (url_is_valid(p->url)) {
+	case 1:
+		break;
+	case 0:
+		snprintf(err, err_size, "url: not a valid PostgreSQL connection URL (expected "
+					"postgresql://user:password@host:port/dbname, special "
+					"characters percent-encoded)");
+		postgres_destroy(p);
+		return HUB_ERR_CONFIG;
+	default:
+		postgres_destroy(p);
 		return HUB_ERR_NOMEM;
 	}
 	if (table_quote(host->config_string(inst, "table"), p->table, sizeof(p->table))) {
@@ -164,6 +215,10 @@ static hub_rc sqlstate_rc(const char *state)
 {
 	if (!state || strlen(state) < 2)
 		return HUB_RETRY;
+	/* duplicate table or object: only CREATE TABLE IF NOT EXISTS racing
+	 * another creator raises them */
+	if (strcmp(state, "42P07") == 0 || strcmp(state, "42710") == 0)
+		return HUB_RETRY;
 	if (strncmp(state, "28", 2) == 0)
 		return HUB_ERR_AUTH;
 	if (strncmp(state, "42", 2) == 0 || strncmp(state, "3D", 2) == 0 ||
@@ -174,8 +229,9 @@ static hub_rc sqlstate_rc(const char *state)
 	return HUB_RETRY;
 }
 
-/* A failed result: its code, the message in err; a broken connection is
- * dropped so the next batch reconnects. */
+/* A failed result: its code, the message in err; a broken connection, or
+ * one that lost its prepared statement (26000), is dropped so the next
+ * batch reconnects and sets up again. */
 static hub_rc result_fail(struct pgx *p, PGresult *res, const char *what, char *err,
 			  size_t err_size)
 {
@@ -186,9 +242,9 @@ static hub_rc result_fail(struct pgx *p, PGresult *res, const char *what, char *
 	copy_message(res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn), msg, sizeof(msg));
 	snprintf(err, err_size, "%s: %s%s%s%s", what, msg, state ? " (SQLSTATE " : "",
 		 state ? state : "", state ? ")" : "");
-	PQclear(res);
-	if (PQstatus(p->conn) != CONNECTION_OK)
+	if (PQstatus(p->conn) != CONNECTION_OK || (state && strcmp(state, "26000") == 0))
 		pgx_disconnect(p);
+	PQclear(res);
 	return rc;
 }
 
@@ -216,6 +272,8 @@ static hub_rc exec_prepare(struct pgx *p, const char *name, const char *sql, cha
 
 /* ---- the connection ----------------------------------------------------- */
 
+/* The URL passed url_is_valid() at create, so libpq's message here is about
+ * the server or the network, not the URL's text. */
 static hub_rc connect_fail(struct pgx *p, char *err, size_t err_size)
 {
 	char msg[512];
@@ -224,28 +282,19 @@ static hub_rc connect_fail(struct pgx *p, char *err, size_t err_size)
 	copy_message(PQerrorMessage(p->conn), msg, sizeof(msg));
 	if (strstr(msg, "authentication failed") || strstr(msg, "no password supplied"))
 		rc = HUB_ERR_AUTH;
-	else if (strstr(msg, "does not exist") || strstr(msg, "invalid connection option") ||
-		 strstr(msg, "invalid URI"))
+	else if (strstr(msg, "does not exist"))
 		rc = HUB_ERR_CONFIG;
 	snprintf(err, err_size, "connecting: %s", msg);
 	pgx_disconnect(p);
 	return rc;
 }
 
-static hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
+/* The table and the prepared statement on a new connection. */
+static hub_rc pgx_setup(struct pgx *p, char *err, size_t err_size)
 {
-	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *values[] = {"10", "profilehub-export", p->url, NULL};
 	char sql[2048];
 	hub_rc rc;
 
-	if (p->conn)
-		return HUB_OK;
-	p->conn = PQconnectdbParams(keys, values, 1);
-	if (!p->conn)
-		return HUB_ERR_NOMEM;
-	if (PQstatus(p->conn) != CONNECTION_OK)
-		return connect_fail(p, err, err_size);
 	snprintf(sql, sizeof(sql),
 		 "CREATE TABLE IF NOT EXISTS %s (profile_id text PRIMARY KEY,"
 		 " doc jsonb NOT NULL, updated_seq bigint NOT NULL)",
@@ -255,6 +304,31 @@ static hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
 		return rc;
 	snprintf(sql, sizeof(sql), APPLY_SQL, p->table, p->table);
 	return exec_prepare(p, "profilehub_apply", sql, err, err_size);
+}
+
+static hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
+{
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *values[] = {"10", "profilehub-export", p->url, NULL};
+	hub_rc rc;
+
+	if (p->conn)
+		return HUB_OK;
+	p->conn = PQconnectdbParams(keys, values, 1);
+	if (!p->conn)
+		return HUB_ERR_NOMEM;
+	if (PQstatus(p->conn) != CONNECTION_OK)
+		return connect_fail(p, err, err_size);
+	rc = pgx_setup(p, err, err_size);
+	if (rc == HUB_OK)
+		return HUB_OK;
+	/* Not half set up: the next attempt connects and sets up again.  A
+	 * wrong table or privilege (42), refused credentials (28) stay as
+	 * they are; anything else is no change's fault, so it retries. */
+	pgx_disconnect(p);
+	if (rc == HUB_ERR_CONFIG || rc == HUB_ERR_AUTH || rc == HUB_ERR_NOMEM)
+		return rc;
+	return HUB_RETRY;
 }
 
 /* ---- a batch ------------------------------------------------------------ */

@@ -1,0 +1,189 @@
+#!/bin/sh
+# export_postgres_setup.sh - the postgres export's configuration and
+# connection setup, against a real PostgreSQL on loopback (tests/pgtest.sh):
+#
+#  1. a url libpq cannot parse, holding a password-like token: `check
+#     --connect` (also for an unescaped '@' or '/' in the password) and
+#     the running hub refuse it with the fixed message
+#     "url: not a valid PostgreSQL connection URL", the export is disabled
+#     (not retried), and the token appears in no output, log, state or API
+#     answer;
+#  2. setup failing on a new connection is retried on a new connection:
+#     CREATE TABLE IF NOT EXISTS fails with 23505 (an event trigger stands
+#     for a concurrent creator), then PREPARE times out on a lock held on
+#     the target table (55P03); once the causes are gone the export
+#     delivers everything (the table equals `profilehub dump`), with no
+#     dead letter and no "prepared statement does not exist" (26000).
+#
+# Synchronization: GET /v1/exports (the live state) and `profilehub exports
+# --json` (lag 0), pg_locks, each polled with a bound.  Needs PostgreSQL
+# server binaries, psql, curl and jq (scripts/deps.sh).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/hub.sh
+GEN="$ROOT/$B/tests/tools/gen_records"
+SEED=${EXPORT_PG_SEED:-$(date +%s)}
+TOKEN_PW='S3cr%t!'
+BAD_MSG='url: not a valid PostgreSQL connection URL'
+
+hub_tmpdir export_pg_setup
+chmod 755 "$T"
+hub_at_exit 'sh "$ROOT/tests/pgtest.sh" stop "$T/pg" 2>/dev/null'
+hub_at_exit '[ -n "${LOCKER:-}" ] && kill "$LOCKER" 2>/dev/null; wait 2>/dev/null'
+HUB_DIE_NOTE=" (seed $SEED)"
+hub_need psql jq curl
+hub_need_built postgres
+[ -x "$GEN" ] || die "$GEN is not built"
+
+mkdir -p "$T/pg"
+PG_URL=$(HUB_BUILD="$B" sh "$ROOT/tests/pgtest.sh" start "$T/pg") || die "PostgreSQL did not start"
+PG_HOSTPORT=${PG_URL#postgresql://postgres@}
+PG_HOSTPORT=${PG_HOSTPORT%%/*}
+EXPORT_PG_API_TOKEN="tok-pg-setup-$$"
+export EXPORT_PG_API_TOKEN
+"$GEN" --seed "$SEED" --users 60 --records 2000 >"$T/records.jsonl" || die "gen_records failed"
+
+sql() {
+	psql -X -q -At -v ON_ERROR_STOP=1 "$PG_URL" -c "$1"
+}
+# write_config NAME URL_VAR: $T/NAME.yaml, one postgres export "warehouse"
+# whose url is ${URL_VAR}, store $T/NAME.db, the API on $PORT
+write_config() {
+	{
+		echo "store:"
+		echo "  path: $T/$1.db"
+		echo "http:"
+		echo "  listen: 127.0.0.1:$PORT"
+		echo "api:"
+		echo "  tokens: [\"\${EXPORT_PG_API_TOKEN}\"]"
+		"$GEN" --print-config
+		cat <<EOF
+exports:
+  - name: warehouse
+    plugin: postgres
+    url: "\${$2}"
+    table: hub.profiles
+    batch_size: 100
+EOF
+	} >"$T/$1.yaml"
+}
+import_records() {
+	"$HUB" -c "$T/$1.yaml" import "$T/records.jsonl" --source gen >"$T/import.out" 2>&1
+	grep -q '^records [0-9]*, applied [0-9]*' "$T/import.out" ||
+		die "import: $(tail -3 "$T/import.out")"
+}
+# live FIELD: the export's FIELD in GET /v1/exports of the running hub
+live() {
+	curl -s -H "Authorization: Bearer $EXPORT_PG_API_TOKEN" \
+		"http://127.0.0.1:$PORT/v1/exports" >"$T/live.json" 2>/dev/null
+	jq -r ".exports[0]$1" "$T/live.json" 2>/dev/null
+}
+# wait_error PATTERN WHAT: until the live last_error matches PATTERN (10 s)
+wait_error() {
+	i=0
+	until live .last_error | grep -q "$1"; do
+		i=$((i + 1))
+		[ $i -le 100 ] || die "no $2 in 10 s: $(live "")"
+		sleep 0.1
+	done
+}
+
+# ---- 1. a url libpq cannot parse ------------------------------------------------
+
+PORT=$(hub_free_port) || die "no free port"
+BAD_URL="postgresql://postgres:$TOKEN_PW@$PG_HOSTPORT/hubtest"
+export BAD_URL
+write_config bad BAD_URL
+# one row per url: the url, the part of its password libpq would quote
+# (a bad percent-encoding; an unescaped '@' makes the rest the host; an
+# unescaped '/' makes the password the port)
+while read -r url token; do
+	BAD_URL=$url "$HUB" -c "$T/bad.yaml" check --connect >"$T/check.out" 2>&1 &&
+		fail "check --connect accepted $url"
+	grep -qF "$BAD_MSG" "$T/check.out" || fail "check --connect, $url: $(cat "$T/check.out")"
+	grep -qF "$token" "$T/check.out" && fail "check --connect quotes $token: $(cat "$T/check.out")"
+done <<EOF
+$BAD_URL ${TOKEN_PW%!}
+postgresql://postgres:x@Tok3n2@$PG_HOSTPORT/hubtest Tok3n2
+postgresql://postgres:Tok3n3/x@$PG_HOSTPORT/hubtest Tok3n3
+EOF
+
+import_records bad
+hub_start "$T/bad.yaml" "$T/bad.log" "http://127.0.0.1:$PORT"
+i=0
+until [ "$(live .last_error)" != null ] && [ -n "$(live .last_error)" ]; do
+	i=$((i + 1))
+	[ $i -le 100 ] || die "no error for the bad url in 10 s: $(live "")"
+	sleep 0.1
+done
+[ "$(live .state)" = disabled ] || fail "bad url: state $(live .state), expected disabled"
+live .last_error | grep -qF "$BAD_MSG" || fail "bad url: last_error $(live .last_error)"
+cp "$T/live.json" "$T/bad_live.json"
+hub_stop TERM
+"$HUB" -c "$T/bad.yaml" exports --json >"$T/bad_exports.json" 2>&1
+# the token nowhere: outputs, logs, API answers, the store
+leaks=$(grep -rlF "${TOKEN_PW%!}" "$T" --exclude-dir=pg)
+[ -z "$leaks" ] || fail "the url's password appears in: $leaks"
+
+# ---- 2. setup fails on a new connection, then works ------------------------
+
+PORT=$(hub_free_port) || die "no free port"
+GOOD_URL="$PG_URL?options=-c%20lock_timeout%3D100"
+export GOOD_URL
+write_config good GOOD_URL
+sql 'CREATE SCHEMA hub' || die "CREATE SCHEMA"
+sql 'CREATE TABLE hub.profiles (profile_id text PRIMARY KEY, doc jsonb NOT NULL,
+	updated_seq bigint NOT NULL)' || die "CREATE TABLE"
+# CREATE TABLE IF NOT EXISTS fails with 23505 (as when another process
+# creates the table at the same moment) while the event trigger exists
+sql "CREATE FUNCTION public.fail_create() RETURNS event_trigger LANGUAGE plpgsql AS
+	\$\$BEGIN RAISE EXCEPTION 'duplicate key value violates unique constraint'
+	USING ERRCODE = 'unique_violation'; END\$\$;
+	CREATE EVENT TRIGGER fail_create ON ddl_command_start WHEN TAG IN ('CREATE TABLE')
+	EXECUTE FUNCTION public.fail_create()" || die "CREATE EVENT TRIGGER"
+# PREPARE (it reads the table) waits lock_timeout while this lock is held
+PGAPPNAME=hub_locker psql -X -q "$PG_URL" \
+	-c 'BEGIN; LOCK TABLE hub.profiles IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60)' \
+	>/dev/null 2>&1 &
+LOCKER=$!
+i=0
+until [ "$(sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	WHERE a.application_name = 'hub_locker' AND l.granted
+	AND l.relation = 'hub.profiles'::regclass")" = 1 ]; do
+	i=$((i + 1))
+	[ $i -le 100 ] || die "the lock was not taken in 10 s"
+	sleep 0.1
+done
+
+import_records good
+hub_start "$T/good.yaml" "$T/good.log" "http://127.0.0.1:$PORT"
+wait_error 23505 "23505 while creating the table"
+[ "$(live .state)" != disabled ] || fail "23505 in setup disabled the export: $(live "")"
+sql 'DROP EVENT TRIGGER fail_create' || die "DROP EVENT TRIGGER"
+wait_error 55P03 "lock timeout while preparing, on a new connection"
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE application_name = 'hub_locker'" >/dev/null || die "ending the lock"
+wait "$LOCKER"
+LOCKER=""
+
+i=0
+until [ "$("$HUB" -c "$T/good.yaml" exports --json 2>>"$T/cli.log" | jq -r '.exports[0].lag')" = 0 ]; do
+	i=$((i + 1))
+	[ $i -le 150 ] || die "the export did not catch up in 30 s: $(live "")"
+	sleep 0.2
+done
+hub_stop TERM
+grep -q 26000 "$T/good.log" && fail "a setup failure left the connection without its statement: $(grep -m1 26000 "$T/good.log")"
+
+"$HUB" -c "$T/good.yaml" dump | jq -c -S 'del(.events)' >"$T/dump.jsonl" || die "dump failed"
+sql 'SELECT doc FROM hub.profiles ORDER BY profile_id' | jq -c -S . >"$T/table.jsonl" ||
+	die "reading the table failed"
+n_dump=$(wc -l <"$T/dump.jsonl")
+[ "$n_dump" -gt 0 ] || die "the dump is empty"
+cmp -s "$T/dump.jsonl" "$T/table.jsonl" ||
+	fail "the table ($(wc -l <"$T/table.jsonl") rows) differs from the dump ($n_dump profiles)"
+dead=$("$HUB" -c "$T/good.yaml" exports --json 2>>"$T/cli.log" | jq -r '.exports[0].dead_letters | length')
+[ "$dead" = 0 ] || fail "$dead dead letters after setup failures"
+
+finish export_postgres_setup
+echo "export_postgres_setup: bad url refused without the password; $n_dump profiles delivered after 55P03 and 23505 in setup"
