@@ -11,9 +11,14 @@
  * {"error": {"code", "message", "index"?}} with 400, 401, 404, 413 or 503.
  * The host discards everything a call emitted unless the answer is 2xx.
  *
+ * A webhook array signed over its first element only (Segment Actions
+ * batch mode) is refused unless the source sets webhook_batch_signature:
+ * such a signature says nothing of the later elements, so anyone holding one
+ * signed event could append any events to it.
+ *
  * The state is read-only after create(): routes run on several HTTP
- * threads at once.  Write keys and the webhook secret never appear in a
- * message or a log line.
+ * threads at once.  Write keys, the webhook secret and signatures never
+ * appear in a message or a log line.
  */
 #include "segment.h"
 
@@ -31,6 +36,10 @@ static const struct hub_config_key segment_keys[] = {
 	{.name = "webhook_secret", .type = HUB_CFG_STRING, .is_secret = 1,
 	 .description = "shared secret of the Segment Webhooks destination (/webhook): "
 			"X-Signature is the hex HMAC-SHA1 of the body"},
+	{.name = "webhook_batch_signature", .type = HUB_CFG_BOOL, .default_value = "false",
+	 .description = "true: also accept a webhook array whose X-Signature covers only its "
+			"first element (Segment Actions batch mode); the later elements are then "
+			"not authenticated"},
 	{.name = NULL},
 };
 
@@ -89,6 +98,13 @@ static hub_rc secret_load(struct seg_state *st, char *err, size_t err_size)
 	return HUB_OK;
 }
 
+/* A boolean key; false when the host table has no config_bool (the fuzzers'
+ * fake hosts): the secure default. */
+static int config_flag(const struct seg_state *st, const char *key)
+{
+	return st->host->config_bool && st->host->config_bool(st->inst, key) == 1;
+}
+
 static hub_rc segment_create(const struct hub_host *host, const struct hub_instance *inst,
 			     void **state, char *err, size_t err_size)
 {
@@ -104,6 +120,12 @@ static hub_rc segment_create(const struct hub_host *host, const struct hub_insta
 	if (!st->n_write_keys && !st->webhook_secret) {
 		snprintf(err, err_size, "set write_keys (tracking API), webhook_secret "
 					"(webhooks) or both");
+		rc = HUB_ERR_CONFIG;
+		goto fail;
+	}
+	st->is_batch_signature_allowed = config_flag(st, "webhook_batch_signature");
+	if (st->is_batch_signature_allowed && !st->webhook_secret) {
+		snprintf(err, err_size, "webhook_batch_signature: true needs webhook_secret");
 		rc = HUB_ERR_CONFIG;
 		goto fail;
 	}
@@ -229,8 +251,16 @@ static hub_rc route_alias(void *state, struct hub_call *call, const struct hub_r
 	return route_api(state, call, req, resp, SEG_ALIAS);
 }
 
+static const char *source_name(const struct seg_state *st)
+{
+	const char *name = st->host->instance_name ? st->host->instance_name(st->inst) : NULL;
+
+	return name ? name : "(this source)";
+}
+
 /* The Webhooks destination: the signature is checked on the raw body
- * before it is parsed. */
+ * before it is parsed.  A signature of the first element alone is enough
+ * only with webhook_batch_signature; without it the answer says so. */
 static hub_rc route_webhook(void *state, struct hub_call *call,
 			    const struct hub_request *req, struct hub_response *resp)
 {
@@ -248,7 +278,24 @@ static hub_rc route_webhook(void *state, struct hub_call *call,
 			      req->body_len, SEG_MAX_BODY);
 		return respond(resp, HUB_ERR_DATA, &e);
 	}
-	if (!seg_auth_webhook(st, header(req, "X-Signature"), req->body, req->body_len)) {
+	switch (seg_auth_webhook(st, header(req, "X-Signature"), req->body, req->body_len)) {
+	case SEG_SIG_BODY:
+		break;
+	case SEG_SIG_FIRST_ELEMENT:
+		if (st->is_batch_signature_allowed) {
+			st->host->log(st->inst, HUB_LOG_DEBUG,
+				      "webhook: a %zu-byte array accepted on a signature of its "
+				      "first element only (webhook_batch_signature)",
+				      req->body_len);
+			break;
+		}
+		seg_error_set(&e, 401, "unauthorized", -1,
+			      "X-Signature covers only the first element (Segment Actions "
+			      "batching): set webhook_batch_signature: true on source %s to "
+			      "accept such batches",
+			      source_name(st));
+		return respond(resp, HUB_ERR_DATA, &e);
+	default:
 		seg_error_set(&e, 401, "unauthorized", -1, "missing or wrong X-Signature");
 		return respond(resp, HUB_ERR_DATA, &e);
 	}

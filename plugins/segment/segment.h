@@ -43,6 +43,10 @@ struct seg_state {
 	size_t n_write_keys;
 	char *webhook_secret; /* NULL: the webhook route is off */
 	size_t webhook_secret_len;
+	/* webhook_batch_signature: an array signed over its first element
+	 * only (Segment Actions batch mode) is accepted.  Off by default: the
+	 * later elements of such an array are not authenticated. */
+	int is_batch_signature_allowed;
 };
 
 /* How times are read: the tracking API corrects client clock skew with
@@ -133,10 +137,15 @@ hub_rc seg_import_line(const struct seg_state *st, struct hub_call *call, const 
 int seg_auth_header(const struct seg_state *st, const char *authorization);
 /* The body's "writeKey" names a configured key. */
 int seg_auth_body(const struct seg_state *st, json_t *body);
-/* `signature` (hex) is the HMAC-SHA1 of the raw body, or for an array body
- * of its first element's text, keyed with the webhook secret. */
-int seg_auth_webhook(const struct seg_state *st, const char *signature, const char *body,
-		     size_t len);
+/* What a webhook's X-Signature (hex HMAC-SHA1 keyed with the webhook
+ * secret) covers. */
+enum seg_signature {
+	SEG_SIG_BAD = 0,       /* missing, unreadable, or of something else */
+	SEG_SIG_BODY,          /* the whole raw body */
+	SEG_SIG_FIRST_ELEMENT, /* only an array body's first element's text */
+};
+enum seg_signature seg_auth_webhook(const struct seg_state *st, const char *signature,
+				    const char *body, size_t len);
 
 void seg_error_set(struct seg_error *e, int status, const char *code, long index,
 		   const char *fmt, ...) HUB_PRINTF(5, 6);

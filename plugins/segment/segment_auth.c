@@ -3,8 +3,10 @@
  * (`Authorization: Basic base64("<writeKey>:")`, or "writeKey" in the
  * body) and the webhook's X-Signature (hex HMAC-SHA1 of the raw body keyed
  * with the shared secret; for an array body, Segment's Actions batch mode,
- * it covers only the first element's JSON text, so that form is accepted
- * too).
+ * it covers only the first element's JSON text).  This file only says which
+ * of the two a signature is: whether a first-element signature is enough
+ * (it leaves every later element unauthenticated) is the source's
+ * webhook_batch_signature, decided by the route (segment.c).
  *
  * Secrets are compared with the host's constant-time secret_equal(), every
  * configured key is compared (no early exit), and a decoded header is wiped
@@ -177,25 +179,27 @@ static int hmac_matches(const struct seg_state *st, const char *hex, size_t hex_
 	return ok;
 }
 
-int seg_auth_webhook(const struct seg_state *st, const char *signature, const char *body,
-		     size_t len)
+enum seg_signature seg_auth_webhook(const struct seg_state *st, const char *signature,
+				    const char *body, size_t len)
 {
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
 	size_t n = 0, start, end;
 
 	if (!signature || !st->webhook_secret)
-		return 0;
+		return SEG_SIG_BAD;
 	while (is_space(*signature))
 		signature++;
 	for (; signature[n] && !is_space(signature[n]); n++) {
 		if (n == sizeof(hex) - 1)
-			return 0;
+			return SEG_SIG_BAD;
 		hex[n] = (char)tolower((unsigned char)signature[n]);
 	}
 	if (n == 0)
-		return 0;
+		return SEG_SIG_BAD;
 	if (hmac_matches(st, hex, n, body, len))
-		return 1;
-	return first_element(body, len, &start, &end) == 0 &&
-	       hmac_matches(st, hex, n, body + start, end - start);
+		return SEG_SIG_BODY;
+	if (first_element(body, len, &start, &end) == 0 &&
+	    hmac_matches(st, hex, n, body + start, end - start))
+		return SEG_SIG_FIRST_ELEMENT;
+	return SEG_SIG_BAD;
 }

@@ -4,7 +4,10 @@
 # free port) takes the six Segment calls from three npm libraries --
 # @segment/analytics-node, the legacy analytics-node and
 # @rudderstack/rudder-sdk-node (gzip) -- and signed webhook bodies sent with
-# curl (classic, Actions batch array; bad and missing signatures refused).
+# curl (classic, whole-body signed array; bad and missing signatures
+# refused; an array signed over its first element only -- Segment Actions
+# batch mode -- refused by default, a spliced one included, and accepted by
+# a second source "batch" that sets webhook_batch_signature).
 # Then the hub is stopped and `profilehub dump --events all` must show
 # exactly the profiles those calls make (custom_ids, installations,
 # attributes, event names and counts).
@@ -43,7 +46,7 @@ SEGMENT_WRITE_KEY="wk_test_$$_$PORT"
 SEGMENT_WEBHOOK_SECRET="whsec_test_$$_$PORT"
 export SEGMENT_WRITE_KEY SEGMENT_WEBHOOK_SECRET
 cat >"$T/hub.yaml" <<EOF
-log_level: info
+log_level: debug
 store:
   driver: sqlite
   path: $T/hub.db
@@ -54,6 +57,10 @@ sources:
     plugin: segment
     write_keys: ["\${SEGMENT_WRITE_KEY}", "another-key"]
     webhook_secret: "\${SEGMENT_WEBHOOK_SECRET}"
+  - name: batch
+    plugin: segment
+    webhook_secret: "\${SEGMENT_WEBHOOK_SECRET}"
+    webhook_batch_signature: true
 EOF
 
 hub_start "$T/hub.yaml" "$T/hub.log"
@@ -76,11 +83,11 @@ done
 sign() {
 	printf '%s' "$1" | openssl dgst -sha1 -hmac "$SEGMENT_WEBHOOK_SECRET" | sed 's/^.*= *//'
 }
-# post BODY [SIGNATURE]: prints the HTTP status
+# post BODY [SIGNATURE [SOURCE]]: prints the HTTP status (SOURCE: web)
 post_webhook() {
 	if [ $# -ge 2 ]; then
 		curl -s -o "$T/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
-			-H "X-Signature: $2" --data-binary "$1" "$BASE/in/web/webhook"
+			-H "X-Signature: $2" --data-binary "$1" "$BASE/in/${3:-web}/webhook"
 	else
 		curl -s -o "$T/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
 			--data-binary "$1" "$BASE/in/web/webhook"
@@ -98,24 +105,45 @@ jq -e '.error.code == "unauthorized"' "$T/resp" >/dev/null || fail "wrong signat
 status=$(post_webhook "$bad")
 [ "$status" = 401 ] || fail "missing signature: $status, 401 expected"
 
-# Actions batch mode: an array, signed over its first element's JSON only
+# An array signed as a whole: accepted by default
+whole='[{"type":"identify","userId":"wh-user-3","traits":{"plan":"silver"},"messageId":"wh-4"},{"type":"track","event":"Webhook Whole Array","userId":"wh-user-3","messageId":"wh-5"}]'
+status=$(post_webhook "$whole" "$(sign "$whole")")
+[ "$status" = 200 ] || fail "whole-body signed webhook array: $status $(cat "$T/resp")"
+
+# A signed event spliced in front of forged ones, with the event's signature:
+# refused by default (the signature covers only the first element), and
+# the answer says which option would accept it, without the signature.
+victim='{"type":"identify","userId":"wh-bad-victim","traits":{"email":"attacker@evil.com"},"messageId":"wh-bad-3"}'
+status=$(post_webhook "[$classic,$victim]" "$(sign "$classic")")
+[ "$status" = 401 ] || fail "spliced webhook array: $status, 401 expected"
+jq -e '.error.code == "unauthorized" and (.error.message | contains("webhook_batch_signature: true on source web"))' \
+	"$T/resp" >/dev/null || fail "spliced webhook array body: $(cat "$T/resp")"
+grep -q "$(sign "$classic")" "$T/resp" && fail "the signature is echoed in the answer"
+
+# Actions batch mode: an array signed over its first element's JSON only.
+# Refused by "web" (the default), accepted by "batch" (webhook_batch_signature)
 first='{"type":"identify","userId":"wh-user-2","traits":{"email":"wh2@example.com"},"messageId":"wh-2"}'
 second='{"type":"track","event":"Webhook Batch Event","userId":"wh-user-2","messageId":"wh-3"}'
 status=$(post_webhook "[$first,$second]" "$(sign "$first")")
-[ "$status" = 200 ] || fail "signed webhook array: $status $(cat "$T/resp")"
-status=$(post_webhook "[$bad,$second]" "$(sign "$first")")
+[ "$status" = 401 ] || fail "first-element signed array without the option: $status, 401 expected"
+status=$(post_webhook "[$first,$second]" "$(sign "$first")" batch)
+[ "$status" = 200 ] || fail "first-element signed array with the option: $status $(cat "$T/resp")"
+status=$(post_webhook "[$bad,$second]" "$(sign "$first")" batch)
 [ "$status" = 401 ] || fail "array with a forged first element: $status, 401 expected"
 
 # A bad event in a signed array: 400 naming it, nothing of the array stored
 third='{"type":"track","event":"Never Stored","userId":"wh-bad-2","messageId":"wh-bad-2"}'
-status=$(post_webhook "[$third,{\"type\":\"purchase\",\"userId\":\"wh-bad-2\"}]" "$(sign "$third")")
+status=$(post_webhook "[$third,{\"type\":\"purchase\",\"userId\":\"wh-bad-2\"}]" "$(sign "$third")" batch)
 [ "$status" = 400 ] || fail "bad event in a webhook array: $status, 400 expected"
 jq -e '.error.index == 1' "$T/resp" >/dev/null || fail "bad event index: $(cat "$T/resp")"
 
 # ---- stop, then read the profiles -------------------------------------------
 
 hub_stop TERM
-grep -q "$SEGMENT_WRITE_KEY\|$SEGMENT_WEBHOOK_SECRET" "$T/hub.log" && fail "a secret reached the hub's log"
+grep -q "$SEGMENT_WRITE_KEY\|$SEGMENT_WEBHOOK_SECRET\|$(sign "$first")" "$T/hub.log" &&
+	fail "a secret or a signature reached the hub's log"
+grep -q "signature of its first element only" "$T/hub.log" ||
+	fail "no debug line for the array accepted on a first-element signature"
 
 "$HUB" -c "$T/hub.yaml" dump --events all >"$T/dump.jsonl" 2>"$T/dump.err" ||
 	die "dump failed: $(cat "$T/dump.err")"
@@ -125,9 +153,11 @@ check() {
 	jq -e -s "$2" "$T/dump.jsonl" >/dev/null 2>&1 || fail "$1"
 }
 
-check "8 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 8'
+check "9 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 9'
 check "nothing of a refused request is stored" \
 	'[.[] | .identifiers.custom_id[]? | select(startswith("wh-bad") or startswith("seg-badkey"))] == []'
+check "no spliced attribute is stored" \
+	'[.[] | select(.attributes."$email_address" == "attacker@evil.com")] == []'
 
 for p in seg legacy rudder; do
 	check "$p-user-1: identifiers and installation" "
@@ -156,14 +186,20 @@ done
 check "webhook: wh-user-1 with its event" '
 	.[] | select(.custom_id == "wh-user-1") |
 	.event_count == 1 and .events[0].name == "Webhook Order" and .events[0].message_id == "wh-1"'
-check "webhook array: wh-user-2 with email and event" '
+check "webhook array (batch source): wh-user-2 with email and event" '
 	.[] | select(.custom_id == "wh-user-2") |
 	.attributes."$email_address" == "wh2@example.com" and .event_count == 1 and
-	.events[0].name == "Webhook Batch Event"'
+	.events[0].name == "Webhook Batch Event" and .events[0].source == "batch"'
+check "whole-body signed webhook array: wh-user-3 with plan and event" '
+	.[] | select(.custom_id == "wh-user-3") |
+	.attributes.plan == "silver" and .event_count == 1 and
+	.events[0].name == "Webhook Whole Array"'
+check "wh-user-1 has only its own event (nothing spliced after it)" '
+	[.[] | select(.custom_id == "wh-user-1")] | length == 1'
 
 if [ "$fails" -ne 0 ]; then
 	echo "segment_clients: $fails failures; the dump:"
 	jq -c '{custom_id, identifiers, attributes, event_count, events: [.events[].name]}' "$T/dump.jsonl"
 	exit 1
 fi
-echo "segment_clients: 3 npm clients x 6 calls, 2 signed webhooks, refusals: profiles as expected"
+echo "segment_clients: 3 npm clients x 6 calls, 4 signed webhooks, refusals: profiles as expected"

@@ -667,6 +667,8 @@ static void test_create_needs_a_key_or_a_secret(void)
 		 "set write_keys (tracking API), webhook_secret (webhooks) or both"},
 		{"    write_keys: [wk_live_1, \"\"]\n", "write_keys[1] is empty"},
 		{"    webhook_secret: \"\"\n", "webhook_secret is empty"},
+		{"    write_keys: [wk_live_1]\n    webhook_batch_signature: true\n",
+		 "webhook_batch_signature: true needs webhook_secret"},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -767,18 +769,116 @@ static void test_webhook_bad_or_missing_signature_is_401(void)
 	pt_close(&f);
 }
 
-static void test_webhook_array_is_signed_over_its_first_element(void)
+/* Segment Actions batch mode: an array signed over its first element only. */
+static const char batch_first[] = "{\"type\":\"identify\",\"userId\":\"wh-2\",\"traits\":{"
+				  "\"email\":\"b@example.com\"}}";
+static const char batch_second[] = "{\"type\":\"page\",\"userId\":\"wh-2\",\"name\":\"Pricing\"}";
+
+/* The source's keys with webhook_batch_signature set. */
+static const char batch_signature_keys[] = "    write_keys: [wk_live_1, wk_live_2]\n"
+					   "    webhook_secret: " WEBHOOK_SECRET "\n"
+					   "    webhook_batch_signature: true\n";
+
+/* A refusal of a first-element signature: 401 that names the option and the
+ * source, and shows neither the secret nor the signature. */
+static void assert_batch_signature_refused(struct pt_fixture *f, hub_rc rc,
+					   const struct hub_response *resp, const char *sig)
 {
-	static const char first[] = "{\"type\":\"identify\",\"userId\":\"wh-2\",\"traits\":{"
-				    "\"email\":\"b@example.com\"}}";
-	static const char second[] = "{\"type\":\"page\",\"userId\":\"wh-2\",\"name\":\"Pricing\"}";
+	json_t *doc = pt_answer_json(resp, 401), *err = json_object_get(doc, "error");
+	const char *message = json_string_value(json_object_get(err, "message"));
+
+	pt_assert_error_object(err, "unauthorized");
+	ASSERT_STR_OR_NULL(message, "X-Signature covers only the first element (Segment Actions "
+				    "batching): set webhook_batch_signature: true on source web "
+				    "to accept such batches");
+	CU_ASSERT_PTR_NULL(strstr(resp->body, WEBHOOK_SECRET));
+	CU_ASSERT_PTR_NULL(strstr(resp->body, sig));
+	json_decref(doc);
+	pt_assert_refused(f, "a first-element signature", rc, resp, 401);
+}
+
+/* The reviewer's attack: one genuine signed event E with its signature S,
+ * and [E, anything] sent with S.  By default nothing of it is stored. */
+static void test_webhook_spliced_batch_is_refused_by_default(void)
+{
+	static const char forged[] = "{\"type\":\"identify\",\"userId\":\"victim\","
+				     "\"traits\":{\"email\":\"attacker@evil.com\"}}";
+	struct hub_response resp;
+	struct pt_fixture f;
+	char body[1024], sig[41];
+	hub_rc rc;
+
+	hmac_hex(webhook_event, strlen(webhook_event), sig);
+	fixture_open(&f);
+	/* E alone with S is genuine */
+	CU_ASSERT_EQUAL(send_webhook(&f, sig, webhook_event, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(f.got.n_recs, 1);
+	pt_reset(&f.got);
+
+	snprintf(body, sizeof(body), "[%s,%s]", webhook_event, forged);
+	rc = send_webhook(&f, sig, body, &resp);
+	assert_batch_signature_refused(&f, rc, &resp, sig);
+	/* with whitespace around the elements, and with E alone in an array */
+	snprintf(body, sizeof(body), "[ \n%s , %s]\n", webhook_event, forged);
+	rc = send_webhook(&f, sig, body, &resp);
+	assert_batch_signature_refused(&f, rc, &resp, sig);
+	snprintf(body, sizeof(body), "[%s]", webhook_event);
+	rc = send_webhook(&f, sig, body, &resp);
+	assert_batch_signature_refused(&f, rc, &resp, sig);
+	pt_close(&f);
+}
+
+/* A genuine Actions batch is refused too by default: it cannot be told
+ * from a spliced one. */
+static void test_webhook_first_element_signature_needs_the_option(void)
+{
+	struct hub_response resp;
+	struct pt_fixture f;
+	char body[512], sig[41];
+	hub_rc rc;
+
+	snprintf(body, sizeof(body), "[%s,%s]", batch_first, batch_second);
+	hmac_hex(batch_first, strlen(batch_first), sig);
+	fixture_open_with(&f, "    webhook_secret: " WEBHOOK_SECRET "\n"
+			      "    webhook_batch_signature: false\n");
+	rc = send_webhook(&f, sig, body, &resp);
+	assert_batch_signature_refused(&f, rc, &resp, sig);
+	pt_close(&f);
+}
+
+static void test_webhook_whole_body_signed_array_is_accepted_by_default(void)
+{
+	struct hub_response resp;
+	struct pt_fixture f;
+	char body[512], whole[41], sig[41];
+
+	snprintf(body, sizeof(body), "[ %s,\n%s ]", batch_first, batch_second);
+	hmac_hex(body, strlen(body), whole);
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(send_webhook(&f, whole, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	ASSERT_STR_OR_NULL(f.got.recs[0].attributes_json, "{\"$email_address\":\"b@example.com\"}");
+	ASSERT_STR_OR_NULL(f.got.recs[1].event_name, "$page");
+	pt_reset(&f.got);
+
+	/* the second element's signature is no signature at all */
+	hmac_hex(batch_second, strlen(batch_second), sig);
+	CU_ASSERT_EQUAL(send_webhook(&f, sig, body, &resp), HUB_ERR_DATA);
+	assert_error(&resp, 401, "unauthorized", -1);
+	CU_ASSERT_EQUAL(f.got.n_emits, 0);
+	pt_close(&f);
+}
+
+static void test_webhook_batch_signature_option_accepts_first_element_signed_arrays(void)
+{
 	struct hub_response resp;
 	struct pt_fixture f;
 	char body[512], sig[41], whole[41];
 
-	snprintf(body, sizeof(body), "[%s,%s]", first, second);
-	hmac_hex(first, strlen(first), sig);
-	fixture_open(&f);
+	snprintf(body, sizeof(body), "[%s,%s]", batch_first, batch_second);
+	hmac_hex(batch_first, strlen(batch_first), sig);
+	fixture_open_with(&f, batch_signature_keys);
 	CU_ASSERT_EQUAL(send_webhook(&f, sig, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 200);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
@@ -787,23 +887,58 @@ static void test_webhook_array_is_signed_over_its_first_element(void)
 	pt_reset(&f.got);
 
 	/* with whitespace around the element, the element's own text counts */
-	snprintf(body, sizeof(body), "[ \n%s , %s]\n", first, second);
+	snprintf(body, sizeof(body), "[ \n%s , %s]\n", batch_first, batch_second);
 	CU_ASSERT_EQUAL(send_webhook(&f, sig, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL(f.got.n_recs, 2);
 	pt_reset(&f.got);
 
-	/* a signature of the whole array body is accepted too */
+	/* a signature of the whole array body and a classic event still pass */
 	hmac_hex(body, strlen(body), whole);
 	CU_ASSERT_EQUAL(send_webhook(&f, whole, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL(f.got.n_recs, 2);
 	pt_reset(&f.got);
+	hmac_hex(webhook_event, strlen(webhook_event), whole);
+	CU_ASSERT_EQUAL(send_webhook(&f, whole, webhook_event, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(f.got.n_recs, 1);
+	pt_reset(&f.got);
 
 	/* the second element's signature is not the first's */
-	hmac_hex(second, strlen(second), sig);
+	hmac_hex(batch_second, strlen(batch_second), sig);
 	CU_ASSERT_EQUAL(send_webhook(&f, sig, body, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 401, "unauthorized", -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, "missing or wrong X-Signature"));
 	CU_ASSERT_EQUAL(f.got.n_emits, 0);
 	pt_close(&f);
+}
+
+/* The host checks the option's type and name against the declared key. */
+static void test_webhook_batch_signature_config_errors_name_the_key(void)
+{
+	static const struct {
+		const char *value, *expected;
+	} rows[] = {
+		{"    webhook_batch_signature: maybe\n",
+		 "sources[0].webhook_batch_signature: expected a boolean"},
+		{"    webhook_batch_signature: [true]\n",
+		 "sources[0].webhook_batch_signature: expected a boolean"},
+		{"    webhook_batch_signatures: true\n",
+		 "sources[0].webhook_batch_signatures: unknown key (did you mean "
+		 "\"webhook_batch_signature\"?)"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct pt_fixture f;
+		char err[1024] = "";
+
+		CU_ASSERT_EQUAL(pt_try_open(&f, "segment", err, sizeof(err), CONFIG "%s",
+					    default_keys, rows[i].value),
+				-1);
+		if (!strstr(err, rows[i].expected))
+			fprintf(stderr, "\n  row %zu: %s\n", i, err);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, rows[i].expected));
+		CU_ASSERT_PTR_NULL(strstr(err, WEBHOOK_SECRET));
+		pt_close(&f);
+	}
 }
 
 static void test_webhook_bad_events_are_400_after_the_signature(void)
@@ -1158,8 +1293,9 @@ static void test_descriptor_declares_routes_and_secret_keys(void)
 	fixture_open(&f);
 	CU_ASSERT_EQUAL(f.mod.desc->roles, HUB_ROLE_PUSH);
 	pt_assert_routes(&f, "POST", paths, 8);
+	/* the keys and the secret are secret; the switch is not */
 	for (const struct hub_config_key *k = f.mod.desc->config; k->name; k++) {
-		CU_ASSERT_TRUE(k->is_secret);
+		CU_ASSERT_EQUAL(k->is_secret, strcmp(k->name, "webhook_batch_signature") != 0);
 		CU_ASSERT_FALSE(k->is_required);
 	}
 	pt_close(&f);
@@ -1187,7 +1323,11 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_webhook_only_source_refuses_the_api),
 	   TEST(test_create_needs_a_key_or_a_secret), TEST(test_webhook_valid_signature_is_stored),
 	   TEST(test_webhook_bad_or_missing_signature_is_401),
-	   TEST(test_webhook_array_is_signed_over_its_first_element),
+	   TEST(test_webhook_spliced_batch_is_refused_by_default),
+	   TEST(test_webhook_first_element_signature_needs_the_option),
+	   TEST(test_webhook_whole_body_signed_array_is_accepted_by_default),
+	   TEST(test_webhook_batch_signature_option_accepts_first_element_signed_arrays),
+	   TEST(test_webhook_batch_signature_config_errors_name_the_key),
 	   TEST(test_webhook_bad_events_are_400_after_the_signature),
 	   TEST(test_webhook_is_off_without_a_secret), TEST(test_malformed_requests_emit_nothing),
 	   TEST(test_import_line_maps_one_event_without_auth),
