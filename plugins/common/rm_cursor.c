@@ -5,7 +5,10 @@
  * of strings (times as RFC 3339 with nanoseconds, numbers as decimals).
  * Rows compare with it column by column with their types: numbers
  * numerically, times as instants, strings bytewise, NULL last (as ORDER BY
- * ... ASC sorts them in Snowflake and PostgreSQL).
+ * ... ASC sorts them in Snowflake and PostgreSQL).  Bytewise is the one
+ * string order a plugin can know without the warehouse's collation, so the
+ * query must sort strings that way too (rowpull.c fails the sync when rows
+ * arrive out of this order rather than skip rows silently).
  */
 #include "rowmap_int.h"
 
@@ -214,6 +217,33 @@ int rowmap_cmp_remembered(const struct rowmap *m, const struct rm_cell *row)
 	return m->last.n == 0 ? 1 : tuple_cmp(m, &m->last, row);
 }
 
+/* A tuple value as the cell it was copied from. */
+static struct rm_cell value_cell(const struct tuple *t, const struct value *v)
+{
+	struct rm_cell c = {v->is_null, t->pool ? t->pool + v->text_at : "", v->f, v->b, v->sec,
+			    v->nsec};
+	return c;
+}
+
+/* A non-NULL cell as cursor text: times RFC 3339 with nanoseconds, floats
+ * with every digit, strings and decimals as they are.  Returns buf or the
+ * cell's own text. */
+static const char *cell_text(enum rm_type type, const struct rm_cell *c, char *buf,
+			     size_t size)
+{
+	switch (type) {
+	case RM_TIMESTAMP:
+		return rm_time_format(c->sec, c->nsec, buf, size);
+	case RM_FLOAT:
+		snprintf(buf, size, "%.17g", c->f);
+		return buf;
+	case RM_BOOL:
+		return c->b ? "true" : "false";
+	default:
+		return c->text ? c->text : "";
+	}
+}
+
 char *rowmap_remembered_text(const struct rowmap *m)
 {
 	const struct tuple *t = &m->last;
@@ -224,27 +254,14 @@ char *rowmap_remembered_text(const struct rowmap *m)
 		return NULL;
 	rm_buf_add(&b, "[", 1);
 	for (size_t i = 0; i < t->n; i++) {
-		const struct value *v = &t->v[i];
+		struct rm_cell c = value_cell(t, &t->v[i]);
 		if (i)
 			rm_buf_add(&b, ",", 1);
-		if (v->is_null) {
+		if (c.is_null)
 			rm_buf_puts(&b, "null");
-			continue;
-		}
-		switch (rm_col_type(m, &m->cursor.items[i])) {
-		case RM_TIMESTAMP:
-			rm_buf_json_string(&b, rm_time_format(v->sec, v->nsec, num, sizeof(num)));
-			break;
-		case RM_FLOAT:
-			snprintf(num, sizeof(num), "%.17g", v->f);
-			rm_buf_json_string(&b, num);
-			break;
-		case RM_BOOL:
-			rm_buf_json_string(&b, v->b ? "true" : "false");
-			break;
-		default:
-			rm_buf_json_string(&b, t->pool + v->text_at);
-		}
+		else
+			rm_buf_json_string(&b, cell_text(rm_col_type(m, &m->cursor.items[i]), &c, num,
+							 sizeof(num)));
 	}
 	rm_buf_add(&b, "]", 1);
 	if (b.failed) {
@@ -252,6 +269,55 @@ char *rowmap_remembered_text(const struct rowmap *m)
 		return NULL;
 	}
 	return b.p;
+}
+
+/* ---- cursor values for hashing and messages ------------------------------------------ */
+
+size_t rowmap_cursor_n(const struct rowmap *m)
+{
+	return m->cursor.n;
+}
+
+const char *rowmap_cursor_name(const struct rowmap *m, size_t i)
+{
+	return m->cursor.items[i].column;
+}
+
+enum rm_type rowmap_cursor_type(const struct rowmap *m, size_t i)
+{
+	return rm_col_type(m, &m->cursor.items[i]);
+}
+
+const char *rowmap_row_cursor_text(const struct rowmap *m, const struct rm_cell *row, size_t i,
+				   char *buf, size_t size)
+{
+	const struct target *col = &m->cursor.items[i];
+	const struct rm_cell *c = &row[col->index];
+
+	return c->is_null ? NULL : cell_text(rm_col_type(m, col), c, buf, size);
+}
+
+const char *rowmap_remembered_cursor_text(const struct rowmap *m, size_t i, char *buf,
+					  size_t size)
+{
+	struct rm_cell c;
+
+	if (i >= m->last.n)
+		return NULL;
+	c = value_cell(&m->last, &m->last.v[i]);
+	return c.is_null ? NULL : cell_text(rm_col_type(m, &m->cursor.items[i]), &c, buf, size);
+}
+
+size_t rowmap_cursor_first_difference(const struct rowmap *m, const struct rm_cell *row)
+{
+	size_t i;
+
+	for (i = 0; i < m->last.n; i++) {
+		const struct target *col = &m->cursor.items[i];
+		if (cell_cmp(&m->last, &m->last.v[i], rm_col_type(m, col), &row[col->index]))
+			return i;
+	}
+	return i ? i - 1 : 0;
 }
 
 /* ---- queries ------------------------------------------------------------------------- */

@@ -5,8 +5,9 @@
  * column that feeds it); rowmap_bind() resolves the column names against a
  * result, so mapping a row is a walk over targets with indexes, writing the
  * record's JSON members into buffers (rm_value.c).  The message_id hashes
- * exactly what the record carries, so an unchanged row re-read later is a
- * duplicate and a changed row is new.
+ * what the record carries and the row's cursor values, so an unchanged row
+ * re-read later is a duplicate, while a changed row, or another row that
+ * happens to map to the same content, is new.
  *
  * Plugin code: plain malloc, no hub internals, only hub_plugin.h.
  */
@@ -565,12 +566,24 @@ static void hash_add(struct buf *h, const char *tag, const char *s)
 	rm_buf_add(h, "\x1f", 1);
 }
 
-/* "<source>:<hex sha256 of what the record carries>" into id. */
-static int message_id(struct rowmap *m, const struct hub_record *rec, char *id, size_t size)
+/*
+ * "<source>:<hex sha256>" into id.  The hash input is "tag=value\x1f" for,
+ * in this order: the record type (k), each identifier (its type), the
+ * platform (p), the time in ms (t), attributes (a), consent (c), the event
+ * name (e) and properties (q) as emitted, then each cursor column's value
+ * in config order as checkpoint text ("u", or "un" for NULL).  The cursor
+ * columns identify the row's version (an update time, then a row key):
+ * two rows with the same content still differ, a re-read of an unchanged
+ * row hashes the same, an updated row does not.
+ * Changing the `cursor` config changes every id (a --full re-read then
+ * applies again).  Deterministic: no time, no randomness.
+ */
+static int message_id(struct rowmap *m, const struct hub_record *rec,
+		      const struct rm_cell *row, char *id, size_t size)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	char ts[32], type[8], out[2 * SHA256_DIGEST_LENGTH + 1];
+	char ts[32], type[8], num[48], out[2 * SHA256_DIGEST_LENGTH + 1];
 	struct buf *h = &m->hash_in;
 
 	rm_buf_reset(h);
@@ -585,6 +598,10 @@ static int message_id(struct rowmap *m, const struct hub_record *rec, char *id, 
 	hash_add(h, "c", rec->consent_json);
 	hash_add(h, "e", rec->event_name);
 	hash_add(h, "q", rec->properties_json);
+	for (size_t i = 0; i < m->cursor.n; i++) {
+		const char *v = rowmap_row_cursor_text(m, row, i, num, sizeof(num));
+		hash_add(h, v ? "u" : "un", v);
+	}
 	if (h->failed)
 		return -1;
 	SHA256((const unsigned char *)h->p, h->len, md);
@@ -643,7 +660,7 @@ hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_cal
 	rec.platform = has_platform ? m->text.p + platform_at : NULL;
 	rec.event_name = has_name ? m->text.p + name_at : NULL;
 	rec.timestamp_ms = record_time_ms(m, row);
-	if (message_id(m, &rec, id, sizeof(id))) {
+	if (message_id(m, &rec, row, id, sizeof(id))) {
 		snprintf(err, err_size, "out of memory");
 		return HUB_ERR_NOMEM;
 	}

@@ -13,7 +13,7 @@
  *     skipped, comparing every cursor column with its type) and the text
  *     of a row's tuple for checkpoint();
  *   - maps a row to a struct hub_record and emits it, with the message_id
- *     "<source>:<sha256 of the mapped content>".
+ *     "<source>:<sha256 of the mapped content and the cursor values>".
  *   - rewrites the `:cursor` placeholder of a query.
  */
 #ifndef ROWMAP_H
@@ -101,6 +101,21 @@ int rowmap_remember(struct rowmap *m, const struct rm_cell *row);
 int rowmap_cmp_remembered(const struct rowmap *m, const struct rm_cell *row);
 /* The remembered tuple as cursor text (malloc'd), or NULL (nothing). */
 char *rowmap_remembered_text(const struct rowmap *m);
+
+/* For messages (after bind).  The cursor columns, as configured: */
+size_t rowmap_cursor_n(const struct rowmap *m);
+const char *rowmap_cursor_name(const struct rowmap *m, size_t i);
+enum rm_type rowmap_cursor_type(const struct rowmap *m, size_t i);
+/* Cursor column i of a row, or of the remembered tuple, as cursor text
+ * (times RFC 3339); NULL for a NULL value (or nothing remembered).  The
+ * result is buf (>= 48 bytes) or borrowed from the row / the map. */
+const char *rowmap_row_cursor_text(const struct rowmap *m, const struct rm_cell *row, size_t i,
+				   char *buf, size_t size);
+const char *rowmap_remembered_cursor_text(const struct rowmap *m, size_t i, char *buf,
+					  size_t size);
+/* The first cursor column where the row differs from the remembered
+ * tuple (the last one when none does). */
+size_t rowmap_cursor_first_difference(const struct rowmap *m, const struct rm_cell *row);
 
 /* Maps one row and emits it.  HUB_ERR_DATA: the host refused the record
  * (err says why; the row is skipped); others: stop. */

@@ -7,17 +7,37 @@
  * twice.  A page ends only where the next row's tuple differs from the
  * last emitted one: the checkpoint then names a tuple no later row shares.
  *
+ * Both rules hold only when the rows arrive ascending in the plugin's own
+ * comparison (rm_cursor.c: strings bytewise).  A row whose tuple sorts
+ * before the previous row's (say, a query ordering strings by a locale
+ * collation) fails the pull before its page is checkpointed, as does a run
+ * of tied rows longer than a page may grow: the hub then drops the page and
+ * keeps the cursor, rather than skip rows silently or hold them all.
+ *
  * The result stays open between pulls of one sync and is reused when the
  * next pull comes soon with the cursor this one checkpointed; anything else
  * (a retry from an older cursor, a new sync) runs the query again.
  */
 #include "rowpull.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RESUME_MAX_MS 30000 /* an open result older than this is not reused */
+
+/*
+ * A page holds at most max(PAGE_ROWS_PER_BUDGET x the budget, PAGE_ROWS_MIN)
+ * rows.  It may end only where the cursor tuple changes, so without a cap a
+ * run of tied rows would grow the page, and the hub's intake transaction
+ * that holds it, without limit (800,000 tied rows took 551 MB).  Ten pages'
+ * worth leaves room for ordinary ties at any page_size; the floor keeps a
+ * small page_size from failing on ties of a few thousand rows, and 100,000
+ * records stay within tens of MB.
+ */
+#define PAGE_ROWS_PER_BUDGET 10
+#define PAGE_ROWS_MIN 100000
 
 void rowpull_close(struct rowpull *rp)
 {
@@ -60,52 +80,146 @@ static hub_rc open_result(struct rowpull *rp, const char *cursor, size_t budget,
 	return HUB_OK;
 }
 
-/* Warns once when rows come out of cursor order: the next sync could
- * skip rows that sort before a checkpoint. */
-static void check_order(struct rowpull *rp, int cmp)
+size_t rowpull_page_rows_max(size_t budget)
 {
-	if (cmp >= 0 || rp->is_order_warned)
+	if (budget > SIZE_MAX / PAGE_ROWS_PER_BUDGET)
+		return SIZE_MAX;
+	return budget * PAGE_ROWS_PER_BUDGET > PAGE_ROWS_MIN ? budget * PAGE_ROWS_PER_BUDGET
+							     : PAGE_ROWS_MIN;
+}
+
+/* A cursor value for a message: "text" quoted, NULL bare. */
+static void quote_value(const char *v, char *out, size_t size)
+{
+	if (v)
+		snprintf(out, size, "\"%.100s\"", v);
+	else
+		snprintf(out, size, "NULL");
+}
+
+/* "a, b": the cursor columns as configured. */
+static void cursor_names(const struct rowmap *m, char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < rowmap_cursor_n(m) && len < size; i++)
+		len += (size_t)snprintf(out + len, size - len, "%s%.60s", i ? ", " : "",
+					rowmap_cursor_name(m, i));
+}
+
+/* How to sort cursor column `col` in byte order, for a message: only
+ * string columns depend on a collation. */
+static void byte_order_hint(const struct rowmap *m, size_t i, char *out, size_t size)
+{
+	const char *col = rowmap_cursor_name(m, i);
+
+	if (rowmap_cursor_type(m, i) != RM_STRING) {
+		out[0] = '\0';
 		return;
-	rp->is_order_warned = 1;
-	rp->host->log(rp->inst, HUB_LOG_WARN,
-		      "the query's rows are not in cursor order: add ORDER BY on the cursor "
-		      "columns, or rows may be skipped");
+	}
+	snprintf(out, size, ", strings in byte order (PostgreSQL: %.60s COLLATE \"C\"; "
+		 "Snowflake: COLLATE(%.60s, 'utf8'); BigQuery: no collation, or CAST(%.60s AS "
+		 "BYTES))", col, col, col);
+}
+
+/* The row sorts before the one read just before it: with rows out of
+ * order, skipping at the saved cursor would lose rows on the next run. */
+static hub_rc order_failed(const struct rowpull *rp, const struct rm_cell *row, char *err,
+			   size_t err_size)
+{
+	const struct rowmap *m = rp->map;
+	size_t i = rowmap_cursor_first_difference(m, row);
+	char buf_a[48], buf_b[48], was[110], now[110], names[200], hint[384];
+	const char *a = rowmap_remembered_cursor_text(m, i, buf_a, sizeof(buf_a));
+	const char *b = rowmap_row_cursor_text(m, row, i, buf_b, sizeof(buf_b));
+
+	quote_value(a, was, sizeof(was));
+	quote_value(b, now, sizeof(now));
+	cursor_names(m, names, sizeof(names));
+	byte_order_hint(m, i, hint, sizeof(hint));
+	snprintf(err, err_size,
+		 "the query's rows are not in cursor order: cursor column %.60s went from %s back "
+		 "to %s.  The query must ORDER BY the cursor columns (%s) ascending%s%s, or rows "
+		 "are skipped",
+		 rowmap_cursor_name(m, i), was, now, names, hint, a && b ? "" : ", NULLS LAST");
+	return HUB_ERR_CONFIG;
+}
+
+/* More tied rows than a page may hold (rowpull_page_rows_max). */
+static hub_rc ties_failed(const struct rowpull *rp, size_t n_tied, size_t max, char *err,
+			  size_t err_size)
+{
+	const struct rowmap *m = rp->map;
+	char value[400], names[200], buf[48], q[110];
+	size_t len = 0;
+
+	value[0] = '\0';
+	for (size_t i = 0; i < rowmap_cursor_n(m) && len < sizeof(value); i++) {
+		quote_value(rowmap_remembered_cursor_text(m, i, buf, sizeof(buf)), q, sizeof(q));
+		len += (size_t)snprintf(value + len, sizeof(value) - len, "%s%.60s = %s",
+					i ? ", " : "", rowmap_cursor_name(m, i), q);
+	}
+	cursor_names(m, names, sizeof(names));
+	snprintf(err, err_size,
+		 "%zu consecutive rows share the cursor value %s, more than a page may hold (%zu "
+		 "rows): a page ends only where the cursor value changes.  Add a column unique "
+		 "per row (such as the primary key) as the last cursor column, e.g. "
+		 "cursor: [%s, <unique column>]",
+		 n_tied, value, max, names);
+	return HUB_ERR_CONFIG;
+}
+
+/* The held row, else the next one of the result: HUB_MORE with *row,
+ * HUB_OK at the end, or an error. */
+static hub_rc next_row(struct rowpull *rp, const struct rm_cell **row, char *err,
+		       size_t err_size)
+{
+	if (rp->held) {
+		*row = rp->held;
+		rp->held = NULL;
+		return HUB_MORE;
+	}
+	return rp->ops->next(rp->t, row, err, err_size);
 }
 
 /* Emits rows until the budget is spent (at a tuple boundary), the result
- * ends, or a stop is asked.  *n counts emitted rows; *is_end is set at the
- * end of the result. */
+ * ends, or a stop is asked.  Every row read, skipped or not, must sort at
+ * or after the one before it.  *n counts emitted rows; *is_end is set at
+ * the end of the result. */
 static hub_rc emit_rows(struct rowpull *rp, struct hub_call *call, size_t budget, size_t *n,
 			int *is_end, char *err, size_t err_size)
 {
+	const size_t max = rowpull_page_rows_max(budget);
+	size_t n_tied = 0; /* emitted rows sharing the remembered tuple */
 	const struct rm_cell *row;
 	hub_rc rc;
 	int cmp;
 
 	for (;;) {
-		if (rp->held) {
-			row = rp->held;
-			rp->held = NULL;
-		} else if ((rc = rp->ops->next(rp->t, &row, err, err_size)) != HUB_MORE) {
+		if ((rc = next_row(rp, &row, err, err_size)) != HUB_MORE) {
 			*is_end = rc == HUB_OK;
 			return rc;
 		}
-		if (!rowmap_row_is_new(rp->map, row))
-			continue;
-		cmp = rowmap_cmp_remembered(rp->map, row);
-		if (*n > 0 && cmp != 0 && (*n >= budget || rp->host->should_stop(call))) {
-			rp->held = row; /* the first row of the next page */
-			return HUB_OK;
+		if ((cmp = rowmap_cmp_remembered(rp->map, row)) < 0)
+			return order_failed(rp, row, err, err_size);
+		if (rowmap_row_is_new(rp->map, row)) {
+			if (*n > 0 && cmp != 0 && (*n >= budget || rp->host->should_stop(call))) {
+				rp->held = row; /* the first row of the next page */
+				return HUB_OK;
+			}
+			if (*n >= max) /* max >= budget: only a tie gets here */
+				return ties_failed(rp, n_tied + 1, max, err, err_size);
+			rc = rowmap_emit(rp->map, rp->host, call, row, err, err_size);
+			if (rc != HUB_OK && rc != HUB_ERR_DATA)
+				return rc; /* a refused row (HUB_ERR_DATA) is counted by the hub */
+			n_tied = cmp ? 1 : n_tied + 1;
+			(*n)++;
 		}
-		check_order(rp, cmp);
-		rc = rowmap_emit(rp->map, rp->host, call, row, err, err_size);
-		if (rc != HUB_OK && rc != HUB_ERR_DATA)
-			return rc; /* a refused row (HUB_ERR_DATA) is counted by the hub */
 		if (cmp > 0 && rowmap_remember(rp->map, row)) {
 			snprintf(err, err_size, "out of memory");
 			return HUB_ERR_NOMEM;
 		}
-		(*n)++;
 	}
 }
 

@@ -3,7 +3,10 @@
  * from the saved cursor, skip the rows at or before it, emit up to
  * `budget` rows, checkpoint the last row's cursor tuple, and keep the
  * result open for the next pull of the same sync (results stream page by
- * page; a page never ends between two rows with the same cursor tuple).
+ * page; a page never ends between two rows with the same cursor tuple, and
+ * holds at most rowpull_page_rows_max(budget) rows).  Rows out of cursor
+ * order, or more tied rows than a page holds, fail the pull (HUB_ERR_CONFIG)
+ * before its checkpoint.
  * The transport (ODBC, an HTTP API) only opens a result and hands rows.
  */
 #ifndef ROWPULL_H
@@ -38,12 +41,14 @@ struct rowpull {
 	char *resume_cursor;         /* the last checkpoint of this result */
 	int64_t last_pull_ms;
 	const struct rm_cell *held;  /* read, not yet emitted */
-	int is_order_warned;
 };
 
 /* A pull (the plugin's pull() forwards here). */
 hub_rc rowpull_pull(struct rowpull *rp, struct hub_call *call, const char *cursor,
 		    size_t budget, char *err, size_t err_size);
+/* The most rows one page may hold for a budget (a tie may run past the
+ * budget, not past this). */
+size_t rowpull_page_rows_max(size_t budget);
 /* Closes the open result, if any. */
 void rowpull_close(struct rowpull *rp);
 

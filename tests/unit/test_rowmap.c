@@ -5,12 +5,18 @@
  * column binding (case-insensitive, clear errors), typed values, the
  * message_id, cursor tuples (typed comparison, ties), the :cursor rewrite,
  * and the pull loop over a scripted transport: pages end only between
- * different cursor tuples, and a resumed sync neither loses nor repeats a
- * row.
+ * different cursor tuples, a resumed sync neither loses nor repeats a row,
+ * and rows out of cursor order or ties longer than a page may hold fail
+ * the pull; under a real sync (an in-test plugin) such a page is not
+ * applied and the cursor stays.
  */
 #include "testlib.h"
 
+#include "testhub.h"
+
 #include "../../hub/host.h"
+#include "../../hub/plugin.h"
+#include "../../hub/sync.h"
 #include "../../hub/util.h"
 
 /* the plugin-side code under test, built in (as plugin.mk does) */
@@ -298,6 +304,57 @@ static void test_message_id_hashes_the_mapped_content(void)
 	rowmap_free(m);
 }
 
+/* Page views of u1: three in the same second, told apart only by their
+ * event_id (the second cursor column), none by what the record carries. */
+static void test_message_id_tells_apart_rows_with_the_same_content(void)
+{
+	static const struct rm_column cols[] = {
+		{"EVENT_ID", RM_NUMBER}, {"USER_ID", RM_STRING}, {"NAME", RM_STRING},
+		{"AT", RM_TIMESTAMP},
+	};
+	static const struct {
+		const char *event_id;
+		int64_t at;
+	} rows[] = {{"1", 1767323044}, {"2", 1767323045}, {"3", 1767323045}, {"4", 1767323045}};
+	struct rowmap *m = map_new("{\"custom_id\": \"user_id\", \"timestamp\": \"at\", "
+				   "\"event\": {\"name\": \"name\"}}",
+				   NULL, "[\"at\", \"event_id\"]");
+	struct rm_cell row[4];
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, cols, 4, err, sizeof(err)), 0);
+	memset(row, 0, sizeof(row));
+	row[1].text = "u1";
+	row[2].text = "page_view";
+	for (size_t i = 0; i <= ARRAY_SIZE(rows); i++) {
+		size_t k = i < ARRAY_SIZE(rows) ? i : 1; /* then row 2 again: a re-read */
+		row[0].text = rows[k].event_id;
+		row[3].sec = rows[k].at;
+		CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, row, err, sizeof(err)), HUB_OK);
+	}
+	CU_ASSERT_EQUAL_FATAL(g.n, 5);
+	/* the same second, the same content: only the cursor tells them apart */
+	CU_ASSERT_EQUAL(g.r[1].ts, g.r[3].ts);
+	CU_ASSERT_STRING_EQUAL(g.r[1].props, g.r[3].props);
+	CU_ASSERT_STRING_NOT_EQUAL(g.r[1].message_id, g.r[2].message_id);
+	CU_ASSERT_STRING_NOT_EQUAL(g.r[2].message_id, g.r[3].message_id);
+	CU_ASSERT_STRING_NOT_EQUAL(g.r[1].message_id, g.r[3].message_id);
+	CU_ASSERT_STRING_NOT_EQUAL(g.r[0].message_id, g.r[1].message_id);
+	/* re-reading a row gives its id again (a duplicate for the hub) */
+	CU_ASSERT_STRING_EQUAL(g.r[4].message_id, g.r[1].message_id);
+	/* a NULL cursor value is not the empty string */
+	row[0].text = "";
+	CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, row, err, sizeof(err)), HUB_OK);
+	row[0].is_null = 1;
+	CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, row, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(g.n, 7);
+	CU_ASSERT_STRING_NOT_EQUAL(g.r[5].message_id, g.r[6].message_id);
+	got_clear(&g);
+	rowmap_free(m);
+}
+
 static void test_kinds_make_their_record_types(void)
 {
 	static const struct rm_column ev_cols[] = {
@@ -488,16 +545,20 @@ static void test_cursor_placeholder_is_rewritten_outside_quotes(void)
 /* ---- the pull loop over a scripted transport ------------------------------------------------ */
 
 /* A table ordered by (t, id); open() applies t >= param like the query. */
-static const struct {
+struct trow {
 	int64_t t;
 	const char *id;
-} table[] = {
+};
+
+static const struct trow table[] = {
 	{100, "1"}, {100, "2"}, {200, "3"}, {200, "4"}, {200, "5"}, {200, "6"},
 	{300, "7"}, {400, "8"}, {400, "9"},
 };
 
 struct script {
 	size_t n_rows; /* rows of the table that exist now */
+	const struct trow *rows; /* NULL: table */
+	int is_id_string;        /* the ID column is a STRING, else a NUMBER */
 	size_t pos;
 	int n_opens;
 	char last_param[64];
@@ -507,8 +568,10 @@ struct script {
 static hub_rc script_open(void *t, struct rowmap *m, const char *param, size_t hint, char *err,
 			  size_t err_size)
 {
-	static const struct rm_column cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_NUMBER}};
+	static const struct rm_column num_cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_NUMBER}};
+	static const struct rm_column str_cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_STRING}};
 	struct script *s = t;
+	const struct trow *rows = s->rows ? s->rows : table;
 	int64_t from = 0;
 	int32_t ns;
 
@@ -517,22 +580,26 @@ static hub_rc script_open(void *t, struct rowmap *m, const char *param, size_t h
 	snprintf(s->last_param, sizeof(s->last_param), "%s", param ? param : "(epoch)");
 	if (param)
 		CU_ASSERT_EQUAL_FATAL(rm_time_parse(param, &from, &ns), 0);
-	for (s->pos = 0; s->pos < s->n_rows && table[s->pos].t < from; s->pos++)
+	for (s->pos = 0; s->pos < s->n_rows && rows[s->pos].t < from; s->pos++)
 		;
-	return rowmap_bind(m, cols, 2, err, err_size) ? HUB_ERR_CONFIG : HUB_OK;
+	return rowmap_bind(m, s->is_id_string ? str_cols : num_cols, 2, err, err_size)
+		       ? HUB_ERR_CONFIG
+		       : HUB_OK;
 }
 
 static hub_rc script_next(void *t, const struct rm_cell **row, char *err, size_t err_size)
 {
 	struct script *s = t;
+	const struct trow *rows = s->rows ? s->rows : table;
 
 	(void)err;
 	(void)err_size;
 	if (s->pos >= s->n_rows)
 		return HUB_OK;
 	memset(s->cells, 0, sizeof(s->cells));
-	s->cells[0].sec = table[s->pos].t;
-	s->cells[1].text = table[s->pos].id;
+	s->cells[0].sec = rows[s->pos].t;
+	s->cells[1].text = rows[s->pos].id;
+	s->cells[1].is_null = !rows[s->pos].id;
 	s->pos++;
 	*row = s->cells;
 	return HUB_MORE;
@@ -613,14 +680,288 @@ static void test_a_page_boundary_tie_still_resumes_exactly(void)
 	rowmap_free(m);
 }
 
+/* The rows of a text id in a locale collation's order (lower case first,
+ * as ICU sorts them), not in byte order, where "B" sorts before "a". */
+static const struct trow icu_rows[] = {{100, "a"}, {100, "b"}, {100, "B"}, {100, "c"}};
+
+static void test_rows_out_of_cursor_order_fail_rather_than_be_skipped(void)
+{
+	static const char want[] =
+		"the query's rows are not in cursor order: cursor column id went from \"b\" back "
+		"to \"B\".  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
+		"byte order (PostgreSQL: id COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); "
+		"BigQuery: no collation, or CAST(id AS BYTES)), or rows are skipped";
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+	struct script s = {.n_rows = ARRAY_SIZE(icu_rows), .rows = icu_rows, .is_id_string = 1};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char err[1024] = "";
+
+	/* a run stopped after "b": the rerun skips "a" and "b", and "B" is at
+	 * or before the saved ["100", "b"] bytewise: it would be skipped, lost */
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, "[\"1970-01-01T00:01:40Z\",\"b\"]", 10, err,
+				     sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	CU_ASSERT_EQUAL(g.n, 0);
+	CU_ASSERT_EQUAL(g.n_cursors, 0);
+	CU_ASSERT_FALSE(rp.is_open); /* the next pull runs the query again */
+
+	/* in one pass: "a", "b" were emitted, but the page is never
+	 * checkpointed, so the hub drops it (see the sync test below) */
+	err[0] = '\0';
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	CU_ASSERT_EQUAL(g.n, 2);
+	CU_ASSERT_EQUAL(g.n_cursors, 0);
+	got_clear(&g);
+	rowpull_close(&rp);
+	rowmap_free(m);
+}
+
+/* Other columns: no collation advice; a NULL sorted first (BigQuery's
+ * ASC) asks for NULLS LAST. */
+static void test_out_of_order_messages_fit_the_column(void)
+{
+	static const struct trow times[] = {{200, "1"}, {100, "2"}};
+	static const struct trow nulls[] = {{100, NULL}, {100, "a"}};
+	static const struct {
+		const struct trow *rows;
+		int is_id_string;
+		const char *want;
+	} cases[] = {
+		{times, 0,
+		 "the query's rows are not in cursor order: cursor column t went from "
+		 "\"1970-01-01T00:03:20.000000000Z\" back to \"1970-01-01T00:01:40.000000000Z\".  "
+		 "The query must ORDER BY the cursor columns (t, id) ascending, or rows are skipped"},
+		{nulls, 1,
+		 "the query's rows are not in cursor order: cursor column id went from NULL back to "
+		 "\"a\".  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
+		 "byte order (PostgreSQL: id COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
+		 "no collation, or CAST(id AS BYTES)), NULLS LAST, or rows are skipped"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+		struct script s = {.n_rows = 2, .rows = cases[i].rows,
+				   .is_id_string = cases[i].is_id_string};
+		struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+		struct got g = {0};
+		struct hub_call call = call_for(&g);
+		char err[1024] = "";
+
+		CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)),
+				HUB_ERR_CONFIG);
+		CU_ASSERT_STRING_EQUAL(err, cases[i].want);
+		CU_ASSERT_EQUAL(g.n_cursors, 0);
+		got_clear(&g);
+		rowpull_close(&rp);
+		rowmap_free(m);
+	}
+}
+
+static void test_a_page_holds_at_most_ten_budgets_or_100000_rows(void)
+{
+	CU_ASSERT_EQUAL(rowpull_page_rows_max(1), 100000);
+	CU_ASSERT_EQUAL(rowpull_page_rows_max(1000), 100000);
+	CU_ASSERT_EQUAL(rowpull_page_rows_max(10000), 100000);
+	CU_ASSERT_EQUAL(rowpull_page_rows_max(50000), 500000);
+	CU_ASSERT_EQUAL(rowpull_page_rows_max(SIZE_MAX / 2), SIZE_MAX);
+}
+
+/* ---- the pull loop under a real sync: failing pages are not applied ---------------------- */
+
+static struct rowpull *wh_pull; /* what the in-test plugin forwards to */
+
+static hub_rc wh_create(const struct hub_host *host, const struct hub_instance *inst,
+			void **state, char *err, size_t err_size)
+{
+	(void)host;
+	(void)inst;
+	(void)err;
+	(void)err_size;
+	*state = NULL;
+	return HUB_OK;
+}
+
+static hub_rc wh_pull_cb(void *state, struct hub_call *call, const char *cursor, size_t budget,
+			 char *err, size_t err_size)
+{
+	(void)state;
+	return rowpull_pull(wh_pull, call, cursor, budget, err, err_size);
+}
+
+static const struct hub_config_key wh_keys[] = {{NULL}};
+
+static const struct hub_plugin wh_desc = {
+	.abi = HUB_ABI_STAMP_INIT,
+	.name = "wh",
+	.version = "1.0.0",
+	.description = "the warehouse pull loop over a scripted transport",
+	.roles = HUB_ROLE_PULL,
+	.config = wh_keys,
+	.create = wh_create,
+	.pull = wh_pull_cb,
+};
+
+struct world {
+	struct testhub *th;
+	struct plugin_module mod;
+	struct hub_instance *inst;
+	struct sync_params p;
+	struct sync_report rep;
+};
+
+static void world_open(struct world *w, struct rowpull *rp, int page_size)
+{
+	char yaml[256], err[1024];
+
+	memset(w, 0, sizeof(*w));
+	wh_pull = rp;
+	snprintf(yaml, sizeof(yaml), "sources:\n  - name: wh\n    plugin: wh\n"
+		 "    page_size: %d\n    max_retries: 0\n", page_size);
+	w->th = testhub_start(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->th);
+	w->mod.name = "wh";
+	w->mod.path = "(in the test)";
+	w->mod.desc = &wh_desc;
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&w->mod, &w->th->cfg->sources[0], &w->inst,
+						     err, sizeof(err)), 0);
+	w->p.inst = w->inst;
+	w->p.intake = w->th->intake;
+	w->p.reader = w->th->reader;
+	w->p.rules = &w->th->rules;
+	w->p.max_retries = 0;
+}
+
+static void world_close(struct world *w)
+{
+	sync_report_free(&w->rep);
+	plugin_instance_destroy(w->inst);
+	testhub_stop(w->th);
+	wh_pull = NULL;
+}
+
+static void committed_cursor(struct world *w, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	w->th->reader->ops->meta_get(w->th->reader, "cursor:wh", buf, size);
+}
+
+static void test_an_out_of_order_page_is_dropped_and_the_cursor_kept(void)
+{
+	/* pages of 2: "a", "b" commit; "d" is read, then "C" < "d" bytewise */
+	static const struct trow rows[] = {{100, "a"}, {100, "b"}, {100, "d"}, {100, "C"}};
+	struct rowmap *m = map_new("{\"custom_id\": \"id\", \"attributes\": {\"v\": \"id\"}}",
+				   NULL, "[\"t\", \"id\"]");
+	struct script s = {.n_rows = ARRAY_SIZE(rows), .rows = rows, .is_id_string = 1};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct world w;
+	char cur[256];
+	json_t *dump;
+
+	world_open(&w, &rp, 2);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &w.rep), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(w.rep.err, "cursor column id went from \"d\" back to \"C\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(w.rep.err, "ORDER BY the cursor columns (t, id) ascending"));
+	CU_ASSERT_EQUAL(w.rep.applied, 2); /* the first page only: nothing of "d" */
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "[\"1970-01-01T00:01:40.000000000Z\",\"b\"]");
+	dump = testhub_dump(w.th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 2);
+	json_decref(dump);
+	world_close(&w);
+	rowpull_close(&rp);
+	rowmap_free(m);
+}
+
+/* n_head rows at t = 1..n_head, then n_tied rows all at t = 1000. */
+struct ties {
+	size_t n_head, n_tied, pos;
+	char id[24];
+	struct rm_cell cells[2];
+};
+
+static int64_t ties_t(const struct ties *s, size_t i)
+{
+	return i < s->n_head ? (int64_t)i + 1 : 1000;
+}
+
+static hub_rc ties_open(void *t, struct rowmap *m, const char *param, size_t hint, char *err,
+			size_t err_size)
+{
+	static const struct rm_column cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_NUMBER}};
+	struct ties *s = t;
+	int64_t from = 0;
+	int32_t ns;
+
+	(void)hint;
+	if (param)
+		CU_ASSERT_EQUAL_FATAL(rm_time_parse(param, &from, &ns), 0);
+	for (s->pos = 0; s->pos < s->n_head + s->n_tied && ties_t(s, s->pos) < from; s->pos++)
+		;
+	return rowmap_bind(m, cols, 2, err, err_size) ? HUB_ERR_CONFIG : HUB_OK;
+}
+
+static hub_rc ties_next(void *t, const struct rm_cell **row, char *err, size_t err_size)
+{
+	struct ties *s = t;
+
+	(void)err;
+	(void)err_size;
+	if (s->pos >= s->n_head + s->n_tied)
+		return HUB_OK;
+	memset(s->cells, 0, sizeof(s->cells));
+	s->cells[0].sec = ties_t(s, s->pos);
+	snprintf(s->id, sizeof(s->id), "%zu", s->pos + 1);
+	s->cells[1].text = s->id;
+	s->pos++;
+	*row = s->cells;
+	return HUB_MORE;
+}
+
+static const struct rp_reader_ops ties_ops = {ties_open, ties_next, script_close};
+
+static void test_a_tie_longer_than_a_page_may_hold_fails_the_sync(void)
+{
+	/* pages of 5: rows 1..5 commit, then 100,001 rows share t = 1000 */
+	struct rowmap *m = map_new("{\"custom_id\": \"id\", \"attributes\": {\"v\": \"id\"}}",
+				   NULL, "\"t\"");
+	struct ties s = {.n_head = 5, .n_tied = 100001};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &ties_ops, .t = &s};
+	struct world w;
+	char cur[256];
+
+	world_open(&w, &rp, 5);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &w.rep), HUB_ERR_CONFIG);
+	CU_ASSERT_STRING_EQUAL(w.rep.err,
+			       "100001 consecutive rows share the cursor value t = "
+			       "\"1970-01-01T00:16:40.000000000Z\", more than a page may hold "
+			       "(100000 rows): a page ends only where the cursor value changes.  Add "
+			       "a column unique per row (such as the primary key) as the last cursor "
+			       "column, e.g. cursor: [t, <unique column>]");
+	CU_ASSERT_EQUAL(w.rep.applied, 5); /* nothing of the tied page */
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "[\"1970-01-01T00:00:05.000000000Z\"]");
+	world_close(&w);
+	rowpull_close(&rp);
+	rowmap_free(m);
+}
+
 TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_config_mistakes_name_the_key),
 	   TEST(test_columns_match_case_insensitively_or_fail_clearly),
 	   TEST(test_attributes_keep_their_types_and_null_deletes),
 	   TEST(test_message_id_hashes_the_mapped_content),
+	   TEST(test_message_id_tells_apart_rows_with_the_same_content),
 	   TEST(test_kinds_make_their_record_types),
 	   TEST(test_times_and_decimals_compare_as_values),
 	   TEST(test_cursor_tuple_skips_rows_at_or_before_it),
 	   TEST(test_cursor_placeholder_is_rewritten_outside_quotes),
 	   TEST(test_pages_end_between_different_cursor_tuples),
-	   TEST(test_a_page_boundary_tie_still_resumes_exactly))
+	   TEST(test_a_page_boundary_tie_still_resumes_exactly),
+	   TEST(test_rows_out_of_cursor_order_fail_rather_than_be_skipped),
+	   TEST(test_out_of_order_messages_fit_the_column),
+	   TEST(test_a_page_holds_at_most_ten_budgets_or_100000_rows),
+	   TEST(test_an_out_of_order_page_is_dropped_and_the_cursor_kept),
+	   TEST(test_a_tie_longer_than_a_page_may_hold_fails_the_sync))
