@@ -607,7 +607,7 @@ static int resolve_alias(struct unify *u, struct resolve *rs)
 	if (rc < 0)
 		return -1;
 	if (rc == 1) { /* another known profile: never merged automatically */
-		log_warn("unify", "alias %s (%s): refused: previous_id is the custom_id of"
+		log_info("unify", "alias %s (%s): refused: previous_id is the custom_id of"
 			 " another profile (%s)", r->message_id, r->source, pid);
 		return 0;
 	}

@@ -104,9 +104,10 @@ printf '%s\n' '{"type":"identify","message_id":"p1","timestamp":"2026-01-01T00:0
 "$HUB" -c "$cfg" profile --custom-id C2 | jq -e '.subscriptions.push == ["ios"]' >/dev/null ||
 	fail "push subscriptions: $("$HUB" -c "$cfg" profile --custom-id C2 | jq -c .subscriptions)"
 
-# a merge stopped by the 100-merge cap and a refused alias are logged (IDENTITY.md 3)
+# a merge stopped by the 100-merge cap (a warning) and a refused alias (info) are
+# logged (IDENTITY.md 3)
 cfg="$T/caps.yaml"
-printf 'store: {path: %s/caps.db}\nlog_level: warn\n' "$T" >"$cfg"
+printf 'store: {path: %s/caps.db}\nlog_level: info\n' "$T" >"$cfg"
 {
 	echo '{"type":"identify","message_id":"c0","timestamp":"2026-01-01T00:00:00Z","identifiers":{"custom_id":"C1"}}'
 	k=1
