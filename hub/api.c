@@ -15,6 +15,7 @@
 #include "log.h"
 #include "privacy.h"
 #include "profile.h"
+#include "record.h"
 #include "util.h"
 #include "web_assets.h"
 
@@ -336,7 +337,7 @@ static int cursor_parse(const char *text, struct store_event *e, char *mid, size
 	if (sscanf(text, "%lld.%lld.%n", &ts, &seq, &used) != 2 || used == 0)
 		return -1;
 	hex = text + used;
-	if (ts < 0 || seq < 0 || strlen(hex) % 2 || strlen(hex) / 2 >= mid_size)
+	if (seq < 0 || strlen(hex) % 2 || strlen(hex) / 2 >= mid_size) /* ts: before 1970 too */
 		return -1;
 	for (; hex[0]; hex += 2) {
 		int hi = hex_digit(hex[0]), lo = hex_digit(hex[1]);
@@ -373,7 +374,7 @@ static int get_events(struct api *api, const struct api_request *req, const char
 	const char *limit_text = req->query(req, "limit"), *before = req->query(req, "before");
 	struct page pg = {0};
 	struct store_event cursor = {0};
-	char mid[512], live[PROFILE_ID_SIZE], err[512];
+	char mid[512], live[PROFILE_ID_SIZE], err[512], shown[RECORD_SHOW_SIZE];
 	long limit = API_EVENTS_DEFAULT;
 	struct store *s;
 	char *next = NULL;
@@ -394,7 +395,7 @@ static int get_events(struct api *api, const struct api_request *req, const char
 	rc = profile_resolve_id(s, id, live);
 	if (rc == 0) {
 		pool_give(api, s);
-		return respond_error(resp, 404, "not_found", "no profile %.64s", id);
+		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
 	}
 	pg.events = json_array();
 	pg.limit = (size_t)limit;
@@ -435,7 +436,7 @@ static int history_add(void *ctx, const struct store_log_entry *e)
 
 static int get_history(struct api *api, const char *id, struct api_response *resp)
 {
-	char live[PROFILE_ID_SIZE], err[512];
+	char live[PROFILE_ID_SIZE], err[512], shown[RECORD_SHOW_SIZE];
 	json_t *log = json_array();
 	struct store *s = pool_take(api, err, sizeof(err));
 	int rc;
@@ -456,7 +457,7 @@ static int get_history(struct api *api, const char *id, struct api_response *res
 	pool_give(api, s);
 	if (rc == 0) {
 		json_decref(log);
-		return respond_error(resp, 404, "not_found", "no profile %.64s", id);
+		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
 	}
 	return respond_json(resp, 200, json_pack("{s:s, s:o}", "profile_id", live, "identity_log", log));
 }
@@ -603,6 +604,7 @@ static int post_privacy(struct api *api, const struct api_request *req, struct a
 
 static int get_privacy(struct api *api, const char *id, struct api_response *resp)
 {
+	char shown[RECORD_SHOW_SIZE];
 	json_t *found = NULL;
 	pthread_mutex_lock(&api->lock);
 	for (size_t i = 0; i < api->n_requests; i++)
@@ -610,7 +612,8 @@ static int get_privacy(struct api *api, const char *id, struct api_response *res
 			found = request_json(&api->requests[i]);
 	pthread_mutex_unlock(&api->lock);
 	if (!found)
-		return respond_error(resp, 404, "not_found", "no privacy request %.64s", id);
+		return respond_error(resp, 404, "not_found", "no privacy request %s",
+				     record_show(shown, id));
 	return respond_json(resp, 200, found);
 }
 
@@ -630,8 +633,11 @@ static int get_status(json_t *(*fn)(void *), void *ctx, const char *key,
 
 static int post_sync(struct api *api, const char *name, struct api_response *resp)
 {
+	char shown[RECORD_SHOW_SIZE];
+
 	if (!api->providers.source_trigger || api->providers.source_trigger(api->providers.ctx, name))
-		return respond_error(resp, 404, "not_found", "no scheduled pull source named %.64s", name);
+		return respond_error(resp, 404, "not_found", "no scheduled pull source named %s",
+				     record_show(shown, name));
 	return respond_json(resp, 202, json_pack("{s:s, s:s}", "source", name, "status", "queued"));
 }
 

@@ -12,10 +12,18 @@
 
 static const char *const attr_type_names[] = {"string", "number", "bool", "date", "url", "array"};
 
-static json_t *time_json(int64_t ms)
+/* An instant: 0 is 1970-01-01T00:00:00.000Z like any other. */
+static json_t *instant_json(int64_t ms)
 {
 	char buf[40];
-	return ms ? json_string(time_format_ms(ms, buf, sizeof(buf))) : json_null();
+	return json_string(time_format_ms(ms, buf, sizeof(buf)));
+}
+
+/* A time that may be unknown: 0 means never (no event yet, an
+ * installation never seen), shown as null. */
+static json_t *time_json(int64_t ms)
+{
+	return ms ? instant_json(ms) : json_null();
 }
 
 /* ---- identifiers and installations ---------------------------------- */
@@ -132,7 +140,7 @@ json_t *profile_event_json(const struct store_event *e)
 	json_t *ev = json_object();
 	json_t *props = json_loads(e->properties_json, 0, NULL);
 	json_object_set_new(ev, "name", json_string(e->name));
-	json_object_set_new(ev, "timestamp", time_json(e->ts_ms));
+	json_object_set_new(ev, "timestamp", instant_json(e->ts_ms));
 	json_object_set_new(ev, "source", json_string(e->source));
 	json_object_set_new(ev, "message_id", json_string(e->message_id));
 	json_object_set_new(ev, "properties", props ? props : json_object());
@@ -193,7 +201,7 @@ static int doc_fill(struct store *s, const struct store_profile *p, long n_event
 	json_object_set_new(doc, "profile_id", json_string(p->id));
 	json_object_set_new(doc, "custom_id", p->is_anonymous ? json_null() : json_string(p->custom_id));
 	json_object_set_new(doc, "anonymous", json_boolean(p->is_anonymous));
-	json_object_set_new(doc, "created_at", time_json(p->created_at_ms));
+	json_object_set_new(doc, "created_at", instant_json(p->created_at_ms));
 	json_object_set_new(doc, "last_visit", time_json(last));
 	json_object_set(doc, "attributes", attrs);
 	json_object_set_new(doc, "subscriptions", subscriptions_json(consent, attrs, acc.push));
@@ -311,7 +319,7 @@ int profile_find(struct store *s, const char *by, const char *value,
 static int log_collect(void *ctx, const struct store_log_entry *e)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "at", time_json(e->at_ms));
+	json_object_set_new(o, "at", instant_json(e->at_ms));
 	json_object_set_new(o, "profile_id", json_string(e->profile_id));
 	json_object_set_new(o, "action", json_string(e->action));
 	if (e->id_type)
@@ -335,7 +343,7 @@ static int attr_row_collect(void *ctx, const struct store_attr *a)
 	json_object_set_new(o, "type", json_string(a->type >= 0 && a->type < 6
 							   ? attr_type_names[a->type] : "string"));
 	json_object_set_new(o, "deleted", json_boolean(a->is_deleted));
-	json_object_set_new(o, "updated_at", time_json(a->ts_ms));
+	json_object_set_new(o, "updated_at", instant_json(a->ts_ms));
 	json_array_append_new(ctx, o);
 	return 0;
 }
@@ -345,7 +353,7 @@ static int consent_row_collect(void *ctx, const struct store_consent *c)
 	json_t *o = json_object();
 	json_object_set_new(o, "channel", json_string(c->channel));
 	json_object_set_new(o, "state", c->state ? json_string(c->state) : json_null());
-	json_object_set_new(o, "updated_at", time_json(c->ts_ms));
+	json_object_set_new(o, "updated_at", instant_json(c->ts_ms));
 	json_object_set_new(o, "source", json_string(c->source));
 	json_array_append_new(ctx, o);
 	return 0;

@@ -139,6 +139,15 @@ void record_free(struct record *r);
 /* 1 when `value` is a blocked identifier value (IDENTITY.md section 9). */
 int record_value_is_blocked(const char *value, const struct record_rules *rules);
 
+/* Longest user value quoted in a message (bytes), and a buffer for it. */
+#define RECORD_SHOW_MAX 64
+#define RECORD_SHOW_SIZE (RECORD_SHOW_MAX + 8)
+
+/* A user value fit for a message (valid UTF-8 for a JSON answer): at most
+ * RECORD_SHOW_MAX bytes ("..." appended when cut), invalid UTF-8 and
+ * control bytes shown as '?'.  Returns buf. */
+const char *record_show(char buf[RECORD_SHOW_SIZE], const char *s);
+
 /* "identify" ... "erase"; NULL for an unknown type. */
 const char *record_type_name(enum hub_record_type t);
 int record_type_parse(const char *name, enum hub_record_type *out);

@@ -9,10 +9,6 @@
 
 #include "record.h"
 
-/* Longest user value quoted in a message (bytes), and a buffer for it. */
-#define RECORD_SHOW_MAX 64
-#define RECORD_SHOW_SIZE (RECORD_SHOW_MAX + 8)
-
 #define RECORD_MESSAGE_ID_MAX 256
 #define RECORD_EVENT_NAME_MAX 256
 
@@ -60,10 +56,6 @@ hub_rc record_build(const struct record_input *in, const struct record_rules *ru
 /* 1 when `type` names an identifier type (custom_id, installation_id, email,
  * phone or a configured external id); other identifier keys are ignored. */
 int record_is_ident_type(const char *type, const struct record_rules *rules);
-
-/* A user value fit for a message: at most RECORD_SHOW_MAX bytes ("..."
- * appended when cut), invalid UTF-8 and control bytes shown as '?'. */
-const char *record_show(char buf[RECORD_SHOW_SIZE], const char *s);
 
 /* record_json.c: "<field>: invalid JSON: <jansson text> at line:col"
  * (field may be "");

@@ -310,7 +310,7 @@ for l in 0 201 x -1 1.5 "" 10abc; do
 	req GET "/v1/profiles/$P_PAGER/events?limit=$l"
 	expect "events limit=\"$l\"" 400 invalid_parameter
 done
-for c in zz 1.2 1.2.0g 1.2.000a "1.2.6" "-1.2.61" "1.x.61" "1.2.6z"; do
+for c in zz 1.2 1.2.0g 1.2.000a "1.2.6" "1.-2.61" "1.x.61" "1.2.6z"; do
 	req GET "/v1/profiles/$P_PAGER/events?before=$c"
 	expect "events before=\"$c\"" 400 invalid_cursor
 done
@@ -416,6 +416,12 @@ req GET "/v1/profiles/$P_PAGER/events?limit=1"
 expect "events limit=1" 200 && body_is "limit=1: one event and a next cursor" \
 	'(.events | length == 1) and (.next | type == "string")'
 
+# a path id that is not UTF-8, or cut inside a character, is still a 404
+req GET "/v1/profiles/%ff/events"
+expect "a profile id of a byte that is not UTF-8" 404 not_found
+req GET "/v1/profiles/$(printf 'a%.0s' $(seq 63))%C3%A9/history"
+expect "a profile id cut inside a character in the message" 404 not_found
+
 # ---- privacy: access ------------------------------------------------------------
 
 req POST /v1/privacy/requests '{"type":"access","custom_id":"ann-1"}'
@@ -520,6 +526,35 @@ header_absent "CORS is off: a preflight is not granted" Access-Control-Allow-Met
 hub_stop TERM
 n_checks=$((n_checks + 1))
 grep -q "$TOKEN\|$SEGMENT_WRITE_KEY" "$T/hub.log" && fail "a secret reached the hub's log"
+
+# ---- events before 1970 (canonical import: Segment refuses such times) ---------
+
+# they page like any other, and one at the epoch keeps its time
+printf '%s\n' \
+	'{"type":"track","message_id":"o-1","timestamp":"1969-06-01T00:00:00.000Z","identifiers":{"custom_id":"old-1"},"event":{"name":"Old"}}' \
+	'{"type":"track","message_id":"o-2","timestamp":"1969-12-31T23:59:59.000Z","identifiers":{"custom_id":"old-1"},"event":{"name":"Old"}}' \
+	'{"type":"track","message_id":"o-3","timestamp":"1970-01-01T00:00:00.000Z","identifiers":{"custom_id":"old-1"},"event":{"name":"Old"}}' \
+	>"$T/old.jsonl"
+"$HUB" -c "$T/hub.yaml" import "$T/old.jsonl" --source old >"$T/old.out" 2>&1 ||
+	die "importing events before 1970: $(cat "$T/old.out")"
+hub_start "$T/hub.yaml" "$T/hub.log"
+P_OLD=$(pid_of "custom_id=old-1")
+: >"$T/paged_old"
+cursor=""
+for page in 1 2 3 4; do
+	p="/v1/profiles/$P_OLD/events?limit=1"
+	[ -n "$cursor" ] && p="$p&before=$(printf '%s' "$cursor" | jq -sRr @uri)"
+	req GET "$p"
+	expect "events before 1970, page $page" 200 || break
+	jq -r '.events[] | "\(.message_id) \(.timestamp)"' "$T/body" >>"$T/paged_old"
+	cursor=$(jq -r '.next // empty' "$T/body")
+	[ -n "$cursor" ] || break
+done
+n_checks=$((n_checks + 1))
+[ "$(tr '\n' ' ' <"$T/paged_old")" = "o-3 1970-01-01T00:00:00.000Z o-2 1969-12-31T23:59:59.000Z o-1 1969-06-01T00:00:00.000Z " ] ||
+	fail "paging events before 1970: $(tr '\n' ' ' <"$T/paged_old")"
+hub_stop TERM
+
 
 if [ "$fails" -ne 0 ]; then
 	echo "api_routes: $fails of $n_checks checks failed"
