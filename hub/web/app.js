@@ -18,6 +18,7 @@ const TOKEN_KEY = "profilehub.token";
 const LIVE_MS = 1500;
 const PAGE = 30;
 const CATCH_UP_PAGES = 5; /* at most this many pages fetched per poll to catch up */
+const REFILL_PAGES = 20;  /* at most this many pages read again to place older arrivals */
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -393,15 +394,18 @@ async function loadOlder() {
   if (!state.profile || !state.next || state.loading) return;
   state.loading = true;
   const p = state.profile;
+  let loaded = false;
   try {
     const r = await api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/events?limit=${PAGE}&before=${encodeURIComponent(state.next)}`);
     if (state.profile !== p) return;
     addEvents(r.events, false);
     state.next = r.next;
     setMore();
+    loaded = true;
   } catch (err) { handleError(err); } finally { state.loading = false; }
-  /* still in view (a tall screen, a short page): keep going */
-  if (state.next && state.profile === p && moreVisible()) loadOlder();
+  /* still in view (a tall screen, a short page): keep going; after an
+   * error the next scroll tries again, not a loop */
+  if (loaded && state.next && state.profile === p && moreVisible()) loadOlder();
 }
 
 function moreVisible() {
@@ -410,18 +414,55 @@ function moreVisible() {
   return r.top < Math.min(window.innerHeight, box.bottom) + 50 && r.bottom > 0;
 }
 
-/* New events at the top: pages from the newest until one holds a known event. */
+function eventsPage(p, before) {
+  return api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/events?limit=${PAGE}` +
+    (before ? `&before=${encodeURIComponent(before)}` : ""));
+}
+
+/* New events at the top: pages from the newest until one holds a known
+ * event.  Returns how many were added, or -1 when it gave up after
+ * CATCH_UP_PAGES (a gap would be left below them). */
 async function catchUp(p) {
-  let before = null;
+  let before = null, added = 0;
   for (let i = 0; i < CATCH_UP_PAGES; i++) {
-    const r = await api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/events?limit=${PAGE}` +
-      (before ? `&before=${encodeURIComponent(before)}` : ""));
-    if (state.profile !== p) return;
+    const r = await eventsPage(p, before);
+    if (state.profile !== p) return added;
     const fresh = r.events.filter((e) => !state.seen.has(eventKey(e))).length;
-    addEvents(r.events, true);
-    if (fresh < r.events.length || !r.next) return;
+    added += addEvents(r.events, true);
+    if (fresh < r.events.length || !r.next) return added;
     before = r.next;
   }
+  return -1;
+}
+
+/* Events that arrived older than the newest shown (an offline batch, a
+ * merge): the loaded part of the feed is read again, from the newest down
+ * to the oldest shown, each new one put in its place.  Past REFILL_PAGES
+ * the feed starts again from the newest page. */
+async function refill(p) {
+  let before = null;
+  for (let i = 0; i < REFILL_PAGES; i++) {
+    const r = await eventsPage(p, before);
+    if (state.profile !== p) return;
+    addEvents(r.events, true);
+    const last = r.events[r.events.length - 1], oldest = $("p-events").lastElementChild;
+    if (!r.next || !last || !oldest || !isNewer(Date.parse(last.timestamp) || 0, last.message_id, oldest))
+      return;
+    before = r.next;
+  }
+  await restartFeed(p);
+}
+
+/* The feed from the newest page again, when the page cannot tell what it
+ * misses (more new events than catchUp reads). */
+async function restartFeed(p) {
+  const r = await eventsPage(p, null);
+  if (state.profile !== p) return;
+  state.seen = new Set();
+  $("p-events").replaceChildren();
+  addEvents(r.events, true);
+  state.next = r.next;
+  setMore();
 }
 
 /* Every LIVE_MS: re-read the open profile.  A merge shows the survivor, an
@@ -429,6 +470,7 @@ async function catchUp(p) {
 async function poll() {
   const p = state.profile;
   if (!p || state.polling) return;
+  const countBefore = p.event_count;
   state.polling = true;
   try {
     const r = await api("/v1/profiles?profile_id=" + encodeURIComponent(p.profile_id));
@@ -450,7 +492,9 @@ async function poll() {
     state.profile.event_count = now.event_count;
     $("p-count").textContent = now.event_count === 1 ? "1 event" : `${now.event_count} events`;
     const top = now.events && now.events[0];
-    if (top && !state.seen.has(eventKey(top))) await catchUp(state.profile);
+    const added = top && !state.seen.has(eventKey(top)) ? await catchUp(state.profile) : 0;
+    if (added < 0) await restartFeed(state.profile);
+    else if (now.event_count - countBefore > added) await refill(state.profile);
     refreshTimes();
     if ($("banner").textContent.startsWith("The hub does not answer")) banner("");
   } catch (err) {

@@ -279,6 +279,20 @@ async function main() {
       .catch(() => {});
     check('the feed says where it begins', /beginning/.test(await text(page, '#p-more')), await text(page, '#p-more'));
 
+    // -- an event older than the newest (an offline batch) shows live, in its place
+    const middle = all[Math.floor(all.length / 2)];
+    await seg('track', { userId: 'ann-42', event: 'Synced Late', messageId: 'v-late',
+      timestamp: new Date(middle.ts - 1).toISOString() });
+    let lateOk = true;
+    await page.waitForFunction(() => [...document.querySelectorAll('#p-events > li')].some((li) => li.dataset.mid === 'v-late'),
+      null, { timeout: 2 * LIVE_LIMIT_MS, polling: 50 }).catch(() => { lateOk = false; });
+    check('an event older than the newest shows live', lateOk);
+    const withLate = await eventIds(page);
+    check('the late event: in its place, every event once', withLate.length === total + 1 &&
+      new Set(withLate.map((e) => e.mid)).size === withLate.length &&
+      withLate.every((e, i) => i === 0 || withLate[i - 1].ts > e.ts || (withLate[i - 1].ts === e.ts && withLate[i - 1].mid > e.mid)),
+      `${withLate.length} of ${total + 1}`);
+
     // -- download the access document
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: 5000 }), page.click('#p-access')]);
     const file = path.join(ARTIFACTS, 'access-ann-42.json');
