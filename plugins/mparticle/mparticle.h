@@ -9,7 +9,8 @@
  *   mparticle_batch.c    one batch: identities, device, user attributes,
  *                        consent (field types, no output)
  *   mparticle_event.c    one event: its type and the fields that type uses
- *                        (user_identity_change: login and logout)
+ *                        (user_identity_change: login and logout;
+ *                        user_attribute_change: a deleted attribute)
  *   mparticle_map.c      one checked batch -> struct hub_record(s) -> emit()
  *
  * The rule the files follow (the segment plugin's): every structural check
@@ -38,6 +39,7 @@
 #define MP_NUM_SIZE 24           /* an int64 in decimal, with its sign */
 #define MP_ATTR_NAME_SIZE 64     /* a mapped attribute name */
 #define MP_MSGID_SIZE 48         /* a derived message id */
+#define MP_DIGEST_SIZE 65        /* a SHA-256 in hex, with its NUL */
 
 /* One instance: read-only after create(), so routes on several HTTP
  * threads share it without a lock. */
@@ -71,6 +73,7 @@ enum mp_kind {
 	MP_SESSION_END,    /* track "$session_end" */
 	MP_PUSH,           /* push_registration: push on the installation */
 	MP_IDENTITY_CHANGE, /* user_identity_change: login / logout (customer_id) */
+	MP_ATTRIBUTE_CHANGE, /* user_attribute_change: deleted -> an attribute delete */
 };
 
 /* One event, read and checked.  Pointers are borrowed from the JSON, or
@@ -92,6 +95,9 @@ struct mp_event {
 	int64_t new_ms;            /* data.new.timestamp_unixtime_ms, or 0 */
 	char new_num[MP_NUM_SIZE]; /* identities sent as integers */
 	char old_num[MP_NUM_SIZE];
+	/* MP_ATTRIBUTE_CHANGE: the attribute data.deleted removes, or NULL
+	 * (not deleted: the batch's user_attributes hold the new value) */
+	const char *deleted_attribute; /* data.user_attribute_name */
 };
 
 /* What an identity change does. */
@@ -112,6 +118,9 @@ struct mp_consent {
 struct mp_batch {
 	json_t *obj;
 	const char *source_request_id; /* NULL when absent or empty */
+	char text_digest[MP_DIGEST_SIZE]; /* without source_request_id: SHA-256
+					     of the batch's text (mp_batch_digest),
+					     else "" */
 	int64_t timestamp_ms;          /* the batch's time, else its latest event's */
 	struct hub_ident ids[MP_MAX_IDS];
 	size_t n_ids;
@@ -159,12 +168,19 @@ const char *mp_event_read(json_t *item, struct mp_event *ev, char *why, size_t w
 enum mp_change mp_event_change(const struct mp_event *ev);
 
 /* mparticle_map.c: emits the records of a checked batch: first its
- * identity changes (login: identify, logout: logout), then an identify
- * when it carries attributes or push (or has no event to say who it is),
- * its consent, then one track per mapped event.  HUB_OK, or an error with e
- * filled (the host's message for a refused record). */
+ * identity changes (login: identify, logout: logout), then its attribute
+ * deletions by user_attribute_change, an identify when it carries
+ * attributes or push (or has no event to say who it is), its consent, then
+ * one track per mapped event.  HUB_OK, or an error with e filled (the
+ * host's message for a refused record). */
 hub_rc mp_batch_emit(const struct mp_state *st, struct hub_call *call,
 		     const struct mp_batch *b, long index, struct mp_error *e);
+/* Keeps the SHA-256 of the batch's text (`len` bytes: the body or line as
+ * received, or the canonical dump of a bulk element with its index in the
+ * array, batch_index; -1 for a lone batch) in b->text_digest: the key of
+ * its events' message ids when it has no source_request_id.  0, or -1 when
+ * the digest cannot be computed (out of memory). */
+int mp_batch_digest(struct mp_batch *b, const char *text, size_t len, long batch_index);
 
 /* mparticle_request.c */
 enum mp_shape {

@@ -15,6 +15,12 @@
  * timestamp_unixtime_ms, created_this_batch}: both name one identity type.
  * For customer_id, a new identity is a login and an old one with no new
  * one (null, absent or "") a logout; see mp_event_change().
+ *
+ * user_attribute_change (mParticle's UserAttributeChangeEvent) carries
+ * data.user_attribute_name, new, old and deleted.  The batch's
+ * user_attributes already hold every value the user has; what they cannot
+ * say is a removal (mParticle's webhook output just leaves the key out),
+ * so only "deleted": true counts: it names the attribute to delete.
  */
 #include "mparticle.h"
 
@@ -44,7 +50,7 @@ static const struct mp_type mp_types[] = {
 	{"network_performance", MP_IGNORED},
 	{"breadcrumb", MP_IGNORED},
 	{"profile", MP_IGNORED},
-	{"user_attribute_change", MP_IGNORED},
+	{"user_attribute_change", MP_ATTRIBUTE_CHANGE},
 	{"user_identity_change", MP_IDENTITY_CHANGE},
 	{"uninstall", MP_IGNORED},
 	{"media", MP_IGNORED},
@@ -242,6 +248,22 @@ enum mp_change mp_event_change(const struct mp_event *ev)
 	return ev->old_identity ? MP_CHANGE_LOGOUT : MP_CHANGE_NONE;
 }
 
+/* user_attribute_change: data.deleted, a boolean when present; true needs
+ * data.user_attribute_name, the attribute removed.  false or absent: the
+ * new value is in the batch's user_attributes, nothing more to read. */
+static const char *ev_attribute_change(struct mp_event *ev, const char **field)
+{
+	json_t *deleted = ev_member(ev->data, "deleted");
+
+	*field = "data.deleted";
+	if (deleted && !json_is_boolean(deleted))
+		return "must be a boolean";
+	if (!json_is_true(deleted))
+		return NULL;
+	*field = "data.user_attribute_name";
+	return ev_name(ev->data, "user_attribute_name", &ev->deleted_attribute);
+}
+
 /* What each kind needs.  Sets *field to the member at fault. */
 static const char *ev_read_kind(struct mp_event *ev, const char **field)
 {
@@ -265,6 +287,8 @@ static const char *ev_read_kind(struct mp_event *ev, const char **field)
 		return NULL;
 	case MP_IDENTITY_CHANGE:
 		return ev_identity_change(ev, field);
+	case MP_ATTRIBUTE_CHANGE:
+		return ev_attribute_change(ev, field);
 	case MP_SESSION_START:
 	case MP_SESSION_END:
 	case MP_IGNORED:

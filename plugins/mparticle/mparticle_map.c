@@ -20,12 +20,20 @@
  *              data.new's, else the batch's time.  Changes of other
  *              identity types emit nothing: the batch's user_identities
  *              already say what the user has, and a removal has no record
+ *   attribute  one attributes record per user_attribute_change with
+ *   deletions  "deleted": true, in event order: {mapped name: null} at
+ *              data.timestamp_unixtime_ms, else the batch's time (the
+ *              webhook's way to say a removal: its user_attributes just
+ *              lack the key).  Before the identify: the batch's
+ *              user_attributes are the state after its events
  *   identify   when the batch sets attributes or push, or has no event
  *              that says who it is: user_attributes (reserved $FirstName,
  *              $LastName, $Mobile, $Country -> $first_name, $last_name,
- *              $phone_number, $region; other names lowercased custom keys),
- *              deleted_user_attributes -> null, device_info.locale_* ->
- *              $language / $region, push; at the batch's time
+ *              $phone_number, $region; other names lowercased custom keys;
+ *              a null value is an mParticle tag, an attribute without a
+ *              value: skipped, never a delete), deleted_user_attributes ->
+ *              null, device_info.locale_* -> $language / $region, push; at
+ *              the batch's time
  *   consent    one per GDPR purpose mapped to a channel, at its own time
  *   attributes ccpa.data_sale_opt_out.consented -> ccpa_data_sale_opt_out
  *              (a bool), at its own time
@@ -38,8 +46,17 @@
  *
  * message_id: the event's message_id (webhook) or data.source_message_id;
  * else "mp-" + a SHA-256 of the batch's source_request_id and the record's
- * place in it, so a resent batch is applied once; else NULL (the host
- * hashes the record's content).
+ * place in it ("event:<index>", "identify", "consent:<channel>", "ccpa"),
+ * so a resent batch is applied once.  Without a source_request_id, an
+ * event's record (track, attribute deletion) hashes the batch's text
+ * instead: SHA-256 of the body or import line exactly as received, or for
+ * a batch of an array (/v2/bulkevents, the webhook) its element's
+ * canonical dump (compact, keys sorted), with the event's index.  Two
+ * identical events of one batch then stay two records (the host's content
+ * hash would make them one: same content, same receive time), and the same
+ * batch sent again gets the same ids.  The batch's own records (identify,
+ * consent, CCPA) and identity changes keep NULL there: the host hashes
+ * their content.
  */
 #include "mparticle.h"
 
@@ -51,35 +68,96 @@
 
 /* ---- message ids ------------------------------------------------------ */
 
-/* "mp-" + 40 hex digits of SHA-256(source_request_id "\n" what), or NULL
- * without a source_request_id.  `out` has MP_MSGID_SIZE bytes. */
-static const char *derived_id(const struct mp_batch *b, const char *what, char *out)
+#define MP_SHA256_LEN 32
+
+/* SHA-256 of the n parts (parts[i], lens[i] bytes) into md.  0, or -1
+ * when OpenSSL fails (out of memory). */
+static int map_sha256(const char *const *parts, const size_t *lens, size_t n,
+		      unsigned char md[EVP_MAX_MD_SIZE])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned md_len = 0;
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = EVP_DigestUpdate(ctx, parts[i], lens[i]) == 1;
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len == MP_SHA256_LEN;
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+/* The first n bytes of md as 2n hex digits and a NUL. */
+static void map_hex(const unsigned char *md, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned md_len = 0;
-	EVP_MD_CTX *ctx;
-	int ok;
 
-	if (!b->source_request_id)
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* "mp-" + 40 hex digits of SHA-256(key "\n" what), or NULL without a key
+ * (or when OpenSSL fails).  `out` has MP_MSGID_SIZE bytes. */
+static const char *hashed_id(const char *key, const char *what, char *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	const char *parts[] = {key, "\n", what};
+	size_t lens[3];
+
+	if (!key)
 		return NULL;
-	if (!(ctx = EVP_MD_CTX_new()))
-		return NULL;
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-	     EVP_DigestUpdate(ctx, b->source_request_id, strlen(b->source_request_id)) == 1 &&
-	     EVP_DigestUpdate(ctx, "\n", 1) == 1 &&
-	     EVP_DigestUpdate(ctx, what, strlen(what)) == 1 &&
-	     EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len >= 20;
-	EVP_MD_CTX_free(ctx);
-	if (!ok)
+	lens[0] = strlen(key);
+	lens[1] = 1;
+	lens[2] = strlen(what);
+	if (map_sha256(parts, lens, 3, md))
 		return NULL;
 	memcpy(out, "mp-", 3);
-	for (unsigned i = 0; i < 20; i++) {
-		out[3 + 2 * i] = digits[md[i] >> 4];
-		out[4 + 2 * i] = digits[md[i] & 15];
-	}
-	out[43] = '\0';
+	map_hex(md, 20, out + 3);
 	return out;
+}
+
+/* A record of the batch itself (identify, consent, CCPA) or an identity
+ * change: keyed by source_request_id only, as always (NULL without). */
+static const char *derived_id(const struct mp_batch *b, const char *what, char *out)
+{
+	return hashed_id(b->source_request_id, what, out);
+}
+
+/* An event's record: its own id, else keyed by source_request_id, else by
+ * the batch's text (b->text_digest), with the event's index. */
+static const char *event_id(const struct mp_batch *b, const struct mp_event *ev, size_t i,
+			    char *out)
+{
+	char what[32], key[MP_DIGEST_SIZE + 8];
+
+	if (ev->message_id)
+		return ev->message_id;
+	snprintf(what, sizeof(what), "event:%zu", i);
+	if (b->source_request_id)
+		return hashed_id(b->source_request_id, what, out);
+	if (!b->text_digest[0])
+		return NULL;
+	snprintf(key, sizeof(key), "text:%s", b->text_digest);
+	return hashed_id(key, what, out);
+}
+
+int mp_batch_digest(struct mp_batch *b, const char *text, size_t len, long batch_index)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char at[32];
+	const char *parts[2] = {text, at};
+	size_t lens[2] = {len, 0};
+
+	b->text_digest[0] = '\0';
+	/* a batch of an array: its index too, so two alike batches differ */
+	if (batch_index >= 0)
+		lens[1] = (size_t)snprintf(at, sizeof(at), "\x1f%ld", batch_index);
+	if (map_sha256(parts, lens, batch_index >= 0 ? 2 : 1, md))
+		return -1;
+	map_hex(md, MP_SHA256_LEN, b->text_digest);
+	return 0;
 }
 
 /* ---- identify --------------------------------------------------------- */
@@ -114,6 +192,8 @@ static json_t *identify_attributes(const struct mp_batch *b)
 	    (country && *country && set_case(attrs, "$region", country, 1)))
 		goto fail;
 	json_object_foreach(b->user_attributes, key, v) {
+		if (json_is_null(v))
+			continue; /* a tag: no value to store, and no delete */
 		mp_attr_name(key, name);
 		if (json_object_set(attrs, name, v))
 			goto fail;
@@ -181,6 +261,7 @@ static json_t *event_properties(const struct mp_event *ev)
 	case MP_CUSTOM:
 	case MP_PUSH:
 	case MP_IDENTITY_CHANGE:
+	case MP_ATTRIBUTE_CHANGE:
 	case MP_IGNORED:
 		break;
 	}
@@ -206,6 +287,7 @@ static const char *event_name(const struct mp_event *ev)
 		return "$session_end";
 	case MP_PUSH:
 	case MP_IDENTITY_CHANGE:
+	case MP_ATTRIBUTE_CHANGE:
 	case MP_IGNORED:
 		break;
 	}
@@ -280,10 +362,23 @@ out:
 	return rc;
 }
 
+/* Does user_attributes hold a value (not only tags)? */
+static int has_attribute_values(json_t *user_attributes)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(user_attributes, key, v) {
+		if (!json_is_null(v))
+			return 1;
+	}
+	return 0;
+}
+
 /* Does the batch need an identify record? */
 static int wants_identify(const struct mp_batch *b)
 {
-	return json_object_size(b->user_attributes) > 0 ||
+	return has_attribute_values(b->user_attributes) ||
 	       json_array_size(b->deleted_attributes) > 0 || b->push_enabled >= 0 ||
 	       json_string_value(json_object_get(b->device_info, "locale_language")) ||
 	       json_string_value(json_object_get(b->device_info, "locale_country")) ||
@@ -357,7 +452,7 @@ static hub_rc emit_event(const struct mp_state *st, struct hub_call *call,
 			 long index, struct mp_error *e)
 {
 	struct hub_record rec;
-	char id[MP_MSGID_SIZE], what[32];
+	char id[MP_MSGID_SIZE];
 	json_t *props;
 
 	if (!event_name(ev))
@@ -368,9 +463,33 @@ static hub_rc emit_event(const struct mp_state *st, struct hub_call *call,
 	}
 	record_start(b, &rec, HUB_REC_TRACK, ev->timestamp_ms);
 	rec.event_name = event_name(ev);
-	snprintf(what, sizeof(what), "event:%zu", i);
-	rec.message_id = ev->message_id ? ev->message_id : derived_id(b, what, id);
+	rec.message_id = event_id(b, ev, i, id);
 	return emit_with(st, call, &rec, props, &rec.properties_json, index, (long)i, e);
+}
+
+/* A user_attribute_change that deletes: an attributes record with the
+ * mapped name set to null (IDENTITY.md: null deletes), carrying the
+ * batch's identifiers like deleted_user_attributes' identify, at the
+ * event's time, else the batch's. */
+static hub_rc emit_attribute_delete(const struct mp_state *st, struct hub_call *call,
+				    const struct mp_batch *b, const struct mp_event *ev,
+				    size_t i, long index, struct mp_error *e)
+{
+	struct hub_record rec;
+	char id[MP_MSGID_SIZE], name[MP_ATTR_NAME_SIZE];
+	json_t *attrs;
+
+	if (ev->kind != MP_ATTRIBUTE_CHANGE || !ev->deleted_attribute)
+		return HUB_OK;
+	mp_attr_name(ev->deleted_attribute, name);
+	if (!(attrs = json_pack("{s:n}", name))) {
+		emit_error(HUB_ERR_NOMEM, index, (long)i, "", e);
+		return HUB_ERR_NOMEM;
+	}
+	record_start(b, &rec, HUB_REC_ATTRIBUTES,
+		     ev->timestamp_ms ? ev->timestamp_ms : b->timestamp_ms);
+	rec.message_id = event_id(b, ev, i, id);
+	return emit_with(st, call, &rec, attrs, &rec.attributes_json, index, (long)i, e);
 }
 
 /* A login (identify of the new custom_id on the device) or a logout of
@@ -415,10 +534,15 @@ static hub_rc event_again(json_t *item, struct mp_event *ev, size_t i, long inde
 	return HUB_ERR_INTERNAL;
 }
 
-hub_rc mp_batch_emit(const struct mp_state *st, struct hub_call *call,
-		     const struct mp_batch *b, long index, struct mp_error *e)
+/* Reads every event of the batch again and hands it to emit_one
+ * (emit_change, emit_attribute_delete or emit_event). */
+static hub_rc emit_each_event(const struct mp_state *st, struct hub_call *call,
+			      const struct mp_batch *b,
+			      hub_rc (*emit_one)(const struct mp_state *, struct hub_call *,
+						 const struct mp_batch *, const struct mp_event *,
+						 size_t, long, struct mp_error *),
+			      long index, struct mp_error *e)
 {
-	const struct mp_consent *c = &b->consent;
 	struct mp_event ev;
 	size_t i;
 	json_t *item;
@@ -426,9 +550,21 @@ hub_rc mp_batch_emit(const struct mp_state *st, struct hub_call *call,
 
 	json_array_foreach(b->events, i, item) {
 		if ((rc = event_again(item, &ev, i, index, e)) != HUB_OK ||
-		    (rc = emit_change(st, call, b, &ev, i, index, e)) != HUB_OK)
+		    (rc = emit_one(st, call, b, &ev, i, index, e)) != HUB_OK)
 			return rc;
 	}
+	return HUB_OK;
+}
+
+hub_rc mp_batch_emit(const struct mp_state *st, struct hub_call *call,
+		     const struct mp_batch *b, long index, struct mp_error *e)
+{
+	const struct mp_consent *c = &b->consent;
+	hub_rc rc;
+
+	if ((rc = emit_each_event(st, call, b, emit_change, index, e)) != HUB_OK ||
+	    (rc = emit_each_event(st, call, b, emit_attribute_delete, index, e)) != HUB_OK)
+		return rc;
 	if (wants_identify(b) && (rc = emit_identify(st, call, b, index, e)) != HUB_OK)
 		return rc;
 	if ((rc = emit_consent(st, call, b, "email_marketing", c->email, c->email_ms, index,
@@ -437,10 +573,5 @@ hub_rc mp_batch_emit(const struct mp_state *st, struct hub_call *call,
 		    HUB_OK ||
 	    (rc = emit_ccpa(st, call, b, index, e)) != HUB_OK)
 		return rc;
-	json_array_foreach(b->events, i, item) {
-		if ((rc = event_again(item, &ev, i, index, e)) != HUB_OK ||
-		    (rc = emit_event(st, call, b, &ev, i, index, e)) != HUB_OK)
-			return rc;
-	}
-	return HUB_OK;
+	return emit_each_event(st, call, b, emit_event, index, e);
 }

@@ -9,11 +9,17 @@
  *      at most 100 batches (/v2/bulkevents), either (the webhook);
  *   4. read every batch and every event (mparticle_batch.c) - the first
  *      bad one is named by its index and nothing is emitted;
- *   5. read and emit each batch again (mparticle_map.c).
+ *   5. read and emit each batch again (mparticle_map.c); a batch without
+ *      source_request_id first gets the digest of its text, the key of
+ *      its events' message ids: the body or line as received for one
+ *      batch, the element's canonical dump (compact, keys sorted) and its
+ *      index for a batch of an array, whose own bytes jansson does not
+ *      keep.
  */
 #include "mparticle.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static json_t *mp_parse(const char *text, size_t len, struct mp_error *e)
@@ -56,6 +62,31 @@ static int mp_shape_body(json_t *root, enum mp_shape shape, json_t **items, stru
 	return -1;
 }
 
+/* b->text_digest for a batch without source_request_id: `body` when it is
+ * the only batch (items NULL), else the canonical dump of b->obj. */
+static hub_rc mp_digest_batch(struct mp_batch *b, json_t *items, const char *body, size_t len,
+			      long index, struct mp_error *e)
+{
+	char *text = NULL;
+	hub_rc rc = HUB_ERR_NOMEM;
+
+	if (b->source_request_id)
+		return HUB_OK;
+	if (items) {
+		if (!(text = json_dumps(b->obj, JSON_COMPACT | JSON_SORT_KEYS)))
+			goto out;
+		body = text;
+		len = strlen(text);
+	}
+	if (mp_batch_digest(b, body, len, items ? index : -1) == 0)
+		rc = HUB_OK;
+out:
+	if (rc != HUB_OK)
+		mp_error_set(e, 500, "internal", index, "out of memory");
+	free(text);
+	return rc;
+}
+
 hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const char *body,
 		      size_t len, enum mp_shape shape, struct mp_error *e)
 {
@@ -86,7 +117,8 @@ hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const ch
 			rc = HUB_ERR_DATA; /* cannot happen: read twice alike */
 			goto out;
 		}
-		if ((rc = mp_batch_emit(st, call, &b, index, e)) != HUB_OK)
+		if ((rc = mp_digest_batch(&b, items, body, len, index, e)) != HUB_OK ||
+		    (rc = mp_batch_emit(st, call, &b, index, e)) != HUB_OK)
 			goto out;
 	}
 	rc = HUB_OK;

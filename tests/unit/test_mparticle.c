@@ -739,7 +739,8 @@ static void test_user_attribute_names(void)
 		{"{\"$Custom\": true}", "{\"custom\": true}"},
 		{"{\"already_ok_9\": 1.5}", "{\"already_ok_9\": 1.5}"},
 		{"{\"list\": [\"a\", \"b\"]}", "{\"list\": [\"a\", \"b\"]}"},
-		{"{\"gone\": null}", "{\"gone\": null}"},
+		/* null: an mParticle tag (an attribute without a value), no delete */
+		{"{\"tag\": null, \"kept\": 1}", "{\"kept\": 1}"},
 	};
 	struct pt_fixture f;
 
@@ -818,11 +819,201 @@ static void test_message_id_precedence(void)
 	ASSERT_STR_OR_NULL(f.got.recs[1].message_id, "S2");
 	CU_ASSERT_EQUAL(strncmp(f.got.recs[2].message_id, "mp-", 3), 0);
 	pt_reset(&f.got);
-	/* neither: the host derives one from the record's content */
+	/* neither: "mp-" + a hash of the batch's text and the event's index */
 	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, no_request_id, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
-	CU_ASSERT_PTR_NULL(f.got.recs[0].message_id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f.got.recs[0].message_id);
+	CU_ASSERT_EQUAL(strncmp(f.got.recs[0].message_id, "mp-", 3), 0);
 	pt_close(&f);
+}
+
+/* A null user attribute is an mParticle tag (an attribute without a
+ * value): nothing to store, and above all no delete.  Deletions come in
+ * deleted_user_attributes. */
+static void test_null_user_attribute_is_no_delete(void)
+{
+	static const char with_deleted[] =
+		"{" IDS ",\"user_attributes\":{\"VIP\":null,\"plan\":\"gold\"},"
+		"\"deleted_user_attributes\":[\"Old Plan\"]}";
+	static const char tag_only[] = "{" IDS ",\"user_attributes\":{\"VIP\":null},"
+				       "\"events\":[" EV_OK "]}";
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, with_deleted, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	CU_ASSERT_EQUAL(f.got.recs[0].type, HUB_REC_IDENTIFY);
+	ASSERT_JSON(f.got.recs[0].attributes_json, "{\"plan\": \"gold\", \"old_plan\": null}");
+	pt_reset(&f.got);
+	/* a tag alone sets nothing: no identify, only the event */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, tag_only, &resp), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(records_text(&f.got), "track u -");
+	for (size_t i = 0; i < f.got.n_recs; i++)
+		CU_ASSERT_PTR_NULL(f.got.recs[i].attributes_json);
+	pt_close(&f);
+}
+
+/* Sends body to path; copies the message ids of its n records to ids. */
+static void post_ids(struct pt_fixture *f, const char *path, const char *body, size_t n,
+		     char ids[][64])
+{
+	struct hub_response resp;
+
+	CU_ASSERT_EQUAL(pt_post(f, path, BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f->got.n_recs, n);
+	for (size_t i = 0; i < n; i++) {
+		const char *id = f->got.recs[i].message_id;
+		CU_ASSERT_PTR_NOT_NULL_FATAL(id);
+		CU_ASSERT_EQUAL(strlen(id), 43);
+		CU_ASSERT_EQUAL(strncmp(id, "mp-", 3), 0);
+		snprintf(ids[i], 64, "%s", id);
+	}
+	pt_reset(&f->got);
+}
+
+/* Two identical events of one batch without source_message_id,
+ * source_request_id or times: two ids (a hash of the batch's text and the
+ * event's index), the same two when the batch is sent again; on
+ * /v2/events, /v2/bulkevents and import alike.  The identify keeps the
+ * host's content hash, as before. */
+static void test_identical_events_without_ids_stay_two_and_dedupe_on_resend(void)
+{
+	static const char batch[] = "{" IDS ",\"events\":[" EV_OK "," EV_OK "]}";
+	static const char bulk[] = "[" BATCH_OK ",{" IDS ",\"events\":[" EV_OK "," EV_OK "]}]";
+	static const char twice[] = "[{" IDS ",\"events\":[" EV_OK "]},{" IDS ",\"events\":[" EV_OK "]}]";
+	static const char with_attrs[] =
+		"{" IDS ",\"user_attributes\":{\"plan\":\"gold\"},\"events\":[" EV_OK "]}";
+	char first[4][64], again[4][64], line_ids[2][64];
+	struct hub_response resp;
+	struct pt_fixture f;
+	char err[256] = "";
+
+	fixture_open(&f);
+	post_ids(&f, "/v2/events", batch, 2, first);
+	CU_ASSERT_STRING_NOT_EQUAL(first[0], first[1]);
+	post_ids(&f, "/v2/events", batch, 2, again);
+	CU_ASSERT_STRING_EQUAL(again[0], first[0]);
+	CU_ASSERT_STRING_EQUAL(again[1], first[1]);
+
+	/* bulk: each batch's own text; batch 1 is not batch 0 */
+	post_ids(&f, "/v2/bulkevents", bulk, 3, first);
+	CU_ASSERT_STRING_NOT_EQUAL(first[1], first[2]);
+	CU_ASSERT_STRING_NOT_EQUAL(first[0], first[1]);
+	post_ids(&f, "/v2/bulkevents", bulk, 3, again);
+	for (size_t i = 0; i < 3; i++)
+		CU_ASSERT_STRING_EQUAL(again[i], first[i]);
+	/* two identical batches of one array stay apart: the index is hashed */
+	post_ids(&f, "/v2/bulkevents", twice, 2, first);
+	CU_ASSERT_STRING_NOT_EQUAL(first[0], first[1]);
+
+	/* import: the line */
+	CU_ASSERT_EQUAL(pt_import_line(&f, batch, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	for (size_t i = 0; i < 2; i++)
+		snprintf(line_ids[i], 64, "%s", f.got.recs[i].message_id ? f.got.recs[i].message_id : "");
+	CU_ASSERT_STRING_NOT_EQUAL(line_ids[0], line_ids[1]);
+	CU_ASSERT_EQUAL(strncmp(line_ids[0], "mp-", 3), 0);
+	pt_reset(&f.got);
+
+	/* the batch's own records keep their ids (none: the host's hash) */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, with_attrs, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	CU_ASSERT_EQUAL(f.got.recs[0].type, HUB_REC_IDENTIFY);
+	CU_ASSERT_PTR_NULL(f.got.recs[0].message_id);
+	CU_ASSERT_PTR_NOT_NULL(f.got.recs[1].message_id);
+	pt_close(&f);
+}
+
+/* mParticle's webhook output says a removed attribute with a
+ * user_attribute_change event, "deleted": true (the batch's
+ * user_attributes just lack the key): an attributes record deleting the
+ * mapped name at the event's time (else the batch's), after the identity
+ * changes and before the batch's identify.  deleted false: as before. */
+static void test_user_attribute_change_deleted_deletes_the_attribute(void)
+{
+#define UAC(extra) "{\"event_type\":\"user_attribute_change\"" extra "}"
+	static const char body[] =
+		"[{\"user_identities\":[{\"identity_type\":\"customer_id\",\"identity\":\"u1\"}],"
+		"\"timestamp_unixtime_ms\":1767000000900,\"user_attributes\":{\"plan\":\"gold\"},"
+		"\"events\":["
+		UAC(",\"message_id\":\"wh-d1\",\"data\":{\"user_attribute_name\":\"Favorite Color\","
+		    "\"new\":null,\"old\":\"blue\",\"deleted\":true,\"is_new_attribute\":false,"
+		    "\"timestamp_unixtime_ms\":1767000000500}") ","
+		UAC(",\"data\":{\"user_attribute_name\":\"plan\",\"new\":\"gold\",\"old\":\"silver\","
+		    "\"deleted\":false,\"timestamp_unixtime_ms\":1767000000600}") ","
+		UAC(",\"data\":{\"user_attribute_name\":\"$Country\",\"deleted\":true}") ","
+		UAC(",\"data\":{\"user_attribute_name\":\"tier\",\"new\":\"x\"}") "]}]";
+	struct hub_response resp;
+	struct pt_fixture f;
+	struct pt_seen *s;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", WEBHOOK_AUTH, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 202);
+	CU_ASSERT_STRING_EQUAL(records_text(&f.got),
+			       "attributes u1 -; attributes u1 -; identify u1 -");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
+	s = &f.got.recs[0];
+	CU_ASSERT_EQUAL(s->type, HUB_REC_ATTRIBUTES);
+	ASSERT_JSON(s->attributes_json, "{\"favorite_color\": null}");
+	CU_ASSERT_EQUAL(s->timestamp_ms, 1767000000500LL);
+	ASSERT_STR_OR_NULL(s->message_id, "wh-d1");
+	s = &f.got.recs[1];
+	ASSERT_JSON(s->attributes_json, "{\"$region\": null}");
+	CU_ASSERT_EQUAL(s->timestamp_ms, 1767000000900LL); /* none: the batch's */
+	CU_ASSERT_EQUAL(strncmp(s->message_id ? s->message_id : "", "mp-", 3), 0);
+	s = &f.got.recs[2];
+	ASSERT_JSON(s->attributes_json, "{\"plan\": \"gold\"}");
+	pt_close(&f);
+#undef UAC
+}
+
+/* A malformed user_attribute_change: 400 naming the member, nothing
+ * emitted (all or nothing), on every route. */
+static void test_user_attribute_change_bad_input_names_the_field(void)
+{
+#define UAC_DATA(data) "{\"event_type\":\"user_attribute_change\",\"data\":" data "}"
+	static const struct {
+		const char *path, *body;
+		long index, event_index;
+		const char *message;
+	} rows[] = {
+		{NULL, "{" IDS ",\"events\":[" UAC_DATA("{\"user_attribute_name\":\"a\",\"deleted\":\"yes\"}")
+		 "]}", 0, -1, "events[0].data.deleted: must be a boolean"},
+		{NULL, "{" IDS ",\"events\":[" EV_OK "," UAC_DATA("{\"deleted\":1}") "]}", 1, -1,
+		 "events[1].data.deleted: must be a boolean"},
+		{NULL, "{" IDS ",\"events\":[" UAC_DATA("{\"deleted\":true}") "]}", 0, -1,
+		 "events[0].data.user_attribute_name: required, a non-empty string"},
+		{NULL, "{" IDS ",\"events\":[" UAC_DATA("{\"deleted\":true,\"user_attribute_name\":\"\"}")
+		 "]}", 0, -1, "events[0].data.user_attribute_name: required, a non-empty string"},
+		{NULL, "{" IDS ",\"events\":[" UAC_DATA("{\"deleted\":true,\"user_attribute_name\":7}")
+		 "]}", 0, -1, "events[0].data.user_attribute_name: must be a string"},
+		{"/v2/bulkevents", "[" BATCH_OK ",{" IDS ",\"events\":[" UAC_DATA("{\"deleted\":true}")
+		 "]}]", 1, 0, "batches[1].events[0].data.user_attribute_name: required, a non-empty string"},
+		{"/webhook", "[" BATCH_OK ",{" IDS ",\"events\":[" EV_OK "," UAC_DATA(
+		 "{\"user_attribute_name\":\"a\",\"deleted\":\"true\"}") "]}]", 1, 1,
+		 "batches[1].events[1].data.deleted: must be a boolean"},
+	};
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *path = rows[i].path ? rows[i].path : "/v2/events";
+		const char *auth = strcmp(path, "/webhook") == 0 ? WEBHOOK_AUTH : BASIC_OK;
+		struct hub_response resp;
+		hub_rc rc;
+
+		rc = pt_send(&f, path, "Authorization", auth, rows[i].body, strlen(rows[i].body),
+			     &resp);
+		assert_error(&resp, 400, "invalid_event", rows[i].index, rows[i].event_index);
+		pt_assert_refused(&f, rows[i].message, rc, &resp, 400);
+		if (strcmp(error_message(&resp), rows[i].message) != 0)
+			fprintf(stderr, "\n  row %zu: %s", i, error_message(&resp));
+		CU_ASSERT_STRING_EQUAL(error_message(&resp), rows[i].message);
+	}
+	pt_close(&f);
+#undef UAC_DATA
 }
 
 static void test_customer_id_spellings(void)
@@ -1363,6 +1554,10 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_user_attribute_names),
 	   TEST(test_platform_and_device_id_choice),
 	   TEST(test_message_id_precedence),
+	   TEST(test_null_user_attribute_is_no_delete),
+	   TEST(test_identical_events_without_ids_stay_two_and_dedupe_on_resend),
+	   TEST(test_user_attribute_change_deleted_deletes_the_attribute),
+	   TEST(test_user_attribute_change_bad_input_names_the_field),
 	   TEST(test_customer_id_spellings),
 	   TEST(test_empty_batches_succeed_with_nothing),
 	   TEST(test_record_refused_by_the_hub_fails_the_request),
