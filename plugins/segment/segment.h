@@ -28,6 +28,9 @@
 #define SEG_MAX_MESSAGE_ID 99       /* characters of a messageId (< 100) */
 #define SEG_MSG_SIZE 512            /* an error message */
 #define SEG_NUM_SIZE 40             /* a number printed as text */
+#define SEG_SHA256_SIZE 32          /* bytes of a SHA-256 digest */
+/* A derived message_id: "seg-" + 64 hex digits + NUL (segment_map.c). */
+#define SEG_DERIVED_ID_SIZE (4 + 2 * SEG_SHA256_SIZE + 1)
 
 struct seg_key {
 	char *value;
@@ -75,11 +78,22 @@ struct seg_error {
 	char message[SEG_MSG_SIZE];
 };
 
-/* An event's batch: the fields a batch lends its items. */
+/* An event's batch: the fields a batch lends its items, and what the
+ * request says of itself. */
 struct seg_batch_ctx {
 	json_t *context;     /* batch-level context or NULL (borrowed) */
-	int64_t sent_at_ms;  /* batch-level sentAt or 0 */
+	int has_sent_at;     /* a batch-level sentAt was given ... */
+	int64_t sent_at_ms;  /* ... this one (any instant, the epoch and before too) */
 	enum seg_mode mode;
+	/* The body held an integer too big for 64 bits and was parsed with
+	 * every integer read as a double (segment_request.c): a numeric ID
+	 * of 2^53 or more can no longer be told exactly and is refused. */
+	int is_int_as_real;
+	/* SHA-256 of the raw body (the imported line), set before events are
+	 * emitted when one has no messageId: its message_id is derived from
+	 * it (segment_map.c). */
+	int has_body_sha256;
+	unsigned char body_sha256[SEG_SHA256_SIZE];
 };
 
 /* One event, read and checked.  Strings are borrowed from the JSON or
@@ -98,6 +112,10 @@ struct seg_event {
 	json_t *traits;               /* identify, group: object or NULL */
 	json_t *properties;           /* track, page, screen: object or NULL */
 	json_t *external_ids;         /* context.externalIds: array or NULL */
+	/* Times: has_* says the event gave one; the value is any instant
+	 * (0 is the epoch).  Only segment_map.c turns them into the ABI's
+	 * 0-means-unset fields. */
+	int has_timestamp, has_sent_at, has_received_at;
 	int64_t timestamp_ms, sent_at_ms, received_at_ms;
 	char user_id_buf[SEG_NUM_SIZE], anonymous_id_buf[SEG_NUM_SIZE];
 	char group_id_buf[SEG_NUM_SIZE], previous_id_buf[SEG_NUM_SIZE];
@@ -111,8 +129,11 @@ int seg_event_read(json_t *item, long index, int forced, const struct seg_batch_
 /* A context member of the event: the item's context wins over the batch's,
  * key by key down `path` (NULL-terminated).  NULL when absent. */
 json_t *seg_context_get(const struct seg_event *ev, const char *const *path);
-/* ISO 8601 / RFC 3339 date-time -> ms since the epoch; -1 if malformed. */
-int64_t seg_time_parse(const char *s);
+/* "identify", "track", ... */
+const char *seg_type_name(enum seg_type type);
+/* ISO 8601 / RFC 3339 date-time -> *ms, ms since the epoch (negative
+ * before 1970).  Returns 0, or -1 if malformed (*ms untouched). */
+int seg_time_parse(const char *s, int64_t *ms);
 
 /* segment_map.c: one checked event -> emitted record.  HUB_OK, or an
  * error with e filled (the host's message for a refused record). */

@@ -7,7 +7,13 @@
  * what makes it all-or-nothing.
  *
  * Segment accepts a number where an ID is expected (userId: 42); numbers
- * become their decimal text in the event's own buffers.
+ * become their decimal text in the event's own buffers.  In a body that was
+ * parsed with every integer read as a double (it held one too big for 64
+ * bits: segment_request.c), an integral ID prints as the integer it was,
+ * and one of 2^53 or more, which a double may have rounded, is refused.
+ *
+ * A time is "given" or not, apart from its value: the epoch and every
+ * instant before it are times like any other (the hub checks the range).
  */
 #include "segment.h"
 
@@ -34,6 +40,11 @@ static int type_parse(const char *name, enum seg_type *out)
 		}
 	}
 	return -1;
+}
+
+const char *seg_type_name(enum seg_type type)
+{
+	return (size_t)type < N_TYPES ? type_names[type] : "?";
 }
 
 void seg_error_set(struct seg_error *e, int status, const char *code, long index,
@@ -108,7 +119,7 @@ static int64_t days_from_civil(int y, int m, int d)
 	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
 }
 
-int64_t seg_time_parse(const char *s)
+int seg_time_parse(const char *s, int64_t *ms)
 {
 	int y, mo, d, h, mi, sec, frac = 0, scale = 100, off = 0;
 
@@ -130,8 +141,9 @@ int64_t seg_time_parse(const char *s)
 	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
 	    sec > 60)
 		return -1;
-	return (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off * 60) * 1000 +
-	       frac;
+	*ms = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off * 60) * 1000 +
+	      frac;
+	return 0;
 }
 
 /* ---- fields ----------------------------------------------------------- */
@@ -154,28 +166,59 @@ static void real_text(double v, char *buf, size_t size)
 	}
 }
 
-/* An ID: a string, or a number as its decimal text.  0 when absent or
- * valid (*out set), -1 on a wrong type. */
-static int read_id(json_t *obj, const char *key, const char **out, char *buf, size_t size)
+/* Doubles hold every integer of magnitude below this exactly. */
+#define SEG_EXACT_INT_LIMIT 9007199254740992.0 /* 2^53 */
+
+/* How an ID field failed. */
+enum seg_id_rc {
+	SEG_ID_OK = 0,     /* absent, or valid (*out set) */
+	SEG_ID_TYPE,       /* not a string nor a number */
+	SEG_ID_IMPRECISE,  /* a number that may have been rounded (see below) */
+};
+
+/* An ID: a string, or a number as its decimal text.  With `is_int_as_real`
+ * (the body was parsed with integers read as doubles) an integral number
+ * prints as an integer, as it would have been read otherwise ("42", not
+ * "42.0" or "4.2e+01"); one of 2^53 or more may have lost digits (JavaScript
+ * sends such IDs as strings anyway) and is refused rather than stored as
+ * some other ID. */
+static enum seg_id_rc read_id(json_t *obj, const char *key, int is_int_as_real,
+			      const char **out, char *buf, size_t size)
 {
 	json_t *v = member(obj, key);
+	double d;
 
 	*out = NULL;
 	if (!v)
-		return 0;
+		return SEG_ID_OK;
 	if (json_is_string(v)) {
 		*out = json_string_value(v);
-	} else if (json_is_integer(v)) {
+		return SEG_ID_OK;
+	}
+	if (json_is_integer(v)) {
 		snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		*out = buf;
-	} else if (json_is_real(v) && isfinite(json_real_value(v))) {
-		real_text(json_real_value(v), buf, size);
-		*out = buf;
-	} else {
-		return -1;
+		return SEG_ID_OK;
 	}
-	return 0;
+	if (!json_is_real(v) || !isfinite(d = json_real_value(v)))
+		return SEG_ID_TYPE;
+	if (is_int_as_real && d == floor(d)) {
+		if (fabs(d) >= SEG_EXACT_INT_LIMIT)
+			return SEG_ID_IMPRECISE;
+		snprintf(buf, size, "%lld", (long long)d);
+	} else {
+		real_text(d, buf, size);
+	}
+	*out = buf;
+	return SEG_ID_OK;
 }
+
+/* The message of a bad ID field (a literal: read_*() return it as is). */
+#define SEG_ID_MESSAGE(rc, field, wrong_type)                                              \
+	((rc) == SEG_ID_IMPRECISE                                                          \
+		 ? field ": a number of 2^53 or more cannot be kept exactly in a request "  \
+			 "holding an integer too big for 64 bits: send the ID as a string" \
+		 : wrong_type)
 
 static int read_string(json_t *obj, const char *key, const char **out)
 {
@@ -193,16 +236,21 @@ static int read_object(json_t *obj, const char *key, json_t **out)
 	return v && !*out ? -1 : 0;
 }
 
-/* A date-time member: 0 when absent (*ms = 0) or valid, -1 otherwise. */
-static int read_time(json_t *obj, const char *key, int64_t *ms)
+/* A date-time member: 0 when absent (*has = 0, *ms = 0) or valid (*has =
+ * 1, *ms any instant, 0 and negative ones included), -1 otherwise. */
+static int read_time(json_t *obj, const char *key, int *has, int64_t *ms)
 {
 	const char *s;
 
+	*has = 0;
 	*ms = 0;
 	if (read_string(obj, key, &s))
 		return -1;
-	if (s && (*ms = seg_time_parse(s)) < 0)
+	if (!s)
+		return 0;
+	if (seg_time_parse(s, ms))
 		return -1;
+	*has = 1;
 	return 0;
 }
 
@@ -299,6 +347,8 @@ static int read_type(struct seg_event *ev, int forced, long index, struct seg_er
 static const char *read_ids(struct seg_event *ev)
 {
 	json_t *it = ev->item;
+	int as_real = ev->batch->is_int_as_real;
+	enum seg_id_rc rc;
 
 	if (read_string(it, "messageId", &ev->message_id))
 		return "messageId: must be a string";
@@ -306,38 +356,51 @@ static const char *read_ids(struct seg_event *ev)
 		return "messageId: must be shorter than 100 characters";
 	if (ev->message_id && !*ev->message_id)
 		ev->message_id = NULL; /* "": the host derives one */
-	if (read_id(it, "userId", &ev->user_id, ev->user_id_buf, sizeof(ev->user_id_buf)))
-		return "userId: must be a string or a number";
-	if (read_id(it, "anonymousId", &ev->anonymous_id, ev->anonymous_id_buf,
-		    sizeof(ev->anonymous_id_buf)))
-		return "anonymousId: must be a string or a number";
+	rc = read_id(it, "userId", as_real, &ev->user_id, ev->user_id_buf,
+		     sizeof(ev->user_id_buf));
+	if (rc)
+		return SEG_ID_MESSAGE(rc, "userId", "userId: must be a string or a number");
+	rc = read_id(it, "anonymousId", as_real, &ev->anonymous_id, ev->anonymous_id_buf,
+		     sizeof(ev->anonymous_id_buf));
+	if (rc)
+		return SEG_ID_MESSAGE(rc, "anonymousId",
+				      "anonymousId: must be a string or a number");
 	if (ev->type == SEG_ALIAS ? !ev->user_id : !ev->user_id && !ev->anonymous_id)
 		return ev->type == SEG_ALIAS ? "userId: required for alias"
 					     : "userId or anonymousId: one is required";
 	return NULL;
 }
 
-/* timestamp (RudderStack: originalTimestamp), sentAt, receivedAt. */
+/* timestamp (RudderStack: originalTimestamp), sentAt, receivedAt.  Which
+ * were given is kept apart from their values: any instant is a time. */
 static const char *read_times(struct seg_event *ev)
 {
 	const struct seg_batch_ctx *b = ev->batch;
+	int has_original, has_sent, has_received;
 	int64_t original, sent, received;
 
-	if (read_time(ev->item, "timestamp", &ev->timestamp_ms))
+	if (read_time(ev->item, "timestamp", &ev->has_timestamp, &ev->timestamp_ms))
 		return "timestamp: must be an ISO 8601 date-time";
-	if (read_time(ev->item, "originalTimestamp", &original))
+	if (read_time(ev->item, "originalTimestamp", &has_original, &original))
 		return "originalTimestamp: must be an ISO 8601 date-time";
-	if (read_time(ev->item, "sentAt", &sent))
+	if (read_time(ev->item, "sentAt", &has_sent, &sent))
 		return "sentAt: must be an ISO 8601 date-time";
-	if (read_time(ev->item, "receivedAt", &received))
+	if (read_time(ev->item, "receivedAt", &has_received, &received))
 		return "receivedAt: must be an ISO 8601 date-time";
-	if (!ev->timestamp_ms)
+	if (!ev->has_timestamp) {
+		ev->has_timestamp = has_original;
 		ev->timestamp_ms = original;
+	}
+	ev->has_sent_at = ev->has_received_at = 0;
 	ev->sent_at_ms = ev->received_at_ms = 0;
-	if (b->mode == SEG_MODE_API && ev->timestamp_ms)
-		ev->sent_at_ms = sent ? sent : b->sent_at_ms;
-	if (b->mode == SEG_MODE_IMPORT)
+	if (b->mode == SEG_MODE_API && ev->has_timestamp) {
+		ev->has_sent_at = has_sent || b->has_sent_at;
+		ev->sent_at_ms = has_sent ? sent : b->sent_at_ms;
+	}
+	if (b->mode == SEG_MODE_IMPORT) {
+		ev->has_received_at = has_received;
 		ev->received_at_ms = received;
+	}
 	return NULL;
 }
 
@@ -345,6 +408,8 @@ static const char *read_times(struct seg_event *ev)
 static const char *read_payload(struct seg_event *ev)
 {
 	json_t *it = ev->item, *other;
+	int as_real = ev->batch->is_int_as_real;
+	enum seg_id_rc rc;
 
 	if (read_object(it, "context", &other))
 		return "context: must be an object";
@@ -363,20 +428,22 @@ static const char *read_payload(struct seg_event *ev)
 			return "name: must be a string";
 		break;
 	case SEG_GROUP:
-		if (read_id(it, "groupId", &ev->group_id, ev->group_id_buf,
-			    sizeof(ev->group_id_buf)) ||
-		    !ev->group_id)
-			return "groupId: required, a string or a number";
+		rc = read_id(it, "groupId", as_real, &ev->group_id, ev->group_id_buf,
+			     sizeof(ev->group_id_buf));
+		if (rc || !ev->group_id)
+			return SEG_ID_MESSAGE(rc, "groupId",
+					      "groupId: required, a string or a number");
 		/* fall through */
 	case SEG_IDENTIFY:
 		if (read_object(it, "traits", &ev->traits))
 			return "traits: must be an object";
 		break;
 	case SEG_ALIAS:
-		if (read_id(it, "previousId", &ev->previous_id, ev->previous_id_buf,
-			    sizeof(ev->previous_id_buf)) ||
-		    !ev->previous_id)
-			return "previousId: required, a string or a number";
+		rc = read_id(it, "previousId", as_real, &ev->previous_id, ev->previous_id_buf,
+			     sizeof(ev->previous_id_buf));
+		if (rc || !ev->previous_id)
+			return SEG_ID_MESSAGE(rc, "previousId",
+					      "previousId: required, a string or a number");
 		break;
 	}
 	return NULL;

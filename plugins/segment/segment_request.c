@@ -4,14 +4,19 @@
  *
  *   1. size: a body over 500 KB is refused (413) before it is parsed;
  *   2. parse with duplicate object keys rejected (two parsers must never
- *      read one body differently);
+ *      read one body differently); a body holding an integer too big for
+ *      64 bits (JavaScript clients send 12345678901234567000 as plain
+ *      digits) is parsed again with every integer read as a double, so
+ *      the request is kept rather than refused whole;
  *   3. the body's writeKey, when the route asks for it;
  *   4. shape: {"batch": [...], "context"?, "integrations"?, "sentAt"?}
  *      for /v1/batch, one event object for a single call (/v1/track ...),
  *      an event or an array of events for the webhook; at most 2500;
  *   5. read every event (segment_event.c) - the first bad one is named by
  *      its index and nothing is emitted;
- *   6. read and emit each event again (segment_map.c).
+ *   6. when an event has no messageId, hash the raw body once (SHA-256):
+ *      its message_id is derived from that and its index (segment_map.c);
+ *   7. read and emit each event again (segment_map.c).
  *
  * The batch-level context merges into each item (the item's keys win) and
  * the batch-level sentAt applies to items without their own.  The batch's
@@ -19,11 +24,14 @@
  */
 #include "segment.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
 /* Where a body's events are and what their batch lends them. */
 struct seg_body {
+	const char *text; /* the raw body (borrowed) */
+	size_t len;
 	json_t *root;
 	json_t *items;  /* the events: an array, or NULL for one event (root) */
 	struct seg_batch_ctx batch;
@@ -40,12 +48,31 @@ static json_t *body_item(const struct seg_body *b, size_t i)
 	return b->items ? json_array_get(b->items, i) : b->root;
 }
 
-static json_t *parse(const char *text, size_t len, struct seg_error *e)
+/* jansson's one error for an integer past 64 bits: "too big integer" or
+ * "too big negative integer" (a real past a double is "real number
+ * overflow", also numeric_overflow, and stays an error). */
+static int is_int_overflow(const json_error_t *jerr)
+{
+	return json_error_code(jerr) == json_error_numeric_overflow &&
+	       strncmp(jerr->text, "too big ", 8) == 0;
+}
+
+/* The body as JSON.  Only when the sole trouble is an integer too big for
+ * 64 bits is it parsed again with every integer read as a double
+ * (*is_int_as_real = 1): such numbers become doubles, and so do the other
+ * integers of that body (3 -> 3.0). */
+static json_t *parse(const char *text, size_t len, int *is_int_as_real, struct seg_error *e)
 {
 	json_error_t jerr;
 	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	char *near;
 
+	*is_int_as_real = 0;
+	if (!root && is_int_overflow(&jerr)) {
+		*is_int_as_real = 1;
+		root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
+				  &jerr);
+	}
 	if (root)
 		return root;
 	/* "... near 'token'": the token could be anything the client sent
@@ -95,11 +122,12 @@ static int shape_batch(struct seg_body *b, struct seg_error *e)
 	v = json_object_get(root, "sentAt");
 	sent = json_string_value(v);
 	if ((v && !json_is_null(v) && !sent) ||
-	    (sent && (b->batch.sent_at_ms = seg_time_parse(sent)) < 0)) {
+	    (sent && seg_time_parse(sent, &b->batch.sent_at_ms))) {
 		seg_error_set(e, 400, "invalid_request", -1,
 			      "sentAt: must be an ISO 8601 date-time");
 		return -1;
 	}
+	b->batch.has_sent_at = sent != NULL;
 	return check_count(json_array_size(b->items), e);
 }
 
@@ -119,17 +147,37 @@ static int shape_events(struct seg_body *b, int allow_array, struct seg_error *e
 	return -1;
 }
 
-/* Steps 5 and 6. */
+/* Step 6: the SHA-256 of the raw body, which derived message_ids start
+ * from.  Returns 0, or -1 (e filled). */
+static int body_hash(struct seg_body *b, struct seg_error *e)
+{
+	unsigned md_len = 0;
+
+	if (EVP_Digest(b->text, b->len, b->batch.body_sha256, &md_len, EVP_sha256(), NULL) != 1 ||
+	    md_len != SEG_SHA256_SIZE) {
+		seg_error_set(e, 500, "internal", -1, "cannot hash the body");
+		return -1;
+	}
+	b->batch.has_body_sha256 = 1;
+	return 0;
+}
+
+/* Steps 5 to 7. */
 static hub_rc run_events(const struct seg_state *st, struct hub_call *call,
-			 const struct seg_body *b, struct seg_error *e)
+			 struct seg_body *b, struct seg_error *e)
 {
 	size_t n = body_n_items(b);
 	struct seg_event ev;
+	int has_idless = 0;
 	hub_rc rc;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (seg_event_read(body_item(b, i), (long)i, b->forced, &b->batch, &ev, e))
 			return HUB_ERR_DATA;
+		has_idless |= !ev.message_id;
+	}
+	if (has_idless && body_hash(b, e))
+		return HUB_ERR_INTERNAL;
 	for (size_t i = 0; i < n; i++) {
 		if (seg_event_read(body_item(b, i), (long)i, b->forced, &b->batch, &ev, e))
 			return HUB_ERR_DATA; /* cannot happen: read twice alike */
@@ -143,7 +191,7 @@ hub_rc seg_request_run(const struct seg_state *st, struct hub_call *call, const 
 		       size_t len, int forced, enum seg_mode mode, int check_write_key,
 		       struct seg_error *e)
 {
-	struct seg_body b = {.forced = forced, .batch = {.mode = mode}};
+	struct seg_body b = {.text = body, .len = len, .forced = forced, .batch = {.mode = mode}};
 	hub_rc rc = HUB_ERR_DATA;
 	int shaped;
 
@@ -152,7 +200,7 @@ hub_rc seg_request_run(const struct seg_state *st, struct hub_call *call, const 
 			      len, SEG_MAX_BODY);
 		return HUB_ERR_DATA;
 	}
-	if (!(b.root = parse(body, len, e)))
+	if (!(b.root = parse(body, len, &b.batch.is_int_as_real, e)))
 		return HUB_ERR_DATA;
 	if (check_write_key && !seg_auth_body(st, b.root)) {
 		seg_error_set(e, 401, "unauthorized", -1,

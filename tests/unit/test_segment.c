@@ -486,6 +486,14 @@ static void test_numeric_ids_become_decimal_text(void)
 	pt_close(&f);
 }
 
+/* Without messageId: "seg-" + 64 hex digits. */
+static int is_derived_id(const char *id)
+{
+	if (!id || strncmp(id, "seg-", 4) != 0 || strlen(id) != 4 + 64)
+		return 0;
+	return strspn(id + 4, "0123456789abcdef") == 64;
+}
+
 static void test_message_id_optional_and_up_to_99_chars(void)
 {
 	char body[512], id[100];
@@ -503,9 +511,213 @@ static void test_message_id_optional_and_up_to_99_chars(void)
 	fixture_open(&f);
 	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
-	CU_ASSERT_PTR_NULL(f.got.recs[0].message_id); /* the hub derives one */
-	CU_ASSERT_PTR_NULL(f.got.recs[1].message_id);
+	/* absent or "": derived from the body and the index */
+	CU_ASSERT(is_derived_id(f.got.recs[0].message_id));
+	CU_ASSERT(is_derived_id(f.got.recs[1].message_id));
 	ASSERT_STR_OR_NULL(f.got.recs[2].message_id, id);
+	CU_ASSERT_PTR_NULL(f.got.recs[0].properties_json);
+	pt_close(&f);
+}
+
+/* Two identical events of one request without messageId nor timestamp
+ * were one record to the hub (its content hash, same receive time): their
+ * message_ids now come from the body's hash and their index, so both are
+ * applied, and a resent body gets the same ids (applied once). */
+static void test_idless_events_get_ids_from_the_body_and_their_index(void)
+{
+	static const char body[] =
+		"{\"batch\": [{\"type\": \"track\", \"userId\": \"u1\", \"event\": \"Same\"},"
+		"{\"type\": \"track\", \"userId\": \"u1\", \"event\": \"Same\"}]}";
+	static const char other[] =
+		"{\"batch\": [{\"type\": \"track\", \"userId\": \"u1\", \"event\": \"Same\"},"
+		"{\"type\": \"track\", \"userId\": \"u1\", \"event\": \"Same\"}] }";
+	static const char single[] = "{\"userId\": \"u1\", \"name\": \"Home\"}";
+	static const char line[] = "{\"type\":\"track\",\"userId\":\"u1\",\"event\":\"Same\"}";
+	char first[2][80], page_id[80], err[512] = "";
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_FATAL(is_derived_id(f.got.recs[i].message_id));
+		/* what the hub keeps */
+		CU_ASSERT_STRING_EQUAL(f.got.recs[i].rec->message_id, f.got.recs[i].message_id);
+		snprintf(first[i], sizeof(first[i]), "%s", f.got.recs[i].message_id);
+	}
+	CU_ASSERT_STRING_NOT_EQUAL(first[0], first[1]);
+	pt_reset(&f.got);
+
+	/* the same body again: the same ids, in order */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	ASSERT_STR_OR_NULL(f.got.recs[0].message_id, first[0]);
+	ASSERT_STR_OR_NULL(f.got.recs[1].message_id, first[1]);
+	pt_reset(&f.got);
+
+	/* another body (one byte more): other ids */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, other, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	CU_ASSERT(is_derived_id(f.got.recs[0].message_id));
+	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[0].message_id, first[0]);
+	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[1].message_id, first[1]);
+	pt_reset(&f.got);
+
+	/* one body on two single-call paths is two different records */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/page", KEY1_BASIC, single, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	snprintf(page_id, sizeof(page_id), "%s", f.got.recs[0].message_id);
+	pt_reset(&f.got);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/screen", KEY1_BASIC, single, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	CU_ASSERT(is_derived_id(f.got.recs[0].message_id));
+	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[0].message_id, page_id);
+	pt_reset(&f.got);
+
+	/* an imported line is its own body, index 0: stable across imports */
+	CU_ASSERT_EQUAL(pt_import_line(&f, line, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(pt_import_line(&f, line, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	CU_ASSERT(is_derived_id(f.got.recs[0].message_id));
+	ASSERT_STR_OR_NULL(f.got.recs[1].message_id, f.got.recs[0].message_id);
+	pt_close(&f);
+}
+
+/* Times are given or not apart from their value: 1969 is a time (the hub
+ * range-checks it), the epoch is given (timestamp wins over
+ * originalTimestamp) but the ABI carries it as 0, "unset", so the hub takes
+ * the receive time (documented); a malformed time is still a 400 naming
+ * the field. */
+static void test_times_before_and_at_the_epoch(void)
+{
+	static const struct {
+		const char *what, *path, *body;
+		int status;
+		int64_t timestamp, sent_at, received_at; /* as emitted */
+		int64_t hub_timestamp;                   /* what the hub made of it */
+		const char *message;                     /* of a refusal */
+	} rows[] = {
+		{"a second before the epoch", "/v1/track",
+		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"1969-12-31T23:59:59Z\"}",
+		 200, -1000, 0, 0, -1000, NULL},
+		{"1969 with an offset and ms", "/v1/track",
+		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": "
+		 "\"1969-12-31T23:00:00.250-01:00\"}",
+		 200, 250, 0, 0, 250, NULL},
+		{"1969 timestamp and sentAt", "/v1/track",
+		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"1969-12-31T23:59:58Z\", "
+		 "\"sentAt\": \"1969-12-31T23:59:59Z\"}",
+		 200, -2000, -1000, 0, -2000 + PT_NOW_MS + 1000, NULL},
+		{"1969 batch sentAt", "/v1/batch",
+		 "{\"sentAt\": \"1969-12-31T23:59:59Z\", \"batch\": [{\"type\": \"track\", "
+		 "\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"1969-12-31T23:59:58Z\"}]}",
+		 200, -2000, -1000, 0, -2000 + PT_NOW_MS + 1000, NULL},
+		{"the epoch wins over originalTimestamp, then reads as unset", "/v1/track",
+		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"1970-01-01T00:00:00Z\", "
+		 "\"originalTimestamp\": \"2020-01-01T00:00:00Z\"}",
+		 200, 0, 0, 0, PT_NOW_MS, NULL},
+		{"year 0: the hub's range check", "/v1/track",
+		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"0000-06-01T00:00:00Z\"}",
+		 400, 0, 0, 0, 0, "timestamp: out of range"},
+		{"malformed 1969", "/v1/track",
+		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"1969-12-32T00:00:00Z\"}",
+		 400, 0, 0, 0, 0, "timestamp: must be an ISO 8601 date-time"},
+		{"malformed sentAt", "/v1/track",
+		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"1969-12-31T23:59:59Z\", "
+		 "\"sentAt\": \"1969-12-31\"}",
+		 400, 0, 0, 0, 0, "sentAt: must be an ISO 8601 date-time"},
+	};
+	static const char line[] = "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\","
+				   "\"timestamp\":\"1969-07-20T20:17:40Z\","
+				   "\"receivedAt\":\"1969-07-20T20:17:41Z\"}";
+	struct hub_response resp;
+	struct pt_fixture f;
+	char err[512] = "";
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		hub_rc rc = pt_post(&f, rows[i].path, KEY1_BASIC, rows[i].body, &resp);
+
+		if (resp.status != rows[i].status)
+			fprintf(stderr, "\n  %s: %d %s\n", rows[i].what, resp.status, resp.body);
+		CU_ASSERT_EQUAL(resp.status, rows[i].status);
+		if (rows[i].status != 200) {
+			assert_error(&resp, 400, "invalid_event", 0);
+			CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, rows[i].message));
+			CU_ASSERT_EQUAL(rc, HUB_ERR_DATA);
+			pt_reset(&f.got);
+			continue;
+		}
+		CU_ASSERT_EQUAL(rc, HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+		CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms, rows[i].timestamp);
+		CU_ASSERT_EQUAL(f.got.recs[0].sent_at_ms, rows[i].sent_at);
+		CU_ASSERT_EQUAL(f.got.recs[0].received_at_ms, rows[i].received_at);
+		CU_ASSERT_EQUAL(f.got.recs[0].rec->timestamp_ms, rows[i].hub_timestamp);
+		pt_reset(&f.got);
+	}
+	/* an import keeps a 1969 receivedAt */
+	CU_ASSERT_EQUAL(pt_import_line(&f, line, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms, ms("1969-07-20T20:17:40Z"));
+	CU_ASSERT_EQUAL(f.got.recs[0].received_at_ms, ms("1969-07-20T20:17:41Z"));
+	CU_ASSERT_EQUAL(f.got.recs[0].rec->received_at_ms, ms("1969-07-20T20:17:41Z"));
+	pt_close(&f);
+}
+
+/* An integer too big for 64 bits (JavaScript sends 12345678901234567000 as
+ * plain digits) made jansson refuse the whole body: it is parsed again
+ * with integers read as doubles.  Every integer of that request becomes a
+ * double (3 -> 3.0); a numeric ID under 2^53 keeps its integer text. */
+static void test_integer_too_big_for_64_bits_is_kept_as_a_double(void)
+{
+	static const char body[] =
+		"{\"batch\": [{\"type\": \"track\", \"userId\": 42, \"anonymousId\": -7,"
+		" \"event\": \"Order\", \"properties\": {\"order\": 12345678901234567000,"
+		" \"refund\": -12345678901234567000, \"qty\": 3, \"price\": 9.5}},"
+		"{\"type\": \"group\", \"userId\": 9007199254740991, \"groupId\": 1e15}]}";
+	struct hub_response resp;
+	struct pt_fixture f;
+	json_t *props;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_STRING_EQUAL(resp.body, "{\"success\":true}");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	ASSERT_JSON(f.got.recs[0].properties_json,
+		    "{\"order\": 1.2345678901234567e19, \"refund\": -1.2345678901234567e19,"
+		    " \"qty\": 3.0, \"price\": 9.5}");
+	props = json_loads(f.got.recs[0].properties_json, 0, NULL);
+	CU_ASSERT(json_is_real(json_object_get(props, "order")));
+	CU_ASSERT_EQUAL(json_real_value(json_object_get(props, "order")), 12345678901234567000.0);
+	CU_ASSERT(json_is_real(json_object_get(props, "qty"))); /* was an integer */
+	json_decref(props);
+	/* IDs as numbers: the integer text, never "42.0" */
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "custom_id"), "42");
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "installation_id"), "-7");
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[1], "custom_id"), "9007199254740991");
+	ASSERT_JSON(f.got.recs[1].properties_json,
+		    "{\"group_id\": \"1000000000000000\", \"traits\": {}}");
+	pt_reset(&f.got);
+
+	/* a numeric ID a double may have rounded is refused, naming it */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC,
+				"{\"userId\": 9007199254740993, \"event\": \"e\","
+				" \"properties\": {\"n\": 12345678901234567000}}",
+				&resp),
+			HUB_ERR_DATA);
+	assert_error(&resp, 400, "invalid_event", 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, "userId: a number of 2^53 or more"));
+	CU_ASSERT_EQUAL(f.got.n_emits, 0);
+	/* the same ID without a too-big integer beside it is fine */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC,
+				"{\"userId\": 9007199254740993, \"event\": \"e\"}", &resp),
+			HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "custom_id"), "9007199254740993");
 	CU_ASSERT_PTR_NULL(f.got.recs[0].properties_json);
 	pt_close(&f);
 }
@@ -1167,6 +1379,20 @@ static const struct bad_row bad_rows[] = {
 	 "invalid_event", 0},
 	{"item sentAt not a date", NULL, NULL,
 	 "{\"batch\": [{" TRACK_FIELDS ",\"sentAt\":\"now\"}]}", NULL, 0, 400, "invalid_event", 0},
+	{"big integer, then broken JSON", NULL, NULL,
+	 "{\"batch\": [{" TRACK_FIELDS ",\"properties\":{\"n\":12345678901234567000}}", NULL,
+	 0, 400, "invalid_json", -1},
+	{"big integer and a duplicate key", NULL, NULL,
+	 "{\"batch\": [{" TRACK_FIELDS ",\"properties\":{\"n\":12345678901234567000,"
+	 "\"n\":1}}]}",
+	 NULL, 0, 400, "invalid_json", -1},
+	{"a real past a double", NULL, NULL,
+	 "{\"batch\": [{" TRACK_FIELDS ",\"properties\":{\"n\":1e400}}]}", NULL, 0, 400,
+	 "invalid_json", -1},
+	{"big integer and a previousId over 2^53", NULL, NULL,
+	 "{\"batch\": [" OK_ITEM ",{\"type\":\"alias\",\"userId\":\"u\","
+	 "\"previousId\":-12345678901234567000}]}",
+	 NULL, 0, 400, "invalid_event", 1},
 	{"messageId a number", NULL, NULL, "{\"batch\": [{" TRACK_FIELDS ",\"messageId\":12}]}",
 	 NULL, 0, 400, "invalid_event", 0},
 	{"messageId 100 chars", NULL, NULL, NULL, make_long_message_id, 0, 400, "invalid_event", 0},
@@ -1314,6 +1540,9 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_external_ids_become_identifiers), TEST(test_platform_detection),
 	   TEST(test_skew_correction_fields), TEST(test_numeric_ids_become_decimal_text),
 	   TEST(test_message_id_optional_and_up_to_99_chars),
+	   TEST(test_idless_events_get_ids_from_the_body_and_their_index),
+	   TEST(test_times_before_and_at_the_epoch),
+	   TEST(test_integer_too_big_for_64_bits_is_kept_as_a_double),
 	   TEST(test_single_calls_take_their_type_from_the_path),
 	   TEST(test_empty_batch_succeeds_with_nothing),
 	   TEST(test_record_refused_by_the_hub_fails_the_request),
