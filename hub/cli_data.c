@@ -58,7 +58,8 @@ struct import_state {
 	size_t bytes_in_flight;  /* of the busy slots */
 	size_t line_bytes;       /* of the line being read, until a slot takes it */
 	struct unify_counts total;
-	int64_t n_lines, n_warnings;
+	int64_t n_lines, n_warnings; /* n_lines: records read (blank lines aside) */
+	int64_t line_no;              /* the file's line being read, for errors */
 	char *errors[IMPORT_MAX_ERRORS];
 	size_t n_errors;
 	int failed;
@@ -226,13 +227,17 @@ static void import_line(struct import_state *st, const char *source, char *line,
 
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		line[--len] = '\0';
-	if (len == 0)
-		return;
+	if (st->line_no == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+		line += 3; /* a UTF-8 byte order mark (Excel, PowerShell) */
+		len -= 3;
+	}
+	if (line[strspn(line, " \t")] == '\0')
+		return; /* a blank line */
 	st->n_lines++;
 	st->line_bytes = len;
 	if (st->inst) {
 		if (import_line_plugin(st, line, len, err, sizeof(err)) != HUB_OK)
-			import_note_error(st, st->n_lines, err);
+			import_note_error(st, st->line_no, err);
 		return;
 	}
 	rc = record_from_json(line, len, source, st->rules, time_now_ms(), &rec, &warn, err,
@@ -240,7 +245,7 @@ static void import_line(struct import_state *st, const char *source, char *line,
 	st->n_warnings += (int64_t)warn.total;
 	record_warnings_clear(&warn);
 	if (rc != HUB_OK) {
-		import_note_error(st, st->n_lines, err);
+		import_note_error(st, st->line_no, err);
 		return;
 	}
 	import_add(st, rec);
@@ -258,6 +263,7 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 	st->rules = &rules;
 	line_reader_init(&reader, in, IMPORT_LINE_MAX);
 	while (!st->failed && (got = line_reader_next(&reader, &line, &len)) > 0) {
+		st->line_no++;
 		if (got == LINE_OK) {
 			import_line(st, source, line, len);
 			continue;
@@ -265,7 +271,7 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 		st->n_lines++;
 		snprintf(err, sizeof(err), "the line is %zu bytes, longer than a record may be (%u)",
 			 len, IMPORT_LINE_MAX);
-		import_note_error(st, st->n_lines, err);
+		import_note_error(st, st->line_no, err);
 	}
 	line_reader_free(&reader);
 	import_submit(st);

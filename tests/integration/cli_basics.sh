@@ -128,6 +128,25 @@ grep -q "alias a1 (test): refused: previous_id is the custom_id of another profi
 grep -q "refused 1," "$T/caps.out" || fail "caps: the alias is counted as refused: $(cat "$T/caps.out")"
 grep -q "C1\|I101" "$T/caps.err" && fail "caps: identifier values in the log: $(cat "$T/caps.err")"
 
+# import: a byte order mark, blank, blank-looking and CRLF lines; errors name the
+# file's own line numbers
+cfg="$T/lines.yaml"
+printf 'store: {path: %s/lines.db}\n' "$T" >"$cfg"
+{
+	printf '\357\273\277{"type":"track","message_id":"l1","identifiers":{"custom_id":"L"},"event":{"name":"e"}}\r\n'
+	printf '\r\n'
+	printf '   \n'
+	printf '\t\n'
+	printf '{"type":"track","message_id":"l2","identifiers":{"custom_id":"L"},"event":{"name":"e"}}\n'
+	printf '{bad\n'
+	printf '{"type":"track","message_id":"l3","identifiers":{"custom_id":"L"},"event":{"name":"e"}}'
+} >"$T/lines.jsonl"
+"$HUB" -c "$cfg" import "$T/lines.jsonl" --source test >"$T/lines.out" 2>"$T/lines.err"
+[ $? -eq 1 ] || fail "import with a bad line: exit 1 expected"
+grep -qx "records 4, applied 3, duplicates 0, blocked 0, refused 0, rejected 1" "$T/lines.out" ||
+	fail "import of BOM, blank and CRLF lines: $(cat "$T/lines.out") $(cat "$T/lines.err")"
+grep -q "line 6: " "$T/lines.err" || fail "the bad line is line 6 of the file: $(cat "$T/lines.err")"
+
 # import --format <plugin>: a source's own format through its plugin
 cfg="$T/plugins.yaml"
 printf 'store: {path: %s/plugins.db}\nsources:\n  - name: web\n    plugin: segment\n    write_keys: ["k"]\n' "$T" >"$cfg"
