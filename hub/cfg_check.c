@@ -361,6 +361,25 @@ fail:
 	return -1;
 }
 
+/* A secret, or each secret of a list, is not empty: an empty or unset
+ * ${VAR} must not leave a door open (a webhook signed with an empty key). */
+static int check_secret_set(const struct cfg_node *n, const char *path, char *err,
+			    size_t err_size)
+{
+	char item[PATH_LEN];
+
+	if (n->kind == CFG_SCALAR && n->value && !n->value[0]) {
+		cfg_errorf(err, err_size, n, 0, path, "must not be empty");
+		return -1;
+	}
+	for (size_t i = 0; n->kind == CFG_SEQ && i < n->n_children; i++) {
+		cfg_path_index(item, sizeof(item), path, i);
+		if (check_secret_set(&n->children[i], item, err, err_size))
+			return -1;
+	}
+	return 0;
+}
+
 static int check_member(const struct cfg_node *m, const char *path,
 			const struct hub_config_key *keys, const struct hub_config_key *extra,
 			char *err, size_t err_size)
@@ -387,7 +406,9 @@ static int check_member(const struct cfg_node *m, const char *path,
 	/* A null value of an optional key is the same as leaving it out. */
 	if (m->kind == CFG_SCALAR && m->is_null && !k->is_required)
 		return 0;
-	return cfg_check_type(m, sub, k->type, err, err_size);
+	if (cfg_check_type(m, sub, k->type, err, err_size))
+		return -1;
+	return k->is_secret ? check_secret_set(m, sub, err, err_size) : 0;
 }
 
 static int check_required(const struct cfg_node *map, const char *path,

@@ -147,6 +147,13 @@ grep -qx "records 4, applied 3, duplicates 0, blocked 0, refused 0, rejected 1" 
 	fail "import of BOM, blank and CRLF lines: $(cat "$T/lines.out") $(cat "$T/lines.err")"
 grep -q "line 6: " "$T/lines.err" || fail "the bad line is line 6 of the file: $(cat "$T/lines.err")"
 
+# a secret set from an empty ${VAR} stops check (and run) at its place: a webhook
+# export signed with an empty key would be forgeable
+printf 'store: {path: %s/sec.db}\nexports:\n  - name: w\n    plugin: webhook\n    url: https://crm.example.com/hook\n    secret: "${HUB_TEST_EMPTY_SECRET}"\n' "$T" >"$T/sec.yaml"
+HUB_TEST_EMPTY_SECRET= "$HUB" -c "$T/sec.yaml" check >"$T/sec.out" 2>&1 && fail "check accepted an empty secret"
+grep -q "sec.yaml:6:13: exports\[0\].secret: must not be empty" "$T/sec.out" ||
+	fail "an empty secret: $(cat "$T/sec.out")"
+
 # import --format <plugin>: a source's own format through its plugin
 cfg="$T/plugins.yaml"
 printf 'store: {path: %s/plugins.db}\nsources:\n  - name: web\n    plugin: segment\n    write_keys: ["k"]\n' "$T" >"$cfg"
