@@ -703,14 +703,18 @@ static void *worker_main(void *arg)
 
 /* ---- configuration ---------------------------------------------------- */
 
-static int filter_kinds(struct export_worker *w, char *err, size_t err_size)
+/* The `kinds` of an export as a mask of feed kinds (every kind when it has
+ * none). */
+static int read_kinds(const struct config_instance *ci, unsigned *mask, char *err,
+		      size_t err_size)
 {
-	const struct cfg_node *n = cfg_get(w->conf->node, "kinds");
+	const struct cfg_node *n = cfg_get(ci->node, "kinds");
 	char key[64], path[80];
 
+	*mask = 0;
 	if (!n || n->kind != CFG_SEQ)
 		return 0;
-	cfg_path_key(key, sizeof(key), w->conf->path, "kinds");
+	cfg_path_key(key, sizeof(key), ci->path, "kinds");
 	for (size_t i = 0; i < n->n_children; i++) {
 		const struct cfg_node *k = &n->children[i];
 		int kind = feed_kind_parse(k->value ? k->value : "");
@@ -720,7 +724,7 @@ static int filter_kinds(struct export_worker *w, char *err, size_t err_size)
 				   feed_kind_list());
 			return -1;
 		}
-		w->filter.kinds_mask |= 1u << kind;
+		*mask |= 1u << kind;
 	}
 	return 0;
 }
@@ -740,20 +744,31 @@ static int filter_attributes(struct export_worker *w)
 	return 0;
 }
 
-static int read_batch_size(struct export_worker *w, char *err, size_t err_size)
+static int read_batch_size(const struct config_instance *ci, size_t *size, char *err,
+			   size_t err_size)
 {
-	const struct cfg_node *n = cfg_get(w->conf->node, "batch_size");
+	const struct cfg_node *n = cfg_get(ci->node, "batch_size");
 	int64_t v = BATCH_DEFAULT;
 
 	if (n && !(n->kind == CFG_SCALAR && n->is_null) &&
 	    (cfg_as_int(n, &v) || v < 1 || v > BATCH_MAX)) {
 		char path[64];
-		cfg_path_key(path, sizeof(path), w->conf->path, "batch_size");
+		cfg_path_key(path, sizeof(path), ci->path, "batch_size");
 		cfg_errorf(err, err_size, n, 0, path, "expected 1 to %d", BATCH_MAX);
 		return -1;
 	}
-	w->batch_size = (size_t)v;
+	*size = (size_t)v;
 	return 0;
+}
+
+int export_check_config(const struct config_instance *ci, char *err, size_t err_size)
+{
+	unsigned mask;
+	size_t size;
+
+	return read_kinds(ci, &mask, err, err_size) || read_batch_size(ci, &size, err, err_size)
+		       ? -1
+		       : 0;
 }
 
 /* Checks one export against its plugin and creates its instance; a
@@ -774,8 +789,9 @@ static int worker_init(struct exporter *ex, struct export_worker *w,
 			ci->path, ci->plugin, ex->reg.dir);
 		return -1;
 	}
-	if (plugin_instance_check(w->mod, ci, 1, err, err_size) || filter_kinds(w, err, err_size) ||
-	    read_batch_size(w, err, err_size))
+	if (plugin_instance_check(w->mod, ci, 1, err, err_size) ||
+	    read_kinds(ci, &w->filter.kinds_mask, err, err_size) ||
+	    read_batch_size(ci, &w->batch_size, err, err_size))
 		return -1;
 	if (filter_attributes(w) || export_fingerprint(ci, w->fingerprint)) {
 		err_set(err, err_size, "out of memory");

@@ -53,6 +53,11 @@ struct exporter;
 int export_start(struct exporter **out, const struct hub_config *cfg, char *err,
 		 size_t err_size);
 
+/* The exporter's own keys of one export entry (`kinds`, `batch_size`), as
+ * export_start() reads them: 0, or -1 with "file:line:col: ..." in err.
+ * For `profilehub check`. */
+int export_check_config(const struct config_instance *ci, char *err, size_t err_size);
+
 /* Stops every thread after its batch in progress (its cursor committed)
  * and frees everything.  NULL is ignored. */
 void export_stop(struct exporter *ex);

@@ -7,8 +7,10 @@
 #include "cli.h"
 
 #include "alloc.h"
+#include "export.h"
 #include "log.h"
 #include "plugin.h"
+#include "scheduler.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -220,8 +222,21 @@ static int cmd_plugins(struct cli *cli, int argc, char **argv)
 	return CLI_OK;
 }
 
-/* Checks one source or export entry against its plugin; with `connect`,
- * creates it and lets it open its connections once. */
+/* The hub's own keys of an entry: an export's `kinds` and `batch_size`, a
+ * source's `schedule`, read as `run` reads them. */
+static int check_hub_keys(const struct config_instance *ci, int is_export, char *err,
+			  size_t err_size)
+{
+	struct cron cron;
+
+	if (is_export)
+		return export_check_config(ci, err, err_size);
+	return scheduler_check_schedule(ci, &cron, err, err_size) < 0 ? -1 : 0;
+}
+
+/* Checks one source or export entry against its plugin's keys and the
+ * hub's; with `connect`, creates it (a plugin's own checks: creating may
+ * open files, so not without it) and lets it open its connections once. */
 static int check_instance(const struct plugin_registry *reg, const struct config_instance *ci,
 			  int is_export, int connect)
 {
@@ -236,7 +251,8 @@ static int check_instance(const struct plugin_registry *reg, const struct config
 			pn->file, pn->line, pn->col, ci->path, ci->plugin, reg->dir);
 		return -1;
 	}
-	if (plugin_instance_check(m, ci, is_export, err, sizeof(err))) {
+	if (plugin_instance_check(m, ci, is_export, err, sizeof(err)) ||
+	    check_hub_keys(ci, is_export, err, sizeof(err))) {
 		fprintf(stderr, "profilehub: %s\n", err);
 		return -1;
 	}

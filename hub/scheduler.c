@@ -443,25 +443,36 @@ static void *dispatcher_main(void *arg)
 
 /* ---- start, stop, status, trigger ----------------------------------------- */
 
+int scheduler_check_schedule(const struct config_instance *ci, struct cron *cron, char *err,
+			     size_t err_size)
+{
+	const struct cfg_node *n = cfg_get(ci->node, "schedule");
+	char why[512];
+
+	if (!n || n->kind != CFG_SCALAR || n->is_null)
+		return 0;
+	if (cron_parse(n->value, cron, why, sizeof(why))) {
+		cfg_errorf(err, err_size, n, 0, ci->path, "schedule: %s", why);
+		return -1;
+	}
+	return 1;
+}
+
 static int source_prepare(struct scheduler *s, struct sched_source *src,
 			  const struct config_instance *ci, const struct plugin_module *m,
 			  int64_t now, char *err, size_t err_size)
 {
-	const struct cfg_node *n = cfg_get(ci->node, "schedule");
 	struct cron cron;
 	char why[512];
+	int has_schedule;
 
 	src->s = s;
 	src->conf = ci;
 	src->mod = m;
-	if (n && n->kind == CFG_SCALAR && !n->is_null) {
-		if (cron_parse(n->value, &cron, why, sizeof(why))) {
-			cfg_errorf(err, err_size, n, 0, ci->path, "schedule: %s", why);
-			return -1;
-		}
-		if (!(src->schedule = hub_strdup(n->value)))
-			goto nomem;
-	}
+	if ((has_schedule = scheduler_check_schedule(ci, &cron, err, err_size)) < 0)
+		return -1;
+	if (has_schedule && !(src->schedule = hub_strdup(cfg_get(ci->node, "schedule")->value)))
+		goto nomem;
 	sched_entry_init(&src->e, ci->name, src->schedule ? &cron : NULL, now, next_random(s),
 			 &s->pol);
 	if (plugin_instance_create(m, ci, &src->inst, why, sizeof(why))) {

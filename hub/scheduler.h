@@ -35,6 +35,12 @@ int scheduler_start(struct scheduler **out, const struct hub_config *cfg,
 		    const struct plugin_registry *reg, struct intake *intake, char *err,
 		    size_t err_size);
 
+/* A source entry's `schedule`: 1 parsed into *cron, 0 when it has none
+ * (on demand only), -1 with "file:line:col: ..." in err.  Also for
+ * `profilehub check`. */
+int scheduler_check_schedule(const struct config_instance *ci, struct cron *cron, char *err,
+			     size_t err_size);
+
 /* Stops: no new run starts, running ones finish their page and commit,
  * then every thread is joined and the instances destroyed.  NULL is
  * ignored.  Call before intake_stop(). */

@@ -154,6 +154,16 @@ HUB_TEST_EMPTY_SECRET= "$HUB" -c "$T/sec.yaml" check >"$T/sec.out" 2>&1 && fail 
 grep -q "sec.yaml:6:13: exports\[0\].secret: must not be empty" "$T/sec.out" ||
 	fail "an empty secret: $(cat "$T/sec.out")"
 
+# check reads the hub's own keys of an entry as run does: a schedule, an export's kinds
+printf 'store: {path: %s/keys.db}\nsources:\n  - name: wh\n    plugin: snowflake\n    schedule: "every 15x"\n' "$T" >"$T/keys1.yaml"
+"$HUB" -c "$T/keys1.yaml" check >"$T/keys.out" 2>&1 && fail "check accepted a bad schedule"
+grep -q "keys1.yaml:5:15: sources\[0\]: schedule: " "$T/keys.out" || fail "a bad schedule: $(cat "$T/keys.out")"
+printf 'store: {path: %s/keys.db}\nexports:\n  - name: j\n    plugin: jsonl\n    path: %s/j.jsonl\n    kinds: [bogus]\n' "$T" "$T" >"$T/keys2.yaml"
+"$HUB" -c "$T/keys2.yaml" check >"$T/keys.out" 2>&1 && fail "check accepted a bad kind"
+grep -q "keys2.yaml:6:13: exports\[0\].kinds\[0\]: unknown change kind" "$T/keys.out" ||
+	fail "a bad kind: $(cat "$T/keys.out")"
+[ -e "$T/j.jsonl" ] && fail "check created the jsonl export's file"
+
 # import --format <plugin>: a source's own format through its plugin
 cfg="$T/plugins.yaml"
 printf 'store: {path: %s/plugins.db}\nsources:\n  - name: web\n    plugin: segment\n    write_keys: ["k"]\n' "$T" >"$cfg"
