@@ -59,8 +59,16 @@ void cli_error(const char *what, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* `profilehub <command> --help`: the command's usage is the answer asked
+ * for (stdout, exit 0), not a misuse. */
+static int is_help_asked;
+
 int cli_usage(const char *usage)
 {
+	if (is_help_asked) {
+		printf("usage: %s\n", usage);
+		return CLI_OK;
+	}
 	fprintf(stderr, "usage: %s\n", usage);
 	return CLI_USAGE;
 }
@@ -72,9 +80,12 @@ int cli_load_config(struct cli *cli)
 	if (cli->cfg)
 		return 0;
 	if (!cli->is_config_explicit && access(cli->config_path, F_OK) != 0) {
-		/* no config at the default place: run on defaults */
-		if (config_load_string("(defaults)", "{}", &cli->cfg, err, sizeof(err)) == 0)
+		/* no config at the default place: run on defaults, and say so */
+		if (config_load_string("(defaults)", "{}", &cli->cfg, err, sizeof(err)) == 0) {
+			fprintf(stderr, "profilehub: no %s here: using the defaults (-c FILE to name"
+				" a config)\n", cli->config_path);
 			return 0;
+		}
 	} else if (config_load(cli->config_path, &cli->cfg, err, sizeof(err)) == 0) {
 		if (cli->cfg->log_level && !cli->has_log_level_flag) {
 			int lvl = log_level_parse(cli->cfg->log_level);
@@ -357,6 +368,8 @@ int main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return CLI_OK;
 	}
+	for (int i = 1; i < argc; i++)
+		is_help_asked |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
 		rc = cmd_version();
 	else if (strcmp(cmd, "plugins") == 0)

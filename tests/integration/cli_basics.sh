@@ -26,6 +26,13 @@ grep -Eq "^example +[0-9.]+ +pull +$abi " "$T/out" || fail "plugins does not lis
 "$HUB" dump --events lots >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --events: exit 2 expected"
 "$HUB" frobnicate >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown command: exit 2 expected"
 "$HUB" --help | grep -q "sync SOURCE" || fail "--help lists sync"
+# a command's --help is an answer: its usage on stdout, exit 0
+"$HUB" import --help >"$T/out" 2>"$T/err" || fail "import --help: exit $? expected 0"
+grep -q "^usage: profilehub import FILE" "$T/out" && [ ! -s "$T/err" ] || fail "import --help: $(cat "$T/out" "$T/err")"
+# no config at the default place: the defaults, said on stderr
+case "$HUB" in /*) hub_abs=$HUB ;; *) hub_abs=$PWD/$HUB ;; esac
+(cd "$T" && "$hub_abs" plugins >/dev/null 2>"$T/err") || fail "plugins without a config"
+grep -q "no conf/hub.yaml here: using the defaults" "$T/err" || fail "no notice of the defaults: $(cat "$T/err")"
 
 # check on each malformed fixture: exit 1 and the exact first line
 while IFS='|' read -r fixture want; do
