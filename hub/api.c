@@ -213,6 +213,7 @@ static int get_profiles(struct api *api, const struct api_request *req, struct a
 	json_t *matched = json_array(), *profiles = json_array();
 	struct store *s;
 	char err[512];
+	int is_truncated = 0; /* more than API_FIND_MAX profiles match */
 
 	for (size_t i = 0; i < ARRAY_SIZE(lookup_keys); i++) {
 		const char *v = req->query(req, lookup_keys[i]);
@@ -244,16 +245,18 @@ static int get_profiles(struct api *api, const struct api_request *req, struct a
 		json_decref(profiles);
 		return respond_error(resp, 503, "store_unavailable", "%s", err);
 	}
-	ids = hub_malloc(API_FIND_MAX * PROFILE_ID_SIZE);
+	ids = hub_malloc((API_FIND_MAX + 1) * PROFILE_ID_SIZE); /* one more: are there more? */
 	if (!ids)
 		goto fail;
 	for (size_t k = 0; k < n_kinds; k++) {
-		int n = profile_find(s, kinds[k], value, ids, API_FIND_MAX);
+		int n = profile_find(s, kinds[k], value, ids, API_FIND_MAX + 1);
 		if (n < 0)
 			goto fail;
 		if (n > 0)
 			json_array_append_new(matched, json_string(kinds[k]));
-		for (int i = 0; i < n && n_ids < API_FIND_MAX; i++) {
+		if (n > API_FIND_MAX)
+			is_truncated = 1;
+		for (int i = 0; i < n; i++) {
 			json_t *doc = NULL;
 			int seen = 0;
 			size_t j;
@@ -262,6 +265,10 @@ static int get_profiles(struct api *api, const struct api_request *req, struct a
 				seen |= strcmp(json_string_value(json_object_get(p, "profile_id")), ids[i]) == 0;
 			if (seen)
 				continue;
+			if (n_ids == API_FIND_MAX) {
+				is_truncated = 1;
+				break;
+			}
 			if (api_profile_doc(s, ids[i], &doc) < 0)
 				goto fail;
 			if (doc) {
@@ -272,7 +279,8 @@ static int get_profiles(struct api *api, const struct api_request *req, struct a
 	}
 	hub_free(ids);
 	pool_give(api, s);
-	return respond_json(resp, 200, json_pack("{s:o, s:o}", "matched_by", matched, "profiles", profiles));
+	return respond_json(resp, 200, json_pack("{s:o, s:o, s:b}", "matched_by", matched, "profiles",
+						 profiles, "truncated", is_truncated));
 fail:
 	log_error("api", "profile lookup: %s", store_error(s));
 	hub_free(ids);

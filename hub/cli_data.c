@@ -552,16 +552,24 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 	return lk->by ? 0 : -1;
 }
 
+#define FOUND_MAX 64 /* profiles printed for one lookup (an email many share) */
+
 struct found {
-	char ids[64][PROFILE_ID_SIZE];
+	char ids[FOUND_MAX + 1][PROFILE_ID_SIZE]; /* one more: to know there are more */
 	size_t n;
 };
 
-/* Resolves a lookup to live profile IDs.  Returns 0 or -1. */
+/* Resolves a lookup to live profile IDs, at most FOUND_MAX (said on stderr
+ * when more match).  Returns 0 or -1. */
 static int lookup_run(struct store *s, const struct lookup *lk, struct found *f)
 {
 	int n = profile_find(s, lk->by, lk->value, f->ids, ARRAY_SIZE(f->ids));
 	f->n = n > 0 ? (size_t)n : 0;
+	if (f->n > FOUND_MAX) {
+		f->n = FOUND_MAX;
+		cli_error("profile", "more than %d profiles have this %s: the first %d follow",
+			  FOUND_MAX, lk->by, FOUND_MAX);
+	}
 	return n < 0 ? -1 : 0;
 }
 

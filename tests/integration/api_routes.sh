@@ -271,12 +271,25 @@ body_is "an anonymous session logging in keeps its profile ID (rename)" \
 # several matches are listed
 req GET "/v1/profiles?email=family@example.com"
 body_is "two profiles share an email: both listed" \
-	'.matched_by == ["email"] and ([.profiles[].custom_id] | sort) == ["sam-1", "sam-2"]'
+	'.matched_by == ["email"] and ([.profiles[].custom_id] | sort) == ["sam-1", "sam-2"] and
+	 .truncated == false'
+# past 50 matches: the first 50, and the answer says there are more
+awk 'BEGIN {
+	printf "{\"batch\":["
+	for (i = 1; i <= 51; i++)
+		printf "%s{\"type\":\"identify\",\"userId\":\"crowd-%d\",\"traits\":{\"email\":\"crowd@example.com\"},\"messageId\":\"cr-%d\"}",
+			(i > 1 ? "," : ""), i, i
+	printf "]}"
+}' >"$T/crowd.json"
+seg batch "$(cat "$T/crowd.json")"
+req GET "/v1/profiles?email=crowd@example.com"
+expect "51 profiles share an email" 200 &&
+	body_is "51 share an email: 50 listed, truncated" '(.profiles | length) == 50 and .truncated == true'
 
 # nothing found is not an error
 for q in "custom_id=nobody" "email=nobody@example.com" "profile_id=p_aaaaaaaaaaaaaaaa" "q=nobody"; do
 	req GET "/v1/profiles?$q"
-	expect "$q" 200 && body_is "$q: an empty list" '. == {"matched_by": [], "profiles": []}'
+	expect "$q" 200 && body_is "$q: an empty list" '. == {"matched_by": [], "profiles": [], "truncated": false}'
 done
 
 # ---- profile IDs are opaque -----------------------------------------------------
