@@ -714,15 +714,14 @@ static int pipe_collect_ex(struct pg_store *ps, PGresult **last, int is_sync)
 		PQclear(res);
 	}
 	if (is_sync) {
-		/* the sync point's own result */
+		/* the sync point's own result.  Without it the connection is
+		 * gone, but a COMMIT whose answer came is done: failing it would
+		 * tell the waiters that nothing was stored. */
 		PGresult *res = PQgetResult(ps->conn);
-		if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
-			PQclear(res);
-			if (rc == 0)
-				rc = pg_fail(ps, NULL, W_COMMIT);
-		} else {
-			PQclear(res);
-		}
+		int is_synced = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+		PQclear(res);
+		if (!is_synced && rc == 0 && !(last && *last))
+			rc = pg_fail(ps, NULL, W_COMMIT);
 	} else if (rc && PQstatus(ps->conn) == CONNECTION_OK) {
 		pipe_resync(ps);
 	}

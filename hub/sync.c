@@ -420,12 +420,20 @@ static const char *next_cursor(const struct run *r)
 static hub_rc pull_once(struct run *r, size_t budget, int is_last, char *err, size_t err_size)
 {
 	const struct hub_plugin *desc = r->p->inst->mod->desc;
+	const char *from = next_cursor(r);
+	char *cursor = NULL; /* the plugin's own copy: the page holding it may be freed */
 	hub_rc rc;
 
 	err[0] = '\0';
 	r->commit_rc = HUB_OK;
 	r->commit_err[0] = '\0';
-	rc = desc->pull(r->p->inst->state, &r->call, next_cursor(r), budget, err, err_size);
+	if (from && !(cursor = hub_strdup(from))) {
+		err_set(err, err_size, "out of memory");
+		rc = HUB_ERR_NOMEM; /* handled below as a failed pull */
+	} else {
+		rc = desc->pull(r->p->inst->state, &r->call, cursor, budget, err, err_size);
+	}
+	hub_free(cursor);
 	if (rc == HUB_OK || rc == HUB_MORE) {
 		if (r->filling->n_recs || r->filling->read)
 			page_submit(r, NULL);
