@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define IMPORT_BATCH 2000
@@ -133,6 +134,23 @@ static struct import_slot *import_current(struct import_state *st)
 	return slot;
 }
 
+/* The intake's queue is full: waits for this import's oldest batch in
+ * flight (the ring fills in order from next_slot + 1), or, with none in
+ * flight (other writers filled the queue), a millisecond. */
+static void import_wait_for_room(struct import_state *st)
+{
+	static const struct timespec ms = {0, 1000000};
+
+	for (size_t i = 1; i < st->n_slots; i++) {
+		struct import_slot *s = &st->slots[(st->next_slot + i) % st->n_slots];
+		if (s->is_busy) {
+			import_finish_slot(st, s);
+			return;
+		}
+	}
+	nanosleep(&ms, NULL);
+}
+
 static void import_submit(struct import_state *st)
 {
 	struct import_slot *slot = &st->slots[st->next_slot];
@@ -142,7 +160,7 @@ static void import_submit(struct import_state *st)
 		return; /* in flight from the last round, or nothing to send */
 	slot->batch.records = slot->records;
 	while ((rc = intake_submit(st->intake, &slot->batch)) == HUB_ERR_BUSY)
-		import_finish_slot(st, &st->slots[(st->next_slot + 1) % st->n_slots]);
+		import_wait_for_room(st);
 	if (rc != HUB_OK) {
 		cli_error("import", "intake refused the batch (%d)", (int)rc);
 		st->failed = 1;
