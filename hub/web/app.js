@@ -171,8 +171,9 @@ async function search(q) {
       return navigate({ profile: r.profiles[0].profile_id, by: r.matched_by.join(","), q }, true);
     const list = $("results-list");
     list.replaceChildren();
-    $("results-title").textContent = r.profiles.length
-      ? `${r.profiles.length} profiles match “${q}” by ${how}` : `No profile matches “${q}”`;
+    $("results-title").textContent = !r.profiles.length ? `No profile matches “${q}”`
+      : r.truncated ? `More than ${r.profiles.length} profiles match “${q}” by ${how}: the first ${r.profiles.length}`
+        : `${r.profiles.length} profiles match “${q}” by ${how}`;
     $("results-hint").hidden = r.profiles.length > 0;
     for (const p of r.profiles) {
       const a = (p.attributes || {});

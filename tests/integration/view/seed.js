@@ -53,4 +53,12 @@ for (const id of ['sam-1', 'sam-2']) {
   });
 }
 
+// more people share one address than a lookup lists (50)
+for (let i = 1; i <= 51; i++) {
+  add({
+    type: 'identify', message_id: `seed-crowd-${i}`, timestamp: at(3 * 60 * MIN),
+    identifiers: { custom_id: `crowd-${i}` }, attributes: { $email_address: 'crowd@example.com' },
+  });
+}
+
 process.stdout.write(out.join('\n') + '\n');

@@ -210,6 +210,9 @@ async function main() {
     await search(page, 'nobody@example.com');
     check('no match: said plainly', /No profile matches/.test(await text(page, '#results-title')));
     check('no match: a hint', await visible(page, '#results-hint'));
+    await search(page, 'crowd@example.com');
+    check('more matches than listed: said', /^More than 50 profiles match .* the first 50$/.test(await text(page, '#results-title')) &&
+      (await page.$$('#results-list li')).length === 50, await text(page, '#results-title'));
 
     // -- an anonymous session, then the login merge, live
     await seg('track', { anonymousId: 'web-visitor-7', event: 'Viewed Pricing', messageId: 'v-pricing',
