@@ -80,6 +80,26 @@ static const char *error_message(const struct hub_response *resp)
 	return msg;
 }
 
+/* Sends row `i` of a refusal table to path (NULL: /v2/events) and checks
+ * the 400: its code, indexes and exact message, and that nothing was
+ * emitted. */
+static void send_refused(struct pt_fixture *f, size_t i, const char *path, const char *body,
+			 const char *code, long index, long event_index, const char *message)
+{
+	const char *auth;
+	struct hub_response resp;
+	hub_rc rc;
+
+	path = path ? path : "/v2/events";
+	auth = strcmp(path, "/webhook") == 0 ? WEBHOOK_AUTH : BASIC_OK;
+	rc = pt_send(f, path, "Authorization", auth, body, strlen(body), &resp);
+	assert_error(&resp, 400, code, index, event_index);
+	pt_assert_refused(f, message, rc, &resp, 400);
+	if (strcmp(error_message(&resp), message) != 0)
+		fprintf(stderr, "\n  row %zu: %s", i, error_message(&resp));
+	CU_ASSERT_STRING_EQUAL(error_message(&resp), message);
+}
+
 /* ---- mapping: one fixture per event type -------------------------------- */
 
 static void test_custom_event_maps_identities_device_and_attributes(void)
@@ -615,20 +635,9 @@ static void test_identity_change_bad_input_names_the_field(void)
 	struct pt_fixture f;
 
 	fixture_open(&f);
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		const char *path = rows[i].path ? rows[i].path : "/v2/events";
-		const char *auth = strcmp(path, "/webhook") == 0 ? WEBHOOK_AUTH : BASIC_OK;
-		struct hub_response resp;
-		hub_rc rc;
-
-		rc = pt_send(&f, path, "Authorization", auth, rows[i].body, strlen(rows[i].body),
-			     &resp);
-		assert_error(&resp, 400, rows[i].code, rows[i].index, rows[i].event_index);
-		pt_assert_refused(&f, rows[i].message, rc, &resp, 400);
-		if (strcmp(error_message(&resp), rows[i].message) != 0)
-			fprintf(stderr, "\n  row %zu: %s", i, error_message(&resp));
-		CU_ASSERT_STRING_EQUAL(error_message(&resp), rows[i].message);
-	}
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		send_refused(&f, i, rows[i].path, rows[i].body, rows[i].code, rows[i].index,
+			     rows[i].event_index, rows[i].message);
 	pt_close(&f);
 #undef UIC_DATA
 #undef NEW_C1
@@ -998,20 +1007,9 @@ static void test_user_attribute_change_bad_input_names_the_field(void)
 	struct pt_fixture f;
 
 	fixture_open(&f);
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		const char *path = rows[i].path ? rows[i].path : "/v2/events";
-		const char *auth = strcmp(path, "/webhook") == 0 ? WEBHOOK_AUTH : BASIC_OK;
-		struct hub_response resp;
-		hub_rc rc;
-
-		rc = pt_send(&f, path, "Authorization", auth, rows[i].body, strlen(rows[i].body),
-			     &resp);
-		assert_error(&resp, 400, "invalid_event", rows[i].index, rows[i].event_index);
-		pt_assert_refused(&f, rows[i].message, rc, &resp, 400);
-		if (strcmp(error_message(&resp), rows[i].message) != 0)
-			fprintf(stderr, "\n  row %zu: %s", i, error_message(&resp));
-		CU_ASSERT_STRING_EQUAL(error_message(&resp), rows[i].message);
-	}
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		send_refused(&f, i, rows[i].path, rows[i].body, "invalid_event", rows[i].index,
+			     rows[i].event_index, rows[i].message);
 	pt_close(&f);
 #undef UAC_DATA
 }
