@@ -1,8 +1,9 @@
 /*
- * test_export.c - the exporter (hub/export*.c) against a temp SQLite store
- * fed through the real intake, with tests/plugins/export_script.so as the
- * plugin (it records what it accepts and fails on demand); and the jsonl
- * export plugin driven directly through the loader with its own hub_call.
+ * test_export.c - the exporter (hub/export*.c) against a temp store (SQLite,
+ * or a fresh PostgreSQL schema: teststore.h) fed through the real intake,
+ * with tests/plugins/export_script.so as the plugin (it records what it
+ * accepts and fails on demand); and the jsonl export plugin driven directly
+ * through the loader with its own hub_call.
  *
  * Synchronization is by export_wait_idle() (every export read the outbox
  * to its end, or is disabled), never by sleeping.
@@ -585,24 +586,35 @@ static void test_retries_back_off_then_deliver_everything(void)
 	world_close(&w);
 }
 
-/* A second config on the same store: same export, `keys` for it. */
+/* A second config on the same store (the world's own `store:` section,
+ * whichever backend): same export, `keys` for it. */
 static struct hub_config *config_like(struct world *w, const char *keys)
 {
 	struct hub_config *cfg;
 	char *yaml, err[512];
 
 	CU_ASSERT_FATAL(asprintf(&yaml,
-				 "store:\n  path: %s/hub.db\n"
+				 "%s"
 				 "plugin_dir: %s\n"
 				 "exports:\n"
 				 "  - name: x\n"
 				 "    plugin: export_script\n"
 				 "    record: %s\n"
 				 "%s",
-				 w->th->dir, w->plugin_dir, w->record, keys) > 0);
+				 w->th->store_yaml, w->plugin_dir, w->record, keys) > 0);
 	CU_ASSERT_EQUAL_FATAL(config_load_string("again.yaml", yaml, &cfg, err, sizeof(err)), 0);
 	free(yaml);
 	return cfg;
+}
+
+/* The line of config_like's YAML that `keys` starts on. */
+static int config_like_keys_line(const struct world *w)
+{
+	int line = 6; /* plugin_dir, exports, name, plugin, record: 5 lines, then keys */
+
+	for (const char *p = w->th->store_yaml; *p; p++)
+		line += *p == '\n';
+	return line;
 }
 
 static void test_refused_credentials_disable_until_the_config_changes(void)
@@ -700,13 +712,14 @@ static void test_a_config_error_stops_the_start_with_its_position(void)
 {
 	struct world w;
 	struct hub_config *cfg;
-	char err[512] = "";
+	char err[512] = "", where[32];
 
 	world_open(&w, NULL);
 	cfg = config_like(&w, "    kinds: [profile_updated, sneezed]\n");
 	CU_ASSERT_EQUAL(export_start(&w.ex, cfg, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NULL(w.ex);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "again.yaml:8:"));
+	snprintf(where, sizeof(where), "again.yaml:%d:", config_like_keys_line(&w));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, where));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "exports[0].kinds[1]: "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "unknown change kind"));
 	config_free(cfg);

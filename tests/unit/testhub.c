@@ -17,13 +17,13 @@ struct testhub *testhub_start(const char *yaml_extra)
 {
 	struct testhub *th = calloc(1, sizeof(*th));
 	struct store *writer = NULL;
-	char *yaml = NULL, *store_yaml = NULL;
+	char *yaml = NULL;
 
 	if (!th || !(th->dir = testlib_mkdtemp()))
 		goto fail;
 	/* the backend under test (teststore.h) */
-	if (!(store_yaml = teststore_yaml(th->dir, &th->schema)) ||
-	    asprintf(&yaml, "%s%s", store_yaml, yaml_extra ? yaml_extra : "") < 0)
+	if (!(th->store_yaml = teststore_yaml(th->dir, &th->schema)) ||
+	    asprintf(&yaml, "%s%s", th->store_yaml, yaml_extra ? yaml_extra : "") < 0)
 		goto fail;
 	if (config_load_string("test.yaml", yaml, &th->cfg, th->err, sizeof(th->err)) ||
 	    store_open(th->cfg, &writer, th->err, sizeof(th->err)) ||
@@ -37,13 +37,11 @@ struct testhub *testhub_start(const char *yaml_extra)
 	th->rules.blocked_values = th->cfg->blocked_values;
 	th->rules.n_blocked_values = th->cfg->n_blocked_values;
 	free(yaml);
-	free(store_yaml);
 	return th;
 fail:
 	fprintf(stderr, "testhub: %s\n", th ? th->err : "out of memory");
 	store_close(writer);
 	free(yaml);
-	free(store_yaml);
 	testhub_stop(th);
 	return NULL;
 }
@@ -57,6 +55,7 @@ void testhub_stop(struct testhub *th)
 	config_free(th->cfg);
 	teststore_drop(th->schema);
 	free(th->schema);
+	free(th->store_yaml);
 	testlib_rmtree(th->dir);
 	free(th->dir);
 	free(th);

@@ -17,6 +17,8 @@
 struct testhub {
 	char *dir;
 	char *schema;           /* PostgreSQL: this world's schema; NULL on SQLite */
+	char *store_yaml;       /* the `store:` section of cfg (teststore_yaml), for
+				 * a test that loads another config on the same store */
 	struct hub_config *cfg;
 	struct intake *intake;
 	struct store *reader;   /* a second connection for reads */

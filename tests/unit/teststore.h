@@ -1,9 +1,10 @@
 /*
  * teststore.h - which store backend the unit tests run on, so the same
- * suites (scenarios, random, store) prove both: HUB_TEST_STORE=sqlite (the
- * default) or postgres, with HUB_TEST_PG_URL naming a database the tests
- * may create schemas in (tests/pgtest.sh starts a throwaway one).  On
- * PostgreSQL every world gets its own fresh schema, dropped at its end.
+ * suites (scenarios, random, store, export) prove both:
+ * HUB_TEST_STORE=sqlite (the default) or postgres, with HUB_TEST_PG_URL
+ * naming a database the tests may create schemas in (tests/pgtest.sh
+ * starts a throwaway one).  On PostgreSQL every world gets its own fresh
+ * schema, dropped at its end.
  */
 #ifndef HUB_TESTSTORE_H
 #define HUB_TESTSTORE_H
