@@ -45,9 +45,11 @@
 #define BATCH_DEFAULT 100
 #define BATCH_MAX 10000
 #define RETRY_AFTER_MAX_MS (3600 * 1000LL)
+#define PRUNE_CHUNK 5000 /* changes deleted per transaction */
 
 static _Atomic int64_t backoff_base_ms = 200;
 static _Atomic int64_t backoff_cap_ms = 30000;
+static _Atomic int64_t prune_interval_ms = 10000;
 
 enum step {
 	STEP_AGAIN,    /* go on at once */
@@ -109,6 +111,8 @@ struct exporter {
 	uint64_t wake_gen;    /* bumped by export_notify and export_wait_idle */
 	pthread_mutex_t status_lock; /* guards status_store (API threads) */
 	struct store *status_store;
+	int64_t prune_next_ms;       /* under lock: when the next pass is due */
+	pthread_mutex_t prune_lock;  /* one pruning pass at a time */
 };
 
 /* ---- backoff ---------------------------------------------------------- */
@@ -117,6 +121,11 @@ void export_set_backoff(int64_t base_ms, int64_t cap_ms)
 {
 	atomic_store(&backoff_base_ms, base_ms > 0 ? base_ms : 1);
 	atomic_store(&backoff_cap_ms, cap_ms > base_ms ? cap_ms : base_ms);
+}
+
+void export_set_prune_interval(int64_t ms)
+{
+	atomic_store(&prune_interval_ms, ms > 0 ? ms : 0);
 }
 
 int64_t export_backoff_ms(unsigned attempt, int64_t retry_after_ms, uint64_t random)
@@ -587,6 +596,76 @@ static int worker_read(struct export_worker *w)
 	return feed_page_build(pg, w->store, &w->filter, &w->docs);
 }
 
+/* ---- pruning the change feed ----------------------------------------- */
+
+/* The lowest committed cursor of every export in the config, enabled or
+ * not: every change up to it went everywhere it will go (0 while an
+ * export has not committed one).  A cursor only moves forward, so one read
+ * outdated by the time of the delete is still safe. */
+static int prune_bound(struct export_worker *w, int64_t *bound)
+{
+	const struct hub_config *cfg = w->ex->cfg;
+
+	*bound = INT64_MAX;
+	for (size_t i = 0; i < cfg->n_exports; i++) {
+		int64_t cursor;
+		if (export_cursor_load(w->store, cfg->exports[i].name, &cursor))
+			return -1;
+		if (cursor < *bound)
+			*bound = cursor;
+	}
+	return 0;
+}
+
+/* Is a pruning pass due?  Claims it when it is (the next one is then due
+ * an interval later). */
+static int prune_is_due(struct exporter *ex)
+{
+	int64_t now = time_now_ms();
+	int due;
+
+	pthread_mutex_lock(&ex->lock);
+	due = now >= ex->prune_next_ms;
+	if (due)
+		ex->prune_next_ms = now + atomic_load(&prune_interval_ms);
+	pthread_mutex_unlock(&ex->lock);
+	return due;
+}
+
+/*
+ * Deletes the changes every export has passed, PRUNE_CHUNK per short
+ * transaction (the intake writer waits for at most one of them).  At most
+ * one pass per prune interval in this process; a failure is logged and the
+ * next pass tries again, nothing else depends on it.
+ */
+static void worker_prune(struct export_worker *w)
+{
+	struct store *s = w->store;
+	int64_t bound;
+	size_t total = 0, n = 0;
+
+	if (!prune_is_due(w->ex))
+		return;
+	pthread_mutex_lock(&w->ex->prune_lock);
+	if (prune_bound(w, &bound))
+		goto fail;
+	do {
+		if (s->ops->begin(s) || s->ops->outbox_prune(s, bound, PRUNE_CHUNK, &n) ||
+		    s->ops->commit(s))
+			goto fail;
+		total += n;
+	} while (n == PRUNE_CHUNK && !atomic_load(&w->ex->stop));
+	if (total)
+		log_debug(w->who, "change feed: deleted %zu changes up to seq %" PRId64
+			  ", delivered by every export", total, bound);
+	pthread_mutex_unlock(&w->ex->prune_lock);
+	return;
+fail:
+	log_warn(w->who, "pruning the change feed: %s (tried again later)", store_error(s));
+	s->ops->rollback(s);
+	pthread_mutex_unlock(&w->ex->prune_lock);
+}
+
 static enum step worker_step(struct export_worker *w, uint64_t gen)
 {
 	char err[1024];
@@ -622,6 +701,7 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 		snprintf(err, sizeof(err), "planning a batch: %s", store_error(w->store));
 		return worker_retry(w, err);
 	}
+	worker_prune(w);
 	if (w->batch_end <= w->cursor) {
 		worker_set_idle(w, gen);
 		return STEP_IDLE;
@@ -826,6 +906,7 @@ static int exporter_init_sync(struct exporter *ex)
 		return -1;
 	pthread_mutex_init(&ex->lock, NULL);
 	pthread_mutex_init(&ex->status_lock, NULL);
+	pthread_mutex_init(&ex->prune_lock, NULL);
 	pthread_cond_init(&ex->wake, &ca);
 	pthread_cond_init(&ex->idle, &ca);
 	pthread_condattr_destroy(&ca);
@@ -900,6 +981,7 @@ void export_stop(struct exporter *ex)
 		plugin_registry_close(&ex->reg);
 	store_close(ex->status_store);
 	pthread_mutex_destroy(&ex->status_lock);
+	pthread_mutex_destroy(&ex->prune_lock);
 	pthread_cond_destroy(&ex->wake);
 	pthread_cond_destroy(&ex->idle);
 	pthread_mutex_destroy(&ex->lock);

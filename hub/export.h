@@ -28,6 +28,13 @@
  *   anything else   like HUB_RETRY
  * Erase changes are always delivered, whatever `kinds` says.
  *
+ * Pruning: a change is deleted from the outbox once every export of the
+ * config (enabled or not, running here or in another process) has a
+ * committed cursor at or past it; at most one pass per 10 s, by a worker
+ * that holds its lease.  So the outbox holds what some export has still to
+ * deliver, and an export added to the config later starts with what is
+ * left.  Processes sharing a store must list the same exports.
+ *
  * Store keys (meta): "export_cursor:<name>" (the last handled seq, decimal)
  * and "export_state:<name>" (JSON: state, last error, config fingerprint).
  */
@@ -105,6 +112,11 @@ int64_t export_backoff_ms(unsigned attempt, int64_t retry_after_ms, uint64_t ran
 
 /* Tests: the backoff's base and cap (defaults 200 ms and 30 s). */
 void export_set_backoff(int64_t base_ms, int64_t cap_ms);
+
+/* Tests: the least time between two pruning passes of the change feed
+ * (default 10 s; 0: at every step of a worker, so a worker caught up has
+ * pruned before export_wait_idle() returns). */
+void export_set_prune_interval(int64_t ms);
 
 /* The largest seq in the outbox, found with O(log n) indexed probes;
  * `floor` is returned when there is none above it.  0, or -1 on a store

@@ -250,6 +250,10 @@ struct store_ops {
 	int (*outbox_read)(struct store *s, int64_t after_seq, size_t limit,
 			   store_change_cb cb, void *ctx);
 	int (*outbox_delete_profile)(struct store *s, const char *profile_id);
+	/* deletes the first `limit` changes with seq <= upto_seq (every export
+	 * has passed them), in seq order; *n_deleted says how many.  0 or -1 */
+	int (*outbox_prune)(struct store *s, int64_t upto_seq, size_t limit,
+			    size_t *n_deleted);
 
 	/* dead letters of exports */
 	int (*dead_letter_put)(struct store *s, const struct store_dead_letter *d);

@@ -149,7 +149,7 @@ enum stmt_id {
 	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
 	S_EVENT_DELETE_PROFILE,
 	S_LOG_APPEND, S_LOG_LIST, S_LOG_DELETE_PROFILE,
-	S_OUTBOX_ALLOC, S_OUTBOX_INSERT, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE,
+	S_OUTBOX_ALLOC, S_OUTBOX_INSERT, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE,
 	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE,
 	S_LEASE_TRY, S_LEASE_EPOCH, S_LEASE_RELEASE,
 	S_COUNT
@@ -278,6 +278,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_READ] = "SELECT seq, kind, profile_id, at, payload FROM outbox WHERE seq > $1"
 			  " ORDER BY seq LIMIT $2",
 	[S_OUTBOX_DELETE_PROFILE] = "DELETE FROM outbox WHERE profile_id = $1",
+	[S_OUTBOX_PRUNE] = "WITH d AS (DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox"
+			   " WHERE seq <= $1 ORDER BY seq LIMIT $2) RETURNING 1)"
+			   " SELECT count(*) FROM d",
 	[S_DEAD_PUT] = "INSERT INTO dead_letters(export_name, seq, profile_id, at, reason, change)"
 		       " VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT(export_name, seq) DO UPDATE"
 		       " SET profile_id = excluded.profile_id, at = excluded.at,"
@@ -1803,6 +1806,17 @@ static int pg_outbox_read(struct store *s, int64_t after, size_t limit, store_ch
 	return 0;
 }
 
+static int pg_outbox_prune(struct store *s, int64_t upto, size_t limit, size_t *n_deleted)
+{
+	int64_t n = 0;
+
+	*n_deleted = 0;
+	if (query_int(run(pgs(s), S_OUTBOX_PRUNE, "in", upto, limit), &n) < 0)
+		return -1;
+	*n_deleted = (size_t)n;
+	return 0;
+}
+
 static int pg_outbox_delete_profile(struct store *s, const char *pid)
 {
 	struct pg_store *ps = pgs(s);
@@ -2012,6 +2026,7 @@ static const struct store_ops pg_ops = {
 	.outbox_append = pg_outbox_append,
 	.outbox_read = pg_outbox_read,
 	.outbox_delete_profile = pg_outbox_delete_profile,
+	.outbox_prune = pg_outbox_prune,
 	.dead_letter_put = pg_dead_letter_put,
 	.dead_letter_list = pg_dead_letter_list,
 	.dead_letter_delete_profile = pg_dead_letter_delete_profile,

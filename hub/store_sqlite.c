@@ -127,7 +127,7 @@ enum stmt_id {
 	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
 	S_EVENT_DELETE_PROFILE,
 	S_LOG_APPEND, S_LOG_LIST, S_LOG_DELETE_PROFILE,
-	S_OUTBOX_APPEND, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE,
+	S_OUTBOX_APPEND, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE,
 	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE,
 	S_COUNT
 };
@@ -231,6 +231,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_READ] = "SELECT seq, kind, profile_id, at, payload FROM outbox WHERE seq > ?1"
 			  " ORDER BY seq LIMIT ?2",
 	[S_OUTBOX_DELETE_PROFILE] = "DELETE FROM outbox WHERE profile_id = ?1",
+	[S_OUTBOX_PRUNE] = "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox"
+			   " WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
 	[S_DEAD_PUT] = "INSERT OR REPLACE INTO dead_letters(export_name, seq, profile_id, at, reason,"
 		       " change) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_DEAD_DELETE_PROFILE] = "DELETE FROM dead_letters WHERE profile_id = ?1",
@@ -1188,6 +1190,17 @@ static int lite_outbox_delete_profile(struct store *s, const char *pid)
 	return RUN(lite(s), S_OUTBOX_DELETE_PROFILE, "s", pid);
 }
 
+static int lite_outbox_prune(struct store *s, int64_t upto, size_t limit, size_t *n_deleted)
+{
+	struct sqlite_store *ls = lite(s);
+
+	*n_deleted = 0;
+	if (RUN(ls, S_OUTBOX_PRUNE, "ii", upto, (int64_t)limit))
+		return -1;
+	*n_deleted = (size_t)sqlite3_changes(ls->db);
+	return 0;
+}
+
 static int lite_dead_letter_put(struct store *s, const struct store_dead_letter *d)
 {
 	return RUN(lite(s), S_DEAD_PUT, "sisiss", d->export_name, d->seq,
@@ -1367,6 +1380,7 @@ static const struct store_ops sqlite_ops = {
 	.outbox_append = lite_outbox_append,
 	.outbox_read = lite_outbox_read,
 	.outbox_delete_profile = lite_outbox_delete_profile,
+	.outbox_prune = lite_outbox_prune,
 	.dead_letter_put = lite_dead_letter_put,
 	.dead_letter_list = lite_dead_letter_list,
 	.dead_letter_delete_profile = lite_dead_letter_delete_profile,

@@ -85,6 +85,12 @@ exports:
     secret: "\${EXPORT_SECRET}"
     timeout: 5s
     batch_size: $BATCH
+  # disabled, so its cursor stays at 0 and holds the change feed: nothing is
+  # pruned, and the outbox is the list of every change to compare with
+  - name: keep
+    plugin: jsonl
+    path: $T/$1.keep.jsonl
+    enabled: false
 EOF
 	"$GEN" --print-config
 }

@@ -52,6 +52,12 @@ exports:
     secret: "\${EXPORT_SECRET}"
     timeout: 2s
     batch_size: 25
+  # disabled, so its cursor stays at 0 and holds the whole change feed: the
+  # outbox is then the list of every change, to compare with what arrived
+  - name: keep
+    plugin: jsonl
+    path: $T/keep.jsonl
+    enabled: false
 EOF
 
 # ---- the receiver and the hub --------------------------------------------
@@ -211,6 +217,19 @@ jq -e 'select(.kind != "erased" and .has_profile == false and .custom_id != null
 	"$T/received.jsonl" >/dev/null && fail "a change without its profile names a custom_id"
 
 total=$(wc -l <"$T/received.jsonl")
+
+# ---- pruning: with no export holding them, delivered changes leave the feed
+# (the first step of the export prunes; nothing is delivered again)
+sed '/^  # disabled, so its cursor/,$d' "$T/hub.yaml" >"$T/pruned.yaml"
+grep -q 'name: keep' "$T/pruned.yaml" && die "pruned.yaml still lists keep"
+hub_start "$T/pruned.yaml" "$T/hub.log"
+outbox_is_empty() { [ "$(sqlite3 "$T/hub.db" 'SELECT count(*) FROM outbox')" = 0 ]; }
+wait_for "the delivered changes to leave the change feed" outbox_is_empty
+[ "$(export_field .lag)" = 0 ] || fail "lag $(export_field .lag) after pruning"
+hub_stop TERM
+[ "$(wc -l <"$T/received.jsonl")" -eq "$total" ] ||
+	fail "$(($(wc -l <"$T/received.jsonl") - total)) changes sent again after pruning"
+
 echo "export_webhook: $(wc -l <"$T/outbox.seqs") changes in the outbox, $total arrivals" \
-	"($dups duplicates)"
+	"($dups duplicates), all pruned once no export held them"
 [ "$fails" -eq 0 ]

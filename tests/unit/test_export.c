@@ -708,6 +708,69 @@ static void test_a_smaller_batch_size_resumes_a_larger_plan(void)
 	world_close(&w);
 }
 
+/* The change feed keeps what some export of the config has still to
+ * deliver: a disabled export holds it whole; without it, what x delivered
+ * is deleted (nothing is sent again), and so is what comes later, once x
+ * delivered it. */
+static void test_delivered_changes_leave_the_feed_once_every_export_passed_them(void)
+{
+	struct world w;
+	struct hub_config *alone;
+	json_t *all, *got, *left;
+	char err[512];
+
+	export_set_prune_interval(0); /* a pass at every step */
+	world_open(&w, "  - name: held\n"
+		       "    plugin: export_script\n"
+		       "    record: /dev/null\n"
+		       "    enabled: false\n");
+	apply(&w, people);
+	all = outbox_seqs(&w);
+	CU_ASSERT_FATAL(json_array_size(all) > 5);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(all));
+	json_decref(got);
+	left = outbox_seqs(&w);
+	CU_ASSERT(json_equal(left, all)); /* held: its cursor is 0 */
+	json_decref(left);
+	export_stop(w.ex);
+	w.ex = NULL;
+
+	alone = config_like(&w, "");
+	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, alone, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	left = outbox_seqs(&w);
+	CU_ASSERT_EQUAL(json_array_size(left), 0);
+	json_decref(left);
+	got = recorded(&w, NULL);
+	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(all));
+	json_decref(got);
+
+	apply(&w, "{\"type\":\"track\",\"message_id\":\"z1\",\"timestamp\":\"2025-03-03T10:00:00.000Z\","
+		  "\"identifiers\":{\"custom_id\":\"ann\"},\"event\":{\"name\":\"again\"}}\n");
+	left = outbox_seqs(&w);
+	CU_ASSERT_FATAL(json_array_size(left) > 0);
+	CU_ASSERT(json_integer_value(json_array_get(left, 0)) >
+		  json_integer_value(json_array_get(all, json_array_size(all) - 1)));
+	json_decref(left);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	CU_ASSERT(json_array_size(got) > json_array_size(all));
+	json_decref(got);
+	left = outbox_seqs(&w);
+	CU_ASSERT_EQUAL(json_array_size(left), 0);
+	json_decref(left);
+
+	export_stop(w.ex);
+	w.ex = NULL;
+	config_free(alone);
+	json_decref(all);
+	export_set_prune_interval(10000);
+	world_close(&w);
+}
+
 static void test_a_config_error_stops_the_start_with_its_position(void)
 {
 	struct world w;
@@ -926,6 +989,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_outbox_last_seq_finds_the_end_by_probing),
 	   TEST(test_every_change_arrives_in_seq_order_with_its_profile),
 	   TEST(test_a_restart_goes_on_from_the_saved_cursor),
+	   TEST(test_delivered_changes_leave_the_feed_once_every_export_passed_them),
 	   TEST(test_filters_keep_listed_kinds_and_attributes_but_every_erasure),
 	   TEST(test_an_erased_change_carries_no_personal_data),
 	   TEST(test_an_erasure_after_delivery_still_reaches_the_export),

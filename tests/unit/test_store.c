@@ -745,6 +745,46 @@ static void test_outbox_seq_is_not_reused_after_an_erase(void)
 	world_stop(&w);
 }
 
+/* Pruning deletes in seq order, at most `limit`, never past `upto`; the
+ * seqs after it stay, and new changes still number past the pruned ones. */
+static void test_outbox_prune_deletes_the_oldest_up_to_a_seq(void)
+{
+	WORLD(w);
+	struct seqs a = {0}, b = {0}, c = {0};
+	size_t n = 99;
+
+	OK(s->ops->begin(s));
+	for (int i = 0; i < 6; i++)
+		append_change(s, "profile_updated", i % 2 ? "p_1" : "p_2", 10 + i, "{}");
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_seq, &a));
+	CU_ASSERT_EQUAL_FATAL(a.n, 6);
+
+	OK(s->ops->begin(s));
+	OK(s->ops->outbox_prune(s, a.v[3], 3, &n)); /* the limit stops it */
+	CU_ASSERT_EQUAL(n, 3);
+	OK(s->ops->outbox_prune(s, a.v[3], 3, &n)); /* then the bound */
+	CU_ASSERT_EQUAL(n, 1);
+	OK(s->ops->outbox_prune(s, a.v[3], 3, &n));
+	CU_ASSERT_EQUAL(n, 0);
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_seq, &b));
+	CU_ASSERT_EQUAL_FATAL(b.n, 2);
+	CU_ASSERT_EQUAL(b.v[0], a.v[4]);
+	CU_ASSERT_EQUAL(b.v[1], a.v[5]);
+
+	/* everything goes; a new change numbers past all of it */
+	OK(s->ops->begin(s));
+	OK(s->ops->outbox_prune(s, a.v[5], 100, &n));
+	CU_ASSERT_EQUAL(n, 2);
+	append_change(s, "event", "p_3", 20, "{}");
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_seq, &c));
+	CU_ASSERT_EQUAL_FATAL(c.n, 1);
+	CU_ASSERT(c.v[0] > a.v[5]);
+	world_stop(&w);
+}
+
 static void test_dead_letters_replace_by_seq_list_in_order_and_go_with_erase(void)
 {
 	WORLD(w);
@@ -1385,6 +1425,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_identity_log_lists_in_append_order_with_the_other_side),
 	   TEST(test_outbox_reads_in_seq_order_after_a_cursor),
 	   TEST(test_outbox_seq_is_not_reused_after_an_erase),
+	   TEST(test_outbox_prune_deletes_the_oldest_up_to_a_seq),
 	   TEST(test_dead_letters_replace_by_seq_list_in_order_and_go_with_erase),
 	   TEST(test_savepoint_rollback_undoes_only_its_batch),
 	   TEST(test_commit_survives_reopen_and_rollback_leaves_nothing),
