@@ -97,6 +97,20 @@ stream_file() {
 
 # ---- profilehub import ----------------------------------------------
 
+# cpu_times: the machine's CPU time so far, "TOTAL STEAL" in ticks (the
+# "cpu" line of /proc/stat; steal is time a virtual machine was ready to
+# run but the hypervisor ran another guest).
+cpu_times() {
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $9; exit }' /proc/stat
+}
+# steal_percent BEFORE AFTER: the share of the time between two cpu_times
+# the hypervisor took away, in percent.
+steal_percent() {
+	# shellcheck disable=SC2086 # split into the two figures on purpose
+	set -- $1 $2
+	calc "sprintf(\"%.0f\", ($3 - $1) > 0 ? 100 * ($4 - $2) / ($3 - $1) : 0)"
+}
+
 # run_import FILE LABEL: imports FILE into a fresh store and sets
 # IMP_SECS IMP_RSS_KB IMP_RECORDS IMP_RPS IMP_DB_BYTES IMP_WAL_BYTES
 # IMP_LIVE IMP_PROFILES IMP_EVENTS.
@@ -116,6 +130,7 @@ run_import() {
 	# grows with the input; memory that stops once the caches are warm
 	# does not.
 	set +e
+	stat0=$(cpu_times)
 	/usr/bin/time -f '%e %M %U %S' -o "$dir/time.txt" \
 		"$HUB" -c "$dir/hub.yaml" import "$1" --source bench >"$dir/out.txt" 2>"$dir/err.txt" &
 	tpid=$!
@@ -129,6 +144,7 @@ run_import() {
 	done
 	wait "$tpid"
 	rc=$?
+	IMP_STEAL=$(steal_percent "$stat0" "$(cpu_times)")
 	set -e
 	if [ ! -s "$dir/time.txt" ] || ! grep -q '^records ' "$dir/out.txt"; then
 		cat "$dir/out.txt" "$dir/err.txt" >&2
@@ -176,6 +192,7 @@ BIG_RSS_KB=$IMP_RSS_KB
 BIG_RPS=$IMP_RPS
 BIG_LIVE=$IMP_LIVE
 BIG_HALF_RSS_KB=$IMP_HALF_RSS_KB
+BIG_STEAL=$IMP_STEAL
 note "import: $IMP_COUNTS"
 note "import: $IMP_SECS s wall ($IMP_CPU)"
 note "store: $IMP_PROFILES profiles created, $IMP_LIVE live ($(calc "$IMP_PROFILES - $IMP_LIVE") merged away), $IMP_EVENTS events stored"
@@ -207,7 +224,11 @@ fi
 summary "$(printf 'unify: peak RSS flat with input size: %s MB after half of the run, %s MB at the end%s   %s' \
 	"$(mb "$BIG_HALF_RSS_KB")" "$(mb "$BIG_RSS_KB")" \
 	"${SMALL_RSS_KB:+; $(mb "$SMALL_RSS_KB") MB for $SMALL records}" "$flat")"
-summary "unify: machine: $(nproc) cores, load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) after the import$BUSY"
+# A virtual machine whose host is busy loses CPU time to other guests (the
+# steal of /proc/stat): the same code then runs slower, so say how much.
+STOLEN=""
+[ "${BIG_STEAL:-0}" -ge 5 ] && STOLEN=" (the import ran that much slower than on an idle host)"
+summary "unify: machine: $(nproc) cores, load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) after the import$BUSY; CPU steal during the import ${BIG_STEAL:-?}%$STOLEN"
 
 # ---- baseline: label propagation in PostgreSQL -----------------------
 
