@@ -183,6 +183,25 @@ if [ "$(calc "$(cut -d' ' -f1 /proc/loadavg) > $(nproc) * 0.5 ? 1 : 0")" = 1 ]; 
 	BUSY=" (busy machine: figures are pessimistic)"
 fi
 say "== unify: $RECORDS records, $USERS users, seed $SEED ($(nproc) cores, $(basename "$GEN"))"
+
+# The speed of this kind of machine moves by 2x from day to day with the
+# same code (see bench/README.md).  A fixed SQLite workload, timed beside,
+# says how fast the machine is today: 1M random 16-character keys into an
+# in-memory WITHOUT ROWID table (pure CPU and memory, no disk), best of 3.
+calibrate() {
+	best=""
+	for _ in 1 2 3; do
+		t0=$(now)
+		sqlite3 :memory: "CREATE TABLE t(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+			WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)
+			INSERT INTO t SELECT hex(randomblob(8)), x FROM c;" || return 1
+		t=$(calc "$(now) - $t0")
+		if [ -z "$best" ] || [ "$(calc "$t < $best ? 1 : 0")" = 1 ]; then best=$t; fi
+	done
+	calc "sprintf(\"%.2f\", $best)"
+}
+CALIBRATION=$(calibrate) || CALIBRATION="?"
+note "machine speed: the calibration workload took $CALIBRATION s (lower is faster)"
 BIG=$(stream_file "$RECORDS" "$USERS")
 note "stream $(basename "$BIG"): $(bytes_h "$(stat -c %s "$BIG")")"
 
@@ -228,7 +247,7 @@ summary "$(printf 'unify: peak RSS flat with input size: %s MB after half of the
 # steal of /proc/stat): the same code then runs slower, so say how much.
 STOLEN=""
 [ "${BIG_STEAL:-0}" -ge 5 ] && STOLEN=" (the import ran that much slower than on an idle host)"
-summary "unify: machine: $(nproc) cores, load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) after the import$BUSY; CPU steal during the import ${BIG_STEAL:-?}%$STOLEN"
+summary "unify: machine: $(nproc) cores, load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) after the import$BUSY; CPU steal during the import ${BIG_STEAL:-?}%$STOLEN; calibration $CALIBRATION s"
 
 # ---- baseline: label propagation in PostgreSQL -----------------------
 
