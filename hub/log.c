@@ -2,6 +2,10 @@
  * log.c - the hub's logger: one line per message on stderr,
  * "2026-11-30T09:00:00.000Z warn [web] message".  Thread-safe: a line is
  * formatted in a local buffer and written with one fputs under stdio's lock.
+ *
+ * Messages carry outside data (a message id, a header's name, a file's
+ * line), so control characters are written escaped (\n, \r, \t, \xNN):
+ * a client cannot start a forged line or send terminal escapes.
  */
 #include "log.h"
 
@@ -33,9 +37,39 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
+size_t log_escape(const char *in, char *out, size_t out_size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	if (out_size == 0)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+		char esc[5] = {0};
+		if (*p >= 0x20 && *p != 0x7f)
+			esc[0] = (char)*p;
+		else if (*p == '\n' || *p == '\r' || *p == '\t') {
+			esc[0] = '\\';
+			esc[1] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+		} else {
+			esc[0] = '\\';
+			esc[1] = 'x';
+			esc[2] = hex[*p >> 4];
+			esc[3] = hex[*p & 15];
+		}
+		size_t len = strlen(esc);
+		if (n + len >= out_size)
+			break; /* cut at a whole escape */
+		memcpy(out + n, esc, len);
+		n += len;
+	}
+	out[n] = '\0';
+	return n;
+}
+
 void log_vmsg(enum hub_log_level level, const char *who, const char *fmt, va_list ap)
 {
-	char line[2048];
+	char msg[2048], line[2048];
 	char when[32];
 	int n;
 
@@ -46,7 +80,8 @@ void log_vmsg(enum hub_log_level level, const char *who, const char *fmt, va_lis
 		     level_names[level], who ? who : "hub");
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_escape(msg, line + n, sizeof(line) - (size_t)n);
 	fprintf(stderr, "%s\n", line);
 }
 

@@ -8,11 +8,17 @@
 #include "include/hub_plugin.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 
 void log_set_level(enum hub_log_level level);
 enum hub_log_level log_get_level(void);
 /* "error" "warn" "info" "debug"; returns -1 for anything else. */
 int log_level_parse(const char *name);
+
+/* Copies `in` to `out` with every control character written as \n, \r,
+ * \t or \xNN (what log_msg does to a message), cut at a whole escape
+ * to fit; returns the length written.  out_size 0: nothing. */
+size_t log_escape(const char *in, char *out, size_t out_size);
 
 void log_msg(enum hub_log_level level, const char *who, const char *fmt, ...)
 	HUB_PRINTF(3, 4);

@@ -1,12 +1,17 @@
 /*
  * test_util.c - suite `util`: the small string helpers of hub/util.c that
- * the store's hot paths use instead of snprintf.
+ * the store's hot paths use instead of snprintf, and the logger's escaping
+ * of control characters (hub/log.c).
  */
 #include "testlib.h"
 
+#include "../../hub/log.h"
 #include "../../hub/util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void test_str_copy_cuts_to_the_buffer_and_terminates(void)
 {
@@ -23,4 +28,48 @@ static void test_str_copy_cuts_to_the_buffer_and_terminates(void)
 	CU_ASSERT_EQUAL(buf[0], '\0');
 }
 
-TEST_SUITE(util, NULL, NULL, TEST(test_str_copy_cuts_to_the_buffer_and_terminates))
+static void test_log_escape_writes_control_characters_visibly(void)
+{
+	char out[64];
+
+	CU_ASSERT_EQUAL(log_escape("plain ünïcode", out, sizeof(out)), strlen("plain ünïcode"));
+	CU_ASSERT_STRING_EQUAL(out, "plain ünïcode");
+	log_escape("a\nb\rc\td\x1b[31me\x7f", out, sizeof(out));
+	CU_ASSERT_STRING_EQUAL(out, "a\\nb\\rc\\td\\x1b[31me\\x7f");
+	/* cut at a whole escape, always terminated */
+	CU_ASSERT_EQUAL(log_escape("ab\ncd", out, 4), 2);
+	CU_ASSERT_STRING_EQUAL(out, "ab");
+	CU_ASSERT_EQUAL(log_escape("abc", out, 1), 0);
+	CU_ASSERT_STRING_EQUAL(out, "");
+}
+
+/* A message with outside data in it stays one line: a client cannot start
+ * a forged line of its own. */
+static void test_a_log_message_is_one_line_whatever_it_carries(void)
+{
+	char path[] = "/tmp/hub_log_XXXXXX", buf[512] = "";
+	int fd = mkstemp(path), saved = dup(2);
+	FILE *f;
+	size_t n;
+
+	CU_ASSERT_FATAL(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	CU_ASSERT_FATAL(dup2(fd, 2) == 2);
+	log_warn("test", "refused record %s", "m1\n2026-12-01T10:00:00.000Z error [api] FORGED");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	f = fopen(path, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	unlink(path);
+	buf[n] = '\0';
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, " warn [test] refused record m1\\n2026-12-01T10:00:00.000Z error [api] FORGED\n"));
+	CU_ASSERT_EQUAL(strchr(buf, '\n'), buf + n - 1); /* one line */
+}
+
+TEST_SUITE(util, NULL, NULL, TEST(test_str_copy_cuts_to_the_buffer_and_terminates),
+	   TEST(test_log_escape_writes_control_characters_visibly),
+	   TEST(test_a_log_message_is_one_line_whatever_it_carries))
