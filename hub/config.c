@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "store.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -305,6 +306,17 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 	if (section_string(&s, "url", &cfg->store_url, err, err_size) ||
 	    section_string(&s, "schema", &cfg->store_schema, err, err_size))
 		return -1;
+	switch (store_pg_url_check(cfg->store_url)) { /* never the value: a secret */
+	case 1:
+		break;
+	case 0:
+		cfg_errorf(err, err_size, member(s.map, "url"), 0, "store.url", "%s",
+			   STORE_PG_URL_INVALID);
+		return -1;
+	default:
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
 	/* The schema is written into SQL by the store: a plain identifier only. */
 	n = member(s.map, "schema");
 	if (n && (strlen(cfg->store_schema) > 63 ||

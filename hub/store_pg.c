@@ -413,6 +413,34 @@ static int pg_fail(struct pg_store *ps, const PGresult *res, int id)
 	return -1;
 }
 
+int store_pg_url_check(const char *url)
+{
+	char *why = NULL;
+	PQconninfoOption *opts = PQconninfoParse(url, &why);
+	int ok = opts != NULL;
+
+	if (why) { /* libpq's message quotes the URL: never shown */
+		memset(why, 0, strlen(why));
+		PQfreemem(why);
+	} else if (!opts) {
+		return -1;
+	}
+	for (PQconninfoOption *o = opts; ok && o->keyword; o++) {
+		if (!o->val)
+			continue;
+		/* an '@' or '/' of the password, not percent-encoded, moves
+		 * the password into these (host "pw@h", port "pa", dbname
+		 * "ss@h/db"), and from there into every message */
+		if ((strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "dbname") == 0) &&
+		    strchr(o->val, '@'))
+			ok = 0;
+		if (strcmp(o->keyword, "port") == 0 && o->val[strspn(o->val, "0123456789,")])
+			ok = 0;
+	}
+	PQconninfoFree(opts);
+	return ok;
+}
+
 /* "user@host:port/dbname" from a URL or conninfo, without the password. */
 static void describe_url(const char *url, char *out, size_t size)
 {
@@ -2145,6 +2173,16 @@ int store_pg_open(const char *url, const char *schema, struct store **out, char 
 
 	if (!url || !*url) {
 		err_set(err, err_size, "postgres: store.url is not set");
+		return -1;
+	}
+	switch (store_pg_url_check(url)) {
+	case 1:
+		break;
+	case 0:
+		err_set(err, err_size, "postgres: store.url: %s", STORE_PG_URL_INVALID);
+		return -1;
+	default:
+		err_set(err, err_size, "out of memory");
 		return -1;
 	}
 	schema = schema && *schema ? schema : "public";

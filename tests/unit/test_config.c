@@ -11,6 +11,7 @@
 
 #include "../../hub/alloc.h"
 #include "../../hub/config.h"
+#include "../../hub/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,6 +296,46 @@ static void test_secret_value_never_in_message(void)
 	CU_ASSERT_STRING_EQUAL(err, "p.yaml:1:17: sources[0].webhook_secret: expected a string");
 	CU_ASSERT_PTR_NULL(strstr(err, "SECRET123"));
 	cfg_free(root);
+}
+
+/* A password with an '@' or '/' that is not percent-encoded is read by
+ * libpq as part of the host, port or database name, which messages show;
+ * and libpq's own parse errors quote the whole URL.  Such a URL is refused
+ * at load, and by the store itself, without a piece of the password. */
+static void test_store_url_read_wrongly_is_refused_without_the_password(void)
+{
+	static const char *const urls[] = {
+		"postgresql://hub:pa/ssWORD@127.0.0.1:5432/hubdb",
+		"postgresql://hub:s3cr@tWORD@127.0.0.1:1/hubdb",
+		"postgresql://hub:12/ssWORD@127.0.0.1/hubdb",
+		"postgresql://hub:SECRETWORD@[::1/hubdb",
+		"postgresql://hub:SECRET%zzWORD@host/db",
+	};
+	static const char *const good[] = {
+		"postgresql://hub:s3cr%40t%2FWORD@127.0.0.1:5432/hubdb",
+		"postgresql:///hubdb?host=/var/run/postgresql",
+		"host=127.0.0.1 port=5432 dbname=hub user=hub password=pw@x/y",
+	};
+
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		struct hub_config *cfg = NULL;
+		struct store *st = NULL;
+		char *text, err[512] = "";
+
+		CU_ASSERT_FATAL(asprintf(&text, "store:\n  driver: postgres\n  url: \"%s\"\n",
+					 urls[i]) > 0);
+		CU_ASSERT_EQUAL(config_load_string("bad.yaml", text, &cfg, err, sizeof(err)), -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "bad.yaml:3:8: store.url: not a valid PostgreSQL"));
+		CU_ASSERT_PTR_NULL(strstr(err, "WORD"));
+		config_free(cfg);
+		free(text);
+		CU_ASSERT_EQUAL(store_pg_open(urls[i], NULL, &st, err, sizeof(err)), -1);
+		CU_ASSERT_PTR_NULL(st);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "store.url: not a valid PostgreSQL"));
+		CU_ASSERT_PTR_NULL(strstr(err, "WORD"));
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CU_ASSERT_EQUAL(store_pg_url_check(good[i]), 1);
 }
 
 /* ---- valid configs --------------------------------------------------- */
@@ -709,6 +750,7 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_yaml_features_outside_plain_data_are_refused),
 	   TEST(test_top_level_must_be_a_mapping),
 	   TEST(test_secret_value_never_in_message),
+	   TEST(test_store_url_read_wrongly_is_refused_without_the_password),
 	   TEST(test_empty_config_gets_every_default),
 	   TEST(test_null_sections_read_as_empty),
 	   TEST(test_env_var_expands_with_default),
