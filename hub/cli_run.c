@@ -64,6 +64,29 @@ static int run_has_enabled_sources(const struct hub_config *cfg)
 	return 0;
 }
 
+/* The example secrets conf/hub.yaml falls back to are in the README: fine
+ * while the hub listens on this machine only (a warning), refused when it
+ * listens beyond it.  The value is public, yet never printed. */
+static int run_check_example_secrets(const struct cli *cli)
+{
+	const struct cfg_node *n = config_example_secret(cli->cfg);
+	const char *listen = cli->cfg->http_listen;
+
+	if (!n)
+		return 0;
+	if (config_listen_is_loopback(listen)) {
+		log_warn("hub", "%s:%d:%d: this secret is the README's example value: fine on this "
+				"machine; set your own before listening beyond it",
+			 n->file, n->line, n->col);
+		return 0;
+	}
+	cli_error("run", "%s:%d:%d: this secret is the README's example value, and http.listen "
+			 "(%s) is reachable from other machines: set a secret of your own (conf/"
+			 "hub.yaml reads them from HUB_API_TOKEN and SEGMENT_WRITE_KEY)",
+		  n->file, n->line, n->col, listen);
+	return -1;
+}
+
 /* The plugins, and an instance of every enabled push source.  A source
  * whose plugin is missing or refuses its config stops the start. */
 static int run_open_sources(struct run *r, struct cli *cli)
@@ -150,7 +173,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	if (argc > 1)
 		return cli_usage("profilehub run");
 	memset(&r, 0, sizeof(r));
-	if (cli_load_config(cli))
+	if (cli_load_config(cli) || run_check_example_secrets(cli))
 		return CLI_FAIL;
 	/* block the stop signals before any thread exists (plugins' included);
 	 * this thread takes them with sigwait() */

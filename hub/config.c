@@ -611,6 +611,48 @@ int config_load(const char *path, struct hub_config **out, char *err, size_t err
 	return config_from_tree(path, root, out, err, err_size);
 }
 
+/* The secrets conf/hub.yaml falls back to when its ${VAR}s are unset:
+ * printed in the README, so anyone knows them. */
+static const char *const example_secrets[] = {"dev-token-change-me", "dev-write-key"};
+
+static const struct cfg_node *find_example_secret(const struct cfg_node *n)
+{
+	if (n->kind == CFG_SCALAR) {
+		for (size_t i = 0; n->value && i < ARRAY_SIZE(example_secrets); i++)
+			if (strcmp(n->value, example_secrets[i]) == 0)
+				return n;
+		return NULL;
+	}
+	for (size_t i = 0; i < n->n_children; i++) {
+		const struct cfg_node *found = find_example_secret(&n->children[i]);
+		if (found)
+			return found;
+	}
+	return NULL;
+}
+
+const struct cfg_node *config_example_secret(const struct hub_config *cfg)
+{
+	return cfg->root ? find_example_secret(cfg->root) : NULL;
+}
+
+int config_listen_is_loopback(const char *listen)
+{
+	const char *end;
+	size_t len;
+
+	if (!listen)
+		return 1; /* the default, 127.0.0.1:8080 */
+	if (listen[0] == '[') {
+		end = strchr(listen, ']');
+		return end && (size_t)(end - listen - 1) == 3 && strncmp(listen + 1, "::1", 3) == 0;
+	}
+	end = strrchr(listen, ':');
+	len = end ? (size_t)(end - listen) : strlen(listen);
+	return (len == 9 && strncmp(listen, "localhost", 9) == 0) ||
+	       (len > 4 && strncmp(listen, "127.", 4) == 0);
+}
+
 int config_load_string(const char *name, const char *text, struct hub_config **out,
 		       char *err, size_t err_size)
 {

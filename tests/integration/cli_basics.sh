@@ -55,6 +55,19 @@ done <tests/fixtures/config/expected.txt
 cmp -s "$T/a" "$T/b" || fail "-c before and after the subcommand differ"
 "$HUB" check -c conf/hub.yaml >/dev/null || fail "conf/hub.yaml does not pass check"
 
+# conf/hub.yaml's fallback secrets are printed in the README: `run` refuses
+# them when it would listen beyond this machine (it stops before binding)
+sed -e "s|listen: 127.0.0.1:8080|listen: 0.0.0.0:8080|" -e "s|path: var/hub.db|path: $T/ex.db|" \
+	conf/hub.yaml >"$T/exposed.yaml"
+grep -q "listen: 0.0.0.0:8080" "$T/exposed.yaml" || fail "conf/hub.yaml: no listen line to change"
+(unset HUB_API_TOKEN SEGMENT_WRITE_KEY
+ timeout 20 "$HUB" -c "$T/exposed.yaml" run >"$T/out" 2>"$T/err")
+rc=$?
+[ $rc -eq 1 ] || fail "run with the example secrets on 0.0.0.0: exit $rc, expected 1"
+grep -q "this secret is the README's example value, and http.listen (0.0.0.0:8080) is reachable" \
+	"$T/err" || fail "run with the example secrets on 0.0.0.0: $(cat "$T/err")"
+grep -q "dev-token-change-me\|dev-write-key" "$T/err" && fail "the example secret was printed"
+
 # the scenario vectors through the CLI: counts printed by import
 S=${HUB_SHARED:-../shared}/data/scenarios
 for f in "$S"/*.jsonl; do

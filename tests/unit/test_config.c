@@ -338,6 +338,36 @@ static void test_store_url_read_wrongly_is_refused_without_the_password(void)
 		CU_ASSERT_EQUAL(store_pg_url_check(good[i]), 1);
 }
 
+/* conf/hub.yaml's fallback secrets are found wherever they are (for `run`
+ * to refuse them beyond loopback); listen addresses are told apart. */
+static void test_example_secrets_are_found_and_loopback_told_apart(void)
+{
+	static const struct {
+		const char *listen;
+		int is_loopback;
+	} listens[] = {
+		{"127.0.0.1:8080", 1}, {"127.10.0.1:80", 1}, {"localhost:8080", 1},
+		{"[::1]:8080", 1},     {"0.0.0.0:8080", 0},  {"10.0.0.5:8080", 0},
+		{"[::]:8080", 0},      {"127:8080", 0},      {"localhostx:1", 0},
+		{NULL, 1},
+	};
+	struct hub_config *cfg = load_ok("api:\n  tokens: [\"mine\"]\n"
+					 "sources:\n  - name: web\n    plugin: segment\n"
+					 "    write_keys: [\"k1\", \"dev-write-key\"]\n");
+	const struct cfg_node *n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	n = config_example_secret(cfg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+	CU_ASSERT_EQUAL(n->line, 6); /* the write_keys line */
+	config_free(cfg);
+	cfg = load_ok("api:\n  tokens: [\"mine\"]\n");
+	CU_ASSERT_PTR_NULL(config_example_secret(cfg));
+	config_free(cfg);
+	for (size_t i = 0; i < sizeof(listens) / sizeof(listens[0]); i++)
+		CU_ASSERT_EQUAL(config_listen_is_loopback(listens[i].listen), listens[i].is_loopback);
+}
+
 /* ---- valid configs --------------------------------------------------- */
 
 static void test_empty_config_gets_every_default(void)
@@ -751,6 +781,7 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_top_level_must_be_a_mapping),
 	   TEST(test_secret_value_never_in_message),
 	   TEST(test_store_url_read_wrongly_is_refused_without_the_password),
+	   TEST(test_example_secrets_are_found_and_loopback_told_apart),
 	   TEST(test_empty_config_gets_every_default),
 	   TEST(test_null_sections_read_as_empty),
 	   TEST(test_env_var_expands_with_default),
