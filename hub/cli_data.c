@@ -374,7 +374,7 @@ static int import_parse_commit_every(const char *arg, long *out)
 int cmd_import(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
-		"profilehub import FILE|- --source NAME [--format canonical|segment|mparticle]\n"
+		"profilehub import FILE|- --source NAME [--format canonical|<plugin>]\n"
 		"                  [--commit-every RECORDS]";
 	const char *file = NULL, *source = NULL, *format = "canonical";
 	const char *commit_every_arg = NULL;

@@ -36,7 +36,7 @@ static const char usage_text[] =
 	"commands:\n"
 	"  run                       run the hub (HTTP intake, API, scheduler, exports)\n"
 	"  check [--connect]         validate the config and load every plugin\n"
-	"  import FILE|- --source NAME [--format canonical|segment|mparticle]\n"
+	"  import FILE|- --source NAME [--format canonical|<plugin>]\n"
 	"         [--commit-every N] backfill records from a JSON Lines file\n"
 	"  sync SOURCE [--full]      run one pull sync now\n"
 	"  profile (--custom-id C | --installation-id I | --email E | --phone P |\n"

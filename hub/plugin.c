@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "host.h"
+#include "log.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -284,34 +285,42 @@ static int check_descriptor(const struct hub_plugin *d, const char *name, const 
 	return check_config_keys(d->config, prefix, err, err_size);
 }
 
-/* The stamp, read before anything else of the descriptor. */
+/* The stamp, read before anything else of the descriptor.  Same major
+ * only.  A minor up to the hub's must have exactly that minor's struct
+ * sizes; a newer minor (it only appended members) at least the hub's, of
+ * which the hub reads the prefix it knows.  *is_newer is set for those. */
 static int check_stamp(const struct hub_abi_stamp *s, const char *name, const char *path,
-		       char *err, size_t err_size)
+		       int *is_newer, char *err, size_t err_size)
 {
+	size_t plugin_size, record_size;
+
 	if (s->magic != HUB_ABI_MAGIC) {
 		err_set(err, err_size,
 			"plugin \"%s\" (%s) is not a profilehub plugin (bad ABI magic 0x%08x)",
 			name, path, (unsigned)s->magic);
 		return -1;
 	}
-	if (s->major != HUB_ABI_MAJOR || s->minor > HUB_ABI_MINOR) {
+	if (s->major != HUB_ABI_MAJOR) {
 		err_set(err, err_size, "plugin \"%s\" (%s) built for ABI %u.%u, hub provides %d.%d",
 			name, path, (unsigned)s->major, (unsigned)s->minor, HUB_ABI_MAJOR,
 			HUB_ABI_MINOR);
 		return -1;
 	}
-	if (s->plugin_size != plugin_size_of_minor[s->minor]) {
+	*is_newer = s->minor > HUB_ABI_MINOR;
+	plugin_size = *is_newer ? sizeof(struct hub_plugin) : plugin_size_of_minor[s->minor];
+	record_size = *is_newer ? sizeof(struct hub_record) : record_size_of_minor[s->minor];
+	if (*is_newer ? s->plugin_size < plugin_size : s->plugin_size != plugin_size) {
 		err_set(err, err_size,
-			"plugin \"%s\" (%s) has a %u-byte descriptor, ABI %d.%d expects %zu",
+			"plugin \"%s\" (%s) has a %u-byte descriptor, ABI %d.%d expects %s%zu",
 			name, path, (unsigned)s->plugin_size, HUB_ABI_MAJOR, (int)s->minor,
-			plugin_size_of_minor[s->minor]);
+			*is_newer ? "at least " : "", plugin_size);
 		return -1;
 	}
-	if (s->record_size != record_size_of_minor[s->minor]) {
+	if (*is_newer ? s->record_size < record_size : s->record_size != record_size) {
 		err_set(err, err_size,
-			"plugin \"%s\" (%s) has a %u-byte hub_record, ABI %d.%d expects %zu",
+			"plugin \"%s\" (%s) has a %u-byte hub_record, ABI %d.%d expects %s%zu",
 			name, path, (unsigned)s->record_size, HUB_ABI_MAJOR, (int)s->minor,
-			record_size_of_minor[s->minor]);
+			*is_newer ? "at least " : "", record_size);
 		return -1;
 	}
 	return 0;
@@ -337,6 +346,7 @@ int plugin_load(const char *path, struct plugin_module *mod, char *err, size_t e
 	hub_plugin_entry_fn entry;
 	const struct hub_plugin *desc;
 	void *sym;
+	int is_newer = 0;
 
 	memset(mod, 0, sizeof(*mod));
 	mod->name = name_from_path(path);
@@ -366,9 +376,15 @@ int plugin_load(const char *path, struct plugin_module *mod, char *err, size_t e
 			path, HUB_PLUGIN_ENTRY_NAME);
 		goto fail;
 	}
-	if (check_stamp(&desc->abi, mod->name, path, err, err_size) ||
+	if (check_stamp(&desc->abi, mod->name, path, &is_newer, err, err_size) ||
 	    check_descriptor(desc, mod->name, path, err, err_size))
 		goto fail;
+	if (is_newer)
+		log_info("plugins",
+			 "plugin \"%s\" (%s) built for ABI %u.%u, hub provides %d.%d: "
+			 "members added after %d.%d are ignored",
+			 mod->name, path, (unsigned)desc->abi.major, (unsigned)desc->abi.minor,
+			 HUB_ABI_MAJOR, HUB_ABI_MINOR, HUB_ABI_MAJOR, HUB_ABI_MINOR);
 	mod->desc = desc;
 	return 0;
 fail:
@@ -558,7 +574,9 @@ int plugin_instance_check(const struct plugin_module *mod, const struct config_i
 			      err, err_size);
 }
 
-static const char *rc_text(hub_rc rc)
+/* A create() failure without a message: the code's meaning, or its number
+ * when the hub does not know it (a newer plugin's, or garbage). */
+static const char *rc_text(hub_rc rc, char *buf, size_t size)
 {
 	switch (rc) {
 	case HUB_OK: return "ok";
@@ -572,14 +590,15 @@ static const char *rc_text(hub_rc rc)
 	case HUB_ERR_BUSY: return "busy";
 	case HUB_ERR_STOPPED: return "stopped";
 	}
-	return "unknown error";
+	snprintf(buf, size, "unknown result code %d", (int)rc);
+	return buf;
 }
 
 int plugin_instance_create(const struct plugin_module *mod, const struct config_instance *conf,
 			   struct hub_instance **out, char *err, size_t err_size)
 {
 	struct hub_instance *inst;
-	char why[1024] = "";
+	char why[1024] = "", code[48];
 	hub_rc rc;
 
 	*out = NULL;
@@ -599,7 +618,7 @@ int plugin_instance_create(const struct plugin_module *mod, const struct config_
 	rc = mod->desc->create(host_table(), inst, &inst->state, why, sizeof(why));
 	if (rc != HUB_OK) {
 		err_set(err, err_size, "%s \"%s\" (plugin %s): %s", conf->path, conf->name,
-			mod->name, why[0] ? why : rc_text(rc));
+			mod->name, why[0] ? why : rc_text(rc, code, sizeof(code)));
 		goto fail;
 	}
 	*out = inst;

@@ -31,11 +31,12 @@ char *plugin_default_dir(void);
 
 /*
  * Loads one plugin file: dlopen(RTLD_NOW|RTLD_LOCAL), finds
- * hub_plugin_entry, calls it, checks the ABI stamp (magic, major, minor not
- * newer than the hub's, struct sizes) and the descriptor (name equals the
- * file name, roles have their callbacks, config keys well-formed).
- * Refusals are exact, e.g.
- *   plugin "x" (/p/x.so) built for ABI 2.0, hub provides 1.0
+ * hub_plugin_entry, calls it, checks the ABI stamp (magic, the hub's major,
+ * struct sizes: exactly those of its minor, or for a minor newer than the
+ * hub's at least the hub's, logged at info since what it appended is
+ * ignored) and the descriptor (name equals the file name, roles have their
+ * callbacks, config keys well-formed).  Refusals are exact, e.g.
+ *   plugin "x" (/p/x.so) built for ABI 2.0, hub provides 1.1
  *   plugin "x" (/p/x.so) has no hub_plugin_entry function
  * Returns 0 and fills *mod, or -1 with err set.
  */

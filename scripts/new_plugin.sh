@@ -47,10 +47,16 @@ Next steps:
      (pull() here; routes[] for push, export_batch() for export).
   2. Libraries: $dest/plugin.mk (${name}_LIBS := -lcurl ...).
   3. Build: make        (gives build/plugins/$name.so)
-  4. Use it in conf/hub.yaml:
-       sources:
-         - name: $name
-           plugin: $name
-  5. Test it like tests/unit/test_example_plugin.c does.
+  4. Add it under sources: in conf/hub.yaml.  As copied it reads a JSON Lines
+     file (path is required); without a schedule, profilehub run never pulls it:
+       - name: $name
+         plugin: $name
+         path: var/$name.jsonl
+         schedule: every 1m
+  5. Try it: one pull now with sync (run pulls it on the schedule):
+       mkdir -p var && echo '{"user_id": "u1", "event": "signup"}' >>var/$name.jsonl
+       build/profilehub check
+       build/profilehub sync $name
+  6. Test it like tests/unit/test_example_plugin.c does.
 See plugins/example/README.md.
 EOF

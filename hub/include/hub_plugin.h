@@ -9,21 +9,29 @@
  *   push source   routes[]       HTTP routes mounted under /in/<instance>/
  *   pull source   pull()         called with the last committed cursor
  *   export        export_batch() called with changes from the change feed
+ *                                (their JSON: plugins/webhook/README.md)
  *
  * OWNERSHIP RULES
- *   1. Everything the host passes in (strings, structs, the request body,
- *      change JSON) is borrowed: valid until the callback returns.  Copy what
- *      you keep.
+ *   1. What the host passes to a callback (request, body, cursor, change
+ *      JSON) is borrowed until the callback returns: copy what you keep.
+ *      Config values and instance_name() live as long as the instance.
  *   2. Everything the plugin hands to the host (records through emit(), a
  *      checkpoint cursor, a response body) is copied by the host before the
  *      host function returns.  The plugin may reuse or free it right after.
  *   3. Plugin state (the void * from create()) is owned by the plugin and
  *      released by its destroy().  One instance is called from one thread at a
  *      time, except push routes, which may run on several HTTP threads at once.
+ *      A PUSH|PULL plugin gets two instances per configured source (two
+ *      create() calls): its routes and its pull() share no state.
  *   4. No library object (json_t *, PGconn *, CURL *) crosses this boundary.
  *      Structured data crosses as JSON text (UTF-8, NUL-terminated).
  *   5. hub_plugin_entry() must do nothing but return the static descriptor:
  *      the host checks the ABI stamp before it calls anything else.
+ *   6. A struct hub_call is valid only during the callback it was passed to,
+ *      on that callback's thread: never keep it or hand it to another thread
+ *      (emit() after the callback returned uses freed memory).  Only log,
+ *      config_*, instance_name, now_ms and secret_equal may be called from
+ *      any thread, between create() and the end of destroy().
  *
  * ERRORS
  *   Callbacks return an enum hub_rc and may write a NUL-terminated message into
@@ -34,11 +42,16 @@
  *   again sooner than that (a server's Retry-After, passed on).
  *
  * COMPATIBILITY
- *   Structs and enums here only grow at the end.  HUB_ABI_MAJOR changes when
- *   something is removed or changed (old plugins refused); HUB_ABI_MINOR when
- *   something is appended.  The host refuses a plugin built for a newer minor.
- *   struct hub_host carries its own size so a plugin can tell which functions
- *   an older host provides (HUB_HOST_HAS()).
+ *   HUB_ABI_MINOR grows when members are appended to struct hub_plugin,
+ *   hub_record or hub_host, or values to an enum.  Every other struct, and
+ *   the arrays a plugin supplies (hub_config_key, hub_route, hub_ident: read
+ *   with the host's element size), keeps its layout for the whole major.
+ *   HUB_ABI_MAJOR changes when anything else changes; the host refuses a
+ *   plugin of another major.  It loads a plugin built for an older or a newer
+ *   minor of its major and reads only the members it knows.  So check
+ *   HUB_HOST_HAS() (or host->abi_minor) before using anything added after
+ *   1.0; an enum value the host does not know is refused (a role or config
+ *   type at load, a record type by emit()).
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -104,7 +117,8 @@ enum hub_config_type {
 	HUB_CFG_ANY = 7,         /* scalar, list or mapping: read as JSON text */
 };
 
-/* One declared key.  A plugin's keys are an array ended by {NULL}. */
+/* One declared key.  A plugin's keys are an array ended by {NULL}.
+ * Layout frozen for the major (see COMPATIBILITY), like hub_route and hub_ident. */
 struct hub_config_key {
 	const char *name;
 	enum hub_config_type type;
@@ -179,7 +193,7 @@ enum hub_log_level {
 
 /* Opaque handles.  An instance is one configured use of a plugin; a call is
  * one invocation (one HTTP request, one pull, one export batch) that records
- * are emitted into. */
+ * are emitted into, valid only during it (ownership rule 6). */
 struct hub_instance;
 struct hub_call;
 
@@ -212,8 +226,9 @@ struct hub_host {
 	const char *(*instance_name)(const struct hub_instance *inst);
 
 	/* Emit one record into the current call.  Copied before return.
-	 * HUB_ERR_DATA: the record is invalid (err says why; the call may go on
-	 * or fail as the plugin chooses). */
+	 * HUB_ERR_DATA: this record is refused (err says why) and counted as
+	 * rejected; the others stand, so go on (a route may instead refuse the
+	 * whole request).  Any other failure: stop and return that code. */
 	hub_rc (*emit)(struct hub_call *call, const struct hub_record *rec,
 		       char *err, size_t err_size);
 
@@ -249,11 +264,17 @@ struct hub_request {
 /* The answer a route fills in.  The host sends it only after every emitted
  * record is committed; if the commit fails the host answers 503 instead. */
 struct hub_response {
-	int status;             /* e.g. 200, 202, 400, 401 */
+	int status;             /* e.g. 200, 202, 400, 401; 0 with HUB_OK: 200 */
 	char body[1024];        /* JSON text */
+	/* Retry-After value or NULL.  Read after handle() returns: a string
+	 * literal or memory of the instance state, never a local buffer. */
 	const char *retry_after;
 };
 
+/* A push route.  The hub does not authenticate /in/ routes: check the
+ * client yourself (secret_equal).  A code other than HUB_OK or a non-2xx
+ * status discards every record the request emitted.  The whole contract:
+ * plugins/example/README.md, "5. Push routes". */
 struct hub_route {
 	const char *method; /* "POST" */
 	const char *path;   /* "/v1/batch"; exact match below the mount */
@@ -278,7 +299,12 @@ struct hub_plugin {
 	const struct hub_config_key *config; /* ended by {NULL} */
 
 	/* Create an instance from its validated config.  On failure free
-	 * whatever you allocated: destroy() is not called. */
+	 * whatever you allocated: destroy() is not called.  The hub shows the
+	 * message but does not act on the code (HUB_RETRY is not retried): a
+	 * push source stops `profilehub run` (exit 1); a pull source is
+	 * disabled, created again when triggered (POST /v1/sources/<name>/sync);
+	 * an export is disabled until its config changes.  So fail only on
+	 * bad config; connect on first use, not here. */
 	hub_rc (*create)(const struct hub_host *host,
 			 const struct hub_instance *inst, void **state,
 			 char *err, size_t err_size);
@@ -293,7 +319,11 @@ struct hub_plugin {
 
 	/* pull: emit records after `cursor` (NULL on a first or --full run),
 	 * at most about `budget` of them, calling checkpoint() at safe
-	 * boundaries.  Returns HUB_MORE when rows remain, HUB_OK when caught up. */
+	 * boundaries.  Returns HUB_MORE when rows remain, HUB_OK when caught up.
+	 * Any other code drops what was emitted since the last checkpoint, and
+	 * the source is pulled again from there after a backoff (HUB_ERR_CONFIG
+	 * and HUB_ERR_AUTH disable it): never fail on one bad row, which would
+	 * fail every retry; log and skip it (plugins/example does). */
 	hub_rc (*pull)(void *state, struct hub_call *call, const char *cursor,
 		       size_t budget, char *err, size_t err_size);
 
@@ -306,7 +336,9 @@ struct hub_plugin {
 	/* ---- appended in ABI 1.1 (check abi.plugin_size before use) ---- */
 
 	/* optional: map one raw message of this source's own format (one JSON
-	 * Lines line) to records, as the routes would (no auth). */
+	 * Lines line) to records, as the routes would (no auth), for
+	 * `profilehub import FILE --source NAME --format <plugin>`.  A failure
+	 * rejects the whole line (its records dropped); import goes on. */
 	hub_rc (*import_line)(void *state, struct hub_call *call, const char *line,
 			      size_t len, char *err, size_t err_size);
 };

@@ -10,7 +10,8 @@
  *      builds the plugin's state; destroy() frees it.
  *   3. pull() emits records after the cursor and calls checkpoint() at safe
  *      boundaries; the hub commits the records and the cursor together, so
- *      after a crash the next pull starts from the last checkpoint.
+ *      after a crash the next pull starts from the last checkpoint.  A bad
+ *      line is logged and skipped, never a reason to fail the pull.
  *
  * A line: {"user_id": "u1", "device_id": "d1", "event": "purchase",
  * "properties": {...}, "traits": {...}, "timestamp": "2026-01-02T03:04:05Z",
@@ -34,17 +35,20 @@ static const struct hub_config_key example_keys[] = {
 	{.name = "path", .type = HUB_CFG_STRING, .is_required = 1,
 	 .description = "the JSON Lines file to read"},
 	{.name = "batch", .type = HUB_CFG_INT, .default_value = "100",
-	 .description = "records between two checkpoints"},
+	 .description = "lines between two checkpoints"},
 	{.name = NULL},
 };
 
 struct example_state {
 	const struct hub_host *host;
-	char *path;
+	const struct hub_instance *inst; /* for host->log() */
+	const char *path;
 	long long batch;
 };
 
-/* Step 2: create and destroy.  The config is borrowed: copy what you keep. */
+/* Step 2: create and destroy.  Config strings (and inst) live as long as
+ * the instance: keep the pointers, no copy needed.  Fail only on bad
+ * config: the hub does not retry create(). */
 static hub_rc example_create(const struct hub_host *host, const struct hub_instance *inst,
 			     void **state, char *err, size_t err_size)
 {
@@ -53,6 +57,7 @@ static hub_rc example_create(const struct hub_host *host, const struct hub_insta
 	if (!st)
 		return HUB_ERR_NOMEM;
 	st->host = host;
+	st->inst = inst;
 	st->batch = (long long)host->config_int(inst, "batch");
 	if (st->batch < 1) {
 		snprintf(err, err_size, "batch must be at least 1");
@@ -60,21 +65,14 @@ static hub_rc example_create(const struct hub_host *host, const struct hub_insta
 		return HUB_ERR_CONFIG;
 	}
 	/* A required key is always set: the hub checked the YAML first. */
-	if (!(st->path = strdup(host->config_string(inst, "path")))) {
-		free(st);
-		return HUB_ERR_NOMEM;
-	}
+	st->path = host->config_string(inst, "path");
 	*state = st;
 	return HUB_OK;
 }
 
 static void example_destroy(void *state)
 {
-	struct example_state *st = state;
-
-	if (st)
-		free(st->path);
-	free(st);
+	free(state);
 }
 
 /* "2026-01-02T03:04:05.678Z" or "...+02:00" -> ms since the epoch; -1 if
@@ -159,6 +157,7 @@ static hub_rc emit_line(struct example_state *st, struct hub_call *call, const c
 	/* JSON crosses the boundary as text, never as a json_t. */
 	payload = json_object_get(obj, event ? "properties" : "traits");
 	if (payload && !(payload_text = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY))) {
+		snprintf(why, why_size, "out of memory");
 		rc = HUB_ERR_NOMEM;
 		goto out;
 	}
@@ -185,14 +184,14 @@ static hub_rc save(struct example_state *st, struct hub_call *call, long long of
 	return st->host->checkpoint(call, cursor);
 }
 
-/* Step 3: pull.  Emit up to `budget` records of complete lines after the
- * cursor; checkpoint every `batch` records and at the end.  A last line
- * without its newline may still be being written: it waits for next time. */
+/* Step 3: pull.  Read up to `budget` complete lines after the cursor;
+ * checkpoint every `batch` lines and at the end.  A last line without its
+ * newline may still be being written: it waits for next time. */
 static hub_rc example_pull(void *state, struct hub_call *call, const char *cursor,
 			   size_t budget, char *err, size_t err_size)
 {
 	struct example_state *st = state;
-	long long offset = 0, saved, line_no = 0, n_emitted = 0;
+	long long offset = 0, saved, line_no = 0, n_read = 0;
 	char *line = NULL, why[512], *end;
 	size_t cap = 0;
 	ssize_t len;
@@ -213,7 +212,7 @@ static hub_rc example_pull(void *state, struct hub_call *call, const char *curso
 		line_no++;
 	saved = offset = ftello(f);
 	while ((len = getline(&line, &cap, f)) > 0 && line[len - 1] == '\n') {
-		if (n_emitted == (long long)budget || st->host->should_stop(call)) {
+		if (n_read == (long long)budget || st->host->should_stop(call)) {
 			rc = HUB_MORE; /* this line is left for the next pull */
 			break;
 		}
@@ -221,11 +220,20 @@ static hub_rc example_pull(void *state, struct hub_call *call, const char *curso
 		offset += len;
 		if (strspn(line, " \t\r\n") == (size_t)len)
 			continue; /* a blank line */
-		if ((rc = emit_line(st, call, line, why, sizeof(why))) != HUB_OK) {
+		rc = emit_line(st, call, line, why, sizeof(why));
+		if (rc == HUB_ERR_DATA) {
+			/* A bad line, or a record the hub refused (and counted as
+			 * rejected): name it and go on.  Failing the pull instead
+			 * would drop the page and fail again on every retry. */
+			st->host->log(st->inst, HUB_LOG_WARN, "%s:%lld: %s; line skipped", st->path,
+				      line_no, why);
+			rc = HUB_OK;
+		} else if (rc != HUB_OK) {
+			/* The page fails: the hub pulls again from the last checkpoint. */
 			snprintf(err, err_size, "%s:%lld: %s", st->path, line_no, why);
 			goto out;
 		}
-		if (++n_emitted % st->batch == 0) {
+		if (++n_read % st->batch == 0) {
 			if ((rc = save(st, call, offset)) != HUB_OK)
 				goto out;
 			saved = offset;

@@ -1,4 +1,5 @@
-/* bad_abi_major.c - a test plugin the loader must refuse: its ABI stamp says major 2. */
+/* bad_abi_major.c - a test plugin the loader must refuse: its ABI stamp says
+ * the next major (HUB_ABI_MAJOR + 1). */
 #include <hub_plugin.h>
 
 static hub_rc test_create(const struct hub_host *host, const struct hub_instance *inst,
@@ -25,12 +26,12 @@ static hub_rc test_pull(void *state, struct hub_call *call, const char *cursor,
 }
 
 static const struct hub_plugin plugin = {
-	.abi = {HUB_ABI_MAGIC, 2, 0,
+	.abi = {HUB_ABI_MAGIC, HUB_ABI_MAJOR + 1, 0,
 		(uint32_t)sizeof(struct hub_plugin),
 		(uint32_t)sizeof(struct hub_record)},
 	.name = "bad_abi_major",
 	.version = "0.0.1",
-	.description = "its ABI stamp says major 2",
+	.description = "its ABI stamp says the next major",
 	.roles = HUB_ROLE_PULL,
 	.create = test_create,
 	.pull = test_pull,

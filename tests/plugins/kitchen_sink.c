@@ -1,7 +1,8 @@
 /*
  * kitchen_sink.c - a valid test plugin (push + export) that declares a key
  * of every config type, with and without defaults, so tests can read each
- * through the host table.  create() fails on demand (key `fail`).
+ * through the host table.  create() fails on demand (key `fail`, with a
+ * message; key `fail_code`, that code and no message).
  */
 #include <hub_plugin.h>
 
@@ -28,6 +29,8 @@ static const struct hub_config_key keys[] = {
 	{.name = "limit", .type = HUB_CFG_INT, .description = "an int, no default"},
 	{.name = "fail", .type = HUB_CFG_BOOL, .default_value = "false",
 	 .description = "create() fails when true"},
+	{.name = "fail_code", .type = HUB_CFG_INT,
+	 .description = "create() returns this code, without a message, when not 0"},
 	{.name = NULL},
 };
 
@@ -38,6 +41,8 @@ static hub_rc sink_create(const struct hub_host *host, const struct hub_instance
 		snprintf(err, err_size, "told to fail");
 		return HUB_ERR_CONFIG;
 	}
+	if (host->config_int(inst, "fail_code"))
+		return (hub_rc)host->config_int(inst, "fail_code");
 	*state = NULL;
 	return HUB_OK;
 }

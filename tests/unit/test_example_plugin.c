@@ -3,15 +3,65 @@
  * through the real loader and host table (tests/unit/plugtest.h), with a
  * struct hub_call that collects what it emits and checkpoints.  Also the
  * model for testing any pull plugin: load it, create an instance from YAML,
- * call pull().
+ * call pull().  One test runs it through a whole sync (hub/sync.c) into a
+ * store (testhub.h).
  */
 #include "plugtest.h"
+#include "testhub.h"
 
+#include "../../hub/sync.h"
 #include "../../hub/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* stderr into a temp file between capture_begin() and capture_end(), which
+ * returns what was written (malloc'd): the plugin's log lines. */
+struct capture {
+	char path[32];
+	int fd, saved;
+};
+
+static void capture_begin(struct capture *c)
+{
+	snprintf(c->path, sizeof(c->path), "/tmp/hub_log_XXXXXX");
+	c->fd = mkstemp(c->path);
+	c->saved = dup(2);
+	CU_ASSERT_FATAL(c->fd >= 0 && c->saved >= 0);
+	fflush(stderr);
+	CU_ASSERT_FATAL(dup2(c->fd, 2) == 2);
+}
+
+static char *capture_end(struct capture *c)
+{
+	char *text = calloc(1, 8192);
+	FILE *f;
+
+	fflush(stderr);
+	dup2(c->saved, 2);
+	close(c->saved);
+	close(c->fd);
+	f = fopen(c->path, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	if (fread(text, 1, 8191, f) == 0)
+		text[0] = '\0';
+	fclose(f);
+	unlink(c->path);
+	return text;
+}
+
+/* How many lines of `log` contain `what`. */
+static int count_lines_with(const char *log, const char *what)
+{
+	int n = 0;
+
+	for (const char *p = log; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
 
 /* Writes `lines` (NULL: nothing) to events.jsonl in a scratch dir and
  * creates an instance reading it with `batch` (tests/unit/plugtest.h). */
@@ -140,33 +190,42 @@ static void test_budget_is_honoured_with_more(void)
 	pt_close(&f);
 }
 
-static void test_malformed_line_is_data_error_naming_the_line(void)
+/* One bad line does not fail the pull: it is logged with its line number
+ * and skipped, the lines around it are emitted and the cursor passes it. */
+static void test_malformed_line_is_skipped_naming_the_line(void)
 {
 	static const char text[] =
 		"{\"user_id\": \"u1\", \"id\": \"a\"}\n"
-		"{\"user_id\": \"u2\", \"id\": \"b\"}\n"
-		"{\"user_id\": \"u3\", \"id\": \n"
-		"{\"user_id\": \"u4\", \"id\": \"d\"}\n";
+		"not json\n"
+		"{\"user_id\": \"u3\", \"id\": \"c\"}\n";
 	struct pt_fixture f;
-	char err[512], expected[1024], cursor[32];
+	struct capture cap;
+	char err[512] = "", expected[1024], end[32], *logged;
+	hub_rc rc;
 
-	fixture_open(&f, text, 1);
-	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_ERR_DATA);
-	snprintf(expected, sizeof(expected), "%s:3: invalid JSON: ", f.path);
-	CU_ASSERT_NSTRING_EQUAL(err, expected, strlen(expected));
-	/* The two good lines before it were emitted and checkpointed. */
-	CU_ASSERT_EQUAL(f.got.n_recs, 2);
-	CU_ASSERT_EQUAL(f.got.n_cursors, 2);
-
-	/* Resuming after the good lines still names line 3. */
-	pt_reset(&f.got);
-	offset_after(text, 2, cursor, sizeof(cursor));
-	CU_ASSERT_EQUAL(pt_pull(&f, cursor, 100, err, sizeof(err)), HUB_ERR_DATA);
-	CU_ASSERT_NSTRING_EQUAL(err, expected, strlen(expected));
+	fixture_open(&f, text, 100);
+	capture_begin(&cap);
+	rc = pt_pull(&f, NULL, 100, err, sizeof(err));
+	logged = capture_end(&cap);
+	CU_ASSERT_EQUAL(rc, HUB_OK);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	CU_ASSERT_STRING_EQUAL(f.got.recs[0].message_id, "a");
+	CU_ASSERT_STRING_EQUAL(f.got.recs[1].message_id, "c");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_cursors, 1);
+	CU_ASSERT_STRING_EQUAL(f.got.cursors[0], offset_after(text, 3, end, sizeof(end)));
+	/* one line rejected, named */
+	snprintf(expected, sizeof(expected), " warn [lines] %s:2: invalid JSON: ", f.path);
+	CU_ASSERT_EQUAL(count_lines_with(logged, " warn [lines] "), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, expected));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "; line skipped\n"));
+	free(logged);
 	pt_close(&f);
 }
 
-static void test_bad_fields_are_data_errors(void)
+/* Each bad line (the hub refusing the record included) is named and
+ * skipped; the good line after it is still emitted. */
+static void test_bad_fields_are_skipped_naming_the_line(void)
 {
 	static const struct {
 		const char *line;
@@ -183,16 +242,94 @@ static void test_bad_fields_are_data_errors(void)
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct pt_fixture f;
-		char err[512], expected[1024];
+		struct capture cap;
+		char err[512] = "", expected[1024], text[256], *logged;
+		hub_rc rc;
 
-		fixture_open(&f, rows[i].line, 10);
+		snprintf(text, sizeof(text), "%s{\"user_id\": \"u2\", \"id\": \"good\"}\n",
+			 rows[i].line);
+		fixture_open(&f, text, 10);
 		f.got.refuse_message_id = "refuse-me";
-		CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_ERR_DATA);
-		snprintf(expected, sizeof(expected), "%s:1: %s", f.path, rows[i].message);
-		CU_ASSERT_STRING_EQUAL(err, expected);
-		CU_ASSERT_EQUAL(f.got.n_recs, 0);
+		capture_begin(&cap);
+		rc = pt_pull(&f, NULL, 100, err, sizeof(err));
+		logged = capture_end(&cap);
+		CU_ASSERT_EQUAL(rc, HUB_OK);
+		snprintf(expected, sizeof(expected), " warn [lines] %s:1: %s; line skipped\n",
+			 f.path, rows[i].message);
+		CU_ASSERT_PTR_NOT_NULL(strstr(logged, expected));
+		if (!strstr(logged, expected))
+			fprintf(stderr, "\n  got: %s  expected: %s", logged, expected);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+		CU_ASSERT_STRING_EQUAL(f.got.recs[0].message_id, "good");
+		CU_ASSERT_EQUAL_FATAL(f.got.n_cursors, 1);
+		CU_ASSERT_EQUAL(strtol(f.got.cursors[0], NULL, 10), (long)strlen(text));
+		free(logged);
 		pt_close(&f);
 	}
+}
+
+/* The whole path, as `profilehub sync` runs it: the good lines are
+ * applied, the record the hub refuses is counted as rejected, the line
+ * that is not JSON is logged, and the committed cursor is the file's end
+ * (so the next run does not read them again). */
+static void test_sync_applies_good_lines_around_bad_ones(void)
+{
+	static const char text[] =
+		"{\"user_id\": \"u1\", \"id\": \"a\"}\n"
+		"not json\n"
+		"{\"user_id\": \"u2\", \"id\": \"b\"}\n"
+		"{\"event\": \"open\", \"id\": \"c\"}\n" /* no identifier */
+		"{\"user_id\": \"u3\", \"id\": \"d\"}\n";
+	char *dir = testlib_mkdtemp(), *file, *yaml, *so, err[1024] = "", end[32], *logged;
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	struct sync_report rep;
+	struct sync_params p;
+	struct testhub *th;
+	struct capture cap;
+	hub_rc rc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+	file = testlib_write_file(dir, "events.jsonl", text);
+	CU_ASSERT_FATAL(asprintf(&yaml, "sources:\n  - name: lines\n    plugin: example\n"
+				       "    path: \"%s\"\n", file) > 0);
+	th = testhub_start(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_FATAL(asprintf(&so, "%s/plugins/example.so", testlib_build_dir()) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &mod, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&mod, &th->cfg->sources[0], &inst, err,
+						     sizeof(err)), 0);
+	memset(&p, 0, sizeof(p));
+	p.inst = inst;
+	p.intake = th->intake;
+	p.reader = th->reader;
+	p.rules = &th->rules;
+	p.max_retries = 0;
+
+	capture_begin(&cap);
+	rc = sync_run(&p, &rep);
+	logged = capture_end(&cap);
+	CU_ASSERT_EQUAL(rc, HUB_OK);
+	CU_ASSERT_STRING_EQUAL(rep.err, "");
+	CU_ASSERT_EQUAL(rep.applied, 3);
+	CU_ASSERT_EQUAL(rep.rejected, 1);
+	CU_ASSERT_PTR_NOT_NULL(rep.cursor);
+	if (rep.cursor)
+		CU_ASSERT_STRING_EQUAL(rep.cursor, offset_after(text, 5, end, sizeof(end)));
+	CU_ASSERT_EQUAL(count_lines_with(logged, "; line skipped\n"), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, ":2: invalid JSON: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, ":4: "));
+	sync_report_free(&rep);
+	free(logged);
+
+	plugin_instance_destroy(inst);
+	plugin_unload(&mod);
+	testhub_stop(th);
+	free(so);
+	free(yaml);
+	free(file);
+	testlib_rmtree(dir);
+	free(dir);
 }
 
 static void test_missing_file_is_config_error(void)
@@ -268,8 +405,9 @@ TEST_SUITE(example_plugin, NULL, NULL,
 	   TEST(test_full_read_emits_every_line_and_checkpoints_each_batch),
 	   TEST(test_resume_from_cursor_emits_only_later_lines),
 	   TEST(test_budget_is_honoured_with_more),
-	   TEST(test_malformed_line_is_data_error_naming_the_line),
-	   TEST(test_bad_fields_are_data_errors),
+	   TEST(test_malformed_line_is_skipped_naming_the_line),
+	   TEST(test_bad_fields_are_skipped_naming_the_line),
+	   TEST(test_sync_applies_good_lines_around_bad_ones),
 	   TEST(test_missing_file_is_config_error),
 	   TEST(test_bad_cursor_is_refused),
 	   TEST(test_unfinished_last_line_waits),

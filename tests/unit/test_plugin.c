@@ -11,6 +11,7 @@
 #include "../../hub/host.h"
 #include "../../hub/log.h"
 #include "../../hub/plugin.h"
+#include "../../hub/record.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -32,6 +33,42 @@ static char *example_path(void)
 	if (asprintf(&path, "%s/plugins/example.so", testlib_build_dir()) < 0)
 		return NULL;
 	return path;
+}
+
+/* stderr into a temp file between capture_begin() and capture_end(), which
+ * returns what was written (malloc'd): the log lines of the code between. */
+struct capture {
+	char path[32];
+	int fd, saved;
+};
+
+static void capture_begin(struct capture *c)
+{
+	snprintf(c->path, sizeof(c->path), "/tmp/hub_log_XXXXXX");
+	c->fd = mkstemp(c->path);
+	c->saved = dup(2);
+	CU_ASSERT_FATAL(c->fd >= 0 && c->saved >= 0);
+	fflush(stderr);
+	CU_ASSERT_FATAL(dup2(c->fd, 2) == 2);
+}
+
+static char *capture_end(struct capture *c)
+{
+	char *text = calloc(1, 8192);
+	FILE *f;
+
+	fflush(stderr);
+	dup2(c->saved, 2);
+	close(c->saved);
+	close(c->fd);
+	f = fopen(c->path, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	if (fread(text, 1, 8191, f) == 0)
+		text[0] = '\0';
+	fclose(f);
+	unlink(c->path);
+	return text;
 }
 
 /* Loads `path`, which must be refused with exactly `expected`. */
@@ -103,20 +140,79 @@ static void test_other_abi_major_is_refused(void)
 	char expected[1024];
 
 	snprintf(expected, sizeof(expected),
-		 "plugin \"bad_abi_major\" (%s) built for ABI 2.0, hub provides %d.%d", path,
-		 HUB_ABI_MAJOR, HUB_ABI_MINOR);
+		 "plugin \"bad_abi_major\" (%s) built for ABI %d.0, hub provides %d.%d", path,
+		 HUB_ABI_MAJOR + 1, HUB_ABI_MAJOR, HUB_ABI_MINOR);
 	expect_refusal(path, expected);
 	free(path);
 }
 
-static void test_newer_abi_minor_is_refused(void)
+/* emit() of the test below: the hub's own validation of the record. */
+static hub_rc validate_emit(struct hub_call *call, const struct hub_record *rec, char *err,
+			    size_t err_size)
+{
+	struct record **out = call->ctx;
+	struct record_rules rules = {0};
+	struct record_warnings w = {0};
+	hub_rc rc;
+
+	rc = record_from_hub(rec, "next", &rules, 1767323045000, out, &w, err, err_size);
+	record_warnings_clear(&w);
+	return rc;
+}
+
+/* Same major, next minor, bigger structs: loaded (with a note at info), its
+ * descriptor and records read up to what this hub knows. */
+static void test_newer_abi_minor_is_accepted(void)
 {
 	char *path = test_plugin_path("newer_minor");
-	char expected[1024];
+	struct plugin_module mod;
+	struct hub_config *cfg = NULL;
+	struct hub_instance *inst = NULL;
+	struct record *rec = NULL;
+	struct hub_call call = {.on_emit = validate_emit, .ctx = &rec};
+	struct capture cap;
+	char err[1024] = "", expected[1024], *logged;
+	int rc;
 
+	capture_begin(&cap);
+	rc = plugin_load(path, &mod, err, sizeof(err));
+	logged = capture_end(&cap);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
 	snprintf(expected, sizeof(expected),
-		 "plugin \"newer_minor\" (%s) built for ABI %d.%d, hub provides %d.%d", path,
-		 HUB_ABI_MAJOR, HUB_ABI_MINOR + 1, HUB_ABI_MAJOR, HUB_ABI_MINOR);
+		 " info [plugins] plugin \"newer_minor\" (%s) built for ABI %d.%d, hub provides "
+		 "%d.%d: members added after %d.%d are ignored\n",
+		 path, HUB_ABI_MAJOR, HUB_ABI_MINOR + 1, HUB_ABI_MAJOR, HUB_ABI_MINOR,
+		 HUB_ABI_MAJOR, HUB_ABI_MINOR);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, expected));
+	free(logged);
+	CU_ASSERT_EQUAL(mod.desc->abi.minor, HUB_ABI_MINOR + 1);
+	CU_ASSERT(mod.desc->abi.plugin_size > sizeof(struct hub_plugin));
+	CU_ASSERT_STRING_EQUAL(mod.desc->name, "newer_minor");
+
+	/* create() found what it needs with HUB_HOST_HAS; its bigger record is
+	 * taken for the members this hub knows. */
+	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
+						 "sources:\n  - name: next\n    plugin: newer_minor\n",
+						 &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err,
+						     sizeof(err)), 0);
+	call.inst = inst;
+	CU_ASSERT_EQUAL(mod.desc->pull(inst->state, &call, NULL, 10, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_PTR_NOT_NULL(rec);
+	record_free(rec);
+	plugin_instance_destroy(inst);
+	config_free(cfg);
+	plugin_unload(&mod);
+	free(path);
+
+	/* A newer minor only appends: a smaller descriptor is still refused. */
+	path = test_plugin_path("newer_minor_small");
+	snprintf(expected, sizeof(expected),
+		 "plugin \"newer_minor_small\" (%s) has a %zu-byte descriptor, ABI %d.%d expects "
+		 "at least %zu",
+		 path, sizeof(struct hub_plugin) - 8, HUB_ABI_MAJOR, HUB_ABI_MINOR + 1,
+		 sizeof(struct hub_plugin));
 	expect_refusal(path, expected);
 	free(path);
 }
@@ -465,6 +561,35 @@ static void test_instance_create_reports_plugin_message(void)
 	world_close(&w);
 }
 
+/* A failure without a message: the code's meaning, or its number when the
+ * hub does not know it. */
+static void test_instance_create_names_a_code_without_message(void)
+{
+	struct world w;
+	struct hub_instance *inst = NULL;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(world_open(&w,
+					 "sources:\n"
+					 "  - name: web\n"
+					 "    plugin: kitchen_sink\n"
+					 "    fail_code: 42\n"
+					 "  - name: web2\n"
+					 "    plugin: kitchen_sink\n"
+					 "    fail_code: 4\n",
+					 err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_create(&w.sink, &w.cfg->sources[0], &inst, err,
+					       sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(inst);
+	CU_ASSERT_STRING_EQUAL(err, "sources[0] \"web\" (plugin kitchen_sink): "
+				    "unknown result code 42");
+	CU_ASSERT_EQUAL(plugin_instance_create(&w.sink, &w.cfg->sources[1], &inst, err,
+					       sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "sources[1] \"web2\" (plugin kitchen_sink): "
+				    "credentials refused");
+	world_close(&w);
+}
+
 static void test_instance_create_checks_config_first(void)
 {
 	struct world w;
@@ -676,7 +801,7 @@ static void test_instance_create_survives_allocation_failures(void)
 TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_refusals_name_the_plugin_and_the_problem),
 	   TEST(test_other_abi_major_is_refused),
-	   TEST(test_newer_abi_minor_is_refused),
+	   TEST(test_newer_abi_minor_is_accepted),
 	   TEST(test_struct_sizes_are_checked),
 	   TEST(test_unloadable_file_gives_dlerror),
 	   TEST(test_example_loads_with_name_version_and_roles),
@@ -692,6 +817,7 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_instance_check_refuses_wrong_type),
 	   TEST(test_instance_check_needs_the_role),
 	   TEST(test_instance_create_reports_plugin_message),
+	   TEST(test_instance_create_names_a_code_without_message),
 	   TEST(test_instance_create_checks_config_first),
 	   TEST(test_host_reads_config_values_and_defaults),
 	   TEST(test_host_defaults_apply_to_lists),
