@@ -9,10 +9,11 @@
  *   access_token      a token made elsewhere (tests)
  *
  * The query's `:cursor` becomes the named parameter @cursor (never
- * interpolated), typed from the cursor column.  Config mistakes are
- * refused in create(), before any request, so `profilehub check` reports
- * them; `check --connect` dry-runs the query and checks the map against
- * its columns.
+ * interpolated), typed from the first cursor column: a dry run learns its
+ * type before a process's first query (`cursor_type` overrides it).
+ * Config mistakes are refused in create(), before any request, so
+ * `profilehub check` reports them; `check --connect` dry-runs the query and
+ * checks the map against its columns.
  */
 #include "bq.h"
 
@@ -34,9 +35,9 @@ static const struct hub_config_key bq_keys[] = {
 	{.name = "endpoint", .type = HUB_CFG_STRING,
 	 .description = "base URL (default https://bigquery.googleapis.com)"},
 	{.name = "cursor_type", .type = HUB_CFG_STRING,
-	 .description = "the @cursor parameter's type before the column's is known: TIMESTAMP, "
-			"DATETIME, DATE, INT64, NUMERIC, FLOAT64 or STRING (default: from the "
-			"value)"},
+	 .description = "overrides the @cursor parameter's type: TIMESTAMP, DATETIME, DATE, INT64, "
+			"NUMERIC, BIGNUMERIC, FLOAT64, STRING or BYTES (default: the first cursor "
+			"column's, learned by a dry run)"},
 	{.name = NULL},
 };
 

@@ -130,7 +130,8 @@ enum bq_type {
 	BQ_T_BYTES,
 	BQ_T_INT64,
 	BQ_T_FLOAT64,
-	BQ_T_NUMERIC,    /* NUMERIC, BIGNUMERIC: exact decimal text */
+	BQ_T_NUMERIC,    /* NUMERIC (DECIMAL): exact decimal text */
+	BQ_T_BIGNUMERIC, /* BIGNUMERIC (BIGDECIMAL): the same, wider */
 	BQ_T_BOOL,
 	BQ_T_TIMESTAMP,
 	BQ_T_DATE,
@@ -185,7 +186,7 @@ struct bq_query_config {
 	const char *project;
 	const char *location;  /* may be NULL */
 	const char *query;     /* with @cursor */
-	const char *cursor_type; /* NULL: from the column, else guessed */
+	const char *cursor_type; /* NULL: the cursor column's (a dry run learns it) */
 	struct bq_auth *auth;  /* taken */
 };
 
@@ -197,16 +198,23 @@ int bq_query_new(const struct hub_host *host, const struct hub_instance *inst,
 void bq_query_free(struct bq_query *q);
 extern const struct rp_reader_ops bq_query_ops;
 /* A dry run of the query: checks it, its parameter and its columns
- * against the map. */
+ * against the map (and learns the cursor column's type, as the first
+ * query of a process does when cursor_type is not set). */
 hub_rc bq_query_check(struct bq_query *q, struct rowmap *m, const char *param, char *err,
 		      size_t err_size);
 /* Lets a long wait (jobComplete: false) end early when the hub stops. */
 void bq_query_set_call(struct bq_query *q, struct hub_call *call);
 
 /* The named parameter for :cursor: its BigQuery type and value for the
- * text `param` (NULL: the start of the type).  `type` is the column's
- * type when known, else NULL (guessed from the text).  0, or -1 with err. */
+ * text `param` (NULL: the epoch for times, else the type's zero or empty
+ * value).  `type` is the column's type when known, else NULL (guessed from
+ * the text).  0, or -1 with err. */
 int bq_param_for(const char *type, const char *param, char *type_out, size_t type_size,
 		 char *value, size_t value_size, char *err, size_t err_size);
+/* What a first run (no saved cursor, no cursor_start) binds @cursor of
+ * type t to, as text for bq_param_for: the epoch for times (API.md), the
+ * lowest value for numbers, "" for STRING and BYTES, so that
+ * `col >= @cursor` selects every row (but NULLs; FLOAT64: but -inf, NaN). */
+const char *bq_param_first(enum bq_type t);
 
 #endif

@@ -43,8 +43,8 @@ static const struct {
 	{"STRING", BQ_T_STRING},     {"BYTES", BQ_T_BYTES},
 	{"INTEGER", BQ_T_INT64},     {"INT64", BQ_T_INT64},
 	{"FLOAT", BQ_T_FLOAT64},     {"FLOAT64", BQ_T_FLOAT64},
-	{"NUMERIC", BQ_T_NUMERIC},   {"BIGNUMERIC", BQ_T_NUMERIC},
-	{"DECIMAL", BQ_T_NUMERIC},   {"BIGDECIMAL", BQ_T_NUMERIC},
+	{"NUMERIC", BQ_T_NUMERIC},   {"BIGNUMERIC", BQ_T_BIGNUMERIC},
+	{"DECIMAL", BQ_T_NUMERIC},   {"BIGDECIMAL", BQ_T_BIGNUMERIC},
 	{"BOOLEAN", BQ_T_BOOL},      {"BOOL", BQ_T_BOOL},
 	{"TIMESTAMP", BQ_T_TIMESTAMP}, {"DATE", BQ_T_DATE},
 	{"TIME", BQ_T_TIME},         {"DATETIME", BQ_T_DATETIME},
@@ -66,6 +66,7 @@ const char *bq_type_name(enum bq_type t)
 	case BQ_T_INT64: return "INT64";
 	case BQ_T_FLOAT64: return "FLOAT64";
 	case BQ_T_NUMERIC: return "NUMERIC";
+	case BQ_T_BIGNUMERIC: return "BIGNUMERIC";
 	case BQ_T_BOOL: return "BOOL";
 	case BQ_T_TIMESTAMP: return "TIMESTAMP";
 	case BQ_T_DATE: return "DATE";
@@ -86,6 +87,7 @@ enum rm_type bq_rm_type(const struct bq_field *f)
 	switch (f->type) {
 	case BQ_T_INT64:
 	case BQ_T_NUMERIC:
+	case BQ_T_BIGNUMERIC:
 		return RM_NUMBER;
 	case BQ_T_FLOAT64:
 		return RM_FLOAT;
@@ -309,6 +311,7 @@ static int write_scalar(struct bq_text *t, enum bq_type type, const char *s, int
 		bq_text_puts(t, s);
 		return 0;
 	case BQ_T_NUMERIC:
+	case BQ_T_BIGNUMERIC:
 		if (is_json_number(s))
 			bq_text_puts(t, s);
 		else
@@ -450,6 +453,7 @@ hub_rc bq_cell_decode(const struct bq_field *f, json_t *v, int is_micros, struct
 			return bad_cell(f, s, err, err_size);
 		break;
 	case BQ_T_NUMERIC:
+	case BQ_T_BIGNUMERIC:
 		if (!*s || (strtod(s, &end), *end))
 			return bad_cell(f, s, err, err_size);
 		break;

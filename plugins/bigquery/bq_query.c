@@ -12,11 +12,15 @@
  *
  * One page (at most maxResults rows: the pull's page size) is in memory at
  * a time; its rows are decoded (bq_cell.c) one by one as the pull loop asks
- * for them.  :cursor is the named parameter @cursor, typed from the cursor
- * column (learned from the last result's schema; before any, `cursor_type`
- * or a guess from the value), never interpolated.  A jobs.query that
- * failed in transit is sent again with the same requestId, so BigQuery
- * runs it once.  Failures keep Google's reason (bq_error.c).
+ * for them.  :cursor is the named parameter @cursor, never interpolated,
+ * typed from the first cursor column: before a process's first query a dry
+ * run learns the column's type from the result's schema (the parameter's
+ * type must suit the column before BigQuery accepts the dry run, so it
+ * tries a few, below), and every result's schema keeps it up to date.
+ * `cursor_type` overrides it; a guess from the value is the last resort.
+ * A jobs.query that failed in transit is sent again with the same
+ * requestId, so BigQuery runs it once.  Failures keep Google's reason
+ * (bq_error.c).
  */
 #include "bq.h"
 
@@ -34,6 +38,14 @@
 #define MAX_RESULTS_CAP 100000
 #define MAX_EMPTY_PAGES 1000
 
+/* Where the type of the @cursor sent last came from (for error hints). */
+enum type_from {
+	TYPE_GUESSED = 0, /* from the value: nothing better was known */
+	TYPE_CONFIG,      /* cursor_type */
+	TYPE_COLUMN,      /* the cursor column's, from a result's schema */
+	TYPE_PROBE,       /* a dry run trying a type (probes[] below) */
+};
+
 struct bq_query {
 	const struct hub_host *host;
 	const struct hub_instance *inst;
@@ -46,7 +58,8 @@ struct bq_query {
 	char *cursor_type;          /* config: the parameter's type, or NULL */
 	char learned_type[16];      /* the cursor column's type, once seen */
 	char sent_type[16];         /* the type of the last @cursor sent */
-	int is_type_guessed;
+	enum type_from sent_from;   /* where sent_type came from */
+	int is_probed;              /* a dry run has looked for learned_type */
 	struct hub_call *call;      /* during a pull: should_stop() */
 
 	/* a jobs.query to send again with the same requestId */
@@ -172,6 +185,42 @@ static int param_time(const char *param, int64_t *sec, int32_t *nsec)
 	return rm_time_parse(param, sec, nsec);
 }
 
+const char *bq_param_first(enum bq_type t)
+{
+	switch (t) {
+	case BQ_T_TIMESTAMP:
+	case BQ_T_DATETIME:
+	case BQ_T_DATE:
+		return "1970-01-01T00:00:00Z";
+	case BQ_T_INT64:
+		return "-9223372036854775808";
+	case BQ_T_NUMERIC: /* 29 digits, 9 decimals */
+		return "-99999999999999999999999999999.999999999";
+	case BQ_T_BIGNUMERIC: /* -2^255 / 10^38 */
+		return "-578960446186580977117854925043439539266."
+		       "34992332820282019728792003956564819968";
+	case BQ_T_FLOAT64: /* the lowest finite double */
+		return "-1.7976931348623157e308";
+	default: /* STRING, BYTES: the empty one sorts first */
+		return "";
+	}
+}
+
+/* A BYTES value: base64, as BigQuery writes BYTES cells and reads BYTES
+ * parameters. */
+static int is_base64(const char *s)
+{
+	size_t n = strlen(s), pad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '=' && i + 2 >= n)
+			pad++;
+		else if (pad || !(isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '/'))
+			return 0;
+	}
+	return n % 4 == 0;
+}
+
 int bq_param_for(const char *type, const char *param, char *type_out, size_t type_size,
 		 char *value, size_t value_size, char *err, size_t err_size)
 {
@@ -209,10 +258,17 @@ int bq_param_for(const char *type, const char *param, char *type_out, size_t typ
 		snprintf(value, value_size, "%s", param ? param : "0");
 		return 0;
 	case BQ_T_NUMERIC:
+	case BQ_T_BIGNUMERIC:
 	case BQ_T_FLOAT64:
-		if (param && (!*param || (strtod(param, &end), *end)))
+		if (param && (!*param || (strtod(param, &end), *end) ||
+			      strlen(param) >= value_size))
 			break;
 		snprintf(value, value_size, "%s", param ? param : "0");
+		return 0;
+	case BQ_T_BYTES:
+		if (param && (!is_base64(param) || strlen(param) >= value_size))
+			break;
+		snprintf(value, value_size, "%s", param ? param : "");
 		return 0;
 	case BQ_T_STRING:
 		if (param && strlen(param) >= value_size)
@@ -221,12 +277,20 @@ int bq_param_for(const char *type, const char *param, char *type_out, size_t typ
 		return 0;
 	default:
 		snprintf(err, err_size, "cursor_type: \"%.40s\" is not TIMESTAMP, DATETIME, DATE, "
-			 "INT64, NUMERIC, FLOAT64 or STRING", type);
+			 "INT64, NUMERIC, BIGNUMERIC, FLOAT64, STRING or BYTES", type);
 		return -1;
 	}
 	snprintf(err, err_size, "the cursor value \"%.100s\" does not read as %s (the type of "
 		 "the :cursor parameter)", param ? param : "", type_out);
 	return -1;
+}
+
+/* The text @cursor is bound to: param, else (no saved cursor, no
+ * cursor_start) the first value of the type; NULL when the type is to be
+ * guessed from the value. */
+static const char *param_value(const char *type, const char *param)
+{
+	return param ? param : type ? bq_param_first(bq_type_of(type)) : NULL;
 }
 
 /* The cursor column's type, remembered for the next @cursor. */
@@ -246,8 +310,10 @@ static void learn_type(struct bq_query *q, struct rowmap *m)
 	case BQ_T_DATE:
 	case BQ_T_INT64:
 	case BQ_T_NUMERIC:
+	case BQ_T_BIGNUMERIC:
 	case BQ_T_FLOAT64:
 	case BQ_T_STRING:
+	case BQ_T_BYTES:
 		snprintf(q->learned_type, sizeof(q->learned_type), "%s", bq_type_name(f->type));
 		break;
 	default:
@@ -301,19 +367,26 @@ static char *jobs_query_body(struct bq_query *q, const char *ptype, const char *
 	return text;
 }
 
-/* A non-200 answer: the envelope's verdict, with a hint when a guessed
- * @cursor type may be the cause. */
+/* A non-200 answer: the envelope's verdict, with a hint saying where the
+ * @cursor type came from when it may be the cause. */
 static hub_rc answer_error(struct bq_query *q, long status, char *err, size_t err_size)
 {
+	static const char *const why[TYPE_PROBE + 1] = {
+		[TYPE_GUESSED] = "guessed from its value: set cursor_type if the column has "
+				 "another type",
+		[TYPE_CONFIG] = "as cursor_type says",
+		[TYPE_COLUMN] = "the type of the first cursor column: set cursor_type if the "
+				"query compares :cursor with another type",
+	};
 	hub_rc rc = bq_error_decode(status, q->http.resp.p, q->http.retry_after, err, err_size);
 	char reason[64];
 	size_t n = strlen(err);
 
-	if (rc == HUB_ERR_CONFIG && q->is_type_guessed &&
+	if (rc == HUB_ERR_CONFIG && why[q->sent_from] &&
 	    strcmp(bq_error_reason(q->http.resp.p, reason, sizeof(reason)), "invalidQuery") == 0 &&
 	    (strstr(err, "signature") || strstr(err, "cursor")))
-		snprintf(err + n, err_size - n, " (@cursor was sent as %s, guessed from its value: "
-			 "set cursor_type if the column has another type)", q->sent_type);
+		snprintf(err + n, err_size - n, " (@cursor was sent as %s, %s)", q->sent_type,
+			 why[q->sent_from]);
 	return rc;
 }
 
@@ -425,22 +498,21 @@ static hub_rc get_results(struct bq_query *q, int with_token, json_t **out, char
 	return rc;
 }
 
-/* Runs jobs.query to its first page of results (or, dry, its schema). */
-static hub_rc run_query(struct bq_query *q, const char *param, int is_dry, json_t **out,
-			char *err, size_t err_size)
+/* Runs jobs.query to its first page of results (or, dry, its schema), with
+ * @cursor of `type` (NULL: guessed from param) bound to param (NULL: the
+ * first value of the type, bq_param_first). */
+static hub_rc run_query(struct bq_query *q, const char *type, const char *param, int is_dry,
+			json_t **out, char *err, size_t err_size)
 {
 	char ptype[16], pvalue[1024], url[2048], *body;
-	const char *type = q->cursor_type ? q->cursor_type
-			   : q->learned_type[0] ? q->learned_type : NULL;
 	json_t *root = NULL;
 	long status = 0;
 	hub_rc rc;
 
 	*out = NULL;
-	if (bq_param_for(type, param, ptype, sizeof(ptype), pvalue, sizeof(pvalue), err,
-			 err_size))
+	if (bq_param_for(type, param_value(type, param), ptype, sizeof(ptype), pvalue,
+			 sizeof(pvalue), err, err_size))
 		return HUB_ERR_CONFIG;
-	q->is_type_guessed = type == NULL;
 	snprintf(q->sent_type, sizeof(q->sent_type), "%s", ptype);
 	request_id_for(q, param, is_dry);
 	if (!(body = jobs_query_body(q, ptype, pvalue, is_dry))) {
@@ -521,17 +593,111 @@ static hub_rc take_schema(struct bq_query *q, json_t *root, struct rowmap *m, ch
 	return HUB_OK;
 }
 
+/* ---- the cursor column's type, before the first query --------------------------------- */
+
+/*
+ * The dry runs that learn the first cursor column's type.  BigQuery checks
+ * `col >= @cursor` before it answers even a dry run, so @cursor needs a
+ * type that suits the column before the column's type is known: these are
+ * tried in turn, and the first one accepted wins (its result's schema then
+ * names the column's own type).  A STRING parameter coerces to DATE,
+ * DATETIME, TIME and TIMESTAMP (the value must read as each: a date does),
+ * INT64 to NUMERIC, BIGNUMERIC and FLOAT64, DATE to DATETIME; TIMESTAMP and
+ * DATE cover a query where the STRING coercion does not apply.
+ */
+static const struct {
+	const char *type, *value;
+} probes[] = {
+	{"STRING", "1970-01-01"},
+	{"INT64", "0"},
+	{"TIMESTAMP", "1970-01-01 00:00:00+00:00"},
+	{"DATE", "1970-01-01"},
+	{"BYTES", ""},
+};
+
+/* BigQuery refused the query for @cursor's type (err from answer_error):
+ * the next probe may fit. */
+static int is_type_refused(hub_rc rc, const char *err)
+{
+	return rc == HUB_ERR_CONFIG && strstr(err, "BigQuery invalidQuery") &&
+	       strstr(err, "No matching signature");
+}
+
+/* Dry runs until one is accepted (probes[]); its schema binds the map and
+ * sets learned_type (when the column's type is one a parameter can have).
+ * Any error but a refused type ends it; when every type is refused, the
+ * first refusal is the error. */
+static hub_rc probe_type(struct bq_query *q, struct rowmap *m, char *err, size_t err_size)
+{
+	const size_t n = sizeof(probes) / sizeof(probes[0]);
+	char first[512] = "";
+	hub_rc rc = HUB_OK;
+	json_t *root;
+
+	for (size_t i = 0; i < n; i++) {
+		q->sent_from = TYPE_PROBE;
+		rc = run_query(q, probes[i].type, probes[i].value, 1, &root, err, err_size);
+		if (rc == HUB_OK) {
+			q->is_probed = 1;
+			if (json_object_get(root, "schema"))
+				rc = take_schema(q, root, m, err, err_size);
+			json_decref(root);
+			result_free(q);
+			return rc;
+		}
+		if (!is_type_refused(rc, err))
+			return rc;
+		if (i == 0)
+			snprintf(first, sizeof(first), "%s", err);
+	}
+	snprintf(err, err_size, "%s (dry runs found no @cursor type the query accepts: STRING, "
+		 "INT64, TIMESTAMP, DATE and BYTES were tried; set cursor_type)", first);
+	return rc;
+}
+
+/* @cursor's type for the next query (*type NULL: guess it from the value):
+ * cursor_type, else the cursor column's, learned by dry runs before a
+ * process's first query.  *did_probe (may be NULL) says whether this call
+ * ran them. */
+static hub_rc cursor_type_for(struct bq_query *q, struct rowmap *m, const char **type,
+			      int *did_probe, char *err, size_t err_size)
+{
+	hub_rc rc;
+
+	*type = NULL;
+	if (did_probe)
+		*did_probe = 0;
+	if (q->cursor_type) {
+		q->sent_from = TYPE_CONFIG;
+		*type = q->cursor_type;
+		return HUB_OK;
+	}
+	if (!q->learned_type[0] && !q->is_probed) {
+		if ((rc = probe_type(q, m, err, err_size)) != HUB_OK)
+			return rc;
+		if (did_probe)
+			*did_probe = 1;
+	}
+	q->sent_from = q->learned_type[0] ? TYPE_COLUMN : TYPE_GUESSED;
+	*type = q->learned_type[0] ? q->learned_type : NULL;
+	return HUB_OK;
+}
+
+/* ---- the reader -------------------------------------------------------------------- */
+
 static hub_rc q_open(void *t, struct rowmap *m, const char *param, size_t batch_hint, char *err,
 		     size_t err_size)
 {
 	struct bq_query *q = t;
+	const char *type;
 	json_t *root;
 	hub_rc rc;
 
 	result_free(q);
 	q->max_results = batch_hint < 1 ? 1 : batch_hint > MAX_RESULTS_CAP ? MAX_RESULTS_CAP
 									 : batch_hint;
-	if ((rc = run_query(q, param, 0, &root, err, err_size)) != HUB_OK)
+	if ((rc = cursor_type_for(q, m, &type, NULL, err, err_size)) != HUB_OK ||
+	    (rc = run_query(q, type, param, 0, &root, err, err_size)) != HUB_OK)
 		return rc;
 	if ((rc = take_schema(q, root, m, err, err_size)) != HUB_OK ||
 	    (rc = take_page(q, root, err, err_size)) != HUB_OK) {
@@ -595,12 +761,23 @@ const struct rp_reader_ops bq_query_ops = {
 hub_rc bq_query_check(struct bq_query *q, struct rowmap *m, const char *param, char *err,
 		      size_t err_size)
 {
+	char ptype[16], pvalue[1024];
+	const char *type;
+	int did_probe;
 	json_t *root;
 	hub_rc rc;
 
 	result_free(q);
 	q->max_results = 1;
-	if ((rc = run_query(q, param, 1, &root, err, err_size)) != HUB_OK)
+	if ((rc = cursor_type_for(q, m, &type, &did_probe, err, err_size)) != HUB_OK)
+		return rc;
+	if (did_probe) { /* the query and the map passed a dry run: the value is left */
+		if (bq_param_for(type, param_value(type, param), ptype, sizeof(ptype), pvalue,
+				 sizeof(pvalue), err, err_size))
+			return HUB_ERR_CONFIG;
+		return HUB_OK;
+	}
+	if ((rc = run_query(q, type, param, 1, &root, err, err_size)) != HUB_OK)
 		return rc;
 	if (json_object_get(root, "schema"))
 		rc = take_schema(q, root, m, err, err_size);

@@ -10,7 +10,10 @@
 # seconds in exponent form read exactly as int64 microseconds; SIGKILL mid
 # sync then resume without loss or duplicates; invalidQuery, notFound,
 # accessDenied and a refused key failing clearly and disabling the source
-# in `profilehub run`; `check --connect`.
+# in `profilehub run`; `check --connect`; @cursor typed from the first cursor
+# column (INT64, STRING, DATE, DATETIME, NUMERIC, FLOAT64) by a dry run before
+# each process's first query, cursor_type overriding it; NULLs in a second
+# cursor column, which BigQuery sorts first.
 set -u
 cd "$(dirname "$0")/../.."
 B=${HUB_BUILD:-build}
@@ -98,6 +101,10 @@ BULK_Q='SELECT * FROM analytics.bulk WHERE updated_at >= :cursor ORDER BY update
 BULK_MAP='{custom_id: user_id, timestamp: updated_at, event: {name: event_name, properties: {plan: plan}}}'
 ACCT_Q='SELECT * FROM analytics.accounts WHERE acct_id >= :cursor ORDER BY acct_id'
 ACCT_MAP='{custom_id: owner, attributes: {acct: acct_id}}'
+CODES_Q='SELECT * FROM analytics.codes WHERE code >= :cursor ORDER BY code'
+CODES_MAP='{custom_id: owner, attributes: {code: code}}'
+NULLS_Q='SELECT * FROM analytics.nulls WHERE updated_at >= :cursor ORDER BY updated_at, id'
+NULLS_MAP='{custom_id: user_id, attributes: {n: id}}'
 
 {
 	printf 'store:\n  path: %s/hub.db\nplugin_dir: %s/plugins\nsources:\n' "$T" "$T"
@@ -109,8 +116,17 @@ ACCT_MAP='{custom_id: owner, attributes: {acct: acct_id}}'
 	source_yaml denied 'SELECT * FROM analytics.secret WHERE id >= :cursor' "{custom_id: id, attributes: {n: id}}" "id"
 	source_yaml wrong_key "" "" "" "credentials_file: $T/sa_other.json"
 	source_yaml meta "" "" "" "metadata: true"
-	source_yaml accounts_guess "$ACCT_Q" "$ACCT_MAP" "acct_id" "" "    cursor_start: '2020-01-01T00:00:00Z'"
-	source_yaml accounts "$ACCT_Q" "$ACCT_MAP" "acct_id" "" "    cursor_type: INT64"
+	# @cursor's type: learned from the column, or cursor_type
+	source_yaml accounts "$ACCT_Q" "$ACCT_MAP" "acct_id"
+	source_yaml accounts_start "$ACCT_Q" "$ACCT_MAP" "acct_id" "" "    cursor_start: '2020-01-01T00:00:00Z'"
+	source_yaml accounts_numeric "$ACCT_Q" "$ACCT_MAP" "acct_id" "" "    cursor_type: NUMERIC"
+	source_yaml accounts_wrong "$ACCT_Q" "$ACCT_MAP" "acct_id" "" "    cursor_type: TIMESTAMP"
+	source_yaml codes "$CODES_Q" "$CODES_MAP" "code"
+	for col in signup last_login score ratio; do
+		source_yaml "by_$col" "SELECT * FROM analytics.users WHERE $col >= :cursor ORDER BY $col, id" "" "[$col, id]"
+	done
+	source_yaml nulls_default "$NULLS_Q" "$NULLS_MAP"
+	source_yaml nulls_last "$NULLS_Q NULLS LAST" "$NULLS_MAP"
 } >"$T/hub.yaml"
 sync() { "$HUB" -c "$T/hub.yaml" sync "$@" >"$T/out" 2>"$T/err"; }
 dump() { "$HUB" -c "$T/hub.yaml" dump "$@"; }
@@ -138,10 +154,13 @@ jq -e '[.[] | select(.path == "/token")] | length == 1 and .[0].status == 200' "
 	fail "one token exchange expected: $(jq -c '[.[] | select(.path == "/token")]' "$T/log1")"
 jq -e '[.[] | select(.path | startswith("/bigquery"))] | all(.token == "issued")' "$T/log1" >/dev/null ||
 	fail "a request without the exchanged token"
-jq -e '.[1] | .param == {"type": "TIMESTAMP", "value": "1970-01-01 00:00:00.000000+00:00"} and
+# a dry run learns the cursor column's type (a STRING @cursor coerces to a TIMESTAMP column)
+jq -e '.[1] | .dryRun and .param == {"type": "STRING", "value": "1970-01-01"} and .status == 200' "$T/log1" >/dev/null ||
+	fail "the dry run before the first query: $(jq -c '.[1]' "$T/log1")"
+jq -e '.[2] | (.dryRun | not) and .param == {"type": "TIMESTAMP", "value": "1970-01-01 00:00:00.000000+00:00"} and
 	.parameterMode == "NAMED" and .location == "EU" and .maxResults == 4 and .useInt64Timestamp and
 	(.query | test("@cursor"))' "$T/log1" >/dev/null ||
-	fail "the first jobs.query: $(jq -c '.[1]' "$T/log1")"
+	fail "the first jobs.query: $(jq -c '.[2]' "$T/log1")"
 jq -e '[.[] | select(.pageToken != null)] | length == 2 and all(.location == "EU" and .maxResults == 4)' "$T/log1" >/dev/null ||
 	fail "pages 2 and 3 through getQueryResults: $(jq -c '[.[] | select(.method == "GET")]' "$T/log1")"
 
@@ -167,6 +186,7 @@ dump | jq -e -s 'length == 14 and (map(select(.custom_id == "u2"))[0].attributes
 
 # ---- 4. polling, retried faults, float TIMESTAMPs in exponent form: --full --------------------------
 control '{"async_polls": 2, "float_timestamps": true, "faults": [
+  {"on": "dryrun", "status": 503},
   {"on": "query", "status": 429, "retry_after": 1},
   {"on": "query", "status": 403, "reason": "rateLimitExceeded"},
   {"on": "results", "status": 503}]}'
@@ -174,12 +194,14 @@ before=$(fake_log | jq length)
 sync users --full || fail "sync through faults: $(cat "$T/err")"
 grep -qx "read 15, applied 0, duplicates 15, rejected 0, blocked 0, refused 0" "$T/out" ||
 	fail "--full with float TIMESTAMPs should read every row as a duplicate: $(cat "$T/out")"
-grep -qx "retries 3" "$T/out" || fail "three retries expected: $(cat "$T/out")"
+grep -qx "retries 4" "$T/out" || fail "four retries expected: $(cat "$T/out")"
 log_from "$before" >"$T/log4"
-jq -e 'map(select(.path | test("queries$"))) | .[0].status == 429 and .[1].status == 403 and
+jq -e 'map(select(.dryRun)) | length == 2 and .[0].status == 503 and .[1].status == 200' "$T/log4" >/dev/null ||
+	fail "a 503 on the dry run was not retried: $(jq -c 'map(select(.dryRun)) | map({status, param})' "$T/log4")"
+jq -e 'map(select((.path | test("queries$")) and (.dryRun | not))) | .[0].status == 429 and .[1].status == 403 and
 	.[1].requestId == .[0].requestId and .[2].requestId == .[0].requestId and
 	.[1].at - .[0].at >= 1000' "$T/log4" >/dev/null ||
-	fail "429 / 403 rateLimitExceeded not retried with the same requestId after Retry-After: $(jq -c 'map(select(.path | test("queries$"))) | map({status, reason, requestId, at})' "$T/log4")"
+	fail "429 / 403 rateLimitExceeded not retried with the same requestId after Retry-After: $(jq -c 'map(select(.path | test("queries$"))) | map({dryRun, status, reason, requestId, at})' "$T/log4")"
 jq -e 'map(select(.jobComplete == false)) | length >= 2' "$T/log4" >/dev/null || fail "jobComplete: false was not polled"
 jq -e 'any(.status == 503 and .reason == "backendError")' "$T/log4" >/dev/null || fail "the 503 was not met"
 control '{"async_polls": 0, "float_timestamps": false}'
@@ -230,13 +252,91 @@ expect_error no_table 'BigQuery notFound (HTTP 404): Not found: Table proj-test:
 expect_error denied 'BigQuery accessDenied (HTTP 403): Access Denied: Table proj-test:analytics.secret'
 expect_error wrong_key "the key file's token_uri refused the token request (HTTP 400): invalid_grant: Invalid JWT Signature."
 [ "$(log_from "$before" | jq length)" -eq 1 ] || fail "a refused key was retried"
-# an INT64 cursor guessed as TIMESTAMP from cursor_start: a clear hint; cursor_type fixes it
-expect_error accounts_guess 'BigQuery invalidQuery (HTTP 400): No matching signature for operator >= for argument types: INT64, TIMESTAMP.* set cursor_type'
-sync accounts || fail "cursor_type INT64: $(cat "$T/err")"
-grep -q '^read 3,' "$T/out" && grep -qx 'cursor \["30"\]' "$T/out" || fail "INT64 cursor: $(cat "$T/out")"
-sync accounts || fail "second INT64 sync: $(cat "$T/err")"
-fake_log | jq -e 'map(select(.path | test("queries$"))) | last | .param == {"type": "INT64", "value": "30"}' >/dev/null ||
-	fail "the INT64 cursor parameter: $(fake_log | jq -c 'last')"
+
+# ---- 7b. @cursor typed from the first cursor column: dry runs learn it in each new process ----------
+queries_from() { log_from "$1" | jq -c 'map(select(.path | test("queries$")) | {dryRun, param, status, reason, message})'; }
+# an INT64 column, neither cursor_type nor cursor_start: the STRING dry run is refused as
+# BigQuery refuses it, the INT64 one accepted; the query binds the lowest INT64 (reads id -5)
+before=$(fake_log | jq length)
+sync accounts || fail "INT64 cursor column, first sync: $(cat "$T/err")"
+grep -q '^read 4,' "$T/out" && grep -qx 'cursor \["30"\]' "$T/out" || fail "INT64 cursor column, first sync: $(cat "$T/out")"
+queries_from "$before" >"$T/q7"
+jq -e 'length == 3 and (.[0] | .dryRun and .param.type == "STRING" and .status == 400 and .reason == "invalidQuery" and
+	(.message | startswith("No matching signature for operator >= for argument types: INT64, STRING"))) and
+	(.[1] | .dryRun and .param.type == "INT64" and .status == 200) and
+	(.[2] | (.dryRun | not) and .param == {"type": "INT64", "value": "-9223372036854775808"} and .status == 200)' "$T/q7" >/dev/null ||
+	fail "INT64 cursor column: the dry runs and the query: $(cat "$T/q7")"
+# a restart: the new process learns the type again and goes on from the saved cursor
+control '{"append": {"accounts": [["40", "u4"]]}}'
+before=$(fake_log | jq length)
+sync accounts || fail "INT64 cursor column, second sync: $(cat "$T/err")"
+grep -q '^read 1,' "$T/out" && grep -qx 'cursor \["40"\]' "$T/out" || fail "INT64 cursor column, second sync: $(cat "$T/out")"
+queries_from "$before" | jq -e 'last | .param == {"type": "INT64", "value": "30"} and .status == 200' >/dev/null ||
+	fail "the saved INT64 cursor: $(queries_from "$before")"
+# a STRING column: the first query binds "" (the row with code "" is read); the saved cursor "7"
+# looks like a number but stays a STRING in the next process
+before=$(fake_log | jq length)
+sync codes || fail "STRING cursor column, first sync: $(cat "$T/err")"
+grep -q '^read 4,' "$T/out" && grep -qx 'cursor \["7"\]' "$T/out" || fail "STRING cursor column, first sync: $(cat "$T/out")"
+sync codes || fail "STRING cursor column, second sync: $(cat "$T/err")"
+grep -q '^read 0,' "$T/out" || fail "STRING cursor column, second sync: $(cat "$T/out")"
+queries_from "$before" | jq -e 'map(select(.dryRun | not)) | length == 2 and
+	.[0].param == {"type": "STRING", "value": ""} and .[1].param == {"type": "STRING", "value": "7"}' >/dev/null ||
+	fail "the STRING cursor: $(queries_from "$before")"
+# DATE, DATETIME, NUMERIC, FLOAT64 columns: a first sync from the start of the type, then a restart
+for c in "signup DATE 1970-01-01" "last_login DATETIME 1970-01-01 00:00:00.000000" \
+	"score NUMERIC -99999999999999999999999999999.999999999" "ratio FLOAT64 -1.7976931348623157e308"; do
+	set -- $c
+	col=$1 type=$2
+	shift 2
+	before=$(fake_log | jq length)
+	sync "by_$col" || fail "$type cursor column, first sync: $(cat "$T/err")"
+	grep -q '^read 15,' "$T/out" || fail "$type cursor column, first sync: $(cat "$T/out")"
+	sync "by_$col" || fail "$type cursor column, second sync: $(cat "$T/err")"
+	grep -q '^read 0,' "$T/out" || fail "$type cursor column, second sync: $(cat "$T/out")"
+	queries_from "$before" | jq -e --arg t "$type" --arg first "$*" 'map(select(.dryRun | not)) | length == 2 and
+		all(.param.type == $t and .status == 200) and .[0].param.value == $first' >/dev/null ||
+		fail "the $type cursor: $(queries_from "$before")"
+done
+# cursor_type overrides the column's type: no dry run; NUMERIC suits an INT64 column, TIMESTAMP
+# does not (BigQuery's refusal, saying where the type came from)
+before=$(fake_log | jq length)
+sync accounts_numeric || fail "cursor_type NUMERIC: $(cat "$T/err")"
+grep -q '^read 5,' "$T/out" || fail "cursor_type NUMERIC: $(cat "$T/out")"
+queries_from "$before" | jq -e 'length == 1 and (.[0].dryRun | not) and
+	.[0].param == {"type": "NUMERIC", "value": "-99999999999999999999999999999.999999999"}' >/dev/null ||
+	fail "cursor_type NUMERIC was not the parameter's type: $(queries_from "$before")"
+expect_error accounts_wrong 'BigQuery invalidQuery (HTTP 400): No matching signature for operator >= for argument types: INT64, TIMESTAMP.*(@cursor was sent as TIMESTAMP, as cursor_type says)'
+# a cursor_start that does not read as the column's type: said before any query runs
+expect_error accounts_start 'the cursor value "2020-01-01T00:00:00Z" does not read as INT64 (the type of the :cursor parameter)'
+log_from "$before" | jq -e 'last | .dryRun' >/dev/null || fail "accounts_start ran a query: $(log_from "$before" | jq -c last)"
+
+# ---- 7c. NULLs in a second cursor column: BigQuery sorts them first ascending ----------------------
+jobs_query() { # SQL: the first page of rows, the second column's values
+	curl -s -H "Authorization: Bearer static-$$" -H 'Content-Type: application/json' \
+		-d "$(jq -n --arg q "$1" '{query: $q, useLegacySql: false}')" \
+		"$FAKE/bigquery/v2/projects/proj-test/queries" | jq -c '[.rows[].f[1].v]'
+}
+for c in 'updated_at, id|[null,"2",null,"1"]' 'updated_at ASC, id ASC NULLS LAST|["2",null,"1",null]' \
+	'updated_at DESC, id DESC|["1",null,"2",null]' 'updated_at, id DESC NULLS FIRST|[null,"2",null,"1"]'; do
+	got=$(jobs_query "SELECT * FROM analytics.nulls ORDER BY ${c%%|*}")
+	[ "$got" = "${c#*|}" ] || fail "the fake's ORDER BY ${c%%|*}: $got, BigQuery gives ${c#*|}"
+done
+# ORDER BY ..., id NULLS LAST: the order the plugin's cursor check expects reads every row
+sync nulls_last || fail "NULLS LAST: $(cat "$T/err")"
+grep -q '^read 4,' "$T/out" && grep -qx 'cursor \["2026-01-01T00:01:00.000000000Z",null\]' "$T/out" ||
+	fail "NULLS LAST: $(cat "$T/out")"
+# XFAIL (a known bug, not counted): with BigQuery's default order the shared cursor check
+# (plugins/common/rm_cursor.c, which sorts NULLs last as Snowflake and PostgreSQL do) refuses
+# this valid result.  Once NULLs sort first for BigQuery the sync must read every row.
+if sync nulls_default; then
+	grep -q '^read 4,' "$T/out" && grep -qx 'cursor \["2026-01-01T00:01:00.000000000Z","1"\]' "$T/out" ||
+		fail "NULLS FIRST: $(cat "$T/out")"
+elif grep -q 'not in cursor order: cursor column id went from NULL back to "2"' "$T/err"; then
+	echo "XFAIL: a NULL sorted first in a second cursor column (BigQuery's ASC) fails the sync: rm_cursor.c sorts NULLs last"
+else
+	fail "NULLS FIRST: $(cat "$T/err")"
+fi
 
 # ---- 8. SIGKILL mid-sync, then resume: the same profiles as a clean run ---------------------------
 bulk_config() {
@@ -282,6 +382,12 @@ check() {
 before=$(fake_log | jq length)
 check || fail "check --connect on a good config: $(cat "$T/err")"
 log_from "$before" | jq -e 'map(select(.dryRun)) | length == 1' >/dev/null || fail "check --connect should dry-run the query"
+before=$(fake_log | jq length)
+check "$ACCT_Q" "$ACCT_MAP" "acct_id" || fail "check --connect, an INT64 cursor column: $(cat "$T/err")"
+log_from "$before" | jq -e 'map(select(.dryRun) | .status) == [400, 200]' >/dev/null ||
+	fail "check --connect should learn the INT64 column's type: $(log_from "$before" | jq -c 'map({dryRun, param, status})')"
+check "$ACCT_Q" "$ACCT_MAP" "acct_id" "" "    cursor_start: 'x'"
+grep -q 'the cursor value "x" does not read as INT64' "$T/err" || fail "check --connect, a bad cursor_start: $(cat "$T/err")"
 check "" "{custom_id: user_id, attributes: {colour: colour}}"
 grep -q 'map.attributes.colour: no column "colour" in the query.s result (columns: id, user_id' "$T/err" ||
 	fail "unknown column: $(cat "$T/err")"

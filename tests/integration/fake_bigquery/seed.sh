@@ -8,7 +8,9 @@
 #             updated_at ties for ids 3..7 (across pages of 4 and of 5),
 #             user 10's time has microseconds
 #   events    8 rows: REPEATED RECORD, REPEATED TIMESTAMP, INT64 up to 2^63 - 1
-#   accounts  an INT64 cursor column
+#   accounts  an INT64 cursor column, one id negative
+#   codes     a STRING cursor column: "" and digits ("0042" < "7" bytewise)
+#   nulls     a NULL in the second cursor column within ties of the first
 #   secret    access denied
 #   bulk      BULK_ROWS (default 12000) generated events of 400 users, three
 #             per timestamp, in pages of at most 500 rows
@@ -53,7 +55,13 @@ jq -n --argjson base $base --argjson bulk "${2:-12000}" '
      [range(0; $i % 3) as $k | {sku: "s\($k)", qty: "\($k + 1)", price: "9.99"}],
      [us($base + $i)], "922337203685477580\($i - 1)"]]},
    accounts: {schema: [{name: "acct_id", type: "INTEGER"}, {name: "owner", type: "STRING"}],
-     rows: [range(1; 4) as $i | ["\($i * 10)", "u\($i)"]]},
+     rows: ([range(1; 4) as $i | ["\($i * 10)", "u\($i)"]] + [["-5", "u9"]])},
+   codes: {schema: [{name: "code", type: "STRING"}, {name: "owner", type: "STRING"}],
+     rows: [["0100", "u3"], ["", "u1"], ["7", "u4"], ["0042", "u2"]]},
+   nulls: {schema: [{name: "updated_at", type: "TIMESTAMP"}, {name: "id", type: "INTEGER"},
+       {name: "user_id", type: "STRING"}],
+     rows: [[us($base + 60), "1", "n3"], [us($base), "2", "n1"], [us($base + 60), null, "n4"],
+       [us($base), null, "n2"]]},
    secret: {denied: true, schema: [{name: "id", type: "INTEGER"}], rows: []},
    bulk: {generate: $bulk, users: 400, page_rows: 500, schema: [
      {name: "id", type: "INTEGER"}, {name: "user_id", type: "STRING"},

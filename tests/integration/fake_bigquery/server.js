@@ -21,9 +21,15 @@
 // message, errors: [{reason, message, domain}], status}}.
 //
 // It "runs" only the queries the tests write: SELECT * | a, b FROM
-// [`]proj.dataset.TABLE[`] [WHERE col >= @cursor] [ORDER BY a, b] [LIMIT n],
-// over --data {TABLE: {schema: [{name, type, mode, fields}], rows: [[...]],
-// denied?, generate?, page_rows?}}.  Row values are natural JSON (INT64 as strings,
+// [`]proj.dataset.TABLE[`] [WHERE col >= @cursor] [ORDER BY a [ASC | DESC]
+// [NULLS FIRST | LAST], ...] [LIMIT n], with BigQuery's rules: @cursor must
+// type-check against the column (the same type, numeric types together,
+// DATE with DATETIME, a STRING parameter coerced to a time type) or the query
+// fails with BigQuery's "No matching signature" (dry runs too: dryRun answers
+// the result's schema and no job); NULLs sort first ascending, last
+// descending.  The tables are --data {TABLE: {schema: [{name, type, mode,
+// fields}], rows: [[...]], denied?, generate?, page_rows?}}.  Row values are
+// natural JSON (INT64 as strings,
 // TIMESTAMP as int64 microseconds in strings, RECORD as objects, REPEATED
 // as arrays) and are written as BigQuery writes cells: strings, {v} arrays,
 // {f} records; TIMESTAMP as float seconds in Java's notation
@@ -31,8 +37,9 @@
 // int64 microseconds.  Pages hold at most --page-rows rows (BigQuery's own
 // size limit), fewer when maxResults says so.
 //
-// Test controls (no auth): POST /_control {faults: [{on: "query" | "results"
-// | "token" | "metadata", status, reason, message, retry_after}],
+// Test controls (no auth): POST /_control {faults: [{on: "query" (a jobs.query
+// that runs) | "dryrun" | "results" | "token" | "metadata", status, reason,
+// message, retry_after}],
 // async_polls: N, append: {TABLE: [rows]}, hold_pages_after: N (from then
 // on, the N+1th next-page request waits until {release: true}), float_timestamps: true (ignore
 // useInt64Timestamp), token_lifetime: seconds}; GET /_log -> the requests
@@ -111,6 +118,7 @@ class ApiError extends Error {
 function sendError(req, res, entry, code, reason, message, headers) {
 	entry.status = code;
 	entry.reason = reason;
+	entry.message = message;
 	send(req, res, code, { error: { code, message, errors: [{ message, domain: 'global', reason }],
 		status: STATUS[code] || 'UNKNOWN' } }, headers);
 }
@@ -307,47 +315,134 @@ function timeMicros(s) {
 	return BigInt(ms) * 1000n + frac - BigInt(off) * 60000000n;
 }
 
-function compare(type, a, b) {
-	if (a === null || b === null)
-		return (a === null ? 1 : 0) - (b === null ? 1 : 0); // NULLs last
-	switch (type) {
-	case 'TIMESTAMP': case 'INTEGER': case 'INT64': {
+// A column's or a parameter's type by its standard SQL name.
+function sqlType(t) {
+	return { INTEGER: 'INT64', FLOAT: 'FLOAT64', BOOLEAN: 'BOOL', DECIMAL: 'NUMERIC',
+		BIGDECIMAL: 'BIGNUMERIC', STRUCT: 'RECORD' }[t] || t;
+}
+
+const NUMERIC_TYPES = ['INT64', 'NUMERIC', 'BIGNUMERIC', 'FLOAT64'];
+const DECIMAL_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+const FLOAT_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$|^[+-]?(inf|infinity|nan)$/i;
+
+// Two decimal texts compared exactly (INT64 beyond 2^53, NUMERIC's 38
+// digits); floats in exponent form or inf / NaN as doubles.
+function compareNumbers(a, b) {
+	if (!DECIMAL_RE.test(a) || !DECIMAL_RE.test(b)) {
+		const num = s => Number(s.replace(/^([+-]?)inf(inity)?$/i, '$1Infinity'));
+		const x = num(a), y = num(b);
+		return x < y ? -1 : x > y ? 1 : 0;
+	}
+	const split = s => {
+		let [i, f] = s.replace(/^[+-]/, '').split('.');
+		i = (i || '0').replace(/^0+(?=\d)/, '');
+		f = (f || '').replace(/0+$/, '');
+		return { neg: s[0] === '-' && (/[1-9]/.test(i) || f !== ''), i, f };
+	};
+	const x = split(a), y = split(b);
+	if (x.neg !== y.neg)
+		return x.neg ? -1 : 1;
+	let c = x.i.length - y.i.length || (x.i < y.i ? -1 : x.i > y.i ? 1 : 0);
+	if (!c) {
+		const n = Math.max(x.f.length, y.f.length);
+		const fx = x.f.padEnd(n, '0'), fy = y.f.padEnd(n, '0');
+		c = fx < fy ? -1 : fx > fy ? 1 : 0;
+	}
+	return Math.sign(x.neg ? -c : c);
+}
+
+// Two non-NULL values of a column's type (as the table's rows hold them):
+// <0, 0, >0, as BigQuery orders them.
+function compareValues(type, a, b) {
+	switch (sqlType(type)) {
+	case 'TIMESTAMP': { // int64 microseconds
 		const x = BigInt(a), y = BigInt(b);
 		return x < y ? -1 : x > y ? 1 : 0;
 	}
-	case 'FLOAT': case 'FLOAT64': case 'NUMERIC':
-		return Number(a) - Number(b);
+	case 'DATE': case 'DATETIME': { // civil times, compared as UTC
+		const x = timeMicros(a), y = timeMicros(b);
+		return x < y ? -1 : x > y ? 1 : 0;
+	}
+	case 'INT64': case 'NUMERIC': case 'BIGNUMERIC': case 'FLOAT64':
+		return compareNumbers(String(a), String(b));
+	case 'BYTES': // base64 text: the bytes decide
+		return Buffer.compare(Buffer.from(a, 'base64'), Buffer.from(b, 'base64'));
+	case 'BOOL':
+		return (a ? 1 : 0) - (b ? 1 : 0);
 	default:
 		return a < b ? -1 : a > b ? 1 : 0;
 	}
 }
 
-// The @cursor parameter as a value of the column's type, or an ApiError.
+// ORDER BY's comparison of two values: BigQuery puts NULLs first when
+// ascending (the default) and last when descending, unless NULLS FIRST or
+// NULLS LAST says otherwise.
+function compare(type, a, b, desc, nullsFirst) {
+	if (a === null || b === null) {
+		if (a === b)
+			return 0;
+		const first = nullsFirst === undefined ? !desc : nullsFirst;
+		return (a === null) === first ? -1 : 1;
+	}
+	const c = compareValues(type, a, b);
+	return desc ? -c : c;
+}
+
+// Whether `col >= @p` type-checks, as BigQuery's analyzer decides: the same
+// type; types with a common supertype (INT64 -> NUMERIC -> BIGNUMERIC ->
+// FLOAT64; DATE -> DATETIME); or a STRING parameter, which coerces to DATE,
+// DATETIME, TIME and TIMESTAMP (GoogleSQL's parameter coercion).
+function comparable(colType, t) {
+	return colType === t || (NUMERIC_TYPES.includes(colType) && NUMERIC_TYPES.includes(t)) ||
+		(['DATE', 'DATETIME'].includes(colType) && ['DATE', 'DATETIME'].includes(t)) ||
+		(t === 'STRING' && ['DATE', 'DATETIME', 'TIME', 'TIMESTAMP'].includes(colType));
+}
+
+const DATE_RE = /^\d{4}-\d{1,2}-\d{1,2}$/;
+const DATETIME_RE = /^\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d\d(?::\d\d(?:\.\d{1,6})?)?)?$/i;
+
+// Whether text reads as a value of a parameter type.
+function readsAs(type, v) {
+	switch (type) {
+	case 'TIMESTAMP': return timeMicros(v) !== null;
+	case 'DATE': return DATE_RE.test(v);
+	case 'DATETIME': return DATETIME_RE.test(v);
+	case 'TIME': return /^\d{1,2}:\d\d(:\d\d(\.\d{1,6})?)?$/.test(v);
+	case 'INT64': return /^-?\d+$/.test(v) && BigInt(v) >= -(2n ** 63n) && BigInt(v) < 2n ** 63n;
+	case 'NUMERIC': case 'BIGNUMERIC': return DECIMAL_RE.test(v);
+	case 'FLOAT64': return FLOAT_RE.test(v);
+	case 'BYTES': return /^[A-Za-z0-9+/]*={0,2}$/.test(v) && v.length % 4 === 0;
+	default: return true;
+	}
+}
+
+// The @cursor parameter as a value of the column's type (as the table's rows
+// hold it), or BigQuery's error.
 function paramValue(col, p, at) {
-	const t = p.parameterType && p.parameterType.type;
+	const t = sqlType(p.parameterType && p.parameterType.type);
 	const v = p.parameterValue && p.parameterValue.value;
-	const colType = { INTEGER: 'INT64', FLOAT: 'FLOAT64', BOOLEAN: 'BOOL' }[col.type] || col.type;
-	const numeric = ['INT64', 'NUMERIC', 'FLOAT64', 'BIGNUMERIC'];
-	const ok = colType === t || (numeric.includes(colType) && numeric.includes(t));
-	if (!ok)
+	const colType = sqlType(col.type);
+	if (!comparable(colType, t))
 		throw new ApiError(400, 'invalidQuery', `No matching signature for operator >= for ` +
 			`argument types: ${colType}, ${t}. Supported signature: ANY >= ANY at [1:${at}]`);
 	if (typeof v !== 'string')
 		throw new ApiError(400, 'invalidQuery', 'Query parameter \'cursor\' has no value');
-	if (t === 'TIMESTAMP') {
-		const us = timeMicros(v);
-		if (us === null)
-			throw new ApiError(400, 'invalid', `Invalid timestamp: '${v}'`);
-		return String(us);
-	}
-	if (t === 'INT64' && !/^-?\d+$/.test(v))
-		throw new ApiError(400, 'invalid', `Invalid INT64 value: ${v}`);
+	if (!readsAs(t, v))
+		throw new ApiError(400, 'invalid', t === 'TIMESTAMP' ? `Invalid timestamp: '${v}'`
+			: `Invalid ${t} value: ${v}`);
+	if (t === 'STRING' && !readsAs(colType, v)) // coerced to the column's time type
+		throw new ApiError(400, 'invalidQuery', `Could not cast literal "${v}" to type ` +
+			`${colType} at [1:${at}]`);
+	if (colType === 'TIMESTAMP')
+		return String(timeMicros(v));
 	return v;
 }
 
 // ---- the tiny SQL -----------------------------------------------------------------------
 
-function execute(project, body) {
+// The query's result {table, fields, rows}; a dry run only checks the query
+// and answers no rows.
+function execute(project, body, isDry) {
 	const sql = body.query || '';
 	if (body.useLegacySql !== false)
 		throw new ApiError(400, 'invalidQuery', 'Invalid table name: `' + sql.slice(0, 40) +
@@ -388,16 +483,26 @@ function execute(project, body) {
 				`[1:${where.index + where[0].indexOf('@') + 1}]`);
 		const i = index(where[1]);
 		const v = paramValue(fields[i], p, where.index + where[0].indexOf('>') + 1);
-		rows = rows.filter(r => r[i] !== null && compare(fields[i].type, r[i], v) >= 0);
+		if (!isDry)
+			rows = rows.filter(r => r[i] !== null && compareValues(fields[i].type, r[i], v) >= 0);
 	} else if (/@\w+/.test(sql)) {
 		throw new ApiError(400, 'invalidQuery', 'Syntax error: the fake reads only WHERE col >= @p');
 	}
 	const order = /\bORDER\s+BY\s+([\w\s,]+?)\s*(\)|$|LIMIT)/i.exec(sql);
+	if (isDry)
+		rows = [];
 	if (order) {
-		const keys = order[1].split(',').map(s => index(s.trim()));
+		const keys = order[1].split(',').map(s => {
+			const k = /^(\w+)(?:\s+(ASC|DESC))?(?:\s+NULLS\s+(FIRST|LAST))?$/i.exec(s.trim());
+			if (!k)
+				throw new ApiError(400, 'invalidQuery', `Syntax error: the fake reads ORDER BY ` +
+					`col [ASC | DESC] [NULLS FIRST | LAST], not "${s.trim()}"`);
+			return { i: index(k[1]), desc: /^desc$/i.test(k[2] || ''),
+				nullsFirst: k[3] ? /^first$/i.test(k[3]) : undefined };
+		});
 		rows.sort((x, y) => {
 			for (const k of keys) {
-				const c = compare(fields[k].type, x[k], y[k]);
+				const c = compare(fields[k.i].type, x[k.i], y[k.i], k.desc, k.nullsFirst);
 				if (c)
 					return c;
 			}
@@ -462,13 +567,13 @@ function postQuery(req, res, project, body, entry) {
 		return send(req, res, 200, resultBody('bigquery#queryResponse', job, 0, q.maxResults,
 			entry.useInt64Timestamp));
 	}
-	const f = takeFault('query');
+	const f = takeFault(q.dryRun ? 'dryrun' : 'query');
 	if (f)
 		return sendFault(req, res, entry, f);
 	let job;
 	try {
 		if (q.dryRun) {
-			const r = execute(project, q);
+			const r = execute(project, q, true);
 			entry.status = 200;
 			return send(req, res, 200, { kind: 'bigquery#queryResponse', schema: { fields: r.fields },
 				jobReference: { projectId: project, location: q.location || 'US' },

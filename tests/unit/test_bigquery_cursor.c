@@ -1,0 +1,126 @@
+/*
+ * test_bigquery_cursor.c - suite `bigquery_cursor`: the @cursor parameter
+ * of the bigquery plugin (plugins/bigquery/bq_query.c) once its type is the
+ * cursor column's: what a first run binds for each type (the epoch for
+ * times, the lowest value for numbers, "" for STRING and BYTES, so that
+ * `col >= @cursor` selects every row), and the types a column can give it
+ * beyond the first ones (BIGNUMERIC keeps its 38 decimals, BYTES is
+ * base64).  The plugin's code comes from test_bigquery.c, which builds it
+ * in; the dry runs that learn the type are tested against the fake in
+ * tests/integration/bigquery.sh.
+ */
+#include "testlib.h"
+
+#include "../../plugins/bigquery/bq.h"
+
+#include <float.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a first run --------------------------------------------------------------------- */
+
+struct first_case {
+	enum bq_type type;
+	const char *type_out, *value;
+};
+
+static const struct first_case firsts[] = {
+	{BQ_T_TIMESTAMP, "TIMESTAMP", "1970-01-01 00:00:00.000000+00:00"},
+	{BQ_T_DATETIME, "DATETIME", "1970-01-01 00:00:00.000000"},
+	{BQ_T_DATE, "DATE", "1970-01-01"},
+	{BQ_T_INT64, "INT64", "-9223372036854775808"},
+	{BQ_T_NUMERIC, "NUMERIC", "-99999999999999999999999999999.999999999"},
+	{BQ_T_BIGNUMERIC, "BIGNUMERIC",
+	 "-578960446186580977117854925043439539266.34992332820282019728792003956564819968"},
+	{BQ_T_FLOAT64, "FLOAT64", "-1.7976931348623157e308"},
+	{BQ_T_STRING, "STRING", ""},
+	{BQ_T_BYTES, "BYTES", ""},
+};
+
+static void test_first_run_binds_the_lowest_value_of_the_column_type(void)
+{
+	char type[16], value[128], err[256];
+
+	for (size_t i = 0; i < sizeof(firsts) / sizeof(firsts[0]); i++) {
+		const struct first_case *c = &firsts[i];
+		const char *first = bq_param_first(c->type);
+		int rc;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+		rc = bq_param_for(bq_type_name(c->type), first, type, sizeof(type), value,
+				  sizeof(value), err, sizeof(err));
+		CU_ASSERT_EQUAL(rc, 0);
+		if (rc != 0 || strcmp(type, c->type_out) != 0 || strcmp(value, c->value) != 0) {
+			fprintf(stderr, "\nfirst %s: %d %s \"%s\" (%s), expected %s \"%s\"\n",
+				c->type_out, rc, type, value, rc ? err : "", c->type_out, c->value);
+			CU_FAIL("first value");
+		}
+	}
+	/* the lowest INT64 and the lowest finite FLOAT64, exactly */
+	CU_ASSERT_EQUAL(strtoll(bq_param_first(BQ_T_INT64), NULL, 10), INT64_MIN);
+	CU_ASSERT_EQUAL(strtod(bq_param_first(BQ_T_FLOAT64), NULL), -DBL_MAX);
+}
+
+/* ---- types from the column ------------------------------------------------------------- */
+
+struct typed_case {
+	const char *type, *param;
+	int rc;
+	const char *type_out, *value;
+};
+
+static const struct typed_case typed[] = {
+	/* BIGNUMERIC is sent as itself: as NUMERIC, 38 decimals would not fit */
+	{"BIGNUMERIC", "1.12345678901234567890123456789012345678", 0, "BIGNUMERIC",
+	 "1.12345678901234567890123456789012345678"},
+	{"BIGDECIMAL", "-7", 0, "BIGNUMERIC", "-7"},
+	{"bignumeric", "1,5", -1, NULL, NULL},
+	{"DECIMAL", "2.5", 0, "NUMERIC", "2.5"},
+	/* BYTES: base64, as the cells hold it */
+	{"BYTES", "AAEC/w==", 0, "BYTES", "AAEC/w=="},
+	{"BYTES", "", 0, "BYTES", ""},
+	{"BYTES", "QQ=", -1, NULL, NULL},
+	{"BYTES", "QQ=A", -1, NULL, NULL},
+	{"BYTES", "not base64", -1, NULL, NULL},
+	/* a saved STRING cursor that looks like a number stays a STRING */
+	{"STRING", "0042", 0, "STRING", "0042"},
+};
+
+static void test_parameter_keeps_the_column_type(void)
+{
+	char type[16], value[128], err[256];
+
+	for (size_t i = 0; i < sizeof(typed) / sizeof(typed[0]); i++) {
+		const struct typed_case *c = &typed[i];
+		int rc = bq_param_for(c->type, c->param, type, sizeof(type), value,
+				      sizeof(value), err, sizeof(err));
+
+		CU_ASSERT_EQUAL(rc, c->rc);
+		if (rc == 0 && c->rc == 0 &&
+		    (strcmp(type, c->type_out) != 0 || strcmp(value, c->value) != 0)) {
+			fprintf(stderr, "\ntyped %zu: %s \"%s\", expected %s \"%s\"\n", i, type, value,
+				c->type_out, c->value);
+			CU_FAIL("typed");
+		}
+		if (rc != 0)
+			CU_ASSERT(strstr(err, "does not read as") != NULL);
+	}
+}
+
+static void test_cursor_type_names_every_type_it_takes(void)
+{
+	char type[16], value[128], err[256];
+
+	CU_ASSERT_EQUAL(bq_type_of("BIGNUMERIC"), BQ_T_BIGNUMERIC);
+	CU_ASSERT_STRING_EQUAL(bq_type_name(BQ_T_BIGNUMERIC), "BIGNUMERIC");
+	CU_ASSERT_EQUAL(bq_param_for("TIME", NULL, type, sizeof(type), value, sizeof(value), err,
+				     sizeof(err)), -1);
+	CU_ASSERT(strstr(err, "NUMERIC, BIGNUMERIC, FLOAT64, STRING or BYTES") != NULL);
+}
+
+TEST_SUITE(bigquery_cursor, NULL, NULL,
+	   TEST(test_first_run_binds_the_lowest_value_of_the_column_type),
+	   TEST(test_parameter_keeps_the_column_type),
+	   TEST(test_cursor_type_names_every_type_it_takes))
