@@ -5,6 +5,7 @@
  *   snowflake.c  descriptor, config keys, create/destroy, pull, check
  *   sf_odbc.c    transport odbc: unixODBC, bound parameter, block fetch
  *   sf_sqlapi.c  transport sql_api: SQL API v2 over libcurl
+ *   sf_cell.c    the SQL API's cells as values of their column types
  *   sf_jwt.c     the key-pair JWT (RS256) the SQL API wants
  *
  * Both transports implement struct rp_reader_ops (plugins/common/rowpull.h)
@@ -18,6 +19,7 @@
 #include "../common/rowmap.h"
 #include "../common/rowpull.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,5 +76,32 @@ hub_rc sf_api_check(struct sf_api *a, struct rowmap *m, const char *param, char 
 		    size_t err_size);
 /* Lets a long wait (202 polling) end early when the hub stops. */
 void sf_api_set_call(struct sf_api *a, struct hub_call *call);
+
+/* ---- SQL API cells (sf_cell.c) -------------------------------------------- */
+
+/* A column's type, from its rowType "type". */
+enum sf_kind {
+	K_TEXT = 0,
+	K_FIXED,
+	K_REAL,
+	K_BOOLEAN,
+	K_DATE,
+	K_TIMESTAMP_NTZ,
+	K_TIMESTAMP_LTZ,
+	K_TIMESTAMP_TZ, /* the epoch, a space, the offset */
+	K_JSON,
+};
+
+/* "fixed", "timestamp_tz", ... (any case; others are text) -> its kind,
+ * and the mapping's type in *rm. */
+enum sf_kind sf_kind_of(const char *type, enum rm_type *rm);
+/* A cell (a JSON string, or null) as a value of kind k; c->text borrows
+ * v's string.  HUB_OK, or HUB_ERR_INTERNAL with err "column <col>: ..."
+ * saying what is wrong with it. */
+hub_rc sf_cell_convert(enum sf_kind k, json_t *v, struct rm_cell *c, const char *col, char *err,
+		       size_t err_size);
+/* At most 40 bytes of s for a message (out >= 44 bytes): control
+ * characters as '?', a UTF-8 sequence never cut in two, "..." when cut. */
+void sf_excerpt(const char *s, char *out, size_t size);
 
 #endif

@@ -15,6 +15,9 @@
  * once.  Cells arrive as strings (jsonv2): NUMBER as decimal text, BOOLEAN
  * "true"/"false", TIMESTAMP_* as epoch seconds with 9 decimals (TZ adds an
  * offset after a space), DATE as days since the epoch, VARIANT as JSON.
+ * A cell that is not a value of its column's type (sf_cell.c), or a time
+ * beyond int64 microseconds, fails the page, naming the partition, row,
+ * column and type.
  * One partition is in memory at a time.
  */
 #include "sf.h"
@@ -33,15 +36,8 @@
 #define POLL_MAX_MS 2000
 #define USER_AGENT "profilehub-snowflake/1.0"
 
-enum sf_kind {
-	K_TEXT = 0,
-	K_FIXED,
-	K_REAL,
-	K_BOOLEAN,
-	K_DATE,
-	K_TIMESTAMP, /* ntz, ltz, tz: the first word is the epoch */
-	K_JSON,
-};
+/* Snowflake's statement handles are UUIDs; they go into URLs. */
+#define HANDLE_MAX 128
 
 struct body {
 	char *p;
@@ -109,7 +105,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 	if (len > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0) {
 		const char *v = data + sizeof(name) - 1;
 		size_t k = 0;
-		while (*v == ' ')
+		while (v < data + len && *v == ' ') /* a header line is not NUL-terminated */
 			v++;
 		while (k + 1 < sizeof(a->retry_after) && v + k < data + len && v[k] >= '0' &&
 		       v[k] <= '9') {
@@ -319,12 +315,43 @@ static hub_rc poll(struct sf_api *a, const char *handle, long *status, char *err
 	}
 }
 
+/* 1 when a statementHandle may go into a URL as it is (Snowflake's are
+ * UUIDs). */
+static int handle_is_valid(const char *h)
+{
+	size_t n = strspn(h, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_");
+
+	return n > 0 && n <= HANDLE_MAX && h[n] == '\0';
+}
+
+/* The handle of a 202 answer (the body in a->resp), copied to h. */
+static hub_rc take_accepted(struct sf_api *a, char *h, size_t h_size, char *err,
+			    size_t err_size)
+{
+	json_t *root = json_loads(a->resp.p ? a->resp.p : "", 0, NULL);
+	const char *handle = json_string_value(json_object_get(root, "statementHandle"));
+	hub_rc rc = HUB_ERR_INTERNAL;
+	char v[48];
+
+	if (!handle) {
+		snprintf(err, err_size, "HTTP 202 from Snowflake without a statementHandle");
+	} else if (!handle_is_valid(handle) || strlen(handle) >= h_size) {
+		sf_excerpt(handle, v, sizeof(v));
+		snprintf(err, err_size, "HTTP 202 from Snowflake whose statementHandle is not a "
+			 "handle: \"%s\"", v);
+	} else {
+		memcpy(h, handle, strlen(handle) + 1);
+		rc = HUB_OK;
+	}
+	json_decref(root);
+	return rc;
+}
+
 /* Runs a statement to its first partition; *out is the 200 response. */
 static hub_rc run_statement(struct sf_api *a, const char *statement, const char *param,
 			    json_t **out, char *err, size_t err_size)
 {
 	char url[1024], *body = statement_body(a, statement, param);
-	json_t *root = NULL;
 	long status = 0;
 	int is_retry = request_id_for(a, param);
 	hub_rc rc;
@@ -341,17 +368,10 @@ static hub_rc run_statement(struct sf_api *a, const char *statement, const char 
 	if (rc != HUB_OK)
 		return rc; /* in transit: the same requestId next time */
 	if (status == 202) {
-		const char *handle;
-		char h[256];
+		char h[HANDLE_MAX + 1];
 
-		root = json_loads(a->resp.p, 0, NULL);
-		handle = json_string_value(json_object_get(root, "statementHandle"));
-		snprintf(h, sizeof(h), "%s", handle ? handle : "");
-		json_decref(root);
-		if (!h[0]) {
-			snprintf(err, err_size, "HTTP 202 from Snowflake without a statementHandle");
-			return HUB_ERR_INTERNAL;
-		}
+		if ((rc = take_accepted(a, h, sizeof(h), err, err_size)) != HUB_OK)
+			return rc;
 		a->has_pending = 0; /* accepted: a retry polls again from scratch */
 		if ((rc = poll(a, h, &status, err, err_size)) != HUB_OK)
 			return rc;
@@ -371,32 +391,6 @@ static hub_rc run_statement(struct sf_api *a, const char *statement, const char 
 }
 
 /* ---- results ---------------------------------------------------------------------------------- */
-
-static enum sf_kind kind_of(const char *type, enum rm_type *rm)
-{
-	static const struct {
-		const char *name;
-		enum sf_kind kind;
-		enum rm_type rm;
-	} types[] = {
-		{"fixed", K_FIXED, RM_NUMBER},		{"real", K_REAL, RM_FLOAT},
-		{"boolean", K_BOOLEAN, RM_BOOL},	{"date", K_DATE, RM_TIMESTAMP},
-		{"timestamp_ntz", K_TIMESTAMP, RM_TIMESTAMP},
-		{"timestamp_ltz", K_TIMESTAMP, RM_TIMESTAMP},
-		{"timestamp_tz", K_TIMESTAMP, RM_TIMESTAMP},
-		{"variant", K_JSON, RM_JSON},		{"object", K_JSON, RM_JSON},
-		{"array", K_JSON, RM_JSON},
-	};
-
-	for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++) {
-		if (strcasecmp(type, types[i].name) == 0) {
-			*rm = types[i].rm;
-			return types[i].kind;
-		}
-	}
-	*rm = RM_STRING;
-	return K_TEXT;
-}
 
 static void result_free(struct sf_api *a)
 {
@@ -438,7 +432,7 @@ static hub_rc take_columns(struct sf_api *a, json_t *meta, char *err, size_t err
 			goto nomem;
 		a->n_cols = i + 1;
 		a->cols[i].name = a->names[i];
-		a->kinds[i] = kind_of(json_string_value(json_object_get(col, "type")),
+		a->kinds[i] = sf_kind_of(json_string_value(json_object_get(col, "type")),
 				      &a->cols[i].type);
 	}
 	return HUB_OK;
@@ -455,6 +449,7 @@ static hub_rc take_result(struct sf_api *a, json_t *root, struct rowmap *m, char
 	json_t *parts = json_object_get(meta, "partitionInfo");
 	const char *format = json_string_value(json_object_get(meta, "format"));
 	const char *handle = json_string_value(json_object_get(root, "statementHandle"));
+	char v[48];
 	hub_rc rc;
 
 	result_free(a);
@@ -465,11 +460,22 @@ static hub_rc take_result(struct sf_api *a, json_t *root, struct rowmap *m, char
 	}
 	if ((rc = take_columns(a, meta, err, err_size)) != HUB_OK)
 		return rc;
+	a->n_parts = json_array_size(parts) ? json_array_size(parts) : 1;
+	if (!handle && a->n_parts > 1) {
+		snprintf(err, err_size, "a result set in %zu partitions without a statementHandle",
+			 a->n_parts);
+		return HUB_ERR_INTERNAL;
+	}
+	if (handle && !handle_is_valid(handle)) {
+		sf_excerpt(handle, v, sizeof(v));
+		snprintf(err, err_size, "a result set whose statementHandle is not a handle: \"%s\"",
+			 v);
+		return HUB_ERR_INTERNAL;
+	}
 	if (!(a->handle = strdup(handle ? handle : ""))) {
 		snprintf(err, err_size, "out of memory");
 		return HUB_ERR_NOMEM;
 	}
-	a->n_parts = json_array_size(parts) ? json_array_size(parts) : 1;
 	if (rowmap_bind(m, a->cols, a->n_cols, err, err_size))
 		return HUB_ERR_CONFIG;
 	return HUB_OK;
@@ -490,23 +496,21 @@ static hub_rc api_open(void *t, struct rowmap *m, const char *param, size_t batc
 	return rc;
 }
 
-static hub_rc fetch_partition(struct sf_api *a, size_t n, char *err, size_t err_size)
+/* A partition's answer (the body in a->resp, its HTTP status) taken as
+ * the current partition n. */
+static hub_rc take_partition(struct sf_api *a, size_t n, long status, char *err,
+			     size_t err_size)
 {
-	char url[1024];
-	long status = 0;
 	json_t *root;
-	hub_rc rc;
 
-	snprintf(url, sizeof(url), "%s/api/v2/statements/%s?partition=%zu", a->base, a->handle, n);
-	if ((rc = http(a, url, NULL, &status, err, err_size)) != HUB_OK)
-		return rc;
 	if (status == 404) {
 		snprintf(err, err_size, "partition %zu of the result is gone (HTTP 404)", n);
 		return HUB_RETRY;
 	}
 	if (status != 200)
 		return status_error(a, status, err, err_size);
-	if (!(root = json_loads(a->resp.p, 0, NULL)) || !json_is_array(json_object_get(root, "data"))) {
+	if (!(root = json_loads(a->resp.p ? a->resp.p : "", 0, NULL)) ||
+	    !json_is_array(json_object_get(root, "data"))) {
 		json_decref(root);
 		snprintf(err, err_size, "partition %zu: not a JSON result", n);
 		return HUB_ERR_INTERNAL;
@@ -518,73 +522,23 @@ static hub_rc fetch_partition(struct sf_api *a, size_t n, char *err, size_t err_
 	return HUB_OK;
 }
 
-/* "1616173619.123456789" (and "... 1440" for TIMESTAMP_TZ) -> instant. */
-static int epoch_parse(const char *s, int64_t *sec, int32_t *nsec)
+static hub_rc fetch_partition(struct sf_api *a, size_t n, char *err, size_t err_size)
 {
-	int neg = *s == '-';
-	int64_t whole = 0;
-	int32_t frac = 0, scale = 100000000;
+	char url[1024];
+	long status = 0;
+	hub_rc rc;
 
-	if (*s == '-' || *s == '+')
-		s++;
-	if (*s < '0' || *s > '9')
-		return -1;
-	for (; *s >= '0' && *s <= '9'; s++)
-		whole = whole * 10 + (*s - '0');
-	if (*s == '.')
-		for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10)
-			frac += (*s - '0') * scale;
-	if (*s && *s != ' ')
-		return -1;
-	if (neg && frac) {
-		*sec = -whole - 1;
-		*nsec = 1000000000 - frac;
-	} else {
-		*sec = neg ? -whole : whole;
-		*nsec = frac;
-	}
-	return 0;
-}
-
-static hub_rc convert_cell(enum sf_kind k, json_t *v, struct rm_cell *c, const char *col,
-			   char *err, size_t err_size)
-{
-	const char *s = json_string_value(v);
-
-	memset(c, 0, sizeof(*c));
-	if ((c->is_null = json_is_null(v)))
-		return HUB_OK;
-	if (!s) {
-		snprintf(err, err_size, "column %s: a cell that is not a string", col);
-		return HUB_ERR_INTERNAL;
-	}
-	c->text = s;
-	switch (k) {
-	case K_REAL:
-		c->f = strtod(s, NULL);
-		break;
-	case K_BOOLEAN:
-		c->b = strcmp(s, "true") == 0 || strcmp(s, "1") == 0;
-		break;
-	case K_DATE:
-		c->sec = strtoll(s, NULL, 10) * 86400;
-		break;
-	case K_TIMESTAMP:
-		if (epoch_parse(s, &c->sec, &c->nsec)) {
-			snprintf(err, err_size, "column %s: \"%.40s\" is not an epoch time", col, s);
-			return HUB_ERR_INTERNAL;
-		}
-		break;
-	default:
-		break;
-	}
-	return HUB_OK;
+	snprintf(url, sizeof(url), "%s/api/v2/statements/%s?partition=%zu", a->base, a->handle, n);
+	if ((rc = http(a, url, NULL, &status, err, err_size)) != HUB_OK)
+		return rc;
+	return take_partition(a, n, status, err, err_size);
 }
 
 static hub_rc api_next(void *t, const struct rm_cell **row, char *err, size_t err_size)
 {
 	struct sf_api *a = t;
 	json_t *data = json_object_get(a->part, "data"), *r;
+	char why[SF_MSG];
 	hub_rc rc;
 
 	while (a->row_no >= json_array_size(data)) {
@@ -600,10 +554,14 @@ static hub_rc api_next(void *t, const struct rm_cell **row, char *err, size_t er
 			 a->row_no, a->n_cols);
 		return HUB_ERR_INTERNAL;
 	}
-	for (size_t i = 0; i < a->n_cols; i++)
-		if ((rc = convert_cell(a->kinds[i], json_array_get(r, i), &a->cells[i], a->names[i],
-				       err, err_size)) != HUB_OK)
+	for (size_t i = 0; i < a->n_cols; i++) {
+		if ((rc = sf_cell_convert(a->kinds[i], json_array_get(r, i), &a->cells[i],
+					   a->names[i], why, sizeof(why))) != HUB_OK) {
+			snprintf(err, err_size, "partition %zu row %zu: %s", a->part_no, a->row_no,
+				 why);
 			return rc;
+		}
+	}
 	*row = a->cells;
 	return HUB_MORE;
 }

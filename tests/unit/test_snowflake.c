@@ -1,0 +1,353 @@
+/*
+ * test_snowflake.c - suite `snowflake`: how the snowflake plugin's SQL API
+ * transport reads Snowflake's answers (plugins/snowflake/sf_sqlapi.c and
+ * sf_cell.c, compiled in): every cell checked against its column's type
+ * (a DATE, REAL or BOOLEAN that is not one fails the page instead of
+ * becoming 1970, 0 or false), epoch times and dates beyond int64
+ * microseconds refused without overflowing, the error naming the
+ * partition, row, column and type; partition answers; statement handles.
+ * The shared mapping it binds to comes from test_rowmap.c.  The HTTP side
+ * is tested against the fake in tests/integration/snowflake_sql_api.sh.
+ */
+#include "testlib.h"
+
+#include "../../plugins/snowflake/sf_jwt.c"
+#include "../../plugins/snowflake/sf_cell.c"
+#include "../../plugins/snowflake/sf_sqlapi.c"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The tables below leave the trailing fields of a row zero. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+/* ---- cells ------------------------------------------------------------------------ */
+
+struct cell_case {
+	const char *type; /* rowType's */
+	const char *v;    /* the cell as JSON */
+	hub_rc rc;
+	const char *err;  /* the message when refused (NULL: not checked) */
+	int64_t sec;
+	int32_t nsec;
+	double f;
+	int b;
+	int is_nan;
+};
+
+#define RANGE "more than 292,000 years from 1970"
+#define DATE_FORM "days since the epoch, an integer"
+#define NTZ_FORM "epoch seconds with at most 9 decimals"
+
+static const struct cell_case cells[] = {
+	/* TIMESTAMP_*: epoch seconds, at most 9 decimals; TZ adds its offset */
+	{"timestamp_ntz", "\"1616173619.123456789\"", HUB_OK, NULL, 1616173619, 123456789},
+	{"timestamp_ltz", "\"1616173619\"", HUB_OK, NULL, 1616173619, 0},
+	{"timestamp_ntz", "\"-1.5\"", HUB_OK, NULL, -2, 500000000},
+	{"timestamp_ntz", "\"-0.000000001\"", HUB_OK, NULL, -1, 999999999},
+	{"timestamp_ntz", "\"9223372036854.999999999\"", HUB_OK, NULL, 9223372036854, 999999999},
+	{"timestamp_ntz", "\"-9223372036854.5\"", HUB_OK, NULL, -9223372036855, 500000000},
+	{"timestamp_tz", "\"1616173619.000000000 1440\"", HUB_OK, NULL, 1616173619, 0},
+	{"timestamp_tz", "\"-86400.123456789 0\"", HUB_OK, NULL, -86401, 876543211},
+	{"timestamp_tz", "\"1.5 2880\"", HUB_OK, NULL, 1, 500000000},
+	/* fix 1: no signed overflow, a clear refusal */
+	{"timestamp_ntz", "\"99999999999999999999999.5\"", HUB_ERR_INTERNAL,
+	 "column C: TIMESTAMP_NTZ \"99999999999999999999999.5\" is out of range (" RANGE ")"},
+	{"timestamp_ltz", "\"9223372036855\"", HUB_ERR_INTERNAL,
+	 "column C: TIMESTAMP_LTZ \"9223372036855\" is out of range (" RANGE ")"},
+	{"timestamp_tz", "\"-99999999999999999999 1440\"", HUB_ERR_INTERNAL,
+	 "column C: TIMESTAMP_TZ \"-99999999999999999999 1440\" is out of range (" RANGE ")"},
+	{"timestamp_ntz", "\"garbage\"", HUB_ERR_INTERNAL,
+	 "column C: \"garbage\" is not a TIMESTAMP_NTZ (" NTZ_FORM ")"},
+	{"timestamp_ntz", "\"12.1234567891\"", HUB_ERR_INTERNAL},
+	{"timestamp_ntz", "\"12.\"", HUB_ERR_INTERNAL},
+	{"timestamp_ntz", "\"\"", HUB_ERR_INTERNAL},
+	{"timestamp_ntz", "\"+5\"", HUB_ERR_INTERNAL},
+	{"timestamp_ntz", "\"1616173619.000000000 1440\"", HUB_ERR_INTERNAL},
+	{"timestamp_tz", "\"1616173619.000000000\"", HUB_ERR_INTERNAL},
+	{"timestamp_tz", "\"1616173619 2881\"", HUB_ERR_INTERNAL},
+	{"timestamp_tz", "\"1616173619 -60\"", HUB_ERR_INTERNAL},
+	{"timestamp_tz", "\"1616173619 99999999999999999999999\"", HUB_ERR_INTERNAL},
+	{"timestamp_tz", "\"99999999999999999999999 x\"", HUB_ERR_INTERNAL,
+	 "column C: \"99999999999999999999999 x\" is not a TIMESTAMP_TZ (" NTZ_FORM
+	 ", a space and the offset in minutes plus 1440)"},
+	/* DATE: days since the epoch; fix 2 (overflow) and fix 3 (garbage) */
+	{"date", "\"20004\"", HUB_OK, NULL, 20004LL * 86400},
+	{"date", "\"-1\"", HUB_OK, NULL, -86400},
+	{"date", "\"106751991\"", HUB_OK, NULL, 106751991LL * 86400},
+	{"date", "\"999999999999999999\"", HUB_ERR_INTERNAL,
+	 "column C: DATE \"999999999999999999\" is out of range (" RANGE ")"},
+	{"date", "\"106751992\"", HUB_ERR_INTERNAL},
+	{"date", "\"garbage\"", HUB_ERR_INTERNAL,
+	 "column C: \"garbage\" is not a DATE (" DATE_FORM ")"},
+	{"date", "\"12.5\"", HUB_ERR_INTERNAL},
+	{"date", "\"\"", HUB_ERR_INTERNAL},
+	{"date", "\"2024-01-01\"", HUB_ERR_INTERNAL},
+	/* REAL: a float, inf, -inf, NaN (fix 3: garbage is not 0.0) */
+	{"real", "\"1.5\"", HUB_OK, NULL, .f = 1.5},
+	{"real", "\"-2e-3\"", HUB_OK, NULL, .f = -2e-3},
+	{"real", "\"42\"", HUB_OK, NULL, .f = 42},
+	{"real", "\"inf\"", HUB_OK, NULL, .f = INFINITY},
+	{"real", "\"-inf\"", HUB_OK, NULL, .f = -INFINITY},
+	{"real", "\"NaN\"", HUB_OK, NULL, .is_nan = 1},
+	{"real", "\"garbage\"", HUB_ERR_INTERNAL,
+	 "column C: \"garbage\" is not a REAL (a floating-point number, inf, -inf or NaN)"},
+	{"real", "\"1.5x\"", HUB_ERR_INTERNAL},
+	{"real", "\" 1\"", HUB_ERR_INTERNAL},
+	{"real", "\"0x10\"", HUB_ERR_INTERNAL},
+	{"real", "\"\"", HUB_ERR_INTERNAL},
+	{"real", "\"1e999\"", HUB_ERR_INTERNAL,
+	 "column C: REAL \"1e999\" is out of range (beyond a double)"},
+	/* BOOLEAN: true/false or 1/0 (fix 3: garbage is not false) */
+	{"boolean", "\"true\"", HUB_OK, NULL, .b = 1},
+	{"boolean", "\"1\"", HUB_OK, NULL, .b = 1},
+	{"boolean", "\"false\"", HUB_OK, NULL, .b = 0},
+	{"boolean", "\"0\"", HUB_OK, NULL, .b = 0},
+	{"boolean", "\"garbage\"", HUB_ERR_INTERNAL,
+	 "column C: \"garbage\" is not a BOOLEAN (true, false, 1 or 0)"},
+	{"boolean", "\"yes\"", HUB_ERR_INTERNAL},
+	{"boolean", "\"\"", HUB_ERR_INTERNAL},
+	/* FIXED: decimal text, kept exact */
+	{"fixed", "\"42\"", HUB_OK},
+	{"fixed", "\"-0.50\"", HUB_OK},
+	{"fixed", "\"12345678901234567890123456789012345678\"", HUB_OK},
+	{"fixed", "\"4e5\"", HUB_ERR_INTERNAL,
+	 "column C: \"4e5\" is not a FIXED (a decimal number)"},
+	{"fixed", "\"1.\"", HUB_ERR_INTERNAL},
+	{"fixed", "\"\"", HUB_ERR_INTERNAL},
+	/* text and VARIANT as they come; NULL stays NULL; a cell is a string */
+	{"text", "\"anything 1970\"", HUB_OK},
+	{"variant", "\"[1, 2]\"", HUB_OK},
+	{"date", "null", HUB_OK},
+	{"real", "null", HUB_OK},
+	{"boolean", "null", HUB_OK},
+	{"timestamp_tz", "null", HUB_OK},
+	{"date", "20004", HUB_ERR_INTERNAL, "column C: a cell that is not a string"},
+	/* a message quotes at most 40 bytes, without line breaks */
+	{"date", "\"12\\n34\"", HUB_ERR_INTERNAL, "column C: \"12?34\" is not a DATE (" DATE_FORM ")"},
+	{"date", "\"0123456789012345678901234567890123456789xyz\"", HUB_ERR_INTERNAL,
+	 "column C: \"0123456789012345678901234567890123456789...\" is not a DATE (" DATE_FORM ")"},
+	{"date", "\"012345678901234567890123456789012345678\\u00e9\"", HUB_ERR_INTERNAL,
+	 "column C: \"012345678901234567890123456789012345678...\" is not a DATE (" DATE_FORM ")"},
+};
+
+static void check_cell(const struct cell_case *t)
+{
+	json_t *v = json_loads(t->v, JSON_DECODE_ANY, NULL);
+	enum rm_type rm;
+	enum sf_kind k = sf_kind_of(t->type, &rm);
+	struct rm_cell c;
+	char err[SF_MSG] = "";
+	hub_rc rc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+	rc = sf_cell_convert(k, v, &c, "C", err, sizeof(err));
+	if (rc != t->rc || (t->err && strcmp(err, t->err) != 0))
+		fprintf(stderr, "\n  %s %s: rc %d, \"%s\"\n", t->type, t->v, rc, err);
+	CU_ASSERT_EQUAL(rc, t->rc);
+	if (t->err)
+		CU_ASSERT_STRING_EQUAL(err, t->err);
+	if (rc == HUB_OK && json_is_null(v))
+		CU_ASSERT(c.is_null);
+	if (rc == HUB_OK && !json_is_null(v)) {
+		CU_ASSERT_FALSE(c.is_null);
+		CU_ASSERT_STRING_EQUAL(c.text, json_string_value(v));
+		if (rm == RM_TIMESTAMP && (c.sec != t->sec || c.nsec != t->nsec))
+			fprintf(stderr, "\n  %s %s: %lld.%09d\n", t->type, t->v, (long long)c.sec,
+				(int)c.nsec);
+		if (rm == RM_TIMESTAMP) {
+			CU_ASSERT_EQUAL(c.sec, t->sec);
+			CU_ASSERT_EQUAL(c.nsec, t->nsec);
+		}
+		if (rm == RM_FLOAT)
+			CU_ASSERT(t->is_nan ? isnan(c.f) : c.f == t->f);
+		if (rm == RM_BOOL)
+			CU_ASSERT_EQUAL(c.b, t->b);
+	}
+	json_decref(v);
+}
+
+static void test_cells_are_values_of_their_type(void)
+{
+	for (size_t i = 0; i < sizeof(cells) / sizeof(cells[0]); i++)
+		check_cell(&cells[i]);
+}
+
+/* ---- pages --------------------------------------------------------------------------- */
+
+/* A first partition, as api_open leaves it (no rowmap: the columns only). */
+static struct sf_api *open_page(const char *json)
+{
+	struct sf_api *a = calloc(1, sizeof(*a));
+	char err[SF_MSG];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	a->part = json_loads(json, 0, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a->part);
+	CU_ASSERT_EQUAL_FATAL(take_columns(a, json_object_get(a->part, "resultSetMetaData"), err,
+					   sizeof(err)), HUB_OK);
+	a->n_parts = 1;
+	return a;
+}
+
+#define META(cols) "{\"resultSetMetaData\": {\"rowType\": [" cols "]}, "
+
+static void test_bad_cell_fails_the_page_naming_row_column_and_type(void)
+{
+	struct sf_api *a = open_page(META("{\"name\": \"ID\", \"type\": \"fixed\"}, "
+					  "{\"name\": \"BIRTHDAY\", \"type\": \"date\"}")
+				     "\"data\": [[\"1\", \"20000\"], [\"2\", \"garbage\"], [\"3\", \"1\"]]}");
+	const struct rm_cell *row = NULL;
+	char err[SF_MSG] = "";
+
+	CU_ASSERT_EQUAL(api_next(a, &row, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+	CU_ASSERT_EQUAL(row[1].sec, 20000LL * 86400);
+	CU_ASSERT_EQUAL(api_next(a, &row, err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "partition 0 row 2: column BIRTHDAY: \"garbage\" is not a DATE "
+				    "(days since the epoch, an integer)");
+	sf_api_free(a);
+}
+
+static void test_out_of_range_times_fail_the_page(void)
+{
+	static const struct {
+		const char *type, *v, *err;
+	} rows[] = {
+		{"timestamp_ntz", "99999999999999999999999.5",
+		 "partition 0 row 1: column AT: TIMESTAMP_NTZ \"99999999999999999999999.5\" is out "
+		 "of range (" RANGE ")"},
+		{"date", "999999999999999999",
+		 "partition 0 row 1: column AT: DATE \"999999999999999999\" is out of range (" RANGE
+		 ")"},
+		{"boolean", "maybe",
+		 "partition 0 row 1: column AT: \"maybe\" is not a BOOLEAN (true, false, 1 or 0)"},
+		{"real", "garbage",
+		 "partition 0 row 1: column AT: \"garbage\" is not a REAL (a floating-point number, "
+		 "inf, -inf or NaN)"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char json[512], err[SF_MSG] = "";
+		const struct rm_cell *row = NULL;
+		struct sf_api *a;
+
+		snprintf(json, sizeof(json),
+			 META("{\"name\": \"AT\", \"type\": \"%s\"}") "\"data\": [[\"%s\"]]}",
+			 rows[i].type, rows[i].v);
+		a = open_page(json);
+		CU_ASSERT_EQUAL(api_next(a, &row, err, sizeof(err)), HUB_ERR_INTERNAL);
+		CU_ASSERT_STRING_EQUAL(err, rows[i].err);
+		sf_api_free(a);
+	}
+}
+
+/* The body of an answer, as http() leaves it. */
+static void set_body(struct sf_api *a, const char *body)
+{
+	a->resp.len = 0;
+	CU_ASSERT_EQUAL(on_body((char *)body, 1, strlen(body), &a->resp), strlen(body));
+}
+
+/* A partition's answer, as fetch_partition() hands it on. */
+static hub_rc answer_partition(struct sf_api *a, size_t n, long status, const char *body,
+			       char *err, size_t err_size)
+{
+	set_body(a, body);
+	return take_partition(a, n, status, err, err_size);
+}
+
+static void test_partition_answers(void)
+{
+	struct sf_api *a = open_page(META("{\"name\": \"ID\", \"type\": \"fixed\"}")
+				     "\"data\": [[\"1\"]]}");
+	const struct rm_cell *row = NULL;
+	char err[SF_MSG] = "";
+
+	a->n_parts = 3;
+	CU_ASSERT_EQUAL(api_next(a, &row, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_EQUAL(answer_partition(a, 1, 404, "", err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "partition 1 of the result is gone (HTTP 404)");
+	CU_ASSERT_EQUAL(answer_partition(a, 1, 503, "{\"message\": \"busy\\nnow\"}", err,
+					 sizeof(err)), HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "HTTP 503 from Snowflake: busy now");
+	CU_ASSERT_EQUAL(answer_partition(a, 1, 200, "[1", err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "partition 1: not a JSON result");
+	CU_ASSERT_EQUAL(answer_partition(a, 1, 200, "{\"data\": {}}", err, sizeof(err)),
+			HUB_ERR_INTERNAL);
+
+	/* partition 1 taken: its rows are read, a bad one is placed in it */
+	CU_ASSERT_EQUAL(answer_partition(a, 1, 200, "{\"data\": [[\"7\"], [\"x\"]]}", err,
+					 sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(api_next(a, &row, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_STRING_EQUAL(row[0].text, "7");
+	CU_ASSERT_EQUAL(api_next(a, &row, err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "partition 1 row 2: column ID: \"x\" is not a FIXED (a decimal "
+				    "number)");
+	CU_ASSERT_EQUAL(answer_partition(a, 2, 200, "{\"data\": [[\"1\", \"2\"]]}", err,
+					 sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(api_next(a, &row, err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "partition 2 row 1: expected 1 cells");
+	CU_ASSERT_EQUAL(api_next(a, &row, err, sizeof(err)), HUB_OK); /* the last one: the end */
+	sf_api_free(a);
+}
+
+/* A result set through take_result(), bound to a map of ID. */
+static hub_rc take(const char *json, char *err, size_t err_size)
+{
+	struct rm_config cfg = {"wh", "{\"custom_id\": \"ID\", \"attributes\": {\"id\": \"ID\"}}",
+				NULL, "\"ID\""};
+	struct sf_api *a = calloc(1, sizeof(*a));
+	struct rowmap *m = NULL;
+	hub_rc rc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	if (rowmap_new(&cfg, &m, err, err_size))
+		fprintf(stderr, "\n  rowmap_new: %s\n", err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	rc = take_result(a, json_loads(json, 0, NULL), m, err, err_size);
+	sf_api_free(a);
+	rowmap_free(m);
+	return rc;
+}
+
+static void test_statement_handle_must_be_one(void)
+{
+	static const char uuid[] = "01b2c3d4-0000-0001-0000-000000000000";
+	char h[HANDLE_MAX + 1], err[SF_MSG] = "", json[256];
+	struct sf_api a = {0};
+
+	set_body(&a, "{\"statementHandle\": \"01b2c3d4-0000-0001-0000-000000000000\"}");
+	CU_ASSERT_EQUAL(take_accepted(&a, h, sizeof(h), err, sizeof(err)), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(h, uuid);
+	set_body(&a, "{\"statementHandle\": \"x?partition=0#\"}");
+	CU_ASSERT_EQUAL(take_accepted(&a, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "HTTP 202 from Snowflake whose statementHandle is not a handle: "
+				    "\"x?partition=0#\"");
+	set_body(&a, "{}");
+	CU_ASSERT_EQUAL(take_accepted(&a, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "HTTP 202 from Snowflake without a statementHandle");
+	free(a.resp.p);
+
+#define RESULT(handle, parts)                                                               \
+	"{" handle "\"resultSetMetaData\": {\"rowType\": [{\"name\": \"ID\", \"type\": "        \
+	"\"fixed\"}], \"partitionInfo\": [" parts "]}, \"data\": []}"
+	snprintf(json, sizeof(json), RESULT("\"statementHandle\": \"%s\", ", "{}, {}"), uuid);
+	CU_ASSERT_EQUAL(take(json, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(take(RESULT("", "{}"), err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(take(RESULT("", "{}, {}"), err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "a result set in 2 partitions without a statementHandle");
+	CU_ASSERT_EQUAL(take(RESULT("\"statementHandle\": \"../x\", ", "{}"), err, sizeof(err)),
+			HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "a result set whose statementHandle is not a handle: \"../x\"");
+#undef RESULT
+}
+
+TEST_SUITE(snowflake, NULL, NULL,
+	   TEST(test_cells_are_values_of_their_type),
+	   TEST(test_bad_cell_fails_the_page_naming_row_column_and_type),
+	   TEST(test_out_of_range_times_fail_the_page),
+	   TEST(test_partition_answers),
+	   TEST(test_statement_handle_must_be_one))
