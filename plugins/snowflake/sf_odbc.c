@@ -3,8 +3,9 @@
  *
  * The query is prepared with ? for :cursor and the cursor value is bound
  * with SQLBindParameter, typed after the first cursor column (never
- * interpolated into the SQL).  Results are read with column-wise binding
- * and block fetches (SQL_ATTR_ROW_ARRAY_SIZE rows per SQLFetch): one
+ * interpolated into the SQL); a first run binds the start of its type (the
+ * epoch, the lowest number, false, "").  Results are read with column-wise
+ * binding and block fetches (SQL_ATTR_ROW_ARRAY_SIZE rows per SQLFetch): one
  * buffer per column, sized once, so memory stays flat whatever the table
  * size.  Strings travel as UTF-16 (SQL_C_WCHAR: no dependence on the
  * process locale) and are turned into UTF-8 here; a value longer than its
@@ -22,8 +23,10 @@
  */
 #include "sf.h"
 
+#include <float.h>
 #include <sql.h>
 #include <sqlext.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,8 +487,28 @@ static void ts_from_instant(SQL_TIMESTAMP_STRUCT *ts, int64_t sec, int32_t nsec)
 	ts->fraction = (SQLUINTEGER)nsec;
 }
 
-/* Fills the parameter buffers from `param` (NULL: the type's start) as
- * the type of column c (NULL: text).  Sets the ODBC types. */
+/* A first run's :cursor for a number column: the lowest BIGINT for an
+ * integer column, else the lowest double, which a DECIMAL of any precision
+ * and scale compares with (a DECIMAL would have to fit the column's own). */
+static void param_lowest_number(struct sf_odbc *o, const struct ocol *c, SQLSMALLINT *ctype,
+				SQLSMALLINT *stype, SQLPOINTER *ptr)
+{
+	if (c->c_type == SQL_C_SBIGINT) {
+		o->p_int = INT64_MIN;
+		*ctype = SQL_C_SBIGINT;
+		*stype = SQL_BIGINT;
+		*ptr = &o->p_int;
+		return;
+	}
+	o->p_f = -DBL_MAX;
+	*ctype = SQL_C_DOUBLE;
+	*stype = SQL_DOUBLE;
+	*ptr = &o->p_f;
+}
+
+/* Fills the parameter buffers from `param` (NULL: the type's start: the
+ * epoch for times, the lowest number, false, "") as the type of column c
+ * (NULL: text).  Sets the ODBC types. */
 static hub_rc param_value(struct sf_odbc *o, const struct ocol *c, const char *param,
 			  SQLSMALLINT *ctype, SQLSMALLINT *stype, SQLULEN *size,
 			  SQLSMALLINT *digits, SQLPOINTER *ptr, SQLLEN *len, char *err,
@@ -511,7 +534,11 @@ static hub_rc param_value(struct sf_odbc *o, const struct ocol *c, const char *p
 		*ptr = &o->p_ts;
 		return HUB_OK;
 	case RM_NUMBER:
-		snprintf(o->p_num, sizeof(o->p_num), "%s", param ? param : "0");
+		if (!param) {
+			param_lowest_number(o, c, ctype, stype, ptr);
+			return HUB_OK;
+		}
+		snprintf(o->p_num, sizeof(o->p_num), "%s", param);
 		if (c->c_type == SQL_C_SBIGINT) {
 			char *end;
 			o->p_int = strtoll(o->p_num, &end, 10);
@@ -531,7 +558,7 @@ static hub_rc param_value(struct sf_odbc *o, const struct ocol *c, const char *p
 		o->p_ind = *len;
 		return HUB_OK;
 	case RM_FLOAT:
-		o->p_f = param ? strtod(param, NULL) : 0;
+		o->p_f = param ? strtod(param, NULL) : -DBL_MAX;
 		*ctype = SQL_C_DOUBLE;
 		*stype = SQL_DOUBLE;
 		*ptr = &o->p_f;

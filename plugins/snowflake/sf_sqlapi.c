@@ -5,14 +5,26 @@
  *        {"1": {"type": "TEXT", "value": <cursor>}}, ...}
  *     200  a result set: rowType, partitionInfo, partition 0's rows
  *     202  still running: poll GET /api/v2/statements/<handle>
- *     422  the SQL failed (its message is the error)
+ *     422  the SQL failed (its message is the error); retried when its
+ *          SQLSTATE is transient (08xxx, 40001, 57014), as over ODBC
  *     429 / 503 / 5xx  retry (Retry-After honoured by the hub's backoff)
  *   GET  /api/v2/statements/<handle>?partition=N  the other partitions
  *        (Snowflake sizes them; they may come gzip-encoded)
  *
+ * :cursor is bound as TEXT to the saved cursor value (or cursor_start), and
+ * Snowflake casts it to the column's type.  A first run (neither) binds the
+ * start of the first cursor column's type: the epoch for times, "" for
+ * text, the lowest double for numbers, false for booleans.  That type comes
+ * with every result's rowType; before a process's first result, the query
+ * with LIMIT 0 learns it.
+ *
  * A POST that failed in transit or with 429/503 is sent again with the
  * same requestId and retry=true, so Snowflake runs the statement at most
- * once.  Cells arrive as strings (jsonv2): NUMBER as decimal text, BOOLEAN
+ * once; a statement that ran and failed (422) runs again under a new one.
+ * Every answer starts from an empty body: one without a body (a gateway's
+ * 502/503/504) is never read as the answer before it.
+ *
+ * Cells arrive as strings (jsonv2): NUMBER as decimal text, BOOLEAN
  * "true"/"false", TIMESTAMP_* as epoch seconds with 9 decimals (TZ adds an
  * offset after a space), DATE as days since the epoch, VARIANT as JSON.
  * A cell that is not a value of its column's type (sf_cell.c), or a time
@@ -60,7 +72,11 @@ struct sf_api {
 	/* a POST to send again with the same requestId */
 	int has_pending;
 	char request_id[40];
-	char *pending_param;
+	char *pending_body;
+
+	/* the first cursor column's type, from the last result's rowType */
+	int is_kind_known;
+	enum sf_kind cursor_kind;
 
 	/* the open result */
 	char *handle;
@@ -74,6 +90,16 @@ struct sf_api {
 };
 
 /* ---- HTTP ----------------------------------------------------------------------------------- */
+
+/* Empties b before an answer.  curl calls on_body only for the bytes it
+ * gets, so an answer without a body must find "" here, not the answer
+ * before it (its message, its statementHandle). */
+static void body_reset(struct body *b)
+{
+	b->len = 0;
+	if (b->p)
+		b->p[0] = '\0';
+}
 
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 {
@@ -156,7 +182,7 @@ static hub_rc http(struct sf_api *a, const char *url, const char *post, long *st
 	h = curl_slist_append(h, "Accept: application/json");
 	if (post)
 		h = curl_slist_append(h, "Content-Type: application/json");
-	a->resp.len = 0;
+	body_reset(&a->resp);
 	a->retry_after[0] = '\0';
 	curl_easy_setopt(a->curl, CURLOPT_URL, url);
 	curl_easy_setopt(a->curl, CURLOPT_HTTPHEADER, h);
@@ -175,6 +201,26 @@ static hub_rc http(struct sf_api *a, const char *url, const char *post, long *st
 	if (a->resp.p == NULL)
 		on_body("", 1, 0, &a->resp);
 	return HUB_OK;
+}
+
+/* 1 when a statement that failed with this SQLSTATE may pass when run
+ * again: the connection was lost (08xxx), the transaction was rolled back
+ * (40001: a deadlock or a conflict), the statement was cancelled or timed
+ * out (57014).  The odbc transport retries them too (sf_odbc.c). */
+static int is_transient_state(const char *state)
+{
+	return strncmp(state, "08", 2) == 0 || strcmp(state, "40001") == 0 ||
+	       strcmp(state, "57014") == 0;
+}
+
+/* A 422's class, by its SQLSTATE. */
+static hub_rc sql_error_class(const char *state)
+{
+	if (!state)
+		return HUB_ERR_DATA;
+	if (is_transient_state(state))
+		return HUB_RETRY;
+	return strncmp(state, "42", 2) == 0 ? HUB_ERR_CONFIG : HUB_ERR_DATA;
 }
 
 /* The error of a non-2xx answer, from its JSON body {code, message, sqlState}. */
@@ -201,7 +247,7 @@ static hub_rc status_error(struct sf_api *a, long status, char *err, size_t err_
 	} else if (status == 422) {
 		snprintf(err, err_size, "SQL error %s (SQLSTATE %s): %.600s", code ? code : "?",
 			 state ? state : "?", msg);
-		rc = state && strncmp(state, "42", 2) == 0 ? HUB_ERR_CONFIG : HUB_ERR_DATA;
+		rc = sql_error_class(state);
 	} else {
 		snprintf(err, err_size, "HTTP %ld from Snowflake: %.300s", status, msg);
 		rc = status >= 400 && status < 500 ? HUB_ERR_CONFIG : HUB_ERR_INTERNAL;
@@ -244,19 +290,58 @@ static void new_request_id(char *out, size_t size)
 		 r[14], r[15]);
 }
 
+/* A bind variable of the SQL API: a Snowflake type and a value as text. */
+struct binding {
+	const char *type, *value;
+};
+
+/* :cursor on a first run (no saved cursor, no cursor_start): a value at or
+ * before every value of the first cursor column's type, so the first run
+ * reads every row.  Until that type is known (the LIMIT 0 that learns it),
+ * "0", which every type the SQL API returns reads (as the epoch for times). */
+static struct binding first_binding(const struct sf_api *a)
+{
+	if (!a->is_kind_known)
+		return (struct binding){"TEXT", "0"};
+	switch (a->cursor_kind) {
+	case K_FIXED:
+	case K_REAL:
+		/* the lowest double; a REAL, so a NUMBER(p, s) column compares
+		 * with it as a float instead of casting it to its own precision */
+		return (struct binding){"REAL", "-1.7976931348623157e308"};
+	case K_BOOLEAN:
+		return (struct binding){"BOOLEAN", "false"};
+	case K_DATE:
+	case K_TIMESTAMP_NTZ:
+	case K_TIMESTAMP_LTZ:
+	case K_TIMESTAMP_TZ:
+		return (struct binding){"TEXT", "0"}; /* the epoch (digits: epoch seconds) */
+	default:
+		return (struct binding){"TEXT", ""}; /* text: the empty string sorts first */
+	}
+}
+
+/* :cursor: the saved cursor value (or cursor_start) as TEXT, which
+ * Snowflake casts to the column's type; NULL on a first run. */
+static struct binding cursor_binding(const struct sf_api *a, const char *param)
+{
+	return param ? (struct binding){"TEXT", param} : first_binding(a);
+}
+
 static char *statement_body(struct sf_api *a, const char *statement, const char *param)
 {
 	json_t *body = json_pack("{s:s, s:i}", "statement", statement, "timeout",
 				 STATEMENT_TIMEOUT_S);
 	json_t *bindings = json_object();
+	struct binding b = cursor_binding(a, param);
 	char key[16], *text = NULL;
 
 	if (!body || !bindings)
 		goto out;
 	for (int i = 1; i <= a->n_params; i++) {
 		snprintf(key, sizeof(key), "%d", i);
-		json_object_set_new(bindings, key, json_pack("{s:s, s:s}", "type", "TEXT", "value",
-							     param ? param : "0"));
+		json_object_set_new(bindings, key, json_pack("{s:s, s:s}", "type", b.type, "value",
+							     b.value));
 	}
 	json_object_set(body, "bindings", bindings);
 	if (a->database)
@@ -276,17 +361,16 @@ out:
 	return text;
 }
 
-/* The request id for this statement: the pending one again (retry=true)
- * when the same statement failed in transit, else a new one. */
-static int request_id_for(struct sf_api *a, const char *param)
+/* The request id for this request body: the pending one again
+ * (retry=true) when the same request (statement, bindings) failed in
+ * transit, else a new one. */
+static int request_id_for(struct sf_api *a, const char *body)
 {
-	int is_retry = a->has_pending &&
-		       ((!param && !a->pending_param) ||
-			(param && a->pending_param && strcmp(param, a->pending_param) == 0));
+	int is_retry = a->has_pending && a->pending_body && strcmp(body, a->pending_body) == 0;
 
 	if (!is_retry) {
-		free(a->pending_param);
-		a->pending_param = param ? strdup(param) : NULL;
+		free(a->pending_body);
+		a->pending_body = strdup(body); /* NULL: no retry=true, a new id next time */
 		new_request_id(a->request_id, sizeof(a->request_id));
 	}
 	a->has_pending = 1;
@@ -353,7 +437,7 @@ static hub_rc run_statement(struct sf_api *a, const char *statement, const char 
 {
 	char url[1024], *body = statement_body(a, statement, param);
 	long status = 0;
-	int is_retry = request_id_for(a, param);
+	int is_retry;
 	hub_rc rc;
 
 	*out = NULL;
@@ -361,6 +445,7 @@ static hub_rc run_statement(struct sf_api *a, const char *statement, const char 
 		snprintf(err, err_size, "out of memory");
 		return HUB_ERR_NOMEM;
 	}
+	is_retry = request_id_for(a, body);
 	snprintf(url, sizeof(url), "%s/api/v2/statements?requestId=%s%s", a->base, a->request_id,
 		 is_retry ? "&retry=true" : "");
 	rc = http(a, url, body, &status, err, err_size);
@@ -378,7 +463,10 @@ static hub_rc run_statement(struct sf_api *a, const char *statement, const char 
 	}
 	if (status != 200) {
 		rc = status_error(a, status, err, err_size);
-		if (rc != HUB_RETRY)
+		/* 429/5xx: maybe never run, the same requestId again; 422: it ran
+		 * and failed (Snowflake would answer its requestId with that
+		 * failure again), so a retry runs it anew */
+		if (rc != HUB_RETRY || status == 422)
 			a->has_pending = 0;
 		return rc;
 	}
@@ -481,6 +569,40 @@ static hub_rc take_result(struct sf_api *a, json_t *root, struct rowmap *m, char
 	return HUB_OK;
 }
 
+/* The first cursor column's type, from the result just bound to m. */
+static void learn_cursor_kind(struct sf_api *a, const struct rowmap *m)
+{
+	int i = rowmap_cursor_column(m);
+
+	if (i < 0 || (size_t)i >= a->n_cols)
+		return;
+	a->cursor_kind = a->kinds[i];
+	a->is_kind_known = 1;
+}
+
+/* The query with LIMIT 0 (:cursor bound to param): its columns checked
+ * against the map and the cursor column's type learned, no row read. */
+static hub_rc run_empty(struct sf_api *a, struct rowmap *m, const char *param, char *err,
+			size_t err_size)
+{
+	size_t n = strlen(a->query) + 64;
+	char *sql = malloc(n);
+	json_t *root;
+	hub_rc rc;
+
+	if (!sql) {
+		snprintf(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
+	snprintf(sql, n, "SELECT * FROM (%s) LIMIT 0", a->query);
+	rc = run_statement(a, sql, param, &root, err, err_size);
+	free(sql);
+	if (rc == HUB_OK && (rc = take_result(a, root, m, err, err_size)) == HUB_OK)
+		learn_cursor_kind(a, m);
+	result_free(a);
+	return rc;
+}
+
 static hub_rc api_open(void *t, struct rowmap *m, const char *param, size_t batch_hint,
 		       char *err, size_t err_size)
 {
@@ -489,10 +611,15 @@ static hub_rc api_open(void *t, struct rowmap *m, const char *param, size_t batc
 	hub_rc rc;
 
 	(void)batch_hint; /* Snowflake sizes the partitions */
+	/* a first run binds the start of the cursor column's type: learn it */
+	if (!param && !a->is_kind_known && (rc = run_empty(a, m, NULL, err, err_size)) != HUB_OK)
+		return rc;
 	if ((rc = run_statement(a, a->query, param, &root, err, err_size)) != HUB_OK)
 		return rc;
 	if ((rc = take_result(a, root, m, err, err_size)) != HUB_OK)
 		result_free(a);
+	else
+		learn_cursor_kind(a, m);
 	return rc;
 }
 
@@ -580,22 +707,7 @@ const struct rp_reader_ops sf_api_ops = {
 hub_rc sf_api_check(struct sf_api *a, struct rowmap *m, const char *param, char *err,
 		    size_t err_size)
 {
-	size_t n = strlen(a->query) + 64;
-	char *sql = malloc(n);
-	json_t *root;
-	hub_rc rc;
-
-	if (!sql) {
-		snprintf(err, err_size, "out of memory");
-		return HUB_ERR_NOMEM;
-	}
-	snprintf(sql, n, "SELECT * FROM (%s) LIMIT 0", a->query);
-	rc = run_statement(a, sql, param, &root, err, err_size);
-	free(sql);
-	if (rc == HUB_OK)
-		rc = take_result(a, root, m, err, err_size);
-	result_free(a);
-	return rc;
+	return run_empty(a, m, param, err, err_size);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -689,7 +801,7 @@ void sf_api_free(struct sf_api *a)
 		curl_easy_cleanup(a->curl);
 	sf_jwt_free(a->jwt);
 	free(a->resp.p);
-	free(a->pending_param);
+	free(a->pending_body);
 	free(a->base);
 	free(a->query);
 	free(a->warehouse);

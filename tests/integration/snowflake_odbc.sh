@@ -3,7 +3,8 @@
 # ODBC data source: a throwaway PostgreSQL (tests/pgtest.sh) through
 # Debian's odbc-postgresql driver, registered in a temp odbcinst.ini.
 # Tables with NULLs, unicode, equal timestamps across page boundaries and
-# late-arriving rows; syncs checked through `profilehub dump`; a second
+# late-arriving rows; first runs of text and number cursors reading every
+# row; syncs checked through `profilehub dump`; a second
 # sync reads only new rows; a sync killed (SIGKILL) or stopped (SIGTERM)
 # mid-way resumes without loss or duplicates (compared with a clean run);
 # bad configs refused by `check --connect`; a dead server retried.
@@ -76,6 +77,13 @@ INSERT INTO events
          json_build_object('n', i, 'long', repeat('x', CASE WHEN i = 7 THEN 1000 ELSE 1 END)),
          '2026-01-02 00:00:00+00'::timestamptz + (i / 4) * interval '1 second'
   FROM generate_series(1, 40) i;
+-- first runs: text sorting before '0', numbers below 0, a NULL cursor value
+CREATE TABLE phones (phone text, user_id text);
+INSERT INTO phones VALUES ('+33612345678', 'p1'), ('-legacy', 'p2'), ('0611', 'p3'),
+  ('alice', 'p4'), ('', 'p5'), (' lead', 'p6'), ('#7', 'p7'), (NULL, 'p8');
+CREATE TABLE ledger (id bigint PRIMARY KEY, user_id text, amount numeric(10,2), rate float8);
+INSERT INTO ledger VALUES (-20, 'l1', -5.5, -1e300), (-3, 'l2', 0, -2.5), (0, 'l3', 2.25, 0),
+  (5, 'l4', -0.01, 7);
 -- the kill test: 60000 events of 3000 users, ties every 3 rows
 CREATE TABLE bulk (id bigint PRIMARY KEY, user_id text, event_name text, at timestamptz NOT NULL);
 INSERT INTO bulk SELECT i, 'b' || (i % 3000), 'tick',
@@ -118,6 +126,30 @@ sources:
     cursor: [at, id]
     page_size: 500
     map: {custom_id: user_id, event: {name: event_name}}
+  - name: phones
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT phone, user_id FROM phones WHERE phone >= :cursor ORDER BY phone COLLATE "C"
+    cursor: [phone]
+    map: {custom_id: user_id, attributes: {phone: phone}}
+  - name: ledger
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT id, user_id FROM ledger WHERE id >= :cursor ORDER BY id
+    cursor: [id]
+    map: {custom_id: user_id, attributes: {id: id}}
+  - name: amounts
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT amount, user_id FROM ledger WHERE amount >= :cursor ORDER BY amount
+    cursor: [amount]
+    map: {custom_id: user_id, attributes: {amount: amount}}
+  - name: rates
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT rate, user_id FROM ledger WHERE rate >= :cursor ORDER BY rate
+    cursor: [rate]
+    map: {custom_id: user_id, attributes: {rate: rate}}
   - name: down
     plugin: snowflake
     connection_string: "Driver={PostgreSQL Unicode};Servername=127.0.0.1;Port=1;Database=x;UID=x"
@@ -148,6 +180,18 @@ jq -e -s '(map(select(.custom_id == "u3"))[0].attributes.signup == "2025-02-01T1
 	(map(select(.custom_id == "u4"))[0].attributes.name == "日本語") and
 	([.[].custom_id] | sort == ["u1","u2","u3","u4","u5","u6","u7","u9"])' "$T/dump" >/dev/null ||
 	fail "ties or unicode: $(jq -c -s 'map({custom_id, name: .attributes.name})' "$T/dump")"
+
+# ---- 1b. first runs of text and number cursors: every row but a NULL cursor value --------
+config first >"$T/first.yaml"
+sync first phones || fail "phones sync: $(cat "$T/err")"
+grep -qx "read 7, applied 7, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "a first run of a text cursor reads every row: $(cat "$T/out")"
+grep -qx 'cursor \["alice"\]' "$T/out" || fail "phones cursor: $(cat "$T/out")"
+for src in ledger amounts rates; do
+	sync first $src || fail "$src sync: $(cat "$T/err")"
+	grep -qx "read 4, applied 4, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+		fail "a first run of a number cursor ($src) reads the negative ones too: $(cat "$T/out")"
+done
 
 # ---- 2. events: properties (one longer than its buffer), installations --------------------
 sync main events || fail "events sync: $(cat "$T/err")"

@@ -3,8 +3,10 @@
 # fake of the SQL API v2 (tests/integration/fake_snowflake/server.js, from
 # the documented shapes): key-pair JWT checked against a key pair made
 # here, result partitions (gzip), 202 then 200, 422, injected 429 / 503
-# with Retry-After and idempotent resubmission, all through
-# `profilehub sync`; bad configs through `profilehub check --connect`.
+# with Retry-After and idempotent resubmission, a gateway's empty 503,
+# transient SQLSTATEs retried, first runs of text and number cursors that
+# read every row, all through `profilehub sync`; bad configs through
+# `profilehub check --connect`.
 set -u
 cd "$(dirname "$0")/../.."
 B=${HUB_BUILD:-build}
@@ -44,7 +46,12 @@ jq -n --argjson base $base '
      ts(if $i <= 2 then $base + $i * 60 elif $i <= 7 then $base + 600
         else $base + 600 + $i * 60 end),
      "[\"t\($i)\"]", "\($base - 86400 * $i).123456789 1440", "\(20000 + $i)",
-     "Zoë 🚀 \($i)"]]}}' >"$T/data.json"
+     "Zoë 🚀 \($i)"]]},
+   PHONES: {columns: [{name: "PHONE", type: "text"}, {name: "USER_ID", type: "text"}],
+     rows: [["+33612345678", "p1"], ["-legacy", "p2"], ["0611", "p3"], ["alice", "p4"],
+            ["", "p5"], [" lead", "p6"], ["#7", "p7"], [null, "p8"]]},
+   LEDGER: {columns: [{name: "ID", type: "fixed"}, {name: "USER_ID", type: "text"}],
+     rows: [["-20", "l1"], ["-3", "l2"], ["0", "l3"], ["5", "l4"]]}}' >"$T/data.json"
 
 node tests/integration/fake_snowflake/server.js --port-file "$T/port" --public-key "$T/pub.pem" \
 	--account xy12345 --user hub_user --data "$T/data.json" --partition-rows 5 \
@@ -64,7 +71,7 @@ fake_log() { curl -s "$FAKE/_log"; }
 mkdir -p "$T/plugins"
 ln -s "$PWD/$B/plugins/snowflake.so" "$T/plugins/snowflake.so"
 
-# source NAME [KEY [QUERY [MAP [EXTRA]]]]: one sql_api source entry
+# source NAME [KEY [QUERY [MAP [EXTRA [CURSOR]]]]]: one sql_api source entry
 source_yaml() {
 	cat <<EOF
   - name: $1
@@ -79,7 +86,7 @@ source_yaml() {
     schema: PUBLIC
     role: LOADER
     query: "${3:-SELECT * FROM analytics.users WHERE updated_at >= :cursor ORDER BY updated_at, id}"
-    cursor: [updated_at, id]
+    cursor: ${6:-[updated_at, id]}
     page_size: 4
     map: ${4:-"{custom_id: user_id, attributes: {\$email_address: email, plan: plan, score: score, vip: vip, tags: tags, date(signup): signup, date(birthday): birthday, name: name}}"}
 ${5:-}
@@ -92,6 +99,10 @@ EOF
 	source_yaml retry_out "" "" "" "    max_retries: 1"
 	source_yaml no_table "" "SELECT * FROM nope WHERE updated_at >= :cursor"
 	source_yaml wrong_key "$T/other.pem"
+	source_yaml phones "" "SELECT * FROM phones WHERE phone >= :cursor ORDER BY phone" \
+		"{custom_id: user_id, attributes: {phone: phone}}" "" "[phone]"
+	source_yaml ledger "" "SELECT * FROM ledger WHERE id >= :cursor ORDER BY id" \
+		"{custom_id: user_id, attributes: {id: id}}" "" "[id]"
 } >"$T/hub.yaml"
 sync() { "$HUB" -c "$T/hub.yaml" sync "$@" >"$T/out" 2>"$T/err"; }
 dump() { "$HUB" -c "$T/hub.yaml" dump; }
@@ -114,8 +125,11 @@ fake_log >"$T/log1"
 jq -e 'all(.jwt_ok)' "$T/log1" >/dev/null || fail "a request was refused: $(jq -c 'map(select(.jwt_ok | not))' "$T/log1")"
 jq -e '[.[] | select(.partition != null)] | map(.partition) == [1, 2] and all(.gzip)' "$T/log1" >/dev/null ||
 	fail "partitions 1 and 2 fetched with gzip: $(jq -c '[.[] | select(.partition != null)]' "$T/log1")"
-jq -e '.[0].binding == "0" and .[0].database == "ANALYTICS"' "$T/log1" >/dev/null ||
-	fail "the first sync binds the epoch: $(jq -c '.[0] | {binding, database}' "$T/log1")"
+# a first run learns the cursor column's type (LIMIT 0), then binds its start
+jq -e 'map(select(.method == "POST")) | (.[0].statement | test("\\) LIMIT 0$")) and
+	.[1].binding == "0" and .[1].binding_type == "TEXT" and .[1].database == "ANALYTICS"' \
+	"$T/log1" >/dev/null ||
+	fail "the first sync binds the epoch: $(jq -c 'map(select(.method == "POST") | {statement, binding, binding_type, database})' "$T/log1")"
 
 # ---- 2. again: nothing new; the saved cursor is bound ------------------------------
 sync users || fail "second sync: $(cat "$T/err")"
@@ -133,6 +147,33 @@ grep -qx "read 3, applied 3, duplicates 0, rejected 0, blocked 0, refused 0" "$T
 	fail "third sync summary: $(cat "$T/out")"
 dump | jq -e -s 'length == 14 and (map(select(.custom_id == "u2"))[0].attributes.plan == "platinum")' >/dev/null ||
 	fail "late rows and the update not applied"
+
+# ---- 3b. first runs of a text and a number cursor: every row, NULLs left out -------------
+# values sorting before "0" ("", " lead", "#7", "+33...", "-legacy") and numbers below 0
+# are read; a NULL cursor value is not (in SQL, NULL >= x is not true)
+before=$(fake_log | jq length)
+sync phones || fail "phones sync: $(cat "$T/err")"
+grep -qx "read 7, applied 7, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "a first run of a text cursor reads every row: $(cat "$T/out")"
+grep -qx 'cursor \["alice"\]' "$T/out" || fail "phones cursor: $(cat "$T/out")"
+dump | jq -e -s '[.[] | select(.custom_id | startswith("p")) | .custom_id] | sort ==
+	["p1", "p2", "p3", "p4", "p5", "p6", "p7"]' >/dev/null ||
+	fail "phones profiles: $(dump | jq -c -s '[.[] | select(.custom_id | startswith("p")) | {custom_id, phone: .attributes.phone}]')"
+fake_log | jq --argjson from "$before" '.[$from:] | map(select(.method == "POST"))' >"$T/log3b"
+jq -e '.[0].binding == "0" and (.[0].statement | test("LIMIT 0$")) and
+	.[1].binding == "" and .[1].binding_type == "TEXT"' "$T/log3b" >/dev/null ||
+	fail "a text cursor's first run binds \"\": $(jq -c 'map({statement, binding, binding_type})' "$T/log3b")"
+sync phones || fail "second phones sync: $(cat "$T/err")"
+grep -q "^read 0," "$T/out" || fail "second phones sync read rows: $(cat "$T/out")"
+fake_log | jq -e 'last | .binding == "alice" and .binding_type == "TEXT"' >/dev/null ||
+	fail "the phones cursor was not bound: $(fake_log | jq -c 'last')"
+
+sync ledger || fail "ledger sync: $(cat "$T/err")"
+grep -qx "read 4, applied 4, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "a first run of a number cursor reads the negative ones too: $(cat "$T/out")"
+grep -qx 'cursor \["5"\]' "$T/out" || fail "ledger cursor: $(cat "$T/out")"
+fake_log | jq -e 'last | .binding_type == "REAL" and (.binding | tonumber) < -1e300' >/dev/null ||
+	fail "a number cursor's first run binds the lowest double: $(fake_log | jq -c 'last')"
 
 # ---- 4. 429 with Retry-After, 202 polling, a 503 on a partition: --full ----------
 control '{"async_polls": 2, "faults": [{"on": "post", "status": 429, "retry_after": 1},
@@ -152,12 +193,40 @@ jq -e 'any(.partition != null and .status == 503)' "$T/log4" >/dev/null || fail 
 jq -e 'all(.duplicate_without_retry | not)' "$T/log4" >/dev/null || fail "a requestId was reused without retry=true"
 control '{"async_polls": 0}'
 
+# a gateway's 503 has no body: its error is not the answer before it (partition 0's)
+control '{"faults": [{"on": "partition", "status": 503, "empty": true}]}'
+sync users --full || fail "sync through an empty 503: $(cat "$T/err")"
+grep -qx "retries 1" "$T/out" || fail "an empty 503 is retried: $(cat "$T/out")"
+grep -q "HTTP 503 from Snowflake: (no message)" "$T/err" || fail "empty 503 message: $(cat "$T/err")"
+grep -q "Statement executed successfully" "$T/err" &&
+	fail "an empty 503 read as the answer before it: $(cat "$T/err")"
+
 # ---- 5. failures: retries run out; a SQL error; a refused key ------------------------
 control '{"faults": [{"on": "post", "status": 503}, {"on": "post", "status": 503}]}'
 sync retry_out; rc=$?
 [ $rc -eq 1 ] || fail "retries exhausted: exit $rc"
 grep -q "profilehub: sync: retry_out: HTTP 503 from Snowflake" "$T/err" || fail "503 error: $(cat "$T/err")"
 grep -qx "retries 1" "$T/out" || fail "max_retries 1: $(cat "$T/out")"
+
+# transient SQLSTATEs (a deadlock, a statement timeout) are retried under a new requestId
+for state in 40001 57014; do
+	before=$(fake_log | jq length)
+	control "{\"faults\": [{\"on\": \"post\", \"status\": 422, \"sql_state\": \"$state\",
+	  \"code\": \"000630\", \"message\": \"Statement was aborted ($state).\"}]}"
+	sync users || fail "$state: a transient SQL error is retried: $(cat "$T/err")"
+	grep -qx "retries 1" "$T/out" || fail "$state: one retry expected: $(cat "$T/out")"
+	grep -q "SQL error 000630 (SQLSTATE $state): Statement was aborted ($state)." "$T/err" ||
+		fail "$state: retry message: $(cat "$T/err")"
+	fake_log | jq -e --argjson from "$before" '.[$from:] | map(select(.method == "POST")) |
+		length == 2 and .[0].status == 422 and .[1].status == 200 and
+		.[1].requestId != .[0].requestId and (.[1].retry | not)' >/dev/null ||
+		fail "$state: not run again under a new requestId: $(fake_log | jq -c --argjson from "$before" '.[$from:] | map({method, status, requestId, retry})')"
+done
+control '{"faults": [{"on": "post", "status": 422, "sql_state": "22018", "code": "100038",
+  "message": "Numeric value '"'abc'"' is not recognized"}]}'
+sync users; rc=$?
+[ $rc -eq 1 ] || fail "22018: exit $rc"
+grep -q "^retries" "$T/out" && fail "a data error (22018) was retried"
 
 sync no_table; rc=$?
 [ $rc -eq 1 ] || fail "422: exit $rc"

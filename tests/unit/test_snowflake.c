@@ -5,7 +5,10 @@
  * (a DATE, REAL or BOOLEAN that is not one fails the page instead of
  * becoming 1970, 0 or false), epoch times and dates beyond int64
  * microseconds refused without overflowing, the error naming the
- * partition, row, column and type; partition answers; statement handles.
+ * partition, row, column and type; partition answers; statement handles;
+ * an empty answer never read as the one before it; transient SQLSTATEs
+ * retried; a first run's :cursor bound to the start of the cursor
+ * column's type; a request id reused only for the same request.
  * The shared mapping it binds to comes from test_rowmap.c.  The HTTP side
  * is tested against the fake in tests/integration/snowflake_sql_api.sh.
  */
@@ -244,11 +247,13 @@ static void test_out_of_range_times_fail_the_page(void)
 	}
 }
 
-/* The body of an answer, as http() leaves it. */
+/* The body of an answer, as http() leaves it: emptied before the answer,
+ * then what curl hands on_body (nothing at all for an empty body). */
 static void set_body(struct sf_api *a, const char *body)
 {
-	a->resp.len = 0;
-	CU_ASSERT_EQUAL(on_body((char *)body, 1, strlen(body), &a->resp), strlen(body));
+	body_reset(&a->resp);
+	if (*body)
+		CU_ASSERT_EQUAL(on_body((char *)body, 1, strlen(body), &a->resp), strlen(body));
 }
 
 /* A partition's answer, as fetch_partition() hands it on. */
@@ -345,9 +350,167 @@ static void test_statement_handle_must_be_one(void)
 #undef RESULT
 }
 
+/* ---- an empty answer ------------------------------------------------------------------ */
+
+#define DONE_UUID "01b2c3d4-0000-0001-0000-000000000000"
+#define DONE                                                                                \
+	"{\"resultSetMetaData\": {\"rowType\": [{\"name\": \"ID\", \"type\": \"fixed\"}], "        \
+	"\"partitionInfo\": [{}, {}]}, \"data\": [[\"1\"]], \"code\": \"090001\", "                 \
+	"\"sqlState\": \"00000\", \"statementHandle\": \"" DONE_UUID "\", "                      \
+	"\"message\": \"Statement executed successfully.\"}"
+
+/* A gateway's 502/503/504 (or a 202) may have no body: curl then never
+ * calls on_body, and what is read must not be the answer before it. */
+static void test_an_empty_answer_is_not_the_one_before(void)
+{
+	struct sf_api *a = open_page(DONE);
+	char h[HANDLE_MAX + 1] = "", err[SF_MSG] = "";
+
+	a->n_parts = 2;
+	set_body(a, DONE); /* the statement's answer */
+	set_body(a, "");   /* partition 1's: HTTP 503, no body */
+	CU_ASSERT_EQUAL(take_partition(a, 1, 503, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "HTTP 503 from Snowflake: (no message)");
+	CU_ASSERT_EQUAL(take_partition(a, 1, 504, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_PTR_NULL(strstr(err, "Statement executed successfully"));
+
+	set_body(a, DONE);
+	set_body(a, ""); /* a 202 without a body: no handle, not the old one */
+	CU_ASSERT_EQUAL(take_accepted(a, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "HTTP 202 from Snowflake without a statementHandle");
+	CU_ASSERT_STRING_EQUAL(h, "");
+
+	set_body(a, DONE);
+	set_body(a, "");
+	CU_ASSERT_EQUAL(status_error(a, 422, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_STRING_EQUAL(err, "SQL error ? (SQLSTATE ?): (no message)");
+	sf_api_free(a);
+}
+
+/* ---- SQL errors ---------------------------------------------------------------------- */
+
+static void test_transient_sql_errors_are_retried(void)
+{
+	static const struct {
+		const char *state; /* NULL: no sqlState */
+		hub_rc rc;
+	} cases[] = {
+		{"40001", HUB_RETRY},      /* a deadlock, a conflict: rolled back */
+		{"57014", HUB_RETRY},      /* cancelled, statement timeout */
+		{"08001", HUB_RETRY},      /* connection */
+		{"08S01", HUB_RETRY},
+		{"42S02", HUB_ERR_CONFIG}, /* no such table */
+		{"42000", HUB_ERR_CONFIG},
+		{"22018", HUB_ERR_DATA},   /* a value that does not cast */
+		{"40002", HUB_ERR_DATA},
+		{"57000", HUB_ERR_DATA},
+		{"P0001", HUB_ERR_DATA},
+		{NULL, HUB_ERR_DATA},
+	};
+	struct sf_api a = {0};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char body[256], err[SF_MSG] = "", want[128];
+
+		if (cases[i].state)
+			snprintf(body, sizeof(body), "{\"code\": \"000630\", \"message\": \"failed\", "
+				 "\"sqlState\": \"%s\"}", cases[i].state);
+		else
+			snprintf(body, sizeof(body), "{\"code\": \"000630\", \"message\": \"failed\"}");
+		set_body(&a, body);
+		CU_ASSERT_EQUAL(status_error(&a, 422, err, sizeof(err)), cases[i].rc);
+		snprintf(want, sizeof(want), "SQL error 000630 (SQLSTATE %s): failed",
+			 cases[i].state ? cases[i].state : "?");
+		CU_ASSERT_STRING_EQUAL(err, want);
+	}
+	free(a.resp.p);
+}
+
+/* ---- :cursor ------------------------------------------------------------------------- */
+
+/* The binding of statement_body(a, ..., param) as "TYPE value". */
+static void binding_of(struct sf_api *a, const char *param, char *out, size_t size)
+{
+	char *text = statement_body(a, "SELECT 1", param);
+	json_t *root = json_loads(text ? text : "", 0, NULL);
+	json_t *b = json_object_get(json_object_get(root, "bindings"), "1");
+
+	snprintf(out, size, "%s %s", json_string_value(json_object_get(b, "type")),
+		 json_string_value(json_object_get(b, "value")));
+	json_decref(root);
+	free(text);
+}
+
+static void test_first_run_binds_the_start_of_the_cursor_type(void)
+{
+	static const struct {
+		const char *type, *binding;
+	} kinds[] = {
+		{"text", "TEXT "}, /* "+33...", "-legacy", "#x" sort before "0" */
+		{"fixed", "REAL -1.7976931348623157e308"},
+		{"real", "REAL -1.7976931348623157e308"},
+		{"boolean", "BOOLEAN false"},
+		{"date", "TEXT 0"}, /* the epoch */
+		{"timestamp_ntz", "TEXT 0"},
+		{"timestamp_ltz", "TEXT 0"},
+		{"timestamp_tz", "TEXT 0"},
+		{"variant", "TEXT "},
+	};
+	struct rm_config cfg = {"wh", "{\"custom_id\": \"ID\", \"attributes\": {\"c\": \"C\"}}",
+				NULL, "[\"C\", \"ID\"]"};
+	struct sf_api *a = calloc(1, sizeof(*a));
+	struct rowmap *m = NULL;
+	char got[128], err[SF_MSG] = "", json[512];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	a->n_params = 2;
+	CU_ASSERT_EQUAL_FATAL(rowmap_new(&cfg, &m, err, sizeof(err)), 0);
+	binding_of(a, NULL, got, sizeof(got)); /* the type not known yet */
+	CU_ASSERT_STRING_EQUAL(got, "TEXT 0");
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		/* the cursor column second: its own type counts, not the first column's */
+		snprintf(json, sizeof(json), "{\"resultSetMetaData\": {\"rowType\": [{\"name\": "
+			 "\"ID\", \"type\": \"fixed\"}, {\"name\": \"C\", \"type\": \"%s\"}]}, "
+			 "\"data\": []}", kinds[i].type);
+		CU_ASSERT_EQUAL(take_result(a, json_loads(json, 0, NULL), m, err, sizeof(err)), HUB_OK);
+		learn_cursor_kind(a, m);
+		result_free(a);
+		binding_of(a, NULL, got, sizeof(got));
+		CU_ASSERT_STRING_EQUAL(got, kinds[i].binding);
+		binding_of(a, "+33612345678", got, sizeof(got)); /* a saved cursor as it is */
+		CU_ASSERT_STRING_EQUAL(got, "TEXT +33612345678");
+	}
+	rowmap_free(m);
+	sf_api_free(a);
+}
+
+static void test_request_id_is_reused_for_the_same_request_only(void)
+{
+	struct sf_api a = {0};
+	char first[40];
+
+	CU_ASSERT_EQUAL(request_id_for(&a, "{\"statement\": \"A\"}"), 0);
+	memcpy(first, a.request_id, sizeof(first));
+	/* failed in transit: the same request again */
+	CU_ASSERT_EQUAL(request_id_for(&a, "{\"statement\": \"A\"}"), 1);
+	CU_ASSERT_STRING_EQUAL(a.request_id, first);
+	/* another statement (the LIMIT 0 before, say) never takes its id */
+	CU_ASSERT_EQUAL(request_id_for(&a, "{\"statement\": \"B\"}"), 0);
+	CU_ASSERT_STRING_NOT_EQUAL(a.request_id, first);
+	memcpy(first, a.request_id, sizeof(first));
+	a.has_pending = 0; /* answered (or ran and failed) */
+	CU_ASSERT_EQUAL(request_id_for(&a, "{\"statement\": \"B\"}"), 0);
+	CU_ASSERT_STRING_NOT_EQUAL(a.request_id, first);
+	free(a.pending_body);
+}
+
 TEST_SUITE(snowflake, NULL, NULL,
 	   TEST(test_cells_are_values_of_their_type),
 	   TEST(test_bad_cell_fails_the_page_naming_row_column_and_type),
 	   TEST(test_out_of_range_times_fail_the_page),
 	   TEST(test_partition_answers),
-	   TEST(test_statement_handle_must_be_one))
+	   TEST(test_statement_handle_must_be_one),
+	   TEST(test_an_empty_answer_is_not_the_one_before),
+	   TEST(test_transient_sql_errors_are_retried),
+	   TEST(test_first_run_binds_the_start_of_the_cursor_type),
+	   TEST(test_request_id_is_reused_for_the_same_request_only))

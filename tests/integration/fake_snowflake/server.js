@@ -3,9 +3,11 @@
 //
 //   POST /api/v2/statements?requestId=ID[&retry=true]
 //        body {statement, timeout, database, schema, warehouse, role,
-//              bindings: {"1": {type: "TEXT", value}}, parameters}
+//              bindings: {"1": {type: "TEXT"|"FIXED"|"REAL"|"BOOLEAN"|
+//              "DATE"|"TIMESTAMP_*", value}}, parameters}
 //        -> 200 result set (partition 0 inline), 202 {statementHandle} when
-//           asked to run "asynchronously", 422 for a SQL error
+//           asked to run "asynchronously", 422 for a SQL error (a requestId
+//           that failed answers its failure again)
 //   GET  /api/v2/statements/HANDLE            -> 202 while running, then 200
 //   GET  /api/v2/statements/HANDLE?partition=N -> {data} (gzip if accepted)
 //
@@ -15,11 +17,16 @@
 //
 // It "runs" only the queries the tests write: SELECT ... FROM <TABLE>
 // [WHERE <col> >= ?] [ORDER BY a, b] (and the LIMIT 0 wrapper of
-// check --connect), over tables from --data, cells as jsonv2 strings.
+// check --connect), over tables from --data, cells as jsonv2 strings.  As
+// in SQL, NULL >= x is not true (the row is left out) and ORDER BY puts
+// NULLs last (Snowflake's default for ASC).  The bound value is cast as
+// Snowflake would: a number bound against a text column casts every cell
+// to a number, and one that is not fails the statement (22018).
 //
 // Test controls (no auth): POST /_control {faults: [{on: "post"|"get"|
-// "partition", status, retry_after}], async_polls: N, append: {TABLE:
-// [rows]}}; GET /_log -> every /api/v2 request seen.
+// "partition", status, retry_after, empty (no body at all, as gateways
+// answer), sql_state, code, message (a 422's)}], async_polls: N, append:
+// {TABLE: [rows]}}; GET /_log -> every /api/v2 request seen.
 'use strict';
 
 const crypto = require('crypto');
@@ -45,6 +52,7 @@ const control = { faults: [], async_polls: 0 };
 const log = [];
 const statements = new Map();   // handle -> {columns, rows, polls_left}
 const byRequestId = new Map();  // requestId -> handle
+const failedByRequestId = new Map(); // requestId -> its 422 body
 let nextHandle = 1;
 
 function send(res, status, body, headers) {
@@ -108,6 +116,7 @@ function instantNs(s) {
 	return BigInt(ms) * 1000000n + BigInt(((m[3] || '.').slice(1) + '000000000').slice(0, 9));
 }
 
+// For ORDER BY: NULLs last.  A WHERE never compares a NULL (matches()).
 function compare(type, a, b) {
 	if (a === null || b === null)
 		return (a === null) - (b === null);
@@ -127,6 +136,38 @@ class SqlError extends Error {
 		this.code = code;
 		this.state = state;
 	}
+}
+
+const NUMBER_BINDINGS = ['FIXED', 'REAL'];
+const TIME_BINDINGS = ['DATE', 'TIMESTAMP_NTZ', 'TIMESTAMP_LTZ', 'TIMESTAMP_TZ'];
+const BINDINGS = ['TEXT', 'BOOLEAN', ...NUMBER_BINDINGS, ...TIME_BINDINGS];
+
+function notNumeric(v) {
+	return new SqlError('100038', '22018', `Numeric value '${v}' is not recognized`);
+}
+
+// A column's type compared with a binding's: a row filter for
+// `col >= ?` (NULL >= x is never true), or a SqlError as Snowflake's.
+function matches(col, b) {
+	const numeric = v => v.trim() !== '' && !Number.isNaN(Number(v));
+	if (!BINDINGS.includes(b.type) || typeof b.value !== 'string')
+		throw new SqlError('002049', '42601', 'SQL compilation error: Bind variable ? not set.');
+	if (NUMBER_BINDINGS.includes(b.type) && !numeric(b.value))
+		throw notNumeric(b.value);
+	if (NUMBER_BINDINGS.includes(b.type) && (col.type.startsWith('timestamp') || col.type === 'date'))
+		throw new SqlError('002010', '42000', `SQL compilation error: Can not convert ` +
+			`parameter 1 of type [${b.type}] into expected type [${col.type.toUpperCase()}]`);
+	if (NUMBER_BINDINGS.includes(b.type) && col.type === 'text') {
+		// the text column is cast to a number, cell by cell
+		return v => {
+			if (!numeric(v))
+				throw notNumeric(v);
+			return Number(v) >= Number(b.value);
+		};
+	}
+	if (b.type === 'TEXT' && (col.type === 'fixed' || col.type === 'real') && !numeric(b.value))
+		throw notNumeric(b.value);
+	return v => compare(col.type, v, b.value) >= 0;
 }
 
 // The tiny SQL the tests write -> {columns, rows}.
@@ -149,10 +190,11 @@ function execute(statement, bindings) {
 	const where = /\bWHERE\s+(\w+)\s*>=\s*\?/i.exec(statement);
 	if (where) {
 		const b = bindings && bindings['1'];
-		if (!b || b.type !== 'TEXT' || typeof b.value !== 'string')
+		if (!b)
 			throw new SqlError('002049', '42601', 'SQL compilation error: Bind variable ? not set.');
 		const i = index(where[1]);
-		rows = rows.filter(r => compare(cols[i].type, r[i], b.value) >= 0);
+		const atOrAfter = matches(cols[i], b);
+		rows = rows.filter(r => r[i] !== null && atOrAfter(r[i]));
 	}
 	const order = /\bORDER\s+BY\s+([\w\s,]+?)\s*(\)|$|LIMIT)/i.exec(statement);
 	if (order) {
@@ -207,8 +249,15 @@ function takeFault(on) {
 
 function sendFault(res, f) {
 	const headers = f.retry_after !== undefined ? { 'Retry-After': String(f.retry_after) } : {};
-	send(res, f.status, { code: '000000', message: f.status === 429 ? 'Too many requests' :
-		'Service temporarily unavailable' }, headers);
+	if (f.empty) { // a gateway's answer: a status, no body at all
+		res.writeHead(f.status, headers);
+		return res.end();
+	}
+	const body = { code: f.code || '000000', message: f.message || (f.status === 429 ?
+		'Too many requests' : 'Service temporarily unavailable') };
+	if (f.sql_state)
+		body.sqlState = f.sql_state;
+	send(res, f.status, body, headers);
 }
 
 function postStatement(req, res, url, body, entry) {
@@ -225,13 +274,26 @@ function postStatement(req, res, url, body, entry) {
 	entry.binding = parsed.bindings && parsed.bindings['1'] ? parsed.bindings['1'].value : null;
 	entry.statement = parsed.statement;
 	entry.database = parsed.database;
-	if (byRequestId.has(requestId)) {
+	entry.binding_type = parsed.bindings && parsed.bindings['1'] ? parsed.bindings['1'].type : null;
+	if (byRequestId.has(requestId) || failedByRequestId.has(requestId)) {
 		if (!retry)
 			entry.duplicate_without_retry = true;
+		if (failedByRequestId.has(requestId)) { // it ran and failed: the same failure
+			entry.status = 422;
+			entry.failed_again = true;
+			return send(res, 422, failedByRequestId.get(requestId));
+		}
 		const handle = byRequestId.get(requestId);
 		return send(res, 200, resultSet(handle, statements.get(handle)));
 	}
 	const f = takeFault('post');
+	if (f && f.status === 422) { // the statement ran and failed
+		entry.status = 422;
+		const failure = { code: f.code || '000000', message: f.message || 'failed',
+			sqlState: f.sql_state, statementHandle: 'failed-' + nextHandle++ };
+		failedByRequestId.set(requestId, failure);
+		return send(res, 422, failure);
+	}
 	if (f) {
 		entry.status = f.status;
 		return sendFault(res, f);
@@ -243,8 +305,10 @@ function postStatement(req, res, url, body, entry) {
 		if (!(e instanceof SqlError))
 			throw e;
 		entry.status = 422;
-		return send(res, 422, { code: e.code, message: e.message, sqlState: e.state,
-			statementHandle: 'failed-' + nextHandle++ });
+		const failure = { code: e.code, message: e.message, sqlState: e.state,
+			statementHandle: 'failed-' + nextHandle++ };
+		failedByRequestId.set(requestId, failure);
+		return send(res, 422, failure);
 	}
 	const handle = `01b2c3d4-0000-${String(nextHandle++).padStart(4, '0')}-0000-000000000000`;
 	st.requestId = requestId;
