@@ -19,6 +19,7 @@
 #include "util.h"
 #include "web_assets.h"
 
+#include <errno.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -335,28 +336,67 @@ static int hex_digit(char c)
 	return -1;
 }
 
+#define CURSOR_INVALID (-1)
+#define CURSOR_OUT_OF_RANGE (-2)
+
+/* One number of a cursor at *p, as cursor_make() writes it (decimal
+ * digits, '-' first when negative), followed by '.': *p moves past the
+ * '.'.  0, CURSOR_INVALID, or CURSOR_OUT_OF_RANGE when it does not fit 64
+ * bits. */
+static int cursor_number(const char **p, long long *out)
+{
+	const char *s = *p;
+	char *end;
+
+	if (!((s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && s[1] >= '0' && s[1] <= '9')))
+		return CURSOR_INVALID; /* strtoll would take spaces and '+' too */
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	if (*end != '.')
+		return CURSOR_INVALID;
+	if (errno == ERANGE)
+		return CURSOR_OUT_OF_RANGE;
+	*p = end + 1;
+	return 0;
+}
+
+/* "<ts>.<seq>.<hex of message_id>" -> e (message_id into mid).  0,
+ * CURSOR_INVALID or CURSOR_OUT_OF_RANGE. */
 static int cursor_parse(const char *text, struct store_event *e, char *mid, size_t mid_size)
 {
 	long long ts, seq;
-	int used = 0;
 	size_t n = 0;
-	const char *hex;
+	const char *hex = text;
+	int rc;
 
-	if (sscanf(text, "%lld.%lld.%n", &ts, &seq, &used) != 2 || used == 0)
-		return -1;
-	hex = text + used;
+	if ((rc = cursor_number(&hex, &ts)) || (rc = cursor_number(&hex, &seq)))
+		return rc;
 	if (seq < 0 || strlen(hex) % 2 || strlen(hex) / 2 >= mid_size) /* ts: before 1970 too */
-		return -1;
+		return CURSOR_INVALID;
 	for (; hex[0]; hex += 2) {
 		int hi = hex_digit(hex[0]), lo = hex_digit(hex[1]);
 		if (hi < 0 || lo < 0 || (hi | lo) == 0)
-			return -1; /* not hex, or a NUL byte */
+			return CURSOR_INVALID; /* not hex, or a NUL byte */
 		mid[n++] = (char)(hi << 4 | lo);
 	}
 	mid[n] = '\0';
 	e->ts_ms = ts;
 	e->seq = seq;
 	e->message_id = mid;
+	return 0;
+}
+
+/* ?limit=: 1..API_EVENTS_MAX into *out, or -1. */
+static int limit_parse(const char *text, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (end == text || *end || errno == ERANGE || v < 1 || v > API_EVENTS_MAX)
+		return -1;
+	*out = v;
 	return 0;
 }
 
@@ -388,14 +428,15 @@ static int get_events(struct api *api, const struct api_request *req, const char
 	char *next = NULL;
 	int rc;
 
-	if (limit_text) {
-		char *end;
-		limit = strtol(limit_text, &end, 10);
-		if (*end || limit < 1 || limit > API_EVENTS_MAX)
-			return respond_error(resp, 400, "invalid_parameter",
-					     "limit must be a number from 1 to %d", API_EVENTS_MAX);
-	}
-	if (before && cursor_parse(before, &cursor, mid, sizeof(mid)))
+	if (limit_text && limit_parse(limit_text, &limit))
+		return respond_error(resp, 400, "invalid_parameter",
+				     "limit must be a number from 1 to %d", API_EVENTS_MAX);
+	rc = before ? cursor_parse(before, &cursor, mid, sizeof(mid)) : 0;
+	if (rc == CURSOR_OUT_OF_RANGE)
+		return respond_error(resp, 400, "invalid_cursor",
+				     "before: a number of the cursor is out of range (use a "
+				     "previous page's next)");
+	if (rc)
 		return respond_error(resp, 400, "invalid_cursor",
 				     "before must be a cursor from a previous page's next");
 	if (!(s = pool_take(api, err, sizeof(err))))
@@ -683,6 +724,34 @@ static int method_is(const struct api_request *req, const char *m, struct api_re
 	return 0;
 }
 
+/* The name of /v1/sources/<name>/sync (into name), or -1. */
+static int path_source(const char *path, char *name, size_t size)
+{
+	static const char head[] = "/v1/sources/", tail[] = "/sync";
+	size_t len = strlen(path), n;
+
+	if (strncmp(path, head, sizeof(head) - 1) != 0 || len < sizeof(head) + sizeof(tail) - 1 ||
+	    strcmp(path + len - (sizeof(tail) - 1), tail) != 0)
+		return -1;
+	n = len - (sizeof(head) - 1) - (sizeof(tail) - 1);
+	if (n == 0 || n >= size)
+		return -1;
+	memcpy(name, path + sizeof(head) - 1, n);
+	name[n] = '\0';
+	return 0;
+}
+
+int api_authorize(const struct api *api, const char *path, const char *authorization,
+		  struct api_response *resp)
+{
+	struct api_request req = {.path = path, .authorization = authorization};
+
+	memset(resp, 0, sizeof(*resp));
+	if (strncmp(path, "/v1/", 4) != 0)
+		return 0;
+	return auth_check(api, &req, resp);
+}
+
 int api_wants_body(const char *method, const char *path)
 {
 	return strcmp(method, "POST") == 0 && strcmp(path, "/v1/privacy/requests") == 0;
@@ -713,15 +782,8 @@ int api_handle(struct api *api, const struct api_request *req, struct api_respon
 		return method_is(req, "GET", resp, &handled)
 			       ? get_status(api->providers.sources_status, api->providers.ctx, "sources", resp)
 			       : handled;
-	if (strncmp(p, "/v1/sources/", 12) == 0 && strlen(p) > 17 &&
-	    strcmp(p + strlen(p) - 5, "/sync") == 0) {
-		size_t n = strlen(p) - 12 - 5;
-		if (n == 0 || n >= sizeof(id))
-			return respond_error(resp, 404, "not_found", "no such route");
-		memcpy(id, p + 12, n);
-		id[n] = '\0';
+	if (!path_source(p, id, sizeof(id)))
 		return method_is(req, "POST", resp, &handled) ? post_sync(api, id, resp) : handled;
-	}
 	if (strcmp(p, "/v1/exports") == 0)
 		return method_is(req, "GET", resp, &handled)
 			       ? get_status(api->providers.exports_status, api->providers.ctx, "exports", resp)

@@ -68,7 +68,18 @@ void api_close(struct api *api);
 int api_handle(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_response_free(struct api_response *resp);
 
-/* 1 when the method + path is one the API takes a body for. */
+/*
+ * The bearer token, alone, as soon as the request's headers are in (the
+ * transport calls it before reading any body): 1 when resp holds the
+ * refusal (a /v1 path without "Bearer <token of api.tokens>": 401, or 403
+ * for a wrong token), 0 when the request may go on (the page needs no
+ * token).  api_handle() checks the same again.
+ */
+int api_authorize(const struct api *api, const char *path, const char *authorization,
+		  struct api_response *resp);
+
+/* 1 when the method + path is one the API takes a body for; every other
+ * request's body is ignored (the transport need not keep it). */
 int api_wants_body(const char *method, const char *path);
 
 #endif

@@ -5,10 +5,12 @@
  * A request goes through three callbacks of libmicrohttpd's access handler:
  *   1. headers in: the route is chosen and everything that can be refused
  *      without the body is refused at once (404, 405, 415, 413 when the
- *      Content-Length is too big: the body is never read, the connection
- *      closes after the answer);
+ *      Content-Length is too big, and on /v1 the bearer token: 401, 403):
+ *      the body is never read, the connection closes after the answer;
  *   2. body pieces: kept up to http.max_body (http_ingest.c), past it
- *      dropped, and a client sending far past it is disconnected;
+ *      dropped, and a client sending far past it is disconnected.  A /v1
+ *      route that takes no body (api_wants_body) keeps none: its bytes are
+ *      counted against the same limit and dropped;
  *   3. end of body: the route runs.  If it accepted records, its batch is
  *      submitted to the intake and the connection suspended; the commit
  *      waiter thread waits for the batches in submission order and resumes
@@ -104,6 +106,7 @@ struct http_req {
 	const struct hub_route *route;
 	enum ingest_encoding enc;
 	struct ingest_body body;
+	int is_body_ignored;  /* REQ_API: the route takes no body (counted, dropped) */
 	int64_t started_ms;   /* monotonic, headers received */
 	char *url;            /* REQ_API: the path, kept until the body is in */
 
@@ -238,6 +241,32 @@ static const char *mount_allow(const struct http_mount *m, const char *path, cha
 	return buf[0] ? buf : NULL;
 }
 
+/* The Content-Length the client announced (0 when none) into *out.  -1
+ * when it is not a number or is past http.max_body: answer 413 now. */
+static int announced_length(const struct http_req *req, size_t *out)
+{
+	const char *clen = req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long n;
+	char *end;
+
+	*out = 0;
+	if (!clen)
+		return 0;
+	n = strtoull(clen, &end, 10);
+	if (*end || n > req->srv->max_body)
+		return -1;
+	*out = (size_t)n;
+	return 0;
+}
+
+static enum MHD_Result answer_too_large(struct http_req *req)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "the body is larger than %zu bytes", req->srv->max_body);
+	return http_answer_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", msg, NULL);
+}
+
 /* Headers of a request to /in/<instance>/<path>: choose the route and
  * refuse what can be refused now. */
 static enum MHD_Result route_ingest(struct http_req *req, const char *url, const char *method)
@@ -245,9 +274,9 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 	struct http_server *srv = req->srv;
 	const char *name = url + 4, *slash = strchr(name, '/');
 	const struct hub_route *routes;
-	const char *path, *clen;
+	const char *path;
 	char allow[128];
-	unsigned long long announced = 0;
+	size_t announced;
 
 	req->mount = slash ? mount_find(srv, name, (size_t)(slash - name)) : NULL;
 	if (!req->mount)
@@ -275,21 +304,79 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 		return http_answer_error(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
 					 "unsupported_encoding",
 					 "Content-Encoding must be gzip, deflate or identity", NULL);
-	clen = req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (clen) {
-		char *end;
-		announced = strtoull(clen, &end, 10);
-		if (*end || announced > srv->max_body) {
-			char msg[96];
-			snprintf(msg, sizeof(msg), "the body is larger than %zu bytes",
-				 srv->max_body);
-			return http_answer_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
-						 msg, NULL);
-		}
-	}
-	if (ingest_body_init(&req->body, srv->max_body, (size_t)announced))
+	if (announced_length(req, &announced))
+		return answer_too_large(req);
+	if (ingest_body_init(&req->body, srv->max_body, announced))
 		return MHD_NO;
 	return MHD_YES;
+}
+
+/* Queues what the API answered (resp is freed) and counts it. */
+static enum MHD_Result api_answer(struct http_req *req, struct api_response *resp)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	if (resp->body)
+		r = MHD_create_response_from_buffer(resp->body_len, resp->body,
+						    MHD_RESPMEM_MUST_COPY);
+	else
+		r = MHD_create_response_from_buffer(resp->body_len, (void *)resp->static_body,
+						    MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		api_response_free(resp);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+	for (size_t i = 0; i < resp->n_headers; i++)
+		MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+	rc = MHD_queue_response(req->conn, (unsigned)resp->status, r);
+	MHD_destroy_response(r);
+	metrics_count_request(req->srv->metrics, req->route_id, (unsigned)resp->status);
+	req->kind = REQ_ANSWERED;
+	api_response_free(resp);
+	return rc;
+}
+
+/*
+ * Headers of a /v1 request.  The bearer token is checked now, before a
+ * byte of the body is read, so a client without one cannot make the
+ * server hold anything (401 / 403, and the connection closes if a body
+ * was coming).  Then only the route that takes a body keeps one; the
+ * others drop theirs (still within http.max_body).  Everything else (404,
+ * 405, the parameters) is the API's, once the body is in.
+ */
+static enum MHD_Result route_api(struct http_req *req, const char *url, const char *method)
+{
+	struct http_server *srv = req->srv;
+	struct api_response resp;
+	size_t announced;
+
+	req->route_id = srv->id_api;
+	req->kind = REQ_API;
+	if (api_authorize(srv->api, url, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &resp))
+		return api_answer(req, &resp);
+	if (announced_length(req, &announced))
+		return answer_too_large(req);
+	req->is_body_ignored = !api_wants_body(method, url);
+	if (req->is_body_ignored)
+		announced = 0;
+	req->url = hub_strdup(url);
+	if (!req->url || ingest_body_init(&req->body, srv->max_body, announced))
+		return MHD_NO;
+	return MHD_YES;
+}
+
+/* A piece of a body the route does not take: counted, never kept.  The
+ * same outcome as ingest_body_append(): 0, 1 once past the limit (413 at
+ * the end), -1 far past it (close). */
+static int body_ignore(struct ingest_body *b, size_t n)
+{
+	b->discarded += n;
+	if (b->discarded <= b->limit)
+		return 0;
+	b->is_too_large = 1;
+	return b->discarded - b->limit > b->limit ? -1 : 1;
 }
 
 static enum MHD_Result route_request(struct http_req *req, const char *url, const char *method)
@@ -310,9 +397,11 @@ static enum MHD_Result route_request(struct http_req *req, const char *url, cons
 	} else if (strcmp(url, "/metrics") == 0) {
 		req->route_id = srv->id_metrics;
 		req->kind = REQ_METRICS;
-	} else if (srv->api && (strncmp(url, "/v1/", 4) == 0 || web_asset_find(url))) {
-		/* the management API and the page: answered once the body is in */
-		req->route_id = strncmp(url, "/v1/", 4) == 0 ? srv->id_api : srv->id_page;
+	} else if (srv->api && strncmp(url, "/v1/", 4) == 0) {
+		return route_api(req, url, method);
+	} else if (srv->api && web_asset_find(url)) {
+		/* the page: answered once the body (read and ignored) is in */
+		req->route_id = srv->id_page;
 		req->kind = REQ_API;
 		req->url = hub_strdup(url);
 		if (!req->url || ingest_body_init(&req->body, srv->max_body, 0))
@@ -495,42 +584,19 @@ static enum MHD_Result run_api(struct http_req *req, const char *method)
 		.priv = req,
 	};
 	struct api_response resp;
-	struct MHD_Response *r;
-	enum MHD_Result rc;
 
 	if (!api_handle(req->srv->api, &areq, &resp))
 		return http_answer_error(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route",
 					 NULL);
-	if (resp.body)
-		r = MHD_create_response_from_buffer(resp.body_len, resp.body, MHD_RESPMEM_MUST_COPY);
-	else
-		r = MHD_create_response_from_buffer(resp.body_len, (void *)resp.static_body,
-						    MHD_RESPMEM_PERSISTENT);
-	if (!r) {
-		api_response_free(&resp);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
-	for (size_t i = 0; i < resp.n_headers; i++)
-		MHD_add_response_header(r, resp.headers[i].name, resp.headers[i].value);
-	rc = MHD_queue_response(req->conn, (unsigned)resp.status, r);
-	MHD_destroy_response(r);
-	metrics_count_request(req->srv->metrics, req->route_id, (unsigned)resp.status);
-	req->kind = REQ_ANSWERED;
-	api_response_free(&resp);
-	return rc;
+	return api_answer(req, &resp);
 }
 
 static enum MHD_Result request_finish(struct http_req *req, const char *method)
 {
 	char *text;
 
-	if (req->body.is_too_large) {
-		char msg[96];
-		snprintf(msg, sizeof(msg), "the body is larger than %zu bytes", req->srv->max_body);
-		return http_answer_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", msg,
-					 NULL);
-	}
+	if (req->body.is_too_large)
+		return answer_too_large(req);
 	switch (req->kind) {
 	case REQ_HEALTHZ:
 		return http_answer_take(req, MHD_HTTP_OK, hub_strdup("{\"status\":\"ok\"}"), NULL,
@@ -618,7 +684,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 			*upload_size = 0;
 			return MHD_YES;
 		}
-		rc = ingest_body_append(&req->body, upload_data, *upload_size);
+		if (req->is_body_ignored)
+			rc = body_ignore(&req->body, *upload_size);
+		else
+			rc = ingest_body_append(&req->body, upload_data, *upload_size);
 		*upload_size = 0;
 		if (rc < 0)
 			return MHD_NO; /* no memory, or far past the limit: close */

@@ -17,12 +17,15 @@
  */
 #include "bq.h"
 
+#include "../common/text.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RENEW_BEFORE_MS (5 * 60 * 1000LL)
 #define DEFAULT_LIFETIME_S 3600
+#define MAX_LIFETIME_S (24 * 3600) /* a longer expires_in is taken as a day */
 
 struct bq_auth {
 	enum bq_auth_mode mode;
@@ -126,42 +129,82 @@ static char *grant_body(struct bq_auth *a, struct bq_http *h, int64_t now_s)
 	return body;
 }
 
+/* expires_in of a token answer, in seconds: absent or not a number
+ * DEFAULT_LIFETIME_S, below one second 60, at most MAX_LIFETIME_S (any
+ * JSON number, so never cast out of range). */
+static int64_t token_lifetime_s(json_t *exp)
+{
+	double v;
+
+	if (json_is_integer(exp))
+		v = (double)json_integer_value(exp);
+	else if (json_is_real(exp))
+		v = json_real_value(exp);
+	else
+		return DEFAULT_LIFETIME_S;
+	if (!(v >= 1))
+		return 60;
+	return v >= MAX_LIFETIME_S ? MAX_LIFETIME_S : (int64_t)v;
+}
+
+/* A string of the endpoint's answer for a message, into buf: at most max
+ * bytes cut at a character boundary (it is UTF-8: jansson read it),
+ * control characters as spaces (the message is one line). */
+static const char *answer_text(const char *s, size_t max, char *buf, size_t size)
+{
+	size_t n = text_utf8_prefix(s, max < size - 1 ? max : size - 1);
+
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return buf;
+}
+
+/* The code of a refused token request (not a Google envelope). */
+static hub_rc refusal_rc(const struct bq_auth *a, long status)
+{
+	if (status == 429 || status == 408 || status >= 500)
+		return HUB_RETRY;
+	if (status == 200)
+		return HUB_ERR_INTERNAL;
+	if (status == 404 && a->mode == BQ_AUTH_METADATA)
+		return HUB_ERR_CONFIG;
+	return HUB_ERR_AUTH;
+}
+
 /* A token endpoint's answer -> a->token. */
 static hub_rc take_token(struct bq_auth *a, long status, const char *body, const char *what,
 			 const char *retry_after, int64_t now_ms, char *err, size_t err_size)
 {
-	json_t *root = json_loads(body, 0, NULL);
+	json_t *root = body ? json_loads(body, 0, NULL) : NULL;
 	const char *tok = json_string_value(json_object_get(root, "access_token"));
-	json_t *exp = json_object_get(root, "expires_in");
-	int64_t life_s = json_is_integer(exp) ? json_integer_value(exp)
-			 : json_is_real(exp)  ? (int64_t)json_real_value(exp)
-					      : DEFAULT_LIFETIME_S;
+	int64_t life_ms = token_lifetime_s(json_object_get(root, "expires_in")) * 1000;
 	hub_rc rc = HUB_OK;
 
 	if (status != 200 || !tok || !*tok) {
 		const char *e = json_string_value(json_object_get(root, "error"));
 		const char *d = json_string_value(json_object_get(root, "error_description"));
-		json_t *env = json_object_get(root, "error");
+		char e_text[64], d_text[304];
 
-		if (json_is_object(env)) { /* a Google envelope (metadata errors) */
+		if (json_is_object(json_object_get(root, "error"))) {
+			/* a Google envelope (metadata errors); its text is cut by
+			 * bytes, so made valid UTF-8 again */
 			rc = bq_error_decode(status, body, retry_after, err, err_size);
+			text_utf8_repair(err);
 			json_decref(root);
 			return rc;
 		}
-		if (status == 429 || status == 408 || status >= 500)
-			rc = HUB_RETRY;
-		else if (status == 200)
-			rc = HUB_ERR_INTERNAL;
-		else if (status == 404 && a->mode == BQ_AUTH_METADATA)
-			rc = HUB_ERR_CONFIG;
-		else
-			rc = HUB_ERR_AUTH;
-		snprintf(err, err_size, "%s%.20s%s%s refused the token request (HTTP %ld): %.60s%s%.300s",
+		rc = refusal_rc(a, status);
+		snprintf(err, err_size, "%s%.20s%s%s refused the token request (HTTP %ld): %s%s%s",
 			 rc == HUB_RETRY && *retry_after ? "retry after " : "",
 			 rc == HUB_RETRY && *retry_after ? retry_after : "",
 			 rc == HUB_RETRY && *retry_after ? "s: " : "", what, status,
-			 e ? e : (status == 200 ? "no access_token" : "no error code"), d ? ": " : "",
-			 d ? d : "");
+			 e ? answer_text(e, 60, e_text, sizeof(e_text))
+			   : (status == 200 ? "no access_token" : "no error code"),
+			 d ? ": " : "", d ? answer_text(d, 300, d_text, sizeof(d_text)) : "");
+		text_utf8_repair(err); /* in case err_size cut it */
 		json_decref(root);
 		return rc;
 	}
@@ -171,12 +214,9 @@ static hub_rc take_token(struct bq_auth *a, long status, const char *body, const
 		snprintf(err, err_size, "out of memory");
 		return HUB_ERR_NOMEM;
 	}
-	if (life_s <= 0)
-		life_s = 60;
 	/* five minutes early; a short-lived token at half its life */
-	a->renew_at_ms = now_ms + (life_s * 1000 > 2 * RENEW_BEFORE_MS
-					   ? life_s * 1000 - RENEW_BEFORE_MS
-					   : life_s * 500);
+	a->renew_at_ms = now_ms + (life_ms > 2 * RENEW_BEFORE_MS ? life_ms - RENEW_BEFORE_MS
+								: life_ms / 2);
 	json_decref(root);
 	return HUB_OK;
 }

@@ -188,9 +188,14 @@ int rm_time_parse(const char *s, int64_t *sec, int32_t *nsec)
 
 char *rm_time_format(int64_t sec, int32_t nsec, char *buf, size_t size)
 {
-	int64_t days = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400;
-	int64_t rem = sec - days * 86400, y;
+	/* floor division, without sec - 86399 (which overflows near INT64_MIN) */
+	int64_t days = sec / 86400, rem = sec % 86400, y;
 	int m, d;
+
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
 
 	rm_civil_from_days(days, &y, &m, &d);
 	snprintf(buf, size, "%04lld-%02d-%02dT%02d:%02d:%02d.%09dZ", (long long)y, m, d,
@@ -281,17 +286,22 @@ int rm_decimal_cmp(const char *a, const char *b)
 /* ---- cells as values ---------------------------------------------------------------- */
 
 /* Epoch numbers: seconds, or ms / us / ns by magnitude (as Snowflake reads
- * them).  -> seconds and nanoseconds. */
-static void epoch_split(double v, int64_t *sec, int32_t *nsec)
+ * them).  -> seconds and nanoseconds; -1 outside years 0..9999 (NaN and
+ * infinities too: such a double has no int64_t). */
+static int epoch_split(double v, int64_t *sec, int32_t *nsec)
 {
 	double a = fabs(v), scale = a < 1e11 ? 1 : a < 1e14 ? 1e3 : a < 1e17 ? 1e6 : 1e9;
 	double s = floor(v / scale);
 
+	if (!(s >= (double)RM_SEC_MIN && s <= (double)RM_SEC_MAX))
+		return -1;
 	*sec = (int64_t)s;
 	*nsec = (int32_t)((v / scale - s) * 1e9);
+	return 0;
 }
 
-/* A cell as an instant; -1 when it is none. */
+/* A cell as an instant within years 0..9999 (see rowmap_int.h); -1 when
+ * it is none. */
 int rm_cell_instant(enum rm_type type, const struct rm_cell *c, int64_t *sec, int32_t *nsec)
 {
 	char *end;
@@ -301,6 +311,8 @@ int rm_cell_instant(enum rm_type type, const struct rm_cell *c, int64_t *sec, in
 		return -1;
 	switch (type) {
 	case RM_TIMESTAMP:
+		if (c->sec < RM_SEC_MIN || c->sec > RM_SEC_MAX)
+			return -1;
 		*sec = c->sec;
 		*nsec = c->nsec;
 		return 0;
@@ -308,15 +320,11 @@ int rm_cell_instant(enum rm_type type, const struct rm_cell *c, int64_t *sec, in
 		return rm_time_parse(c->text, sec, nsec);
 	case RM_NUMBER:
 		v = strtod(c->text, &end);
-		if (*end)
+		if (end == c->text || *end)
 			return -1;
-		epoch_split(v, sec, nsec);
-		return 0;
+		return epoch_split(v, sec, nsec);
 	case RM_FLOAT:
-		if (!isfinite(c->f))
-			return -1;
-		epoch_split(c->f, sec, nsec);
-		return 0;
+		return epoch_split(c->f, sec, nsec);
 	default:
 		return -1;
 	}

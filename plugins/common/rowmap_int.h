@@ -81,13 +81,20 @@ struct rowmap {
 
 /* ---- rm_value.c ---- */
 
+/* The instants a row may give (a record's time, a date attribute): years
+ * 0000..9999, what rm_time_parse() reads and the warehouses store. */
+#define RM_SEC_MIN (-62167219200LL) /* 0000-01-01T00:00:00Z */
+#define RM_SEC_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
+
 void rm_buf_reset(struct buf *b);
 void rm_buf_add(struct buf *b, const char *s, size_t n);
 void rm_buf_puts(struct buf *b, const char *s);
 void rm_buf_json_string(struct buf *b, const char *s);
 /* RFC 3339 with milliseconds ("...T03:04:05.123Z"): a date attribute. */
 char *rm_time_format_ms(int64_t sec, int32_t nsec, char *buf, size_t size);
-/* A cell as an instant (times; date strings; epoch numbers); -1: none. */
+/* A cell as an instant (times; date strings; epoch numbers) within
+ * RM_SEC_MIN..RM_SEC_MAX (a date string's offset may take it a day
+ * past); -1: none. */
 int rm_cell_instant(enum rm_type type, const struct rm_cell *c, int64_t *sec, int32_t *nsec);
 /* The cell as an attribute's JSON value; 1: nothing written (left out). */
 int rm_append_value(struct buf *b, enum rm_type type, enum rm_cast cast,

@@ -226,13 +226,15 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	return n;
 }
 
-/* Retry-After: delta-seconds or an HTTP date. */
+/* Retry-After: delta-seconds or an HTTP date, after optional spaces or
+ * tabs (the OWS of RFC 9110). */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 {
 	static const char name[] = "retry-after:";
 	struct webhook *wh = ctx;
 	size_t n = size * nmemb;
 	char value[128];
+	const char *v;
 
 	if (n <= sizeof(name) - 1 || n - (sizeof(name) - 1) >= sizeof(value) ||
 	    strncasecmp(data, name, sizeof(name) - 1) != 0)
@@ -240,10 +242,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 	memcpy(value, data + sizeof(name) - 1, n - (sizeof(name) - 1));
 	value[n - (sizeof(name) - 1)] = '\0';
 	value[strcspn(value, "\r\n")] = '\0';
-	if (value[strspn(value, " ")] >= '0' && value[strspn(value, " ")] <= '9') {
-		wh->retry_after_s = strtol(value, NULL, 10);
+	v = value + strspn(value, " \t");
+	if (*v >= '0' && *v <= '9') {
+		wh->retry_after_s = strtol(v, NULL, 10); /* past LONG_MAX: LONG_MAX */
 	} else {
-		time_t at = curl_getdate(value + strspn(value, " "), NULL);
+		time_t at = curl_getdate(v, NULL);
 		time_t now = time(NULL);
 		if (at > now)
 			wh->retry_after_s = (long)(at - now);

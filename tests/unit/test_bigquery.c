@@ -567,6 +567,61 @@ static void test_token_cached_and_renewed_before_expiry(void)
 	bq_auth_free(a);
 }
 
+/*
+ * What a token endpoint answers is bounded: expires_in of any size is a
+ * day at most (a large real was cast to int64_t, undefined: fuzz_answers
+ * found it; a large integer overflowed * 1000), and the endpoint's error
+ * texts in a message are one line of valid UTF-8 (they were cut by bytes,
+ * mid character, and kept their line breaks).
+ */
+static void test_token_answers_are_bounded_and_printable(void)
+{
+	static const char *const huge[] = {"9223372036854775807", "1e300", "86400.5", "1e9"};
+	static const char refused[] =
+		"the metadata server refused the token request (HTTP 400): in valid:  d";
+	struct bq_auth *a = NULL;
+	char err[1024], body[1024], desc[640];
+	json_t *j;
+
+	CU_ASSERT_EQUAL_FATAL(bq_auth_new(BQ_AUTH_METADATA, NULL, &a, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+		snprintf(body, sizeof(body), "{\"access_token\": \"t\", \"expires_in\": %s}",
+			 huge[i]);
+		CU_ASSERT_EQUAL(take_token(a, 200, body, "x", "", 1000, err, sizeof(err)), HUB_OK);
+		CU_ASSERT_EQUAL(a->renew_at_ms, 1000 + 24 * 3600 * 1000LL - 300 * 1000);
+	}
+	CU_ASSERT_EQUAL(take_token(a, 200, "{\"access_token\": \"t\", \"expires_in\": -1e300}", "x",
+				   "", 1000, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(a->renew_at_ms, 1000 + 30 * 1000); /* 60 s, renewed at half */
+
+	/* a description of a line break, 298 bytes, then "é" (2 bytes): the
+	 * 300-byte cut falls inside the "é" */
+	memset(desc, 'd', 300);
+	desc[0] = '\\';
+	desc[1] = 'n';
+	memcpy(desc + 300, "\xc3\xa9", 3);
+	snprintf(body, sizeof(body), "{\"error\": \"in\\nvalid\", \"error_description\": \"%s\"}",
+		 desc);
+	CU_ASSERT_EQUAL(take_token(a, 400, body, "the metadata server", "", 0, err, sizeof(err)),
+			HUB_ERR_AUTH);
+	CU_ASSERT_PTR_NULL(strpbrk(err, "\r\n"));
+	j = json_string(err); /* NULL when err is not valid UTF-8 */
+	CU_ASSERT_PTR_NOT_NULL(j);
+	json_decref(j);
+	CU_ASSERT(strncmp(err, refused, strlen(refused)) == 0);
+	/* a Google envelope's message, cut by bq_error_decode, is made whole */
+	memset(desc, 'm', 599); /* bq_error_decode cuts its message at 600 bytes */
+	desc[599] = '\0';
+	snprintf(body, sizeof(body), "{\"error\": {\"code\": 403, \"message\": \"%s\\u00e9\"}}",
+		 desc);
+	CU_ASSERT_EQUAL(take_token(a, 403, body, "the metadata server", "", 0, err, sizeof(err)),
+			HUB_ERR_AUTH);
+	j = json_string(err);
+	CU_ASSERT_PTR_NOT_NULL(j);
+	json_decref(j);
+	bq_auth_free(a);
+}
+
 TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_cells_decode_every_type),
 	   TEST(test_nan_is_a_float),
@@ -577,4 +632,5 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_jwt_claims_and_signature),
 	   TEST(test_key_file_refusals_name_no_secret),
 	   TEST(test_static_token_needs_no_request),
-	   TEST(test_token_cached_and_renewed_before_expiry))
+	   TEST(test_token_cached_and_renewed_before_expiry),
+	   TEST(test_token_answers_are_bounded_and_printable))

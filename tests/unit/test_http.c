@@ -1,8 +1,10 @@
 /*
  * test_http.c - the HTTP server in-process: a real SQLite store and intake
- * (testhub), the echo_push test plugin mounted at /in/web/, the server on
- * 127.0.0.1 port 0, and libcurl (or a raw socket, where a client must
- * misbehave) on the other side.
+ * (testhub), the echo_push test plugin mounted at /in/web/ (and, for the
+ * /v1 tests, the management API of hub/api.c), the server on 127.0.0.1
+ * port 0, and libcurl (or a raw socket, where a client must misbehave) on
+ * the other side.  Also the other direction once: the webhook export
+ * (webhook.so) reading a raw receiver's Retry-After.
  *
  * No sleep stands for synchronization: where a test needs the server in a
  * given state (a request waiting for its commit, the queue full, the
@@ -11,6 +13,7 @@
 #include "testlib.h"
 #include "testhub.h"
 
+#include "../../hub/api.h"
 #include "../../hub/http.h"
 #include "../../hub/http_ingest.h"
 #include "../../hub/log.h"
@@ -46,12 +49,15 @@ struct world {
 	struct hub_instance *inst;
 	struct http_context ctx;
 	struct http_server *srv;
+	struct api *api;      /* world_open_api() only */
 	int port;
 };
 
-/* Starts store, intake, the echo_push instance "web" and the server.
- * `extra` is more YAML (http: keys go in `http_extra`, indented). */
-static void world_open(struct world *w, const char *http_extra, const char *extra)
+/* Starts store, intake, the echo_push instance "web", with_api the
+ * management API, and the server (http.max_body = max_body).  `extra` is
+ * more YAML (http: keys go in `http_extra`, indented). */
+static void world_start(struct world *w, int max_body, int with_api, const char *http_extra,
+			const char *extra)
 {
 	struct http_context *ctx = &w->ctx;
 	char *so, *yaml;
@@ -68,7 +74,7 @@ static void world_open(struct world *w, const char *http_extra, const char *extr
 				 "  - name: web\n"
 				 "    plugin: echo_push\n"
 				 "%s",
-				 MAX_BODY, http_extra ? http_extra : "", extra ? extra : "") > 0);
+				 max_body, http_extra ? http_extra : "", extra ? extra : "") > 0);
 	w->th = testhub_start(yaml);
 	free(yaml);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w->th);
@@ -81,6 +87,11 @@ static void world_open(struct world *w, const char *http_extra, const char *extr
 	ctx->intake = w->th->intake;
 	ctx->push = &w->inst;
 	ctx->n_push = 1;
+	if (with_api) {
+		CU_ASSERT_EQUAL_FATAL(api_open(&w->api, w->th->cfg, w->th->intake, NULL, err,
+					       sizeof(err)), 0);
+		ctx->api = w->api;
+	}
 	if (http_start(&w->srv, ctx, err, sizeof(err)))
 		fprintf(stderr, "http_start: %s\n", err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w->srv);
@@ -88,9 +99,15 @@ static void world_open(struct world *w, const char *http_extra, const char *extr
 	CU_ASSERT_FATAL(w->port > 0);
 }
 
+static void world_open(struct world *w, const char *http_extra, const char *extra)
+{
+	world_start(w, MAX_BODY, 0, http_extra, extra);
+}
+
 static void world_close(struct world *w)
 {
 	http_stop(w->srv);
+	api_close(w->api);
 	plugin_instance_destroy(w->inst);
 	testhub_stop(w->th);
 	plugin_unload(&w->mod);
@@ -895,6 +912,333 @@ static void test_slow_clients_do_not_exhaust_the_server(void)
 	world_close(&w);
 }
 
+/* ---- tests: the management API (/v1) ----------------------------------- */
+
+#define API_TOKEN "tok-http-test"
+#define API_MAX_BODY (1024 * 1024) /* http.max_body's default */
+#define BIG_BODY (3 * API_MAX_BODY / 2)
+
+static void world_open_api(struct world *w)
+{
+	world_start(w, API_MAX_BODY, 1, NULL, "api:\n  tokens: [\"" API_TOKEN "\"]\n");
+}
+
+/* Sends `head` (request line and headers) and then `n_body` bytes of 'x'
+ * on a new connection, and reads the answer for up to `ms` into buf. */
+static void raw_exchange(int port, const char *head, size_t n_body, char *buf, size_t size,
+			 int ms, int *closed)
+{
+	int fd = raw_connect(port);
+	char chunk[4096];
+
+	buf[0] = '\0';
+	*closed = 0;
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(send(fd, head, strlen(head), MSG_NOSIGNAL) == (ssize_t)strlen(head));
+	memset(chunk, 'x', sizeof(chunk));
+	for (size_t sent = 0; sent < n_body;) {
+		size_t k = n_body - sent < sizeof(chunk) ? n_body - sent : sizeof(chunk);
+		ssize_t w = send(fd, chunk, k, MSG_NOSIGNAL);
+		if (w <= 0)
+			break; /* the server answered and closed: fine */
+		sent += (size_t)w;
+	}
+	raw_read_all(fd, buf, size, ms, closed);
+	close(fd);
+}
+
+static char *big_json_body(size_t n)
+{
+	static const char head[] = "{\"type\": \"access\", \"custom_id\": \"";
+	char *b = malloc(n + 1);
+
+	CU_ASSERT_FATAL(b != NULL);
+	memset(b, 'a', n);
+	memcpy(b, head, sizeof(head) - 1);
+	memcpy(b + n - 2, "\"}", 2);
+	b[n] = '\0';
+	return b;
+}
+
+/*
+ * The security review's case: a /v1 request without a valid token used to
+ * have its whole body read and buffered (up to http.max_body, and read up
+ * to twice that) before the token was looked at, so 1.5 MB got 413 instead
+ * of 401.  The token is now checked with the headers: 401 / 403 at once,
+ * the body never read.
+ */
+static void test_api_token_is_checked_before_the_body(void)
+{
+	static const char *const expect[] = {"Expect: 100-continue", NULL};
+	static const char *const expect_wrong[] = {"Expect: 100-continue",
+						   "Authorization: Bearer not-the-token", NULL};
+	struct world w;
+	struct resp r;
+	char buf[4096], head[512];
+	char *body = big_json_body(BIG_BODY);
+	int closed;
+	int64_t t0;
+
+	world_open_api(&w);
+	/* announced, never sent: answered from the headers alone */
+	snprintf(head, sizeof(head),
+		 "POST /v1/privacy/requests HTTP/1.1\r\nHost: x\r\n"
+		 "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", BIG_BODY);
+	t0 = time_mono_ms();
+	raw_exchange(w.port, head, 0, buf, sizeof(buf), 5000, &closed);
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 401", 12) == 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"unauthorized\""));
+	CU_ASSERT(closed); /* the body is not read: the connection cannot go on */
+	CU_ASSERT(time_mono_ms() - t0 < 4000);
+	if (strncmp(buf, "HTTP/1.1 401", 12) != 0)
+		fprintf(stderr, "no token, 1.5 MB announced: \"%.80s\"\n", buf);
+	/* the same with a wrong token: 403 */
+	snprintf(head, sizeof(head),
+		 "POST /v1/profiles HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n"
+		 "Content-Length: %d\r\n\r\n", BIG_BODY);
+	raw_exchange(w.port, head, 0, buf, sizeof(buf), 5000, &closed);
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 403", 12) == 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"forbidden\""));
+
+	/* a client that waits for 100 Continue never sends its 1.5 MB */
+	http_do(w.port, "POST", "/v1/profiles", body, BIG_BODY, 0, expect, &r);
+	ASSERT_ERROR(&r, 401, "unauthorized");
+	http_do(w.port, "POST", "/v1/privacy/requests", body, BIG_BODY, 0, expect_wrong, &r);
+	ASSERT_ERROR(&r, 403, "forbidden");
+	/* chunked (no length announced): refused before the first chunk */
+	snprintf(head, sizeof(head), "POST /v1/privacy/requests HTTP/1.1\r\nHost: x\r\n"
+		 "Transfer-Encoding: chunked\r\n\r\n");
+	raw_exchange(w.port, head, 0, buf, sizeof(buf), 5000, &closed);
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 401", 12) == 0);
+	/* the refusals are counted on the API's route */
+	http_do(w.port, "GET", "/metrics", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(r.body, "http_requests_total{route=\"/v1\",status=\"401\"} 3\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(r.body, "http_requests_total{route=\"/v1\",status=\"403\"} 2\n"));
+	world_close(&w);
+	free(body);
+}
+
+static void test_api_with_a_token_still_works(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	static const char *const auth_expect[] = {"Authorization: Bearer " API_TOKEN,
+						  "Expect: 100-continue", NULL};
+	static const char access[] = "{\"type\": \"access\", \"custom_id\": \"nobody\"}";
+	struct world w;
+	struct resp r;
+	char buf[4096], head[512];
+	char *body = big_json_body(BIG_BODY);
+	json_t *o;
+	int closed;
+
+	world_open_api(&w);
+	http_do(w.port, "GET", "/v1/sources", NULL, 0, 0, auth, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "{\"sources\":[]}");
+	/* the route that takes a body gets it, whole, in pieces or not */
+	http_do(w.port, "POST", "/v1/privacy/requests", access, strlen(access), 0, auth, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	o = json_loads(r.body, 0, NULL);
+	CU_ASSERT(json_is_array(json_object_get(json_object_get(o, "document"), "profiles")));
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "type")), "access");
+	json_decref(o);
+	http_do(w.port, "POST", "/v1/privacy/requests", access, strlen(access), 1, auth, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	http_do(w.port, "POST", "/v1/privacy/requests", "{bad", 4, 0, auth, &r);
+	ASSERT_ERROR(&r, 400, "invalid_json");
+	/* its limit holds: announced too large, refused before reading */
+	http_do(w.port, "POST", "/v1/privacy/requests", body, BIG_BODY, 0, auth_expect, &r);
+	ASSERT_ERROR(&r, 413, "body_too_large");
+	snprintf(head, sizeof(head),
+		 "POST /v1/privacy/requests HTTP/1.1\r\nHost: x\r\n"
+		 "Authorization: Bearer " API_TOKEN "\r\nContent-Length: %d\r\n\r\n", BIG_BODY);
+	raw_exchange(w.port, head, 0, buf, sizeof(buf), 5000, &closed);
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 413", 12) == 0);
+	/* ...and sent without a length, past the limit */
+	http_do(w.port, "POST", "/v1/privacy/requests", body, BIG_BODY, 1, auth, &r);
+	ASSERT_ERROR(&r, 413, "body_too_large");
+	/* a route that takes no body ignores one (within the limit) */
+	snprintf(head, sizeof(head),
+		 "GET /v1/sources HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+		 "Authorization: Bearer " API_TOKEN "\r\nContent-Length: 3000\r\n\r\n");
+	raw_exchange(w.port, head, 3000, buf, sizeof(buf), 5000, &closed);
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "{\"sources\":[]}"));
+	http_do(w.port, "POST", "/v1/sources/web/sync", access, strlen(access), 0, auth, &r);
+	ASSERT_ERROR(&r, 404, "not_found"); /* no scheduled source in this world */
+	http_do(w.port, "POST", "/v1/sources/web/sync", body, BIG_BODY, 1, auth, &r);
+	ASSERT_ERROR(&r, 413, "body_too_large");
+	/* the page still needs no token, /metrics is still open to loopback */
+	http_do(w.port, "GET", "/", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	http_do(w.port, "GET", "/metrics", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+	free(body);
+}
+
+/* ?before= numbers past 64 bits are refused, naming the parameter (they
+ * were read with sscanf's %lld, undefined past the range). */
+static void test_api_cursor_out_of_range_is_400(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	static const char *const cursors[] = {
+		"99999999999999999999.1.61", "-99999999999999999999.1.61",
+		"1.99999999999999999999.61", "9223372036854775808.0.61",
+	};
+	struct world w;
+	struct resp r;
+	char path[256];
+
+	world_open_api(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(cursors); i++) {
+		snprintf(path, sizeof(path), "/v1/profiles/p_aaaaaaaaaaaaaaaa/events?before=%s",
+			 cursors[i]);
+		http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
+		ASSERT_ERROR(&r, 400, "invalid_cursor");
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "before"));
+		if (r.status != 400)
+			fprintf(stderr, "before=%s: %ld %s\n", cursors[i], r.status, r.body);
+	}
+	/* the extremes that fit are cursors like any other: the profile is unknown */
+	http_do(w.port, "GET",
+		"/v1/profiles/p_aaaaaaaaaaaaaaaa/events?before=-9223372036854775808."
+		"9223372036854775807.61", NULL, 0, 0, auth, &r);
+	ASSERT_ERROR(&r, 404, "not_found");
+	/* only what a next cursor looks like: no spaces or '+' before a number */
+	http_do(w.port, "GET", "/v1/profiles/p_aaaaaaaaaaaaaaaa/events?before=+1.2.61", NULL, 0, 0,
+		auth, &r);
+	ASSERT_ERROR(&r, 400, "invalid_cursor");
+	http_do(w.port, "GET", "/v1/profiles/p_aaaaaaaaaaaaaaaa/events?before=1.%202.61", NULL, 0,
+		0, auth, &r);
+	ASSERT_ERROR(&r, 400, "invalid_cursor");
+	world_close(&w);
+}
+
+/* ---- tests: the webhook export as a client ----------------------------- */
+
+/* A receiver that answers each of `answers` to one request, in turn. */
+struct receiver {
+	int lfd, port;
+	const char *const *answers;
+	size_t n_answers;
+	pthread_t thread;
+};
+
+/* Reads one request: its headers, then Content-Length bytes of body. */
+static void receiver_read(int fd)
+{
+	char buf[16384], *end;
+	size_t len = 0, want = (size_t)-1;
+	int closed;
+
+	while (len < want && len < sizeof(buf) - 1) {
+		size_t n = raw_read_all(fd, buf + len, sizeof(buf) - len, 50, &closed);
+		len += n;
+		if (closed || (n == 0 && want == (size_t)-1 && len == 0))
+			break;
+		if (want == (size_t)-1 && (end = strstr(buf, "\r\n\r\n"))) {
+			const char *cl = strcasestr(buf, "\r\nContent-Length:");
+			want = (size_t)(end + 4 - buf) + (cl ? strtoul(cl + 17, NULL, 10) : 0);
+		}
+	}
+}
+
+static void *receiver_main(void *arg)
+{
+	struct receiver *r = arg;
+
+	for (size_t i = 0; i < r->n_answers; i++) {
+		int fd = accept(r->lfd, NULL, NULL);
+		if (fd < 0)
+			break;
+		receiver_read(fd);
+		(void)send(fd, r->answers[i], strlen(r->answers[i]), MSG_NOSIGNAL);
+		close(fd);
+	}
+	return NULL;
+}
+
+static void receiver_start(struct receiver *r, const char *const *answers, size_t n)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	memset(r, 0, sizeof(*r));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(r->lfd >= 0);
+	CU_ASSERT_FATAL(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CU_ASSERT_FATAL(listen(r->lfd, 4) == 0);
+	CU_ASSERT_FATAL(getsockname(r->lfd, (struct sockaddr *)&sa, &sl) == 0);
+	r->port = ntohs(sa.sin_port);
+	r->answers = answers;
+	r->n_answers = n;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&r->thread, NULL, receiver_main, r), 0);
+}
+
+/* Retry-After's value may follow spaces or tabs (RFC 9110's OWS): a tab
+ * used to send the value to curl_getdate(), which made it no delay at all
+ * (fuzz_answers found it). */
+static void test_webhook_reads_retry_after_after_spaces_or_tabs(void)
+{
+	static const char *const answers[] = {
+		"HTTP/1.1 429 Too Many\r\nRetry-After: 7\r\nContent-Length: 0\r\n"
+		"Connection: close\r\n\r\n",
+		"HTTP/1.1 429 Too Many\r\nRetry-After:\t8\r\nContent-Length: 0\r\n"
+		"Connection: close\r\n\r\n",
+		"HTTP/1.1 503 Busy\r\nretry-after: \t 9 \r\nContent-Length: 0\r\n"
+		"Connection: close\r\n\r\n",
+		"HTTP/1.1 503 Busy\r\nRetry-After: soon\r\nContent-Length: 0\r\n"
+		"Connection: close\r\n\r\n",
+	};
+	static const char *const expected[] = {"retry after 7s: HTTP 429 from ",
+					       "retry after 8s: HTTP 429 from ",
+					       "retry after 9s: HTTP 503 from ", "HTTP 503 from "};
+	const char *changes[] = {"{\"seq\": 1, \"kind\": \"profile_updated\"}"};
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	struct testhub *th;
+	struct receiver r;
+	char *so, *yaml, err[1024];
+	size_t n_done;
+
+	receiver_start(&r, answers, ARRAY_SIZE(answers));
+	CU_ASSERT_FATAL(asprintf(&yaml,
+				 "exports:\n"
+				 "  - name: crm\n"
+				 "    plugin: webhook\n"
+				 "    url: http://127.0.0.1:%d/hook\n"
+				 "    secret: whsec-test\n"
+				 "    timeout: 5s\n",
+				 r.port) > 0);
+	th = testhub_start(yaml);
+	free(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_FATAL(asprintf(&so, "%s/plugins/webhook.so", testlib_build_dir()) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &mod, err, sizeof(err)), 0);
+	free(so);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&mod, &th->cfg->exports[0], &inst, err,
+						     sizeof(err)), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(answers); i++) {
+		err[0] = '\0';
+		CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
+						       sizeof(err)), HUB_RETRY);
+		CU_ASSERT_EQUAL(strncmp(err, expected[i], strlen(expected[i])), 0);
+		if (strncmp(err, expected[i], strlen(expected[i])) != 0)
+			fprintf(stderr, "\n  answer %zu: \"%s\"\n", i, err);
+	}
+	pthread_join(r.thread, NULL);
+	close(r.lfd);
+	plugin_instance_destroy(inst);
+	plugin_unload(&mod);
+	testhub_stop(th);
+}
+
 static enum hub_log_level saved_level;
 
 static int suite_init(void)
@@ -928,4 +1272,8 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_full_queue_is_429_with_retry_after),
 	   TEST(test_stop_finishes_requests_in_progress),
 	   TEST(test_stop_under_load_never_aborts),
-	   TEST(test_slow_clients_do_not_exhaust_the_server))
+	   TEST(test_slow_clients_do_not_exhaust_the_server),
+	   TEST(test_api_token_is_checked_before_the_body),
+	   TEST(test_api_with_a_token_still_works),
+	   TEST(test_api_cursor_out_of_range_is_400),
+	   TEST(test_webhook_reads_retry_after_after_spaces_or_tabs))

@@ -466,6 +466,66 @@ static void test_times_and_decimals_compare_as_values(void)
 			       "1969-12-31T23:59:59.000000005Z");
 }
 
+/*
+ * Instants outside years 0000..9999 are none: an epoch number like 1e300
+ * or "nan" (a date cast, or the record's time) used to be cast to int64_t
+ * (undefined: fuzz_rowmap found it), and a time near the int64 ends
+ * overflowed `sec * 1000` and rm_time_format's floor division.
+ */
+static void test_instants_outside_years_0_to_9999_are_none(void)
+{
+	static const char *const epochs[] = {"1e300", "-1e300", "nan", "inf", "1e30", ""};
+	struct rowmap *m = map_new("{\"custom_id\": \"user_id\", \"timestamp\": \"score\", "
+				   "\"attributes\": {\"plan\": \"plan\", "
+				   "\"date(seen)\": \"score\", \"date(r)\": \"ratio\", "
+				   "\"date(s)\": \"signup\"}}",
+				   NULL, "\"updated_at\"");
+	struct rowmap *by_cursor = map_new("{\"custom_id\": \"user_id\", \"attributes\": "
+					   "{\"plan\": \"plan\"}}", NULL, "\"updated_at\"");
+	struct row r;
+	struct got g = {0};
+	char err[512], buf[64];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(by_cursor, user_cols, ARRAY_SIZE(user_cols), err,
+					  sizeof(err)), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(epochs); i++) {
+		r = user_row("u1", "gold", epochs[i]);
+		r.c[5].f = i % 2 ? NAN : -HUGE_VAL;
+		r.c[7].sec = i % 2 ? INT64_MAX : INT64_MIN;
+		emit_one(m, &r, &g);
+		CU_ASSERT_EQUAL_FATAL(g.n, 1);
+		CU_ASSERT_EQUAL(g.r[0].ts, 0); /* no time: the host's receive time */
+		CU_ASSERT_STRING_EQUAL(g.r[0].attrs, "{\"plan\":\"gold\"}");
+		if (strcmp(g.r[0].attrs, "{\"plan\":\"gold\"}") != 0)
+			fprintf(stderr, "\n  score %s: %s\n", epochs[i], g.r[0].attrs);
+		got_clear(&g);
+	}
+	/* the cursor column as the record's time */
+	r = user_row("u1", "gold", "1");
+	r.c[8].sec = INT64_MAX;
+	emit_one(by_cursor, &r, &g);
+	r.c[8].sec = 253402300800LL; /* 10000-01-01 */
+	emit_one(by_cursor, &r, &g);
+	r.c[8].sec = 253402300799LL; /* 9999-12-31T23:59:59Z: still a time */
+	emit_one(by_cursor, &r, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 3);
+	CU_ASSERT_EQUAL(g.r[0].ts, 0);
+	CU_ASSERT_EQUAL(g.r[1].ts, 0);
+	CU_ASSERT_EQUAL(g.r[2].ts, 253402300799000LL);
+	got_clear(&g);
+	/* every int64 formats (the cursor text of such a row) */
+	CU_ASSERT_STRING_EQUAL(rm_time_format(INT64_MIN, 0, buf, sizeof(buf)),
+			       "-292277022657-01-27T08:29:52.000000000Z");
+	CU_ASSERT_STRING_EQUAL(rm_time_format(INT64_MAX, 999999999, buf, sizeof(buf)),
+			       "292277026596-12-04T15:30:07.999999999Z");
+	CU_ASSERT_STRING_EQUAL(rm_time_format(-62167219200LL, 0, buf, sizeof(buf)),
+			       "0000-01-01T00:00:00.000000000Z");
+	rowmap_free(m);
+	rowmap_free(by_cursor);
+}
+
 static void test_cursor_tuple_skips_rows_at_or_before_it(void)
 {
 	static const struct rm_column cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_NUMBER}};
@@ -956,6 +1016,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_message_id_tells_apart_rows_with_the_same_content),
 	   TEST(test_kinds_make_their_record_types),
 	   TEST(test_times_and_decimals_compare_as_values),
+	   TEST(test_instants_outside_years_0_to_9999_are_none),
 	   TEST(test_cursor_tuple_skips_rows_at_or_before_it),
 	   TEST(test_cursor_placeholder_is_rewritten_outside_quotes),
 	   TEST(test_pages_end_between_different_cursor_tuples),

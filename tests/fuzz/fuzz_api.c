@@ -1,0 +1,433 @@
+/*
+ * fuzz_api.c - libFuzzer target for the management API's reading of a
+ * request (hub/api.c, compiled in so its static parsers can be called):
+ * api_authorize() and api_handle() on a fake request, over a real SQLite
+ * store seeded with a few profiles (a temp dir, made once), and the
+ * parsers alone: the events cursor (cursor_parse / cursor_make), ?limit=,
+ * the path ids (path_profile, path_source) and http_auth_bearer().
+ *
+ * No HTTP library: the request is what http.c would hand over (the path
+ * without its query, decoded query values, the Authorization header, the
+ * body).  The store is only read: an erase request is validated like the
+ * real one (record_from_json) but never submitted, so every input sees
+ * the same data and a crash replays.
+ *
+ * The input:
+ *
+ *   byte 0   bits 0-2  method: GET POST HEAD PUT DELETE OPTIONS GET POST
+ *            bits 3-4  Authorization: 0 "Bearer <token>", 1 "bearer
+ *                      <second token>" (case and spaces), 2 line 2 below,
+ *                      3 none
+ *   byte 1   the path (mod 12): 0 line 1 as it is, /v1/profiles,
+ *            /v1/profiles/<line 1>/events, /v1/profiles/<seeded>/events,
+ *            /v1/profiles/<line 1>/history, /v1/profiles/<seeded>/history,
+ *            /v1/privacy/requests, /v1/privacy/requests/<line 1>,
+ *            /v1/sources/<line 1>/sync, /v1/sources, /v1/exports, /<line 1>
+ *   rest     up to a NUL (headers and query values hold none), lines
+ *            (\n): line 1, line 2, then query parameters "key=value" up to
+ *            an empty line; what follows is the body
+ *
+ * Findings, besides crashes, sanitizer reports and leaks:
+ *   - an answer with a status outside 200..599, no content type, a /v1
+ *     body that is not JSON, an error without error.code and message;
+ *   - a /v1 answer other than 401/403 without a valid token, or 401/403
+ *     with one; api_authorize() and api_handle() disagreeing;
+ *   - a route that takes no body (api_wants_body) answering differently
+ *     with and without one;
+ *   - http_auth_bearer() differing from a plain model of its rule;
+ *   - a cursor that parses but does not come back the same through
+ *     cursor_make(), or one made by cursor_make() that does not parse;
+ *   - a limit accepted outside 1..200, a path id that is empty, too long
+ *     or holds a '/'.
+ *
+ *   make fuzz     (tests/fuzz/run.sh; seeds from tests/fixtures/api/ when
+ *                  there are any)
+ */
+#include "privacy.h" /* first: api.c's own include of it is then a no-op */
+
+static hub_rc fuzz_erase_submit(struct intake *in, const struct record_rules *rules,
+				const char *by, const char *value, const char *request_id,
+				char *err, size_t err_size);
+#define privacy_erase_submit fuzz_erase_submit
+#include "../../hub/api.c"
+#undef privacy_erase_submit
+
+#include "config.h"
+#include "http_auth.h"
+#include "intake.h"
+#include "log.h"
+#include "profile.h"
+#include "record.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define FUZZ_TOKEN "fuzz-token-1"
+#define FUZZ_TOKEN2 "second"
+#define MAX_PARAMS 16
+
+/* ---- the world: a store seeded once ------------------------------------- */
+
+static const char seed_records[] =
+	"{\"type\":\"identify\",\"message_id\":\"a1\",\"timestamp\":\"2025-03-01T10:00:00.000Z\","
+	"\"identifiers\":{\"custom_id\":\"ann\",\"installation_id\":\"I1\"},\"platform\":\"ios\","
+	"\"attributes\":{\"plan\":\"gold\",\"$email_address\":\"ann@example.com\","
+	"\"$phone_number\":\"+33612345678\"}}\n"
+	"{\"type\":\"track\",\"message_id\":\"a2\",\"timestamp\":\"2025-03-01T10:01:00.000Z\","
+	"\"identifiers\":{\"installation_id\":\"I1\"},\"event\":{\"name\":\"purchase\","
+	"\"properties\":{\"price\":9}}}\n"
+	"{\"type\":\"track\",\"message_id\":\"a3\",\"timestamp\":\"1969-12-31T23:59:59.000Z\","
+	"\"identifiers\":{\"custom_id\":\"ann\"},\"event\":{\"name\":\"old\"}}\n"
+	"{\"type\":\"track\",\"message_id\":\"a4\",\"timestamp\":\"2025-03-01T10:01:00.000Z\","
+	"\"identifiers\":{\"custom_id\":\"ann\"},\"event\":{\"name\":\"tie\"}}\n"
+	"{\"type\":\"identify\",\"message_id\":\"b1\",\"identifiers\":{\"custom_id\":\"bob\","
+	"\"installation_id\":\"I2\"},\"attributes\":{\"$email_address\":\"ann@example.com\"}}\n";
+
+static struct hub_config *cfg;
+static struct api *api;
+static char *dir;
+static char seeded[PROFILE_ID_SIZE]; /* ann's profile ID */
+
+static json_t *fake_sources(void *ctx)
+{
+	(void)ctx;
+	return json_pack("[{s:s}]", "name", "wh");
+}
+
+static int fake_trigger(void *ctx, const char *name)
+{
+	(void)ctx;
+	return strcmp(name, "wh") == 0 ? 0 : -1;
+}
+
+static json_t *fake_exports(void *ctx)
+{
+	(void)ctx;
+	return json_pack("{s:[]}", "exports");
+}
+
+static void fuzz_cleanup(void)
+{
+	static const char *const files[] = {"hub.db", "hub.db-wal", "hub.db-shm", "hub.db-journal"};
+	char path[512];
+
+	api_close(api);
+	config_free(cfg);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+	free(dir);
+}
+
+/* Every seeded record through the intake, then ann's profile ID. */
+static void seed(struct intake *in, struct store *reader)
+{
+	struct record_rules rules = {0};
+	struct record *recs[8];
+	struct intake_batch b = {.records = recs};
+	char ids[1][PROFILE_ID_SIZE], err[512];
+	const char *p = seed_records;
+
+	while (*p) {
+		const char *end = strchr(p, '\n');
+		if (record_from_json(p, (size_t)(end - p), "fuzz", &rules, 1741000000000LL,
+				     &recs[b.n_records], NULL, err, sizeof(err)) != HUB_OK) {
+			fprintf(stderr, "fuzz_api: seed record: %s\n", err);
+			abort();
+		}
+		b.n_records++;
+		p = end + 1;
+	}
+	if (intake_submit(in, &b) != HUB_OK || intake_wait(in, &b) != HUB_OK)
+		abort();
+	for (size_t i = 0; i < b.n_records; i++)
+		record_free(recs[i]);
+	if (profile_find(reader, "custom_id", "ann", ids, 1) != 1)
+		abort();
+	memcpy(seeded, ids[0], sizeof(seeded));
+}
+
+static void fuzz_init(void)
+{
+	struct api_providers providers = {fake_sources, fake_trigger, fake_exports, NULL};
+	struct store *writer = NULL, *reader = NULL;
+	struct intake *in = NULL;
+	char tmpl[] = "/tmp/fuzz_api.XXXXXX", err[1024], *yaml;
+
+	log_set_level(HUB_LOG_ERROR);
+	if (!mkdtemp(tmpl) || !(dir = strdup(tmpl)))
+		abort();
+	if (asprintf(&yaml,
+		     "store:\n  driver: sqlite\n  path: %s/hub.db\n"
+		     "api:\n  tokens: [\"" FUZZ_TOKEN "\", \"" FUZZ_TOKEN2 "\"]\n",
+		     dir) < 0)
+		abort();
+	if (config_load_string("fuzz.yaml", yaml, &cfg, err, sizeof(err)) ||
+	    store_open(cfg, &writer, err, sizeof(err)) ||
+	    intake_start(&in, writer, cfg, err, sizeof(err)) ||
+	    store_open(cfg, &reader, err, sizeof(err))) {
+		fprintf(stderr, "fuzz_api: %s\n", err);
+		abort();
+	}
+	free(yaml);
+	seed(in, reader);
+	store_close(reader);
+	intake_stop(in); /* the API only reads from now on */
+	if (api_open(&api, cfg, NULL, &providers, err, sizeof(err)))
+		abort();
+	atexit(fuzz_cleanup);
+}
+
+/* Validated like privacy_erase_submit(), never stored. */
+static hub_rc fuzz_erase_submit(struct intake *in, const struct record_rules *rules,
+				const char *by, const char *value, const char *request_id,
+				char *err, size_t err_size)
+{
+	json_t *rj = json_pack("{s:s, s:s, s:s, s:{s:s}}", "type", "erase", "source", "privacy",
+			       "message_id", request_id, "identifiers", by, value);
+	char *text = rj ? json_dumps(rj, JSON_COMPACT) : NULL;
+	struct record *rec = NULL;
+	hub_rc rc;
+
+	(void)in;
+	json_decref(rj);
+	if (!text)
+		abort();
+	rc = record_from_json(text, strlen(text), "privacy", rules, 1741000000000LL, &rec, NULL,
+			      err, err_size);
+	free(text);
+	record_free(rec);
+	return rc == HUB_OK ? (strlen(value) % 3 == 1 ? HUB_ERR_BUSY : HUB_OK) : rc;
+}
+
+/* ---- the request -------------------------------------------------------- */
+
+struct fuzz_req {
+	struct api_request req;
+	const char *keys[MAX_PARAMS], *values[MAX_PARAMS];
+	size_t n_params;
+};
+
+static const char *fuzz_query(const struct api_request *req, const char *key)
+{
+	const struct fuzz_req *f = (const struct fuzz_req *)req;
+
+	for (size_t i = 0; i < f->n_params; i++)
+		if (strcmp(f->keys[i], key) == 0)
+			return f->values[i];
+	return NULL;
+}
+
+/* The next line of *p (NUL-terminated in place); NULL at the end. */
+static char *next_line(char **p, char *end)
+{
+	char *line = *p, *nl;
+
+	if (line >= end)
+		return NULL;
+	nl = memchr(line, '\n', (size_t)(end - line));
+	if (!nl)
+		nl = end;
+	*nl = '\0';
+	*p = nl + 1;
+	return line;
+}
+
+static char *path_of(unsigned pick, const char *piece)
+{
+	/* each path: head, then the piece when there is a tail (or head is "/") */
+	static const char *const forms[][2] = {
+		{"", ""},
+		{"/v1/profiles", NULL},
+		{"/v1/profiles/", "/events"},
+		{"/v1/profiles/", "/events"},
+		{"/v1/profiles/", "/history"},
+		{"/v1/profiles/", "/history"},
+		{"/v1/privacy/requests", NULL},
+		{"/v1/privacy/requests/", ""},
+		{"/v1/sources/", "/sync"},
+		{"/v1/sources", NULL},
+		{"/v1/exports", NULL},
+		{"/", ""},
+	};
+	char *out;
+
+	pick %= sizeof(forms) / sizeof(forms[0]);
+	if (pick == 3 || pick == 5)
+		piece = seeded;
+	if (asprintf(&out, "%s%s%s", forms[pick][0], forms[pick][1] ? piece : "",
+		     forms[pick][1] ? forms[pick][1] : "") < 0)
+		abort();
+	return out;
+}
+
+/* ---- the checks --------------------------------------------------------- */
+
+/* The rule of http_auth_bearer(), written plainly. */
+static int bearer_model(const char *h)
+{
+	size_t len;
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return 0;
+	h += 7;
+	h += strspn(h, " ");
+	len = strlen(h);
+	while (len && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+		len--;
+	return (len == strlen(FUZZ_TOKEN) && memcmp(h, FUZZ_TOKEN, len) == 0) ||
+	       (len == strlen(FUZZ_TOKEN2) && memcmp(h, FUZZ_TOKEN2, len) == 0);
+}
+
+static void check_answer(const struct api_request *req, const struct api_response *resp,
+			 int handled)
+{
+	json_t *doc, *error;
+
+	if (!handled)
+		return;
+	if (resp->status < 200 || resp->status > 599 || !resp->content_type)
+		abort();
+	if (!resp->body && !resp->static_body && resp->body_len)
+		abort();
+	if (resp->body && strlen(resp->body) != resp->body_len)
+		abort();
+	if (strncmp(req->path, "/v1/", 4) != 0 && resp->status < 400)
+		return; /* a page */
+	doc = json_loads(resp->body ? resp->body : (const char *)resp->static_body, 0, NULL);
+	if (!json_is_object(doc))
+		abort();
+	error = json_object_get(doc, "error");
+	if (resp->status >= 400 && (!json_is_string(json_object_get(error, "code")) ||
+				    !json_is_string(json_object_get(error, "message"))))
+		abort();
+	json_decref(doc);
+}
+
+/* The parsers alone, on line 1 and on bytes of the input. */
+static void check_parsers(const char *line, const uint8_t *data, size_t size)
+{
+	struct store_event e = {0}, again = {0};
+	char mid[512], mid2[512], id[256], *made;
+	long limit;
+	long long v[2] = {0, 0};
+
+	if (cursor_parse(line, &e, mid, sizeof(mid)) == 0) {
+		if (e.seq < 0 || !(made = cursor_make(&e)))
+			abort();
+		if (cursor_parse(made, &again, mid2, sizeof(mid2)) || again.ts_ms != e.ts_ms ||
+		    again.seq != e.seq || strcmp(mid, mid2) != 0)
+			abort();
+		hub_free(made);
+	}
+	/* any (ts, seq >= 0, message_id without NUL) makes a cursor that parses */
+	memcpy(v, data, size < sizeof(v) ? size : sizeof(v));
+	e.ts_ms = v[0];
+	e.seq = v[1] < 0 ? -(v[1] + 1) : v[1];
+	snprintf(mid, sizeof(mid), "%s", line);
+	e.message_id = mid;
+	if (!(made = cursor_make(&e)) || cursor_parse(made, &again, mid2, sizeof(mid2)) ||
+	    again.ts_ms != e.ts_ms || again.seq != e.seq || strcmp(mid, mid2) != 0)
+		abort();
+	hub_free(made);
+
+	if (limit_parse(line, &limit) == 0 && (limit < 1 || limit > API_EVENTS_MAX))
+		abort();
+	if (strncmp(line, "/v1/profiles/", 13) == 0 &&
+	    path_profile(line, "events", id, sizeof(id)) == 0 &&
+	    (!*id || strlen(id) >= sizeof(id) || strchr(id, '/')))
+		abort();
+	if (path_source(line, id, sizeof(id)) == 0 &&
+	    (!*id || strncmp(line, "/v1/sources/", 12) != 0 ||
+	     strncmp(line + 12, id, strlen(id)) != 0 || strcmp(line + 12 + strlen(id), "/sync")))
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const methods[] = {"GET", "POST", "HEAD", "PUT",
+					      "DELETE", "OPTIONS", "GET", "POST"};
+	struct fuzz_req f;
+	struct api_response resp, refused, bare;
+	char *text, *p, *end, *line1, *line2, *line, *path = NULL;
+	unsigned auth;
+	int handled, is_allowed;
+
+	if (!api)
+		fuzz_init();
+	if (size < 2)
+		return 0;
+	if (!(text = malloc(size - 2 + 1)))
+		return 0;
+	memcpy(text, data + 2, size - 2);
+	text[size - 2] = '\0';
+	end = text + strlen(text); /* a header or a query value holds no NUL */
+	p = text;
+	line1 = next_line(&p, end);
+	line2 = next_line(&p, end);
+	if (!line1)
+		line1 = "";
+	if (!line2)
+		line2 = "";
+
+	memset(&f, 0, sizeof(f));
+	while ((line = next_line(&p, end)) && *line && f.n_params < MAX_PARAMS) {
+		char *eq = strchr(line, '=');
+		if (eq)
+			*eq = '\0';
+		f.keys[f.n_params] = line;
+		f.values[f.n_params++] = eq ? eq + 1 : "";
+	}
+	auth = (data[0] >> 3) & 3;
+	path = path_of(data[1], line1);
+	f.req.method = methods[data[0] & 7];
+	f.req.path = path;
+	f.req.query = fuzz_query;
+	f.req.authorization = auth == 0   ? "Bearer " FUZZ_TOKEN
+			      : auth == 1 ? "bearer   " FUZZ_TOKEN2 "  "
+			      : auth == 2 ? line2
+					  : NULL;
+	f.req.body = p < end ? p : NULL;
+	f.req.body_len = p < end ? (size_t)(end - p) : 0;
+
+	is_allowed = bearer_model(f.req.authorization);
+	if (http_auth_bearer(f.req.authorization, cfg->api_tokens, cfg->n_api_tokens) !=
+	    is_allowed)
+		abort();
+
+	handled = api_handle(api, &f.req, &resp);
+	check_answer(&f.req, &resp, handled);
+	if (api_authorize(api, path, f.req.authorization, &refused)) {
+		if (!handled || refused.status != resp.status || is_allowed ||
+		    strncmp(path, "/v1/", 4) != 0)
+			abort();
+		api_response_free(&refused);
+	} else if (strncmp(path, "/v1/", 4) == 0) {
+		if (!is_allowed || resp.status == 401 || resp.status == 403)
+			abort();
+	}
+	/* a route that takes no body answers the same without it */
+	if (handled && f.req.body && !api_wants_body(f.req.method, path)) {
+		f.req.body = NULL;
+		f.req.body_len = 0;
+		if (!api_handle(api, &f.req, &bare) || bare.status != resp.status)
+			abort();
+		api_response_free(&bare);
+	}
+	api_response_free(&resp);
+
+	check_parsers(line1, data, size);
+	free(path);
+	free(text);
+	return 0;
+}
