@@ -4,11 +4,25 @@
  * A cursor is the tuple of a row's cursor columns, saved as a JSON array
  * of strings (times as RFC 3339 with nanoseconds, numbers as decimals).
  * Rows compare with it column by column with their types: numbers
- * numerically, times as instants, strings bytewise, NULL last (as ORDER BY
- * ... ASC sorts them in Snowflake and PostgreSQL).  Bytewise is the one
+ * numerically, times as instants, strings bytewise.  Bytewise is the one
  * string order a plugin can know without the warehouse's collation, so the
  * query must sort strings that way too (rowpull.c fails the sync when rows
  * arrive out of this order rather than skip rows silently).
+ *
+ * NULLs: where they sort is the query's (ORDER BY ... ASC puts them last in
+ * Snowflake and PostgreSQL, first in BigQuery; NULLS FIRST / LAST says
+ * otherwise), so the plugin does not assume it:
+ *   - a row whose FIRST cursor value is NULL has no place in the cursor
+ *     order: it is always new, never remembered, never a checkpoint (the
+ *     checkpoint stays at the last tuple with a value; every sync that
+ *     selects such a row reads it again, a duplicate by its message_id);
+ *   - a NULL against a value in a later column, skipping at the saved
+ *     tuple: the row counts as new (read again, at worst a duplicate;
+ *     skipped, it might be lost);
+ *   - the same in the order check: the rows' order decides.  The first
+ *     NULL next to a value (with equal earlier columns) shows where this
+ *     result puts the column's NULLs; a row putting them on the other side
+ *     later is out of order.
  */
 #include "rowmap_int.h"
 
@@ -104,6 +118,8 @@ int rowmap_cursor_set(struct rowmap *m, const char *cursor, char *err, size_t er
 
 	m->saved.n = 0;
 	m->last.n = 0;
+	for (i = 0; i < m->cursor.n; i++)
+		m->cursor.items[i].nulls = 0; /* a new result shows its own order */
 	if (!cursor)
 		return 0;
 	arr = json_loads(cursor, JSON_DECODE_ANY, NULL);
@@ -154,15 +170,18 @@ char *rowmap_cursor_first(const char *cursor)
 	return out;
 }
 
-/* A cell against a tuple value of the same column: <0, 0, >0.  NULLs sort
- * last, as ORDER BY ... ASC does in Snowflake and PostgreSQL. */
+/* cell_cmp(): one of the two is NULL, the other not. */
+#define CMP_NULL 2
+
+/* A cell against a tuple value of the same column: <0, 0, >0, or CMP_NULL
+ * when exactly one of them is NULL (two NULLs are equal). */
 static int cell_cmp(const struct tuple *t, const struct value *v, enum rm_type type,
 		    const struct rm_cell *c)
 {
 	const char *vt = t->pool ? t->pool + v->text_at : "";
 
 	if (c->is_null || v->is_null)
-		return c->is_null - v->is_null;
+		return c->is_null == v->is_null ? 0 : CMP_NULL;
 	switch (type) {
 	case RM_TIMESTAMP:
 		if (c->sec != v->sec)
@@ -181,26 +200,63 @@ static int cell_cmp(const struct tuple *t, const struct value *v, enum rm_type t
 	}
 }
 
+/* A row after a tuple, one NULL between them in a column: where that puts
+ * the column's NULLs: 1 last (the row's is NULL), -1 first. */
+static int nulls_if_after(const struct rm_cell *c)
+{
+	return c->is_null ? 1 : -1;
+}
+
 /* Row against a tuple over the tuple's columns (a shorter saved tuple
- * compares its prefix; an equal prefix counts as after it). */
-static int tuple_cmp(const struct rowmap *m, const struct tuple *t, const struct rm_cell *row)
+ * compares its prefix; an equal prefix counts as after it).  A NULL
+ * against a value (see the top of this file): after, for skipping; for
+ * the order check (is_order), after unless this result put the column's
+ * NULLs on the other side before. */
+static int tuple_cmp(const struct rowmap *m, const struct tuple *t, const struct rm_cell *row,
+		     int is_order)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct target *col = &m->cursor.items[i];
-		int c = cell_cmp(t, &t->v[i], rm_col_type(m, col), &row[col->index]);
-		if (c)
-			return c;
+		const struct rm_cell *c = &row[col->index];
+		int r = cell_cmp(t, &t->v[i], rm_col_type(m, col), c);
+		if (r == CMP_NULL)
+			return !is_order || col->nulls == 0 || col->nulls == nulls_if_after(c) ? 1 : -1;
+		if (r)
+			return r;
 	}
 	return t->n < m->cursor.n ? 1 : 0;
 }
 
+int rowmap_row_is_placed(const struct rowmap *m, const struct rm_cell *row)
+{
+	return m->cursor.n == 0 || !row[m->cursor.items[0].index].is_null;
+}
+
 int rowmap_row_is_new(const struct rowmap *m, const struct rm_cell *row)
 {
-	return m->saved.n == 0 || tuple_cmp(m, &m->saved, row) > 0;
+	return !rowmap_row_is_placed(m, row) || m->saved.n == 0 ||
+	       tuple_cmp(m, &m->saved, row, 0) > 0;
+}
+
+/* The row follows the remembered tuple: the first NULL next to a value
+ * (equal before it) shows where this result puts the column's NULLs. */
+static void learn_nulls(struct rowmap *m, const struct rm_cell *row)
+{
+	for (size_t i = 0; i < m->last.n; i++) {
+		struct target *col = &m->cursor.items[i];
+		int r = cell_cmp(&m->last, &m->last.v[i], rm_col_type(m, col), &row[col->index]);
+		if (r == CMP_NULL && col->nulls == 0)
+			col->nulls = nulls_if_after(&row[col->index]);
+		if (r)
+			return;
+	}
 }
 
 int rowmap_remember(struct rowmap *m, const struct rm_cell *row)
 {
+	if (!rowmap_row_is_placed(m, row))
+		return 0; /* never a checkpoint */
+	learn_nulls(m, row);
 	if (tuple_reserve(&m->last, m->cursor.n))
 		return -1;
 	for (size_t i = 0; i < m->cursor.n; i++) {
@@ -214,7 +270,19 @@ int rowmap_remember(struct rowmap *m, const struct rm_cell *row)
 
 int rowmap_cmp_remembered(const struct rowmap *m, const struct rm_cell *row)
 {
-	return m->last.n == 0 ? 1 : tuple_cmp(m, &m->last, row);
+	if (!rowmap_row_is_placed(m, row) || m->last.n == 0)
+		return 1;
+	return tuple_cmp(m, &m->last, row, 1);
+}
+
+int rowmap_has_remembered(const struct rowmap *m)
+{
+	return m->last.n > 0;
+}
+
+int rowmap_cursor_nulls(const struct rowmap *m, size_t i)
+{
+	return m->cursor.items[i].nulls;
 }
 
 /* A tuple value as the cell it was copied from. */

@@ -7,7 +7,8 @@
  * record's JSON members into buffers (rm_value.c).  The message_id hashes
  * what the record carries and the row's cursor values, so an unchanged row
  * re-read later is a duplicate, while a changed row, or another row that
- * happens to map to the same content, is new.
+ * happens to map to the same content, is new.  An events source may name
+ * a column holding a unique event id instead (map.message_id).
  *
  * Plugin code: plain malloc, no hub internals, only hub_plugin.h.
  */
@@ -188,6 +189,7 @@ static int read_map_member(struct rowmap *m, const char *k, json_t *v, char *err
 	} singles[] = {
 		{"custom_id", &m->custom_id}, {"installation_id", &m->installation_id},
 		{"platform", &m->platform},   {"timestamp", &m->timestamp},
+		{"message_id", &m->msg_id},
 	};
 	char path[128];
 
@@ -204,7 +206,7 @@ static int read_map_member(struct rowmap *m, const char *k, json_t *v, char *err
 	if (strcmp(k, "event") == 0)
 		return read_event(m, v, err, err_size);
 	snprintf(err, err_size, "%s: unknown key (custom_id, installation_id, external, platform, "
-		 "timestamp, attributes, consent, event)", path);
+		 "timestamp, attributes, consent, event, message_id)", path);
 	return -1;
 }
 
@@ -237,6 +239,11 @@ static int check_kind(const struct rowmap *m, char *err, size_t err_size)
 	}
 	if (m->kind == RM_KIND_EVENTS && !m->event_name.column) {
 		snprintf(err, err_size, "map.event: kind events needs map.event.name");
+		return -1;
+	}
+	if (m->msg_id.column && m->kind != RM_KIND_EVENTS) {
+		snprintf(err, err_size, "map.message_id: only for kind events (rows of other kinds "
+			 "change in place: their message_id hashes what they carry)");
 		return -1;
 	}
 	if (m->kind == RM_KIND_CONSENT && m->consent.n == 0) {
@@ -306,6 +313,7 @@ int rowmap_new(const struct rm_config *cfg, struct rowmap **out, char *err, size
 	}
 	m->custom_id.index = m->installation_id.index = m->platform.index = -1;
 	m->timestamp.index = m->event_name.index = m->event_props.index = -1;
+	m->msg_id.index = -1;
 	map = cfg->map_json ? json_loads(cfg->map_json, 0, &jerr) : NULL;
 	if (!json_is_object(map)) {
 		snprintf(err, err_size, "map: required: a mapping of record fields to columns");
@@ -335,7 +343,7 @@ void rm_tuple_free(struct tuple *t)
 
 void rowmap_free(struct rowmap *m)
 {
-	struct target *singles[6];
+	struct target *singles[7];
 
 	if (!m)
 		return;
@@ -345,7 +353,8 @@ void rowmap_free(struct rowmap *m)
 	singles[3] = &m->timestamp;
 	singles[4] = &m->event_name;
 	singles[5] = &m->event_props;
-	for (int i = 0; i < 6; i++)
+	singles[6] = &m->msg_id;
+	for (int i = 0; i < 7; i++)
 		target_free(singles[i]);
 	list_free(&m->externals);
 	list_free(&m->attrs);
@@ -432,7 +441,7 @@ int rowmap_bind(struct rowmap *m, const struct rm_column *cols, size_t n, char *
 		size_t err_size)
 {
 	struct target *singles[] = {&m->custom_id, &m->installation_id, &m->platform,
-				    &m->timestamp, &m->event_name, &m->event_props};
+				    &m->timestamp, &m->event_name, &m->event_props, &m->msg_id};
 	struct target_list *lists[] = {&m->externals, &m->attrs, &m->consent, &m->props,
 				       &m->cursor};
 
@@ -578,8 +587,8 @@ static void hash_add(struct buf *h, const char *tag, const char *s)
  * Changing the `cursor` config changes every id (a --full re-read then
  * applies again).  Deterministic: no time, no randomness.
  */
-static int message_id(struct rowmap *m, const struct hub_record *rec,
-		      const struct rm_cell *row, char *id, size_t size)
+static int message_id_hash(struct rowmap *m, const struct hub_record *rec,
+			   const struct rm_cell *row, char *id, size_t size)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[SHA256_DIGEST_LENGTH];
@@ -614,6 +623,24 @@ static int message_id(struct rowmap *m, const struct hub_record *rec,
 	return 0;
 }
 
+/*
+ * The record's message_id: "<source>:id:<value>" of the map.message_id
+ * column (a unique event id: two events alike in every mapped column and
+ * cursor value stay two), else, or when that cell is NULL or empty, the
+ * hash.  A hashed id is 64 hex digits after "<source>:", so the two never
+ * meet.  A value too long for id is cut, and is then longer than the hub
+ * takes (256 bytes): the hub refuses the row, never merges two.
+ */
+static int message_id(struct rowmap *m, const struct hub_record *rec,
+		      const struct rm_cell *row, const char *value, char *id, size_t size)
+{
+	if (value && *value) {
+		snprintf(id, size, "%s:id:%s", m->source, value);
+		return 0;
+	}
+	return message_id_hash(m, rec, row, id, size);
+}
+
 /* Identifiers into ids[] (offsets into m->text until resolved). */
 static size_t collect_ids(struct rowmap *m, const struct rm_cell *row, const char **types,
 			  size_t *offs)
@@ -635,8 +662,8 @@ hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_cal
 {
 	struct hub_ident ids[MAX_IDS];
 	const char *types[MAX_IDS];
-	size_t offs[MAX_IDS], n_ids, platform_at = 0, name_at = 0;
-	int has_platform = 0, has_name = 0;
+	size_t offs[MAX_IDS], n_ids, platform_at = 0, name_at = 0, id_at = 0;
+	int has_platform = 0, has_name = 0, has_id = 0;
 	struct hub_record rec;
 	char id[512];
 
@@ -647,6 +674,8 @@ hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_cal
 		has_platform = !text_add(m, &m->platform, row, 1, &platform_at);
 	if (m->kind == RM_KIND_EVENTS)
 		has_name = !text_add(m, &m->event_name, row, 0, &name_at);
+	if (m->msg_id.column)
+		has_id = !text_add(m, &m->msg_id, row, 0, &id_at);
 	build_payloads(m, row, &rec);
 	if (m->text.failed || m->attrs_json.failed || m->consent_json.failed ||
 	    m->props_json.failed) {
@@ -660,7 +689,7 @@ hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_cal
 	rec.platform = has_platform ? m->text.p + platform_at : NULL;
 	rec.event_name = has_name ? m->text.p + name_at : NULL;
 	rec.timestamp_ms = record_time_ms(m, row);
-	if (message_id(m, &rec, row, id, sizeof(id))) {
+	if (message_id(m, &rec, row, has_id ? m->text.p + id_at : NULL, id, sizeof(id))) {
 		snprintf(err, err_size, "out of memory");
 		return HUB_ERR_NOMEM;
 	}

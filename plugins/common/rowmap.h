@@ -13,7 +13,8 @@
  *     skipped, comparing every cursor column with its type) and the text
  *     of a row's tuple for checkpoint();
  *   - maps a row to a struct hub_record and emits it, with the message_id
- *     "<source>:<sha256 of the mapped content and the cursor values>".
+ *     "<source>:<sha256 of the mapped content and the cursor values>", or
+ *     "<source>:id:<value>" of the map.message_id column (kind events).
  *   - rewrites the `:cursor` placeholder of a query.
  */
 #ifndef ROWMAP_H
@@ -92,15 +93,32 @@ int rowmap_cursor_set(struct rowmap *m, const char *cursor, char *err, size_t er
  * read before any bind. */
 char *rowmap_cursor_first(const char *cursor); /* malloc'd */
 
-/* 1 when the row's cursor tuple is after the saved one (or none is saved). */
+/*
+ * NULLs sort where the query puts them (rm_cursor.c).  A row whose first
+ * cursor value is NULL is not "placed": it is always new, compares after
+ * the remembered tuple, and is never remembered (never a checkpoint).
+ */
+int rowmap_row_is_placed(const struct rowmap *m, const struct rm_cell *row);
+
+/* 1 when the row's cursor tuple is after the saved one (or none is saved,
+ * or the row is not placed, or a NULL against a value leaves it unknown). */
 int rowmap_row_is_new(const struct rowmap *m, const struct rm_cell *row);
 
-/* The row's tuple remembered (copied) as the last one seen. */
+/* The row's tuple remembered (copied) as the last one seen; a row that is
+ * not placed leaves it as it was.  A NULL next to a value (equal before
+ * it) shows where this result puts that column's NULLs. */
 int rowmap_remember(struct rowmap *m, const struct rm_cell *row);
-/* Compares the row's tuple with the remembered one: <0, 0, >0. */
+/* Compares the row's tuple with the remembered one: <0, 0, >0; a NULL
+ * against a value is >0 unless this result put that column's NULLs on the
+ * other side already (then <0: out of order). */
 int rowmap_cmp_remembered(const struct rowmap *m, const struct rm_cell *row);
+/* 1 when a tuple is remembered. */
+int rowmap_has_remembered(const struct rowmap *m);
 /* The remembered tuple as cursor text (malloc'd), or NULL (nothing). */
 char *rowmap_remembered_text(const struct rowmap *m);
+/* Where this result put cursor column i's NULLs, as far as its rows
+ * showed: -1 first, 1 last, 0 not yet. */
+int rowmap_cursor_nulls(const struct rowmap *m, size_t i);
 
 /* For messages (after bind).  The cursor columns, as configured: */
 size_t rowmap_cursor_n(const struct rowmap *m);

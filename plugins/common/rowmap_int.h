@@ -33,6 +33,8 @@ struct target {
 	char *path;    /* "map.attributes.plan", for messages */
 	enum rm_cast cast;
 	int index;     /* in the bound result; -1 before bind */
+	int nulls;     /* a cursor column: where this result put its NULLs, as far
+			* as its rows showed (rm_cursor.c): 0 not yet, -1 first, 1 last */
 };
 
 struct target_list {
@@ -68,6 +70,7 @@ struct rowmap {
 	char *source;
 	enum rm_kind kind;
 	struct target custom_id, installation_id, platform, timestamp, event_name, event_props;
+	struct target msg_id;   /* map.message_id (kind events) */
 	struct target_list externals, attrs, consent, props;
 	struct target_list cursor;
 

@@ -14,6 +14,13 @@
  * of tied rows longer than a page may grow: the hub then drops the page and
  * keeps the cursor, rather than skip rows silently or hold them all.
  *
+ * A row whose first cursor value is NULL (a query with `OR updated_at IS
+ * NULL`) has no place in the cursor order: it is emitted every time it is
+ * read (the hub drops the repeats by their message_id), takes no part in
+ * the order check, and never becomes the checkpoint, which stays at the
+ * last tuple with a value (or, none yet, the saved one).  A page may end
+ * only where there is such a checkpoint to give.
+ *
  * The result stays open between pulls of one sync and is reused when the
  * next pull comes soon with the cursor this one checkpointed; anything else
  * (a retry from an older cursor, a new sync) runs the query again.
@@ -123,6 +130,15 @@ static void byte_order_hint(const struct rowmap *m, size_t i, char *out, size_t 
 		 "BYTES))", col, col, col);
 }
 
+/* Rows out of order over a NULL: the NULLs of one column must all sort on
+ * the side where this result put them first. */
+static const char *nulls_hint(const struct rowmap *m, size_t i, int has_values)
+{
+	if (has_values)
+		return "";
+	return rowmap_cursor_nulls(m, i) < 0 ? ", NULLS FIRST" : ", NULLS LAST";
+}
+
 /* The row sorts before the one read just before it: with rows out of
  * order, skipping at the saved cursor would lose rows on the next run. */
 static hub_rc order_failed(const struct rowpull *rp, const struct rm_cell *row, char *err,
@@ -142,7 +158,7 @@ static hub_rc order_failed(const struct rowpull *rp, const struct rm_cell *row, 
 		 "the query's rows are not in cursor order: cursor column %.60s went from %s back "
 		 "to %s.  The query must ORDER BY the cursor columns (%s) ascending%s%s, or rows "
 		 "are skipped",
-		 rowmap_cursor_name(m, i), was, now, names, hint, a && b ? "" : ", NULLS LAST");
+		 rowmap_cursor_name(m, i), was, now, names, hint, nulls_hint(m, i, a && b));
 	return HUB_ERR_CONFIG;
 }
 
@@ -170,6 +186,21 @@ static hub_rc ties_failed(const struct rowpull *rp, size_t n_tied, size_t max, c
 	return HUB_ERR_CONFIG;
 }
 
+/* More rows with a NULL first cursor value than a page may hold, before
+ * any row with a value gave a checkpoint. */
+static hub_rc unplaced_failed(const struct rowpull *rp, size_t n, size_t max, char *err,
+			      size_t err_size)
+{
+	const char *col = rowmap_cursor_name(rp->map, 0);
+
+	snprintf(err, err_size,
+		 "%zu rows with a NULL %.60s come before any row with a value, more than a page "
+		 "may hold (%zu rows): a page ends only at a cursor value.  Sort them last "
+		 "(ORDER BY %.60s NULLS LAST) or leave them out (%.60s IS NOT NULL)",
+		 n, col, max, col, col);
+	return HUB_ERR_CONFIG;
+}
+
 /* The held row, else the next one of the result: HUB_MORE with *row,
  * HUB_OK at the end, or an error. */
 static hub_rc next_row(struct rowpull *rp, const struct rm_cell **row, char *err,
@@ -185,16 +216,18 @@ static hub_rc next_row(struct rowpull *rp, const struct rm_cell **row, char *err
 
 /* Emits rows until the budget is spent (at a tuple boundary), the result
  * ends, or a stop is asked.  Every row read, skipped or not, must sort at
- * or after the one before it.  *n counts emitted rows; *is_end is set at
- * the end of the result. */
-static hub_rc emit_rows(struct rowpull *rp, struct hub_call *call, size_t budget, size_t *n,
-			int *is_end, char *err, size_t err_size)
+ * or after the one before it (rows without a first cursor value aside).
+ * A page ends only where it has a checkpoint: a remembered tuple, or the
+ * saved one (has_cursor).  *n counts emitted rows; *is_end is set at the
+ * end of the result. */
+static hub_rc emit_rows(struct rowpull *rp, struct hub_call *call, size_t budget,
+			int has_cursor, size_t *n, int *is_end, char *err, size_t err_size)
 {
 	const size_t max = rowpull_page_rows_max(budget);
 	size_t n_tied = 0; /* emitted rows sharing the remembered tuple */
 	const struct rm_cell *row;
 	hub_rc rc;
-	int cmp;
+	int cmp, has_checkpoint, is_boundary;
 
 	for (;;) {
 		if ((rc = next_row(rp, &row, err, err_size)) != HUB_MORE) {
@@ -204,12 +237,16 @@ static hub_rc emit_rows(struct rowpull *rp, struct hub_call *call, size_t budget
 		if ((cmp = rowmap_cmp_remembered(rp->map, row)) < 0)
 			return order_failed(rp, row, err, err_size);
 		if (rowmap_row_is_new(rp->map, row)) {
-			if (*n > 0 && cmp != 0 && (*n >= budget || rp->host->should_stop(call))) {
+			has_checkpoint = has_cursor || rowmap_has_remembered(rp->map);
+			is_boundary = cmp != 0 || !rowmap_row_is_placed(rp->map, row);
+			if (*n > 0 && has_checkpoint && is_boundary &&
+			    (*n >= budget || rp->host->should_stop(call))) {
 				rp->held = row; /* the first row of the next page */
 				return HUB_OK;
 			}
-			if (*n >= max) /* max >= budget: only a tie gets here */
-				return ties_failed(rp, n_tied + 1, max, err, err_size);
+			if (*n >= max) /* max >= budget: only a tie, or no checkpoint yet */
+				return has_checkpoint ? ties_failed(rp, n_tied + 1, max, err, err_size)
+						      : unplaced_failed(rp, *n + 1, max, err, err_size);
 			rc = rowmap_emit(rp->map, rp->host, call, row, err, err_size);
 			if (rc != HUB_OK && rc != HUB_ERR_DATA)
 				return rc; /* a refused row (HUB_ERR_DATA) is counted by the hub */
@@ -223,29 +260,41 @@ static hub_rc emit_rows(struct rowpull *rp, struct hub_call *call, size_t budget
 	}
 }
 
+/* The checkpoint of a page: the remembered tuple, else (only rows without
+ * a first cursor value so far) the saved cursor again, else none (*text
+ * NULL).  -1: out of memory. */
+static int checkpoint_text(const struct rowpull *rp, const char *cursor, char **text)
+{
+	if (rowmap_has_remembered(rp->map))
+		*text = rowmap_remembered_text(rp->map);
+	else
+		*text = cursor ? strdup(cursor) : NULL;
+	return *text || (!cursor && !rowmap_has_remembered(rp->map)) ? 0 : -1;
+}
+
 hub_rc rowpull_pull(struct rowpull *rp, struct hub_call *call, const char *cursor,
 		    size_t budget, char *err, size_t err_size)
 {
 	int64_t now = rp->host->now_ms();
 	size_t n = 0;
 	int is_end = 0;
-	char *text;
+	char *text = NULL;
 	hub_rc rc;
 
 	if (!can_resume(rp, cursor, now) &&
 	    (rc = open_result(rp, cursor, budget, err, err_size)) != HUB_OK)
 		return rc;
-	rc = emit_rows(rp, call, budget ? budget : 1, &n, &is_end, err, err_size);
+	rc = emit_rows(rp, call, budget ? budget : 1, cursor != NULL, &n, &is_end, err, err_size);
 	if (rc != HUB_OK) {
 		rowpull_close(rp); /* the next pull starts again from the cursor */
 		return rc;
 	}
-	if (n > 0) {
-		if (!(text = rowmap_remembered_text(rp->map))) {
-			rowpull_close(rp);
-			snprintf(err, err_size, "out of memory");
-			return HUB_ERR_NOMEM;
-		}
+	if (n > 0 && checkpoint_text(rp, cursor, &text)) {
+		rowpull_close(rp);
+		snprintf(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
+	if (text) { /* none: only rows without a cursor value, then the end */
 		rc = rp->host->checkpoint(call, text);
 		free(rp->resume_cursor);
 		rp->resume_cursor = text;

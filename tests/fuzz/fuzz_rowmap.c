@@ -13,7 +13,7 @@
  *
  *   byte     n: 1 + n % 8 columns c0..c7; bit 7: the config is raw texts
  *   per column: a byte (type % 6, bit 3: its name in capitals) and a byte
- *            (structured config: role % 13 and cast / 13 % 6, see roles[])
+ *            (structured config: role % 14 and cast / 14 % 6, see roles[])
  *   byte     kind % 6: none, attributes, events, consent, erase, "bogus"
  *   byte     cursor: 1 + k % 3 columns, then each a byte (index % n; bit
  *            7: a column that is not in the result)
@@ -25,11 +25,15 @@
  *            or 8 bytes of seconds and 4 of nanoseconds (mod 1e9)
  *
  * Findings, besides crashes, sanitizer reports and leaks:
- *   - a record with a message_id other than "<source>:<64 hex>", or
+ *   - a record with a message_id other than "<source>:<64 hex>" or
+ *     "<source>:id:<text>" (map.message_id), or
  *     attributes / consent that are not a JSON object (when every JSON
  *     cell of the row is JSON);
  *   - the same row mapped twice to different message_ids;
  *   - a row that, once remembered, does not compare equal to itself;
+ *   - a row whose first cursor value is NULL that is not new, or that
+ *     changes the remembered tuple (it is never a checkpoint), or a
+ *     checkpoint text whose first value is not a value;
  *   - a checkpoint text (rowmap_remembered_text) that does not read back
  *     (rowmap_cursor_set), or after which its own row is still "new"
  *     (times within years 0..9999, what rm_time_parse reads);
@@ -115,7 +119,7 @@ static char *take_text(struct input *in, char **texts, size_t *n_texts)
 enum role {
 	R_NONE = 0, R_CUSTOM_ID, R_INSTALLATION_ID, R_EXTERNAL, R_PLATFORM, R_TIMESTAMP,
 	R_ATTRIBUTE, R_ATTRIBUTE_CAST, R_EMAIL_CONSENT, R_SMS_CONSENT, R_EVENT_NAME,
-	R_EVENT_PROPS, R_EVENT_PROP, R_COUNT
+	R_EVENT_PROPS, R_EVENT_PROP, R_MESSAGE_ID, R_COUNT
 };
 
 static const char *const casts[] = {"date", "number", "string", "bool", "json", "Date"};
@@ -167,6 +171,7 @@ static char *map_build(const struct rm_column *cols, size_t n, const unsigned *r
 			snprintf(key, sizeof(key), "p%zu", i);
 			put(event, "properties", key, c);
 			break;
+		case R_MESSAGE_ID: put(map, NULL, "message_id", c); break;
 		default: break;
 		}
 	}
@@ -221,8 +226,12 @@ static hub_rc fake_emit(struct hub_call *call, const struct hub_record *rec, cha
 	if (!rec->message_id || strncmp(rec->message_id, FUZZ_SOURCE ":", 3) != 0)
 		abort();
 	hex = rec->message_id + 3;
-	if (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64)
+	if (strncmp(hex, "id:", 3) == 0) {
+		if (!hex[3] || rec->type != HUB_REC_TRACK)
+			abort();
+	} else if (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64) {
 		abort();
+	}
 	for (size_t i = 0; i < rec->n_identifiers; i++)
 		if (!rec->identifiers[i].type || !rec->identifiers[i].value)
 			abort();
@@ -292,13 +301,29 @@ static int cursor_times_in_range(const struct rowmap *m, const struct rm_cell *r
 	return 1;
 }
 
+/* The remembered tuple's text (malloc'd), or NULL. */
+static char *remembered(const struct rowmap *m)
+{
+	char *text = rowmap_remembered_text(m), *first;
+
+	if (!text)
+		return NULL;
+	if (!(first = rowmap_cursor_first(text))) /* never a NULL first value */
+		abort();
+	free(first);
+	return text;
+}
+
 static void check_row(struct rowmap *m, const struct rm_cell *row)
 {
-	char err[1024], buf[64], first_id[sizeof(last_id)];
+	char err[1024], buf[64], first_id[sizeof(last_id)], *before, *after;
+	int is_placed = rowmap_row_is_placed(m, row);
 	hub_rc rc;
 
-	(void)rowmap_row_is_new(m, row);
-	(void)rowmap_cmp_remembered(m, row);
+	if (rowmap_row_is_new(m, row) != 1 && !is_placed)
+		abort();
+	if (rowmap_cmp_remembered(m, row) != 1 && !is_placed)
+		abort();
 	if (rowmap_cursor_first_difference(m, row) >= (rowmap_cursor_n(m) ? rowmap_cursor_n(m) : 1))
 		abort();
 	for (size_t i = 0; i < rowmap_cursor_n(m); i++) {
@@ -316,13 +341,19 @@ static void check_row(struct rowmap *m, const struct rm_cell *row)
 	last_id[0] = '\0';
 	if (rowmap_emit(m, &host, NULL, row, err, sizeof(err)) != rc || strcmp(first_id, last_id))
 		abort();
+	before = remembered(m);
 	if (rowmap_remember(m, row))
 		abort();
-	if (rowmap_cmp_remembered(m, row) != 0)
+	after = remembered(m);
+	if (is_placed ? rowmap_cmp_remembered(m, row) != 0
+		      : (!before) != (!after) || (before && strcmp(before, after)))
 		abort();
+	free(before);
+	free(after);
 }
 
-/* The checkpoint of the last row reads back, and that row is then not new. */
+/* The checkpoint of the last row with a first cursor value reads back, and
+ * that row is then not new. */
 static void check_checkpoint(const struct rm_config *cfg, const struct rm_column *cols, size_t n,
 			     const struct rowmap *m, const struct rm_cell *row)
 {
@@ -370,7 +401,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					    "bogus"};
 	struct input in = {data, size};
 	struct rm_column cols[MAX_COLS];
-	struct rm_cell row[MAX_COLS];
+	struct rm_cell row[MAX_COLS], placed[MAX_COLS];
 	char names[MAX_COLS][4], err[1024];
 	char *texts[4 + MAX_ROWS * MAX_COLS + 8], *map_text = NULL, *cursor_text = NULL;
 	unsigned roles[MAX_COLS], b0 = take_byte(&in);
@@ -419,11 +450,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	while (n_rows < MAX_ROWS && take_row(&in, cols, n, row, texts, &n_texts)) {
 		check_row(m, row);
-		has_row = 1;
+		if (rowmap_row_is_placed(m, row)) {
+			memcpy(placed, row, sizeof(placed)); /* its texts live until the end */
+			has_row = 1;
+		}
 		n_rows++;
 	}
 	if (has_row)
-		check_checkpoint(&cfg, cols, n, m, row);
+		check_checkpoint(&cfg, cols, n, m, placed);
 out:
 	rowmap_free(m);
 	free(map_text);

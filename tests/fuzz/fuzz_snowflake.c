@@ -188,11 +188,6 @@ static void check_mapped(enum sf_kind k, enum rm_type rm, const struct rm_cell *
 	json_t *j;
 
 	for (size_t i = 0; i < sizeof(casts) / sizeof(casts[0]); i++) {
-		/* date(x) of a number beyond ~9.2e27 converts a double out of
-		 * int64's range in rm_value.c's epoch_split() (undefined; the
-		 * shared mapping's to fix, not this transport's): left out here */
-		if (casts[i] == CAST_DATE && (rm == RM_NUMBER || rm == RM_FLOAT))
-			continue;
 		rm_buf_reset(&b);
 		if (rm_append_value(&b, rm, casts[i], c) || b.failed)
 			continue;

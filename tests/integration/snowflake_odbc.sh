@@ -4,7 +4,8 @@
 # Debian's odbc-postgresql driver, registered in a temp odbcinst.ini.
 # Tables with NULLs, unicode, equal timestamps across page boundaries and
 # late-arriving rows; first runs of text and number cursors reading every
-# row; syncs checked through `profilehub dump`; a second
+# row; a NULL first cursor value selected by the query (NULLs last and
+# first) applied once and never the cursor; map.message_id; syncs checked through `profilehub dump`; a second
 # sync reads only new rows; a sync killed (SIGKILL) or stopped (SIGTERM)
 # mid-way resumes without loss or duplicates (compared with a clean run);
 # bad configs refused by `check --connect`; a dead server retried.
@@ -84,6 +85,13 @@ INSERT INTO phones VALUES ('+33612345678', 'p1'), ('-legacy', 'p2'), ('0611', 'p
 CREATE TABLE ledger (id bigint PRIMARY KEY, user_id text, amount numeric(10,2), rate float8);
 INSERT INTO ledger VALUES (-20, 'l1', -5.5, -1e300), (-3, 'l2', 0, -2.5), (0, 'l3', 2.25, 0),
   (5, 'l4', -0.01, 7);
+-- a NULL first cursor value, selected (OR updated_at IS NULL)
+CREATE TABLE nullable (id bigint PRIMARY KEY, user_id text, updated_at timestamptz);
+INSERT INTO nullable VALUES (1, 'n1', '2026-01-01 00:00:00+00'), (3, 'n3', NULL);
+-- two clicks alike in every mapped column and in the cursor (to the second)
+CREATE TABLE clicks (click_id text PRIMARY KEY, user_id text, name text, at timestamptz NOT NULL);
+INSERT INTO clicks VALUES ('c1', 'k1', 'click', '2026-01-03 00:00:00+00'),
+  ('c2', 'k1', 'click', '2026-01-03 00:00:00+00');
 -- the kill test: 60000 events of 3000 users, ties every 3 rows
 CREATE TABLE bulk (id bigint PRIMARY KEY, user_id text, event_name text, at timestamptz NOT NULL);
 INSERT INTO bulk SELECT i, 'b' || (i % 3000), 'tick',
@@ -150,6 +158,32 @@ sources:
     query: SELECT rate, user_id FROM ledger WHERE rate >= :cursor ORDER BY rate
     cursor: [rate]
     map: {custom_id: user_id, attributes: {rate: rate}}
+  - name: nullable
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT id, user_id, updated_at FROM nullable WHERE updated_at >= :cursor OR updated_at IS NULL ORDER BY updated_at, id
+    cursor: [updated_at, id]
+    map: {custom_id: user_id, attributes: {n: id}}
+  - name: nullable_first
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT id, user_id, updated_at FROM nullable WHERE updated_at >= :cursor OR updated_at IS NULL ORDER BY updated_at NULLS FIRST, id
+    cursor: [updated_at, id]
+    map: {custom_id: user_id, attributes: {n: id}}
+  - name: clicks
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT * FROM clicks WHERE at >= :cursor ORDER BY at
+    cursor: at
+    kind: events
+    map: {custom_id: user_id, message_id: click_id, event: {name: name}}
+  - name: clicks_hashed
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT * FROM clicks WHERE at >= :cursor ORDER BY at
+    cursor: at
+    kind: events
+    map: {custom_id: user_id, event: {name: name}}
   - name: down
     plugin: snowflake
     connection_string: "Driver={PostgreSQL Unicode};Servername=127.0.0.1;Port=1;Database=x;UID=x"
@@ -192,6 +226,27 @@ for src in ledger amounts rates; do
 	grep -qx "read 4, applied 4, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
 		fail "a first run of a number cursor ($src) reads the negative ones too: $(cat "$T/out")"
 done
+
+# ---- 1c. a NULL first cursor value: applied once, never the cursor, a duplicate after ----
+# (PostgreSQL sorts NULLs last; NULLS FIRST as BigQuery does)
+for src in nullable nullable_first; do
+	sync first $src || fail "$src sync: $(cat "$T/err")"
+	grep -qx "read 2, applied 2, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+		fail "$src: $(cat "$T/out")"
+	grep -qx 'cursor \["2026-01-01T00:00:00.000000000Z","1"\]' "$T/out" || fail "$src cursor: $(cat "$T/out")"
+	sync first $src || fail "$src again: $(cat "$T/err")"
+	grep -qx "read 1, applied 0, duplicates 1, rejected 0, blocked 0, refused 0" "$T/out" ||
+		fail "$src again: the NULL row is read again as a duplicate: $(cat "$T/out")"
+	grep -qx 'cursor \["2026-01-01T00:00:00.000000000Z","1"\]' "$T/out" || fail "$src cursor again: $(cat "$T/out")"
+done
+
+# ---- 1d. map.message_id: two clicks alike but for their id stay two ----------------------
+sync first clicks || fail "clicks sync: $(cat "$T/err")"
+grep -qx "read 2, applied 2, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "clicks with map.message_id: $(cat "$T/out")"
+sync first clicks_hashed || fail "clicks_hashed sync: $(cat "$T/err")"
+grep -qx "read 2, applied 1, duplicates 1, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "clicks without map.message_id (the second hashes as the first): $(cat "$T/out")"
 
 # ---- 2. events: properties (one longer than its buffer), installations --------------------
 sync main events || fail "events sync: $(cat "$T/err")"

@@ -124,7 +124,7 @@ static void test_config_mistakes_name_the_key(void)
 		{NULL, NULL, "\"t\"", "map: required: a mapping of record fields to columns"},
 		{"{\"custom_id\": \"u\", \"colour\": \"c\"}", NULL, "\"t\"",
 		 "map.colour: unknown key (custom_id, installation_id, external, platform, timestamp, "
-		 "attributes, consent, event)"},
+		 "attributes, consent, event, message_id)"},
 		{"{\"custom_id\": 3, \"attributes\": {\"a\": \"a\"}}", NULL, "\"t\"",
 		 "map.custom_id: expected a column name"},
 		{"{\"attributes\": {\"plan\": \"plan\"}}", NULL, "\"t\"",
@@ -144,6 +144,12 @@ static void test_config_mistakes_name_the_key(void)
 		 "cursor: required (the column, or list of columns, the query orders by)"},
 		{"{\"custom_id\": \"u\", \"attributes\": {\"a\": \"a\"}}", NULL, "[]",
 		 "cursor: expected a column name or a list of them"},
+		{"{\"custom_id\": \"u\", \"message_id\": \"id\", \"attributes\": {\"a\": \"a\"}}",
+		 NULL, "\"t\"",
+		 "map.message_id: only for kind events (rows of other kinds change in place: their "
+		 "message_id hashes what they carry)"},
+		{"{\"custom_id\": \"u\", \"message_id\": 7, \"event\": {\"name\": \"n\"}}", NULL,
+		 "\"t\"", "map.message_id: expected a column name"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
@@ -355,6 +361,59 @@ static void test_message_id_tells_apart_rows_with_the_same_content(void)
 	rowmap_free(m);
 }
 
+/* map.message_id (kind events): a column holding a unique event id is the
+ * message_id, so two clicks alike in every mapped column and in the cursor
+ * (`at`, to the second) stay two; the hash would make the second a
+ * duplicate.  A NULL or empty id falls back to the hash. */
+static void test_message_id_column_keeps_alike_events_apart(void)
+{
+	static const struct rm_column cols[] = {
+		{"CLICK_ID", RM_STRING}, {"USER_ID", RM_STRING}, {"NAME", RM_STRING},
+		{"AT", RM_TIMESTAMP},
+	};
+	static const char *const ids[] = {"c-1", "c-2", "c-1", NULL, ""};
+	struct rowmap *by_hash = map_new("{\"custom_id\": \"user_id\", \"event\": "
+					 "{\"name\": \"name\"}}", NULL, "\"at\"");
+	struct rowmap *by_id = map_new("{\"custom_id\": \"user_id\", \"message_id\": "
+				       "\"Click_Id\", \"event\": {\"name\": \"name\"}}", NULL,
+				       "\"at\"");
+	struct rm_cell row[4];
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(by_hash, cols, 4, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(by_id, cols, 4, err, sizeof(err)), 0);
+	memset(row, 0, sizeof(row));
+	row[1].text = "u1";
+	row[2].text = "click";
+	row[3].sec = 1767323045;
+	for (size_t i = 0; i < 2; i++) {
+		row[0].text = ids[i];
+		CU_ASSERT_EQUAL(rowmap_emit(by_hash, host_table(), &call, row, err, sizeof(err)),
+				HUB_OK);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+		row[0].text = ids[i];
+		row[0].is_null = !ids[i];
+		CU_ASSERT_EQUAL(rowmap_emit(by_id, host_table(), &call, row, err, sizeof(err)),
+				HUB_OK);
+	}
+	CU_ASSERT_EQUAL_FATAL(g.n, 2 + ARRAY_SIZE(ids));
+	/* the hash: the second click is taken for the first */
+	CU_ASSERT_STRING_EQUAL(g.r[0].message_id, g.r[1].message_id);
+	CU_ASSERT_STRING_EQUAL(g.r[2].message_id, "wh:id:c-1");
+	CU_ASSERT_STRING_EQUAL(g.r[3].message_id, "wh:id:c-2");
+	CU_ASSERT_STRING_EQUAL(g.r[4].message_id, "wh:id:c-1"); /* read again */
+	/* no id: the hash, as without map.message_id */
+	CU_ASSERT_STRING_EQUAL(g.r[5].message_id, g.r[0].message_id);
+	CU_ASSERT_STRING_EQUAL(g.r[6].message_id, g.r[0].message_id);
+	CU_ASSERT_STRING_EQUAL(g.r[2].name, "click");
+	got_clear(&g);
+	rowmap_free(by_hash);
+	rowmap_free(by_id);
+}
+
 static void test_kinds_make_their_record_types(void)
 {
 	static const struct rm_column ev_cols[] = {
@@ -474,7 +533,8 @@ static void test_times_and_decimals_compare_as_values(void)
  */
 static void test_instants_outside_years_0_to_9999_are_none(void)
 {
-	static const char *const epochs[] = {"1e300", "-1e300", "nan", "inf", "1e30", ""};
+	static const char *const epochs[] = {"1e300", "-1e300", "nan", "inf", "1e30", "",
+					     "9.3e27", "-9.3e27", "1e44"};
 	struct rowmap *m = map_new("{\"custom_id\": \"user_id\", \"timestamp\": \"score\", "
 				   "\"attributes\": {\"plan\": \"plan\", "
 				   "\"date(seen)\": \"score\", \"date(r)\": \"ratio\", "
@@ -492,7 +552,7 @@ static void test_instants_outside_years_0_to_9999_are_none(void)
 					  sizeof(err)), 0);
 	for (size_t i = 0; i < ARRAY_SIZE(epochs); i++) {
 		r = user_row("u1", "gold", epochs[i]);
-		r.c[5].f = i % 2 ? NAN : -HUGE_VAL;
+		r.c[5].f = i % 3 == 0 ? -HUGE_VAL : i % 3 == 1 ? NAN : 1e44;
 		r.c[7].sec = i % 2 ? INT64_MAX : INT64_MIN;
 		emit_one(m, &r, &g);
 		CU_ASSERT_EQUAL_FATAL(g.n, 1);
@@ -604,11 +664,14 @@ static void test_cursor_placeholder_is_rewritten_outside_quotes(void)
 
 /* ---- the pull loop over a scripted transport ------------------------------------------------ */
 
-/* A table ordered by (t, id); open() applies t >= param like the query. */
+/* A table ordered by (t, id); open() and next() apply `t >= param OR t IS
+ * NULL` like the query.  T_NULL: a NULL t. */
 struct trow {
 	int64_t t;
 	const char *id;
 };
+
+#define T_NULL INT64_MIN
 
 static const struct trow table[] = {
 	{100, "1"}, {100, "2"}, {200, "3"}, {200, "4"}, {200, "5"}, {200, "6"},
@@ -620,6 +683,7 @@ struct script {
 	const struct trow *rows; /* NULL: table */
 	int is_id_string;        /* the ID column is a STRING, else a NUMBER */
 	size_t pos;
+	int64_t from;
 	int n_opens;
 	char last_param[64];
 	struct rm_cell cells[2];
@@ -631,7 +695,6 @@ static hub_rc script_open(void *t, struct rowmap *m, const char *param, size_t h
 	static const struct rm_column num_cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_NUMBER}};
 	static const struct rm_column str_cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_STRING}};
 	struct script *s = t;
-	const struct trow *rows = s->rows ? s->rows : table;
 	int64_t from = 0;
 	int32_t ns;
 
@@ -640,8 +703,8 @@ static hub_rc script_open(void *t, struct rowmap *m, const char *param, size_t h
 	snprintf(s->last_param, sizeof(s->last_param), "%s", param ? param : "(epoch)");
 	if (param)
 		CU_ASSERT_EQUAL_FATAL(rm_time_parse(param, &from, &ns), 0);
-	for (s->pos = 0; s->pos < s->n_rows && rows[s->pos].t < from; s->pos++)
-		;
+	s->pos = 0;
+	s->from = from;
 	return rowmap_bind(m, s->is_id_string ? str_cols : num_cols, 2, err, err_size)
 		       ? HUB_ERR_CONFIG
 		       : HUB_OK;
@@ -654,10 +717,13 @@ static hub_rc script_next(void *t, const struct rm_cell **row, char *err, size_t
 
 	(void)err;
 	(void)err_size;
+	while (s->pos < s->n_rows && rows[s->pos].t != T_NULL && rows[s->pos].t < s->from)
+		s->pos++;
 	if (s->pos >= s->n_rows)
 		return HUB_OK;
 	memset(s->cells, 0, sizeof(s->cells));
 	s->cells[0].sec = rows[s->pos].t;
+	s->cells[0].is_null = rows[s->pos].t == T_NULL;
 	s->cells[1].text = rows[s->pos].id;
 	s->cells[1].is_null = !rows[s->pos].id;
 	s->pos++;
@@ -779,22 +845,38 @@ static void test_rows_out_of_cursor_order_fail_rather_than_be_skipped(void)
 	rowmap_free(m);
 }
 
-/* Other columns: no collation advice; a NULL sorted first (BigQuery's
- * ASC) asks for NULLS LAST. */
+/* Other columns: no collation advice.  NULLs in a later cursor column may
+ * sort first (BigQuery's ASC) or last (Snowflake's, PostgreSQL's), but on
+ * one side: the first NULL next to a value shows which, and the hint
+ * names it. */
 static void test_out_of_order_messages_fit_the_column(void)
 {
 	static const struct trow times[] = {{200, "1"}, {100, "2"}};
-	static const struct trow nulls[] = {{100, NULL}, {100, "a"}};
+	static const struct trow nulls_last[] = {{100, "b"}, {100, NULL}, {200, NULL}, {200, "a"}};
+	static const struct trow nulls_first[] = {{100, NULL}, {100, "b"}, {200, "a"}, {200, NULL}};
+	static const struct trow nulls_between[] = {{100, "b"}, {100, NULL}, {100, "a"}};
 	static const struct {
 		const struct trow *rows;
+		size_t n_rows;
 		int is_id_string;
 		const char *want;
 	} cases[] = {
-		{times, 0,
+		{times, 2, 0,
 		 "the query's rows are not in cursor order: cursor column t went from "
 		 "\"1970-01-01T00:03:20.000000000Z\" back to \"1970-01-01T00:01:40.000000000Z\".  "
 		 "The query must ORDER BY the cursor columns (t, id) ascending, or rows are skipped"},
-		{nulls, 1,
+		{nulls_last, 4, 1,
+		 "the query's rows are not in cursor order: cursor column id went from NULL back to "
+		 "\"a\".  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
+		 "byte order (PostgreSQL: id COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
+		 "no collation, or CAST(id AS BYTES)), NULLS LAST, or rows are skipped"},
+		{nulls_first, 4, 1,
+		 "the query's rows are not in cursor order: cursor column id went from \"a\" back to "
+		 "NULL.  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
+		 "byte order (PostgreSQL: id COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
+		 "no collation, or CAST(id AS BYTES)), NULLS FIRST, or rows are skipped"},
+		/* "b" before "a": a NULL between them hides nothing */
+		{nulls_between, 3, 1,
 		 "the query's rows are not in cursor order: cursor column id went from NULL back to "
 		 "\"a\".  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
 		 "byte order (PostgreSQL: id COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
@@ -803,7 +885,7 @@ static void test_out_of_order_messages_fit_the_column(void)
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
-		struct script s = {.n_rows = 2, .rows = cases[i].rows,
+		struct script s = {.n_rows = cases[i].n_rows, .rows = cases[i].rows,
 				   .is_id_string = cases[i].is_id_string};
 		struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
 		struct got g = {0};
@@ -814,6 +896,47 @@ static void test_out_of_order_messages_fit_the_column(void)
 				HUB_ERR_CONFIG);
 		CU_ASSERT_STRING_EQUAL(err, cases[i].want);
 		CU_ASSERT_EQUAL(g.n_cursors, 0);
+		got_clear(&g);
+		rowpull_close(&rp);
+		rowmap_free(m);
+	}
+}
+
+/* NULLs in the second cursor column, first (BigQuery's ASC) or last
+ * (Snowflake's, PostgreSQL's): every row is read, and a pull from the
+ * checkpoint reads again only a row whose NULL leaves its place against
+ * the saved tuple unknown (the same message_id: a duplicate). */
+static void test_nulls_in_a_later_cursor_column_sort_first_or_last(void)
+{
+	static const struct trow first[] = {{100, NULL}, {100, "2"}, {200, NULL}, {200, "1"}};
+	static const struct trow last[] = {{100, "2"}, {100, NULL}, {200, "1"}, {200, NULL}};
+	static const struct {
+		const struct trow *rows;
+		const char *cursor;
+		size_t again; /* the row read again */
+	} cases[] = {
+		{first, "[\"1970-01-01T00:03:20.000000000Z\",\"1\"]", 2},
+		{last, "[\"1970-01-01T00:03:20.000000000Z\",null]", 2},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+		struct script s = {.n_rows = 4, .rows = cases[i].rows};
+		struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+		struct got g = {0};
+		struct hub_call call = call_for(&g);
+		char err[1024] = "";
+
+		CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_OK);
+		if (err[0])
+			fprintf(stderr, "\n  case %zu: %s\n", i, err);
+		CU_ASSERT_EQUAL_FATAL(g.n, 4);
+		CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
+		CU_ASSERT_STRING_EQUAL(g.cursors[0], cases[i].cursor);
+		CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, g.cursors[0], 10, err, sizeof(err)), HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(g.n, 5);
+		CU_ASSERT_STRING_EQUAL(g.r[4].message_id, g.r[cases[i].again].message_id);
+		CU_ASSERT_STRING_EQUAL(g.cursors[g.n_cursors - 1], cases[i].cursor);
 		got_clear(&g);
 		rowpull_close(&rp);
 		rowmap_free(m);
@@ -935,9 +1058,80 @@ static void test_an_out_of_order_page_is_dropped_and_the_cursor_kept(void)
 	rowmap_free(m);
 }
 
-/* n_head rows at t = 1..n_head, then n_tied rows all at t = 1000. */
+/* Two syncs of one source; the second reads `again` rows, all duplicates. */
+static void sync_twice(struct rowpull *rp, int page_size, int64_t applied, int64_t again,
+		       const char *cursor)
+{
+	struct world w;
+	char cur[256];
+
+	world_open(&w, rp, page_size);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &w.rep), HUB_OK);
+	if (w.rep.err[0])
+		fprintf(stderr, "\n  first sync: %s\n", w.rep.err);
+	CU_ASSERT_EQUAL(w.rep.read, applied);
+	CU_ASSERT_EQUAL(w.rep.applied, applied);
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, cursor);
+	sync_report_free(&w.rep);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &w.rep), HUB_OK);
+	if (w.rep.err[0])
+		fprintf(stderr, "\n  second sync: %s\n", w.rep.err);
+	CU_ASSERT_EQUAL(w.rep.read, again);
+	CU_ASSERT_EQUAL(w.rep.duplicates, again);
+	CU_ASSERT_EQUAL(w.rep.applied, 0);
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, cursor);
+	world_close(&w);
+}
+
+/*
+ * A NULL first cursor value (`WHERE t >= :cursor OR t IS NULL`): the row is
+ * applied, the checkpoint stays at the last tuple with a value (it used to
+ * become [null, "3"], which no later sync could start from), and every
+ * later sync reads the row again as a duplicate, whatever the kind.  NULLs
+ * last (Snowflake, PostgreSQL) and first (BigQuery).
+ */
+static void test_a_null_first_cursor_value_is_applied_once_never_a_checkpoint(void)
+{
+	static const struct trow last[] = {{100, "1"}, {T_NULL, "3"}};
+	static const struct trow first[] = {{T_NULL, "3"}, {T_NULL, "4"}, {100, "1"}, {200, "2"}};
+	static const char *const maps[][2] = {
+		{"{\"custom_id\": \"id\", \"attributes\": {\"v\": \"id\"}}", NULL},
+		{"{\"custom_id\": \"id\", \"consent\": {\"email_marketing\": \"id\"}}", "consent"},
+		{"{\"custom_id\": \"id\", \"event\": {\"name\": \"id\"}}", "events"},
+		{"{\"custom_id\": \"id\"}", "erase"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
+		struct rowmap *m = map_new(maps[i][0], maps[i][1], "[\"t\", \"id\"]");
+		struct script s = {.n_rows = ARRAY_SIZE(last), .rows = last};
+		struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+
+		sync_twice(&rp, i % 2 ? 1 : 10, 2, 1, "[\"1970-01-01T00:01:40.000000000Z\",\"1\"]");
+		rowpull_close(&rp);
+		rowmap_free(m);
+	}
+	/* NULLs first, pages of 1: the first page runs on to a row with a
+	 * value (there is no checkpoint before it); later, pages of one NULL
+	 * row each give the saved cursor again, and the result stays open */
+	for (int page_size = 1; page_size <= 10; page_size += 9) {
+		struct rowmap *m = map_new(maps[0][0], maps[0][1], "[\"t\", \"id\"]");
+		struct script s = {.n_rows = ARRAY_SIZE(first), .rows = first};
+		struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+
+		sync_twice(&rp, page_size, 4, 2, "[\"1970-01-01T00:03:20.000000000Z\",\"2\"]");
+		CU_ASSERT_EQUAL(s.n_opens, 2);
+		rowpull_close(&rp);
+		rowmap_free(m);
+	}
+}
+
+/* n_head rows at t = 1..n_head (is_head_null: NULL), then n_tied rows
+ * all at t = 1000. */
 struct ties {
 	size_t n_head, n_tied, pos;
+	int is_head_null;
 	char id[24];
 	struct rm_cell cells[2];
 };
@@ -973,6 +1167,7 @@ static hub_rc ties_next(void *t, const struct rm_cell **row, char *err, size_t e
 		return HUB_OK;
 	memset(s->cells, 0, sizeof(s->cells));
 	s->cells[0].sec = ties_t(s, s->pos);
+	s->cells[0].is_null = s->is_head_null && s->pos < s->n_head;
 	snprintf(s->id, sizeof(s->id), "%zu", s->pos + 1);
 	s->cells[1].text = s->id;
 	s->pos++;
@@ -1008,12 +1203,39 @@ static void test_a_tie_longer_than_a_page_may_hold_fails_the_sync(void)
 	rowmap_free(m);
 }
 
+/* A page ends only at a checkpoint: rows with a NULL first cursor value
+ * sorted first, on a first sync, have none until a row with a value. */
+static void test_null_first_cursor_values_longer_than_a_page_fail_the_sync(void)
+{
+	struct rowmap *m = map_new("{\"custom_id\": \"id\", \"attributes\": {\"v\": \"id\"}}",
+				   NULL, "\"t\"");
+	struct ties s = {.n_head = 100001, .n_tied = 1, .is_head_null = 1};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &ties_ops, .t = &s};
+	struct world w;
+	char cur[256];
+
+	world_open(&w, &rp, 5);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &w.rep), HUB_ERR_CONFIG);
+	CU_ASSERT_STRING_EQUAL(w.rep.err,
+			       "100001 rows with a NULL t come before any row with a value, more "
+			       "than a page may hold (100000 rows): a page ends only at a cursor "
+			       "value.  Sort them last (ORDER BY t NULLS LAST) or leave them out "
+			       "(t IS NOT NULL)");
+	CU_ASSERT_EQUAL(w.rep.applied, 0);
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "");
+	world_close(&w);
+	rowpull_close(&rp);
+	rowmap_free(m);
+}
+
 TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_config_mistakes_name_the_key),
 	   TEST(test_columns_match_case_insensitively_or_fail_clearly),
 	   TEST(test_attributes_keep_their_types_and_null_deletes),
 	   TEST(test_message_id_hashes_the_mapped_content),
 	   TEST(test_message_id_tells_apart_rows_with_the_same_content),
+	   TEST(test_message_id_column_keeps_alike_events_apart),
 	   TEST(test_kinds_make_their_record_types),
 	   TEST(test_times_and_decimals_compare_as_values),
 	   TEST(test_instants_outside_years_0_to_9999_are_none),
@@ -1023,6 +1245,9 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_a_page_boundary_tie_still_resumes_exactly),
 	   TEST(test_rows_out_of_cursor_order_fail_rather_than_be_skipped),
 	   TEST(test_out_of_order_messages_fit_the_column),
+	   TEST(test_nulls_in_a_later_cursor_column_sort_first_or_last),
 	   TEST(test_a_page_holds_at_most_ten_budgets_or_100000_rows),
 	   TEST(test_an_out_of_order_page_is_dropped_and_the_cursor_kept),
-	   TEST(test_a_tie_longer_than_a_page_may_hold_fails_the_sync))
+	   TEST(test_a_tie_longer_than_a_page_may_hold_fails_the_sync),
+	   TEST(test_a_null_first_cursor_value_is_applied_once_never_a_checkpoint),
+	   TEST(test_null_first_cursor_values_longer_than_a_page_fail_the_sync))
