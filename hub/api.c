@@ -145,9 +145,11 @@ static int auth_check(const struct api *api, const struct api_request *req,
 {
 	const char *h = req->authorization;
 
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7 + strspn(h + 7, " \t")])
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7 + strspn(h + 7, " \t")]) {
+		resp_header(resp, "WWW-Authenticate", "Bearer"); /* RFC 6750 */
 		return respond_error(resp, 401, "unauthorized",
 				     "send Authorization: Bearer <token> (a token of api.tokens)");
+	}
 	/* the same parsing and constant-time comparison as /metrics */
 	if (!http_auth_bearer(h, api->cfg->api_tokens, api->cfg->n_api_tokens))
 		return respond_error(resp, 403, "forbidden", "this token is not allowed");

@@ -21,7 +21,7 @@ int http_auth_bearer(const char *authorization, char *const *tokens, size_t n)
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
 		return 0;
 	h += 7;
-	while (*h == ' ')
+	while (*h == ' ' || *h == '\t') /* as trailing blanks, and as api.c's 401 test */
 		h++;
 	len = strlen(h);
 	while (len && (h[len - 1] == ' ' || h[len - 1] == '\t'))

@@ -1010,6 +1010,7 @@ static void test_api_token_is_checked_before_the_body(void)
 		 "Transfer-Encoding: chunked\r\n\r\n");
 	raw_exchange(w.port, head, 0, buf, sizeof(buf), 5000, &closed);
 	CU_ASSERT(strncmp(buf, "HTTP/1.1 401", 12) == 0);
+	CU_ASSERT_PTR_NOT_NULL(strcasestr(buf, "\r\nWWW-Authenticate: Bearer\r\n")); /* RFC 6750 */
 	/* the refusals are counted on the API's route */
 	http_do(w.port, "GET", "/metrics", NULL, 0, 0, NULL, &r);
 	CU_ASSERT_PTR_NOT_NULL(

@@ -57,6 +57,7 @@ static void test_bearer_tokens(void)
 		int is_ok;
 	} rows[] = {
 		{"Bearer t-one", 1}, {"bearer t-two", 1}, {"BEARER   t-two ", 1},
+		{"Bearer \tt-one\t", 1}, {"Bearer \t", 0},
 		{"Bearer t-on", 0},  {"Bearer t-one1", 0}, {"Bearer ", 0},
 		{"Basic t-one", 0},  {"t-one", 0},         {"", 0},
 		{NULL, 0},
