@@ -86,6 +86,35 @@ char *testlib_write_file(const char *dir, const char *name, const char *text)
 	return path;
 }
 
+void testlib_capture_begin(struct testlib_capture *c)
+{
+	snprintf(c->path, sizeof(c->path), "/tmp/hub_log_XXXXXX");
+	c->fd = mkstemp(c->path);
+	c->saved = dup(2);
+	CU_ASSERT_FATAL(c->fd >= 0 && c->saved >= 0);
+	fflush(stderr);
+	CU_ASSERT_FATAL(dup2(c->fd, 2) == 2);
+}
+
+char *testlib_capture_end(struct testlib_capture *c)
+{
+	char *text = calloc(1, 8192);
+	FILE *f;
+
+	fflush(stderr);
+	dup2(c->saved, 2);
+	close(c->saved);
+	close(c->fd);
+	f = fopen(c->path, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	if (fread(text, 1, 8191, f) == 0)
+		text[0] = '\0';
+	fclose(f);
+	unlink(c->path);
+	return text;
+}
+
 char *testlib_shared_path(const char *rel)
 {
 	static const char *const roots[] = {"../shared", "../../shared", "shared"};

@@ -17,42 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* stderr into a temp file between capture_begin() and capture_end(), which
- * returns what was written (malloc'd): the plugin's log lines. */
-struct capture {
-	char path[32];
-	int fd, saved;
-};
-
-static void capture_begin(struct capture *c)
-{
-	snprintf(c->path, sizeof(c->path), "/tmp/hub_log_XXXXXX");
-	c->fd = mkstemp(c->path);
-	c->saved = dup(2);
-	CU_ASSERT_FATAL(c->fd >= 0 && c->saved >= 0);
-	fflush(stderr);
-	CU_ASSERT_FATAL(dup2(c->fd, 2) == 2);
-}
-
-static char *capture_end(struct capture *c)
-{
-	char *text = calloc(1, 8192);
-	FILE *f;
-
-	fflush(stderr);
-	dup2(c->saved, 2);
-	close(c->saved);
-	close(c->fd);
-	f = fopen(c->path, "r");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-	if (fread(text, 1, 8191, f) == 0)
-		text[0] = '\0';
-	fclose(f);
-	unlink(c->path);
-	return text;
-}
-
 /* How many lines of `log` contain `what`. */
 static int count_lines_with(const char *log, const char *what)
 {
@@ -199,14 +163,14 @@ static void test_malformed_line_is_skipped_naming_the_line(void)
 		"not json\n"
 		"{\"user_id\": \"u3\", \"id\": \"c\"}\n";
 	struct pt_fixture f;
-	struct capture cap;
+	struct testlib_capture cap;
 	char err[512] = "", expected[1024], end[32], *logged;
 	hub_rc rc;
 
 	fixture_open(&f, text, 100);
-	capture_begin(&cap);
+	testlib_capture_begin(&cap);
 	rc = pt_pull(&f, NULL, 100, err, sizeof(err));
-	logged = capture_end(&cap);
+	logged = testlib_capture_end(&cap);
 	CU_ASSERT_EQUAL(rc, HUB_OK);
 	CU_ASSERT_STRING_EQUAL(err, "");
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
@@ -242,7 +206,7 @@ static void test_bad_fields_are_skipped_naming_the_line(void)
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct pt_fixture f;
-		struct capture cap;
+		struct testlib_capture cap;
 		char err[512] = "", expected[1024], text[256], *logged;
 		hub_rc rc;
 
@@ -250,9 +214,9 @@ static void test_bad_fields_are_skipped_naming_the_line(void)
 			 rows[i].line);
 		fixture_open(&f, text, 10);
 		f.got.refuse_message_id = "refuse-me";
-		capture_begin(&cap);
+		testlib_capture_begin(&cap);
 		rc = pt_pull(&f, NULL, 100, err, sizeof(err));
-		logged = capture_end(&cap);
+		logged = testlib_capture_end(&cap);
 		CU_ASSERT_EQUAL(rc, HUB_OK);
 		snprintf(expected, sizeof(expected), " warn [lines] %s:1: %s; line skipped\n",
 			 f.path, rows[i].message);
@@ -286,7 +250,7 @@ static void test_sync_applies_good_lines_around_bad_ones(void)
 	struct sync_report rep;
 	struct sync_params p;
 	struct testhub *th;
-	struct capture cap;
+	struct testlib_capture cap;
 	hub_rc rc;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
@@ -306,9 +270,9 @@ static void test_sync_applies_good_lines_around_bad_ones(void)
 	p.rules = &th->rules;
 	p.max_retries = 0;
 
-	capture_begin(&cap);
+	testlib_capture_begin(&cap);
 	rc = sync_run(&p, &rep);
-	logged = capture_end(&cap);
+	logged = testlib_capture_end(&cap);
 	CU_ASSERT_EQUAL(rc, HUB_OK);
 	CU_ASSERT_STRING_EQUAL(rep.err, "");
 	CU_ASSERT_EQUAL(rep.applied, 3);

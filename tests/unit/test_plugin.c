@@ -35,42 +35,6 @@ static char *example_path(void)
 	return path;
 }
 
-/* stderr into a temp file between capture_begin() and capture_end(), which
- * returns what was written (malloc'd): the log lines of the code between. */
-struct capture {
-	char path[32];
-	int fd, saved;
-};
-
-static void capture_begin(struct capture *c)
-{
-	snprintf(c->path, sizeof(c->path), "/tmp/hub_log_XXXXXX");
-	c->fd = mkstemp(c->path);
-	c->saved = dup(2);
-	CU_ASSERT_FATAL(c->fd >= 0 && c->saved >= 0);
-	fflush(stderr);
-	CU_ASSERT_FATAL(dup2(c->fd, 2) == 2);
-}
-
-static char *capture_end(struct capture *c)
-{
-	char *text = calloc(1, 8192);
-	FILE *f;
-
-	fflush(stderr);
-	dup2(c->saved, 2);
-	close(c->saved);
-	close(c->fd);
-	f = fopen(c->path, "r");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-	if (fread(text, 1, 8191, f) == 0)
-		text[0] = '\0';
-	fclose(f);
-	unlink(c->path);
-	return text;
-}
-
 /* Loads `path`, which must be refused with exactly `expected`. */
 static void expect_refusal(const char *path, const char *expected)
 {
@@ -170,13 +134,13 @@ static void test_newer_abi_minor_is_accepted(void)
 	struct hub_instance *inst = NULL;
 	struct record *rec = NULL;
 	struct hub_call call = {.on_emit = validate_emit, .ctx = &rec};
-	struct capture cap;
+	struct testlib_capture cap;
 	char err[1024] = "", expected[1024], *logged;
 	int rc;
 
-	capture_begin(&cap);
+	testlib_capture_begin(&cap);
 	rc = plugin_load(path, &mod, err, sizeof(err));
-	logged = capture_end(&cap);
+	logged = testlib_capture_end(&cap);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
 	CU_ASSERT_STRING_EQUAL(err, "");
 	snprintf(expected, sizeof(expected),

@@ -39,4 +39,14 @@ char *testlib_write_file(const char *dir, const char *name, const char *text);
 /* Path of a shared/data or tests/fixtures file (malloc'd), or NULL. */
 char *testlib_shared_path(const char *rel);
 
+/* stderr into a temp file between testlib_capture_begin() and
+ * testlib_capture_end(), which returns what was written (malloc'd, at most
+ * 8 KB): the log lines of the code between. */
+struct testlib_capture {
+	char path[32];
+	int fd, saved;
+};
+void testlib_capture_begin(struct testlib_capture *c);
+char *testlib_capture_end(struct testlib_capture *c);
+
 #endif
