@@ -13,6 +13,8 @@
  */
 #include "bq.h"
 
+#include "../common/text.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -97,12 +99,17 @@ hub_rc bq_error_decode(long status, const char *body, const char *retry_after, c
 		msg = json_is_string(error) ? json_string_value(error) : "(no message)";
 	if (rc == HUB_RETRY && retry_after && *retry_after)
 		snprintf(prefix, sizeof(prefix), "retry after %.20ss: ", retry_after);
+	/* reason and message are UTF-8 (jansson read them): cut at a
+	 * character boundary */
 	if (*reason)
-		snprintf(what, sizeof(what), "%.60s (HTTP %ld)", reason, status);
+		snprintf(what, sizeof(what), "%.*s (HTTP %ld)", (int)text_utf8_prefix(reason, 60),
+			 reason, status);
 	else
 		snprintf(what, sizeof(what), "HTTP %ld", status);
-	snprintf(err, err_size, "%sBigQuery %s: %.600s%s", prefix, what, msg, hint(rc, reason));
+	snprintf(err, err_size, "%sBigQuery %s: %.*s%s", prefix, what,
+		 (int)text_utf8_prefix(msg, 600), msg, hint(rc, reason));
 	json_decref(root);
+	text_utf8_repair(err); /* in case err_size cut it */
 	for (char *p = err; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';

@@ -100,7 +100,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 	if (len <= sizeof(name) || strncasecmp(data, name, sizeof(name) - 1) != 0)
 		return len;
 	v = data + sizeof(name) - 1;
-	while (v < data + len && *v == ' ')
+	while (v < data + len && (*v == ' ' || *v == '\t')) /* OWS, RFC 9110 */
 		v++;
 	while (k + 1 < sizeof(h->retry_after) && v + k < data + len && v[k] >= '0' && v[k] <= '9') {
 		h->retry_after[k] = v[k];

@@ -7,24 +7,65 @@
 
 #include <string.h>
 
-/* Replaces, in place, every byte that does not start a valid UTF-8
- * character with '?' (a message cut mid-character stays printable JSON). */
+/* The bytes at s (NUL-terminated) that form one UTF-8 character as RFC 3629
+ * allows it (no overlong form, no UTF-16 surrogate, nothing past U+10FFFF):
+ * its length, *ok 1.  When they do not, the length of the maximal subpart
+ * of the ill-formed sequence there (Unicode 3.9: a lead byte and the
+ * continuation bytes it may still take, at least one byte), *ok 0. */
+static inline size_t text_utf8_span(const char *s, int *ok)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+	size_t n;
+
+	*ok = 0;
+	if (p[0] < 0x80) {
+		*ok = 1;
+		return 1;
+	}
+	if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+		n = 2;
+	} else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+		n = 3;
+		lo = p[0] == 0xE0 ? 0xA0 : 0x80; /* E0 80..9F: overlong */
+		hi = p[0] == 0xED ? 0x9F : 0xBF; /* ED A0..BF: surrogates */
+	} else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+		n = 4;
+		lo = p[0] == 0xF0 ? 0x90 : 0x80; /* F0 80..8F: overlong */
+		hi = p[0] == 0xF4 ? 0x8F : 0xBF; /* F4 90..: past U+10FFFF */
+	} else {
+		return 1; /* 80..C1 (continuation, overlong lead), F5..FF */
+	}
+	for (size_t i = 1; i < n; i++) {
+		unsigned char min = i == 1 ? lo : 0x80, max = i == 1 ? hi : 0xBF;
+		if (p[i] < min || p[i] > max) /* the NUL too: never read past it */
+			return i;
+	}
+	*ok = 1;
+	return n;
+}
+
+/* Makes s valid UTF-8 in place: each maximal subpart of an ill-formed
+ * sequence (text_utf8_span) becomes one '?', so s may get shorter (a
+ * message cut mid-character, or bytes that are no text, stays printable
+ * JSON: jansson refuses invalid UTF-8). */
 static inline void text_utf8_repair(char *s)
 {
-	unsigned char *p = (unsigned char *)s;
+	const char *r = s;
+	char *w = s;
 
-	while (*p) {
-		int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3
-						      : (*p >> 3) == 30 ? 4 : 0;
-		int ok = n > 0;
-		for (int i = 1; ok && i < n; i++)
-			ok = (p[i] & 0xC0) == 0x80;
-		if (!ok) {
-			*p++ = '?';
-			continue;
-		}
-		p += n;
+	while (*r) {
+		int ok;
+		size_t n = text_utf8_span(r, &ok);
+
+		if (ok)
+			memmove(w, r, n);
+		else
+			*w = '?';
+		w += ok ? n : 1;
+		r += n;
 	}
+	*w = '\0';
 }
 
 /* The length of the longest prefix of s, at most max bytes, that ends at a

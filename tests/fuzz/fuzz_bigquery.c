@@ -12,8 +12,11 @@
  *   - an INT64 cell accepted whose text is not an exact 64-bit integer;
  *   - a TIMESTAMP outside the microsecond grid (nsec not a multiple of
  *     1000, or out of [0, 1e9));
- *   - an error message with a line break, or a code outside the set the
- *     envelope may give.
+ *   - an error message with a line break or not valid UTF-8 (in a buffer
+ *     of any size: cut mid-character), or a code outside the set the
+ *     envelope may give;
+ *   - text_utf8_repair() (plugins/common/text.h) leaving the bytes not
+ *     valid UTF-8, making them longer, or changing valid UTF-8.
  *
  *   make fuzz     (tests/fuzz/run.sh; seeds from tests/fixtures/bigquery/
  *                  when there are any)
@@ -22,11 +25,47 @@
 #include "../../plugins/bigquery/bq_error.c"
 #include "../../plugins/bigquery/bq_http.c"
 #include "../../plugins/common/rm_value.c"
+#include "../../plugins/common/text.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* 1 when s is valid UTF-8 (jansson checks strictly). */
+static int is_utf8(const char *s)
+{
+	json_t *j = json_string(s);
+
+	json_decref(j);
+	return j != NULL;
+}
+
+/* The repair of any bytes is valid UTF-8, no longer, and leaves valid
+ * UTF-8 as it was. */
+static void check_repair(const char *text)
+{
+	size_t len = strlen(text);
+	char *copy = strdup(text);
+
+	if (!copy)
+		return;
+	text_utf8_repair(copy);
+	if (!is_utf8(copy) || strlen(copy) > len || (is_utf8(text) && strcmp(copy, text) != 0))
+		abort();
+	free(copy);
+}
+
+/* The envelope decoded into err[size]: one line of valid UTF-8. */
+static hub_rc check_error(const char *text, long status, const char *retry_after, size_t size)
+{
+	char err[1024];
+	hub_rc rc = bq_error_decode(status, text, retry_after, err, size);
+
+	if (strchr(err, '\n') || strchr(err, '\r') || !is_utf8(err))
+		abort();
+	return rc;
+}
 
 static void check_cell(const struct bq_field *f, const struct rm_cell *c)
 {
@@ -96,7 +135,7 @@ out:
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *text = malloc(size + 1), err[1024], reason[64];
+	char *text = malloc(size + 1), reason[64];
 	json_t *root;
 	int64_t sec;
 	int32_t nsec;
@@ -114,10 +153,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_decref(root);
 	}
 
-	rc = bq_error_decode(size ? 300 + data[0] : 500, text, size > 1 ? "5" : "", err,
-			     sizeof(err));
-	if (strchr(err, '\n') || strchr(err, '\r'))
-		abort();
+	rc = check_error(text, size ? 300 + data[0] : 500, size > 1 ? "5" : "", 1024);
+	(void)check_error(text, 400, "", size > 1 ? 1 + data[1] % 256 : 1);
+	check_repair(text);
 	if (rc != HUB_RETRY && rc != HUB_ERR_AUTH && rc != HUB_ERR_CONFIG && rc != HUB_ERR_INTERNAL)
 		abort();
 	bq_error_reason(text, reason, sizeof(reason));

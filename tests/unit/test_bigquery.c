@@ -5,7 +5,8 @@
  * form rounded to the microsecond, or int64 microseconds), REPEATED and
  * RECORD as JSON, the result schema, the Google error envelope -> hub_rc,
  * the @cursor parameter's type and value, and the service-account JWT's
- * claims and signature.  The shared mapping's functions it calls
+ * claims and signature, the Retry-After header's reader.  The shared
+ * mapping's functions it calls
  * (rm_time_parse, ...) come from test_rowmap.c, which builds them in.
  * The HTTP side is tested against the fake in tests/integration/bigquery.sh.
  */
@@ -333,6 +334,105 @@ static void test_error_envelope_decides_the_code(void)
 	CU_ASSERT_STRING_EQUAL(bq_error_reason(NULL, reason, sizeof(reason)), "");
 }
 
+/* 1 when s is valid UTF-8: jansson's json_string() refuses anything else. */
+static int is_json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	int ok = j != NULL;
+
+	json_decref(j);
+	return ok;
+}
+
+/* Checks one decoded message: valid UTF-8, no '?' of a repair (the cut was
+ * at a character boundary), and `text` cut to at most max bytes, whole
+ * characters, after "<head>". */
+static void check_cut(const char *err, const char *head, const char *text, size_t max)
+{
+	const char *got = strstr(err, head);
+	size_t n;
+
+	CU_ASSERT(is_json_text(err));
+	CU_ASSERT_PTR_NULL(strchr(err, '?'));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	got += strlen(head);
+	n = strcspn(got, " "); /* the texts below have no space */
+	CU_ASSERT(n <= max && n + 3 >= max);
+	CU_ASSERT(strncmp(got, text, n) == 0);
+}
+
+/* k 'm's, then `wide` until at least min bytes. */
+static void fill_wide(char *buf, size_t k, const char *wide, size_t min)
+{
+	size_t len = k;
+
+	memset(buf, 'm', k);
+	for (; len < min; len += strlen(wide))
+		memcpy(buf + len, wide, strlen(wide));
+	buf[len] = '\0';
+}
+
+/*
+ * The envelope's message is cut at 600 bytes and its reason at 60 at a
+ * character boundary: they were cut by bytes ("%.600s"), mid-character, and
+ * the error was no longer valid UTF-8 (json_string() of it NULL).  A
+ * buffer too small for the whole line cuts it mid-character too: repaired.
+ */
+static void test_error_text_is_cut_between_characters(void)
+{
+	static const char *const wide[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x9a\x80"};
+	char msg[1024], reason[128], body[2048], err[1024];
+
+	for (size_t w = 0; w < sizeof(wide) / sizeof(wide[0]); w++) {
+		for (size_t k = 0; k < 4; k++) { /* the cuts fall at each byte of a character */
+			fill_wide(msg, k, wide[w], 700);
+			fill_wide(reason, k, wide[w], 100);
+			snprintf(body, sizeof(body),
+				 "{\"error\": {\"code\": 400, \"message\": \"%s\", "
+				 "\"errors\": [{\"reason\": \"%s\"}]}}", msg, reason);
+			CU_ASSERT_EQUAL(bq_error_decode(400, body, "", err, sizeof(err)),
+					HUB_ERR_CONFIG);
+			check_cut(err, "BigQuery ", reason, 60);
+			check_cut(err, " (HTTP 400): ", msg, 600);
+		}
+	}
+	/* err itself too small: "BigQuery HTTP 400: " and half an "é" */
+	CU_ASSERT_EQUAL(bq_error_decode(400, "{\"error\": {\"message\": \"\xc3\xa9\xc3\xa9\"}}", "",
+					err, strlen("BigQuery HTTP 400: ") + 2), HUB_ERR_CONFIG);
+	CU_ASSERT(is_json_text(err));
+	CU_ASSERT_STRING_EQUAL(err, "BigQuery HTTP 400: ?");
+}
+
+/* Retry-After: its value after optional spaces or tabs (the OWS of RFC
+ * 9110); a tab before it lost the value. */
+static void test_retry_after_header_skips_spaces_and_tabs(void)
+{
+	static const struct {
+		const char *line, *value;
+	} cases[] = {
+		{"Retry-After: 30\r\n", "30"},
+		{"retry-after:7\r\n", "7"},
+		{"Retry-After:\t7\r\n", "7"},
+		{"RETRY-AFTER: \t \t120\r\n", "120"},
+		{"Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n", ""},
+		{"Retry-After-X: 5\r\n", ""},
+		{"X-Retry-After: 5\r\n", ""},
+	};
+	struct bq_http h;
+	char line[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&h, 0, sizeof(h));
+		snprintf(line, sizeof(line), "%s", cases[i].line);
+		CU_ASSERT_EQUAL(on_header(line, 1, strlen(line), &h), strlen(line));
+		if (strcmp(h.retry_after, cases[i].value) != 0) {
+			fprintf(stderr, "\nheader \"%s\": \"%s\", expected \"%s\"\n", cases[i].line,
+				h.retry_after, cases[i].value);
+			CU_FAIL("Retry-After");
+		}
+	}
+}
+
 /* ---- the @cursor parameter --------------------------------------------------------------- */
 
 struct param_case {
@@ -628,6 +728,8 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_record_and_repeated_record_are_json),
 	   TEST(test_schema_refusals),
 	   TEST(test_error_envelope_decides_the_code),
+	   TEST(test_error_text_is_cut_between_characters),
+	   TEST(test_retry_after_header_skips_spaces_and_tabs),
 	   TEST(test_cursor_parameter_is_typed),
 	   TEST(test_jwt_claims_and_signature),
 	   TEST(test_key_file_refusals_name_no_secret),

@@ -8,7 +8,8 @@
  * different cursor tuples, a resumed sync neither loses nor repeats a row,
  * and rows out of cursor order or ties longer than a page may hold fail
  * the pull; under a real sync (an in-test plugin) such a page is not
- * applied and the cursor stays.
+ * applied and the cursor stays.  Also the UTF-8 repair of
+ * plugins/common/text.h that messages go through.
  */
 #include "testlib.h"
 
@@ -24,6 +25,7 @@
 #include "../../plugins/common/rm_value.c"
 #include "../../plugins/common/rm_cursor.c"
 #include "../../plugins/common/rowpull.c"
+#include "../../plugins/common/text.h"
 
 #define MAX_GOT 64
 
@@ -1229,6 +1231,66 @@ static void test_null_first_cursor_values_longer_than_a_page_fail_the_sync(void)
 	rowmap_free(m);
 }
 
+/* ---- UTF-8 repair (text.h) ------------------------------------------------ */
+
+struct utf8_case {
+	const char *in, *out;
+};
+
+/*
+ * text_utf8_repair() is strict RFC 3629: overlong forms, UTF-16 surrogates
+ * and code points past U+10FFFF were let through (jansson's json_string()
+ * then returned NULL for the message); each maximal subpart of an
+ * ill-formed sequence (Unicode 3.9, table 3-8) becomes one '?'.
+ */
+static void test_utf8_repair_is_strict(void)
+{
+	static const struct utf8_case cases[] = {
+		{"plain", "plain"},
+		{"Zo\xc3\xab \xe2\x82\xac \xf0\x9f\x9a\x80", "Zo\xc3\xab \xe2\x82\xac \xf0\x9f\x9a\x80"},
+		{"\xed\x9f\xbf|\xee\x80\x80|\xf4\x8f\xbf\xbf", "\xed\x9f\xbf|\xee\x80\x80|\xf4\x8f\xbf\xbf"},
+		/* overlong */
+		{"a\xc0\x80" "b", "a??b"},
+		{"\xc1\xbf", "??"},
+		{"\xe0\x80\x80", "???"},
+		{"\xe0\x9f\xbf", "???"},
+		{"\xf0\x80\x80\x80", "????"},
+		{"\xf0\x8f\xbf\xbf", "????"},
+		/* surrogates */
+		{"\xed\xa0\x80", "???"},
+		{"\xed\xbf\xbf", "???"},
+		{"\xed\xa0\x80\xed\xb0\x80", "??????"},
+		/* past U+10FFFF, bytes no UTF-8 uses */
+		{"\xf4\x90\x80\x80", "????"},
+		{"\xf5\x80\x80\x80", "????"},
+		{"\xf8\x88\x80\x80\x80", "?????"},
+		{"\xfe\xff", "??"},
+		/* lone continuations; sequences cut short: one '?' each */
+		{"\x80\xbf", "??"},
+		{"x\xc3", "x?"},
+		{"\xe2\x82", "?"},
+		{"\xf0\x9f\x9a", "?"},
+		{"\xe2\x82x\xf0\x9f\x9ay", "?x?y"},
+		{"\xe1\x80\xe2\x82\xac", "?\xe2\x82\xac"},
+	};
+	char buf[64];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		json_t *j;
+
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		text_utf8_repair(buf);
+		if (strcmp(buf, cases[i].out) != 0) {
+			fprintf(stderr, "\nutf8 case %zu: \"%s\", expected \"%s\"\n", i, buf,
+				cases[i].out);
+			CU_FAIL("text_utf8_repair");
+		}
+		j = json_string(buf); /* NULL when buf is not valid UTF-8 */
+		CU_ASSERT_PTR_NOT_NULL(j);
+		json_decref(j);
+	}
+}
+
 TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_config_mistakes_name_the_key),
 	   TEST(test_columns_match_case_insensitively_or_fail_clearly),
@@ -1250,4 +1312,5 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_an_out_of_order_page_is_dropped_and_the_cursor_kept),
 	   TEST(test_a_tie_longer_than_a_page_may_hold_fails_the_sync),
 	   TEST(test_a_null_first_cursor_value_is_applied_once_never_a_checkpoint),
-	   TEST(test_null_first_cursor_values_longer_than_a_page_fail_the_sync))
+	   TEST(test_null_first_cursor_values_longer_than_a_page_fail_the_sync),
+	   TEST(test_utf8_repair_is_strict))

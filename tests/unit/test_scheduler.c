@@ -5,12 +5,19 @@
  * credentials disable the source; a source never runs twice at once; the
  * schedule (interval or cron) plus a bounded jitter plans the next run.
  * Deterministic: the clock and the dice are arguments, nothing sleeps.
+ * A plugin's error text, invalid or cut UTF-8, keeps the source in the
+ * status JSON (a scheduler over the example plugin, no run started).
  */
 #include "testlib.h"
 
+#include "testhub.h"
+
+#include "../../hub/plugin.h"
 #include "../../hub/scheduler.h"
 #include "../../hub/util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MIN_MS 60000LL
@@ -256,6 +263,112 @@ static void test_on_demand_source_runs_only_when_triggered(void)
 	CU_ASSERT_EQUAL(e.next_run_ms, -1);
 }
 
+/* 1 when s is valid UTF-8: jansson's json_string() refuses anything else. */
+static int is_json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	int ok = j != NULL;
+
+	json_decref(j);
+	return ok;
+}
+
+/*
+ * A plugin's error text is kept as valid UTF-8: overlong forms, surrogates,
+ * stray bytes and a character cut at the end (the plugin's snprintf) each
+ * become one '?'; json_string() of it returned NULL, and GET /v1/sources
+ * with it.
+ */
+static void test_a_broken_error_text_is_kept_as_valid_utf8(void)
+{
+	static const struct {
+		const char *err, *kept;
+	} cases[] = {
+		{"bad \xc3\xa9 row", "bad \xc3\xa9 row"},
+		{"overlong \xc0\xaf, surrogate \xed\xa0\x80, stray \xff\x80",
+		 "overlong ??, surrogate ???, stray ??"},
+		{"past U+10FFFF \xf4\x90\x80\x80 cut \xe2\x82", "past U+10FFFF ???? cut ?"},
+	};
+	struct sync_report r;
+	struct sched_entry e;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		r = report(HUB_ERR_DATA, cases[i].err, 0);
+		sched_entry_init(&e, "w", NULL, t0, 0, &pol);
+		CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+		sched_entry_finish(&e, &r, t0 + 10, 0, &pol);
+		CU_ASSERT_STRING_EQUAL(e.last_error, cases[i].kept);
+		CU_ASSERT(is_json_text(e.last_error));
+	}
+	/* a whole buffer of "é" cut by bytes */
+	r = report(HUB_ERR_DATA, NULL, 0);
+	for (size_t i = 0; i + 1 < sizeof(r.err); i++)
+		r.err[i] = i % 2 ? '\xa9' : '\xc3';
+	r.err[sizeof(r.err) - 1] = '\0';
+	sched_entry_init(&e, "w", NULL, t0, 0, &pol);
+	sched_entry_begin(&e, t0);
+	sched_entry_finish(&e, &r, t0 + 10, 0, &pol);
+	CU_ASSERT(is_json_text(e.last_error));
+	CU_ASSERT_EQUAL(strlen(e.last_error), sizeof(r.err) - 1);
+}
+
+/*
+ * Two sources whose create() fails on an unknown key of 150 "é": the
+ * config checker's path buffer cuts the key by bytes, and of the two keys
+ * (one a byte longer) one is cut inside an "é".  Both sources are in the
+ * status JSON with their error as a string (the cut one made the whole
+ * status NULL).
+ */
+static void test_a_source_with_a_cut_error_text_stays_in_the_status(void)
+{
+	char key[2][400], yaml[2048], err[1024], *path = NULL;
+	struct plugin_module mod;
+	struct plugin_registry reg = {0};
+	struct scheduler *s = NULL;
+	struct testhub *th;
+	json_t *list;
+
+	for (size_t k = 0; k < 2; k++) {
+		size_t n = k;
+
+		memset(key[k], 'x', k);
+		for (size_t i = 0; i < 150; i++, n += 2)
+			memcpy(key[k] + n, "\xc3\xa9", 2);
+		key[k][n] = '\0';
+	}
+	snprintf(yaml, sizeof(yaml),
+		 "sources:\n"
+		 "  - name: a\n    plugin: example\n    path: /nonexistent\n    %s: 1\n"
+		 "  - name: b\n    plugin: example\n    path: /nonexistent\n    %s: 1\n",
+		 key[0], key[1]);
+	th = testhub_start(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_FATAL(asprintf(&path, "%s/plugins/example.so", testlib_build_dir()) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(path, &mod, err, sizeof(err)), 0);
+	reg.mods = &mod;
+	reg.n_mods = 1;
+	CU_ASSERT_EQUAL_FATAL(scheduler_start(&s, th->cfg, &reg, th->intake, err, sizeof(err)), 0);
+
+	list = scheduler_status_json(s);
+	CU_ASSERT_PTR_NOT_NULL(list);
+	CU_ASSERT_EQUAL(json_array_size(list), 2);
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *src = json_array_get(list, i);
+		const char *last = json_string_value(json_object_get(src, "last_error"));
+
+		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(src, "name")),
+				       i ? "b" : "a");
+		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(src, "state")), "disabled");
+		CU_ASSERT_PTR_NOT_NULL(last);
+		CU_ASSERT_PTR_NOT_NULL(last ? strstr(last, "unknown key") : NULL);
+	}
+	json_decref(list);
+	scheduler_stop(s);
+	plugin_unload(&mod);
+	free(path);
+	testhub_stop(th);
+}
+
 TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_backoff_full_jitter_is_bounded_by_the_doubling_ceiling),
 	   TEST(test_backoff_stops_at_the_cap_without_overflow),
@@ -266,4 +379,6 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_a_source_never_runs_twice_at_once),
 	   TEST(test_interval_runs_soon_after_start_then_every_period),
 	   TEST(test_cron_jitter_is_a_tenth_of_the_period_at_most),
-	   TEST(test_on_demand_source_runs_only_when_triggered))
+	   TEST(test_on_demand_source_runs_only_when_triggered),
+	   TEST(test_a_broken_error_text_is_kept_as_valid_utf8),
+	   TEST(test_a_source_with_a_cut_error_text_stays_in_the_status))
