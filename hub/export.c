@@ -164,11 +164,11 @@ static void live_error(struct export_worker *w, const char *state, const char *m
 
 	pthread_mutex_lock(&w->ex->lock);
 	w->live.state = state;
-	snprintf(w->live.last_error, sizeof(w->live.last_error), "%s", msg);
+	str_copy_utf8(w->live.last_error, sizeof(w->live.last_error), msg);
 	w->live.last_error_at_ms = now;
 	w->live.next_attempt_at_ms = next_ms ? now + next_ms : 0;
 	pthread_mutex_unlock(&w->ex->lock);
-	snprintf(w->saved.error, sizeof(w->saved.error), "%s", msg);
+	str_copy_utf8(w->saved.error, sizeof(w->saved.error), msg);
 	w->saved.error_at_ms = now;
 	w->is_saved_dirty = 1;
 }

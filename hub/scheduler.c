@@ -48,54 +48,6 @@ const struct sched_policy sched_policy_default = {
 
 /* ---- pieces ------------------------------------------------------------ */
 
-/* The bytes at s that form one UTF-8 character (RFC 3629: no overlong
- * form, surrogate or code point past U+10FFFF): its length, *ok 1; else the
- * length of the maximal ill-formed subpart there (Unicode 3.9), *ok 0. */
-static size_t utf8_span(const char *s, int *ok)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
-	size_t n = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : 2;
-
-	*ok = p[0] < 0x80;
-	if (p[0] < 0xC2 || p[0] > 0xF4) /* ASCII; a continuation, C0, C1, F5..FF */
-		return 1;
-	if (p[0] == 0xE0 || p[0] == 0xF0)
-		lo = p[0] == 0xE0 ? 0xA0 : 0x90;
-	if (p[0] == 0xED || p[0] == 0xF4)
-		hi = p[0] == 0xED ? 0x9F : 0x8F;
-	for (size_t i = 1; i < n; i++) {
-		if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xBF))
-			return i; /* the NUL too: never read past it */
-	}
-	*ok = 1;
-	return n;
-}
-
-/* A plugin's error text into dst[size] (size > 0) for the status JSON
- * (json_string() refuses invalid UTF-8, and the source vanished from GET
- * /v1/sources): cut at a character boundary, each ill-formed subpart as
- * '?'. */
-static void copy_message(char *dst, size_t size, const char *src)
-{
-	size_t o = 0;
-
-	while (*src) {
-		int ok;
-		size_t n = utf8_span(src, &ok), out = ok ? n : 1;
-
-		if (o + out >= size)
-			break;
-		if (ok)
-			memcpy(dst + o, src, n);
-		else
-			dst[o] = '?';
-		o += out;
-		src += n;
-	}
-	dst[o] = '\0';
-}
-
 const char *sched_state_name(enum source_state st)
 {
 	switch (st) {
@@ -193,7 +145,7 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 	e->duplicates = rep->duplicates;
 	e->rejected = rep->rejected;
 	e->n_retries = rep->n_retries;
-	copy_message(e->last_error, sizeof(e->last_error),
+	str_copy_utf8(e->last_error, sizeof(e->last_error),
 		     rep->rc == HUB_OK || rep->rc == HUB_ERR_STOPPED ? "" : rep->err);
 	switch (rep->rc) {
 	case HUB_OK:
@@ -527,7 +479,7 @@ static int source_prepare(struct scheduler *s, struct sched_source *src,
 		src->inst = NULL;
 		src->e.state = SOURCE_DISABLED;
 		src->e.last_rc = HUB_ERR_CONFIG;
-		copy_message(src->e.last_error, sizeof(src->e.last_error), why);
+		str_copy_utf8(src->e.last_error, sizeof(src->e.last_error), why);
 		log_error(ci->name, "source disabled: %s", why);
 	}
 	return 0;

@@ -186,6 +186,50 @@ void str_copy(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
+/* The bytes at s that form one UTF-8 character (RFC 3629: no overlong
+ * form, surrogate or code point past U+10FFFF): its length, *ok 1; else the
+ * length of the maximal ill-formed subpart there (Unicode 3.9), *ok 0. */
+static size_t utf8_span(const char *s, int *ok)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+	size_t n = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : 2;
+
+	*ok = p[0] < 0x80;
+	if (p[0] < 0xC2 || p[0] > 0xF4) /* ASCII; a continuation, C0, C1, F5..FF */
+		return 1;
+	if (p[0] == 0xE0 || p[0] == 0xF0)
+		lo = p[0] == 0xE0 ? 0xA0 : 0x90;
+	if (p[0] == 0xED || p[0] == 0xF4)
+		hi = p[0] == 0xED ? 0x9F : 0x8F;
+	for (size_t i = 1; i < n; i++) {
+		if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xBF))
+			return i; /* the NUL too: never read past it */
+	}
+	*ok = 1;
+	return n;
+}
+
+void str_copy_utf8(char *dst, size_t size, const char *src)
+{
+	size_t o = 0;
+
+	while (*src) {
+		int ok;
+		size_t n = utf8_span(src, &ok), out = ok ? n : 1;
+
+		if (o + out >= size)
+			break;
+		if (ok)
+			memcpy(dst + o, src, n);
+		else
+			dst[o] = '?';
+		o += out;
+		src += n;
+	}
+	dst[o] = '\0';
+}
+
 void err_set(char *err, size_t err_size, const char *fmt, ...)
 {
 	va_list ap;

@@ -47,6 +47,12 @@ int secret_equal(const char *a, size_t a_len, const char *b, size_t b_len);
  * paths that copy IDs. */
 void str_copy(char *dst, size_t size, const char *src);
 
+/* The same for text that goes into JSON (json_string() refuses invalid
+ * UTF-8): cut at a character boundary, each ill-formed subpart (RFC 3629:
+ * overlong forms, surrogates, past U+10FFFF, stray bytes) written as '?'.
+ * For a plugin's or a server's error text. */
+void str_copy_utf8(char *dst, size_t size, const char *src);
+
 /* Writes a message into a caller-owned error buffer (may be NULL). */
 void err_set(char *err, size_t err_size, const char *fmt, ...) HUB_PRINTF(3, 4);
 

@@ -8,6 +8,8 @@
 #include "../../hub/log.h"
 #include "../../hub/util.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,38 @@ static void test_str_copy_cuts_to_the_buffer_and_terminates(void)
 	CU_ASSERT_STRING_EQUAL(buf, "");
 	str_copy(buf, 1, "abc");
 	CU_ASSERT_EQUAL(buf[0], '\0');
+}
+
+/* Error texts go into JSON: a cut never splits a character, and what is
+ * not UTF-8 becomes '?', so json_string() always takes the result. */
+static void test_str_copy_utf8_cuts_between_characters_and_repairs(void)
+{
+	static const struct {
+		const char *in;
+		size_t size;
+		const char *out;
+	} rows[] = {
+		{"plain", 16, "plain"},
+		{"caf\xc3\xa9!", 16, "caf\xc3\xa9!"},
+		{"caf\xc3\xa9", 5, "caf"},          /* \xc3\xa9 does not fit whole */
+		{"\xe2\x82\xac\xe2\x82\xac", 6, "\xe2\x82\xac"},
+		{"a\xc0\x80" "b", 16, "a??b"},         /* overlong NUL */
+		{"a\xed\xa0\x80" "b", 16, "a???b"},   /* a surrogate */
+		{"a\xf4\x90\x80\x80" "b", 16, "a????b"},
+		{"a\xe2\x82", 16, "a?"},            /* cut short at the end */
+		{"x", 1, ""},
+	};
+	char out[16];
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *j;
+
+		str_copy_utf8(out, rows[i].size, rows[i].in);
+		CU_ASSERT_STRING_EQUAL(out, rows[i].out);
+		j = json_string(out);
+		CU_ASSERT_PTR_NOT_NULL(j);
+		json_decref(j);
+	}
 }
 
 static void test_log_escape_writes_control_characters_visibly(void)
@@ -58,5 +92,6 @@ static void test_a_log_message_is_one_line_whatever_it_carries(void)
 }
 
 TEST_SUITE(util, NULL, NULL, TEST(test_str_copy_cuts_to_the_buffer_and_terminates),
+	   TEST(test_str_copy_utf8_cuts_between_characters_and_repairs),
 	   TEST(test_log_escape_writes_control_characters_visibly),
 	   TEST(test_a_log_message_is_one_line_whatever_it_carries))
