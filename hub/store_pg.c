@@ -976,6 +976,12 @@ static void pipe_end(struct pg_store *ps)
 	if (ps->is_pipelined && PQpipelineStatus(ps->conn) != PQ_PIPELINE_OFF &&
 	    PQstatus(ps->conn) == CONNECTION_OK)
 		PQexitPipelineMode(ps->conn);
+	/* Results left uncollected (the server went away mid-pipeline, its
+	 * FATAL read but not yet the closed socket) keep the connection in
+	 * pipeline mode, where every synchronous call fails without touching
+	 * the socket, and PQstatus stays OK: reset it before its next use. */
+	if (PQpipelineStatus(ps->conn) != PQ_PIPELINE_OFF)
+		ps->is_prepared = 0;
 	ps->is_pipelined = 0;
 	ps->n_pending = 0;
 }
