@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh - runs the test suite: the CUnit unit tests, then every
-# tests/integration/*.sh (each starts its own hub, servers and temp dirs).
+# tests/integration/*.sh (each starts its own hub, servers and temp dirs),
+# two at a time on two cores (HUB_TEST_JOBS=1: one at a time).
 # Usage: HUB_BUILD=build sh tests/run.sh [unit|integration]
 # Prints one closing line "N passed, N failed" and exits non-zero on failure.
 set -u
@@ -8,6 +9,8 @@ cd "$(dirname "$0")/.."
 B=${HUB_BUILD:-build}
 export HUB_BUILD="$B"
 what=${1:-all}
+# The integration tests that take longest (CI logs), started first.
+INTEGRATION_LONG="import_crash crash_http valgrind limits bigquery sync_kills snowflake_odbc export_kills pg_lease view_browser api_routes"
 passed=0
 failed=0
 failures=""
@@ -60,21 +63,67 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 	trap - EXIT INT TERM
 fi
 
+# run_integration NAME: runs tests/integration/NAME.sh with its output in
+# $ires/NAME.log, then prints that log whole (one test's lines together
+# even when lanes run side by side) and records PASS or FAIL in
+# $ires/NAME.rc.
+run_integration() {
+	t0=$(date +%s)
+	if sh "tests/integration/$1.sh" >"$ires/$1.log" 2>&1; then
+		r="PASS"
+	else
+		r="FAIL"
+	fi
+	flock "$ires/.print" sh -c 'echo "=== integration: $1"; cat "$2"; echo "--- $3: $1 ($4 s)"' \
+		- "$1" "$ires/$1.log" "$r" "$(($(date +%s) - t0))"
+	echo "$r" >"$ires/$1.rc"
+}
+
+# integration_lane: takes the next test off the shared list until none is
+# left (the counter in $ires/.next, under flock).
+integration_lane() {
+	while :; do
+		i=$(flock "$ires/.next" sh -c 'n=$(cat "$1"); echo $((n + 1)) >"$1"; echo "$n"' \
+			- "$ires/.next")
+		name=$(sed -n "$((i + 1))p" "$ires/.list")
+		[ -n "$name" ] || return 0
+		run_integration "$name"
+	done
+}
+
 if [ "$what" = all ] || [ "$what" = integration ]; then
+	# Each test starts its own hub, servers and temp dirs on ports the
+	# kernel hands out, so tests run side by side: HUB_TEST_JOBS lanes
+	# (default: one per core, at most 2; 1 runs them one after another).
+	# The longest come first so that the lanes end together.
+	jobs=${HUB_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+	[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
+	[ "$jobs" -le 2 ] || jobs=2
+	ires=$(mktemp -d "${TMPDIR:-/tmp}/hubit.XXXXXX")
 	for t in tests/integration/*.sh; do
 		[ -e "$t" ] || continue
 		name=$(basename "$t" .sh)
-		echo "=== integration: $name"
-		t0=$(date +%s)
-		if sh "$t"; then
-			echo "--- PASS: $name ($(($(date +%s) - t0)) s)"
+		case " $INTEGRATION_LONG " in
+		*" $name "*) echo "0 $name" ;;
+		*) echo "1 $name" ;;
+		esac
+	done | sort -k1,1n -k2,2 | cut -d' ' -f2 >"$ires/.list"
+	echo 0 >"$ires/.next"
+	lane=0
+	while [ $lane -lt "$jobs" ]; do
+		integration_lane &
+		lane=$((lane + 1))
+	done
+	wait
+	while read -r name; do
+		if [ "$(cat "$ires/$name.rc" 2>/dev/null)" = PASS ]; then
 			passed=$((passed + 1))
 		else
-			echo "--- FAIL: $name ($(($(date +%s) - t0)) s)"
 			failed=$((failed + 1))
 			failures="$failures $name"
 		fi
-	done
+	done <"$ires/.list"
+	rm -rf "$ires"
 fi
 
 [ -n "$failures" ] && echo "failed:$failures"
