@@ -213,11 +213,22 @@ static hub_rc import_on_emit(struct hub_call *call, const struct hub_record *hr,
 	return rc;
 }
 
+/* on_reject of a plugin's import_line (ABI 1.2): one item of the line
+ * the plugin refused, counted and named like a line the hub rejects. */
+static hub_rc import_on_reject(struct hub_call *call, const char *why)
+{
+	struct import_state *st = call->ctx;
+
+	import_note_error(st, st->line_no, why);
+	return HUB_OK;
+}
+
 /* One line of the source's own format, through the plugin's mapping. */
 static hub_rc import_line_plugin(struct import_state *st, const char *line, size_t len,
 				 char *err, size_t err_size)
 {
-	struct hub_call call = {.inst = st->inst, .on_emit = import_on_emit, .ctx = st};
+	struct hub_call call = {.inst = st->inst, .on_emit = import_on_emit,
+				.on_reject = import_on_reject, .ctx = st};
 	hub_rc rc;
 
 	st->n_pending = 0;

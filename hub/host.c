@@ -320,6 +320,18 @@ static hub_rc host_checkpoint(struct hub_call *call, const char *cursor)
 	return call->on_checkpoint(call, cursor);
 }
 
+/* ABI 1.2.  The call counts and shows the reason, as for a record its
+ * on_emit refused; an empty reason gets a generic one. */
+static hub_rc host_reject(struct hub_call *call, const char *why)
+{
+	if (!call || !call->on_reject) {
+		log_error(call ? who_of(call->inst) : "plugin",
+			  "reject() outside of a source's call");
+		return HUB_ERR_INTERNAL;
+	}
+	return call->on_reject(call, why && why[0] ? why : "refused by the plugin");
+}
+
 static int host_should_stop(const struct hub_call *call)
 {
 	return call && call->stop ? atomic_load(call->stop) : 0;
@@ -354,7 +366,16 @@ static const struct hub_host host = {
 	.should_stop = host_should_stop,
 	.now_ms = host_now_ms,
 	.secret_equal = host_secret_equal,
+	.reject = host_reject,
 };
+
+/* ABI 1.1's table ended at secret_equal; 1.2 appended reject, which a
+ * plugin tests with HUB_HOST_HAS().  Append-only: nothing before it moved. */
+_Static_assert(offsetof(struct hub_host, reject) ==
+		       offsetof(struct hub_host, secret_equal) + sizeof(host.secret_equal),
+	       "hub_host.reject must directly follow secret_equal (ABI 1.2)");
+_Static_assert(sizeof(struct hub_host) == offsetof(struct hub_host, reject) + sizeof(host.reject),
+	       "struct hub_host grew past reject: bump HUB_ABI_MINOR and document it");
 
 const struct hub_host *host_table(void)
 {

@@ -18,6 +18,11 @@ struct hub_call {
 			  char *err, size_t err_size);
 	/* Where checkpoint() goes; NULL: HUB_ERR_INTERNAL (not a pull). */
 	hub_rc (*on_checkpoint)(struct hub_call *call, const char *cursor);
+	/* Where reject() goes: count one input item the plugin refused, as
+	 * on_emit counts a record it refuses (HUB_ERR_DATA); `why` is
+	 * borrowed (never NULL).  NULL: HUB_ERR_INTERNAL (no input here: an
+	 * export batch). */
+	hub_rc (*on_reject)(struct hub_call *call, const char *why);
 	const atomic_int *stop;  /* non-zero: should_stop(); may be NULL */
 	void *ctx;               /* the caller's */
 };

@@ -288,7 +288,7 @@ struct ingest_call {
 	struct record **recs;
 	size_t n_recs, cap_recs;
 	size_t n_emitted;  /* emit() calls: the index of the next record */
-	size_t n_invalid;  /* refused by validation */
+	size_t n_invalid;  /* refused: by validation, or by the plugin (reject()) */
 	json_t *warnings;  /* [{"index", "message"}] or NULL */
 };
 
@@ -337,6 +337,18 @@ static hub_rc call_on_emit(struct hub_call *call, const struct hub_record *rec, 
 	ic->recs[ic->n_recs++] = r;
 	call_add_warnings(ic, index, &w);
 	record_warnings_clear(&w);
+	return HUB_OK;
+}
+
+/* reject() (ABI 1.2): an item the route refused itself.  Counted in the
+ * metrics with the records validation refused; the route answers the
+ * client itself, so the reason goes nowhere. */
+static hub_rc call_on_reject(struct hub_call *call, const char *why)
+{
+	struct ingest_call *ic = call->ctx;
+
+	(void)why;
+	ic->n_invalid++;
 	return HUB_OK;
 }
 
@@ -455,6 +467,7 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	memset(&call, 0, sizeof(call));
 	call.inst = inst;
 	call.on_emit = call_on_emit;
+	call.on_reject = call_on_reject;
 	call.stop = env->stop;
 	call.ctx = &ic;
 

@@ -40,8 +40,10 @@
 static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
 	PLUGIN_SIZE_1_0,           /* 1.0 */
 	sizeof(struct hub_plugin), /* 1.1: import_line */
+	sizeof(struct hub_plugin), /* 1.2: only hub_host grew (reject) */
 };
 static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
+	RECORD_SIZE_1_0,
 	RECORD_SIZE_1_0,
 	RECORD_SIZE_1_0,
 };

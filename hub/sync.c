@@ -2,11 +2,13 @@
  * sync.c - one sync run of a pull source.
  *
  * The run lends the plugin a struct hub_call: emit() validates the record
- * (record_from_hub) into the current page, checkpoint() hands the page and
- * its cursor to the intake as one batch and waits until the transaction
- * holding both has committed.  So the committed cursor never runs ahead
- * of durable records: a crash replays at most the page in flight, and
- * message_id dedupe makes the replay harmless.
+ * (record_from_hub) into the current page (a record refused there, or an
+ * item the plugin refused with reject(), counts as rejected with its
+ * reason), checkpoint() hands the page and its cursor to the intake as one
+ * batch and waits until the transaction holding both has committed.  So
+ * the committed cursor never runs ahead of durable records: a crash
+ * replays at most the page in flight, and message_id dedupe makes the
+ * replay harmless.
  *
  * pull() is called again while it answers HUB_MORE, always with the last
  * committed cursor.  A transient failure (HUB_RETRY, from the plugin or a
@@ -172,6 +174,14 @@ static int page_append(struct page *pg, struct record *rec)
 	return 0;
 }
 
+/* An item of the page (counted as read) rejected, by validation or by the
+ * plugin (reject()): counted with the page, the reason kept for the report. */
+static void page_note_rejected(struct run *r, struct page *pg, const char *why)
+{
+	pg->rejected++;
+	note_reason(r->rep, why);
+}
+
 static hub_rc run_emit(struct hub_call *call, const struct hub_record *rec, char *err,
 		       size_t err_size)
 {
@@ -192,8 +202,7 @@ static hub_rc run_emit(struct hub_call *call, const struct hub_record *rec, char
 	pg->warnings += (int64_t)warn.total;
 	record_warnings_clear(&warn);
 	if (rc == HUB_ERR_DATA) {
-		pg->rejected++;
-		note_reason(r->rep, err);
+		page_note_rejected(r, pg, err);
 		return rc;
 	}
 	if (rc != HUB_OK)
@@ -203,6 +212,19 @@ static hub_rc run_emit(struct hub_call *call, const struct hub_record *rec, char
 		err_set(err, err_size, "out of memory");
 		return HUB_ERR_NOMEM;
 	}
+	return HUB_OK;
+}
+
+/* reject() of an item the plugin refused: as a record emit() refused.
+ * After a failed page nothing of this pull counts: that code instead. */
+static hub_rc run_reject(struct hub_call *call, const char *why)
+{
+	struct run *r = call->ctx;
+
+	if (r->commit_rc != HUB_OK)
+		return r->commit_rc;
+	r->filling->read++;
+	page_note_rejected(r, r->filling, why);
 	return HUB_OK;
 }
 
@@ -401,6 +423,7 @@ static void run_init(struct run *r, const struct sync_params *p, struct sync_rep
 	r->call.inst = p->inst;
 	r->call.on_emit = run_emit;
 	r->call.on_checkpoint = run_checkpoint;
+	r->call.on_reject = run_reject;
 	r->call.stop = p->stop ? &p->stop->is_stopping : NULL;
 	r->call.ctx = r;
 }

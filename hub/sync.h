@@ -39,9 +39,9 @@ int sync_stop_wait_ms(struct sync_stop *s, int64_t ms);
 struct sync_report {
 	hub_rc rc;            /* HUB_OK (caught up), HUB_ERR_STOPPED, or the failure */
 	char err[1024];       /* the failure, for people */
-	int64_t read;         /* records the plugin emitted */
+	int64_t read;         /* records the plugin emitted, and items it reject()ed */
 	int64_t applied, duplicates, blocked, refused;
-	int64_t rejected;     /* refused by validation (reasons below) */
+	int64_t rejected;     /* refused by validation or the plugin (reasons below) */
 	int64_t warnings;     /* attributes dropped as invalid */
 	char reasons[SYNC_MAX_REASONS][SYNC_REASON_SIZE]; /* first distinct ones */
 	size_t n_reasons;

@@ -16,8 +16,8 @@
  *      JSON) is borrowed until the callback returns: copy what you keep.
  *      Config values and instance_name() live as long as the instance.
  *   2. Everything the plugin hands to the host (records through emit(), a
- *      checkpoint cursor, a response body) is copied by the host before the
- *      host function returns.  The plugin may reuse or free it right after.
+ *      checkpoint cursor, a reason to reject(), a response body) is copied
+ *      by the host before the host function returns.  The plugin may reuse or free it right after.
  *   3. Plugin state (the void * from create()) is owned by the plugin and
  *      released by its destroy().  One instance is called from one thread at a
  *      time, except push routes, which may run on several HTTP threads at once.
@@ -52,6 +52,12 @@
  *   HUB_HOST_HAS() (or host->abi_minor) before using anything added after
  *   1.0; an enum value the host does not know is refused (a role or config
  *   type at load, a record type by emit()).
+ *
+ * ABI HISTORY (what each minor appended; the members are marked below)
+ *   1.0  the descriptor, hub_record, hub_host up to secret_equal()
+ *   1.1  hub_plugin.import_line()
+ *   1.2  hub_host.reject(): an input item the plugin itself refuses is
+ *        counted as rejected, like a record emit() refuses
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -65,7 +71,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 1
+#define HUB_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -244,6 +250,22 @@ struct hub_host {
 
 	/* Constant-time comparison of two secrets: 1 when equal. */
 	int (*secret_equal)(const char *a, size_t a_len, const char *b, size_t b_len);
+
+	/* ---- appended in ABI 1.2 (check HUB_HOST_HAS(host, reject)) ---- */
+
+	/* This input item (a line, a row, one event of a batch) is refused by
+	 * the plugin itself and dropped: the host counts it as rejected, like
+	 * a record emit() refused, and shows `why` where it shows its own
+	 * reasons (the import summary, with the line number; the sync report).
+	 * In a push route it is counted in the metrics only: the route's
+	 * answer is the plugin's.  `why` is borrowed and copied before return;
+	 * name the item in it ("path:LINE: what") and never put a secret in it.
+	 * Only for an item dropped while the call goes on: a failing page or
+	 * request is the callback's return code instead (do not do both), and
+	 * a record emit() refused is counted already.  HUB_OK; any other code
+	 * (a failed page of a pull, or reject() from export_batch():
+	 * HUB_ERR_INTERNAL): stop and return it, as after emit(). */
+	hub_rc (*reject)(struct hub_call *call, const char *why);
 };
 
 #define HUB_HOST_HAS(host, member)                                             \
@@ -323,7 +345,8 @@ struct hub_plugin {
 	 * Any other code drops what was emitted since the last checkpoint, and
 	 * the source is pulled again from there after a backoff (HUB_ERR_CONFIG
 	 * and HUB_ERR_AUTH disable it): never fail on one bad row, which would
-	 * fail every retry; log and skip it (plugins/example does). */
+	 * fail every retry; skip it, counted with reject() (ABI 1.2; an older
+	 * host: log it), as plugins/example does. */
 	hub_rc (*pull)(void *state, struct hub_call *call, const char *cursor,
 		       size_t budget, char *err, size_t err_size);
 
@@ -338,7 +361,9 @@ struct hub_plugin {
 	/* optional: map one raw message of this source's own format (one JSON
 	 * Lines line) to records, as the routes would (no auth), for
 	 * `profilehub import FILE --source NAME --format <plugin>`.  A failure
-	 * rejects the whole line (its records dropped); import goes on. */
+	 * rejects the whole line (its records dropped); import goes on.
+	 * reject() (ABI 1.2) drops one item of the line instead, counted and
+	 * named with the line's number; the line's other records stand. */
 	hub_rc (*import_line)(void *state, struct hub_call *call, const char *line,
 			      size_t len, char *err, size_t err_size);
 };

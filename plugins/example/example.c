@@ -11,7 +11,8 @@
  *   3. pull() emits records after the cursor and calls checkpoint() at safe
  *      boundaries; the hub commits the records and the cursor together, so
  *      after a crash the next pull starts from the last checkpoint.  A bad
- *      line is logged and skipped, never a reason to fail the pull.
+ *      line is logged, counted as rejected (host->reject(), ABI 1.2) and
+ *      skipped, never a reason to fail the pull.
  *
  * A line: {"user_id": "u1", "device_id": "d1", "event": "purchase",
  * "properties": {...}, "traits": {...}, "timestamp": "2026-01-02T03:04:05Z",
@@ -115,9 +116,11 @@ static const char *get_string(json_t *obj, const char *key, const char **bad)
 	return json_string_value(v);
 }
 
-/* One line -> one record, emitted.  HUB_ERR_DATA with `why` on bad input. */
+/* One line -> one record, emitted.  HUB_ERR_DATA with `why` on bad input:
+ * *is_ours is set when the line itself is bad, left 0 when emit() refused
+ * the record (the hub counted that one already). */
 static hub_rc emit_line(struct example_state *st, struct hub_call *call, const char *line,
-			char *why, size_t why_size)
+			int *is_ours, char *why, size_t why_size)
 {
 	json_error_t jerr;
 	json_t *obj = json_loads(line, JSON_REJECT_DUPLICATES, &jerr), *payload;
@@ -127,6 +130,7 @@ static hub_rc emit_line(struct example_state *st, struct hub_call *call, const c
 	char *payload_text = NULL;
 	hub_rc rc = HUB_ERR_DATA;
 
+	*is_ours = 1;
 	if (!obj) {
 		snprintf(why, why_size, "invalid JSON: %s", jerr.text);
 		return HUB_ERR_DATA;
@@ -168,11 +172,30 @@ static hub_rc emit_line(struct example_state *st, struct hub_call *call, const c
 		rec.attributes_json = payload_text;
 	/* The host copies the record: everything here may go right after. */
 	why[0] = '\0';
+	*is_ours = 0;
 	rc = st->host->emit(call, &rec, why, why_size);
 out:
 	free(payload_text);
 	json_decref(obj);
 	return rc;
+}
+
+/* A bad line: named in the log and skipped.  A line the plugin could not
+ * read is also handed to reject(), so the hub counts it as rejected and
+ * shows why (sync report, source status) as it does for the records it
+ * refuses itself; an older hub (ABI < 1.2) lacks reject(): log only.
+ * Returns reject()'s code (HUB_OK, or a failure that ends the pull). */
+static hub_rc skip_line(struct example_state *st, struct hub_call *call, long long line_no,
+			int is_ours, const char *why)
+{
+	char reason[600];
+
+	st->host->log(st->inst, HUB_LOG_WARN, "%s:%lld: %s; line skipped", st->path, line_no,
+		      why);
+	if (!is_ours || !HUB_HOST_HAS(st->host, reject))
+		return HUB_OK;
+	snprintf(reason, sizeof(reason), "%s:%lld: %s", st->path, line_no, why);
+	return st->host->reject(call, reason);
 }
 
 /* Tells the host that everything emitted so far is consistent up to offset. */
@@ -195,6 +218,7 @@ static hub_rc example_pull(void *state, struct hub_call *call, const char *curso
 	char *line = NULL, why[512], *end;
 	size_t cap = 0;
 	ssize_t len;
+	int is_ours;
 	hub_rc rc = HUB_OK;
 	FILE *f;
 
@@ -220,14 +244,16 @@ static hub_rc example_pull(void *state, struct hub_call *call, const char *curso
 		offset += len;
 		if (strspn(line, " \t\r\n") == (size_t)len)
 			continue; /* a blank line */
-		rc = emit_line(st, call, line, why, sizeof(why));
+		rc = emit_line(st, call, line, &is_ours, why, sizeof(why));
 		if (rc == HUB_ERR_DATA) {
 			/* A bad line, or a record the hub refused (and counted as
 			 * rejected): name it and go on.  Failing the pull instead
 			 * would drop the page and fail again on every retry. */
-			st->host->log(st->inst, HUB_LOG_WARN, "%s:%lld: %s; line skipped", st->path,
-				      line_no, why);
-			rc = HUB_OK;
+			if ((rc = skip_line(st, call, line_no, is_ours, why)) != HUB_OK) {
+				snprintf(err, err_size, "%s:%lld: reject() failed (%d)", st->path,
+					 line_no, (int)rc);
+				goto out;
+			}
 		} else if (rc != HUB_OK) {
 			/* The page fails: the hub pulls again from the last checkpoint. */
 			snprintf(err, err_size, "%s:%lld: %s", st->path, line_no, why);

@@ -202,4 +202,26 @@ grep -q "applied 0, duplicates 2" "$T/out" || fail "re-import is not deduplicate
 	fail "segment import: profile"
 "$HUB" -c "$cfg" import "$T/seg.jsonl" --source nope --format segment >/dev/null 2>&1 && fail "import into an unknown source succeeded"
 
+# an item the plugin refuses itself (host->reject(), ABI 1.2) counts as rejected, named
+# with its line like the hub's own rejections, and the exit status is the same (1);
+# tests/plugins/reject_lines: "!why" is rejected, "FAIL" fails the whole line
+mkdir -p "$T/rl_plugins"
+ln -s "$(cd "$B" && pwd)/tests/plugins/reject_lines.so" "$T/rl_plugins/reject_lines.so"
+cfg="$T/rl.yaml"
+printf 'store: {path: %s/rl.db}\nplugin_dir: %s/rl_plugins\nsources:\n  - name: rl\n    plugin: reject_lines\n    lines: [p1, "!not a user", p2]\n' "$T" "$T" >"$cfg"
+printf 'u1\n!not a user: x\nu2\n\nFAIL\nu3\n' >"$T/rl.txt"
+"$HUB" -c "$cfg" import "$T/rl.txt" --source rl --format reject_lines >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "import with an item the plugin rejects: exit 1 expected"
+grep -qx "records 5, applied 3, duplicates 0, blocked 0, refused 0, rejected 2" "$T/out" ||
+	fail "import counts with reject(): $(cat "$T/out") $(cat "$T/err")"
+grep -qx "profilehub: import: line 2: not a user: x" "$T/err" ||
+	fail "import names the rejected item's line: $(cat "$T/err")"
+grep -qx "profilehub: import: line 5: the line fails" "$T/err" ||
+	fail "import names the failed line: $(cat "$T/err")"
+"$HUB" -c "$cfg" sync rl >"$T/out" 2>"$T/err"
+[ $? -eq 0 ] || fail "sync with an item the plugin rejects: $(cat "$T/err")"
+grep -qx "read 3, applied 2, duplicates 0, rejected 1, blocked 0, refused 0" "$T/out" ||
+	fail "sync counts with reject(): $(cat "$T/out") $(cat "$T/err")"
+grep -q "sync: rl: rejected: not a user" "$T/err" || fail "sync names the rejected item: $(cat "$T/err")"
+
 [ $fails -eq 0 ]

@@ -4,7 +4,9 @@
  *
  *   POST /v1/echo     each line "I" emits a track event "echo" of
  *                     installation I; a line "I<TAB>{attributes}" emits an
- *                     attributes record instead.  200 {"ok":true}, or 400
+ *                     attributes record instead; a line "!why" is an item
+ *                     the plugin refuses itself: host->reject(why) (ABI
+ *                     1.2), and the others go on.  200 {"ok":true}, or 400
  *                     naming the first line the host refused.
  *   POST /v1/reject   400 without emitting anything.
  *   POST /v1/emit_then_reject   emits every line, then answers 400 (the
@@ -98,6 +100,15 @@ static hub_rc echo_emit_lines(const struct echo *e, struct hub_call *call,
 		}
 		memcpy(line, p, len);
 		line[len] = '\0';
+		if (line[0] == '!' && HUB_HOST_HAS(e->host, reject)) {
+			if ((rc = e->host->reject(call, line + 1)) != HUB_OK) {
+				*bad = index;
+				return rc;
+			}
+			index++;
+			p += len + 1;
+			continue;
+		}
 		tab = strchr(line, '\t');
 		if (tab) {
 			*tab = '\0';

@@ -110,13 +110,27 @@ static hub_rc collect_checkpoint(struct hub_call *call, const char *cursor)
 	return HUB_OK;
 }
 
+/* reject() (ABI 1.2): keep a copy of the reason, as the hub does. */
+static hub_rc collect_reject(struct hub_call *call, const char *why)
+{
+	struct pt_collector *c = call->ctx;
+
+	c->rejects = grow(c->rejects, c->n_rejects, &c->cap_rejects, sizeof(c->rejects[0]));
+	c->rejects[c->n_rejects] = strdup(why);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c->rejects[c->n_rejects]);
+	c->n_rejects++;
+	return HUB_OK;
+}
+
 void pt_reset(struct pt_collector *c)
 {
 	for (size_t i = 0; i < c->n_recs; i++)
 		seen_free(&c->recs[i]);
 	for (size_t i = 0; i < c->n_cursors; i++)
 		free(c->cursors[i]);
-	c->n_recs = c->n_emits = c->n_cursors = 0;
+	for (size_t i = 0; i < c->n_rejects; i++)
+		free(c->rejects[i]);
+	c->n_recs = c->n_emits = c->n_cursors = c->n_rejects = 0;
 }
 
 /* ---- the fixture ------------------------------------------------------ */
@@ -147,6 +161,7 @@ static int vtry_open(struct pt_fixture *f, const char *plugin, char *err, size_t
 					     f->cfg->blocked_values, f->cfg->n_blocked_values};
 	f->got.now_ms = PT_NOW_MS;
 	f->call.on_emit = collect_emit;
+	f->call.on_reject = collect_reject;
 	/* like the hub: checkpoints only where there is a pull */
 	if (f->mod.desc->pull)
 		f->call.on_checkpoint = collect_checkpoint;
@@ -190,6 +205,7 @@ void pt_close(struct pt_fixture *f)
 	pt_reset(&f->got);
 	free(f->got.recs);
 	free(f->got.cursors);
+	free(f->got.rejects);
 	plugin_instance_destroy(f->inst);
 	config_free(f->cfg);
 	plugin_unload(&f->mod);

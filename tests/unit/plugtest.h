@@ -6,8 +6,8 @@
  * instance of its first source; the struct hub_call it hands to routes,
  * pull() and import_line() validates every emitted record like the hub does
  * (record_from_hub, with the config's source name and identity rules) and
- * keeps a copy of it, and keeps every checkpoint.  Requests go straight to
- * the plugin's route, with the header a test gives.
+ * keeps a copy of it, and keeps every checkpoint and every reject() reason.
+ * Requests go straight to the plugin's route, with the header a test gives.
  *
  *     struct pt_fixture f;
  *     struct hub_response resp;
@@ -58,6 +58,8 @@ struct pt_collector {
 	size_t n_emits;	/* emit() calls, refused ones included */
 	char **cursors; /* checkpoint() cursors, in order */
 	size_t n_cursors;
+	char **rejects; /* reject() reasons (ABI 1.2), in order */
+	size_t n_rejects;
 
 	/* How records are validated; pt_open() sets them from the config. */
 	const char *source; /* the source's name */
@@ -65,7 +67,7 @@ struct pt_collector {
 	int64_t now_ms;
 	const char *refuse_message_id; /* emit() answers HUB_ERR_DATA for it */
 
-	size_t cap_recs, cap_cursors;
+	size_t cap_recs, cap_cursors, cap_rejects;
 };
 
 /* A test's world: the plugin, its config, the instance and one call. */

@@ -12,6 +12,7 @@
 #include "../../hub/sync.h"
 #include "../../hub/util.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,8 +155,9 @@ static void test_budget_is_honoured_with_more(void)
 	pt_close(&f);
 }
 
-/* One bad line does not fail the pull: it is logged with its line number
- * and skipped, the lines around it are emitted and the cursor passes it. */
+/* One bad line does not fail the pull: it is logged with its line number,
+ * handed to reject() (counted as rejected by the hub, ABI 1.2) and
+ * skipped; the lines around it are emitted and the cursor passes it. */
 static void test_malformed_line_is_skipped_naming_the_line(void)
 {
 	static const char text[] =
@@ -183,25 +185,32 @@ static void test_malformed_line_is_skipped_naming_the_line(void)
 	CU_ASSERT_EQUAL(count_lines_with(logged, " warn [lines] "), 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(logged, expected));
 	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "; line skipped\n"));
+	/* and rejected through the host, with the same words */
+	snprintf(expected, sizeof(expected), "%s:2: invalid JSON: ", f.path);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_rejects, 1);
+	CU_ASSERT_EQUAL(strncmp(f.got.rejects[0], expected, strlen(expected)), 0);
 	free(logged);
 	pt_close(&f);
 }
 
 /* Each bad line (the hub refusing the record included) is named and
- * skipped; the good line after it is still emitted. */
+ * skipped; the good line after it is still emitted.  The lines the plugin
+ * cannot read go to reject(); the record the hub refused does not (the
+ * hub counted it already: rejecting it too would count it twice). */
 static void test_bad_fields_are_skipped_naming_the_line(void)
 {
 	static const struct {
 		const char *line;
 		const char *message; /* after "path:1: " */
+		size_t n_rejects;    /* reject() calls */
 	} rows[] = {
-		{"[1, 2]\n", "expected a JSON object"},
-		{"{\"user_id\": 7}\n", "\"user_id\" must be a string"},
+		{"[1, 2]\n", "expected a JSON object", 1},
+		{"{\"user_id\": 7}\n", "\"user_id\" must be a string", 1},
 		{"{\"user_id\": \"u\", \"timestamp\": \"yesterday\"}\n",
-		 "bad timestamp \"yesterday\""},
+		 "bad timestamp \"yesterday\"", 1},
 		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T03:04:05\"}\n",
-		 "bad timestamp \"2026-01-02T03:04:05\""},
-		{"{\"user_id\": \"u\", \"id\": \"refuse-me\"}\n", "refused by the test"},
+		 "bad timestamp \"2026-01-02T03:04:05\"", 1},
+		{"{\"user_id\": \"u\", \"id\": \"refuse-me\"}\n", "refused by the test", 0},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -223,6 +232,11 @@ static void test_bad_fields_are_skipped_naming_the_line(void)
 		CU_ASSERT_PTR_NOT_NULL(strstr(logged, expected));
 		if (!strstr(logged, expected))
 			fprintf(stderr, "\n  got: %s  expected: %s", logged, expected);
+		CU_ASSERT_EQUAL(f.got.n_rejects, rows[i].n_rejects);
+		if (f.got.n_rejects == 1) {
+			snprintf(expected, sizeof(expected), "%s:1: %s", f.path, rows[i].message);
+			CU_ASSERT_STRING_EQUAL(f.got.rejects[0], expected);
+		}
 		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 		CU_ASSERT_STRING_EQUAL(f.got.recs[0].message_id, "good");
 		CU_ASSERT_EQUAL_FATAL(f.got.n_cursors, 1);
@@ -233,9 +247,10 @@ static void test_bad_fields_are_skipped_naming_the_line(void)
 }
 
 /* The whole path, as `profilehub sync` runs it: the good lines are
- * applied, the record the hub refuses is counted as rejected, the line
- * that is not JSON is logged, and the committed cursor is the file's end
- * (so the next run does not read them again). */
+ * applied, the record the hub refuses and the line that is not JSON (the
+ * plugin's reject()) are both counted as rejected with their reasons, and
+ * the committed cursor is the file's end (so the next run does not read
+ * them again). */
 static void test_sync_applies_good_lines_around_bad_ones(void)
 {
 	static const char text[] =
@@ -275,8 +290,12 @@ static void test_sync_applies_good_lines_around_bad_ones(void)
 	logged = testlib_capture_end(&cap);
 	CU_ASSERT_EQUAL(rc, HUB_OK);
 	CU_ASSERT_STRING_EQUAL(rep.err, "");
+	CU_ASSERT_EQUAL(rep.read, 5);
 	CU_ASSERT_EQUAL(rep.applied, 3);
-	CU_ASSERT_EQUAL(rep.rejected, 1);
+	CU_ASSERT_EQUAL(rep.rejected, 2);
+	CU_ASSERT_EQUAL_FATAL(rep.n_reasons, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.reasons[0], "events.jsonl:2: invalid JSON: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.reasons[1], "identifier"));
 	CU_ASSERT_PTR_NOT_NULL(rep.cursor);
 	if (rep.cursor)
 		CU_ASSERT_STRING_EQUAL(rep.cursor, offset_after(text, 5, end, sizeof(end)));
@@ -294,6 +313,36 @@ static void test_sync_applies_good_lines_around_bad_ones(void)
 	free(file);
 	testlib_rmtree(dir);
 	free(dir);
+}
+
+/* On a hub older than ABI 1.2 (a host table without reject()), the
+ * example checks HUB_HOST_HAS and only logs the bad line, as before. */
+static void test_older_host_without_reject_only_logs(void)
+{
+	static const char text[] = "not json\n{\"user_id\": \"u2\", \"id\": \"b\"}\n";
+	struct hub_host old = *host_table();
+	struct pt_fixture f;
+	struct testlib_capture cap;
+	char err[512] = "", expected[1024], *logged;
+	void *state = NULL;
+	hub_rc rc;
+
+	old.size = (uint32_t)offsetof(struct hub_host, reject); /* 1.1's table */
+	old.abi_minor = 1;
+	old.reject = NULL;
+	fixture_open(&f, text, 10);
+	CU_ASSERT_EQUAL_FATAL(f.mod.desc->create(&old, f.inst, &state, err, sizeof(err)), HUB_OK);
+	testlib_capture_begin(&cap);
+	rc = f.mod.desc->pull(state, &f.call, NULL, 100, err, sizeof(err));
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(rc, HUB_OK);
+	CU_ASSERT_EQUAL(f.got.n_rejects, 0);
+	CU_ASSERT_EQUAL(f.got.n_recs, 1);
+	snprintf(expected, sizeof(expected), " warn [lines] %s:1: invalid JSON: ", f.path);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, expected));
+	free(logged);
+	f.mod.desc->destroy(state);
+	pt_close(&f);
 }
 
 static void test_missing_file_is_config_error(void)
@@ -372,6 +421,7 @@ TEST_SUITE(example_plugin, NULL, NULL,
 	   TEST(test_malformed_line_is_skipped_naming_the_line),
 	   TEST(test_bad_fields_are_skipped_naming_the_line),
 	   TEST(test_sync_applies_good_lines_around_bad_ones),
+	   TEST(test_older_host_without_reject_only_logs),
 	   TEST(test_missing_file_is_config_error),
 	   TEST(test_bad_cursor_is_refused),
 	   TEST(test_unfinished_last_line_waits),

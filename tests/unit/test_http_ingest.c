@@ -2,16 +2,19 @@
  * test_http_ingest.c - the HTTP server's parts that need no socket:
  * bodies and their limit, Content-Encoding names and inflating, the
  * answers to intake failures (http_ingest.c), bearer tokens and loopback
- * clients (http_auth.c), and the Prometheus text (metrics.c).  The server
- * itself is tested in test_http.c.
+ * clients (http_auth.c), the Prometheus text (metrics.c), and what a route
+ * run counts (ingest_run, with tests/plugins/echo_push).  The server itself
+ * is tested in test_http.c.
  */
 #include "testlib.h"
 
 #include "../../hub/alloc.h"
+#include "../../hub/config.h"
 #include "../../hub/http_auth.h"
 #include "../../hub/http_ingest.h"
 #include "../../hub/log.h"
 #include "../../hub/metrics.h"
+#include "../../hub/plugin.h"
 #include "../../hub/util.h"
 
 #include <arpa/inet.h>
@@ -280,6 +283,79 @@ static void test_metrics_text_format(void)
 	metrics_free(m);
 }
 
+static const char *no_header(const struct hub_request *req, const char *name)
+{
+	(void)req;
+	(void)name;
+	return NULL;
+}
+
+/* Runs echo_push's POST route `path` on `body` (no intake: a 2xx batch is
+ * dropped here).  Returns ingest_run()'s result; *status the answer's. */
+static int run_echo(const struct ingest_env *env, struct hub_instance *inst, const char *path,
+		    const char *body, size_t *n_records, unsigned *status)
+{
+	struct hub_request req = {.method = "POST", .path = path, .body = body,
+				  .body_len = strlen(body), .header = no_header};
+	const struct hub_route *route = inst->mod->desc->routes;
+	struct ingest_reply r = {0};
+	struct ingest_pending *p = NULL;
+	int rc;
+
+	while (route->method && strcmp(route->path, path) != 0)
+		route++;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(route->method);
+	rc = ingest_run(env, inst, route, &req, &r, &p);
+	*n_records = p ? p->batch.n_records : 0;
+	*status = p ? (unsigned)p->resp.status : r.status;
+	ingest_pending_free(p);
+	ingest_reply_free(&r);
+	return rc;
+}
+
+/* An item a route refuses itself (reject(), ABI 1.2) counts in
+ * records_rejected_total like a record validation refused: once, whether
+ * the request then succeeds (its other records kept) or fails. */
+static void test_route_rejects_count_in_the_metrics(void)
+{
+	struct ingest_env env = {0};
+	struct plugin_module mod;
+	struct hub_config *cfg = NULL;
+	struct hub_instance *inst = NULL;
+	char *so, err[1024] = "";
+	size_t n_records;
+	unsigned status;
+
+	CU_ASSERT_FATAL(asprintf(&so, "%s/tests/plugins/echo_push.so", testlib_build_dir()) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &mod, err, sizeof(err)), 0);
+	free(so);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
+						 "sources:\n  - name: web\n    plugin: echo_push\n",
+						 &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err,
+						     sizeof(err)), 0);
+	env.metrics = metrics_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(env.metrics);
+
+	/* 2xx: the two good lines are kept, the refused item counted */
+	CU_ASSERT_EQUAL(run_echo(&env, inst, "/v1/echo", "a1\n!no such device\na2\n", &n_records,
+				 &status), 1);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_EQUAL(n_records, 2);
+	CU_ASSERT_EQUAL(metrics_rejected(env.metrics), 1);
+
+	/* refused request: its record and the rejected item, each once */
+	CU_ASSERT_EQUAL(run_echo(&env, inst, "/v1/emit_then_reject", "!bad\nb1\n", &n_records,
+				 &status), 0);
+	CU_ASSERT_EQUAL(status, 400);
+	CU_ASSERT_EQUAL(metrics_rejected(env.metrics), 3);
+
+	metrics_free(env.metrics);
+	plugin_instance_destroy(inst);
+	config_free(cfg);
+	plugin_unload(&mod);
+}
+
 static enum hub_log_level saved_level;
 
 static int suite_init(void)
@@ -303,4 +379,5 @@ TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_intake_failures_map_to_statuses),
 	   TEST(test_bearer_tokens),
 	   TEST(test_loopback_clients),
-	   TEST(test_metrics_text_format))
+	   TEST(test_metrics_text_format),
+	   TEST(test_route_rejects_count_in_the_metrics))

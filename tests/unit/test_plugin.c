@@ -181,6 +181,46 @@ static void test_newer_abi_minor_is_accepted(void)
 	free(path);
 }
 
+/* A plugin built for ABI 1.1 (before hub_host.reject()) loads without a
+ * note, and works through the table it knows: the prefix of this one. */
+static void test_older_abi_minor_is_accepted(void)
+{
+	char *path = test_plugin_path("older_minor");
+	struct plugin_module mod;
+	struct hub_config *cfg = NULL;
+	struct hub_instance *inst = NULL;
+	struct record *rec = NULL;
+	struct hub_call call = {.on_emit = validate_emit, .ctx = &rec};
+	struct testlib_capture cap;
+	char err[1024] = "", *logged;
+	int rc;
+
+	testlib_capture_begin(&cap);
+	rc = plugin_load(path, &mod, err, sizeof(err));
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NULL(strstr(logged, "older_minor")); /* nothing to note */
+	free(logged);
+	CU_ASSERT_EQUAL(mod.desc->abi.minor, 1);
+	CU_ASSERT(mod.desc->abi.minor < HUB_ABI_MINOR);
+	CU_ASSERT_PTR_NOT_NULL(mod.desc->import_line); /* 1.1's member is read */
+
+	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
+						 "sources:\n  - name: old\n    plugin: older_minor\n",
+						 &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err,
+						     sizeof(err)), 0);
+	call.inst = inst;
+	CU_ASSERT_EQUAL(mod.desc->pull(inst->state, &call, NULL, 10, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_PTR_NOT_NULL(rec);
+	record_free(rec);
+	plugin_instance_destroy(inst);
+	config_free(cfg);
+	plugin_unload(&mod);
+	free(path);
+}
+
 static void test_struct_sizes_are_checked(void)
 {
 	char *path = test_plugin_path("small_descriptor");
@@ -666,8 +706,9 @@ static void test_host_defaults_apply_to_lists(void)
 }
 
 struct sink {
-	int n_emitted;
+	int n_emitted, n_rejected;
 	char cursor[64];
+	char reason[64];
 };
 
 static hub_rc sink_emit(struct hub_call *call, const struct hub_record *rec, char *err,
@@ -687,6 +728,59 @@ static hub_rc sink_checkpoint(struct hub_call *call, const char *cursor)
 	struct sink *s = call->ctx;
 	snprintf(s->cursor, sizeof(s->cursor), "%s", cursor);
 	return HUB_OK;
+}
+
+static hub_rc sink_reject(struct hub_call *call, const char *why)
+{
+	struct sink *s = call->ctx;
+	snprintf(s->reason, sizeof(s->reason), "%s", why);
+	s->n_rejected++;
+	return HUB_OK;
+}
+
+/* ABI 1.2 appended reject() to the table, after secret_equal: the table's
+ * size and minor say so, so a plugin's HUB_HOST_HAS(host, reject) holds;
+ * reject() goes to the call's on_reject, and nowhere without one. */
+static void test_host_has_reject_and_forwards_it(void)
+{
+	const struct hub_host *h = host_table();
+	struct sink s = {0};
+	struct hub_call call = {.on_emit = sink_emit, .on_reject = sink_reject, .ctx = &s};
+	struct hub_call export_call = {.on_emit = sink_emit, .ctx = &s};
+	struct hub_host old = *h;
+	struct testlib_capture cap;
+	char *logged;
+
+	CU_ASSERT_EQUAL(HUB_ABI_MINOR, 2);
+	CU_ASSERT_EQUAL(h->abi_minor, 2);
+	CU_ASSERT_EQUAL(offsetof(struct hub_host, reject),
+			offsetof(struct hub_host, secret_equal) + sizeof(h->secret_equal));
+	CU_ASSERT_EQUAL(h->size, offsetof(struct hub_host, reject) + sizeof(h->reject));
+	CU_ASSERT(HUB_HOST_HAS(h, reject));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h->reject);
+
+	/* a 1.1 hub's table ends before it */
+	old.size = (uint32_t)offsetof(struct hub_host, reject);
+	CU_ASSERT(HUB_HOST_HAS(&old, secret_equal));
+	CU_ASSERT(!HUB_HOST_HAS(&old, reject));
+
+	CU_ASSERT_EQUAL(h->reject(&call, "line 3: not a user"), HUB_OK);
+	CU_ASSERT_EQUAL(s.n_rejected, 1);
+	CU_ASSERT_STRING_EQUAL(s.reason, "line 3: not a user");
+	CU_ASSERT_EQUAL(h->reject(&call, NULL), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(s.reason, "refused by the plugin");
+	CU_ASSERT_EQUAL(h->reject(&call, ""), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(s.reason, "refused by the plugin");
+	CU_ASSERT_EQUAL(s.n_rejected, 3);
+	CU_ASSERT_EQUAL(s.n_emitted, 0);
+
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(h->reject(&export_call, "x"), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(h->reject(NULL, "x"), HUB_ERR_INTERNAL);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "reject() outside of a source's call"));
+	free(logged);
+	CU_ASSERT_EQUAL(s.n_rejected, 3);
 }
 
 static void test_host_forwards_to_the_call(void)
@@ -766,6 +860,7 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_refusals_name_the_plugin_and_the_problem),
 	   TEST(test_other_abi_major_is_refused),
 	   TEST(test_newer_abi_minor_is_accepted),
+	   TEST(test_older_abi_minor_is_accepted),
 	   TEST(test_struct_sizes_are_checked),
 	   TEST(test_unloadable_file_gives_dlerror),
 	   TEST(test_example_loads_with_name_version_and_roles),
@@ -786,4 +881,5 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_host_reads_config_values_and_defaults),
 	   TEST(test_host_defaults_apply_to_lists),
 	   TEST(test_host_forwards_to_the_call),
+	   TEST(test_host_has_reject_and_forwards_it),
 	   TEST(test_instance_create_survives_allocation_failures))

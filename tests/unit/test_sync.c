@@ -4,7 +4,8 @@
  * each test scripts (rows, a flaky page, a stop request).  Checks that
  * pages commit with their cursor, a retry replays only the uncommitted
  * page, retries give up after max_retries, --full starts over, a stop
- * lets the page finish, and rejected rows are counted with reasons.
+ * lets the page finish, and rejected rows (refused by the hub, or by the
+ * plugin with reject()) are counted with reasons.
  * Backoff draws are 0: nothing waits.
  */
 #include "testhub.h"
@@ -22,6 +23,7 @@
 static struct {
 	int n_rows;
 	int bad_row;          /* this row has no identifier (rejected) */
+	int unreadable_row;   /* the plugin itself rejects this row (reject()) */
 	int n_flaky_pulls;    /* the next pulls emit half a page, then RETRY */
 	struct sync_stop *stop_during_pull; /* asked after the first row */
 	int n_pulls;
@@ -45,6 +47,10 @@ static hub_rc emit_row(struct hub_call *call, int i, char *err, size_t err_size)
 	struct hub_ident id = {"custom_id", cid};
 	struct hub_record rec;
 
+	if (i == fake.unreadable_row) {
+		snprintf(cid, sizeof(cid), "row %d: unreadable", i);
+		return fake.host->reject(call, cid);
+	}
 	snprintf(cid, sizeof(cid), "c%d", i);
 	snprintf(mid, sizeof(mid), "m%d", i);
 	snprintf(attrs, sizeof(attrs), "{\"n\": %d}", i);
@@ -287,6 +293,30 @@ static void test_rejected_rows_are_counted_with_their_reason(void)
 	world_close(&w);
 }
 
+/* A row the plugin cannot read itself (reject(), ABI 1.2) counts like one
+ * the hub refuses: read and rejected, with the plugin's reason, and only
+ * once its page commits (a retried page does not count it twice). */
+static void test_rows_the_plugin_rejects_are_counted_with_their_reason(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 25);
+	fake.unreadable_row = 3;
+	fake.n_flaky_pulls = 1; /* the first pull rejects row 3, then fails */
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.n_retries, 1);
+	CU_ASSERT_EQUAL(rep.read, 25);
+	CU_ASSERT_EQUAL(rep.applied, 24);
+	CU_ASSERT_EQUAL(rep.rejected, 1);
+	CU_ASSERT_EQUAL_FATAL(rep.n_reasons, 1);
+	CU_ASSERT_STRING_EQUAL(rep.reasons[0], "row 3: unreadable");
+	CU_ASSERT_STRING_EQUAL(rep.cursor, "25");
+	CU_ASSERT_EQUAL(n_profiles(&w), 24);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 /* Another process takes the lease (its lease_try bumps the epoch) right
  * after this holder's first page committed. */
 static void bump_epoch_once(void *ctx, const struct sync_report *rep)
@@ -338,4 +368,5 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_retries_give_up_after_max_retries_keeping_the_cursor),
 	   TEST(test_full_starts_over_and_dedupe_absorbs_it),
 	   TEST(test_a_stop_lets_the_page_in_progress_commit),
-	   TEST(test_rejected_rows_are_counted_with_their_reason))
+	   TEST(test_rejected_rows_are_counted_with_their_reason),
+	   TEST(test_rows_the_plugin_rejects_are_counted_with_their_reason))

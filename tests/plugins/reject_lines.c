@@ -1,0 +1,111 @@
+/* reject_lines.c - a test plugin for host->reject() (ABI 1.2): an item it
+ * cannot read itself is counted through the host, not only logged.
+ *
+ *   import_line()  a line "!why" is rejected with reason "why" (the line
+ *                  goes on: HUB_OK); "FAIL" fails the whole line
+ *                  (HUB_ERR_DATA, "the line fails"); any other line emits
+ *                  an identify record of custom_id = the line.
+ *   pull()         the same for each item of the `lines` list, then one
+ *                  checkpoint "done".
+ *
+ * On a host without reject() (HUB_HOST_HAS) a "!why" item is only logged.
+ */
+#include <hub_plugin.h>
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct hub_config_key keys[] = {
+	{.name = "lines", .type = HUB_CFG_STRING_LIST, .default_value = "[]",
+	 .description = "the items pull() reads"},
+	{.name = NULL},
+};
+
+struct rl_state {
+	const struct hub_host *host;
+	const struct hub_instance *inst;
+};
+
+static struct rl_state the_state;
+
+static hub_rc rl_create(const struct hub_host *host, const struct hub_instance *inst,
+			void **state, char *err, size_t err_size)
+{
+	(void)err;
+	(void)err_size;
+	the_state.host = host;
+	the_state.inst = inst;
+	*state = &the_state;
+	return HUB_OK;
+}
+
+/* One item: text[0..len). */
+static hub_rc rl_item(const struct rl_state *st, struct hub_call *call, const char *text,
+		      size_t len, char *err, size_t err_size)
+{
+	char item[256];
+	struct hub_ident id = {"custom_id", item};
+	struct hub_record rec;
+	hub_rc rc;
+
+	snprintf(item, sizeof(item), "%.*s", (int)len, text);
+	if (item[0] == '!') {
+		if (!HUB_HOST_HAS(st->host, reject)) {
+			st->host->log(st->inst, HUB_LOG_WARN, "%s; item skipped", item + 1);
+			return HUB_OK;
+		}
+		return st->host->reject(call, item + 1);
+	}
+	if (strcmp(item, "FAIL") == 0) {
+		snprintf(err, err_size, "the line fails");
+		return HUB_ERR_DATA;
+	}
+	hub_record_init(&rec, HUB_REC_IDENTIFY);
+	rec.message_id = item;
+	rec.identifiers = &id;
+	rec.n_identifiers = 1;
+	rc = st->host->emit(call, &rec, err, err_size);
+	return rc == HUB_ERR_DATA ? HUB_OK : rc; /* counted by the host */
+}
+
+static hub_rc rl_import_line(void *state, struct hub_call *call, const char *line, size_t len,
+			     char *err, size_t err_size)
+{
+	return rl_item(state, call, line, len, err, err_size);
+}
+
+static hub_rc rl_pull(void *state, struct hub_call *call, const char *cursor, size_t budget,
+		      char *err, size_t err_size)
+{
+	const struct rl_state *st = state;
+	size_t n = st->host->config_list_size(st->inst, "lines");
+	hub_rc rc;
+
+	(void)budget;
+	if (cursor)
+		return HUB_OK; /* read them all already */
+	for (size_t i = 0; i < n; i++) {
+		const char *item = st->host->config_list_item(st->inst, "lines", i);
+		if ((rc = rl_item(st, call, item, strlen(item), err, err_size)) != HUB_OK)
+			return rc;
+	}
+	return st->host->checkpoint(call, "done");
+}
+
+static const struct hub_plugin plugin = {
+	.abi = HUB_ABI_STAMP_INIT,
+	.name = "reject_lines",
+	.version = "0.0.1",
+	.description = "rejects the items it cannot read through host->reject()",
+	.roles = HUB_ROLE_PULL,
+	.config = keys,
+	.create = rl_create,
+	.pull = rl_pull,
+	.import_line = rl_import_line,
+};
+
+HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)
+{
+	(void)host;
+	return &plugin;
+}
