@@ -7,9 +7,16 @@
  * so it is ordered with ingestion and blocks what arrives after it.
  * Privacy requests are remembered in memory (the last API_MAX_REQUESTS)
  * for GET /v1/privacy/requests/<id>; their effect is in the store.
+ *
+ * An access document has no bound (every event of a profile), so it is
+ * never built whole: the answer is a stream (struct api_stream) that
+ * holds a pooled connection and its read transaction, and writes the
+ * document a page of events at a time (access_doc.c) as the transport
+ * reads it.
  */
 #include "api.h"
 
+#include "access_doc.h"
 #include "alloc.h"
 #include "http_auth.h"
 #include "log.h"
@@ -52,7 +59,29 @@ struct api {
 	size_t n_pool;
 	struct privacy_request requests[API_MAX_REQUESTS];
 	size_t n_requests, next_request;
+
+	void (*store_hook)(void *ctx, struct store *s); /* tests; set before use */
+	void *store_hook_ctx;
 };
+
+/* A streamed access document (api.h).  Used by one thread at a time: the
+ * one that runs the request, then the transport's, which reads it and
+ * frees it. */
+struct api_stream {
+	struct api *api;
+	struct store *s;                /* from the pool, its read transaction
+					 * open: back to it (or closed) when freed */
+	struct access_doc_writer *w;
+	json_t *head;                   /* the request record, before the document */
+	char *by, *value;               /* copies: the request's body is gone */
+	char ids[API_FIND_MAX][PROFILE_ID_SIZE];
+	struct strbuf out;              /* written, not read yet: one step's text */
+	size_t off;                     /* read up to here */
+	char request_id[32];
+	int state;                      /* STREAM_* */
+};
+
+enum { STREAM_RUNNING, STREAM_DONE, STREAM_BROKEN };
 
 /* ---- responses -------------------------------------------------------- */
 
@@ -99,6 +128,8 @@ void api_response_free(struct api_response *resp)
 {
 	free(resp->body); /* jansson's json_dumps: plain malloc */
 	resp->body = NULL;
+	api_stream_free(resp->stream);
+	resp->stream = NULL;
 }
 
 /* ---- the reader pool --------------------------------------------------- */
@@ -119,6 +150,8 @@ static struct store *pool_take(struct api *api, char *err, size_t err_size)
 		store_close(s);
 		return NULL;
 	}
+	if (api->store_hook)
+		api->store_hook(api->store_hook_ctx, s);
 	return s;
 }
 
@@ -555,42 +588,158 @@ static json_t *request_json(const struct privacy_request *r)
 						       : json_null());
 }
 
+/* request_finish() by ID: a stream ends long after its request began, and
+ * its record may have left the ring meanwhile (then nothing to say). */
+static void request_finish_id(struct api *api, const char *id, const char *status, int n)
+{
+	pthread_mutex_lock(&api->lock);
+	for (size_t i = 0; i < api->n_requests; i++) {
+		struct privacy_request *r = &api->requests[i];
+		if (strcmp(r->id, id) == 0) {
+			snprintf(r->status, sizeof(r->status), "%s", status);
+			r->finished_ms = time_now_ms();
+			r->n_profiles = n;
+		}
+	}
+	pthread_mutex_unlock(&api->lock);
+}
+
+/* access_doc_sink: into the stream's buffer, read by api_stream_read(). */
+static int stream_sink(void *ctx, const char *data, size_t len)
+{
+	struct api_stream *st = ctx;
+	strbuf_append(&st->out, data, len);
+	return st->out.failed ? -1 : 0;
+}
+
+long api_stream_read(struct api_stream *st, char *buf, size_t max)
+{
+	size_t n;
+
+	while (st->off == st->out.len && st->state == STREAM_RUNNING) {
+		int rc;
+		st->off = st->out.len = 0; /* the capacity stays: one step's text */
+		rc = access_doc_writer_step(st->w);
+		if (rc < 0) {
+			/* the 200 and part of the document are out: the answer is
+			 * cut short, and what the client got is not valid JSON */
+			log_error("api", "access request %s broke off after %zu profiles: %s",
+				  st->request_id, access_doc_writer_profiles(st->w),
+				  store_error(st->s));
+			st->state = STREAM_BROKEN;
+		} else if (rc == 0) {
+			st->state = STREAM_DONE;
+		}
+	}
+	if (st->state == STREAM_BROKEN)
+		return -1;
+	n = st->out.len - st->off;
+	if (n > max)
+		n = max;
+	memcpy(buf, st->out.data + st->off, n);
+	st->off += n;
+	return (long)n;
+}
+
+void api_stream_free(struct api_stream *st)
+{
+	int is_done;
+
+	if (!st)
+		return;
+	is_done = st->state == STREAM_DONE && st->off == st->out.len;
+	if (!is_done && st->state != STREAM_BROKEN)
+		log_warn("api", "access request %s: the document was not read to its end "
+			 "(the client went away, or the server stops)", st->request_id);
+	request_finish_id(st->api, st->request_id, is_done ? "done" : "failed",
+			  st->w ? (int)access_doc_writer_profiles(st->w) : 0);
+	access_doc_writer_free(st->w);
+	/* a store failure: the connection is in doubt, never reused */
+	if (st->state == STREAM_BROKEN)
+		store_close(st->s);
+	else if (st->s)
+		pool_give(st->api, st->s); /* ends the read transaction */
+	json_decref(st->head);
+	hub_free(st->by);
+	hub_free(st->value);
+	strbuf_free(&st->out);
+	hub_free(st);
+}
+
+/* The record as the answer shows it, before the document: "done", and
+ * finished when the document starts, since both come first.  Provisional:
+ * if the document breaks off, the answer is not valid JSON, and the
+ * record (GET) says "failed". */
+static json_t *request_json_streamed(struct api *api, const struct privacy_request *r)
+{
+	struct privacy_request shown;
+
+	pthread_mutex_lock(&api->lock);
+	shown = *r;
+	pthread_mutex_unlock(&api->lock);
+	snprintf(shown.status, sizeof(shown.status), "done");
+	shown.finished_ms = time_now_ms();
+	return request_json(&shown);
+}
+
+/* The stream of the access document for the profiles of by = value:
+ * the profiles are found now (a failure is still a 500), their documents
+ * are written as the transport reads.  Takes s. */
+static int access_stream_start(struct api *api, struct privacy_request *r, struct store *s,
+			       const char *by, const char *value, struct api_response *resp)
+{
+	struct api_stream *st = hub_calloc(1, sizeof(*st));
+	int n;
+
+	if (!st) {
+		pool_give(api, s);
+		request_finish(api, r, "failed", 0);
+		return respond_error(resp, 503, "no_memory", "out of memory");
+	}
+	st->api = api;
+	st->s = s;
+	snprintf(st->request_id, sizeof(st->request_id), "%s", r->id);
+	strbuf_init(&st->out);
+	n = profile_find(s, by, value, st->ids, API_FIND_MAX);
+	if (n < 0) {
+		log_error("api", "access request: %s", store_error(s));
+		st->state = STREAM_BROKEN; /* closes s */
+		api_stream_free(st);
+		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+	}
+	st->head = request_json_streamed(api, r);
+	st->by = hub_strdup(by);
+	st->value = hub_strdup(value);
+	st->w = st->head && st->by && st->value
+			? access_doc_writer_new(s, st->head, "document", st->by, st->value,
+						(const char(*)[PROFILE_ID_SIZE])st->ids, (size_t)n,
+						JSON_COMPACT | HUB_JSON_REAL, stream_sink, st)
+			: NULL;
+	if (!st->w) {
+		st->state = STREAM_BROKEN; /* "failed", s closed */
+		api_stream_free(st);
+		return respond_error(resp, 503, "no_memory", "out of memory");
+	}
+	resp_header(resp, "Cache-Control", "no-store");
+	resp_header(resp, "X-Content-Type-Options", "nosniff");
+	resp->status = 200;
+	resp->content_type = "application/json";
+	resp->stream = st;
+	return 1;
+}
+
 static int privacy_access(struct api *api, const char *by, const char *value,
 			  struct api_response *resp)
 {
-	char ids[API_FIND_MAX][PROFILE_ID_SIZE], err[512];
+	char err[512];
 	struct privacy_request *r = request_new(api, "access");
-	json_t *docs = json_array(), *out;
 	struct store *s = pool_take(api, err, sizeof(err));
-	int n;
 
 	if (!s) {
-		json_decref(docs);
 		request_finish(api, r, "failed", 0);
 		return respond_error(resp, 503, "store_unavailable", "%s", err);
 	}
-	n = profile_find(s, by, value, ids, API_FIND_MAX);
-	for (int i = 0; n > 0 && i < n; i++) {
-		json_t *doc = NULL;
-		if (profile_access_build(s, ids[i], &doc) < 0) {
-			n = -1;
-			break;
-		}
-		if (doc)
-			json_array_append_new(docs, doc);
-	}
-	if (n < 0) {
-		log_error("api", "access request: %s", store_error(s));
-		store_close(s);
-		json_decref(docs);
-		request_finish(api, r, "failed", 0);
-		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
-	}
-	pool_give(api, s);
-	request_finish(api, r, "done", n);
-	out = request_json(r);
-	json_object_set_new(out, "document", json_pack("{s:s, s:o}", by, value, "profiles", docs));
-	return respond_json(resp, 200, out);
+	return access_stream_start(api, r, s, by, value, resp);
 }
 
 static int privacy_erase(struct api *api, const char *by, const char *value,
@@ -812,6 +961,12 @@ int api_open(struct api **out, const struct hub_config *cfg, struct intake *inta
 	pthread_mutex_init(&api->lock, NULL);
 	*out = api;
 	return 0;
+}
+
+void api_set_store_hook(struct api *api, void (*hook)(void *ctx, struct store *s), void *ctx)
+{
+	api->store_hook = hook;
+	api->store_hook_ctx = ctx;
 }
 
 void api_close(struct api *api)

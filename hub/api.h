@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 struct api;
+struct store;
 
 struct api_request {
 	const char *method;
@@ -41,6 +42,8 @@ struct api_header {
 	const char *value;
 };
 
+struct api_stream;
+
 struct api_response {
 	int status;
 	char *body;                /* hub_malloc'd, freed by api_response_free */
@@ -49,6 +52,11 @@ struct api_response {
 	const char *content_type;
 	struct api_header headers[4];
 	size_t n_headers;
+	/* A body written while it is sent (the privacy access document):
+	 * body and static_body are then unused.  Owned by the response until
+	 * the transport takes it (sets this to NULL): api_response_free()
+	 * frees one that was not taken. */
+	struct api_stream *stream;
 };
 
 /* Status of the scheduled sources and of the exports, from the modules
@@ -67,6 +75,25 @@ void api_close(struct api *api);
 /* 1 when the path is the API's or the page's (resp filled), 0 otherwise. */
 int api_handle(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_response_free(struct api_response *resp);
+
+/*
+ * A streamed body (resp->stream), read by the transport on its own thread:
+ * up to max bytes into buf.  Returns how many (> 0), 0 at the end of the
+ * body, -1 when it broke off (a store failure midway): the status and
+ * headers are gone already, so the transport must end the answer as
+ * broken (close without the last chunk); what was sent is a prefix of the
+ * JSON, never valid JSON, and the request's status says "failed".
+ * The stream holds a store connection and its read transaction (the
+ * document's one snapshot) until api_stream_free(), which the transport
+ * calls exactly once, after the end, a break, or when the client went
+ * away or the server stops (a stream not read to its end is "failed").
+ */
+long api_stream_read(struct api_stream *st, char *buf, size_t max);
+void api_stream_free(struct api_stream *st);
+
+/* Tests: called with every store connection a request takes from the
+ * reader pool (its read transaction begun), e.g. to arm a fault. */
+void api_set_store_hook(struct api *api, void (*hook)(void *ctx, struct store *s), void *ctx);
 
 /*
  * The bearer token, alone, as soon as the request's headers are in (the

@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 
+#include "access_doc.h"
 #include "alloc.h"
 #include "host.h"
 #include "intake.h"
@@ -635,41 +636,62 @@ out:
 
 /* ---- privacy -------------------------------------------------------- */
 
+/* access_doc_sink: straight to stdout. */
+static int stdout_sink(void *ctx, const char *data, size_t len)
+{
+	(void)ctx;
+	return fwrite(data, 1, len, stdout) == len ? 0 : -1;
+}
+
+/* The access document to stdout as it is read (access_doc.c: a page of
+ * events at a time, whatever their number), all of one read snapshot.  A
+ * failure midway leaves a cut-short document, never valid JSON, and exit
+ * status 1. */
 static int privacy_access(struct cli *cli, const struct lookup *lk)
 {
 	struct found f;
 	struct store *s;
-	json_t *all = json_array();
-	int rc = CLI_FAIL;
+	struct access_doc_writer *w = NULL;
+	json_t *head = json_pack("{s:s}", "type", "access");
+	int rc = CLI_FAIL, step, is_reading = 0;
 
-	if (cli_open_store(cli, &s)) {
-		json_decref(all);
+	if (!head || cli_open_store(cli, &s)) {
+		json_decref(head);
 		return CLI_FAIL;
+	}
+	if (s->ops->read_begin) {
+		if (s->ops->read_begin(s))
+			goto out;
+		is_reading = 1;
 	}
 	if (lookup_run(s, lk, &f))
 		goto out;
-	for (size_t i = 0; i < f.n; i++) {
-		json_t *doc = NULL;
-		if (profile_access_build(s, f.ids[i], &doc) < 0)
-			goto out;
-		if (doc)
-			json_array_append_new(all, doc);
+	w = access_doc_writer_new(s, head, NULL, lk->by, lk->value,
+				  (const char(*)[PROFILE_ID_SIZE])f.ids, f.n,
+				  JSON_INDENT(2) | HUB_JSON_REAL, stdout_sink, NULL);
+	if (!w) {
+		err_set(s->err, sizeof(s->err), "out of memory");
+		goto out;
 	}
-	{
-		json_t *out = json_pack("{s:s, s:s, s:o}", "type", "access", lk->by, lk->value,
-					"profiles", json_incref(all));
-		char *text = json_dumps(out, JSON_INDENT(2) | HUB_JSON_REAL);
-		if (text)
-			puts(text);
-		free(text);
-		json_decref(out);
+	while ((step = access_doc_writer_step(w)) > 0)
+		continue;
+	if (step < 0)
+		goto out;
+	if (fputs("\n", stdout) == EOF || fflush(stdout)) {
+		err_set(s->err, sizeof(s->err), "cannot write the document: %s", strerror(errno));
+		goto out;
 	}
 	rc = CLI_OK;
 out:
-	if (rc != CLI_OK)
+	if (rc != CLI_OK) {
+		fflush(stdout); /* what was written, before the message */
 		cli_error("privacy", "%s", store_error(s));
-	json_decref(all);
+	}
+	access_doc_writer_free(w);
+	if (is_reading)
+		s->ops->read_end(s);
 	store_close(s);
+	json_decref(head);
 	return rc;
 }
 

@@ -17,6 +17,9 @@
  *      each connection, whose answer is then queued.  So no pool thread
  *      ever blocks on a commit: a full queue is still answered 429 at once,
  *      and /healthz stays live while commits are slow.
+ *      An API answer may be a stream (the privacy access document): sent
+ *      chunked as api_stream_read() writes it, on the connection's pool
+ *      thread; MHD's free callback gives its store connection back.
  * Connection limits, the idle timeout and a per-request body deadline keep
  * slow or stalled clients from holding the server.
  *
@@ -53,6 +56,7 @@
 #include <unistd.h>
 
 #define CONNECTION_MEMORY_LIMIT (64 * 1024)
+#define API_STREAM_BLOCK (16 * 1024) /* a streamed answer's reads at most */
 #define STOP_GRACE_MAX_MS 30000
 #define ALLOW_GET "GET, HEAD"
 
@@ -311,18 +315,49 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 	return MHD_YES;
 }
 
+/* MHD_ContentReaderCallback of a streamed API answer, on the pool thread
+ * serving the connection.  A break ends the chunked answer without its
+ * last chunk: the client sees a cut-short transfer (api.h). */
+static ssize_t api_stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	long n = api_stream_read(cls, buf, max);
+
+	(void)pos;
+	if (n < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+/* MHD_ContentReaderFreeCallback: once, when MHD lets the answer go (sent,
+ * broken, client gone, or MHD_stop_daemon): the stream gives back its
+ * store connection. */
+static void api_stream_free_cb(void *cls)
+{
+	api_stream_free(cls);
+}
+
 /* Queues what the API answered (resp is freed) and counts it. */
 static enum MHD_Result api_answer(struct http_req *req, struct api_response *resp)
 {
 	struct MHD_Response *r;
 	enum MHD_Result rc;
 
-	if (resp->body)
+	if (resp->stream) {
+		/* chunked: the bytes go out as they are written; the response
+		 * owns the stream from here, even if it cannot be made */
+		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, API_STREAM_BLOCK,
+						      api_stream_cb, resp->stream,
+						      api_stream_free_cb);
+		if (!r)
+			api_stream_free(resp->stream);
+		resp->stream = NULL;
+	} else if (resp->body) {
 		r = MHD_create_response_from_buffer(resp->body_len, resp->body,
 						    MHD_RESPMEM_MUST_COPY);
-	else
+	} else {
 		r = MHD_create_response_from_buffer(resp->body_len, (void *)resp->static_body,
 						    MHD_RESPMEM_PERSISTENT);
+	}
 	if (!r) {
 		api_response_free(resp);
 		return MHD_NO;

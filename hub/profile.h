@@ -52,5 +52,9 @@ int profile_find(struct store *s, const char *by, const char *value,
 /* The privacy access document: the profile, every event, the identity log
  * and the raw attribute and consent rows with their times.  Same returns. */
 int profile_access_build(struct store *s, const char *pid, json_t **out);
+/* The same with at most n_events events (PROFILE_EVENTS_ALL or a number):
+ * with 0, "events" is [] and access_doc.c writes them a page at a time.
+ * Every other part is bounded by the identity limits. */
+int profile_access_build_n(struct store *s, const char *pid, long n_events, json_t **out);
 
 #endif

@@ -391,11 +391,11 @@ static int access_log_collect(struct store *s, const char *pid, const json_t *me
 	return 0;
 }
 
-int profile_access_build(struct store *s, const char *pid, json_t **out)
+int profile_access_build_n(struct store *s, const char *pid, long n_events, json_t **out)
 {
 	json_t *doc = NULL, *log = json_array(), *attrs = json_array(), *consent = json_array();
 	json_t *access;
-	int rc = profile_doc_build(s, pid, PROFILE_EVENTS_ALL, &doc);
+	int rc = profile_doc_build(s, pid, n_events, &doc);
 
 	if (rc <= 0)
 		goto out;
@@ -417,4 +417,9 @@ out:
 	json_decref(attrs);
 	json_decref(consent);
 	return rc;
+}
+
+int profile_access_build(struct store *s, const char *pid, json_t **out)
+{
+	return profile_access_build_n(s, pid, PROFILE_EVENTS_ALL, out);
 }

@@ -467,6 +467,34 @@ expect "access by installation_id" 200 &&
 req POST /v1/privacy/requests '{"type":"access","custom_id":"nobody"}'
 expect "access for nobody" 200 && body_is "access for nobody: no profiles" '.document.profiles == []'
 
+# More events than a page of the streamed document (256, hub/access_doc.h):
+# sent chunked as it is read, and still every event, once, newest first.
+seg identify '{"userId":"streamer","messageId":"st-0","timestamp":"2026-01-01T00:00:00.000Z"}'
+for part in 0 1; do
+	awk -v part=$part 'BEGIN {
+		printf "{\"batch\":["
+		for (i = part * 350 + 1; i <= part * 350 + 350; i++)
+			printf "%s{\"type\":\"track\",\"userId\":\"streamer\",\"event\":\"S %d\",\"messageId\":\"st-%03d\",\"timestamp\":\"2026-01-01T01:%02d:%02d.000Z\",\"properties\":{\"i\":%d}}",
+				(i > part * 350 + 1 ? "," : ""), i, i, int(i / 3) / 60, int(i / 3) % 60, i
+		printf "]}"
+	}' >"$T/stream.json"
+	seg batch "$(cat "$T/stream.json")"
+done
+req POST /v1/privacy/requests '{"type":"access","custom_id":"streamer"}'
+expect "access to 700 events" 200 &&
+	body_is "access to 700 events: all of them, once, newest first" '
+	.status == "done" and (.document.profiles | length == 1) and
+	(.document.profiles[0].profile | .event_count == 700 and (.events | length == 700) and
+		([.events[].message_id] | unique | length == 700) and
+		([.events[] | [.timestamp, .message_id]] as $k | $k == ($k | sort | reverse)))'
+header_is "access to 700 events: streamed" Transfer-Encoding chunked
+header_absent "access to 700 events: no length before the end" Content-Length
+header_is "access to 700 events: JSON" Content-Type 'application/json'
+header_is "access to 700 events: not cached" Cache-Control no-store
+req GET "/v1/privacy/requests/$(jq -r '.id' "$T/body")"
+expect "GET the streamed access request" 200 &&
+	body_is "the streamed access request is done" '.status == "done"'
+
 # ---- privacy: erase ---------------------------------------------------------------
 
 req POST /v1/privacy/requests '{"type":"erase","custom_id":"ann-1"}'

@@ -1,0 +1,559 @@
+/*
+ * test_access_doc.c - the privacy access document written a page of
+ * events at a time (hub/access_doc.c) and streamed by the API (hub/api.c):
+ *
+ *   - the streamed text equals json_dumps() of the document built whole in
+ *     memory (profile_access_build, as before), compact (the API) and
+ *     indented (the CLI), for profiles of 0, 1, a page, a page + 1 and
+ *     several pages of events (with timestamp ties across page ends),
+ *     merged profiles and erased ones;
+ *   - memory is bounded: the store is asked for the events a page at a
+ *     time (never "all"), and no step hands the sink more than a page;
+ *   - a store failure at any statement of an API access request is a 500
+ *     before the document, or a stream that breaks off: not valid JSON,
+ *     the request "failed", its connection released (ASan: no leak; the
+ *     next request gets a clean one).
+ *
+ * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
+ */
+#include "testhub.h"
+#include "testlib.h"
+
+#include "../../hub/access_doc.h"
+#include "../../hub/alloc.h"
+#include "../../hub/api.h"
+#include "../../hub/profile.h"
+#include "../../hub/util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE ACCESS_DOC_PAGE_EVENTS
+#define API_TOKEN "access-doc-token"
+#define FLAGS_API (JSON_COMPACT | HUB_JSON_REAL)
+#define FLAGS_CLI (JSON_INDENT(2) | HUB_JSON_REAL)
+
+/* ---- the world ---------------------------------------------------------- */
+
+/* n track events for installation inst, message ids "<inst>-<i>", three
+ * per timestamp (ties, so pages end inside a tie).  One batch per 200. */
+static void add_events(struct testhub *th, const char *inst, int n)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	for (int i = 0; i < n; i++) {
+		strbuf_printf(&sb,
+			      "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"%s-%04d\","
+			      "\"timestamp\":\"2025-03-03T09:%02d:%02d.000Z\",\"identifiers\":"
+			      "{\"installation_id\":\"%s\"},\"event\":{\"name\":\"e%d\","
+			      "\"properties\":{\"i\":%d,\"r\":0.5,\"s\":\"x\\ny\"}}}\n",
+			      inst, i, (i / 3) / 60 % 60, (i / 3) % 60, inst, i % 7, i);
+		if ((i + 1) % 200 == 0 || i + 1 == n) {
+			CU_ASSERT_FATAL(!sb.failed);
+			CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, sb.data), 0);
+			sb.len = 0;
+		}
+	}
+	strbuf_free(&sb);
+}
+
+static void apply(struct testhub *th, const char *line)
+{
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, line), 0);
+}
+
+/* A custom_id C<n> on installation I<n> with attributes, consent, and n
+ * events; "M" merged from an anonymous installation; "E" erased. */
+static struct testhub *world_start(void)
+{
+	static const int sizes[] = {0, 1, PAGE, PAGE + 1, 3 * PAGE + 17};
+	struct testhub *th = testhub_start("api:\n  tokens: [\"" API_TOKEN "\"]\n");
+	char line[1024];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		char inst[32];
+		snprintf(inst, sizeof(inst), "I%d", sizes[k]);
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"id-%d\","
+			 "\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":{\"custom_id\":"
+			 "\"C%d\",\"installation_id\":\"%s\"},\"platform\":\"ios\",\"attributes\":"
+			 "{\"plan\":\"gold\",\"$email_address\":\"c%d@example.com\",\"n\":%d},"
+			 "\"consent\":{\"email_marketing\":\"subscribed\"}}",
+			 sizes[k], sizes[k], inst, sizes[k], sizes[k]);
+		apply(th, line);
+		add_events(th, inst, sizes[k]);
+	}
+	/* M: known on IM1; an anonymous IM2 with a page and more of events
+	 * logs in as M: merged into M, its events moved */
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"m-1\","
+		  "\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"M\","
+		  "\"installation_id\":\"IM1\"},\"attributes\":{\"plan\":\"free\"}}");
+	add_events(th, "IM1", 40);
+	add_events(th, "IM2", PAGE + 30);
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"m-2\","
+		  "\"timestamp\":\"2025-03-05T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"M\","
+		  "\"installation_id\":\"IM2\"},\"attributes\":{\"plan\":\"gold\"}}");
+	/* E: erased after its events */
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"e-1\","
+		  "\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"E\","
+		  "\"installation_id\":\"IE\"}}");
+	add_events(th, "IE", 20);
+	apply(th, "{\"type\":\"erase\",\"source\":\"test\",\"message_id\":\"e-2\","
+		  "\"timestamp\":\"2025-03-06T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"E\"}}");
+	return th;
+}
+
+/* ---- the two documents --------------------------------------------------- */
+
+/* The document as it was built before: every profile whole in memory,
+ * under head (members copied), wrapped in wrap_key when not NULL. */
+static char *doc_built(struct store *s, const json_t *head, const char *wrap_key,
+		       const char *by, const char *value, size_t flags)
+{
+	char ids[50][PROFILE_ID_SIZE];
+	json_t *docs = json_array(), *inner, *out = json_deep_copy(head);
+	int n;
+	char *text;
+
+	CU_ASSERT_EQUAL(s->ops->read_begin(s), 0);
+	n = profile_find(s, by, value, ids, 50);
+	CU_ASSERT(n >= 0);
+	for (int i = 0; i < n; i++) {
+		json_t *doc = NULL;
+		CU_ASSERT(profile_access_build(s, ids[i], &doc) >= 0);
+		if (doc)
+			json_array_append_new(docs, doc);
+	}
+	CU_ASSERT_EQUAL(s->ops->read_end(s), 0);
+	inner = json_pack("{s:s, s:o}", by, value, "profiles", docs);
+	if (wrap_key)
+		json_object_set_new(out, wrap_key, inner);
+	else {
+		json_object_update(out, inner);
+		json_decref(inner);
+	}
+	text = json_dumps(out, flags);
+	json_decref(out);
+	return text;
+}
+
+/* What the writer hands its sink: all of it, and per step. */
+struct sink_rec {
+	struct strbuf text;
+	size_t step_start;       /* where the current step's text starts */
+	size_t max_step_events;  /* the most events one step wrote */
+	int refuse_after;        /* > 0: refuse the sink's n-th call */
+	int n_calls;
+};
+
+static int sink_record(void *ctx, const char *data, size_t len)
+{
+	struct sink_rec *r = ctx;
+	if (r->refuse_after > 0 && ++r->n_calls >= r->refuse_after)
+		return -1;
+	strbuf_append(&r->text, data, len);
+	return r->text.failed ? -1 : 0;
+}
+
+static size_t count_of(const char *text, const char *what)
+{
+	size_t n = 0;
+	for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what))
+		n++;
+	return n;
+}
+
+/* Runs a writer to its end (or failure) in one snapshot; the text is in
+ * rec->text.  Returns the last step's result (0 or -1). */
+static int doc_stream(struct store *s, const json_t *head, const char *wrap_key,
+		      const char *by, const char *value, size_t flags, struct sink_rec *rec)
+{
+	char ids[50][PROFILE_ID_SIZE];
+	struct access_doc_writer *w;
+	int n, rc;
+
+	CU_ASSERT_EQUAL(s->ops->read_begin(s), 0);
+	n = profile_find(s, by, value, ids, 50);
+	CU_ASSERT(n >= 0);
+	w = access_doc_writer_new(s, head, wrap_key, by, value,
+				  (const char(*)[PROFILE_ID_SIZE])ids, n > 0 ? (size_t)n : 0,
+				  flags, sink_record, rec);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+	do {
+		size_t k;
+		rec->step_start = rec->text.len;
+		rc = access_doc_writer_step(w);
+		k = rec->text.len > rec->step_start
+			    ? count_of(rec->text.data + rec->step_start, "\"message_id\"")
+			    : 0;
+		if (k > rec->max_step_events)
+			rec->max_step_events = k;
+	} while (rc > 0);
+	/* failed: stays failed */
+	if (rc < 0)
+		CU_ASSERT_EQUAL(access_doc_writer_step(w), -1);
+	access_doc_writer_free(w);
+	CU_ASSERT_EQUAL(s->ops->read_end(s), 0);
+	return rc;
+}
+
+static void expect_same(struct testhub *th, const json_t *head, const char *wrap_key,
+			const char *by, const char *value, size_t flags, size_t n_profiles)
+{
+	struct sink_rec rec = {0};
+	char *built = doc_built(th->reader, head, wrap_key, by, value, flags);
+	json_t *parsed;
+
+	strbuf_init(&rec.text);
+	CU_ASSERT_EQUAL(doc_stream(th->reader, head, wrap_key, by, value, flags, &rec), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(built);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rec.text.data);
+	if (strcmp(built, rec.text.data) != 0) {
+		size_t i = 0;
+		while (built[i] && built[i] == rec.text.data[i])
+			i++;
+		fprintf(stderr, "\n  %s=%s: differ at byte %zu:\n   built    %.80s\n   streamed %.80s\n",
+			by, value, i, built + (i > 20 ? i - 20 : 0),
+			rec.text.data + (i > 20 ? i - 20 : 0));
+		CU_FAIL("the streamed document differs from the built one");
+	}
+	parsed = json_loads(rec.text.data, 0, NULL);
+	CU_ASSERT_PTR_NOT_NULL(parsed);
+	if (wrap_key)
+		CU_ASSERT_EQUAL(json_array_size(json_object_get(json_object_get(parsed, wrap_key),
+								"profiles")), n_profiles);
+	json_decref(parsed);
+	CU_ASSERT(rec.max_step_events <= PAGE);
+	free(built);
+	strbuf_free(&rec.text);
+}
+
+static void test_streamed_document_equals_the_built_one(void)
+{
+	static const char *const customs[] = {"C0", "C1", "C256", "C257", "C785", "M", "nobody"};
+	struct testhub *th = world_start();
+	json_t *cli_head = json_pack("{s:s}", "type", "access");
+	json_t *api_head = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", "pr_0123456789abcdef",
+				     "type", "access", "status", "done", "created_at",
+				     "2025-03-01T00:00:00.000Z", "finished_at",
+				     "2025-03-01T00:00:01.000Z");
+	char built_id[2][PROFILE_ID_SIZE];
+	json_t *m = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(PAGE, 256); /* C256, C257, C785: a page and around it */
+	for (size_t i = 0; i < sizeof(customs) / sizeof(customs[0]); i++) {
+		size_t n = strcmp(customs[i], "nobody") == 0 ? 0 : 1;
+		expect_same(th, cli_head, NULL, "custom_id", customs[i], FLAGS_CLI, n);
+		expect_same(th, api_head, "document", "custom_id", customs[i], FLAGS_API, n);
+	}
+	/* by installation: the merged one, and the erased one's */
+	expect_same(th, api_head, "document", "installation_id", "IM2", FLAGS_API, 1);
+	expect_same(th, api_head, "document", "custom_id", "E", FLAGS_API, 0);
+	expect_same(th, cli_head, NULL, "installation_id", "IE", FLAGS_CLI, 0);
+	/* and without JSON_COMPACT or indentation (", " and ": ") */
+	expect_same(th, api_head, "document", "custom_id", "C257", HUB_JSON_REAL, 1);
+
+	/* the world is what it says: M merged, every event in the documents */
+	CU_ASSERT_EQUAL(profile_find(th->reader, "custom_id", "M", built_id, 2), 1);
+	CU_ASSERT_EQUAL(profile_access_build(th->reader, built_id[0], &m), 1);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(json_object_get(m, "profile"),
+							"merged_from")), 1);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(json_object_get(m, "profile"), "events")),
+			40 + PAGE + 30);
+	json_decref(m);
+	json_decref(cli_head);
+	json_decref(api_head);
+	testhub_stop(th);
+}
+
+/* ---- memory: a page at a time ------------------------------------------- */
+
+static struct store_ops counting_ops;
+static const struct store_ops *real_ops;
+static size_t n_event_lists, max_limit;
+static int has_unbounded_list;
+
+static int counting_event_list(struct store *s, const char *pid, const struct store_event *before,
+			       size_t limit, store_event_cb cb, void *ctx)
+{
+	n_event_lists++;
+	if (limit == 0)
+		has_unbounded_list = 1;
+	if (limit > max_limit)
+		max_limit = limit;
+	return real_ops->event_list(s, pid, before, limit, cb, ctx);
+}
+
+static void test_events_are_read_and_written_a_page_at_a_time(void)
+{
+	struct testhub *th = world_start();
+	json_t *head = json_pack("{s:s}", "type", "access");
+	struct sink_rec rec = {0};
+	json_t *doc;
+
+	real_ops = th->reader->ops;
+	counting_ops = *real_ops;
+	counting_ops.event_list = counting_event_list;
+	th->reader->ops = &counting_ops;
+	n_event_lists = max_limit = 0;
+	has_unbounded_list = 0;
+	strbuf_init(&rec.text);
+	CU_ASSERT_EQUAL(doc_stream(th->reader, head, NULL, "custom_id", "C785", FLAGS_API, &rec),
+			0);
+	th->reader->ops = real_ops;
+	/* 785 events: pages of 256, 256, 256 and 17 */
+	CU_ASSERT_EQUAL(n_event_lists, 4);
+	CU_ASSERT_EQUAL(max_limit, PAGE);
+	CU_ASSERT_FALSE(has_unbounded_list);
+	CU_ASSERT_EQUAL(rec.max_step_events, PAGE);
+	doc = json_loads(rec.text.data, 0, NULL);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(
+				json_object_get(json_array_get(json_object_get(doc, "profiles"), 0),
+						"profile"),
+				"events")),
+			3 * PAGE + 17);
+	json_decref(doc);
+	strbuf_free(&rec.text);
+
+	/* a page-sized profile: one more (empty) page says it is the end */
+	n_event_lists = 0;
+	strbuf_init(&rec.text);
+	th->reader->ops = &counting_ops;
+	CU_ASSERT_EQUAL(doc_stream(th->reader, head, NULL, "custom_id", "C256", FLAGS_API, &rec),
+			0);
+	th->reader->ops = real_ops;
+	CU_ASSERT_EQUAL(n_event_lists, 2);
+	strbuf_free(&rec.text);
+	json_decref(head);
+	testhub_stop(th);
+}
+
+/* A sink that refuses midway (the client went away) fails the writer:
+ * what was written is a prefix, not valid JSON. */
+static void test_a_refusing_sink_fails_the_writer_with_a_prefix(void)
+{
+	struct testhub *th = world_start();
+	json_t *head = json_pack("{s:s}", "type", "access");
+	struct sink_rec rec = {0};
+
+	strbuf_init(&rec.text);
+	rec.refuse_after = 300;
+	CU_ASSERT_EQUAL(doc_stream(th->reader, head, NULL, "custom_id", "C785", FLAGS_API, &rec),
+			-1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rec.text.data);
+	CU_ASSERT(rec.text.len > 100);
+	CU_ASSERT_PTR_NULL(json_loads(rec.text.data, 0, NULL));
+	strbuf_free(&rec.text);
+	json_decref(head);
+	testhub_stop(th);
+}
+
+/* ---- the API: a failure midway ------------------------------------------ */
+
+static long fault_at;
+
+static void arm_fault(void *ctx, struct store *s)
+{
+	(void)ctx;
+	s->fault_calls = 0;
+	s->fault_kind = STORE_FAULT_IO;
+	s->fault_at[0] = fault_at;
+	s->fault_at[1] = fault_at ? 1L << 40 : 0; /* counts the statements */
+}
+
+static long *counted;
+
+static void count_faults(void *ctx, struct store *s)
+{
+	(void)ctx;
+	arm_fault(NULL, s);
+	counted = &s->fault_calls;
+}
+
+static const char *no_query(const struct api_request *req, const char *key)
+{
+	(void)req;
+	(void)key;
+	return NULL;
+}
+
+/* One API call; the streamed body read whole into *body (malloc'd), the
+ * stream freed.  Returns the status; *is_broken when the stream broke. */
+static int api_call(struct api *api, const char *method, const char *path, const char *body,
+		    char **out, int *is_broken, long *total_statements)
+{
+	struct api_request req = {.method = method, .path = path, .query = no_query,
+				  .authorization = "Bearer " API_TOKEN, .body = body,
+				  .body_len = body ? strlen(body) : 0};
+	struct api_response resp;
+	struct strbuf sb;
+	int status;
+
+	strbuf_init(&sb);
+	*is_broken = 0;
+	CU_ASSERT_EQUAL_FATAL(api_handle(api, &req, &resp), 1);
+	status = resp.status;
+	if (resp.stream) {
+		char buf[4096];
+		long n;
+		CU_ASSERT_STRING_EQUAL(resp.content_type, "application/json");
+		while ((n = api_stream_read(resp.stream, buf, sizeof(buf))) > 0)
+			strbuf_append(&sb, buf, (size_t)n);
+		*is_broken = n < 0;
+		CU_ASSERT(n == -1 || n == 0);
+		if (total_statements && counted)
+			*total_statements = *counted;
+	} else {
+		const char *text = resp.body ? resp.body : (const char *)resp.static_body;
+		if (text)
+			strbuf_append(&sb, text, resp.body_len);
+	}
+	api_response_free(&resp); /* the stream: its connection back or closed */
+	*out = strbuf_take(&sb);
+	return status;
+}
+
+/* The status GET /v1/privacy/requests/<id> says, for the id in text. */
+static char *request_status(struct api *api, const char *text)
+{
+	const char *p = strstr(text, "\"id\":\"");
+	char path[128], *body, *status = NULL;
+	json_t *o;
+	int is_broken;
+
+	if (!p)
+		return NULL;
+	snprintf(path, sizeof(path), "/v1/privacy/requests/%.19s", p + 6);
+	CU_ASSERT_EQUAL(api_call(api, "GET", path, NULL, &body, &is_broken, NULL), 200);
+	o = json_loads(body, 0, NULL);
+	if (json_string_value(json_object_get(o, "status")))
+		status = strdup(json_string_value(json_object_get(o, "status")));
+	json_decref(o);
+	hub_free(body);
+	return status;
+}
+
+static void test_a_store_failure_midway_breaks_the_stream_and_fails_the_request(void)
+{
+	static const char access[] = "{\"type\":\"access\",\"custom_id\":\"C785\"}";
+	struct testhub *th = world_start();
+	struct api *api = NULL;
+	char err[512], *clean, *body, *status;
+	long total = 0;
+	int is_broken, n_broken = 0, n_refused = 0, n_late = 0;
+	json_t *doc;
+
+	CU_ASSERT_EQUAL_FATAL(api_open(&api, th->cfg, th->intake, NULL, err, sizeof(err)), 0);
+	/* a clean run counts the statements */
+	fault_at = 0;
+	counted = NULL;
+	api_set_store_hook(api, count_faults, NULL);
+	fault_at = 1L << 40;
+	CU_ASSERT_EQUAL(api_call(api, "POST", "/v1/privacy/requests", access, &clean, &is_broken,
+				 &total),
+			200);
+	fault_at = 0;
+	api_set_store_hook(api, arm_fault, NULL);
+	CU_ASSERT_FALSE(is_broken);
+	doc = json_loads(clean, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "status")), "done");
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(
+				json_object_get(json_array_get(json_object_get(
+							json_object_get(doc, "document"), "profiles"), 0),
+						"profile"),
+				"events")),
+			3 * PAGE + 17);
+	json_decref(doc);
+	status = request_status(api, clean);
+	CU_ASSERT_STRING_EQUAL(status ? status : "", "done");
+	free(status);
+	CU_ASSERT(total > 8);
+
+	/* each statement in turn fails */
+	for (fault_at = 1; fault_at <= total; fault_at++) {
+		int code = api_call(api, "POST", "/v1/privacy/requests", access, &body, &is_broken,
+				    NULL);
+		if (code == 500) {
+			n_refused++; /* before the document: an answer of its own */
+			CU_ASSERT_FALSE(is_broken);
+			CU_ASSERT_PTR_NOT_NULL(strstr(body, "store_error"));
+		} else {
+			CU_ASSERT_EQUAL(code, 200);
+			CU_ASSERT_TRUE(is_broken);
+			n_broken++;
+			CU_ASSERT_PTR_NULL(json_loads(body, 0, NULL)); /* never valid JSON */
+			CU_ASSERT(strlen(body) < strlen(clean));       /* cut short */
+			if (count_of(body, "\"message_id\"") >= PAGE)
+				n_late++; /* after a page of events had gone */
+			status = request_status(api, body);
+			CU_ASSERT_STRING_EQUAL(status ? status : "", "failed");
+			free(status);
+		}
+		hub_free(body);
+	}
+	CU_ASSERT(n_refused >= 1);
+	CU_ASSERT(n_broken >= 5);
+	CU_ASSERT(n_late >= 1);
+
+	/* the connections were released: a request after them is whole */
+	fault_at = 0;
+	CU_ASSERT_EQUAL(api_call(api, "POST", "/v1/privacy/requests", access, &body, &is_broken,
+				 NULL),
+			200);
+	CU_ASSERT_FALSE(is_broken);
+	CU_ASSERT_EQUAL(strlen(body), strlen(clean)); /* its id and times differ */
+	hub_free(body);
+	hub_free(clean);
+	api_close(api);
+	testhub_stop(th);
+}
+
+/* A stream the transport never reads (the client went away at once) is
+ * "failed", and gives its connection back. */
+static void test_an_unread_stream_fails_its_request(void)
+{
+	static const char access[] = "{\"type\":\"access\",\"custom_id\":\"C1\"}";
+	struct testhub *th = world_start();
+	struct api *api = NULL;
+	struct api_request req = {.method = "POST", .path = "/v1/privacy/requests",
+				  .query = no_query, .authorization = "Bearer " API_TOKEN,
+				  .body = access, .body_len = sizeof(access) - 1};
+	struct api_response resp;
+	char err[512], buf[64], *status, *body;
+	long n;
+	int is_broken;
+
+	CU_ASSERT_EQUAL_FATAL(api_open(&api, th->cfg, th->intake, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(api_handle(api, &req, &resp), 1);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(resp.stream);
+	n = api_stream_read(resp.stream, buf, sizeof(buf) - 1); /* the head only */
+	CU_ASSERT(n > 10);
+	buf[n > 0 ? n : 0] = '\0';
+	api_response_free(&resp);
+	status = request_status(api, buf);
+	CU_ASSERT_STRING_EQUAL(status ? status : "", "failed");
+	free(status);
+	/* and the pooled connection is usable: its read transaction ended */
+	CU_ASSERT_EQUAL(api_call(api, "POST", "/v1/privacy/requests", access, &body, &is_broken,
+				 NULL),
+			200);
+	CU_ASSERT_FALSE(is_broken);
+	status = request_status(api, body);
+	CU_ASSERT_STRING_EQUAL(status ? status : "", "done");
+	free(status);
+	hub_free(body);
+	api_close(api);
+	testhub_stop(th);
+}
+
+TEST_SUITE(access_doc, NULL, NULL,
+	   TEST(test_streamed_document_equals_the_built_one),
+	   TEST(test_events_are_read_and_written_a_page_at_a_time),
+	   TEST(test_a_refusing_sink_fails_the_writer_with_a_prefix),
+	   TEST(test_a_store_failure_midway_breaks_the_stream_and_fails_the_request),
+	   TEST(test_an_unread_stream_fails_its_request))
