@@ -841,6 +841,28 @@ static int post_sync(struct api *api, const char *name, struct api_response *res
 	return respond_json(resp, 202, json_pack("{s:s, s:s}", "source", name, "status", "queued"));
 }
 
+static int post_backfill(struct api *api, const char *name, struct api_response *resp)
+{
+	char err[512] = "", shown[RECORD_SHOW_SIZE];
+	int why = 0, rc;
+
+	if (!api->providers.export_backfill)
+		return respond_error(resp, 404, "not_found", "no export named %s",
+				     record_show(shown, name));
+	rc = api->providers.export_backfill(api->providers.ctx, name, &why, err, sizeof(err));
+	if (rc == 1 && why == 1)
+		return respond_error(resp, 404, "not_found", "no export named %s",
+				     record_show(shown, name));
+	if (rc == 1)
+		return respond_error(resp, 409, "no_profile_updates", "%s", err);
+	if (rc != 0) {
+		log_error("api", "backfill of %s: %s", name, err);
+		return respond_error(resp, 503, "store_unavailable", "the store failed; retry");
+	}
+	return respond_json(resp, 202, json_pack("{s:s, s:s}", "export", name, "backfill",
+						 "requested"));
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 static int serve_page(const struct api_request *req, struct api_response *resp)
@@ -875,19 +897,19 @@ static int method_is(const struct api_request *req, const char *m, struct api_re
 	return 0;
 }
 
-/* The name of /v1/sources/<name>/sync (into name), or -1. */
-static int path_source(const char *path, char *name, size_t size)
+/* The name of <head><name><tail> (into name), e.g. /v1/sources/<name>/sync,
+ * or -1. */
+static int path_named(const char *path, const char *head, const char *tail, char *name,
+		      size_t size)
 {
-	static const char head[] = "/v1/sources/", tail[] = "/sync";
-	size_t len = strlen(path), n;
+	size_t len = strlen(path), lh = strlen(head), lt = strlen(tail), n;
 
-	if (strncmp(path, head, sizeof(head) - 1) != 0 || len < sizeof(head) + sizeof(tail) - 1 ||
-	    strcmp(path + len - (sizeof(tail) - 1), tail) != 0)
+	if (strncmp(path, head, lh) != 0 || len < lh + lt || strcmp(path + len - lt, tail) != 0)
 		return -1;
-	n = len - (sizeof(head) - 1) - (sizeof(tail) - 1);
-	if (n == 0 || n >= size)
+	n = len - lh - lt;
+	if (n == 0 || n >= size || memchr(path + lh, '/', n))
 		return -1;
-	memcpy(name, path + sizeof(head) - 1, n);
+	memcpy(name, path + lh, n);
 	name[n] = '\0';
 	return 0;
 }
@@ -933,8 +955,10 @@ int api_handle(struct api *api, const struct api_request *req, struct api_respon
 		return method_is(req, "GET", resp, &handled)
 			       ? get_status(api->providers.sources_status, api->providers.ctx, "sources", resp)
 			       : handled;
-	if (!path_source(p, id, sizeof(id)))
+	if (!path_named(p, "/v1/sources/", "/sync", id, sizeof(id)))
 		return method_is(req, "POST", resp, &handled) ? post_sync(api, id, resp) : handled;
+	if (!path_named(p, "/v1/exports/", "/backfill", id, sizeof(id)))
+		return method_is(req, "POST", resp, &handled) ? post_backfill(api, id, resp) : handled;
 	if (strcmp(p, "/v1/exports") == 0)
 		return method_is(req, "GET", resp, &handled)
 			       ? get_status(api->providers.exports_status, api->providers.ctx, "exports", resp)

@@ -1,7 +1,9 @@
 /*
  * cli_exports.c - `profilehub exports [--json]`: every configured export
- * with its state, cursor, lag (changes in the outbox after the cursor) and
- * last error, then the dead letters of each with their reasons.
+ * with its state, cursor, lag (changes in the outbox after the cursor),
+ * last error and backfill, then the dead letters of each with their
+ * reasons.  `profilehub exports backfill NAME` asks for a backfill
+ * (export_backfill.c): every live profile to that export again.
  *
  * It reads the store only, so it works while `profilehub run` runs in
  * another process: the state shown is the saved one ("enabled",
@@ -43,6 +45,26 @@ static void print_table(json_t *exports)
 	}
 }
 
+/* One line per export whose backfill runs or ran. */
+static void print_backfills(json_t *exports)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(exports, i, e) {
+		json_t *b = json_object_get(e, "backfill");
+		if (!json_is_object(b))
+			continue;
+		printf("backfill of %s: %s, %lld profiles, started %s", str_or(e, "name", "?"),
+		       str_or(b, "state", "?"),
+		       (long long)json_integer_value(json_object_get(b, "profiles")),
+		       str_or(b, "started_at", "?"));
+		if (json_string_value(json_object_get(b, "finished_at")))
+			printf(", finished %s", str_or(b, "finished_at", "?"));
+		putchar('\n');
+	}
+}
+
 static void print_dead_letters(json_t *exports)
 {
 	size_t i, j;
@@ -62,6 +84,37 @@ static void print_dead_letters(json_t *exports)
 	}
 }
 
+/* `profilehub exports backfill NAME` */
+static int exports_backfill(struct cli *cli, const char *name)
+{
+	struct store *s = NULL;
+	char err[512];
+	int is_enabled = 0;
+
+	if (cli_load_config(cli))
+		return CLI_FAIL;
+	if (export_backfill_check(cli->cfg, name, err, sizeof(err)) != EXPORT_BACKFILL_OK) {
+		cli_error("exports", "%s", err);
+		return CLI_FAIL;
+	}
+	for (size_t i = 0; i < cli->cfg->n_exports; i++)
+		if (strcmp(cli->cfg->exports[i].name, name) == 0)
+			is_enabled = cli->cfg->exports[i].is_enabled;
+	if (cli_open_store(cli, &s))
+		return CLI_FAIL;
+	if (export_backfill_request(s, name)) {
+		cli_error("exports", "%s", store_error(s));
+		store_close(s);
+		return CLI_FAIL;
+	}
+	store_close(s);
+	printf("backfill of %s asked for: the hub running it sends every live profile to it"
+	       " (a profile_updated change each) once it has delivered what is before;"
+	       " `profilehub exports` shows how far it is%s\n",
+	       name, is_enabled ? "" : " (the export is off: enabled: false)");
+	return CLI_OK;
+}
+
 int cmd_exports(struct cli *cli, int argc, char **argv)
 {
 	struct store *s = NULL;
@@ -69,11 +122,16 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 	char err[1024];
 	int is_json = 0;
 
+	if (argc >= 2 && strcmp(argv[1], "backfill") == 0) {
+		if (argc != 3)
+			return cli_usage("profilehub exports backfill NAME");
+		return exports_backfill(cli, argv[2]);
+	}
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			is_json = 1;
 		else
-			return cli_usage("profilehub exports [--json]");
+			return cli_usage("profilehub exports [--json] | profilehub exports backfill NAME");
 	}
 	if (cli_load_config(cli) || cli_open_store(cli, &s))
 		return CLI_FAIL;
@@ -90,6 +148,7 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 		printf("no exports configured in %s\n", cli->cfg->file);
 	} else {
 		print_table(json_object_get(status, "exports"));
+		print_backfills(json_object_get(status, "exports"));
 		print_dead_letters(json_object_get(status, "exports"));
 	}
 	json_decref(status);

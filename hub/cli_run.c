@@ -37,7 +37,8 @@ struct run {
 };
 
 /* The API's status providers (their ctx is the run): GET /v1/exports,
- * GET /v1/sources and POST /v1/sources/<name>/sync. */
+ * POST /v1/exports/<name>/backfill, GET /v1/sources and
+ * POST /v1/sources/<name>/sync. */
 static json_t *run_exports_status(void *ctx)
 {
 	struct run *r = ctx;
@@ -54,6 +55,13 @@ static int run_source_trigger(void *ctx, const char *name)
 {
 	struct run *r = ctx;
 	return r->sched && scheduler_trigger(r->sched, name) != SCHEDULER_NO_SOURCE ? 0 : -1;
+}
+
+static int run_export_backfill(void *ctx, const char *name, int *why, char *err,
+			       size_t err_size)
+{
+	struct run *r = ctx;
+	return export_backfill_provider(r->exports, name, why, err, err_size);
 }
 
 static int run_has_enabled_sources(const struct hub_config *cfg)
@@ -207,6 +215,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	providers.exports_status = run_exports_status;
 	providers.sources_status = run_sources_status;
 	providers.source_trigger = run_source_trigger;
+	providers.export_backfill = run_export_backfill;
 	providers.ctx = &r;
 	if (api_open(&r.api, cli->cfg, r.intake, &providers, err, sizeof(err))) {
 		cli_error("run", "%s", err);

@@ -107,6 +107,8 @@ const struct hub_config_key config_keys_common_export[] = {
 	{"kinds", HUB_CFG_STRING_LIST, NULL, 0, 0, "change kinds to deliver (default all)"},
 	{"attributes", HUB_CFG_STRING_LIST, NULL, 0, 0, "attributes to include (default all)"},
 	{"batch_size", HUB_CFG_INT, NULL, 0, 0, "changes per delivery"},
+	{"backfill", HUB_CFG_BOOL, "true", 0, 0,
+	 "on its first run, first every live profile (a profile_updated change each)"},
 	{0},
 };
 

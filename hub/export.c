@@ -25,6 +25,11 @@
  * transaction and must still be the epoch of this worker's take; else the
  * lease was lost (another process took it), nothing is written, the lease
  * is dropped and taken again (or found held elsewhere) before the next page.
+ *
+ * Backfill (export_backfill.c): once a worker has delivered everything
+ * before it, it writes the next page of its export's backfill, if one is
+ * running, in a fenced transaction of its own, and delivers it as it
+ * delivers the rest of the feed.
  */
 #include "export_int.h"
 
@@ -92,6 +97,8 @@ struct export_worker {
 	int64_t lease_epoch;                /* of the lease held; 0: none; -1: lost
 					       (fenced off: nothing is committed
 					       until the lease is taken again) */
+	int is_backfill_on;                 /* `backfill` and profile_updated wanted */
+	int is_backfill_new;                /* never ran: its backfill starts */
 
 	/* under ex->lock */
 	struct export_live live;
@@ -328,14 +335,22 @@ fail:
  * 1: the export stays disabled (same config as when it was disabled). */
 static int worker_load(struct export_worker *w, char *err, size_t err_size)
 {
+	struct export_backfill b;
+	int has_history = 0, has_backfill = 0;
+
 	if (export_cursor_load(w->store, w->conf->name, &w->cursor) ||
 	    export_batch_end_load(w->store, w->conf->name, &w->batch_end) ||
-	    export_saved_load(w->store, w->conf->name, &w->saved) < 0) {
+	    export_saved_load(w->store, w->conf->name, &w->saved) < 0 ||
+	    (w->is_backfill_on &&
+	     ((has_history = export_has_history(w->store, w->conf->name)) < 0 ||
+	      (has_backfill = export_backfill_load(w->store, w->conf->name, &b, 0)) < 0))) {
 		err_set(err, err_size, "%s", store_error(w->store));
 		store_close(w->store);
 		w->store = NULL;
 		return -1;
 	}
+	/* an export that never ran starts with its backfill */
+	w->is_backfill_new = w->is_backfill_on && !has_history && !has_backfill;
 	pthread_mutex_lock(&w->ex->lock);
 	w->live.cursor = w->cursor;
 	snprintf(w->live.last_error, sizeof(w->live.last_error), "%s", w->saved.error);
@@ -666,6 +681,72 @@ fail:
 	pthread_mutex_unlock(&w->ex->prune_lock);
 }
 
+/* ---- backfill ---------------------------------------------------------- */
+
+/* The backfill key now, read outside a transaction: 1 a page is due. */
+static int backfill_is_due(struct export_worker *w)
+{
+	struct export_backfill b;
+	int rc;
+
+	if (w->is_backfill_new)
+		return 1;
+	rc = export_backfill_load(w->store, w->conf->name, &b, 0);
+	return rc <= 0 ? rc : b.state == BACKFILL_RUNNING;
+}
+
+/*
+ * Called when the export has delivered everything before it: writes the
+ * next page of its backfill (a request of `profilehub exports backfill`
+ * is seen here), with the new position, in one fenced transaction.  1 a
+ * page was written, 0 none is due, -1 a store failure (logged by the
+ * caller).
+ */
+static int worker_backfill(struct export_worker *w)
+{
+	struct store *s = w->store;
+	struct export_backfill b;
+	int rc = 0, fence = 0;
+
+	if (w->filter.kinds_mask && !(w->filter.kinds_mask & (1u << FEED_PROFILE_UPDATED)))
+		return 0; /* it would deliver none of them */
+	if (w->lease_epoch < 0)
+		return 0; /* fenced off until the lease is taken again */
+	rc = backfill_is_due(w);
+	if (rc <= 0)
+		return rc;
+	if (s->ops->begin(s) || (fence = worker_fence(w)) < 0)
+		goto fail;
+	if (fence == 0) {
+		s->ops->rollback(s);
+		worker_lease_lost(w);
+		return 0;
+	}
+	/* read again, held: a request made meanwhile wins */
+	if ((rc = export_backfill_load(s, w->conf->name, &b, 1)) < 0)
+		goto fail;
+	if (rc == 0 && w->is_backfill_new)
+		export_backfill_start(&b, time_now_ms());
+	if (b.state != BACKFILL_RUNNING) {
+		s->ops->rollback(s);
+		w->is_backfill_new = 0;
+		return 0;
+	}
+	if (b.sent == 0 && !b.after[0])
+		log_info(w->who, "backfill: a profile_updated change for every live profile");
+	if (export_backfill_write_page(s, w->conf->name, &b, time_now_ms()) < 0 ||
+	    export_backfill_put(s, w->conf->name, &b) || s->ops->commit(s))
+		goto fail;
+	w->is_backfill_new = 0;
+	export_notify(w->ex); /* the other exports read past these changes */
+	if (b.state == BACKFILL_DONE)
+		log_info(w->who, "backfill: done, %" PRId64 " profiles", b.sent);
+	return 1;
+fail:
+	s->ops->rollback(s);
+	return -1;
+}
+
 static enum step worker_step(struct export_worker *w, uint64_t gen)
 {
 	char err[1024];
@@ -703,6 +784,13 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 	}
 	worker_prune(w);
 	if (w->batch_end <= w->cursor) {
+		rc = worker_backfill(w);
+		if (rc < 0) {
+			snprintf(err, sizeof(err), "backfill: %s", store_error(w->store));
+			return worker_retry(w, err);
+		}
+		if (rc > 0)
+			return STEP_AGAIN; /* deliver that page */
 		worker_set_idle(w, gen);
 		return STEP_IDLE;
 	}
@@ -824,6 +912,24 @@ static int filter_attributes(struct export_worker *w)
 	return 0;
 }
 
+/* `backfill` (default true); it runs only when profile_updated is wanted. */
+static int read_backfill(const struct config_instance *ci, unsigned kinds_mask, int *is_on,
+			 char *err, size_t err_size)
+{
+	const struct cfg_node *n = cfg_get(ci->node, "backfill");
+
+	*is_on = 1;
+	if (n && !(n->kind == CFG_SCALAR && n->is_null) && cfg_as_bool(n, is_on)) {
+		char path[64];
+		cfg_path_key(path, sizeof(path), ci->path, "backfill");
+		cfg_errorf(err, err_size, n, 0, path, "expected true or false");
+		return -1;
+	}
+	if (kinds_mask && !(kinds_mask & (1u << FEED_PROFILE_UPDATED)))
+		*is_on = 0;
+	return 0;
+}
+
 static int read_batch_size(const struct config_instance *ci, size_t *size, char *err,
 			   size_t err_size)
 {
@@ -845,8 +951,11 @@ int export_check_config(const struct config_instance *ci, char *err, size_t err_
 {
 	unsigned mask;
 	size_t size;
+	int is_on;
 
-	return read_kinds(ci, &mask, err, err_size) || read_batch_size(ci, &size, err, err_size)
+	return read_kinds(ci, &mask, err, err_size) ||
+			       read_backfill(ci, mask, &is_on, err, err_size) ||
+			       read_batch_size(ci, &size, err, err_size)
 		       ? -1
 		       : 0;
 }
@@ -869,8 +978,10 @@ static int worker_init(struct exporter *ex, struct export_worker *w,
 			ci->path, ci->plugin, ex->reg.dir);
 		return -1;
 	}
+	w->filter.export_name = ci->name;
 	if (plugin_instance_check(w->mod, ci, 1, err, err_size) ||
 	    read_kinds(ci, &w->filter.kinds_mask, err, err_size) ||
+	    read_backfill(ci, w->filter.kinds_mask, &w->is_backfill_on, err, err_size) ||
 	    read_batch_size(ci, &w->batch_size, err, err_size))
 		return -1;
 	if (filter_attributes(w) || export_fingerprint(ci, w->fingerprint)) {
@@ -1014,7 +1125,6 @@ static int all_idle_since(struct exporter *ex, uint64_t gen)
 int export_wait_idle(struct exporter *ex, int64_t timeout_ms)
 {
 	struct timespec until;
-	uint64_t gen;
 	int rc = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
@@ -1024,12 +1134,14 @@ int export_wait_idle(struct exporter *ex, int64_t timeout_ms)
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
+	/* the generation waited for is the latest: a worker that wrote to the
+	 * feed meanwhile (a backfill page) woke the others to read it */
 	pthread_mutex_lock(&ex->lock);
-	gen = ++ex->wake_gen;
+	++ex->wake_gen;
 	pthread_cond_broadcast(&ex->wake);
-	while (!all_idle_since(ex, gen))
+	while (!all_idle_since(ex, ex->wake_gen))
 		if (pthread_cond_timedwait(&ex->idle, &ex->lock, &until) != 0) {
-			rc = all_idle_since(ex, gen) ? 0 : -1;
+			rc = all_idle_since(ex, ex->wake_gen) ? 0 : -1;
 			break;
 		}
 	pthread_mutex_unlock(&ex->lock);
@@ -1051,4 +1163,55 @@ json_t *export_status_provider(void *exporter)
 	if (!status)
 		log_error("export", "status: %s", err);
 	return status;
+}
+
+/* ---- asking for a backfill ------------------------------------------------ */
+
+enum export_backfill_check export_backfill_check(const struct hub_config *cfg, const char *name,
+						 char *err, size_t err_size)
+{
+	for (size_t i = 0; i < cfg->n_exports; i++) {
+		const struct config_instance *ci = &cfg->exports[i];
+		unsigned mask = 0;
+		char kerr[256];
+
+		if (strcmp(ci->name, name) != 0)
+			continue;
+		if (read_kinds(ci, &mask, kerr, sizeof(kerr)) == 0 && mask &&
+		    !(mask & (1u << FEED_PROFILE_UPDATED))) {
+			err_set(err, err_size, "export %s: its kinds leave out profile_updated, so a"
+				" backfill would send it nothing", name);
+			return EXPORT_BACKFILL_NO_UPDATES;
+		}
+		return EXPORT_BACKFILL_OK;
+	}
+	err_set(err, err_size, "no export named \"%s\" in %s", name, cfg->file);
+	return EXPORT_BACKFILL_NO_EXPORT;
+}
+
+int export_backfill_provider(void *exporter, const char *name, int *why, char *err,
+			     size_t err_size)
+{
+	struct exporter *ex = exporter;
+	int rc = -1;
+
+	*why = EXPORT_BACKFILL_OK;
+	if (!ex) {
+		err_set(err, err_size, "no exporter");
+		return -1;
+	}
+	if ((*why = (int)export_backfill_check(ex->cfg, name, err, err_size)) != EXPORT_BACKFILL_OK)
+		return 1;
+	pthread_mutex_lock(&ex->status_lock);
+	if (ex->status_store || store_open(ex->cfg, &ex->status_store, err, err_size) == 0) {
+		rc = export_backfill_request(ex->status_store, name);
+		if (rc)
+			err_set(err, err_size, "%s", store_error(ex->status_store));
+	}
+	pthread_mutex_unlock(&ex->status_lock);
+	if (rc == 0) {
+		log_info("export", "backfill of %s asked for over the API", name);
+		export_notify(ex);
+	}
+	return rc;
 }

@@ -33,10 +33,13 @@
  * committed cursor at or past it; at most one pass per 10 s, by a worker
  * that holds its lease.  So the outbox holds what some export has still to
  * deliver, and an export added to the config later starts with what is
- * left.  Processes sharing a store must list the same exports.
+ * left, then its backfill (export_backfill.c: a profile_updated change for
+ * every live profile, for it alone; `backfill: false` turns it off).
+ * Processes sharing a store must list the same exports.
  *
- * Store keys (meta): "export_cursor:<name>" (the last handled seq, decimal)
- * and "export_state:<name>" (JSON: state, last error, config fingerprint).
+ * Store keys (meta): "export_cursor:<name>" (the last handled seq, decimal),
+ * "export_state:<name>" (JSON: state, last error, config fingerprint) and
+ * "export_backfill:<name>" (JSON: state, position, profiles written).
  */
 #ifndef HUB_EXPORT_H
 #define HUB_EXPORT_H
@@ -117,6 +120,35 @@ void export_set_backoff(int64_t base_ms, int64_t cap_ms);
  * (default 10 s; 0: at every step of a worker, so a worker caught up has
  * pruned before export_wait_idle() returns). */
 void export_set_prune_interval(int64_t ms);
+
+/* For tests: profiles per backfill transaction (0: the default). */
+void export_set_backfill_page(size_t n);
+
+/*
+ * Asks for a backfill of export `name` (`profilehub exports backfill`): a
+ * profile_updated change for every live profile, from the first, in its
+ * own transaction.  A hub running the export starts it once the export has
+ * delivered what is before it; one already running starts over.  0, or -1
+ * with s->err set.
+ */
+int export_backfill_request(struct store *s, const char *name);
+
+/* Can export `name` of cfg be backfilled?  EXPORT_BACKFILL_OK, or why not
+ * (err says it for people). */
+enum export_backfill_check {
+	EXPORT_BACKFILL_OK = 0,
+	EXPORT_BACKFILL_NO_EXPORT = 1,    /* no export of that name */
+	EXPORT_BACKFILL_NO_UPDATES = 2,   /* its kinds leave out profile_updated */
+};
+enum export_backfill_check export_backfill_check(const struct hub_config *cfg, const char *name,
+						 char *err, size_t err_size);
+
+/* POST /v1/exports/<name>/backfill: export_backfill_check(), then
+ * export_backfill_request() on the exporter's status connection, and the
+ * workers woken.  0; 1 (EXPORT_BACKFILL_* in *why, err set); -1 the store
+ * failed (err set). */
+int export_backfill_provider(void *exporter, const char *name, int *why, char *err,
+			     size_t err_size);
 
 /* The largest seq in the outbox, found with O(log n) indexed probes;
  * `floor` is returned when there is none above it.  0, or -1 on a store

@@ -10,7 +10,8 @@
  * document stays in a cache while it is current (see doc_get).  A
  * profile that no longer exists (merged away, erased) is sent without
  * "profile".  An erased change never carries more than seq, kind, at,
- * profile_id and identifier_types.  No SQL here: store.h only.
+ * profile_id and identifier_types.  A backfill change (export_backfill.c)
+ * goes to its own export only.  No SQL here: store.h only.
  */
 #include "export_int.h"
 
@@ -56,8 +57,10 @@ static int row_copy(void *ctx, const struct store_change *c)
 	memcpy(r->profile_id, c->profile_id, strnlen(c->profile_id, PROFILE_ID_SIZE - 1));
 	r->profile_id[strnlen(c->profile_id, PROFILE_ID_SIZE - 1)] = '\0';
 	r->payload = hub_strdup(c->payload_json ? c->payload_json : "{}");
+	r->backfill_for = NULL;
 	pg->n++;
-	if (!r->kind_name || !r->payload) {
+	if (!r->kind_name || !r->payload ||
+	    (r->kind == FEED_PROFILE_UPDATED && export_backfill_target(r->payload, &r->backfill_for) < 0)) {
 		pg->failed = 1;
 		return 1;
 	}
@@ -93,6 +96,8 @@ void feed_page_clear(struct feed_page *pg)
 	for (size_t i = 0; i < pg->n; i++) {
 		hub_free(pg->rows[i].kind_name);
 		hub_free(pg->rows[i].payload);
+		hub_free(pg->rows[i].backfill_for);
+		pg->rows[i].backfill_for = NULL;
 		hub_free(pg->rows[i].text);
 		pg->rows[i].text = NULL;
 	}
@@ -254,7 +259,8 @@ static json_t *change_head(const struct feed_row *r)
 }
 
 /* The change's own part, taken from the outbox payload by kind: an erased
- * change gets its identifier types and nothing else. */
+ * change gets its identifier types and nothing else; a backfill change
+ * says so ("backfill": true). */
 static int change_body(json_t *c, const struct feed_row *r, json_t *payload)
 {
 	json_t *v;
@@ -268,6 +274,8 @@ static int change_body(json_t *c, const struct feed_row *r, json_t *payload)
 	case FEED_ERASED:
 		v = json_object_get(payload, "identifier_types");
 		return json_object_set_new(c, "identifier_types", v ? json_incref(v) : json_array());
+	case FEED_PROFILE_UPDATED:
+		return r->backfill_for ? json_object_set_new(c, "backfill", json_true()) : 0;
 	default:
 		return 0;
 	}
@@ -322,6 +330,8 @@ out:
 
 int feed_is_wanted(const struct feed_row *r, const struct feed_filter *f)
 {
+	if (r->backfill_for && (!f->export_name || strcmp(r->backfill_for, f->export_name) != 0))
+		return 0; /* another export's backfill */
 	if (r->kind == FEED_ERASED || !f->kinds_mask)
 		return 1; /* erasures reach every export */
 	return r->kind >= 0 && (f->kinds_mask & (1u << r->kind));

@@ -28,6 +28,7 @@ struct feed_row {
 	char *kind_name;
 	char profile_id[PROFILE_ID_SIZE];
 	char *payload;
+	char *backfill_for; /* a backfill change: the one export it is for */
 	char *text;
 };
 
@@ -46,6 +47,7 @@ struct feed_docs {
 };
 
 struct feed_filter {
+	const char *export_name;  /* backfill changes for other exports are skipped */
 	unsigned kinds_mask;      /* 0: every kind */
 	const char **attributes;  /* NULL: every attribute */
 	size_t n_attributes;
@@ -69,6 +71,46 @@ void feed_page_free(struct feed_page *pg);
 /* 1 when the export delivers this row. */
 int feed_is_wanted(const struct feed_row *r, const struct feed_filter *f);
 
+/* ---- backfill (export_backfill.c) --------------------------------------- */
+
+#define EXPORT_BACKFILL_PAGE 500 /* profiles per transaction */
+
+enum backfill_state {
+	BACKFILL_NONE = 0,    /* never asked (an export with a history) */
+	BACKFILL_RUNNING = 1,
+	BACKFILL_DONE = 2,
+};
+
+/* What "export_backfill:<name>" holds. */
+struct export_backfill {
+	enum backfill_state state;
+	char after[PROFILE_ID_SIZE]; /* the last profile written; "": none yet */
+	int64_t sent;                /* profiles written to the feed so far */
+	int64_t started_at_ms, finished_at_ms;
+};
+
+void export_key_backfill(char *buf, size_t size, const char *name);
+const char *export_backfill_state_name(enum backfill_state st);
+/* 0 (absent: zeroed), 1 loaded, -1 store failure.  is_held: inside a
+ * write transaction, held to its end (meta_get_held). */
+int export_backfill_load(struct store *s, const char *name, struct export_backfill *b,
+			 int is_held);
+int export_backfill_put(struct store *s, const char *name, const struct export_backfill *b);
+/* A backfill from the first profile, started now. */
+void export_backfill_start(struct export_backfill *b, int64_t now_ms);
+/* 1 when the export committed a cursor or planned a batch before (it ran),
+ * 0 when it never did, -1 store failure. */
+int export_has_history(struct store *s, const char *name);
+/* Inside the caller's transaction: a change for each of the next live
+ * profiles after b->after (a page), b moved past them (done when the page
+ * was not full).  The number written, or -1 with s->err set. */
+int export_backfill_write_page(struct store *s, const char *name, struct export_backfill *b,
+			       int64_t now_ms);
+/* The export a feed row's payload addresses (a backfill change): 1 with
+ * *name hub_malloc'd (the caller frees it), 0 for every other change, -1
+ * out of memory. */
+int export_backfill_target(const char *payload, char **name);
+
 /* ---- saved state (export_status.c) ------------------------------------- */
 
 /* What "export_state:<name>" holds. */
@@ -91,6 +133,9 @@ int export_fingerprint(const struct config_instance *ci, char out[20]);
 /* 0 (absent: zeroed), 1 loaded, -1 store failure. */
 int export_saved_load(struct store *s, const char *name, struct export_saved *st);
 int export_saved_put(struct store *s, const char *name, const struct export_saved *st);
+/* Stores v (a reference it takes; NULL: out of memory) as compact JSON
+ * under key.  0, or -1 with s->err set. */
+int export_meta_put_json(struct store *s, const char *key, json_t *v);
 /* The saved cursor and end of the planned batch, 0 when none. */
 int export_cursor_load(struct store *s, const char *name, int64_t *cursor);
 int export_batch_end_load(struct store *s, const char *name, int64_t *end);

@@ -5,7 +5,8 @@
  * `profilehub exports` and GET /v1/exports show.
  *
  * The status never shows a change's content (dead letters hold personal
- * data): only seqs, times, reasons and counts.
+ * data): only seqs, times, reasons and counts; and the backfill's state
+ * and count, not its position (a profile ID).
  */
 #include "export_int.h"
 
@@ -104,12 +105,8 @@ int export_saved_load(struct store *s, const char *name, struct export_saved *st
 	return 1;
 }
 
-int export_saved_put(struct store *s, const char *name, const struct export_saved *st)
+int export_meta_put_json(struct store *s, const char *key, json_t *v)
 {
-	char key[300];
-	json_t *v = json_pack("{s:b, s:s, s:I, s:s}", "disabled", st->is_disabled, "error",
-			      st->error, "error_at", (json_int_t)st->error_at_ms, "config",
-			      st->fingerprint);
 	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
 	int rc;
 
@@ -118,10 +115,20 @@ int export_saved_put(struct store *s, const char *name, const struct export_save
 		err_set(s->err, sizeof(s->err), "out of memory");
 		return -1;
 	}
-	export_key_state(key, sizeof(key), name);
 	rc = s->ops->meta_put(s, key, text);
-	free(text);
+	free(text); /* json_dumps() allocates with malloc */
 	return rc;
+}
+
+int export_saved_put(struct store *s, const char *name, const struct export_saved *st)
+{
+	char key[300];
+
+	export_key_state(key, sizeof(key), name);
+	return export_meta_put_json(s, key,
+				    json_pack("{s:b, s:s, s:I, s:s}", "disabled", st->is_disabled,
+					      "error", st->error, "error_at",
+					      (json_int_t)st->error_at_ms, "config", st->fingerprint));
 }
 
 /* ---- the status document --------------------------------------------- */
@@ -180,9 +187,26 @@ static void status_state(json_t *o, struct exporter *ex, const struct config_ins
 	json_object_set_new(o, "last_error_at", time_or_null(saved->error_at_ms));
 }
 
+/* The backfill as the status shows it, or null when none was ever asked
+ * for; NULL on a store failure. */
+static json_t *status_backfill(struct store *s, const char *name)
+{
+	struct export_backfill b;
+	int rc = export_backfill_load(s, name, &b, 0);
+
+	if (rc < 0)
+		return NULL;
+	if (rc == 0 || b.state == BACKFILL_NONE)
+		return json_null();
+	return json_pack("{s:s, s:I, s:o, s:o}", "state", export_backfill_state_name(b.state),
+			 "profiles", (json_int_t)b.sent, "started_at", time_or_null(b.started_at_ms),
+			 "finished_at", time_or_null(b.finished_at_ms));
+}
+
 static json_t *status_one(struct exporter *ex, struct store *s, const struct config_instance *ci,
 			  size_t dl_max)
 {
+	json_t *backfill;
 	struct export_saved saved;
 	struct dl_ctx dl = {json_array(), 0};
 	int64_t cursor = 0, last = 0;
@@ -198,6 +222,9 @@ static json_t *status_one(struct exporter *ex, struct store *s, const struct con
 	json_object_set_new(o, "cursor", json_integer(cursor));
 	json_object_set_new(o, "last_seq", json_integer(last));
 	json_object_set_new(o, "lag", json_integer(last > cursor ? last - cursor : 0));
+	if (!(backfill = status_backfill(s, ci->name)))
+		goto fail;
+	json_object_set_new(o, "backfill", backfill);
 	if (dl_max && (s->ops->dead_letter_list(s, ci->name, dl_max, dead_letter_add, &dl) ||
 		       dl.failed))
 		goto fail;

@@ -85,6 +85,7 @@ exports:
     secret: "\${EXPORT_SECRET}"
     timeout: 5s
     batch_size: $BATCH
+    backfill: false   # the outbox as it was imported is what is compared
   # disabled, so its cursor stays at 0 and holds the change feed: nothing is
   # pruned, and the outbox is the list of every change to compare with
   - name: keep

@@ -11,7 +11,9 @@
 #   - every change of the outbox arrived at least once (nothing lost),
 #   - per profile in seq order (first arrivals),
 #   - every duplicate carries the same Idempotency-Key as its first arrival,
-#   - no bad signature or key, and the erase change carries no personal data.
+#   - no bad signature or key, and the erase change carries no personal data;
+#   - then delivered changes leave the feed, and a backfill asked for with
+#     `profilehub exports backfill` brings every live profile once more.
 #
 # Synchronization is by answers: the receiver's /stats and the hub's
 # `profilehub exports --json`, polled with a bound; no sleep stands for an
@@ -35,12 +37,15 @@ BASE="http://127.0.0.1:$PORT"
 RBASE="http://127.0.0.1:$RPORT"
 SEGMENT_WRITE_KEY="wk_export_$$"
 EXPORT_SECRET="whsec_export_$$_$RPORT"
-export SEGMENT_WRITE_KEY EXPORT_SECRET
+EXPORT_API_TOKEN="api_export_$$_$RPORT"
+export SEGMENT_WRITE_KEY EXPORT_SECRET EXPORT_API_TOKEN
 cat >"$T/hub.yaml" <<EOF
 store:
   path: $T/hub.db
 http:
   listen: 127.0.0.1:$PORT
+api:
+  tokens: ["\${EXPORT_API_TOKEN}"]
 sources:
   - name: web
     plugin: segment
@@ -230,6 +235,45 @@ hub_stop TERM
 [ "$(wc -l <"$T/received.jsonl")" -eq "$total" ] ||
 	fail "$(($(wc -l <"$T/received.jsonl") - total)) changes sent again after pruning"
 
+# ---- backfill: asked for beside the running hub (`profilehub exports
+# backfill`), every live profile arrives once more, a profile_updated
+# change each marked "backfill", then the export is idle again
+hub_start "$T/pruned.yaml" "$T/hub.log"
+"$HUB" -c "$T/pruned.yaml" exports backfill nosuch >"$T/bf.out" 2>&1 &&
+	fail "exports backfill of an unknown export succeeded"
+grep -q 'no export named "nosuch"' "$T/bf.out" || fail "exports backfill nosuch: $(cat "$T/bf.out")"
+"$HUB" -c "$T/pruned.yaml" exports backfill crm >"$T/bf.out" 2>&1 ||
+	fail "exports backfill crm: $(cat "$T/bf.out")"
+backfill_delivered() { [ "$(export_field .backfill.state)" = done ] && [ "$(export_field .lag)" = 0 ]; }
+wait_for "the backfill to be delivered" backfill_delivered
+after_cli=$(wc -l <"$T/received.jsonl")
+# the same over the API (the hub wakes the export at once): 202, and 404
+# for an unknown export
+api_backfill() { # NAME: the HTTP status
+	curl -s -o "$T/bf_api.json" -w '%{http_code}' -X POST \
+		-H "Authorization: Bearer $EXPORT_API_TOKEN" "$BASE/v1/exports/$1/backfill"
+}
+[ "$(api_backfill nosuch)" = 404 ] || fail "POST /v1/exports/nosuch/backfill: not 404"
+[ "$(api_backfill crm)" = 202 ] || fail "POST /v1/exports/crm/backfill: $(cat "$T/bf_api.json")"
+wait_for "the backfill asked over the API to be delivered" backfill_delivered
+hub_stop TERM
+live=$(sqlite3 "$T/hub.db" 'SELECT count(*) FROM profiles WHERE merged_into IS NULL')
+# backfill_check FROM TO WHO: lines FROM..TO of what arrived are one backfill
+backfill_check() {
+	sed -n "$1,$2p" "$T/received.jsonl" >"$T/backfill.jsonl"
+	[ "$(jq -s 'map(select(.kind == "profile_updated" and (.keys | index("backfill"))
+		and .has_profile)) | map(.profile_id) | unique | length' "$T/backfill.jsonl")" = "$live" ] ||
+		fail "$3: the backfill did not bring each of the $live live profiles"
+	[ "$(jq -s 'map(select(.keys | index("backfill") | not)) | length' "$T/backfill.jsonl")" = 0 ] ||
+		fail "$3: changes other than the backfill's arrived after it was asked for"
+}
+backfill_check "$((total + 1))" "$after_cli" "exports backfill"
+backfill_check "$((after_cli + 1))" '$' "POST /v1/exports/crm/backfill"
+[ "$(export_field .backfill.profiles)" = "$live" ] ||
+	fail "exports --json: backfill.profiles $(export_field .backfill.profiles), $live live"
+"$HUB" -c "$T/pruned.yaml" exports | grep -q "^backfill of crm: done, $live profiles" ||
+	fail "profilehub exports does not show the backfill"
+
 echo "export_webhook: $(wc -l <"$T/outbox.seqs") changes in the outbox, $total arrivals" \
-	"($dups duplicates), all pruned once no export held them"
+	"($dups duplicates), all pruned once no export held them; a backfill of $live profiles"
 [ "$fails" -eq 0 ]

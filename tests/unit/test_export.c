@@ -60,7 +60,9 @@ static char *plugin_dir_new(void)
 }
 
 /* A hub whose one export "x" uses export_script with `keys` (YAML lines,
- * four spaces in) or, when `plugin_yaml` is set, that whole entry. */
+ * four spaces in; more exports may follow).  x has `backfill: false`
+ * unless `keys` says otherwise: the tests apply their records before x
+ * first runs, and most count its changes against the outbox. */
 static void world_open(struct world *w, const char *keys)
 {
 	char *yaml, *dir;
@@ -77,8 +79,11 @@ static void world_open(struct world *w, const char *keys)
 				 "  - name: x\n"
 				 "    plugin: export_script\n"
 				 "    record: %s\n"
+				 "%s"
 				 "%s",
-				 w->plugin_dir, w->record, keys ? keys : "") > 0);
+				 w->plugin_dir, w->record,
+				 keys && strstr(keys, "backfill:") ? "" : "    backfill: false\n",
+				 keys ? keys : "") > 0);
 	w->th = testhub_start(yaml);
 	free(yaml);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w->th);
@@ -113,12 +118,12 @@ static void apply(struct world *w, const char *lines)
 	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(w->th, lines), 0);
 }
 
-/* The changes export_script accepted, in order; *calls (when not NULL) its
- * calls as ["FIRST-LAST RC", ...]. */
-static json_t *recorded(const struct world *w, json_t **calls)
+/* The changes export_script accepted in file `path`, in order; *calls
+ * (when not NULL) its calls as ["FIRST-LAST RC", ...]. */
+static json_t *recorded_at(const char *path, json_t **calls)
 {
 	json_t *out = json_array();
-	FILE *f = fopen(w->record, "r");
+	FILE *f = fopen(path, "r");
 	char *line = NULL;
 	size_t cap = 0;
 
@@ -142,6 +147,12 @@ static json_t *recorded(const struct world *w, json_t **calls)
 	if (f)
 		fclose(f);
 	return out;
+}
+
+/* What export x (export_script) accepted. */
+static json_t *recorded(const struct world *w, json_t **calls)
+{
+	return recorded_at(w->record, calls);
 }
 
 static int seq_add(void *ctx, const struct store_change *c)
@@ -587,7 +598,8 @@ static void test_retries_back_off_then_deliver_everything(void)
 }
 
 /* A second config on the same store (the world's own `store:` section,
- * whichever backend): same export, `keys` for it. */
+ * whichever backend): same export, `keys` for it (and `backfill: false`
+ * as in world_open, unless `keys` says otherwise). */
 static struct hub_config *config_like(struct world *w, const char *keys)
 {
 	struct hub_config *cfg;
@@ -600,17 +612,20 @@ static struct hub_config *config_like(struct world *w, const char *keys)
 				 "  - name: x\n"
 				 "    plugin: export_script\n"
 				 "    record: %s\n"
+				 "%s"
 				 "%s",
-				 w->th->store_yaml, w->plugin_dir, w->record, keys) > 0);
+				 w->th->store_yaml, w->plugin_dir, w->record,
+				 strstr(keys, "backfill:") ? "" : "    backfill: false\n", keys) > 0);
 	CU_ASSERT_EQUAL_FATAL(config_load_string("again.yaml", yaml, &cfg, err, sizeof(err)), 0);
 	free(yaml);
 	return cfg;
 }
 
-/* The line of config_like's YAML that `keys` starts on. */
+/* The line of config_like's YAML that `keys` starts on (keys without
+ * `backfill`). */
 static int config_like_keys_line(const struct world *w)
 {
-	int line = 6; /* plugin_dir, exports, name, plugin, record: 5 lines, then keys */
+	int line = 7; /* plugin_dir, exports, name, plugin, record, backfill, then keys */
 
 	for (const char *p = w->th->store_yaml; *p; p++)
 		line += *p == '\n';
@@ -768,6 +783,203 @@ static void test_delivered_changes_leave_the_feed_once_every_export_passed_them(
 	config_free(alone);
 	json_decref(all);
 	export_set_prune_interval(10000);
+	world_close(&w);
+}
+
+/* ---- backfill ----------------------------------------------------------- */
+
+static int id_add(void *ctx, const struct store_profile *p)
+{
+	json_array_append_new(ctx, json_string(p->id));
+	return 0;
+}
+
+/* The IDs of the live profiles, in ID order (the backfill's order). */
+static json_t *live_ids(struct world *w)
+{
+	json_t *ids = json_array();
+	CU_ASSERT_EQUAL(w->th->reader->ops->profile_iter_live(w->th->reader, "", 1000000, id_add,
+								ids), 0);
+	return ids;
+}
+
+/* The backfill changes of `got`, from index `from`: one per live profile,
+ * in ID order, each with its profile; their seqs above `after`. */
+static void check_backfill(json_t *got, size_t from, json_t *ids, json_int_t after)
+{
+	size_t i;
+	json_t *c;
+
+	CU_ASSERT_EQUAL_FATAL(json_array_size(got), from + json_array_size(ids));
+	json_array_foreach(got, i, c) {
+		if (i < from) {
+			CU_ASSERT_PTR_NULL(json_object_get(c, "backfill"));
+			continue;
+		}
+		CU_ASSERT(json_is_true(json_object_get(c, "backfill")));
+		CU_ASSERT_STRING_EQUAL(str_of(c, "kind"), "profile_updated");
+		CU_ASSERT_STRING_EQUAL(str_of(c, "profile_id"),
+				       json_string_value(json_array_get(ids, i - from)));
+		CU_ASSERT_STRING_EQUAL(str_of(json_object_get(c, "profile"), "profile_id"),
+				       str_of(c, "profile_id"));
+		CU_ASSERT(int_of(c, "seq") > after);
+		after = int_of(c, "seq");
+	}
+}
+
+/* A new export gets what is left of the feed, then every live profile
+ * (a page of 2 per transaction here), once: a restart sends nothing more. */
+static void test_a_new_export_gets_every_live_profile_once(void)
+{
+	struct world w;
+	json_t *got, *seqs, *ids, *st, *bf;
+
+	export_set_backfill_page(2);
+	world_open(&w, "    backfill: true\n    batch_size: 2\n");
+	apply(&w, people);
+	seqs = outbox_seqs(&w);
+	ids = live_ids(&w);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(ids), 3); /* ann, bad, cy */
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	check_backfill(got, json_array_size(seqs), ids,
+		       json_integer_value(json_array_get(seqs, json_array_size(seqs) - 1)));
+	json_decref(got);
+
+	st = status_of_x(&w);
+	bf = json_object_get(st, "backfill");
+	CU_ASSERT_STRING_EQUAL(str_of(bf, "state"), "done");
+	CU_ASSERT_EQUAL(int_of(bf, "profiles"), 3);
+	CU_ASSERT(str_of(bf, "finished_at")[0] != '\0');
+	CU_ASSERT_EQUAL(int_of(st, "lag"), 0);
+	json_decref(st);
+
+	export_stop(w.ex);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(seqs) + 3);
+	json_decref(got);
+	json_decref(seqs);
+	json_decref(ids);
+	export_set_backfill_page(0);
+	world_close(&w);
+}
+
+/* x's backfill is x's: y (backfill: false) skips its changes, and its
+ * cursor still passes them. */
+static void test_a_backfill_goes_to_its_export_alone(void)
+{
+	struct world w;
+	char *dir = testlib_mkdtemp(), *y_record, *keys;
+	json_t *got, *seqs, *ids, *st, *c;
+	size_t i;
+
+	CU_ASSERT_FATAL(asprintf(&y_record, "%s/y.jsonl", dir) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys, "    backfill: true\n"
+				 "  - name: y\n"
+				 "    plugin: export_script\n"
+				 "    record: %s\n"
+				 "    backfill: false\n", y_record) > 0);
+	world_open(&w, keys);
+	apply(&w, people);
+	seqs = outbox_seqs(&w);
+	ids = live_ids(&w);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	check_backfill(got, json_array_size(seqs), ids, 0);
+	json_decref(got);
+	got = recorded_at(y_record, NULL);
+	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(seqs));
+	json_array_foreach(got, i, c)
+		CU_ASSERT_PTR_NULL(json_object_get(c, "backfill"));
+	json_decref(got);
+	st = export_status_json(w.ex, w.th->reader, w.th->cfg, 0, NULL, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	json_array_foreach(json_object_get(st, "exports"), i, c)
+		CU_ASSERT_EQUAL(int_of(c, "lag"), 0);
+	CU_ASSERT(json_is_null(json_object_get(json_array_get(json_object_get(st, "exports"), 1),
+					       "backfill")));
+	json_decref(st);
+	json_decref(seqs);
+	json_decref(ids);
+	world_close(&w);
+	testlib_rmtree(dir);
+	free(dir);
+	free(y_record);
+	free(keys);
+}
+
+/* An export that ran before gets no backfill when `backfill` is turned on
+ * later, only when asked for one (profilehub exports backfill), which a
+ * running exporter sees once it is idle. */
+static void test_an_export_that_ran_is_backfilled_only_when_asked(void)
+{
+	struct world w;
+	struct hub_config *on;
+	json_t *got, *ids, *st;
+	size_t first;
+	char err[512];
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	ids = live_ids(&w);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	export_stop(w.ex);
+	w.ex = NULL;
+	got = recorded(&w, NULL);
+	first = json_array_size(got);
+	json_decref(got);
+
+	on = config_like(&w, "    backfill: true\n");
+	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, on, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	CU_ASSERT_EQUAL(json_array_size(got), first);
+	json_decref(got);
+	st = status_of_x(&w);
+	CU_ASSERT(json_is_null(json_object_get(st, "backfill")));
+	json_decref(st);
+
+	CU_ASSERT_EQUAL_FATAL(export_backfill_request(w.th->reader, "x"), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	check_backfill(got, first, ids, 0);
+	json_decref(got);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(json_object_get(st, "backfill"), "state"), "done");
+	CU_ASSERT_EQUAL(int_of(json_object_get(st, "backfill"), "profiles"), 3);
+	json_decref(st);
+
+	export_stop(w.ex);
+	w.ex = NULL;
+	config_free(on);
+	json_decref(ids);
+	world_close(&w);
+}
+
+/* An export that takes no profile_updated changes gets no backfill. */
+static void test_kinds_without_profile_updated_mean_no_backfill(void)
+{
+	struct world w;
+	json_t *got, *c, *st;
+	size_t i;
+
+	world_open(&w, "    backfill: true\n    kinds: [event]\n");
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	CU_ASSERT_EQUAL(json_array_size(got), 5);
+	json_array_foreach(got, i, c)
+		CU_ASSERT_STRING_EQUAL(str_of(c, "kind"), "event");
+	json_decref(got);
+	st = status_of_x(&w);
+	CU_ASSERT(json_is_null(json_object_get(st, "backfill")));
+	json_decref(st);
 	world_close(&w);
 }
 
@@ -999,6 +1211,10 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_retries_back_off_then_deliver_everything),
 	   TEST(test_refused_credentials_disable_until_the_config_changes),
 	   TEST(test_a_smaller_batch_size_resumes_a_larger_plan),
+	   TEST(test_a_new_export_gets_every_live_profile_once),
+	   TEST(test_a_backfill_goes_to_its_export_alone),
+	   TEST(test_an_export_that_ran_is_backfilled_only_when_asked),
+	   TEST(test_kinds_without_profile_updated_mean_no_backfill),
 	   TEST(test_a_config_error_stops_the_start_with_its_position),
 	   TEST(test_jsonl_rotates_by_size_and_keeps_n_files),
 	   TEST(test_jsonl_erase_line_holds_no_personal_data),
