@@ -372,11 +372,14 @@ static const char *read_ids(struct seg_event *ev)
 }
 
 /* timestamp (RudderStack: originalTimestamp), sentAt, receivedAt.  Which
- * were given is kept apart from their values: any instant is a time. */
+ * were given is kept apart from their values: any instant is a time.  An
+ * archived (imported) event's timestamp is corrected already; one that has
+ * only originalTimestamp, the device's clock, is corrected here as Segment
+ * does: by receivedAt - sentAt (the hub adds it when it gets sentAt). */
 static const char *read_times(struct seg_event *ev)
 {
 	const struct seg_batch_ctx *b = ev->batch;
-	int has_original, has_sent, has_received;
+	int has_original, has_sent, has_received, has_timestamp;
 	int64_t original, sent, received;
 
 	if (read_time(ev->item, "timestamp", &ev->has_timestamp, &ev->timestamp_ms))
@@ -387,6 +390,7 @@ static const char *read_times(struct seg_event *ev)
 		return "sentAt: must be an ISO 8601 date-time";
 	if (read_time(ev->item, "receivedAt", &has_received, &received))
 		return "receivedAt: must be an ISO 8601 date-time";
+	has_timestamp = ev->has_timestamp;
 	if (!ev->has_timestamp) {
 		ev->has_timestamp = has_original;
 		ev->timestamp_ms = original;
@@ -400,6 +404,10 @@ static const char *read_times(struct seg_event *ev)
 	if (b->mode == SEG_MODE_IMPORT) {
 		ev->has_received_at = has_received;
 		ev->received_at_ms = received;
+		if (!has_timestamp && has_original && has_sent && has_received) {
+			ev->has_sent_at = 1;
+			ev->sent_at_ms = sent;
+		}
 	}
 	return NULL;
 }

@@ -1493,6 +1493,48 @@ static void test_import_line_maps_one_event_without_auth(void)
 	pt_close(&f);
 }
 
+/* An archived event with only originalTimestamp (the device's clock) is
+ * corrected by receivedAt - sentAt, as Segment corrects timestamp; with
+ * timestamp, or without sentAt or receivedAt, it goes as it is. */
+static void test_import_line_corrects_an_original_timestamp(void)
+{
+	static const struct {
+		const char *times;
+		const char *hub_timestamp;
+	} rows[] = {
+		/* the device's clock 60 s behind: sent at 08:00:10 device time,
+		 * received at 08:01:10 */
+		{"\"originalTimestamp\":\"2024-05-01T08:00:00.000Z\",\"sentAt\":\"2024-05-01T08:00:10"
+		 ".000Z\",\"receivedAt\":\"2024-05-01T08:01:10.000Z\"",
+		 "2024-05-01T08:01:00.000Z"},
+		{"\"timestamp\":\"2024-05-01T08:01:00.000Z\",\"originalTimestamp\":\"2024-05-01T08:00:00"
+		 ".000Z\",\"sentAt\":\"2024-05-01T08:00:10.000Z\",\"receivedAt\":\"2024-05-01T08:01:10"
+		 ".000Z\"",
+		 "2024-05-01T08:01:00.000Z"},
+		{"\"originalTimestamp\":\"2024-05-01T08:00:00.000Z\",\"receivedAt\":\"2024-05-01T08:01:10"
+		 ".000Z\"",
+		 "2024-05-01T08:00:00.000Z"},
+	};
+	struct pt_fixture f;
+	char err[512], line[512];
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\",\"messageId\":\"m%zu\",%s}",
+			 i, rows[i].times);
+		err[0] = '\0';
+		CU_ASSERT_EQUAL(pt_import_line(&f, line, err, sizeof(err)), HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+		if (f.got.recs[0].rec->timestamp_ms != ms(rows[i].hub_timestamp))
+			fprintf(stderr, "\n  row %zu: %lld\n", i,
+				(long long)f.got.recs[0].rec->timestamp_ms);
+		CU_ASSERT_EQUAL(f.got.recs[0].rec->timestamp_ms, ms(rows[i].hub_timestamp));
+		pt_reset(&f.got);
+	}
+	pt_close(&f);
+}
+
 static void test_import_line_refuses_bad_lines(void)
 {
 	static const struct {
@@ -1567,4 +1609,5 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_webhook_is_off_without_a_secret), TEST(test_malformed_requests_emit_nothing),
 	   TEST(test_import_line_maps_one_event_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
+	   TEST(test_import_line_corrects_an_original_timestamp),
 	   TEST(test_descriptor_declares_routes_and_secret_keys))
