@@ -98,7 +98,8 @@ struct export_worker {
 					       (fenced off: nothing is committed
 					       until the lease is taken again) */
 	int is_backfill_on;                 /* `backfill` and profile_updated wanted */
-	int is_backfill_new;                /* never ran: its backfill starts */
+	int is_backfill_new;                /* never ran: its backfill is to be
+					       saved as started (worker_backfill_begin) */
 
 	/* under ex->lock */
 	struct export_live live;
@@ -683,15 +684,52 @@ fail:
 
 /* ---- backfill ---------------------------------------------------------- */
 
+/*
+ * An export that never ran: its backfill is saved as started (state
+ * running, from the first profile) in a fenced transaction of its own,
+ * before its first batch plan or cursor.  Kept only in memory, it would be
+ * lost by a stop before the first page (a crash, credentials refused on
+ * the first batch, a lease taken over): the export has a history then, and
+ * worker_load() no longer sees it as new.  0 (also when the lease was
+ * found lost: w->lease_epoch is -1), or -1 a store failure.
+ */
+static int worker_backfill_begin(struct export_worker *w)
+{
+	struct store *s = w->store;
+	struct export_backfill b;
+	int rc, fence;
+
+	if (!w->is_backfill_new || w->lease_epoch < 0)
+		return 0;
+	if (s->ops->begin(s) || (fence = worker_fence(w)) < 0)
+		goto fail;
+	if (fence == 0) {
+		s->ops->rollback(s);
+		worker_lease_lost(w);
+		return 0;
+	}
+	if ((rc = export_backfill_load(s, w->conf->name, &b, 1)) < 0)
+		goto fail;
+	if (rc == 0) { /* else a request or another process's take was first */
+		export_backfill_start(&b, time_now_ms());
+		if (export_backfill_put(s, w->conf->name, &b))
+			goto fail;
+	}
+	if (s->ops->commit(s))
+		goto fail;
+	w->is_backfill_new = 0;
+	return 0;
+fail:
+	s->ops->rollback(s);
+	return -1;
+}
+
 /* The backfill key now, read outside a transaction: 1 a page is due. */
 static int backfill_is_due(struct export_worker *w)
 {
 	struct export_backfill b;
-	int rc;
+	int rc = export_backfill_load(w->store, w->conf->name, &b, 0);
 
-	if (w->is_backfill_new)
-		return 1;
-	rc = export_backfill_load(w->store, w->conf->name, &b, 0);
 	return rc <= 0 ? rc : b.state == BACKFILL_RUNNING;
 }
 
@@ -723,13 +761,10 @@ static int worker_backfill(struct export_worker *w)
 		return 0;
 	}
 	/* read again, held: a request made meanwhile wins */
-	if ((rc = export_backfill_load(s, w->conf->name, &b, 1)) < 0)
+	if (export_backfill_load(s, w->conf->name, &b, 1) < 0)
 		goto fail;
-	if (rc == 0 && w->is_backfill_new)
-		export_backfill_start(&b, time_now_ms());
 	if (b.state != BACKFILL_RUNNING) {
 		s->ops->rollback(s);
-		w->is_backfill_new = 0;
 		return 0;
 	}
 	if (b.sent == 0 && !b.after[0])
@@ -737,7 +772,6 @@ static int worker_backfill(struct export_worker *w)
 	if (export_backfill_write_page(s, w->conf->name, &b, time_now_ms()) < 0 ||
 	    export_backfill_put(s, w->conf->name, &b) || s->ops->commit(s))
 		goto fail;
-	w->is_backfill_new = 0;
 	export_notify(w->ex); /* the other exports read past these changes */
 	if (b.state == BACKFILL_DONE)
 		log_info(w->who, "backfill: done, %" PRId64 " profiles", b.sent);
@@ -778,6 +812,12 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 		worker_set_idle_as(w, gen, "held by another process");
 		return STEP_HELD;
 	}
+	if (worker_backfill_begin(w)) {
+		snprintf(err, sizeof(err), "backfill: %s", store_error(w->store));
+		return worker_retry(w, err);
+	}
+	if (w->lease_epoch < 0)
+		return STEP_AGAIN; /* lost: taken again (or found held) first */
 	if (w->batch_end <= w->cursor && worker_commit(w, w->cursor, NULL, 1)) {
 		snprintf(err, sizeof(err), "planning a batch: %s", store_error(w->store));
 		return worker_retry(w, err);

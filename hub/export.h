@@ -87,8 +87,10 @@ int export_wait_idle(struct exporter *ex, int64_t timeout_ms);
  * The state of every configured export as
  *   {"exports": [{"name", "plugin", "enabled", "state", "cursor", "last_seq",
  *                 "lag", "delivered", "dead_lettered", "last_error",
- *                 "last_error_at", "next_attempt_at", "dead_letters":
- *                 [{"seq", "at", "reason"}, ...]}, ...]}
+ *                 "last_error_at", "next_attempt_at", "backfill": null or
+ *                 {"state": "running"|"done", "profiles", "started_at",
+ *                  "finished_at"}, "dead_letters": [{"seq", "at", "reason"},
+ *                 ...]}, ...]}
  * `ex` is the running exporter of this process or NULL (then the state
  * saved in the store is shown; counters are absent).  `s` is a store
  * connection the caller owns and uses on this thread; only read.  Dead

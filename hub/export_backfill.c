@@ -17,9 +17,14 @@
  * {"backfill": "<export name>"}; other exports skip them (feed_is_wanted).
  * Each carries the profile's document as it is when it is delivered, like
  * every change, and so needs no snapshot: a profile changed meanwhile also
- * has its own changes later in the feed.  The exporter writes a page only
- * when its export has delivered everything before it (export.c), so the
- * feed never holds more than a page of them per export.  No SQL here.
+ * has its own changes later in the feed (and one gone by then is not sent:
+ * export_feed.c).  The exporter writes a page only when its export has
+ * delivered everything before it (export.c), so while every export keeps
+ * up the feed holds about a page of them; an export that lags holds them
+ * all, as it holds every change.  A new export's backfill is saved as
+ * started at its first take, before its first cursor (export.c,
+ * worker_backfill_begin), so a stop before the first page keeps it.
+ * No SQL here.
  */
 #include "export_int.h"
 

@@ -11,7 +11,11 @@
  * profile that no longer exists (merged away, erased) is sent without
  * "profile".  An erased change never carries more than seq, kind, at,
  * profile_id and identifier_types.  A backfill change (export_backfill.c)
- * goes to its own export only.  No SQL here: store.h only.
+ * goes to its own export only, and only while its profile exists: one
+ * gone since the page was written (merged away, or erased by a transaction
+ * that committed while the page was written, on PostgreSQL) is skipped, so
+ * no profile_updated follows its merge or erasure.  No SQL here: store.h
+ * only.
  */
 #include "export_int.h"
 
@@ -356,6 +360,8 @@ int feed_page_build(struct feed_page *pg, struct store *s, const struct feed_fil
 		if (r->kind != FEED_ERASED &&
 		    !(slot = doc_get(dc, s, r->profile_id, r->seq, f)))
 			return -1;
+		if (r->backfill_for && !slot->text)
+			continue; /* gone since (merged away, erased): nothing to send */
 		if (!(r->text = change_text(r, slot))) {
 			err_set(s->err, sizeof(s->err), "out of memory");
 			return -1;

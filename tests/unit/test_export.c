@@ -12,6 +12,7 @@
 #include "testhub.h"
 
 #include "../../hub/export.h"
+#include "../../hub/export_int.h"
 #include "../../hub/host.h"
 #include "../../hub/plugin.h"
 #include "../../hub/util.h"
@@ -961,6 +962,100 @@ static void test_an_export_that_ran_is_backfilled_only_when_asked(void)
 	world_close(&w);
 }
 
+/* A new export that stops before its first backfill page (refused
+ * credentials on its first batch; a crash or a lease taken over are the
+ * same) still gets its backfill once it runs again: the decision is saved
+ * before its first cursor or batch plan, not kept in memory. */
+static void test_a_new_export_stopped_before_its_backfill_still_gets_it(void)
+{
+	struct world w;
+	struct hub_config *fixed;
+	json_t *got, *ids, *seqs, *st;
+	char err[512];
+
+	world_open(&w, "    backfill: true\n    fail: auth\n");
+	apply(&w, people);
+	seqs = outbox_seqs(&w);
+	ids = live_ids(&w);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	CU_ASSERT_STRING_EQUAL(str_of(json_object_get(st, "backfill"), "state"), "running");
+	json_decref(st);
+	export_stop(w.ex);
+	w.ex = NULL;
+
+	fixed = config_like(&w, "    backfill: true\n");
+	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, fixed, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	check_backfill(got, json_array_size(seqs), ids, 0);
+	json_decref(got);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(json_object_get(st, "backfill"), "state"), "done");
+	json_decref(st);
+
+	export_stop(w.ex);
+	w.ex = NULL;
+	config_free(fixed);
+	json_decref(seqs);
+	json_decref(ids);
+	world_close(&w);
+}
+
+/* A backfill change whose profile is gone by its delivery (merged away
+ * here; erased the same, or by an erasure that commits while the page is
+ * written, on PostgreSQL) is not sent: there is no profile to send, and a
+ * profile_updated must not follow its profile's merge or erasure.  The
+ * page is written straight to the store, then the profile merges. */
+static void test_a_backfill_change_of_a_profile_gone_since_is_not_sent(void)
+{
+	struct world w;
+	struct store *s;
+	struct export_backfill b;
+	json_t *before, *ids, *got, *c;
+	const char *gone = NULL;
+	size_t i, n_backfill = 0;
+
+	world_open(&w, NULL);
+	s = w.th->reader;
+	apply(&w, people);
+	before = live_ids(&w);
+	apply(&w, "{\"type\":\"track\",\"message_id\":\"g1\",\"timestamp\":\"2025-03-03T10:00:00.000Z\","
+		  "\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"view\"}}\n");
+	ids = live_ids(&w);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(ids), json_array_size(before) + 1);
+	json_array_foreach(ids, i, c)
+		if (!gone && (i >= json_array_size(before) ||
+			      !json_equal(c, json_array_get(before, i))))
+			gone = json_string_value(c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(gone);
+	export_backfill_start(&b, time_now_ms());
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL_FATAL(export_backfill_write_page(s, "x", &b, time_now_ms()),
+			      (int)json_array_size(ids));
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	/* I9 logs in as Ann: its profile merges into hers */
+	apply(&w, "{\"type\":\"identify\",\"message_id\":\"g2\",\"timestamp\":\"2025-03-03T10:01:00.000Z\","
+		  "\"identifiers\":{\"custom_id\":\"ann\",\"installation_id\":\"I9\"}}\n");
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	json_array_foreach(got, i, c) {
+		if (!json_is_true(json_object_get(c, "backfill")))
+			continue;
+		n_backfill++;
+		CU_ASSERT_STRING_NOT_EQUAL(str_of(c, "profile_id"), gone);
+		CU_ASSERT(json_is_object(json_object_get(c, "profile")));
+	}
+	CU_ASSERT_EQUAL(n_backfill, json_array_size(before));
+	json_decref(got);
+	json_decref(ids);
+	json_decref(before);
+	world_close(&w);
+}
+
 /* An export that takes no profile_updated changes gets no backfill. */
 static void test_kinds_without_profile_updated_mean_no_backfill(void)
 {
@@ -1214,6 +1309,8 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_new_export_gets_every_live_profile_once),
 	   TEST(test_a_backfill_goes_to_its_export_alone),
 	   TEST(test_an_export_that_ran_is_backfilled_only_when_asked),
+	   TEST(test_a_new_export_stopped_before_its_backfill_still_gets_it),
+	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),
 	   TEST(test_a_config_error_stops_the_start_with_its_position),
 	   TEST(test_jsonl_rotates_by_size_and_keeps_n_files),
