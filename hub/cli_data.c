@@ -211,6 +211,8 @@ static hub_rc import_on_emit(struct hub_call *call, const struct hub_record *hr,
 	record_warnings_clear(&warn);
 	if (rc == HUB_OK)
 		st->pending[st->n_pending++] = rec;
+	else if (rc == HUB_ERR_DATA)
+		import_note_error(st, st->line_no, err); /* the plugin goes on (hub_plugin.h) */
 	return rc;
 }
 
@@ -224,12 +226,28 @@ static hub_rc import_on_reject(struct hub_call *call, const char *why)
 	return HUB_OK;
 }
 
-/* One line of the source's own format, through the plugin's mapping. */
+/* Forgets the rejections noted since the counts and errors were `mark`:
+ * the line failed after all, and counts once, as a whole. */
+static void import_rejections_drop(struct import_state *st, const struct unify_counts *mark,
+				   size_t n_errors)
+{
+	while (st->n_errors > n_errors)
+		free(st->errors[--st->n_errors]); /* asprintf's */
+	st->total.rejected = mark->rejected;
+	st->total.records = mark->records;
+}
+
+/* One line of the source's own format, through the plugin's mapping.  An
+ * item of it refused on the way (a record emit() refused, or reject()) is
+ * counted and named when the line's other records stand; a failed line
+ * counts once, its records and those notes dropped. */
 static hub_rc import_line_plugin(struct import_state *st, const char *line, size_t len,
 				 char *err, size_t err_size)
 {
 	struct hub_call call = {.inst = st->inst, .on_emit = import_on_emit,
 				.on_reject = import_on_reject, .ctx = st};
+	struct unify_counts mark = st->total;
+	size_t n_errors = st->n_errors;
 	hub_rc rc;
 
 	st->n_pending = 0;
@@ -241,6 +259,8 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 		else
 			record_free(st->pending[i]);
 	}
+	if (rc != HUB_OK)
+		import_rejections_drop(st, &mark, n_errors);
 	if (rc == HUB_OK)
 		st->n_warnings += st->n_line_warnings;
 	else if (!err[0])

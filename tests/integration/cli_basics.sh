@@ -204,16 +204,23 @@ grep -q "applied 0, duplicates 2" "$T/out" || fail "re-import is not deduplicate
 
 # an item the plugin refuses itself (host->reject(), ABI 1.2) counts as rejected, named
 # with its line like the hub's own rejections, and the exit status is the same (1);
-# tests/plugins/reject_lines: "!why" is rejected, "FAIL" fails the whole line
+# tests/plugins/reject_lines: "!why" is rejected, "FAIL" fails the whole line; a
+# record emit() refuses (line 7: not UTF-8) counts too though the plugin goes on,
+# and a line that rejects an item and then fails (line 8) counts once
 mkdir -p "$T/rl_plugins"
 ln -s "$(cd "$B" && pwd)/tests/plugins/reject_lines.so" "$T/rl_plugins/reject_lines.so"
 cfg="$T/rl.yaml"
 printf 'store: {path: %s/rl.db}\nplugin_dir: %s/rl_plugins\nsources:\n  - name: rl\n    plugin: reject_lines\n    lines: [p1, "!not a user", p2]\n' "$T" "$T" >"$cfg"
-printf 'u1\n!not a user: x\nu2\n\nFAIL\nu3\n' >"$T/rl.txt"
+printf 'u1\n!not a user: x\nu2\n\nFAIL\nu3\n\377\376\n!!twice\n' >"$T/rl.txt"
 "$HUB" -c "$cfg" import "$T/rl.txt" --source rl --format reject_lines >"$T/out" 2>"$T/err"
 [ $? -eq 1 ] || fail "import with an item the plugin rejects: exit 1 expected"
-grep -qx "records 5, applied 3, duplicates 0, blocked 0, refused 0, rejected 2" "$T/out" ||
+grep -qx "records 7, applied 3, duplicates 0, blocked 0, refused 0, rejected 4" "$T/out" ||
 	fail "import counts with reject(): $(cat "$T/out") $(cat "$T/err")"
+grep -qx "profilehub: import: line 7: message_id: not valid UTF-8" "$T/err" ||
+	fail "import names the record emit() refused: $(cat "$T/err")"
+grep -qx "profilehub: import: line 8: the line fails" "$T/err" ||
+	fail "import names the line that rejected an item and failed: $(cat "$T/err")"
+grep -q "line 8: twice" "$T/err" && fail "a failed line's reject() counted too: $(cat "$T/err")"
 grep -qx "profilehub: import: line 2: not a user: x" "$T/err" ||
 	fail "import names the rejected item's line: $(cat "$T/err")"
 grep -qx "profilehub: import: line 5: the line fails" "$T/err" ||

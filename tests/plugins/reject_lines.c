@@ -3,8 +3,11 @@
  *
  *   import_line()  a line "!why" is rejected with reason "why" (the line
  *                  goes on: HUB_OK); "FAIL" fails the whole line
- *                  (HUB_ERR_DATA, "the line fails"); any other line emits
- *                  an identify record of custom_id = the line.
+ *                  (HUB_ERR_DATA, "the line fails"), and so does "!!why"
+ *                  after rejecting "why" (both, which the header says not
+ *                  to do); any other line emits an identify record of
+ *                  custom_id = the line, and goes on (HUB_OK) when emit()
+ *                  refuses it (not valid UTF-8: the host counts it).
  *   pull()         the same for each item of the `lines` list, then one
  *                  checkpoint "done".
  *
@@ -49,6 +52,12 @@ static hub_rc rl_item(const struct rl_state *st, struct hub_call *call, const ch
 	hub_rc rc;
 
 	snprintf(item, sizeof(item), "%.*s", (int)len, text);
+	if (item[0] == '!' && item[1] == '!' && HUB_HOST_HAS(st->host, reject)) {
+		if ((rc = st->host->reject(call, item + 2)) != HUB_OK)
+			return rc;
+		snprintf(err, err_size, "the line fails");
+		return HUB_ERR_DATA;
+	}
 	if (item[0] == '!') {
 		if (!HUB_HOST_HAS(st->host, reject)) {
 			st->host->log(st->inst, HUB_LOG_WARN, "%s; item skipped", item + 1);
