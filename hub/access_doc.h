@@ -8,7 +8,12 @@
  * under the caller's head), with the same flags; but the events, the one
  * part without a bound, are read from the store a page at a time and handed
  * to the sink as they come, so the writer holds at most one page's text and
- * one profile's bounded parts (identifiers, attributes, consent, logs).
+ * one profile's other parts (identifiers, attributes, consent, logs), built
+ * whole.  Those are bounded by the identity limits but for two: the
+ * attribute rows (one per key ever set, deleted ones kept) and the identity
+ * log, which gains a row with every move of an installation between
+ * profiles (a user switch) and every logout, for as long as the profile
+ * lives.
  *
  * The caller holds the snapshot: it opens one read transaction
  * (ops->read_begin) before the first step and ends it after the last, so

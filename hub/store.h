@@ -291,6 +291,7 @@ struct store {
 	 * STORE_FAULT_IO). */
 	int (*fault_disconnect)(struct store *s);
 	long fault_disconnects; /* live connections the faults took away */
+	long busy_waits;        /* SQLite: times this connection waited for a lock */
 };
 
 /* Kinds of injected failure (struct store, fault_kind). */
@@ -317,6 +318,9 @@ const char *store_error(const struct store *s);
 
 /* SQLite backend (store_sqlite.c). */
 int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size);
+/* Tests: the WAL size (pages) past which a commit restarts the WAL itself
+ * (0: the default, 65536). */
+void store_sqlite_set_wal_restart_pages(int pages);
 /* PostgreSQL backend (store_pg.c): url is a libpq URI or conninfo string,
  * schema a plain identifier ([a-z_][a-z0-9_]*, "public" when NULL). */
 int store_pg_open(const char *url, const char *schema, struct store **out, char *err,

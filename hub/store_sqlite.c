@@ -9,7 +9,9 @@
  *
  * WAL checkpoints run on a checkpointer thread with its own connection,
  * started by the first commit that leaves the WAL past CKPT_PAGES, so the
- * writer's commits only append to the WAL and fsync it.
+ * writer's commits only append to the WAL and fsync it.  Past
+ * CKPT_PAGES_INLINE the writer restarts the WAL itself, between two
+ * transactions, but never waits for a reader to do so (lite_busy).
  */
 #include "store.h"
 
@@ -20,9 +22,11 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SCHEMA_VERSION 4
 
@@ -242,6 +246,14 @@ static const char *const stmt_sql[S_COUNT] = {
 
 #define CKPT_PAGES 4000          /* wake the checkpointer (16 MB of WAL) */
 #define CKPT_PAGES_INLINE 65536  /* the writer restarts the WAL itself (256 MB) */
+#define LITE_BUSY_MS 10000       /* how long a connection waits for a lock */
+
+static _Atomic int wal_restart_pages = CKPT_PAGES_INLINE;
+
+void store_sqlite_set_wal_restart_pages(int pages)
+{
+	wal_restart_pages = pages > 0 ? pages : CKPT_PAGES_INLINE;
+}
 
 struct checkpointer {
 	pthread_t thread;
@@ -271,6 +283,7 @@ struct sqlite_store {
 	int blocks_state;       /* BLOCKS_UNKNOWN, BLOCKS_COMPLETE, BLOCKS_PARTIAL */
 	int is_writing;         /* in a transaction begun by lite_begin */
 	unsigned data_version;  /* the file's, when this connection last wrote */
+	int is_restarting_wal;  /* in lite_wal_hook's restart: never wait */
 };
 
 static struct sqlite_store *lite(struct store *s)
@@ -1267,16 +1280,41 @@ static void *checkpointer_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Every connection's busy handler, as sqlite3_busy_timeout(LITE_BUSY_MS)
+ * (1 ms steps, then 10 ms), counting the waits (store.busy_waits); except
+ * in the writer's WAL restart (lite_wal_hook), which gives up at once
+ * rather than wait for a reader: a reader may hold its snapshot for as
+ * long as a client takes to download an access document, and every commit
+ * would then wait the whole timeout.  The restart is tried again after a
+ * later commit.
+ */
+static int lite_busy(void *arg, int n_calls)
+{
+	struct sqlite_store *ls = arg;
+	const struct timespec step = {0, n_calls < 10 ? 1000000L : 10000000L};
+	int64_t waited_ms = n_calls < 10 ? n_calls : 10 + (int64_t)(n_calls - 10) * 10;
+
+	if (ls->is_restarting_wal || waited_ms >= LITE_BUSY_MS)
+		return 0;
+	ls->base.busy_waits++;
+	nanosleep(&step, NULL);
+	return 1;
+}
+
 /* Called by SQLite after each commit with the WAL size in pages. */
 static int lite_wal_hook(void *arg, sqlite3 *db, const char *name, int n_pages)
 {
 	struct sqlite_store *ls = arg;
 	struct checkpointer *c = &ls->ckpt;
 
-	if (n_pages >= CKPT_PAGES_INLINE) {
+	if (n_pages >= wal_restart_pages) {
 		/* under sustained writes a passive checkpoint never lets the WAL
-		 * start over: restart it here, between two transactions */
+		 * start over: restart it here, between two transactions, unless
+		 * a reader still reads an older snapshot (lite_busy) */
+		ls->is_restarting_wal = 1;
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+		ls->is_restarting_wal = 0;
 		return SQLITE_OK;
 	}
 	if (n_pages < CKPT_PAGES)
@@ -1456,7 +1494,7 @@ static int lite_configure(sqlite3 *db, const char *path, char *err, size_t err_s
 		"PRAGMA cache_size=-65536;"; /* readers; a writer grows it (lite_cache_begin) */
 	char *msg = NULL;
 
-	sqlite3_busy_timeout(db, 10000);
+	sqlite3_busy_timeout(db, LITE_BUSY_MS); /* lite_busy once open */
 	if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
 		err_set(err, err_size, "sqlite: %s", msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
@@ -1497,6 +1535,7 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
 	sqlite3_db_config(ls->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 512, 2048);
 	if (lite_configure(ls->db, path, err, err_size))
 		goto fail;
+	sqlite3_busy_handler(ls->db, lite_busy, ls);
 	sqlite3_wal_hook(ls->db, lite_wal_hook, ls);
 	for (int i = 0; i < S_COUNT; i++) {
 		if (sqlite3_prepare_v3(ls->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,

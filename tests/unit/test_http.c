@@ -1118,6 +1118,194 @@ static void test_api_cursor_out_of_range_is_400(void)
 	world_close(&w);
 }
 
+/* ---- the streamed access document over HTTP ----------------------------- */
+
+#define STREAM_EVENTS 3000
+
+/* A profile "streamer" with STREAM_EVENTS events of about 2 KB each: its
+ * access document (some 6 MB) is far more than the sockets hold. */
+static void add_stream_events(struct world *w)
+{
+	char pad[2001], *line;
+	struct strbuf sb;
+
+	memset(pad, 'p', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(w->th,
+		"{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"s-id\","
+		"\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":{\"custom_id\":"
+		"\"streamer\",\"installation_id\":\"IS\"}}"), 0);
+	strbuf_init(&sb);
+	for (int i = 0; i < STREAM_EVENTS; i++) {
+		strbuf_printf(&sb,
+			      "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"s-%05d\","
+			      "\"timestamp\":\"2025-03-02T09:%02d:%02d.000Z\",\"identifiers\":"
+			      "{\"installation_id\":\"IS\"},\"event\":{\"name\":\"e\","
+			      "\"properties\":{\"pad\":\"%s\"}}}\n",
+			      i, (i / 60) % 60, i % 60, pad);
+		if ((i + 1) % 500 == 0) {
+			CU_ASSERT_FATAL(!sb.failed);
+			line = sb.data;
+			CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(w->th, line), 0);
+			sb.len = 0;
+		}
+	}
+	strbuf_free(&sb);
+}
+
+/* Sends the access request for "streamer" on a connection whose receive
+ * window is small, and reads until its request id has come: the server is
+ * then midway, blocked on the socket.  Returns the socket; the id in id. */
+static int stream_begin(int port, char *id, size_t id_size)
+{
+	static const char body[] = "{\"type\":\"access\",\"custom_id\":\"streamer\"}";
+	char head[512], buf[8192];
+	const char *p;
+	size_t len = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), small = 4096, closed = 0;
+	struct sockaddr_in sa;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	snprintf(head, sizeof(head),
+		 "POST /v1/privacy/requests HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " API_TOKEN
+		 "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		 sizeof(body) - 1, body);
+	CU_ASSERT(send(fd, head, strlen(head), MSG_NOSIGNAL) == (ssize_t)strlen(head));
+	while (!(p = strstr(buf, "\"id\":\"pr_")) && len < sizeof(buf) - 1 && !closed)
+		len += raw_read_all(fd, buf + len, sizeof(buf) - len, 5000, &closed);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "Transfer-Encoding: chunked"));
+	snprintf(id, id_size, "%.19s", p + 6);
+	return fd;
+}
+
+/* The status of privacy request id, asked of the API directly (also once
+ * the server is stopped). */
+static int request_status_is(struct api *api, const char *id, const char *status)
+{
+	struct api_request req = {.method = "GET", .authorization = "Bearer " API_TOKEN};
+	struct api_response resp;
+	char path[128];
+	json_t *o;
+	int is;
+
+	snprintf(path, sizeof(path), "/v1/privacy/requests/%s", id);
+	req.path = path;
+	CU_ASSERT_EQUAL(api_handle(api, &req, &resp), 1);
+	o = json_loads(resp.body ? resp.body : "", 0, NULL);
+	is = json_string_value(json_object_get(o, "status")) &&
+	     strcmp(json_string_value(json_object_get(o, "status")), status) == 0;
+	json_decref(o);
+	api_response_free(&resp);
+	return is;
+}
+
+struct wait_status {
+	struct api *api;
+	const char *id, *status;
+};
+
+static int status_reached(void *arg)
+{
+	struct wait_status *ws = arg;
+	return request_status_is(ws->api, ws->id, ws->status);
+}
+
+/* An access request straight through the API, read to its end: 1 when
+ * whole and "done" (the pooled connection it used is sound). */
+static int access_is_whole(struct api *api)
+{
+	static const char body[] = "{\"type\":\"access\",\"custom_id\":\"streamer\"}";
+	struct api_request req = {.method = "POST", .path = "/v1/privacy/requests",
+				  .authorization = "Bearer " API_TOKEN, .body = body,
+				  .body_len = sizeof(body) - 1};
+	struct api_response resp;
+	struct strbuf sb;
+	char buf[16384];
+	json_t *o;
+	long n = -1;
+	int is;
+
+	strbuf_init(&sb);
+	CU_ASSERT_EQUAL(api_handle(api, &req, &resp), 1);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	while (resp.stream && (n = api_stream_read(resp.stream, buf, sizeof(buf))) > 0)
+		strbuf_append(&sb, buf, (size_t)n);
+	api_response_free(&resp);
+	o = sb.data ? json_loads(sb.data, 0, NULL) : NULL;
+	is = n == 0 && json_array_size(json_object_get(
+			       json_object_get(json_array_get(json_object_get(
+						       json_object_get(o, "document"), "profiles"), 0),
+					       "profile"),
+			       "events")) == STREAM_EVENTS;
+	json_decref(o);
+	strbuf_free(&sb);
+	return is;
+}
+
+/*
+ * A streamed access document whose client goes away midway, and one in
+ * flight when the server stops: each request says "failed", its pooled
+ * store connection comes back with its read transaction ended (the next
+ * access request is whole), nothing leaks (ASan), and a client that reads
+ * to the end gets the whole document, "done".
+ */
+static void test_api_access_stream_client_gone_and_stop(void)
+{
+	struct world w;
+	struct wait_status ws;
+	struct resp r;
+	struct linger hard = {1, 0};
+	char id[32];
+	int fd, closed;
+	char buf[4096];
+
+	world_start(&w, API_MAX_BODY, 1, "  timeout: 2s\n",
+		    "api:\n  tokens: [\"" API_TOKEN "\"]\n");
+	add_stream_events(&w);
+
+	/* the client resets the connection midway */
+	fd = stream_begin(w.port, id, sizeof(id));
+	CU_ASSERT(request_status_is(w.api, id, "running"));
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+	close(fd);
+	ws = (struct wait_status){w.api, id, "failed"};
+	CU_ASSERT(wait_until(status_reached, &ws));
+	CU_ASSERT(access_is_whole(w.api));
+
+	/* a client that reads it all: chunked, complete, "done" */
+	{
+		static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+		static const char body[] = "{\"type\":\"access\",\"custom_id\":\"streamer\"}";
+		const char *p;
+		http_do(w.port, "POST", "/v1/privacy/requests", body, sizeof(body) - 1, 0, auth, &r);
+		CU_ASSERT_EQUAL(r.status, 200);
+		CU_ASSERT_EQUAL(r.rc, CURLE_OK);
+		p = strstr(r.body, "\"id\":\"pr_");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+		snprintf(id, sizeof(id), "%.19s", p + 6);
+		ws = (struct wait_status){w.api, id, "done"};
+		CU_ASSERT(wait_until(status_reached, &ws));
+	}
+
+	/* the server stops while a stream is in flight, its client stalled */
+	fd = stream_begin(w.port, id, sizeof(id));
+	http_stop(w.srv);
+	w.srv = NULL;
+	CU_ASSERT(request_status_is(w.api, id, "failed"));
+	raw_read_all(fd, buf, sizeof(buf), 100, &closed);
+	close(fd);
+	CU_ASSERT(access_is_whole(w.api));
+	world_close(&w);
+}
+
 /* ---- tests: the webhook export as a client ----------------------------- */
 
 /* A receiver that answers each of `answers` to one request, in turn. */
@@ -1277,4 +1465,5 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_token_is_checked_before_the_body),
 	   TEST(test_api_with_a_token_still_works),
 	   TEST(test_api_cursor_out_of_range_is_400),
+	   TEST(test_api_access_stream_client_gone_and_stop),
 	   TEST(test_webhook_reads_retry_after_after_spaces_or_tabs))

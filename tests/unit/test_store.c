@@ -1409,6 +1409,46 @@ static void test_pg_dump_equals_sqlite_dump_byte_for_byte(void)
 	testhub_stop(th[1]);
 }
 
+/* SQLite: a commit past the WAL's restart size restarts the WAL, but never
+ * waits for a reader that still reads an older snapshot (a streamed access
+ * document holds one for as long as its client reads): the writer does not
+ * wait for a lock at all, and the reader keeps its snapshot. */
+static void test_sqlite_wal_restart_never_waits_for_a_reader(void)
+{
+	char err[256], val[16], *dir, *db = NULL;
+	struct store *w = NULL, *r = NULL;
+
+	if (teststore_is_pg())
+		return;
+	dir = testlib_mkdtemp();
+	CU_ASSERT_FATAL(dir && asprintf(&db, "%s/hub.db", dir) > 0);
+	CU_ASSERT_FATAL(store_sqlite_open(db, &w, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(store_sqlite_open(db, &r, err, sizeof(err)) == 0);
+	store_sqlite_set_wal_restart_pages(1); /* every commit restarts it */
+	CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "k", "v0") == 0 &&
+			w->ops->commit(w) == 0);
+	CU_ASSERT_EQUAL_FATAL(r->ops->read_begin(r), 0);
+	CU_ASSERT_EQUAL(r->ops->meta_get(r, "k", val, sizeof(val)), 1); /* its snapshot */
+	for (int i = 1; i <= 3; i++) {
+		char v[8];
+		snprintf(v, sizeof(v), "v%d", i);
+		CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "k", v) == 0);
+		CU_ASSERT_EQUAL(w->ops->commit(w), 0);
+	}
+	CU_ASSERT_EQUAL(w->busy_waits, 0);
+	CU_ASSERT_EQUAL(r->ops->meta_get(r, "k", val, sizeof(val)), 1);
+	CU_ASSERT_STRING_EQUAL(val, "v0");
+	CU_ASSERT_EQUAL(r->ops->read_end(r), 0);
+	CU_ASSERT_EQUAL(r->ops->meta_get(r, "k", val, sizeof(val)), 1);
+	CU_ASSERT_STRING_EQUAL(val, "v3");
+	store_sqlite_set_wal_restart_pages(0);
+	store_close(r);
+	store_close(w);
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+}
+
 TEST_SUITE(store, NULL, NULL,
 	   TEST(test_every_op_is_implemented),
 	   TEST(test_meta_put_then_get_returns_the_last_value),
@@ -1438,4 +1478,5 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_pg_failed_write_fails_its_batch_only),
 	   TEST(test_pg_outbox_numbers_follow_commit_order),
 	   TEST(test_lease_is_one_connections_until_released_or_closed),
-	   TEST(test_pg_dump_equals_sqlite_dump_byte_for_byte))
+	   TEST(test_pg_dump_equals_sqlite_dump_byte_for_byte),
+	   TEST(test_sqlite_wal_restart_never_waits_for_a_reader))
