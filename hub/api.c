@@ -18,6 +18,7 @@
 
 #include "access_doc.h"
 #include "alloc.h"
+#include "export.h"
 #include "http_auth.h"
 #include "log.h"
 #include "privacy.h"
@@ -850,7 +851,7 @@ static int post_backfill(struct api *api, const char *name, struct api_response 
 		return respond_error(resp, 404, "not_found", "no export named %s",
 				     record_show(shown, name));
 	rc = api->providers.export_backfill(api->providers.ctx, name, &why, err, sizeof(err));
-	if (rc == 1 && why == 1)
+	if (rc == 1 && why == EXPORT_BACKFILL_NO_EXPORT)
 		return respond_error(resp, 404, "not_found", "no export named %s",
 				     record_show(shown, name));
 	if (rc == 1)

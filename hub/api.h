@@ -65,8 +65,8 @@ struct api_providers {
 	json_t *(*sources_status)(void *ctx);
 	int (*source_trigger)(void *ctx, const char *name); /* 0 ok, -1 unknown name */
 	json_t *(*exports_status)(void *ctx);
-	/* POST /v1/exports/<name>/backfill: 0 asked; 1 refused (*why: 1 no
-	 * such export, 2 it takes no profile_updated; err says it); -1 */
+	/* POST /v1/exports/<name>/backfill: 0 asked; 1 refused (*why: an
+	 * enum export_backfill_check of export.h; err says it); -1 */
 	int (*export_backfill)(void *ctx, const char *name, int *why, char *err,
 			       size_t err_size);
 	void *ctx;
