@@ -20,6 +20,7 @@
 #include "alloc.h"
 #include "export.h"
 #include "http_auth.h"
+#include "http_ingest.h"
 #include "log.h"
 #include "privacy.h"
 #include "profile.h"
@@ -131,6 +132,8 @@ void api_response_free(struct api_response *resp)
 	resp->body = NULL;
 	api_stream_free(resp->stream);
 	resp->stream = NULL;
+	ingest_pending_free(resp->pending);
+	resp->pending = NULL;
 }
 
 /* ---- the reader pool --------------------------------------------------- */
@@ -667,11 +670,12 @@ void api_stream_free(struct api_stream *st)
 	hub_free(st);
 }
 
-/* The record as the answer shows it, before the document: "done", and
- * finished when the document starts, since both come first.  Provisional:
- * if the document breaks off, the answer is not valid JSON, and the
- * record (GET) says "failed". */
-static json_t *request_json_streamed(struct api *api, const struct privacy_request *r)
+/* The record as the answer shows it before the work is over (the access
+ * document's stream, an erase's commit): "done", finished now.
+ * Provisional: if the document breaks off, the answer is not valid JSON;
+ * if the erase is not committed, the answer is a 429 or 503; either way
+ * the record (GET) says "failed". */
+static json_t *request_json_provisional(struct api *api, const struct privacy_request *r)
 {
 	struct privacy_request shown;
 
@@ -708,7 +712,7 @@ static int access_stream_start(struct api *api, struct privacy_request *r, struc
 		api_stream_free(st);
 		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
 	}
-	st->head = request_json_streamed(api, r);
+	st->head = request_json_provisional(api, r);
 	st->by = hub_strdup(by);
 	st->value = hub_strdup(value);
 	st->w = st->head && st->by && st->value
@@ -743,26 +747,62 @@ static int privacy_access(struct api *api, const char *by, const char *value,
 	return access_stream_start(api, r, s, by, value, resp);
 }
 
+/* The end of an erase's batch (ingest_pending.on_end): its record says
+ * done once committed, else failed.  Frees ctx. */
+struct erase_end {
+	struct api *api;
+	char id[32];
+};
+
+static void erase_end(void *ctx, hub_rc rc)
+{
+	struct erase_end *e = ctx;
+
+	request_finish_id(e->api, e->id, rc == HUB_OK ? "done" : "failed", 0);
+	hub_free(e);
+}
+
+/*
+ * An erase is a record through the intake, committed before the answer,
+ * like ingestion: the answer is pending on its batch (resp->pending), which
+ * the transport submits and waits for off its request threads, so erase
+ * requests never hold them while commits are slow.  The answer's record
+ * says "done", provisional as for access: if the commit fails the client
+ * gets 429 or 503 instead, and the record (GET) says "failed".
+ */
 static int privacy_erase(struct api *api, const char *by, const char *value,
 			 struct api_response *resp)
 {
 	struct privacy_request *r = request_new(api, "erase");
-	char err[512];
-	hub_rc rc = privacy_erase_submit(api->intake, &api->rules, by, value, r->id, err,
-					 sizeof(err));
+	struct erase_end *end = NULL;
+	struct record *rec = NULL;
+	char err[512], *text = NULL;
+	json_t *shown;
+	hub_rc rc = privacy_erase_record(&api->rules, by, value, r->id, &rec, err, sizeof(err));
 
 	if (rc == HUB_ERR_DATA) {
 		request_finish(api, r, "rejected", 0);
 		return respond_error(resp, 400, "invalid_request", "%s", err);
 	}
-	if (rc != HUB_OK) {
+	shown = rc == HUB_OK ? request_json_provisional(api, r) : NULL;
+	text = shown ? json_dumps(shown, JSON_COMPACT) : NULL;
+	json_decref(shown);
+	end = text ? hub_calloc(1, sizeof(*end)) : NULL;
+	if (end && !(resp->pending = ingest_pending_new(&rec, 1, 200, text)))
+		rec = NULL; /* freed by ingest_pending_new */
+	free(text); /* json_dumps() allocates with malloc */
+	if (!resp->pending) {
+		record_free(rec);
+		hub_free(end);
 		request_finish(api, r, "failed", 0);
-		resp_header(resp, "Retry-After", "1");
-		return respond_error(resp, rc == HUB_ERR_BUSY ? 429 : 503, "unavailable",
-				     "the erase could not be stored now; retry");
+		return respond_error(resp, 503, "no_memory", "out of memory");
 	}
-	request_finish(api, r, "done", 0);
-	return respond_json(resp, 200, request_json(r));
+	end->api = api;
+	snprintf(end->id, sizeof(end->id), "%s", r->id);
+	resp->pending->on_end = erase_end;
+	resp->pending->on_end_ctx = end;
+	resp->status = 200;
+	return 1;
 }
 
 static int post_privacy(struct api *api, const struct api_request *req, struct api_response *resp)

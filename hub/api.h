@@ -43,6 +43,7 @@ struct api_header {
 };
 
 struct api_stream;
+struct ingest_pending;
 
 struct api_response {
 	int status;
@@ -57,6 +58,12 @@ struct api_response {
 	 * the transport takes it (sets this to NULL): api_response_free()
 	 * frees one that was not taken. */
 	struct api_stream *stream;
+	/* Records to commit before the answer (a privacy erase): the answer
+	 * is then pending->resp once pending->batch is committed, else the
+	 * intake's refusal (http_ingest.h); the transport submits it and
+	 * waits off its request threads.  Owned like stream; freed unsent, it
+	 * counts as never stored. */
+	struct ingest_pending *pending;
 };
 
 /* Status of the scheduled sources and of the exports, from the modules

@@ -593,8 +593,13 @@ static enum MHD_Result commit_answer(struct http_req *req, const char *method)
 
 	ingest_pending_finish(req->pending, req->commit_rc, &r);
 	req->pending = NULL;
-	log_debug("http", "%s /in/%s%s -> %u (%lld ms)", method, req->mount->inst->name,
-		  req->route->path, r.status, (long long)(time_mono_ms() - req->started_ms));
+	if (req->mount)
+		log_debug("http", "%s /in/%s%s -> %u (%lld ms)", method, req->mount->inst->name,
+			  req->route->path, r.status,
+			  (long long)(time_mono_ms() - req->started_ms));
+	else
+		log_debug("http", "%s %s -> %u (%lld ms)", method, req->url ? req->url : "/v1",
+			  r.status, (long long)(time_mono_ms() - req->started_ms));
 	rc = http_answer_reply(req, &r);
 	ingest_reply_free(&r);
 	return rc;
@@ -623,6 +628,15 @@ static enum MHD_Result run_api(struct http_req *req, const char *method)
 	if (!api_handle(req->srv->api, &areq, &resp))
 		return http_answer_error(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route",
 					 NULL);
+	if (resp.pending) {
+		/* records to commit first (a privacy erase): waited for as
+		 * ingestion is, with the connection suspended */
+		struct ingest_reply r = {0};
+		req->pending = resp.pending;
+		resp.pending = NULL;
+		api_response_free(&resp);
+		return commit_start(req, &r);
+	}
 	return api_answer(req, &resp);
 }
 
@@ -644,6 +658,8 @@ static enum MHD_Result request_finish(struct http_req *req, const char *method)
 		return http_answer_take(req, MHD_HTTP_OK, text, "text/plain; version=0.0.4",
 					NULL, NULL);
 	case REQ_API:
+		if (req->is_committed)
+			return commit_answer(req, method);
 		return run_api(req, method);
 	case REQ_INGEST:
 		if (req->is_committed)

@@ -500,8 +500,30 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	return 1;
 }
 
+struct ingest_pending *ingest_pending_new(struct record **recs, size_t n, int status,
+					  const char *body)
+{
+	struct ingest_pending *p = hub_calloc(1, sizeof(*p));
+
+	if (p)
+		p->batch.records = hub_calloc(n ? n : 1, sizeof(*p->batch.records));
+	if (!p || !p->batch.records) {
+		for (size_t i = 0; i < n; i++)
+			record_free(recs[i]);
+		hub_free(p);
+		return NULL;
+	}
+	memcpy(p->batch.records, recs, n * sizeof(*recs));
+	p->batch.n_records = n;
+	p->resp.status = status;
+	snprintf(p->resp.body, sizeof(p->resp.body), "%s", body);
+	p->end_rc = HUB_ERR_STOPPED;
+	return p;
+}
+
 void ingest_pending_finish(struct ingest_pending *p, hub_rc rc, struct ingest_reply *r)
 {
+	p->end_rc = rc;
 	if (rc != HUB_OK) {
 		ingest_reply_intake(r, rc, p->batch.err);
 	} else {
@@ -517,6 +539,8 @@ void ingest_pending_free(struct ingest_pending *p)
 {
 	if (!p)
 		return;
+	if (p->on_end)
+		p->on_end(p->on_end_ctx, p->end_rc);
 	for (size_t i = 0; i < p->batch.n_records; i++)
 		record_free(p->batch.records[i]);
 	hub_free(p->batch.records);

@@ -90,7 +90,19 @@ struct ingest_pending {
 	char retry_after[32];
 	json_t *warnings;            /* [{"index", "message"}] or NULL */
 	void *next;                  /* the caller's (a wait queue) */
+	/* Called once when p is freed, with the batch's outcome (HUB_OK: it is
+	 * committed; HUB_ERR_STOPPED when it was never submitted).  May be
+	 * NULL. */
+	void (*on_end)(void *ctx, hub_rc rc);
+	void *on_end_ctx;
+	hub_rc end_rc;
 };
+
+/* A pending answer for records of the hub's own (an API request): `recs`
+ * (n of them, taken: freed with p) to commit, then `status` with `body`
+ * (JSON, at most 1023 bytes).  NULL when out of memory (recs freed). */
+struct ingest_pending *ingest_pending_new(struct record **recs, size_t n, int status,
+					  const char *body);
 
 /*
  * Calls route->handle() of `inst` with a struct hub_call that validates

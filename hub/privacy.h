@@ -11,10 +11,19 @@
 #include "intake.h"
 #include "record.h"
 
-/* Erases the person holding identifier `by` (custom_id, installation_id)
- * = `value`; `request_id` becomes the record's message_id.  HUB_OK once
- * committed; HUB_ERR_DATA (err says why) for an unusable identifier;
- * HUB_ERR_BUSY, HUB_RETRY or HUB_ERR_STOPPED when it cannot be stored now. */
+/* The erase record for the person holding identifier `by` (custom_id,
+ * installation_id) = `value`, validated; `request_id` becomes its
+ * message_id.  HUB_OK with *out (the caller's: record_free), or
+ * HUB_ERR_DATA (err says why) for an unusable identifier. */
+hub_rc privacy_erase_record(const struct record_rules *rules, const char *by, const char *value,
+			    const char *request_id, struct record **out, char *err,
+			    size_t err_size);
+
+/* Erases the person holding identifier `by` = `value`: the record above,
+ * submitted, waited for on this thread (the CLI; the API lets the HTTP
+ * server wait instead).  HUB_OK once committed; HUB_ERR_DATA (err says
+ * why) for an unusable identifier; HUB_ERR_BUSY, HUB_RETRY or
+ * HUB_ERR_STOPPED when it cannot be stored now. */
 hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules, const char *by,
 		     const char *value, const char *request_id, char *err, size_t err_size);
 

@@ -4,13 +4,14 @@
  * api_authorize() and api_handle() on a fake request, over a real SQLite
  * store seeded with a few profiles (a temp dir, made once), and the
  * parsers alone: the events cursor (cursor_parse / cursor_make), ?limit=,
- * the path ids (path_profile, path_source) and http_auth_bearer().
+ * the path ids (path_profile, path_named) and http_auth_bearer().
  *
  * No HTTP library: the request is what http.c would hand over (the path
  * without its query, decoded query values, the Authorization header, the
- * body).  The store is only read: an erase request is validated like the
- * real one (record_from_json) but never submitted, so every input sees
- * the same data and a crash replays.
+ * body).  The store is only read: an erase request's record is validated
+ * as the real one is but never submitted (its pending answer is settled as
+ * the transport would, committed or refused by a busy intake, by the
+ * input's size), so every input sees the same data and a crash replays.
  *
  * The input:
  *
@@ -45,14 +46,7 @@
  *   make fuzz     (tests/fuzz/run.sh; seeds from tests/fixtures/api/ when
  *                  there are any)
  */
-#include "privacy.h" /* first: api.c's own include of it is then a no-op */
-
-static hub_rc fuzz_erase_submit(struct intake *in, const struct record_rules *rules,
-				const char *by, const char *value, const char *request_id,
-				char *err, size_t err_size);
-#define privacy_erase_submit fuzz_erase_submit
 #include "../../hub/api.c"
-#undef privacy_erase_submit
 
 #include "config.h"
 #include "http_auth.h"
@@ -114,6 +108,18 @@ static json_t *fake_exports(void *ctx)
 	return json_pack("{s:[]}", "exports");
 }
 
+/* POST /v1/exports/<name>/backfill: "feed" takes one, "events" takes no
+ * profile_updated, any other name is unknown. */
+static int fake_backfill(void *ctx, const char *name, int *why, char *err, size_t err_size)
+{
+	(void)ctx;
+	*why = strcmp(name, "feed") == 0     ? EXPORT_BACKFILL_OK
+	       : strcmp(name, "events") == 0 ? EXPORT_BACKFILL_NO_UPDATES
+					     : EXPORT_BACKFILL_NO_EXPORT;
+	snprintf(err, err_size, "export %s: refused", name);
+	return *why == EXPORT_BACKFILL_OK ? 0 : 1;
+}
+
 static void fuzz_cleanup(void)
 {
 	static const char *const files[] = {"hub.db", "hub.db-wal", "hub.db-shm", "hub.db-journal"};
@@ -159,7 +165,12 @@ static void seed(struct intake *in, struct store *reader)
 
 static void fuzz_init(void)
 {
-	struct api_providers providers = {fake_sources, fake_trigger, fake_exports, NULL};
+	struct api_providers providers = {
+		.sources_status = fake_sources,
+		.source_trigger = fake_trigger,
+		.exports_status = fake_exports,
+		.export_backfill = fake_backfill,
+	};
 	struct store *writer = NULL, *reader = NULL;
 	struct intake *in = NULL;
 	char tmpl[] = "/tmp/fuzz_api.XXXXXX", err[1024], *yaml;
@@ -186,28 +197,6 @@ static void fuzz_init(void)
 	if (api_open(&api, cfg, NULL, &providers, err, sizeof(err)))
 		abort();
 	atexit(fuzz_cleanup);
-}
-
-/* Validated like privacy_erase_submit(), never stored. */
-static hub_rc fuzz_erase_submit(struct intake *in, const struct record_rules *rules,
-				const char *by, const char *value, const char *request_id,
-				char *err, size_t err_size)
-{
-	json_t *rj = json_pack("{s:s, s:s, s:s, s:{s:s}}", "type", "erase", "source", "privacy",
-			       "message_id", request_id, "identifiers", by, value);
-	char *text = rj ? json_dumps(rj, JSON_COMPACT) : NULL;
-	struct record *rec = NULL;
-	hub_rc rc;
-
-	(void)in;
-	json_decref(rj);
-	if (!text)
-		abort();
-	rc = record_from_json(text, strlen(text), "privacy", rules, 1741000000000LL, &rec, NULL,
-			      err, err_size);
-	free(text);
-	record_free(rec);
-	return rc == HUB_OK ? (strlen(value) % 3 == 1 ? HUB_ERR_BUSY : HUB_OK) : rc;
 }
 
 /* ---- the request -------------------------------------------------------- */
@@ -342,6 +331,30 @@ static void stream_drain(struct api_response *resp)
 	resp->body_len = len;
 }
 
+/* An answer pending on records (an erase) settled as the transport would:
+ * the batch committed, or refused by a full intake (by `is_busy`), never
+ * submitted.  The answer then goes into resp as a plain one. */
+static void pending_settle(struct api_response *resp, int is_busy)
+{
+	struct ingest_reply r = {0};
+
+	if (!resp->pending)
+		return;
+	if (resp->pending->batch.n_records != 1)
+		abort();
+	ingest_pending_finish(resp->pending, is_busy ? HUB_ERR_BUSY : HUB_OK, &r);
+	resp->pending = NULL;
+	if (!r.body)
+		abort();
+	resp->status = (int)r.status;
+	resp->body = strdup(r.body); /* api_response_free: plain free */
+	resp->body_len = resp->body ? strlen(resp->body) : 0;
+	resp->content_type = "application/json";
+	ingest_reply_free(&r);
+	if (!resp->body)
+		abort();
+}
+
 /* The parsers alone, on line 1 and on bytes of the input. */
 static void check_parsers(const char *line, const uint8_t *data, size_t size)
 {
@@ -375,9 +388,13 @@ static void check_parsers(const char *line, const uint8_t *data, size_t size)
 	    path_profile(line, "events", id, sizeof(id)) == 0 &&
 	    (!*id || strlen(id) >= sizeof(id) || strchr(id, '/')))
 		abort();
-	if (path_source(line, id, sizeof(id)) == 0 &&
-	    (!*id || strncmp(line, "/v1/sources/", 12) != 0 ||
+	if (path_named(line, "/v1/sources/", "/sync", id, sizeof(id)) == 0 &&
+	    (!*id || strchr(id, '/') || strncmp(line, "/v1/sources/", 12) != 0 ||
 	     strncmp(line + 12, id, strlen(id)) != 0 || strcmp(line + 12 + strlen(id), "/sync")))
+		abort();
+	if (path_named(line, "/v1/exports/", "/backfill", id, sizeof(id)) == 0 &&
+	    (!*id || strchr(id, '/') || strncmp(line, "/v1/exports/", 12) != 0 ||
+	     strncmp(line + 12, id, strlen(id)) != 0 || strcmp(line + 12 + strlen(id), "/backfill")))
 		abort();
 }
 
@@ -437,6 +454,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	handled = api_handle(api, &f.req, &resp);
 	stream_drain(&resp);
+	pending_settle(&resp, size % 3 == 1);
 	check_answer(&f.req, &resp, handled);
 	if (api_authorize(api, path, f.req.authorization, &refused)) {
 		if (!handled || refused.status != resp.status || is_allowed ||
@@ -451,9 +469,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (handled && f.req.body && !api_wants_body(f.req.method, path)) {
 		f.req.body = NULL;
 		f.req.body_len = 0;
-		if (!api_handle(api, &f.req, &bare) || bare.status != resp.status)
+		if (!api_handle(api, &f.req, &bare))
 			abort();
 		stream_drain(&bare);
+		pending_settle(&bare, size % 3 == 1);
+		if (bare.status != resp.status)
+			abort();
 		api_response_free(&bare);
 	}
 	api_response_free(&resp);

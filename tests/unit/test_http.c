@@ -1080,6 +1080,77 @@ static void test_api_with_a_token_still_works(void)
 	free(body);
 }
 
+struct bg_erase {
+	struct world *w;
+	char body[96];
+	pthread_t thread;
+	struct resp r;
+};
+
+static void *bg_erase_main(void *arg)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	struct bg_erase *b = arg;
+
+	http_do(b->w->port, "POST", "/v1/privacy/requests", b->body, strlen(b->body), 0, auth,
+		&b->r);
+	return NULL;
+}
+
+static int three_waiting(void *arg)
+{
+	struct world *w = arg;
+	return metrics_waiting(http_metrics(w->srv)) == 3;
+}
+
+/* A privacy erase waits for its commit with its connection suspended, as
+ * ingestion does, not on a request thread: with the writer blocked, three
+ * erases (the server has two threads) all wait, /healthz still answers,
+ * and once the writer goes on each is answered 200 and is done. */
+static void test_erase_requests_wait_off_the_request_threads(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	struct bg_erase e[3];
+	struct world w;
+	struct store *lock;
+	struct resp r;
+
+	world_open_api(&w);
+	post(&w, "/in/web/v1/echo", "e0\ne1\ne2\n", &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, 200);
+	lock = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(lock->ops->begin(lock), 0); /* the writer blocks in BEGIN */
+	for (int i = 0; i < 3; i++) {
+		e[i].w = &w;
+		snprintf(e[i].body, sizeof(e[i].body),
+			 "{\"type\":\"erase\",\"installation_id\":\"e%d\"}", i);
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&e[i].thread, NULL, bg_erase_main, &e[i]), 0);
+	}
+	CU_ASSERT(wait_until(three_waiting, &w));
+	http_do(w.port, "GET", "/healthz", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(world_has_installation(&w, "e0"));
+
+	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
+	for (int i = 0; i < 3; i++) {
+		char id[32] = "", path[64], iid[16];
+		const char *p;
+		pthread_join(e[i].thread, NULL);
+		CU_ASSERT_EQUAL(e[i].r.status, 200);
+		CU_ASSERT_PTR_NOT_NULL(strstr(e[i].r.body, "\"status\":\"done\""));
+		snprintf(iid, sizeof(iid), "e%d", i);
+		CU_ASSERT(!world_has_installation(&w, iid));
+		p = strstr(e[i].r.body, "\"id\":\"");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+		sscanf(p + 6, "%31[^\"]", id);
+		snprintf(path, sizeof(path), "/v1/privacy/requests/%s", id);
+		http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
+		CU_ASSERT_EQUAL(r.status, 200);
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"status\":\"done\""));
+	}
+	world_close(&w);
+}
+
 /* ?before= numbers past 64 bits are refused, naming the parameter (they
  * were read with sscanf's %lld, undefined past the range). */
 static void test_api_cursor_out_of_range_is_400(void)
@@ -1465,5 +1536,6 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_token_is_checked_before_the_body),
 	   TEST(test_api_with_a_token_still_works),
 	   TEST(test_api_cursor_out_of_range_is_400),
+	   TEST(test_erase_requests_wait_off_the_request_threads),
 	   TEST(test_api_access_stream_client_gone_and_stop),
 	   TEST(test_webhook_reads_retry_after_after_spaces_or_tabs))

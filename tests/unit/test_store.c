@@ -1430,7 +1430,7 @@ static void test_sqlite_wal_restart_never_waits_for_a_reader(void)
 	CU_ASSERT_EQUAL_FATAL(r->ops->read_begin(r), 0);
 	CU_ASSERT_EQUAL(r->ops->meta_get(r, "k", val, sizeof(val)), 1); /* its snapshot */
 	for (int i = 1; i <= 3; i++) {
-		char v[8];
+		char v[16];
 		snprintf(v, sizeof(v), "v%d", i);
 		CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "k", v) == 0);
 		CU_ASSERT_EQUAL(w->ops->commit(w), 0);
