@@ -552,7 +552,10 @@ static int get_history(struct api *api, const char *id, struct api_response *res
 
 /* ---- privacy requests ---------------------------------------------------- */
 
-static struct privacy_request *request_new(struct api *api, const char *type)
+/* A new request in the ring, copied to *out: the ring's slot may be taken
+ * by a later request (API_MAX_REQUESTS on), so it is only ever reached by
+ * ID, under the lock (request_finish_id). */
+static void request_new(struct api *api, const char *type, struct privacy_request *out)
 {
 	unsigned char rnd[8];
 	struct privacy_request *r;
@@ -570,16 +573,7 @@ static struct privacy_request *request_new(struct api *api, const char *type)
 	snprintf(r->type, sizeof(r->type), "%s", type);
 	snprintf(r->status, sizeof(r->status), "running");
 	r->created_ms = time_now_ms();
-	pthread_mutex_unlock(&api->lock);
-	return r;
-}
-
-static void request_finish(struct api *api, struct privacy_request *r, const char *status, int n)
-{
-	pthread_mutex_lock(&api->lock);
-	snprintf(r->status, sizeof(r->status), "%s", status);
-	r->finished_ms = time_now_ms();
-	r->n_profiles = n;
+	*out = *r;
 	pthread_mutex_unlock(&api->lock);
 }
 
@@ -592,8 +586,9 @@ static json_t *request_json(const struct privacy_request *r)
 						       : json_null());
 }
 
-/* request_finish() by ID: a stream ends long after its request began, and
- * its record may have left the ring meanwhile (then nothing to say). */
+/* A request's end, by ID: a stream or a commit ends long after its request
+ * began, and its record may have left the ring meanwhile (then nothing to
+ * say). */
 static void request_finish_id(struct api *api, const char *id, const char *status, int n)
 {
 	pthread_mutex_lock(&api->lock);
@@ -675,13 +670,10 @@ void api_stream_free(struct api_stream *st)
  * Provisional: if the document breaks off, the answer is not valid JSON;
  * if the erase is not committed, the answer is a 429 or 503; either way
  * the record (GET) says "failed". */
-static json_t *request_json_provisional(struct api *api, const struct privacy_request *r)
+static json_t *request_json_provisional(const struct privacy_request *r)
 {
-	struct privacy_request shown;
+	struct privacy_request shown = *r;
 
-	pthread_mutex_lock(&api->lock);
-	shown = *r;
-	pthread_mutex_unlock(&api->lock);
 	snprintf(shown.status, sizeof(shown.status), "done");
 	shown.finished_ms = time_now_ms();
 	return request_json(&shown);
@@ -690,7 +682,7 @@ static json_t *request_json_provisional(struct api *api, const struct privacy_re
 /* The stream of the access document for the profiles of by = value:
  * the profiles are found now (a failure is still a 500), their documents
  * are written as the transport reads.  Takes s. */
-static int access_stream_start(struct api *api, struct privacy_request *r, struct store *s,
+static int access_stream_start(struct api *api, const struct privacy_request *r, struct store *s,
 			       const char *by, const char *value, struct api_response *resp)
 {
 	struct api_stream *st = hub_calloc(1, sizeof(*st));
@@ -698,7 +690,7 @@ static int access_stream_start(struct api *api, struct privacy_request *r, struc
 
 	if (!st) {
 		pool_give(api, s);
-		request_finish(api, r, "failed", 0);
+		request_finish_id(api, r->id, "failed", 0);
 		return respond_error(resp, 503, "no_memory", "out of memory");
 	}
 	st->api = api;
@@ -712,7 +704,7 @@ static int access_stream_start(struct api *api, struct privacy_request *r, struc
 		api_stream_free(st);
 		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
 	}
-	st->head = request_json_provisional(api, r);
+	st->head = request_json_provisional(r);
 	st->by = hub_strdup(by);
 	st->value = hub_strdup(value);
 	st->w = st->head && st->by && st->value
@@ -737,14 +729,15 @@ static int privacy_access(struct api *api, const char *by, const char *value,
 			  struct api_response *resp)
 {
 	char err[512];
-	struct privacy_request *r = request_new(api, "access");
-	struct store *s = pool_take(api, err, sizeof(err));
+	struct privacy_request r;
+	struct store *s;
 
-	if (!s) {
-		request_finish(api, r, "failed", 0);
+	request_new(api, "access", &r);
+	if (!(s = pool_take(api, err, sizeof(err)))) {
+		request_finish_id(api, r.id, "failed", 0);
 		return respond_error(resp, 503, "store_unavailable", "%s", err);
 	}
-	return access_stream_start(api, r, s, by, value, resp);
+	return access_stream_start(api, &r, s, by, value, resp);
 }
 
 /* The end of an erase's batch (ingest_pending.on_end): its record says
@@ -773,18 +766,20 @@ static void erase_end(void *ctx, hub_rc rc)
 static int privacy_erase(struct api *api, const char *by, const char *value,
 			 struct api_response *resp)
 {
-	struct privacy_request *r = request_new(api, "erase");
+	struct privacy_request r;
 	struct erase_end *end = NULL;
 	struct record *rec = NULL;
 	char err[512], *text = NULL;
 	json_t *shown;
-	hub_rc rc = privacy_erase_record(&api->rules, by, value, r->id, &rec, err, sizeof(err));
+	hub_rc rc;
 
+	request_new(api, "erase", &r);
+	rc = privacy_erase_record(&api->rules, by, value, r.id, &rec, err, sizeof(err));
 	if (rc == HUB_ERR_DATA) {
-		request_finish(api, r, "rejected", 0);
+		request_finish_id(api, r.id, "rejected", 0);
 		return respond_error(resp, 400, "invalid_request", "%s", err);
 	}
-	shown = rc == HUB_OK ? request_json_provisional(api, r) : NULL;
+	shown = rc == HUB_OK ? request_json_provisional(&r) : NULL;
 	text = shown ? json_dumps(shown, JSON_COMPACT) : NULL;
 	json_decref(shown);
 	end = text ? hub_calloc(1, sizeof(*end)) : NULL;
@@ -794,11 +789,11 @@ static int privacy_erase(struct api *api, const char *by, const char *value,
 	if (!resp->pending) {
 		record_free(rec);
 		hub_free(end);
-		request_finish(api, r, "failed", 0);
+		request_finish_id(api, r.id, "failed", 0);
 		return respond_error(resp, 503, "no_memory", "out of memory");
 	}
 	end->api = api;
-	snprintf(end->id, sizeof(end->id), "%s", r->id);
+	snprintf(end->id, sizeof(end->id), "%s", r.id);
 	resp->pending->on_end = erase_end;
 	resp->pending->on_end_ctx = end;
 	resp->status = 200;
