@@ -590,6 +590,11 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 				break;
 			}
 		}
+		if (matched && !str_is_utf8(lk->value)) {
+			/* no identifier is stored so: say it, not "not found" */
+			cli_error("lookup", "%s: not valid UTF-8", argv[i - 1]);
+			return -1;
+		}
 		if (matched)
 			continue;
 		if (n_events && strcmp(argv[i], "--events") == 0 && i + 1 < argc &&

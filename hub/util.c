@@ -210,6 +210,18 @@ static size_t utf8_span(const char *s, int *ok)
 	return n;
 }
 
+int str_is_utf8(const char *s)
+{
+	while (*s) {
+		int ok;
+		size_t n = utf8_span(s, &ok);
+		if (!ok)
+			return 0;
+		s += n;
+	}
+	return 1;
+}
+
 void str_copy_utf8(char *dst, size_t size, const char *src)
 {
 	size_t o = 0;

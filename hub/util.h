@@ -52,6 +52,8 @@ void str_copy(char *dst, size_t size, const char *src);
  * overlong forms, surrogates, past U+10FFFF, stray bytes) written as '?'.
  * For a plugin's or a server's error text. */
 void str_copy_utf8(char *dst, size_t size, const char *src);
+/* 1 when s is well-formed UTF-8 (RFC 3629), 0 otherwise. */
+int str_is_utf8(const char *s);
 
 /* Writes a message into a caller-owned error buffer (may be NULL). */
 void err_set(char *err, size_t err_size, const char *fmt, ...) HUB_PRINTF(3, 4);

@@ -97,6 +97,10 @@ cfg="$T/08-email-not-a-merge-key.yaml"
 "$HUB" -c "$cfg" profile --custom-id nobody >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing profile: exit 1"
 "$HUB" -c "$cfg" privacy access --custom-id C1 | jq -e '.profiles[0].profile.custom_id == "C1" and (.profiles[0].identity_log | length) > 0' >/dev/null ||
 	fail "privacy access"
+# a lookup value that is not UTF-8 is named as such (no identifier is)
+"$HUB" -c "$cfg" privacy access --custom-id "$(printf 'C\377')" >"$T/out" 2>"$T/err" &&
+	fail "privacy access of a value that is not UTF-8 succeeded"
+grep -q -- "--custom-id: not valid UTF-8" "$T/err" || fail "not-UTF-8 lookup: $(cat "$T/err")"
 "$HUB" -c "$cfg" privacy erase --custom-id C1 >/dev/null || fail "privacy erase"
 "$HUB" -c "$cfg" profile --custom-id C1 >/dev/null 2>&1 && fail "erased profile still found"
 [ "$("$HUB" -c "$cfg" dump | wc -l)" -eq 1 ] || fail "erase should leave one profile"

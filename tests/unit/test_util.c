@@ -61,6 +61,30 @@ static void test_str_copy_utf8_cuts_between_characters_and_repairs(void)
 	}
 }
 
+/* str_is_utf8() agrees with str_copy_utf8(): well-formed text is copied
+ * as it is, anything else is not. */
+static void test_str_is_utf8_is_strict(void)
+{
+	static const struct {
+		const char *in;
+		int ok;
+	} rows[] = {
+		{"", 1}, {"plain", 1}, {"caf\xc3\xa9", 1}, {"\xf0\x9f\x98\x80", 1},
+		{"a\xc0\x80", 0},       /* overlong NUL */
+		{"a\xed\xa0\x80", 0},   /* a surrogate */
+		{"\xf4\x90\x80\x80", 0}, /* past U+10FFFF */
+		{"a\xe2\x82", 0},       /* cut short */
+		{"\xff", 0}, {"\x80", 0},
+	};
+	char out[32];
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		CU_ASSERT_EQUAL(str_is_utf8(rows[i].in), rows[i].ok);
+		str_copy_utf8(out, sizeof(out), rows[i].in);
+		CU_ASSERT_EQUAL(strcmp(out, rows[i].in) == 0, rows[i].ok);
+	}
+}
+
 static void test_log_escape_writes_control_characters_visibly(void)
 {
 	char out[64];
@@ -93,5 +117,6 @@ static void test_a_log_message_is_one_line_whatever_it_carries(void)
 
 TEST_SUITE(util, NULL, NULL, TEST(test_str_copy_cuts_to_the_buffer_and_terminates),
 	   TEST(test_str_copy_utf8_cuts_between_characters_and_repairs),
+	   TEST(test_str_is_utf8_is_strict),
 	   TEST(test_log_escape_writes_control_characters_visibly),
 	   TEST(test_a_log_message_is_one_line_whatever_it_carries))
