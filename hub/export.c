@@ -684,6 +684,25 @@ fail:
 
 /* ---- backfill ---------------------------------------------------------- */
 
+/* Begins a transaction fenced by this worker's lease: 1 begun, 0 the lease
+ * was lost (rolled back and dropped: w->lease_epoch is -1), -1 a store
+ * failure (rolled back). */
+static int worker_begin_fenced(struct export_worker *w)
+{
+	struct store *s = w->store;
+	int fence;
+
+	if (s->ops->begin(s) || (fence = worker_fence(w)) < 0) {
+		s->ops->rollback(s);
+		return -1;
+	}
+	if (fence == 0) {
+		s->ops->rollback(s);
+		worker_lease_lost(w);
+	}
+	return fence;
+}
+
 /*
  * An export that never ran: its backfill is saved as started (state
  * running, from the first profile) in a fenced transaction of its own,
@@ -697,17 +716,12 @@ static int worker_backfill_begin(struct export_worker *w)
 {
 	struct store *s = w->store;
 	struct export_backfill b;
-	int rc, fence;
+	int rc;
 
 	if (!w->is_backfill_new || w->lease_epoch < 0)
 		return 0;
-	if (s->ops->begin(s) || (fence = worker_fence(w)) < 0)
-		goto fail;
-	if (fence == 0) {
-		s->ops->rollback(s);
-		worker_lease_lost(w);
-		return 0;
-	}
+	if ((rc = worker_begin_fenced(w)) <= 0)
+		return rc;
 	if ((rc = export_backfill_load(s, w->conf->name, &b, 1)) < 0)
 		goto fail;
 	if (rc == 0) { /* else a request or another process's take was first */
@@ -744,22 +758,16 @@ static int worker_backfill(struct export_worker *w)
 {
 	struct store *s = w->store;
 	struct export_backfill b;
-	int rc = 0, fence = 0;
+	int rc;
 
 	if (w->filter.kinds_mask && !(w->filter.kinds_mask & (1u << FEED_PROFILE_UPDATED)))
 		return 0; /* it would deliver none of them */
 	if (w->lease_epoch < 0)
 		return 0; /* fenced off until the lease is taken again */
-	rc = backfill_is_due(w);
-	if (rc <= 0)
+	if ((rc = backfill_is_due(w)) <= 0)
 		return rc;
-	if (s->ops->begin(s) || (fence = worker_fence(w)) < 0)
-		goto fail;
-	if (fence == 0) {
-		s->ops->rollback(s);
-		worker_lease_lost(w);
-		return 0;
-	}
+	if ((rc = worker_begin_fenced(w)) <= 0)
+		return rc;
 	/* read again, held: a request made meanwhile wins */
 	if (export_backfill_load(s, w->conf->name, &b, 1) < 0)
 		goto fail;
