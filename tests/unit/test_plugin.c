@@ -124,25 +124,54 @@ static hub_rc validate_emit(struct hub_call *call, const struct hub_record *rec,
 	return rc;
 }
 
+/* Loads the plugin at path, which must load; what the loader logged
+ * (malloc'd). */
+static char *load_logged(const char *path, struct plugin_module *mod)
+{
+	struct testlib_capture cap;
+	char err[1024] = "", *logged;
+	int rc;
+
+	testlib_capture_begin(&cap);
+	rc = plugin_load(path, mod, err, sizeof(err));
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	return logged;
+}
+
+/* Creates an instance of the loaded plugin `name` (a source of that name)
+ * and pulls once: one record, valid for the hub. */
+static void pull_once(const struct plugin_module *mod, const char *name)
+{
+	struct hub_config *cfg = NULL;
+	struct hub_instance *inst = NULL;
+	struct record *rec = NULL;
+	struct hub_call call = {.on_emit = validate_emit, .ctx = &rec};
+	char err[1024] = "", *yaml;
+
+	CU_ASSERT_FATAL(asprintf(&yaml, "sources:\n  - name: %s\n    plugin: %s\n", name, name) >
+			0);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml", yaml, &cfg, err, sizeof(err)), 0);
+	free(yaml);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(mod, &cfg->sources[0], &inst, err,
+						     sizeof(err)), 0);
+	call.inst = inst;
+	CU_ASSERT_EQUAL(mod->desc->pull(inst->state, &call, NULL, 10, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_PTR_NOT_NULL(rec);
+	record_free(rec);
+	plugin_instance_destroy(inst);
+	config_free(cfg);
+}
+
 /* Same major, next minor, bigger structs: loaded (with a note at info), its
  * descriptor and records read up to what this hub knows. */
 static void test_newer_abi_minor_is_accepted(void)
 {
 	char *path = test_plugin_path("newer_minor");
 	struct plugin_module mod;
-	struct hub_config *cfg = NULL;
-	struct hub_instance *inst = NULL;
-	struct record *rec = NULL;
-	struct hub_call call = {.on_emit = validate_emit, .ctx = &rec};
-	struct testlib_capture cap;
-	char err[1024] = "", expected[1024], *logged;
-	int rc;
+	char expected[1024], *logged = load_logged(path, &mod);
 
-	testlib_capture_begin(&cap);
-	rc = plugin_load(path, &mod, err, sizeof(err));
-	logged = testlib_capture_end(&cap);
-	CU_ASSERT_EQUAL_FATAL(rc, 0);
-	CU_ASSERT_STRING_EQUAL(err, "");
 	snprintf(expected, sizeof(expected),
 		 " info [plugins] plugin \"newer_minor\" (%s) built for ABI %d.%d, hub provides "
 		 "%d.%d: members added after %d.%d are ignored\n",
@@ -156,17 +185,7 @@ static void test_newer_abi_minor_is_accepted(void)
 
 	/* create() found what it needs with HUB_HOST_HAS; its bigger record is
 	 * taken for the members this hub knows. */
-	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
-						 "sources:\n  - name: next\n    plugin: newer_minor\n",
-						 &cfg, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err,
-						     sizeof(err)), 0);
-	call.inst = inst;
-	CU_ASSERT_EQUAL(mod.desc->pull(inst->state, &call, NULL, 10, err, sizeof(err)), HUB_OK);
-	CU_ASSERT_PTR_NOT_NULL(rec);
-	record_free(rec);
-	plugin_instance_destroy(inst);
-	config_free(cfg);
+	pull_once(&mod, "newer_minor");
 	plugin_unload(&mod);
 	free(path);
 
@@ -187,36 +206,15 @@ static void test_older_abi_minor_is_accepted(void)
 {
 	char *path = test_plugin_path("older_minor");
 	struct plugin_module mod;
-	struct hub_config *cfg = NULL;
-	struct hub_instance *inst = NULL;
-	struct record *rec = NULL;
-	struct hub_call call = {.on_emit = validate_emit, .ctx = &rec};
-	struct testlib_capture cap;
-	char err[1024] = "", *logged;
-	int rc;
+	char *logged = load_logged(path, &mod);
 
-	testlib_capture_begin(&cap);
-	rc = plugin_load(path, &mod, err, sizeof(err));
-	logged = testlib_capture_end(&cap);
-	CU_ASSERT_EQUAL_FATAL(rc, 0);
-	CU_ASSERT_STRING_EQUAL(err, "");
 	CU_ASSERT_PTR_NULL(strstr(logged, "older_minor")); /* nothing to note */
 	free(logged);
 	CU_ASSERT_EQUAL(mod.desc->abi.minor, 1);
 	CU_ASSERT(mod.desc->abi.minor < HUB_ABI_MINOR);
 	CU_ASSERT_PTR_NOT_NULL(mod.desc->import_line); /* 1.1's member is read */
 
-	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
-						 "sources:\n  - name: old\n    plugin: older_minor\n",
-						 &cfg, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err,
-						     sizeof(err)), 0);
-	call.inst = inst;
-	CU_ASSERT_EQUAL(mod.desc->pull(inst->state, &call, NULL, 10, err, sizeof(err)), HUB_OK);
-	CU_ASSERT_PTR_NOT_NULL(rec);
-	record_free(rec);
-	plugin_instance_destroy(inst);
-	config_free(cfg);
+	pull_once(&mod, "older_minor");
 	plugin_unload(&mod);
 	free(path);
 }
