@@ -172,7 +172,51 @@ run_import() {
 		'SELECT count(*) FROM profiles WHERE merged_into IS NULL' 2>/dev/null || echo '?')
 	IMP_PROFILES=$(sqlite3 -readonly "$dir/hub.db" 'SELECT count(*) FROM profiles' 2>/dev/null || echo '?')
 	IMP_EVENTS=$(sqlite3 -readonly "$dir/hub.db" 'SELECT count(*) FROM events' 2>/dev/null || echo '?')
+	# ($1 and $2 are GNU time's figures by now: the label is in $dir)
+	case $dir in */big) store_floor "$dir/hub.db" "$dir/floor.db" ;; esac
 	rm -f "$dir/hub.db" "$dir/hub.db-wal" "$dir/hub.db-shm"
+}
+
+# store_floor SRC DST: the store's floor.  Copies the rows the import left
+# in SRC into an empty store DST of the same schema and settings (WAL,
+# synchronous=FULL, the writer's 120 MB page cache, the same disk), one
+# table per transaction, with `INSERT INTO ... SELECT`: no lookup, no
+# update, no statement set-up per row, no application code, and every
+# table in an order at least as kind as the import's (events, profiles and
+# the identity log in arrival order, the others in key order).  Any import
+# that leaves these rows in SQLite writes at least this much, so the
+# records/s it gives is a ceiling for this schema on this machine today.
+# Sets FLOOR_SECS FLOOR_ROWS FLOOR_RPS.
+store_floor() {
+	rm -f "$2" "$2-wal" "$2-shm"
+	{
+		printf 'PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nPRAGMA cache_size=-122880;\n'
+		sqlite3 -readonly "$1" .schema | grep -v '^CREATE TABLE sqlite_sequence'
+	} | sqlite3 "$2" >/dev/null || die "floor: could not create $2"
+	FLOOR_ROWS=0
+	copy=""
+	for t in dedupe events identity_log profiles identifiers attributes consent; do
+		order=""
+		case $t in events | identity_log | profiles) order=" ORDER BY seq" ;; esac
+		copy="$copy BEGIN; INSERT INTO main.$t SELECT * FROM src.$t$order; COMMIT;"
+		FLOOR_ROWS=$((FLOOR_ROWS + $(sqlite3 -readonly "$1" "SELECT count(*) FROM $t")))
+	done
+	t0=$(now)
+	sqlite3 "$2" "PRAGMA synchronous=FULL; PRAGMA cache_size=-122880;
+		ATTACH '$1' AS src; $copy" >/dev/null || die "floor: copy into $2 failed"
+	FLOOR_SECS=$(calc "sprintf(\"%.2f\", $(now) - $t0)")
+	FLOOR_RPS=$(calc "sprintf(\"%.0f\", $RECORDS / $FLOOR_SECS)")
+	rm -f "$2" "$2-wal" "$2-shm"
+}
+
+# parse_floor FILE: a bare jansson parse of the stream's lines on one core
+# (build/bench/parse_ceiling, as strict as the hub's parse), for 10 s.
+# Sets PARSE_RPS ("?" when the tool is not built).
+parse_floor() {
+	PARSE_RPS="?"
+	[ -x "$B/bench/parse_ceiling" ] || return 0
+	line=$("$B/bench/parse_ceiling" "$1" 1 10 1) || return 0
+	PARSE_RPS=$(printf '%s\n' "$line" | tr ' ' '\n' | sed -n 's/^events_per_s=//p')
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -216,6 +260,9 @@ note "import: $IMP_COUNTS"
 note "import: $IMP_SECS s wall ($IMP_CPU)"
 note "store: $IMP_PROFILES profiles created, $IMP_LIVE live ($(calc "$IMP_PROFILES - $IMP_LIVE") merged away), $IMP_EVENTS events stored"
 note "store: file $(bytes_h "$IMP_DB_BYTES") (+ WAL $(bytes_h "$IMP_WAL_BYTES")), $(calc "sprintf(\"%.0f\", $IMP_DB_BYTES / $RECORDS)") bytes/record"
+note "store floor: the import's $FLOOR_ROWS rows copied into an empty store of the same schema in $FLOOR_SECS s: at most $FLOOR_RPS records/s for any import that writes them"
+parse_floor "$BIG"
+note "parse floor: a bare jansson parse of the stream on one core: $PARSE_RPS records/s"
 
 SMALL_RSS_KB=""
 if [ "$SMALL" -gt 0 ] && [ "$SMALL" -ne "$RECORDS" ]; then
@@ -229,6 +276,8 @@ fi
 say ""
 summary "$(printf 'unify: import %s records: %s records/s (%s s)   target >= %s records/s   %s' \
 	"$RECORDS" "$BIG_RPS" "$BIG_SECS" "$TARGET_RPS" "$(verdict "$BIG_RPS >= $TARGET_RPS")")"
+summary "$(printf 'unify: floors on this machine today: the store rows alone %s s (%s records/s at most), a bare parse %s records/s on one core' \
+	"$FLOOR_SECS" "$FLOOR_RPS" "$PARSE_RPS")"
 summary "$(printf 'unify: peak RSS at %s records: %s MB   target <= %s MB   %s' \
 	"$RECORDS" "$(mb "$BIG_RSS_KB")" "$TARGET_RSS_MB" "$(verdict "$BIG_RSS_KB <= $TARGET_RSS_MB * 1024")")"
 # Flat: the first half of the big run already holds the warm caches
