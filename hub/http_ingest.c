@@ -289,19 +289,26 @@ struct ingest_call {
 	size_t n_recs, cap_recs;
 	size_t n_emitted;  /* emit() calls: the index of the next record */
 	size_t n_invalid;  /* refused: by validation, or by the plugin (reject()) */
-	json_t *warnings;  /* [{"index", "message"}] or NULL */
+	json_t *warnings;  /* [{"index", "at"?, "message"}] or NULL */
 };
 
-static void call_add_warnings(struct ingest_call *ic, size_t index, struct record_warnings *w)
+/* One warning per dropped attribute: `index` is the record's among the
+ * request's records; `at`, when the plugin says (ABI 1.3 origin), where
+ * the record is in the request ("batches[1].events[2]"). */
+static void call_add_warnings(struct ingest_call *ic, size_t index, const char *origin,
+			      struct record_warnings *w)
 {
 	for (size_t i = 0; i < w->n; i++) {
+		json_t *o;
+
 		if (!ic->warnings && !(ic->warnings = json_array()))
 			return;
 		if (json_array_size(ic->warnings) >= WARNINGS_MAX)
 			return;
-		json_array_append_new(ic->warnings, json_pack("{s:I, s:s}", "index",
-							      (json_int_t)index, "message",
-							      w->items[i]));
+		o = json_pack("{s:I, s:s}", "index", (json_int_t)index, "message", w->items[i]);
+		if (o && origin)
+			json_object_set_new(o, "at", json_string(origin));
+		json_array_append_new(ic->warnings, o);
 	}
 }
 
@@ -335,7 +342,7 @@ static hub_rc call_on_emit(struct hub_call *call, const struct hub_record *rec, 
 		ic->cap_recs = cap;
 	}
 	ic->recs[ic->n_recs++] = r;
-	call_add_warnings(ic, index, &w);
+	call_add_warnings(ic, index, record_origin(rec), &w);
 	record_warnings_clear(&w);
 	return HUB_OK;
 }

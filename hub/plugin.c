@@ -41,12 +41,19 @@ static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
 	PLUGIN_SIZE_1_0,           /* 1.0 */
 	sizeof(struct hub_plugin), /* 1.1: import_line */
 	sizeof(struct hub_plugin), /* 1.2: only hub_host grew (reject) */
+	sizeof(struct hub_plugin), /* 1.3: only hub_record grew (origin) */
 };
 static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_0,
 	RECORD_SIZE_1_0,
 	RECORD_SIZE_1_0,
+	sizeof(struct hub_record), /* 1.3: origin */
 };
+_Static_assert(offsetof(struct hub_record, origin) == RECORD_SIZE_1_0,
+	       "hub_record.origin must directly follow previous_id (ABI 1.3)");
+_Static_assert(sizeof(struct hub_record) ==
+		       offsetof(struct hub_record, origin) + sizeof(((struct hub_record *)0)->origin),
+	       "struct hub_record grew past origin: bump HUB_ABI_MINOR and document it");
 
 _Static_assert(HUB_ABI_MINOR > 0 || PLUGIN_SIZE_1_0 == sizeof(struct hub_plugin),
 	       "struct hub_plugin grew: bump HUB_ABI_MINOR");

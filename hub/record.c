@@ -664,6 +664,13 @@ void record_free(struct record *r)
 #define HUB_RECORD_SIZE_1_0 \
 	(offsetof(struct hub_record, previous_id) + sizeof(((struct hub_record *)0)->previous_id))
 
+const char *record_origin(const struct hub_record *rec)
+{
+	if (!rec || rec->size < offsetof(struct hub_record, origin) + sizeof(rec->origin))
+		return NULL; /* a plugin built before ABI 1.3 */
+	return rec->origin && rec->origin[0] ? rec->origin : NULL;
+}
+
 /* Parses a JSON member of a hub_record (NULL text or "null": none). */
 static hub_rc member_parse(const char *text, const char *field, json_t **out, char *err,
 			   size_t err_size)

@@ -136,6 +136,10 @@ hub_rc record_from_json(const char *text, size_t len, const char *default_source
 
 void record_free(struct record *r);
 
+/* rec->origin (ABI 1.3: where the record is in its input), or NULL when
+ * the plugin was built before it or left it unset.  Borrowed from rec. */
+const char *record_origin(const struct hub_record *rec);
+
 /* 1 when `value` is a blocked identifier value (IDENTITY.md section 9). */
 int record_value_is_blocked(const char *value, const struct record_rules *rules);
 

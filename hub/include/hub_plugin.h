@@ -58,6 +58,8 @@
  *   1.1  hub_plugin.import_line()
  *   1.2  hub_host.reject(): an input item the plugin itself refuses is
  *        counted as rejected, like a record emit() refuses
+ *   1.3  hub_record.origin: where a record is in its input, shown beside
+ *        the warnings about it
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -71,7 +73,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 2
+#define HUB_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -177,6 +179,15 @@ struct hub_record {
 	const char *event_name;      /* track */
 	const char *properties_json; /* track: JSON object or NULL */
 	const char *previous_id;     /* alias */
+
+	/* ---- appended in ABI 1.3 (an older host ignores it) ---- */
+
+	/* Where the record is in its input, for the messages about it: the
+	 * item's path in the request ("batches[1].events[2]"), or NULL (the
+	 * host then names it by its index among the call's records, or by
+	 * the import's line).  Shown beside the warnings of the record (an
+	 * attribute dropped as invalid).  Never put a secret in it. */
+	const char *origin;
 };
 
 static inline void hub_record_init(struct hub_record *r, enum hub_record_type t)

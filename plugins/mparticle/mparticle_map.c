@@ -298,20 +298,29 @@ static const char *event_name(const struct mp_event *ev)
 
 /* The host's answer to a refused record -> the request's answer.  `event`
  * is the event's index in its batch, or -1 for a batch-level record. */
+/* Where an item is in the request: "batches[1].events[2]", "batches[1]"
+ * (a batch of a list), "events[2]" (/v2/events) or "" (the one batch). */
+static const char *item_path(long index, long event, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (index >= 0 && event >= 0)
+		snprintf(buf, size, "batches[%ld].events[%ld]", index, event);
+	else if (index >= 0)
+		snprintf(buf, size, "batches[%ld]", index);
+	else if (event >= 0)
+		snprintf(buf, size, "events[%ld]", event);
+	return buf;
+}
+
 static void emit_error(hub_rc rc, long index, long event, const char *why, struct mp_error *e)
 {
 	long at = index >= 0 ? index : event;
-	char where[64] = "";
+	char where[64];
 
-	if (index >= 0 && event >= 0)
-		snprintf(where, sizeof(where), "batches[%ld].events[%ld]: ", index, event);
-	else if (index >= 0)
-		snprintf(where, sizeof(where), "batches[%ld]: ", index);
-	else if (event >= 0)
-		snprintf(where, sizeof(where), "events[%ld]: ", event);
+	item_path(index, event, where, sizeof(where));
 	switch (rc) {
 	case HUB_ERR_DATA:
-		mp_error_set(e, 400, "invalid_event", at, "%s%s", where, why);
+		mp_error_set(e, 400, "invalid_event", at, "%s%s%s", where, where[0] ? ": " : "", why);
 		break;
 	case HUB_ERR_BUSY:
 	case HUB_ERR_STOPPED:
@@ -346,13 +355,14 @@ static hub_rc emit_with(const struct mp_state *st, struct hub_call *call,
 			struct hub_record *rec, json_t *payload, const char **slot, long index,
 			long event, struct mp_error *e)
 {
-	char why[MP_MSG_SIZE - 80] = "";
+	char why[MP_MSG_SIZE - 80] = "", where[64];
 	char *text = NULL;
 	hub_rc rc = HUB_ERR_NOMEM;
 
 	if (payload && !(text = json_dumps(payload, JSON_COMPACT)))
 		goto out;
 	*slot = text;
+	rec->origin = item_path(index, event, where, sizeof(where)); /* "": the one batch */
 	rc = st->host->emit(call, rec, why, sizeof(why));
 out:
 	if (rc != HUB_OK)

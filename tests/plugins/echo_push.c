@@ -4,7 +4,8 @@
  *
  *   POST /v1/echo     each line "I" emits a track event "echo" of
  *                     installation I; a line "I<TAB>{attributes}" emits an
- *                     attributes record instead; a line "!why" is an item
+ *                     attributes record instead (its origin "lines[N]",
+ *                     ABI 1.3: N counts the lines); a line "!why" is an item
  *                     the plugin refuses itself: host->reject(why) (ABI
  *                     1.2), and the others go on.  200 {"ok":true}, or 400
  *                     naming the first line the host refused.
@@ -89,7 +90,7 @@ static hub_rc echo_emit_lines(const struct echo *e, struct hub_call *call,
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		char line[2048], *tab;
+		char line[2048], *tab, where[32];
 		struct hub_ident id = {"installation_id", line};
 		struct hub_record rec;
 		hub_rc rc;
@@ -114,6 +115,8 @@ static hub_rc echo_emit_lines(const struct echo *e, struct hub_call *call,
 			*tab = '\0';
 			hub_record_init(&rec, HUB_REC_ATTRIBUTES);
 			rec.attributes_json = tab + 1;
+			snprintf(where, sizeof(where), "lines[%zu]", index);
+			rec.origin = where; /* ABI 1.3; track lines leave it unset */
 		} else {
 			hub_record_init(&rec, HUB_REC_TRACK);
 			rec.event_name = "echo";

@@ -7,9 +7,12 @@
 
 #include <stdio.h>
 
-/* The descriptor of ABI 1.1 ended at import_line. */
+/* The descriptor of ABI 1.1 ended at import_line, its hub_record at
+ * previous_id (origin came in 1.3). */
 #define PLUGIN_SIZE_1_1                                                        \
 	(offsetof(struct hub_plugin, import_line) + sizeof(((struct hub_plugin *)0)->import_line))
+#define RECORD_SIZE_1_1                                                        \
+	(offsetof(struct hub_record, previous_id) + sizeof(((struct hub_record *)0)->previous_id))
 
 static const struct hub_host *the_host;
 
@@ -32,6 +35,10 @@ static hub_rc emit_one(struct hub_call *call, char *err, size_t err_size)
 	struct hub_record rec;
 
 	hub_record_init(&rec, HUB_REC_ATTRIBUTES);
+	/* A 1.1 record is this short: the host must not read past it.  What
+	 * lies beyond is set so that a host that does would show it. */
+	rec.size = (uint32_t)RECORD_SIZE_1_1;
+	rec.origin = "read past a 1.1 record";
 	rec.identifiers = &id;
 	rec.n_identifiers = 1;
 	rec.attributes_json = "{\"plan\":\"basic\"}";
@@ -58,7 +65,7 @@ static hub_rc test_import_line(void *state, struct hub_call *call, const char *l
 
 static const struct hub_plugin plugin = {
 	.abi = {HUB_ABI_MAGIC, HUB_ABI_MAJOR, 1, (uint32_t)PLUGIN_SIZE_1_1,
-		(uint32_t)sizeof(struct hub_record)},
+		(uint32_t)RECORD_SIZE_1_1},
 	.name = "older_minor",
 	.version = "0.0.1",
 	.description = "built for ABI 1.1, before hub_host.reject()",

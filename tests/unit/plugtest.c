@@ -41,6 +41,7 @@ static void seen_copy(struct pt_seen *s, const struct hub_record *rec, struct re
 		s->id_values[s->n_ids] = strdup(rec->identifiers[s->n_ids].value);
 	}
 	s->n_warnings = n_warnings;
+	s->origin = pt_dup(record_origin(rec));
 	s->rec = r;
 }
 
@@ -53,6 +54,7 @@ static void seen_free(struct pt_seen *s)
 	free(s->properties_json);
 	free(s->attributes_json);
 	free(s->consent_json);
+	free(s->origin);
 	for (size_t i = 0; i < s->n_ids; i++) {
 		free(s->id_types[i]);
 		free(s->id_values[i]);

@@ -47,6 +47,7 @@ struct pt_seen {
 	char **id_types, **id_values;			  /* the identifiers as emitted */
 	size_t n_ids;
 	size_t n_warnings;  /* the hub's warnings for it (attributes dropped) */
+	char *origin;       /* record_origin(): where it is in its input (ABI 1.3) */
 	struct record *rec; /* record_from_hub()'s result: normalized fields */
 };
 

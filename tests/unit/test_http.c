@@ -620,6 +620,9 @@ static void test_warnings_are_listed_in_the_2xx_body(void)
 	warn = json_object_get(o, "warnings");
 	CU_ASSERT_EQUAL_FATAL(json_array_size(warn), 1);
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(warn, 0), "index")), 1);
+	/* the plugin's origin of the record (ABI 1.3) */
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(warn, 0), "at")),
+			       "lines[1]");
 	CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_object_get(json_array_get(warn, 0),
 									 "message")),
 				      "$phone_number"));

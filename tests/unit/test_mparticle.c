@@ -147,6 +147,9 @@ static void test_custom_event_maps_identities_device_and_attributes(void)
 	ASSERT_STR_OR_NULL(s->platform, "ios");
 	CU_ASSERT_EQUAL(s->push_enabled, -1);
 	CU_ASSERT_PTR_NULL(s->attributes_json);
+	/* /v2/events: the event by its index, the batch's identify by none */
+	ASSERT_STR_OR_NULL(s->origin, "events[0]");
+	ASSERT_STR_OR_NULL(f.got.recs[0].origin, NULL);
 	pt_close(&f);
 }
 
@@ -356,6 +359,10 @@ static void test_bulkevents_maps_every_batch(void)
 	ASSERT_STR_OR_NULL(f.got.recs[2].event_name, "$screen");
 	/* derived ids differ between batches */
 	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[0].message_id, f.got.recs[2].message_id);
+	/* each record says where it is in the request (ABI 1.3 origin) */
+	ASSERT_STR_OR_NULL(f.got.recs[0].origin, "batches[0].events[0]");
+	ASSERT_STR_OR_NULL(f.got.recs[1].origin, "batches[1]");
+	ASSERT_STR_OR_NULL(f.got.recs[2].origin, "batches[1].events[0]");
 	pt_close(&f);
 }
 
@@ -974,6 +981,9 @@ static void test_user_attribute_change_deleted_deletes_the_attribute(void)
 	CU_ASSERT_EQUAL(strncmp(s->message_id ? s->message_id : "", "mp-", 3), 0);
 	s = &f.got.recs[2];
 	ASSERT_JSON(s->attributes_json, "{\"plan\": \"gold\"}");
+	ASSERT_STR_OR_NULL(f.got.recs[0].origin, "batches[0].events[0]");
+	ASSERT_STR_OR_NULL(f.got.recs[1].origin, "batches[0].events[2]");
+	ASSERT_STR_OR_NULL(f.got.recs[2].origin, "batches[0]");
 	pt_close(&f);
 #undef UAC
 }

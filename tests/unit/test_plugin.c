@@ -121,6 +121,9 @@ static hub_rc validate_emit(struct hub_call *call, const struct hub_record *rec,
 
 	rc = record_from_hub(rec, "next", &rules, 1767323045000, out, &w, err, err_size);
 	record_warnings_clear(&w);
+	/* none of the test plugins gives an origin: a record sized for an
+	 * older minor (older_minor) sets one past its end, never read */
+	CU_ASSERT_PTR_NULL(record_origin(rec));
 	return rc;
 }
 
@@ -749,8 +752,8 @@ static void test_host_has_reject_and_forwards_it(void)
 	struct testlib_capture cap;
 	char *logged;
 
-	CU_ASSERT_EQUAL(HUB_ABI_MINOR, 2);
-	CU_ASSERT_EQUAL(h->abi_minor, 2);
+	CU_ASSERT_EQUAL(HUB_ABI_MINOR, 3);
+	CU_ASSERT_EQUAL(h->abi_minor, 3);
 	CU_ASSERT_EQUAL(offsetof(struct hub_host, reject),
 			offsetof(struct hub_host, secret_equal) + sizeof(h->secret_equal));
 	CU_ASSERT_EQUAL(h->size, offsetof(struct hub_host, reject) + sizeof(h->reject));
