@@ -42,6 +42,7 @@
 #define IMPORT_BATCH_BYTES (IMPORT_BYTES_IN_FLIGHT / 8) /* a batch closes early */
 #define IMPORT_LINE_MAX (1u << 20)
 #define IMPORT_MAX_ERRORS 10
+#define IMPORT_MAX_WARNINGS 10
 
 /* ---- import --------------------------------------------------------- */
 
@@ -64,6 +65,8 @@ struct import_state {
 	int64_t line_no;              /* the file's line being read, for errors */
 	char *errors[IMPORT_MAX_ERRORS];
 	size_t n_errors;
+	char *warnings[IMPORT_MAX_WARNINGS]; /* the first ones, named like errors */
+	size_t n_warnings_shown;
 	int failed;
 	int64_t started_ms, last_progress_ms;
 	int is_tty;
@@ -85,6 +88,19 @@ static void import_note_error(struct import_state *st, int64_t line, const char 
 	if (st->n_errors < IMPORT_MAX_ERRORS &&
 	    asprintf(&st->errors[st->n_errors], "line %" PRId64 ": %s", line, msg) >= 0)
 		st->n_errors++;
+}
+
+/* The warnings of a record of line `line` (values dropped, the rest
+ * applied): counted by the caller, the first ones kept to be shown, with
+ * the record's origin in its line when the plugin gives one (ABI 1.3). */
+static void import_note_warnings(struct import_state *st, int64_t line, const char *origin,
+				 const struct record_warnings *w)
+{
+	for (size_t i = 0; i < w->n && st->n_warnings_shown < IMPORT_MAX_WARNINGS; i++)
+		if (asprintf(&st->warnings[st->n_warnings_shown], "line %" PRId64 "%s%s%s: %s",
+			     line, origin ? " (" : "", origin ? origin : "", origin ? ")" : "",
+			     w->items[i]) >= 0)
+			st->n_warnings_shown++;
 }
 
 static void slot_release(struct import_slot *slot)
@@ -208,6 +224,8 @@ static hub_rc import_on_emit(struct hub_call *call, const struct hub_record *hr,
 	rc = record_from_hub(hr, st->inst->name, st->rules, time_now_ms(), &rec, &warn, err,
 			     err_size);
 	st->n_line_warnings += (int64_t)warn.total;
+	if (rc == HUB_OK)
+		import_note_warnings(st, st->line_no, record_origin(hr), &warn);
 	record_warnings_clear(&warn);
 	if (rc == HUB_OK)
 		st->pending[st->n_pending++] = rec;
@@ -226,13 +244,15 @@ static hub_rc import_on_reject(struct hub_call *call, const char *why)
 	return HUB_OK;
 }
 
-/* Forgets the rejections noted since the counts and errors were `mark`:
- * the line failed after all, and counts once, as a whole. */
+/* Forgets the rejections and warnings noted since the counts and errors
+ * were `mark`: the line failed after all, and counts once, as a whole. */
 static void import_rejections_drop(struct import_state *st, const struct unify_counts *mark,
-				   size_t n_errors)
+				   size_t n_errors, size_t n_warnings_shown)
 {
 	while (st->n_errors > n_errors)
 		free(st->errors[--st->n_errors]); /* asprintf's */
+	while (st->n_warnings_shown > n_warnings_shown)
+		free(st->warnings[--st->n_warnings_shown]);
 	st->total.rejected = mark->rejected;
 	st->total.records = mark->records;
 }
@@ -247,7 +267,7 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 	struct hub_call call = {.inst = st->inst, .on_emit = import_on_emit,
 				.on_reject = import_on_reject, .ctx = st};
 	struct unify_counts mark = st->total;
-	size_t n_errors = st->n_errors;
+	size_t n_errors = st->n_errors, n_warnings_shown = st->n_warnings_shown;
 	hub_rc rc;
 
 	st->n_pending = 0;
@@ -260,7 +280,7 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 			record_free(st->pending[i]);
 	}
 	if (rc != HUB_OK)
-		import_rejections_drop(st, &mark, n_errors);
+		import_rejections_drop(st, &mark, n_errors, n_warnings_shown);
 	if (rc == HUB_OK)
 		st->n_warnings += st->n_line_warnings;
 	else if (!err[0])
@@ -293,6 +313,8 @@ static void import_line(struct import_state *st, const char *source, char *line,
 	rc = record_from_json(line, len, source, st->rules, time_now_ms(), &rec, &warn, err,
 			      sizeof(err));
 	st->n_warnings += (int64_t)warn.total;
+	if (rc == HUB_OK)
+		import_note_warnings(st, st->line_no, NULL, &warn);
 	record_warnings_clear(&warn);
 	if (rc != HUB_OK) {
 		import_note_error(st, st->line_no, err);
@@ -338,7 +360,13 @@ static void import_report(const struct import_state *st)
 	       ", refused %" PRId64 ", rejected %" PRId64 "\n",
 	       t->records, t->applied, t->duplicates, t->blocked, t->refused, t->rejected);
 	if (st->n_warnings)
-		printf("warnings %" PRId64 " (attributes dropped as invalid)\n", st->n_warnings);
+		printf("warnings %" PRId64 " (values dropped as invalid, the rest of their"
+		       " records applied)\n", st->n_warnings);
+	for (size_t i = 0; i < st->n_warnings_shown; i++)
+		fprintf(stderr, "profilehub: import: warning: %s\n", st->warnings[i]);
+	if (st->n_warnings > (int64_t)st->n_warnings_shown && st->n_warnings_shown)
+		fprintf(stderr, "profilehub: import: ... and %" PRId64 " more warnings\n",
+			st->n_warnings - (int64_t)st->n_warnings_shown);
 	for (size_t i = 0; i < st->n_errors; i++)
 		fprintf(stderr, "profilehub: import: %s\n", st->errors[i]);
 	if (t->rejected > (int64_t)st->n_errors)
@@ -473,6 +501,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 out:
 	for (size_t i = 0; i < st->n_errors; i++)
 		free(st->errors[i]);
+	for (size_t i = 0; i < st->n_warnings_shown; i++)
+		free(st->warnings[i]);
 	if (st->inst) {
 		plugin_instance_destroy(st->inst);
 		plugin_registry_close(&reg);

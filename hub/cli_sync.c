@@ -109,11 +109,15 @@ static void print_summary(struct sync_cli *c, const char *source, const struct s
 	       ", blocked %" PRId64 ", refused %" PRId64 "\n",
 	       rep->read, rep->applied, rep->duplicates, rep->rejected, rep->blocked, rep->refused);
 	if (rep->warnings)
-		printf("warnings %" PRId64 " (attributes dropped as invalid)\n", rep->warnings);
+		printf("warnings %" PRId64 " (values dropped as invalid, the rest of their"
+		       " records applied)\n", rep->warnings);
 	if (rep->n_retries)
 		printf("retries %d\n", rep->n_retries);
 	printf("cursor %s\n", rep->cursor ? rep->cursor : "(none)");
 	fflush(stdout);
+	for (size_t i = 0; i < rep->n_warning_reasons; i++)
+		fprintf(stderr, "profilehub: sync: %s: warning: %s\n", source,
+			rep->warning_reasons[i]);
 	for (size_t i = 0; i < rep->n_reasons; i++)
 		fprintf(stderr, "profilehub: sync: %s: rejected: %s\n", source, rep->reasons[i]);
 	if (rep->rejected > (int64_t)rep->n_reasons && rep->n_reasons)

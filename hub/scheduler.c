@@ -110,8 +110,9 @@ int sched_entry_begin(struct sched_entry *e, int64_t now_ms)
 	e->is_triggered = 0;
 	e->last_start_ms = now_ms;
 	e->last_end_ms = 0;
-	e->read = e->applied = e->duplicates = e->rejected = 0;
+	e->read = e->applied = e->duplicates = e->rejected = e->warnings = 0;
 	e->n_retries = 0;
+	e->n_reasons = e->n_warning_reasons = 0;
 	return 0;
 }
 
@@ -144,7 +145,15 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 	e->applied = rep->applied;
 	e->duplicates = rep->duplicates;
 	e->rejected = rep->rejected;
+	e->warnings = rep->warnings;
 	e->n_retries = rep->n_retries;
+	/* a plugin's reject() reason may be any bytes: kept as UTF-8 text */
+	for (e->n_reasons = 0; e->n_reasons < rep->n_reasons; e->n_reasons++)
+		str_copy_utf8(e->reasons[e->n_reasons], SYNC_REASON_SIZE, rep->reasons[e->n_reasons]);
+	for (e->n_warning_reasons = 0; e->n_warning_reasons < rep->n_warning_reasons;
+	     e->n_warning_reasons++)
+		str_copy_utf8(e->warning_reasons[e->n_warning_reasons], SYNC_REASON_SIZE,
+			      rep->warning_reasons[e->n_warning_reasons]);
 	str_copy_utf8(e->last_error, sizeof(e->last_error),
 		     rep->rc == HUB_OK || rep->rc == HUB_ERR_STOPPED ? "" : rep->err);
 	switch (rep->rc) {
@@ -239,6 +248,16 @@ static void source_set_cursor(struct sched_source *src, const char *cursor)
 	src->cursor = copy;
 }
 
+/* The first distinct rejections and warnings of a run, one line each: the
+ * messages name fields and rules, never values. */
+static void log_reasons(const char *source, const struct sync_report *rep)
+{
+	for (size_t i = 0; i < rep->n_reasons; i++)
+		log_warn(source, "rejected: %s", rep->reasons[i]);
+	for (size_t i = 0; i < rep->n_warning_reasons; i++)
+		log_warn(source, "warning: %s", rep->warning_reasons[i]);
+}
+
 static void worker_progress(void *ctx, const struct sync_report *rep)
 {
 	struct sched_source *src = ctx;
@@ -248,6 +267,7 @@ static void worker_progress(void *ctx, const struct sync_report *rep)
 	src->e.applied = rep->applied;
 	src->e.duplicates = rep->duplicates;
 	src->e.rejected = rep->rejected;
+	src->e.warnings = rep->warnings;
 	src->e.n_retries = rep->n_retries;
 	source_set_cursor(src, rep->cursor);
 	pthread_mutex_unlock(&src->s->lock);
@@ -354,12 +374,13 @@ static void *worker_main(void *arg)
 		log_warn(src->conf->name, "sync stopped: %s", rep.err);
 	else if (rep.rc == HUB_OK)
 		log_info(src->conf->name, "sync done: read %" PRId64 ", applied %" PRId64
-			 ", duplicates %" PRId64 ", rejected %" PRId64,
-			 rep.read, rep.applied, rep.duplicates, rep.rejected);
+			 ", duplicates %" PRId64 ", rejected %" PRId64 ", warnings %" PRId64,
+			 rep.read, rep.applied, rep.duplicates, rep.rejected, rep.warnings);
 	else if (rep.rc != HUB_ERR_STOPPED)
 		log_error(src->conf->name, "sync failed%s: %s",
 			  rep.rc == HUB_ERR_CONFIG || rep.rc == HUB_ERR_AUTH ? " (source disabled)" : "",
 			  rep.err);
+	log_reasons(src->conf->name, &rep);
 	pthread_mutex_lock(&s->lock);
 	sched_entry_finish(&src->e, &rep, time_now_ms(), next_random(s), &s->pol);
 	if (rep.is_lease_lost)
@@ -601,6 +622,16 @@ static json_t *time_or_null(int64_t ms)
 	return ms > 0 ? json_string(time_format_ms(ms, buf, sizeof(buf))) : json_null();
 }
 
+/* ["reason", ...] (UTF-8 already: sched_entry_finish). */
+static json_t *reasons_json(const char (*list)[SYNC_REASON_SIZE], size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(list[i]));
+	return a;
+}
+
 static json_t *last_run_json(const struct sched_entry *e)
 {
 	const char *result;
@@ -615,13 +646,15 @@ static json_t *last_run_json(const struct sched_entry *e)
 		result = "stopped";
 	else
 		result = "error";
-	return json_pack("{s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:i}",
+	return json_pack("{s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:o}",
 			 "started_at", time_or_null(e->last_start_ms),
 			 "ended_at", time_or_null(e->state == SOURCE_RUNNING ? 0 : e->last_end_ms),
 			 "result", result ? json_string(result) : json_null(),
 			 "read", (json_int_t)e->read, "applied", (json_int_t)e->applied,
 			 "duplicates", (json_int_t)e->duplicates, "rejected", (json_int_t)e->rejected,
-			 "retries", e->n_retries);
+			 "warnings", (json_int_t)e->warnings, "retries", e->n_retries,
+			 "first_rejections", reasons_json(e->reasons, e->n_reasons),
+			 "first_warnings", reasons_json(e->warning_reasons, e->n_warning_reasons));
 }
 
 static json_t *source_json(const struct sched_source *src)

@@ -96,8 +96,14 @@ struct sched_entry {
 	int64_t last_start_ms, last_end_ms; /* 0: never */
 	hub_rc last_rc;
 	int64_t read, applied, duplicates, rejected; /* the last (or current) run */
+	int64_t warnings;
 	int n_retries;
 	char last_error[1024];
+	/* the last finished run's first distinct rejections and warnings */
+	char reasons[SYNC_MAX_REASONS][SYNC_REASON_SIZE];
+	size_t n_reasons;
+	char warning_reasons[SYNC_MAX_REASONS][SYNC_REASON_SIZE];
+	size_t n_warning_reasons;
 };
 
 /* Plans the first run: the next firing time after now, plus jitter. */

@@ -151,13 +151,19 @@ static void page_drop(struct page *pg)
 	pg->cursor = NULL;
 }
 
+/* Keeps why among the first SYNC_MAX_REASONS distinct ones of a list. */
+static void note_reason_in(char (*list)[SYNC_REASON_SIZE], size_t *n, const char *why)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(list[i], why) == 0)
+			return;
+	if (*n < SYNC_MAX_REASONS)
+		snprintf(list[(*n)++], SYNC_REASON_SIZE, "%s", why);
+}
+
 static void note_reason(struct sync_report *rep, const char *why)
 {
-	for (size_t i = 0; i < rep->n_reasons; i++)
-		if (strcmp(rep->reasons[i], why) == 0)
-			return;
-	if (rep->n_reasons < SYNC_MAX_REASONS)
-		snprintf(rep->reasons[rep->n_reasons++], SYNC_REASON_SIZE, "%s", why);
+	note_reason_in(rep->reasons, &rep->n_reasons, why);
 }
 
 static int page_append(struct page *pg, struct record *rec)
@@ -200,6 +206,8 @@ static hub_rc run_emit(struct hub_call *call, const struct hub_record *rec, char
 	rc = record_from_hub(rec, r->source, r->p->rules, time_now_ms(), &out, &warn, err,
 			     err_size);
 	pg->warnings += (int64_t)warn.total;
+	for (size_t i = 0; rc == HUB_OK && i < warn.n; i++)
+		note_reason_in(r->rep->warning_reasons, &r->rep->n_warning_reasons, warn.items[i]);
 	record_warnings_clear(&warn);
 	if (rc == HUB_ERR_DATA) {
 		page_note_rejected(r, pg, err);

@@ -42,9 +42,12 @@ struct sync_report {
 	int64_t read;         /* records the plugin emitted, and items it reject()ed */
 	int64_t applied, duplicates, blocked, refused;
 	int64_t rejected;     /* refused by validation or the plugin (reasons below) */
-	int64_t warnings;     /* attributes dropped as invalid */
+	int64_t warnings;     /* values dropped as invalid (the records applied) */
 	char reasons[SYNC_MAX_REASONS][SYNC_REASON_SIZE]; /* first distinct ones */
 	size_t n_reasons;
+	/* the first distinct warnings ("attributes.$email_address: ...") */
+	char warning_reasons[SYNC_MAX_REASONS][SYNC_REASON_SIZE];
+	size_t n_warning_reasons;
 	char *cursor;         /* the committed cursor at the end (hub_malloc'd) or NULL */
 	int64_t retry_after_ms; /* asked for by the plugin's last RETRY, 0: none */
 	int n_retries;        /* transient failures retried during the run */

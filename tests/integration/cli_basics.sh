@@ -214,7 +214,7 @@ grep -q "applied 0, duplicates 2" "$T/out" || fail "re-import is not deduplicate
 mkdir -p "$T/rl_plugins"
 ln -s "$(cd "$B" && pwd)/tests/plugins/reject_lines.so" "$T/rl_plugins/reject_lines.so"
 cfg="$T/rl.yaml"
-printf 'store: {path: %s/rl.db}\nplugin_dir: %s/rl_plugins\nsources:\n  - name: rl\n    plugin: reject_lines\n    lines: [p1, "!not a user", p2]\n' "$T" "$T" >"$cfg"
+printf 'store: {path: %s/rl.db}\nplugin_dir: %s/rl_plugins\nsources:\n  - name: rl\n    plugin: reject_lines\n    lines: [p1, "!not a user", p2, "w:u5"]\n' "$T" "$T" >"$cfg"
 printf 'u1\n!not a user: x\nu2\n\nFAIL\nu3\n\377\376\n!!twice\n' >"$T/rl.txt"
 "$HUB" -c "$cfg" import "$T/rl.txt" --source rl --format reject_lines >"$T/out" 2>"$T/err"
 [ $? -eq 1 ] || fail "import with an item the plugin rejects: exit 1 expected"
@@ -231,8 +231,28 @@ grep -qx "profilehub: import: line 5: the line fails" "$T/err" ||
 	fail "import names the failed line: $(cat "$T/err")"
 "$HUB" -c "$cfg" sync rl >"$T/out" 2>"$T/err"
 [ $? -eq 0 ] || fail "sync with an item the plugin rejects: $(cat "$T/err")"
-grep -qx "read 3, applied 2, duplicates 0, rejected 1, blocked 0, refused 0" "$T/out" ||
+grep -qx "read 4, applied 3, duplicates 0, rejected 1, blocked 0, refused 0" "$T/out" ||
 	fail "sync counts with reject(): $(cat "$T/out") $(cat "$T/err")"
 grep -q "sync: rl: rejected: not a user" "$T/err" || fail "sync names the rejected item: $(cat "$T/err")"
+# a value dropped as invalid (the rest of the record applied) is named too
+grep -qx "profilehub: sync: rl: warning: attributes.\$timezone: must be UTC or an IANA Area/Location name" "$T/err" ||
+	fail "sync names the warning: $(cat "$T/err")"
+"$HUB" -c "$cfg" profile --custom-id u5 | jq -e '.attributes.plan == "gold" and (.attributes | has("$timezone") | not)' >/dev/null ||
+	fail "sync: the record with a warning applied without the bad value"
+
+# import names its first warnings with their lines, and the record's origin
+# in its line when the plugin gives one (ABI 1.3)
+printf 'w:u6\n' >"$T/rlw.txt"
+"$HUB" -c "$cfg" import "$T/rlw.txt" --source rl --format reject_lines >"$T/out" 2>"$T/err" ||
+	fail "import with a warning: $(cat "$T/err")"
+grep -q "^warnings 1 " "$T/out" || fail "import counts the warning: $(cat "$T/out")"
+grep -qx "profilehub: import: warning: line 1 (w-item): attributes.\$timezone: must be UTC or an IANA Area/Location name" "$T/err" ||
+	fail "import names the warning with its line and origin: $(cat "$T/err")"
+printf '%s\n' '{"type": "identify", "message_id": "cw1", "timestamp": "2026-01-01T00:00:00Z", "identifiers": {"custom_id": "u7"}, "attributes": {"plan": "a"}}' \
+	'{"type": "identify", "message_id": "cw2", "timestamp": "2026-01-01T00:00:00Z", "identifiers": {"custom_id": "u7"}, "attributes": {"$phone_number": "555"}}' >"$T/cw.jsonl"
+"$HUB" -c "$cfg" import "$T/cw.jsonl" --source rl >"$T/out" 2>"$T/err" ||
+	fail "canonical import with a warning: $(cat "$T/err")"
+grep -qxF 'profilehub: import: warning: line 2: attributes.$phone_number: must match ^\+[0-9]{1,15}$' "$T/err" ||
+	fail "canonical import names the warning with its line: $(cat "$T/err")"
 
 [ $fails -eq 0 ]

@@ -8,6 +8,9 @@
  *                  to do); any other line emits an identify record of
  *                  custom_id = the line, and goes on (HUB_OK) when emit()
  *                  refuses it (not valid UTF-8: the host counts it).
+ *                  "w:ID" emits an identify of custom_id ID with an invalid
+ *                  $timezone (a warning: the rest applies), its origin
+ *                  "w-item" (ABI 1.3).
  *   pull()         the same for each item of the `lines` list, then one
  *                  checkpoint "done".
  *
@@ -73,6 +76,11 @@ static hub_rc rl_item(const struct rl_state *st, struct hub_call *call, const ch
 	rec.message_id = item;
 	rec.identifiers = &id;
 	rec.n_identifiers = 1;
+	if (strncmp(item, "w:", 2) == 0) {
+		id.value = item + 2;
+		rec.attributes_json = "{\"$timezone\": \"not a zone\", \"plan\": \"gold\"}";
+		rec.origin = "w-item";
+	}
 	rc = st->host->emit(call, &rec, err, err_size);
 	return rc == HUB_ERR_DATA ? HUB_OK : rc; /* counted by the host */
 }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MIN_MS 60000LL
 static const int64_t t0 = 1772000000000LL; /* 2026-02-25T06:13:20Z */
@@ -312,6 +313,84 @@ static void test_a_broken_error_text_is_kept_as_valid_utf8(void)
 	CU_ASSERT_EQUAL(strlen(e.last_error), sizeof(r.err) - 1);
 }
 
+/* A run's first rejections and warnings stay with the source until its
+ * next run begins, as UTF-8 text whatever bytes a plugin's reason had. */
+static void test_a_run_s_reasons_are_kept_until_the_next_run(void)
+{
+	struct sync_report r = report(HUB_OK, NULL, 0);
+	struct sched_entry e;
+
+	r.n_reasons = 2;
+	snprintf(r.reasons[0], sizeof(r.reasons[0]), "row 3: no usable identifier");
+	snprintf(r.reasons[1], sizeof(r.reasons[1]), "bad \xff byte");
+	r.warnings = 4;
+	r.n_warning_reasons = 1;
+	snprintf(r.warning_reasons[0], sizeof(r.warning_reasons[0]), "attributes.$timezone: x");
+	sched_entry_init(&e, "w", NULL, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_finish(&e, &r, t0 + 10, 0, &pol);
+	CU_ASSERT_EQUAL_FATAL(e.n_reasons, 2);
+	CU_ASSERT_STRING_EQUAL(e.reasons[0], "row 3: no usable identifier");
+	CU_ASSERT_STRING_EQUAL(e.reasons[1], "bad ? byte");
+	CU_ASSERT_EQUAL(e.warnings, 4);
+	CU_ASSERT_EQUAL_FATAL(e.n_warning_reasons, 1);
+	CU_ASSERT_STRING_EQUAL(e.warning_reasons[0], "attributes.$timezone: x");
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 20), 0);
+	CU_ASSERT_EQUAL(e.n_reasons, 0);
+	CU_ASSERT_EQUAL(e.n_warning_reasons, 0);
+	CU_ASSERT_EQUAL(e.warnings, 0);
+}
+
+/* The status JSON of a source that ran: last_run names the first
+ * rejections and warnings beside their counts (a real run of the
+ * reject_lines test plugin, triggered, its end waited for). */
+static void test_status_names_the_last_run_s_rejections_and_warnings(void)
+{
+	char err[1024], *path = NULL;
+	struct plugin_module mod;
+	struct plugin_registry reg = {0};
+	struct scheduler *s = NULL;
+	struct testhub *th;
+	json_t *list = NULL, *run = NULL;
+
+	th = testhub_start("sources:\n  - name: rl\n    plugin: reject_lines\n"
+			   "    lines: [p1, \"!not a user\", \"w:u5\"]\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_FATAL(asprintf(&path, "%s/tests/plugins/reject_lines.so",
+				 testlib_build_dir()) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(path, &mod, err, sizeof(err)), 0);
+	reg.mods = &mod;
+	reg.n_mods = 1;
+	CU_ASSERT_EQUAL_FATAL(scheduler_start(&s, th->cfg, &reg, th->intake, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(scheduler_trigger(s, "rl"), SCHEDULER_TRIGGERED);
+	/* the run ends on the scheduler's thread: poll for its result (10 s) */
+	for (int64_t until = time_mono_ms() + 10000; time_mono_ms() < until;) {
+		struct timespec pause = {0, 2 * 1000 * 1000};
+
+		json_decref(list);
+		list = scheduler_status_json(s);
+		run = json_object_get(json_array_get(list, 0), "last_run");
+		if (json_is_string(json_object_get(run, "result")))
+			break;
+		nanosleep(&pause, NULL);
+	}
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(run, "result")), "ok");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(run, "rejected")), 1);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(run, "warnings")), 1);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(run, "first_rejections")), 1);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(
+				       json_object_get(run, "first_rejections"), 0)),
+			       "not a user");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(
+				       json_object_get(run, "first_warnings"), 0)),
+			       "attributes.$timezone: must be UTC or an IANA Area/Location name");
+	json_decref(list);
+	scheduler_stop(s);
+	plugin_unload(&mod);
+	free(path);
+	testhub_stop(th);
+}
+
 /*
  * Two sources whose create() fails on an unknown key of 150 "é": the
  * config checker's path buffer cuts the key by bytes, and of the two keys
@@ -380,5 +459,7 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_interval_runs_soon_after_start_then_every_period),
 	   TEST(test_cron_jitter_is_a_tenth_of_the_period_at_most),
 	   TEST(test_on_demand_source_runs_only_when_triggered),
+	   TEST(test_a_run_s_reasons_are_kept_until_the_next_run),
+	   TEST(test_status_names_the_last_run_s_rejections_and_warnings),
 	   TEST(test_a_broken_error_text_is_kept_as_valid_utf8),
 	   TEST(test_a_source_with_a_cut_error_text_stays_in_the_status))
