@@ -61,6 +61,8 @@ static void print_backfills(json_t *exports)
 		       str_or(b, "started_at", "?"));
 		if (json_string_value(json_object_get(b, "finished_at")))
 			printf(", finished %s", str_or(b, "finished_at", "?"));
+		if (json_string_value(json_object_get(b, "waiting")))
+			printf("; waiting: %s", str_or(b, "waiting", "?"));
 		putchar('\n');
 	}
 }

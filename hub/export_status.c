@@ -187,24 +187,41 @@ static void status_state(json_t *o, struct exporter *ex, const struct config_ins
 	json_object_set_new(o, "last_error_at", time_or_null(saved->error_at_ms));
 }
 
+/* Why a running backfill makes no progress with this configuration, or
+ * NULL: the export is off, or its kinds leave out profile_updated. */
+static const char *backfill_waiting(const struct hub_config *cfg,
+				    const struct config_instance *ci, char *buf, size_t size)
+{
+	if (!ci->is_enabled)
+		return "the export is off (enabled: false): the backfill goes on when it is on";
+	if (export_backfill_check(cfg, ci->name, buf, size) == EXPORT_BACKFILL_NO_UPDATES)
+		return buf;
+	return NULL;
+}
+
 /* The backfill as the status shows it, or null when none was ever asked
- * for; NULL on a store failure. */
-static json_t *status_backfill(struct store *s, const char *name)
+ * for; NULL on a store failure.  A running one says what it waits for. */
+static json_t *status_backfill(struct store *s, const struct hub_config *cfg,
+			       const struct config_instance *ci)
 {
 	struct export_backfill b;
-	int rc = export_backfill_load(s, name, &b, 0);
+	char why[256];
+	const char *waiting;
+	int rc = export_backfill_load(s, ci->name, &b, 0);
 
 	if (rc < 0)
 		return NULL;
 	if (rc == 0 || b.state == BACKFILL_NONE)
 		return json_null();
-	return json_pack("{s:s, s:I, s:o, s:o}", "state", export_backfill_state_name(b.state),
+	waiting = b.state == BACKFILL_RUNNING ? backfill_waiting(cfg, ci, why, sizeof(why)) : NULL;
+	return json_pack("{s:s, s:I, s:o, s:o, s:o}", "state", export_backfill_state_name(b.state),
 			 "profiles", (json_int_t)b.sent, "started_at", time_or_null(b.started_at_ms),
-			 "finished_at", time_or_null(b.finished_at_ms));
+			 "finished_at", time_or_null(b.finished_at_ms), "waiting",
+			 waiting ? json_string(waiting) : json_null());
 }
 
-static json_t *status_one(struct exporter *ex, struct store *s, const struct config_instance *ci,
-			  size_t dl_max)
+static json_t *status_one(struct exporter *ex, struct store *s, const struct hub_config *cfg,
+			  const struct config_instance *ci, size_t dl_max)
 {
 	json_t *backfill;
 	struct export_saved saved;
@@ -222,7 +239,7 @@ static json_t *status_one(struct exporter *ex, struct store *s, const struct con
 	json_object_set_new(o, "cursor", json_integer(cursor));
 	json_object_set_new(o, "last_seq", json_integer(last));
 	json_object_set_new(o, "lag", json_integer(last > cursor ? last - cursor : 0));
-	if (!(backfill = status_backfill(s, ci->name)))
+	if (!(backfill = status_backfill(s, cfg, ci)))
 		goto fail;
 	json_object_set_new(o, "backfill", backfill);
 	if (dl_max && (s->ops->dead_letter_list(s, ci->name, dl_max, dead_letter_add, &dl) ||
@@ -244,7 +261,7 @@ json_t *export_status_json(struct exporter *ex, struct store *s, const struct hu
 	if (!list)
 		goto fail;
 	for (size_t i = 0; i < cfg->n_exports; i++) {
-		json_t *o = status_one(ex, s, &cfg->exports[i], dead_letters_max);
+		json_t *o = status_one(ex, s, cfg, &cfg->exports[i], dead_letters_max);
 		if (!o || json_array_append_new(list, o))
 			goto fail;
 	}

@@ -962,6 +962,40 @@ static void test_an_export_that_ran_is_backfilled_only_when_asked(void)
 	world_close(&w);
 }
 
+/* A backfill asked for while it cannot progress says why in the status:
+ * the export is off, or its kinds leave out profile_updated; and nothing
+ * when it can (no exporter runs: the status is read from the store). */
+static void test_a_waiting_backfill_says_why(void)
+{
+	static const struct {
+		const char *keys, *waiting;
+	} cases[] = {
+		{"    enabled: false\n", "the export is off (enabled: false)"},
+		{"    kinds: [event]\n", "its kinds leave out profile_updated"},
+		{"", NULL},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct world w;
+		const char *waiting;
+		json_t *st, *b;
+
+		world_open(&w, cases[i].keys);
+		CU_ASSERT_EQUAL_FATAL(export_backfill_request(w.th->reader, "x"), 0);
+		st = status_of_x(&w);
+		b = json_object_get(st, "backfill");
+		CU_ASSERT_STRING_EQUAL(str_of(b, "state"), "running");
+		waiting = json_string_value(json_object_get(b, "waiting"));
+		if (cases[i].waiting) {
+			CU_ASSERT_PTR_NOT_NULL(waiting ? strstr(waiting, cases[i].waiting) : NULL);
+		} else {
+			CU_ASSERT(json_is_null(json_object_get(b, "waiting")));
+		}
+		json_decref(st);
+		world_close(&w);
+	}
+}
+
 /* A new export that stops before its first backfill page (refused
  * credentials on its first batch; a crash or a lease taken over are the
  * same) still gets its backfill once it runs again: the decision is saved
@@ -1310,6 +1344,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_backfill_goes_to_its_export_alone),
 	   TEST(test_an_export_that_ran_is_backfilled_only_when_asked),
 	   TEST(test_a_new_export_stopped_before_its_backfill_still_gets_it),
+	   TEST(test_a_waiting_backfill_says_why),
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),
 	   TEST(test_a_config_error_stops_the_start_with_its_position),
