@@ -50,6 +50,7 @@ struct import_slot {
 	struct intake_batch batch;
 	struct record *records[IMPORT_BATCH];
 	size_t bytes;            /* of the lines its records came from */
+	int64_t first_line;      /* the file's line of its first record */
 	int is_busy;
 };
 
@@ -68,6 +69,13 @@ struct import_state {
 	char *warnings[IMPORT_MAX_WARNINGS]; /* the first ones, named like errors */
 	size_t n_warnings_shown;
 	int failed;
+	/* The batches are one ordered stream: once one fails, the later ones
+	 * are not stored either (intake.h), so what is stored is the lines
+	 * before the first failed batch's; a run of the same file again
+	 * completes it in order. */
+	struct intake_chain chain;
+	int64_t unstored_from;   /* that first line, 0: none */
+	char unstored_why[256];
 	int64_t started_ms, last_progress_ms;
 	int is_tty;
 
@@ -120,7 +128,12 @@ static void import_finish_slot(struct import_state *st, struct import_slot *slot
 		return;
 	st->bytes_in_flight -= slot->bytes;
 	if (intake_wait(st->intake, &slot->batch) != HUB_OK) {
-		cli_error("import", "%s", slot->batch.err);
+		/* the earliest failed batch says why; the later ones failed
+		 * because it did */
+		if (!st->unstored_from || slot->first_line < st->unstored_from) {
+			st->unstored_from = slot->first_line;
+			snprintf(st->unstored_why, sizeof(st->unstored_why), "%s", slot->batch.err);
+		}
 		st->failed = 1;
 	} else {
 		st->total.records += c->records;
@@ -176,6 +189,7 @@ static void import_submit(struct import_state *st)
 	if (slot->is_busy || slot->batch.n_records == 0)
 		return; /* in flight from the last round, or nothing to send */
 	slot->batch.records = slot->records;
+	slot->batch.chain = &st->chain;
 	while ((rc = intake_submit(st->intake, &slot->batch)) == HUB_ERR_BUSY)
 		import_wait_for_room(st);
 	if (rc != HUB_OK) {
@@ -197,6 +211,8 @@ static void import_submit(struct import_state *st)
 static void import_add(struct import_state *st, struct record *rec)
 {
 	struct import_slot *slot = import_current(st);
+	if (slot->batch.n_records == 0)
+		slot->first_line = st->line_no;
 	slot->records[slot->batch.n_records++] = rec;
 	slot->bytes += st->line_bytes; /* a line's records count it once */
 	st->line_bytes = 0;
@@ -273,6 +289,12 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 	st->n_pending = 0;
 	st->n_line_warnings = 0;
 	rc = st->inst->mod->desc->import_line(st->inst->state, &call, line, len, err, err_size);
+	/* a line's records go in one batch (all stored or none), unless there
+	 * are more than a batch holds */
+	if (rc == HUB_OK && st->n_pending &&
+	    st->slots[st->next_slot].batch.n_records + st->n_pending > IMPORT_BATCH &&
+	    !st->slots[st->next_slot].is_busy)
+		import_submit(st);
 	for (size_t i = 0; i < st->n_pending; i++) {
 		if (rc == HUB_OK)
 			import_add(st, st->pending[i]);
@@ -372,6 +394,11 @@ static void import_report(const struct import_state *st)
 	if (t->rejected > (int64_t)st->n_errors)
 		fprintf(stderr, "profilehub: import: ... and %" PRId64 " more rejected\n",
 			t->rejected - (int64_t)st->n_errors);
+	if (st->unstored_from)
+		fprintf(stderr, "profilehub: import: %s\nprofilehub: import: line %" PRId64
+			" and every line after it are not stored (the lines before it are):"
+			" fix the cause and run the same file again; what is stored is skipped"
+			" as duplicates\n", st->unstored_why, st->unstored_from);
 }
 
 /* --format <plugin>: the configured source named `source` must use that

@@ -120,6 +120,33 @@ static void batch_fail(struct intake_batch *b, const char *why)
 	log_error("intake", "batch rolled back: %s", b->err);
 }
 
+/* Its chain failed at an earlier batch: it must not be stored. */
+static int chain_refuses(const struct intake_batch *b)
+{
+	return b->chain && b->chain->is_failed && b->chain_no > b->chain->failed_no;
+}
+
+/* b failed for good: the batches after it in its chain fail too. */
+static void chain_fail_at(struct intake_batch *b)
+{
+	struct intake_chain *c = b->chain;
+
+	if (c && (!c->is_failed || b->chain_no < c->failed_no)) {
+		c->is_failed = 1;
+		c->failed_no = b->chain_no;
+	}
+}
+
+/* A batch of a chain that failed earlier: refused unapplied, quietly (the
+ * failure that caused it was logged). */
+static void batch_fail_chained(struct intake_batch *b)
+{
+	snprintf(b->err, sizeof(b->err), "not stored: an earlier batch of the same stream failed");
+	b->rc = HUB_RETRY;
+	b->is_failed = 1;
+	memset(&b->counts, 0, sizeof(b->counts));
+}
+
 /* Every batch of the group fails: nothing of it was stored.  A batch that
  * already failed alone keeps its own reason. */
 static void group_fail(struct intake_batch *group, const char *what, const char *why)
@@ -261,6 +288,8 @@ again:
 		return;
 	}
 	for (b = group; b; b = b->next) {
+		if (!b->is_failed && chain_refuses(b))
+			batch_fail_chained(b);
 		if (b->is_failed || apply_batch(in, b) == 0) {
 			if (!b->next && in->is_bulk)
 				writer_extend_group(in, b, &n_records);
@@ -272,6 +301,7 @@ again:
 			return;
 		}
 		batch_fail(b, store_error(s));
+		chain_fail_at(b); /* the later batches of its stream too */
 		if (s->ops->rollback(s)) {
 			log_error("intake", "rollback failed: %s", store_error(s));
 			group_fail(group, "rollback", store_error(s));
@@ -364,6 +394,8 @@ static void *writer_main(void *arg)
 			in->stats.failed_commits++;
 		for (b = group; b; b = next) {
 			next = b->next;
+			if (b->rc != HUB_OK)
+				chain_fail_at(b);
 			in->stats.batches++;
 			in->stats.records += (int64_t)b->n_records;
 			in->stats.applied += b->counts.applied;
@@ -416,6 +448,8 @@ hub_rc intake_submit(struct intake *in, struct intake_batch *b)
 	} else if (in->depth >= in->max_depth) {
 		rc = HUB_ERR_BUSY;
 	} else {
+		if (b->chain)
+			b->chain_no = ++b->chain->n_submitted;
 		if (in->tail)
 			in->tail->next = b;
 		else

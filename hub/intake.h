@@ -17,6 +17,17 @@
 
 struct intake;
 
+/* Batches of one ordered stream (an import): once one of them fails, every
+ * later one fails too without being applied, so what is stored is always a
+ * prefix of the stream, and running it again from the start (dedupe skips
+ * the stored part) gives what a clean run would.  Zero it before the first
+ * submit; then only the intake touches it. */
+struct intake_chain {
+	uint64_t n_submitted;    /* numbers the batches in submission order */
+	int is_failed;
+	uint64_t failed_no;      /* the first failed batch's number */
+};
+
 /* One unit of all-or-nothing work.  The submitter owns the struct and the
  * records; it must not touch either between submit and wait. */
 struct intake_batch {
@@ -34,6 +45,9 @@ struct intake_batch {
 	 * without leases, SQLite) passes. */
 	const char *fence_key;
 	int64_t fence_epoch;
+	/* optional: the ordered stream the batch belongs to (see above) */
+	struct intake_chain *chain;
+	uint64_t chain_no;       /* the queue's: its number in the chain */
 
 	/* results, valid after intake_wait() */
 	hub_rc rc;              /* HUB_OK, or HUB_RETRY / HUB_ERR_CONFIG (fenced):

@@ -1,0 +1,106 @@
+#!/bin/sh
+# import_failure.sh - a batch of an import that fails to store stops the
+# import there: the lines before it are stored, none after it (not even the
+# batches already queued behind it), the summary names the first line not
+# stored, and running the same file again gives exactly the store a clean
+# import gives.  Identity resolution depends on order, so a hole filled by a
+# second run would not: line 5000 logs ann in on installation I1 and line
+# 9000 bob, so I1 must end with bob.
+#
+# The failure is a trigger on the dedupe table that refuses line 5000's
+# message_id, as a full disk or a lost connection would refuse the batch.
+# A line of --format mparticle (one batch of three events) is stored whole
+# or not at all: the failing event is the second of its line's three.
+#
+# Usage: HUB_BUILD=build sh tests/integration/import_failure.sh
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+B=${HUB_BUILD:-build}
+PH=$B/profilehub
+
+fail() {
+	echo "import_failure: FAIL: $*" >&2
+	exit 1
+}
+
+[ -x "$PH" ] || fail "$PH is missing (make $PH)"
+command -v sqlite3 >/dev/null || fail "sqlite3 is missing"
+T=$(mktemp -d "${TMPDIR:-/tmp}/import_failure.XXXXXX") || fail "mktemp"
+trap 'rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM
+PROFILEHUB_ID_KEY=0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0
+export PROFILEHUB_ID_KEY
+
+config() { # config NAME: a config whose store is $T/NAME.db
+	printf 'log_level: error\nstore: {path: %s/%s.db}\nsources:\n  - name: mp\n    plugin: mparticle\n    api_key: k\n    api_secret: s\n' \
+		"$T" "$1" >"$T/$1.yaml"
+}
+
+# 10000 canonical lines: events on 500 installations, ann's login on I1 at
+# line 5000, bob's at line 9000
+awk 'BEGIN {
+	for (n = 1; n <= 10000; n++) {
+		if (n == 5000 || n == 9000)
+			printf "{\"type\":\"identify\",\"message_id\":\"m-%d\",\"timestamp\":\"2026-01-01T00:00:%02dZ\",\"identifiers\":{\"custom_id\":\"%s\",\"installation_id\":\"I1\"}}\n", n, n % 60, n == 5000 ? "ann" : "bob"
+		else
+			printf "{\"type\":\"track\",\"message_id\":\"m-%d\",\"timestamp\":\"2026-01-01T00:00:%02dZ\",\"identifiers\":{\"installation_id\":\"I%d\"},\"event\":{\"name\":\"e\"}}\n", n, n % 60, n % 500 + 1
+	}
+}' >"$T/in.jsonl"
+
+config clean
+"$PH" -c "$T/clean.yaml" import "$T/in.jsonl" --source s >"$T/out" 2>"$T/err" ||
+	fail "clean import: $(cat "$T/err")"
+"$PH" -c "$T/clean.yaml" dump --events all >"$T/clean.dump" || fail "dump of the clean store"
+
+# the same file, a batch failing: an empty store first, then the trigger
+config failing
+: >"$T/empty.jsonl"
+"$PH" -c "$T/failing.yaml" import "$T/empty.jsonl" --source s >/dev/null 2>&1 ||
+	fail "creating the store"
+sqlite3 "$T/failing.db" "CREATE TRIGGER boom BEFORE INSERT ON dedupe WHEN NEW.message_id = 'm-5000'
+	BEGIN SELECT RAISE(ABORT, 'injected failure'); END;" || fail "trigger"
+"$PH" -c "$T/failing.yaml" import "$T/in.jsonl" --source s >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "an import with a failed batch must exit 1: $(cat "$T/err")"
+first=$(sed -n 's/^profilehub: import: line \([0-9]*\) and every line after it are not stored.*/\1/p' "$T/err")
+[ -n "$first" ] || fail "no first line not stored named: $(cat "$T/err")"
+[ "$first" -le 5000 ] || fail "line $first named, but line 5000 failed"
+[ "$first" -gt 1000 ] || fail "line $first named: the batches before the failed one are not stored"
+grep -q "injected failure" "$T/err" || fail "the cause is not shown: $(cat "$T/err")"
+stored=$(sqlite3 "$T/failing.db" "SELECT count(*) FROM dedupe")
+[ "$stored" -eq $((first - 1)) ] ||
+	fail "lines 1..$((first - 1)) should be stored, the store holds $stored records"
+after=$(sqlite3 "$T/failing.db" "SELECT count(*) FROM dedupe
+	WHERE CAST(substr(message_id, 3) AS INTEGER) >= $first")
+[ "$after" -eq 0 ] || fail "$after records from line $first on were stored after the failed batch"
+
+# fixed, the same file again: what a clean import gives
+sqlite3 "$T/failing.db" "DROP TRIGGER boom" || fail "drop trigger"
+"$PH" -c "$T/failing.yaml" import "$T/in.jsonl" --source s >"$T/out" 2>"$T/err" ||
+	fail "the second run: $(cat "$T/err")"
+grep -q "duplicates $((first - 1))," "$T/out" || fail "the second run's counts: $(cat "$T/out")"
+"$PH" -c "$T/failing.yaml" dump --events all >"$T/again.dump" || fail "dump after the second run"
+cmp -s "$T/clean.dump" "$T/again.dump" ||
+	fail "the store after a failed batch and a second run differs from a clean import's: $(diff "$T/clean.dump" "$T/again.dump" | head -5)"
+"$PH" -c "$T/failing.yaml" profile --installation-id I1 | grep -q '"custom_id": *"bob"' ||
+	fail "I1 does not end with bob"
+
+# --format mparticle: 1000 lines of one batch with three events each; the
+# 2001st event (the second of line 667) fails.  Line 667 is stored whole or
+# not at all, never in part.
+awk 'BEGIN {
+	for (n = 1; n <= 1000; n++) {
+		printf "{\"environment\":\"production\",\"user_identities\":{\"customer_id\":\"u%d\"},\"events\":[", n
+		for (e = 1; e <= 3; e++)
+			printf "%s{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\",\"source_message_id\":\"x-%d\",\"timestamp_unixtime_ms\":1767225600000}}", (e > 1 ? "," : ""), 3 * (n - 1) + e
+		printf "]}\n"
+	}
+}' >"$T/mp.jsonl"
+config mp
+"$PH" -c "$T/mp.yaml" import "$T/empty.jsonl" --source s >/dev/null 2>&1 || fail "creating the mp store"
+sqlite3 "$T/mp.db" "CREATE TRIGGER boom BEFORE INSERT ON dedupe WHEN NEW.message_id = 'x-2000'
+	BEGIN SELECT RAISE(ABORT, 'injected failure'); END;" || fail "trigger (mp)"
+"$PH" -c "$T/mp.yaml" import "$T/mp.jsonl" --source mp --format mparticle >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "mparticle import with a failed batch must exit 1: $(cat "$T/err")"
+part=$(sqlite3 "$T/mp.db" "SELECT count(*) FROM dedupe WHERE message_id IN ('x-1999', 'x-2000', 'x-2001')")
+[ "$part" -eq 0 ] || fail "line 667 was stored in part ($part of its 3 events)"
+echo "import_failure: ok (first line not stored: $first)"
