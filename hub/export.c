@@ -55,6 +55,7 @@
 static _Atomic int64_t backoff_base_ms = 200;
 static _Atomic int64_t backoff_cap_ms = 30000;
 static _Atomic int64_t prune_interval_ms = 10000;
+static _Atomic int load_fault_at; /* tests: the Nth worker_load fails (0: off) */
 
 enum step {
 	STEP_AGAIN,    /* go on at once */
@@ -134,6 +135,26 @@ void export_set_backoff(int64_t base_ms, int64_t cap_ms)
 void export_set_prune_interval(int64_t ms)
 {
 	atomic_store(&prune_interval_ms, ms > 0 ? ms : 0);
+}
+
+void export_set_load_fault(int nth)
+{
+	atomic_store(&load_fault_at, nth > 0 ? nth : 0);
+}
+
+/* 1 when this worker_load is the one a test wants to fail. */
+static int load_fault_hit(void)
+{
+	int at = atomic_load(&load_fault_at);
+
+	if (at <= 0)
+		return 0;
+	if (at == 1) {
+		atomic_store(&load_fault_at, 0);
+		return 1;
+	}
+	atomic_store(&load_fault_at, at - 1);
+	return 0;
 }
 
 int64_t export_backoff_ms(unsigned attempt, int64_t retry_after_ms, uint64_t random)
@@ -339,17 +360,17 @@ static int worker_load(struct export_worker *w, char *err, size_t err_size)
 	struct export_backfill b;
 	int has_history = 0, has_backfill = 0;
 
+	if (load_fault_hit()) {
+		err_set(w->store->err, sizeof(w->store->err), "an injected store failure");
+		goto fail;
+	}
 	if (export_cursor_load(w->store, w->conf->name, &w->cursor) ||
 	    export_batch_end_load(w->store, w->conf->name, &w->batch_end) ||
 	    export_saved_load(w->store, w->conf->name, &w->saved) < 0 ||
 	    (w->is_backfill_on &&
 	     ((has_history = export_has_history(w->store, w->conf->name)) < 0 ||
-	      (has_backfill = export_backfill_load(w->store, w->conf->name, &b, 0)) < 0))) {
-		err_set(err, err_size, "%s", store_error(w->store));
-		store_close(w->store);
-		w->store = NULL;
-		return -1;
-	}
+	      (has_backfill = export_backfill_load(w->store, w->conf->name, &b, 0)) < 0)))
+		goto fail;
 	/* an export that never ran starts with its backfill */
 	w->is_backfill_new = w->is_backfill_on && !has_history && !has_backfill;
 	pthread_mutex_lock(&w->ex->lock);
@@ -365,6 +386,11 @@ static int worker_load(struct export_worker *w, char *err, size_t err_size)
 	w->saved.is_disabled = 0;
 	w->is_saved_dirty = 1;
 	return 0;
+fail:
+	err_set(err, err_size, "%s", store_error(w->store));
+	store_close(w->store);
+	w->store = NULL;
+	return -1;
 }
 
 static int worker_open_store(struct export_worker *w, char *err, size_t err_size)
@@ -405,7 +431,10 @@ static int worker_lease(struct export_worker *w, int *is_disabled, char *err, si
 	/* a new take: another process may have moved the cursor meanwhile */
 	rc = worker_load(w, err, err_size);
 	if (rc) {
-		w->store->ops->lease_release(w->store, name);
+		/* a failed load closed the connection, and its session lease
+		 * went with it */
+		if (w->store)
+			w->store->ops->lease_release(w->store, name);
 		*is_disabled = rc == 1;
 		return -1;
 	}

@@ -123,6 +123,10 @@ void export_set_backoff(int64_t base_ms, int64_t cap_ms);
  * pruned before export_wait_idle() returns). */
 void export_set_prune_interval(int64_t ms);
 
+/* Tests: the Nth load of a worker's cursor and state (at its start and at
+ * each new lease take) fails as a store error would (0: off). */
+void export_set_load_fault(int nth);
+
 /* For tests: profiles per backfill transaction (0: the default). */
 void export_set_backfill_page(size_t n);
 

@@ -962,6 +962,29 @@ static void test_an_export_that_ran_is_backfilled_only_when_asked(void)
 	world_close(&w);
 }
 
+/* A store failure while a worker loads its cursor after taking its lease
+ * (the second load of a start) closes its connection: the worker releases
+ * no lease on it (that crashed the hub), backs off, and delivers everything
+ * on its next try. */
+static void test_a_failed_load_after_the_lease_take_is_retried(void)
+{
+	struct world w;
+	json_t *got, *seqs;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	seqs = outbox_seqs(&w);
+	export_set_load_fault(2);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	export_set_load_fault(0);
+	got = recorded(&w, NULL);
+	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(seqs));
+	json_decref(got);
+	json_decref(seqs);
+	world_close(&w);
+}
+
 /* A backfill asked for while it cannot progress says why in the status:
  * the export is off, or its kinds leave out profile_updated; and nothing
  * when it can (no exporter runs: the status is read from the store). */
@@ -1345,6 +1368,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_an_export_that_ran_is_backfilled_only_when_asked),
 	   TEST(test_a_new_export_stopped_before_its_backfill_still_gets_it),
 	   TEST(test_a_waiting_backfill_says_why),
+	   TEST(test_a_failed_load_after_the_lease_take_is_retried),
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),
 	   TEST(test_a_config_error_stops_the_start_with_its_position),
