@@ -6,9 +6,11 @@
  * jansson's json_dumps() writes it (separators, indentation, "[]" for an
  * empty list), and every value inside is a json_dumps() of its own,
  * re-indented to its depth: so the text equals the dump of the whole tree
- * the in-memory builder made.  And the events are the only unbounded part:
- * they are read ACCESS_DOC_PAGE_EVENTS at a time, each page after the last
- * event of the one before (event_list's cursor), never all at once.
+ * the in-memory builder made.  And the two parts that grow with a
+ * profile's age are read a page at a time, never all at once: the events
+ * ACCESS_DOC_PAGE_EVENTS at a time, each page after the last event of the
+ * one before (event_list's cursor), then the identity log
+ * ACCESS_DOC_PAGE_LOG rows at a time (profile_log_reader: log_page's seq).
  *
  * No SQL here, no transaction either: the caller holds the snapshot.
  */
@@ -26,6 +28,7 @@ enum doc_state {
 	DOC_HEAD,     /* nothing written yet */
 	DOC_PROFILE,  /* between profiles: the next one, or the end */
 	DOC_EVENTS,   /* inside a profile's "events": the next page */
+	DOC_LOG,      /* inside its "identity_log": the next page */
 	DOC_DONE,
 	DOC_FAILED,
 };
@@ -48,13 +51,15 @@ struct access_doc_writer {
 	int has_failed;                        /* the sink refused, or out of memory */
 
 	/* the profile being written */
-	json_t *access;                        /* its access object, "events" [] */
+	json_t *access;                        /* its access object, "events" []
+						* and no "identity_log" */
 	char pid[PROFILE_ID_SIZE];
 	struct store_event cursor;             /* the last event written */
 	char *cursor_mid;                      /* cursor.message_id, owned */
 	size_t cursor_mid_size;
 	int has_cursor;
 	size_t n_page;                         /* events of the current page */
+	struct profile_log_reader log;         /* its identity log, read so far */
 };
 
 /* ---- text out ---------------------------------------------------------- */
@@ -204,12 +209,13 @@ static int doc_profile_begin(struct access_doc_writer *w)
 		if (w->next_id == w->n_ids)
 			return 1;
 		memcpy(w->pid, w->ids[w->next_id++], PROFILE_ID_SIZE);
-		rc = profile_access_build_n(w->s, w->pid, 0, &w->access);
+		rc = profile_access_build_paged(w->s, w->pid, &w->access);
 		if (rc < 0)
 			return -1;
 	}
 	/* "events" is the profile's last member (profile_doc.c): the events
-	 * close it, then come the access object's other members */
+	 * close it, then come the access object's other members and, last,
+	 * its identity log */
 	profile = json_object_get(w->access, "profile");
 	doc_next(w);
 	doc_open(w, '{');
@@ -222,11 +228,24 @@ static int doc_profile_begin(struct access_doc_writer *w)
 	return 0;
 }
 
-static void doc_profile_end(struct access_doc_writer *w)
+/* After the last event: the profile object closes, the access object's
+ * other members follow, and its "identity_log" opens (the last member of
+ * the whole one, profile_access_build()). */
+static void doc_events_end(struct access_doc_writer *w)
 {
+	const json_t *profile = json_object_get(w->access, "profile");
+
 	doc_close(w, ']');
 	doc_close(w, '}');
 	doc_members(w, w->access, "profile");
+	doc_key(w, "identity_log");
+	doc_open(w, '[');
+	profile_log_reader_init(&w->log, w->s, w->pid, json_object_get(profile, "merged_from"));
+}
+
+static void doc_profile_end(struct access_doc_writer *w)
+{
+	doc_close(w, ']');
 	doc_close(w, '}');
 	json_decref(w->access);
 	w->access = NULL;
@@ -270,17 +289,30 @@ static int doc_event(void *ctx, const struct store_event *e)
 	return w->has_failed; /* 1 stops the listing */
 }
 
-/* One page of the profile's events, newest first, after the cursor.  0,
- * or -1 on a store failure. */
+/* One page of the profile's events, newest first, after the cursor.  0
+ * more may follow, 1 that was the last (a short page), -1 a store failure. */
 static int doc_events_page(struct access_doc_writer *w)
 {
 	w->n_page = 0;
 	if (w->s->ops->event_list(w->s, w->pid, w->has_cursor ? &w->cursor : NULL,
 				  ACCESS_DOC_PAGE_EVENTS, doc_event, w))
 		return -1;
-	if (!w->has_failed && w->n_page < ACCESS_DOC_PAGE_EVENTS)
-		doc_profile_end(w); /* a short page is the last */
-	return 0;
+	return !w->has_failed && w->n_page < ACCESS_DOC_PAGE_EVENTS;
+}
+
+/* store_log_cb: one row of the identity log out, at once. */
+static int doc_log_row(void *ctx, const struct store_log_entry *e)
+{
+	struct access_doc_writer *w = ctx;
+	json_t *row = profile_log_json(e);
+
+	doc_next(w);
+	if (row)
+		doc_value(w, row);
+	else
+		w->has_failed = 1;
+	json_decref(row);
+	return w->has_failed; /* 1 stops the page */
 }
 
 static int doc_step(struct access_doc_writer *w)
@@ -304,10 +336,22 @@ static int doc_step(struct access_doc_writer *w)
 		w->state = DOC_EVENTS;
 		return 1;
 	case DOC_EVENTS:
-		if (doc_events_page(w))
+		rc = doc_events_page(w);
+		if (rc < 0)
 			return -1;
-		if (!w->access)
+		if (rc == 1) {
+			doc_events_end(w);
+			w->state = DOC_LOG;
+		}
+		return 1;
+	case DOC_LOG:
+		rc = profile_log_reader_next(&w->log, ACCESS_DOC_PAGE_LOG, doc_log_row, w);
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			doc_profile_end(w);
 			w->state = DOC_PROFILE;
+		}
 		return 1;
 	case DOC_DONE:
 		return 0;

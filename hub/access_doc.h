@@ -5,15 +5,14 @@
  *
  * The document is the same, byte for byte, as json_dumps() of the tree the
  * old in-memory builder made (profile_access_build() for each profile,
- * under the caller's head), with the same flags; but the events, the one
- * part without a bound, are read from the store a page at a time and handed
- * to the sink as they come, so the writer holds at most one page's text and
- * one profile's other parts (identifiers, attributes, consent, logs), built
- * whole.  Those are bounded by the identity limits but for two: the
- * attribute rows (one per key ever set, deleted ones kept) and the identity
- * log, which gains a row with every move of an installation between
- * profiles (a user switch) and every logout, for as long as the profile
- * lives.
+ * under the caller's head), with the same flags; but the events and the
+ * identity log (which gains a row with every move of an installation
+ * between profiles, a user switch, and every logout, for as long as the
+ * profile lives) are read from the store a page at a time and handed to
+ * the sink as they come, so the writer holds at most one page's text and
+ * one profile's other parts (identifiers, attributes, consent), built
+ * whole.  Those are bounded by the identity limits but for the attribute
+ * rows (one per key ever set, deleted ones kept).
  *
  * The caller holds the snapshot: it opens one read transaction
  * (ops->read_begin) before the first step and ends it after the last, so
@@ -29,6 +28,9 @@
 
 /* Events read from the store at a time (one event_list call). */
 #define ACCESS_DOC_PAGE_EVENTS 256
+/* Rows of the identity log read from the store at a time (one log_page
+ * call, of one profile). */
+#define ACCESS_DOC_PAGE_LOG 256
 
 /* Where the text goes: 0, or -1 to stop the writer (its step fails). */
 typedef int (*access_doc_sink)(void *ctx, const char *data, size_t len);
@@ -52,8 +54,9 @@ struct access_doc_writer *access_doc_writer_new(struct store *s, const json_t *h
 						size_t flags, access_doc_sink sink, void *sink_ctx);
 
 /*
- * Writes the next piece (the head, one profile's bounded parts, or one page
- * of events) to the sink.  1 more to come, 0 the document is complete, -1
+ * Writes the next piece (the head, one profile's bounded parts, one page
+ * of events, or one page of one profile's identity log: maybe no row of it)
+ * to the sink.  1 more to come, 0 the document is complete, -1
  * failed: a store failure (store_error(s)) or the sink's refusal.  After a
  * failure what the sink got is a strict prefix of the document, never
  * valid JSON (the closing brace comes last), and every later step fails.

@@ -39,6 +39,8 @@
 #define API_MAX_REQUESTS 1000
 #define API_EVENTS_DEFAULT 50
 #define API_EVENTS_MAX 200
+#define API_HISTORY_DEFAULT 100
+#define API_HISTORY_MAX 1000
 #define API_FIND_MAX 50
 
 struct privacy_request {
@@ -379,10 +381,10 @@ static int hex_digit(char c)
 #define CURSOR_OUT_OF_RANGE (-2)
 
 /* One number of a cursor at *p, as cursor_make() writes it (decimal
- * digits, '-' first when negative), followed by '.': *p moves past the
- * '.'.  0, CURSOR_INVALID, or CURSOR_OUT_OF_RANGE when it does not fit 64
- * bits. */
-static int cursor_number(const char **p, long long *out)
+ * digits, '-' first when negative), followed by `stop` ('.' between
+ * numbers, '\0' at the end): *p moves past a '.'.  0, CURSOR_INVALID, or
+ * CURSOR_OUT_OF_RANGE when it does not fit 64 bits. */
+static int cursor_number(const char **p, char stop, long long *out)
 {
 	const char *s = *p;
 	char *end;
@@ -391,11 +393,11 @@ static int cursor_number(const char **p, long long *out)
 		return CURSOR_INVALID; /* strtoll would take spaces and '+' too */
 	errno = 0;
 	*out = strtoll(s, &end, 10);
-	if (*end != '.')
+	if (*end != stop)
 		return CURSOR_INVALID;
 	if (errno == ERANGE)
 		return CURSOR_OUT_OF_RANGE;
-	*p = end + 1;
+	*p = stop ? end + 1 : end;
 	return 0;
 }
 
@@ -408,7 +410,7 @@ static int cursor_parse(const char *text, struct store_event *e, char *mid, size
 	const char *hex = text;
 	int rc;
 
-	if ((rc = cursor_number(&hex, &ts)) || (rc = cursor_number(&hex, &seq)))
+	if ((rc = cursor_number(&hex, '.', &ts)) || (rc = cursor_number(&hex, '.', &seq)))
 		return rc;
 	if (seq < 0 || strlen(hex) % 2 || strlen(hex) / 2 >= mid_size) /* ts: before 1970 too */
 		return CURSOR_INVALID;
@@ -425,15 +427,15 @@ static int cursor_parse(const char *text, struct store_event *e, char *mid, size
 	return 0;
 }
 
-/* ?limit=: 1..API_EVENTS_MAX into *out, or -1. */
-static int limit_parse(const char *text, long *out)
+/* ?limit=: 1..max into *out, or -1. */
+static int limit_parse(const char *text, long max, long *out)
 {
 	char *end;
 	long v;
 
 	errno = 0;
 	v = strtol(text, &end, 10);
-	if (end == text || *end || errno == ERANGE || v < 1 || v > API_EVENTS_MAX)
+	if (end == text || *end || errno == ERANGE || v < 1 || v > max)
 		return -1;
 	*out = v;
 	return 0;
@@ -467,7 +469,7 @@ static int get_events(struct api *api, const struct api_request *req, const char
 	char *next = NULL;
 	int rc;
 
-	if (limit_text && limit_parse(limit_text, &limit))
+	if (limit_text && limit_parse(limit_text, API_EVENTS_MAX, &limit))
 		return respond_error(resp, 400, "invalid_parameter",
 				     "limit must be a number from 1 to %d", API_EVENTS_MAX);
 	rc = before ? cursor_parse(before, &cursor, mid, sizeof(mid)) : 0;
@@ -505,49 +507,82 @@ static int get_events(struct api *api, const struct api_request *req, const char
 
 /* ---- identity history --------------------------------------------------- */
 
+/* The identity log is paged oldest first (log_page's seq order), so a page
+ * stays the same as the log grows.  Cursor: "<seq>", the seq of the page's
+ * last row (opaque to clients). */
+
+struct history_page {
+	json_t *rows;
+	size_t limit, n;
+	int64_t next_seq;          /* the limit-th row's: the next page is after it */
+};
+
 static int history_add(void *ctx, const struct store_log_entry *e)
 {
-	char when[40];
-	json_t *o = json_pack("{s:s, s:s, s:s}", "at", time_format_ms(e->at_ms, when, sizeof(when)),
-			      "profile_id", e->profile_id, "action", e->action);
-	if (e->id_type)
-		json_object_set_new(o, "type", json_string(e->id_type));
-	if (e->id_value)
-		json_object_set_new(o, "value", json_string(e->id_value));
-	if (e->other_profile_id)
-		json_object_set_new(o, "other_profile_id", json_string(e->other_profile_id));
-	if (e->reason)
-		json_object_set_new(o, "reason", json_string(e->reason));
-	json_array_append_new(ctx, o);
+	struct history_page *pg = ctx;
+	if (++pg->n > pg->limit)
+		return 1; /* one more than asked: there is a next page */
+	json_array_append_new(pg->rows, profile_log_json(e));
+	pg->next_seq = e->seq;
 	return 0;
 }
 
-static int get_history(struct api *api, const char *id, struct api_response *resp)
+/* "<seq>" -> *seq.  0, CURSOR_INVALID or CURSOR_OUT_OF_RANGE. */
+static int history_cursor_parse(const char *text, int64_t *seq)
 {
-	char live[PROFILE_ID_SIZE], err[512], shown[RECORD_SHOW_SIZE];
-	json_t *log = json_array();
-	struct store *s = pool_take(api, err, sizeof(err));
+	long long v;
 	int rc;
 
-	if (!s) {
-		json_decref(log);
+	if (text[0] == '-')
+		return CURSOR_INVALID; /* never made: seqs start at 1 */
+	if ((rc = cursor_number(&text, '\0', &v)))
+		return rc;
+	*seq = v;
+	return 0;
+}
+
+static int get_history(struct api *api, const struct api_request *req, const char *id,
+		       struct api_response *resp)
+{
+	const char *limit_text = req->query(req, "limit"), *after = req->query(req, "after");
+	struct history_page pg = {0};
+	char live[PROFILE_ID_SIZE], err[512], shown[RECORD_SHOW_SIZE], next[24];
+	long limit = API_HISTORY_DEFAULT;
+	int64_t after_seq = 0;
+	struct store *s;
+	int rc;
+
+	if (limit_text && limit_parse(limit_text, API_HISTORY_MAX, &limit))
+		return respond_error(resp, 400, "invalid_parameter",
+				     "limit must be a number from 1 to %d", API_HISTORY_MAX);
+	rc = after ? history_cursor_parse(after, &after_seq) : 0;
+	if (rc == CURSOR_OUT_OF_RANGE)
+		return respond_error(resp, 400, "invalid_cursor",
+				     "after: the cursor is out of range (use a previous page's next)");
+	if (rc)
+		return respond_error(resp, 400, "invalid_cursor",
+				     "after must be a cursor from a previous page's next");
+	if (!(s = pool_take(api, err, sizeof(err))))
 		return respond_error(resp, 503, "store_unavailable", "%s", err);
-	}
 	rc = profile_resolve_id(s, id, live);
-	if (rc == 1 && s->ops->log_list(s, live, history_add, log))
-		rc = -1;
-	if (rc < 0) {
+	if (rc == 0) {
+		pool_give(api, s);
+		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+	}
+	pg.rows = json_array();
+	pg.limit = (size_t)limit;
+	if (rc < 0 ||
+	    s->ops->log_page(s, live, after_seq, (size_t)limit + 1, history_add, &pg)) {
 		log_error("api", "history: %s", store_error(s));
+		json_decref(pg.rows);
 		store_close(s);
-		json_decref(log);
 		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
 	}
 	pool_give(api, s);
-	if (rc == 0) {
-		json_decref(log);
-		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
-	}
-	return respond_json(resp, 200, json_pack("{s:s, s:o}", "profile_id", live, "identity_log", log));
+	snprintf(next, sizeof(next), "%lld", (long long)pg.next_seq);
+	return respond_json(resp, 200,
+			    json_pack("{s:s, s:o, s:o}", "profile_id", live, "identity_log", pg.rows,
+				      "next", pg.n > pg.limit ? json_string(next) : json_null()));
 }
 
 /* ---- privacy requests ---------------------------------------------------- */
@@ -982,7 +1017,7 @@ int api_handle(struct api *api, const struct api_request *req, struct api_respon
 	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "events", id, sizeof(id)))
 		return method_is(req, "GET", resp, &handled) ? get_events(api, req, id, resp) : handled;
 	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "history", id, sizeof(id)))
-		return method_is(req, "GET", resp, &handled) ? get_history(api, id, resp) : handled;
+		return method_is(req, "GET", resp, &handled) ? get_history(api, req, id, resp) : handled;
 	if (strcmp(p, "/v1/privacy/requests") == 0)
 		return method_is(req, "POST", resp, &handled) ? post_privacy(api, req, resp) : handled;
 	if (strncmp(p, "/v1/privacy/requests/", 21) == 0 && p[21] && !strchr(p + 21, '/'))

@@ -5,7 +5,7 @@
  *
  *   GET  /v1/profiles?custom_id=|installation_id=|email=|phone=|profile_id=|q=
  *   GET  /v1/profiles/<id>/events?before=<cursor>&limit=<1..200>
- *   GET  /v1/profiles/<id>/history
+ *   GET  /v1/profiles/<id>/history?after=<cursor>&limit=<1..1000>  (oldest first)
  *   POST /v1/privacy/requests      {"type": "access"|"erase", "custom_id"|"installation_id"}
  *   GET  /v1/privacy/requests/<id>
  *   GET  /v1/sources, POST /v1/sources/<name>/sync, GET /v1/exports

@@ -52,9 +52,41 @@ int profile_find(struct store *s, const char *by, const char *value,
 /* The privacy access document: the profile, every event, the identity log
  * and the raw attribute and consent rows with their times.  Same returns. */
 int profile_access_build(struct store *s, const char *pid, json_t **out);
-/* The same with at most n_events events (PROFILE_EVENTS_ALL or a number):
- * with 0, "events" is [] and access_doc.c writes them a page at a time.
- * Every other part is bounded by the identity limits. */
-int profile_access_build_n(struct store *s, const char *pid, long n_events, json_t **out);
+/* The same without its two parts that grow with the profile's age, for
+ * access_doc.c to write a page at a time: "events" is [] and there is no
+ * "identity_log" member (it comes last in the whole one).  Every other part
+ * is bounded by the identity limits. */
+int profile_access_build_paged(struct store *s, const char *pid, json_t **out);
+
+/* A row of the identity log as the access document and the history route
+ * show it (new reference; NULL when out of memory). */
+json_t *profile_log_json(const struct store_log_entry *e);
+
+/*
+ * The identity log of an access document, read a page at a time: the live
+ * profile's rows (its own and those naming it, as log_page gives them),
+ * then each merged-away profile's own rows, in the order of the document's
+ * merged_from (a merge moves attributes, consent and events, but each
+ * profile keeps its own log rows).  The whole document and the streamed one (access_doc.c) both
+ * read it so.  Everything is borrowed: merged_from (a list of profile ID
+ * strings) must outlive the reader.
+ */
+struct profile_log_reader {
+	struct store *s;
+	const json_t *merged;
+	size_t n_merged_read;    /* entries of merged begun */
+	const char *pid;         /* whose rows come next; NULL: no more */
+	int is_own_only;         /* pid is a merged one: its own rows only */
+	int64_t after_seq;       /* the last row of pid read */
+};
+
+void profile_log_reader_init(struct profile_log_reader *r, struct store *s, const char *live_id,
+			     const json_t *merged_from);
+/* Reads the next page: at most limit (> 0) rows of one profile from the
+ * store, those of the document handed to cb (a non-zero return stops the
+ * page; the next call goes on after that row).  1 more may follow, 0 the
+ * log is complete, -1 store failure. */
+int profile_log_reader_next(struct profile_log_reader *r, size_t limit, store_log_cb cb,
+			    void *ctx);
 
 #endif

@@ -316,9 +316,14 @@ int profile_find(struct store *s, const char *by, const char *value,
 
 /* ---- privacy access ------------------------------------------------- */
 
-static int log_collect(void *ctx, const struct store_log_entry *e)
+#define LOG_PAGE_ROWS 256 /* rows of one log_page read (the log built whole) */
+
+json_t *profile_log_json(const struct store_log_entry *e)
 {
 	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
 	json_object_set_new(o, "at", instant_json(e->at_ms));
 	json_object_set_new(o, "profile_id", json_string(e->profile_id));
 	json_object_set_new(o, "action", json_string(e->action));
@@ -330,8 +335,7 @@ static int log_collect(void *ctx, const struct store_log_entry *e)
 		json_object_set_new(o, "other_profile_id", json_string(e->other_profile_id));
 	if (e->reason)
 		json_object_set_new(o, "reason", json_string(e->reason));
-	json_array_append_new(ctx, o);
-	return 0;
+	return o;
 }
 
 static int attr_row_collect(void *ctx, const struct store_attr *a)
@@ -359,39 +363,80 @@ static int consent_row_collect(void *ctx, const struct store_consent *c)
 	return 0;
 }
 
-struct own_log {
-	json_t *log;
-	const char *profile_id;
-};
-
-/* log_collect for the rows written on profile_id itself: the rows that
- * only name it as the other profile are listed with their own profile. */
-static int own_log_collect(void *ctx, const struct store_log_entry *e)
+void profile_log_reader_init(struct profile_log_reader *r, struct store *s, const char *live_id,
+			     const json_t *merged_from)
 {
-	struct own_log *o = ctx;
-	return strcmp(e->profile_id, o->profile_id) == 0 ? log_collect(o->log, e) : 0;
+	memset(r, 0, sizeof(*r));
+	r->s = s;
+	r->merged = merged_from;
+	r->pid = live_id;
 }
 
-/* The identity log of the profile, then of each profile merged into it
- * (the document's sorted list): a merge moves attributes, consent and
- * events, but each profile keeps its own log rows. */
-static int access_log_collect(struct store *s, const char *pid, const json_t *merged,
-			      json_t *log)
-{
-	size_t i;
-	json_t *id;
+/* What one page read hands on (profile_log_reader_next). */
+struct log_page {
+	struct profile_log_reader *r;
+	store_log_cb cb;
+	void *ctx;
+	size_t n_read;
+	int is_stopped;
+};
 
-	if (s->ops->log_list(s, pid, log_collect, log))
+static int log_page_row(void *ctx, const struct store_log_entry *e)
+{
+	struct log_page *pg = ctx;
+	struct profile_log_reader *r = pg->r;
+
+	pg->n_read++;
+	r->after_seq = e->seq;
+	/* a merged-away profile: its own rows only, those naming it are
+	 * listed with the profile that wrote them */
+	if (r->is_own_only && strcmp(e->profile_id, r->pid) != 0)
+		return 0;
+	pg->is_stopped = pg->cb(pg->ctx, e) != 0;
+	return pg->is_stopped;
+}
+
+int profile_log_reader_next(struct profile_log_reader *r, size_t limit, store_log_cb cb,
+			    void *ctx)
+{
+	struct log_page pg = {r, cb, ctx, 0, 0};
+
+	if (!r->pid)
+		return 0;
+	if (r->s->ops->log_page(r->s, r->pid, r->after_seq, limit, log_page_row, &pg))
 		return -1;
-	json_array_foreach(merged, i, id) {
-		struct own_log o = {log, json_string_value(id)};
-		if (s->ops->log_list(s, o.profile_id, own_log_collect, &o))
-			return -1;
-	}
+	if (pg.is_stopped || pg.n_read == limit)
+		return 1;
+	/* a short page is this profile's last: the next merged one's follow */
+	r->pid = json_string_value(json_array_get(r->merged, r->n_merged_read++));
+	r->after_seq = 0;
+	r->is_own_only = 1;
+	return r->pid ? 1 : 0;
+}
+
+static int log_row_collect(void *ctx, const struct store_log_entry *e)
+{
+	json_array_append_new(ctx, profile_log_json(e));
 	return 0;
 }
 
-int profile_access_build_n(struct store *s, const char *pid, long n_events, json_t **out)
+/* The whole identity log of an access document, a page at a time. */
+static int access_log_collect(struct store *s, const char *pid, const json_t *merged,
+			      json_t *log)
+{
+	struct profile_log_reader r;
+	int rc;
+
+	profile_log_reader_init(&r, s, pid, merged);
+	while ((rc = profile_log_reader_next(&r, LOG_PAGE_ROWS, log_row_collect, log)) == 1)
+		;
+	return rc;
+}
+
+/* The access object of a live profile with n_events events (or
+ * PROFILE_EVENTS_ALL), and its identity log unless is_log_paged. */
+static int access_build(struct store *s, const char *pid, long n_events, int is_log_paged,
+			json_t **out)
 {
 	json_t *doc = NULL, *log = json_array(), *attrs = json_array(), *consent = json_array();
 	json_t *access;
@@ -400,7 +445,8 @@ int profile_access_build_n(struct store *s, const char *pid, long n_events, json
 	if (rc <= 0)
 		goto out;
 	rc = -1;
-	if (access_log_collect(s, pid, json_object_get(doc, "merged_from"), log) ||
+	if ((!is_log_paged &&
+	     access_log_collect(s, pid, json_object_get(doc, "merged_from"), log)) ||
 	    s->ops->attr_list(s, pid, attr_row_collect, attrs) ||
 	    s->ops->consent_list(s, pid, consent_row_collect, consent))
 		goto out;
@@ -408,7 +454,8 @@ int profile_access_build_n(struct store *s, const char *pid, long n_events, json
 	json_object_set(access, "profile", doc);
 	json_object_set(access, "attribute_history", attrs);
 	json_object_set(access, "consent_history", consent);
-	json_object_set(access, "identity_log", log);
+	if (!is_log_paged)
+		json_object_set(access, "identity_log", log);
 	*out = access;
 	rc = 1;
 out:
@@ -421,5 +468,10 @@ out:
 
 int profile_access_build(struct store *s, const char *pid, json_t **out)
 {
-	return profile_access_build_n(s, pid, PROFILE_EVENTS_ALL, out);
+	return access_build(s, pid, PROFILE_EVENTS_ALL, 0, out);
+}
+
+int profile_access_build_paged(struct store *s, const char *pid, json_t **out)
+{
+	return access_build(s, pid, 0, 1, out);
 }

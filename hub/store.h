@@ -76,6 +76,7 @@ struct store_event {
 };
 
 struct store_log_entry {
+	int64_t seq;             /* row order, numbered by log_append (for paging) */
 	int64_t at_ms;           /* record time */
 	const char *profile_id;
 	const char *action;      /* attach detach move merge create rename erase */
@@ -263,7 +264,14 @@ struct store_ops {
 
 	/* identity log */
 	int (*log_append)(struct store *s, const struct store_log_entry *e);
-	int (*log_list)(struct store *s, const char *profile_id, store_log_cb cb, void *ctx);
+	/* The rows of profile_id's log with seq > after_seq, in seq order (the
+	 * order they were appended), at most limit: its own rows and the rows
+	 * of other profiles that name it as other_profile_id (a move away from
+	 * it, a merge of it, a detach to it).  after_seq 0: from the first (the
+	 * store's row numbers start at 1 and never repeat, so a page ends at
+	 * one row and the next begins after it). */
+	int (*log_page)(struct store *s, const char *profile_id, int64_t after_seq,
+			size_t limit, store_log_cb cb, void *ctx);
 	int (*log_delete_profile)(struct store *s, const char *profile_id);
 };
 

@@ -148,7 +148,7 @@ enum stmt_id {
 	S_CONSENT_GET, S_CONSENT_PUT, S_CONSENT_PUT_NEWER, S_CONSENT_LIST, S_CONSENT_DELETE_PROFILE,
 	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
 	S_EVENT_DELETE_PROFILE,
-	S_LOG_APPEND, S_LOG_LIST, S_LOG_DELETE_PROFILE,
+	S_LOG_APPEND, S_LOG_PAGE, S_LOG_DELETE_PROFILE,
 	S_OUTBOX_ALLOC, S_OUTBOX_INSERT, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE,
 	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE,
 	S_LEASE_TRY, S_LEASE_EPOCH, S_LEASE_RELEASE,
@@ -264,9 +264,14 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_LOG_APPEND] = "INSERT INTO identity_log(at, profile_id, action, id_type, id_value,"
 			 " other_profile_id, reason, seq)"
 			 " VALUES($1, $2, $3, $4, $5, $6, $7, nextval('row_seq'))",
-	[S_LOG_LIST] = "SELECT at, profile_id, action, id_type, id_value, other_profile_id, reason"
-		       " FROM identity_log WHERE profile_id = $1 OR other_profile_id = $1"
-		       " ORDER BY seq",
+	/* as store_sqlite.c's: its own rows by the primary key, merged by
+	 * seq with the (few) rows naming it as the other profile */
+	[S_LOG_PAGE] = "SELECT seq, at, profile_id, action, id_type, id_value, other_profile_id,"
+		       " reason FROM identity_log WHERE profile_id = $1 AND seq > $2::int8"
+		       " UNION ALL SELECT seq, at, profile_id, action, id_type, id_value,"
+		       " other_profile_id, reason FROM identity_log"
+		       " WHERE other_profile_id = $1 AND profile_id <> $1 AND seq > $2::int8"
+		       " ORDER BY seq LIMIT $3::int8",
 	[S_LOG_DELETE_PROFILE] = "DELETE FROM identity_log WHERE profile_id = $1"
 				 " OR other_profile_id = $1",
 	/* under the outbox lock: the next $2 numbers, higher than any committed */
@@ -1751,20 +1756,22 @@ static int pg_log_append(struct store *s, const struct store_log_entry *e)
 		    e->id_type, e->id_value, e->other_profile_id, e->reason);
 }
 
-static int pg_log_list(struct store *s, const char *pid, store_log_cb cb, void *ctx)
+static int pg_log_page(struct store *s, const char *pid, int64_t after, size_t limit,
+		       store_log_cb cb, void *ctx)
 {
-	PGresult *res = run(pgs(s), S_LOG_LIST, "s", pid);
+	PGresult *res = run(pgs(s), S_LOG_PAGE, "sii", pid, after, (int64_t)limit);
 	if (!res)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct store_log_entry e = {
-			.at_ms = col_int(res, i, 0),
-			.profile_id = col_text(res, i, 1),
-			.action = col_text(res, i, 2),
-			.id_type = col_text(res, i, 3),
-			.id_value = col_text(res, i, 4),
-			.other_profile_id = col_text(res, i, 5),
-			.reason = col_text(res, i, 6),
+			.seq = col_int(res, i, 0),
+			.at_ms = col_int(res, i, 1),
+			.profile_id = col_text(res, i, 2),
+			.action = col_text(res, i, 3),
+			.id_type = col_text(res, i, 4),
+			.id_value = col_text(res, i, 5),
+			.other_profile_id = col_text(res, i, 6),
+			.reason = col_text(res, i, 7),
 		};
 		if (cb(ctx, &e))
 			break;
@@ -2065,7 +2072,7 @@ static const struct store_ops pg_ops = {
 	.dead_letter_list = pg_dead_letter_list,
 	.dead_letter_delete_profile = pg_dead_letter_delete_profile,
 	.log_append = pg_log_append,
-	.log_list = pg_log_list,
+	.log_page = pg_log_page,
 	.log_delete_profile = pg_log_delete_profile,
 };
 

@@ -130,7 +130,7 @@ enum stmt_id {
 	S_CONSENT_GET, S_CONSENT_PUT, S_CONSENT_PUT_NEWER, S_CONSENT_LIST, S_CONSENT_DELETE_PROFILE,
 	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
 	S_EVENT_DELETE_PROFILE,
-	S_LOG_APPEND, S_LOG_LIST, S_LOG_DELETE_PROFILE,
+	S_LOG_APPEND, S_LOG_PAGE, S_LOG_DELETE_PROFILE,
 	S_OUTBOX_APPEND, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE,
 	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE,
 	S_COUNT
@@ -226,9 +226,15 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_EVENT_DELETE_PROFILE] = "DELETE FROM events WHERE profile_id = ?1",
 	[S_LOG_APPEND] = "INSERT INTO identity_log(at, profile_id, action, id_type, id_value,"
 			 " other_profile_id, reason, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[S_LOG_LIST] = "SELECT at, profile_id, action, id_type, id_value, other_profile_id, reason"
-		       " FROM identity_log WHERE profile_id = ?1 OR other_profile_id = ?1"
-		       " ORDER BY seq",
+	/* its own rows in the primary key's order, merged by seq with the
+	 * (few) rows naming it as the other profile: a page reads no further
+	 * than its last row */
+	[S_LOG_PAGE] = "SELECT seq, at, profile_id, action, id_type, id_value, other_profile_id,"
+		       " reason FROM identity_log WHERE profile_id = ?1 AND seq > ?2"
+		       " UNION ALL SELECT seq, at, profile_id, action, id_type, id_value,"
+		       " other_profile_id, reason FROM identity_log"
+		       " WHERE other_profile_id = ?1 AND profile_id <> ?1 AND seq > ?2"
+		       " ORDER BY seq LIMIT ?3",
 	[S_LOG_DELETE_PROFILE] = "DELETE FROM identity_log WHERE profile_id = ?1"
 				 " OR other_profile_id = ?1",
 	[S_OUTBOX_APPEND] = "INSERT INTO outbox(kind, profile_id, at, payload) VALUES(?1, ?2, ?3, ?4)",
@@ -1113,28 +1119,30 @@ static int lite_log_append(struct store *s, const struct store_log_entry *e)
 		   e->id_type, e->id_value, e->other_profile_id, e->reason, seq);
 }
 
-static int lite_log_list(struct store *s, const char *pid, store_log_cb cb, void *ctx)
+static int lite_log_page(struct store *s, const char *pid, int64_t after, size_t limit,
+			 store_log_cb cb, void *ctx)
 {
 	struct sqlite_store *ls = lite(s);
-	sqlite3_stmt *st = prep(ls, S_LOG_LIST, "s", pid);
+	sqlite3_stmt *st = prep(ls, S_LOG_PAGE, "sii", pid, after, (int64_t)limit);
 	int rc;
 	if (!st)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_log_entry e = {
-			.at_ms = sqlite3_column_int64(st, 0),
-			.profile_id = col_text(st, 1),
-			.action = col_text(st, 2),
-			.id_type = col_text(st, 3),
-			.id_value = col_text(st, 4),
-			.other_profile_id = col_text(st, 5),
-			.reason = col_text(st, 6),
+			.seq = sqlite3_column_int64(st, 0),
+			.at_ms = sqlite3_column_int64(st, 1),
+			.profile_id = col_text(st, 2),
+			.action = col_text(st, 3),
+			.id_type = col_text(st, 4),
+			.id_value = col_text(st, 5),
+			.other_profile_id = col_text(st, 6),
+			.reason = col_text(st, 7),
 		};
 		if (cb(ctx, &e))
 			break;
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(ls, S_LOG_LIST);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(ls, S_LOG_PAGE);
 }
 
 static int lite_log_delete_profile(struct store *s, const char *pid)
@@ -1423,7 +1431,7 @@ static const struct store_ops sqlite_ops = {
 	.dead_letter_list = lite_dead_letter_list,
 	.dead_letter_delete_profile = lite_dead_letter_delete_profile,
 	.log_append = lite_log_append,
-	.log_list = lite_log_list,
+	.log_page = lite_log_page,
 	.log_delete_profile = lite_log_delete_profile,
 };
 

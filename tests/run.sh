@@ -35,14 +35,16 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 	# exporter's included: one throwaway server (tests/pgtest.sh), a fresh
 	# schema per test world, counted in the totals like the run above, and
 	# store_gone (the server terminating the store's connection at every
-	# statement; a no-op on SQLite).  Stopped even on ^C.
+	# statement; a no-op on SQLite), and the paged reads of the API and the
+	# access document (api, access_doc).
+	# Stopped even on ^C.
 	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/hubpg.XXXXXX")
 	trap 'sh tests/pgtest.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
 	trap 'exit 130' INT TERM
 	if pgurl=$(sh tests/pgtest.sh start "$pgdir"); then
 		out=$(mktemp)
 		HUB_TEST_STORE=postgres HUB_TEST_PG_URL="$pgurl" \
-			"$B/tests/unit_tests" scenarios random store store_gone export >"$out" 2>&1
+			"$B/tests/unit_tests" scenarios random store store_gone export api access_doc >"$out" 2>&1
 		rc=$?
 		cat "$out"
 		t_pass=$(awk '$1 == "tests" && NF >= 5 { print $4 }' "$out" | tail -1)

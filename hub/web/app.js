@@ -7,7 +7,8 @@
  *                                           LIVE_MS, so a login, a merge, new attributes,
  *                                           new events or an erasure show without a reload
  *   GET  /v1/profiles/<id>/events?before=   the events feed, newest first, cursor paging
- *   GET  /v1/profiles/<id>/history          identity log (create, attach, rename, merge ...)
+ *   GET  /v1/profiles/<id>/history?after=   identity log (create, attach, rename, merge ...),
+ *                                           oldest first, a page at a time ("Show more")
  *   POST /v1/privacy/requests               access (a file to download) and erase
  * The token is pasted once and kept in sessionStorage (this tab only).
  * Data from the API is only ever put in the page as text (never as HTML).
@@ -19,6 +20,7 @@ const LIVE_MS = 1500;
 const PAGE = 30;
 const CATCH_UP_PAGES = 5; /* at most this many pages fetched per poll to catch up */
 const REFILL_PAGES = 20;  /* at most this many pages read again to place older arrivals */
+const HISTORY_PAGE = 100; /* rows of the identity history per page (the API's default) */
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -26,7 +28,8 @@ const state = {
   docKey: "",         /* its JSON without the events, to see when it changed */
   seen: new Set(),    /* events on the page (eventKey) */
   next: null,         /* cursor of the next older page, or null at the beginning */
-  loading: false, polling: false, timer: null, observer: null,
+  historyNext: null,  /* cursor of the identity history's next page, or null at its end */
+  loading: false, historyLoading: false, polling: false, timer: null, observer: null,
 };
 
 /* ---- small DOM helpers ------------------------------------------------ */
@@ -132,7 +135,7 @@ function handleError(err) {
 function stopLive() {
   if (state.timer) clearInterval(state.timer);
   if (state.observer) state.observer.disconnect();
-  Object.assign(state, { timer: null, observer: null, profile: null, docKey: "" });
+  Object.assign(state, { timer: null, observer: null, profile: null, docKey: "", historyNext: null });
 }
 
 function route() {
@@ -299,7 +302,7 @@ function renderAttributes(p) {
   fill($("p-custom"), keys.filter((k) => !k.startsWith("$")), "no custom attributes yet");
 }
 
-function renderIdentifiers(p, log) {
+function renderIdentifiers(p) {
   const box = $("p-ids");
   box.replaceChildren();
   for (const [type, values] of Object.entries(p.identifiers || {})) {
@@ -307,25 +310,75 @@ function renderIdentifiers(p, log) {
       ...values.map((v) => el("span", { class: "chip mono", text: v }))));
   }
   if (!box.children.length) box.append(el("p", { class: "empty-note", text: "No identifier left." }));
-  const h = $("p-history");
-  h.replaceChildren();
-  const verbs = { create: "created with", attach: "attached", move: "moved here:", detach: "detached (logout):",
-    rename: "logged in as", merge: "merged in profile", erase: "erased" };
-  for (const e of log || []) {
-    const what = e.action === "merge" ? e.other_profile_id
-      : e.action === "rename" ? e.value || "" : [e.type && kindName(e.type), e.value].filter(Boolean).join(" ");
-    h.append(el("li", {}, timeEl(e.at), " · ", `${verbs[e.action] || e.action} ${what || ""}`,
-      e.reason ? el("span", { class: "muted", text: ` (${e.reason})` }) : null));
-  }
-  if (!h.children.length) h.append(el("li", { class: "empty-note", text: "No identity changes recorded." }));
 }
 
-function renderProfile(p, log) {
+/* ---- the identity history: oldest first, a page at a time ---------------- */
+
+const HISTORY_VERBS = { create: "created with", attach: "attached", move: "moved here:",
+  detach: "detached (logout):", rename: "logged in as", merge: "merged in profile", erase: "erased" };
+
+function historyItem(e) {
+  const what = e.action === "merge" ? e.other_profile_id
+    : e.action === "rename" ? e.value || "" : [e.type && kindName(e.type), e.value].filter(Boolean).join(" ");
+  return el("li", {}, timeEl(e.at), " · ", `${HISTORY_VERBS[e.action] || e.action} ${what || ""}`,
+    e.reason ? el("span", { class: "muted", text: ` (${e.reason})` }) : null);
+}
+
+/* The history's rows on the page (the empty note aside). */
+const historyShown = () => $("p-history").querySelectorAll("li:not(.empty-note)").length;
+
+/* A page's rows in place of the history (or after it, appending), and
+ * "Show more" while its next page is to come. */
+function renderHistory(hist, append) {
+  const h = $("p-history");
+  if (!append || !historyShown()) h.replaceChildren();
+  for (const e of hist.rows) h.append(historyItem(e));
+  if (!h.children.length) h.append(el("li", { class: "empty-note", text: "No identity changes recorded." }));
+  state.historyNext = hist.next || null;
+  show("p-history-more", !!state.historyNext);
+}
+
+function historyPage(pid, after) {
+  return api(`/v1/profiles/${encodeURIComponent(pid)}/history?limit=${HISTORY_PAGE}` +
+    (after ? `&after=${encodeURIComponent(after)}` : ""));
+}
+
+/* The history from its beginning: pages until `atLeast` rows (those shown
+ * before a re-render) or its end.  {rows, next} */
+async function historyFirst(pid, atLeast) {
+  let rows = [], next = null;
+  do {
+    const r = await historyPage(pid, next);
+    rows = rows.concat(r.identity_log);
+    next = r.next;
+  } while (next && rows.length < atLeast);
+  return { rows, next };
+}
+
+/* "Show more": the next page, after the rows shown. */
+async function loadMoreHistory() {
+  const p = state.profile, after = state.historyNext;
+  if (!p || !after || state.historyLoading) return;
+  state.historyLoading = true;
+  $("p-history-more").disabled = true;
+  try {
+    const r = await historyPage(p.profile_id, after);
+    /* a re-render meanwhile (the profile changed) started the history over */
+    if (state.profile !== p || state.historyNext !== after) return;
+    renderHistory({ rows: r.identity_log, next: r.next }, true);
+  } catch (err) { handleError(err); } finally {
+    state.historyLoading = false;
+    $("p-history-more").disabled = false;
+  }
+}
+
+function renderProfile(p, hist) {
   renderSummary(p);
   renderSubscriptions(p);
   renderPlatforms(p);
   renderAttributes(p);
-  renderIdentifiers(p, log);
+  renderIdentifiers(p);
+  renderHistory(hist, false);
   $("p-count").textContent = p.event_count === 1 ? "1 event" : `${p.event_count} events`;
   $("p-access").disabled = !personQuery(p);
   $("p-erase").disabled = !personQuery(p);
@@ -483,12 +536,12 @@ async function poll() {
       return navigate({ profile: now.profile_id }, true);
     }
     if (docKeyOf(now) !== state.docKey) {
-      const hist = await api(`/v1/profiles/${encodeURIComponent(now.profile_id)}/history`);
+      const hist = await historyFirst(now.profile_id, historyShown());
       if (state.profile !== p) return;
       if (p.anonymous && !now.anonymous) banner(`Logged in as ${now.custom_id}.`, "info");
       state.profile = now;
       state.docKey = docKeyOf(now);
-      renderProfile(now, hist.identity_log);
+      renderProfile(now, hist);
     }
     state.profile.event_count = now.event_count;
     $("p-count").textContent = now.event_count === 1 ? "1 event" : `${now.event_count} events`;
@@ -533,12 +586,12 @@ async function openProfile(id, by, q) {
     if (p.profile_id !== id && !by)
       history.replaceState(null, "", "/?profile=" + encodeURIComponent(p.profile_id));
     const [hist, first] = await Promise.all([
-      api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/history`),
+      historyFirst(p.profile_id, 0),
       api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/events?limit=${PAGE}`),
     ]);
     Object.assign(state, { profile: p, docKey: docKeyOf(p), seen: new Set(), next: first.next });
     renderMatched(p, by, q);
-    renderProfile(p, hist.identity_log);
+    renderProfile(p, hist);
     $("p-events").replaceChildren();
     addEvents(first.events, false);
     setMore();
@@ -615,6 +668,7 @@ $("search").addEventListener("submit", (e) => {
 });
 $("signout").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); banner(""); navigate({}); });
 $("p-access").addEventListener("click", downloadAccess);
+$("p-history-more").addEventListener("click", loadMoreHistory);
 $("p-erase").addEventListener("click", askErase);
 $("erase-cancel").addEventListener("click", () => $("erase-dialog").close("cancel"));
 $("erase-dialog").addEventListener("close", () => { if ($("erase-dialog").returnValue === "erase") doErase(); });

@@ -3,7 +3,8 @@
  * request (hub/api.c, compiled in so its static parsers can be called):
  * api_authorize() and api_handle() on a fake request, over a real SQLite
  * store seeded with a few profiles (a temp dir, made once), and the
- * parsers alone: the events cursor (cursor_parse / cursor_make), ?limit=,
+ * parsers alone: the events cursor (cursor_parse / cursor_make), the
+ * history cursor (history_cursor_parse), ?limit=,
  * the path ids (path_profile, path_named) and http_auth_bearer().
  *
  * No HTTP library: the request is what http.c would hand over (the path
@@ -40,8 +41,10 @@
  *   - http_auth_bearer() differing from a plain model of its rule;
  *   - a cursor that parses but does not come back the same through
  *     cursor_make(), or one made by cursor_make() that does not parse;
- *   - a limit accepted outside 1..200, a path id that is empty, too long
- *     or holds a '/'.
+ *   - a history cursor that parses to a negative seq or does not come back
+ *     the same through "%lld", or a seq >= 0 written so that does not parse;
+ *   - a limit accepted outside 1..200 (events) or 1..1000 (history), a path
+ *     id that is empty, too long or holds a '/'.
  *
  *   make fuzz     (tests/fuzz/run.sh; seeds from tests/fixtures/api/ when
  *                  there are any)
@@ -355,6 +358,24 @@ static void pending_settle(struct api_response *resp, int is_busy)
 		abort();
 }
 
+/* The history cursor: what parses comes back the same, and any seq >= 0
+ * written as the route writes it parses. */
+static void check_history_cursor(const char *line, int64_t seq)
+{
+	char made[24];
+	int64_t got;
+
+	if (history_cursor_parse(line, &got) == 0) {
+		snprintf(made, sizeof(made), "%lld", (long long)got);
+		if (got < 0 || history_cursor_parse(made, &seq) || seq != got)
+			abort();
+		return;
+	}
+	snprintf(made, sizeof(made), "%lld", (long long)seq);
+	if (history_cursor_parse(made, &got) || got != seq)
+		abort();
+}
+
 /* The parsers alone, on line 1 and on bytes of the input. */
 static void check_parsers(const char *line, const uint8_t *data, size_t size)
 {
@@ -382,8 +403,12 @@ static void check_parsers(const char *line, const uint8_t *data, size_t size)
 		abort();
 	hub_free(made);
 
-	if (limit_parse(line, &limit) == 0 && (limit < 1 || limit > API_EVENTS_MAX))
+	if (limit_parse(line, API_EVENTS_MAX, &limit) == 0 && (limit < 1 || limit > API_EVENTS_MAX))
 		abort();
+	if (limit_parse(line, API_HISTORY_MAX, &limit) == 0 &&
+	    (limit < 1 || limit > API_HISTORY_MAX))
+		abort();
+	check_history_cursor(line, e.seq);
 	if (strncmp(line, "/v1/profiles/", 13) == 0 &&
 	    path_profile(line, "events", id, sizeof(id)) == 0 &&
 	    (!*id || strlen(id) >= sizeof(id) || strchr(id, '/')))

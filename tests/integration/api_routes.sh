@@ -4,7 +4,7 @@
 # "web" that the data arrives through, as in production), then every route:
 #
 #   GET  /v1/profiles?custom_id=|installation_id=|email=|phone=|profile_id=|q=
-#   GET  /v1/profiles/<id>/events?before=&limit=     GET /v1/profiles/<id>/history
+#   GET  /v1/profiles/<id>/events?before=&limit=     GET /v1/profiles/<id>/history?after=&limit=
 #   POST /v1/privacy/requests    GET /v1/privacy/requests/<id>
 #   GET  /v1/sources   POST /v1/sources/<name>/sync   GET /v1/exports
 #   POST /v1/exports/<name>/backfill
@@ -16,7 +16,8 @@
 # unknown privacy type, missing identifier), an old merged profile ID
 # resolving to its survivor (and a login that is a rename, not a merge),
 # cursor paging across pages (every event once, newest first, stable while
-# new events arrive), opaque profile IDs, CORS off, the page's security
+# new events arrive; the identity history oldest first, every row once),
+# opaque profile IDs, CORS off, the page's security
 # headers, the access document, and erase: gone everywhere and its
 # identifiers blocked for what arrives after.
 #
@@ -329,6 +330,16 @@ for c in zz 1.2 1.2.0g 1.2.000a "1.2.6" "1.-2.61" "1.x.61" "1.2.6z"; do
 	req GET "/v1/profiles/$P_PAGER/events?before=$c"
 	expect "events before=\"$c\"" 400 invalid_cursor
 done
+for l in 0 1001 x -1 1.5 "" 10abc; do
+	req GET "/v1/profiles/$P_ANN/history?limit=$l"
+	expect "history limit=\"$l\"" 400 invalid_parameter &&
+		body_is "history limit=\"$l\": the message names it" '.error.message | startswith("limit")'
+done
+for c in zz -1 1.2 1x 0x10 99999999999999999999; do
+	req GET "/v1/profiles/$P_ANN/history?after=$c"
+	expect "history after=\"$c\"" 400 invalid_cursor &&
+		body_is "history after=\"$c\": the message names it" '.error.message | startswith("after")'
+done
 req GET "/v1/profiles/p_aaaaaaaaaaaaaaaa/events"
 expect "events of an unknown profile" 404 not_found
 req GET "/v1/profiles/p_aaaaaaaaaaaaaaaa/history"
@@ -440,6 +451,37 @@ expect "events limit=200" 200 &&
 req GET "/v1/profiles/$P_PAGER/events?limit=1"
 expect "events limit=1" 200 && body_is "limit=1: one event and a next cursor" \
 	'(.events | length == 1) and (.next | type == "string")'
+
+# ---- the identity history: pages, oldest first ------------------------------------
+
+req GET "/v1/profiles/$P_ANN/history?limit=1000"
+expect "history limit=1000" 200 &&
+	body_is "history limit=1000: the whole log, no next" '(.identity_log | length >= 3) and .next == null'
+jq -c '.identity_log[]' "$T/body" >"$T/hist_whole"
+req GET "/v1/profiles/$P_ANN/history"
+expect "history with the default limit" 200 &&
+	body_is "history: the default page holds it all, null next" \
+		'(.identity_log | length) == $n and .next == null' --argjson n "$(wc -l <"$T/hist_whole")"
+: >"$T/hist_paged"
+cursor=""
+pages=0
+while :; do
+	p="/v1/profiles/$P_ANN/history?limit=1"
+	[ -n "$cursor" ] && p="$p&after=$(printf '%s' "$cursor" | jq -sRr @uri)"
+	req GET "$p"
+	[ "$code" = 200 ] || { fail "history page $pages: HTTP $code $(cat "$T/body")"; break; }
+	jq -c '.identity_log[]' "$T/body" >>"$T/hist_paged"
+	cursor=$(jq -r '.next // empty' "$T/body")
+	pages=$((pages + 1))
+	[ -n "$cursor" ] || break
+	[ $pages -le 40 ] || { fail "history paging does not end"; break; }
+done
+n_checks=$((n_checks + 1))
+cmp -s "$T/hist_whole" "$T/hist_paged" ||
+	fail "history by 1: not the whole log, every row once, in order: $(head -c 600 "$T/hist_paged")"
+n_checks=$((n_checks + 1))
+[ "$pages" = "$(wc -l <"$T/hist_whole")" ] ||
+	fail "history by 1: $pages pages for $(wc -l <"$T/hist_whole") rows"
 
 # a path id that is not UTF-8, or cut inside a character, is still a 404
 req GET "/v1/profiles/%ff/events"

@@ -6,9 +6,12 @@
  *     memory (profile_access_build, as before), compact (the API) and
  *     indented (the CLI), for profiles of 0, 1, a page, a page + 1 and
  *     several pages of events (with timestamp ties across page ends),
- *     merged profiles and erased ones;
- *   - memory is bounded: the store is asked for the events a page at a
- *     time (never "all"), and no step hands the sink more than a page;
+ *     merged profiles and erased ones, and an identity log of several
+ *     pages (hundreds of logouts and logins on one installation: a hundred
+ *     merged-away sessions, each with rows of its own);
+ *   - memory is bounded: the store is asked for the events and the
+ *     identity log a page at a time (never "all"), and no step hands the
+ *     sink more than a page of either;
  *   - a store failure at any statement of an API access request is a 500
  *     before the document, or a stream that breaks off: not valid JSON,
  *     the request "failed", its connection released (ASan: no leak; the
@@ -31,6 +34,7 @@
 #include <string.h>
 
 #define PAGE ACCESS_DOC_PAGE_EVENTS
+#define PAGE_LOG ACCESS_DOC_PAGE_LOG
 #define API_TOKEN "access-doc-token"
 #define FLAGS_API (JSON_COMPACT | HUB_JSON_REAL)
 #define FLAGS_CLI (JSON_INDENT(2) | HUB_JSON_REAL)
@@ -146,6 +150,7 @@ struct sink_rec {
 	struct strbuf text;
 	size_t step_start;       /* where the current step's text starts */
 	size_t max_step_events;  /* the most events one step wrote */
+	size_t max_step_log_rows; /* the most identity log rows one step wrote */
 	int refuse_after;        /* > 0: refuse the sink's n-th call */
 	int n_calls;
 };
@@ -192,6 +197,11 @@ static int doc_stream(struct store *s, const json_t *head, const char *wrap_key,
 			    : 0;
 		if (k > rec->max_step_events)
 			rec->max_step_events = k;
+		k = rec->text.len > rec->step_start
+			    ? count_of(rec->text.data + rec->step_start, "\"action\"")
+			    : 0;
+		if (k > rec->max_step_log_rows)
+			rec->max_step_log_rows = k;
 	} while (rc > 0);
 	/* failed: stays failed */
 	if (rc < 0)
@@ -228,6 +238,7 @@ static void expect_same(struct testhub *th, const json_t *head, const char *wrap
 								"profiles")), n_profiles);
 	json_decref(parsed);
 	CU_ASSERT(rec.max_step_events <= PAGE);
+	CU_ASSERT(rec.max_step_log_rows <= PAGE_LOG);
 	free(built);
 	strbuf_free(&rec.text);
 }
@@ -329,6 +340,92 @@ static void test_events_are_read_and_written_a_page_at_a_time(void)
 	CU_ASSERT_EQUAL(n_event_lists, 2);
 	strbuf_free(&rec.text);
 	json_decref(head);
+	testhub_stop(th);
+}
+
+/* ---- a long identity log ------------------------------------------------- */
+
+#define LOG_CYCLES 300 /* logouts and logins: two rows each on the user's log */
+
+/* custom_id on installation inst, logged out and in again n times: each
+ * logout detaches inst to a new anonymous session, each login merges that
+ * session back (a hundred at most: past the merge cap, inst moves). */
+static void add_logins(struct testhub *th, const char *custom_id, const char *inst, int n)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_printf(&sb, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"%s-0\","
+			   "\"timestamp\":\"2025-03-02T09:00:00.000Z\",\"identifiers\":"
+			   "{\"custom_id\":\"%s\",\"installation_id\":\"%s\"}}\n",
+		      custom_id, custom_id, inst);
+	for (int i = 1; i <= n; i++)
+		strbuf_printf(&sb,
+			      "{\"type\":\"logout\",\"source\":\"test\",\"message_id\":\"%s-o%d\","
+			      "\"timestamp\":\"2025-03-02T10:%02d:%02d.000Z\",\"identifiers\":"
+			      "{\"installation_id\":\"%s\"}}\n"
+			      "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"%s-i%d\","
+			      "\"timestamp\":\"2025-03-02T10:%02d:%02d.500Z\",\"identifiers\":"
+			      "{\"custom_id\":\"%s\",\"installation_id\":\"%s\"}}\n",
+			      custom_id, i, i / 60, i % 60, inst, custom_id, i, i / 60, i % 60,
+			      custom_id, inst);
+	CU_ASSERT_FATAL(!sb.failed);
+	apply(th, sb.data);
+	strbuf_free(&sb);
+}
+
+static size_t n_log_pages, max_log_limit;
+
+static int counting_log_page(struct store *s, const char *pid, int64_t after, size_t limit,
+			     store_log_cb cb, void *ctx)
+{
+	n_log_pages++;
+	if (limit > max_log_limit)
+		max_log_limit = limit;
+	return real_ops->log_page(s, pid, after, limit, cb, ctx);
+}
+
+/* A log of several pages: read a page at a time (of one profile each:
+ * the user's own, then each merged-away session's), written a page at a
+ * time, and the document the same as the one built whole. */
+static void test_a_long_identity_log_is_read_and_written_a_page_at_a_time(void)
+{
+	struct testhub *th = world_start();
+	json_t *head = json_pack("{s:s}", "type", "access");
+	json_t *api_head = json_pack("{s:s}", "id", "pr_0123456789abcdef");
+	struct sink_rec rec = {0};
+	json_t *doc, *access;
+	size_t n_rows, n_merged;
+
+	add_logins(th, "L", "IL", LOG_CYCLES);
+	expect_same(th, head, NULL, "custom_id", "L", FLAGS_CLI, 1);
+	expect_same(th, api_head, "document", "custom_id", "L", FLAGS_API, 1);
+	expect_same(th, api_head, "document", "installation_id", "IL", FLAGS_API, 1);
+
+	real_ops = th->reader->ops;
+	counting_ops = *real_ops;
+	counting_ops.log_page = counting_log_page;
+	th->reader->ops = &counting_ops;
+	n_log_pages = max_log_limit = 0;
+	strbuf_init(&rec.text);
+	CU_ASSERT_EQUAL(doc_stream(th->reader, head, NULL, "custom_id", "L", FLAGS_API, &rec), 0);
+	th->reader->ops = real_ops;
+	doc = json_loads(rec.text.data, 0, NULL);
+	access = json_array_get(json_object_get(doc, "profiles"), 0);
+	n_rows = json_array_size(json_object_get(access, "identity_log"));
+	n_merged = json_array_size(json_object_get(json_object_get(access, "profile"),
+						   "merged_from"));
+	/* two rows a cycle on L's log, and each merged session's own */
+	CU_ASSERT(n_rows > 2 * LOG_CYCLES);
+	CU_ASSERT(n_merged >= 50);
+	CU_ASSERT_EQUAL(max_log_limit, PAGE_LOG);
+	CU_ASSERT_EQUAL(rec.max_step_log_rows, PAGE_LOG);
+	/* L's rows: three pages at least; then one at least per session */
+	CU_ASSERT(n_log_pages >= 3 + n_merged);
+	json_decref(doc);
+	strbuf_free(&rec.text);
+	json_decref(head);
+	json_decref(api_head);
 	testhub_stop(th);
 }
 
@@ -554,6 +651,7 @@ static void test_an_unread_stream_fails_its_request(void)
 TEST_SUITE(access_doc, NULL, NULL,
 	   TEST(test_streamed_document_equals_the_built_one),
 	   TEST(test_events_are_read_and_written_a_page_at_a_time),
+	   TEST(test_a_long_identity_log_is_read_and_written_a_page_at_a_time),
 	   TEST(test_a_refusing_sink_fails_the_writer_with_a_prefix),
 	   TEST(test_a_store_failure_midway_breaks_the_stream_and_fails_the_request),
 	   TEST(test_an_unread_stream_fails_its_request))

@@ -640,26 +640,134 @@ static void test_identity_log_lists_in_append_order_with_the_other_side(void)
 {
 	WORLD(w);
 	struct list l = {0};
-	const struct store_log_entry rows[] = {
-		{900, "p_1", "create", "custom_id", "u1", NULL, "login"},
-		{100, "p_2", "create", NULL, NULL, NULL, NULL},
-		{500, "p_1", "merge", NULL, NULL, "p_2", "record m1 (web)"},
-		{200, "p_3", "move", "installation_id", "i1", "p_1", "logout"},
+	const struct store_log_entry rows[] = { /* seq 0: the store numbers them */
+		{0, 900, "p_1", "create", "custom_id", "u1", NULL, "login"},
+		{0, 100, "p_2", "create", NULL, NULL, NULL, NULL},
+		{0, 500, "p_1", "merge", NULL, NULL, "p_2", "record m1 (web)"},
+		{0, 200, "p_3", "move", "installation_id", "i1", "p_1", "logout"},
 	};
 
 	OK(s->ops->begin(s));
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		OK(s->ops->log_append(s, &rows[i]));
-	OK(s->ops->log_list(s, "p_1", collect_log, &l));
+	OK(s->ops->log_page(s, "p_1", 0, 100, collect_log, &l));
 	EXPECT(l, "900 p_1 create custom_id=u1 NULL login",
 	       "500 p_1 merge NULL=NULL p_2 record m1 (web)",
 	       "200 p_3 move installation_id=i1 p_1 logout");
 	OK(s->ops->log_delete_profile(s, "p_2"));
 	memset(&l, 0, sizeof(l));
-	OK(s->ops->log_list(s, "p_1", collect_log, &l));
+	OK(s->ops->log_page(s, "p_1", 0, 100, collect_log, &l));
 	EXPECT(l, "900 p_1 create custom_id=u1 NULL login",
 	       "200 p_3 move installation_id=i1 p_1 logout");
 	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+#define LOG_ROWS_MAX 512
+
+struct log_rows {
+	int64_t seq[LOG_ROWS_MAX];
+	char reason[LOG_ROWS_MAX][16];
+	size_t n;
+};
+
+static int collect_log_row(void *ctx, const struct store_log_entry *e)
+{
+	struct log_rows *l = ctx;
+	if (l->n == LOG_ROWS_MAX)
+		return 1;
+	l->seq[l->n] = e->seq;
+	snprintf(l->reason[l->n], sizeof(l->reason[0]), "%s", NUL(e->reason));
+	l->n++;
+	return 0;
+}
+
+/* The log read page by page of `limit` rows, each after the last row of
+ * the one before, into *out; the last page is short (maybe empty).
+ * Returns the number of pages. */
+static size_t log_read_paged(struct store *s, const char *pid, size_t limit, struct log_rows *out)
+{
+	size_t n_pages = 0;
+	int64_t after = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (;;) {
+		size_t before = out->n;
+		CU_ASSERT_EQUAL_FATAL(s->ops->log_page(s, pid, after, limit, collect_log_row, out), 0);
+		n_pages++;
+		CU_ASSERT(out->n - before <= limit);
+		if (out->n - before < limit || n_pages > LOG_ROWS_MAX)
+			return n_pages;
+		after = out->seq[out->n - 1];
+	}
+}
+
+/* log_page: a profile's rows (its own, and the rows naming it as the other
+ * profile, not the others of the profiles that wrote those) in seq order,
+ * which is append order whatever their times, at most `limit`, strictly
+ * after a seq: pages of any size join up to the whole log, each row once,
+ * inside a transaction and after its commit. */
+static void test_identity_log_pages_in_seq_order_after_a_seq(void)
+{
+	WORLD(w);
+	static struct log_rows all, paged;
+	static const size_t limits[] = {1, 7, 199, 200, 201, 1000};
+	char want[16];
+	size_t k = 0;
+
+	/* 300 rows: i % 3 == 0 on p_1; 1 on p_2 naming p_3; 2 on p_3 naming
+	 * p_1 (a move away from it).  Times run backwards. */
+	OK(s->ops->begin(s));
+	for (int i = 0; i < 300; i++) {
+		char reason[16];
+		struct store_log_entry e = {
+			.at_ms = 100000 - i,
+			.profile_id = i % 3 == 0 ? "p_1" : i % 3 == 1 ? "p_2" : "p_3",
+			.action = i % 3 == 2 ? "move" : "attach",
+			.id_type = "installation_id",
+			.id_value = "i1",
+			.other_profile_id = i % 3 == 0 ? NULL : i % 3 == 1 ? "p_3" : "p_1",
+			.reason = reason,
+		};
+		snprintf(reason, sizeof(reason), "r%d", i);
+		OK(s->ops->log_append(s, &e));
+	}
+	CU_ASSERT_EQUAL(log_read_paged(s, "p_1", 1000, &all), 1);
+	OK(s->ops->commit(s));
+
+	/* p_1's 200 rows, in the order appended, seqs rising from 1 on */
+	CU_ASSERT_EQUAL_FATAL(all.n, 200);
+	for (int i = 0; i < 300; i++) {
+		if (i % 3 == 1)
+			continue;
+		snprintf(want, sizeof(want), "r%d", i);
+		CU_ASSERT_STRING_EQUAL(all.reason[k], want);
+		CU_ASSERT(all.seq[k] > (k ? all.seq[k - 1] : 0));
+		k++;
+	}
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		size_t n_pages = log_read_paged(s, "p_1", limits[i], &paged);
+		CU_ASSERT_EQUAL(n_pages, 200 / limits[i] + 1);
+		CU_ASSERT_EQUAL(paged.n, all.n);
+		CU_ASSERT(memcmp(paged.seq, all.seq, sizeof(all.seq)) == 0);
+		CU_ASSERT(memcmp(paged.reason, all.reason, sizeof(all.reason)) == 0);
+	}
+	/* after the last row: nothing; after a seq of no row of p_1's: the
+	 * rows after it */
+	memset(&paged, 0, sizeof(paged));
+	OK(s->ops->log_page(s, "p_1", all.seq[199], 10, collect_log_row, &paged));
+	CU_ASSERT_EQUAL(paged.n, 0);
+	OK(s->ops->log_page(s, "p_1", all.seq[1] - 1, 2, collect_log_row, &paged));
+	CU_ASSERT_EQUAL(paged.n, 2);
+	CU_ASSERT_STRING_EQUAL(paged.reason[0], "r2");
+	CU_ASSERT_STRING_EQUAL(paged.reason[1], "r3");
+	/* p_2: its own 100 rows, not p_3's naming p_1; p_3: its own and p_2's
+	 * naming it */
+	CU_ASSERT_EQUAL(log_read_paged(s, "p_2", 64, &paged), 2);
+	CU_ASSERT_EQUAL(paged.n, 100);
+	CU_ASSERT_STRING_EQUAL(paged.reason[0], "r1");
+	log_read_paged(s, "p_3", 64, &paged);
+	CU_ASSERT_EQUAL(paged.n, 200);
 	world_stop(&w);
 }
 
@@ -1463,6 +1571,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_put_newer_keeps_the_later_write_ties_replace),
 	   TEST(test_events_list_newest_first_and_page_with_before),
 	   TEST(test_identity_log_lists_in_append_order_with_the_other_side),
+	   TEST(test_identity_log_pages_in_seq_order_after_a_seq),
 	   TEST(test_outbox_reads_in_seq_order_after_a_cursor),
 	   TEST(test_outbox_seq_is_not_reused_after_an_erase),
 	   TEST(test_outbox_prune_deletes_the_oldest_up_to_a_seq),

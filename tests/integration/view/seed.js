@@ -6,6 +6,8 @@
 // ann-42: an iOS app (push on) and a browser, consents, native and custom
 // attributes, 45 events over the last day and a half (more than one page
 // of the feed).  sam-1 and sam-2 share an email: a search lists both.
+// hist-7 logged out and in again 60 times on one phone: an identity history
+// of 122 rows, more than a page (100).
 'use strict';
 
 const now = Number(process.argv[2]) || Date.now();
@@ -50,6 +52,18 @@ for (const id of ['sam-1', 'sam-2']) {
   add({
     type: 'identify', message_id: `seed-${id}`, timestamp: at(3 * 60 * MIN),
     identifiers: { custom_id: id }, attributes: { $email_address: 'family@example.com', $first_name: 'Sam' },
+  });
+}
+
+for (let i = 0; i <= 60; i++) {
+  const t = 5 * 24 * 60 - 2 * i;
+  if (i > 0) {
+    add({ type: 'logout', message_id: `seed-hist-o${i}`, timestamp: at(t * MIN),
+      identifiers: { installation_id: 'ios-hist' } });
+  }
+  add({
+    type: 'identify', message_id: `seed-hist-i${i}`, timestamp: at((t - 1) * MIN),
+    identifiers: { custom_id: 'hist-7', installation_id: 'ios-hist' }, platform: 'ios',
   });
 }
 

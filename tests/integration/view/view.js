@@ -6,7 +6,8 @@
 //
 // What a person does: paste the token (a wrong one first), search by email,
 // phone, custom ID, installation ID and profile ID and see which matched,
-// see several matches listed and an empty result explained, open an
+// see several matches listed and an empty result explained, page through a
+// long identity history ("Show more"), open an
 // anonymous session and watch it become the logged-in user after a login
 // merge, see a new event appear within 2 s without a reload, scroll to load
 // older events, expand an event, download the access document, erase with
@@ -213,6 +214,26 @@ async function main() {
     await search(page, 'crowd@example.com');
     check('more matches than listed: said', /^More than 50 profiles match .* the first 50$/.test(await text(page, '#results-title')) &&
       (await page.$$('#results-list li')).length === 50, await text(page, '#results-title'));
+
+    // -- a long identity history: the first page, "Show more" appends the next
+    const histPid = await pidOf('custom_id=hist-7');
+    const histTotal = (await apiGet(`/v1/profiles/${histPid}/history?limit=1000`)).identity_log.length;
+    const histRows = () => page.$$eval('#p-history > li:not(.empty-note)', (lis) => lis.map((li) => li.textContent));
+    await search(page, 'hist-7');
+    const firstHist = await histRows();
+    check('a long history: more than a page in all', histTotal > 100, histTotal);
+    check('a long history: the first page of 100, oldest first', firstHist.length === 100 &&
+      /created with/.test(firstHist[0]), `${firstHist.length}: ${firstHist[0]}`);
+    check('a long history: "Show more" is offered', await visible(page, '#p-history-more'));
+    await page.click('#p-history-more');
+    await page.waitForFunction((n) => document.querySelectorAll('#p-history > li').length >= n, histTotal, { timeout: 5000 })
+      .catch(() => {});
+    const allHist = await histRows();
+    check('"Show more" appends the rest, each row once', allHist.length === histTotal &&
+      new Set(allHist).size === allHist.length && firstHist.every((t, i) => allHist[i] === t),
+      `${allHist.length} of ${histTotal}`);
+    check('at the end of the history, no "Show more"', !(await visible(page, '#p-history-more')));
+    await shot(page, '04b-long-history-1280');
 
     // -- an anonymous session, then the login merge, live
     await seg('track', { anonymousId: 'web-visitor-7', event: 'Viewed Pricing', messageId: 'v-pricing',

@@ -1,0 +1,347 @@
+/*
+ * test_api.c - suite `api`: routes of the management API (hub/api.c)
+ * called as http.c calls them (api_handle on a request, no sockets), on a
+ * hub world of their own:
+ *
+ *   - GET /v1/profiles/<id>/history in pages: 100 rows by default, at most
+ *     ?limit= (1..1000), oldest first, the next page after ?after=<next>;
+ *     "next" is a cursor while more rows may follow and null on the last
+ *     page; the pages join up to the whole log, each row once; a bad limit
+ *     or cursor is a 400 naming its parameter; an unknown profile a 404.
+ *
+ * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
+ */
+#include "testhub.h"
+#include "testlib.h"
+
+#include "../../hub/alloc.h"
+#include "../../hub/api.h"
+#include "../../hub/profile.h"
+#include "../../hub/util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_TOKEN "api-suite-token"
+#define N_CYCLES 60 /* logout + login: two rows each on the user's log */
+
+/* A string member's text, "" when it is not one (a failing check fails,
+ * never crashes). */
+static const char *text_of(const json_t *obj, const char *key)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+	return v ? v : "";
+}
+
+/* ---- the world ---------------------------------------------------------- */
+
+struct world {
+	struct testhub *th;
+	struct api *api;
+	char pid[PROFILE_ID_SIZE];  /* "H"'s profile */
+};
+
+static void apply(struct testhub *th, const char *line)
+{
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, line), 0);
+}
+
+/* The profile of custom_id, into pid.  0, or -1 when not exactly one. */
+static int pid_of(struct testhub *th, const char *custom_id, char pid[PROFILE_ID_SIZE])
+{
+	char ids[2][PROFILE_ID_SIZE];
+	if (profile_find(th->reader, "custom_id", custom_id, ids, 2) != 1)
+		return -1;
+	memcpy(pid, ids[0], PROFILE_ID_SIZE);
+	return 0;
+}
+
+/* "H" on installation "IH", logged out and in again N_CYCLES times (a
+ * detach and a merge of the session in between on each), then "Q" logs in
+ * on IH: a move away from H, a row of Q's that H's history shows last. */
+static void world_start(struct world *w)
+{
+	struct strbuf sb;
+	char err[512];
+
+	memset(w, 0, sizeof(*w));
+	w->th = testhub_start("api:\n  tokens: [\"" API_TOKEN "\"]\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->th);
+	apply(w->th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"q-1\","
+		     "\"timestamp\":\"2025-03-01T08:00:00.000Z\",\"identifiers\":"
+		     "{\"custom_id\":\"Q\",\"installation_id\":\"IQ\"}}");
+	strbuf_init(&sb);
+	strbuf_printf(&sb, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"h-0\","
+			   "\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":"
+			   "{\"custom_id\":\"H\",\"installation_id\":\"IH\"}}\n");
+	for (int i = 1; i <= N_CYCLES; i++)
+		strbuf_printf(&sb,
+			      "{\"type\":\"logout\",\"source\":\"test\",\"message_id\":\"lo-%d\","
+			      "\"timestamp\":\"2025-03-01T10:%02d:00.000Z\",\"identifiers\":"
+			      "{\"installation_id\":\"IH\"}}\n"
+			      "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"li-%d\","
+			      "\"timestamp\":\"2025-03-01T10:%02d:30.000Z\",\"identifiers\":"
+			      "{\"custom_id\":\"H\",\"installation_id\":\"IH\"}}\n",
+			      i, i % 60, i, i % 60);
+	CU_ASSERT_FATAL(!sb.failed);
+	apply(w->th, sb.data);
+	strbuf_free(&sb);
+	apply(w->th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"q-2\","
+		     "\"timestamp\":\"2025-03-02T08:00:00.000Z\",\"identifiers\":"
+		     "{\"custom_id\":\"Q\",\"installation_id\":\"IH\"}}");
+	CU_ASSERT_EQUAL_FATAL(pid_of(w->th, "H", w->pid), 0);
+	CU_ASSERT_EQUAL_FATAL(api_open(&w->api, w->th->cfg, w->th->intake, NULL, err, sizeof(err)),
+			      0);
+}
+
+static void world_stop(struct world *w)
+{
+	api_close(w->api);
+	testhub_stop(w->th);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+struct query {
+	const char *limit, *after; /* NULL: not sent */
+};
+
+static const char *query_get(const struct api_request *req, const char *key)
+{
+	const struct query *q = req->priv;
+	if (strcmp(key, "limit") == 0)
+		return q->limit;
+	if (strcmp(key, "after") == 0)
+		return q->after;
+	return NULL;
+}
+
+/* GET /v1/profiles/<pid>/history with ?limit= and ?after= when not NULL:
+ * the status, and the body parsed into *body (json_decref it). */
+static int history_get(struct world *w, const char *pid, const char *limit, const char *after,
+		       json_t **body)
+{
+	struct query q = {limit, after};
+	char path[128];
+	struct api_request req = {.method = "GET", .path = path, .query = query_get,
+				  .authorization = "Bearer " API_TOKEN, .priv = &q};
+	struct api_response resp;
+	int status;
+
+	snprintf(path, sizeof(path), "/v1/profiles/%s/history", pid);
+	CU_ASSERT_EQUAL_FATAL(api_handle(w->api, &req, &resp), 1);
+	status = resp.status;
+	CU_ASSERT_PTR_NULL(resp.stream);
+	CU_ASSERT_STRING_EQUAL(resp.content_type ? resp.content_type : "", "application/json");
+	*body = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+	CU_ASSERT_PTR_NOT_NULL(*body);
+	api_response_free(&resp);
+	return status;
+}
+
+/* The 400 of a bad parameter: code, and a message naming the parameter. */
+static void expect_refused(struct world *w, const char *limit, const char *after,
+			   const char *code, const char *param)
+{
+	json_t *body = NULL, *error;
+	const char *message;
+	int status = history_get(w, w->pid, limit, after, &body);
+
+	error = json_object_get(body, "error");
+	message = json_string_value(json_object_get(error, "message"));
+	if (status != 400)
+		fprintf(stderr, "\n  limit=%s after=%s: HTTP %d", limit ? limit : "-",
+			after ? after : "-", status);
+	CU_ASSERT_EQUAL(status, 400);
+	CU_ASSERT_STRING_EQUAL(text_of(error, "code"), code);
+	CU_ASSERT_PTR_NOT_NULL(message);
+	CU_ASSERT(message && strncmp(message, param, strlen(param)) == 0);
+	json_decref(body);
+}
+
+/* The identity log read whole a page of `limit` rows at a time (NULL: the
+ * default), following "next"; every page but the last full.  A new
+ * reference; *n_pages counts the pages. */
+static json_t *history_read_paged(struct world *w, const char *limit, size_t page_rows,
+				  size_t *n_pages)
+{
+	json_t *all = json_array();
+	char *after = NULL;
+
+	*n_pages = 0;
+	for (;;) {
+		json_t *body = NULL, *next;
+		size_t n;
+		CU_ASSERT_EQUAL_FATAL(history_get(w, w->pid, limit, after, &body), 200);
+		hub_free(after);
+		after = NULL;
+		(*n_pages)++;
+		n = json_array_size(json_object_get(body, "identity_log"));
+		CU_ASSERT_STRING_EQUAL(text_of(body, "profile_id"), w->pid);
+		json_array_extend(all, json_object_get(body, "identity_log"));
+		next = json_object_get(body, "next");
+		CU_ASSERT(json_is_string(next) || json_is_null(next));
+		if (json_is_string(next)) {
+			CU_ASSERT_EQUAL(n, page_rows); /* a full page: more may follow */
+			after = hub_strdup(json_string_value(next));
+		} else {
+			CU_ASSERT(n <= page_rows);
+		}
+		json_decref(body);
+		if (!after || *n_pages > 1000)
+			break;
+	}
+	hub_free(after);
+	return all;
+}
+
+/* ---- GET /v1/profiles/<id>/history ---------------------------------------- */
+
+static void test_history_is_read_in_pages_that_join_up(void)
+{
+	static const char *const limits[] = {"1", "7", "100", "122", "123", "124"};
+	struct world w;
+	json_t *whole = NULL, *first = NULL, *paged, *last;
+	char q[PROFILE_ID_SIZE];
+	size_t n_pages, n;
+
+	world_start(&w);
+	/* the whole log in one page: more rows than a default page */
+	CU_ASSERT_EQUAL(history_get(&w, w.pid, "1000", NULL, &whole), 200);
+	n = json_array_size(json_object_get(whole, "identity_log"));
+	CU_ASSERT(n > 100);
+	CU_ASSERT(json_is_null(json_object_get(whole, "next")));
+	/* a row: its members, no seq; oldest first: created, then attached */
+	for (size_t i = 0; i < n; i++) {
+		json_t *row = json_array_get(json_object_get(whole, "identity_log"), i);
+		CU_ASSERT(json_is_string(json_object_get(row, "at")) &&
+			  json_is_string(json_object_get(row, "profile_id")) &&
+			  json_is_string(json_object_get(row, "action")));
+		CU_ASSERT_PTR_NULL(json_object_get(row, "seq"));
+	}
+	CU_ASSERT_STRING_EQUAL(text_of(json_array_get(json_object_get(whole, "identity_log"), 0),
+				       "action"),
+			       "create");
+	/* and last, Q's move of IH away from H */
+	CU_ASSERT_EQUAL_FATAL(pid_of(w.th, "Q", q), 0);
+	last = json_array_get(json_object_get(whole, "identity_log"), n - 1);
+	CU_ASSERT_STRING_EQUAL(text_of(last, "action"), "move");
+	CU_ASSERT_STRING_EQUAL(text_of(last, "profile_id"), q);
+	CU_ASSERT_STRING_EQUAL(text_of(last, "other_profile_id"), w.pid);
+
+	/* no parameter: the first 100 rows, and a next */
+	CU_ASSERT_EQUAL(history_get(&w, w.pid, NULL, NULL, &first), 200);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(first, "identity_log")), 100);
+	CU_ASSERT(json_is_string(json_object_get(first, "next")));
+	for (size_t i = 0; i < 100; i++)
+		CU_ASSERT(json_equal(json_array_get(json_object_get(first, "identity_log"), i),
+				     json_array_get(json_object_get(whole, "identity_log"), i)));
+	json_decref(first);
+
+	/* any page size: the same rows, each once, in order, in as few pages
+	 * as they fill; only the last says null */
+	paged = history_read_paged(&w, NULL, 100, &n_pages);
+	CU_ASSERT_EQUAL(n_pages, (n + 99) / 100);
+	CU_ASSERT(json_equal(paged, json_object_get(whole, "identity_log")));
+	json_decref(paged);
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		size_t limit = (size_t)atoi(limits[i]);
+		paged = history_read_paged(&w, limits[i], limit, &n_pages);
+		CU_ASSERT_EQUAL(n_pages, (n + limit - 1) / limit);
+		if (!json_equal(paged, json_object_get(whole, "identity_log")))
+			fprintf(stderr, "\n  limit=%s: %zu rows paged, %zu whole", limits[i],
+				json_array_size(paged), n);
+		CU_ASSERT(json_equal(paged, json_object_get(whole, "identity_log")));
+		json_decref(paged);
+	}
+	json_decref(whole);
+	world_stop(&w);
+}
+
+static void test_history_exactly_a_page_has_no_next(void)
+{
+	struct world w;
+	json_t *whole = NULL, *body = NULL;
+	char limit[16];
+	size_t n;
+
+	world_start(&w);
+	CU_ASSERT_EQUAL(history_get(&w, w.pid, "1000", NULL, &whole), 200);
+	n = json_array_size(json_object_get(whole, "identity_log"));
+	/* a limit of the log's size: one page, no next */
+	snprintf(limit, sizeof(limit), "%zu", n);
+	CU_ASSERT_EQUAL(history_get(&w, w.pid, limit, NULL, &body), 200);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(body, "identity_log")), n);
+	CU_ASSERT(json_is_null(json_object_get(body, "next")));
+	json_decref(body);
+	/* one less: a next, after which the last row alone, and null */
+	snprintf(limit, sizeof(limit), "%zu", n - 1);
+	CU_ASSERT_EQUAL(history_get(&w, w.pid, limit, NULL, &body), 200);
+	CU_ASSERT_FATAL(json_is_string(json_object_get(body, "next")));
+	{
+		char *after = hub_strdup(json_string_value(json_object_get(body, "next")));
+		json_decref(body);
+		CU_ASSERT_EQUAL(history_get(&w, w.pid, limit, after, &body), 200);
+		hub_free(after);
+	}
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(body, "identity_log")), 1);
+	CU_ASSERT(json_equal(json_array_get(json_object_get(body, "identity_log"), 0),
+			     json_array_get(json_object_get(whole, "identity_log"), n - 1)));
+	CU_ASSERT(json_is_null(json_object_get(body, "next")));
+	json_decref(body);
+	/* a profile with a short log: all of it, null */
+	{
+		char q[PROFILE_ID_SIZE];
+		CU_ASSERT_EQUAL_FATAL(pid_of(w.th, "Q", q), 0);
+		CU_ASSERT_EQUAL(history_get(&w, q, NULL, NULL, &body), 200);
+		CU_ASSERT(json_array_size(json_object_get(body, "identity_log")) >= 1);
+		CU_ASSERT(json_is_null(json_object_get(body, "next")));
+		json_decref(body);
+	}
+	json_decref(whole);
+	world_stop(&w);
+}
+
+static void test_history_bad_parameters_are_400_unknown_profiles_404(void)
+{
+	static const char *const bad_limits[] = {"0", "1001", "x", "-1", "1.5", "", "10abc",
+						 "99999999999999999999"};
+	static const char *const bad_cursors[] = {"x", "", "-1", "+1", " 1", "1.2", "1x",
+						  "0x10", "1 "};
+	struct world w;
+	json_t *body = NULL;
+
+	world_start(&w);
+	for (size_t i = 0; i < sizeof(bad_limits) / sizeof(bad_limits[0]); i++)
+		expect_refused(&w, bad_limits[i], NULL, "invalid_parameter", "limit");
+	for (size_t i = 0; i < sizeof(bad_cursors) / sizeof(bad_cursors[0]); i++)
+		expect_refused(&w, NULL, bad_cursors[i], "invalid_cursor", "after");
+	expect_refused(&w, NULL, "99999999999999999999", "invalid_cursor", "after");
+	expect_refused(&w, "50", "99999999999999999999", "invalid_cursor", "after");
+	/* the bounds are limits like any other */
+	CU_ASSERT_EQUAL(history_get(&w, w.pid, "1", NULL, &body), 200);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(body, "identity_log")), 1);
+	json_decref(body);
+	CU_ASSERT_EQUAL(history_get(&w, w.pid, "1000", "0", &body), 200);
+	CU_ASSERT(json_array_size(json_object_get(body, "identity_log")) > 100);
+	json_decref(body);
+	/* past the end: an empty page */
+	CU_ASSERT_EQUAL(history_get(&w, w.pid, NULL, "9223372036854775807", &body), 200);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(body, "identity_log")), 0);
+	CU_ASSERT(json_is_null(json_object_get(body, "next")));
+	json_decref(body);
+	/* an unknown profile: 404, with or without paging */
+	CU_ASSERT_EQUAL(history_get(&w, "p_aaaaaaaaaaaaaaaa", NULL, NULL, &body), 404);
+	CU_ASSERT_STRING_EQUAL(text_of(json_object_get(body, "error"), "code"), "not_found");
+	json_decref(body);
+	CU_ASSERT_EQUAL(history_get(&w, "p_aaaaaaaaaaaaaaaa", "10", "5", &body), 404);
+	json_decref(body);
+	world_stop(&w);
+}
+
+TEST_SUITE(api, NULL, NULL,
+	   TEST(test_history_is_read_in_pages_that_join_up),
+	   TEST(test_history_exactly_a_page_has_no_next),
+	   TEST(test_history_bad_parameters_are_400_unknown_profiles_404))
