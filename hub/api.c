@@ -934,6 +934,27 @@ static int post_backfill(struct api *api, const char *name, struct api_response 
 						 "requested"));
 }
 
+static int post_retry(struct api *api, const char *name, struct api_response *resp)
+{
+	char err[512] = "", shown[RECORD_SHOW_SIZE];
+	int why = 0, rc;
+	int64_t n = 0;
+
+	if (!api->providers.export_retry)
+		return respond_error(resp, 404, "not_found", "no export named %s",
+				     record_show(shown, name));
+	rc = api->providers.export_retry(api->providers.ctx, name, &why, &n, err, sizeof(err));
+	if (rc == 1)
+		return respond_error(resp, 404, "not_found", "no export named %s",
+				     record_show(shown, name));
+	if (rc != 0) {
+		log_error("api", "dead letters of %s: %s", name, err);
+		return respond_error(resp, 503, "store_unavailable", "the store failed; retry");
+	}
+	return respond_json(resp, 200, json_pack("{s:s, s:I}", "export", name, "retried",
+						 (json_int_t)n));
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 static int serve_page(const struct api_request *req, struct api_response *resp)
@@ -1030,6 +1051,8 @@ int api_handle(struct api *api, const struct api_request *req, struct api_respon
 		return method_is(req, "POST", resp, &handled) ? post_sync(api, id, resp) : handled;
 	if (!path_named(p, "/v1/exports/", "/backfill", id, sizeof(id)))
 		return method_is(req, "POST", resp, &handled) ? post_backfill(api, id, resp) : handled;
+	if (!path_named(p, "/v1/exports/", "/dead_letters/retry", id, sizeof(id)))
+		return method_is(req, "POST", resp, &handled) ? post_retry(api, id, resp) : handled;
 	if (strcmp(p, "/v1/exports") == 0)
 		return method_is(req, "GET", resp, &handled)
 			       ? get_status(api->providers.exports_status, api->providers.ctx, "exports", resp)

@@ -76,6 +76,10 @@ struct api_providers {
 	 * enum export_backfill_check of export.h; err says it); -1 */
 	int (*export_backfill)(void *ctx, const char *name, int *why, char *err,
 			       size_t err_size);
+	/* POST /v1/exports/<name>/dead_letters/retry: 0 done (*n_retried
+	 * set); 1 refused (*why as above: no such export); -1 */
+	int (*export_retry)(void *ctx, const char *name, int *why, int64_t *n_retried,
+			    char *err, size_t err_size);
 	void *ctx;
 };
 

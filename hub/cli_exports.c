@@ -3,7 +3,9 @@
  * with its state, cursor, lag (changes in the outbox after the cursor),
  * last error and backfill, then the dead letters of each with their
  * reasons.  `profilehub exports backfill NAME` asks for a backfill
- * (export_backfill.c): every live profile to that export again.
+ * (export_backfill.c): every live profile to that export again;
+ * `profilehub exports retry NAME` sends its dead letters again
+ * (export_redrive.c).
  *
  * It reads the store only, so it works while `profilehub run` runs in
  * another process: the state shown is the saved one ("enabled",
@@ -13,6 +15,7 @@
 #include "cli.h"
 
 #include "export.h"
+#include "util.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -117,6 +120,34 @@ static int exports_backfill(struct cli *cli, const char *name)
 	return CLI_OK;
 }
 
+/* `profilehub exports retry NAME` */
+static int exports_retry(struct cli *cli, const char *name)
+{
+	struct store *s = NULL;
+	char err[512];
+	int64_t n = 0;
+
+	if (cli_load_config(cli))
+		return CLI_FAIL;
+	if (export_backfill_check(cli->cfg, name, err, sizeof(err)) == EXPORT_BACKFILL_NO_EXPORT) {
+		cli_error("exports", "%s", err);
+		return CLI_FAIL;
+	}
+	if (cli_open_store(cli, &s))
+		return CLI_FAIL;
+	if (export_dead_letters_retry(s, name, time_now_ms(), &n)) {
+		cli_error("exports", "%s", store_error(s));
+		store_close(s);
+		return CLI_FAIL;
+	}
+	store_close(s);
+	printf("%lld dead letters of %s sent again: the hub running it delivers them after what"
+	       " is in the feed (each a new change with \"retry_of\", the profile as it is"
+	       " then); one refused again is dead-lettered again\n",
+	       (long long)n, name);
+	return CLI_OK;
+}
+
 int cmd_exports(struct cli *cli, int argc, char **argv)
 {
 	struct store *s = NULL;
@@ -124,6 +155,11 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 	char err[1024];
 	int is_json = 0;
 
+	if (argc >= 2 && strcmp(argv[1], "retry") == 0) {
+		if (argc != 3)
+			return cli_usage("profilehub exports retry NAME");
+		return exports_retry(cli, argv[2]);
+	}
 	if (argc >= 2 && strcmp(argv[1], "backfill") == 0) {
 		if (argc != 3)
 			return cli_usage("profilehub exports backfill NAME");
@@ -133,7 +169,8 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 		if (strcmp(argv[i], "--json") == 0)
 			is_json = 1;
 		else
-			return cli_usage("profilehub exports [--json] | profilehub exports backfill NAME");
+			return cli_usage("profilehub exports [--json] | profilehub exports backfill NAME"
+					 " | profilehub exports retry NAME");
 	}
 	if (cli_load_config(cli) || cli_open_store(cli, &s))
 		return CLI_FAIL;

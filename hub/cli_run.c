@@ -64,6 +64,13 @@ static int run_export_backfill(void *ctx, const char *name, int *why, char *err,
 	return export_backfill_provider(r->exports, name, why, err, err_size);
 }
 
+static int run_export_retry(void *ctx, const char *name, int *why, int64_t *n_retried,
+			    char *err, size_t err_size)
+{
+	struct run *r = ctx;
+	return export_retry_provider(r->exports, name, why, n_retried, err, err_size);
+}
+
 static int run_has_enabled_sources(const struct hub_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_sources; i++)
@@ -216,6 +223,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	providers.sources_status = run_sources_status;
 	providers.source_trigger = run_source_trigger;
 	providers.export_backfill = run_export_backfill;
+	providers.export_retry = run_export_retry;
 	providers.ctx = &r;
 	if (api_open(&r.api, cli->cfg, r.intake, &providers, err, sizeof(err))) {
 		cli_error("run", "%s", err);

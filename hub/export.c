@@ -1266,6 +1266,37 @@ enum export_backfill_check export_backfill_check(const struct hub_config *cfg, c
 	return EXPORT_BACKFILL_NO_EXPORT;
 }
 
+int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n_retried,
+			  char *err, size_t err_size)
+{
+	struct exporter *ex = exporter;
+	int rc = -1;
+
+	*why = EXPORT_BACKFILL_OK;
+	*n_retried = 0;
+	if (!ex) {
+		err_set(err, err_size, "no exporter");
+		return -1;
+	}
+	if (export_backfill_check(ex->cfg, name, err, err_size) == EXPORT_BACKFILL_NO_EXPORT) {
+		*why = EXPORT_BACKFILL_NO_EXPORT;
+		return 1;
+	}
+	pthread_mutex_lock(&ex->status_lock);
+	if (ex->status_store || store_open(ex->cfg, &ex->status_store, err, err_size) == 0) {
+		rc = export_dead_letters_retry(ex->status_store, name, time_now_ms(), n_retried);
+		if (rc)
+			err_set(err, err_size, "%s", store_error(ex->status_store));
+	}
+	pthread_mutex_unlock(&ex->status_lock);
+	if (rc == 0) {
+		log_info("export", "%s: %lld dead letters sent again, asked for over the API", name,
+			 (long long)*n_retried);
+		export_notify(ex);
+	}
+	return rc;
+}
+
 int export_backfill_provider(void *exporter, const char *name, int *why, char *err,
 			     size_t err_size)
 {

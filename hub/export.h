@@ -156,6 +156,24 @@ enum export_backfill_check export_backfill_check(const struct hub_config *cfg, c
 int export_backfill_provider(void *exporter, const char *name, int *why, char *err,
 			     size_t err_size);
 
+/*
+ * Sends the dead letters of export `name` again (`profilehub exports retry`):
+ * each becomes a new change in the feed for that export alone ("retry_of":
+ * its seq; the profile as it is when delivered; skipped if the profile is
+ * gone since, an erasure aside) and leaves the dead letters, a page per
+ * transaction.  Only those there when it starts: one refused again is
+ * dead-lettered anew.  *n_retried: how many.  0, or -1 with s->err set.
+ */
+int export_dead_letters_retry(struct store *s, const char *name, int64_t now_ms,
+			      int64_t *n_retried);
+
+/* POST /v1/exports/<name>/dead_letters/retry: the export must exist (1,
+ * EXPORT_BACKFILL_NO_EXPORT in *why), then export_dead_letters_retry() on
+ * the exporter's status connection and the workers woken.  0 (*n_retried
+ * set), or -1 the store failed (err set). */
+int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n_retried,
+			  char *err, size_t err_size);
+
 /* The largest seq in the outbox, found with O(log n) indexed probes;
  * `floor` is returned when there is none above it.  0, or -1 on a store
  * failure. */

@@ -14,7 +14,8 @@
  * goes to its own export only, and only while its profile exists: one
  * gone since the page was written (merged away, or erased by a transaction
  * that committed while the page was written, on PostgreSQL) is skipped, so
- * no profile_updated follows its merge or erasure.  No SQL here: store.h
+ * no profile_updated follows its merge or erasure.  So is a dead letter
+ * sent again (export_redrive.c: "retry_of" says which), an erasure aside.  No SQL here: store.h
  * only.
  */
 #include "export_int.h"
@@ -47,6 +48,23 @@ const char *feed_kind_list(void)
 
 /* ---- reading a page ----------------------------------------------------- */
 
+/* A retried dead letter's row: addressed, and its own payload inside. */
+static int row_unwrap_retry(struct feed_row *r)
+{
+	char *inner = NULL;
+	int rc = export_retry_target(r->payload, &r->retry_for, &r->retry_of, &inner);
+
+	if (rc == 1) {
+		char *copy = hub_strdup(inner);
+		free(inner); /* json_dumps' */
+		if (!copy)
+			return -1;
+		hub_free(r->payload);
+		r->payload = copy;
+	}
+	return rc;
+}
+
 static int row_copy(void *ctx, const struct store_change *c)
 {
 	struct feed_page *pg = ctx;
@@ -61,10 +79,12 @@ static int row_copy(void *ctx, const struct store_change *c)
 	memcpy(r->profile_id, c->profile_id, strnlen(c->profile_id, PROFILE_ID_SIZE - 1));
 	r->profile_id[strnlen(c->profile_id, PROFILE_ID_SIZE - 1)] = '\0';
 	r->payload = hub_strdup(c->payload_json ? c->payload_json : "{}");
-	r->backfill_for = NULL;
+	r->backfill_for = r->retry_for = NULL;
+	r->retry_of = 0;
 	pg->n++;
 	if (!r->kind_name || !r->payload ||
-	    (r->kind == FEED_PROFILE_UPDATED && export_backfill_target(r->payload, &r->backfill_for) < 0)) {
+	    (r->kind == FEED_PROFILE_UPDATED && export_backfill_target(r->payload, &r->backfill_for) < 0) ||
+	    row_unwrap_retry(r) < 0) {
 		pg->failed = 1;
 		return 1;
 	}
@@ -102,6 +122,8 @@ void feed_page_clear(struct feed_page *pg)
 		hub_free(pg->rows[i].payload);
 		hub_free(pg->rows[i].backfill_for);
 		pg->rows[i].backfill_for = NULL;
+		hub_free(pg->rows[i].retry_for);
+		pg->rows[i].retry_for = NULL;
 		hub_free(pg->rows[i].text);
 		pg->rows[i].text = NULL;
 	}
@@ -257,9 +279,15 @@ static struct doc_slot *doc_get(struct feed_docs *dc, struct store *s, const cha
 static json_t *change_head(const struct feed_row *r)
 {
 	char at[32];
-	return json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)r->seq, "kind", r->kind_name,
-			 "at", time_format_ms(r->at_ms, at, sizeof(at)), "profile_id",
-			 r->profile_id);
+	json_t *o = json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)r->seq, "kind",
+			      r->kind_name, "at", time_format_ms(r->at_ms, at, sizeof(at)),
+			      "profile_id", r->profile_id);
+
+	if (o && r->retry_of && json_object_set_new(o, "retry_of", json_integer(r->retry_of))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /* The change's own part, taken from the outbox payload by kind: an erased
@@ -334,8 +362,10 @@ out:
 
 int feed_is_wanted(const struct feed_row *r, const struct feed_filter *f)
 {
-	if (r->backfill_for && (!f->export_name || strcmp(r->backfill_for, f->export_name) != 0))
-		return 0; /* another export's backfill */
+	const char *only = r->backfill_for ? r->backfill_for : r->retry_for;
+
+	if (only && (!f->export_name || strcmp(only, f->export_name) != 0))
+		return 0; /* another export's backfill or retried dead letter */
 	if (r->kind == FEED_ERASED || !f->kinds_mask)
 		return 1; /* erasures reach every export */
 	return r->kind >= 0 && (f->kinds_mask & (1u << r->kind));
@@ -360,7 +390,7 @@ int feed_page_build(struct feed_page *pg, struct store *s, const struct feed_fil
 		if (r->kind != FEED_ERASED &&
 		    !(slot = doc_get(dc, s, r->profile_id, r->seq, f)))
 			return -1;
-		if (r->backfill_for && !slot->text)
+		if ((r->backfill_for || (r->retry_for && r->kind != FEED_ERASED)) && !slot->text)
 			continue; /* gone since (merged away, erased): nothing to send */
 		if (!(r->text = change_text(r, slot))) {
 			err_set(s->err, sizeof(s->err), "out of memory");

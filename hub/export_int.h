@@ -29,6 +29,8 @@ struct feed_row {
 	char profile_id[PROFILE_ID_SIZE];
 	char *payload;
 	char *backfill_for; /* a backfill change: the one export it is for */
+	char *retry_for;    /* a dead letter sent again: the one export it is for */
+	int64_t retry_of;   /* ... and the seq it was dead-lettered under */
 	char *text;
 };
 
@@ -110,6 +112,13 @@ int export_backfill_write_page(struct store *s, const char *name, struct export_
  * *name hub_malloc'd (the caller frees it), 0 for every other change, -1
  * out of memory. */
 int export_backfill_target(const char *payload, char **name);
+
+/* ---- dead letters sent again (export_redrive.c) ------------------------ */
+
+/* A feed row's payload that addresses a retried dead letter: 1 with *name
+ * (the export) and *inner (the change's own payload) allocated, the caller
+ * frees them (hub_free, free); 0 for every other change; -1 out of memory. */
+int export_retry_target(const char *payload, char **name, int64_t *retry_of, char **inner);
 
 /* ---- saved state (export_status.c) ------------------------------------- */
 

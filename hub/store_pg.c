@@ -150,7 +150,7 @@ enum stmt_id {
 	S_EVENT_DELETE_PROFILE,
 	S_LOG_APPEND, S_LOG_PAGE, S_LOG_DELETE_PROFILE,
 	S_OUTBOX_ALLOC, S_OUTBOX_INSERT, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE,
-	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE,
+	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE, S_DEAD_DELETE, S_DEAD_LAST,
 	S_LEASE_TRY, S_LEASE_EPOCH, S_LEASE_RELEASE,
 	S_COUNT
 };
@@ -291,6 +291,8 @@ static const char *const stmt_sql[S_COUNT] = {
 		       " SET profile_id = excluded.profile_id, at = excluded.at,"
 		       " reason = excluded.reason, change = excluded.change",
 	[S_DEAD_DELETE_PROFILE] = "DELETE FROM dead_letters WHERE profile_id = $1",
+	[S_DEAD_DELETE] = "DELETE FROM dead_letters WHERE export_name = $1 AND seq = $2",
+	[S_DEAD_LAST] = "SELECT coalesce(max(seq), 0) FROM dead_letters WHERE export_name = $1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
 			" WHERE export_name = $1 ORDER BY seq LIMIT $2",
 	/* a session lock: it outlives transactions, ends with the connection */
@@ -1891,6 +1893,17 @@ static int pg_dead_letter_delete_profile(struct store *s, const char *pid)
 	return command(pgs(s), S_DEAD_DELETE_PROFILE, "s", pid);
 }
 
+static int pg_dead_letter_delete(struct store *s, const char *name, int64_t seq)
+{
+	return command(pgs(s), S_DEAD_DELETE, "si", name, seq);
+}
+
+static int pg_dead_letter_last_seq(struct store *s, const char *name, int64_t *seq)
+{
+	*seq = 0;
+	return query_int(run(pgs(s), S_DEAD_LAST, "s", name), seq) < 0 ? -1 : 0;
+}
+
 static int pg_dead_letter_list(struct store *s, const char *name, size_t limit,
 			       store_dead_letter_cb cb, void *ctx)
 {
@@ -2071,6 +2084,8 @@ static const struct store_ops pg_ops = {
 	.dead_letter_put = pg_dead_letter_put,
 	.dead_letter_list = pg_dead_letter_list,
 	.dead_letter_delete_profile = pg_dead_letter_delete_profile,
+	.dead_letter_delete = pg_dead_letter_delete,
+	.dead_letter_last_seq = pg_dead_letter_last_seq,
 	.log_append = pg_log_append,
 	.log_page = pg_log_page,
 	.log_delete_profile = pg_log_delete_profile,

@@ -132,7 +132,7 @@ enum stmt_id {
 	S_EVENT_DELETE_PROFILE,
 	S_LOG_APPEND, S_LOG_PAGE, S_LOG_DELETE_PROFILE,
 	S_OUTBOX_APPEND, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE,
-	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE,
+	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE, S_DEAD_DELETE, S_DEAD_LAST,
 	S_COUNT
 };
 
@@ -246,6 +246,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_DEAD_PUT] = "INSERT OR REPLACE INTO dead_letters(export_name, seq, profile_id, at, reason,"
 		       " change) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_DEAD_DELETE_PROFILE] = "DELETE FROM dead_letters WHERE profile_id = ?1",
+	[S_DEAD_DELETE] = "DELETE FROM dead_letters WHERE export_name = ?1 AND seq = ?2",
+	[S_DEAD_LAST] = "SELECT coalesce(max(seq), 0) FROM dead_letters WHERE export_name = ?1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
 			" WHERE export_name = ?1 ORDER BY seq LIMIT ?2",
 };
@@ -1233,6 +1235,19 @@ static int lite_dead_letter_delete_profile(struct store *s, const char *pid)
 	return RUN(lite(s), S_DEAD_DELETE_PROFILE, "s", pid);
 }
 
+static int lite_dead_letter_delete(struct store *s, const char *name, int64_t seq)
+{
+	return RUN(lite(s), S_DEAD_DELETE, "si", name, seq);
+}
+
+static int lite_dead_letter_last_seq(struct store *s, const char *name, int64_t *seq)
+{
+	struct sqlite_store *ls = lite(s);
+
+	*seq = 0;
+	return query_int(ls, S_DEAD_LAST, prep(ls, S_DEAD_LAST, "s", name), seq) < 0 ? -1 : 0;
+}
+
 static int lite_dead_letter_list(struct store *s, const char *name, size_t limit,
 				 store_dead_letter_cb cb, void *ctx)
 {
@@ -1430,6 +1445,8 @@ static const struct store_ops sqlite_ops = {
 	.dead_letter_put = lite_dead_letter_put,
 	.dead_letter_list = lite_dead_letter_list,
 	.dead_letter_delete_profile = lite_dead_letter_delete_profile,
+	.dead_letter_delete = lite_dead_letter_delete,
+	.dead_letter_last_seq = lite_dead_letter_last_seq,
 	.log_append = lite_log_append,
 	.log_page = lite_log_page,
 	.log_delete_profile = lite_log_delete_profile,

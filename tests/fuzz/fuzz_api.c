@@ -123,6 +123,16 @@ static int fake_backfill(void *ctx, const char *name, int *why, char *err, size_
 	return *why == EXPORT_BACKFILL_OK ? 0 : 1;
 }
 
+static int fake_retry(void *ctx, const char *name, int *why, int64_t *n_retried, char *err,
+		      size_t err_size)
+{
+	(void)ctx;
+	*n_retried = 0;
+	*why = strcmp(name, "feed") == 0 ? EXPORT_BACKFILL_OK : EXPORT_BACKFILL_NO_EXPORT;
+	snprintf(err, err_size, "export %s: refused", name);
+	return *why == EXPORT_BACKFILL_OK ? 0 : 1;
+}
+
 static void fuzz_cleanup(void)
 {
 	static const char *const files[] = {"hub.db", "hub.db-wal", "hub.db-shm", "hub.db-journal"};
@@ -173,6 +183,7 @@ static void fuzz_init(void)
 		.source_trigger = fake_trigger,
 		.exports_status = fake_exports,
 		.export_backfill = fake_backfill,
+		.export_retry = fake_retry,
 	};
 	struct store *writer = NULL, *reader = NULL;
 	struct intake *in = NULL;

@@ -7,7 +7,7 @@
 #   GET  /v1/profiles/<id>/events?before=&limit=     GET /v1/profiles/<id>/history?after=&limit=
 #   POST /v1/privacy/requests    GET /v1/privacy/requests/<id>
 #   GET  /v1/sources   POST /v1/sources/<name>/sync   GET /v1/exports
-#   POST /v1/exports/<name>/backfill
+#   POST /v1/exports/<name>/backfill   POST /v1/exports/<name>/dead_letters/retry
 #   GET  /, /app.js, /style.css
 #
 # with their success shapes, 401 without a token and 403 with a wrong one
@@ -180,7 +180,7 @@ for route in "GET /v1/profiles?custom_id=ann-1" "GET /v1/profiles/$P_ANN/events"
 	"GET /v1/profiles/$P_ANN/history" "POST /v1/privacy/requests" \
 	"GET /v1/privacy/requests/pr_0000000000000000" "GET /v1/sources" \
 	"POST /v1/sources/web/sync" "GET /v1/exports" "POST /v1/exports/feed/backfill" \
-	"GET /v1/no-such-route" \
+	"POST /v1/exports/feed/dead_letters/retry" "GET /v1/no-such-route" \
 	"DELETE /v1/profiles"; do
 	m=${route%% *}
 	p=${route#* }
@@ -352,12 +352,15 @@ req POST "/v1/sources/no-such-source/sync"
 expect "sync of an unknown source" 404 not_found
 req POST "/v1/exports/no-such-export/backfill"
 expect "backfill of an unknown export" 404 not_found
+req POST "/v1/exports/no-such-export/dead_letters/retry"
+expect "dead letters of an unknown export" 404 not_found
 
 for route in "POST /v1/profiles:GET" "DELETE /v1/profiles/$P_ANN/events:GET" \
 	"PUT /v1/profiles/$P_ANN/history:GET" "GET /v1/privacy/requests:POST" \
 	"DELETE /v1/privacy/requests/pr_0000000000000000:GET" "POST /v1/sources:GET" \
 	"GET /v1/sources/web/sync:POST" "POST /v1/exports:GET" \
-	"GET /v1/exports/feed/backfill:POST" "DELETE /:GET, HEAD" \
+	"GET /v1/exports/feed/backfill:POST" "GET /v1/exports/feed/dead_letters/retry:POST" \
+	"DELETE /:GET, HEAD" \
 	"POST /app.js:GET, HEAD"; do
 	rm=${route%%:*}
 	req "${rm%% *}" "${rm#* }"
@@ -402,6 +405,10 @@ expect "POST /v1/exports/feed/backfill" 202 &&
 req GET /v1/exports
 expect "GET /v1/exports after a backfill" 200 &&
 	body_is "exports: the backfill shown" '.exports[0].backfill.state | IN("running", "done")'
+# the JSON Lines export refuses nothing: no dead letter to send again
+req POST /v1/exports/feed/dead_letters/retry
+expect "POST /v1/exports/feed/dead_letters/retry" 200 &&
+	body_is "retry: none" '.export == "feed" and .retried == 0'
 
 # ---- the events feed: cursor paging -------------------------------------------
 

@@ -274,6 +274,34 @@ backfill_check "$((after_cli + 1))" '$' "POST /v1/exports/crm/backfill"
 "$HUB" -c "$T/pruned.yaml" exports | grep -q "^backfill of crm: done, $live profiles" ||
 	fail "profilehub exports does not show the backfill"
 
+# ---- dead letters sent again: the receiver refuses (400) a batch's changes,
+# each alone too, so each is dead-lettered and delivery goes on; once it
+# accepts, POST /v1/exports/crm/dead_letters/retry brings each once more,
+# marked "retry_of", and leaves no dead letter
+hub_start "$T/pruned.yaml" "$T/hub.log"
+before_dl=$(wc -l <"$T/received.jsonl")
+receiver_mode 400
+post_batches 1
+dead_count() {
+	"$HUB" -c "$T/pruned.yaml" exports --json 2>>"$T/cli.log" | jq -r '.exports[0].dead_letters | length'
+}
+dead_and_idle() { [ "$(dead_count)" -gt 0 ] && [ "$(export_field .lag)" = 0 ]; }
+wait_for "the refused changes to be dead-lettered" dead_and_idle
+n_dead=$(dead_count)
+receiver_mode ok
+status=$(curl -s -o "$T/retry.json" -w '%{http_code}' -X POST \
+	-H "Authorization: Bearer $EXPORT_API_TOKEN" "$BASE/v1/exports/crm/dead_letters/retry")
+[ "$status" = 200 ] || fail "POST /v1/exports/crm/dead_letters/retry: $status $(cat "$T/retry.json")"
+[ "$(jq -r .retried "$T/retry.json")" = "$n_dead" ] ||
+	fail "$(jq -r .retried "$T/retry.json") dead letters sent again, $n_dead were there"
+none_dead_and_idle() { [ "$(dead_count)" = 0 ] && [ "$(export_field .lag)" = 0 ]; }
+wait_for "the dead letters sent again to be delivered" none_dead_and_idle
+hub_stop TERM
+n_retried=$(tail -n "+$((before_dl + 1))" "$T/received.jsonl" |
+	jq -s 'map(select(.keys | index("retry_of"))) | length')
+[ "$n_retried" = "$n_dead" ] || fail "$n_retried changes marked retry_of arrived, $n_dead were dead letters"
+
 echo "export_webhook: $(wc -l <"$T/outbox.seqs") changes in the outbox, $total arrivals" \
-	"($dups duplicates), all pruned once no export held them; a backfill of $live profiles"
+	"($dups duplicates), all pruned once no export held them; a backfill of $live profiles;" \
+	"$n_dead dead letters sent again"
 [ "$fails" -eq 0 ]

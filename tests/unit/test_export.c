@@ -985,6 +985,132 @@ static void test_a_failed_load_after_the_lease_take_is_retried(void)
 	world_close(&w);
 }
 
+/* The seq of every dead letter of export x, and their changes by it. */
+static json_t *dead_letter_seqs(struct world *w)
+{
+	json_t *dl = dead_letters(w), *seqs = json_array(), *d;
+	size_t i;
+
+	json_array_foreach(dl, i, d)
+		json_array_append_new(seqs, json_integer(int_of(d, "seq")));
+	json_decref(dl);
+	return seqs;
+}
+
+/* Stops the exporter, sends the dead letters of x again (all `expected`
+ * of them, none left), and starts it on cfg (NULL: the world's). */
+static void retry_and_restart(struct world *w, struct hub_config *cfg, int64_t expected)
+{
+	char err[512] = "";
+	int64_t n = -1;
+	json_t *left;
+
+	export_stop(w->ex);
+	w->ex = NULL;
+	CU_ASSERT_EQUAL_FATAL(export_dead_letters_retry(w->th->reader, "x", 1767225600000LL, &n), 0);
+	CU_ASSERT_EQUAL(n, expected);
+	left = dead_letters(w);
+	CU_ASSERT_EQUAL(json_array_size(left), 0);
+	json_decref(left);
+	CU_ASSERT_EQUAL_FATAL(export_start(&w->ex, cfg ? cfg : w->th->cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w->ex, WAIT_MS), 0);
+}
+
+/*
+ * Dead letters sent again (`profilehub exports retry`): each comes back
+ * as a new change for its export alone, "retry_of" naming the seq it was
+ * dead-lettered under, with the profile as it is now.  While the receiver
+ * still refuses, they are dead-lettered again under their new seqs; once
+ * it accepts, they are delivered, the event as it was, and another export
+ * (y, added meanwhile) does not get them.
+ */
+static void test_dead_letters_are_sent_again(void)
+{
+	struct world w;
+	struct hub_config *fixed;
+	json_t *first, *second, *got, *c, *ygot;
+	char *yrecord, *keys;
+	size_t i, n_retried = 0;
+
+	world_open(&w, "    bad_custom_id: bad\n");
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	first = dead_letter_seqs(&w);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(first), 2); /* Bad's profile_updated and event */
+
+	/* still refused: dead-lettered again, each under a new seq */
+	retry_and_restart(&w, NULL, 2);
+	second = dead_letters(&w);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(second), 2);
+	json_array_foreach(second, i, c) {
+		json_t *change = json_loads(str_of(c, "change"), 0, NULL);
+		CU_ASSERT(int_of(c, "seq") > json_integer_value(json_array_get(first, 1)));
+		CU_ASSERT_EQUAL(int_of(change, "retry_of"),
+				json_integer_value(json_array_get(first, i)));
+		json_decref(change);
+	}
+
+	/* accepted now; a second export y was added meanwhile */
+	yrecord = strdup(w.record);
+	CU_ASSERT_FATAL(yrecord && strlen(yrecord) > 7);
+	strcpy(strrchr(yrecord, '/') + 1, "y.jsonl");
+	CU_ASSERT_FATAL(asprintf(&keys, "    backfill: false\n  - name: y\n    plugin: export_script\n"
+				 "    record: %s\n    backfill: false\n", yrecord) > 0);
+	fixed = config_like(&w, keys);
+	retry_and_restart(&w, fixed, 2);
+	got = recorded(&w, NULL);
+	json_array_foreach(got, i, c) {
+		size_t j;
+		json_t *d;
+
+		if (!json_object_get(c, "retry_of"))
+			continue;
+		n_retried++;
+		CU_ASSERT_STRING_EQUAL(str_of(c, "custom_id"), "bad");
+		CU_ASSERT_PTR_NOT_NULL(json_object_get(c, "profile"));
+		/* the one it replaces, the same kind; an event as it was */
+		json_array_foreach(second, j, d) {
+			json_t *old;
+			if (int_of(d, "seq") != int_of(c, "retry_of"))
+				continue;
+			old = json_loads(str_of(d, "change"), 0, NULL);
+			CU_ASSERT_STRING_EQUAL(str_of(c, "kind"), str_of(old, "kind"));
+			CU_ASSERT(int_of(c, "seq") > int_of(d, "seq"));
+			if (strcmp(str_of(c, "kind"), "event") == 0)
+				CU_ASSERT(json_equal(json_object_get(c, "event"),
+						     json_object_get(old, "event")));
+			json_decref(old);
+			break;
+		}
+		CU_ASSERT(j < json_array_size(second)); /* found */
+	}
+	CU_ASSERT_EQUAL(n_retried, 2);
+	c = dead_letters(&w);
+	CU_ASSERT_EQUAL(json_array_size(c), 0);
+	json_decref(c);
+	/* y takes the changes after it joined, never x's retried ones */
+	apply(&w, "{\"type\":\"identify\",\"message_id\":\"z1\","
+		  "\"timestamp\":\"2025-03-02T10:00:00.000Z\",\"identifiers\":{\"custom_id\":\"zed\"}}\n");
+	export_notify(w.ex);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	ygot = recorded_at(yrecord, NULL);
+	CU_ASSERT(json_array_size(ygot) > 0);
+	json_array_foreach(ygot, i, c)
+		CU_ASSERT_PTR_NULL(json_object_get(c, "retry_of"));
+
+	export_stop(w.ex);
+	w.ex = NULL;
+	config_free(fixed);
+	free(keys);
+	free(yrecord);
+	json_decref(ygot);
+	json_decref(got);
+	json_decref(first);
+	json_decref(second);
+	world_close(&w);
+}
+
 /* A backfill asked for while it cannot progress says why in the status:
  * the export is off, or its kinds leave out profile_updated; and nothing
  * when it can (no exporter runs: the status is read from the store). */
@@ -1368,6 +1494,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_an_export_that_ran_is_backfilled_only_when_asked),
 	   TEST(test_a_new_export_stopped_before_its_backfill_still_gets_it),
 	   TEST(test_a_waiting_backfill_says_why),
+	   TEST(test_dead_letters_are_sent_again),
 	   TEST(test_a_failed_load_after_the_lease_take_is_retried),
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),

@@ -1,0 +1,222 @@
+/*
+ * export_redrive.c - dead letters sent again (`profilehub exports retry
+ * NAME`, POST /v1/exports/<name>/dead_letters/retry): once the receiver
+ * that refused them is fixed, each dead letter of an export becomes a new
+ * change in the feed, addressed to that export alone, and leaves the dead
+ * letters in the same transaction.
+ *
+ * So a retried change is delivered like any change: after what is in the
+ * feed already, with its own seq and idempotency key, dead-lettered again
+ * if refused again.  It carries the profile as it is when delivered (the
+ * dead letter's copy may be stale); one gone since (merged away, erased) is
+ * skipped, as for a backfill; an erasure is always sent.  The change says
+ * which one it replaces: "retry_of", the dead letter's seq.
+ *
+ * A feed row of a retry has the payload
+ *   {"for": "<export>", "retry_of": <seq>, "payload": <the change's own>}
+ * which export_feed.c unwraps (export_retry_target).  No SQL here.
+ */
+#include "export_int.h"
+
+#include "alloc.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define RETRY_PAGE 200 /* dead letters per transaction */
+
+int export_retry_target(const char *payload, char **name, int64_t *retry_of, char **inner)
+{
+	static const char mark[] = "{\"for\":";
+	json_t *v, *p;
+	const char *target;
+	int rc = 0;
+
+	*name = *inner = NULL;
+	*retry_of = 0;
+	if (!payload || strncmp(payload, mark, sizeof(mark) - 1) != 0)
+		return 0; /* every other change */
+	v = json_loads(payload, 0, NULL);
+	target = json_string_value(json_object_get(v, "for"));
+	p = json_object_get(v, "payload");
+	if (target && p) {
+		*name = hub_strdup(target);
+		*inner = json_dumps(p, JSON_COMPACT | JSON_ENCODE_ANY);
+		*retry_of = json_integer_value(json_object_get(v, "retry_of"));
+		rc = *name && *inner ? 1 : -1;
+		if (rc < 0) {
+			hub_free(*name);
+			free(*inner); /* json_dumps' */
+			*name = *inner = NULL;
+		}
+	}
+	json_decref(v);
+	return rc;
+}
+
+/* A dead letter, copied out of the store's callback. */
+struct dl_item {
+	int64_t seq;
+	char *change; /* the change as it was refused (JSON) */
+};
+
+struct dl_page {
+	struct dl_item items[RETRY_PAGE];
+	size_t n;
+	int64_t upto;   /* dead letters after this seq are not retried */
+	int is_past;    /* one past upto was seen: the last page */
+	int failed;
+};
+
+static int dl_collect(void *ctx, const struct store_dead_letter *d)
+{
+	struct dl_page *pg = ctx;
+
+	if (d->seq > pg->upto) {
+		pg->is_past = 1;
+		return 1;
+	}
+	pg->items[pg->n].seq = d->seq;
+	if (!(pg->items[pg->n].change = hub_strdup(d->change_json ? d->change_json : "{}"))) {
+		pg->failed = 1;
+		return 1;
+	}
+	pg->n++;
+	return 0;
+}
+
+static void dl_page_clear(struct dl_page *pg)
+{
+	for (size_t i = 0; i < pg->n; i++)
+		hub_free(pg->items[i].change);
+	pg->n = 0;
+}
+
+/* The outbox payload of a refused change, by its kind (export_feed.c's
+ * change_body in reverse); NULL for a kind the feed does not know. */
+static json_t *change_payload(json_t *change, int kind)
+{
+	json_t *v;
+
+	switch (kind) {
+	case FEED_PROFILE_UPDATED:
+		return json_object(); /* a backfill's too: sent as a plain one */
+	case FEED_EVENT:
+		v = json_object_get(change, "event");
+		return v ? json_incref(v) : json_object();
+	case FEED_MERGED:
+		v = json_object_get(change, "merged_from");
+		return json_pack("{s:O}", "merged_from", v ? v : json_array());
+	case FEED_ERASED:
+		v = json_object_get(change, "identifier_types");
+		return json_pack("{s:O}", "identifier_types", v ? v : json_array());
+	default:
+		return NULL;
+	}
+}
+
+/* Puts one dead letter back in the feed, for export `name`, and deletes
+ * it.  0, 1 when its change is unreadable (left as it is, logged), -1 with
+ * s->err set. */
+static int retry_one(struct store *s, const char *name, const struct dl_item *it, int64_t now_ms)
+{
+	json_t *change = json_loads(it->change, 0, NULL), *payload = NULL, *wrap = NULL;
+	const char *kind = json_string_value(json_object_get(change, "kind"));
+	const char *pid = json_string_value(json_object_get(change, "profile_id"));
+	struct store_change c = {0};
+	char *text = NULL;
+	int rc = 1;
+
+	if (!kind || !pid || strlen(pid) >= PROFILE_ID_SIZE ||
+	    !(payload = change_payload(change, feed_kind_parse(kind)))) {
+		log_warn("export", "%s: dead letter %lld is not a change this hub can send again;"
+			 " left as it is", name, (long long)it->seq);
+		goto out;
+	}
+	rc = -1;
+	wrap = json_pack("{s:s, s:I, s:O}", "for", name, "retry_of", (json_int_t)it->seq,
+			 "payload", payload);
+	if (!wrap || !(text = json_dumps(wrap, JSON_COMPACT))) {
+		err_set(s->err, sizeof(s->err), "out of memory");
+		goto out;
+	}
+	c.kind = kind;
+	c.profile_id = pid;
+	c.at_ms = now_ms;
+	c.payload_json = text;
+	if (s->ops->outbox_append(s, &c) || s->ops->dead_letter_delete(s, name, it->seq))
+		goto out;
+	rc = 0;
+out:
+	free(text); /* json_dumps' */
+	json_decref(wrap);
+	json_decref(payload);
+	json_decref(change);
+	return rc;
+}
+
+/* One transaction: the next page of dead letters up to pg->upto.  The
+ * number retried, or -1 with s->err set. */
+static int64_t retry_page(struct store *s, const char *name, struct dl_page *pg, int64_t now_ms,
+			  size_t *n_seen)
+{
+	int64_t n = 0;
+
+	*n_seen = 0;
+	if (s->ops->begin(s))
+		return -1;
+	if (s->ops->dead_letter_list(s, name, RETRY_PAGE, dl_collect, pg))
+		goto fail;
+	if (pg->failed) {
+		err_set(s->err, sizeof(s->err), "out of memory");
+		goto fail;
+	}
+	*n_seen = pg->n;
+	for (size_t i = 0; i < pg->n; i++) {
+		int rc = retry_one(s, name, &pg->items[i], now_ms);
+		if (rc < 0)
+			goto fail;
+		n += rc == 0;
+	}
+	if (s->ops->commit(s))
+		goto fail;
+	return n;
+fail:
+	s->ops->rollback(s);
+	return -1;
+}
+
+int export_dead_letters_retry(struct store *s, const char *name, int64_t now_ms,
+			      int64_t *n_retried)
+{
+	struct dl_page *pg = hub_calloc(1, sizeof(*pg));
+	size_t n_seen = 0;
+	int64_t n = 0;
+	int rc = -1;
+
+	*n_retried = 0;
+	if (!pg) {
+		err_set(s->err, sizeof(s->err), "out of memory");
+		return -1;
+	}
+	/* only the dead letters there now: a retried change refused again is
+	 * dead-lettered with a new seq, past this one */
+	if (s->ops->dead_letter_last_seq(s, name, &pg->upto))
+		goto out;
+	do {
+		n = retry_page(s, name, pg, now_ms, &n_seen);
+		dl_page_clear(pg);
+		if (n < 0)
+			goto out;
+		*n_retried += n;
+		/* one left as it is (unreadable) stays first in the list: a
+		 * page of only those ends it */
+	} while (!pg->is_past && n_seen == RETRY_PAGE && n > 0);
+	rc = 0;
+out:
+	dl_page_clear(pg);
+	hub_free(pg);
+	return rc;
+}
