@@ -308,7 +308,7 @@ static int worker_commit(struct export_worker *w, int64_t cursor,
 	struct store *s = w->store;
 	int64_t end = w->batch_end;
 	char key[300], text[32];
-	int fence;
+	int fence, held = 1;
 
 	if (w->lease_epoch < 0)
 		return -1; /* lost: fenced off until taken again */
@@ -325,7 +325,15 @@ static int worker_commit(struct export_worker *w, int64_t cursor,
 		worker_lease_lost(w);
 		return -1;
 	}
-	if (dl && s->ops->dead_letter_put(s, dl))
+	/* a change whose profile an erase took out of the feed meanwhile (while
+	 * the plugin had it) is not kept: its dead letter would outlive the
+	 * erasure with the profile's data */
+	if (dl && (held = s->ops->outbox_hold(s, dl->seq)) < 0)
+		goto fail;
+	if (dl && held == 0)
+		log_info(w->who, "change %" PRId64 " was erased while it was sent: not dead-lettered",
+			 dl->seq);
+	else if (dl && s->ops->dead_letter_put(s, dl))
 		goto fail;
 	if (cursor != w->cursor) {
 		export_key_cursor(key, sizeof(key), w->conf->name);

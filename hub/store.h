@@ -251,6 +251,11 @@ struct store_ops {
 	int (*outbox_read)(struct store *s, int64_t after_seq, size_t limit,
 			   store_change_cb cb, void *ctx);
 	int (*outbox_delete_profile)(struct store *s, const char *profile_id);
+	/* Inside a transaction: 1 when the change `seq` is still in the feed,
+	 * held so that nothing deletes it (an erase) until the transaction
+	 * ends (PostgreSQL: FOR SHARE; SQLite's write lock already does); 0
+	 * when it is gone; -1 */
+	int (*outbox_hold)(struct store *s, int64_t seq);
 	/* deletes the first `limit` changes with seq <= upto_seq (every export
 	 * has passed them), in seq order; *n_deleted says how many.  0 or -1 */
 	int (*outbox_prune)(struct store *s, int64_t upto_seq, size_t limit,

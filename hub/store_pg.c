@@ -150,7 +150,7 @@ enum stmt_id {
 	S_EVENT_DELETE_PROFILE,
 	S_LOG_APPEND, S_LOG_PAGE, S_LOG_DELETE_PROFILE,
 	S_OUTBOX_ALLOC, S_OUTBOX_INSERT, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE,
-	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE, S_DEAD_DELETE, S_DEAD_LAST,
+	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE, S_DEAD_DELETE, S_DEAD_LAST, S_OUTBOX_HOLD,
 	S_LEASE_TRY, S_LEASE_EPOCH, S_LEASE_RELEASE,
 	S_COUNT
 };
@@ -292,6 +292,9 @@ static const char *const stmt_sql[S_COUNT] = {
 		       " reason = excluded.reason, change = excluded.change",
 	[S_DEAD_DELETE_PROFILE] = "DELETE FROM dead_letters WHERE profile_id = $1",
 	[S_DEAD_DELETE] = "DELETE FROM dead_letters WHERE export_name = $1 AND seq = $2",
+	/* an erase deleting the row waits for this transaction, or this
+	 * waits for the erase and finds the row gone */
+	[S_OUTBOX_HOLD] = "SELECT 1 FROM outbox WHERE seq = $1 FOR SHARE",
 	[S_DEAD_LAST] = "SELECT coalesce(max(seq), 0) FROM dead_letters WHERE export_name = $1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
 			" WHERE export_name = $1 ORDER BY seq LIMIT $2",
@@ -1893,6 +1896,13 @@ static int pg_dead_letter_delete_profile(struct store *s, const char *pid)
 	return command(pgs(s), S_DEAD_DELETE_PROFILE, "s", pid);
 }
 
+static int pg_outbox_hold(struct store *s, int64_t seq)
+{
+	int64_t one = 0;
+
+	return query_int(run(pgs(s), S_OUTBOX_HOLD, "i", seq), &one);
+}
+
 static int pg_dead_letter_delete(struct store *s, const char *name, int64_t seq)
 {
 	return command(pgs(s), S_DEAD_DELETE, "si", name, seq);
@@ -2085,6 +2095,7 @@ static const struct store_ops pg_ops = {
 	.dead_letter_list = pg_dead_letter_list,
 	.dead_letter_delete_profile = pg_dead_letter_delete_profile,
 	.dead_letter_delete = pg_dead_letter_delete,
+	.outbox_hold = pg_outbox_hold,
 	.dead_letter_last_seq = pg_dead_letter_last_seq,
 	.log_append = pg_log_append,
 	.log_page = pg_log_page,

@@ -131,7 +131,7 @@ enum stmt_id {
 	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
 	S_EVENT_DELETE_PROFILE,
 	S_LOG_APPEND, S_LOG_PAGE, S_LOG_DELETE_PROFILE,
-	S_OUTBOX_APPEND, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE,
+	S_OUTBOX_APPEND, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE, S_OUTBOX_HOLD,
 	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE, S_DEAD_DELETE, S_DEAD_LAST,
 	S_COUNT
 };
@@ -247,6 +247,7 @@ static const char *const stmt_sql[S_COUNT] = {
 		       " change) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_DEAD_DELETE_PROFILE] = "DELETE FROM dead_letters WHERE profile_id = ?1",
 	[S_DEAD_DELETE] = "DELETE FROM dead_letters WHERE export_name = ?1 AND seq = ?2",
+	[S_OUTBOX_HOLD] = "SELECT 1 FROM outbox WHERE seq = ?1",
 	[S_DEAD_LAST] = "SELECT coalesce(max(seq), 0) FROM dead_letters WHERE export_name = ?1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
 			" WHERE export_name = ?1 ORDER BY seq LIMIT ?2",
@@ -1235,6 +1236,14 @@ static int lite_dead_letter_delete_profile(struct store *s, const char *pid)
 	return RUN(lite(s), S_DEAD_DELETE_PROFILE, "s", pid);
 }
 
+static int lite_outbox_hold(struct store *s, int64_t seq)
+{
+	struct sqlite_store *ls = lite(s);
+	int64_t one = 0;
+
+	return query_int(ls, S_OUTBOX_HOLD, prep(ls, S_OUTBOX_HOLD, "i", seq), &one);
+}
+
 static int lite_dead_letter_delete(struct store *s, const char *name, int64_t seq)
 {
 	return RUN(lite(s), S_DEAD_DELETE, "si", name, seq);
@@ -1446,6 +1455,7 @@ static const struct store_ops sqlite_ops = {
 	.dead_letter_list = lite_dead_letter_list,
 	.dead_letter_delete_profile = lite_dead_letter_delete_profile,
 	.dead_letter_delete = lite_dead_letter_delete,
+	.outbox_hold = lite_outbox_hold,
 	.dead_letter_last_seq = lite_dead_letter_last_seq,
 	.log_append = lite_log_append,
 	.log_page = lite_log_page,

@@ -12,12 +12,17 @@
  *   mode: contradict  every call accepts all its changes (n_done = n) yet
  *                     answers HUB_ERR_DATA
  *   fail: auth|config every call answers HUB_ERR_AUTH / HUB_ERR_CONFIG
+ *   gate: PATH        before refusing a bad change, creates PATH.blocked and
+ *                     waits (20 s at most) until PATH exists: a test acts
+ *                     while the change is in the plugin's hands
  */
 #include <hub_plugin.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static const struct hub_config_key keys[] = {
 	{.name = "record", .type = HUB_CFG_STRING, .is_required = 1,
@@ -31,6 +36,8 @@ static const struct hub_config_key keys[] = {
 			" contradict: accept all yet answer bad data"},
 	{.name = "fail", .type = HUB_CFG_STRING,
 	 .description = "auth or config: every call fails so"},
+	{.name = "gate", .type = HUB_CFG_STRING,
+	 .description = "a bad change waits for this file (PATH.blocked says so)"},
 	{.name = NULL},
 };
 
@@ -41,6 +48,7 @@ struct script {
 	int is_precise;
 	int is_contradicting;
 	char fail[16];
+	char gate[512];
 };
 
 static hub_rc script_create(const struct hub_host *host, const struct hub_instance *inst,
@@ -62,6 +70,8 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 	s->is_precise = strcmp(host->config_string(inst, "mode"), "precise") == 0;
 	s->is_contradicting = strcmp(host->config_string(inst, "mode"), "contradict") == 0;
 	snprintf(s->fail, sizeof(s->fail), "%s", fail ? fail : "");
+	snprintf(s->gate, sizeof(s->gate), "%s",
+		 host->config_string(inst, "gate") ? host->config_string(inst, "gate") : "");
 	*state = s;
 	return HUB_OK;
 }
@@ -83,6 +93,22 @@ static long long seq_of(const char *change)
 {
 	const char *p = strstr(change, "\"seq\":");
 	return p ? strtoll(p + 6, NULL, 10) : -1;
+}
+
+/* `gate`: says it holds a bad change, then waits for the test's go. */
+static void gate_wait(const struct script *s)
+{
+	char blocked[600];
+	struct timespec pause = {0, 5 * 1000 * 1000};
+	FILE *f;
+
+	if (!s->gate[0])
+		return;
+	snprintf(blocked, sizeof(blocked), "%s.blocked", s->gate);
+	if ((f = fopen(blocked, "w")))
+		fclose(f);
+	for (int i = 0; i < 4000 && access(s->gate, F_OK) != 0; i++)
+		nanosleep(&pause, NULL);
 }
 
 static hub_rc record(const struct script *s, const char *const *changes, size_t n,
@@ -123,6 +149,8 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 	}
 	while (ok < n && !is_bad(s, changes[ok]))
 		ok++;
+	if (ok < n)
+		gate_wait(s);
 	if (ok < n && !s->is_precise) {
 		snprintf(err, err_size, "scripted bad data");
 		return record(s, changes, n, 0, HUB_ERR_DATA);

@@ -985,6 +985,57 @@ static void test_a_failed_load_after_the_lease_take_is_retried(void)
 	world_close(&w);
 }
 
+/* Polls for file `path` (WAIT_MS at most): 1 once it exists. */
+static int file_appears(const char *path)
+{
+	struct timespec pause = {0, 2 * 1000 * 1000};
+
+	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
+		if (access(path, F_OK) == 0)
+			return 1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+/*
+ * A change refused while an erase of its profile commits (the plugin held
+ * it meanwhile) is not dead-lettered: the erasure took it out of the feed,
+ * and its dead letter would keep the erased profile's data.  The plugin
+ * holds cy's first change until the erase has committed.
+ */
+static void test_a_change_erased_while_sent_is_not_dead_lettered(void)
+{
+	struct world w;
+	char *keys, *gate, *blocked;
+	json_t *dl, *c;
+	size_t i;
+	FILE *f;
+
+	gate = testlib_mkdtemp();
+	CU_ASSERT_FATAL(asprintf(&blocked, "%s/go.blocked", gate) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys, "    bad_custom_id: cy\n    batch_size: 1\n"
+				 "    gate: %s/go\n", gate) > 0);
+	world_open(&w, keys);
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_FATAL(file_appears(blocked));
+	apply(&w, erase_cy); /* commits while the plugin holds cy's change */
+	strcpy(strrchr(blocked, '.'), "");
+	CU_ASSERT_FATAL((f = fopen(blocked, "w")) != NULL);
+	fclose(f);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	dl = dead_letters(&w);
+	json_array_foreach(dl, i, c)
+		CU_ASSERT_PTR_NULL(strstr(str_of(c, "change"), "\"custom_id\":\"cy\""));
+	json_decref(dl);
+	world_close(&w);
+	testlib_rmtree(gate);
+	free(gate);
+	free(blocked);
+	free(keys);
+}
+
 /* The seq of every dead letter of export x, and their changes by it. */
 static json_t *dead_letter_seqs(struct world *w)
 {
@@ -1495,6 +1546,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_new_export_stopped_before_its_backfill_still_gets_it),
 	   TEST(test_a_waiting_backfill_says_why),
 	   TEST(test_dead_letters_are_sent_again),
+	   TEST(test_a_change_erased_while_sent_is_not_dead_lettered),
 	   TEST(test_a_failed_load_after_the_lease_take_is_retried),
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),
