@@ -2203,10 +2203,15 @@ static int migrate_lock(struct pg_store *ps, int is_lock)
 int store_pg_open(const char *url, const char *schema, struct store **out, char *err,
 		  size_t err_size)
 {
-	/* defaults before dbname (the URL may override them), encoding after */
-	const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname",
-				    "client_encoding", NULL};
-	const char *vals[] = {"10", "profilehub", url, "UTF8", NULL};
+	/* defaults before dbname (the URL may override them), encoding after.
+	 * A server gone without a reset (a failover, a dropped route) is
+	 * noticed within about a minute (keepalives while idle, a TCP user
+	 * timeout while a statement waits), not after the kernel's 15 minutes
+	 * of retransmissions with the writer and every waiter stuck. */
+	const char *const keys[] = {"connect_timeout", "fallback_application_name", "keepalives",
+				    "keepalives_idle", "keepalives_interval", "keepalives_count",
+				    "tcp_user_timeout", "dbname", "client_encoding", NULL};
+	const char *vals[] = {"10", "profilehub", "1", "30", "10", "3", "60000", url, "UTF8", NULL};
 	struct pg_store *ps;
 	int is_locked = 0;
 

@@ -42,6 +42,9 @@ static const struct hub_config_key postgres_keys[] = {
 	 .description = "libpq connection URI of the target database"},
 	{.name = "table", .type = HUB_CFG_STRING, .default_value = "profilehub_profiles",
 	 .description = "target table, optionally schema-qualified (created when missing)"},
+	{.name = "timeout", .type = HUB_CFG_DURATION, .default_value = "30s",
+	 .description = "how long a batch's statement may run or wait for a lock on the "
+			"table before it is retried (statement_timeout, lock_timeout)"},
 	{.name = NULL},
 };
 
@@ -75,6 +78,7 @@ static const struct hub_config_key postgres_keys[] = {
 struct pgx {
 	char *url;
 	char table[140];  /* quoted: "schema"."name" */
+	char options[96]; /* libpq "options": the statement and lock timeouts */
 	PGconn *conn;     /* connected and set up; NULL: connect on the next batch */
 };
 
@@ -198,6 +202,9 @@ static hub_rc postgres_create(const struct hub_host *host, const struct hub_inst
 		postgres_destroy(p);
 		return HUB_ERR_CONFIG;
 	}
+	snprintf(p->options, sizeof(p->options), "-c statement_timeout=%lld -c lock_timeout=%lld",
+		 (long long)host->config_int(inst, "timeout"),
+		 (long long)host->config_int(inst, "timeout"));
 	*state = p;
 	return HUB_OK;
 }
@@ -308,8 +315,15 @@ static hub_rc pgx_setup(struct pgx *p, char *err, size_t err_size)
 
 static hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
 {
-	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *values[] = {"10", "profilehub-export", p->url, NULL};
+	/* Defaults before dbname (the URL may override them).  A target that
+	 * stops answering (a half-open connection, a table locked by someone
+	 * else) fails the batch within the timeouts, to be retried: it never
+	 * holds the export, or a stop of the hub, for good. */
+	const char *keys[] = {"connect_timeout", "application_name", "options", "keepalives",
+			      "keepalives_idle", "keepalives_interval", "keepalives_count",
+			      "tcp_user_timeout", "dbname", NULL};
+	const char *values[] = {"10", "profilehub-export", p->options, "1", "30", "10", "3",
+				"60000", p->url, NULL};
 	hub_rc rc;
 
 	if (p->conn)

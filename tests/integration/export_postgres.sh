@@ -5,6 +5,8 @@
 # imported in three parts while `profilehub run` exports, the hub is
 # SIGKILLed in the middle of it, and at the end the target table must equal
 # `profilehub dump` (profile documents without events, compared with jq).
+# Meanwhile another session locks the target table for a while: the
+# export's batches time out (`timeout`) and are retried, never stuck.
 #
 # Synchronization: `profilehub exports --json` (lag 0), polled with a
 # bound.  Needs PostgreSQL server binaries, psql and jq (scripts/deps.sh).
@@ -49,6 +51,7 @@ exports:
     url: "\${PG_URL}"
     table: hub.profiles
     batch_size: 200
+    timeout: 2s
 EOF
 } >"$T/hub.yaml"
 psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" -c 'CREATE SCHEMA hub' || die "CREATE SCHEMA"
@@ -86,7 +89,31 @@ until [ "$(export_field .cursor)" -gt 0 ]; do
 done
 hub_kill
 hub_start "$T/hub.yaml" "$T/hub.log" "http://127.0.0.1:$PORT"
+# someone else holds a lock on the table: each batch gives up after the
+# export's timeout (a lock or statement timeout, retried) instead of
+# waiting with it;
+# once the lock is gone the rest is delivered
+psql -X -q "$PG_URL" -c 'BEGIN; LOCK TABLE hub.profiles; SELECT pg_sleep(300)' \
+	>/dev/null 2>&1 &
+locker=$!
+i=0
+until [ "$(psql -X -At "$PG_URL" -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+	WHERE c.relname = 'profiles' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ]; do
+	i=$((i + 1))
+	[ $i -le 300 ] || die "the lock on the table was not taken in 60 s"
+	sleep 0.2
+done
 import_part "$T/part.ac"
+i=0
+until export_field .last_error | grep -Eq "(lock|statement) timeout"; do
+	i=$((i + 1))
+	[ $i -le 300 ] || die "no timeout in 60 s while the table is locked: $(export_field .last_error)"
+	sleep 0.2
+done
+psql -X -q "$PG_URL" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE query LIKE 'BEGIN; LOCK TABLE%' AND pid <> pg_backend_pid()" >/dev/null ||
+	die "could not end the lock"
+wait "$locker" 2>/dev/null
 wait_lag_zero
 hub_stop TERM
 
