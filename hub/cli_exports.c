@@ -120,6 +120,51 @@ static int exports_backfill(struct cli *cli, const char *name)
 	return CLI_OK;
 }
 
+/* The exports the store knows from other configurations: they hold the
+ * change feed. */
+static void print_elsewhere(json_t *elsewhere)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(elsewhere, i, e)
+		printf("export %s: not in this configuration, known to the store (another process's"
+		       " configuration): it keeps the change feed from seq %lld on; if no process"
+		       " runs it any more: profilehub exports forget %s\n",
+		       str_or(e, "name", "?"), (long long)json_integer_value(json_object_get(e, "cursor")),
+		       str_or(e, "name", "?"));
+}
+
+/* `profilehub exports forget NAME` */
+static int exports_forget(struct cli *cli, const char *name)
+{
+	struct store *s = NULL;
+	int was_known = 0;
+
+	if (cli_load_config(cli))
+		return CLI_FAIL;
+	for (size_t i = 0; i < cli->cfg->n_exports; i++)
+		if (strcmp(cli->cfg->exports[i].name, name) == 0) {
+			cli_error("exports", "export %s is in %s: take it out of the configuration"
+				  " (of every process) first", name, cli->cfg->file);
+			return CLI_FAIL;
+		}
+	if (cli_open_store(cli, &s))
+		return CLI_FAIL;
+	if (export_forget(s, name, &was_known)) {
+		cli_error("exports", "%s", store_error(s));
+		store_close(s);
+		return CLI_FAIL;
+	}
+	store_close(s);
+	if (!was_known)
+		printf("the store did not know an export %s: nothing to forget\n", name);
+	else
+		printf("export %s forgotten: it no longer holds the change feed; a process whose"
+		       " configuration still has it registers it again when it starts\n", name);
+	return CLI_OK;
+}
+
 /* `profilehub exports retry NAME` */
 static int exports_retry(struct cli *cli, const char *name)
 {
@@ -155,6 +200,11 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 	char err[1024];
 	int is_json = 0;
 
+	if (argc >= 2 && strcmp(argv[1], "forget") == 0) {
+		if (argc != 3)
+			return cli_usage("profilehub exports forget NAME");
+		return exports_forget(cli, argv[2]);
+	}
 	if (argc >= 2 && strcmp(argv[1], "retry") == 0) {
 		if (argc != 3)
 			return cli_usage("profilehub exports retry NAME");
@@ -170,7 +220,7 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 			is_json = 1;
 		else
 			return cli_usage("profilehub exports [--json] | profilehub exports backfill NAME"
-					 " | profilehub exports retry NAME");
+					 " | profilehub exports retry NAME | profilehub exports forget NAME");
 	}
 	if (cli_load_config(cli) || cli_open_store(cli, &s))
 		return CLI_FAIL;
@@ -185,10 +235,12 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 		putchar('\n');
 	} else if (json_array_size(json_object_get(status, "exports")) == 0) {
 		printf("no exports configured in %s\n", cli->cfg->file);
+		print_elsewhere(json_object_get(status, "elsewhere"));
 	} else {
 		print_table(json_object_get(status, "exports"));
 		print_backfills(json_object_get(status, "exports"));
 		print_dead_letters(json_object_get(status, "exports"));
+		print_elsewhere(json_object_get(status, "elsewhere"));
 	}
 	json_decref(status);
 	return CLI_OK;

@@ -122,6 +122,8 @@ struct exporter {
 	struct store *status_store;
 	int64_t prune_next_ms;       /* under lock: when the next pass is due */
 	pthread_mutex_t prune_lock;  /* one pruning pass at a time */
+	int is_held_noted;           /* under prune_lock: an export known from
+					elsewhere held the feed, logged once */
 };
 
 /* ---- backoff ---------------------------------------------------------- */
@@ -652,12 +654,18 @@ static int worker_read(struct export_worker *w)
 /* ---- pruning the change feed ----------------------------------------- */
 
 /* The lowest committed cursor of every export in the config, enabled or
- * not: every change up to it went everywhere it will go (0 while an
- * export has not committed one).  A cursor only moves forward, so one read
- * outdated by the time of the delete is still safe. */
+ * not, and of every export the store knows from other configurations
+ * (export_known.c): every change up to it went everywhere it will go (0
+ * while an export has not committed one).  A cursor only moves forward, so
+ * one read outdated by the time of the delete is still safe.  An export
+ * known only from elsewhere that holds the feed is named in the log once. */
 static int prune_bound(struct export_worker *w, int64_t *bound)
 {
 	const struct hub_config *cfg = w->ex->cfg;
+	char(*names)[EXPORT_NAME_SIZE] = NULL;
+	int64_t here;
+	size_t n = 0;
+	int rc = -1;
 
 	*bound = INT64_MAX;
 	for (size_t i = 0; i < cfg->n_exports; i++) {
@@ -667,7 +675,27 @@ static int prune_bound(struct export_worker *w, int64_t *bound)
 		if (cursor < *bound)
 			*bound = cursor;
 	}
-	return 0;
+	here = *bound;
+	if (export_known_elsewhere(w->store, cfg, &names, &n))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int64_t cursor;
+		if (export_cursor_load(w->store, names[i], &cursor))
+			goto out;
+		if (cursor < *bound)
+			*bound = cursor;
+		if (cursor < here && !w->ex->is_held_noted) {
+			w->ex->is_held_noted = 1;
+			log_warn(w->who, "the change feed is kept for export %s, which the store knows"
+				 " from another configuration (its cursor: %" PRId64 "); if no"
+				 " process runs it any more: profilehub exports forget %s",
+				 names[i], cursor, names[i]);
+		}
+	}
+	rc = 0;
+out:
+	hub_free(names);
+	return rc;
 }
 
 /* Is a pruning pass due?  Claims it when it is (the next one is then due
@@ -1109,6 +1137,25 @@ static int exporter_init_sync(struct exporter *ex)
 	return 0;
 }
 
+/* Every export of the configuration, enabled or not, is registered in
+ * the store before anything runs, so that every process sharing it keeps
+ * the feed for them (export_known.c). */
+static int register_exports(const struct hub_config *cfg, char *err, size_t err_size)
+{
+	struct store *s = NULL;
+	int rc;
+
+	if (cfg->n_exports == 0)
+		return 0;
+	if (store_open(cfg, &s, err, err_size))
+		return -1;
+	rc = export_known_register(s, cfg);
+	if (rc)
+		err_set(err, err_size, "registering the exports in the store: %s", store_error(s));
+	store_close(s);
+	return rc;
+}
+
 int export_start(struct exporter **out, const struct hub_config *cfg, char *err,
 		 size_t err_size)
 {
@@ -1122,6 +1169,8 @@ int export_start(struct exporter **out, const struct hub_config *cfg, char *err,
 		return -1;
 	}
 	ex->cfg = cfg;
+	if (register_exports(cfg, err, err_size))
+		goto fail;
 	for (size_t i = 0; i < cfg->n_exports; i++)
 		n += cfg->exports[i].is_enabled != 0;
 	if (n == 0)

@@ -89,8 +89,11 @@ int export_wait_idle(struct exporter *ex, int64_t timeout_ms);
  *                 "lag", "delivered", "dead_lettered", "last_error",
  *                 "last_error_at", "next_attempt_at", "backfill": null or
  *                 {"state": "running"|"done", "profiles", "started_at",
- *                  "finished_at"}, "dead_letters": [{"seq", "at", "reason"},
- *                 ...]}, ...]}
+ *                  "finished_at", "waiting"}, "dead_letters": [{"seq", "at",
+ *                 "reason"}, ...]}, ...],
+ *    "elsewhere": [{"name", "cursor"}, ...]}
+ * where "elsewhere" lists the exports the store knows that this
+ * configuration does not have (export_known.c): they hold the feed.
  * `ex` is the running exporter of this process or NULL (then the state
  * saved in the store is shown; counters are absent).  `s` is a store
  * connection the caller owns and uses on this thread; only read.  Dead
@@ -173,6 +176,15 @@ int export_dead_letters_retry(struct store *s, const char *name, int64_t now_ms,
  * set), or -1 the store failed (err set). */
 int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n_retried,
 			  char *err, size_t err_size);
+
+/*
+ * `profilehub exports forget NAME`: the store stops knowing export NAME
+ * (taken out of every configuration): it no longer holds the change feed,
+ * and its cursor and saved state go.  Refuse a name the configuration
+ * still has (the caller does).  *was_known: it was registered.  0, or -1
+ * with s->err set.
+ */
+int export_forget(struct store *s, const char *name, int *was_known);
 
 /* The largest seq in the outbox, found with O(log n) indexed probes;
  * `floor` is returned when there is none above it.  0, or -1 on a store

@@ -120,6 +120,19 @@ int export_backfill_target(const char *payload, char **name);
  * frees them (hub_free, free); 0 for every other change; -1 out of memory. */
 int export_retry_target(const char *payload, char **name, int64_t *retry_of, char **inner);
 
+/* ---- the exports the store knows (export_known.c) ------------------------ */
+
+#define EXPORT_NAME_SIZE 256
+
+/* Registers every export of cfg in the store, in one transaction.  0, or
+ * -1 with s->err set. */
+int export_known_register(struct store *s, const struct hub_config *cfg);
+/* The exports registered in the store that cfg does not configure (another
+ * process's, or one taken out of the configurations): *names (hub_free
+ * it), *n of them.  0, or -1 with s->err set. */
+int export_known_elsewhere(struct store *s, const struct hub_config *cfg,
+			   char (**names)[EXPORT_NAME_SIZE], size_t *n);
+
 /* ---- saved state (export_status.c) ------------------------------------- */
 
 /* What "export_state:<name>" holds. */

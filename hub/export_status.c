@@ -253,10 +253,35 @@ fail:
 	return NULL;
 }
 
+/* [{"name", "cursor"}] of the exports the store knows from other
+ * configurations, or NULL on a failure. */
+static json_t *status_elsewhere(struct store *s, const struct hub_config *cfg)
+{
+	char(*names)[EXPORT_NAME_SIZE] = NULL;
+	json_t *list = json_array();
+	size_t n = 0;
+
+	if (!list || export_known_elsewhere(s, cfg, &names, &n))
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		int64_t cursor;
+		if (export_cursor_load(s, names[i], &cursor) ||
+		    json_array_append_new(list, json_pack("{s:s, s:I}", "name", names[i], "cursor",
+							  (json_int_t)cursor)))
+			goto fail;
+	}
+	hub_free(names);
+	return list;
+fail:
+	hub_free(names);
+	json_decref(list);
+	return NULL;
+}
+
 json_t *export_status_json(struct exporter *ex, struct store *s, const struct hub_config *cfg,
 			   size_t dead_letters_max, char *err, size_t err_size)
 {
-	json_t *list = json_array();
+	json_t *list = json_array(), *elsewhere = NULL;
 
 	if (!list)
 		goto fail;
@@ -265,7 +290,9 @@ json_t *export_status_json(struct exporter *ex, struct store *s, const struct hu
 		if (!o || json_array_append_new(list, o))
 			goto fail;
 	}
-	return json_pack("{s:o}", "exports", list);
+	if (!(elsewhere = status_elsewhere(s, cfg)))
+		goto fail;
+	return json_pack("{s:o, s:o}", "exports", list, "elsewhere", elsewhere);
 fail:
 	err_set(err, err_size, "%s", s->err[0] ? s->err : "out of memory");
 	json_decref(list);

@@ -114,6 +114,7 @@ typedef int (*store_consent_cb)(void *ctx, const struct store_consent *c);
 typedef int (*store_event_cb)(void *ctx, const struct store_event *e);
 typedef int (*store_log_cb)(void *ctx, const struct store_log_entry *e);
 typedef int (*store_profile_cb)(void *ctx, const struct store_profile *p);
+typedef int (*store_meta_cb)(void *ctx, const char *key, const char *value);
 
 struct store_ops {
 	const char *name;
@@ -144,6 +145,10 @@ struct store_ops {
 	 * lease's epoch with it (intake.c, export.c): a lease taken by another
 	 * process meanwhile lands either after this transaction or is seen. */
 	int (*meta_get_held)(struct store *s, const char *key, char *out, size_t out_size);
+	/* every key starting with prefix, in key order (a few: not for a
+	 * big table) */
+	int (*meta_list)(struct store *s, const char *prefix, store_meta_cb cb, void *ctx);
+	int (*meta_delete)(struct store *s, const char *key); /* none there: no error */
 
 	/* dedupe: 1 when (source, message_id) was new and is now remembered,
 	 * 0 when it was already there */

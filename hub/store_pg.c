@@ -136,7 +136,7 @@ static const char *const migrations[] = {
 /* Every statement, prepared once per connection.  Keep enum and table in
  * step.  $n::type casts where PostgreSQL could not infer the type. */
 enum stmt_id {
-	S_META_GET, S_META_GET_HELD, S_META_PUT,
+	S_META_GET, S_META_GET_HELD, S_META_PUT, S_META_LIST, S_META_DELETE,
 	S_DEDUPE_ADD, S_DEDUPE_REMOVE,
 	S_BLOCK_GET, S_BLOCK_PUT, S_BLOCK_ANY,
 	S_PROFILE_NEXT_SEQ, S_PROFILE_INSERT, S_PROFILE_GET, S_PROFILE_SET_CUSTOM,
@@ -160,6 +160,9 @@ enum stmt_id {
 static const char *const stmt_sql[S_COUNT] = {
 	[S_META_GET] = "SELECT value FROM meta WHERE key = $1",
 	[S_META_GET_HELD] = "SELECT value FROM meta WHERE key = $1 FOR SHARE",
+	[S_META_LIST] = "SELECT key, value FROM meta WHERE left(key, length($1)) = $1"
+			" ORDER BY key",
+	[S_META_DELETE] = "DELETE FROM meta WHERE key = $1",
 	[S_META_PUT] = "INSERT INTO meta(key, value) VALUES($1, $2)"
 		       " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
 	[S_DEDUPE_ADD] = "INSERT INTO dedupe(source, message_id) VALUES($1, $2)"
@@ -1246,6 +1249,24 @@ static int pg_meta_put(struct store *s, const char *key, const char *value)
 	return command(pgs(s), S_META_PUT, "ss", key, value);
 }
 
+static int pg_meta_list(struct store *s, const char *prefix, store_meta_cb cb, void *ctx)
+{
+	PGresult *res = run(pgs(s), S_META_LIST, "s", prefix);
+
+	if (!res)
+		return -1;
+	for (int i = 0; i < PQntuples(res); i++)
+		if (cb(ctx, col_text(res, i, 0), col_text(res, i, 1)))
+			break;
+	PQclear(res);
+	return 0;
+}
+
+static int pg_meta_delete(struct store *s, const char *key)
+{
+	return command(pgs(s), S_META_DELETE, "s", key);
+}
+
 static int pg_dedupe_add(struct store *s, const char *source, const char *mid)
 {
 	PGresult *res = run(pgs(s), S_DEDUPE_ADD, "ss", source, mid);
@@ -2045,6 +2066,8 @@ static const struct store_ops pg_ops = {
 	.read_end = pg_read_end,
 	.meta_get = pg_meta_get,
 	.meta_get_held = pg_meta_get_held,
+	.meta_list = pg_meta_list,
+	.meta_delete = pg_meta_delete,
 	.meta_put = pg_meta_put,
 	.dedupe_add = pg_dedupe_add,
 	.dedupe_remove = pg_dedupe_remove,

@@ -118,7 +118,7 @@ static const char schema_sql[] =
 /* Every statement, prepared once.  Keep the enum and the table in step. */
 enum stmt_id {
 	S_BEGIN, S_READ_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
-	S_META_GET, S_META_PUT,
+	S_META_GET, S_META_PUT, S_META_LIST, S_META_DELETE,
 	S_DEDUPE_ADD, S_DEDUPE_REMOVE,
 	S_BLOCK_GET, S_BLOCK_PUT, S_BLOCK_ANY, S_BLOCK_ALL,
 	S_PROFILE_INSERT, S_PROFILE_GET, S_PROFILE_SET_CUSTOM, S_PROFILE_MERGE,
@@ -145,6 +145,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_RELEASE] = "RELEASE batch",
 	[S_ROLLBACK_TO] = "ROLLBACK TO batch",
 	[S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[S_META_LIST] = "SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1"
+			" ORDER BY key",
+	[S_META_DELETE] = "DELETE FROM meta WHERE key = ?1",
 	[S_META_PUT] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
 		       " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
 	[S_DEDUPE_ADD] = "INSERT OR IGNORE INTO dedupe(source, message_id) VALUES(?1, ?2)",
@@ -572,6 +575,26 @@ static int lite_meta_get(struct store *s, const char *key, char *out, size_t out
 static int lite_meta_put(struct store *s, const char *key, const char *value)
 {
 	return RUN(lite(s), S_META_PUT, "ss", key, value);
+}
+
+static int lite_meta_list(struct store *s, const char *prefix, store_meta_cb cb, void *ctx)
+{
+	struct sqlite_store *ls = lite(s);
+	sqlite3_stmt *st = prep(ls, S_META_LIST, "s", prefix);
+	int rc;
+
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (cb(ctx, col_text(st, 0), col_text(st, 1)))
+			break;
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(ls, S_META_LIST);
+}
+
+static int lite_meta_delete(struct store *s, const char *key)
+{
+	return RUN(lite(s), S_META_DELETE, "s", key);
 }
 
 static int lite_dedupe_add(struct store *s, const char *source, const char *mid)
@@ -1405,6 +1428,8 @@ static const struct store_ops sqlite_ops = {
 	.read_end = lite_read_end,
 	.meta_get = lite_meta_get,
 	.meta_get_held = lite_meta_get, /* the write transaction holds the file */
+	.meta_list = lite_meta_list,
+	.meta_delete = lite_meta_delete,
 	.meta_put = lite_meta_put,
 	.dedupe_add = lite_dedupe_add,
 	.dedupe_remove = lite_dedupe_remove,

@@ -227,6 +227,16 @@ total=$(wc -l <"$T/received.jsonl")
 # (the first step of the export prunes; nothing is delivered again)
 sed '/^  # disabled, so its cursor/,$d' "$T/hub.yaml" >"$T/pruned.yaml"
 grep -q 'name: keep' "$T/pruned.yaml" && die "pruned.yaml still lists keep"
+# taken out of the configuration, keep is still known to the store (another
+# process may run it) and holds the feed until it is forgotten
+"$HUB" -c "$T/pruned.yaml" exports >"$T/ex.out" 2>&1
+grep -q "^export keep: not in this configuration" "$T/ex.out" ||
+	fail "profilehub exports does not name keep as known to the store: $(cat "$T/ex.out")"
+"$HUB" -c "$T/hub.yaml" exports forget keep >"$T/forget.out" 2>&1 &&
+	fail "exports forget of an export still configured succeeded"
+"$HUB" -c "$T/pruned.yaml" exports forget keep >"$T/forget.out" 2>&1 ||
+	fail "exports forget keep: $(cat "$T/forget.out")"
+grep -q "^export keep forgotten" "$T/forget.out" || fail "exports forget keep: $(cat "$T/forget.out")"
 hub_start "$T/pruned.yaml" "$T/hub.log"
 outbox_is_empty() { [ "$(sqlite3 "$T/hub.db" 'SELECT count(*) FROM outbox')" = 0 ]; }
 wait_for "the delivered changes to leave the change feed" outbox_is_empty

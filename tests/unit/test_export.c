@@ -724,16 +724,18 @@ static void test_a_smaller_batch_size_resumes_a_larger_plan(void)
 	world_close(&w);
 }
 
-/* The change feed keeps what some export of the config has still to
- * deliver: a disabled export holds it whole; without it, what x delivered
- * is deleted (nothing is sent again), and so is what comes later, once x
- * delivered it. */
+/* The change feed keeps what some export the store knows has still to
+ * deliver: a disabled export holds it whole, and still does once taken out
+ * of the configuration (another process may run it); forgotten
+ * (`profilehub exports forget`), what x delivered is deleted (nothing is
+ * sent again), and so is what comes later, once x delivered it. */
 static void test_delivered_changes_leave_the_feed_once_every_export_passed_them(void)
 {
 	struct world w;
 	struct hub_config *alone;
 	json_t *all, *got, *left;
 	char err[512];
+	int was_known = 0;
 
 	export_set_prune_interval(0); /* a pass at every step */
 	world_open(&w, "  - name: held\n"
@@ -755,6 +757,16 @@ static void test_delivered_changes_leave_the_feed_once_every_export_passed_them(
 	w.ex = NULL;
 
 	alone = config_like(&w, "");
+	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, alone, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	left = outbox_seqs(&w);
+	CU_ASSERT(json_equal(left, all)); /* still known to the store */
+	json_decref(left);
+	export_stop(w.ex);
+	w.ex = NULL;
+	CU_ASSERT_EQUAL_FATAL(export_forget(w.th->reader, "held", &was_known), 0);
+	CU_ASSERT(was_known);
+
 	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, alone, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	left = outbox_seqs(&w);
@@ -1034,6 +1046,89 @@ static void test_a_change_erased_while_sent_is_not_dead_lettered(void)
 	free(gate);
 	free(blocked);
 	free(keys);
+}
+
+/* Starts an exporter on cfg and waits until it is idle. */
+static struct exporter *start_idle(struct hub_config *cfg)
+{
+	struct exporter *ex = NULL;
+	char err[512] = "";
+
+	CU_ASSERT_EQUAL_FATAL(export_start(&ex, cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(ex, WAIT_MS), 0);
+	return ex;
+}
+
+/*
+ * Processes sharing the store with different configurations (a rolling
+ * deploy adding an export): B runs export y (refused: it delivers
+ * nothing), A runs x only.  A's pruning keeps what y has not delivered,
+ * since the store knows y; fixed, y gets every change.  Taken out of every
+ * configuration and forgotten (`profilehub exports forget`), y holds the
+ * feed no more.  A pruned everything x had passed, y's included.
+ */
+static void test_an_export_of_another_configuration_holds_the_feed(void)
+{
+	struct world w;
+	struct hub_config *a, *b, *b_fixed;
+	struct exporter *ex_a, *ex_b;
+	char *dir = testlib_mkdtemp(), *y_record, *keys;
+	json_t *all, *left, *got, *st;
+	int was_known = 0;
+
+	export_set_prune_interval(0); /* a pass at every step */
+	CU_ASSERT_FATAL(asprintf(&y_record, "%s/y.jsonl", dir) > 0);
+	world_open(&w, NULL);
+	apply(&w, people);
+	all = outbox_seqs(&w);
+	CU_ASSERT_FATAL(asprintf(&keys, "    enabled: false\n  - name: y\n    plugin: export_script\n"
+				 "    record: %s\n    backfill: false\n    fail: auth\n", y_record) > 0);
+	b = config_like(&w, keys);
+	free(keys);
+	CU_ASSERT_FATAL(asprintf(&keys, "    enabled: false\n  - name: y\n    plugin: export_script\n"
+				 "    record: %s\n    backfill: false\n", y_record) > 0);
+	b_fixed = config_like(&w, keys);
+	a = config_like(&w, "");
+
+	ex_b = start_idle(b);
+	ex_a = start_idle(a); /* x delivers everything, then prunes */
+	left = outbox_seqs(&w);
+	CU_ASSERT_EQUAL(json_array_size(left), json_array_size(all));
+	json_decref(left);
+	st = export_status_json(NULL, w.th->reader, a, 0, NULL, 0);
+	CU_ASSERT_STRING_EQUAL(str_of(json_array_get(json_object_get(st, "elsewhere"), 0), "name"),
+			       "y");
+	json_decref(st);
+	export_stop(ex_a);
+	export_stop(ex_b);
+
+	ex_b = start_idle(b_fixed);
+	got = recorded_at(y_record, NULL);
+	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(all));
+	json_decref(got);
+	export_stop(ex_b);
+
+	/* y taken out of every configuration */
+	CU_ASSERT_EQUAL_FATAL(export_forget(w.th->reader, "y", &was_known), 0);
+	CU_ASSERT(was_known);
+	ex_a = start_idle(a);
+	left = outbox_seqs(&w);
+	CU_ASSERT_EQUAL(json_array_size(left), 0);
+	json_decref(left);
+	st = export_status_json(NULL, w.th->reader, a, 0, NULL, 0);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(st, "elsewhere")), 0);
+	json_decref(st);
+	export_stop(ex_a);
+
+	export_set_prune_interval(10000);
+	config_free(a);
+	config_free(b);
+	config_free(b_fixed);
+	json_decref(all);
+	free(y_record);
+	world_close(&w);
+	testlib_rmtree(dir);
+	free(dir);
 }
 
 /* The seq of every dead letter of export x, and their changes by it. */
@@ -1547,6 +1642,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_waiting_backfill_says_why),
 	   TEST(test_dead_letters_are_sent_again),
 	   TEST(test_a_change_erased_while_sent_is_not_dead_lettered),
+	   TEST(test_an_export_of_another_configuration_holds_the_feed),
 	   TEST(test_a_failed_load_after_the_lease_take_is_retried),
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),

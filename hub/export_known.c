@@ -1,0 +1,124 @@
+/*
+ * export_known.c - the exports the store knows.  Several hub processes may
+ * share one store with different configurations (a rolling deploy that
+ * adds or removes an export); the change feed may only lose a change once
+ * every export of every one of them has passed it.  So each process
+ * registers the exports of its configuration in the store when its
+ * exporter starts ("export_known:<name>"), and pruning waits for every
+ * export registered there, configured here or not (export.c,
+ * prune_bound).  An export taken out of every configuration keeps holding
+ * the feed until `profilehub exports forget NAME` removes it, with its
+ * cursor and saved state.  No SQL here.
+ */
+#include "export_int.h"
+
+#include "alloc.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define KNOWN_PREFIX "export_known:"
+
+static int is_configured(const struct hub_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_exports; i++)
+		if (strcmp(cfg->exports[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+int export_known_register(struct store *s, const struct hub_config *cfg)
+{
+	char key[300];
+
+	if (cfg->n_exports == 0)
+		return 0;
+	if (s->ops->begin(s))
+		return -1;
+	for (size_t i = 0; i < cfg->n_exports; i++) {
+		snprintf(key, sizeof(key), KNOWN_PREFIX "%s", cfg->exports[i].name);
+		if (s->ops->meta_put(s, key, "1"))
+			goto fail;
+	}
+	if (s->ops->commit(s))
+		goto fail;
+	return 0;
+fail:
+	s->ops->rollback(s);
+	return -1;
+}
+
+struct known_ctx {
+	const struct hub_config *cfg;
+	char (*names)[EXPORT_NAME_SIZE];
+	size_t n, cap;
+	int failed;
+};
+
+static int known_collect(void *ctx, const char *key, const char *value)
+{
+	struct known_ctx *k = ctx;
+	const char *name = key + strlen(KNOWN_PREFIX);
+
+	(void)value;
+	if (!*name || strlen(name) >= EXPORT_NAME_SIZE || is_configured(k->cfg, name))
+		return 0;
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 8;
+		void *grown = hub_realloc(k->names, cap * sizeof(*k->names));
+		if (!grown) {
+			k->failed = 1;
+			return 1;
+		}
+		k->names = grown;
+		k->cap = cap;
+	}
+	snprintf(k->names[k->n++], EXPORT_NAME_SIZE, "%s", name);
+	return 0;
+}
+
+int export_known_elsewhere(struct store *s, const struct hub_config *cfg,
+			   char (**names)[EXPORT_NAME_SIZE], size_t *n)
+{
+	struct known_ctx k = {.cfg = cfg};
+
+	*names = NULL;
+	*n = 0;
+	if (s->ops->meta_list(s, KNOWN_PREFIX, known_collect, &k) || k.failed) {
+		if (k.failed)
+			err_set(s->err, sizeof(s->err), "out of memory");
+		hub_free(k.names);
+		return -1;
+	}
+	*names = k.names;
+	*n = k.n;
+	return 0;
+}
+
+int export_forget(struct store *s, const char *name, int *was_known)
+{
+	void (*const keys[])(char *, size_t, const char *) = {
+		export_key_cursor, export_key_batch_end, export_key_state, export_key_backfill,
+	};
+	char key[300], text[8];
+	int rc;
+
+	if (s->ops->begin(s))
+		return -1;
+	snprintf(key, sizeof(key), KNOWN_PREFIX "%s", name);
+	if ((rc = s->ops->meta_get(s, key, text, sizeof(text))) < 0 || s->ops->meta_delete(s, key))
+		goto fail;
+	*was_known = rc == 1;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		keys[i](key, sizeof(key), name);
+		if (s->ops->meta_delete(s, key))
+			goto fail;
+	}
+	if (s->ops->commit(s))
+		goto fail;
+	return 0;
+fail:
+	s->ops->rollback(s);
+	return -1;
+}
