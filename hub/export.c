@@ -95,9 +95,11 @@ struct export_worker {
 	uint64_t rng;
 	struct export_saved saved;
 	int is_saved_dirty;
-	int64_t lease_epoch;                /* of the lease held; 0: none; -1: lost
-					       (fenced off: nothing is committed
-					       until the lease is taken again) */
+	int64_t lease_epoch;                /* of the lease held; 0: none (a store
+					       without leases); -1: lost or held
+					       by another process (fenced off:
+					       nothing is committed until the
+					       lease is taken) */
 	int is_backfill_on;                 /* `backfill` and profile_updated wanted */
 	int is_backfill_new;                /* never ran: its backfill is to be
 					       saved as started (worker_backfill_begin) */
@@ -433,7 +435,9 @@ static int worker_lease(struct export_worker *w, int *is_disabled, char *err, si
 		return -1;
 	}
 	if (rc == 0) {
-		w->lease_epoch = 0;
+		/* held by another process: fenced off (0 would mean a store
+		 * without leases, and let a commit through) */
+		w->lease_epoch = -1;
 		return 0;
 	}
 	if (epoch == w->lease_epoch)
