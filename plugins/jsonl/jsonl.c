@@ -102,7 +102,10 @@ static int file_open(struct jsonl *j, char *err, size_t err_size)
 	if (j->fd < 0 || fstat(j->fd, &st) != 0)
 		goto fail;
 	j->size = (long long)st.st_size;
-	if ((!is_new && cut_torn_tail(j)) || (is_new && sync_dir(j)))
+	/* the directory at every open, not only at a create: a create (or a
+	 * rotation's renames) whose directory sync a crash or a failure cut
+	 * short would otherwise stay unsynced under lines acknowledged later */
+	if ((!is_new && cut_torn_tail(j)) || sync_dir(j))
 		goto fail;
 	return 0;
 fail:
@@ -316,12 +319,18 @@ static hub_rc jsonl_export(void *state, struct hub_call *call, const char *const
 			return is_bad ? HUB_ERR_DATA : HUB_ERR_NOMEM;
 		}
 		if (is_full(j, strlen(line) + 1)) {
-			if (buf_flush(j, err, err_size) || file_rotate(j, err, err_size)) {
+			if (buf_flush(j, err, err_size)) {
 				free(line);
 				return HUB_RETRY;
 			}
+			/* written and synced: counted even if the rotation fails
+			 * (they would be written again) */
 			*n_done += pending;
 			pending = 0;
+			if (file_rotate(j, err, err_size)) {
+				free(line);
+				return HUB_RETRY;
+			}
 		}
 		if (buf_add(j, line)) {
 			free(line);

@@ -1556,6 +1556,48 @@ static void test_jsonl_rotates_by_size_and_keeps_n_files(void)
 	jl_close(&j);
 }
 
+/* A rotation that fails (here a directory stands where the rotated file
+ * goes) after the lines before it were written and synced: those count as
+ * delivered (n_done), so they are not written twice once it succeeds. */
+static void test_jsonl_failed_rotation_keeps_the_lines_written(void)
+{
+	struct jl j;
+	char err[512], changes[4][64], *blocker, *inside, *text;
+	const char *texts[4];
+	size_t n_done = 0, n_lines = 0;
+	FILE *f;
+
+	CU_ASSERT_EQUAL_FATAL(jl_open(&j, "out.jsonl", "    max_bytes: 100\n    keep: 1\n", err,
+				      sizeof(err)), 0);
+	for (int i = 0; i < 4; i++) {
+		snprintf(changes[i], sizeof(changes[i]), "{\"seq\":%d,\"kind\":\"event\",\"x\":\"%08d\"}",
+			 100 + i, i); /* 42 bytes with its newline: 2 a file */
+		texts[i] = changes[i];
+	}
+	CU_ASSERT_FATAL(asprintf(&blocker, "%s.1", j.path) > 0);
+	CU_ASSERT_FATAL(asprintf(&inside, "%s/x", blocker) > 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir(blocker, 0755), 0);
+	CU_ASSERT_FATAL((f = fopen(inside, "w")) != NULL);
+	fclose(f);
+	CU_ASSERT_EQUAL(jl_send(&j, texts, 4, &n_done), HUB_RETRY);
+	CU_ASSERT_EQUAL(n_done, 2); /* written before the rotation failed */
+	CU_ASSERT_EQUAL(unlink(inside), 0);
+	CU_ASSERT_EQUAL(rmdir(blocker), 0);
+	CU_ASSERT_EQUAL(jl_send(&j, texts + n_done, 4 - n_done, &n_done), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 2);
+	for (int k = 0; k < 2; k++) {
+		text = slurp(k ? blocker : j.path);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+		for (char *p = text; *p; p++)
+			n_lines += *p == '\n';
+		free(text);
+	}
+	CU_ASSERT_EQUAL(n_lines, 4); /* each change once */
+	free(inside);
+	free(blocker);
+	jl_close(&j);
+}
+
 static void test_jsonl_erase_line_holds_no_personal_data(void)
 {
 	struct jl j;
@@ -1648,6 +1690,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),
 	   TEST(test_a_config_error_stops_the_start_with_its_position),
 	   TEST(test_jsonl_rotates_by_size_and_keeps_n_files),
+	   TEST(test_jsonl_failed_rotation_keeps_the_lines_written),
 	   TEST(test_jsonl_erase_line_holds_no_personal_data),
 	   TEST(test_jsonl_cuts_a_torn_last_line_at_open),
 	   TEST(test_jsonl_unwritable_path_is_a_config_error))
