@@ -761,6 +761,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	deadline_request_done(srv->deadline, conn_watch_of(conn));
 	if (!req)
 		return;
+	/* the connection ended after its batch's commit, before the answer:
+	 * what was committed still counts (a privacy erase is done) */
+	if (req->pending && req->is_committed)
+		req->pending->end_rc = req->commit_rc;
 	ingest_pending_free(req->pending);
 	ingest_body_free(&req->body);
 	hub_free(req->url);
