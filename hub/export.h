@@ -162,9 +162,9 @@ int export_backfill_provider(void *exporter, const char *name, int *why, char *e
 /*
  * Sends the dead letters of export `name` again (`profilehub exports retry`):
  * each becomes a new change in the feed for that export alone ("retry_of":
- * its seq; the profile as it is when delivered; skipped if the profile is
- * gone since, an erasure aside) and leaves the dead letters, a page per
- * transaction.  Only those there when it starts: one refused again is
+ * its seq; the profile as it is when delivered, the survivor of a merge
+ * since; skipped if the profile was erased since, an erasure aside) and
+ * leaves the dead letters, a page per transaction.  Only those there when it starts: one refused again is
  * dead-lettered anew.  *n_retried: how many.  0, or -1 with s->err set.
  */
 int export_dead_letters_retry(struct store *s, const char *name, int64_t now_ms,
@@ -180,9 +180,10 @@ int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n
 /*
  * `profilehub exports forget NAME`: the store stops knowing export NAME
  * (taken out of every configuration): it no longer holds the change feed,
- * and its cursor and saved state go.  Refuse a name the configuration
- * still has (the caller does).  *was_known: it was registered.  0, or -1
- * with s->err set.
+ * and its cursor, saved state and dead letters go.  Refused (-1) while a
+ * process runs it (PostgreSQL: holds its lease); refuse a name the
+ * configuration still has (the caller does).  *was_known: it was
+ * registered.  0, or -1 with s->err set.
  */
 int export_forget(struct store *s, const char *name, int *was_known);
 

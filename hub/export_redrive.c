@@ -8,9 +8,11 @@
  * So a retried change is delivered like any change: after what is in the
  * feed already, with its own seq and idempotency key, dead-lettered again
  * if refused again.  It carries the profile as it is when delivered (the
- * dead letter's copy may be stale); one gone since (merged away, erased) is
+ * dead letter's copy may be stale): a profile merged away since is sent as
+ * the one it went into (its events are there now); one erased since is
  * skipped, as for a backfill; an erasure is always sent.  The change says
- * which one it replaces: "retry_of", the dead letter's seq.
+ * which one it replaces: "retry_of", the dead letter's seq.  Two retries
+ * at once (two processes) each send a dead letter only if they deleted it.
  *
  * A feed row of a retry has the payload
  *   {"for": "<export>", "retry_of": <seq>, "payload": <the change's own>}
@@ -20,6 +22,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "profile.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -118,16 +121,19 @@ static json_t *change_payload(json_t *change, int kind)
 }
 
 /* Puts one dead letter back in the feed, for export `name`, and deletes
- * it.  0, 1 when its change is unreadable (left as it is, logged), -1 with
- * s->err set. */
+ * it.  It is deleted first: a retry running beside this one (another
+ * process) that deleted it already sends it, not this one.  A profile
+ * merged away since is sent as the one it was merged into (its events are
+ * there now).  0, 1 when it is not sent again (unreadable, left as it is
+ * and logged; or taken by the other retry), -1 with s->err set. */
 static int retry_one(struct store *s, const char *name, const struct dl_item *it, int64_t now_ms)
 {
 	json_t *change = json_loads(it->change, 0, NULL), *payload = NULL, *wrap = NULL;
 	const char *kind = json_string_value(json_object_get(change, "kind"));
 	const char *pid = json_string_value(json_object_get(change, "profile_id"));
 	struct store_change c = {0};
-	char *text = NULL;
-	int rc = 1;
+	char *text = NULL, live[PROFILE_ID_SIZE];
+	int rc = 1, found;
 
 	if (!kind || !pid || strlen(pid) >= PROFILE_ID_SIZE ||
 	    !(payload = change_payload(change, feed_kind_parse(kind)))) {
@@ -136,6 +142,18 @@ static int retry_one(struct store *s, const char *name, const struct dl_item *it
 		goto out;
 	}
 	rc = -1;
+	if ((found = s->ops->dead_letter_delete(s, name, it->seq)) < 0)
+		goto out;
+	if (found == 0) {
+		rc = 1; /* another retry took it */
+		goto out;
+	}
+	if (strcmp(kind, "erased") != 0) {
+		if ((found = profile_resolve_id(s, pid, live)) < 0)
+			goto out;
+		if (found == 1)
+			pid = live; /* itself, or the profile it was merged into */
+	}
 	wrap = json_pack("{s:s, s:I, s:O}", "for", name, "retry_of", (json_int_t)it->seq,
 			 "payload", payload);
 	if (!wrap || !(text = json_dumps(wrap, JSON_COMPACT))) {
@@ -146,7 +164,7 @@ static int retry_one(struct store *s, const char *name, const struct dl_item *it
 	c.profile_id = pid;
 	c.at_ms = now_ms;
 	c.payload_json = text;
-	if (s->ops->outbox_append(s, &c) || s->ops->dead_letter_delete(s, name, it->seq))
+	if (s->ops->outbox_append(s, &c))
 		goto out;
 	rc = 0;
 out:

@@ -271,7 +271,8 @@ struct store_ops {
 	int (*dead_letter_list)(struct store *s, const char *export_name, size_t limit,
 				store_dead_letter_cb cb, void *ctx);
 	int (*dead_letter_delete_profile)(struct store *s, const char *profile_id);
-	/* the one dead letter (export_name, seq); none there is no error */
+	/* the one dead letter (export_name, seq): 1 deleted, 0 none there (a
+	 * concurrent transaction deleted it first: PostgreSQL waits for it), -1 */
 	int (*dead_letter_delete)(struct store *s, const char *export_name, int64_t seq);
 	/* the largest seq of the export's dead letters, 0 when it has none */
 	int (*dead_letter_last_seq)(struct store *s, const char *export_name, int64_t *seq);

@@ -294,7 +294,7 @@ static const char *const stmt_sql[S_COUNT] = {
 		       " SET profile_id = excluded.profile_id, at = excluded.at,"
 		       " reason = excluded.reason, change = excluded.change",
 	[S_DEAD_DELETE_PROFILE] = "DELETE FROM dead_letters WHERE profile_id = $1",
-	[S_DEAD_DELETE] = "DELETE FROM dead_letters WHERE export_name = $1 AND seq = $2",
+	[S_DEAD_DELETE] = "DELETE FROM dead_letters WHERE export_name = $1 AND seq = $2 RETURNING 1",
 	/* an erase deleting the row waits for this transaction, or this
 	 * waits for the erase and finds the row gone */
 	[S_OUTBOX_HOLD] = "SELECT 1 FROM outbox WHERE seq = $1 FOR SHARE",
@@ -1926,7 +1926,9 @@ static int pg_outbox_hold(struct store *s, int64_t seq)
 
 static int pg_dead_letter_delete(struct store *s, const char *name, int64_t seq)
 {
-	return command(pgs(s), S_DEAD_DELETE, "si", name, seq);
+	int64_t one = 0;
+
+	return query_int(run(pgs(s), S_DEAD_DELETE, "si", name, seq), &one);
 }
 
 static int pg_dead_letter_last_seq(struct store *s, const char *name, int64_t *seq)

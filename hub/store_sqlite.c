@@ -249,7 +249,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_DEAD_PUT] = "INSERT OR REPLACE INTO dead_letters(export_name, seq, profile_id, at, reason,"
 		       " change) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_DEAD_DELETE_PROFILE] = "DELETE FROM dead_letters WHERE profile_id = ?1",
-	[S_DEAD_DELETE] = "DELETE FROM dead_letters WHERE export_name = ?1 AND seq = ?2",
+	[S_DEAD_DELETE] = "DELETE FROM dead_letters WHERE export_name = ?1 AND seq = ?2 RETURNING 1",
 	[S_OUTBOX_HOLD] = "SELECT 1 FROM outbox WHERE seq = ?1",
 	[S_DEAD_LAST] = "SELECT coalesce(max(seq), 0) FROM dead_letters WHERE export_name = ?1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
@@ -1269,7 +1269,10 @@ static int lite_outbox_hold(struct store *s, int64_t seq)
 
 static int lite_dead_letter_delete(struct store *s, const char *name, int64_t seq)
 {
-	return RUN(lite(s), S_DEAD_DELETE, "si", name, seq);
+	struct sqlite_store *ls = lite(s);
+	int64_t one = 0;
+
+	return query_int(ls, S_DEAD_DELETE, prep(ls, S_DEAD_DELETE, "si", name, seq), &one);
 }
 
 static int lite_dead_letter_last_seq(struct store *s, const char *name, int64_t *seq)

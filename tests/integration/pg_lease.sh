@@ -10,7 +10,8 @@
 #   - SIGKILL of the holder mid-sync: the other takes the lease over
 #     (triggered, bounded polling) and finishes from the committed cursor;
 #   - the result equals a clean single-process sync into another schema
-#     (every custom_id with the same event count: no loss, no duplicates).
+#     (every custom_id with the same event count: no loss, no duplicates);
+#   - two `profilehub exports retry` at once send each dead letter once.
 set -u
 cd "$(dirname "$0")/../.."
 B=${HUB_BUILD:-build}
@@ -193,3 +194,29 @@ n=$(psql -X -q -At -h 127.0.0.1 -p "$PGPORT_" -U postgres hubtest \
 	-c "SELECT count(*) FROM lease.events")
 [ "$n" = 40000 ] || fail "$n events stored, expected 40000"
 echo "  2000 profiles, 40000 events: the same as a clean single-process sync"
+
+# ---- 4. two `profilehub exports retry` at once --------------------------------------------
+# 3000 dead letters of export x: two processes sending them again at once
+# send each once in all (each only what it deleted itself)
+{
+	config retry
+	printf 'exports:\n  - name: x\n    plugin: jsonl\n    path: %s/x.jsonl\n    enabled: false\n' "$T"
+} | sed "s|^plugin_dir: .*|plugin_dir: $PWD/$B/plugins|" >"$T/retry.yaml"
+"$HUB" -c "$T/retry.yaml" exports >/dev/null 2>"$T/retry.err" || fail "exports: $(cat "$T/retry.err")"
+psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT_" -U postgres hubtest \
+	-c "INSERT INTO retry.dead_letters(export_name, seq, profile_id, at, reason, change)
+	    SELECT 'x', i, 'p_gone' || i, 0, 'refused',
+	      '{\"seq\":' || i || ',\"kind\":\"profile_updated\",\"profile_id\":\"p_gone' || i || '\"}'
+	    FROM generate_series(1, 3000) i" || fail "dead letters"
+"$HUB" -c "$T/retry.yaml" exports retry x >"$T/r1.out" 2>&1 &
+r1=$!
+"$HUB" -c "$T/retry.yaml" exports retry x >"$T/r2.out" 2>&1 || fail "retry 2: $(cat "$T/r2.out")"
+wait "$r1" || fail "retry 1: $(cat "$T/r1.out")"
+sent=$(($(sed -n 's/^\([0-9]*\) dead letters of x sent again.*/\1/p' "$T/r1.out") + \
+	$(sed -n 's/^\([0-9]*\) dead letters of x sent again.*/\1/p' "$T/r2.out")))
+rows=$(psql -X -q -At -h 127.0.0.1 -p "$PGPORT_" -U postgres hubtest \
+	-c "SELECT count(*), count(DISTINCT payload) FROM retry.outbox WHERE payload LIKE '{\"for\":\"x\"%'")
+left=$(psql -X -q -At -h 127.0.0.1 -p "$PGPORT_" -U postgres hubtest -c "SELECT count(*) FROM retry.dead_letters")
+[ "$rows" = "3000|3000" ] && [ "$sent" = 3000 ] && [ "$left" = 0 ] ||
+	fail "two retries at once: feed rows (all|distinct) $rows, reported $sent, dead letters left $left"
+echo "  two retries at once: 3000 dead letters sent again once each"

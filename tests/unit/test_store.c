@@ -930,6 +930,90 @@ static void test_dead_letters_replace_by_seq_list_in_order_and_go_with_erase(voi
 	world_stop(&w);
 }
 
+/* dead_letter_delete says whether it deleted (a concurrent retry relies
+ * on it: tests/integration/pg_lease.sh), dead_letter_last_seq is per
+ * export, outbox_hold finds a change until it is deleted. */
+static void test_dead_letter_delete_counts_and_outbox_hold_finds(void)
+{
+	WORLD(w);
+	struct store_dead_letter d = {.export_name = "hook", .seq = 4, .profile_id = "p_1",
+				      .at_ms = 1, .reason = "HTTP 400", .change_json = "{}"};
+	struct list l = {0};
+	int64_t last = -1;
+
+	OK(s->ops->dead_letter_last_seq(s, "hook", &last));
+	CU_ASSERT_EQUAL(last, 0);
+	OK(s->ops->begin(s));
+	OK(s->ops->dead_letter_put(s, &d));
+	d.seq = 9;
+	OK(s->ops->dead_letter_put(s, &d));
+	d.export_name = "other";
+	d.seq = 20;
+	OK(s->ops->dead_letter_put(s, &d));
+	append_change(s, "event", "p_1", 1, "{}");
+	OK(s->ops->commit(s));
+	OK(s->ops->dead_letter_last_seq(s, "hook", &last));
+	CU_ASSERT_EQUAL(last, 9);
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->dead_letter_delete(s, "hook", 9), 1);
+	CU_ASSERT_EQUAL(s->ops->dead_letter_delete(s, "hook", 9), 0);
+	CU_ASSERT_EQUAL(s->ops->dead_letter_delete(s, "hook", 20), 0); /* other's */
+	OK(s->ops->outbox_read(s, 0, 1, collect_change, &l));
+	CU_ASSERT_EQUAL_FATAL(l.n, 1);
+	CU_ASSERT_EQUAL(s->ops->outbox_hold(s, strtoll(l.text[0], NULL, 10)), 1);
+	CU_ASSERT_EQUAL(s->ops->outbox_hold(s, strtoll(l.text[0], NULL, 10) + 1000), 0);
+	OK(s->ops->outbox_delete_profile(s, "p_1"));
+	CU_ASSERT_EQUAL(s->ops->outbox_hold(s, strtoll(l.text[0], NULL, 10)), 0);
+	OK(s->ops->commit(s));
+	OK(s->ops->dead_letter_last_seq(s, "hook", &last));
+	CU_ASSERT_EQUAL(last, 4);
+	world_stop(&w);
+}
+
+struct meta_seen {
+	char text[512];
+};
+
+static int meta_add(void *ctx, const char *key, const char *value)
+{
+	struct meta_seen *m = ctx;
+	size_t n = strlen(m->text);
+	snprintf(m->text + n, sizeof(m->text) - n, "%s=%s;", key, value);
+	return 0;
+}
+
+/* meta_list matches a prefix as bytes (no LIKE: '_' and '%' are plain),
+ * in key order; meta_delete deletes one key, none there being no error. */
+static void test_meta_list_by_prefix_and_delete(void)
+{
+	WORLD(w);
+	struct meta_seen m = {""};
+
+	OK(s->ops->begin(s));
+	OK(s->ops->meta_put(s, "k:b", "2"));
+	OK(s->ops->meta_put(s, "k:a_%", "1"));
+	OK(s->ops->meta_put(s, "k:é", "3"));
+	OK(s->ops->meta_put(s, "kx", "4"));
+	OK(s->ops->meta_put(s, "k", "5"));
+	OK(s->ops->commit(s));
+	OK(s->ops->meta_list(s, "k:", meta_add, &m));
+	CU_ASSERT_STRING_EQUAL(m.text, "k:a_%=1;k:b=2;k:é=3;");
+	m.text[0] = '\0';
+	OK(s->ops->meta_list(s, "k:a_", meta_add, &m));
+	CU_ASSERT_STRING_EQUAL(m.text, "k:a_%=1;");
+	m.text[0] = '\0';
+	OK(s->ops->meta_list(s, "k:_", meta_add, &m));
+	CU_ASSERT_STRING_EQUAL(m.text, "");
+	OK(s->ops->begin(s));
+	OK(s->ops->meta_delete(s, "k:b"));
+	OK(s->ops->meta_delete(s, "k:none"));
+	OK(s->ops->commit(s));
+	m.text[0] = '\0';
+	OK(s->ops->meta_list(s, "k:", meta_add, &m));
+	CU_ASSERT_STRING_EQUAL(m.text, "k:a_%=1;k:é=3;");
+	world_stop(&w);
+}
+
 /* ---- transactions -------------------------------------------------------- */
 
 static void write_batch(struct store *s, const char *tag)
@@ -1576,6 +1660,8 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_outbox_seq_is_not_reused_after_an_erase),
 	   TEST(test_outbox_prune_deletes_the_oldest_up_to_a_seq),
 	   TEST(test_dead_letters_replace_by_seq_list_in_order_and_go_with_erase),
+	   TEST(test_dead_letter_delete_counts_and_outbox_hold_finds),
+	   TEST(test_meta_list_by_prefix_and_delete),
 	   TEST(test_savepoint_rollback_undoes_only_its_batch),
 	   TEST(test_commit_survives_reopen_and_rollback_leaves_nothing),
 	   TEST(test_read_begin_holds_one_snapshot_until_read_end),
