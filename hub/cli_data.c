@@ -284,16 +284,19 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 				.on_reject = import_on_reject, .ctx = st};
 	struct unify_counts mark = st->total;
 	size_t n_errors = st->n_errors, n_warnings_shown = st->n_warnings_shown;
+	struct import_slot *cur;
 	hub_rc rc;
 
 	st->n_pending = 0;
 	st->n_line_warnings = 0;
 	rc = st->inst->mod->desc->import_line(st->inst->state, &call, line, len, err, err_size);
 	/* a line's records go in one batch (all stored or none), unless there
-	 * are more than a batch holds */
-	if (rc == HUB_OK && st->n_pending &&
-	    st->slots[st->next_slot].batch.n_records + st->n_pending > IMPORT_BATCH &&
-	    !st->slots[st->next_slot].is_busy)
+	 * are more than a batch holds: the batch so far goes first when they
+	 * would not fit, by count or by bytes */
+	cur = &st->slots[st->next_slot];
+	if (rc == HUB_OK && st->n_pending && !cur->is_busy && cur->batch.n_records &&
+	    (cur->batch.n_records + st->n_pending > IMPORT_BATCH ||
+	     cur->bytes + st->line_bytes >= IMPORT_BATCH_BYTES))
 		import_submit(st);
 	for (size_t i = 0; i < st->n_pending; i++) {
 		if (rc == HUB_OK)

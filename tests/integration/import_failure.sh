@@ -103,4 +103,35 @@ sqlite3 "$T/mp.db" "CREATE TRIGGER boom BEFORE INSERT ON dedupe WHEN NEW.message
 [ $? -eq 1 ] || fail "mparticle import with a failed batch must exit 1: $(cat "$T/err")"
 part=$(sqlite3 "$T/mp.db" "SELECT count(*) FROM dedupe WHERE message_id IN ('x-1999', 'x-2000', 'x-2001')")
 [ "$part" -eq 0 ] || fail "line 667 was stored in part ($part of its 3 events)"
+
+# big lines close a batch by bytes (IMPORT_BATCH_BYTES, 6 MiB of lines):
+# 40 lines of about 240 KB, three events each; the second event of the line
+# that reaches 6 MiB fails, and that line is stored whole or not at all too
+awk 'BEGIN {
+	v = sprintf("%300s", ""); gsub(/ /, "v", v)
+	props = ""
+	for (k = 1; k <= 250; k++)
+		props = props sprintf("%s\"p%d\":\"%s\"", (k > 1 ? "," : ""), k, v)
+	for (n = 1; n <= 40; n++) {
+		printf "{\"environment\":\"production\",\"user_identities\":{\"customer_id\":\"b%d\"},\"events\":[", n
+		for (e = 1; e <= 3; e++)
+			printf "%s{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\",\"source_message_id\":\"y-%d\",\"timestamp_unixtime_ms\":1767225600000,\"custom_attributes\":{%s}}}", (e > 1 ? "," : ""), 3 * (n - 1) + e, props
+		printf "]}\n"
+	}
+}' >"$T/big.jsonl"
+line_len=$(head -1 "$T/big.jsonl" | tr -d '\n' | wc -c)
+k=$(((6291456 + line_len - 1) / line_len)) # the line that reaches 6 MiB
+config big
+"$PH" -c "$T/big.yaml" import "$T/empty.jsonl" --source s >/dev/null 2>&1 || fail "creating the big store"
+sqlite3 "$T/big.db" "CREATE TRIGGER boom BEFORE INSERT ON dedupe WHEN NEW.message_id = 'y-$((3 * (k - 1) + 2))'
+	BEGIN SELECT RAISE(ABORT, 'injected failure'); END;" || fail "trigger (big)"
+"$PH" -c "$T/big.yaml" import "$T/big.jsonl" --source mp --format mparticle >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "big-line import with a failed batch must exit 1: $(cat "$T/err")"
+part=$(sqlite3 "$T/big.db" "SELECT count(*) FROM dedupe WHERE message_id IN
+	('y-$((3 * (k - 1) + 1))', 'y-$((3 * (k - 1) + 2))', 'y-$((3 * (k - 1) + 3))')")
+[ "$part" -eq 0 ] || fail "line $k (big) was stored in part ($part of its 3 events)"
+big_first=$(sed -n 's/^profilehub: import: line \([0-9]*\) and every line after it are not stored.*/\1/p' "$T/err")
+stored=$(sqlite3 "$T/big.db" "SELECT count(*) FROM dedupe")
+[ -n "$big_first" ] && [ "$stored" -eq $((3 * (big_first - 1))) ] ||
+	fail "big lines: line $big_first named, $stored events stored (3 a line)"
 echo "import_failure: ok (first line not stored: $first)"
