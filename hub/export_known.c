@@ -96,16 +96,57 @@ int export_known_elsewhere(struct store *s, const struct hub_config *cfg,
 	return 0;
 }
 
+struct dl_seqs {
+	int64_t seq[200];
+	size_t n;
+};
+
+static int dl_seq_collect(void *ctx, const struct store_dead_letter *d)
+{
+	struct dl_seqs *l = ctx;
+	l->seq[l->n++] = d->seq;
+	return l->n == sizeof(l->seq) / sizeof(l->seq[0]);
+}
+
+/* Inside the caller's transaction: every dead letter of the export. */
+static int dead_letters_delete_all(struct store *s, const char *name)
+{
+	struct dl_seqs l;
+
+	do {
+		l.n = 0;
+		if (s->ops->dead_letter_list(s, name, sizeof(l.seq) / sizeof(l.seq[0]),
+					     dl_seq_collect, &l))
+			return -1;
+		for (size_t i = 0; i < l.n; i++)
+			if (s->ops->dead_letter_delete(s, name, l.seq[i]) < 0)
+				return -1;
+	} while (l.n == sizeof(l.seq) / sizeof(l.seq[0]));
+	return 0;
+}
+
 int export_forget(struct store *s, const char *name, int *was_known)
 {
 	void (*const keys[])(char *, size_t, const char *) = {
 		export_key_cursor, export_key_batch_end, export_key_state, export_key_backfill,
 	};
-	char key[300], text[8];
+	char key[320], lease[300], text[8];
+	int64_t epoch = 0;
 	int rc;
 
-	if (s->ops->begin(s))
+	*was_known = 0;
+	/* a process still running it (PostgreSQL: its session holds the
+	 * lease) would go on without its registration: refused */
+	snprintf(lease, sizeof(lease), "export:%s", name);
+	if ((rc = s->ops->lease_try(s, lease, &epoch)) <= 0) {
+		if (rc == 0)
+			err_set(s->err, sizeof(s->err), "export %s is running in another process"
+				" (it holds the export's lease): stop it, or take the export out of"
+				" its configuration, first", name);
 		return -1;
+	}
+	if (s->ops->begin(s))
+		goto fail;
 	snprintf(key, sizeof(key), KNOWN_PREFIX "%s", name);
 	if ((rc = s->ops->meta_get(s, key, text, sizeof(text))) < 0 || s->ops->meta_delete(s, key))
 		goto fail;
@@ -115,10 +156,13 @@ int export_forget(struct store *s, const char *name, int *was_known)
 		if (s->ops->meta_delete(s, key))
 			goto fail;
 	}
-	if (s->ops->commit(s))
+	snprintf(key, sizeof(key), "lease_epoch:%s", lease);
+	if (s->ops->meta_delete(s, key) || dead_letters_delete_all(s, name) || s->ops->commit(s))
 		goto fail;
+	s->ops->lease_release(s, lease);
 	return 0;
 fail:
 	s->ops->rollback(s);
+	s->ops->lease_release(s, lease);
 	return -1;
 }
