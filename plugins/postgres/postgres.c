@@ -75,10 +75,12 @@ static const struct hub_config_key postgres_keys[] = {
 	" ON CONFLICT (profile_id) DO UPDATE SET doc = EXCLUDED.doc,"              \
 	" updated_seq = EXCLUDED.updated_seq WHERE t.updated_seq <= EXCLUDED.updated_seq"
 
+#define TIMEOUT_MAX_MS 86400000LL /* 1 day: PostgreSQL takes at most 2^31 - 1 ms */
+
 struct pgx {
 	char *url;
 	char table[140];  /* quoted: "schema"."name" */
-	char options[96]; /* libpq "options": the statement and lock timeouts */
+	long long timeout_ms; /* statement_timeout and lock_timeout (0: none) */
 	PGconn *conn;     /* connected and set up; NULL: connect on the next batch */
 };
 
@@ -202,9 +204,12 @@ static hub_rc postgres_create(const struct hub_host *host, const struct hub_inst
 		postgres_destroy(p);
 		return HUB_ERR_CONFIG;
 	}
-	snprintf(p->options, sizeof(p->options), "-c statement_timeout=%lld -c lock_timeout=%lld",
-		 (long long)host->config_int(inst, "timeout"),
-		 (long long)host->config_int(inst, "timeout"));
+	p->timeout_ms = (long long)host->config_int(inst, "timeout");
+	if (p->timeout_ms < 0 || p->timeout_ms > TIMEOUT_MAX_MS) {
+		snprintf(err, err_size, "timeout: at most 1d (0: none)");
+		postgres_destroy(p);
+		return HUB_ERR_CONFIG;
+	}
 	*state = p;
 	return HUB_OK;
 }
@@ -266,6 +271,26 @@ static hub_rc exec_simple(struct pgx *p, const char *sql, const char *what, char
 	return HUB_OK;
 }
 
+/* `timeout` as the session's statement_timeout and lock_timeout, unless
+ * the url sets them (options=-c ...: their source is "client").  Session
+ * settings, not startup options, which a pooler such as PgBouncer
+ * refuses. */
+static hub_rc set_timeouts(struct pgx *p, char *err, size_t err_size)
+{
+	char sql[256];
+	PGresult *res;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT set_config(name, '%lld', false) FROM pg_settings"
+		 " WHERE name IN ('statement_timeout', 'lock_timeout') AND source <> 'client'",
+		 p->timeout_ms);
+	res = PQexec(p->conn, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return result_fail(p, res, "setting the timeouts", err, err_size);
+	PQclear(res);
+	return HUB_OK;
+}
+
 static hub_rc exec_prepare(struct pgx *p, const char *name, const char *sql, char *err,
 			   size_t err_size)
 {
@@ -302,6 +327,8 @@ static hub_rc pgx_setup(struct pgx *p, char *err, size_t err_size)
 	char sql[2048];
 	hub_rc rc;
 
+	if ((rc = set_timeouts(p, err, err_size)) != HUB_OK)
+		return rc;
 	snprintf(sql, sizeof(sql),
 		 "CREATE TABLE IF NOT EXISTS %s (profile_id text PRIMARY KEY,"
 		 " doc jsonb NOT NULL, updated_seq bigint NOT NULL)",
@@ -319,11 +346,11 @@ static hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
 	 * stops answering (a half-open connection, a table locked by someone
 	 * else) fails the batch within the timeouts, to be retried: it never
 	 * holds the export, or a stop of the hub, for good. */
-	const char *keys[] = {"connect_timeout", "application_name", "options", "keepalives",
+	const char *keys[] = {"connect_timeout", "application_name", "keepalives",
 			      "keepalives_idle", "keepalives_interval", "keepalives_count",
 			      "tcp_user_timeout", "dbname", NULL};
-	const char *values[] = {"10", "profilehub-export", p->options, "1", "30", "10", "3",
-				"60000", p->url, NULL};
+	const char *values[] = {"10", "profilehub-export", "1", "30", "10", "3", "60000", p->url,
+				NULL};
 	hub_rc rc;
 
 	if (p->conn)

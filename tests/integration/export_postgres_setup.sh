@@ -108,6 +108,12 @@ postgresql://postgres:x@Tok3n2@$PG_HOSTPORT/hubtest Tok3n2
 postgresql://postgres:Tok3n3/x@$PG_HOSTPORT/hubtest Tok3n3
 EOF
 
+# a timeout past what PostgreSQL takes (2^31 - 1 ms) is refused, named
+sed 's/^    batch_size: 100$/    batch_size: 100\n    timeout: 30d/' "$T/bad.yaml" >"$T/long.yaml"
+BAD_URL=$PG_URL "$HUB" -c "$T/long.yaml" check --connect >"$T/check.out" 2>&1 &&
+	fail "check accepted timeout: 30d"
+grep -q "timeout: at most 1d" "$T/check.out" || fail "check, timeout 30d: $(cat "$T/check.out")"
+
 import_records bad
 hub_start "$T/bad.yaml" "$T/bad.log" "http://127.0.0.1:$PORT"
 i=0
