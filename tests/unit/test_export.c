@@ -1131,6 +1131,31 @@ static void test_an_export_of_another_configuration_holds_the_feed(void)
 	free(dir);
 }
 
+/* `exports forget` is refused while another process runs the export (it
+ * holds the export's lease: PostgreSQL; SQLite has no leases, one process
+ * writes), and goes through once it stopped. */
+static void test_forget_waits_for_the_process_running_the_export(void)
+{
+	struct world w;
+	struct store *other = NULL;
+	char err[512];
+	int64_t epoch = 0;
+	int was_known = -1;
+
+	world_open(&w, NULL);
+	CU_ASSERT_EQUAL_FATAL(store_open(w.th->cfg, &other, err, sizeof(err)), 0);
+	if (strcmp(other->ops->name, "postgres") == 0) {
+		CU_ASSERT_EQUAL_FATAL(other->ops->lease_try(other, "export:y", &epoch), 1);
+		CU_ASSERT_EQUAL(export_forget(w.th->reader, "y", &was_known), -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(store_error(w.th->reader), "running in another process"));
+		CU_ASSERT_EQUAL(other->ops->lease_release(other, "export:y"), 0);
+	}
+	CU_ASSERT_EQUAL(export_forget(w.th->reader, "y", &was_known), 0);
+	CU_ASSERT_EQUAL(was_known, 0);
+	store_close(other);
+	world_close(&w);
+}
+
 /* The seq of every dead letter of export x, and their changes by it. */
 static json_t *dead_letter_seqs(struct world *w)
 {
@@ -1685,6 +1710,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_dead_letters_are_sent_again),
 	   TEST(test_a_change_erased_while_sent_is_not_dead_lettered),
 	   TEST(test_an_export_of_another_configuration_holds_the_feed),
+	   TEST(test_forget_waits_for_the_process_running_the_export),
 	   TEST(test_a_failed_load_after_the_lease_take_is_retried),
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),
