@@ -94,7 +94,7 @@ static int exports_backfill(struct cli *cli, const char *name)
 {
 	struct store *s = NULL;
 	char err[512];
-	int is_enabled = 0;
+	int is_enabled;
 
 	if (cli_load_config(cli))
 		return CLI_FAIL;
@@ -102,9 +102,7 @@ static int exports_backfill(struct cli *cli, const char *name)
 		cli_error("exports", "%s", err);
 		return CLI_FAIL;
 	}
-	for (size_t i = 0; i < cli->cfg->n_exports; i++)
-		if (strcmp(cli->cfg->exports[i].name, name) == 0)
-			is_enabled = cli->cfg->exports[i].is_enabled;
+	is_enabled = export_config(cli->cfg, name)->is_enabled;
 	if (cli_open_store(cli, &s))
 		return CLI_FAIL;
 	if (export_backfill_request(s, name)) {
@@ -143,12 +141,11 @@ static int exports_forget(struct cli *cli, const char *name)
 
 	if (cli_load_config(cli))
 		return CLI_FAIL;
-	for (size_t i = 0; i < cli->cfg->n_exports; i++)
-		if (strcmp(cli->cfg->exports[i].name, name) == 0) {
-			cli_error("exports", "export %s is in %s: take it out of the configuration"
-				  " (of every process) first", name, cli->cfg->file);
-			return CLI_FAIL;
-		}
+	if (export_config(cli->cfg, name)) {
+		cli_error("exports", "export %s is in %s: take it out of the configuration"
+			  " (of every process) first", name, cli->cfg->file);
+		return CLI_FAIL;
+	}
 	if (cli_open_store(cli, &s))
 		return CLI_FAIL;
 	if (export_forget(s, name, &was_known)) {
@@ -169,13 +166,12 @@ static int exports_forget(struct cli *cli, const char *name)
 static int exports_retry(struct cli *cli, const char *name)
 {
 	struct store *s = NULL;
-	char err[512];
 	int64_t n = 0;
 
 	if (cli_load_config(cli))
 		return CLI_FAIL;
-	if (export_backfill_check(cli->cfg, name, err, sizeof(err)) == EXPORT_BACKFILL_NO_EXPORT) {
-		cli_error("exports", "%s", err);
+	if (!export_config(cli->cfg, name)) {
+		cli_error("exports", "no export named \"%s\" in %s", name, cli->cfg->file);
 		return CLI_FAIL;
 	}
 	if (cli_open_store(cli, &s))

@@ -1305,26 +1305,32 @@ json_t *export_status_provider(void *exporter)
 
 /* ---- asking for a backfill ------------------------------------------------ */
 
+const struct config_instance *export_config(const struct hub_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_exports; i++)
+		if (strcmp(cfg->exports[i].name, name) == 0)
+			return &cfg->exports[i];
+	return NULL;
+}
+
 enum export_backfill_check export_backfill_check(const struct hub_config *cfg, const char *name,
 						 char *err, size_t err_size)
 {
-	for (size_t i = 0; i < cfg->n_exports; i++) {
-		const struct config_instance *ci = &cfg->exports[i];
-		unsigned mask = 0;
-		char kerr[256];
+	const struct config_instance *ci = export_config(cfg, name);
+	unsigned mask = 0;
+	char kerr[256];
 
-		if (strcmp(ci->name, name) != 0)
-			continue;
-		if (read_kinds(ci, &mask, kerr, sizeof(kerr)) == 0 && mask &&
-		    !(mask & (1u << FEED_PROFILE_UPDATED))) {
-			err_set(err, err_size, "export %s: its kinds leave out profile_updated, so a"
-				" backfill would send it nothing", name);
-			return EXPORT_BACKFILL_NO_UPDATES;
-		}
-		return EXPORT_BACKFILL_OK;
+	if (!ci) {
+		err_set(err, err_size, "no export named \"%s\" in %s", name, cfg->file);
+		return EXPORT_BACKFILL_NO_EXPORT;
 	}
-	err_set(err, err_size, "no export named \"%s\" in %s", name, cfg->file);
-	return EXPORT_BACKFILL_NO_EXPORT;
+	if (read_kinds(ci, &mask, kerr, sizeof(kerr)) == 0 && mask &&
+	    !(mask & (1u << FEED_PROFILE_UPDATED))) {
+		err_set(err, err_size, "export %s: its kinds leave out profile_updated, so a"
+			" backfill would send it nothing", name);
+		return EXPORT_BACKFILL_NO_UPDATES;
+	}
+	return EXPORT_BACKFILL_OK;
 }
 
 int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n_retried,
@@ -1339,7 +1345,8 @@ int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n
 		err_set(err, err_size, "no exporter");
 		return -1;
 	}
-	if (export_backfill_check(ex->cfg, name, err, err_size) == EXPORT_BACKFILL_NO_EXPORT) {
+	if (!export_config(ex->cfg, name)) {
+		err_set(err, err_size, "no export named \"%s\" in %s", name, ex->cfg->file);
 		*why = EXPORT_BACKFILL_NO_EXPORT;
 		return 1;
 	}

@@ -142,6 +142,9 @@ void export_set_backfill_page(size_t n);
  */
 int export_backfill_request(struct store *s, const char *name);
 
+/* The export of cfg named `name`, or NULL. */
+const struct config_instance *export_config(const struct hub_config *cfg, const char *name);
+
 /* Can export `name` of cfg be backfilled?  EXPORT_BACKFILL_OK, or why not
  * (err says it for people). */
 enum export_backfill_check {

@@ -20,14 +20,6 @@
 
 #define KNOWN_PREFIX "export_known:"
 
-static int is_configured(const struct hub_config *cfg, const char *name)
-{
-	for (size_t i = 0; i < cfg->n_exports; i++)
-		if (strcmp(cfg->exports[i].name, name) == 0)
-			return 1;
-	return 0;
-}
-
 int export_known_register(struct store *s, const struct hub_config *cfg)
 {
 	char key[300];
@@ -62,7 +54,7 @@ static int known_collect(void *ctx, const char *key, const char *value)
 	const char *name = key + strlen(KNOWN_PREFIX);
 
 	(void)value;
-	if (!*name || strlen(name) >= EXPORT_NAME_SIZE || is_configured(k->cfg, name))
+	if (!*name || strlen(name) >= EXPORT_NAME_SIZE || export_config(k->cfg, name))
 		return 0;
 	if (k->n == k->cap) {
 		size_t cap = k->cap ? 2 * k->cap : 8;
