@@ -35,6 +35,16 @@ config() { # config NAME: a config whose store is $T/NAME.db
 	printf 'log_level: error\nstore: {path: %s/%s.db}\nsources:\n  - name: mp\n    plugin: mparticle\n    api_key: k\n    api_secret: s\n' \
 		"$T" "$1" >"$T/$1.yaml"
 }
+: >"$T/empty.jsonl"
+# failing_store NAME MSGID: an empty store NAME (config NAME) whose dedupe
+# table refuses MSGID, as a full disk would refuse its batch
+failing_store() {
+	config "$1"
+	"$PH" -c "$T/$1.yaml" import "$T/empty.jsonl" --source s >/dev/null 2>&1 ||
+		fail "creating the $1 store"
+	sqlite3 "$T/$1.db" "CREATE TRIGGER boom BEFORE INSERT ON dedupe WHEN NEW.message_id = '$2'
+		BEGIN SELECT RAISE(ABORT, 'injected failure'); END;" || fail "trigger ($1)"
+}
 
 # 10000 canonical lines: events on 500 installations, ann's login on I1 at
 # line 5000, bob's at line 9000
@@ -52,13 +62,8 @@ config clean
 	fail "clean import: $(cat "$T/err")"
 "$PH" -c "$T/clean.yaml" dump --events all >"$T/clean.dump" || fail "dump of the clean store"
 
-# the same file, a batch failing: an empty store first, then the trigger
-config failing
-: >"$T/empty.jsonl"
-"$PH" -c "$T/failing.yaml" import "$T/empty.jsonl" --source s >/dev/null 2>&1 ||
-	fail "creating the store"
-sqlite3 "$T/failing.db" "CREATE TRIGGER boom BEFORE INSERT ON dedupe WHEN NEW.message_id = 'm-5000'
-	BEGIN SELECT RAISE(ABORT, 'injected failure'); END;" || fail "trigger"
+# the same file, a batch failing
+failing_store failing m-5000
 "$PH" -c "$T/failing.yaml" import "$T/in.jsonl" --source s >"$T/out" 2>"$T/err"
 [ $? -eq 1 ] || fail "an import with a failed batch must exit 1: $(cat "$T/err")"
 first=$(sed -n 's/^profilehub: import: line \([0-9]*\) and every line after it are not stored.*/\1/p' "$T/err")
@@ -95,10 +100,7 @@ awk 'BEGIN {
 		printf "]}\n"
 	}
 }' >"$T/mp.jsonl"
-config mp
-"$PH" -c "$T/mp.yaml" import "$T/empty.jsonl" --source s >/dev/null 2>&1 || fail "creating the mp store"
-sqlite3 "$T/mp.db" "CREATE TRIGGER boom BEFORE INSERT ON dedupe WHEN NEW.message_id = 'x-2000'
-	BEGIN SELECT RAISE(ABORT, 'injected failure'); END;" || fail "trigger (mp)"
+failing_store mp x-2000
 "$PH" -c "$T/mp.yaml" import "$T/mp.jsonl" --source mp --format mparticle >"$T/out" 2>"$T/err"
 [ $? -eq 1 ] || fail "mparticle import with a failed batch must exit 1: $(cat "$T/err")"
 part=$(sqlite3 "$T/mp.db" "SELECT count(*) FROM dedupe WHERE message_id IN ('x-1999', 'x-2000', 'x-2001')")
@@ -121,10 +123,7 @@ awk 'BEGIN {
 }' >"$T/big.jsonl"
 line_len=$(head -1 "$T/big.jsonl" | tr -d '\n' | wc -c)
 k=$(((6291456 + line_len - 1) / line_len)) # the line that reaches 6 MiB
-config big
-"$PH" -c "$T/big.yaml" import "$T/empty.jsonl" --source s >/dev/null 2>&1 || fail "creating the big store"
-sqlite3 "$T/big.db" "CREATE TRIGGER boom BEFORE INSERT ON dedupe WHEN NEW.message_id = 'y-$((3 * (k - 1) + 2))'
-	BEGIN SELECT RAISE(ABORT, 'injected failure'); END;" || fail "trigger (big)"
+failing_store big "y-$((3 * (k - 1) + 2))"
 "$PH" -c "$T/big.yaml" import "$T/big.jsonl" --source mp --format mparticle >"$T/out" 2>"$T/err"
 [ $? -eq 1 ] || fail "big-line import with a failed batch must exit 1: $(cat "$T/err")"
 part=$(sqlite3 "$T/big.db" "SELECT count(*) FROM dedupe WHERE message_id IN
