@@ -1125,6 +1125,7 @@ static void test_an_export_of_another_configuration_holds_the_feed(void)
 	config_free(b);
 	config_free(b_fixed);
 	json_decref(all);
+	free(keys);
 	free(y_record);
 	world_close(&w);
 	testlib_rmtree(dir);
