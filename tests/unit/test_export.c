@@ -15,6 +15,7 @@
 #include "../../hub/export_int.h"
 #include "../../hub/host.h"
 #include "../../hub/plugin.h"
+#include "../../hub/profile.h"
 #include "../../hub/util.h"
 
 #include <stdio.h>
@@ -1157,6 +1158,52 @@ static void test_forget_waits_for_the_process_running_the_export(void)
 	world_close(&w);
 }
 
+static int first_tombstone(void *ctx, const struct store_profile *p)
+{
+	snprintf(ctx, PROFILE_ID_SIZE, "%s", p->id);
+	return 1;
+}
+
+static int last_change(void *ctx, const struct store_change *c)
+{
+	snprintf(ctx, PROFILE_ID_SIZE, "%s", c->profile_id);
+	return 0;
+}
+
+/* A dead letter whose profile was merged away since (I5's, merged into
+ * Ann at her login) is sent again as Ann's: her profile holds its events
+ * now (it was skipped as gone, and so lost). */
+static void test_a_retried_change_of_a_merged_profile_goes_to_the_survivor(void)
+{
+	struct world w;
+	char ann[1][PROFILE_ID_SIZE], old[PROFILE_ID_SIZE] = "", to[PROFILE_ID_SIZE] = "";
+	char change[256];
+	struct store_dead_letter d = {.export_name = "x", .seq = 1000000, .at_ms = 1,
+				      .reason = "HTTP 400"};
+	struct store *s;
+	int64_t n = 0;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	s = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(profile_find(s, "custom_id", "ann", ann, 1), 1);
+	CU_ASSERT_EQUAL_FATAL(s->ops->profile_tombstones(s, ann[0], first_tombstone, old), 0);
+	CU_ASSERT_FATAL(old[0] != '\0');
+	snprintf(change, sizeof(change),
+		 "{\"seq\":1000000,\"kind\":\"event\",\"profile_id\":\"%s\","
+		 "\"event\":{\"name\":\"opened\"}}", old);
+	d.profile_id = old;
+	d.change_json = change;
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	CU_ASSERT_EQUAL_FATAL(export_dead_letters_retry(s, "x", 1767225600000LL, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(s->ops->outbox_read(s, 0, 1000000, last_change, to), 0);
+	CU_ASSERT_STRING_EQUAL(to, ann[0]);
+	world_close(&w);
+}
+
 /* The seq of every dead letter of export x, and their changes by it. */
 static json_t *dead_letter_seqs(struct world *w)
 {
@@ -1712,6 +1759,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_change_erased_while_sent_is_not_dead_lettered),
 	   TEST(test_an_export_of_another_configuration_holds_the_feed),
 	   TEST(test_forget_waits_for_the_process_running_the_export),
+	   TEST(test_a_retried_change_of_a_merged_profile_goes_to_the_survivor),
 	   TEST(test_a_failed_load_after_the_lease_take_is_retried),
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),
