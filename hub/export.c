@@ -573,6 +573,9 @@ static enum step worker_deliver(struct export_worker *w)
 		live_progress(w, 0, 0);
 		return STEP_AGAIN;
 	}
+	/* the planned range, not the seqs sent: the same at every send */
+	call.batch_first = w->cursor + 1;
+	call.batch_last = page_end(w);
 	live_state(w, "delivering");
 	rc = w->mod->desc->export_batch(w->inst->state, &call, w->texts, m, &n_done, err,
 					sizeof(err));

@@ -332,6 +332,19 @@ static hub_rc host_reject(struct hub_call *call, const char *why)
 	return call->on_reject(call, why && why[0] ? why : "refused by the plugin");
 }
 
+/* ABI 1.4.  The exporter sets the range of the batch it hands over. */
+static hub_rc host_batch_range(const struct hub_call *call, int64_t *first, int64_t *last)
+{
+	if (!call || call->batch_last <= 0 || !first || !last) {
+		log_error(call ? who_of(call->inst) : "plugin",
+			  "batch_range() outside of an export batch");
+		return HUB_ERR_INTERNAL;
+	}
+	*first = call->batch_first;
+	*last = call->batch_last;
+	return HUB_OK;
+}
+
 static int host_should_stop(const struct hub_call *call)
 {
 	return call && call->stop ? atomic_load(call->stop) : 0;
@@ -367,15 +380,21 @@ static const struct hub_host host = {
 	.now_ms = host_now_ms,
 	.secret_equal = host_secret_equal,
 	.reject = host_reject,
+	.batch_range = host_batch_range,
 };
 
-/* ABI 1.1's table ended at secret_equal; 1.2 appended reject, which a
- * plugin tests with HUB_HOST_HAS().  Append-only: nothing before it moved. */
+/* ABI 1.1's table ended at secret_equal; 1.2 appended reject and 1.4
+ * batch_range, which a plugin tests with HUB_HOST_HAS().  Append-only:
+ * nothing before them moved. */
 _Static_assert(offsetof(struct hub_host, reject) ==
 		       offsetof(struct hub_host, secret_equal) + sizeof(host.secret_equal),
 	       "hub_host.reject must directly follow secret_equal (ABI 1.2)");
-_Static_assert(sizeof(struct hub_host) == offsetof(struct hub_host, reject) + sizeof(host.reject),
-	       "struct hub_host grew past reject: bump HUB_ABI_MINOR and document it");
+_Static_assert(offsetof(struct hub_host, batch_range) ==
+		       offsetof(struct hub_host, reject) + sizeof(host.reject),
+	       "hub_host.batch_range must directly follow reject (ABI 1.4)");
+_Static_assert(sizeof(struct hub_host) ==
+		       offsetof(struct hub_host, batch_range) + sizeof(host.batch_range),
+	       "struct hub_host grew past batch_range: bump HUB_ABI_MINOR and document it");
 
 const struct hub_host *host_table(void)
 {

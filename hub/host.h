@@ -24,6 +24,9 @@ struct hub_call {
 	 * export batch). */
 	hub_rc (*on_reject)(struct hub_call *call, const char *why);
 	const atomic_int *stop;  /* non-zero: should_stop(); may be NULL */
+	/* An export batch: the seqs it was planned over (batch_range());
+	 * batch_last 0: not an export batch. */
+	int64_t batch_first, batch_last;
 	void *ctx;               /* the caller's */
 };
 

@@ -42,12 +42,14 @@ static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
 	sizeof(struct hub_plugin), /* 1.1: import_line */
 	sizeof(struct hub_plugin), /* 1.2: only hub_host grew (reject) */
 	sizeof(struct hub_plugin), /* 1.3: only hub_record grew (origin) */
+	sizeof(struct hub_plugin), /* 1.4: only hub_host grew (batch_range) */
 };
 static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_0,
 	RECORD_SIZE_1_0,
 	RECORD_SIZE_1_0,
 	sizeof(struct hub_record), /* 1.3: origin */
+	sizeof(struct hub_record), /* 1.4 */
 };
 _Static_assert(offsetof(struct hub_record, origin) == RECORD_SIZE_1_0,
 	       "hub_record.origin must directly follow previous_id (ABI 1.3)");

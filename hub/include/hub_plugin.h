@@ -60,6 +60,8 @@
  *        counted as rejected, like a record emit() refuses
  *   1.3  hub_record.origin: where a record is in its input, shown beside
  *        the warnings about it
+ *   1.4  hub_host.batch_range(): the seqs an export batch was planned over,
+ *        the same each time that batch is sent (an idempotency key)
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -73,7 +75,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 3
+#define HUB_ABI_MINOR 4
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -277,6 +279,18 @@ struct hub_host {
 	 * (a failed page of a pull, or reject() from export_batch():
 	 * HUB_ERR_INTERNAL): stop and return it, as after emit(). */
 	hub_rc (*reject)(struct hub_call *call, const char *why);
+
+	/* ---- appended in ABI 1.4 (check HUB_HOST_HAS(host, batch_range)) -- */
+
+	/* In export_batch(): the seqs the batch was planned over, *first to
+	 * *last.  The changes handed over are those of that range still in the
+	 * feed (and wanted by the export), so their own first and last seq can
+	 * change between two sends of one batch (an erase or a merge took some
+	 * out meanwhile); the range does not: a batch sent again after a
+	 * failure, a crash or a restart has the same range.  Build an
+	 * idempotency key from it.  HUB_OK, or HUB_ERR_INTERNAL outside an
+	 * export batch. */
+	hub_rc (*batch_range)(const struct hub_call *call, int64_t *first, int64_t *last);
 };
 
 #define HUB_HOST_HAS(host, member)                                             \

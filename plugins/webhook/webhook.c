@@ -4,8 +4,10 @@
  *     {"changes": [change, ...]}
  *
  * with Content-Type: application/json,
- *      Idempotency-Key: <export name>-<first seq>-<last seq>  (the same
- *          batch sent again after a failure or a crash carries the same key)
+ *      Idempotency-Key: <export name>-<first seq>-<last seq>  (the range
+ *          the batch was planned over, batch_range(): the same batch sent
+ *          again after a failure or a crash carries the same key, even
+ *          when an erase or a merge took some of its changes out meanwhile)
  *      X-Profilehub-Signature: <hex HMAC-SHA256 of the body with `secret`>
  *
  * One CURL handle per instance, reused, so the connection is kept alive
@@ -168,6 +170,22 @@ static long long change_seq(const char *change)
 	return seq;
 }
 
+/* The batch's range for its idempotency key: the host's plan (ABI 1.4),
+ * else (an older host) the seqs of its first and last change. */
+static void batch_range(const struct webhook *wh, struct hub_call *call,
+			const char *const *changes, size_t n, long long *first, long long *last)
+{
+	int64_t a, b;
+
+	if (HUB_HOST_HAS(wh->host, batch_range) && wh->host->batch_range(call, &a, &b) == HUB_OK) {
+		*first = (long long)a;
+		*last = (long long)b;
+		return;
+	}
+	*first = change_seq(changes[0]);
+	*last = change_seq(changes[n - 1]);
+}
+
 /* {"changes":[c0,c1,...]}: the changes are JSON text already. */
 static char *body_build(const char *const *changes, size_t n, size_t *len)
 {
@@ -307,8 +325,8 @@ static void request_setup(struct webhook *wh, const char *body, size_t len,
 }
 
 /* The headers of one batch; NULL when out of memory. */
-static struct curl_slist *headers_build(const struct webhook *wh, const char *const *changes,
-					size_t n, const char *body, size_t len)
+static struct curl_slist *headers_build(const struct webhook *wh, long long first,
+					long long last, const char *body, size_t len)
 {
 	char sig[2 * EVP_MAX_MD_SIZE + 1], line[600];
 	struct curl_slist *h = NULL, *next;
@@ -321,8 +339,7 @@ static struct curl_slist *headers_build(const struct webhook *wh, const char *co
 			goto fail;
 		h = next;
 	}
-	snprintf(line, sizeof(line), "Idempotency-Key: %s-%lld-%lld", wh->name,
-		 change_seq(changes[0]), change_seq(changes[n - 1]));
+	snprintf(line, sizeof(line), "Idempotency-Key: %s-%lld-%lld", wh->name, first, last);
 	if (!(next = curl_slist_append(h, line)))
 		goto fail;
 	h = next;
@@ -374,14 +391,16 @@ static hub_rc webhook_export(void *state, struct hub_call *call, const char *con
 	size_t len = 0;
 	char *body;
 	long status = 0;
+	long long first, last;
 	CURLcode res;
 	hub_rc rc = HUB_ERR_NOMEM;
 
 	*n_done = 0;
 	if (n == 0)
 		return HUB_OK;
+	batch_range(wh, call, changes, n, &first, &last);
 	if (!(body = body_build(changes, n, &len)) ||
-	    !(headers = headers_build(wh, changes, n, body, len)))
+	    !(headers = headers_build(wh, first, last, body, len)))
 		goto out;
 	wh->call = call;
 	wh->retry_after_s = 0;

@@ -7,8 +7,9 @@
 // POST /hook     a batch: {"changes": [...]}.  The X-Profilehub-Signature must
 //                be the hex HMAC-SHA256 of the raw body with SECRET (else 401,
 //                counted in bad_signatures) and the Idempotency-Key must be
-//                "<name>-<first seq>-<last seq>" of the batch (else 400,
-//                counted in bad_keys).  Then, by the current mode:
+//                "<name>-<first>-<last>", the range the batch was planned
+//                over, holding the seqs of its changes (else 400, counted in
+//                bad_keys).  Then, by the current mode:
 //                  ok      every change is appended to LOG (one JSON line:
 //                          key, seq, kind, profile_id, custom_id, has_profile,
 //                          keys; with --digest also digest, the hex SHA-256
@@ -95,7 +96,7 @@ async function hook(req, res) {
 	const key = String(req.headers['idempotency-key'] || '');
 	const m = /^(.+)-(\d+)-(\d+)$/.exec(key);
 	if (!Array.isArray(changes) || changes.length === 0 || !m ||
-	    Number(m[2]) !== changes[0].seq || Number(m[3]) !== changes[changes.length - 1].seq) {
+	    Number(m[2]) > changes[0].seq || Number(m[3]) < changes[changes.length - 1].seq) {
 		stats.bad_keys++;
 		return answer(res, 400);
 	}

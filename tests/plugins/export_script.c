@@ -1,10 +1,12 @@
 /*
  * export_script.c - an export plugin for the exporter's tests: it appends
  * every change it accepts to the file `record` (one line each), then after
- * every call, accepted or not, "# batch N FIRST-LAST RC" (its size, the
- * seqs of its first and last change, its answer), and fails on demand:
+ * every call, accepted or not, "# batch N FIRST-LAST RC range A-B" (its
+ * size, the seqs of its first and last change, its answer, the range the
+ * host planned it over: batch_range()), and fails on demand:
  *
- *   retries: N        the first N calls answer HUB_RETRY ("retry after 0ms")
+ *   retries: N        the first N calls answer HUB_RETRY ("retry after 0ms");
+ *                     with `gate`, the first of them waits at the gate
  *   bad_custom_id: C  a change of a profile with custom_id C is bad data:
  *                     mode "batch" refuses the whole call (n_done 0, like a
  *                     webhook's 400), mode "precise" accepts the changes
@@ -12,9 +14,10 @@
  *   mode: contradict  every call accepts all its changes (n_done = n) yet
  *                     answers HUB_ERR_DATA
  *   fail: auth|config every call answers HUB_ERR_AUTH / HUB_ERR_CONFIG
- *   gate: PATH        before refusing a bad change, creates PATH.blocked and
- *                     waits (20 s at most) until PATH exists: a test acts
- *                     while the change is in the plugin's hands
+ *   gate: PATH        before refusing a bad change (or answering the first
+ *                     scripted retry), creates PATH.blocked and waits (20 s
+ *                     at most) until PATH exists: a test acts while the
+ *                     changes are in the plugin's hands
  */
 #include <hub_plugin.h>
 
@@ -42,7 +45,9 @@ static const struct hub_config_key keys[] = {
 };
 
 struct script {
+	const struct hub_host *host;
 	char *record;
+	int is_gate_passed; /* a retry waited at the gate once */
 	long long retries;
 	char bad[160];  /* "\"custom_id\":\"C\"" or "" */
 	int is_precise;
@@ -64,6 +69,7 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 		free(s);
 		return HUB_ERR_NOMEM;
 	}
+	s->host = host;
 	s->retries = (long long)host->config_int(inst, "retries");
 	if (bad)
 		snprintf(s->bad, sizeof(s->bad), "\"custom_id\":\"%s\"", bad);
@@ -111,16 +117,21 @@ static void gate_wait(const struct script *s)
 		nanosleep(&pause, NULL);
 }
 
-static hub_rc record(const struct script *s, const char *const *changes, size_t n,
-		     size_t accepted, hub_rc rc)
+static hub_rc record(const struct script *s, struct hub_call *call, const char *const *changes,
+		     size_t n, size_t accepted, hub_rc rc)
 {
+	int64_t first = -1, last = -1;
 	FILE *f = fopen(s->record, "a");
+
 	if (!f)
 		return rc;
+	if (HUB_HOST_HAS(s->host, batch_range) &&
+	    s->host->batch_range(call, &first, &last) != HUB_OK)
+		first = last = -2;
 	for (size_t i = 0; i < accepted; i++)
 		fprintf(f, "%s\n", changes[i]);
-	fprintf(f, "# batch %zu %lld-%lld %d\n", n, seq_of(changes[0]), seq_of(changes[n - 1]),
-		(int)rc);
+	fprintf(f, "# batch %zu %lld-%lld %d range %lld-%lld\n", n, seq_of(changes[0]),
+		seq_of(changes[n - 1]), (int)rc, (long long)first, (long long)last);
 	fclose(f);
 	return rc;
 }
@@ -131,21 +142,24 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 	struct script *s = state;
 	size_t ok = 0;
 
-	(void)call;
 	*n_done = 0;
 	if (strcmp(s->fail, "auth") == 0 || strcmp(s->fail, "config") == 0) {
 		snprintf(err, err_size, "scripted %s failure", s->fail);
-		return record(s, changes, n, 0, s->fail[0] == 'a' ? HUB_ERR_AUTH : HUB_ERR_CONFIG);
+		return record(s, call, changes, n, 0, s->fail[0] == 'a' ? HUB_ERR_AUTH : HUB_ERR_CONFIG);
 	}
 	if (s->retries > 0) {
 		s->retries--;
+		if (!s->is_gate_passed) {
+			s->is_gate_passed = 1;
+			gate_wait(s);
+		}
 		snprintf(err, err_size, "retry after 0ms: scripted");
-		return record(s, changes, n, 0, HUB_RETRY);
+		return record(s, call, changes, n, 0, HUB_RETRY);
 	}
 	if (s->is_contradicting) {
 		*n_done = n;
 		snprintf(err, err_size, "scripted contradiction");
-		return record(s, changes, n, n, HUB_ERR_DATA);
+		return record(s, call, changes, n, n, HUB_ERR_DATA);
 	}
 	while (ok < n && !is_bad(s, changes[ok]))
 		ok++;
@@ -153,14 +167,14 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 		gate_wait(s);
 	if (ok < n && !s->is_precise) {
 		snprintf(err, err_size, "scripted bad data");
-		return record(s, changes, n, 0, HUB_ERR_DATA);
+		return record(s, call, changes, n, 0, HUB_ERR_DATA);
 	}
 	*n_done = ok;
 	if (ok < n) {
 		snprintf(err, err_size, "scripted bad data at %zu", ok);
-		return record(s, changes, n, ok, HUB_ERR_DATA);
+		return record(s, call, changes, n, ok, HUB_ERR_DATA);
 	}
-	return record(s, changes, n, n, HUB_OK);
+	return record(s, call, changes, n, n, HUB_OK);
 }
 
 static const struct hub_plugin plugin = {

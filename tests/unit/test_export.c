@@ -121,7 +121,9 @@ static void apply(struct world *w, const char *lines)
 }
 
 /* The changes export_script accepted in file `path`, in order; *calls
- * (when not NULL) its calls as ["FIRST-LAST RC", ...]. */
+ * (when not NULL) its calls as ["FIRST-LAST RC range A-B", ...]: the seqs
+ * of the first and last change handed over, the answer, the planned range
+ * (batch_range()). */
 static json_t *recorded_at(const char *path, json_t **calls)
 {
 	json_t *out = json_array();
@@ -133,11 +135,13 @@ static json_t *recorded_at(const char *path, json_t **calls)
 		*calls = json_array();
 	while (f && getline(&line, &cap, f) > 0) {
 		if (line[0] == '#') {
-			char range[64] = "";
+			char sent[64] = "", planned[64] = "";
 			int rc = -1;
 			line[strcspn(line, "\n")] = '\0';
-			if (calls && sscanf(line, "# batch %*u %63s %d", range, &rc) == 2)
-				json_array_append_new(*calls, json_sprintf("%s %d", range, rc));
+			if (calls && sscanf(line, "# batch %*u %63s %d range %63s", sent, &rc,
+					    planned) == 3)
+				json_array_append_new(*calls,
+						      json_sprintf("%s %d range %s", sent, rc, planned));
 			continue;
 		}
 		json_t *c = json_loads(line, 0, NULL);
@@ -155,6 +159,19 @@ static json_t *recorded_at(const char *path, json_t **calls)
 static json_t *recorded(const struct world *w, json_t **calls)
 {
 	return recorded_at(w->record, calls);
+}
+
+/* Polls for file `path` (WAIT_MS at most): 1 once it exists. */
+static int file_appears(const char *path)
+{
+	struct timespec pause = {0, 2 * 1000 * 1000};
+
+	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
+		if (access(path, F_OK) == 0)
+			return 1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
 }
 
 static int seq_add(void *ctx, const struct store_change *c)
@@ -599,6 +616,59 @@ static void test_retries_back_off_then_deliver_everything(void)
 	world_close(&w);
 }
 
+static const char erase_ann[] =
+	"{\"type\":\"erase\",\"message_id\":\"e2\",\"timestamp\":\"2025-03-02T10:00:00.000Z\","
+	"\"identifiers\":{\"custom_id\":\"ann\"}}\n";
+
+/*
+ * A batch sent again after an erase took its first changes out of the feed
+ * keeps its planned range (batch_range(), the webhook's Idempotency-Key):
+ * the seqs handed over change, the range does not.  Before ABI 1.4 the
+ * webhook built its key from the seqs handed over, so a receiver that had
+ * stored the first send (its answer lost) took the second as a new batch.
+ */
+static void test_a_batch_sent_again_keeps_its_range_when_changes_left_it(void)
+{
+	struct world w;
+	char *keys, *gate, *blocked;
+	json_t *calls, *got;
+	char first_sent[64], again_sent[64], first_range[64], again_range[64];
+	int first_rc = -1, again_rc = -1;
+	FILE *f;
+
+	gate = testlib_mkdtemp();
+	CU_ASSERT_FATAL(asprintf(&blocked, "%s/go.blocked", gate) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys, "    retries: 1\n    batch_size: 5\n    gate: %s/go\n",
+				 gate) > 0);
+	world_open(&w, keys);
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_FATAL(file_appears(blocked)); /* the first send, answered "retry" */
+	apply(&w, erase_ann); /* ann's changes, first in the batch, leave the feed */
+	strcpy(strrchr(blocked, '.'), "");
+	CU_ASSERT_FATAL((f = fopen(blocked, "w")) != NULL);
+	fclose(f);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, &calls);
+	CU_ASSERT_FATAL(json_array_size(calls) >= 2);
+	CU_ASSERT_EQUAL_FATAL(sscanf(json_string_value(json_array_get(calls, 0)),
+				     "%63s %d range %63s", first_sent, &first_rc, first_range), 3);
+	CU_ASSERT_EQUAL_FATAL(sscanf(json_string_value(json_array_get(calls, 1)),
+				     "%63s %d range %63s", again_sent, &again_rc, again_range), 3);
+	CU_ASSERT_EQUAL(first_rc, HUB_RETRY);
+	CU_ASSERT_EQUAL(again_rc, HUB_OK);
+	CU_ASSERT_STRING_NOT_EQUAL(first_sent, again_sent); /* ann's changes are gone */
+	CU_ASSERT_STRING_EQUAL(first_range, again_range);   /* the same batch, the same key */
+	CU_ASSERT_STRING_EQUAL(first_range, first_sent);    /* nothing was filtered at first */
+	json_decref(calls);
+	json_decref(got);
+	world_close(&w);
+	testlib_rmtree(gate);
+	free(gate);
+	free(blocked);
+	free(keys);
+}
+
 /* A second config on the same store (the world's own `store:` section,
  * whichever backend): same export, `keys` for it (and `backfill: false`
  * as in world_open, unless `keys` says otherwise). */
@@ -682,7 +752,7 @@ static void test_refused_credentials_disable_until_the_config_changes(void)
 	got = recorded(&w, &calls);
 	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(seqs) + 1);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(calls), 3); /* refused, then 2 accepted */
-	CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(calls, 1)), want);
+	CU_ASSERT_EQUAL(strncmp(json_string_value(json_array_get(calls, 1)), want, strlen(want)), 0);
 	json_decref(calls);
 	json_decref(seqs);
 	json_decref(got);
@@ -996,19 +1066,6 @@ static void test_a_failed_load_after_the_lease_take_is_retried(void)
 	json_decref(got);
 	json_decref(seqs);
 	world_close(&w);
-}
-
-/* Polls for file `path` (WAIT_MS at most): 1 once it exists. */
-static int file_appears(const char *path)
-{
-	struct timespec pause = {0, 2 * 1000 * 1000};
-
-	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
-		if (access(path, F_OK) == 0)
-			return 1;
-		nanosleep(&pause, NULL);
-	}
-	return 0;
 }
 
 /*
@@ -1748,6 +1805,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
 	   TEST(test_retries_back_off_then_deliver_everything),
+	   TEST(test_a_batch_sent_again_keeps_its_range_when_changes_left_it),
 	   TEST(test_refused_credentials_disable_until_the_config_changes),
 	   TEST(test_a_smaller_batch_size_resumes_a_larger_plan),
 	   TEST(test_a_new_export_gets_every_live_profile_once),

@@ -14,6 +14,7 @@
 #include "testhub.h"
 
 #include "../../hub/api.h"
+#include "../../hub/host.h"
 #include "../../hub/http.h"
 #include "../../hub/http_ingest.h"
 #include "../../hub/log.h"
@@ -1382,20 +1383,25 @@ static void test_api_access_stream_client_gone_and_stop(void)
 
 /* ---- tests: the webhook export as a client ----------------------------- */
 
-/* A receiver that answers each of `answers` to one request, in turn. */
+/* A receiver that answers each of `answers` to one request, in turn, and
+ * keeps the start of each request (up to 4) in `seen`. */
 struct receiver {
 	int lfd, port;
 	const char *const *answers;
 	size_t n_answers;
 	pthread_t thread;
+	char seen[4][2048];
 };
 
-/* Reads one request: its headers, then Content-Length bytes of body. */
-static void receiver_read(int fd)
+/* Reads one request: its headers, then Content-Length bytes of body; its
+ * start is copied to `out`. */
+static void receiver_read(int fd, char *out, size_t out_size)
 {
 	char buf[16384], *end;
 	size_t len = 0, want = (size_t)-1;
 	int closed;
+
+	buf[0] = '\0';
 
 	while (len < want && len < sizeof(buf) - 1) {
 		size_t n = raw_read_all(fd, buf + len, sizeof(buf) - len, 50, &closed);
@@ -1407,6 +1413,8 @@ static void receiver_read(int fd)
 			want = (size_t)(end + 4 - buf) + (cl ? strtoul(cl + 17, NULL, 10) : 0);
 		}
 	}
+	buf[len] = '\0';
+	snprintf(out, out_size, "%s", buf);
 }
 
 static void *receiver_main(void *arg)
@@ -1417,7 +1425,7 @@ static void *receiver_main(void *arg)
 		int fd = accept(r->lfd, NULL, NULL);
 		if (fd < 0)
 			break;
-		receiver_read(fd);
+		receiver_read(fd, r->seen[i < 4 ? i : 3], sizeof(r->seen[0]));
 		(void)send(fd, r->answers[i], strlen(r->answers[i]), MSG_NOSIGNAL);
 		close(fd);
 	}
@@ -1444,6 +1452,33 @@ static void receiver_start(struct receiver *r, const char *const *answers, size_
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&r->thread, NULL, receiver_main, r), 0);
 }
 
+/* A hub with export crm, a webhook.so instance posting to the receiver on
+ * `port`: loaded into *mod, created as *inst. */
+static struct testhub *webhook_open(int port, struct plugin_module *mod,
+				    struct hub_instance **inst)
+{
+	struct testhub *th;
+	char *so, *yaml, err[1024];
+
+	CU_ASSERT_FATAL(asprintf(&yaml,
+				 "exports:\n"
+				 "  - name: crm\n"
+				 "    plugin: webhook\n"
+				 "    url: http://127.0.0.1:%d/hook\n"
+				 "    secret: whsec-test\n"
+				 "    timeout: 5s\n",
+				 port) > 0);
+	th = testhub_start(yaml);
+	free(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_FATAL(asprintf(&so, "%s/plugins/webhook.so", testlib_build_dir()) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(so, mod, err, sizeof(err)), 0);
+	free(so);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(mod, &th->cfg->exports[0], inst, err,
+						     sizeof(err)), 0);
+	return th;
+}
+
 /* Retry-After's value may follow spaces or tabs (RFC 9110's OWS): a tab
  * used to send the value to curl_getdate(), which made it no delay at all
  * (fuzz_answers found it). */
@@ -1467,26 +1502,11 @@ static void test_webhook_reads_retry_after_after_spaces_or_tabs(void)
 	struct hub_instance *inst = NULL;
 	struct testhub *th;
 	struct receiver r;
-	char *so, *yaml, err[1024];
+	char err[1024];
 	size_t n_done;
 
 	receiver_start(&r, answers, ARRAY_SIZE(answers));
-	CU_ASSERT_FATAL(asprintf(&yaml,
-				 "exports:\n"
-				 "  - name: crm\n"
-				 "    plugin: webhook\n"
-				 "    url: http://127.0.0.1:%d/hook\n"
-				 "    secret: whsec-test\n"
-				 "    timeout: 5s\n",
-				 r.port) > 0);
-	th = testhub_start(yaml);
-	free(yaml);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	CU_ASSERT_FATAL(asprintf(&so, "%s/plugins/webhook.so", testlib_build_dir()) > 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &mod, err, sizeof(err)), 0);
-	free(so);
-	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&mod, &th->cfg->exports[0], &inst, err,
-						     sizeof(err)), 0);
+	th = webhook_open(r.port, &mod, &inst);
 	for (size_t i = 0; i < ARRAY_SIZE(answers); i++) {
 		err[0] = '\0';
 		CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
@@ -1496,6 +1516,44 @@ static void test_webhook_reads_retry_after_after_spaces_or_tabs(void)
 			fprintf(stderr, "\n  answer %zu: \"%s\"\n", i, err);
 	}
 	pthread_join(r.thread, NULL);
+	close(r.lfd);
+	plugin_instance_destroy(inst);
+	plugin_unload(&mod);
+	testhub_stop(th);
+}
+
+/*
+ * The Idempotency-Key is the range the host planned the batch over
+ * (batch_range(), ABI 1.4), not the seqs handed over: a batch sent again
+ * after an erase took some of its changes out keeps its key.  Without a
+ * range (an older host; here no call) it is the seqs of the first and
+ * last change.
+ */
+static void test_webhook_key_is_the_planned_range(void)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+	static const char *const answers[] = {ok, ok};
+	const char *changes[] = {"{\"seq\": 3, \"kind\": \"profile_updated\"}",
+				 "{\"seq\": 5, \"kind\": \"profile_updated\"}"};
+	struct hub_call call = {.batch_first = 1, .batch_last = 9};
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	struct testhub *th;
+	struct receiver r;
+	char err[1024];
+	size_t n_done = 0;
+
+	receiver_start(&r, answers, ARRAY_SIZE(answers));
+	th = webhook_open(r.port, &mod, &inst);
+	call.inst = inst;
+	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, &call, changes, 2, &n_done, err,
+					       sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 2);
+	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 2, &n_done, err,
+					       sizeof(err)), HUB_OK);
+	pthread_join(r.thread, NULL);
+	CU_ASSERT_PTR_NOT_NULL(strcasestr(r.seen[0], "\r\nIdempotency-Key: crm-1-9\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strcasestr(r.seen[1], "\r\nIdempotency-Key: crm-3-5\r\n"));
 	close(r.lfd);
 	plugin_instance_destroy(inst);
 	plugin_unload(&mod);
@@ -1541,4 +1599,5 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_cursor_out_of_range_is_400),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
 	   TEST(test_api_access_stream_client_gone_and_stop),
-	   TEST(test_webhook_reads_retry_after_after_spaces_or_tabs))
+	   TEST(test_webhook_reads_retry_after_after_spaces_or_tabs),
+	   TEST(test_webhook_key_is_the_planned_range))

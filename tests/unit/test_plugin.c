@@ -752,11 +752,10 @@ static void test_host_has_reject_and_forwards_it(void)
 	struct testlib_capture cap;
 	char *logged;
 
-	CU_ASSERT_EQUAL(HUB_ABI_MINOR, 3);
-	CU_ASSERT_EQUAL(h->abi_minor, 3);
+	CU_ASSERT(h->abi_minor >= 2);
 	CU_ASSERT_EQUAL(offsetof(struct hub_host, reject),
 			offsetof(struct hub_host, secret_equal) + sizeof(h->secret_equal));
-	CU_ASSERT_EQUAL(h->size, offsetof(struct hub_host, reject) + sizeof(h->reject));
+	CU_ASSERT(h->size >= offsetof(struct hub_host, reject) + sizeof(h->reject));
 	CU_ASSERT(HUB_HOST_HAS(h, reject));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(h->reject);
 
@@ -782,6 +781,43 @@ static void test_host_has_reject_and_forwards_it(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "reject() outside of a source's call"));
 	free(logged);
 	CU_ASSERT_EQUAL(s.n_rejected, 3);
+}
+
+/* ABI 1.4 appended batch_range() after reject: an export's call gives the
+ * range the exporter planned; any other call gets HUB_ERR_INTERNAL, logged. */
+static void test_host_has_batch_range_for_an_export_call(void)
+{
+	const struct hub_host *h = host_table();
+	struct sink s = {0};
+	struct hub_call export_call = {.on_emit = sink_emit, .ctx = &s,
+				       .batch_first = 11, .batch_last = 40};
+	struct hub_call source_call = {.on_emit = sink_emit, .ctx = &s};
+	struct hub_host old = *h;
+	struct testlib_capture cap;
+	int64_t first = 0, last = 0;
+	char *logged;
+
+	CU_ASSERT_EQUAL(HUB_ABI_MINOR, 4);
+	CU_ASSERT_EQUAL(h->abi_minor, 4);
+	CU_ASSERT_EQUAL(offsetof(struct hub_host, batch_range),
+			offsetof(struct hub_host, reject) + sizeof(h->reject));
+	CU_ASSERT_EQUAL(h->size, offsetof(struct hub_host, batch_range) + sizeof(h->batch_range));
+	CU_ASSERT(HUB_HOST_HAS(h, batch_range));
+	/* a 1.3 hub's table ends before it */
+	old.size = (uint32_t)offsetof(struct hub_host, batch_range);
+	CU_ASSERT(HUB_HOST_HAS(&old, reject));
+	CU_ASSERT(!HUB_HOST_HAS(&old, batch_range));
+
+	CU_ASSERT_EQUAL(h->batch_range(&export_call, &first, &last), HUB_OK);
+	CU_ASSERT_EQUAL(first, 11);
+	CU_ASSERT_EQUAL(last, 40);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(h->batch_range(&source_call, &first, &last), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(h->batch_range(NULL, &first, &last), HUB_ERR_INTERNAL);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "batch_range() outside of an export batch"));
+	free(logged);
+	CU_ASSERT_EQUAL(first, 11); /* untouched by the refusals */
 }
 
 static void test_host_forwards_to_the_call(void)
@@ -883,4 +919,5 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_host_defaults_apply_to_lists),
 	   TEST(test_host_forwards_to_the_call),
 	   TEST(test_host_has_reject_and_forwards_it),
+	   TEST(test_host_has_batch_range_for_an_export_call),
 	   TEST(test_instance_create_survives_allocation_failures))
