@@ -231,6 +231,7 @@ static void http_do(int port, const char *method, const char *path, const char *
 	struct curl_slist *hl = NULL;
 	struct upload up = {body, len, 0};
 	char url[512];
+	int is_expecting = 0;
 
 	memset(r, 0, sizeof(*r));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
@@ -241,9 +242,19 @@ static void http_do(int port, const char *method, const char *path, const char *
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-	hl = curl_slist_append(hl, "Expect:");
+	/* no 100-continue wait unless the caller asks for one: curl obeys the
+	 * first Expect header of the list, so an "Expect:" before the caller's
+	 * "Expect: 100-continue" would send the body at once (and a refusal
+	 * answered from the headers then races the upload: a reset) */
+	for (size_t i = 0; headers && headers[i]; i++)
+		if (strncasecmp(headers[i], "Expect:", 7) == 0)
+			is_expecting = 1;
+	if (!is_expecting)
+		hl = curl_slist_append(hl, "Expect:");
 	for (size_t i = 0; headers && headers[i]; i++)
 		hl = curl_slist_append(hl, headers[i]);
+	if (is_expecting) /* wait for the answer to the headers, however slow */
+		curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 20000L);
 	if (strcmp(method, "HEAD") == 0) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	} else if (body && chunked) {
