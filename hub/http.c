@@ -5,8 +5,11 @@
  * A request goes through three callbacks of libmicrohttpd's access handler:
  *   1. headers in: the route is chosen and everything that can be refused
  *      without the body is refused at once (404, 405, 415, 413 when the
- *      Content-Length is too big, and on /v1 the bearer token: 401, 403):
- *      the body is never read, the connection closes after the answer;
+ *      Content-Length is past twice the limit or the client waits for 100
+ *      Continue, and on /v1 the bearer token: 401, 403): the body is never
+ *      read, the connection closes after the answer.  A body announced
+ *      past the limit but within twice it is read and dropped, then 413
+ *      (announced_length: a client still sending would see a reset);
  *   2. body pieces: kept up to http.max_body (http_ingest.c), past it
  *      dropped, and a client sending far past it is disconnected.  A /v1
  *      route that takes no body (api_wants_body) keeps none: its bytes are
@@ -245,11 +248,30 @@ static const char *mount_allow(const struct http_mount *m, const char *path, cha
 	return buf[0] ? buf : NULL;
 }
 
-/* The Content-Length the client announced (0 when none) into *out.  -1
- * when it is not a number or is past http.max_body: answer 413 now. */
+/* Does the client wait for 100 Continue before it sends its body? */
+static int is_expecting_continue(const struct http_req *req)
+{
+	const char *expect = req_header(req, MHD_HTTP_HEADER_EXPECT);
+
+	return expect && strcasestr(expect, "100-continue") != NULL;
+}
+
+/*
+ * The Content-Length the client announced (0 when none) into *out.
+ *   0  within http.max_body;
+ *   1  past it, yet the body is read and dropped before the 413: answered
+ *      from the headers, the connection would close while the client is
+ *      still sending, the kernel would reset it, and a client that sends
+ *      without waiting (most SDKs) would see a broken connection instead
+ *      of the 413, and send the same batch again and again;
+ *  -1  answer 413 now: not a number, past twice the limit (not worth
+ *      reading), or a client that waits for 100 Continue (it sends
+ *      nothing more).
+ */
 static int announced_length(const struct http_req *req, size_t *out)
 {
 	const char *clen = req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	size_t limit = req->srv->max_body;
 	unsigned long long n;
 	char *end;
 
@@ -257,10 +279,25 @@ static int announced_length(const struct http_req *req, size_t *out)
 	if (!clen)
 		return 0;
 	n = strtoull(clen, &end, 10);
-	if (*end || n > req->srv->max_body)
+	if (*end)
 		return -1;
-	*out = (size_t)n;
-	return 0;
+	if (n <= limit) {
+		*out = (size_t)n;
+		return 0;
+	}
+	return n - limit > limit || is_expecting_continue(req) ? -1 : 1;
+}
+
+/* Reads the body the client announced and the route takes, or refuses it
+ * now: MHD_YES (body pieces follow; one announced past the limit is
+ * dropped and answered 413 at its end), or what refusing answered. */
+static enum MHD_Result body_expect(struct http_req *req, size_t announced, int over)
+{
+	if (ingest_body_init(&req->body, req->srv->max_body, over ? 0 : announced))
+		return MHD_NO;
+	if (over)
+		ingest_body_refuse(&req->body);
+	return MHD_YES;
 }
 
 static enum MHD_Result answer_too_large(struct http_req *req)
@@ -281,6 +318,7 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 	const char *path;
 	char allow[128];
 	size_t announced;
+	int over;
 
 	req->mount = slash ? mount_find(srv, name, (size_t)(slash - name)) : NULL;
 	if (!req->mount)
@@ -308,11 +346,9 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 		return http_answer_error(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
 					 "unsupported_encoding",
 					 "Content-Encoding must be gzip, deflate or identity", NULL);
-	if (announced_length(req, &announced))
+	if ((over = announced_length(req, &announced)) < 0)
 		return answer_too_large(req);
-	if (ingest_body_init(&req->body, srv->max_body, announced))
-		return MHD_NO;
-	return MHD_YES;
+	return body_expect(req, announced, over);
 }
 
 /* MHD_ContentReaderCallback of a streamed API answer, on the pool thread
@@ -386,20 +422,21 @@ static enum MHD_Result route_api(struct http_req *req, const char *url, const ch
 	struct http_server *srv = req->srv;
 	struct api_response resp;
 	size_t announced;
+	int over;
 
 	req->route_id = srv->id_api;
 	req->kind = REQ_API;
 	if (api_authorize(srv->api, url, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &resp))
 		return api_answer(req, &resp);
-	if (announced_length(req, &announced))
+	if ((over = announced_length(req, &announced)) < 0)
 		return answer_too_large(req);
 	req->is_body_ignored = !api_wants_body(method, url);
 	if (req->is_body_ignored)
 		announced = 0;
 	req->url = hub_strdup(url);
-	if (!req->url || ingest_body_init(&req->body, srv->max_body, announced))
+	if (!req->url)
 		return MHD_NO;
-	return MHD_YES;
+	return body_expect(req, announced, over);
 }
 
 /* A piece of a body the route does not take: counted, never kept.  The
@@ -409,7 +446,7 @@ static int body_ignore(struct ingest_body *b, size_t n)
 {
 	b->discarded += n;
 	if (b->discarded <= b->limit)
-		return 0;
+		return b->is_too_large; /* refused from its announced length */
 	b->is_too_large = 1;
 	return b->discarded - b->limit > b->limit ? -1 : 1;
 }

@@ -490,6 +490,52 @@ static void test_chunked_body_past_limit_is_413(void)
 	free(body);
 }
 
+/*
+ * A client that sends a body a little past the limit without waiting for
+ * an answer to its headers (no Expect: 100-continue, as most SDKs send a
+ * batch) gets its 413 whole.  It used to be answered from the headers and
+ * the connection closed while the body was still coming: the kernel reset
+ * it, so the client saw a broken connection (and sent the same batch again
+ * and again) or read the 413 only when it won the race.  Now a body within
+ * twice the limit is read and dropped first.  The client here sends its
+ * headers, gives the server time to answer early (it must not), then the
+ * body: every byte must go through before the 413 comes.
+ */
+static void test_a_body_sent_whole_past_the_limit_reads_its_413(void)
+{
+	enum { LIMIT = 64 * 1024, N = LIMIT + LIMIT / 2 };
+	struct world w;
+	char head[256], chunk[4096], buf[2048];
+	struct pollfd p;
+	size_t sent = 0;
+	int fd, closed, early;
+
+	world_start(&w, LIMIT, 0, NULL, NULL);
+	fd = raw_connect(w.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	snprintf(head, sizeof(head), "POST /in/web/v1/echo HTTP/1.1\r\nHost: x\r\n"
+		 "Connection: close\r\nContent-Length: %d\r\n\r\n", N);
+	CU_ASSERT(send(fd, head, strlen(head), MSG_NOSIGNAL) == (ssize_t)strlen(head));
+	p = (struct pollfd){fd, POLLIN, 0};
+	early = poll(&p, 1, 300); /* an answer now would be the early one */
+	CU_ASSERT_EQUAL(early, 0);
+	memset(chunk, 'c', sizeof(chunk));
+	while (sent < N) {
+		size_t k = N - sent < sizeof(chunk) ? N - sent : sizeof(chunk);
+		ssize_t n = send(fd, chunk, k, MSG_NOSIGNAL);
+		if (n <= 0)
+			break; /* reset: the server closed with the body unread */
+		sent += (size_t)n;
+	}
+	CU_ASSERT_EQUAL(sent, N);
+	raw_read_all(fd, buf, sizeof(buf), 5000, &closed);
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 413", 12) == 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"body_too_large\""));
+	close(fd);
+	CU_ASSERT_EQUAL(world_profiles(&w), 0);
+	world_close(&w);
+}
+
 static void test_gzip_and_deflate_bodies_are_decoded(void)
 {
 	static const char *const gz[] = {"Content-Encoding: gzip", NULL};
@@ -1064,13 +1110,21 @@ static void test_api_with_a_token_still_works(void)
 	CU_ASSERT_EQUAL(r.status, 200);
 	http_do(w.port, "POST", "/v1/privacy/requests", "{bad", 4, 0, auth, &r);
 	ASSERT_ERROR(&r, 400, "invalid_json");
-	/* its limit holds: announced too large, refused before reading */
+	/* its limit holds: announced too large to a client waiting for 100
+	 * Continue, refused before reading; sent whole, read, dropped, 413 */
 	http_do(w.port, "POST", "/v1/privacy/requests", body, BIG_BODY, 0, auth_expect, &r);
 	ASSERT_ERROR(&r, 413, "body_too_large");
 	snprintf(head, sizeof(head),
-		 "POST /v1/privacy/requests HTTP/1.1\r\nHost: x\r\n"
+		 "POST /v1/privacy/requests HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
 		 "Authorization: Bearer " API_TOKEN "\r\nContent-Length: %d\r\n\r\n", BIG_BODY);
-	raw_exchange(w.port, head, 0, buf, sizeof(buf), 5000, &closed);
+	raw_exchange(w.port, head, BIG_BODY, buf, sizeof(buf), 5000, &closed);
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 413", 12) == 0);
+	CU_ASSERT(closed);
+	/* a route that takes no body counts it against the limit as well */
+	snprintf(head, sizeof(head),
+		 "GET /v1/sources HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+		 "Authorization: Bearer " API_TOKEN "\r\nContent-Length: %d\r\n\r\n", BIG_BODY);
+	raw_exchange(w.port, head, BIG_BODY, buf, sizeof(buf), 5000, &closed);
 	CU_ASSERT(strncmp(buf, "HTTP/1.1 413", 12) == 0);
 	/* ...and sent without a length, past the limit */
 	http_do(w.port, "POST", "/v1/privacy/requests", body, BIG_BODY, 1, auth, &r);
@@ -1594,6 +1648,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_header_lookup_ignores_case),
 	   TEST(test_announced_oversize_body_is_refused_unread),
 	   TEST(test_chunked_body_past_limit_is_413),
+	   TEST(test_a_body_sent_whole_past_the_limit_reads_its_413),
 	   TEST(test_gzip_and_deflate_bodies_are_decoded),
 	   TEST(test_bad_gzip_is_400_and_bombs_are_413),
 	   TEST(test_unknown_encoding_is_415),
