@@ -177,7 +177,8 @@ static void batch_range(const struct webhook *wh, struct hub_call *call,
 {
 	int64_t a, b;
 
-	if (HUB_HOST_HAS(wh->host, batch_range) && wh->host->batch_range(call, &a, &b) == HUB_OK) {
+	if (call && HUB_HOST_HAS(wh->host, batch_range) &&
+	    wh->host->batch_range(call, &a, &b) == HUB_OK) {
 		*first = (long long)a;
 		*last = (long long)b;
 		return;
