@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define API_POOL_MAX 16
 #define API_MAX_REQUESTS 1000
@@ -73,19 +74,15 @@ struct api {
  * frees it. */
 struct api_stream {
 	struct api *api;
-	struct store *s;                /* from the pool, its read transaction
-					 * open: back to it (or closed) when freed */
-	struct access_doc_writer *w;
-	json_t *head;                   /* the request record, before the document */
-	char *by, *value;               /* copies: the request's body is gone */
-	char ids[API_FIND_MAX][PROFILE_ID_SIZE];
-	struct strbuf out;              /* written, not read yet: one step's text */
-	size_t off;                     /* read up to here */
+	FILE *spool;                    /* the whole document, written before
+					 * the answer: no snapshot is held
+					 * while the client reads */
 	char request_id[32];
+	int n_profiles;
 	int state;                      /* STREAM_* */
 };
 
-enum { STREAM_RUNNING, STREAM_DONE, STREAM_BROKEN };
+enum { STREAM_SENDING, STREAM_DONE, STREAM_BROKEN };
 
 /* ---- responses -------------------------------------------------------- */
 
@@ -638,41 +635,31 @@ static void request_finish_id(struct api *api, const char *id, const char *statu
 	pthread_mutex_unlock(&api->lock);
 }
 
-/* access_doc_sink: into the stream's buffer, read by api_stream_read(). */
-static int stream_sink(void *ctx, const char *data, size_t len)
+/* access_doc_sink: into the spool file. */
+static int spool_sink(void *ctx, const char *data, size_t len)
 {
-	struct api_stream *st = ctx;
-	strbuf_append(&st->out, data, len);
-	return st->out.failed ? -1 : 0;
+	return fwrite(data, 1, len, ctx) == len ? 0 : -1;
 }
 
 long api_stream_read(struct api_stream *st, char *buf, size_t max)
 {
 	size_t n;
 
-	while (st->off == st->out.len && st->state == STREAM_RUNNING) {
-		int rc;
-		st->off = st->out.len = 0; /* the capacity stays: one step's text */
-		rc = access_doc_writer_step(st->w);
-		if (rc < 0) {
-			/* the 200 and part of the document are out: the answer is
-			 * cut short, and what the client got is not valid JSON */
-			log_error("api", "access request %s broke off after %zu profiles: %s",
-				  st->request_id, access_doc_writer_profiles(st->w),
-				  store_error(st->s));
-			st->state = STREAM_BROKEN;
-		} else if (rc == 0) {
-			st->state = STREAM_DONE;
-		}
-	}
-	if (st->state == STREAM_BROKEN)
+	if (st->state != STREAM_SENDING)
+		return st->state == STREAM_BROKEN ? -1 : 0;
+	n = fread(buf, 1, max, st->spool);
+	if (n > 0)
+		return (long)n;
+	if (ferror(st->spool)) {
+		/* the 200 and part of the document are out: the answer is
+		 * cut short, and what the client got is not valid JSON */
+		log_error("api", "access request %s: reading its spooled document: %s",
+			  st->request_id, strerror(errno));
+		st->state = STREAM_BROKEN;
 		return -1;
-	n = st->out.len - st->off;
-	if (n > max)
-		n = max;
-	memcpy(buf, st->out.data + st->off, n);
-	st->off += n;
-	return (long)n;
+	}
+	st->state = STREAM_DONE;
+	return 0;
 }
 
 void api_stream_free(struct api_stream *st)
@@ -681,22 +668,13 @@ void api_stream_free(struct api_stream *st)
 
 	if (!st)
 		return;
-	is_done = st->state == STREAM_DONE && st->off == st->out.len;
+	is_done = st->state == STREAM_DONE;
 	if (!is_done && st->state != STREAM_BROKEN)
 		log_warn("api", "access request %s: the document was not read to its end "
 			 "(the client went away, or the server stops)", st->request_id);
-	request_finish_id(st->api, st->request_id, is_done ? "done" : "failed",
-			  st->w ? (int)access_doc_writer_profiles(st->w) : 0);
-	access_doc_writer_free(st->w);
-	/* a store failure: the connection is in doubt, never reused */
-	if (st->state == STREAM_BROKEN)
-		store_close(st->s);
-	else if (st->s)
-		pool_give(st->api, st->s); /* ends the read transaction */
-	json_decref(st->head);
-	hub_free(st->by);
-	hub_free(st->value);
-	strbuf_free(&st->out);
+	request_finish_id(st->api, st->request_id, is_done ? "done" : "failed", st->n_profiles);
+	if (st->spool)
+		fclose(st->spool);
 	hub_free(st);
 }
 
@@ -714,50 +692,101 @@ static json_t *request_json_provisional(const struct privacy_request *r)
 	return request_json(&shown);
 }
 
-/* The stream of the access document for the profiles of by = value:
- * the profiles are found now (a failure is still a 500), their documents
- * are written as the transport reads.  Takes s. */
+/* An unnamed file for a document (under $TMPDIR, else /tmp): removed from
+ * its directory at once, gone when closed.  NULL with errno set. */
+static FILE *spool_open(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/profilehub-access.XXXXXX", dir && *dir ? dir : "/tmp");
+	if ((fd = mkstemp(path)) < 0)
+		return NULL;
+	unlink(path);
+	if (!(f = fdopen(fd, "w+")))
+		close(fd);
+	return f;
+}
+
+/*
+ * Writes the access document of the profiles of by = value to a spool
+ * file, within s's snapshot, then gives s back: a client reading slowly
+ * holds no snapshot (which on PostgreSQL holds back vacuum and on SQLite
+ * the WAL's checkpoints), and a store failure is a 500 before the
+ * document, never a 200 cut short.  The answer streams the file.  Takes s.
+ */
 static int access_stream_start(struct api *api, const struct privacy_request *r, struct store *s,
 			       const char *by, const char *value, struct api_response *resp)
 {
 	struct api_stream *st = hub_calloc(1, sizeof(*st));
-	int n;
+	char(*ids)[PROFILE_ID_SIZE] = hub_calloc(API_FIND_MAX, PROFILE_ID_SIZE);
+	struct access_doc_writer *w = NULL;
+	json_t *head = NULL;
+	int n, rc, code = 503;
+	const char *err_code = "no_memory", *why = "out of memory";
 
-	if (!st) {
-		pool_give(api, s);
-		request_finish_id(api, r->id, "failed", 0);
-		return respond_error(resp, 503, "no_memory", "out of memory");
-	}
+	if (!st || !ids)
+		goto fail;
 	st->api = api;
-	st->s = s;
 	snprintf(st->request_id, sizeof(st->request_id), "%s", r->id);
-	strbuf_init(&st->out);
-	n = profile_find(s, by, value, st->ids, API_FIND_MAX);
-	if (n < 0) {
-		log_error("api", "access request: %s", store_error(s));
-		st->state = STREAM_BROKEN; /* closes s */
-		api_stream_free(st);
-		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+	if (!(st->spool = spool_open())) {
+		log_error("api", "access request %s: no spool file: %s", r->id, strerror(errno));
+		err_code = "spool_failed";
+		why = "the hub cannot write a temporary file; see its log";
+		goto fail;
 	}
-	st->head = request_json_provisional(r);
-	st->by = hub_strdup(by);
-	st->value = hub_strdup(value);
-	st->w = st->head && st->by && st->value
-			? access_doc_writer_new(s, st->head, "document", st->by, st->value,
-						(const char(*)[PROFILE_ID_SIZE])st->ids, (size_t)n,
-						JSON_COMPACT | HUB_JSON_REAL, stream_sink, st)
-			: NULL;
-	if (!st->w) {
-		st->state = STREAM_BROKEN; /* "failed", s closed */
-		api_stream_free(st);
-		return respond_error(resp, 503, "no_memory", "out of memory");
+	n = profile_find(s, by, value, ids, API_FIND_MAX);
+	if (n < 0)
+		goto store_failed;
+	head = request_json_provisional(r);
+	w = head ? access_doc_writer_new(s, head, "document", by, value,
+					 (const char(*)[PROFILE_ID_SIZE])ids, (size_t)n,
+					 JSON_COMPACT | HUB_JSON_REAL, spool_sink, st->spool)
+		 : NULL;
+	if (!w)
+		goto fail;
+	while ((rc = access_doc_writer_step(w)) > 0)
+		;
+	if (rc < 0 && !ferror(st->spool))
+		goto store_failed;
+	if (rc < 0 || fflush(st->spool) || fseek(st->spool, 0, SEEK_SET)) {
+		log_error("api", "access request %s: writing its spool file: %s", r->id,
+			  strerror(errno));
+		err_code = "spool_failed";
+		why = "the hub cannot write a temporary file; see its log";
+		goto fail;
 	}
+	st->n_profiles = (int)access_doc_writer_profiles(w);
+	access_doc_writer_free(w);
+	json_decref(head);
+	hub_free(ids);
+	pool_give(api, s); /* ends the snapshot: the document is whole */
 	resp_header(resp, "Cache-Control", "no-store");
 	resp_header(resp, "X-Content-Type-Options", "nosniff");
 	resp->status = 200;
 	resp->content_type = "application/json";
 	resp->stream = st;
 	return 1;
+store_failed:
+	log_error("api", "access request %s: %s", r->id, store_error(s));
+	code = 500;
+	store_close(s); /* in doubt: never reused */
+	s = NULL;
+fail:
+	access_doc_writer_free(w);
+	json_decref(head);
+	hub_free(ids);
+	if (s)
+		pool_give(api, s);
+	if (st && st->spool)
+		fclose(st->spool);
+	hub_free(st);
+	request_finish_id(api, r->id, "failed", 0);
+	if (code == 500)
+		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+	return respond_error(resp, 503, err_code, "%s", why);
 }
 
 static int privacy_access(struct api *api, const char *by, const char *value,

@@ -53,8 +53,8 @@ struct api_response {
 	const char *content_type;
 	struct api_header headers[4];
 	size_t n_headers;
-	/* A body written while it is sent (the privacy access document):
-	 * body and static_body are then unused.  Owned by the response until
+	/* A body sent from a file (the privacy access document, spooled
+	 * whole before the answer): body and static_body are then unused.  Owned by the response until
 	 * the transport takes it (sets this to NULL): api_response_free()
 	 * frees one that was not taken. */
 	struct api_stream *stream;
@@ -94,14 +94,16 @@ void api_response_free(struct api_response *resp);
 /*
  * A streamed body (resp->stream), read by the transport on its own thread:
  * up to max bytes into buf.  Returns how many (> 0), 0 at the end of the
- * body, -1 when it broke off (a store failure midway): the status and
- * headers are gone already, so the transport must end the answer as
- * broken (close without the last chunk); what was sent is a prefix of the
- * JSON, never valid JSON, and the request's status says "failed".
- * The stream holds a store connection and its read transaction (the
- * document's one snapshot) until api_stream_free(), which the transport
- * calls exactly once, after the end, a break, or when the client went
- * away or the server stops (a stream not read to its end is "failed").
+ * body, -1 when it broke off (its spool file could not be read): the
+ * status and headers are gone already, so the transport must end the
+ * answer as broken (close without the last chunk); what was sent is a
+ * prefix of the JSON, never valid JSON, and the request's status says
+ * "failed".  The document was written whole, within one snapshot, to an
+ * unnamed temporary file before the answer (a store failure was a 500
+ * then), so the stream holds no store connection, only that file, until
+ * api_stream_free(), which the transport calls exactly once, after the
+ * end, a break, or when the client went away or the server stops (a
+ * stream not read to its end is "failed").
  */
 long api_stream_read(struct api_stream *st, char *buf, size_t max);
 void api_stream_free(struct api_stream *st);

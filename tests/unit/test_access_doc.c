@@ -534,14 +534,18 @@ static char *request_status(struct api *api, const char *text)
 	return status;
 }
 
-static void test_a_store_failure_midway_breaks_the_stream_and_fails_the_request(void)
+/* A store failure at any statement of an access request answers 500
+ * before the document: the document is spooled whole within its snapshot
+ * first.  (Streamed from the snapshot, a failure midway used to cut a 200
+ * short, and the client got invalid JSON.) */
+static void test_a_store_failure_midway_is_a_500_never_a_cut_document(void)
 {
 	static const char access[] = "{\"type\":\"access\",\"custom_id\":\"C785\"}";
 	struct testhub *th = world_start();
 	struct api *api = NULL;
 	char err[512], *clean, *body, *status;
 	long total = 0;
-	int is_broken, n_broken = 0, n_refused = 0, n_late = 0;
+	int is_broken, n_refused = 0, n_whole = 0;
 	json_t *doc;
 
 	CU_ASSERT_EQUAL_FATAL(api_open(&api, th->cfg, th->intake, NULL, err, sizeof(err)), 0);
@@ -570,31 +574,26 @@ static void test_a_store_failure_midway_breaks_the_stream_and_fails_the_request(
 	free(status);
 	CU_ASSERT(total > 8);
 
-	/* each statement in turn fails */
+	/* each statement in turn fails: the document is written whole to a
+	 * spool before the answer, so a failure is a 500 of its own, never a
+	 * 200 cut short; only the end of the snapshot comes after the whole
+	 * document (its connection is closed, the answer stands) */
 	for (fault_at = 1; fault_at <= total; fault_at++) {
 		int code = api_call(api, "POST", "/v1/privacy/requests", access, &body, &is_broken,
 				    NULL);
+		CU_ASSERT_FALSE(is_broken);
 		if (code == 500) {
-			n_refused++; /* before the document: an answer of its own */
-			CU_ASSERT_FALSE(is_broken);
+			n_refused++;
 			CU_ASSERT_PTR_NOT_NULL(strstr(body, "store_error"));
 		} else {
 			CU_ASSERT_EQUAL(code, 200);
-			CU_ASSERT_TRUE(is_broken);
-			n_broken++;
-			CU_ASSERT_PTR_NULL(json_loads(body, 0, NULL)); /* never valid JSON */
-			CU_ASSERT(strlen(body) < strlen(clean));       /* cut short */
-			if (count_of(body, "\"message_id\"") >= PAGE)
-				n_late++; /* after a page of events had gone */
-			status = request_status(api, body);
-			CU_ASSERT_STRING_EQUAL(status ? status : "", "failed");
-			free(status);
+			CU_ASSERT_EQUAL(strlen(body), strlen(clean)); /* whole; its id differs */
+			n_whole++;
 		}
 		hub_free(body);
 	}
-	CU_ASSERT(n_refused >= 1);
-	CU_ASSERT(n_broken >= 5);
-	CU_ASSERT(n_late >= 1);
+	CU_ASSERT(n_refused >= total - 1);
+	CU_ASSERT(n_whole <= 1);
 
 	/* the connections were released: a request after them is whole */
 	fault_at = 0;
@@ -653,5 +652,5 @@ TEST_SUITE(access_doc, NULL, NULL,
 	   TEST(test_events_are_read_and_written_a_page_at_a_time),
 	   TEST(test_a_long_identity_log_is_read_and_written_a_page_at_a_time),
 	   TEST(test_a_refusing_sink_fails_the_writer_with_a_prefix),
-	   TEST(test_a_store_failure_midway_breaks_the_stream_and_fails_the_request),
+	   TEST(test_a_store_failure_midway_is_a_500_never_a_cut_document),
 	   TEST(test_an_unread_stream_fails_its_request))

@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1446,6 +1447,42 @@ static void test_api_access_stream_client_gone_and_stop(void)
 	world_close(&w);
 }
 
+/*
+ * A client that stalls midway through its access document holds no store
+ * snapshot: the document was spooled whole before the answer began.  On
+ * SQLite a snapshot held while the client read kept every checkpoint from
+ * restarting the WAL, which grew while the hub took writes (on PostgreSQL
+ * it held back vacuum).  Here a TRUNCATE checkpoint must complete while
+ * the client is stalled.
+ */
+static void test_a_stalled_access_client_holds_no_snapshot(void)
+{
+	struct world w;
+	sqlite3 *db = NULL;
+	char id[32];
+	int fd, n_log = -1, n_done = -1;
+
+	world_start(&w, API_MAX_BODY, 1, NULL, "api:\n  tokens: [\"" API_TOKEN "\"]\n");
+	add_stream_events(&w);
+	fd = stream_begin(w.port, id, sizeof(id));
+	CU_ASSERT(request_status_is(w.api, id, "running")); /* stalled midway */
+	CU_ASSERT_EQUAL(testhub_apply_lines(w.th,
+		"{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"late\","
+		"\"timestamp\":\"2025-03-03T09:00:00.000Z\",\"identifiers\":"
+		"{\"installation_id\":\"IS\"},\"event\":{\"name\":\"late\"}}"), 0);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(w.th->cfg->store_path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 3000); /* the hub's own writer may hold it a moment */
+	/* a first read: the connection learns the store is in WAL mode */
+	CU_ASSERT_EQUAL(sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL),
+			SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &n_log,
+						  &n_done), SQLITE_OK);
+	CU_ASSERT_EQUAL(n_log, 0); /* the WAL restarted: nobody reads from it */
+	sqlite3_close(db);
+	close(fd);
+	world_close(&w);
+}
+
 /* ---- tests: the webhook export as a client ----------------------------- */
 
 /* A receiver that answers each of `answers` to one request, in turn, and
@@ -1665,5 +1702,6 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_cursor_out_of_range_is_400),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
 	   TEST(test_api_access_stream_client_gone_and_stop),
+	   TEST(test_a_stalled_access_client_holds_no_snapshot),
 	   TEST(test_webhook_reads_retry_after_after_spaces_or_tabs),
 	   TEST(test_webhook_key_is_the_planned_range))
