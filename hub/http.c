@@ -21,8 +21,8 @@
  *      ever blocks on a commit: a full queue is still answered 429 at once,
  *      and /healthz stays live while commits are slow.
  *      An API answer may be a stream (the privacy access document): sent
- *      chunked as api_stream_read() writes it, on the connection's pool
- *      thread; MHD's free callback gives its store connection back.
+ *      chunked as api_stream_read() reads it back from its spool file, on
+ *      the connection's pool thread; MHD's free callback closes it.
  * Connection limits, the idle timeout and a per-request body deadline keep
  * slow or stalled clients from holding the server.
  *
@@ -365,8 +365,8 @@ static ssize_t api_stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 }
 
 /* MHD_ContentReaderFreeCallback: once, when MHD lets the answer go (sent,
- * broken, client gone, or MHD_stop_daemon): the stream gives back its
- * store connection. */
+ * broken, client gone, or MHD_stop_daemon): the stream closes its spool
+ * file and says how its request ended. */
 static void api_stream_free_cb(void *cls)
 {
 	api_stream_free(cls);
