@@ -1340,6 +1340,7 @@ int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n
 			  char *err, size_t err_size)
 {
 	struct exporter *ex = exporter;
+	struct store *s = NULL;
 	int rc = -1;
 
 	*why = EXPORT_BACKFILL_OK;
@@ -1353,13 +1354,14 @@ int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n
 		*why = EXPORT_BACKFILL_NO_EXPORT;
 		return 1;
 	}
-	pthread_mutex_lock(&ex->status_lock);
-	if (ex->status_store || store_open(ex->cfg, &ex->status_store, err, err_size) == 0) {
-		rc = export_dead_letters_retry(ex->status_store, name, time_now_ms(), n_retried);
+	/* a connection of its own: a retry of many dead letters runs many
+	 * transactions, and the status (GET /v1/exports) must not wait */
+	if (store_open(ex->cfg, &s, err, err_size) == 0) {
+		rc = export_dead_letters_retry(s, name, time_now_ms(), n_retried);
 		if (rc)
-			err_set(err, err_size, "%s", store_error(ex->status_store));
+			err_set(err, err_size, "%s", store_error(s));
+		store_close(s);
 	}
-	pthread_mutex_unlock(&ex->status_lock);
 	if (rc == 0) {
 		log_info("export", "%s: %lld dead letters sent again, asked for over the API", name,
 			 (long long)*n_retried);

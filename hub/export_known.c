@@ -107,7 +107,7 @@ static int dead_letters_delete_all(struct store *s, const char *name)
 
 	do {
 		l.n = 0;
-		if (s->ops->dead_letter_list(s, name, sizeof(l.seq) / sizeof(l.seq[0]),
+		if (s->ops->dead_letter_list(s, name, 0, sizeof(l.seq) / sizeof(l.seq[0]),
 					     dl_seq_collect, &l))
 			return -1;
 		for (size_t i = 0; i < l.n; i++)

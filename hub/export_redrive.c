@@ -68,6 +68,7 @@ struct dl_item {
 struct dl_page {
 	struct dl_item items[RETRY_PAGE];
 	size_t n;
+	int64_t after;  /* the page starts past this seq */
 	int64_t upto;   /* dead letters after this seq are not retried */
 	int is_past;    /* one past upto was seen: the last page */
 	int failed;
@@ -185,13 +186,15 @@ static int64_t retry_page(struct store *s, const char *name, struct dl_page *pg,
 	*n_seen = 0;
 	if (s->ops->begin(s))
 		return -1;
-	if (s->ops->dead_letter_list(s, name, RETRY_PAGE, dl_collect, pg))
+	if (s->ops->dead_letter_list(s, name, pg->after, RETRY_PAGE, dl_collect, pg))
 		goto fail;
 	if (pg->failed) {
 		err_set(s->err, sizeof(s->err), "out of memory");
 		goto fail;
 	}
 	*n_seen = pg->n;
+	if (pg->n)
+		pg->after = pg->items[pg->n - 1].seq; /* past those left as they are too */
 	for (size_t i = 0; i < pg->n; i++) {
 		int rc = retry_one(s, name, &pg->items[i], now_ms);
 		if (rc < 0)
@@ -229,9 +232,9 @@ int export_dead_letters_retry(struct store *s, const char *name, int64_t now_ms,
 		if (n < 0)
 			goto out;
 		*n_retried += n;
-		/* one left as it is (unreadable) stays first in the list: a
-		 * page of only those ends it */
-	} while (!pg->is_past && n_seen == RETRY_PAGE && n > 0);
+		/* the next page starts past this one: dead letters left as
+		 * they are (unreadable) are not read again */
+	} while (!pg->is_past && n_seen == RETRY_PAGE);
 	rc = 0;
 out:
 	dl_page_clear(pg);

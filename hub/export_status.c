@@ -242,7 +242,7 @@ static json_t *status_one(struct exporter *ex, struct store *s, const struct hub
 	if (!(backfill = status_backfill(s, cfg, ci)))
 		goto fail;
 	json_object_set_new(o, "backfill", backfill);
-	if (dl_max && (s->ops->dead_letter_list(s, ci->name, dl_max, dead_letter_add, &dl) ||
+	if (dl_max && (s->ops->dead_letter_list(s, ci->name, 0, dl_max, dead_letter_add, &dl) ||
 		       dl.failed))
 		goto fail;
 	json_object_set_new(o, "dead_letters", dl.list);

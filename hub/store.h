@@ -268,8 +268,10 @@ struct store_ops {
 
 	/* dead letters of exports */
 	int (*dead_letter_put)(struct store *s, const struct store_dead_letter *d);
-	int (*dead_letter_list)(struct store *s, const char *export_name, size_t limit,
-				store_dead_letter_cb cb, void *ctx);
+	/* those of export_name after seq `after` (0: from the first), in seq
+	 * order, at most limit (0: 100) */
+	int (*dead_letter_list)(struct store *s, const char *export_name, int64_t after,
+				size_t limit, store_dead_letter_cb cb, void *ctx);
 	int (*dead_letter_delete_profile)(struct store *s, const char *profile_id);
 	/* the one dead letter (export_name, seq): 1 deleted, 0 none there (a
 	 * concurrent transaction deleted it first: PostgreSQL waits for it), -1 */

@@ -300,7 +300,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_HOLD] = "SELECT 1 FROM outbox WHERE seq = $1 FOR SHARE",
 	[S_DEAD_LAST] = "SELECT coalesce(max(seq), 0) FROM dead_letters WHERE export_name = $1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
-			" WHERE export_name = $1 ORDER BY seq LIMIT $2",
+			" WHERE export_name = $1 AND seq > $3 ORDER BY seq LIMIT $2",
 	/* a session lock: it outlives transactions, ends with the connection */
 	[S_LEASE_TRY] = "SELECT pg_try_advisory_lock($1::int4, hashtext($2))",
 	[S_LEASE_EPOCH] = "INSERT INTO meta(key, value) VALUES('lease_epoch:' || $1, '1')"
@@ -1937,10 +1937,10 @@ static int pg_dead_letter_last_seq(struct store *s, const char *name, int64_t *s
 	return query_int(run(pgs(s), S_DEAD_LAST, "s", name), seq) < 0 ? -1 : 0;
 }
 
-static int pg_dead_letter_list(struct store *s, const char *name, size_t limit,
+static int pg_dead_letter_list(struct store *s, const char *name, int64_t after, size_t limit,
 			       store_dead_letter_cb cb, void *ctx)
 {
-	PGresult *res = run(pgs(s), S_DEAD_LIST, "sn", name, limit ? limit : 100);
+	PGresult *res = run(pgs(s), S_DEAD_LIST, "sni", name, limit ? limit : 100, after);
 	if (!res)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {

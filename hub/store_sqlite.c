@@ -253,7 +253,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_HOLD] = "SELECT 1 FROM outbox WHERE seq = ?1",
 	[S_DEAD_LAST] = "SELECT coalesce(max(seq), 0) FROM dead_letters WHERE export_name = ?1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
-			" WHERE export_name = ?1 ORDER BY seq LIMIT ?2",
+			" WHERE export_name = ?1 AND seq > ?3 ORDER BY seq LIMIT ?2",
 };
 
 #define CKPT_PAGES 4000          /* wake the checkpointer (16 MB of WAL) */
@@ -1283,11 +1283,11 @@ static int lite_dead_letter_last_seq(struct store *s, const char *name, int64_t 
 	return query_int(ls, S_DEAD_LAST, prep(ls, S_DEAD_LAST, "s", name), seq) < 0 ? -1 : 0;
 }
 
-static int lite_dead_letter_list(struct store *s, const char *name, size_t limit,
+static int lite_dead_letter_list(struct store *s, const char *name, int64_t after, size_t limit,
 				 store_dead_letter_cb cb, void *ctx)
 {
 	struct sqlite_store *ls = lite(s);
-	sqlite3_stmt *st = prep(ls, S_DEAD_LIST, "si", name, (int64_t)(limit ? limit : 100));
+	sqlite3_stmt *st = prep(ls, S_DEAD_LIST, "sii", name, (int64_t)(limit ? limit : 100), after);
 	int rc;
 	if (!st)
 		return -1;

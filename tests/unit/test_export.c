@@ -198,7 +198,7 @@ static int dl_add(void *ctx, const struct store_dead_letter *d)
 static json_t *dead_letters(struct world *w)
 {
 	json_t *list = json_array();
-	CU_ASSERT_EQUAL(w->th->reader->ops->dead_letter_list(w->th->reader, "x", 1000, dl_add, list),
+	CU_ASSERT_EQUAL(w->th->reader->ops->dead_letter_list(w->th->reader, "x", 0, 1000, dl_add, list),
 			0);
 	return list;
 }
@@ -1261,6 +1261,44 @@ static void test_a_retried_change_of_a_merged_profile_goes_to_the_survivor(void)
 	world_close(&w);
 }
 
+/* Dead letters this hub cannot send again (unreadable: left as they are)
+ * do not hide the ones after them: the retry pages past them.  With more
+ * of them than a page (200) first, it used to stop at that page and send
+ * nothing. */
+static void test_a_retry_pages_past_dead_letters_it_cannot_send(void)
+{
+	struct world w;
+	char ann[1][PROFILE_ID_SIZE], change[256], to[PROFILE_ID_SIZE] = "";
+	struct store_dead_letter d = {.export_name = "x", .at_ms = 1, .reason = "HTTP 400",
+				      .change_json = "{\"kind\":\"from_the_future\"}"};
+	struct store *s;
+	json_t *left;
+	int64_t n = 0;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	s = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(profile_find(s, "custom_id", "ann", ann, 1), 1);
+	d.profile_id = ann[0];
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	for (d.seq = 1000000; d.seq < 1000000 + 450; d.seq++)
+		CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
+	snprintf(change, sizeof(change),
+		 "{\"seq\":%lld,\"kind\":\"event\",\"profile_id\":\"%s\","
+		 "\"event\":{\"name\":\"opened\"}}", (long long)d.seq, ann[0]);
+	d.change_json = change;
+	CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	CU_ASSERT_EQUAL_FATAL(export_dead_letters_retry(s, "x", 1767225600000LL, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(s->ops->outbox_read(s, 0, 1000000, last_change, to), 0);
+	CU_ASSERT_STRING_EQUAL(to, ann[0]);
+	left = dead_letters(&w);
+	CU_ASSERT_EQUAL(json_array_size(left), 450); /* the unreadable ones stay */
+	json_decref(left);
+	world_close(&w);
+}
+
 /* The seq of every dead letter of export x, and their changes by it. */
 static json_t *dead_letter_seqs(struct world *w)
 {
@@ -1818,6 +1856,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_an_export_of_another_configuration_holds_the_feed),
 	   TEST(test_forget_waits_for_the_process_running_the_export),
 	   TEST(test_a_retried_change_of_a_merged_profile_goes_to_the_survivor),
+	   TEST(test_a_retry_pages_past_dead_letters_it_cannot_send),
 	   TEST(test_a_failed_load_after_the_lease_take_is_retried),
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),

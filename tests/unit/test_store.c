@@ -913,19 +913,19 @@ static void test_dead_letters_replace_by_seq_list_in_order_and_go_with_erase(voi
 	d.export_name = "other";
 	OK(s->ops->dead_letter_put(s, &d));
 	OK(s->ops->commit(s));
-	OK(s->ops->dead_letter_list(s, "hook", 0, collect_dead, &l));
+	OK(s->ops->dead_letter_list(s, "hook", 0, 0, collect_dead, &l));
 	EXPECT(l, "hook 3 1 HTTP 400 {\"a\":1}", "hook 7 2 HTTP 422 {\"a\":1}");
 	memset(&l, 0, sizeof(l));
-	OK(s->ops->dead_letter_list(s, "hook", 1, collect_dead, &l));
+	OK(s->ops->dead_letter_list(s, "hook", 0, 1, collect_dead, &l));
 	EXPECT(l, "hook 3 1 HTTP 400 {\"a\":1}");
 	OK(s->ops->begin(s));
 	OK(s->ops->dead_letter_delete_profile(s, "p_1"));
 	OK(s->ops->commit(s));
 	memset(&l, 0, sizeof(l));
-	OK(s->ops->dead_letter_list(s, "hook", 0, collect_dead, &l));
+	OK(s->ops->dead_letter_list(s, "hook", 0, 0, collect_dead, &l));
 	EXPECT(l, "hook 3 1 HTTP 400 {\"a\":1}");
 	memset(&l, 0, sizeof(l));
-	OK(s->ops->dead_letter_list(s, "other", 0, collect_dead, &l));
+	OK(s->ops->dead_letter_list(s, "other", 0, 0, collect_dead, &l));
 	CU_ASSERT_EQUAL(l.n, 0);
 	world_stop(&w);
 }
