@@ -499,13 +499,18 @@ static int64_t page_end(const struct export_worker *w)
 }
 
 /* The cursor after the first n_done of the m changes sent: every row before
- * the first one not delivered (filtered rows included). */
+ * the first one not delivered (filtered rows included).  None delivered:
+ * the cursor stays, filtered rows before the first change included, so the
+ * batch sent again has the same planned range (batch_range(): the
+ * webhook's Idempotency-Key). */
 static int64_t handled_cursor(const struct export_worker *w, size_t m, size_t n_done)
 {
 	const struct feed_page *pg = &w->page;
 
 	if (n_done >= m)
 		return page_end(w);
+	if (n_done == 0)
+		return w->cursor;
 	return w->rows[n_done] > 0 ? pg->rows[w->rows[n_done] - 1].seq : w->cursor;
 }
 
