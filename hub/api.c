@@ -29,6 +29,7 @@
 #include "web_assets.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -77,6 +78,7 @@ struct api_stream {
 	FILE *spool;                    /* the whole document, written before
 					 * the answer: no snapshot is held
 					 * while the client reads */
+	int spool_errno;                /* why writing it failed */
 	char request_id[32];
 	int n_profiles;
 	int state;                      /* STREAM_* */
@@ -635,10 +637,17 @@ static void request_finish_id(struct api *api, const char *id, const char *statu
 	pthread_mutex_unlock(&api->lock);
 }
 
-/* access_doc_sink: into the spool file. */
+/* access_doc_sink: into the stream's spool file; the first failure's
+ * errno is kept for the log. */
 static int spool_sink(void *ctx, const char *data, size_t len)
 {
-	return fwrite(data, 1, len, ctx) == len ? 0 : -1;
+	struct api_stream *st = ctx;
+
+	if (fwrite(data, 1, len, st->spool) == len)
+		return 0;
+	if (!st->spool_errno)
+		st->spool_errno = errno ? errno : EIO;
+	return -1;
 }
 
 long api_stream_read(struct api_stream *st, char *buf, size_t max)
@@ -692,21 +701,37 @@ static json_t *request_json_provisional(const struct privacy_request *r)
 	return request_json(&shown);
 }
 
-/* An unnamed file for a document (under $TMPDIR, else /tmp): removed from
- * its directory at once, gone when closed.  NULL with errno set. */
+/* An unnamed file for a document (under $TMPDIR, else /tmp), readable by
+ * this process alone: O_TMPFILE where the file system has it, else a
+ * mkstemp name removed at once (a file that cannot be removed is not
+ * used: it would keep personal data after the answer).  Not inherited by
+ * a child a plugin may start.  Gone when closed.  NULL with errno set. */
 static FILE *spool_open(void)
 {
 	const char *dir = getenv("TMPDIR");
 	char path[4096];
 	FILE *f;
-	int fd;
+	int fd, saved;
 
-	snprintf(path, sizeof(path), "%s/profilehub-access.XXXXXX", dir && *dir ? dir : "/tmp");
-	if ((fd = mkstemp(path)) < 0)
-		return NULL;
-	unlink(path);
-	if (!(f = fdopen(fd, "w+")))
+	if (!dir || !*dir)
+		dir = "/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "%s/profilehub-access.XXXXXX", dir);
+		if ((fd = mkostemp(path, O_CLOEXEC)) < 0)
+			return NULL;
+		if (unlink(path) != 0) {
+			saved = errno;
+			close(fd);
+			errno = saved;
+			return NULL;
+		}
+	}
+	if (!(f = fdopen(fd, "w+"))) {
+		saved = errno;
 		close(fd);
+		errno = saved;
+	}
 	return f;
 }
 
@@ -743,17 +768,19 @@ static int access_stream_start(struct api *api, const struct privacy_request *r,
 	head = request_json_provisional(r);
 	w = head ? access_doc_writer_new(s, head, "document", by, value,
 					 (const char(*)[PROFILE_ID_SIZE])ids, (size_t)n,
-					 JSON_COMPACT | HUB_JSON_REAL, spool_sink, st->spool)
+					 JSON_COMPACT | HUB_JSON_REAL, spool_sink, st)
 		 : NULL;
 	if (!w)
 		goto fail;
 	while ((rc = access_doc_writer_step(w)) > 0)
 		;
-	if (rc < 0 && !ferror(st->spool))
+	if (rc < 0 && !st->spool_errno)
 		goto store_failed;
-	if (rc < 0 || fflush(st->spool) || fseek(st->spool, 0, SEEK_SET)) {
+	if (!st->spool_errno && (fflush(st->spool) || fseek(st->spool, 0, SEEK_SET)))
+		st->spool_errno = errno ? errno : EIO;
+	if (st->spool_errno) {
 		log_error("api", "access request %s: writing its spool file: %s", r->id,
-			  strerror(errno));
+			  strerror(st->spool_errno));
 		err_code = "spool_failed";
 		why = "the hub cannot write a temporary file; see its log";
 		goto fail;

@@ -647,10 +647,45 @@ static void test_an_unread_stream_fails_its_request(void)
 	testhub_stop(th);
 }
 
+/* Without a place for its spool file ($TMPDIR cannot be written), an
+ * access request is a 503 naming it, before any document; with one again,
+ * the next request is whole. */
+static void test_no_spool_file_is_a_503_before_the_document(void)
+{
+	static const char access[] = "{\"type\":\"access\",\"custom_id\":\"C1\"}";
+	struct testhub *th = world_start();
+	struct api *api = NULL;
+	const char *was = getenv("TMPDIR");
+	char *saved = was ? strdup(was) : NULL, err[512], *body;
+	int is_broken;
+
+	CU_ASSERT_EQUAL_FATAL(api_open(&api, th->cfg, th->intake, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(setenv("TMPDIR", "/nonexistent/profilehub-test", 1), 0);
+	CU_ASSERT_EQUAL(api_call(api, "POST", "/v1/privacy/requests", access, &body, &is_broken,
+				 NULL),
+			503);
+	CU_ASSERT_PTR_NOT_NULL(strstr(body, "\"spool_failed\""));
+	hub_free(body);
+	if (saved)
+		setenv("TMPDIR", saved, 1);
+	else
+		unsetenv("TMPDIR");
+	free(saved);
+	CU_ASSERT_EQUAL(api_call(api, "POST", "/v1/privacy/requests", access, &body, &is_broken,
+				 NULL),
+			200);
+	CU_ASSERT_FALSE(is_broken);
+	CU_ASSERT_PTR_NOT_NULL(strstr(body, "\"document\""));
+	hub_free(body);
+	api_close(api);
+	testhub_stop(th);
+}
+
 TEST_SUITE(access_doc, NULL, NULL,
 	   TEST(test_streamed_document_equals_the_built_one),
 	   TEST(test_events_are_read_and_written_a_page_at_a_time),
 	   TEST(test_a_long_identity_log_is_read_and_written_a_page_at_a_time),
 	   TEST(test_a_refusing_sink_fails_the_writer_with_a_prefix),
 	   TEST(test_a_store_failure_midway_is_a_500_never_a_cut_document),
-	   TEST(test_an_unread_stream_fails_its_request))
+	   TEST(test_an_unread_stream_fails_its_request),
+	   TEST(test_no_spool_file_is_a_503_before_the_document))
