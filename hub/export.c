@@ -927,6 +927,14 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 		return worker_commit(w, w->batch_end, NULL, 0)
 			       ? worker_retry(w, "the store refused the cursor")
 			       : STEP_AGAIN;
+	/* a plan larger than a page (batch_size lowered since it was made):
+	 * planned again to the page's size and read again, so the batch sent
+	 * has a range of its own, the same at every send even when changes
+	 * of it leave the feed meanwhile (the page's last row would move) */
+	if (w->page.n >= w->page_limit && page_end(w) < w->batch_end)
+		return worker_commit(w, w->cursor, NULL, 1)
+			       ? worker_retry(w, "the store refused the plan")
+			       : STEP_AGAIN;
 	return worker_deliver(w);
 }
 

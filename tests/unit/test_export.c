@@ -824,6 +824,56 @@ static void test_a_smaller_batch_size_resumes_a_larger_plan(void)
 	world_close(&w);
 }
 
+/* The same, sent again after an erase took its first changes out: the
+ * larger plan is cut to the page first, so both sends have one range.  It
+ * used to end at the page's last row, which moved when rows left. */
+static void test_a_smaller_batch_size_plans_again_before_sending(void)
+{
+	struct world w;
+	struct hub_config *smaller;
+	char *keys, *gate, *blocked, err[512];
+	char first_range[64], again_range[64];
+	json_t *calls, *got;
+	FILE *f;
+
+	world_open(&w, "    fail: auth\n");
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0); /* a plan of them all */
+	export_stop(w.ex);
+	w.ex = NULL;
+	gate = testlib_mkdtemp();
+	CU_ASSERT_FATAL(asprintf(&blocked, "%s/go.blocked", gate) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys, "    batch_size: 5\n    retries: 1\n    gate: %s/go\n",
+				 gate) > 0);
+	smaller = config_like(&w, keys);
+	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, smaller, err, sizeof(err)), 0);
+	CU_ASSERT_FATAL(file_appears(blocked)); /* the first send, answered "retry" */
+	apply(&w, erase_ann);
+	strcpy(strrchr(blocked, '.'), "");
+	CU_ASSERT_FATAL((f = fopen(blocked, "w")) != NULL);
+	fclose(f);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, &calls);
+	/* calls: the refused one (auth), the retried one, the one sent again */
+	CU_ASSERT_FATAL(json_array_size(calls) >= 3);
+	CU_ASSERT_EQUAL_FATAL(sscanf(strstr(json_string_value(json_array_get(calls, 1)), "range"),
+				     "range %63s", first_range), 1);
+	CU_ASSERT_EQUAL_FATAL(sscanf(strstr(json_string_value(json_array_get(calls, 2)), "range"),
+				     "range %63s", again_range), 1);
+	CU_ASSERT_STRING_EQUAL(first_range, again_range);
+	json_decref(calls);
+	json_decref(got);
+	export_stop(w.ex);
+	w.ex = NULL;
+	config_free(smaller);
+	world_close(&w);
+	testlib_rmtree(gate);
+	free(gate);
+	free(blocked);
+	free(keys);
+}
+
 /* The change feed keeps what some export the store knows has still to
  * deliver: a disabled export holds it whole, and still does once taken out
  * of the configuration (another process may run it); forgotten
@@ -1881,6 +1931,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_batch_sent_again_keeps_its_range_past_filtered_rows),
 	   TEST(test_refused_credentials_disable_until_the_config_changes),
 	   TEST(test_a_smaller_batch_size_resumes_a_larger_plan),
+	   TEST(test_a_smaller_batch_size_plans_again_before_sending),
 	   TEST(test_a_new_export_gets_every_live_profile_once),
 	   TEST(test_a_backfill_goes_to_its_export_alone),
 	   TEST(test_an_export_that_ran_is_backfilled_only_when_asked),
