@@ -174,6 +174,20 @@ static int file_appears(const char *path)
 	return 0;
 }
 
+/* export_script's `gate`: lets the plugin go on (creates PATH, given as
+ * PATH.blocked, the file the plugin made when it stopped there). */
+static void gate_open(const char *blocked)
+{
+	char *go = strdup(blocked);
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(go);
+	*strrchr(go, '.') = '\0';
+	CU_ASSERT_FATAL((f = fopen(go, "w")) != NULL);
+	fclose(f);
+	free(go);
+}
+
 static int seq_add(void *ctx, const struct store_change *c)
 {
 	json_array_append_new(ctx, json_integer(c->seq));
@@ -634,7 +648,6 @@ static void test_a_batch_sent_again_keeps_its_range_when_changes_left_it(void)
 	json_t *calls, *got;
 	char first_sent[64], again_sent[64], first_range[64], again_range[64];
 	int first_rc = -1, again_rc = -1;
-	FILE *f;
 
 	gate = testlib_mkdtemp();
 	CU_ASSERT_FATAL(asprintf(&blocked, "%s/go.blocked", gate) > 0);
@@ -645,9 +658,7 @@ static void test_a_batch_sent_again_keeps_its_range_when_changes_left_it(void)
 	world_start(&w);
 	CU_ASSERT_FATAL(file_appears(blocked)); /* the first send, answered "retry" */
 	apply(&w, erase_ann); /* ann's changes, first in the batch, leave the feed */
-	strcpy(strrchr(blocked, '.'), "");
-	CU_ASSERT_FATAL((f = fopen(blocked, "w")) != NULL);
-	fclose(f);
+	gate_open(blocked);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	got = recorded(&w, &calls);
 	CU_ASSERT_FATAL(json_array_size(calls) >= 2);
@@ -834,7 +845,6 @@ static void test_a_smaller_batch_size_plans_again_before_sending(void)
 	char *keys, *gate, *blocked, err[512];
 	char first_range[64], again_range[64];
 	json_t *calls, *got;
-	FILE *f;
 
 	world_open(&w, "    fail: auth\n");
 	apply(&w, people);
@@ -850,9 +860,7 @@ static void test_a_smaller_batch_size_plans_again_before_sending(void)
 	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, smaller, err, sizeof(err)), 0);
 	CU_ASSERT_FATAL(file_appears(blocked)); /* the first send, answered "retry" */
 	apply(&w, erase_ann);
-	strcpy(strrchr(blocked, '.'), "");
-	CU_ASSERT_FATAL((f = fopen(blocked, "w")) != NULL);
-	fclose(f);
+	gate_open(blocked);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	got = recorded(&w, &calls);
 	/* calls: the refused one (auth), the retried one, the one sent again */
@@ -1159,7 +1167,6 @@ static void test_a_change_erased_while_sent_is_not_dead_lettered(void)
 	char *keys, *gate, *blocked;
 	json_t *dl, *c;
 	size_t i;
-	FILE *f;
 
 	gate = testlib_mkdtemp();
 	CU_ASSERT_FATAL(asprintf(&blocked, "%s/go.blocked", gate) > 0);
@@ -1170,9 +1177,7 @@ static void test_a_change_erased_while_sent_is_not_dead_lettered(void)
 	world_start(&w);
 	CU_ASSERT_FATAL(file_appears(blocked));
 	apply(&w, erase_cy); /* commits while the plugin holds cy's change */
-	strcpy(strrchr(blocked, '.'), "");
-	CU_ASSERT_FATAL((f = fopen(blocked, "w")) != NULL);
-	fclose(f);
+	gate_open(blocked);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	dl = dead_letters(&w);
 	json_array_foreach(dl, i, c)
