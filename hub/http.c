@@ -4,12 +4,13 @@
  *
  * A request goes through three callbacks of libmicrohttpd's access handler:
  *   1. headers in: the route is chosen and everything that can be refused
- *      without the body is refused at once (404, 405, 415, 413 when the
- *      Content-Length is past twice the limit or the client waits for 100
- *      Continue, and on /v1 the bearer token: 401, 403): the body is never
- *      read, the connection closes after the answer.  A body announced
- *      past the limit but within twice it is read and dropped, then 413
- *      (announced_length: a client still sending would see a reset);
+ *      without the body is refused (404, 405, 415, 413, and on /v1 the
+ *      bearer token: 401, 403).  A body the client sends without waiting
+ *      for 100 Continue and within twice the limit is read and dropped
+ *      first, then the refusal goes (refuse(), announced_length: answered
+ *      at once, the close would reset a client still sending).  Otherwise
+ *      (/v1's 401 and 403 always) it is answered at once, the body never
+ *      read, and the connection closes after the answer;
  *   2. body pieces: kept up to http.max_body (http_ingest.c), past it
  *      dropped, and a client sending far past it is disconnected.  A /v1
  *      route that takes no body (api_wants_body) keeps none: its bytes are
@@ -113,7 +114,15 @@ struct http_req {
 	const struct hub_route *route;
 	enum ingest_encoding enc;
 	struct ingest_body body;
-	int is_body_ignored;  /* REQ_API: the route takes no body (counted, dropped) */
+	int is_body_ignored;  /* the route takes no body, or the request is refused:
+			       * its body is counted and dropped */
+	/* a refusal decided from the headers, answered once the body is in
+	 * (refuse()): status 0 when none */
+	struct {
+		unsigned status;
+		const char *code, *message; /* static strings */
+		char allow[128];
+	} refusal;
 	int64_t started_ms;   /* monotonic, headers received */
 	char *url;            /* REQ_API: the path, kept until the body is in */
 
@@ -288,6 +297,48 @@ static int announced_length(const struct http_req *req, size_t *out)
 	return n - limit > limit || is_expecting_continue(req) ? -1 : 1;
 }
 
+/* Does the client send a body without waiting for an answer to its
+ * headers, one small enough to read and drop (announced within twice
+ * http.max_body, or chunked: cut at twice it)? */
+static int is_body_to_drain(const struct http_req *req)
+{
+	const char *clen = req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	size_t limit = req->srv->max_body;
+	unsigned long long n;
+	char *end;
+
+	if (is_expecting_continue(req))
+		return 0;
+	if (clen) {
+		n = strtoull(clen, &end, 10);
+		return !*end && n > 0 && (n <= limit || n - limit <= limit);
+	}
+	return te && strcasestr(te, "chunked") != NULL;
+}
+
+/*
+ * Refuses a request from its headers (404, 405, 415, /metrics' 401).  With
+ * a body on its way (is_body_to_drain) the body is read and dropped first,
+ * then the refusal is answered (request_finish): answered at once, the
+ * close would reset a client still sending, which would see a broken
+ * connection instead of the answer (and a misconfigured one would retry
+ * forever).  Without one it is answered now.  `code` and `message` are
+ * static strings; `allow` is copied.
+ */
+static enum MHD_Result refuse(struct http_req *req, unsigned status, const char *code,
+			      const char *message, const char *allow)
+{
+	if (!is_body_to_drain(req))
+		return http_answer_error(req, status, code, message, allow);
+	req->refusal.status = status;
+	req->refusal.code = code;
+	req->refusal.message = message;
+	snprintf(req->refusal.allow, sizeof(req->refusal.allow), "%s", allow ? allow : "");
+	req->is_body_ignored = 1;
+	return ingest_body_init(&req->body, req->srv->max_body, 0) ? MHD_NO : MHD_YES;
+}
+
 /* Reads the body the client announced and the route takes, or refuses it
  * now: MHD_YES (body pieces follow; one announced past the limit is
  * dropped and answered 413 at its end), or what refusing answered. */
@@ -322,8 +373,7 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 
 	req->mount = slash ? mount_find(srv, name, (size_t)(slash - name)) : NULL;
 	if (!req->mount)
-		return http_answer_error(req, MHD_HTTP_NOT_FOUND, "not_found",
-					 "no such source", NULL);
+		return refuse(req, MHD_HTTP_NOT_FOUND, "not_found", "no such source", NULL);
 	path = slash;
 	routes = req->mount->inst->mod->desc->routes;
 	for (size_t i = 0; i < req->mount->n_routes; i++) {
@@ -335,17 +385,14 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 	}
 	if (!req->route) {
 		if (mount_allow(req->mount, path, allow, sizeof(allow)))
-			return http_answer_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
-						 "method_not_allowed",
-						 "this route does not take that method", allow);
-		return http_answer_error(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route",
-					 NULL);
+			return refuse(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+				      "this route does not take that method", allow);
+		return refuse(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route", NULL);
 	}
 	req->kind = REQ_INGEST;
 	if (ingest_encoding_parse(req_header(req, MHD_HTTP_HEADER_CONTENT_ENCODING), &req->enc))
-		return http_answer_error(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-					 "unsupported_encoding",
-					 "Content-Encoding must be gzip, deflate or identity", NULL);
+		return refuse(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding",
+			      "Content-Encoding must be gzip, deflate or identity", NULL);
 	if ((over = announced_length(req, &announced)) < 0)
 		return answer_too_large(req);
 	return body_expect(req, announced, over);
@@ -480,15 +527,14 @@ static enum MHD_Result route_request(struct http_req *req, const char *url, cons
 			return MHD_NO;
 		return MHD_YES;
 	} else {
-		return http_answer_error(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route",
-					 NULL);
+		return refuse(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route", NULL);
 	}
 	if (!is_get)
-		return http_answer_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-					 "use GET", ALLOW_GET);
+		return refuse(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "use GET",
+			      ALLOW_GET);
 	if (req->kind == REQ_METRICS && !metrics_allowed(req))
-		return http_answer_error(req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-					 "a bearer token of api.tokens is required", NULL);
+		return refuse(req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+			      "a bearer token of api.tokens is required", NULL);
 	/* a GET body is read (within the limit) and ignored */
 	return ingest_body_init(&req->body, srv->max_body, 0) ? MHD_NO : MHD_YES;
 }
@@ -681,6 +727,10 @@ static enum MHD_Result request_finish(struct http_req *req, const char *method)
 {
 	char *text;
 
+	if (req->refusal.status)
+		return http_answer_error(req, req->refusal.status, req->refusal.code,
+					 req->refusal.message,
+					 req->refusal.allow[0] ? req->refusal.allow : NULL);
 	if (req->body.is_too_large)
 		return answer_too_large(req);
 	switch (req->kind) {

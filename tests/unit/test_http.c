@@ -492,47 +492,78 @@ static void test_chunked_body_past_limit_is_413(void)
 }
 
 /*
- * A client that sends a body a little past the limit without waiting for
- * an answer to its headers (no Expect: 100-continue, as most SDKs send a
- * batch) gets its 413 whole.  It used to be answered from the headers and
- * the connection closed while the body was still coming: the kernel reset
- * it, so the client saw a broken connection (and sent the same batch again
- * and again) or read the 413 only when it won the race.  Now a body within
- * twice the limit is read and dropped first.  The client here sends its
- * headers, gives the server time to answer early (it must not), then the
- * body: every byte must go through before the 413 comes.
+ * Sends `head` (a request announcing n body bytes, no Expect), gives the
+ * server time to answer early (it must not: nothing readable for 300 ms),
+ * then the body, and reads the answer into buf.  Returns the bytes of the
+ * body that went through: all of them, unless the server closed early and
+ * the kernel reset the connection.
  */
-static void test_a_body_sent_whole_past_the_limit_reads_its_413(void)
+static size_t send_whole_then_read(int port, const char *head, size_t n, char *buf,
+				   size_t size)
 {
-	enum { LIMIT = 64 * 1024, N = LIMIT + LIMIT / 2 };
-	struct world w;
-	char head[256], chunk[4096], buf[2048];
+	char chunk[4096];
 	struct pollfd p;
 	size_t sent = 0;
-	int fd, closed, early;
+	int fd = raw_connect(port), closed;
 
-	world_start(&w, LIMIT, 0, NULL, NULL);
-	fd = raw_connect(w.port);
 	CU_ASSERT_FATAL(fd >= 0);
-	snprintf(head, sizeof(head), "POST /in/web/v1/echo HTTP/1.1\r\nHost: x\r\n"
-		 "Connection: close\r\nContent-Length: %d\r\n\r\n", N);
 	CU_ASSERT(send(fd, head, strlen(head), MSG_NOSIGNAL) == (ssize_t)strlen(head));
 	p = (struct pollfd){fd, POLLIN, 0};
-	early = poll(&p, 1, 300); /* an answer now would be the early one */
-	CU_ASSERT_EQUAL(early, 0);
+	CU_ASSERT_EQUAL(poll(&p, 1, 300), 0); /* an answer now would be the early one */
 	memset(chunk, 'c', sizeof(chunk));
-	while (sent < N) {
-		size_t k = N - sent < sizeof(chunk) ? N - sent : sizeof(chunk);
-		ssize_t n = send(fd, chunk, k, MSG_NOSIGNAL);
-		if (n <= 0)
+	while (sent < n) {
+		size_t k = n - sent < sizeof(chunk) ? n - sent : sizeof(chunk);
+		ssize_t w = send(fd, chunk, k, MSG_NOSIGNAL);
+		if (w <= 0)
 			break; /* reset: the server closed with the body unread */
-		sent += (size_t)n;
+		sent += (size_t)w;
 	}
-	CU_ASSERT_EQUAL(sent, N);
-	raw_read_all(fd, buf, sizeof(buf), 5000, &closed);
-	CU_ASSERT(strncmp(buf, "HTTP/1.1 413", 12) == 0);
-	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"body_too_large\""));
+	raw_read_all(fd, buf, size, 5000, &closed);
 	close(fd);
+	return sent;
+}
+
+/*
+ * A client that sends its body without waiting for an answer to its
+ * headers (no Expect: 100-continue, as most SDKs send a batch) gets the
+ * answer whole when its request is refused from the headers: a body a
+ * little past the limit (413), an unknown source (404), a wrong method
+ * (405), an unknown encoding (415).  These used to be answered at once and
+ * the connection closed while the body was still coming: the kernel reset
+ * it, so the client saw a broken connection (and sent the same request
+ * again and again) or read the answer only when it won the race.  Now a
+ * body within twice the limit is read and dropped first.
+ */
+static void test_a_body_sent_whole_reads_its_refusal(void)
+{
+	enum { LIMIT = 64 * 1024, N = LIMIT + LIMIT / 2, SMALL = LIMIT / 2 };
+	static const struct {
+		const char *line, *extra; /* the request line, more headers */
+		int n;
+		const char *status, *code;
+	} cases[] = {
+		{"POST /in/web/v1/echo", "", N, "HTTP/1.1 413", "\"body_too_large\""},
+		{"POST /in/nosuch/v1/batch", "", SMALL, "HTTP/1.1 404", "\"not_found\""},
+		{"DELETE /in/web/v1/echo", "", SMALL, "HTTP/1.1 405", "\"method_not_allowed\""},
+		{"POST /in/web/v1/echo", "Content-Encoding: br\r\n", SMALL, "HTTP/1.1 415",
+		 "\"unsupported_encoding\""},
+	};
+	struct world w;
+	char head[256], buf[2048];
+
+	world_start(&w, LIMIT, 0, NULL, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		snprintf(head, sizeof(head),
+			 "%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%sContent-Length: %d\r\n\r\n",
+			 cases[i].line, cases[i].extra, cases[i].n);
+		CU_ASSERT_EQUAL(send_whole_then_read(w.port, head, (size_t)cases[i].n, buf,
+						     sizeof(buf)),
+				(size_t)cases[i].n);
+		CU_ASSERT(strncmp(buf, cases[i].status, 12) == 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(buf, cases[i].code));
+		if (strncmp(buf, cases[i].status, 12) != 0)
+			fprintf(stderr, "\n  case %zu: \"%.60s\"\n", i, buf);
+	}
 	CU_ASSERT_EQUAL(world_profiles(&w), 0);
 	world_close(&w);
 }
@@ -1685,7 +1716,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_header_lookup_ignores_case),
 	   TEST(test_announced_oversize_body_is_refused_unread),
 	   TEST(test_chunked_body_past_limit_is_413),
-	   TEST(test_a_body_sent_whole_past_the_limit_reads_its_413),
+	   TEST(test_a_body_sent_whole_reads_its_refusal),
 	   TEST(test_gzip_and_deflate_bodies_are_decoded),
 	   TEST(test_bad_gzip_is_400_and_bombs_are_413),
 	   TEST(test_unknown_encoding_is_415),
