@@ -239,7 +239,7 @@ static int slot_fill(struct doc_slot *slot, struct store *s, const char *pid,
 	json_object_del(doc, "events");
 	slot->custom_id = json_incref(json_object_get(doc, "custom_id"));
 	shown = profile_filtered(doc, f);
-	slot->text = shown ? json_dumps(shown, JSON_COMPACT) : NULL;
+	slot->text = shown ? json_dumps(shown, JSON_COMPACT | HUB_JSON_REAL) : NULL;
 	json_decref(shown);
 	json_decref(doc);
 	if (!slot->text || !slot->custom_id) {
@@ -333,8 +333,8 @@ static char *change_text(const struct feed_row *r, const struct doc_slot *slot)
 		goto out;
 	if (change_body(r->kind == FEED_ERASED ? head : body, r, payload))
 		goto out;
-	if (!(head_text = json_dumps(head, JSON_COMPACT)) ||
-	    !(body_text = json_dumps(body, JSON_COMPACT)))
+	if (!(head_text = json_dumps(head, JSON_COMPACT | HUB_JSON_REAL)) ||
+	    !(body_text = json_dumps(body, JSON_COMPACT | HUB_JSON_REAL)))
 		goto out;
 	strbuf_append(&sb, head_text, strlen(head_text) - 1); /* without its '}' */
 	if (slot && slot->text) {

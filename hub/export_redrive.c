@@ -46,7 +46,7 @@ int export_retry_target(const char *payload, char **name, int64_t *retry_of, cha
 	p = json_object_get(v, "payload");
 	if (target && p) {
 		*name = hub_strdup(target);
-		*inner = json_dumps(p, JSON_COMPACT | JSON_ENCODE_ANY);
+		*inner = json_dumps(p, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL);
 		*retry_of = json_integer_value(json_object_get(v, "retry_of"));
 		rc = *name && *inner ? 1 : -1;
 		if (rc < 0) {
@@ -157,7 +157,7 @@ static int retry_one(struct store *s, const char *name, const struct dl_item *it
 	}
 	wrap = json_pack("{s:s, s:I, s:O}", "for", name, "retry_of", (json_int_t)it->seq,
 			 "payload", payload);
-	if (!wrap || !(text = json_dumps(wrap, JSON_COMPACT))) {
+	if (!wrap || !(text = json_dumps(wrap, JSON_COMPACT | HUB_JSON_REAL))) {
 		err_set(s->err, sizeof(s->err), "out of memory");
 		goto out;
 	}
