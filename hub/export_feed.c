@@ -371,6 +371,29 @@ int feed_is_wanted(const struct feed_row *r, const struct feed_filter *f)
 	return r->kind >= 0 && (f->kinds_mask & (1u << r->kind));
 }
 
+/*
+ * A retried change whose profile was merged away after the retry put it in
+ * the feed: sent as the profile it went into (its events are there now),
+ * as the retry itself does for one merged away before; the row's profile
+ * becomes that one.  Skipped, it would be lost: its dead letter is gone.
+ * The survivor's slot, or `slot` itself (no document) when the profile was
+ * erased; NULL on a store failure.
+ */
+static struct doc_slot *retry_survivor(struct feed_docs *dc, struct store *s,
+				       struct feed_row *r, struct doc_slot *slot,
+				       const struct feed_filter *f)
+{
+	char live[PROFILE_ID_SIZE];
+	int rc = profile_resolve_id(s, r->profile_id, live);
+
+	if (rc < 0)
+		return NULL;
+	if (rc == 0 || strcmp(live, r->profile_id) == 0)
+		return slot; /* erased since: nothing to send */
+	memcpy(r->profile_id, live, PROFILE_ID_SIZE);
+	return doc_get(dc, s, r->profile_id, r->seq, f);
+}
+
 int feed_page_build(struct feed_page *pg, struct store *s, const struct feed_filter *f,
 		    struct feed_docs *dc)
 {
@@ -390,8 +413,12 @@ int feed_page_build(struct feed_page *pg, struct store *s, const struct feed_fil
 		if (r->kind != FEED_ERASED &&
 		    !(slot = doc_get(dc, s, r->profile_id, r->seq, f)))
 			return -1;
+		if (r->retry_for && r->kind != FEED_ERASED && !slot->text &&
+		    !(slot = retry_survivor(dc, s, r, slot, f)))
+			return -1;
 		if ((r->backfill_for || (r->retry_for && r->kind != FEED_ERASED)) && !slot->text)
-			continue; /* gone since (merged away, erased): nothing to send */
+			continue; /* gone since (erased; a backfill's merged away too,
+				   * the survivor's own changes carry its state) */
 		if (!(r->text = change_text(r, slot))) {
 			err_set(s->err, sizeof(s->err), "out of memory");
 			return -1;

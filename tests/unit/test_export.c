@@ -1324,6 +1324,23 @@ static void retry_sends_one_to(struct store *s, const char *to)
 	CU_ASSERT_STRING_EQUAL(last, to);
 }
 
+/* Export x's dead letter of seq 1000000: an event change of profile pid
+ * whose "event" is event_json, committed. */
+static void dead_event_put(struct store *s, const char *pid, const char *event_json)
+{
+	struct store_dead_letter d = {.export_name = "x", .seq = 1000000, .at_ms = 1,
+				      .reason = "HTTP 400", .profile_id = pid};
+	char change[512];
+
+	snprintf(change, sizeof(change),
+		 "{\"seq\":1000000,\"kind\":\"event\",\"profile_id\":\"%s\",\"event\":%s}", pid,
+		 event_json);
+	d.change_json = change;
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+}
+
 /* A dead letter whose profile was merged away since (I5's, merged into
  * Ann at her login) is sent again as Ann's: her profile holds its events
  * now (it was skipped as gone, and so lost). */
@@ -1331,9 +1348,6 @@ static void test_a_retried_change_of_a_merged_profile_goes_to_the_survivor(void)
 {
 	struct world w;
 	char ann[1][PROFILE_ID_SIZE], old[PROFILE_ID_SIZE] = "";
-	char change[256];
-	struct store_dead_letter d = {.export_name = "x", .seq = 1000000, .at_ms = 1,
-				      .reason = "HTTP 400"};
 	struct store *s;
 
 	world_open(&w, NULL);
@@ -1342,14 +1356,7 @@ static void test_a_retried_change_of_a_merged_profile_goes_to_the_survivor(void)
 	CU_ASSERT_EQUAL_FATAL(profile_find(s, "custom_id", "ann", ann, 1), 1);
 	CU_ASSERT_EQUAL_FATAL(s->ops->profile_tombstones(s, ann[0], first_tombstone, old), 0);
 	CU_ASSERT_FATAL(old[0] != '\0');
-	snprintf(change, sizeof(change),
-		 "{\"seq\":1000000,\"kind\":\"event\",\"profile_id\":\"%s\","
-		 "\"event\":{\"name\":\"opened\"}}", old);
-	d.profile_id = old;
-	d.change_json = change;
-	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
-	CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
-	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	dead_event_put(s, old, "{\"name\":\"opened\"}");
 	retry_sends_one_to(s, ann[0]);
 	world_close(&w);
 }
@@ -1388,6 +1395,49 @@ static void test_a_retry_pages_past_dead_letters_it_cannot_send(void)
 	world_close(&w);
 }
 
+/* A retried change whose profile is merged away after the retry and before
+ * its delivery goes to the survivor: it used to be skipped as gone, and
+ * lost, its dead letter deleted (found by review). */
+static void test_a_retried_change_survives_a_later_merge(void)
+{
+	struct world w;
+	char i9[1][PROFILE_ID_SIZE], ann[1][PROFILE_ID_SIZE];
+	struct store *s;
+	json_t *got, *c, *left;
+	size_t i, n_retried = 0;
+
+	world_open(&w, NULL);
+	apply(&w, "{\"type\":\"track\",\"message_id\":\"r1\",\"timestamp\":\"2025-03-01T10:00:00.000Z\","
+		  "\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"view\"}}\n");
+	s = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(profile_find(s, "installation_id", "I9", i9, 1), 1);
+	dead_event_put(s, i9[0], "{\"name\":\"opened\"}");
+	retry_sends_one_to(s, i9[0]);
+	/* then I9's anonymous profile merges into ann's at her login */
+	apply(&w, "{\"type\":\"identify\",\"message_id\":\"r2\",\"timestamp\":\"2025-03-01T10:01:00.000Z\","
+		  "\"identifiers\":{\"custom_id\":\"ann\"}}\n"
+		  "{\"type\":\"identify\",\"message_id\":\"r3\",\"timestamp\":\"2025-03-01T10:02:00.000Z\","
+		  "\"identifiers\":{\"custom_id\":\"ann\",\"installation_id\":\"I9\"}}\n");
+	CU_ASSERT_EQUAL_FATAL(profile_find(s, "custom_id", "ann", ann, 1), 1);
+	CU_ASSERT_STRING_NOT_EQUAL(ann[0], i9[0]);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	json_array_foreach(got, i, c) {
+		if (!json_object_get(c, "retry_of"))
+			continue;
+		n_retried++;
+		CU_ASSERT_STRING_EQUAL(str_of(c, "profile_id"), ann[0]);
+		CU_ASSERT_STRING_EQUAL(str_of(json_object_get(c, "profile"), "custom_id"), "ann");
+	}
+	CU_ASSERT_EQUAL(n_retried, 1);
+	left = dead_letters(&w);
+	CU_ASSERT_EQUAL(json_array_size(left), 0);
+	json_decref(left);
+	json_decref(got);
+	world_close(&w);
+}
+
 /* Decimals reach the export as they were written (15 significant digits,
  * as the store keeps them): an event's property, an attribute in the
  * profile, and both again in a dead letter sent again.  The feed dumped
@@ -1402,9 +1452,7 @@ static void test_decimals_are_exported_as_written(void)
 		"{\"type\":\"identify\",\"message_id\":\"d2\",\"timestamp\":\"2025-03-01T10:01:00.000Z\","
 		"\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"score\":0.1}}\n";
 	struct world w;
-	char i9[1][PROFILE_ID_SIZE], change[256], text[65536];
-	struct store_dead_letter d = {.export_name = "x", .seq = 1000000, .at_ms = 1,
-				      .reason = "HTTP 400", .change_json = change};
+	char i9[1][PROFILE_ID_SIZE], text[65536];
 	struct store *s;
 	const char *p;
 	size_t n;
@@ -1414,13 +1462,7 @@ static void test_decimals_are_exported_as_written(void)
 	apply(&w, buy);
 	s = w.th->reader;
 	CU_ASSERT_EQUAL_FATAL(profile_find(s, "installation_id", "I9", i9, 1), 1);
-	snprintf(change, sizeof(change),
-		 "{\"seq\":1000000,\"kind\":\"event\",\"profile_id\":\"%s\","
-		 "\"event\":{\"name\":\"buy\",\"properties\":{\"price\":18.99}}}", i9[0]);
-	d.profile_id = i9[0];
-	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
-	CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
-	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	dead_event_put(s, i9[0], "{\"name\":\"buy\",\"properties\":{\"price\":18.99}}");
 	retry_sends_one_to(s, i9[0]);
 	world_start(&w);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
@@ -1999,6 +2041,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_forget_waits_for_the_process_running_the_export),
 	   TEST(test_a_retried_change_of_a_merged_profile_goes_to_the_survivor),
 	   TEST(test_a_retry_pages_past_dead_letters_it_cannot_send),
+	   TEST(test_a_retried_change_survives_a_later_merge),
 	   TEST(test_decimals_are_exported_as_written),
 	   TEST(test_a_failed_load_after_the_lease_take_is_retried),
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
