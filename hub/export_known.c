@@ -148,8 +148,10 @@ int export_forget(struct store *s, const char *name, int *was_known)
 		if (s->ops->meta_delete(s, key))
 			goto fail;
 	}
-	snprintf(key, sizeof(key), "lease_epoch:%s", lease);
-	if (s->ops->meta_delete(s, key) || dead_letters_delete_all(s, name) || s->ops->commit(s))
+	/* the lease's epoch stays: counted again from 1, a take after this
+	 * one would share its epoch with a worker still committing under an
+	 * older take, and the commit fence would let both through */
+	if (dead_letters_delete_all(s, name) || s->ops->commit(s))
 		goto fail;
 	s->ops->lease_release(s, lease);
 	return 0;

@@ -1276,7 +1276,10 @@ static void test_an_export_of_another_configuration_holds_the_feed(void)
 
 /* `exports forget` is refused while another process runs the export (it
  * holds the export's lease: PostgreSQL; SQLite has no leases, one process
- * writes), and goes through once it stopped. */
+ * writes), and goes through once it stopped.  It keeps the lease's epoch
+ * counting: a take after it has a new epoch (reset to 1, it would share
+ * one with a worker of an older take, whose commits the fence would let
+ * through; found by review). */
 static void test_forget_waits_for_the_process_running_the_export(void)
 {
 	struct world w;
@@ -1295,6 +1298,12 @@ static void test_forget_waits_for_the_process_running_the_export(void)
 	}
 	CU_ASSERT_EQUAL(export_forget(w.th->reader, "y", &was_known), 0);
 	CU_ASSERT_EQUAL(was_known, 0);
+	if (strcmp(other->ops->name, "postgres") == 0) {
+		int64_t after = 0;
+		CU_ASSERT_EQUAL_FATAL(other->ops->lease_try(other, "export:y", &after), 1);
+		CU_ASSERT(after > epoch + 1); /* past the first take and forget's own */
+		CU_ASSERT_EQUAL(other->ops->lease_release(other, "export:y"), 0);
+	}
 	store_close(other);
 	world_close(&w);
 }
