@@ -45,10 +45,11 @@ struct intake {
 };
 
 /*
- * The fence of a batch that moves a cursor: the lease epoch under
- * fence_key, read in the batch's transaction and held to its end (so a
- * take by another process waits for it), must still be the one the holder
- * took.  1 passes, 0 refused (b->err set), -1 store failure.
+ * The fence of a holder's batch (a sync page: its records, and its cursor
+ * when it has one; a tail without a checkpoint is fenced too): the lease
+ * epoch under fence_key, read in the batch's transaction and held to its
+ * end (so a take by another process waits for it), must still be the one
+ * the holder took.  1 passes, 0 refused (b->err set), -1 store failure.
  */
 static int fence_check(struct store *s, struct intake_batch *b)
 {
@@ -56,7 +57,7 @@ static int fence_check(struct store *s, struct intake_batch *b)
 	long long now;
 	int rc;
 
-	if (!b->fence_key || !b->cursor_key)
+	if (!b->fence_key)
 		return 1;
 	rc = s->ops->meta_get_held(s, b->fence_key, buf, sizeof(buf));
 	if (rc < 0)
@@ -67,8 +68,8 @@ static int fence_check(struct store *s, struct intake_batch *b)
 	if (end != buf && *end == '\0' && now == (long long)b->fence_epoch)
 		return 1;
 	snprintf(b->err, sizeof(b->err),
-		 "lease lost: %s is %s, this holder took epoch %lld; the cursor was not moved",
-		 b->fence_key, buf, (long long)b->fence_epoch);
+		 "lease lost: %s is %s, this holder took epoch %lld; nothing of the page was"
+		 " stored, the cursor was not moved", b->fence_key, buf, (long long)b->fence_epoch);
 	return 0;
 }
 

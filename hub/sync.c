@@ -138,6 +138,8 @@ struct run {
 	hub_rc commit_rc;        /* HUB_OK, or why a page of this pull failed */
 	char commit_err[256];
 	int is_progress;         /* a page of this pull committed */
+	int64_t n_host_calls;    /* emit, reject, checkpoint: a pull that made
+				  * none and answered HUB_MORE did nothing */
 	int is_lease_lost;       /* a page was fenced off: stop */
 };
 
@@ -197,6 +199,7 @@ static hub_rc run_emit(struct hub_call *call, const struct hub_record *rec, char
 	struct record *out = NULL;
 	hub_rc rc;
 
+	r->n_host_calls++;
 	if (r->commit_rc != HUB_OK) {
 		/* a page of this pull failed: nothing after it may commit */
 		err_set(err, err_size, "%s", r->commit_err);
@@ -229,6 +232,7 @@ static hub_rc run_reject(struct hub_call *call, const char *why)
 {
 	struct run *r = call->ctx;
 
+	r->n_host_calls++;
 	if (r->commit_rc != HUB_OK)
 		return r->commit_rc;
 	r->filling->read++;
@@ -347,6 +351,7 @@ static hub_rc run_checkpoint(struct hub_call *call, const char *cursor)
 {
 	struct run *r = call->ctx;
 
+	r->n_host_calls++;
 	if (r->commit_rc != HUB_OK)
 		return r->commit_rc; /* never past a page that did not commit */
 	if (strlen(cursor) >= CURSOR_MAX)
@@ -493,6 +498,7 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 	struct run r;
 	size_t budget;
 	unsigned attempt = 0;
+	int idle_mores = 0;
 	char err[1024];
 	int64_t t0 = time_mono_ms();
 	hub_rc rc;
@@ -507,12 +513,22 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 		goto out;
 	}
 	for (;;) {
+		int64_t calls = r.n_host_calls;
 		r.is_progress = 0;
 		rc = pull_once(&r, budget, is_stopping(p), err, sizeof(err));
 		if (r.is_progress)
 			attempt = 0;
 		if (r.is_lease_lost)
 			break; /* whatever the plugin made of it: this holder stops */
+		/* a pull that did nothing yet asks for another would be pulled
+		 * again at once, forever: a bug in the plugin */
+		idle_mores = rc == HUB_MORE && r.n_host_calls == calls ? idle_mores + 1 : 0;
+		if (idle_mores == SYNC_IDLE_MORE_MAX) {
+			rc = HUB_ERR_INTERNAL;
+			snprintf(err, sizeof(err), "the plugin answered HUB_MORE %d times in a row"
+				 " without emitting, rejecting or checkpointing anything (a bug in"
+				 " the plugin): the run stops", SYNC_IDLE_MORE_MAX);
+		}
 		if (rc == HUB_MORE && is_stopping(p)) {
 			flight_wait(&r); /* the page in progress commits, then we stop */
 			rc = r.commit_rc == HUB_OK ? HUB_ERR_STOPPED : r.commit_rc;

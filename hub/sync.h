@@ -84,6 +84,7 @@ struct sync_params {
 #define SYNC_PAGE_SIZE 10000
 #define SYNC_BACKOFF_BASE_MS 500
 #define SYNC_BACKOFF_CAP_MS 30000
+#define SYNC_IDLE_MORE_MAX 3 /* HUB_MORE from pulls that did nothing: an error */
 
 /* Runs one sync.  Fills *rep (sync_report_free() it) and returns rep->rc. */
 hub_rc sync_run(const struct sync_params *p, struct sync_report *rep);

@@ -26,6 +26,10 @@ static struct {
 	int unreadable_row;   /* the plugin itself rejects this row (reject()) */
 	int n_flaky_pulls;    /* the next pulls emit half a page, then RETRY */
 	struct sync_stop *stop_during_pull; /* asked after the first row */
+	int is_idle_more;     /* answer HUB_MORE having done nothing (a stop is
+			       * asked at the 1000th pull: the test ends) */
+	int is_uncheckpointed; /* emit the rows, never checkpoint */
+	struct sync_stop *stop;
 	int n_pulls;
 	const struct hub_host *host;
 } fake;
@@ -72,6 +76,11 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 
 	(void)state;
 	fake.n_pulls++;
+	if (fake.is_idle_more) {
+		if (fake.n_pulls == 1000)
+			sync_stop_request(fake.stop);
+		return HUB_MORE;
+	}
 	while (i < fake.n_rows && n < budget) {
 		if (fake.n_flaky_pulls && n == budget / 2) {
 			fake.n_flaky_pulls--;
@@ -91,6 +100,8 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 			break;
 	}
 	snprintf(text, sizeof(text), "%d", i);
+	if (fake.is_uncheckpointed)
+		return HUB_OK;
 	if (i > last && (rc = fake.host->checkpoint(call, text)) != HUB_OK)
 		return rc;
 	return i < fake.n_rows ? HUB_MORE : HUB_OK;
@@ -142,6 +153,7 @@ static void world_open(struct world *w, int n_rows)
 	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&w->mod, &w->th->cfg->sources[0], &w->inst,
 						     err, sizeof(err)), 0);
 	sync_stop_init(&w->stop);
+	fake.stop = &w->stop;
 	w->p.inst = w->inst;
 	w->p.intake = w->th->intake;
 	w->p.reader = w->th->reader;
@@ -361,7 +373,49 @@ static void test_a_holder_that_lost_its_lease_moves_no_cursor(void)
 	world_close(&w);
 }
 
+/* Records emitted after the last checkpoint (a tail the plugin did not
+ * vouch for, committed without a cursor) are fenced too: a holder that
+ * lost its lease commits none of them, and says so.  They used to commit,
+ * beside the new holder's, and the run ended OK (found by review). */
+static void test_a_tail_without_a_checkpoint_is_fenced_too(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 5);
+	fake.is_uncheckpointed = 1;
+	CU_ASSERT_EQUAL_FATAL(w.th->reader->ops->meta_put(w.th->reader, "lease_epoch:sync:fake",
+							  "8"), 0);
+	w.p.fence_epoch = 7; /* taken since by another process */
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_STOPPED);
+	CU_ASSERT_EQUAL(rep.is_lease_lost, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, "lease lost"));
+	CU_ASSERT_EQUAL(n_profiles(&w), 0);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* A plugin that answers HUB_MORE without emitting, rejecting or
+ * checkpointing anything is stopped after a few pulls with an error that
+ * says so.  It used to be pulled again at once, forever: a busy loop that
+ * only a stop ended (found by review). */
+static void test_more_without_progress_is_an_error(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 5);
+	fake.is_idle_more = 1;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_INTERNAL);
+	CU_ASSERT(fake.n_pulls < 10);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, "HUB_MORE"));
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 TEST_SUITE(sync, NULL, NULL,
+	   TEST(test_a_tail_without_a_checkpoint_is_fenced_too),
+	   TEST(test_more_without_progress_is_an_error),
 	   TEST(test_a_holder_that_lost_its_lease_moves_no_cursor),
 	   TEST(test_pages_commit_with_their_cursor),
 	   TEST(test_a_transient_failure_replays_only_the_uncommitted_page),
