@@ -125,8 +125,9 @@ static json_t *change_payload(json_t *change, int kind)
  * it.  It is deleted first: a retry running beside this one (another
  * process) that deleted it already sends it, not this one.  A profile
  * merged away since is sent as the one it was merged into (its events are
- * there now).  0, 1 when it is not sent again (unreadable, left as it is
- * and logged; or taken by the other retry), -1 with s->err set. */
+ * there now); one erased since is not (it is deleted: its data must not
+ * come back).  0, 1 when it is not sent again (unreadable, left as it is
+ * and logged; taken by the other retry; erased), -1 with s->err set. */
 static int retry_one(struct store *s, const char *name, const struct dl_item *it, int64_t now_ms)
 {
 	json_t *change = json_loads(it->change, 0, NULL), *payload = NULL, *wrap = NULL;
@@ -152,8 +153,11 @@ static int retry_one(struct store *s, const char *name, const struct dl_item *it
 	if (strcmp(kind, "erased") != 0) {
 		if ((found = profile_resolve_id(s, pid, live)) < 0)
 			goto out;
-		if (found == 1)
-			pid = live; /* itself, or the profile it was merged into */
+		if (found == 0) {
+			rc = 1; /* erased since: its data is not put back */
+			goto out;
+		}
+		pid = live; /* itself, or the profile it was merged into */
 	}
 	wrap = json_pack("{s:s, s:I, s:O}", "for", name, "retry_of", (json_int_t)it->seq,
 			 "payload", payload);

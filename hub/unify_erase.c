@@ -55,13 +55,17 @@ static int pid_list_add(void *ctx, const struct store_profile *p)
 }
 
 /* Deletes one profile row and everything it holds, pending changes in the
- * feed included (they carry personal data). */
+ * feed included (they carry personal data).  The dead letters go before
+ * the feed: a retry of one of them (export_redrive.c) deletes it, then
+ * puts its change in the feed, in one transaction; the delete here waits
+ * for that transaction (PostgreSQL, READ COMMITTED), and the feed's delete
+ * after it then sees the retried change. */
 static int erase_profile_data(struct store *s, const char *pid)
 {
 	return s->ops->event_delete_profile(s, pid) || s->ops->attr_delete_profile(s, pid) ||
 	       s->ops->consent_delete_profile(s, pid) || s->ops->ident_delete_profile(s, pid) ||
-	       s->ops->log_delete_profile(s, pid) || s->ops->outbox_delete_profile(s, pid) ||
-	       s->ops->dead_letter_delete_profile(s, pid) || s->ops->profile_delete(s, pid)
+	       s->ops->log_delete_profile(s, pid) || s->ops->dead_letter_delete_profile(s, pid) ||
+	       s->ops->outbox_delete_profile(s, pid) || s->ops->profile_delete(s, pid)
 		       ? -1
 		       : 0;
 }

@@ -10,14 +10,17 @@
  */
 #include "testlib.h"
 #include "testhub.h"
+#include "teststore.h"
 
 #include "../../hub/export.h"
 #include "../../hub/export_int.h"
 #include "../../hub/host.h"
 #include "../../hub/plugin.h"
+#include "../../hub/privacy.h"
 #include "../../hub/profile.h"
 #include "../../hub/util.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1447,6 +1450,103 @@ static void test_a_retried_change_survives_a_later_merge(void)
 	world_close(&w);
 }
 
+struct erase_arg {
+	struct world *w;
+	hub_rc rc;
+	char err[512];
+};
+
+static void *erase_ann_thread(void *arg)
+{
+	struct erase_arg *a = arg;
+
+	a->rc = privacy_erase_submit(a->w->th->intake, &a->w->th->rules, "custom_id", "ann",
+				     "pr_race", a->err, sizeof(a->err));
+	return NULL;
+}
+
+static int ann_feed_rows(void *ctx, const struct store_change *c)
+{
+	struct { const char *pid; int n; } *f = ctx;
+
+	f->n += strcmp(c->profile_id, f->pid) == 0 && strcmp(c->kind, "erased") != 0;
+	return 0;
+}
+
+/*
+ * PostgreSQL: an erase beside a retry of the same person's dead letter.
+ * The retry deleted the dead letter and appended its change (committed
+ * with its transaction); the erase, meanwhile, waits for that dead letter.
+ * Once both committed, nothing of hers is left in the feed but her erased
+ * change.  The erase used to delete her feed rows first and the dead
+ * letters after: the retried change, committed after it had looked,
+ * outlived the erase (found by review).
+ */
+static void test_an_erase_beside_a_retry_of_her_dead_letter_leaves_nothing(void)
+{
+	struct world w;
+	struct store *r = NULL;
+	char ann[1][PROFILE_ID_SIZE], err[512], text[256];
+	struct store_change c = {.kind = "event", .at_ms = 2, .payload_json = text};
+	struct erase_arg ea = {0};
+	struct { const char *pid; int n; } feed = {NULL, 0};
+	pthread_t t;
+
+	if (!teststore_is_pg())
+		return; /* one writer: no race */
+	world_open(&w, NULL);
+	apply(&w, people);
+	CU_ASSERT_EQUAL_FATAL(profile_find(w.th->reader, "custom_id", "ann", ann, 1), 1);
+	dead_event_put(w.th->reader, ann[0],
+		       "{\"name\":\"opened\",\"properties\":{\"diagnosis\":\"secret\"}}");
+	/* the retry's transaction, as retry_one runs it, up to its commit */
+	CU_ASSERT_EQUAL_FATAL(store_open(w.th->cfg, &r, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(r->ops->begin(r), 0);
+	CU_ASSERT_EQUAL_FATAL(r->ops->dead_letter_delete(r, "x", 1000000), 1);
+	snprintf(text, sizeof(text), "{\"for\":\"x\",\"retry_of\":1000000,\"payload\":"
+		 "{\"name\":\"opened\",\"properties\":{\"diagnosis\":\"secret\"}}}");
+	c.profile_id = ann[0];
+	CU_ASSERT_EQUAL_FATAL(r->ops->outbox_append(r, &c), 0);
+	/* the erase meanwhile: it waits for the dead letter the retry holds */
+	ea.w = &w;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, erase_ann_thread, &ea), 0);
+	for (int64_t until = time_mono_ms() + WAIT_MS;
+	     teststore_lock_waiters() < 1 && time_mono_ms() < until;)
+		usleep(2000);
+	CU_ASSERT(teststore_lock_waiters() >= 1);
+	CU_ASSERT_EQUAL(r->ops->commit(r), 0);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(ea.rc, HUB_OK);
+	feed.pid = ann[0];
+	CU_ASSERT_EQUAL(w.th->reader->ops->outbox_read(w.th->reader, 0, 100000, ann_feed_rows,
+						       &feed), 0);
+	CU_ASSERT_EQUAL(feed.n, 0);
+	store_close(r);
+	world_close(&w);
+}
+
+/* A dead letter whose profile was erased since (only a race leaves one:
+ * the erase deletes them) is not put back in the feed with its data. */
+static void test_a_dead_letter_of_an_erased_profile_is_not_sent_again(void)
+{
+	struct world w;
+	struct { const char *pid; int n; } feed = {"p_0000000000000000", 0};
+	json_t *left;
+	int64_t n = -1;
+
+	world_open(&w, NULL);
+	dead_event_put(w.th->reader, feed.pid, "{\"name\":\"opened\"}");
+	CU_ASSERT_EQUAL_FATAL(export_dead_letters_retry(w.th->reader, "x", 1767225600000LL, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(w.th->reader->ops->outbox_read(w.th->reader, 0, 100000, ann_feed_rows,
+						       &feed), 0);
+	CU_ASSERT_EQUAL(feed.n, 0);
+	left = dead_letters(&w);
+	CU_ASSERT_EQUAL(json_array_size(left), 0);
+	json_decref(left);
+	world_close(&w);
+}
+
 /* Decimals reach the export as they were written (15 significant digits,
  * as the store keeps them): an event's property, an attribute in the
  * profile, and both again in a dead letter sent again.  The feed dumped
@@ -2052,6 +2152,8 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_retry_pages_past_dead_letters_it_cannot_send),
 	   TEST(test_a_retried_change_survives_a_later_merge),
 	   TEST(test_decimals_are_exported_as_written),
+	   TEST(test_a_dead_letter_of_an_erased_profile_is_not_sent_again),
+	   TEST(test_an_erase_beside_a_retry_of_her_dead_letter_leaves_nothing),
 	   TEST(test_a_failed_load_after_the_lease_take_is_retried),
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),
