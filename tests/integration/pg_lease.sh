@@ -197,7 +197,9 @@ echo "  2000 profiles, 40000 events: the same as a clean single-process sync"
 
 # ---- 4. two `profilehub exports retry` at once --------------------------------------------
 # 3000 dead letters of export x: two processes sending them again at once
-# send each once in all (each only what it deleted itself)
+# send each once in all (each only what it deleted itself).  They are
+# erasures (sent again whatever became of their profile; a change of a
+# profile gone since is deleted, not sent).
 {
 	config retry
 	printf 'exports:\n  - name: x\n    plugin: jsonl\n    path: %s/x.jsonl\n    enabled: false\n' "$T"
@@ -206,7 +208,8 @@ echo "  2000 profiles, 40000 events: the same as a clean single-process sync"
 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT_" -U postgres hubtest \
 	-c "INSERT INTO retry.dead_letters(export_name, seq, profile_id, at, reason, change)
 	    SELECT 'x', i, 'p_gone' || i, 0, 'refused',
-	      '{\"seq\":' || i || ',\"kind\":\"profile_updated\",\"profile_id\":\"p_gone' || i || '\"}'
+	      '{\"seq\":' || i || ',\"kind\":\"erased\",\"profile_id\":\"p_gone' || i ||
+	      '\",\"identifier_types\":[\"custom_id\"]}'
 	    FROM generate_series(1, 3000) i" || fail "dead letters"
 "$HUB" -c "$T/retry.yaml" exports retry x >"$T/r1.out" 2>&1 &
 r1=$!
