@@ -339,15 +339,17 @@ static enum MHD_Result refuse(struct http_req *req, unsigned status, const char 
 	return ingest_body_init(&req->body, req->srv->max_body, 0) ? MHD_NO : MHD_YES;
 }
 
-/* Reads the body the client announced and the route takes, or refuses it
- * now: MHD_YES (body pieces follow; one announced past the limit is
- * dropped and answered 413 at its end), or what refusing answered. */
+/* Reads the body the client announced: MHD_YES (body pieces follow; one
+ * announced past the limit is counted and dropped, as refuse() drops one,
+ * and answered 413 at its end), MHD_NO out of memory. */
 static enum MHD_Result body_expect(struct http_req *req, size_t announced, int over)
 {
 	if (ingest_body_init(&req->body, req->srv->max_body, over ? 0 : announced))
 		return MHD_NO;
-	if (over)
-		ingest_body_refuse(&req->body);
+	if (over) {
+		req->is_body_ignored = 1;
+		req->body.is_too_large = 1;
+	}
 	return MHD_YES;
 }
 

@@ -129,15 +129,6 @@ int ingest_body_init(struct ingest_body *b, size_t limit, size_t expected)
 	return 0;
 }
 
-void ingest_body_refuse(struct ingest_body *b)
-{
-	hub_free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-	b->discarded = 0;
-	b->is_too_large = 1;
-}
-
 int ingest_body_append(struct ingest_body *b, const char *data, size_t n)
 {
 	if (b->is_too_large || n > b->limit - b->len) {
@@ -149,7 +140,7 @@ int ingest_body_append(struct ingest_body *b, const char *data, size_t n)
 			b->len = b->cap = 0;
 		}
 		b->discarded += n;
-		return b->discarded > b->limit && b->discarded - b->limit > b->limit ? -1 : 1;
+		return b->discarded - b->limit > b->limit ? -1 : 1;
 	}
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;

@@ -62,9 +62,6 @@ int ingest_body_init(struct ingest_body *b, size_t limit, size_t expected);
  * -1: stop reading and close the connection (no memory, or the client sent
  * more than `limit` bytes past the limit: draining it is not worth it). */
 int ingest_body_append(struct ingest_body *b, const char *data, size_t n);
-/* The body is refused before its first byte (its announced length is past
- * the limit): what comes is counted and dropped as past the limit. */
-void ingest_body_refuse(struct ingest_body *b);
 void ingest_body_free(struct ingest_body *b);
 
 /*
