@@ -289,6 +289,9 @@ struct store_ops {
 	 * one row and the next begins after it). */
 	int (*log_page)(struct store *s, const char *profile_id, int64_t after_seq,
 			size_t limit, store_log_cb cb, void *ctx);
+	/* Deletes the profile's own rows; rows of other profiles that name it
+	 * (a move away from it, a detach to it) stay theirs, with the other
+	 * profile forgotten (other_profile_id NULL). */
 	int (*log_delete_profile)(struct store *s, const char *profile_id);
 };
 

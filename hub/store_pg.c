@@ -148,7 +148,7 @@ enum stmt_id {
 	S_CONSENT_GET, S_CONSENT_PUT, S_CONSENT_PUT_NEWER, S_CONSENT_LIST, S_CONSENT_DELETE_PROFILE,
 	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
 	S_EVENT_DELETE_PROFILE,
-	S_LOG_APPEND, S_LOG_PAGE, S_LOG_DELETE_PROFILE,
+	S_LOG_APPEND, S_LOG_PAGE, S_LOG_DELETE_PROFILE, S_LOG_UNLINK_PROFILE,
 	S_OUTBOX_ALLOC, S_OUTBOX_INSERT, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE,
 	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE, S_DEAD_DELETE, S_DEAD_LAST, S_OUTBOX_HOLD,
 	S_LEASE_TRY, S_LEASE_EPOCH, S_LEASE_RELEASE,
@@ -275,8 +275,9 @@ static const char *const stmt_sql[S_COUNT] = {
 		       " other_profile_id, reason FROM identity_log"
 		       " WHERE other_profile_id = $1 AND profile_id <> $1 AND seq > $2::int8"
 		       " ORDER BY seq LIMIT $3::int8",
-	[S_LOG_DELETE_PROFILE] = "DELETE FROM identity_log WHERE profile_id = $1"
-				 " OR other_profile_id = $1",
+	[S_LOG_DELETE_PROFILE] = "DELETE FROM identity_log WHERE profile_id = $1",
+	[S_LOG_UNLINK_PROFILE] = "UPDATE identity_log SET other_profile_id = NULL"
+				 " WHERE other_profile_id = $1",
 	/* under the outbox lock: the next $2 numbers, higher than any committed */
 	[S_OUTBOX_ALLOC] = "SELECT setval('outbox_seq', nextval('outbox_seq') + $2::int8 - 1)"
 			   " - $2::int8 + 1 FROM (SELECT pg_advisory_xact_lock($1::int4, 0)) l",
@@ -1808,7 +1809,8 @@ static int pg_log_page(struct store *s, const char *pid, int64_t after, size_t l
 
 static int pg_log_delete_profile(struct store *s, const char *pid)
 {
-	return command(pgs(s), S_LOG_DELETE_PROFILE, "s", pid);
+	return command(pgs(s), S_LOG_DELETE_PROFILE, "s", pid) ||
+	       command(pgs(s), S_LOG_UNLINK_PROFILE, "s", pid);
 }
 
 /* ---- change feed, dead letters -------------------------------------- */

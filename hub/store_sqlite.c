@@ -130,7 +130,7 @@ enum stmt_id {
 	S_CONSENT_GET, S_CONSENT_PUT, S_CONSENT_PUT_NEWER, S_CONSENT_LIST, S_CONSENT_DELETE_PROFILE,
 	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
 	S_EVENT_DELETE_PROFILE,
-	S_LOG_APPEND, S_LOG_PAGE, S_LOG_DELETE_PROFILE,
+	S_LOG_APPEND, S_LOG_PAGE, S_LOG_DELETE_PROFILE, S_LOG_UNLINK_PROFILE,
 	S_OUTBOX_APPEND, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE, S_OUTBOX_HOLD,
 	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE, S_DEAD_DELETE, S_DEAD_LAST,
 	S_COUNT
@@ -238,8 +238,9 @@ static const char *const stmt_sql[S_COUNT] = {
 		       " other_profile_id, reason FROM identity_log"
 		       " WHERE other_profile_id = ?1 AND profile_id <> ?1 AND seq > ?2"
 		       " ORDER BY seq LIMIT ?3",
-	[S_LOG_DELETE_PROFILE] = "DELETE FROM identity_log WHERE profile_id = ?1"
-				 " OR other_profile_id = ?1",
+	[S_LOG_DELETE_PROFILE] = "DELETE FROM identity_log WHERE profile_id = ?1",
+	[S_LOG_UNLINK_PROFILE] = "UPDATE identity_log SET other_profile_id = NULL"
+				 " WHERE other_profile_id = ?1",
 	[S_OUTBOX_APPEND] = "INSERT INTO outbox(kind, profile_id, at, payload) VALUES(?1, ?2, ?3, ?4)",
 	[S_OUTBOX_READ] = "SELECT seq, kind, profile_id, at, payload FROM outbox WHERE seq > ?1"
 			  " ORDER BY seq LIMIT ?2",
@@ -1173,7 +1174,8 @@ static int lite_log_page(struct store *s, const char *pid, int64_t after, size_t
 
 static int lite_log_delete_profile(struct store *s, const char *pid)
 {
-	return RUN(lite(s), S_LOG_DELETE_PROFILE, "s", pid);
+	return RUN(lite(s), S_LOG_DELETE_PROFILE, "s", pid) ||
+	       RUN(lite(s), S_LOG_UNLINK_PROFILE, "s", pid);
 }
 
 

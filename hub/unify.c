@@ -584,8 +584,8 @@ static int resolve_logout(struct unify *u, struct resolve *rs)
 		memcpy(rs->target, pi, PROFILE_ID_SIZE);
 		return 1;
 	}
-	if (profile_create(u, rs, NULL, NULL, NULL, rs->target) ||
-	    u->store->ops->ident_put(u->store, "installation_id", iid, rs->target) ||
+	/* the new anonymous profile's create row names the installation */
+	if (profile_create(u, rs, NULL, "installation_id", iid, rs->target) ||
 	    unify_log_identity(u, rs, pi, "detach", "installation_id", iid, rs->target))
 		return -1;
 	return 1;
@@ -612,6 +612,7 @@ static int resolve_alias(struct unify *u, struct resolve *rs)
 		return 0;
 	}
 	rs->use_install = 1;
+	rs->install = prev; /* a login of it as C: it takes the record's details */
 	return resolve_known(u, rs, prev) ? -1 : 1;
 }
 
@@ -622,9 +623,8 @@ static int apply_payload(struct unify *u, struct resolve *rs)
 	const struct record *r = rs->r;
 	struct store *s = u->store;
 
-	if (rs->use_install && r->installation_id &&
-	    s->ops->install_touch(s, r->installation_id, r->platform, r->timestamp_ms,
-				  r->push_enabled))
+	if (rs->use_install && rs->install &&
+	    s->ops->install_touch(s, rs->install, r->platform, r->timestamp_ms, r->push_enabled))
 		return -1;
 	/* record.c decides which payload a record type carries (a track's
 	 * identifiers.email still sets $email_address) */
@@ -670,6 +670,7 @@ int unify_apply(struct unify *u, const struct record *r, enum unify_outcome *out
 	memset(&rs, 0, sizeof(rs));
 	rs.r = r;
 	rs.use_install = r->installation_id != NULL && r->type != HUB_REC_ALIAS;
+	rs.install = rs.use_install ? r->installation_id : NULL;
 	rs.n_ext = r->n_externals < MAX_EXTERNALS ? r->n_externals : MAX_EXTERNALS;
 	for (size_t i = 0; i < rs.n_ext; i++)
 		rs.use_ext[i] = 1;

@@ -20,6 +20,7 @@ struct resolve {
 	const struct record *r;
 	size_t n_ext;             /* externals considered (<= MAX_EXTERNALS) */
 	int use_install;
+	const char *install;       /* the installation the record names and keeps */
 	int use_ext[MAX_EXTERNALS];
 	char target[PROFILE_ID_SIZE];
 	char reason[160];

@@ -44,7 +44,7 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 	if pgurl=$(sh tests/pgtest.sh start "$pgdir"); then
 		out=$(mktemp)
 		HUB_TEST_STORE=postgres HUB_TEST_PG_URL="$pgurl" \
-			"$B/tests/unit_tests" scenarios random store store_gone export api access_doc >"$out" 2>&1
+			"$B/tests/unit_tests" scenarios random unify store store_gone export api access_doc >"$out" 2>&1
 		rc=$?
 		cat "$out"
 		t_pass=$(awk '$1 == "tests" && NF >= 5 { print $4 }' "$out" | tail -1)

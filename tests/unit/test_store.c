@@ -654,11 +654,16 @@ static void test_identity_log_lists_in_append_order_with_the_other_side(void)
 	EXPECT(l, "900 p_1 create custom_id=u1 NULL login",
 	       "500 p_1 merge NULL=NULL p_2 record m1 (web)",
 	       "200 p_3 move installation_id=i1 p_1 logout");
+	/* p_2's own row goes; p_1's row naming it stays p_1's, without it */
 	OK(s->ops->log_delete_profile(s, "p_2"));
 	memset(&l, 0, sizeof(l));
 	OK(s->ops->log_page(s, "p_1", 0, 100, collect_log, &l));
 	EXPECT(l, "900 p_1 create custom_id=u1 NULL login",
+	       "500 p_1 merge NULL=NULL NULL record m1 (web)",
 	       "200 p_3 move installation_id=i1 p_1 logout");
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->log_page(s, "p_2", 0, 100, collect_log, &l));
+	CU_ASSERT_EQUAL(l.n, 0);
 	OK(s->ops->commit(s));
 	world_stop(&w);
 }

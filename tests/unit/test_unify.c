@@ -1,0 +1,215 @@
+/*
+ * test_unify.c - rules of IDENTITY.md that the scenario vectors do not
+ * reach, checked through the intake and read back from the store:
+ *
+ *   - an alias whose previous_id is an installation is a login of it: the
+ *     installation takes the record's platform, push and time (section 9);
+ *   - a logout's new anonymous profile is created holding the
+ *     installation, and its log says so (section 3: every attach, detach,
+ *     move and merge is logged);
+ *   - an erase deletes the erased profile's own log rows only: another
+ *     profile's row naming it (a device that moved away from it) stays in
+ *     that profile's history, without the erased profile's ID; the
+ *     erasure's own row (no identifier) is all that is left of its log.
+ *
+ * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
+ */
+#include "testhub.h"
+#include "testlib.h"
+
+#include <jansson.h>
+#include <string.h>
+
+static void apply(struct testhub *th, const char *line)
+{
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, line), 0);
+}
+
+/* The live profile document whose custom_id is `custom_id` (NULL: the
+ * anonymous one holding installation `iid`); borrowed from dump. */
+static json_t *profile_of(json_t *dump, const char *custom_id, const char *iid)
+{
+	size_t i;
+	json_t *doc;
+
+	json_array_foreach(dump, i, doc) {
+		const char *c = json_string_value(json_object_get(doc, "custom_id"));
+		json_t *insts = json_object_get(json_object_get(doc, "identifiers"),
+						"installation_id");
+		size_t k;
+		json_t *v;
+		if (custom_id) {
+			if (c && strcmp(c, custom_id) == 0)
+				return doc;
+			continue;
+		}
+		if (c)
+			continue;
+		json_array_foreach(insts, k, v)
+			if (strcmp(json_string_value(v), iid) == 0)
+				return doc;
+	}
+	return NULL;
+}
+
+static const char *pid_of(const json_t *doc)
+{
+	return json_string_value(json_object_get(doc, "profile_id"));
+}
+
+static int log_row_collect(void *ctx, const struct store_log_entry *e)
+{
+	json_array_append_new(ctx, json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "profile_id",
+					      e->profile_id, "action", e->action, "type",
+					      e->id_type, "value", e->id_value, "other",
+					      e->other_profile_id));
+	return 0;
+}
+
+/* Every log row of pid and every row naming it, in order (new reference). */
+static json_t *log_of(struct testhub *th, const char *pid)
+{
+	json_t *rows = json_array();
+	CU_ASSERT_EQUAL(th->reader->ops->log_page(th->reader, pid, 0, 1000, log_row_collect, rows),
+			0);
+	return rows;
+}
+
+/* The first row of `action` in rows, or NULL. */
+static json_t *row_of(json_t *rows, const char *action)
+{
+	size_t i;
+	json_t *row;
+	json_array_foreach(rows, i, row)
+		if (strcmp(json_string_value(json_object_get(row, "action")), action) == 0)
+			return row;
+	return NULL;
+}
+
+static void expect_text(const json_t *o, const char *key, const char *want)
+{
+	const char *got = json_string_value(json_object_get(o, key));
+	CU_ASSERT_PTR_NOT_NULL(got);
+	if (got)
+		CU_ASSERT_STRING_EQUAL(got, want);
+}
+
+static void test_an_alias_of_an_installation_takes_its_details(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *doc, *inst, *push;
+	const char *push0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"alias\",\"source\":\"test\",\"message_id\":\"m1\","
+		  "\"timestamp\":\"2025-03-03T09:00:00.000Z\",\"previous_id\":\"I1\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"platform\":\"ios\","
+		  "\"push_enabled\":true}");
+	dump = testhub_dump(th, 0);
+	doc = profile_of(dump, "C1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	inst = json_array_get(json_object_get(doc, "installations"), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(inst);
+	expect_text(inst, "installation_id", "I1");
+	expect_text(inst, "platform", "ios");
+	expect_text(inst, "last_seen", "2025-03-03T09:00:00.000Z");
+	CU_ASSERT(json_is_true(json_object_get(inst, "push_enabled")));
+	push = json_object_get(json_object_get(doc, "subscriptions"), "push");
+	CU_ASSERT_EQUAL(json_array_size(push), 1);
+	push0 = json_string_value(json_array_get(push, 0));
+	CU_ASSERT(push0 != NULL && strcmp(push0, "ios") == 0);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+static void test_a_logout_session_is_created_holding_the_installation(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *known, *anon, *rows, *row;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"m1\","
+		  "\"timestamp\":\"2025-03-03T09:00:00.000Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply(th, "{\"type\":\"logout\",\"source\":\"test\",\"message_id\":\"m2\","
+		  "\"timestamp\":\"2025-03-03T09:01:00.000Z\","
+		  "\"identifiers\":{\"installation_id\":\"I1\"}}");
+	dump = testhub_dump(th, 0);
+	known = profile_of(dump, "C1", NULL);
+	anon = profile_of(dump, NULL, "I1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(known);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(anon);
+
+	/* the session's own first row creates it with I1 */
+	rows = log_of(th, pid_of(anon));
+	row = json_array_get(rows, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+	expect_text(row, "profile_id", pid_of(anon));
+	expect_text(row, "action", "create");
+	expect_text(row, "type", "installation_id");
+	expect_text(row, "value", "I1");
+	json_decref(rows);
+	/* the user's log keeps the detach to it */
+	rows = log_of(th, pid_of(known));
+	row = row_of(rows, "detach");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+	expect_text(row, "value", "I1");
+	expect_text(row, "other", pid_of(anon));
+	json_decref(rows);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+static void test_an_erase_keeps_other_profiles_log_rows(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *c1, *c2, *rows, *row;
+	char c1_pid[64];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"m1\","
+		  "\"timestamp\":\"2025-03-03T09:01:00.000Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I2\"}}");
+	/* a user switch: I2 moves from C1 to C2 (a row of C2's naming C1) */
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"m2\","
+		  "\"timestamp\":\"2025-03-03T09:03:00.000Z\","
+		  "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I2\"}}");
+	dump = testhub_dump(th, 0);
+	c1 = profile_of(dump, "C1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+	snprintf(c1_pid, sizeof(c1_pid), "%s", pid_of(c1));
+	json_decref(dump);
+
+	apply(th, "{\"type\":\"erase\",\"source\":\"test\",\"message_id\":\"m3\","
+		  "\"timestamp\":\"2025-03-03T09:04:00.000Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_PTR_NULL(profile_of(dump, "C1", NULL));
+	c2 = profile_of(dump, "C2", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
+	rows = log_of(th, pid_of(c2));
+	row = row_of(rows, "move");
+	CU_ASSERT_PTR_NOT_NULL(row);
+	if (row) {
+		expect_text(row, "profile_id", pid_of(c2));
+		expect_text(row, "value", "I2");
+		CU_ASSERT_PTR_NULL(json_string_value(json_object_get(row, "other")));
+	}
+	json_decref(rows);
+	/* of C1's log only the erasure is left (no identifier), and no other
+	 * row names it */
+	rows = log_of(th, c1_pid);
+	CU_ASSERT_EQUAL(json_array_size(rows), 1);
+	row = json_array_get(rows, 0);
+	if (row) {
+		expect_text(row, "action", "erase");
+		CU_ASSERT_PTR_NULL(json_string_value(json_object_get(row, "value")));
+	}
+	json_decref(rows);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
+	   TEST(test_a_logout_session_is_created_holding_the_installation),
+	   TEST(test_an_erase_keeps_other_profiles_log_rows))
