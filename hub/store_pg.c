@@ -562,12 +562,24 @@ static int session_setup(struct pg_store *ps)
 	const char *vals[1] = {ps->schema};
 	PGresult *res = PQexecParams(ps->conn,
 				     "SELECT set_config('search_path', quote_ident($1), false),"
-				     " hashtext($1), current_setting('synchronous_commit')",
+				     " hashtext($1), current_setting('synchronous_commit'),"
+				     " current_setting('server_encoding')",
 				     1, NULL, vals, NULL, NULL, 0);
 	int rc = 0;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		rc = pg_fail(ps, res, W_SETUP);
+		goto out;
+	}
+	/* the hub stores any UTF-8 text, as SQLite does: a database of
+	 * another encoding would refuse some of it (a whole group failing), or
+	 * not check it at all (SQL_ASCII) */
+	if (strcmp(PQgetvalue(res, 0, 3), "UTF8") != 0) {
+		err_set(ps->base.err, sizeof(ps->base.err),
+			"postgres: database %s has encoding %s; the hub needs UTF8 (CREATE"
+			" DATABASE ... ENCODING 'UTF8' TEMPLATE template0)",
+			ps->where, PQgetvalue(res, 0, 3));
+		rc = -1;
 		goto out;
 	}
 	ps->salt = (int32_t)strtol(PQgetvalue(res, 0, 1), NULL, 10);
@@ -783,13 +795,17 @@ static int pipe_collect(struct pg_store *ps, PGresult **last)
 }
 
 /* Sends one statement without waiting: prepared `id` with its parameters,
- * or `sql` (transaction control, no parameters). */
+ * or `sql` (transaction control, no parameters).  A full pipeline is read
+ * first, so the statement sent stays in flight for a caller that waits for
+ * its result. */
 static int pipe_send(struct pg_store *ps, int id, const char *sql, int n,
 		     const char *const *vals)
 {
 	char name[16];
 	int ok;
 
+	if (ps->n_pending == PIPE_MAX_PENDING && pipe_collect(ps, NULL))
+		return -1;
 	if (sql) {
 		ok = PQsendQueryParams(ps->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
 	} else {
@@ -800,7 +816,7 @@ static int pipe_send(struct pg_store *ps, int id, const char *sql, int n,
 		return pipe_broken(ps, id);
 	ps->pending_id[(ps->pending_head + ps->n_pending) % PIPE_MAX_PENDING] = id;
 	ps->n_pending++;
-	return ps->n_pending == PIPE_MAX_PENDING ? pipe_collect(ps, NULL) : 0;
+	return 0;
 }
 
 /* ---- statement helpers ---------------------------------------------- */
@@ -852,6 +868,8 @@ static PGresult *run_params(struct pg_store *ps, enum stmt_id id, const struct p
 		PGresult *res = NULL;
 		if (pipe_send(ps, (int)id, NULL, p->n, p->vals) || pipe_collect(ps, &res))
 			return NULL;
+		if (!res) /* never: the statement sent is the last in flight */
+			err_set(ps->base.err, sizeof(ps->base.err), "postgres: no result");
 		return res;
 	}
 	snprintf(name, sizeof(name), "hub_%d", (int)id);
@@ -1147,7 +1165,7 @@ static int pg_commit(struct store *s)
 		}
 	}
 	/* COMMIT of a failed transaction "succeeds" as ROLLBACK */
-	if (strcmp(PQcmdStatus(res), "COMMIT") == 0)
+	if (res && strcmp(PQcmdStatus(res), "COMMIT") == 0)
 		rc = 0;
 	else
 		err_set(s->err, sizeof(s->err), "postgres: the transaction had failed and was rolled back");
@@ -1880,6 +1898,8 @@ static int pg_outbox_prune(struct store *s, int64_t upto, size_t limit, size_t *
 	int64_t n = 0;
 
 	*n_deleted = 0;
+	if (limit == 0) /* "n" would bind NULL, no limit */
+		return 0;
 	if (query_int(run(pgs(s), S_OUTBOX_PRUNE, "in", upto, limit), &n) < 0)
 		return -1;
 	*n_deleted = (size_t)n;

@@ -20,6 +20,7 @@
 #include "../../hub/util.h"
 #include "../tools/gen.h"
 
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -874,6 +875,8 @@ static void test_outbox_prune_deletes_the_oldest_up_to_a_seq(void)
 	CU_ASSERT_EQUAL_FATAL(a.n, 6);
 
 	OK(s->ops->begin(s));
+	OK(s->ops->outbox_prune(s, a.v[5], 0, &n)); /* a limit of 0: none */
+	CU_ASSERT_EQUAL(n, 0);
 	OK(s->ops->outbox_prune(s, a.v[3], 3, &n)); /* the limit stops it */
 	CU_ASSERT_EQUAL(n, 3);
 	OK(s->ops->outbox_prune(s, a.v[3], 3, &n)); /* then the bound */
@@ -1086,6 +1089,32 @@ static void test_savepoint_rollback_undoes_only_its_batch(void)
 	world_stop(&w);
 }
 
+/* PostgreSQL sends writes down a pipeline and reads their results at
+ * least every 256 statements: a read, or the COMMIT, that is the 256th in
+ * flight (or near it) gets its own result.  Counts around that bound. */
+static void test_a_read_or_commit_at_the_pipelines_bound_gets_its_result(void)
+{
+	WORLD(w);
+	char key[32], value[32];
+
+	for (int k = 0; k < 2 * 13; k++) {
+		int n = 250 + k / 2, is_read = k % 2;
+		OK(s->ops->begin(s));
+		for (int i = 0; i < n; i++) {
+			snprintf(key, sizeof(key), "k%d%d_%03d", is_read, n, i);
+			OK(s->ops->meta_put(s, key, "v"));
+		}
+		if (is_read) { /* the read is at the bound */
+			snprintf(key, sizeof(key), "k%d%d_000", is_read, n);
+			CU_ASSERT_EQUAL(s->ops->meta_get(s, key, value, sizeof(value)), 1);
+		}
+		CU_ASSERT_EQUAL(s->ops->commit(s), 0); /* or the COMMIT is */
+		snprintf(key, sizeof(key), "k%d%d_%03d", is_read, n, n - 1);
+		CU_ASSERT_EQUAL(s->ops->meta_get(s, key, value, sizeof(value)), 1);
+	}
+	world_stop(&w);
+}
+
 static void test_commit_survives_reopen_and_rollback_leaves_nothing(void)
 {
 	WORLD(w);
@@ -1252,6 +1281,46 @@ static void *cross_get(void *arg)
 
 /* Two writers each hold one profile and reach for the other's: the server
  * breaks the deadlock, and the loser says it may retry. */
+/* Runs one statement on the test server's database; 0 when it worked. */
+static int pg_admin(const char *url, const char *sql)
+{
+	PGconn *c = PQconnectdb(url);
+	PGresult *res = PQexec(c, sql);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (!ok)
+		fprintf(stderr, "pg_admin: %s: %s", sql, PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+	return ok ? 0 : -1;
+}
+
+/* A database that is not UTF-8 would refuse (LATIN1) or not check
+ * (SQL_ASCII) text the hub stores: the store refuses to open on it,
+ * naming its encoding. */
+static void test_pg_open_refuses_a_database_not_in_utf8(void)
+{
+	const char *url = getenv("HUB_TEST_PG_URL");
+	char other[512], err[512] = "";
+	struct store *s = NULL;
+	const char *slash;
+
+	if (!teststore_is_pg() || !url)
+		return;
+	slash = strrchr(url, '/');
+	CU_ASSERT_PTR_NOT_NULL_FATAL(slash);
+	snprintf(other, sizeof(other), "%.*s/hub_latin1", (int)(slash - url), url);
+	pg_admin(url, "DROP DATABASE IF EXISTS hub_latin1");
+	CU_ASSERT_EQUAL_FATAL(pg_admin(url, "CREATE DATABASE hub_latin1 ENCODING 'LATIN1'"
+					    " TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"),
+			      0);
+	CU_ASSERT_EQUAL(store_pg_open(other, "public", &s, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "has encoding LATIN1"));
+	if (s)
+		store_close(s);
+	CU_ASSERT_EQUAL(pg_admin(url, "DROP DATABASE hub_latin1"), 0);
+}
+
 static void test_pg_deadlock_between_writers_is_retryable(void)
 {
 	WORLD(w);
@@ -1668,6 +1737,8 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_dead_letter_delete_counts_and_outbox_hold_finds),
 	   TEST(test_meta_list_by_prefix_and_delete),
 	   TEST(test_savepoint_rollback_undoes_only_its_batch),
+	   TEST(test_a_read_or_commit_at_the_pipelines_bound_gets_its_result),
+	   TEST(test_pg_open_refuses_a_database_not_in_utf8),
 	   TEST(test_commit_survives_reopen_and_rollback_leaves_nothing),
 	   TEST(test_read_begin_holds_one_snapshot_until_read_end),
 	   TEST(test_ident_lock_leaves_reads_and_writes_as_they_were),

@@ -10,7 +10,9 @@
  *   - an erase deletes the erased profile's own log rows only: another
  *     profile's row naming it (a device that moved away from it) stays in
  *     that profile's history, without the erased profile's ID; the
- *     erasure's own row (no identifier) is all that is left of its log.
+ *     erasure's own row (no identifier) is all that is left of its log;
+ *   - records of hundreds of attributes are stored whole (on PostgreSQL,
+ *     more statements in flight than the pipeline reads at once).
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -18,6 +20,7 @@
 #include "testlib.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void apply(struct testhub *th, const char *line)
@@ -210,6 +213,55 @@ static void test_an_erase_keeps_other_profiles_log_rows(void)
 	testhub_stop(th);
 }
 
+/* An identify of C<n> with n attributes, applied as one batch. */
+static void apply_attributes(struct testhub *th, int n)
+{
+	json_t *attrs = json_object(), *rec;
+	char key[16], cid[16], *line;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "a%03d", i);
+		json_object_set_new(attrs, key, json_integer(i));
+	}
+	snprintf(cid, sizeof(cid), "C%d", n);
+	snprintf(key, sizeof(key), "m%d", n);
+	rec = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}, s:o}", "type", "identify", "source", "test",
+			"message_id", key, "timestamp", "2025-03-03T09:00:00.000Z", "identifiers",
+			"custom_id", cid, "attributes", attrs);
+	line = json_dumps(rec, JSON_COMPACT);
+	apply(th, line);
+	free(line);
+	json_decref(rec);
+}
+
+/* Records of hundreds of attributes: on PostgreSQL each is a write down the
+ * pipeline, so some record's commit is the 256th statement in flight (it
+ * lost its result there and crashed the writer). */
+static void test_records_with_hundreds_of_attributes_are_stored_whole(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (int n = 240; n <= 270; n++)
+		apply_attributes(th, n);
+	dump = testhub_dump(th, 0);
+	for (int n = 240; n <= 270; n++) {
+		char cid[16], last[16];
+		json_t *doc, *got;
+		snprintf(cid, sizeof(cid), "C%d", n);
+		snprintf(last, sizeof(last), "a%03d", n - 1);
+		doc = profile_of(dump, cid, NULL);
+		CU_ASSERT_PTR_NOT_NULL(doc);
+		got = json_object_get(doc, "attributes");
+		CU_ASSERT_EQUAL(json_object_size(got), (size_t)n);
+		CU_ASSERT_EQUAL(json_integer_value(json_object_get(got, last)), n - 1);
+	}
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
-	   TEST(test_an_erase_keeps_other_profiles_log_rows))
+	   TEST(test_an_erase_keeps_other_profiles_log_rows),
+	   TEST(test_records_with_hundreds_of_attributes_are_stored_whole))
