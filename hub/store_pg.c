@@ -15,8 +15,8 @@
  * Several writers (READ COMMITTED: every statement sees what committed
  * before it started), made equivalent to one writer by advisory locks:
  *   - ident_lock (the intake, at group start): every identifier of the
- *     group, in one fixed order (by lock key), then the profiles holding
- *     them, likewise.  Identifier locks taken in one order cannot deadlock.
+ *     group, in one fixed order (by bucket: LOCK_BUCKET_MASK), then the
+ *     profiles holding them, likewise.  Identifier locks taken in one order cannot deadlock.
  *     What the group's identifiers are (holder, block) is then read once
  *     into the memo, which stays true while the locks are held.
  *   - after ident_lock, ident_get of an identifier the memo does not know
@@ -55,10 +55,19 @@
 
 /* Advisory lock classes (the first int4 of the two-key form), each xor'ed
  * with hashtext(schema) so two hubs in two schemas never share a lock. */
-#define LOCK_PROFILE 0   /* objid hashtext(profile id) */
+#define LOCK_PROFILE 0   /* objid: the profile id's bucket */
 #define LOCK_OUTBOX 1    /* objid 0 */
 #define LOCK_MIGRATE 2   /* objid 0: schema creation and migrations */
 #define LOCK_LEASE 3     /* objid hashtext(lease name): session locks */
+#define LOCK_IDENT 4     /* objid: the identifier's bucket */
+
+/* Identifiers and profiles are locked by bucket, 1024 of each (a hash and
+ * this mask), so a group takes at most 2048 such locks however large it is: the server's lock table is shared by every session
+ * (max_locks_per_transaction * max_connections, 6400 by default), and one
+ * lock per identifier ran out of it at an import's second batch.  Two
+ * small groups share a bucket rarely, and then one waits for the other's
+ * commit. */
+#define LOCK_BUCKET_MASK "1023"
 
 #define MAX_LEASES 32    /* leases one connection holds at once */
 
@@ -124,6 +133,20 @@ static const char *const migrations[] = {
 	"  LOOP"
 	"   IF cur IS NULL THEN RETURN NULL; END IF;"
 	"   PERFORM pg_advisory_xact_lock(salt, hashtext(cur));"
+	"   SELECT profile_id INTO again FROM identifiers WHERE type = t AND value = v;"
+	"   IF again IS NOT DISTINCT FROM cur THEN RETURN cur; END IF;"
+	"   cur := again;"
+	"  END LOOP;"
+	" END $f$;",
+	/* 2: profiles are locked by bucket (LOCK_BUCKET_MASK) */
+	"CREATE OR REPLACE FUNCTION hub_ident_owner(t text, v text, salt int4) RETURNS text"
+	" LANGUAGE plpgsql VOLATILE AS $f$"
+	" DECLARE cur text; again text;"
+	" BEGIN"
+	"  SELECT profile_id INTO cur FROM identifiers WHERE type = t AND value = v;"
+	"  LOOP"
+	"   IF cur IS NULL THEN RETURN NULL; END IF;"
+	"   PERFORM pg_advisory_xact_lock(salt, hashtext(cur) & " LOCK_BUCKET_MASK ");"
 	"   SELECT profile_id INTO again FROM identifiers WHERE type = t AND value = v;"
 	"   IF again IS NOT DISTINCT FROM cur THEN RETURN cur; END IF;"
 	"   cur := again;"
@@ -202,13 +225,14 @@ static const char *const stmt_sql[S_COUNT] = {
 			    " push_enabled = CASE WHEN $4::int8 < 0 THEN push_enabled ELSE $4::int8 END"
 			    " WHERE type = 'installation_id' AND value = $1",
 	[S_IDENT_DELETE_PROFILE] = "DELETE FROM identifiers WHERE profile_id = $1",
-	/* one lock per distinct key, taken in key order: a fixed global order */
-	[S_IDENT_LOCK] = "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
-			 " hashtextextended(u.v, (hashtext(u.t) # $3::int4)::int8) AS k"
+	/* one lock per distinct bucket, taken in bucket order: a fixed global
+	 * order */
+	[S_IDENT_LOCK] = "SELECT pg_advisory_xact_lock($3::int4, k) FROM (SELECT DISTINCT"
+			 " (hashtextextended(u.v, hashtext(u.t)) & " LOCK_BUCKET_MASK ")::int4 AS k"
 			 " FROM unnest($1::text[], $2::text[]) AS u(t, v) ORDER BY 1) s",
 	/* then their holders, likewise; the profiles locked come back */
 	[S_IDENT_LOCK_OWNERS] = "SELECT pid, pg_advisory_xact_lock($3::int4, h) FROM (SELECT DISTINCT"
-				" i.profile_id AS pid, hashtext(i.profile_id) AS h"
+				" i.profile_id AS pid, hashtext(i.profile_id) & " LOCK_BUCKET_MASK " AS h"
 				" FROM unnest($1::text[], $2::text[]) AS u(t, v)"
 				" JOIN identifiers i ON i.type = u.t AND i.value = u.v ORDER BY 2, 1) s",
 	/* holder and block of each identifier, in the order given */
@@ -216,8 +240,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			  " WITH ORDINALITY AS u(t, v, o)"
 			  " LEFT JOIN identifiers i ON i.type = u.t AND i.value = u.v"
 			  " LEFT JOIN blocks b ON b.type = u.t AND b.value = u.v ORDER BY u.o",
-	[S_IDENT_LOCK_ONE] = "SELECT pg_advisory_xact_lock(hashtextextended($2,"
-			     " (hashtext($1) # $3::int4)::int8))",
+	[S_IDENT_LOCK_ONE] = "SELECT pg_advisory_xact_lock($3::int4, (hashtextextended($2,"
+			     " hashtext($1)) & " LOCK_BUCKET_MASK ")::int4)",
 	[S_ATTR_GET] = "SELECT key, value, type, ts, deleted, changed_at FROM attributes"
 		       " WHERE profile_id = $1 AND key = $2",
 	[S_ATTR_PUT] = "INSERT INTO attributes(profile_id, key, value, type, ts, deleted, changed_at)"
@@ -326,8 +350,8 @@ struct pg_store {
 	char where[256];     /* user@host:port/db: the URL without its password */
 	char schema[64];
 	int32_t salt;        /* hashtext(schema): the lock namespace */
-	char salt_text[16];
 	char profile_lock_text[16];
+	char ident_lock_text[16];
 	int is_prepared;     /* statements exist on this connection */
 	int in_tx;
 	int is_multi_writer; /* ident_lock ran in this transaction */
@@ -583,9 +607,10 @@ static int session_setup(struct pg_store *ps)
 		goto out;
 	}
 	ps->salt = (int32_t)strtol(PQgetvalue(res, 0, 1), NULL, 10);
-	snprintf(ps->salt_text, sizeof(ps->salt_text), "%d", (int)ps->salt);
 	snprintf(ps->profile_lock_text, sizeof(ps->profile_lock_text), "%d",
 		 (int)(ps->salt ^ LOCK_PROFILE));
+	snprintf(ps->ident_lock_text, sizeof(ps->ident_lock_text), "%d",
+		 (int)(ps->salt ^ LOCK_IDENT));
 	if (strcmp(PQgetvalue(res, 0, 2), "off") == 0)
 		rc = exec_simple(ps, "SET synchronous_commit = on", W_SETUP);
 out:
@@ -1322,7 +1347,7 @@ static int pg_block_put(struct store *s, const char *type, const char *value, in
 	/* an erase blocks identifiers the group did not lock: lock each one
 	 * first, so a record that holds it waits (or deadlocks and retries) */
 	if (ps->is_multi_writer && !e &&
-	    command(ps, S_IDENT_LOCK_ONE, "sss", type, value, ps->salt_text))
+	    command(ps, S_IDENT_LOCK_ONE, "sss", type, value, ps->ident_lock_text))
 		return -1;
 	if (command(ps, S_BLOCK_PUT, "ssi", type, value, until))
 		return -1;
@@ -1601,7 +1626,7 @@ static int pg_ident_lock(struct store *s, const struct store_ident *ids, size_t 
 		err_set(s->err, sizeof(s->err), "out of memory");
 		goto out;
 	}
-	if (command(ps, S_IDENT_LOCK, "sss", types.data, values.data, ps->salt_text) ||
+	if (command(ps, S_IDENT_LOCK, "sss", types.data, values.data, ps->ident_lock_text) ||
 	    !(owners = run(ps, S_IDENT_LOCK_OWNERS, "sss", types.data, values.data,
 			   ps->profile_lock_text)) ||
 	    !(state = run(ps, S_IDENT_STATE, "ss", types.data, values.data)))

@@ -1200,6 +1200,45 @@ static void test_ident_lock_leaves_reads_and_writes_as_they_were(void)
 	world_stop(&w);
 }
 
+/* A group of tens of thousands of identifiers, held by as many profiles,
+ * is locked in one transaction: on PostgreSQL more than the server's whole
+ * lock table (max_locks_per_transaction * max_connections: 12800 on the
+ * test server) would hold one lock each (an import failed at its second
+ * batch with "out of shared memory"). */
+#define MANY_IDS 15000
+
+static void test_ident_lock_of_a_huge_group_fits_the_lock_table(void)
+{
+	WORLD(w);
+	struct store_ident *ids = calloc(2 * MANY_IDS, sizeof(*ids));
+	char (*values)[16] = calloc(2 * MANY_IDS, sizeof(*values));
+	char pid[PROFILE_ID_SIZE];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(values);
+	/* custom_ids c<i> held by p_<i>, then installations nobody holds */
+	OK(s->ops->begin(s));
+	for (int i = 0; i < 2 * MANY_IDS; i++) {
+		int is_held = i < MANY_IDS;
+		snprintf(values[i], sizeof(values[i]), "%c%05d", is_held ? 'c' : 'i', i);
+		ids[i] = (struct store_ident){.type = is_held ? "custom_id" : "installation_id",
+					      .value = values[i]};
+		if (is_held) {
+			char p[16];
+			snprintf(p, sizeof(p), "p_%05d", i);
+			OK(s->ops->ident_put(s, "custom_id", values[i], p));
+		}
+	}
+	OK(s->ops->commit(s));
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->ident_lock(s, ids, 2 * MANY_IDS), 0);
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", values[MANY_IDS - 1], pid), 1);
+	CU_ASSERT_EQUAL(s->ops->commit(s), 0);
+	free(values);
+	free(ids);
+	world_stop(&w);
+}
+
 /* ---- PostgreSQL: the memo of locked identifiers (no server needed) -------- */
 
 static const char *memo_who(struct memo *m, const char *type, const char *value)
@@ -1738,6 +1777,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_meta_list_by_prefix_and_delete),
 	   TEST(test_savepoint_rollback_undoes_only_its_batch),
 	   TEST(test_a_read_or_commit_at_the_pipelines_bound_gets_its_result),
+	   TEST(test_ident_lock_of_a_huge_group_fits_the_lock_table),
 	   TEST(test_pg_open_refuses_a_database_not_in_utf8),
 	   TEST(test_commit_survives_reopen_and_rollback_leaves_nothing),
 	   TEST(test_read_begin_holds_one_snapshot_until_read_end),
