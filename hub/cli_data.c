@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +62,7 @@ struct import_state {
 	size_t next_slot;
 	size_t bytes_in_flight;  /* of the busy slots */
 	size_t line_bytes;       /* of the line being read, until a slot takes it */
+	int read_errno;          /* why the input could not be read */
 	struct unify_counts total;
 	int64_t n_lines, n_warnings; /* n_lines: records read (blank lines aside) */
 	int64_t line_no;              /* the file's line being read, for errors */
@@ -313,6 +315,23 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 	return rc;
 }
 
+/* fopen() opens a directory for reading; its first read fails */
+static int is_directory(FILE *f)
+{
+	struct stat st;
+	return fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Spaces and tabs only (a NUL is not blank: a zero-filled block left by a
+ * crash is rejected, not skipped). */
+static int is_blank(const char *line, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (line[i] != ' ' && line[i] != '\t')
+			return 0;
+	return 1;
+}
+
 static void import_line(struct import_state *st, const char *source, char *line, size_t len)
 {
 	struct record_warnings warn = {0};
@@ -326,8 +345,8 @@ static void import_line(struct import_state *st, const char *source, char *line,
 		line += 3; /* a UTF-8 byte order mark (Excel, PowerShell) */
 		len -= 3;
 	}
-	if (line[strspn(line, " \t")] == '\0')
-		return; /* a blank line */
+	if (is_blank(line, len))
+		return;
 	st->n_lines++;
 	st->line_bytes = len;
 	if (st->inst) {
@@ -370,6 +389,7 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 			 len, IMPORT_LINE_MAX);
 		import_note_error(st, st->line_no, err);
 	}
+	st->read_errno = got == LINE_ERROR ? reader.read_errno : 0;
 	line_reader_free(&reader);
 	import_submit(st);
 	for (size_t i = 0; i < st->n_slots; i++)
@@ -505,8 +525,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		return CLI_FAIL;
 	}
 	in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
-	if (!in) {
-		cli_error("import", "%s: %s", file, strerror(errno));
+	if (!in || is_directory(in)) {
+		cli_error("import", "%s: %s", file, strerror(in ? EISDIR : errno));
 		goto out;
 	}
 	if (cli_open_store(cli, &store))
@@ -523,7 +543,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	st->started_ms = time_mono_ms();
 	st->is_tty = isatty(STDERR_FILENO);
 	if (import_stream(cli, in, source, st))
-		cli_error("import", "%s: read error", file);
+		cli_error("import", "%s: read error: %s", file, strerror(st->read_errno));
 	else if (!st->failed)
 		rc = st->total.rejected ? CLI_FAIL : CLI_OK;
 	intake_stop(st->intake);
@@ -555,22 +575,51 @@ static int parse_events_arg(const char *arg, long *out)
 	}
 	errno = 0;
 	*out = strtol(arg, &end, 10);
-	return errno || *end || *out < 0 ? -1 : 0;
+	return errno || end == arg || *end || *out < 0 ? -1 : 0;
 }
 
+/* One profile's document on a line of stdout: 1, 0 when there is no such
+ * profile, -1 with the store's error set (a write to stdout that failed
+ * included: a full disk must not look like a whole dump). */
 static int print_doc(struct store *s, const char *pid, long n_events)
 {
 	json_t *doc = NULL;
 	int rc = profile_doc_build(s, pid, n_events, &doc);
 	if (rc == 1) {
 		char *text = json_dumps(doc, JSON_COMPACT | HUB_JSON_REAL);
-		if (text)
-			puts(text);
-		free(text);
 		json_decref(doc);
-		rc = text ? 1 : -1;
+		if (!text) {
+			err_set(s->err, sizeof(s->err), "out of memory");
+			return -1;
+		}
+		rc = puts(text) == EOF ? -1 : 1;
+		free(text);
+		if (rc < 0)
+			err_set(s->err, sizeof(s->err), "cannot write to stdout: %s", strerror(errno));
 	}
 	return rc;
+}
+
+/* What print_doc wrote reached the file: 0, or -1 with the error set. */
+static int print_flush(struct store *s)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	err_set(s->err, sizeof(s->err), "cannot write to stdout: %s", strerror(errno));
+	return -1;
+}
+
+/* Reads of one command share one snapshot (a write transaction would stop
+ * every writer; statements on their own would mix commits). */
+static int read_snapshot_begin(struct store *s)
+{
+	return s->ops->read_begin ? s->ops->read_begin(s) : 0;
+}
+
+static void read_snapshot_end(struct store *s)
+{
+	if (s->ops->read_end)
+		s->ops->read_end(s);
 }
 
 struct id_page {
@@ -603,7 +652,7 @@ int cmd_dump(struct cli *cli, int argc, char **argv)
 	if (cli_load_config(cli) || cli_open_store(cli, &s))
 		return CLI_FAIL;
 	pg = hub_malloc(sizeof(*pg));
-	if (!pg || s->ops->begin(s))
+	if (!pg || read_snapshot_begin(s))
 		goto out;
 	for (;;) {
 		pg->n = 0;
@@ -616,11 +665,14 @@ int cmd_dump(struct cli *cli, int argc, char **argv)
 			break;
 		memcpy(after, pg->ids[pg->n - 1], PROFILE_ID_SIZE);
 	}
+	if (print_flush(s))
+		goto out;
 	rc = CLI_OK;
 out:
 	if (rc != CLI_OK)
 		cli_error("dump", "%s", pg ? store_error(s) : "out of memory");
-	s->ops->rollback(s);
+	if (pg)
+		read_snapshot_end(s);
 	store_close(s);
 	hub_free(pg);
 	return rc;
@@ -694,20 +746,26 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 	long n_events = PROFILE_EVENTS_DEFAULT;
 	struct found f;
 	struct store *s;
-	int rc = CLI_FAIL;
+	int rc = CLI_FAIL, is_reading = 0;
 
 	if (lookup_parse(argc, argv, &lk, &n_events))
 		return cli_usage("profilehub profile (--custom-id C | --installation-id I | --email E"
 				 " | --phone P | --profile-id P) [--events N]");
 	if (cli_load_config(cli) || cli_open_store(cli, &s))
 		return CLI_FAIL;
+	if (read_snapshot_begin(s))
+		goto out;
+	is_reading = 1;
 	if (lookup_run(s, &lk, &f))
 		goto out;
 	for (size_t i = 0; i < f.n; i++)
 		if (print_doc(s, f.ids[i], n_events) < 0)
 			goto out;
+	if (print_flush(s))
+		goto out;
 	if (f.n == 0) {
 		cli_error("profile", "no profile with %s \"%s\"", lk.by, lk.value);
+		read_snapshot_end(s);
 		store_close(s);
 		return CLI_FAIL;
 	}
@@ -715,17 +773,21 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 out:
 	if (rc != CLI_OK)
 		cli_error("profile", "%s", store_error(s));
+	if (is_reading)
+		read_snapshot_end(s);
 	store_close(s);
 	return rc;
 }
 
 /* ---- privacy -------------------------------------------------------- */
 
-/* access_doc_sink: straight to stdout. */
+/* access_doc_sink: straight to stdout; a failure's errno in *(int *)ctx. */
 static int stdout_sink(void *ctx, const char *data, size_t len)
 {
-	(void)ctx;
-	return fwrite(data, 1, len, stdout) == len ? 0 : -1;
+	if (fwrite(data, 1, len, stdout) == len)
+		return 0;
+	*(int *)ctx = errno ? errno : EIO;
+	return -1;
 }
 
 /* The access document to stdout as it is read (access_doc.c: a page of
@@ -738,34 +800,34 @@ static int privacy_access(struct cli *cli, const struct lookup *lk)
 	struct store *s;
 	struct access_doc_writer *w = NULL;
 	json_t *head = json_pack("{s:s}", "type", "access");
-	int rc = CLI_FAIL, step, is_reading = 0;
+	int rc = CLI_FAIL, step, is_reading = 0, write_errno = 0;
 
 	if (!head || cli_open_store(cli, &s)) {
 		json_decref(head);
 		return CLI_FAIL;
 	}
-	if (s->ops->read_begin) {
-		if (s->ops->read_begin(s))
-			goto out;
-		is_reading = 1;
-	}
+	if (read_snapshot_begin(s))
+		goto out;
+	is_reading = 1;
 	if (lookup_run(s, lk, &f))
 		goto out;
 	w = access_doc_writer_new(s, head, NULL, lk->by, lk->value,
 				  (const char(*)[PROFILE_ID_SIZE])f.ids, f.n,
-				  JSON_INDENT(2) | HUB_JSON_REAL, stdout_sink, NULL);
+				  JSON_INDENT(2) | HUB_JSON_REAL, stdout_sink, &write_errno);
 	if (!w) {
 		err_set(s->err, sizeof(s->err), "out of memory");
 		goto out;
 	}
 	while ((step = access_doc_writer_step(w)) > 0)
 		continue;
-	if (step < 0)
-		goto out;
-	if (fputs("\n", stdout) == EOF || fflush(stdout)) {
-		err_set(s->err, sizeof(s->err), "cannot write the document: %s", strerror(errno));
+	if (step < 0) {
+		if (write_errno)
+			err_set(s->err, sizeof(s->err), "cannot write to stdout: %s",
+				strerror(write_errno));
 		goto out;
 	}
+	if (fputs("\n", stdout) == EOF || print_flush(s))
+		goto out;
 	rc = CLI_OK;
 out:
 	if (rc != CLI_OK) {
@@ -774,7 +836,7 @@ out:
 	}
 	access_doc_writer_free(w);
 	if (is_reading)
-		s->ops->read_end(s);
+		read_snapshot_end(s);
 	store_close(s);
 	json_decref(head);
 	return rc;

@@ -5,6 +5,7 @@
 
 #include "alloc.h"
 
+#include <errno.h>
 #include <string.h>
 
 void line_reader_init(struct line_reader *r, FILE *in, size_t max)
@@ -51,7 +52,10 @@ static int line_reader_fill(struct line_reader *r)
 	if (r->end > 0)
 		return 1;
 	r->is_eof = 1;
-	return ferror(r->in) ? -1 : 0;
+	if (!ferror(r->in))
+		return 0;
+	r->read_errno = errno ? errno : EIO;
+	return -1;
 }
 
 enum line_result line_reader_next(struct line_reader *r, char **line, size_t *len)

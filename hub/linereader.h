@@ -18,6 +18,7 @@ struct line_reader {
 	char buf[65536];
 	size_t pos, end;         /* unread bytes of buf */
 	int is_eof;
+	int read_errno;          /* after LINE_ERROR: why the read failed */
 };
 
 enum line_result {

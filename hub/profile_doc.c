@@ -202,7 +202,8 @@ static int doc_fill(struct store *s, const struct store_profile *p, long n_event
 	json_object_set_new(doc, "custom_id", p->is_anonymous ? json_null() : json_string(p->custom_id));
 	json_object_set_new(doc, "anonymous", json_boolean(p->is_anonymous));
 	json_object_set_new(doc, "created_at", instant_json(p->created_at_ms));
-	json_object_set_new(doc, "last_visit", time_json(last));
+	/* an event at 1970-01-01T00:00:00Z is a visit too */
+	json_object_set_new(doc, "last_visit", count ? instant_json(last) : json_null());
 	json_object_set(doc, "attributes", attrs);
 	json_object_set_new(doc, "subscriptions", subscriptions_json(consent, attrs, acc.push));
 	json_object_set(doc, "installations", acc.installations);

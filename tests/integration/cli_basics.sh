@@ -255,4 +255,62 @@ printf '%s\n' '{"type": "identify", "message_id": "cw1", "timestamp": "2026-01-0
 grep -qxF 'profilehub: import: warning: line 2: attributes.$phone_number: must match ^\+[0-9]{1,15}$' "$T/err" ||
 	fail "canonical import names the warning with its line: $(cat "$T/err")"
 
+# dump, profile and privacy access: a write to stdout that fails is exit 1 and
+# named (a full disk must not look like a whole dump)
+cfg="$T/access.yaml"
+[ -c /dev/full ] || fail "no /dev/full to write to"
+for cmd in "dump" "profile --custom-id C1" "privacy access --custom-id C1"; do
+	# shellcheck disable=SC2086
+	"$HUB" -c "$cfg" $cmd >/dev/full 2>"$T/err"
+	rc=$?
+	[ $rc -eq 1 ] || fail "$cmd to a full disk: exit $rc, expected 1"
+	grep -q "cannot write to stdout: No space left on device" "$T/err" ||
+		fail "$cmd to a full disk: $(cat "$T/err")"
+done
+
+# an event at 1970-01-01T00:00:00Z is a last visit too
+printf '%s\n' '{"type":"track","message_id":"z1","timestamp":"1970-01-01T00:00:00.000Z","identifiers":{"custom_id":"Z"},"event":{"name":"e"}}' >"$T/zero.jsonl"
+"$HUB" -c "$cfg" import "$T/zero.jsonl" --source test >/dev/null 2>&1 || fail "import of an event at 0"
+"$HUB" -c "$cfg" profile --custom-id Z | jq -e '.event_count == 1 and .last_visit == "1970-01-01T00:00:00.000Z"' >/dev/null ||
+	fail "last_visit at 0: $("$HUB" -c "$cfg" profile --custom-id Z)"
+
+# import: a line that begins with a NUL is rejected, not skipped as blank; an
+# empty --events is a usage error; a directory or an unreadable input is named
+# with its reason, before any store is made
+printf '\000{"type":"identify","message_id":"n1","identifiers":{"custom_id":"N"}}\n' >"$T/nul.jsonl"
+"$HUB" -c "$cfg" import "$T/nul.jsonl" --source test >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "import of a NUL line: exit 1 expected"
+grep -q "rejected 1" "$T/out" || fail "a NUL line is counted as rejected: $(cat "$T/out")"
+"$HUB" -c "$cfg" dump --events "" >/dev/null 2>&1; [ $? -eq 2 ] || fail "dump --events '': exit 2 expected"
+printf 'store: {path: %s/dir.db}\n' "$T" >"$T/dir.yaml"
+"$HUB" -c "$T/dir.yaml" import "$T" --source test >/dev/null 2>"$T/err" && fail "import of a directory succeeded"
+grep -q "import: $T: Is a directory" "$T/err" || fail "import of a directory: $(cat "$T/err")"
+[ -e "$T/dir.db" ] && fail "import of a directory made a store"
+"$HUB" -c "$T/dir.yaml" import /proc/self/mem --source test >/dev/null 2>"$T/err" && fail "import of /proc/self/mem succeeded"
+grep -q "import: /proc/self/mem: read error: Input/output error" "$T/err" || fail "a read error: $(cat "$T/err")"
+
+# dump reads one snapshot and locks no writer out: an import commits while a
+# dump waits for a reader that has read only its first byte (on SQLite the dump
+# held the write lock: the import failed with "database is locked")
+cfg="$T/snap.yaml"
+printf 'store: {path: %s/snap.db}\n' "$T" >"$cfg"
+pad=$(printf '%0300d' 0)
+awk -v pad="$pad" 'BEGIN { for (i = 0; i < 600; i++)
+	printf "{\"type\":\"identify\",\"message_id\":\"s%d\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"identifiers\":{\"custom_id\":\"S%d\"},\"attributes\":{\"pad\":\"%s\"}}\n", i, i, pad }' >"$T/snap.jsonl"
+"$HUB" -c "$cfg" import "$T/snap.jsonl" --source test >/dev/null || fail "snapshot: import"
+printf '%s\n' '{"type":"identify","message_id":"late","timestamp":"2026-01-01T00:00:00Z","identifiers":{"custom_id":"LATE"}}' >"$T/late.jsonl"
+mkfifo "$T/fifo"
+"$HUB" -c "$cfg" dump >"$T/fifo" 2>"$T/dump.err" &
+dump_pid=$!
+exec 3<"$T/fifo"
+dd bs=1 count=1 <&3 >/dev/null 2>&1 # the dump has printed: its snapshot is taken
+timeout 60 "$HUB" -c "$cfg" import "$T/late.jsonl" --source test >"$T/out" 2>"$T/err" ||
+	fail "an import beside a dump: $(cat "$T/err")"
+cat <&3 >"$T/snap_dump.jsonl"
+exec 3<&-
+wait $dump_pid || fail "the dump beside an import: $(cat "$T/dump.err")"
+[ "$(wc -l <"$T/snap_dump.jsonl")" -eq 600 ] || fail "the dump: $(wc -l <"$T/snap_dump.jsonl") lines, 600 expected"
+grep -q LATE "$T/snap_dump.jsonl" && fail "the dump shows a profile committed after its snapshot"
+"$HUB" -c "$cfg" profile --custom-id LATE >/dev/null || fail "the import beside the dump is not stored"
+
 [ $fails -eq 0 ]
