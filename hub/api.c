@@ -281,6 +281,12 @@ static int get_profiles(struct api *api, const struct api_request *req, struct a
 		return respond_error(resp, 400, "missing_parameter",
 				     "give one of custom_id, installation_id, email, phone, profile_id or q");
 	}
+	if (!str_is_utf8(value)) { /* no identifier is stored so (PostgreSQL refuses it) */
+		json_decref(matched);
+		json_decref(profiles);
+		return respond_error(resp, 400, "invalid_parameter", "%s: not valid UTF-8",
+				     by ? by : "q");
+	}
 	if (!(s = pool_take(api, err, sizeof(err)))) {
 		json_decref(matched);
 		json_decref(profiles);
@@ -420,6 +426,8 @@ static int cursor_parse(const char *text, struct store_event *e, char *mid, size
 		mid[n++] = (char)(hi << 4 | lo);
 	}
 	mid[n] = '\0';
+	if (!str_is_utf8(mid)) /* no message_id is stored so */
+		return CURSOR_INVALID;
 	e->ts_ms = ts;
 	e->seq = seq;
 	e->message_id = mid;
@@ -471,6 +479,8 @@ static int get_events(struct api *api, const struct api_request *req, const char
 	if (limit_text && limit_parse(limit_text, API_EVENTS_MAX, &limit))
 		return respond_error(resp, 400, "invalid_parameter",
 				     "limit must be a number from 1 to %d", API_EVENTS_MAX);
+	if (!str_is_utf8(id)) /* no profile ID is so */
+		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
 	rc = before ? cursor_parse(before, &cursor, mid, sizeof(mid)) : 0;
 	if (rc == CURSOR_OUT_OF_RANGE)
 		return respond_error(resp, 400, "invalid_cursor",
@@ -554,6 +564,8 @@ static int get_history(struct api *api, const struct api_request *req, const cha
 	if (limit_text && limit_parse(limit_text, API_HISTORY_MAX, &limit))
 		return respond_error(resp, 400, "invalid_parameter",
 				     "limit must be a number from 1 to %d", API_HISTORY_MAX);
+	if (!str_is_utf8(id)) /* no profile ID is so */
+		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
 	rc = after ? history_cursor_parse(after, &after_seq) : 0;
 	if (rc == CURSOR_OUT_OF_RANGE)
 		return respond_error(resp, 400, "invalid_cursor",

@@ -341,7 +341,74 @@ static void test_history_bad_parameters_are_400_unknown_profiles_404(void)
 	world_stop(&w);
 }
 
+/* ---- bytes that are not UTF-8 ------------------------------------------------ */
+
+struct one_query {
+	const char *key, *value;
+};
+
+static const char *one_query_get(const struct api_request *req, const char *key)
+{
+	const struct one_query *q = req->priv;
+	return q->key && strcmp(key, q->key) == 0 ? q->value : NULL;
+}
+
+/* GET path with ?key=value (key NULL: none): the status; the error's code
+ * and message into code/message (NULL when there is none). */
+static int get_one(struct world *w, const char *path, const char *key, const char *value,
+		   char code[64], char message[256])
+{
+	struct one_query q = {key, value};
+	struct api_request req = {.method = "GET", .path = path, .query = one_query_get,
+				  .authorization = "Bearer " API_TOKEN, .priv = &q};
+	struct api_response resp;
+	json_t *body, *error;
+	int status;
+
+	CU_ASSERT_EQUAL_FATAL(api_handle(w->api, &req, &resp), 1);
+	status = resp.status;
+	body = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+	error = json_object_get(body, "error");
+	snprintf(code, 64, "%s", error ? text_of(error, "code") : "");
+	snprintf(message, 256, "%s",
+		 error ? json_string_value(json_object_get(error, "message")) : "");
+	json_decref(body);
+	api_response_free(&resp);
+	return status;
+}
+
+/* Lookup values, profile IDs and cursors decoded from %FF are no identifier,
+ * profile or message ID the store can hold: a 400 naming the parameter, or
+ * a 404 (PostgreSQL refused them: a 500, an error in the log and a closed
+ * connection; an email lookup was a 500 on both stores) */
+static void test_bytes_not_utf8_are_refused_or_not_found(void)
+{
+	static const char *const keys[] = {"custom_id", "installation_id", "email", "phone", "q"};
+	struct world w;
+	char path[128], code[64], message[256], want[64];
+
+	world_start(&w);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles", keys[i], "C\377", code, message), 400);
+		CU_ASSERT_STRING_EQUAL(code, "invalid_parameter");
+		snprintf(want, sizeof(want), "%s: not valid UTF-8", keys[i]);
+		CU_ASSERT_STRING_EQUAL(message, want);
+	}
+	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles/p_\377/history", NULL, NULL, code, message), 404);
+	CU_ASSERT_STRING_EQUAL(code, "not_found");
+	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles/p_\377/events", NULL, NULL, code, message), 404);
+	CU_ASSERT_STRING_EQUAL(code, "not_found");
+	snprintf(path, sizeof(path), "/v1/profiles/%s/events", w.pid);
+	CU_ASSERT_EQUAL(get_one(&w, path, "before", "1740816000000.1.ff", code, message), 400);
+	CU_ASSERT_STRING_EQUAL(code, "invalid_cursor");
+	/* the same requests with text that is UTF-8 are answered */
+	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles", "custom_id", "C\303\251", code, message), 200);
+	CU_ASSERT_EQUAL(get_one(&w, path, "before", "1740816000000.1.c3a9", code, message), 200);
+	world_stop(&w);
+}
+
 TEST_SUITE(api, NULL, NULL,
 	   TEST(test_history_is_read_in_pages_that_join_up),
 	   TEST(test_history_exactly_a_page_has_no_next),
-	   TEST(test_history_bad_parameters_are_400_unknown_profiles_404))
+	   TEST(test_history_bad_parameters_are_400_unknown_profiles_404),
+	   TEST(test_bytes_not_utf8_are_refused_or_not_found))
