@@ -442,6 +442,32 @@ static int attr_exists(const struct record *r, const char *key)
 	return 0;
 }
 
+/* The largest number HUB_JSON_REAL writes that reads back: from
+ * 1.797693134862315e308 up, 15 digits round past DBL_MAX (a stored value
+ * the store could not read again: its event's properties were lost). */
+#define REAL_STORED_MAX 1.79769313486231e308
+
+/* Numbers are kept to 15 significant digits; past the largest that reads
+ * back they become it, as every other number is rounded. */
+static void reals_clamp(json_t *v)
+{
+	const char *key;
+	json_t *item;
+	size_t i;
+
+	if (json_is_real(v)) {
+		double d = json_real_value(v);
+		if (d > REAL_STORED_MAX || d < -REAL_STORED_MAX)
+			json_real_set(v, d > 0 ? REAL_STORED_MAX : -REAL_STORED_MAX);
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, key, item)
+			reals_clamp(item);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, item)
+			reals_clamp(item);
+	}
+}
+
 /* Appends a valid attribute: a set value as its text, array ops as new
  * references to their JSON. */
 static hub_rc attr_push(struct builder *b, const char *key, json_t *value,
@@ -455,9 +481,12 @@ static hub_rc attr_push(struct builder *b, const char *key, json_t *value,
 	b->r->n_attrs++; /* from here on, record_free frees what it holds */
 	a->op = v->op;
 	a->type = v->type;
-	if (v->op == ATTR_OP_SET &&
-	    !(a->value_json = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL)))
-		return nomem(b);
+	if (v->op == ATTR_OP_SET) {
+		reals_clamp(value);
+		a->value_json = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL);
+		if (!a->value_json)
+			return nomem(b);
+	}
 	if (v->op == ATTR_OP_ARRAY) {
 		a->add = json_incref(v->add);
 		a->remove = json_incref(v->remove);
@@ -602,6 +631,7 @@ static hub_rc build_properties_text(struct builder *b)
 {
 	if (!b->props)
 		return HUB_OK;
+	reals_clamp(b->props);
 	b->r->properties_json = json_dumps(b->props, JSON_COMPACT | HUB_JSON_REAL);
 	return b->r->properties_json ? HUB_OK : nomem(b);
 }

@@ -12,7 +12,8 @@
  *     that profile's history, without the erased profile's ID; the
  *     erasure's own row (no identifier) is all that is left of its log;
  *   - records of hundreds of attributes are stored whole (on PostgreSQL,
- *     more statements in flight than the pipeline reads at once).
+ *     more statements in flight than the pipeline reads at once);
+ *   - the largest numbers are stored so that they read back.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -261,7 +262,46 @@ static void test_records_with_hundreds_of_attributes_are_stored_whole(void)
 	testhub_stop(th);
 }
 
+/* Numbers are kept to 15 significant digits; JavaScript's Number.MAX_VALUE
+ * rounded so is past the largest double and did not read back: the
+ * attribute vanished from the document, and the event's properties (qty
+ * too) became {}. */
+static void test_the_largest_numbers_read_back(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *doc, *attrs, *props;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"m1\","
+		  "\"timestamp\":\"2025-03-03T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"F1\"},"
+		  "\"attributes\":{\"big\":1.7976931348623157e308,\"neg\":-1.7976931348623157e308,"
+		  "\"small\":2}}\n"
+		  "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"m2\","
+		  "\"timestamp\":\"2025-03-03T09:01:00.000Z\",\"identifiers\":{\"custom_id\":\"F1\"},"
+		  "\"event\":{\"name\":\"buy\",\"properties\":{\"price\":1.7976931348623157e308,"
+		  "\"qty\":3,\"deep\":[{\"x\":1.7976931348623157e308}]}}}");
+	dump = testhub_dump(th, -1);
+	doc = profile_of(dump, "F1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	attrs = json_object_get(doc, "attributes");
+	CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(attrs, "big")), 1.79769313486231e308,
+			       1e293);
+	CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(attrs, "neg")), -1.79769313486231e308,
+			       1e293);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(attrs, "small")), 2);
+	props = json_object_get(json_array_get(json_object_get(doc, "events"), 0), "properties");
+	CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(props, "price")), 1.79769313486231e308,
+			       1e293);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(props, "qty")), 3);
+	CU_ASSERT_DOUBLE_EQUAL(
+		json_real_value(json_object_get(json_array_get(json_object_get(props, "deep"), 0), "x")),
+		1.79769313486231e308, 1e293);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
-	   TEST(test_records_with_hundreds_of_attributes_are_stored_whole))
+	   TEST(test_records_with_hundreds_of_attributes_are_stored_whole),
+	   TEST(test_the_largest_numbers_read_back))
