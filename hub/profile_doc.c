@@ -284,6 +284,21 @@ static int found_add(void *ctx, const struct store_profile *p)
 	return 0;
 }
 
+/* Drops repeats from ids[0..n) (a profile found twice), keeping the
+ * first; the count left. */
+static size_t found_unique(char (*ids)[PROFILE_ID_SIZE], size_t n)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = 0;
+		while (j < kept && strcmp(ids[j], ids[i]) != 0)
+			j++;
+		if (j == kept)
+			memmove(ids[kept++], ids[i], PROFILE_ID_SIZE);
+	}
+	return kept;
+}
+
 int profile_find(struct store *s, const char *by, const char *value,
 		 char (*ids)[PROFILE_ID_SIZE], size_t max)
 {
@@ -299,10 +314,17 @@ int profile_find(struct store *s, const char *by, const char *value,
 			err_set(s->err, sizeof(s->err), "out of memory");
 			return -1;
 		}
-		rc = s->ops->attr_find_profiles(s, by[0] == 'e' ? "$email_address" : "$phone_number",
-						text, found_add, &f);
+		/* promoted to an external id (IDENTITY.md 9), it is an identifier
+		 * and sets no attribute; the one holding it comes first */
+		rc = s->ops->ident_get(s, by, value, pid);
+		if (rc == 1 && max > 0)
+			memcpy(ids[f.n++], pid, PROFILE_ID_SIZE);
+		if (rc >= 0)
+			rc = s->ops->attr_find_profiles(s, by[0] == 'e' ? "$email_address"
+									: "$phone_number",
+							text, found_add, &f);
 		free(text);
-		return rc < 0 ? -1 : (int)f.n;
+		return rc < 0 ? -1 : (int)found_unique(ids, f.n);
 	}
 	if (strcmp(by, "profile_id") == 0)
 		rc = profile_resolve_id(s, value, pid);

@@ -268,6 +268,17 @@ for cmd in "dump" "profile --custom-id C1" "privacy access --custom-id C1"; do
 		fail "$cmd to a full disk: $(cat "$T/err")"
 done
 
+# email promoted to an external id is an identifier: a lookup by email finds its
+# holder (it sets no $email_address), and a profile with the attribute too
+cfg="$T/ext_email.yaml"
+printf 'store: {path: %s/ext_email.db}\nidentity:\n  external:\n    email: {limit: 5, priority: 2}\n' "$T" >"$cfg"
+printf '%s\n' '{"type":"identify","message_id":"e1","timestamp":"2026-01-01T00:00:00Z","identifiers":{"custom_id":"C9","email":"e@x.com"}}' \
+	'{"type":"identify","message_id":"e2","timestamp":"2026-01-01T00:00:00Z","identifiers":{"custom_id":"C8"},"attributes":{"$email_address":"e@x.com"}}' >"$T/ext_email.jsonl"
+"$HUB" -c "$cfg" import "$T/ext_email.jsonl" --source test >/dev/null 2>&1 || fail "external email: import"
+"$HUB" -c "$cfg" profile --email e@x.com | jq -s -e 'map(.custom_id) == ["C9", "C8"]' >/dev/null ||
+	fail "lookup by an external-id email: $("$HUB" -c "$cfg" profile --email e@x.com 2>&1)"
+cfg="$T/access.yaml"
+
 # an event at 1970-01-01T00:00:00Z is a last visit too
 printf '%s\n' '{"type":"track","message_id":"z1","timestamp":"1970-01-01T00:00:00.000Z","identifiers":{"custom_id":"Z"},"event":{"name":"e"}}' >"$T/zero.jsonl"
 "$HUB" -c "$cfg" import "$T/zero.jsonl" --source test >/dev/null 2>&1 || fail "import of an event at 0"
