@@ -67,10 +67,13 @@ void kvcache_free(struct kvcache *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* O(1), and touches no memory: entries of an older epoch are empty. */
+/* O(1), and touches no memory: entries of an older epoch are empty.  When
+ * the epoch wraps, every slot is emptied for real: a slot left untouched
+ * since the epoch last had this value would come back to life. */
 void kvcache_clear(struct kvcache *c)
 {
-	c->epoch++;
+	if (++c->epoch == 0 && c->entries)
+		memset(c->entries, 0, c->n_buckets * KVCACHE_WAYS * sizeof(*c->entries));
 }
 
 static int kvcache_is_live(const struct kvcache *c, const struct kvcache_entry *e)

@@ -8,6 +8,7 @@
 
 #include "../../hub/kvcache.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,6 +40,31 @@ static void test_get_returns_the_last_put_until_forgotten_or_cleared(void)
 	CU_ASSERT_EQUAL(kvcache_put(&c, "custom_id", "u1", v), 0);
 	kvcache_clear(&c);
 	CU_ASSERT_EQUAL(kvcache_get(&c, "custom_id", "u1", got), 0);
+	kvcache_free(&c);
+}
+
+/* The epoch that marks live entries is 32 bits: after 2^32 clears it is
+ * back to a value old entries still carry (the writer clears at every
+ * rollback and after another connection's commit: weeks of uptime).  An
+ * entry cleared then must stay gone.  The clears between are skipped by
+ * setting the epoch to its last value. */
+static void test_a_cleared_entry_stays_gone_when_the_epoch_wraps(void)
+{
+	struct kvcache c;
+	unsigned char v[KVCACHE_VALUE_SIZE], got[KVCACHE_VALUE_SIZE];
+
+	CU_ASSERT_EQUAL_FATAL(kvcache_init(&c, 64), 0);
+	value_of(v, "p_old");
+	CU_ASSERT_EQUAL(kvcache_put(&c, "custom_id", "u1", v), 0); /* at epoch 0 */
+	kvcache_clear(&c);
+	CU_ASSERT_EQUAL(kvcache_get(&c, "custom_id", "u1", got), 0);
+	c.epoch = UINT32_MAX; /* 2^32 - 1 clears later */
+	kvcache_clear(&c);    /* back to 0 */
+	CU_ASSERT_EQUAL(c.epoch, 0);
+	CU_ASSERT_EQUAL(kvcache_get(&c, "custom_id", "u1", got), 0);
+	/* and the cache works on */
+	CU_ASSERT_EQUAL(kvcache_put(&c, "custom_id", "u1", v), 0);
+	CU_ASSERT_EQUAL(kvcache_get(&c, "custom_id", "u1", got), 1);
 	kvcache_free(&c);
 }
 
@@ -90,4 +116,5 @@ static void test_a_full_cache_evicts_and_never_answers_wrong(void)
 TEST_SUITE(kvcache, NULL, NULL,
 	   TEST(test_get_returns_the_last_put_until_forgotten_or_cleared),
 	   TEST(test_a_key_too_long_is_never_held),
+	   TEST(test_a_cleared_entry_stays_gone_when_the_epoch_wraps),
 	   TEST(test_a_full_cache_evicts_and_never_answers_wrong))
