@@ -422,6 +422,7 @@ int intake_start(struct intake **out, struct store *store, const struct hub_conf
 	pthread_cond_init(&in->work, NULL);
 	pthread_cond_init(&in->done, NULL);
 	in->store = store;
+	store->is_intake_writer = 1;
 	in->max_depth = cfg->intake_queue_max > 0 ? cfg->intake_queue_max : 1024;
 	in->group_max = GROUP_MAX_RECORDS;
 	unify_init(&in->unify, store, cfg);

@@ -88,14 +88,38 @@ static int hex_decode(const char *in, unsigned char *out, size_t n)
 	return 0;
 }
 
+/* The stored ID key, read without a write lock (a reader opening beside an
+ * import must not wait for its group): 1 read, 0 none yet, -1. */
+static int id_key_read(struct store *s, char hex[2 * ID_KEY_BYTES + 1])
+{
+	int rc;
+
+	if (!s->ops->read_begin)
+		return 0;
+	if (s->ops->read_begin(s))
+		return -1;
+	rc = s->ops->meta_get(s, "id_key", hex, 2 * ID_KEY_BYTES + 1);
+	if (s->ops->read_end(s))
+		return -1;
+	return rc;
+}
+
 /* The store's ID key: created with the store.  PROFILEHUB_ID_KEY (64 hex
  * digits) fixes it, for tests that compare two stores byte for byte. */
 int store_load_id_key(struct store *s, char *err, size_t err_size)
 {
 	char hex[2 * ID_KEY_BYTES + 1];
 	const char *fixed = getenv("PROFILEHUB_ID_KEY");
-	int rc;
+	int rc = id_key_read(s, hex);
 
+	if (rc < 0) {
+		err_set(err, err_size, "%s", s->err);
+		return -1;
+	}
+	if (rc == 1 && hex_decode(hex, s->id_key, ID_KEY_BYTES) == 0)
+		return 0;
+	/* none yet (or damaged, said below): under the write lock, where
+	 * another process may just have made it */
 	if (s->ops->begin(s))
 		goto fail;
 	rc = s->ops->meta_get(s, "id_key", hex, sizeof(hex));

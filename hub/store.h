@@ -320,6 +320,10 @@ struct store {
 	int (*fault_disconnect)(struct store *s);
 	long fault_disconnects; /* live connections the faults took away */
 	long busy_waits;        /* SQLite: times this connection waited for a lock */
+	/* Set by the intake on its connection, which applies records: SQLite
+	 * gives it a writer's page cache and its caches of identifier owners
+	 * and blocks.  Other connections read, or write bookkeeping only. */
+	int is_intake_writer;
 };
 
 /* Kinds of injected failure (struct store, fault_kind). */
@@ -349,6 +353,9 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
 /* Tests: the WAL size (pages) past which a commit restarts the WAL itself
  * (0: the default, 65536). */
 void store_sqlite_set_wal_restart_pages(int pages);
+/* Tests: the connection's page cache in KiB (the intake's writer has a
+ * bigger one than readers), -1 on error. */
+int store_sqlite_page_cache_kib(struct store *s);
 /* PostgreSQL backend (store_pg.c): url is a libpq URI or conninfo string,
  * schema a plain identifier ([a-z_][a-z0-9_]*, "public" when NULL). */
 int store_pg_open(const char *url, const char *schema, struct store **out, char *err,

@@ -423,7 +423,7 @@ static void lite_cache_drop(struct sqlite_store *ls)
 
 static void lite_cache_begin(struct sqlite_store *ls)
 {
-	if (!ls->idents.entries) {
+	if (!ls->idents.entries && ls->base.is_intake_writer) {
 		/* the first write transaction of this connection: a writer's
 		 * page cache, and its caches */
 		sqlite3_exec(ls->db, WRITER_PAGE_CACHE, NULL, NULL, NULL);
@@ -436,6 +436,18 @@ static void lite_cache_begin(struct sqlite_store *ls)
 	if (lite_data_version(ls) != ls->data_version)
 		lite_cache_drop(ls);
 	ls->is_writing = 1;
+}
+
+int store_sqlite_page_cache_kib(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int kib = -1;
+
+	if (sqlite3_prepare_v2(lite(s)->db, "PRAGMA cache_size", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		kib = -sqlite3_column_int(st, 0); /* negative: KiB */
+	sqlite3_finalize(st);
+	return kib;
 }
 
 static int lite_begin(struct store *s)
@@ -1556,7 +1568,7 @@ static int lite_configure(sqlite3 *db, const char *path, char *err, size_t err_s
 		"PRAGMA synchronous=FULL;"
 		"PRAGMA foreign_keys=OFF;"
 		"PRAGMA temp_store=MEMORY;"
-		"PRAGMA cache_size=-65536;"; /* readers; a writer grows it (lite_cache_begin) */
+		"PRAGMA cache_size=-65536;"; /* readers; the intake's grows it (lite_cache_begin) */
 	char *msg = NULL;
 
 	sqlite3_busy_timeout(db, LITE_BUSY_MS); /* lite_busy once open */

@@ -22,6 +22,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,8 @@ struct world {
 	struct store *s;   /* the first connection */
 };
 
+/* A connection used as the intake's would be (SQLite: with the writer's
+ * caches, which these tests check). */
 static struct store *world_connect(struct world *w)
 {
 	struct store *s = NULL;
@@ -45,6 +48,7 @@ static struct store *world_connect(struct world *w)
 		fprintf(stderr, "\n  store_open: %s", err);
 		return NULL;
 	}
+	s->is_intake_writer = 1;
 	return s;
 }
 
@@ -1718,6 +1722,43 @@ static void test_pg_dump_equals_sqlite_dump_byte_for_byte(void)
  * waits for a reader that still reads an older snapshot (a streamed access
  * document holds one for as long as its client reads): the writer does not
  * wait for a lock at all, and the reader keeps its snapshot. */
+/* Opening a connection takes no write lock (a reader or an export worker
+ * opening beside an import's long group waited for it, then failed with
+ * "database is locked"), and only the intake's connection gets the
+ * writer's page cache (every reader had 120 MB). */
+static void test_sqlite_open_beside_a_writer_and_readers_keep_a_small_cache(void)
+{
+	char err[256], *dir, *db = NULL;
+	struct store *w = NULL, *r = NULL, *r2 = NULL;
+	sqlite3 *other = NULL;
+
+	if (teststore_is_pg())
+		return;
+	dir = testlib_mkdtemp();
+	CU_ASSERT_FATAL(dir && asprintf(&db, "%s/hub.db", dir) > 0);
+	CU_ASSERT_FATAL(store_sqlite_open(db, &w, err, sizeof(err)) == 0); /* makes the key */
+	w->is_intake_writer = 1;
+	CU_ASSERT_FATAL(sqlite3_open(db, &other) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+	CU_ASSERT_EQUAL(store_sqlite_open(db, &r, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(memcmp(r ? r->id_key : w->id_key, w->id_key, sizeof(w->id_key)), 0);
+	CU_ASSERT_FATAL(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(other);
+	/* a connection that writes bookkeeping keeps a reader's cache */
+	CU_ASSERT_FATAL(store_sqlite_open(db, &r2, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(r2->ops->begin(r2) == 0 && r2->ops->meta_put(r2, "k", "v") == 0 &&
+			r2->ops->commit(r2) == 0);
+	CU_ASSERT_EQUAL(store_sqlite_page_cache_kib(r2), 65536);
+	CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->commit(w) == 0);
+	CU_ASSERT_EQUAL(store_sqlite_page_cache_kib(w), 122880);
+	store_close(r2);
+	store_close(r);
+	store_close(w);
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+}
+
 static void test_sqlite_wal_restart_never_waits_for_a_reader(void)
 {
 	char err[256], val[16], *dir, *db = NULL;
@@ -1790,4 +1831,5 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_pg_outbox_numbers_follow_commit_order),
 	   TEST(test_lease_is_one_connections_until_released_or_closed),
 	   TEST(test_pg_dump_equals_sqlite_dump_byte_for_byte),
-	   TEST(test_sqlite_wal_restart_never_waits_for_a_reader))
+	   TEST(test_sqlite_wal_restart_never_waits_for_a_reader),
+	   TEST(test_sqlite_open_beside_a_writer_and_readers_keep_a_small_cache))
