@@ -16,7 +16,9 @@
  *   TIMESTAMP, DATE, DATETIME       RM_TIMESTAMP (DATE at midnight UTC,
  *                                   DATETIME read as UTC), to the microsecond
  *   JSON, RECORD, any REPEATED      RM_JSON (RECORD an object by field name)
- *   STRING, BYTES (base64), TIME, GEOGRAPHY, INTERVAL, RANGE   RM_STRING
+ *   BYTES                           RM_BYTES: base64 text, a string but as a
+ *                                   cursor value compared by its bytes
+ *   STRING, TIME, GEOGRAPHY, INTERVAL, RANGE   RM_STRING
  *
  * Inside RECORD and REPEATED values keep their JSON types: numbers as
  * numbers (exact text), TIMESTAMP as RFC 3339 with microseconds, FLOAT64
@@ -100,6 +102,8 @@ enum rm_type bq_rm_type(const struct bq_field *f)
 	case BQ_T_JSON:
 	case BQ_T_RECORD:
 		return RM_JSON;
+	case BQ_T_BYTES:
+		return RM_BYTES;
 	default:
 		return RM_STRING;
 	}

@@ -4,7 +4,8 @@
  * A cursor is the tuple of a row's cursor columns, saved as a JSON array
  * of strings (times as RFC 3339 with nanoseconds, numbers as decimals).
  * Rows compare with it column by column with their types: numbers
- * numerically, times as instants, strings bytewise.  Bytewise is the one
+ * numerically, times as instants, strings bytewise, BYTES by the bytes
+ * their base64 text encodes (saved as that text, as BigQuery takes it).  Bytewise is the one
  * string order a plugin can know without the warehouse's collation, so the
  * query must sort strings that way too (rowpull.c fails the sync when rows
  * arrive out of this order rather than skip rows silently).
@@ -79,7 +80,7 @@ static int value_from_cell(struct tuple *t, struct value *v, enum rm_type type,
 	v->nsec = c->nsec;
 	v->f = c->f;
 	v->b = c->b;
-	if (type == RM_STRING || type == RM_NUMBER || type == RM_JSON)
+	if (type == RM_STRING || type == RM_NUMBER || type == RM_JSON || type == RM_BYTES)
 		return pool_add(t, c->text ? c->text : "", &v->text_at);
 	return 0;
 }
@@ -193,6 +194,8 @@ static int cell_cmp(const struct tuple *t, const struct value *v, enum rm_type t
 		return c->f < v->f ? -1 : c->f > v->f;
 	case RM_BOOL:
 		return (c->b != 0) - (v->b != 0);
+	case RM_BYTES:
+		return rm_base64_cmp(c->text ? c->text : "", vt);
 	default: {
 		int r = strcmp(c->text ? c->text : "", vt);
 		return r < 0 ? -1 : r > 0;

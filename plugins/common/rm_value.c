@@ -3,7 +3,8 @@
  * record's JSON is written here, no JSON library on the hot path), times
  * and decimals parsed and compared as values, and a cell turned into the
  * JSON value of an attribute or a consent state by its column's type and
- * the attribute's cast (`date(x)`, `number(x)`, ...).
+ * the attribute's cast (`date(x)`, `number(x)`, ...).  BYTES (base64 text)
+ * read as strings everywhere, but compare by their bytes (rm_base64_cmp).
  */
 #include "rowmap_int.h"
 
@@ -283,6 +284,72 @@ int rm_decimal_cmp(const char *a, const char *b)
 	return an ? -c : c;
 }
 
+/* ---- base64 (BigQuery's BYTES) ------------------------------------------------------- */
+
+static int base64_digit(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Standard base64 with its padding ("", "QQ==", "AAEC/w=="). */
+static int base64_is_valid(const char *s)
+{
+	size_t n = strlen(s), pad = 0;
+
+	while (pad < 2 && pad < n && s[n - 1 - pad] == '=')
+		pad++;
+	if (n % 4)
+		return 0;
+	for (size_t i = 0; i < n - pad; i++)
+		if (base64_digit(s[i]) < 0)
+			return 0;
+	return 1;
+}
+
+/* Decodes a valid base64 text a byte at a time. */
+struct base64_reader {
+	const char *p;
+	unsigned bits;
+	int n_bits;
+};
+
+/* The next byte, or -1 at the end (the padding). */
+static int base64_next(struct base64_reader *r)
+{
+	while (r->n_bits < 8) {
+		if (!*r->p || *r->p == '=')
+			return -1;
+		r->bits = ((r->bits << 6) | (unsigned)base64_digit(*r->p++)) & 0x3fff;
+		r->n_bits += 6;
+	}
+	r->n_bits -= 8;
+	return (int)(r->bits >> r->n_bits) & 0xff;
+}
+
+int rm_base64_cmp(const char *a, const char *b)
+{
+	struct base64_reader x = {a, 0, 0}, y = {b, 0, 0};
+	int va = base64_is_valid(a), vb = base64_is_valid(b), ca, cb;
+
+	if (!va || !vb) { /* not from BigQuery: text, after the values */
+		int r = va != vb ? (va ? -1 : 1) : strcmp(a, b);
+		return r < 0 ? -1 : r > 0;
+	}
+	do {
+		ca = base64_next(&x);
+		cb = base64_next(&y);
+		if (ca != cb)
+			return ca < cb ? -1 : 1;
+	} while (ca >= 0);
+	return 0;
+}
+
 /* ---- cells as values ---------------------------------------------------------------- */
 
 /* Epoch numbers: seconds, or ms / us / ns by magnitude (as Snowflake reads
@@ -309,6 +376,8 @@ int rm_cell_instant(enum rm_type type, const struct rm_cell *c, int64_t *sec, in
 
 	if (c->is_null)
 		return -1;
+	if (type == RM_BYTES)
+		type = RM_STRING; /* base64 text, as a string */
 	switch (type) {
 	case RM_TIMESTAMP:
 		if (c->sec < RM_SEC_MIN || c->sec > RM_SEC_MAX)
@@ -417,6 +486,8 @@ int rm_append_value(struct buf *b, enum rm_type type, enum rm_cast cast,
 		rm_buf_puts(b, "null");
 		return 0;
 	}
+	if (type == RM_BYTES)
+		type = RM_STRING; /* base64 text, as a string */
 	switch (cast) {
 	case CAST_DATE:
 		if (rm_cell_instant(type, c, &sec, &nsec))
@@ -499,6 +570,8 @@ void rm_append_consent(struct buf *b, enum rm_type type, const struct rm_cell *c
 		rm_buf_puts(b, "null");
 		return;
 	}
+	if (type == RM_BYTES)
+		type = RM_STRING;
 	if (type == RM_BOOL)
 		flag = c->b;
 	else if (type == RM_NUMBER)

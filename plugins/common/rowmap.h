@@ -33,6 +33,9 @@ enum rm_type {
 	RM_BOOL,
 	RM_TIMESTAMP, /* an instant: seconds and nanoseconds since the epoch */
 	RM_JSON,      /* VARIANT / OBJECT / ARRAY / json: JSON text */
+	RM_BYTES,     /* bytes as base64 text (BigQuery's BYTES): a string, but a
+		       * cursor value compares by the bytes (base64 does not sort
+		       * like them: "/A==" is 0xfc, "gA==" 0x80) */
 };
 
 struct rm_column {
@@ -160,5 +163,8 @@ int64_t rm_days_from_civil(int64_t y, int m, int d);
 void rm_civil_from_days(int64_t z, int64_t *y, int *m, int *d);
 /* Compares two decimal strings numerically: <0, 0, >0. */
 int rm_decimal_cmp(const char *a, const char *b);
+/* Compares the bytes two base64 texts encode: <0, 0, >0 (a prefix first);
+ * text that is not base64 compares as text, after every base64 value. */
+int rm_base64_cmp(const char *a, const char *b);
 
 #endif

@@ -12,7 +12,7 @@
  * are UTF-8):
  *
  *   byte     n: 1 + n % 8 columns c0..c7; bit 7: the config is raw texts
- *   per column: a byte (type % 6, bit 3: its name in capitals) and a byte
+ *   per column: a byte (type % 7, bit 3: its name in capitals) and a byte
  *            (structured config: role % 14 and cast / 14 % 6, see roles[])
  *   byte     kind % 6: none, attributes, events, consent, erase, "bogus"
  *   byte     cursor: 1 + k % 3 columns, then each a byte (index % n; bit
@@ -415,7 +415,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		unsigned t = take_byte(&in);
 		snprintf(names[i], sizeof(names[i]), "%c%zu", t & 8 ? 'C' : 'c', i);
 		cols[i].name = names[i];
-		cols[i].type = (enum rm_type)(t % 6);
+		cols[i].type = (enum rm_type)(t % 7);
 		roles[i] = take_byte(&in);
 	}
 	cfg.kind = kinds[take_byte(&in) % 6];

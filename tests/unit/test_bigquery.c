@@ -99,6 +99,8 @@ static const struct cell_case cells[] = {
 	{"TIME", NULL, "\"03:04:05.5\"", 1, HUB_OK, RM_STRING, "03:04:05.5"},
 	{"JSON", NULL, "\"{\\\"a\\\":[1,2]}\"", 1, HUB_OK, RM_JSON, "{\"a\":[1,2]}"},
 	{"STRING", NULL, "\"Zoë 🚀\"", 1, HUB_OK, RM_STRING, "Zoë 🚀"},
+	/* BYTES: the base64 text, compared by its bytes as a cursor value */
+	{"BYTES", NULL, "\"/A==\"", 1, HUB_OK, RM_BYTES, "/A=="},
 	{"GEOGRAPHY", NULL, "\"POINT(8.25 47.5)\"", 1, HUB_OK, RM_STRING, "POINT(8.25 47.5)"},
 	{"RANGE", NULL, "\"[2026-01-01, UNBOUNDED)\"", 1, HUB_OK, RM_STRING, NULL},
 	{"STRING", NULL, "{\"f\": []}", 1, HUB_ERR_INTERNAL},

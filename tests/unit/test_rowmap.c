@@ -683,7 +683,7 @@ static const struct trow table[] = {
 struct script {
 	size_t n_rows; /* rows of the table that exist now */
 	const struct trow *rows; /* NULL: table */
-	int is_id_string;        /* the ID column is a STRING, else a NUMBER */
+	int is_id_string;        /* the ID column is a STRING (2: BYTES), else a NUMBER */
 	size_t pos;
 	int64_t from;
 	int n_opens;
@@ -696,6 +696,7 @@ static hub_rc script_open(void *t, struct rowmap *m, const char *param, size_t h
 {
 	static const struct rm_column num_cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_NUMBER}};
 	static const struct rm_column str_cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_STRING}};
+	static const struct rm_column bytes_cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_BYTES}};
 	struct script *s = t;
 	int64_t from = 0;
 	int32_t ns;
@@ -707,7 +708,9 @@ static hub_rc script_open(void *t, struct rowmap *m, const char *param, size_t h
 		CU_ASSERT_EQUAL_FATAL(rm_time_parse(param, &from, &ns), 0);
 	s->pos = 0;
 	s->from = from;
-	return rowmap_bind(m, s->is_id_string ? str_cols : num_cols, 2, err, err_size)
+	return rowmap_bind(m, s->is_id_string == 2 ? bytes_cols : s->is_id_string ? str_cols
+									      : num_cols,
+			   2, err, err_size)
 		       ? HUB_ERR_CONFIG
 		       : HUB_OK;
 }
@@ -842,6 +845,59 @@ static void test_rows_out_of_cursor_order_fail_rather_than_be_skipped(void)
 	CU_ASSERT_STRING_EQUAL(err, want);
 	CU_ASSERT_EQUAL(g.n, 2);
 	CU_ASSERT_EQUAL(g.n_cursors, 0);
+	got_clear(&g);
+	rowpull_close(&rp);
+	rowmap_free(m);
+}
+
+/*
+ * BYTES cursor values (BigQuery's, base64 text) compare by their bytes, as
+ * `ORDER BY k` sorts them: base64 does not ("/A==" is 0xfc, "gA==" 0x80,
+ * but '/' < 'g').  As text, rows in byte order failed as out of order, and
+ * rows after a saved cursor whose row is gone were skipped.
+ */
+static void test_bytes_cursor_values_compare_by_their_bytes(void)
+{
+	static const struct {
+		const char *a, *b;
+		int cmp;
+	} cmps[] = {
+		{"gA==", "/A==", -1}, /* 0x80 < 0xfc */
+		{"AA==", "", 1},      /* a prefix first */
+		{"AAE=", "AA==", 1},  {"AAEC", "AAE=", 1}, {"AAEC/w==", "AAEC/w==", 0},
+		{"QQ==", "QQ==", 0},  {"/w==", "gA==", 1}, {"+/8=", "/w==", -1}, /* fb ff < ff */
+		{"not base64", "/w==", 1}, {"not base64", "not base64", 0}, {"x", "y", -1},
+	};
+	/* t = 100: bytes 00, 41, 80, fc, in byte order */
+	static const struct trow rows[] = {{100, "AA=="}, {100, "QQ=="}, {100, "gA=="},
+					   {100, "/A=="}};
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+	struct script s = {.n_rows = ARRAY_SIZE(rows), .rows = rows, .is_id_string = 2};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char err[1024] = "";
+
+	for (size_t i = 0; i < ARRAY_SIZE(cmps); i++) {
+		int c = rm_base64_cmp(cmps[i].a, cmps[i].b);
+		CU_ASSERT_EQUAL(c < 0 ? -1 : c > 0, cmps[i].cmp);
+		c = rm_base64_cmp(cmps[i].b, cmps[i].a);
+		CU_ASSERT_EQUAL(c < 0 ? -1 : c > 0, -cmps[i].cmp);
+	}
+	/* a first sync of rows in byte order */
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_OK);
+	if (err[0])
+		fprintf(stderr, "\n  %s\n", err);
+	CU_ASSERT_EQUAL(g.n, 4);
+	CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
+	CU_ASSERT_STRING_EQUAL(g.cursors[0], "[\"1970-01-01T00:01:40.000000000Z\",\"/A==\"]");
+	got_clear(&g);
+	/* the saved row (0x7f, "fw==") is gone: 0x80 and 0xfc are after it */
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, "[\"1970-01-01T00:01:40Z\",\"fw==\"]", 10, err,
+				     sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(g.n, 2);
+	CU_ASSERT_STRING_EQUAL(g.r[0].ids, "custom_id=gA==");
+	CU_ASSERT_STRING_EQUAL(g.r[1].ids, "custom_id=/A==");
 	got_clear(&g);
 	rowpull_close(&rp);
 	rowmap_free(m);
@@ -1307,6 +1363,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_a_page_boundary_tie_still_resumes_exactly),
 	   TEST(test_rows_out_of_cursor_order_fail_rather_than_be_skipped),
 	   TEST(test_out_of_order_messages_fit_the_column),
+	   TEST(test_bytes_cursor_values_compare_by_their_bytes),
 	   TEST(test_nulls_in_a_later_cursor_column_sort_first_or_last),
 	   TEST(test_a_page_holds_at_most_ten_budgets_or_100000_rows),
 	   TEST(test_an_out_of_order_page_is_dropped_and_the_cursor_kept),

@@ -10,6 +10,8 @@
 #   events    8 rows: REPEATED RECORD, REPEATED TIMESTAMP, INT64 up to 2^63 - 1
 #   accounts  an INT64 cursor column, one id negative
 #   codes     a STRING cursor column: "" and digits ("0042" < "7" bytewise)
+#   blobs     a BYTES cursor column whose base64 sorts unlike its bytes
+#             ("/A==" is 0xfc, "gA==" 0x80)
 #   nulls     a NULL in the second cursor column within ties of the first
 #   secret    access denied
 #   bulk      BULK_ROWS (default 12000) generated events of 400 users, three
@@ -58,6 +60,8 @@ jq -n --argjson base $base --argjson bulk "${2:-12000}" '
      rows: ([range(1; 4) as $i | ["\($i * 10)", "u\($i)"]] + [["-5", "u9"]])},
    codes: {schema: [{name: "code", type: "STRING"}, {name: "owner", type: "STRING"}],
      rows: [["0100", "u3"], ["", "u1"], ["7", "u4"], ["0042", "u2"]]},
+   blobs: {schema: [{name: "k", type: "BYTES"}, {name: "owner", type: "STRING"}],
+     rows: [["/A==", "b4"], ["AA==", "b1"], ["gA==", "b3"], ["QQ==", "b2"]]},
    nulls: {schema: [{name: "updated_at", type: "TIMESTAMP"}, {name: "id", type: "INTEGER"},
        {name: "user_id", type: "STRING"}],
      rows: [[us($base + 60), "1", "n3"], [us($base), "2", "n1"], [us($base + 60), null, "n4"],
