@@ -423,6 +423,25 @@ static size_t skip_quoted(const char *q)
 	return 0;
 }
 
+size_t rowmap_query_trimmed_len(const char *query)
+{
+	const char *p = query;
+	size_t end = 0, skip;
+
+	while (*p) {
+		if ((skip = skip_quoted(p))) {
+			if (*p != '-' && *p != '/') /* a string or quoted name, not a comment */
+				end = (size_t)(p - query) + skip;
+			p += skip;
+			continue;
+		}
+		if (!isspace((unsigned char)*p) && *p != ';')
+			end = (size_t)(p - query) + 1;
+		p++;
+	}
+	return end;
+}
+
 char *rowmap_query_rewrite(const char *query, const char *placeholder, int *n_found,
 			   char *err, size_t err_size)
 {

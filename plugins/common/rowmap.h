@@ -150,6 +150,10 @@ hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_cal
  */
 char *rowmap_query_rewrite(const char *query, const char *placeholder, int *n_found,
 			   char *err, size_t err_size);
+/* The length of the query without what ends it: whitespace, semicolons
+ * and comments (outside quotes), so that it can be wrapped in a
+ * subquery. */
+size_t rowmap_query_trimmed_len(const char *query);
 
 /* ---- values --------------------------------------------------------------- */
 

@@ -580,13 +580,26 @@ static void learn_cursor_kind(struct sf_api *a, const struct rowmap *m)
 	a->is_kind_known = 1;
 }
 
+/* The query as a subquery with LIMIT 0 (malloc'd), or NULL.  The query
+ * goes on lines of its own, without its trailing semicolons and comments:
+ * a `--` comment at its end would swallow `) LIMIT 0`, a `;` end the
+ * statement inside the parentheses. */
+static char *empty_statement(const char *query)
+{
+	size_t len = rowmap_query_trimmed_len(query), n = len + 64;
+	char *sql = malloc(n);
+
+	if (sql)
+		snprintf(sql, n, "SELECT * FROM (\n%.*s\n) LIMIT 0", (int)len, query);
+	return sql;
+}
+
 /* The query with LIMIT 0 (:cursor bound to param): its columns checked
  * against the map and the cursor column's type learned, no row read. */
 static hub_rc run_empty(struct sf_api *a, struct rowmap *m, const char *param, char *err,
 			size_t err_size)
 {
-	size_t n = strlen(a->query) + 64;
-	char *sql = malloc(n);
+	char *sql = empty_statement(a->query);
 	json_t *root;
 	hub_rc rc;
 
@@ -594,7 +607,6 @@ static hub_rc run_empty(struct sf_api *a, struct rowmap *m, const char *param, c
 		snprintf(err, err_size, "out of memory");
 		return HUB_ERR_NOMEM;
 	}
-	snprintf(sql, n, "SELECT * FROM (%s) LIMIT 0", a->query);
 	rc = run_statement(a, sql, param, &root, err, err_size);
 	free(sql);
 	if (rc == HUB_OK && (rc = take_result(a, root, m, err, err_size)) == HUB_OK)

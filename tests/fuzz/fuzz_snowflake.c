@@ -1,7 +1,8 @@
 /*
  * fuzz_snowflake.c - libFuzzer target for the snowflake plugin's reading of
  * Snowflake's SQL API answers (plugins/snowflake/sf_sqlapi.c and
- * sf_cell.c, compiled in, with the shared mapping's value helpers).  The input is a conversation:
+ * sf_cell.c, compiled in, with the shared mapping's value helpers and
+ * cursor code).  The input is a conversation:
  * answers separated by form feeds (never in JSON outside an escape), each
  * a body, or "HTTP <status>\n" and a body:
  *
@@ -36,6 +37,7 @@
 #include "../../plugins/snowflake/sf_cell.c"
 #include "../../plugins/snowflake/sf_sqlapi.c"
 #include "../../plugins/common/rm_value.c"
+#include "../../plugins/common/rm_cursor.c" /* the LIMIT 0 wrapper trims the query */
 
 #include <stdint.h>
 #include <stdio.h>

@@ -257,6 +257,16 @@ grep -q "private_key_file: cannot read $T/missing.pem: No such file or directory
 	fail "unreadable key: $(cat "$T/err")"
 check "" "SELECT * FROM users ORDER BY updated_at"
 grep -q "query: has no :cursor placeholder" "$T/err" || fail "no :cursor: $(cat "$T/err")"
+# a query ending in a `--` comment or a `;`: the LIMIT 0 wrapper (check --connect, a first
+# run) keeps it one statement (the fake refuses parentheses that do not balance, a `;` inside)
+for q in "SELECT * FROM users WHERE updated_at >= :cursor ORDER BY updated_at, id -- oldest first" \
+	"SELECT * FROM users WHERE updated_at >= :cursor ORDER BY updated_at, id;" \
+	"SELECT * FROM users -- all of them\\nWHERE updated_at >= :cursor ORDER BY updated_at, id ; -- done\\n"; do
+	check "" "$q" || fail "check --connect, a query ending in a comment or ;: $q: $(cat "$T/err")"
+	"$HUB" -c "$T/check.yaml" sync c --full >"$T/out" 2>"$T/err" ||
+		fail "a first run of a query ending in a comment or ;: $q: $(cat "$T/err")"
+	grep -q '^read 15,' "$T/out" || fail "a first run of a query ending in a comment or ;: $q: $(cat "$T/out")"
+done
 
 # ---- 7. the daemon: scheduled, on demand, disabled; GET/POST /v1/sources ----------------
 HUB_PORT=$("$PWD/$B/tests/tools/freeport")

@@ -664,6 +664,33 @@ static void test_cursor_placeholder_is_rewritten_outside_quotes(void)
 	CU_ASSERT_STRING_EQUAL(err, "query: has a \"?\" placeholder; use :cursor");
 }
 
+/* What ends a query (whitespace, semicolons, comments) is left out when it
+ * is wrapped in a subquery; quotes and comments inside it stay. */
+static void test_query_trimmed_len_leaves_out_what_ends_it(void)
+{
+	static const struct {
+		const char *in, *kept;
+	} rows[] = {
+		{"SELECT 1", "SELECT 1"},
+		{"SELECT 1;", "SELECT 1"},
+		{"SELECT 1 ; \n;\t", "SELECT 1"},
+		{"SELECT 1 -- newest last", "SELECT 1"},
+		{"SELECT 1 -- a;\n/* b */ ;\n-- c", "SELECT 1"},
+		{"SELECT 1; -- done", "SELECT 1"},
+		{"SELECT '--;' FROM t", "SELECT '--;' FROM t"},
+		{"SELECT \"a;\" FROM t -- x", "SELECT \"a;\" FROM t"},
+		{"SELECT $$ ; $$", "SELECT $$ ; $$"},
+		{"SELECT 1 /* ; */ + 2;", "SELECT 1 /* ; */ + 2"},
+		{"  ; -- nothing", ""},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		size_t n = rowmap_query_trimmed_len(rows[i].in);
+		CU_ASSERT_EQUAL(n, strlen(rows[i].kept));
+		CU_ASSERT_EQUAL(strncmp(rows[i].in, rows[i].kept, strlen(rows[i].kept)), 0);
+	}
+}
+
 /* ---- the pull loop over a scripted transport ------------------------------------------------ */
 
 /* A table ordered by (t, id); open() and next() apply `t >= param OR t IS
@@ -1359,6 +1386,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_instants_outside_years_0_to_9999_are_none),
 	   TEST(test_cursor_tuple_skips_rows_at_or_before_it),
 	   TEST(test_cursor_placeholder_is_rewritten_outside_quotes),
+	   TEST(test_query_trimmed_len_leaves_out_what_ends_it),
 	   TEST(test_pages_end_between_different_cursor_tuples),
 	   TEST(test_a_page_boundary_tie_still_resumes_exactly),
 	   TEST(test_rows_out_of_cursor_order_fail_rather_than_be_skipped),

@@ -484,6 +484,30 @@ static void test_first_run_binds_the_start_of_the_cursor_type(void)
 	sf_api_free(a);
 }
 
+/* check --connect and a first run wrap the query in a LIMIT 0: a query
+ * ending in a `--` comment or a `;` still makes one statement. */
+static void test_limit_0_wraps_a_query_ending_in_a_comment_or_semicolon(void)
+{
+	static const struct {
+		const char *query, *sql;
+	} rows[] = {
+		{"SELECT * FROM t WHERE a >= ?", "SELECT * FROM (\nSELECT * FROM t WHERE a >= ?\n) LIMIT 0"},
+		{"SELECT * FROM t WHERE a >= ? ORDER BY a -- oldest first",
+		 "SELECT * FROM (\nSELECT * FROM t WHERE a >= ? ORDER BY a\n) LIMIT 0"},
+		{"SELECT * FROM t WHERE a >= ? ORDER BY a;\n",
+		 "SELECT * FROM (\nSELECT * FROM t WHERE a >= ? ORDER BY a\n) LIMIT 0"},
+		{"SELECT * -- all\nFROM t WHERE a >= ? ; -- done\n",
+		 "SELECT * FROM (\nSELECT * -- all\nFROM t WHERE a >= ?\n) LIMIT 0"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *sql = empty_statement(rows[i].query);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(sql);
+		CU_ASSERT_STRING_EQUAL(sql, rows[i].sql);
+		free(sql);
+	}
+}
+
 static void test_request_id_is_reused_for_the_same_request_only(void)
 {
 	struct sf_api a = {0};
@@ -513,4 +537,5 @@ TEST_SUITE(snowflake, NULL, NULL,
 	   TEST(test_an_empty_answer_is_not_the_one_before),
 	   TEST(test_transient_sql_errors_are_retried),
 	   TEST(test_first_run_binds_the_start_of_the_cursor_type),
+	   TEST(test_limit_0_wraps_a_query_ending_in_a_comment_or_semicolon),
 	   TEST(test_request_id_is_reused_for_the_same_request_only))

@@ -17,7 +17,9 @@
 //
 // It "runs" only the queries the tests write: SELECT ... FROM <TABLE>
 // [WHERE <col> >= ?] [ORDER BY a, b] (and the LIMIT 0 wrapper of
-// check --connect), over tables from --data, cells as jsonv2 strings.  As
+// check --connect), over tables from --data, cells as jsonv2 strings,
+// after lexing it as Snowflake does (comments, strings; parentheses that
+// do not balance or a `;` before the end fail as Snowflake's errors).  As
 // in SQL, NULL >= x is not true (the row is left out) and ORDER BY puts
 // NULLs last (Snowflake's default for ASC).  The bound value is cast as
 // Snowflake would: a number bound against a text column casts every cell
@@ -170,8 +172,80 @@ function matches(col, b) {
 	return v => compare(col.type, v, b.value) >= 0;
 }
 
+function syntaxError(token) {
+	return new SqlError('001003', '42000', 'SQL compilation error:\nsyntax error line 1 at ' +
+		`position 0 unexpected '${token}'.`);
+}
+
+// The statement as Snowflake's lexer sees it: strings ('...' with '' and
+// backslash escapes), quoted names, $$...$$ kept; comments (--, //, /* */)
+// become a space.  Parentheses must balance and a `;` may only end the
+// statement (outside parentheses, nothing after it but space and
+// comments), else the syntax error or the statement count error Snowflake
+// answers.
+function lex(s) {
+	let out = '', depth = 0, ended = false, i = 0;
+	while (i < s.length) {
+		const c = s[i];
+		let j;
+		if (s.startsWith('--', i) || s.startsWith('//', i)) {
+			j = s.indexOf('\n', i);
+			i = j < 0 ? s.length : j;
+			out += ' ';
+			continue;
+		}
+		if (s.startsWith('/*', i)) {
+			if ((j = s.indexOf('*/', i + 2)) < 0)
+				throw syntaxError('<EOF>');
+			i = j + 2;
+			out += ' ';
+			continue;
+		}
+		if (ended && !/\s/.test(c))
+			throw new SqlError('000008', '0A000', 'Actual statement count 2 did not match the ' +
+				'desired statement count 1.');
+		if (c === "'" || c === '"') {
+			for (j = i + 1; j < s.length; j++) {
+				if (c === "'" && s[j] === '\\')
+					j++;
+				else if (s[j] === c && s[j + 1] === c)
+					j++;
+				else if (s[j] === c)
+					break;
+			}
+			if (j >= s.length)
+				throw syntaxError('<EOF>');
+			out += s.slice(i, j + 1);
+			i = j + 1;
+			continue;
+		}
+		if (s.startsWith('$$', i)) {
+			if ((j = s.indexOf('$$', i + 2)) < 0)
+				throw syntaxError('<EOF>');
+			out += s.slice(i, j + 2);
+			i = j + 2;
+			continue;
+		}
+		if (c === '(')
+			depth++;
+		else if (c === ')' && --depth < 0)
+			throw syntaxError(')');
+		else if (c === ';') {
+			if (depth > 0)
+				throw syntaxError(';');
+			ended = true;
+		}
+		out += c;
+		i++;
+	}
+	if (depth > 0)
+		throw syntaxError('<EOF>');
+	return out.replace(/;\s*$/, '');
+}
+
 // The tiny SQL the tests write -> {columns, rows}.
-function execute(statement, bindings) {
+function execute(text, bindings) {
+	const statement = lex(text);
 	const from = /\bFROM\s+([A-Za-z_][\w.]*)/i.exec(statement);
 	const name = from ? from[1].split('.').pop().toUpperCase() : '';
 	const table = tables[name];
