@@ -3,6 +3,9 @@
  *
  * A cursor is the tuple of a row's cursor columns, saved as a JSON array
  * of strings (times as RFC 3339 with nanoseconds, numbers as decimals).
+ * A time outside years 0000..9999 has no such text that reads back (the
+ * year takes four digits): a row holding one is never a checkpoint, it
+ * fails the pull (rowpull.c).
  * Rows compare with it column by column with their types: numbers
  * numerically, times as instants, strings bytewise, BYTES by the bytes
  * their base64 text encodes (saved as that text, as BigQuery takes it).  Bytewise is the one
@@ -233,6 +236,20 @@ static int tuple_cmp(const struct rowmap *m, const struct tuple *t, const struct
 int rowmap_row_is_placed(const struct rowmap *m, const struct rm_cell *row)
 {
 	return m->cursor.n == 0 || !row[m->cursor.items[0].index].is_null;
+}
+
+int rowmap_row_cursor_out_of_range(const struct rowmap *m, const struct rm_cell *row)
+{
+	if (!rowmap_row_is_placed(m, row))
+		return -1; /* never a checkpoint */
+	for (size_t i = 0; i < m->cursor.n; i++) {
+		const struct target *col = &m->cursor.items[i];
+		const struct rm_cell *c = &row[col->index];
+		if (rm_col_type(m, col) == RM_TIMESTAMP && !c->is_null &&
+		    (c->sec < RM_SEC_MIN || c->sec > RM_SEC_MAX))
+			return (int)i;
+	}
+	return -1;
 }
 
 int rowmap_row_is_new(const struct rowmap *m, const struct rm_cell *row)

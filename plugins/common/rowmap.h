@@ -103,6 +103,11 @@ char *rowmap_cursor_first(const char *cursor); /* malloc'd */
  */
 int rowmap_row_is_placed(const struct rowmap *m, const struct rm_cell *row);
 
+/* The first cursor column (its index among them) of a placed row whose
+ * time is outside years 0000..9999, which no checkpoint text reads back as
+ * (rm_time_parse reads four-digit years), or -1 when there is none. */
+int rowmap_row_cursor_out_of_range(const struct rowmap *m, const struct rm_cell *row);
+
 /* 1 when the row's cursor tuple is after the saved one (or none is saved,
  * or the row is not placed, or a NULL against a value leaves it unknown). */
 int rowmap_row_is_new(const struct rowmap *m, const struct rm_cell *row);

@@ -51,7 +51,9 @@ jq -n --argjson base $base '
      rows: [["+33612345678", "p1"], ["-legacy", "p2"], ["0611", "p3"], ["alice", "p4"],
             ["", "p5"], [" lead", "p6"], ["#7", "p7"], [null, "p8"]]},
    LEDGER: {columns: [{name: "ID", type: "fixed"}, {name: "USER_ID", type: "text"}],
-     rows: [["-20", "l1"], ["-3", "l2"], ["0", "l3"], ["5", "l4"]]}}' >"$T/data.json"
+     rows: [["-20", "l1"], ["-3", "l2"], ["0", "l3"], ["5", "l4"]]},
+   FUTURE: {columns: [{name: "AT", type: "timestamp_ntz"}, {name: "USER_ID", type: "text"}],
+     rows: [["253402300799.000000000", "f1"], ["253402300800.000000000", "f2"]]}}' >"$T/data.json"
 
 node tests/integration/fake_snowflake/server.js --port-file "$T/port" --public-key "$T/pub.pem" \
 	--account xy12345 --user hub_user --data "$T/data.json" --partition-rows 5 \
@@ -103,6 +105,8 @@ EOF
 		"{custom_id: user_id, attributes: {phone: phone}}" "" "[phone]"
 	source_yaml ledger "" "SELECT * FROM ledger WHERE id >= :cursor ORDER BY id" \
 		"{custom_id: user_id, attributes: {id: id}}" "" "[id]"
+	source_yaml future "" "SELECT * FROM future WHERE at >= :cursor ORDER BY at" \
+		"{custom_id: user_id, attributes: {at: at}}" "" "[at]"
 } >"$T/hub.yaml"
 sync() { "$HUB" -c "$T/hub.yaml" sync "$@" >"$T/out" 2>"$T/err"; }
 dump() { "$HUB" -c "$T/hub.yaml" dump; }
@@ -174,6 +178,16 @@ grep -qx "read 4, applied 4, duplicates 0, rejected 0, blocked 0, refused 0" "$T
 grep -qx 'cursor \["5"\]' "$T/out" || fail "ledger cursor: $(cat "$T/out")"
 fake_log | jq -e 'last | .binding_type == "REAL" and (.binding | tonumber) < -1e300' >/dev/null ||
 	fail "a number cursor's first run binds the lowest double: $(fake_log | jq -c 'last')"
+
+# ---- 3c. a cursor time past year 9999: the sync fails naming it, no cursor is saved ------------
+# (its text, "10000-01-01...", never reads back: every later sync, and --full, failed)
+for full in "" --full; do
+	sync future $full; rc=$?
+	[ $rc -eq 1 ] || fail "a cursor time past 9999$full: exit $rc: $(cat "$T/out")"
+	grep -q 'cursor column at: the time "10000-01-01T00:00:00.000000000Z" is outside years 0000..9999' "$T/err" ||
+		fail "a cursor time past 9999$full: $(cat "$T/err")"
+	grep -qx 'cursor (none)' "$T/out" || fail "a cursor time past 9999$full saved a cursor: $(cat "$T/out")"
+done
 
 # ---- 4. 429 with Retry-After, 202 polling, a 503 on a partition: --full ----------
 control '{"async_polls": 2, "faults": [{"on": "post", "status": 429, "retry_after": 1},

@@ -930,6 +930,52 @@ static void test_bytes_cursor_values_compare_by_their_bytes(void)
 	rowmap_free(m);
 }
 
+/*
+ * A cursor time outside years 0000..9999 (Snowflake's epoch seconds and
+ * BigQuery's TIMESTAMP cells reach about 292,000 years) fails the pull
+ * before its checkpoint: its text has a five-digit year that
+ * rm_time_parse() never reads back, so it failed every later sync, and
+ * --full wrote it again.  9999-12-31T23:59:59 is still a cursor.
+ */
+static void test_a_cursor_time_past_year_9999_fails_before_its_checkpoint(void)
+{
+	static const struct trow late[] = {{100, "1"}, {253402300799LL, "2"},
+					   {253402300800LL, "3"}};
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+	struct script s = {.n_rows = ARRAY_SIZE(late), .rows = late};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	struct rm_cell row[2];
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_STRING_EQUAL(err, "cursor column t: the time \"10000-01-01T00:00:00.000000000Z\" "
+				    "is outside years 0000..9999, which a saved cursor cannot hold: "
+				    "leave such rows out of the query (or correct them)");
+	CU_ASSERT_EQUAL(g.n_cursors, 0);
+	CU_ASSERT_FALSE(rp.is_open);
+	got_clear(&g);
+	/* the last second of 9999 is a cursor that reads back */
+	s.n_rows = 2;
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
+	CU_ASSERT_STRING_EQUAL(g.cursors[0], "[\"9999-12-31T23:59:59.000000000Z\",\"2\"]");
+	CU_ASSERT_EQUAL(rowmap_cursor_set(m, g.cursors[0], err, sizeof(err)), 0);
+	got_clear(&g);
+	rowpull_close(&rp);
+	/* before year 0000 alike; a NULL first value is never a checkpoint */
+	memset(row, 0, sizeof(row));
+	row[1].text = "1";
+	row[0].sec = -62167219201LL;
+	CU_ASSERT_EQUAL(rowmap_row_cursor_out_of_range(m, row), 0);
+	row[0].sec = -62167219200LL; /* 0000-01-01T00:00:00Z */
+	CU_ASSERT_EQUAL(rowmap_row_cursor_out_of_range(m, row), -1);
+	row[0].is_null = 1;
+	CU_ASSERT_EQUAL(rowmap_row_cursor_out_of_range(m, row), -1);
+	rowmap_free(m);
+}
+
 /* Other columns: no collation advice.  NULLs in a later cursor column may
  * sort first (BigQuery's ASC) or last (Snowflake's, PostgreSQL's), but on
  * one side: the first NULL next to a value shows which, and the hint
@@ -1392,6 +1438,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_rows_out_of_cursor_order_fail_rather_than_be_skipped),
 	   TEST(test_out_of_order_messages_fit_the_column),
 	   TEST(test_bytes_cursor_values_compare_by_their_bytes),
+	   TEST(test_a_cursor_time_past_year_9999_fails_before_its_checkpoint),
 	   TEST(test_nulls_in_a_later_cursor_column_sort_first_or_last),
 	   TEST(test_a_page_holds_at_most_ten_budgets_or_100000_rows),
 	   TEST(test_an_out_of_order_page_is_dropped_and_the_cursor_kept),
