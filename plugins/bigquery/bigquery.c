@@ -68,7 +68,7 @@ static char *read_query(const struct hub_host *host, const struct hub_instance *
 		snprintf(err, err_size, "query: required (SQL with :cursor)");
 		return NULL;
 	}
-	if (!(out = rowmap_query_rewrite(query, "@cursor", &n, err, err_size)))
+	if (!(out = rowmap_query_rewrite(query, "@cursor", RM_SQL_BIGQUERY, &n, err, err_size)))
 		return NULL;
 	if (n == 0) {
 		snprintf(err, err_size, "query: has no :cursor placeholder (write e.g. "

@@ -415,8 +415,10 @@ static int is_ident_char(char c)
 	return isalnum((unsigned char)c) || c == '_' || c == '$';
 }
 
-/* Length of a quoted string, comment or dollar-quoted body at q (0: none). */
-static size_t skip_quoted(const char *q)
+/* Length of a quoted string, comment or dollar-quoted body at q (0: none),
+ * by Snowflake's (and PostgreSQL's) rules: '...' with '' and backslash
+ * escapes, "..." with "", -- and slash-star comments, $$...$$. */
+static size_t skip_quoted_snowflake(const char *q)
 {
 	const char *p, *end;
 
@@ -440,14 +442,45 @@ static size_t skip_quoted(const char *q)
 	return 0;
 }
 
-size_t rowmap_query_trimmed_len(const char *query)
+/* The same by GoogleSQL's rules (BigQuery's): '...', "...", their
+ * triple-quoted forms ''' and """ (quotes and newlines inside) and `names`,
+ * all with backslash escapes (raw strings too: a backslash never lets
+ * their quote end them); # and -- comments to the end of the line,
+ * slash-star comments. */
+static size_t skip_quoted_bigquery(const char *q)
+{
+	const char *p, *end;
+
+	if (*q == '\'' || *q == '"' || *q == '`') {
+		size_t n_quote = *q != '`' && q[1] == *q && q[2] == *q ? 3 : 1;
+		for (p = q + n_quote; *p; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == *q && (n_quote == 1 || (p[1] == *q && p[2] == *q)))
+				return (size_t)(p - q) + n_quote;
+		}
+		return strlen(q);
+	}
+	if (q[0] == '#' || (q[0] == '-' && q[1] == '-'))
+		return (end = strchr(q, '\n')) ? (size_t)(end - q) : strlen(q);
+	if (q[0] == '/' && q[1] == '*')
+		return (end = strstr(q + 2, "*/")) ? (size_t)(end - q) + 2 : strlen(q);
+	return 0;
+}
+
+static size_t skip_quoted(const char *q, enum rm_dialect dialect)
+{
+	return dialect == RM_SQL_BIGQUERY ? skip_quoted_bigquery(q) : skip_quoted_snowflake(q);
+}
+
+size_t rowmap_query_trimmed_len(const char *query, enum rm_dialect dialect)
 {
 	const char *p = query;
 	size_t end = 0, skip;
 
 	while (*p) {
-		if ((skip = skip_quoted(p))) {
-			if (*p != '-' && *p != '/') /* a string or quoted name, not a comment */
+		if ((skip = skip_quoted(p, dialect))) {
+			if (*p != '-' && *p != '/' && *p != '#') /* a string or name, not a comment */
 				end = (size_t)(p - query) + skip;
 			p += skip;
 			continue;
@@ -459,8 +492,8 @@ size_t rowmap_query_trimmed_len(const char *query)
 	return end;
 }
 
-char *rowmap_query_rewrite(const char *query, const char *placeholder, int *n_found,
-			   char *err, size_t err_size)
+char *rowmap_query_rewrite(const char *query, const char *placeholder, enum rm_dialect dialect,
+			   int *n_found, char *err, size_t err_size)
 {
 	static const char name[] = ":cursor";
 	const size_t name_len = sizeof(name) - 1;
@@ -470,7 +503,7 @@ char *rowmap_query_rewrite(const char *query, const char *placeholder, int *n_fo
 	*n_found = 0;
 	rm_buf_add(&b, "", 0);
 	while (*p) {
-		size_t skip = skip_quoted(p);
+		size_t skip = skip_quoted(p, dialect);
 
 		if (skip) {
 			rm_buf_add(&b, p, skip);

@@ -148,17 +148,24 @@ size_t rowmap_cursor_first_difference(const struct rowmap *m, const struct rm_ce
 hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_call *call,
 		   const struct rm_cell *row, char *err, size_t err_size);
 
+/* Whose rules say where quotes and comments are in a query. */
+enum rm_dialect {
+	RM_SQL_SNOWFLAKE = 0, /* and PostgreSQL's: '' and "" doubled, --, slash-star, $$ */
+	RM_SQL_BIGQUERY,      /* GoogleSQL's: backslash escapes, ''' and """, `names`, # */
+};
+
 /*
- * Rewrites each `:cursor` outside quotes and comments with `placeholder`
- * ("?"); `*n_found` counts them.  A `?` already in the query is refused
- * (nothing would bind it).  Returns a malloc'd query, or NULL with err set.
+ * Rewrites each `:cursor` outside quotes and comments (by the dialect's
+ * rules) with `placeholder` ("?"); `*n_found` counts them.  A `?` already
+ * in the query is refused (nothing would bind it).  Returns a malloc'd
+ * query, or NULL with err set.
  */
-char *rowmap_query_rewrite(const char *query, const char *placeholder, int *n_found,
-			   char *err, size_t err_size);
+char *rowmap_query_rewrite(const char *query, const char *placeholder, enum rm_dialect dialect,
+			   int *n_found, char *err, size_t err_size);
 /* The length of the query without what ends it: whitespace, semicolons
  * and comments (outside quotes), so that it can be wrapped in a
  * subquery. */
-size_t rowmap_query_trimmed_len(const char *query);
+size_t rowmap_query_trimmed_len(const char *query, enum rm_dialect dialect);
 
 /* ---- values --------------------------------------------------------------- */
 

@@ -586,7 +586,7 @@ static void learn_cursor_kind(struct sf_api *a, const struct rowmap *m)
  * statement inside the parentheses. */
 static char *empty_statement(const char *query)
 {
-	size_t len = rowmap_query_trimmed_len(query), n = len + 64;
+	size_t len = rowmap_query_trimmed_len(query, RM_SQL_SNOWFLAKE), n = len + 64;
 	char *sql = malloc(n);
 
 	if (sql)

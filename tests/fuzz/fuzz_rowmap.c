@@ -37,7 +37,8 @@
  *   - a checkpoint text (rowmap_remembered_text) that does not read back
  *     (rowmap_cursor_set), or after which its own row is still "new"
  *     (times within years 0..9999, what rm_time_parse reads);
- *   - a rewritten query whose length does not add up.
+ *   - a rewritten query whose length does not add up (either dialect), or
+ *     a trimmed length past the query's.
  *
  *   make fuzz     (tests/fuzz/run.sh; seeds from tests/fixtures/rowmap/
  *                  when there are any)
@@ -382,15 +383,19 @@ static void check_rewrite(const char *query)
 	char err[256], *out;
 	int n = 0;
 
-	out = rowmap_query_rewrite(query, ph, &n, err, sizeof(err));
-	if (!out) {
-		if (!strchr(query, '?') || !err[0])
+	for (int d = RM_SQL_SNOWFLAKE; d <= RM_SQL_BIGQUERY; d++) {
+		out = rowmap_query_rewrite(query, ph, (enum rm_dialect)d, &n, err, sizeof(err));
+		if (!out) {
+			if (!strchr(query, '?') || !err[0])
+				abort();
+			continue;
+		}
+		if (n < 0 || strlen(out) != strlen(query) + (size_t)n * (sizeof(ph) - 1 - 7))
 			abort();
-		return;
+		free(out);
+		if (rowmap_query_trimmed_len(query, (enum rm_dialect)d) > strlen(query))
+			abort();
 	}
-	if (n < 0 || strlen(out) != strlen(query) + (size_t)n * (sizeof(ph) - 1 - 7))
-		abort();
-	free(out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

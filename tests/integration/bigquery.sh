@@ -402,6 +402,12 @@ log_from "$before" | jq -e 'map(select(.dryRun) | .status) == [400, 200]' >/dev/
 	fail "check --connect should learn the INT64 column's type: $(log_from "$before" | jq -c 'map({dryRun, param, status})')"
 check "$ACCT_Q" "$ACCT_MAP" "acct_id" "" "    cursor_start: 'x'"
 grep -q 'the cursor value "x" does not read as INT64' "$T/err" || fail "check --connect, a bad cursor_start: $(cat "$T/err")"
+# BigQuery's own lexical rules find :cursor: a # comment with an apostrophe (read as
+# Snowflake's, it opened a string to the end: "query: has no :cursor placeholder")
+BQ_LEX_Q='SELECT * FROM `proj-test.analytics.users` # the users'"'"' table\nWHERE updated_at >= :cursor ORDER BY updated_at, id'
+check "$BQ_LEX_Q" || fail "check --connect, a query with a # comment: $(cat "$T/err")"
+"$HUB" -c "$T/check.yaml" sync c --full >"$T/out" 2>"$T/err" || fail "a query with a # comment: $(cat "$T/err")"
+grep -q '^read 1[0-9],' "$T/out" || fail "a query with a # comment: $(cat "$T/out")"
 check "" "{custom_id: user_id, attributes: {colour: colour}}"
 grep -q 'map.attributes.colour: no column "colour" in the query.s result (columns: id, user_id' "$T/err" ||
 	fail "unknown column: $(cat "$T/err")"

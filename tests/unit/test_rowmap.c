@@ -636,32 +636,65 @@ static void test_cursor_tuple_skips_rows_at_or_before_it(void)
 
 static void test_cursor_placeholder_is_rewritten_outside_quotes(void)
 {
+	enum { SF = RM_SQL_SNOWFLAKE, BQ = RM_SQL_BIGQUERY };
 	static const struct {
+		int dialect;
 		const char *in, *out;
 		int n;
 	} rows[] = {
-		{"SELECT * FROM t WHERE u >= :cursor ORDER BY u", "SELECT * FROM t WHERE u >= ? ORDER BY u", 1},
-		{"SELECT ':cursor', \":cursor\" FROM t WHERE u>=:CURSOR",
+		{SF, "SELECT * FROM t WHERE u >= :cursor ORDER BY u", "SELECT * FROM t WHERE u >= ? ORDER BY u", 1},
+		{SF, "SELECT ':cursor', \":cursor\" FROM t WHERE u>=:CURSOR",
 		 "SELECT ':cursor', \":cursor\" FROM t WHERE u>=?", 1},
-		{"SELECT x::cursor, :cursor_2 -- :cursor\nFROM t /* :cursor */ WHERE a >= :cursor "
+		{SF, "SELECT x::cursor, :cursor_2 -- :cursor\nFROM t /* :cursor */ WHERE a >= :cursor "
 		 "OR b >= :cursor",
 		 "SELECT x::cursor, :cursor_2 -- :cursor\nFROM t /* :cursor */ WHERE a >= ? OR b >= ?", 2},
-		{"SELECT 'it''s :cursor' FROM t", "SELECT 'it''s :cursor' FROM t", 0},
-		{"SELECT $$ :cursor $$ FROM t", "SELECT $$ :cursor $$ FROM t", 0},
+		{SF, "SELECT 'it''s :cursor' FROM t", "SELECT 'it''s :cursor' FROM t", 0},
+		{SF, "SELECT $$ :cursor $$ FROM t", "SELECT $$ :cursor $$ FROM t", 0},
+		/* Snowflake keeps its rules: # is no comment, "" doubles in a name */
+		{SF, "SELECT a#b FROM t WHERE u >= :cursor", "SELECT a#b FROM t WHERE u >= ?", 1},
+		{SF, "SELECT \"a\"\":cursor\" FROM t WHERE u >= :cursor",
+		 "SELECT \"a\"\":cursor\" FROM t WHERE u >= ?", 1},
+		/* BigQuery: # comments (an apostrophe in one opens no string) */
+		{BQ, "SELECT * FROM t # the user's rows\nWHERE u >= :cursor",
+		 "SELECT * FROM t # the user's rows\nWHERE u >= @cursor", 1},
+		{BQ, "SELECT * FROM t -- it's :cursor\nWHERE u >= :cursor # :cursor",
+		 "SELECT * FROM t -- it's :cursor\nWHERE u >= @cursor # :cursor", 1},
+		/* backslash escapes in both quotes end no string early */
+		{BQ, "SELECT 'it\\'s', \"say \\\"hi\\\"\" FROM t WHERE u >= :cursor",
+		 "SELECT 'it\\'s', \"say \\\"hi\\\"\" FROM t WHERE u >= @cursor", 1},
+		{BQ, "SELECT \"a\\\"b :cursor\" FROM t WHERE u >= :cursor",
+		 "SELECT \"a\\\"b :cursor\" FROM t WHERE u >= @cursor", 1},
+		{BQ, "SELECT r'\\' :cursor' FROM t WHERE u >= :cursor",
+		 "SELECT r'\\' :cursor' FROM t WHERE u >= @cursor", 1},
+		/* `names`, triple-quoted strings */
+		{BQ, "SELECT `it's`, `:cursor` FROM `p.d.t` WHERE u >= :cursor",
+		 "SELECT `it's`, `:cursor` FROM `p.d.t` WHERE u >= @cursor", 1},
+		{BQ, "SELECT '''it's ' :cursor''', \"\"\"a \" :cursor\n\"\"\" FROM t WHERE u >= :cursor",
+		 "SELECT '''it's ' :cursor''', \"\"\"a \" :cursor\n\"\"\" FROM t WHERE u >= @cursor", 1},
+		{BQ, "SELECT '' AS e, \"\" AS f FROM t WHERE u >= :cursor /* :cursor */",
+		 "SELECT '' AS e, \"\" AS f FROM t WHERE u >= @cursor /* :cursor */", 1},
+		/* $$ is no BigQuery quote */
+		{BQ, "SELECT '$$' FROM t WHERE u >= :cursor", "SELECT '$$' FROM t WHERE u >= @cursor", 1},
 	};
 	char err[256];
 	int n;
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
-		char *q = rowmap_query_rewrite(rows[i].in, "?", &n, err, sizeof(err));
+		const char *ph = rows[i].dialect == BQ ? "@cursor" : "?";
+		char *q = rowmap_query_rewrite(rows[i].in, ph, (enum rm_dialect)rows[i].dialect, &n,
+					       err, sizeof(err));
 		CU_ASSERT_PTR_NOT_NULL_FATAL(q);
 		CU_ASSERT_STRING_EQUAL(q, rows[i].out);
 		CU_ASSERT_EQUAL(n, rows[i].n);
+		if (strcmp(q, rows[i].out) != 0 || n != rows[i].n)
+			fprintf(stderr, "\n  row %zu: %s (%d)\n", i, q, n);
 		free(q);
 	}
-	CU_ASSERT_PTR_NULL(rowmap_query_rewrite("SELECT * FROM t WHERE a = ?", "?", &n, err,
-						sizeof(err)));
+	CU_ASSERT_PTR_NULL(rowmap_query_rewrite("SELECT * FROM t WHERE a = ?", "?", RM_SQL_SNOWFLAKE,
+						&n, err, sizeof(err)));
 	CU_ASSERT_STRING_EQUAL(err, "query: has a \"?\" placeholder; use :cursor");
+	CU_ASSERT_PTR_NULL(rowmap_query_rewrite("SELECT * FROM t WHERE a = ?", "@cursor",
+						RM_SQL_BIGQUERY, &n, err, sizeof(err)));
 }
 
 /* What ends a query (whitespace, semicolons, comments) is left out when it
@@ -685,7 +718,7 @@ static void test_query_trimmed_len_leaves_out_what_ends_it(void)
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
-		size_t n = rowmap_query_trimmed_len(rows[i].in);
+		size_t n = rowmap_query_trimmed_len(rows[i].in, RM_SQL_SNOWFLAKE);
 		CU_ASSERT_EQUAL(n, strlen(rows[i].kept));
 		CU_ASSERT_EQUAL(strncmp(rows[i].in, rows[i].kept, strlen(rows[i].kept)), 0);
 	}
