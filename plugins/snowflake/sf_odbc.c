@@ -8,9 +8,10 @@
  * binding and block fetches (SQL_ATTR_ROW_ARRAY_SIZE rows per SQLFetch): one
  * buffer per column, sized once, so memory stays flat whatever the table
  * size.  Strings travel as UTF-16 (SQL_C_WCHAR: no dependence on the
- * process locale) and are turned into UTF-8 here; a value longer than its
- * bound buffer (rare: buffers follow the declared column size) is fetched
- * whole with SQLGetData on that row only.
+ * process locale) and are turned into UTF-8 here; DECIMAL / NUMERIC as
+ * text (SQL_C_CHAR, NUMBER_WIDTH bytes).  A value longer than its bound
+ * buffer (rare: buffers follow the declared column size; a NUMERIC past 71
+ * digits) is fetched whole with SQLGetData on that row only, never cut.
  *
  * Errors carry the driver's diagnostics (SQLSTATE and message; never the
  * connection string, which may hold a password) and are classified by
@@ -712,13 +713,31 @@ static hub_rc odbc_open(void *t, struct rowmap *m, const char *param, size_t bat
 	return rc;
 }
 
-/* A value longer than its buffer: this row's value, whole, with
- * SQLGetData (the driver must support it on block cursors). */
+/* c->text = the n bytes at s, NUL-terminated.  0 or -1 (out of memory). */
+static int text_set(struct ocol *c, const char *s, size_t n)
+{
+	char *p;
+
+	if (n + 1 > c->text_cap) {
+		if (!(p = realloc(c->text, n + 1)))
+			return -1;
+		c->text = p;
+		c->text_cap = n + 1;
+	}
+	memcpy(c->text, s, n);
+	c->text[n] = '\0';
+	return 0;
+}
+
+/* A value longer than its buffer (a string, or a DECIMAL / NUMERIC as
+ * text): this row's value, whole, with SQLGetData in the column's C type
+ * (the driver must support it on block cursors), into c->text as UTF-8. */
 static hub_rc fetch_whole(struct sf_odbc *o, SQLSMALLINT i, char *err, size_t err_size)
 {
 	struct ocol *c = &o->cols[i];
-	SQLWCHAR *w = NULL, *grown;
-	size_t cap = (size_t)c->width / sizeof(SQLWCHAR) * 4, used = 0;
+	size_t unit = c->c_type == SQL_C_CHAR ? 1 : sizeof(SQLWCHAR); /* bytes a character */
+	size_t cap = (size_t)c->width / unit * 4, used = 0;           /* in characters */
+	char *buf = NULL, *grown;
 	SQLLEN ind;
 	SQLRETURN r;
 	hub_rc rc = HUB_OK;
@@ -727,36 +746,37 @@ static hub_rc fetch_whole(struct sf_odbc *o, SQLSMALLINT i, char *err, size_t er
 				     SQL_LOCK_NO_CHANGE)))
 		goto unsupported;
 	for (;;) {
-		if (!(grown = realloc(w, cap * sizeof(*w)))) {
-			free(w);
+		if (!(grown = realloc(buf, cap * unit))) {
+			free(buf);
 			snprintf(err, err_size, "out of memory");
 			return HUB_ERR_NOMEM;
 		}
-		w = grown;
-		r = SQLGetData(o->stmt, (SQLUSMALLINT)(i + 1), SQL_C_WCHAR, w + used,
-			       (SQLLEN)((cap - used) * sizeof(*w)), &ind);
+		buf = grown;
+		r = SQLGetData(o->stmt, (SQLUSMALLINT)(i + 1), c->c_type, buf + used * unit,
+			       (SQLLEN)((cap - used) * unit), &ind);
 		if (r == SQL_SUCCESS_WITH_INFO && (ind == SQL_NO_TOTAL ||
-						   (size_t)ind >= (cap - used) * sizeof(*w))) {
+						   (size_t)ind >= (cap - used) * unit)) {
 			used = cap - 1; /* the part read, without its NUL */
 			cap *= 2;
 			continue;
 		}
 		if (!SQL_SUCCEEDED(r))
 			goto unsupported;
-		used += ind > 0 ? (size_t)ind / sizeof(*w) : 0;
+		used += ind > 0 ? (size_t)ind / unit : 0;
 		break;
 	}
-	if (utf16_to_utf8(w, used, &c->text, &c->text_cap)) {
+	if (unit == 1 ? text_set(c, buf, used)
+		      : utf16_to_utf8((SQLWCHAR *)(void *)buf, used, &c->text, &c->text_cap)) {
 		snprintf(err, err_size, "out of memory");
 		rc = HUB_ERR_NOMEM;
 	}
-	free(w);
+	free(buf);
 	return rc;
 unsupported:
-	free(w);
+	free(buf);
 	snprintf(err, err_size, "column %s: a value longer than %zu characters, which the driver "
 		 "cannot fetch whole: cast it shorter in the query", c->name,
-		 (size_t)c->width / sizeof(SQLWCHAR) - 1);
+		 (size_t)c->width / unit - 1);
 	return HUB_ERR_CONFIG;
 }
 
@@ -793,8 +813,14 @@ static hub_rc convert_row(struct sf_odbc *o, char *err, size_t err_size)
 			}
 			cell->text = c->text;
 			break;
-		case SQL_C_CHAR:
-			cell->text = v; /* NUL-terminated by the driver */
+		case SQL_C_CHAR: /* DECIMAL, NUMERIC: digits, NUL-terminated by the driver */
+			if (ind == SQL_NO_TOTAL || ind >= c->width) { /* cut: fetch it whole */
+				if ((rc = fetch_whole(o, i, err, err_size)) != HUB_OK)
+					return rc;
+				cell->text = c->text;
+			} else {
+				cell->text = v;
+			}
 			break;
 		case SQL_C_SBIGINT:
 			format_int(c, *(SQLBIGINT *)v);

@@ -85,6 +85,10 @@ INSERT INTO phones VALUES ('+33612345678', 'p1'), ('-legacy', 'p2'), ('0611', 'p
 CREATE TABLE ledger (id bigint PRIMARY KEY, user_id text, amount numeric(10,2), rate float8);
 INSERT INTO ledger VALUES (-20, 'l1', -5.5, -1e300), (-3, 'l2', 0, -2.5), (0, 'l3', 2.25, 0),
   (5, 'l4', -0.01, 7);
+-- NUMERIC values wider than the 72-character buffer (90 digits, 80 + 20 decimals)
+CREATE TABLE wide (user_id text, big numeric);
+INSERT INTO wide VALUES ('w1', ('1' || repeat('0', 89))::numeric), ('w2', repeat('9', 90)::numeric),
+  ('w3', (repeat('1', 80) || '.' || repeat('5', 20))::numeric);
 -- a NULL first cursor value, selected (OR updated_at IS NULL)
 CREATE TABLE nullable (id bigint PRIMARY KEY, user_id text, updated_at timestamptz);
 INSERT INTO nullable VALUES (1, 'n1', '2026-01-01 00:00:00+00'), (3, 'n3', NULL);
@@ -158,6 +162,12 @@ sources:
     query: SELECT rate, user_id FROM ledger WHERE rate >= :cursor ORDER BY rate
     cursor: [rate]
     map: {custom_id: user_id, attributes: {rate: rate}}
+  - name: wide
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT big, user_id FROM wide WHERE big >= :cursor ORDER BY big
+    cursor: [big]
+    map: {custom_id: user_id, attributes: {string(big): big}}
   - name: nullable
     plugin: snowflake
     dsn: hubtest
@@ -226,6 +236,18 @@ for src in ledger amounts rates; do
 	grep -qx "read 4, applied 4, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
 		fail "a first run of a number cursor ($src) reads the negative ones too: $(cat "$T/out")"
 done
+
+# a NUMERIC wider than its buffer is fetched whole (it was cut to 71 characters: the
+# attribute and the cursor lost digits)
+sync first wide || fail "wide sync: $(cat "$T/err")"
+grep -qx "read 3, applied 3, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "wide numbers: $(cat "$T/out")"
+grep -qx "cursor \\[\"$(printf '9%.0s' $(seq 90))\"\\]" "$T/out" || fail "wide cursor: $(cat "$T/out")"
+"$HUB" -c "$T/first.yaml" dump | jq -e -s 'map(select(.custom_id | startswith("w"))) | sort_by(.custom_id) |
+	map(.attributes.big) == ["1" + "0" * 89, "9" * 90, "1" * 80 + "." + "5" * 20]' >/dev/null ||
+	fail "wide numbers cut: $("$HUB" -c "$T/first.yaml" dump | jq -c -s 'map(select(.custom_id | startswith("w")) | .attributes.big)')"
+sync first wide || fail "wide sync again: $(cat "$T/err")"
+grep -q "^read 0," "$T/out" || fail "wide numbers again: $(cat "$T/out")"
 
 # ---- 1c. a NULL first cursor value: applied once, never the cursor, a duplicate after ----
 # (PostgreSQL sorts NULLs last; NULLS FIRST as BigQuery does)
