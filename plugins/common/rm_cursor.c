@@ -8,10 +8,11 @@
  * fails the pull (rowpull.c).
  * Rows compare with it column by column with their types: numbers
  * numerically, times as instants, strings bytewise, BYTES by the bytes
- * their base64 text encodes (saved as that text, as BigQuery takes it).  Bytewise is the one
- * string order a plugin can know without the warehouse's collation, so the
- * query must sort strings that way too (rowpull.c fails the sync when rows
- * arrive out of this order rather than skip rows silently).
+ * their base64 text encodes (saved as that text, as BigQuery takes it).
+ * Bytewise is the one string order a plugin can know without the
+ * warehouse's collation, so the query must sort strings that way too
+ * (rowpull.c fails the sync when rows arrive out of this order rather than
+ * skip rows silently).
  *
  * NULLs: where they sort is the query's (ORDER BY ... ASC puts them last in
  * Snowflake and PostgreSQL, first in BigQuery; NULLS FIRST / LAST says
