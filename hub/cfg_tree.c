@@ -370,7 +370,9 @@ static int parse_scalar(struct parser *p, const yaml_event_t *ev, struct cfg_nod
 		parser_error(p, &ev->start_mark, path, "value is not valid UTF-8");
 		return -1;
 	}
-	n->is_null = !n->is_quoted && is_null_text(n->value);
+	/* null as written: ${VAR} set to "" or "null" is that text, not an
+	 * absent key (an empty secret is then refused as empty) */
+	n->is_null = !n->is_quoted && is_null_text(text);
 	return 0;
 }
 

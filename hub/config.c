@@ -23,6 +23,8 @@
 
 #define PATH_LEN 256
 #define NAME_MAX_LEN 64
+#define HTTP_TIMEOUT_MAX_MS (24LL * 3600 * 1000) /* libmicrohttpd counts whole seconds */
+#define HTTP_MAX_BODY_MAX (1LL << 30)          /* a body is kept whole in memory */
 
 static const struct hub_config_key root_keys[] = {
 	{"plugin_dir", HUB_CFG_STRING, NULL, 0, 0,
@@ -226,15 +228,19 @@ static int is_name(const char *s, int allow_dash)
 }
 
 /* "host:port", "[v6]:port" or ":port"; port 0..65535 (0: any free port). */
+/* host:port with a host (":8080" binds loopback here but every interface
+ * in Go and Node: said out loud instead), an IPv6 host in brackets. */
 static int is_listen_address(const char *s)
 {
 	const char *colon = strrchr(s, ':');
 	long port = 0;
 
-	if (!colon || !colon[1])
+	if (!colon || !colon[1] || colon == s)
 		return 0;
-	if (s[0] == '[' && (colon == s || colon[-1] != ']'))
+	if (s[0] == '[' && colon[-1] != ']')
 		return 0;
+	if (s[0] != '[' && memchr(s, ':', (size_t)(colon - s)))
+		return 0; /* ::1:8080 */
 	for (const char *p = colon + 1; *p; p++) {
 		if (*p < '0' || *p > '9')
 			return 0;
@@ -286,6 +292,23 @@ static void free_string_list(char **v, size_t n)
 	hub_free(v);
 }
 
+/* A key of the other driver is a mistake, not a no-op: store.url under
+ * the default driver (sqlite) ran every process on its own file. */
+static int store_key_refuse(const struct section *s, const char *key, const char *driver,
+			    char *err, size_t err_size)
+{
+	const struct cfg_node *n = member(s->map, key);
+	char path[PATH_LEN];
+
+	if (!n)
+		return 0;
+	snprintf(path, sizeof(path), "store.%s", key);
+	cfg_errorf(err, err_size, n, 0, path, "a key of driver: %s, and the driver is %s%s",
+		   strcmp(driver, "sqlite") == 0 ? "postgres" : "sqlite", driver,
+		   member(s->map, "driver") ? "" : " (the default)");
+	return -1;
+}
+
 static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 {
 	struct section s;
@@ -295,12 +318,17 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 	    section_string(&s, "driver", &cfg->store_driver, err, err_size))
 		return -1;
 	if (strcmp(cfg->store_driver, "sqlite") == 0) {
+		if (store_key_refuse(&s, "url", "sqlite", err, err_size) ||
+		    store_key_refuse(&s, "schema", "sqlite", err, err_size))
+			return -1;
 		return section_string(&s, "path", &cfg->store_path, err, err_size);
 	} else if (strcmp(cfg->store_driver, "postgres") != 0) {
 		cfg_errorf(err, err_size, member(s.map, "driver"), 0, "store.driver",
 			   "must be sqlite or postgres");
 		return -1;
 	}
+	if (store_key_refuse(&s, "path", "postgres", err, err_size))
+		return -1;
 	if (!member(s.map, "url")) { /* s.map exists: it says "postgres" */
 		cfg_errorf(err, err_size, s.map, 0, "store", "missing required key \"url\"");
 		return -1;
@@ -343,17 +371,19 @@ static int load_http(struct hub_config *cfg, char *err, size_t err_size)
 		return -1;
 	if (!is_listen_address(cfg->http_listen)) {
 		cfg_errorf(err, err_size, member(s.map, "listen"), 0, "http.listen",
-			   "expected host:port, like 127.0.0.1:8080");
+			   "expected host:port, like 127.0.0.1:8080 (0.0.0.0:8080 for every"
+			   " interface; [::1]:8080 for IPv6)");
 		return -1;
 	}
 	if (section_int32(&s, "threads", 1, 1024, &cfg->http_threads, err, err_size) ||
 	    section_int32(&s, "max_connections", 1, 1000000, &cfg->http_max_connections,
 			  err, err_size) ||
-	    section_int(&s, "max_body", 1, INT64_MAX, &cfg->http_max_body, err, err_size))
+	    section_int(&s, "max_body", 1, HTTP_MAX_BODY_MAX, &cfg->http_max_body, err, err_size))
 		return -1;
 	n = section_value(&s, "timeout", &tmp);
-	if (cfg_as_duration_ms(n, &cfg->http_timeout_ms) || cfg->http_timeout_ms < 1) {
-		cfg_errorf(err, err_size, n, 0, "http.timeout", "must be more than 0");
+	if (cfg_as_duration_ms(n, &cfg->http_timeout_ms) || cfg->http_timeout_ms < 1 ||
+	    cfg->http_timeout_ms > HTTP_TIMEOUT_MAX_MS) {
+		cfg_errorf(err, err_size, n, 0, "http.timeout", "must be from 1ms to 24h");
 		return -1;
 	}
 	return 0;
@@ -651,8 +681,10 @@ int config_listen_is_loopback(const char *listen)
 	}
 	end = strrchr(listen, ':');
 	len = end ? (size_t)(end - listen) : strlen(listen);
+	/* 127.x.y.z as digits: a name like 127.example.com may be anywhere */
 	return (len == 9 && strncmp(listen, "localhost", 9) == 0) ||
-	       (len > 4 && strncmp(listen, "127.", 4) == 0);
+	       (len > 4 && strncmp(listen, "127.", 4) == 0 &&
+		strspn(listen, "0123456789.") == len);
 }
 
 int config_load_string(const char *name, const char *text, struct hub_config **out,

@@ -177,6 +177,15 @@ printf 'store: {path: %s/sec.db}\nexports:\n  - name: w\n    plugin: webhook\n  
 HUB_TEST_EMPTY_SECRET= "$HUB" -c "$T/sec.yaml" check >"$T/sec.out" 2>&1 && fail "check accepted an empty secret"
 grep -q "sec.yaml:6:13: exports\[0\].secret: must not be empty" "$T/sec.out" ||
 	fail "an empty secret: $(cat "$T/sec.out")"
+# unquoted too (an empty plain scalar is YAML's null: the key was taken as absent
+# and the check skipped), and a variable set to "null" is that text, not null
+sed 's/secret: "\(.*\)"/secret: \1/' "$T/sec.yaml" >"$T/sec2.yaml"
+grep -q 'secret: \${HUB_TEST_EMPTY_SECRET}$' "$T/sec2.yaml" || fail "sec2.yaml: $(cat "$T/sec2.yaml")"
+HUB_TEST_EMPTY_SECRET= "$HUB" -c "$T/sec2.yaml" check >"$T/sec.out" 2>&1 && fail "check accepted an empty unquoted secret"
+grep -q "sec2.yaml:6:13: exports\[0\].secret: must not be empty" "$T/sec.out" ||
+	fail "an empty unquoted secret: $(cat "$T/sec.out")"
+HUB_TEST_EMPTY_SECRET=null "$HUB" -c "$T/sec2.yaml" check >/dev/null 2>&1 ||
+	fail "a secret \"null\" from the environment was taken as absent"
 
 # check reads the hub's own keys of an entry as run does: a schedule, an export's kinds
 printf 'store: {path: %s/keys.db}\nsources:\n  - name: wh\n    plugin: snowflake\n    schedule: "every 15x"\n' "$T" >"$T/keys1.yaml"

@@ -4,8 +4,8 @@
 # One configuration carries every kind of secret the config accepts, each
 # a fresh random value reaching the YAML through ${VAR} as in production:
 # Segment write keys and webhook secret, the mParticle API secret and
-# webhook Authorization value, two API tokens, a postgres-style store.url
-# with a password (accepted, unused by the sqlite store), a webhook
+# webhook Authorization value, two API tokens, a postgres store.url with a
+# password (a second config: the store at a closed port), a webhook
 # export's signing secret, a postgres export's URL with a password, and a
 # Snowflake source's connection string with a password; also
 # PROFILEHUB_ID_KEY.  Exports and the Snowflake source point at a closed
@@ -131,7 +131,6 @@ log_level: debug
 store:
   driver: sqlite
   path: $T/hub.db
-  url: "\${SEC_STORE_URL}"
 http:
   listen: 127.0.0.1:$PORT
   timeout: 5s
@@ -194,7 +193,9 @@ printf '%s\n' '{"type":"identify","userId":"imp-1","anonymousId":"imp-a1","messa
 cli import import "$T/import.jsonl" --source web --format segment
 [ "$(rc_of import)" = 0 ] || fail "import: $(cat "$T/out/import.err")"
 # the same store.url used for real: a PostgreSQL store that cannot be reached
-sed 's/^  driver: sqlite$/  driver: postgres/' "$T/hub.yaml" >"$T/pg.yaml"
+sed -e 's/^  driver: sqlite$/  driver: postgres/' \
+	-e "s|^  path: $T/hub.db\$|  url: \"\\\${SEC_STORE_URL}\"|" "$T/hub.yaml" >"$T/pg.yaml"
+grep -q '^  url: "${SEC_STORE_URL}"$' "$T/pg.yaml" || fail "pg.yaml: $(sed -n '/^store:/,/^http:/p' "$T/pg.yaml")"
 if "$HUB" -c "$T/pg.yaml" dump >"$T/out/pg_dump.out" 2>"$T/out/pg_dump.err"; then
 	fail "dump succeeded on a PostgreSQL store at a closed port"
 fi
