@@ -25,6 +25,8 @@
 #define NAME_MAX_LEN 64
 #define HTTP_TIMEOUT_MAX_MS (24LL * 3600 * 1000) /* libmicrohttpd counts whole seconds */
 #define HTTP_MAX_BODY_MAX (1LL << 30)          /* a body is kept whole in memory */
+#define SOURCE_PAGE_SIZE_MAX 1000000
+#define SOURCE_RETRIES_MAX 1000
 
 static const struct hub_config_key root_keys[] = {
 	{"plugin_dir", HUB_CFG_STRING, NULL, 0, 0,
@@ -515,6 +517,23 @@ static int instance_name(const struct cfg_node *item, const char *path, const ch
 	return 0;
 }
 
+/* An integer key of an entry within [lo, hi] when set (its type is checked
+ * with the plugin's keys): run replaced a value out of range unsaid. */
+static int instance_int_range(const struct config_instance *inst, const char *key, int64_t lo,
+			      int64_t hi, char *err, size_t err_size)
+{
+	const struct cfg_node *n = member(inst->node, key);
+	char sub[PATH_LEN];
+	int64_t v;
+
+	if (!n || n->is_null || cfg_as_int(n, &v) || (v >= lo && v <= hi))
+		return 0;
+	cfg_path_key(sub, sizeof(sub), inst->path, key);
+	cfg_errorf(err, err_size, n, 0, sub, "must be between %lld and %lld", (long long)lo,
+		   (long long)hi);
+	return -1;
+}
+
 static int load_instance(const struct cfg_node *item, const char *what,
 			 struct config_instance *all, size_t i, char *err, size_t err_size)
 {
@@ -539,6 +558,10 @@ static int load_instance(const struct cfg_node *item, const char *what,
 		}
 	}
 	if (instance_name(item, inst->path, "plugin", &inst->plugin, err, err_size))
+		return -1;
+	if (strcmp(what, "source") == 0 &&
+	    (instance_int_range(inst, "page_size", 1, SOURCE_PAGE_SIZE_MAX, err, err_size) ||
+	     instance_int_range(inst, "max_retries", 0, SOURCE_RETRIES_MAX, err, err_size)))
 		return -1;
 	inst->is_enabled = 1;
 	enabled = member(item, "enabled");
