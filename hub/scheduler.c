@@ -59,10 +59,11 @@ const char *sched_state_name(enum source_state st)
 	return "unknown";
 }
 
-int64_t sched_next_run_ms(const struct cron *cron, int64_t after_ms, uint64_t random,
-			  const struct sched_policy *pol)
+/* t plus a jitter of at most a tenth of the period (pol's cap). */
+static int64_t jittered(const struct cron *cron, int64_t t, uint64_t random,
+			const struct sched_policy *pol)
 {
-	int64_t t = cron_next_ms(cron, after_ms), period, jitter_max;
+	int64_t period, jitter_max;
 
 	if (t < 0)
 		return -1;
@@ -71,6 +72,21 @@ int64_t sched_next_run_ms(const struct cron *cron, int64_t after_ms, uint64_t ra
 	if (jitter_max > pol->jitter_max_ms)
 		jitter_max = pol->jitter_max_ms;
 	return jitter_max > 0 ? t + (int64_t)(random % (uint64_t)(jitter_max + 1)) : t;
+}
+
+int64_t sched_next_run_ms(const struct cron *cron, int64_t after_ms, uint64_t random,
+			  const struct sched_policy *pol)
+{
+	return jittered(cron, cron_next_ms(cron, after_ms), random, pol);
+}
+
+/* Plans the next scheduled run after `after`: its nominal time and the
+ * jittered time it starts. */
+static void plan_on_schedule(struct sched_entry *e, int64_t after, uint64_t random,
+			     const struct sched_policy *pol)
+{
+	e->nominal_ms = cron_next_ms(&e->cron, after);
+	e->next_run_ms = jittered(&e->cron, e->nominal_ms, random, pol);
 }
 
 /* An interval source runs soon after the start (a jitter away); a cron
@@ -87,10 +103,7 @@ void sched_entry_init(struct sched_entry *e, const char *name, const struct cron
 		return;
 	e->has_schedule = 1;
 	e->cron = *cron;
-	if (cron->is_interval)
-		e->next_run_ms = sched_next_run_ms(cron, now_ms - cron->interval_ms, random, pol);
-	else
-		e->next_run_ms = sched_next_run_ms(cron, now_ms, random, pol);
+	plan_on_schedule(e, cron->is_interval ? now_ms - cron->interval_ms : now_ms, random, pol);
 }
 
 int sched_entry_is_due(const struct sched_entry *e, int64_t now_ms)
@@ -106,6 +119,8 @@ int sched_entry_begin(struct sched_entry *e, int64_t now_ms)
 {
 	if (e->state == SOURCE_RUNNING)
 		return SCHEDULER_RUNNING;
+	e->is_tick_run = e->has_schedule && !e->is_triggered && e->state == SOURCE_IDLE &&
+			 e->nominal_ms >= 0 && now_ms >= e->nominal_ms;
 	e->state = SOURCE_RUNNING;
 	e->is_triggered = 0;
 	e->last_start_ms = now_ms;
@@ -116,10 +131,11 @@ int sched_entry_begin(struct sched_entry *e, int64_t now_ms)
 	return 0;
 }
 
-/* The next run on the schedule after a run that started at e->last_start_ms:
- * an interval counts from that start (a run longer than the interval is
- * followed at once), cron from now (missed firings are skipped). */
-static int64_t next_on_schedule(const struct sched_entry *e, int64_t now_ms, uint64_t random,
+/* Plans the next run on the schedule after a run: an interval counts from
+ * that run's scheduled time (its start for a trigger or a retry; a run
+ * longer than the interval is followed at once), cron from now (missed
+ * firings are skipped).  -1 without a schedule. */
+static int64_t next_on_schedule(struct sched_entry *e, int64_t now_ms, uint64_t random,
 				const struct sched_policy *pol)
 {
 	int64_t after = now_ms;
@@ -127,11 +143,12 @@ static int64_t next_on_schedule(const struct sched_entry *e, int64_t now_ms, uin
 	if (!e->has_schedule)
 		return -1;
 	if (e->cron.is_interval) {
-		after = e->last_start_ms;
+		after = e->is_tick_run ? e->nominal_ms : e->last_start_ms;
 		if (after + e->cron.interval_ms < now_ms)
 			after = now_ms - e->cron.interval_ms;
 	}
-	return sched_next_run_ms(&e->cron, after, random, pol);
+	plan_on_schedule(e, after, random, pol);
+	return e->next_run_ms;
 }
 
 void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
@@ -326,9 +343,9 @@ static void worker_skip(struct sched_source *src)
 	src->e = src->before;
 	src->e.is_triggered = 0;
 	src->e.state = src->e.state == SOURCE_DISABLED ? SOURCE_DISABLED : SOURCE_IDLE;
-	src->e.next_run_ms = src->e.has_schedule
-				     ? sched_next_run_ms(&src->e.cron, now, next_random(s), &s->pol)
-				     : -1;
+	src->e.next_run_ms = -1;
+	if (src->e.has_schedule)
+		plan_on_schedule(&src->e, now, next_random(s), &s->pol);
 	src->is_held_elsewhere = 1;
 	src->is_done = 1;
 	pthread_cond_signal(&s->wake);

@@ -93,6 +93,10 @@ struct sched_entry {
 	int is_triggered;        /* run as soon as possible */
 	unsigned n_failures;     /* failed runs in a row */
 	int64_t next_run_ms;     /* -1: none planned */
+	int64_t nominal_ms;      /* the schedule's time of that run, before its jitter */
+	int is_tick_run;         /* the run began at its scheduled time (not a
+				  * trigger or a retry): the next counts from
+				  * nominal_ms, so jitter never adds up */
 	int64_t last_start_ms, last_end_ms; /* 0: never */
 	hub_rc last_rc;
 	int64_t read, applied, duplicates, rejected; /* the last (or current) run */

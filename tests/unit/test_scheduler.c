@@ -229,6 +229,39 @@ static void test_interval_runs_soon_after_start_then_every_period(void)
 	CU_ASSERT_EQUAL(e.last_end_ms, t0 + 2 * MIN_MS);
 }
 
+/* A day of "every 15m" runs 96 times whatever the jitter: each run's
+ * jitter is its own, the next counts from the schedule's time (it counted
+ * from the jittered start, so the jitter added up: 93 runs a day); a
+ * trigger between ticks moves the schedule to it, as before. */
+static void test_interval_jitter_does_not_add_up(void)
+{
+	struct cron c = parse("every 15m");
+	struct sched_entry e;
+	struct sync_report r = report(HUB_OK, NULL, 0);
+	uint64_t dice = 12345;
+	int64_t now;
+	int runs = 0;
+
+	sched_entry_init(&e, "w", &c, t0, 0, &pol);
+	while (e.next_run_ms < t0 + 24 * 60 * MIN_MS) {
+		CU_ASSERT_FATAL(sched_entry_is_due(&e, e.next_run_ms));
+		now = e.next_run_ms;
+		CU_ASSERT_EQUAL(sched_entry_begin(&e, now), 0);
+		runs++;
+		dice = dice * 6364136223846793005ULL + 1442695040888963407ULL;
+		sched_entry_finish(&e, &r, now + MIN_MS, dice >> 11, &pol);
+		CU_ASSERT(e.next_run_ms >= t0 + runs * 15 * MIN_MS);
+		CU_ASSERT(e.next_run_ms <= t0 + runs * 15 * MIN_MS + 90000);
+	}
+	CU_ASSERT_EQUAL(runs, 96);
+	/* a trigger: the period counts from its start */
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), 0);
+	now = e.next_run_ms - 5 * MIN_MS;
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, now), 0);
+	sched_entry_finish(&e, &r, now + MIN_MS, 0, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, now + 15 * MIN_MS);
+}
+
 static void test_cron_jitter_is_a_tenth_of_the_period_at_most(void)
 {
 	struct cron every_minute = parse("* * * * *"), hourly = parse("0 * * * *");
@@ -457,6 +490,7 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_auth_and_config_errors_disable_the_source),
 	   TEST(test_a_source_never_runs_twice_at_once),
 	   TEST(test_interval_runs_soon_after_start_then_every_period),
+	   TEST(test_interval_jitter_does_not_add_up),
 	   TEST(test_cron_jitter_is_a_tenth_of_the_period_at_most),
 	   TEST(test_on_demand_source_runs_only_when_triggered),
 	   TEST(test_a_run_s_reasons_are_kept_until_the_next_run),
