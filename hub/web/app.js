@@ -100,23 +100,50 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
+/* The answer's JSON; with options.raw, {body, text}: the text as sent too. */
 async function api(path, options) {
+  const { raw, ...init } = options || {};
   const token = sessionStorage.getItem(TOKEN_KEY);
   const headers = { "Authorization": `Bearer ${token}` };
-  if (options && options.body) headers["Content-Type"] = "application/json";
-  let res;
+  if (init.body) headers["Content-Type"] = "application/json";
+  let res, text = "";
   try {
-    res = await fetch(path, { ...(options || {}), headers, cache: "no-store" });
+    res = await fetch(path, { ...init, headers, cache: "no-store" });
+    text = await res.text();
   } catch (e) {
     throw new ApiError(0, "The hub does not answer. Is it running? (retrying while this page is open)");
   }
   let body = null;
-  try { body = await res.json(); } catch (e) { body = null; }
+  try { body = JSON.parse(text); } catch (e) { body = null; }
   if (!res.ok) {
     const msg = body && body.error ? body.error.message : `The hub answered HTTP ${res.status}.`;
     throw new ApiError(res.status, msg);
   }
-  return body;
+  return raw ? { body, text } : body;
+}
+
+/* The text of the member `key` of the JSON object `text`, as it was sent,
+ * or null.  JSON.parse keeps no more than a double of a number (an integer
+ * past 2^53 changes), so what must stay as it was is cut out of the text. */
+function rawMember(text, key) {
+  let depth = 0, from = -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      const s = i;
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === "\\") i++;
+      if (depth === 1 && from < 0) {
+        let j = i + 1;
+        while (" \t\r\n".includes(text[j])) j++;
+        if (text[j] === ":" && JSON.parse(text.slice(s, i + 1)) === key) { i = j; from = j + 1; }
+      }
+    } else if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]" || c === ",") {
+      if (depth === 1 && from >= 0) return text.slice(from, i).trim();
+      if (c !== ",") depth--;
+    }
+  }
+  return null;
 }
 
 function handleError(err) {
@@ -607,8 +634,13 @@ async function downloadAccess() {
   const q = personQuery(p);
   if (!q) return;
   try {
-    const r = await api("/v1/privacy/requests", { method: "POST", body: JSON.stringify({ type: "access", ...q }) });
-    const blob = new Blob([JSON.stringify(r.document, null, 2) + "\n"], { type: "application/json" });
+    const { body: r, text } = await api("/v1/privacy/requests",
+      { method: "POST", body: JSON.stringify({ type: "access", ...q }), raw: true });
+    /* the document as the hub wrote it, byte for byte (never parsed and
+     * written again: numbers past 2^53 would change) */
+    const doc = rawMember(text, "document");
+    if (doc === null) throw new Error("The hub's answer holds no access document.");
+    const blob = new Blob([doc + "\n"], { type: "application/json" });
     const url = URL.createObjectURL(blob);
     const a = el("a", { href: url, download: `access-${p.custom_id || p.profile_id}.json` });
     document.body.append(a);

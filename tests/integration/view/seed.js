@@ -7,7 +7,8 @@
 // attributes, 45 events over the last day and a half (more than one page
 // of the feed).  sam-1 and sam-2 share an email: a search lists both.
 // hist-7 logged out and in again 60 times on one phone: an identity history
-// of 122 rows, more than a page (100).
+// of 122 rows, more than a page (100).  The others are named where they
+// are added, with the check they serve (view.js).
 'use strict';
 
 const now = Number(process.argv[2]) || Date.now();
@@ -74,5 +75,10 @@ for (let i = 1; i <= 51; i++) {
     identifiers: { custom_id: `crowd-${i}` }, attributes: { $email_address: 'crowd@example.com' },
   });
 }
+
+// big-1: an integer past 2^53, written as the JSON text a client sends
+// (JSON.stringify cannot write it): the access document must keep it
+out.push(`{"source":"app","type":"identify","message_id":"seed-big-1","timestamp":"${at(60 * MIN)}",` +
+  '"identifiers":{"custom_id":"big-1"},"attributes":{"big":9007199254740993}}');
 
 process.stdout.write(out.join('\n') + '\n');
