@@ -24,7 +24,10 @@ const HISTORY_PAGE = 100; /* rows of the identity history per page (the API's de
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  profile: null,      /* the open profile document */
+  profile: null,      /* the open profile document (a poll replaces it as it changes) */
+  gen: 0,             /* bumped when the profile is closed (another one opens, the page
+                         changes): a read begun before is dropped; a poll's new document
+                         of the same profile is not such a change */
   docKey: "",         /* its JSON without the events, to see when it changed */
   seen: new Set(),    /* events on the page (eventKey) */
   next: null,         /* cursor of the next older page, or null at the beginning */
@@ -160,9 +163,12 @@ function handleError(err) {
 /* ---- pages ------------------------------------------------------------- */
 
 function stopLive() {
+  state.gen++;
   if (state.timer) clearInterval(state.timer);
   if (state.observer) state.observer.disconnect();
-  Object.assign(state, { timer: null, observer: null, profile: null, docKey: "", historyNext: null });
+  /* a read of the profile closed may still be under way: its flags are its own */
+  Object.assign(state, { timer: null, observer: null, profile: null, docKey: "", historyNext: null,
+    loading: false, historyLoading: false, polling: false });
 }
 
 function route() {
@@ -384,17 +390,18 @@ async function historyFirst(pid, atLeast) {
 
 /* "Show more": the next page, after the rows shown. */
 async function loadMoreHistory() {
-  const p = state.profile, after = state.historyNext;
+  const p = state.profile, after = state.historyNext, gen = state.gen;
   if (!p || !after || state.historyLoading) return;
   state.historyLoading = true;
   $("p-history-more").disabled = true;
   try {
     const r = await historyPage(p.profile_id, after);
-    /* a re-render meanwhile (the profile changed) started the history over */
-    if (state.profile !== p || state.historyNext !== after) return;
+    /* another profile opened, or a re-render meanwhile (the profile
+     * changed) started the history over */
+    if (state.gen !== gen || state.historyNext !== after) return;
     renderHistory({ rows: r.identity_log, next: r.next }, true);
   } catch (err) { handleError(err); } finally {
-    state.historyLoading = false;
+    if (state.gen === gen) state.historyLoading = false;
     $("p-history-more").disabled = false;
   }
 }
@@ -474,19 +481,24 @@ function setMore() {
 async function loadOlder() {
   if (!state.profile || !state.next || state.loading) return;
   state.loading = true;
-  const p = state.profile;
-  let loaded = false;
+  const gen = state.gen, before = state.next;
+  let answered = false;
   try {
-    const r = await api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/events?limit=${PAGE}&before=${encodeURIComponent(state.next)}`);
-    if (state.profile !== p) return;
-    addEvents(r.events, false);
-    state.next = r.next;
-    setMore();
-    loaded = true;
-  } catch (err) { handleError(err); } finally { state.loading = false; }
-  /* still in view (a tall screen, a short page): keep going; after an
-   * error the next scroll tries again, not a loop */
-  if (loaded && state.next && state.profile === p && moreVisible()) loadOlder();
+    const r = await eventsPage(state.profile, before);
+    if (state.gen !== gen) return;
+    /* the feed started over meanwhile (restartFeed): this page may not
+     * follow on from it; the marker is looked at again below */
+    if (state.next === before) {
+      addEvents(r.events, false);
+      state.next = r.next;
+      setMore();
+    }
+    answered = true;
+  } catch (err) { handleError(err); } finally { if (state.gen === gen) state.loading = false; }
+  /* still in view (a tall screen, a short page, a page dropped): keep
+   * going, as the observer says nothing while the marker stays in view;
+   * after an error the next scroll tries again, not a loop */
+  if (answered && state.gen === gen && state.next && moreVisible()) loadOlder();
 }
 
 function moreVisible() {
@@ -503,11 +515,11 @@ function eventsPage(p, before) {
 /* New events at the top: pages from the newest until one holds a known
  * event.  Returns how many were added, or -1 when it gave up after
  * CATCH_UP_PAGES (a gap would be left below them). */
-async function catchUp(p) {
+async function catchUp(p, gen) {
   let before = null, added = 0;
   for (let i = 0; i < CATCH_UP_PAGES; i++) {
     const r = await eventsPage(p, before);
-    if (state.profile !== p) return added;
+    if (state.gen !== gen) return added;
     const fresh = r.events.filter((e) => !state.seen.has(eventKey(e))).length;
     added += addEvents(r.events, true);
     if (fresh < r.events.length || !r.next) return added;
@@ -520,25 +532,25 @@ async function catchUp(p) {
  * merge): the loaded part of the feed is read again, from the newest down
  * to the oldest shown, each new one put in its place.  Past REFILL_PAGES
  * the feed starts again from the newest page. */
-async function refill(p) {
+async function refill(p, gen) {
   let before = null;
   for (let i = 0; i < REFILL_PAGES; i++) {
     const r = await eventsPage(p, before);
-    if (state.profile !== p) return;
+    if (state.gen !== gen) return;
     addEvents(r.events, true);
     const last = r.events[r.events.length - 1], oldest = $("p-events").lastElementChild;
     if (!r.next || !last || !oldest || !isNewer(Date.parse(last.timestamp) || 0, last.message_id, oldest))
       return;
     before = r.next;
   }
-  await restartFeed(p);
+  await restartFeed(p, gen);
 }
 
 /* The feed from the newest page again, when the page cannot tell what it
  * misses (more new events than catchUp reads). */
-async function restartFeed(p) {
+async function restartFeed(p, gen) {
   const r = await eventsPage(p, null);
-  if (state.profile !== p) return;
+  if (state.gen !== gen) return;
   state.seen = new Set();
   $("p-events").replaceChildren();
   addEvents(r.events, true);
@@ -549,13 +561,13 @@ async function restartFeed(p) {
 /* Every LIVE_MS: re-read the open profile.  A merge shows the survivor, an
  * erasure says so, other changes re-render, new events slide in on top. */
 async function poll() {
-  const p = state.profile;
+  const p = state.profile, gen = state.gen;
   if (!p || state.polling) return;
   const countBefore = p.event_count;
   state.polling = true;
   try {
     const r = await api("/v1/profiles?profile_id=" + encodeURIComponent(p.profile_id));
-    if (state.profile !== p) return;
+    if (state.gen !== gen) return;
     if (!r.profiles.length) return gone();
     const now = r.profiles[0];
     if (now.profile_id !== p.profile_id) {
@@ -564,7 +576,7 @@ async function poll() {
     }
     if (docKeyOf(now) !== state.docKey) {
       const hist = await historyFirst(now.profile_id, historyShown());
-      if (state.profile !== p) return;
+      if (state.gen !== gen) return;
       if (p.anonymous && !now.anonymous) banner(`Logged in as ${now.custom_id}.`, "info");
       state.profile = now;
       state.docKey = docKeyOf(now);
@@ -573,14 +585,16 @@ async function poll() {
     state.profile.event_count = now.event_count;
     $("p-count").textContent = now.event_count === 1 ? "1 event" : `${now.event_count} events`;
     const top = now.events && now.events[0];
-    const added = top && !state.seen.has(eventKey(top)) ? await catchUp(state.profile) : 0;
-    if (added < 0) await restartFeed(state.profile);
-    else if (now.event_count - countBefore > added) await refill(state.profile);
+    const added = top && !state.seen.has(eventKey(top)) ? await catchUp(now, gen) : 0;
+    if (state.gen !== gen) return;
+    if (added < 0) await restartFeed(now, gen);
+    else if (now.event_count - countBefore > added) await refill(now, gen);
+    if (state.gen !== gen) return;
     refreshTimes();
     if ($("banner").textContent.startsWith("The hub does not answer")) banner("");
   } catch (err) {
     handleError(err);
-  } finally { state.polling = false; }
+  } finally { if (state.gen === gen) state.polling = false; }
 }
 
 function gone() {
@@ -602,8 +616,10 @@ function personQuery(p) {
 
 async function openProfile(id, by, q) {
   if (!$("banner").classList.contains("info")) banner("");
+  const gen = state.gen;
   try {
     const r = await api("/v1/profiles?profile_id=" + encodeURIComponent(id));
+    if (state.gen !== gen) return; /* the page changed meanwhile */
     if (!r.profiles.length) {
       banner(`No profile ${id}: it may have been erased.`);
       show("empty", true);
@@ -614,8 +630,9 @@ async function openProfile(id, by, q) {
       history.replaceState(null, "", "/?profile=" + encodeURIComponent(p.profile_id));
     const [hist, first] = await Promise.all([
       historyFirst(p.profile_id, 0),
-      api(`/v1/profiles/${encodeURIComponent(p.profile_id)}/events?limit=${PAGE}`),
+      eventsPage(p, null),
     ]);
+    if (state.gen !== gen) return;
     Object.assign(state, { profile: p, docKey: docKeyOf(p), seen: new Set(), next: first.next });
     renderMatched(p, by, q);
     renderProfile(p, hist);

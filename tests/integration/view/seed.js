@@ -76,6 +76,15 @@ for (let i = 1; i <= 51; i++) {
   });
 }
 
+// feed-3: 45 events (a page of 30 and one older page), for an older
+// page read while a live event changes the profile
+add({ type: 'identify', message_id: 'seed-feed-0', timestamp: at(3 * 24 * 60 * MIN),
+  identifiers: { custom_id: 'feed-3' } });
+for (let k = 1; k <= 45; k++) {
+  add({ type: 'track', message_id: `seed-feed-${String(k).padStart(2, '0')}`, timestamp: at((46 - k) * 30 * MIN),
+    identifiers: { custom_id: 'feed-3' }, event: { name: 'Read Article', properties: { n: k } } });
+}
+
 // big-1: an integer past 2^53, written as the JSON text a client sends
 // (JSON.stringify cannot write it): the access document must keep it
 out.push(`{"source":"app","type":"identify","message_id":"seed-big-1","timestamp":"${at(60 * MIN)}",` +

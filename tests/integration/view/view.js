@@ -14,13 +14,15 @@
 // the confirmation and see the person gone (also on a second tab that had
 // them open), all at 1280x800 and at 390x844 with no horizontal overflow.
 // Then, each in a tab of its own: the access document keeps an integer past
-// 2^53 byte for byte.
+// 2^53 byte for byte; an older page of events answered after a live event
+// changed the profile is kept and the feed loads to its beginning.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
 // Synchronization: a 2xx from the segment source means committed; the page
 // is then awaited by bounded polling of the DOM (waitForFunction), never by
-// sleeping.
+// sleeping; a request the page makes is held, where a step needs it, by
+// page.route until the step releases it.
 //
 // Usage: BASE=http://127.0.0.1:PORT HUB_TOKEN=... SEGMENT_WRITE_KEY=...
 //        ARTIFACTS=DIR [DOC_SCREENSHOT=FILE] [CHROMIUM=/usr/bin/chromium] node view.js
@@ -132,11 +134,61 @@ async function signedInPage(browser, name, options) {
   return { ctx, page };
 }
 
+async function scrollFeedToEnd(page) {
+  await page.evaluate(() => {
+    const box = document.getElementById('p-events-box');
+    box.scrollTop = box.scrollHeight;
+    window.scrollTo(0, document.documentElement.scrollHeight);
+  });
+}
+
 // ---- the steps -----------------------------------------------------------------
 
 // The access document is downloaded as the hub wrote it: an integer past
 // 2^53 (big-1's, imported as JSON text) is not rounded by a parse and a
 // JSON.stringify in the page.
+// An older page of events whose answer comes after a live event changed
+// the profile (the poll replaced the open document) is kept, and the rest
+// of the feed loads though the marker never left the view (the page
+// dropped it and waited for a scroll the observer never reported).
+async function olderPageDuringLiveUpdate(browser) {
+  const { ctx, page } = await signedInPage(browser, 'older');
+  const total = (await apiGet('/v1/profiles?custom_id=feed-3')).profiles[0].event_count + 1;
+  await search(page, 'feed-3');
+  await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 30, null, { timeout: 5000 });
+  let release, held = 0;
+  const released = new Promise((resolve) => { release = resolve; });
+  let heldSeen;
+  const seen = new Promise((resolve) => { heldSeen = resolve; });
+  await page.route((url) => url.pathname.endsWith('/events') && url.searchParams.has('before'), async (route) => {
+    if (held++ === 0) {
+      heldSeen();
+      await released;
+    }
+    await route.continue();
+  });
+  await page.evaluate(() => { window.__openDoc = state.profile; });
+  await scrollFeedToEnd(page);
+  await seen; // the first older page is asked for, and held
+  await seg('track', { userId: 'feed-3', event: 'Read Article', messageId: 'feed-live', properties: { n: 46 } });
+  await page.waitForFunction(() => {
+    const first = document.querySelector('#p-events > li');
+    return first && first.dataset.mid === 'feed-live';
+  }, null, { timeout: 5000 });
+  check('older page during a live update: the poll replaced the open document meanwhile',
+    await page.evaluate(() => state.profile !== window.__openDoc && state.profile.profile_id === window.__openDoc.profile_id));
+  release();
+  let allOk = true;
+  await page.waitForFunction((n) => document.querySelectorAll('#p-events > li').length === n &&
+    /beginning/.test(document.getElementById('p-more').textContent), total, { timeout: 5000 })
+    .catch(() => { allOk = false; });
+  const all = await eventIds(page);
+  check('older page during a live update: the feed still loads every event', allOk && all.length === total,
+    `${all.length} of ${total}, marker "${await text(page, '#p-more')}"`);
+  check('older page during a live update: no event twice', new Set(all.map((e) => e.mid)).size === all.length);
+  await ctx.close();
+}
+
 async function accessVerbatim(browser) {
   const { ctx, page } = await signedInPage(browser, 'big');
   await search(page, 'big-1');
@@ -425,6 +477,7 @@ async function main() {
     await ctx.close();
 
     await accessVerbatim(browser);
+    await olderPageDuringLiveUpdate(browser);
   } finally {
     await browser.close();
   }
