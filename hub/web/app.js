@@ -64,37 +64,51 @@ function banner(message, kind) {
 }
 
 /* Times: short and relative on the page ("3 min ago", "12 Mar 2026"),
- * exact in the tooltip; relative texts are refreshed while the page is open. */
+ * exact in the tooltip; relative texts are refreshed every TIMES_MS while
+ * the page is open.  A profile may show thousands of times (one per
+ * attribute): the formatters are made once (toLocaleString makes one per
+ * call), a refresh writes only the texts that change, and a time past a
+ * week, whose text is a date for good, is left alone. */
 const DAY = 86400;
-function relative(d) {
-  const s = Math.round((Date.now() - d.getTime()) / 1000);
-  if (s < -60) return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+const TIMES_MS = 30000;
+const FORMAT = {
+  exact: new Intl.DateTimeFormat(undefined, { year: "numeric", month: "numeric", day: "numeric",
+    hour: "numeric", minute: "numeric", second: "numeric" }), /* toLocaleString()'s */
+  medium: new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }),
+  date: new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric" }),
+};
+
+function relative(d, s) {
+  if (s < -60) return FORMAT.medium.format(d);
   if (s < 45) return "just now";
   if (s < 3600) return `${Math.max(1, Math.round(s / 60))} min ago`;
   if (s < DAY) return `${Math.round(s / 3600)} h ago`;
   if (s < 7 * DAY) return `${Math.round(s / DAY)} d ago`;
-  return d.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
+  return FORMAT.date.format(d);
 }
 
 function timeEl(ts, full) {
   if (!ts) return el("span", { class: "unset", text: "never" });
   const d = new Date(ts);
   if (isNaN(d)) return el("span", { text: ts });
-  const t = el("time", { datetime: ts, title: `${d.toLocaleString()} (${ts})` });
+  const t = el("time", { datetime: ts, title: `${FORMAT.exact.format(d)} (${ts})` });
   if (full) t.dataset.full = "1";
   setTimeText(t, d);
   return t;
 }
 
 function setTimeText(t, d) {
-  const s = (Date.now() - d.getTime()) / 1000;
-  const abs = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-  if (!t.dataset.full) t.textContent = relative(d);
-  else t.textContent = s >= 7 * DAY || s < -60 ? abs : `${relative(d)} · ${abs}`;
+  const s = Math.round((Date.now() - d.getTime()) / 1000);
+  let text;
+  if (!t.dataset.full) text = relative(d, s);
+  else text = s >= 7 * DAY || s < -60 ? FORMAT.medium.format(d) : `${relative(d, s)} · ${FORMAT.medium.format(d)}`;
+  if (s >= 7 * DAY) t.dataset.fixed = "1"; /* a date from now on */
+  if (t.textContent !== text) t.textContent = text;
 }
 
 function refreshTimes() {
-  for (const t of document.querySelectorAll("time[datetime]")) setTimeText(t, new Date(t.getAttribute("datetime")));
+  for (const t of document.querySelectorAll("time[datetime]:not([data-fixed])"))
+    setTimeText(t, new Date(t.getAttribute("datetime")));
 }
 
 /* ---- the API ------------------------------------------------------------ */
@@ -590,7 +604,6 @@ async function poll() {
     if (added < 0) await restartFeed(now, gen);
     else if (now.event_count - countBefore > added) await refill(now, gen);
     if (state.gen !== gen) return;
-    refreshTimes();
     if ($("banner").textContent.startsWith("The hub does not answer")) banner("");
   } catch (err) {
     handleError(err);
@@ -722,4 +735,5 @@ $("p-erase").addEventListener("click", askErase);
 $("erase-cancel").addEventListener("click", () => $("erase-dialog").close("cancel"));
 $("erase-dialog").addEventListener("close", () => { if ($("erase-dialog").returnValue === "erase") doErase(); });
 window.addEventListener("popstate", () => { banner(""); route(); });
+setInterval(refreshTimes, TIMES_MS);
 route();

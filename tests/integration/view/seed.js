@@ -85,6 +85,12 @@ for (let k = 1; k <= 45; k++) {
     identifiers: { custom_id: 'feed-3' }, event: { name: 'Read Article', properties: { n: k } } });
 }
 
+// wide-1: 5,000 custom attributes, each with its time on the page
+const wide = {};
+for (let i = 0; i < 5000; i++) wide[`attr_${String(i).padStart(4, '0')}`] = i;
+add({ type: 'identify', message_id: 'seed-wide-1', timestamp: at(2 * 24 * 60 * MIN),
+  identifiers: { custom_id: 'wide-1' }, attributes: wide });
+
 // big-1: an integer past 2^53, written as the JSON text a client sends
 // (JSON.stringify cannot write it): the access document must keep it
 out.push(`{"source":"app","type":"identify","message_id":"seed-big-1","timestamp":"${at(60 * MIN)}",` +

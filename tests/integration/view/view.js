@@ -15,7 +15,9 @@
 // them open), all at 1280x800 and at 390x844 with no horizontal overflow.
 // Then, each in a tab of its own: the access document keeps an integer past
 // 2^53 byte for byte; an older page of events answered after a live event
-// changed the profile is kept and the feed loads to its beginning.
+// changed the profile is kept and the feed loads to its beginning; a
+// profile of 5,000 attributes makes a few date formatters, and the live
+// poll rewrites none of its times.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -122,8 +124,9 @@ async function eventIds(page) {
 }
 
 // A tab of its own (sessionStorage is per tab), signed in, loopback only.
-async function signedInPage(browser, name, options) {
+async function signedInPage(browser, name, options, initScript) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true, ...options });
+  if (initScript) await ctx.addInitScript(initScript);
   await ctx.route((url) => url.hostname !== '127.0.0.1', (route) => {
     check('only loopback requests', false, route.request().url());
     return route.abort();
@@ -147,6 +150,61 @@ async function scrollFeedToEnd(page) {
 // The access document is downloaded as the hub wrote it: an integer past
 // 2^53 (big-1's, imported as JSON text) is not rounded by a parse and a
 // JSON.stringify in the page.
+// Counts, in the page, every date formatter made: Intl.DateTimeFormat and
+// the Date methods that make one per call.  Installed before the page's
+// script runs.
+function countFormatters() {
+  window.__formatters = 0;
+  const Original = Intl.DateTimeFormat;
+  Intl.DateTimeFormat = new Proxy(Original, {
+    construct(target, args, newTarget) { window.__formatters++; return Reflect.construct(target, args, newTarget); },
+    apply(target, self, args) { window.__formatters++; return Reflect.apply(target, self, args); },
+  });
+  for (const m of ['toLocaleString', 'toLocaleDateString', 'toLocaleTimeString']) {
+    const f = Date.prototype[m];
+    Date.prototype[m] = function (...args) { window.__formatters++; return f.apply(this, args); };
+  }
+}
+
+// A profile of 5,000 attributes (a time each): the page makes its date
+// formatters once, not per time shown; the live poll rewrites no time (the
+// relative times are refreshed on a slower timer of their own, and only
+// those whose text changes).  Took a second every 1.5 s poll.
+async function manyTimes(browser) {
+  const { ctx, page } = await signedInPage(browser, 'wide', {}, countFormatters);
+  await search(page, 'wide-1');
+  await page.waitForFunction(() => document.querySelectorAll('#p-custom time').length === 5000, null, { timeout: 10000 });
+  const opened = await page.evaluate(() => window.__formatters);
+  check('5,000 attributes: opening makes a few date formatters, not one per time', opened <= 5, opened);
+  const refresh = await page.evaluate(() => {
+    window.__formatters = 0;
+    refreshTimes();
+    return window.__formatters;
+  });
+  check('5,000 attributes: a refresh of the times makes no date formatter', refresh === 0, refresh);
+  // the time elements' writes over two whole polls: a poll starts only
+  // when the one before has ended, so the third request ends the second
+  await page.evaluate(() => {
+    window.__timeWrites = 0;
+    window.__timeObserver = new MutationObserver((records) => {
+      for (const r of records) {
+        const node = r.target.nodeType === Node.ELEMENT_NODE ? r.target : r.target.parentElement;
+        if (node && node.closest('time')) window.__timeWrites++;
+      }
+    });
+    window.__timeObserver.observe(document.getElementById('profile'), { subtree: true, childList: true, characterData: true });
+  });
+  const pollRequest = () => page.waitForRequest((r) => r.url().includes('/v1/profiles?profile_id='), { timeout: 5000 });
+  for (let i = 0; i < 3; i++) await pollRequest();
+  const writes = await page.evaluate(() => {
+    const pending = window.__timeObserver.takeRecords().length;
+    window.__timeObserver.disconnect();
+    return window.__timeWrites + pending;
+  });
+  check('5,000 attributes: the live poll rewrites no time', writes === 0, `${writes} writes in two polls`);
+  await ctx.close();
+}
+
 // An older page of events whose answer comes after a live event changed
 // the profile (the poll replaced the open document) is kept, and the rest
 // of the feed loads though the marker never left the view (the page
@@ -478,6 +536,7 @@ async function main() {
 
     await accessVerbatim(browser);
     await olderPageDuringLiveUpdate(browser);
+    await manyTimes(browser);
   } finally {
     await browser.close();
   }
