@@ -364,10 +364,29 @@ function renderIdentifiers(p) {
 const HISTORY_VERBS = { create: "created with", attach: "attached", move: "moved here:",
   detach: "detached (logout):", rename: "logged in as", merge: "merged in profile", erase: "erased" };
 
-function historyItem(e) {
+/* A row of the history of profile `pid`: its own (profile_id is pid; a
+ * move brought an installation here from other_profile_id, a detach sent
+ * one to the new anonymous other_profile_id), or another profile's naming
+ * it as the other one (an installation moved away from pid to profile_id,
+ * or detached from profile_id into pid).  other_profile_id is gone when
+ * that profile was erased. */
+function historyVerb(e, pid) {
+  const other = e.other_profile_id;
+  if (e.profile_id === pid) {
+    if (e.action === "move" && other) return `moved here from ${other}:`;
+    if (e.action === "detach" && other) return `detached (logout) to ${other}:`;
+    return HISTORY_VERBS[e.action] || e.action;
+  }
+  const by = e.profile_id || "a profile since erased";
+  if (e.action === "move") return `moved away to ${by}:`;
+  if (e.action === "detach") return `detached (logout) from ${by}:`;
+  return `${e.action} by ${by}:`;
+}
+
+function historyItem(e, pid) {
   const what = e.action === "merge" ? e.other_profile_id
     : e.action === "rename" ? e.value || "" : [e.type && kindName(e.type), e.value].filter(Boolean).join(" ");
-  return el("li", {}, timeEl(e.at), " · ", `${HISTORY_VERBS[e.action] || e.action} ${what || ""}`,
+  return el("li", {}, timeEl(e.at), " · ", `${historyVerb(e, pid)} ${what || ""}`,
     e.reason ? el("span", { class: "muted", text: ` (${e.reason})` }) : null);
 }
 
@@ -376,10 +395,10 @@ const historyShown = () => $("p-history").querySelectorAll("li:not(.empty-note)"
 
 /* A page's rows in place of the history (or after it, appending), and
  * "Show more" while its next page is to come. */
-function renderHistory(hist, append) {
+function renderHistory(pid, hist, append) {
   const h = $("p-history");
   if (!append || !historyShown()) h.replaceChildren();
-  for (const e of hist.rows) h.append(historyItem(e));
+  for (const e of hist.rows) h.append(historyItem(e, pid));
   if (!h.children.length) h.append(el("li", { class: "empty-note", text: "No identity changes recorded." }));
   state.historyNext = hist.next || null;
   show("p-history-more", !!state.historyNext);
@@ -413,7 +432,7 @@ async function loadMoreHistory() {
     /* another profile opened, or a re-render meanwhile (the profile
      * changed) started the history over */
     if (state.gen !== gen || state.historyNext !== after) return;
-    renderHistory({ rows: r.identity_log, next: r.next }, true);
+    renderHistory(p.profile_id, { rows: r.identity_log, next: r.next }, true);
   } catch (err) { handleError(err); } finally {
     if (state.gen === gen) state.historyLoading = false;
     $("p-history-more").disabled = false;
@@ -426,7 +445,7 @@ function renderProfile(p, hist) {
   renderPlatforms(p);
   renderAttributes(p);
   renderIdentifiers(p);
-  renderHistory(hist, false);
+  renderHistory(p.profile_id, hist, false);
   $("p-count").textContent = p.event_count === 1 ? "1 event" : `${p.event_count} events`;
   $("p-access").disabled = !personQuery(p);
   $("p-erase").disabled = !personQuery(p);

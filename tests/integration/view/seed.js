@@ -91,6 +91,13 @@ for (let i = 0; i < 5000; i++) wide[`attr_${String(i).padStart(4, '0')}`] = i;
 add({ type: 'identify', message_id: 'seed-wide-1', timestamp: at(2 * 24 * 60 * MIN),
   identifiers: { custom_id: 'wide-1' }, attributes: wide });
 
+// out-1 logged out of ios-out: the installation went to a new anonymous
+// profile (a detach row of out-1's, naming that one)
+add({ type: 'identify', message_id: 'seed-out-1', timestamp: at(4 * 60 * MIN),
+  identifiers: { custom_id: 'out-1', installation_id: 'ios-out' }, platform: 'ios' });
+add({ type: 'logout', message_id: 'seed-out-2', timestamp: at(3 * 60 * MIN),
+  identifiers: { installation_id: 'ios-out' } });
+
 // big-1: an integer past 2^53, written as the JSON text a client sends
 // (JSON.stringify cannot write it): the access document must keep it
 out.push(`{"source":"app","type":"identify","message_id":"seed-big-1","timestamp":"${at(60 * MIN)}",` +

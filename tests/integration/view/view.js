@@ -17,7 +17,8 @@
 // 2^53 byte for byte; an older page of events answered after a live event
 // changed the profile is kept and the feed loads to its beginning; a
 // profile of 5,000 attributes makes a few date formatters, and the live
-// poll rewrites none of its times.
+// poll rewrites none of its times; the identity history of an installation
+// that moved away, or was detached by a logout, reads so on both sides.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -202,6 +203,38 @@ async function manyTimes(browser) {
     return window.__timeWrites + pending;
   });
   check('5,000 attributes: the live poll rewrites no time', writes === 0, `${writes} writes in two polls`);
+  await ctx.close();
+}
+
+// The identity history tells a row written by another profile from the
+// profile's own: an installation moved from move-a to move-b (two
+// identifies of one anonymousId) moved away from move-a and here to
+// move-b; out-1's logout detached ios-out to a new anonymous session, and
+// that session's history says where it came from.
+async function historyBothSides(browser) {
+  await seg('identify', { userId: 'move-a', anonymousId: 'web-move', messageId: 'move-1' });
+  await seg('identify', { userId: 'move-b', anonymousId: 'web-move', messageId: 'move-2' });
+  const [aPid, bPid] = [await pidOf('custom_id=move-a'), await pidOf('custom_id=move-b')];
+  const [outPid, anonPid] = [await pidOf('custom_id=out-1'), await pidOf('installation_id=ios-out')];
+  const { ctx, page } = await signedInPage(browser, 'history');
+  const rows = () => page.$$eval('#p-history > li:not(.empty-note)', (lis) => lis.map((li) => li.textContent));
+  const lines = async (q) => {
+    await search(page, q);
+    return rows();
+  };
+  let h = await lines('move-a');
+  check('history: the installation moved away to the other profile',
+    h.some((t) => t.includes(`moved away to ${bPid}: installation ID web-move`)) && !h.some((t) => /moved here/.test(t)),
+    h.join(' | '));
+  h = await lines('move-b');
+  check('history: the installation moved here from the first profile',
+    h.some((t) => t.includes(`moved here from ${aPid}: installation ID web-move`)), h.join(' | '));
+  h = await lines('out-1');
+  check('history: a logout detached the installation to an anonymous session',
+    h.some((t) => t.includes(`detached (logout) to ${anonPid}: installation ID ios-out`)), h.join(' | '));
+  h = await lines('ios-out');
+  check('history: the anonymous session says which profile the installation left',
+    h.some((t) => t.includes(`detached (logout) from ${outPid}: installation ID ios-out`)), h.join(' | '));
   await ctx.close();
 }
 
@@ -537,6 +570,7 @@ async function main() {
     await accessVerbatim(browser);
     await olderPageDuringLiveUpdate(browser);
     await manyTimes(browser);
+    await historyBothSides(browser);
   } finally {
     await browser.close();
   }
