@@ -16,6 +16,10 @@
 "use strict";
 
 const TOKEN_KEY = "profilehub.token";
+/* What a token can be: it goes in an HTTP header, which carries no other
+ * character (fetch throws on one past Latin-1, such as a dash pasted from
+ * a document), and a space would end it. */
+const TOKEN_RE = /^[\x21-\x7e]+$/;
 const LIVE_MS = 1500;
 const PAGE = 30;
 const CATCH_UP_PAGES = 5; /* at most this many pages fetched per poll to catch up */
@@ -117,10 +121,11 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
-/* The answer's JSON; with options.raw, {body, text}: the text as sent too. */
+/* The answer's JSON; with options.raw, {body, text}: the text as sent too.
+ * options.token: a token to try (else the one kept). */
 async function api(path, options) {
-  const { raw, ...init } = options || {};
-  const token = sessionStorage.getItem(TOKEN_KEY);
+  const { raw, token: tried, ...init } = options || {};
+  const token = tried || sessionStorage.getItem(TOKEN_KEY);
   const headers = { "Authorization": `Bearer ${token}` };
   if (init.body) headers["Content-Type"] = "application/json";
   let res, text = "";
@@ -188,7 +193,11 @@ function stopLive() {
 function route() {
   stopLive();
   document.title = "Profiles · profilehub";
-  const token = sessionStorage.getItem(TOKEN_KEY);
+  let token = sessionStorage.getItem(TOKEN_KEY);
+  if (token && !TOKEN_RE.test(token)) { /* kept by an older page */
+    sessionStorage.removeItem(TOKEN_KEY);
+    token = null;
+  }
   for (const id of ["token-panel", "empty", "results", "profile"]) show(id, false);
   show("search", !!token);
   show("signout", !!token);
@@ -729,16 +738,23 @@ async function doErase() {
 
 /* ---- wiring ---------------------------------------------------------------- */
 
-/* A pasted token is tried at once (any authenticated route will do). */
+/* A pasted token is tried at once (any authenticated route will do), and
+ * kept once the hub has accepted it. */
 $("token-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const token = $("token").value.trim();
   if (!token) return;
-  sessionStorage.setItem(TOKEN_KEY, token);
-  $("token").value = "";
+  if (!TOKEN_RE.test(token)) {
+    banner("That is not an API token: a token is letters, digits and ASCII punctuation, without spaces. " +
+      "Was a character changed on its way (a dash or a quote from a document)? Paste it from the hub's configuration.");
+    $("token").focus();
+    return;
+  }
   banner("");
   try {
-    await api("/v1/sources");
+    await api("/v1/sources", { token });
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $("token").value = "";
     route();
   } catch (err) { handleError(err); }
 });

@@ -18,7 +18,9 @@
 // changed the profile is kept and the feed loads to its beginning; a
 // profile of 5,000 attributes makes a few date formatters, and the live
 // poll rewrites none of its times; the identity history of an installation
-// that moved away, or was detached by a logout, reads so on both sides.
+// that moved away, or was detached by a logout, reads so on both sides; a
+// token with a character a header cannot carry is refused with a reason,
+// and a token is kept only once the hub accepted it.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -79,10 +81,11 @@ const pidOf = async (q) => ((await apiGet(`/v1/profiles?${q}`)).profiles[0] || {
 const consoleErrors = [];
 let allowRefusedToken = false; // the one expected network error: a wrong token's 403
 
-function watch(page, name) {
+function watch(page, name, allowed) {
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     if (allowRefusedToken && /status of 403/.test(m.text())) return;
+    if (allowed && allowed.test(m.text())) return;
     consoleErrors.push(`${name}: console.error: ${m.text()}`);
   });
   page.on('pageerror', (e) => consoleErrors.push(`${name}: page error: ${e.message}`));
@@ -203,6 +206,43 @@ async function manyTimes(browser) {
     return window.__timeWrites + pending;
   });
   check('5,000 attributes: the live poll rewrites no time', writes === 0, `${writes} writes in two polls`);
+  await ctx.close();
+}
+
+// A pasted token with a character a header cannot carry (U+2011, a
+// non-breaking hyphen from a document) is refused with a reason, not "the
+// hub does not answer", and not kept; a token is kept only once the hub
+// has accepted it (not when the hub does not answer).
+async function tokenChecks(browser) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await ctx.route((url) => url.hostname !== '127.0.0.1', (route) => {
+    check('only loopback requests', false, route.request().url());
+    return route.abort();
+  });
+  const page = await ctx.newPage();
+  watch(page, 'token', /net::ERR_FAILED/); // the request aborted below
+  await page.goto(BASE + '/');
+  await page.fill('#token', `${TOKEN.slice(0, 3)}\u2011${TOKEN.slice(3)}`);
+  await page.click('#token-form button[type=submit]');
+  await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 });
+  let b = await text(page, '#banner');
+  check('a token with U+2011: said to be no token', /not an API token/.test(b) && !/does not answer/.test(b), b);
+  check('a token with U+2011: not kept', await page.evaluate(() => sessionStorage.length === 0));
+  check('a token with U+2011: the sign-in panel stays', await visible(page, '#token-panel'));
+  await page.route('**/v1/sources', (route) => route.abort());
+  await page.fill('#token', TOKEN);
+  await page.click('#token-form button[type=submit]');
+  await page.waitForFunction(() => /does not answer/.test(document.getElementById('banner').textContent), null,
+    { timeout: 5000 }).catch(() => {});
+  b = await text(page, '#banner');
+  check('a token tried while the hub does not answer: said', /does not answer/.test(b), b);
+  check('a token tried while the hub does not answer: not kept', await page.evaluate(() => sessionStorage.length === 0));
+  await page.unroute('**/v1/sources');
+  await page.fill('#token', TOKEN);
+  await page.click('#token-form button[type=submit]');
+  await page.waitForSelector('#empty', { state: 'visible', timeout: 5000 });
+  check('a token accepted by the hub: kept',
+    await page.evaluate((t) => sessionStorage.getItem('profilehub.token') === t, TOKEN));
   await ctx.close();
 }
 
@@ -571,6 +611,7 @@ async function main() {
     await olderPageDuringLiveUpdate(browser);
     await manyTimes(browser);
     await historyBothSides(browser);
+    await tokenChecks(browser);
   } finally {
     await browser.close();
   }
