@@ -221,10 +221,16 @@ const KIND_NAMES = { custom_id: "custom ID", installation_id: "installation ID",
 const kindName = (k) => KIND_NAMES[k] || k;
 const personName = (p) => (p.anonymous ? "Anonymous session" : p.custom_id);
 
+/* Values are matched as typed ("ann " is an identifier of its own); when
+ * nothing matches, without the spaces around it (pasted with a value). */
 async function search(q) {
   banner("");
   try {
-    const r = await api("/v1/profiles?q=" + encodeURIComponent(q));
+    let r = await api("/v1/profiles?q=" + encodeURIComponent(q));
+    if (!r.profiles.length && q.trim() && q.trim() !== q) {
+      const t = await api("/v1/profiles?q=" + encodeURIComponent(q.trim()));
+      if (t.profiles.length) { r = t; q = q.trim(); }
+    }
     const how = (r.matched_by || []).map(kindName).join(" and ");
     if (r.profiles.length === 1)
       return navigate({ profile: r.profiles[0].profile_id, by: r.matched_by.join(","), q }, true);
@@ -716,7 +722,11 @@ function askErase() {
   $("erase-word").textContent = word;
   $("erase-confirm").value = "";
   $("erase-go").disabled = true;
-  $("erase-confirm").oninput = () => { $("erase-go").disabled = $("erase-confirm").value.trim() !== word; };
+  /* as shown, or without spaces around either (a custom ID may have them) */
+  $("erase-confirm").oninput = () => {
+    const typed = $("erase-confirm").value;
+    $("erase-go").disabled = !(typed === word || (word.trim() && typed.trim() === word.trim()));
+  };
   $("erase-dialog").showModal();
   $("erase-confirm").focus();
 }
@@ -760,8 +770,8 @@ $("token-form").addEventListener("submit", async (e) => {
 });
 $("search").addEventListener("submit", (e) => {
   e.preventDefault();
-  const q = $("q").value.trim();
-  if (q) navigate({ q });
+  const q = $("q").value;
+  if (q.trim()) navigate({ q });
 });
 $("signout").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); banner(""); navigate({}); });
 $("p-access").addEventListener("click", downloadAccess);

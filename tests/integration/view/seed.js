@@ -98,6 +98,11 @@ add({ type: 'identify', message_id: 'seed-out-1', timestamp: at(4 * 60 * MIN),
 add({ type: 'logout', message_id: 'seed-out-2', timestamp: at(3 * 60 * MIN),
   identifiers: { installation_id: 'ios-out' } });
 
+// custom IDs with a space after and before: found and erased as they are
+for (const id of ['space-5 ', ' lead-5']) {
+  add({ type: 'identify', message_id: `seed-${id.trim()}`, timestamp: at(2 * 60 * MIN), identifiers: { custom_id: id } });
+}
+
 // big-1: an integer past 2^53, written as the JSON text a client sends
 // (JSON.stringify cannot write it): the access document must keep it
 out.push(`{"source":"app","type":"identify","message_id":"seed-big-1","timestamp":"${at(60 * MIN)}",` +

@@ -20,7 +20,8 @@
 // poll rewrites none of its times; the identity history of an installation
 // that moved away, or was detached by a logout, reads so on both sides; a
 // token with a character a header cannot carry is refused with a reason,
-// and a token is kept only once the hub accepted it.
+// and a token is kept only once the hub accepted it; custom IDs with spaces
+// around them are found and their erase can be confirmed.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -243,6 +244,41 @@ async function tokenChecks(browser) {
   await page.waitForSelector('#empty', { state: 'visible', timeout: 5000 });
   check('a token accepted by the hub: kept',
     await page.evaluate((t) => sessionStorage.getItem('profilehub.token') === t, TOKEN));
+  await ctx.close();
+}
+
+// Custom IDs with a space before or after are found as typed, and their
+// erase is confirmed by typing the ID as shown (or without the spaces); a
+// value pasted with a space around it still finds the profile without it.
+async function spacedIdentifiers(browser) {
+  const { ctx, page } = await signedInPage(browser, 'spaces');
+  const opens = async (id) => {
+    await search(page, id).catch(() => {});
+    return page.evaluate((v) => !document.getElementById('profile').hidden &&
+      document.getElementById('p-title').textContent === v, id);
+  };
+  check('" lead-5" (the space kept) opens its profile', await opens(' lead-5'), await text(page, '#p-title'));
+  const spaceOpen = await opens('space-5 ');
+  check('"space-5 " (the space kept) opens its profile', spaceOpen, await text(page, '#p-title'));
+  if (!spaceOpen) return ctx.close();
+  await page.click('#p-erase');
+  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
+  const word = await page.textContent('#erase-word');
+  await page.fill('#erase-confirm', word);
+  check('the erase of "space-5 ": typing the ID as shown enables it', word === 'space-5 ' && await page.isEnabled('#erase-go'),
+    JSON.stringify(word));
+  await page.fill('#erase-confirm', 'space-5');
+  check('the erase of "space-5 ": typing it without the space enables it', await page.isEnabled('#erase-go'));
+  await page.fill('#erase-confirm', 'space-');
+  check('the erase of "space-5 ": a wrong ID keeps it disabled', await page.isDisabled('#erase-go'));
+  await page.click('#erase-cancel');
+  check('the erase of "space-5 ": cancelled, still there', (await pidOf('custom_id=space-5%20')) !== undefined);
+  await page.fill('#q', ' sam-1 ');
+  await page.click('#search button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('p-title').textContent === 'sam-1' &&
+    !document.getElementById('profile').hidden, null, { timeout: 5000 }).catch(() => {});
+  check('" sam-1 " (no such ID) finds sam-1', (await text(page, '#p-title')) === 'sam-1' && await visible(page, '#profile'),
+    await text(page, '#p-title'));
   await ctx.close();
 }
 
@@ -612,6 +648,7 @@ async function main() {
     await manyTimes(browser);
     await historyBothSides(browser);
     await tokenChecks(browser);
+    await spacedIdentifiers(browser);
   } finally {
     await browser.close();
   }
