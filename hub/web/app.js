@@ -497,10 +497,29 @@ function eventItem(e, isNew) {
   return li;
 }
 
+/* a < b (< 0), a = b (0), a > b (> 0) by code point, as the hub compares
+ * message IDs (their UTF-8 bytes); JavaScript's < compares UTF-16 units, in
+ * which a character past U+FFFF (an emoji: surrogates, D800-DFFF) is less
+ * than one of U+E000-U+FFFF.  At the first unit that differs, surrogates
+ * are put after the units above them. */
+function compareCodePoints(a, b) {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i), y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
 /* newest first: by time, then message_id (as the API orders them) */
 function isNewer(ts, mid, li) {
   const lts = Number(li.dataset.ts);
-  return ts !== lts ? ts > lts : mid > li.dataset.mid;
+  return ts !== lts ? ts > lts : compareCodePoints(mid, li.dataset.mid) > 0;
 }
 
 /* Adds the events not on the page yet, each in its place; returns how many. */

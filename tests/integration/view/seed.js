@@ -103,6 +103,13 @@ for (const id of ['space-5 ', ' lead-5']) {
   add({ type: 'identify', message_id: `seed-${id.trim()}`, timestamp: at(2 * 60 * MIN), identifiers: { custom_id: id } });
 }
 
+// tie-1: three events at one time, told apart by message_id: one with an
+// emoji (past U+FFFF), one with U+FF01, one ASCII
+for (const mid of ['tie-\u{1F600}', 'tie-\uFF01', 'tie-a']) {
+  add({ type: 'track', message_id: mid, timestamp: at(90 * MIN), identifiers: { custom_id: 'tie-1' },
+    event: { name: 'Tied' } });
+}
+
 // big-1: an integer past 2^53, written as the JSON text a client sends
 // (JSON.stringify cannot write it): the access document must keep it
 out.push(`{"source":"app","type":"identify","message_id":"seed-big-1","timestamp":"${at(60 * MIN)}",` +

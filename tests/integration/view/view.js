@@ -21,7 +21,8 @@
 // that moved away, or was detached by a logout, reads so on both sides; a
 // token with a character a header cannot carry is refused with a reason,
 // and a token is kept only once the hub accepted it; custom IDs with spaces
-// around them are found and their erase can be confirmed.
+// around them are found and their erase can be confirmed; events of one
+// time are in the API's order of message_id.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -129,7 +130,7 @@ async function eventIds(page) {
 }
 
 // A tab of its own (sessionStorage is per tab), signed in, loopback only.
-async function signedInPage(browser, name, options, initScript) {
+async function signedInPage(browser, name, options, initScript, allowedErrors) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true, ...options });
   if (initScript) await ctx.addInitScript(initScript);
   await ctx.route((url) => url.hostname !== '127.0.0.1', (route) => {
@@ -137,7 +138,7 @@ async function signedInPage(browser, name, options, initScript) {
     return route.abort();
   });
   const page = await ctx.newPage();
-  watch(page, name);
+  watch(page, name, allowedErrors);
   await signIn(page);
   return { ctx, page };
 }
@@ -279,6 +280,21 @@ async function spacedIdentifiers(browser) {
     !document.getElementById('profile').hidden, null, { timeout: 5000 }).catch(() => {});
   check('" sam-1 " (no such ID) finds sam-1', (await text(page, '#p-title')) === 'sam-1' && await visible(page, '#profile'),
     await text(page, '#p-title'));
+  await ctx.close();
+}
+
+// Events of one time are in the API's order of message_id (by code point,
+// as UTF-8 bytes compare), also for an emoji against U+FF01 (UTF-16 units
+// put the emoji first).
+async function tiedEvents(browser) {
+  const pid = await pidOf('custom_id=tie-1');
+  const fromApi = (await apiGet(`/v1/profiles/${pid}/events?limit=10`)).events.map((e) => e.message_id);
+  const { ctx, page } = await signedInPage(browser, 'tie');
+  await search(page, 'tie-1');
+  await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 3, null, { timeout: 5000 });
+  const shown = (await eventIds(page)).map((e) => e.mid);
+  check('events of one time: in the API\'s order of message_id', fromApi.length === 3 &&
+    JSON.stringify(shown) === JSON.stringify(fromApi), `${JSON.stringify(shown)} vs ${JSON.stringify(fromApi)}`);
   await ctx.close();
 }
 
@@ -649,6 +665,7 @@ async function main() {
     await historyBothSides(browser);
     await tokenChecks(browser);
     await spacedIdentifiers(browser);
+    await tiedEvents(browser);
   } finally {
     await browser.close();
   }
