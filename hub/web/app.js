@@ -741,6 +741,8 @@ function askErase() {
   $("erase-word").textContent = word;
   $("erase-confirm").value = "";
   $("erase-go").disabled = true;
+  /* what a confirmed erase left: a close without one (Escape) keeps it */
+  $("erase-dialog").returnValue = "";
   /* as shown, or without spaces around either (a custom ID may have them) */
   $("erase-confirm").oninput = () => {
     const typed = $("erase-confirm").value;

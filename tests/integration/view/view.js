@@ -22,7 +22,8 @@
 // token with a character a header cannot carry is refused with a reason,
 // and a token is kept only once the hub accepted it; custom IDs with spaces
 // around them are found and their erase can be confirmed; events of one
-// time are in the API's order of message_id.
+// time are in the API's order of message_id; Escape after a failed erase
+// erases nothing.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -295,6 +296,48 @@ async function tiedEvents(browser) {
   const shown = (await eventIds(page)).map((e) => e.mid);
   check('events of one time: in the API\'s order of message_id', fromApi.length === 3 &&
     JSON.stringify(shown) === JSON.stringify(fromApi), `${JSON.stringify(shown)} vs ${JSON.stringify(fromApi)}`);
+  await ctx.close();
+}
+
+// An erase confirmed once (its request failed) and the dialog opened again:
+// the dialog has no returnValue (showModal keeps the last close's "erase"),
+// and Escape does not erase.  Chromium's Escape sets returnValue to "" by
+// itself; a browser that keeps it there erased.
+async function eraseEscape(browser) {
+  const { ctx, page } = await signedInPage(browser, 'escape', {}, null, /status of 503/);
+  let posts = 0;
+  await page.route('**/v1/privacy/requests', (route) => {
+    posts++;
+    return route.fulfill({ status: 503, contentType: 'application/json',
+      body: '{"error":{"code":"unavailable","message":"held by the test"}}' });
+  });
+  await search(page, 'sam-2');
+  await page.click('#p-erase');
+  await page.fill('#erase-confirm', 'sam-2');
+  await page.click('#erase-go');
+  await page.waitForFunction(() => document.getElementById('banner').textContent === 'held by the test', null, { timeout: 5000 });
+  check('a failed erase: one request, the person still shown', posts === 1 && await visible(page, '#profile'), posts);
+  await page.click('#p-erase');
+  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
+  check('the erase dialog opens with no returnValue', await page.evaluate(() => document.getElementById('erase-dialog').returnValue === ''),
+    await page.evaluate(() => document.getElementById('erase-dialog').returnValue));
+  // the page's close listener runs before this one, and calls fetch (if
+  // it erases) before its first await
+  const closed = page.evaluate(() => {
+    const f = window.fetch;
+    window.__erasePosts = 0;
+    window.fetch = function (url, init) {
+      if (String(url).includes('/v1/privacy/requests')) window.__erasePosts++;
+      return f.call(this, url, init);
+    };
+    return new Promise((resolve) => {
+      const d = document.getElementById('erase-dialog');
+      d.addEventListener('close', () => resolve([window.__erasePosts, d.returnValue]), { once: true });
+    });
+  });
+  await page.keyboard.press('Escape');
+  const [escapePosts, rv] = await closed;
+  check('Escape from the erase dialog erases nothing', escapePosts === 0, `${escapePosts} erase requests, returnValue ${rv}`);
   await ctx.close();
 }
 
@@ -666,6 +709,7 @@ async function main() {
     await tokenChecks(browser);
     await spacedIdentifiers(browser);
     await tiedEvents(browser);
+    await eraseEscape(browser);
   } finally {
     await browser.close();
   }
