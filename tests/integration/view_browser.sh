@@ -5,7 +5,12 @@
 # tests/integration/view/view.js drives Debian's chromium through
 # playwright-core: sign in, search by each identifier kind, anonymous then
 # logged in after a login merge, a live event within 2 s, older events on
-# scroll, the access document, erase, phone width, no console errors.
+# scroll, the access document, erase, phone width, no console errors; then,
+# each in a tab of its own: the access document byte for byte (an integer
+# past 2^53), an older page of events answered after a live update, the
+# times of 5,000 attributes, the identity history's moves and logouts from
+# both sides, a token a header cannot carry, custom IDs with spaces around
+# them, events of one time, and Escape after a failed erase.
 # Screenshots are left in $HUB_BUILD/artifacts/view/.
 #
 # Needs node, npm and chromium (scripts/deps.sh installs them); installs
