@@ -9,10 +9,18 @@
  * off.  A line longer than max_bytes still goes into a file of its own.
  *
  * Crash safety: a batch is written with one write() and one fsync(); if
- * either fails the file is cut back to its last acknowledged size, and at
- * open a torn last line (a crash in the middle of a write) is cut off.  A
- * batch written but not yet acknowledged to the hub is written again after
- * a crash: lines are delivered at least once, each carries its "seq".
+ * either fails the file is cut back to its last acknowledged size, and a
+ * torn last line (a crash in the middle of a write) is cut off before the
+ * next batch.  A batch written but not yet acknowledged to the hub is
+ * written again after a crash: lines are delivered at least once, each
+ * carries its "seq".
+ *
+ * Several processes (hubs sharing a store, `check --connect`) may have an
+ * instance on one path; the export's lease lets one of them write at a time,
+ * and it may move.  So nothing touches the file outside a batch (create
+ * only checks that it could be written), and a batch runs under an
+ * exclusive flock() on path.lock: only there is the file opened, its
+ * size read, a torn tail cut and a rotation done.
  *
  * An erased change's line holds only seq, kind, at, profile_id and
  * identifier_types, whatever the change carried: no personal data.
@@ -26,12 +34,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 static const struct hub_config_key jsonl_keys[] = {
 	{.name = "path", .type = HUB_CFG_STRING, .is_required = 1,
-	 .description = "the JSON Lines file changes are appended to"},
+	 .description = "the JSON Lines file changes are appended to (its directory must be "
+			"writable: path.lock is made beside it)"},
 	{.name = "max_bytes", .type = HUB_CFG_INT, .default_value = "104857600",
 	 .description = "rotate when the file would grow past this (0: never)"},
 	{.name = "keep", .type = HUB_CFG_INT, .default_value = "5",
@@ -39,12 +49,15 @@ static const struct hub_config_key jsonl_keys[] = {
 	{.name = NULL},
 };
 
+/* Owned by the export's thread (one batch at a time). */
 struct jsonl {
 	char *path;
 	char *dir;          /* the directory holding path, synced after renames */
+	char *lock_path;    /* path.lock: flock()ed while a batch runs */
 	long long max_bytes;
 	long long keep;
-	int fd;             /* -1: to be opened */
+	int lock_fd;        /* -1: to be opened at the first batch */
+	int fd;             /* -1: to be opened (under the lock) */
 	long long size;     /* acknowledged bytes in the current file */
 	char *buf;          /* lines of the batch not yet written */
 	size_t len, cap;
@@ -94,7 +107,8 @@ static int file_open(struct jsonl *j, char *err, size_t err_size)
 	struct stat st;
 	int is_new = 0;
 
-	j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	/* read-write: cut_torn_tail reads the end back */
+	j->fd = open(j->path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (j->fd >= 0)
 		is_new = 1;
 	else if (errno == EEXIST)
@@ -113,6 +127,66 @@ fail:
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = -1;
+	return -1;
+}
+
+/* The exclusive lock on path.lock, taken without waiting: a batch of
+ * another process (one the lease moved from, still finishing) is short, and
+ * the exporter retries; waiting could hold the hub's stop for good. */
+static hub_rc file_lock(struct jsonl *j, char *err, size_t err_size)
+{
+	if (j->lock_fd < 0)
+		j->lock_fd = open(j->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (j->lock_fd < 0) {
+		snprintf(err, err_size, "%s: %s", j->lock_path, strerror(errno));
+		return HUB_RETRY;
+	}
+	while (flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK)
+			snprintf(err, err_size, "%s: another process is writing to %s", j->lock_path,
+				 j->path);
+		else
+			snprintf(err, err_size, "%s: %s", j->lock_path, strerror(errno));
+		return HUB_RETRY;
+	}
+	return HUB_OK;
+}
+
+static void file_unlock(struct jsonl *j)
+{
+	flock(j->lock_fd, LOCK_UN);
+}
+
+/* Under the lock: the file open (a torn tail is cut when it is opened). */
+static int file_current(struct jsonl *j, char *err, size_t err_size)
+{
+	return j->fd < 0 ? file_open(j, err, err_size) : 0;
+}
+
+/* Whether the file could be written, changing nothing (create and
+ * check --connect): the file if it exists, and its directory (path.lock,
+ * a new file and the rotations are made there). */
+static int file_check(const struct jsonl *j, char *err, size_t err_size)
+{
+	struct stat st;
+
+	if (stat(j->path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			errno = EISDIR;
+			goto fail;
+		}
+		if (access(j->path, W_OK) != 0)
+			goto fail;
+	} else if (errno != ENOENT) {
+		goto fail;
+	}
+	if (access(j->dir, W_OK | X_OK) != 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, err_size, "%s: %s", j->path, strerror(errno));
 	return -1;
 }
 
@@ -167,8 +241,11 @@ static void jsonl_destroy(void *state)
 		return;
 	if (j->fd >= 0)
 		close(j->fd);
+	if (j->lock_fd >= 0)
+		close(j->lock_fd); /* drops the lock, were it held */
 	free(j->path);
 	free(j->dir);
+	free(j->lock_path);
 	free(j->buf);
 	free(j);
 }
@@ -182,6 +259,7 @@ static hub_rc jsonl_create(const struct hub_host *host, const struct hub_instanc
 	if (!j)
 		return HUB_ERR_NOMEM;
 	j->fd = -1;
+	j->lock_fd = -1;
 	j->max_bytes = (long long)host->config_int(inst, "max_bytes");
 	j->keep = (long long)host->config_int(inst, "keep");
 	if (j->max_bytes < 0 || j->keep < 0 || j->keep > 1000) {
@@ -190,13 +268,17 @@ static hub_rc jsonl_create(const struct hub_host *host, const struct hub_instanc
 		return HUB_ERR_CONFIG;
 	}
 	if (!(j->path = strdup(host->config_string(inst, "path"))) ||
-	    !(copy = strdup(j->path)) || !(j->dir = strdup(dirname(copy)))) {
+	    !(copy = strdup(j->path)) || !(j->dir = strdup(dirname(copy))) ||
+	    asprintf(&j->lock_path, "%s.lock", j->path) < 0) {
+		j->lock_path = NULL;
 		free(copy);
 		jsonl_destroy(j);
 		return HUB_ERR_NOMEM;
 	}
 	free(copy);
-	if (file_open(j, err, err_size)) {
+	/* no open here: another process may be writing the file (a torn
+	 * tail is only cut under the lock, in a batch) */
+	if (file_check(j, err, err_size)) {
 		jsonl_destroy(j);
 		return HUB_ERR_CONFIG;
 	}
@@ -295,16 +377,13 @@ static int is_full(const struct jsonl *j, size_t next)
 	return j->max_bytes > 0 && used > 0 && used + (long long)next > j->max_bytes;
 }
 
-static hub_rc jsonl_export(void *state, struct hub_call *call, const char *const *changes,
-			   size_t n, size_t *n_done, char *err, size_t err_size)
+/* The batch, under the lock, into the current file. */
+static hub_rc export_locked(struct jsonl *j, const char *const *changes, size_t n,
+			    size_t *n_done, char *err, size_t err_size)
 {
-	struct jsonl *j = state;
 	size_t pending = 0;
 
-	(void)call;
-	*n_done = 0;
-	j->len = 0;
-	if (j->fd < 0 && file_open(j, err, err_size))
+	if (file_current(j, err, err_size))
 		return HUB_RETRY;
 	for (size_t i = 0; i < n; i++) {
 		int is_bad;
@@ -345,6 +424,27 @@ static hub_rc jsonl_export(void *state, struct hub_call *call, const char *const
 	return HUB_OK;
 }
 
+static hub_rc jsonl_export(void *state, struct hub_call *call, const char *const *changes,
+			   size_t n, size_t *n_done, char *err, size_t err_size)
+{
+	struct jsonl *j = state;
+	hub_rc rc;
+
+	(void)call;
+	*n_done = 0;
+	j->len = 0;
+	if ((rc = file_lock(j, err, err_size)) != HUB_OK)
+		return rc;
+	rc = export_locked(j, changes, n, n_done, err, err_size);
+	file_unlock(j);
+	return rc;
+}
+
+static hub_rc jsonl_check_connect(void *state, char *err, size_t err_size)
+{
+	return file_check(state, err, err_size) ? HUB_ERR_CONFIG : HUB_OK;
+}
+
 static const struct hub_plugin jsonl_plugin = {
 	.abi = HUB_ABI_STAMP_INIT,
 	.name = "jsonl",
@@ -354,6 +454,7 @@ static const struct hub_plugin jsonl_plugin = {
 	.config = jsonl_keys,
 	.create = jsonl_create,
 	.destroy = jsonl_destroy,
+	.check_connect = jsonl_check_connect,
 	.export_batch = jsonl_export,
 };
 

@@ -20,10 +20,12 @@
 #include "../../hub/profile.h"
 #include "../../hub/util.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1946,10 +1948,15 @@ static int jl_open(struct jl *j, const char *rel, const char *keys, char *err, s
 	return jl_create(j, keys, err, err_size);
 }
 
+static void jl_twin_close(struct jl *b)
+{
+	plugin_instance_destroy(b->inst);
+	config_free(b->cfg);
+}
+
 static void jl_close(struct jl *j)
 {
-	plugin_instance_destroy(j->inst);
-	config_free(j->cfg);
+	jl_twin_close(j);
 	plugin_unload(&j->mod);
 	testlib_rmtree(j->dir);
 	free(j->dir);
@@ -2104,6 +2111,51 @@ static void test_jsonl_cuts_a_torn_last_line_at_open(void)
 	jl_close(&j);
 }
 
+/* Another process is in the middle of writing a batch (it holds path.lock
+ * and the file ends in half a line): an instance created beside it (every
+ * hub process at its start, every check --connect) changes nothing, and
+ * its batches wait for the lock; they used to cut the "torn" tail, and the
+ * writer then acknowledged a batch that was cut. */
+static void test_jsonl_an_instance_beside_a_writer_leaves_its_line_alone(void)
+{
+	struct jl j;
+	char err[512] = "", *lock, *text;
+	const char *more[] = {"{\"seq\":3}"};
+	size_t n_done = 9;
+	int lock_fd, fd;
+
+	jl_prepare(&j, "out.jsonl");
+	CU_ASSERT_FATAL(asprintf(&lock, "%s.lock", j.path) > 0);
+	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	CU_ASSERT_FATAL(lock_fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(flock(lock_fd, LOCK_EX), 0);
+	fd = open(j.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(write(fd, "{\"seq\":1}\n{\"seq\":2,\"ki", 22), 22);
+
+	CU_ASSERT_EQUAL_FATAL(jl_create(&j, "", err, sizeof(err)), 0);
+	if (j.mod.desc->check_connect)
+		CU_ASSERT_EQUAL(j.mod.desc->check_connect(j.inst->state, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(jl_send(&j, more, 1, &n_done), HUB_RETRY);
+	CU_ASSERT_EQUAL(n_done, 0);
+	text = slurp(j.path);
+	CU_ASSERT_STRING_EQUAL(text, "{\"seq\":1}\n{\"seq\":2,\"ki");
+	free(text);
+
+	/* the writer finishes its line and lets go */
+	CU_ASSERT_EQUAL(write(fd, "nd\":\"event\"}\n", 13), 13);
+	close(fd);
+	CU_ASSERT_EQUAL(flock(lock_fd, LOCK_UN), 0);
+	close(lock_fd);
+	CU_ASSERT_EQUAL(jl_send(&j, more, 1, &n_done), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 1);
+	text = slurp(j.path);
+	CU_ASSERT_STRING_EQUAL(text, "{\"seq\":1}\n{\"seq\":2,\"kind\":\"event\"}\n{\"seq\":3}\n");
+	free(text);
+	free(lock);
+	jl_close(&j);
+}
+
 static void test_jsonl_unwritable_path_is_a_config_error(void)
 {
 	struct jl j;
@@ -2162,4 +2214,5 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_jsonl_failed_rotation_keeps_the_lines_written),
 	   TEST(test_jsonl_erase_line_holds_no_personal_data),
 	   TEST(test_jsonl_cuts_a_torn_last_line_at_open),
+	   TEST(test_jsonl_an_instance_beside_a_writer_leaves_its_line_alone),
 	   TEST(test_jsonl_unwritable_path_is_a_config_error))
