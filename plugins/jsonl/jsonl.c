@@ -20,7 +20,9 @@
  * and it may move.  So nothing touches the file outside a batch (create
  * only checks that it could be written), and a batch runs under an
  * exclusive flock() on path.lock: only there is the file opened, its
- * size read, a torn tail cut and a rotation done.
+ * size read, a torn tail cut and a rotation done.  At each batch the open
+ * file is checked against the path (another process may have rotated it)
+ * and its size read again (another process may have appended to it).
  *
  * An erased change's line holds only seq, kind, at, profile_id and
  * identifier_types, whatever the change carried: no personal data.
@@ -58,7 +60,8 @@ struct jsonl {
 	long long keep;
 	int lock_fd;        /* -1: to be opened at the first batch */
 	int fd;             /* -1: to be opened (under the lock) */
-	long long size;     /* acknowledged bytes in the current file */
+	long long size;     /* acknowledged bytes in the current file, read
+			     * again under the lock at each batch */
 	char *buf;          /* lines of the batch not yet written */
 	size_t len, cap;
 };
@@ -159,10 +162,33 @@ static void file_unlock(struct jsonl *j)
 	flock(j->lock_fd, LOCK_UN);
 }
 
-/* Under the lock: the file open (a torn tail is cut when it is opened). */
+/* Under the lock: the file now at path open, its size as it is now (another
+ * process may have appended since this one last wrote, or rotated it away),
+ * and no torn last line. */
 static int file_current(struct jsonl *j, char *err, size_t err_size)
 {
-	return j->fd < 0 ? file_open(j, err, err_size) : 0;
+	struct stat st, at_path;
+
+	if (j->fd >= 0) {
+		if (fstat(j->fd, &st) != 0)
+			goto fail;
+		if (stat(j->path, &at_path) != 0 || at_path.st_dev != st.st_dev ||
+		    at_path.st_ino != st.st_ino) {
+			close(j->fd); /* rotated (or removed) by another process */
+			j->fd = -1;
+		}
+	}
+	if (j->fd < 0)
+		return file_open(j, err, err_size);
+	j->size = (long long)st.st_size;
+	if (cut_torn_tail(j))
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, err_size, "%s: %s", j->path, strerror(errno));
+	close(j->fd);
+	j->fd = -1;
+	return -1;
 }
 
 /* Whether the file could be written, changing nothing (create and

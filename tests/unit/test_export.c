@@ -22,10 +22,12 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1948,6 +1950,17 @@ static int jl_open(struct jl *j, const char *rel, const char *keys, char *err, s
 	return jl_create(j, keys, err, err_size);
 }
 
+/* A second instance on a's path, as another process would have: b shares
+ * a's loaded plugin and dir, so only jl_twin_close(b), before jl_close(a). */
+static int jl_twin(struct jl *b, const struct jl *a, const char *keys, char *err,
+		   size_t err_size)
+{
+	memset(b, 0, sizeof(*b));
+	b->path = a->path;
+	b->mod = a->mod;
+	return jl_create(b, keys, err, err_size);
+}
+
 static void jl_twin_close(struct jl *b)
 {
 	plugin_instance_destroy(b->inst);
@@ -2156,6 +2169,79 @@ static void test_jsonl_an_instance_beside_a_writer_leaves_its_line_alone(void)
 	jl_close(&j);
 }
 
+/* b wrote first, then a (the export's lease moved) rotated the file away
+ * with keep: 0; when the lease comes back to b, b writes the new file at
+ * path, not the deleted one it still had open (those lines were lost). */
+static void test_jsonl_a_file_rotated_by_another_process_is_not_written_to(void)
+{
+	struct jl a, b;
+	char err[512] = "", changes[5][64], *text;
+	const char *texts[5];
+	size_t n_done = 0;
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(changes[i], sizeof(changes[i]), "{\"seq\":%d,\"kind\":\"event\",\"x\":\"%08d\"}",
+			 100 + i, i); /* 42 bytes with its newline: 2 a file */
+		texts[i] = changes[i];
+	}
+	CU_ASSERT_EQUAL_FATAL(jl_open(&a, "out.jsonl", "    max_bytes: 100\n    keep: 0\n", err,
+				      sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(jl_twin(&b, &a, "    max_bytes: 100\n    keep: 0\n", err,
+				      sizeof(err)), 0);
+	CU_ASSERT_EQUAL(jl_send(&b, texts, 1, &n_done), HUB_OK);
+	/* a rotates at least once (its first file dropped: keep 0) */
+	CU_ASSERT_EQUAL(jl_send(&a, texts + 1, 3, &n_done), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 3);
+	CU_ASSERT_EQUAL(jl_send(&b, texts + 4, 1, &n_done), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 1);
+	text = slurp(a.path);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "{\"seq\":104,"));
+	free(text);
+	jl_twin_close(&b);
+	jl_close(&a);
+}
+
+/* b wrote first, then a appended; b's next write fails half-way (the file
+ * size limit here): b cuts the file back to its size as it was before this
+ * batch, with a's lines, not to the size b saw last (which cut them off). */
+static void test_jsonl_a_failed_write_keeps_what_another_process_wrote(void)
+{
+	struct jl a, b;
+	char err[512] = "", long_line[200], *text;
+	const char *first[] = {"{\"seq\":1}"}, *others[] = {"{\"seq\":2}", "{\"seq\":3}"};
+	const char *last[] = {long_line};
+	size_t n_done = 0;
+	struct rlimit was, small;
+	struct stat st;
+	void (*was_handler)(int);
+
+	snprintf(long_line, sizeof(long_line), "{\"seq\":4,\"x\":\"%0150d\"}", 4);
+	CU_ASSERT_EQUAL_FATAL(jl_open(&a, "out.jsonl", "", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(jl_twin(&b, &a, "", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(jl_send(&b, first, 1, &n_done), HUB_OK);
+	CU_ASSERT_EQUAL(jl_send(&a, others, 2, &n_done), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(stat(a.path, &st), 0);
+	CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_FSIZE, &was), 0);
+	small = was;
+	small.rlim_cur = (rlim_t)st.st_size + 20; /* a part of the long line fits */
+	was_handler = signal(SIGXFSZ, SIG_IGN);
+	CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_FSIZE, &small), 0);
+	CU_ASSERT_EQUAL(jl_send(&b, last, 1, &n_done), HUB_RETRY);
+	CU_ASSERT_EQUAL(setrlimit(RLIMIT_FSIZE, &was), 0);
+	signal(SIGXFSZ, was_handler);
+	CU_ASSERT_EQUAL(n_done, 0);
+	text = slurp(a.path);
+	CU_ASSERT_STRING_EQUAL(text, "{\"seq\":1}\n{\"seq\":2}\n{\"seq\":3}\n");
+	free(text);
+	CU_ASSERT_EQUAL(jl_send(&b, last, 1, &n_done), HUB_OK);
+	text = slurp(a.path);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "{\"seq\":3}\n{\"seq\":4,"));
+	free(text);
+	jl_twin_close(&b);
+	jl_close(&a);
+}
+
 static void test_jsonl_unwritable_path_is_a_config_error(void)
 {
 	struct jl j;
@@ -2215,4 +2301,6 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_jsonl_erase_line_holds_no_personal_data),
 	   TEST(test_jsonl_cuts_a_torn_last_line_at_open),
 	   TEST(test_jsonl_an_instance_beside_a_writer_leaves_its_line_alone),
+	   TEST(test_jsonl_a_file_rotated_by_another_process_is_not_written_to),
+	   TEST(test_jsonl_a_failed_write_keeps_what_another_process_wrote),
 	   TEST(test_jsonl_unwritable_path_is_a_config_error))
