@@ -28,7 +28,10 @@
  *
  * The connection URL (it may hold a password) is secret: it is checked once
  * at create, and no message ever quotes it or libpq's text about parsing
- * it (that text echoes the URL).
+ * it (that text echoes the URL).  A URL whose password holds an unescaped
+ * '@' is refused (libpq would read the rest as the host, and quote it), and
+ * every libpq message copied into an error has what it holds of the
+ * password starred out.
  */
 #include <hub_plugin.h>
 
@@ -79,6 +82,8 @@ static const struct hub_config_key postgres_keys[] = {
 
 struct pgx {
 	char *url;
+	char *password;   /* as libpq parses it from url, or NULL: starred out
+			   * of messages */
 	char table[140];  /* quoted: "schema"."name" */
 	long long timeout_ms; /* statement_timeout and lock_timeout (0: none) */
 	PGconn *conn;     /* connected and set up; NULL: connect on the next batch */
@@ -142,17 +147,41 @@ static void postgres_destroy(void *state)
 	if (p->url)
 		memset(p->url, 0, strlen(p->url));
 	free(p->url);
+	if (p->password)
+		memset(p->password, 0, strlen(p->password));
+	free(p->password);
 	free(p);
+}
+
+/* Whether a postgresql:// URI has an '@' after the one that ends the user
+ * name and password, before its query: an unescaped '@' in the password
+ * (libpq ends the password at the first '@', then reads "rest@host" as the
+ * host or, after a '/', as the database name). */
+static int uri_has_second_at(const char *url)
+{
+	static const char *const schemes[] = {"postgresql://", "postgres://"};
+	const char *at;
+
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t n = strlen(schemes[i]);
+		if (strncmp(url, schemes[i], n) != 0)
+			continue;
+		url += n;
+		at = memchr(url, '@', strcspn(url, "?"));
+		return at && memchr(at + 1, '@', strcspn(at + 1, "?")) != NULL;
+	}
+	return 0;
 }
 
 /*
  * Whether libpq reads the URL as a connection string (pgx_connect passes it
- * as an expanded dbname): 1 yes, 0 no, -1 out of memory.  Also refused: a
+ * as an expanded dbname): 1 yes, 0 no, -1 out of memory; with 1, the
+ * password it holds (malloc'd) in *password, or NULL.  Also refused: a
  * host holding '@' or a port that is not digits, which is where an
  * unescaped '@' or '/' in a password ends up, to be quoted by connect
  * errors.  libpq's message is dropped unread: it quotes the URL.
  */
-static int url_is_valid(const char *url)
+static int url_is_valid(const char *url, char **password)
 {
 	char *why = NULL;
 	PQconninfoOption *opts = PQconninfoParse(url, &why);
@@ -171,6 +200,14 @@ static int url_is_valid(const char *url)
 			ok = 0;
 		if (strcmp(o->keyword, "port") == 0 && o->val[strspn(o->val, "0123456789,")])
 			ok = 0;
+		if (strcmp(o->keyword, "password") == 0 && *o->val &&
+		    !(*password = strdup(o->val)))
+			ok = -1;
+	}
+	if (opts) {
+		for (PQconninfoOption *o = opts; o->keyword; o++)
+			if (o->val)
+				memset(o->val, 0, strlen(o->val));
 	}
 	PQconninfoFree(opts);
 	return ok;
@@ -185,7 +222,13 @@ static hub_rc postgres_create(const struct hub_host *host, const struct hub_inst
 		free(p);
 		return HUB_ERR_NOMEM;
 	}
-	switch (url_is_valid(p->url)) {
+	if (uri_has_second_at(p->url)) {
+		snprintf(err, err_size, "url: not a valid PostgreSQL connection URL: an '@' in "
+					"the user name or password must be percent-encoded as %%40");
+		postgres_destroy(p);
+		return HUB_ERR_CONFIG;
+	}
+	switch (url_is_valid(p->url, &p->password)) {
 	case 1:
 		break;
 	case 0:
@@ -216,11 +259,38 @@ static hub_rc postgres_create(const struct hub_host *host, const struct hub_inst
 
 /* ---- errors ------------------------------------------------------------- */
 
-/* The message without its trailing newline. */
-static void copy_message(const char *msg, char *err, size_t err_size)
+/* Stars out of text every run of at least 4 characters (of the whole
+ * password when it is shorter) that is also part of the password: libpq
+ * quotes what it was given, and a password misread as a host, a port or a
+ * database name would be quoted. */
+static void scrub_password(const struct pgx *p, char *text)
+{
+	size_t pw_len = p->password ? strlen(p->password) : 0;
+	size_t min = pw_len < 4 ? pw_len : 4;
+	size_t len = strlen(text);
+
+	if (!pw_len)
+		return;
+	for (size_t i = 0; i + min <= len;) {
+		size_t run = 0;
+		while (i + run < len && run < pw_len &&
+		       memmem(p->password, pw_len, text + i, run + 1))
+			run++;
+		if (run >= min) {
+			memset(text + i, '*', run);
+			i += run;
+		} else {
+			i++;
+		}
+	}
+}
+
+/* The message without its trailing newline, nothing of the password in it. */
+static void copy_message(const struct pgx *p, const char *msg, char *err, size_t err_size)
 {
 	snprintf(err, err_size, "%s", msg ? msg : "unknown error");
 	err[strcspn(err, "\n")] = '\0';
+	scrub_password(p, err);
 }
 
 static hub_rc sqlstate_rc(const char *state)
@@ -251,7 +321,8 @@ static hub_rc result_fail(struct pgx *p, PGresult *res, const char *what, char *
 	hub_rc rc = sqlstate_rc(state);
 	char msg[512];
 
-	copy_message(res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn), msg, sizeof(msg));
+	copy_message(p, res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn), msg,
+		     sizeof(msg));
 	snprintf(err, err_size, "%s: %s%s%s%s", what, msg, state ? " (SQLSTATE " : "",
 		 state ? state : "", state ? ")" : "");
 	if (PQstatus(p->conn) != CONNECTION_OK || (state && strcmp(state, "26000") == 0))
@@ -308,14 +379,15 @@ static hub_rc exec_prepare(struct pgx *p, const char *name, const char *sql, cha
  * the server or the network, not the URL's text. */
 static hub_rc connect_fail(struct pgx *p, char *err, size_t err_size)
 {
+	const char *raw = PQerrorMessage(p->conn);
 	char msg[512];
 	hub_rc rc = HUB_RETRY;
 
-	copy_message(PQerrorMessage(p->conn), msg, sizeof(msg));
-	if (strstr(msg, "authentication failed") || strstr(msg, "no password supplied"))
+	if (strstr(raw, "authentication failed") || strstr(raw, "no password supplied"))
 		rc = HUB_ERR_AUTH;
-	else if (strstr(msg, "does not exist"))
+	else if (strstr(raw, "does not exist"))
 		rc = HUB_ERR_CONFIG;
+	copy_message(p, raw, msg, sizeof(msg));
 	snprintf(err, err_size, "connecting: %s", msg);
 	pgx_disconnect(p);
 	return rc;

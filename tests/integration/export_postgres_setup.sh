@@ -96,7 +96,8 @@ export BAD_URL
 write_config bad BAD_URL
 # one row per url: the url, the part of its password libpq would quote
 # (a bad percent-encoding; an unescaped '@' makes the rest the host; an
-# unescaped '/' makes the password the port)
+# unescaped '/' makes the password the port; an '@' then a '/' made
+# "tPassw0rd" the host, quoted by libpq's "could not translate host name")
 while read -r url token; do
 	BAD_URL=$url "$HUB" -c "$T/bad.yaml" check --connect >"$T/check.out" 2>&1 &&
 		fail "check --connect accepted $url"
@@ -106,6 +107,7 @@ done <<EOF
 $BAD_URL ${TOKEN_PW%!}
 postgresql://postgres:x@Tok3n2@$PG_HOSTPORT/hubtest Tok3n2
 postgresql://postgres:Tok3n3/x@$PG_HOSTPORT/hubtest Tok3n3
+postgresql://postgres:S3cr@tPassw0rd/xyz@$PG_HOSTPORT/hubtest Passw0rd
 EOF
 
 # a timeout past what PostgreSQL takes (2^31 - 1 ms) is refused, named

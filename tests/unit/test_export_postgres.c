@@ -1,0 +1,269 @@
+/*
+ * test_export_postgres.c - the postgres export plugin driven directly
+ * (loaded as the hub loads it, its own hub_call), against a real
+ * PostgreSQL: HUB_TEST_PG_URL when set (a superuser's, as tests/pgtest.sh
+ * gives), else a throwaway server this suite starts with tests/pgtest.sh
+ * and stops at its end.  Each test makes its own database (and roles),
+ * so tests share nothing but the server.
+ *
+ * Everything is synchronous: a batch is one call, what it did is read back
+ * with psql-like queries after it returned.
+ */
+#include "testlib.h"
+
+#include "../../hub/config.h"
+#include "../../hub/host.h"
+#include "../../hub/plugin.h"
+
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *pg_dir;   /* the server this suite started, or NULL */
+static char *pg_base;  /* postgresql://postgres@127.0.0.1:PORT (no database) */
+static int n_dbs;
+
+/* ---- the server --------------------------------------------------------- */
+
+static int suite_init(void)
+{
+	const char *url = getenv("HUB_TEST_PG_URL");
+	char *cmd, line[512] = "";
+	FILE *f;
+	char *slash;
+
+	if (!url || !*url) {
+		if (!(pg_dir = testlib_mkdtemp()) || chmod(pg_dir, 0755) != 0 ||
+		    asprintf(&cmd, "HUB_BUILD=%s sh tests/pgtest.sh start %s", testlib_build_dir(),
+			     pg_dir) < 0)
+			return 1;
+		f = popen(cmd, "r");
+		free(cmd);
+		if (!f)
+			return 1;
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		if (pclose(f) != 0 || !line[0]) {
+			fprintf(stderr, "export_postgres: tests/pgtest.sh did not start a server\n");
+			return 1;
+		}
+		line[strcspn(line, "\n")] = '\0';
+		url = line;
+	}
+	/* the URL without its database (and query) */
+	if (!(pg_base = strdup(url)))
+		return 1;
+	pg_base[strcspn(pg_base, "?")] = '\0';
+	slash = strrchr(pg_base, '/');
+	if (!slash || slash - pg_base < 12)
+		return 1;
+	*slash = '\0';
+	return 0;
+}
+
+static int suite_clean(void)
+{
+	if (pg_dir) {
+		char *cmd;
+		if (asprintf(&cmd, "sh tests/pgtest.sh stop %s", pg_dir) > 0) {
+			if (system(cmd) != 0)
+				fprintf(stderr, "export_postgres: stopping the server failed\n");
+			free(cmd);
+		}
+		testlib_rmtree(pg_dir);
+		free(pg_dir);
+	}
+	free(pg_base);
+	return 0;
+}
+
+/* The URL of database `db` as user `user` (NULL: postgres), malloc'd. */
+static char *db_url(const char *db, const char *user)
+{
+	char *url;
+	const char *rest = strstr(pg_base, "://");
+	const char *host = strchr(rest + 3, '@');
+
+	host = host ? host + 1 : rest + 3;
+	CU_ASSERT_FATAL(asprintf(&url, "postgresql://%s@%s/%s", user ? user : "postgres", host,
+				 db) > 0);
+	return url;
+}
+
+/* Runs sql (printf-style) on database db as the superuser; the first value
+ * of the result (malloc'd, "" when none), or NULL on an error (printed). */
+static char *sql_on(const char *db, const char *fmt, ...) HUB_PRINTF(2, 3);
+
+static char *sql_on(const char *db, const char *fmt, ...)
+{
+	char *url = db_url(db, NULL), *sql, *out = NULL;
+	va_list ap;
+	PGconn *c = PQconnectdb(url);
+	PGresult *res;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&sql, fmt, ap);
+	va_end(ap);
+	CU_ASSERT_FATAL(n > 0);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "export_postgres: %s", PQerrorMessage(c));
+		goto out;
+	}
+	PQsetClientEncoding(c, "UTF8");
+	res = PQexec(c, sql);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK)
+		out = strdup(PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+	else
+		fprintf(stderr, "export_postgres: %s: %s", sql, PQresultErrorMessage(res));
+	PQclear(res);
+out:
+	PQfinish(c);
+	free(sql);
+	free(url);
+	return out;
+}
+
+/* sql_on() that must succeed, its value dropped. */
+#define SQL_OK(db, ...)                                                        \
+	do {                                                                   \
+		char *v_ = sql_on(db, __VA_ARGS__);                            \
+		CU_ASSERT_PTR_NOT_NULL_FATAL(v_);                              \
+		free(v_);                                                      \
+	} while (0)
+
+/* A new database (name into db, size 32) with `options` (SQL after
+ * CREATE DATABASE name). */
+static void db_new(char *db, size_t size, const char *options)
+{
+	snprintf(db, size, "xp_%d_%d", (int)getpid(), ++n_dbs);
+	SQL_OK("postgres", "CREATE DATABASE %s TEMPLATE template0 %s", db, options ? options : "");
+}
+
+static void db_drop(const char *db)
+{
+	SQL_OK("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
+}
+
+/* ---- the plugin ----------------------------------------------------------- */
+
+struct px {
+	struct plugin_module mod;
+	struct hub_config *cfg;
+	struct hub_instance *inst;
+	atomic_int stop;
+	struct hub_call call;
+};
+
+/* The plugin loaded and an instance with url and `keys` (YAML lines, four
+ * spaces in): 0, or -1 with err set when create() refused. */
+static int px_open(struct px *x, const char *url, const char *keys, char *err, size_t err_size)
+{
+	char *so, *yaml;
+
+	memset(x, 0, sizeof(*x));
+	CU_ASSERT_FATAL(asprintf(&so, "%s/plugins/postgres.so", testlib_build_dir()) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &x->mod, err, err_size), 0);
+	free(so);
+	CU_ASSERT_FATAL(asprintf(&yaml,
+				 "exports:\n  - name: wh\n    plugin: postgres\n    url: \"%s\"\n%s",
+				 url, keys ? keys : "") > 0);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("px.yaml", yaml, &x->cfg, err, err_size), 0);
+	free(yaml);
+	x->call.stop = &x->stop;
+	if (plugin_instance_create(&x->mod, &x->cfg->exports[0], &x->inst, err, err_size))
+		return -1;
+	x->call.inst = x->inst;
+	return 0;
+}
+
+static void px_close(struct px *x)
+{
+	if (x->inst)
+		plugin_instance_destroy(x->inst);
+	config_free(x->cfg);
+	plugin_unload(&x->mod);
+}
+
+static hub_rc px_send(struct px *x, const char *const *changes, size_t n, size_t *n_done,
+		      char *err, size_t err_size)
+{
+	err[0] = '\0';
+	return x->mod.desc->export_batch(x->inst->state, &x->call, changes, n, n_done, err,
+					 err_size);
+}
+
+static hub_rc px_check(struct px *x, char *err, size_t err_size)
+{
+	err[0] = '\0';
+	return x->mod.desc->check_connect(x->inst->state, err, err_size);
+}
+
+/* ---- the url ---------------------------------------------------------------- */
+
+/* An '@' then a '/' in the password: libpq read "tPassw0rd" as the host
+ * and quoted it in every connect error.  Refused at create, naming the
+ * remedy, without quoting any of it. */
+static void test_an_unescaped_at_in_the_password_is_refused(void)
+{
+	struct px x;
+	char err[1024] = "", db[32], *url, *v, *host = strrchr(pg_base, '@');
+	const char *one[] = {"{\"seq\":1,\"kind\":\"profile_updated\",\"profile_id\":\"p1\","
+			     "\"profile\":{\"profile_id\":\"p1\"}}"};
+	size_t n_done = 0;
+
+	db_new(db, sizeof(db), NULL);
+	CU_ASSERT_FATAL(asprintf(&url, "postgresql://postgres:S3cr@tPassw0rd/xyz@%s/%s",
+				 host ? host + 1 : pg_base + 13, db) > 0);
+	CU_ASSERT_EQUAL(px_open(&x, url, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "%40"));
+	CU_ASSERT_PTR_NULL(strstr(err, "Passw0rd"));
+	CU_ASSERT_PTR_NULL(strstr(err, "S3cr"));
+	px_close(&x);
+	free(url);
+
+	/* percent-encoded, the same password works (the server trusts it) */
+	CU_ASSERT_FATAL(asprintf(&url, "postgresql://postgres:S3cr%%40tPassw0rd%%2Fxyz@%s/%s",
+				 host ? host + 1 : pg_base + 13, db) > 0);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	v = sql_on(db, "SELECT count(*) FROM profilehub_profiles");
+	CU_ASSERT_STRING_EQUAL(v, "1");
+	free(v);
+	px_close(&x);
+	free(url);
+	db_drop(db);
+}
+
+/* Belt and braces: whatever libpq quotes of the password is starred out of
+ * the error (here the password is also the name of a missing database). */
+static void test_no_part_of_the_password_is_in_a_libpq_message(void)
+{
+	struct px x;
+	char err[1024] = "", *url, *host = strrchr(pg_base, '@');
+	const char *one[] = {"{\"seq\":1,\"kind\":\"profile_updated\",\"profile_id\":\"p1\","
+			     "\"profile\":{\"profile_id\":\"p1\"}}"};
+	size_t n_done = 9;
+
+	CU_ASSERT_FATAL(asprintf(&url, "postgresql://postgres:Missing_db_pw@%s/missing_db_pw_2",
+				 host ? host + 1 : pg_base + 13) > 0);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(px_check(&x, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "does not exist"));
+	CU_ASSERT_PTR_NULL(strstr(err, "issing"));
+	CU_ASSERT_PTR_NULL(strstr(err, "db_pw"));
+	CU_ASSERT_NOT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 0);
+	CU_ASSERT_PTR_NULL(strstr(err, "db_pw"));
+	px_close(&x);
+	free(url);
+}
+
+TEST_SUITE(export_postgres, suite_init, suite_clean,
+	   TEST(test_an_unescaped_at_in_the_password_is_refused),
+	   TEST(test_no_part_of_the_password_is_in_a_libpq_message))
