@@ -6,7 +6,9 @@
  *             updated_seq bigint NOT NULL)
  *
  * created when missing.  `doc` is the profile document without events, as
- * the change feed carries it.
+ * the change feed carries it.  The session's client_encoding is UTF8 (a
+ * character the database's encoding cannot hold is a data error for its
+ * change, never converted wrongly); a SQL_ASCII database is refused.
  *
  * One transaction per batch: one statement (APPLY_SQL) with the batch bound
  * as a single JSON parameter, so no SQL is built from data and the plugin
@@ -393,13 +395,34 @@ static hub_rc connect_fail(struct pgx *p, char *err, size_t err_size)
 	return rc;
 }
 
+/* The session's client_encoding is UTF8 whatever the URL or the database
+ * say (the changes are UTF-8: in another client encoding the server would
+ * convert them as if they were in that one, "Zoë" stored as "ZoÃ«"), so a
+ * character the database cannot hold fails its change (22P05, a data
+ * error) instead.  A SQL_ASCII database converts and checks nothing: refused. */
+static hub_rc set_encoding(struct pgx *p, char *err, size_t err_size)
+{
+	const char *db_encoding;
+
+	if (PQsetClientEncoding(p->conn, "UTF8") != 0)
+		return result_fail(p, NULL, "setting client_encoding", err, err_size);
+	db_encoding = PQparameterStatus(p->conn, "server_encoding");
+	if (db_encoding && strcmp(db_encoding, "SQL_ASCII") == 0) {
+		snprintf(err, err_size, "the database's encoding is SQL_ASCII, which stores text "
+					"unchecked: use a database in UTF8 (or another encoding)");
+		return HUB_ERR_CONFIG;
+	}
+	return HUB_OK;
+}
+
 /* The table and the prepared statement on a new connection. */
 static hub_rc pgx_setup(struct pgx *p, char *err, size_t err_size)
 {
 	char sql[2048];
 	hub_rc rc;
 
-	if ((rc = set_timeouts(p, err, err_size)) != HUB_OK)
+	if ((rc = set_encoding(p, err, err_size)) != HUB_OK ||
+	    (rc = set_timeouts(p, err, err_size)) != HUB_OK)
 		return rc;
 	snprintf(sql, sizeof(sql),
 		 "CREATE TABLE IF NOT EXISTS %s (profile_id text PRIMARY KEY,"

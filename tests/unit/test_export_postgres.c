@@ -264,6 +264,71 @@ static void test_no_part_of_the_password_is_in_a_libpq_message(void)
 	free(url);
 }
 
+/* ---- the session ------------------------------------------------------------ */
+
+/* A change for profile pid at seq whose attribute "name" is `name`. */
+static char *change_named(int seq, const char *pid, const char *name)
+{
+	char *c;
+	CU_ASSERT_FATAL(asprintf(&c, "{\"seq\":%d,\"kind\":\"profile_updated\",\"profile_id\":\"%s\","
+				     "\"profile\":{\"profile_id\":\"%s\",\"attributes\":"
+				     "{\"name\":\"%s\"}}}", seq, pid, pid, name) > 0);
+	return c;
+}
+
+/* A LATIN1 database, and a url asking for LATIN1 too: the changes' UTF-8
+ * still arrives as the characters it spells ("Zoë", not "ZoÃ«"), and one the
+ * database cannot hold ("€") is a data error for its change. */
+static void test_text_arrives_as_written_in_a_database_not_in_utf8(void)
+{
+	struct px x;
+	char err[1024] = "", db[32], *url, *with_query, *v;
+	char *zoe = change_named(1, "p1", "Zo\xc3\xab"), *euro = change_named(2, "p2", "\xe2\x82\xac");
+	const char *one[1];
+	size_t n_done = 0;
+
+	db_new(db, sizeof(db), "ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'");
+	url = db_url(db, NULL);
+	CU_ASSERT_FATAL(asprintf(&with_query, "%s?client_encoding=LATIN1", url) > 0);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, with_query, NULL, err, sizeof(err)), 0);
+	one[0] = zoe;
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	v = sql_on(db, "SELECT doc->'attributes'->>'name' FROM profilehub_profiles");
+	CU_ASSERT_STRING_EQUAL(v, "Zo\xc3\xab");
+	free(v);
+	one[0] = euro;
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(n_done, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "22P05"));
+	v = sql_on(db, "SELECT count(*) FROM profilehub_profiles");
+	CU_ASSERT_STRING_EQUAL(v, "1");
+	free(v);
+	px_close(&x);
+	free(with_query);
+	free(url);
+	free(zoe);
+	free(euro);
+	db_drop(db);
+}
+
+/* SQL_ASCII converts and checks nothing: refused at connect, named. */
+static void test_a_sql_ascii_database_is_refused(void)
+{
+	struct px x;
+	char err[1024] = "", db[32], *url;
+
+	db_new(db, sizeof(db), "ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C'");
+	url = db_url(db, NULL);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(px_check(&x, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "SQL_ASCII"));
+	px_close(&x);
+	free(url);
+	db_drop(db);
+}
+
 TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_an_unescaped_at_in_the_password_is_refused),
-	   TEST(test_no_part_of_the_password_is_in_a_libpq_message))
+	   TEST(test_no_part_of_the_password_is_in_a_libpq_message),
+	   TEST(test_text_arrives_as_written_in_a_database_not_in_utf8),
+	   TEST(test_a_sql_ascii_database_is_refused))
