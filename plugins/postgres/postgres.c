@@ -345,21 +345,27 @@ static hub_rc exec_simple(struct pgx *p, const char *sql, const char *what, char
 }
 
 /* `timeout` as the session's statement_timeout and lock_timeout, unless
- * the url sets them (options=-c ...: their source is "client").  Session
- * settings, not startup options, which a pooler such as PgBouncer
- * refuses. */
+ * the url sets them (options=-c ...: their source is "client"), and
+ * synchronous_commit on when it is off, whoever set it (a batch is
+ * acknowledged once its commit returns: with it off, a crash of the server
+ * lost batches the export's cursor had passed; every other value flushes
+ * the commit locally first).  Session settings, not startup options, which
+ * a pooler such as PgBouncer refuses. */
 static hub_rc set_timeouts(struct pgx *p, char *err, size_t err_size)
 {
 	char sql[256];
 	PGresult *res;
 
 	snprintf(sql, sizeof(sql),
-		 "SELECT set_config(name, '%lld', false) FROM pg_settings"
-		 " WHERE name IN ('statement_timeout', 'lock_timeout') AND source <> 'client'",
+		 "SELECT set_config(name, CASE name WHEN 'synchronous_commit' THEN 'on'"
+		 " ELSE '%lld' END, false) FROM pg_settings"
+		 " WHERE (name IN ('statement_timeout', 'lock_timeout') AND source <> 'client')"
+		 " OR (name = 'synchronous_commit' AND setting = 'off')",
 		 p->timeout_ms);
 	res = PQexec(p->conn, sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return result_fail(p, res, "setting the timeouts", err, err_size);
+		return result_fail(p, res, "setting the timeouts and synchronous_commit", err,
+				   err_size);
 	PQclear(res);
 	return HUB_OK;
 }

@@ -327,8 +327,49 @@ static void test_a_sql_ascii_database_is_refused(void)
 	db_drop(db);
 }
 
+/* What a statement-level trigger on the target table saw of the session
+ * that inserted: the plugin's own settings, observed from outside. */
+#define WATCH_SQL                                                              \
+	"CREATE TABLE profilehub_profiles (profile_id text PRIMARY KEY,"      \
+	" doc jsonb NOT NULL, updated_seq bigint NOT NULL);"                   \
+	"CREATE TABLE seen (synchronous_commit text, client_encoding text);"   \
+	"CREATE FUNCTION watch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"  \
+	" INSERT INTO seen VALUES (current_setting('synchronous_commit'),"     \
+	" current_setting('client_encoding')); RETURN NULL; END$$;"            \
+	"CREATE TRIGGER watch AFTER INSERT ON profilehub_profiles"             \
+	" FOR EACH STATEMENT EXECUTE FUNCTION watch()"
+
+/* A database whose default is synchronous_commit = off: the export's
+ * session has it on (its commit returns once flushed), as a trigger of
+ * the table sees. */
+static void test_commits_are_synchronous_where_the_database_says_off(void)
+{
+	struct px x;
+	char err[1024] = "", db[32], *url, *v, *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+	size_t n_done = 0;
+
+	db_new(db, sizeof(db), NULL);
+	SQL_OK(db, "ALTER DATABASE %s SET synchronous_commit = off", db);
+	SQL_OK(db, WATCH_SQL);
+	v = sql_on(db, "SHOW synchronous_commit");
+	CU_ASSERT_STRING_EQUAL(v, "off"); /* a new session's default */
+	free(v);
+	url = db_url(db, NULL);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	v = sql_on(db, "SELECT string_agg(synchronous_commit, ',') FROM seen");
+	CU_ASSERT_STRING_EQUAL(v, "on");
+	free(v);
+	px_close(&x);
+	free(url);
+	free(c);
+	db_drop(db);
+}
+
 TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_an_unescaped_at_in_the_password_is_refused),
 	   TEST(test_no_part_of_the_password_is_in_a_libpq_message),
 	   TEST(test_text_arrives_as_written_in_a_database_not_in_utf8),
-	   TEST(test_a_sql_ascii_database_is_refused))
+	   TEST(test_a_sql_ascii_database_is_refused),
+	   TEST(test_commits_are_synchronous_where_the_database_says_off))
