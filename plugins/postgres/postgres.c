@@ -5,10 +5,12 @@
  *     <table>(profile_id text PRIMARY KEY, doc jsonb NOT NULL,
  *             updated_seq bigint NOT NULL)
  *
- * created when missing.  `doc` is the profile document without events, as
- * the change feed carries it.  The session's client_encoding is UTF8 (a
- * character the database's encoding cannot hold is a data error for its
- * change, never converted wrongly); a SQL_ASCII database is refused.
+ * created when missing (also when dropped while the export runs: a batch
+ * finding no table sets up a new connection, once).  `doc` is the profile
+ * document without events, as the change feed carries it.  The session's
+ * client_encoding is UTF8 (a character the database's encoding cannot hold
+ * is a data error for its change, never converted wrongly); a SQL_ASCII
+ * database is refused.
  *
  * One transaction per batch: one statement (APPLY_SQL) with the batch bound
  * as a single JSON parameter, so no SQL is built from data and the plugin
@@ -475,6 +477,14 @@ static hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
 
 /* ---- a batch ------------------------------------------------------------ */
 
+/* Whether res failed with 42P01 (undefined table). */
+static int is_undefined_table(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return PQresultStatus(res) != PGRES_COMMAND_OK && state && strcmp(state, "42P01") == 0;
+}
+
 /* [c0,c1,...]: the changes are JSON text already.  malloc'd or NULL. */
 static char *changes_join(const char *const *changes, size_t n)
 {
@@ -516,6 +526,23 @@ static hub_rc postgres_export(void *state, struct hub_call *call, const char *co
 	values[0] = batch;
 	/* one statement: its own transaction */
 	res = PQexecPrepared(p->conn, "profilehub_apply", 1, values, NULL, NULL, 0);
+	if (is_undefined_table(res)) {
+		/* the table was dropped since this connection set up: a new one
+		 * creates it again (once: should it fail so again, retry) */
+		PQclear(res);
+		pgx_disconnect(p);
+		if ((rc = pgx_connect(p, err, err_size)) != HUB_OK) {
+			free(batch);
+			return rc;
+		}
+		res = PQexecPrepared(p->conn, "profilehub_apply", 1, values, NULL, NULL, 0);
+		if (is_undefined_table(res)) {
+			free(batch);
+			result_fail(p, res, "applying the batch", err, err_size);
+			pgx_disconnect(p);
+			return HUB_RETRY;
+		}
+	}
 	free(batch);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		return result_fail(p, res, "applying the batch", err, err_size);

@@ -137,6 +137,16 @@ out:
 		free(v_);                                                      \
 	} while (0)
 
+/* sql_on()'s value must be `want`. */
+#define SQL_IS(want, db, ...)                                                  \
+	do {                                                                   \
+		char *v_ = sql_on(db, __VA_ARGS__);                            \
+		CU_ASSERT_PTR_NOT_NULL(v_);                                    \
+		if (v_)                                                        \
+			CU_ASSERT_STRING_EQUAL(v_, want);                      \
+		free(v_);                                                      \
+	} while (0)
+
 /* A new database (name into db, size 32) with `options` (SQL after
  * CREATE DATABASE name). */
 static void db_new(char *db, size_t size, const char *options)
@@ -212,7 +222,7 @@ static hub_rc px_check(struct px *x, char *err, size_t err_size)
 static void test_an_unescaped_at_in_the_password_is_refused(void)
 {
 	struct px x;
-	char err[1024] = "", db[32], *url, *v, *host = strrchr(pg_base, '@');
+	char err[1024] = "", db[32], *url, *host = strrchr(pg_base, '@');
 	const char *one[] = {"{\"seq\":1,\"kind\":\"profile_updated\",\"profile_id\":\"p1\","
 			     "\"profile\":{\"profile_id\":\"p1\"}}"};
 	size_t n_done = 0;
@@ -232,9 +242,7 @@ static void test_an_unescaped_at_in_the_password_is_refused(void)
 				 host ? host + 1 : pg_base + 13, db) > 0);
 	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
-	v = sql_on(db, "SELECT count(*) FROM profilehub_profiles");
-	CU_ASSERT_STRING_EQUAL(v, "1");
-	free(v);
+	SQL_IS("1", db, "SELECT count(*) FROM profilehub_profiles");
 	px_close(&x);
 	free(url);
 	db_drop(db);
@@ -282,7 +290,7 @@ static char *change_named(int seq, const char *pid, const char *name)
 static void test_text_arrives_as_written_in_a_database_not_in_utf8(void)
 {
 	struct px x;
-	char err[1024] = "", db[32], *url, *with_query, *v;
+	char err[1024] = "", db[32], *url, *with_query;
 	char *zoe = change_named(1, "p1", "Zo\xc3\xab"), *euro = change_named(2, "p2", "\xe2\x82\xac");
 	const char *one[1];
 	size_t n_done = 0;
@@ -293,16 +301,12 @@ static void test_text_arrives_as_written_in_a_database_not_in_utf8(void)
 	CU_ASSERT_EQUAL_FATAL(px_open(&x, with_query, NULL, err, sizeof(err)), 0);
 	one[0] = zoe;
 	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
-	v = sql_on(db, "SELECT doc->'attributes'->>'name' FROM profilehub_profiles");
-	CU_ASSERT_STRING_EQUAL(v, "Zo\xc3\xab");
-	free(v);
+	SQL_IS("Zo\xc3\xab", db, "SELECT doc->'attributes'->>'name' FROM profilehub_profiles");
 	one[0] = euro;
 	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_ERR_DATA);
 	CU_ASSERT_EQUAL(n_done, 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "22P05"));
-	v = sql_on(db, "SELECT count(*) FROM profilehub_profiles");
-	CU_ASSERT_STRING_EQUAL(v, "1");
-	free(v);
+	SQL_IS("1", db, "SELECT count(*) FROM profilehub_profiles");
 	px_close(&x);
 	free(with_query);
 	free(url);
@@ -345,25 +349,50 @@ static void test_a_sql_ascii_database_is_refused(void)
 static void test_commits_are_synchronous_where_the_database_says_off(void)
 {
 	struct px x;
-	char err[1024] = "", db[32], *url, *v, *c = change_named(1, "p1", "ann");
+	char err[1024] = "", db[32], *url, *c = change_named(1, "p1", "ann");
 	const char *one[] = {c};
 	size_t n_done = 0;
 
 	db_new(db, sizeof(db), NULL);
 	SQL_OK(db, "ALTER DATABASE %s SET synchronous_commit = off", db);
 	SQL_OK(db, WATCH_SQL);
-	v = sql_on(db, "SHOW synchronous_commit");
-	CU_ASSERT_STRING_EQUAL(v, "off"); /* a new session's default */
-	free(v);
+	SQL_IS("off", db, "SHOW synchronous_commit"); /* a new session's default */
 	url = db_url(db, NULL);
 	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
-	v = sql_on(db, "SELECT string_agg(synchronous_commit, ',') FROM seen");
-	CU_ASSERT_STRING_EQUAL(v, "on");
-	free(v);
+	SQL_IS("on", db, "SELECT string_agg(synchronous_commit, ',') FROM seen");
 	px_close(&x);
 	free(url);
 	free(c);
+	db_drop(db);
+}
+
+/* ---- the table ------------------------------------------------------------- */
+
+/* The target table dropped while the export runs is created again by the
+ * next batch (it disabled the export as a configuration error, 42P01). */
+static void test_a_dropped_table_is_created_again(void)
+{
+	struct px x;
+	char err[1024] = "", db[32], *url;
+	char *c1 = change_named(1, "p1", "ann"), *c2 = change_named(2, "p2", "bob");
+	const char *one[1];
+	size_t n_done = 0;
+
+	db_new(db, sizeof(db), NULL);
+	url = db_url(db, NULL);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, "    table: hub_t\n", err, sizeof(err)), 0);
+	one[0] = c1;
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	SQL_OK(db, "DROP TABLE hub_t");
+	one[0] = c2;
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 1);
+	SQL_IS("p2", db, "SELECT string_agg(profile_id, ',') FROM hub_t");
+	px_close(&x);
+	free(url);
+	free(c1);
+	free(c2);
 	db_drop(db);
 }
 
@@ -372,4 +401,5 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_no_part_of_the_password_is_in_a_libpq_message),
 	   TEST(test_text_arrives_as_written_in_a_database_not_in_utf8),
 	   TEST(test_a_sql_ascii_database_is_refused),
-	   TEST(test_commits_are_synchronous_where_the_database_says_off))
+	   TEST(test_commits_are_synchronous_where_the_database_says_off),
+	   TEST(test_a_dropped_table_is_created_again))
