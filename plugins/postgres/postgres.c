@@ -423,22 +423,71 @@ static hub_rc set_encoding(struct pgx *p, char *err, size_t err_size)
 	return HUB_OK;
 }
 
+/* Whether the table is missing.  Asked first because CREATE TABLE IF NOT
+ * EXISTS needs CREATE on the schema even when the table exists: a role
+ * that may only read and write the table was refused (42501). */
+static hub_rc table_is_missing(struct pgx *p, int *is_missing, char *err, size_t err_size)
+{
+	char sql[256];
+	PGresult *res;
+
+	/* p->table holds no quote: table_quote allows plain identifiers only */
+	snprintf(sql, sizeof(sql), "SELECT to_regclass('%s') IS NULL", p->table);
+	res = PQexec(p->conn, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		return result_fail(p, res, "looking for the table", err, err_size);
+	*is_missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return HUB_OK;
+}
+
+/* check --connect: the privileges on the table that a batch needs
+ * (SELECT reads the rows an upsert or a delete compares), named when
+ * missing: a role that can create the table but not write it passed the
+ * check, then every batch was refused. */
+static hub_rc check_privileges(struct pgx *p, char *err, size_t err_size)
+{
+	char sql[512];
+	PGresult *res;
+	hub_rc rc = HUB_OK;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT string_agg(priv, ', ' ORDER BY ord) FROM unnest(ARRAY['SELECT',"
+		 " 'INSERT', 'UPDATE', 'DELETE']) WITH ORDINALITY AS t(priv, ord)"
+		 " WHERE NOT has_table_privilege('%s', priv)",
+		 p->table);
+	res = PQexec(p->conn, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		return result_fail(p, res, "reading the privileges on the table", err, err_size);
+	if (!PQgetisnull(res, 0, 0)) {
+		snprintf(err, err_size, "the role has no %s privilege on the table %s",
+			 PQgetvalue(res, 0, 0), p->table);
+		rc = HUB_ERR_CONFIG;
+	}
+	PQclear(res);
+	return rc;
+}
+
 /* The table and the prepared statement on a new connection. */
 static hub_rc pgx_setup(struct pgx *p, char *err, size_t err_size)
 {
 	char sql[2048];
+	int is_missing = 0;
 	hub_rc rc;
 
 	if ((rc = set_encoding(p, err, err_size)) != HUB_OK ||
-	    (rc = set_timeouts(p, err, err_size)) != HUB_OK)
+	    (rc = set_timeouts(p, err, err_size)) != HUB_OK ||
+	    (rc = table_is_missing(p, &is_missing, err, err_size)) != HUB_OK)
 		return rc;
-	snprintf(sql, sizeof(sql),
-		 "CREATE TABLE IF NOT EXISTS %s (profile_id text PRIMARY KEY,"
-		 " doc jsonb NOT NULL, updated_seq bigint NOT NULL)",
-		 p->table);
-	rc = exec_simple(p, sql, "creating the table", err, err_size);
-	if (rc != HUB_OK)
-		return rc;
+	if (is_missing) {
+		snprintf(sql, sizeof(sql),
+			 "CREATE TABLE IF NOT EXISTS %s (profile_id text PRIMARY KEY,"
+			 " doc jsonb NOT NULL, updated_seq bigint NOT NULL)",
+			 p->table);
+		rc = exec_simple(p, sql, "creating the table", err, err_size);
+		if (rc != HUB_OK)
+			return rc;
+	}
 	snprintf(sql, sizeof(sql), APPLY_SQL, p->table, p->table);
 	return exec_prepare(p, "profilehub_apply", sql, err, err_size);
 }
@@ -553,7 +602,9 @@ static hub_rc postgres_export(void *state, struct hub_call *call, const char *co
 
 static hub_rc postgres_check_connect(void *state, char *err, size_t err_size)
 {
-	return pgx_connect(state, err, err_size);
+	hub_rc rc = pgx_connect(state, err, err_size);
+
+	return rc == HUB_OK ? check_privileges(state, err, err_size) : rc;
 }
 
 static const struct hub_plugin postgres_plugin = {

@@ -9,14 +9,15 @@
 #     (not retried), and the token appears in no output, log, state or API
 #     answer;
 #  2. setup failing on a new connection is retried on a new connection:
-#     CREATE TABLE IF NOT EXISTS fails with 23505 (an event trigger stands
-#     for a concurrent creator), then PREPARE times out on a lock held on
-#     the target table (55P03); once the causes are gone the export
-#     delivers everything (the table equals `profilehub dump`), with no
-#     dead letter and no "prepared statement does not exist" (26000).
+#     CREATE TABLE IF NOT EXISTS of the missing table fails with 23505 (an
+#     event trigger stands for a concurrent creator), then times out on the
+#     lock of a table another session is creating (55P03); once the causes
+#     are gone the export delivers everything (the table equals `profilehub
+#     dump`), with no dead letter and no "prepared statement does not
+#     exist" (26000).
 #
 # Synchronization: GET /v1/exports (the live state) and `profilehub exports
-# --json` (lag 0), pg_locks, each polled with a bound.  Needs PostgreSQL
+# --json` (lag 0), pg_stat_activity, each polled with a bound.  Needs PostgreSQL
 # server binaries, psql, curl and jq (scripts/deps.sh).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -140,35 +141,36 @@ GOOD_URL="$PG_URL?options=-c%20lock_timeout%3D100"
 export GOOD_URL
 write_config good GOOD_URL
 sql 'CREATE SCHEMA hub' || die "CREATE SCHEMA"
-sql 'CREATE TABLE hub.profiles (profile_id text PRIMARY KEY, doc jsonb NOT NULL,
-	updated_seq bigint NOT NULL)' || die "CREATE TABLE"
-# CREATE TABLE IF NOT EXISTS fails with 23505 (as when another process
-# creates the table at the same moment) while the event trigger exists
+# CREATE TABLE IF NOT EXISTS (the table is missing) fails with 23505 for
+# the export's sessions (as when another process creates the table at the
+# same moment) while the event trigger exists
 sql "CREATE FUNCTION public.fail_create() RETURNS event_trigger LANGUAGE plpgsql AS
-	\$\$BEGIN RAISE EXCEPTION 'duplicate key value violates unique constraint'
-	USING ERRCODE = 'unique_violation'; END\$\$;
+	\$\$BEGIN IF current_setting('application_name') = 'profilehub-export' THEN
+	RAISE EXCEPTION 'duplicate key value violates unique constraint'
+	USING ERRCODE = 'unique_violation'; END IF; END\$\$;
 	CREATE EVENT TRIGGER fail_create ON ddl_command_start WHEN TAG IN ('CREATE TABLE')
 	EXECUTE FUNCTION public.fail_create()" || die "CREATE EVENT TRIGGER"
-# PREPARE (it reads the table) waits lock_timeout while this lock is held
-PGAPPNAME=hub_locker psql -X -q "$PG_URL" \
-	-c 'BEGIN; LOCK TABLE hub.profiles IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60)' \
-	>/dev/null 2>&1 &
-LOCKER=$!
-i=0
-until [ "$(sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-	WHERE a.application_name = 'hub_locker' AND l.granted
-	AND l.relation = 'hub.profiles'::regclass")" = 1 ]; do
-	i=$((i + 1))
-	[ $i -le 100 ] || die "the lock was not taken in 10 s"
-	sleep 0.1
-done
 
 import_records good
 hub_start "$T/good.yaml" "$T/good.log" "http://127.0.0.1:$PORT"
 wait_error 23505 "23505 while creating the table"
 [ "$(live .state)" != disabled ] || fail "23505 in setup disabled the export: $(live "")"
+# another session creates the table and holds it, uncommitted: the
+# export's CREATE TABLE waits on it for lock_timeout
+PGAPPNAME=hub_locker psql -X -q "$PG_URL" \
+	-c 'BEGIN; CREATE TABLE hub.profiles (profile_id text PRIMARY KEY, doc jsonb NOT NULL,
+	updated_seq bigint NOT NULL); LOCK TABLE hub.profiles IN ACCESS EXCLUSIVE MODE;
+	SELECT pg_sleep(60)' >/dev/null 2>&1 &
+LOCKER=$!
+i=0
+until [ "$(sql "SELECT count(*) FROM pg_stat_activity
+	WHERE application_name = 'hub_locker' AND wait_event = 'PgSleep'")" = 1 ]; do
+	i=$((i + 1))
+	[ $i -le 100 ] || die "the locker did not create the table in 10 s"
+	sleep 0.1
+done
 sql 'DROP EVENT TRIGGER fail_create' || die "DROP EVENT TRIGGER"
-wait_error 55P03 "lock timeout while preparing, on a new connection"
+wait_error 55P03 "lock timeout while creating the table, on a new connection"
 sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 	WHERE application_name = 'hub_locker'" >/dev/null || die "ending the lock"
 wait "$LOCKER"

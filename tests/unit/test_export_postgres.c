@@ -396,10 +396,53 @@ static void test_a_dropped_table_is_created_again(void)
 	db_drop(db);
 }
 
+/* A role that may read and write the existing table but not create in its
+ * schema delivers (CREATE TABLE IF NOT EXISTS refused it, 42501, and the
+ * export was disabled); check --connect names the privileges a role that
+ * may only read lacks (it passed, then every batch was refused). */
+static void test_a_role_needs_only_the_privileges_it_uses(void)
+{
+	struct px x;
+	char err[1024] = "", db[32], writer[40], reader[40], *url, *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+	size_t n_done = 0;
+
+	db_new(db, sizeof(db), NULL);
+	snprintf(writer, sizeof(writer), "%s_w", db);
+	snprintf(reader, sizeof(reader), "%s_r", db);
+	SQL_OK(db, "CREATE SCHEMA hub; CREATE TABLE hub.profiles (profile_id text PRIMARY KEY,"
+		   " doc jsonb NOT NULL, updated_seq bigint NOT NULL);"
+		   "CREATE ROLE %s LOGIN; GRANT USAGE ON SCHEMA hub TO %s;"
+		   "GRANT SELECT, INSERT, UPDATE, DELETE ON hub.profiles TO %s;"
+		   "CREATE ROLE %s LOGIN; GRANT USAGE, CREATE ON SCHEMA hub TO %s;"
+		   "GRANT SELECT ON hub.profiles TO %s",
+	       writer, writer, writer, reader, reader, reader);
+
+	url = db_url(db, writer);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, "    table: hub.profiles\n", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(px_check(&x, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 1);
+	SQL_IS("p1", db, "SELECT string_agg(profile_id, ',') FROM hub.profiles");
+	px_close(&x);
+	free(url);
+
+	url = db_url(db, reader);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, "    table: hub.profiles\n", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(px_check(&x, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "INSERT, UPDATE, DELETE"));
+	px_close(&x);
+	free(url);
+	free(c);
+	db_drop(db);
+	SQL_OK("postgres", "DROP ROLE %s; DROP ROLE %s", writer, reader);
+}
+
 TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_an_unescaped_at_in_the_password_is_refused),
 	   TEST(test_no_part_of_the_password_is_in_a_libpq_message),
 	   TEST(test_text_arrives_as_written_in_a_database_not_in_utf8),
 	   TEST(test_a_sql_ascii_database_is_refused),
 	   TEST(test_commits_are_synchronous_where_the_database_says_off),
-	   TEST(test_a_dropped_table_is_created_again))
+	   TEST(test_a_dropped_table_is_created_again),
+	   TEST(test_a_role_needs_only_the_privileges_it_uses))
