@@ -83,8 +83,11 @@ static const struct hub_config_key postgres_keys[] = {
 	" updated_seq = EXCLUDED.updated_seq WHERE t.updated_seq <= EXCLUDED.updated_seq"
 
 #define TIMEOUT_MAX_MS 86400000LL /* 1 day: PostgreSQL takes at most 2^31 - 1 ms */
+#define NAME_MAX_BYTES 63          /* PostgreSQL cuts longer names (NAMEDATALEN - 1) */
 
 struct pgx {
+	const struct hub_host *host;
+	const struct hub_instance *inst;
 	char *url;
 	char *password;   /* as libpq parses it from url, or NULL: starred out
 			   * of messages */
@@ -101,10 +104,12 @@ static int is_ident_char(char c, int first)
 	       (!first && ((c >= '0' && c <= '9') || c == '$'));
 }
 
-/* "name" or "schema.name" of plain identifiers, double-quoted into out. */
+/* "name" or "schema.name" of plain identifiers of at most 63 bytes each
+ * (PostgreSQL would cut a longer one, silently: two long names that share
+ * their first 63 bytes would be one table), double-quoted into out. */
 static int table_quote(const char *name, char *out, size_t size)
 {
-	size_t o = 0;
+	size_t o = 0, part_len = 0;
 	int first = 1;
 
 	if (size < 3)
@@ -118,9 +123,10 @@ static int table_quote(const char *name, char *out, size_t size)
 			out[o++] = '.';
 			out[o++] = '"';
 			first = 1;
+			part_len = 0;
 			continue;
 		}
-		if (!is_ident_char(*p, first))
+		if (!is_ident_char(*p, first) || ++part_len > NAME_MAX_BYTES)
 			return -1;
 		out[o++] = *p;
 		first = 0;
@@ -226,6 +232,8 @@ static hub_rc postgres_create(const struct hub_host *host, const struct hub_inst
 		free(p);
 		return HUB_ERR_NOMEM;
 	}
+	p->host = host;
+	p->inst = inst;
 	if (uri_has_second_at(p->url)) {
 		snprintf(err, err_size, "url: not a valid PostgreSQL connection URL: an '@' in "
 					"the user name or password must be percent-encoded as %%40");
@@ -385,6 +393,19 @@ static hub_rc exec_prepare(struct pgx *p, const char *name, const char *sql, cha
 
 /* ---- the connection ----------------------------------------------------- */
 
+/* A server's notice or warning (a RAISE NOTICE of a trigger on the table):
+ * into the hub's log at debug, not libpq's default, raw onto stderr. */
+static void notice_to_log(void *arg, const PGresult *res)
+{
+	struct pgx *p = arg;
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY);
+	char msg[512];
+
+	copy_message(p, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), msg, sizeof(msg));
+	p->host->log(p->inst, HUB_LOG_DEBUG, "the target database says (%s): %s",
+		     severity ? severity : "notice", msg);
+}
+
 /* The URL passed url_is_valid() at create, so libpq's message here is about
  * the server or the network, not the URL's text. */
 static hub_rc connect_fail(struct pgx *p, char *err, size_t err_size)
@@ -512,6 +533,7 @@ static hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
 		return HUB_ERR_NOMEM;
 	if (PQstatus(p->conn) != CONNECTION_OK)
 		return connect_fail(p, err, err_size);
+	PQsetNoticeReceiver(p->conn, notice_to_log, p);
 	rc = pgx_setup(p, err, err_size);
 	if (rc == HUB_OK)
 		return HUB_OK;

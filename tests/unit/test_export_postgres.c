@@ -13,6 +13,7 @@
 
 #include "../../hub/config.h"
 #include "../../hub/host.h"
+#include "../../hub/log.h"
 #include "../../hub/plugin.h"
 
 #include <libpq-fe.h>
@@ -438,6 +439,80 @@ static void test_a_role_needs_only_the_privileges_it_uses(void)
 	SQL_OK("postgres", "DROP ROLE %s; DROP ROLE %s", writer, reader);
 }
 
+/* Names of more than 63 bytes are refused (PostgreSQL cut them: two long
+ * names sharing their first 63 bytes were one table); 63 are taken whole. */
+static void test_a_table_name_past_63_bytes_is_refused(void)
+{
+	struct px x;
+	char err[1024] = "", db[32], keys[256], *url, *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+	const char *n63 = "t23456789012345678901234567890123456789012345678901234567890123";
+	size_t n_done = 0;
+
+	db_new(db, sizeof(db), NULL);
+	url = db_url(db, NULL);
+	snprintf(keys, sizeof(keys), "    table: %s4\n", n63);
+	CU_ASSERT_EQUAL(px_open(&x, url, keys, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "at most 63"));
+	px_close(&x);
+	snprintf(keys, sizeof(keys), "    table: %s4.profiles\n", n63);
+	CU_ASSERT_EQUAL(px_open(&x, url, keys, err, sizeof(err)), -1);
+	px_close(&x);
+	snprintf(keys, sizeof(keys), "    table: %s\n", n63);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, keys, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	SQL_IS("1", db, "SELECT count(*) FROM %s", n63);
+	px_close(&x);
+	free(url);
+	free(c);
+	db_drop(db);
+}
+
+/* A notice of the server (a trigger's RAISE NOTICE) goes to the hub's log
+ * at debug, never raw onto stderr as libpq's "NOTICE:  ..." line. */
+static void test_server_notices_go_to_the_log_at_debug(void)
+{
+	struct px x;
+	struct testlib_capture cap;
+	char err[1024] = "", db[32], *url, *out;
+	char *c1 = change_named(1, "p1", "ann"), *c2 = change_named(2, "p2", "bob");
+	const char *one[1];
+	size_t n_done = 0;
+
+	db_new(db, sizeof(db), NULL);
+	SQL_OK(db, "CREATE TABLE profilehub_profiles (profile_id text PRIMARY KEY,"
+		   " doc jsonb NOT NULL, updated_seq bigint NOT NULL);"
+		   "CREATE FUNCTION say() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+		   " RAISE NOTICE 'said by a trigger'; RETURN NULL; END$$;"
+		   "CREATE TRIGGER say AFTER INSERT ON profilehub_profiles"
+		   " FOR EACH STATEMENT EXECUTE FUNCTION say()");
+	url = db_url(db, NULL);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
+	one[0] = c1;
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	out = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_PTR_NULL(strstr(out, "said by a trigger")); /* info: not logged */
+	free(out);
+
+	one[0] = c2;
+	log_set_level(HUB_LOG_DEBUG);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	out = testlib_capture_end(&cap);
+	log_set_level(HUB_LOG_INFO);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "debug [wh] the target database says (NOTICE): said by a trigger"));
+	CU_ASSERT_PTR_NULL(strstr(out, "NOTICE:"));
+	free(out);
+	px_close(&x);
+	free(url);
+	free(c1);
+	free(c2);
+	db_drop(db);
+}
+
 TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_an_unescaped_at_in_the_password_is_refused),
 	   TEST(test_no_part_of_the_password_is_in_a_libpq_message),
@@ -445,4 +520,6 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_sql_ascii_database_is_refused),
 	   TEST(test_commits_are_synchronous_where_the_database_says_off),
 	   TEST(test_a_dropped_table_is_created_again),
-	   TEST(test_a_role_needs_only_the_privileges_it_uses))
+	   TEST(test_a_role_needs_only_the_privileges_it_uses),
+	   TEST(test_a_table_name_past_63_bytes_is_refused),
+	   TEST(test_server_notices_go_to_the_log_at_debug))
