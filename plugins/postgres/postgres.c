@@ -16,7 +16,8 @@
  * as a single JSON parameter, so no SQL is built from data and the plugin
  * parses nothing.  The batch is reduced to the last action per profile (in
  * seq order): upsert the document a change carries, delete on erased,
- * delete the absorbed profiles of a merged change; a change whose profile
+ * delete the absorbed profiles of a merged change (so `kinds`, when set,
+ * must include merged); a change whose profile
  * no longer exists does nothing (the merged or erased change that removed
  * it deletes the row).  An upsert never replaces a row written by a later
  * seq, so a batch replayed after a crash cannot move a row back in time.
@@ -223,6 +224,22 @@ static int url_is_valid(const char *url, char **password)
 	return ok;
 }
 
+/* Whether the export's `kinds` (a key of every export, read through the
+ * host like the plugin's own) let merged changes through: the rows of the
+ * profiles a merge absorbed are deleted by them alone (erased changes
+ * reach every export whatever its kinds).  Left out: every kind. */
+static int kinds_have_merged(const struct hub_host *host, const struct hub_instance *inst)
+{
+	size_t n = host->config_list_size(inst, "kinds");
+
+	for (size_t i = 0; i < n; i++) {
+		const char *kind = host->config_list_item(inst, "kinds", i);
+		if (kind && strcmp(kind, "merged") == 0)
+			return 1;
+	}
+	return n == 0;
+}
+
 static hub_rc postgres_create(const struct hub_host *host, const struct hub_instance *inst,
 			      void **state, char *err, size_t err_size)
 {
@@ -256,6 +273,12 @@ static hub_rc postgres_create(const struct hub_host *host, const struct hub_inst
 	if (table_quote(host->config_string(inst, "table"), p->table, sizeof(p->table))) {
 		snprintf(err, err_size, "table: expected name or schema.name of letters, digits "
 					"and _ (at most 63 characters each)");
+		postgres_destroy(p);
+		return HUB_ERR_CONFIG;
+	}
+	if (!kinds_have_merged(host, inst)) {
+		snprintf(err, err_size, "kinds: must include merged (or be left out): without it "
+					"the rows of profiles merged into others are never deleted");
 		postgres_destroy(p);
 		return HUB_ERR_CONFIG;
 	}

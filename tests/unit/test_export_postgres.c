@@ -513,6 +513,26 @@ static void test_server_notices_go_to_the_log_at_debug(void)
 	db_drop(db);
 }
 
+/* ---- the config ------------------------------------------------------------ */
+
+/* kinds without merged are refused: the rows of profiles merged away were
+ * never deleted (the exporter filters the merged changes out). */
+static void test_kinds_without_merged_are_refused(void)
+{
+	struct px x;
+	char err[1024] = "", *url = db_url("postgres", NULL);
+
+	CU_ASSERT_EQUAL(px_open(&x, url, "    kinds: [profile_updated]\n", err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "kinds: must include merged"));
+	px_close(&x);
+	CU_ASSERT_EQUAL(px_open(&x, url, "    kinds: [profile_updated, merged]\n", err,
+				sizeof(err)), 0);
+	px_close(&x);
+	CU_ASSERT_EQUAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
+	px_close(&x);
+	free(url);
+}
+
 TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_an_unescaped_at_in_the_password_is_refused),
 	   TEST(test_no_part_of_the_password_is_in_a_libpq_message),
@@ -522,4 +542,5 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_dropped_table_is_created_again),
 	   TEST(test_a_role_needs_only_the_privileges_it_uses),
 	   TEST(test_a_table_name_past_63_bytes_is_refused),
-	   TEST(test_server_notices_go_to_the_log_at_debug))
+	   TEST(test_server_notices_go_to_the_log_at_debug),
+	   TEST(test_kinds_without_merged_are_refused))
