@@ -17,14 +17,15 @@
  * parses nothing.  The batch is reduced to the last action per profile (in
  * seq order): upsert the document a change carries, delete on erased,
  * delete the absorbed profiles of a merged change (so `kinds`, when set,
- * must include merged); a change whose profile
- * no longer exists does nothing (the merged or erased change that removed
- * it deletes the row).  An upsert never replaces a row written by a later
- * seq, so a batch replayed after a crash cannot move a row back in time.
+ * must include merged); a change whose profile no longer exists does
+ * nothing (the merged or erased change that removed it deletes the row).
+ * An upsert never replaces a row written by a later seq, so a batch
+ * replayed after a crash cannot move a row back in time.
  *
  * Errors: connection and server trouble (SQLSTATE classes 08, 40, 53, 55,
  * 57, 58) retry; refused credentials (28) disable; a wrong table or missing
- * privilege (42) disable as configuration errors; bad data (22, 23) is
+ * privilege (42) disable as configuration errors, except a table dropped
+ * meanwhile (42P01 from a batch: set up again, once, else retried); bad data (22, 23) is
  * HUB_ERR_DATA for the batch, which the exporter then narrows down to the
  * change at fault.  Setting up a new connection (the table, the prepared
  * statement) never fails with HUB_ERR_DATA: no change is at fault there (a
