@@ -7,6 +7,7 @@
  * read as strings everywhere, but compare by their bytes (rm_base64_cmp).
  */
 #include "rowmap_int.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -286,17 +287,6 @@ int rm_decimal_cmp(const char *a, const char *b)
 
 /* ---- base64 (BigQuery's BYTES) ------------------------------------------------------- */
 
-static int base64_digit(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 /* Standard base64 with its padding ("", "QQ==", "AAEC/w=="). */
 static int base64_is_valid(const char *s)
 {
@@ -307,7 +297,7 @@ static int base64_is_valid(const char *s)
 	if (n % 4)
 		return 0;
 	for (size_t i = 0; i < n - pad; i++)
-		if (base64_digit(s[i]) < 0)
+		if (text_base64_digit((unsigned char)s[i], 0) < 0)
 			return 0;
 	return 1;
 }
@@ -325,7 +315,7 @@ static int base64_next(struct base64_reader *r)
 	while (r->n_bits < 8) {
 		if (!*r->p || *r->p == '=')
 			return -1;
-		r->bits = ((r->bits << 6) | (unsigned)base64_digit(*r->p++)) & 0x3fff;
+		r->bits = ((r->bits << 6) | (unsigned)text_base64_digit((unsigned char)*r->p++, 0)) & 0x3fff;
 		r->n_bits += 6;
 	}
 	r->n_bits -= 8;

@@ -79,4 +79,21 @@ static inline size_t text_utf8_prefix(const char *s, size_t max)
 	return n;
 }
 
+/* The value of a base64 digit (RFC 4648), -1 for any other byte; with
+ * url_safe, the URL alphabet's '-' and '_' are 62 and 63 too. */
+static inline int text_base64_digit(unsigned char c, int url_safe)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || (url_safe && c == '-'))
+		return 62;
+	if (c == '/' || (url_safe && c == '_'))
+		return 63;
+	return -1;
+}
+
 #endif

@@ -12,24 +12,11 @@
  */
 #include "mparticle.h"
 
+#include "../common/text.h"
+
 #include <openssl/crypto.h>
 #include <string.h>
 #include <strings.h>
-
-static int mp_b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 /* Standard base64, padding optional.  Returns the decoded length, or -1.
  * `out` has room for len * 3 / 4 + 1 bytes. */
@@ -46,7 +33,7 @@ static long mp_b64_decode(const char *in, size_t len, unsigned char *out)
 	if (len % 4 == 1)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
-		int v = mp_b64_value((unsigned char)in[i]);
+		int v = text_base64_digit((unsigned char)in[i], 0);
 		if (v < 0)
 			return -1;
 		acc = (acc << 6) | (unsigned)v;

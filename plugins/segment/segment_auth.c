@@ -14,27 +14,14 @@
  */
 #include "segment.h"
 
+#include "../common/text.h"
+
 #include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <string.h>
 #include <strings.h>
-
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
 
 /* Standard or URL-safe base64, padding optional.  Returns the decoded
  * length, or -1.  `out` has room for len * 3 / 4 + 1 bytes. */
@@ -47,7 +34,7 @@ static long b64_decode(const char *in, size_t len, unsigned char *out)
 	while (len && in[len - 1] == '=')
 		len--;
 	for (size_t i = 0; i < len; i++) {
-		int v = b64_value((unsigned char)in[i]);
+		int v = text_base64_digit((unsigned char)in[i], 1);
 		if (v < 0)
 			return -1;
 		acc = (acc << 6) | (unsigned)v;
