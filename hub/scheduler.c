@@ -22,6 +22,10 @@
  * writer's connection) and releases it after.  Held by another process:
  * the tick is skipped (the entry goes back to what it was, state "held by
  * another process") and the lease is tried again at the next due time.
+ * With the lease, a run at its scheduled time claims the tick in the store
+ * (sched_tick_claim): each process plans its own ticks with its own jitter,
+ * and a short run ends before another process's try, so without the claim
+ * every process ran every tick.
  * The run is fenced by the epoch of its take (sync_params.fence_epoch): if
  * the lease is lost meanwhile (the reader connection dropped and another
  * process took it), its next page is refused, cursor and records alike,
@@ -34,6 +38,7 @@
 #include "util.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -332,6 +337,67 @@ static int worker_lease(struct sched_source *src, int is_take, struct sync_repor
 	return rc;
 }
 
+static int tick_is_served(const struct sched_entry *e, int64_t last_ms, int64_t now_ms)
+{
+	if (last_ms <= 0)
+		return 0;
+	if (e->cron.is_interval)
+		return now_ms - last_ms < e->cron.interval_ms / 2;
+	return last_ms >= e->nominal_ms;
+}
+
+int sched_tick_claim(struct store *s, const struct sched_entry *e, int64_t now_ms,
+		     int64_t *last_ms)
+{
+	char key[300], text[24];
+	int rc;
+
+	*last_ms = 0;
+	snprintf(key, sizeof(key), "sync_started:%s", e->name);
+	if (s->ops->begin(s))
+		return -1;
+	rc = s->ops->meta_get(s, key, text, sizeof(text));
+	if (rc == 1)
+		*last_ms = strtoll(text, NULL, 10);
+	if (rc < 0 || tick_is_served(e, *last_ms, now_ms)) {
+		s->ops->rollback(s);
+		return rc < 0 ? -1 : 0;
+	}
+	snprintf(text, sizeof(text), "%" PRId64, now_ms);
+	if (s->ops->meta_put(s, key, text) || s->ops->commit(s)) {
+		s->ops->rollback(s);
+		return -1;
+	}
+	return 1;
+}
+
+/* Whether this run may go on: a run at its scheduled time that another
+ * process already made is not made again.  One writer (SQLite): no other
+ * process schedules, and the claim would wait for an import's group. */
+static int worker_claim_tick(struct sched_source *src)
+{
+	struct scheduler *s = src->s;
+	struct sched_entry e;
+	int64_t last = 0;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	e = src->e;
+	pthread_mutex_unlock(&s->lock);
+	if (!e.is_tick_run || s->reader->ops->has_one_writer)
+		return 1;
+	pthread_mutex_lock(&s->reader_lock);
+	rc = sched_tick_claim(s->reader, &e, time_now_ms(), &last);
+	if (rc < 0)
+		log_warn(src->conf->name, "claiming the scheduled run: %s (running it)",
+			 store_error(s->reader));
+	pthread_mutex_unlock(&s->reader_lock);
+	if (rc == 0)
+		log_debug(src->conf->name, "sync skipped: this tick ran elsewhere (started at %" PRId64
+			  ")", last);
+	return rc != 0;
+}
+
 /* The lease is another process's: this tick did not happen; the next try
  * is at the next due time (a trigger is spent). */
 static void worker_skip(struct sched_source *src)
@@ -365,6 +431,11 @@ static void *worker_main(void *arg)
 	leased = worker_lease(src, 1, &rep, &epoch);
 	if (leased == 0) {
 		log_debug(src->conf->name, "sync skipped: held by another process");
+		worker_skip(src);
+		return NULL;
+	}
+	if (leased == 1 && !worker_claim_tick(src)) {
+		worker_lease(src, 0, NULL, NULL);
 		worker_skip(src);
 		return NULL;
 	}

@@ -124,6 +124,16 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 /* Asks for a run now: SCHEDULER_TRIGGERED, or SCHEDULER_RUNNING (queued
  * after the running one). */
 int sched_entry_trigger(struct sched_entry *e);
+/* Several processes: a run at its scheduled time claims the tick in the
+ * store (meta "sync_started:<source>": when a run of it last started,
+ * anywhere), holding the source's lease.  1 claimed (the start is now
+ * now_ms), 0 another process already ran this tick (*last_ms its start),
+ * -1 on a store error (the caller runs anyway: the cursor keeps the data
+ * right, only a run may be doubled).  A cron tick is run when no run
+ * started at or after its time; an interval one when none started within
+ * half the interval. */
+int sched_tick_claim(struct store *s, const struct sched_entry *e, int64_t now_ms,
+		     int64_t *last_ms);
 
 /* The firing time after after_ms plus a jitter drawn from `random`:
  * uniform in [0, min(jitter_max, period / 10)].  -1: never. */

@@ -262,6 +262,45 @@ static void test_interval_jitter_does_not_add_up(void)
 	CU_ASSERT_EQUAL(e.next_run_ms, now + 15 * MIN_MS);
 }
 
+/* Two processes (two store connections) plan the same schedule with their
+ * own jitter: the first to claim a tick runs it, the other skips it (both
+ * ran every tick: the lease only keeps runs from overlapping). */
+static void test_a_tick_is_run_by_one_process(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	struct cron hourly = parse("0 * * * *"), every = parse("every 10m");
+	struct sched_entry a, b;
+	struct store *other = NULL;
+	int64_t last = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL_FATAL(store_open(th->cfg, &other, th->err, sizeof(th->err)), 0);
+	/* cron: one tick, two jitters */
+	sched_entry_init(&a, "w", &hourly, t0, 1000, &pol);
+	sched_entry_init(&b, "w", &hourly, t0, 5000, &pol);
+	CU_ASSERT_EQUAL(a.nominal_ms, b.nominal_ms);
+	CU_ASSERT(a.next_run_ms < b.next_run_ms);
+	CU_ASSERT_EQUAL(sched_tick_claim(th->reader, &a, a.next_run_ms, &last), 1);
+	CU_ASSERT_EQUAL(sched_tick_claim(other, &b, b.next_run_ms, &last), 0);
+	CU_ASSERT_EQUAL(last, a.next_run_ms);
+	/* the next tick is the other's if it comes first */
+	sched_entry_init(&a, "w", &hourly, a.nominal_ms, 1000, &pol);
+	sched_entry_init(&b, "w", &hourly, b.nominal_ms, 5000, &pol);
+	CU_ASSERT_EQUAL(sched_tick_claim(other, &b, b.next_run_ms, &last), 1);
+	CU_ASSERT_EQUAL(sched_tick_claim(th->reader, &a, a.next_run_ms + 10000, &last), 0);
+	/* an interval: a run within half of it serves the other process's tick */
+	sched_entry_init(&a, "v", &every, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_tick_claim(th->reader, &a, t0, &last), 1);
+	CU_ASSERT_EQUAL(sched_tick_claim(other, &a, t0 + 4 * MIN_MS, &last), 0);
+	CU_ASSERT_EQUAL(sched_tick_claim(other, &a, t0 + 6 * MIN_MS, &last), 1);
+	CU_ASSERT_EQUAL(last, t0);
+	/* another source is claimed on its own */
+	sched_entry_init(&b, "x", &every, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_tick_claim(other, &b, t0 + 6 * MIN_MS, &last), 1);
+	store_close(other);
+	testhub_stop(th);
+}
+
 static void test_cron_jitter_is_a_tenth_of_the_period_at_most(void)
 {
 	struct cron every_minute = parse("* * * * *"), hourly = parse("0 * * * *");
@@ -491,6 +530,7 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_a_source_never_runs_twice_at_once),
 	   TEST(test_interval_runs_soon_after_start_then_every_period),
 	   TEST(test_interval_jitter_does_not_add_up),
+	   TEST(test_a_tick_is_run_by_one_process),
 	   TEST(test_cron_jitter_is_a_tenth_of_the_period_at_most),
 	   TEST(test_on_demand_source_runs_only_when_triggered),
 	   TEST(test_a_run_s_reasons_are_kept_until_the_next_run),
