@@ -473,12 +473,10 @@ static hub_rc set_encoding(struct pgx *p, char *err, size_t err_size)
  * that may only read and write the table was refused (42501). */
 static hub_rc table_is_missing(struct pgx *p, int *is_missing, char *err, size_t err_size)
 {
-	char sql[256];
-	PGresult *res;
+	const char *vals[1] = {p->table};
+	PGresult *res = PQexecParams(p->conn, "SELECT to_regclass($1) IS NULL", 1, NULL, vals,
+				     NULL, NULL, 0);
 
-	/* p->table holds no quote: table_quote allows plain identifiers only */
-	snprintf(sql, sizeof(sql), "SELECT to_regclass('%s') IS NULL", p->table);
-	res = PQexec(p->conn, sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 		return result_fail(p, res, "looking for the table", err, err_size);
 	*is_missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -492,16 +490,15 @@ static hub_rc table_is_missing(struct pgx *p, int *is_missing, char *err, size_t
  * check, then every batch was refused. */
 static hub_rc check_privileges(struct pgx *p, char *err, size_t err_size)
 {
-	char sql[512];
-	PGresult *res;
+	const char *vals[1] = {p->table};
+	PGresult *res = PQexecParams(
+		p->conn,
+		"SELECT string_agg(priv, ', ' ORDER BY ord) FROM unnest(ARRAY['SELECT',"
+		" 'INSERT', 'UPDATE', 'DELETE']) WITH ORDINALITY AS t(priv, ord)"
+		" WHERE NOT has_table_privilege($1::text, priv)",
+		1, NULL, vals, NULL, NULL, 0);
 	hub_rc rc = HUB_OK;
 
-	snprintf(sql, sizeof(sql),
-		 "SELECT string_agg(priv, ', ' ORDER BY ord) FROM unnest(ARRAY['SELECT',"
-		 " 'INSERT', 'UPDATE', 'DELETE']) WITH ORDINALITY AS t(priv, ord)"
-		 " WHERE NOT has_table_privilege('%s', priv)",
-		 p->table);
-	res = PQexec(p->conn, sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 		return result_fail(p, res, "reading the privileges on the table", err, err_size);
 	if (!PQgetisnull(res, 0, 0)) {
