@@ -633,7 +633,8 @@ static int reconnect(struct pg_store *ps)
 			(long long)(ps->reconnect_at_ms - now));
 		return -1;
 	}
-	kept_clear(ps);
+	/* kept results stay: a PGresult outlives its connection, and callers
+	 * borrow them until the next call of their operation (store.h) */
 	if (ps->n_leases)
 		log_warn("store", "PostgreSQL connection reset: %zu leases lost", ps->n_leases);
 	leases_forget(ps);

@@ -862,6 +862,46 @@ static void test_pg_gone_at_every_reader_statement_is_reported_and_recovered(voi
 	free(lines);
 }
 
+/*
+ * What attr_get and consent_get return borrows the store's result until
+ * the next call of the same operation (store.h).  A reconnect in between,
+ * after the server dropped the connection, must not free it: under ASan a
+ * read of the borrowed strings was a use after free.
+ */
+static void test_pg_gone_keeps_borrowed_results(void)
+{
+	struct store_attr a;
+	struct store_consent c;
+	struct world w;
+	struct store *s;
+	char err[512], pid[PROFILE_ID_SIZE];
+
+	if (!teststore_is_pg())
+		return;
+	CU_ASSERT_FATAL(world_start(&w, 1) == 0);
+	CU_ASSERT_EQUAL(apply_line(&w, more_people[0], err, sizeof(err)), HUB_OK);
+	s = world_connect(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL_FATAL(s->ops->ident_get(s, "custom_id", "R1", pid), 1);
+	CU_ASSERT_EQUAL_FATAL(s->ops->attr_get(s, pid, "plan", &a), 1);
+	CU_ASSERT_EQUAL_FATAL(s->ops->consent_get(s, pid, "email_marketing", &c), 1);
+	/* the server drops the connection at the next statement, which
+	 * reconnects (outside a transaction, a read is tried again) */
+	s->fault_kind = STORE_FAULT_GONE;
+	s->fault_calls = 0;
+	s->fault_disconnects = 0;
+	s->fault_at[0] = 1;
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "R1", pid), 1);
+	CU_ASSERT_EQUAL(s->fault_disconnects, 1);
+	s->fault_at[0] = 0;
+	CU_ASSERT_STRING_EQUAL(a.key, "plan");
+	CU_ASSERT_STRING_EQUAL(a.value_json, "\"gold\"");
+	CU_ASSERT_STRING_EQUAL(c.state, "subscribed");
+	store_close(s);
+	free(world_stop_dump(&w));
+}
+
 TEST_SUITE(store_gone, NULL, NULL,
+	   TEST(test_pg_gone_keeps_borrowed_results),
 	   TEST(test_pg_gone_at_every_writer_statement_leaves_nothing),
 	   TEST(test_pg_gone_at_every_reader_statement_is_reported_and_recovered))
