@@ -30,6 +30,29 @@ static int ascii_casecmp(const char *a, const char *b)
 	return ascii_lower((unsigned char)*a) - ascii_lower((unsigned char)*b);
 }
 
+/*
+ * Bytes of the Unicode White_Space character at p (UTF-8), 0 if it is not
+ * one: ASCII's \t..\r and space, U+0085, U+00A0, U+1680, U+2000..U+200A,
+ * U+2028, U+2029, U+202F, U+205F and U+3000.  p is NUL-terminated.
+ */
+static size_t unicode_space_len(const unsigned char *p)
+{
+	if (p[0] == ' ' || (p[0] >= '\t' && p[0] <= '\r'))
+		return 1;
+	if (p[0] == 0xc2 && (p[1] == 0x85 || p[1] == 0xa0))
+		return 2;
+	if (p[0] == 0xe1 && p[1] == 0x9a && p[2] == 0x80)
+		return 3;
+	if (p[0] == 0xe2 && p[1] == 0x80 && ((p[2] >= 0x80 && p[2] <= 0x8a) || p[2] == 0xa8 ||
+					       p[2] == 0xa9 || p[2] == 0xaf))
+		return 3;
+	if (p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0x9f)
+		return 3;
+	if (p[0] == 0xe3 && p[1] == 0x80 && p[2] == 0x80)
+		return 3;
+	return 0;
+}
+
 static const char *const blocked_words[] = {
 	"null", "nil", "(null)", "none", "undefined", "nan", "infinity",
 	"-infinity", "true", "false", "anonymous", "guest", "[object object]",
@@ -38,6 +61,7 @@ static const char *const blocked_words[] = {
 int record_value_is_blocked(const char *value, const struct record_rules *rules)
 {
 	const char *p;
+	size_t n;
 
 	if (!value)
 		return 1;
@@ -45,8 +69,9 @@ int record_value_is_blocked(const char *value, const struct record_rules *rules)
 		;
 	if (*p == '\0') /* ^[0-]*$, including "" */
 		return 1;
-	for (p = value; *p == ' ' || (*p >= '\t' && *p <= '\r'); p++)
-		;
+	for (p = value; *p; p += n)
+		if (!(n = unicode_space_len((const unsigned char *)p)))
+			break;
 	if (*p == '\0' || strcmp(value, "-1") == 0)
 		return 1;
 	for (size_t i = 0; i < ARRAY_SIZE(blocked_words); i++)
@@ -143,11 +168,6 @@ const char *record_show(char buf[RECORD_SHOW_SIZE], const char *s)
 
 /* ---- small text checks ----------------------------------------------- */
 
-static int is_ascii_space(unsigned char c)
-{
-	return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
 static int is_digit(unsigned char c)
 {
 	return c >= '0' && c <= '9';
@@ -176,7 +196,7 @@ static const char *check_email(const char *s, size_t len, size_t n_chars)
 		return why;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (is_ascii_space(c) || c < 0x20 || c == 0x7f)
+		if (c < 0x20 || c == 0x7f || unicode_space_len((const unsigned char *)s + i))
 			return why;
 		if (c == '@') {
 			if (at)

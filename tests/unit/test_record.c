@@ -360,6 +360,13 @@ static void test_value_is_blocked_function(void)
 		{"anonymous", 1}, {"guest", 1}, {"[object object]", 1}, {" ", 1}, {"\t\r\n", 1},
 		{"not-set", 1}, {"NOT-SET", 1}, {" null", 0}, {"null ", 0}, {" 0", 0},
 		{"-11", 0}, {"1", 0}, {"+infinity", 0}, {"guests", 0}, {"C1", 0}, {"0x", 0},
+		/* Unicode white space: NBSP, NEL, ogham, en quad .. hair space, line
+		 * and paragraph separators, narrow NBSP, math space, ideographic */
+		{"\xc2\xa0", 1}, {" \xc2\x85\t", 1}, {"\xe1\x9a\x80", 1},
+		{"\xe2\x80\x80\xe2\x80\x8a", 1}, {"\xe2\x80\xa8\xe2\x80\xa9", 1},
+		{"\xe2\x80\xaf", 1}, {"\xe2\x81\x9f", 1}, {"\xe3\x80\x80 ", 1},
+		/* not white space: zero width space, BOM, NBSP beside a letter */
+		{"\xe2\x80\x8b", 0}, {"\xef\xbb\xbf", 0}, {"\xc2\xa0x", 0}, {"\xc2\xa1", 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int got = record_value_is_blocked(cases[i].value, &all_rules[R_DEFAULT]);
@@ -584,6 +591,11 @@ static const struct row attr_rows[] = {
 	 "attr.$email_address=set:string:\"a@x\"", NULL},
 	BAD_ATTR("$email_address too short", "'$email_address':'@x'", EMAIL_BAD),
 	BAD_ATTR("$email_address whitespace", "'$email_address':'a b@x.com'", EMAIL_BAD),
+	BAD_ATTR("$email_address NBSP", "'$email_address':'a\xc2\xa0" "b@x.com'", EMAIL_BAD),
+	BAD_ATTR("$email_address ideographic space", "'$email_address':'ab@x.com\xe3\x80\x80'",
+		 EMAIL_BAD),
+	{"$email_address non-ASCII", R_DEFAULT, ATTRS("'$email_address':'\xc3\xa9@x.fr'"), HUB_OK,
+	 "attr.$email_address=set:string:\"\xc3\xa9@x.fr\"", NULL},
 	BAD_ATTR("$email_address two @", "'$email_address':'a@b@x.com'", EMAIL_BAD),
 	BAD_ATTR("$email_address no local part", "'$email_address':'@xy.com'", EMAIL_BAD),
 	BAD_ATTR("$email_address no domain", "'$email_address':'abc@'", EMAIL_BAD),
