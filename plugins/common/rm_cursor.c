@@ -417,8 +417,9 @@ static int is_ident_char(char c)
 }
 
 /* Length of a quoted string, comment or dollar-quoted body at q (0: none),
- * by Snowflake's (and PostgreSQL's) rules: '...' with '' and backslash
- * escapes, "..." with "", -- and slash-star comments, $$...$$. */
+ * by Snowflake's rules: '...' with '' and backslash escapes, "..." with
+ * "", -- and // comments to the end of the line, slash-star comments,
+ * $$...$$ (PostgreSQL's too, but for //, which it has no use for). */
 static size_t skip_quoted_snowflake(const char *q)
 {
 	const char *p, *end;
@@ -434,7 +435,7 @@ static size_t skip_quoted_snowflake(const char *q)
 		}
 		return strlen(q);
 	}
-	if (q[0] == '-' && q[1] == '-')
+	if ((q[0] == '-' && q[1] == '-') || (q[0] == '/' && q[1] == '/'))
 		return (end = strchr(q, '\n')) ? (size_t)(end - q) : strlen(q);
 	if (q[0] == '/' && q[1] == '*')
 		return (end = strstr(q + 2, "*/")) ? (size_t)(end - q) + 2 : strlen(q);

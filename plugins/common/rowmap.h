@@ -150,7 +150,7 @@ hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_cal
 
 /* Whose rules say where quotes and comments are in a query. */
 enum rm_dialect {
-	RM_SQL_SNOWFLAKE = 0, /* and PostgreSQL's: '' and "" doubled, --, slash-star, $$ */
+	RM_SQL_SNOWFLAKE = 0, /* '' and "" doubled, -- and //, slash-star, $$ */
 	RM_SQL_BIGQUERY,      /* GoogleSQL's: backslash escapes, ''' and """, `names`, # */
 };
 

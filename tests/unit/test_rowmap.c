@@ -649,6 +649,12 @@ static void test_cursor_placeholder_is_rewritten_outside_quotes(void)
 		 "OR b >= :cursor",
 		 "SELECT x::cursor, :cursor_2 -- :cursor\nFROM t /* :cursor */ WHERE a >= ? OR b >= ?", 2},
 		{SF, "SELECT 'it''s :cursor' FROM t", "SELECT 'it''s :cursor' FROM t", 0},
+		/* // is a Snowflake comment to the end of the line (an apostrophe
+		 * in one opens no string); inside a string it is text */
+		{SF, "SELECT * FROM t // the user's :cursor\nWHERE u >= :cursor",
+		 "SELECT * FROM t // the user's :cursor\nWHERE u >= ?", 1},
+		{SF, "SELECT 'http://x/:cursor' FROM t WHERE u >= :cursor",
+		 "SELECT 'http://x/:cursor' FROM t WHERE u >= ?", 1},
 		{SF, "SELECT $$ :cursor $$ FROM t", "SELECT $$ :cursor $$ FROM t", 0},
 		/* Snowflake keeps its rules: # is no comment, "" doubles in a name */
 		{SF, "SELECT a#b FROM t WHERE u >= :cursor", "SELECT a#b FROM t WHERE u >= ?", 1},
@@ -714,6 +720,8 @@ static void test_query_trimmed_len_leaves_out_what_ends_it(void)
 		{"SELECT \"a;\" FROM t -- x", "SELECT \"a;\" FROM t"},
 		{"SELECT $$ ; $$", "SELECT $$ ; $$"},
 		{"SELECT 1 /* ; */ + 2;", "SELECT 1 /* ; */ + 2"},
+		{"SELECT 1 // newest last; it's", "SELECT 1"},
+		{"SELECT 1; // a\n-- b", "SELECT 1"},
 		{"  ; -- nothing", ""},
 	};
 
