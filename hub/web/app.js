@@ -121,6 +121,19 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
+/* JSON.parse keeps no more than a double of a number: an integer past
+ * 2^53 is kept as the text sent (JSON.rawJSON, where the browser has it),
+ * so it shows and stringifies as it was.  Show values with valueText. */
+const keepBigIntegers = typeof JSON.rawJSON === "function"
+  ? (key, v, ctx) => (typeof v === "number" && !Number.isSafeInteger(v) && ctx &&
+      typeof ctx.source === "string" && /^-?[0-9]+$/.test(ctx.source) ? JSON.rawJSON(ctx.source) : v)
+  : undefined;
+
+/* A value of a document as text: a kept integer (above) is an object. */
+function valueText(v) {
+  return v !== null && typeof v === "object" ? JSON.stringify(v) : String(v);
+}
+
 /* The answer's JSON; with options.raw, {body, text}: the text as sent too.
  * options.token: a token to try (else the one kept). */
 async function api(path, options) {
@@ -136,7 +149,7 @@ async function api(path, options) {
     throw new ApiError(0, "The hub does not answer. Is it running? (retrying while this page is open)");
   }
   let body = null;
-  try { body = JSON.parse(text); } catch (e) { body = null; }
+  try { body = JSON.parse(text, keepBigIntegers); } catch (e) { body = null; }
   if (!res.ok) {
     const msg = body && body.error ? body.error.message : `The hub answered HTTP ${res.status}.`;
     throw new ApiError(res.status, msg);
@@ -339,9 +352,8 @@ function renderPlatforms(p) {
 }
 
 function attrValue(v) {
-  if (Array.isArray(v)) return v.length ? v.join(", ") : "[ ]";
-  if (v !== null && typeof v === "object") return JSON.stringify(v);
-  return String(v);
+  if (Array.isArray(v)) return v.length ? v.map(valueText).join(", ") : "[ ]";
+  return valueText(v);
 }
 
 function renderAttributes(p) {
@@ -477,7 +489,7 @@ function eventTitle(e) {
   const p = e.properties || {};
   const views = { $screen: "Screen", $page: "Page" };
   if (views[e.name] && typeof p.name === "string" && p.name) return `${views[e.name]} · ${p.name}`;
-  if (e.name === "$group" && p.group_id !== undefined) return `Group · ${p.group_id}`;
+  if (e.name === "$group" && p.group_id !== undefined) return `Group · ${valueText(p.group_id)}`;
   return e.name;
 }
 

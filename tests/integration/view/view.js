@@ -418,6 +418,9 @@ async function olderPageDuringLiveUpdate(browser) {
 async function accessVerbatim(browser) {
   const { ctx, page } = await signedInPage(browser, 'big');
   await search(page, 'big-1');
+  const shown = await page.evaluate(() => [...document.querySelectorAll('#p-custom tr')]
+    .map((tr) => tr.textContent).find((t) => t.startsWith('big')) || '');
+  check('the attribute table shows an integer past 2^53 as it was sent', shown.includes('9007199254740993'), shown);
   const [download] = await Promise.all([page.waitForEvent('download', { timeout: 5000 }), page.click('#p-access')]);
   const file = path.join(ARTIFACTS, 'access-big-1.json');
   await download.saveAs(file);
