@@ -288,12 +288,13 @@ static hub_rc ident_take(struct builder *b, const struct hub_ident *id)
 	if (kind == IDENT_NONE || !id->value)
 		return HUB_OK;
 	len = strlen(id->value);
-	if (kind == IDENT_CUSTOM) {
+	if (kind == IDENT_CUSTOM)
 		b->has_custom_id_value = 1;
-		if (len > RECORD_CUSTOM_ID_MAX)
-			return reject(b, "identifiers.custom_id: longer than %d bytes",
-				      RECORD_CUSTOM_ID_MAX);
-	}
+	/* every identifier, not only custom_id: a longer value would be a key
+	 * PostgreSQL's index refuses at commit, a record never stored */
+	if (len > RECORD_IDENT_MAX && kind != IDENT_EMAIL && kind != IDENT_PHONE)
+		return reject(b, "identifiers.%s: longer than %d bytes",
+			      record_show(shown, id->type), RECORD_IDENT_MAX);
 	if (!record_utf8_valid(id->value, len))
 		return reject(b, "identifiers.%s: not valid UTF-8", record_show(shown, id->type));
 	if (record_value_is_blocked(id->value, b->rules))
@@ -386,8 +387,8 @@ static hub_rc rules_alias(struct builder *b)
 	if (!prev)
 		return HUB_OK;
 	len = strlen(prev);
-	if (len > RECORD_CUSTOM_ID_MAX)
-		return reject(b, "previous_id: longer than %d bytes", RECORD_CUSTOM_ID_MAX);
+	if (len > RECORD_IDENT_MAX)
+		return reject(b, "previous_id: longer than %d bytes", RECORD_IDENT_MAX);
 	if (!record_utf8_valid(prev, len))
 		return reject(b, "previous_id: not valid UTF-8");
 	if (record_value_is_blocked(prev, b->rules))

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RECORD_CUSTOM_ID_MAX 1024
+#define RECORD_IDENT_MAX 1024 /* bytes of any identifier value (custom_id: IDENTITY.md) */
 #define RECORD_ATTR_KEY_MAX 30
 #define RECORD_ATTR_STRING_MAX 300
 #define RECORD_ATTR_ARRAY_MAX 25

@@ -819,6 +819,39 @@ static void test_custom_id_of_1024_bytes_is_kept_1025_rejects(void)
 	free(id1025);
 }
 
+/* Every identifier is at most 1024 bytes, not only custom_id: a longer
+ * installation_id or external id (email promoted to one too) was kept, and
+ * PostgreSQL's index refused it at commit, a record retried forever. */
+static void test_every_identifier_of_1024_bytes_is_kept_1025_rejects(void)
+{
+	static const struct {
+		int rules;
+		const char *type;
+	} rows[] = {
+		{R_DEFAULT, "installation_id"}, {R_CRM, "crm_id"}, {R_CRM, "mpid"},
+		{R_EMAIL, "email"},
+	};
+	char *v1024 = repeat("x", 1024), *v1025 = repeat("x", 1025), err[256], want[96];
+	struct record *r = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		CU_ASSERT_EQUAL(from_json_fmt(rows[i].rules, &r, NULL, err, sizeof(err),
+					      "{\"type\":\"identify\",\"identifiers\":{\"custom_id\":\"C1\","
+					      "\"%s\":\"%s\"}}", rows[i].type, v1024), HUB_OK);
+		CU_ASSERT_PTR_NOT_NULL(r);
+		record_free(r);
+		r = NULL;
+		CU_ASSERT_EQUAL(from_json_fmt(rows[i].rules, &r, NULL, err, sizeof(err),
+					      "{\"type\":\"identify\",\"identifiers\":{\"custom_id\":\"C1\","
+					      "\"%s\":\"%s\"}}", rows[i].type, v1025), HUB_ERR_DATA);
+		CU_ASSERT_PTR_NULL(r);
+		snprintf(want, sizeof(want), "identifiers.%s: longer than 1024 bytes", rows[i].type);
+		CU_ASSERT_STRING_EQUAL(err, want);
+	}
+	free(v1024);
+	free(v1025);
+}
+
 static void test_identifier_values_are_not_trimmed(void)
 {
 	struct record *r = NULL;
@@ -1451,6 +1484,7 @@ TEST_SUITE(record, NULL, NULL,
 	   TEST(test_attribute_and_consent_rules),
 	   TEST(test_timestamp_rules),
 	   TEST(test_custom_id_of_1024_bytes_is_kept_1025_rejects),
+	   TEST(test_every_identifier_of_1024_bytes_is_kept_1025_rejects),
 	   TEST(test_identifier_values_are_not_trimmed),
 	   TEST(test_string_attribute_of_300_kept_301_dropped),
 	   TEST(test_email_of_300_kept_301_dropped),
