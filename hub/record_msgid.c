@@ -3,10 +3,11 @@
  * (IDENTITY.md section 2: "derives one from a hash of the raw message").
  *
  * "h:" + hex SHA-256 of the record's content: type, event time as given
- * (received_at when absent), the normalized identifiers, platform, push and
- * the payloads its type reads, as JSON with sorted keys.  So the same content
- * gives the same id through either door and whatever the key order; the
- * receive time only counts when the record has no timestamp of its own.
+ * (its received_at when absent), the normalized identifiers, platform, push
+ * and the payloads its type reads, as JSON with sorted keys.  So the same
+ * content gives the same id through either door and whatever the key order.
+ * The hub's own receive time never counts: a record with no time of its own
+ * sent again (an import run again, a row synced again) is the same message.
  * Changing what is hashed changes every derived id: dedupe of resent records
  * across the change is lost, so bump the "profilehub-record-N" tag knowingly.
  */
@@ -80,12 +81,13 @@ static void hash_record(struct hasher *h, const struct record_input *in,
 			const struct record *r, const char *email, const char *phone,
 			const json_t *props)
 {
-	int64_t ts = in->has_timestamp ? in->timestamp_ms : r->received_at_ms;
+	int64_t ts = in->has_timestamp ? in->timestamp_ms : in->received_at_ms;
+	int has_ts = in->has_timestamp || in->has_received_at;
 	int32_t flags[2] = {r->is_logout, r->push_enabled};
 
 	hash_str(h, 'v', "profilehub-record-1");
 	hash_str(h, 'T', record_type_name(r->type));
-	hash_field(h, 't', &ts, sizeof(ts));
+	hash_field(h, 't', has_ts ? &ts : NULL, sizeof(ts));
 	hash_field(h, 'f', flags, sizeof(flags));
 	hash_str(h, 'c', r->custom_id);
 	hash_str(h, 'i', r->installation_id);

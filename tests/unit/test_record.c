@@ -1046,12 +1046,13 @@ static void test_warnings_keep_8_and_count_all(void)
 
 /* ---- message_id derivation ---------------------------------------------------- */
 
-static char *derived_id(const char *json)
+/* The derived message_id of a record read at now_ms; NULL if refused. */
+static char *derived_id_at(const char *json, int64_t now_ms)
 {
 	struct record *r = NULL;
 	char err[256] = "", *text = unquote(json), *id = NULL;
 
-	if (record_from_json(text, strlen(text), "def", &all_rules[R_CRM], NOW_MS, &r, NULL,
+	if (record_from_json(text, strlen(text), "def", &all_rules[R_CRM], now_ms, &r, NULL,
 			     err, sizeof(err)) == HUB_OK)
 		id = strdup(r->message_id);
 	else
@@ -1059,6 +1060,39 @@ static char *derived_id(const char *json)
 	record_free(r);
 	free(text);
 	return id;
+}
+
+static char *derived_id(const char *json)
+{
+	return derived_id_at(json, NOW_MS);
+}
+
+/* A record with no time of its own read again later (an import run again,
+ * a row synced again) is the same message: the hub's receive time is not
+ * hashed.  It was, and every re-run stored such records once more. */
+static void test_message_id_ignores_the_hubs_receive_time(void)
+{
+	const char *untimed = "{'type':'track','identifiers':{'installation_id':'I1'},"
+			      "'event':{'name':'buy'}}";
+	const char *received1 = "{'type':'track','received_at':1740992460000,"
+				"'identifiers':{'installation_id':'I1'},'event':{'name':'buy'}}";
+	const char *received2 = "{'type':'track','received_at':1740992460001,"
+				"'identifiers':{'installation_id':'I1'},'event':{'name':'buy'}}";
+	char *a = derived_id_at(untimed, NOW_MS), *b = derived_id_at(untimed, NOW_MS + 86400000);
+	char *c = derived_id_at(received1, NOW_MS), *d = derived_id_at(received2, NOW_MS);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_STRING_EQUAL(a, b);
+	/* a received_at the record carries is its own time: it counts */
+	CU_ASSERT_STRING_NOT_EQUAL(c, d);
+	CU_ASSERT_STRING_NOT_EQUAL(a, c);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
 }
 
 static void test_message_id_derivation_is_deterministic(void)
@@ -1493,6 +1527,7 @@ TEST_SUITE(record, NULL, NULL,
 	   TEST(test_messages_quote_at_most_64_bytes_of_a_value),
 	   TEST(test_warnings_keep_8_and_count_all),
 	   TEST(test_message_id_derivation_is_deterministic),
+	   TEST(test_message_id_ignores_the_hubs_receive_time),
 	   TEST(test_message_id_same_through_both_doors),
 	   TEST(test_from_hub_identify),
 	   TEST(test_from_hub_skew_correction_and_clamp),
