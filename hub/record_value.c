@@ -365,6 +365,29 @@ static int is_string_array(json_t *a, size_t max_items)
 }
 
 /* {"$add": [...], "$remove": [...]}: either or both, arrays of strings. */
+/* Whether list holds more than RECORD_ATTR_ARRAY_MAX distinct strings:
+ * $add's items all stay in the result (unify: $remove goes first), so such
+ * an op cannot apply whatever is stored.  Compares with at most that many
+ * items kept, whatever the list's length. */
+static int has_too_many_distinct(json_t *list)
+{
+	json_t *seen[RECORD_ATTR_ARRAY_MAX];
+	size_t n = 0, i;
+	json_t *item;
+
+	json_array_foreach(list, i, item) {
+		size_t j;
+		for (j = 0; j < n && !json_equal(seen[j], item); j++)
+			;
+		if (j < n)
+			continue;
+		if (n == RECORD_ATTR_ARRAY_MAX)
+			return 1;
+		seen[n++] = item;
+	}
+	return 0;
+}
+
 static const char *check_array_op(json_t *value, struct attr_verdict *v)
 {
 	static const char why[] = "must be an array op {\"$add\": [...], \"$remove\": [...]}"
@@ -384,6 +407,8 @@ static const char *check_array_op(json_t *value, struct attr_verdict *v)
 		else
 			return why;
 	}
+	if (v->add && has_too_many_distinct(v->add))
+		return "$add of more than 25 distinct items (an array holds at most 25)";
 	v->op = ATTR_OP_ARRAY;
 	return NULL;
 }

@@ -681,6 +681,12 @@ static const struct row attr_rows[] = {
 	 "attr.tags=ops:+-:-[\"b\"]", NULL},
 	{"$add and $remove", R_DEFAULT, ATTRS("'tags':{'$add':['a'],'$remove':['b','c']}"),
 	 HUB_OK, "attr.tags=ops:+[\"a\"]:-[\"b\",\"c\"]", NULL},
+	/* $add's items all stay (unify removes first): 26 distinct cannot apply */
+	{"$add of 25 distinct (a repeat)", R_DEFAULT,
+	 ATTRS("'tags':{'$add':['a','b','c','d','e','f','g','h','i','j','k','l','m','n','o','p','q','r','s','t','u','v','w','x','y','a'],'$remove':['z']}"), HUB_OK,
+	 "nattrs=1", NULL},
+	BAD_ATTR("$add of 26 distinct", "'tags':{'$add':['a','b','c','d','e','f','g','h','i','j','k','l','m','n','o','p','q','r','s','t','u','v','w','x','y','z']}",
+		 "attributes.tags: $add of more than 25 distinct items (an array holds at most 25)"),
 	BAD_ATTR("$add not an array", "'tags':{'$add':'a'}", OP_BAD("tags")),
 	BAD_ATTR("$add of numbers", "'tags':{'$add':[1]}", OP_BAD("tags")),
 	BAD_ATTR("array op empty", "'tags':{}", OP_BAD("tags")),
