@@ -210,11 +210,17 @@ hub_rc record_from_json(const char *text, size_t len, const char *default_source
 			char *err, size_t err_size)
 {
 	struct json_door d = {.rules = rules, .err = err, .err_size = err_size};
+	const char *nul;
 	json_error_t e;
 	hub_rc rc;
 
 	*out = NULL;
 	d.idents = d.stack_idents;
+	if (text && (nul = memchr(text, '\0', len))) {
+		/* jansson reads a NUL as the end of its input, and says so */
+		err_set(err, err_size, "invalid JSON: a NUL byte at 1:%zu", (size_t)(nul - text) + 1);
+		return HUB_ERR_DATA;
+	}
 	d.root = json_loadb(text ? text : "", text ? len : 0, JSON_REJECT_DUPLICATES, &e);
 	if (!d.root)
 		return record_json_error(err, err_size, "", &e);

@@ -858,6 +858,33 @@ static void test_every_identifier_of_1024_bytes_is_kept_1025_rejects(void)
 	free(v1025);
 }
 
+/* A NUL byte is named where it is: jansson took it for the end of the
+ * input ("'[' or '{' expected near end of file", "end of file expected"). */
+static void test_nul_byte_is_named_with_its_column(void)
+{
+	static const char line[] = "{\"type\":\"track\",\"identifiers\":{\"custom_id\":\"C1\"},"
+				   "\"event\":{\"name\":\"e\"}}\0\0";
+	char zeros[100] = {0}, mid[sizeof(line)], err[256] = "";
+	struct record *r = NULL;
+
+	CU_ASSERT_EQUAL(record_from_json(zeros, sizeof(zeros), "def", NULL, NOW_MS, &r, NULL,
+					 err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_STRING_EQUAL(err, "invalid JSON: a NUL byte at 1:1");
+	CU_ASSERT_EQUAL(record_from_json(line, sizeof(line) - 1, "def", NULL, NOW_MS, &r, NULL,
+					 err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_STRING_EQUAL(err, "invalid JSON: a NUL byte at 1:71");
+	memcpy(mid, line, sizeof(line));
+	mid[10] = '\0';
+	CU_ASSERT_EQUAL(record_from_json(mid, sizeof(line) - 3, "def", NULL, NOW_MS, &r, NULL,
+					 err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_STRING_EQUAL(err, "invalid JSON: a NUL byte at 1:11");
+	CU_ASSERT_PTR_NULL(r);
+	/* the line without them is a record */
+	CU_ASSERT_EQUAL(record_from_json(line, sizeof(line) - 3, "def", NULL, NOW_MS, &r, NULL,
+					 err, sizeof(err)), HUB_OK);
+	record_free(r);
+}
+
 static void test_identifier_values_are_not_trimmed(void)
 {
 	struct record *r = NULL;
@@ -1525,6 +1552,7 @@ TEST_SUITE(record, NULL, NULL,
 	   TEST(test_timestamp_rules),
 	   TEST(test_custom_id_of_1024_bytes_is_kept_1025_rejects),
 	   TEST(test_every_identifier_of_1024_bytes_is_kept_1025_rejects),
+	   TEST(test_nul_byte_is_named_with_its_column),
 	   TEST(test_identifier_values_are_not_trimmed),
 	   TEST(test_string_attribute_of_300_kept_301_dropped),
 	   TEST(test_email_of_300_kept_301_dropped),
