@@ -26,6 +26,7 @@
 #define SEG_MAX_EVENT (32 * 1024)   /* bytes of one event, compact JSON */
 #define SEG_MAX_EVENTS 2500         /* events of one batch */
 #define SEG_MAX_MESSAGE_ID 99       /* characters of a messageId (< 100) */
+#define SEG_MAX_EVENT_NAME 256      /* bytes of a track's event: the hub's own limit */
 #define SEG_MSG_SIZE 512            /* an error message */
 #define SEG_NUM_SIZE 40             /* a number printed as text */
 #define SEG_SHA256_SIZE 32          /* bytes of a SHA-256 digest */

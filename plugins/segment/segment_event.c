@@ -425,8 +425,10 @@ static const char *read_payload(struct seg_event *ev)
 		return "integrations: must be an object";
 	switch (ev->type) {
 	case SEG_TRACK:
-		if (read_string(it, "event", &ev->event) || !ev->event)
-			return "event: required, a string";
+		if (read_string(it, "event", &ev->event) || !ev->event || !*ev->event)
+			return "event: required, a non-empty string";
+		if (strlen(ev->event) > SEG_MAX_EVENT_NAME) /* else named event.name by the hub */
+			return "event: longer than 256 bytes";
 		/* fall through */
 	case SEG_PAGE:
 	case SEG_SCREEN:

@@ -1535,6 +1535,10 @@ static void test_import_line_corrects_an_original_timestamp(void)
 	pt_close(&f);
 }
 
+#define NAME_16 "abcdefghijklmnop"
+#define NAME_64 NAME_16 NAME_16 NAME_16 NAME_16
+#define LONG_NAME_257 NAME_64 NAME_64 NAME_64 NAME_64 "x"
+
 static void test_import_line_refuses_bad_lines(void)
 {
 	static const struct {
@@ -1543,7 +1547,11 @@ static void test_import_line_refuses_bad_lines(void)
 		{"{\"type\":\"track\",\"userId\":", "invalid JSON at line 1, column "},
 		{"[{\"type\":\"track\"}]", "body: must be an event object"},
 		{"{\"userId\":\"u\"}", "type: missing"},
-		{"{\"type\":\"track\",\"userId\":\"u\"}", "event: required, a string"},
+		{"{\"type\":\"track\",\"userId\":\"u\"}", "event: required, a non-empty string"},
+		{"{\"type\":\"track\",\"userId\":\"u\",\"event\":\"\"}",
+		 "event: required, a non-empty string"},
+		{"{\"type\":\"track\",\"userId\":\"u\",\"event\":\"" LONG_NAME_257 "\"}",
+		 "event: longer than 256 bytes"},
 		{"{\"batch\":[]}", "type: missing"},
 	};
 	struct pt_fixture f;
