@@ -266,7 +266,9 @@ int ingest_inflate(enum ingest_encoding enc, const char *in, size_t in_len, size
 	case 0:
 		return 0;
 	case 1:
-		snprintf(msg, sizeof(msg), "the decoded body is larger than %zu bytes", limit);
+		/* the hub's own limit: a route's smaller one is its plugin's to name */
+		snprintf(msg, sizeof(msg),
+			 "the decoded body is larger than the hub's http.max_body (%zu bytes)", limit);
 		ingest_reply_error(r, 413, "body_too_large", msg);
 		break;
 	case 2:
