@@ -495,6 +495,16 @@ static hub_rc attr_push(struct builder *b, const char *key, json_t *value,
 	return HUB_OK;
 }
 
+/* $email_address / $phone_number set to a blocked value: as given in
+ * identifiers.email / .phone, where blocked values are absent (IDENTITY.md
+ * 1), so the same address is not kept through one door and dropped
+ * through the other. */
+static int is_blocked_contact(const struct builder *b, const char *key, json_t *value)
+{
+	return (strcmp(key, "$email_address") == 0 || strcmp(key, "$phone_number") == 0) &&
+	       json_is_string(value) && record_value_is_blocked(json_string_value(value), b->rules);
+}
+
 static hub_rc attrs_read(struct builder *b, json_t *attrs)
 {
 	char shown[RECORD_SHOW_SIZE];
@@ -509,6 +519,8 @@ static hub_rc attrs_read(struct builder *b, json_t *attrs)
 		return reject(b, "attributes: must be an object");
 	json_object_foreach(attrs, key, value) {
 		why = record_attr_check(key, value, &v);
+		if (!why && is_blocked_contact(b, key, value))
+			why = "a blocked value (identity.blocked_values), not stored";
 		if (why)
 			rc = warn(b, "attributes.%s: %s", record_show(shown, key), why);
 		else

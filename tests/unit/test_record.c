@@ -27,7 +27,7 @@
 
 enum rules_id { R_DEFAULT, R_CRM, R_EMAIL };
 
-static char *extra_blocked[] = {"not-set", "unknown_user"};
+static char *extra_blocked[] = {"not-set", "unknown_user", "NoReply@example.com", "+15555550100"};
 
 static const struct config_external_id crm_ids[] = {
 	{"mpid", 5, 1},
@@ -41,9 +41,9 @@ static const struct config_external_id email_ids[] = {
 };
 
 static const struct record_rules all_rules[] = {
-	[R_DEFAULT] = {NULL, 0, extra_blocked, 2},
-	[R_CRM] = {crm_ids, 3, extra_blocked, 2},
-	[R_EMAIL] = {email_ids, 2, extra_blocked, 2},
+	[R_DEFAULT] = {NULL, 0, extra_blocked, 4},
+	[R_CRM] = {crm_ids, 3, extra_blocked, 4},
+	[R_EMAIL] = {email_ids, 2, extra_blocked, 4},
 };
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -591,6 +591,11 @@ static const struct row attr_rows[] = {
 	 "attr.$email_address=set:string:\"a@x\"", NULL},
 	BAD_ATTR("$email_address too short", "'$email_address':'@x'", EMAIL_BAD),
 	BAD_ATTR("$email_address whitespace", "'$email_address':'a b@x.com'", EMAIL_BAD),
+	/* a configured blocked value, as identifiers.email would have it */
+	BAD_ATTR("$email_address blocked", "'$email_address':'noreply@EXAMPLE.com'",
+		 "attributes.$email_address: a blocked value (identity.blocked_values), not stored"),
+	BAD_ATTR("$phone_number blocked", "'$phone_number':'+15555550100'",
+		 "attributes.$phone_number: a blocked value (identity.blocked_values), not stored"),
 	BAD_ATTR("$email_address NBSP", "'$email_address':'a\xc2\xa0" "b@x.com'", EMAIL_BAD),
 	BAD_ATTR("$email_address ideographic space", "'$email_address':'ab@x.com\xe3\x80\x80'",
 		 EMAIL_BAD),
