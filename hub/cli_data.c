@@ -59,6 +59,10 @@ struct import_state {
 	struct intake *intake;
 	struct import_slot slots[IMPORT_WINDOW];
 	size_t n_slots;          /* slots in use: the window for --commit-every */
+	size_t batch_max;        /* records a batch closes at: IMPORT_BATCH, or
+				  * --commit-every when smaller (a group takes
+				  * whole batches, so it commits no more often) */
+	int is_adding_line;      /* a plugin line's records: one batch if they fit */
 	size_t next_slot;
 	size_t bytes_in_flight;  /* of the busy slots */
 	size_t line_bytes;       /* of the line being read, until a slot takes it */
@@ -218,7 +222,8 @@ static void import_add(struct import_state *st, struct record *rec)
 	slot->records[slot->batch.n_records++] = rec;
 	slot->bytes += st->line_bytes; /* a line's records count it once */
 	st->line_bytes = 0;
-	if (slot->batch.n_records == IMPORT_BATCH || slot->bytes >= IMPORT_BATCH_BYTES)
+	if (slot->batch.n_records == IMPORT_BATCH || slot->bytes >= IMPORT_BATCH_BYTES ||
+	    (slot->batch.n_records >= st->batch_max && !st->is_adding_line))
 		import_submit(st);
 }
 
@@ -297,15 +302,20 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 	 * would not fit, by count or by bytes */
 	cur = &st->slots[st->next_slot];
 	if (rc == HUB_OK && st->n_pending && !cur->is_busy && cur->batch.n_records &&
-	    (cur->batch.n_records + st->n_pending > IMPORT_BATCH ||
+	    (cur->batch.n_records + st->n_pending > st->batch_max ||
 	     cur->bytes + st->line_bytes >= IMPORT_BATCH_BYTES))
 		import_submit(st);
+	st->is_adding_line = 1;
 	for (size_t i = 0; i < st->n_pending; i++) {
 		if (rc == HUB_OK)
 			import_add(st, st->pending[i]);
 		else
 			record_free(st->pending[i]);
 	}
+	st->is_adding_line = 0;
+	cur = &st->slots[st->next_slot];
+	if (!cur->is_busy && cur->batch.n_records >= st->batch_max)
+		import_submit(st);
 	if (rc != HUB_OK)
 		import_rejections_drop(st, &mark, n_errors, n_warnings_shown);
 	if (rc == HUB_OK)
@@ -537,7 +547,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	intake_set_bulk(st->intake, (size_t)commit_every);
-	st->n_slots = ((size_t)commit_every + IMPORT_LOOKAHEAD + IMPORT_BATCH - 1) / IMPORT_BATCH;
+	st->batch_max = (size_t)commit_every < IMPORT_BATCH ? (size_t)commit_every : IMPORT_BATCH;
+	st->n_slots = ((size_t)commit_every + IMPORT_LOOKAHEAD + st->batch_max - 1) / st->batch_max;
 	if (st->n_slots > IMPORT_WINDOW)
 		st->n_slots = IMPORT_WINDOW;
 	st->started_ms = time_mono_ms();

@@ -89,6 +89,17 @@ cmp -s "$T/clean.dump" "$T/again.dump" ||
 "$PH" -c "$T/failing.yaml" profile --installation-id I1 | grep -q '"custom_id": *"bob"' ||
 	fail "I1 does not end with bob"
 
+# --commit-every below a batch's 2000 records: commits are that often, so
+# a failure at line 150 keeps lines 1..100 (a group took a whole batch of
+# 2000, and none was stored)
+failing_store small m-150
+"$PH" -c "$T/small.yaml" import "$T/in.jsonl" --source s --commit-every 100 >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "--commit-every 100 with a failed batch must exit 1: $(cat "$T/err")"
+small_first=$(sed -n 's/^profilehub: import: line \([0-9]*\) and every line after it are not stored.*/\1/p' "$T/err")
+stored=$(sqlite3 "$T/small.db" "SELECT count(*) FROM dedupe")
+[ "$small_first" = 101 ] && [ "$stored" -eq 100 ] ||
+	fail "--commit-every 100, line 150 failing: line $small_first named, $stored stored (want 101, 100)"
+
 # --format mparticle: 1000 lines of one batch with three events each; the
 # 2001st event (the second of line 667) fails.  Line 667 is stored whole or
 # not at all, never in part.
@@ -105,6 +116,15 @@ failing_store mp x-2000
 [ $? -eq 1 ] || fail "mparticle import with a failed batch must exit 1: $(cat "$T/err")"
 part=$(sqlite3 "$T/mp.db" "SELECT count(*) FROM dedupe WHERE message_id IN ('x-1999', 'x-2000', 'x-2001')")
 [ "$part" -eq 0 ] || fail "line 667 was stored in part ($part of its 3 events)"
+# the same with --commit-every 2: a line's three events are still one batch
+failing_store mp2 x-2000
+"$PH" -c "$T/mp2.yaml" import "$T/mp.jsonl" --source mp --format mparticle --commit-every 2 \
+	>"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "mparticle --commit-every 2 with a failed batch must exit 1: $(cat "$T/err")"
+part=$(sqlite3 "$T/mp2.db" "SELECT count(*) FROM dedupe WHERE message_id IN ('x-1999', 'x-2000', 'x-2001')")
+stored=$(sqlite3 "$T/mp2.db" "SELECT count(*) FROM dedupe")
+[ "$part" -eq 0 ] && [ "$stored" -eq 1998 ] ||
+	fail "--commit-every 2: line 667 stored in part ($part of its 3 events) or lines before it lost ($stored of 1998 stored)"
 
 # big lines close a batch by bytes (IMPORT_BATCH_BYTES, 6 MiB of lines):
 # 40 lines of about 240 KB, three events each; the second event of the line
