@@ -340,30 +340,180 @@ int rm_base64_cmp(const char *a, const char *b)
 	return 0;
 }
 
-/* ---- cells as values ---------------------------------------------------------------- */
+/* ---- epoch numbers ------------------------------------------------------------------- */
 
-/* Epoch numbers: seconds, or ms / us / ns by magnitude (as Snowflake reads
- * them).  -> seconds and nanoseconds; -1 outside years 0..9999 (NaN and
- * infinities too: such a double has no int64_t). */
-static int epoch_split(double v, int64_t *sec, int32_t *nsec)
+/* An exponent this large leaves no digit of a text within years 0..9999. */
+#define EPOCH_EXP_MAX 1000000000000LL
+
+/* A decimal's text as written: [sign] digits [. digits] [e [sign] digits]
+ * (at least one digit before the exponent).  Its value is the mantissa's
+ * digits, the '.' left out, times 10^(exp - n_frac): read a digit at a
+ * time, never through a double, so "1700000000.123" keeps its .123. */
+struct epoch_text {
+	const char *m; /* the mantissa: n_int digits, then '.' and n_frac digits */
+	size_t n_int, n_frac;
+	int64_t exp;   /* saturated at +-EPOCH_EXP_MAX */
+	int is_neg;
+};
+
+/* Reads s as an epoch_text; -1 when it is none (spaces, "nan", hex...). */
+static int epoch_text_read(const char *s, struct epoch_text *e)
 {
-	double a = fabs(v), scale = a < 1e11 ? 1 : a < 1e14 ? 1e3 : a < 1e17 ? 1e6 : 1e9;
-	double s = floor(v / scale);
+	int is_exp_neg;
 
-	if (!(s >= (double)RM_SEC_MIN && s <= (double)RM_SEC_MAX))
+	memset(e, 0, sizeof(*e));
+	e->is_neg = *s == '-';
+	if (*s == '-' || *s == '+')
+		s++;
+	e->m = s;
+	e->n_int = strspn(s, "0123456789");
+	s += e->n_int;
+	if (*s == '.') {
+		e->n_frac = strspn(s + 1, "0123456789");
+		s += 1 + e->n_frac;
+	}
+	if (e->n_int + e->n_frac == 0)
 		return -1;
-	*sec = (int64_t)s;
-	*nsec = (int32_t)((v / scale - s) * 1e9);
+	if (*s != 'e' && *s != 'E')
+		return *s ? -1 : 0;
+	is_exp_neg = *++s == '-';
+	if (*s == '-' || *s == '+')
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	for (; isdigit((unsigned char)*s); s++)
+		if (e->exp < EPOCH_EXP_MAX)
+			e->exp = e->exp * 10 + (*s - '0');
+	if (e->exp > EPOCH_EXP_MAX)
+		e->exp = EPOCH_EXP_MAX;
+	if (is_exp_neg)
+		e->exp = -e->exp;
+	return *s ? -1 : 0;
+}
+
+/* The digit of the mantissa at decimal position q (0: its units, -1: its
+ * tenths); 0 outside its digits. */
+static int epoch_mantissa_digit(const struct epoch_text *e, int64_t q)
+{
+	if (q >= 0 && q < (int64_t)e->n_int)
+		return e->m[e->n_int - 1 - (size_t)q] - '0';
+	if (q < 0 && -q <= (int64_t)e->n_frac)
+		return e->m[e->n_int + (size_t)-q] - '0'; /* past the '.' */
 	return 0;
 }
+
+/* The digit of the value at decimal position pos. */
+static int epoch_digit(const struct epoch_text *e, int64_t pos)
+{
+	return epoch_mantissa_digit(e, pos - e->exp);
+}
+
+/* The position of the value's highest non-zero digit; -1 when it is 0. */
+static int epoch_top(const struct epoch_text *e, int64_t *top)
+{
+	for (int64_t q = (int64_t)e->n_int - 1; q >= -(int64_t)e->n_frac; q--) {
+		if (epoch_mantissa_digit(e, q)) {
+			*top = q + e->exp;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* 1 when a digit of the value at or below position pos is not 0. */
+static int epoch_has_digits_below(const struct epoch_text *e, int64_t pos)
+{
+	int64_t q_max = pos - e->exp;
+
+	for (int64_t q = -(int64_t)e->n_frac; q < (int64_t)e->n_int && q <= q_max; q++)
+		if (epoch_mantissa_digit(e, q))
+			return 1;
+	return 0;
+}
+
+/*
+ * Epoch numbers: seconds, or ms / us / ns by magnitude (as Snowflake reads
+ * them: below 1e11 seconds, below 1e14 ms, below 1e17 us, else ns), split
+ * at the decimal digits into seconds and nanoseconds (floored: the digits
+ * past the nanosecond are dropped, toward the past); -1 outside years
+ * 0..9999.
+ */
+static int epoch_split(const struct epoch_text *e, int64_t *sec, int32_t *nsec)
+{
+	int64_t top, k, s = 0;
+	int32_t ns = 0;
+	int has_sub_ns;
+
+	*sec = 0;
+	*nsec = 0;
+	if (epoch_top(e, &top))
+		return 0; /* zero */
+	k = top < 11 ? 0 : top < 14 ? 3 : top < 17 ? 6 : 9; /* the unit: 10^-k s */
+	if (top - k > 11)
+		return -1; /* 10^12 s and more: past year 9999 */
+	for (int64_t j = 11; j >= 0; j--)
+		s = s * 10 + epoch_digit(e, j + k);
+	for (int64_t j = -1; j >= -9; j--)
+		ns = ns * 10 + epoch_digit(e, j + k);
+	has_sub_ns = epoch_has_digits_below(e, k - 10);
+	if (e->is_neg && (s || ns || has_sub_ns)) {
+		/* -(s seconds + ns + a part of a nanosecond), floored */
+		s = -s - 1;
+		ns = 1000000000 - ns - has_sub_ns;
+		if (ns == 1000000000) {
+			s++;
+			ns = 0;
+		}
+	}
+	if (s < RM_SEC_MIN || s > RM_SEC_MAX)
+		return -1;
+	*sec = s;
+	*nsec = ns;
+	return 0;
+}
+
+/* A double as epoch time: split at the digits of its shortest text that
+ * reads back as it (FLOAT 1700000000.123 is "1700000000.123", not the
+ * 1700000000.12299990654 it holds); -1 for NaN and infinities too. */
+static int epoch_from_double(double v, int64_t *sec, int32_t *nsec)
+{
+	struct epoch_text e;
+	char text[40];
+
+	if (!isfinite(v))
+		return -1;
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(text, sizeof(text), "%.*g", prec, v);
+		if (strtod(text, NULL) == v)
+			break;
+	}
+	if (epoch_text_read(text, &e))
+		return -1;
+	return epoch_split(&e, sec, nsec);
+}
+
+/* A NUMBER's text as epoch time: its decimal digits exactly, or, in forms
+ * that are no plain decimal (" 5", "0x1p4"), what strtod() reads. */
+static int epoch_from_text(const char *s, int64_t *sec, int32_t *nsec)
+{
+	struct epoch_text e;
+	char *end;
+	double v;
+
+	if (epoch_text_read(s, &e) == 0)
+		return epoch_split(&e, sec, nsec);
+	v = strtod(s, &end);
+	if (end == s || *end)
+		return -1;
+	return epoch_from_double(v, sec, nsec);
+}
+
+/* ---- cells as values ---------------------------------------------------------------- */
 
 /* A cell as an instant within years 0..9999 (see rowmap_int.h); -1 when
  * it is none. */
 int rm_cell_instant(enum rm_type type, const struct rm_cell *c, int64_t *sec, int32_t *nsec)
 {
-	char *end;
-	double v;
-
 	if (c->is_null)
 		return -1;
 	if (type == RM_BYTES)
@@ -378,12 +528,9 @@ int rm_cell_instant(enum rm_type type, const struct rm_cell *c, int64_t *sec, in
 	case RM_STRING:
 		return rm_time_parse(c->text, sec, nsec);
 	case RM_NUMBER:
-		v = strtod(c->text, &end);
-		if (end == c->text || *end)
-			return -1;
-		return epoch_split(v, sec, nsec);
+		return epoch_from_text(c->text, sec, nsec);
 	case RM_FLOAT:
-		return epoch_split(c->f, sec, nsec);
+		return epoch_from_double(c->f, sec, nsec);
 	default:
 		return -1;
 	}

@@ -588,6 +588,95 @@ static void test_instants_outside_years_0_to_9999_are_none(void)
 	rowmap_free(by_cursor);
 }
 
+/*
+ * Epoch numbers (a NUMBER or FLOAT cell as a record's time or a date(x))
+ * split at their decimal digits: "1700000000123" (ms) is ...20.123, where
+ * (v / 1e3 - s) * 1e9 in doubles made it 122999906 ns, so ...20.122 (496
+ * of 1000 consecutive milliseconds were a millisecond early), and "...123000"
+ * (us) and "1700000000.123" (s) likewise.  Negative ones floor.
+ */
+static void test_epoch_numbers_split_at_their_decimal_digits(void)
+{
+	static const struct {
+		const char *text;
+		int64_t sec;
+		int32_t nsec;
+	} rows[] = {
+		{"1700000000123", 1700000000, 123000000},
+		{"1700000000123000", 1700000000, 123000000},
+		{"1700000000.123", 1700000000, 123000000},
+		{"1700000000123456789", 1700000000, 123456789},
+		{"1700000000123.4567", 1700000000, 123456700},
+		{"1700000000.1234567891", 1700000000, 123456789}, /* past the ns: dropped */
+		{"1.700000000123e12", 1700000000, 123000000},
+		{"17000000001.23E-1", 1700000000, 123000000},
+		{"+1700000000", 1700000000, 0},
+		{"99999999999", 99999999999LL, 0}, /* below 1e11: seconds */
+		{"100000000000", 100000000, 0},	   /* ms */
+		{"0", 0, 0},
+		{"-0.0", 0, 0},
+		{"0e999999999999999999", 0, 0},
+		{"-1.5", -2, 500000000},
+		{"-1700000000123", -1700000001, 877000000},
+		{"-0.0000000001", -1, 999999999},
+		{"-1.9999999999", -2, 0},
+		{"99999999999.999999999", 99999999999LL, 999999999},
+		{"-62167219200", -62167219200LL, 0},
+		{" 1700000000", 1700000000, 0}, /* not a plain decimal: strtod() */
+	};
+	/* no number; 253402300800 s (year 10000) in ns */
+	static const char *const none[] = {"1.2.3", "1e", ".", "-", "nan",
+					   "253402300800000000000"};
+	struct rowmap *m = map_new("{\"custom_id\": \"user_id\", \"timestamp\": \"score\", "
+				   "\"attributes\": {\"date(seen)\": \"score\", \"date(r)\": \"ratio\"}}",
+				   NULL, "\"updated_at\"");
+	struct rm_cell c = {0};
+	struct row r;
+	struct got g = {0};
+	char err[512], text[48];
+	int64_t sec;
+	int32_t nsec;
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		c.text = rows[i].text;
+		CU_ASSERT_EQUAL(rm_cell_instant(RM_NUMBER, &c, &sec, &nsec), 0);
+		CU_ASSERT_EQUAL(sec, rows[i].sec);
+		CU_ASSERT_EQUAL(nsec, rows[i].nsec);
+		if (sec != rows[i].sec || nsec != rows[i].nsec)
+			fprintf(stderr, "\n  %s: %lld %d\n", rows[i].text, (long long)sec, nsec);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(none); i++) {
+		c.text = none[i];
+		CU_ASSERT_EQUAL(rm_cell_instant(RM_NUMBER, &c, &sec, &nsec), -1);
+	}
+	/* every millisecond of a second, in each unit, as text and as a double */
+	for (int ms = 0; ms < 1000; ms++) {
+		static const char *const forms[][2] = {{"1700000000", ""}, {"1700000000", "000"},
+						       {"1700000000.", ""}}; /* ms, us, s */
+		for (size_t f = 0; f < ARRAY_SIZE(forms); f++) {
+			snprintf(text, sizeof(text), "%s%03d%s", forms[f][0], ms, forms[f][1]);
+			c.text = text;
+			CU_ASSERT_EQUAL(rm_cell_instant(RM_NUMBER, &c, &sec, &nsec), 0);
+			CU_ASSERT(sec == 1700000000 && nsec == ms * 1000000);
+			c.f = strtod(text, NULL);
+			CU_ASSERT_EQUAL(rm_cell_instant(RM_FLOAT, &c, &sec, &nsec), 0);
+			CU_ASSERT(sec == 1700000000 && nsec == ms * 1000000);
+		}
+	}
+	/* as a date(x) attribute and the record's time */
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)),
+			      0);
+	r = user_row("u1", "gold", "1700000000123");
+	r.c[5].f = 1700000000.123;
+	emit_one(m, &r, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_STRING_EQUAL(g.r[0].attrs, "{\"seen\":\"2023-11-14T22:13:20.123Z\","
+					     "\"r\":\"2023-11-14T22:13:20.123Z\"}");
+	CU_ASSERT_EQUAL(g.r[0].ts, 1700000000123LL);
+	got_clear(&g);
+	rowmap_free(m);
+}
+
 static void test_cursor_tuple_skips_rows_at_or_before_it(void)
 {
 	static const struct rm_column cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_NUMBER}};
@@ -1471,6 +1560,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_kinds_make_their_record_types),
 	   TEST(test_times_and_decimals_compare_as_values),
 	   TEST(test_instants_outside_years_0_to_9999_are_none),
+	   TEST(test_epoch_numbers_split_at_their_decimal_digits),
 	   TEST(test_cursor_tuple_skips_rows_at_or_before_it),
 	   TEST(test_cursor_placeholder_is_rewritten_outside_quotes),
 	   TEST(test_query_trimmed_len_leaves_out_what_ends_it),
