@@ -111,7 +111,18 @@ static int attr_key_parse(const char *spec, char *key, size_t size, enum rm_cast
 	return 0;
 }
 
-/* A {key: column} object into a list; attribute keys may carry a cast. */
+/* The target of a list with this key, or NULL. */
+static const struct target *list_find(const struct target_list *l, const char *key)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->items[i].key, key) == 0)
+			return &l->items[i];
+	return NULL;
+}
+
+/* A {key: column} object into a list; attribute keys may carry a cast.
+ * Two names of one key ("Plan" and "plan", "plan" and "string(plan)": the
+ * hub refuses a record with the key twice) are refused. */
 static int read_object(json_t *obj, const char *path, struct target_list *l, int is_attrs,
 		       char *err, size_t err_size)
 {
@@ -125,6 +136,7 @@ static int read_object(json_t *obj, const char *path, struct target_list *l, int
 	}
 	json_object_foreach(obj, k, col) {
 		enum rm_cast cast = CAST_NONE;
+		const struct target *twice;
 		struct target *t;
 
 		snprintf(p, sizeof(p), "%s.%s", path, k);
@@ -136,6 +148,11 @@ static int read_object(json_t *obj, const char *path, struct target_list *l, int
 		}
 		if (!is_attrs)
 			snprintf(key, sizeof(key), "%s", k);
+		if ((twice = list_find(l, key))) {
+			snprintf(err, err_size, "%s.%s: declared twice (%s, %s)", path, key,
+				 twice->path + strlen(path) + 1, k);
+			return -1;
+		}
 		if (!(t = list_add(l))) {
 			snprintf(err, err_size, "out of memory");
 			return -1;

@@ -152,6 +152,15 @@ static void test_config_mistakes_name_the_key(void)
 		 "message_id hashes what they carry)"},
 		{"{\"custom_id\": \"u\", \"message_id\": 7, \"event\": {\"name\": \"n\"}}", NULL,
 		 "\"t\"", "map.message_id: expected a column name"},
+		/* one attribute twice, once lowercased or its cast left out (the hub
+		 * refused every row: "duplicate object key") */
+		{"{\"custom_id\": \"u\", \"attributes\": {\"Plan\": \"a\", \"plan\": \"b\"}}", NULL,
+		 "\"t\"", "map.attributes.plan: declared twice (Plan, plan)"},
+		{"{\"custom_id\": \"u\", \"attributes\": {\"plan\": \"a\", \"string(plan)\": \"b\"}}",
+		 NULL, "\"t\"", "map.attributes.plan: declared twice (plan, string(plan))"},
+		{"{\"custom_id\": \"u\", \"attributes\": {\"date(Seen)\": \"a\", \"x\": \"x\", "
+		 "\"number(seen)\": \"b\"}}",
+		 NULL, "\"t\"", "map.attributes.seen: declared twice (date(Seen), number(seen))"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
