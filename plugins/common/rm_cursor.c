@@ -4,8 +4,9 @@
  * A cursor is the tuple of a row's cursor columns, saved as a JSON array
  * of strings (times as RFC 3339 with nanoseconds, numbers as decimals).
  * A time outside years 0000..9999 has no such text that reads back (the
- * year takes four digits): a row holding one is never a checkpoint, it
- * fails the pull (rowpull.c).
+ * year takes four digits), nor has a text that is not UTF-8 (JSON text is
+ * UTF-8): a row holding one is never a checkpoint, it fails the pull
+ * (rowpull.c).
  * Rows compare with it column by column with their types: numbers
  * numerically, times as instants, strings bytewise, BYTES by the bytes
  * their base64 text encodes (saved as that text, as BigQuery takes it).
@@ -30,6 +31,7 @@
  *     later is out of order.
  */
 #include "rowmap_int.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -248,6 +250,22 @@ int rowmap_row_cursor_out_of_range(const struct rowmap *m, const struct rm_cell 
 		const struct rm_cell *c = &row[col->index];
 		if (rm_col_type(m, col) == RM_TIMESTAMP && !c->is_null &&
 		    (c->sec < RM_SEC_MIN || c->sec > RM_SEC_MAX))
+			return (int)i;
+	}
+	return -1;
+}
+
+int rowmap_row_cursor_not_utf8(const struct rowmap *m, const struct rm_cell *row)
+{
+	if (!rowmap_row_is_placed(m, row))
+		return -1; /* never a checkpoint */
+	for (size_t i = 0; i < m->cursor.n; i++) {
+		const struct target *col = &m->cursor.items[i];
+		const struct rm_cell *c = &row[col->index];
+		enum rm_type type = rm_col_type(m, col);
+		int is_text = type == RM_STRING || type == RM_NUMBER || type == RM_JSON ||
+			      type == RM_BYTES;
+		if (is_text && !c->is_null && c->text && !text_utf8_is_valid(c->text))
 			return (int)i;
 	}
 	return -1;

@@ -12,9 +12,10 @@
  * before the previous row's (say, a query ordering strings by a locale
  * collation) fails the pull before its page is checkpointed, as does a run
  * of tied rows longer than a page may grow, or a cursor time outside years
- * 0000..9999 (no checkpoint text of it reads back): the hub then drops the
- * page and keeps the cursor, rather than skip rows silently, hold them all,
- * or save a cursor that fails every later sync.
+ * 0000..9999 or a cursor text that is not UTF-8 (no checkpoint text of
+ * either reads back): the hub then drops the page and keeps the cursor,
+ * rather than skip rows silently, hold them all, or save a cursor that
+ * fails every later sync.
  *
  * A row whose first cursor value is NULL (a query with `OR updated_at IS
  * NULL`) has no place in the cursor order: it is emitted every time it is
@@ -28,6 +29,7 @@
  * (a retry from an older cursor, a new sync) runs the query again.
  */
 #include "rowpull.h"
+#include "text.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -180,6 +182,24 @@ static hub_rc range_failed(const struct rowpull *rp, const struct rm_cell *row, 
 	return HUB_ERR_DATA;
 }
 
+/* A cursor text that is not UTF-8: its checkpoint would never read back
+ * (a saved cursor is JSON), and --full would write it again. */
+static hub_rc utf8_failed(const struct rowpull *rp, const struct rm_cell *row, size_t i,
+			  char *err, size_t err_size)
+{
+	const struct rowmap *m = rp->map;
+	char buf[48], shown[104];
+	const char *v = rowmap_row_cursor_text(m, row, i, buf, sizeof(buf));
+
+	snprintf(shown, sizeof(shown), "%.100s", v ? v : "");
+	text_utf8_repair(shown);
+	snprintf(err, err_size,
+		 "cursor column %.60s: the value \"%s\" is not UTF-8, which a saved cursor cannot "
+		 "hold: leave such rows out of the query (or correct them)",
+		 rowmap_cursor_name(m, i), shown);
+	return HUB_ERR_DATA;
+}
+
 /* More tied rows than a page may hold (rowpull_page_rows_max). */
 static hub_rc ties_failed(const struct rowpull *rp, size_t n_tied, size_t max, char *err,
 			  size_t err_size)
@@ -245,15 +265,17 @@ static hub_rc emit_rows(struct rowpull *rp, struct hub_call *call, size_t budget
 	size_t n_tied = 0; /* emitted rows sharing the remembered tuple */
 	const struct rm_cell *row;
 	hub_rc rc;
-	int cmp, has_checkpoint, is_boundary, i_range;
+	int cmp, has_checkpoint, is_boundary, i_bad;
 
 	for (;;) {
 		if ((rc = next_row(rp, &row, err, err_size)) != HUB_MORE) {
 			*is_end = rc == HUB_OK;
 			return rc;
 		}
-		if ((i_range = rowmap_row_cursor_out_of_range(rp->map, row)) >= 0)
-			return range_failed(rp, row, (size_t)i_range, err, err_size);
+		if ((i_bad = rowmap_row_cursor_out_of_range(rp->map, row)) >= 0)
+			return range_failed(rp, row, (size_t)i_bad, err, err_size);
+		if ((i_bad = rowmap_row_cursor_not_utf8(rp->map, row)) >= 0)
+			return utf8_failed(rp, row, (size_t)i_bad, err, err_size);
 		if ((cmp = rowmap_cmp_remembered(rp->map, row)) < 0)
 			return order_failed(rp, row, err, err_size);
 		if (rowmap_row_is_new(rp->map, row)) {

@@ -6,7 +6,8 @@
  * page; a page never ends between two rows with the same cursor tuple, and
  * holds at most rowpull_page_rows_max(budget) rows).  Rows out of cursor
  * order, or more tied rows than a page holds, fail the pull (HUB_ERR_CONFIG)
- * before its checkpoint.
+ * before its checkpoint; so does a cursor value no checkpoint can hold (a
+ * time outside years 0000..9999, a text that is not UTF-8: HUB_ERR_DATA).
  * The transport (ODBC, an HTTP API) only opens a result and hands rows.
  */
 #ifndef ROWPULL_H

@@ -45,6 +45,16 @@ static inline size_t text_utf8_span(const char *s, int *ok)
 	return n;
 }
 
+/* 1 when s (NUL-terminated) is valid UTF-8 throughout (text_utf8_span). */
+static inline int text_utf8_is_valid(const char *s)
+{
+	int ok = 1;
+
+	while (*s && ok)
+		s += text_utf8_span(s, &ok);
+	return ok;
+}
+
 /* Makes s valid UTF-8 in place: each maximal subpart of an ill-formed
  * sequence (text_utf8_span) becomes one '?', so s may get shorter (a
  * message cut mid-character, or bytes that are no text, stays printable

@@ -1115,6 +1115,47 @@ static void test_a_cursor_time_past_year_9999_fails_before_its_checkpoint(void)
 	rowmap_free(m);
 }
 
+/*
+ * A cursor text that is not UTF-8 ("caf\xe9", Latin-1) fails the pull
+ * before its checkpoint, naming the column: the checkpoint (JSON) never
+ * read back, so every later sync failed, and --full wrote it again.  Valid
+ * UTF-8 is a cursor that reads back.
+ */
+static void test_a_cursor_text_not_utf8_fails_before_its_checkpoint(void)
+{
+	static const struct trow latin1[] = {{100, "a"}, {200, "caf\xe9"}, {300, "z"}};
+	static const struct trow utf8[] = {{100, "a"}, {200, "caf\xc3\xa9"}};
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+	struct script s = {.n_rows = ARRAY_SIZE(latin1), .rows = latin1, .is_id_string = 1};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_STRING_EQUAL(err, "cursor column id: the value \"caf?\" is not UTF-8, which a "
+				    "saved cursor cannot hold: leave such rows out of the query (or "
+				    "correct them)");
+	CU_ASSERT_EQUAL(g.n_cursors, 0);
+	CU_ASSERT_FALSE(rp.is_open);
+	got_clear(&g);
+	/* from a saved cursor: the same */
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, "[\"1970-01-01T00:01:40.000000000Z\",\"a\"]", 10,
+				     err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(g.n_cursors, 0);
+	got_clear(&g);
+	/* valid UTF-8: the checkpoint reads back */
+	s.rows = utf8;
+	s.n_rows = ARRAY_SIZE(utf8);
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
+	CU_ASSERT_STRING_EQUAL(g.cursors[0], "[\"1970-01-01T00:03:20.000000000Z\",\"caf\xc3\xa9\"]");
+	CU_ASSERT_EQUAL(rowmap_cursor_set(m, g.cursors[0], err, sizeof(err)), 0);
+	got_clear(&g);
+	rowpull_close(&rp);
+	rowmap_free(m);
+}
+
 /* Other columns: no collation advice.  NULLs in a later cursor column may
  * sort first (BigQuery's ASC) or last (Snowflake's, PostgreSQL's), but on
  * one side: the first NULL next to a value shows which, and the hint
@@ -1579,6 +1620,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_out_of_order_messages_fit_the_column),
 	   TEST(test_bytes_cursor_values_compare_by_their_bytes),
 	   TEST(test_a_cursor_time_past_year_9999_fails_before_its_checkpoint),
+	   TEST(test_a_cursor_text_not_utf8_fails_before_its_checkpoint),
 	   TEST(test_nulls_in_a_later_cursor_column_sort_first_or_last),
 	   TEST(test_a_page_holds_at_most_ten_budgets_or_100000_rows),
 	   TEST(test_an_out_of_order_page_is_dropped_and_the_cursor_kept),
