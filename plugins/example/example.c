@@ -76,9 +76,11 @@ static void example_destroy(void *state)
 	free(state);
 }
 
-/* "2026-01-02T03:04:05.678Z" or "...+02:00" -> ms since the epoch; -1 if
- * malformed.  Plugins cannot call hub internals, so they bring their own. */
-static long long parse_time_ms(const char *s)
+/* "2026-01-02T03:04:05.678Z" or "...+02:00" -> *ms since the epoch
+ * (negative before 1970).  Returns 0, or -1 if malformed: the status and
+ * the value apart, as every time is a valid value.  Plugins cannot call hub
+ * internals, so they bring their own. */
+static int parse_time_ms(const char *s, int64_t *ms)
 {
 	int y, mo, d, h, mi, sec, n = 0, frac = 0, scale = 100, oh, om, off_min = 0;
 
@@ -103,7 +105,8 @@ static long long parse_time_ms(const char *s)
 	long long era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
 	long long doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
 	long long days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-	return (days * 86400 + h * 3600 + mi * 60 + sec - off_min * 60) * 1000 + frac;
+	*ms = (days * 86400 + h * 3600 + mi * 60 + sec - off_min * 60) * 1000 + frac;
+	return 0;
 }
 
 /* A string member or NULL; *bad is set when present but not a string. */
@@ -154,7 +157,7 @@ static hub_rc emit_line(struct example_state *st, struct hub_call *call, const c
 		ids[rec.n_identifiers++] = (struct hub_ident){"custom_id", user};
 	if (device)
 		ids[rec.n_identifiers++] = (struct hub_ident){"installation_id", device};
-	if (ts && (rec.timestamp_ms = parse_time_ms(ts)) < 0) {
+	if (ts && parse_time_ms(ts, &rec.timestamp_ms) != 0) {
 		snprintf(why, why_size, "bad timestamp \"%s\"", ts);
 		goto out;
 	}

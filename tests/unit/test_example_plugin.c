@@ -114,6 +114,37 @@ static void test_full_read_emits_every_line_and_checkpoints_each_batch(void)
 	pt_close(&f);
 }
 
+/* Times before 1970 are times: parse_time_ms() returned -1 for a
+ * malformed one and the caller took any negative value as malformed, so
+ * every timestamp before 1970 was refused ("bad timestamp"), though the
+ * hub takes years 1..9999. */
+static void test_times_before_1970_are_read(void)
+{
+	static const char *const times[] = {"1969-12-31T23:59:59Z", "1960-06-01T00:00:00Z",
+					    "1969-12-31T23:59:59.999Z", "0001-01-01T00:00:00Z",
+					    "1970-01-01T00:59:59+01:00"};
+	struct pt_fixture f;
+	char err[512], text[1024];
+	size_t len = 0;
+	int64_t ms;
+
+	for (size_t i = 0; i < ARRAY_SIZE(times); i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"{\"user_id\": \"u%zu\", \"event\": \"e\", "
+					"\"timestamp\": \"%s\"}\n", i, times[i]);
+	fixture_open(&f, text, 10);
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(f.got.n_rejects, 0);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, ARRAY_SIZE(times));
+	for (size_t i = 0; i < ARRAY_SIZE(times); i++) {
+		CU_ASSERT_EQUAL(time_parse_rfc3339(times[i], &ms), 0);
+		CU_ASSERT_EQUAL(f.got.recs[i].timestamp_ms, ms);
+	}
+	CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms, -1000);
+	CU_ASSERT_EQUAL(f.got.recs[4].timestamp_ms, -1000);
+	pt_close(&f);
+}
+
 static void test_resume_from_cursor_emits_only_later_lines(void)
 {
 	struct pt_fixture f;
@@ -417,6 +448,7 @@ static void test_batch_below_one_is_refused_by_create(void)
 TEST_SUITE(example_plugin, NULL, NULL,
 	   TEST(test_full_read_emits_every_line_and_checkpoints_each_batch),
 	   TEST(test_resume_from_cursor_emits_only_later_lines),
+	   TEST(test_times_before_1970_are_read),
 	   TEST(test_budget_is_honoured_with_more),
 	   TEST(test_malformed_line_is_skipped_naming_the_line),
 	   TEST(test_bad_fields_are_skipped_naming_the_line),
