@@ -22,7 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_IDS 16
+#define MAX_IDS 16 /* identifier columns of a map: custom_id, installation_id, external */
 
 /* ---- config ------------------------------------------------------------------ */
 
@@ -246,14 +246,29 @@ static int read_kind(struct rowmap *m, const char *kind, char *err, size_t err_s
 	return -1;
 }
 
-/* What each kind needs from the map. */
-static int check_kind(const struct rowmap *m, char *err, size_t err_size)
+/* At least one identifier column, and at most MAX_IDS (a record's
+ * identifiers are collected into arrays of that size). */
+static int check_ids(const struct rowmap *m, char *err, size_t err_size)
 {
-	if (!m->custom_id.column && !m->installation_id.column && m->externals.n == 0) {
+	size_t n = (m->custom_id.column != NULL) + (m->installation_id.column != NULL) +
+		   m->externals.n;
+
+	if (n == 0) {
 		snprintf(err, err_size, "map: needs an identifier column (custom_id, "
 			 "installation_id or external)");
 		return -1;
 	}
+	if (n > MAX_IDS) {
+		snprintf(err, err_size, "map.external: at most %d identifier columns (custom_id, "
+			 "installation_id and external together), %zu mapped", MAX_IDS, n);
+		return -1;
+	}
+	return 0;
+}
+
+/* What each kind needs from the map. */
+static int check_kind(const struct rowmap *m, char *err, size_t err_size)
+{
 	if (m->kind == RM_KIND_EVENTS && !m->event_name.column) {
 		snprintf(err, err_size, "map.event: kind events needs map.event.name");
 		return -1;
@@ -339,8 +354,8 @@ int rowmap_new(const struct rm_config *cfg, struct rowmap **out, char *err, size
 	json_object_foreach(map, k, v)
 		if (read_map_member(m, k, v, err, err_size))
 			goto fail;
-	if (read_kind(m, cfg->kind, err, err_size) || check_kind(m, err, err_size) ||
-	    read_cursor(m, cfg->cursor_json, err, err_size))
+	if (read_kind(m, cfg->kind, err, err_size) || check_ids(m, err, err_size) ||
+	    check_kind(m, err, err_size) || read_cursor(m, cfg->cursor_json, err, err_size))
 		goto fail;
 	json_decref(map);
 	*out = m;
@@ -658,7 +673,8 @@ static int message_id(struct rowmap *m, const struct hub_record *rec,
 	return message_id_hash(m, rec, row, id, size);
 }
 
-/* Identifiers into ids[] (offsets into m->text until resolved). */
+/* Identifiers into ids[] (offsets into m->text until resolved); a map has
+ * at most MAX_IDS identifier columns (check_ids). */
 static size_t collect_ids(struct rowmap *m, const struct rm_cell *row, const char **types,
 			  size_t *offs)
 {

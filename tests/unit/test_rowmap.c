@@ -177,6 +177,55 @@ static void test_config_mistakes_name_the_key(void)
 	}
 }
 
+/* A map of custom_id, maybe installation_id, and n_ext external ids (crm0
+ * ... from column c), into map (the JSON text). */
+static void ids_map(char *map, size_t size, int has_install, int n_ext)
+{
+	size_t len = (size_t)snprintf(map, size, "{\"custom_id\": \"c\", %s\"external\": {",
+				      has_install ? "\"installation_id\": \"c\", " : "");
+
+	for (int i = 0; i < n_ext; i++)
+		len += (size_t)snprintf(map + len, size - len, "%s\"crm%d\": \"c\"", i ? ", " : "", i);
+	snprintf(map + len, size - len, "}}");
+}
+
+/*
+ * A record takes at most 16 identifier columns: custom_id, installation_id
+ * and 14 external ids are all emitted; a 17th column is refused with the
+ * config (the 15th external id on was dropped from every record, silently).
+ */
+static void test_identifier_columns_past_16_are_refused(void)
+{
+	static const struct rm_column cols[] = {{"C", RM_STRING}, {"T", RM_TIMESTAMP}};
+	struct rm_config c = {"wh", NULL, "erase", "\"t\""};
+	struct rm_cell row[2];
+	struct rowmap *m = NULL;
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char map[2048], err[512] = "";
+
+	ids_map(map, sizeof(map), 1, 15);
+	c.map_json = map;
+	CU_ASSERT_EQUAL(rowmap_new(&c, &m, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "map.external: at most 16 identifier columns (custom_id, "
+				    "installation_id and external together), 17 mapped");
+	ids_map(map, sizeof(map), 0, 16);
+	CU_ASSERT_EQUAL(rowmap_new(&c, &m, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "17 mapped"));
+	/* 16 are all emitted */
+	ids_map(map, sizeof(map), 1, 14);
+	CU_ASSERT_EQUAL_FATAL(rowmap_new(&c, &m, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, cols, 2, err, sizeof(err)), 0);
+	memset(row, 0, sizeof(row));
+	row[0].text = "k";
+	CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, row, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(g.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.r[0].ids, "custom_id=k installation_id=k crm0=k "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.r[0].ids, " crm13=k"));
+	got_clear(&g);
+	rowmap_free(m);
+}
+
 static const struct rm_column user_cols[] = {
 	{"ID", RM_NUMBER},	   {"USER_ID", RM_STRING},  {"EMAIL", RM_STRING},
 	{"PLAN", RM_STRING},	   {"SCORE", RM_NUMBER},    {"RATIO", RM_FLOAT},
@@ -1603,6 +1652,7 @@ static void test_utf8_repair_is_strict(void)
 TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_config_mistakes_name_the_key),
 	   TEST(test_columns_match_case_insensitively_or_fail_clearly),
+	   TEST(test_identifier_columns_past_16_are_refused),
 	   TEST(test_attributes_keep_their_types_and_null_deletes),
 	   TEST(test_message_id_hashes_the_mapped_content),
 	   TEST(test_message_id_tells_apart_rows_with_the_same_content),
