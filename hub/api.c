@@ -246,52 +246,82 @@ static size_t search_kinds(const char *q, const char **kinds)
 	return n;
 }
 
+/* The query parameter `key` into *value (NULL: not sent): 0, or -1 with
+ * the 400 in resp when it holds a NUL byte (a decoded %00: read as a C
+ * string, "C1%00zz" would stand for "C1"). */
+static int query_param(const struct api_request *req, const char *key, const char **value,
+		       struct api_response *resp)
+{
+	size_t len = 0;
+	const char *v = req->query(req, key, &len);
+
+	*value = NULL;
+	if (v && memchr(v, '\0', len)) {
+		respond_error(resp, 400, "invalid_parameter", "%s: contains a NUL byte", key);
+		return -1;
+	}
+	*value = v;
+	return 0;
+}
+
+/* The lookup of GET /v1/profiles: *by (NULL for a search, ?q=) and its
+ * *value.  0, or -1 with the 400 in resp. */
+static int profiles_params(const struct api_request *req, const char **by, const char **value,
+			   struct api_response *resp)
+{
+	const char *q, *v;
+
+	*by = NULL;
+	if (query_param(req, "q", &q, resp))
+		return -1;
+	*value = q;
+	for (size_t i = 0; i < ARRAY_SIZE(lookup_keys); i++) {
+		if (query_param(req, lookup_keys[i], &v, resp))
+			return -1;
+		if (!v)
+			continue;
+		if (*by || q) {
+			respond_error(resp, 400, "invalid_parameter",
+				      "give one of custom_id, installation_id, email, phone, "
+				      "profile_id or q, not several");
+			return -1;
+		}
+		*by = lookup_keys[i];
+		*value = v;
+	}
+	if (!*value || !**value) {
+		respond_error(resp, 400, "missing_parameter",
+			      "give one of custom_id, installation_id, email, phone, profile_id or q");
+		return -1;
+	}
+	if (!str_is_utf8(*value)) { /* no identifier is stored so (PostgreSQL refuses it) */
+		respond_error(resp, 400, "invalid_parameter", "%s: not valid UTF-8",
+			      *by ? *by : "q");
+		return -1;
+	}
+	return 0;
+}
+
 static int get_profiles(struct api *api, const struct api_request *req, struct api_response *resp)
 {
-	const char *kinds[8], *by = NULL, *value = NULL;
+	const char *kinds[8], *by, *value;
 	char (*ids)[PROFILE_ID_SIZE] = NULL;
 	size_t n_kinds = 0, n_ids = 0;
-	json_t *matched = json_array(), *profiles = json_array();
+	json_t *matched, *profiles;
 	struct store *s;
 	char err[512];
 	int is_truncated = 0; /* more than API_FIND_MAX profiles match */
 
-	for (size_t i = 0; i < ARRAY_SIZE(lookup_keys); i++) {
-		const char *v = req->query(req, lookup_keys[i]);
-		if (!v)
-			continue;
-		if (by || req->query(req, "q")) {
-			json_decref(matched);
-			json_decref(profiles);
-			return respond_error(resp, 400, "invalid_parameter",
-					     "give one of custom_id, installation_id, email, phone, "
-					     "profile_id or q, not several");
-		}
-		by = lookup_keys[i];
-		value = v;
-	}
-	if (by) {
+	if (profiles_params(req, &by, &value, resp))
+		return 1;
+	if (by)
 		kinds[n_kinds++] = by;
-	} else if ((value = req->query(req, "q")) != NULL) {
+	else
 		n_kinds = search_kinds(value, kinds);
-	}
-	if (!value || !*value) {
-		json_decref(matched);
-		json_decref(profiles);
-		return respond_error(resp, 400, "missing_parameter",
-				     "give one of custom_id, installation_id, email, phone, profile_id or q");
-	}
-	if (!str_is_utf8(value)) { /* no identifier is stored so (PostgreSQL refuses it) */
-		json_decref(matched);
-		json_decref(profiles);
-		return respond_error(resp, 400, "invalid_parameter", "%s: not valid UTF-8",
-				     by ? by : "q");
-	}
-	if (!(s = pool_take(api, err, sizeof(err)))) {
-		json_decref(matched);
-		json_decref(profiles);
+	if (!(s = pool_take(api, err, sizeof(err))))
 		return respond_error(resp, 503, "store_unavailable", "%s", err);
-	}
+	matched = json_array();
+	profiles = json_array();
 	ids = hub_malloc((API_FIND_MAX + 1) * PROFILE_ID_SIZE); /* one more: are there more? */
 	if (!ids)
 		goto fail;
@@ -467,7 +497,7 @@ static int path_profile(const char *path, const char *what, char *id, size_t siz
 static int get_events(struct api *api, const struct api_request *req, const char *id,
 		      struct api_response *resp)
 {
-	const char *limit_text = req->query(req, "limit"), *before = req->query(req, "before");
+	const char *limit_text, *before;
 	struct page pg = {0};
 	struct store_event cursor = {0};
 	char mid[512], live[PROFILE_ID_SIZE], err[512], shown[RECORD_SHOW_SIZE];
@@ -476,6 +506,9 @@ static int get_events(struct api *api, const struct api_request *req, const char
 	char *next = NULL;
 	int rc;
 
+	if (query_param(req, "limit", &limit_text, resp) ||
+	    query_param(req, "before", &before, resp))
+		return 1;
 	if (limit_text && limit_parse(limit_text, API_EVENTS_MAX, &limit))
 		return respond_error(resp, 400, "invalid_parameter",
 				     "limit must be a number from 1 to %d", API_EVENTS_MAX);
@@ -553,7 +586,7 @@ static int history_cursor_parse(const char *text, int64_t *seq)
 static int get_history(struct api *api, const struct api_request *req, const char *id,
 		       struct api_response *resp)
 {
-	const char *limit_text = req->query(req, "limit"), *after = req->query(req, "after");
+	const char *limit_text, *after;
 	struct history_page pg = {0};
 	char live[PROFILE_ID_SIZE], err[512], shown[RECORD_SHOW_SIZE], next[24];
 	long limit = API_HISTORY_DEFAULT;
@@ -561,6 +594,9 @@ static int get_history(struct api *api, const struct api_request *req, const cha
 	struct store *s;
 	int rc;
 
+	if (query_param(req, "limit", &limit_text, resp) ||
+	    query_param(req, "after", &after, resp))
+		return 1;
 	if (limit_text && limit_parse(limit_text, API_HISTORY_MAX, &limit))
 		return respond_error(resp, 400, "invalid_parameter",
 				     "limit must be a number from 1 to %d", API_HISTORY_MAX);

@@ -29,8 +29,10 @@ struct store;
 struct api_request {
 	const char *method;
 	const char *path;          /* without the query string */
-	/* a query parameter's value (decoded), or NULL */
-	const char *(*query)(const struct api_request *req, const char *key);
+	/* a query parameter's value (decoded), or NULL; its length into
+	 * *len: a decoded %00 is a NUL byte within it, which the API refuses
+	 * (read as a C string, the value would stand for its prefix) */
+	const char *(*query)(const struct api_request *req, const char *key, size_t *len);
 	const char *authorization; /* the header, or NULL */
 	const char *body;          /* POST bodies; may be NULL */
 	size_t body_len;

@@ -690,10 +690,19 @@ static enum MHD_Result commit_answer(struct http_req *req, const char *method)
 	return rc;
 }
 
-static const char *api_query(const struct api_request *areq, const char *key)
+/* struct api_request.query: the decoded value with its length, which
+ * counts a NUL byte decoded from %00 (MHD_lookup_connection_value would
+ * hand over the value cut there). */
+static const char *api_query(const struct api_request *areq, const char *key, size_t *len)
 {
 	const struct http_req *req = areq->priv;
-	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+	const char *value = NULL;
+
+	*len = 0;
+	if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key),
+					  &value, len) != MHD_YES)
+		return NULL;
+	return value;
 }
 
 /* Hands a /v1 or page request to the API and sends what it answers. */

@@ -25,11 +25,14 @@
  *            /v1/profiles/<line 1>/history, /v1/profiles/<seeded>/history,
  *            /v1/privacy/requests, /v1/privacy/requests/<line 1>,
  *            /v1/sources/<line 1>/sync, /v1/sources, /v1/exports, /<line 1>
- *   rest     up to a NUL (headers and query values hold none), lines
- *            (\n): line 1, line 2, then query parameters "key=value" up to
- *            an empty line; what follows is the body
+ *   rest     up to a NUL (a header holds none), lines (\n): line 1,
+ *            line 2, then query parameters "key=value" up to an empty
+ *            line (in a value, "%00" is a NUL byte, as http.c hands a
+ *            decoded one over); what follows is the body
  *
  * Findings, besides crashes, sanitizer reports and leaks:
+ *   - a query value with a NUL byte that the route read answered other
+ *     than 400 invalid_parameter "<key>: contains a NUL byte";
  *   - an answer with a status outside 200..599, no content type, a /v1
  *     body that is not JSON (a streamed one is read to its end first: one
  *     that breaks off is a finding too), an error without error.code and
@@ -218,17 +221,43 @@ static void fuzz_init(void)
 struct fuzz_req {
 	struct api_request req;
 	const char *keys[MAX_PARAMS], *values[MAX_PARAMS];
+	size_t value_lens[MAX_PARAMS];
 	size_t n_params;
+	int *has_read_nul;         /* a value with a NUL byte was read */
 };
 
-static const char *fuzz_query(const struct api_request *req, const char *key)
+static const char *fuzz_query(const struct api_request *req, const char *key, size_t *len)
 {
 	const struct fuzz_req *f = (const struct fuzz_req *)req;
 
-	for (size_t i = 0; i < f->n_params; i++)
-		if (strcmp(f->keys[i], key) == 0)
-			return f->values[i];
+	*len = 0;
+	for (size_t i = 0; i < f->n_params; i++) {
+		if (strcmp(f->keys[i], key) != 0)
+			continue;
+		*len = f->value_lens[i];
+		if (memchr(f->values[i], '\0', *len))
+			*f->has_read_nul = 1;
+		return f->values[i];
+	}
 	return NULL;
+}
+
+/* A query value's "%00" is a NUL byte, as http.c hands a decoded one over:
+ * decoded in place.  Returns the value's length. */
+static size_t nul_decode(char *v)
+{
+	char *out = v;
+
+	for (const char *in = v; *in;) {
+		if (strncmp(in, "%00", 3) == 0) {
+			*out++ = '\0';
+			in += 3;
+		} else {
+			*out++ = *in++;
+		}
+	}
+	*out = '\0';
+	return (size_t)(out - v);
 }
 
 /* The next line of *p (NUL-terminated in place); NULL at the end. */
@@ -315,6 +344,21 @@ static void check_answer(const struct api_request *req, const struct api_respons
 				    !json_is_string(json_object_get(error, "message"))))
 		abort();
 	json_decref(doc);
+}
+
+/* The 400 of a query value with a NUL byte: the route refuses it as soon
+ * as it reads it, whatever it is (a value cut there is another one). */
+static int is_nul_refusal(const struct api_response *resp)
+{
+	json_t *doc = resp->body ? json_loads(resp->body, 0, NULL) : NULL;
+	json_t *error = json_object_get(doc, "error");
+	const char *code = json_string_value(json_object_get(error, "code"));
+	const char *msg = json_string_value(json_object_get(error, "message"));
+	int is = resp->status == 400 && code && strcmp(code, "invalid_parameter") == 0 && msg &&
+		 strstr(msg, ": contains a NUL byte") != NULL;
+
+	json_decref(doc);
+	return is;
 }
 
 /* A streamed answer (the access document) read to its end into
@@ -451,7 +495,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct api_response resp, refused, bare;
 	char *text, *p, *end, *line1, *line2, *line, *path = NULL;
 	unsigned auth;
-	int handled, is_allowed;
+	int handled, is_allowed, has_read_nul = 0;
 
 	if (!api)
 		fuzz_init();
@@ -461,7 +505,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data + 2, size - 2);
 	text[size - 2] = '\0';
-	end = text + strlen(text); /* a header or a query value holds no NUL */
+	end = text + strlen(text); /* a header holds no NUL */
 	p = text;
 	line1 = next_line(&p, end);
 	line2 = next_line(&p, end);
@@ -476,8 +520,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (eq)
 			*eq = '\0';
 		f.keys[f.n_params] = line;
-		f.values[f.n_params++] = eq ? eq + 1 : "";
+		f.values[f.n_params] = eq ? eq + 1 : "";
+		f.value_lens[f.n_params++] = eq ? nul_decode(eq + 1) : 0;
 	}
+	f.has_read_nul = &has_read_nul;
 	auth = (data[0] >> 3) & 3;
 	path = path_of(data[1], line1);
 	f.req.method = methods[data[0] & 7];
@@ -499,6 +545,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	stream_drain(&resp);
 	pending_settle(&resp, size % 3 == 1);
 	check_answer(&f.req, &resp, handled);
+	if (has_read_nul && !is_nul_refusal(&resp))
+		abort();
 	if (api_authorize(api, path, f.req.authorization, &refused)) {
 		if (!handled || refused.status != resp.status || is_allowed ||
 		    strncmp(path, "/v1/", 4) != 0)

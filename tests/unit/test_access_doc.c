@@ -471,10 +471,11 @@ static void count_faults(void *ctx, struct store *s)
 	counted = &s->fault_calls;
 }
 
-static const char *no_query(const struct api_request *req, const char *key)
+static const char *no_query(const struct api_request *req, const char *key, size_t *len)
 {
 	(void)req;
 	(void)key;
+	*len = 0;
 	return NULL;
 }
 

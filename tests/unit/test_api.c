@@ -108,14 +108,14 @@ struct query {
 	const char *limit, *after; /* NULL: not sent */
 };
 
-static const char *query_get(const struct api_request *req, const char *key)
+static const char *query_get(const struct api_request *req, const char *key, size_t *len)
 {
 	const struct query *q = req->priv;
-	if (strcmp(key, "limit") == 0)
-		return q->limit;
-	if (strcmp(key, "after") == 0)
-		return q->after;
-	return NULL;
+	const char *v = strcmp(key, "limit") == 0   ? q->limit
+			: strcmp(key, "after") == 0 ? q->after
+						    : NULL;
+	*len = v ? strlen(v) : 0;
+	return v;
 }
 
 /* GET /v1/profiles/<pid>/history with ?limit= and ?after= when not NULL:
@@ -347,10 +347,12 @@ struct one_query {
 	const char *key, *value;
 };
 
-static const char *one_query_get(const struct api_request *req, const char *key)
+static const char *one_query_get(const struct api_request *req, const char *key, size_t *len)
 {
 	const struct one_query *q = req->priv;
-	return q->key && strcmp(key, q->key) == 0 ? q->value : NULL;
+	const char *v = q->key && strcmp(key, q->key) == 0 ? q->value : NULL;
+	*len = v ? strlen(v) : 0;
+	return v;
 }
 
 /* GET path with ?key=value (key NULL: none): the status; the error's code

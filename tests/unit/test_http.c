@@ -1290,6 +1290,67 @@ static void test_api_cursor_out_of_range_is_400(void)
 	world_close(&w);
 }
 
+/* A query value decoded from %00 holds a NUL byte: refused, naming the
+ * parameter.  libmicrohttpd's C-string lookup cut the value there, so
+ * ?installation_id=I1%00zz found I1 (and a limit or cursor followed by
+ * %00 was taken for its prefix). */
+static void test_api_query_value_with_a_nul_byte_is_400(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	static const struct {
+		const char *route, *query, *key;
+	} rows[] = {
+		{"/v1/profiles", "installation_id=I1%00zz", "installation_id"},
+		{"/v1/profiles", "custom_id=C1%00zz", "custom_id"},
+		{"/v1/profiles", "custom_id=%00", "custom_id"},
+		{"/v1/profiles", "email=a%00@example.com", "email"},
+		{"/v1/profiles", "phone=%2B33%00612", "phone"},
+		{"/v1/profiles", "profile_id=p_%00", "profile_id"},
+		{"/v1/profiles", "q=I1%00", "q"},
+		{"events", "limit=5%00", "limit"},
+		{"events", "before=1.1.61%0000", "before"},
+		{"history", "limit=5%00zz", "limit"},
+		{"history", "after=1%00", "after"},
+	};
+	struct world w;
+	struct resp r;
+	char path[256], want[64], pid[64] = "";
+	json_t *o;
+
+	world_open_api(&w);
+	post(&w, "/in/web/v1/echo", "I1\n", &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, 200);
+	http_do(w.port, "GET", "/v1/profiles?installation_id=I1", NULL, 0, 0, auth, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, 200);
+	o = json_loads(r.body, 0, NULL);
+	snprintf(pid, sizeof(pid), "%s",
+		 json_string_value(json_object_get(
+			 json_array_get(json_object_get(o, "profiles"), 0), "profile_id")));
+	json_decref(o);
+	CU_ASSERT_FATAL(strncmp(pid, "p_", 2) == 0);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		if (rows[i].route[0] == '/')
+			snprintf(path, sizeof(path), "%s?%s", rows[i].route, rows[i].query);
+		else
+			snprintf(path, sizeof(path), "/v1/profiles/%s/%s?%s", pid, rows[i].route,
+				 rows[i].query);
+		http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
+		ASSERT_ERROR(&r, 400, "invalid_parameter");
+		snprintf(want, sizeof(want), "\"%s: contains a NUL byte\"", rows[i].key);
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.body, want));
+		if (r.status != 400 || !strstr(r.body, want))
+			fprintf(stderr, "\n  %s: %ld %s", path, r.status, r.body);
+	}
+	/* without the NUL byte, the same parameters are answered */
+	snprintf(path, sizeof(path), "/v1/profiles/%s/events?limit=5&before=1.1.61", pid);
+	http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	snprintf(path, sizeof(path), "/v1/profiles/%s/history?limit=5&after=1", pid);
+	http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+}
+
 /* ---- the streamed access document over HTTP ----------------------------- */
 
 #define STREAM_EVENTS 3000
@@ -1731,6 +1792,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_token_is_checked_before_the_body),
 	   TEST(test_api_with_a_token_still_works),
 	   TEST(test_api_cursor_out_of_range_is_400),
+	   TEST(test_api_query_value_with_a_nul_byte_is_400),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
 	   TEST(test_api_access_stream_client_gone_and_stop),
 	   TEST(test_a_stalled_access_client_holds_no_snapshot),
