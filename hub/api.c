@@ -1083,12 +1083,18 @@ static int serve_page(const struct api_request *req, struct api_response *resp)
 	return 1;
 }
 
+/* 1 when req's method is the route's, m.  A GET route takes HEAD too
+ * (RFC 9110: HEAD wherever GET; the transport sends the answer's status
+ * and headers without its body).  Else 0, the 405 with the route's Allow
+ * in resp and *handled set. */
 static int method_is(const struct api_request *req, const char *m, struct api_response *resp,
 		     int *handled)
 {
-	if (strcmp(req->method, m) == 0)
+	int is_get = strcmp(m, "GET") == 0;
+
+	if (strcmp(req->method, m) == 0 || (is_get && strcmp(req->method, "HEAD") == 0))
 		return 1;
-	resp_header(resp, "Allow", m);
+	resp_header(resp, "Allow", is_get ? "GET, HEAD" : m);
 	*handled = respond_error(resp, 405, "method_not_allowed", "use %s", m);
 	return 0;
 }

@@ -13,7 +13,7 @@
 # with their success shapes, 401 without a token and 403 with a wrong one
 # on every /v1 route, bad parameters (no lookup key, two, limit 0/201/x, bad
 # cursors, unknown profiles, wrong methods with Allow, invalid JSON,
-# unknown privacy type, missing identifier), an old merged profile ID
+# unknown privacy type, missing identifier), HEAD on the GET routes, an old merged profile ID
 # resolving to its survivor (and a login that is a rename, not a merge),
 # cursor paging across pages (every event once, newest first, stable while
 # new events arrive; the identity history oldest first, every row once),
@@ -355,16 +355,27 @@ expect "backfill of an unknown export" 404 not_found
 req POST "/v1/exports/no-such-export/dead_letters/retry"
 expect "dead letters of an unknown export" 404 not_found
 
-for route in "POST /v1/profiles:GET" "DELETE /v1/profiles/$P_ANN/events:GET" \
-	"PUT /v1/profiles/$P_ANN/history:GET" "GET /v1/privacy/requests:POST" \
-	"DELETE /v1/privacy/requests/pr_0000000000000000:GET" "POST /v1/sources:GET" \
-	"GET /v1/sources/web/sync:POST" "POST /v1/exports:GET" \
+for route in "POST /v1/profiles:GET, HEAD" "DELETE /v1/profiles/$P_ANN/events:GET, HEAD" \
+	"PUT /v1/profiles/$P_ANN/history:GET, HEAD" "GET /v1/privacy/requests:POST" \
+	"DELETE /v1/privacy/requests/pr_0000000000000000:GET, HEAD" \
+	"POST /v1/sources:GET, HEAD" \
+	"GET /v1/sources/web/sync:POST" "POST /v1/exports:GET, HEAD" \
 	"GET /v1/exports/feed/backfill:POST" "GET /v1/exports/feed/dead_letters/retry:POST" \
 	"DELETE /:GET, HEAD" \
 	"POST /app.js:GET, HEAD"; do
 	rm=${route%%:*}
 	req "${rm%% *}" "${rm#* }"
-	expect "$rm" 405 method_not_allowed && header_is "$rm names the method" Allow "${route#*:}"
+	expect "$rm" 405 method_not_allowed && header_is "$rm names the method" Allow "${route#*:}\$"
+done
+
+# HEAD wherever GET (RFC 9110): GET's status and headers, no body
+for p in "/v1/profiles?custom_id=ann-1" "/v1/profiles/$P_ANN/events" \
+	"/v1/profiles/$P_ANN/history" /v1/sources /v1/exports; do
+	n_checks=$((n_checks + 1))
+	code=$(curl -s -I -o "$T/headers" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+		"$BASE$p") || code="curl-failed"
+	[ "$code" = 200 ] || fail "HEAD $p: HTTP $code, 200 expected"
+	header_is "HEAD $p" Content-Type "application/json"
 done
 
 for b in '{bad' '[]' '"access"' '{"type":"access","custom_id":"a","custom_id":"b"}' ' '; do

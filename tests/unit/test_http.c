@@ -1351,6 +1351,73 @@ static void test_api_query_value_with_a_nul_byte_is_400(void)
 	world_close(&w);
 }
 
+/* HEAD is answered wherever GET is (RFC 9110), with GET's status and no
+ * body: the GET routes of /v1 answered it 405 (only /healthz and the page
+ * took it).  A 405 lists GET, HEAD on those routes and POST on the others. */
+static void test_api_head_is_answered_as_get_without_the_body(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	static const struct {
+		const char *method, *path, *allow;
+	} refused[] = {
+		{"POST", "/v1/sources", "GET, HEAD"},
+		{"DELETE", "/v1/profiles", "GET, HEAD"},
+		{"PUT", "/v1/exports", "GET, HEAD"},
+		{"GET", "/v1/privacy/requests", "POST"},
+		{"HEAD", "/v1/privacy/requests", "POST"},
+		{"HEAD", "/v1/sources/web/sync", "POST"},
+		{"HEAD", "/v1/exports/feed/backfill", "POST"},
+	};
+	const char *routes[8];
+	struct world w;
+	struct resp get, head;
+	char events[96], history[96], pid[64];
+	json_t *o;
+
+	world_open_api(&w);
+	post(&w, "/in/web/v1/echo", "I1\n", &get);
+	CU_ASSERT_EQUAL_FATAL(get.status, 200);
+	http_do(w.port, "GET", "/v1/profiles?installation_id=I1", NULL, 0, 0, auth, &get);
+	o = json_loads(get.body, 0, NULL);
+	snprintf(pid, sizeof(pid), "%s",
+		 json_string_value(json_object_get(
+			 json_array_get(json_object_get(o, "profiles"), 0), "profile_id")));
+	json_decref(o);
+	CU_ASSERT_FATAL(strncmp(pid, "p_", 2) == 0);
+	snprintf(events, sizeof(events), "/v1/profiles/%s/events", pid);
+	snprintf(history, sizeof(history), "/v1/profiles/%s/history", pid);
+	routes[0] = "/v1/profiles?installation_id=I1";
+	routes[1] = events;
+	routes[2] = history;
+	routes[3] = "/v1/sources";
+	routes[4] = "/v1/exports";
+	routes[5] = "/v1/privacy/requests/pr_0123456789abcdef"; /* unknown: 404 either way */
+	routes[6] = "/v1/profiles"; /* no parameter: 400 either way */
+	routes[7] = "/";
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		http_do(w.port, "GET", routes[i], NULL, 0, 0, auth, &get);
+		http_do(w.port, "HEAD", routes[i], NULL, 0, 0, auth, &head);
+		CU_ASSERT_EQUAL(head.rc, CURLE_OK);
+		CU_ASSERT_EQUAL(head.status, get.status);
+		CU_ASSERT_EQUAL(head.len, 0);
+		CU_ASSERT(get.len > 0);
+		CU_ASSERT_STRING_EQUAL(head.content_type, get.content_type);
+		if (head.status != get.status)
+			fprintf(stderr, "\n  HEAD %s: %ld (GET: %ld) %s", routes[i], head.status,
+				get.status, head.body);
+	}
+	CU_ASSERT_EQUAL(get.status, 200); /* the page */
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+		http_do(w.port, refused[i].method, refused[i].path, NULL, 0, 0, auth, &head);
+		CU_ASSERT_EQUAL(head.status, 405);
+		CU_ASSERT_STRING_EQUAL(head.allow, refused[i].allow);
+		if (head.status != 405 || strcmp(head.allow, refused[i].allow) != 0)
+			fprintf(stderr, "\n  %s %s: %ld, Allow: %s", refused[i].method,
+				refused[i].path, head.status, head.allow);
+	}
+	world_close(&w);
+}
+
 /* ---- the streamed access document over HTTP ----------------------------- */
 
 #define STREAM_EVENTS 3000
@@ -1793,6 +1860,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_with_a_token_still_works),
 	   TEST(test_api_cursor_out_of_range_is_400),
 	   TEST(test_api_query_value_with_a_nul_byte_is_400),
+	   TEST(test_api_head_is_answered_as_get_without_the_body),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
 	   TEST(test_api_access_stream_client_gone_and_stop),
 	   TEST(test_a_stalled_access_client_holds_no_snapshot),
