@@ -4,8 +4,10 @@
  * intake writer and the HTTP server, then waits for SIGINT/SIGTERM and
  * stops in order: no new connections, requests in progress finished,
  * queued batches applied and committed, store closed, instances destroyed.
+ * SIGHUP is logged and ignored: there is no reload, and its default action
+ * would end the process at once, cutting requests in progress.
  *
- * The stop signals are blocked in every thread (before any is created) and
+ * These signals are blocked in every thread (before any is created) and
  * taken by sigwait() here, so no handler runs in the middle of anything.
  */
 #include "cli.h"
@@ -174,15 +176,30 @@ static void run_close(struct run *r)
 		plugin_registry_close(&r->reg);
 }
 
+/* Waits for SIGINT or SIGTERM (returned); a SIGHUP meanwhile is logged and
+ * ignored.  `signals` holds the three, blocked in every thread. */
+static int run_wait_stop(const sigset_t *signals)
+{
+	int sig = 0;
+
+	for (;;) {
+		if (sigwait(signals, &sig) != 0)
+			return SIGTERM; /* EINVAL: not with this set; stop anyway */
+		if (sig != SIGHUP)
+			return sig;
+		log_warn("hub", "SIGHUP: no configuration reload; ignored");
+	}
+}
+
 int cmd_run(struct cli *cli, int argc, char **argv)
 {
 	struct run r;
 	struct http_context ctx;
 	struct api_providers providers = {0};
 	struct store *store = NULL;
-	sigset_t stop_signals;
+	sigset_t signals;
 	char err[1024];
-	int sig = 0;
+	int sig;
 
 	(void)argv;
 	if (argc > 1)
@@ -190,12 +207,13 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	if (cli_load_config(cli) || run_check_example_secrets(cli))
 		return CLI_FAIL;
-	/* block the stop signals before any thread exists (plugins' included);
-	 * this thread takes them with sigwait() */
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	/* block the stop signals and SIGHUP before any thread exists (plugins'
+	 * included); this thread takes them with sigwait() */
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (run_open_sources(&r, cli) || cli_open_store(cli, &store))
@@ -237,7 +255,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	log_info("hub", "listening on http://%s (port %d), store %s, %zu push sources",
 		 cli->cfg->http_listen, http_port(r.http),
 		 cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite", r.n_push);
-	sigwait(&stop_signals, &sig);
+	sig = run_wait_stop(&signals);
 	log_info("hub", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	run_close(&r);
 	log_info("hub", "stopped");

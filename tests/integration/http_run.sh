@@ -3,8 +3,9 @@
 # with the echo_push test plugin mounted at /in/web/, readiness by polling
 # /healthz, an authorized push that is stored (checked with `dump` after
 # the stop), /metrics, no secret in the log (debug level), SIGINT -> exit 0
-# with "stopped" logged.  Also: a source whose plugin is missing refuses to
-# start.
+# with "stopped" logged; SIGHUP logged and ignored (no reload), the hub
+# still serving, then SIGTERM -> exit 0.  Also: a source whose plugin is
+# missing refuses to start.
 set -eu
 cd "$(dirname "$0")/../.."
 B=${HUB_BUILD:-build}
@@ -53,24 +54,46 @@ sources:
     key: "\${HTTP_RUN_KEY}"
 EOF
 
-HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key \
-	"$HUB" -c "$work/hub.yaml" --log-level debug run >"$work/log" 2>&1 &
-pid=$!
-
+# hub_run: `run` in the background, logging to $work/log (truncated), and
 # readiness: poll /healthz (bounded), giving up early if the hub died
-ready=0
-i=0
-while [ $i -lt 100 ]; do
-	if curl -s --max-time 1 "$base/healthz" >"$work/health" 2>/dev/null; then
-		ready=1
-		break
-	fi
-	kill -0 "$pid" 2>/dev/null || fail "the hub exited before listening"
-	sleep 0.1
-	i=$((i + 1))
-done
-[ $ready = 1 ] || fail "no answer on $base/healthz within 10 s"
-[ "$(cat "$work/health")" = '{"status":"ok"}' ] || fail "healthz said: $(cat "$work/health")"
+hub_run() {
+	HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key \
+		"$HUB" -c "$work/hub.yaml" --log-level debug run >"$work/log" 2>&1 &
+	pid=$!
+	ready=0
+	i=0
+	while [ $i -lt 100 ]; do
+		if curl -s --max-time 1 "$base/healthz" >"$work/health" 2>/dev/null; then
+			ready=1
+			break
+		fi
+		kill -0 "$pid" 2>/dev/null || fail "the hub exited before listening"
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ $ready = 1 ] || fail "no answer on $base/healthz within 10 s"
+	[ "$(cat "$work/health")" = '{"status":"ok"}' ] || fail "healthz said: $(cat "$work/health")"
+}
+
+# hub_stopped SIG: sends SIG, waits (bounded) for the exit: status 0, and
+# "SIG: stopping" and "stopped" logged
+hub_stopped() {
+	kill -"$1" "$pid"
+	i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -0 "$pid" 2>/dev/null && fail "still running 10 s after SIG$1"
+	rc=0
+	wait "$pid" || rc=$?
+	pid=""
+	[ $rc = 0 ] || fail "exit status $rc after SIG$1"
+	grep -q "SIG$1: stopping" "$work/log" || fail "no \"SIG$1: stopping\" in the log"
+	grep -q 'stopped' "$work/log" || fail "no \"stopped\" in the log"
+}
+
+hub_run
 
 code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" \
 	--data-binary "$(printf 'it-1\nit-2')" "$base/in/web/v1/echo")
@@ -86,18 +109,7 @@ grep -q '^http_requests_total{route="/in/web/v1/echo",status="200"} 1$' "$work/m
 	fail "metrics: $(cat "$work/metrics")"
 grep -q '^records_applied_total 2$' "$work/metrics" || fail "records_applied_total"
 
-kill -INT "$pid"
-i=0
-while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-kill -0 "$pid" 2>/dev/null && fail "still running 10 s after SIGINT"
-rc=0
-wait "$pid" || rc=$?
-pid=""
-[ $rc = 0 ] || fail "exit status $rc after SIGINT"
-grep -q 'stopped' "$work/log" || fail "no \"stopped\" in the log"
+hub_stopped INT
 if grep -F -e "$token" -e "$key" "$work/log" >/dev/null; then
 	fail "a secret is in the log"
 fi
@@ -109,6 +121,28 @@ if grep -q '"it-3"' "$work/dump"; then
 	fail "the refused push was stored"
 fi
 
+# SIGHUP: there is no reload; logged and ignored (its default action ended
+# the hub at once: no drain, requests in progress cut), the hub still
+# serves, and SIGTERM then stops it cleanly
+hub_run
+kill -HUP "$pid"
+i=0
+until grep -q 'SIGHUP: no configuration reload; ignored' "$work/log"; do
+	kill -0 "$pid" 2>/dev/null || fail "the hub exited on SIGHUP"
+	[ $i -lt 100 ] || fail "SIGHUP not logged within 10 s"
+	sleep 0.1
+	i=$((i + 1))
+done
+kill -0 "$pid" 2>/dev/null || fail "the hub exited on SIGHUP"
+[ "$(curl -s --max-time 5 "$base/healthz")" = '{"status":"ok"}' ] || fail "no /healthz after SIGHUP"
+code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" \
+	--data-binary 'it-4' "$base/in/web/v1/echo")
+[ "$code" = 200 ] || fail "push after SIGHUP: $code $(cat "$work/out")"
+hub_stopped TERM
+HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key "$HUB" -c "$work/hub.yaml" dump >"$work/dump" ||
+	fail "dump after SIGHUP and SIGTERM"
+grep -q '"it-4"' "$work/dump" || fail "it-4 not stored: $(cat "$work/dump")"
+
 # a source whose plugin is missing: refuse to start, say which
 sed 's/plugin: echo_push/plugin: no_such_plugin/' "$work/hub.yaml" >"$work/bad.yaml"
 rc=0
@@ -118,4 +152,4 @@ HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key timeout 20 "$HUB" -c "$work/bad.yaml" ru
 grep -q 'no plugin named "no_such_plugin"' "$work/bad.log" ||
 	fail "missing plugin message: $(cat "$work/bad.log")"
 
-echo "http_run: served, stored, stopped cleanly on SIGINT, no secret logged"
+echo "http_run: served, stored, stopped cleanly on SIGINT, SIGHUP ignored, stopped on SIGTERM, no secret logged"
