@@ -59,6 +59,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Per connection: the request line and headers must fit, else
+ * libmicrohttpd answers 414/431 itself, with its own HTML body (README,
+ * "Reliability and security"). */
 #define CONNECTION_MEMORY_LIMIT (64 * 1024)
 #define API_STREAM_BLOCK (16 * 1024) /* a streamed answer's reads at most */
 #define STOP_GRACE_MAX_MS 30000
