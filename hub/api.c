@@ -9,10 +9,11 @@
  * for GET /v1/privacy/requests/<id>; their effect is in the store.
  *
  * An access document has no bound (every event of a profile), so it is
- * never built whole: the answer is a stream (struct api_stream) that
- * holds a pooled connection and its read transaction, and writes the
- * document a page of events at a time (access_doc.c) as the transport
- * reads it.
+ * never built whole in memory: it is written a page of events at a time
+ * (access_doc.c), within one read snapshot, to an unnamed temporary file,
+ * and the pooled connection goes back before the answer begins; the
+ * answer is a stream (struct api_stream) that reads the file back as the
+ * transport sends it.
  */
 #include "api.h"
 
