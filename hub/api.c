@@ -31,6 +31,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -637,20 +638,30 @@ static int get_history(struct api *api, const struct api_request *req, const cha
 
 /* A new request in the ring, copied to *out: the ring's slot may be taken
  * by a later request (API_MAX_REQUESTS on), so it is only ever reached by
- * ID, under the lock (request_finish_id). */
-static void request_new(struct api *api, const char *type, struct privacy_request *out)
+ * ID, under the lock (request_finish_id).  0, or -1 (logged, no slot
+ * taken) when no random ID can be drawn: a fixed one would be shared by
+ * every such request, and an erase's record, whose message_id is the ID
+ * (source "privacy"), would be dropped as a duplicate of the first. */
+static int request_new(struct api *api, const char *type, struct privacy_request *out)
 {
 	unsigned char rnd[8];
 	struct privacy_request *r;
+	char why[256];
+	unsigned long e;
 
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		e = ERR_get_error();
+		ERR_error_string_n(e, why, sizeof(why));
+		log_error("api", "%s request refused: no random request ID (RAND_bytes: %s)", type,
+			  e ? why : "failed");
+		return -1;
+	}
 	pthread_mutex_lock(&api->lock);
 	r = &api->requests[api->next_request];
 	api->next_request = (api->next_request + 1) % API_MAX_REQUESTS;
 	if (api->n_requests < API_MAX_REQUESTS)
 		api->n_requests++;
 	memset(r, 0, sizeof(*r));
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		memset(rnd, 0, sizeof(rnd));
 	snprintf(r->id, sizeof(r->id), "pr_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
 		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	snprintf(r->type, sizeof(r->type), "%s", type);
@@ -658,6 +669,14 @@ static void request_new(struct api *api, const char *type, struct privacy_reques
 	r->created_ms = time_now_ms();
 	*out = *r;
 	pthread_mutex_unlock(&api->lock);
+	return 0;
+}
+
+/* The answer when request_new() failed. */
+static int respond_no_request_id(struct api_response *resp)
+{
+	return respond_error(resp, 503, "random_unavailable",
+			     "the hub cannot draw a random request ID; see its log");
 }
 
 static json_t *request_json(const struct privacy_request *r)
@@ -872,7 +891,8 @@ static int privacy_access(struct api *api, const char *by, const char *value,
 	struct privacy_request r;
 	struct store *s;
 
-	request_new(api, "access", &r);
+	if (request_new(api, "access", &r))
+		return respond_no_request_id(resp);
 	if (!(s = pool_take(api, err, sizeof(err)))) {
 		request_finish_id(api, r.id, "failed", 0);
 		return respond_error(resp, 503, "store_unavailable", "%s", err);
@@ -913,7 +933,8 @@ static int privacy_erase(struct api *api, const char *by, const char *value,
 	json_t *shown;
 	hub_rc rc;
 
-	request_new(api, "erase", &r);
+	if (request_new(api, "erase", &r))
+		return respond_no_request_id(resp);
 	rc = privacy_erase_record(&api->rules, by, value, r.id, &rec, err, sizeof(err));
 	if (rc == HUB_ERR_DATA) {
 		request_finish_id(api, r.id, "rejected", 0);

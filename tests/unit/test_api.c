@@ -11,6 +11,10 @@
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
+/* RAND_set_rand_method(), deprecated in OpenSSL 3 but still honoured by
+ * RAND_bytes(): the test makes the random source fail */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "testhub.h"
 #include "testlib.h"
 
@@ -20,6 +24,7 @@
 #include "../../hub/util.h"
 
 #include <jansson.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,8 +414,77 @@ static void test_bytes_not_utf8_are_refused_or_not_found(void)
 	world_stop(&w);
 }
 
+/* ---- no random source ---------------------------------------------------- */
+
+static int rand_fails(unsigned char *buf, int num)
+{
+	(void)buf;
+	(void)num;
+	return 0;
+}
+
+static int rand_status_fails(void)
+{
+	return 0;
+}
+
+/* POST /v1/privacy/requests with body: the status, the error's code into
+ * code ("" when none); a pending erase is dropped unsent. */
+static int privacy_post(struct world *w, const char *body, char code[64])
+{
+	struct api_request req = {.method = "POST", .path = "/v1/privacy/requests",
+				  .query = one_query_get, .authorization = "Bearer " API_TOKEN,
+				  .body = body, .body_len = strlen(body)};
+	struct one_query q = {NULL, NULL};
+	struct api_response resp;
+	json_t *doc;
+	int status;
+
+	req.priv = &q;
+	CU_ASSERT_EQUAL_FATAL(api_handle(w->api, &req, &resp), 1);
+	status = resp.status;
+	doc = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+	snprintf(code, 64, "%s", text_of(json_object_get(doc, "error"), "code"));
+	json_decref(doc);
+	api_response_free(&resp);
+	return status;
+}
+
+/* A privacy request needs a random ID: without one (RAND_bytes failing) it
+ * is a 503 and no record.  It fell back to pr_0000000000000000 for every
+ * request, and an erase's record (message_id = the ID, source "privacy")
+ * after the first such one would be dropped as a duplicate while its
+ * answer said done. */
+static void test_privacy_requests_without_randomness_are_503(void)
+{
+	static const RAND_METHOD failing = {.bytes = rand_fails, .pseudorand = rand_fails,
+					    .status = rand_status_fails};
+	const RAND_METHOD *saved;
+	struct world w;
+	char code[64], message[256];
+
+	world_start(&w);
+	saved = RAND_get_rand_method();
+	CU_ASSERT_FATAL(saved != NULL && RAND_set_rand_method(&failing) == 1);
+	CU_ASSERT_EQUAL(privacy_post(&w, "{\"type\":\"erase\",\"custom_id\":\"Q\"}", code), 503);
+	CU_ASSERT_STRING_EQUAL(code, "random_unavailable");
+	CU_ASSERT_EQUAL(privacy_post(&w, "{\"type\":\"erase\",\"custom_id\":\"H\"}", code), 503);
+	CU_ASSERT_EQUAL(privacy_post(&w, "{\"type\":\"access\",\"custom_id\":\"H\"}", code),
+			503);
+	CU_ASSERT_STRING_EQUAL(code, "random_unavailable");
+	RAND_set_rand_method(saved);
+	/* no record was made, under the fixed ID or any other */
+	CU_ASSERT_EQUAL(get_one(&w, "/v1/privacy/requests/pr_0000000000000000", NULL, NULL, code,
+				message),
+			404);
+	/* with randomness back, a request is taken again */
+	CU_ASSERT_EQUAL(privacy_post(&w, "{\"type\":\"erase\",\"custom_id\":\"Q\"}", code), 200);
+	world_stop(&w);
+}
+
 TEST_SUITE(api, NULL, NULL,
 	   TEST(test_history_is_read_in_pages_that_join_up),
 	   TEST(test_history_exactly_a_page_has_no_next),
 	   TEST(test_history_bad_parameters_are_400_unknown_profiles_404),
-	   TEST(test_bytes_not_utf8_are_refused_or_not_found))
+	   TEST(test_bytes_not_utf8_are_refused_or_not_found),
+	   TEST(test_privacy_requests_without_randomness_are_503))
