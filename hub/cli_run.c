@@ -53,6 +53,10 @@ static json_t *run_sources_status(void *ctx)
 	return r->sched ? scheduler_status_json(r->sched) : json_array();
 }
 
+/* SCHEDULER_RUNNING means queued after the running run; scheduler_trigger()
+ * says the same while the scheduler stops, but the API never sees that:
+ * run_close() stops the HTTP server (no route runs after) before the
+ * scheduler. */
 static int run_source_trigger(void *ctx, const char *name)
 {
 	struct run *r = ctx;
