@@ -190,6 +190,13 @@ int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n
  */
 int export_forget(struct store *s, const char *name, int *was_known);
 
+/* Inside the caller's write transaction, before it takes any other lock:
+ * 1 when the store knows an export (export_known.c), 0 when none, -1 on a
+ * store failure.  The answer holds until the transaction ends: an export
+ * registered meanwhile waits for it (several writers), or it sees the
+ * export. */
+int export_known_any(struct store *s);
+
 /* The largest seq in the outbox, found with O(log n) indexed probes;
  * `floor` is returned when there is none above it.  0, or -1 on a store
  * failure. */

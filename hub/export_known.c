@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define KNOWN_PREFIX "export_known:"
+#define GATE_KEY "export_gate" /* several writers: export_known_any() */
 
 int export_known_register(struct store *s, const struct hub_config *cfg)
 {
@@ -28,6 +29,9 @@ int export_known_register(struct store *s, const struct hub_config *cfg)
 		return 0;
 	if (s->ops->begin(s))
 		return -1;
+	/* first: waits for the groups that found no export to commit */
+	if (!s->ops->has_one_writer && s->ops->meta_put(s, GATE_KEY, "1"))
+		goto fail;
 	for (size_t i = 0; i < cfg->n_exports; i++) {
 		snprintf(key, sizeof(key), KNOWN_PREFIX "%s", cfg->exports[i].name);
 		if (s->ops->meta_put(s, key, "1"))
@@ -39,6 +43,47 @@ int export_known_register(struct store *s, const struct hub_config *cfg)
 fail:
 	s->ops->rollback(s);
 	return -1;
+}
+
+static int known_found(void *ctx, const char *key, const char *value)
+{
+	(void)key;
+	(void)value;
+	*(int *)ctx = 1;
+	return 1; /* one is enough */
+}
+
+/*
+ * Does the store know an export?  A writer whose config lists none asks it
+ * in each group (unify_feed.c), and writes the feed for that group when it
+ * does.  The answer must hold until the group commits: an export
+ * registered meanwhile starts with its backfill (each profile as it is
+ * when a page is read) or with what is in the feed, so a change committed
+ * after that read, with no change in the feed, would never reach it.
+ * SQLite's one writer gives that for free: the registration waits for the
+ * group's write lock.  Several writers (PostgreSQL, READ COMMITTED): the
+ * group first reads GATE_KEY with a locking read (FOR SHARE), and a
+ * registration writes GATE_KEY before its names.  So a registration waits
+ * for the groups that read the gate before it to commit, and a group that
+ * comes after it waits for it, then sees its names.  The first group ever
+ * writes the missing key (a registration's insert waits for it too).
+ * Asked first in the group, with no other lock held: a registration
+ * waiting for this group holds nothing the group could wait for.  The cost
+ * is one or two small reads per group, in processes without exports only.
+ */
+int export_known_any(struct store *s)
+{
+	char text[8];
+	int found = 0, rc;
+
+	if (!s->ops->has_one_writer) {
+		rc = s->ops->meta_get_held(s, GATE_KEY, text, sizeof(text));
+		if (rc < 0 || (rc == 0 && s->ops->meta_put(s, GATE_KEY, "1")))
+			return -1;
+	}
+	if (s->ops->meta_list(s, KNOWN_PREFIX, known_found, &found))
+		return -1;
+	return found;
 }
 
 struct known_ctx {

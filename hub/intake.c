@@ -281,7 +281,9 @@ static void writer_try_group(struct intake *in, struct intake_batch *group, doub
 		n_records += b->n_records;
 	}
 again:
-	if (s->ops->begin(s) ||
+	/* the feed's question first: it may wait for an export's
+	 * registration, which must not wait for locks this group holds */
+	if (s->ops->begin(s) || unify_group_outbox(&in->unify) ||
 	    (!s->ops->has_one_writer && group_lock_identifiers(s, group)) ||
 	    unify_group_begin(&in->unify)) {
 		group_fail(group, "transaction", store_error(s));

@@ -29,7 +29,8 @@ void unify_init(struct unify *u, struct store *s, const struct hub_config *cfg)
 	u->external_ids = cfg->external_ids;
 	u->n_external_ids = cfg->n_external_ids;
 	u->erase_block_days = cfg->erase_block_days > 0 ? cfg->erase_block_days : 30;
-	u->is_outbox_on = cfg->n_exports > 0;
+	u->has_exports = cfg->n_exports > 0;
+	u->is_outbox_on = u->has_exports;
 }
 
 int unify_group_begin(struct unify *u)

@@ -35,10 +35,19 @@ struct unify {
 	size_t n_external_ids;
 	int erase_block_days;
 	int has_blocks;                      /* refreshed by unify_group_begin */
-	int is_outbox_on;                    /* write the change feed (exports exist) */
+	int has_exports;                     /* the config lists an export */
+	int is_outbox_on;                    /* write the change feed: refreshed
+						by unify_group_outbox */
 };
 
 void unify_init(struct unify *u, struct store *s, const struct hub_config *cfg);
+
+/* Call after each BEGIN, before anything else of the group: decides
+ * whether the group writes the change feed (an export may read it: the
+ * config lists one, or the store knows one from another process's
+ * config).  PostgreSQL: may wait for a process registering an export.
+ * 0, or -1 on a store failure. */
+int unify_group_outbox(struct unify *u);
 
 /* Call after each BEGIN: refreshes what may have changed in the store
  * since the last group (another process may have erased someone). */

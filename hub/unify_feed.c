@@ -3,15 +3,40 @@
  * each applied record, in its transaction, a merged change (the absorbed
  * profiles), a profile_updated change per profile whose identity,
  * attributes or consent changed, and an event change for a track.  Only
- * when exports are configured.  No SQL here.
+ * while an export may read it: one is configured here, or the store knows
+ * one (export_known.c).  No SQL here.
  */
 #include "unify_int.h"
 
+#include "export.h"
 #include "profile.h"
 #include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * A process whose config lists no export (an import with another file,
+ * `privacy erase`, a rolling deploy's older config) still writes the feed
+ * while the store knows an export another process runs: else those
+ * changes, erasures too, never reach it, and it gets no backfill for them
+ * later (it has a history).  Asked at each group, not once at the start,
+ * so an export registered since (or forgotten since) counts from the next
+ * group; export_known_any() orders the answer against a registration
+ * running meanwhile.  A process with exports writes the feed always and
+ * asks nothing.
+ */
+int unify_group_outbox(struct unify *u)
+{
+	int rc;
+
+	if (u->has_exports)
+		return 0;
+	if ((rc = export_known_any(u->store)) < 0)
+		return -1;
+	u->is_outbox_on = rc;
+	return 0;
+}
 
 int unify_feed_append(struct unify *u, const char *kind, const char *pid, int64_t at,
 		      json_t *payload)

@@ -61,12 +61,13 @@ void testhub_stop(struct testhub *th)
 	free(th);
 }
 
-int testhub_apply_records(struct testhub *th, struct record **recs, size_t n)
+static int apply_records_via(struct testhub *th, struct intake *in, struct record **recs,
+			     size_t n)
 {
 	struct intake_batch b = {.records = recs, .n_records = n};
 	int rc = 0;
 
-	if (n && (intake_submit(th->intake, &b) != HUB_OK || intake_wait(th->intake, &b) != HUB_OK)) {
+	if (n && (intake_submit(in, &b) != HUB_OK || intake_wait(in, &b) != HUB_OK)) {
 		snprintf(th->err, sizeof(th->err), "%s", b.err);
 		rc = -1;
 	}
@@ -80,7 +81,12 @@ int testhub_apply_records(struct testhub *th, struct record **recs, size_t n)
 	return rc;
 }
 
-int testhub_apply_lines(struct testhub *th, const char *jsonl)
+int testhub_apply_records(struct testhub *th, struct record **recs, size_t n)
+{
+	return apply_records_via(th, th->intake, recs, n);
+}
+
+int testhub_apply_lines_via(struct testhub *th, struct intake *in, const char *jsonl)
 {
 	struct record **recs = NULL;
 	size_t n = 0, cap = 0;
@@ -105,9 +111,14 @@ int testhub_apply_lines(struct testhub *th, const char *jsonl)
 		}
 		p += len + (end ? 1 : 0);
 	}
-	int rc = testhub_apply_records(th, recs, n);
+	int rc = apply_records_via(th, in, recs, n);
 	free(recs);
 	return rc;
+}
+
+int testhub_apply_lines(struct testhub *th, const char *jsonl)
+{
+	return testhub_apply_lines_via(th, th->intake, jsonl);
 }
 
 struct dump_ctx {

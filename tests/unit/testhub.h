@@ -35,6 +35,9 @@ void testhub_stop(struct testhub *th);
 /* Applies JSON Lines text (one batch per call); counts add up in th->counts,
  * rejected records included.  Returns 0, or -1 on a store failure. */
 int testhub_apply_lines(struct testhub *th, const char *jsonl);
+/* testhub_apply_lines() through another intake writer on the same store
+ * (another process's, with a configuration of its own). */
+int testhub_apply_lines_via(struct testhub *th, struct intake *in, const char *jsonl);
 /* Applies already-validated records as one batch (takes ownership). */
 int testhub_apply_records(struct testhub *th, struct record **recs, size_t n);
 
