@@ -206,6 +206,13 @@ static void live_error(struct export_worker *w, const char *state, const char *m
 	w->is_saved_dirty = 1;
 }
 
+static void live_lease(struct export_worker *w, int lease)
+{
+	pthread_mutex_lock(&w->ex->lock);
+	w->live.lease = lease;
+	pthread_mutex_unlock(&w->ex->lock);
+}
+
 static void live_progress(struct export_worker *w, size_t delivered, size_t dead)
 {
 	pthread_mutex_lock(&w->ex->lock);
@@ -293,6 +300,7 @@ static void worker_lease_lost(struct export_worker *w)
 	lease_name(w, name, sizeof(name));
 	w->store->ops->lease_release(w->store, name);
 	w->lease_epoch = -1;
+	live_lease(w, -1);
 }
 
 /*
@@ -432,12 +440,14 @@ static int worker_lease(struct export_worker *w, int *is_disabled, char *err, si
 	rc = w->store->ops->lease_try(w->store, name, &epoch);
 	if (rc < 0) {
 		err_set(err, err_size, "lease %s: %s", name, store_error(w->store));
+		live_lease(w, 0);
 		return -1;
 	}
 	if (rc == 0) {
 		/* held by another process: fenced off (0 would mean a store
 		 * without leases, and let a commit through) */
 		w->lease_epoch = -1;
+		live_lease(w, -1);
 		return 0;
 	}
 	if (epoch == w->lease_epoch)
@@ -450,10 +460,12 @@ static int worker_lease(struct export_worker *w, int *is_disabled, char *err, si
 		if (w->store)
 			w->store->ops->lease_release(w->store, name);
 		*is_disabled = rc == 1;
+		live_lease(w, 0);
 		return -1;
 	}
 	log_debug(w->who, "lease %s taken (epoch %" PRId64 ")", name, epoch);
 	w->lease_epoch = epoch;
+	live_lease(w, 1);
 	return 1;
 }
 
@@ -988,6 +1000,7 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&w->ex->lock);
 	if (st != STEP_DISABLED)
 		w->live.state = "stopped";
+	w->live.lease = 0; /* released below */
 	pthread_cond_broadcast(&w->ex->idle);
 	pthread_mutex_unlock(&w->ex->lock);
 	if (w->store && w->lease_epoch) {

@@ -95,7 +95,9 @@ int export_wait_idle(struct exporter *ex, int64_t timeout_ms);
  * where "elsewhere" lists the exports the store knows that this
  * configuration does not have (export_known.c): they hold the feed.
  * `ex` is the running exporter of this process or NULL (then the state
- * saved in the store is shown; counters are absent).  `s` is a store
+ * saved in the store is shown; counters are absent).  The cursor is the
+ * store's unless this process holds the export's lease, and so is the
+ * last error while another process holds it.  `s` is a store
  * connection the caller owns and uses on this thread; only read.  Dead
  * letters: the first dead_letters_max of each export.  Returns a new
  * reference, or NULL with err set.  Never contains a change's content.

@@ -166,6 +166,9 @@ int export_batch_end_load(struct store *s, const char *name, int64_t *end);
  * exporter's lock). */
 struct export_live {
 	const char *state;       /* starting idle delivering retrying disabled stopped */
+	int lease;               /* 1 this worker holds the export's lease, -1
+				    another process does (or took it), 0 not
+				    tried (starting, stopped) */
 	int64_t cursor;
 	int64_t delivered;
 	int64_t dead_lettered;

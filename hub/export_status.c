@@ -156,8 +156,18 @@ static int dead_letter_add(void *ctx, const struct store_dead_letter *d)
 	return 0;
 }
 
+static void status_error(json_t *o, const char *error, int64_t at_ms)
+{
+	json_object_set_new(o, "last_error", error[0] ? json_string(error) : json_null());
+	json_object_set_new(o, "last_error_at", time_or_null(at_ms));
+}
+
 /* State, error and counters: live when this process runs the export,
- * else what the store saved. */
+ * else what the store saved.  Live too, the cursor while this process
+ * holds the export's lease, and the last error unless another process
+ * holds it: that one moves them in the store, and this worker's copies
+ * are what it read at its start or last take (*cursor and saved are what
+ * the caller read from the store). */
 static void status_state(json_t *o, struct exporter *ex, const struct config_instance *ci,
 			 const struct export_saved *saved, int64_t *cursor)
 {
@@ -168,11 +178,13 @@ static void status_state(json_t *o, struct exporter *ex, const struct config_ins
 		json_object_set_new(o, "state", json_string(live.state));
 		json_object_set_new(o, "delivered", json_integer(live.delivered));
 		json_object_set_new(o, "dead_lettered", json_integer(live.dead_lettered));
-		json_object_set_new(o, "last_error",
-				    live.last_error[0] ? json_string(live.last_error) : json_null());
-		json_object_set_new(o, "last_error_at", time_or_null(live.last_error_at_ms));
+		if (live.lease < 0)
+			status_error(o, saved->error, saved->error_at_ms);
+		else
+			status_error(o, live.last_error, live.last_error_at_ms);
 		json_object_set_new(o, "next_attempt_at", time_or_null(live.next_attempt_at_ms));
-		*cursor = live.cursor;
+		if (live.lease > 0)
+			*cursor = live.cursor;
 		return;
 	}
 	export_fingerprint(ci, fp);
@@ -182,9 +194,7 @@ static void status_state(json_t *o, struct exporter *ex, const struct config_ins
 		json_object_set_new(o, "state", json_string("disabled"));
 	else
 		json_object_set_new(o, "state", json_string("enabled"));
-	json_object_set_new(o, "last_error",
-			    saved->error[0] ? json_string(saved->error) : json_null());
-	json_object_set_new(o, "last_error_at", time_or_null(saved->error_at_ms));
+	status_error(o, saved->error, saved->error_at_ms);
 }
 
 /* Why a running backfill makes no progress with this configuration, or

@@ -1407,6 +1407,59 @@ static void test_a_registration_waits_for_a_group_that_found_no_export(void)
 	world_close(&w);
 }
 
+/* Export x's status as `ex` (NULL: none running) shows it. */
+static json_t *status_of_x_in(struct world *w, struct exporter *ex)
+{
+	char err[256];
+	json_t *st = export_status_json(ex, w->th->reader, w->th->cfg, 0, err, sizeof(err));
+	json_t *x;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	x = json_incref(json_array_get(json_object_get(st, "exports"), 0));
+	json_decref(st);
+	return x;
+}
+
+/*
+ * Two processes run x on one PostgreSQL; the first holds x's lease and
+ * delivers everything after one retry.  The other's status shows the
+ * cursor and the last error the holder committed, as the holder's does:
+ * it showed its own, read when it started and never again (cursor 0, the
+ * whole feed as lag, no error).  Found by review.
+ */
+static void test_a_process_not_holding_the_lease_shows_the_holders_cursor(void)
+{
+	struct world w;
+	struct exporter *other = NULL, *both[2];
+	char err[512];
+	int64_t last = 0;
+
+	if (!teststore_is_pg())
+		return; /* no leases: every process delivers */
+	world_open(&w, "    retries: 1\n");
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0); /* w.ex took the lease */
+	CU_ASSERT_EQUAL_FATAL(export_start(&other, w.th->cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(other, WAIT_MS), 0);
+	apply(&w, people);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(other, WAIT_MS), 0);
+	CU_ASSERT_EQUAL(export_outbox_last_seq(w.th->reader, 0, &last), 0);
+	CU_ASSERT_FATAL(last > 0);
+	both[0] = w.ex;
+	both[1] = other;
+	for (size_t i = 0; i < 2; i++) {
+		json_t *st = status_of_x_in(&w, both[i]);
+		CU_ASSERT_STRING_EQUAL(str_of(st, "state"), i == 0 ? "idle" : "held by another process");
+		CU_ASSERT_EQUAL(int_of(st, "cursor"), last);
+		CU_ASSERT_EQUAL(int_of(st, "lag"), 0);
+		CU_ASSERT_STRING_EQUAL(str_of(st, "last_error"), "retry after 0ms: scripted");
+		json_decref(st);
+	}
+	export_stop(other);
+	world_close(&w);
+}
+
 /* `exports forget` is refused while another process runs the export (it
  * holds the export's lease: PostgreSQL; SQLite has no leases, one process
  * writes), and goes through once it stopped.  It keeps the lease's epoch
@@ -2413,6 +2466,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_an_export_of_another_configuration_holds_the_feed),
 	   TEST(test_a_process_without_exports_feeds_the_exports_the_store_knows),
 	   TEST(test_a_registration_waits_for_a_group_that_found_no_export),
+	   TEST(test_a_process_not_holding_the_lease_shows_the_holders_cursor),
 	   TEST(test_forget_waits_for_the_process_running_the_export),
 	   TEST(test_a_retried_change_of_a_merged_profile_goes_to_the_survivor),
 	   TEST(test_a_retry_pages_past_dead_letters_it_cannot_send),
