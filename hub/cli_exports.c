@@ -1,6 +1,6 @@
 /*
  * cli_exports.c - `profilehub exports [--json]`: every configured export
- * with its state, cursor, lag (changes in the outbox after the cursor),
+ * with its state, cursor, lag (the outbox's last seq minus the cursor),
  * last error and backfill, then the dead letters of each with their
  * reasons.  `profilehub exports backfill NAME` asks for a backfill
  * (export_backfill.c): every live profile to that export again;

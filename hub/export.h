@@ -92,7 +92,10 @@ int export_wait_idle(struct exporter *ex, int64_t timeout_ms);
  *                  "finished_at", "waiting"}, "dead_letters": [{"seq", "at",
  *                 "reason"}, ...]}, ...],
  *    "elsewhere": [{"name", "cursor"}, ...]}
- * where "elsewhere" lists the exports the store knows that this
+ * where "lag" is last_seq - cursor (a distance in seqs, cheap to find: it
+ * bounds what is left to deliver, and counts seqs an erasure deleted and
+ * other exports' backfill and retried changes too; 0: caught up), and
+ * "elsewhere" lists the exports the store knows that this
  * configuration does not have (export_known.c): they hold the feed.
  * `ex` is the running exporter of this process or NULL (then the state
  * saved in the store is shown; counters are absent).  The cursor is the

@@ -248,6 +248,7 @@ static json_t *status_one(struct exporter *ex, struct store *s, const struct hub
 		goto fail;
 	json_object_set_new(o, "cursor", json_integer(cursor));
 	json_object_set_new(o, "last_seq", json_integer(last));
+	/* a distance in seqs, not a count of the export's changes (export.h) */
 	json_object_set_new(o, "lag", json_integer(last > cursor ? last - cursor : 0));
 	if (!(backfill = status_backfill(s, cfg, ci)))
 		goto fail;

@@ -1460,6 +1460,43 @@ static void test_a_process_not_holding_the_lease_shows_the_holders_cursor(void)
 	world_close(&w);
 }
 
+static int count_change(void *ctx, const struct store_change *c)
+{
+	(void)c;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+/*
+ * The lag is a distance in seqs, found in a few indexed reads (README,
+ * export.h): a change an erasure deleted after the cursor still counts, so
+ * the lag bounds what is left to deliver, it does not count it.
+ */
+static void test_the_lag_is_the_distance_in_seqs_to_the_feeds_end(void)
+{
+	struct world w;
+	json_t *st;
+	size_t n_after = 0;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	export_stop(w.ex);
+	w.ex = NULL;
+	apply(&w, "{\"type\":\"track\",\"message_id\":\"c4\",\"timestamp\":\"2025-03-01T11:00:00.000Z\","
+		  "\"identifiers\":{\"custom_id\":\"cy\"},\"event\":{\"name\":\"open\"}}\n");
+	apply(&w, erase_cy); /* deletes that event's change, adds its own */
+	st = status_of_x_in(&w, NULL);
+	CU_ASSERT_EQUAL(w.th->reader->ops->outbox_read(w.th->reader, int_of(st, "cursor"), 1000,
+						       count_change, &n_after), 0);
+	CU_ASSERT(n_after > 0);
+	CU_ASSERT_EQUAL(int_of(st, "lag"), int_of(st, "last_seq") - int_of(st, "cursor"));
+	CU_ASSERT_EQUAL(int_of(st, "lag"), (json_int_t)n_after + 1);
+	json_decref(st);
+	world_close(&w);
+}
+
 /* `exports forget` is refused while another process runs the export (it
  * holds the export's lease: PostgreSQL; SQLite has no leases, one process
  * writes), and goes through once it stopped.  It keeps the lease's epoch
@@ -2467,6 +2504,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_process_without_exports_feeds_the_exports_the_store_knows),
 	   TEST(test_a_registration_waits_for_a_group_that_found_no_export),
 	   TEST(test_a_process_not_holding_the_lease_shows_the_holders_cursor),
+	   TEST(test_the_lag_is_the_distance_in_seqs_to_the_feeds_end),
 	   TEST(test_forget_waits_for_the_process_running_the_export),
 	   TEST(test_a_retried_change_of_a_merged_profile_goes_to_the_survivor),
 	   TEST(test_a_retry_pages_past_dead_letters_it_cannot_send),
