@@ -350,6 +350,20 @@ static int take_global_options(struct cli *cli, int argc, char **argv)
 	return out;
 }
 
+/* A command whose output did not all reach stdout (a full disk, a closed
+ * pipe's reader) fails, named: a script must not take a cut answer for a
+ * whole one.  Commands that check their own writes have said so already. */
+static int stdout_check(const char *cmd, int rc)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return rc;
+	if (rc == CLI_OK) {
+		fprintf(stderr, "profilehub: %s: cannot write to stdout: %s\n", cmd, strerror(errno));
+		rc = CLI_FAIL;
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {.config_path = "conf/hub.yaml"};
@@ -369,7 +383,7 @@ int main(int argc, char **argv)
 	cmd = argv[0];
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
 		fputs(usage_text, stdout);
-		return CLI_OK;
+		return stdout_check(cmd, CLI_OK);
 	}
 	for (int i = 1; i < argc; i++)
 		is_help_asked |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
@@ -398,5 +412,5 @@ int main(int argc, char **argv)
 		rc = CLI_USAGE;
 	}
 	config_free(cli.cfg);
-	return rc;
+	return stdout_check(cmd, rc);
 }

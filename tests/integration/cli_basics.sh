@@ -276,6 +276,15 @@ for cmd in "dump" "profile --custom-id C1" "privacy access --custom-id C1"; do
 	grep -q "cannot write to stdout: No space left on device" "$T/err" ||
 		fail "$cmd to a full disk: $(cat "$T/err")"
 done
+# and every other command that prints (they exited 0 with nothing written)
+for cmd in "version" "help" "plugins" "plugins --describe segment" "exports" "exports --json"; do
+	# shellcheck disable=SC2086
+	"$HUB" -c "$cfg" $cmd >/dev/full 2>"$T/err"
+	rc=$?
+	[ $rc -eq 1 ] || fail "$cmd to a full disk: exit $rc, expected 1"
+	grep -q "cannot write to stdout: No space left on device" "$T/err" ||
+		fail "$cmd to a full disk: $(cat "$T/err")"
+done
 
 # email promoted to an external id is an identifier: a lookup by email finds its
 # holder (it sets no $email_address), and a profile with the attribute too
