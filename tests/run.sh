@@ -101,6 +101,18 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 	jobs=${HUB_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
 	[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
 	[ "$jobs" -le 2 ] || jobs=2
+	# the npm clients (Segment, mParticle, BigQuery) and Playwright need
+	# Node.js 20 or later: said once here rather than by each failing test
+	node_v=$(node --version 2>/dev/null || echo v0)
+	node_major=${node_v#v}
+	node_major=${node_major%%.*}
+	if [ "$node_major" -lt 20 ] 2>/dev/null; then
+		echo "run.sh: Node.js 20 or later is needed by the npm test clients," \
+			"found $node_v (Debian 12's nodejs is 18: Debian 13's, or" \
+			"https://deb.nodesource.com)" >&2
+		failed=$((failed + 1))
+		failures="$failures node_version"
+	fi
 	ires=$(mktemp -d "${TMPDIR:-/tmp}/hubit.XXXXXX")
 	for t in tests/integration/*.sh; do
 		[ -e "$t" ] || continue
