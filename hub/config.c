@@ -89,6 +89,8 @@ static const struct hub_config_key intake_keys[] = {
 	{0},
 };
 
+/* A description starting "pull:" marks a key only a pull reads: a source
+ * whose plugin cannot pull is refused it (plugin.c, check_pull_keys). */
 const struct hub_config_key config_keys_common_source[] = {
 	{"name", HUB_CFG_STRING, NULL, 1, 0, "unique name of this source"},
 	{"plugin", HUB_CFG_STRING, NULL, 1, 0, "the plugin that implements it"},

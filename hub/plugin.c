@@ -562,6 +562,38 @@ const char *plugin_roles_string(unsigned roles, char *buf, size_t size)
 
 static const struct hub_config_key no_keys[] = {{.name = NULL}};
 
+/*
+ * The common source keys only a pull reads (config_keys_common_source's
+ * "pull:" ones), given to a source whose plugin cannot pull: refused
+ * rather than ignored, as "schedule: every 1m" on a Segment source would
+ * be.  Unless the plugin declares the key as its own.  0 or -1 (err set).
+ */
+static int check_pull_keys(const struct hub_plugin *d, const struct config_instance *conf,
+			   char *err, size_t err_size)
+{
+	char path[256];
+
+	if (d->roles & HUB_ROLE_PULL)
+		return 0;
+	for (const struct hub_config_key *k = config_keys_common_source; k->name; k++) {
+		const struct cfg_node *at = cfg_get(conf->node, k->name);
+		int is_own = 0;
+
+		if (!at || strncmp(k->description ? k->description : "", "pull:", 5) != 0)
+			continue;
+		for (const struct hub_config_key *o = d->config; o && o->name && !is_own; o++)
+			is_own = strcmp(o->name, k->name) == 0;
+		if (is_own)
+			continue;
+		cfg_path_key(path, sizeof(path), conf->path, k->name);
+		cfg_errorf(err, err_size, at, 1, path,
+			   "only a pull source reads this key, and plugin \"%s\" cannot pull",
+			   d->name);
+		return -1;
+	}
+	return 0;
+}
+
 int plugin_instance_check(const struct plugin_module *mod, const struct config_instance *conf,
 			  int is_export, char *err, size_t err_size)
 {
@@ -580,6 +612,8 @@ int plugin_instance_check(const struct plugin_module *mod, const struct config_i
 			plugin_roles_string(d->roles, roles, sizeof(roles)));
 		return -1;
 	}
+	if (!is_export && check_pull_keys(d, conf, err, err_size))
+		return -1;
 	return cfg_check_keys(conf->node, conf->path, d->config ? d->config : no_keys,
 			      is_export ? config_keys_common_export : config_keys_common_source,
 			      err, err_size);
