@@ -28,13 +28,22 @@
 #include <string.h>
 #include <time.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
+
+/* A dead letter's change (JSON text): its profile_id and kind when they
+ * are strings, else NULL (step 4) */
+#define DL_MEMBER(m)                                                             \
+	"(CASE WHEN json_valid(change) THEN CASE WHEN json_type(change, '$." m "')" \
+	" = 'text' THEN json_extract(change, '$." m "') END END)"
+#define DL_PROFILE DL_MEMBER("profile_id")
+#define DL_KIND DL_MEMBER("kind")
 
 /*
  * Migrations: migrations[v] takes a store from version v to v + 1, in the
  * transaction that also records the new version.  A new store gets
  * schema_sql at once.  Append a step (and bump SCHEMA_VERSION) whenever
- * schema_sql changes; never edit a step that has shipped.
+ * schema_sql changes, or rows an older hub wrote must be mended; never
+ * edit a step that has shipped.
  */
 static const char *const migrations[SCHEMA_VERSION] = {
 	[0] = NULL, /* a new store: schema_sql */
@@ -70,6 +79,19 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	      "  UNION ALL SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta"
 	      "   WHERE key LIKE 'export_cursor:%' OR key LIKE 'export_batch_end:%');"
 	      "ALTER TABLE dead_letters ADD COLUMN profile_id TEXT NOT NULL DEFAULT '';",
+	/* 4 -> 5: step 3 left the dead letters written before it with
+	 * profile_id '', which no erase matched: they kept the person's data.
+	 * Their change names its profile ("profile_id").  One whose profile
+	 * is gone was erased since (profile rows are deleted by an erase
+	 * only): it goes, as a retry would drop it (export_redrive.c); an
+	 * erased change (no personal data) stays.  The others get their
+	 * profile.  A change that is not JSON, or names no profile, stays
+	 * as it is (CASE first: json_type fails on text that is not JSON). */
+	[4] = "DELETE FROM dead_letters WHERE profile_id = ''"
+	      " AND " DL_PROFILE " IS NOT NULL AND " DL_KIND " IS NOT 'erased'"
+	      " AND NOT EXISTS (SELECT 1 FROM profiles WHERE id = " DL_PROFILE ");"
+	      "UPDATE dead_letters SET profile_id = " DL_PROFILE
+	      " WHERE profile_id = '' AND " DL_PROFILE " IS NOT NULL;",
 };
 
 static const char schema_sql[] =
