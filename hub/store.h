@@ -161,6 +161,13 @@ struct store_ops {
 	int (*block_put)(struct store *s, const char *type, const char *value,
 			 int64_t until_ms);           /* keeps the later */
 	int (*block_any)(struct store *s);           /* 1 when the list is not empty */
+	/* deletes at most `limit` blocks that ended at or before upto_ms
+	 * (until <= upto_ms), in the caller's transaction; *n_deleted says
+	 * how many (fewer than limit: none is left, or PostgreSQL skipped
+	 * rows other transactions hold, for a later call).  A block extended
+	 * meanwhile (block_put by another connection) is never deleted.  0
+	 * or -1 */
+	int (*block_prune)(struct store *s, int64_t upto_ms, size_t limit, size_t *n_deleted);
 
 	/* profiles */
 	/* the next profile sequence number: never repeats in a store */

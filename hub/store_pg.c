@@ -161,7 +161,7 @@ static const char *const migrations[] = {
 enum stmt_id {
 	S_META_GET, S_META_GET_HELD, S_META_PUT, S_META_LIST, S_META_DELETE,
 	S_DEDUPE_ADD, S_DEDUPE_REMOVE,
-	S_BLOCK_GET, S_BLOCK_PUT, S_BLOCK_ANY,
+	S_BLOCK_GET, S_BLOCK_PUT, S_BLOCK_ANY, S_BLOCK_PRUNE,
 	S_PROFILE_NEXT_SEQ, S_PROFILE_INSERT, S_PROFILE_GET, S_PROFILE_SET_CUSTOM,
 	S_PROFILE_MERGE, S_PROFILE_DELETE, S_PROFILE_TOMBSTONES, S_PROFILE_ITER,
 	S_IDENT_GET, S_IDENT_GET_LOCKED, S_IDENT_PUT, S_IDENT_DELETE, S_IDENT_COUNT,
@@ -196,6 +196,14 @@ static const char *const stmt_sql[S_COUNT] = {
 			" ON CONFLICT(type, value) DO UPDATE"
 			" SET until = greatest(blocks.until, excluded.until)",
 	[S_BLOCK_ANY] = "SELECT 1 FROM blocks LIMIT 1",
+	/* rows another transaction holds (an erase extending the block,
+	 * another process pruning) are skipped, never waited for: two
+	 * processes pruning at once cannot deadlock.  A row extended and
+	 * committed since the statement began is read as it is now (READ
+	 * COMMITTED) and kept: until is checked on the row locked */
+	[S_BLOCK_PRUNE] = "WITH d AS (DELETE FROM blocks WHERE until <= $1 AND (type, value) IN"
+			  " (SELECT type, value FROM blocks WHERE until <= $1 LIMIT $2"
+			  " FOR UPDATE SKIP LOCKED) RETURNING 1) SELECT count(*) FROM d",
 	[S_PROFILE_NEXT_SEQ] = "SELECT nextval('profile_seq')",
 	[S_PROFILE_INSERT] = "INSERT INTO profiles(id, seq, custom_id, merged_into, merge_count,"
 			     " created_at) VALUES($1, $2, $3, NULL, $4, $5)",
@@ -1365,6 +1373,26 @@ static int pg_block_any(struct store *s)
 	return query_int(run(pgs(s), S_BLOCK_ANY, ""), &one);
 }
 
+/* The memo of this connection's group forgets the blocks deleted.  (A
+ * prune by another connection during a group leaves that group's memo
+ * as it was: the group is then as if it had committed before the prune.) */
+static int pg_block_prune(struct store *s, int64_t upto, size_t limit, size_t *n_deleted)
+{
+	struct pg_store *ps = pgs(s);
+	int64_t n = 0;
+
+	*n_deleted = 0;
+	if (limit == 0) /* "n" would bind NULL, no limit */
+		return 0;
+	if (query_int(run(ps, S_BLOCK_PRUNE, "in", upto, limit), &n) < 0)
+		return -1;
+	*n_deleted = (size_t)n;
+	for (size_t i = 0; n > 0 && i < ps->memo.n; i++)
+		if (ps->memo.entries[i].has_block && ps->memo.entries[i].block_until <= upto)
+			ps->memo.entries[i].has_block = 0;
+	return 0;
+}
+
 /* ---- profiles ------------------------------------------------------- */
 
 static int pg_profile_next_seq(struct store *s, int64_t *seq)
@@ -2124,6 +2152,7 @@ static const struct store_ops pg_ops = {
 	.block_get = pg_block_get,
 	.block_put = pg_block_put,
 	.block_any = pg_block_any,
+	.block_prune = pg_block_prune,
 	.profile_next_seq = pg_profile_next_seq,
 	.profile_insert = pg_profile_insert,
 	.profile_get = pg_profile_get,

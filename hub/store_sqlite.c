@@ -142,7 +142,7 @@ enum stmt_id {
 	S_BEGIN, S_READ_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
 	S_META_GET, S_META_PUT, S_META_LIST, S_META_DELETE,
 	S_DEDUPE_ADD, S_DEDUPE_REMOVE,
-	S_BLOCK_GET, S_BLOCK_PUT, S_BLOCK_ANY, S_BLOCK_ALL,
+	S_BLOCK_GET, S_BLOCK_PUT, S_BLOCK_ANY, S_BLOCK_ALL, S_BLOCK_PRUNE,
 	S_PROFILE_INSERT, S_PROFILE_GET, S_PROFILE_SET_CUSTOM, S_PROFILE_MERGE,
 	S_PROFILE_REPOINT, S_PROFILE_MERGE_COUNT, S_PROFILE_DELETE, S_PROFILE_TOMBSTONES,
 	S_PROFILE_ITER,
@@ -179,6 +179,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			" ON CONFLICT(type, value) DO UPDATE SET until = max(until, excluded.until)",
 	[S_BLOCK_ANY] = "SELECT 1 FROM blocks LIMIT 1",
 	[S_BLOCK_ALL] = "SELECT type, value, until FROM blocks LIMIT ?1",
+	[S_BLOCK_PRUNE] = "DELETE FROM blocks WHERE until <= ?1 AND (type, value) IN"
+			  " (SELECT type, value FROM blocks WHERE until <= ?1 LIMIT ?2)",
 	[S_PROFILE_INSERT] = "INSERT INTO profiles(id, seq, custom_id, merged_into, merge_count,"
 			     " created_at) VALUES(?1, ?2, ?3, NULL, ?4, ?5)",
 	[S_PROFILE_GET] = "SELECT id, seq, custom_id, merged_into, merge_count, created_at"
@@ -735,6 +737,24 @@ static int lite_block_any(struct store *s)
 	struct sqlite_store *ls = lite(s);
 	int64_t one = 0;
 	return query_int(ls, S_BLOCK_ANY, prep(ls, S_BLOCK_ANY, ""), &one);
+}
+
+/* The writer's cache may hold the rows deleted: it is read again.  (A
+ * prune by another connection is seen by the writer's next lite_begin:
+ * the file's data version has changed.) */
+static int lite_block_prune(struct store *s, int64_t upto, size_t limit, size_t *n_deleted)
+{
+	struct sqlite_store *ls = lite(s);
+
+	*n_deleted = 0;
+	if (RUN(ls, S_BLOCK_PRUNE, "ii", upto, (int64_t)limit))
+		return -1;
+	*n_deleted = (size_t)sqlite3_changes(ls->db);
+	if (*n_deleted) {
+		kvcache_clear(&ls->blocks);
+		ls->blocks_state = BLOCKS_UNKNOWN;
+	}
+	return 0;
 }
 
 /* ---- profiles ------------------------------------------------------- */
@@ -1475,6 +1495,7 @@ static const struct store_ops sqlite_ops = {
 	.block_get = lite_block_get,
 	.block_put = lite_block_put,
 	.block_any = lite_block_any,
+	.block_prune = lite_block_prune,
 	.profile_next_seq = lite_profile_next_seq,
 	.profile_insert = lite_profile_insert,
 	.profile_get = lite_profile_get,

@@ -285,6 +285,104 @@ static void test_block_put_keeps_the_later_end(void)
 	world_stop(&w);
 }
 
+/* Blocks that ended at or before the bound go, at most `limit` per call;
+ * the others stay, and the list reads as empty once they are all gone. */
+static void test_block_prune_deletes_the_ended_blocks_only(void)
+{
+	WORLD(w);
+	int64_t until = 0;
+	size_t n = 99;
+
+	OK(s->ops->begin(s));
+	for (int i = 1; i <= 5; i++) {
+		char v[16];
+		snprintf(v, sizeof(v), "c%d", i);
+		OK(s->ops->block_put(s, "custom_id", v, 1000 * i)); /* c1 1000 .. c5 5000 */
+	}
+	OK(s->ops->block_put(s, "installation_id", "i1", 1500));
+	OK(s->ops->block_put(s, "crm_id", "k1", 9000));
+	OK(s->ops->commit(s));
+
+	OK(s->ops->begin(s));
+	OK(s->ops->block_prune(s, 3000, 0, &n)); /* a limit of 0: none */
+	CU_ASSERT_EQUAL(n, 0);
+	OK(s->ops->block_prune(s, 3000, 3, &n)); /* c1, i1, c2, c3: the limit stops it */
+	CU_ASSERT_EQUAL(n, 3);
+	OK(s->ops->block_prune(s, 3000, 3, &n)); /* then the bound (3000 included) */
+	CU_ASSERT_EQUAL(n, 1);
+	OK(s->ops->block_prune(s, 3000, 3, &n));
+	CU_ASSERT_EQUAL(n, 0);
+	OK(s->ops->commit(s));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 0);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c3", &until), 0);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "installation_id", "i1", &until), 0);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c4", &until), 1);
+	CU_ASSERT_EQUAL(until, 4000);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "crm_id", "k1", &until), 1);
+	CU_ASSERT_EQUAL(s->ops->block_any(s), 1);
+
+	/* a rolled-back prune deletes nothing; then everything goes */
+	OK(s->ops->begin(s));
+	OK(s->ops->block_prune(s, 10000, 100, &n));
+	CU_ASSERT_EQUAL(n, 3);
+	OK(s->ops->rollback(s));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c5", &until), 1);
+	OK(s->ops->begin(s));
+	OK(s->ops->block_prune(s, 10000, 100, &n));
+	CU_ASSERT_EQUAL(n, 3);
+	CU_ASSERT_EQUAL(s->ops->block_any(s), 0);
+	OK(s->ops->commit(s));
+	CU_ASSERT_EQUAL(s->ops->block_any(s), 0);
+	world_stop(&w);
+}
+
+/* The writer (SQLite: its cache of the block list, loaded whole; PostgreSQL:
+ * the memo) reads a prune as it is, whether this connection pruned or
+ * another did. */
+static void test_block_prune_is_seen_by_the_writers_next_read(void)
+{
+	WORLD(w);
+	struct store *s2 = world_connect(&w);
+	struct store_ident c1 = {.type = "custom_id", .value = "c1"};
+	int64_t until = 0;
+	size_t n = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	OK(s->ops->begin(s));
+	OK(s->ops->block_put(s, "custom_id", "c1", 1000));
+	OK(s->ops->block_put(s, "custom_id", "c2", 2000));
+	OK(s->ops->block_put(s, "custom_id", "c3", 9000));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 1);
+	OK(s->ops->commit(s));
+
+	/* its own prune, in the transaction that read the list (and on
+	 * PostgreSQL locked c1, so that the memo knows its block) */
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_lock(s, &c1, 1));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 1);
+	OK(s->ops->block_prune(s, 1000, 10, &n));
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 0);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c2", &until), 1);
+	OK(s->ops->commit(s));
+
+	/* another connection's, committed between two of its transactions */
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c2", &until), 1);
+	OK(s->ops->commit(s));
+	OK(s2->ops->begin(s2));
+	OK(s2->ops->block_prune(s2, 2000, 10, &n));
+	CU_ASSERT_EQUAL(n, 1);
+	OK(s2->ops->commit(s2));
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c2", &until), 0);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c3", &until), 1);
+	CU_ASSERT_EQUAL(until, 9000);
+	OK(s->ops->commit(s));
+	store_close(s2);
+	world_stop(&w);
+}
+
 /* ---- profiles ---------------------------------------------------------- */
 
 /* A number handed out by a committed transaction is never handed out
@@ -1800,6 +1898,8 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_meta_put_then_get_returns_the_last_value),
 	   TEST(test_dedupe_add_is_new_once_per_source_and_message),
 	   TEST(test_block_put_keeps_the_later_end),
+	   TEST(test_block_prune_deletes_the_ended_blocks_only),
+	   TEST(test_block_prune_is_seen_by_the_writers_next_read),
 	   TEST(test_profile_next_seq_never_repeats),
 	   TEST(test_profiles_merge_repoints_tombstones_and_pages_live_ones),
 	   TEST(test_identifiers_move_count_list_and_reassign),
