@@ -853,6 +853,18 @@ out:
 	return rc;
 }
 
+/* Before an erase, the blocks of earlier erases that are long over go
+ * (privacy.c), as `run` does every hour: a store used without `run` keeps
+ * no erased identifiers for ever either.  A failure is only a warning. */
+static void privacy_erase_prune(struct store *s, const struct hub_config *cfg)
+{
+	size_t n = 0;
+
+	if (privacy_blocks_prune(s, cfg->erase_block_days, time_now_ms(), NULL, &n))
+		cli_error("privacy", "deleting the erase blocks that are over: %s (the erase goes"
+			  " on)", store_error(s));
+}
+
 /* An erase goes through the intake like any record (privacy.c). */
 static int privacy_erase(struct cli *cli, const struct lookup *lk)
 {
@@ -866,6 +878,7 @@ static int privacy_erase(struct cli *cli, const struct lookup *lk)
 
 	if (cli_open_store(cli, &s))
 		return CLI_FAIL;
+	privacy_erase_prune(s, cli->cfg);
 	if (intake_start(&in, s, cli->cfg, err, sizeof(err))) {
 		cli_error("privacy", "%s", err);
 		store_close(s);

@@ -1,9 +1,10 @@
 /*
  * cli_run.c - `profilehub run`: the daemon.  Loads the plugins, creates an
  * instance of every enabled push source, opens the store, starts the
- * intake writer and the HTTP server, then waits for SIGINT/SIGTERM and
- * stops in order: no new connections, requests in progress finished,
- * queued batches applied and committed, store closed, instances destroyed.
+ * intake writer, the store's upkeep (housekeep.c) and the HTTP server,
+ * then waits for SIGINT/SIGTERM and stops in order: no new connections,
+ * requests in progress finished, queued batches applied and committed,
+ * store closed, instances destroyed.
  * SIGHUP is logged and ignored: there is no reload, and its default action
  * would end the process at once, cutting requests in progress.
  *
@@ -15,6 +16,7 @@
 #include "alloc.h"
 #include "api.h"
 #include "export.h"
+#include "housekeep.h"
 #include "http.h"
 #include "intake.h"
 #include "log.h"
@@ -36,6 +38,7 @@ struct run {
 	struct http_server *http;
 	struct exporter *exports;
 	struct scheduler *sched;
+	struct housekeep *housekeep;
 };
 
 /* The API's status providers (their ctx is the run): GET /v1/exports,
@@ -170,6 +173,7 @@ static void run_close(struct run *r)
 {
 	http_stop(r->http);      /* no route is called after this */
 	scheduler_stop(r->sched); /* a running sync commits its page */
+	housekeep_stop(r->housekeep);
 	api_close(r->api);
 	intake_stop(r->intake);  /* applies what is queued, closes the store */
 	export_stop(r->exports); /* batches in flight finish, cursors saved */
@@ -225,6 +229,10 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	if (intake_start(&r.intake, store, cli->cfg, err, sizeof(err))) {
 		cli_error("run", "%s", err);
 		store_close(store);
+		goto fail;
+	}
+	if (housekeep_start(&r.housekeep, cli->cfg, err, sizeof(err))) {
+		cli_error("run", "%s", err);
 		goto fail;
 	}
 	memset(&ctx, 0, sizeof(ctx));

@@ -1,6 +1,7 @@
 /*
- * privacy.c - a privacy erase as a record through the intake (privacy.h).
- * The erasure itself is the engine's (unify_erase.c).
+ * privacy.c - a privacy erase as a record through the intake (privacy.h),
+ * and the deletion of its blocks once they are long over.  The erasure
+ * itself is the engine's (unify_erase.c).  No SQL here.
  */
 #include "privacy.h"
 
@@ -50,4 +51,41 @@ hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules,
 		err_set(err, err_size, "the intake cannot take it now");
 	record_free(rec);
 	return rc;
+}
+
+/*
+ * When a block's row goes.  The block list holds an erased person's
+ * identifiers in the clear, so it must not be kept for ever; but a block
+ * ends on record timestamps (IDENTITY.md section 7: records timed before
+ * the erase time + erase_block_days are refused, whenever they arrive),
+ * and records arrive late: an app that was offline, a warehouse sync of
+ * older rows, a client retrying.  Deleted as soon as the wall clock passed
+ * its end, a block would let such a record in, timed inside the block.  So
+ * the row is kept a second erase_block_days past its end, measured on the
+ * wall clock (until <= now - erase_block_days): a record that late is
+ * still refused; one later still is taken, its identifiers unblocked.
+ */
+static int64_t blocks_prune_bound(int erase_block_days, int64_t now_ms)
+{
+	int64_t days = erase_block_days > 0 ? erase_block_days : 30; /* unify_init's */
+	return now_ms - days * 24 * 3600 * 1000;
+}
+
+int privacy_blocks_prune(struct store *s, int erase_block_days, int64_t now_ms,
+			 const atomic_int *stop, size_t *n_deleted)
+{
+	int64_t bound = blocks_prune_bound(erase_block_days, now_ms);
+	size_t n = 0;
+
+	*n_deleted = 0;
+	do {
+		if (s->ops->begin(s) ||
+		    s->ops->block_prune(s, bound, PRIVACY_BLOCK_PRUNE_CHUNK, &n) ||
+		    s->ops->commit(s)) {
+			s->ops->rollback(s);
+			return -1;
+		}
+		*n_deleted += n;
+	} while (n == PRIVACY_BLOCK_PRUNE_CHUNK && !(stop && atomic_load(stop)));
+	return 0;
 }

@@ -3,13 +3,19 @@
  * record for one identifier, submitted through the intake like any other
  * record (so it is ordered with ingestion and blocks what arrives after
  * it), answered once committed.  Used by `profilehub privacy erase` and
- * POST /v1/privacy/requests.
+ * POST /v1/privacy/requests.  And the deletion of the blocks an erase
+ * leaves, once they are long over (`run`, `privacy erase`).
  */
 #ifndef HUB_PRIVACY_H
 #define HUB_PRIVACY_H
 
 #include "intake.h"
 #include "record.h"
+#include "store.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* The erase record for the person holding identifier `by` (custom_id,
  * installation_id) = `value`, validated; `request_id` becomes its
@@ -26,5 +32,18 @@ hub_rc privacy_erase_record(const struct record_rules *rules, const char *by, co
  * HUB_ERR_STOPPED when it cannot be stored now. */
 hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules, const char *by,
 		     const char *value, const char *request_id, char *err, size_t err_size);
+
+/*
+ * The end of erase blocks.  A block ends on record timestamps (until = the
+ * erase's time + erase_block_days); its row is deleted once that end is a
+ * further erase_block_days behind the wall clock (privacy.c says why).
+ * Deletes PRIVACY_BLOCK_PRUNE_CHUNK rows per transaction on s, which must
+ * be outside a transaction, until none is left or *stop (may be NULL) is
+ * set.  *n_deleted: how many rows went (those committed, also on failure).
+ * 0, or -1 with the store's error set (the chunk rolled back).
+ */
+#define PRIVACY_BLOCK_PRUNE_CHUNK 1000
+int privacy_blocks_prune(struct store *s, int erase_block_days, int64_t now_ms,
+			 const atomic_int *stop, size_t *n_deleted);
 
 #endif

@@ -1,0 +1,131 @@
+/*
+ * test_housekeep.c - suite `housekeep`: the erase blocks an erase leaves
+ * (IDENTITY.md section 7) are deleted once over for a second
+ * erase_block_days on the wall clock (privacy_blocks_prune), a chunk per
+ * transaction; `run`'s upkeep thread (housekeep.c) does it at start and
+ * then every interval, and the intake then takes a late record it refused
+ * before.  Blocks that ended more recently, or have not ended, stay.
+ *
+ * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
+ */
+#include "testhub.h"
+#include "testlib.h"
+
+#include "../../hub/housekeep.h"
+#include "../../hub/privacy.h"
+#include "../../hub/util.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define DAY_MS (24LL * 3600 * 1000)
+
+static void put_block(struct store *s, const char *value, int64_t until)
+{
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL(s->ops->block_put(s, "custom_id", value, until), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+}
+
+static int is_blocked(struct store *s, const char *value)
+{
+	int64_t until = 0;
+	return s->ops->block_get(s, "custom_id", value, &until);
+}
+
+/* Waits at most 10 s for value's block to go; 1 gone. */
+static int wait_unblocked(struct store *s, const char *value)
+{
+	for (int i = 0; i < 1000; i++) {
+		struct timespec ts = {0, 10 * 1000000L};
+		if (is_blocked(s, value) == 0)
+			return 1;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/* An identify of custom_id timed at ms, as one batch. */
+static void identify_at(struct testhub *th, const char *mid, const char *custom_id, int64_t ms)
+{
+	char line[512], ts[40];
+
+	snprintf(line, sizeof(line),
+		 "{\"type\":\"identify\",\"message_id\":\"%s\",\"timestamp\":\"%s\","
+		 "\"identifiers\":{\"custom_id\":\"%s\"}}\n",
+		 mid, time_format_ms(ms, ts, sizeof(ts)), custom_id);
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, line), 0);
+}
+
+static void test_run_deletes_blocks_a_period_past_their_end_at_start_and_hourly(void)
+{
+	struct testhub *th = testhub_start("privacy:\n  erase_block_days: 30\n");
+	struct housekeep *h = NULL;
+	int64_t now = time_now_ms();
+	char err[512];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	put_block(th->reader, "c_old", now - 31 * DAY_MS);    /* over for more than 30 days */
+	put_block(th->reader, "c_margin", now - 29 * DAY_MS); /* over, but not for 30 days */
+	put_block(th->reader, "c_live", now + DAY_MS);
+	/* a late record timed inside c_old's block is refused (and the
+	 * writer has the block list in hand) */
+	identify_at(th, "m1", "c_old", now - 40 * DAY_MS);
+	CU_ASSERT_EQUAL(th->counts.blocked, 1);
+
+	housekeep_set_interval(50); /* "hourly" */
+	CU_ASSERT_EQUAL_FATAL(housekeep_start(&h, th->cfg, err, sizeof(err)), 0);
+	CU_ASSERT(wait_unblocked(th->reader, "c_old")); /* at start */
+	CU_ASSERT_EQUAL(is_blocked(th->reader, "c_margin"), 1);
+	CU_ASSERT_EQUAL(is_blocked(th->reader, "c_live"), 1);
+	put_block(th->reader, "c_older", now - 60 * DAY_MS);
+	CU_ASSERT(wait_unblocked(th->reader, "c_older")); /* at a later pass */
+	housekeep_stop(h);
+	housekeep_set_interval(0);
+	CU_ASSERT_EQUAL(is_blocked(th->reader, "c_margin"), 1);
+	CU_ASSERT_EQUAL(is_blocked(th->reader, "c_live"), 1);
+
+	/* the same late record is taken now */
+	identify_at(th, "m2", "c_old", now - 40 * DAY_MS);
+	CU_ASSERT_EQUAL(th->counts.blocked, 1);
+	CU_ASSERT_EQUAL(th->counts.applied, 1);
+	testhub_stop(th);
+}
+
+/* More blocks than a chunk: every one goes, a chunk per transaction, and
+ * a stop asked for ends it after the chunk in progress. */
+static void test_prune_goes_a_chunk_at_a_time_until_none_is_left(void)
+{
+	struct testhub *th = testhub_start(NULL); /* erase_block_days: 30 */
+	struct store *s;
+	int64_t now = time_now_ms();
+	size_t n = 0, total = 2 * PRIVACY_BLOCK_PRUNE_CHUNK + 5;
+	atomic_int stop;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	s = th->reader;
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	for (size_t i = 0; i < total; i++) {
+		char v[32];
+		snprintf(v, sizeof(v), "c%zu", i);
+		CU_ASSERT_EQUAL(s->ops->block_put(s, "installation_id", v,
+						  now - 30 * DAY_MS - (int64_t)i), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	put_block(s, "c_margin", now - 30 * DAY_MS + 1000);
+
+	atomic_init(&stop, 1);
+	CU_ASSERT_EQUAL(privacy_blocks_prune(s, 30, now, &stop, &n), 0);
+	CU_ASSERT_EQUAL(n, PRIVACY_BLOCK_PRUNE_CHUNK);
+	CU_ASSERT_EQUAL(privacy_blocks_prune(s, 30, now, NULL, &n), 0);
+	CU_ASSERT_EQUAL(n, total - PRIVACY_BLOCK_PRUNE_CHUNK);
+	CU_ASSERT_EQUAL(privacy_blocks_prune(s, 30, now, NULL, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(is_blocked(s, "c_margin"), 1);
+	testhub_stop(th);
+}
+
+TEST_SUITE(housekeep, NULL, NULL,
+	   TEST(test_run_deletes_blocks_a_period_past_their_end_at_start_and_hourly),
+	   TEST(test_prune_goes_a_chunk_at_a_time_until_none_is_left))
