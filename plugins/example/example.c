@@ -76,29 +76,51 @@ static void example_destroy(void *state)
 	free(state);
 }
 
+/* n decimal digits at *s -> *out, *s moved past them; -1 if not n digits
+ * (sscanf's %2d would also take "7:", "-1" and " 7"). */
+static int take_digits(const char **s, int n, int *out)
+{
+	*out = 0;
+	for (int i = 0; i < n; i++, (*s)++) {
+		if (**s < '0' || **s > '9')
+			return -1;
+		*out = *out * 10 + (**s - '0');
+	}
+	return 0;
+}
+
 /* "2026-01-02T03:04:05.678Z" or "...+02:00" -> *ms since the epoch
  * (negative before 1970).  Returns 0, or -1 if malformed: the status and
  * the value apart, as every time is a valid value.  Plugins cannot call hub
  * internals, so they bring their own. */
 static int parse_time_ms(const char *s, int64_t *ms)
 {
-	int y, mo, d, h, mi, sec, n = 0, frac = 0, scale = 100, oh, om, off_min = 0;
+	static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, mo, d, h, mi, sec, frac = 0, scale = 100, oh = 0, om = 0, off_min = 0, is_leap;
 
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
+	if (take_digits(&s, 4, &y) || *s++ != '-' || take_digits(&s, 2, &mo) || *s++ != '-' ||
+	    take_digits(&s, 2, &d) || *s++ != 'T' || take_digits(&s, 2, &h) || *s++ != ':' ||
+	    take_digits(&s, 2, &mi) || *s++ != ':' || take_digits(&s, 2, &sec))
 		return -1;
-	s += n;
-	if (*s == '.')
-		for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10)
-			frac += (*s - '0') * scale;
+	if (*s == '.') {
+		if (*++s < '0' || *s > '9')
+			return -1; /* a point needs a digit */
+		for (; *s >= '0' && *s <= '9'; s++, scale /= 10)
+			frac += (*s - '0') * scale; /* past ms, scale is 0 */
+	}
 	if (*s == 'Z') {
 		s++;
-	} else if ((*s == '+' || *s == '-') && sscanf(s + 1, "%2d:%2d%n", &oh, &om, &n) == 2) {
-		off_min = (oh * 60 + om) * (*s == '-' ? -1 : 1);
-		s += 1 + n;
+	} else if (*s == '+' || *s == '-') {
+		int sign = *s++ == '-' ? -1 : 1;
+		if (take_digits(&s, 2, &oh) || *s++ != ':' || take_digits(&s, 2, &om))
+			return -1;
+		off_min = sign * (oh * 60 + om);
 	} else {
 		return -1;
 	}
-	if (*s || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+	is_leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (*s || mo < 1 || mo > 12 || d < 1 || d > month_days[mo - 1] + (mo == 2 && is_leap) ||
+	    h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59)
 		return -1;
 	/* Days since 1970-01-01 in the civil calendar (Howard Hinnant). */
 	y -= mo <= 2;

@@ -241,6 +241,21 @@ static void test_bad_fields_are_skipped_naming_the_line(void)
 		 "bad timestamp \"yesterday\"", 1},
 		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T03:04:05\"}\n",
 		 "bad timestamp \"2026-01-02T03:04:05\"", 1},
+		/* sscanf's %2d took a one-digit minute, a sign, a space;
+		 * a day past its month's end rolled into the next (found
+		 * by fuzz_time) */
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T03:4:05Z\"}\n",
+		 "bad timestamp \"2026-01-02T03:4:05Z\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T-1:04:05Z\"}\n",
+		 "bad timestamp \"2026-01-02T-1:04:05Z\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \" 2026-01-02T03:04:05Z\"}\n",
+		 "bad timestamp \" 2026-01-02T03:04:05Z\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-02-31T03:04:05Z\"}\n",
+		 "bad timestamp \"2026-02-31T03:04:05Z\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T03:04:05.Z\"}\n",
+		 "bad timestamp \"2026-01-02T03:04:05.Z\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T03:04:05+2:0\"}\n",
+		 "bad timestamp \"2026-01-02T03:04:05+2:0\"", 1},
 		{"{\"user_id\": \"u\", \"id\": \"refuse-me\"}\n", "refused by the test", 0},
 	};
 
