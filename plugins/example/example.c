@@ -183,8 +183,15 @@ static hub_rc emit_line(struct example_state *st, struct hub_call *call, const c
 		snprintf(why, why_size, "bad timestamp \"%s\"", ts);
 		goto out;
 	}
-	/* JSON crosses the boundary as text, never as a json_t. */
+	/* JSON crosses the boundary as text, never as a json_t: an object
+	 * (hub_plugin.h), so anything else is the line's fault; null is absent. */
 	payload = json_object_get(obj, event ? "properties" : "traits");
+	if (json_is_null(payload))
+		payload = NULL;
+	if (payload && !json_is_object(payload)) {
+		snprintf(why, why_size, "\"%s\" must be an object", event ? "properties" : "traits");
+		goto out;
+	}
 	if (payload && !(payload_text = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY))) {
 		snprintf(why, why_size, "out of memory");
 		rc = HUB_ERR_NOMEM;

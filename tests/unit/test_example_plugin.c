@@ -256,6 +256,11 @@ static void test_bad_fields_are_skipped_naming_the_line(void)
 		 "bad timestamp \"2026-01-02T03:04:05.Z\"", 1},
 		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T03:04:05+2:0\"}\n",
 		 "bad timestamp \"2026-01-02T03:04:05+2:0\"", 1},
+		/* handed to the hub as they were, not the object hub_plugin.h
+		 * promises (found by fuzz_plugfiles) */
+		{"{\"user_id\": \"u\", \"traits\": \"gold\"}\n", "\"traits\" must be an object", 1},
+		{"{\"user_id\": \"u\", \"event\": \"e\", \"properties\": [1]}\n",
+		 "\"properties\" must be an object", 1},
 		{"{\"user_id\": \"u\", \"id\": \"refuse-me\"}\n", "refused by the test", 0},
 	};
 
