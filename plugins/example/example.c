@@ -254,7 +254,9 @@ static hub_rc example_pull(void *state, struct hub_call *call, const char *curso
 	hub_rc rc = HUB_OK;
 	FILE *f;
 
-	if (cursor && ((offset = strtoll(cursor, &end, 10)) < 0 || *end || end == cursor)) {
+	errno = 0;
+	if (cursor &&
+	    ((offset = strtoll(cursor, &end, 10)) < 0 || *end || end == cursor || errno)) {
 		snprintf(err, err_size, "%s: bad cursor \"%s\"", st->path, cursor);
 		return HUB_ERR_DATA;
 	}

@@ -413,12 +413,18 @@ static void test_bad_cursor_is_refused(void)
 	struct pt_fixture f;
 	char err[512], expected[1024];
 
-	fixture_open(&f, five_lines, 10);
-	CU_ASSERT_EQUAL(pt_pull(&f, "12abc", 100, err, sizeof(err)), HUB_ERR_DATA);
-	snprintf(expected, sizeof(expected), "%s: bad cursor \"12abc\"", f.path);
-	CU_ASSERT_STRING_EQUAL(err, expected);
-	CU_ASSERT_EQUAL(f.got.n_recs, 0);
-	pt_close(&f);
+	/* past LLONG_MAX: strtoll's ERANGE was not looked at, and the
+	 * cursor read as the end of any file (found by fuzz_plugfiles) */
+	static const char *const cursors[] = {"12abc", "99999999999999999999", "-5", ""};
+
+	for (size_t i = 0; i < sizeof(cursors) / sizeof(cursors[0]); i++) {
+		fixture_open(&f, five_lines, 10);
+		CU_ASSERT_EQUAL(pt_pull(&f, cursors[i], 100, err, sizeof(err)), HUB_ERR_DATA);
+		snprintf(expected, sizeof(expected), "%s: bad cursor \"%s\"", f.path, cursors[i]);
+		CU_ASSERT_STRING_EQUAL(err, expected);
+		CU_ASSERT_EQUAL(f.got.n_recs, 0);
+		pt_close(&f);
+	}
 }
 
 static void test_unfinished_last_line_waits(void)
