@@ -189,9 +189,9 @@ static int uri_has_second_at(const char *url)
  * Whether libpq reads the URL as a connection string (pgx_connect passes it
  * as an expanded dbname): 1 yes, 0 no, -1 out of memory; with 1, the
  * password it holds (malloc'd) in *password, or NULL.  Also refused: a
- * host holding '@' or a port that is not digits, which is where an
- * unescaped '@' or '/' in a password ends up, to be quoted by connect
- * errors.  libpq's message is dropped unread: it quotes the URL.
+ * host or dbname holding '@' or a port that is not digits, which is where
+ * an unescaped '@' or '/' in a password (or a '/' in the user name) ends
+ * up, to be quoted by connect errors (as store_pg_url_check does).  libpq's message is dropped unread: it quotes the URL.
  */
 static int url_is_valid(const char *url, char **password)
 {
@@ -208,7 +208,8 @@ static int url_is_valid(const char *url, char **password)
 	for (PQconninfoOption *o = opts; ok && o->keyword; o++) {
 		if (!o->val)
 			continue;
-		if (strcmp(o->keyword, "host") == 0 && strchr(o->val, '@'))
+		if ((strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "dbname") == 0) &&
+		    strchr(o->val, '@'))
 			ok = 0;
 		if (strcmp(o->keyword, "port") == 0 && o->val[strspn(o->val, "0123456789,")])
 			ok = 0;
