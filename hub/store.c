@@ -77,20 +77,38 @@ static void hex_encode(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Exactly 2n hex digits into n bytes: 0, or -1 for anything else. */
 static int hex_decode(const char *in, unsigned char *out, size_t n)
 {
+	if (strlen(in) != 2 * n)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		if (sscanf(in + 2 * i, "%2x", &v) != 1)
+		int hi = hex_digit(in[2 * i]), lo = hex_digit(in[2 * i + 1]);
+		if (hi < 0 || lo < 0)
 			return -1;
-		out[i] = (unsigned char)v;
+		out[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return 0;
 }
 
+/* 64 hex digits, a NUL, and one byte more: a longer stored value reads
+ * cut to 65 digits, which hex_decode refuses, not to a valid 64 */
+#define ID_KEY_HEX_SIZE (2 * ID_KEY_BYTES + 2)
+
 /* The stored ID key, read without a write lock (a reader opening beside an
  * import must not wait for its group): 1 read, 0 none yet, -1. */
-static int id_key_read(struct store *s, char hex[2 * ID_KEY_BYTES + 1])
+static int id_key_read(struct store *s, char hex[ID_KEY_HEX_SIZE])
 {
 	int rc;
 
@@ -98,7 +116,7 @@ static int id_key_read(struct store *s, char hex[2 * ID_KEY_BYTES + 1])
 		return 0;
 	if (s->ops->read_begin(s))
 		return -1;
-	rc = s->ops->meta_get(s, "id_key", hex, 2 * ID_KEY_BYTES + 1);
+	rc = s->ops->meta_get(s, "id_key", hex, ID_KEY_HEX_SIZE);
 	if (s->ops->read_end(s))
 		return -1;
 	return rc;
@@ -108,7 +126,7 @@ static int id_key_read(struct store *s, char hex[2 * ID_KEY_BYTES + 1])
  * digits) fixes it, for tests that compare two stores byte for byte. */
 int store_load_id_key(struct store *s, char *err, size_t err_size)
 {
-	char hex[2 * ID_KEY_BYTES + 1];
+	char hex[ID_KEY_HEX_SIZE];
 	const char *fixed = getenv("PROFILEHUB_ID_KEY");
 	int rc = id_key_read(s, hex);
 
@@ -131,9 +149,12 @@ int store_load_id_key(struct store *s, char *err, size_t err_size)
 			goto fail;
 		}
 	} else {
-		if (fixed && strlen(fixed) == 2 * ID_KEY_BYTES &&
-		    hex_decode(fixed, s->id_key, ID_KEY_BYTES) == 0) {
-			/* fixed by the environment */
+		if (fixed) {
+			if (hex_decode(fixed, s->id_key, ID_KEY_BYTES)) {
+				err_set(s->err, sizeof(s->err),
+					"PROFILEHUB_ID_KEY: must be %d hex digits", 2 * ID_KEY_BYTES);
+				goto fail;
+			}
 		} else if (RAND_bytes(s->id_key, ID_KEY_BYTES) != 1) {
 			err_set(s->err, sizeof(s->err), "no random bytes for the profile ID key");
 			goto fail;

@@ -276,6 +276,14 @@ for cmd in "dump" "profile --custom-id C1" "privacy access --custom-id C1"; do
 	grep -q "cannot write to stdout: No space left on device" "$T/err" ||
 		fail "$cmd to a full disk: $(cat "$T/err")"
 done
+# a PROFILEHUB_ID_KEY that is not 64 hex digits is refused, not replaced by
+# a random key (a test comparing two stores would compare different IDs)
+printf 'store: {path: %s/idkey.db}\n' "$T" >"$T/idkey.yaml"
+PROFILEHUB_ID_KEY=+1f "$HUB" -c "$T/idkey.yaml" dump >/dev/null 2>"$T/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "PROFILEHUB_ID_KEY: must be 64 hex digits" "$T/err" ||
+	fail "a bad PROFILEHUB_ID_KEY: exit $rc, $(cat "$T/err")"
+
 # and every other command that prints (they exited 0 with nothing written)
 for cmd in "version" "help" "plugins" "plugins --describe segment" "exports" "exports --json"; do
 	# shellcheck disable=SC2086

@@ -1241,6 +1241,42 @@ static void test_commit_survives_reopen_and_rollback_leaves_nothing(void)
 	world_stop(&w);
 }
 
+/* A damaged id_key is refused by name: 64 hex digits and nothing else.
+ * sscanf's %2x took a sign, a space or "0x", and with an odd length read
+ * past the end of the text. */
+static void test_a_damaged_id_key_is_refused(void)
+{
+	static const char hex62[] =
+		"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1";
+	static const char *const bad[] = {
+		"abc", "+1" "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1",
+		"0x" "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1",
+		" 1" "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1",
+		"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1zz",
+		"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f00f",
+	};
+	WORLD(w);
+	char good[80], err[512];
+	struct store *again = NULL;
+
+	CU_ASSERT_EQUAL(strlen(hex62), 62);
+	CU_ASSERT_EQUAL_FATAL(s->ops->meta_get(s, "id_key", good, sizeof(good)), 1);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		OK(s->ops->begin(s));
+		OK(s->ops->meta_put(s, "id_key", bad[i]));
+		OK(s->ops->commit(s));
+		err[0] = '\0';
+		CU_ASSERT_NOT_EQUAL(store_open(w.cfg, &again, err, sizeof(err)), 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "the store's id_key is damaged"));
+		if (!strstr(err, "damaged"))
+			fprintf(stderr, "\n  id_key \"%s\": %s", bad[i], err);
+	}
+	OK(s->ops->begin(s));
+	OK(s->ops->meta_put(s, "id_key", good));
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
 /* Between read_begin and read_end a reader sees one snapshot: what
  * another connection commits meanwhile shows only afterwards. */
 static void test_read_begin_holds_one_snapshot_until_read_end(void)
@@ -1921,6 +1957,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_ident_lock_of_a_huge_group_fits_the_lock_table),
 	   TEST(test_pg_open_refuses_a_database_not_in_utf8),
 	   TEST(test_commit_survives_reopen_and_rollback_leaves_nothing),
+	   TEST(test_a_damaged_id_key_is_refused),
 	   TEST(test_read_begin_holds_one_snapshot_until_read_end),
 	   TEST(test_ident_lock_leaves_reads_and_writes_as_they_were),
 	   TEST(test_reads_after_other_writers_and_rollbacks_are_fresh),
