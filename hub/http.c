@@ -503,7 +503,30 @@ static int body_ignore(struct ingest_body *b, size_t n)
 	return b->discarded - b->limit > b->limit ? -1 : 1;
 }
 
-static enum MHD_Result route_request(struct http_req *req, const char *url, const char *method)
+/*
+ * A request whose path holds %00 (path_nul_mark, on_uri): libmicrohttpd
+ * hands the decoded path over as a C string, cut at the NUL, so
+ * /v1/privacy/requests/<id>%00x was answered as request <id>.
+ */
+static char path_nul_mark;
+
+/* The request target as sent, before libmicrohttpd decodes it: marks a
+ * path that holds %00 (the query's values are checked where they are read,
+ * with their lengths).  The request's first context: NULL or the mark. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	size_t path_len = strcspn(uri, "?#");
+
+	(void)cls;
+	(void)conn;
+	for (size_t i = 0; i + 2 < path_len; i++)
+		if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0')
+			return &path_nul_mark;
+	return NULL;
+}
+
+static enum MHD_Result route_request(struct http_req *req, const char *url, const char *method,
+				     int is_path_nul)
 {
 	struct http_server *srv = req->srv;
 	int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
@@ -513,6 +536,9 @@ static enum MHD_Result route_request(struct http_req *req, const char *url, cons
 		ingest_reply_intake(&r, HUB_ERR_STOPPED, NULL); /* 503, Retry-After */
 		return http_answer_reply(req, &r);
 	}
+	if (is_path_nul)
+		return refuse(req, MHD_HTTP_BAD_REQUEST, "invalid_path",
+			      "the path contains a NUL byte (%00)", NULL);
 	if (strncmp(url, "/in/", 4) == 0)
 		return route_ingest(req, url, method);
 	if (strcmp(url, "/healthz") == 0) {
@@ -816,7 +842,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	int rc;
 
 	(void)version;
-	if (!req) {
+	if (!req || req == (void *)&path_nul_mark) {
+		int is_path_nul = req != NULL;
+
 		req = hub_calloc(1, sizeof(*req));
 		if (!req)
 			return MHD_NO;
@@ -829,7 +857,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		pthread_mutex_lock(&srv->active_lock);
 		srv->active++;
 		pthread_mutex_unlock(&srv->active_lock);
-		return route_request(req, url, method);
+		return route_request(req, url, method, is_path_nul);
 	}
 	if (*upload_size) {
 		if (req->kind == REQ_ANSWERED) {
@@ -860,8 +888,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	(void)toe;
 	deadline_request_done(srv->deadline, conn_watch_of(conn));
-	if (!req)
+	if (!req || req == (void *)&path_nul_mark) { /* on_access never took it */
+		*con_cls = NULL;
 		return;
+	}
 	/* the connection ended after its batch's commit, before the answer:
 	 * what was committed still counts (a privacy erase is done) */
 	if (req->pending && req->is_committed)
@@ -1075,6 +1105,7 @@ int http_start(struct http_server **out, const struct http_context *ctx, char *e
 		threads, MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_CONNECTION_TIMEOUT,
 		timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
 		on_connection, srv, MHD_OPTION_END);
 	if (!srv->daemon) {

@@ -1351,6 +1351,38 @@ static void test_api_query_value_with_a_nul_byte_is_400(void)
 	world_close(&w);
 }
 
+/* A path holding %00 is a 400 invalid_path: libmicrohttpd's decoded path
+ * is a C string, cut at the NUL, so /v1/sources%00x was /v1/sources and a
+ * privacy request's ID followed by %00 and anything was that request.  An
+ * escaped percent (%2500) is no NUL. */
+static void test_a_path_with_a_nul_byte_is_400(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	static const char *const paths[] = {
+		"/v1/sources%00x", "/healthz%00", "/v1/profiles%00?custom_id=C1",
+		"/in/web/v1/echo%00", "/%00",
+	};
+	struct world w;
+	struct resp r;
+
+	world_open_api(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+		http_do(w.port, "GET", paths[i], NULL, 0, 0, auth, &r);
+		ASSERT_ERROR(&r, 400, "invalid_path");
+		if (r.status != 400)
+			fprintf(stderr, "\n  %s: %ld %s", paths[i], r.status, r.body);
+	}
+	/* the same without it, and an escaped percent, are routed */
+	http_do(w.port, "GET", "/v1/sources", NULL, 0, 0, auth, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	http_do(w.port, "GET", "/v1/privacy/requests/pr_%2500", NULL, 0, 0, auth, &r);
+	CU_ASSERT_EQUAL(r.status, 404);
+	/* the connection goes on: a later request on it is answered */
+	http_do(w.port, "GET", "/healthz", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+}
+
 /* HEAD is answered wherever GET is (RFC 9110), with GET's status and no
  * body: the GET routes of /v1 answered it 405 (only /healthz and the page
  * took it).  A 405 lists GET, HEAD on those routes and POST on the others. */
@@ -1860,6 +1892,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_with_a_token_still_works),
 	   TEST(test_api_cursor_out_of_range_is_400),
 	   TEST(test_api_query_value_with_a_nul_byte_is_400),
+	   TEST(test_a_path_with_a_nul_byte_is_400),
 	   TEST(test_api_head_is_answered_as_get_without_the_body),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
 	   TEST(test_api_access_stream_client_gone_and_stop),
