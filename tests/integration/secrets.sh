@@ -98,7 +98,7 @@ if [ -n "$odbc_so" ]; then
 	SEC_SF_DRIVER="PostgreSQL Unicode"
 fi
 SEC_SF_CONN="Driver={$SEC_SF_DRIVER};Servername=127.0.0.1;Port=$DEAD;Database=sf;UID=sf;PWD=$SEC_SF_PW"
-PROFILEHUB_ID_KEY=$(rand)$(rand)$(rand)abcdefabcdefabcd
+PROFILEHUB_ID_KEY=$(rand)$(rand)abcdefabcdefabcd # 64 hex digits, as the hub requires
 export SEC_WRITE_KEY_1 SEC_WRITE_KEY_2 SEC_SEG_WEBHOOK SEC_MP_KEY SEC_MP_SECRET SEC_MP_WEBHOOK \
 	SEC_TOKEN_1 SEC_TOKEN_2 SEC_STORE_URL SEC_EXPORT_SECRET SEC_PG_EXPORT_URL SEC_SF_CONN \
 	PROFILEHUB_ID_KEY
