@@ -42,6 +42,10 @@ OPT := -O2 -g
 ifeq ($(SAN),1)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
+# SAN=thread: ThreadSanitizer (not in CI, too slow; README "Testing" says how to run it)
+ifeq ($(SAN),thread)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+endif
 ifeq ($(FUZZ),1)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-sanitize-recover=undefined
