@@ -95,7 +95,10 @@ static void text_reset(struct text *t)
 
 /* ---- shared state ----------------------------------------------------- */
 
-static volatile sig_atomic_t stop_requested;
+/* Set by on_stop, read by every worker: an atomic, not a volatile
+ * sig_atomic_t, which only holds between a handler and the thread it
+ * interrupted (a lock-free atomic may be written from a handler, C11 7.14.1.1). */
+static atomic_int stop_requested;
 
 static struct {
 	const char *base, *seg_key, *seg_webhook, *mp_key, *mp_secret, *mp_webhook;
@@ -369,7 +372,7 @@ static void *worker_main(void *arg)
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)REQUEST_TIMEOUT_MS);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	for (long k = 0; !stop_requested; k++) {
+	for (long k = 0; !atomic_load(&stop_requested); k++) {
 		int64_t deadline = 0;
 		long backoff = 5;
 
@@ -391,7 +394,7 @@ static void *worker_main(void *arg)
 					route_path[wk->route], status, k);
 				break; /* a bug, not a crash: the script fails on it */
 			}
-			if (stop_requested && !deadline)
+			if (atomic_load(&stop_requested) && !deadline)
 				deadline = mono_ms() + STOP_GRACE_MS;
 			if (deadline && mono_ms() > deadline) {
 				atomic_fetch_add(&n_abandoned, 1);
@@ -415,7 +418,7 @@ static void *worker_main(void *arg)
 static void on_stop(int sig)
 {
 	(void)sig;
-	stop_requested = 1;
+	atomic_store(&stop_requested, 1);
 }
 
 static FILE *out_open(const char *dir, const char *name)
