@@ -31,15 +31,17 @@
 #include "alloc.h"
 #include "util.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static size_t backfill_page = EXPORT_BACKFILL_PAGE;
+/* tests: set while export workers run, as export.c's knobs are */
+static _Atomic size_t backfill_page = EXPORT_BACKFILL_PAGE;
 
 void export_set_backfill_page(size_t n)
 {
-	backfill_page = n > 0 ? n : EXPORT_BACKFILL_PAGE;
+	atomic_store(&backfill_page, n > 0 ? n : EXPORT_BACKFILL_PAGE);
 }
 
 void export_key_backfill(char *buf, size_t size, const char *name)
@@ -158,7 +160,7 @@ static int id_collect(void *ctx, const struct store_profile *p)
 int export_backfill_write_page(struct store *s, const char *name, struct export_backfill *b,
 			       int64_t now_ms)
 {
-	struct id_page pg = {.cap = backfill_page};
+	struct id_page pg = {.cap = atomic_load(&backfill_page)};
 	json_t *payload = json_pack("{s:s}", "backfill", name);
 	char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
 	int rc = -1;
