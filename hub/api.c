@@ -403,17 +403,6 @@ static char *cursor_make(const struct store_event *e)
 	return strbuf_take(&sb);
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 #define CURSOR_INVALID (-1)
 #define CURSOR_OUT_OF_RANGE (-2)
 

@@ -956,13 +956,7 @@ static void worker_sleep(struct export_worker *w, int64_t ms, uint64_t gen, int 
 	struct exporter *ex = w->ex;
 	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	time_deadline(&until, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&ex->lock);
 	while (!atomic_load(&ex->stop) && !(is_idle && ex->wake_gen != gen))
 		if (pthread_cond_timedwait(&ex->wake, &ex->lock, &until) != 0)
@@ -1294,13 +1288,7 @@ int export_wait_idle(struct exporter *ex, int64_t timeout_ms)
 	struct timespec until;
 	int rc = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	time_deadline(&until, CLOCK_MONOTONIC, timeout_ms);
 	/* the generation waited for is the latest: a worker that wrote to the
 	 * feed meanwhile (a backfill page) woke the others to read it */
 	pthread_mutex_lock(&ex->lock);

@@ -56,17 +56,6 @@ static void housekeep_pass(struct housekeep *h)
 			 " in the next pass)", store_error(h->store));
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 static void *housekeep_main(void *arg)
 {
 	struct housekeep *h = arg;
@@ -80,7 +69,7 @@ static void *housekeep_main(void *arg)
 		pthread_mutex_unlock(&h->lock);
 		housekeep_pass(h);
 		pthread_mutex_lock(&h->lock);
-		deadline_after(&deadline, atomic_load(&housekeep_interval_ms));
+		time_deadline(&deadline, CLOCK_REALTIME, atomic_load(&housekeep_interval_ms));
 		while (!atomic_load(&h->stop) && rc == 0)
 			rc = pthread_cond_timedwait(&h->wake, &h->lock, &deadline);
 	}

@@ -1136,13 +1136,7 @@ static void wait_inflight(struct http_server *srv)
 	struct timespec until;
 	int64_t ms = srv->stop_grace_ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	time_deadline(&until, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&srv->active_lock);
 	while (srv->active > 0) {
 		if (pthread_cond_timedwait(&srv->active_done, &srv->active_lock, &until) != 0)

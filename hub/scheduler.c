@@ -500,16 +500,6 @@ static void source_start(struct scheduler *s, struct sched_source *src, int64_t 
 	sched_entry_finish(&src->e, &failed, now, next_random(s), &s->pol);
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
 
 /* Under lock: joins ended workers, starts due sources; returns how long
  * to sleep before the next planned run (at most DISPATCH_MAX_WAIT_MS). */
@@ -543,7 +533,7 @@ static void *dispatcher_main(void *arg)
 		int64_t wait = dispatch_once(s);
 		struct timespec deadline;
 
-		deadline_in(&deadline, wait > 0 ? wait : 1);
+		time_deadline(&deadline, CLOCK_REALTIME, wait > 0 ? wait : 1);
 		pthread_cond_timedwait(&s->wake, &s->lock, &deadline);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -56,16 +56,6 @@ void sync_stop_request(struct sync_stop *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void deadline_after_ms(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
 
 int sync_stop_wait_ms(struct sync_stop *s, int64_t ms)
 {
@@ -78,7 +68,7 @@ int sync_stop_wait_ms(struct sync_stop *s, int64_t ms)
 			;
 		return 0;
 	}
-	deadline_after_ms(&deadline, ms);
+	time_deadline(&deadline, CLOCK_REALTIME, ms);
 	pthread_mutex_lock(&s->lock);
 	while (!(stopping = atomic_load(&s->is_stopping)) &&
 	       pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == 0)

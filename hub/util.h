@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -21,6 +22,13 @@
 int64_t time_now_ms(void);
 /* Monotonic clock in ms (for durations and timeouts). */
 int64_t time_mono_ms(void);
+/* *ts = ms from now on `clock` (the clock of the condition variable waited
+ * on: CLOCK_REALTIME by default, CLOCK_MONOTONIC when so made), for
+ * pthread_cond_timedwait. */
+void time_deadline(struct timespec *ts, clockid_t clock, int64_t ms);
+
+/* The value of a hex digit, either case; -1 for any other byte. */
+int hex_digit(char c);
 
 /* "2026-11-30T09:00:00.000Z" (buf >= 25 bytes).  Returns buf. */
 char *time_format_ms(int64_t ms, char *buf, size_t size);
