@@ -364,7 +364,6 @@ static int is_string_array(json_t *a, size_t max_items)
 	return 1;
 }
 
-/* {"$add": [...], "$remove": [...]}: either or both, arrays of strings. */
 /* Whether list holds more than RECORD_ATTR_ARRAY_MAX distinct strings:
  * $add's items all stay in the result (unify: $remove goes first), so such
  * an op cannot apply whatever is stored.  Compares with at most that many
@@ -388,6 +387,7 @@ static int has_too_many_distinct(json_t *list)
 	return 0;
 }
 
+/* {"$add": [...], "$remove": [...]}: either or both, arrays of strings. */
 static const char *check_array_op(json_t *value, struct attr_verdict *v)
 {
 	static const char why[] = "must be an array op {\"$add\": [...], \"$remove\": [...]}"
