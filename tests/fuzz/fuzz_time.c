@@ -224,7 +224,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				(long long)sec, (int)nsec, is_ok ? "differs" : "refuses it");
 			abort();
 		}
-		check_rm_round_trip(sec, nsec);
+		/* only years 0000..9999 have a text that reads back (rowmap.h):
+		 * "0000-01-01+02" is in year -1, and rowpull refuses such a
+		 * cursor before its checkpoint */
+		if (sec >= RM_SEC_MIN && sec <= RM_SEC_MAX)
+			check_rm_round_trip(sec, nsec);
 	}
 	free(s);
 	return 0;
