@@ -23,9 +23,9 @@
  * (bq_error.c).
  */
 #include "bq.h"
+#include "../common/request_id.h"
 
 #include <ctype.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,21 +112,6 @@ static hub_rc api_call(struct bq_query *q, const char *url, const char *body, co
 	}
 }
 
-static void new_request_id(char *out, size_t size)
-{
-	unsigned char r[16];
-
-	if (RAND_bytes(r, sizeof(r)) != 1)
-		for (size_t i = 0; i < sizeof(r); i++)
-			r[i] = (unsigned char)rand();
-	r[6] = (unsigned char)((r[6] & 0x0F) | 0x40);
-	r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);
-	snprintf(out, size,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
-		 r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
-		 r[14], r[15]);
-}
-
 /* The requestId: the pending one when the same query failed in transit. */
 static void request_id_for(struct bq_query *q, const char *param, int is_dry)
 {
@@ -137,7 +122,7 @@ static void request_id_for(struct bq_query *q, const char *param, int is_dry)
 	if (!is_retry) {
 		free(q->pending_param);
 		q->pending_param = param ? strdup(param) : NULL;
-		new_request_id(q->request_id, sizeof(q->request_id));
+		request_id_new(q->request_id, sizeof(q->request_id));
 	}
 	q->has_pending = !is_dry;
 }

@@ -33,10 +33,10 @@
  * One partition is in memory at a time.
  */
 #include "sf.h"
+#include "../common/request_id.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,21 +275,6 @@ static int wait_ms(struct sf_api *a, long ms)
 
 /* ---- statements ----------------------------------------------------------------------------- */
 
-static void new_request_id(char *out, size_t size)
-{
-	unsigned char r[16];
-
-	if (RAND_bytes(r, sizeof(r)) != 1)
-		for (size_t i = 0; i < sizeof(r); i++)
-			r[i] = (unsigned char)rand();
-	r[6] = (unsigned char)((r[6] & 0x0F) | 0x40);
-	r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);
-	snprintf(out, size,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
-		 r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
-		 r[14], r[15]);
-}
-
 /* A bind variable of the SQL API: a Snowflake type and a value as text. */
 struct binding {
 	const char *type, *value;
@@ -371,7 +356,7 @@ static int request_id_for(struct sf_api *a, const char *body)
 	if (!is_retry) {
 		free(a->pending_body);
 		a->pending_body = strdup(body); /* NULL: no retry=true, a new id next time */
-		new_request_id(a->request_id, sizeof(a->request_id));
+		request_id_new(a->request_id, sizeof(a->request_id));
 	}
 	a->has_pending = 1;
 	return is_retry;

@@ -528,6 +528,22 @@ static void test_request_id_is_reused_for_the_same_request_only(void)
 	free(a.pending_body);
 }
 
+/* Without a generator (OpenSSL's and the kernel's failing), two IDs of one
+ * process still differ: a repeated ID would get the first statement's rows. */
+static void test_request_id_without_a_generator_is_still_unique(void)
+{
+	unsigned char r1[16], r2[16];
+	char text[40];
+
+	request_id_unique_bytes(r1);
+	request_id_unique_bytes(r2);
+	CU_ASSERT_NOT_EQUAL(memcmp(r1, r2, sizeof(r1)), 0);
+	request_id_new(text, sizeof(text));
+	CU_ASSERT_EQUAL(strlen(text), 36);
+	CU_ASSERT_EQUAL(text[14], '4'); /* version 4 */
+	CU_ASSERT_PTR_NOT_NULL(strchr("89ab", text[19]));
+}
+
 TEST_SUITE(snowflake, NULL, NULL,
 	   TEST(test_cells_are_values_of_their_type),
 	   TEST(test_bad_cell_fails_the_page_naming_row_column_and_type),
@@ -538,4 +554,5 @@ TEST_SUITE(snowflake, NULL, NULL,
 	   TEST(test_transient_sql_errors_are_retried),
 	   TEST(test_first_run_binds_the_start_of_the_cursor_type),
 	   TEST(test_limit_0_wraps_a_query_ending_in_a_comment_or_semicolon),
-	   TEST(test_request_id_is_reused_for_the_same_request_only))
+	   TEST(test_request_id_is_reused_for_the_same_request_only),
+	   TEST(test_request_id_without_a_generator_is_still_unique))
