@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <libpq-fe.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
@@ -27,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
+#include <zlib.h>
 
 #define HUB_VERSION "0.1.0"
 
@@ -144,9 +146,13 @@ int cli_open_store(struct cli *cli, struct store **out)
 
 /* ---- version, plugins, check ---------------------------------------- */
 
-static int cmd_version(void)
+static int cmd_version(int argc)
 {
 	curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+	int pq = PQlibVersion(); /* 160004: 16.4 */
+
+	if (argc > 1)
+		return cli_usage("profilehub version");
 	printf("profilehub %s (plugin ABI %d.%d)\n", HUB_VERSION, HUB_ABI_MAJOR, HUB_ABI_MINOR);
 	printf("  sqlite %s\n", sqlite3_libversion());
 	printf("  jansson %s\n", jansson_version_str());
@@ -154,6 +160,8 @@ static int cmd_version(void)
 	printf("  libmicrohttpd %s\n", MHD_get_version());
 	printf("  libcurl %s\n", curl->version);
 	printf("  openssl %s\n", OpenSSL_version(OPENSSL_VERSION));
+	printf("  libpq %d.%d\n", pq / 10000, pq % 10000);
+	printf("  zlib %s\n", zlibVersion());
 	return CLI_OK;
 }
 
@@ -388,7 +396,7 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		is_help_asked |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
-		rc = cmd_version();
+		rc = cmd_version(argc);
 	else if (strcmp(cmd, "plugins") == 0)
 		rc = cmd_plugins(&cli, argc, argv);
 	else if (strcmp(cmd, "check") == 0)

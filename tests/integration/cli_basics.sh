@@ -16,6 +16,12 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 "$HUB" version >"$T/out" || fail "version exits non-zero"
 abi=$(sed -n 's/.*(plugin ABI \([0-9]*\.[0-9]*\)).*/\1/p' "$T/out")
 [ -n "$abi" ] || fail "version does not name the ABI"
+for lib in sqlite jansson libyaml libmicrohttpd libcurl openssl libpq zlib; do
+	grep -Eq "^  $lib [0-9A-Za-z]" "$T/out" || fail "version does not name $lib: $(cat "$T/out")"
+done
+"$HUB" version --help >"$T/out" 2>&1 && grep -q "^usage: profilehub version" "$T/out" ||
+	fail "version --help does not answer its usage: $(cat "$T/out")"
+"$HUB" version extra >/dev/null 2>&1; [ $? -eq 2 ] || fail "version with an argument: exit 2 expected"
 "$HUB" -c /nonexistent/none.yaml version >/dev/null 2>&1 || fail "version needs no config"
 "$HUB" plugins >"$T/out" || fail "plugins exits non-zero"
 grep -Eq "^example +[0-9.]+ +pull +$abi " "$T/out" || fail "plugins does not list example with ABI $abi: $(cat "$T/out")"
