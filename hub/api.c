@@ -250,16 +250,22 @@ static size_t search_kinds(const char *q, const char **kinds)
 
 /* The query parameter `key` into *value (NULL: not sent): 0, or -1 with
  * the 400 in resp when it holds a NUL byte (a decoded %00: read as a C
- * string, "C1%00zz" would stand for "C1"). */
+ * string, "C1%00zz" would stand for "C1") or is sent more than once
+ * (?custom_id=a&custom_id=b: answering for one of them would be a guess). */
 static int query_param(const struct api_request *req, const char *key, const char **value,
 		       struct api_response *resp)
 {
-	size_t len = 0;
-	const char *v = req->query(req, key, &len);
+	size_t len = 0, n_sent = 0;
+	const char *v = req->query(req, key, &len, &n_sent);
 
 	*value = NULL;
 	if (v && memchr(v, '\0', len)) {
 		respond_error(resp, 400, "invalid_parameter", "%s: contains a NUL byte", key);
+		return -1;
+	}
+	if (n_sent > 1) {
+		respond_error(resp, 400, "invalid_parameter", "%s: given %zu times (at most once)",
+			      key, n_sent);
 		return -1;
 	}
 	*value = v;

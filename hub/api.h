@@ -29,10 +29,13 @@ struct store;
 struct api_request {
 	const char *method;
 	const char *path;          /* without the query string */
-	/* a query parameter's value (decoded), or NULL; its length into
+	/* a query parameter's first value (decoded), or NULL; its length into
 	 * *len: a decoded %00 is a NUL byte within it, which the API refuses
-	 * (read as a C string, the value would stand for its prefix) */
-	const char *(*query)(const struct api_request *req, const char *key, size_t *len);
+	 * (read as a C string, the value would stand for its prefix); into
+	 * *n_sent how many times the key is in the query (the API refuses a
+	 * key sent twice: which one was meant is not known) */
+	const char *(*query)(const struct api_request *req, const char *key, size_t *len,
+			     size_t *n_sent);
 	const char *authorization; /* the header, or NULL */
 	const char *body;          /* POST bodies; may be NULL */
 	size_t body_len;

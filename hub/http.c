@@ -719,18 +719,40 @@ static enum MHD_Result commit_answer(struct http_req *req, const char *method)
 	return rc;
 }
 
+/* Counts the query arguments named as the key in cls. */
+struct query_count {
+	const char *key;
+	size_t key_len, n;
+};
+
+static enum MHD_Result query_count_one(void *cls, enum MHD_ValueKind kind, const char *key,
+				       size_t key_len, const char *value, size_t value_len)
+{
+	struct query_count *qc = cls;
+
+	(void)kind, (void)value, (void)value_len;
+	if (key_len == qc->key_len && memcmp(key, qc->key, key_len) == 0)
+		qc->n++;
+	return MHD_YES;
+}
+
 /* struct api_request.query: the decoded value with its length, which
  * counts a NUL byte decoded from %00 (MHD_lookup_connection_value would
- * hand over the value cut there). */
-static const char *api_query(const struct api_request *areq, const char *key, size_t *len)
+ * hand over the value cut there), and how many times the key was sent. */
+static const char *api_query(const struct api_request *areq, const char *key, size_t *len,
+			     size_t *n_sent)
 {
 	const struct http_req *req = areq->priv;
+	struct query_count qc = {key, strlen(key), 0};
 	const char *value = NULL;
 
 	*len = 0;
-	if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key),
+	*n_sent = 0;
+	if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, key, qc.key_len,
 					  &value, len) != MHD_YES)
 		return NULL;
+	MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, query_count_one, &qc);
+	*n_sent = qc.n;
 	return value;
 }
 

@@ -226,20 +226,26 @@ struct fuzz_req {
 	int *has_read_nul;         /* a value with a NUL byte was read */
 };
 
-static const char *fuzz_query(const struct api_request *req, const char *key, size_t *len)
+static const char *fuzz_query(const struct api_request *req, const char *key, size_t *len,
+			      size_t *n_sent)
 {
 	const struct fuzz_req *f = (const struct fuzz_req *)req;
+	const char *first = NULL;
 
 	*len = 0;
+	*n_sent = 0;
 	for (size_t i = 0; i < f->n_params; i++) {
 		if (strcmp(f->keys[i], key) != 0)
 			continue;
-		*len = f->value_lens[i];
-		if (memchr(f->values[i], '\0', *len))
-			*f->has_read_nul = 1;
-		return f->values[i];
+		if (!first) {
+			first = f->values[i];
+			*len = f->value_lens[i];
+			if (memchr(first, '\0', *len))
+				*f->has_read_nul = 1;
+		}
+		(*n_sent)++;
 	}
-	return NULL;
+	return first;
 }
 
 /* A query value's "%00" is a NUL byte, as http.c hands a decoded one over:

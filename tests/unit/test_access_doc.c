@@ -471,11 +471,13 @@ static void count_faults(void *ctx, struct store *s)
 	counted = &s->fault_calls;
 }
 
-static const char *no_query(const struct api_request *req, const char *key, size_t *len)
+static const char *no_query(const struct api_request *req, const char *key, size_t *len,
+			    size_t *n_sent)
 {
 	(void)req;
 	(void)key;
 	*len = 0;
+	*n_sent = 0;
 	return NULL;
 }
 

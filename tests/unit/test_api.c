@@ -113,13 +113,15 @@ struct query {
 	const char *limit, *after; /* NULL: not sent */
 };
 
-static const char *query_get(const struct api_request *req, const char *key, size_t *len)
+static const char *query_get(const struct api_request *req, const char *key, size_t *len,
+			     size_t *n_sent)
 {
 	const struct query *q = req->priv;
 	const char *v = strcmp(key, "limit") == 0   ? q->limit
 			: strcmp(key, "after") == 0 ? q->after
 						    : NULL;
 	*len = v ? strlen(v) : 0;
+	*n_sent = v != NULL;
 	return v;
 }
 
@@ -352,11 +354,13 @@ struct one_query {
 	const char *key, *value;
 };
 
-static const char *one_query_get(const struct api_request *req, const char *key, size_t *len)
+static const char *one_query_get(const struct api_request *req, const char *key, size_t *len,
+				 size_t *n_sent)
 {
 	const struct one_query *q = req->priv;
 	const char *v = q->key && strcmp(key, q->key) == 0 ? q->value : NULL;
 	*len = v ? strlen(v) : 0;
+	*n_sent = v != NULL;
 	return v;
 }
 

@@ -1290,6 +1290,55 @@ static void test_api_cursor_out_of_range_is_400(void)
 	world_close(&w);
 }
 
+/* One refused query of the API: GET route?query answers 400
+ * invalid_parameter with the message "<key><what>".  A route not starting
+ * with '/' is under /v1/profiles/<pid>/. */
+struct query_refusal {
+	const char *route, *query, *key;
+};
+
+/* Opens w with one profile (installation I1) and its ID into pid. */
+static void world_open_api_one_profile(struct world *w, char pid[64])
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	struct resp r;
+	json_t *o;
+
+	world_open_api(w);
+	post(w, "/in/web/v1/echo", "I1\n", &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, 200);
+	http_do(w->port, "GET", "/v1/profiles?installation_id=I1", NULL, 0, 0, auth, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, 200);
+	o = json_loads(r.body, 0, NULL);
+	snprintf(pid, 64, "%s",
+		 json_string_value(json_object_get(
+			 json_array_get(json_object_get(o, "profiles"), 0), "profile_id")));
+	json_decref(o);
+	CU_ASSERT_FATAL(strncmp(pid, "p_", 2) == 0);
+}
+
+static void assert_query_refusals(struct world *w, const char *pid,
+				  const struct query_refusal *rows, size_t n, const char *what)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	struct resp r;
+	char path[256], want[128];
+
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].route[0] == '/')
+			snprintf(path, sizeof(path), "%s?%s", rows[i].route, rows[i].query);
+		else
+			snprintf(path, sizeof(path), "/v1/profiles/%s/%s?%s", pid, rows[i].route,
+				 rows[i].query);
+		http_do(w->port, "GET", path, NULL, 0, 0, auth, &r);
+		ASSERT_ERROR(&r, 400, "invalid_parameter");
+		snprintf(want, sizeof(want), "\"%s%s\"", rows[i].key, what);
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.body, want));
+		if (r.status != 400 || !strstr(r.body, want))
+			fprintf(stderr, "\n  %s: %ld %s", path, r.status, r.body);
+	}
+}
+
 /* A query value decoded from %00 holds a NUL byte: refused, naming the
  * parameter.  libmicrohttpd's C-string lookup cut the value there, so
  * ?installation_id=I1%00zz found I1 (and a limit or cursor followed by
@@ -1297,9 +1346,7 @@ static void test_api_cursor_out_of_range_is_400(void)
 static void test_api_query_value_with_a_nul_byte_is_400(void)
 {
 	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
-	static const struct {
-		const char *route, *query, *key;
-	} rows[] = {
+	static const struct query_refusal rows[] = {
 		{"/v1/profiles", "installation_id=I1%00zz", "installation_id"},
 		{"/v1/profiles", "custom_id=C1%00zz", "custom_id"},
 		{"/v1/profiles", "custom_id=%00", "custom_id"},
@@ -1314,33 +1361,10 @@ static void test_api_query_value_with_a_nul_byte_is_400(void)
 	};
 	struct world w;
 	struct resp r;
-	char path[256], want[64], pid[64] = "";
-	json_t *o;
+	char path[256], pid[64] = "";
 
-	world_open_api(&w);
-	post(&w, "/in/web/v1/echo", "I1\n", &r);
-	CU_ASSERT_EQUAL_FATAL(r.status, 200);
-	http_do(w.port, "GET", "/v1/profiles?installation_id=I1", NULL, 0, 0, auth, &r);
-	CU_ASSERT_EQUAL_FATAL(r.status, 200);
-	o = json_loads(r.body, 0, NULL);
-	snprintf(pid, sizeof(pid), "%s",
-		 json_string_value(json_object_get(
-			 json_array_get(json_object_get(o, "profiles"), 0), "profile_id")));
-	json_decref(o);
-	CU_ASSERT_FATAL(strncmp(pid, "p_", 2) == 0);
-	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
-		if (rows[i].route[0] == '/')
-			snprintf(path, sizeof(path), "%s?%s", rows[i].route, rows[i].query);
-		else
-			snprintf(path, sizeof(path), "/v1/profiles/%s/%s?%s", pid, rows[i].route,
-				 rows[i].query);
-		http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
-		ASSERT_ERROR(&r, 400, "invalid_parameter");
-		snprintf(want, sizeof(want), "\"%s: contains a NUL byte\"", rows[i].key);
-		CU_ASSERT_PTR_NOT_NULL(strstr(r.body, want));
-		if (r.status != 400 || !strstr(r.body, want))
-			fprintf(stderr, "\n  %s: %ld %s", path, r.status, r.body);
-	}
+	world_open_api_one_profile(&w, pid);
+	assert_query_refusals(&w, pid, rows, ARRAY_SIZE(rows), ": contains a NUL byte");
 	/* without the NUL byte, the same parameters are answered */
 	snprintf(path, sizeof(path), "/v1/profiles/%s/events?limit=5&before=1.1.61", pid);
 	http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
@@ -1348,6 +1372,25 @@ static void test_api_query_value_with_a_nul_byte_is_400(void)
 	snprintf(path, sizeof(path), "/v1/profiles/%s/history?limit=5&after=1", pid);
 	http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+}
+
+/* A query key sent twice is a 400 naming it: ?custom_id=C1&custom_id=C2
+ * was answered with C1's profile, the second key silently ignored. */
+static void test_api_query_key_sent_twice_is_400(void)
+{
+	static const struct query_refusal rows[] = {
+		{"/v1/profiles", "installation_id=I1&installation_id=I2", "installation_id"},
+		{"/v1/profiles", "installation_id=I1&installation_id=I1", "installation_id"},
+		{"/v1/profiles", "q=I1&q=I1", "q"},
+		{"events", "limit=5&limit=7", "limit"},
+		{"history", "limit=5&after=1&limit=5", "limit"},
+	};
+	struct world w;
+	char pid[64] = "";
+
+	world_open_api_one_profile(&w, pid);
+	assert_query_refusals(&w, pid, rows, ARRAY_SIZE(rows), ": given 2 times (at most once)");
 	world_close(&w);
 }
 
@@ -1892,6 +1935,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_with_a_token_still_works),
 	   TEST(test_api_cursor_out_of_range_is_400),
 	   TEST(test_api_query_value_with_a_nul_byte_is_400),
+	   TEST(test_api_query_key_sent_twice_is_400),
 	   TEST(test_a_path_with_a_nul_byte_is_400),
 	   TEST(test_api_head_is_answered_as_get_without_the_body),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
