@@ -33,7 +33,11 @@ mkdir -p "$tmp"
 for src in plugins/example/*.c plugins/example/*.h plugins/example/plugin.mk; do
 	[ -e "$src" ] || continue
 	base=$(basename "$src" | sed "s/example/$name/g")
-	sed "s/example/$name/g" "$src" >"$tmp/$base"
+	# the header's lines saying that this is the template would be wrong
+	sed -e "s/example/$name/g" \
+	    -e "s/It is the template for new plugins: .make plugin NAME=foo. copies$/Made by \`make plugin NAME=$name\` from the/" \
+	    -e "s/^ \* it to plugins\/foo\/foo\.c\.  A plugin/ * hub's template plugin: edit this comment to say what it does.  A plugin/" \
+	    "$src" >"$tmp/$base"
 done
 mv "$tmp" "$dest"
 trap - EXIT INT TERM

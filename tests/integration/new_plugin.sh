@@ -42,6 +42,9 @@ grep -q "Next steps" out.txt || fail "no next steps printed"
 [ ! -e plugins/foo/example.c ] || fail "example.c was copied unrenamed"
 grep -q '\.name = "foo"' plugins/foo/foo.c || fail "descriptor name not renamed"
 grep -q '^foo_LIBS' plugins/foo/plugin.mk || fail "plugin.mk variable not renamed"
+grep -q "Made by .make plugin NAME=foo. from the" plugins/foo/foo.c &&
+	! grep -q "template for new plugins" plugins/foo/foo.c ||
+	fail "the scaffold's header still says it is the template: $(sed -n 1,6p plugins/foo/foo.c)"
 if grep -n example plugins/foo/foo.c plugins/foo/plugin.mk; then
 	fail "\"example\" left in the scaffold"
 fi
