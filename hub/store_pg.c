@@ -487,11 +487,14 @@ int store_pg_url_check(const char *url)
 	return ok;
 }
 
-/* "user@host:port/dbname" from a URL or conninfo, without the password. */
+/* "user@host:port/dbname" from a URL or conninfo, without the password,
+ * its control bytes escaped (a %0A in the user name would start a line of
+ * its own in an error printed or logged). */
 static void describe_url(const char *url, char *out, size_t size)
 {
 	PQconninfoOption *opts = PQconninfoParse(url, NULL);
 	const char *user = NULL, *host = NULL, *port = NULL, *db = NULL;
+	char plain[512];
 
 	if (!opts) {
 		snprintf(out, size, "(unparsable PostgreSQL URL)");
@@ -509,8 +512,9 @@ static void describe_url(const char *url, char *out, size_t size)
 		else if (strcmp(o->keyword, "dbname") == 0)
 			db = o->val;
 	}
-	snprintf(out, size, "%s%s%s%s%s/%s", user ? user : "", user ? "@" : "",
+	snprintf(plain, sizeof(plain), "%s%s%s%s%s/%s", user ? user : "", user ? "@" : "",
 		 host ? host : "localhost", port ? ":" : "", port ? port : "", db ? db : "");
+	log_escape(plain, out, size);
 	PQconninfoFree(opts);
 }
 

@@ -343,6 +343,24 @@ static void test_store_url_read_wrongly_is_refused_without_the_password(void)
 		CU_ASSERT_EQUAL(store_pg_url_check(good[i]), 1);
 }
 
+/* A control byte in the URL's user or database name (%0A) is escaped in
+ * the store's errors: printed or logged, it started a line of its own. */
+static void test_store_url_control_bytes_are_escaped_in_errors(void)
+{
+	struct store *st = NULL;
+	char err[512] = "";
+
+	/* port 1 on loopback: refused at once, no server needed */
+	CU_ASSERT_EQUAL(store_pg_open("postgresql://us%0Aer:pw@127.0.0.1:1/d%1Bb", NULL, &st, err,
+				      sizeof(err)),
+			-1);
+	CU_ASSERT_PTR_NULL(st);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot connect to us\\ner@127.0.0.1:1/d\\x1bb"));
+	CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+	CU_ASSERT_PTR_NULL(strchr(err, '\x1b'));
+	CU_ASSERT_PTR_NULL(strstr(err, "pw"));
+}
+
 /* conf/hub.yaml's fallback secrets are found wherever they are (for `run`
  * to refuse them beyond loopback); listen addresses are told apart. */
 static void test_example_secrets_are_found_and_loopback_told_apart(void)
@@ -789,6 +807,7 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_top_level_must_be_a_mapping),
 	   TEST(test_secret_value_never_in_message),
 	   TEST(test_store_url_read_wrongly_is_refused_without_the_password),
+	   TEST(test_store_url_control_bytes_are_escaped_in_errors),
 	   TEST(test_example_secrets_are_found_and_loopback_told_apart),
 	   TEST(test_empty_config_gets_every_default),
 	   TEST(test_null_sections_read_as_empty),
