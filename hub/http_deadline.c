@@ -4,6 +4,11 @@
  * Thread ownership: the watch list is shared between libmicrohttpd's
  * threads (watch, unwatch, headers_in, request_done) and the sweeper, all
  * under `lock`.  The sweeper wakes twice a second at most.
+ *
+ * The sweeper's shutdown(fd) never reaches a reused descriptor: the watch
+ * leaves the list (deadline_unwatch, under `lock`) in libmicrohttpd's
+ * MHD_CONNECTION_NOTIFY_CLOSED, which it calls before it closes the
+ * socket on every path; so while a watch is listed its fd is still open.
  */
 #include "http_deadline.h"
 
