@@ -50,6 +50,7 @@
 struct import_slot {
 	struct intake_batch batch;
 	struct record *records[IMPORT_BATCH];
+	int64_t lines[IMPORT_BATCH]; /* the file's line of each record */
 	size_t bytes;            /* of the lines its records came from */
 	int64_t first_line;      /* the file's line of its first record */
 	int is_busy;
@@ -104,17 +105,36 @@ static void import_note_error(struct import_state *st, int64_t line, const char 
 		st->n_errors++;
 }
 
-/* The warnings of a record of line `line` (values dropped, the rest
+/* A warning about a record of line `line` (a value dropped, the rest
  * applied): counted by the caller, the first ones kept to be shown, with
  * the record's origin in its line when the plugin gives one (ABI 1.3). */
+static void import_note_warning(struct import_state *st, int64_t line, const char *origin,
+				const char *msg)
+{
+	if (st->n_warnings_shown < IMPORT_MAX_WARNINGS &&
+	    asprintf(&st->warnings[st->n_warnings_shown], "line %" PRId64 "%s%s%s: %s", line,
+		     origin ? " (" : "", origin ? origin : "", origin ? ")" : "", msg) >= 0)
+		st->n_warnings_shown++;
+}
+
+/* Validation's warnings about a record of line `line`. */
 static void import_note_warnings(struct import_state *st, int64_t line, const char *origin,
 				 const struct record_warnings *w)
 {
-	for (size_t i = 0; i < w->n && st->n_warnings_shown < IMPORT_MAX_WARNINGS; i++)
-		if (asprintf(&st->warnings[st->n_warnings_shown], "line %" PRId64 "%s%s%s: %s",
-			     line, origin ? " (" : "", origin ? origin : "", origin ? ")" : "",
-			     w->items[i]) >= 0)
-			st->n_warnings_shown++;
+	for (size_t i = 0; i < w->n; i++)
+		import_note_warning(st, line, origin, w->items[i]);
+}
+
+/* The writer's warnings about the records of a committed slot (an array
+ * op past the limit because of what was stored: intake.h). */
+static void import_note_batch_warnings(struct import_state *st, const struct import_slot *slot)
+{
+	st->n_warnings += slot->batch.counts.warnings;
+	for (size_t i = 0; i < slot->batch.n_warnings; i++) {
+		const struct intake_warning *w = &slot->batch.warnings[i];
+		import_note_warning(st, slot->lines[w->index], slot->records[w->index]->origin,
+				    w->message);
+	}
 }
 
 static void slot_release(struct import_slot *slot)
@@ -147,6 +167,7 @@ static void import_finish_slot(struct import_state *st, struct import_slot *slot
 		st->total.duplicates += c->duplicates;
 		st->total.blocked += c->blocked;
 		st->total.refused += c->refused;
+		import_note_batch_warnings(st, slot);
 	}
 	slot_release(slot);
 }
@@ -219,6 +240,7 @@ static void import_add(struct import_state *st, struct record *rec)
 	struct import_slot *slot = import_current(st);
 	if (slot->batch.n_records == 0)
 		slot->first_line = st->line_no;
+	slot->lines[slot->batch.n_records] = st->line_no;
 	slot->records[slot->batch.n_records++] = rec;
 	slot->bytes += st->line_bytes; /* a line's records count it once */
 	st->line_bytes = 0;
@@ -415,8 +437,8 @@ static void import_report(const struct import_state *st)
 	       ", refused %" PRId64 ", rejected %" PRId64 "\n",
 	       t->records, t->applied, t->duplicates, t->blocked, t->refused, t->rejected);
 	if (st->n_warnings)
-		printf("warnings %" PRId64 " (values dropped as invalid, the rest of their"
-		       " records applied)\n", st->n_warnings);
+		printf("warnings %" PRId64 " (values dropped as invalid or over a limit, the rest"
+		       " of their records applied)\n", st->n_warnings);
 	for (size_t i = 0; i < st->n_warnings_shown; i++)
 		fprintf(stderr, "profilehub: import: warning: %s\n", st->warnings[i]);
 	if (st->n_warnings > (int64_t)st->n_warnings_shown && st->n_warnings_shown)

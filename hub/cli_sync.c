@@ -109,8 +109,8 @@ static void print_summary(struct sync_cli *c, const char *source, const struct s
 	       ", blocked %" PRId64 ", refused %" PRId64 "\n",
 	       rep->read, rep->applied, rep->duplicates, rep->rejected, rep->blocked, rep->refused);
 	if (rep->warnings)
-		printf("warnings %" PRId64 " (values dropped as invalid, the rest of their"
-		       " records applied)\n", rep->warnings);
+		printf("warnings %" PRId64 " (values dropped as invalid or over a limit, the rest"
+		       " of their records applied)\n", rep->warnings);
 	if (rep->n_retries)
 		printf("retries %d\n", rep->n_retries);
 	printf("cursor %s\n", rep->cursor ? rep->cursor : "(none)");

@@ -292,6 +292,7 @@ struct ingest_call {
 	const char *source;
 	int64_t now_ms;
 	struct record **recs;
+	size_t *indexes;   /* each record's emit() index */
 	size_t n_recs, cap_recs;
 	size_t n_emitted;  /* emit() calls: the index of the next record */
 	size_t n_invalid;  /* refused: by validation, or by the plugin (reject()) */
@@ -301,21 +302,55 @@ struct ingest_call {
 /* One warning per dropped attribute: `index` is the record's among the
  * request's records; `at`, when the plugin says (ABI 1.3 origin), where
  * the record is in the request ("batches[1].events[2]"). */
+static void warnings_add(json_t **list, size_t index, const char *origin, const char *msg)
+{
+	json_t *o;
+
+	if (!*list && !(*list = json_array()))
+		return;
+	if (json_array_size(*list) >= WARNINGS_MAX)
+		return;
+	o = json_pack("{s:I, s:s}", "index", (json_int_t)index, "message", msg);
+	if (o && origin)
+		json_object_set_new(o, "at", json_string(origin));
+	json_array_append_new(*list, o);
+}
+
+/* Validation's warnings about a record. */
 static void call_add_warnings(struct ingest_call *ic, size_t index, const char *origin,
 			      struct record_warnings *w)
 {
-	for (size_t i = 0; i < w->n; i++) {
-		json_t *o;
+	for (size_t i = 0; i < w->n; i++)
+		warnings_add(&ic->warnings, index, origin, w->items[i]);
+}
 
-		if (!ic->warnings && !(ic->warnings = json_array()))
-			return;
-		if (json_array_size(ic->warnings) >= WARNINGS_MAX)
-			return;
-		o = json_pack("{s:I, s:s}", "index", (json_int_t)index, "message", w->items[i]);
-		if (o && origin)
-			json_object_set_new(o, "at", json_string(origin));
-		json_array_append_new(ic->warnings, o);
+/* The writer's warnings about the committed records (an array op past the
+ * limit because of what was stored: intake.h), after validation's. */
+static void pending_add_warnings(struct ingest_pending *p)
+{
+	for (size_t i = 0; i < p->batch.n_warnings; i++) {
+		const struct intake_warning *w = &p->batch.warnings[i];
+		size_t index = p->indexes ? p->indexes[w->index] : w->index;
+		warnings_add(&p->warnings, index, p->batch.records[w->index]->origin, w->message);
 	}
+}
+
+/* Room for more records (and their indexes).  0, or -1 out of memory. */
+static int call_grow(struct ingest_call *ic)
+{
+	size_t cap = ic->cap_recs ? 2 * ic->cap_recs : 16;
+	struct record **recs = hub_realloc(ic->recs, cap * sizeof(*recs));
+	size_t *indexes;
+
+	if (!recs)
+		return -1;
+	ic->recs = recs;
+	indexes = hub_realloc(ic->indexes, cap * sizeof(*indexes));
+	if (!indexes)
+		return -1;
+	ic->indexes = indexes;
+	ic->cap_recs = cap;
+	return 0;
 }
 
 static hub_rc call_on_emit(struct hub_call *call, const struct hub_record *rec, char *err,
@@ -335,18 +370,13 @@ static hub_rc call_on_emit(struct hub_call *call, const struct hub_record *rec, 
 		record_warnings_clear(&w);
 		return rc;
 	}
-	if (ic->n_recs == ic->cap_recs) {
-		size_t cap = ic->cap_recs ? 2 * ic->cap_recs : 16;
-		struct record **p = hub_realloc(ic->recs, cap * sizeof(*p));
-		if (!p) {
-			record_free(r);
-			record_warnings_clear(&w);
-			err_set(err, err_size, "out of memory");
-			return HUB_ERR_NOMEM;
-		}
-		ic->recs = p;
-		ic->cap_recs = cap;
+	if (ic->n_recs == ic->cap_recs && call_grow(ic)) {
+		record_free(r);
+		record_warnings_clear(&w);
+		err_set(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
 	}
+	ic->indexes[ic->n_recs] = index;
 	ic->recs[ic->n_recs++] = r;
 	call_add_warnings(ic, index, record_origin(rec), &w);
 	record_warnings_clear(&w);
@@ -370,6 +400,7 @@ static void call_free(struct ingest_call *ic)
 	for (size_t i = 0; i < ic->n_recs; i++)
 		record_free(ic->recs[i]);
 	hub_free(ic->recs);
+	hub_free(ic->indexes);
 	json_decref(ic->warnings);
 }
 
@@ -509,6 +540,7 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	}
 	p->batch.records = ic.recs;
 	p->batch.n_records = ic.n_recs;
+	p->indexes = ic.indexes;
 	*out = p;
 	return 1;
 }
@@ -542,6 +574,7 @@ void ingest_pending_finish(struct ingest_pending *p, hub_rc rc, struct ingest_re
 	} else {
 		hub_free(r->body);
 		r->status = (unsigned)p->resp.status;
+		pending_add_warnings(p);
 		r->body = body_with_warnings(p->resp.body, p->warnings);
 		memcpy(r->retry_after, p->retry_after, sizeof(r->retry_after));
 	}
@@ -557,6 +590,7 @@ void ingest_pending_free(struct ingest_pending *p)
 	for (size_t i = 0; i < p->batch.n_records; i++)
 		record_free(p->batch.records[i]);
 	hub_free(p->batch.records);
+	hub_free(p->indexes);
 	json_decref(p->warnings);
 	hub_free(p);
 }

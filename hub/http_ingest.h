@@ -89,6 +89,8 @@ struct ingest_pending {
 	struct hub_response resp;    /* the plugin's answer */
 	char retry_after[32];
 	json_t *warnings;            /* [{"index", "message"}] or NULL */
+	size_t *indexes;             /* each batch record's index among the
+				      * request's (owned), or NULL: the same */
 	void *next;                  /* the caller's (a wait queue) */
 	/* Called once when p is freed, with the batch's outcome (HUB_OK: it is
 	 * committed; HUB_ERR_STOPPED when it was never submitted).  May be

@@ -73,6 +73,26 @@ static int fence_check(struct store *s, struct intake_batch *b)
 	return 0;
 }
 
+/* Counts the writer's warnings about record `index` of b, keeping the
+ * first ones' text. */
+static void batch_note_warnings(struct intake_batch *b, size_t index,
+				const struct record_warnings *w)
+{
+	b->counts.warnings += (int64_t)w->total;
+	for (size_t i = 0; i < w->n && b->n_warnings < INTAKE_WARNINGS_KEPT; i++) {
+		struct intake_warning *iw = &b->warnings[b->n_warnings++];
+		iw->index = index;
+		snprintf(iw->message, sizeof(iw->message), "%s", w->items[i]);
+	}
+}
+
+/* A batch's results, before it is applied (again) or when it fails. */
+static void batch_reset(struct intake_batch *b)
+{
+	memset(&b->counts, 0, sizeof(b->counts));
+	b->n_warnings = 0;
+}
+
 /*
  * Applies one batch inside the group's transaction.  0: applied, or refused
  * by its fence (which writes nothing).  -1: a store failure; the caller
@@ -85,7 +105,7 @@ static int apply_batch(struct intake *in, struct intake_batch *b)
 	struct store *s = in->store;
 	int fence;
 
-	memset(&b->counts, 0, sizeof(b->counts));
+	batch_reset(b);
 	b->rc = HUB_OK;
 	b->is_fenced = 0;
 	b->err[0] = '\0';
@@ -99,8 +119,13 @@ static int apply_batch(struct intake *in, struct intake_batch *b)
 		return 0;
 	}
 	for (size_t i = 0; i < b->n_records; i++) {
+		struct record_warnings w = {0};
 		enum unify_outcome o;
-		if (unify_apply(&in->unify, b->records[i], &o))
+		int rc = unify_apply(&in->unify, b->records[i], &o, &w);
+
+		batch_note_warnings(b, i, &w);
+		record_warnings_clear(&w);
+		if (rc)
 			return -1;
 		unify_count(&b->counts, o);
 		if (b->outcomes)
@@ -117,7 +142,7 @@ static void batch_fail(struct intake_batch *b, const char *why)
 	snprintf(b->err, sizeof(b->err), "store failed: %s", why);
 	b->rc = HUB_RETRY;
 	b->is_failed = 1;
-	memset(&b->counts, 0, sizeof(b->counts));
+	batch_reset(b);
 	log_error("intake", "batch rolled back: %s", b->err);
 }
 
@@ -145,7 +170,7 @@ static void batch_fail_chained(struct intake_batch *b)
 	snprintf(b->err, sizeof(b->err), "not stored: an earlier batch of the same stream failed");
 	b->rc = HUB_RETRY;
 	b->is_failed = 1;
-	memset(&b->counts, 0, sizeof(b->counts));
+	batch_reset(b);
 }
 
 /* Every batch of the group fails: nothing of it was stored.  A batch that
@@ -157,7 +182,7 @@ static void group_fail(struct intake_batch *group, const char *what, const char 
 			continue;
 		b->rc = HUB_RETRY;
 		b->is_fenced = 0;
-		memset(&b->counts, 0, sizeof(b->counts));
+		batch_reset(b);
 		snprintf(b->err, sizeof(b->err), "store %s failed: %s", what, why);
 	}
 }

@@ -28,6 +28,15 @@ struct intake_chain {
 	uint64_t failed_no;      /* the first failed batch's number */
 };
 
+/* A warning of the writer's about one record of a batch: a value the
+ * record's state-dependent rules left out, the rest of it applied (an
+ * array op past 25 items: profile.h). */
+#define INTAKE_WARNINGS_KEPT 8
+struct intake_warning {
+	size_t index;            /* the record's, in the batch's records */
+	char message[200];       /* "attributes.tags: ..." */
+};
+
 /* One unit of all-or-nothing work.  The submitter owns the struct and the
  * records; it must not touch either between submit and wait. */
 struct intake_batch {
@@ -54,8 +63,10 @@ struct intake_batch {
 				   nothing of the batch is stored */
 	int is_fenced;          /* refused: the fence epoch moved (lease lost) */
 	char err[256];
-	struct unify_counts counts;
+	struct unify_counts counts;   /* counts.warnings: the writer's warnings */
 	enum unify_outcome *outcomes; /* optional, n_records entries, caller-owned */
+	struct intake_warning warnings[INTAKE_WARNINGS_KEPT]; /* the first ones */
+	size_t n_warnings;            /* kept in warnings[] */
 
 	/* the queue's */
 	int is_done;

@@ -10,7 +10,6 @@
 #include "profile.h"
 
 #include "alloc.h"
-#include "log.h"
 #include "util.h"
 
 #include <string.h>
@@ -66,8 +65,25 @@ static struct store_attr attr_write(const char *key, const char *value_json, int
 	};
 }
 
+/* An op past the limit is a warning, the attribute left as it is: the
+ * limit holds whatever the stored array is (validation only knows the op). */
+static int attr_warn_too_long(struct store *s, const struct record_attr *ra, size_t n,
+			      struct record_warnings *warnings)
+{
+	char shown[RECORD_SHOW_SIZE];
+
+	if (!warnings)
+		return 0;
+	if (record_warnings_add(warnings, "attributes.%s: the array op would leave %zu items, more"
+				" than %d; the attribute is left unchanged",
+				record_show(shown, ra->key), n, RECORD_ATTR_ARRAY_MAX) == 0)
+		return 0;
+	err_set(s->err, sizeof(s->err), "out of memory");
+	return -1;
+}
+
 static int attr_apply_array(struct store *s, const char *pid, const struct record_attr *ra,
-			    int64_t ts)
+			    int64_t ts, struct record_warnings *warnings)
 {
 	struct store_attr cur;
 	int found = s->ops->attr_get(s, pid, ra->key, &cur);
@@ -86,8 +102,7 @@ static int attr_apply_array(struct store *s, const char *pid, const struct recor
 	new_ts = found && cur.ts_ms > ts ? cur.ts_ms : ts;
 	array_apply_ops(arr, ra->add, ra->remove);
 	if (json_array_size(arr) > RECORD_ATTR_ARRAY_MAX)
-		log_warn("unify", "attribute %s on %s: array op result has %zu items (max %d); not applied",
-			 ra->key, pid, json_array_size(arr), RECORD_ATTR_ARRAY_MAX);
+		rc = attr_warn_too_long(s, ra, json_array_size(arr), warnings);
 	else if ((text = json_dumps(arr, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL))) {
 		struct store_attr a = attr_write(ra->key, text, ATTR_ARRAY, new_ts);
 		rc = s->ops->attr_put(s, pid, &a);
@@ -100,14 +115,15 @@ static int attr_apply_array(struct store *s, const char *pid, const struct recor
 	return rc;
 }
 
-int profile_apply_attributes(struct store *s, const char *pid, const struct record *r)
+int profile_apply_attributes(struct store *s, const char *pid, const struct record *r,
+			     struct record_warnings *warnings)
 {
 	for (size_t i = 0; i < r->n_attrs; i++) {
 		const struct record_attr *ra = &r->attrs[i];
 		struct store_attr a;
 
 		if (ra->op == ATTR_OP_ARRAY) {
-			if (attr_apply_array(s, pid, ra, r->timestamp_ms))
+			if (attr_apply_array(s, pid, ra, r->timestamp_ms, warnings))
 				return -1;
 			continue;
 		}

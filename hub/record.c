@@ -73,6 +73,32 @@ void record_warnings_clear(struct record_warnings *w)
 	memset(w, 0, sizeof(*w));
 }
 
+static int HUB_PRINTF(2, 0) warnings_vadd(struct record_warnings *w, const char *fmt, va_list ap)
+{
+	char msg[256];
+
+	w->total++;
+	if (w->n == ARRAY_SIZE(w->items))
+		return 0;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	w->items[w->n] = hub_strdup(msg);
+	if (!w->items[w->n])
+		return -1;
+	w->n++;
+	return 0;
+}
+
+int record_warnings_add(struct record_warnings *w, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = warnings_vadd(w, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 /* Appends `from` to `to` (which may be NULL) and empties `from`. */
 static void warnings_move(struct record_warnings *from, struct record_warnings *to)
 {
@@ -126,20 +152,13 @@ static hub_rc nomem(struct builder *b)
 
 static hub_rc HUB_PRINTF(2, 3) warn(struct builder *b, const char *fmt, ...)
 {
-	char msg[256];
 	va_list ap;
+	int rc;
 
-	b->warn.total++;
-	if (b->warn.n == ARRAY_SIZE(b->warn.items))
-		return HUB_OK;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rc = warnings_vadd(&b->warn, fmt, ap);
 	va_end(ap);
-	b->warn.items[b->warn.n] = hub_strdup(msg);
-	if (!b->warn.items[b->warn.n])
-		return nomem(b);
-	b->warn.n++;
-	return HUB_OK;
+	return rc ? nomem(b) : HUB_OK;
 }
 
 static hub_rc copy_string(struct builder *b, char **dst, const char *s)
@@ -199,6 +218,8 @@ static hub_rc build_head(struct builder *b)
 		if (copy_string(b, &b->r->message_id, in->message_id))
 			return HUB_ERR_NOMEM;
 	}
+	if (in->origin && copy_string(b, &b->r->origin, in->origin))
+		return HUB_ERR_NOMEM;
 	return copy_string(b, &b->r->source, in->source);
 }
 
@@ -698,6 +719,7 @@ void record_free(struct record *r)
 	hub_free(r->attrs);
 	hub_free(r->event_name);
 	free(r->properties_json); /* json_dumps' */
+	hub_free(r->origin);
 	hub_free(r);
 }
 
@@ -775,6 +797,7 @@ hub_rc record_from_hub(const struct hub_record *rec, const char *source,
 	in.event_name = rec->event_name;
 	in.properties = props;
 	in.previous_id = rec->previous_id;
+	in.origin = record_origin(rec);
 	rc = record_build(&in, rules, now_ms, out, warnings, err, err_size);
 out:
 	json_decref(attrs);

@@ -99,6 +99,10 @@ struct record {
 	 * dumped once by the parsing thread so the writer stores it as is;
 	 * owned */
 	char *properties_json;
+
+	/* where the record is in its input (hub_record.origin, ABI 1.3), for
+	 * the messages about it, or NULL; owned */
+	char *origin;
 };
 
 /* Non-fatal findings (an invalid attribute dropped): "attributes.$phone_number:
@@ -109,6 +113,9 @@ struct record_warnings {
 	size_t total; /* found */
 };
 void record_warnings_clear(struct record_warnings *w);
+/* Counts a warning in w and keeps its text while fewer than 8 are kept.
+ * 0, or -1 when out of memory (counted, not kept). */
+int record_warnings_add(struct record_warnings *w, const char *fmt, ...) HUB_PRINTF(2, 3);
 
 /*
  * Validates a record emitted by a plugin (or built by a test) and returns a

@@ -36,6 +36,7 @@ struct record_input {
 	const char *event_name;
 	json_t *properties;
 	const char *previous_id;
+	const char *origin;       /* NULL: the door gives none */
 };
 
 static inline int record_reads_attributes(enum hub_record_type t)

@@ -237,7 +237,10 @@ static void add_counts(struct run *r, const struct page *pg)
 
 	rep->read += pg->read;
 	rep->rejected += pg->rejected;
-	rep->warnings += pg->warnings;
+	rep->warnings += pg->warnings + c->warnings; /* validation's, the writer's */
+	for (size_t i = 0; i < pg->batch.n_warnings; i++)
+		note_reason_in(rep->warning_reasons, &rep->n_warning_reasons,
+			       pg->batch.warnings[i].message);
 	rep->applied += c->applied;
 	rep->duplicates += c->duplicates;
 	rep->blocked += c->blocked;

@@ -42,7 +42,8 @@ struct sync_report {
 	int64_t read;         /* records the plugin emitted, and items it reject()ed */
 	int64_t applied, duplicates, blocked, refused;
 	int64_t rejected;     /* refused by validation or the plugin (reasons below) */
-	int64_t warnings;     /* values dropped as invalid (the records applied) */
+	int64_t warnings;     /* values dropped as invalid or over a limit (the records
+				 * applied) */
 	char reasons[SYNC_MAX_REASONS][SYNC_REASON_SIZE]; /* first distinct ones */
 	size_t n_reasons;
 	/* the first distinct warnings ("attributes.$email_address: ...") */

@@ -629,7 +629,8 @@ static int apply_payload(struct unify *u, struct resolve *rs)
 		return -1;
 	/* record.c decides which payload a record type carries (a track's
 	 * identifiers.email still sets $email_address) */
-	if (profile_apply_attributes(s, rs->target, r) || profile_apply_consent(s, rs->target, r))
+	if (profile_apply_attributes(s, rs->target, r, rs->warnings) ||
+	    profile_apply_consent(s, rs->target, r))
 		return -1;
 	if (r->type == HUB_REC_TRACK)
 		return profile_append_event(s, rs->target, r);
@@ -662,7 +663,8 @@ static int resolve_record(struct unify *u, struct resolve *rs, enum unify_outcom
 	return rc ? -1 : apply_payload(u, rs);
 }
 
-int unify_apply(struct unify *u, const struct record *r, enum unify_outcome *outcome)
+int unify_apply(struct unify *u, const struct record *r, enum unify_outcome *outcome,
+		struct record_warnings *warnings)
 {
 	struct store *s = u->store;
 	struct resolve rs;
@@ -670,6 +672,7 @@ int unify_apply(struct unify *u, const struct record *r, enum unify_outcome *out
 
 	memset(&rs, 0, sizeof(rs));
 	rs.r = r;
+	rs.warnings = warnings;
 	rs.use_install = r->installation_id != NULL && r->type != HUB_REC_ALIAS;
 	rs.install = rs.use_install ? r->installation_id : NULL;
 	rs.n_ext = r->n_externals < MAX_EXTERNALS ? r->n_externals : MAX_EXTERNALS;

@@ -27,6 +27,7 @@ struct unify_counts {
 	int64_t blocked;
 	int64_t rejected;  /* counted by callers: validation happens before */
 	int64_t refused;
+	int64_t warnings;  /* values of applied records left out (unify_apply) */
 };
 
 struct unify {
@@ -54,8 +55,11 @@ int unify_group_outbox(struct unify *u);
 int unify_group_begin(struct unify *u);
 
 /* Applies one record.  Returns 0 with *outcome set, or -1 on a store
- * failure (store_error(u->store)); the caller rolls the batch back. */
-int unify_apply(struct unify *u, const struct record *r, enum unify_outcome *outcome);
+ * failure (store_error(u->store)); the caller rolls the batch back.  A
+ * value of an applied record left out because of what is stored (an array
+ * op past the limit: profile.h) is a warning in `warnings` (may be NULL). */
+int unify_apply(struct unify *u, const struct record *r, enum unify_outcome *outcome,
+		struct record_warnings *warnings);
 
 void unify_count(struct unify_counts *c, enum unify_outcome o);
 

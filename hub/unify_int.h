@@ -28,6 +28,7 @@ struct resolve {
 	char changed[8][PROFILE_ID_SIZE]; /* profiles whose identity changed */
 	size_t n_changed;
 	json_t *merged_from;      /* profiles absorbed into the target */
+	struct record_warnings *warnings; /* the caller's (unify_apply), or NULL */
 };
 
 /* Who holds (type, value): 1 found (pid set), 0 nobody, -1 error. */

@@ -269,6 +269,20 @@ printf '%s\n' '{"type": "identify", "message_id": "cw1", "timestamp": "2026-01-0
 	fail "canonical import with a warning: $(cat "$T/err")"
 grep -qxF 'profilehub: import: warning: line 2: attributes.$phone_number: must match ^\+[0-9]{1,15}$' "$T/err" ||
 	fail "canonical import names the warning with its line: $(cat "$T/err")"
+# an array op that passes 25 items only with what is stored (20, then 10
+# new ones) is the writer's warning: counted and named with its line, the
+# attribute left as it was, the rest of the record applied
+tags=$(seq -f '"t%g"' 0 19 | paste -sd, -)
+printf '%s\n' '{"type": "identify", "message_id": "aw1", "timestamp": "2026-01-01T00:00:00Z", "identifiers": {"custom_id": "u8"}, "attributes": {"tags": ['"$tags"']}}' \
+	'{"type": "identify", "message_id": "aw2", "timestamp": "2026-01-01T00:01:00Z", "identifiers": {"custom_id": "u8"}, "attributes": {"plan": "b", "tags": {"$add": ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8", "u9"]}}}' >"$T/aw.jsonl"
+"$HUB" -c "$cfg" import "$T/aw.jsonl" --source rl >"$T/out" 2>"$T/err" ||
+	fail "import of an array op past the limit: $(cat "$T/err")"
+grep -q "^records 2, applied 2, " "$T/out" && grep -q "^warnings 1 " "$T/out" ||
+	fail "import counts the array op past the limit as a warning: $(cat "$T/out")"
+grep -qxF 'profilehub: import: warning: line 2: attributes.tags: the array op would leave 30 items, more than 25; the attribute is left unchanged' "$T/err" ||
+	fail "import names the array op past the limit with its line: $(cat "$T/err")"
+"$HUB" -c "$cfg" profile --custom-id u8 | jq -e '(.attributes.tags | length) == 20 and .attributes.tags[19] == "t19" and .attributes.plan == "b"' >/dev/null ||
+	fail "the array op past the limit left tags as they were, the rest applied"
 
 # every command that prints: a write to stdout that fails is exit 1 and
 # named (a full disk must not look like a whole dump; version, plugins and

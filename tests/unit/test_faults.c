@@ -306,7 +306,7 @@ static int apply_direct(struct unify *u, const char *line, const struct record_r
 	if (record_from_json(line, strlen(line), "test", rules, 1741000000000LL, &r, NULL, err,
 			     sizeof(err)) != HUB_OK)
 		return -2;
-	rc = unify_apply(u, r, &o);
+	rc = unify_apply(u, r, &o, NULL);
 	record_free(r);
 	return rc;
 }

@@ -721,6 +721,56 @@ static void test_warnings_are_listed_in_the_2xx_body(void)
 	world_close(&w);
 }
 
+/* An array op that passes 25 items only with what is stored is the
+ * writer's warning, listed after the commit like validation's: the
+ * record's index and origin, the attribute left as it was. */
+static void test_an_array_op_past_the_limit_is_listed_in_the_2xx_body(void)
+{
+	struct world w;
+	struct resp r;
+	char body[512];
+	size_t len;
+	json_t *o, *warn, *all, *tags = NULL, *doc;
+	size_t i;
+
+	world_open(&w, NULL, NULL);
+	len = (size_t)snprintf(body, sizeof(body), "a1\t{\"tags\": [");
+	for (int k = 0; k < 20; k++)
+		len += (size_t)snprintf(body + len, sizeof(body) - len, "%s\"t%d\"", k ? "," : "",
+					k);
+	snprintf(body + len, sizeof(body) - len, "]}\n");
+	post(&w, "/in/web/v1/echo", body, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "{\"ok\":true}");
+	post(&w, "/in/web/v1/echo",
+	     "b1\na1\t{\"plan\": \"gold\", \"tags\": {\"$add\": [\"u0\", \"u1\", \"u2\", \"u3\","
+	     " \"u4\", \"u5\", \"u6\", \"u7\", \"u8\", \"u9\"]}}\n", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	o = json_loads(r.body, 0, NULL);
+	warn = json_object_get(o, "warnings");
+	CU_ASSERT_EQUAL_FATAL(json_array_size(warn), 1);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(warn, 0), "index")), 1);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(warn, 0), "at")),
+			       "lines[1]");
+	CU_ASSERT_STRING_EQUAL(
+		json_string_value(json_object_get(json_array_get(warn, 0), "message")),
+		"attributes.tags: the array op would leave 30 items, more than 25;"
+		" the attribute is left unchanged");
+	json_decref(o);
+	all = testhub_dump(w.th, 0);
+	json_array_foreach(all, i, doc) {
+		json_t *attrs = json_object_get(doc, "attributes");
+		if (json_object_get(attrs, "tags")) {
+			tags = json_object_get(attrs, "tags");
+			CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(attrs, "plan")),
+					       "gold");
+		}
+	}
+	CU_ASSERT_EQUAL(json_array_size(tags), 20);
+	json_decref(all);
+	world_close(&w);
+}
+
 /* ---- tests: metrics --------------------------------------------------- */
 
 static void test_metrics_count_requests_by_route_and_status(void)
@@ -1926,6 +1976,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_rejected_request_stores_nothing),
 	   TEST(test_2xx_means_records_are_stored),
 	   TEST(test_warnings_are_listed_in_the_2xx_body),
+	   TEST(test_an_array_op_past_the_limit_is_listed_in_the_2xx_body),
 	   TEST(test_metrics_count_requests_by_route_and_status),
 	   TEST(test_full_queue_is_429_with_retry_after),
 	   TEST(test_stop_finishes_requests_in_progress),

@@ -5,7 +5,8 @@
  * pages commit with their cursor, a retry replays only the uncommitted
  * page, retries give up after max_retries, --full starts over, a stop
  * lets the page finish, and rejected rows (refused by the hub, or by the
- * plugin with reject()) are counted with reasons.
+ * plugin with reject()) are counted with reasons, and so are warnings the
+ * writer hands back (an array op past 25 items with what is stored).
  * Backoff draws are 0: nothing waits.
  */
 #include "testhub.h"
@@ -24,6 +25,7 @@ static struct {
 	int n_rows;
 	int bad_row;          /* this row has no identifier (rejected) */
 	int unreadable_row;   /* the plugin itself rejects this row (reject()) */
+	int adding_row;       /* this row adds 10 items to the array "tags" */
 	int n_flaky_pulls;    /* the next pulls emit half a page, then RETRY */
 	struct sync_stop *stop_during_pull; /* asked after the first row */
 	int is_idle_more;     /* answer HUB_MORE having done nothing (a stop is
@@ -47,7 +49,7 @@ static hub_rc fake_create(const struct hub_host *host, const struct hub_instance
 
 static hub_rc emit_row(struct hub_call *call, int i, char *err, size_t err_size)
 {
-	char cid[32], mid[32], attrs[64];
+	char cid[32], mid[32], attrs[160];
 	struct hub_ident id = {"custom_id", cid};
 	struct hub_record rec;
 
@@ -57,7 +59,9 @@ static hub_rc emit_row(struct hub_call *call, int i, char *err, size_t err_size)
 	}
 	snprintf(cid, sizeof(cid), "c%d", i);
 	snprintf(mid, sizeof(mid), "m%d", i);
-	snprintf(attrs, sizeof(attrs), "{\"n\": %d}", i);
+	snprintf(attrs, sizeof(attrs), "{\"n\": %d%s}", i,
+		 i != fake.adding_row ? "" : ", \"tags\": {\"$add\": [\"u0\", \"u1\", \"u2\","
+		 " \"u3\", \"u4\", \"u5\", \"u6\", \"u7\", \"u8\", \"u9\"]}");
 	hub_record_init(&rec, HUB_REC_ATTRIBUTES);
 	rec.message_id = mid;
 	rec.identifiers = &id;
@@ -305,6 +309,42 @@ static void test_rejected_rows_are_counted_with_their_reason(void)
 	world_close(&w);
 }
 
+/* An array op that passes 25 items only with what is stored (20, then 10
+ * new ones) is a warning the writer hands back with the page's counts: the
+ * row applied, its array left as it was. */
+static void test_an_array_op_past_the_limit_is_counted_as_a_warning(void)
+{
+	struct world w;
+	struct sync_report rep;
+	json_t *dump;
+	size_t i;
+	json_t *doc, *attrs = NULL;
+
+	world_open(&w, 5);
+	fake.adding_row = 3;
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(w.th, "{\"type\": \"attributes\","
+		"\"message_id\": \"t\", \"identifiers\": {\"custom_id\": \"c3\"}, \"attributes\":"
+		" {\"tags\": [\"t0\", \"t1\", \"t2\", \"t3\", \"t4\", \"t5\", \"t6\", \"t7\","
+		" \"t8\", \"t9\", \"t10\", \"t11\", \"t12\", \"t13\", \"t14\", \"t15\","
+		" \"t16\", \"t17\", \"t18\", \"t19\"]}}"), 0);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.applied, 5);
+	CU_ASSERT_EQUAL(rep.warnings, 1);
+	CU_ASSERT_EQUAL_FATAL(rep.n_warning_reasons, 1);
+	CU_ASSERT_STRING_EQUAL(rep.warning_reasons[0],
+			       "attributes.tags: the array op would leave 30 items, more than 25;"
+			       " the attribute is left unchanged");
+	dump = testhub_dump(w.th, 0);
+	json_array_foreach(dump, i, doc)
+		if (json_object_get(json_object_get(doc, "attributes"), "tags"))
+			attrs = json_object_get(doc, "attributes");
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(attrs, "tags")), 20);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(attrs, "n")), 3);
+	json_decref(dump);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 /* A row the plugin cannot read itself (reject(), ABI 1.2) counts like one
  * the hub refuses: read and rejected, with the plugin's reason, and only
  * once its page commits (a retried page does not count it twice). */
@@ -423,4 +463,5 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_full_starts_over_and_dedupe_absorbs_it),
 	   TEST(test_a_stop_lets_the_page_in_progress_commit),
 	   TEST(test_rejected_rows_are_counted_with_their_reason),
+	   TEST(test_an_array_op_past_the_limit_is_counted_as_a_warning),
 	   TEST(test_rows_the_plugin_rejects_are_counted_with_their_reason))

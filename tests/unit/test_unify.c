@@ -13,7 +13,10 @@
  *     erasure's own row (no identifier) is all that is left of its log;
  *   - records of hundreds of attributes are stored whole (on PostgreSQL,
  *     more statements in flight than the pipeline reads at once);
- *   - the largest numbers are stored so that they read back.
+ *   - the largest numbers are stored so that they read back;
+ *   - an array op that would pass 25 items only because of what is stored
+ *     leaves the attribute as it is, the rest of the record applied, and
+ *     the batch hands back a counted warning naming it (section 4).
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -300,8 +303,102 @@ static void test_the_largest_numbers_read_back(void)
 	testhub_stop(th);
 }
 
+/* Applies JSON Lines as one batch, its results left in *b (records freed). */
+static void apply_batch(struct testhub *th, const char *jsonl, struct intake_batch *b)
+{
+	struct record *recs[8];
+	size_t n = 0;
+
+	memset(b, 0, sizeof(*b));
+	for (const char *p = jsonl; *p && n < 8;) {
+		const char *end = strchr(p, '\n');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		CU_ASSERT_EQUAL_FATAL(record_from_json(p, len, "test", &th->rules, 1741000000000LL,
+						       &recs[n], NULL, th->err, sizeof(th->err)),
+				      HUB_OK);
+		n++;
+		p += len + (end ? 1 : 0);
+	}
+	b->records = recs;
+	b->n_records = n;
+	CU_ASSERT_EQUAL(intake_submit(th->intake, b), HUB_OK);
+	CU_ASSERT_EQUAL(intake_wait(th->intake, b), HUB_OK);
+	for (size_t i = 0; i < n; i++)
+		record_free(recs[i]);
+	b->records = NULL;
+}
+
+static json_t *attributes_of(struct testhub *th, const char *custom_id, json_t **dump)
+{
+	*dump = testhub_dump(th, 0);
+	return json_object_get(profile_of(*dump, custom_id, NULL), "attributes");
+}
+
+/* IDENTITY.md section 4: an array holds at most 25 items, an over-limit
+ * value is rejected with a warning.  Validation sees only the op; 20
+ * stored items and an $add of 10 new ones pass 25 at the writer, which
+ * left the attribute alone but told nobody (a log line only). */
+static void test_an_array_op_past_the_limit_is_a_counted_warning(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char line[2048], items[512];
+	struct intake_batch b;
+	json_t *dump, *attrs, *before;
+	size_t len = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (int i = 0; i < 20; i++)
+		len += (size_t)snprintf(items + len, sizeof(items) - len, "%s\"t%d\"", i ? "," : "",
+					i);
+	snprintf(line, sizeof(line), "{\"type\":\"identify\",\"message_id\":\"m1\","
+		 "\"timestamp\":\"2025-03-03T09:00:00.000Z\","
+		 "\"identifiers\":{\"custom_id\":\"A1\"},\"attributes\":{\"tags\":[%s]}}", items);
+	apply(th, line);
+	attrs = attributes_of(th, "A1", &dump);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(json_object_get(attrs, "tags")), 20);
+	before = json_incref(json_object_get(attrs, "tags"));
+	json_decref(dump);
+
+	/* the second record of the batch adds 10 new items and sets plan */
+	apply_batch(th, "{\"type\":\"identify\",\"message_id\":\"m2\","
+		       "\"timestamp\":\"2025-03-03T09:01:00.000Z\","
+		       "\"identifiers\":{\"custom_id\":\"B1\"}}\n"
+		       "{\"type\":\"identify\",\"message_id\":\"m3\","
+		       "\"timestamp\":\"2025-03-03T09:02:00.000Z\","
+		       "\"identifiers\":{\"custom_id\":\"A1\"},"
+		       "\"attributes\":{\"plan\":\"gold\",\"tags\":{\"$add\":[\"u0\",\"u1\",\"u2\","
+		       "\"u3\",\"u4\",\"u5\",\"u6\",\"u7\",\"u8\",\"u9\"]}}}", &b);
+	CU_ASSERT_EQUAL(b.counts.applied, 2);
+	CU_ASSERT_EQUAL(b.counts.warnings, 1);
+	CU_ASSERT_EQUAL_FATAL(b.n_warnings, 1);
+	CU_ASSERT_EQUAL(b.warnings[0].index, 1);
+	CU_ASSERT_STRING_EQUAL(b.warnings[0].message,
+			       "attributes.tags: the array op would leave 30 items, more than 25;"
+			       " the attribute is left unchanged");
+	attrs = attributes_of(th, "A1", &dump);
+	CU_ASSERT(json_equal(json_object_get(attrs, "tags"), before));
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(attrs, "plan")), "gold");
+	json_decref(dump);
+
+	/* up to the limit it applies, without a warning */
+	apply_batch(th, "{\"type\":\"identify\",\"message_id\":\"m4\","
+		       "\"timestamp\":\"2025-03-03T09:03:00.000Z\","
+		       "\"identifiers\":{\"custom_id\":\"A1\"},"
+		       "\"attributes\":{\"tags\":{\"$add\":[\"u0\",\"u1\",\"u2\",\"u3\",\"u4\"]}}}",
+		       &b);
+	CU_ASSERT_EQUAL(b.counts.applied, 1);
+	CU_ASSERT_EQUAL(b.counts.warnings, 0);
+	CU_ASSERT_EQUAL(b.n_warnings, 0);
+	attrs = attributes_of(th, "A1", &dump);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(attrs, "tags")), 25);
+	json_decref(dump);
+	json_decref(before);
+	testhub_stop(th);
+}
+
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
 	   TEST(test_records_with_hundreds_of_attributes_are_stored_whole),
-	   TEST(test_the_largest_numbers_read_back))
+	   TEST(test_the_largest_numbers_read_back),
+	   TEST(test_an_array_op_past_the_limit_is_a_counted_warning))

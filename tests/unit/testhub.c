@@ -76,6 +76,7 @@ static int apply_records_via(struct testhub *th, struct intake *in, struct recor
 	th->counts.duplicates += b.counts.duplicates;
 	th->counts.blocked += b.counts.blocked;
 	th->counts.refused += b.counts.refused;
+	th->counts.warnings += b.counts.warnings;
 	for (size_t i = 0; i < n; i++)
 		record_free(recs[i]);
 	return rc;
