@@ -146,21 +146,50 @@ static void batch_fail(struct intake_batch *b, const char *why)
 	log_error("intake", "batch rolled back: %s", b->err);
 }
 
-/* Its chain failed at an earlier batch: it must not be stored. */
+/*
+ * A chain has two failure marks.  failed_no is final, set when a group's
+ * outcome is known (chain_settle, writer_main).  tried_failed_no is the
+ * running attempt's: a batch that fails alone sets it, so the later batches
+ * of its chain in the group are refused in that attempt too; the next
+ * attempt (after a conflict) clears it with the batches' is_failed, so a
+ * batch that passes on the retry leaves its chain whole.  A mark, not a
+ * look back along the group, which can hold thousands of batches.  Between
+ * groups it is 0, so a batch that joins a running group (bulk mode) finds
+ * its chain's mark right.
+ */
+
+/* Its chain failed at an earlier batch, for good or in this attempt: it
+ * must not be stored. */
 static int chain_refuses(const struct intake_batch *b)
 {
-	return b->chain && b->chain->is_failed && b->chain_no > b->chain->failed_no;
+	const struct intake_chain *c = b->chain;
+
+	return c && ((c->is_failed && b->chain_no > c->failed_no) ||
+		     (c->tried_failed_no && b->chain_no > c->tried_failed_no));
 }
 
-/* b failed for good: the batches after it in its chain fail too. */
-static void chain_fail_at(struct intake_batch *b)
+/* b failed alone in the running attempt. */
+static void chain_fail_tried(struct intake_batch *b)
 {
 	struct intake_chain *c = b->chain;
 
-	if (c && (!c->is_failed || b->chain_no < c->failed_no)) {
+	if (c && (!c->tried_failed_no || b->chain_no < c->tried_failed_no))
+		c->tried_failed_no = b->chain_no;
+}
+
+/* The group's outcome is final: a failed b fails the batches after it in
+ * its chain for good, and the attempt's mark goes. */
+static void chain_settle(struct intake_batch *b)
+{
+	struct intake_chain *c = b->chain;
+
+	if (!c)
+		return;
+	if (b->rc != HUB_OK && (!c->is_failed || b->chain_no < c->failed_no)) {
 		c->is_failed = 1;
 		c->failed_no = b->chain_no;
 	}
+	c->tried_failed_no = 0;
 }
 
 /* A batch of a chain that failed earlier: refused unapplied, quietly (the
@@ -292,7 +321,8 @@ static void writer_extend_group(struct intake *in, struct intake_batch *last,
  * One attempt at a group; returns with every batch's rc set.  A batch that
  * fails alone (a store error that is not a conflict) is marked failed, the
  * transaction is rolled back and the rest of the group runs again without
- * it; each pass drops a batch, so this ends.
+ * it, and without the later batches of its chain; each pass drops a batch,
+ * so this ends.  A conflict ends the attempt with nothing failed for good.
  */
 static void writer_try_group(struct intake *in, struct intake_batch *group, double *commit_ms)
 {
@@ -303,6 +333,8 @@ static void writer_try_group(struct intake *in, struct intake_batch *group, doub
 
 	for (b = group; b; b = b->next) {
 		b->is_failed = 0;
+		if (b->chain)
+			b->chain->tried_failed_no = 0; /* a new attempt: nothing failed yet */
 		n_records += b->n_records;
 	}
 again:
@@ -329,7 +361,7 @@ again:
 			return;
 		}
 		batch_fail(b, store_error(s));
-		chain_fail_at(b); /* the later batches of its stream too */
+		chain_fail_tried(b); /* the later batches of its stream too */
 		if (s->ops->rollback(s)) {
 			log_error("intake", "rollback failed: %s", store_error(s));
 			group_fail(group, "rollback", store_error(s));
@@ -422,8 +454,7 @@ static void *writer_main(void *arg)
 			in->stats.failed_commits++;
 		for (b = group; b; b = next) {
 			next = b->next;
-			if (b->rc != HUB_OK)
-				chain_fail_at(b);
+			chain_settle(b);
 			in->stats.batches++;
 			in->stats.records += (int64_t)b->n_records;
 			in->stats.applied += b->counts.applied;

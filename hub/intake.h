@@ -26,6 +26,10 @@ struct intake_chain {
 	uint64_t n_submitted;    /* numbers the batches in submission order */
 	int is_failed;
 	uint64_t failed_no;      /* the first failed batch's number */
+	/* the writer's: the first of its batches that failed in the attempt
+	 * of a group now running (0: none), final only with the group's
+	 * outcome: a conflict runs the group again, where it may pass */
+	uint64_t tried_failed_no;
 };
 
 /* A warning of the writer's about one record of a batch: a value the

@@ -36,8 +36,8 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 	# schema per test world, counted in the totals like the run above, and
 	# store_gone (the server terminating the store's connection at every
 	# statement; a no-op on SQLite), and the paged reads of the API and the
-	# access document (api, access_doc), and the end of erase blocks
-	# (housekeep).
+	# access document (api, access_doc), the end of erase blocks
+	# (housekeep), and the intake's group retried after a conflict (intake).
 	# Stopped even on ^C.
 	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/hubpg.XXXXXX")
 	trap 'sh tests/pgtest.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
@@ -46,7 +46,7 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 		out=$(mktemp)
 		HUB_TEST_STORE=postgres HUB_TEST_PG_URL="$pgurl" \
 			"$B/tests/unit_tests" scenarios random unify store store_gone export api access_doc \
-			housekeep >"$out" 2>&1
+			housekeep intake >"$out" 2>&1
 		rc=$?
 		cat "$out"
 		t_pass=$(awk '$1 == "tests" && NF >= 5 { print $4 }' "$out" | tail -1)

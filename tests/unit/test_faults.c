@@ -4,11 +4,13 @@
  * error, nothing half-applied is stored, nothing leaks, and re-submitting
  * the failed batch ends in exactly the profiles of a run without faults.
  *
- * Two suites: `faults` (SQLite: an injected I/O error; the allocator) and
+ * Three suites: `faults` (SQLite: an injected I/O error; the allocator),
  * `store_gone` (PostgreSQL, run by the PostgreSQL pass of tests/run.sh; a
  * no-op on SQLite): at the Nth statement the server really terminates the
  * store's connection (STORE_FAULT_GONE, store.h), so what is tested is
- * store_pg.c's own handling of a lost server and its reconnection.
+ * store_pg.c's own handling of a lost server and its reconnection; and
+ * `intake` (either store): the writer's group loop when a batch of a stream
+ * fails alone and the group then conflicts with another writer.
  */
 #include "doccheck.h"
 #include "testlib.h"
@@ -22,6 +24,7 @@
 #include "../../hub/util.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -905,3 +908,192 @@ TEST_SUITE(store_gone, NULL, NULL,
 	   TEST(test_pg_gone_keeps_borrowed_results),
 	   TEST(test_pg_gone_at_every_writer_statement_leaves_nothing),
 	   TEST(test_pg_gone_at_every_reader_statement_is_reported_and_recovered))
+
+/* ---- a stream's failure and a conflict in one group (suite intake) ----- */
+
+/*
+ * The intake's store, wrapped: a batch whose cursor key is "t:fail" fails
+ * alone (a store refusal), one whose key is "t:conflict" meets a conflict
+ * with another writer (is_retryable), each while its count lasts; begin
+ * waits while the gate is shut, so batches queued meanwhile make one group.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int is_shut;             /* under lock */
+	int is_waiting;          /* under lock: the writer waits at the gate */
+	int n_fail, n_conflict;  /* the writer's while batches run */
+	const struct store_ops *real;
+	struct store_ops ops;
+} wrap = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static int wrap_begin(struct store *s)
+{
+	pthread_mutex_lock(&wrap.lock);
+	wrap.is_waiting = wrap.is_shut;
+	pthread_cond_broadcast(&wrap.cond);
+	while (wrap.is_shut)
+		pthread_cond_wait(&wrap.cond, &wrap.lock);
+	wrap.is_waiting = 0;
+	pthread_mutex_unlock(&wrap.lock);
+	s->is_retryable = 0; /* store.h: begin clears it (SQLite never sets it) */
+	return wrap.real->begin(s);
+}
+
+static int wrap_meta_put(struct store *s, const char *key, const char *value)
+{
+	if (strcmp(key, "t:fail") == 0 && wrap.n_fail > 0) {
+		wrap.n_fail--;
+		err_set(s->err, sizeof(s->err), "injected fault: value refused");
+		return -1;
+	}
+	if (strcmp(key, "t:conflict") == 0 && wrap.n_conflict > 0) {
+		wrap.n_conflict--;
+		s->is_retryable = 1;
+		err_set(s->err, sizeof(s->err), "injected fault: deadlock detected");
+		return -1;
+	}
+	return wrap.real->meta_put(s, key, value);
+}
+
+/* A world whose intake runs on the wrapped store. */
+static void wrap_world_start(struct world *w, int n_fail, int n_conflict)
+{
+	CU_ASSERT_EQUAL_FATAL(world_start(w, teststore_is_pg()), 0);
+	wrap.real = w->writer->ops;
+	wrap.ops = *wrap.real;
+	wrap.ops.begin = wrap_begin;
+	wrap.ops.meta_put = wrap_meta_put;
+	wrap.n_fail = n_fail;
+	wrap.n_conflict = n_conflict;
+	w->writer->ops = &wrap.ops; /* the writer reads it after the first submit */
+}
+
+/* A batch of one record for `id` (its custom_id and message ID), of the
+ * stream `chain` (or none), with a cursor under `cursor_key` (or none). */
+static void wrap_batch(struct world *w, struct intake_batch *b, struct record **r, const char *id,
+		       struct intake_chain *chain, const char *cursor_key)
+{
+	char line[512], err[512];
+
+	snprintf(line, sizeof(line),
+		 "{\"type\": \"track\", \"source\": \"test\", \"message_id\": \"%s\","
+		 " \"timestamp\": \"2025-03-03T09:01:00.000Z\", \"identifiers\":"
+		 " {\"custom_id\": \"%s\"}, \"event\": {\"name\": \"seen\"}}", id, id);
+	CU_ASSERT_EQUAL_FATAL(record_from_json(line, strlen(line), "test", &w->rules,
+					       1741000000000LL, r, NULL, err, sizeof(err)), HUB_OK);
+	memset(b, 0, sizeof(*b));
+	b->records = r;
+	b->n_records = 1;
+	b->chain = chain;
+	b->cursor_key = cursor_key;
+	b->cursor_value = cursor_key ? "1" : NULL;
+}
+
+/* Runs the n batches as one group: the writer holds the gate batch's
+ * group at its BEGIN while they queue.  Waits for every one. */
+static void wrap_run_group(struct world *w, struct intake_batch *gate, struct intake_batch *bs,
+			   size_t n)
+{
+	pthread_mutex_lock(&wrap.lock);
+	wrap.is_shut = 1;
+	pthread_mutex_unlock(&wrap.lock);
+	CU_ASSERT_EQUAL(intake_submit(w->intake, gate), HUB_OK);
+	pthread_mutex_lock(&wrap.lock);
+	while (!wrap.is_waiting)
+		pthread_cond_wait(&wrap.cond, &wrap.lock);
+	pthread_mutex_unlock(&wrap.lock);
+	for (size_t i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(intake_submit(w->intake, &bs[i]), HUB_OK);
+	pthread_mutex_lock(&wrap.lock);
+	wrap.is_shut = 0;
+	pthread_cond_broadcast(&wrap.cond);
+	pthread_mutex_unlock(&wrap.lock);
+	CU_ASSERT_EQUAL(intake_wait(w->intake, gate), HUB_OK);
+	for (size_t i = 0; i < n; i++)
+		intake_wait(w->intake, &bs[i]);
+}
+
+/*
+ * One group: the first batch of a stream fails alone, then the group
+ * conflicts with another writer and runs again, `n_fail` times in all.
+ * bs[0] and bs[1] are the stream's, bs[2] meets the conflict; *later is
+ * the stream's next batch, sent after.  Returns the world's dump.
+ */
+static char *wrap_chain_then_conflict(int n_fail, struct intake_batch *bs,
+				      struct intake_batch *later)
+{
+	struct intake_chain chain = {0};
+	struct intake_batch gate;
+	struct record *recs[5] = {0};
+	struct intake_stats st;
+	struct world w;
+	char *dump;
+
+	wrap_world_start(&w, n_fail, 1);
+	wrap_batch(&w, &gate, &recs[0], "gate", NULL, NULL);
+	wrap_batch(&w, &bs[0], &recs[1], "stream_1", &chain, "t:fail");
+	wrap_batch(&w, &bs[1], &recs[2], "stream_2", &chain, NULL);
+	wrap_batch(&w, &bs[2], &recs[3], "other", NULL, "t:conflict");
+	wrap_run_group(&w, &gate, bs, 3);
+	CU_ASSERT_EQUAL(wrap.n_fail, 0);     /* every fault was met */
+	CU_ASSERT_EQUAL(wrap.n_conflict, 0);
+	intake_get_stats(w.intake, &st);
+	CU_ASSERT_EQUAL(st.commits, 2); /* the gate's group, then the three's */
+	wrap_batch(&w, later, &recs[4], "stream_3", &chain, NULL);
+	if (intake_submit(w.intake, later) == HUB_OK)
+		intake_wait(w.intake, later);
+	dump = world_stop_dump(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(recs); i++)
+		record_free(recs[i]);
+	return dump;
+}
+
+/* The stream's batch that failed in the first attempt passes on the
+ * retry: it and the later batches of its stream are stored, each once,
+ * and reported so; its failure leaves nothing behind. */
+static void test_a_stream_batch_passing_on_a_conflicts_retry_keeps_its_stream(void)
+{
+	struct intake_batch bs[3], later;
+	char *dump = wrap_chain_then_conflict(1, bs, &later);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dump);
+	for (size_t i = 0; i < ARRAY_SIZE(bs); i++) {
+		CU_ASSERT_EQUAL(bs[i].rc, HUB_OK);
+		CU_ASSERT_STRING_EQUAL(bs[i].err, "");
+		CU_ASSERT_EQUAL(bs[i].counts.records, 1);
+		CU_ASSERT_EQUAL(bs[i].counts.applied, 1);
+	}
+	CU_ASSERT_EQUAL(later.rc, HUB_OK);
+	CU_ASSERT_STRING_EQUAL(later.err, "");
+	CU_ASSERT_PTR_NOT_NULL(strstr(dump, "\"stream_1\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(dump, "\"stream_2\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(dump, "\"stream_3\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(dump, "\"other\""));
+	free(dump);
+}
+
+/* The stream's batch fails in both attempts: the later batch of its
+ * stream in the group is refused in each, and so is the next one sent;
+ * the rest of the group is stored. */
+static void test_a_stream_batch_failing_in_every_attempt_stops_its_stream(void)
+{
+	struct intake_batch bs[3], later;
+	char *dump = wrap_chain_then_conflict(2, bs, &later);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dump);
+	CU_ASSERT_EQUAL(bs[0].rc, HUB_RETRY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(bs[0].err, "injected fault: value refused"));
+	CU_ASSERT_EQUAL(bs[1].rc, HUB_RETRY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(bs[1].err, "an earlier batch of the same stream failed"));
+	CU_ASSERT_EQUAL(bs[2].rc, HUB_OK);
+	CU_ASSERT_EQUAL(later.rc, HUB_RETRY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(later.err, "an earlier batch of the same stream failed"));
+	CU_ASSERT_PTR_NULL(strstr(dump, "\"stream_"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(dump, "\"other\""));
+	free(dump);
+}
+
+TEST_SUITE(intake, NULL, NULL,
+	   TEST(test_a_stream_batch_passing_on_a_conflicts_retry_keeps_its_stream),
+	   TEST(test_a_stream_batch_failing_in_every_attempt_stops_its_stream))
