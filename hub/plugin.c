@@ -34,6 +34,9 @@
 	(offsetof(struct hub_plugin, export_batch) + sizeof(((struct hub_plugin *)0)->export_batch))
 #define RECORD_SIZE_1_0                                                        \
 	(offsetof(struct hub_record, previous_id) + sizeof(((struct hub_record *)0)->previous_id))
+/* ABI 1.3 and 1.4's hub_record ended at origin. */
+#define RECORD_SIZE_1_3                                                        \
+	(offsetof(struct hub_record, origin) + sizeof(((struct hub_record *)0)->origin))
 
 /* The exact struct sizes of each minor of this major, indexed by minor.
  * Append a row when a minor appends members. */
@@ -43,19 +46,28 @@ static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
 	sizeof(struct hub_plugin), /* 1.2: only hub_host grew (reject) */
 	sizeof(struct hub_plugin), /* 1.3: only hub_record grew (origin) */
 	sizeof(struct hub_plugin), /* 1.4: only hub_host grew (batch_range) */
+	sizeof(struct hub_plugin), /* 1.5: only hub_record grew (has_timestamp) */
 };
 static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_0,
 	RECORD_SIZE_1_0,
 	RECORD_SIZE_1_0,
-	sizeof(struct hub_record), /* 1.3: origin */
-	sizeof(struct hub_record), /* 1.4 */
+	RECORD_SIZE_1_3, /* 1.3: origin */
+	RECORD_SIZE_1_3, /* 1.4 */
+	sizeof(struct hub_record), /* 1.5: has_timestamp */
 };
 _Static_assert(offsetof(struct hub_record, origin) == RECORD_SIZE_1_0,
 	       "hub_record.origin must directly follow previous_id (ABI 1.3)");
+_Static_assert(offsetof(struct hub_record, has_timestamp) == RECORD_SIZE_1_3,
+	       "hub_record.has_timestamp must directly follow origin (ABI 1.5)");
+/* has_timestamp is the last member: the struct ends with it, padded to its alignment */
+#define RECORD_END_1_5                                                         \
+	(offsetof(struct hub_record, has_timestamp) +                          \
+	 sizeof(((struct hub_record *)0)->has_timestamp))
 _Static_assert(sizeof(struct hub_record) ==
-		       offsetof(struct hub_record, origin) + sizeof(((struct hub_record *)0)->origin),
-	       "struct hub_record grew past origin: bump HUB_ABI_MINOR and document it");
+		       (RECORD_END_1_5 + _Alignof(struct hub_record) - 1) /
+			       _Alignof(struct hub_record) * _Alignof(struct hub_record),
+	       "struct hub_record grew past has_timestamp: bump HUB_ABI_MINOR and document it");
 
 _Static_assert(HUB_ABI_MINOR > 0 || PLUGIN_SIZE_1_0 == sizeof(struct hub_plugin),
 	       "struct hub_plugin grew: bump HUB_ABI_MINOR");

@@ -729,11 +729,22 @@ void record_free(struct record *r)
 #define HUB_RECORD_SIZE_1_0 \
 	(offsetof(struct hub_record, previous_id) + sizeof(((struct hub_record *)0)->previous_id))
 
+/* Does the plugin's record reach past `member` (appended by a later minor)? */
+#define RECORD_HAS(rec, member)                                                \
+	((rec)->size >= offsetof(struct hub_record, member) + sizeof((rec)->member))
+
 const char *record_origin(const struct hub_record *rec)
 {
-	if (!rec || rec->size < offsetof(struct hub_record, origin) + sizeof(rec->origin))
+	if (!rec || !RECORD_HAS(rec, origin))
 		return NULL; /* a plugin built before ABI 1.3 */
 	return rec->origin && rec->origin[0] ? rec->origin : NULL;
+}
+
+/* Was an event time given?  Before ABI 1.5 a timestamp_ms of 0 meant
+ * none; since, has_timestamp makes 0 the instant 1970-01-01T00:00:00Z. */
+static int record_has_timestamp(const struct hub_record *rec)
+{
+	return rec->timestamp_ms != 0 || (RECORD_HAS(rec, has_timestamp) && rec->has_timestamp);
 }
 
 /* Parses a JSON member of a hub_record (NULL text or "null": none). */
@@ -783,7 +794,7 @@ hub_rc record_from_hub(const struct hub_record *rec, const char *source,
 	in.source = source;
 	in.message_id = rec->message_id;
 	in.timestamp_ms = rec->timestamp_ms;
-	in.has_timestamp = rec->timestamp_ms != 0;
+	in.has_timestamp = record_has_timestamp(rec);
 	in.sent_at_ms = rec->sent_at_ms;
 	in.received_at_ms = rec->received_at_ms;
 	in.has_received_at = rec->received_at_ms != 0;

@@ -120,8 +120,10 @@ int record_warnings_add(struct record_warnings *w, const char *fmt, ...) HUB_PRI
 /*
  * Validates a record emitted by a plugin (or built by a test) and returns a
  * new owned struct record in *out.  `source` is the instance name.
- * `now_ms` is the receive time when rec->received_at_ms is 0.  Skew
- * correction (sent_at) and the 24 h future clamp are applied here.
+ * `now_ms` is the receive time when rec->received_at_ms is 0, and the
+ * event time when none is given (timestamp_ms 0 without has_timestamp, which
+ * a record of a minor before 1.5 never has).  Skew correction (sent_at) and
+ * the 24 h future clamp are applied here.
  * Returns HUB_OK, HUB_ERR_DATA (err names the field: "identifiers.custom_id:
  * longer than 1024 bytes") or HUB_ERR_NOMEM.  Warnings may be NULL.
  */

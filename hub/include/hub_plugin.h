@@ -62,6 +62,9 @@
  *        the warnings about it
  *   1.4  hub_host.batch_range(): the seqs an export batch was planned over,
  *        the same each time that batch is sent (an idempotency key)
+ *   1.5  hub_record.has_timestamp: a timestamp_ms of 0 is a time, the
+ *        instant 1970-01-01T00:00:00.000Z, when it is set; before it 0
+ *        always meant unset (and still does for a record of an older minor)
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -75,7 +78,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 4
+#define HUB_ABI_MINOR 5
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -168,7 +171,8 @@ struct hub_record {
 	uint32_t size;
 	enum hub_record_type type;
 	const char *message_id;      /* NULL: the host hashes the record */
-	int64_t timestamp_ms;        /* event time, ms since epoch, UTC; 0: unset */
+	int64_t timestamp_ms;        /* event time, ms since epoch, UTC; 0: unset,
+					unless has_timestamp (ABI 1.5) */
 	int64_t sent_at_ms;          /* client send time for skew; 0: unknown */
 	int64_t received_at_ms;      /* 0: the host's receive time */
 	const struct hub_ident *identifiers;
@@ -190,6 +194,15 @@ struct hub_record {
 	 * the import's line).  Shown beside the warnings of the record (an
 	 * attribute dropped as invalid).  Never put a secret in it. */
 	const char *origin;
+
+	/* ---- appended in ABI 1.5 (an older host ignores it) ---- */
+
+	/* 1: timestamp_ms is the event time even when it is 0, the instant
+	 * 1970-01-01T00:00:00.000Z.  0 (hub_record_init's): timestamp_ms
+	 * 0 means unset, the host's receive time, as before 1.5; any other
+	 * timestamp_ms is a time either way.  Set it wherever the input gave
+	 * a time.  An older host reads 0 as unset whatever this says. */
+	int has_timestamp;
 };
 
 static inline void hub_record_init(struct hub_record *r, enum hub_record_type t)

@@ -551,17 +551,21 @@ static int text_add(struct rowmap *m, const struct target *t, const struct rm_ce
 	return 0;
 }
 
-static int64_t record_time_ms(const struct rowmap *m, const struct rm_cell *row)
+/* The row's time in *ms: 1, or 0 when it has none (no such column, or
+ * NULL or not a time there; *ms 0).  The epoch is a time (ABI 1.5). */
+static int record_time_ms(const struct rowmap *m, const struct rm_cell *row, int64_t *ms)
 {
 	const struct target *t = m->timestamp.column ? &m->timestamp : NULL;
 	int64_t sec;
 	int32_t nsec;
 
+	*ms = 0;
 	if (!t && m->cursor.n && rm_col_type(m, &m->cursor.items[0]) == RM_TIMESTAMP)
 		t = &m->cursor.items[0]; /* the row's update time */
 	if (!t || rm_cell_instant(rm_col_type(m, t), &row[t->index], &sec, &nsec))
 		return 0;
-	return sec * 1000 + nsec / 1000000;
+	*ms = sec * 1000 + nsec / 1000000;
+	return 1;
 }
 
 static enum hub_record_type record_type(const struct rowmap *m)
@@ -721,7 +725,7 @@ hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_cal
 	rec.n_identifiers = n_ids;
 	rec.platform = has_platform ? m->text.p + platform_at : NULL;
 	rec.event_name = has_name ? m->text.p + name_at : NULL;
-	rec.timestamp_ms = record_time_ms(m, row);
+	rec.has_timestamp = record_time_ms(m, row, &rec.timestamp_ms);
 	if (message_id(m, &rec, row, has_id ? m->text.p + id_at : NULL, id, sizeof(id))) {
 		snprintf(err, err_size, "out of memory");
 		return HUB_ERR_NOMEM;

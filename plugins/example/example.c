@@ -183,6 +183,7 @@ static hub_rc emit_line(struct example_state *st, struct hub_call *call, const c
 		snprintf(why, why_size, "bad timestamp \"%s\"", ts);
 		goto out;
 	}
+	rec.has_timestamp = ts != NULL; /* 1970-01-01T00:00:00Z is 0, a time (ABI 1.5) */
 	/* JSON crosses the boundary as text, never as a json_t: an object
 	 * (hub_plugin.h), so anything else is the line's fault; null is absent. */
 	payload = json_object_get(obj, event ? "properties" : "traits");

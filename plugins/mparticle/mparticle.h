@@ -40,6 +40,9 @@
 #define MP_ATTR_NAME_SIZE 64     /* a mapped attribute name */
 #define MP_MSGID_SIZE 48         /* a derived message id */
 #define MP_DIGEST_SIZE 65        /* a SHA-256 in hex, with its NUL */
+/* A time the input did not give.  Times read are 0 (the epoch) or later, so
+ * 0 is a time: the records say so (hub_record.has_timestamp). */
+#define MP_TIME_NONE (-1)
 
 /* One instance: read-only after create(), so routes on several HTTP
  * threads share it without a lock. */
@@ -84,7 +87,7 @@ struct mp_event {
 	json_t *data;              /* its "data" object, or NULL */
 	const char *name;          /* custom: event_name; screen: screen_name */
 	const char *message_id;    /* message_id, else data.source_message_id */
-	int64_t timestamp_ms;      /* data.timestamp_unixtime_ms, or 0 */
+	int64_t timestamp_ms;      /* data.timestamp_unixtime_ms, or MP_TIME_NONE */
 	json_t *custom_attributes; /* object or NULL */
 	int push_enabled;          /* MP_PUSH: data.register (default 1) */
 	/* MP_IDENTITY_CHANGE: data.new / data.old, one identity type */
@@ -92,7 +95,7 @@ struct mp_event {
 				      NULL: an identity type not mapped */
 	const char *new_identity;  /* NULL: null, absent or "" */
 	const char *old_identity;  /* likewise */
-	int64_t new_ms;            /* data.new.timestamp_unixtime_ms, or 0 */
+	int64_t new_ms;            /* data.new.timestamp_unixtime_ms, or MP_TIME_NONE */
 	char new_num[MP_NUM_SIZE]; /* identities sent as integers */
 	char old_num[MP_NUM_SIZE];
 	/* MP_ATTRIBUTE_CHANGE: the attribute data.deleted removes, or NULL
@@ -107,7 +110,8 @@ enum mp_change {
 	MP_CHANGE_LOGOUT,   /* customer_id removed: logout of the device */
 };
 
-/* GDPR / CCPA consent of a batch as it maps: -1 absent, 0 no, 1 yes. */
+/* GDPR / CCPA consent of a batch as it maps: -1 absent, 0 no, 1 yes; each
+ * with its own time or MP_TIME_NONE. */
 struct mp_consent {
 	int email, sms, ccpa_opt_out;
 	int64_t email_ms, sms_ms, ccpa_ms;
@@ -121,7 +125,8 @@ struct mp_batch {
 	char text_digest[MP_DIGEST_SIZE]; /* without source_request_id: SHA-256
 					     of the batch's text (mp_batch_digest),
 					     else "" */
-	int64_t timestamp_ms;          /* the batch's time, else its latest event's */
+	int64_t timestamp_ms;          /* the batch's time, else its latest event's,
+					  else MP_TIME_NONE */
 	struct hub_ident ids[MP_MAX_IDS];
 	size_t n_ids;
 	char num[MP_MAX_IDS][MP_NUM_SIZE]; /* identifiers sent as integers */
@@ -147,8 +152,8 @@ int mp_batch_read(const struct mp_state *st, json_t *obj, long index, struct mp_
  * MP_ATTR_NAME_SIZE bytes; a longer name is cut (the host then refuses
  * it with a warning: 30 characters at most). */
 void mp_attr_name(const char *key, char *out);
-/* A time member in ms: 0 when absent or null (*ms = 0) or a valid
- * integer, -1 otherwise. */
+/* A time member in ms: 0 when absent or null (*ms = MP_TIME_NONE) or a
+ * valid integer (0 is the epoch), -1 otherwise. */
 int mp_read_time(json_t *obj, const char *key, int64_t *ms);
 /* The identifier an mParticle identity type becomes ("customer_id" ->
  * "custom_id", "other_id_2" -> "other_id_2", ...), NULL for a type not

@@ -91,7 +91,7 @@ int mp_read_time(json_t *obj, const char *key, int64_t *ms)
 	json_t *v = b_member(obj, key);
 	double d;
 
-	*ms = 0;
+	*ms = MP_TIME_NONE;
 	if (!v)
 		return 0;
 	if (json_is_integer(v)) {
@@ -477,6 +477,7 @@ static int read_consent(const struct mp_state *st, struct mp_batch *b, long inde
 	int64_t ms;
 
 	c->email = c->sms = c->ccpa_opt_out = -1;
+	c->email_ms = c->sms_ms = c->ccpa_ms = MP_TIME_NONE;
 	if (b_object(b->obj, "consent_state", &state))
 		return batch_fail(e, index, "invalid_batch", "consent_state", "must be an object");
 	if (b_object(state, "gdpr", &gdpr))
@@ -518,7 +519,7 @@ static int read_events(struct mp_batch *b, long index, struct mp_error *e)
 	struct mp_event ev;
 	const char *code;
 	char why[MP_MSG_SIZE - 64];
-	int64_t latest = 0;
+	int64_t latest = MP_TIME_NONE;
 	size_t i;
 	json_t *item;
 
@@ -538,7 +539,7 @@ static int read_events(struct mp_batch *b, long index, struct mp_error *e)
 		} else if (ev.kind != MP_IGNORED && ev.kind != MP_ATTRIBUTE_CHANGE)
 			b->n_tracks++;
 	}
-	if (!b->timestamp_ms)
+	if (b->timestamp_ms == MP_TIME_NONE)
 		b->timestamp_ms = latest;
 	return 0;
 }

@@ -181,7 +181,7 @@ static const char *ev_change_side(json_t *side, const struct ev_side_fields *f,
 	json_t *v;
 
 	*type_name = *identity = NULL;
-	*ms = 0;
+	*ms = MP_TIME_NONE;
 	if (!side)
 		return NULL;
 	*field = f->side;
@@ -305,6 +305,7 @@ const char *mp_event_read(json_t *item, struct mp_event *ev, char *why, size_t w
 	memset(ev, 0, sizeof(*ev));
 	ev->item = item;
 	ev->push_enabled = -1;
+	ev->timestamp_ms = ev->new_ms = MP_TIME_NONE;
 	if (!json_is_object(item)) {
 		snprintf(why, why_size, ": must be an object");
 		return "invalid_event";

@@ -338,7 +338,23 @@ static void emit_error(hub_rc rc, long index, long event, const char *why, struc
 		e->event_index = event;
 }
 
-/* A record of the batch: identifiers and platform filled. */
+/* `t`, else `otherwise` when the input gave no such time. */
+static int64_t time_or(int64_t t, int64_t otherwise)
+{
+	return t != MP_TIME_NONE ? t : otherwise;
+}
+
+/* The record's time: MP_TIME_NONE leaves it unset (the receive time); any
+ * other is a time, the epoch (0) included (has_timestamp, ABI 1.5). */
+static void record_time(struct hub_record *rec, int64_t timestamp_ms)
+{
+	if (timestamp_ms == MP_TIME_NONE)
+		return;
+	rec->timestamp_ms = timestamp_ms;
+	rec->has_timestamp = 1;
+}
+
+/* A record of the batch: identifiers, platform and time filled. */
 static void record_start(const struct mp_batch *b, struct hub_record *rec,
 			 enum hub_record_type type, int64_t timestamp_ms)
 {
@@ -346,7 +362,7 @@ static void record_start(const struct mp_batch *b, struct hub_record *rec,
 	rec->identifiers = b->ids;
 	rec->n_identifiers = b->n_ids;
 	rec->platform = b->platform;
-	rec->timestamp_ms = timestamp_ms;
+	record_time(rec, timestamp_ms);
 }
 
 /* Emits rec whose payload is `payload` (new reference, dumped into
@@ -427,7 +443,7 @@ static hub_rc emit_consent(const struct mp_state *st, struct hub_call *call,
 	if (consented < 0)
 		return HUB_OK;
 	consent = json_pack("{s:s}", channel, consented ? "subscribed" : "unsubscribed");
-	record_start(b, &rec, HUB_REC_CONSENT, ms ? ms : b->timestamp_ms);
+	record_start(b, &rec, HUB_REC_CONSENT, time_or(ms, b->timestamp_ms));
 	snprintf(what, sizeof(what), "consent:%s", channel);
 	rec.message_id = derived_id(b, what, id);
 	if (!consent) {
@@ -452,7 +468,7 @@ static hub_rc emit_ccpa(const struct mp_state *st, struct hub_call *call,
 		emit_error(HUB_ERR_NOMEM, index, -1, "", e);
 		return HUB_ERR_NOMEM;
 	}
-	record_start(b, &rec, HUB_REC_ATTRIBUTES, c->ccpa_ms ? c->ccpa_ms : b->timestamp_ms);
+	record_start(b, &rec, HUB_REC_ATTRIBUTES, time_or(c->ccpa_ms, b->timestamp_ms));
 	rec.message_id = derived_id(b, "ccpa", id);
 	return emit_with(st, call, &rec, attrs, &rec.attributes_json, index, -1, e);
 }
@@ -496,8 +512,7 @@ static hub_rc emit_attribute_delete(const struct mp_state *st, struct hub_call *
 		emit_error(HUB_ERR_NOMEM, index, (long)i, "", e);
 		return HUB_ERR_NOMEM;
 	}
-	record_start(b, &rec, HUB_REC_ATTRIBUTES,
-		     ev->timestamp_ms ? ev->timestamp_ms : b->timestamp_ms);
+	record_start(b, &rec, HUB_REC_ATTRIBUTES, time_or(ev->timestamp_ms, b->timestamp_ms));
 	rec.message_id = event_id(b, ev, i, id);
 	return emit_with(st, call, &rec, attrs, &rec.attributes_json, index, (long)i, e);
 }
@@ -524,9 +539,7 @@ static hub_rc emit_change(const struct mp_state *st, struct hub_call *call,
 	rec.identifiers = ids;
 	rec.n_identifiers = n;
 	rec.platform = b->platform;
-	rec.timestamp_ms = ev->timestamp_ms ? ev->timestamp_ms
-			   : ev->new_ms     ? ev->new_ms
-					    : b->timestamp_ms;
+	record_time(&rec, time_or(ev->timestamp_ms, time_or(ev->new_ms, b->timestamp_ms)));
 	snprintf(what, sizeof(what), "event:%zu", i);
 	rec.message_id = ev->message_id ? ev->message_id : derived_id(b, what, id);
 	return emit_with(st, call, &rec, NULL, &rec.attributes_json, index, (long)i, e);

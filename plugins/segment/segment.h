@@ -115,7 +115,7 @@ struct seg_event {
 	json_t *external_ids;         /* context.externalIds: array or NULL */
 	/* Times: has_* says the event gave one; the value is any instant
 	 * (0 is the epoch).  Only segment_map.c turns them into the ABI's
-	 * 0-means-unset fields. */
+	 * fields (sent_at and received_at: 0 means unset). */
 	int has_timestamp, has_sent_at, has_received_at;
 	int64_t timestamp_ms, sent_at_ms, received_at_ms;
 	char user_id_buf[SEG_NUM_SIZE], anonymous_id_buf[SEG_NUM_SIZE];

@@ -254,8 +254,9 @@ static size_t identifiers_fill(const struct seg_event *ev, struct hub_ident *ids
 	return n;
 }
 
-/* An event time as the ABI carries it: 0 is "unset", so an event at
- * exactly the epoch reads as unset (documented in the README). */
+/* sentAt and receivedAt as the ABI carries them: 0 is "unset", so one at
+ * exactly the epoch reads as unset (documented in the README).  The event
+ * time says it was given (has_timestamp, ABI 1.5): the epoch is kept. */
 static int64_t abi_time(int has, int64_t ms)
 {
 	return has ? ms : 0;
@@ -305,6 +306,7 @@ static void record_fill(const struct seg_event *ev, struct hub_record *rec,
 						      : HUB_REC_TRACK);
 	rec->message_id = message_id;
 	rec->timestamp_ms = abi_time(ev->has_timestamp, ev->timestamp_ms);
+	rec->has_timestamp = ev->has_timestamp;
 	rec->sent_at_ms = abi_time(ev->has_sent_at, ev->sent_at_ms);
 	rec->received_at_ms = abi_time(ev->has_received_at, ev->received_at_ms);
 	rec->identifiers = ids;

@@ -145,6 +145,32 @@ static void test_times_before_1970_are_read(void)
 	pt_close(&f);
 }
 
+/* A timestamp of exactly the epoch is a time: the hub keeps it as 0 ms
+ * (has_timestamp, ABI 1.5), not as the receive time, which only a line
+ * without a timestamp gets. */
+static void test_time_at_the_epoch_is_kept(void)
+{
+	static const char lines[] =
+		"{\"user_id\": \"u1\", \"event\": \"e\", "
+		"\"timestamp\": \"1970-01-01T00:00:00.000Z\"}\n"
+		"{\"user_id\": \"u2\", \"event\": \"e\", "
+		"\"timestamp\": \"1970-01-01T01:00:00+01:00\"}\n"
+		"{\"user_id\": \"u3\", \"event\": \"e\"}\n";
+	struct pt_fixture f;
+	char err[512];
+
+	fixture_open(&f, lines, 10);
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(f.got.n_rejects, 0);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
+	CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms, 0);
+	CU_ASSERT_EQUAL(f.got.recs[0].rec->timestamp_ms, 0);
+	CU_ASSERT_EQUAL(f.got.recs[1].rec->timestamp_ms, 0);
+	CU_ASSERT_EQUAL(f.got.recs[2].timestamp_ms, 0);
+	CU_ASSERT_EQUAL(f.got.recs[2].rec->timestamp_ms, PT_NOW_MS);
+	pt_close(&f);
+}
+
 static void test_resume_from_cursor_emits_only_later_lines(void)
 {
 	struct pt_fixture f;
@@ -475,6 +501,7 @@ TEST_SUITE(example_plugin, NULL, NULL,
 	   TEST(test_full_read_emits_every_line_and_checkpoints_each_batch),
 	   TEST(test_resume_from_cursor_emits_only_later_lines),
 	   TEST(test_times_before_1970_are_read),
+	   TEST(test_time_at_the_epoch_is_kept),
 	   TEST(test_budget_is_honoured_with_more),
 	   TEST(test_malformed_line_is_skipped_naming_the_line),
 	   TEST(test_bad_fields_are_skipped_naming_the_line),

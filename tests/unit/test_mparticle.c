@@ -571,6 +571,63 @@ static void test_identity_change_time_and_message_id(void)
 	pt_close(&f);
 }
 
+/* A time of 0 is the epoch: the hub keeps it as 0 ms (has_timestamp, ABI
+ * 1.5), not as the receive time.  An event's, a consent's or a change's own
+ * 0 wins over the batch's time and over data.new's; a batch without a time
+ * takes its latest event's, 0 too.  Only a time the input lacks is left to
+ * the hub (PT_NOW_MS). */
+static void test_times_at_the_epoch_are_kept(void)
+{
+#define AT_EPOCH ",\"timestamp_unixtime_ms\":0"
+	static const struct {
+		const char *what, *body, *records;
+		int64_t hub_ms[4]; /* what the hub made of each record's time */
+		size_t n;
+	} rows[] = {
+		{"own times of 0 beside a batch time",
+		 "{" DEV ",\"timestamp_unixtime_ms\":1767000000000,\"consent_state\":{\"gdpr\":"
+		 "{\"email_marketing\":{\"consented\":true" AT_EPOCH "}}},\"events\":["
+		 "{\"event_type\":\"user_identity_change\",\"data\":{\"new\":{\"identity_type\":"
+		 "\"customer_id\",\"identity\":\"C1\",\"timestamp_unixtime_ms\":1767000000200}"
+		 AT_EPOCH "}},"
+		 "{\"event_type\":\"user_attribute_change\",\"data\":{\"user_attribute_name\":"
+		 "\"tier\",\"deleted\":true" AT_EPOCH "}},"
+		 "{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\"" AT_EPOCH "}}]}",
+		 "identify C1 D1; attributes - D1; consent - D1; track - D1", {0, 0, 0, 0}, 4},
+		{"no batch time: the latest event's, 0",
+		 "{" DEV ",\"user_attributes\":{\"plan\":\"gold\"},\"consent_state\":{\"gdpr\":"
+		 "{\"sms_marketing\":{\"consented\":false}}},\"events\":["
+		 "{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\"" AT_EPOCH "}},"
+		 "{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"untimed\"}}]}",
+		 "identify - D1; consent - D1; track - D1; track - D1", {0, 0, 0, PT_NOW_MS}, 4},
+		{"a batch time of 0",
+		 "{" DEV AT_EPOCH ",\"user_attributes\":{\"plan\":\"gold\"}}", "identify - D1",
+		 {0}, 1},
+		{"no time anywhere",
+		 "{" DEV ",\"user_attributes\":{\"plan\":\"gold\"},\"consent_state\":{\"gdpr\":"
+		 "{\"email_marketing\":{\"consented\":true}}}}",
+		 "identify - D1; consent - D1", {PT_NOW_MS, PT_NOW_MS}, 2},
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, rows[i].body, &resp), HUB_OK);
+		CU_ASSERT_STRING_EQUAL(records_text(&f.got), rows[i].records);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, rows[i].n);
+		for (size_t j = 0; j < rows[i].n; j++) {
+			if (f.got.recs[j].rec->timestamp_ms != rows[i].hub_ms[j])
+				fprintf(stderr, "\n  %s: record %zu at %lld ms\n", rows[i].what, j,
+					(long long)f.got.recs[j].rec->timestamp_ms);
+			CU_ASSERT_EQUAL(f.got.recs[j].rec->timestamp_ms, rows[i].hub_ms[j]);
+		}
+		pt_reset(&f.got);
+	}
+	pt_close(&f);
+#undef AT_EPOCH
+}
+
 /* Malformed user_identity_change data: 400 naming the member, nothing
  * emitted, on every route. */
 static void test_identity_change_bad_input_names_the_field(void)
@@ -1562,6 +1619,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_identity_change_logout_logs_the_device_out),
 	   TEST(test_identity_change_records),
 	   TEST(test_identity_change_time_and_message_id),
+	   TEST(test_times_at_the_epoch_are_kept),
 	   TEST(test_identity_change_bad_input_names_the_field),
 	   TEST(test_fixtures_map_alike_through_bulk_and_webhook),
 	   TEST(test_mpid_int64_round_trip_is_exact),

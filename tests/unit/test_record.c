@@ -1290,6 +1290,58 @@ static void test_from_hub_skew_correction_and_clamp(void)
 	record_free(r);
 }
 
+/* A timestamp_ms of 0 is the epoch when has_timestamp (ABI 1.5) says it
+ * was given, else unset (the receive time).  The hub reads the flag only
+ * in a record whose size reaches it: one of an older minor (1.3 and 1.4
+ * ended at origin, 1.0 at previous_id) keeps the old meaning, whatever
+ * lies past its end.  A time other than 0 needs no flag. */
+static void test_from_hub_time_at_the_epoch(void)
+{
+#define SIZE_1_3 offsetof(struct hub_record, has_timestamp)
+	static const struct {
+		const char *what;
+		size_t size; /* 0: hub_record_init's */
+		int has_timestamp;
+		int64_t timestamp_ms, sent_at_ms, want_ms;
+	} rows[] = {
+		{"1.5, given", 0, 1, 0, 0, 0},
+		{"1.5, given, skew-corrected", 0, 1, 0, NOW_MS - 60000, 60000},
+		{"1.5, not given", 0, 0, 0, 0, NOW_MS},
+		{"1.5, a time without the flag", 0, 0, -1000, 0, -1000},
+		{"1.3 size: the flag is past its end", SIZE_1_3, 1, 0, 0, NOW_MS},
+		{"1.3 size, a time", SIZE_1_3, 0, 1000, 0, 1000},
+		{"1.0 size", offsetof(struct hub_record, origin), 1, 0, 0, NOW_MS},
+	};
+	struct hub_ident ids[] = {{"installation_id", "I1"}};
+	size_t failed = 0;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct record *r = NULL;
+		struct hub_record rec;
+		char err[256] = "";
+
+		hub_record_init(&rec, HUB_REC_TRACK);
+		if (rows[i].size)
+			rec.size = (uint32_t)rows[i].size;
+		rec.identifiers = ids;
+		rec.n_identifiers = 1;
+		rec.event_name = "e";
+		rec.timestamp_ms = rows[i].timestamp_ms;
+		rec.sent_at_ms = rows[i].sent_at_ms;
+		rec.has_timestamp = rows[i].has_timestamp;
+		if (from_hub(&rec, R_DEFAULT, &r, NULL, err, sizeof(err)) != HUB_OK ||
+		    r->timestamp_ms != rows[i].want_ms) {
+			fprintf(stderr, "\n  %s: %s %lld\n", rows[i].what, err,
+				r ? (long long)r->timestamp_ms : 0LL);
+			failed++;
+		}
+		record_free(r);
+	}
+	CU_ASSERT_EQUAL(failed, 0);
+	CU_ASSERT_EQUAL(SIZE_1_3, offsetof(struct hub_record, origin) + sizeof(const char *));
+#undef SIZE_1_3
+}
+
 static void test_from_hub_custom_id_null_is_logout(void)
 {
 	struct hub_ident ids[] = {{"installation_id", "I1"}, {"custom_id", NULL}};
@@ -1570,6 +1622,7 @@ TEST_SUITE(record, NULL, NULL,
 	   TEST(test_message_id_same_through_both_doors),
 	   TEST(test_from_hub_identify),
 	   TEST(test_from_hub_skew_correction_and_clamp),
+	   TEST(test_from_hub_time_at_the_epoch),
 	   TEST(test_from_hub_custom_id_null_is_logout),
 	   TEST(test_from_hub_rejects),
 	   TEST(test_from_hub_conflicting_single_values_reject),

@@ -28,6 +28,7 @@
 #include "../../plugins/common/text.h"
 
 #define MAX_GOT 64
+#define GOT_NOW_MS 1772000000000LL /* the receive time got_emit validates with */
 
 struct got {
 	struct {
@@ -35,6 +36,9 @@ struct got {
 		char ids[256];  /* "custom_id=u1 crm_id=K" */
 		char *attrs, *consent, *props, *name, *platform, *message_id;
 		int64_t ts;
+		int has_ts;     /* has_timestamp: ts is a time even when 0 (ABI 1.5) */
+		int64_t hub_ts; /* the hub's time of it (record_from_hub at
+				   GOT_NOW_MS); INT64_MIN when the hub refuses it */
 	} r[MAX_GOT];
 	size_t n;
 	char cursors[MAX_GOT][128];
@@ -50,11 +54,18 @@ static hub_rc got_emit(struct hub_call *call, const struct hub_record *rec, char
 		       size_t err_size)
 {
 	struct got *g = call->ctx;
+	struct record *hub = NULL;
+	char why[256];
 	size_t len = 0;
 
 	(void)err;
 	(void)err_size;
 	CU_ASSERT_FATAL(g->n < MAX_GOT);
+	g->r[g->n].hub_ts = record_from_hub(rec, "wh", NULL, GOT_NOW_MS, &hub, NULL, why,
+					    sizeof(why)) == HUB_OK
+				    ? hub->timestamp_ms
+				    : INT64_MIN;
+	record_free(hub);
 	g->r[g->n].type = rec->type;
 	g->r[g->n].ids[0] = '\0';
 	for (size_t i = 0; i < rec->n_identifiers; i++)
@@ -68,6 +79,7 @@ static hub_rc got_emit(struct hub_call *call, const struct hub_record *rec, char
 	g->r[g->n].platform = dup_or_null(rec->platform);
 	g->r[g->n].message_id = dup_or_null(rec->message_id);
 	g->r[g->n].ts = rec->timestamp_ms;
+	g->r[g->n].has_ts = rec->has_timestamp;
 	g->n++;
 	return HUB_OK;
 }
@@ -583,6 +595,55 @@ static void test_times_and_decimals_compare_as_values(void)
 	CU_ASSERT_EQUAL(rm_time_parse("yesterday", &sec, &nsec), -1);
 	CU_ASSERT_STRING_EQUAL(rm_time_format(-1, 5, buf, sizeof(buf)),
 			       "1969-12-31T23:59:59.000000005Z");
+}
+
+/* A time at the epoch, in map.timestamp or in the first cursor column,
+ * is a time: the hub keeps it as 0 ms (has_timestamp, ABI 1.5), not as
+ * the receive time, which only a row without a time gets (a NULL). */
+static void test_a_time_at_the_epoch_is_kept(void)
+{
+	static const struct rm_column cols[] = {
+		{"EVENT_ID", RM_NUMBER}, {"USER_ID", RM_STRING}, {"NAME", RM_STRING},
+		{"AT", RM_TIMESTAMP},
+	};
+	struct rowmap *by_column = map_new("{\"custom_id\": \"user_id\", \"timestamp\": \"at\", "
+					   "\"event\": {\"name\": \"name\"}}",
+					   NULL, "\"event_id\"");
+	struct rowmap *by_cursor = map_new("{\"custom_id\": \"user_id\", "
+					   "\"event\": {\"name\": \"name\"}}",
+					   NULL, "[\"at\", \"event_id\"]");
+	struct rm_cell row[4];
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(by_column, cols, 4, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(by_cursor, cols, 4, err, sizeof(err)), 0);
+	memset(row, 0, sizeof(row));
+	row[0].text = "1";
+	row[1].text = "u1";
+	row[2].text = "page_view";
+	CU_ASSERT_EQUAL(rowmap_emit(by_column, host_table(), &call, row, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT_EQUAL(rowmap_emit(by_cursor, host_table(), &call, row, err, sizeof(err)),
+			HUB_OK);
+	row[3].nsec = 500000000; /* half a second after */
+	CU_ASSERT_EQUAL(rowmap_emit(by_column, host_table(), &call, row, err, sizeof(err)),
+			HUB_OK);
+	row[3].is_null = 1;
+	CU_ASSERT_EQUAL(rowmap_emit(by_column, host_table(), &call, row, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(g.n, 4);
+	CU_ASSERT(g.r[0].has_ts && g.r[0].ts == 0);
+	CU_ASSERT_EQUAL(g.r[0].hub_ts, 0);
+	CU_ASSERT(g.r[1].has_ts && g.r[1].ts == 0);
+	CU_ASSERT_EQUAL(g.r[1].hub_ts, 0);
+	CU_ASSERT_EQUAL(g.r[2].hub_ts, 500);
+	CU_ASSERT(!g.r[3].has_ts);
+	CU_ASSERT_EQUAL(g.r[3].hub_ts, GOT_NOW_MS); /* no time: the receive time */
+	got_clear(&g);
+	rowmap_free(by_column);
+	rowmap_free(by_cursor);
 }
 
 /*
@@ -1659,6 +1720,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_message_id_column_keeps_alike_events_apart),
 	   TEST(test_kinds_make_their_record_types),
 	   TEST(test_times_and_decimals_compare_as_values),
+	   TEST(test_a_time_at_the_epoch_is_kept),
 	   TEST(test_instants_outside_years_0_to_9999_are_none),
 	   TEST(test_epoch_numbers_split_at_their_decimal_digits),
 	   TEST(test_cursor_tuple_skips_rows_at_or_before_it),

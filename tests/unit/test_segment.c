@@ -586,10 +586,10 @@ static void test_idless_events_get_ids_from_the_body_and_their_index(void)
 }
 
 /* Times are given or not apart from their value: 1969 is a time (the hub
- * range-checks it), the epoch is given (timestamp wins over
- * originalTimestamp) but the ABI carries it as 0, "unset", so the hub takes
- * the receive time (documented); a malformed time is still a 400 naming
- * the field. */
+ * range-checks it), the epoch too (timestamp wins over originalTimestamp,
+ * and has_timestamp, ABI 1.5, keeps it as 0 ms: not the receive time; a
+ * sentAt corrects it), but a sentAt at the epoch reads as unset
+ * (documented); a malformed time is still a 400 naming the field. */
 static void test_times_before_and_at_the_epoch(void)
 {
 	static const struct {
@@ -614,10 +614,19 @@ static void test_times_before_and_at_the_epoch(void)
 		 "{\"sentAt\": \"1969-12-31T23:59:59Z\", \"batch\": [{\"type\": \"track\", "
 		 "\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"1969-12-31T23:59:58Z\"}]}",
 		 200, -2000, -1000, 0, -2000 + PT_NOW_MS + 1000, NULL},
-		{"the epoch wins over originalTimestamp, then reads as unset", "/v1/track",
+		{"the epoch wins over originalTimestamp and is kept", "/v1/track",
 		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"1970-01-01T00:00:00Z\", "
 		 "\"originalTimestamp\": \"2020-01-01T00:00:00Z\"}",
-		 200, 0, 0, 0, PT_NOW_MS, NULL},
+		 200, 0, 0, 0, 0, NULL},
+		{"the epoch in a batch, corrected by its sentAt", "/v1/batch",
+		 "{\"sentAt\": \"1970-01-01T00:00:01Z\", \"batch\": [{\"type\": \"track\", "
+		 "\"userId\": \"u\", \"event\": \"e\", "
+		 "\"timestamp\": \"1970-01-01T00:00:00.000Z\"}]}",
+		 200, 0, 1000, 0, PT_NOW_MS - 1000, NULL},
+		{"a sentAt at the epoch corrects nothing", "/v1/track",
+		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"1969-12-31T23:59:59Z\", "
+		 "\"sentAt\": \"1970-01-01T00:00:00Z\"}",
+		 200, -1000, 0, 0, -1000, NULL},
 		{"year 0: the hub's range check", "/v1/track",
 		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"0000-06-01T00:00:00Z\"}",
 		 400, 0, 0, 0, 0, "timestamp: out of range"},
