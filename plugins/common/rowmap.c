@@ -614,7 +614,8 @@ static void hash_add(struct buf *h, const char *tag, const char *s)
 /*
  * "<source>:<hex sha256>" into id.  The hash input is "tag=value\x1f" for,
  * in this order: the record type (k), each identifier (its type), the
- * platform (p), the time in ms (t), attributes (a), consent (c), the event
+ * platform (p), the time in ms (t; and t0 for a time at the epoch, which
+ * "no time" would hash alike), attributes (a), consent (c), the event
  * name (e) and properties (q) as emitted, then each cursor column's value
  * in config order as checkpoint text ("u", or "un" for NULL).  The cursor
  * columns identify the row's version (an update time, then a row key):
@@ -639,6 +640,8 @@ static int message_id_hash(struct rowmap *m, const struct hub_record *rec,
 		hash_add(h, rec->identifiers[i].type, rec->identifiers[i].value);
 	hash_add(h, "p", rec->platform);
 	hash_add(h, "t", ts);
+	if (rec->has_timestamp && rec->timestamp_ms == 0)
+		hash_add(h, "t0", "epoch"); /* not "no time", which hashes "0" too */
 	hash_add(h, "a", rec->attributes_json);
 	hash_add(h, "c", rec->consent_json);
 	hash_add(h, "e", rec->event_name);

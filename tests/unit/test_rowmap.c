@@ -641,6 +641,11 @@ static void test_a_time_at_the_epoch_is_kept(void)
 	CU_ASSERT_EQUAL(g.r[2].hub_ts, 500);
 	CU_ASSERT(!g.r[3].has_ts);
 	CU_ASSERT_EQUAL(g.r[3].hub_ts, GOT_NOW_MS); /* no time: the receive time */
+	/* the same row but its time: two records, two ids (one was dropped as
+	 * the other's duplicate); a row without a time keeps its id of before */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(g.r[0].message_id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(g.r[3].message_id);
+	CU_ASSERT_STRING_NOT_EQUAL(g.r[0].message_id, g.r[3].message_id);
 	got_clear(&g);
 	rowmap_free(by_column);
 	rowmap_free(by_cursor);
