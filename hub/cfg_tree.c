@@ -94,6 +94,24 @@ static void parser_error(struct parser *p, const yaml_mark_t *m, const char *pat
 	va_end(ap);
 }
 
+/* A scanner error at a plain value starting with a character YAML keeps
+ * for itself ('*' an alias, '@' and '`' reserved): the value is meant as
+ * text (a cron "*\/15 * * * *", "@daily"), so say how to write it. */
+static const char *quote_hint(const struct parser *p)
+{
+	const yaml_parser_t *yp = &p->yp;
+	size_t at = yp->context_mark.index;
+
+	if (yp->error != YAML_SCANNER_ERROR || !yp->context || at >= p->len)
+		return "";
+	switch (p->text[at]) {
+	case '*': return "; a value starting with '*' must be quoted, as in \"*/15 * * * *\"";
+	case '@': return "; a value starting with '@' must be quoted, as in \"@daily\"";
+	case '`': return "; a value starting with '`' must be quoted";
+	default: return "";
+	}
+}
+
 /* libyaml's own error: its problem text at its position. */
 static void parser_yaml_error(struct parser *p)
 {
@@ -120,10 +138,11 @@ static void parser_yaml_error(struct parser *p)
 	case YAML_SCANNER_ERROR:
 	case YAML_PARSER_ERROR:
 		if (yp->context)
-			err_set(p->err, p->err_size, "%s:%zu:%zu: %s (%s at %zu:%zu)", p->file,
+			err_set(p->err, p->err_size, "%s:%zu:%zu: %s (%s at %zu:%zu)%s", p->file,
 				yp->problem_mark.line + 1, yp->problem_mark.column + 1,
 				yp->problem ? yp->problem : "syntax error", yp->context,
-				yp->context_mark.line + 1, yp->context_mark.column + 1);
+				yp->context_mark.line + 1, yp->context_mark.column + 1,
+				quote_hint(p));
 		else
 			err_set(p->err, p->err_size, "%s:%zu:%zu: %s", p->file,
 				yp->problem_mark.line + 1, yp->problem_mark.column + 1,
