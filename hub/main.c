@@ -193,19 +193,43 @@ static const char *const cfg_type_names[] = {
 	"string", "integer", "boolean", "number", "duration", "list of strings", "mapping", "any",
 };
 
-static void plugin_describe(const struct plugin_module *m)
+/* Keys, one each with its type, flags and description.  A key whose
+ * description starts "pull:" only when is_pull (config.c). */
+static void keys_describe(const struct hub_config_key *keys, int is_pull)
 {
-	char roles[64];
-	printf("%s %s: %s\n", m->name, m->desc->version, m->desc->description);
-	printf("  roles: %s\n  file: %s\n  ABI: %u.%u\n  keys:\n",
-	       plugin_roles_string(m->desc->roles, roles, sizeof(roles)), m->path,
-	       m->desc->abi.major, m->desc->abi.minor);
-	for (const struct hub_config_key *k = m->desc->config; k && k->name; k++) {
+	for (const struct hub_config_key *k = keys; k && k->name; k++) {
+		const char *desc = k->description ? k->description : "";
+		int is_pull_key = strncmp(desc, "pull: ", 6) == 0;
+
+		if (is_pull_key && !is_pull)
+			continue;
 		printf("    %-18s %s%s%s", k->name, cfg_type_names[k->type],
 		       k->is_required ? ", required" : "", k->is_secret ? ", secret" : "");
 		if (k->default_value)
 			printf(", default %s", k->is_secret ? "(hidden)" : k->default_value);
-		printf("\n      %s\n", k->description);
+		printf("\n      %s\n", is_pull_key ? desc + 6 : desc);
+	}
+}
+
+/* The plugin's own keys, then those the hub reads on every entry of its
+ * roles (a source's schedule and map, an export's kinds and batch_size). */
+static void plugin_describe(const struct plugin_module *m)
+{
+	unsigned r = m->desc->roles;
+	char roles[64];
+
+	printf("%s %s: %s\n", m->name, m->desc->version, m->desc->description);
+	printf("  roles: %s\n  file: %s\n  ABI: %u.%u\n  keys:\n",
+	       plugin_roles_string(r, roles, sizeof(roles)), m->path, m->desc->abi.major,
+	       m->desc->abi.minor);
+	keys_describe(m->desc->config, 1);
+	if (r & (HUB_ROLE_PUSH | HUB_ROLE_PULL)) {
+		printf("  keys of every source entry (read by the hub):\n");
+		keys_describe(config_keys_common_source, (r & HUB_ROLE_PULL) != 0);
+	}
+	if (r & HUB_ROLE_EXPORT) {
+		printf("  keys of every export entry (read by the hub):\n");
+		keys_describe(config_keys_common_export, 0);
 	}
 }
 

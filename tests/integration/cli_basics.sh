@@ -26,6 +26,14 @@ done
 "$HUB" plugins >"$T/out" || fail "plugins exits non-zero"
 grep -Eq "^example +[0-9.]+ +pull +$abi " "$T/out" || fail "plugins does not list example with ABI $abi: $(cat "$T/out")"
 "$HUB" plugins --describe example >"$T/out" && grep -q "path" "$T/out" || fail "plugins --describe example"
+# the hub's keys of each entry too: a pull source's schedule, an export's
+# batch_size; a push-only source is refused pull keys, so none is listed
+grep -Eq "^    schedule " "$T/out" && grep -Eq "^    cursor " "$T/out" ||
+	fail "plugins --describe example lists no schedule/cursor: $(cat "$T/out")"
+"$HUB" plugins --describe webhook >"$T/out" && grep -Eq "^    batch_size " "$T/out" &&
+	grep -Eq "^    kinds " "$T/out" || fail "plugins --describe webhook lists no batch_size/kinds"
+"$HUB" plugins --describe segment >"$T/out" && grep -Eq "^    enabled " "$T/out" &&
+	! grep -Eq "^    schedule " "$T/out" || fail "plugins --describe segment: $(cat "$T/out")"
 
 # usage errors exit 2; unknown command too
 "$HUB" >/dev/null 2>&1; [ $? -eq 2 ] || fail "no command: exit 2 expected"
