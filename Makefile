@@ -5,7 +5,7 @@
 #   make run        build and run the hub on conf/hub.yaml
 #   make test       everything CI runs (.ci/run): the suite (unit +
 #                   integration), the suite again under AddressSanitizer +
-#                   UBSan, then every libFuzzer target for 30 s
+#                   UBSan, then every libFuzzer target for 20 s
 #   make suite      the suite once, on the normal build (the quick loop)
 #   make check      the suite under AddressSanitizer + UBSan
 #   make fuzz       every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each
