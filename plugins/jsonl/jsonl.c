@@ -207,6 +207,12 @@ static int file_check(const struct jsonl *j, char *err, size_t err_size)
 			goto fail;
 	} else if (errno != ENOENT) {
 		goto fail;
+	} else if (lstat(j->path, &st) == 0) {
+		/* a symbolic link to nothing: every open would fail (O_EXCL sees
+		 * the link, a plain open its missing target), batch after batch */
+		snprintf(err, err_size, "%s: a symbolic link to a file that does not exist",
+			 j->path);
+		return -1;
 	}
 	if (access(j->dir, W_OK | X_OK) != 0)
 		goto fail;

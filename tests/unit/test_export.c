@@ -2468,6 +2468,21 @@ static void test_jsonl_unwritable_path_is_a_config_error(void)
 	jl_close(&j);
 }
 
+/* A path that is a symbolic link to nothing passed the create check and
+ * then failed every batch (O_EXCL saw the link, a plain open its missing
+ * target): refused at create, named. */
+static void test_jsonl_dangling_symlink_path_is_a_config_error(void)
+{
+	struct jl j;
+	char err[512] = "";
+
+	jl_prepare(&j, "out.jsonl");
+	CU_ASSERT_EQUAL_FATAL(symlink("gone/out.jsonl", j.path), 0);
+	CU_ASSERT_EQUAL(jl_create(&j, "", err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "a symbolic link to a file that does not exist"));
+	jl_close(&j);
+}
+
 static int suite_init(void)
 {
 	export_set_backoff(1, 10);
@@ -2485,6 +2500,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_an_erased_change_carries_no_personal_data),
 	   TEST(test_an_erasure_after_delivery_still_reaches_the_export),
 	   TEST(test_a_refused_batch_is_narrowed_to_the_bad_changes),
+	   TEST(test_jsonl_dangling_symlink_path_is_a_config_error),
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
 	   TEST(test_retries_back_off_then_deliver_everything),
