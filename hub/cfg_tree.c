@@ -289,6 +289,12 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
 	var[name_end - name] = '\0';
 	if (name_end != end)
 		def = name_end + 2;
+	if (def && memmem(def, (size_t)(end - def), "${", 2)) {
+		/* ${A:-${B}} ended at B's brace: the default was "${B" and a
+		 * stray "}" followed, so an unset B was never reported */
+		parser_error(p, m, NULL, "nested ${...} in a default is not supported");
+		return -1;
+	}
 	val = getenv(var);
 	if (def && (!val || !*val)) {
 		strbuf_append(sb, def, (size_t)(end - def));
@@ -304,8 +310,9 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
 	return end - s + 1;
 }
 
-/* ${VAR}, ${VAR:-default} (also used when VAR is empty, as in sh) and $$
- * for a literal $.  Any other $ is kept as it is ("$email_address"). */
+/* ${VAR}, ${VAR:-default} (also used when VAR is empty, as in sh; the
+ * default is literal text, a ${ in it refused) and $$ for a literal $.
+ * Any other $ is kept as it is ("$email_address"). */
 static char *expand_env(struct parser *p, const yaml_mark_t *m, const char *s, size_t len)
 {
 	struct strbuf sb;

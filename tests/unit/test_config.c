@@ -183,6 +183,27 @@ static void test_unset_env_var_is_an_error(void)
 	CHECK_BAD_ROWS(rows);
 }
 
+/* ${A:-${B}} is refused whether A is set or not: the first } ended the
+ * reference, so the value was the literal "${B}" (A unset, B never said
+ * to be unset) or A's value and a stray "}" (A set). */
+static void test_nested_reference_in_a_default_is_refused(void)
+{
+	static const struct bad_case rows[] = {
+		{"api:\n  tokens: [\"${HUB_TEST_UNSET_VAR:-${HUB_TEST_OLD_VAR}}\"]\n", NULL,
+		 "bad.yaml:2:12: nested ${...} in a default is not supported"},
+		{"api:\n  tokens: [\"${HUB_TEST_TOKEN:-${HUB_TEST_OLD_VAR}}\"]\n", NULL,
+		 "bad.yaml:2:12: nested ${...} in a default is not supported"},
+		{"http:\n  listen: \"${HUB_TEST_UNSET_VAR:-127.0.0.1:${HUB_TEST_TOKEN}}\"\n", NULL,
+		 "bad.yaml:2:11: nested ${...} in a default is not supported"},
+	};
+
+	unsetenv("HUB_TEST_UNSET_VAR");
+	unsetenv("HUB_TEST_OLD_VAR");
+	setenv("HUB_TEST_TOKEN", "SECRET123", 1);
+	CHECK_BAD_ROWS(rows);
+	unsetenv("HUB_TEST_TOKEN");
+}
+
 static void test_bad_values_are_refused(void)
 {
 	static const struct bad_case rows[] = {
@@ -812,6 +833,7 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_empty_config_gets_every_default),
 	   TEST(test_null_sections_read_as_empty),
 	   TEST(test_env_var_expands_with_default),
+	   TEST(test_nested_reference_in_a_default_is_refused),
 	   TEST(test_dollar_dollar_is_a_literal_dollar),
 	   TEST(test_external_ids_sorted_by_priority_then_name),
 	   TEST(test_sources_and_exports_keep_common_keys),
