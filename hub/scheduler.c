@@ -120,6 +120,20 @@ int sched_entry_is_due(const struct sched_entry *e, int64_t now_ms)
 	return e->state != SOURCE_DISABLED && e->next_run_ms >= 0 && now_ms >= e->next_run_ms;
 }
 
+int64_t sched_entry_wait_ms(const struct sched_entry *e, int64_t now_ms)
+{
+	if (e->state == SOURCE_RUNNING || e->state == SOURCE_DISABLED || e->next_run_ms < 0)
+		return -1;
+	return e->next_run_ms > now_ms ? e->next_run_ms - now_ms : 0;
+}
+
+/* Nothing is planned for a disabled source: only a trigger runs it. */
+static void entry_disable(struct sched_entry *e)
+{
+	e->state = SOURCE_DISABLED;
+	e->next_run_ms = -1;
+}
+
 int sched_entry_begin(struct sched_entry *e, int64_t now_ms)
 {
 	if (e->state == SOURCE_RUNNING)
@@ -188,8 +202,7 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 	case HUB_ERR_CONFIG:
 	case HUB_ERR_AUTH:
 		e->n_failures++;
-		e->state = SOURCE_DISABLED;
-		e->next_run_ms = -1;
+		entry_disable(e);
 		return;
 	default:
 		wait = backoff_jitter_ms(e->n_failures, pol->backoff_base_ms, pol->backoff_cap_ms,
@@ -208,6 +221,21 @@ int sched_entry_trigger(struct sched_entry *e)
 {
 	e->is_triggered = 1; /* while running: one more run right after it */
 	return e->state == SOURCE_RUNNING ? SCHEDULER_RUNNING : SCHEDULER_TRIGGERED;
+}
+
+void sched_entry_skip(struct sched_entry *e, const struct sched_entry *before, int64_t now_ms,
+		      uint64_t random, const struct sched_policy *pol)
+{
+	*e = *before;
+	e->is_triggered = 0;
+	if (e->state == SOURCE_DISABLED) {
+		entry_disable(e);
+		return;
+	}
+	e->state = SOURCE_IDLE;
+	e->next_run_ms = -1;
+	if (e->has_schedule)
+		plan_on_schedule(e, now_ms, random, pol);
 }
 
 /* ---- the running scheduler ------------------------------------------------ */
@@ -406,12 +434,7 @@ static void worker_skip(struct sched_source *src)
 	int64_t now = time_now_ms();
 
 	pthread_mutex_lock(&s->lock);
-	src->e = src->before;
-	src->e.is_triggered = 0;
-	src->e.state = src->e.state == SOURCE_DISABLED ? SOURCE_DISABLED : SOURCE_IDLE;
-	src->e.next_run_ms = -1;
-	if (src->e.has_schedule)
-		plan_on_schedule(&src->e, now, next_random(s), &s->pol);
+	sched_entry_skip(&src->e, &src->before, now, next_random(s), &s->pol);
 	src->is_held_elsewhere = 1;
 	src->is_done = 1;
 	pthread_cond_signal(&s->wake);
@@ -509,6 +532,7 @@ static int64_t dispatch_once(struct scheduler *s)
 
 	for (size_t i = 0; i < s->n_src; i++) {
 		struct sched_source *src = &s->src[i];
+		int64_t w;
 
 		if (src->has_thread && src->is_done) {
 			pthread_join(src->thread, NULL);
@@ -516,11 +540,11 @@ static int64_t dispatch_once(struct scheduler *s)
 		}
 		if (!src->has_thread && sched_entry_is_due(&src->e, now))
 			source_start(s, src, now);
-		if (src->e.state != SOURCE_RUNNING && src->e.next_run_ms >= 0 &&
-		    src->e.next_run_ms - now < wait)
-			wait = src->e.next_run_ms - now;
+		w = sched_entry_wait_ms(&src->e, now);
+		if (w >= 0 && w < wait)
+			wait = w;
 	}
-	return wait > 0 ? wait : 0;
+	return wait;
 }
 
 static void *dispatcher_main(void *arg)
@@ -576,7 +600,7 @@ static int source_prepare(struct scheduler *s, struct sched_source *src,
 			 &s->pol);
 	if (plugin_instance_create(m, ci, &src->inst, why, sizeof(why))) {
 		src->inst = NULL;
-		src->e.state = SOURCE_DISABLED;
+		entry_disable(&src->e);
 		src->e.last_rc = HUB_ERR_CONFIG;
 		str_copy_utf8(src->e.last_error, sizeof(src->e.last_error), why);
 		log_error(ci->name, "source disabled: %s", why);

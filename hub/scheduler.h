@@ -28,8 +28,9 @@ struct scheduler;
  * Creates an instance of every enabled pull source of cfg (plugins from
  * `reg`), reads their committed cursors, and starts the dispatcher
  * thread.  A source whose plugin refuses its config starts disabled, its
- * error shown in the status.  Returns 0, or -1 with err set (a schedule
- * that does not parse, no memory, no store).
+ * error shown in the status, with no run planned until a trigger.
+ * Returns 0, or -1 with err set (a schedule that does not parse, no
+ * memory, no store).
  */
 int scheduler_start(struct scheduler **out, const struct hub_config *cfg,
 		    const struct plugin_registry *reg, struct intake *intake, char *err,
@@ -124,6 +125,15 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 /* Asks for a run now: SCHEDULER_TRIGGERED, or SCHEDULER_RUNNING (queued
  * after the running one). */
 int sched_entry_trigger(struct sched_entry *e);
+/* The lease was another process's: the run did not happen.  The entry is
+ * `before` again (its trigger spent); a disabled one stays disabled with
+ * nothing planned, another plans its next tick after now. */
+void sched_entry_skip(struct sched_entry *e, const struct sched_entry *before, int64_t now_ms,
+		      uint64_t random, const struct sched_policy *pol);
+/* How long the dispatcher may sleep for this entry: the time until its
+ * planned run, 0 when it is due, -1 when nothing is planned (running,
+ * disabled, on demand). */
+int64_t sched_entry_wait_ms(const struct sched_entry *e, int64_t now_ms);
 /* Several processes: a run at its scheduled time claims the tick in the
  * store (meta "sync_started:<source>": when a run of it last started,
  * anywhere), holding the source's lease.  1 claimed (the start is now

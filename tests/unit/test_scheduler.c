@@ -413,34 +413,57 @@ static void test_a_run_s_reasons_are_kept_until_the_next_run(void)
 	CU_ASSERT_EQUAL(e.warnings, 0);
 }
 
+/* A running scheduler over one plugin of the build (so, path relative to
+ * the build directory), for the status JSON. */
+struct plugin_sched {
+	struct testhub *th;
+	struct plugin_module mod;
+	struct plugin_registry reg;
+	struct scheduler *s;
+	char *path;
+};
+
+static void plugin_sched_start(struct plugin_sched *ps, const char *yaml, const char *so)
+{
+	char err[1024];
+
+	memset(ps, 0, sizeof(*ps));
+	ps->th = testhub_start(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ps->th);
+	CU_ASSERT_FATAL(asprintf(&ps->path, "%s/%s", testlib_build_dir(), so) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(ps->path, &ps->mod, err, sizeof(err)), 0);
+	ps->reg.mods = &ps->mod;
+	ps->reg.n_mods = 1;
+	CU_ASSERT_EQUAL_FATAL(scheduler_start(&ps->s, ps->th->cfg, &ps->reg, ps->th->intake, err,
+					      sizeof(err)), 0);
+}
+
+static void plugin_sched_stop(struct plugin_sched *ps)
+{
+	scheduler_stop(ps->s);
+	plugin_unload(&ps->mod);
+	free(ps->path);
+	testhub_stop(ps->th);
+}
+
 /* The status JSON of a source that ran: last_run names the first
  * rejections and warnings beside their counts (a real run of the
  * reject_lines test plugin, triggered, its end waited for). */
 static void test_status_names_the_last_run_s_rejections_and_warnings(void)
 {
-	char err[1024], *path = NULL;
-	struct plugin_module mod;
-	struct plugin_registry reg = {0};
-	struct scheduler *s = NULL;
-	struct testhub *th;
+	struct plugin_sched ps;
 	json_t *list = NULL, *run = NULL;
 
-	th = testhub_start("sources:\n  - name: rl\n    plugin: reject_lines\n"
-			   "    lines: [p1, \"!not a user\", \"w:u5\"]\n");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	CU_ASSERT_FATAL(asprintf(&path, "%s/tests/plugins/reject_lines.so",
-				 testlib_build_dir()) > 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_load(path, &mod, err, sizeof(err)), 0);
-	reg.mods = &mod;
-	reg.n_mods = 1;
-	CU_ASSERT_EQUAL_FATAL(scheduler_start(&s, th->cfg, &reg, th->intake, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL(scheduler_trigger(s, "rl"), SCHEDULER_TRIGGERED);
+	plugin_sched_start(&ps, "sources:\n  - name: rl\n    plugin: reject_lines\n"
+			   "    lines: [p1, \"!not a user\", \"w:u5\"]\n",
+			   "tests/plugins/reject_lines.so");
+	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, "rl"), SCHEDULER_TRIGGERED);
 	/* the run ends on the scheduler's thread: poll for its result (10 s) */
 	for (int64_t until = time_mono_ms() + 10000; time_mono_ms() < until;) {
 		struct timespec pause = {0, 2 * 1000 * 1000};
 
 		json_decref(list);
-		list = scheduler_status_json(s);
+		list = scheduler_status_json(ps.s);
 		run = json_object_get(json_array_get(list, 0), "last_run");
 		if (json_is_string(json_object_get(run, "result")))
 			break;
@@ -457,10 +480,7 @@ static void test_status_names_the_last_run_s_rejections_and_warnings(void)
 				       json_object_get(run, "first_warnings"), 0)),
 			       "attributes.$timezone: must be UTC or an IANA Area/Location name");
 	json_decref(list);
-	scheduler_stop(s);
-	plugin_unload(&mod);
-	free(path);
-	testhub_stop(th);
+	plugin_sched_stop(&ps);
 }
 
 /*
@@ -472,11 +492,8 @@ static void test_status_names_the_last_run_s_rejections_and_warnings(void)
  */
 static void test_a_source_with_a_cut_error_text_stays_in_the_status(void)
 {
-	char key[2][400], yaml[2048], err[1024], *path = NULL;
-	struct plugin_module mod;
-	struct plugin_registry reg = {0};
-	struct scheduler *s = NULL;
-	struct testhub *th;
+	char key[2][400], yaml[2048];
+	struct plugin_sched ps;
 	json_t *list;
 
 	for (size_t k = 0; k < 2; k++) {
@@ -492,15 +509,8 @@ static void test_a_source_with_a_cut_error_text_stays_in_the_status(void)
 		 "  - name: a\n    plugin: example\n    path: /nonexistent\n    %s: 1\n"
 		 "  - name: b\n    plugin: example\n    path: /nonexistent\n    %s: 1\n",
 		 key[0], key[1]);
-	th = testhub_start(yaml);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	CU_ASSERT_FATAL(asprintf(&path, "%s/plugins/example.so", testlib_build_dir()) > 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_load(path, &mod, err, sizeof(err)), 0);
-	reg.mods = &mod;
-	reg.n_mods = 1;
-	CU_ASSERT_EQUAL_FATAL(scheduler_start(&s, th->cfg, &reg, th->intake, err, sizeof(err)), 0);
-
-	list = scheduler_status_json(s);
+	plugin_sched_start(&ps, yaml, "plugins/example.so");
+	list = scheduler_status_json(ps.s);
 	CU_ASSERT_PTR_NOT_NULL(list);
 	CU_ASSERT_EQUAL(json_array_size(list), 2);
 	for (size_t i = 0; i < json_array_size(list); i++) {
@@ -514,10 +524,72 @@ static void test_a_source_with_a_cut_error_text_stays_in_the_status(void)
 		CU_ASSERT_PTR_NOT_NULL(last ? strstr(last, "unknown key") : NULL);
 	}
 	json_decref(list);
-	scheduler_stop(s);
-	plugin_unload(&mod);
-	free(path);
-	testhub_stop(th);
+	plugin_sched_stop(&ps);
+}
+
+/* A scheduled source whose create() fails starts disabled with nothing
+ * planned: it kept the first run sched_entry_init planned, shown as its
+ * next_run_at, and once that passed the dispatcher's wait was negative
+ * (a busy loop of about 1000 wakeups a second). */
+static void test_a_source_disabled_at_start_plans_no_run(void)
+{
+	struct plugin_sched ps;
+	json_t *list, *src;
+
+	plugin_sched_start(&ps, "sources:\n  - name: ex\n    plugin: example\n"
+			   "    path: /nonexistent\n    batch: 0\n    schedule: every 10s\n",
+			   "plugins/example.so");
+	list = scheduler_status_json(ps.s);
+	src = json_array_get(list, 0);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(src, "state")), "disabled");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(src, "schedule")), "every 10s");
+	CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_object_get(src, "last_error")),
+				      "batch must be at least 1"));
+	CU_ASSERT(json_is_null(json_object_get(src, "next_run_at")));
+	json_decref(list);
+	plugin_sched_stop(&ps);
+}
+
+/* What the dispatcher sleeps for: a disabled entry, even with a run still
+ * planned from before, never counts; and a tick skipped for another
+ * process's lease leaves a disabled entry with nothing planned (it planned
+ * the next tick, so the dispatcher waited for a run that never starts). */
+static void test_a_disabled_source_is_never_waited_for(void)
+{
+	struct cron c = parse("every 10s");
+	struct sched_entry e, before;
+	struct sync_report r = report(HUB_ERR_CONFIG, "batch must be at least 1", 0);
+
+	sched_entry_init(&e, "w", &c, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 - 5), 5);
+	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 + MIN_MS), 0);
+	e.state = SOURCE_DISABLED;
+	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 + MIN_MS), -1);
+	e.state = SOURCE_RUNNING;
+	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 + MIN_MS), -1);
+
+	sched_entry_init(&e, "w", &c, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_finish(&e, &r, t0 + 10, 0, &pol);
+	CU_ASSERT_EQUAL(e.state, SOURCE_DISABLED);
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+	before = e;
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 20), 0);
+	sched_entry_skip(&e, &before, t0 + 30, 0, &pol);
+	CU_ASSERT_EQUAL(e.state, SOURCE_DISABLED);
+	CU_ASSERT(!e.is_triggered);
+	CU_ASSERT_EQUAL(e.next_run_ms, -1);
+	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 + MIN_MS), -1);
+	CU_ASSERT(!sched_entry_is_due(&e, t0 + 366LL * 24 * 60 * MIN_MS));
+
+	/* an idle one skipped: its next tick is planned after the skip */
+	sched_entry_init(&e, "w", &c, t0, 0, &pol);
+	before = e;
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_skip(&e, &before, t0 + 30, 0, &pol);
+	CU_ASSERT_EQUAL(e.state, SOURCE_IDLE);
+	CU_ASSERT(e.next_run_ms > t0 + 30);
+	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 + 30), e.next_run_ms - (t0 + 30));
 }
 
 TEST_SUITE(scheduler, NULL, NULL,
@@ -536,4 +608,6 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_a_run_s_reasons_are_kept_until_the_next_run),
 	   TEST(test_status_names_the_last_run_s_rejections_and_warnings),
 	   TEST(test_a_broken_error_text_is_kept_as_valid_utf8),
-	   TEST(test_a_source_with_a_cut_error_text_stays_in_the_status))
+	   TEST(test_a_source_with_a_cut_error_text_stays_in_the_status),
+	   TEST(test_a_source_disabled_at_start_plans_no_run),
+	   TEST(test_a_disabled_source_is_never_waited_for))
