@@ -151,9 +151,10 @@ int sched_entry_begin(struct sched_entry *e, int64_t now_ms)
 }
 
 /* Plans the next run on the schedule after a run: an interval counts from
- * that run's scheduled time (its start for a trigger or a retry; a run
- * longer than the interval is followed at once), cron from now (missed
- * firings are skipped).  -1 without a schedule. */
+ * that run's scheduled time (its start for a trigger or a retry, or for a
+ * tick that began an interval or more late, after a suspend or a clock
+ * step; a run longer than the interval is followed at once), cron from now
+ * (missed firings are skipped).  -1 without a schedule. */
 static int64_t next_on_schedule(struct sched_entry *e, int64_t now_ms, uint64_t random,
 				const struct sched_policy *pol)
 {
@@ -163,6 +164,8 @@ static int64_t next_on_schedule(struct sched_entry *e, int64_t now_ms, uint64_t 
 		return -1;
 	if (e->cron.is_interval) {
 		after = e->is_tick_run ? e->nominal_ms : e->last_start_ms;
+		if (after + e->cron.interval_ms <= e->last_start_ms)
+			after = e->last_start_ms;
 		if (after + e->cron.interval_ms < now_ms)
 			after = now_ms - e->cron.interval_ms;
 	}

@@ -262,6 +262,36 @@ static void test_interval_jitter_does_not_add_up(void)
 	CU_ASSERT_EQUAL(e.next_run_ms, now + 15 * MIN_MS);
 }
 
+/* A tick that starts 10 h late (the machine slept, the clock stepped)
+ * counts the next from its start: it counted from the missed time, so the
+ * short run looked longer than its interval and a second full pull
+ * followed at once.  A late run that is also long is still followed at
+ * once. */
+static void test_a_late_tick_counts_from_its_start(void)
+{
+	struct cron c = parse("every 15m");
+	struct sched_entry e;
+	struct sync_report r = report(HUB_OK, NULL, 0);
+	int64_t begin = t0 + 10 * 60 * MIN_MS;
+
+	for (uint64_t dice = 0; dice < 40000; dice += 7919) {
+		sched_entry_init(&e, "w", &c, t0, 0, &pol);
+		CU_ASSERT_EQUAL(e.next_run_ms, t0);
+		CU_ASSERT(sched_entry_is_due(&e, begin));
+		CU_ASSERT_EQUAL(sched_entry_begin(&e, begin), 0);
+		CU_ASSERT(e.is_tick_run);
+		sched_entry_finish(&e, &r, begin + 10000, dice, &pol);
+		/* jitter: at most min(30 s, 90 s) */
+		CU_ASSERT(e.next_run_ms >= begin + 15 * MIN_MS);
+		CU_ASSERT(e.next_run_ms <= begin + 15 * MIN_MS + 30000);
+		CU_ASSERT(!sched_entry_is_due(&e, begin + 14 * MIN_MS));
+	}
+	sched_entry_init(&e, "w", &c, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, begin), 0);
+	sched_entry_finish(&e, &r, begin + 20 * MIN_MS, 0, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, begin + 20 * MIN_MS);
+}
+
 /* Two processes (two store connections) plan the same schedule with their
  * own jitter: the first to claim a tick runs it, the other skips it (both
  * ran every tick: the lease only keeps runs from overlapping). */
@@ -602,6 +632,7 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_a_source_never_runs_twice_at_once),
 	   TEST(test_interval_runs_soon_after_start_then_every_period),
 	   TEST(test_interval_jitter_does_not_add_up),
+	   TEST(test_a_late_tick_counts_from_its_start),
 	   TEST(test_a_tick_is_run_by_one_process),
 	   TEST(test_cron_jitter_is_a_tenth_of_the_period_at_most),
 	   TEST(test_on_demand_source_runs_only_when_triggered),
