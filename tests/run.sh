@@ -3,7 +3,9 @@
 # tests/integration/*.sh (each starts its own hub, servers and temp dirs),
 # two at a time on two cores (HUB_TEST_JOBS=1: one at a time).
 # Usage: HUB_BUILD=build sh tests/run.sh [unit|integration]
-# Prints one closing line "N passed, N failed" and exits non-zero on failure.
+# Prints one closing line "N passed, N failed" and exits non-zero on failure;
+# before it, the parts of integration scripts that skipped themselves here
+# (their "SKIP: why" lines), if any.
 set -u
 cd "$(dirname "$0")/.."
 B=${HUB_BUILD:-build}
@@ -132,6 +134,9 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 	done
 	wait
 	while read -r name; do
+		# a part a script could not run here ("SKIP: why" in its log) is
+		# named at the end: a pass must not hide what it did not test
+		grep "^SKIP:" "$ires/$name.log" 2>/dev/null | sed "s/^SKIP:/$name:/" >>"$ires/.skips"
 		if [ "$(cat "$ires/$name.rc" 2>/dev/null)" = PASS ]; then
 			passed=$((passed + 1))
 		else
@@ -139,6 +144,10 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 			failures="$failures $name"
 		fi
 	done <"$ires/.list"
+	if [ -s "$ires/.skips" ]; then
+		echo "parts not run here ($(wc -l <"$ires/.skips")):"
+		sed 's/^/  /' "$ires/.skips"
+	fi
 	rm -rf "$ires"
 fi
 

@@ -21,7 +21,8 @@ trap cleanup EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-command -v node >/dev/null || { echo "SKIP: node not installed"; exit 0; }
+# a missing node is a failure, as in every other script: a skip would pass
+command -v node >/dev/null || { echo "FAIL: node is not installed (scripts/deps.sh)"; exit 1; }
 
 # ---- a key pair, the data, the fake ------------------------------------------
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/key.pem" 2>/dev/null
