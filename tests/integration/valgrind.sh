@@ -23,11 +23,11 @@ FREEPORT=$ROOT/$B/tests/tools/freeport
 RECORDS=${VALGRIND_RECORDS:-1000}
 
 if ! command -v valgrind >/dev/null 2>&1; then
-	echo "valgrind: skipped: valgrind is not installed (scripts/deps.sh installs it)"
+	echo "SKIP: valgrind is not installed (scripts/deps.sh installs it)"
 	exit 0
 fi
 if ldd "$HUB" 2>/dev/null | grep -q libasan; then
-	echo "valgrind: skipped: $HUB is built with AddressSanitizer"
+	echo "SKIP: $HUB is built with AddressSanitizer (valgrind cannot run it)"
 	exit 0
 fi
 
