@@ -8,7 +8,14 @@
  *          the batch was planned over, batch_range(): the same batch sent
  *          again after a failure or a crash carries the same key, even
  *          when an erase or a merge took some of its changes out meanwhile)
- *      X-Profilehub-Signature: <hex HMAC-SHA256 of the body with `secret`>
+ *      X-Profilehub-Timestamp: <unix seconds when this attempt was sent>
+ *      X-Profilehub-Signature: v1=<hex HMAC-SHA256, keyed with `secret`, of
+ *          "<timestamp>.<idempotency key>.<body>">
+ *
+ * The signature covers the key and the send time, not the body alone: a
+ * captured request cannot be sent again under another key (past a
+ * receiver's deduplication) nor, once its receiver's window is over, at
+ * all.  Export names hold no '.', so the signed text reads one way only.
  *
  * One CURL handle per instance, reused, so the connection is kept alive
  * between batches; TLS peer and host verification stay on (`ca_file` may
@@ -38,8 +45,8 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +66,8 @@ static const struct hub_config_key webhook_keys[] = {
 };
 
 #define SNIPPET_MAX 200
+#define KEY_MAX 128 /* "<name>-<first>-<last>": 64 + 2 * 20 + 2 */
+#define SIG_MAX (3 + 2 * EVP_MAX_MD_SIZE + 1) /* "v1=" + hex + NUL */
 
 struct webhook {
 	const struct hub_host *host;
@@ -213,22 +222,42 @@ static char *body_build(const char *const *changes, size_t n, size_t *len)
 	return body;
 }
 
-static int signature_hex(const struct webhook *wh, const char *body, size_t len,
-			 char out[2 * EVP_MAX_MD_SIZE + 1])
+/* The signature header's value: "v1=" and the hex HMAC-SHA256, keyed with
+ * the secret, of "<stamp>.<key>.<body>"; -1 when OpenSSL fails. */
+static int signature_build(const struct webhook *wh, const char *stamp, const char *key,
+			   const char *body, size_t len, char out[SIG_MAX])
 {
 	static const char digits[] = "0123456789abcdef";
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
 	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int mac_len = 0;
+	size_t mac_len = 0;
+	int rc = -1;
 
-	if (!HMAC(EVP_sha256(), wh->secret, (int)strlen(wh->secret), (const unsigned char *)body,
-		  len, mac, &mac_len))
-		return -1;
-	for (unsigned int i = 0; i < mac_len; i++) {
-		out[2 * i] = digits[mac[i] >> 4];
-		out[2 * i + 1] = digits[mac[i] & 15];
+	EVP_MAC_free(hmac); /* the context keeps its own reference */
+	if (!ctx ||
+	    !EVP_MAC_init(ctx, (const unsigned char *)wh->secret, strlen(wh->secret), params) ||
+	    !EVP_MAC_update(ctx, (const unsigned char *)stamp, strlen(stamp)) ||
+	    !EVP_MAC_update(ctx, (const unsigned char *)".", 1) ||
+	    !EVP_MAC_update(ctx, (const unsigned char *)key, strlen(key)) ||
+	    !EVP_MAC_update(ctx, (const unsigned char *)".", 1) ||
+	    !EVP_MAC_update(ctx, (const unsigned char *)body, len) ||
+	    !EVP_MAC_final(ctx, mac, &mac_len, sizeof(mac)))
+		goto out;
+	memcpy(out, "v1=", 3);
+	for (size_t i = 0; i < mac_len; i++) {
+		out[3 + 2 * i] = digits[mac[i] >> 4];
+		out[3 + 2 * i + 1] = digits[mac[i] & 15];
 	}
-	out[2 * mac_len] = '\0';
-	return 0;
+	out[3 + 2 * mac_len] = '\0';
+	rc = 0;
+out:
+	EVP_MAC_CTX_free(ctx); /* wipes the keyed state */
+	return rc;
 }
 
 /* Keeps the start of the answer's body, for the message of a refusal. */
@@ -305,7 +334,7 @@ static void request_setup(struct webhook *wh, const char *body, size_t len,
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "profilehub-webhook/1.0");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "profilehub-webhook/2.0");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, wh->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, wh->timeout_ms);
@@ -325,29 +354,30 @@ static void request_setup(struct webhook *wh, const char *body, size_t len,
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
 }
 
-/* The headers of one batch; NULL when out of memory. */
+/* The headers of one attempt at a batch, signed at `now`; NULL when out of
+ * memory or when OpenSSL fails. */
 static struct curl_slist *headers_build(const struct webhook *wh, long long first,
-					long long last, const char *body, size_t len)
+					long long last, time_t now, const char *body, size_t len)
 {
-	char sig[2 * EVP_MAX_MD_SIZE + 1], line[600];
+	char key[KEY_MAX], stamp[32], sig[SIG_MAX];
+	char key_line[KEY_MAX + 32], stamp_line[64], sig_line[SIG_MAX + 32];
+	const char *lines[] = {"Content-Type: application/json", "Expect:", key_line, stamp_line,
+			       sig_line};
 	struct curl_slist *h = NULL, *next;
-	const char *fixed[] = {"Content-Type: application/json", "Expect:", NULL};
 
-	if (signature_hex(wh, body, len, sig))
+	snprintf(key, sizeof(key), "%s-%lld-%lld", wh->name, first, last);
+	snprintf(stamp, sizeof(stamp), "%lld", (long long)now);
+	if (signature_build(wh, stamp, key, body, len, sig))
 		return NULL;
-	for (int i = 0; fixed[i]; i++) {
-		if (!(next = curl_slist_append(h, fixed[i])))
+	snprintf(key_line, sizeof(key_line), "Idempotency-Key: %s", key);
+	snprintf(stamp_line, sizeof(stamp_line), "X-Profilehub-Timestamp: %s", stamp);
+	snprintf(sig_line, sizeof(sig_line), "X-Profilehub-Signature: %s", sig);
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		if (!(next = curl_slist_append(h, lines[i])))
 			goto fail;
 		h = next;
 	}
-	snprintf(line, sizeof(line), "Idempotency-Key: %s-%lld-%lld", wh->name, first, last);
-	if (!(next = curl_slist_append(h, line)))
-		goto fail;
-	h = next;
-	snprintf(line, sizeof(line), "X-Profilehub-Signature: %s", sig);
-	if (!(next = curl_slist_append(h, line)))
-		goto fail;
-	return next;
+	return h;
 fail:
 	curl_slist_free_all(h);
 	return NULL;
@@ -401,7 +431,7 @@ static hub_rc webhook_export(void *state, struct hub_call *call, const char *con
 		return HUB_OK;
 	batch_range(wh, call, changes, n, &first, &last);
 	if (!(body = body_build(changes, n, &len)) ||
-	    !(headers = headers_build(wh, first, last, body, len)))
+	    !(headers = headers_build(wh, first, last, time(NULL), body, len)))
 		goto out;
 	wh->call = call;
 	wh->retry_after_s = 0;
@@ -457,7 +487,7 @@ static hub_rc webhook_check_connect(void *state, char *err, size_t err_size)
 static const struct hub_plugin webhook_plugin = {
 	.abi = HUB_ABI_STAMP_INIT,
 	.name = "webhook",
-	.version = "1.0.0",
+	.version = "2.0.0",
 	.description = "POSTs signed JSON batches of changes to a URL",
 	.roles = HUB_ROLE_EXPORT,
 	.config = webhook_keys,

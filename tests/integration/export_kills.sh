@@ -220,8 +220,9 @@ read -r bad_order changed dup_batches <"$T/verdict"
 [ "$dup_batches" -le "$kills" ] || fail "$dup_batches batches sent again for $kills kills"
 [ "$dup_changes" -le $((kills * BATCH)) ] ||
 	fail "$dup_changes changes arrived again for $kills kills of batches of $BATCH"
-bad=$(curl -fs "http://127.0.0.1:$RPORT/stats" | jq -r '.bad_signatures + .bad_keys')
-[ "$bad" = 0 ] || fail "$bad batches with a bad signature or Idempotency-Key"
+bad=$(curl -fs "http://127.0.0.1:$RPORT/stats" |
+	jq -r '.bad_signatures + .stale_timestamps + .bad_keys')
+[ "$bad" = 0 ] || fail "$bad batches with a bad signature, timestamp or Idempotency-Key"
 
 # ---- the same as a clean run ---------------------------------------------
 t1=$(hub_now_ms)

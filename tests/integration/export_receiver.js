@@ -4,10 +4,14 @@
 //
 //   node export_receiver.js PORT SECRET LOG [--digest]
 //
-// POST /hook     a batch: {"changes": [...]}.  The X-Profilehub-Signature must
-//                be the hex HMAC-SHA256 of the raw body with SECRET (else 401,
-//                counted in bad_signatures) and the Idempotency-Key must be
-//                "<name>-<first>-<last>", the range the batch was planned
+// POST /hook     a batch: {"changes": [...]}.  It must be signed as
+//                plugins/webhook/README.md says (verify() below): the
+//                X-Profilehub-Signature "v1=" and the hex HMAC-SHA256, keyed
+//                with SECRET, of "<X-Profilehub-Timestamp>.<Idempotency-Key>.
+//                <raw body>" (else 401, counted in bad_signatures), with a
+//                timestamp at most 5 minutes from this clock (else 401,
+//                counted in stale_timestamps); and the Idempotency-Key must
+//                be "<name>-<first>-<last>", the range the batch was planned
 //                over, holding the seqs of its changes (else 400, counted in
 //                bad_keys).  Then, by the current mode:
 //                  ok      every change is appended to LOG (one JSON line:
@@ -24,7 +28,13 @@
 //                          stored here but not acknowledged to the hub)
 // POST /mode     {"mode": "...", "retry_after": N}: switches the mode
 // GET  /stats    {"requests", "accepted", "changes", "bad_signatures",
-//                 "bad_keys", "by_mode": {mode: requests}}
+//                 "stale_timestamps", "bad_keys", "by_mode": {mode: requests}}
+// GET  /last     the last batch /hook recorded, as it came: {"key",
+//                 "timestamp", "signature", "body_base64"} (404 before one)
+// POST /verify[?now=UNIX_SECONDS]
+//                verify() only, as if this clock said `now`: 204, or 401
+//                with {"error": why}; records and counts nothing (the test
+//                sends a recorded batch again, altered, to see it refused)
 //
 // Prints "listening PORT" once it accepts connections.
 'use strict';
@@ -42,8 +52,12 @@ if (!port || !secret || !logPath) {
 
 let mode = 'ok';
 let retryAfter = 1;
-const stats = { requests: 0, accepted: 0, changes: 0, bad_signatures: 0, bad_keys: 0, by_mode: {} };
+const stats = {
+	requests: 0, accepted: 0, changes: 0, bad_signatures: 0, stale_timestamps: 0, bad_keys: 0,
+	by_mode: {},
+};
 const held = [];
+let last = null;
 
 function readBody(req) {
 	return new Promise((resolve, reject) => {
@@ -54,16 +68,26 @@ function readBody(req) {
 	});
 }
 
-function answer(res, status, headers) {
+function answer(res, status, headers, why) {
 	res.writeHead(status, Object.assign({ 'Content-Type': 'application/json' }, headers || {}));
-	res.end(JSON.stringify(status < 300 ? { ok: true } : { error: 'status ' + status }));
+	res.end(JSON.stringify(status < 300 ? { ok: true } : { error: why || 'status ' + status }));
 }
 
-function signatureOk(req, body) {
-	const want = crypto.createHmac('sha256', secret).update(body).digest('hex');
-	const got = String(req.headers['x-profilehub-signature'] || '');
-	return got.length === want.length &&
-		crypto.timingSafeEqual(Buffer.from(got), Buffer.from(want));
+// Why the request is not an authentic, fresh one of the export, or null
+// (plugins/webhook/README.md: "Verifying a request").
+function verify(req, body, nowSeconds) {
+	const stamp = String(req.headers['x-profilehub-timestamp'] || '');
+	const key = String(req.headers['idempotency-key'] || '');
+	const got = Buffer.from(String(req.headers['x-profilehub-signature'] || ''));
+	if (!/^[0-9]{1,12}$/.test(stamp))
+		return 'no timestamp';
+	const want = Buffer.from('v1=' + crypto.createHmac('sha256', secret)
+		.update(stamp + '.' + key + '.').update(body).digest('hex'));
+	if (got.length !== want.length || !crypto.timingSafeEqual(got, want))
+		return 'bad signature';
+	if (Math.abs(nowSeconds - Number(stamp)) > 300)
+		return 'stale timestamp';
+	return null;
 }
 
 function record(key, changes) {
@@ -79,13 +103,23 @@ function record(key, changes) {
 	stats.changes += changes.length;
 }
 
+function remember(req, key, body) {
+	last = {
+		key,
+		timestamp: req.headers['x-profilehub-timestamp'],
+		signature: req.headers['x-profilehub-signature'],
+		body_base64: body.toString('base64'),
+	};
+}
+
 async function hook(req, res) {
 	const body = await readBody(req);
 	stats.requests++;
 	stats.by_mode[mode] = (stats.by_mode[mode] || 0) + 1;
-	if (!signatureOk(req, body)) {
-		stats.bad_signatures++;
-		return answer(res, 401);
+	const why = verify(req, body, Math.floor(Date.now() / 1000));
+	if (why) {
+		stats[why === 'stale timestamp' ? 'stale_timestamps' : 'bad_signatures']++;
+		return answer(res, 401, null, why);
 	}
 	let changes;
 	try {
@@ -103,9 +137,11 @@ async function hook(req, res) {
 	switch (mode) {
 	case 'ok':
 		record(key, changes);
+		remember(req, key, body);
 		return answer(res, 200);
 	case 'delay':
 		record(key, changes);
+		remember(req, key, body);
 		held.push(setTimeout(() => answer(res, 200), 30000));
 		return undefined;
 	case '429':
@@ -126,10 +162,25 @@ async function setMode(req, res) {
 	answer(res, 200);
 }
 
+async function verifyOnly(req, res, url) {
+	const body = await readBody(req);
+	const now = url.searchParams.get('now');
+	const why = verify(req, body, now === null ? Math.floor(Date.now() / 1000) : Number(now));
+	if (why)
+		return answer(res, 401, null, why);
+	res.writeHead(204);
+	return res.end();
+}
+
 const server = http.createServer((req, res) => {
+	const url = new URL(req.url, 'http://receiver');
 	let p;
 	if (req.method === 'POST' && req.url === '/hook')
 		p = hook(req, res);
+	else if (req.method === 'POST' && url.pathname === '/verify')
+		p = verifyOnly(req, res, url);
+	else if (req.method === 'GET' && req.url === '/last')
+		p = Promise.resolve(last ? res.end(JSON.stringify(last)) : answer(res, 404));
 	else if (req.method === 'POST' && req.url === '/mode')
 		p = setMode(req, res);
 	else if (req.method === 'GET' && req.url === '/stats')

@@ -2,8 +2,9 @@
 # export_webhook.sh - the webhook export end to end: a real `profilehub run`
 # (temp dir, temp config: a segment source "web", a webhook export "crm")
 # takes Segment batches over HTTP while tests/integration/export_receiver.js
-# receives the change feed.  The receiver checks every signature and
-# idempotency key and is made to fail on purpose: 500, 429 with
+# receives the change feed.  The receiver checks every signature, its
+# timestamp and idempotency key (and a batch sent again altered, or late,
+# is refused) and is made to fail on purpose: 500, 429 with
 # Retry-After, a hang past the export's timeout, stopped (connection
 # refused), and a batch stored but never acknowledged while the hub is
 # SIGKILLed.  A privacy erase runs while the hub runs.  At the end:
@@ -11,7 +12,8 @@
 #   - every change of the outbox arrived at least once (nothing lost),
 #   - per profile in seq order (first arrivals),
 #   - every duplicate carries the same Idempotency-Key as its first arrival,
-#   - no bad signature or key, and the erase change carries no personal data;
+#   - no bad signature, stale timestamp or key, the erase change carries no
+#     personal data, and no log or output holds the export's secret;
 #   - then delivered changes leave the feed, and a backfill asked for with
 #     `profilehub exports backfill` brings every live profile once more.
 #
@@ -143,6 +145,47 @@ hub_start "$T/hub.yaml" "$T/hub.log"
 post_batches 10
 wait_for "the first changes to be delivered" lag_is_zero
 
+# 1b. what the signature covers: the last batch the receiver recorded, sent
+#     to its /verify as the hub sent it (accepted), under another
+#     Idempotency-Key or with a newer timestamp (refused: both are signed),
+#     and as it came once the receiver's clock is 5 minutes past its
+#     timestamp (refused as stale) or before it
+curl -fs "$RBASE/last" >"$T/last.json" || die "the receiver recorded no batch"
+jq -r .body_base64 "$T/last.json" | base64 -d >"$T/last.body"
+last_key=$(jq -r .key "$T/last.json")
+last_ts=$(jq -r .timestamp "$T/last.json")
+last_sig=$(jq -r .signature "$T/last.json")
+# replay KEY TIMESTAMP [NOW]: that batch's body and signature to /verify,
+# with the receiver's clock at NOW; prints the status and the refusal
+replay() {
+	rm -f "$T/verify.json"
+	status=$(curl -s -o "$T/verify.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+		-H "Idempotency-Key: $1" -H "X-Profilehub-Timestamp: $2" \
+		-H "X-Profilehub-Signature: $last_sig" --data-binary @"$T/last.body" \
+		"$RBASE/verify${3:+?now=$3}")
+	echo "$status $(jq -r '.error // empty' "$T/verify.json" 2>/dev/null)"
+}
+expect_replay() { # WHAT EXPECTED KEY TIMESTAMP [NOW]
+	what=$1
+	want=$2
+	shift 2
+	got=$(replay "$@")
+	[ "$got" = "$want" ] || fail "$what: '$got', '$want' expected"
+}
+printf '%s' "$last_sig" | grep -Eq '^v1=[0-9a-f]{64}$' || fail "signature header: $last_sig"
+altered_key="crm-0-${last_key##*-}"
+[ "$altered_key" != "$last_key" ] || altered_key="crm-1-${last_key##*-}"
+expect_replay "the batch as sent" "204 " "$last_key" "$last_ts"
+expect_replay "the batch as sent, 299 s later" "204 " "$last_key" "$last_ts" $((last_ts + 299))
+expect_replay "the batch under another Idempotency-Key" "401 bad signature" \
+	"$altered_key" "$last_ts"
+expect_replay "the batch with a newer timestamp" "401 bad signature" \
+	"$last_key" $((last_ts + 600)) $((last_ts + 600))
+expect_replay "the batch 301 s later" "401 stale timestamp" \
+	"$last_key" "$last_ts" $((last_ts + 301))
+expect_replay "the batch 301 s earlier" "401 stale timestamp" \
+	"$last_key" "$last_ts" $((last_ts - 301))
+
 # 2. the receiver fails: 500, then 429 with Retry-After, then hangs
 receiver_mode 500
 post_batches 4
@@ -209,8 +252,10 @@ keys=$(jq -s -r 'group_by(.seq) | map(select(length > 1) | map(.key) | unique | 
 
 # the receiver is still running: ask it for its counters
 bad_sig=$(receiver_stat .bad_signatures)
+stale=$(receiver_stat .stale_timestamps)
 bad_key=$(receiver_stat .bad_keys)
 [ "$bad_sig" = 0 ] || fail "$bad_sig batches with a bad signature"
+[ "$stale" = 0 ] || fail "$stale batches with a timestamp 5 minutes off"
 [ "$bad_key" = 0 ] || fail "$bad_key batches with a bad Idempotency-Key"
 
 # the erase change: arrived, and carries nothing but its five members
@@ -310,6 +355,9 @@ hub_stop TERM
 n_retried=$(tail -n "+$((before_dl + 1))" "$T/received.jsonl" |
 	jq -s 'map(select(.keys | index("retry_of"))) | length')
 [ "$n_retried" = "$n_dead" ] || fail "$n_retried changes marked retry_of arrived, $n_dead were dead letters"
+
+grep -rlF "$EXPORT_SECRET" "$T"/*.log "$T"/*.out >/dev/null 2>&1 &&
+	fail "the export's secret reached a log or an output"
 
 echo "export_webhook: $(wc -l <"$T/outbox.seqs") changes in the outbox, $total arrivals" \
 	"($dups duplicates), all pruned once no export held them; a backfill of $live profiles;" \

@@ -4,7 +4,8 @@
  * /v1 tests, the management API of hub/api.c), the server on 127.0.0.1
  * port 0, and libcurl (or a raw socket, where a client must misbehave) on
  * the other side.  Also the other direction once: the webhook export
- * (webhook.so) reading a raw receiver's Retry-After.
+ * (webhook.so) as a raw receiver sees it: its Retry-After reading, its
+ * Idempotency-Key and what its signature covers.
  *
  * No sleep stands for synchronization: where a test needs the server in a
  * given state (a request waiting for its commit, the queue full, the
@@ -27,6 +28,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -1838,6 +1841,9 @@ static void receiver_start(struct receiver *r, const char *const *answers, size_
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&r->thread, NULL, receiver_main, r), 0);
 }
 
+static const char webhook_ok[] =
+	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
 /* A hub with export crm, a webhook.so instance posting to the receiver on
  * `port`: loaded into *mod, created as *inst. */
 static struct testhub *webhook_open(int port, struct plugin_module *mod,
@@ -1917,8 +1923,7 @@ static void test_webhook_reads_retry_after_after_spaces_or_tabs(void)
  */
 static void test_webhook_key_is_the_planned_range(void)
 {
-	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-	static const char *const answers[] = {ok, ok};
+	static const char *const answers[] = {webhook_ok, webhook_ok};
 	const char *changes[] = {"{\"seq\": 3, \"kind\": \"profile_updated\"}",
 				 "{\"seq\": 5, \"kind\": \"profile_updated\"}"};
 	struct hub_call call = {.batch_first = 1, .batch_last = 9};
@@ -1940,6 +1945,87 @@ static void test_webhook_key_is_the_planned_range(void)
 	pthread_join(r.thread, NULL);
 	CU_ASSERT_PTR_NOT_NULL(strcasestr(r.seen[0], "\r\nIdempotency-Key: crm-1-9\r\n"));
 	CU_ASSERT_PTR_NOT_NULL(strcasestr(r.seen[1], "\r\nIdempotency-Key: crm-3-5\r\n"));
+	close(r.lfd);
+	plugin_instance_destroy(inst);
+	plugin_unload(&mod);
+	testhub_stop(th);
+}
+
+/* The value of header `name` in a raw request, or "" (at most size - 1
+ * bytes). */
+static void request_header(const char *request, const char *name, char *out, size_t size)
+{
+	char want[128];
+	const char *at;
+	size_t n;
+
+	snprintf(want, sizeof(want), "\r\n%s: ", name);
+	out[0] = '\0';
+	if (!(at = strcasestr(request, want)))
+		return;
+	at += strlen(want);
+	n = strcspn(at, "\r");
+	snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), at);
+}
+
+/* "v1=" and the hex HMAC-SHA256 under the test's secret of "stamp.key.body". */
+static void expected_signature(const char *stamp, const char *key, const char *body,
+			       char out[3 + 2 * EVP_MAX_MD_SIZE + 1])
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int mac_len = 0;
+	char *msg = NULL;
+
+	CU_ASSERT_FATAL(asprintf(&msg, "%s.%s.%s", stamp, key, body) > 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(HMAC(EVP_sha256(), "whsec-test", 10,
+					  (const unsigned char *)msg, strlen(msg), mac, &mac_len));
+	free(msg);
+	strcpy(out, "v1=");
+	for (unsigned int i = 0; i < mac_len; i++)
+		sprintf(out + 3 + 2 * i, "%02x", mac[i]);
+}
+
+/*
+ * The signature covers the send time and the Idempotency-Key as well as
+ * the body: "v1=" HMAC-SHA256("<X-Profilehub-Timestamp>.<key>.<body>").
+ * It signed the body alone, so a captured request could be sent again at
+ * any time, and under another key, past a receiver's deduplication.
+ */
+static void test_webhook_signs_the_time_the_key_and_the_body(void)
+{
+	static const char *const answers[] = {webhook_ok};
+	const char *changes[] = {"{\"seq\": 3, \"kind\": \"profile_updated\"}"};
+	struct hub_call call = {.batch_first = 1, .batch_last = 9};
+	char err[1024], stamp[32], sig[256], want[3 + 2 * EVP_MAX_MD_SIZE + 1];
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	struct testhub *th;
+	struct receiver r;
+	size_t n_done = 0;
+	const char *body;
+	time_t before, after;
+
+	receiver_start(&r, answers, ARRAY_SIZE(answers));
+	th = webhook_open(r.port, &mod, &inst);
+	call.inst = inst;
+	before = time(NULL);
+	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, &call, changes, 1, &n_done, err,
+					       sizeof(err)), HUB_OK);
+	after = time(NULL);
+	pthread_join(r.thread, NULL);
+	request_header(r.seen[0], "X-Profilehub-Timestamp", stamp, sizeof(stamp));
+	request_header(r.seen[0], "X-Profilehub-Signature", sig, sizeof(sig));
+	body = strstr(r.seen[0], "\r\n\r\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+	body += 4;
+	CU_ASSERT_STRING_EQUAL(body, "{\"changes\":[{\"seq\": 3, \"kind\": \"profile_updated\"}]}");
+	/* the time of the attempt, in unix seconds */
+	CU_ASSERT(stamp[0] != '\0' && strspn(stamp, "0123456789") == strlen(stamp));
+	CU_ASSERT(strtoll(stamp, NULL, 10) >= (long long)before &&
+		  strtoll(stamp, NULL, 10) <= (long long)after);
+	expected_signature(stamp, "crm-1-9", body, want);
+	CU_ASSERT_STRING_EQUAL(sig, want);
+	CU_ASSERT_PTR_NULL(strstr(r.seen[0], "whsec-test"));
 	close(r.lfd);
 	plugin_instance_destroy(inst);
 	plugin_unload(&mod);
@@ -1993,4 +2079,5 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_access_stream_client_gone_and_stop),
 	   TEST(test_a_stalled_access_client_holds_no_snapshot),
 	   TEST(test_webhook_reads_retry_after_after_spaces_or_tabs),
-	   TEST(test_webhook_key_is_the_planned_range))
+	   TEST(test_webhook_key_is_the_planned_range),
+	   TEST(test_webhook_signs_the_time_the_key_and_the_body))
