@@ -206,15 +206,16 @@ hub_rc bq_query_check(struct bq_query *q, struct rowmap *m, const char *param, c
 void bq_query_set_call(struct bq_query *q, struct hub_call *call);
 
 /* The named parameter for :cursor: its BigQuery type and value for the
- * text `param` (NULL: the epoch for times, else the type's zero or empty
+ * text `param` (NULL: 0001-01-01 for times, else the type's zero or empty
  * value).  `type` is the column's type when known, else NULL (guessed from
  * the text).  0, or -1 with err. */
 int bq_param_for(const char *type, const char *param, char *type_out, size_t type_size,
 		 char *value, size_t value_size, char *err, size_t err_size);
 /* What a first run (no saved cursor, no cursor_start) binds @cursor of
- * type t to, as text for bq_param_for: the epoch for times (API.md), the
- * lowest value for numbers, "" for STRING and BYTES, so that
- * `col >= @cursor` selects every row (but NULLs; FLOAT64: but -inf, NaN). */
+ * type t to, as text for bq_param_for: 0001-01-01 for times (RM_TIME_FIRST,
+ * the first TIMESTAMP, DATETIME and DATE), the lowest value for numbers, ""
+ * for STRING and BYTES, so that `col >= @cursor` selects every row (but
+ * NULLs; FLOAT64: but -inf, NaN). */
 const char *bq_param_first(enum bq_type t);
 
 #endif

@@ -152,16 +152,14 @@ static const char *guess_type(const char *param)
 	return "STRING";
 }
 
-/* A time for a TIMESTAMP/DATETIME/DATE parameter, floored to the microsecond. */
+/* A time for a TIMESTAMP/DATETIME/DATE parameter, floored to the microsecond
+ * (NULL: the first one, RM_TIME_FIRST). */
 static int param_time(const char *param, int64_t *sec, int32_t *nsec)
 {
 	int64_t v;
 
-	if (!param) {
-		*sec = 0;
-		*nsec = 0;
-		return 0;
-	}
+	if (!param)
+		param = RM_TIME_FIRST;
 	if (bq_int64_check(param, &v) == 0) { /* epoch seconds */
 		*sec = v;
 		*nsec = 0;
@@ -175,8 +173,8 @@ const char *bq_param_first(enum bq_type t)
 	switch (t) {
 	case BQ_T_TIMESTAMP:
 	case BQ_T_DATETIME:
-	case BQ_T_DATE:
-		return "1970-01-01T00:00:00Z";
+	case BQ_T_DATE: /* bq_param_for writes it as the type takes it */
+		return RM_TIME_FIRST;
 	case BQ_T_INT64:
 		return "-9223372036854775808";
 	case BQ_T_NUMERIC: /* 29 digits, 9 decimals */

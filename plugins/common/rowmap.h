@@ -172,6 +172,14 @@ size_t rowmap_query_trimmed_len(const char *query, enum rm_dialect dialect);
 
 /* ---- values --------------------------------------------------------------- */
 
+/* What a first run (no saved cursor, no cursor_start) binds :cursor to for
+ * a time column (TIMESTAMP*, DATETIME, DATE), so that `col >= :cursor`
+ * reads every row: the first instant of BigQuery's TIMESTAMP, DATETIME and
+ * DATE (years 1..9999), also Snowflake's, before every date a saved cursor
+ * holds but year 0000 (which neither warehouse documents).  Written as
+ * rm_time_format writes a saved cursor, so a warehouse reads both alike. */
+#define RM_TIME_FIRST "0001-01-01T00:00:00.000000000Z"
+
 /* "2026-01-02T03:04:05.123456789Z", "2026-01-02 03:04:05+02:00",
  * "2026-01-02" -> seconds and nanoseconds.  Returns 0 or -1. */
 int rm_time_parse(const char *s, int64_t *sec, int32_t *nsec);

@@ -18,7 +18,7 @@
 /* What a transport provides.  `t` is the transport's state. */
 struct rp_reader_ops {
 	/* Runs the query with :cursor bound to `param` (NULL: the start of
-	 * the first cursor column's type, the epoch for times), binding the
+	 * the first cursor column's type, RM_TIME_FIRST for times), binding the
 	 * result's columns into `m` (rowmap_bind) as soon as they are known.
 	 * `batch_hint`: rows the caller wants per page. */
 	hub_rc (*open)(void *t, struct rowmap *m, const char *param, size_t batch_hint,

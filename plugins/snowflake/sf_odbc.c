@@ -3,15 +3,16 @@
  *
  * The query is prepared with ? for :cursor and the cursor value is bound
  * with SQLBindParameter, typed after the first cursor column (never
- * interpolated into the SQL); a first run binds the start of its type (the
- * epoch, the lowest number, false, "").  Results are read with column-wise
- * binding and block fetches (SQL_ATTR_ROW_ARRAY_SIZE rows per SQLFetch): one
- * buffer per column, sized once, so memory stays flat whatever the table
- * size.  Strings travel as UTF-16 (SQL_C_WCHAR: no dependence on the
- * process locale) and are turned into UTF-8 here; DECIMAL / NUMERIC as
- * text (SQL_C_CHAR, NUMBER_WIDTH bytes).  A value longer than its bound
- * buffer (rare: buffers follow the declared column size; a NUMERIC past 71
- * digits) is fetched whole with SQLGetData on that row only, never cut.
+ * interpolated into the SQL); a first run binds the start of its type
+ * (0001-01-01 for times and dates, RM_TIME_FIRST; the lowest number, false,
+ * "").  Results are read with column-wise binding and block fetches
+ * (SQL_ATTR_ROW_ARRAY_SIZE rows per SQLFetch): one buffer per column, sized
+ * once, so memory stays flat whatever the table size.  Strings travel as
+ * UTF-16 (SQL_C_WCHAR: no dependence on the process locale) and are turned
+ * into UTF-8 here; DECIMAL / NUMERIC as text (SQL_C_CHAR, NUMBER_WIDTH
+ * bytes).  A value longer than its bound buffer (rare: buffers follow the
+ * declared column size; a NUMERIC past 71 digits) is fetched whole with
+ * SQLGetData on that row only, never cut.
  *
  * Errors carry the driver's diagnostics (SQLSTATE and message; never the
  * connection string, which may hold a password) and are classified by
@@ -507,9 +508,9 @@ static void param_lowest_number(struct sf_odbc *o, const struct ocol *c, SQLSMAL
 	*ptr = &o->p_f;
 }
 
-/* Fills the parameter buffers from `param` (NULL: the type's start: the
- * epoch for times, the lowest number, false, "") as the type of column c
- * (NULL: text).  Sets the ODBC types. */
+/* Fills the parameter buffers from `param` (NULL: the type's start:
+ * RM_TIME_FIRST for times, the lowest number, false, "") as the type of
+ * column c (NULL: text).  Sets the ODBC types. */
 static hub_rc param_value(struct sf_odbc *o, const struct ocol *c, const char *param,
 			  SQLSMALLINT *ctype, SQLSMALLINT *stype, SQLULEN *size,
 			  SQLSMALLINT *digits, SQLPOINTER *ptr, SQLLEN *len, char *err,
@@ -525,7 +526,7 @@ static hub_rc param_value(struct sf_odbc *o, const struct ocol *c, const char *p
 	*len = 0;
 	switch (type) {
 	case RM_TIMESTAMP:
-		if (param && rm_time_parse(param, &sec, &nsec))
+		if (rm_time_parse(param ? param : RM_TIME_FIRST, &sec, &nsec))
 			goto bad;
 		ts_from_instant(&o->p_ts, sec, nsec);
 		*ctype = SQL_C_TYPE_TIMESTAMP;

@@ -13,10 +13,11 @@
  *
  * :cursor is bound as TEXT to the saved cursor value (or cursor_start), and
  * Snowflake casts it to the column's type.  A first run (neither) binds the
- * start of the first cursor column's type: the epoch for times, "" for
- * text, the lowest double for numbers, false for booleans.  That type comes
- * with every result's rowType; before a process's first result, the query
- * with LIMIT 0 learns it.
+ * start of the first cursor column's type: 0001-01-01 for times and dates
+ * (RM_TIME_FIRST, as a saved cursor is written), "" for text, the lowest
+ * double for numbers, false for booleans.  That type comes with every
+ * result's rowType; before a process's first result, the query with
+ * LIMIT 0 learns it.
  *
  * A POST that failed in transit or with 429/503 is sent again with the
  * same requestId and retry=true, so Snowflake runs the statement at most
@@ -282,8 +283,9 @@ struct binding {
 
 /* :cursor on a first run (no saved cursor, no cursor_start): a value at or
  * before every value of the first cursor column's type, so the first run
- * reads every row.  Until that type is known (the LIMIT 0 that learns it),
- * "0", which every type the SQL API returns reads (as the epoch for times). */
+ * reads every row.  Until that type is known (the LIMIT 0 that learns it,
+ * which reads no row), "0", which every type the SQL API returns reads (as
+ * the epoch for times). */
 static struct binding first_binding(const struct sf_api *a)
 {
 	if (!a->is_kind_known)
@@ -300,7 +302,8 @@ static struct binding first_binding(const struct sf_api *a)
 	case K_TIMESTAMP_NTZ:
 	case K_TIMESTAMP_LTZ:
 	case K_TIMESTAMP_TZ:
-		return (struct binding){"TEXT", "0"}; /* the epoch (digits: epoch seconds) */
+		/* DATE reads a TIMESTAMP's text too (the time truncated) */
+		return (struct binding){"TEXT", RM_TIME_FIRST};
 	default:
 		return (struct binding){"TEXT", ""}; /* text: the empty string sorts first */
 	}

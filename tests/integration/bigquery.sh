@@ -12,7 +12,8 @@
 # accessDenied and a refused key failing clearly and disabling the source
 # in `profilehub run`; `check --connect`; @cursor typed from the first cursor
 # column (INT64, STRING, DATE, DATETIME, NUMERIC, FLOAT64) by a dry run before
-# each process's first query, cursor_type overriding it; NULLs in a second
+# each process's first query, cursor_type overriding it; a first run of a
+# time column reading times before 1970 (back to 0001-01-01); NULLs in a second
 # cursor column, which BigQuery sorts first (or last, with NULLS LAST).
 set -u
 cd "$(dirname "$0")/../.."
@@ -129,11 +130,22 @@ NULLS_MAP='{custom_id: user_id, attributes: {n: id}}'
 		source_yaml "by_$col" "SELECT * FROM analytics.users WHERE $col >= :cursor ORDER BY $col, id" "" "[$col, id]"
 	done
 	source_yaml nulls_default "$NULLS_Q" "$NULLS_MAP"
+	for col in at day wall; do
+		source_yaml "history_$col" "SELECT * FROM analytics.history WHERE $col >= :cursor ORDER BY $col, id" \
+			"{custom_id: owner, attributes: {n: id}}" "[$col, id]"
+	done
 	source_yaml nulls_last "$NULLS_Q NULLS LAST" "$NULLS_MAP"
 } >"$T/hub.yaml"
 sync() { "$HUB" -c "$T/hub.yaml" sync "$@" >"$T/out" 2>"$T/err"; }
 dump() { "$HUB" -c "$T/hub.yaml" dump "$@"; }
 user() { jq -c -s "map(select(.custom_id == \"$1\"))[0]" "$T/dump1"; }
+# synced WHAT READ APPLIED DUPLICATES SYNC-ARGS...: the sync succeeds with those counts
+synced() {
+	what=$1 counts="read $2, applied $3, duplicates $4, rejected 0, blocked 0, refused 0"
+	shift 4
+	sync "$@" || fail "$what: $(cat "$T/err")"
+	grep -qx "$counts" "$T/out" || fail "$what: $(cat "$T/out")"
+}
 
 # ---- 1. a first sync: every type, across pages, the JWT exchanged once ----------------------
 sync users || fail "first sync: $(cat "$T/err")"
@@ -160,7 +172,7 @@ jq -e '[.[] | select(.path | startswith("/bigquery"))] | all(.token == "issued")
 # a dry run learns the cursor column's type (a STRING @cursor coerces to a TIMESTAMP column)
 jq -e '.[1] | .dryRun and .param == {"type": "STRING", "value": "1970-01-01"} and .status == 200' "$T/log1" >/dev/null ||
 	fail "the dry run before the first query: $(jq -c '.[1]' "$T/log1")"
-jq -e '.[2] | (.dryRun | not) and .param == {"type": "TIMESTAMP", "value": "1970-01-01 00:00:00.000000+00:00"} and
+jq -e '.[2] | (.dryRun | not) and .param == {"type": "TIMESTAMP", "value": "0001-01-01 00:00:00.000000+00:00"} and
 	.parameterMode == "NAMED" and .location == "EU" and .maxResults == 4 and .useInt64Timestamp and
 	(.query | test("@cursor"))' "$T/log1" >/dev/null ||
 	fail "the first jobs.query: $(jq -c '.[2]' "$T/log1")"
@@ -298,7 +310,7 @@ queries_from "$before" | jq -e 'map(select(.dryRun | not)) | length == 2 and
 	.[0].param == {"type": "BYTES", "value": ""} and .[1].param == {"type": "BYTES", "value": "/A=="}' >/dev/null ||
 	fail "the BYTES cursor: $(queries_from "$before")"
 # DATE, DATETIME, NUMERIC, FLOAT64 columns: a first sync from the start of the type, then a restart
-for c in "signup DATE 1970-01-01" "last_login DATETIME 1970-01-01 00:00:00.000000" \
+for c in "signup DATE 0001-01-01" "last_login DATETIME 0001-01-01 00:00:00.000000" \
 	"score NUMERIC -99999999999999999999999999999.999999999" "ratio FLOAT64 -1.7976931348623157e308"; do
 	set -- $c
 	col=$1 type=$2
@@ -312,6 +324,23 @@ for c in "signup DATE 1970-01-01" "last_login DATETIME 1970-01-01 00:00:00.00000
 		all(.param.type == $t and .status == 200) and .[0].param.value == $first' >/dev/null ||
 		fail "the $type cursor: $(queries_from "$before")"
 done
+# times before 1970 (back to 0001-01-01, the first BigQuery holds): a first sync and --full
+# bind the first TIMESTAMP, DATE and DATETIME and read them (the epoch left them out for good)
+for c in "at TIMESTAMP 0001-01-01 00:00:00.000000+00:00" "day DATE 0001-01-01" \
+	"wall DATETIME 0001-01-01 00:00:00.000000"; do
+	set -- $c
+	col=$1 type=$2
+	shift 2
+	before=$(fake_log | jq length)
+	synced "$type before 1970, first sync" 4 4 0 "history_$col"
+	synced "$type before 1970, --full" 4 0 4 "history_$col" --full
+	queries_from "$before" | jq -e --arg t "$type" --arg first "$*" 'map(select(.dryRun | not)) |
+		length == 2 and all(.param == {"type": $t, "value": $first} and .status == 200)' >/dev/null ||
+		fail "the first $type: $(queries_from "$before")"
+done
+history_ids='[.[] | select(.custom_id | startswith("h")) | .custom_id] | sort'
+dump | jq -e -s "$history_ids == [\"h1\", \"h2\", \"h3\", \"h4\"]" >/dev/null ||
+	fail "profiles before 1970: $(dump | jq -c -s "$history_ids")"
 # cursor_type overrides the column's type: no dry run; NUMERIC suits an INT64 column, TIMESTAMP
 # does not (BigQuery's refusal, saying where the type came from)
 before=$(fake_log | jq length)

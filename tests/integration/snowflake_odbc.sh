@@ -3,9 +3,10 @@
 # ODBC data source: a throwaway PostgreSQL (tests/pgtest.sh) through
 # Debian's odbc-postgresql driver, registered in a temp odbcinst.ini.
 # Tables with NULLs, unicode, equal timestamps across page boundaries and
-# late-arriving rows; first runs of text and number cursors reading every
-# row; a NULL first cursor value selected by the query (NULLs last and
-# first) applied once and never the cursor; map.message_id; syncs checked through `profilehub dump`; a second
+# late-arriving rows; first runs of text, number, time and date cursors
+# reading every row (times before 1970 too); a NULL first cursor value
+# selected by the query (NULLs last and first) applied once and never the
+# cursor; map.message_id; syncs checked through `profilehub dump`; a second
 # sync reads only new rows; a sync killed (SIGKILL) or stopped (SIGTERM)
 # mid-way resumes without loss or duplicates (compared with a clean run);
 # bad configs refused by `check --connect`; a dead server retried.
@@ -89,6 +90,12 @@ INSERT INTO ledger VALUES (-20, 'l1', -5.5, -1e300), (-3, 'l2', 0, -2.5), (0, 'l
 CREATE TABLE wide (user_id text, big numeric);
 INSERT INTO wide VALUES ('w1', ('1' || repeat('0', 89))::numeric), ('w2', repeat('9', 90)::numeric),
   ('w3', (repeat('1', 80) || '.' || repeat('5', 20))::numeric);
+-- times and dates before 1970, back to 0001-01-01
+CREATE TABLE history (id bigint PRIMARY KEY, user_id text, at timestamptz, day date, wall timestamp);
+INSERT INTO history VALUES (4, 'h4', '2026-01-01 00:00:00+00', '2026-01-01', '2026-01-01 00:00:00'),
+  (1, 'h1', '0001-01-01 00:00:00+00', '0001-01-01', '0001-01-01 00:00:00'),
+  (3, 'h3', '1969-12-31 23:59:59.999999+00', '1969-12-31', '1969-12-31 23:59:59.999999'),
+  (2, 'h2', '1900-01-01 00:00:00+00', '1900-01-01', '1900-01-01 00:00:00');
 -- a NULL first cursor value, selected (OR updated_at IS NULL)
 CREATE TABLE nullable (id bigint PRIMARY KEY, user_id text, updated_at timestamptz);
 INSERT INTO nullable VALUES (1, 'n1', '2026-01-01 00:00:00+00'), (3, 'n3', NULL);
@@ -168,6 +175,12 @@ sources:
     query: SELECT big, user_id FROM wide WHERE big >= :cursor ORDER BY big
     cursor: [big]
     map: {custom_id: user_id, attributes: {string(big): big}}
+$(for col in at day wall; do printf '  - name: history_%s
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT id, user_id, %s FROM history WHERE %s >= :cursor ORDER BY %s, id
+    cursor: [%s, id]
+    map: {custom_id: user_id, attributes: {n: id}}\n' $col $col $col $col $col; done)
   - name: nullable
     plugin: snowflake
     dsn: hubtest
@@ -205,6 +218,13 @@ EOF
 }
 config main >"$T/main.yaml"
 sync() { "$HUB" -c "$T/$1.yaml" sync "$2" ${3:-} >"$T/out" 2>"$T/err"; }
+# synced WHAT READ APPLIED DUPLICATES SYNC-ARGS...: the sync succeeds with those counts
+synced() {
+	what=$1 counts="read $2, applied $3, duplicates $4, rejected 0, blocked 0, refused 0"
+	shift 4
+	sync "$@" || fail "$what: $(cat "$T/err")"
+	grep -qx "$counts" "$T/out" || fail "$what: $(cat "$T/out")"
+}
 
 # ---- 1. users: typed attributes, NULLs, unicode, ties across pages -----------------------
 sync main users || fail "users sync: $(cat "$T/err")"
@@ -248,6 +268,13 @@ grep -qx "cursor \\[\"$(printf '9%.0s' $(seq 90))\"\\]" "$T/out" || fail "wide c
 	fail "wide numbers cut: $("$HUB" -c "$T/first.yaml" dump | jq -c -s 'map(select(.custom_id | startswith("w")) | .attributes.big)')"
 sync first wide || fail "wide sync again: $(cat "$T/err")"
 grep -q "^read 0," "$T/out" || fail "wide numbers again: $(cat "$T/out")"
+
+# ---- 1b'. times and dates before 1970 (back to 0001-01-01): a first sync and --full read them
+# (the epoch was bound: they were left out for good)
+for col in at day wall; do
+	synced "$col before 1970, first sync" 4 4 0 first "history_$col"
+	synced "$col before 1970, --full" 4 0 4 first "history_$col" --full
+done
 
 # ---- 1c. a NULL first cursor value: applied once, never the cursor, a duplicate after ----
 # (PostgreSQL sorts NULLs last; NULLS FIRST as BigQuery does)

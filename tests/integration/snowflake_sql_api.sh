@@ -4,9 +4,10 @@
 # the documented shapes): key-pair JWT checked against a key pair made
 # here, result partitions (gzip), 202 then 200, 422, injected 429 / 503
 # with Retry-After and idempotent resubmission, a gateway's empty 503,
-# transient SQLSTATEs retried, first runs of text and number cursors that
-# read every row, all through `profilehub sync`; bad configs through
-# `profilehub check --connect`.
+# transient SQLSTATEs retried, first runs of text, number, time and date
+# cursors that read every row (times before 1970 too; NUMBERs past 2^53 in
+# order), a DATE cursor bound again, all through `profilehub sync`; bad
+# configs through `profilehub check --connect`.
 set -u
 cd "$(dirname "$0")/../.."
 B=${HUB_BUILD:-build}
@@ -54,7 +55,11 @@ jq -n --argjson base $base '
    LEDGER: {columns: [{name: "ID", type: "fixed"}, {name: "USER_ID", type: "text"}],
      rows: [["-20", "l1"], ["-3", "l2"], ["0", "l3"], ["5", "l4"]]},
    FUTURE: {columns: [{name: "AT", type: "timestamp_ntz"}, {name: "USER_ID", type: "text"}],
-     rows: [["253402300799.000000000", "f1"], ["253402300800.000000000", "f2"]]}}' >"$T/data.json"
+     rows: [["253402300799.000000000", "f1"], ["253402300800.000000000", "f2"]]},
+   HISTORY: {columns: [{name: "ID", type: "fixed"}, {name: "USER_ID", type: "text"},
+       {name: "AT", type: "timestamp_ntz"}, {name: "DAY", type: "date"}],
+     rows: [["4", "h4", ts($base), "20454"], ["1", "h1", ts(-62135596800), "-719162"],
+       ["3", "h3", "-0.500000000", "-1"], ["2", "h2", ts(-2208988800), "-25567"]]}}' >"$T/data.json"
 
 node tests/integration/fake_snowflake/server.js --port-file "$T/port" --public-key "$T/pub.pem" \
 	--account xy12345 --user hub_user --data "$T/data.json" --partition-rows 5 \
@@ -108,9 +113,20 @@ EOF
 		"{custom_id: user_id, attributes: {id: id}}" "" "[id]"
 	source_yaml future "" "SELECT * FROM future WHERE at >= :cursor ORDER BY at" \
 		"{custom_id: user_id, attributes: {at: at}}" "" "[at]"
+	for col in at day; do
+		source_yaml "history_$col" "" "SELECT * FROM history WHERE $col >= :cursor ORDER BY $col, id" \
+			"{custom_id: user_id, attributes: {n: id}}" "" "[$col, id]"
+	done
 } >"$T/hub.yaml"
 sync() { "$HUB" -c "$T/hub.yaml" sync "$@" >"$T/out" 2>"$T/err"; }
 dump() { "$HUB" -c "$T/hub.yaml" dump; }
+# synced WHAT READ APPLIED DUPLICATES SYNC-ARGS...: the sync succeeds with those counts
+synced() {
+	what=$1 counts="read $2, applied $3, duplicates $4, rejected 0, blocked 0, refused 0"
+	shift 4
+	sync "$@" || fail "$what: $(cat "$T/err")"
+	grep -qx "$counts" "$T/out" || fail "$what: $(cat "$T/out")"
+}
 
 # ---- 1. a first sync: every row, typed, across pages and partitions -----------
 sync users || fail "first sync: $(cat "$T/err")"
@@ -132,9 +148,9 @@ jq -e '[.[] | select(.partition != null)] | map(.partition) == [1, 2] and all(.g
 	fail "partitions 1 and 2 fetched with gzip: $(jq -c '[.[] | select(.partition != null)]' "$T/log1")"
 # a first run learns the cursor column's type (LIMIT 0), then binds its start
 jq -e 'map(select(.method == "POST")) | (.[0].statement | test("\\) LIMIT 0$")) and
-	.[1].binding == "0" and .[1].binding_type == "TEXT" and .[1].database == "ANALYTICS"' \
-	"$T/log1" >/dev/null ||
-	fail "the first sync binds the epoch: $(jq -c 'map(select(.method == "POST") | {statement, binding, binding_type, database})' "$T/log1")"
+	.[1].binding == "0001-01-01T00:00:00.000000000Z" and .[1].binding_type == "TEXT" and
+	.[1].database == "ANALYTICS"' "$T/log1" >/dev/null ||
+	fail "the first sync binds the first time: $(jq -c 'map(select(.method == "POST") | {statement, binding, binding_type, database})' "$T/log1")"
 
 # ---- 2. again: nothing new; the saved cursor is bound ------------------------------
 sync users || fail "second sync: $(cat "$T/err")"
@@ -179,6 +195,29 @@ grep -qx "read 4, applied 4, duplicates 0, rejected 0, blocked 0, refused 0" "$T
 grep -qx 'cursor \["5"\]' "$T/out" || fail "ledger cursor: $(cat "$T/out")"
 fake_log | jq -e 'last | .binding_type == "REAL" and (.binding | tonumber) < -1e300' >/dev/null ||
 	fail "a number cursor's first run binds the lowest double: $(fake_log | jq -c 'last')"
+# NUMBERs past 2^53 keep their order (as doubles, these two are one number)
+control '{"append": {"LEDGER": [["9007199254740993", "l6"], ["9007199254740992", "l5"]]}}'
+synced "ledger past 2^53" 2 2 0 ledger
+grep -qx 'cursor \["9007199254740993"\]' "$T/out" || fail "ledger past 2^53: $(cat "$T/out")"
+
+# ---- 3b'. times and dates before 1970 (back to 0001-01-01): a first sync and --full read them ----
+# (they bound the epoch, which left them out for good); a DATE cursor is saved as a time,
+# which the next sync binds as it is (Snowflake's DATE reads a timestamp's text)
+for col in at day; do
+	before=$(fake_log | jq length)
+	synced "$col before 1970, first sync" 4 4 0 "history_$col"
+	synced "$col before 1970, --full" 4 0 4 "history_$col" --full
+	fake_log | jq -e --argjson from "$before" '.[$from:] | map(select(.method == "POST" and
+		(.statement | test("LIMIT 0") | not))) | length == 2 and
+		all(.binding == "0001-01-01T00:00:00.000000000Z" and .binding_type == "TEXT" and .status == 200)' >/dev/null ||
+		fail "$col: the first time was not bound: $(fake_log | jq -c --argjson from "$before" '.[$from:] | map({binding, status})')"
+done
+grep -qx 'cursor \["2026-01-01T00:00:00.000000000Z","4"\]' "$T/out" || fail "DATE cursor: $(cat "$T/out")"
+control "{\"append\": {\"HISTORY\": [[\"5\", \"h5\", null, \"20454\"], [\"6\", \"h6\", null, \"20455\"]]}}"
+synced "a DATE cursor, second sync" 2 2 0 history_day
+grep -qx 'cursor \["2026-01-02T00:00:00.000000000Z","6"\]' "$T/out" || fail "DATE cursor, second sync: $(cat "$T/out")"
+fake_log | jq -e 'last | .binding == "2026-01-01T00:00:00.000000000Z" and .binding_type == "TEXT" and .status == 200' >/dev/null ||
+	fail "the saved DATE cursor was not bound: $(fake_log | jq -c 'last')"
 
 # ---- 3c. a cursor time past year 9999: the sync fails naming it, no cursor is saved ------------
 # (its text, "10000-01-01...", never reads back: every later sync, and --full, failed)

@@ -450,10 +450,11 @@ static void test_first_run_binds_the_start_of_the_cursor_type(void)
 		{"fixed", "REAL -1.7976931348623157e308"},
 		{"real", "REAL -1.7976931348623157e308"},
 		{"boolean", "BOOLEAN false"},
-		{"date", "TEXT 0"}, /* the epoch */
-		{"timestamp_ntz", "TEXT 0"},
-		{"timestamp_ltz", "TEXT 0"},
-		{"timestamp_tz", "TEXT 0"},
+		/* before 1970 too: DATE reads a TIMESTAMP's text */
+		{"date", "TEXT 0001-01-01T00:00:00.000000000Z"},
+		{"timestamp_ntz", "TEXT 0001-01-01T00:00:00.000000000Z"},
+		{"timestamp_ltz", "TEXT 0001-01-01T00:00:00.000000000Z"},
+		{"timestamp_tz", "TEXT 0001-01-01T00:00:00.000000000Z"},
 		{"variant", "TEXT "},
 	};
 	struct rm_config cfg = {"wh", "{\"custom_id\": \"ID\", \"attributes\": {\"c\": \"C\"}}",

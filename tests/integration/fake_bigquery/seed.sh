@@ -13,6 +13,8 @@
 #   blobs     a BYTES cursor column whose base64 sorts unlike its bytes
 #             ("/A==" is 0xfc, "gA==" 0x80)
 #   nulls     a NULL in the second cursor column within ties of the first
+#   history   TIMESTAMP, DATE and DATETIME cursor columns before 1970: the
+#             first instant BigQuery holds (0001-01-01), 1900, 1969, 2026
 #   secret    access denied
 #   bulk      BULK_ROWS (default 12000) generated events of 400 users, three
 #             per timestamp, in pages of at most 500 rows
@@ -66,6 +68,12 @@ jq -n --argjson base $base --argjson bulk "${2:-12000}" '
        {name: "user_id", type: "STRING"}],
      rows: [[us($base + 60), "1", "n3"], [us($base), "2", "n1"], [us($base + 60), null, "n4"],
        [us($base), null, "n2"]]},
+   history: {schema: [{name: "id", type: "INTEGER"}, {name: "owner", type: "STRING"},
+       {name: "at", type: "TIMESTAMP"}, {name: "day", type: "DATE"}, {name: "wall", type: "DATETIME"}],
+     rows: [["4", "h4", us($base), "2026-01-01", "2026-01-01T00:00:00"],
+       ["1", "h1", us(-62135596800), "0001-01-01", "0001-01-01T00:00:00"],
+       ["3", "h3", "-1", "1969-12-31", "1969-12-31T23:59:59.999999"],
+       ["2", "h2", us(-2208988800), "1900-01-01", "1900-01-01T00:00:00"]]},
    secret: {denied: true, schema: [{name: "id", type: "INTEGER"}], rows: []},
    bulk: {generate: $bulk, users: 400, page_rows: 500, schema: [
      {name: "id", type: "INTEGER"}, {name: "user_id", type: "STRING"},

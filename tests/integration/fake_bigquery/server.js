@@ -299,9 +299,15 @@ function encodeRow(fields, row, int64ts) {
 	return { f: fields.map((f, i) => ({ v: encodeValue(f, row[i], int64ts, false) })) };
 }
 
-// A TIMESTAMP parameter or literal -> microseconds (BigInt).
+// BigQuery's TIMESTAMP range, 0001-01-01 00:00:00 to 9999-12-31
+// 23:59:59.999999 UTC, in microseconds (DATE and DATETIME span the same).
+const TIME_MIN_US = -62135596800000000n, TIME_MAX_US = 253402300799999999n;
+
+// A TIMESTAMP parameter or literal -> microseconds (BigInt), or null when it
+// does not read as one or is out of range (a DATE or DATETIME as at UTC).
 function timeMicros(s) {
-	const m = /^(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(\.\d+)?)?)?\s*(Z|UTC|[+-]\d\d(?::?\d\d)?)?$/i.exec(s);
+	const m = /^(\d{4})-(\d\d?)-(\d\d?)(?:[T ](\d\d?):(\d\d)(?::(\d\d)(\.\d+)?)?)?\s*(Z|UTC|[+-]\d\d(?::?\d\d)?)?$/i
+		.exec(s);
 	if (!m)
 		return null;
 	let off = 0;
@@ -310,9 +316,14 @@ function timeMicros(s) {
 		const digits = m[8].slice(1).replace(':', '');
 		off = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0));
 	}
-	const ms = Date.UTC(+m[1], +m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0), +(m[6] || 0));
+	const d = new Date(0); // setUTCFullYear: Date.UTC reads years 0..99 as 1900..1999
+	d.setUTCFullYear(+m[1], +m[2] - 1, +m[3]);
+	if (d.getUTCMonth() !== +m[2] - 1)
+		return null;
+	d.setUTCHours(+(m[4] || 0), +(m[5] || 0), +(m[6] || 0));
 	const frac = BigInt(((m[7] || '.').slice(1) + '000000').slice(0, 6));
-	return BigInt(ms) * 1000n + frac - BigInt(off) * 60000000n;
+	const us = BigInt(d.getTime()) * 1000n + frac - BigInt(off) * 60000000n;
+	return us < TIME_MIN_US || us > TIME_MAX_US ? null : us;
 }
 
 // A column's or a parameter's type by its standard SQL name.
@@ -405,8 +416,8 @@ const DATETIME_RE = /^\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d\d(?::\d\d(?:\.\d{1,
 function readsAs(type, v) {
 	switch (type) {
 	case 'TIMESTAMP': return timeMicros(v) !== null;
-	case 'DATE': return DATE_RE.test(v);
-	case 'DATETIME': return DATETIME_RE.test(v);
+	case 'DATE': return DATE_RE.test(v) && timeMicros(v) !== null;
+	case 'DATETIME': return DATETIME_RE.test(v) && timeMicros(v) !== null;
 	case 'TIME': return /^\d{1,2}:\d\d(:\d\d(\.\d{1,6})?)?$/.test(v);
 	case 'INT64': return /^-?\d+$/.test(v) && BigInt(v) >= -(2n ** 63n) && BigInt(v) < 2n ** 63n;
 	case 'NUMERIC': case 'BIGNUMERIC': return DECIMAL_RE.test(v);

@@ -23,7 +23,10 @@
 // in SQL, NULL >= x is not true (the row is left out) and ORDER BY puts
 // NULLs last (Snowflake's default for ASC).  The bound value is cast as
 // Snowflake would: a number bound against a text column casts every cell
-// to a number, and one that is not fails the statement (22018).
+// to a number, and one that is not fails the statement (22018); text bound
+// against a DATE or TIMESTAMP_* column reads as Snowflake's AUTO input
+// format (epoch seconds, a date, a timestamp; DATE takes a timestamp's
+// day), else 22007; NUMBERs compare exactly, as decimals.
 //
 // Test controls (no auth): POST /_control {faults: [{on: "post"|"get"|
 // "partition", status, retry_after, empty (no body at all, as gateways
@@ -105,29 +108,107 @@ function jwtProblem(req) {
 	return null;
 }
 
-// "1767323045.123456789" (or "... 1440") or an RFC 3339 text -> ns (BigInt).
-function instantNs(s) {
-	if (/^-?\d+(\.\d+)?( \d+)?$/.test(s)) {
-		const [whole, frac = ''] = s.split(' ')[0].split('.');
-		return BigInt(whole) * 1000000000n + BigInt((frac + '000000000').slice(0, 9));
-	}
-	const m = /^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$/.exec(s);
+const DAY_NS = 86400n * 1000000000n;
+
+// A TIMESTAMP_* cell, "1767323045.123456789" (TZ adds " 1440"), -> ns
+// (BigInt); the sign is the whole value's ("-0.5" is half a second before
+// 1970), as the plugin reads it.
+function epochNs(s) {
+	const m = /^(-?)(\d+)(?:\.(\d{1,9}))?(?: \d+)?$/.exec(s);
 	if (!m)
-		throw new Error('not a time: ' + s);
-	const ms = Date.parse(`${m[1]}T${m[2]}${m[4] || 'Z'}`);
-	return BigInt(ms) * 1000000n + BigInt(((m[3] || '.').slice(1) + '000000000').slice(0, 9));
+		throw new Error('not an epoch cell: ' + s);
+	const ns = BigInt(m[2]) * 1000000000n + BigInt(((m[3] || '') + '000000000').slice(0, 9));
+	return m[1] ? -ns : ns;
 }
 
-// For ORDER BY: NULLs last.  A WHERE never compares a NULL (matches()).
+// Bound text cast to a time as Snowflake's AUTO input format reads it ->
+// ns (BigInt), or null: an integer is seconds since the epoch (from
+// 31536000000 on, milliseconds; then microseconds, nanoseconds); else a
+// date, or a date and a time ('T' or a space) with up to 9 decimals and
+// Z or an offset.
+function castTimeNs(s) {
+	if (/^-?\d+$/.test(s)) {
+		const v = BigInt(s), a = v < 0n ? -v : v;
+		const scale = a < 31536000000n ? 1000000000n : a < 31536000000000n ? 1000000n :
+			a < 31536000000000000n ? 1000n : 1n;
+		return v * scale;
+	}
+	const m = /^(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,9}))?)?)?(Z|[+-]\d\d:?\d\d)?$/
+		.exec(s);
+	if (!m)
+		return null;
+	const d = new Date(0); // setUTCFullYear: Date.UTC reads years 0..99 as 1900..1999
+	d.setUTCFullYear(+m[1], +m[2] - 1, +m[3]);
+	if (d.getUTCMonth() !== +m[2] - 1 || +m[4] > 23 || +m[5] > 59 || +m[6] > 59)
+		return null;
+	let off = 0;
+	if (m[8] && m[8] !== 'Z') {
+		const hm = m[8].slice(1).replace(':', '');
+		off = (m[8][0] === '-' ? -1 : 1) * (Number(hm.slice(0, 2)) * 3600 + Number(hm.slice(2)) * 60);
+	}
+	const sec = BigInt(d.getTime() / 1000 + (+m[4] || 0) * 3600 + (+m[5] || 0) * 60 +
+		(+m[6] || 0) - off);
+	return sec * 1000000000n + BigInt(((m[7] || '') + '000000000').slice(0, 9));
+}
+
+const isTime = type => type.startsWith('timestamp') || type === 'date';
+
+// A time cell as a number that orders it: DATE cells are days since the
+// epoch, TIMESTAMP_* cells epoch seconds (epochNs).
+function timeKey(type, cell) {
+	return type === 'date' ? BigInt(cell) : epochNs(cell);
+}
+
+// A value bound against a time column, cast as Snowflake casts it, as a
+// timeKey: DATE reads every TIMESTAMP text too, the time truncated (its
+// day); text that reads as neither fails as Snowflake's 22007.
+function boundTimeKey(type, v) {
+	const ns = castTimeNs(v);
+	if (ns === null)
+		throw new SqlError(type === 'date' ? '100040' : '100035', '22007',
+			`${type === 'date' ? 'Date' : 'Timestamp'} '${v}' is not recognized`);
+	if (type !== 'date')
+		return ns;
+	return ns >= 0n ? ns / DAY_NS : -((-ns + DAY_NS - 1n) / DAY_NS); // floor
+}
+
+// An exact number's text ("-12.50", "1e3") -> {n, scale}: n / 10^scale
+// (BigInt n); null when it is not one.
+function decimal(s) {
+	const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:e([+-]?\d+))?$/i.exec(s.trim());
+	if (!m || !(m[2] || m[3]))
+		return null;
+	let digits = m[2] + (m[3] || ''), scale = (m[3] || '').length - Number(m[4] || 0);
+	if (scale < 0) {
+		digits += '0'.repeat(-scale);
+		scale = 0;
+	}
+	return { n: BigInt(m[1] + digits), scale };
+}
+
+// Two NUMBER values compared exactly (beyond 2^53 too); as doubles when one
+// is not a decimal.
+function compareFixed(a, b) {
+	const x = decimal(a), y = decimal(b);
+	if (!x || !y)
+		return Number(a) < Number(b) ? -1 : Number(a) > Number(b) ? 1 : 0;
+	const s = Math.max(x.scale, y.scale);
+	const p = x.n * 10n ** BigInt(s - x.scale), q = y.n * 10n ** BigInt(s - y.scale);
+	return p < q ? -1 : p > q ? 1 : 0;
+}
+
+// Two cells of a column, for ORDER BY: NULLs last.  A WHERE never compares
+// a NULL (matches()).
 function compare(type, a, b) {
 	if (a === null || b === null)
 		return (a === null) - (b === null);
-	if (type.startsWith('timestamp') || type === 'date') {
-		const x = type === 'date' ? BigInt(a) * 86400n * 1000000000n : instantNs(a);
-		const y = type === 'date' ? BigInt(b) * 86400n * 1000000000n : instantNs(b);
+	if (isTime(type)) {
+		const x = timeKey(type, a), y = timeKey(type, b);
 		return x < y ? -1 : x > y ? 1 : 0;
 	}
-	if (type === 'fixed' || type === 'real')
+	if (type === 'fixed')
+		return compareFixed(a, b);
+	if (type === 'real')
 		return Number(a) - Number(b);
 	return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -156,7 +237,7 @@ function matches(col, b) {
 		throw new SqlError('002049', '42601', 'SQL compilation error: Bind variable ? not set.');
 	if (NUMBER_BINDINGS.includes(b.type) && !numeric(b.value))
 		throw notNumeric(b.value);
-	if (NUMBER_BINDINGS.includes(b.type) && (col.type.startsWith('timestamp') || col.type === 'date'))
+	if (NUMBER_BINDINGS.includes(b.type) && isTime(col.type))
 		throw new SqlError('002010', '42000', `SQL compilation error: Can not convert ` +
 			`parameter 1 of type [${b.type}] into expected type [${col.type.toUpperCase()}]`);
 	if (NUMBER_BINDINGS.includes(b.type) && col.type === 'text') {
@@ -169,6 +250,12 @@ function matches(col, b) {
 	}
 	if (b.type === 'TEXT' && (col.type === 'fixed' || col.type === 'real') && !numeric(b.value))
 		throw notNumeric(b.value);
+	if (b.type === 'REAL' && col.type === 'fixed') // the NUMBER compared as a double
+		return v => Number(v) >= Number(b.value);
+	if (isTime(col.type)) {
+		const at = boundTimeKey(col.type, b.value);
+		return v => timeKey(col.type, v) >= at;
+	}
 	return v => compare(col.type, v, b.value) >= 0;
 }
 
