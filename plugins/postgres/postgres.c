@@ -12,25 +12,29 @@
  * is a data error for its change, never converted wrongly); a SQL_ASCII
  * database is refused.
  *
- * One transaction per batch: one statement (APPLY_SQL) with the batch bound
- * as a single JSON parameter, so no SQL is built from data and the plugin
- * parses nothing.  The batch is reduced to the last action per profile (in
- * seq order): upsert the document a change carries, delete on erased,
- * delete the absorbed profiles of a merged change (so `kinds`, when set,
- * must include merged); a change whose profile no longer exists does
- * nothing (the merged or erased change that removed it deletes the row).
- * An upsert never replaces a row written by a later seq, so a batch
- * replayed after a crash cannot move a row back in time.
+ * One transaction per batch, acknowledged once it commits: a statement
+ * (APPLY_SQL) per chunk of the batch (pgx_batch.c: at most 64 MB of JSON,
+ * as jsonb holds at most 256 MB), each chunk bound as a single JSON
+ * parameter, so no SQL is built from data and the plugin parses nothing.
+ * Each chunk is reduced to the last action per profile (in seq order):
+ * upsert the document a change carries, delete on erased, delete the
+ * absorbed profiles of a merged change (so `kinds`, when set, must include
+ * merged); a change whose profile no longer exists does nothing (the
+ * merged or erased change that removed it deletes the row).  An upsert
+ * never replaces a row written by a later seq, so a batch replayed after a
+ * crash cannot move a row back in time.
  *
  * Errors: connection and server trouble (SQLSTATE classes 08, 40, 53, 55,
  * 57, 58) retry; refused credentials (28) disable; a wrong table or missing
  * privilege (42) disable as configuration errors, except a table dropped
- * meanwhile (42P01 from a batch: set up again, once, else retried); bad data (22, 23) is
- * HUB_ERR_DATA for the batch, which the exporter then narrows down to the
- * change at fault.  Setting up a new connection (the table, the prepared
- * statement) never fails with HUB_ERR_DATA: no change is at fault there (a
- * concurrent CREATE TABLE IF NOT EXISTS can fail with 23505, or 42P07), so
- * it retries on a new connection.
+ * meanwhile (42P01 from a batch: set up again, once, else retried); bad
+ * data (22, 23) is HUB_ERR_DATA for the batch, which the exporter then
+ * narrows down to the change at fault; so is a program limit (54: a change
+ * too large for jsonb, or nested too deep), which no retry gets past.
+ * Setting up a new connection (the table, the prepared statement) never
+ * fails with HUB_ERR_DATA: no change is at fault there (a concurrent
+ * CREATE TABLE IF NOT EXISTS can fail with 23505, or 42P07), so it retries
+ * on a new connection.
  *
  * The connection URL (it may hold a password) is secret: it is checked once
  * at create, and no message ever quotes it or libpq's text about parsing
@@ -39,7 +43,7 @@
  * every libpq message copied into an error has what it holds of the
  * password starred out.
  */
-#include <hub_plugin.h>
+#include "pgx.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -58,11 +62,11 @@ static const struct hub_config_key postgres_keys[] = {
 };
 
 /*
- * The whole batch in one statement (so one transaction), its changes bound
- * as one JSON array ($1).  The last action per profile wins, in the order
- * of the batch: a change with a profile upserts it, an erased change
- * deletes its row, a merged change deletes the absorbed profiles' rows.
- * Both %s are the quoted table name.
+ * A chunk of the batch in one statement (the chunks of a batch in one
+ * transaction, in order), its changes bound as one JSON array ($1).  The
+ * last action per profile wins, in the order of the chunk: a change with a
+ * profile upserts it, an erased change deletes its row, a merged change
+ * deletes the absorbed profiles' rows.  Both %s are the quoted table name.
  */
 #define APPLY_SQL                                                                  \
 	"WITH c AS (SELECT x, ord FROM jsonb_array_elements($1::jsonb)"            \
@@ -330,24 +334,6 @@ static void copy_message(const struct pgx *p, const char *msg, char *err, size_t
 	scrub_password(p, err);
 }
 
-static hub_rc sqlstate_rc(const char *state)
-{
-	if (!state || strlen(state) < 2)
-		return HUB_RETRY;
-	/* duplicate table or object: only CREATE TABLE IF NOT EXISTS racing
-	 * another creator raises them */
-	if (strcmp(state, "42P07") == 0 || strcmp(state, "42710") == 0)
-		return HUB_RETRY;
-	if (strncmp(state, "28", 2) == 0)
-		return HUB_ERR_AUTH;
-	if (strncmp(state, "42", 2) == 0 || strncmp(state, "3D", 2) == 0 ||
-	    strncmp(state, "3F", 2) == 0)
-		return HUB_ERR_CONFIG;
-	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
-		return HUB_ERR_DATA;
-	return HUB_RETRY;
-}
-
 /* A failed result: its code, the message in err; a broken connection, or
  * one that lost its prepared statement (26000), is dropped so the next
  * batch reconnects and sets up again. */
@@ -355,7 +341,7 @@ static hub_rc result_fail(struct pgx *p, PGresult *res, const char *what, char *
 			  size_t err_size)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	hub_rc rc = sqlstate_rc(state);
+	hub_rc rc = pgx_sqlstate_rc(state);
 	char msg[512];
 
 	copy_message(p, res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn), msg,
@@ -601,47 +587,90 @@ static char *changes_join(const char *const *changes, size_t n)
 	return out;
 }
 
+/* Ends the failed transaction of a batch, if one is still open: ROLLBACK,
+ * or a new connection for the next batch when even that fails. */
+static void batch_rollback(struct pgx *p)
+{
+	PGresult *res;
+
+	if (!p->conn || PQtransactionStatus(p->conn) == PQTRANS_IDLE)
+		return;
+	res = PQexec(p->conn, "ROLLBACK");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		pgx_disconnect(p);
+	PQclear(res);
+}
+
+/* One attempt at the batch: BEGIN, a statement per chunk (pgx_chunk_end()),
+ * COMMIT.  HUB_OK once committed; else the failure's code with its message
+ * in err, the transaction ended, and *is_no_table set when the table was
+ * missing (42P01). */
+static hub_rc batch_apply(struct pgx *p, const char *const *changes, size_t n, int *is_no_table,
+			  char *err, size_t err_size)
+{
+	PGresult *res = PQexec(p->conn, "BEGIN");
+	const char *what = "starting the transaction";
+	hub_rc rc;
+
+	for (size_t from = 0, end; PQresultStatus(res) == PGRES_COMMAND_OK && from < n;
+	     from = end) {
+		char *json;
+
+		end = pgx_chunk_end(changes, n, from, PGX_CHUNK_MAX_BYTES);
+		PQclear(res);
+		if (!(json = changes_join(changes + from, end - from))) {
+			batch_rollback(p);
+			return HUB_ERR_NOMEM;
+		}
+		res = PQexecPrepared(p->conn, "profilehub_apply", 1, (const char *const *)&json,
+				     NULL, NULL, 0);
+		free(json);
+		what = "applying the batch";
+	}
+	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		res = PQexec(p->conn, "COMMIT");
+		what = "committing the batch";
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			return HUB_OK;
+		}
+	}
+	*is_no_table = is_undefined_table(res);
+	rc = result_fail(p, res, what, err, err_size);
+	batch_rollback(p);
+	return rc;
+}
+
 static hub_rc postgres_export(void *state, struct hub_call *call, const char *const *changes,
 			      size_t n, size_t *n_done, char *err, size_t err_size)
 {
 	struct pgx *p = state;
-	char *batch;
-	const char *values[1];
-	PGresult *res;
+	int is_no_table = 0;
 	hub_rc rc;
 
 	(void)call;
 	*n_done = 0;
 	if ((rc = pgx_connect(p, err, err_size)) != HUB_OK)
 		return rc;
-	if (!(batch = changes_join(changes, n)))
-		return HUB_ERR_NOMEM;
-	values[0] = batch;
-	/* one statement: its own transaction */
-	res = PQexecPrepared(p->conn, "profilehub_apply", 1, values, NULL, NULL, 0);
-	if (is_undefined_table(res)) {
+	rc = batch_apply(p, changes, n, &is_no_table, err, err_size);
+	if (is_no_table) {
 		/* the table was dropped since this connection set up: a new one
 		 * creates it again (once: should it fail so again, retry) */
-		PQclear(res);
 		pgx_disconnect(p);
-		if ((rc = pgx_connect(p, err, err_size)) != HUB_OK) {
-			free(batch);
+		err[0] = '\0';
+		if ((rc = pgx_connect(p, err, err_size)) != HUB_OK)
 			return rc;
-		}
-		res = PQexecPrepared(p->conn, "profilehub_apply", 1, values, NULL, NULL, 0);
-		if (is_undefined_table(res)) {
-			free(batch);
-			result_fail(p, res, "applying the batch", err, err_size);
+		is_no_table = 0;
+		rc = batch_apply(p, changes, n, &is_no_table, err, err_size);
+		if (is_no_table) {
 			pgx_disconnect(p);
 			return HUB_RETRY;
 		}
 	}
-	free(batch);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		return result_fail(p, res, "applying the batch", err, err_size);
-	PQclear(res);
-	*n_done = n;
-	return HUB_OK;
+	if (rc == HUB_OK)
+		*n_done = n;
+	return rc;
 }
 
 static hub_rc postgres_check_connect(void *state, char *err, size_t err_size)

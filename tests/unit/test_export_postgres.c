@@ -7,14 +7,19 @@
  * so tests share nothing but the server.
  *
  * Everything is synchronous: a batch is one call, what it did is read back
- * with psql-like queries after it returned.
+ * with psql-like queries after it returned.  How a batch is cut into
+ * statements and what a SQLSTATE means (plugins/postgres/pgx_batch.c) is
+ * compiled in and tested as well.
  */
 #include "testlib.h"
+
+#include "../../plugins/postgres/pgx_batch.c"
 
 #include "../../hub/config.h"
 #include "../../hub/host.h"
 #include "../../hub/log.h"
 #include "../../hub/plugin.h"
+#include "../../hub/util.h"
 
 #include <libpq-fe.h>
 #include <stdarg.h>
@@ -528,6 +533,151 @@ static void test_server_notices_go_to_the_log_at_debug(void)
 	db_drop(db);
 }
 
+/* ---- the batch ------------------------------------------------------------- */
+
+/* A batch is cut into statements of at most max_bytes of JSON array, each
+ * with at least one change, covering every change once and in order. */
+static void test_a_batch_is_cut_into_chunks_of_a_bounded_size(void)
+{
+	static const char *const changes[] = {"aaaa", "bb", "ccccccccccccccc", "d", "e"};
+	static const struct {
+		size_t from, max_bytes, end;
+	} cases[] = {
+		{0, 100, 5},  /* all: [aaaa,bb,ccccccccccccccc,d,e] is 29 bytes */
+		{0, 29, 5},   /* exactly */
+		{0, 28, 4},
+		{0, 9, 2},    /* [aaaa,bb] is 9 */
+		{0, 8, 1},
+		{0, 1, 1},    /* a change past the cap goes alone */
+		{2, 17, 3},   /* [ccccccccccccccc] alone is 17 */
+		{2, 3, 3},
+		{3, 4, 4},    /* [d] is 3 */
+		{3, 5, 5},    /* [d,e] is 5 */
+		{5, 5, 5},    /* nothing left */
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		size_t end = pgx_chunk_end(changes, ARRAY_SIZE(changes), cases[i].from,
+					   cases[i].max_bytes);
+		CU_ASSERT_EQUAL(end, cases[i].end);
+		if (end != cases[i].end)
+			fprintf(stderr, "\n  case %zu: end %zu, want %zu\n", i, end, cases[i].end);
+	}
+}
+
+/* A SQLSTATE's meaning for a batch; a program limit (class 54: a jsonb
+ * past 256 MB, a document nested too deep) fell through to a retry, and
+ * the same batch failed so forever. */
+static void test_a_sqlstate_says_what_a_batch_failure_is(void)
+{
+	static const struct {
+		const char *state;
+		hub_rc rc;
+	} cases[] = {
+		{"54000", HUB_ERR_DATA}, {"54001", HUB_ERR_DATA}, {"22P02", HUB_ERR_DATA},
+		{"23505", HUB_ERR_DATA}, {"28P01", HUB_ERR_AUTH}, {"42501", HUB_ERR_CONFIG},
+		{"3D000", HUB_ERR_CONFIG}, {"42P07", HUB_RETRY},   {"40001", HUB_RETRY},
+		{"08006", HUB_RETRY},    {"57014", HUB_RETRY},     {NULL, HUB_RETRY},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		CU_ASSERT_EQUAL(pgx_sqlstate_rc(cases[i].state), cases[i].rc);
+		if (pgx_sqlstate_rc(cases[i].state) != cases[i].rc)
+			fprintf(stderr, "\n  %s: %d\n", cases[i].state ? cases[i].state : "(none)",
+				(int)pgx_sqlstate_rc(cases[i].state));
+	}
+}
+
+/* A change PostgreSQL cannot take (here nested past its stack depth,
+ * 54001, as a profile past jsonb's 256 MB gets 54000) fails its batch as
+ * bad data, nothing of the batch stored, so the exporter dead-letters that
+ * change alone; it was retried, the same batch forever. */
+static void test_a_change_past_a_limit_of_postgresql_is_bad_data(void)
+{
+	enum { DEPTH = 200000 };
+	struct px x;
+	char err[1024] = "", db[32], *url, *c1 = change_named(1, "p1", "ann"), *deep;
+	const char *both[2];
+	size_t n_done = 9, o;
+
+	deep = malloc(2 * DEPTH + 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(deep);
+	o = (size_t)sprintf(deep, "{\"seq\":2,\"kind\":\"profile_updated\",\"profile_id\":\"p2\","
+				  "\"profile\":{\"profile_id\":\"p2\",\"attributes\":{\"a\":");
+	memset(deep + o, '[', DEPTH);
+	memset(deep + o + DEPTH, ']', DEPTH);
+	strcpy(deep + o + 2 * DEPTH, "}}}");
+	both[0] = c1;
+	both[1] = deep;
+	db_new(db, sizeof(db), NULL);
+	url = db_url(db, NULL);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(px_send(&x, both, 2, &n_done, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(n_done, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "(SQLSTATE 54001)"));
+	SQL_IS("0", db, "SELECT count(*) FROM profilehub_profiles");
+	/* as the exporter then sends them: one at a time */
+	CU_ASSERT_EQUAL(px_send(&x, both, 1, &n_done, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 1);
+	CU_ASSERT_EQUAL(px_send(&x, both + 1, 1, &n_done, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(n_done, 0);
+	SQL_IS("p1", db, "SELECT string_agg(profile_id, ',') FROM profilehub_profiles");
+	px_close(&x);
+	free(url);
+	free(c1);
+	free(deep);
+	db_drop(db);
+}
+
+/* A change of (a bit over) half the cap, its seq as the JSON `seq`: two of
+ * them are two statements. */
+static char *change_of_half_a_chunk(const char *seq, const char *pid)
+{
+	size_t len = PGX_CHUNK_MAX_BYTES / 2 + 1024, o;
+	char *c = malloc(len + 200);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	o = (size_t)sprintf(c, "{\"seq\":%s,\"kind\":\"profile_updated\",\"profile_id\":\"%s\","
+			       "\"profile\":{\"profile_id\":\"%s\",\"attributes\":{\"a\":\"",
+			    seq, pid, pid);
+	memset(c + o, 'v', len);
+	strcpy(c + o + len, "\"}}}");
+	return c;
+}
+
+/* A batch past PGX_CHUNK_MAX_BYTES goes as several statements in one
+ * transaction: a change refused in the second leaves nothing of the first
+ * (n_done 0, as the exporter counts on), and the batch made good is
+ * stored whole on the same connection. */
+static void test_a_batch_of_several_statements_is_one_transaction(void)
+{
+	struct px x;
+	char err[1024] = "", db[32], *url;
+	char *c1 = change_of_half_a_chunk("1", "p1"), *c2 = change_of_half_a_chunk("2", "p2");
+	char *bad = change_of_half_a_chunk("\"two\"", "p2"); /* refused: 22P02 */
+	const char *batch[2] = {c1, bad};
+	size_t n_done = 9;
+
+	db_new(db, sizeof(db), NULL);
+	url = db_url(db, NULL);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(pgx_chunk_end(batch, 2, 0, PGX_CHUNK_MAX_BYTES), 1);
+	CU_ASSERT_EQUAL(px_send(&x, batch, 2, &n_done, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(n_done, 0);
+	SQL_IS("0", db, "SELECT count(*) FROM profilehub_profiles");
+	batch[1] = c2;
+	CU_ASSERT_EQUAL(px_send(&x, batch, 2, &n_done, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 2);
+	SQL_IS("p1:1,p2:2", db, "SELECT string_agg(profile_id || ':' || updated_seq, ','"
+				" ORDER BY profile_id) FROM profilehub_profiles");
+	px_close(&x);
+	free(url);
+	free(c1);
+	free(bad);
+	free(c2);
+	db_drop(db);
+}
+
 /* ---- the config ------------------------------------------------------------ */
 
 /* kinds without merged are refused: the rows of profiles merged away were
@@ -559,4 +709,8 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_role_needs_only_the_privileges_it_uses),
 	   TEST(test_a_table_name_past_63_bytes_is_refused),
 	   TEST(test_server_notices_go_to_the_log_at_debug),
+	   TEST(test_a_batch_is_cut_into_chunks_of_a_bounded_size),
+	   TEST(test_a_sqlstate_says_what_a_batch_failure_is),
+	   TEST(test_a_change_past_a_limit_of_postgresql_is_bad_data),
+	   TEST(test_a_batch_of_several_statements_is_one_transaction),
 	   TEST(test_kinds_without_merged_are_refused))

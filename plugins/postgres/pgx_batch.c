@@ -1,0 +1,53 @@
+/*
+ * pgx_batch.c - how the postgres export cuts a batch into statements, and
+ * what a SQLSTATE means for the batch.  Pure functions over text: no
+ * libpq, no I/O.
+ *
+ * A batch is applied in one transaction, as one statement per chunk of at
+ * most PGX_CHUNK_MAX_BYTES of JSON: one jsonb value past 256 MB fails with
+ * 54000 however often it is sent.  A change too large alone fails so in its
+ * own chunk: class 54 (a program limit: a value too large, a document
+ * nested too deep) is a data error, which the exporter narrows down to the
+ * change at fault and dead-letters, instead of retrying forever.
+ */
+#include "pgx.h"
+
+#include <string.h>
+
+size_t pgx_chunk_end(const char *const *changes, size_t n, size_t from, size_t max_bytes)
+{
+	size_t end = from, bytes = 2; /* "[" and "]" */
+
+	while (end < n) {
+		bytes += strlen(changes[end]) + (end > from); /* a ',' before all but the first */
+		if (bytes > max_bytes && end > from)
+			break;
+		end++;
+	}
+	return end;
+}
+
+/*
+ * Connection and server trouble (08, 40, 53, 55, 57, 58, anything not
+ * named) retries; refused credentials (28) disable; a wrong table or
+ * privilege (42, 3D, 3F) disable as configuration errors, except a
+ * duplicate table or object (42P07, 42710: only CREATE TABLE IF NOT EXISTS
+ * racing another creator raises them); bad data (22, 23) and a limit a
+ * change passes (54) are data errors.
+ */
+hub_rc pgx_sqlstate_rc(const char *state)
+{
+	if (!state || strlen(state) < 2)
+		return HUB_RETRY;
+	if (strcmp(state, "42P07") == 0 || strcmp(state, "42710") == 0)
+		return HUB_RETRY;
+	if (strncmp(state, "28", 2) == 0)
+		return HUB_ERR_AUTH;
+	if (strncmp(state, "42", 2) == 0 || strncmp(state, "3D", 2) == 0 ||
+	    strncmp(state, "3F", 2) == 0)
+		return HUB_ERR_CONFIG;
+	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
+	    strncmp(state, "54", 2) == 0)
+		return HUB_ERR_DATA;
+	return HUB_RETRY;
+}
