@@ -104,15 +104,27 @@ struct pgx {
 
 /* ---- identifiers -------------------------------------------------------- */
 
+/* Lower case only: PostgreSQL folds an unquoted name to lower case, and the
+ * name is quoted here, so `analytics.Profiles` would have been a second
+ * table beside the user's analytics.profiles (table_has_upper()). */
 static int is_ident_char(char c, int first)
 {
-	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	return c == '_' || (c >= 'a' && c <= 'z') ||
 	       (!first && ((c >= '0' && c <= '9') || c == '$'));
 }
 
-/* "name" or "schema.name" of plain identifiers of at most 63 bytes each
- * (PostgreSQL would cut a longer one, silently: two long names that share
- * their first 63 bytes would be one table), double-quoted into out. */
+static int table_has_upper(const char *name)
+{
+	for (; *name; name++)
+		if (*name >= 'A' && *name <= 'Z')
+			return 1;
+	return 0;
+}
+
+/* "name" or "schema.name" of plain lower-case identifiers of at most 63
+ * bytes each (PostgreSQL would cut a longer one, silently: two long names
+ * that share their first 63 bytes would be one table), double-quoted into
+ * out. */
 static int table_quote(const char *name, char *out, size_t size)
 {
 	size_t o = 0, part_len = 0;
@@ -276,9 +288,17 @@ static hub_rc postgres_create(const struct hub_host *host, const struct hub_inst
 		postgres_destroy(p);
 		return HUB_ERR_NOMEM;
 	}
+	if (table_has_upper(host->config_string(inst, "table"))) {
+		snprintf(err, err_size, "table: \"%s\" has upper-case letters: PostgreSQL folds "
+					"a name written without quotes to lower case, so write the "
+					"name in lower case",
+			 host->config_string(inst, "table"));
+		postgres_destroy(p);
+		return HUB_ERR_CONFIG;
+	}
 	if (table_quote(host->config_string(inst, "table"), p->table, sizeof(p->table))) {
-		snprintf(err, err_size, "table: expected name or schema.name of letters, digits "
-					"and _ (at most 63 characters each)");
+		snprintf(err, err_size, "table: expected name or schema.name of lower-case "
+					"letters, digits and _ (at most 63 characters each)");
 		postgres_destroy(p);
 		return HUB_ERR_CONFIG;
 	}

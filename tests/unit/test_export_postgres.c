@@ -488,6 +488,42 @@ static void test_a_table_name_past_63_bytes_is_refused(void)
 	db_drop(db);
 }
 
+/* A name with upper-case letters is refused, saying why: PostgreSQL folds
+ * unquoted names to lower case, and the name is quoted, so
+ * analytics.Profiles filled a second table "Profiles" while the user's
+ * analytics.profiles stayed empty.  Written in lower case, it is that table. */
+static void test_a_table_name_in_upper_case_is_refused(void)
+{
+	static const char *const names[] = {"analytics.Profiles", "Analytics.profiles",
+					    "PROFILES"};
+	struct px x;
+	char err[1024] = "", db[32], keys[256], *url, *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+	size_t n_done = 0;
+
+	db_new(db, sizeof(db), NULL);
+	url = db_url(db, NULL);
+	SQL_OK(db, "CREATE SCHEMA analytics; CREATE TABLE analytics.Profiles (profile_id text"
+		   " PRIMARY KEY, doc jsonb NOT NULL, updated_seq bigint NOT NULL)");
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		snprintf(keys, sizeof(keys), "    table: %s\n", names[i]);
+		CU_ASSERT_EQUAL(px_open(&x, url, keys, err, sizeof(err)), -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, names[i]));
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "folds a name written without quotes to "
+						   "lower case, so write the name in lower case"));
+		px_close(&x);
+	}
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, "    table: analytics.profiles\n", err,
+				      sizeof(err)), 0);
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	SQL_IS("p1", db, "SELECT string_agg(profile_id, ',') FROM analytics.Profiles");
+	SQL_IS("1", db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'analytics'");
+	px_close(&x);
+	free(url);
+	free(c);
+	db_drop(db);
+}
+
 /* A notice of the server (a trigger's RAISE NOTICE) goes to the hub's log
  * at debug, never raw onto stderr as libpq's "NOTICE:  ..." line. */
 static void test_server_notices_go_to_the_log_at_debug(void)
@@ -708,6 +744,7 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_dropped_table_is_created_again),
 	   TEST(test_a_role_needs_only_the_privileges_it_uses),
 	   TEST(test_a_table_name_past_63_bytes_is_refused),
+	   TEST(test_a_table_name_in_upper_case_is_refused),
 	   TEST(test_server_notices_go_to_the_log_at_debug),
 	   TEST(test_a_batch_is_cut_into_chunks_of_a_bounded_size),
 	   TEST(test_a_sqlstate_says_what_a_batch_failure_is),
