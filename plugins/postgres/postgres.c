@@ -128,7 +128,7 @@ static int table_has_upper(const char *name)
 static int table_quote(const char *name, char *out, size_t size)
 {
 	size_t o = 0, part_len = 0;
-	int first = 1;
+	int first = 1, n_dots = 0;
 
 	if (size < 3)
 		return -1;
@@ -136,7 +136,9 @@ static int table_quote(const char *name, char *out, size_t size)
 	for (const char *p = name; *p; p++) {
 		if (o + 4 >= size)
 			return -1;
-		if (*p == '.' && !first) {
+		/* one '.' at most: db.schema.name passed, then every batch
+		 * failed on the cross-database reference (0A000), retried */
+		if (*p == '.' && !first && n_dots++ == 0) {
 			out[o++] = '"';
 			out[o++] = '.';
 			out[o++] = '"';

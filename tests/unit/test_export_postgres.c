@@ -524,6 +524,26 @@ static void test_a_table_name_in_upper_case_is_refused(void)
 	db_drop(db);
 }
 
+/* A name of three parts (db.schema.name) is refused at create: it passed,
+ * then every batch failed on the cross-database reference (0A000) and was
+ * retried forever. */
+static void test_a_table_name_of_three_parts_is_refused(void)
+{
+	static const char *const names[] = {"otherdb.public.hub_t", "a.b.c", "a.b."};
+	struct px x;
+	char err[1024] = "", keys[256], *url = db_url("postgres", NULL);
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		snprintf(keys, sizeof(keys), "    table: %s\n", names[i]);
+		CU_ASSERT_EQUAL(px_open(&x, url, keys, err, sizeof(err)), -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "table: expected name or schema.name"));
+		px_close(&x);
+	}
+	CU_ASSERT_EQUAL(px_open(&x, url, "    table: public.hub_t\n", err, sizeof(err)), 0);
+	px_close(&x);
+	free(url);
+}
+
 /* A notice of the server (a trigger's RAISE NOTICE) goes to the hub's log
  * at debug, never raw onto stderr as libpq's "NOTICE:  ..." line. */
 static void test_server_notices_go_to_the_log_at_debug(void)
@@ -745,6 +765,7 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_role_needs_only_the_privileges_it_uses),
 	   TEST(test_a_table_name_past_63_bytes_is_refused),
 	   TEST(test_a_table_name_in_upper_case_is_refused),
+	   TEST(test_a_table_name_of_three_parts_is_refused),
 	   TEST(test_server_notices_go_to_the_log_at_debug),
 	   TEST(test_a_batch_is_cut_into_chunks_of_a_bounded_size),
 	   TEST(test_a_sqlstate_says_what_a_batch_failure_is),
