@@ -23,8 +23,9 @@
  *
  * Answers:
  *   2xx                      accepted: every change of the batch is done
- *   429, 5xx, 408, timeouts,
- *   connection errors        HUB_RETRY; a Retry-After header (seconds or an
+ *   429, 5xx, 408, 425,
+ *   timeouts, connection
+ *   errors                   HUB_RETRY; a Retry-After header (seconds or an
  *                            HTTP date) becomes "retry after <N>s: ..." at
  *                            the start of the message, which the exporter
  *                            honours
@@ -391,7 +392,8 @@ static hub_rc status_rc(struct webhook *wh, long status, size_t n, size_t *n_don
 		*n_done = n;
 		return HUB_OK;
 	}
-	if (status == 429 || status == 408 || status >= 500 || status < 200) {
+	/* 425 Too Early (RFC 8470): the same request is welcome later */
+	if (status == 429 || status == 408 || status == 425 || status >= 500 || status < 200) {
 		if (wh->retry_after_s > 0)
 			snprintf(err, err_size, "retry after %lds: HTTP %ld from %s",
 				 wh->retry_after_s, status, wh->origin);

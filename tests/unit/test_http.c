@@ -4,8 +4,8 @@
  * /v1 tests, the management API of hub/api.c), the server on 127.0.0.1
  * port 0, and libcurl (or a raw socket, where a client must misbehave) on
  * the other side.  Also the other direction once: the webhook export
- * (webhook.so) as a raw receiver sees it: its Retry-After reading, its
- * Idempotency-Key and what its signature covers.
+ * (webhook.so) as a raw receiver sees it: its Retry-After reading, the
+ * statuses it retries, its Idempotency-Key and what its signature covers.
  *
  * No sleep stands for synchronization: where a test needs the server in a
  * given state (a request waiting for its commit, the queue full, the
@@ -1914,6 +1914,38 @@ static void test_webhook_reads_retry_after_after_spaces_or_tabs(void)
 	testhub_stop(th);
 }
 
+/* 425 Too Early is retried, as RFC 8470 means (it was "other 4xx": each
+ * change sent alone, then dead-lettered); another 4xx is still refused. */
+static void test_webhook_retries_a_425_too_early(void)
+{
+	static const char *const answers[] = {
+		"HTTP/1.1 425 Too Early\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		"HTTP/1.1 409 Conflict\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	};
+	const char *changes[] = {"{\"seq\": 1, \"kind\": \"profile_updated\"}"};
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	struct testhub *th;
+	struct receiver r;
+	char err[1024] = "";
+	size_t n_done = 9;
+
+	receiver_start(&r, answers, ARRAY_SIZE(answers));
+	th = webhook_open(r.port, &mod, &inst);
+	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
+					       sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(n_done, 0);
+	CU_ASSERT_EQUAL(strncmp(err, "HTTP 425 from ", 14), 0);
+	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
+					       sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(n_done, 0);
+	pthread_join(r.thread, NULL);
+	close(r.lfd);
+	plugin_instance_destroy(inst);
+	plugin_unload(&mod);
+	testhub_stop(th);
+}
+
 /*
  * The Idempotency-Key is the range the host planned the batch over
  * (batch_range(), ABI 1.4), not the seqs handed over: a batch sent again
@@ -2079,5 +2111,6 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_access_stream_client_gone_and_stop),
 	   TEST(test_a_stalled_access_client_holds_no_snapshot),
 	   TEST(test_webhook_reads_retry_after_after_spaces_or_tabs),
+	   TEST(test_webhook_retries_a_425_too_early),
 	   TEST(test_webhook_key_is_the_planned_range),
 	   TEST(test_webhook_signs_the_time_the_key_and_the_body))
