@@ -476,8 +476,10 @@ int store_pg_url_check(const char *url)
 			continue;
 		/* an '@' or '/' of the password, not percent-encoded, moves
 		 * the password into these (host "pw@h", port "pa", dbname
-		 * "ss@h/db"), and from there into every message */
-		if ((strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "dbname") == 0) &&
+		 * "ss@h/db", a query's hostaddr "h:pw@h"), and from there
+		 * into every message */
+		if ((strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0 ||
+		     strcmp(o->keyword, "dbname") == 0) &&
 		    strchr(o->val, '@'))
 			ok = 0;
 		if (strcmp(o->keyword, "port") == 0 && o->val[strspn(o->val, "0123456789,")])

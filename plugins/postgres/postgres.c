@@ -226,7 +226,8 @@ static int url_is_valid(const char *url, char **password)
 	for (PQconninfoOption *o = opts; ok && o->keyword; o++) {
 		if (!o->val)
 			continue;
-		if ((strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "dbname") == 0) &&
+		if ((strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0 ||
+		     strcmp(o->keyword, "dbname") == 0) &&
 		    strchr(o->val, '@'))
 			ok = 0;
 		if (strcmp(o->keyword, "port") == 0 && o->val[strspn(o->val, "0123456789,")])

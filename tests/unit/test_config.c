@@ -336,6 +336,8 @@ static void test_store_url_read_wrongly_is_refused_without_the_password(void)
 		"postgresql://hub:12/ssWORD@127.0.0.1/hubdb",
 		"postgresql://hub:SECRETWORD@[::1/hubdb",
 		"postgresql://hub:SECRET%zzWORD@host/db",
+		/* a '?' in the user part: the password lands in hostaddr */
+		"postgresql://hub/h?hostaddr=127.0.0.1:SECRETWORD@host:/",
 	};
 	static const char *const good[] = {
 		"postgresql://hub:s3cr%40t%2FWORD@127.0.0.1:5432/hubdb",
