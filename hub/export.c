@@ -49,7 +49,6 @@
 
 #define BATCH_DEFAULT 100
 #define BATCH_MAX 10000
-#define RETRY_AFTER_MAX_MS (3600 * 1000LL)
 #define PRUNE_CHUNK 5000 /* changes deleted per transaction */
 
 static _Atomic int64_t backoff_base_ms = 200;

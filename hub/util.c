@@ -166,8 +166,6 @@ done:
 	return 0;
 }
 
-#define RETRY_AFTER_MAX_MS 3600000LL
-
 int64_t retry_after_ms_parse(const char *message)
 {
 	static const char prefix[] = "retry after ";

@@ -37,9 +37,12 @@ char *time_format_ms(int64_t ms, char *buf, size_t size);
  * Returns 0 and sets *ms, or -1. */
 int time_parse_rfc3339(const char *s, int64_t *ms);
 
+/* The longest wait a plugin's "retry after" is honoured for. */
+#define RETRY_AFTER_MAX_MS (3600 * 1000LL)
+
 /* The wait a plugin asked for by starting its error message with
  * "retry after <N>s" or "retry after <N>ms" (hub_plugin.h, ERRORS), in ms
- * and at most an hour; 0 when it asked for none. */
+ * and at most RETRY_AFTER_MAX_MS; 0 when it asked for none. */
 int64_t retry_after_ms_parse(const char *message);
 
 /* The wait before retry `attempt` (0-based): uniform in
