@@ -69,15 +69,76 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 	trap - EXIT INT TERM
 fi
 
-# run_integration NAME: runs tests/integration/NAME.sh with its output in
-# $ires/NAME.log, then prints that log whole (one test's lines together
-# even when lanes run side by side) and records PASS or FAIL in
-# $ires/NAME.rc.
+# A test still running after HUB_TEST_TIMEOUT seconds (default 600; the
+# slowest takes about 2 minutes under the sanitizers on a busy machine) is
+# stuck: the watchdog below names it, shows what each of its processes is
+# doing and stops it, so that a hang fails one test instead of the whole run.
+TEST_TIMEOUT=${HUB_TEST_TIMEOUT:-600}
+
+# test_dump_stuck SID: the processes of session SID, and the threads' stacks
+# of each of them that is ours (gdb, when installed), on stdout.
+test_dump_stuck() {
+	ps -o pid,ppid,etime,stat,wchan:20,args -s "$1" 2>/dev/null
+	command -v gdb >/dev/null 2>&1 || return 0
+	for p in $(ps -o pid= -s "$1" 2>/dev/null); do
+		# still in the session: a short-lived curl may be gone and its PID
+		# another test's by the time gdb (which stops what it attaches) gets to it
+		[ "$(ps -o sid= -p "$p" 2>/dev/null | tr -d ' ')" = "$1" ] || continue
+		case "$(cat "/proc/$p/comm" 2>/dev/null)" in
+		profilehub | unit_tests | crash_load | limits_client | node | curl)
+			echo "--- stacks of $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-200)"
+			timeout 60 gdb -batch -p "$p" -ex "set print frame-arguments none" -ex "thread apply all bt 30" 2>&1 |
+				grep -E "^(Thread|#)" | head -400
+			;;
+		esac
+	done
+}
+
+# test_watchdog PID NAME FILE: waits (polling each second) while PID, the
+# leader of its own session and process group, runs; once it has run
+# TEST_TIMEOUT seconds, writes to FILE what is stuck, then SIGTERM to the
+# group (the scripts' traps stop their servers), SIGKILL 10 s later.
+test_watchdog() {
+	w=0
+	while kill -0 "$1" 2>/dev/null; do
+		if [ $w -ge "$TEST_TIMEOUT" ]; then
+			{
+				echo "FAIL: $2 still runs after $TEST_TIMEOUT s (HUB_TEST_TIMEOUT); its processes:"
+				test_dump_stuck "$1"
+			} >"$3" 2>&1
+			kill -TERM -"$1" 2>/dev/null
+			w=0
+			while kill -0 "$1" 2>/dev/null && [ $w -lt 10 ]; do
+				sleep 1
+				w=$((w + 1))
+			done
+			kill -KILL -"$1" 2>/dev/null
+			return 0
+		fi
+		sleep 1
+		w=$((w + 1))
+	done
+}
+
+# run_integration NAME: runs tests/integration/NAME.sh, in a session of its
+# own under the watchdog, with its output in $ires/NAME.log, then prints
+# that log whole (one test's lines together even when lanes run side by
+# side) and records PASS or FAIL in $ires/NAME.rc.
 run_integration() {
 	t0=$(date +%s)
-	if sh "tests/integration/$1.sh" >"$ires/$1.log" 2>&1; then
+	setsid sh "tests/integration/$1.sh" >"$ires/$1.log" 2>&1 </dev/null &
+	tpid=$!
+	test_watchdog "$tpid" "$1" "$ires/$1.stuck" </dev/null >/dev/null 2>&1 &
+	wpid=$!
+	if wait "$tpid"; then
 		r="PASS"
 	else
+		r="FAIL"
+	fi
+	kill "$wpid" 2>/dev/null
+	wait "$wpid" 2>/dev/null
+	if [ -s "$ires/$1.stuck" ]; then
+		cat "$ires/$1.stuck" >>"$ires/$1.log"
 		r="FAIL"
 	fi
 	flock "$ires/.print" sh -c 'echo "=== integration: $1"; cat "$2"; echo "--- $3: $1 ($4 s)"' \
