@@ -19,6 +19,7 @@
 # tests/integration/bigquery_node/node_modules when missing (npm ci).
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
 ROOT=$(pwd)
 B=${HUB_BUILD:-build}
 HUB="$ROOT/$B/profilehub"
@@ -27,7 +28,7 @@ DISCOVERY=/usr/lib/google-cloud-sdk/platform/bq/discovery_next/bigquery.json
 T=$(mktemp -d "${TMPDIR:-/tmp}/hub_bqc.XXXXXX")
 FAKE_PID=
 cleanup() {
-	[ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null
+	pid_signal TERM "$FAKE_PID"
 	wait 2>/dev/null
 	[ -n "${KEEP_TMP:-}" ] && echo "kept $T" || rm -rf "$T"
 }

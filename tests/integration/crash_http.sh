@@ -26,6 +26,7 @@
 # Knobs: CRASH_HTTP_KILLS (default 20).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
 ROOT=$(pwd)
 B=${HUB_BUILD:-build}
 HUB=$ROOT/$B/profilehub
@@ -38,8 +39,7 @@ hub_pid=
 load_pid=
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
-	[ -n "$load_pid" ] && kill -9 "$load_pid" 2>/dev/null
-	[ -n "$hub_pid" ] && kill -9 "$hub_pid" 2>/dev/null
+	pid_signal KILL "$load_pid" "$hub_pid"
 	wait 2>/dev/null
 	rm -rf "$T"
 }

@@ -51,7 +51,7 @@ GEN="$ROOT/$B/tests/tools/gen_records"
 hub_tmpdir export_kills
 rpid=""
 cpid=""
-hub_at_exit 'for p in $rpid $cpid; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null'
+hub_at_exit 'pid_signal KILL $rpid $cpid; wait 2>/dev/null'
 hub_die_hook() {
 	hub_show_log "$T/receiver.log" receiver 5
 }

@@ -29,8 +29,8 @@ BAD_MSG='url: not a valid PostgreSQL connection URL'
 
 hub_tmpdir export_pg_setup
 chmod 755 "$T"
+hub_at_exit 'pid_signal TERM "${LOCKER:-}"; wait 2>/dev/null'
 hub_at_exit 'sh "$ROOT/tests/pgtest.sh" stop "$T/pg" 2>/dev/null'
-hub_at_exit '[ -n "${LOCKER:-}" ] && kill "$LOCKER" 2>/dev/null; wait 2>/dev/null'
 HUB_DIE_NOTE=" (seed $SEED)"
 hub_need psql jq curl
 hub_need_built postgres

@@ -26,7 +26,7 @@ cd "$(dirname "$0")/../.." || exit 1
 
 hub_tmpdir export_webhook
 rpid=""
-hub_at_exit '[ -n "$rpid" ] && kill -9 "$rpid" 2>/dev/null; wait 2>/dev/null'
+hub_at_exit 'pid_signal KILL "$rpid"; wait 2>/dev/null'
 hub_die_hook() {
 	hub_show_log "$T/receiver.log" receiver 5
 }

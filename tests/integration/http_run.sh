@@ -8,15 +8,14 @@
 # missing refuses to start.
 set -eu
 cd "$(dirname "$0")/../.."
+. tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
 B=${HUB_BUILD:-build}
 HUB="$B/profilehub"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hub_http_run.XXXXXX")
 pid=""
 cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
+	pid_signal KILL "$pid"
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM

@@ -19,6 +19,7 @@
 # (default 200000; 60000 when profilehub is built with AddressSanitizer).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
 B=${HUB_BUILD:-build}
 PH=$B/profilehub
 GEN=$B/tests/tools/gen_records
@@ -48,7 +49,7 @@ bg_pid=
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
 	if [ -n "$bg_pid" ]; then
-		kill -9 "$bg_pid" 2>/dev/null
+		pid_signal KILL "$bg_pid"
 		wait "$bg_pid" 2>/dev/null
 	fi
 	rm -rf "$T"
@@ -135,7 +136,7 @@ while [ "$kills" -lt "$KILLS" ]; do
 		>/dev/null 2>&1 &
 	bg_pid=$!
 	sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-	kill -9 "$bg_pid" 2>/dev/null
+	pid_signal KILL "$bg_pid" # not if it ended during the sleep: its PID may be another's
 	wait "$bg_pid" 2>/dev/null # the shell's "Killed" notice goes to stderr
 	rc=$?
 	bg_pid=

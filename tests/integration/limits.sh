@@ -29,6 +29,7 @@
 # 192 under AddressSanitizer).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
 ROOT=$(pwd)
 B=${HUB_BUILD:-build}
 HUB=$ROOT/$B/profilehub
@@ -41,8 +42,7 @@ hub_pid=
 bg_pid=
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
-	[ -n "$bg_pid" ] && kill -9 "$bg_pid" 2>/dev/null
-	[ -n "$hub_pid" ] && kill -9 "$hub_pid" 2>/dev/null
+	pid_signal KILL "$bg_pid" "$hub_pid"
 	wait 2>/dev/null
 	rm -rf "$T"
 }

@@ -14,6 +14,7 @@
 #   - two `profilehub exports retry` at once send each dead letter once.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
 B=${HUB_BUILD:-build}
 HUB="$PWD/$B/profilehub"
 T=$(mktemp -d "${TMPDIR:-/tmp}/hublease.XXXXXX")
@@ -21,8 +22,7 @@ chmod 755 "$T"
 pid_a=""
 pid_b=""
 cleanup() {
-	[ -n "$pid_a" ] && kill -KILL "$pid_a" 2>/dev/null
-	[ -n "$pid_b" ] && kill -KILL "$pid_b" 2>/dev/null
+	pid_signal KILL "$pid_a" "$pid_b"
 	sh tests/pgtest.sh stop "$T/pg" >/dev/null 2>&1
 	rm -rf "$T"
 }

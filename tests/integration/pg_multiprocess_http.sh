@@ -76,7 +76,7 @@ fi
 PGD=$(mktemp -d "${TMPDIR:-/tmp}/hubpg.XXXXXX") || die "mktemp failed" # the server's user reaches it
 PIDS=""
 stop_hubs() { # at exit: SIGKILL what still runs (a failed test; the end stops them with SIGINT)
-	for p in $PIDS; do kill -KILL "$p" 2>/dev/null; done
+	pid_signal KILL $PIDS
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
 	PIDS=""
 }

@@ -9,6 +9,7 @@
 # the store at the end, exactly once.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
 B=${HUB_BUILD:-build}
 HUB="$B/profilehub"
 
@@ -16,7 +17,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/hubrs.XXXXXX")
 PGD=$(mktemp -d "${TMPDIR:-/tmp}/hubpg.XXXXXX")
 pid=""
 cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+	pid_signal KILL "$pid"
 	sh tests/pgtest.sh stop "$PGD"
 	rm -rf "$T" "$PGD"
 }

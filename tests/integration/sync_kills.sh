@@ -43,7 +43,7 @@ SEED=${SYNC_KILLS_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 hub_tmpdir sync_kills
 chmod 755 "$T" # as root, the postgres user must reach $T/pg
 sync_pid=""
-hub_at_exit '[ -n "$sync_pid" ] && kill -9 "$sync_pid" 2>/dev/null; wait 2>/dev/null
+hub_at_exit 'pid_signal KILL "$sync_pid"; wait 2>/dev/null
 sh tests/pgtest.sh stop "$T/pg" >/dev/null 2>&1'
 hub_need psql jq sqlite3 od
 hub_need_built snowflake

@@ -15,6 +15,7 @@
 # Knobs: VALGRIND_RECORDS (canonical records imported, default 1000).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
 ROOT=$(pwd)
 B=${HUB_BUILD:-build}
 HUB=$ROOT/$B/profilehub
@@ -35,7 +36,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/valgrind.XXXXXX") || exit 1
 hub_pid=
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
-	[ -n "$hub_pid" ] && kill -9 "$hub_pid" 2>/dev/null
+	pid_signal KILL "$hub_pid"
 	wait 2>/dev/null
 	rm -rf "$T"
 }

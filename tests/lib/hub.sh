@@ -14,6 +14,7 @@ B=${HUB_BUILD:-build}
 HUB="$ROOT/$B/profilehub"
 FREEPORT="$ROOT/$B/tests/tools/freeport"
 fails=0
+. "$ROOT/tests/lib/pid.sh"
 HUB_PID=""
 HUB_LOG=""
 HUB_AT_EXIT=""
@@ -80,19 +81,20 @@ $1"
 }
 
 # hub_cleanup: the EXIT trap hub_tmpdir sets.  Stops a running hub (SIGTERM,
-# at most 5 s, then SIGKILL), runs the hub_at_exit commands, removes $T.
+# at most 5 s, then SIGKILL; none if it ended already: pid.sh), runs the
+# hub_at_exit commands, removes $T.
 hub_cleanup() {
-	if [ -n "$HUB_PID" ]; then
+	if pid_ours "$HUB_PID"; then
 		kill "$HUB_PID" 2>/dev/null
 		hub_i=0
 		while kill -0 "$HUB_PID" 2>/dev/null && [ $hub_i -lt 50 ]; do
 			hub_i=$((hub_i + 1))
 			sleep 0.1
 		done
-		kill -KILL "$HUB_PID" 2>/dev/null
-		wait "$HUB_PID" 2>/dev/null
-		HUB_PID=""
+		[ $hub_i -lt 50 ] || kill -KILL "$HUB_PID" 2>/dev/null
 	fi
+	[ -n "$HUB_PID" ] && wait "$HUB_PID" 2>/dev/null
+	HUB_PID=""
 	eval "$HUB_AT_EXIT"
 	[ -n "${T:-}" ] && rm -rf "$T"
 }
@@ -136,9 +138,14 @@ hub_start() {
 	"$HUB" -c "$1" run >>"$2" 2>&1 &
 	HUB_PID=$!
 	hub_i=0
-	until curl -fs "${3:-$BASE}/healthz" >/dev/null 2>&1; do
+	until curl -fs --max-time 5 "${3:-$BASE}/healthz" >/dev/null 2>&1; do
 		hub_i=$((hub_i + 1))
-		kill -0 "$HUB_PID" 2>/dev/null || die "the hub exited at start"
+		if ! kill -0 "$HUB_PID" 2>/dev/null; then
+			wait "$HUB_PID"
+			hub_rc=$?
+			HUB_PID=""
+			die "the hub exited at start ($hub_rc)"
+		fi
 		[ $hub_i -le 100 ] || die "no /healthz after 10 s"
 		sleep 0.1
 	done
@@ -151,6 +158,13 @@ hub_start() {
 hub_stop() {
 	hub_sig=${1:-INT}
 	hub_logged=${2-stopped}
+	if ! pid_ours "$HUB_PID"; then
+		wait "$HUB_PID" 2>/dev/null
+		hub_rc=$?
+		HUB_PID=""
+		fail "the hub had exited ($hub_rc) before SIG$hub_sig"
+		return 1
+	fi
 	kill -"$hub_sig" "$HUB_PID"
 	hub_i=0
 	while kill -0 "$HUB_PID" 2>/dev/null && [ $hub_i -lt 100 ]; do
@@ -174,7 +188,7 @@ hub_stop() {
 
 # hub_kill: SIGKILL to the hub (a crash), reaped; clears HUB_PID.
 hub_kill() {
-	kill -9 "$HUB_PID" 2>/dev/null
+	pid_signal KILL "$HUB_PID"
 	wait "$HUB_PID" 2>/dev/null
 	HUB_PID=""
 }
