@@ -238,6 +238,16 @@ static void check_cell(enum sf_kind k, enum rm_type rm, const struct rm_cell *c)
 		    (!c->b && strcmp(s, "false") != 0 && strcmp(s, "0") != 0))
 			abort();
 		break;
+	case K_TIME: /* "HH:MM:SS", then a fraction without trailing zeros */
+		if (strlen(s) < 8 || !is_digit(s[0]) || !is_digit(s[1]) || s[2] != ':' ||
+		    !is_digit(s[3]) || !is_digit(s[4]) || s[5] != ':' || !is_digit(s[6]) ||
+		    !is_digit(s[7]) || (s[0] - '0') * 10 + (s[1] - '0') > 23 || s[3] > '5' ||
+		    s[6] > '5')
+			abort();
+		if (s[8] && (s[8] != '.' || strlen(s) > 18 || strspn(s + 9, "0123456789") !=
+				 strlen(s + 9) || !s[9] || s[strlen(s) - 1] == '0'))
+			abort();
+		break;
 	default:
 		break;
 	}
@@ -400,7 +410,7 @@ static void read_cell(const uint8_t *data, size_t size)
 {
 	static const char *const types[] = {"text", "fixed", "real", "boolean", "date",
 					    "timestamp_ntz", "timestamp_ltz", "timestamp_tz",
-					    "variant"};
+					    "variant", "time"}; /* time last: it rewrites v */
 	json_t *v = json_stringn((const char *)data, size); /* UTF-8, as json_loads() leaves it */
 	struct rm_cell c;
 	int64_t sec;

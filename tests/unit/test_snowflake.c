@@ -38,6 +38,7 @@ struct cell_case {
 	double f;
 	int b;
 	int is_nan;
+	const char *text; /* the cell's text after reading (NULL: not checked) */
 };
 
 #define RANGE "more than 292,000 years from 1970"
@@ -120,6 +121,19 @@ static const struct cell_case cells[] = {
 	 "column C: \"4e5\" is not a FIXED (a decimal number)"},
 	{"fixed", "\"1.\"", HUB_ERR_INTERNAL},
 	{"fixed", "\"\"", HUB_ERR_INTERNAL},
+	/* TIME: seconds since midnight, read as the wall clock ODBC and
+	 * BigQuery give ("82919.000000000" was stored as that text) */
+	{"time", "\"82919.000000000\"", HUB_OK, .text = "23:01:59"},
+	{"time", "\"0.000000000\"", HUB_OK, .text = "00:00:00"},
+	{"time", "\"86399.999999999\"", HUB_OK, .text = "23:59:59.999999999"},
+	{"time", "\"3723.5\"", HUB_OK, .text = "01:02:03.5"},
+	{"time", "\"45296.120000000\"", HUB_OK, .text = "12:34:56.12"},
+	{"time", "null", HUB_OK},
+	{"time", "\"86400.000000000\"", HUB_ERR_INTERNAL,
+	 "column C: \"86400.000000000\" is not a TIME (seconds since midnight with at most 9 decimals)"},
+	{"time", "\"-1.000000000\"", HUB_ERR_INTERNAL},
+	{"time", "\"23:01:59\"", HUB_ERR_INTERNAL},
+	{"time", "\"1.0000000001\"", HUB_ERR_INTERNAL},
 	/* text and VARIANT as they come; NULL stays NULL; a cell is a string */
 	{"text", "\"anything 1970\"", HUB_OK},
 	{"variant", "\"[1, 2]\"", HUB_OK},
@@ -157,6 +171,8 @@ static void check_cell(const struct cell_case *t)
 	if (rc == HUB_OK && !json_is_null(v)) {
 		CU_ASSERT_FALSE(c.is_null);
 		CU_ASSERT_STRING_EQUAL(c.text, json_string_value(v));
+		if (t->text)
+			CU_ASSERT_STRING_EQUAL(c.text, t->text);
 		if (rm == RM_TIMESTAMP && (c.sec != t->sec || c.nsec != t->nsec))
 			fprintf(stderr, "\n  %s %s: %lld.%09d\n", t->type, t->v, (long long)c.sec,
 				(int)c.nsec);
