@@ -426,7 +426,8 @@ static hub_rc export_locked(struct jsonl *j, const char *const *changes, size_t 
 				*n_done += pending;
 			else if (pending)
 				return HUB_RETRY;
-			snprintf(err, err_size, "change %zu is not JSON", i);
+			snprintf(err, err_size, is_bad ? "change %zu is not JSON" :
+				 "change %zu: out of memory", i);
 			return is_bad ? HUB_ERR_DATA : HUB_ERR_NOMEM;
 		}
 		if (is_full(j, strlen(line) + 1)) {
