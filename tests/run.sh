@@ -14,13 +14,22 @@ export HUB_BUILD="$B"
 what=${1:-all}
 # The integration tests that take longest (CI logs), started first.
 INTEGRATION_LONG="import_crash crash_http valgrind limits bigquery sync_kills snowflake_odbc export_kills pg_lease view_browser api_routes"
+# A test still running after HUB_TEST_TIMEOUT seconds (default 600; the
+# slowest takes about 2 minutes under the sanitizers on a busy machine) is
+# stuck: the watchdog (run_integration) names it, shows what each of its
+# processes is doing and stops it, so that a hang fails one test instead of
+# the whole run; the unit tests are bounded by the same time.
+TEST_TIMEOUT=${HUB_TEST_TIMEOUT:-600}
+
 passed=0
 failed=0
 failures=""
 
 if [ "$what" = all ] || [ "$what" = unit ]; then
 	out=$(mktemp)
-	"$B/tests/unit_tests" >"$out" 2>&1
+	# bounded like an integration test (about a minute under the sanitizers):
+	# exit 124 if it hangs
+	timeout -k 10 "$TEST_TIMEOUT" "$B/tests/unit_tests" >"$out" 2>&1
 	rc=$?
 	cat "$out"
 	# CUnit's summary: "tests  N  N  N  N  0" (total ran passed failed inactive)
@@ -48,7 +57,8 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 	if pgurl=$(sh tests/pgtest.sh start "$pgdir"); then
 		out=$(mktemp)
 		HUB_TEST_STORE=postgres HUB_TEST_PG_URL="$pgurl" \
-			"$B/tests/unit_tests" scenarios random unify store store_gone export api access_doc \
+			timeout -k 10 "$TEST_TIMEOUT" "$B/tests/unit_tests" scenarios random unify store \
+			store_gone export api access_doc \
 			housekeep intake >"$out" 2>&1
 		rc=$?
 		cat "$out"
@@ -69,12 +79,6 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 	rm -rf "$pgdir"
 	trap - EXIT INT TERM
 fi
-
-# A test still running after HUB_TEST_TIMEOUT seconds (default 600; the
-# slowest takes about 2 minutes under the sanitizers on a busy machine) is
-# stuck: the watchdog below names it, shows what each of its processes is
-# doing and stops it, so that a hang fails one test instead of the whole run.
-TEST_TIMEOUT=${HUB_TEST_TIMEOUT:-600}
 
 # test_dump_stuck SID: the processes of session SID, and the threads' stacks
 # of each of them that is ours (gdb, when installed), on stdout.
