@@ -5,8 +5,8 @@
  * of strings (times as RFC 3339 with nanoseconds, numbers as decimals).
  * A time outside years 0000..9999 has no such text that reads back (the
  * year takes four digits), nor has a text that is not UTF-8 (JSON text is
- * UTF-8): a row holding one is never a checkpoint, it fails the pull
- * (rowpull.c).
+ * UTF-8), and a float NaN has no order (it compares equal to every value):
+ * a row holding one is never a checkpoint, it fails the pull (rowpull.c).
  * Rows compare with it column by column with their types: numbers
  * numerically, times as instants, strings bytewise, BYTES by the bytes
  * their base64 text encodes (saved as that text, as BigQuery takes it).
@@ -248,8 +248,11 @@ int rowmap_row_cursor_out_of_range(const struct rowmap *m, const struct rm_cell 
 	for (size_t i = 0; i < m->cursor.n; i++) {
 		const struct target *col = &m->cursor.items[i];
 		const struct rm_cell *c = &row[col->index];
-		if (rm_col_type(m, col) == RM_TIMESTAMP && !c->is_null &&
+		enum rm_type type = rm_col_type(m, col);
+		if (type == RM_TIMESTAMP && !c->is_null &&
 		    (c->sec < RM_SEC_MIN || c->sec > RM_SEC_MAX))
+			return (int)i;
+		if (type == RM_FLOAT && !c->is_null && isnan(c->f))
 			return (int)i;
 	}
 	return -1;

@@ -167,7 +167,8 @@ static hub_rc order_failed(const struct rowpull *rp, const struct rm_cell *row, 
 }
 
 /* A cursor time outside years 0000..9999: its checkpoint would never read
- * back (not even after --full, which would write it again). */
+ * back (not even after --full, which would write it again); a cursor NaN:
+ * every row would compare equal to it. */
 static hub_rc range_failed(const struct rowpull *rp, const struct rm_cell *row, size_t i,
 			   char *err, size_t err_size)
 {
@@ -175,6 +176,13 @@ static hub_rc range_failed(const struct rowpull *rp, const struct rm_cell *row, 
 	char buf[48];
 	const char *v = rowmap_row_cursor_text(m, row, i, buf, sizeof(buf));
 
+	if (rowmap_cursor_type(m, i) == RM_FLOAT) {
+		snprintf(err, err_size,
+			 "cursor column %.60s: NaN has no order, so a sync cannot resume after it: "
+			 "leave such rows out of the query (or correct them)",
+			 rowmap_cursor_name(m, i));
+		return HUB_ERR_DATA;
+	}
 	snprintf(err, err_size,
 		 "cursor column %.60s: the time \"%s\" is outside years 0000..9999, which a saved "
 		 "cursor cannot hold: leave such rows out of the query (or correct them)",

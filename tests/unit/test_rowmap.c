@@ -1231,6 +1231,41 @@ static void test_a_cursor_time_past_year_9999_fails_before_its_checkpoint(void)
 }
 
 /*
+ * A float cursor value that is NaN fails the pull before its checkpoint:
+ * NaN compares equal to every value (rows after it looked tied with it),
+ * and its checkpoint text "nan" matches no row in a warehouse's WHERE.
+ * Infinities order and read back, so they stay cursors.
+ */
+static void test_a_cursor_float_nan_fails_before_its_checkpoint(void)
+{
+	static const struct rm_column cols[] = {{"F", RM_FLOAT}, {"ID", RM_STRING}};
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"f\", \"id\"]");
+	struct rm_cell row[2];
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, cols, 2, err, sizeof(err)), 0);
+	memset(row, 0, sizeof(row));
+	row[1].text = "1";
+	row[0].f = NAN;
+	CU_ASSERT_EQUAL(rowmap_row_cursor_out_of_range(m, row), 0);
+	{
+		struct rowpull rp = {.map = m};
+		CU_ASSERT_EQUAL(range_failed(&rp, row, 0, err, sizeof(err)), HUB_ERR_DATA);
+		CU_ASSERT_STRING_EQUAL(err, "cursor column f: NaN has no order, so a sync cannot "
+					    "resume after it: leave such rows out of the query (or "
+					    "correct them)");
+	}
+	row[0].f = 1.5;
+	CU_ASSERT_EQUAL(rowmap_row_cursor_out_of_range(m, row), -1);
+	row[0].f = INFINITY;
+	CU_ASSERT_EQUAL(rowmap_row_cursor_out_of_range(m, row), -1);
+	row[0].f = NAN;
+	row[0].is_null = 1; /* a NULL first value is never a checkpoint */
+	CU_ASSERT_EQUAL(rowmap_row_cursor_out_of_range(m, row), -1);
+	rowmap_free(m);
+}
+
+/*
  * A cursor text that is not UTF-8 ("caf\xe9", Latin-1) fails the pull
  * before its checkpoint, naming the column: the checkpoint (JSON) never
  * read back, so every later sync failed, and --full wrote it again.  Valid
@@ -1737,6 +1772,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_out_of_order_messages_fit_the_column),
 	   TEST(test_bytes_cursor_values_compare_by_their_bytes),
 	   TEST(test_a_cursor_time_past_year_9999_fails_before_its_checkpoint),
+	   TEST(test_a_cursor_float_nan_fails_before_its_checkpoint),
 	   TEST(test_a_cursor_text_not_utf8_fails_before_its_checkpoint),
 	   TEST(test_nulls_in_a_later_cursor_column_sort_first_or_last),
 	   TEST(test_a_page_holds_at_most_ten_budgets_or_100000_rows),
