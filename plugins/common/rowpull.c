@@ -174,7 +174,7 @@ static hub_rc range_failed(const struct rowpull *rp, const struct rm_cell *row, 
 {
 	const struct rowmap *m = rp->map;
 	char buf[48];
-	const char *v = rowmap_row_cursor_text(m, row, i, buf, sizeof(buf));
+	const char *v;
 
 	if (rowmap_cursor_type(m, i) == RM_FLOAT) {
 		snprintf(err, err_size,
@@ -183,6 +183,7 @@ static hub_rc range_failed(const struct rowpull *rp, const struct rm_cell *row, 
 			 rowmap_cursor_name(m, i));
 		return HUB_ERR_DATA;
 	}
+	v = rowmap_row_cursor_text(m, row, i, buf, sizeof(buf));
 	snprintf(err, err_size,
 		 "cursor column %.60s: the time \"%s\" is outside years 0000..9999, which a saved "
 		 "cursor cannot hold: leave such rows out of the query (or correct them)",

@@ -97,8 +97,9 @@ enum sf_kind {
  * and the mapping's type in *rm. */
 enum sf_kind sf_kind_of(const char *type, enum rm_type *rm);
 /* A cell (a JSON string, or null) as a value of kind k; c->text borrows
- * v's string (a TIME's is rewritten in v first).  HUB_OK, or HUB_ERR_INTERNAL with err "column <col>: ..."
- * saying what is wrong with it. */
+ * v's string (a TIME's is rewritten in v first).  HUB_OK, or
+ * HUB_ERR_INTERNAL with err "column <col>: ..." saying what is wrong with
+ * it. */
 hub_rc sf_cell_convert(enum sf_kind k, json_t *v, struct rm_cell *c, const char *col, char *err,
 		       size_t err_size);
 /* At most 40 bytes of s for a message (out >= 44 bytes): control
