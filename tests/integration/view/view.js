@@ -417,9 +417,10 @@ async function olderPageDuringLiveUpdate(browser) {
   await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 30, null, { timeout: 5000 });
   await page.evaluate(() => { window.__openDoc = state.profile; });
   // the first older page is asked for, and held: scrolled to the end, the
-  // marker's observer asks (a CI run once waited for ever here, the page
-  // having asked before the route was set: the wait is bounded too, and a
-  // scroll that asked for nothing is said with the page's state)
+  // marker's observer asks (a .ci/run once waited for ever here, most
+  // likely because the page had asked before the route was set: the wait
+  // is bounded too, and a scroll that asked for nothing is said with the
+  // page's state)
   let asked = false;
   seen.then(() => { asked = true; });
   for (let i = 0; i < 5 && !asked; i++) {
