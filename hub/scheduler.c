@@ -21,7 +21,8 @@
  * reader connection (a PostgreSQL session advisory lock, never the intake
  * writer's connection) and releases it after.  Held by another process:
  * the tick is skipped (the entry goes back to what it was, state "held by
- * another process") and the lease is tried again at the next due time.
+ * another process") and the lease is tried again at the next due time; a
+ * triggered run is kept and tried again every second until it runs.
  * With the lease, a run at its scheduled time claims the tick in the store
  * (sched_tick_claim): each process plans its own ticks with its own jitter,
  * and a short run ends before another process's try, so without the claim
@@ -115,16 +116,24 @@ int sched_entry_is_due(const struct sched_entry *e, int64_t now_ms)
 {
 	if (e->state == SOURCE_RUNNING)
 		return 0;
-	if (e->is_triggered)
+	if (e->is_triggered && now_ms >= e->trigger_at_ms)
 		return 1;
 	return e->state != SOURCE_DISABLED && e->next_run_ms >= 0 && now_ms >= e->next_run_ms;
 }
 
 int64_t sched_entry_wait_ms(const struct sched_entry *e, int64_t now_ms)
 {
-	if (e->state == SOURCE_RUNNING || e->state == SOURCE_DISABLED || e->next_run_ms < 0)
+	int64_t at = -1;
+
+	if (e->state == SOURCE_RUNNING)
 		return -1;
-	return e->next_run_ms > now_ms ? e->next_run_ms - now_ms : 0;
+	if (e->state != SOURCE_DISABLED && e->next_run_ms >= 0)
+		at = e->next_run_ms;
+	if (e->is_triggered && (at < 0 || e->trigger_at_ms < at))
+		at = e->trigger_at_ms;
+	if (at < 0)
+		return -1;
+	return at > now_ms ? at - now_ms : 0;
 }
 
 /* Nothing is planned for a disabled source: only a trigger runs it. */
@@ -142,6 +151,7 @@ int sched_entry_begin(struct sched_entry *e, int64_t now_ms)
 			 e->nominal_ms >= 0 && now_ms >= e->nominal_ms;
 	e->state = SOURCE_RUNNING;
 	e->is_triggered = 0;
+	e->trigger_at_ms = 0;
 	e->last_start_ms = now_ms;
 	e->last_end_ms = 0;
 	e->read = e->applied = e->duplicates = e->rejected = e->warnings = 0;
@@ -223,14 +233,18 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 int sched_entry_trigger(struct sched_entry *e)
 {
 	e->is_triggered = 1; /* while running: one more run right after it */
+	e->trigger_at_ms = 0;
 	return e->state == SOURCE_RUNNING ? SCHEDULER_RUNNING : SCHEDULER_TRIGGERED;
 }
 
 void sched_entry_skip(struct sched_entry *e, const struct sched_entry *before, int64_t now_ms,
 		      uint64_t random, const struct sched_policy *pol)
 {
+	int is_kept = before->is_triggered || e->is_triggered;
+
 	*e = *before;
-	e->is_triggered = 0;
+	e->is_triggered = is_kept;
+	e->trigger_at_ms = is_kept ? now_ms + SCHED_TRIGGER_RETRY_MS : 0;
 	if (e->state == SOURCE_DISABLED) {
 		entry_disable(e);
 		return;
@@ -252,6 +266,7 @@ struct sched_source {
 	struct sched_entry e;        /* lock */
 	struct sched_entry before;   /* lock: e before the run began */
 	int is_held_elsewhere;       /* lock: the last try found the lease taken */
+	int is_taking_lease;         /* lock: the worker has not got the lease yet */
 	char *cursor;                /* lock: the committed cursor */
 	pthread_t thread;
 	int has_thread;              /* lock */
@@ -439,6 +454,7 @@ static void worker_skip(struct sched_source *src)
 	pthread_mutex_lock(&s->lock);
 	sched_entry_skip(&src->e, &src->before, now, next_random(s), &s->pol);
 	src->is_held_elsewhere = 1;
+	src->is_taking_lease = 0;
 	src->is_done = 1;
 	pthread_cond_signal(&s->wake);
 	pthread_mutex_unlock(&s->lock);
@@ -467,6 +483,7 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_lock(&s->lock);
 	src->is_held_elsewhere = 0;
+	src->is_taking_lease = 0;
 	pthread_mutex_unlock(&s->lock);
 	if (leased == 1 && worker_ensure_instance(src, &rep) == 0) {
 		memset(&p, 0, sizeof(p));
@@ -518,6 +535,7 @@ static void source_start(struct scheduler *s, struct sched_source *src, int64_t 
 	src->is_done = 0;
 	if (pthread_create(&src->thread, NULL, worker_main, src) == 0) {
 		src->has_thread = 1;
+		src->is_taking_lease = 1;
 		return;
 	}
 	memset(&failed, 0, sizeof(failed));
@@ -762,9 +780,23 @@ static json_t *last_run_json(const struct sched_entry *e)
 			 "first_warnings", reasons_json(e->warning_reasons, e->n_warning_reasons));
 }
 
+/* A next run planned, or a kept trigger's next try; 0 none (or now). */
+static int64_t next_run_at(const struct sched_entry *e)
+{
+	if (e->state == SOURCE_RUNNING)
+		return 0;
+	if (e->is_triggered && e->trigger_at_ms > 0 &&
+	    (e->next_run_ms < 0 || e->trigger_at_ms < e->next_run_ms))
+		return e->trigger_at_ms;
+	return e->next_run_ms;
+}
+
 static json_t *source_json(const struct sched_source *src)
 {
-	const struct sched_entry *e = &src->e;
+	/* a worker still trying the lease has not started a run: shown as
+	 * before it (a trigger kept while another process holds the lease
+	 * tries every second, and is no run) */
+	const struct sched_entry *e = src->is_taking_lease ? &src->before : &src->e;
 
 	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:I, s:o}",
 			 "name", src->conf->name, "plugin", src->conf->plugin,
@@ -774,7 +806,7 @@ static json_t *source_json(const struct sched_source *src)
 					  : sched_state_name(e->state),
 			 "last_run", last_run_json(e),
 			 "last_error", e->last_error[0] ? json_string(e->last_error) : json_null(),
-			 "next_run_at", time_or_null(e->state == SOURCE_RUNNING ? 0 : e->next_run_ms),
+			 "next_run_at", time_or_null(next_run_at(e)),
 			 "failures", (json_int_t)e->n_failures,
 			 "cursor", src->cursor ? json_string(src->cursor) : json_null());
 }

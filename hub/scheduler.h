@@ -64,7 +64,8 @@ json_t *scheduler_status_json(struct scheduler *s);
 #define SCHEDULER_NO_SOURCE (-1)  /* no pull source of that name */
 
 /* POST /v1/sources/<name>/sync.  A disabled source is tried again; a
- * running one runs once more when this run ends (never two at once). */
+ * running one runs once more when this run ends (never two at once); one
+ * whose lease another process holds runs when that process lets it go. */
 int scheduler_trigger(struct scheduler *s, const char *name);
 
 /* ---- pieces, exposed for tests ------------------------------------------ */
@@ -91,7 +92,8 @@ struct sched_entry {
 	int has_schedule;        /* 0: on demand only */
 	struct cron cron;
 	enum source_state state;
-	int is_triggered;        /* run as soon as possible */
+	int is_triggered;        /* run as soon as possible (not before trigger_at_ms) */
+	int64_t trigger_at_ms;   /* a kept trigger's next try (sched_entry_skip); 0: now */
 	unsigned n_failures;     /* failed runs in a row */
 	int64_t next_run_ms;     /* -1: none planned */
 	int64_t nominal_ms;      /* the schedule's time of that run, before its jitter */
@@ -126,8 +128,12 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
  * after the running one). */
 int sched_entry_trigger(struct sched_entry *e);
 /* The lease was another process's: the run did not happen.  The entry is
- * `before` again (its trigger spent); a disabled one stays disabled with
- * nothing planned, another plans its next tick after now. */
+ * `before` again; a disabled one stays disabled with nothing planned,
+ * another plans its next tick after now.  A trigger (the run's, or one
+ * that came during the try) is kept: it is tried again every
+ * SCHED_TRIGGER_RETRY_MS until a run of it takes the lease, so a "sync
+ * now" runs after the other process's run instead of being lost. */
+#define SCHED_TRIGGER_RETRY_MS 1000
 void sched_entry_skip(struct sched_entry *e, const struct sched_entry *before, int64_t now_ms,
 		      uint64_t random, const struct sched_policy *pol);
 /* How long the dispatcher may sleep for this entry: the time until its

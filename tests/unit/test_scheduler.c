@@ -607,8 +607,15 @@ static void test_a_disabled_source_is_never_waited_for(void)
 	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 20), 0);
 	sched_entry_skip(&e, &before, t0 + 30, 0, &pol);
 	CU_ASSERT_EQUAL(e.state, SOURCE_DISABLED);
-	CU_ASSERT(!e.is_triggered);
 	CU_ASSERT_EQUAL(e.next_run_ms, -1);
+	/* its trigger is kept (test_a_trigger_outlives_a_lease_held_elsewhere);
+	 * once a run of it has begun, nothing more is planned */
+	CU_ASSERT(e.is_triggered);
+	before = e;
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 30 + SCHED_TRIGGER_RETRY_MS), 0);
+	sched_entry_skip(&e, &before, t0 + 40 + SCHED_TRIGGER_RETRY_MS, 0, &pol);
+	CU_ASSERT(e.is_triggered);
+	e.is_triggered = 0; /* as after a run that took the lease */
 	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 + MIN_MS), -1);
 	CU_ASSERT(!sched_entry_is_due(&e, t0 + 366LL * 24 * 60 * MIN_MS));
 
@@ -620,6 +627,70 @@ static void test_a_disabled_source_is_never_waited_for(void)
 	CU_ASSERT_EQUAL(e.state, SOURCE_IDLE);
 	CU_ASSERT(e.next_run_ms > t0 + 30);
 	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 + 30), e.next_run_ms - (t0 + 30));
+}
+
+/* A trigger whose run found the lease held by another process is kept and
+ * tried again every SCHED_TRIGGER_RETRY_MS until a run takes the lease:
+ * "sync now" runs after the other process's run (it was spent before, so
+ * nothing ran until the next tick, or ever for an on-demand source).  A
+ * trigger that came while the lease was being tried is kept alike. */
+static void test_a_trigger_outlives_a_lease_held_elsewhere(void)
+{
+	struct cron c = parse("every 1h");
+	struct sched_entry e, before;
+	struct sync_report ok;
+	int64_t at;
+
+	/* on demand: nothing planned but the kept trigger */
+	sched_entry_init(&e, "od", NULL, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+	CU_ASSERT(sched_entry_is_due(&e, t0));
+	before = e;
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_skip(&e, &before, t0 + 5, 0, &pol);
+	CU_ASSERT_EQUAL(e.state, SOURCE_IDLE);
+	CU_ASSERT(e.is_triggered);
+	CU_ASSERT(!sched_entry_is_due(&e, t0 + 5));
+	CU_ASSERT(!sched_entry_is_due(&e, t0 + 4 + SCHED_TRIGGER_RETRY_MS));
+	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 + 5), SCHED_TRIGGER_RETRY_MS);
+	CU_ASSERT(sched_entry_is_due(&e, t0 + 5 + SCHED_TRIGGER_RETRY_MS));
+	/* tried again, skipped again, still kept; a new trigger is due at once */
+	before = e;
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 5 + SCHED_TRIGGER_RETRY_MS), 0);
+	sched_entry_skip(&e, &before, t0 + 6 + SCHED_TRIGGER_RETRY_MS, 0, &pol);
+	CU_ASSERT(e.is_triggered);
+	CU_ASSERT(!sched_entry_is_due(&e, t0 + 7 + SCHED_TRIGGER_RETRY_MS));
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+	CU_ASSERT(sched_entry_is_due(&e, t0 + 7 + SCHED_TRIGGER_RETRY_MS));
+	/* a run that takes the lease spends it: after it, nothing is due */
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 8 + SCHED_TRIGGER_RETRY_MS), 0);
+	ok = report(HUB_OK, "", 0);
+	sched_entry_finish(&e, &ok, t0 + 9 + SCHED_TRIGGER_RETRY_MS, 0, &pol);
+	CU_ASSERT(!e.is_triggered);
+	CU_ASSERT(!sched_entry_is_due(&e, t0 + 366LL * 24 * 60 * MIN_MS));
+	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 + 10 + SCHED_TRIGGER_RETRY_MS), -1);
+
+	/* a tick run skipped while a trigger came in: kept; the tick is planned
+	 * an hour on, the trigger's try a second on */
+	sched_entry_init(&e, "w", &c, t0, 0, &pol);
+	at = e.next_run_ms;
+	before = e;
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, at), 0);
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_RUNNING);
+	sched_entry_skip(&e, &before, at + 10, 0, &pol);
+	CU_ASSERT(e.is_triggered);
+	CU_ASSERT(e.next_run_ms > at + 10 * MIN_MS);
+	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, at + 10), SCHED_TRIGGER_RETRY_MS);
+	CU_ASSERT(sched_entry_is_due(&e, at + 10 + SCHED_TRIGGER_RETRY_MS));
+
+	/* without a trigger, a skipped tick waits for the next tick */
+	sched_entry_init(&e, "w", &c, t0, 0, &pol);
+	at = e.next_run_ms;
+	before = e;
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, at), 0);
+	sched_entry_skip(&e, &before, at + 10, 0, &pol);
+	CU_ASSERT(!e.is_triggered);
+	CU_ASSERT(!sched_entry_is_due(&e, at + 10 + SCHED_TRIGGER_RETRY_MS));
 }
 
 TEST_SUITE(scheduler, NULL, NULL,
@@ -636,6 +707,7 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_a_tick_is_run_by_one_process),
 	   TEST(test_cron_jitter_is_a_tenth_of_the_period_at_most),
 	   TEST(test_on_demand_source_runs_only_when_triggered),
+	   TEST(test_a_trigger_outlives_a_lease_held_elsewhere),
 	   TEST(test_a_run_s_reasons_are_kept_until_the_next_run),
 	   TEST(test_status_names_the_last_run_s_rejections_and_warnings),
 	   TEST(test_a_broken_error_text_is_kept_as_valid_utf8),
