@@ -477,8 +477,7 @@ until_sources "$(src users) | .last_run.result == \"ok\" and .last_run.read == 1
 until_sources "$(src bad_query) | .state == \"disabled\" and (.last_error | test(\"invalidQuery\")) and .next_run_at == null" "invalidQuery should disable the source"
 until_sources "$(src no_table) | .state == \"disabled\" and (.last_error | test(\"notFound\")) and .next_run_at == null" "notFound should disable the source"
 until_sources "$(src denied) | .state == \"disabled\" and (.last_error | test(\"accessDenied\")) and .next_run_at == null" "accessDenied should disable the source"
-kill -TERM $HUB_PID
-pid_wait "$HUB_PID" 30 # a bound: a hub that does not stop fails here, not the whole run
+pid_stop TERM "$HUB_PID" 30 # a bound: a hub that does not stop fails here, not the whole run
 rc=$?
 [ $rc -eq 0 ] || fail "the daemon did not stop cleanly (exit $rc, 124: still running 30 s after SIGTERM): $(tail -5 "$T/run.log")"
 [ $rc -eq 124 ] || HUB_PID=

@@ -77,15 +77,9 @@ hub_run() {
 # hub_stopped SIG: sends SIG, waits (bounded) for the exit: status 0, and
 # "SIG: stopping" and "stopped" logged
 hub_stopped() {
-	kill -"$1" "$pid"
-	i=0
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill -0 "$pid" 2>/dev/null && fail "still running 10 s after SIG$1"
 	rc=0
-	wait "$pid" || rc=$?
+	pid_stop "$1" "$pid" 10 || rc=$?
+	[ $rc != 124 ] || fail "still running 10 s after SIG$1"
 	pid=""
 	[ $rc = 0 ] || fail "exit status $rc after SIG$1"
 	grep -q "SIG$1: stopping" "$work/log" || fail "no \"SIG$1: stopping\" in the log"

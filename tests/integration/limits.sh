@@ -136,15 +136,9 @@ start_hub() {
 }
 
 stop_hub() {
-	kill -TERM "$hub_pid"
-	i=0
-	while kill -0 "$hub_pid" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -le 300 ] || fail "the hub did not stop within 15 s of SIGTERM"
-		sleep 0.05
-	done
-	wait "$hub_pid"
+	pid_stop TERM "$hub_pid" 15
 	rc=$?
+	[ $rc -ne 124 ] || fail "the hub did not stop within 15 s of SIGTERM"
 	hub_pid=
 	[ $rc -eq 0 ] || fail "the hub exited $rc on SIGTERM"
 }
@@ -186,13 +180,12 @@ wait_line() {
 
 # wait_bg SECONDS: the background client ends (it bounds its own time)
 wait_bg() {
-	i=0
-	while kill -0 "$bg_pid" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -le $(($1 * 20)) ] || fail "the client did not end within $1 s"
-		sleep 0.05
-	done
-	wait "$bg_pid" || fail "the client failed"
+	pid_wait "$bg_pid" "$1"
+	case $? in
+	0) ;;
+	124) fail "the client did not end within $1 s" ;;
+	*) fail "the client failed" ;;
+	esac
 	bg_pid=
 }
 

@@ -373,8 +373,7 @@ code=$(post "http://127.0.0.1:$HUB_PORT/v1/sources/wrong_key/sync")
 [ "$code" = 202 ] || fail "POST /v1/sources/wrong_key/sync: HTTP $code"
 until_sources "$(src wrong_key) | .state == \"disabled\" and (.last_error | test(\"HTTP 401\")) and .next_run_at == null" \
 	"a refused key should disable the source"
-kill -TERM $HUB_PID
-pid_wait "$HUB_PID" 30 # a bound: a hub that does not stop fails here, not the whole run
+pid_stop TERM "$HUB_PID" 30 # a bound: a hub that does not stop fails here, not the whole run
 rc=$?
 [ $rc -eq 0 ] || fail "the daemon did not stop cleanly (exit $rc, 124: still running 30 s after SIGTERM): $(tail -5 "$T/run.log")"
 [ $rc -eq 124 ] || HUB_PID=

@@ -84,16 +84,10 @@ $1"
 # at most 5 s, then SIGKILL; none if it ended already: pid.sh), runs the
 # hub_at_exit commands, removes $T.
 hub_cleanup() {
-	if pid_ours "$HUB_PID"; then
-		kill "$HUB_PID" 2>/dev/null
-		hub_i=0
-		while kill -0 "$HUB_PID" 2>/dev/null && [ $hub_i -lt 50 ]; do
-			hub_i=$((hub_i + 1))
-			sleep 0.1
-		done
-		[ $hub_i -lt 50 ] || kill -KILL "$HUB_PID" 2>/dev/null
+	if [ -n "$HUB_PID" ]; then
+		pid_stop TERM "$HUB_PID" 5 2>/dev/null
+		[ $? -ne 124 ] || pid_stop KILL "$HUB_PID" 5 2>/dev/null
 	fi
-	[ -n "$HUB_PID" ] && wait "$HUB_PID" 2>/dev/null
 	HUB_PID=""
 	eval "$HUB_AT_EXIT"
 	[ -n "${T:-}" ] && rm -rf "$T"
@@ -165,15 +159,9 @@ hub_stop() {
 		fail "the hub had exited ($hub_rc) before SIG$hub_sig"
 		return 1
 	fi
-	kill -"$hub_sig" "$HUB_PID"
-	hub_i=0
-	while kill -0 "$HUB_PID" 2>/dev/null && [ $hub_i -lt 100 ]; do
-		hub_i=$((hub_i + 1))
-		sleep 0.1
-	done
-	kill -0 "$HUB_PID" 2>/dev/null && die "the hub still runs 10 s after SIG$hub_sig"
 	hub_rc=0
-	wait "$HUB_PID" || hub_rc=$?
+	pid_stop "$hub_sig" "$HUB_PID" 10 || hub_rc=$?
+	[ $hub_rc -ne 124 ] || die "the hub still runs 10 s after SIG$hub_sig"
 	HUB_PID=""
 	if [ $hub_rc -ne 0 ]; then
 		fail "the hub exited with $hub_rc on SIG$hub_sig"

@@ -27,13 +27,22 @@ pid_signal() {
 
 # pid_wait PID SECONDS: waits at most SECONDS for our child PID to end and
 # returns its exit status, as `wait` does; 124 (and PID left running) if it
-# still runs then.
+# still runs then.  Polls pid_ours, not kill -0: an ended child is reaped
+# at the next foreground command, and its PID may then be another's.
 pid_wait() {
 	pid_i=0
-	while kill -0 "$1" 2>/dev/null; do
+	while pid_ours "$1"; do
 		[ $pid_i -lt $(($2 * 10)) ] || return 124
 		pid_i=$((pid_i + 1))
 		sleep 0.1
 	done
 	wait "$1"
+}
+
+# pid_stop SIG PID SECONDS: sends SIG to our child PID (none if it ended
+# already) and waits for it as pid_wait does: its exit status, 124 if it
+# still runs SECONDS later.
+pid_stop() {
+	pid_signal "$1" "$2"
+	pid_wait "$2" "$3"
 }
