@@ -51,10 +51,12 @@ void scheduler_stop(struct scheduler *s);
  * The state of every pull source, for GET /v1/sources (which wraps it in
  * {"sources": ...}):
  *   [{"name", "plugin", "schedule" (or null), "state":
- *     "idle"|"running"|"backoff"|"disabled", "last_run": {"started_at",
+ *     "idle"|"running"|"backoff"|"disabled"|"held by another process"
+ *     (its last try found the lease taken), "last_run": {"started_at",
  *     "ended_at", "result": "ok"|"stopped"|"error", "read", "applied",
  *     "duplicates", "rejected", "retries"} (or null), "last_error" (or null),
- *     "next_run_at" (or null), "failures", "cursor" (or null)}, ...]
+ *     "next_run_at" (the planned run, or a kept trigger's next try; or
+ *     null), "failures", "cursor" (or null)}, ...]
  * Times are RFC 3339.  Returns a new reference, or NULL (no memory).
  */
 json_t *scheduler_status_json(struct scheduler *s);
