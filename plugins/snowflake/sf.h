@@ -91,6 +91,7 @@ enum sf_kind {
 	K_TIMESTAMP_TZ, /* the epoch, a space, the offset */
 	K_JSON,
 	K_TIME, /* seconds since midnight, rewritten "HH:MM:SS[.fraction]" */
+	K_DECFLOAT, /* decimal text, or scientific past 38 digits ("1.5E+40") */
 };
 
 /* "fixed", "timestamp_tz", ... (any case; others are text) -> its kind,

@@ -54,6 +54,7 @@ enum sf_kind sf_kind_of(const char *type, enum rm_type *rm)
 		{"timestamp_tz", K_TIMESTAMP_TZ, RM_TIMESTAMP},
 		{"variant", K_JSON, RM_JSON},		{"object", K_JSON, RM_JSON},
 		{"array", K_JSON, RM_JSON},		{"time", K_TIME, RM_STRING},
+		{"decfloat", K_DECFLOAT, RM_NUMBER},
 	};
 
 	for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++) {
@@ -105,6 +106,8 @@ static const struct {
 			    "the offset in minutes plus 1440", "more than 292,000 years from 1970"},
 	[K_JSON] = {"VARIANT", "JSON text", ""},
 	[K_TIME] = {"TIME", "seconds since midnight with at most 9 decimals", ""},
+	[K_DECFLOAT] = {"DECFLOAT", "a decimal number, or one with an exponent",
+			"beyond a double"},
 };
 
 /* The digits at *p (at least one) as a number up to max; *p moves past
@@ -252,6 +255,40 @@ static enum cell_check fixed_check(const char *s)
 	return *s ? CELL_BAD : CELL_OK;
 }
 
+/* DECFLOAT: FIXED's text up to 38 digits, else the same with an exponent
+ * ("-1.2345E+40").  A value a double cannot hold (past 1.8e308, or one
+ * that would read as 0) is out of range: the hub's numbers are doubles
+ * past 64-bit integers, and a value is never read as 0. */
+static enum cell_check decfloat_check(const char *s)
+{
+	const char *e = strpbrk(s, "eE");
+	char mantissa[128], *end;
+	size_t n = e ? (size_t)(e - s) : 0;
+	double v;
+
+	if (!e) {
+		if (fixed_check(s) != CELL_OK)
+			return CELL_BAD;
+	} else {
+		if (n >= sizeof(mantissa))
+			return CELL_BAD;
+		memcpy(mantissa, s, n);
+		mantissa[n] = '\0';
+		if (fixed_check(mantissa) != CELL_OK)
+			return CELL_BAD;
+		e += 1 + (e[1] == '+' || e[1] == '-');
+		if (!*e || e[strspn(e, "0123456789")])
+			return CELL_BAD;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end)
+		return CELL_BAD;
+	if (isinf(v) || (errno == ERANGE && v == 0 && strpbrk(e ? mantissa : s, "123456789")))
+		return CELL_RANGE;
+	return CELL_OK;
+}
+
 static hub_rc bad_cell(enum sf_kind k, enum cell_check why, const char *s, const char *col,
 		       char *err, size_t err_size)
 {
@@ -285,6 +322,9 @@ hub_rc sf_cell_convert(enum sf_kind k, json_t *v, struct rm_cell *c, const char 
 	switch (k) {
 	case K_FIXED:
 		why = fixed_check(s);
+		break;
+	case K_DECFLOAT:
+		why = decfloat_check(s);
 		break;
 	case K_REAL:
 		why = real_parse(s, &c->f);

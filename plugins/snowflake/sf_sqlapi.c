@@ -293,8 +293,10 @@ static struct binding first_binding(const struct sf_api *a)
 	switch (a->cursor_kind) {
 	case K_FIXED:
 	case K_REAL:
+	case K_DECFLOAT:
 		/* the lowest double; a REAL, so a NUMBER(p, s) column compares
-		 * with it as a float instead of casting it to its own precision */
+		 * with it as a float instead of casting it to its own precision
+		 * (a DECFLOAT below it could not be read: out of range) */
 		return (struct binding){"REAL", "-1.7976931348623157e308"};
 	case K_BOOLEAN:
 		return (struct binding){"BOOLEAN", "false"};

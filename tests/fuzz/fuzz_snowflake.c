@@ -181,6 +181,31 @@ static void check_real(const char *text, const struct rm_cell *c)
 		abort();
 }
 
+static void check_decfloat(const char *s)
+{
+	const char *p = s + (*s == '-');
+	char *end;
+	double v;
+
+	if (!is_digit(*p))
+		abort();
+	p += strspn(p, "0123456789");
+	if (*p == '.') {
+		if (!is_digit(p[1]))
+			abort();
+		p += 1 + strspn(p + 1, "0123456789");
+	}
+	if (*p == 'e' || *p == 'E') {
+		p += 1 + (p[1] == '+' || p[1] == '-');
+		if (!is_digit(*p))
+			abort();
+		p += strspn(p, "0123456789");
+	}
+	v = strtod(s, &end);
+	if (*p || *end || !isfinite(v))
+		abort();
+}
+
 /* The mapping turns every accepted cell into JSON (a VARIANT as it came). */
 static void check_mapped(enum sf_kind k, enum rm_type rm, const struct rm_cell *c)
 {
@@ -232,6 +257,9 @@ static void check_cell(enum sf_kind k, enum rm_type rm, const struct rm_cell *c)
 		break;
 	case K_REAL:
 		check_real(s, c);
+		break;
+	case K_DECFLOAT: /* FIXED's text, then maybe an exponent; a finite double */
+		check_decfloat(s);
 		break;
 	case K_BOOLEAN:
 		if (c->b != (strcmp(s, "true") == 0 || strcmp(s, "1") == 0) ||
@@ -410,7 +438,7 @@ static void read_cell(const uint8_t *data, size_t size)
 {
 	static const char *const types[] = {"text", "fixed", "real", "boolean", "date",
 					    "timestamp_ntz", "timestamp_ltz", "timestamp_tz",
-					    "variant", "time"}; /* time last: it rewrites v */
+					    "variant", "decfloat", "time"}; /* time last: it rewrites v */
 	json_t *v = json_stringn((const char *)data, size); /* UTF-8, as json_loads() leaves it */
 	struct rm_cell c;
 	int64_t sec;

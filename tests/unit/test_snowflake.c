@@ -17,6 +17,7 @@
 #include "../../plugins/snowflake/sf_jwt.c"
 #include "../../plugins/snowflake/sf_cell.c"
 #include "../../plugins/snowflake/sf_sqlapi.c"
+#include "../../plugins/common/rowmap_int.h" /* rm_append_value: test_rowmap.c compiles it */
 
 #include <math.h>
 #include <stdio.h>
@@ -134,6 +135,28 @@ static const struct cell_case cells[] = {
 	{"time", "\"-1.000000000\"", HUB_ERR_INTERNAL},
 	{"time", "\"23:01:59\"", HUB_ERR_INTERNAL},
 	{"time", "\"1.0000000001\"", HUB_ERR_INTERNAL},
+	/* DECFLOAT: FIXED's text, or with an exponent past 38 digits (it was
+	 * read as text: a string attribute, a cursor compared as text) */
+	{"decfloat", "\"12.5\"", HUB_OK},
+	{"decfloat", "\"-42\"", HUB_OK},
+	{"decfloat", "\"12345678901234567890123456789012345678\"", HUB_OK},
+	{"decfloat", "\"-1.2345678901234567890123456789012345678E+40\"", HUB_OK},
+	{"decfloat", "\"1E-50\"", HUB_OK},
+	{"decfloat", "\"5e+3\"", HUB_OK},
+	{"decfloat", "null", HUB_OK},
+	{"decfloat", "\"1E+400\"", HUB_ERR_INTERNAL,
+	 "column C: DECFLOAT \"1E+400\" is out of range (beyond a double)"},
+	{"decfloat", "\"-2.5E-400\"", HUB_ERR_INTERNAL,
+	 "column C: DECFLOAT \"-2.5E-400\" is out of range (beyond a double)"},
+	{"decfloat", "\"garbage\"", HUB_ERR_INTERNAL,
+	 "column C: \"garbage\" is not a DECFLOAT (a decimal number, or one with an exponent)"},
+	{"decfloat", "\"1.E5\"", HUB_ERR_INTERNAL},
+	{"decfloat", "\"E5\"", HUB_ERR_INTERNAL},
+	{"decfloat", "\"1E\"", HUB_ERR_INTERNAL},
+	{"decfloat", "\"1E+5x\"", HUB_ERR_INTERNAL},
+	{"decfloat", "\"inf\"", HUB_ERR_INTERNAL},
+	{"decfloat", "\"0x10\"", HUB_ERR_INTERNAL},
+	{"decfloat", "\"\"", HUB_ERR_INTERNAL},
 	/* text and VARIANT as they come; NULL stays NULL; a cell is a string */
 	{"text", "\"anything 1970\"", HUB_OK},
 	{"variant", "\"[1, 2]\"", HUB_OK},
@@ -192,6 +215,44 @@ static void test_cells_are_values_of_their_type(void)
 {
 	for (size_t i = 0; i < sizeof(cells) / sizeof(cells[0]); i++)
 		check_cell(&cells[i]);
+}
+
+/* A DECFLOAT column maps to a JSON number (an attribute, a property), not
+ * to a string, and its cursor values compare as numbers. */
+static void test_decfloat_is_a_number(void)
+{
+	static const struct {
+		const char *cell;
+		double v;
+	} cases[] = {
+		{"12.5", 12.5}, {"-42", -42}, {"-1.5E+40", -1.5e40}, {"1E-50", 1e-50}, {"5e+3", 5000},
+	};
+	enum rm_type rm;
+	enum sf_kind k = sf_kind_of("DECFLOAT", &rm);
+	char err[SF_MSG] = "";
+
+	CU_ASSERT_EQUAL(k, K_DECFLOAT);
+	CU_ASSERT_EQUAL(rm, RM_NUMBER);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *v = json_string(cases[i].cell), *j;
+		struct buf b = {0};
+		struct rm_cell c;
+
+		CU_ASSERT_EQUAL_FATAL(sf_cell_convert(k, v, &c, "C", err, sizeof(err)), HUB_OK);
+		CU_ASSERT_EQUAL(rm_append_value(&b, rm, CAST_NONE, &c), 0);
+		j = b.p ? json_loads(b.p, JSON_DECODE_ANY, NULL) : NULL;
+		if (!json_is_number(j) || json_number_value(j) != cases[i].v)
+			fprintf(stderr, "\n  DECFLOAT %s mapped to %s\n", cases[i].cell,
+				b.p ? b.p : "(nothing)");
+		CU_ASSERT(json_is_number(j) && json_number_value(j) == cases[i].v);
+		json_decref(j);
+		free(b.p);
+		json_decref(v);
+	}
+	CU_ASSERT(rm_decimal_cmp("-1.5E+40", "-42") < 0);
+	CU_ASSERT(rm_decimal_cmp("1E-50", "0") > 0);
+	CU_ASSERT(rm_decimal_cmp("5e+3", "4999.5") > 0);
+	CU_ASSERT(rm_decimal_cmp("9", "10") < 0);
 }
 
 /* ---- pages --------------------------------------------------------------------------- */
@@ -465,6 +526,7 @@ static void test_first_run_binds_the_start_of_the_cursor_type(void)
 		{"text", "TEXT "}, /* "+33...", "-legacy", "#x" sort before "0" */
 		{"fixed", "REAL -1.7976931348623157e308"},
 		{"real", "REAL -1.7976931348623157e308"},
+		{"decfloat", "REAL -1.7976931348623157e308"},
 		{"boolean", "BOOLEAN false"},
 		/* before 1970 too: DATE reads a TIMESTAMP's text */
 		{"date", "TEXT 0001-01-01T00:00:00.000000000Z"},
@@ -563,6 +625,7 @@ static void test_request_id_without_a_generator_is_still_unique(void)
 
 TEST_SUITE(snowflake, NULL, NULL,
 	   TEST(test_cells_are_values_of_their_type),
+	   TEST(test_decfloat_is_a_number),
 	   TEST(test_bad_cell_fails_the_page_naming_row_column_and_type),
 	   TEST(test_out_of_range_times_fail_the_page),
 	   TEST(test_partition_answers),
