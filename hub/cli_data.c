@@ -45,6 +45,13 @@
 #define IMPORT_MAX_ERRORS 10
 #define IMPORT_MAX_WARNINGS 10
 
+/* The first warnings of one kind, in the order noted. */
+struct import_warnings {
+	char *text[IMPORT_MAX_WARNINGS];
+	int64_t line[IMPORT_MAX_WARNINGS];
+	size_t n;
+};
+
 /* ---- import --------------------------------------------------------- */
 
 struct import_slot {
@@ -73,8 +80,10 @@ struct import_state {
 	int64_t line_no;              /* the file's line being read, for errors */
 	char *errors[IMPORT_MAX_ERRORS];
 	size_t n_errors;
-	char *warnings[IMPORT_MAX_WARNINGS]; /* the first ones, named like errors */
-	size_t n_warnings_shown;
+	/* the first warnings, named like errors, in two lists each in line
+	 * order: validation's (as lines are read) and the writer's (as their
+	 * batches commit, later); the report merges them by line */
+	struct import_warnings read_warnings, writer_warnings;
 	int failed;
 	/* The batches are one ordered stream: once one fails, the later ones
 	 * are not stored either (intake.h), so what is stored is the lines
@@ -96,6 +105,14 @@ struct import_state {
 	int64_t n_line_warnings;
 };
 
+/* Frees the texts. */
+static void import_warnings_free(struct import_warnings *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free(w->text[i]); /* asprintf's */
+	w->n = 0;
+}
+
 static void import_note_error(struct import_state *st, int64_t line, const char *msg)
 {
 	st->total.rejected++;
@@ -106,15 +123,16 @@ static void import_note_error(struct import_state *st, int64_t line, const char 
 }
 
 /* A warning about a record of line `line` (a value dropped, the rest
- * applied): counted by the caller, the first ones kept to be shown, with
- * the record's origin in its line when the plugin gives one (ABI 1.3). */
-static void import_note_warning(struct import_state *st, int64_t line, const char *origin,
+ * applied): counted by the caller, the first ones of list w kept to be
+ * shown, with the record's origin in its line when the plugin gives one
+ * (ABI 1.3). */
+static void import_note_warning(struct import_warnings *w, int64_t line, const char *origin,
 				const char *msg)
 {
-	if (st->n_warnings_shown < IMPORT_MAX_WARNINGS &&
-	    asprintf(&st->warnings[st->n_warnings_shown], "line %" PRId64 "%s%s%s: %s", line,
-		     origin ? " (" : "", origin ? origin : "", origin ? ")" : "", msg) >= 0)
-		st->n_warnings_shown++;
+	if (w->n < IMPORT_MAX_WARNINGS &&
+	    asprintf(&w->text[w->n], "line %" PRId64 "%s%s%s: %s", line, origin ? " (" : "",
+		     origin ? origin : "", origin ? ")" : "", msg) >= 0)
+		w->line[w->n++] = line;
 }
 
 /* Validation's warnings about a record of line `line`. */
@@ -122,7 +140,7 @@ static void import_note_warnings(struct import_state *st, int64_t line, const ch
 				 const struct record_warnings *w)
 {
 	for (size_t i = 0; i < w->n; i++)
-		import_note_warning(st, line, origin, w->items[i]);
+		import_note_warning(&st->read_warnings, line, origin, w->items[i]);
 }
 
 /* The writer's warnings about the records of a committed slot (an array
@@ -132,8 +150,8 @@ static void import_note_batch_warnings(struct import_state *st, const struct imp
 	st->n_warnings += slot->batch.counts.warnings;
 	for (size_t i = 0; i < slot->batch.n_warnings; i++) {
 		const struct intake_warning *w = &slot->batch.warnings[i];
-		import_note_warning(st, slot->lines[w->index], slot->records[w->index]->origin,
-				    w->message);
+		import_note_warning(&st->writer_warnings, slot->lines[w->index],
+				    slot->records[w->index]->origin, w->message);
 	}
 }
 
@@ -296,8 +314,8 @@ static void import_rejections_drop(struct import_state *st, const struct unify_c
 {
 	while (st->n_errors > n_errors)
 		free(st->errors[--st->n_errors]); /* asprintf's */
-	while (st->n_warnings_shown > n_warnings_shown)
-		free(st->warnings[--st->n_warnings_shown]);
+	while (st->read_warnings.n > n_warnings_shown)
+		free(st->read_warnings.text[--st->read_warnings.n]);
 	st->total.rejected = mark->rejected;
 	st->total.records = mark->records;
 }
@@ -312,7 +330,7 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 	struct hub_call call = {.inst = st->inst, .on_emit = import_on_emit,
 				.on_reject = import_on_reject, .ctx = st};
 	struct unify_counts mark = st->total;
-	size_t n_errors = st->n_errors, n_warnings_shown = st->n_warnings_shown;
+	size_t n_errors = st->n_errors, n_warnings_shown = st->read_warnings.n;
 	struct import_slot *cur;
 	hub_rc rc;
 
@@ -424,9 +442,28 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 	st->read_errno = got == LINE_ERROR ? reader.read_errno : 0;
 	line_reader_free(&reader);
 	import_submit(st);
+	/* oldest first (the ring from next_slot): the writer's warnings are
+	 * noted in line order */
 	for (size_t i = 0; i < st->n_slots; i++)
-		import_finish_slot(st, &st->slots[i]);
+		import_finish_slot(st, &st->slots[(st->next_slot + i) % st->n_slots]);
 	return got == LINE_ERROR ? -1 : 0;
+}
+
+/* The first warnings by line: each list is in line order, so the first
+ * IMPORT_MAX_WARNINGS of the file are among the two lists' own. */
+static void import_print_warnings(const struct import_state *st)
+{
+	const struct import_warnings *v = &st->read_warnings, *w = &st->writer_warnings;
+	size_t i = 0, j = 0, n = 0;
+
+	for (; n < IMPORT_MAX_WARNINGS && (i < v->n || j < w->n); n++) {
+		int is_v = j == w->n || (i < v->n && v->line[i] <= w->line[j]);
+		fprintf(stderr, "profilehub: import: warning: %s\n",
+			is_v ? v->text[i++] : w->text[j++]);
+	}
+	if (n && st->n_warnings > (int64_t)n)
+		fprintf(stderr, "profilehub: import: ... and %" PRId64 " more warnings\n",
+			st->n_warnings - (int64_t)n);
 }
 
 static void import_report(const struct import_state *st)
@@ -439,11 +476,7 @@ static void import_report(const struct import_state *st)
 	if (st->n_warnings)
 		printf("warnings %" PRId64 " (values dropped as invalid or over a limit, the rest"
 		       " of their records applied)\n", st->n_warnings);
-	for (size_t i = 0; i < st->n_warnings_shown; i++)
-		fprintf(stderr, "profilehub: import: warning: %s\n", st->warnings[i]);
-	if (st->n_warnings > (int64_t)st->n_warnings_shown && st->n_warnings_shown)
-		fprintf(stderr, "profilehub: import: ... and %" PRId64 " more warnings\n",
-			st->n_warnings - (int64_t)st->n_warnings_shown);
+	import_print_warnings(st);
 	for (size_t i = 0; i < st->n_errors; i++)
 		fprintf(stderr, "profilehub: import: %s\n", st->errors[i]);
 	if (t->rejected > (int64_t)st->n_errors)
@@ -584,8 +617,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 out:
 	for (size_t i = 0; i < st->n_errors; i++)
 		free(st->errors[i]);
-	for (size_t i = 0; i < st->n_warnings_shown; i++)
-		free(st->warnings[i]);
+	import_warnings_free(&st->read_warnings);
+	import_warnings_free(&st->writer_warnings);
 	if (st->inst) {
 		plugin_instance_destroy(st->inst);
 		plugin_registry_close(&reg);

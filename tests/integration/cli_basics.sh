@@ -291,6 +291,23 @@ grep -qxF 'profilehub: import: warning: line 2: attributes.tags: the array op wo
 	fail "import names the array op past the limit with its line: $(cat "$T/err")"
 "$HUB" -c "$cfg" profile --custom-id u8 | jq -e '(.attributes.tags | length) == 20 and .attributes.tags[19] == "t19" and .attributes.plan == "b"' >/dev/null ||
 	fail "the array op past the limit left tags as they were, the rest applied"
+# the first warnings shown are the file's first by line, the writer's among
+# them: validation noted lines 3..14 first, and the writer's line 2 came
+# only when its batch committed (it was left out, the list already full)
+{
+	printf '%s\n' '{"type": "identify", "message_id": "ow1", "timestamp": "2026-01-01T00:00:00Z", "identifiers": {"custom_id": "u9"}, "attributes": {"tags": ['"$tags"']}}' \
+		'{"type": "identify", "message_id": "ow2", "timestamp": "2026-01-01T00:01:00Z", "identifiers": {"custom_id": "u9"}, "attributes": {"tags": {"$add": ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8", "u9"]}}}'
+	for i in $(seq 3 14); do
+		printf '{"type": "identify", "message_id": "ow%d", "timestamp": "2026-01-01T00:02:00Z", "identifiers": {"custom_id": "u9"}, "attributes": {"$phone_number": "555"}}\n' "$i"
+	done
+} >"$T/ow.jsonl"
+"$HUB" -c "$cfg" import "$T/ow.jsonl" --source rl >"$T/out" 2>"$T/err" ||
+	fail "import with 13 warnings: $(cat "$T/err")"
+grep -q "^warnings 13 " "$T/out" || fail "import counts 13 warnings: $(cat "$T/out")"
+sed -n 's/^profilehub: import: warning: line \([0-9]*\):.*/\1/p' "$T/err" | paste -sd, - >"$T/lines"
+[ "$(cat "$T/lines")" = "2,3,4,5,6,7,8,9,10,11" ] ||
+	fail "the first 10 warnings by line, the writer's line 2 first: lines $(cat "$T/lines")"
+grep -qx "profilehub: import: ... and 3 more warnings" "$T/err" || fail "the rest counted: $(cat "$T/err")"
 
 # every command that prints: a write to stdout that fails is exit 1 and
 # named (a full disk must not look like a whole dump; version, plugins and
