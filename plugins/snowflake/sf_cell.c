@@ -240,19 +240,27 @@ static enum cell_check bool_parse(const char *s, int *b)
 	return CELL_OK;
 }
 
-/* "-12.50": NUMBER's exact decimal text, kept as it is. */
-static enum cell_check fixed_check(const char *s)
+/* Past the decimal number at s ("-12.50": a sign, digits, maybe a point
+ * and more digits), or NULL when s does not start with one. */
+static const char *decimal_end(const char *s)
 {
 	s += *s == '-';
 	if (*s < '0' || *s > '9')
-		return CELL_BAD;
+		return NULL;
 	s += strspn(s, "0123456789");
 	if (*s == '.') {
 		if (s[1] < '0' || s[1] > '9')
-			return CELL_BAD;
+			return NULL;
 		s += 1 + strspn(s + 1, "0123456789");
 	}
-	return *s ? CELL_BAD : CELL_OK;
+	return s;
+}
+
+/* "-12.50": NUMBER's exact decimal text, kept as it is. */
+static enum cell_check fixed_check(const char *s)
+{
+	const char *end = decimal_end(s);
+	return end && !*end ? CELL_OK : CELL_BAD;
 }
 
 /* DECFLOAT: FIXED's text up to 38 digits, else the same with an exponent
@@ -261,32 +269,23 @@ static enum cell_check fixed_check(const char *s)
  * past 64-bit integers, and a value is never read as 0. */
 static enum cell_check decfloat_check(const char *s)
 {
-	const char *e = strpbrk(s, "eE");
-	char mantissa[128], *end;
-	size_t n = e ? (size_t)(e - s) : 0;
+	const char *p = decimal_end(s);
+	int is_zero;
 	double v;
 
-	if (!e) {
-		if (fixed_check(s) != CELL_OK)
-			return CELL_BAD;
-	} else {
-		if (n >= sizeof(mantissa))
-			return CELL_BAD;
-		memcpy(mantissa, s, n);
-		mantissa[n] = '\0';
-		if (fixed_check(mantissa) != CELL_OK)
-			return CELL_BAD;
-		e += 1 + (e[1] == '+' || e[1] == '-');
-		if (!*e || e[strspn(e, "0123456789")])
-			return CELL_BAD;
-	}
-	errno = 0;
-	v = strtod(s, &end);
-	if (*end)
+	if (!p)
 		return CELL_BAD;
-	if (isinf(v) || (errno == ERANGE && v == 0 && strpbrk(e ? mantissa : s, "123456789")))
-		return CELL_RANGE;
-	return CELL_OK;
+	is_zero = strcspn(s, "123456789") >= (size_t)(p - s);
+	if (*p == 'e' || *p == 'E') {
+		p += 1 + (p[1] == '+' || p[1] == '-');
+		if (*p < '0' || *p > '9')
+			return CELL_BAD;
+		p += strspn(p, "0123456789");
+	}
+	if (*p)
+		return CELL_BAD;
+	v = strtod(s, NULL);
+	return isinf(v) || (v == 0 && !is_zero) ? CELL_RANGE : CELL_OK;
 }
 
 static hub_rc bad_cell(enum sf_kind k, enum cell_check why, const char *s, const char *col,
