@@ -14,6 +14,7 @@ async function main() {
     flushAt: 20,
     flushInterval: 60000,
     retryCount: 0,
+    timeout: 30000, // a request the hub never answers fails the test, not the run's watchdog
     axiosConfig: { proxy: false },
   });
   const delivered = sendAll(client, prefix);
