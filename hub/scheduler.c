@@ -121,7 +121,10 @@ int sched_entry_is_due(const struct sched_entry *e, int64_t now_ms)
 	return e->state != SOURCE_DISABLED && e->next_run_ms >= 0 && now_ms >= e->next_run_ms;
 }
 
-int64_t sched_entry_wait_ms(const struct sched_entry *e, int64_t now_ms)
+/* When the entry next wants a run: its planned run or a kept trigger's
+ * try, whichever comes first; 0 for a trigger due now; -1 when nothing is
+ * planned (running, disabled, on demand). */
+static int64_t entry_next_at(const struct sched_entry *e)
 {
 	int64_t at = -1;
 
@@ -131,6 +134,13 @@ int64_t sched_entry_wait_ms(const struct sched_entry *e, int64_t now_ms)
 		at = e->next_run_ms;
 	if (e->is_triggered && (at < 0 || e->trigger_at_ms < at))
 		at = e->trigger_at_ms;
+	return at;
+}
+
+int64_t sched_entry_wait_ms(const struct sched_entry *e, int64_t now_ms)
+{
+	int64_t at = entry_next_at(e);
+
 	if (at < 0)
 		return -1;
 	return at > now_ms ? at - now_ms : 0;
@@ -780,17 +790,6 @@ static json_t *last_run_json(const struct sched_entry *e)
 			 "first_warnings", reasons_json(e->warning_reasons, e->n_warning_reasons));
 }
 
-/* A next run planned, or a kept trigger's next try; 0 none (or now). */
-static int64_t next_run_at(const struct sched_entry *e)
-{
-	if (e->state == SOURCE_RUNNING)
-		return 0;
-	if (e->is_triggered && e->trigger_at_ms > 0 &&
-	    (e->next_run_ms < 0 || e->trigger_at_ms < e->next_run_ms))
-		return e->trigger_at_ms;
-	return e->next_run_ms;
-}
-
 static json_t *source_json(const struct sched_source *src)
 {
 	/* a worker still trying the lease has not started a run: shown as
@@ -806,7 +805,7 @@ static json_t *source_json(const struct sched_source *src)
 					  : sched_state_name(e->state),
 			 "last_run", last_run_json(e),
 			 "last_error", e->last_error[0] ? json_string(e->last_error) : json_null(),
-			 "next_run_at", time_or_null(next_run_at(e)),
+			 "next_run_at", time_or_null(entry_next_at(e)), /* null: none, or now */
 			 "failures", (json_int_t)e->n_failures,
 			 "cursor", src->cursor ? json_string(src->cursor) : json_null());
 }
