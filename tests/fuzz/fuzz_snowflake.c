@@ -181,20 +181,29 @@ static void check_real(const char *text, const struct rm_cell *c)
 		abort();
 }
 
+/* An accepted FIXED or DECFLOAT starts with a decimal number ("-12.50"):
+ * past it, or abort. */
+static const char *check_decimal(const char *s)
+{
+	s += *s == '-';
+	if (!is_digit(*s))
+		abort();
+	s += strspn(s, "0123456789");
+	if (*s == '.') {
+		if (!is_digit(s[1]))
+			abort();
+		s += 1 + strspn(s + 1, "0123456789");
+	}
+	return s;
+}
+
+/* FIXED's text, then maybe an exponent; a finite double */
 static void check_decfloat(const char *s)
 {
-	const char *p = s + (*s == '-');
+	const char *p = check_decimal(s);
 	char *end;
 	double v;
 
-	if (!is_digit(*p))
-		abort();
-	p += strspn(p, "0123456789");
-	if (*p == '.') {
-		if (!is_digit(p[1]))
-			abort();
-		p += 1 + strspn(p + 1, "0123456789");
-	}
 	if (*p == 'e' || *p == 'E') {
 		p += 1 + (p[1] == '+' || p[1] == '-');
 		if (!is_digit(*p))
@@ -246,19 +255,13 @@ static void check_cell(enum sf_kind k, enum rm_type rm, const struct rm_cell *c)
 		check_date(s, c);
 		break;
 	case K_FIXED:
-		s += *s == '-';
-		s += strspn(s, "0123456789");
-		if (s == c->text + (*c->text == '-') || (*s == '.' && !is_digit(s[1])))
-			abort();
-		if (*s == '.')
-			s += 1 + strspn(s + 1, "0123456789");
-		if (*s)
+		if (*check_decimal(s))
 			abort();
 		break;
 	case K_REAL:
 		check_real(s, c);
 		break;
-	case K_DECFLOAT: /* FIXED's text, then maybe an exponent; a finite double */
+	case K_DECFLOAT:
 		check_decfloat(s);
 		break;
 	case K_BOOLEAN:
