@@ -1,8 +1,8 @@
 #!/bin/sh
 # pgtest.sh - a throwaway PostgreSQL for tests: initdb into a directory,
 # start it on 127.0.0.1 (a free port, its socket in the same directory,
-# fsync on; only initdb skips its own fsyncs), create the database
-# "hubtest", print its URL; stop it again.
+# fsync on unless PGTEST_FSYNC=off at its first start; initdb skips its own
+# fsyncs), create the database "hubtest", print its URL; stop it again.
 #
 #   url=$(sh tests/pgtest.sh start DIR)   # DIR: an empty temp dir (as root:
 #                                         # one the postgres user can reach);
@@ -51,8 +51,9 @@ sock="$dir/sock"
 
 pg_start() {
 	port=$(cat "$dir/port")
+	fsync=$(cat "$dir/fsync")
 	as_owner pg_ctl -D "$data" -l "$dir/server.log" -w -t 60 -s \
-		-o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=on \
+		-o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=$fsync \
 -c deadlock_timeout=50ms -c max_connections=200 -c log_min_messages=warning" \
 		start >/dev/null || {
 		tail -20 "$dir/server.log" >&2
@@ -97,6 +98,8 @@ start)
 	else
 		echo $((20000 + $$ % 30000)) >"$dir/port"
 	fi
+	# kept for a restart: the same server again
+	if [ "${PGTEST_FSYNC:-on}" = off ]; then echo off; else echo on; fi >"$dir/fsync"
 	pg_start
 	port=$(cat "$dir/port")
 	createdb -h 127.0.0.1 -p "$port" -U postgres hubtest

@@ -1,84 +1,41 @@
 #!/bin/sh
-# run.sh - runs the test suite: the CUnit unit tests, then every
-# tests/integration/*.sh (each starts its own hub, servers and temp dirs),
-# two at a time on two cores (HUB_TEST_JOBS=1: one at a time).
+# run.sh - runs the test suite: the passes of the CUnit unit tests
+# (tests/unit/pass.sh: every suite on SQLite, the store-facing suites again
+# on PostgreSQL) and every tests/integration/*.sh (each starts its own hub,
+# servers and temp dirs), as jobs two at a time on two cores
+# (HUB_TEST_JOBS=1: one at a time).
 # Usage: HUB_BUILD=build sh tests/run.sh [unit|integration]
-# Prints one closing line "N passed, N failed" and exits non-zero on failure;
-# before it, a test run twice because it hung in the sanitizer's leak check
-# at exit (see the watchdog), and the parts of integration scripts that
-# skipped themselves here (their "SKIP: why" lines), if any.
+# Prints one closing line "N passed, N failed" (a unit pass counts its
+# CUnit tests, an integration test counts one) and exits non-zero on
+# failure; before it, a job run twice because it hung in the sanitizer's
+# leak check at exit (see the watchdog), and the parts of integration
+# scripts that skipped themselves here (their "SKIP: why" lines), if any.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 B=${HUB_BUILD:-build}
 export HUB_BUILD="$B"
 what=${1:-all}
-# The integration tests that take longest (CI logs), started first.
+# The unit passes: "unit:sqlite" runs every suite; "unit:postgres:A,B"
+# runs suites A and B on PostgreSQL (store_pg.c): the store-facing ones,
+# the exporter's included, store_gone (the server terminating the store's
+# connection at every statement; a no-op on SQLite, and the longest, so a
+# job of its own), the paged reads of the API and the access document (api,
+# access_doc), the end of erase blocks (housekeep), and the intake's group
+# retried after a conflict (intake).
+UNIT_PASSES="unit:postgres:store_gone unit:postgres:scenarios,random,unify,store,export,api,access_doc,housekeep,intake unit:sqlite"
+# The integration tests that take longest (CI logs), started first, after
+# the unit passes.
 INTEGRATION_LONG="import_crash crash_http valgrind limits bigquery sync_kills snowflake_odbc export_kills pg_lease view_browser api_routes"
-# A test still running after HUB_TEST_TIMEOUT seconds (default 600; the
+# A job still running after HUB_TEST_TIMEOUT seconds (default 600; the
 # slowest takes about 2 minutes under the sanitizers on a busy machine) is
-# stuck: the watchdog (run_integration) names it, shows what each of its
-# processes is doing and stops it, so that a hang fails one test instead of
-# the whole run; the unit tests are bounded by the same time.
+# stuck: the watchdog (job_once) names it, shows what each of its processes
+# is doing and stops it, so that a hang fails one job instead of the whole
+# run.
 TEST_TIMEOUT=${HUB_TEST_TIMEOUT:-600}
 
 passed=0
 failed=0
 failures=""
-
-if [ "$what" = all ] || [ "$what" = unit ]; then
-	out=$(mktemp)
-	# bounded like an integration test (about a minute under the sanitizers):
-	# exit 124 if it hangs
-	timeout -k 10 "$TEST_TIMEOUT" "$B/tests/unit_tests" >"$out" 2>&1
-	rc=$?
-	cat "$out"
-	# CUnit's summary: "tests  N  N  N  N  0" (total ran passed failed inactive)
-	t_pass=$(awk '$1 == "tests" && NF >= 5 { print $4 }' "$out" | tail -1)
-	t_fail=$(awk '$1 == "tests" && NF >= 5 { print $5 }' "$out" | tail -1)
-	rm -f "$out"
-	passed=$((passed + ${t_pass:-0}))
-	failed=$((failed + ${t_fail:-0}))
-	if [ $rc -ne 0 ] && [ "${t_fail:-0}" -eq 0 ]; then
-		failed=$((failed + 1))
-		failures="$failures unit_tests(exit $rc)"
-	fi
-
-	# The store-facing suites again on PostgreSQL (store_pg.c), the
-	# exporter's included: one throwaway server (tests/pgtest.sh), a fresh
-	# schema per test world, counted in the totals like the run above, and
-	# store_gone (the server terminating the store's connection at every
-	# statement; a no-op on SQLite), and the paged reads of the API and the
-	# access document (api, access_doc), the end of erase blocks
-	# (housekeep), and the intake's group retried after a conflict (intake).
-	# Stopped even on ^C.
-	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/hubpg.XXXXXX")
-	trap 'sh tests/pgtest.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
-	trap 'exit 130' INT TERM
-	if pgurl=$(sh tests/pgtest.sh start "$pgdir"); then
-		out=$(mktemp)
-		HUB_TEST_STORE=postgres HUB_TEST_PG_URL="$pgurl" \
-			timeout -k 10 "$TEST_TIMEOUT" "$B/tests/unit_tests" scenarios random unify store \
-			store_gone export api access_doc \
-			housekeep intake >"$out" 2>&1
-		rc=$?
-		cat "$out"
-		t_pass=$(awk '$1 == "tests" && NF >= 5 { print $4 }' "$out" | tail -1)
-		t_fail=$(awk '$1 == "tests" && NF >= 5 { print $5 }' "$out" | tail -1)
-		rm -f "$out"
-		passed=$((passed + ${t_pass:-0}))
-		failed=$((failed + ${t_fail:-0}))
-		if [ $rc -ne 0 ] && [ "${t_fail:-0}" -eq 0 ]; then
-			failed=$((failed + 1))
-			failures="$failures unit_tests_postgres(exit $rc)"
-		fi
-	else
-		failed=$((failed + 1))
-		failures="$failures postgres(start)"
-	fi
-	sh tests/pgtest.sh stop "$pgdir"
-	rm -rf "$pgdir"
-	trap - EXIT INT TERM
-fi
 
 # test_dump_stuck SID: the processes of session SID, and the threads' stacks
 # of each of them that is ours (gdb, when installed), on stdout.
@@ -131,12 +88,30 @@ test_watchdog() {
 	done
 }
 
-# integration_once NAME: runs tests/integration/NAME.sh once, in a session
-# of its own under the watchdog, its output appended to $ires/NAME.log; sets
-# r to PASS or FAIL.
-integration_once() {
+# job_start NAME: starts the job NAME in a session of its own, its output
+# appended to $ires/NAME.log: a unit pass (unit:sqlite, unit:postgres:A,B)
+# or tests/integration/NAME.sh.
+job_start() {
+	case "$1" in
+	unit:sqlite)
+		setsid sh tests/unit/pass.sh sqlite >>"$ires/$1.log" 2>&1 </dev/null &
+		;;
+	unit:postgres:*)
+		# shellcheck disable=SC2046 # the suites, one word each
+		setsid sh tests/unit/pass.sh postgres $(echo "${1#unit:postgres:}" | tr ',' ' ') \
+			>>"$ires/$1.log" 2>&1 </dev/null &
+		;;
+	*)
+		setsid sh "tests/integration/$1.sh" >>"$ires/$1.log" 2>&1 </dev/null &
+		;;
+	esac
+}
+
+# job_once NAME: runs the job NAME once under the watchdog; sets r to PASS
+# or FAIL.
+job_once() {
 	rm -f "$ires/$1.stuck" "$ires/$1.stuck.tracer"
-	setsid sh "tests/integration/$1.sh" >>"$ires/$1.log" 2>&1 </dev/null &
+	job_start "$1"
 	tpid=$!
 	test_watchdog "$tpid" "$1" "$ires/$1.stuck" </dev/null >/dev/null 2>&1 &
 	wpid=$!
@@ -153,43 +128,54 @@ integration_once() {
 	fi
 }
 
-# run_integration NAME: runs the test (again once, said in its log, if it
-# hung in the sanitizer's leak check rather than in our code), then prints
-# its log whole (one test's lines together even when lanes run side by
-# side) and records PASS or FAIL in $ires/NAME.rc.
-run_integration() {
+# run_job NAME: runs the job (again once, said in its log, if it hung in
+# the sanitizer's leak check rather than in our code), then prints its log
+# whole (one job's lines together even when lanes run side by side) and
+# records PASS or FAIL in $ires/NAME.rc.
+run_job() {
 	t0=$(date +%s)
 	: >"$ires/$1.log"
-	integration_once "$1"
+	job_once "$1"
 	if [ -e "$ires/$1.stuck.tracer" ]; then
 		echo "RERUN: $1 hung in LeakSanitizer's check at exit (stacks above): once more" >>"$ires/$1.log"
-		integration_once "$1"
+		job_once "$1"
 	fi
-	flock "$ires/.print" sh -c 'echo "=== integration: $1"; cat "$2"; echo "--- $3: $1 ($4 s)"' \
-		- "$1" "$ires/$1.log" "$r" "$(($(date +%s) - t0))"
+	case "$1" in
+	unit:*) kind=unit ;;
+	*) kind=integration ;;
+	esac
+	flock "$ires/.print" sh -c 'echo "=== $1: $2"; cat "$3"; echo "--- $4: $2 ($5 s)"' \
+		- "$kind" "$1" "$ires/$1.log" "$r" "$(($(date +%s) - t0))"
 	echo "$r" >"$ires/$1.rc"
 }
 
-# integration_lane: takes the next test off the shared list until none is
-# left (the counter in $ires/.next, under flock).
-integration_lane() {
+# job_lane: takes the next job off the shared list until none is left (the
+# counter in $ires/.next, under flock).
+job_lane() {
 	while :; do
 		i=$(flock "$ires/.next" sh -c 'n=$(cat "$1"); echo $((n + 1)) >"$1"; echo "$n"' \
 			- "$ires/.next")
 		name=$(sed -n "$((i + 1))p" "$ires/.list")
 		[ -n "$name" ] || return 0
-		run_integration "$name"
+		run_job "$name"
 	done
 }
 
+# Each job starts its own hub, servers and temp dirs on ports the kernel
+# hands out, so jobs run side by side: HUB_TEST_JOBS lanes (default: one
+# per core, at most 2; 1 runs them one after another).  The longest come
+# first so that the lanes end together.
+jobs=${HUB_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
+[ "$jobs" -le 2 ] || jobs=2
+ires=$(mktemp -d "${TMPDIR:-/tmp}/hubit.XXXXXX")
+: >"$ires/.list"
+if [ "$what" = all ] || [ "$what" = unit ]; then
+	for name in $UNIT_PASSES; do
+		echo "$name"
+	done >>"$ires/.list"
+fi
 if [ "$what" = all ] || [ "$what" = integration ]; then
-	# Each test starts its own hub, servers and temp dirs on ports the
-	# kernel hands out, so tests run side by side: HUB_TEST_JOBS lanes
-	# (default: one per core, at most 2; 1 runs them one after another).
-	# The longest come first so that the lanes end together.
-	jobs=${HUB_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
-	[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
-	[ "$jobs" -le 2 ] || jobs=2
 	# the npm clients (Segment, mParticle, BigQuery) and Playwright need
 	# Node.js 20 or later: said once here rather than by each failing test
 	node_v=$(node --version 2>/dev/null || echo v0)
@@ -202,7 +188,6 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 		failed=$((failed + 1))
 		failures="$failures node_version"
 	fi
-	ires=$(mktemp -d "${TMPDIR:-/tmp}/hubit.XXXXXX")
 	for t in tests/integration/*.sh; do
 		[ -e "$t" ] || continue
 		name=$(basename "$t" .sh)
@@ -210,36 +195,57 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 		*" $name "*) echo "0 $name" ;;
 		*) echo "1 $name" ;;
 		esac
-	done | sort -k1,1n -k2,2 | cut -d' ' -f2 >"$ires/.list"
-	echo 0 >"$ires/.next"
-	lane=0
-	while [ $lane -lt "$jobs" ]; do
-		integration_lane &
-		lane=$((lane + 1))
-	done
-	wait
-	while read -r name; do
-		# a part a script could not run here ("SKIP: why" in its log) is
-		# named at the end: a pass must not hide what it did not test
-		grep "^SKIP:" "$ires/$name.log" 2>/dev/null | sed "s/^SKIP:/$name:/" >>"$ires/.skips"
-		grep "^RERUN:" "$ires/$name.log" 2>/dev/null | sed "s/^RERUN: //" >>"$ires/.reruns"
-		if [ "$(cat "$ires/$name.rc" 2>/dev/null)" = PASS ]; then
+	done | sort -k1,1n -k2,2 | cut -d' ' -f2 >>"$ires/.list"
+fi
+echo 0 >"$ires/.next"
+lane=0
+while [ $lane -lt "$jobs" ]; do
+	job_lane &
+	lane=$((lane + 1))
+done
+wait
+while read -r name; do
+	# a part a script could not run here ("SKIP: why" in its log) is
+	# named at the end: a pass must not hide what it did not test
+	grep "^SKIP:" "$ires/$name.log" 2>/dev/null | sed "s/^SKIP:/$name:/" >>"$ires/.skips"
+	grep "^RERUN:" "$ires/$name.log" 2>/dev/null | sed "s/^RERUN: //" >>"$ires/.reruns"
+	rc=$(cat "$ires/$name.rc" 2>/dev/null)
+	case "$name" in
+	unit:*)
+		# CUnit's summary: "tests  N  N  N  N  0" (total ran passed
+		# failed inactive); the last one, should the pass have run twice
+		t_pass=$(awk '$1 == "tests" && NF >= 5 { print $4 }' "$ires/$name.log" | tail -1)
+		t_fail=$(awk '$1 == "tests" && NF >= 5 { print $5 }' "$ires/$name.log" | tail -1)
+		passed=$((passed + ${t_pass:-0}))
+		failed=$((failed + ${t_fail:-0}))
+		if [ "${t_fail:-0}" -gt 0 ]; then
+			failures="$failures $name"
+		elif [ "$rc" != PASS ]; then
+			# it failed without a failed test: it did not run, or not to
+			# its end
+			failed=$((failed + 1))
+			failures="$failures $name(exit status)"
+		fi
+		;;
+	*)
+		if [ "$rc" = PASS ]; then
 			passed=$((passed + 1))
 		else
 			failed=$((failed + 1))
 			failures="$failures $name"
 		fi
-	done <"$ires/.list"
-	if [ -s "$ires/.reruns" ]; then
-		echo "run twice ($(wc -l <"$ires/.reruns")):"
-		sed 's/^/  /' "$ires/.reruns"
-	fi
-	if [ -s "$ires/.skips" ]; then
-		echo "parts not run here ($(wc -l <"$ires/.skips")):"
-		sed 's/^/  /' "$ires/.skips"
-	fi
-	rm -rf "$ires"
+		;;
+	esac
+done <"$ires/.list"
+if [ -s "$ires/.reruns" ]; then
+	echo "run twice ($(wc -l <"$ires/.reruns")):"
+	sed 's/^/  /' "$ires/.reruns"
 fi
+if [ -s "$ires/.skips" ]; then
+	echo "parts not run here ($(wc -l <"$ires/.skips")):"
+	sed 's/^/  /' "$ires/.skips"
+fi
+rm -rf "$ires"
 
 [ -n "$failures" ] && echo "failed:$failures"
 echo "$passed passed, $failed failed"
