@@ -446,6 +446,7 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 	 * noted in line order */
 	for (size_t i = 0; i < st->n_slots; i++)
 		import_finish_slot(st, &st->slots[(st->next_slot + i) % st->n_slots]);
+	st->rules = NULL; /* borrowed from this frame */
 	return got == LINE_ERROR ? -1 : 0;
 }
 

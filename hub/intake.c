@@ -276,7 +276,8 @@ static int group_lock_identifiers(struct store *s, struct intake_batch *group)
 					goto oom;
 		}
 	}
-	qsort(ids, n, sizeof(*ids), ident_cmp);
+	if (n) /* ids is NULL when the group names none */
+		qsort(ids, n, sizeof(*ids), ident_cmp);
 	for (size_t i = 0; i < n; i++)
 		if (kept == 0 || ident_cmp(&ids[kept - 1], &ids[i]) != 0)
 			ids[kept++] = ids[i];
