@@ -20,9 +20,10 @@ what=${1:-all}
 # the exporter's included, store_gone (the server terminating the store's
 # connection at every statement; a no-op on SQLite, and the longest, so a
 # job of its own), the paged reads of the API and the access document (api,
-# access_doc), the end of erase blocks (housekeep), and the intake's group
-# retried after a conflict (intake).
-UNIT_PASSES="unit:postgres:store_gone unit:postgres:scenarios,random,unify,store,export,api,access_doc,housekeep,intake unit:sqlite"
+# access_doc), the end of erase blocks (housekeep), the intake's group
+# retried after a conflict (intake), and a sync's pages committed with
+# their cursors (sync).
+UNIT_PASSES="unit:postgres:store_gone unit:postgres:scenarios,random,unify,store,export,api,access_doc,housekeep,intake,sync unit:sqlite"
 # The integration tests that take longest (CI logs), started first, after
 # the unit passes.
 INTEGRATION_LONG="import_crash crash_http valgrind limits bigquery sync_kills snowflake_odbc export_kills pg_lease view_browser api_routes"

@@ -199,7 +199,7 @@ base_kb=$(kb VmRSS)
 echo "limits: hub up, RSS $((base_kb / 1024)) MB; bound $RSS_MB MB"
 
 # ---- 1. idle connections ------------------------------------------------------
-"$CLIENT" idle "$PORT" "$IDLE" 10000 >"$T/idle.out" 2>&1 &
+"$CLIENT" idle "$PORT" "$IDLE" 20000 >"$T/idle.out" 2>&1 &
 bg_pid=$!
 wait_line "$T/idle.out" '^opened' 30
 opened=$(field "$T/idle.out" opened 2)
@@ -209,11 +209,13 @@ opened=$(field "$T/idle.out" opened 2)
 # longer than 2 s (CI saw 000); what counts is that it answers at all
 healthz "with $IDLE idle connections open" 10
 idle_kb=$(kb VmRSS)
-wait_bg 20
+wait_bg 30
 closed=$(field "$T/idle.out" closed 5)
 last=$(field "$T/idle.out" closed 14)
 [ "$closed" -eq "$IDLE" ] || fail "the hub closed $closed of $IDLE idle connections: $(cat "$T/idle.out")"
-[ "$last" -le 6000 ] || fail "the last idle connection was closed after $last ms (timeout 2 s)"
+# by the configured 2 s, not the 30 s default; closing 10 000 of them under
+# the sanitizers on a machine running two suites at once took 7.1 s
+[ "$last" -le 15000 ] || fail "the last idle connection was closed after $last ms (timeout 2 s)"
 alive "after the idle connections"
 normal_request "after the idle connections timed out"
 echo "limits: $IDLE idle connections (RSS $((idle_kb / 1024)) MB with them open), /healthz" \
