@@ -114,6 +114,7 @@ job_once() {
 	rm -f "$ires/$1.stuck" "$ires/$1.stuck.tracer"
 	job_start "$1"
 	tpid=$!
+	echo "$tpid" >"$ires/$1.pid" # for run_stop
 	test_watchdog "$tpid" "$1" "$ires/$1.stuck" </dev/null >/dev/null 2>&1 &
 	wpid=$!
 	if wait "$tpid"; then
@@ -121,6 +122,7 @@ job_once() {
 	else
 		r="FAIL"
 	fi
+	rm -f "$ires/$1.pid"
 	kill "$wpid" 2>/dev/null
 	wait "$wpid" 2>/dev/null
 	if [ -s "$ires/$1.stuck" ]; then
@@ -199,12 +201,31 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 	done | sort -k1,1n -k2,2 | cut -d' ' -f2 >>"$ires/.list"
 fi
 echo 0 >"$ires/.next"
+# run_stop STATUS: ^C or SIGTERM stops the run: the lanes (which a
+# non-interactive shell's background lists ignore ^C in), then each job
+# running, in a session of its own that the terminal's ^C does not reach
+# (its traps stop its servers).
+run_stop() {
+	# shellcheck disable=SC2086 # one word per lane
+	kill $lane_pids 2>/dev/null
+	for f in "$ires"/*.pid; do
+		[ -e "$f" ] && kill -TERM -"$(cat "$f")" 2>/dev/null
+	done
+	echo "run.sh: stopped; the jobs running were sent SIGTERM" >&2
+	rm -rf "$ires"
+	exit "$1"
+}
+lane_pids=""
+trap 'run_stop 130' INT
+trap 'run_stop 143' TERM
 lane=0
 while [ $lane -lt "$jobs" ]; do
 	job_lane &
+	lane_pids="$lane_pids $!"
 	lane=$((lane + 1))
 done
 wait
+trap - INT TERM
 while read -r name; do
 	# a part a script could not run here ("SKIP: why" in its log) is
 	# named at the end: a pass must not hide what it did not test
