@@ -173,6 +173,12 @@ jobs=${HUB_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
 [ "$jobs" -le 2 ] || jobs=2
 ires=$(mktemp -d "${TMPDIR:-/tmp}/hubit.XXXXXX")
 : >"$ires/.list"
+# Every curl of a job gives up after 120 s (a --max-time of its own wins):
+# a request the hub never answers fails its test with curl's "timed out"
+# rather than waiting for the watchdog.  The hub's libcurl reads no .curlrc.
+mkdir "$ires/curl"
+echo 'max-time = 120' >"$ires/curl/.curlrc"
+export CURL_HOME="$ires/curl"
 if [ "$what" = all ] || [ "$what" = unit ]; then
 	for name in $UNIT_PASSES; do
 		echo "$name"
