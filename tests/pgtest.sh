@@ -51,7 +51,7 @@ sock="$dir/sock"
 
 pg_start() {
 	port=$(cat "$dir/port")
-	fsync=$(cat "$dir/fsync")
+	fsync=$(cat "$dir/fsync" 2>/dev/null || echo on) # on: a dir from before the file
 	as_owner pg_ctl -D "$data" -l "$dir/server.log" -w -t 60 -s \
 		-o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=$fsync \
 -c deadlock_timeout=50ms -c max_connections=200 -c log_min_messages=warning" \
