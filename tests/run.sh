@@ -97,12 +97,10 @@ test_watchdog() {
 # or tests/integration/NAME.sh.
 job_start() {
 	case "$1" in
-	unit:sqlite)
-		setsid sh tests/unit/pass.sh sqlite >>"$ires/$1.log" 2>&1 </dev/null &
-		;;
-	unit:postgres:*)
-		# shellcheck disable=SC2046 # the suites, one word each
-		setsid sh tests/unit/pass.sh postgres $(echo "${1#unit:postgres:}" | tr ',' ' ') \
+	unit:*)
+		# "unit:postgres:A,B" is `pass.sh postgres A B`
+		# shellcheck disable=SC2046 # the store and the suites, one word each
+		setsid sh tests/unit/pass.sh $(echo "${1#unit:}" | tr ':,' '  ') \
 			>>"$ires/$1.log" 2>&1 </dev/null &
 		;;
 	*)
