@@ -50,7 +50,9 @@
 /* 3 streams x 3000 users x 20000 records.  Sanitizer builds run 7000 a
  * stream and PostgreSQL (HUB_TEST_STORE=postgres: a round trip per
  * statement, an fsync per step) 2000, to stay near 10 s on 2 cores.
- * HUB_RANDOM_RECORDS sets another length (a longer soak, a quick look). */
+ * HUB_RANDOM_RECORDS sets another length (a longer soak, a quick look),
+ * HUB_RANDOM_SEED other streams (a soak over many seeds: each failure
+ * names the gen_records command of its stream). */
 #if defined(__SANITIZE_ADDRESS__)
 #define N_RECORDS 7000
 #else
@@ -134,6 +136,16 @@ static long n_records(void)
 	if (backend && strcmp(backend, "postgres") == 0)
 		return N_RECORDS < N_RECORDS_PG ? N_RECORDS : N_RECORDS_PG;
 	return N_RECORDS;
+}
+
+/* Stream i's seed: 7919 * (i + 1), or HUB_RANDOM_SEED * 7919 + i. */
+static uint64_t stream_seed(int i)
+{
+	const char *base = getenv("HUB_RANDOM_SEED");
+
+	if (base && strtoull(base, NULL, 10) > 0)
+		return strtoull(base, NULL, 10) * 7919 + (uint64_t)i;
+	return 7919 * (uint64_t)(i + 1);
 }
 
 struct stream {
@@ -951,7 +963,7 @@ static void run_stream(int i)
 	at.phase = "first pass";
 	at.step = 0;
 	at.line = 0;
-	stream_opts(&o, 7919 * (uint64_t)(i + 1), N_USERS, n_records());
+	stream_opts(&o, stream_seed(i), N_USERS, n_records());
 	stream_mix(&o, i);
 	stream_command(&o, run.commands[i], sizeof(run.commands[i]));
 	model_init(&m, NULL);
