@@ -293,14 +293,17 @@ static void check_example(const char *text, size_t n, unsigned flags)
 		size_t len = strcspn(text, "\n");
 		char *c = strndup(text, len < 24 ? len : 24), *end;
 		long long v;
+		int is_decimal;
 
 		if (!c)
 			abort();
 		errno = 0;
 		v = strtoll(c, &end, 10);
+		/* judged before the pull, which may set errno on its way */
+		is_decimal = errno == 0 && !*end && end != c && v >= 0;
 		err[0] = '\0';
 		rc = example_plugin.pull(state, NULL, c, 1, err, sizeof(err));
-		if (!(errno == 0 && !*end && end != c && v >= 0) && (rc != HUB_ERR_DATA || !err[0]))
+		if (!is_decimal && (rc != HUB_ERR_DATA || !err[0]))
 			abort();
 		free(c);
 	}
