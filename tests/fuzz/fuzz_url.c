@@ -20,7 +20,8 @@
  * Findings, besides crashes, sanitizer reports and leaks:
  *   - composed, a password of 4 bytes or more that is in none of the
  *     other parts (nor spelt by them, control bytes escaped as the
- *     description writes them): a URL let through whose description (describe_url), or
+ *     description writes them, or hosts joined as libpq joins a list of
+ *     them): a URL let through whose description (describe_url), or
  *     whose libpq user, host, port or dbname (what libpq's connect errors
  *     quote), holds it; a webhook origin that holds it;
  *   - a description past its buffer; an origin that is not one line of
@@ -171,6 +172,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			secret = NULL;
 	}
 	free(url);
+	if (secret) {
+		/* libpq joins a list of hosts ("h1:p1,h2:p2") into host "h1,h2"
+		 * and port "p1,p2": the other parts can spell the password across
+		 * the comma (host "\n\n\n:6,kh\n\n" gives "\n\n\n,kh\n\n", which
+		 * holds the password "\n,kh"); what they give without it is theirs */
+		if (asprintf(&url, "postgresql://%s:@%s:%s/%s", parts[0], parts[2], parts[3],
+			     parts[4]) < 0)
+			abort();
+		if (options_hold(url, secret))
+			secret = NULL;
+		free(url);
+	}
 	if (asprintf(&url, "postgresql://%s:%s@%s:%s/%s", parts[0], parts[1], parts[2], parts[3],
 		     parts[4]) < 0)
 		abort();
