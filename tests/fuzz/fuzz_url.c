@@ -173,14 +173,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(url);
 	if (secret) {
+		char shown[256];
+
 		/* libpq joins a list of hosts ("h1:p1,h2:p2") into host "h1,h2"
-		 * and port "p1,p2": the other parts can spell the password across
-		 * the comma (host "\n\n\n:6,kh\n\n" gives "\n\n\n,kh\n\n", which
-		 * holds the password "\n,kh"); what they give without it is theirs */
+		 * and port "p1,p2", and the description shows them so: the other
+		 * parts can spell the password across the comma (host
+		 * "\n\n\n:6,kh\n\n" gives "\n\n\n,kh\n\n", which holds the password
+		 * "\n,kh"; host "\n:,kh" is shown "\\n,kh:,", which holds "n,kh");
+		 * what they give without it is theirs */
 		if (asprintf(&url, "postgresql://%s:@%s:%s/%s", parts[0], parts[2], parts[3],
 			     parts[4]) < 0)
 			abort();
-		if (options_hold(url, secret))
+		describe_url(url, shown, sizeof(shown));
+		if (options_hold(url, secret) || strstr(shown, secret))
 			secret = NULL;
 		free(url);
 	}
