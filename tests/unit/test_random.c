@@ -141,11 +141,10 @@ static long n_records(void)
 /* Stream i's seed: 7919 * (i + 1), or HUB_RANDOM_SEED * 7919 + i. */
 static uint64_t stream_seed(int i)
 {
-	const char *base = getenv("HUB_RANDOM_SEED");
+	const char *text = getenv("HUB_RANDOM_SEED");
+	uint64_t base = text ? strtoull(text, NULL, 10) : 0;
 
-	if (base && strtoull(base, NULL, 10) > 0)
-		return strtoull(base, NULL, 10) * 7919 + (uint64_t)i;
-	return 7919 * (uint64_t)(i + 1);
+	return base ? base * 7919 + (uint64_t)i : 7919 * (uint64_t)(i + 1);
 }
 
 struct stream {
