@@ -125,6 +125,18 @@ static void check_origin(const char *url, const char *secret)
 	}
 }
 
+/* scheme://user:password@host:port/dbname, the parts written unescaped, as a
+ * careless config does. */
+static char *url_compose(const char *scheme, char *const parts[N_PARTS], const char *password)
+{
+	char *url;
+
+	if (asprintf(&url, "%s://%s:%s@%s:%s/%s", scheme, parts[0], password, parts[2], parts[3],
+		     parts[4]) < 0)
+		abort();
+	return url;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -181,22 +193,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * "\n\n\n:6,kh\n\n" gives "\n\n\n,kh\n\n", which holds the password
 		 * "\n,kh"; host "\n:,kh" is shown "\\n,kh:,", which holds "n,kh");
 		 * what they give without it is theirs */
-		if (asprintf(&url, "postgresql://%s:@%s:%s/%s", parts[0], parts[2], parts[3],
-			     parts[4]) < 0)
-			abort();
+		url = url_compose("postgresql", parts, "");
 		describe_url(url, shown, sizeof(shown));
 		if (options_hold(url, secret) || strstr(shown, secret))
 			secret = NULL;
 		free(url);
 	}
-	if (asprintf(&url, "postgresql://%s:%s@%s:%s/%s", parts[0], parts[1], parts[2], parts[3],
-		     parts[4]) < 0)
-		abort();
+	url = url_compose("postgresql", parts, parts[1]);
 	check_url(url, secret);
 	free(url);
-	if (asprintf(&url, "https://%s:%s@%s:%s/%s", parts[0], parts[1], parts[2], parts[3],
-		     parts[4]) < 0)
-		abort();
+	url = url_compose("https", parts, parts[1]);
 	check_origin(url, secret);
 	free(url);
 	free(text);

@@ -7,7 +7,8 @@
 #   sh tests/unit/pass.sh postgres SUITE...  those suites on PostgreSQL
 #
 # The PostgreSQL pass starts its own throwaway server (tests/pgtest.sh; a
-# fresh schema per test world), stopped even when the pass is (INT, TERM).  That
+# fresh schema per test world), stopped also when the pass is interrupted
+# (INT, TERM).  That
 # server does not fsync (PGTEST_FSYNC=off): no test of a unit pass crashes
 # the machine under it, so what the tests see is the same, and the pass
 # takes half the time.  The integration tests' servers fsync.
