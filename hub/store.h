@@ -369,14 +369,15 @@ int store_pg_open(const char *url, const char *schema, struct store **out, char 
 		  size_t err_size);
 /* Is url a connection string whose parts libpq reads as written?  A
  * password with an '@' or '/' not percent-encoded is read as part of the
- * host, port or database name, and would then be shown in messages.
+ * host, port or database name (or, after a user name's '@', of a user set
+ * by the query), and would then be shown in messages.
  * 1 yes, 0 no (say STORE_PG_URL_INVALID, never libpq's message: it quotes
  * the URL), -1 out of memory. */
 int store_pg_url_check(const char *url);
 #define STORE_PG_URL_INVALID                                                       \
 	"not a valid PostgreSQL connection URL (expected "                          \
 	"postgresql://user:password@host:port/dbname, with special characters of " \
-	"the password percent-encoded: @ as %40, / as %2F)"
+	"the user name and password percent-encoded: @ as %40, / as %2F)"
 
 /* Backends call this at the end of their open: loads (or creates and
  * commits) the store's profile ID key.  0 or -1 with err set. */

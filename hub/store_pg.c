@@ -459,11 +459,39 @@ static int pg_fail(struct pg_store *ps, const PGresult *res, int id)
 	return -1;
 }
 
+/* Whether a postgresql:// URI holds an '@' other than the one that ends its
+ * user name and password (libpq's: the first '@', when no '/' comes before
+ * it).  Any other is a user name's or password's '@' not percent-encoded,
+ * which moves the password into the host, port, database name or a query's
+ * user ("u@?user=:pw@h" sets the user ":pw@h", "u/?user=:pw@h" too): the
+ * plugins/postgres export refuses the same, in uri_has_stray_at. */
+static int url_has_stray_at(const char *url)
+{
+	static const char *const schemes[] = {"postgresql://", "postgres://"};
+	const char *rest, *at;
+
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t n = strlen(schemes[i]);
+		if (strncmp(url, schemes[i], n) != 0)
+			continue;
+		rest = url + n;
+		if (!(at = strchr(rest, '@')))
+			return 0;
+		return (size_t)(at - rest) > strcspn(rest, "/") || strchr(at + 1, '@') != NULL;
+	}
+	return 0;
+}
+
 int store_pg_url_check(const char *url)
 {
 	char *why = NULL;
-	PQconninfoOption *opts = PQconninfoParse(url, &why);
-	int ok = opts != NULL;
+	PQconninfoOption *opts;
+	int ok;
+
+	if (url_has_stray_at(url))
+		return 0;
+	opts = PQconninfoParse(url, &why);
+	ok = opts != NULL;
 
 	if (why) { /* libpq's message quotes the URL: never shown */
 		memset(why, 0, strlen(why));

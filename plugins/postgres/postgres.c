@@ -183,11 +183,13 @@ static void postgres_destroy(void *state)
 	free(p);
 }
 
-/* Whether a postgresql:// URI has an '@' after the one that ends the user
- * name and password, before its query: an unescaped '@' in the password
- * (libpq ends the password at the first '@', then reads "rest@host" as the
- * host or, after a '/', as the database name). */
-static int uri_has_second_at(const char *url)
+/* Whether a postgresql:// URI has an '@' other than the one that ends the
+ * user name and password (libpq's: the first '@', when no '/' comes before
+ * it): an unescaped '@' in the password (libpq ends the password at the
+ * first '@', then reads "rest@host" as the host or, after a '/', as the
+ * database name), or in the user name ("a@?user=:pw@h" ends the user at its
+ * '@' and sets the user ":pw@h" from the query; "a/?user=:pw@h" as well). */
+static int uri_has_stray_at(const char *url)
 {
 	static const char *const schemes[] = {"postgresql://", "postgres://"};
 	const char *at;
@@ -197,8 +199,9 @@ static int uri_has_second_at(const char *url)
 		if (strncmp(url, schemes[i], n) != 0)
 			continue;
 		url += n;
-		at = memchr(url, '@', strcspn(url, "?"));
-		return at && memchr(at + 1, '@', strcspn(at + 1, "?")) != NULL;
+		if (!(at = strchr(url, '@')))
+			return 0;
+		return (size_t)(at - url) > strcspn(url, "/") || strchr(at + 1, '@') != NULL;
 	}
 	return 0;
 }
@@ -272,9 +275,10 @@ static hub_rc postgres_create(const struct hub_host *host, const struct hub_inst
 	}
 	p->host = host;
 	p->inst = inst;
-	if (uri_has_second_at(p->url)) {
+	if (uri_has_stray_at(p->url)) {
 		snprintf(err, err_size, "url: not a valid PostgreSQL connection URL: an '@' in "
-					"the user name or password must be percent-encoded as %%40");
+					"the user name, password, database name or a query "
+					"value must be percent-encoded as %%40");
 		postgres_destroy(p);
 		return HUB_ERR_CONFIG;
 	}

@@ -3,7 +3,7 @@
  * connection: the PostgreSQL store's store.url (hub/store_pg.c:
  * store_pg_url_check, and describe_url, which names the store in every
  * message), the postgres export's url (plugins/postgres/postgres.c:
- * uri_has_second_at, url_is_valid) and the webhook export's url
+ * uri_has_stray_at, url_is_valid) and the webhook export's url
  * (plugins/webhook/webhook.c: url_origin, which its messages quote).  The
  * sources are compiled in; libpq and libcurl parse, the hub decides what
  * it lets through and what it prints.
@@ -92,7 +92,7 @@ static void check_url(const char *url, const char *secret)
 		abort();
 	}
 
-	export_ok = uri_has_second_at(url) ? 0 : url_is_valid(url, &password);
+	export_ok = uri_has_stray_at(url) ? 0 : url_is_valid(url, &password);
 	if (export_ok == 1 && secret && options_hold(url, secret)) {
 		fprintf(stderr, "fuzz_url: export url \"%s\" let through\n", url);
 		abort();

@@ -338,6 +338,13 @@ static void test_store_url_read_wrongly_is_refused_without_the_password(void)
 		"postgresql://hub:SECRET%zzWORD@host/db",
 		/* a '?' in the user part: the password lands in hostaddr */
 		"postgresql://hub/h?hostaddr=127.0.0.1:SECRETWORD@host:/",
+		/* an '@' in the user part: the query sets the user "SECRETWORD@h" */
+		"postgresql://hub@?user=:SECRETWORD@h:1/db",
+		/* the same, the user's '@' after a '?' (libpq's user name and
+		 * password end at the first '@' before a '/') */
+		"postgresql://hub:x?y@?user=:SECRETWORD@h:1/db",
+		/* a '/' in the user part: no user name, the query sets it */
+		"postgresql://hub/?user=:SECRETWORD@h:1/db",
 	};
 	static const char *const good[] = {
 		"postgresql://hub:s3cr%40t%2FWORD@127.0.0.1:5432/hubdb",

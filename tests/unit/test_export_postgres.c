@@ -256,7 +256,8 @@ static void test_an_unescaped_at_in_the_password_is_refused(void)
 
 /* A '/' in the user name: libpq read what follows, password included, as
  * the database name, which connect errors quote, and no password to star
- * out.  Refused at create, as store.url is (found by fuzz_url). */
+ * out; an '@' in it, as the user name.  Refused at create, as store.url is
+ * (found by fuzz_url). */
 static void test_an_unescaped_slash_in_the_user_is_refused(void)
 {
 	struct px x;
@@ -265,6 +266,14 @@ static void test_an_unescaped_slash_in_the_user_is_refused(void)
 	CU_ASSERT_EQUAL(px_open(&x, "postgresql://us/er:S3cretPassw0rd@localhost/db", NULL, err,
 				sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a valid PostgreSQL connection URL"));
+	CU_ASSERT_PTR_NULL(strstr(err, "Passw0rd"));
+	px_close(&x);
+
+	/* an '@' in it: the user ends there, and the query sets the user
+	 * ":S3cretPassw0rd@localhost/db", quoted by connect errors */
+	CU_ASSERT_EQUAL(px_open(&x, "postgresql://us@?user=:S3cretPassw0rd@localhost/db", NULL,
+				err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "%40"));
 	CU_ASSERT_PTR_NULL(strstr(err, "Passw0rd"));
 	px_close(&x);
 }
