@@ -258,7 +258,7 @@ static const struct row envelope_rows[] = {
 	 "message_id: must be a string", NULL},
 	{"message_id empty", R_DEFAULT,
 	 "{'type':'identify','message_id':'','identifiers':{'custom_id':'C1'}}", HUB_ERR_DATA,
-	 "message_id: must be 1..256 bytes", NULL},
+	 "message_id: must be 1..400 bytes", NULL},
 	{"unknown top-level keys ignored", R_DEFAULT,
 	 IDENTIFY("'identifiers':{'custom_id':'C1'},'context':{'x':[1]},'sent_at':5"), HUB_OK,
 	 "c=C1", NULL},
@@ -1000,16 +1000,16 @@ static void test_array_attribute_of_25_kept_26_dropped(void)
 	free(items);
 }
 
-static void test_message_id_over_256_bytes_rejects(void)
+static void test_message_id_over_400_bytes_rejects(void)
 {
-	char *id = repeat("m", 257), err[256] = "";
+	char *id = repeat("m", 401), err[256] = "";
 	struct record *r = NULL;
 
 	CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, NULL, err, sizeof(err),
 				      "{\"type\":\"identify\",\"message_id\":\"%s\","
 				      "\"identifiers\":{\"custom_id\":\"C1\"}}", id), HUB_ERR_DATA);
-	CU_ASSERT_STRING_EQUAL(err, "message_id: must be 1..256 bytes");
-	id[256] = '\0';
+	CU_ASSERT_STRING_EQUAL(err, "message_id: must be 1..400 bytes");
+	id[400] = '\0';
 	CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, NULL, err, sizeof(err),
 				      "{\"type\":\"identify\",\"message_id\":\"%s\","
 				      "\"identifiers\":{\"custom_id\":\"C1\"}}", id), HUB_OK);
@@ -1614,7 +1614,7 @@ TEST_SUITE(record, NULL, NULL,
 	   TEST(test_string_attribute_of_300_kept_301_dropped),
 	   TEST(test_email_of_300_kept_301_dropped),
 	   TEST(test_array_attribute_of_25_kept_26_dropped),
-	   TEST(test_message_id_over_256_bytes_rejects),
+	   TEST(test_message_id_over_400_bytes_rejects),
 	   TEST(test_messages_quote_at_most_64_bytes_of_a_value),
 	   TEST(test_warnings_keep_8_and_count_all),
 	   TEST(test_message_id_derivation_is_deterministic),

@@ -494,27 +494,34 @@ static int is_derived_id(const char *id)
 	return strspn(id + 4, "0123456789abcdef") == 64;
 }
 
+/* Up to 99 characters, whatever their bytes: 99 four-byte characters are
+ * 396 bytes, which the hub's message_id takes (it took 256). */
 static void test_message_id_optional_and_up_to_99_chars(void)
 {
-	char body[512], id[100];
+	char body[1024], id[100], wide[99 * 4 + 1] = "";
 	struct hub_response resp;
 	struct pt_fixture f;
 
 	memset(id, 'm', 99);
 	id[99] = '\0';
+	for (int i = 0; i < 99; i++)
+		strcat(wide, "\xf0\x9f\x98\x80"); /* U+1F600 */
 	snprintf(body, sizeof(body),
 		 "{\"batch\": [{\"type\": \"track\", \"userId\": \"u\", \"event\": \"e\"},"
 		 "{\"type\": \"track\", \"userId\": \"u\", \"event\": \"e\", \"messageId\": \"\"},"
 		 "{\"type\": \"track\", \"userId\": \"u\", \"event\": \"e\", \"messageId\": "
+		 "\"%s\"},"
+		 "{\"type\": \"track\", \"userId\": \"u\", \"event\": \"e\", \"messageId\": "
 		 "\"%s\"}]}",
-		 id);
+		 id, wide);
 	fixture_open(&f);
 	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
-	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 4);
 	/* absent or "": derived from the body and the index */
 	CU_ASSERT(is_derived_id(f.got.recs[0].message_id));
 	CU_ASSERT(is_derived_id(f.got.recs[1].message_id));
 	ASSERT_STR_OR_NULL(f.got.recs[2].message_id, id);
+	ASSERT_STR_OR_NULL(f.got.recs[3].message_id, wide);
 	CU_ASSERT_PTR_NULL(f.got.recs[0].properties_json);
 	pt_close(&f);
 }
