@@ -182,10 +182,18 @@ static enum MHD_Result http_answer_take(struct http_req *req, unsigned status, c
 	return rc;
 }
 
+/* A reply for req, in the error shape of its source's plugin, if it has
+ * one (hub_plugin.error_body) and req is one of its routes. */
+static struct ingest_reply reply_for(const struct http_req *req)
+{
+	return (struct ingest_reply){
+		.error_body = req->mount ? req->mount->inst->mod->error_body : NULL};
+}
+
 static enum MHD_Result http_answer_error(struct http_req *req, unsigned status, const char *code,
 					 const char *message, const char *allow)
 {
-	struct ingest_reply r = {0};
+	struct ingest_reply r = reply_for(req);
 
 	ingest_reply_error(&r, status, code, message);
 	return http_answer_take(req, r.status, r.body, NULL, NULL, allow);
@@ -229,10 +237,13 @@ static int metrics_allowed(const struct http_req *req)
 
 /* ---- routing (headers in) --------------------------------------------- */
 
-static const struct http_mount *mount_find(const struct http_server *srv, const char *name,
-					   size_t len)
+/* The mount of "/in/<name>/...", or NULL. */
+static const struct http_mount *mount_of_url(const struct http_server *srv, const char *url)
 {
-	for (size_t i = 0; i < srv->n_mounts; i++) {
+	const char *name = url + 4, *slash = strchr(name, '/');
+	size_t len = slash ? (size_t)(slash - name) : 0;
+
+	for (size_t i = 0; slash && i < srv->n_mounts; i++) {
 		const struct http_mount *m = &srv->mounts[i];
 		if (m->name_len == len && memcmp(m->inst->name, name, len) == 0)
 			return m;
@@ -369,17 +380,16 @@ static enum MHD_Result answer_too_large(struct http_req *req)
 static enum MHD_Result route_ingest(struct http_req *req, const char *url, const char *method)
 {
 	struct http_server *srv = req->srv;
-	const char *name = url + 4, *slash = strchr(name, '/');
 	const struct hub_route *routes;
 	const char *path;
 	char allow[128];
 	size_t announced;
 	int over;
 
-	req->mount = slash ? mount_find(srv, name, (size_t)(slash - name)) : NULL;
+	req->mount = mount_of_url(srv, url);
 	if (!req->mount)
 		return refuse(req, MHD_HTTP_NOT_FOUND, "not_found", "no such source", NULL);
-	path = slash;
+	path = strchr(url + 4, '/');
 	routes = req->mount->inst->mod->desc->routes;
 	for (size_t i = 0; i < req->mount->n_routes; i++) {
 		if (strcmp(routes[i].path, path) == 0 && strcmp(routes[i].method, method) == 0) {
@@ -532,7 +542,10 @@ static enum MHD_Result route_request(struct http_req *req, const char *url, cons
 	int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
 	if (atomic_load(&srv->stopping)) {
-		struct ingest_reply r = {0};
+		struct ingest_reply r;
+		if (strncmp(url, "/in/", 4) == 0)
+			req->mount = mount_of_url(srv, url);
+		r = reply_for(req);
 		ingest_reply_intake(&r, HUB_ERR_STOPPED, NULL); /* 503, Retry-After */
 		return http_answer_reply(req, &r);
 	}
@@ -664,7 +677,7 @@ static void waiter_close(struct http_server *srv)
 static enum MHD_Result run_ingest(struct http_req *req, const char *method)
 {
 	struct http_server *srv = req->srv;
-	struct ingest_reply r = {0};
+	struct ingest_reply r = reply_for(req);
 	struct hub_request hreq;
 	char *decoded = NULL;
 	size_t decoded_len = 0;
@@ -702,7 +715,7 @@ static enum MHD_Result run_ingest(struct http_req *req, const char *method)
 /* Back from suspension: the batch is committed (or failed). */
 static enum MHD_Result commit_answer(struct http_req *req, const char *method)
 {
-	struct ingest_reply r = {0};
+	struct ingest_reply r = reply_for(req);
 	enum MHD_Result rc;
 
 	ingest_pending_finish(req->pending, req->commit_rc, &r);

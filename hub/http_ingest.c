@@ -42,13 +42,27 @@ static char *json_text_new(json_t *v)
 	return copy;
 }
 
+#define ERROR_BODY_MAX 1024 /* what a plugin's error_body may write */
+
 void ingest_reply_error(struct ingest_reply *r, unsigned status, const char *code,
 			const char *message)
 {
-	json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+	json_t *o;
 
 	hub_free(r->body);
+	r->body = NULL;
 	r->status = status;
+	if (r->error_body) {
+		char body[ERROR_BODY_MAX] = "";
+
+		r->error_body(status, code, message, body, sizeof(body));
+		body[sizeof(body) - 1] = '\0';
+		if (body[0]) {
+			r->body = hub_strdup(body);
+			return;
+		}
+	}
+	o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
 	r->body = json_text_new(o);
 	json_decref(o);
 }

@@ -23,10 +23,13 @@ struct ingest_reply {
 	unsigned status;
 	char *body;             /* JSON text, hub_malloc'd (owned); NULL: no memory */
 	char retry_after[32];   /* Retry-After value, "" for none */
+	/* the route's plugin's error shape (hub_plugin.error_body), or NULL */
+	void (*error_body)(unsigned status, const char *code, const char *message, char *body,
+			   size_t body_size);
 };
 
-/* Fills r with {"error": {"code": code, "message": message}} (replacing
- * any body it had). */
+/* Fills r with {"error": {"code": code, "message": message}}, or what
+ * r->error_body writes for them (replacing any body it had). */
 void ingest_reply_error(struct ingest_reply *r, unsigned status, const char *code,
 			const char *message);
 void ingest_reply_free(struct ingest_reply *r);

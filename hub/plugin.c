@@ -32,6 +32,9 @@
  * may declare.  Members appended by later minors lie beyond these. */
 #define PLUGIN_SIZE_1_0                                                        \
 	(offsetof(struct hub_plugin, export_batch) + sizeof(((struct hub_plugin *)0)->export_batch))
+/* ABI 1.1 to 1.5's hub_plugin ended at import_line. */
+#define PLUGIN_SIZE_1_1                                                        \
+	(offsetof(struct hub_plugin, import_line) + sizeof(((struct hub_plugin *)0)->import_line))
 #define RECORD_SIZE_1_0                                                        \
 	(offsetof(struct hub_record, previous_id) + sizeof(((struct hub_record *)0)->previous_id))
 /* ABI 1.3 and 1.4's hub_record ended at origin. */
@@ -42,11 +45,12 @@
  * Append a row when a minor appends members. */
 static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
 	PLUGIN_SIZE_1_0,           /* 1.0 */
-	sizeof(struct hub_plugin), /* 1.1: import_line */
-	sizeof(struct hub_plugin), /* 1.2: only hub_host grew (reject) */
-	sizeof(struct hub_plugin), /* 1.3: only hub_record grew (origin) */
-	sizeof(struct hub_plugin), /* 1.4: only hub_host grew (batch_range) */
-	sizeof(struct hub_plugin), /* 1.5: only hub_record grew (has_timestamp) */
+	PLUGIN_SIZE_1_1,           /* 1.1: import_line */
+	PLUGIN_SIZE_1_1,           /* 1.2: only hub_host grew (reject) */
+	PLUGIN_SIZE_1_1,           /* 1.3: only hub_record grew (origin) */
+	PLUGIN_SIZE_1_1,           /* 1.4: only hub_host grew (batch_range) */
+	PLUGIN_SIZE_1_1,           /* 1.5: only hub_record grew (has_timestamp) */
+	sizeof(struct hub_plugin), /* 1.6: error_body */
 };
 static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_0,
@@ -55,7 +59,11 @@ static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_3, /* 1.3: origin */
 	RECORD_SIZE_1_3, /* 1.4 */
 	sizeof(struct hub_record), /* 1.5: has_timestamp */
+	sizeof(struct hub_record), /* 1.6: only hub_plugin grew (error_body) */
 };
+_Static_assert(offsetof(struct hub_plugin, error_body) == PLUGIN_SIZE_1_1 &&
+		       sizeof(struct hub_plugin) == PLUGIN_SIZE_1_1 + sizeof(void (*)(void)),
+	       "hub_plugin.error_body must directly follow import_line and end it (ABI 1.6)");
 _Static_assert(offsetof(struct hub_record, origin) == RECORD_SIZE_1_0,
 	       "hub_record.origin must directly follow previous_id (ABI 1.3)");
 _Static_assert(offsetof(struct hub_record, has_timestamp) == RECORD_SIZE_1_3,
@@ -409,6 +417,8 @@ int plugin_load(const char *path, struct plugin_module *mod, char *err, size_t e
 			 mod->name, path, (unsigned)desc->abi.major, (unsigned)desc->abi.minor,
 			 HUB_ABI_MAJOR, HUB_ABI_MINOR, HUB_ABI_MAJOR, HUB_ABI_MINOR);
 	mod->desc = desc;
+	if (desc->abi.plugin_size >= sizeof(struct hub_plugin))
+		mod->error_body = desc->error_body; /* ABI 1.6 */
 	return 0;
 fail:
 	plugin_unload(mod);

@@ -17,6 +17,9 @@ struct plugin_module {
 	char *path;   /* where it was loaded from */
 	void *handle; /* dlopen handle */
 	const struct hub_plugin *desc;
+	/* desc->error_body when the plugin's minor has it (ABI 1.6), else NULL */
+	void (*error_body)(unsigned status, const char *code, const char *message, char *body,
+			   size_t body_size);
 };
 
 struct plugin_registry {

@@ -65,6 +65,8 @@
  *   1.5  hub_record.has_timestamp: a timestamp_ms of 0 is a time, the
  *        instant 1970-01-01T00:00:00.000Z, when it is set; before it 0
  *        always meant unset (and still does for a record of an older minor)
+ *   1.6  hub_plugin.error_body(): a source writes the hub's own refusals on
+ *        its routes (405, 413, 429, 503, ...) in its API's error shape
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -78,7 +80,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 5
+#define HUB_ABI_MINOR 6
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -404,6 +406,22 @@ struct hub_plugin {
 	 * named with the line's number; the line's other records stand. */
 	hub_rc (*import_line)(void *state, struct hub_call *call, const char *line,
 			      size_t len, char *err, size_t err_size);
+
+	/* ---- appended in ABI 1.6 (an older host ignores it) ---- */
+
+	/* optional (push): the body of an answer the hub gives on this
+	 * plugin's routes without a handler's body: a method the route does
+	 * not take, a body past http.max_body or that does not inflate, an
+	 * unknown Content-Encoding, a full intake (429), a failed commit or a
+	 * stopping hub (503), a handler's failure with an empty body.  Write
+	 * the source API's own error shape for (status, code, message) into
+	 * body, NUL-terminated, at most body_size bytes; write nothing to keep
+	 * the hub's {"error": {"code", "message"}}.  code is a snake_case
+	 * name ("busy"), message one line for people (no secrets).  Called
+	 * from any thread, without an instance: a pure function.  NULL: the
+	 * hub's shape. */
+	void (*error_body)(unsigned status, const char *code, const char *message, char *body,
+			   size_t body_size);
 };
 
 /* The one exported symbol. */

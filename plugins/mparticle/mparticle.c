@@ -133,10 +133,10 @@ fail:
 
 /* ---- answers ---------------------------------------------------------- */
 
-/* {"errors": [{"code", "message", "index"?, "event_index"?}]}, the message
- * cut at `max` bytes (at a character boundary).  0, or -1 if it does not
- * fit the answer. */
-static int mp_error_body(struct hub_response *resp, const struct mp_error *e, size_t max)
+/* {"errors": [{"code", "message", "index"?, "event_index"?}]} into out
+ * (NUL-terminated), the message cut at `max` bytes (at a character
+ * boundary).  0, or -1 if it does not fit. */
+static int mp_errors_write(char *out, size_t out_size, const struct mp_error *e, size_t max)
 {
 	size_t n = text_utf8_prefix(e->message, max);
 	json_t *item, *doc;
@@ -147,12 +147,31 @@ static int mp_error_body(struct hub_response *resp, const struct mp_error *e, si
 	if (item && e->event_index >= 0)
 		json_object_set_new(item, "event_index", json_integer(e->event_index));
 	doc = item ? json_pack("{s:[o]}", "errors", item) : NULL;
-	n = doc ? json_dumpb(doc, resp->body, sizeof(resp->body) - 1, JSON_COMPACT) : 0;
+	n = doc && out_size ? json_dumpb(doc, out, out_size - 1, JSON_COMPACT) : 0;
 	json_decref(doc);
-	if (n == 0 || n >= sizeof(resp->body))
+	if (n == 0 || n >= out_size)
 		return -1;
-	resp->body[n] = '\0';
+	out[n] = '\0';
 	return 0;
+}
+
+static int mp_error_body(struct hub_response *resp, const struct mp_error *e, size_t max)
+{
+	return mp_errors_write(resp->body, sizeof(resp->body), e, max);
+}
+
+/* hub_plugin.error_body (ABI 1.6): the hub's own refusals on our routes
+ * (405, 413 past http.max_body, 415, a body that does not inflate, 429,
+ * 503) in mParticle's shape, as every answer of ours is. */
+static void mparticle_error_body(unsigned status, const char *code, const char *message,
+				 char *body, size_t body_size)
+{
+	struct mp_error e = {(int)status, code, -1, -1, ""};
+
+	snprintf(e.message, sizeof(e.message), "%s", message);
+	text_utf8_repair(e.message);
+	if (mp_errors_write(body, body_size, &e, sizeof(e.message)) && body_size)
+		body[0] = '\0'; /* the hub's shape, rather than nothing */
 }
 
 /* Fills the answer for an outcome; returns the rc the route returns. */
@@ -296,6 +315,7 @@ static const struct hub_plugin mparticle_plugin = {
 	.destroy = mparticle_destroy,
 	.routes = mparticle_routes,
 	.import_line = mparticle_import_line,
+	.error_body = mparticle_error_body,
 };
 
 HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)

@@ -128,6 +128,34 @@ awk 'BEGIN { printf "{\"user_identities\": {\"customer_id\": \"curl-bad-5\"}, \"
 status=$(curl -s -o "$T/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
 	-H "Authorization: $BASIC" --data-binary @"$T/large.json" "$IN/v2/events")
 [ "$status" = 413 ] || fail "a body over 256 KB: $status, 413 expected"
+jq -e '.errors[0].code == "body_too_large"' "$T/resp" >/dev/null ||
+	fail "413 body: $(cat "$T/resp")"
+
+# the hub's own refusals on mParticle's routes are in mParticle's shape too
+# (hub_plugin.error_body): past http.max_body, a method the route does not
+# take, an unknown encoding, a body that does not inflate; elsewhere the
+# hub's own shape
+awk 'BEGIN { for (i = 0; i < 1100000; i++) printf "x" }' >"$T/huge.json"
+refused() { # EXPECTED_STATUS EXPECTED_CODE WHAT, after a curl into $T/resp
+	[ "$status" = "$1" ] || fail "$3: $status, $1 expected"
+	jq -e --arg c "$2" '.errors[0].code == $c and (.errors[0].message | length > 0)' \
+		"$T/resp" >/dev/null || fail "$3: body $(cat "$T/resp")"
+}
+status=$(curl -s -o "$T/resp" -w '%{http_code}' -H "Authorization: $BASIC" \
+	--data-binary @"$T/huge.json" "$IN/v2/events")
+refused 413 body_too_large "a body past http.max_body"
+status=$(curl -s -o "$T/resp" -w '%{http_code}' -X PUT -H "Authorization: $BASIC" \
+	--data-binary '{}' "$IN/v2/events")
+refused 405 method_not_allowed "PUT /v2/events"
+status=$(curl -s -o "$T/resp" -w '%{http_code}' -H "Authorization: $BASIC" \
+	-H 'Content-Encoding: br' --data-binary '{}' "$IN/v2/events")
+refused 415 unsupported_encoding "Content-Encoding: br"
+status=$(curl -s -o "$T/resp" -w '%{http_code}' -H "Authorization: $BASIC" \
+	-H 'Content-Encoding: gzip' --data-binary '{"not": "gzip"}' "$IN/v2/events")
+refused 400 invalid_gzip "a gzip body that does not inflate"
+status=$(curl -s -o "$T/resp" -w '%{http_code}' --data-binary '{}' "$BASE/in/nosuch/v2/events")
+[ "$status" = 404 ] && jq -e '.error.code == "not_found"' "$T/resp" >/dev/null ||
+	fail "an unknown source: $status $(cat "$T/resp")"
 
 # ---- stop, then read the profiles -------------------------------------------
 

@@ -2,12 +2,16 @@
  * before hub_record.has_timestamp was appended in 1.5.  Its stamp says 1.4
  * with 1.4's struct sizes (its hub_record ends at origin).  pull() emits
  * one track record with timestamp_ms 0, which in 1.4 means unset: the hub
- * must give it the receive time, never read the flag set past its end. */
+ * must give it the receive time, never read the flag set past its end; nor
+ * its error_body (ABI 1.6), set past its descriptor's end. */
 #include <hub_plugin.h>
 
 #include <stdio.h>
 
-/* ABI 1.4's descriptor is 1.5's; its hub_record ended at origin. */
+/* ABI 1.4's descriptor ended at import_line (error_body came in 1.6), its
+ * hub_record at origin. */
+#define PLUGIN_SIZE_1_4                                                        \
+	(offsetof(struct hub_plugin, import_line) + sizeof(((struct hub_plugin *)0)->import_line))
 #define RECORD_SIZE_1_4                                                        \
 	(offsetof(struct hub_record, origin) + sizeof(((struct hub_record *)0)->origin))
 
@@ -46,8 +50,16 @@ static hub_rc test_pull(void *state, struct hub_call *call, const char *cursor,
 	return the_host->emit(call, &rec, err, err_size);
 }
 
+/* Past the 1.4 descriptor's end: a host reading too far would use it. */
+static void test_error_body(unsigned status, const char *code, const char *message, char *body,
+			    size_t body_size)
+{
+	(void)status, (void)code, (void)message;
+	snprintf(body, body_size, "read past a 1.4 descriptor");
+}
+
 static const struct hub_plugin plugin = {
-	.abi = {HUB_ABI_MAGIC, HUB_ABI_MAJOR, 4, (uint32_t)sizeof(struct hub_plugin),
+	.abi = {HUB_ABI_MAGIC, HUB_ABI_MAJOR, 4, (uint32_t)PLUGIN_SIZE_1_4,
 		(uint32_t)RECORD_SIZE_1_4},
 	.name = "minor_1_4",
 	.version = "0.0.1",
@@ -55,6 +67,7 @@ static const struct hub_plugin plugin = {
 	.roles = HUB_ROLE_PULL,
 	.create = test_create,
 	.pull = test_pull,
+	.error_body = test_error_body,
 };
 
 HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)

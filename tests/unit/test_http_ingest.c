@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -170,6 +171,45 @@ static void test_intake_failures_map_to_statuses(void)
 		json_decref(o);
 		ingest_reply_free(&reply);
 	}
+}
+
+/* A source's error shape (hub_plugin.error_body, ABI 1.6): "<status> <code>". */
+static void shape_plain(unsigned status, const char *code, const char *message, char *body,
+			size_t body_size)
+{
+	(void)message;
+	snprintf(body, body_size, "%u %s", status, code);
+}
+
+static void shape_none(unsigned status, const char *code, const char *message, char *body,
+		       size_t body_size)
+{
+	(void)status, (void)code, (void)message, (void)body, (void)body_size;
+}
+
+/* The route's plugin writes the hub's refusals in its own shape, the status
+ * and Retry-After the hub's; a plugin that writes nothing leaves the hub's
+ * shape. */
+static void test_a_plugin_shapes_the_hubs_refusals(void)
+{
+	struct ingest_reply reply = {.error_body = shape_plain};
+	json_t *o;
+
+	ingest_reply_intake(&reply, HUB_ERR_BUSY, "test");
+	CU_ASSERT_EQUAL(reply.status, 429);
+	CU_ASSERT_STRING_EQUAL(reply.retry_after, "1");
+	CU_ASSERT_STRING_EQUAL(reply.body, "429 busy");
+	ingest_reply_error(&reply, 405, "method_not_allowed", "no");
+	CU_ASSERT_STRING_EQUAL(reply.body, "405 method_not_allowed");
+	ingest_reply_free(&reply);
+
+	reply = (struct ingest_reply){.error_body = shape_none};
+	ingest_reply_intake(&reply, HUB_ERR_STOPPED, "test");
+	CU_ASSERT_EQUAL(reply.status, 503);
+	o = json_loads(reply.body, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(error_code_of(o), "stopping");
+	json_decref(o);
+	ingest_reply_free(&reply);
 }
 
 static void test_inflate_cases(void)
@@ -390,6 +430,7 @@ TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_inflate_cases),
 	   TEST(test_gzip_members_back_to_back_are_one_body),
 	   TEST(test_intake_failures_map_to_statuses),
+	   TEST(test_a_plugin_shapes_the_hubs_refusals),
 	   TEST(test_bearer_tokens),
 	   TEST(test_loopback_clients),
 	   TEST(test_metrics_text_format),

@@ -232,7 +232,8 @@ static void test_older_abi_minor_is_accepted(void)
 
 /* A plugin built for ABI 1.4 loads (its hub_record ends at origin, before
  * 1.5's has_timestamp), and its timestamp_ms of 0 keeps 1.4's meaning,
- * unset: the receive time, though the flag past its record's end says 1. */
+ * unset: the receive time, though the flag past its record's end says 1.
+ * Its descriptor ends before 1.6's error_body, which is not read either. */
 static void test_abi_1_4_record_time_of_0_is_unset(void)
 {
 	char *path = test_plugin_path("minor_1_4");
@@ -244,6 +245,8 @@ static void test_abi_1_4_record_time_of_0_is_unset(void)
 	free(logged);
 	CU_ASSERT_EQUAL(mod.desc->abi.minor, 4);
 	CU_ASSERT_EQUAL(mod.desc->abi.record_size, offsetof(struct hub_record, has_timestamp));
+	CU_ASSERT_EQUAL(mod.desc->abi.plugin_size, offsetof(struct hub_plugin, error_body));
+	CU_ASSERT_PTR_NULL(mod.error_body); /* set past its end: never read */
 	rec = pull_one(&mod, "minor_1_4");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
 	CU_ASSERT_EQUAL(rec->timestamp_ms, VALIDATE_NOW_MS);
