@@ -5,7 +5,8 @@
  * of strings (times as RFC 3339 with nanoseconds, numbers as decimals).
  * A time outside years 0000..9999 has no such text that reads back (the
  * year takes four digits), nor has a text that is not UTF-8 (JSON text is
- * UTF-8), and a float NaN has no order (it compares equal to every value):
+ * UTF-8), and a NaN (a float's, or a decimal's "NaN") has no order (it
+ * compares equal to every value):
  * a row holding one is never a checkpoint, it fails the pull (rowpull.c).
  * Rows compare with it column by column with their types: numbers
  * numerically, times as instants, strings bytewise, BYTES by the bytes
@@ -253,6 +254,9 @@ int rowmap_row_cursor_out_of_range(const struct rowmap *m, const struct rm_cell 
 		    (c->sec < RM_SEC_MIN || c->sec > RM_SEC_MAX))
 			return (int)i;
 		if (type == RM_FLOAT && !c->is_null && isnan(c->f))
+			return (int)i;
+		/* a decimal's "NaN" (PostgreSQL's NUMERIC has one) */
+		if (type == RM_NUMBER && !c->is_null && c->text && isnan(strtod(c->text, NULL)))
 			return (int)i;
 	}
 	return -1;

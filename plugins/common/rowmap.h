@@ -105,8 +105,8 @@ int rowmap_row_is_placed(const struct rowmap *m, const struct rm_cell *row);
 
 /* The first cursor column (its index among them) of a placed row whose
  * time is outside years 0000..9999, which no checkpoint text reads back as
- * (rm_time_parse reads four-digit years), or whose float is NaN, which has
- * no order to resume from, or -1 when there is none. */
+ * (rm_time_parse reads four-digit years), or whose float or decimal is
+ * NaN, which has no order to resume from, or -1 when there is none. */
 int rowmap_row_cursor_out_of_range(const struct rowmap *m, const struct rm_cell *row);
 /* The first cursor column (its index among them) of a placed row whose
  * text is not UTF-8, which no checkpoint text (JSON) holds, or -1. */

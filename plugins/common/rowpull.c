@@ -176,7 +176,7 @@ static hub_rc range_failed(const struct rowpull *rp, const struct rm_cell *row, 
 	char buf[48];
 	const char *v;
 
-	if (rowmap_cursor_type(m, i) == RM_FLOAT) {
+	if (rowmap_cursor_type(m, i) == RM_FLOAT || rowmap_cursor_type(m, i) == RM_NUMBER) {
 		snprintf(err, err_size,
 			 "cursor column %.60s: NaN has no order, so a sync cannot resume after it: "
 			 "leave such rows out of the query (or correct them)",

@@ -1265,6 +1265,36 @@ static void test_a_cursor_float_nan_fails_before_its_checkpoint(void)
 	rowmap_free(m);
 }
 
+/* The same for a decimal (NUMBER) cursor: PostgreSQL's NUMERIC holds
+ * "NaN", which compared equal to every value and was blamed on the next
+ * column's order ("cursor column id went from 10 back to 2"). */
+static void test_a_cursor_decimal_nan_fails_before_its_checkpoint(void)
+{
+	static const struct rm_column cols[] = {{"V", RM_NUMBER}, {"ID", RM_STRING}};
+	static const char *const ordered[] = {"1", "-0.50", "Infinity", "-Infinity", "1e5"};
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"v\", \"id\"]");
+	struct rm_cell row[2];
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, cols, 2, err, sizeof(err)), 0);
+	memset(row, 0, sizeof(row));
+	row[1].text = "1";
+	row[0].text = "NaN";
+	CU_ASSERT_EQUAL(rowmap_row_cursor_out_of_range(m, row), 0);
+	{
+		struct rowpull rp = {.map = m};
+		CU_ASSERT_EQUAL(range_failed(&rp, row, 0, err, sizeof(err)), HUB_ERR_DATA);
+		CU_ASSERT_STRING_EQUAL(err, "cursor column v: NaN has no order, so a sync cannot "
+					    "resume after it: leave such rows out of the query (or "
+					    "correct them)");
+	}
+	for (size_t i = 0; i < sizeof(ordered) / sizeof(ordered[0]); i++) {
+		row[0].text = ordered[i];
+		CU_ASSERT_EQUAL(rowmap_row_cursor_out_of_range(m, row), -1);
+	}
+	rowmap_free(m);
+}
+
 /*
  * A cursor text that is not UTF-8 ("caf\xe9", Latin-1) fails the pull
  * before its checkpoint, naming the column: the checkpoint (JSON) never
@@ -1773,6 +1803,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_bytes_cursor_values_compare_by_their_bytes),
 	   TEST(test_a_cursor_time_past_year_9999_fails_before_its_checkpoint),
 	   TEST(test_a_cursor_float_nan_fails_before_its_checkpoint),
+	   TEST(test_a_cursor_decimal_nan_fails_before_its_checkpoint),
 	   TEST(test_a_cursor_text_not_utf8_fails_before_its_checkpoint),
 	   TEST(test_nulls_in_a_later_cursor_column_sort_first_or_last),
 	   TEST(test_a_page_holds_at_most_ten_budgets_or_100000_rows),
