@@ -307,6 +307,18 @@ static hub_rc import_on_reject(struct hub_call *call, const char *why)
 	return HUB_OK;
 }
 
+/* on_warn of a plugin's import_line (ABI 1.6): a value the plugin left
+ * out of the record it last emitted, counted and named like one that
+ * validation left out. */
+static hub_rc import_on_warn(struct hub_call *call, const char *why)
+{
+	struct import_state *st = call->ctx;
+
+	st->n_line_warnings++;
+	import_note_warning(&st->read_warnings, st->line_no, NULL, why);
+	return HUB_OK;
+}
+
 /* Forgets the rejections and warnings noted since the counts and errors
  * were `mark`: the line failed after all, and counts once, as a whole. */
 static void import_rejections_drop(struct import_state *st, const struct unify_counts *mark,
@@ -328,7 +340,8 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 				 char *err, size_t err_size)
 {
 	struct hub_call call = {.inst = st->inst, .on_emit = import_on_emit,
-				.on_reject = import_on_reject, .ctx = st};
+				.on_reject = import_on_reject, .on_warn = import_on_warn,
+				.ctx = st};
 	struct unify_counts mark = st->total;
 	size_t n_errors = st->n_errors, n_warnings_shown = st->read_warnings.n;
 	struct import_slot *cur;

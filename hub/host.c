@@ -332,6 +332,17 @@ static hub_rc host_reject(struct hub_call *call, const char *why)
 	return call->on_reject(call, why && why[0] ? why : "refused by the plugin");
 }
 
+/* ABI 1.6.  The call counts and shows the reason, as for a value its
+ * validation dropped; an empty reason gets a generic one. */
+static hub_rc host_warn(struct hub_call *call, const char *why)
+{
+	if (!call || !call->on_warn) {
+		log_error(call ? who_of(call->inst) : "plugin", "warn() outside of a source's call");
+		return HUB_ERR_INTERNAL;
+	}
+	return call->on_warn(call, why && why[0] ? why : "a value was left out by the plugin");
+}
+
 /* ABI 1.4.  The exporter sets the range of the batch it hands over. */
 static hub_rc host_batch_range(const struct hub_call *call, int64_t *first, int64_t *last)
 {
@@ -381,20 +392,23 @@ static const struct hub_host host = {
 	.secret_equal = host_secret_equal,
 	.reject = host_reject,
 	.batch_range = host_batch_range,
+	.warn = host_warn,
 };
 
-/* ABI 1.1's table ended at secret_equal; 1.2 appended reject and 1.4
- * batch_range, which a plugin tests with HUB_HOST_HAS().  Append-only:
- * nothing before them moved. */
+/* ABI 1.1's table ended at secret_equal; 1.2 appended reject, 1.4
+ * batch_range and 1.6 warn, which a plugin tests with HUB_HOST_HAS().
+ * Append-only: nothing before them moved. */
 _Static_assert(offsetof(struct hub_host, reject) ==
 		       offsetof(struct hub_host, secret_equal) + sizeof(host.secret_equal),
 	       "hub_host.reject must directly follow secret_equal (ABI 1.2)");
 _Static_assert(offsetof(struct hub_host, batch_range) ==
 		       offsetof(struct hub_host, reject) + sizeof(host.reject),
 	       "hub_host.batch_range must directly follow reject (ABI 1.4)");
-_Static_assert(sizeof(struct hub_host) ==
+_Static_assert(offsetof(struct hub_host, warn) ==
 		       offsetof(struct hub_host, batch_range) + sizeof(host.batch_range),
-	       "struct hub_host grew past batch_range: bump HUB_ABI_MINOR and document it");
+	       "hub_host.warn must directly follow batch_range (ABI 1.6)");
+_Static_assert(sizeof(struct hub_host) == offsetof(struct hub_host, warn) + sizeof(host.warn),
+	       "struct hub_host grew past warn: bump HUB_ABI_MINOR and document it");
 
 const struct hub_host *host_table(void)
 {

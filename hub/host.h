@@ -23,6 +23,10 @@ struct hub_call {
 	 * borrowed (never NULL).  NULL: HUB_ERR_INTERNAL (no input here: an
 	 * export batch). */
 	hub_rc (*on_reject)(struct hub_call *call, const char *why);
+	/* Where warn() goes: count a warning about the record last emitted
+	 * and show `why` (borrowed, never NULL).  NULL: HUB_ERR_INTERNAL (an
+	 * export batch). */
+	hub_rc (*on_warn)(struct hub_call *call, const char *why);
 	const atomic_int *stop;  /* non-zero: should_stop(); may be NULL */
 	/* An export batch: the seqs it was planned over (batch_range());
 	 * batch_last 0: not an export batch. */

@@ -409,6 +409,16 @@ static hub_rc call_on_reject(struct hub_call *call, const char *why)
 	return HUB_OK;
 }
 
+/* warn() (ABI 1.6): a value the route left out of the record it last
+ * emitted, added to the answer's warnings as validation's are. */
+static hub_rc call_on_warn(struct hub_call *call, const char *why)
+{
+	struct ingest_call *ic = call->ctx;
+
+	warnings_add(&ic->warnings, ic->n_emitted ? ic->n_emitted - 1 : 0, NULL, why);
+	return HUB_OK;
+}
+
 static void call_free(struct ingest_call *ic)
 {
 	for (size_t i = 0; i < ic->n_recs; i++)
@@ -526,6 +536,7 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	call.inst = inst;
 	call.on_emit = call_on_emit;
 	call.on_reject = call_on_reject;
+	call.on_warn = call_on_warn;
 	call.stop = env->stop;
 	call.ctx = &ic;
 

@@ -216,6 +216,20 @@ static hub_rc run_emit(struct hub_call *call, const struct hub_record *rec, char
 	return HUB_OK;
 }
 
+/* warn() of a value the plugin dropped from the record it last emitted:
+ * as a value validation dropped.  After a failed page nothing counts. */
+static hub_rc run_warn(struct hub_call *call, const char *why)
+{
+	struct run *r = call->ctx;
+
+	r->n_host_calls++;
+	if (r->commit_rc != HUB_OK)
+		return r->commit_rc;
+	r->filling->warnings++;
+	note_reason_in(r->rep->warning_reasons, &r->rep->n_warning_reasons, why);
+	return HUB_OK;
+}
+
 /* reject() of an item the plugin refused: as a record emit() refused.
  * After a failed page nothing of this pull counts: that code instead. */
 static hub_rc run_reject(struct hub_call *call, const char *why)
@@ -430,6 +444,7 @@ static void run_init(struct run *r, const struct sync_params *p, struct sync_rep
 	r->call.on_emit = run_emit;
 	r->call.on_checkpoint = run_checkpoint;
 	r->call.on_reject = run_reject;
+	r->call.on_warn = run_warn;
 	r->call.stop = p->stop ? &p->stop->is_stopping : NULL;
 	r->call.ctx = r;
 }

@@ -66,7 +66,9 @@
  *        instant 1970-01-01T00:00:00.000Z, when it is set; before it 0
  *        always meant unset (and still does for a record of an older minor)
  *   1.6  hub_plugin.error_body(): a source writes the hub's own refusals on
- *        its routes (405, 413, 429, 503, ...) in its API's error shape
+ *        its routes (405, 413, 429, 503, ...) in its API's error shape;
+ *        hub_host.warn(): a value the plugin drops from an item it keeps is
+ *        counted and named as a warning, like a value validation drops
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -306,6 +308,19 @@ struct hub_host {
 	 * idempotency key from it.  HUB_OK, or HUB_ERR_INTERNAL outside an
 	 * export batch. */
 	hub_rc (*batch_range)(const struct hub_call *call, int64_t *first, int64_t *last);
+
+	/* ---- appended in ABI 1.6 (check HUB_HOST_HAS(host, warn)) ---- */
+
+	/* A value the plugin dropped from the item it last emitted, which
+	 * stands without it (a row's cell that its cast does not apply to):
+	 * the host counts a warning and shows `why` where it shows the
+	 * warnings of its own checks (the sync report, the import summary
+	 * with the line, a push answer's "warnings").  Call it after that
+	 * emit() returned HUB_OK.  `why` is borrowed and copied before
+	 * return; name the value's place in it (a column, a field), never a
+	 * secret.  HUB_OK; any other code: stop and return it, as after
+	 * emit() (HUB_ERR_INTERNAL outside a source's call). */
+	hub_rc (*warn)(struct hub_call *call, const char *why);
 };
 
 #define HUB_HOST_HAS(host, member)                                             \

@@ -498,7 +498,8 @@ int rowmap_cursor_column(const struct rowmap *m)
 /* ---- building records ---------------------------------------------------------------- */
 
 /* {"key": value, ...} of a list; attributes whose cast does not apply
- * are left out.  Empty lists write nothing (b stays empty). */
+ * are left out (noted in m->dropped).  Empty lists write nothing (b stays
+ * empty). */
 static void build_object(struct rowmap *m, struct buf *b, const struct target_list *l,
 			 const struct rm_cell *row, int is_consent)
 {
@@ -516,8 +517,12 @@ static void build_object(struct rowmap *m, struct buf *b, const struct target_li
 		rm_buf_add(b, ":", 1);
 		if (is_consent)
 			rm_append_consent(b, rm_col_type(m, t), &row[t->index]);
-		else if (rm_append_value(b, rm_col_type(m, t), t->cast, &row[t->index]) && !b->failed)
+		else if (rm_append_value(b, rm_col_type(m, t), t->cast, &row[t->index]) &&
+			 !b->failed) {
 			b->len = mark; /* left out */
+			if (m->n_dropped < RM_DROPPED_MAX)
+				m->dropped[m->n_dropped++] = t;
+		}
 	}
 	rm_buf_add(b, "}", 1);
 }
@@ -584,6 +589,7 @@ static void build_payloads(struct rowmap *m, const struct rm_cell *row, struct h
 	rm_buf_reset(&m->attrs_json);
 	rm_buf_reset(&m->consent_json);
 	rm_buf_reset(&m->props_json);
+	m->n_dropped = 0;
 	if (m->kind == RM_KIND_ATTRIBUTES)
 		build_object(m, &m->attrs_json, &m->attrs, row, 0);
 	if (m->kind == RM_KIND_ATTRIBUTES || m->kind == RM_KIND_CONSENT)
@@ -697,6 +703,34 @@ static size_t collect_ids(struct rowmap *m, const struct rm_cell *row, const cha
 	return n;
 }
 
+/* warn() (ABI 1.6) of each value the row's record left out, naming its
+ * place in the map and its column (never the value: it may be anyone's
+ * data).  An older host has no warn(): they stay left out unnamed. */
+static hub_rc warn_dropped(const struct rowmap *m, const struct hub_host *host,
+			   struct hub_call *call, char *err, size_t err_size)
+{
+	static const char *const as[] = {
+		[CAST_NONE] = "a value an attribute can hold (a finite number)",
+		[CAST_DATE] = "a date", [CAST_NUMBER] = "a number", [CAST_STRING] = "a string",
+		[CAST_BOOL] = "a boolean", [CAST_JSON] = "JSON"};
+	char why[320];
+	hub_rc rc;
+
+	if (!HUB_HOST_HAS(host, warn))
+		return HUB_OK;
+	for (size_t i = 0; i < m->n_dropped; i++) {
+		const struct target *t = m->dropped[i];
+		snprintf(why, sizeof(why), "%.120s: column %.60s is not %s: left out", t->path,
+			 t->column, as[t->cast]);
+		rc = host->warn(call, why);
+		if (rc != HUB_OK) {
+			snprintf(err, err_size, "%s", why);
+			return rc;
+		}
+	}
+	return HUB_OK;
+}
+
 hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_call *call,
 		   const struct rm_cell *row, char *err, size_t err_size)
 {
@@ -706,6 +740,7 @@ hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_cal
 	int has_platform = 0, has_name = 0, has_id = 0;
 	struct hub_record rec;
 	char id[512];
+	hub_rc rc;
 
 	hub_record_init(&rec, record_type(m));
 	rm_buf_reset(&m->text);
@@ -734,6 +769,9 @@ hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_cal
 		return HUB_ERR_NOMEM;
 	}
 	rec.message_id = id;
-	return host->emit(call, &rec, err, err_size);
+	rc = host->emit(call, &rec, err, err_size);
+	if (rc == HUB_OK)
+		rc = warn_dropped(m, host, call, err, err_size);
+	return rc;
 }
 

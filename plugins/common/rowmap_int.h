@@ -66,6 +66,8 @@ struct buf {
 	int failed;
 };
 
+#define RM_DROPPED_MAX 64 /* warnings of one row; more are not named */
+
 struct rowmap {
 	char *source;
 	enum rm_kind kind;
@@ -79,6 +81,11 @@ struct rowmap {
 	struct tuple saved, last;
 
 	struct buf attrs_json, consent_json, props_json, text, hash_in;
+
+	/* the attributes and properties the row being built left out (a
+	 * cast that does not apply): rowmap_emit() warns of each */
+	const struct target *dropped[RM_DROPPED_MAX];
+	size_t n_dropped;
 };
 
 

@@ -124,6 +124,18 @@ static hub_rc collect_reject(struct hub_call *call, const char *why)
 	return HUB_OK;
 }
 
+/* warn() (ABI 1.6): the same. */
+static hub_rc collect_warn(struct hub_call *call, const char *why)
+{
+	struct pt_collector *c = call->ctx;
+
+	c->warns = grow(c->warns, c->n_warns, &c->cap_warns, sizeof(c->warns[0]));
+	c->warns[c->n_warns] = strdup(why);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c->warns[c->n_warns]);
+	c->n_warns++;
+	return HUB_OK;
+}
+
 void pt_reset(struct pt_collector *c)
 {
 	for (size_t i = 0; i < c->n_recs; i++)
@@ -132,7 +144,9 @@ void pt_reset(struct pt_collector *c)
 		free(c->cursors[i]);
 	for (size_t i = 0; i < c->n_rejects; i++)
 		free(c->rejects[i]);
-	c->n_recs = c->n_emits = c->n_cursors = c->n_rejects = 0;
+	for (size_t i = 0; i < c->n_warns; i++)
+		free(c->warns[i]);
+	c->n_recs = c->n_emits = c->n_cursors = c->n_rejects = c->n_warns = 0;
 }
 
 /* ---- the fixture ------------------------------------------------------ */
@@ -164,6 +178,7 @@ static int vtry_open(struct pt_fixture *f, const char *plugin, char *err, size_t
 	f->got.now_ms = PT_NOW_MS;
 	f->call.on_emit = collect_emit;
 	f->call.on_reject = collect_reject;
+	f->call.on_warn = collect_warn;
 	/* like the hub: checkpoints only where there is a pull */
 	if (f->mod.desc->pull)
 		f->call.on_checkpoint = collect_checkpoint;
@@ -208,6 +223,7 @@ void pt_close(struct pt_fixture *f)
 	free(f->got.recs);
 	free(f->got.cursors);
 	free(f->got.rejects);
+	free(f->got.warns);
 	plugin_instance_destroy(f->inst);
 	config_free(f->cfg);
 	plugin_unload(&f->mod);

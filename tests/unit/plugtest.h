@@ -61,6 +61,8 @@ struct pt_collector {
 	size_t n_cursors;
 	char **rejects; /* reject() reasons (ABI 1.2), in order */
 	size_t n_rejects;
+	char **warns;   /* warn() reasons (ABI 1.6), in order */
+	size_t n_warns;
 
 	/* How records are validated; pt_open() sets them from the config. */
 	const char *source; /* the source's name */
@@ -68,7 +70,7 @@ struct pt_collector {
 	int64_t now_ms;
 	const char *refuse_message_id; /* emit() answers HUB_ERR_DATA for it */
 
-	size_t cap_recs, cap_cursors, cap_rejects;
+	size_t cap_recs, cap_cursors, cap_rejects, cap_warns;
 };
 
 /* A test's world: the plugin, its config, the instance and one call. */

@@ -43,6 +43,8 @@ struct got {
 	size_t n;
 	char cursors[MAX_GOT][128];
 	size_t n_cursors;
+	char warns[MAX_GOT][320]; /* warn() (ABI 1.6) */
+	size_t n_warns;
 };
 
 static char *dup_or_null(const char *s)
@@ -93,6 +95,15 @@ static hub_rc got_checkpoint(struct hub_call *call, const char *cursor)
 	return HUB_OK;
 }
 
+static hub_rc got_warn(struct hub_call *call, const char *why)
+{
+	struct got *g = call->ctx;
+
+	CU_ASSERT_FATAL(g->n_warns < MAX_GOT);
+	snprintf(g->warns[g->n_warns++], sizeof(g->warns[0]), "%s", why);
+	return HUB_OK;
+}
+
 static void got_clear(struct got *g)
 {
 	for (size_t i = 0; i < g->n; i++) {
@@ -112,6 +123,7 @@ static struct hub_call call_for(struct got *g)
 
 	c.on_emit = got_emit;
 	c.on_checkpoint = got_checkpoint;
+	c.on_warn = got_warn;
 	c.ctx = g;
 	return c;
 }
@@ -342,7 +354,11 @@ static void test_attributes_keep_their_types_and_null_deletes(void)
 	CU_ASSERT_PTR_NULL(g.r[0].consent);
 	got_clear(&g);
 
-	/* casts that do not apply leave the attribute out; big numbers stay numbers */
+	CU_ASSERT_EQUAL(g.n_warns, 0);
+	got_clear(&g);
+
+	/* casts that do not apply leave the attribute out, each named in a
+	 * warning (never its value); big numbers stay numbers */
 	r = user_row("u1", "maybe", "123456789012345678901234567890");
 	r.c[10].text = "not a date";
 	r.c[9].text = "{\"broken\":";
@@ -352,6 +368,13 @@ static void test_attributes_keep_their_types_and_null_deletes(void)
 			       "{\"$email_address\":\"Ann@Example.com\",\"plan\":\"maybe\","
 			       "\"score\":1.2345678901234568e+29,\"ratio\":0.25,\"vip\":true,"
 			       "\"signed\":\"2026-01-02T03:04:05.123Z\",\"n\":7,\"s\":\"true\"}");
+	CU_ASSERT_EQUAL_FATAL(g.n_warns, 3);
+	CU_ASSERT_STRING_EQUAL(g.warns[0], "map.attributes.date(signup): column signup_text is "
+					   "not a date: left out");
+	CU_ASSERT_STRING_EQUAL(g.warns[1], "map.attributes.json(tags): column tags is not JSON: "
+					   "left out");
+	CU_ASSERT_STRING_EQUAL(g.warns[2], "map.attributes.bool(b): column plan is not a "
+					   "boolean: left out");
 	got_clear(&g);
 	rowmap_free(m);
 }

@@ -25,6 +25,7 @@ static struct {
 	int n_rows;
 	int bad_row;          /* this row has no identifier (rejected) */
 	int unreadable_row;   /* the plugin itself rejects this row (reject()) */
+	int lossy_row;        /* the plugin leaves a value of this row out (warn()) */
 	int adding_row;       /* this row adds 10 items to the array "tags" */
 	int n_flaky_pulls;    /* the next pulls emit half a page, then RETRY */
 	struct sync_stop *stop_during_pull; /* asked after the first row */
@@ -52,6 +53,7 @@ static hub_rc emit_row(struct hub_call *call, int i, char *err, size_t err_size)
 	char cid[32], mid[32], attrs[160];
 	struct hub_ident id = {"custom_id", cid};
 	struct hub_record rec;
+	hub_rc rc;
 
 	if (i == fake.unreadable_row) {
 		snprintf(cid, sizeof(cid), "row %d: unreadable", i);
@@ -67,7 +69,12 @@ static hub_rc emit_row(struct hub_call *call, int i, char *err, size_t err_size)
 	rec.identifiers = &id;
 	rec.n_identifiers = i == fake.bad_row ? 0 : 1;
 	rec.attributes_json = attrs;
-	return fake.host->emit(call, &rec, err, err_size);
+	rc = fake.host->emit(call, &rec, err, err_size);
+	if (rc == HUB_OK && i == fake.lossy_row) {
+		snprintf(cid, sizeof(cid), "row %d: x left out", i);
+		rc = fake.host->warn(call, cid);
+	}
+	return rc;
 }
 
 static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, size_t budget,
@@ -369,6 +376,29 @@ static void test_rows_the_plugin_rejects_are_counted_with_their_reason(void)
 	world_close(&w);
 }
 
+/* A value the plugin leaves out of a row it keeps (warn(), ABI 1.6) is a
+ * warning with the plugin's reason, counted once its page commits (a
+ * retried page does not count it twice). */
+static void test_values_the_plugin_leaves_out_are_counted_as_warnings(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 25);
+	fake.lossy_row = 3;
+	fake.n_flaky_pulls = 1; /* the first pull warns of row 3, then fails */
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.n_retries, 1);
+	CU_ASSERT_EQUAL(rep.read, 25);
+	CU_ASSERT_EQUAL(rep.applied, 25);
+	CU_ASSERT_EQUAL(rep.rejected, 0);
+	CU_ASSERT_EQUAL(rep.warnings, 1);
+	CU_ASSERT_EQUAL_FATAL(rep.n_warning_reasons, 1);
+	CU_ASSERT_STRING_EQUAL(rep.warning_reasons[0], "row 3: x left out");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 /* Another process takes the lease (its lease_try bumps the epoch) right
  * after this holder's first page committed. */
 static void bump_epoch_once(void *ctx, const struct sync_report *rep)
@@ -464,4 +494,5 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_a_stop_lets_the_page_in_progress_commit),
 	   TEST(test_rejected_rows_are_counted_with_their_reason),
 	   TEST(test_an_array_op_past_the_limit_is_counted_as_a_warning),
-	   TEST(test_rows_the_plugin_rejects_are_counted_with_their_reason))
+	   TEST(test_rows_the_plugin_rejects_are_counted_with_their_reason),
+	   TEST(test_values_the_plugin_leaves_out_are_counted_as_warnings))
