@@ -531,6 +531,7 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 				   const char *msg)
 {
 	const struct feed_row *bad = &w->page.rows[w->rows[n_done]];
+	char note[128];
 	struct store_dead_letter dl = {
 		.export_name = w->conf->name,
 		.seq = bad->seq,
@@ -549,11 +550,18 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 			 " was refused: sending them one at a time", bad->seq, w->isolate_until);
 		return STEP_AGAIN;
 	}
-	live_error(w, "delivering", dl.reason, 0);
+	/* The reason stays with the dead letter alone: a receiver's answer
+	 * may quote the change (an email it refused), and an erase of its
+	 * person deletes the dead letter, not copies in the export's state
+	 * or the log. */
+	snprintf(note, sizeof(note),
+		 "change %" PRId64 " was dead-lettered (its reason is in the export's dead letters)",
+		 bad->seq);
+	live_error(w, "delivering", note, 0);
 	if (worker_commit(w, bad->seq, &dl, 0))
 		return worker_retry(w, "the store refused the dead letter");
 	live_progress(w, n_done, 1);
-	log_warn(w->who, "change %" PRId64 " dead-lettered: %s", bad->seq, dl.reason);
+	log_warn(w->who, "%s", note);
 	w->attempt = 0;
 	return STEP_AGAIN;
 }

@@ -559,6 +559,10 @@ static void check_bad_changes_dead_lettered(const char *keys)
 	CU_ASSERT_EQUAL(json_array_size(json_object_get(st, "dead_letters")), 2);
 	CU_ASSERT_PTR_NULL(json_object_get(json_array_get(json_object_get(st, "dead_letters"), 0),
 					   "change")); /* no personal data in the status */
+	/* nor the reason, which may quote the change, beyond the dead letter
+	 * (that an erase deletes): the last error names it by seq */
+	CU_ASSERT_PTR_NULL(strstr(str_of(st, "last_error"), "scripted bad data"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(str_of(st, "last_error"), "was dead-lettered"));
 	json_decref(st);
 	json_decref(got);
 	json_decref(dl);
