@@ -112,27 +112,30 @@ static hub_rc collect_checkpoint(struct hub_call *call, const char *cursor)
 	return HUB_OK;
 }
 
-/* reject() (ABI 1.2): keep a copy of the reason, as the hub does. */
+/* A copy of a reason appended to a list, as the hub keeps it. */
+static void keep_reason(char ***list, size_t *n, size_t *cap, const char *why)
+{
+	*list = grow(*list, *n, cap, sizeof(**list));
+	(*list)[*n] = strdup(why);
+	CU_ASSERT_PTR_NOT_NULL_FATAL((*list)[*n]);
+	(*n)++;
+}
+
+/* reject() (ABI 1.2) */
 static hub_rc collect_reject(struct hub_call *call, const char *why)
 {
 	struct pt_collector *c = call->ctx;
 
-	c->rejects = grow(c->rejects, c->n_rejects, &c->cap_rejects, sizeof(c->rejects[0]));
-	c->rejects[c->n_rejects] = strdup(why);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(c->rejects[c->n_rejects]);
-	c->n_rejects++;
+	keep_reason(&c->rejects, &c->n_rejects, &c->cap_rejects, why);
 	return HUB_OK;
 }
 
-/* warn() (ABI 1.6): the same. */
+/* warn() (ABI 1.6) */
 static hub_rc collect_warn(struct hub_call *call, const char *why)
 {
 	struct pt_collector *c = call->ctx;
 
-	c->warns = grow(c->warns, c->n_warns, &c->cap_warns, sizeof(c->warns[0]));
-	c->warns[c->n_warns] = strdup(why);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(c->warns[c->n_warns]);
-	c->n_warns++;
+	keep_reason(&c->warns, &c->n_warns, &c->cap_warns, why);
 	return HUB_OK;
 }
 
