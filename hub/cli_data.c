@@ -198,7 +198,8 @@ static void import_progress(struct import_state *st, int is_final)
 		return;
 	st->last_progress_ms = now;
 	secs = (double)(now - st->started_ms) / 1000.0;
-	fprintf(stderr, "\r%" PRId64 " records, %.0f records/s, %.1fs elapsed%s", st->n_lines,
+	/* "\033[K" clears what a longer line before left (a rate that lost a digit) */
+	fprintf(stderr, "\r%" PRId64 " records, %.0f records/s, %.1fs elapsed\033[K%s", st->n_lines,
 		secs > 0 ? (double)st->n_lines / secs : 0.0, secs, is_final ? "\n" : "");
 }
 
@@ -488,8 +489,8 @@ static void import_report(const struct import_state *st)
 	       ", refused %" PRId64 ", rejected %" PRId64 "\n",
 	       t->records, t->applied, t->duplicates, t->blocked, t->refused, t->rejected);
 	if (st->n_warnings)
-		printf("warnings %" PRId64 " (values dropped as invalid or over a limit, the rest"
-		       " of their records applied)\n", st->n_warnings);
+		printf("warnings %" PRId64 " (values dropped as invalid, over a limit or not"
+		       " convertible; the rest of each record kept)\n", st->n_warnings);
 	import_print_warnings(st);
 	for (size_t i = 0; i < st->n_errors; i++)
 		fprintf(stderr, "profilehub: import: %s\n", st->errors[i]);

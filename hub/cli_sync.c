@@ -92,7 +92,8 @@ static void progress_line(struct sync_cli *c, const struct sync_report *rep, int
 		return;
 	c->last_progress_ms = now;
 	secs = (double)(now - c->started_ms) / 1000.0;
-	fprintf(stderr, "\r%" PRId64 " rows, %.0f rows/s, %.1fs elapsed%s", rep->read,
+	/* "\033[K" clears what a longer line before left (a rate that lost a digit) */
+	fprintf(stderr, "\r%" PRId64 " rows, %.0f rows/s, %.1fs elapsed\033[K%s", rep->read,
 		secs > 0 ? (double)rep->read / secs : 0.0, secs, is_final ? "\n" : "");
 	fflush(stderr);
 }
@@ -109,8 +110,8 @@ static void print_summary(struct sync_cli *c, const char *source, const struct s
 	       ", blocked %" PRId64 ", refused %" PRId64 "\n",
 	       rep->read, rep->applied, rep->duplicates, rep->rejected, rep->blocked, rep->refused);
 	if (rep->warnings)
-		printf("warnings %" PRId64 " (values dropped as invalid or over a limit, the rest"
-		       " of their records applied)\n", rep->warnings);
+		printf("warnings %" PRId64 " (values dropped as invalid, over a limit or not"
+		       " convertible; the rest of each record kept)\n", rep->warnings);
 	if (rep->n_retries)
 		printf("retries %d\n", rep->n_retries);
 	printf("cursor %s\n", rep->cursor ? rep->cursor : "(none)");

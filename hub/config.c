@@ -200,7 +200,7 @@ static int section_int(const struct section *s, const char *key, int64_t min, in
 		return 0;
 	}
 	cfg_path_key(path, sizeof(path), s->path, key);
-	if (max == INT32_MAX || max == INT64_MAX)
+	if ((max == INT32_MAX || max == INT64_MAX) && v < min)
 		cfg_errorf(err, err_size, n, 0, path, "must be at least %lld", (long long)min);
 	else
 		cfg_errorf(err, err_size, n, 0, path, "must be between %lld and %lld",

@@ -284,6 +284,15 @@ static const char *const stmt_sql[S_COUNT] = {
 #define CKPT_PAGES 4000          /* wake the checkpointer (16 MB of WAL) */
 #define CKPT_PAGES_INLINE 65536  /* the writer restarts the WAL itself (256 MB) */
 #define LITE_BUSY_MS 10000       /* how long a connection waits for a lock */
+/* After a write transaction that held the lock this long, the writer
+ * pauses LITE_TURN_MS before its next one: longer than a waiting
+ * connection's busy step (lite_busy: 10 ms), so another process's writer
+ * (a hub beside an import, a second import) takes its turn instead of
+ * waiting out LITE_BUSY_MS behind back-to-back transactions.  At most
+ * LITE_TURN_MS / LITE_TURN_AFTER_MS (10 %) of a long import's time; short
+ * transactions (an HTTP group) never pause. */
+#define LITE_TURN_AFTER_MS 250
+#define LITE_TURN_MS 25
 
 static _Atomic int wal_restart_pages = CKPT_PAGES_INLINE;
 
@@ -319,6 +328,7 @@ struct sqlite_store {
 	struct kvcache blocks;  /* (type, value) -> until, or not blocked */
 	int blocks_state;       /* BLOCKS_UNKNOWN, BLOCKS_COMPLETE, BLOCKS_PARTIAL */
 	int is_writing;         /* in a transaction begun by lite_begin */
+	int64_t tx_began_ms;    /* when lite_begin took the write lock (monotonic), or 0 */
 	unsigned data_version;  /* the file's, when this connection last wrote */
 	int is_restarting_wal;  /* in lite_wal_hook's restart: never wait */
 };
@@ -477,8 +487,10 @@ int store_sqlite_page_cache_kib(struct store *s)
 static int lite_begin(struct store *s)
 {
 	int rc = lite_exec(s, S_BEGIN);
-	if (rc == 0)
+	if (rc == 0) {
 		lite_cache_begin(lite(s));
+		lite(s)->tx_began_ms = time_mono_ms();
+	}
 	lite(s)->has_seq = 0;
 	lite(s)->is_seq_dirty = 0;
 	lite(s)->has_row_seq = 0;
@@ -530,6 +542,17 @@ static int lite_next_row_seq(struct sqlite_store *ls, int64_t *out)
 				 &ls->is_row_seq_dirty, out);
 }
 
+/* After a long write transaction, a pause in which another process's
+ * writer waiting for the lock gets it (LITE_TURN_MS). */
+static void lite_give_turn(struct sqlite_store *ls)
+{
+	const struct timespec turn = {0, LITE_TURN_MS * 1000000L};
+
+	if (ls->tx_began_ms && time_mono_ms() - ls->tx_began_ms >= LITE_TURN_AFTER_MS)
+		nanosleep(&turn, NULL);
+	ls->tx_began_ms = 0;
+}
+
 static int lite_commit(struct store *s)
 {
 	struct sqlite_store *ls = lite(s);
@@ -546,6 +569,7 @@ static int lite_commit(struct store *s)
 		ls->in_tx = 0;
 		ls->is_writing = 0;
 		ls->data_version = lite_data_version(ls);
+		lite_give_turn(ls);
 	}
 	return rc;
 }
@@ -556,6 +580,7 @@ static int lite_rollback(struct store *s)
 	if (ls->is_writing)
 		lite_cache_drop(ls); /* they may hold what is being undone */
 	ls->is_writing = 0;
+	ls->tx_began_ms = 0;
 	if (!ls->in_tx && sqlite3_get_autocommit(ls->db))
 		return 0;
 	ls->in_tx = 0;

@@ -29,7 +29,7 @@ what=${1:-all}
 UNIT_PASSES="unit:postgres:store_gone unit:postgres:scenarios,random,unify,store,export,api,access_doc,housekeep,intake,sync,faults,scheduler unit:sqlite"
 # The integration tests that take longest (CI logs), started first, after
 # the unit passes.
-INTEGRATION_LONG="import_crash crash_http valgrind limits bigquery sync_kills snowflake_odbc export_kills pg_lease view_browser api_routes"
+INTEGRATION_LONG="import_crash crash_http valgrind limits bigquery sync_kills snowflake_odbc export_kills import_turns pg_lease view_browser api_routes"
 # A job still running after HUB_TEST_TIMEOUT seconds (default 600; the
 # slowest takes about 2 minutes under the sanitizers on a busy machine) is
 # stuck: the watchdog (job_once) names it, shows what each of its processes

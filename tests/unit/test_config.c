@@ -213,6 +213,11 @@ static void test_bad_values_are_refused(void)
 		 "bad.yaml:2:21: privacy.erase_block_days: must be at least 1"},
 		{"intake:\n  queue_max: 0\n", NULL,
 		 "bad.yaml:2:14: intake.queue_max: must be at least 1"},
+		/* past the type's maximum: both bounds named, not "at least" */
+		{"intake:\n  queue_max: 2147483648\n", NULL,
+		 "bad.yaml:2:14: intake.queue_max: must be between 1 and 2147483647"},
+		{"privacy:\n  erase_block_days: 9223372036854775807\n", NULL,
+		 "bad.yaml:2:21: privacy.erase_block_days: must be between 1 and 2147483647"},
 		{"http:\n  threads: 5000\n", NULL,
 		 "bad.yaml:2:12: http.threads: must be between 1 and 1024"},
 		{"http:\n  timeout: 0s\n", NULL, "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
