@@ -59,7 +59,7 @@ static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_3, /* 1.3: origin */
 	RECORD_SIZE_1_3, /* 1.4 */
 	sizeof(struct hub_record), /* 1.5: has_timestamp */
-	sizeof(struct hub_record), /* 1.6: only hub_plugin grew (error_body) */
+	sizeof(struct hub_record), /* 1.6: hub_plugin (error_body), hub_host (warn) */
 };
 _Static_assert(offsetof(struct hub_plugin, error_body) == PLUGIN_SIZE_1_1 &&
 		       sizeof(struct hub_plugin) == PLUGIN_SIZE_1_1 + sizeof(void (*)(void)),
