@@ -315,8 +315,10 @@ static hub_rc import_on_warn(struct hub_call *call, const char *why)
 {
 	struct import_state *st = call->ctx;
 
+	const struct record *last = st->n_pending ? st->pending[st->n_pending - 1] : NULL;
+
 	st->n_line_warnings++;
-	import_note_warning(&st->read_warnings, st->line_no, NULL, why);
+	import_note_warning(&st->read_warnings, st->line_no, last ? last->origin : NULL, why);
 	return HUB_OK;
 }
 

@@ -410,12 +410,15 @@ static hub_rc call_on_reject(struct hub_call *call, const char *why)
 }
 
 /* warn() (ABI 1.6): a value the route left out of the record it last
- * emitted, added to the answer's warnings as validation's are. */
+ * emitted (and kept), added to the answer's warnings as validation's are:
+ * its index, and its origin as "at". */
 static hub_rc call_on_warn(struct hub_call *call, const char *why)
 {
 	struct ingest_call *ic = call->ctx;
+	const struct record *last = ic->n_recs ? ic->recs[ic->n_recs - 1] : NULL;
 
-	warnings_add(&ic->warnings, ic->n_emitted ? ic->n_emitted - 1 : 0, NULL, why);
+	warnings_add(&ic->warnings, ic->n_emitted ? ic->n_emitted - 1 : 0,
+		     last ? last->origin : NULL, why);
 	return HUB_OK;
 }
 

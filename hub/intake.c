@@ -300,21 +300,24 @@ oom:
  * writer serializes everything (SQLite; intake_set_bulk): elsewhere every
  * identifier of a group is locked up front (group_lock_identifiers).
  */
-/* A bulk group stops taking batches after this long: the store's other
- * writers (a hub beside an import) wait for its commit at most about this
- * long, well within their lock timeout (10 s) on any machine (the SQLite
- * store then gives them a turn: store_sqlite.c).  Shorter groups cost the
- * import: 1 s made the 1M benchmark 5-15 % slower; at 5 s a 150,000-record
- * group of this machine seldom reaches it. */
-#define INTAKE_BULK_MS 5000
+/* A bulk group stops taking batches after this long (looked at after
+ * each batch): the store's other writers (a hub beside an import) wait
+ * for its commit at most about this long, well within their lock timeout
+ * (10 s) on any machine (the SQLite store then gives them a turn:
+ * store_sqlite.c).  Shorter groups cost the import: 1 s made the 1M
+ * benchmark 5-15 % slower; a 150,000-record group takes about 5 s on the
+ * development machine. */
+#define INTAKE_BULK_MS 4000
 
 static void writer_extend_group(struct intake *in, struct intake_batch *last,
 				size_t *n_records)
 {
 	if (time_mono_ms() - in->group_began_ms >= INTAKE_BULK_MS)
 		return; /* long enough: commit, and let another process's writer in */
+	/* one batch at a time: the caller comes back after applying it, so
+	 * the time is looked at every batch, not once for a queue of them */
 	pthread_mutex_lock(&in->lock);
-	while (in->head && *n_records + in->head->n_records <= in->group_max) {
+	if (in->head && *n_records + in->head->n_records <= in->group_max) {
 		struct intake_batch *b = in->head;
 		in->head = b->next;
 		if (!in->head)
@@ -324,7 +327,6 @@ static void writer_extend_group(struct intake *in, struct intake_batch *last,
 		b->is_failed = 0;
 		*n_records += b->n_records;
 		last->next = b;
-		last = b;
 	}
 	pthread_mutex_unlock(&in->lock);
 }
@@ -422,14 +424,16 @@ static void writer_run_group(struct intake *in, struct intake_batch *group, doub
 	}
 }
 
-/* Takes the queued batches (up to group_max records) under lock. */
+/* Takes the queued batches (up to group_max records) under lock; in bulk
+ * mode the first alone, the others joining it one by one while it runs
+ * (writer_extend_group, which bounds its time). */
 static struct intake_batch *queue_take_group(struct intake *in)
 {
 	struct intake_batch *group = in->head, *last = in->head;
 	size_t n = last->n_records;
 
 	in->depth--;
-	while (last->next && n + last->next->n_records <= in->group_max) {
+	while (!in->is_bulk && last->next && n + last->next->n_records <= in->group_max) {
 		last = last->next;
 		n += last->n_records;
 		in->depth--;

@@ -377,7 +377,8 @@ int store_pg_url_check(const char *url);
 #define STORE_PG_URL_INVALID                                                       \
 	"not a valid PostgreSQL connection URL (expected "                          \
 	"postgresql://user:password@host:port/dbname, with special characters of " \
-	"the user name and password percent-encoded: @ as %40, / as %2F)"
+	"the user name and password percent-encoded: @ as %40, / as %2F; an @ "    \
+	"of the database name or a query value too)"
 
 /* Backends call this at the end of their open: loads (or creates and
  * commits) the store's profile ID key.  0 or -1 with err set. */

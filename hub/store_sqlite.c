@@ -285,14 +285,16 @@ static const char *const stmt_sql[S_COUNT] = {
 #define CKPT_PAGES_INLINE 65536  /* the writer restarts the WAL itself (256 MB) */
 #define LITE_BUSY_MS 10000       /* how long a connection waits for a lock */
 /* After a write transaction that held the lock this long, the writer
- * pauses LITE_TURN_MS before its next one: longer than a waiting
- * connection's busy step (lite_busy: 10 ms), so another process's writer
+ * pauses LITE_TURN_MS before its next one: five of a waiting connection's
+ * busy steps (lite_busy: 10 ms; a loaded machine may run it late), so
+ * another process's writer
  * (a hub beside an import, a second import) takes its turn instead of
  * waiting out LITE_BUSY_MS behind back-to-back transactions.  At most
- * LITE_TURN_MS / LITE_TURN_AFTER_MS (10 %) of a long import's time; short
- * transactions (an HTTP group) never pause. */
-#define LITE_TURN_AFTER_MS 250
-#define LITE_TURN_MS 25
+ * LITE_TURN_MS / LITE_TURN_AFTER_MS (10 %) of a long import's time; a
+ * shorter transaction (an HTTP group, unless the hub is very busy) never
+ * pauses, and one that does delays its acknowledgements by the pause. */
+#define LITE_TURN_AFTER_MS 500
+#define LITE_TURN_MS 50
 
 static _Atomic int wal_restart_pages = CKPT_PAGES_INLINE;
 

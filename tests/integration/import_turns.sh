@@ -17,7 +17,7 @@ hub_tmpdir import_turns
 hub_need curl
 hub_need_built segment
 
-N=600000 # records of the import: seconds of work, in transactions of at most 5 s
+N=600000 # records of the import: seconds of work, in transactions of at most 4 s
 awk -v n=$N 'BEGIN { for (i = 1; i <= n; i++)
 	printf "{\"type\":\"identify\",\"message_id\":\"m%d\",\"identifiers\":{\"custom_id\":\"c%d\"},\"attributes\":{\"n\":%d}}\n", i, i, i }' \
 	>"$T/long.jsonl"
@@ -53,8 +53,9 @@ until "$HUB" -c "$T/hub.yaml" profile --custom-id c1 >/dev/null 2>&1; do
 	sleep 0.1 # the poll's step; the condition is the synchronization
 done
 
-status=$(curl -s -o "$T/resp" -w '%{http_code}' -u "$WRITE_KEY:" "$BASE/in/web/v1/track" \
-	-d '{"userId":"beside","event":"Clicked","messageId":"beside-1"}')
+answer=$(curl -s -o "$T/resp" -w '%{http_code} %{time_total}' -u "$WRITE_KEY:" \
+	"$BASE/in/web/v1/track" -d '{"userId":"beside","event":"Clicked","messageId":"beside-1"}')
+status=${answer%% *}
 kill -0 $IMPORT 2>/dev/null ||
 	fail "the hub's request was answered only after the import ($N records) ended: no turn"
 [ "$status" = 200 ] || fail "the hub's request beside the import: $status $(cat "$T/resp")"
@@ -66,4 +67,4 @@ hub_stop
 	grep -q "Clicked" "$T/beside.out" || fail "the hub's record is not stored: $(cat "$T/beside.out")"
 
 finish import_turns
-echo "import_turns: the hub's request was committed between the import's transactions"
+echo "import_turns: the hub's request was committed between the import's transactions (answered in ${answer#* } s)"

@@ -7,7 +7,9 @@
  *                     attributes record instead (its origin "lines[N]",
  *                     ABI 1.3: N counts the lines); a line "!why" is an item
  *                     the plugin refuses itself: host->reject(why) (ABI
- *                     1.2), and the others go on.  200 {"ok":true}, or 400
+ *                     1.2), and the others go on; a line "?why" is a
+ *                     value left out of the line before: host->warn(why)
+ *                     (ABI 1.6).  200 {"ok":true}, or 400
  *                     naming the first line the host refused.
  *   POST /v1/reject   400 without emitting anything.
  *   POST /v1/emit_then_reject   emits every line, then answers 400 (the
@@ -107,6 +109,15 @@ static hub_rc echo_emit_lines(const struct echo *e, struct hub_call *call,
 				return rc;
 			}
 			index++;
+			p += len + 1;
+			continue;
+		}
+		if (line[0] == '?' && HUB_HOST_HAS(e->host, warn)) {
+			/* a value left out of the record emitted last (ABI 1.6) */
+			if ((rc = e->host->warn(call, line + 1)) != HUB_OK) {
+				*bad = index;
+				return rc;
+			}
 			p += len + 1;
 			continue;
 		}

@@ -409,6 +409,53 @@ static void test_route_rejects_count_in_the_metrics(void)
 	plugin_unload(&mod);
 }
 
+/* A value a route leaves out of a record it keeps (warn(), ABI 1.6) is in
+ * the 2xx answer's warnings with that record's index and origin ("at"),
+ * as validation's warnings are. */
+static void test_route_warnings_name_their_record(void)
+{
+	struct ingest_env env = {0};
+	struct plugin_module mod;
+	struct hub_config *cfg = NULL;
+	struct hub_instance *inst = NULL;
+	struct hub_request req = {.method = "POST", .path = "/v1/echo", .header = no_header};
+	struct ingest_reply r = {0};
+	struct ingest_pending *p = NULL;
+	char *so, err[1024] = "";
+	const char *at, *msg;
+	json_t *body, *w;
+
+	CU_ASSERT_FATAL(asprintf(&so, "%s/tests/plugins/echo_push.so", testlib_build_dir()) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &mod, err, sizeof(err)), 0);
+	free(so);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
+						 "sources:\n  - name: web\n    plugin: echo_push\n",
+						 &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err,
+						     sizeof(err)), 0);
+	env.metrics = metrics_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(env.metrics);
+	req.body = "a1\nd1\t{\"plan\":\"gold\"}\n?tier: left out\n";
+	req.body_len = strlen(req.body);
+	CU_ASSERT_EQUAL_FATAL(ingest_run(&env, inst, mod.desc->routes, &req, &r, &p), 1);
+	ingest_pending_finish(p, HUB_OK, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	body = json_loads(r.body, 0, NULL);
+	w = json_array_get(json_object_get(body, "warnings"), 0);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(body, "warnings")), 1);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(w, "index")), 1);
+	at = json_string_value(json_object_get(w, "at"));
+	msg = json_string_value(json_object_get(w, "message"));
+	CU_ASSERT_STRING_EQUAL(at ? at : "(none)", "lines[1]");
+	CU_ASSERT_STRING_EQUAL(msg ? msg : "(none)", "tier: left out");
+	json_decref(body);
+	ingest_reply_free(&r);
+	metrics_free(env.metrics);
+	plugin_instance_destroy(inst);
+	config_free(cfg);
+	plugin_unload(&mod);
+}
+
 static enum hub_log_level saved_level;
 
 static int suite_init(void)
@@ -434,4 +481,5 @@ TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_bearer_tokens),
 	   TEST(test_loopback_clients),
 	   TEST(test_metrics_text_format),
-	   TEST(test_route_rejects_count_in_the_metrics))
+	   TEST(test_route_rejects_count_in_the_metrics),
+	   TEST(test_route_warnings_name_their_record))
