@@ -366,47 +366,64 @@ static int run_echo(const struct ingest_env *env, struct hub_instance *inst, con
 	return rc;
 }
 
+/* The echo_push instance "web" and an ingest_env with metrics. */
+struct echo_world {
+	struct ingest_env env;
+	struct plugin_module mod;
+	struct hub_config *cfg;
+	struct hub_instance *inst;
+};
+
+static void echo_open(struct echo_world *w)
+{
+	char *so, err[1024] = "";
+
+	memset(w, 0, sizeof(*w));
+	CU_ASSERT_FATAL(asprintf(&so, "%s/tests/plugins/echo_push.so", testlib_build_dir()) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &w->mod, err, sizeof(err)), 0);
+	free(so);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
+						 "sources:\n  - name: web\n    plugin: echo_push\n",
+						 &w->cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&w->mod, &w->cfg->sources[0], &w->inst, err,
+						     sizeof(err)), 0);
+	w->env.metrics = metrics_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->env.metrics);
+}
+
+static void echo_close(struct echo_world *w)
+{
+	metrics_free(w->env.metrics);
+	plugin_instance_destroy(w->inst);
+	config_free(w->cfg);
+	plugin_unload(&w->mod);
+}
+
 /* An item a route refuses itself (reject(), ABI 1.2) counts in
  * records_rejected_total like a record validation refused: once, whether
  * the request then succeeds (its other records kept) or fails. */
 static void test_route_rejects_count_in_the_metrics(void)
 {
-	struct ingest_env env = {0};
-	struct plugin_module mod;
-	struct hub_config *cfg = NULL;
-	struct hub_instance *inst = NULL;
-	char *so, err[1024] = "";
+	struct echo_world w;
 	size_t n_records;
 	unsigned status;
 
-	CU_ASSERT_FATAL(asprintf(&so, "%s/tests/plugins/echo_push.so", testlib_build_dir()) > 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &mod, err, sizeof(err)), 0);
-	free(so);
-	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
-						 "sources:\n  - name: web\n    plugin: echo_push\n",
-						 &cfg, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err,
-						     sizeof(err)), 0);
-	env.metrics = metrics_new();
-	CU_ASSERT_PTR_NOT_NULL_FATAL(env.metrics);
+	echo_open(&w);
 
 	/* 2xx: the two good lines are kept, the refused item counted */
-	CU_ASSERT_EQUAL(run_echo(&env, inst, "/v1/echo", "a1\n!no such device\na2\n", &n_records,
+	CU_ASSERT_EQUAL(run_echo(&w.env, w.inst, "/v1/echo", "a1\n!no such device\na2\n", &n_records,
 				 &status), 1);
 	CU_ASSERT_EQUAL(status, 200);
 	CU_ASSERT_EQUAL(n_records, 2);
-	CU_ASSERT_EQUAL(metrics_rejected(env.metrics), 1);
+	CU_ASSERT_EQUAL(metrics_rejected(w.env.metrics), 1);
 
 	/* refused request: its record and the rejected item, each once */
-	CU_ASSERT_EQUAL(run_echo(&env, inst, "/v1/emit_then_reject", "!bad\nb1\n", &n_records,
+	CU_ASSERT_EQUAL(run_echo(&w.env, w.inst, "/v1/emit_then_reject", "!bad\nb1\n", &n_records,
 				 &status), 0);
 	CU_ASSERT_EQUAL(status, 400);
-	CU_ASSERT_EQUAL(metrics_rejected(env.metrics), 3);
+	CU_ASSERT_EQUAL(metrics_rejected(w.env.metrics), 3);
 
-	metrics_free(env.metrics);
-	plugin_instance_destroy(inst);
-	config_free(cfg);
-	plugin_unload(&mod);
+	echo_close(&w);
 }
 
 /* A value a route leaves out of a record it keeps (warn(), ABI 1.6) is in
@@ -414,30 +431,17 @@ static void test_route_rejects_count_in_the_metrics(void)
  * as validation's warnings are. */
 static void test_route_warnings_name_their_record(void)
 {
-	struct ingest_env env = {0};
-	struct plugin_module mod;
-	struct hub_config *cfg = NULL;
-	struct hub_instance *inst = NULL;
+	struct echo_world ew;
 	struct hub_request req = {.method = "POST", .path = "/v1/echo", .header = no_header};
 	struct ingest_reply r = {0};
 	struct ingest_pending *p = NULL;
-	char *so, err[1024] = "";
 	const char *at, *msg;
 	json_t *body, *w;
 
-	CU_ASSERT_FATAL(asprintf(&so, "%s/tests/plugins/echo_push.so", testlib_build_dir()) > 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &mod, err, sizeof(err)), 0);
-	free(so);
-	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
-						 "sources:\n  - name: web\n    plugin: echo_push\n",
-						 &cfg, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err,
-						     sizeof(err)), 0);
-	env.metrics = metrics_new();
-	CU_ASSERT_PTR_NOT_NULL_FATAL(env.metrics);
+	echo_open(&ew);
 	req.body = "a1\nd1\t{\"plan\":\"gold\"}\n?tier: left out\n";
 	req.body_len = strlen(req.body);
-	CU_ASSERT_EQUAL_FATAL(ingest_run(&env, inst, mod.desc->routes, &req, &r, &p), 1);
+	CU_ASSERT_EQUAL_FATAL(ingest_run(&ew.env, ew.inst, ew.mod.desc->routes, &req, &r, &p), 1);
 	ingest_pending_finish(p, HUB_OK, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
 	body = json_loads(r.body, 0, NULL);
@@ -450,10 +454,7 @@ static void test_route_warnings_name_their_record(void)
 	CU_ASSERT_STRING_EQUAL(msg ? msg : "(none)", "tier: left out");
 	json_decref(body);
 	ingest_reply_free(&r);
-	metrics_free(env.metrics);
-	plugin_instance_destroy(inst);
-	config_free(cfg);
-	plugin_unload(&mod);
+	echo_close(&ew);
 }
 
 static enum hub_log_level saved_level;
