@@ -143,19 +143,31 @@ static void page_drop(struct page *pg)
 	pg->cursor = NULL;
 }
 
-/* Keeps why among the first SYNC_MAX_REASONS distinct ones of a list. */
-static void note_reason_in(char (*list)[SYNC_REASON_SIZE], size_t *n, const char *why)
+/* Keeps why among the first SYNC_MAX_REASONS distinct ones of a list,
+ * with where it was first seen when the record says (its origin: "the row
+ * with UPDATED_AT=..."), so a reason can be traced to its row. */
+static void note_reason_in(char (*list)[SYNC_REASON_SIZE], size_t *n, const char *why,
+			   const char *origin)
 {
+	static const char first[] = " (first in ";
+	size_t len = strnlen(why, SYNC_REASON_SIZE - 1);
+
 	for (size_t i = 0; i < *n; i++)
-		if (strcmp(list[i], why) == 0)
+		if (strncmp(list[i], why, len) == 0 &&
+		    (list[i][len] == '\0' || strncmp(list[i] + len, first, sizeof(first) - 1) == 0))
 			return;
-	if (*n < SYNC_MAX_REASONS)
+	if (*n == SYNC_MAX_REASONS)
+		return;
+	if (origin)
+		snprintf(list[(*n)++], SYNC_REASON_SIZE, "%s%s%s)", why, first, origin);
+	else
 		snprintf(list[(*n)++], SYNC_REASON_SIZE, "%s", why);
 }
 
-static void note_reason(struct sync_report *rep, const char *why)
+/* The origin of the page's last record kept, which a warn() is about. */
+static const char *last_origin(const struct page *pg)
 {
-	note_reason_in(rep->reasons, &rep->n_reasons, why);
+	return pg->n_recs ? pg->recs[pg->n_recs - 1]->origin : NULL;
 }
 
 static int page_append(struct page *pg, struct record *rec)
@@ -174,10 +186,11 @@ static int page_append(struct page *pg, struct record *rec)
 
 /* An item of the page (counted as read) rejected, by validation or by the
  * plugin (reject()): counted with the page, the reason kept for the report. */
-static void page_note_rejected(struct run *r, struct page *pg, const char *why)
+static void page_note_rejected(struct run *r, struct page *pg, const char *why,
+			       const char *origin)
 {
 	pg->rejected++;
-	note_reason(r->rep, why);
+	note_reason_in(r->rep->reasons, &r->rep->n_reasons, why, origin);
 }
 
 static hub_rc run_emit(struct hub_call *call, const struct hub_record *rec, char *err,
@@ -200,10 +213,11 @@ static hub_rc run_emit(struct hub_call *call, const struct hub_record *rec, char
 			     err_size);
 	pg->warnings += (int64_t)warn.total;
 	for (size_t i = 0; rc == HUB_OK && i < warn.n; i++)
-		note_reason_in(r->rep->warning_reasons, &r->rep->n_warning_reasons, warn.items[i]);
+		note_reason_in(r->rep->warning_reasons, &r->rep->n_warning_reasons, warn.items[i],
+			       record_origin(rec));
 	record_warnings_clear(&warn);
 	if (rc == HUB_ERR_DATA) {
-		page_note_rejected(r, pg, err);
+		page_note_rejected(r, pg, err, record_origin(rec));
 		return rc;
 	}
 	if (rc != HUB_OK)
@@ -226,7 +240,8 @@ static hub_rc run_warn(struct hub_call *call, const char *why)
 	if (r->commit_rc != HUB_OK)
 		return r->commit_rc;
 	r->filling->warnings++;
-	note_reason_in(r->rep->warning_reasons, &r->rep->n_warning_reasons, why);
+	note_reason_in(r->rep->warning_reasons, &r->rep->n_warning_reasons, why,
+		       last_origin(r->filling));
 	return HUB_OK;
 }
 
@@ -240,7 +255,7 @@ static hub_rc run_reject(struct hub_call *call, const char *why)
 	if (r->commit_rc != HUB_OK)
 		return r->commit_rc;
 	r->filling->read++;
-	page_note_rejected(r, r->filling, why);
+	page_note_rejected(r, r->filling, why, NULL); /* no record: the plugin names it */
 	return HUB_OK;
 }
 
@@ -254,7 +269,10 @@ static void add_counts(struct run *r, const struct page *pg)
 	rep->warnings += pg->warnings + c->warnings; /* validation's, the writer's */
 	for (size_t i = 0; i < pg->batch.n_warnings; i++)
 		note_reason_in(rep->warning_reasons, &rep->n_warning_reasons,
-			       pg->batch.warnings[i].message);
+			       pg->batch.warnings[i].message,
+			       pg->batch.warnings[i].index < pg->n_recs
+				       ? pg->recs[pg->batch.warnings[i].index]->origin
+				       : NULL);
 	rep->applied += c->applied;
 	rep->duplicates += c->duplicates;
 	rep->blocked += c->blocked;

@@ -33,7 +33,7 @@ void sync_stop_request(struct sync_stop *s);
 int sync_stop_wait_ms(struct sync_stop *s, int64_t ms);
 
 #define SYNC_MAX_REASONS 5
-#define SYNC_REASON_SIZE 256
+#define SYNC_REASON_SIZE 512
 
 /* What a run did.  Counts cover committed pages only. */
 struct sync_report {
@@ -44,9 +44,12 @@ struct sync_report {
 	int64_t rejected;     /* refused by validation or the plugin (reasons below) */
 	int64_t warnings;     /* values dropped as invalid or over a limit (the records
 				 * applied) */
-	char reasons[SYNC_MAX_REASONS][SYNC_REASON_SIZE]; /* first distinct ones */
+	/* the first distinct reasons, each with where it was first seen when
+	 * the plugin says: "no usable identifier (first in the row with
+	 * UPDATED_AT=2026-11-01T10:00:00Z)" */
+	char reasons[SYNC_MAX_REASONS][SYNC_REASON_SIZE];
 	size_t n_reasons;
-	/* the first distinct warnings ("attributes.$email_address: ...") */
+	/* the first distinct warnings ("attributes.$email_address: ...") too */
 	char warning_reasons[SYNC_MAX_REASONS][SYNC_REASON_SIZE];
 	size_t n_warning_reasons;
 	char *cursor;         /* the committed cursor at the end (hub_malloc'd) or NULL */

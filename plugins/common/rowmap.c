@@ -13,6 +13,7 @@
  * Plugin code: plain malloc, no hub internals, only hub_plugin.h.
  */
 #include "rowmap_int.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -731,6 +732,28 @@ static hub_rc warn_dropped(const struct rowmap *m, const struct hub_host *host,
 	return HUB_OK;
 }
 
+/* Where the row is, for the host's messages about its record (ABI 1.3
+ * origin): its cursor values, by which the warehouse finds it again
+ * ("the row with UPDATED_AT=2026-11-01T10:00:00Z, ID=42").  A cursor value
+ * is an order key the checkpoint shows anyway, never a mapped value; each
+ * is cut at 60 bytes (at a character) and made printable. */
+static const char *row_origin(const struct rowmap *m, const struct rm_cell *row, char *out,
+			      size_t size)
+{
+	size_t at = (size_t)snprintf(out, size, "the row with");
+
+	for (size_t i = 0; i < m->cursor.n && at < size; i++) {
+		char num[64];
+		const char *v = rowmap_row_cursor_text(m, row, i, num, sizeof(num));
+		int n = v ? (int)text_utf8_prefix(v, 60) : 4;
+
+		at += (size_t)snprintf(out + at, size - at, "%s %.60s=%.*s", i ? "," : "",
+				       m->cursor.items[i].column, n, v ? v : "NULL");
+	}
+	text_utf8_repair(out);
+	return out;
+}
+
 hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_call *call,
 		   const struct rm_cell *row, char *err, size_t err_size)
 {
@@ -739,10 +762,11 @@ hub_rc rowmap_emit(struct rowmap *m, const struct hub_host *host, struct hub_cal
 	size_t offs[MAX_IDS], n_ids, platform_at = 0, name_at = 0, id_at = 0;
 	int has_platform = 0, has_name = 0, has_id = 0;
 	struct hub_record rec;
-	char id[512];
+	char id[512], origin[320];
 	hub_rc rc;
 
 	hub_record_init(&rec, record_type(m));
+	rec.origin = row_origin(m, row, origin, sizeof(origin));
 	rm_buf_reset(&m->text);
 	n_ids = collect_ids(m, row, types, offs);
 	if (m->platform.column)

@@ -258,7 +258,7 @@ grep -qx "read 4, applied 3, duplicates 0, rejected 1, blocked 0, refused 0" "$T
 	fail "sync counts with reject(): $(cat "$T/out") $(cat "$T/err")"
 grep -q "sync: rl: rejected: not a user" "$T/err" || fail "sync names the rejected item: $(cat "$T/err")"
 # a value dropped as invalid (the rest of the record applied) is named too
-grep -qx "profilehub: sync: rl: warning: attributes.\$timezone: must be UTC or an IANA Area/Location name" "$T/err" ||
+grep -qx "profilehub: sync: rl: warning: attributes.\$timezone: must be UTC or an IANA Area/Location name (first in w-item)" "$T/err" ||
 	fail "sync names the warning: $(cat "$T/err")"
 "$HUB" -c "$cfg" profile --custom-id u5 | jq -e '.attributes.plan == "gold" and (.attributes | has("$timezone") | not)' >/dev/null ||
 	fail "sync: the record with a warning applied without the bad value"

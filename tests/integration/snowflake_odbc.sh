@@ -232,6 +232,9 @@ sync main users || fail "users sync: $(cat "$T/err")"
 grep -qx "read 9, applied 8, duplicates 0, rejected 1, blocked 0, refused 0" "$T/out" ||
 	fail "users summary: $(cat "$T/out")"
 grep -q "rejected: identifiers: no usable identifier" "$T/err" || fail "no rejection reason: $(cat "$T/err")"
+# named with its row's cursor values, by which the warehouse finds it again
+grep -qF "(first in the row with updated_at=2026-01-01T00:03:00.000000000Z, id=8)" "$T/err" ||
+	fail "the rejection names no row: $(cat "$T/err")"
 grep -qx 'cursor \["2026-01-01T00:04:00.500000000Z","9"\]' "$T/out" || fail "users cursor: $(cat "$T/out")"
 "$HUB" -c "$T/main.yaml" dump >"$T/dump"
 [ "$(wc -l <"$T/dump")" -eq 8 ] || fail "8 user profiles expected"

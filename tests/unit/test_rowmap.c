@@ -39,6 +39,7 @@ struct got {
 		int has_ts;     /* has_timestamp: ts is a time even when 0 (ABI 1.5) */
 		int64_t hub_ts; /* the hub's time of it (record_from_hub at
 				   GOT_NOW_MS); INT64_MIN when the hub refuses it */
+		char *origin;   /* hub_record.origin (ABI 1.3) */
 	} r[MAX_GOT];
 	size_t n;
 	char cursors[MAX_GOT][128];
@@ -80,6 +81,7 @@ static hub_rc got_emit(struct hub_call *call, const struct hub_record *rec, char
 	g->r[g->n].name = dup_or_null(rec->event_name);
 	g->r[g->n].platform = dup_or_null(rec->platform);
 	g->r[g->n].message_id = dup_or_null(rec->message_id);
+	g->r[g->n].origin = dup_or_null(rec->origin);
 	g->r[g->n].ts = rec->timestamp_ms;
 	g->r[g->n].has_ts = rec->has_timestamp;
 	g->n++;
@@ -113,6 +115,7 @@ static void got_clear(struct got *g)
 		free(g->r[i].name);
 		free(g->r[i].platform);
 		free(g->r[i].message_id);
+		free(g->r[i].origin);
 	}
 	memset(g, 0, sizeof(*g));
 }
@@ -818,6 +821,40 @@ static void test_epoch_numbers_split_at_their_decimal_digits(void)
 	CU_ASSERT_STRING_EQUAL(g.r[0].attrs, "{\"seen\":\"2023-11-14T22:13:20.123Z\","
 					     "\"r\":\"2023-11-14T22:13:20.123Z\"}");
 	CU_ASSERT_EQUAL(g.r[0].ts, 1700000000123LL);
+	got_clear(&g);
+	rowmap_free(m);
+}
+
+/* A record's origin names its row by the cursor values, by which the
+ * warehouse finds it again (a sync's rejections name only a field else):
+ * times as RFC 3339, NULLs as NULL, long text cut at a character. */
+static void test_a_record_names_its_row_by_its_cursor_values(void)
+{
+	static const struct rm_column cols[] = {{"T", RM_TIMESTAMP}, {"KEY", RM_STRING}};
+	struct rowmap *m = map_new("{\"custom_id\": \"key\"}", "erase", "[\"t\", \"key\"]");
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	struct rm_cell row[2];
+	char err[512], key[80];
+
+	memset(row, 0, sizeof(row));
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, cols, 2, err, sizeof(err)), 0);
+	row[0].sec = 1767322800;
+	row[1].text = "k9";
+	CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, row, err, sizeof(err)), HUB_OK);
+	row[0].is_null = 1;
+	/* 59 bytes, then a two-byte character across the 60-byte cut */
+	memset(key, 'k', 59);
+	snprintf(key + 59, sizeof(key) - 59, "\xc3\xa9z");
+	row[1].text = key;
+	CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, row, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(g.n, 2);
+	CU_ASSERT_FATAL(g.r[0].origin && g.r[1].origin);
+	CU_ASSERT_STRING_EQUAL(g.r[0].origin,
+			       "the row with t=2026-01-02T03:00:00.000000000Z, key=k9");
+	key[59] = '\0';
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.r[1].origin, "the row with t=NULL, key=kkkkk"));
+	CU_ASSERT_STRING_EQUAL(strstr(g.r[1].origin, "key=") + 4, key);
 	got_clear(&g);
 	rowmap_free(m);
 }
@@ -1814,6 +1851,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_a_time_at_the_epoch_is_kept),
 	   TEST(test_instants_outside_years_0_to_9999_are_none),
 	   TEST(test_epoch_numbers_split_at_their_decimal_digits),
+	   TEST(test_a_record_names_its_row_by_its_cursor_values),
 	   TEST(test_cursor_tuple_skips_rows_at_or_before_it),
 	   TEST(test_cursor_placeholder_is_rewritten_outside_quotes),
 	   TEST(test_query_trimmed_len_leaves_out_what_ends_it),

@@ -508,7 +508,8 @@ static void test_status_names_the_last_run_s_rejections_and_warnings(void)
 			       "not a user");
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(
 				       json_object_get(run, "first_warnings"), 0)),
-			       "attributes.$timezone: must be UTC or an IANA Area/Location name");
+			       "attributes.$timezone: must be UTC or an IANA Area/Location name"
+			       " (first in w-item)");
 	json_decref(list);
 	plugin_sched_stop(&ps);
 }

@@ -24,6 +24,7 @@
 static struct {
 	int n_rows;
 	int bad_row;          /* this row has no identifier (rejected) */
+	int bad_row2;         /* and this one too */
 	int unreadable_row;   /* the plugin itself rejects this row (reject()) */
 	int lossy_row;        /* the plugin leaves a value of this row out (warn()) */
 	int adding_row;       /* this row adds 10 items to the array "tags" */
@@ -50,7 +51,7 @@ static hub_rc fake_create(const struct hub_host *host, const struct hub_instance
 
 static hub_rc emit_row(struct hub_call *call, int i, char *err, size_t err_size)
 {
-	char cid[32], mid[32], attrs[160];
+	char cid[32], mid[32], origin[32], attrs[160];
 	struct hub_ident id = {"custom_id", cid};
 	struct hub_record rec;
 	hub_rc rc;
@@ -67,11 +68,13 @@ static hub_rc emit_row(struct hub_call *call, int i, char *err, size_t err_size)
 	hub_record_init(&rec, HUB_REC_ATTRIBUTES);
 	rec.message_id = mid;
 	rec.identifiers = &id;
-	rec.n_identifiers = i == fake.bad_row ? 0 : 1;
+	rec.n_identifiers = i == fake.bad_row || i == fake.bad_row2 ? 0 : 1;
 	rec.attributes_json = attrs;
+	snprintf(origin, sizeof(origin), "row %d", i);
+	rec.origin = origin;
 	rc = fake.host->emit(call, &rec, err, err_size);
 	if (rc == HUB_OK && i == fake.lossy_row) {
-		snprintf(cid, sizeof(cid), "row %d: x left out", i);
+		snprintf(cid, sizeof(cid), "x left out");
 		rc = fake.host->warn(call, cid);
 	}
 	return rc;
@@ -305,12 +308,15 @@ static void test_rejected_rows_are_counted_with_their_reason(void)
 
 	world_open(&w, 5);
 	fake.bad_row = 3;
+	fake.bad_row2 = 4; /* the same reason again: kept once, where first seen */
 	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
 	CU_ASSERT_EQUAL(rep.read, 5);
-	CU_ASSERT_EQUAL(rep.applied, 4);
-	CU_ASSERT_EQUAL(rep.rejected, 1);
+	CU_ASSERT_EQUAL(rep.applied, 3);
+	CU_ASSERT_EQUAL(rep.rejected, 2);
 	CU_ASSERT_EQUAL_FATAL(rep.n_reasons, 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(rep.reasons[0], "no usable identifier"));
+	/* where: the record's origin (the row's cursor values, for a warehouse) */
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.reasons[0], " (first in row 3)"));
 	CU_ASSERT_STRING_EQUAL(rep.cursor, "5"); /* a rejected row does not stop the cursor */
 	sync_report_free(&rep);
 	world_close(&w);
@@ -340,7 +346,7 @@ static void test_an_array_op_past_the_limit_is_counted_as_a_warning(void)
 	CU_ASSERT_EQUAL_FATAL(rep.n_warning_reasons, 1);
 	CU_ASSERT_STRING_EQUAL(rep.warning_reasons[0],
 			       "attributes.tags: the array op would leave 30 items, more than 25;"
-			       " the attribute is left unchanged");
+			       " the attribute is left unchanged (first in row 3)");
 	dump = testhub_dump(w.th, 0);
 	json_array_foreach(dump, i, doc)
 		if (json_object_get(json_object_get(doc, "attributes"), "tags"))
@@ -394,7 +400,7 @@ static void test_values_the_plugin_leaves_out_are_counted_as_warnings(void)
 	CU_ASSERT_EQUAL(rep.rejected, 0);
 	CU_ASSERT_EQUAL(rep.warnings, 1);
 	CU_ASSERT_EQUAL_FATAL(rep.n_warning_reasons, 1);
-	CU_ASSERT_STRING_EQUAL(rep.warning_reasons[0], "row 3: x left out");
+	CU_ASSERT_STRING_EQUAL(rep.warning_reasons[0], "x left out (first in row 3)");
 	sync_report_free(&rep);
 	world_close(&w);
 }
