@@ -16,6 +16,10 @@
 # first run scripts/deps.sh, then re-enter make with HUB_DEPS_DONE=1 so that
 # pkg-config is only consulted once the packages exist.
 
+# A Node.js 20 that scripts/deps.sh fetched (Debian 12's is 18) comes
+# first, for the npm test clients; absent, the system's node is used.
+export PATH := $(CURDIR)/.deps/node/bin:$(PATH)
+
 PUBLIC_TARGETS := all run test suite check unit integration bench fuzz
 .PHONY: $(PUBLIC_TARGETS) deps plugin format clean fuzz-run
 

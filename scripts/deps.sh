@@ -11,7 +11,7 @@ libcunit1-dev sqlite3 jq procps time clang libclang-rt-14-dev nodejs
 chromium
 curl postgresql
 odbc-postgresql unixodbc openssl
-valgrind
+valgrind gdb clang-format-14
 postgresql-client
 wrk nginx-light"
 
@@ -27,23 +27,50 @@ done
 # elsewhere bundle their own, and Debian's npm conflicts with them)
 command -v npm >/dev/null 2>&1 || missing="$missing npm"
 
-# The npm test clients and Playwright need Node.js 20 or later; Debian 12's
-# own nodejs is 18 (the tests then say so: tests/run.sh)
+# The npm test clients (@segment/analytics-node) and Playwright need
+# Node.js 20 or later; Debian 12's own nodejs is 18.  Then Node.js itself
+# comes from the npm registry, as the clients do: the package
+# node-linux-<arch> (the official build, pinned) into .deps/node, and
+# .deps/node/bin (first on the Makefile's PATH) links its node.  The hub
+# never needs it.
+NODE_PIN=20.20.2
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 node_is_old() {
 	v=$(node --version 2>/dev/null || echo v0)
 	v=${v#v}
 	[ "${v%%.*}" -lt 20 ]
 }
-warn_old_node() {
-	if node_is_old; then
-		echo "deps: Node.js $(node --version 2>/dev/null || echo none) is older than 20:" \
-			"the hub runs, but the test suite's npm clients need 20 or later" \
-			"(Debian 13's nodejs, or https://deb.nodesource.com)" >&2
+fetch_node() {
+	node_is_old || return 0
+	case $(uname -m) in
+	x86_64) arch=x64 ;;
+	aarch64 | arm64) arch=arm64 ;;
+	*)
+		echo "deps: Node.js $(node --version 2>/dev/null || echo none) is older than 20" \
+			"and no build of it for $(uname -m) is known: the test suite's npm" \
+			"clients need 20 or later" >&2
+		return 0
+		;;
+	esac
+	dir="$ROOT/.deps/node"
+	if "$dir/bin/node" --version >/dev/null 2>&1; then
+		return 0 # fetched before (make puts it first on PATH)
+	fi
+	echo "deps: Node.js $(node --version 2>/dev/null || echo none) is older than 20:" \
+		"fetching Node.js $NODE_PIN (npm package node-linux-$arch) into .deps/node" >&2
+	if npm install --no-save --no-audit --no-fund --loglevel=error --prefix "$dir" \
+		"node-linux-$arch@$NODE_PIN" >&2; then
+		mkdir -p "$dir/bin"
+		ln -sf "../node_modules/node-linux-$arch/bin/node" "$dir/bin/node"
+		echo "deps: Node.js $("$dir/bin/node" --version) is in .deps/node/bin" >&2
+	else
+		echo "deps: could not fetch Node.js $NODE_PIN: the test suite's npm clients" \
+			"need Node.js 20 or later" >&2
 	fi
 	return 0
 }
 if [ -z "$missing" ]; then
-	warn_old_node
+	fetch_node
 	exit 0
 fi
 
@@ -62,4 +89,4 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	$missing >/dev/null
 echo "deps: done" >&2
-warn_old_node
+fetch_node

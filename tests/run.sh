@@ -193,8 +193,8 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 	node_major=${node_major%%.*}
 	if [ "$node_major" -lt 20 ] 2>/dev/null; then
 		echo "run.sh: Node.js 20 or later is needed by the npm test clients," \
-			"found $node_v (Debian 12's nodejs is 18: Debian 13's, or" \
-			"https://deb.nodesource.com)" >&2
+			"found $node_v (Debian 12's nodejs is 18: \`make test\` fetches 20" \
+			"into .deps/node/bin through scripts/deps.sh, or see its message)" >&2
 		failed=$((failed + 1))
 		failures="$failures node_version"
 	fi
