@@ -34,6 +34,11 @@ int cli_registry_open(struct cli *cli, struct plugin_registry *reg);
 
 /* Opens the configured store (creating the directory of an SQLite file). */
 int cli_open_store(struct cli *cli, struct store **out);
+/* The same for a command that reads or changes what is stored (dump,
+ * profile, privacy, exports): an SQLite file that does not exist is an
+ * error, not a new empty store (a command run from the wrong directory
+ * would read nothing, or erase in the wrong store, and say it was done). */
+int cli_open_existing_store(struct cli *cli, struct store **out);
 
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_dump(struct cli *cli, int argc, char **argv);

@@ -732,7 +732,7 @@ int cmd_dump(struct cli *cli, int argc, char **argv)
 		else
 			return cli_usage("profilehub dump [--events all|N]");
 	}
-	if (cli_load_config(cli) || cli_open_store(cli, &s))
+	if (cli_load_config(cli) || cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	pg = hub_malloc(sizeof(*pg));
 	if (!pg || read_snapshot_begin(s))
@@ -834,7 +834,7 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 	if (lookup_parse(argc, argv, &lk, &n_events))
 		return cli_usage("profilehub profile (--custom-id C | --installation-id I | --email E"
 				 " | --phone P | --profile-id P) [--events N]");
-	if (cli_load_config(cli) || cli_open_store(cli, &s))
+	if (cli_load_config(cli) || cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	if (read_snapshot_begin(s))
 		goto out;
@@ -885,7 +885,7 @@ static int privacy_access(struct cli *cli, const struct lookup *lk)
 	json_t *head = json_pack("{s:s}", "type", "access");
 	int rc = CLI_FAIL, step, is_reading = 0, write_errno = 0;
 
-	if (!head || cli_open_store(cli, &s)) {
+	if (!head || cli_open_existing_store(cli, &s)) {
 		json_decref(head);
 		return CLI_FAIL;
 	}
@@ -948,7 +948,7 @@ static int privacy_erase(struct cli *cli, const struct lookup *lk)
 	char *text;
 	hub_rc rc;
 
-	if (cli_open_store(cli, &s))
+	if (cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	privacy_erase_prune(s, cli->cfg);
 	if (intake_start(&in, s, cli->cfg, err, sizeof(err))) {

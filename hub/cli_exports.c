@@ -103,7 +103,7 @@ static int exports_backfill(struct cli *cli, const char *name)
 		return CLI_FAIL;
 	}
 	is_enabled = export_config(cli->cfg, name)->is_enabled;
-	if (cli_open_store(cli, &s))
+	if (cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	if (export_backfill_request(s, name)) {
 		cli_error("exports", "%s", store_error(s));
@@ -146,7 +146,7 @@ static int exports_forget(struct cli *cli, const char *name)
 			  " (of every process) first", name, cli->cfg->file);
 		return CLI_FAIL;
 	}
-	if (cli_open_store(cli, &s))
+	if (cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	if (export_forget(s, name, &was_known)) {
 		cli_error("exports", "%s", store_error(s));
@@ -174,7 +174,7 @@ static int exports_retry(struct cli *cli, const char *name)
 		cli_error("exports", "no export named \"%s\" in %s", name, cli->cfg->file);
 		return CLI_FAIL;
 	}
-	if (cli_open_store(cli, &s))
+	if (cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	if (export_dead_letters_retry(s, name, time_now_ms(), &n)) {
 		cli_error("exports", "%s", store_error(s));
@@ -218,7 +218,7 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 			return cli_usage("profilehub exports [--json] | profilehub exports backfill NAME"
 					 " | profilehub exports retry NAME | profilehub exports forget NAME");
 	}
-	if (cli_load_config(cli) || cli_open_store(cli, &s))
+	if (cli_load_config(cli) || cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	status = export_status_json(NULL, s, cli->cfg, DEAD_LETTERS_SHOWN, err, sizeof(err));
 	store_close(s);

@@ -144,6 +144,20 @@ int cli_open_store(struct cli *cli, struct store **out)
 	return -1;
 }
 
+int cli_open_existing_store(struct cli *cli, struct store **out)
+{
+	const char *driver = cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite";
+	const char *path = cli->cfg->store_path;
+
+	if (strcmp(driver, "sqlite") == 0 && path && access(path, F_OK) != 0) {
+		cli_error("store", "%s: %s (a relative store.path is read from the current"
+			  " directory; -c FILE names the config): nothing was read or changed",
+			  path, strerror(errno));
+		return -1;
+	}
+	return cli_open_store(cli, out);
+}
+
 /* ---- version, plugins, check ---------------------------------------- */
 
 static int cmd_version(int argc)
@@ -382,9 +396,11 @@ static int take_global_options(struct cli *cli, int argc, char **argv)
 	return out;
 }
 
-/* A command whose output did not all reach stdout (a full disk, a closed
- * pipe's reader) fails, named: a script must not take a cut answer for a
- * whole one.  Commands that check their own writes have said so already. */
+/* A command whose output did not all reach stdout (a full disk) fails,
+ * named: a script must not take a cut answer for a whole one.  A reader
+ * that closed the pipe ends the command by SIGPIPE first, as it ends cat
+ * (only run and sync ignore it).  Commands that check their own writes
+ * have said so already. */
 static int stdout_check(const char *cmd, int rc)
 {
 	if (fflush(stdout) == 0 && !ferror(stdout))

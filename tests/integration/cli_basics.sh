@@ -119,6 +119,22 @@ grep -q -- "--custom-id: not valid UTF-8" "$T/err" || fail "not-UTF-8 lookup: $(
 "$HUB" -c "$cfg" profile --custom-id C1 >/dev/null 2>&1 && fail "erased profile still found"
 [ "$("$HUB" -c "$cfg" dump | wc -l)" -eq 1 ] || fail "erase should leave one profile"
 
+# a command that reads or erases refuses a store that is not there (run
+# from the wrong directory, it read a new empty one, or erased in it and
+# answered "done"), names the path, and creates nothing
+cfg="$T/nostore.yaml"
+printf 'store: {path: %s/nostore/hub.db}\n' "$T" >"$cfg"
+for cmd in "dump" "profile --custom-id C1" "privacy access --custom-id C1" \
+	"privacy erase --custom-id C1" "exports"; do
+	# shellcheck disable=SC2086
+	"$HUB" -c "$cfg" $cmd >"$T/out" 2>"$T/err"
+	rc=$?
+	[ $rc -eq 1 ] || fail "$cmd on a missing store: exit $rc, want 1: $(cat "$T/out" "$T/err")"
+	grep -q "store: $T/nostore/hub.db: No such file or directory" "$T/err" ||
+		fail "$cmd on a missing store: $(cat "$T/err")"
+	[ -e "$T/nostore" ] && fail "$cmd on a missing store created $T/nostore"
+done
+
 # privacy access also lists the identity log of the profiles merged into it
 cfg="$T/access.yaml"
 printf 'store: {path: %s/access.db}\n' "$T" >"$cfg"
@@ -326,6 +342,7 @@ done
 # a PROFILEHUB_ID_KEY that is not 64 hex digits is refused, not replaced by
 # a random key (a test comparing two stores would compare different IDs)
 printf 'store: {path: %s/idkey.db}\n' "$T" >"$T/idkey.yaml"
+: >"$T/idkey.db" # an empty file is an empty SQLite store: dump opens it
 PROFILEHUB_ID_KEY=+1f "$HUB" -c "$T/idkey.yaml" dump >/dev/null 2>"$T/err"
 rc=$?
 [ $rc -eq 1 ] && grep -q "PROFILEHUB_ID_KEY: must be 64 hex digits" "$T/err" ||
