@@ -127,6 +127,7 @@ struct http_req {
 		char allow[128];
 	} refusal;
 	int64_t started_ms;   /* monotonic, headers received */
+	int is_closing;       /* the answer closes the connection (framing_problem) */
 	char *url;            /* REQ_API: the path, kept until the body is in */
 
 	/* a batch being committed (the connection is suspended meanwhile) */
@@ -167,13 +168,17 @@ static enum MHD_Result http_answer_take(struct http_req *req, unsigned status, c
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				content_type ? content_type : "application/json");
+	/* as the API's own answers (api.c respond_json): an erase's answer,
+	 * a refusal, a 413 may name a person or a request; none is cached */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (retry_after && *retry_after)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
 	if (allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (status == MHD_HTTP_UNAUTHORIZED && req->kind == REQ_METRICS)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-	if (atomic_load(&req->srv->stopping))
+	if (atomic_load(&req->srv->stopping) || req->is_closing)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	rc = MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
@@ -535,9 +540,45 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return NULL;
 }
 
+static enum MHD_Result count_content_length(void *cls, enum MHD_ValueKind kind,
+					    const char *key, const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		(*(int *)cls)++;
+	return MHD_YES;
+}
+
+/*
+ * A request whose end is not certain (RFC 9112 6.1, 6.3): Content-Length
+ * with Transfer-Encoding, Content-Length twice, or a transfer coding other
+ * than chunked.  libmicrohttpd framed the first two by one header and read
+ * what the other one covered as the next request: behind a proxy that
+ * frames by the other, a client's bytes would be taken as the start of
+ * someone else's request, with that one's token.  Such a request is
+ * answered 400 and its connection closed, its body never read.  Returns
+ * the message, or NULL when the framing is sound.
+ */
+static const char *framing_problem(const struct http_req *req)
+{
+	const char *te = req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	int n_lengths = 0;
+
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_content_length, &n_lengths);
+	if (te && n_lengths)
+		return "Content-Length and Transfer-Encoding together: the body's end is not certain";
+	if (n_lengths > 1)
+		return "Content-Length more than once: the body's end is not certain";
+	if (te && strcasecmp(te, "chunked") != 0)
+		return "Transfer-Encoding: only chunked is taken (gzip goes in Content-Encoding)";
+	return NULL;
+}
+
 static enum MHD_Result route_request(struct http_req *req, const char *url, const char *method,
 				     int is_path_nul)
 {
+	const char *framing = framing_problem(req);
 	struct http_server *srv = req->srv;
 	int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
@@ -548,6 +589,12 @@ static enum MHD_Result route_request(struct http_req *req, const char *url, cons
 		r = reply_for(req);
 		ingest_reply_intake(&r, HUB_ERR_STOPPED, NULL); /* 503, Retry-After */
 		return http_answer_reply(req, &r);
+	}
+	if (framing) {
+		if (strncmp(url, "/in/", 4) == 0)
+			req->mount = mount_of_url(srv, url); /* its source's error shape */
+		req->is_closing = 1;
+		return http_answer_error(req, MHD_HTTP_BAD_REQUEST, "bad_framing", framing, NULL);
 	}
 	if (is_path_nul)
 		return refuse(req, MHD_HTTP_BAD_REQUEST, "invalid_path",

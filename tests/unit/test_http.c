@@ -170,6 +170,8 @@ struct resp {
 	char retry_after[32];
 	char allow[64];
 	char content_type[64];
+	char cache_control[32];
+	char nosniff[32]; /* X-Content-Type-Options */
 };
 
 struct upload {
@@ -212,6 +214,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	header_value(p, size * n, "Retry-After", r->retry_after, sizeof(r->retry_after));
 	header_value(p, size * n, "Allow", r->allow, sizeof(r->allow));
 	header_value(p, size * n, "Content-Type", r->content_type, sizeof(r->content_type));
+	header_value(p, size * n, "Cache-Control", r->cache_control, sizeof(r->cache_control));
+	header_value(p, size * n, "X-Content-Type-Options", r->nosniff, sizeof(r->nosniff));
 	return size * n;
 }
 
@@ -1292,6 +1296,9 @@ static void test_erase_requests_wait_off_the_request_threads(void)
 		pthread_join(e[i].thread, NULL);
 		CU_ASSERT_EQUAL(e[i].r.status, 200);
 		CU_ASSERT_PTR_NOT_NULL(strstr(e[i].r.body, "\"status\":\"done\""));
+		/* answered after its commit, as every API answer: never cached */
+		CU_ASSERT_STRING_EQUAL(e[i].r.cache_control, "no-store");
+		CU_ASSERT_STRING_EQUAL(e[i].r.nosniff, "nosniff");
 		snprintf(iid, sizeof(iid), "e%d", i);
 		CU_ASSERT(!world_has_installation(&w, iid));
 		p = strstr(e[i].r.body, "\"id\":\"");
@@ -1465,6 +1472,8 @@ static void test_a_path_with_a_nul_byte_is_400(void)
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
 		http_do(w.port, "GET", paths[i], NULL, 0, 0, auth, &r);
 		ASSERT_ERROR(&r, 400, "invalid_path");
+		CU_ASSERT_STRING_EQUAL(r.cache_control, "no-store"); /* a refusal too */
+		CU_ASSERT_STRING_EQUAL(r.nosniff, "nosniff");
 		if (r.status != 400)
 			fprintf(stderr, "\n  %s: %ld %s", paths[i], r.status, r.body);
 	}
@@ -1476,6 +1485,71 @@ static void test_a_path_with_a_nul_byte_is_400(void)
 	/* the connection goes on: a later request on it is answered */
 	http_do(w.port, "GET", "/healthz", NULL, 0, 0, NULL, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+}
+
+/* The answers in buf: how many status lines. */
+static int count_answers(const char *buf)
+{
+	int n = 0;
+
+	for (const char *p = buf; (p = strstr(p, "HTTP/1.1 ")) != NULL; p++)
+		n++;
+	return n;
+}
+
+/*
+ * A request whose end is not certain (Content-Length with
+ * Transfer-Encoding, Content-Length twice, a coding other than chunked) is
+ * answered 400 and its connection closed: the bytes after what one header
+ * framed were read as the next request (request smuggling: behind a proxy
+ * framing by the other header, a client's bytes became the start of
+ * another client's request, sent with that one's token).
+ */
+static void test_a_request_with_uncertain_framing_is_400_and_closed(void)
+{
+	static const char next[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char *const heads[] = {
+		"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+		"Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+		"Transfer-Encoding: gzip\r\n\r\n",
+		"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+	};
+	struct world w;
+	char req[512], buf[4096];
+
+	world_open_api(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(heads); i++) {
+		int fd = raw_connect(w.port), closed = 0;
+
+		CU_ASSERT_FATAL(fd >= 0);
+		snprintf(req, sizeof(req), "POST /in/web/v1/echo HTTP/1.1\r\nHost: x\r\n"
+			 "Content-Type: application/json\r\n%s%s", heads[i], next);
+		CU_ASSERT(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+		raw_read_all(fd, buf, sizeof(buf), 5000, &closed);
+		close(fd);
+		CU_ASSERT_PTR_NOT_NULL(strstr(buf, "HTTP/1.1 400"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(buf, "bad_framing"));
+		CU_ASSERT_EQUAL(count_answers(buf), 1); /* the next request never read */
+		CU_ASSERT(closed);
+		if (count_answers(buf) != 1 || !closed)
+			fprintf(stderr, "\n  %zu: closed %d: %s", i, closed, buf);
+	}
+	/* sound framing goes on being taken: the next request is answered */
+	{
+		int fd = raw_connect(w.port), closed = 0;
+
+		CU_ASSERT_FATAL(fd >= 0);
+		snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+			 "Transfer-Encoding: Chunked\r\n\r\n0\r\n\r\n"
+			 "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+		CU_ASSERT(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+		raw_read_all(fd, buf, sizeof(buf), 10000, &closed); /* closed after the 2nd */
+		close(fd);
+		CU_ASSERT_EQUAL(count_answers(buf), 2);
+		CU_ASSERT(closed);
+	}
 	world_close(&w);
 }
 
@@ -2106,6 +2180,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_query_value_with_a_nul_byte_is_400),
 	   TEST(test_api_query_key_sent_twice_is_400),
 	   TEST(test_a_path_with_a_nul_byte_is_400),
+	   TEST(test_a_request_with_uncertain_framing_is_400_and_closed),
 	   TEST(test_api_head_is_answered_as_get_without_the_body),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
 	   TEST(test_api_access_stream_client_gone_and_stop),
