@@ -224,6 +224,10 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (http_listen_check(cli->cfg->http_listen, err, sizeof(err))) {
+		cli_error("run", "%s", err); /* before any export or sync starts */
+		goto fail;
+	}
 	if (run_open_sources(&r, cli) || cli_open_store(cli, &store))
 		goto fail;
 	if (intake_start(&r.intake, store, cli->cfg, err, sizeof(err))) {

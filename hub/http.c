@@ -47,6 +47,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -1129,6 +1130,33 @@ static struct http_server *server_new(const struct http_context *ctx)
 		return NULL;
 	}
 	return srv;
+}
+
+int http_listen_check(const char *addr, char *err, size_t err_size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1, rc = -1;
+
+	if (!addr)
+		addr = "127.0.0.1:8080";
+	if (parse_listen(addr, &ss, err, err_size))
+		return -1;
+	len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err_set(err, err_size, "cannot listen on %s: %s", addr, strerror(errno));
+		return -1;
+	}
+	/* as libmicrohttpd binds: a port in TIME_WAIT is free, one another
+	 * socket listens on is not */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0)
+		err_set(err, err_size, "cannot listen on %s: %s", addr, strerror(errno));
+	else
+		rc = 0;
+	close(fd);
+	return rc;
 }
 
 int http_start(struct http_server **out, const struct http_context *ctx, char *err,

@@ -28,6 +28,10 @@ struct http_context {
 	struct api *api;
 };
 
+/* Can `listen` ("host:port"; NULL: the default) be bound now?  `run` asks
+ * before it starts exports and syncs, so a second hub started by mistake
+ * on a busy port does nothing.  0, or -1 with err set ("address in use"). */
+int http_listen_check(const char *listen, char *err, size_t err_size);
 /* Starts listening on cfg->http_listen ("host:port", "[v6]:port"; port 0
  * picks a free one).  0, or -1 with err set. */
 int http_start(struct http_server **out, const struct http_context *ctx, char *err,

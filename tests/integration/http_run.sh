@@ -128,6 +128,18 @@ until grep -q 'SIGHUP: no configuration reload; ignored' "$work/log"; do
 done
 kill -0 "$pid" 2>/dev/null || fail "the hub exited on SIGHUP"
 [ "$(curl -s --max-time 5 "$base/healthz")" = '{"status":"ok"}' ] || fail "no /healthz after SIGHUP"
+
+# a second hub on the busy port (a second `make run` by mistake) stops
+# before it starts anything: no export, no sync, not even its store
+sed "s|$work/var/hub.db|$work/second/hub.db|" "$work/hub.yaml" >"$work/second.yaml"
+rc=0
+HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key timeout 20 "$HUB" -c "$work/second.yaml" run \
+	>"$work/second.log" 2>&1 || rc=$?
+[ $rc = 1 ] || fail "a second hub on a busy port: exit $rc: $(cat "$work/second.log")"
+grep -q "cannot listen on 127.0.0.1:$port: Address already in use" "$work/second.log" ||
+	fail "a second hub on a busy port: $(cat "$work/second.log")"
+[ -e "$work/second" ] && fail "a second hub on a busy port opened its store first"
+kill -0 "$pid" 2>/dev/null || fail "the first hub exited"
 code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" \
 	--data-binary 'it-4' "$base/in/web/v1/echo")
 [ "$code" = 200 ] || fail "push after SIGHUP: $code $(cat "$work/out")"
