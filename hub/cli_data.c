@@ -528,7 +528,11 @@ static int import_open_plugin(struct cli *cli, const char *format, const char *s
 	if (cli_registry_open(cli, reg))
 		return -1;
 	m = plugin_registry_find(reg, format);
-	if (!m || m->desc->abi.plugin_size <
+	if (!m) {
+		cli_error("import", "%s", plugin_registry_missing(reg, format, err, sizeof(err)));
+		goto fail;
+	}
+	if (m->desc->abi.plugin_size <
 			  offsetof(struct hub_plugin, import_line) + sizeof(m->desc->import_line) ||
 	    !m->desc->import_line) {
 		cli_error("import", "plugin %s cannot import lines of its format (no import_line)",

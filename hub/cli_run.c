@@ -147,9 +147,11 @@ static int run_open_sources(struct run *r, struct cli *cli)
 		if (!ci->is_enabled)
 			continue;
 		if (!m) {
-			fprintf(stderr, "profilehub: %s:%d:%d: %s.plugin: no plugin named \"%s\" in %s\n",
+			char why[1024];
+			fprintf(stderr, "profilehub: %s:%d:%d: %s.plugin: %s\n",
 				pn ? pn->file : cfg->file, pn ? pn->line : 0, pn ? pn->col : 0,
-				ci->path, ci->plugin, r->reg.dir);
+				ci->path,
+				plugin_registry_missing(&r->reg, ci->plugin, why, sizeof(why)));
 			return -1;
 		}
 		if (!(m->desc->roles & HUB_ROLE_PUSH)) {

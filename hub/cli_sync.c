@@ -165,7 +165,8 @@ static int open_instance(struct sync_cli *c, struct cli *cli, const char *name)
 	}
 	c->has_reg = 1;
 	if (!(m = plugin_registry_find(&c->reg, ci->plugin))) {
-		cli_error("sync", "%s: no plugin named \"%s\" in %s", ci->path, ci->plugin, c->reg.dir);
+		cli_error("sync", "%s: %s", ci->path,
+			  plugin_registry_missing(&c->reg, ci->plugin, err, sizeof(err)));
 		return -1;
 	}
 	if (!(m->desc->roles & HUB_ROLE_PULL)) {

@@ -1120,9 +1120,10 @@ static int worker_init(struct exporter *ex, struct export_worker *w,
 	snprintf(w->who, sizeof(w->who), "export %s", ci->name);
 	w->mod = plugin_registry_find(&ex->reg, ci->plugin);
 	if (!w->mod) {
-		err_set(err, err_size, "%s:%d:%d: %s.plugin: no plugin named \"%s\" in %s",
-			pn ? pn->file : ex->cfg->file, pn ? pn->line : 0, pn ? pn->col : 0,
-			ci->path, ci->plugin, ex->reg.dir);
+		char why[1024];
+		err_set(err, err_size, "%s:%d:%d: %s.plugin: %s", pn ? pn->file : ex->cfg->file,
+			pn ? pn->line : 0, pn ? pn->col : 0, ci->path,
+			plugin_registry_missing(&ex->reg, ci->plugin, why, sizeof(why)));
 		return -1;
 	}
 	w->filter.export_name = ci->name;

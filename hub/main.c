@@ -307,8 +307,8 @@ static int check_instance(const struct plugin_registry *reg, const struct config
 	int rc = 0;
 
 	if (!m) {
-		fprintf(stderr, "profilehub: %s:%d:%d: %s.plugin: no plugin named \"%s\" in %s\n",
-			pn->file, pn->line, pn->col, ci->path, ci->plugin, reg->dir);
+		fprintf(stderr, "profilehub: %s:%d:%d: %s.plugin: %s\n", pn->file, pn->line,
+			pn->col, ci->path, plugin_registry_missing(reg, ci->plugin, err, sizeof(err)));
 		return -1;
 	}
 	if (plugin_instance_check(m, ci, is_export, err, sizeof(err)) ||

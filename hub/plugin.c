@@ -490,10 +490,33 @@ nomem:
 	return -1;
 }
 
+/* Keeps a refused file's reason (warned now, named again to a config that
+ * uses it).  Returns 0, or -1 out of memory. */
+static int registry_refuse(struct plugin_registry *reg, const char *path, const char *why)
+{
+	struct plugin_refusal *grown, *r;
+
+	grown = hub_realloc(reg->refused, (reg->n_refused + 1) * sizeof(*grown));
+	if (!grown)
+		return -1;
+	reg->refused = grown;
+	r = &reg->refused[reg->n_refused];
+	r->name = name_from_path(path);
+	r->why = hub_strdup(why);
+	if (!r->name || !r->why) {
+		hub_free(r->name);
+		hub_free(r->why);
+		return -1;
+	}
+	reg->n_refused++;
+	log_warn("plugins", "%s: skipped (a config that names it will fail)", why);
+	return 0;
+}
+
 int plugin_registry_open(struct plugin_registry *reg, const char *dir, char *err,
 			 size_t err_size)
 {
-	char **files = NULL;
+	char **files = NULL, why[1024];
 	size_t n_files = 0;
 	int rc = -1;
 
@@ -517,11 +540,15 @@ int plugin_registry_open(struct plugin_registry *reg, const char *dir, char *err
 			goto out;
 		}
 		sprintf(path, "%s/%s", dir, files[i]);
-		failed = plugin_load(path, &reg->mods[reg->n_mods], err, err_size);
-		hub_free(path);
-		if (failed)
+		failed = plugin_load(path, &reg->mods[reg->n_mods], why, sizeof(why));
+		if (failed && registry_refuse(reg, path, why)) {
+			hub_free(path);
+			err_set(err, err_size, "plugin directory %s: out of memory", dir);
 			goto out;
-		reg->n_mods++;
+		}
+		hub_free(path);
+		if (!failed)
+			reg->n_mods++;
 	}
 	if (reg->n_mods)
 		qsort(reg->mods, reg->n_mods, sizeof(*reg->mods), module_cmp);
@@ -542,6 +569,11 @@ void plugin_registry_close(struct plugin_registry *reg)
 	for (size_t i = 0; i < reg->n_mods; i++)
 		plugin_unload(&reg->mods[i]);
 	hub_free(reg->mods);
+	for (size_t i = 0; i < reg->n_refused; i++) {
+		hub_free(reg->refused[i].name);
+		hub_free(reg->refused[i].why);
+	}
+	hub_free(reg->refused);
 	hub_free(reg->dir);
 	memset(reg, 0, sizeof(*reg));
 }
@@ -554,6 +586,19 @@ const struct plugin_module *plugin_registry_find(const struct plugin_registry *r
 	if (!reg || !name || !reg->n_mods)
 		return NULL;
 	return bsearch(&key, reg->mods, reg->n_mods, sizeof(*reg->mods), module_cmp);
+}
+
+const char *plugin_registry_missing(const struct plugin_registry *reg, const char *name,
+				    char *buf, size_t size)
+{
+	for (size_t i = 0; reg && i < reg->n_refused; i++)
+		if (strcmp(reg->refused[i].name, name) == 0) {
+			snprintf(buf, size, "%s", reg->refused[i].why);
+			return buf;
+		}
+	snprintf(buf, size, "no plugin named \"%s\" in %s", name,
+		 reg && reg->dir ? reg->dir : "the plugin directory");
+	return buf;
 }
 
 const char *plugin_roles_string(unsigned roles, char *buf, size_t size)

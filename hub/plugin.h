@@ -22,10 +22,18 @@ struct plugin_module {
 			   size_t body_size);
 };
 
+/* A plugin file the registry could not load, and why. */
+struct plugin_refusal {
+	char *name; /* file name without .so */
+	char *why;  /* plugin_load()'s message */
+};
+
 struct plugin_registry {
 	char *dir;
 	struct plugin_module *mods; /* sorted by name */
 	size_t n_mods;
+	struct plugin_refusal *refused; /* in file order */
+	size_t n_refused;
 };
 
 /* The plugin directory next to the running binary: <exe dir>/plugins.
@@ -46,13 +54,20 @@ char *plugin_default_dir(void);
 int plugin_load(const char *path, struct plugin_module *mod, char *err, size_t err_size);
 void plugin_unload(struct plugin_module *mod);
 
-/* Loads every *.so of `dir` (sorted).  Any refused plugin fails the whole
- * scan with its message.  Returns 0 or -1. */
+/* Loads every *.so of `dir` (sorted).  A file refused (a stale plugin of
+ * another ABI major, a broken build) is skipped with a warning and kept
+ * among the refusals: it matters only to a config that names it, which
+ * then fails with its reason (plugin_registry_missing).  Returns 0, or -1
+ * when the directory cannot be read (or out of memory). */
 int plugin_registry_open(struct plugin_registry *reg, const char *dir,
 			 char *err, size_t err_size);
 void plugin_registry_close(struct plugin_registry *reg);
 const struct plugin_module *plugin_registry_find(const struct plugin_registry *reg,
 						 const char *name);
+/* Why plugin `name` is not in the registry, for a config naming it: its
+ * refusal, or "no plugin named "x" in DIR".  Returns buf. */
+const char *plugin_registry_missing(const struct plugin_registry *reg, const char *name,
+				    char *buf, size_t size);
 
 /* Role names: "push", "pull", "export" joined by ",". */
 const char *plugin_roles_string(unsigned roles, char *buf, size_t size);

@@ -5,7 +5,9 @@
 # the stop), /metrics, no secret in the log (debug level), SIGINT -> exit 0
 # with "stopped" logged; SIGHUP logged and ignored (no reload), the hub
 # still serving, then SIGTERM -> exit 0.  Also: a source whose plugin is
-# missing refuses to start.
+# missing, or refused (a stale build beside the others, which alone stops
+# nothing), refuses to start, saying why; a second hub on the busy port
+# starts nothing.
 set -eu
 cd "$(dirname "$0")/../.."
 . tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
@@ -32,6 +34,8 @@ done
 
 mkdir -p "$work/plugins"
 cp "$B/tests/plugins/echo_push.so" "$work/plugins/"
+# a stale plugin of another ABI major beside it stops only a config naming it
+cp "$B/tests/plugins/bad_abi_major.so" "$work/plugins/"
 port=$("$B/tests/tools/freeport") || fail "no free port"
 token="tok-$$-never-logged"
 key="key-$$-never-logged"
@@ -156,5 +160,13 @@ HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key timeout 20 "$HUB" -c "$work/bad.yaml" ru
 [ $rc = 1 ] || fail "missing plugin: exit $rc"
 grep -q 'no plugin named "no_such_plugin"' "$work/bad.log" ||
 	fail "missing plugin message: $(cat "$work/bad.log")"
+
+sed 's/plugin: echo_push/plugin: bad_abi_major/' "$work/hub.yaml" >"$work/stale.yaml"
+rc=0
+HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key timeout 20 "$HUB" -c "$work/stale.yaml" run >"$work/stale.log" 2>&1 ||
+	rc=$?
+[ $rc = 1 ] || fail "a stale plugin named: exit $rc"
+grep -q "sources\[0\].plugin: plugin \"bad_abi_major\" ($work/plugins/bad_abi_major.so) built for ABI 2.0" \
+	"$work/stale.log" || fail "a stale plugin named: $(cat "$work/stale.log")"
 
 echo "http_run: served, stored, stopped cleanly on SIGINT, SIGHUP ignored, stopped on SIGTERM, no secret logged"
