@@ -51,7 +51,9 @@ Next steps:
      (pull() here; routes[] for push, export_batch() for export).
   2. Libraries: $dest/plugin.mk (${name}_LIBS := -lcurl ...).
   3. Build: make        (gives build/plugins/$name.so)
-  4. Add it under sources: in conf/hub.yaml.  As copied it reads a JSON Lines
+  4. A pull source as copied (for a push source or an export, add it under
+     sources: or exports: with the keys you declared, then run the hub).
+     Add it under sources: in conf/hub.yaml.  As copied it reads a JSON Lines
      file (path is required); without a schedule, profilehub run never pulls it:
        - name: $name
          plugin: $name

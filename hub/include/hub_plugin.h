@@ -145,7 +145,7 @@ struct hub_config_key {
 	const char *description;
 };
 
-/* ---- canonical records (IDENTITY.md section 2) ----------------------- */
+/* ---- canonical records (../shared/design/IDENTITY.md section 2) ------ */
 
 /* Record types.  Append only. */
 enum hub_record_type {
@@ -159,7 +159,14 @@ enum hub_record_type {
 };
 
 /* One identifier: type is "custom_id", "installation_id", an external id
- * name ("crm_id", "mpid", ...), "email" or "phone". */
+ * name ("crm_id", "mpid", ...), "email" or "phone".  A record needs at
+ * least one that joins profiles: custom_id, installation_id, or an external
+ * id the deployment declares (hub.yaml identity.external; an undeclared one
+ * is refused).  "email" and "phone" alone are not enough: they are stored
+ * as the attributes $email_address / $phone_number, not merge keys, unless
+ * identity.external promotes them.  emit() refuses a record with none:
+ * "identifiers: no usable identifier (custom_id, installation_id or an
+ * external id)". */
 struct hub_ident {
 	const char *type;
 	const char *value;
@@ -268,8 +275,12 @@ struct hub_host {
 	hub_rc (*emit)(struct hub_call *call, const struct hub_record *rec,
 		       char *err, size_t err_size);
 
-	/* Pull: everything emitted so far is consistent up to `cursor` (text).
-	 * The host commits those records and the cursor in one transaction. */
+	/* Pull: everything emitted so far is consistent up to `cursor` (text,
+	 * at most 8191 bytes).  The host commits those records and the cursor
+	 * in one transaction.  Records emitted after the last checkpoint of a
+	 * pull that returns HUB_OK or HUB_MORE are committed too, the cursor
+	 * staying where it was: the next pull sends them again and dedupe
+	 * drops them. */
 	hub_rc (*checkpoint)(struct hub_call *call, const char *cursor);
 
 	/* Non-zero when the host is stopping: finish the page and return. */
@@ -405,8 +416,16 @@ struct hub_plugin {
 	hub_rc (*pull)(void *state, struct hub_call *call, const char *cursor,
 		       size_t budget, char *err, size_t err_size);
 
-	/* export: deliver changes[0..n) (JSON text, in seq order).  Set *n_done
-	 * to how many leading changes are durably accepted, even on failure. */
+	/* export: deliver changes[0..n) (JSON text, in seq order; the change
+	 * format: plugins/webhook/README.md).  Set *n_done to how many leading
+	 * changes are durably accepted, even on failure (the host sets it to
+	 * 0 first; HUB_OK with *n_done 0 is retried as a failure).  Codes:
+	 * HUB_OK; HUB_RETRY (transient: the rest again after a backoff, from
+	 * changes[*n_done]); HUB_ERR_DATA: changes[*n_done] is refused for
+	 * good: alone in the call it is dead-lettered with err as its reason,
+	 * else the rest are sent again one at a time to find it;
+	 * HUB_ERR_AUTH / HUB_ERR_CONFIG disable the export.  `call` serves
+	 * batch_range() and should_stop() here, nothing else. */
 	hub_rc (*export_batch)(void *state, struct hub_call *call,
 			       const char *const *changes, size_t n,
 			       size_t *n_done, char *err, size_t err_size);
