@@ -24,6 +24,15 @@ struct cli {
 
 void cli_error(const char *what, const char *fmt, ...) HUB_PRINTF(2, 3);
 int cli_usage(const char *usage);
+/* A misuse of `cmd`'s arguments: names it ("profilehub: dump: unknown
+ * argument --bogus"), then the usage; exit 2.  With --help given, the usage
+ * alone (the answer asked for). */
+int cli_misuse(const char *cmd, const char *usage, const char *fmt, ...) HUB_PRINTF(3, 4);
+/* The reason argv[i] was not taken, for cli_misuse: a known flag with no
+ * value after it, or an unknown argument.  `flags` lists the command's
+ * flags that take a value, NULL-terminated. */
+const char *cli_arg_problem(char **argv, int argc, int i, const char *const *flags, char *buf,
+			    size_t size);
 
 /* Loads cli->cfg (once).  Returns 0, or -1 after printing the error. */
 int cli_load_config(struct cli *cli);

@@ -582,6 +582,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	char err[512];
 	int rc = CLI_FAIL;
 
+	static const char *const flags[] = {"--source", "--format", "--commit-every", NULL};
+
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--source") == 0 && i + 1 < argc)
 			source = argv[++i];
@@ -592,12 +594,16 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		else if (!file && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0))
 			file = argv[i];
 		else
-			return cli_usage(usage);
+			return cli_misuse("import", usage, "%s",
+					  cli_arg_problem(argv, argc, i, flags, err, sizeof(err)));
 	}
-	if (!file || !source)
-		return cli_usage(usage);
+	if (!file)
+		return cli_misuse("import", usage, "the FILE to import is needed (- reads stdin)");
+	if (!source)
+		return cli_misuse("import", usage,
+				  "--source NAME is needed (the records' source, for dedupe)");
 	if (commit_every_arg && import_parse_commit_every(commit_every_arg, &commit_every))
-		return CLI_FAIL;
+		return CLI_USAGE;
 	if (cli_load_config(cli))
 		return CLI_FAIL;
 	st = hub_calloc(1, sizeof(*st));
@@ -665,6 +671,23 @@ static int parse_events_arg(const char *arg, long *out)
 	return errno || end == arg || *end || *out < 0 ? -1 : 0;
 }
 
+/* NULL when argv[i] is "--events" with a good value (in *n_events), else
+ * what is wrong with argv[i] (in why). */
+static const char *events_arg_problem(int argc, char **argv, int i, long *n_events, char *why,
+				      size_t why_size)
+{
+	if (strcmp(argv[i], "--events") != 0)
+		snprintf(why, why_size, "unexpected argument \"%.100s\"", argv[i]);
+	else if (i + 1 >= argc)
+		snprintf(why, why_size, "--events needs a value (all, or a number of events)");
+	else if (parse_events_arg(argv[i + 1], n_events) != 0)
+		snprintf(why, why_size, "--events: \"%.100s\" is not all or a number of events",
+			 argv[i + 1]);
+	else
+		return NULL;
+	return why;
+}
+
 /* One profile's document on a line of stdout: 1, 0 when there is no such
  * profile, -1 with the store's error set (a write to stdout that failed
  * included: a full disk must not look like a whole dump). */
@@ -730,11 +753,12 @@ int cmd_dump(struct cli *cli, int argc, char **argv)
 	int rc = CLI_FAIL;
 
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--events") == 0 && i + 1 < argc &&
-		    parse_events_arg(argv[i + 1], &n_events) == 0)
-			i++;
-		else
-			return cli_usage("profilehub dump [--events all|N]");
+		char buf[256];
+		const char *why = events_arg_problem(argc, argv, i, &n_events, buf, sizeof(buf));
+
+		if (why)
+			return cli_misuse("dump", "profilehub dump [--events all|N]", "%s", why);
+		i++;
 	}
 	if (cli_load_config(cli) || cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
@@ -769,10 +793,14 @@ out:
 
 struct lookup {
 	const char *by;    /* custom_id installation_id email phone profile_id */
+	const char *flag;  /* as given: "--custom-id" */
 	const char *value;
 };
 
-static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events)
+/* Reads a lookup flag (and --events where n_events is given).  Returns 0,
+ * or -1 with what is wrong in why. */
+static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events, char *why,
+			size_t why_size)
 {
 	static const struct { const char *flag, *by; } flags[] = {
 		{"--custom-id", "custom_id"}, {"--installation-id", "installation_id"},
@@ -780,29 +808,40 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 		{"--profile-id", "profile_id"},
 	};
 	for (int i = 1; i < argc; i++) {
-		int matched = 0;
-		for (size_t f = 0; f < ARRAY_SIZE(flags); f++) {
-			if (strcmp(argv[i], flags[f].flag) == 0 && i + 1 < argc && !lk->by) {
-				lk->by = flags[f].by;
-				lk->value = argv[++i];
-				matched = 1;
-				break;
+		size_t f;
+
+		for (f = 0; f < ARRAY_SIZE(flags) && strcmp(argv[i], flags[f].flag) != 0; f++)
+			;
+		if (f < ARRAY_SIZE(flags)) {
+			if (i + 1 >= argc) {
+				snprintf(why, why_size, "%s needs a value", argv[i]);
+				return -1;
 			}
+			if (lk->by) {
+				snprintf(why, why_size, "one lookup at a time: %s after %s", argv[i],
+					 lk->flag);
+				return -1;
+			}
+			lk->by = flags[f].by;
+			lk->flag = flags[f].flag;
+			lk->value = argv[++i];
+			if (!str_is_utf8(lk->value)) {
+				/* no identifier is stored so: say it, not "not found" */
+				snprintf(why, why_size, "%s: not valid UTF-8", argv[i - 1]);
+				return -1;
+			}
+			continue;
 		}
-		if (matched && !str_is_utf8(lk->value)) {
-			/* no identifier is stored so: say it, not "not found" */
-			cli_error("lookup", "%s: not valid UTF-8", argv[i - 1]);
+		if (!n_events) {
+			snprintf(why, why_size, "unexpected argument \"%.100s\"", argv[i]);
 			return -1;
 		}
-		if (matched)
-			continue;
-		if (n_events && strcmp(argv[i], "--events") == 0 && i + 1 < argc &&
-		    parse_events_arg(argv[i + 1], n_events) == 0) {
-			i++;
-			continue;
-		}
-		return -1;
+		if (events_arg_problem(argc, argv, i, n_events, why, why_size))
+			return -1;
+		i++; /* --events' value */
 	}
+	if (!lk->by)
+		snprintf(why, why_size, "a lookup is needed (--custom-id, --installation-id, ...)");
 	return lk->by ? 0 : -1;
 }
 
@@ -835,9 +874,11 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 	struct store *s;
 	int rc = CLI_FAIL, is_reading = 0;
 
-	if (lookup_parse(argc, argv, &lk, &n_events))
-		return cli_usage("profilehub profile (--custom-id C | --installation-id I | --email E"
-				 " | --phone P | --profile-id P) [--events N]");
+	char why[256];
+
+	if (lookup_parse(argc, argv, &lk, &n_events, why, sizeof(why)))
+		return cli_misuse("profile", "profilehub profile (--custom-id C | --installation-id I"
+			" | --email E | --phone P | --profile-id P) [--events all|N]", "%s", why);
 	if (cli_load_config(cli) || cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	if (read_snapshot_begin(s))
@@ -982,15 +1023,20 @@ int cmd_privacy(struct cli *cli, int argc, char **argv)
 	static const char usage[] =
 		"profilehub privacy (access|erase) (--custom-id C | --installation-id I)";
 	struct lookup lk = {0};
+	char why[256];
 
-	if (argc < 2 || lookup_parse(argc - 1, argv + 1, &lk, NULL) ||
-	    (strcmp(lk.by, "custom_id") != 0 && strcmp(lk.by, "installation_id") != 0))
-		return cli_usage(usage);
+	if (argc < 2)
+		return cli_misuse("privacy", usage, "access or erase is needed");
+	if (strcmp(argv[1], "access") != 0 && strcmp(argv[1], "erase") != 0)
+		return cli_misuse("privacy", usage, "\"%s\" is not access or erase", argv[1]);
+	if (lookup_parse(argc - 1, argv + 1, &lk, NULL, why, sizeof(why)))
+		return cli_misuse("privacy", usage, "%s", why);
+	if (strcmp(lk.by, "custom_id") != 0 && strcmp(lk.by, "installation_id") != 0)
+		return cli_misuse("privacy", usage, "a request names --custom-id or"
+				  " --installation-id, not %s", lk.flag);
 	if (cli_load_config(cli))
 		return CLI_FAIL;
 	if (strcmp(argv[1], "access") == 0)
 		return privacy_access(cli, &lk);
-	if (strcmp(argv[1], "erase") == 0)
-		return privacy_erase(cli, &lk);
-	return cli_usage(usage);
+	return privacy_erase(cli, &lk);
 }

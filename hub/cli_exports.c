@@ -196,27 +196,30 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 	char err[1024];
 	int is_json = 0;
 
-	if (argc >= 2 && strcmp(argv[1], "forget") == 0) {
+	static const char usage[] =
+		"profilehub exports [--json] | profilehub exports backfill NAME"
+		" | profilehub exports retry NAME | profilehub exports forget NAME";
+	static const struct {
+		const char *action;
+		int (*run)(struct cli *cli, const char *name);
+	} actions[] = {
+		{"forget", exports_forget}, {"retry", exports_retry}, {"backfill", exports_backfill},
+	};
+
+	for (size_t a = 0; argc >= 2 && a < ARRAY_SIZE(actions); a++) {
+		if (strcmp(argv[1], actions[a].action) != 0)
+			continue;
 		if (argc != 3)
-			return cli_usage("profilehub exports forget NAME");
-		return exports_forget(cli, argv[2]);
-	}
-	if (argc >= 2 && strcmp(argv[1], "retry") == 0) {
-		if (argc != 3)
-			return cli_usage("profilehub exports retry NAME");
-		return exports_retry(cli, argv[2]);
-	}
-	if (argc >= 2 && strcmp(argv[1], "backfill") == 0) {
-		if (argc != 3)
-			return cli_usage("profilehub exports backfill NAME");
-		return exports_backfill(cli, argv[2]);
+			return cli_misuse("exports", usage, "%s takes one export NAME, %d given",
+					  actions[a].action, argc - 2);
+		return actions[a].run(cli, argv[2]);
 	}
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			is_json = 1;
 		else
-			return cli_usage("profilehub exports [--json] | profilehub exports backfill NAME"
-					 " | profilehub exports retry NAME | profilehub exports forget NAME");
+			return cli_misuse("exports", usage, "%s",
+					  cli_arg_problem(argv, argc, i, NULL, err, sizeof(err)));
 	}
 	if (cli_load_config(cli) || cli_open_existing_store(cli, &s))
 		return CLI_FAIL;

@@ -211,9 +211,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	char err[1024];
 	int sig;
 
-	(void)argv;
 	if (argc > 1)
-		return cli_usage("profilehub run");
+		return cli_misuse("run", "profilehub run", "unexpected argument \"%s\"", argv[1]);
 	memset(&r, 0, sizeof(r));
 	if (cli_load_config(cli) || run_check_example_secrets(cli))
 		return CLI_FAIL;

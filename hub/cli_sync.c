@@ -259,10 +259,11 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 		else if (!name && argv[i][0] != '-')
 			name = argv[i];
 		else
-			return cli_usage(usage);
+			return cli_misuse("sync", usage, "%s",
+					  cli_arg_problem(argv, argc, i, NULL, lease, sizeof(lease)));
 	}
 	if (!name)
-		return cli_usage(usage);
+		return cli_misuse("sync", usage, "the SOURCE to pull is needed");
 	if (cli_load_config(cli))
 		return CLI_FAIL;
 	memset(&c, 0, sizeof(c));

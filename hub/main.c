@@ -68,6 +68,32 @@ void cli_error(const char *what, const char *fmt, ...)
  * for (stdout, exit 0), not a misuse. */
 static int is_help_asked;
 
+int cli_misuse(const char *cmd, const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!is_help_asked) {
+		fprintf(stderr, "profilehub: %s: ", cmd);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	return cli_usage(usage);
+}
+
+const char *cli_arg_problem(char **argv, int argc, int i, const char *const *flags, char *buf,
+			    size_t size)
+{
+	for (size_t f = 0; flags && flags[f]; f++)
+		if (strcmp(argv[i], flags[f]) == 0 && i + 1 >= argc) {
+			snprintf(buf, size, "%s needs a value", argv[i]);
+			return buf;
+		}
+	snprintf(buf, size, "unexpected argument \"%s\"", argv[i]);
+	return buf;
+}
+
 int cli_usage(const char *usage)
 {
 	if (is_help_asked) {
@@ -253,11 +279,15 @@ static int cmd_plugins(struct cli *cli, int argc, char **argv)
 	const char *describe = NULL;
 	char roles[64];
 
+	static const char *const flags[] = {"--describe", NULL};
+	char why[160];
+
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--describe") == 0 && i + 1 < argc)
 			describe = argv[++i];
 		else
-			return cli_usage("profilehub plugins [--describe NAME]");
+			return cli_misuse("plugins", "profilehub plugins [--describe NAME]", "%s",
+					  cli_arg_problem(argv, argc, i, flags, why, sizeof(why)));
 	}
 	if (cli_load_config(cli) || cli_registry_open(cli, &reg))
 		return CLI_FAIL;
@@ -337,11 +367,14 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 	int connect = 0, n_bad = 0;
 	size_t n_plugins;
 
+	char why[160];
+
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--connect") == 0)
 			connect = 1;
 		else
-			return cli_usage("profilehub check [--connect]");
+			return cli_misuse("check", "profilehub check [--connect]", "%s",
+					  cli_arg_problem(argv, argc, i, NULL, why, sizeof(why)));
 	}
 	if (cli_load_config(cli) || cli_registry_open(cli, &reg))
 		return CLI_FAIL;
@@ -388,6 +421,8 @@ static int take_global_options(struct cli *cli, int argc, char **argv)
 			cli->has_log_level_flag = 1;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 ||
 			   strcmp(a, "--log-level") == 0) {
+			cli_error(a, "needs a value (%s)",
+				  strcmp(a, "--log-level") == 0 ? "LEVEL" : "a config FILE");
 			return -1;
 		} else {
 			argv[out++] = argv[i];
@@ -420,10 +455,8 @@ int main(int argc, char **argv)
 
 	argc = take_global_options(&cli, argc - 1, argv + 1);
 	argv++;
-	if (argc < 0) {
-		fputs(usage_text, stderr);
+	if (argc < 0) /* named already */
 		return CLI_USAGE;
-	}
 	if (argc == 0) {
 		fputs(usage_text, stderr);
 		return CLI_USAGE;

@@ -39,6 +39,35 @@ grep -Eq "^    schedule " "$T/out" && grep -Eq "^    cursor " "$T/out" ||
 "$HUB" >/dev/null 2>&1; [ $? -eq 2 ] || fail "no command: exit 2 expected"
 "$HUB" dump --events lots >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --events: exit 2 expected"
 "$HUB" frobnicate >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown command: exit 2 expected"
+# a misuse names what is wrong before the usage line (exit 2 every time)
+misuse() { # MESSAGE ARGS...
+	want=$1
+	shift
+	"$HUB" "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	[ $rc -eq 2 ] || fail "$*: exit $rc, want 2"
+	[ "$(head -1 "$T/err")" = "$want" ] || fail "$*: said $(head -1 "$T/err"), want $want"
+}
+misuse 'profilehub: profile: --events: "abc" is not all or a number of events' \
+	profile --custom-id ann --events abc
+misuse 'profilehub: profile: unexpected argument "--bogus"' profile --bogus x
+misuse 'profilehub: profile: one lookup at a time: --email after --custom-id' \
+	profile --custom-id ann --email x@y
+misuse 'profilehub: profile: --custom-id needs a value' profile --custom-id
+misuse 'profilehub: privacy: "foo" is not access or erase' privacy foo --custom-id ann
+misuse 'profilehub: privacy: a request names --custom-id or --installation-id, not --email' \
+	privacy erase --email a@b
+misuse 'profilehub: dump: --events needs a value (all, or a number of events)' dump --events
+misuse 'profilehub: sync: unexpected argument "--bogus"' sync ex --bogus
+misuse "profilehub: import: --source NAME is needed (the records' source, for dedupe)" \
+	import f.jsonl
+misuse 'profilehub: import: --commit-every: "0" is not a number of records from 1 to 150000' \
+	import f.jsonl --source s --commit-every 0
+misuse 'profilehub: exports: retry takes one export NAME, 0 given' exports retry
+misuse 'profilehub: -c: needs a value (a config FILE)' -c
+[ "$(wc -l <"$T/err")" -eq 1 ] || fail "a missing -c value: more than its message: $(cat "$T/err")"
+"$HUB" dump --help >"$T/out" 2>"$T/err" && [ ! -s "$T/err" ] && grep -q "^usage: profilehub dump" "$T/out" ||
+	fail "dump --help: the usage alone on stdout, exit 0: $(cat "$T/out" "$T/err")"
 "$HUB" --help | grep -q "sync SOURCE" || fail "--help lists sync"
 # a command's --help is an answer: its usage on stdout, exit 0
 "$HUB" import --help >"$T/out" 2>"$T/err" || fail "import --help: exit $? expected 0"
