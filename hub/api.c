@@ -29,6 +29,7 @@
 #include "util.h"
 #include "web_assets.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
@@ -467,6 +468,8 @@ static int limit_parse(const char *text, long max, long *out)
 	char *end;
 	long v;
 
+	if (!isdigit((unsigned char)text[0])) /* strtol would skip blanks, take + */
+		return -1;
 	errno = 0;
 	v = strtol(text, &end, 10);
 	if (end == text || *end || errno == ERANGE || v < 1 || v > max)

@@ -177,7 +177,8 @@ int cli_open_existing_store(struct cli *cli, struct store **out)
 
 	if (strcmp(driver, "sqlite") == 0 && path && access(path, F_OK) != 0) {
 		cli_error("store", "%s: %s (a relative store.path is read from the current"
-			  " directory; -c FILE names the config): nothing was read or changed",
+			  " directory; -c FILE names the config; run or an import creates the"
+			  " store): nothing was read or changed",
 			  path, strerror(errno));
 		return -1;
 	}

@@ -638,10 +638,26 @@ static const struct hub_config_key no_keys[] = {{.name = NULL}};
 static int check_pull_keys(const struct hub_plugin *d, const struct config_instance *conf,
 			   char *err, size_t err_size)
 {
+	static const char *const kinds[] = {"attributes", "events", "consent", "erase"};
+	const struct cfg_node *kind = cfg_get(conf->node, "kind");
 	char path[256];
 
-	if (d->roles & HUB_ROLE_PULL)
-		return 0;
+	if (d->roles & HUB_ROLE_PULL) {
+		/* the hub's own key: its values are the hub's, checked here so
+		 * that `check` needs no --connect to see a wrong one */
+		for (const struct hub_config_key *o = d->config; o && o->name; o++)
+			if (strcmp(o->name, "kind") == 0)
+				return 0; /* the plugin's own */
+		if (!kind || !kind->value || kind->is_null)
+			return 0;
+		for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+			if (strcmp(kind->value, kinds[i]) == 0)
+				return 0;
+		cfg_path_key(path, sizeof(path), conf->path, "kind");
+		cfg_errorf(err, err_size, kind, 0, path,
+			   "\"%s\" is not one of attributes, events, consent, erase", kind->value);
+		return -1;
+	}
 	for (const struct hub_config_key *k = config_keys_common_source; k->name; k++) {
 		const struct cfg_node *at = cfg_get(conf->node, k->name);
 		int is_own = 0;

@@ -40,7 +40,9 @@ erase() {
 }
 
 # privacy erase
-erase C1 # makes the store
+"$HUB" -c "$T/hub.yaml" import /dev/null --source s >/dev/null 2>"$T/err" ||
+	die "an empty import to make the store: $(cat "$T/err")"
+erase C1
 now=$(hub_now_ms)
 plant old $((now - 11 * DAY))
 plant margin $((now - 9 * DAY))

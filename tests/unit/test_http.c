@@ -1432,6 +1432,13 @@ static void test_api_query_value_with_a_nul_byte_is_400(void)
 	snprintf(path, sizeof(path), "/v1/profiles/%s/history?limit=5&after=1", pid);
 	http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
+	/* a limit is digits only: strtol took " 5", "\n5" and "+5" */
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const limits[] = {"%205", "%0A5", "+5"};
+		snprintf(path, sizeof(path), "/v1/profiles/%s/events?limit=%s", pid, limits[i]);
+		http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
+		ASSERT_ERROR(&r, 400, "invalid_parameter");
+	}
 	world_close(&w);
 }
 
