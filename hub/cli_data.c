@@ -92,6 +92,7 @@ struct import_state {
 	struct intake_chain chain;
 	int64_t unstored_from;   /* that first line, 0: none */
 	char unstored_why[256];
+	int is_unstored_unknown; /* its batch's COMMIT answer was lost: maybe stored */
 	int64_t started_ms, last_progress_ms;
 	int is_tty;
 
@@ -176,6 +177,7 @@ static void import_finish_slot(struct import_state *st, struct import_slot *slot
 		 * because it did */
 		if (!st->unstored_from || slot->first_line < st->unstored_from) {
 			st->unstored_from = slot->first_line;
+			st->is_unstored_unknown = slot->batch.is_outcome_unknown;
 			snprintf(st->unstored_why, sizeof(st->unstored_why), "%s", slot->batch.err);
 		}
 		st->failed = 1;
@@ -501,9 +503,12 @@ static void import_report(const struct import_state *st)
 			t->rejected - (int64_t)st->n_errors);
 	if (st->unstored_from)
 		fprintf(stderr, "profilehub: import: %s\nprofilehub: import: line %" PRId64
-			" and every line after it are not stored (the lines before it are):"
+			" and every line after it are %s (the lines before it are stored):"
 			" fix the cause and run the same file again; what is stored is skipped"
-			" as duplicates\n", st->unstored_why, st->unstored_from);
+			" as duplicates\n", st->unstored_why, st->unstored_from,
+			st->is_unstored_unknown ? "not stored, but for those of the batches whose"
+						  " COMMIT answer was lost, which may be"
+					       : "not stored");
 }
 
 /* --format <plugin>: the configured source named `source` must use that

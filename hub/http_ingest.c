@@ -87,8 +87,9 @@ void ingest_reply_intake(struct ingest_reply *r, hub_rc rc, const char *why)
 	case HUB_RETRY:
 		log_warn("http", "commit failed, answering 503: %s", why ? why : "");
 		/* "nothing was kept" would be wrong once in a while: a store
-		 * connection lost while its COMMIT was answered leaves the
-		 * outcome unknown.  A resend is safe either way (dedupe). */
+		 * connection lost while its COMMIT was answered, and the server
+		 * unreachable since to ask (store_pg.c, commit_settle), leaves
+		 * the outcome unknown.  A resend is safe either way (dedupe). */
 		ingest_reply_error(r, 503, "commit_failed",
 				   "the records could not be stored; retry later (a resend of"
 				   " records stored after all is skipped as a duplicate)");

@@ -212,6 +212,7 @@ static void group_fail(struct intake_batch *group, const char *what, const char 
 			continue;
 		b->rc = HUB_RETRY;
 		b->is_fenced = 0;
+		b->is_outcome_unknown = 0;
 		batch_reset(b);
 		snprintf(b->err, sizeof(b->err), "store %s failed: %s", what, why);
 	}
@@ -388,6 +389,8 @@ again:
 	if (s->ops->commit(s)) {
 		log_error("intake", "commit failed: %s", store_error(s));
 		group_fail(group, "commit", store_error(s));
+		for (b = group; b && s->is_commit_unknown; b = b->next)
+			b->is_outcome_unknown = !b->is_failed;
 		s->ops->rollback(s);
 		return;
 	}
@@ -518,6 +521,7 @@ hub_rc intake_submit(struct intake *in, struct intake_batch *b)
 	hub_rc rc = HUB_OK;
 
 	b->is_done = 0;
+	b->is_outcome_unknown = 0;
 	b->next = NULL;
 	pthread_mutex_lock(&in->lock);
 	if (in->is_stopping) {

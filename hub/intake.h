@@ -66,6 +66,10 @@ struct intake_batch {
 	hub_rc rc;              /* HUB_OK, or HUB_RETRY / HUB_ERR_CONFIG (fenced):
 				   nothing of the batch is stored */
 	int is_fenced;          /* refused: the fence epoch moved (lease lost) */
+	int is_outcome_unknown; /* HUB_RETRY from a COMMIT whose answer was lost,
+				   the store unable to tell since whether it
+				   committed: it may all be stored (a resend is
+				   safe: dedupe) */
 	char err[256];
 	struct unify_counts counts;   /* counts.warnings: the writer's warnings */
 	enum unify_outcome *outcomes; /* optional, n_records entries, caller-owned */

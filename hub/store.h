@@ -326,6 +326,15 @@ struct store {
 	 * STORE_FAULT_IO). */
 	int (*fault_disconnect)(struct store *s);
 	long fault_disconnects; /* live connections the faults took away */
+	/* Tests (PostgreSQL): the connection of the next COMMIT is taken away
+	 * when its answer has come, unread (STORE_CUT_AFTER_COMMIT: the answer
+	 * lost, the transaction committed), or just before COMMIT is sent
+	 * (STORE_CUT_BEFORE_COMMIT: the server aborts it).  Cleared when used. */
+	int fault_commit_cut;
+	/* Set by a commit that failed with its outcome unknown: the connection
+	 * was lost during COMMIT and the server could not be asked since
+	 * whether the transaction committed.  Cleared by begin. */
+	int is_commit_unknown;
 	long busy_waits;        /* SQLite: times this connection waited for a lock */
 	/* Set by the intake on its connection, which applies records: SQLite
 	 * gives it a writer's page cache and its caches of identifier owners
@@ -343,6 +352,8 @@ enum store_fault_kind {
 	 * without a connection (SQLite): as STORE_FAULT_IO. */
 	STORE_FAULT_GONE = 1,
 };
+
+enum store_commit_cut { STORE_CUT_NONE = 0, STORE_CUT_AFTER_COMMIT, STORE_CUT_BEFORE_COMMIT };
 
 /* 1 (and s->err set) when this statement must fail by injection.  A
  * STORE_FAULT_GONE fault returns 0 once the connection is gone: the

@@ -51,6 +51,7 @@
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
+#define COMMIT_SETTLE_MS 10000 /* commit_status: an old backend's COMMIT */
 #define MAX_PARAMS 8
 
 /* Advisory lock classes (the first int4 of the two-key form), each xor'ed
@@ -413,15 +414,16 @@ static int is_retryable_state(const char *state)
 /* Transaction control statements in messages (ids after the prepared). */
 enum {
 	W_BEGIN = S_COUNT, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO, W_COMMIT, W_ROLLBACK, W_SETUP,
-	W_MIGRATE
+	W_MIGRATE, W_XID
 };
 
 static void describe_stmt(int id, char *buf, size_t size)
 {
 	static const char *const names[] = {"begin", "savepoint", "release savepoint",
 					    "rollback to savepoint", "commit", "rollback",
-					    "session setup", "schema migration"};
-	if (id >= S_COUNT && id <= W_MIGRATE)
+					    "session setup", "schema migration",
+					    "transaction id before commit"};
+	if (id >= S_COUNT && id <= W_XID)
 		snprintf(buf, size, "%s", names[id - S_COUNT]);
 	else if (id >= 0 && id < S_COUNT && stmt_sql[id])
 		snprintf(buf, size, "%.40s...", stmt_sql[id]); /* the statement's start */
@@ -1105,6 +1107,7 @@ static int tx_open(struct pg_store *ps, const char *sql)
 		return -1;
 	}
 	s->is_retryable = 0;
+	s->is_commit_unknown = 0;
 	tx_reset(ps);
 	if (store_fault_hit(s))
 		return -1;
@@ -1209,10 +1212,89 @@ out:
 	return rc;
 }
 
+/* txid_status() of the transaction `xid` over a new connection: 1
+ * committed, 0 aborted, -1 unknown.  A transaction still "in progress" (its
+ * old backend finishing the COMMIT the client no longer hears) is asked
+ * again for up to COMMIT_SETTLE_MS. */
+static int commit_status(struct pg_store *ps, const char *xid)
+{
+	struct timespec pause = {0, 50 * 1000 * 1000};
+	int64_t until = time_mono_ms() + COMMIT_SETTLE_MS;
+
+	ps->reconnect_at_ms = 0; /* one attempt now: the caller is waiting */
+	if (reconnect(ps))
+		return -1;
+	for (;;) {
+		PGresult *res = PQexecParams(ps->conn, "SELECT txid_status($1::bigint)", 1, NULL,
+					     &xid, NULL, NULL, 0);
+		const char *st = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+						 !PQgetisnull(res, 0, 0)
+					 ? PQgetvalue(res, 0, 0)
+					 : "";
+		int rc = strcmp(st, "committed") == 0 ? 1 : strcmp(st, "aborted") == 0 ? 0 : -1;
+		int is_waiting = strcmp(st, "in progress") == 0;
+
+		PQclear(res);
+		if (!is_waiting || time_mono_ms() >= until)
+			return rc;
+		nanosleep(&pause, NULL);
+	}
+}
+
+/*
+ * The connection broke after COMMIT was sent: the server may have committed
+ * (only its answer lost) or not.  Saying "not stored" of a commit that
+ * happened would be false, so the server is asked, over a new connection,
+ * what became of the transaction: 0 when it committed, else -1 with the
+ * error, and is_commit_unknown set when it cannot tell.
+ */
+static int commit_settle(struct pg_store *ps, const char *xid)
+{
+	struct store *s = &ps->base;
+	char lost[sizeof(s->err)];
+	int status;
+
+	snprintf(lost, sizeof(lost), "%s", s->err);
+	status = xid[0] ? commit_status(ps, xid) : -1; /* a reconnect ends the tx */
+	if (status == 1) {
+		tx_reset(ps);
+		log_warn("store", "the answer to COMMIT was lost (%s); transaction %s committed",
+			 lost, xid);
+		return 0;
+	}
+	if (status == 0) {
+		err_set(s->err, sizeof(s->err), "%s; the transaction did not commit", lost);
+		return -1;
+	}
+	s->is_commit_unknown = 1;
+	err_set(s->err, sizeof(s->err),
+		"%s; whether COMMIT took effect is unknown: a resend is safe (message IDs"
+		" dedupe)", lost);
+	return -1;
+}
+
+/* Tests: the fault_commit_cut of this moment.  1 when the connection was
+ * taken away (the error set as a lost link's), 0 otherwise. */
+static int commit_cut(struct pg_store *ps, int when)
+{
+	struct store *s = &ps->base;
+
+	if (s->fault_commit_cut != when || !s->fault_disconnect)
+		return 0;
+	s->fault_commit_cut = STORE_CUT_NONE;
+	if (s->fault_disconnect(s) <= 0)
+		return 0;
+	s->fault_disconnects++;
+	err_set(s->err, sizeof(s->err), "postgres: connection to %s lost (commit): injected",
+		ps->where);
+	return 1;
+}
+
 static int pg_commit(struct store *s)
 {
 	struct pg_store *ps = pgs(s);
 	PGresult *res = NULL;
+	char xid[24] = "";
 	int rc = -1;
 
 	if (!ps->in_tx) {
@@ -1222,8 +1304,25 @@ static int pg_commit(struct store *s)
 	if (outbox_flush(ps) || store_fault_hit(s))
 		return -1;
 	if (ps->is_pipelined) {
-		if (pipe_send(ps, W_COMMIT, "COMMIT", 0, NULL) || pipe_collect_ex(ps, &res, 1))
-			return -1; /* the caller rolls back what may be left */
+		/* the transaction's id, to ask after a COMMIT whose answer is lost */
+		if (pipe_send(ps, W_XID, "SELECT txid_current()", 0, NULL) ||
+		    pipe_collect(ps, &res))
+			return -1; /* COMMIT not sent: nothing committed */
+		snprintf(xid, sizeof(xid), "%s", res ? PQgetvalue(res, 0, 0) : "");
+		PQclear(res);
+		res = NULL;
+		if (commit_cut(ps, STORE_CUT_BEFORE_COMMIT))
+			return commit_settle(ps, xid); /* as if COMMIT were lost on its way */
+		if (pipe_send(ps, W_COMMIT, "COMMIT", 0, NULL) || pipe_collect_ex(ps, &res, 1)) {
+			if (PQstatus(ps->conn) == CONNECTION_OK)
+				return -1; /* the server's answer: not committed; the
+					    * caller rolls back what may be left */
+			return commit_settle(ps, xid);
+		}
+		if (commit_cut(ps, STORE_CUT_AFTER_COMMIT)) {
+			PQclear(res);
+			return commit_settle(ps, xid);
+		}
 	} else {
 		res = PQexec(ps->conn, "COMMIT");
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {

@@ -904,8 +904,54 @@ static void test_pg_gone_keeps_borrowed_results(void)
 	free(world_stop_dump(&w));
 }
 
+/*
+ * The connection breaks after COMMIT is sent (fault_commit_cut): the writer
+ * asks the server over a new connection what became of the transaction
+ * (txid_status).  Cut once the server committed, its answer unread, the
+ * batch is reported stored, as it is: it was reported HUB_RETRY, "not
+ * stored" (an HTTP client was told 503 of a stored request, an import that
+ * the lines from there on were not stored).  Cut before the server had it,
+ * it is reported not stored, as it is not.
+ */
+static void test_pg_a_commit_whose_answer_is_lost_is_asked_about(void)
+{
+	static const char line[] =
+		"{\"type\":\"track\",\"message_id\":\"lost-answer\",\"timestamp\":1000,"
+		"\"identifiers\":{\"custom_id\":\"LOST_ANSWER\"},\"event\":{\"name\":\"e\"}}";
+	static const char after[] =
+		"{\"type\":\"track\",\"message_id\":\"after\",\"timestamp\":1000,"
+		"\"identifiers\":{\"custom_id\":\"AFTER\"},\"event\":{\"name\":\"e\"}}";
+	struct world w;
+	char err[512], *dump;
+
+	if (!teststore_is_pg())
+		return;
+	CU_ASSERT_FATAL(world_start(&w, 1) == 0);
+	CU_ASSERT_EQUAL(apply_line(&w, heal_line, err, sizeof(err)), HUB_OK);
+	/* cut before COMMIT is sent: the server aborted, the batch is not stored */
+	w.writer->fault_commit_cut = STORE_CUT_BEFORE_COMMIT;
+	CU_ASSERT_EQUAL(apply_line(&w, line, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "the transaction did not commit"));
+	CU_ASSERT_EQUAL(w.writer->fault_disconnects, 1); /* for real */
+	/* cut once the server committed, its answer unread: stored, and said so */
+	w.writer->fault_commit_cut = STORE_CUT_AFTER_COMMIT;
+	CU_ASSERT_EQUAL(apply_line(&w, line, err, sizeof(err)), HUB_OK);
+	if (err[0])
+		fprintf(stderr, "\n  %s\n", err);
+	CU_ASSERT_EQUAL(w.writer->fault_commit_cut, STORE_CUT_NONE); /* it happened */
+	CU_ASSERT_EQUAL(w.writer->fault_disconnects, 2);
+	/* the new connection goes on */
+	CU_ASSERT_EQUAL(apply_line(&w, after, err, sizeof(err)), HUB_OK);
+	dump = world_stop_dump(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dump);
+	CU_ASSERT_PTR_NOT_NULL(strstr(dump, "LOST_ANSWER"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(dump, "AFTER"));
+	free(dump);
+}
+
 TEST_SUITE(store_gone, NULL, NULL,
 	   TEST(test_pg_gone_keeps_borrowed_results),
+	   TEST(test_pg_a_commit_whose_answer_is_lost_is_asked_about),
 	   TEST(test_pg_gone_at_every_writer_statement_leaves_nothing),
 	   TEST(test_pg_gone_at_every_reader_statement_is_reported_and_recovered))
 
