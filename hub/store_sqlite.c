@@ -1643,7 +1643,7 @@ static int lite_configure(sqlite3 *db, const char *path, char *err, size_t err_s
 
 	sqlite3_busy_timeout(db, LITE_BUSY_MS); /* lite_busy once open */
 	if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
-		err_set(err, err_size, "sqlite: %s", msg ? msg : sqlite3_errmsg(db));
+		err_set(err, err_size, "sqlite: %s: %s", path, msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -1676,6 +1676,13 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
 	if (sqlite3_open_v2(path, &ls->db, flags, NULL) != SQLITE_OK) {
 		err_set(err, err_size, "sqlite: cannot open %s: %s", path,
 			ls->db ? sqlite3_errmsg(ls->db) : "out of memory");
+		goto fail;
+	}
+	/* SQLite opens a file it may not write read-only, silently: every
+	 * write would then fail (a hub answering /healthz, and 503 to all) */
+	if (sqlite3_db_readonly(ls->db, "main") == 1) {
+		err_set(err, err_size, "sqlite: %s is read-only (its permissions, or a read-only"
+			" mount): the hub writes to its store", path);
 		goto fail;
 	}
 	/* a larger lookaside: most statement allocations never reach malloc */

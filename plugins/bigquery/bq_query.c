@@ -224,9 +224,17 @@ int bq_param_for(const char *type, const char *param, char *type_out, size_t typ
 		int64_t days, rem;
 		if (param_time(param, &sec, &nsec))
 			break;
-		days = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400;
-		rem = sec - days * 86400;
+		/* floor division without sec - 86399, which overflows near
+		 * INT64_MIN (as rm_time_format) */
+		days = sec / 86400;
+		rem = sec % 86400;
+		if (rem < 0) {
+			rem += 86400;
+			days--;
+		}
 		rm_civil_from_days(days, &y, &mo, &d);
+		if (y < 1 || y > 9999) /* BigQuery's range: it would refuse the query */
+			break;
 		if (t == BQ_T_DATE)
 			snprintf(value, value_size, "%04lld-%02d-%02d", (long long)y, mo, d);
 		else

@@ -164,6 +164,24 @@ for cmd in "dump" "profile --custom-id C1" "privacy access --custom-id C1" \
 	[ -e "$T/nostore" ] && fail "$cmd on a missing store created $T/nostore"
 done
 
+# a store the hub may not write is refused, naming it (SQLite opened it
+# read-only, silently: run answered /healthz and 503 to every write)
+ro="$T/ro"
+mkdir -p "$ro"
+printf 'store: {path: %s/hub.db}\n' "$ro" >"$ro/hub.yaml"
+"$HUB" -c "$ro/hub.yaml" import /dev/null --source s >/dev/null 2>&1 || fail "making the ro store"
+chmod 444 "$ro/hub.db"
+chmod 755 "$T" "$ro"
+cp "$HUB" "$ro/profilehub" # runnable by another user, wherever the build is
+as_other=""
+[ "$(id -u)" = 0 ] && as_other="runuser -u nobody --" # root writes whatever the mode
+$as_other "$ro/profilehub" -c "$ro/hub.yaml" import /dev/null --source s >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc -eq 1 ] || fail "a read-only store: exit $rc, want 1: $(cat "$T/err")"
+grep -q "sqlite: $ro/hub.db is read-only (its permissions, or a read-only mount)" "$T/err" ||
+	fail "a read-only store: $(cat "$T/err")"
+chmod 700 "$T"
+
 # privacy access also lists the identity log of the profiles merged into it
 cfg="$T/access.yaml"
 printf 'store: {path: %s/access.db}\n' "$T" >"$cfg"

@@ -86,6 +86,13 @@ static const struct typed_case typed[] = {
 	{"BYTES", "not base64", -1, NULL, NULL},
 	/* a saved STRING cursor that looks like a number stays a STRING */
 	{"STRING", "0042", 0, "STRING", "0042"},
+	/* epoch seconds far out: refused, not an overflow (UBSan: sec - 86399
+	 * at INT64_MIN) nor a year BigQuery refuses (past 9999, before 1) */
+	{"TIMESTAMP", "-9223372036854775808", -1, NULL, NULL},
+	{"DATE", "-9223372036854775000", -1, NULL, NULL},
+	{"TIMESTAMP", "9223372036854775807", -1, NULL, NULL},
+	{"TIMESTAMP", "253402300799", 0, "TIMESTAMP", "9999-12-31 23:59:59.000000+00:00"},
+	{"TIMESTAMP", "-1", 0, "TIMESTAMP", "1969-12-31 23:59:59.000000+00:00"},
 };
 
 static void test_parameter_keeps_the_column_type(void)
