@@ -160,10 +160,13 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 FUZZ_SECONDS ?= 30
 
+# a target's own libraries: FUZZ_LIBS_<target>
+FUZZ_LIBS_fuzz_odbc := -lodbc
+
 $(B)/fuzz/%: tests/fuzz/%.c $(LIBHUB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MF $@.d -Ihub -Ihub/include -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(LIBHUB) $(LDLIBS_ALL)
+		-o $@ $< $(LIBHUB) $(LDLIBS_ALL) $(FUZZ_LIBS_$*)
 
 fuzz:
 	@$(MAKE) --no-print-directory B=build/fuzz CC=clang FUZZ=1 fuzz-run

@@ -757,13 +757,12 @@ int cmd_dump(struct cli *cli, int argc, char **argv)
 	char after[PROFILE_ID_SIZE] = "";
 	int rc = CLI_FAIL;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* --events and its value */
 		char buf[256];
 		const char *why = events_arg_problem(argc, argv, i, &n_events, buf, sizeof(buf));
 
 		if (why)
 			return cli_misuse("dump", "profilehub dump [--events all|N]", "%s", why);
-		i++;
 	}
 	if (cli_load_config(cli) || cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
