@@ -60,6 +60,8 @@ struct import_slot {
 	int64_t lines[IMPORT_BATCH]; /* the file's line of each record */
 	size_t bytes;            /* of the lines its records came from */
 	int64_t first_line;      /* the file's line of its first record */
+	int64_t read_warnings;   /* validation's warnings about its records:
+				  * none applies if the batch is not stored */
 	int is_busy;
 };
 
@@ -93,6 +95,7 @@ struct import_state {
 	int64_t unstored_from;   /* that first line, 0: none */
 	char unstored_why[256];
 	int is_unstored_unknown; /* its batch's COMMIT answer was lost: maybe stored */
+	struct import_slot *last_slot; /* where the last record read went */
 	int64_t started_ms, last_progress_ms;
 	int is_tty;
 
@@ -162,6 +165,7 @@ static void slot_release(struct import_slot *slot)
 		record_free(slot->records[i]);
 	slot->batch.n_records = 0;
 	slot->bytes = 0;
+	slot->read_warnings = 0;
 	slot->is_busy = 0;
 }
 
@@ -181,6 +185,9 @@ static void import_finish_slot(struct import_state *st, struct import_slot *slot
 			snprintf(st->unstored_why, sizeof(st->unstored_why), "%s", slot->batch.err);
 		}
 		st->failed = 1;
+		/* the values its records would have kept the rest of: a
+		 * warning says the rest was applied, and none was */
+		st->n_warnings -= slot->read_warnings;
 	} else {
 		st->total.records += c->records;
 		st->total.applied += c->applied;
@@ -261,6 +268,7 @@ static void import_add(struct import_state *st, struct record *rec)
 	struct import_slot *slot = import_current(st);
 	if (slot->batch.n_records == 0)
 		slot->first_line = st->line_no;
+	st->last_slot = slot;
 	slot->lines[slot->batch.n_records] = st->line_no;
 	slot->records[slot->batch.n_records++] = rec;
 	slot->bytes += st->line_bytes; /* a line's records count it once */
@@ -376,9 +384,11 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 		import_submit(st);
 	if (rc != HUB_OK)
 		import_rejections_drop(st, &mark, n_errors, n_warnings_shown);
-	if (rc == HUB_OK)
+	if (rc == HUB_OK) {
 		st->n_warnings += st->n_line_warnings;
-	else if (!err[0])
+		if (st->n_pending && st->last_slot)
+			st->last_slot->read_warnings += st->n_line_warnings;
+	} else if (!err[0])
 		err_set(err, err_size, "the %s plugin refused the line (%d)", st->inst->mod->name, (int)rc);
 	return rc;
 }
@@ -405,6 +415,7 @@ static void import_line(struct import_state *st, const char *source, char *line,
 	struct record_warnings warn = {0};
 	struct record *rec = NULL;
 	char err[512] = "";
+	int64_t n_warn;
 	hub_rc rc;
 
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -424,7 +435,8 @@ static void import_line(struct import_state *st, const char *source, char *line,
 	}
 	rc = record_from_json(line, len, source, st->rules, time_now_ms(), &rec, &warn, err,
 			      sizeof(err));
-	st->n_warnings += (int64_t)warn.total;
+	n_warn = (int64_t)warn.total;
+	st->n_warnings += n_warn;
 	if (rc == HUB_OK)
 		import_note_warnings(st, st->line_no, NULL, &warn);
 	record_warnings_clear(&warn);
@@ -433,6 +445,7 @@ static void import_line(struct import_state *st, const char *source, char *line,
 		return;
 	}
 	import_add(st, rec);
+	st->last_slot->read_warnings += n_warn;
 }
 
 static int import_stream(struct cli *cli, FILE *in, const char *source, struct import_state *st)
@@ -473,10 +486,14 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 static void import_print_warnings(const struct import_state *st)
 {
 	const struct import_warnings *v = &st->read_warnings, *w = &st->writer_warnings;
-	size_t i = 0, j = 0, n = 0;
+	size_t i = 0, j = 0, n = 0, n_v = v->n;
 
-	for (; n < IMPORT_MAX_WARNINGS && (i < v->n || j < w->n); n++) {
-		int is_v = j == w->n || (i < v->n && v->line[i] <= w->line[j]);
+	/* validation's warnings of lines not stored are none: their records
+	 * kept nothing (the import stopped before them) */
+	while (st->unstored_from && n_v && v->line[n_v - 1] >= st->unstored_from)
+		n_v--;
+	for (; n < IMPORT_MAX_WARNINGS && (i < n_v || j < w->n); n++) {
+		int is_v = j == w->n || (i < n_v && v->line[i] <= w->line[j]);
 		fprintf(stderr, "profilehub: import: warning: %s\n",
 			is_v ? v->text[i++] : w->text[j++]);
 	}
