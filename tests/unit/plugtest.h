@@ -8,6 +8,8 @@
  * (record_from_hub, with the config's source name and identity rules) and
  * keeps a copy of it, and keeps every checkpoint and every reject() reason.
  * Requests go straight to the plugin's route, with the header a test gives.
+ * A config with exports and no source creates its first export instead:
+ * pt_export() hands it a batch of changes as the exporter does.
  *
  *     struct pt_fixture f;
  *     struct hub_response resp;
@@ -87,8 +89,10 @@ struct pt_fixture {
 };
 
 /*
- * Loads plugin `plugin`, parses the YAML printf(yaml_fmt, ...) and creates
- * the instance of its first source.  Returns create()'s result (0, or -1
+ * Loads plugin `plugin` ($HUB_BUILD/plugins/<plugin>.so, else the tests'
+ * own in $HUB_BUILD/tests/plugins/), parses the YAML printf(yaml_fmt, ...)
+ * and creates the instance of its first source (or, with no source, of its
+ * first export).  Returns create()'s result (0, or -1
  * with err set); a plugin that does not load or a config that does not parse
  * fails the test.  Either way pt_close() ends it.
  */
@@ -124,6 +128,12 @@ void pt_post_file_ok(struct pt_fixture *f, const char *path, const char *auth, c
  * `status`).  Then pt_reset(). */
 void pt_assert_refused(struct pt_fixture *f, const char *what, hub_rc rc,
 		       const struct hub_response *resp, int status);
+
+/* The plugin's export_batch() of changes[0..n) (JSON texts, as the change
+ * feed has them: plugins/webhook/README.md), planned over seqs first..last
+ * (what batch_range() answers); *n_done as the plugin set it. */
+hub_rc pt_export(struct pt_fixture *f, const char *const *changes, size_t n, int64_t first,
+		 int64_t last, size_t *n_done, char *err, size_t err_size);
 
 /* The plugin's import_line() and pull(), on the fixture's call. */
 hub_rc pt_import_line(struct pt_fixture *f, const char *line, char *err, size_t err_size);

@@ -497,6 +497,41 @@ static void test_batch_below_one_is_refused_by_create(void)
 	pt_close(&f);
 }
 
+/* An export plugin is tested the same way: a config with an export and no
+ * source, and pt_export() hands it changes as the exporter does
+ * (tests/plugins/export_script.c here: it appends what it accepts to a
+ * file, with the range batch_range() gave). */
+static void test_an_export_is_driven_by_pt_export(void)
+{
+	static const char *const changes[] = {
+		"{\"seq\":7,\"kind\":\"profile\",\"profile_id\":\"p_1\",\"custom_id\":\"ok\"}",
+		"{\"seq\":9,\"kind\":\"profile\",\"profile_id\":\"p_2\",\"custom_id\":\"BAD\"}",
+	};
+	struct pt_fixture f;
+	char *dir = testlib_mkdtemp(), *file, *got, err[256];
+	size_t n_done = 99;
+
+	CU_ASSERT_FATAL(asprintf(&file, "%s/record", dir) > 0);
+	pt_open(&f, "export_script",
+		"exports:\n  - name: out\n    plugin: export_script\n    record: %s\n"
+		"    bad_custom_id: BAD\n    mode: precise\n", file);
+	CU_ASSERT_EQUAL(pt_export(&f, changes, 1, 5, 7, &n_done, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 1);
+	/* the bad change is named by n_done: the one before it accepted */
+	CU_ASSERT_EQUAL(pt_export(&f, changes, 2, 6, 9, &n_done, err, sizeof(err)),
+			HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(n_done, 1);
+	CU_ASSERT_STRING_EQUAL(err, "scripted bad data at 1");
+	got = pt_read_file(dir, "record");
+	CU_ASSERT_PTR_NOT_NULL(strstr(got, "# batch 1 7-7 0 range 5-7\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(got, "# batch 2 7-9 5 range 6-9\n"));
+	free(got);
+	pt_close(&f);
+	testlib_rmtree(dir);
+	free(dir);
+	free(file);
+}
+
 TEST_SUITE(example_plugin, NULL, NULL,
 	   TEST(test_full_read_emits_every_line_and_checkpoints_each_batch),
 	   TEST(test_resume_from_cursor_emits_only_later_lines),
@@ -511,4 +546,5 @@ TEST_SUITE(example_plugin, NULL, NULL,
 	   TEST(test_bad_cursor_is_refused),
 	   TEST(test_unfinished_last_line_waits),
 	   TEST(test_stop_request_ends_the_pull_early),
-	   TEST(test_batch_below_one_is_refused_by_create))
+	   TEST(test_batch_below_one_is_refused_by_create),
+	   TEST(test_an_export_is_driven_by_pt_export))
