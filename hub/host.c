@@ -18,6 +18,7 @@
 
 #include "alloc.h"
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "plugin.h"
 #include "util.h"
@@ -393,10 +394,12 @@ static const struct hub_host host = {
 	.reject = host_reject,
 	.batch_range = host_batch_range,
 	.warn = host_warn,
+	.query = http_request_query,
 };
 
 /* ABI 1.1's table ended at secret_equal; 1.2 appended reject, 1.4
- * batch_range and 1.6 warn, which a plugin tests with HUB_HOST_HAS().
+ * batch_range, 1.6 warn and 1.7 query, which a plugin tests with
+ * HUB_HOST_HAS().
  * Append-only: nothing before them moved. */
 _Static_assert(offsetof(struct hub_host, reject) ==
 		       offsetof(struct hub_host, secret_equal) + sizeof(host.secret_equal),
@@ -407,8 +410,11 @@ _Static_assert(offsetof(struct hub_host, batch_range) ==
 _Static_assert(offsetof(struct hub_host, warn) ==
 		       offsetof(struct hub_host, batch_range) + sizeof(host.batch_range),
 	       "hub_host.warn must directly follow batch_range (ABI 1.6)");
-_Static_assert(sizeof(struct hub_host) == offsetof(struct hub_host, warn) + sizeof(host.warn),
-	       "struct hub_host grew past warn: bump HUB_ABI_MINOR and document it");
+_Static_assert(offsetof(struct hub_host, query) ==
+		       offsetof(struct hub_host, warn) + sizeof(host.warn),
+	       "hub_host.query must directly follow warn (ABI 1.7)");
+_Static_assert(sizeof(struct hub_host) == offsetof(struct hub_host, query) + sizeof(host.query),
+	       "struct hub_host grew past query: bump HUB_ABI_MINOR and document it");
 
 const struct hub_host *host_table(void)
 {

@@ -229,6 +229,44 @@ static const char *hub_request_header(const struct hub_request *hreq, const char
 	return name ? req_header(req, name) : NULL;
 }
 
+/* The first query parameter named exactly `name` (libmicrohttpd's lookup
+ * ignores case, which a query's names do not). */
+struct query_first {
+	const char *name;
+	size_t name_len;
+	const char *value;
+	size_t value_len;
+};
+
+static enum MHD_Result query_first_exact(void *cls, enum MHD_ValueKind kind, const char *key,
+					 size_t key_len, const char *value, size_t value_len)
+{
+	struct query_first *q = cls;
+
+	(void)kind;
+	if (key_len != q->name_len || memcmp(key, q->name, key_len) != 0)
+		return MHD_YES;
+	q->value = value ? value : "";
+	q->value_len = value ? value_len : 0;
+	return MHD_NO; /* found: stop */
+}
+
+const char *http_request_query(const struct hub_request *hreq, const char *name)
+{
+	const struct http_req *req;
+	struct query_first q = {name, 0, NULL, 0};
+
+	/* only a request of this server has an http_req behind it */
+	if (!hreq || !name || hreq->header != hub_request_header)
+		return NULL;
+	req = hreq->host_private;
+	q.name_len = strlen(name);
+	MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, query_first_exact, &q);
+	if (!q.value || strlen(q.value) != q.value_len)
+		return NULL; /* none, or a %00 that would cut it */
+	return q.value;
+}
+
 /* /metrics: open to loopback clients, else a bearer token of the API. */
 static int metrics_allowed(const struct http_req *req)
 {

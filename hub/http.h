@@ -32,6 +32,9 @@ struct http_context {
  * before it starts exports and syncs, so a second hub started by mistake
  * on a busy port does nothing.  0, or -1 with err set ("address in use"). */
 int http_listen_check(const char *listen, char *err, size_t err_size);
+/* hub_host.query (ABI 1.7): the first `name` parameter of the query
+ * string of a request this server hands a push route, or NULL. */
+const char *http_request_query(const struct hub_request *req, const char *name);
 /* Starts listening on cfg->http_listen ("host:port", "[v6]:port"; port 0
  * picks a free one).  0, or -1 with err set. */
 int http_start(struct http_server **out, const struct http_context *ctx, char *err,

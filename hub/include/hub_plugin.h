@@ -69,6 +69,8 @@
  *        its routes (405, 413, 429, 503, ...) in its API's error shape;
  *        hub_host.warn(): a value the plugin drops from an item it keeps is
  *        counted and named as a warning, like a value validation drops
+ *   1.7  hub_host.query(): a push route reads its request's query string
+ *        (a webhook that authenticates with ?token=)
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -82,7 +84,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 6
+#define HUB_ABI_MINOR 7
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -239,6 +241,7 @@ enum hub_log_level {
  * are emitted into, valid only during it (ownership rule 6). */
 struct hub_instance;
 struct hub_call;
+struct hub_request; /* below, with the routes */
 
 /*
  * The host function table.  Only grows at the end; `size` is the size the
@@ -332,6 +335,16 @@ struct hub_host {
 	 * secret.  HUB_OK; any other code: stop and return it, as after
 	 * emit() (HUB_ERR_INTERNAL outside a source's call). */
 	hub_rc (*warn)(struct hub_call *call, const char *why);
+
+	/* ---- appended in ABI 1.7 (check HUB_HOST_HAS(host, query)) ---- */
+
+	/* In a push route: the first `name` parameter of the request's query
+	 * string ("/in/web/hook?token=a%2Fb": query(req, "token") is "a/b",
+	 * percent-decoded), borrowed until the route returns; NULL when there
+	 * is none, when its value holds a NUL byte (%00), or when `req` is not
+	 * a request the host is answering (a test's own).  Compare a secret
+	 * found there with secret_equal(); the hub logs no query string. */
+	const char *(*query)(const struct hub_request *req, const char *name);
 };
 
 #define HUB_HOST_HAS(host, member)                                             \

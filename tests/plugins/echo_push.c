@@ -16,8 +16,9 @@
  *                     host must store none of them).
  *   PUT  /v1/echo     so that POST-only paths and wrong methods differ.
  *
- * With the key `key` set, every route wants "Authorization: Bearer <key>"
- * (compared with the host's secret_equal) and answers 401 otherwise.
+ * With the key `key` set, every route wants "Authorization: Bearer <key>",
+ * or the query parameter ?key=<key> (host->query, ABI 1.7), compared with
+ * the host's secret_equal, and answers 401 otherwise.
  */
 #include <hub_plugin.h>
 
@@ -66,13 +67,16 @@ static void echo_destroy(void *state)
 static int echo_auth(const struct echo *e, const struct hub_request *req,
 		     struct hub_response *resp)
 {
-	const char *h;
+	const char *h, *q;
 
 	if (!e->key)
 		return 0;
 	h = req->header(req, "authorization"); /* any case works */
 	if (h && strncmp(h, "Bearer ", 7) == 0 &&
 	    e->host->secret_equal(h + 7, strlen(h + 7), e->key, strlen(e->key)))
+		return 0;
+	q = HUB_HOST_HAS(e->host, query) ? e->host->query(req, "key") : NULL;
+	if (q && e->host->secret_equal(q, strlen(q), e->key, strlen(e->key)))
 		return 0;
 	resp->status = 401;
 	snprintf(resp->body, sizeof(resp->body),

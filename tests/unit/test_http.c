@@ -449,6 +449,45 @@ static void test_header_lookup_ignores_case(void)
 	world_close(&w);
 }
 
+/*
+ * A route reads its request's query string (host->query, ABI 1.7): a
+ * webhook that authenticates with ?key= (echo_push takes its key there
+ * too).  Decoded; the first of two; a value with %00 is none (it would be
+ * cut); and the route's path is matched without the query.
+ */
+static void test_a_route_reads_the_query_string(void)
+{
+	static const struct {
+		const char *path;
+		long status;
+		const char *installation; /* stored when 200 */
+	} rows[] = {
+		{"/in/web/v1/echo?key=k-123", 200, "q1"},
+		{"/in/web/v1/echo?key=k%2D123", 200, "q2"},           /* decoded */
+		{"/in/web/v1/echo?other=1&key=k-123&key=x", 200, "q3"}, /* the first */
+		{"/in/web/v1/echo?key=k-124", 401, "q4"},
+		{"/in/web/v1/echo?key=k-123%00", 401, "q5"},            /* cut: none */
+		{"/in/web/v1/echo?key=", 401, "q6"},
+		{"/in/web/v1/echo?KEY=k-123", 401, "q7"},               /* names keep case */
+	};
+	struct world w;
+	struct resp r;
+
+	world_open(&w, NULL, "    key: k-123\n");
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		char body[16];
+
+		snprintf(body, sizeof(body), "%s\n", rows[i].installation);
+		post(&w, rows[i].path, body, &r);
+		CU_ASSERT_EQUAL(r.status, rows[i].status);
+		if (r.status != rows[i].status)
+			fprintf(stderr, "\n  %s: %ld %s", rows[i].path, r.status, r.body);
+		CU_ASSERT_EQUAL(world_has_installation(&w, rows[i].installation),
+				rows[i].status == 200);
+	}
+	world_close(&w);
+}
+
 /* ---- tests: bodies ---------------------------------------------------- */
 
 static void test_announced_oversize_body_is_refused_unread(void)
@@ -2166,6 +2205,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_unknown_routes_are_404_json),
 	   TEST(test_wrong_method_is_405_with_allow),
 	   TEST(test_header_lookup_ignores_case),
+	   TEST(test_a_route_reads_the_query_string),
 	   TEST(test_announced_oversize_body_is_refused_unread),
 	   TEST(test_chunked_body_past_limit_is_413),
 	   TEST(test_a_body_sent_whole_reads_its_refusal),
