@@ -50,6 +50,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -579,20 +580,30 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return NULL;
 }
 
-static enum MHD_Result count_content_length(void *cls, enum MHD_ValueKind kind,
-					    const char *key, const char *value)
+/* How many Content-Length and Transfer-Encoding lines a request has. */
+struct framing_count {
+	int n_lengths, n_codings;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
 {
+	struct framing_count *c = cls;
+
 	(void)kind;
 	(void)value;
 	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
-		(*(int *)cls)++;
+		c->n_lengths++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		c->n_codings++;
 	return MHD_YES;
 }
 
 /*
  * A request whose end is not certain (RFC 9112 6.1, 6.3): Content-Length
- * with Transfer-Encoding, Content-Length twice, or a transfer coding other
- * than chunked.  libmicrohttpd framed the first two by one header and read
+ * with Transfer-Encoding, Content-Length twice, Transfer-Encoding twice (the
+ * lines make one list: "chunked" then "identity" is not chunked), or a
+ * transfer coding other than chunked.  libmicrohttpd framed the first two by one header and read
  * what the other one covered as the next request: behind a proxy that
  * frames by the other, a client's bytes would be taken as the start of
  * someone else's request, with that one's token.  Such a request is
@@ -602,13 +613,15 @@ static enum MHD_Result count_content_length(void *cls, enum MHD_ValueKind kind,
 static const char *framing_problem(const struct http_req *req)
 {
 	const char *te = req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-	int n_lengths = 0;
+	struct framing_count c = {0, 0};
 
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_content_length, &n_lengths);
-	if (te && n_lengths)
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &c);
+	if (c.n_codings && c.n_lengths)
 		return "Content-Length and Transfer-Encoding together: the body's end is not certain";
-	if (n_lengths > 1)
+	if (c.n_lengths > 1)
 		return "Content-Length more than once: the body's end is not certain";
+	if (c.n_codings > 1)
+		return "Transfer-Encoding more than once: only one chunked is taken";
 	if (te && strcasecmp(te, "chunked") != 0)
 		return "Transfer-Encoding: only chunked is taken (gzip goes in Content-Encoding)";
 	return NULL;
@@ -1187,8 +1200,11 @@ int http_listen_check(const char *addr, char *err, size_t err_size)
 		return -1;
 	}
 	/* as libmicrohttpd binds: a port in TIME_WAIT is free, one another
-	 * socket listens on is not */
+	 * socket listens on is not; IPv6 alone (MHD_USE_IPv6 without dual
+	 * stack), so "[::]:P" beside an IPv4 "0.0.0.0:P" is free */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) != 0)
 		err_set(err, err_size, "cannot listen on %s: %s", addr, strerror(errno));
 	else

@@ -276,12 +276,10 @@ static void plugin_describe(const struct plugin_module *m)
 
 static int cmd_plugins(struct cli *cli, int argc, char **argv)
 {
+	static const char *const flags[] = {"--describe", NULL};
 	struct plugin_registry reg;
 	const char *describe = NULL;
-	char roles[64];
-
-	static const char *const flags[] = {"--describe", NULL};
-	char why[160];
+	char roles[64], why[1024];
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--describe") == 0 && i + 1 < argc)
@@ -295,7 +293,8 @@ static int cmd_plugins(struct cli *cli, int argc, char **argv)
 	if (describe) {
 		const struct plugin_module *m = plugin_registry_find(&reg, describe);
 		if (!m) {
-			cli_error("plugins", "no plugin named \"%s\" in %s", describe, reg.dir);
+			cli_error("plugins", "%s",
+				  plugin_registry_missing(&reg, describe, why, sizeof(why)));
 			plugin_registry_close(&reg);
 			return CLI_FAIL;
 		}

@@ -363,6 +363,8 @@ struct pg_store {
 	char ident_lock_text[16];
 	int is_prepared;     /* statements exist on this connection */
 	int in_tx;
+	char xid[24];        /* the transaction's id, read with its COMMIT: "" not
+			      * known, "-" none (it wrote nothing) */
 	int is_multi_writer; /* ident_lock ran in this transaction */
 	/* Inside a transaction statements are pipelined: a statement whose
 	 * result nobody needs is sent and its result read with the next one
@@ -829,6 +831,9 @@ static int pipe_collect_ex(struct pg_store *ps, PGresult **last, int is_sync)
 		ps->n_pending--;
 		ps->pending_head = (ps->pending_head + 1) % PIPE_MAX_PENDING;
 		st = PQresultStatus(res);
+		if (id == W_XID && st == PGRES_TUPLES_OK && PQntuples(res) == 1)
+			snprintf(ps->xid, sizeof(ps->xid), "%s",
+				 PQgetisnull(res, 0, 0) ? "-" : PQgetvalue(res, 0, 0));
 		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 			if (last && ps->n_pending == 0 && rc == 0)
 				*last = res;
@@ -1255,6 +1260,10 @@ static int commit_settle(struct pg_store *ps, const char *xid)
 	int status;
 
 	snprintf(lost, sizeof(lost), "%s", s->err);
+	if (strcmp(xid, "-") == 0) { /* it wrote nothing: nothing to have stored */
+		err_set(s->err, sizeof(s->err), "%s; the transaction had written nothing", lost);
+		return -1;
+	}
 	status = xid[0] ? commit_status(ps, xid) : -1; /* a reconnect ends the tx */
 	if (status == 1) {
 		tx_reset(ps);
@@ -1282,6 +1291,8 @@ static int commit_cut(struct pg_store *ps, int when)
 	if (s->fault_commit_cut != when || !s->fault_disconnect)
 		return 0;
 	s->fault_commit_cut = STORE_CUT_NONE;
+	if (when == STORE_CUT_BEFORE_COMMIT && pipe_collect(ps, NULL)) /* the xid */
+		return 0;
 	if (s->fault_disconnect(s) <= 0)
 		return 0;
 	s->fault_disconnects++;
@@ -1294,7 +1305,6 @@ static int pg_commit(struct store *s)
 {
 	struct pg_store *ps = pgs(s);
 	PGresult *res = NULL;
-	char xid[24] = "";
 	int rc = -1;
 
 	if (!ps->in_tx) {
@@ -1304,24 +1314,23 @@ static int pg_commit(struct store *s)
 	if (outbox_flush(ps) || store_fault_hit(s))
 		return -1;
 	if (ps->is_pipelined) {
-		/* the transaction's id, to ask after a COMMIT whose answer is lost */
-		if (pipe_send(ps, W_XID, "SELECT txid_current()", 0, NULL) ||
-		    pipe_collect(ps, &res))
+		/* the transaction's id, to ask about a COMMIT whose answer is
+		 * lost: read in COMMIT's own round trip (pipe_collect_ex keeps
+		 * it in ps->xid), not one more while the outbox lock is held */
+		ps->xid[0] = '\0';
+		if (pipe_send(ps, W_XID, "SELECT txid_current_if_assigned()", 0, NULL))
 			return -1; /* COMMIT not sent: nothing committed */
-		snprintf(xid, sizeof(xid), "%s", res ? PQgetvalue(res, 0, 0) : "");
-		PQclear(res);
-		res = NULL;
 		if (commit_cut(ps, STORE_CUT_BEFORE_COMMIT))
-			return commit_settle(ps, xid); /* as if COMMIT were lost on its way */
+			return commit_settle(ps, ps->xid); /* as if COMMIT were lost on its way */
 		if (pipe_send(ps, W_COMMIT, "COMMIT", 0, NULL) || pipe_collect_ex(ps, &res, 1)) {
 			if (PQstatus(ps->conn) == CONNECTION_OK)
 				return -1; /* the server's answer: not committed; the
 					    * caller rolls back what may be left */
-			return commit_settle(ps, xid);
+			return commit_settle(ps, ps->xid);
 		}
 		if (commit_cut(ps, STORE_CUT_AFTER_COMMIT)) {
 			PQclear(res);
-			return commit_settle(ps, xid);
+			return commit_settle(ps, ps->xid);
 		}
 	} else {
 		res = PQexec(ps->conn, "COMMIT");

@@ -146,11 +146,15 @@ static void page_drop(struct page *pg)
 /* Keeps why among the first SYNC_MAX_REASONS distinct ones of a list,
  * with where it was first seen when the record says (its origin: "the row
  * with UPDATED_AT=..."), so a reason can be traced to its row. */
+#define REASON_WHY_MAX 380 /* of SYNC_REASON_SIZE: the rest says where */
+
 static void note_reason_in(char (*list)[SYNC_REASON_SIZE], size_t *n, const char *why,
 			   const char *origin)
 {
 	static const char first[] = " (first in ";
-	size_t len = strnlen(why, SYNC_REASON_SIZE - 1);
+	/* a reason is cut at REASON_WHY_MAX whether an origin follows or not,
+	 * so its cut text always stands before " (first in " or the end */
+	size_t len = strnlen(why, REASON_WHY_MAX);
 
 	for (size_t i = 0; i < *n; i++)
 		if (strncmp(list[i], why, len) == 0 &&
@@ -159,9 +163,9 @@ static void note_reason_in(char (*list)[SYNC_REASON_SIZE], size_t *n, const char
 	if (*n == SYNC_MAX_REASONS)
 		return;
 	if (origin)
-		snprintf(list[(*n)++], SYNC_REASON_SIZE, "%s%s%s)", why, first, origin);
+		snprintf(list[(*n)++], SYNC_REASON_SIZE, "%.*s%s%s)", (int)len, why, first, origin);
 	else
-		snprintf(list[(*n)++], SYNC_REASON_SIZE, "%s", why);
+		snprintf(list[(*n)++], SYNC_REASON_SIZE, "%.*s", (int)len, why);
 }
 
 /* The origin of the page's last record kept, which a warn() is about. */

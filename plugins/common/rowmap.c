@@ -736,7 +736,8 @@ static hub_rc warn_dropped(const struct rowmap *m, const struct hub_host *host,
  * origin): its cursor values, by which the warehouse finds it again
  * ("the row with UPDATED_AT=2026-11-01T10:00:00Z, ID=42").  A cursor value
  * is an order key the checkpoint shows anyway, never a mapped value; each
- * is cut at 60 bytes (at a character) and made printable. */
+ * is cut at 60 bytes (at a character), made valid UTF-8, and its control
+ * bytes made '?'. */
 static const char *row_origin(const struct rowmap *m, const struct rm_cell *row, char *out,
 			      size_t size)
 {
@@ -751,6 +752,9 @@ static const char *row_origin(const struct rowmap *m, const struct rm_cell *row,
 				       m->cursor.items[i].column, n, v ? v : "NULL");
 	}
 	text_utf8_repair(out);
+	for (char *c = out; *c; c++) /* shown on a terminal: no control bytes */
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	return out;
 }
 

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/../.."
 B=${HUB_BUILD:-build}
 HUB="$B/profilehub"
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+ro=$(mktemp -d /tmp/hub_ro.XXXXXX) # under /tmp: another user reaches it whatever TMPDIR is
+trap 'rm -rf "$T" "$ro"' EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
@@ -166,12 +167,10 @@ done
 
 # a store the hub may not write is refused, naming it (SQLite opened it
 # read-only, silently: run answered /healthz and 503 to every write)
-ro="$T/ro"
-mkdir -p "$ro"
 printf 'store: {path: %s/hub.db}\n' "$ro" >"$ro/hub.yaml"
 "$HUB" -c "$ro/hub.yaml" import /dev/null --source s >/dev/null 2>&1 || fail "making the ro store"
 chmod 444 "$ro/hub.db"
-chmod 755 "$T" "$ro"
+chmod 755 "$ro"
 cp "$HUB" "$ro/profilehub" # runnable by another user, wherever the build is
 as_other=""
 [ "$(id -u)" = 0 ] && as_other="runuser -u nobody --" # root writes whatever the mode
@@ -180,7 +179,6 @@ rc=$?
 [ $rc -eq 1 ] || fail "a read-only store: exit $rc, want 1: $(cat "$T/err")"
 grep -q "sqlite: $ro/hub.db is read-only (its permissions, or a read-only mount)" "$T/err" ||
 	fail "a read-only store: $(cat "$T/err")"
-chmod 700 "$T"
 
 # privacy access also lists the identity log of the profiles merged into it
 cfg="$T/access.yaml"

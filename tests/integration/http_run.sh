@@ -161,6 +161,10 @@ HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key timeout 20 "$HUB" -c "$work/bad.yaml" ru
 grep -q 'no plugin named "no_such_plugin"' "$work/bad.log" ||
 	fail "missing plugin message: $(cat "$work/bad.log")"
 
+HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key "$HUB" -c "$work/hub.yaml" plugins --describe bad_abi_major \
+	>/dev/null 2>"$work/describe.err" && fail "plugins --describe of a refused plugin succeeded"
+grep -q "plugins: plugin \"bad_abi_major\" ($work/plugins/bad_abi_major.so) built for ABI 2.0" \
+	"$work/describe.err" || fail "plugins --describe of a refused plugin: $(cat "$work/describe.err")"
 sed 's/plugin: echo_push/plugin: bad_abi_major/' "$work/hub.yaml" >"$work/stale.yaml"
 rc=0
 HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key timeout 20 "$HUB" -c "$work/stale.yaml" run >"$work/stale.log" 2>&1 ||

@@ -1561,6 +1561,9 @@ static void test_a_request_with_uncertain_framing_is_400_and_closed(void)
 		"Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
 		"Transfer-Encoding: gzip\r\n\r\n",
 		"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+		/* two lines are one list: "chunked, identity", framed by the
+		 * first line here, maybe by the last behind a proxy */
+		"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n",
 	};
 	struct world w;
 	char req[512], buf[4096];

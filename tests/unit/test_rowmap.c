@@ -855,6 +855,11 @@ static void test_a_record_names_its_row_by_its_cursor_values(void)
 	key[59] = '\0';
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.r[1].origin, "the row with t=NULL, key=kkkkk"));
 	CU_ASSERT_STRING_EQUAL(strstr(g.r[1].origin, "key=") + 4, key);
+	/* control bytes (a terminal's escapes, a line break) are shown as ? */
+	row[1].text = "a\nb\x1b[2Jc\x7f";
+	CU_ASSERT_EQUAL(rowmap_emit(m, host_table(), &call, row, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(g.n, 3);
+	CU_ASSERT_STRING_EQUAL(g.r[2].origin, "the row with t=NULL, key=a?b?[2Jc?");
 	got_clear(&g);
 	rowmap_free(m);
 }

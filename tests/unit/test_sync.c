@@ -27,6 +27,8 @@ static struct {
 	int bad_row2;         /* and this one too */
 	int unreadable_row;   /* the plugin itself rejects this row (reject()) */
 	int lossy_row;        /* the plugin leaves a value of this row out (warn()) */
+	int lossy_row2;       /* and of this one */
+	size_t warn_len;      /* their warn() text: "x left out", or this long */
 	int adding_row;       /* this row adds 10 items to the array "tags" */
 	int n_flaky_pulls;    /* the next pulls emit half a page, then RETRY */
 	struct sync_stop *stop_during_pull; /* asked after the first row */
@@ -73,9 +75,14 @@ static hub_rc emit_row(struct hub_call *call, int i, char *err, size_t err_size)
 	snprintf(origin, sizeof(origin), "row %d", i);
 	rec.origin = origin;
 	rc = fake.host->emit(call, &rec, err, err_size);
-	if (rc == HUB_OK && i == fake.lossy_row) {
-		snprintf(cid, sizeof(cid), "x left out");
-		rc = fake.host->warn(call, cid);
+	if (rc == HUB_OK && (i == fake.lossy_row || i == fake.lossy_row2)) {
+		char why[600] = "x left out";
+
+		if (fake.warn_len && fake.warn_len < sizeof(why)) {
+			memset(why, 'w', fake.warn_len);
+			why[fake.warn_len] = '\0';
+		}
+		rc = fake.host->warn(call, why);
 	}
 	return rc;
 }
@@ -382,6 +389,33 @@ static void test_rows_the_plugin_rejects_are_counted_with_their_reason(void)
 	world_close(&w);
 }
 
+/* The same reason of two rows is kept once, whatever its length: one
+ * that filled the kept text but for a few bytes was cut inside its
+ * " (first in ...)" and was kept again for each row (five filled the
+ * list, hiding every other reason). */
+static void test_a_long_reason_is_kept_once(void)
+{
+	static const size_t lens[] = {10, 370, 380, 381, 505, 511, 590};
+
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct world w;
+		struct sync_report rep;
+
+		world_open(&w, 6);
+		fake.lossy_row = 3;
+		fake.lossy_row2 = 5;
+		fake.warn_len = lens[i];
+		CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+		CU_ASSERT_EQUAL(rep.warnings, 2);
+		CU_ASSERT_EQUAL(rep.n_warning_reasons, 1);
+		if (rep.n_warning_reasons != 1)
+			fprintf(stderr, "\n  %zu bytes: %zu reasons", lens[i], rep.n_warning_reasons);
+		CU_ASSERT_PTR_NOT_NULL(strstr(rep.warning_reasons[0], " (first in row 3)"));
+		sync_report_free(&rep);
+		world_close(&w);
+	}
+}
+
 /* A value the plugin leaves out of a row it keeps (warn(), ABI 1.6) is a
  * warning with the plugin's reason, counted once its page commits (a
  * retried page does not count it twice). */
@@ -501,4 +535,5 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_rejected_rows_are_counted_with_their_reason),
 	   TEST(test_an_array_op_past_the_limit_is_counted_as_a_warning),
 	   TEST(test_rows_the_plugin_rejects_are_counted_with_their_reason),
-	   TEST(test_values_the_plugin_leaves_out_are_counted_as_warnings))
+	   TEST(test_values_the_plugin_leaves_out_are_counted_as_warnings),
+	   TEST(test_a_long_reason_is_kept_once))
