@@ -86,10 +86,9 @@ void ingest_reply_intake(struct ingest_reply *r, hub_rc rc, const char *why)
 		break;
 	case HUB_RETRY:
 		log_warn("http", "commit failed, answering 503: %s", why ? why : "");
-		/* "nothing was kept" would be wrong once in a while: a store
-		 * connection lost while its COMMIT was answered, and the server
-		 * unreachable since to ask (store_pg.c, commit_settle), leaves
-		 * the outcome unknown.  A resend is safe either way (dedupe). */
+		/* an outcome the store could not tell is answered apart
+		 * (ingest_pending_finish: commit_unknown); a resend is safe
+		 * either way (dedupe) */
 		ingest_reply_error(r, 503, "commit_failed",
 				   "the records could not be stored; retry later (a resend of"
 				   " records stored after all is skipped as a duplicate)");
@@ -598,7 +597,17 @@ struct ingest_pending *ingest_pending_new(struct record **recs, size_t n, int st
 void ingest_pending_finish(struct ingest_pending *p, hub_rc rc, struct ingest_reply *r)
 {
 	p->end_rc = rc;
-	if (rc != HUB_OK) {
+	if (rc == HUB_RETRY && p->batch.is_outcome_unknown) {
+		/* the store's answer to COMMIT was lost and it could not be
+		 * asked since: the records may be stored, and saying they were
+		 * not would be false */
+		log_warn("http", "commit outcome unknown, answering 503: %s", p->batch.err);
+		ingest_reply_error(r, 503, "commit_unknown",
+				   "whether the records were stored is unknown (the store's answer"
+				   " to the commit was lost); resend them: records stored already"
+				   " are skipped as duplicates");
+		snprintf(r->retry_after, sizeof(r->retry_after), "1");
+	} else if (rc != HUB_OK) {
 		ingest_reply_intake(r, rc, p->batch.err);
 	} else {
 		hub_free(r->body);

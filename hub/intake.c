@@ -570,14 +570,19 @@ void intake_stop(struct intake *in)
 
 void intake_set_bulk(struct intake *in, size_t group_max_records)
 {
-	/* several writers (PostgreSQL): every identifier of a group is locked
-	 * up front and a conflict runs the whole group again, so groups stay
-	 * as they are */
-	if (!in->store->ops->has_one_writer)
-		return;
+	size_t max = group_max_records ? group_max_records : 1;
+
 	pthread_mutex_lock(&in->lock);
-	in->is_bulk = 1;
-	in->group_max = group_max_records ? group_max_records : 1;
+	if (in->store->ops->has_one_writer) {
+		in->is_bulk = 1;
+		in->group_max = max;
+	} else if (max < in->group_max) {
+		/* several writers (PostgreSQL): every identifier of a group is
+		 * locked up front and a conflict runs the whole group again, so
+		 * groups grow no larger, but an import's --commit-every makes
+		 * them smaller */
+		in->group_max = max;
+	}
 	pthread_mutex_unlock(&in->lock);
 }
 

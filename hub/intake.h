@@ -104,7 +104,7 @@ int intake_start(struct intake **out, struct store *store, const struct hub_conf
  * arrive while they run, so commits are few and large.  Commit latency
  * grows with them: not for request/response callers.  Call before the
  * first submit.  A store with several writers (PostgreSQL) keeps its
- * groups as they are: this does nothing there. */
+ * groups at most their usual size: there this only makes them smaller. */
 void intake_set_bulk(struct intake *in, size_t group_max_records);
 
 /* Queues a batch.  HUB_OK, HUB_ERR_BUSY (queue full), HUB_ERR_STOPPED. */

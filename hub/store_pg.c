@@ -1316,9 +1316,12 @@ static int pg_commit(struct store *s)
 	if (ps->is_pipelined) {
 		/* the transaction's id, to ask about a COMMIT whose answer is
 		 * lost: read in COMMIT's own round trip (pipe_collect_ex keeps
-		 * it in ps->xid), not one more while the outbox lock is held */
+		 * it in ps->xid), not one more while the outbox lock is held.
+		 * The flush request makes the server send it before it runs
+		 * COMMIT: held for the sync, it was lost with COMMIT's answer */
 		ps->xid[0] = '\0';
-		if (pipe_send(ps, W_XID, "SELECT txid_current_if_assigned()", 0, NULL))
+		if (pipe_send(ps, W_XID, "SELECT txid_current_if_assigned()", 0, NULL) ||
+		    PQsendFlushRequest(ps->conn) != 1)
 			return -1; /* COMMIT not sent: nothing committed */
 		if (commit_cut(ps, STORE_CUT_BEFORE_COMMIT))
 			return commit_settle(ps, ps->xid); /* as if COMMIT were lost on its way */

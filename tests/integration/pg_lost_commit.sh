@@ -1,0 +1,119 @@
+#!/bin/sh
+# pg_lost_commit.sh - the link to PostgreSQL breaks just after the server
+# committed, its answer to COMMIT lost (tests/tools/cut_proxy between the
+# hub and the server).  The hub must ask the server what became of the
+# transaction and tell the truth: the request that was committed is
+# answered 2xx (it was 503 "not stored"), and an import goes on past the
+# cut (it stopped, saying the lines from there on were not stored).  Each
+# record is stored exactly once: a second run of the file is all
+# duplicates.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/hub.sh
+
+hub_need_built
+hub_need jq curl
+[ -f "$ROOT/$B/tests/plugins/echo_push.so" ] || die "$B/tests/plugins/echo_push.so is not built"
+[ -x "$ROOT/$B/tests/tools/cut_proxy" ] || die "$B/tests/tools/cut_proxy is not built"
+hub_tmpdir lost_commit
+PGD=$(mktemp -d "${TMPDIR:-/tmp}/hubpg.XXXXXX") || die "mktemp failed" # pgtest.sh's own
+proxy=""
+hub_at_exit 'pid_signal KILL "$proxy"; sh tests/pgtest.sh stop "$PGD"; rm -rf "$PGD"'
+url=$(sh tests/pgtest.sh start "$PGD") || die "cannot start PostgreSQL"
+pg_port=$(echo "$url" | sed -n 's|.*@127\.0\.0\.1:\([0-9]*\)/.*|\1|p')
+[ -n "$pg_port" ] || die "no port in $url"
+proxy_port=$(hub_free_port) || die "no free port"
+"$B/tests/tools/cut_proxy" "$proxy_port" "$pg_port" "$T/arm" >"$T/proxy.out" 2>&1 &
+proxy=$!
+i=0
+until grep -q ready "$T/proxy.out" 2>/dev/null; do
+	kill -0 "$proxy" 2>/dev/null || die "cut_proxy exited: $(cat "$T/proxy.out")"
+	i=$((i + 1))
+	[ $i -lt 100 ] || die "cut_proxy not ready within 10 s"
+	sleep 0.1
+done
+url=$(echo "$url" | sed "s|@127\.0\.0\.1:$pg_port/|@127.0.0.1:$proxy_port/|")
+
+mkdir -p "$T/plugins"
+cp "$B/tests/plugins/echo_push.so" "$T/plugins/"
+port=$(hub_free_port) || die "no free port"
+BASE="http://127.0.0.1:$port"
+cat >"$T/hub.yaml" <<EOF
+plugin_dir: $T/plugins
+log_level: info
+store:
+  driver: postgres
+  url: "$url"
+  schema: lost
+http:
+  listen: 127.0.0.1:$port
+  timeout: 5s
+api:
+  tokens: ["t"]
+sources:
+  - name: web
+    plugin: echo_push
+EOF
+
+# an import of 3000 lines, 100 a commit, the link cut at one COMMIT's answer
+awk 'BEGIN {
+	for (n = 1; n <= 3000; n++)
+		printf "{\"type\":\"track\",\"message_id\":\"m-%d\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"identifiers\":{\"installation_id\":\"I%d\"},\"event\":{\"name\":\"e\"}}\n", n, n
+}' >"$T/in.jsonl"
+"$HUB" -c "$T/hub.yaml" import /dev/null --source s >"$T/out" 2>&1 || die "making the schema: $(cat "$T/out")"
+: >"$T/arm"
+"$HUB" -c "$T/hub.yaml" import "$T/in.jsonl" --source s --commit-every 100 >"$T/out" 2>"$T/err" ||
+	die "the import stopped at the lost answer: $(cat "$T/out" "$T/err")"
+[ -e "$T/arm.cut" ] || die "the proxy cut no COMMIT during the import"
+grep -q "^records 3000, applied 3000," "$T/out" || die "import counts: $(cat "$T/out")"
+grep -q "the answer to COMMIT was lost (.*); transaction [0-9]* committed" "$T/err" ||
+	die "the import did not say what became of the COMMIT: $(cat "$T/err")"
+"$HUB" -c "$T/hub.yaml" import "$T/in.jsonl" --source s >"$T/out" 2>"$T/err" ||
+	die "the second run: $(cat "$T/err")"
+grep -q "^records 3000, applied 0, duplicates 3000," "$T/out" ||
+	die "the second run: $(cat "$T/out")"
+
+# a request whose COMMIT's answer is lost: 2xx, stored once
+rm -f "$T/arm.cut"
+hub_start "$T/hub.yaml" "$T/log"
+: >"$T/arm"
+code=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 30 --data-binary "lost-1" \
+	"$BASE/in/web/v1/echo")
+[ -e "$T/arm.cut" ] || die "the proxy cut no COMMIT of the request"
+[ "$code" = 200 ] || die "a committed request whose answer was lost: $code $(cat "$T/body")"
+"$HUB" -c "$T/hub.yaml" profile --installation-id lost-1 >"$T/profile" 2>&1 ||
+	die "the request's record is not stored: $(cat "$T/profile")"
+[ "$(jq -r '.event_count' "$T/profile")" = 1 ] ||
+	die "the request's record is not stored once: $(cat "$T/profile")"
+
+# the same, the server then unreachable for a while: the hub cannot ask, so
+# it cannot say "not stored" either: 503 commit_unknown, and the record is
+# stored (a resend is a duplicate)
+rm -f "$T/arm.cut"
+echo down >"$T/arm"
+code=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 30 --data-binary "lost-2" \
+	"$BASE/in/web/v1/echo")
+[ -e "$T/arm.cut" ] || die "the proxy cut no COMMIT of the second request"
+[ "$code" = 503 ] && grep -q '"commit_unknown"' "$T/body" ||
+	die "a request whose COMMIT's outcome is unknown: $code $(cat "$T/body")"
+i=0
+until "$HUB" -c "$T/hub.yaml" profile --installation-id lost-2 >"$T/profile" 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 150 ] || die "the second request's record is not stored: $(cat "$T/profile")"
+	sleep 0.1 # the proxy refuses connections for 4 s
+done
+i=0
+while :; do # resent until 2xx, as a client must (a 503 while the hub reconnects)
+	code=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 30 --data-binary "lost-2" \
+		"$BASE/in/web/v1/echo")
+	[ "$code" = 503 ] || break
+	i=$((i + 1))
+	[ $i -lt 100 ] || break
+	sleep 0.1
+done
+[ "$code" = 200 ] || die "the resend: $code $(cat "$T/body")"
+"$HUB" -c "$T/hub.yaml" profile --installation-id lost-2 >"$T/profile" 2>&1
+[ "$(jq -r '.event_count' "$T/profile")" = 1 ] ||
+	die "the resent record is not stored once: $(cat "$T/profile")"
+finish pg_lost_commit
+echo "pg_lost_commit: an import and a request whose COMMIT's answer was lost: stored once, said so; unknown when the server could not be asked"
