@@ -773,9 +773,14 @@ out:
 
 /* ---- the pipeline (inside a transaction) ----------------------------- */
 
-/* The connection broke while results were due: nothing more will come. */
+/* The connection broke while results were due: nothing more will come.
+ * Named by the statement whose result was next, or by COMMIT when it was
+ * in flight: what matters is that its answer is what was lost. */
 static int pipe_broken(struct pg_store *ps, int id)
 {
+	for (int i = 0; i < ps->n_pending; i++)
+		if (ps->pending_id[(ps->pending_head + i) % PIPE_MAX_PENDING] == W_COMMIT)
+			id = W_COMMIT;
 	pg_fail(ps, NULL, id);
 	ps->n_pending = 0;
 	return -1;

@@ -96,6 +96,8 @@ code=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 30 --data-binary "lost-
 [ -e "$T/arm.cut" ] || die "the proxy cut no COMMIT of the second request"
 [ "$code" = 503 ] && grep -q '"commit_unknown"' "$T/body" ||
 	die "a request whose COMMIT's outcome is unknown: $code $(cat "$T/body")"
+grep -q "commit outcome unknown, answering 503: .*connection to .* lost (commit)" "$T/log" ||
+	die "the lost link is not named by its COMMIT: $(grep 503 "$T/log")"
 i=0
 until "$HUB" -c "$T/hub.yaml" profile --installation-id lost-2 >"$T/profile" 2>&1; do
 	i=$((i + 1))
