@@ -594,6 +594,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	static const char usage[] =
 		"profilehub import FILE|- --source NAME [--format canonical|<plugin>]\n"
 		"                  [--commit-every RECORDS]";
+	static const char *const flags[] = {"--source", "--format", "--commit-every", NULL};
 	const char *file = NULL, *source = NULL, *format = "canonical";
 	const char *commit_every_arg = NULL;
 	long commit_every = IMPORT_COMMIT_EVERY;
@@ -603,8 +604,6 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	FILE *in = NULL;
 	char err[512];
 	int rc = CLI_FAIL;
-
-	static const char *const flags[] = {"--source", "--format", "--commit-every", NULL};
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--source") == 0 && i + 1 < argc)
@@ -699,7 +698,7 @@ static const char *events_arg_problem(int argc, char **argv, int i, long *n_even
 				      size_t why_size)
 {
 	if (strcmp(argv[i], "--events") != 0)
-		snprintf(why, why_size, "unexpected argument \"%.100s\"", argv[i]);
+		cli_arg_problem(argv, argc, i, NULL, why, why_size);
 	else if (i + 1 >= argc)
 		snprintf(why, why_size, "--events needs a value (all, or a number of events)");
 	else if (parse_events_arg(argv[i + 1], n_events) != 0)
@@ -854,7 +853,7 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 			continue;
 		}
 		if (!n_events) {
-			snprintf(why, why_size, "unexpected argument \"%.100s\"", argv[i]);
+			cli_arg_problem(argv, argc, i, NULL, why, why_size);
 			return -1;
 		}
 		if (events_arg_problem(argc, argv, i, n_events, why, why_size))
@@ -893,9 +892,8 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 	long n_events = PROFILE_EVENTS_DEFAULT;
 	struct found f;
 	struct store *s;
-	int rc = CLI_FAIL, is_reading = 0;
-
 	char why[256];
+	int rc = CLI_FAIL, is_reading = 0;
 
 	if (lookup_parse(argc, argv, &lk, &n_events, why, sizeof(why)))
 		return cli_misuse("profile", "profilehub profile (--custom-id C | --installation-id I"

@@ -212,7 +212,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	int sig;
 
 	if (argc > 1)
-		return cli_misuse("run", "profilehub run", "unexpected argument \"%s\"", argv[1]);
+		return cli_misuse("run", "profilehub run", "%s",
+				  cli_arg_problem(argv, argc, 1, NULL, err, sizeof(err)));
 	memset(&r, 0, sizeof(r));
 	if (cli_load_config(cli) || run_check_example_secrets(cli))
 		return CLI_FAIL;

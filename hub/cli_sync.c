@@ -249,7 +249,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	static const char usage[] = "profilehub sync SOURCE [--full]";
 	const char *name = NULL;
 	struct sync_cli c;
-	char lease[300];
+	char lease[300], why[160];
 	int64_t epoch = 0;
 	int is_full = 0, leased, rc = CLI_FAIL;
 
@@ -260,7 +260,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 			name = argv[i];
 		else
 			return cli_misuse("sync", usage, "%s",
-					  cli_arg_problem(argv, argc, i, NULL, lease, sizeof(lease)));
+					  cli_arg_problem(argv, argc, i, NULL, why, sizeof(why)));
 	}
 	if (!name)
 		return cli_misuse("sync", usage, "the SOURCE to pull is needed");

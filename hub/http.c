@@ -603,12 +603,12 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
  * A request whose end is not certain (RFC 9112 6.1, 6.3): Content-Length
  * with Transfer-Encoding, Content-Length twice, Transfer-Encoding twice (the
  * lines make one list: "chunked" then "identity" is not chunked), or a
- * transfer coding other than chunked.  libmicrohttpd framed the first two by one header and read
- * what the other one covered as the next request: behind a proxy that
- * frames by the other, a client's bytes would be taken as the start of
- * someone else's request, with that one's token.  Such a request is
- * answered 400 and its connection closed, its body never read.  Returns
- * the message, or NULL when the framing is sound.
+ * transfer coding other than chunked.  libmicrohttpd framed such a request
+ * by one header and read what the other one covered as the next request:
+ * behind a proxy that frames by the other, a client's bytes would be taken
+ * as the start of someone else's request, with that one's token.  Such a
+ * request is answered 400 and its connection closed, its body never read.
+ * Returns the message, or NULL when the framing is sound.
  */
 static const char *framing_problem(const struct http_req *req)
 {

@@ -366,7 +366,6 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 	struct plugin_registry reg;
 	int connect = 0, n_bad = 0;
 	size_t n_plugins;
-
 	char why[160];
 
 	for (int i = 1; i < argc; i++) {

@@ -640,26 +640,10 @@ static const struct hub_config_key no_keys[] = {{.name = NULL}};
 static int check_pull_keys(const struct hub_plugin *d, const struct config_instance *conf,
 			   char *err, size_t err_size)
 {
-	static const char *const kinds[] = {"attributes", "events", "consent", "erase"};
-	const struct cfg_node *kind = cfg_get(conf->node, "kind");
 	char path[256];
 
-	if (d->roles & HUB_ROLE_PULL) {
-		/* the hub's own key: its values are the hub's, checked here so
-		 * that `check` needs no --connect to see a wrong one */
-		for (const struct hub_config_key *o = d->config; o && o->name; o++)
-			if (strcmp(o->name, "kind") == 0)
-				return 0; /* the plugin's own */
-		if (!kind || !kind->value || kind->is_null)
-			return 0;
-		for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
-			if (strcmp(kind->value, kinds[i]) == 0)
-				return 0;
-		cfg_path_key(path, sizeof(path), conf->path, "kind");
-		cfg_errorf(err, err_size, kind, 0, path,
-			   "\"%s\" is not one of attributes, events, consent, erase", kind->value);
-		return -1;
-	}
+	if (d->roles & HUB_ROLE_PULL)
+		return 0;
 	for (const struct hub_config_key *k = config_keys_common_source; k->name; k++) {
 		const struct cfg_node *at = cfg_get(conf->node, k->name);
 		int is_own = 0;
@@ -677,6 +661,32 @@ static int check_pull_keys(const struct hub_plugin *d, const struct config_insta
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * A pull source's `kind`, one of the common keys (its values are the
+ * hub's: rowmap.c), checked here so that `check` sees a wrong one without
+ * --connect, unless the plugin declares the key as its own.  0 or -1.
+ */
+static int check_kind(const struct hub_plugin *d, const struct config_instance *conf,
+		      char *err, size_t err_size)
+{
+	static const char *const kinds[] = {"attributes", "events", "consent", "erase"};
+	const struct cfg_node *kind = cfg_get(conf->node, "kind");
+	char path[256];
+
+	if (!(d->roles & HUB_ROLE_PULL) || !kind || !kind->value || kind->is_null)
+		return 0;
+	for (const struct hub_config_key *o = d->config; o && o->name; o++)
+		if (strcmp(o->name, "kind") == 0)
+			return 0; /* the plugin's own */
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (strcmp(kind->value, kinds[i]) == 0)
+			return 0;
+	cfg_path_key(path, sizeof(path), conf->path, "kind");
+	cfg_errorf(err, err_size, kind, 0, path,
+		   "\"%s\" is not one of attributes, events, consent, erase", kind->value);
+	return -1;
 }
 
 int plugin_instance_check(const struct plugin_module *mod, const struct config_instance *conf,
@@ -697,7 +707,8 @@ int plugin_instance_check(const struct plugin_module *mod, const struct config_i
 			plugin_roles_string(d->roles, roles, sizeof(roles)));
 		return -1;
 	}
-	if (!is_export && check_pull_keys(d, conf, err, err_size))
+	if (!is_export && (check_pull_keys(d, conf, err, err_size) ||
+			   check_kind(d, conf, err, err_size)))
 		return -1;
 	return cfg_check_keys(conf->node, conf->path, d->config ? d->config : no_keys,
 			      is_export ? config_keys_common_export : config_keys_common_source,

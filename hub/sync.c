@@ -143,11 +143,11 @@ static void page_drop(struct page *pg)
 	pg->cursor = NULL;
 }
 
+#define REASON_WHY_MAX 380 /* of SYNC_REASON_SIZE: the rest says where */
+
 /* Keeps why among the first SYNC_MAX_REASONS distinct ones of a list,
  * with where it was first seen when the record says (its origin: "the row
  * with UPDATED_AT=..."), so a reason can be traced to its row. */
-#define REASON_WHY_MAX 380 /* of SYNC_REASON_SIZE: the rest says where */
-
 static void note_reason_in(char (*list)[SYNC_REASON_SIZE], size_t *n, const char *why,
 			   const char *origin)
 {
