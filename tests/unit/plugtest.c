@@ -181,32 +181,26 @@ static int vtry_open(struct pt_fixture *f, const char *plugin, char *err, size_t
 	free(yaml);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
 	CU_ASSERT_FATAL(f->cfg->n_sources > 0 || f->cfg->n_exports > 0);
-	if (f->cfg->n_sources == 0) {
-		/* an export: its call serves batch_range() and should_stop()
-		 * only, as the hub's (emit() and the others refuse) */
-		f->call.stop = &f->stop;
-		f->call.ctx = &f->got;
-		rc = plugin_instance_create(&f->mod, &f->cfg->exports[0], &f->inst, err,
-					    err_size);
-		if (rc != 0)
-			f->inst = NULL;
-		f->call.inst = f->inst;
-		return rc;
+	/* an export's call serves batch_range() and should_stop() only, as
+	 * the hub's (emit() and the others refuse) */
+	if (f->cfg->n_sources > 0) {
+		f->got.source = f->cfg->sources[0].name;
+		f->got.rules = (struct record_rules){f->cfg->external_ids, f->cfg->n_external_ids,
+						     f->cfg->blocked_values,
+						     f->cfg->n_blocked_values};
+		f->got.now_ms = PT_NOW_MS;
+		f->call.on_emit = collect_emit;
+		f->call.on_reject = collect_reject;
+		f->call.on_warn = collect_warn;
+		/* like the hub: checkpoints only where there is a pull */
+		if (f->mod.desc->pull)
+			f->call.on_checkpoint = collect_checkpoint;
 	}
-
-	f->got.source = f->cfg->sources[0].name;
-	f->got.rules = (struct record_rules){f->cfg->external_ids, f->cfg->n_external_ids,
-					     f->cfg->blocked_values, f->cfg->n_blocked_values};
-	f->got.now_ms = PT_NOW_MS;
-	f->call.on_emit = collect_emit;
-	f->call.on_reject = collect_reject;
-	f->call.on_warn = collect_warn;
-	/* like the hub: checkpoints only where there is a pull */
-	if (f->mod.desc->pull)
-		f->call.on_checkpoint = collect_checkpoint;
 	f->call.stop = &f->stop;
 	f->call.ctx = &f->got;
-	rc = plugin_instance_create(&f->mod, &f->cfg->sources[0], &f->inst, err, err_size);
+	rc = plugin_instance_create(&f->mod,
+				    f->cfg->n_sources > 0 ? &f->cfg->sources[0] : &f->cfg->exports[0],
+				    &f->inst, err, err_size);
 	if (rc != 0)
 		f->inst = NULL;
 	f->call.inst = f->inst;
