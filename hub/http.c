@@ -848,24 +848,26 @@ static enum MHD_Result query_count_one(void *cls, enum MHD_ValueKind kind, const
 	return MHD_YES;
 }
 
-/* struct api_request.query: the decoded value with its length, which
- * counts a NUL byte decoded from %00 (MHD_lookup_connection_value would
- * hand over the value cut there), and how many times the key was sent. */
+/* struct api_request.query: the decoded value of the first parameter named
+ * exactly `key` (a query's names are case-sensitive; libmicrohttpd's lookup
+ * is not) with its length, which counts a NUL byte decoded from %00, and
+ * how many times the key was sent. */
 static const char *api_query(const struct api_request *areq, const char *key, size_t *len,
 			     size_t *n_sent)
 {
 	const struct http_req *req = areq->priv;
 	struct query_count qc = {key, strlen(key), 0};
-	const char *value = NULL;
+	struct query_first q = {key, qc.key_len, NULL, 0};
 
 	*len = 0;
 	*n_sent = 0;
-	if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, key, qc.key_len,
-					  &value, len) != MHD_YES)
+	MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, query_first_exact, &q);
+	if (!q.value)
 		return NULL;
 	MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, query_count_one, &qc);
+	*len = q.value_len;
 	*n_sent = qc.n;
-	return value;
+	return q.value;
 }
 
 /* Hands a /v1 or page request to the API and sends what it answers. */

@@ -1500,6 +1500,33 @@ static void test_api_query_key_sent_twice_is_400(void)
 	world_close(&w);
 }
 
+/* A query's names are case-sensitive: libmicrohttpd's lookup is not, so
+ * ?INSTALLATION_ID=I1 found I1's profile, and with ?limit=5&LIMIT=7 the
+ * lookup and the count of `limit` could see different parameters. */
+static void test_api_query_names_match_exactly(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	struct world w;
+	struct resp r;
+	char path[256], pid[64] = "";
+	json_t *o;
+
+	world_open_api_one_profile(&w, pid);
+	http_do(w.port, "GET", "/v1/profiles?INSTALLATION_ID=I1", NULL, 0, 0, auth, &r);
+	ASSERT_ERROR(&r, 400, "missing_parameter"); /* no lookup key given */
+	/* the other case's value is not read for the exact name */
+	http_do(w.port, "GET", "/v1/profiles?Installation_Id=nobody&installation_id=I1", NULL, 0,
+		0, auth, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	o = json_loads(r.body, 0, NULL);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(o, "profiles")), 1);
+	json_decref(o);
+	snprintf(path, sizeof(path), "/v1/profiles/%s/events?LIMIT=0&limit=5", pid);
+	http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+}
+
 /* A path holding %00 is a 400 invalid_path: libmicrohttpd's decoded path
  * is a C string, cut at the NUL, so /v1/sources%00x was /v1/sources and a
  * privacy request's ID followed by %00 and anything was that request.  An
@@ -2229,6 +2256,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_cursor_out_of_range_is_400),
 	   TEST(test_api_query_value_with_a_nul_byte_is_400),
 	   TEST(test_api_query_key_sent_twice_is_400),
+	   TEST(test_api_query_names_match_exactly),
 	   TEST(test_a_path_with_a_nul_byte_is_400),
 	   TEST(test_a_request_with_uncertain_framing_is_400_and_closed),
 	   TEST(test_api_head_is_answered_as_get_without_the_body),
