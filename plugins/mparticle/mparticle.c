@@ -246,7 +246,7 @@ static hub_rc route_api(void *state, struct hub_call *call, const struct hub_req
 		return mp_too_large(resp, req->body_len);
 	if ((status = mp_auth_basic(st, mp_header(req, "Authorization"))) != 200)
 		return mp_refuse(resp, status, "Basic credentials (api_key:api_secret)");
-	rc = mp_request_run(st, call, req->body, req->body_len, shape, &e);
+	rc = mp_request_run(st, call, req->body, req->body_len, shape, st->host->now_ms(), &e);
 	return mp_respond(resp, rc, &e);
 }
 
@@ -277,7 +277,7 @@ static hub_rc route_webhook(void *state, struct hub_call *call,
 		return mp_too_large(resp, req->body_len);
 	if ((status = mp_auth_webhook(st, mp_header(req, "Authorization"))) != 200)
 		return mp_refuse(resp, status, "Authorization");
-	rc = mp_request_run(st, call, req->body, req->body_len, MP_ANY, &e);
+	rc = mp_request_run(st, call, req->body, req->body_len, MP_ANY, st->host->now_ms(), &e);
 	return mp_respond(resp, rc, &e);
 }
 
@@ -295,7 +295,7 @@ static hub_rc mparticle_import_line(void *state, struct hub_call *call, const ch
 				    size_t len, char *err, size_t err_size)
 {
 	struct mp_error e = {0};
-	hub_rc rc = mp_request_run(state, call, line, len, MP_ONE_BATCH, &e);
+	hub_rc rc = mp_request_run(state, call, line, len, MP_ONE_BATCH, 0, &e);
 
 	if (rc != HUB_OK)
 		snprintf(err, err_size, "%s", e.message);

@@ -125,6 +125,9 @@ struct mp_batch {
 	char text_digest[MP_DIGEST_SIZE]; /* without source_request_id: SHA-256
 					     of the batch's text (mp_batch_digest),
 					     else "" */
+	int64_t received_ms;           /* a request's: when it came (keys the
+					  events that have no time, with
+					  text_digest); 0 for an import line */
 	int64_t timestamp_ms;          /* the batch's time, else its latest event's,
 					  else MP_TIME_NONE */
 	struct hub_ident ids[MP_MAX_IDS];
@@ -193,11 +196,12 @@ enum mp_shape {
 	MP_BULK,          /* /v2/bulkevents: an array of at most 100 batches */
 	MP_ANY,           /* the webhook: either */
 };
-/* A whole body: parse, read every batch, then emit every record.  Emits
+/* A whole body: parse, read every batch, then emit every record
+ * (received_ms: a request's arrival, 0 for an import line).  Emits
  * everything or nothing that the host keeps (a refusal of record i after
  * 0..i-1 returns an error, and the host discards the whole call). */
 hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const char *body,
-		      size_t len, enum mp_shape shape, struct mp_error *e);
+		      size_t len, enum mp_shape shape, int64_t received_ms, struct mp_error *e);
 
 /* mparticle_auth.c: each returns 200 when allowed, else the status to
  * answer: 401 (no or unreadable credentials), 403 (wrong ones).

@@ -321,6 +321,8 @@ static const struct {
 	{"android", "android"}, {"fire_tv", "android"},  {"firetv", "android"},
 	{"web", "web"},         {"mobile_web", "web"},   {"mobileweb", "web"},
 	{"out_of_band", "server"},
+	/* application_info.os's own spellings */
+	{"outofband", "server"}, {"unityios", "ios"},    {"unityandroid", "android"},
 };
 
 static const char *platform_of(const char *name)

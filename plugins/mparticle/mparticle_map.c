@@ -126,11 +126,15 @@ static const char *derived_id(const struct mp_batch *b, const char *what, char *
 }
 
 /* An event's record: its own id, else keyed by source_request_id, else by
- * the batch's text (b->text_digest), with the event's index. */
+ * the batch's text (b->text_digest), with the event's index.  When neither
+ * the event nor its batch has a time (the Node SDK's default), the time of
+ * the request is keyed too: such an event's time is its arrival, and the
+ * same action sent again later is another event (mParticle keeps both), so
+ * only an import line's (received_ms 0) stays the same from run to run. */
 static const char *event_id(const struct mp_batch *b, const struct mp_event *ev, size_t i,
 			    char *out)
 {
-	char what[32], key[MP_DIGEST_SIZE + 8];
+	char what[32], key[MP_DIGEST_SIZE + 32];
 
 	if (ev->message_id)
 		return ev->message_id;
@@ -139,7 +143,12 @@ static const char *event_id(const struct mp_batch *b, const struct mp_event *ev,
 		return hashed_id(b->source_request_id, what, out);
 	if (!b->text_digest[0])
 		return NULL;
-	snprintf(key, sizeof(key), "text:%s", b->text_digest);
+	if (ev->timestamp_ms == MP_TIME_NONE && b->timestamp_ms == MP_TIME_NONE &&
+	    b->received_ms)
+		snprintf(key, sizeof(key), "text:%s@%lld", b->text_digest,
+			 (long long)b->received_ms);
+	else
+		snprintf(key, sizeof(key), "text:%s", b->text_digest);
 	return hashed_id(key, what, out);
 }
 

@@ -4,7 +4,9 @@
  *
  *   1. size: a body over 256 KB is refused (413) before it is parsed;
  *   2. parse with duplicate object keys rejected and integers kept as
- *      64-bit integers (an mpid above 2^53 must not become a double);
+ *      64-bit integers (an mpid above 2^53 must not become a double); an
+ *      integer past 64 bits is read as a double, and only it
+ *      (plugins/common/json_bigint.h);
  *   3. shape: one batch object (/v2/events, an import line), an array of
  *      at most 100 batches (/v2/bulkevents), either (the webhook);
  *   4. read every batch and every event (mparticle_batch.c) - the first
@@ -14,20 +16,31 @@
  *      its events' message ids: the body or line as received for one
  *      batch, the element's canonical dump (compact, keys sorted) and its
  *      index for a batch of an array, whose own bytes jansson does not
- *      keep.
+ *      keep (and the request's time, for events without any time:
+ *      mparticle_map.c).
  */
 #include "mparticle.h"
+
+#include "../common/json_bigint.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The body as JSON, an integer past 64 bits (JavaScript prints
+ * 12345678901234567000 as plain digits) read as a double; every other
+ * integer, an mpid above all, stays one. */
 static json_t *mp_parse(const char *text, size_t len, struct mp_error *e)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	int had_big;
+	json_t *root = json_loadb_big_ints(text, len, JSON_REJECT_DUPLICATES, &jerr, &had_big);
 	char *near;
 
+	if (had_big < 0) {
+		mp_error_set(e, 500, "internal", -1, "out of memory");
+		return NULL;
+	}
 	if (root)
 		return root;
 	/* "... near 'token'": the token could be anything the client sent (a
@@ -88,7 +101,7 @@ out:
 }
 
 hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const char *body,
-		      size_t len, enum mp_shape shape, struct mp_error *e)
+		      size_t len, enum mp_shape shape, int64_t received_ms, struct mp_error *e)
 {
 	struct mp_batch b;
 	json_t *root, *items;
@@ -117,6 +130,7 @@ hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const ch
 			rc = HUB_ERR_DATA; /* cannot happen: read twice alike */
 			goto out;
 		}
+		b.received_ms = received_ms;
 		if ((rc = mp_digest_batch(&b, items, body, len, index, e)) != HUB_OK ||
 		    (rc = mp_batch_emit(st, call, &b, index, e)) != HUB_OK)
 			goto out;

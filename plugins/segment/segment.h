@@ -86,9 +86,9 @@ struct seg_batch_ctx {
 	int has_sent_at;     /* a batch-level sentAt was given ... */
 	int64_t sent_at_ms;  /* ... this one (any instant, the epoch and before too) */
 	enum seg_mode mode;
-	/* The body held an integer too big for 64 bits and was parsed with
-	 * every integer read as a double (segment_request.c): a numeric ID
-	 * of 2^53 or more can no longer be told exactly and is refused. */
+	/* The body held an integer too big for 64 bits, parsed again as a
+	 * double (segment_request.c): an ID that was one cannot be told
+	 * exactly and is refused. */
 	int is_int_as_real;
 	/* SHA-256 of the raw body (the imported line), set before events are
 	 * emitted when one has no messageId: its message_id is derived from

@@ -7,10 +7,9 @@
  * what makes it all-or-nothing.
  *
  * Segment accepts a number where an ID is expected (userId: 42); numbers
- * become their decimal text in the event's own buffers.  In a body that was
- * parsed with every integer read as a double (it held one too big for 64
- * bits: segment_request.c), an integral ID prints as the integer it was,
- * and one of 2^53 or more, which a double may have rounded, is refused.
+ * become their decimal text in the event's own buffers.  An integer too
+ * big for 64 bits is read as a double (segment_request.c): an ID that was
+ * one has lost digits and is refused.
  *
  * A time is "given" or not, apart from its value: the epoch and every
  * instant before it are times like any other (the hub checks the range).
@@ -166,8 +165,9 @@ static void real_text(double v, char *buf, size_t size)
 	}
 }
 
-/* Doubles hold every integer of magnitude below this exactly. */
-#define SEG_EXACT_INT_LIMIT 9007199254740992.0 /* 2^53 */
+/* No int64_t reaches this: with is_int_as_real, an integral double of it
+ * or more was an integer too big for 64 bits. */
+#define SEG_INT64_LIMIT 9223372036854775808.0 /* 2^63 */
 
 /* How an ID field failed. */
 enum seg_id_rc {
@@ -177,11 +177,9 @@ enum seg_id_rc {
 };
 
 /* An ID: a string, or a number as its decimal text.  With `is_int_as_real`
- * (the body was parsed with integers read as doubles) an integral number
- * prints as an integer, as it would have been read otherwise ("42", not
- * "42.0" or "4.2e+01"); one of 2^53 or more may have lost digits (JavaScript
- * sends such IDs as strings anyway) and is refused rather than stored as
- * some other ID. */
+ * (the body's integers too big for 64 bits were read as doubles), an ID
+ * that was such an integer has lost digits (JavaScript sends such IDs as
+ * strings anyway) and is refused rather than stored as some other ID. */
 static enum seg_id_rc read_id(json_t *obj, const char *key, int is_int_as_real,
 			      const char **out, char *buf, size_t size)
 {
@@ -202,13 +200,9 @@ static enum seg_id_rc read_id(json_t *obj, const char *key, int is_int_as_real,
 	}
 	if (!json_is_real(v) || !isfinite(d = json_real_value(v)))
 		return SEG_ID_TYPE;
-	if (is_int_as_real && d == floor(d)) {
-		if (fabs(d) >= SEG_EXACT_INT_LIMIT)
-			return SEG_ID_IMPRECISE;
-		snprintf(buf, size, "%lld", (long long)d);
-	} else {
-		real_text(d, buf, size);
-	}
+	if (is_int_as_real && d == floor(d) && fabs(d) >= SEG_INT64_LIMIT)
+		return SEG_ID_IMPRECISE;
+	real_text(d, buf, size);
 	*out = buf;
 	return SEG_ID_OK;
 }
@@ -216,8 +210,8 @@ static enum seg_id_rc read_id(json_t *obj, const char *key, int is_int_as_real,
 /* The message of a bad ID field (a literal: read_*() return it as is). */
 #define SEG_ID_MESSAGE(rc, field, wrong_type)                                              \
 	((rc) == SEG_ID_IMPRECISE                                                          \
-		 ? field ": a number of 2^53 or more cannot be kept exactly in a request "  \
-			 "holding an integer too big for 64 bits: send the ID as a string" \
+		 ? field ": an integer too big for 64 bits cannot be kept exactly: send " \
+			 "the ID as a string"                                            \
 		 : wrong_type)
 
 static int read_string(json_t *obj, const char *key, const char **out)

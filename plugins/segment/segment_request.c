@@ -6,8 +6,9 @@
  *   2. parse with duplicate object keys rejected (two parsers must never
  *      read one body differently); a body holding an integer too big for
  *      64 bits (JavaScript clients send 12345678901234567000 as plain
- *      digits) is parsed again with every integer read as a double, so
- *      the request is kept rather than refused whole;
+ *      digits) is parsed again with those integers, and only those, read
+ *      as doubles (plugins/common/json_bigint.h), so the request is kept
+ *      rather than refused whole;
  *   3. the body's writeKey, when the route asks for it;
  *   4. shape: {"batch": [...], "context"?, "integrations"?, "sentAt"?}
  *      for /v1/batch, one event object for a single call (/v1/track ...),
@@ -23,6 +24,8 @@
  * integrations only have their type checked: no record field takes them.
  */
 #include "segment.h"
+
+#include "../common/json_bigint.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -48,30 +51,18 @@ static json_t *body_item(const struct seg_body *b, size_t i)
 	return b->items ? json_array_get(b->items, i) : b->root;
 }
 
-/* jansson's one error for an integer past 64 bits: "too big integer" or
- * "too big negative integer" (a real past a double is "real number
- * overflow", also numeric_overflow, and stays an error). */
-static int is_int_overflow(const json_error_t *jerr)
-{
-	return json_error_code(jerr) == json_error_numeric_overflow &&
-	       strncmp(jerr->text, "too big ", 8) == 0;
-}
-
-/* The body as JSON.  Only when the sole trouble is an integer too big for
- * 64 bits is it parsed again with every integer read as a double
- * (*is_int_as_real = 1): such numbers become doubles, and so do the other
- * integers of that body (3 -> 3.0). */
+/* The body as JSON, an integer too big for 64 bits read as a double
+ * (*is_int_as_real = 1); every other integer stays one. */
 static json_t *parse(const char *text, size_t len, int *is_int_as_real, struct seg_error *e)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root = json_loadb_big_ints(text, len, JSON_REJECT_DUPLICATES, &jerr,
+					   is_int_as_real);
 	char *near;
 
-	*is_int_as_real = 0;
-	if (!root && is_int_overflow(&jerr)) {
-		*is_int_as_real = 1;
-		root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
-				  &jerr);
+	if (*is_int_as_real < 0) {
+		seg_error_set(e, 500, "internal", -1, "out of memory");
+		return NULL;
 	}
 	if (root)
 		return root;

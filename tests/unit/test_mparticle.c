@@ -11,6 +11,8 @@
  */
 #include "plugtest.h"
 
+#include "../../hub/host.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -777,6 +779,32 @@ static void test_mpid_int64_round_trip_is_exact(void)
 	pt_close(&f);
 }
 
+/* An integer past 64 bits, as JavaScript prints 12345678901234567000: read
+ * as a double, and only it (the batch was refused whole, 400); the mpid
+ * and every other integer stay integers, digit for digit. */
+static void test_integer_past_64_bits_is_kept_as_a_double(void)
+{
+	static const char body[] =
+		"{\"mpid\": 9007199254740993, \"user_identities\": {\"customer_id\": \"u1\"},"
+		" \"user_attributes\": {\"visits\": 3},"
+		" \"events\": [{\"event_type\": \"custom_event\", \"data\": {\"event_name\": \"e\","
+		" \"custom_attributes\": {\"order_ref\": 12345678901234567000, \"qty\": 2,"
+		" \"note\": \"-99999999999999999999\"}}}]}";
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 202);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "mpid"), "9007199254740993");
+	ASSERT_JSON(f.got.recs[1].properties_json,
+		    "{\"order_ref\": 1.2345678901234567e19, \"qty\": 2,"
+		    " \"note\": \"-99999999999999999999\"}");
+	ASSERT_JSON(f.got.recs[0].attributes_json, "{\"visits\": 3}");
+	pt_close(&f);
+}
+
 /* ---- mapping details ---------------------------------------------------- */
 
 /* One batch with user_attributes `attrs_json`; returns the identify's
@@ -837,6 +865,9 @@ static void test_platform_and_device_id_choice(void)
 		{"{\"platform\": \"web\"}", "", "web", NULL},
 		{"{\"platform\": \"roku\"}", "", NULL, NULL},
 		{"{}", ", \"application_info\": {\"os\": \"IOS\"}", "ios", NULL},
+		{"{}", ", \"application_info\": {\"os\": \"OutOfBand\"}", "server", NULL},
+		{"{}", ", \"application_info\": {\"os\": \"UnityIOS\"}", "ios", NULL},
+		{"{}", ", \"application_info\": {\"os\": \"UnityAndroid\"}", "android", NULL},
 		{"{\"ios_idfv\": \"V1\"}", "", "ios", "V1"},
 		{"{\"android_uuid\": \"U1\"}", "", "android", "U1"},
 		{"{\"ios_idfv\": \"V1\", \"android_uuid\": \"U1\"}", ", \"mp_deviceid\": \"D1\"",
@@ -946,13 +977,19 @@ static void post_ids(struct pt_fixture *f, const char *path, const char *body, s
 }
 
 /* Two identical events of one batch without source_message_id,
- * source_request_id or times: two ids (a hash of the batch's text and the
- * event's index), the same two when the batch is sent again; on
- * /v2/events, /v2/bulkevents and import alike.  The identify keeps the
- * host's content hash, as before. */
+ * source_request_id or times: two ids (a hash of the batch's text, the
+ * request's time and the event's index).  The request sent again in the
+ * same millisecond gets the same two; sent later, two others: an event
+ * without a time is the action done again (the Node SDK sends no time by
+ * default; two uploads of "Tapped Buy" were stored once).  A batch with a
+ * time, and an import line, get the same ids whenever they come.  On
+ * /v2/events and /v2/bulkevents alike.  The identify keeps the host's
+ * content hash, as before. */
 static void test_identical_events_without_ids_stay_two_and_dedupe_on_resend(void)
 {
 	static const char batch[] = "{" IDS ",\"events\":[" EV_OK "," EV_OK "]}";
+	static const char timed[] = "{" IDS ",\"timestamp_unixtime_ms\":1767000000000,"
+				    "\"events\":[" EV_OK "," EV_OK "]}";
 	static const char bulk[] = "[" BATCH_OK ",{" IDS ",\"events\":[" EV_OK "," EV_OK "]}]";
 	static const char twice[] = "[{" IDS ",\"events\":[" EV_OK "]},{" IDS ",\"events\":[" EV_OK "]}]";
 	static const char with_attrs[] =
@@ -963,9 +1000,22 @@ static void test_identical_events_without_ids_stay_two_and_dedupe_on_resend(void
 	char err[256] = "";
 
 	fixture_open(&f);
+	host_set_fixed_now_ms(1767225600000);
 	post_ids(&f, "/v2/events", batch, 2, first);
 	CU_ASSERT_STRING_NOT_EQUAL(first[0], first[1]);
 	post_ids(&f, "/v2/events", batch, 2, again);
+	CU_ASSERT_STRING_EQUAL(again[0], first[0]);
+	CU_ASSERT_STRING_EQUAL(again[1], first[1]);
+	host_set_fixed_now_ms(1767225601000); /* a second later: done again */
+	post_ids(&f, "/v2/events", batch, 2, again);
+	CU_ASSERT_STRING_NOT_EQUAL(again[0], first[0]);
+	CU_ASSERT_STRING_NOT_EQUAL(again[1], first[1]);
+	CU_ASSERT_STRING_NOT_EQUAL(again[0], again[1]);
+
+	/* a batch with a time: the same ids a second later (a resend) */
+	post_ids(&f, "/v2/events", timed, 2, first);
+	host_set_fixed_now_ms(1767225602000);
+	post_ids(&f, "/v2/events", timed, 2, again);
 	CU_ASSERT_STRING_EQUAL(again[0], first[0]);
 	CU_ASSERT_STRING_EQUAL(again[1], first[1]);
 
@@ -980,14 +1030,23 @@ static void test_identical_events_without_ids_stay_two_and_dedupe_on_resend(void
 	post_ids(&f, "/v2/bulkevents", twice, 2, first);
 	CU_ASSERT_STRING_NOT_EQUAL(first[0], first[1]);
 
-	/* import: the line */
-	CU_ASSERT_EQUAL(pt_import_line(&f, batch, err, sizeof(err)), HUB_OK);
-	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
-	for (size_t i = 0; i < 2; i++)
-		snprintf(line_ids[i], 64, "%s", f.got.recs[i].message_id ? f.got.recs[i].message_id : "");
+	/* import: the line, the same ids at any time */
+	for (int run = 0; run < 2; run++) {
+		host_set_fixed_now_ms(1767225603000 + run * 1000);
+		CU_ASSERT_EQUAL(pt_import_line(&f, batch, err, sizeof(err)), HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+		for (size_t i = 0; i < 2; i++) {
+			const char *id = f.got.recs[i].message_id ? f.got.recs[i].message_id : "";
+			if (run == 0)
+				snprintf(line_ids[i], 64, "%s", id);
+			else
+				CU_ASSERT_STRING_EQUAL(id, line_ids[i]);
+		}
+		pt_reset(&f.got);
+	}
 	CU_ASSERT_STRING_NOT_EQUAL(line_ids[0], line_ids[1]);
 	CU_ASSERT_EQUAL(strncmp(line_ids[0], "mp-", 3), 0);
-	pt_reset(&f.got);
+	host_set_fixed_now_ms(0);
 
 	/* the batch's own records keep their ids (none: the host's hash) */
 	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, with_attrs, &resp), HUB_OK);
@@ -1356,8 +1415,6 @@ static const struct bad_row bad_rows[] = {
 	{"duplicate key in an event", NULL,
 	 "{" IDS ",\"events\":[" EV_OK ",{\"event_type\":\"custom_event\",\"event_type\":"
 	 "\"screen_view\"}]}", NULL, 0, 400, "invalid_json", -1, -1},
-	{"integer past int64", NULL, "{\"mpid\": 9223372036854775808}", NULL, 0, 400,
-	 "invalid_json", -1, -1},
 	{"body an array", NULL, "[" BATCH_OK "]", NULL, 0, 400, "invalid_request", -1, -1},
 	{"body a string", NULL, "\"batch\"", NULL, 0, 400, "invalid_json", -1, -1},
 	{"body a number array", NULL, "[1]", NULL, 0, 400, "invalid_request", -1, -1},
@@ -1438,6 +1495,10 @@ static const struct bad_row bad_rows[] = {
 	{"mpid a real", NULL, "{" IDS ",\"mpid\":1.5}", NULL, 0, 400, "invalid_batch", -1, -1},
 	{"mpid 2^63 as text", NULL, "{" IDS ",\"mpid\":\"9223372036854775808\"}", NULL, 0, 400,
 	 "invalid_batch", -1, -1},
+	{"mpid past int64", NULL, "{" IDS ",\"mpid\":9223372036854775808}", NULL, 0, 400,
+	 "invalid_batch", -1, -1},
+	{"customer_id past int64", NULL, "{\"user_identities\":{\"customer_id\":-9223372036854775809}}",
+	 NULL, 0, 400, "invalid_batch", -1, -1},
 	{"mpid not digits", NULL, "{" IDS ",\"mpid\":\"12a\"}", NULL, 0, 400, "invalid_batch", -1,
 	 -1},
 	{"mpid a bool", NULL, "{" IDS ",\"mpid\":true}", NULL, 0, 400, "invalid_batch", -1, -1},
@@ -1625,6 +1686,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_mpid_int64_round_trip_is_exact),
 	   TEST(test_user_attribute_names),
 	   TEST(test_platform_and_device_id_choice),
+	   TEST(test_integer_past_64_bits_is_kept_as_a_double),
 	   TEST(test_message_id_precedence),
 	   TEST(test_null_user_attribute_is_no_delete),
 	   TEST(test_identical_events_without_ids_stay_two_and_dedupe_on_resend),
