@@ -626,9 +626,7 @@ static enum step worker_deliver(struct export_worker *w)
 	case HUB_ERR_AUTH:
 	case HUB_ERR_CONFIG:
 		return worker_disable(w, err[0] ? err : "refused by the plugin", 1);
-	case HUB_ERR_STOPPED:
-		return STEP_AGAIN;
-	default:
+	default: /* HUB_ERR_STOPPED too: the hub's own stop was handled above */
 		return worker_retry(w, err[0] ? err : "temporary failure");
 	}
 }

@@ -550,6 +550,15 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 			attempt = 0;
 		if (r.is_lease_lost)
 			break; /* whatever the plugin made of it: this holder stops */
+		if (rc == HUB_ERR_STOPPED && !is_stopping(p) && r.commit_rc != HUB_ERR_STOPPED) {
+			/* the plugin's own (a library's cancellation passed on):
+			 * nothing asked it to stop, so it is a failure like any
+			 * other, not a clean end that would hide it */
+			rc = HUB_RETRY;
+			if (!err[0])
+				snprintf(err, sizeof(err), "the plugin answered HUB_ERR_STOPPED,"
+					 " though no stop was asked");
+		}
 		/* a pull that did nothing yet asks for another would be pulled
 		 * again at once, forever: a bug in the plugin */
 		idle_mores = rc == HUB_MORE && r.n_host_calls == calls ? idle_mores + 1 : 0;

@@ -105,7 +105,9 @@ typedef enum hub_rc {
 	HUB_ERR_INTERNAL = 6, /* a bug or an unexpected state */
 	HUB_ERR_NOMEM = 7,    /* out of memory */
 	HUB_ERR_BUSY = 8,     /* host: intake full, retry after a while */
-	HUB_ERR_STOPPED = 9,  /* host: shutting down; stop early and return */
+	HUB_ERR_STOPPED = 9,  /* host: shutting down; stop early and return (a
+			       * plugin answering it while the hub is not
+			       * stopping is taken as HUB_RETRY) */
 } hub_rc;
 
 /* ABI stamp: the first member of every descriptor. */

@@ -7,6 +7,9 @@
  *
  *   retries: N        the first N calls answer HUB_RETRY ("retry after 0ms");
  *                     with `gate`, the first of them waits at the gate
+ *   stops: N          the first N calls answer HUB_ERR_STOPPED ("scripted
+ *                     stop"), as a plugin passing on a library's own
+ *                     cancellation would, the hub not stopping
  *   bad_custom_id: C  a change of a profile with custom_id C is bad data:
  *                     mode "batch" refuses the whole call (n_done 0, like a
  *                     webhook's 400), mode "precise" accepts the changes
@@ -32,6 +35,8 @@ static const struct hub_config_key keys[] = {
 	 .description = "file the accepted changes are appended to"},
 	{.name = "retries", .type = HUB_CFG_INT, .default_value = "0",
 	 .description = "calls answered HUB_RETRY first"},
+	{.name = "stops", .type = HUB_CFG_INT, .default_value = "0",
+	 .description = "calls answered HUB_ERR_STOPPED first"},
 	{.name = "bad_custom_id", .type = HUB_CFG_STRING,
 	 .description = "changes of this custom_id are bad data"},
 	{.name = "mode", .type = HUB_CFG_STRING, .default_value = "batch",
@@ -49,6 +54,7 @@ struct script {
 	char *record;
 	int is_gate_passed; /* a retry waited at the gate once */
 	long long retries;
+	long long stops;
 	char bad[160];  /* "\"custom_id\":\"C\"" or "" */
 	int is_precise;
 	int is_contradicting;
@@ -71,6 +77,7 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 	}
 	s->host = host;
 	s->retries = (long long)host->config_int(inst, "retries");
+	s->stops = (long long)host->config_int(inst, "stops");
 	if (bad)
 		snprintf(s->bad, sizeof(s->bad), "\"custom_id\":\"%s\"", bad);
 	s->is_precise = strcmp(host->config_string(inst, "mode"), "precise") == 0;
@@ -146,6 +153,11 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 	if (strcmp(s->fail, "auth") == 0 || strcmp(s->fail, "config") == 0) {
 		snprintf(err, err_size, "scripted %s failure", s->fail);
 		return record(s, call, changes, n, 0, s->fail[0] == 'a' ? HUB_ERR_AUTH : HUB_ERR_CONFIG);
+	}
+	if (s->stops > 0) {
+		s->stops--;
+		snprintf(err, err_size, "scripted stop");
+		return record(s, call, changes, n, 0, HUB_ERR_STOPPED);
 	}
 	if (s->retries > 0) {
 		s->retries--;

@@ -641,6 +641,37 @@ static void test_retries_back_off_then_deliver_everything(void)
 	world_close(&w);
 }
 
+/* A plugin's own HUB_ERR_STOPPED while the hub is not stopping is a
+ * temporary failure like any other: backed off and shown.  The worker took
+ * it for the hub's stop and sent the batch again at once, about 80,000
+ * times a second, with no error in the status. */
+static void test_a_stopped_answer_without_a_stop_is_a_retry(void)
+{
+	struct world w;
+	json_t *got, *seqs, *st, *calls;
+
+	world_open(&w, "    stops: 3\n    batch_size: 5\n");
+	apply(&w, people);
+	seqs = outbox_seqs(&w);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, &calls);
+	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(seqs));
+	CU_ASSERT_FATAL(json_array_size(calls) >= 4);
+	for (size_t i = 0; i < 4; i++) {
+		const char *call = json_string_value(json_array_get(calls, i));
+		CU_ASSERT_EQUAL(atoi(strchr(call, ' ') + 1), i < 3 ? HUB_ERR_STOPPED : HUB_OK);
+	}
+	json_decref(calls);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "last_error"), "scripted stop");
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "idle");
+	json_decref(st);
+	json_decref(got);
+	json_decref(seqs);
+	world_close(&w);
+}
+
 static const char erase_ann[] =
 	"{\"type\":\"erase\",\"message_id\":\"e2\",\"timestamp\":\"2025-03-02T10:00:00.000Z\","
 	"\"identifiers\":{\"custom_id\":\"ann\"}}\n";
@@ -2508,6 +2539,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
 	   TEST(test_retries_back_off_then_deliver_everything),
+	   TEST(test_a_stopped_answer_without_a_stop_is_a_retry),
 	   TEST(test_a_batch_sent_again_keeps_its_range_when_changes_left_it),
 	   TEST(test_a_batch_sent_again_keeps_its_range_past_filtered_rows),
 	   TEST(test_refused_credentials_disable_until_the_config_changes),

@@ -31,6 +31,8 @@ static struct {
 	size_t warn_len;      /* their warn() text: "x left out", or this long */
 	int adding_row;       /* this row adds 10 items to the array "tags" */
 	int n_flaky_pulls;    /* the next pulls emit half a page, then RETRY */
+	int n_stopped_pulls;  /* the next pulls answer HUB_ERR_STOPPED at once,
+			       * no stop asked (a library's cancellation) */
 	struct sync_stop *stop_during_pull; /* asked after the first row */
 	int is_idle_more;     /* answer HUB_MORE having done nothing (a stop is
 			       * asked at the 1000th pull: the test ends) */
@@ -101,6 +103,11 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 		if (fake.n_pulls == 1000)
 			sync_stop_request(fake.stop);
 		return HUB_MORE;
+	}
+	if (fake.n_stopped_pulls) {
+		fake.n_stopped_pulls--;
+		snprintf(err, err_size, "cancelled by the client library");
+		return HUB_ERR_STOPPED;
 	}
 	while (i < fake.n_rows && n < budget) {
 		if (fake.n_flaky_pulls && n == budget / 2) {
@@ -269,6 +276,30 @@ static void test_retries_give_up_after_max_retries_keeping_the_cursor(void)
 	CU_ASSERT_STRING_EQUAL(rep.cursor, "25");
 	committed_cursor(&w, cur, sizeof(cur));
 	CU_ASSERT_STRING_EQUAL(cur, "25");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* A plugin answering HUB_ERR_STOPPED when nothing asked it to stop fails
+ * like any other answer: retried, and named when the retries run out.  The
+ * run ended as a clean one, nothing pulled, no error for the scheduler. */
+static void test_a_stopped_answer_without_a_stop_is_retried(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 25);
+	fake.n_stopped_pulls = 1;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.n_retries, 1);
+	CU_ASSERT_EQUAL(rep.applied, 25);
+	sync_report_free(&rep);
+	fake.n_rows = 40;
+	fake.n_stopped_pulls = 100;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_RETRY);
+	CU_ASSERT_EQUAL(rep.n_retries, 2); /* max_retries: 2 */
+	CU_ASSERT_STRING_EQUAL(rep.err, "cancelled by the client library");
+	CU_ASSERT_STRING_EQUAL(rep.cursor ? rep.cursor : "(none)", "25");
 	sync_report_free(&rep);
 	world_close(&w);
 }
@@ -530,6 +561,7 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_pages_commit_with_their_cursor),
 	   TEST(test_a_transient_failure_replays_only_the_uncommitted_page),
 	   TEST(test_retries_give_up_after_max_retries_keeping_the_cursor),
+	   TEST(test_a_stopped_answer_without_a_stop_is_retried),
 	   TEST(test_full_starts_over_and_dedupe_absorbs_it),
 	   TEST(test_a_stop_lets_the_page_in_progress_commit),
 	   TEST(test_rejected_rows_are_counted_with_their_reason),
