@@ -108,6 +108,7 @@ struct seg_event {
 	const char *anonymous_id;
 	const char *event;            /* track */
 	const char *name;             /* page, screen */
+	const char *category;         /* page */
 	const char *group_id;         /* group */
 	const char *previous_id;      /* alias */
 	json_t *traits;               /* identify, group: object or NULL */

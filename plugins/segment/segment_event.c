@@ -430,6 +430,8 @@ static const char *read_payload(struct seg_event *ev)
 			return "properties: must be an object";
 		if (ev->type != SEG_TRACK && read_string(it, "name", &ev->name))
 			return "name: must be a string";
+		if (ev->type == SEG_PAGE && read_string(it, "category", &ev->category))
+			return "category: must be a string";
 		break;
 	case SEG_GROUP:
 		rc = read_id(it, "groupId", as_real, &ev->group_id, ev->group_id_buf,

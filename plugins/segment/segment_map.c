@@ -186,12 +186,15 @@ fail:
 
 /* ---- event properties ------------------------------------------------- */
 
-/* page / screen: the properties plus the name. */
+/* page / screen: the properties plus the name (and a page's category:
+ * the libraries that send it beside `name` left it out). */
 static json_t *view_properties(const struct seg_event *ev)
 {
 	json_t *props = ev->properties ? json_copy(ev->properties) : json_object();
 
-	if (props && ev->name && json_object_set_new(props, "name", json_string(ev->name))) {
+	if (props && ((ev->name && json_object_set_new(props, "name", json_string(ev->name))) ||
+		      (ev->category &&
+		       json_object_set_new(props, "category", json_string(ev->category))))) {
 		json_decref(props);
 		return NULL;
 	}
@@ -312,6 +315,11 @@ static void record_fill(const struct seg_event *ev, struct hub_record *rec,
 	rec->identifiers = ids;
 	rec->n_identifiers = identifiers_fill(ev, ids);
 	rec->platform = event_platform(ev);
+	/* a device with a push token (the mobile libraries send it on every
+	 * call once registered) can be sent pushes; none says nothing */
+	if (ev->anonymous_id && context_string(ev, "device", "token") &&
+	    *context_string(ev, "device", "token"))
+		rec->push_enabled = 1;
 	switch (ev->type) {
 	case SEG_IDENTIFY:
 		rec->attributes_json = payload_text;

@@ -739,6 +739,52 @@ static void test_integer_too_big_for_64_bits_is_kept_as_a_double(void)
 	pt_close(&f);
 }
 
+/* A page's top-level `category` (legacy analytics-node, RudderStack) lands
+ * in its properties beside `name`; @segment/analytics-node copies it there
+ * itself, so the two were stored differently.  A `context.device.token`
+ * (the push token) enables push on the installation; none, or "", says
+ * nothing; a call without anonymousId has no installation to enable. */
+static void test_page_category_and_the_push_token(void)
+{
+	static const struct {
+		const char *body;
+		int push;
+	} tokens[] = {
+		{"{\"anonymousId\": \"d1\", \"traits\": {},"
+		 " \"context\": {\"device\": {\"token\": \"ff15bc0c20c4aa6cd50854ff165fd265c838e5\"}}}", 1},
+		{"{\"anonymousId\": \"d1\", \"traits\": {}, \"context\": {\"device\": {}}}", -1},
+		{"{\"anonymousId\": \"d1\", \"traits\": {},"
+		 " \"context\": {\"device\": {\"token\": \"\"}}}", -1},
+		{"{\"userId\": \"u1\", \"traits\": {},"
+		 " \"context\": {\"device\": {\"token\": \"t\"}}}", -1},
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/page", KEY1_BASIC,
+				"{\"anonymousId\": \"d1\", \"name\": \"Pricing\", \"category\": \"Docs\","
+				" \"properties\": {\"path\": \"/p\"}}",
+				&resp),
+			HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	ASSERT_JSON(f.got.recs[0].properties_json,
+		    "{\"path\": \"/p\", \"name\": \"Pricing\", \"category\": \"Docs\"}");
+	pt_reset(&f.got);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/page", KEY1_BASIC,
+				"{\"anonymousId\": \"d1\", \"category\": 7}", &resp),
+			HUB_ERR_DATA);
+	CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, "category: must be a string"));
+	for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
+		CU_ASSERT_EQUAL(pt_post(&f, "/v1/identify", KEY1_BASIC, tokens[i].body, &resp),
+				HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+		CU_ASSERT_EQUAL(f.got.recs[0].push_enabled, tokens[i].push);
+		pt_reset(&f.got);
+	}
+	pt_close(&f);
+}
+
 static void test_single_calls_take_their_type_from_the_path(void)
 {
 	static const struct {
@@ -1616,6 +1662,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_idless_events_get_ids_from_the_body_and_their_index),
 	   TEST(test_times_before_and_at_the_epoch),
 	   TEST(test_integer_too_big_for_64_bits_is_kept_as_a_double),
+	   TEST(test_page_category_and_the_push_token),
 	   TEST(test_single_calls_take_their_type_from_the_path),
 	   TEST(test_empty_batch_succeeds_with_nothing),
 	   TEST(test_record_refused_by_the_hub_fails_the_request),
