@@ -130,6 +130,7 @@ struct hub_config {
 	size_t n_external_ids;
 	char **blocked_values;
 	size_t n_blocked_values;
+	int max_installations;  /* per profile; default 1000 */
 
 	int erase_block_days;   /* default 30 */
 

@@ -29,6 +29,8 @@ void unify_init(struct unify *u, struct store *s, const struct hub_config *cfg)
 	u->external_ids = cfg->external_ids;
 	u->n_external_ids = cfg->n_external_ids;
 	u->erase_block_days = cfg->erase_block_days > 0 ? cfg->erase_block_days : 30;
+	u->max_installations = cfg->max_installations > 0 ? cfg->max_installations
+							  : UNIFY_MAX_INSTALLATIONS;
 	u->has_exports = cfg->n_exports > 0;
 	u->is_outbox_on = u->has_exports;
 }
@@ -166,6 +168,28 @@ static int below_limit(struct unify *u, const char *pid, const char *type)
 	return n < external_limit(u, type);
 }
 
+/*
+ * Whether the profile may take one more installation: 1 yes; 0 it holds
+ * identity.max_installations already, so the record's installation is
+ * dropped from it (logged; the rest of the record applies).  Else one
+ * client could attach installations without end, and every read and
+ * export of the profile would carry them all.  -1 error.
+ */
+static int install_room(struct unify *u, struct resolve *rs, const char *pid)
+{
+	int n = u->store->ops->ident_count(u->store, pid, "installation_id");
+
+	if (n < 0)
+		return -1;
+	if (n < u->max_installations)
+		return 1;
+	log_warn("unify", "%s %s (%s): profile %s holds %d installations, the most it may"
+		 " (identity.max_installations): the record's installation is left out",
+		 record_type_name(rs->r->type), rs->r->message_id, rs->r->source, pid, n);
+	rs->use_install = 0;
+	return 0;
+}
+
 /* ---- merges ---------------------------------------------------------- */
 
 /* IDENTITY.md 3, caps: a merge a cap stops is logged.  Profile IDs and
@@ -217,6 +241,14 @@ static int merge_allowed(struct unify *u, const struct record *r,
 		}
 		if (sum > u->external_ids[k].limit)
 			return 0;
+	}
+	for (size_t i = 0, sum = 0; i < n; i++) {
+		int c = s->ops->ident_count(s, profiles[i].id, "installation_id");
+		if (c < 0)
+			return -1;
+		if ((sum += (size_t)c) > (size_t)u->max_installations)
+			return cap_warn(r, profiles[survivor].id, "the merged profile would hold more"
+					" installations than identity.max_installations");
 	}
 	return 1;
 }
@@ -290,8 +322,10 @@ static int resolve_install_known(struct unify *u, struct resolve *rs, const char
 		return rc == 1 ? ident_move(u, rs, "installation_id", iid, pi, rs->target)
 			       : ident_attach(u, rs, "installation_id", iid, rs->target);
 	}
-	if (rc == 0)
-		return ident_attach(u, rs, "installation_id", iid, rs->target);
+	if (rc == 0) {
+		rc = install_room(u, rs, rs->target);
+		return rc <= 0 ? rc : ident_attach(u, rs, "installation_id", iid, rs->target);
+	}
 	if (strcmp(pi, rs->target) == 0)
 		return 0;
 	if (profile_load(u, pi, &p))
@@ -303,7 +337,8 @@ static int resolve_install_known(struct unify *u, struct resolve *rs, const char
 	}
 	/* another known user's installation (a user switch), or an anonymous
 	 * profile that cannot merge: the installation moves alone */
-	return ident_move(u, rs, "installation_id", iid, pi, rs->target);
+	rc = install_room(u, rs, rs->target);
+	return rc <= 0 ? rc : ident_move(u, rs, "installation_id", iid, pi, rs->target);
 }
 
 static int resolve_externals_known(struct unify *u, struct resolve *rs)
@@ -442,9 +477,12 @@ static int attach_unheld(struct unify *u, struct resolve *rs, const struct candi
 {
 	const struct record *r = rs->r;
 
-	if (rs->use_install && !c->install_held &&
-	    ident_attach(u, rs, "installation_id", r->installation_id, rs->target))
-		return -1;
+	if (rs->use_install && !c->install_held) {
+		int room = install_room(u, rs, rs->target);
+		if (room < 0 ||
+		    (room && ident_attach(u, rs, "installation_id", r->installation_id, rs->target)))
+			return -1;
+	}
 	for (size_t i = 0; i < rs->n_ext; i++) {
 		const struct record_ident *x = &r->externals[i];
 		int room;

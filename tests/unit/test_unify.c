@@ -241,6 +241,59 @@ static void apply_attributes(struct testhub *th, int n)
 /* Records of hundreds of attributes: on PostgreSQL each is a write down the
  * pipeline, so some record's commit is the 256th statement in flight (it
  * lost its result there and crashed the writer). */
+/* The JSON array of installation ids of doc (borrowed). */
+static json_t *installations_of(json_t *doc)
+{
+	return json_object_get(json_object_get(doc, "identifiers"), "installation_id");
+}
+
+/* identity.max_installations: a profile holding that many takes no more.
+ * A known user's new installation is left out of the record (the rest of
+ * it applies); a user switch onto the full profile and the merge of an
+ * anonymous session into it likewise: the installation stays where it
+ * was.  One client could attach installations without end, and every read
+ * and export of the profile carried them all. */
+static void test_a_profile_holds_at_most_max_installations(void)
+{
+	struct testhub *th = testhub_start("identity:\n  max_installations: 2\n");
+	json_t *dump, *c1, *doc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply(th, "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I2\"},"
+		  "\"event\":{\"name\":\"e2\"}}");
+	/* full: I3 is left out, the event lands */
+	apply(th, "{\"type\":\"track\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I3\"},"
+		  "\"event\":{\"name\":\"e3\"}}");
+	/* an anonymous session, then its login as C1: no merge, no move */
+	apply(th, "{\"type\":\"track\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I4\"},\"event\":{\"name\":\"e4\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:04:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I4\"}}");
+	/* another user's device, then C1 on it: it stays C2's */
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I5\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m7\",\"timestamp\":\"2025-03-03T09:06:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I5\"}}");
+	CU_ASSERT_EQUAL(th->counts.applied, 7);
+	dump = testhub_dump(th, 0);
+	c1 = profile_of(dump, "C1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+	CU_ASSERT_EQUAL(json_array_size(installations_of(c1)), 2);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(c1, "event_count")), 2);
+	CU_ASSERT_PTR_NULL(profile_of(dump, NULL, "I3")); /* held by nobody */
+	doc = profile_of(dump, NULL, "I4");
+	CU_ASSERT_PTR_NOT_NULL(doc);
+	doc = profile_of(dump, "C2", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	CU_ASSERT_EQUAL(json_array_size(installations_of(doc)), 1);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 static void test_records_with_hundreds_of_attributes_are_stored_whole(void)
 {
 	struct testhub *th = testhub_start(NULL);
@@ -399,6 +452,7 @@ static void test_an_array_op_past_the_limit_is_a_counted_warning(void)
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
+	   TEST(test_a_profile_holds_at_most_max_installations),
 	   TEST(test_records_with_hundreds_of_attributes_are_stored_whole),
 	   TEST(test_the_largest_numbers_read_back),
 	   TEST(test_an_array_op_past_the_limit_is_a_counted_warning))
