@@ -129,9 +129,9 @@ static void byte_order_hint(const struct rowmap *m, size_t i, char *out, size_t 
 		out[0] = '\0';
 		return;
 	}
-	snprintf(out, size, ", strings in byte order (PostgreSQL: %.60s COLLATE \"C\"; "
-		 "Snowflake: COLLATE(%.60s, 'utf8'); BigQuery: no collation, or CAST(%.60s AS "
-		 "BYTES))", col, col, col);
+	snprintf(out, size, ", strings in byte order, in ORDER BY and in the comparison with "
+		 ":cursor (PostgreSQL: %.60s COLLATE \"C\"; Snowflake: COLLATE(%.60s, 'utf8'); "
+		 "BigQuery: no collation, or CAST(%.60s AS BYTES))", col, col, col);
 }
 
 /* Rows out of order over a NULL: the NULLs of one column must all sort on
@@ -228,7 +228,9 @@ static hub_rc ties_failed(const struct rowpull *rp, size_t n_tied, size_t max, c
 		 "%zu consecutive rows share the cursor value %s, more than a page may hold (%zu "
 		 "rows): a page ends only where the cursor value changes.  Add a column unique "
 		 "per row (such as the primary key) as the last cursor column, e.g. "
-		 "cursor: [%s, <unique column>]",
+		 "cursor: [%s, <unique column>]; an event table needs map.message_id "
+		 "first (the cursor's values are part of each derived id: the rows read "
+		 "again would be applied twice)",
 		 n_tied, value, max, names);
 	return HUB_ERR_CONFIG;
 }

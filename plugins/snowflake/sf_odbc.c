@@ -26,6 +26,7 @@
 #include "sf.h"
 
 #include <float.h>
+#include <math.h>
 #include <sql.h>
 #include <sqlext.h>
 #include <stdint.h>
@@ -90,6 +91,7 @@ struct sf_odbc {
 	SQL_TIMESTAMP_STRUCT p_ts;
 	SQLBIGINT p_int;
 	double p_f;
+	float p_f4;
 	unsigned char p_bit;
 	char p_num[80];
 	SQLWCHAR *p_w;
@@ -561,6 +563,17 @@ static hub_rc param_value(struct sf_odbc *o, const struct ocol *c, const char *p
 		return HUB_OK;
 	case RM_FLOAT:
 		o->p_f = param ? strtod(param, NULL) : -DBL_MAX;
+		if (c->sql_type == SQL_REAL && fabs(o->p_f) <= FLT_MAX) {
+			/* a single-precision column is compared with its own
+			 * type: as a double, the cursor 0.7 is above the
+			 * column's 0.7 (0.69999998...), and rows sharing it
+			 * were left out of the next run */
+			o->p_f4 = (float)o->p_f;
+			*ctype = SQL_C_FLOAT;
+			*stype = SQL_REAL;
+			*ptr = &o->p_f4;
+			return HUB_OK;
+		}
 		*ctype = SQL_C_DOUBLE;
 		*stype = SQL_DOUBLE;
 		*ptr = &o->p_f;

@@ -91,6 +91,9 @@ INSERT INTO ledger VALUES (-20, 'l1', -5.5, -1e300), (-3, 'l2', 0, -2.5), (0, 'l
 CREATE TABLE wide (user_id text, big numeric);
 INSERT INTO wide VALUES ('w1', ('1' || repeat('0', 89))::numeric), ('w2', repeat('9', 90)::numeric),
   ('w3', (repeat('1', 80) || '.' || repeat('5', 20))::numeric);
+-- a single-precision cursor: 0.7 is 0.69999998... as a real
+CREATE TABLE scores (score real, id bigint, user_id text, PRIMARY KEY (score, id));
+INSERT INTO scores VALUES (0.5, 1, 's1'), (0.7, 2, 's2');
 -- times and dates before 1970, back to 0001-01-01
 CREATE TABLE history (id bigint PRIMARY KEY, user_id text, at timestamptz, day date, wall timestamp);
 INSERT INTO history VALUES (4, 'h4', '2026-01-01 00:00:00+00', '2026-01-01', '2026-01-01 00:00:00'),
@@ -149,7 +152,7 @@ sources:
   - name: phones
     plugin: snowflake
     dsn: hubtest
-    query: SELECT phone, user_id FROM phones WHERE phone >= :cursor ORDER BY phone COLLATE "C"
+    query: SELECT phone, user_id FROM phones WHERE phone COLLATE "C" >= :cursor ORDER BY phone COLLATE "C"
     cursor: [phone]
     map: {custom_id: user_id, attributes: {phone: phone}}
   - name: ledger
@@ -176,6 +179,12 @@ sources:
     query: SELECT big, user_id FROM wide WHERE big >= :cursor ORDER BY big
     cursor: [big]
     map: {custom_id: user_id, attributes: {string(big): big}}
+  - name: scores
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT score, id, user_id FROM scores WHERE score >= :cursor ORDER BY score, id
+    cursor: [score, id]
+    map: {custom_id: user_id, attributes: {score: score}}
 $(for col in at day wall; do printf '  - name: history_%s
     plugin: snowflake
     dsn: hubtest
@@ -272,6 +281,14 @@ grep -qx "cursor \\[\"$(printf '9%.0s' $(seq 90))\"\\]" "$T/out" || fail "wide c
 	fail "wide numbers cut: $("$HUB" -c "$T/first.yaml" dump | jq -c -s 'map(select(.custom_id | startswith("w")) | .attributes.big)')"
 sync first wide || fail "wide sync again: $(cat "$T/err")"
 grep -q "^read 0," "$T/out" || fail "wide numbers again: $(cat "$T/out")"
+
+# ---- 1b''. a single-precision (real) cursor: rows added later at the cursor's value are read
+# (bound as a double, the cursor 0.7 was above the column's 0.69999998...: they were lost)
+synced "real cursor, first sync" 2 2 0 first scores
+psql_ -c "INSERT INTO scores VALUES (0.7, 3, 's3'), (0.9, 4, 's4')" || fail "inserting scores"
+synced "real cursor, the rows added at its value" 2 2 0 first scores
+[ "$("$HUB" -c "$T/first.yaml" dump | jq -s 'map(select(.custom_id // "" | startswith("s"))) | length')" = 4 ] ||
+	fail "real cursor: rows at the cursor's value were left out: $(cat "$T/out")"
 
 # ---- 1b'. times and dates before 1970 (back to 0001-01-01): a first sync and --full read them
 # (the epoch was bound: they were left out for good)

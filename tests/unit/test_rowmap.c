@@ -1164,7 +1164,8 @@ static void test_rows_out_of_cursor_order_fail_rather_than_be_skipped(void)
 	static const char want[] =
 		"the query's rows are not in cursor order: cursor column id went from \"b\" back "
 		"to \"B\".  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
-		"byte order (PostgreSQL: id COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); "
+		"byte order, in ORDER BY and in the comparison with :cursor (PostgreSQL: id "
+		"COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); "
 		"BigQuery: no collation, or CAST(id AS BYTES)), or rows are skipped";
 	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
 	struct script s = {.n_rows = ARRAY_SIZE(icu_rows), .rows = icu_rows, .is_id_string = 1};
@@ -1422,18 +1423,21 @@ static void test_out_of_order_messages_fit_the_column(void)
 		{nulls_last, 4, 1,
 		 "the query's rows are not in cursor order: cursor column id went from NULL back to "
 		 "\"a\".  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
-		 "byte order (PostgreSQL: id COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
+		 "byte order, in ORDER BY and in the comparison with :cursor (PostgreSQL: id "
+		"COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
 		 "no collation, or CAST(id AS BYTES)), NULLS LAST, or rows are skipped"},
 		{nulls_first, 4, 1,
 		 "the query's rows are not in cursor order: cursor column id went from \"a\" back to "
 		 "NULL.  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
-		 "byte order (PostgreSQL: id COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
+		 "byte order, in ORDER BY and in the comparison with :cursor (PostgreSQL: id "
+		"COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
 		 "no collation, or CAST(id AS BYTES)), NULLS FIRST, or rows are skipped"},
 		/* "b" before "a": a NULL between them hides nothing */
 		{nulls_between, 3, 1,
 		 "the query's rows are not in cursor order: cursor column id went from NULL back to "
 		 "\"a\".  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
-		 "byte order (PostgreSQL: id COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
+		 "byte order, in ORDER BY and in the comparison with :cursor (PostgreSQL: id "
+		"COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
 		 "no collation, or CAST(id AS BYTES)), NULLS LAST, or rows are skipped"},
 	};
 
@@ -1748,7 +1752,9 @@ static void test_a_tie_longer_than_a_page_may_hold_fails_the_sync(void)
 			       "\"1970-01-01T00:16:40.000000000Z\", more than a page may hold "
 			       "(100000 rows): a page ends only where the cursor value changes.  Add "
 			       "a column unique per row (such as the primary key) as the last cursor "
-			       "column, e.g. cursor: [t, <unique column>]");
+			       "column, e.g. cursor: [t, <unique column>]; an event table needs "
+			       "map.message_id first (the cursor's values are part of each derived "
+			       "id: the rows read again would be applied twice)");
 	CU_ASSERT_EQUAL(w.rep.applied, 5); /* nothing of the tied page */
 	committed_cursor(&w, cur, sizeof(cur));
 	CU_ASSERT_STRING_EQUAL(cur, "[\"1970-01-01T00:00:05.000000000Z\"]");
