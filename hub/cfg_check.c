@@ -390,6 +390,16 @@ static int check_member(const struct cfg_node *m, const char *path,
 	if (!k)
 		k = find_key(extra, m->key);
 	cfg_path_key(sub, sizeof(sub), path, m->key);
+	if (!k && strchr(m->key, ':')) {
+		/* {api_secret:S} is one key "api_secret:S": named up to its
+		 * colon, since what follows may be a secret */
+		char name[PATH_LEN];
+		snprintf(name, sizeof(name), "%.*s", (int)(strchr(m->key, ':') - m->key), m->key);
+		cfg_path_key(sub, sizeof(sub), path, name);
+		cfg_errorf(err, err_size, m, 1, sub, "unknown key holding a ':' with no space after"
+			   " it (write \"key: value\"; what follows the ':' is not shown)");
+		return -1;
+	}
 	if (!k) {
 		const char *best = NULL;
 		int best_d = 3;

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SCHEMA_VERSION 5
 
@@ -1658,6 +1660,19 @@ static void lite_global_init(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* A new store file is created readable by its owner and group only, not
+ * with the process's umask (0644 under 022): it holds personal data and
+ * the profile ID key.  SQLite gives its -wal and -shm files the same
+ * mode.  An existing file keeps its own; a failure here is SQLite's to
+ * report. */
+static void lite_create_private(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+
+	if (fd >= 0)
+		close(fd);
+}
+
 int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -1673,6 +1688,7 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
 	pthread_mutex_init(&ls->ckpt.lock, NULL);
 	pthread_cond_init(&ls->ckpt.wake, NULL);
 	ls->ckpt.path = hub_strdup(path);
+	lite_create_private(path);
 	if (sqlite3_open_v2(path, &ls->db, flags, NULL) != SQLITE_OK) {
 		err_set(err, err_size, "sqlite: cannot open %s: %s", path,
 			ls->db ? sqlite3_errmsg(ls->db) : "out of memory");

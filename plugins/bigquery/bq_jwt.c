@@ -12,6 +12,8 @@
  */
 #include "bq.h"
 
+#include "../common/text.h"
+
 #include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -126,13 +128,17 @@ out:
 
 int bq_sa_key_load(const char *path, struct bq_sa_key **out, char *err, size_t err_size)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f;
 	char *text = NULL, why[256];
 	long n;
 	int rc = -1;
 
 	*out = NULL;
-	if (!f) {
+	if (text_is_key_not_path(path)) {
+		snprintf(err, err_size, TEXT_KEY_NOT_PATH("credentials_file"));
+		return -1;
+	}
+	if (!(f = fopen(path, "rb"))) {
 		snprintf(err, err_size, "credentials_file: cannot read %s: %s", path, strerror(errno));
 		return -1;
 	}

@@ -106,4 +106,20 @@ static inline int text_base64_digit(unsigned char c, int url_safe)
 	return -1;
 }
 
+/* 1 when the value of a key-file setting (BigQuery's credentials_file,
+ * Snowflake's private_key_file) is the key itself rather than a path: a
+ * PEM block or a JSON document pasted in (say through "${KEY_JSON}"),
+ * which messages quoting the path would print whole.  The caller refuses
+ * it without showing it. */
+static inline int text_is_key_not_path(const char *value)
+{
+	return strchr(value, '\n') || strchr(value, '{') || strstr(value, "-----BEGIN") ||
+	       strstr(value, "PRIVATE KEY");
+}
+
+/* The message for such a value, named by its key. */
+#define TEXT_KEY_NOT_PATH(key)                                                       \
+	key ": holds what looks like the key itself, not the path of a file holding " \
+	    "it (the value is not shown)"
+
 #endif

@@ -10,6 +10,8 @@
  */
 #include "sf.h"
 
+#include "../common/text.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -75,9 +77,13 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 
 static int load_key(struct sf_jwt *j, const char *path, char *err, size_t err_size)
 {
-	FILE *f = fopen(path, "r");
+	FILE *f;
 
-	if (!f) {
+	if (text_is_key_not_path(path)) {
+		snprintf(err, err_size, TEXT_KEY_NOT_PATH("private_key_file"));
+		return -1;
+	}
+	if (!(f = fopen(path, "r"))) {
 		snprintf(err, err_size, "private_key_file: cannot read %s: %s", path, strerror(errno));
 		return -1;
 	}

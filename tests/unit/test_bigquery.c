@@ -611,6 +611,14 @@ static void test_key_file_refusals_name_no_secret(void)
 	}
 	CU_ASSERT_EQUAL(bq_sa_key_load("/nonexistent/key.json", &k, err, sizeof(err)), -1);
 	CU_ASSERT(strstr(err, "credentials_file: cannot read /nonexistent/key.json") != NULL);
+	/* the key itself given for its path ("${BQ_KEY_JSON}"): refused, not
+	 * quoted (the message printed the "path", the private key in it) */
+	CU_ASSERT_EQUAL(bq_sa_key_load(user_key, &k, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "credentials_file: holds what looks like the key itself, not "
+				    "the path of a file holding it (the value is not shown)");
+	CU_ASSERT_EQUAL(bq_sa_key_load("-----BEGIN PRIVATE KEY-----MIIEvQ", &k, err, sizeof(err)),
+			-1);
+	CU_ASSERT(strstr(err, "MIIEvQ") == NULL);
 	free(user_key);
 	EVP_PKEY_free(key);
 }

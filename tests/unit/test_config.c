@@ -101,6 +101,11 @@ static void test_unknown_key_suggests_closest(void)
 		 "bad.yaml:3:3: http.port: unknown key"},
 		{"identity:\n  external:\n    crm_id: {limt: 1}\n", NULL,
 		 "bad.yaml:3:14: identity.external.crm_id.limt: unknown key (did you mean \"limit\"?)"},
+		/* {api_secret:S} is one key: what follows its colon, perhaps a
+		 * secret, was printed */
+		{"identity:\n  external:\n    crm_id: {limit:SECRET7}\n", NULL,
+		 "bad.yaml:3:14: identity.external.crm_id.limit: unknown key holding a ':' with no "
+		 "space after it (write \"key: value\"; what follows the ':' is not shown)"},
 	};
 	CHECK_BAD_ROWS(rows);
 }

@@ -587,6 +587,25 @@ static void test_limit_0_wraps_a_query_ending_in_a_comment_or_semicolon(void)
 	}
 }
 
+/* A private key given where its file's path goes ("${SF_KEY_PEM}") is
+ * refused without being quoted: the messages printed the "path", the key
+ * in it; a real path is still named. */
+static void test_a_key_given_for_its_path_is_not_quoted(void)
+{
+	static const char pem[] = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n"
+				  "-----END PRIVATE KEY-----\n";
+	struct sf_jwt *j = NULL;
+	char err[512];
+
+	CU_ASSERT_EQUAL(sf_jwt_new(pem, "acct", "user", &j, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(j);
+	CU_ASSERT_STRING_EQUAL(err, "private_key_file: holds what looks like the key itself, not "
+				    "the path of a file holding it (the value is not shown)");
+	CU_ASSERT_EQUAL(sf_jwt_new("/nonexistent/key.pem", "acct", "user", &j, err, sizeof(err)),
+			-1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "private_key_file: cannot read /nonexistent/key.pem"));
+}
+
 static void test_request_id_is_reused_for_the_same_request_only(void)
 {
 	struct sf_api a = {0};
@@ -635,4 +654,5 @@ TEST_SUITE(snowflake, NULL, NULL,
 	   TEST(test_first_run_binds_the_start_of_the_cursor_type),
 	   TEST(test_limit_0_wraps_a_query_ending_in_a_comment_or_semicolon),
 	   TEST(test_request_id_is_reused_for_the_same_request_only),
-	   TEST(test_request_id_without_a_generator_is_still_unique))
+	   TEST(test_request_id_without_a_generator_is_still_unique),
+	   TEST(test_a_key_given_for_its_path_is_not_quoted))

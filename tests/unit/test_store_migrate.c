@@ -1,7 +1,7 @@
 /*
  * test_store_migrate.c - an SQLite store made by an older hub opens and is
  * migrated in place, keeping its data; one made by a newer hub is refused
- * with a clear message.  tests/fixtures/store/schema_v3.sql is the schema
+ * with a clear message; a new one is not readable by other users.  tests/fixtures/store/schema_v3.sql is the schema
  * version 3 shipped with, verbatim.
  */
 #include "testlib.h"
@@ -10,6 +10,7 @@
 #include "../../hub/util.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,7 +177,47 @@ static void test_store_of_a_newer_hub_is_refused(void)
 	free(sql);
 }
 
+static unsigned mode_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (unsigned)(st.st_mode & 0777) : 01000;
+}
+
+/* A new store's file, and its WAL and shared-memory files, are readable by
+ * their owner and group only, whatever the umask: they hold personal data
+ * and the profile ID key (they were 0644 under umask 022).  An existing
+ * file keeps the mode it was given. */
+static void test_a_new_store_is_not_readable_by_others(void)
+{
+	char *dir = testlib_mkdtemp(), *db = NULL, *wal = NULL, *shm = NULL, err[512];
+	struct store *s = NULL;
+	mode_t umask_was = umask(022);
+
+	CU_ASSERT_FATAL(asprintf(&db, "%s/hub.db", dir) > 0 && asprintf(&wal, "%s-wal", db) > 0 &&
+			asprintf(&shm, "%s-shm", db) > 0);
+	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(db, &s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL(s->ops->meta_put(s, "k", "v"), 0);
+	CU_ASSERT_EQUAL(s->ops->commit(s), 0);
+	CU_ASSERT_EQUAL(mode_of(db), 0640);
+	CU_ASSERT_EQUAL(mode_of(wal) & 0007, 0);
+	CU_ASSERT_EQUAL(mode_of(shm) & 0007, 0);
+	store_close(s);
+	CU_ASSERT_EQUAL(chmod(db, 0644), 0);
+	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(db, &s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(mode_of(db), 0644);
+	store_close(s);
+	umask(umask_was);
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+	free(wal);
+	free(shm);
+}
+
 TEST_SUITE(store_migrate, NULL, NULL,
 	   TEST(test_version_3_store_is_migrated_keeping_its_data),
 	   TEST(test_dead_letters_of_a_version_3_store_go_with_an_erase),
-	   TEST(test_store_of_a_newer_hub_is_refused))
+	   TEST(test_store_of_a_newer_hub_is_refused),
+	   TEST(test_a_new_store_is_not_readable_by_others))
