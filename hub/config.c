@@ -69,6 +69,8 @@ static const struct hub_config_key identity_keys[] = {
 	{"external", HUB_CFG_OBJECT, NULL, 0, 0, "external id name -> {limit, priority}"},
 	{"max_installations", HUB_CFG_INT, "1000", 0, 0,
 	 "installations a profile holds at most; past it, a record's new one is dropped"},
+	{"max_attributes", HUB_CFG_INT, "1000", 0, 0,
+	 "attributes a profile stores at most; past it, a record's new ones are left out"},
 	{"blocked_values", HUB_CFG_STRING_LIST, NULL, 0, 0,
 	 "identifier values treated as absent"},
 	{0},
@@ -456,6 +458,8 @@ static int load_identity(struct hub_config *cfg, char *err, size_t err_size)
 
 	if (section_open(&s, cfg->root, "identity", identity_keys, err, err_size) ||
 	    section_int32(&s, "max_installations", 1, INT32_MAX, &cfg->max_installations, err,
+			  err_size) ||
+	    section_int32(&s, "max_attributes", 1, INT32_MAX, &cfg->max_attributes, err,
 			  err_size) ||
 	    dup_string_list(member(s.map, "blocked_values"), "identity.blocked_values", 1,
 			    &cfg->blocked_values, &cfg->n_blocked_values, err, err_size))

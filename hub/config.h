@@ -131,6 +131,7 @@ struct hub_config {
 	char **blocked_values;
 	size_t n_blocked_values;
 	int max_installations;  /* per profile; default 1000 */
+	int max_attributes;     /* per profile, deleted ones too; default 1000 */
 
 	int erase_block_days;   /* default 30 */
 

@@ -235,8 +235,9 @@ static const char *hub_request_header(const struct hub_request *hreq, const char
 struct query_first {
 	const char *name;
 	size_t name_len;
-	const char *value;
+	const char *value;     /* "" for a bare ?name (no '=') */
 	size_t value_len;
+	int is_bare;
 };
 
 static enum MHD_Result query_first_exact(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -249,13 +250,14 @@ static enum MHD_Result query_first_exact(void *cls, enum MHD_ValueKind kind, con
 		return MHD_YES;
 	q->value = value ? value : "";
 	q->value_len = value ? value_len : 0;
+	q->is_bare = value == NULL;
 	return MHD_NO; /* found: stop */
 }
 
 const char *http_request_query(const struct hub_request *hreq, const char *name)
 {
 	const struct http_req *req;
-	struct query_first q = {name, 0, NULL, 0};
+	struct query_first q = {name, 0, NULL, 0, 0};
 
 	/* only a request of this server has an http_req behind it */
 	if (!hreq || !name || hreq->header != hub_request_header)
@@ -857,7 +859,7 @@ static const char *api_query(const struct api_request *areq, const char *key, si
 {
 	const struct http_req *req = areq->priv;
 	struct query_count qc = {key, strlen(key), 0};
-	struct query_first q = {key, qc.key_len, NULL, 0};
+	struct query_first q = {key, qc.key_len, NULL, 0, 0};
 
 	*len = 0;
 	*n_sent = 0;
@@ -865,6 +867,8 @@ static const char *api_query(const struct api_request *areq, const char *key, si
 	if (!q.value)
 		return NULL;
 	MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, query_count_one, &qc);
+	if (q.is_bare && qc.n == 1)
+		return NULL; /* ?limit alone (no '='): not given */
 	*len = q.value_len;
 	*n_sent = qc.n;
 	return q.value;

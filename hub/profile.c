@@ -115,13 +115,59 @@ static int attr_apply_array(struct store *s, const char *pid, const struct recor
 	return rc;
 }
 
-int profile_apply_attributes(struct store *s, const char *pid, const struct record *r,
-			     struct record_warnings *warnings)
+/*
+ * Whether attribute ra may be written on a profile storing *n of at most
+ * max: 1 yes (*n counts it when it is new), 0 no (a new one past the
+ * limit: a warning, the attribute left out), -1 error.  Else one client
+ * could add attributes without end, and every read and exported change
+ * of the profile carried them all.
+ */
+static int attr_room(struct store *s, const char *pid, const struct record_attr *ra,
+		     size_t *n, size_t max, struct record_warnings *warnings)
 {
+	char shown[RECORD_SHOW_SIZE];
+	struct store_attr cur;
+	int found = s->ops->attr_get(s, pid, ra->key, &cur);
+
+	if (found != 0)
+		return found < 0 ? -1 : 1;
+	if (*n < max) {
+		(*n)++;
+		return 1;
+	}
+	if (warnings && record_warnings_add(warnings, "attributes.%s: the profile stores %zu"
+					    " attributes, the most it may (identity.max_attributes);"
+					    " left out", record_show(shown, ra->key), *n) != 0) {
+		err_set(s->err, sizeof(s->err), "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int profile_apply_attributes(struct store *s, const char *pid, const struct record *r,
+			     size_t max_attrs, struct record_warnings *warnings)
+{
+	size_t n_stored = 0;
+	int is_tight = 0; /* the record's keys, all new, would pass the limit */
+
+	if (r->n_attrs > 0) {
+		int n = s->ops->attr_count(s, pid);
+		if (n < 0)
+			return -1;
+		n_stored = (size_t)n;
+		is_tight = n_stored + r->n_attrs > max_attrs;
+	}
 	for (size_t i = 0; i < r->n_attrs; i++) {
 		const struct record_attr *ra = &r->attrs[i];
 		struct store_attr a;
 
+		if (is_tight) {
+			int room = attr_room(s, pid, ra, &n_stored, max_attrs, warnings);
+			if (room < 0)
+				return -1;
+			if (room == 0)
+				continue;
+		}
 		if (ra->op == ATTR_OP_ARRAY) {
 			if (attr_apply_array(s, pid, ra, r->timestamp_ms, warnings))
 				return -1;

@@ -16,9 +16,10 @@
 /* Apply a record's attributes / consent / event to profile pid.  An array
  * op whose result would pass RECORD_ATTR_ARRAY_MAX items leaves that
  * attribute as it is, the rest applied: a warning naming it goes to
- * `warnings` (may be NULL), as validation's do (-1: out of memory). */
+ * `warnings` (may be NULL), as validation's do (-1: out of memory).  So
+ * does a new attribute of a profile storing max_attrs already. */
 int profile_apply_attributes(struct store *s, const char *pid, const struct record *r,
-			     struct record_warnings *warnings);
+			     size_t max_attrs, struct record_warnings *warnings);
 int profile_apply_consent(struct store *s, const char *pid, const struct record *r);
 int profile_append_event(struct store *s, const char *pid, const struct record *r);
 

@@ -214,6 +214,9 @@ struct store_ops {
 	int (*attr_list)(struct store *s, const char *profile_id,
 			 store_attr_cb cb, void *ctx);  /* sorted by key */
 	int (*attr_delete_profile)(struct store *s, const char *profile_id);
+	/* how many attributes the profile stores (deleted ones too: their
+	 * tombstones are rows), or -1 */
+	int (*attr_count)(struct store *s, const char *profile_id);
 	/* live profiles whose current attribute key equals value */
 	int (*attr_find_profiles)(struct store *s, const char *key, const char *value_json,
 				  store_profile_cb cb, void *ctx);

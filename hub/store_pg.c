@@ -169,6 +169,7 @@ enum stmt_id {
 	S_IDENT_COUNT_ALL, S_IDENT_LIST, S_IDENT_REASSIGN, S_INSTALL_TOUCH,
 	S_IDENT_DELETE_PROFILE, S_IDENT_LOCK, S_IDENT_LOCK_OWNERS, S_IDENT_STATE, S_IDENT_LOCK_ONE,
 	S_ATTR_GET, S_ATTR_PUT, S_ATTR_PUT_NEWER, S_ATTR_LIST, S_ATTR_DELETE_PROFILE, S_ATTR_FIND,
+	S_ATTR_COUNT,
 	S_CONSENT_GET, S_CONSENT_PUT, S_CONSENT_PUT_NEWER, S_CONSENT_LIST, S_CONSENT_DELETE_PROFILE,
 	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
 	S_EVENT_DELETE_PROFILE,
@@ -263,6 +264,7 @@ static const char *const stmt_sql[S_COUNT] = {
 			     " SET value = excluded.value, type = excluded.type, ts = excluded.ts,"
 			     " deleted = excluded.deleted, changed_at = excluded.changed_at"
 			     " WHERE attributes.ts <= excluded.ts",
+	[S_ATTR_COUNT] = "SELECT count(*) FROM attributes WHERE profile_id = $1",
 	[S_ATTR_LIST] = "SELECT key, value, type, ts, deleted, changed_at FROM attributes"
 			" WHERE profile_id = $1 ORDER BY key",
 	[S_ATTR_DELETE_PROFILE] = "DELETE FROM attributes WHERE profile_id = $1",
@@ -1676,6 +1678,14 @@ static int pg_ident_count(struct store *s, const char *pid, const char *type)
 	return (int)n;
 }
 
+static int pg_attr_count(struct store *s, const char *pid)
+{
+	int64_t n = 0;
+	if (query_int(run(pgs(s), S_ATTR_COUNT, "s", pid), &n) < 0)
+		return -1;
+	return (int)n;
+}
+
 static int pg_ident_count_all(struct store *s, const char *pid)
 {
 	int64_t n = 0;
@@ -2326,6 +2336,7 @@ static const struct store_ops pg_ops = {
 	.attr_list = pg_attr_list,
 	.attr_delete_profile = pg_attr_delete_profile,
 	.attr_find_profiles = pg_attr_find_profiles,
+	.attr_count = pg_attr_count,
 	.consent_get = pg_consent_get,
 	.consent_put = pg_consent_put,
 	.consent_put_newer = pg_consent_put_newer,

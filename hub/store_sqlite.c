@@ -151,6 +151,7 @@ enum stmt_id {
 	S_IDENT_GET, S_IDENT_PUT, S_IDENT_DELETE, S_IDENT_COUNT, S_IDENT_COUNT_ALL,
 	S_IDENT_LIST, S_IDENT_REASSIGN, S_INSTALL_TOUCH, S_IDENT_DELETE_PROFILE,
 	S_ATTR_GET, S_ATTR_PUT, S_ATTR_PUT_NEWER, S_ATTR_LIST, S_ATTR_DELETE_PROFILE, S_ATTR_FIND,
+	S_ATTR_COUNT,
 	S_CONSENT_GET, S_CONSENT_PUT, S_CONSENT_PUT_NEWER, S_CONSENT_LIST, S_CONSENT_DELETE_PROFILE,
 	S_EVENT_INSERT, S_EVENT_MOVE, S_EVENT_LIST_TOP, S_EVENT_LIST_AFTER, S_EVENT_STATS,
 	S_EVENT_DELETE_PROFILE,
@@ -225,6 +226,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_ATTR_LIST] = "SELECT key, value, type, ts, deleted, changed_at FROM attributes"
 			" WHERE profile_id = ?1 ORDER BY key",
 	[S_ATTR_DELETE_PROFILE] = "DELETE FROM attributes WHERE profile_id = ?1",
+	[S_ATTR_COUNT] = "SELECT count(*) FROM attributes WHERE profile_id = ?1",
 	[S_ATTR_FIND] = "SELECT p.id, p.seq, p.custom_id, p.merged_into, p.merge_count, p.created_at"
 			" FROM attributes a JOIN profiles p ON p.id = a.profile_id"
 			" WHERE a.key = ?1 AND a.value = ?2 AND a.deleted = 0"
@@ -1078,6 +1080,15 @@ static int lite_attr_list(struct store *s, const char *pid, store_attr_cb cb, vo
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(ls, S_ATTR_LIST);
 }
 
+static int lite_attr_count(struct store *s, const char *pid)
+{
+	struct sqlite_store *ls = lite(s);
+	int64_t n = 0;
+	if (query_int(ls, S_ATTR_COUNT, prep(ls, S_ATTR_COUNT, "s", pid), &n) < 0)
+		return -1;
+	return (int)n;
+}
+
 static int lite_attr_delete_profile(struct store *s, const char *pid)
 {
 	return RUN(lite(s), S_ATTR_DELETE_PROFILE, "s", pid);
@@ -1548,6 +1559,7 @@ static const struct store_ops sqlite_ops = {
 	.attr_list = lite_attr_list,
 	.attr_delete_profile = lite_attr_delete_profile,
 	.attr_find_profiles = lite_attr_find_profiles,
+	.attr_count = lite_attr_count,
 	.consent_get = lite_consent_get,
 	.consent_put = lite_consent_put,
 	.consent_put_newer = lite_consent_put_newer,

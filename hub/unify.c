@@ -31,6 +31,7 @@ void unify_init(struct unify *u, struct store *s, const struct hub_config *cfg)
 	u->erase_block_days = cfg->erase_block_days > 0 ? cfg->erase_block_days : 30;
 	u->max_installations = cfg->max_installations > 0 ? cfg->max_installations
 							  : UNIFY_MAX_INSTALLATIONS;
+	u->max_attributes = cfg->max_attributes > 0 ? cfg->max_attributes : UNIFY_MAX_ATTRIBUTES;
 	u->has_exports = cfg->n_exports > 0;
 	u->is_outbox_on = u->has_exports;
 }
@@ -202,6 +203,27 @@ static int cap_warn(const struct record *r, const char *profile_id, const char *
 	return 0;
 }
 
+/* Whether the installations the others bring fit the survivor's room
+ * (identity.max_installations); a merge bringing none always does.  1
+ * yes, 0 no (logged), -1 error. */
+static int installs_fit(struct unify *u, const struct record *r,
+			const struct store_profile *profiles, size_t n, size_t survivor)
+{
+	size_t total = 0, brought = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = u->store->ops->ident_count(u->store, profiles[i].id, "installation_id");
+		if (c < 0)
+			return -1;
+		total += (size_t)c;
+		brought += i == survivor ? 0 : (size_t)c;
+	}
+	if (brought == 0 || total <= (size_t)u->max_installations)
+		return 1;
+	return cap_warn(r, profiles[survivor].id, "the merged profile would hold more"
+			" installations than identity.max_installations");
+}
+
 /*
  * Whether profiles[0..n) may all become one (IDENTITY.md section 3, caps and
  * section 9): at most one known, every merge count below the cap (the
@@ -242,15 +264,7 @@ static int merge_allowed(struct unify *u, const struct record *r,
 		if (sum > u->external_ids[k].limit)
 			return 0;
 	}
-	for (size_t i = 0, sum = 0; i < n; i++) {
-		int c = s->ops->ident_count(s, profiles[i].id, "installation_id");
-		if (c < 0)
-			return -1;
-		if ((sum += (size_t)c) > (size_t)u->max_installations)
-			return cap_warn(r, profiles[survivor].id, "the merged profile would hold more"
-					" installations than identity.max_installations");
-	}
-	return 1;
+	return installs_fit(u, r, profiles, n, survivor);
 }
 
 /* Merges `absorbed` into `survivor`: identifiers, events, attributes and
@@ -667,7 +681,7 @@ static int apply_payload(struct unify *u, struct resolve *rs)
 		return -1;
 	/* record.c decides which payload a record type carries (a track's
 	 * identifiers.email still sets $email_address) */
-	if (profile_apply_attributes(s, rs->target, r, rs->warnings) ||
+	if (profile_apply_attributes(s, rs->target, r, (size_t)u->max_attributes, rs->warnings) ||
 	    profile_apply_consent(s, rs->target, r))
 		return -1;
 	if (r->type == HUB_REC_TRACK)

@@ -13,6 +13,7 @@
 #define UNIFY_MAX_MERGES 100
 #define UNIFY_MAX_IDENTIFIERS 1000
 #define UNIFY_MAX_INSTALLATIONS 1000 /* identity.max_installations's default */
+#define UNIFY_MAX_ATTRIBUTES 1000    /* identity.max_attributes's default */
 
 enum unify_outcome {
 	UNIFY_APPLIED = 0,
@@ -37,6 +38,7 @@ struct unify {
 	size_t n_external_ids;
 	int erase_block_days;
 	int max_installations;               /* per profile (identity.max_installations) */
+	int max_attributes;                  /* per profile (identity.max_attributes) */
 	int has_blocks;                      /* refreshed by unify_group_begin */
 	int has_exports;                     /* the config lists an export */
 	int is_outbox_on;                    /* write the change feed: refreshed

@@ -238,9 +238,6 @@ static void apply_attributes(struct testhub *th, int n)
 	json_decref(rec);
 }
 
-/* Records of hundreds of attributes: on PostgreSQL each is a write down the
- * pipeline, so some record's commit is the 256th statement in flight (it
- * lost its result there and crashed the writer). */
 /* The JSON array of installation ids of doc (borrowed). */
 static json_t *installations_of(json_t *doc)
 {
@@ -294,6 +291,97 @@ static void test_a_profile_holds_at_most_max_installations(void)
 	testhub_stop(th);
 }
 
+/* A profile over identity.max_installations (it took them before the
+ * limit was lowered) still absorbs an anonymous profile that brings no
+ * installation: the limit is on what a merge adds.  It refused every
+ * merge of such a profile. */
+static void test_a_profile_over_the_limit_still_merges_what_brings_none(void)
+{
+	struct testhub *th = testhub_start("identity:\n  max_installations: 3\n"
+					   "  external:\n    crm_id: {limit: 1}\n");
+	struct hub_config *lower = NULL;
+	struct store *writer = NULL;
+	struct intake *in = NULL;
+	char *yaml = NULL, err[512];
+	json_t *dump, *c1, *crm;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (int i = 1; i <= 3; i++) {
+		char line[256];
+		snprintf(line, sizeof(line), "{\"type\":\"identify\",\"message_id\":\"m%d\","
+			 "\"timestamp\":\"2025-03-03T09:0%d:00Z\",\"identifiers\":{\"custom_id\":"
+			 "\"C1\",\"installation_id\":\"I%d\"}}", i, i, i);
+		apply(th, line);
+	}
+	CU_ASSERT_FATAL(asprintf(&yaml, "%sidentity:\n  max_installations: 2\n"
+				 "  external:\n    crm_id: {limit: 1}\n", th->store_yaml) > 0);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("lower.yaml", yaml, &lower, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(lower, &writer, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(intake_start(&in, writer, lower, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(testhub_apply_lines_via(th, in,
+		"{\"type\":\"identify\",\"message_id\":\"k1\",\"timestamp\":\"2025-03-03T10:00:00Z\","
+		"\"identifiers\":{\"crm_id\":\"K\"},\"attributes\":{\"plan\":\"gold\"}}\n"
+		"{\"type\":\"identify\",\"message_id\":\"k2\",\"timestamp\":\"2025-03-03T10:01:00Z\","
+		"\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K\"}}\n"), 0);
+	intake_stop(in);
+	config_free(lower);
+	free(yaml);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 1); /* the anonymous one merged */
+	c1 = profile_of(dump, "C1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+	crm = json_object_get(json_object_get(c1, "identifiers"), "crm_id");
+	CU_ASSERT_EQUAL(json_array_size(crm), 1);
+	expect_text(json_object_get(c1, "attributes"), "plan", "gold");
+	CU_ASSERT_EQUAL(json_array_size(installations_of(c1)), 3);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+/* identity.max_attributes: a profile storing that many takes no new one
+ * (a counted warning, the rest of the record applied); stored ones are
+ * still written, and a deleted one keeps its place (its tombstone is a
+ * row).  One client could add attributes without end (35,700 in three
+ * requests), and every read and exported change carried them all. */
+static void test_a_profile_stores_at_most_max_attributes(void)
+{
+	struct testhub *th = testhub_start("identity:\n  max_attributes: 3\n");
+	json_t *dump, *attrs;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"a\":1,\"b\":2}}");
+	CU_ASSERT_EQUAL(th->counts.warnings, 0);
+	/* a is written, c takes the last place, d is left out */
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"a\":5,\"c\":3,\"d\":4}}");
+	CU_ASSERT_EQUAL(th->counts.warnings, 1);
+	/* c deleted: its tombstone keeps the place; b is still written */
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"c\":null}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"d\":6,\"b\":7,"
+		  "\"tags\":{\"$add\":[\"x\"]}}}");
+	CU_ASSERT_EQUAL(th->counts.warnings, 3);
+	CU_ASSERT_EQUAL(th->counts.applied, 4);
+	/* another profile has its own room */
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:04:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C2\"},\"attributes\":{\"d\":1,\"e\":2,\"f\":3}}");
+	CU_ASSERT_EQUAL(th->counts.warnings, 3);
+	dump = testhub_dump(th, 0);
+	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
+	CU_ASSERT_EQUAL(json_object_size(attrs), 2);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(attrs, "a")), 5);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(attrs, "b")), 7);
+	attrs = json_object_get(profile_of(dump, "C2", NULL), "attributes");
+	CU_ASSERT_EQUAL(json_object_size(attrs), 3);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+/* Records of hundreds of attributes: on PostgreSQL each is a write down the
+ * pipeline, so some record's commit is the 256th statement in flight (it
+ * lost its result there and crashed the writer). */
 static void test_records_with_hundreds_of_attributes_are_stored_whole(void)
 {
 	struct testhub *th = testhub_start(NULL);
@@ -453,6 +541,8 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
 	   TEST(test_a_profile_holds_at_most_max_installations),
+	   TEST(test_a_profile_stores_at_most_max_attributes),
+	   TEST(test_a_profile_over_the_limit_still_merges_what_brings_none),
 	   TEST(test_records_with_hundreds_of_attributes_are_stored_whole),
 	   TEST(test_the_largest_numbers_read_back),
 	   TEST(test_an_array_op_past_the_limit_is_a_counted_warning))
