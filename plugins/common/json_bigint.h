@@ -91,6 +91,48 @@ static inline char *json_big_ints_as_reals(const char *text, size_t len, size_t 
 	return out;
 }
 
+/* jerr of a parse of json_big_ints_as_reals(text, len) made to point into
+ * text itself: each ".0" added before the error moves its position by 2,
+ * and its column too when on the error's line (none adds a line). */
+static inline void json_big_ints_error_back(const char *text, size_t len, json_error_t *jerr)
+{
+	size_t o = 0, added = 0, added_on_line = 0;
+	int is_in_string = 0;
+
+	for (size_t i = 0; i < len && o < (size_t)jerr->position;) {
+		char c = text[i];
+		size_t start = i;
+		int is_integer = 1;
+
+		if (is_in_string || c == '"' || !(c == '-' || (c >= '0' && c <= '9'))) {
+			if (is_in_string && c == '\\' && i + 1 < len) {
+				i++;
+				o++;
+			} else if (c == '"') {
+				is_in_string = !is_in_string;
+			} else if (c == '\n') {
+				added_on_line = 0;
+			}
+			i++;
+			o++;
+			continue;
+		}
+		for (i++; i < len && text[i] && strchr("0123456789.eE+-", text[i]); i++)
+			if (text[i] < '0' || text[i] > '9')
+				is_integer = 0;
+		o += i - start;
+		if (is_integer && json_int_is_big(text + start, i - start) &&
+		    o + 2 <= (size_t)jerr->position) {
+			o += 2;
+			added += 2;
+			added_on_line += 2;
+		}
+	}
+	jerr->position -= (int)added;
+	if (jerr->column > (int)added_on_line)
+		jerr->column -= (int)added_on_line;
+}
+
 /*
  * json_loadb(text, len, flags), an integer past 64 bits read as a double
  * (and only it) rather than refused.  *had_big: 1 when there was one, 0
@@ -114,6 +156,8 @@ static inline json_t *json_loadb_big_ints(const char *text, size_t len, size_t f
 	*had_big = 1;
 	root = json_loadb(reals, reals_len, flags, jerr);
 	free(reals);
+	if (!root)
+		json_big_ints_error_back(text, len, jerr);
 	return root;
 }
 

@@ -108,13 +108,19 @@ static inline int text_base64_digit(unsigned char c, int url_safe)
 
 /* 1 when the value of a key-file setting (BigQuery's credentials_file,
  * Snowflake's private_key_file) is the key itself rather than a path: a
- * PEM block or a JSON document pasted in (say through "${KEY_JSON}"),
- * which messages quoting the path would print whole.  The caller refuses
- * it without showing it. */
+ * PEM block, its bare base64 body or a JSON document pasted in (say
+ * through "${KEY_JSON}"), which messages quoting the path would print
+ * whole.  The caller refuses it without showing it. */
 static inline int text_is_key_not_path(const char *value)
 {
+	static const char base64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				     "0123456789+/=";
+	size_t n = strlen(value);
+
+	/* a bare base64 body (PKCS#8 without its PEM lines) too: a path of
+	 * 64 such characters and no '.' is not one anyone writes */
 	return strchr(value, '\n') || strchr(value, '{') || strstr(value, "-----BEGIN") ||
-	       strstr(value, "PRIVATE KEY");
+	       strstr(value, "PRIVATE KEY") || (n >= 64 && strspn(value, base64) == n);
 }
 
 /* The message for such a value, named by its key. */

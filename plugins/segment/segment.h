@@ -86,10 +86,6 @@ struct seg_batch_ctx {
 	int has_sent_at;     /* a batch-level sentAt was given ... */
 	int64_t sent_at_ms;  /* ... this one (any instant, the epoch and before too) */
 	enum seg_mode mode;
-	/* The body held an integer too big for 64 bits, parsed again as a
-	 * double (segment_request.c): an ID that was one cannot be told
-	 * exactly and is refused. */
-	int is_int_as_real;
 	/* SHA-256 of the raw body (the imported line), set before events are
 	 * emitted when one has no messageId: its message_id is derived from
 	 * it (segment_map.c). */
@@ -108,7 +104,7 @@ struct seg_event {
 	const char *anonymous_id;
 	const char *event;            /* track */
 	const char *name;             /* page, screen */
-	const char *category;         /* page */
+	const char *category;         /* page, screen */
 	const char *group_id;         /* group */
 	const char *previous_id;      /* alias */
 	json_t *traits;               /* identify, group: object or NULL */

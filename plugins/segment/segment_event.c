@@ -165,8 +165,8 @@ static void real_text(double v, char *buf, size_t size)
 	}
 }
 
-/* No int64_t reaches this: with is_int_as_real, an integral double of it
- * or more was an integer too big for 64 bits. */
+/* No int64_t reaches this: an ID of it or more is an integer too big for
+ * 64 bits (read as a double) or a decimal as large. */
 #define SEG_INT64_LIMIT 9223372036854775808.0 /* 2^63 */
 
 /* How an ID field failed. */
@@ -176,12 +176,12 @@ enum seg_id_rc {
 	SEG_ID_IMPRECISE,  /* a number that may have been rounded (see below) */
 };
 
-/* An ID: a string, or a number as its decimal text.  With `is_int_as_real`
- * (the body's integers too big for 64 bits were read as doubles), an ID
- * that was such an integer has lost digits (JavaScript sends such IDs as
- * strings anyway) and is refused rather than stored as some other ID. */
-static enum seg_id_rc read_id(json_t *obj, const char *key, int is_int_as_real,
-			      const char **out, char *buf, size_t size)
+/* An ID: a string, or a number as its decimal text.  An integral number
+ * of 2^63 or more (an integer too big for 64 bits, read as a double) has
+ * lost digits (JavaScript sends such IDs as strings anyway) and is refused
+ * rather than stored as some other ID, whatever else the body holds. */
+static enum seg_id_rc read_id(json_t *obj, const char *key, const char **out, char *buf,
+			      size_t size)
 {
 	json_t *v = member(obj, key);
 	double d;
@@ -200,7 +200,7 @@ static enum seg_id_rc read_id(json_t *obj, const char *key, int is_int_as_real,
 	}
 	if (!json_is_real(v) || !isfinite(d = json_real_value(v)))
 		return SEG_ID_TYPE;
-	if (is_int_as_real && d == floor(d) && fabs(d) >= SEG_INT64_LIMIT)
+	if (d == floor(d) && fabs(d) >= SEG_INT64_LIMIT)
 		return SEG_ID_IMPRECISE;
 	real_text(d, buf, size);
 	*out = buf;
@@ -210,8 +210,8 @@ static enum seg_id_rc read_id(json_t *obj, const char *key, int is_int_as_real,
 /* The message of a bad ID field (a literal: read_*() return it as is). */
 #define SEG_ID_MESSAGE(rc, field, wrong_type)                                              \
 	((rc) == SEG_ID_IMPRECISE                                                          \
-		 ? field ": an integer too big for 64 bits cannot be kept exactly: send " \
-			 "the ID as a string"                                            \
+		 ? field ": a number of 2^63 or more (an integer too big for 64 bits) "    \
+			 "cannot be kept exactly: send the ID as a string"               \
 		 : wrong_type)
 
 static int read_string(json_t *obj, const char *key, const char **out)
@@ -341,7 +341,6 @@ static int read_type(struct seg_event *ev, int forced, long index, struct seg_er
 static const char *read_ids(struct seg_event *ev)
 {
 	json_t *it = ev->item;
-	int as_real = ev->batch->is_int_as_real;
 	enum seg_id_rc rc;
 
 	if (read_string(it, "messageId", &ev->message_id))
@@ -350,11 +349,11 @@ static const char *read_ids(struct seg_event *ev)
 		return "messageId: must be shorter than 100 characters";
 	if (ev->message_id && !*ev->message_id)
 		ev->message_id = NULL; /* "": the host derives one */
-	rc = read_id(it, "userId", as_real, &ev->user_id, ev->user_id_buf,
+	rc = read_id(it, "userId", &ev->user_id, ev->user_id_buf,
 		     sizeof(ev->user_id_buf));
 	if (rc)
 		return SEG_ID_MESSAGE(rc, "userId", "userId: must be a string or a number");
-	rc = read_id(it, "anonymousId", as_real, &ev->anonymous_id, ev->anonymous_id_buf,
+	rc = read_id(it, "anonymousId", &ev->anonymous_id, ev->anonymous_id_buf,
 		     sizeof(ev->anonymous_id_buf));
 	if (rc)
 		return SEG_ID_MESSAGE(rc, "anonymousId",
@@ -410,7 +409,6 @@ static const char *read_times(struct seg_event *ev)
 static const char *read_payload(struct seg_event *ev)
 {
 	json_t *it = ev->item, *other;
-	int as_real = ev->batch->is_int_as_real;
 	enum seg_id_rc rc;
 
 	if (read_object(it, "context", &other))
@@ -430,11 +428,14 @@ static const char *read_payload(struct seg_event *ev)
 			return "properties: must be an object";
 		if (ev->type != SEG_TRACK && read_string(it, "name", &ev->name))
 			return "name: must be a string";
-		if (ev->type == SEG_PAGE && read_string(it, "category", &ev->category))
-			return "category: must be a string";
+		/* a view's category: taken when it is a string (Segment
+		 * accepts anything there: another type is no reason to
+		 * refuse the batch) */
+		if (ev->type != SEG_TRACK)
+			ev->category = json_string_value(member(it, "category"));
 		break;
 	case SEG_GROUP:
-		rc = read_id(it, "groupId", as_real, &ev->group_id, ev->group_id_buf,
+		rc = read_id(it, "groupId", &ev->group_id, ev->group_id_buf,
 			     sizeof(ev->group_id_buf));
 		if (rc || !ev->group_id)
 			return SEG_ID_MESSAGE(rc, "groupId",
@@ -445,7 +446,7 @@ static const char *read_payload(struct seg_event *ev)
 			return "traits: must be an object";
 		break;
 	case SEG_ALIAS:
-		rc = read_id(it, "previousId", as_real, &ev->previous_id, ev->previous_id_buf,
+		rc = read_id(it, "previousId", &ev->previous_id, ev->previous_id_buf,
 			     sizeof(ev->previous_id_buf));
 		if (rc || !ev->previous_id)
 			return SEG_ID_MESSAGE(rc, "previousId",

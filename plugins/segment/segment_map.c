@@ -186,8 +186,9 @@ fail:
 
 /* ---- event properties ------------------------------------------------- */
 
-/* page / screen: the properties plus the name (and a page's category:
- * the libraries that send it beside `name` left it out). */
+/* page / screen: the properties plus the name and category (sent beside
+ * `name` by the libraries other than @segment/analytics-node, which copies
+ * them into the properties itself). */
 static json_t *view_properties(const struct seg_event *ev)
 {
 	json_t *props = ev->properties ? json_copy(ev->properties) : json_object();

@@ -51,16 +51,16 @@ static json_t *body_item(const struct seg_body *b, size_t i)
 	return b->items ? json_array_get(b->items, i) : b->root;
 }
 
-/* The body as JSON, an integer too big for 64 bits read as a double
- * (*is_int_as_real = 1); every other integer stays one. */
-static json_t *parse(const char *text, size_t len, int *is_int_as_real, struct seg_error *e)
+/* The body as JSON, an integer too big for 64 bits read as a double;
+ * every other integer stays one. */
+static json_t *parse(const char *text, size_t len, struct seg_error *e)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb_big_ints(text, len, JSON_REJECT_DUPLICATES, &jerr,
-					   is_int_as_real);
+	int had_big;
+	json_t *root = json_loadb_big_ints(text, len, JSON_REJECT_DUPLICATES, &jerr, &had_big);
 	char *near;
 
-	if (*is_int_as_real < 0) {
+	if (had_big < 0) {
 		seg_error_set(e, 500, "internal", -1, "out of memory");
 		return NULL;
 	}
@@ -191,7 +191,7 @@ hub_rc seg_request_run(const struct seg_state *st, struct hub_call *call, const 
 			      len, SEG_MAX_BODY);
 		return HUB_ERR_DATA;
 	}
-	if (!(b.root = parse(body, len, &b.batch.is_int_as_real, e)))
+	if (!(b.root = parse(body, len, e)))
 		return HUB_ERR_DATA;
 	if (check_write_key && !seg_auth_body(st, b.root)) {
 		seg_error_set(e, 401, "unauthorized", -1,

@@ -733,15 +733,38 @@ static void test_integer_too_big_for_64_bits_is_kept_as_a_double(void)
 				"{\"userId\": 12345678901234567000, \"event\": \"e\"}", &resp),
 			HUB_ERR_DATA);
 	assert_error(&resp, 400, "invalid_event", 0);
-	CU_ASSERT_PTR_NOT_NULL(
-		strstr(resp.body, "userId: an integer too big for 64 bits cannot be kept exactly"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, "userId: a number of 2^63 or more (an integer too"
+					      " big for 64 bits) cannot be kept exactly"));
+	CU_ASSERT_EQUAL(f.got.n_emits, 0);
+	/* a body broken after a big integer: the error's column is the
+	 * body's own (the ".0" written after the integer moved it) */
+	{
+		static const char broken[] = "{\"userId\": \"u\", \"event\": \"e\", \"properties\":"
+					     " {\"n\": 12345678901234567000, \"x\": tru}}";
+		char same[sizeof(broken)], want[64];
+		json_error_t jerr;
+		memcpy(same, broken, sizeof(broken));
+		memcpy(strstr(same, "12345678901234567000"), "1.234567890123456e19", 20);
+		CU_ASSERT_PTR_NULL(json_loads(same, 0, &jerr));
+		snprintf(want, sizeof(want), "at line 1, column %d:", jerr.column);
+		CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC, broken, &resp), HUB_ERR_DATA);
+		assert_error(&resp, 400, "invalid_json", -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, want));
+	}
+	/* so is a decimal as large, whatever else the body holds (it was
+	 * refused beside another event's big integer only) */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC,
+				"{\"userId\": 1e19, \"event\": \"e\"}", &resp),
+			HUB_ERR_DATA);
+	assert_error(&resp, 400, "invalid_event", 0);
 	CU_ASSERT_EQUAL(f.got.n_emits, 0);
 	pt_close(&f);
 }
 
-/* A page's top-level `category` (legacy analytics-node, RudderStack) lands
- * in its properties beside `name`; @segment/analytics-node copies it there
- * itself, so the two were stored differently.  A `context.device.token`
+/* A page's or screen's top-level `category` (legacy analytics-node,
+ * RudderStack, the mobile libraries) lands in its properties beside
+ * `name`; @segment/analytics-node copies it there itself, so the two were
+ * stored differently.  A `context.device.token`
  * (the push token) enables push on the installation; none, or "", says
  * nothing; a call without anonymousId has no installation to enable. */
 static void test_page_category_and_the_push_token(void)
@@ -771,10 +794,20 @@ static void test_page_category_and_the_push_token(void)
 	ASSERT_JSON(f.got.recs[0].properties_json,
 		    "{\"path\": \"/p\", \"name\": \"Pricing\", \"category\": \"Docs\"}");
 	pt_reset(&f.got);
+	/* a screen's too (analytics-swift, -kotlin); one not a string is left out */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/screen", KEY1_BASIC,
+				"{\"anonymousId\": \"d1\", \"name\": \"Home\", \"category\": \"Main\"}",
+				&resp),
+			HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	ASSERT_JSON(f.got.recs[0].properties_json, "{\"name\": \"Home\", \"category\": \"Main\"}");
+	pt_reset(&f.got);
 	CU_ASSERT_EQUAL(pt_post(&f, "/v1/page", KEY1_BASIC,
 				"{\"anonymousId\": \"d1\", \"category\": 7}", &resp),
-			HUB_ERR_DATA);
-	CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, "category: must be a string"));
+			HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	ASSERT_JSON(f.got.recs[0].properties_json, "{}");
+	pt_reset(&f.got);
 	for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
 		CU_ASSERT_EQUAL(pt_post(&f, "/v1/identify", KEY1_BASIC, tokens[i].body, &resp),
 				HUB_OK);

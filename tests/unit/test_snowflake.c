@@ -601,6 +601,10 @@ static void test_a_key_given_for_its_path_is_not_quoted(void)
 	CU_ASSERT_PTR_NULL(j);
 	CU_ASSERT_STRING_EQUAL(err, "private_key_file: holds what looks like the key itself, not "
 				    "the path of a file holding it (the value is not shown)");
+	/* its bare base64 body, as some Snowflake connectors take it */
+	CU_ASSERT_EQUAL(sf_jwt_new("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
+				   "MzEfYyjiWA4R4", "acct", "user", &j, err, sizeof(err)), -1);
+	CU_ASSERT(strstr(err, "MIIEvQ") == NULL);
 	CU_ASSERT_EQUAL(sf_jwt_new("/nonexistent/key.pem", "acct", "user", &j, err, sizeof(err)),
 			-1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "private_key_file: cannot read /nonexistent/key.pem"));
