@@ -56,6 +56,8 @@ http:
   listen: 127.0.0.1:$PORT
 api:
   tokens: ["\${HUB_TOKEN}"]
+identity:
+  max_attributes: 6000          # the page's test of a profile of 5,000
 sources:
   - name: web
     plugin: segment
