@@ -26,6 +26,9 @@
 #include "alloc.h"
 #include "util.h"
 
+/* header-only, shared with the push sources */
+#include "../plugins/common/json_bigint.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -747,16 +750,23 @@ static int record_has_timestamp(const struct hub_record *rec)
 	return rec->timestamp_ms != 0 || (RECORD_HAS(rec, has_timestamp) && rec->has_timestamp);
 }
 
-/* Parses a JSON member of a hub_record (NULL text or "null": none). */
+/* Parses a JSON member of a hub_record (NULL text or "null": none); an
+ * integer past 64 bits (a warehouse NUMBER(38)) is read as a double. */
 static hub_rc member_parse(const char *text, const char *field, json_t **out, char *err,
 			   size_t err_size)
 {
 	json_error_t e;
+	int had_big;
 
 	*out = NULL;
 	if (!text)
 		return HUB_OK;
-	*out = json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+	*out = json_loadb_big_ints(text, strlen(text), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+				   &e, &had_big);
+	if (had_big < 0) {
+		err_set(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
 	if (!*out)
 		return record_json_error(err, err_size, field, &e);
 	return HUB_OK;

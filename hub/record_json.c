@@ -15,6 +15,9 @@
 #include "alloc.h"
 #include "util.h"
 
+/* header-only, shared with the push sources */
+#include "../plugins/common/json_bigint.h"
+
 #include <string.h>
 
 #define STACK_IDENTS 16
@@ -212,6 +215,7 @@ hub_rc record_from_json(const char *text, size_t len, const char *default_source
 	struct json_door d = {.rules = rules, .err = err, .err_size = err_size};
 	const char *nul;
 	json_error_t e;
+	int had_big;
 	hub_rc rc;
 
 	*out = NULL;
@@ -221,7 +225,14 @@ hub_rc record_from_json(const char *text, size_t len, const char *default_source
 		err_set(err, err_size, "invalid JSON: a NUL byte at 1:%zu", (size_t)(nul - text) + 1);
 		return HUB_ERR_DATA;
 	}
-	d.root = json_loadb(text ? text : "", text ? len : 0, JSON_REJECT_DUPLICATES, &e);
+	/* an integer past 64 bits, as JavaScript prints 12345678901234567000, is
+	 * read as a double, as the push sources read it */
+	d.root = json_loadb_big_ints(text ? text : "", text ? len : 0, JSON_REJECT_DUPLICATES, &e,
+				     &had_big);
+	if (had_big < 0) {
+		err_set(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
 	if (!d.root)
 		return record_json_error(err, err_size, "", &e);
 	if (!json_is_object(d.root)) {

@@ -7,6 +7,7 @@
  * read as strings everywhere, but compare by their bytes (rm_base64_cmp).
  */
 #include "rowmap_int.h"
+#include "json_bigint.h"
 #include "text.h"
 
 #include <ctype.h>
@@ -594,10 +595,14 @@ static int bool_word(const char *s, int *out)
 	return -1;
 }
 
-/* 1 when text is one JSON value (a string column holding JSON). */
+/* 1 when text is one JSON value (a string column holding JSON); an
+ * integer past 64 bits in it is one, as the hub reads it as a double. */
 static int json_text_is_valid(const char *text)
 {
-	json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+	json_error_t jerr;
+	int had_big;
+	json_t *v = json_loadb_big_ints(text, strlen(text), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+					&jerr, &had_big);
 
 	json_decref(v);
 	return v != NULL;

@@ -904,6 +904,45 @@ static void test_identifier_values_are_not_trimmed(void)
 	record_free(r);
 }
 
+/* An integer past 64 bits (JavaScript prints 12345678901234567000; a
+ * warehouse NUMBER(38) holds more) is read as a double, and only it, in a
+ * canonical line and in a plugin's JSON members alike: the whole record
+ * was refused as invalid JSON. */
+static void test_an_integer_past_64_bits_is_a_double(void)
+{
+	static const char line[] =
+		"{\"type\":\"identify\",\"identifiers\":{\"custom_id\":\"C1\"},"
+		"\"attributes\":{\"big\":18446744073709551615,\"ok\":\"x\"}}";
+	static const char track[] =
+		"{\"type\":\"track\",\"identifiers\":{\"custom_id\":\"C1\"},"
+		"\"event\":{\"name\":\"e\",\"properties\":{\"n\":-12345678901234567000,\"q\":3}}}";
+	struct hub_ident ids[] = {{"custom_id", "C1"}};
+	struct hub_record rec;
+	struct record *r = NULL;
+	char err[256] = "";
+
+	CU_ASSERT_EQUAL_FATAL(record_from_json(line, strlen(line), "def", NULL, NOW_MS, &r, NULL,
+					       err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(r->n_attrs, 2);
+	CU_ASSERT_EQUAL(r->attrs[0].type, ATTR_NUMBER);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r->attrs[0].value_json, "e19"));
+	record_free(r);
+	r = NULL;
+	CU_ASSERT_EQUAL_FATAL(record_from_json(track, strlen(track), "def", NULL, NOW_MS, &r, NULL,
+					       err, sizeof(err)), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(r->properties_json, "{\"n\":-1.23456789012346e19,\"q\":3}");
+	record_free(r);
+	r = NULL;
+	hub_record_init(&rec, HUB_REC_IDENTIFY);
+	rec.identifiers = ids;
+	rec.n_identifiers = 1;
+	rec.attributes_json = "{\"id38\": 12345678901234567890123456789012345678, \"n\": 2}";
+	CU_ASSERT_EQUAL_FATAL(record_from_hub(&rec, "plug", &all_rules[R_DEFAULT], NOW_MS, &r, NULL,
+					      err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(r->n_attrs, 2);
+	record_free(r);
+}
+
 /* One attribute on an identify of C1. */
 #define ATTR_FMT(member) \
 	"{\"type\":\"identify\",\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{" \
@@ -1611,6 +1650,7 @@ TEST_SUITE(record, NULL, NULL,
 	   TEST(test_every_identifier_of_1024_bytes_is_kept_1025_rejects),
 	   TEST(test_nul_byte_is_named_with_its_column),
 	   TEST(test_identifier_values_are_not_trimmed),
+	   TEST(test_an_integer_past_64_bits_is_a_double),
 	   TEST(test_string_attribute_of_300_kept_301_dropped),
 	   TEST(test_email_of_300_kept_301_dropped),
 	   TEST(test_array_attribute_of_25_kept_26_dropped),
