@@ -303,7 +303,10 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 	return n;
 }
 
-/* Aborts the transfer when the hub is stopping. */
+/* Aborts the transfer when the hub is stopping, until the whole body is
+ * sent: from then on the receiver may have stored the batch, so its answer
+ * is waited for (within `timeout`), and the batch is not sent again after
+ * a restart (a stop cut such a transfer: the batch came twice). */
 static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
@@ -311,8 +314,8 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off
 
 	(void)dltotal;
 	(void)dlnow;
-	(void)ultotal;
-	(void)ulnow;
+	if (ultotal > 0 && ulnow >= ultotal)
+		return 0;
 	return wh->call && wh->host->should_stop(wh->call) ? 1 : 0;
 }
 

@@ -24,6 +24,7 @@
 //                  400     answers 400
 //                  hang    never answers (the export's timeout must fire)
 //                  delay   records like ok, then holds the answer for 30 s
+//                  slow    records like ok, then answers 200 after 1 s
 //                          (the test kills the hub meanwhile: the batch is
 //                          stored here but not acknowledged to the hub)
 // POST /mode     {"mode": "...", "retry_after": N}: switches the mode
@@ -143,6 +144,11 @@ async function hook(req, res) {
 		record(key, changes);
 		remember(req, key, body);
 		held.push(setTimeout(() => answer(res, 200), 30000));
+		return undefined;
+	case 'slow':
+		record(key, changes);
+		remember(req, key, body);
+		held.push(setTimeout(() => answer(res, 200), 1000));
 		return undefined;
 	case '429':
 		return answer(res, 429, { 'Retry-After': String(retryAfter) });

@@ -222,6 +222,25 @@ post_batches 3
 	die "privacy erase: $(cat "$T/erase.out")"
 post_batches 2
 wait_for "everything to be delivered" lag_is_zero
+
+# 5. SIGTERM while the receiver takes 1 s (the export's timeout is 2 s) to
+#    answer a batch it stored: the hub waits for the answer, so that batch
+#    is not sent again after a restart (the stop cut the transfer, and it
+#    came twice)
+n_before=$(wc -l <"$T/received.jsonl")
+receiver_mode slow
+post_batches 1
+wait_for "a stored batch answered slowly" stat_at_least '.by_mode.slow' 1
+hub_stop TERM
+slow_key=$(tail -n +$((n_before + 1)) "$T/received.jsonl" | jq -r '.key' | head -n 1)
+[ -n "$slow_key" ] || die "the slow batch was not recorded"
+receiver_mode ok
+hub_start "$T/hub.yaml" "$T/hub.log"
+post_batches 1
+wait_for "everything to be delivered" lag_is_zero
+twice=$(jq -r --arg k "$slow_key" 'select(.key == $k) | .seq' "$T/received.jsonl" | sort | uniq -d | wc -l)
+[ "$twice" = 0 ] ||
+	fail "$twice changes of the batch answered during the stop ($slow_key) came again after the restart"
 hub_stop TERM
 
 # ---- what arrived ---------------------------------------------------------
