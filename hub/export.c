@@ -100,6 +100,10 @@ struct export_worker {
 					       nothing is committed until the
 					       lease is taken) */
 	int is_backfill_on;                 /* `backfill` and profile_updated wanted */
+	int64_t backfill_until;             /* the feed's end when this worker last
+					       wrote a backfill page: the next page
+					       waits until the cursor passes it */
+	int is_delivering;                  /* its last call delivered changes */
 	int is_backfill_new;                /* never ran: its backfill is to be
 					       saved as started (worker_backfill_begin) */
 
@@ -616,6 +620,7 @@ static enum step worker_deliver(struct export_worker *w)
 	live_progress(w, n_done, 0);
 	if (n_done > 0)
 		w->attempt = 0;
+	w->is_delivering = rc == HUB_OK && n_done > 0;
 	if (rc != HUB_OK && atomic_load(&w->ex->stop))
 		return STEP_AGAIN; /* interrupted by the stop: the next run goes on */
 	switch (rc) {
@@ -842,11 +847,11 @@ static int backfill_is_due(struct export_worker *w)
 }
 
 /*
- * Called when the export has delivered everything before it: writes the
- * next page of its backfill (a request of `profilehub exports backfill`
- * is seen here), with the new position, in one fenced transaction.  1 a
- * page was written, 0 none is due, -1 a store failure (logged by the
- * caller).
+ * Called when the export has delivered everything before it, or its last
+ * backfill page (worker_step): writes the next page of its backfill (a
+ * request of `profilehub exports backfill` is seen here) at the end of
+ * the feed, with the new position, in one fenced transaction.  1 a page
+ * was written, 0 none is due, -1 a store failure (logged by the caller).
  */
 static int worker_backfill(struct export_worker *w)
 {
@@ -875,6 +880,8 @@ static int worker_backfill(struct export_worker *w)
 	    export_backfill_put(s, w->conf->name, &b) || s->ops->commit(s))
 		goto fail;
 	export_notify(w->ex); /* the other exports read past these changes */
+	if (export_outbox_last_seq(s, w->cursor, &w->backfill_until))
+		w->backfill_until = INT64_MAX; /* the next page when the feed is empty */
 	if (b.state == BACKFILL_DONE)
 		log_info(w->who, "backfill: done, %" PRId64 " profiles", b.sent);
 	return 1;
@@ -925,6 +932,15 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 		return worker_retry(w, err);
 	}
 	worker_prune(w);
+	/* under steady traffic the feed is never empty: a running backfill of
+	 * an export that delivers writes its next page behind the changes
+	 * still to deliver once its last page is delivered (it waited for an
+	 * empty feed, for ever) */
+	if (w->batch_end > w->cursor && w->is_delivering && w->cursor >= w->backfill_until &&
+	    worker_backfill(w) < 0) {
+		snprintf(err, sizeof(err), "backfill: %s", store_error(w->store));
+		return worker_retry(w, err);
+	}
 	if (w->batch_end <= w->cursor) {
 		rc = worker_backfill(w);
 		if (rc < 0) {

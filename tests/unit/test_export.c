@@ -2005,6 +2005,40 @@ static void test_a_waiting_backfill_says_why(void)
 	}
 }
 
+/* A backfill of an export that delivers writes its next page behind the
+ * changes still to deliver once its last page is delivered: it waited for
+ * an empty feed, so under steady traffic it never started.  Here the feed
+ * cannot empty (the plugin holds a change at its gate) after the export
+ * delivered one: the page is written all the same. */
+static void test_a_backfill_does_not_wait_for_an_empty_feed(void)
+{
+	struct world w;
+	char *keys, *gate, *blocked;
+	json_t *before, *during;
+
+	gate = testlib_mkdtemp();
+	CU_ASSERT_FATAL(asprintf(&blocked, "%s/go.blocked", gate) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys, "    batch_size: 1\n    bad_custom_id: bad\n"
+				 "    gate: %s/go\n", gate) > 0);
+	world_open(&w, keys);
+	apply(&w, people); /* ann's changes first, then bad's */
+	before = outbox_seqs(&w);
+	CU_ASSERT_EQUAL_FATAL(export_backfill_request(w.th->reader, "x"), 0);
+	world_start(&w);
+	CU_ASSERT_FATAL(file_appears(blocked)); /* held at bad's change */
+	during = outbox_seqs(&w);
+	CU_ASSERT(json_array_size(during) > json_array_size(before)); /* the page is there */
+	gate_open(blocked);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	json_decref(before);
+	json_decref(during);
+	world_close(&w);
+	testlib_rmtree(gate);
+	free(gate);
+	free(blocked);
+	free(keys);
+}
+
 /* A new export that stops before its first backfill page (refused
  * credentials on its first batch; a crash or a lease taken over are the
  * same) still gets its backfill once it runs again: the decision is saved
@@ -2549,6 +2583,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_backfill_goes_to_its_export_alone),
 	   TEST(test_an_export_that_ran_is_backfilled_only_when_asked),
 	   TEST(test_a_new_export_stopped_before_its_backfill_still_gets_it),
+	   TEST(test_a_backfill_does_not_wait_for_an_empty_feed),
 	   TEST(test_a_waiting_backfill_says_why),
 	   TEST(test_dead_letters_are_sent_again),
 	   TEST(test_a_change_erased_while_sent_is_not_dead_lettered),
