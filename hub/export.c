@@ -102,7 +102,9 @@ struct export_worker {
 	int is_backfill_on;                 /* `backfill` and profile_updated wanted */
 	int64_t backfill_until;             /* the feed's end when this worker last
 					       wrote a backfill page: the next page
-					       waits until the cursor passes it */
+					       waits until the cursor passes it
+					       (-1: unknown, after a load) */
+	int64_t backfill_looked_ms;         /* when worker_backfill_beside last looked */
 	int is_delivering;                  /* its last call delivered changes */
 	int is_backfill_new;                /* never ran: its backfill is to be
 					       saved as started (worker_backfill_begin) */
@@ -396,6 +398,7 @@ static int worker_load(struct export_worker *w, char *err, size_t err_size)
 		goto fail;
 	/* an export that never ran starts with its backfill */
 	w->is_backfill_new = w->is_backfill_on && !has_history && !has_backfill;
+	w->backfill_until = -1; /* a page written before may be undelivered */
 	pthread_mutex_lock(&w->ex->lock);
 	w->live.cursor = w->cursor;
 	snprintf(w->live.last_error, sizeof(w->live.last_error), "%s", w->saved.error);
@@ -881,13 +884,42 @@ static int worker_backfill(struct export_worker *w)
 		goto fail;
 	export_notify(w->ex); /* the other exports read past these changes */
 	if (export_outbox_last_seq(s, w->cursor, &w->backfill_until))
-		w->backfill_until = INT64_MAX; /* the next page when the feed is empty */
+		w->backfill_until = -1; /* read again when the next page is due */
 	if (b.state == BACKFILL_DONE)
 		log_info(w->who, "backfill: done, %" PRId64 " profiles", b.sent);
 	return 1;
 fail:
 	s->ops->rollback(s);
 	return -1;
+}
+
+/*
+ * Under steady traffic the feed is never empty: while an export delivers,
+ * its running backfill writes the next page behind the changes still to
+ * deliver once the page it wrote last is delivered (it waited for an
+ * empty feed, for ever).  Looks at most once a second (a meta read), and
+ * after a load waits for the feed's end of then when pages were written
+ * before (one may be undelivered).  As worker_backfill.
+ */
+static int worker_backfill_beside(struct export_worker *w)
+{
+	struct export_backfill b;
+	int64_t now = time_mono_ms();
+	int rc;
+
+	if (w->batch_end <= w->cursor || !w->is_delivering || now - w->backfill_looked_ms < 1000)
+		return 0;
+	w->backfill_looked_ms = now;
+	if ((rc = export_backfill_load(w->store, w->conf->name, &b, 0)) <= 0 ||
+	    b.state != BACKFILL_RUNNING)
+		return rc < 0 ? -1 : 0;
+	if (w->backfill_until < 0) {
+		if (b.sent == 0 && !b.after[0])
+			w->backfill_until = 0; /* no page yet */
+		else if (export_outbox_last_seq(w->store, w->cursor, &w->backfill_until))
+			return -1;
+	}
+	return w->cursor >= w->backfill_until ? worker_backfill(w) : 0;
 }
 
 static enum step worker_step(struct export_worker *w, uint64_t gen)
@@ -932,15 +964,12 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 		return worker_retry(w, err);
 	}
 	worker_prune(w);
-	/* under steady traffic the feed is never empty: a running backfill of
-	 * an export that delivers writes its next page behind the changes
-	 * still to deliver once its last page is delivered (it waited for an
-	 * empty feed, for ever) */
-	if (w->batch_end > w->cursor && w->is_delivering && w->cursor >= w->backfill_until &&
-	    worker_backfill(w) < 0) {
+	if (worker_backfill_beside(w) < 0) {
 		snprintf(err, sizeof(err), "backfill: %s", store_error(w->store));
 		return worker_retry(w, err);
 	}
+	if (w->lease_epoch < 0)
+		return STEP_AGAIN; /* lost: taken again (or found held) first */
 	if (w->batch_end <= w->cursor) {
 		rc = worker_backfill(w);
 		if (rc < 0) {

@@ -10,6 +10,7 @@
 #include "profile.h"
 
 #include "alloc.h"
+#include "log.h"
 #include "util.h"
 
 #include <string.h>
@@ -303,13 +304,21 @@ static int copy_consent(void *ctx, const struct store_consent *cs)
 	return l->failed;
 }
 
-static int merge_attributes(struct store *s, const char *absorbed, const char *survivor)
+/* Absorbed's attributes onto survivor; a key survivor lacks is left out
+ * once it stores max_attrs (else merges of many small profiles would build
+ * one past the limit), and how many were is logged. */
+static int merge_attributes(struct store *s, const char *absorbed, const char *survivor,
+			    size_t max_attrs)
 {
 	struct row_list l = {0};
-	int rc = -1;
+	size_t n_stored = 0, n_left_out = 0;
+	int rc = -1, n = 0;
 
 	if (s->ops->attr_list(s, absorbed, copy_attr, &l) || l.failed)
 		goto out;
+	if (l.n > 0 && (n = s->ops->attr_count(s, survivor)) < 0)
+		goto out;
+	n_stored = (size_t)n;
 	for (size_t i = 0; i < l.n; i++) {
 		struct store_attr cur, a;
 		int found = s->ops->attr_get(s, survivor, l.rows[i].key, &cur);
@@ -318,6 +327,11 @@ static int merge_attributes(struct store *s, const char *absorbed, const char *s
 		/* the newer ts wins; on a tie the survivor keeps its own */
 		if (found && l.rows[i].ts_ms <= cur.ts_ms)
 			continue;
+		if (!found && n_stored >= max_attrs) {
+			n_left_out++;
+			continue;
+		}
+		n_stored += !found;
 		a = (struct store_attr){
 			.key = l.rows[i].key,
 			.value_json = l.rows[i].value,
@@ -329,6 +343,10 @@ static int merge_attributes(struct store *s, const char *absorbed, const char *s
 		if (s->ops->attr_put(s, survivor, &a))
 			goto out;
 	}
+	if (n_left_out)
+		log_warn("unify", "merge of profile %s into %s: %zu of its attributes left out, %s"
+			 " storing %zu, the most it may (identity.max_attributes)", absorbed,
+			 survivor, n_left_out, survivor, n_stored);
 	rc = s->ops->attr_delete_profile(s, absorbed);
 out:
 	if (l.failed)
@@ -374,9 +392,10 @@ out:
 	return rc;
 }
 
-int profile_merge_data(struct store *s, const char *absorbed, const char *survivor)
+int profile_merge_data(struct store *s, const char *absorbed, const char *survivor,
+		       size_t max_attrs)
 {
-	if (merge_attributes(s, absorbed, survivor))
+	if (merge_attributes(s, absorbed, survivor, max_attrs))
 		return -1;
 	return merge_consent(s, absorbed, survivor);
 }

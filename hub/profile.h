@@ -25,8 +25,10 @@ int profile_append_event(struct store *s, const char *pid, const struct record *
 
 /* Moves absorbed's attributes and consent onto survivor by the merge rules
  * (newer ts wins; ties: the survivor for attributes, the more restrictive
- * state for consent) and deletes absorbed's rows. */
-int profile_merge_data(struct store *s, const char *absorbed, const char *survivor);
+ * state for consent) and deletes absorbed's rows.  An attribute survivor
+ * lacks is left out once it stores max_attrs (logged). */
+int profile_merge_data(struct store *s, const char *absorbed, const char *survivor,
+		       size_t max_attrs);
 
 /* How many events a document carries: PROFILE_EVENTS_ALL or a number. */
 #define PROFILE_EVENTS_ALL (-1)

@@ -277,7 +277,7 @@ static int merge_into(struct unify *u, struct resolve *rs, const char *absorbed,
 
 	if (profile_load(u, survivor, &sp))
 		return -1;
-	if (profile_merge_data(s, absorbed, survivor))
+	if (profile_merge_data(s, absorbed, survivor, (size_t)u->max_attributes))
 		return -1;
 	if (s->ops->ident_reassign(s, absorbed, survivor) ||
 	    s->ops->event_move(s, absorbed, survivor) ||

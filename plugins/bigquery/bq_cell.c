@@ -34,6 +34,18 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/json_bigint.h"
+
+/* A JSON cell as one value (new reference), or NULL; an integer past 64
+ * bits in it is read as a double, as the hub reads it. */
+static json_t *json_value_of(const char *s)
+{
+	json_error_t jerr;
+	int had_big;
+
+	return json_loadb_big_ints(s, strlen(s), JSON_DECODE_ANY, &jerr, &had_big);
+}
+
 #define MAX_DEPTH 32 /* BigQuery allows 15 levels of RECORD */
 
 /* ---- types and the schema ------------------------------------------------- */
@@ -341,10 +353,9 @@ static int write_scalar(struct bq_text *t, enum bq_type type, const char *s, int
 		bq_text_json_string(t, buf);
 		return 0;
 	case BQ_T_JSON:
-		j = json_loads(s, JSON_DECODE_ANY, NULL);
-		json_decref(j);
-		if (!j)
+		if (!(j = json_value_of(s)))
 			return -1;
+		json_decref(j);
 		bq_text_puts(t, s);
 		return 0;
 	default:
@@ -482,7 +493,7 @@ hub_rc bq_cell_decode(const struct bq_field *f, json_t *v, int is_micros, struct
 			return bad_cell(f, s, err, err_size);
 		break;
 	case BQ_T_JSON: /* goes into the record's JSON as it is: one value, or refused */
-		if (!(j = json_loads(s, JSON_DECODE_ANY, NULL)))
+		if (!(j = json_value_of(s)))
 			return bad_cell(f, s, err, err_size);
 		json_decref(j);
 		break;

@@ -98,6 +98,12 @@ static const struct cell_case cells[] = {
 	{"DATE", NULL, "\"Jan 2\"", 1, HUB_ERR_INTERNAL},
 	{"TIME", NULL, "\"03:04:05.5\"", 1, HUB_OK, RM_STRING, "03:04:05.5"},
 	{"JSON", NULL, "\"{\\\"a\\\":[1,2]}\"", 1, HUB_OK, RM_JSON, "{\"a\":[1,2]}"},
+	/* an integer past 64 bits in a JSON cell: kept (the hub reads it as a
+	 * double), not refused as not JSON */
+	{"JSON", NULL, "\"{\\\"id\\\":12345678901234567890}\"", 1, HUB_OK, RM_JSON,
+	 "{\"id\":12345678901234567890}"},
+	{"JSON", "REPEATED", "[{\"v\": \"{\\\"id\\\":-12345678901234567890}\"}]", 1, HUB_OK, RM_JSON,
+	 "[{\"id\":-12345678901234567890}]"},
 	{"STRING", NULL, "\"Zoë 🚀\"", 1, HUB_OK, RM_STRING, "Zoë 🚀"},
 	/* BYTES: the base64 text, compared by its bytes as a cursor value */
 	{"BYTES", NULL, "\"/A==\"", 1, HUB_OK, RM_BYTES, "/A=="},

@@ -368,10 +368,18 @@ static void test_a_profile_stores_at_most_max_attributes(void)
 	apply(th, "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:04:00Z\","
 		  "\"identifiers\":{\"custom_id\":\"C2\"},\"attributes\":{\"d\":1,\"e\":2,\"f\":3}}");
 	CU_ASSERT_EQUAL(th->counts.warnings, 3);
+	/* a session merged in at the limit: its new keys are left out, a
+	 * newer value of a stored one is taken (merges of many small
+	 * sessions built a profile past the limit) */
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"x\":1,\"a\":9}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m7\",\"timestamp\":\"2025-03-03T09:06:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
 	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 2); /* the session merged */
 	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
 	CU_ASSERT_EQUAL(json_object_size(attrs), 2);
-	CU_ASSERT_EQUAL(json_integer_value(json_object_get(attrs, "a")), 5);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(attrs, "a")), 9);
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(attrs, "b")), 7);
 	attrs = json_object_get(profile_of(dump, "C2", NULL), "attributes");
 	CU_ASSERT_EQUAL(json_object_size(attrs), 3);
