@@ -42,6 +42,35 @@ static inline int json_int_is_big(const char *lit, size_t n)
 }
 
 /*
+ * One step of a scan of JSON text at text[i]: the bytes it takes in *n (a
+ * byte of a string or between tokens, an escape pair in a string, or a
+ * whole number token: what a number may hold, so an exponent's digits are
+ * no integer of their own).  1 when they are an integer outside int64_t,
+ * which the rewrite follows with ".0".  *is_in_string follows the quotes.
+ */
+static inline int json_bigint_step(const char *text, size_t len, size_t i, int *is_in_string,
+				   size_t *n)
+{
+	char c = text[i];
+	size_t end = i + 1;
+	int is_integer = 1;
+
+	if (*is_in_string || c == '"' || !(c == '-' || (c >= '0' && c <= '9'))) {
+		if (*is_in_string && c == '\\' && i + 1 < len)
+			end++;
+		else if (c == '"')
+			*is_in_string = !*is_in_string;
+		*n = end - i;
+		return 0;
+	}
+	for (; end < len && text[end] && strchr("0123456789.eE+-", text[end]); end++)
+		if (text[end] < '0' || text[end] > '9')
+			is_integer = 0;
+	*n = end - i;
+	return is_integer && json_int_is_big(text + i, *n);
+}
+
+/*
  * A copy of the JSON text (len bytes) in which every number token outside
  * strings that is an integer outside int64_t gets ".0" appended, so that it
  * parses as a double.  Everything else is copied as it is (a string's
@@ -53,35 +82,17 @@ static inline int json_int_is_big(const char *lit, size_t n)
 static inline char *json_big_ints_as_reals(const char *text, size_t len, size_t *out_len)
 {
 	/* a rewritten literal has at least 19 digits and grows by 2 */
-	size_t cap = len + 2 * (len / 19) + 1, o = 0;
+	size_t cap = len + 2 * (len / 19) + 1, o = 0, n;
 	char *out = malloc(cap);
 	int is_in_string = 0;
 
 	if (!out)
 		return NULL;
-	for (size_t i = 0; i < len;) {
-		char c = text[i];
-		size_t start = i, n;
-		int is_integer = 1;
-
-		if (is_in_string || c == '"' || !(c == '-' || (c >= '0' && c <= '9'))) {
-			if (is_in_string && c == '\\' && i + 1 < len) {
-				out[o++] = text[i++];
-			} else if (c == '"') {
-				is_in_string = !is_in_string;
-			}
-			out[o++] = text[i++];
-			continue;
-		}
-		/* a number token: what a number may hold, taken whole (an
-		 * exponent's digits are not an integer of their own) */
-		for (i++; i < len && text[i] && strchr("0123456789.eE+-", text[i]); i++)
-			if (text[i] < '0' || text[i] > '9')
-				is_integer = 0;
-		n = i - start;
-		memcpy(out + o, text + start, n);
+	for (size_t i = 0; i < len; i += n) {
+		int is_big = json_bigint_step(text, len, i, &is_in_string, &n);
+		memcpy(out + o, text + i, n);
 		o += n;
-		if (is_integer && json_int_is_big(text + start, n)) {
+		if (is_big) {
 			out[o++] = '.';
 			out[o++] = '0';
 		}
@@ -96,33 +107,15 @@ static inline char *json_big_ints_as_reals(const char *text, size_t len, size_t 
  * and its column too when on the error's line (none adds a line). */
 static inline void json_big_ints_error_back(const char *text, size_t len, json_error_t *jerr)
 {
-	size_t o = 0, added = 0, added_on_line = 0;
+	size_t o = 0, n, added = 0, added_on_line = 0;
 	int is_in_string = 0;
 
-	for (size_t i = 0; i < len && o < (size_t)jerr->position;) {
-		char c = text[i];
-		size_t start = i;
-		int is_integer = 1;
-
-		if (is_in_string || c == '"' || !(c == '-' || (c >= '0' && c <= '9'))) {
-			if (is_in_string && c == '\\' && i + 1 < len) {
-				i++;
-				o++;
-			} else if (c == '"') {
-				is_in_string = !is_in_string;
-			} else if (c == '\n') {
-				added_on_line = 0;
-			}
-			i++;
-			o++;
-			continue;
-		}
-		for (i++; i < len && text[i] && strchr("0123456789.eE+-", text[i]); i++)
-			if (text[i] < '0' || text[i] > '9')
-				is_integer = 0;
-		o += i - start;
-		if (is_integer && json_int_is_big(text + start, i - start) &&
-		    o + 2 <= (size_t)jerr->position) {
+	for (size_t i = 0; i < len && o < (size_t)jerr->position; i += n) {
+		int is_big = json_bigint_step(text, len, i, &is_in_string, &n);
+		o += n;
+		if (n == 1 && text[i] == '\n')
+			added_on_line = 0;
+		if (is_big && o + 2 <= (size_t)jerr->position) {
 			o += 2;
 			added += 2;
 			added_on_line += 2;
