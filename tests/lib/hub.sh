@@ -13,6 +13,9 @@ ROOT=$(pwd)
 B=${HUB_BUILD:-build}
 HUB="$ROOT/$B/profilehub"
 FREEPORT="$ROOT/$B/tests/tools/freeport"
+# the ports freeport gave this script, never given twice (tests/tools/freeport.c)
+HUB_PORTS_FILE=${HUB_PORTS_FILE:-${TMPDIR:-/tmp}/hub_ports.$$}
+export HUB_PORTS_FILE
 fails=0
 . "$ROOT/tests/lib/pid.sh"
 HUB_PID=""
@@ -90,6 +93,7 @@ hub_cleanup() {
 	fi
 	HUB_PID=""
 	eval "$HUB_AT_EXIT"
+	rm -f "${TMPDIR:-/tmp}/hub_ports.$$"
 	[ -n "${T:-}" ] && rm -rf "$T"
 }
 
