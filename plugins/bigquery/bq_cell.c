@@ -36,16 +36,6 @@
 
 #include "../common/json_bigint.h"
 
-/* A JSON cell as one value (new reference), or NULL; an integer past 64
- * bits in it is read as a double, as the hub reads it. */
-static json_t *json_value_of(const char *s)
-{
-	json_error_t jerr;
-	int had_big;
-
-	return json_loadb_big_ints(s, strlen(s), JSON_DECODE_ANY, &jerr, &had_big);
-}
-
 #define MAX_DEPTH 32 /* BigQuery allows 15 levels of RECORD */
 
 /* ---- types and the schema ------------------------------------------------- */
@@ -318,7 +308,6 @@ static int write_scalar(struct bq_text *t, enum bq_type type, const char *s, int
 	int64_t sec, i64;
 	int32_t nsec;
 	char buf[64];
-	json_t *j;
 
 	switch (type) {
 	case BQ_T_INT64:
@@ -353,9 +342,8 @@ static int write_scalar(struct bq_text *t, enum bq_type type, const char *s, int
 		bq_text_json_string(t, buf);
 		return 0;
 	case BQ_T_JSON:
-		if (!(j = json_value_of(s)))
+		if (!json_text_is_json(s, JSON_DECODE_ANY))
 			return -1;
-		json_decref(j);
 		bq_text_puts(t, s);
 		return 0;
 	default:
@@ -439,7 +427,6 @@ hub_rc bq_cell_decode(const struct bq_field *f, json_t *v, int is_micros, struct
 	const char *s;
 	char *end;
 	int64_t i64;
-	json_t *j;
 
 	memset(c, 0, sizeof(*c));
 	if (f->is_repeated || f->type == BQ_T_RECORD) {
@@ -493,9 +480,8 @@ hub_rc bq_cell_decode(const struct bq_field *f, json_t *v, int is_micros, struct
 			return bad_cell(f, s, err, err_size);
 		break;
 	case BQ_T_JSON: /* goes into the record's JSON as it is: one value, or refused */
-		if (!(j = json_value_of(s)))
+		if (!json_text_is_json(s, JSON_DECODE_ANY))
 			return bad_cell(f, s, err, err_size);
-		json_decref(j);
 		break;
 	default:
 		break;

@@ -154,4 +154,17 @@ static inline json_t *json_loadb_big_ints(const char *text, size_t len, size_t f
 	return root;
 }
 
+/* 1 when text (NUL-terminated) is JSON under flags, an integer past 64
+ * bits in it counting as a number (a warehouse's JSON cell, checked before
+ * it goes into a record whole); 0 when not, or when memory ran out. */
+static inline int json_text_is_json(const char *text, size_t flags)
+{
+	json_error_t jerr;
+	int had_big;
+	json_t *v = json_loadb_big_ints(text, strlen(text), flags, &jerr, &had_big);
+
+	json_decref(v);
+	return v != NULL;
+}
+
 #endif

@@ -599,13 +599,7 @@ static int bool_word(const char *s, int *out)
  * integer past 64 bits in it is one, as the hub reads it as a double. */
 static int json_text_is_valid(const char *text)
 {
-	json_error_t jerr;
-	int had_big;
-	json_t *v = json_loadb_big_ints(text, strlen(text), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-					&jerr, &had_big);
-
-	json_decref(v);
-	return v != NULL;
+	return json_text_is_json(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES);
 }
 
 static void append_date(struct buf *b, int64_t sec, int32_t nsec)

@@ -305,6 +305,8 @@ static const char *const view_names[] = {
 static void record_fill(const struct seg_event *ev, struct hub_record *rec,
 			struct hub_ident *ids, const char *message_id, const char *payload_text)
 {
+	const char *token;
+
 	hub_record_init(rec, ev->type == SEG_IDENTIFY ? HUB_REC_IDENTIFY
 			     : ev->type == SEG_ALIAS  ? HUB_REC_ALIAS
 						      : HUB_REC_TRACK);
@@ -318,8 +320,8 @@ static void record_fill(const struct seg_event *ev, struct hub_record *rec,
 	rec->platform = event_platform(ev);
 	/* a device with a push token (the mobile libraries send it on every
 	 * call once registered) can be sent pushes; none says nothing */
-	if (ev->anonymous_id && context_string(ev, "device", "token") &&
-	    *context_string(ev, "device", "token"))
+	token = context_string(ev, "device", "token");
+	if (ev->anonymous_id && token && *token)
 		rec->push_enabled = 1;
 	switch (ev->type) {
 	case SEG_IDENTIFY:
