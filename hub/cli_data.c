@@ -528,16 +528,47 @@ static void import_report(const struct import_state *st)
 					       : "not stored");
 }
 
-/* --format <plugin>: the configured source named `source` must use that
- * plugin, which must map lines (import_line, ABI 1.1).  The records get
- * the source's name, as live traffic would, so dedupe spans both. */
+/* 1 when plugin m maps lines (import_line, ABI 1.1). */
+static int plugin_imports_lines(const struct plugin_module *m)
+{
+	return m->desc->abi.plugin_size >=
+		       offsetof(struct hub_plugin, import_line) + sizeof(m->desc->import_line) &&
+	       m->desc->import_line;
+}
+
+/* The formats --format takes, "canonical, segment, ..." into buf. */
+static const char *import_formats(const struct plugin_registry *reg, char *buf, size_t size)
+{
+	size_t len = (size_t)snprintf(buf, size, "canonical");
+
+	for (size_t i = 0; i < reg->n_mods && len < size; i++)
+		if (plugin_imports_lines(&reg->mods[i]))
+			len += (size_t)snprintf(buf + len, size - len, ", %s", reg->mods[i].desc->name);
+	return buf;
+}
+
+/* --format <plugin>: a plugin that maps lines, and the configured source
+ * named `source` must use it.  The records get the source's name, as live
+ * traffic would, so dedupe spans both.  CLI_OK, CLI_USAGE for a format or
+ * source that does not fit (the error printed), CLI_FAIL. */
 static int import_open_plugin(struct cli *cli, const char *format, const char *source,
 			      struct plugin_registry *reg, struct hub_instance **inst)
 {
 	const struct config_instance *ci = NULL;
 	const struct plugin_module *m;
-	char err[1024];
+	char err[1024], formats[512];
+	int rc = CLI_USAGE;
 
+	if (cli_registry_open(cli, reg))
+		return CLI_FAIL;
+	m = plugin_registry_find(reg, format);
+	if (!m || !plugin_imports_lines(m)) {
+		cli_error("import", "--format %s: %s (--format takes one of: %s)", format,
+			  m ? "this plugin cannot import lines (no import_line)"
+			    : plugin_registry_missing(reg, format, err, sizeof(err)),
+			  import_formats(reg, formats, sizeof(formats)));
+		goto fail;
+	}
 	for (size_t i = 0; i < cli->cfg->n_sources; i++)
 		if (strcmp(cli->cfg->sources[i].name, source) == 0)
 			ci = &cli->cfg->sources[i];
@@ -545,30 +576,17 @@ static int import_open_plugin(struct cli *cli, const char *format, const char *s
 		cli_error("import", "--format %s needs --source to name a source of %s with plugin %s"
 			  " (its config is used and its name becomes the records' source)",
 			  format, cli->cfg->file, format);
-		return -1;
-	}
-	if (cli_registry_open(cli, reg))
-		return -1;
-	m = plugin_registry_find(reg, format);
-	if (!m) {
-		cli_error("import", "%s", plugin_registry_missing(reg, format, err, sizeof(err)));
 		goto fail;
 	}
-	if (m->desc->abi.plugin_size <
-			  offsetof(struct hub_plugin, import_line) + sizeof(m->desc->import_line) ||
-	    !m->desc->import_line) {
-		cli_error("import", "plugin %s cannot import lines of its format (no import_line)",
-			  format);
-		goto fail;
-	}
+	rc = CLI_FAIL;
 	if (plugin_instance_create(m, ci, inst, err, sizeof(err))) {
 		cli_error("import", "%s", err);
 		goto fail;
 	}
-	return 0;
+	return CLI_OK;
 fail:
 	plugin_registry_close(reg);
-	return -1;
+	return rc;
 }
 
 /* --commit-every: 1 .. IMPORT_COMMIT_EVERY records (the window holds no
@@ -633,10 +651,11 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		return CLI_FAIL;
 	}
 	if (strcmp(format, "canonical") != 0 &&
-	    import_open_plugin(cli, format, source, &reg, &st->inst)) {
+	    (rc = import_open_plugin(cli, format, source, &reg, &st->inst)) != CLI_OK) {
 		hub_free(st);
-		return CLI_FAIL;
+		return rc;
 	}
+	rc = CLI_FAIL;
 	in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
 	if (!in || is_directory(in)) {
 		cli_error("import", "%s: %s", file, strerror(in ? EISDIR : errno));

@@ -288,7 +288,14 @@ grep -q "line 3: type: unknown type" "$T/err" || fail "segment import names the 
 grep -q "applied 0, duplicates 2" "$T/out" || fail "re-import is not deduplicated: $(cat "$T/out")"
 "$HUB" -c "$cfg" profile --custom-id ann | jq -e '.event_count == 1 and .attributes.plan == "gold" and .events[0].source == "web"' >/dev/null ||
 	fail "segment import: profile"
-"$HUB" -c "$cfg" import "$T/seg.jsonl" --source nope --format segment >/dev/null 2>&1 && fail "import into an unknown source succeeded"
+"$HUB" -c "$cfg" import "$T/seg.jsonl" --source nope --format segment >/dev/null 2>"$T/err"
+[ $? -eq 2 ] || fail "import into an unknown source: exit 2 (a misuse) expected"
+grep -q "needs --source to name a source of .* with plugin segment" "$T/err" || fail "unknown source: $(cat "$T/err")"
+# a misspelt format names the plugin missing and what --format takes, not a source to add
+"$HUB" -c "$cfg" import "$T/seg.jsonl" --source web --format segmnt >/dev/null 2>"$T/err"
+[ $? -eq 2 ] || fail "import --format segmnt: exit 2 (a misuse) expected"
+grep -q 'format segmnt: no plugin named "segmnt" .*takes one of: canonical, .*mparticle, segment' "$T/err" ||
+	fail "unknown format: $(cat "$T/err")"
 
 # an item the plugin refuses itself (host->reject(), ABI 1.2) counts as rejected, named
 # with its line like the hub's own rejections, and the exit status is the same (1);
