@@ -22,6 +22,7 @@
 #include "log.h"
 #include "plugin.h"
 #include "scheduler.h"
+#include "util.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -93,22 +94,26 @@ static int run_has_enabled_sources(const struct hub_config *cfg)
  * listens beyond it.  The value is public, yet never printed. */
 static int run_check_example_secrets(const struct cli *cli)
 {
-	const struct cfg_node *n = config_example_secret(cli->cfg);
+	const struct cfg_node *found[8];
+	size_t n = config_example_secrets(cli->cfg, found, ARRAY_SIZE(found));
 	const char *listen = cli->cfg->http_listen;
+	int is_local = config_listen_is_loopback(listen);
 
-	if (!n)
-		return 0;
-	if (config_listen_is_loopback(listen)) {
-		log_warn("hub", "%s:%d:%d: this secret is the README's example value: fine on this "
-				"machine; set your own before listening beyond it",
-			 n->file, n->line, n->col);
-		return 0;
+	for (size_t i = 0; i < n && i < ARRAY_SIZE(found); i++) {
+		if (is_local)
+			log_warn("hub", "%s:%d:%d: this secret is the README's example value: fine"
+					" on this machine; set your own before listening beyond it",
+				 found[i]->file, found[i]->line, found[i]->col);
+		else
+			cli_error("run", "%s:%d:%d: this secret is the README's example value, and"
+					 " http.listen (%s) is reachable from other machines: set a"
+					 " secret of your own (conf/hub.yaml reads them from"
+					 " HUB_API_TOKEN and SEGMENT_WRITE_KEY)",
+				  found[i]->file, found[i]->line, found[i]->col, listen);
 	}
-	cli_error("run", "%s:%d:%d: this secret is the README's example value, and http.listen "
-			 "(%s) is reachable from other machines: set a secret of your own (conf/"
-			 "hub.yaml reads them from HUB_API_TOKEN and SEGMENT_WRITE_KEY)",
-		  n->file, n->line, n->col, listen);
-	return -1;
+	if (n > ARRAY_SIZE(found))
+		log_warn("hub", "and %zu more of the README's example secrets", n - ARRAY_SIZE(found));
+	return n && !is_local ? -1 : 0;
 }
 
 /* The plugins, and an instance of every enabled push source.  A source

@@ -681,25 +681,27 @@ int config_load(const char *path, struct hub_config **out, char *err, size_t err
  * printed in the README, so anyone knows them. */
 static const char *const example_secrets[] = {"dev-token-change-me", "dev-write-key"};
 
-static const struct cfg_node *find_example_secret(const struct cfg_node *n)
+static size_t find_example_secrets(const struct cfg_node *n, const struct cfg_node **out,
+				   size_t max, size_t n_found)
 {
 	if (n->kind == CFG_SCALAR) {
 		for (size_t i = 0; n->value && i < ARRAY_SIZE(example_secrets); i++)
-			if (strcmp(n->value, example_secrets[i]) == 0)
-				return n;
-		return NULL;
+			if (strcmp(n->value, example_secrets[i]) == 0) {
+				if (n_found < max)
+					out[n_found] = n;
+				return n_found + 1;
+			}
+		return n_found;
 	}
-	for (size_t i = 0; i < n->n_children; i++) {
-		const struct cfg_node *found = find_example_secret(&n->children[i]);
-		if (found)
-			return found;
-	}
-	return NULL;
+	for (size_t i = 0; i < n->n_children; i++)
+		n_found = find_example_secrets(&n->children[i], out, max, n_found);
+	return n_found;
 }
 
-const struct cfg_node *config_example_secret(const struct hub_config *cfg)
+size_t config_example_secrets(const struct hub_config *cfg, const struct cfg_node **out,
+			      size_t max)
 {
-	return cfg->root ? find_example_secret(cfg->root) : NULL;
+	return cfg->root ? find_example_secrets(cfg->root, out, max, 0) : 0;
 }
 
 int config_listen_is_loopback(const char *listen)

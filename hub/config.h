@@ -150,10 +150,12 @@ extern const struct hub_config_key config_keys_common_export[];
 /* Loads and checks the hub's keys (not the plugins' keys: plugin.c does that
  * with each plugin's table).  Returns 0 or -1 with "file:line:col: ..." */
 int config_load(const char *path, struct hub_config **out, char *err, size_t err_size);
-/* A value of the config that is one of the example secrets conf/hub.yaml
- * falls back to (published in the README), or NULL.  For `run`: fine on
- * loopback, refused when listening beyond this machine. */
-const struct cfg_node *config_example_secret(const struct hub_config *cfg);
+/* The values of the config that are example secrets conf/hub.yaml falls
+ * back to (published in the README): the first `max` into out, in file
+ * order; returns how many there are.  For `run`: fine on loopback,
+ * refused when listening beyond this machine. */
+size_t config_example_secrets(const struct hub_config *cfg, const struct cfg_node **out,
+			      size_t max);
 /* Does http.listen ("host:port"; NULL: the default) accept connections
  * from this machine only (127.x.x.x, localhost, [::1])? */
 int config_listen_is_loopback(const char *listen);

@@ -110,6 +110,12 @@ rc=$?
 [ $rc -eq 1 ] || fail "run with the example secrets on 0.0.0.0: exit $rc, expected 1"
 grep -q "this secret is the README's example value, and http.listen (0.0.0.0:8080) is reachable" \
 	"$T/err" || fail "run with the example secrets on 0.0.0.0: $(cat "$T/err")"
+# each of them is named (the API token and the write key), not only the first
+for v in dev-token-change-me dev-write-key; do
+	at=$(grep -n "$v" "$T/exposed.yaml" | head -1 | cut -d: -f1)
+	grep -q "exposed.yaml:$at:[0-9]*: this secret is the README's example value" "$T/err" ||
+		fail "run did not name the example secret of line $at: $(cat "$T/err")"
+done
 grep -q "dev-token-change-me\|dev-write-key" "$T/err" && fail "the example secret was printed"
 
 # the scenario vectors through the CLI: counts printed by import
