@@ -34,6 +34,13 @@ int cli_misuse(const char *cmd, const char *usage, const char *fmt, ...) HUB_PRI
 const char *cli_arg_problem(char **argv, int argc, int i, const char *const *flags, char *buf,
 			    size_t size);
 
+/* fflush(stdout): 0, or -1 when what was written did not all reach it;
+ * the first such failure's errno is kept for the command's own message
+ * (a later call, with nothing left to write, would find errno stale). */
+int cli_stdout_flush(void);
+/* The errno of the first failed cli_stdout_flush(), or 0. */
+int cli_stdout_errno(void);
+
 /* Loads cli->cfg (once).  Returns 0, or -1 after printing the error. */
 int cli_load_config(struct cli *cli);
 void cli_record_rules(const struct hub_config *cfg, struct record_rules *rules);

@@ -753,9 +753,10 @@ static int print_doc(struct store *s, const char *pid, long n_events)
 /* What print_doc wrote reached the file: 0, or -1 with the error set. */
 static int print_flush(struct store *s)
 {
-	if (fflush(stdout) == 0 && !ferror(stdout))
+	if (cli_stdout_flush() == 0)
 		return 0;
-	err_set(s->err, sizeof(s->err), "cannot write to stdout: %s", strerror(errno));
+	err_set(s->err, sizeof(s->err), "cannot write to stdout: %s",
+		strerror(cli_stdout_errno()));
 	return -1;
 }
 

@@ -115,7 +115,7 @@ static void print_summary(struct sync_cli *c, const char *source, const struct s
 	if (rep->n_retries)
 		printf("retries %d\n", rep->n_retries);
 	printf("cursor %s\n", rep->cursor ? rep->cursor : "(none)");
-	fflush(stdout);
+	cli_stdout_flush(); /* a failure is named by main, with its errno */
 	for (size_t i = 0; i < rep->n_warning_reasons; i++)
 		fprintf(stderr, "profilehub: sync: %s: warning: %s\n", source,
 			rep->warning_reasons[i]);

@@ -213,6 +213,23 @@ static char *cli_plugin_dir(struct cli *cli)
 	return plugin_default_dir();
 }
 
+static int stdout_first_errno;
+
+int cli_stdout_flush(void)
+{
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	if (!stdout_first_errno)
+		stdout_first_errno = errno ? errno : EIO;
+	return -1;
+}
+
+int cli_stdout_errno(void)
+{
+	return stdout_first_errno ? stdout_first_errno : EIO;
+}
+
 int cli_registry_open(struct cli *cli, struct plugin_registry *reg)
 {
 	char err[1024];
@@ -437,10 +454,11 @@ static int take_global_options(struct cli *cli, int argc, char **argv)
  * have said so already. */
 static int stdout_check(const char *cmd, int rc)
 {
-	if (fflush(stdout) == 0 && !ferror(stdout))
+	if (cli_stdout_flush() == 0)
 		return rc;
 	if (rc == CLI_OK) {
-		fprintf(stderr, "profilehub: %s: cannot write to stdout: %s\n", cmd, strerror(errno));
+		fprintf(stderr, "profilehub: %s: cannot write to stdout: %s\n", cmd,
+			strerror(cli_stdout_errno()));
 		rc = CLI_FAIL;
 	}
 	return rc;

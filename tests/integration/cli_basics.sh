@@ -397,6 +397,15 @@ for cmd in "dump" "profile --custom-id C1" "privacy access --custom-id C1" "vers
 	grep -q "cannot write to stdout: No space left on device" "$T/err" ||
 		fail "$cmd to a full disk: $(cat "$T/err")"
 done
+# sync prints its summary and flushes it itself: the error named is the write's
+# own (it was a stale errno, "Resource temporarily unavailable")
+echo '{"user_id":"full1","event":"e","id":"f1","timestamp":"2026-01-02T03:04:05Z"}' >"$T/full.jsonl"
+printf 'store: {path: %s/full.db}\nsources:\n  - name: ex\n    plugin: example\n    path: %s/full.jsonl\n' \
+	"$T" "$T" >"$T/full.yaml"
+"$HUB" -c "$T/full.yaml" sync ex >/dev/full 2>"$T/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "sync: cannot write to stdout: No space left on device" "$T/err" ||
+	fail "sync to a full disk: exit $rc, $(cat "$T/err")"
 # a PROFILEHUB_ID_KEY that is not 64 hex digits is refused, not replaced by
 # a random key (a test comparing two stores would compare different IDs)
 printf 'store: {path: %s/idkey.db}\n' "$T" >"$T/idkey.yaml"
