@@ -36,7 +36,6 @@
 /* Times a record may carry: 0001-01-01 .. 9999-12-31 (keeps sums in range). */
 #define TIME_MIN_MS (-62135596800000LL)
 #define TIME_MAX_MS 253402300799999LL
-#define SOURCE_MAX 256
 
 /* ---- record type names ------------------------------------------------- */
 
@@ -208,8 +207,8 @@ static hub_rc build_head(struct builder *b)
 	len = in->source ? strlen(in->source) : 0;
 	if (len == 0)
 		return reject(b, "source: missing");
-	if (len > SOURCE_MAX)
-		return reject(b, "source: longer than %d bytes", SOURCE_MAX);
+	if (len > RECORD_SOURCE_MAX)
+		return reject(b, "source: longer than %d bytes", RECORD_SOURCE_MAX);
 	if (!record_utf8_valid(in->source, len))
 		return reject(b, "source: not valid UTF-8");
 	if (in->message_id) {

@@ -25,6 +25,9 @@
 #define RECORD_ATTR_STRING_MAX 300
 #define RECORD_ATTR_ARRAY_MAX 25
 #define RECORD_FUTURE_CLAMP_MS (24LL * 3600 * 1000)
+/* bytes: Segment's messageId is under 100 characters, 396 bytes of UTF-8 at most */
+#define RECORD_MESSAGE_ID_MAX 400
+#define RECORD_SOURCE_MAX 256 /* bytes of a record's source */
 
 /* What the validator needs to know of the deployment (from identity.*). */
 struct record_rules {

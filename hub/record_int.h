@@ -9,8 +9,6 @@
 
 #include "record.h"
 
-/* bytes: Segment's messageId is under 100 characters, 396 bytes of UTF-8 at most */
-#define RECORD_MESSAGE_ID_MAX 400
 #define RECORD_EVENT_NAME_MAX 256
 
 /*

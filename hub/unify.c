@@ -82,7 +82,7 @@ int unify_log_identity(struct unify *u, struct resolve *rs, const char *pid,
 
 	/* why: the record, named when the first log row needs it */
 	if (!rs->reason[0])
-		snprintf(rs->reason, sizeof(rs->reason), "%s %.64s (%.64s)",
+		snprintf(rs->reason, sizeof(rs->reason), "%s %s (%s)",
 			 record_type_name(rs->r->type), rs->r->message_id, rs->r->source);
 	e = (struct store_log_entry){
 		.at_ms = rs->r->timestamp_ms,

@@ -15,6 +15,10 @@
 /* The working state of one record.  Identifiers are dropped from the
  * record (never from the store) by clearing their `use` flags. */
 #define MAX_EXTERNALS CONFIG_MAX_EXTERNAL_IDS
+/* "<type> <message_id> (<source>)" with the longest of each: the log names
+ * the record whole (a cut id names no event, and a cut inside a UTF-8
+ * character is no text: PostgreSQL refuses the row, and its commit) */
+#define UNIFY_REASON_SIZE (16 + RECORD_MESSAGE_ID_MAX + RECORD_SOURCE_MAX)
 
 struct resolve {
 	const struct record *r;
@@ -23,7 +27,7 @@ struct resolve {
 	const char *install;       /* the installation the record names and keeps */
 	int use_ext[MAX_EXTERNALS];
 	char target[PROFILE_ID_SIZE];
-	char reason[160];
+	char reason[UNIFY_REASON_SIZE];
 	/* what changed, for the change feed */
 	char changed[8][PROFILE_ID_SIZE]; /* profiles whose identity changed */
 	size_t n_changed;

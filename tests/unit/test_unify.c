@@ -16,7 +16,9 @@
  *   - the largest numbers are stored so that they read back;
  *   - an array op that would pass 25 items only because of what is stored
  *     leaves the attribute as it is, the rest of the record applied, and
- *     the batch hands back a counted warning naming it (section 4).
+ *     the batch hands back a counted warning naming it (section 4);
+ *   - the log's reason names the record's message id and source whole,
+ *     however long and whatever characters they hold.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -66,10 +68,10 @@ static const char *pid_of(const json_t *doc)
 
 static int log_row_collect(void *ctx, const struct store_log_entry *e)
 {
-	json_array_append_new(ctx, json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "profile_id",
+	json_array_append_new(ctx, json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?}", "profile_id",
 					      e->profile_id, "action", e->action, "type",
 					      e->id_type, "value", e->id_value, "other",
-					      e->other_profile_id));
+					      e->other_profile_id, "reason", e->reason));
 	return 0;
 }
 
@@ -545,6 +547,63 @@ static void test_an_array_op_past_the_limit_is_a_counted_warning(void)
 	testhub_stop(th);
 }
 
+/* The reason of the "create" row of custom_id's profile, checked. */
+static void expect_create_reason(struct testhub *th, const char *custom_id, const char *want)
+{
+	json_t *dump = testhub_dump(th, 0), *doc = profile_of(dump, custom_id, NULL), *rows, *row;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	rows = log_of(th, pid_of(doc));
+	row = row_of(rows, "create"); /* absent too when the reason is no UTF-8 */
+	CU_ASSERT_PTR_NOT_NULL(row);
+	if (row)
+		expect_text(row, "reason", want);
+	json_decref(rows);
+	json_decref(dump);
+}
+
+/* The reason was "%.64s" of the message id and source: an id of 64
+ * characters whose last one straddled byte 64 was cut inside it, and the
+ * row was no UTF-8 text: PostgreSQL refused it and the whole group commit
+ * (503 for every request in it), SQLite stored it and the reason read
+ * back as nothing.  A longer id (Segment's "seg-" + 64 hex) was cut into
+ * one that names no event.  A batch of three: both kinds, and a plain one. */
+static void test_the_log_names_long_message_ids_whole(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char mb_id[70], long_id[RECORD_MESSAGE_ID_MAX + 1], source[RECORD_SOURCE_MAX + 1];
+	char lines[2048], want[1024];
+	struct intake_batch b;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	memset(mb_id, 'a', 63);
+	strcpy(mb_id + 63, "\xc3\xa9"); /* 64 characters: the last is bytes 64-65 */
+	memset(long_id, 'b', RECORD_MESSAGE_ID_MAX - 2);
+	strcpy(long_id + RECORD_MESSAGE_ID_MAX - 2, "\xc3\xa9");
+	memset(source, 's', RECORD_SOURCE_MAX);
+	memcpy(source + 63, "\xc3\xa9", 2); /* likewise */
+	source[RECORD_SOURCE_MAX] = '\0';
+	snprintf(lines, sizeof(lines),
+		 "{\"type\":\"identify\",\"message_id\":\"m1\","
+		 "\"timestamp\":\"2025-03-03T09:00:00.000Z\","
+		 "\"identifiers\":{\"custom_id\":\"G1\"}}\n"
+		 "{\"type\":\"track\",\"message_id\":\"%s\","
+		 "\"timestamp\":\"2025-03-03T09:01:00.000Z\","
+		 "\"identifiers\":{\"custom_id\":\"C1\"},\"event\":{\"name\":\"e\"}}\n"
+		 "{\"type\":\"identify\",\"message_id\":\"%s\",\"source\":\"%s\","
+		 "\"timestamp\":\"2025-03-03T09:02:00.000Z\","
+		 "\"identifiers\":{\"custom_id\":\"C2\"}}",
+		 mb_id, long_id, source);
+	apply_batch(th, lines, &b);
+	CU_ASSERT_EQUAL(b.counts.applied, 3);
+	expect_create_reason(th, "G1", "identify m1 (test)");
+	snprintf(want, sizeof(want), "track %s (test)", mb_id);
+	expect_create_reason(th, "C1", want);
+	snprintf(want, sizeof(want), "identify %s (%s)", long_id, source);
+	expect_create_reason(th, "C2", want);
+	testhub_stop(th);
+}
+
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
@@ -553,4 +612,5 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_a_profile_over_the_limit_still_merges_what_brings_none),
 	   TEST(test_records_with_hundreds_of_attributes_are_stored_whole),
 	   TEST(test_the_largest_numbers_read_back),
-	   TEST(test_an_array_op_past_the_limit_is_a_counted_warning))
+	   TEST(test_an_array_op_past_the_limit_is_a_counted_warning),
+	   TEST(test_the_log_names_long_message_ids_whole))
