@@ -201,6 +201,23 @@ jq -e '.profiles[0] | .profile.profile_id as $live | .identity_log |
 	(map(select(.action == "merge")) | length == 1 and .[0].profile_id == $live)' "$T/access.json" >/dev/null ||
 	fail "privacy access misses the merged profile's identity log: $(cat "$T/access.json")"
 
+# a value added to identity.blocked_values after it was stored is still
+# accessed and erased by it (IDENTITY.md 7; the erase said "no usable
+# identifier"); a built-in junk word, never stored, stays refused
+printf '%s\n' '{"type":"track","message_id":"u1","timestamp":"2026-01-01T00:00:00Z","identifiers":{"installation_id":"unknown"},"event":{"name":"e"}}' \
+	>"$T/blocked.jsonl"
+printf 'store: {path: %s/blocked.db}\n' "$T" >"$T/blocked.yaml"
+"$HUB" -c "$T/blocked.yaml" import "$T/blocked.jsonl" --source test >/dev/null || fail "blocked: import"
+printf 'identity: {blocked_values: [unknown]}\n' >>"$T/blocked.yaml"
+"$HUB" -c "$T/blocked.yaml" privacy access --installation-id unknown >"$T/out" &&
+	jq -e '.profiles | length == 1' "$T/out" >/dev/null || fail "blocked: privacy access: $(cat "$T/out")"
+"$HUB" -c "$T/blocked.yaml" privacy erase --installation-id unknown >"$T/out" 2>"$T/err" ||
+	fail "blocked: privacy erase: $(cat "$T/err")"
+[ "$("$HUB" -c "$T/blocked.yaml" dump | wc -l)" -eq 0 ] || fail "blocked: the profile is still there"
+"$HUB" -c "$T/blocked.yaml" privacy erase --installation-id null >"$T/out" 2>"$T/err" &&
+	fail "blocked: an erase of the junk word null succeeded"
+grep -q "no usable identifier" "$T/err" || fail "blocked: erase of null: $(cat "$T/err")"
+
 # push subscriptions list the platforms of enabled installations, and only those
 printf '%s\n' '{"type":"identify","message_id":"p1","timestamp":"2026-01-01T00:00:00Z","identifiers":{"custom_id":"C2","installation_id":"I7"},"push_enabled":true}' \
 	'{"type":"identify","message_id":"p2","timestamp":"2026-01-01T00:01:00Z","identifiers":{"custom_id":"C2","installation_id":"I8"},"platform":"ios","push_enabled":true}' \
