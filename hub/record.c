@@ -578,24 +578,31 @@ static hub_rc contact_attr(struct builder *b, const char *key, const char *field
 	return rc;
 }
 
+/* Every key is a channel: a known one's bad value, and any other key (a
+ * misspelt channel would drop an opt-out unseen), is a warning. */
 static hub_rc consent_read(struct builder *b, json_t *consent)
 {
 	static const char *const channels[] = {"email_marketing", "sms_marketing"};
 	enum consent_state *states[] = {&b->r->email_marketing, &b->r->sms_marketing};
+	char shown[RECORD_SHOW_SIZE];
+	const char *key, *why;
 	json_t *value;
-	const char *why;
+	size_t i;
 	hub_rc rc;
 
 	if (!consent || json_is_null(consent))
 		return HUB_OK;
 	if (!json_is_object(consent))
 		return reject(b, "consent: must be an object");
-	for (size_t i = 0; i < ARRAY_SIZE(channels); i++) {
-		value = json_object_get(consent, channels[i]);
-		if (!value)
-			continue;
-		why = record_consent_check(value, states[i]);
-		if (why && (rc = warn(b, "consent.%s: %s", channels[i], why)))
+	json_object_foreach(consent, key, value) {
+		for (i = 0; i < ARRAY_SIZE(channels) && strcmp(key, channels[i]) != 0; i++)
+			;
+		if (i == ARRAY_SIZE(channels))
+			why = "unknown channel (the channels are email_marketing and sms_marketing),"
+			      " not stored";
+		else
+			why = record_consent_check(value, states[i]);
+		if (why && (rc = warn(b, "consent.%s: %s", record_show(shown, key), why)))
 			return rc;
 	}
 	return HUB_OK;

@@ -708,9 +708,21 @@ static const struct row attr_rows[] = {
 		  "'sms_marketing':'unsubscribed'}"),
 	 HUB_OK, "em=subscribed sms=unsubscribed", NULL},
 	{"consent null is unset", R_DEFAULT,
-	 "{'type':'consent','identifiers':{'custom_id':'C1'},'consent':{'sms_marketing':null,"
-	 "'push':'x'}}",
+	 "{'type':'consent','identifiers':{'custom_id':'C1'},'consent':{'sms_marketing':null}}",
 	 HUB_OK, "em=absent sms=unset", NULL},
+	/* any other key was dropped unseen: a misspelt opt-out lost without a trace */
+	{"consent unknown channel is a warning", R_DEFAULT,
+	 "{'type':'consent','identifiers':{'custom_id':'C1'},'consent':{"
+	 "'Email_Marketing':'unsubscribed','sms_marketing':'unsubscribed'}}",
+	 HUB_OK, "em=absent sms=unsubscribed",
+	 "consent.Email_Marketing: unknown channel (the channels are email_marketing and"
+	 " sms_marketing), not stored"},
+	{"consent push is a warning", R_DEFAULT,
+	 IDENTIFY("'identifiers':{'custom_id':'C1'},'consent':{'email_marketing':'subscribed',"
+		  "'push':'subscribed'}"),
+	 HUB_OK, "em=subscribed sms=absent",
+	 "consent.push: unknown channel (the channels are email_marketing and sms_marketing),"
+	 " not stored"},
 	{"consent invalid value is a warning", R_DEFAULT,
 	 "{'type':'consent','identifiers':{'custom_id':'C1'},'consent':{'email_marketing':'yes',"
 	 "'sms_marketing':'subscribed'}}",
