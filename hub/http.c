@@ -125,7 +125,8 @@ struct http_req {
 	 * (refuse()): status 0 when none */
 	struct {
 		unsigned status;
-		const char *code, *message; /* static strings */
+		const char *code; /* a static string */
+		char message[160];
 		char allow[128];
 	} refusal;
 	int64_t started_ms;   /* monotonic, headers received */
@@ -384,8 +385,8 @@ static int is_body_to_drain(const struct http_req *req)
  * then the refusal is answered (request_finish): answered at once, the
  * close would reset a client still sending, which would see a broken
  * connection instead of the answer (and a misconfigured one would retry
- * forever).  Without one it is answered now.  `code` and `message` are
- * static strings; `allow` is copied.
+ * forever).  Without one it is answered now.  `code` is a static string;
+ * `message` and `allow` are copied.
  */
 static enum MHD_Result refuse(struct http_req *req, unsigned status, const char *code,
 			      const char *message, const char *allow)
@@ -394,7 +395,7 @@ static enum MHD_Result refuse(struct http_req *req, unsigned status, const char 
 		return http_answer_error(req, status, code, message, allow);
 	req->refusal.status = status;
 	req->refusal.code = code;
-	req->refusal.message = message;
+	snprintf(req->refusal.message, sizeof(req->refusal.message), "%s", message);
 	snprintf(req->refusal.allow, sizeof(req->refusal.allow), "%s", allow ? allow : "");
 	req->is_body_ignored = 1;
 	return ingest_body_init(&req->body, req->srv->max_body, 0) ? MHD_NO : MHD_YES;
@@ -519,17 +520,42 @@ static enum MHD_Result api_answer(struct http_req *req, struct api_response *res
 }
 
 /*
+ * Does a /v1 request that takes a body name a Content-Encoding other than
+ * identity?  The API reads its (small) body as it is and inflates nothing:
+ * such a body is refused 415 rather than misread as JSON.  The message,
+ * into msg, names the coding (its first 32 bytes, printable ASCII only:
+ * the answer is JSON text).
+ */
+static int api_encoding_refused(const struct http_req *req, char *msg, size_t size)
+{
+	const char *value = req_header(req, MHD_HTTP_HEADER_CONTENT_ENCODING);
+	enum ingest_encoding enc;
+
+	if (!ingest_encoding_parse(value, &enc) && enc == INGEST_IDENTITY)
+		return 0;
+	snprintf(msg, size,
+		 "Content-Encoding \"%.32s\" is not taken here: send the body as plain JSON "
+		 "(identity)", value);
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	return 1;
+}
+
+/*
  * Headers of a /v1 request.  The bearer token is checked now, before a
  * byte of the body is read, so a client without one cannot make the
  * server hold anything (401 / 403, and the connection closes if a body
- * was coming).  Then only the route that takes a body keeps one; the
- * others drop theirs (still within http.max_body).  Everything else (404,
- * 405, the parameters) is the API's, once the body is in.
+ * was coming).  Then only the route that takes a body keeps one, and
+ * only without a Content-Encoding (415, refuse()); the others drop theirs
+ * (still within http.max_body).  Everything else (404, 405, the
+ * parameters) is the API's, once the body is in.
  */
 static enum MHD_Result route_api(struct http_req *req, const char *url, const char *method)
 {
 	struct http_server *srv = req->srv;
 	struct api_response resp;
+	char msg[160];
 	size_t announced;
 	int over;
 
@@ -537,9 +563,12 @@ static enum MHD_Result route_api(struct http_req *req, const char *url, const ch
 	req->kind = REQ_API;
 	if (api_authorize(srv->api, url, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &resp))
 		return api_answer(req, &resp);
+	req->is_body_ignored = !api_wants_body(method, url);
+	if (!req->is_body_ignored && api_encoding_refused(req, msg, sizeof(msg)))
+		return refuse(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding", msg,
+			      NULL);
 	if ((over = announced_length(req, &announced)) < 0)
 		return answer_too_large(req);
-	req->is_body_ignored = !api_wants_body(method, url);
 	if (req->is_body_ignored)
 		announced = 0;
 	req->url = hub_strdup(url);

@@ -30,7 +30,7 @@ cd "$(dirname "$0")/../.." || exit 1
 
 hub_tmpdir api
 n_checks=0
-hub_need curl jq
+hub_need curl jq gzip
 hub_need_built segment jsonl
 
 # ---- a hub of our own -------------------------------------------------------
@@ -384,6 +384,28 @@ for b in '{bad' '[]' '"access"' '{"type":"access","custom_id":"a","custom_id":"b
 done
 req POST /v1/privacy/requests
 expect "privacy without a body" 400 invalid_json
+# the API inflates nothing: a body with a Content-Encoding is refused 415,
+# naming the coding, never read as plain JSON (a br body was taken, a gzip
+# one was a misleading invalid_json)
+printf '%s' '{"type":"access","custom_id":"ann-1"}' | gzip >"$T/privacy.gz"
+for ce in br gzip GZIP deflate "identity, gzip"; do
+	code=$(curl -s -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+		-H 'Content-Type: application/json' -H "Content-Encoding: $ce" \
+		--data-binary @"$T/privacy.gz" "$BASE/v1/privacy/requests") || code="curl-failed"
+	expect "a privacy body with Content-Encoding: $ce" 415 unsupported_encoding &&
+		body_is "the 415 names the coding ($ce)" '.error.message | contains($ce)' --arg ce "$ce"
+done
+code=$(curl -s -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Encoding: br' -d '{"type":"access","custom_id":"ann-1"}' "$BASE/v1/privacy/requests")
+expect "a plain body sent as br" 415 unsupported_encoding
+code=$(curl -s -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Encoding: identity' -d '{"type":"delete","custom_id":"ann-1"}' \
+	"$BASE/v1/privacy/requests")
+expect "Content-Encoding: identity is read as it is" 400 invalid_parameter
+code=$(curl -s -o "$T/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Encoding: gzip' "$BASE/v1/sources/web/sync")
+n_checks=$((n_checks + 1))
+[ "$code" != 415 ] || fail "a route that takes no body refused its Content-Encoding"
 req POST /v1/privacy/requests '{"type":"delete","custom_id":"ann-1"}'
 expect "an unknown privacy type" 400 invalid_parameter
 req POST /v1/privacy/requests '{"custom_id":"ann-1"}'
