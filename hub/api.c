@@ -184,15 +184,16 @@ static void pool_give(struct api *api, struct store *s)
 static int auth_check(const struct api *api, const struct api_request *req,
 		      struct api_response *resp)
 {
-	const char *h = req->authorization;
+	/* the same rule as /metrics from afar (http.c, metrics_refusal) */
+	int status = http_auth_bearer_status(req->authorization, api->cfg->api_tokens,
+					     api->cfg->n_api_tokens);
 
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7 + strspn(h + 7, " \t")]) {
+	if (status == 401) {
 		resp_header(resp, "WWW-Authenticate", "Bearer"); /* RFC 6750 */
 		return respond_error(resp, 401, "unauthorized",
 				     "send Authorization: Bearer <token> (a token of api.tokens)");
 	}
-	/* the same parsing and constant-time comparison as /metrics */
-	if (!http_auth_bearer(h, api->cfg->api_tokens, api->cfg->n_api_tokens))
+	if (status == 403)
 		return respond_error(resp, 403, "forbidden", "this token is not allowed");
 	return 0;
 }

@@ -271,16 +271,18 @@ const char *http_request_query(const struct hub_request *hreq, const char *name)
 	return q.value;
 }
 
-/* /metrics: open to loopback clients, else a bearer token of the API. */
-static int metrics_allowed(const struct http_req *req)
+/* /metrics: open to loopback clients, else a bearer token of the API, as
+ * on /v1 (api.c, auth_check).  Returns 0 allowed, 401 without a bearer
+ * token, 403 with a wrong one. */
+static int metrics_refusal(const struct http_req *req)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
 	if (ci && http_auth_is_loopback(ci->client_addr))
-		return 1;
-	return http_auth_bearer(req_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
-				req->srv->cfg->api_tokens, req->srv->cfg->n_api_tokens);
+		return 0;
+	return http_auth_bearer_status(req_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
+				       req->srv->cfg->api_tokens, req->srv->cfg->n_api_tokens);
 }
 
 /* ---- routing (headers in) --------------------------------------------- */
@@ -380,7 +382,7 @@ static int is_body_to_drain(const struct http_req *req)
 }
 
 /*
- * Refuses a request from its headers (404, 405, 415, /metrics' 401).  With
+ * Refuses a request from its headers (404, 405, 415, /metrics' 401, 403).  With
  * a body on its way (is_body_to_drain) the body is read and dropped first,
  * then the refusal is answered (request_finish): answered at once, the
  * close would reset a client still sending, which would see a broken
@@ -664,6 +666,7 @@ static enum MHD_Result route_request(struct http_req *req, const char *url, cons
 	const char *framing = framing_problem(req);
 	struct http_server *srv = req->srv;
 	int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	int denied;
 
 	if (atomic_load(&srv->stopping)) {
 		struct ingest_reply r;
@@ -706,9 +709,13 @@ static enum MHD_Result route_request(struct http_req *req, const char *url, cons
 	if (!is_get)
 		return refuse(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "use GET",
 			      ALLOW_GET);
-	if (req->kind == REQ_METRICS && !metrics_allowed(req))
+	denied = req->kind == REQ_METRICS ? metrics_refusal(req) : 0;
+	if (denied == MHD_HTTP_UNAUTHORIZED)
 		return refuse(req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
 			      "a bearer token of api.tokens is required", NULL);
+	if (denied == MHD_HTTP_FORBIDDEN)
+		return refuse(req, MHD_HTTP_FORBIDDEN, "forbidden", "this token is not allowed",
+			      NULL);
 	/* a GET body is read (within the limit) and ignored */
 	return ingest_body_init(&req->body, srv->max_body, 0) ? MHD_NO : MHD_YES;
 }

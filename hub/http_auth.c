@@ -21,7 +21,7 @@ int http_auth_bearer(const char *authorization, char *const *tokens, size_t n)
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
 		return 0;
 	h += 7;
-	while (*h == ' ' || *h == '\t') /* as trailing blanks, and as api.c's 401 test */
+	while (*h == ' ' || *h == '\t') /* as trailing blanks, and as the 401 test below */
 		h++;
 	len = strlen(h);
 	while (len && (h[len - 1] == ' ' || h[len - 1] == '\t'))
@@ -31,6 +31,15 @@ int http_auth_bearer(const char *authorization, char *const *tokens, size_t n)
 	for (size_t i = 0; i < n; i++)
 		is_ok |= secret_equal(h, len, tokens[i], strlen(tokens[i]));
 	return is_ok;
+}
+
+int http_auth_bearer_status(const char *authorization, char *const *tokens, size_t n)
+{
+	const char *h = authorization;
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7 + strspn(h + 7, " \t")])
+		return 401;
+	return http_auth_bearer(h, tokens, n) ? 0 : 403;
 }
 
 int http_auth_is_loopback(const struct sockaddr *sa)

@@ -14,6 +14,12 @@
  * tokens[0..n).  Every token is compared, in constant time. */
 int http_auth_bearer(const char *authorization, char *const *tokens, size_t n);
 
+/* The answer to `authorization` where a bearer token of tokens[0..n) is
+ * required (/v1, /metrics from afar): 0 when http_auth_bearer() takes it,
+ * 401 without a bearer token (no header, another scheme, "Bearer" and
+ * blanks alone), 403 with a wrong one. */
+int http_auth_bearer_status(const char *authorization, char *const *tokens, size_t n);
+
 /* 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104; 0 otherwise or NULL. */
 int http_auth_is_loopback(const struct sockaddr *sa);
 

@@ -285,6 +285,22 @@ req "API privacy, wrong token" 403 -H "Authorization: Bearer $WRONG_TOKEN" -H "$
 req "API sources" 200 -H "$A1" "$BASE/v1/sources"
 req "API exports" 200 -H "$A1" "$BASE/v1/exports"
 req "metrics" 200 "$BASE/metrics"
+# /metrics from afar (curl's source address a non-loopback one of this
+# machine) needs a bearer token of api.tokens, refused as /v1 refuses:
+# 401 without one, 403 forbidden with a wrong one (a wrong one was a 401)
+far=$(ip -o -4 addr show scope global 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }')
+if [ -n "$far" ]; then
+	req "metrics from afar, no token" 401 --interface "$far" "$BASE/metrics"
+	jq -e '.error.code == "unauthorized"' "$T/out/req_$n.body" >/dev/null ||
+		fail "metrics from afar, no token: $(cat "$T/out/req_$n.body")"
+	req "metrics from afar, wrong token" 403 --interface "$far" \
+		-H "Authorization: Bearer $WRONG_TOKEN" "$BASE/metrics"
+	jq -e '.error.code == "forbidden"' "$T/out/req_$n.body" >/dev/null ||
+		fail "metrics from afar, wrong token: $(cat "$T/out/req_$n.body")"
+	req "metrics from afar, token" 200 --interface "$far" -H "$A1" "$BASE/metrics"
+else
+	echo "secrets: no non-loopback IPv4 address here: /metrics from afar not tried"
+fi
 req "healthz" 200 "$BASE/healthz"
 req "the page" 200 "$BASE/"
 

@@ -65,17 +65,21 @@ static void test_bearer_tokens(void)
 	static const struct {
 		const char *header;
 		int is_ok;
+		int status; /* http_auth_bearer_status: /v1's and /metrics' answer */
 	} rows[] = {
-		{"Bearer t-one", 1}, {"bearer t-two", 1}, {"BEARER   t-two ", 1},
-		{"Bearer \tt-one\t", 1}, {"Bearer \t", 0},
-		{"Bearer t-on", 0},  {"Bearer t-one1", 0}, {"Bearer ", 0},
-		{"Basic t-one", 0},  {"t-one", 0},         {"", 0},
-		{NULL, 0},
+		{"Bearer t-one", 1, 0},    {"bearer t-two", 1, 0},     {"BEARER   t-two ", 1, 0},
+		{"Bearer \tt-one\t", 1, 0}, {"Bearer \t", 0, 401},
+		{"Bearer t-on", 0, 403},   {"Bearer t-one1", 0, 403},  {"Bearer ", 0, 401},
+		{"Basic t-one", 0, 401},   {"t-one", 0, 401},          {"", 0, 401},
+		{"Bearer", 0, 401},        {NULL, 0, 401},
 	};
 
-	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		CU_ASSERT_EQUAL(http_auth_bearer(rows[i].header, tokens, 2), rows[i].is_ok);
+		CU_ASSERT_EQUAL(http_auth_bearer_status(rows[i].header, tokens, 2), rows[i].status);
+	}
 	CU_ASSERT_EQUAL(http_auth_bearer("Bearer t-one", NULL, 0), 0);
+	CU_ASSERT_EQUAL(http_auth_bearer_status("Bearer t-one", NULL, 0), 403);
 }
 
 static void test_loopback_clients(void)
