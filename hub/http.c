@@ -57,6 +57,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -660,10 +661,28 @@ static const char *framing_problem(const struct http_req *req)
 	return NULL;
 }
 
-static enum MHD_Result route_request(struct http_req *req, const char *url, const char *method,
-				     int is_path_nul)
+/*
+ * The path of a request target in absolute form, which a server must take
+ * (RFC 9112 3.2.2; a proxy's, or a client's that thinks it speaks to one):
+ * "http://authority/p" or "https://authority/p", the scheme in any case,
+ * is routed as "/p", "http://authority" alone as "/".  The authority is
+ * not looked at (nor is Host).  Any other target is returned as it is.
+ */
+static const char *origin_path(const char *url)
+{
+	size_t n = strncasecmp(url, "http://", 7) == 0    ? 7
+		   : strncasecmp(url, "https://", 8) == 0 ? 8
+							    : 0;
+	const char *slash = n ? strchr(url + n, '/') : url;
+
+	return slash ? slash : "/";
+}
+
+static enum MHD_Result route_request(struct http_req *req, const char *target,
+				     const char *method, int is_path_nul)
 {
 	const char *framing = framing_problem(req);
+	const char *url = origin_path(target);
 	struct http_server *srv = req->srv;
 	int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	int denied;

@@ -2,7 +2,8 @@
 # http_run.sh - `profilehub run` end to end: a temp config on a free port
 # with the echo_push test plugin mounted at /in/web/, readiness by polling
 # /healthz, an authorized push that is stored (checked with `dump` after
-# the stop), /metrics, no secret in the log (debug level), SIGINT -> exit 0
+# the stop), request targets in absolute form (http://host/path), /metrics,
+# no secret in the log (debug level), SIGINT -> exit 0
 # with "stopped" logged; SIGHUP logged and ignored (no reload), the hub
 # still serving, then SIGTERM -> exit 0.  Also: a source whose plugin is
 # missing, or refused (a stale build beside the others, which alone stops
@@ -101,10 +102,26 @@ code=$(curl -s -o "$work/out" -w '%{http_code}' "$base/in/nope/v1/echo")
 [ "$code" = 404 ] || fail "unknown source: $code"
 grep -q '"not_found"' "$work/out" || fail "404 body: $(cat "$work/out")"
 
+# a request target in absolute form (RFC 9112 3.2.2: a server must take it)
+# is routed by its path, the scheme in any case, the authority not looked
+# at; it was 404 on every route
+code=$(curl -s -o "$work/out" -w '%{http_code}' --request-target "http://127.0.0.1/healthz" \
+	"$base/")
+[ "$code" = 200 ] && [ "$(cat "$work/out")" = '{"status":"ok"}' ] ||
+	fail "GET http://127.0.0.1/healthz: $code $(cat "$work/out")"
+code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" \
+	--request-target "HTTPS://hub.example:8443/in/web/v1/echo" --data-binary 'it-abs' "$base/")
+[ "$code" = 200 ] || fail "POST HTTPS://hub.example:8443/in/web/v1/echo: $code $(cat "$work/out")"
+code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $token" \
+	--request-target "http://localhost/v1/sources?x=1" "$base/")
+[ "$code" = 200 ] || fail "GET http://localhost/v1/sources: $code $(cat "$work/out")"
+code=$(curl -s -o "$work/out" -w '%{http_code}' --request-target "ftp://h/healthz" "$base/")
+[ "$code" = 404 ] || fail "GET ftp://h/healthz: $code, 404 expected"
+
 curl -s "$base/metrics" >"$work/metrics" || fail "GET /metrics"
-grep -q '^http_requests_total{route="/in/web/v1/echo",status="200"} 1$' "$work/metrics" ||
+grep -q '^http_requests_total{route="/in/web/v1/echo",status="200"} 2$' "$work/metrics" ||
 	fail "metrics: $(cat "$work/metrics")"
-grep -q '^records_applied_total 2$' "$work/metrics" || fail "records_applied_total"
+grep -q '^records_applied_total 3$' "$work/metrics" || fail "records_applied_total"
 
 hub_stopped INT
 if grep -F -e "$token" -e "$key" "$work/log" >/dev/null; then
@@ -114,6 +131,7 @@ fi
 HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key "$HUB" -c "$work/hub.yaml" dump >"$work/dump" ||
 	fail "dump after the stop"
 grep -q '"it-2"' "$work/dump" || fail "it-2 not stored: $(cat "$work/dump")"
+grep -q '"it-abs"' "$work/dump" || fail "it-abs not stored: $(cat "$work/dump")"
 if grep -q '"it-3"' "$work/dump"; then
 	fail "the refused push was stored"
 fi
