@@ -614,9 +614,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return NULL;
 }
 
-/* How many Content-Length and Transfer-Encoding lines a request has. */
+/* How many Content-Length, Transfer-Encoding, Content-Encoding and
+ * Authorization lines a request has. */
 struct framing_count {
-	int n_lengths, n_codings;
+	int n_lengths, n_codings, n_encodings, n_auths;
 };
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -630,6 +631,10 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
 		c->n_lengths++;
 	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
 		c->n_codings++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_ENCODING) == 0)
+		c->n_encodings++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+		c->n_auths++;
 	return MHD_YES;
 }
 
@@ -644,20 +649,36 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
  * request is answered 400 and its connection closed, its body never read.
  * Returns the message, or NULL when the framing is sound.
  */
-static const char *framing_problem(const struct http_req *req)
+static const char *framing_problem(const struct http_req *req, const struct framing_count *c)
 {
 	const char *te = req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-	struct framing_count c = {0, 0};
 
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &c);
-	if (c.n_codings && c.n_lengths)
+	if (c->n_codings && c->n_lengths)
 		return "Content-Length and Transfer-Encoding together: the body's end is not certain";
-	if (c.n_lengths > 1)
+	if (c->n_lengths > 1)
 		return "Content-Length more than once: the body's end is not certain";
-	if (c.n_codings > 1)
+	if (c->n_codings > 1)
 		return "Transfer-Encoding more than once: only one chunked is taken";
 	if (te && strcasecmp(te, "chunked") != 0)
 		return "Transfer-Encoding: only chunked is taken (gzip goes in Content-Encoding)";
+	return NULL;
+}
+
+/*
+ * The same rule for the other headers the hub reads one line of: two
+ * Content-Encoding lines make one list (RFC 9110 5.3: "identity" then
+ * "gzip" is gzip, refused 415 on one line), two Authorization lines two
+ * credentials.  Only the first line was read, so a second coding went
+ * unseen and only the first credential was checked.  Such a request is
+ * answered 400 (refuse(): the framing is sound, a body on its way is
+ * drained first).  Returns the message naming the header, or NULL.
+ */
+static const char *header_twice(const struct framing_count *c)
+{
+	if (c->n_encodings > 1)
+		return "Content-Encoding more than once: send the codings as one list on one line";
+	if (c->n_auths > 1)
+		return "Authorization more than once: send one credential";
 	return NULL;
 }
 
@@ -681,12 +702,16 @@ static const char *origin_path(const char *url)
 static enum MHD_Result route_request(struct http_req *req, const char *target,
 				     const char *method, int is_path_nul)
 {
-	const char *framing = framing_problem(req);
 	const char *url = origin_path(target);
 	struct http_server *srv = req->srv;
+	struct framing_count c = {0, 0, 0, 0};
+	const char *framing, *twice;
 	int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	int denied;
 
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &c);
+	framing = framing_problem(req, &c);
+	twice = header_twice(&c);
 	if (atomic_load(&srv->stopping)) {
 		struct ingest_reply r;
 		if (strncmp(url, "/in/", 4) == 0)
@@ -695,9 +720,11 @@ static enum MHD_Result route_request(struct http_req *req, const char *target,
 		ingest_reply_intake(&r, HUB_ERR_STOPPED, NULL); /* 503, Retry-After */
 		return http_answer_reply(req, &r);
 	}
-	if (framing) {
+	if (framing || twice) {
 		if (strncmp(url, "/in/", 4) == 0)
 			req->mount = mount_of_url(srv, url); /* its source's error shape */
+		if (!framing)
+			return refuse(req, MHD_HTTP_BAD_REQUEST, "duplicate_header", twice, NULL);
 		req->is_closing = 1;
 		return http_answer_error(req, MHD_HTTP_BAD_REQUEST, "bad_framing", framing, NULL);
 	}
