@@ -415,18 +415,18 @@ static void test_example_secrets_are_found_and_loopback_told_apart(void)
 		{"127.example.com:8080", 0}, /* a name: it may resolve anywhere */
 		{NULL, 1},
 	};
-	struct hub_config *cfg = load_ok("api:\n  tokens: [\"mine\"]\n"
+	struct hub_config *cfg = load_ok("api:\n  tokens: [\"dev-token-change-me\"]\n"
 					 "sources:\n  - name: web\n    plugin: segment\n"
 					 "    write_keys: [\"k1\", \"dev-write-key\"]\n");
-	const struct cfg_node *n;
+	const struct cfg_node *found[1];
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
-	n = config_example_secret(cfg);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(n);
-	CU_ASSERT_EQUAL(n->line, 6); /* the write_keys line */
+	/* both are counted, the first given when there is room for one */
+	CU_ASSERT_EQUAL_FATAL(config_example_secrets(cfg, found, 1), 2);
+	CU_ASSERT_EQUAL(found[0]->line, 2); /* the tokens line */
 	config_free(cfg);
 	cfg = load_ok("api:\n  tokens: [\"mine\"]\n");
-	CU_ASSERT_PTR_NULL(config_example_secret(cfg));
+	CU_ASSERT_EQUAL(config_example_secrets(cfg, found, 1), 0);
 	config_free(cfg);
 	for (size_t i = 0; i < sizeof(listens) / sizeof(listens[0]); i++)
 		CU_ASSERT_EQUAL(config_listen_is_loopback(listens[i].listen), listens[i].is_loopback);
