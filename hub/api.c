@@ -200,36 +200,60 @@ static int auth_check(const struct api *api, const struct api_request *req,
 
 /* ---- profiles ---------------------------------------------------------- */
 
+/* Why a read failed, for the log: the store's error, or memory (an answer
+ * that could not be built leaves the store's empty). */
+static const char *read_error(const struct store *s)
+{
+	const char *why = store_error(s);
+	return why[0] ? why : "out of memory";
+}
+
+/* attribute_meta as it is collected (a store list op stopped by its
+ * callback returns 0: a failure is kept here). */
+struct attr_meta {
+	json_t *meta;
+	int has_failed;
+};
+
 static int attr_meta_collect(void *ctx, const struct store_attr *a)
 {
 	static const char *const names[] = {"string", "number", "bool", "date", "url", "array"};
+	struct attr_meta *m = ctx;
 	char when[40];
 	if (a->is_deleted)
 		return 0;
-	json_object_set_new(ctx, a->key,
-			    json_pack("{s:s, s:s}", "type",
-				      a->type >= 0 && a->type < 6 ? names[a->type] : "string",
-				      "updated_at", time_format_ms(a->ts_ms, when, sizeof(when))));
-	return 0;
+	if (json_object_set_new(m->meta, a->key,
+				json_pack("{s:s, s:s}", "type",
+					  a->type >= 0 && a->type < 6 ? names[a->type] : "string",
+					  "updated_at",
+					  time_format_ms(a->ts_ms, when, sizeof(when)))))
+		m->has_failed = 1;
+	return m->has_failed;
 }
 
 /* A profile document for the API: the document of API.md plus
- * attribute_meta (each attribute's type and time) for the view. */
+ * attribute_meta (each attribute's type and time) for the view.  Returns
+ * as profile_doc_build() does. */
 static int api_profile_doc(struct store *s, const char *pid, json_t **out)
 {
-	json_t *doc = NULL, *meta;
+	struct attr_meta m = {NULL, 0};
+	json_t *doc = NULL;
 	int rc = profile_doc_build(s, pid, PROFILE_EVENTS_DEFAULT, &doc);
 	if (rc != 1)
 		return rc;
-	meta = json_object();
-	if (s->ops->attr_list(s, pid, attr_meta_collect, meta)) {
-		json_decref(meta);
-		json_decref(doc);
-		return -1;
+	m.meta = json_object();
+	if (s->ops->attr_list(s, pid, attr_meta_collect, &m)) {
+		rc = -1;
+	} else if (m.has_failed || json_object_set(doc, "attribute_meta", m.meta)) {
+		err_set(s->err, sizeof(s->err), "out of memory");
+		rc = -1;
 	}
-	json_object_set_new(doc, "attribute_meta", meta);
-	*out = doc;
-	return 1;
+	json_decref(m.meta);
+	if (rc == 1)
+		*out = doc;
+	else
+		json_decref(doc);
+	return rc;
 }
 
 static const char *const lookup_keys[] = {"custom_id", "installation_id", "email", "phone",
@@ -339,8 +363,8 @@ static int get_profiles(struct api *api, const struct api_request *req, struct a
 		int n = profile_find(s, kinds[k], value, ids, API_FIND_MAX + 1);
 		if (n < 0)
 			goto fail;
-		if (n > 0)
-			json_array_append_new(matched, json_string(kinds[k]));
+		if (n > 0 && json_array_append_new(matched, json_string(kinds[k])))
+			goto fail;
 		if (n > API_FIND_MAX)
 			is_truncated = 1;
 		for (int i = 0; i < n; i++) {
@@ -348,8 +372,10 @@ static int get_profiles(struct api *api, const struct api_request *req, struct a
 			int seen = 0;
 			size_t j;
 			json_t *p;
-			json_array_foreach(profiles, j, p)
-				seen |= strcmp(json_string_value(json_object_get(p, "profile_id")), ids[i]) == 0;
+			json_array_foreach(profiles, j, p) {
+				const char *pid = json_string_value(json_object_get(p, "profile_id"));
+				seen |= pid && strcmp(pid, ids[i]) == 0;
+			}
 			if (seen)
 				continue;
 			if (n_ids == API_FIND_MAX) {
@@ -358,10 +384,11 @@ static int get_profiles(struct api *api, const struct api_request *req, struct a
 			}
 			if (api_profile_doc(s, ids[i], &doc) < 0)
 				goto fail;
-			if (doc) {
-				json_array_append_new(profiles, doc);
-				n_ids++;
-			}
+			if (!doc)
+				continue;
+			if (json_array_append_new(profiles, doc))
+				goto fail;
+			n_ids++;
 		}
 	}
 	hub_free(ids);
@@ -369,7 +396,7 @@ static int get_profiles(struct api *api, const struct api_request *req, struct a
 	return respond_json(resp, 200, json_pack("{s:o, s:o, s:b}", "matched_by", matched, "profiles",
 						 profiles, "truncated", is_truncated));
 fail:
-	log_error("api", "profile lookup: %s", store_error(s));
+	log_error("api", "profile lookup: %s", read_error(s));
 	hub_free(ids);
 	store_close(s);
 	json_decref(matched);
@@ -384,6 +411,7 @@ struct page {
 	size_t limit, n;
 	char next_mid[512];
 	struct store_event next;   /* the limit-th event: where the next page starts */
+	int has_failed;            /* out of memory: the listing was stopped */
 };
 
 static int page_add(void *ctx, const struct store_event *e)
@@ -391,7 +419,10 @@ static int page_add(void *ctx, const struct store_event *e)
 	struct page *pg = ctx;
 	if (++pg->n > pg->limit)
 		return 1; /* one more than asked: there is a next page */
-	json_array_append_new(pg->events, profile_event_json(e));
+	if (json_array_append_new(pg->events, profile_event_json(e))) {
+		pg->has_failed = 1;
+		return 1;
+	}
 	if (pg->n == pg->limit) {
 		pg->next = *e;
 		snprintf(pg->next_mid, sizeof(pg->next_mid), "%s", e->message_id);
@@ -532,16 +563,15 @@ static int get_events(struct api *api, const struct api_request *req, const char
 	}
 	pg.events = json_array();
 	pg.limit = (size_t)limit;
-	if (rc < 0 || s->ops->event_list(s, live, before ? &cursor : NULL, (size_t)limit + 1,
-					 page_add, &pg)) {
-		log_error("api", "events: %s", store_error(s));
+	if (rc < 0 ||
+	    s->ops->event_list(s, live, before ? &cursor : NULL, (size_t)limit + 1, page_add, &pg) ||
+	    pg.has_failed || (pg.n > pg.limit && !(next = cursor_make(&pg.next)))) {
+		log_error("api", "events: %s", read_error(s));
 		json_decref(pg.events);
 		store_close(s);
 		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
 	}
 	pool_give(api, s);
-	if (pg.n > pg.limit)
-		next = cursor_make(&pg.next);
 	rc = respond_json(resp, 200, json_pack("{s:s, s:o, s:o}", "profile_id", live, "events",
 					       pg.events, "next", next ? json_string(next) : json_null()));
 	hub_free(next);
@@ -558,6 +588,7 @@ struct history_page {
 	json_t *rows;
 	size_t limit, n;
 	int64_t next_seq;          /* the limit-th row's: the next page is after it */
+	int has_failed;            /* out of memory: the listing was stopped */
 };
 
 static int history_add(void *ctx, const struct store_log_entry *e)
@@ -565,7 +596,10 @@ static int history_add(void *ctx, const struct store_log_entry *e)
 	struct history_page *pg = ctx;
 	if (++pg->n > pg->limit)
 		return 1; /* one more than asked: there is a next page */
-	json_array_append_new(pg->rows, profile_log_json(e));
+	if (json_array_append_new(pg->rows, profile_log_json(e))) {
+		pg->has_failed = 1;
+		return 1;
+	}
 	pg->next_seq = e->seq;
 	return 0;
 }
@@ -620,8 +654,9 @@ static int get_history(struct api *api, const struct api_request *req, const cha
 	pg.rows = json_array();
 	pg.limit = (size_t)limit;
 	if (rc < 0 ||
-	    s->ops->log_page(s, live, after_seq, (size_t)limit + 1, history_add, &pg)) {
-		log_error("api", "history: %s", store_error(s));
+	    s->ops->log_page(s, live, after_seq, (size_t)limit + 1, history_add, &pg) ||
+	    pg.has_failed) {
+		log_error("api", "history: %s", read_error(s));
 		json_decref(pg.rows);
 		store_close(s);
 		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");

@@ -200,7 +200,9 @@ static struct doc_slot *doc_slot(struct feed_docs *dc, const char *pid)
 	return &dc->slots[i];
 }
 
-/* The document as this export shows it: only the listed attributes. */
+/* The document as this export shows it: only the listed attributes.
+ * NULL when out of memory (never one missing a listed attribute, nor
+ * showing the others). */
 static json_t *profile_filtered(json_t *doc, const struct feed_filter *f)
 {
 	json_t *copy, *attrs, *kept;
@@ -209,19 +211,22 @@ static json_t *profile_filtered(json_t *doc, const struct feed_filter *f)
 		return json_incref(doc);
 	copy = json_copy(doc); /* shallow: members are shared, not changed */
 	kept = json_object();
-	if (!copy || !kept) {
-		json_decref(copy);
-		json_decref(kept);
-		return NULL;
-	}
+	if (!copy || !kept)
+		goto fail;
 	attrs = json_object_get(doc, "attributes");
 	for (size_t i = 0; i < f->n_attributes; i++) {
 		json_t *v = json_object_get(attrs, f->attributes[i]);
-		if (v)
-			json_object_set(kept, f->attributes[i], v);
+		if (v && json_object_set(kept, f->attributes[i], v))
+			goto fail;
 	}
-	json_object_set_new(copy, "attributes", kept);
+	if (json_object_set(copy, "attributes", kept))
+		goto fail;
+	json_decref(kept);
 	return copy;
+fail:
+	json_decref(copy);
+	json_decref(kept);
+	return NULL;
 }
 
 /* Builds the slot's text: the document without events, filtered.

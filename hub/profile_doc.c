@@ -2,6 +2,11 @@
  * profile_doc.c - the profile document of API.md, built from the store:
  * fixed key order and sorted lists, so two dumps of equal stores are equal
  * byte for byte.  Also the privacy access document.  No SQL here.
+ *
+ * Out of memory fails a document whole: every member set and item appended
+ * is checked (jansson refuses a NULL value, so a constructor that failed is
+ * caught there too), and a store list op stopped by its callback returns 0,
+ * so the collectors keep their failure in their context.
  */
 #include "profile.h"
 
@@ -11,6 +16,35 @@
 #include <string.h>
 
 static const char *const attr_type_names[] = {"string", "number", "bool", "date", "url", "array"};
+
+/* Sets key of obj to v (taken, NULL included): *has_failed set when it
+ * could not be. */
+static void doc_set(json_t *obj, const char *key, json_t *v, int *has_failed)
+{
+	if (json_object_set_new(obj, key, v))
+		*has_failed = 1;
+}
+
+static void doc_append(json_t *arr, json_t *v, int *has_failed)
+{
+	if (json_array_append_new(arr, v))
+		*has_failed = 1;
+}
+
+/* obj as built, or NULL (obj released) when building it failed. */
+static json_t *doc_done(json_t *obj, int has_failed)
+{
+	if (!has_failed)
+		return obj;
+	json_decref(obj);
+	return NULL;
+}
+
+/* What a collector fills, and whether that failed. */
+struct collect {
+	json_t *into;
+	int has_failed;
+};
 
 /* An instant: 0 is 1970-01-01T00:00:00.000Z like any other. */
 static json_t *instant_json(int64_t ms)
@@ -34,45 +68,47 @@ struct ident_acc {
 	json_t *others;       /* type -> [values], types in name order */
 	json_t *installations;/* the installation objects */
 	json_t *push;         /* platforms with push on */
+	int has_failed;
 };
 
-static void push_platform_add(json_t *push, const char *platform)
+static void push_platform_add(json_t *push, const char *platform, int *has_failed)
 {
 	size_t i;
 	json_t *v;
 	json_array_foreach(push, i, v)
 		if (strcmp(json_string_value(v), platform) == 0)
 			return;
-	json_array_append_new(push, json_string(platform));
+	doc_append(push, json_string(platform), has_failed);
 }
 
 static int ident_collect(void *ctx, const struct store_ident *id)
 {
 	struct ident_acc *acc = ctx;
+	int *failed = &acc->has_failed;
 
 	if (strcmp(id->type, "custom_id") == 0) {
-		json_array_append_new(acc->custom, json_string(id->value));
+		doc_append(acc->custom, json_string(id->value), failed);
 	} else if (strcmp(id->type, "installation_id") == 0) {
 		json_t *inst = json_object();
-		json_array_append_new(acc->installs, json_string(id->value));
-		json_object_set_new(inst, "installation_id", json_string(id->value));
-		json_object_set_new(inst, "platform",
-				    id->platform ? json_string(id->platform) : json_null());
-		json_object_set_new(inst, "last_seen", time_json(id->last_seen_ms));
-		json_object_set_new(inst, "push_enabled",
-				    id->push_enabled < 0 ? json_null() : json_boolean(id->push_enabled));
-		json_array_append_new(acc->installations, inst);
+		doc_append(acc->installs, json_string(id->value), failed);
+		doc_set(inst, "installation_id", json_string(id->value), failed);
+		doc_set(inst, "platform", id->platform ? json_string(id->platform) : json_null(),
+			failed);
+		doc_set(inst, "last_seen", time_json(id->last_seen_ms), failed);
+		doc_set(inst, "push_enabled",
+			id->push_enabled < 0 ? json_null() : json_boolean(id->push_enabled), failed);
+		doc_append(acc->installations, inst, failed);
 		if (id->push_enabled == 1 && id->platform) /* a platform to list */
-			push_platform_add(acc->push, id->platform);
+			push_platform_add(acc->push, id->platform, failed);
 	} else {
 		json_t *list = json_object_get(acc->others, id->type);
 		if (!list) {
-			list = json_array();
-			json_object_set_new(acc->others, id->type, list);
+			doc_set(acc->others, id->type, json_array(), failed);
+			list = json_object_get(acc->others, id->type); /* NULL: not set */
 		}
-		json_array_append_new(list, json_string(id->value));
+		doc_append(list, json_string(id->value), failed);
 	}
-	return 0;
+	return *failed; /* 1 stops the listing */
 }
 
 static int cmp_json_strings(const void *a, const void *b)
@@ -80,148 +116,169 @@ static int cmp_json_strings(const void *a, const void *b)
 	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
 }
 
-/* Sorts an array of strings in place. */
-static void sort_strings(json_t *arr)
+/* Sorts an array of strings in place: 0, or -1 out of memory (unsorted). */
+static int sort_strings(json_t *arr)
 {
 	size_t n = json_array_size(arr);
 	json_t **items;
 	if (n < 2)
-		return;
+		return 0;
 	items = hub_malloc(n * sizeof(*items));
 	if (!items)
-		return;
+		return -1;
 	for (size_t i = 0; i < n; i++)
 		items[i] = json_incref(json_array_get(arr, i));
 	qsort(items, n, sizeof(*items), cmp_json_strings);
-	json_array_clear(arr);
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, items[i]);
+		json_array_set_new(arr, i, items[i]); /* a slot replaced: allocates nothing */
 	hub_free(items);
+	return 0;
 }
 
+/* NULL when out of memory. */
 static json_t *identifiers_json(struct ident_acc *acc)
 {
 	json_t *ids = json_object();
 	const char *type;
 	json_t *list;
+	int has_failed = 0;
 
 	if (json_array_size(acc->custom))
-		json_object_set(ids, "custom_id", acc->custom);
+		doc_set(ids, "custom_id", json_incref(acc->custom), &has_failed);
 	if (json_array_size(acc->installs))
-		json_object_set(ids, "installation_id", acc->installs);
+		doc_set(ids, "installation_id", json_incref(acc->installs), &has_failed);
 	json_object_foreach(acc->others, type, list)
-		json_object_set(ids, type, list);
-	return ids;
+		doc_set(ids, type, json_incref(list), &has_failed);
+	return doc_done(ids, has_failed);
 }
 
 /* ---- attributes, consent, events ------------------------------------ */
 
+/* Stored JSON text is the hub's own json_dumps: only memory running out
+ * stops it parsing (NULL, caught where it is set). */
 static int attr_collect(void *ctx, const struct store_attr *a)
 {
-	json_t *attrs = ctx;
-	json_t *v;
+	struct collect *c = ctx;
 	if (a->is_deleted || !a->value_json)
 		return 0;
-	v = json_loads(a->value_json, JSON_DECODE_ANY, NULL);
-	if (v)
-		json_object_set_new(attrs, a->key, v);
-	return 0;
+	doc_set(c->into, a->key, json_loads(a->value_json, JSON_DECODE_ANY, NULL),
+		&c->has_failed);
+	return c->has_failed;
 }
 
 static int consent_collect(void *ctx, const struct store_consent *c)
 {
-	json_t *subs = ctx;
-	json_object_set_new(subs, c->channel, c->state ? json_string(c->state) : json_null());
-	return 0;
+	struct collect *subs = ctx;
+	doc_set(subs->into, c->channel, c->state ? json_string(c->state) : json_null(),
+		&subs->has_failed);
+	return subs->has_failed;
 }
 
 json_t *profile_event_json(const struct store_event *e)
 {
 	json_t *ev = json_object();
-	json_t *props = json_loads(e->properties_json, 0, NULL);
-	json_object_set_new(ev, "name", json_string(e->name));
-	json_object_set_new(ev, "timestamp", instant_json(e->ts_ms));
-	json_object_set_new(ev, "source", json_string(e->source));
-	json_object_set_new(ev, "message_id", json_string(e->message_id));
-	json_object_set_new(ev, "properties", props ? props : json_object());
-	return ev;
+	int has_failed = 0;
+
+	doc_set(ev, "name", json_string(e->name), &has_failed);
+	doc_set(ev, "timestamp", instant_json(e->ts_ms), &has_failed);
+	doc_set(ev, "source", json_string(e->source), &has_failed);
+	doc_set(ev, "message_id", json_string(e->message_id), &has_failed);
+	doc_set(ev, "properties",
+		e->properties_json ? json_loads(e->properties_json, 0, NULL) : json_object(),
+		&has_failed);
+	return doc_done(ev, has_failed);
 }
 
 static int event_collect(void *ctx, const struct store_event *e)
 {
-	json_array_append_new(ctx, profile_event_json(e));
-	return 0;
+	struct collect *c = ctx;
+	doc_append(c->into, profile_event_json(e), &c->has_failed);
+	return c->has_failed;
 }
 
 static int tombstone_collect(void *ctx, const struct store_profile *p)
 {
-	json_array_append_new(ctx, json_string(p->id));
-	return 0;
+	struct collect *c = ctx;
+	doc_append(c->into, json_string(p->id), &c->has_failed);
+	return c->has_failed;
 }
 
 /* ---- the document --------------------------------------------------- */
 
+/* NULL when out of memory. */
 static json_t *subscriptions_json(json_t *consent, const json_t *attrs, json_t *push)
 {
 	json_t *subs = json_object();
 	json_t *em = json_object_get(consent, "email_marketing");
 	json_t *sm = json_object_get(consent, "sms_marketing");
+	int has_failed = sort_strings(push) != 0;
 
-	json_object_set(subs, "email_marketing", em ? em : json_null());
-	json_object_set(subs, "sms_marketing", sm ? sm : json_null());
-	json_object_set_new(subs, "email_transactional",
-			    json_boolean(json_object_get(attrs, "$email_address") != NULL));
-	json_object_set_new(subs, "sms_transactional",
-			    json_boolean(json_object_get(attrs, "$phone_number") != NULL));
-	sort_strings(push);
-	json_object_set(subs, "push", push);
-	return subs;
+	doc_set(subs, "email_marketing", em ? json_incref(em) : json_null(), &has_failed);
+	doc_set(subs, "sms_marketing", sm ? json_incref(sm) : json_null(), &has_failed);
+	doc_set(subs, "email_transactional",
+		json_boolean(json_object_get(attrs, "$email_address") != NULL), &has_failed);
+	doc_set(subs, "sms_transactional",
+		json_boolean(json_object_get(attrs, "$phone_number") != NULL), &has_failed);
+	doc_set(subs, "push", json_incref(push), &has_failed);
+	return doc_done(subs, has_failed);
 }
 
+/* 0, or -1 with the store's error set ("out of memory" included). */
 static int doc_fill(struct store *s, const struct store_profile *p, long n_events, json_t *doc)
 {
-	struct ident_acc acc = {json_array(), json_array(), json_object(), json_array(), json_array()};
-	json_t *attrs = json_object(), *consent = json_object(), *merged = json_array();
-	json_t *events = json_array();
+	struct ident_acc acc = {json_array(), json_array(), json_object(), json_array(), json_array(),
+				0};
+	struct collect attrs = {json_object(), 0}, consent = {json_object(), 0};
+	struct collect merged = {json_array(), 0}, events = {json_array(), 0};
 	int64_t count = 0, last = 0;
-	int rc = -1;
+	int has_failed = 0, rc = -1;
 
+	if (!acc.custom || !acc.installs || !acc.others || !acc.installations || !acc.push ||
+	    !attrs.into || !consent.into || !merged.into || !events.into) {
+		has_failed = 1;
+		goto out;
+	}
 	if (s->ops->ident_list(s, p->id, ident_collect, &acc) ||
-	    s->ops->attr_list(s, p->id, attr_collect, attrs) ||
-	    s->ops->consent_list(s, p->id, consent_collect, consent) ||
-	    s->ops->profile_tombstones(s, p->id, tombstone_collect, merged) ||
+	    s->ops->attr_list(s, p->id, attr_collect, &attrs) ||
+	    s->ops->consent_list(s, p->id, consent_collect, &consent) ||
+	    s->ops->profile_tombstones(s, p->id, tombstone_collect, &merged) ||
 	    s->ops->event_stats(s, p->id, &count, &last))
 		goto out;
 	if (n_events != 0 &&
 	    s->ops->event_list(s, p->id, NULL, n_events < 0 ? 0 : (size_t)n_events,
-			       event_collect, events))
+			       event_collect, &events))
 		goto out;
-	sort_strings(merged);
+	has_failed = acc.has_failed || attrs.has_failed || consent.has_failed ||
+		     merged.has_failed || events.has_failed || sort_strings(merged.into);
 
-	json_object_set_new(doc, "profile_id", json_string(p->id));
-	json_object_set_new(doc, "custom_id", p->is_anonymous ? json_null() : json_string(p->custom_id));
-	json_object_set_new(doc, "anonymous", json_boolean(p->is_anonymous));
-	json_object_set_new(doc, "created_at", instant_json(p->created_at_ms));
+	doc_set(doc, "profile_id", json_string(p->id), &has_failed);
+	doc_set(doc, "custom_id", p->is_anonymous ? json_null() : json_string(p->custom_id),
+		&has_failed);
+	doc_set(doc, "anonymous", json_boolean(p->is_anonymous), &has_failed);
+	doc_set(doc, "created_at", instant_json(p->created_at_ms), &has_failed);
 	/* an event at 1970-01-01T00:00:00Z is a visit too */
-	json_object_set_new(doc, "last_visit", count ? instant_json(last) : json_null());
-	json_object_set(doc, "attributes", attrs);
-	json_object_set_new(doc, "subscriptions", subscriptions_json(consent, attrs, acc.push));
-	json_object_set(doc, "installations", acc.installations);
-	json_object_set_new(doc, "identifiers", identifiers_json(&acc));
-	json_object_set(doc, "merged_from", merged);
-	json_object_set_new(doc, "event_count", json_integer(count));
-	json_object_set(doc, "events", events);
-	rc = 0;
+	doc_set(doc, "last_visit", count ? instant_json(last) : json_null(), &has_failed);
+	doc_set(doc, "attributes", json_incref(attrs.into), &has_failed);
+	doc_set(doc, "subscriptions", subscriptions_json(consent.into, attrs.into, acc.push),
+		&has_failed);
+	doc_set(doc, "installations", json_incref(acc.installations), &has_failed);
+	doc_set(doc, "identifiers", identifiers_json(&acc), &has_failed);
+	doc_set(doc, "merged_from", json_incref(merged.into), &has_failed);
+	doc_set(doc, "event_count", json_integer(count), &has_failed);
+	doc_set(doc, "events", json_incref(events.into), &has_failed);
+	rc = has_failed ? -1 : 0;
 out:
+	if (has_failed)
+		err_set(s->err, sizeof(s->err), "out of memory");
 	json_decref(acc.custom);
 	json_decref(acc.installs);
 	json_decref(acc.others);
 	json_decref(acc.installations);
 	json_decref(acc.push);
-	json_decref(attrs);
-	json_decref(consent);
-	json_decref(merged);
-	json_decref(events);
+	json_decref(attrs.into);
+	json_decref(consent.into);
+	json_decref(merged.into);
+	json_decref(events.into);
 	return rc;
 }
 
@@ -344,46 +401,53 @@ int profile_find(struct store *s, const char *by, const char *value,
 json_t *profile_log_json(const struct store_log_entry *e)
 {
 	json_t *o = json_object();
+	int has_failed = 0;
 
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "at", instant_json(e->at_ms));
-	json_object_set_new(o, "profile_id", json_string(e->profile_id));
-	json_object_set_new(o, "action", json_string(e->action));
+	doc_set(o, "at", instant_json(e->at_ms), &has_failed);
+	doc_set(o, "profile_id", json_string(e->profile_id), &has_failed);
+	doc_set(o, "action", json_string(e->action), &has_failed);
 	if (e->id_type)
-		json_object_set_new(o, "type", json_string(e->id_type));
+		doc_set(o, "type", json_string(e->id_type), &has_failed);
 	if (e->id_value)
-		json_object_set_new(o, "value", json_string(e->id_value));
+		doc_set(o, "value", json_string(e->id_value), &has_failed);
 	if (e->other_profile_id)
-		json_object_set_new(o, "other_profile_id", json_string(e->other_profile_id));
+		doc_set(o, "other_profile_id", json_string(e->other_profile_id), &has_failed);
 	if (e->reason)
-		json_object_set_new(o, "reason", json_string(e->reason));
-	return o;
+		doc_set(o, "reason", json_string(e->reason), &has_failed);
+	return doc_done(o, has_failed);
 }
 
 static int attr_row_collect(void *ctx, const struct store_attr *a)
 {
+	struct collect *c = ctx;
 	json_t *o = json_object();
-	json_t *v = a->value_json ? json_loads(a->value_json, JSON_DECODE_ANY, NULL) : NULL;
-	json_object_set_new(o, "key", json_string(a->key));
-	json_object_set_new(o, "value", v ? v : json_null());
-	json_object_set_new(o, "type", json_string(a->type >= 0 && a->type < 6
-							   ? attr_type_names[a->type] : "string"));
-	json_object_set_new(o, "deleted", json_boolean(a->is_deleted));
-	json_object_set_new(o, "updated_at", instant_json(a->ts_ms));
-	json_array_append_new(ctx, o);
-	return 0;
+	int *failed = &c->has_failed;
+
+	doc_set(o, "key", json_string(a->key), failed);
+	doc_set(o, "value",
+		a->value_json ? json_loads(a->value_json, JSON_DECODE_ANY, NULL) : json_null(),
+		failed);
+	doc_set(o, "type",
+		json_string(a->type >= 0 && a->type < 6 ? attr_type_names[a->type] : "string"),
+		failed);
+	doc_set(o, "deleted", json_boolean(a->is_deleted), failed);
+	doc_set(o, "updated_at", instant_json(a->ts_ms), failed);
+	doc_append(c->into, o, failed);
+	return *failed;
 }
 
 static int consent_row_collect(void *ctx, const struct store_consent *c)
 {
+	struct collect *rows = ctx;
 	json_t *o = json_object();
-	json_object_set_new(o, "channel", json_string(c->channel));
-	json_object_set_new(o, "state", c->state ? json_string(c->state) : json_null());
-	json_object_set_new(o, "updated_at", instant_json(c->ts_ms));
-	json_object_set_new(o, "source", json_string(c->source));
-	json_array_append_new(ctx, o);
-	return 0;
+	int *failed = &rows->has_failed;
+
+	doc_set(o, "channel", json_string(c->channel), failed);
+	doc_set(o, "state", c->state ? json_string(c->state) : json_null(), failed);
+	doc_set(o, "updated_at", instant_json(c->ts_ms), failed);
+	doc_set(o, "source", json_string(c->source), failed);
+	doc_append(rows->into, o, failed);
+	return *failed;
 }
 
 void profile_log_reader_init(struct profile_log_reader *r, struct store *s, const char *live_id,
@@ -439,21 +503,24 @@ int profile_log_reader_next(struct profile_log_reader *r, size_t limit, store_lo
 
 static int log_row_collect(void *ctx, const struct store_log_entry *e)
 {
-	json_array_append_new(ctx, profile_log_json(e));
-	return 0;
+	struct collect *c = ctx;
+	doc_append(c->into, profile_log_json(e), &c->has_failed);
+	return c->has_failed;
 }
 
-/* The whole identity log of an access document, a page at a time. */
+/* The whole identity log of an access document, a page at a time (a row
+ * that failed stops it, log->has_failed set). */
 static int access_log_collect(struct store *s, const char *pid, const json_t *merged,
-			      json_t *log)
+			      struct collect *log)
 {
 	struct profile_log_reader r;
 	int rc;
 
 	profile_log_reader_init(&r, s, pid, merged);
-	while ((rc = profile_log_reader_next(&r, LOG_PAGE_ROWS, log_row_collect, log)) == 1)
+	while ((rc = profile_log_reader_next(&r, LOG_PAGE_ROWS, log_row_collect, log)) == 1 &&
+	       !log->has_failed)
 		;
-	return rc;
+	return rc < 0 ? -1 : 0;
 }
 
 /* The access object of a live profile with n_events events (or
@@ -461,31 +528,37 @@ static int access_log_collect(struct store *s, const char *pid, const json_t *me
 static int access_build(struct store *s, const char *pid, long n_events, int is_log_paged,
 			json_t **out)
 {
-	json_t *doc = NULL, *log = json_array(), *attrs = json_array(), *consent = json_array();
-	json_t *access;
-	int rc = profile_doc_build(s, pid, n_events, &doc);
+	struct collect log = {json_array(), 0}, attrs = {json_array(), 0};
+	struct collect consent = {json_array(), 0};
+	json_t *doc = NULL, *access;
+	int has_failed, rc = profile_doc_build(s, pid, n_events, &doc);
 
 	if (rc <= 0)
 		goto out;
 	rc = -1;
 	if ((!is_log_paged &&
-	     access_log_collect(s, pid, json_object_get(doc, "merged_from"), log)) ||
-	    s->ops->attr_list(s, pid, attr_row_collect, attrs) ||
-	    s->ops->consent_list(s, pid, consent_row_collect, consent))
+	     access_log_collect(s, pid, json_object_get(doc, "merged_from"), &log)) ||
+	    s->ops->attr_list(s, pid, attr_row_collect, &attrs) ||
+	    s->ops->consent_list(s, pid, consent_row_collect, &consent))
 		goto out;
 	access = json_object();
-	json_object_set(access, "profile", doc);
-	json_object_set(access, "attribute_history", attrs);
-	json_object_set(access, "consent_history", consent);
+	has_failed = log.has_failed || attrs.has_failed || consent.has_failed;
+	doc_set(access, "profile", json_incref(doc), &has_failed);
+	doc_set(access, "attribute_history", json_incref(attrs.into), &has_failed);
+	doc_set(access, "consent_history", json_incref(consent.into), &has_failed);
 	if (!is_log_paged)
-		json_object_set(access, "identity_log", log);
+		doc_set(access, "identity_log", json_incref(log.into), &has_failed);
+	if (!(access = doc_done(access, has_failed))) {
+		err_set(s->err, sizeof(s->err), "out of memory");
+		goto out;
+	}
 	*out = access;
 	rc = 1;
 out:
 	json_decref(doc);
-	json_decref(log);
-	json_decref(attrs);
-	json_decref(consent);
+	json_decref(log.into);
+	json_decref(attrs.into);
+	json_decref(consent.into);
 	return rc;
 }
 

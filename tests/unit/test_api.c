@@ -8,6 +8,9 @@
  *     "next" is a cursor while more rows may follow and null on the last
  *     page; the pages join up to the whole log, each row once; a bad limit
  *     or cursor is a 400 naming its parameter; an unknown profile a 404.
+ *   - out of memory at any allocation (jansson's included) of a profile
+ *     document, an access document or a read route: the whole answer, or a
+ *     failure (-1 with a reason, a 500 logged with one), never a cut one.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -486,9 +489,171 @@ static void test_privacy_requests_without_randomness_are_503(void)
 	world_stop(&w);
 }
 
+/* ---- out of memory ----------------------------------------------------------- */
+
+#define SHARED_EMAIL "pat@example.com"
+
+/* "A" and "B" both with SHARED_EMAIL and, between them, every part of a
+ * document: installations (push on), an external ID, attributes, consent,
+ * events, and an anonymous session merged into B. */
+static void shared_email_start(struct world *w)
+{
+	char err[512], ids[4][PROFILE_ID_SIZE];
+
+	memset(w, 0, sizeof(*w));
+	w->th = testhub_start("api:\n  tokens: [\"" API_TOKEN "\"]\n"
+			      "identity:\n  external:\n    crm_id: {limit: 1, priority: 1}\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->th);
+	apply(w->th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"a-1\","
+		     "\"timestamp\":\"2025-03-01T08:00:00.000Z\",\"identifiers\":{\"custom_id\":\"A\","
+		     "\"installation_id\":\"IA\",\"crm_id\":\"K\"},\"platform\":\"ios\","
+		     "\"push_enabled\":true,\"attributes\":{\"$email_address\":\"" SHARED_EMAIL "\","
+		     "\"plan\":\"gold\",\"tags\":[\"x\",\"y\"]},"
+		     "\"consent\":{\"email_marketing\":\"subscribed\"}}");
+	apply(w->th, "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"a-2\","
+		     "\"timestamp\":\"2025-03-01T08:01:00.000Z\",\"identifiers\":"
+		     "{\"installation_id\":\"IA\"},\"event\":{\"name\":\"buy\",\"properties\":"
+		     "{\"sku\":\"s1\",\"n\":2}}}");
+	apply(w->th, "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"a-3\","
+		     "\"timestamp\":\"2025-03-01T08:02:00.000Z\",\"identifiers\":"
+		     "{\"installation_id\":\"IA\"},\"event\":{\"name\":\"view\"}}");
+	apply(w->th, "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"s-1\","
+		     "\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":"
+		     "{\"installation_id\":\"IS\"},\"event\":{\"name\":\"open\"}}");
+	apply(w->th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"b-1\","
+		     "\"timestamp\":\"2025-03-01T10:00:00.000Z\",\"identifiers\":{\"custom_id\":\"B\","
+		     "\"installation_id\":\"IS\"},\"platform\":\"android\",\"push_enabled\":true,"
+		     "\"attributes\":{\"$email_address\":\"" SHARED_EMAIL "\","
+		     "\"$phone_number\":\"+15550100\"},\"consent\":{\"sms_marketing\":\"subscribed\"}}");
+	CU_ASSERT_EQUAL_FATAL(pid_of(w->th, "A", w->pid), 0);
+	CU_ASSERT_EQUAL_FATAL(profile_find(w->th->reader, "email", SHARED_EMAIL, ids, 4), 2);
+	CU_ASSERT_EQUAL_FATAL(api_open(&w->api, w->th->cfg, w->th->intake, NULL, err, sizeof(err)),
+			      0);
+}
+
+static int doc_build_all(struct store *s, const char *pid, json_t **out)
+{
+	return profile_doc_build(s, pid, PROFILE_EVENTS_ALL, out);
+}
+
+/* build(pid) with every allocation from the nth on failing, for each n
+ * until a build needs no failure: each is the document built without
+ * faults, or -1 with a reason in the store's error. */
+static void sweep_build(struct store *s, const char *pid,
+			int (*build)(struct store *, const char *, json_t **))
+{
+	json_t *want = NULL;
+	long n, n_tried = 0;
+
+	CU_ASSERT_EQUAL_FATAL(build(s, pid, &want), 1);
+	for (n = 1; n < 100000; n++) {
+		json_t *got = NULL;
+		int rc;
+		s->err[0] = '\0';
+		alloc_fail_after(n);
+		rc = build(s, pid, &got);
+		n_tried = alloc_count();
+		alloc_fail_after(0);
+		if (rc == 1 && !json_equal(got, want))
+			fprintf(stderr, "\n  allocation %ld failing: a document unlike the whole one", n);
+		CU_ASSERT(rc == 1 ? json_equal(got, want) : rc == -1 && s->err[0] != '\0');
+		json_decref(got);
+		if (n_tried < n) /* nothing failed: every allocation was tried */
+			break;
+	}
+	CU_ASSERT(n > 10 && n < 100000);
+	json_decref(want);
+}
+
+/* GET path?key=value (key NULL: none) with every allocation from the nth
+ * on failing (0: none): the status, the body into *body (free it) and what
+ * was logged into *logged (free it; NULL: not asked). */
+static int get_faulted(struct world *w, long n, const char *path, const char *key,
+		       const char *value, char **body, char **logged, long *n_tried)
+{
+	struct one_query q = {key, value};
+	struct api_request req = {.method = "GET", .path = path, .query = one_query_get,
+				  .authorization = "Bearer " API_TOKEN, .priv = &q};
+	struct testlib_capture cap;
+	struct api_response resp;
+	int rc;
+
+	if (logged)
+		testlib_capture_begin(&cap);
+	alloc_fail_after(n);
+	rc = api_handle(w->api, &req, &resp);
+	*n_tried = alloc_count();
+	alloc_fail_after(0);
+	if (logged)
+		*logged = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(rc, 1);
+	*body = resp.body ? strdup(resp.body) : NULL;
+	api_response_free(&resp);
+	return resp.status;
+}
+
+/* The GET with every allocation from the nth on failing, for each n until
+ * one needs no failure: each answer is the one without faults, or a 500
+ * (a 503: no connection to open) with a reason in the log; never a crash,
+ * never an answer cut short. */
+static void sweep_get(struct world *w, const char *path, const char *key, const char *value)
+{
+	char *want = NULL;
+	long n, n_tried = 0;
+
+	CU_ASSERT_EQUAL_FATAL(get_faulted(w, 0, path, key, value, &want, NULL, &n_tried), 200);
+	for (n = 1; n < 100000; n++) {
+		char *got = NULL, *logged = NULL;
+		int status = get_faulted(w, n, path, key, value, &got, &logged, &n_tried);
+		if (status == 200 && strcmp(got ? got : "", want) != 0)
+			fprintf(stderr, "\n  %s, allocation %ld failing: %s", path, n, got);
+		CU_ASSERT(status == 200 ? strcmp(got ? got : "", want) == 0
+					: status == 500 || status == 503);
+		/* a line of the log saying why, never "profile lookup: " alone */
+		CU_ASSERT_PTR_NULL(strstr(logged, ": \n"));
+		free(got);
+		free(logged);
+		if (status != 200) { /* its connection was closed: pool a new one */
+			CU_ASSERT_EQUAL(get_faulted(w, 0, path, key, value, &got, NULL, &n_tried), 200);
+			free(got);
+		}
+		if (n_tried < n) /* nothing failed */
+			break;
+	}
+	CU_ASSERT(n > 10 && n < 100000);
+	free(want);
+}
+
+/* Out of memory at any allocation of a profile document (jansson's
+ * included) fails it, or the request, cleanly.  The collectors and
+ * builders ignored what jansson refused: a document missing members came
+ * back as built, and GET /v1/profiles?email= finding two profiles compared
+ * a missing "profile_id" with strcmp (a crash of the hub). */
+static void test_out_of_memory_fails_a_profile_document_whole(void)
+{
+	json_malloc_t saved_malloc;
+	json_free_t saved_free;
+	char path[128];
+	struct world w;
+
+	shared_email_start(&w);
+	json_get_alloc_funcs(&saved_malloc, &saved_free);
+	json_set_alloc_funcs(hub_malloc, hub_free);
+	sweep_build(w.th->reader, w.pid, doc_build_all);
+	sweep_build(w.th->reader, w.pid, profile_access_build);
+	sweep_get(&w, "/v1/profiles", "email", SHARED_EMAIL);
+	snprintf(path, sizeof(path), "/v1/profiles/%s/events", w.pid);
+	sweep_get(&w, path, "limit", "2");
+	snprintf(path, sizeof(path), "/v1/profiles/%s/history", w.pid);
+	sweep_get(&w, path, NULL, NULL);
+	json_set_alloc_funcs(saved_malloc, saved_free);
+	world_stop(&w);
+}
+
 TEST_SUITE(api, NULL, NULL,
 	   TEST(test_history_is_read_in_pages_that_join_up),
 	   TEST(test_history_exactly_a_page_has_no_next),
 	   TEST(test_history_bad_parameters_are_400_unknown_profiles_404),
 	   TEST(test_bytes_not_utf8_are_refused_or_not_found),
-	   TEST(test_privacy_requests_without_randomness_are_503))
+	   TEST(test_privacy_requests_without_randomness_are_503),
+	   TEST(test_out_of_memory_fails_a_profile_document_whole))
