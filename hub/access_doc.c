@@ -33,6 +33,14 @@ enum doc_state {
 	DOC_FAILED,
 };
 
+/* An event's place in the listing order, its message_id in a buffer of
+ * its own (owned). */
+struct doc_cursor {
+	struct store_event at;
+	char *mid;
+	size_t mid_size;
+};
+
 struct access_doc_writer {
 	struct store *s;                       /* borrowed */
 	const json_t *head;                    /* borrowed */
@@ -54,9 +62,11 @@ struct access_doc_writer {
 	json_t *access;                        /* its access object, "events" []
 						* and no "identity_log" */
 	char pid[PROFILE_ID_SIZE];
-	struct store_event cursor;             /* the last event written */
-	char *cursor_mid;                      /* cursor.message_id, owned */
-	size_t cursor_mid_size;
+	/* where the page being read starts, and the last event of the page
+	 * written so far: two, since the store reads the first (SQLite binds
+	 * its message_id as is) while the page's events overwrite the second;
+	 * swapped after the page */
+	struct doc_cursor cursor, next;
 	int has_cursor;
 	size_t n_page;                         /* events of the current page */
 	struct profile_log_reader log;         /* its identity log, read so far */
@@ -252,22 +262,20 @@ static void doc_profile_end(struct access_doc_writer *w)
 	w->n_written++;
 }
 
-/* Keeps e as where the next page starts (its strings end with the page). */
-static int doc_cursor_set(struct access_doc_writer *w, const struct store_event *e)
+/* Keeps e's place in c (e's strings end with the page). */
+static int doc_cursor_set(struct doc_cursor *c, const struct store_event *e)
 {
 	size_t need = strlen(e->message_id) + 1;
 
-	if (need > w->cursor_mid_size) {
-		char *mid = hub_realloc(w->cursor_mid, need);
+	if (need > c->mid_size) {
+		char *mid = hub_realloc(c->mid, need);
 		if (!mid)
 			return -1;
-		w->cursor_mid = mid;
-		w->cursor_mid_size = need;
+		c->mid = mid;
+		c->mid_size = need;
 	}
-	memcpy(w->cursor_mid, e->message_id, need);
-	w->cursor = (struct store_event){.seq = e->seq, .ts_ms = e->ts_ms,
-					 .message_id = w->cursor_mid};
-	w->has_cursor = 1;
+	memcpy(c->mid, e->message_id, need);
+	c->at = (struct store_event){.seq = e->seq, .ts_ms = e->ts_ms, .message_id = c->mid};
 	return 0;
 }
 
@@ -284,19 +292,28 @@ static int doc_event(void *ctx, const struct store_event *e)
 	else
 		w->has_failed = 1;
 	json_decref(ev);
-	if (!w->has_failed && doc_cursor_set(w, e))
+	if (!w->has_failed && doc_cursor_set(&w->next, e))
 		w->has_failed = 1;
 	return w->has_failed; /* 1 stops the listing */
 }
 
-/* One page of the profile's events, newest first, after the cursor.  0
- * more may follow, 1 that was the last (a short page), -1 a store failure. */
+/* One page of the profile's events, newest first, after the cursor; its
+ * last event becomes the cursor once the listing is over.  0 more may
+ * follow, 1 that was the last (a short page), -1 a store failure. */
 static int doc_events_page(struct access_doc_writer *w)
 {
+	struct doc_cursor read_from;
+
 	w->n_page = 0;
-	if (w->s->ops->event_list(w->s, w->pid, w->has_cursor ? &w->cursor : NULL,
+	if (w->s->ops->event_list(w->s, w->pid, w->has_cursor ? &w->cursor.at : NULL,
 				  ACCESS_DOC_PAGE_EVENTS, doc_event, w))
 		return -1;
+	if (w->n_page > 0) {
+		read_from = w->cursor;
+		w->cursor = w->next;
+		w->next = read_from;
+		w->has_cursor = 1;
+	}
 	return !w->has_failed && w->n_page < ACCESS_DOC_PAGE_EVENTS;
 }
 
@@ -412,6 +429,7 @@ void access_doc_writer_free(struct access_doc_writer *w)
 	if (!w)
 		return;
 	json_decref(w->access);
-	hub_free(w->cursor_mid);
+	hub_free(w->cursor.mid);
+	hub_free(w->next.mid);
 	hub_free(w);
 }

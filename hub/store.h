@@ -106,6 +106,10 @@ struct store_dead_letter {
 	const char *change_json;
 };
 
+/* The callbacks of a listing: a row's strings last until the callback
+ * returns; nonzero stops the listing.  The listing's arguments (a cursor,
+ * a key, a prefix) are read while it runs (SQLite binds them as they
+ * are): a callback must not change or free them. */
 typedef int (*store_change_cb)(void *ctx, const struct store_change *c);
 typedef int (*store_dead_letter_cb)(void *ctx, const struct store_dead_letter *d);
 typedef int (*store_ident_cb)(void *ctx, const struct store_ident *id);

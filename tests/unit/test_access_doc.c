@@ -9,6 +9,9 @@
  *     merged profiles and erased ones, and an identity log of several
  *     pages (hundreds of logouts and logins on one installation: a hundred
  *     merged-away sessions, each with rows of its own);
+ *   - every event is in the document when the message ids after a page
+ *     are longer than those of the page (the cursor the store reads from
+ *     is not the one the page's events overwrite);
  *   - memory is bounded: the store is asked for the events and the
  *     identity log a page at a time (never "all"), and no step hands the
  *     sink more than a page of either;
@@ -339,6 +342,63 @@ static void test_events_are_read_and_written_a_page_at_a_time(void)
 	th->reader->ops = real_ops;
 	CU_ASSERT_EQUAL(n_event_lists, 2);
 	strbuf_free(&rec.text);
+	json_decref(head);
+	testhub_stop(th);
+}
+
+/* ---- a cursor that outlives its page ------------------------------------ */
+
+/* One timestamp for all (the order is message_id desc): the newest page
+ * holds short ids, the page after it longer ones, so the writer's copy of
+ * the last id it wrote has to grow while the store still lists the page
+ * after the one it copied (SQLite reads the cursor it was given as it
+ * steps). */
+static void add_growing_ids(struct testhub *th, const char *inst, int n_short, int n_long)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	for (int i = 0; i < n_short + n_long; i++) {
+		strbuf_printf(&sb,
+			      "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"g-%s%03d\","
+			      "\"timestamp\":\"2025-03-03T09:00:00.000Z\",\"identifiers\":"
+			      "{\"installation_id\":\"%s\"},\"event\":{\"name\":\"e\"}}\n",
+			      i < n_short ? "z" : "yxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+			      i < n_short ? i : i - n_short, inst);
+	}
+	CU_ASSERT_FATAL(!sb.failed);
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, sb.data), 0);
+	strbuf_free(&sb);
+}
+
+static void test_every_event_is_written_when_message_ids_grow_after_a_page(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *head = json_pack("{s:s}", "type", "access");
+	struct sink_rec rec = {0};
+	json_t *doc, *events;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"g-id\","
+		  "\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":{\"custom_id\":"
+		  "\"G\",\"installation_id\":\"IG\"}}");
+	add_growing_ids(th, "IG", PAGE + 24, 120);
+	strbuf_init(&rec.text);
+	CU_ASSERT_EQUAL(doc_stream(th->reader, head, NULL, "custom_id", "G", FLAGS_API, &rec), 0);
+	doc = json_loads(rec.text.data ? rec.text.data : "", 0, NULL);
+	events = json_object_get(
+		json_object_get(json_array_get(json_object_get(doc, "profiles"), 0), "profile"),
+		"events");
+	CU_ASSERT_EQUAL(json_array_size(events), PAGE + 24 + 120);
+	for (size_t i = 0; i < json_array_size(events); i++) {
+		const char *want = i < PAGE + 24 ? "g-z" : "g-yx";
+		const char *mid = json_string_value(
+			json_object_get(json_array_get(events, i), "message_id"));
+		CU_ASSERT(mid && strncmp(mid, want, strlen(want)) == 0);
+	}
+	json_decref(doc);
+	strbuf_free(&rec.text);
+	expect_same(th, head, NULL, "custom_id", "G", FLAGS_CLI, 1);
 	json_decref(head);
 	testhub_stop(th);
 }
@@ -687,6 +747,7 @@ static void test_no_spool_file_is_a_503_before_the_document(void)
 TEST_SUITE(access_doc, NULL, NULL,
 	   TEST(test_streamed_document_equals_the_built_one),
 	   TEST(test_events_are_read_and_written_a_page_at_a_time),
+	   TEST(test_every_event_is_written_when_message_ids_grow_after_a_page),
 	   TEST(test_a_long_identity_log_is_read_and_written_a_page_at_a_time),
 	   TEST(test_a_refusing_sink_fails_the_writer_with_a_prefix),
 	   TEST(test_a_store_failure_midway_is_a_500_never_a_cut_document),

@@ -622,7 +622,10 @@ static json_t *dump_store(struct store *s, char **text)
 	}
 	for (;;) {
 		size_t before = pg.n;
-		const char *after = pg.n ? pg.ids[pg.n - 1] : "";
+		char after[PROFILE_ID_SIZE] = "";
+		/* a copy: page_add may move pg.ids while the store reads after */
+		if (pg.n)
+			memcpy(after, pg.ids[pg.n - 1], PROFILE_ID_SIZE);
 		if (s->ops->profile_iter_live(s, after, 500, page_add, &pg)) {
 			violation(INV_STORE, "profile_iter_live: %s", store_error(s));
 			break;
