@@ -5,8 +5,14 @@
  * per HTTP thread at most): the intake writer keeps its connection to
  * itself.  Erasure is a record like any other: it goes through the intake,
  * so it is ordered with ingestion and blocks what arrives after it.
- * Privacy requests are remembered in memory (the last API_MAX_REQUESTS)
- * for GET /v1/privacy/requests/<id>; their effect is in the store.
+ * Privacy requests are recorded in the store (meta rows, privacy.h: what
+ * GET /v1/privacy/requests/<id> answers, never whom a request was about),
+ * so that a restarted hub or another process on the same store answers
+ * for them; their effect is in the store too.  An access request's record
+ * is written on a connection of the API's own once its document is ready,
+ * and at its end; an erase's, "done", in the erase's transaction by the
+ * intake writer (an erase waits off the request threads, and so does its
+ * record).  A request has a record from when its ID is given out.
  *
  * An access document has no bound (every event of a profile), so it is
  * never built whole in memory: it is written a page of events at a time
@@ -41,7 +47,6 @@
 #include <unistd.h>
 
 #define API_POOL_MAX 16
-#define API_MAX_REQUESTS 1000
 #define API_EVENTS_DEFAULT 50
 #define API_EVENTS_MAX 200
 #define API_HISTORY_DEFAULT 100
@@ -54,7 +59,6 @@ struct privacy_request {
 	char status[16];
 	int64_t created_ms;
 	int64_t finished_ms;
-	int n_profiles;
 };
 
 struct api {
@@ -63,11 +67,13 @@ struct api {
 	struct api_providers providers;
 	struct record_rules rules;
 
-	pthread_mutex_t lock;           /* guards the pool and the requests */
+	pthread_mutex_t lock;           /* guards the pool */
 	struct store *pool[API_POOL_MAX];
 	size_t n_pool;
-	struct privacy_request requests[API_MAX_REQUESTS];
-	size_t n_requests, next_request;
+	pthread_mutex_t record_lock;    /* guards record_store */
+	struct store *record_store;     /* writes the privacy request records;
+					 * opened when first needed, closed on
+					 * a failure */
 
 	void (*store_hook)(void *ctx, struct store *s); /* tests; set before use */
 	void *store_hook_ctx;
@@ -82,8 +88,7 @@ struct api_stream {
 					 * the answer: no snapshot is held
 					 * while the client reads */
 	int spool_errno;                /* why writing it failed */
-	char request_id[32];
-	int n_profiles;
+	struct privacy_request request; /* its record, written at the end */
 	int state;                      /* STREAM_* */
 };
 
@@ -670,16 +675,14 @@ static int get_history(struct api *api, const struct api_request *req, const cha
 
 /* ---- privacy requests ---------------------------------------------------- */
 
-/* A new request in the ring, copied to *out: the ring's slot may be taken
- * by a later request (API_MAX_REQUESTS on), so it is only ever reached by
- * ID, under the lock (request_finish_id).  0, or -1 (logged, no slot
- * taken) when no random ID can be drawn: a fixed one would be shared by
- * every such request, and an erase's record, whose message_id is the ID
- * (source "privacy"), would be dropped as a duplicate of the first. */
-static int request_new(struct api *api, const char *type, struct privacy_request *out)
+/* A new request ("running", created now) in *out, not yet recorded.  0,
+ * or -1 (logged) when no random ID can be drawn: a fixed one would be
+ * shared by every such request, and an erase's record, whose message_id
+ * is the ID (source "privacy"), would be dropped as a duplicate of the
+ * first. */
+static int request_new(const char *type, struct privacy_request *out)
 {
 	unsigned char rnd[8];
-	struct privacy_request *r;
 	char why[256];
 	unsigned long e;
 
@@ -690,19 +693,12 @@ static int request_new(struct api *api, const char *type, struct privacy_request
 			  e ? why : "failed");
 		return -1;
 	}
-	pthread_mutex_lock(&api->lock);
-	r = &api->requests[api->next_request];
-	api->next_request = (api->next_request + 1) % API_MAX_REQUESTS;
-	if (api->n_requests < API_MAX_REQUESTS)
-		api->n_requests++;
-	memset(r, 0, sizeof(*r));
-	snprintf(r->id, sizeof(r->id), "pr_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+	memset(out, 0, sizeof(*out));
+	snprintf(out->id, sizeof(out->id), "pr_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
 		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	snprintf(r->type, sizeof(r->type), "%s", type);
-	snprintf(r->status, sizeof(r->status), "running");
-	r->created_ms = time_now_ms();
-	*out = *r;
-	pthread_mutex_unlock(&api->lock);
+	snprintf(out->type, sizeof(out->type), "%s", type);
+	snprintf(out->status, sizeof(out->status), "running");
+	out->created_ms = time_now_ms();
 	return 0;
 }
 
@@ -722,21 +718,65 @@ static json_t *request_json(const struct privacy_request *r)
 						       : json_null());
 }
 
-/* A request's end, by ID: a stream or a commit ends long after its request
- * began, and its record may have left the ring meanwhile (then nothing to
- * say). */
-static void request_finish_id(struct api *api, const char *id, const char *status, int n)
+/* The meta row of a request: its key, and its value (what GET answers,
+ * malloc'd by jansson; NULL when out of memory). */
+static void request_key(char *key, size_t size, const char *id)
 {
-	pthread_mutex_lock(&api->lock);
-	for (size_t i = 0; i < api->n_requests; i++) {
-		struct privacy_request *r = &api->requests[i];
-		if (strcmp(r->id, id) == 0) {
-			snprintf(r->status, sizeof(r->status), "%s", status);
-			r->finished_ms = time_now_ms();
-			r->n_profiles = n;
-		}
+	snprintf(key, size, PRIVACY_REQUEST_PREFIX "%s", id);
+}
+
+static char *request_text(const struct privacy_request *r)
+{
+	json_t *o = request_json(r);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return text;
+}
+
+/* Writes r's record in a transaction of the API's record connection,
+ * beside the intake writer as any other writer (never on the intake's
+ * connection).  0, or -1 (logged: the record keeps what it said before). */
+static int request_save(struct api *api, const struct privacy_request *r)
+{
+	char key[64], err[512] = "out of memory";
+	char *text = request_text(r);
+	struct store *s;
+	int rc = -1;
+
+	request_key(key, sizeof(key), r->id);
+	pthread_mutex_lock(&api->record_lock);
+	if (!text || (!api->record_store && store_open(api->cfg, &api->record_store, err,
+							sizeof(err))))
+		goto out;
+	s = api->record_store;
+	if (s->ops->begin(s))
+		goto failed;
+	if (s->ops->meta_put(s, key, text) || s->ops->commit(s)) {
+		s->ops->rollback(s);
+		goto failed;
 	}
-	pthread_mutex_unlock(&api->lock);
+	rc = 0;
+	goto out;
+failed:
+	snprintf(err, sizeof(err), "%s", store_error(s));
+	store_close(s); /* in doubt: never reused */
+	api->record_store = NULL;
+out:
+	pthread_mutex_unlock(&api->record_lock);
+	if (rc)
+		log_error("api", "%s request %s: its record (%s) could not be written: %s", r->type,
+			  r->id, r->status, err);
+	free(text); /* json_dumps() allocates with malloc */
+	return rc;
+}
+
+/* A request's end: its record says status, finished now. */
+static void request_finish(struct api *api, struct privacy_request *r, const char *status)
+{
+	snprintf(r->status, sizeof(r->status), "%s", status);
+	r->finished_ms = time_now_ms();
+	request_save(api, r);
 }
 
 /* access_doc_sink: into the stream's spool file; the first failure's
@@ -765,25 +805,26 @@ long api_stream_read(struct api_stream *st, char *buf, size_t max)
 		/* the 200 and part of the document are out: the answer is
 		 * cut short, and what the client got is not valid JSON */
 		log_error("api", "access request %s: reading its spooled document: %s",
-			  st->request_id, strerror(errno));
+			  st->request.id, strerror(errno));
 		st->state = STREAM_BROKEN;
 		return -1;
 	}
+	/* recorded before the end of the answer reaches the client: a GET
+	 * that follows says done */
 	st->state = STREAM_DONE;
+	request_finish(st->api, &st->request, "done");
 	return 0;
 }
 
 void api_stream_free(struct api_stream *st)
 {
-	int is_done;
-
 	if (!st)
 		return;
-	is_done = st->state == STREAM_DONE;
-	if (!is_done && st->state != STREAM_BROKEN)
+	if (st->state == STREAM_SENDING)
 		log_warn("api", "access request %s: the document was not read to its end "
-			 "(the client went away, or the server stops)", st->request_id);
-	request_finish_id(st->api, st->request_id, is_done ? "done" : "failed", st->n_profiles);
+			 "(the client went away, or the server stops)", st->request.id);
+	if (st->state != STREAM_DONE)
+		request_finish(st->api, &st->request, "failed");
 	if (st->spool)
 		fclose(st->spool);
 	hub_free(st);
@@ -857,7 +898,7 @@ static int access_stream_start(struct api *api, const struct privacy_request *r,
 	if (!st || !ids)
 		goto fail;
 	st->api = api;
-	snprintf(st->request_id, sizeof(st->request_id), "%s", r->id);
+	st->request = *r;
 	if (!(st->spool = spool_open())) {
 		log_error("api", "access request %s: no spool file: %s", r->id, strerror(errno));
 		err_code = "spool_failed";
@@ -887,11 +928,20 @@ static int access_stream_start(struct api *api, const struct privacy_request *r,
 		why = "the hub cannot write a temporary file; see its log";
 		goto fail;
 	}
-	st->n_profiles = (int)access_doc_writer_profiles(w);
 	access_doc_writer_free(w);
+	w = NULL;
 	json_decref(head);
+	head = NULL;
 	hub_free(ids);
+	ids = NULL;
 	pool_give(api, s); /* ends the snapshot: the document is whole */
+	s = NULL;
+	/* the document gives out the ID: GET must know it from now on */
+	if (request_save(api, r)) {
+		err_code = "store_unavailable";
+		why = "the store failed to record the request; see the hub's log";
+		goto fail;
+	}
 	resp_header(resp, "Cache-Control", "no-store");
 	resp_header(resp, "X-Content-Type-Options", "nosniff");
 	resp->status = 200;
@@ -912,7 +962,6 @@ fail:
 	if (st && st->spool)
 		fclose(st->spool);
 	hub_free(st);
-	request_finish_id(api, r->id, "failed", 0);
 	if (code == 500)
 		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
 	return respond_error(resp, 503, err_code, "%s", why);
@@ -925,28 +974,29 @@ static int privacy_access(struct api *api, const char *by, const char *value,
 	struct privacy_request r;
 	struct store *s;
 
-	if (request_new(api, "access", &r))
+	if (request_new("access", &r))
 		return respond_no_request_id(resp);
-	if (!(s = pool_take(api, err, sizeof(err)))) {
-		request_finish_id(api, r.id, "failed", 0);
+	if (!(s = pool_take(api, err, sizeof(err))))
 		return respond_error(resp, 503, "store_unavailable", "%s", err);
-	}
 	return access_stream_start(api, &r, s, by, value, resp);
 }
 
-/* The end of an erase's batch (ingest_pending.on_end): its record says
- * done once committed, else failed.  Frees ctx. */
-struct erase_end {
-	struct api *api;
-	char id[32];
+/* An erase's record once done, committed with its batch (the batch's
+ * cursor_key and cursor_value point here); freed at the batch's end
+ * (ingest_pending.on_end). */
+struct erase_done {
+	char key[64];
+	char *text;                     /* jansson's */
 };
 
-static void erase_end(void *ctx, hub_rc rc)
+static void erase_done_free(void *ctx, hub_rc rc)
 {
-	struct erase_end *e = ctx;
+	struct erase_done *d = ctx;
 
-	request_finish_id(e->api, e->id, rc == HUB_OK ? "done" : "failed", 0);
-	hub_free(e);
+	(void)rc; /* the record went with the batch, or nothing did: the
+		   * client of an erase not committed got no ID */
+	free(d->text); /* json_dumps() allocates with malloc */
+	hub_free(d);
 }
 
 /*
@@ -954,43 +1004,43 @@ static void erase_end(void *ctx, hub_rc rc)
  * like ingestion: the answer is pending on its batch (resp->pending), which
  * the transport submits and waits for off its request threads, so erase
  * requests never hold them while commits are slow.  The answer's record
- * says "done", provisional as for access: if the commit fails the client
- * gets 429 or 503 instead, and the record (GET) says "failed".
+ * says "done", and the same record is committed in the erase's transaction
+ * (GET says "done" once the answer is out).  If the commit fails the client
+ * gets 429 or 503 instead, without an ID, and no record is left.
  */
 static int privacy_erase(struct api *api, const char *by, const char *value,
 			 struct api_response *resp)
 {
 	struct privacy_request r;
-	struct erase_end *end = NULL;
+	struct erase_done *done = NULL;
 	struct record *rec = NULL;
-	char err[512], *text = NULL;
+	char err[512];
 	json_t *shown;
 	hub_rc rc;
 
-	if (request_new(api, "erase", &r))
+	if (request_new("erase", &r))
 		return respond_no_request_id(resp);
 	rc = privacy_erase_record(&api->rules, by, value, r.id, &rec, err, sizeof(err));
-	if (rc == HUB_ERR_DATA) {
-		request_finish_id(api, r.id, "rejected", 0);
+	if (rc == HUB_ERR_DATA)
 		return respond_error(resp, 400, "invalid_request", "%s", err);
-	}
-	shown = rc == HUB_OK ? request_json_provisional(&r) : NULL;
-	text = shown ? json_dumps(shown, JSON_COMPACT) : NULL;
+	done = rc == HUB_OK ? hub_calloc(1, sizeof(*done)) : NULL;
+	shown = done ? request_json_provisional(&r) : NULL;
+	if (done)
+		done->text = shown ? json_dumps(shown, JSON_COMPACT) : NULL;
 	json_decref(shown);
-	end = text ? hub_calloc(1, sizeof(*end)) : NULL;
-	if (end && !(resp->pending = ingest_pending_new(&rec, 1, 200, text)))
+	if (done && done->text && !(resp->pending = ingest_pending_new(&rec, 1, 200, done->text)))
 		rec = NULL; /* freed by ingest_pending_new */
-	free(text); /* json_dumps() allocates with malloc */
-	if (!resp->pending) {
+	if (!done || !resp->pending) {
 		record_free(rec);
-		hub_free(end);
-		request_finish_id(api, r.id, "failed", 0);
+		if (done)
+			erase_done_free(done, HUB_ERR_NOMEM);
 		return respond_error(resp, 503, "no_memory", "out of memory");
 	}
-	end->api = api;
-	snprintf(end->id, sizeof(end->id), "%s", r.id);
-	resp->pending->on_end = erase_end;
-	resp->pending->on_end_ctx = end;
+	request_key(done->key, sizeof(done->key), r.id);
+	resp->pending->batch.cursor_key = done->key;
+	resp->pending->batch.cursor_value = done->text;
+	resp->pending->on_end = erase_done_free;
+	resp->pending->on_end_ctx = done;
 	resp->status = 200;
 	return 1;
 }
@@ -1033,15 +1083,35 @@ static int post_privacy(struct api *api, const struct api_request *req, struct a
 	return rc;
 }
 
+/* 1 when id is one request_new() draws: "pr_" and 16 hex digits. */
+static int request_id_is_valid(const char *id)
+{
+	return strncmp(id, "pr_", 3) == 0 && strlen(id) == 19 &&
+	       strspn(id + 3, "0123456789abcdef") == 16;
+}
+
 static int get_privacy(struct api *api, const char *id, struct api_response *resp)
 {
-	char shown[RECORD_SHOW_SIZE];
+	char shown[RECORD_SHOW_SIZE], key[64], text[512], err[512];
 	json_t *found = NULL;
-	pthread_mutex_lock(&api->lock);
-	for (size_t i = 0; i < api->n_requests; i++)
-		if (strcmp(api->requests[i].id, id) == 0)
-			found = request_json(&api->requests[i]);
-	pthread_mutex_unlock(&api->lock);
+	struct store *s;
+	int rc = 0;
+
+	if (request_id_is_valid(id)) {
+		if (!(s = pool_take(api, err, sizeof(err))))
+			return respond_error(resp, 503, "store_unavailable", "%s", err);
+		request_key(key, sizeof(key), id);
+		rc = s->ops->meta_get(s, key, text, sizeof(text));
+		if (rc < 0) {
+			log_error("api", "privacy request %s: %s", id, store_error(s));
+			store_close(s);
+			return respond_error(resp, 500, "store_error",
+					     "the store failed; see the hub's log");
+		}
+		pool_give(api, s);
+	}
+	if (rc == 1 && !(found = json_loads(text, 0, NULL)))
+		return respond_error(resp, 500, "internal", "the request's record is unreadable");
 	if (!found)
 		return respond_error(resp, 404, "not_found", "no privacy request %s",
 				     record_show(shown, id));
@@ -1243,6 +1313,7 @@ int api_open(struct api **out, const struct hub_config *cfg, struct intake *inta
 	api->rules.blocked_values = cfg->blocked_values;
 	api->rules.n_blocked_values = cfg->n_blocked_values;
 	pthread_mutex_init(&api->lock, NULL);
+	pthread_mutex_init(&api->record_lock, NULL);
 	*out = api;
 	return 0;
 }
@@ -1259,6 +1330,8 @@ void api_close(struct api *api)
 		return;
 	for (size_t i = 0; i < api->n_pool; i++)
 		store_close(api->pool[i]);
+	store_close(api->record_store);
 	pthread_mutex_destroy(&api->lock);
+	pthread_mutex_destroy(&api->record_lock);
 	hub_free(api);
 }

@@ -2,7 +2,8 @@
  * housekeep.c - the store's upkeep in `profilehub run` that no request or
  * worker owns (housekeep.h): one thread, with a store connection of its
  * own, runs a pass at start and then every interval.  A pass deletes the
- * erase blocks that are long over (privacy.c says when); a failed pass is
+ * erase blocks that are long over (privacy.c says when) and the privacy
+ * request records past the last PRIVACY_REQUESTS_KEPT; a failed pass is
  * logged and the next one tries again, nothing waits for it.
  *
  * Its own connection, never the intake writer's: the writer's cache of the
@@ -53,6 +54,9 @@ static void housekeep_pass(struct housekeep *h)
 			 h->erase_block_days);
 	if (rc)
 		log_warn("privacy", "deleting the erase blocks that are over: %s (tried again"
+			 " in the next pass)", store_error(h->store));
+	if (privacy_requests_prune(h->store, PRIVACY_REQUESTS_KEPT, &n))
+		log_warn("privacy", "deleting the oldest privacy request records: %s (tried again"
 			 " in the next pass)", store_error(h->store));
 }
 

@@ -46,7 +46,8 @@ struct intake_warning {
 struct intake_batch {
 	struct record **records;
 	size_t n_records;
-	/* optional: a pull cursor committed in the same transaction */
+	/* optional: a meta row committed in the same transaction (a pull
+	 * cursor; an erase request's record, api.c) */
 	const char *cursor_key;
 	const char *cursor_value;
 	/* optional fencing of the cursor: when fence_key is set and the batch

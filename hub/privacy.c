@@ -1,12 +1,15 @@
 /*
  * privacy.c - a privacy erase as a record through the intake (privacy.h),
- * and the deletion of its blocks once they are long over.  The erasure
- * itself is the engine's (unify_erase.c).  No SQL here.
+ * the deletion of its blocks once they are long over, and of the oldest
+ * privacy request records (api.c writes them).  The erasure itself is the
+ * engine's (unify_erase.c).  No SQL here.
  */
 #include "privacy.h"
 
+#include "alloc.h"
 #include "util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,4 +100,83 @@ int privacy_blocks_prune(struct store *s, int erase_block_days, int64_t now_ms,
 		*n_deleted += n;
 	} while (n == PRIVACY_BLOCK_PRUNE_CHUNK && !(stop && atomic_load(stop)));
 	return 0;
+}
+
+/* ---- privacy request records ------------------------------------------ */
+
+/* The records of the store, by age (meta_list's callback collects them). */
+struct request_ages {
+	struct request_age {
+		char created_at[40];
+		char key[64];
+	} *items;
+	size_t n, cap;
+	int has_failed;
+};
+
+static int request_age_add(void *ctx, const char *key, const char *value)
+{
+	struct request_ages *a = ctx;
+	json_t *o = json_loads(value, 0, NULL);
+	const char *created = json_string_value(json_object_get(o, "created_at"));
+
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : PRIVACY_REQUESTS_KEPT + 1;
+		struct request_age *items = hub_realloc(a->items, cap * sizeof(*items));
+		if (!items) {
+			json_decref(o);
+			a->has_failed = 1;
+			return 1;
+		}
+		a->items = items;
+		a->cap = cap;
+	}
+	/* an unreadable record sorts first: the first to go */
+	snprintf(a->items[a->n].created_at, sizeof(a->items[a->n].created_at), "%s",
+		 created ? created : "");
+	snprintf(a->items[a->n].key, sizeof(a->items[a->n].key), "%s", key);
+	a->n++;
+	json_decref(o);
+	return 0;
+}
+
+/* created_at is UTC with milliseconds, of one width: its text sorts as
+ * its time does */
+static int request_age_cmp(const void *x, const void *y)
+{
+	const struct request_age *a = x, *b = y;
+	int c = strcmp(a->created_at, b->created_at);
+
+	return c ? c : strcmp(a->key, b->key);
+}
+
+int privacy_requests_prune(struct store *s, size_t keep, size_t *n_deleted)
+{
+	struct request_ages a = {0};
+	int rc = -1;
+
+	*n_deleted = 0;
+	if (s->ops->begin(s))
+		return -1;
+	if (s->ops->meta_list(s, PRIVACY_REQUEST_PREFIX, request_age_add, &a))
+		goto out;
+	if (a.has_failed) {
+		err_set(s->err, sizeof(s->err), "out of memory");
+		goto out;
+	}
+	if (a.n > keep) {
+		qsort(a.items, a.n, sizeof(*a.items), request_age_cmp);
+		for (size_t i = 0; i < a.n - keep; i++)
+			if (s->ops->meta_delete(s, a.items[i].key))
+				goto out;
+	}
+	if (s->ops->commit(s))
+		goto out;
+	*n_deleted = a.n > keep ? a.n - keep : 0;
+	rc = 0;
+out:
+	if (rc)
+		s->ops->rollback(s);
+	hub_free(a.items);
+	return rc;
 }

@@ -4,7 +4,8 @@
  * record (so it is ordered with ingestion and blocks what arrives after
  * it), answered once committed.  Used by `profilehub privacy erase` and
  * POST /v1/privacy/requests.  And the deletion of the blocks an erase
- * leaves, once they are long over (`run`, `privacy erase`).
+ * leaves, once they are long over (`run`, `privacy erase`); and of the
+ * oldest privacy request records (`run`).
  */
 #ifndef HUB_PRIVACY_H
 #define HUB_PRIVACY_H
@@ -46,5 +47,18 @@ hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules,
 #define PRIVACY_BLOCK_PRUNE_CHUNK 1000
 int privacy_blocks_prune(struct store *s, int erase_block_days, int64_t now_ms,
 			 const atomic_int *stop, size_t *n_deleted);
+
+/*
+ * The records of privacy requests (api.c): one meta row each, key
+ * PRIVACY_REQUEST_PREFIX "<id>", value the request as GET
+ * /v1/privacy/requests/<id> answers it (id, type, status, created_at,
+ * finished_at: never whom it was about).  privacy_requests_prune deletes
+ * the oldest (by created_at) past the last PRIVACY_REQUESTS_KEPT, in one
+ * transaction on s (outside a transaction).  *n_deleted: how many.  0, or
+ * -1 with the store's error set (rolled back).
+ */
+#define PRIVACY_REQUEST_PREFIX "privacy_request:"
+#define PRIVACY_REQUESTS_KEPT 1000
+int privacy_requests_prune(struct store *s, size_t keep, size_t *n_deleted);
 
 #endif

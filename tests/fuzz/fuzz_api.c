@@ -9,10 +9,12 @@
  *
  * No HTTP library: the request is what http.c would hand over (the path
  * without its query, decoded query values, the Authorization header, the
- * body).  The store is only read: an erase request's record is validated
- * as the real one is but never submitted (its pending answer is settled as
- * the transport would, committed or refused by a busy intake, by the
- * input's size), so every input sees the same data and a crash replays.
+ * body).  The store is only read, but for an access request's record (a
+ * meta row under a random ID no other input can name): an erase request's
+ * record is validated as the real one is but never submitted (its pending
+ * answer is settled as the transport would, committed or refused by a busy
+ * intake, by the input's size), so every input sees the same data and a
+ * crash replays.
  *
  * The input:
  *

@@ -662,7 +662,8 @@ hub_stop TERM
 n_checks=$((n_checks + 1))
 grep -q "$TOKEN\|$SEGMENT_WRITE_KEY" "$T/hub.log" && fail "a secret reached the hub's log"
 
-# ---- events before 1970 (canonical import: Segment refuses such times) ---------
+# ---- after a restart: privacy requests; events before 1970 (canonical import:
+# Segment refuses such times) -------------------------------------------------------
 
 # they page like any other, and one at the epoch keeps its time
 printf '%s\n' \
@@ -673,6 +674,20 @@ printf '%s\n' \
 "$HUB" -c "$T/hub.yaml" import "$T/old.jsonl" --source old >"$T/old.out" 2>&1 ||
 	die "importing events before 1970: $(cat "$T/old.out")"
 hub_start "$T/hub.yaml" "$T/hub.log"
+
+# the privacy requests' records are in the store: a restarted hub answers
+# for those the one before ran
+for r in "access:$ACCESS_ID" "erase:$ERASE_ID"; do
+	req GET "/v1/privacy/requests/${r#*:}"
+	expect "after a restart: GET the ${r%%:*} request" 200 &&
+		body_is "after a restart: the ${r%%:*} request is done" \
+			'.id == $id and .type == $type and .status == "done" and
+			(.finished_at | type == "string") and (keys == ["created_at", "finished_at", "id", "status", "type"])' \
+			--arg id "${r#*:}" --arg type "${r%%:*}"
+done
+req GET "/v1/privacy/requests/pr_0000000000000000"
+expect "after a restart: an unknown privacy request" 404 not_found
+
 P_OLD=$(pid_of "custom_id=old-1")
 : >"$T/paged_old"
 cursor=""

@@ -4,7 +4,9 @@
  * erase_block_days on the wall clock (privacy_blocks_prune), a chunk per
  * transaction; `run`'s upkeep thread (housekeep.c) does it at start and
  * then every interval, and the intake then takes a late record it refused
- * before.  Blocks that ended more recently, or have not ended, stay.
+ * before.  Blocks that ended more recently, or have not ended, stay.  The
+ * privacy request records past the last PRIVACY_REQUESTS_KEPT go, oldest
+ * first (privacy_requests_prune).
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -126,6 +128,44 @@ static void test_prune_goes_a_chunk_at_a_time_until_none_is_left(void)
 	testhub_stop(th);
 }
 
+/* Privacy request records past the last `keep` go, the oldest by
+ * created_at first (not in key order); other meta rows stay. */
+static void test_the_oldest_privacy_request_records_go(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	struct store *s;
+	char key[64], value[256], ts[40];
+	size_t n = 99;
+	int64_t t0 = 1767225600000LL; /* 2026-01-01 */
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	s = th->reader;
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	for (int i = 0; i < 6; i++) {
+		/* ids descend as times ascend: key order is not age order */
+		snprintf(key, sizeof(key), PRIVACY_REQUEST_PREFIX "pr_%016x", 100 - i);
+		snprintf(value, sizeof(value),
+			 "{\"id\":\"pr_%016x\",\"type\":\"erase\",\"status\":\"done\","
+			 "\"created_at\":\"%s\",\"finished_at\":null}",
+			 100 - i, time_format_ms(t0 + i * DAY_MS, ts, sizeof(ts)));
+		CU_ASSERT_EQUAL(s->ops->meta_put(s, key, value), 0);
+	}
+	CU_ASSERT_EQUAL(s->ops->meta_put(s, "privacy_other", "x"), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+
+	CU_ASSERT_EQUAL(privacy_requests_prune(s, 4, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	for (int i = 0; i < 6; i++) {
+		snprintf(key, sizeof(key), PRIVACY_REQUEST_PREFIX "pr_%016x", 100 - i);
+		CU_ASSERT_EQUAL(s->ops->meta_get(s, key, value, sizeof(value)), i >= 2);
+	}
+	CU_ASSERT_EQUAL(s->ops->meta_get(s, "privacy_other", value, sizeof(value)), 1);
+	CU_ASSERT_EQUAL(privacy_requests_prune(s, 4, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	testhub_stop(th);
+}
+
 TEST_SUITE(housekeep, NULL, NULL,
 	   TEST(test_run_deletes_blocks_a_period_past_their_end_at_start_and_hourly),
-	   TEST(test_prune_goes_a_chunk_at_a_time_until_none_is_left))
+	   TEST(test_prune_goes_a_chunk_at_a_time_until_none_is_left),
+	   TEST(test_the_oldest_privacy_request_records_go))
