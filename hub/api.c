@@ -1045,6 +1045,19 @@ static int privacy_erase(struct api *api, const char *by, const char *value,
 	return 1;
 }
 
+/* The 400 for a body jansson could not read: where, and what is wrong in
+ * jansson's words; not the token it quotes ("... near 'token'"), which
+ * could be anything the client sent (an identifier). */
+static int respond_bad_json(struct api_response *resp, json_error_t *jerr)
+{
+	char *near = strstr(jerr->text, " near ");
+
+	if (near)
+		*near = '\0';
+	return respond_error(resp, 400, "invalid_json", "invalid JSON at line %d, column %d: %s",
+			     jerr->line, jerr->column, jerr->text);
+}
+
 static int post_privacy(struct api *api, const struct api_request *req, struct api_response *resp)
 {
 	json_error_t jerr;
@@ -1053,6 +1066,8 @@ static int post_privacy(struct api *api, const struct api_request *req, struct a
 	const char *type, *by = NULL, *value = NULL;
 	int n_ids = 0, rc;
 
+	if (req->body && !body)
+		return respond_bad_json(resp, &jerr);
 	if (!json_is_object(body)) {
 		json_decref(body);
 		return respond_error(resp, 400, "invalid_json",

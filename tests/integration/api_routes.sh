@@ -382,6 +382,22 @@ for b in '{bad' '[]' '"access"' '{"type":"access","custom_id":"a","custom_id":"b
 	req POST /v1/privacy/requests "$b"
 	expect "privacy body $b" 400 invalid_json
 done
+# a body that is not JSON: the message says where and what is wrong, in
+# jansson's words, without the token it quotes (what the client sent)
+bad_json() {
+	req POST /v1/privacy/requests "$2"
+	expect "privacy body: $1" 400 invalid_json &&
+		body_is "privacy body: $1: the message says why" \
+			'.error.message | test("^invalid JSON at " + $why + "$") and (contains(" near ") | not)' \
+			--arg why "$3"
+}
+bad_json "a duplicate key" '{"type":"access","custom_id":"ann","custom_id":"bob"}' \
+	'line 1, column 46: duplicate object key'
+bad_json "trailing text" '{"type":"access"} x' 'line 1, column 19: end of file expected'
+bad_json "invalid UTF-8" "$(printf '{"type":"access","custom_id":"a\377"}')" \
+	'line 1, column 31: unable to decode byte 0xff'
+bad_json "a byte order mark" "$(printf '\357\273\277{"type":"access"}')" \
+	"line 1, column 1: '\\[' or '\\{' expected"
 req POST /v1/privacy/requests
 expect "privacy without a body" 400 invalid_json
 # the API inflates nothing: a body with a Content-Encoding is refused 415,
