@@ -269,7 +269,7 @@ static void lease_name(const struct export_worker *w, char *buf, size_t size);
 
 /*
  * The fence of a commit, inside its transaction: 1 this worker's take is
- * still the lease's last (or the store keeps no epochs: SQLite), 0 the
+ * still the lease's last (or the store keeps no epoch of it), 0 the
  * lease was taken since (lost), -1 a store failure.
  */
 static int worker_fence(struct export_worker *w)

@@ -55,8 +55,8 @@ struct intake_batch {
 	 * "lease_epoch:sync:<source>") is read in the same transaction and
 	 * must equal fence_epoch; else the batch is refused whole (rc
 	 * HUB_ERR_CONFIG, is_fenced 1: the lease was taken by another process
-	 * since, this holder must stop).  No row under fence_key (a store
-	 * without leases, SQLite) passes. */
+	 * since, this holder must stop).  No row under fence_key (a lease
+	 * never taken) passes. */
 	const char *fence_key;
 	int64_t fence_epoch;
 	/* optional: the ordered stream the batch belongs to (see above) */

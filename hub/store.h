@@ -259,8 +259,8 @@ struct store_ops {
 	 * 0 held by another connection, -1 error.  Outside a transaction, on a
 	 * connection of the caller's own (not the intake writer's): the lease
 	 * lives as long as the connection (PostgreSQL: a session advisory lock,
-	 * freed when the process dies).  lease_release: 0 or -1.  SQLite: one
-	 * process owns the file's writes, so always 1. */
+	 * freed when the process dies; SQLite: an flock(2) on a file per
+	 * name in <store>-leases/, lease_lock.h).  lease_release: 0 or -1. */
 	int (*lease_try)(struct store *s, const char *name, int64_t *epoch);
 	int (*lease_release)(struct store *s, const char *name);
 

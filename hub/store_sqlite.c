@@ -17,6 +17,7 @@
 
 #include "alloc.h"
 #include "kvcache.h"
+#include "lease_lock.h"
 #include "log.h"
 #include "util.h"
 
@@ -158,6 +159,7 @@ enum stmt_id {
 	S_LOG_APPEND, S_LOG_PAGE, S_LOG_DELETE_PROFILE, S_LOG_UNLINK_PROFILE,
 	S_OUTBOX_APPEND, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE, S_OUTBOX_HOLD,
 	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE, S_DEAD_DELETE, S_DEAD_LAST,
+	S_LEASE_EPOCH,
 	S_COUNT
 };
 
@@ -283,6 +285,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_DEAD_LAST] = "SELECT coalesce(max(seq), 0) FROM dead_letters WHERE export_name = ?1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
 			" WHERE export_name = ?1 AND seq > ?3 ORDER BY seq LIMIT ?2",
+	[S_LEASE_EPOCH] = "INSERT INTO meta(key, value) VALUES('lease_epoch:' || ?1, '1')"
+			  " ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1"
+			  " AS TEXT) RETURNING CAST(value AS INTEGER)",
 };
 
 #define CKPT_PAGES 4000          /* wake the checkpointer (16 MB of WAL) */
@@ -337,6 +342,7 @@ struct sqlite_store {
 	int64_t tx_began_ms;    /* when lite_begin took the write lock (monotonic), or 0 */
 	unsigned data_version;  /* the file's, when this connection last wrote */
 	int is_restarting_wal;  /* in lite_wal_hook's restart: never wait */
+	struct lease_locks leases; /* this connection's (lite_lease_try) */
 };
 
 static struct sqlite_store *lite(struct store *s)
@@ -1283,19 +1289,46 @@ static int lite_ident_lock(struct store *s, const struct store_ident *ids, size_
 	return 0; /* one writer: the write transaction is the lock */
 }
 
-/* One process owns the file's writes: every lease is its own. */
+/*
+ * A lease is an flock(2) on a file of its own in <store>-leases/
+ * (lease_lock.c), held by this connection until it releases it or closes,
+ * or its process dies; then lease_epoch:<name> is bumped (autocommit), as
+ * on PostgreSQL.  The bump waits for the write lock, so a commit fence
+ * that read the epoch in its write transaction (export.c, sync.c) commits
+ * before the take or sees it.  A lease already held here is not taken
+ * again.
+ */
 static int lite_lease_try(struct store *s, const char *name, int64_t *epoch)
 {
-	(void)s;
-	(void)name;
-	*epoch = 1;
+	struct sqlite_store *ls = lite(s);
+	int i, rc;
+
+	if (ls->in_tx) {
+		err_set(s->err, sizeof(s->err), "sqlite: lease_try inside a transaction");
+		return -1;
+	}
+	if ((i = lease_locks_find(&ls->leases, name)) >= 0) {
+		*epoch = ls->leases.held[i].epoch;
+		return 1;
+	}
+	if ((rc = lease_locks_take(&ls->leases, name, s->err, sizeof(s->err))) <= 0)
+		return rc;
+	i = (int)ls->leases.n_held - 1;
+	if (query_int(ls, S_LEASE_EPOCH, prep(ls, S_LEASE_EPOCH, "s", name), epoch) != 1) {
+		lease_locks_drop(&ls->leases, i);
+		return -1;
+	}
+	ls->leases.held[i].epoch = *epoch;
 	return 1;
 }
 
 static int lite_lease_release(struct store *s, const char *name)
 {
-	(void)s;
-	(void)name;
+	struct sqlite_store *ls = lite(s);
+	int i = lease_locks_find(&ls->leases, name);
+
+	if (i >= 0)
+		lease_locks_drop(&ls->leases, i);
 	return 0;
 }
 
@@ -1508,6 +1541,7 @@ static void lite_close(struct store *s)
 		sqlite3_wal_hook(ls->db, NULL, NULL);
 	checkpointer_stop(&ls->ckpt);
 	sqlite3_close(ls->db);
+	lease_locks_free(&ls->leases);
 	kvcache_free(&ls->idents);
 	kvcache_free(&ls->blocks);
 	hub_free(ls);
@@ -1685,6 +1719,23 @@ static void lite_create_private(const char *path)
 		close(fd);
 }
 
+/* The leases' lock files live in <path>-leases/, beside the -wal and -shm
+ * files.  A database in memory is this connection's alone: no files. */
+static int lite_leases_init(struct sqlite_store *ls, const char *path)
+{
+	char *dir;
+	int rc;
+
+	if (path[0] == '\0' || strcmp(path, ":memory:") == 0)
+		return lease_locks_init(&ls->leases, NULL);
+	if (!(dir = hub_malloc(strlen(path) + sizeof("-leases"))))
+		return -1;
+	sprintf(dir, "%s-leases", path);
+	rc = lease_locks_init(&ls->leases, dir);
+	hub_free(dir);
+	return rc;
+}
+
 int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -1700,6 +1751,10 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
 	pthread_mutex_init(&ls->ckpt.lock, NULL);
 	pthread_cond_init(&ls->ckpt.wake, NULL);
 	ls->ckpt.path = hub_strdup(path);
+	if (lite_leases_init(ls, path)) {
+		err_set(err, err_size, "out of memory");
+		goto fail;
+	}
 	lite_create_private(path);
 	if (sqlite3_open_v2(path, &ls->db, flags, NULL) != SQLITE_OK) {
 		err_set(err, err_size, "sqlite: cannot open %s: %s", path,

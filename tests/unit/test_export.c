@@ -1456,7 +1456,7 @@ static json_t *status_of_x_in(struct world *w, struct exporter *ex)
 }
 
 /*
- * Two processes run x on one PostgreSQL; the first holds x's lease and
+ * Two processes run x on one store; the first holds x's lease and
  * delivers everything after one retry.  The other's status shows the
  * cursor and the last error the holder committed, as the holder's does:
  * it showed its own, read when it started and never again (cursor 0, the
@@ -1469,8 +1469,6 @@ static void test_a_process_not_holding_the_lease_shows_the_holders_cursor(void)
 	char err[512];
 	int64_t last = 0;
 
-	if (!teststore_is_pg())
-		return; /* no leases: every process delivers */
 	world_open(&w, "    retries: 1\n");
 	world_start(&w);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0); /* w.ex took the lease */
@@ -1533,35 +1531,29 @@ static void test_the_lag_is_the_distance_in_seqs_to_the_feeds_end(void)
 }
 
 /* `exports forget` is refused while another process runs the export (it
- * holds the export's lease: PostgreSQL; SQLite has no leases, one process
- * writes), and goes through once it stopped.  It keeps the lease's epoch
- * counting: a take after it has a new epoch (reset to 1, it would share
- * one with a worker of an older take, whose commits the fence would let
- * through; found by review). */
+ * holds the export's lease), and goes through once it stopped.  It keeps
+ * the lease's epoch counting: a take after it has a new epoch (reset to
+ * 1, it would share one with a worker of an older take, whose commits the
+ * fence would let through; found by review). */
 static void test_forget_waits_for_the_process_running_the_export(void)
 {
 	struct world w;
 	struct store *other = NULL;
 	char err[512];
-	int64_t epoch = 0;
+	int64_t epoch = 0, after = 0;
 	int was_known = -1;
 
 	world_open(&w, NULL);
 	CU_ASSERT_EQUAL_FATAL(store_open(w.th->cfg, &other, err, sizeof(err)), 0);
-	if (strcmp(other->ops->name, "postgres") == 0) {
-		CU_ASSERT_EQUAL_FATAL(other->ops->lease_try(other, "export:y", &epoch), 1);
-		CU_ASSERT_EQUAL(export_forget(w.th->reader, "y", &was_known), -1);
-		CU_ASSERT_PTR_NOT_NULL(strstr(store_error(w.th->reader), "running in another process"));
-		CU_ASSERT_EQUAL(other->ops->lease_release(other, "export:y"), 0);
-	}
+	CU_ASSERT_EQUAL_FATAL(other->ops->lease_try(other, "export:y", &epoch), 1);
+	CU_ASSERT_EQUAL(export_forget(w.th->reader, "y", &was_known), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(w.th->reader), "running in another process"));
+	CU_ASSERT_EQUAL(other->ops->lease_release(other, "export:y"), 0);
 	CU_ASSERT_EQUAL(export_forget(w.th->reader, "y", &was_known), 0);
 	CU_ASSERT_EQUAL(was_known, 0);
-	if (strcmp(other->ops->name, "postgres") == 0) {
-		int64_t after = 0;
-		CU_ASSERT_EQUAL_FATAL(other->ops->lease_try(other, "export:y", &after), 1);
-		CU_ASSERT(after > epoch + 1); /* past the first take and forget's own */
-		CU_ASSERT_EQUAL(other->ops->lease_release(other, "export:y"), 0);
-	}
+	CU_ASSERT_EQUAL_FATAL(other->ops->lease_try(other, "export:y", &after), 1);
+	CU_ASSERT(after > epoch + 1); /* past the first take and forget's own */
+	CU_ASSERT_EQUAL(other->ops->lease_release(other, "export:y"), 0);
 	store_close(other);
 	world_close(&w);
 }

@@ -186,23 +186,31 @@ static unsigned mode_of(const char *path)
 
 /* A new store's file, and its WAL and shared-memory files, are readable by
  * their owner and group only, whatever the umask: they hold personal data
- * and the profile ID key (they were 0644 under umask 022).  An existing
+ * and the profile ID key (they were 0644 under umask 022).  So are the
+ * lock files of its leases, one per name in <store>-leases/.  An existing
  * file keeps the mode it was given. */
 static void test_a_new_store_is_not_readable_by_others(void)
 {
-	char *dir = testlib_mkdtemp(), *db = NULL, *wal = NULL, *shm = NULL, err[512];
+	char *dir = testlib_mkdtemp(), *db = NULL, *wal = NULL, *shm = NULL, *leases = NULL,
+	     *lock = NULL, err[512];
 	struct store *s = NULL;
+	int64_t epoch = 0;
 	mode_t umask_was = umask(022);
 
 	CU_ASSERT_FATAL(asprintf(&db, "%s/hub.db", dir) > 0 && asprintf(&wal, "%s-wal", db) > 0 &&
-			asprintf(&shm, "%s-shm", db) > 0);
+			asprintf(&shm, "%s-shm", db) > 0 &&
+			asprintf(&leases, "%s-leases", db) > 0 &&
+			asprintf(&lock, "%s/export%%3acrm", leases) > 0);
 	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(db, &s, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(s->ops->begin(s), 0);
 	CU_ASSERT_EQUAL(s->ops->meta_put(s, "k", "v"), 0);
 	CU_ASSERT_EQUAL(s->ops->commit(s), 0);
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "export:crm", &epoch), 1);
 	CU_ASSERT_EQUAL(mode_of(db), 0640);
 	CU_ASSERT_EQUAL(mode_of(wal) & 0007, 0);
 	CU_ASSERT_EQUAL(mode_of(shm) & 0007, 0);
+	CU_ASSERT_EQUAL(mode_of(leases), 0750);
+	CU_ASSERT_EQUAL(mode_of(lock), 0640);
 	store_close(s);
 	CU_ASSERT_EQUAL(chmod(db, 0644), 0);
 	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(db, &s, err, sizeof(err)), 0);
@@ -214,6 +222,8 @@ static void test_a_new_store_is_not_readable_by_others(void)
 	free(db);
 	free(wal);
 	free(shm);
+	free(leases);
+	free(lock);
 }
 
 TEST_SUITE(store_migrate, NULL, NULL,
