@@ -30,8 +30,9 @@ void lease_locks_free(struct lease_locks *l)
 {
 	while (l->n_held)
 		lease_locks_drop(l, 0);
+	hub_free(l->held);
 	hub_free(l->dir);
-	l->dir = NULL;
+	memset(l, 0, sizeof(*l));
 }
 
 int lease_locks_find(const struct lease_locks *l, const char *name)
@@ -93,9 +94,15 @@ int lease_locks_take(struct lease_locks *l, const char *name, char *err, size_t 
 	int fd = -1;
 	char *copy;
 
-	if (l->n_held == LEASE_LOCK_MAX) {
-		err_set(err, err_size, "more than %d leases on one connection", LEASE_LOCK_MAX);
-		return -1;
+	if (l->n_held == l->size_held) {
+		size_t size = l->size_held ? 2 * l->size_held : 8;
+		struct lease_lock *held = hub_realloc(l->held, size * sizeof(*held));
+		if (!held) {
+			err_set(err, err_size, "out of memory");
+			return -1;
+		}
+		l->held = held;
+		l->size_held = size;
 	}
 	if (l->dir && (fd = lock_file(l->dir, name, err, err_size)) < 0)
 		return fd == -2 ? 0 : -1;

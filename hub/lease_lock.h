@@ -14,17 +14,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LEASE_LOCK_MAX 32 /* locks one set holds at once */
+struct lease_lock {
+	char *name;    /* owned */
+	int fd;        /* the locked file; -1 without a directory */
+	int64_t epoch; /* the store's count of takes at this one (its caller's) */
+};
 
-/* The locks one store connection holds; used by one thread at a time. */
+/* The locks one store connection holds (as many as its syncs and exports
+ * running at once); used by one thread at a time. */
 struct lease_locks {
 	char *dir; /* owned; NULL: no files, every take succeeds (a store in memory) */
-	struct {
-		char *name;    /* owned */
-		int fd;        /* the locked file; -1 without a directory */
-		int64_t epoch; /* the store's count of takes at this one (its caller's) */
-	} held[LEASE_LOCK_MAX];
-	size_t n_held;
+	struct lease_lock *held; /* owned, n_held of size_held */
+	size_t n_held, size_held;
 };
 
 /* dir is copied (NULL: no files).  0, or -1 out of memory. */

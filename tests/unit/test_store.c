@@ -1770,6 +1770,23 @@ static void test_lease_is_one_connections_until_released_or_closed(void)
 	OK(s->ops->lease_release(s, "sync:a"));
 	OK(s3->ops->lease_release(s3, "sync:b"));
 	store_close(s3);
+	/* one connection holds as many as run at once (the scheduler's runs
+	 * all its sources' syncs due together on one): 40, then all let go */
+	for (int i = 0; i < 40; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "sync:many%d", i);
+		CU_ASSERT_EQUAL(s->ops->lease_try(s, name, &e1), 1);
+	}
+	for (int i = 0; i < 40; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "sync:many%d", i);
+		OK(s->ops->lease_release(s, name));
+	}
+	s2 = world_connect(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	CU_ASSERT_EQUAL(s2->ops->lease_try(s2, "sync:many39", &e2), 1);
+	OK(s2->ops->lease_release(s2, "sync:many39"));
+	store_close(s2);
 	world_stop(&w);
 }
 
