@@ -350,7 +350,8 @@ static int check_instance(const struct plugin_registry *reg, const struct config
 	const struct plugin_module *m = plugin_registry_find(reg, ci->plugin);
 	const struct cfg_node *pn = cfg_get(ci->node, "plugin");
 	struct hub_instance *inst = NULL;
-	char err[1024];
+	char err[1024], code[48];
+	hub_rc crc;
 	int rc = 0;
 
 	if (!m) {
@@ -369,9 +370,12 @@ static int check_instance(const struct plugin_registry *reg, const struct config
 		fprintf(stderr, "profilehub: %s\n", err);
 		return -1;
 	}
-	if (m->desc->check_connect &&
-	    m->desc->check_connect(inst->state, err, sizeof(err)) != HUB_OK) {
-		fprintf(stderr, "profilehub: %s \"%s\": %s\n", ci->path, ci->name, err);
+	err[0] = '\0';
+	crc = m->desc->check_connect ? m->desc->check_connect(inst->state, err, sizeof(err))
+				     : HUB_OK;
+	if (crc != HUB_OK) {
+		fprintf(stderr, "profilehub: %s \"%s\": %s\n", ci->path, ci->name,
+			err[0] ? err : plugin_rc_text(crc, code, sizeof(code)));
 		rc = -1;
 	}
 	plugin_instance_destroy(inst);

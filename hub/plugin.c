@@ -715,9 +715,7 @@ int plugin_instance_check(const struct plugin_module *mod, const struct config_i
 			      err, err_size);
 }
 
-/* A create() failure without a message: the code's meaning, or its number
- * when the hub does not know it (a newer plugin's, or garbage). */
-static const char *rc_text(hub_rc rc, char *buf, size_t size)
+const char *plugin_rc_text(hub_rc rc, char *buf, size_t size)
 {
 	switch (rc) {
 	case HUB_OK: return "ok";
@@ -759,7 +757,7 @@ int plugin_instance_create(const struct plugin_module *mod, const struct config_
 	rc = mod->desc->create(host_table(), inst, &inst->state, why, sizeof(why));
 	if (rc != HUB_OK) {
 		err_set(err, err_size, "%s \"%s\" (plugin %s): %s", conf->path, conf->name,
-			mod->name, why[0] ? why : rc_text(rc, code, sizeof(code)));
+			mod->name, why[0] ? why : plugin_rc_text(rc, code, sizeof(code)));
 		goto fail;
 	}
 	*out = inst;

@@ -72,6 +72,12 @@ const char *plugin_registry_missing(const struct plugin_registry *reg, const cha
 /* Role names: "push", "pull", "export" joined by ",". */
 const char *plugin_roles_string(unsigned roles, char *buf, size_t size);
 
+/* For a callback that failed without a message: the code's meaning
+ * ("temporary failure", "credentials refused"), or its number when the hub
+ * does not know it (a newer plugin's, or garbage) written into buf (48
+ * bytes are enough).  Returns a string literal or buf. */
+const char *plugin_rc_text(hub_rc rc, char *buf, size_t size);
+
 /* ---- instances ----------------------------------------------------- */
 
 /* One configured use of a plugin.  The struct is opaque to plugins. */

@@ -295,6 +295,27 @@ grep -q "keys2.yaml:6:13: exports\[0\].kinds\[0\]: unknown change kind" "$T/keys
 	fail "a bad kind: $(cat "$T/keys.out")"
 [ -e "$T/j.jsonl" ] && fail "check created the jsonl export's file"
 
+# check --connect names the code of a plugin's check_connect() that failed
+# without a message (tests/plugins/odd_messages), not what its buffer held
+mkdir -p "$T/odd_plugins"
+ln -s "$(cd "$B" && pwd)/tests/plugins/odd_messages.so" "$T/odd_plugins/odd_messages.so"
+odd_config() { # FILE KEY-LINE
+	printf 'store: {path: %s/odd.db}\nplugin_dir: %s/odd_plugins\nsources:\n  - name: app\n    plugin: odd_messages\n    %s\n' \
+		"$T" "$T" "$2" >"$1"
+}
+odd_config "$T/odd1.yaml" "connect_rc: 2"
+"$HUB" -c "$T/odd1.yaml" check --connect >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "check --connect, a connect failure without a message: exit 1 expected"
+[ "$(cat "$T/err")" = 'profilehub: sources[0] "app": temporary failure' ] ||
+	fail "check --connect, a connect failure without a message: $(od -c "$T/err" | head -5)"
+odd_config "$T/odd2.yaml" "connect_rc: 77"
+"$HUB" -c "$T/odd2.yaml" check --connect >"$T/out" 2>"$T/err"
+[ "$(cat "$T/err")" = 'profilehub: sources[0] "app": unknown result code 77' ] ||
+	fail "check --connect, an unknown code without a message: $(od -c "$T/err" | head -5)"
+odd_config "$T/odd3.yaml" "connect_rc: 0"
+"$HUB" -c "$T/odd3.yaml" check --connect >"$T/out" 2>"$T/err" ||
+	fail "check --connect, a plugin that connects: $(cat "$T/err")"
+
 # import --format <plugin>: a source's own format through its plugin
 cfg="$T/plugins.yaml"
 printf 'store: {path: %s/plugins.db}\nsources:\n  - name: web\n    plugin: segment\n    write_keys: ["k"]\n' "$T" >"$cfg"
