@@ -363,6 +363,7 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 	st->n_pending = 0;
 	st->n_line_warnings = 0;
 	rc = st->inst->mod->desc->import_line(st->inst->state, &call, line, len, err, err_size);
+	plugin_err_end(err, err_size);
 	/* a line's records go in one batch (all stored or none), unless there
 	 * are more than a batch holds: the batch so far goes first when they
 	 * would not fit, by count or by bytes */

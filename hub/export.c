@@ -610,6 +610,7 @@ static enum step worker_deliver(struct export_worker *w)
 	live_state(w, "delivering");
 	rc = w->mod->desc->export_batch(w->inst->state, &call, w->texts, m, &n_done, err,
 					sizeof(err));
+	plugin_err_end(err, sizeof(err));
 	if (n_done > m)
 		n_done = m;
 	if (rc == HUB_ERR_DATA && n_done == m) { /* every change accepted: none to dead-letter */

@@ -373,6 +373,7 @@ static int check_instance(const struct plugin_registry *reg, const struct config
 	err[0] = '\0';
 	crc = m->desc->check_connect ? m->desc->check_connect(inst->state, err, sizeof(err))
 				     : HUB_OK;
+	plugin_err_end(err, sizeof(err));
 	if (crc != HUB_OK) {
 		fprintf(stderr, "profilehub: %s \"%s\": %s\n", ci->path, ci->name,
 			err[0] ? err : plugin_rc_text(crc, code, sizeof(code)));

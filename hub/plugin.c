@@ -733,6 +733,12 @@ const char *plugin_rc_text(hub_rc rc, char *buf, size_t size)
 	return buf;
 }
 
+void plugin_err_end(char *err, size_t err_size)
+{
+	if (err && err_size)
+		err[err_size - 1] = '\0';
+}
+
 int plugin_instance_create(const struct plugin_module *mod, const struct config_instance *conf,
 			   struct hub_instance **out, char *err, size_t err_size)
 {
@@ -755,6 +761,7 @@ int plugin_instance_create(const struct plugin_module *mod, const struct config_
 	if (host_instance_config_load(inst, err, err_size))
 		goto fail;
 	rc = mod->desc->create(host_table(), inst, &inst->state, why, sizeof(why));
+	plugin_err_end(why, sizeof(why));
 	if (rc != HUB_OK) {
 		err_set(err, err_size, "%s \"%s\" (plugin %s): %s", conf->path, conf->name,
 			mod->name, why[0] ? why : plugin_rc_text(rc, code, sizeof(code)));

@@ -78,6 +78,11 @@ const char *plugin_roles_string(unsigned roles, char *buf, size_t size);
  * bytes are enough).  Returns a string literal or buf. */
 const char *plugin_rc_text(hub_rc rc, char *buf, size_t size);
 
+/* Call after every plugin callback handed (err, err_size), before err is
+ * read: ends it at its last byte, so a message the plugin wrote without a
+ * terminator (filling the buffer) reads cut, never past the buffer. */
+void plugin_err_end(char *err, size_t err_size);
+
 /* ---- instances ----------------------------------------------------- */
 
 /* One configured use of a plugin.  The struct is opaque to plugins. */

@@ -498,6 +498,7 @@ static hub_rc pull_once(struct run *r, size_t budget, int is_last, char *err, si
 		rc = HUB_ERR_NOMEM; /* handled below as a failed pull */
 	} else {
 		rc = desc->pull(r->p->inst->state, &r->call, cursor, budget, err, err_size);
+		plugin_err_end(err, err_size);
 	}
 	hub_free(cursor);
 	if (rc == HUB_OK || rc == HUB_MORE) {

@@ -35,7 +35,8 @@
  *
  * ERRORS
  *   Callbacks return an enum hub_rc and may write a NUL-terminated message into
- *   the caller-owned buffer (err, err_size).  The code decides the reaction
+ *   the caller-owned buffer (err, err_size; the host reads at most err_size - 1
+ *   bytes of it).  The code decides the reaction
  *   (retry with backoff, disable the instance, dead-letter the item); the
  *   message is for people.  Never put secrets in it.  A HUB_RETRY whose
  *   message starts with "retry after <N>s: " (or "<N>ms: ") is not tried

@@ -315,6 +315,26 @@ odd_config "$T/odd2.yaml" "connect_rc: 77"
 odd_config "$T/odd3.yaml" "connect_rc: 0"
 "$HUB" -c "$T/odd3.yaml" check --connect >"$T/out" 2>"$T/err" ||
 	fail "check --connect, a plugin that connects: $(cat "$T/err")"
+# a message a plugin wrote to the end of its buffer, no NUL, is read cut
+# there, never past it (the ASan build aborts on a read past it): create(),
+# check_connect(), pull() (sync) and import_line() (import) fill err
+odd_cut() { # WHAT PREFIX: stderr holds PREFIX then only x
+	grep -q "^$2x\{100,\}\$" "$T/err" && [ "$(grep -c . "$T/err")" -eq 1 ] &&
+		! grep -q AddressSanitizer "$T/err" || fail "$1, a message without a NUL: $(head -c 300 "$T/err")"
+}
+odd_config "$T/odd4.yaml" "unterminated: create"
+"$HUB" -c "$T/odd4.yaml" check --connect >"$T/out" 2>"$T/err"
+odd_cut "create()" 'profilehub: sources\[0\] "app" (plugin odd_messages): '
+odd_config "$T/odd5.yaml" "unterminated: connect"
+"$HUB" -c "$T/odd5.yaml" check --connect >"$T/out" 2>"$T/err"
+odd_cut "check_connect()" 'profilehub: sources\[0\] "app": '
+odd_config "$T/odd6.yaml" "unterminated: pull"
+"$HUB" -c "$T/odd6.yaml" sync app >"$T/out" 2>"$T/err"
+odd_cut "pull()" 'profilehub: sync: app: '
+odd_config "$T/odd7.yaml" "unterminated: import"
+echo '{}' >"$T/odd.jsonl"
+"$HUB" -c "$T/odd7.yaml" import "$T/odd.jsonl" --source app --format odd_messages >"$T/out" 2>"$T/err"
+odd_cut "import_line()" 'profilehub: import: line 1: '
 
 # import --format <plugin>: a source's own format through its plugin
 cfg="$T/plugins.yaml"

@@ -17,6 +17,8 @@
  *   mode: contradict  every call accepts all its changes (n_done = n) yet
  *                     answers HUB_ERR_DATA
  *   fail: auth|config every call answers HUB_ERR_AUTH / HUB_ERR_CONFIG
+ *   fail: unterminated every call answers HUB_ERR_CONFIG with err filled
+ *                     with 'x' to its last byte, no NUL
  *   gate: PATH        before refusing a bad change (or answering the first
  *                     scripted retry), creates PATH.blocked and waits (20 s
  *                     at most) until PATH exists: a test acts while the
@@ -43,7 +45,7 @@ static const struct hub_config_key keys[] = {
 	 .description = "batch: refuse the whole call; precise: point at the bad change;"
 			" contradict: accept all yet answer bad data"},
 	{.name = "fail", .type = HUB_CFG_STRING,
-	 .description = "auth or config: every call fails so"},
+	 .description = "auth, config or unterminated: every call fails so"},
 	{.name = "gate", .type = HUB_CFG_STRING,
 	 .description = "a bad change waits for this file (PATH.blocked says so)"},
 	{.name = NULL},
@@ -153,6 +155,10 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 	if (strcmp(s->fail, "auth") == 0 || strcmp(s->fail, "config") == 0) {
 		snprintf(err, err_size, "scripted %s failure", s->fail);
 		return record(s, call, changes, n, 0, s->fail[0] == 'a' ? HUB_ERR_AUTH : HUB_ERR_CONFIG);
+	}
+	if (strcmp(s->fail, "unterminated") == 0) {
+		memset(err, 'x', err_size);
+		return record(s, call, changes, n, 0, HUB_ERR_CONFIG);
 	}
 	if (s->stops > 0) {
 		s->stops--;

@@ -786,6 +786,30 @@ static int config_like_keys_line(const struct world *w)
 	return line;
 }
 
+/* A plugin that fills err to its last byte without a NUL (export_script
+ * `fail: unterminated`): the hub reads the message cut at its buffer, never
+ * past it (the ASan build catches a read past it). */
+static void test_unterminated_plugin_message_reads_cut(void)
+{
+	struct world w;
+	json_t *st;
+	const char *msg;
+	size_t n_x = 0;
+
+	world_open(&w, "    fail: unterminated\n");
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	msg = str_of(st, "last_error");
+	while (msg[n_x] == 'x')
+		n_x++;
+	CU_ASSERT(n_x > 0 && msg[n_x] == '\0');
+	json_decref(st);
+	world_close(&w);
+}
+
 static void test_refused_credentials_disable_until_the_config_changes(void)
 {
 	struct world w;
@@ -2569,6 +2593,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_batch_sent_again_keeps_its_range_when_changes_left_it),
 	   TEST(test_a_batch_sent_again_keeps_its_range_past_filtered_rows),
 	   TEST(test_refused_credentials_disable_until_the_config_changes),
+	   TEST(test_unterminated_plugin_message_reads_cut),
 	   TEST(test_a_smaller_batch_size_resumes_a_larger_plan),
 	   TEST(test_a_smaller_batch_size_plans_again_before_sending),
 	   TEST(test_a_new_export_gets_every_live_profile_once),
