@@ -8,8 +8,16 @@
  * SIGHUP is logged and ignored: there is no reload, and its default action
  * would end the process at once, cutting requests in progress.
  *
- * These signals are blocked in every thread (before any is created) and
- * taken by sigwait() here, so no handler runs in the middle of anything.
+ * While it stops, a stop watch thread takes the signals: a second SIGINT
+ * or SIGTERM quits at once (exit 130), saying what was abandoned (nothing
+ * is lost: what was not committed was not acknowledged, and an export's
+ * cursor moves only past what its plugin accepted), and every 10 s the log
+ * says which step the stop still waits for (a plugin that ignores
+ * should_stop() can hold one up).
+ *
+ * These signals (and SIGUSR1, which ends the stop watch) are blocked in
+ * every thread (before any is created) and taken by sigwait() here, so no
+ * handler runs in the middle of anything.
  */
 #include "cli.h"
 
@@ -24,9 +32,38 @@
 #include "scheduler.h"
 #include "util.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#define RUN_STOP_NOTE_S 10 /* how often a stop still waiting says so */
+
+/* A step of run_close(): what it waits for, and what quitting in the
+ * middle of it leaves for later. */
+struct run_step {
+	const char *what;
+	const char *abandoned;
+};
+
+enum { STEP_HTTP, STEP_SYNCS, STEP_UPKEEP, STEP_INTAKE, STEP_EXPORTS, STEP_PLUGINS };
+
+static const struct run_step run_steps[] = {
+	[STEP_HTTP] = {"the HTTP requests in progress",
+		       "a request not answered was not acknowledged: its client sends it again"},
+	[STEP_SYNCS] = {"the syncs in progress",
+			"a sync's page not committed is read again at its next run"},
+	[STEP_UPKEEP] = {"the store's upkeep", "it runs again after a restart"},
+	[STEP_INTAKE] = {"the queued batches to commit",
+			 "a batch not committed was not acknowledged: its sender sends it again"},
+	[STEP_EXPORTS] = {"the exports' batches in flight",
+			  "a batch in flight is sent again after a restart (an export's cursor "
+			  "moves only past what its plugin accepted)"},
+	[STEP_PLUGINS] = {"the push sources' plugins to close", "nothing is lost"},
+};
 
 /* What `run` holds; torn down in reverse order by run_close(). */
 struct run {
@@ -40,6 +77,13 @@ struct run {
 	struct exporter *exports;
 	struct scheduler *sched;
 	struct housekeep *housekeep;
+
+	/* the stop: run_close()'s step (main thread), read by the stop watch */
+	_Atomic(const struct run_step *) step;
+	atomic_int is_closed;
+	sigset_t watch_signals; /* SIGINT, SIGTERM, SIGHUP, SIGUSR1 */
+	pthread_t watch;
+	int has_watch;
 };
 
 /* The API's status providers (their ctx is the run): GET /v1/exports,
@@ -176,14 +220,27 @@ static int run_open_sources(struct run *r, struct cli *cli)
 	return 0;
 }
 
+/* run_close() is at `step` now (the stop watch reads it). */
+static void run_step_to(struct run *r, int step)
+{
+	atomic_store(&r->step, &run_steps[step]);
+	log_debug("hub", "stopping: waiting for %s", run_steps[step].what);
+}
+
 static void run_close(struct run *r)
 {
+	run_step_to(r, STEP_HTTP);
 	http_stop(r->http);      /* no route is called after this */
+	run_step_to(r, STEP_SYNCS);
 	scheduler_stop(r->sched); /* a running sync commits its page */
+	run_step_to(r, STEP_UPKEEP);
 	housekeep_stop(r->housekeep);
 	api_close(r->api);
+	run_step_to(r, STEP_INTAKE);
 	intake_stop(r->intake);  /* applies what is queued, closes the store */
+	run_step_to(r, STEP_EXPORTS);
 	export_stop(r->exports); /* batches in flight finish, cursors saved */
+	run_step_to(r, STEP_PLUGINS);
 	for (size_t i = 0; i < r->n_push; i++)
 		plugin_instance_destroy(r->push[i]);
 	hub_free(r->push);
@@ -206,6 +263,50 @@ static int run_wait_stop(const sigset_t *signals)
 	}
 }
 
+/* The stop watch, while run_close() runs: a second SIGINT or SIGTERM quits
+ * at once; every RUN_STOP_NOTE_S the log says what the stop waits for.
+ * SIGUSR1 once r->is_closed is set ends it. */
+static void *run_watch_main(void *arg)
+{
+	struct run *r = arg;
+	const struct timespec every = {RUN_STOP_NOTE_S, 0};
+	const struct run_step *step;
+	int sig;
+
+	for (;;) {
+		sig = sigtimedwait(&r->watch_signals, NULL, &every);
+		step = atomic_load(&r->step);
+		if (sig == SIGINT || sig == SIGTERM) {
+			fprintf(stderr, "profilehub: %s again: quitting at once, not waiting for %s;"
+					" %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM", step->what,
+				step->abandoned);
+			_exit(130);
+		}
+		if (sig == SIGUSR1 && atomic_load(&r->is_closed))
+			return NULL;
+		if (sig == SIGHUP)
+			log_warn("hub", "SIGHUP: no configuration reload; ignored");
+		else if (sig < 0 && errno == EAGAIN)
+			log_warn("hub", "stopping: still waiting for %s (SIGINT or SIGTERM again"
+					" quits at once)", step->what);
+	}
+}
+
+/* Stops the hub (run_close) with the stop watch on. */
+static void run_stop(struct run *r)
+{
+	atomic_store(&r->step, &run_steps[STEP_HTTP]); /* before run_close() says it */
+	r->has_watch = pthread_create(&r->watch, NULL, run_watch_main, r) == 0;
+	if (!r->has_watch)
+		log_warn("hub", "no stop watch thread: a second signal will not quit at once");
+	run_close(r);
+	if (r->has_watch) {
+		atomic_store(&r->is_closed, 1);
+		pthread_kill(r->watch, SIGUSR1);
+		pthread_join(r->watch, NULL);
+	}
+}
+
 int cmd_run(struct cli *cli, int argc, char **argv)
 {
 	struct run r;
@@ -222,13 +323,16 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	if (cli_load_config(cli) || run_check_example_secrets(cli))
 		return CLI_FAIL;
-	/* block the stop signals and SIGHUP before any thread exists (plugins'
-	 * included); this thread takes them with sigwait() */
+	/* block the stop signals, SIGHUP and SIGUSR1 before any thread exists
+	 * (plugins' included); this thread takes them with sigwait(), then the
+	 * stop watch */
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGINT);
 	sigaddset(&signals, SIGTERM);
 	sigaddset(&signals, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	r.watch_signals = signals;
+	sigaddset(&r.watch_signals, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &r.watch_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (http_listen_check(cli->cfg->http_listen, err, sizeof(err))) {
@@ -279,8 +383,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 		 cli->cfg->http_listen, http_port(r.http),
 		 cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite", r.n_push);
 	sig = run_wait_stop(&signals);
-	log_info("hub", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	run_close(&r);
+	log_info("hub", "%s: stopping (again to quit at once)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	run_stop(&r);
 	log_info("hub", "stopped");
 	return CLI_OK;
 fail:

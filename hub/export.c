@@ -39,6 +39,7 @@
 #include "plugin.h"
 #include "util.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1283,6 +1284,31 @@ fail:
 	return -1;
 }
 
+#define EXPORT_STOP_NOTE_S 10 /* how often a stop still waiting says so */
+
+/* Joins a worker's thread.  Every EXPORT_STOP_NOTE_S it has not ended (a
+ * plugin blocked in export_batch(), not checking should_stop()), logs what
+ * the stop waits for. */
+static void worker_join(struct export_worker *w)
+{
+	struct timespec until;
+	const char *state;
+	int64_t waited_s = 0;
+
+	for (;;) {
+		time_deadline(&until, CLOCK_REALTIME, EXPORT_STOP_NOTE_S * 1000);
+		if (pthread_timedjoin_np(w->thread, NULL, &until) != ETIMEDOUT)
+			return;
+		waited_s += EXPORT_STOP_NOTE_S;
+		pthread_mutex_lock(&w->ex->lock);
+		state = w->live.state;
+		pthread_mutex_unlock(&w->ex->lock);
+		log_warn(w->who, "stopping: still waiting after %" PRId64 " s for plugin %s (%s)%s",
+			 waited_s, w->mod->name, state,
+			 strcmp(state, "delivering") == 0 ? ": its export_batch() has not returned" : "");
+	}
+}
+
 void export_stop(struct exporter *ex)
 {
 	if (!ex)
@@ -1294,7 +1320,7 @@ void export_stop(struct exporter *ex)
 	for (size_t i = 0; i < ex->n_workers; i++) {
 		struct export_worker *w = &ex->workers[i];
 		if (w->has_thread)
-			pthread_join(w->thread, NULL);
+			worker_join(w);
 		plugin_instance_destroy(w->inst);
 		hub_free(w->filter.attributes);
 		hub_free(w->texts);

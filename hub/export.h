@@ -69,7 +69,9 @@ int export_start(struct exporter **out, const struct hub_config *cfg, char *err,
 int export_check_config(const struct config_instance *ci, char *err, size_t err_size);
 
 /* Stops every thread after its batch in progress (its cursor committed)
- * and frees everything.  NULL is ignored. */
+ * and frees everything.  A plugin that does not return from export_batch()
+ * holds it up: every 10 s the log names the export and its plugin.  NULL is
+ * ignored. */
 void export_stop(struct exporter *ex);
 
 /* Wakes the threads waiting for new changes (they also poll the outbox

@@ -5,7 +5,9 @@
 # the stop), request targets in absolute form (http://host/path), /metrics,
 # no secret in the log (debug level), SIGINT -> exit 0
 # with "stopped" logged; SIGHUP logged and ignored (no reload), the hub
-# still serving, then SIGTERM -> exit 0.  Also: a source whose plugin is
+# still serving, then SIGTERM -> exit 0; a second SIGTERM while the stop
+# waits for an export blocked in its plugin quits at once (exit 130), and
+# the batch is delivered after a restart.  Also: a source whose plugin is
 # missing, or refused (a stale build beside the others, which alone stops
 # nothing), refuses to start, saying why; a second hub on the busy port
 # starts nothing.
@@ -58,11 +60,12 @@ sources:
     key: "\${HTTP_RUN_KEY}"
 EOF
 
-# hub_run: `run` in the background, logging to $work/log (truncated), and
-# readiness: poll /healthz (bounded), giving up early if the hub died
+# hub_run [CONFIG]: `run` (of $work/hub.yaml) in the background, logging to
+# $work/log (truncated), and readiness: poll /healthz (bounded), giving up
+# early if the hub died
 hub_run() {
 	HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key \
-		"$HUB" -c "$work/hub.yaml" --log-level debug run >"$work/log" 2>&1 &
+		"$HUB" -c "${1:-$work/hub.yaml}" --log-level debug run >"$work/log" 2>&1 &
 	pid=$!
 	ready=0
 	i=0
@@ -170,6 +173,54 @@ HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key "$HUB" -c "$work/hub.yaml" dump >"$work/
 	fail "dump after SIGHUP and SIGTERM"
 grep -q '"it-4"' "$work/dump" || fail "it-4 not stored: $(cat "$work/dump")"
 
+# a second SIGTERM while the stop waits for an export whose plugin does not
+# return (tests/plugins/export_script's gate: it waits for a file, not
+# checking should_stop()) quits at once, saying what it leaves; nothing is
+# lost: the export's cursor had not moved, so after a restart the batch is
+# delivered
+cp "$B/tests/plugins/export_script.so" "$work/plugins/"
+export_config() { # FILE [KEY-LINES]
+	{
+		cat "$work/hub.yaml"
+		printf 'exports:\n  - name: blocked\n    plugin: export_script\n'
+		printf '    record: %s\n%b' "$work/exported" "${2:-}"
+	} >"$1"
+}
+# until_true WHAT CMD...: polls CMD every 0.1 s, at most 10 s, while the hub runs
+until_true() {
+	what=$1
+	shift
+	i=0
+	until "$@"; do
+		kill -0 "$pid" 2>/dev/null || fail "the hub exited before $what"
+		[ $i -lt 100 ] || fail "not within 10 s: $what"
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+export_config "$work/blocked.yaml" "    retries: 1\n    gate: $work/gate\n"
+hub_run "$work/blocked.yaml"
+code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" \
+	--data-binary 'it-5' "$base/in/web/v1/echo")
+[ "$code" = 200 ] || fail "push before the blocked export: $code $(cat "$work/out")"
+until_true "the export's batch is in the plugin" test -e "$work/gate.blocked"
+kill -TERM "$pid"
+until_true "the stop waits for the export" \
+	grep -q "stopping: waiting for the exports' batches in flight" "$work/log"
+kill -TERM "$pid"
+rc=0
+pid_wait "$pid" 5 || rc=$?
+[ $rc != 124 ] || fail "still running 5 s after a second SIGTERM"
+pid=""
+[ $rc = 130 ] || fail "exit status $rc after a second SIGTERM"
+grep -q "SIGTERM again: quitting at once, not waiting for the exports' batches in flight; a batch in flight is sent again after a restart" \
+	"$work/log" || fail "a second SIGTERM does not say what it abandons"
+grep -q '^{' "$work/exported" 2>/dev/null && fail "the blocked export accepted changes"
+export_config "$work/unblocked.yaml"
+hub_run "$work/unblocked.yaml"
+until_true "the batch is delivered after the restart" grep -q 'it-5' "$work/exported"
+hub_stopped TERM
+
 # a source whose plugin is missing: refuse to start, say which
 sed 's/plugin: echo_push/plugin: no_such_plugin/' "$work/hub.yaml" >"$work/bad.yaml"
 rc=0
@@ -191,4 +242,4 @@ HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key timeout 20 "$HUB" -c "$work/stale.yaml" 
 grep -q "sources\[0\].plugin: plugin \"bad_abi_major\" ($work/plugins/bad_abi_major.so) built for ABI 2.0" \
 	"$work/stale.log" || fail "a stale plugin named: $(cat "$work/stale.log")"
 
-echo "http_run: served, stored, stopped cleanly on SIGINT, SIGHUP ignored, stopped on SIGTERM, no secret logged"
+echo "http_run: served, stored, stopped cleanly on SIGINT, SIGHUP ignored, stopped on SIGTERM, a second SIGTERM quit a blocked stop at once, no secret logged"
