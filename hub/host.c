@@ -138,7 +138,7 @@ int host_instance_config_load(struct hub_instance *inst, char *err, size_t err_s
 		struct config_value *v;
 
 		if (i >= n_own && cache_find(c, k->name))
-			continue; /* the plugin's declaration wins */
+			continue; /* the plugin's own: one the hub never reads (plugin.c) */
 		v = &c->values[c->n_values++];
 		v->decl = k;
 		if (value_resolve(v, inst, why, sizeof(why))) {

@@ -187,16 +187,62 @@ out:
 	return ok;
 }
 
+/* The common source keys a pull hands to its plugin and never reads
+ * itself (rowmap.c, rowpull.c): a pull plugin may declare them as its own,
+ * the way check_kind lets it own `kind`. */
+static const char *const pull_keys_of_the_plugin[] = {"query", "cursor", "cursor_start",
+						      "kind", "map"};
+
+static const struct hub_config_key *common_key(const struct hub_config_key *common,
+					       const char *name)
+{
+	for (; common->name; common++)
+		if (strcmp(common->name, name) == 0)
+			return common;
+	return NULL;
+}
+
+/*
+ * The entries (of a plugin of `roles`) on which the hub reads the key
+ * `name` itself, with its own type whatever the plugin declares (config.c's
+ * common keys), or NULL.  Not a pull key on a source that cannot pull
+ * (check_pull_keys), nor one a pull only hands to its plugin.
+ */
+static const char *hub_key_of(const char *name, unsigned roles)
+{
+	const struct hub_config_key *c;
+
+	if ((roles & HUB_ROLE_EXPORT) && common_key(config_keys_common_export, name))
+		return "export";
+	if (!(roles & (HUB_ROLE_PUSH | HUB_ROLE_PULL)) ||
+	    !(c = common_key(config_keys_common_source, name)))
+		return NULL;
+	if (strncmp(c->description, "pull:", 5) != 0)
+		return "source";
+	if (!(roles & HUB_ROLE_PULL))
+		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(pull_keys_of_the_plugin); i++)
+		if (strcmp(name, pull_keys_of_the_plugin[i]) == 0)
+			return NULL;
+	return "pull source";
+}
+
 /* prefix: `plugin "NAME" (PATH)` */
-static int check_config_keys(const struct hub_config_key *keys, const char *prefix,
-			     char *err, size_t err_size)
+static int check_config_keys(const struct hub_config_key *keys, unsigned roles,
+			     const char *prefix, char *err, size_t err_size)
 {
 	for (size_t i = 0; keys && keys[i].name; i++) {
 		const struct hub_config_key *k = &keys[i];
+		const char *hub_own;
 		int is_scalar;
 
 		if (!k->name[0]) {
 			err_set(err, err_size, "%s: config key %zu has an empty name", prefix, i);
+			return -1;
+		}
+		if ((hub_own = hub_key_of(k->name, roles))) {
+			err_set(err, err_size, "%s: config key \"%s\" is the hub's own key of every %s",
+				prefix, k->name, hub_own);
 			return -1;
 		}
 		for (size_t j = 0; j < i; j++)
@@ -315,7 +361,7 @@ static int check_descriptor(const struct hub_plugin *d, const char *name, const 
 	}
 	if ((d->roles & HUB_ROLE_PUSH) && check_routes(d->routes, prefix, err, err_size))
 		return -1;
-	return check_config_keys(d->config, prefix, err, err_size);
+	return check_config_keys(d->config, d->roles, prefix, err, err_size);
 }
 
 /* The stamp, read before anything else of the descriptor.  Same major

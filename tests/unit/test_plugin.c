@@ -86,6 +86,8 @@ static void test_refusals_name_the_plugin_and_the_problem(void)
 		 "plugin \"no_description\" (%s): config key \"limit\" has no description"},
 		{"bad_default",
 		 "plugin \"bad_default\" (%s): config key \"limit\": default \"lots\" is not an int"},
+		{"hub_key", "plugin \"hub_key\" (%s): config key \"batch_size\" is the hub's own "
+			    "key of every export"},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -324,6 +326,30 @@ static void test_example_loads_with_name_version_and_roles(void)
 	CU_ASSERT_STRING_EQUAL(mod.desc->config[1].default_value, "100");
 	plugin_unload(&mod);
 	CU_ASSERT_PTR_NULL(mod.handle);
+	free(path);
+}
+
+/* The common keys a pull only hands to its plugin (kind, map) may be the
+ * plugin's own: it loads, and its types are the ones checked. */
+static void test_pull_plugin_may_own_kind_and_map(void)
+{
+	char *path = test_plugin_path("pull_own_keys");
+	struct plugin_module mod;
+	struct hub_config *cfg = NULL;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(plugin_load(path, &mod, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
+						 "sources:\n"
+						 "  - name: rows\n"
+						 "    plugin: pull_own_keys\n"
+						 "    kind: [a, b]\n"
+						 "    map: rows.yaml\n",
+						 &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_check(&mod, &cfg->sources[0], 0, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	config_free(cfg);
+	plugin_unload(&mod);
 	free(path);
 }
 
@@ -944,6 +970,7 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_struct_sizes_are_checked),
 	   TEST(test_unloadable_file_gives_dlerror),
 	   TEST(test_example_loads_with_name_version_and_roles),
+	   TEST(test_pull_plugin_may_own_kind_and_map),
 	   TEST(test_roles_string_joins_with_commas),
 	   TEST(test_default_dir_is_next_to_the_binary),
 	   TEST(test_registry_loads_every_so_sorted),
