@@ -186,6 +186,45 @@ static json_t *scalar_to_json(const struct cfg_node *n)
 	return json_string(s);
 }
 
+/* The scalar value of a key of `type`, read as the typed readers read it
+ * (cfg_as_*): a STRING its text, a DURATION integer milliseconds.  As
+ * scalar_to_json() for ANY, lists, objects, and a value not of the type
+ * (cfg_check_type refuses it before). */
+static json_t *typed_scalar_to_json(const struct cfg_node *n, enum hub_config_type type)
+{
+	int64_t i;
+	double d;
+	int b;
+
+	if (n->is_null)
+		return json_null();
+	switch (type) {
+	case HUB_CFG_STRING:
+		return json_string(n->value ? n->value : "");
+	case HUB_CFG_INT:
+		if (cfg_as_int(n, &i) == 0)
+			return json_integer((json_int_t)i);
+		break;
+	case HUB_CFG_BOOL:
+		if (cfg_as_bool(n, &b) == 0)
+			return json_boolean(b);
+		break;
+	case HUB_CFG_FLOAT:
+		if (cfg_as_float(n, &d) == 0)
+			return json_real(d);
+		break;
+	case HUB_CFG_DURATION:
+		if (cfg_as_duration_ms(n, &i) == 0)
+			return json_integer((json_int_t)i);
+		break;
+	case HUB_CFG_STRING_LIST:
+	case HUB_CFG_OBJECT:
+	case HUB_CFG_ANY:
+		break;
+	}
+	return scalar_to_json(n);
+}
+
 static json_t *node_to_json(const struct cfg_node *n)
 {
 	json_t *j;
@@ -216,12 +255,17 @@ fail:
 
 char *cfg_to_json(const struct cfg_node *n)
 {
+	return cfg_to_json_as(n, HUB_CFG_ANY);
+}
+
+char *cfg_to_json_as(const struct cfg_node *n, enum hub_config_type type)
+{
 	json_t *j;
 	char *text, *copy;
 
 	if (!n)
 		return NULL;
-	j = node_to_json(n);
+	j = n->kind == CFG_SCALAR ? typed_scalar_to_json(n, type) : node_to_json(n);
 	if (!j)
 		return NULL;
 	/* 15 significant digits: 0.1 prints as 0.1, not 0.10000000000000001 */

@@ -54,6 +54,10 @@ int cfg_as_duration_ms(const struct cfg_node *n, int64_t *out); /* 30s 15m 2h 1d
  * scalars that read as int/float/bool/null become those, quoted scalars
  * stay strings).  Returns a hub_malloc'd string or NULL (no memory). */
 char *cfg_to_json(const struct cfg_node *n);
+/* The same for the value of a key of `type`: a scalar as that type reads
+ * it (a STRING always a string, a BOOL's "no" false, an INT's "42" 42, a
+ * DURATION integer milliseconds); ANY, lists and objects as cfg_to_json(). */
+char *cfg_to_json_as(const struct cfg_node *n, enum hub_config_type type);
 
 /*
  * Checks one mapping against a key table: every member must be declared

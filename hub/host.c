@@ -34,7 +34,7 @@ struct config_value {
 	const struct cfg_node *node; /* the YAML's, the default's, or NULL */
 	struct cfg_node scalar;      /* a scalar default lives here */
 	struct cfg_node *parsed;     /* holds a list/object default (cfg_free) */
-	char *json;                  /* cfg_to_json(node), or NULL */
+	char *json;                  /* cfg_to_json_as(node, its type), or NULL */
 };
 
 /* inst->json.  Written by host_instance_config_load() only. */
@@ -146,7 +146,7 @@ int host_instance_config_load(struct hub_instance *inst, char *err, size_t err_s
 				inst->conf->path, inst->name, inst->mod->name, k->name, why);
 			goto fail;
 		}
-		if (v->node && !(v->json = cfg_to_json(v->node)))
+		if (v->node && !(v->json = cfg_to_json_as(v->node, k->type)))
 			goto nomem;
 	}
 	return 0;

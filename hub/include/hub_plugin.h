@@ -270,7 +270,12 @@ struct hub_host {
 	size_t (*config_list_size)(const struct hub_instance *inst, const char *key);
 	const char *(*config_list_item)(const struct hub_instance *inst,
 					const char *key, size_t index);
-	/* Any key's value as JSON text (objects, lists, scalars). */
+	/* Any key's value as JSON text (objects, lists, scalars).  A scalar
+	 * is read as its declared type: STRING a string ("0123" stays one),
+	 * BOOL true/false as config_bool() reads it ("no" is false), INT and
+	 * FLOAT a number ("42" quoted too), DURATION integer milliseconds
+	 * as config_int() gives them; ANY as the YAML reads it (plain 3 a
+	 * number, quoted "3" a string). */
 	const char *(*config_json)(const struct hub_instance *inst, const char *key);
 	const char *(*instance_name)(const struct hub_instance *inst);
 

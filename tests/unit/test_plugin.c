@@ -684,27 +684,37 @@ static void test_instance_create_checks_config_first(void)
 
 /* ---- the host table ------------------------------------------------- */
 
+/* world_open(yaml), and kitchen_sink's instance of its first source (or
+ * export, is_export), to destroy before world_close(). */
+static struct hub_instance *sink_open(struct world *w, const char *yaml, int is_export)
+{
+	struct hub_instance *inst = NULL;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(world_open(w, yaml, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&w->sink, is_export ? &w->cfg->exports[0]
+									: &w->cfg->sources[0],
+						     &inst, err, sizeof(err)), 0);
+	return inst;
+}
+
 static void test_host_reads_config_values_and_defaults(void)
 {
 	const struct hub_host *h = host_table();
 	struct world w;
-	struct hub_instance *inst = NULL;
+	struct hub_instance *inst;
 	const char *json;
-	char err[1024] = "";
 
-	CU_ASSERT_EQUAL_FATAL(world_open(&w,
-					 "sources:\n"
-					 "  - name: web\n"
-					 "    plugin: kitchen_sink\n"
-					 "    count: 7\n"
-					 "    tags: [x, \"y\", z]\n"
-					 "    anything: {deep: [1, true, null]}\n"
-					 "    token: s3cret\n"
-					 "    every: 90s\n"
-					 "    greeting: ~\n",
-					 err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&w.sink, &w.cfg->sources[0], &inst, err,
-						     sizeof(err)), 0);
+	inst = sink_open(&w,
+			 "sources:\n"
+			 "  - name: web\n"
+			 "    plugin: kitchen_sink\n"
+			 "    count: 7\n"
+			 "    tags: [x, \"y\", z]\n"
+			 "    anything: {deep: [1, true, null]}\n"
+			 "    token: s3cret\n"
+			 "    every: 90s\n"
+			 "    greeting: ~\n", 0);
 	CU_ASSERT_STRING_EQUAL(h->instance_name(inst), "web");
 
 	/* From the YAML. */
@@ -750,25 +760,55 @@ static void test_host_reads_config_values_and_defaults(void)
 	world_close(&w);
 }
 
+/* config_json() of a scalar key reads it as its declared type, as the
+ * typed getters do; an ANY key as the YAML reads it. */
+static void test_host_config_json_follows_the_declared_type(void)
+{
+	const struct hub_host *h = host_table();
+	struct world w;
+	struct hub_instance *inst;
+
+	inst = sink_open(&w,
+			 "sources:\n"
+			 "  - name: web\n"
+			 "    plugin: kitchen_sink\n"
+			 "    fail: no\n"
+			 "    greeting: 0123\n"
+			 "    count: \"42\"\n"
+			 "    every: 30s\n"
+			 "    ratio: 1\n"
+			 "    anything: \"3\"\n", 0);
+	CU_ASSERT_EQUAL(h->config_bool(inst, "fail"), 0);
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "fail"), "false");
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "greeting"), "\"0123\"");
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "count"), "42");
+	CU_ASSERT_EQUAL(h->config_int(inst, "every"), 30000);
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "every"), "30000");
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "ratio"), "1.0");
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "anything"), "\"3\"");
+	/* defaults too (loud: "yes"), and the common keys (enabled: "true") */
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "loud"), "true");
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "enabled"), "true");
+	plugin_instance_destroy(inst);
+	world_close(&w);
+}
+
 static void test_host_defaults_apply_to_lists(void)
 {
 	const struct hub_host *h = host_table();
 	struct world w;
-	struct hub_instance *inst = NULL;
-	char err[1024] = "";
+	struct hub_instance *inst;
 
-	CU_ASSERT_EQUAL_FATAL(world_open(&w,
-					 "exports:\n"
-					 "  - name: out\n"
-					 "    plugin: kitchen_sink\n"
-					 "    batch_size: 5\n",
-					 err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&w.sink, &w.cfg->exports[0], &inst, err,
-						     sizeof(err)), 0);
+	inst = sink_open(&w,
+			 "exports:\n"
+			 "  - name: out\n"
+			 "    plugin: kitchen_sink\n"
+			 "    batch_size: 5\n", 1);
 	CU_ASSERT_EQUAL(h->config_list_size(inst, "tags"), 2);
 	CU_ASSERT_STRING_EQUAL(h->config_list_item(inst, "tags", 0), "a");
 	CU_ASSERT_STRING_EQUAL(h->config_list_item(inst, "tags", 1), "b");
 	CU_ASSERT_EQUAL(h->config_int(inst, "every"), 120000);
+	CU_ASSERT_STRING_EQUAL(h->config_json(inst, "every"), "120000");
 	/* An export reads the export common keys. */
 	CU_ASSERT_EQUAL(h->config_int(inst, "batch_size"), 5);
 	plugin_instance_destroy(inst);
@@ -986,6 +1026,7 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_instance_create_names_a_code_without_message),
 	   TEST(test_instance_create_checks_config_first),
 	   TEST(test_host_reads_config_values_and_defaults),
+	   TEST(test_host_config_json_follows_the_declared_type),
 	   TEST(test_host_defaults_apply_to_lists),
 	   TEST(test_host_forwards_to_the_call),
 	   TEST(test_host_has_reject_and_forwards_it),
