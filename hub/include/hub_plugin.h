@@ -186,9 +186,21 @@ struct hub_ident {
 struct hub_record {
 	uint32_t size;
 	enum hub_record_type type;
-	const char *message_id;      /* NULL: the host hashes the record */
-	int64_t timestamp_ms;        /* event time, ms since epoch, UTC; 0: unset,
-					unless has_timestamp (ABI 1.5) */
+	/* The id the source dedupes on: once a record was applied, a later one
+	 * of the same source and message_id is acknowledged and dropped, for
+	 * ever.  NULL: the host derives one from a hash of the record's content
+	 * (type, timestamp_ms, else received_at_ms, identifiers, a logout,
+	 * platform, push, previous_id, and the payloads the type reads),
+	 * never of the host's receive time.  So without message_id and
+	 * without a time of the event (timestamp_ms / received_at_ms unset),
+	 * identical records are one message: right for the same data sent
+	 * again (an import or a sync run again), wrong for an input that
+	 * repeats identical events, which must set message_id or timestamp_ms. */
+	const char *message_id;
+	int64_t timestamp_ms;        /* event time, ms since epoch, UTC; 0: unset
+					(the host's receive time, not hashed into
+					a derived message_id), unless has_timestamp
+					(ABI 1.5) */
 	int64_t sent_at_ms;          /* client send time for skew; 0: unknown */
 	int64_t received_at_ms;      /* 0: the host's receive time */
 	const struct hub_ident *identifiers;
