@@ -55,6 +55,11 @@ function el(tag, attrs, ...children) {
 
 function show(id, visible) { $(id).hidden = !visible; }
 
+/* table[key] when the table has key as its own, else undefined: a name
+ * from the API such as "constructor" or "__proto__" must not find what
+ * every object inherits.  The page looks every stored value up so. */
+const own = (table, key) => (Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined);
+
 let bannerTimer = null;
 function banner(message, kind) {
   const b = $("banner");
@@ -231,7 +236,7 @@ function navigate(query, replace) {
 
 const KIND_NAMES = { custom_id: "custom ID", installation_id: "installation ID", email: "email",
   phone: "phone", profile_id: "profile ID" };
-const kindName = (k) => KIND_NAMES[k] || k;
+const kindName = (k) => own(KIND_NAMES, k) || k;
 const personName = (p) => (p.anonymous ? "Anonymous session" : p.custom_id);
 
 /* Values are matched as typed ("ann " is an identifier of its own); when
@@ -344,7 +349,7 @@ function renderPlatforms(p) {
     el("th", { text: "Last seen" }), el("th", { text: "Push" })));
   const names = { ios: "iOS", android: "Android", web: "Web", server: "Server" };
   for (const i of list) {
-    t.append(el("tr", {}, el("td", {}, names[i.platform] || unset("unknown")),
+    t.append(el("tr", {}, el("td", {}, own(names, i.platform) || unset("unknown")),
       el("td", { class: "mono v", text: i.installation_id }), el("td", {}, timeEl(i.last_seen)),
       el("td", {}, i.push_enabled === null || i.push_enabled === undefined ? unset("—") : pill(i.push_enabled, "on", "off"))));
   }
@@ -363,7 +368,7 @@ function renderAttributes(p) {
     table.replaceChildren(el("tr", {}, el("th", { text: "Name" }), el("th", { text: "Value" })));
     if (!keys.length) table.append(el("tr", {}, el("td", { class: "empty-note", colspan: "2", text: none })));
     for (const k of keys.sort()) {
-      const m = meta[k] || {};
+      const m = own(meta, k) || {};
       table.append(el("tr", {},
         el("td", {}, el("div", { class: "mono k", text: k }),
           el("div", { class: "type" }, m.type || typeof attrs[k], m.updated_at ? " · changed " : null,
@@ -402,7 +407,7 @@ function historyVerb(e, pid) {
   if (e.profile_id === pid) {
     if (e.action === "move" && other) return `moved here from ${other}:`;
     if (e.action === "detach" && other) return `detached (logout) to ${other}:`;
-    return HISTORY_VERBS[e.action] || e.action;
+    return own(HISTORY_VERBS, e.action) || e.action;
   }
   const by = e.profile_id || "a profile since erased";
   if (e.action === "move") return `moved away to ${by}:`;
@@ -488,7 +493,8 @@ function eventKey(e) { return `${e.source}\u0000${e.message_id}\u0000${e.timesta
 function eventTitle(e) {
   const p = e.properties || {};
   const views = { $screen: "Screen", $page: "Page" };
-  if (views[e.name] && typeof p.name === "string" && p.name) return `${views[e.name]} · ${p.name}`;
+  const view = own(views, e.name);
+  if (view && typeof p.name === "string" && p.name) return `${view} · ${p.name}`;
   if (e.name === "$group" && p.group_id !== undefined) return `Group · ${valueText(p.group_id)}`;
   return e.name;
 }

@@ -10,7 +10,8 @@
 # past 2^53), an older page of events answered after a live update, the
 # times of 5,000 attributes, the identity history's moves and logouts from
 # both sides, a token a header cannot carry, custom IDs with spaces around
-# them, events of one time, and Escape after a failed erase.
+# them, events of one time, Escape after a failed erase, and event and
+# identifier type names an object inherits ("constructor", "__proto__").
 # Screenshots are left in $HUB_BUILD/artifacts/view/.
 #
 # Needs node, npm and chromium (scripts/deps.sh installs them); installs
@@ -58,6 +59,9 @@ api:
   tokens: ["\${HUB_TOKEN}"]
 identity:
   max_attributes: 6000          # the page's test of a profile of 5,000
+  external:                     # names an object inherits (seed.js's proto-1)
+    constructor: {limit: 2}
+    __proto__: {limit: 2}
 sources:
   - name: web
     plugin: segment

@@ -110,6 +110,18 @@ for (const mid of ['tie-\u{1F600}', 'tie-\uFF01', 'tie-a']) {
     event: { name: 'Tied' } });
 }
 
+// proto-1: names an object has by inheritance (Object.prototype's): events
+// "constructor", "toString" and "__proto__" (each with a "name" property,
+// as a $screen has), external ids of the types "constructor" and "__proto__"
+// (configured in view_browser.sh; a computed key, as a literal __proto__
+// would set the object's prototype and not be written)
+add({ type: 'identify', message_id: 'seed-proto-0', timestamp: at(80 * MIN),
+  identifiers: { custom_id: 'proto-1', constructor: 'K1', ['__proto__']: 'K2' } });
+['constructor', 'toString', '__proto__'].forEach((name, i) => {
+  add({ type: 'track', message_id: `seed-proto-${i + 1}`, timestamp: at((70 - i) * MIN),
+    identifiers: { custom_id: 'proto-1' }, event: { name, properties: { name: 'hello' } } });
+});
+
 // big-1: an integer past 2^53, written as the JSON text a client sends
 // (JSON.stringify cannot write it): the access document must keep it
 out.push(`{"source":"app","type":"identify","message_id":"seed-big-1","timestamp":"${at(60 * MIN)}",` +

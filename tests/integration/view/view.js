@@ -23,7 +23,8 @@
 // and a token is kept only once the hub accepted it; custom IDs with spaces
 // around them are found and their erase can be confirmed; events of one
 // time are in the API's order of message_id; Escape after a failed erase
-// erases nothing.
+// erases nothing; names an object inherits (an event "constructor", an
+// external id type "__proto__") show as they are.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -476,6 +477,28 @@ async function accessVerbatim(browser) {
   await ctx.close();
 }
 
+// Names an object inherits (Object.prototype's "constructor", "toString",
+// "__proto__"): an event and an external id type so named show their
+// name, not what a lookup in the page's tables of names inherited
+// ("function Object() { [native code] } · hello", "[object Object]").
+async function inheritedNames(browser) {
+  const { ctx, page } = await signedInPage(browser, 'proto');
+  await search(page, 'proto-1');
+  await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 3, null, { timeout: 5000 });
+  const titles = await page.$$eval('#p-events > li .n', (ns) => ns.map((n) => n.textContent).sort());
+  check('events named "constructor", "toString", "__proto__": their names shown',
+    JSON.stringify(titles) === JSON.stringify(['__proto__', 'constructor', 'toString']), JSON.stringify(titles));
+  const ids = await page.$$eval('#p-ids .idgroup', (gs) => gs.map((g) =>
+    [...g.children].map((c) => c.textContent).join(' ')));
+  check('external id types "constructor" and "__proto__": named as they are in the identifiers',
+    ids.includes('constructor K1') && ids.includes('__proto__ K2'), JSON.stringify(ids));
+  const hist = await page.$$eval('#p-history > li:not(.empty-note)', (lis) => lis.map((li) => li.textContent));
+  check('external id types "constructor" and "__proto__": named as they are in the history',
+    hist.some((t) => t.includes('attached constructor K1')) && hist.some((t) => t.includes('attached __proto__ K2')) &&
+    !hist.some((t) => /native code|\[object /.test(t)), hist.join(' | '));
+  await ctx.close();
+}
+
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const annPid = await pidOf('custom_id=ann-42');
@@ -755,6 +778,7 @@ async function main() {
     await spacedIdentifiers(browser);
     await tiedEvents(browser);
     await eraseEscape(browser);
+    await inheritedNames(browser);
   } finally {
     await browser.close();
   }
