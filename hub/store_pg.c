@@ -70,7 +70,6 @@
  * commit. */
 #define LOCK_BUCKET_MASK "1023"
 
-#define MAX_LEASES 32    /* leases one connection holds at once */
 
 /*
  * Migrations, applied in order inside one transaction under LOCK_MIGRATE;
@@ -383,11 +382,11 @@ struct pg_store {
 	int64_t backoff_ms;
 	/* the leases this connection holds (its session locks); a reconnect
 	 * loses them all, and conn_gen counts reconnects */
-	struct {
+	struct pg_lease {
 		char *name;
 		int64_t epoch;
-	} leases[MAX_LEASES];
-	size_t n_leases;
+	} *leases; /* n_leases of size_leases; as many as its syncs running at once */
+	size_t n_leases, size_leases;
 	uint64_t conn_gen;
 };
 
@@ -2227,10 +2226,15 @@ static int pg_lease_try(struct store *s, const char *name, int64_t *epoch)
 		*epoch = ps->leases[i].epoch;
 		return 1;
 	}
-	if (ps->n_leases == MAX_LEASES) {
-		err_set(s->err, sizeof(s->err), "postgres: more than %d leases on one connection",
-			MAX_LEASES);
-		return -1;
+	if (ps->n_leases == ps->size_leases) {
+		size_t size = ps->size_leases ? 2 * ps->size_leases : 8;
+		struct pg_lease *leases = hub_realloc(ps->leases, size * sizeof(*leases));
+		if (!leases) {
+			err_set(s->err, sizeof(s->err), "out of memory");
+			return -1;
+		}
+		ps->leases = leases;
+		ps->size_leases = size;
 	}
 	if (!(res = run(ps, S_LEASE_TRY, "ds", cls, name)))
 		return -1;
@@ -2284,6 +2288,7 @@ static void pg_close(struct store *s)
 		return;
 	kept_clear(ps);
 	leases_forget(ps);
+	hub_free(ps->leases);
 	outbox_drop(ps, 0);
 	hub_free(ps->outbox);
 	memo_free(&ps->memo);
