@@ -47,6 +47,11 @@ void cli_record_rules(const struct hub_config *cfg, struct record_rules *rules);
 /* Opens the plugin registry (plugin_dir, or next to the binary). */
 struct plugin_registry;
 int cli_registry_open(struct cli *cli, struct plugin_registry *reg);
+/* What `check` and `run` both refuse, so that check says what run will:
+ * every source and export, enabled or not, against its plugin's keys and
+ * the hub's (a missing plugin, an unknown key, a bad schedule or kinds),
+ * each error printed.  Returns the number of entries refused. */
+int cli_check_entries(const struct plugin_registry *reg, const struct hub_config *cfg);
 
 /* Opens the configured store (creating the directory of an SQLite file). */
 int cli_open_store(struct cli *cli, struct store **out);

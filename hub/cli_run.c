@@ -1,5 +1,6 @@
 /*
- * cli_run.c - `profilehub run`: the daemon.  Loads the plugins, creates an
+ * cli_run.c - `profilehub run`: the daemon.  Loads the plugins, checks
+ * every source and export as `check` does (disabled ones too), creates an
  * instance of every enabled push source, opens the store, starts the
  * intake writer, the store's upkeep (housekeep.c) and the HTTP server,
  * then waits for SIGINT/SIGTERM and stops in order: no new connections,
@@ -125,14 +126,6 @@ static int run_export_retry(void *ctx, const char *name, int *why, int64_t *n_re
 	return export_retry_provider(r->exports, name, why, n_retried, err, err_size);
 }
 
-static int run_has_enabled_sources(const struct hub_config *cfg)
-{
-	for (size_t i = 0; i < cfg->n_sources; i++)
-		if (cfg->sources[i].is_enabled)
-			return 1;
-	return 0;
-}
-
 /* The example secrets conf/hub.yaml falls back to are in the README: fine
  * while the hub listens on this machine only (a warning), refused when it
  * listens beyond it.  The value is public, yet never printed. */
@@ -160,57 +153,32 @@ static int run_check_example_secrets(const struct cli *cli)
 	return n && !is_local ? -1 : 0;
 }
 
-/* The plugins, and an instance of every enabled push source.  A source
- * whose plugin is missing or refuses its config stops the start. */
+/* The plugins; every source and export checked as `check` checks them,
+ * disabled ones included (cli_check_entries), and an instance of every
+ * enabled push source. */
 static int run_open_sources(struct run *r, struct cli *cli)
 {
 	const struct hub_config *cfg = cli->cfg;
-	char *dir;
 	char err[1024];
-	int rc;
 
-	if (!run_has_enabled_sources(cfg))
+	if (cfg->n_sources == 0 && cfg->n_exports == 0)
 		return 0;
-	dir = cfg->plugin_dir ? hub_strdup(cfg->plugin_dir) : plugin_default_dir();
-	if (!dir) {
-		cli_error("run", "cannot find the plugin directory");
+	if (cli_registry_open(cli, &r->reg))
 		return -1;
-	}
-	rc = plugin_registry_open(&r->reg, dir, err, sizeof(err));
-	hub_free(dir);
-	if (rc) {
-		cli_error("plugins", "%s", err);
-		return -1;
-	}
 	r->has_reg = 1;
-	r->push = hub_calloc(cfg->n_sources, sizeof(*r->push));
-	if (!r->push) {
+	if (cli_check_entries(&r->reg, cfg))
+		return -1;
+	if (cfg->n_sources && !(r->push = hub_calloc(cfg->n_sources, sizeof(*r->push)))) {
 		cli_error("run", "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < cfg->n_sources; i++) {
 		const struct config_instance *ci = &cfg->sources[i];
 		const struct plugin_module *m = plugin_registry_find(&r->reg, ci->plugin);
-		const struct cfg_node *pn = cfg_get(ci->node, "plugin");
 
-		if (!ci->is_enabled)
+		/* pull sources: run by the scheduler */
+		if (!ci->is_enabled || !(m->desc->roles & HUB_ROLE_PUSH))
 			continue;
-		if (!m) {
-			char why[1024];
-			fprintf(stderr, "profilehub: %s:%d:%d: %s.plugin: %s\n",
-				pn ? pn->file : cfg->file, pn ? pn->line : 0, pn ? pn->col : 0,
-				ci->path,
-				plugin_registry_missing(&r->reg, ci->plugin, why, sizeof(why)));
-			return -1;
-		}
-		if (!(m->desc->roles & HUB_ROLE_PUSH)) {
-			/* pull sources: checked here, run by the scheduler */
-			if (plugin_instance_check(m, ci, 0, err, sizeof(err))) {
-				fprintf(stderr, "profilehub: %s\n", err);
-				return -1;
-			}
-			continue;
-		}
 		if (plugin_instance_create(m, ci, &r->push[r->n_push], err, sizeof(err))) {
 			fprintf(stderr, "profilehub: %s\n", err);
 			return -1;

@@ -341,18 +341,14 @@ static int check_hub_keys(const struct config_instance *ci, int is_export, char 
 	return scheduler_check_schedule(ci, &cron, err, err_size) < 0 ? -1 : 0;
 }
 
-/* Checks one source or export entry against its plugin's keys and the
- * hub's; with `connect`, creates it (a plugin's own checks: creating may
- * open files, so not without it) and lets it open its connections once. */
-static int check_instance(const struct plugin_registry *reg, const struct config_instance *ci,
-			  int is_export, int connect)
+/* One source or export entry, enabled or not, against its plugin's keys
+ * and the hub's.  Prints the error; 0 or -1. */
+static int check_entry(const struct plugin_registry *reg, const struct config_instance *ci,
+		       int is_export)
 {
 	const struct plugin_module *m = plugin_registry_find(reg, ci->plugin);
 	const struct cfg_node *pn = cfg_get(ci->node, "plugin");
-	struct hub_instance *inst = NULL;
-	char err[1024], code[48];
-	hub_rc crc;
-	int rc = 0;
+	char err[1024];
 
 	if (!m) {
 		fprintf(stderr, "profilehub: %s:%d:%d: %s.plugin: %s\n", pn->file, pn->line,
@@ -364,8 +360,31 @@ static int check_instance(const struct plugin_registry *reg, const struct config
 		fprintf(stderr, "profilehub: %s\n", err);
 		return -1;
 	}
-	if (!connect)
-		return 0;
+	return 0;
+}
+
+int cli_check_entries(const struct plugin_registry *reg, const struct hub_config *cfg)
+{
+	int n_bad = 0;
+
+	for (size_t i = 0; i < cfg->n_sources; i++)
+		n_bad += check_entry(reg, &cfg->sources[i], 0) != 0;
+	for (size_t i = 0; i < cfg->n_exports; i++)
+		n_bad += check_entry(reg, &cfg->exports[i], 1) != 0;
+	return n_bad;
+}
+
+/* With `check --connect`: creates an entry that passed cli_check_entries()
+ * (a plugin's own checks: creating may open files, so not without
+ * --connect) and lets it open its connections once. */
+static int check_connect(const struct plugin_registry *reg, const struct config_instance *ci)
+{
+	const struct plugin_module *m = plugin_registry_find(reg, ci->plugin);
+	struct hub_instance *inst = NULL;
+	char err[1024], code[48];
+	hub_rc crc;
+	int rc = 0;
+
 	if (plugin_instance_create(m, ci, &inst, err, sizeof(err))) {
 		fprintf(stderr, "profilehub: %s\n", err);
 		return -1;
@@ -399,10 +418,13 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 	}
 	if (cli_load_config(cli) || cli_registry_open(cli, &reg))
 		return CLI_FAIL;
-	for (size_t i = 0; i < cli->cfg->n_sources; i++)
-		n_bad += check_instance(&reg, &cli->cfg->sources[i], 0, connect) != 0;
-	for (size_t i = 0; i < cli->cfg->n_exports; i++)
-		n_bad += check_instance(&reg, &cli->cfg->exports[i], 1, connect) != 0;
+	n_bad = cli_check_entries(&reg, cli->cfg);
+	if (connect && n_bad == 0) {
+		for (size_t i = 0; i < cli->cfg->n_sources; i++)
+			n_bad += check_connect(&reg, &cli->cfg->sources[i]) != 0;
+		for (size_t i = 0; i < cli->cfg->n_exports; i++)
+			n_bad += check_connect(&reg, &cli->cfg->exports[i]) != 0;
+	}
 	if (connect && n_bad == 0) {
 		struct store *s;
 		if (cli_open_store(cli, &s))

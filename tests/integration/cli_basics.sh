@@ -335,6 +335,35 @@ odd_config "$T/odd7.yaml" "unterminated: import"
 echo '{}' >"$T/odd.jsonl"
 "$HUB" -c "$T/odd7.yaml" import "$T/odd.jsonl" --source app --format odd_messages >"$T/out" 2>"$T/err"
 odd_cut "import_line()" 'profilehub: import: line 1: '
+# a disabled entry is checked as an enabled one, by check and by run alike: run
+# stops at check's first error, before opening the store (it started, skipping them)
+port=$("$B/tests/tools/freeport") || fail "no free port"
+n=0
+while IFS='|' read -r entry want; do
+	n=$((n + 1))
+	printf 'store: {path: %s/dis%s.db}\nhttp: {listen: 127.0.0.1:%s}\n%s\n' "$T" "$n" "$port" \
+		"$entry" >"$T/dis$n.yaml"
+	"$HUB" -c "$T/dis$n.yaml" check >/dev/null 2>"$T/check.err" && fail "check accepted $entry"
+	case "$(head -1 "$T/check.err")" in
+	"profilehub: $T/dis$n.yaml:3:$want"*) ;;
+	*) fail "check of $entry: $(cat "$T/check.err"), want 3:$want" ;;
+	esac
+	timeout 20 "$HUB" -c "$T/dis$n.yaml" run >/dev/null 2>"$T/err"
+	rc=$?
+	[ $rc -eq 1 ] || fail "run of $entry: exit $rc, want 1 (as check): $(cat "$T/err")"
+	[ "$(head -1 "$T/err")" = "$(head -1 "$T/check.err")" ] ||
+		fail "run of $entry: $(cat "$T/err"), check: $(cat "$T/check.err")"
+	[ -e "$T/dis$n.db" ] && fail "run of $entry opened the store"
+done <<EOF
+sources: [{name: a, plugin: segment, enabled: false, write_keys: [k], bogus: 1}]|71: sources[0].bogus: unknown key
+sources: [{name: a, plugin: nosuch, enabled: false}]|29: sources[0].plugin: no plugin named "nosuch"
+exports: [{name: j, plugin: jsonl, enabled: false, bogus: 1, path: $T/j.jsonl}]|52: exports[0].bogus: unknown key
+exports: [{name: j, plugin: jsonl, enabled: false}]|11: exports[0]: missing required key "path"
+exports: [{name: j, plugin: jsonl, enabled: false, kinds: [bogus], path: $T/j.jsonl}]|60: exports[0].kinds[0]: unknown change kind
+sources: [{name: e, plugin: example, enabled: false, schedule: every 0s, path: $T/e.jsonl}]|64: sources[0]: schedule: "every" needs a duration
+sources: [{name: e, plugin: example, enabled: false}]|11: sources[0]: missing required key "path"
+sources: [{name: a, plugin: segment, enabled: false, write_keys: [k], schedule: every 1m}]|71: sources[0].schedule: only a pull source reads this key
+EOF
 
 # import --format <plugin>: a source's own format through its plugin
 cfg="$T/plugins.yaml"
