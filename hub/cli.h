@@ -52,6 +52,10 @@ int cli_registry_open(struct cli *cli, struct plugin_registry *reg);
  * the hub's (a missing plugin, an unknown key, a bad schedule or kinds),
  * each error printed.  Returns the number of entries refused. */
 int cli_check_entries(const struct plugin_registry *reg, const struct hub_config *cfg);
+/* The README's example secrets (conf/hub.yaml's fallbacks): a warning
+ * while http.listen is loopback, an error of `cmd` beyond it.  The value is
+ * public, yet never printed.  0, or -1 after printing the errors. */
+int cli_check_example_secrets(const struct cli *cli, const char *cmd);
 
 /* Opens the configured store (creating the directory of an SQLite file). */
 int cli_open_store(struct cli *cli, struct store **out);

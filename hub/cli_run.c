@@ -126,33 +126,6 @@ static int run_export_retry(void *ctx, const char *name, int *why, int64_t *n_re
 	return export_retry_provider(r->exports, name, why, n_retried, err, err_size);
 }
 
-/* The example secrets conf/hub.yaml falls back to are in the README: fine
- * while the hub listens on this machine only (a warning), refused when it
- * listens beyond it.  The value is public, yet never printed. */
-static int run_check_example_secrets(const struct cli *cli)
-{
-	const struct cfg_node *found[8];
-	size_t n = config_example_secrets(cli->cfg, found, ARRAY_SIZE(found));
-	const char *listen = cli->cfg->http_listen;
-	int is_local = config_listen_is_loopback(listen);
-
-	for (size_t i = 0; i < n && i < ARRAY_SIZE(found); i++) {
-		if (is_local)
-			log_warn("hub", "%s:%d:%d: this secret is the README's example value: fine"
-					" on this machine; set your own before listening beyond it",
-				 found[i]->file, found[i]->line, found[i]->col);
-		else
-			cli_error("run", "%s:%d:%d: this secret is the README's example value, and"
-					 " http.listen (%s) is reachable from other machines: set a"
-					 " secret of your own (conf/hub.yaml reads them from"
-					 " HUB_API_TOKEN and SEGMENT_WRITE_KEY)",
-				  found[i]->file, found[i]->line, found[i]->col, listen);
-	}
-	if (n > ARRAY_SIZE(found))
-		log_warn("hub", "and %zu more of the README's example secrets", n - ARRAY_SIZE(found));
-	return n && !is_local ? -1 : 0;
-}
-
 /* The plugins; every source and export checked as `check` checks them,
  * disabled ones included (cli_check_entries), and an instance of every
  * enabled push source. */
@@ -289,7 +262,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 		return cli_misuse("run", "profilehub run", "%s",
 				  cli_arg_problem(argv, argc, 1, NULL, err, sizeof(err)));
 	memset(&r, 0, sizeof(r));
-	if (cli_load_config(cli) || run_check_example_secrets(cli))
+	if (cli_load_config(cli) || cli_check_example_secrets(cli, "run"))
 		return CLI_FAIL;
 	/* block the stop signals, SIGHUP and SIGUSR1 before any thread exists
 	 * (plugins' included); this thread takes them with sigwait(), then the

@@ -374,6 +374,30 @@ int cli_check_entries(const struct plugin_registry *reg, const struct hub_config
 	return n_bad;
 }
 
+int cli_check_example_secrets(const struct cli *cli, const char *cmd)
+{
+	const struct cfg_node *found[8];
+	size_t n = config_example_secrets(cli->cfg, found, ARRAY_SIZE(found));
+	const char *listen = cli->cfg->http_listen;
+	int is_local = config_listen_is_loopback(listen);
+
+	for (size_t i = 0; i < n && i < ARRAY_SIZE(found); i++) {
+		if (is_local)
+			log_warn("hub", "%s:%d:%d: this secret is the README's example value: fine"
+					" on this machine; set your own before listening beyond it",
+				 found[i]->file, found[i]->line, found[i]->col);
+		else
+			cli_error(cmd, "%s:%d:%d: this secret is the README's example value, and"
+				       " http.listen (%s) is reachable from other machines: set a"
+				       " secret of your own (conf/hub.yaml reads them from"
+				       " HUB_API_TOKEN and SEGMENT_WRITE_KEY)",
+				  found[i]->file, found[i]->line, found[i]->col, listen);
+	}
+	if (n > ARRAY_SIZE(found))
+		log_warn("hub", "and %zu more of the README's example secrets", n - ARRAY_SIZE(found));
+	return n && !is_local ? -1 : 0;
+}
+
 /* With `check --connect`: creates an entry that passed cli_check_entries()
  * (a plugin's own checks: creating may open files, so not without
  * --connect) and lets it open its connections once. */
@@ -418,7 +442,8 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 	}
 	if (cli_load_config(cli) || cli_registry_open(cli, &reg))
 		return CLI_FAIL;
-	n_bad = cli_check_entries(&reg, cli->cfg);
+	n_bad = cli_check_example_secrets(cli, "check") != 0;
+	n_bad += cli_check_entries(&reg, cli->cfg);
 	if (connect && n_bad == 0) {
 		for (size_t i = 0; i < cli->cfg->n_sources; i++)
 			n_bad += check_connect(&reg, &cli->cfg->sources[i]) != 0;

@@ -97,26 +97,33 @@ done <tests/fixtures/config/expected.txt
 "$HUB" check -c tests/fixtures/config/bad_driver.yaml 2>"$T/a"
 "$HUB" -c tests/fixtures/config/bad_driver.yaml check 2>"$T/b"
 cmp -s "$T/a" "$T/b" || fail "-c before and after the subcommand differ"
-"$HUB" check -c conf/hub.yaml >/dev/null || fail "conf/hub.yaml does not pass check"
+(unset HUB_API_TOKEN SEGMENT_WRITE_KEY
+ "$HUB" check -c conf/hub.yaml >/dev/null 2>"$T/err") || fail "conf/hub.yaml does not pass check"
+# its fallback secrets are the README's: fine on loopback, said by check as by run
+grep -q "conf/hub.yaml:[0-9]*:[0-9]*: this secret is the README's example value: fine on this machine" \
+	"$T/err" || fail "check on loopback with the example secrets: no warning: $(cat "$T/err")"
 
 # conf/hub.yaml's fallback secrets are printed in the README: `run` refuses
-# them when it would listen beyond this machine (it stops before binding)
+# them when it would listen beyond this machine (it stops before binding), and
+# `check` says so (it said ok)
 sed -e "s|listen: 127.0.0.1:8080|listen: 0.0.0.0:8080|" -e "s|path: var/hub.db|path: $T/ex.db|" \
 	conf/hub.yaml >"$T/exposed.yaml"
 grep -q "listen: 0.0.0.0:8080" "$T/exposed.yaml" || fail "conf/hub.yaml: no listen line to change"
-(unset HUB_API_TOKEN SEGMENT_WRITE_KEY
- timeout 20 "$HUB" -c "$T/exposed.yaml" run >"$T/out" 2>"$T/err")
-rc=$?
-[ $rc -eq 1 ] || fail "run with the example secrets on 0.0.0.0: exit $rc, expected 1"
-grep -q "this secret is the README's example value, and http.listen (0.0.0.0:8080) is reachable" \
-	"$T/err" || fail "run with the example secrets on 0.0.0.0: $(cat "$T/err")"
-# each of them is named (the API token and the write key), not only the first
-for v in dev-token-change-me dev-write-key; do
-	at=$(grep -n "$v" "$T/exposed.yaml" | head -1 | cut -d: -f1)
-	grep -q "exposed.yaml:$at:[0-9]*: this secret is the README's example value" "$T/err" ||
-		fail "run did not name the example secret of line $at: $(cat "$T/err")"
+for cmd in run check; do
+	(unset HUB_API_TOKEN SEGMENT_WRITE_KEY
+	 timeout 20 "$HUB" -c "$T/exposed.yaml" $cmd >"$T/out" 2>"$T/err")
+	rc=$?
+	[ $rc -eq 1 ] || fail "$cmd with the example secrets on 0.0.0.0: exit $rc, expected 1"
+	grep -q "^profilehub: $cmd: .*this secret is the README's example value, and http.listen (0.0.0.0:8080) is reachable" \
+		"$T/err" || fail "$cmd with the example secrets on 0.0.0.0: $(cat "$T/err")"
+	# each of them is named (the API token and the write key), not only the first
+	for v in dev-token-change-me dev-write-key; do
+		at=$(grep -n "$v" "$T/exposed.yaml" | head -1 | cut -d: -f1)
+		grep -q "exposed.yaml:$at:[0-9]*: this secret is the README's example value" "$T/err" ||
+			fail "$cmd did not name the example secret of line $at: $(cat "$T/err")"
+	done
+	grep -q "dev-token-change-me\|dev-write-key" "$T/err" "$T/out" && fail "the example secret was printed"
 done
-grep -q "dev-token-change-me\|dev-write-key" "$T/err" && fail "the example secret was printed"
 
 # the scenario vectors through the CLI: counts printed by import
 S=${HUB_SHARED:-../shared}/data/scenarios
