@@ -24,6 +24,10 @@
 
 #define MAX_DEPTH 64     /* nesting deeper than this is refused */
 #define PATH_LEN 256
+/* What ${...} expansion may make: a reference repeated in a small file
+ * would otherwise make gigabytes. */
+#define EXPANDED_VALUE_MAX (1 << 20)  /* one scalar, in bytes */
+#define EXPANDED_FILE_MAX (16 << 20)  /* the file's expanded scalars together */
 
 #define YAML_TAG_STR "tag:yaml.org,2002:str"
 #define YAML_TAG_SEQ "tag:yaml.org,2002:seq"
@@ -36,6 +40,7 @@ struct parser {
 	size_t len;
 	char *err;
 	size_t err_size;
+	size_t expanded; /* bytes of the scalars expanded so far */
 };
 
 /* ---- messages and paths ------------------------------------------- */
@@ -258,6 +263,23 @@ static int is_var_char(char c)
 	return is_var_start(c) || (c >= '0' && c <= '9');
 }
 
+/* 1 when a scalar of len bytes after expansion is within the caps; else
+ * 0 with the error (never the value: it may be a secret). */
+static int expansion_fits(struct parser *p, const yaml_mark_t *m, size_t len)
+{
+	if (len > EXPANDED_VALUE_MAX) {
+		parser_error(p, m, NULL, "value too long after ${...} expansion (at most %d bytes)",
+			     EXPANDED_VALUE_MAX);
+		return 0;
+	}
+	if (len > EXPANDED_FILE_MAX - p->expanded) {
+		parser_error(p, m, NULL, "values too long after ${...} expansion (at most %d bytes"
+					 " in the whole file)", EXPANDED_FILE_MAX);
+		return 0;
+	}
+	return 1;
+}
+
 /* One ${...} reference starting at s[0] == '$', s[1] == '{'.  Appends the
  * expansion and returns its length in the input, or -1 with an error. */
 static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, size_t len,
@@ -267,6 +289,7 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
 	const char *name = s + 2, *name_end = name, *def = NULL;
 	char var[PATH_LEN];
 	const char *val;
+	size_t val_len;
 
 	if (!end) {
 		parser_error(p, m, NULL, "malformed ${...} reference: no closing }");
@@ -297,26 +320,33 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
 	}
 	val = getenv(var);
 	if (def && (!val || !*val)) {
-		strbuf_append(sb, def, (size_t)(end - def));
+		val = def;
+		val_len = (size_t)(end - def);
 	} else if (!val) {
 		parser_error(p, m, NULL, "environment variable %s is not set", var);
 		return -1;
-	} else if (!is_utf8((const unsigned char *)val, strlen(val))) {
-		parser_error(p, m, NULL, "environment variable %s is not valid UTF-8", var);
-		return -1;
 	} else {
-		strbuf_puts(sb, val);
+		val_len = strlen(val);
+		if (!is_utf8((const unsigned char *)val, val_len)) {
+			parser_error(p, m, NULL, "environment variable %s is not valid UTF-8", var);
+			return -1;
+		}
 	}
+	if (!expansion_fits(p, m, sb->len + val_len))
+		return -1;
+	strbuf_append(sb, val, val_len);
 	return end - s + 1;
 }
 
 /* ${VAR}, ${VAR:-default} (also used when VAR is empty, as in sh; the
  * default is literal text, a ${ in it refused) and $$ for a literal $.
- * Any other $ is kept as it is ("$email_address"). */
+ * Any other $ is kept as it is ("$email_address").  A scalar with a
+ * reference counts in the file's expanded bytes, both capped. */
 static char *expand_env(struct parser *p, const yaml_mark_t *m, const char *s, size_t len)
 {
 	struct strbuf sb;
 	size_t i = 0;
+	int has_ref = 0;
 
 	strbuf_init(&sb);
 	while (i < len) {
@@ -335,11 +365,15 @@ static char *expand_env(struct parser *p, const yaml_mark_t *m, const char *s, s
 			if (used < 0)
 				goto fail;
 			i += (size_t)used;
+			has_ref = 1;
 		} else {
 			strbuf_append(&sb, "$", 1);
 			i++;
 		}
 	}
+	if (has_ref && !expansion_fits(p, m, sb.len))
+		goto fail;
+	p->expanded += has_ref ? sb.len : 0;
 	if (!sb.failed) {
 		char *out = strbuf_take(&sb); /* may allocate for an empty value */
 		if (out)

@@ -209,6 +209,66 @@ static void test_nested_reference_in_a_default_is_refused(void)
 	unsetenv("HUB_TEST_TOKEN");
 }
 
+/* `n_lines` lines "<letter>: ${HUB_TEST_BIG}..." of n_refs references each. */
+static char *repeated_refs(int n_lines, int n_refs)
+{
+	static const char ref[] = "${HUB_TEST_BIG}";
+	char *text = malloc((size_t)n_lines * (4 + (size_t)n_refs * strlen(ref)) + 1);
+	char *at = text;
+
+	for (int l = 0; text && l < n_lines; l++) {
+		at += sprintf(at, "%c: ", 'a' + l);
+		for (int r = 0; r < n_refs; r++)
+			at += sprintf(at, "%s", ref);
+		*at++ = '\n';
+		*at = '\0';
+	}
+	return text;
+}
+
+/* ${...} expansion is capped, each value at 1 MiB and the file's expanded
+ * values at 16 MiB together (references repeated in a small file made
+ * gigabytes): the value where a cap is passed is named, not printed. */
+static void test_expansion_is_capped(void)
+{
+	static const struct {
+		int n_lines, n_refs;
+		const char *expected; /* NULL: loads */
+	} rows[] = {
+		{1, 16, NULL},
+		{1, 17, "t.yaml:1:4: value too long after ${...} expansion (at most 1048576 bytes)"},
+		{16, 16, NULL},
+		{17, 16, "t.yaml:17:4: values too long after ${...} expansion (at most 16777216 bytes"
+			 " in the whole file)"},
+	};
+	char *big = malloc(65536 + 1);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	memset(big, 'x', 65536);
+	big[65536] = '\0';
+	setenv("HUB_TEST_BIG", big, 1);
+	free(big);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *text = repeated_refs(rows[i].n_lines, rows[i].n_refs);
+		struct cfg_node *root = NULL;
+		char err[512] = "";
+		int rc;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+		rc = cfg_parse_string("t.yaml", text, strlen(text), &root, err, sizeof(err));
+		if (rows[i].expected) {
+			CU_ASSERT_EQUAL(rc, -1);
+			CU_ASSERT_STRING_EQUAL(err, rows[i].expected);
+		} else {
+			CU_ASSERT_EQUAL(rc, 0);
+			CU_ASSERT_EQUAL(strlen(cfg_get(root, "a")->value), 1u << 20);
+		}
+		cfg_free(root);
+		free(text);
+	}
+	unsetenv("HUB_TEST_BIG");
+}
+
 static void test_bad_values_are_refused(void)
 {
 	static const struct bad_case rows[] = {
@@ -853,6 +913,7 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_null_sections_read_as_empty),
 	   TEST(test_env_var_expands_with_default),
 	   TEST(test_nested_reference_in_a_default_is_refused),
+	   TEST(test_expansion_is_capped),
 	   TEST(test_dollar_dollar_is_a_literal_dollar),
 	   TEST(test_external_ids_sorted_by_priority_then_name),
 	   TEST(test_sources_and_exports_keep_common_keys),
