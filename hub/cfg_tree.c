@@ -24,6 +24,7 @@
 
 #define MAX_DEPTH 64     /* nesting deeper than this is refused */
 #define PATH_LEN 256
+#define CONFIG_FILE_MAX (16 << 20) /* bytes: a config file is read whole */
 /* What ${...} expansion may make: a reference repeated in a small file
  * would otherwise make gigabytes. */
 #define EXPANDED_VALUE_MAX (1 << 20)  /* one scalar, in bytes */
@@ -690,7 +691,7 @@ int cfg_parse_file(const char *path, struct cfg_node **root, char *err, size_t e
 	int rc;
 
 	*root = NULL;
-	text = file_read_all(path, &len, err, err_size);
+	text = file_read_all(path, CONFIG_FILE_MAX, &len, err, err_size);
 	if (!text)
 		return -1;
 	rc = cfg_parse_string(path, text, len, root, err, err_size);

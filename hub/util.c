@@ -342,7 +342,7 @@ char *strbuf_take(struct strbuf *sb)
 	return p;
 }
 
-char *file_read_all(const char *path, size_t *len, char *err, size_t err_size)
+char *file_read_all(const char *path, size_t max, size_t *len, char *err, size_t err_size)
 {
 	FILE *f = fopen(path, "rb");
 	struct strbuf sb;
@@ -354,10 +354,18 @@ char *file_read_all(const char *path, size_t *len, char *err, size_t err_size)
 		return NULL;
 	}
 	strbuf_init(&sb);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+	errno = 0;
+	/* stops at the first failure: /dev/zero or a directory never ends */
+	while (!sb.failed && sb.len <= max && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		strbuf_append(&sb, chunk, n);
-	if (ferror(f) || sb.failed) {
-		err_set(err, err_size, "%s: %s", path, sb.failed ? "out of memory" : "read error");
+	if (ferror(f) || sb.failed || sb.len > max) {
+		if (sb.failed)
+			err_set(err, err_size, "%s: out of memory", path);
+		else if (sb.len > max)
+			err_set(err, err_size, "%s: larger than %zu bytes, the most it may be", path,
+				max);
+		else
+			err_set(err, err_size, "%s: %s", path, strerror(errno ? errno : EIO));
 		fclose(f);
 		strbuf_free(&sb);
 		return NULL;

@@ -86,7 +86,9 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...) HUB_PRINTF(2, 3);
 /* Hands the buffer to the caller (hub_free it); the strbuf is emptied. */
 char *strbuf_take(struct strbuf *sb);
 
-/* Reads a whole file; returns a hub_malloc'd NUL-terminated buffer. */
-char *file_read_all(const char *path, size_t *len, char *err, size_t err_size);
+/* Reads a whole file of at most `max` bytes (SIZE_MAX: no limit); returns
+ * a hub_malloc'd NUL-terminated buffer, or NULL with "path: why" in err
+ * (strerror, "out of memory", or the limit passed). */
+char *file_read_all(const char *path, size_t max, size_t *len, char *err, size_t err_size);
 
 #endif

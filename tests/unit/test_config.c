@@ -13,9 +13,11 @@
 #include "../../hub/config.h"
 #include "../../hub/store.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FIXTURES "tests/fixtures/config/"
 
@@ -267,6 +269,37 @@ static void test_expansion_is_capped(void)
 		free(text);
 	}
 	unsetenv("HUB_TEST_BIG");
+}
+
+/* A config file is read up to 16 MiB, and a read that fails says why: a
+ * directory was a "read error"; /dev/zero never ended (read on past the
+ * memory, which a failed allocation did not stop), so it comes last. */
+static void test_unreadable_config_file_says_why(void)
+{
+	char *dir = testlib_mkdtemp(), *big = NULL, *want = NULL;
+	int fd;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+	CU_ASSERT_FATAL(asprintf(&big, "%s/big.yaml", dir) > 0);
+	CU_ASSERT_FATAL(asprintf(&want, "%s: larger than 16777216 bytes, the most it may be",
+				 big) > 0);
+	fd = open(big, O_WRONLY | O_CREAT, 0600);
+	CU_ASSERT_FATAL(fd >= 0 && ftruncate(fd, (16 << 20) + 1) == 0); /* sparse */
+	close(fd);
+	{
+		const struct bad_case rows[] = {
+			{NULL, "tests/fixtures/config", "tests/fixtures/config: Is a directory"},
+			{NULL, FIXTURES "none.yaml", FIXTURES "none.yaml: No such file or directory"},
+			{NULL, big, want},
+			{NULL, "/dev/zero",
+			 "/dev/zero: larger than 16777216 bytes, the most it may be"},
+		};
+		CHECK_BAD_ROWS(rows);
+	}
+	testlib_rmtree(dir);
+	free(dir);
+	free(big);
+	free(want);
 }
 
 static void test_bad_values_are_refused(void)
@@ -914,6 +947,7 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_env_var_expands_with_default),
 	   TEST(test_nested_reference_in_a_default_is_refused),
 	   TEST(test_expansion_is_capped),
+	   TEST(test_unreadable_config_file_says_why),
 	   TEST(test_dollar_dollar_is_a_literal_dollar),
 	   TEST(test_external_ids_sorted_by_priority_then_name),
 	   TEST(test_sources_and_exports_keep_common_keys),

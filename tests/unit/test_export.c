@@ -2288,7 +2288,7 @@ static char *slurp(const char *path)
 {
 	size_t len;
 	char err[256];
-	return file_read_all(path, &len, err, sizeof(err));
+	return file_read_all(path, SIZE_MAX, &len, err, sizeof(err));
 }
 
 static void test_jsonl_rotates_by_size_and_keeps_n_files(void)

@@ -1241,8 +1241,8 @@ static void test_shrunk_unheld_installation_joins_when_a_merge_is_refused(void)
 	struct testhub *th = testhub_start(GEN_CONFIG_YAML);
 	char by_install[PROFILE_ID_SIZE], by_custom[PROFILE_ID_SIZE], by_mpid[PROFILE_ID_SIZE];
 	char err[256];
-	char *lines = file_read_all(FIXTURES "unheld_installation_joins.jsonl", NULL, err,
-				    sizeof(err));
+	char *lines = file_read_all(FIXTURES "unheld_installation_joins.jsonl", SIZE_MAX, NULL,
+				    err, sizeof(err));
 	struct store *s;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);

@@ -22,7 +22,7 @@ static char *make_v3_store(const char *dir)
 	size_t len;
 	char err[256];
 
-	schema = file_read_all("tests/fixtures/store/schema_v3.sql", &len, err, sizeof(err));
+	schema = file_read_all("tests/fixtures/store/schema_v3.sql", SIZE_MAX, &len, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(schema);
 	CU_ASSERT_FATAL(asprintf(&db, "%s/v3.db", dir) > 0);
 	CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
