@@ -23,6 +23,9 @@
 #include <yaml.h>
 
 #define MAX_DEPTH 64     /* nesting deeper than this is refused */
+/* Entries of one mapping or list: no config needs more, and each key is
+ * compared with every earlier one (duplicates). */
+#define MAX_CHILDREN 10000
 #define PATH_LEN 256
 #define CONFIG_FILE_MAX (16 << 20) /* bytes: a config file is read whole */
 /* What ${...} expansion may make: a reference repeated in a small file
@@ -213,6 +216,16 @@ static struct cfg_node *add_child(struct parser *p, struct cfg_node *n, size_t *
 	memset(slot, 0, sizeof(*slot));
 	slot->file = p->file;
 	return slot;
+}
+
+/* Refuses an entry past MAX_CHILDREN in n, at the entry's position. */
+static int check_n_children(struct parser *p, const struct cfg_node *n, const yaml_mark_t *m,
+			    const char *path)
+{
+	if (n->n_children < MAX_CHILDREN)
+		return 0;
+	parser_error(p, m, path, "more than %d entries in one mapping or list", MAX_CHILDREN);
+	return -1;
 }
 
 static int is_utf8(const unsigned char *s, size_t len)
@@ -456,7 +469,7 @@ static int parse_seq(struct parser *p, struct cfg_node *n, int depth, const char
 			yaml_event_delete(&ev);
 			return 0;
 		}
-		slot = add_child(p, n, &cap);
+		slot = check_n_children(p, n, &ev.start_mark, path) ? NULL : add_child(p, n, &cap);
 		if (!slot) {
 			yaml_event_delete(&ev);
 			return -1;
@@ -523,7 +536,7 @@ static int parse_map(struct parser *p, struct cfg_node *n, int depth, const char
 			yaml_event_delete(&ev);
 			return 0;
 		}
-		if (parse_key(p, &ev, n, path))
+		if (check_n_children(p, n, &ev.start_mark, path) || parse_key(p, &ev, n, path))
 			goto fail_event;
 		slot = add_child(p, n, &cap);
 		if (!slot)

@@ -228,6 +228,27 @@ static char *repeated_refs(int n_lines, int n_refs)
 	return text;
 }
 
+/* Parses `text` (freed here) as "t.yaml": it loads when `expected` is
+ * NULL, else fails with exactly that message.  Returns the tree
+ * (cfg_free it) or NULL. */
+static struct cfg_node *parse_expecting(char *text, const char *expected)
+{
+	struct cfg_node *root = NULL;
+	char err[512] = "";
+	int rc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	rc = cfg_parse_string("t.yaml", text, strlen(text), &root, err, sizeof(err));
+	free(text);
+	if (expected) {
+		CU_ASSERT_EQUAL(rc, -1);
+		CU_ASSERT_STRING_EQUAL(err, expected);
+	} else {
+		CU_ASSERT_EQUAL(rc, 0);
+	}
+	return root;
+}
+
 /* ${...} expansion is capped, each value at 1 MiB and the file's expanded
  * values at 16 MiB together (references repeated in a small file made
  * gigabytes): the value where a cap is passed is named, not printed. */
@@ -251,22 +272,11 @@ static void test_expansion_is_capped(void)
 	setenv("HUB_TEST_BIG", big, 1);
 	free(big);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		char *text = repeated_refs(rows[i].n_lines, rows[i].n_refs);
-		struct cfg_node *root = NULL;
-		char err[512] = "";
-		int rc;
-
-		CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-		rc = cfg_parse_string("t.yaml", text, strlen(text), &root, err, sizeof(err));
-		if (rows[i].expected) {
-			CU_ASSERT_EQUAL(rc, -1);
-			CU_ASSERT_STRING_EQUAL(err, rows[i].expected);
-		} else {
-			CU_ASSERT_EQUAL(rc, 0);
+		struct cfg_node *root = parse_expecting(
+			repeated_refs(rows[i].n_lines, rows[i].n_refs), rows[i].expected);
+		if (root)
 			CU_ASSERT_EQUAL(strlen(cfg_get(root, "a")->value), 1u << 20);
-		}
 		cfg_free(root);
-		free(text);
 	}
 	unsetenv("HUB_TEST_BIG");
 }
@@ -300,6 +310,31 @@ static void test_unreadable_config_file_says_why(void)
 	free(dir);
 	free(big);
 	free(want);
+}
+
+/* A mapping or list of more than 10000 entries is refused at the first
+ * one past (100000 keys kept the duplicate check busy for minutes). */
+static void test_too_many_entries_are_refused(void)
+{
+	static const struct {
+		int is_list, n;
+		const char *expected; /* NULL: loads */
+	} rows[] = {
+		{0, 10000, NULL},
+		{0, 10001, "t.yaml:10001:1: more than 10000 entries in one mapping or list"},
+		{1, 10000, NULL},
+		{1, 10001, "t.yaml:10002:3: a: more than 10000 entries in one mapping or list"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *text = malloc((size_t)rows[i].n * 16 + 8), *at = text;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+		at += sprintf(at, "%s", rows[i].is_list ? "a:\n" : "");
+		for (int k = 0; k < rows[i].n; k++)
+			at += sprintf(at, rows[i].is_list ? "- %d\n" : "k%d: 1\n", k);
+		cfg_free(parse_expecting(text, rows[i].expected));
+	}
 }
 
 static void test_bad_values_are_refused(void)
@@ -948,6 +983,7 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_nested_reference_in_a_default_is_refused),
 	   TEST(test_expansion_is_capped),
 	   TEST(test_unreadable_config_file_says_why),
+	   TEST(test_too_many_entries_are_refused),
 	   TEST(test_dollar_dollar_is_a_literal_dollar),
 	   TEST(test_external_ids_sorted_by_priority_then_name),
 	   TEST(test_sources_and_exports_keep_common_keys),
