@@ -103,13 +103,30 @@ static void parser_error(struct parser *p, const yaml_mark_t *m, const char *pat
 	va_end(ap);
 }
 
+/* The byte offset in the text of a libyaml mark, whose index counts
+ * characters (not the UTF-8 BOM libyaml skipped); p->len when past the end
+ * or when the text is not UTF-8. */
+static size_t mark_byte_offset(const struct parser *p, const yaml_mark_t *m)
+{
+	size_t at = 0, chars = 0;
+
+	if (p->yp.encoding != YAML_UTF8_ENCODING)
+		return p->len;
+	if (p->len >= 3 && memcmp(p->text, "\xef\xbb\xbf", 3) == 0)
+		at = 3;
+	for (; at < p->len; at++)
+		if (((unsigned char)p->text[at] & 0xc0) != 0x80 && chars++ == m->index)
+			return at; /* the first byte of a character, not a continuation */
+	return p->len;
+}
+
 /* A scanner error at a plain value starting with a character YAML keeps
  * for itself ('*' an alias, '@' and '`' reserved): the value is meant as
  * text (a cron "*\/15 * * * *", "@daily"), so say how to write it. */
 static const char *quote_hint(const struct parser *p)
 {
 	const yaml_parser_t *yp = &p->yp;
-	size_t at = yp->context_mark.index;
+	size_t at = mark_byte_offset(p, &yp->context_mark);
 
 	if (yp->error != YAML_SCANNER_ERROR || !yp->context || at >= p->len)
 		return "";

@@ -81,6 +81,26 @@ static void test_yaml_syntax_error_names_file_line_col(void)
 	CHECK_BAD_ROWS(rows);
 }
 
+/* The quoting hint looks at the character libyaml names, whose index
+ * counts characters, not bytes: non-ASCII text (or a BOM) before it made
+ * the hint vanish or name another character. */
+static void test_quote_hint_after_non_ascii_text(void)
+{
+	static const struct bad_case rows[] = {
+		{"# caf\xc3\xa9\nschedule: */15 * * * *\n", NULL,
+		 "bad.yaml:2:12: did not find expected alphabetic or numeric character (while "
+		 "scanning an alias at 2:11); a value starting with '*' must be quoted, as in "
+		 "\"*/15 * * * *\""},
+		{"\xef\xbb\xbf" "a: @daily\n", NULL,
+		 "bad.yaml:1:4: found character that cannot start any token (while scanning for "
+		 "the next token at 1:4); a value starting with '@' must be quoted, as in \"@daily\""},
+		{"a: \xe2\x82\xac*\n`b: 1\n", NULL,
+		 "bad.yaml:2:1: found character that cannot start any token (while scanning for "
+		 "the next token at 2:1); a value starting with '`' must be quoted"},
+	};
+	CHECK_BAD_ROWS(rows);
+}
+
 static void test_duplicate_key_is_refused(void)
 {
 	static const struct bad_case rows[] = {
@@ -963,6 +983,7 @@ static void test_load_survives_every_allocation_failure(void)
 
 TEST_SUITE(config, NULL, NULL,
 	   TEST(test_yaml_syntax_error_names_file_line_col),
+	   TEST(test_quote_hint_after_non_ascii_text),
 	   TEST(test_duplicate_key_is_refused),
 	   TEST(test_unknown_key_suggests_closest),
 	   TEST(test_wrong_type_is_reported_at_the_value),
