@@ -11,6 +11,7 @@
 #include "profile.h"
 
 #include "alloc.h"
+#include "log.h"
 #include "util.h"
 
 #include <string.h>
@@ -38,6 +39,34 @@ static json_t *doc_done(json_t *obj, int has_failed)
 		return obj;
 	json_decref(obj);
 	return NULL;
+}
+
+/* Stored JSON text, parsed.  The hub writes it with json_dumps, yet older
+ * versions stored a few values jansson refuses to read back (a real past
+ * DBL_MAX): such a value is left out of the document and logged, as it
+ * always was, so one old row cannot fail a person's access request or an
+ * export's feed.  Only memory running out fails it (*has_failed). */
+static json_t *stored_json(const char *text, size_t flags, const char *what, int *has_failed)
+{
+	json_error_t jerr;
+	json_t *v = json_loads(text, flags, &jerr);
+
+	if (v)
+		return v;
+	if (json_error_code(&jerr) == json_error_out_of_memory)
+		*has_failed = 1;
+	else
+		log_warn("store", "%s: stored JSON unreadable (%s), left out", what, jerr.text);
+	return NULL;
+}
+
+/* Sets obj[key] to stored JSON text, left out when unreadable. */
+static void doc_set_stored(json_t *obj, const char *key, const char *text, size_t flags,
+			   int *has_failed)
+{
+	json_t *v = stored_json(text, flags, key, has_failed);
+	if (v)
+		doc_set(obj, key, v, has_failed);
 }
 
 /* What a collector fills, and whether that failed. */
@@ -154,15 +183,12 @@ static json_t *identifiers_json(struct ident_acc *acc)
 
 /* ---- attributes, consent, events ------------------------------------ */
 
-/* Stored JSON text is the hub's own json_dumps: only memory running out
- * stops it parsing (NULL, caught where it is set). */
 static int attr_collect(void *ctx, const struct store_attr *a)
 {
 	struct collect *c = ctx;
 	if (a->is_deleted || !a->value_json)
 		return 0;
-	doc_set(c->into, a->key, json_loads(a->value_json, JSON_DECODE_ANY, NULL),
-		&c->has_failed);
+	doc_set_stored(c->into, a->key, a->value_json, JSON_DECODE_ANY, &c->has_failed);
 	return c->has_failed;
 }
 
@@ -176,16 +202,17 @@ static int consent_collect(void *ctx, const struct store_consent *c)
 
 json_t *profile_event_json(const struct store_event *e)
 {
-	json_t *ev = json_object();
+	json_t *ev = json_object(), *props;
 	int has_failed = 0;
 
 	doc_set(ev, "name", json_string(e->name), &has_failed);
 	doc_set(ev, "timestamp", instant_json(e->ts_ms), &has_failed);
 	doc_set(ev, "source", json_string(e->source), &has_failed);
 	doc_set(ev, "message_id", json_string(e->message_id), &has_failed);
-	doc_set(ev, "properties",
-		e->properties_json ? json_loads(e->properties_json, 0, NULL) : json_object(),
-		&has_failed);
+	props = e->properties_json
+			? stored_json(e->properties_json, 0, "event properties", &has_failed)
+			: NULL;
+	doc_set(ev, "properties", props || has_failed ? props : json_object(), &has_failed);
 	return doc_done(ev, has_failed);
 }
 
@@ -412,7 +439,7 @@ json_t *profile_log_json(const struct store_log_entry *e)
 		doc_set(o, "value", json_string(e->id_value), &has_failed);
 	if (e->other_profile_id)
 		doc_set(o, "other_profile_id", json_string(e->other_profile_id), &has_failed);
-	if (e->reason)
+	if (e->reason && str_is_utf8(e->reason)) /* older versions cut some mid-character */
 		doc_set(o, "reason", json_string(e->reason), &has_failed);
 	return doc_done(o, has_failed);
 }
@@ -424,9 +451,10 @@ static int attr_row_collect(void *ctx, const struct store_attr *a)
 	int *failed = &c->has_failed;
 
 	doc_set(o, "key", json_string(a->key), failed);
-	doc_set(o, "value",
-		a->value_json ? json_loads(a->value_json, JSON_DECODE_ANY, NULL) : json_null(),
-		failed);
+	if (a->value_json)
+		doc_set_stored(o, "value", a->value_json, JSON_DECODE_ANY, failed);
+	else
+		doc_set(o, "value", json_null(), failed);
 	doc_set(o, "type",
 		json_string(a->type >= 0 && a->type < 6 ? attr_type_names[a->type] : "string"),
 		failed);
