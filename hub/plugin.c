@@ -203,28 +203,33 @@ static const struct hub_config_key *common_key(const struct hub_config_key *comm
 }
 
 /*
- * The entries (of a plugin of `roles`) on which the hub reads the key
- * `name` itself, with its own type whatever the plugin declares (config.c's
- * common keys), or NULL.  Not a pull key on a source that cannot pull
- * (check_pull_keys), nor one a pull only hands to its plugin.
+ * The hub's own key `name` (config.c's common keys), read by the hub itself
+ * with its own type whatever the plugin declares, on the entries (*entry)
+ * of a plugin of `roles`; or NULL.  Not a pull key on a source that cannot
+ * pull (check_pull_keys), nor one a pull only hands to its plugin.
  */
-static const char *hub_key_of(const char *name, unsigned roles)
+static const struct hub_config_key *hub_key_of(const char *name, unsigned roles,
+					       const char **entry)
 {
 	const struct hub_config_key *c;
 
-	if ((roles & HUB_ROLE_EXPORT) && common_key(config_keys_common_export, name))
-		return "export";
+	if ((roles & HUB_ROLE_EXPORT) && (c = common_key(config_keys_common_export, name))) {
+		*entry = "export";
+		return c;
+	}
 	if (!(roles & (HUB_ROLE_PUSH | HUB_ROLE_PULL)) ||
 	    !(c = common_key(config_keys_common_source, name)))
 		return NULL;
+	*entry = "source";
 	if (strncmp(c->description, "pull:", 5) != 0)
-		return "source";
+		return c;
 	if (!(roles & HUB_ROLE_PULL))
 		return NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(pull_keys_of_the_plugin); i++)
 		if (strcmp(name, pull_keys_of_the_plugin[i]) == 0)
 			return NULL;
-	return "pull source";
+	*entry = "pull source";
+	return c;
 }
 
 /* prefix: `plugin "NAME" (PATH)` */
@@ -232,17 +237,22 @@ static int check_config_keys(const struct hub_config_key *keys, unsigned roles,
 			     const char *prefix, char *err, size_t err_size)
 {
 	for (size_t i = 0; keys && keys[i].name; i++) {
-		const struct hub_config_key *k = &keys[i];
-		const char *hub_own;
+		const struct hub_config_key *k = &keys[i], *hub_own;
+		const char *entry;
 		int is_scalar;
 
 		if (!k->name[0]) {
 			err_set(err, err_size, "%s: config key %zu has an empty name", prefix, i);
 			return -1;
 		}
-		if ((hub_own = hub_key_of(k->name, roles))) {
-			err_set(err, err_size, "%s: config key \"%s\" is the hub's own key of every %s",
-				prefix, k->name, hub_own);
+		/* the same type (plugins of ABI 1.7 did so) reads alike; another
+		 * would have the hub refuse what the plugin takes */
+		if ((hub_own = hub_key_of(k->name, roles, &entry)) && hub_own->type != k->type) {
+			err_set(err, err_size, "%s: config key \"%s\" is the hub's own key of every"
+					       " %s (%s): declared %s", prefix, k->name, entry,
+				config_type_names[hub_own->type],
+				(unsigned)k->type < ARRAY_SIZE(config_type_names)
+					? config_type_names[k->type] : "an unknown type");
 			return -1;
 		}
 		for (size_t j = 0; j < i; j++)

@@ -1,11 +1,15 @@
 /* pull_own_keys.c - a pull plugin that declares, with its own types, the
  * common source keys a pull only hands to its plugin (kind, map): it loads,
- * and the hub checks those keys with the plugin's types. */
+ * and the hub checks those keys with the plugin's types.  It also declares
+ * page_size, a key the hub reads itself, with the hub's type: it loads as
+ * such plugins always did. */
 #include <hub_plugin.h>
 
 static const struct hub_config_key keys[] = {
 	{.name = "kind", .type = HUB_CFG_STRING_LIST, .description = "kinds of rows"},
 	{.name = "map", .type = HUB_CFG_STRING, .description = "a map file"},
+	{.name = "page_size", .type = HUB_CFG_INT, .default_value = "500",
+	 .description = "rows a page"},
 	{.name = NULL},
 };
 

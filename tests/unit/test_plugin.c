@@ -87,7 +87,7 @@ static void test_refusals_name_the_plugin_and_the_problem(void)
 		{"bad_default",
 		 "plugin \"bad_default\" (%s): config key \"limit\": default \"lots\" is not an int"},
 		{"hub_key", "plugin \"hub_key\" (%s): config key \"batch_size\" is the hub's own "
-			    "key of every export"},
+			    "key of every export (an int): declared a string"},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -344,7 +344,8 @@ static void test_pull_plugin_may_own_kind_and_map(void)
 						 "  - name: rows\n"
 						 "    plugin: pull_own_keys\n"
 						 "    kind: [a, b]\n"
-						 "    map: rows.yaml\n",
+						 "    map: rows.yaml\n"
+						 "    page_size: 200\n",
 						 &cfg, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(plugin_instance_check(&mod, &cfg->sources[0], 0, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(err, "");
