@@ -218,9 +218,11 @@ static void *run_watch_main(void *arg)
 		sig = sigtimedwait(&r->watch_signals, NULL, &every);
 		step = atomic_load(&r->step);
 		if (sig == SIGINT || sig == SIGTERM) {
-			fprintf(stderr, "profilehub: %s again: quitting at once, not waiting for %s;"
-					" %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM", step->what,
-				step->abandoned);
+			/* "a second": sigwait takes the lower number first, so of a
+			 * SIGTERM and a SIGINT sent together either may come second */
+			fprintf(stderr, "profilehub: %s, a second stop signal: quitting at once, not"
+					" waiting for %s; %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+				step->what, step->abandoned);
 			_exit(130);
 		}
 		if (sig == SIGUSR1 && atomic_load(&r->is_closed))

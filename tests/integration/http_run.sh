@@ -213,7 +213,7 @@ pid_wait "$pid" 5 || rc=$?
 [ $rc != 124 ] || fail "still running 5 s after a second SIGTERM"
 pid=""
 [ $rc = 130 ] || fail "exit status $rc after a second SIGTERM"
-grep -q "SIGTERM again: quitting at once, not waiting for the exports' batches in flight; a batch in flight is sent again after a restart" \
+grep -q "SIGTERM, a second stop signal: quitting at once, not waiting for the exports' batches in flight; a batch in flight is sent again after a restart" \
 	"$work/log" || fail "a second SIGTERM does not say what it abandons"
 grep -q '^{' "$work/exported" 2>/dev/null && fail "the blocked export accepted changes"
 export_config "$work/unblocked.yaml"
