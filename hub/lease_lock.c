@@ -7,6 +7,7 @@
 #include "lease_lock.h"
 
 #include "alloc.h"
+#include "log.h"
 #include "util.h"
 
 #include <errno.h>
@@ -35,6 +36,13 @@ void lease_locks_free(struct lease_locks *l)
 	memset(l, 0, sizeof(*l));
 }
 
+void lease_locks_own(struct lease_locks *l, uid_t uid, gid_t gid)
+{
+	l->is_owned_by = 1;
+	l->uid = uid;
+	l->gid = gid;
+}
+
 int lease_locks_find(const struct lease_locks *l, const char *name)
 {
 	for (size_t i = 0; i < l->n_held; i++)
@@ -60,32 +68,51 @@ static int lock_path(const char *dir, const char *name, char *buf, size_t size)
 	return 0;
 }
 
+/* Gives a file this set made to the store's owner (a root process). */
+static void lock_give(const struct lease_locks *l, const char *path, int fd)
+{
+	struct stat st;
+
+	if (!l->is_owned_by)
+		return;
+	if (fd >= 0 ? fstat(fd, &st) : stat(path, &st))
+		return;
+	if ((st.st_uid != l->uid || st.st_gid != l->gid) &&
+	    (fd >= 0 ? fchown(fd, l->uid, l->gid) : chown(path, l->uid, l->gid)))
+		log_warn("store", "%s: cannot give it to %ld:%ld: %s", path, (long)l->uid,
+			 (long)l->gid, strerror(errno));
+}
+
 /* The descriptor of the locked file: >= 0; -2 another holder has it; -1
- * error (err set). */
-static int lock_file(const char *dir, const char *name, char *err, size_t err_size)
+ * error (err set).  Read-only: flock needs no more, so a file another user
+ * of the store's group made locks too. */
+static int lock_file(const struct lease_locks *l, const char *name, char *err, size_t err_size)
 {
 	char path[PATH_MAX];
 	int fd, e;
 
-	if (lock_path(dir, name, path, sizeof(path))) {
-		err_set(err, err_size, "lease %s: its lock file's name is too long", name);
+	if (lock_path(l->dir, name, path, sizeof(path))) {
+		err_set(err, err_size, "its lock file's name is too long");
 		return -1;
 	}
-	if (mkdir(dir, 0750) && errno != EEXIST) {
-		err_set(err, err_size, "lease %s: cannot make %s: %s", name, dir, strerror(errno));
+	if (mkdir(l->dir, 0750) == 0)
+		lock_give(l, l->dir, -1);
+	else if (errno != EEXIST) {
+		err_set(err, err_size, "cannot make %s: %s", l->dir, strerror(errno));
 		return -1;
 	}
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
-		err_set(err, err_size, "lease %s: cannot open %s: %s", name, path, strerror(errno));
+	if ((fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+		err_set(err, err_size, "cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
+	lock_give(l, path, fd);
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 		return fd;
 	e = errno;
 	close(fd);
 	if (e == EWOULDBLOCK)
 		return -2;
-	err_set(err, err_size, "lease %s: cannot lock %s: %s", name, path, strerror(e));
+	err_set(err, err_size, "cannot lock %s: %s", path, strerror(e));
 	return -1;
 }
 
@@ -104,7 +131,7 @@ int lease_locks_take(struct lease_locks *l, const char *name, char *err, size_t 
 		l->held = held;
 		l->size_held = size;
 	}
-	if (l->dir && (fd = lock_file(l->dir, name, err, err_size)) < 0)
+	if (l->dir && (fd = lock_file(l, name, err, err_size)) < 0)
 		return fd == -2 ? 0 : -1;
 	if (!(copy = hub_strdup(name))) {
 		if (fd >= 0)

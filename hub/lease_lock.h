@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct lease_lock {
 	char *name;    /* owned */
@@ -24,12 +25,19 @@ struct lease_lock {
  * running at once); used by one thread at a time. */
 struct lease_locks {
 	char *dir; /* owned; NULL: no files, every take succeeds (a store in memory) */
+	int is_owned_by;  /* 1: files made are given to uid:gid (a root process) */
+	uid_t uid;
+	gid_t gid;
 	struct lease_lock *held; /* owned, n_held of size_held */
 	size_t n_held, size_held;
 };
 
 /* dir is copied (NULL: no files).  0, or -1 out of memory. */
 int lease_locks_init(struct lease_locks *l, const char *dir);
+/* The directory and files this set makes are given to uid:gid (the
+ * store's owner, when root runs the hub: its service user must lock them
+ * too, as it writes the -wal and -shm SQLite gave it). */
+void lease_locks_own(struct lease_locks *l, uid_t uid, gid_t gid);
 /* Releases every lock held and frees the set. */
 void lease_locks_free(struct lease_locks *l);
 /* The index in l->held of the lock of that name, or -1 when not held. */

@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -421,8 +422,8 @@ static int query_int(struct sqlite_store *ls, enum stmt_id id, sqlite3_stmt *st,
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*out = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-		return 1;
+		/* a write's autocommit (a lease's epoch bump) commits here */
+		return sqlite3_reset(st) == SQLITE_OK ? 1 : fail(ls, id);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : fail(ls, id);
@@ -1719,19 +1720,30 @@ static void lite_create_private(const char *path)
 		close(fd);
 }
 
-/* The leases' lock files live in <path>-leases/, beside the -wal and -shm
- * files.  A database in memory is this connection's alone: no files. */
+/* The leases' lock files live in <file>-leases/, beside the -wal and -shm
+ * files, <file> being the database file itself (a store reached by two
+ * paths, through a symlink, is one store: one set of leases).  Made by
+ * root, they are given to the file's owner, as SQLite gives its -wal and
+ * -shm.  A database in memory is this connection's alone: no files.
+ * Called once the file is open (it exists). */
 static int lite_leases_init(struct sqlite_store *ls, const char *path)
 {
-	char *dir;
-	int rc;
+	char *file, *dir = NULL;
+	struct stat st;
+	int rc = -1;
 
 	if (path[0] == '\0' || strcmp(path, ":memory:") == 0)
 		return lease_locks_init(&ls->leases, NULL);
-	if (!(dir = hub_malloc(strlen(path) + sizeof("-leases"))))
+	if (!(file = realpath(path, NULL)) && !(file = strdup(path)))
 		return -1;
-	sprintf(dir, "%s-leases", path);
-	rc = lease_locks_init(&ls->leases, dir);
+	if (!(dir = hub_malloc(strlen(file) + sizeof("-leases"))))
+		goto out;
+	sprintf(dir, "%s-leases", file);
+	if ((rc = lease_locks_init(&ls->leases, dir)) == 0 && geteuid() == 0 &&
+	    stat(file, &st) == 0)
+		lease_locks_own(&ls->leases, st.st_uid, st.st_gid);
+out:
+	free(file); /* realpath's and strdup's: malloc'd */
 	hub_free(dir);
 	return rc;
 }
@@ -1751,14 +1763,14 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
 	pthread_mutex_init(&ls->ckpt.lock, NULL);
 	pthread_cond_init(&ls->ckpt.wake, NULL);
 	ls->ckpt.path = hub_strdup(path);
-	if (lite_leases_init(ls, path)) {
-		err_set(err, err_size, "out of memory");
-		goto fail;
-	}
 	lite_create_private(path);
 	if (sqlite3_open_v2(path, &ls->db, flags, NULL) != SQLITE_OK) {
 		err_set(err, err_size, "sqlite: cannot open %s: %s", path,
 			ls->db ? sqlite3_errmsg(ls->db) : "out of memory");
+		goto fail;
+	}
+	if (lite_leases_init(ls, path)) {
+		err_set(err, err_size, "out of memory");
 		goto fail;
 	}
 	/* SQLite opens a file it may not write read-only, silently: every

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *make_v3_store(const char *dir)
 {
@@ -226,8 +227,53 @@ static void test_a_new_store_is_not_readable_by_others(void)
 	free(lock);
 }
 
+/* A store reached by two paths (a symlink) is one store with one set of
+ * leases: each path had its own <path>-leases/, so two hubs both held
+ * every lease and delivered every export.  Made by root, the lock files
+ * are its owner's, as SQLite gives it the -wal and -shm: the service user
+ * still takes its leases after a `sudo profilehub run`. */
+static void test_a_store_by_two_paths_has_one_set_of_leases_given_to_its_owner(void)
+{
+	char *dir = testlib_mkdtemp(), *db = NULL, *link = NULL, *leases = NULL,
+	     *link_leases = NULL, *lock = NULL, err[512];
+	struct store *s = NULL, *s2 = NULL;
+	int64_t epoch = 0;
+	int is_root = geteuid() == 0;
+	struct stat st;
+
+	CU_ASSERT_FATAL(asprintf(&db, "%s/real.db", dir) > 0 &&
+			asprintf(&link, "%s/link.db", dir) > 0 &&
+			asprintf(&leases, "%s-leases", db) > 0 &&
+			asprintf(&link_leases, "%s-leases", link) > 0 &&
+			asprintf(&lock, "%s/export%%3acrm", leases) > 0);
+	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(db, &s, err, sizeof(err)), 0);
+	store_close(s);
+	CU_ASSERT_EQUAL_FATAL(symlink("real.db", link), 0);
+	if (is_root)
+		CU_ASSERT_EQUAL(chown(db, 65534, 65534), 0);
+	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(db, &s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(link, &s2, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "export:crm", &epoch), 1);
+	CU_ASSERT_EQUAL(s2->ops->lease_try(s2, "export:crm", &epoch), 0);
+	CU_ASSERT_NOT_EQUAL(access(link_leases, F_OK), 0);
+	if (is_root) {
+		CU_ASSERT(stat(leases, &st) == 0 && st.st_uid == 65534 && st.st_gid == 65534);
+		CU_ASSERT(stat(lock, &st) == 0 && st.st_uid == 65534 && st.st_gid == 65534);
+	}
+	store_close(s2);
+	store_close(s);
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+	free(link);
+	free(leases);
+	free(link_leases);
+	free(lock);
+}
+
 TEST_SUITE(store_migrate, NULL, NULL,
 	   TEST(test_version_3_store_is_migrated_keeping_its_data),
 	   TEST(test_dead_letters_of_a_version_3_store_go_with_an_erase),
 	   TEST(test_store_of_a_newer_hub_is_refused),
-	   TEST(test_a_new_store_is_not_readable_by_others))
+	   TEST(test_a_new_store_is_not_readable_by_others),
+	   TEST(test_a_store_by_two_paths_has_one_set_of_leases_given_to_its_owner))
