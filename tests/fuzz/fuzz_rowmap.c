@@ -206,9 +206,13 @@ static char *cursor_build(struct input *in, const struct rm_column *cols, size_t
 
 static char last_id[512];
 
+/* Read as the hub reads a plugin's JSON (record.c): an integer past 64
+ * bits, which a NUMBER column's digits become, as a real. */
 static int json_object_text(const char *text)
 {
-	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+	json_error_t jerr;
+	int had_big = 0;
+	json_t *v = text ? json_loadb_big_ints(text, strlen(text), 0, &jerr, &had_big) : NULL;
 	int ok = !text || json_is_object(v);
 
 	json_decref(v);
