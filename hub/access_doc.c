@@ -106,7 +106,7 @@ static void doc_indent(struct access_doc_writer *w, int depth, int is_after_sepa
  * raw line break (jansson escapes them), so every '\n' is layout. */
 static void doc_value(struct access_doc_writer *w, const json_t *v)
 {
-	char *text = json_dumps(v, w->flags | JSON_ENCODE_ANY);
+	char *text = json_dumps_whole(v, w->flags | JSON_ENCODE_ANY);
 	const char *p, *nl;
 
 	if (!text) {

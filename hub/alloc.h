@@ -22,5 +22,17 @@ void hub_free(void *p);
  * allocations were attempted since the last call to alloc_fail_after(). */
 void alloc_fail_after(long n);
 long alloc_count(void);
+/* Tests: make the allocation number n alone fail (a failure the next
+ * allocation does not repeat); 0 turns injection off. */
+void alloc_fail_only(long n);
+
+/* Whether an allocation of this thread failed since alloc_failed_clear():
+ * hub_* and hub_json_malloc set it.  For callers of a library that does not
+ * say out of memory apart from bad input (jansson's json_loads). */
+void alloc_failed_clear(void);
+int alloc_failed_seen(void);
+/* malloc for jansson (json_set_alloc_funcs, with hub_free): no injection,
+ * no counting, only alloc_failed_seen(). */
+void *hub_json_malloc(size_t size);
 
 #endif

@@ -109,7 +109,7 @@ static int respond_json(struct api_response *resp, int status, json_t *body)
 	resp_header(resp, "X-Content-Type-Options", "nosniff");
 	resp->status = status;
 	resp->content_type = "application/json";
-	resp->body = json_dumps(body, JSON_COMPACT | HUB_JSON_REAL);
+	resp->body = json_dumps_whole(body, JSON_COMPACT | HUB_JSON_REAL);
 	resp->body_len = resp->body ? strlen(resp->body) : 0;
 	json_decref(body);
 	if (!resp->body) {
@@ -728,7 +728,7 @@ static void request_key(char *key, size_t size, const char *id)
 static char *request_text(const struct privacy_request *r)
 {
 	json_t *o = request_json(r);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *text = o ? json_dumps_whole(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);
 	return text;
@@ -1026,7 +1026,7 @@ static int privacy_erase(struct api *api, const char *by, const char *value,
 	done = rc == HUB_OK ? hub_calloc(1, sizeof(*done)) : NULL;
 	shown = done ? request_json_provisional(&r) : NULL;
 	if (done)
-		done->text = shown ? json_dumps(shown, JSON_COMPACT) : NULL;
+		done->text = shown ? json_dumps_whole(shown, JSON_COMPACT) : NULL;
 	json_decref(shown);
 	if (done && done->text && !(resp->pending = ingest_pending_new(&rec, 1, 200, done->text)))
 		rec = NULL; /* freed by ingest_pending_new */
@@ -1125,7 +1125,7 @@ static int get_privacy(struct api *api, const char *id, struct api_response *res
 		}
 		pool_give(api, s);
 	}
-	if (rc == 1 && !(found = json_loads(text, 0, NULL)))
+	if (rc == 1 && !(found = json_loads_whole(text, 0, NULL, NULL)))
 		return respond_error(resp, 500, "internal", "the request's record is unreadable");
 	if (!found)
 		return respond_error(resp, 404, "not_found", "no privacy request %s",

@@ -269,7 +269,7 @@ char *cfg_to_json_as(const struct cfg_node *n, enum hub_config_type type)
 	if (!j)
 		return NULL;
 	/* 15 significant digits: 0.1 prints as 0.1, not 0.10000000000000001 */
-	text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER |
+	text = json_dumps_whole(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER |
 				     JSON_REAL_PRECISION(15));
 	json_decref(j);
 	if (!text)

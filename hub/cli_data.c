@@ -737,7 +737,7 @@ static int print_doc(struct store *s, const char *pid, long n_events)
 	json_t *doc = NULL;
 	int rc = profile_doc_build(s, pid, n_events, &doc);
 	if (rc == 1) {
-		char *text = json_dumps(doc, JSON_COMPACT | HUB_JSON_REAL);
+		char *text = json_dumps_whole(doc, JSON_COMPACT | HUB_JSON_REAL);
 		json_decref(doc);
 		if (!text) {
 			err_set(s->err, sizeof(s->err), "out of memory");
@@ -1050,7 +1050,7 @@ static int privacy_erase(struct cli *cli, const struct lookup *lk)
 		return CLI_FAIL;
 	}
 	out = json_pack("{s:s, s:s, s:s}", "type", "erase", "status", "done", lk->by, lk->value);
-	text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+	text = out ? json_dumps_whole(out, JSON_COMPACT) : NULL;
 	if (text)
 		puts(text);
 	free(text);

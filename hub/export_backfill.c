@@ -81,7 +81,7 @@ int export_backfill_load(struct store *s, const char *name, struct export_backfi
 		     : s->ops->meta_get(s, key, text, sizeof(text));
 	if (rc <= 0)
 		return rc;
-	v = json_loads(text, 0, NULL);
+	v = json_loads_whole(text, 0, NULL, NULL);
 	if (!v)
 		return 0; /* damaged: as if never asked */
 	b->state = state_parse(json_string_value(json_object_get(v, "state")));
@@ -162,7 +162,7 @@ int export_backfill_write_page(struct store *s, const char *name, struct export_
 {
 	struct id_page pg = {.cap = atomic_load(&backfill_page)};
 	json_t *payload = json_pack("{s:s}", "backfill", name);
-	char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+	char *text = payload ? json_dumps_whole(payload, JSON_COMPACT) : NULL;
 	int rc = -1;
 
 	json_decref(payload);
@@ -205,7 +205,7 @@ int export_backfill_target(const char *payload, char **name)
 	*name = NULL;
 	if (!payload || strncmp(payload, mark, sizeof(mark) - 1) != 0)
 		return 0; /* every other change: "{}", the event, ... */
-	v = json_loads(payload, 0, NULL);
+	v = json_loads_whole(payload, 0, NULL, NULL);
 	target = json_string_value(json_object_get(v, "backfill"));
 	if (target && !(*name = hub_strdup(target))) {
 		json_decref(v);

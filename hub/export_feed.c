@@ -244,7 +244,7 @@ static int slot_fill(struct doc_slot *slot, struct store *s, const char *pid,
 	json_object_del(doc, "events");
 	slot->custom_id = json_incref(json_object_get(doc, "custom_id"));
 	shown = profile_filtered(doc, f);
-	slot->text = shown ? json_dumps(shown, JSON_COMPACT | HUB_JSON_REAL) : NULL;
+	slot->text = shown ? json_dumps_whole(shown, JSON_COMPACT | HUB_JSON_REAL) : NULL;
 	json_decref(shown);
 	json_decref(doc);
 	if (!slot->text || !slot->custom_id) {
@@ -327,7 +327,7 @@ static int change_body(json_t *c, const struct feed_row *r, json_t *payload)
 static char *change_text(const struct feed_row *r, const struct doc_slot *slot)
 {
 	json_t *head = change_head(r), *body = json_object();
-	json_t *payload = json_loads(r->payload, 0, NULL);
+	json_t *payload = json_loads_whole(r->payload, 0, NULL, NULL);
 	char *head_text = NULL, *body_text = NULL;
 	struct strbuf sb;
 
@@ -338,8 +338,8 @@ static char *change_text(const struct feed_row *r, const struct doc_slot *slot)
 		goto out;
 	if (change_body(r->kind == FEED_ERASED ? head : body, r, payload))
 		goto out;
-	if (!(head_text = json_dumps(head, JSON_COMPACT | HUB_JSON_REAL)) ||
-	    !(body_text = json_dumps(body, JSON_COMPACT | HUB_JSON_REAL)))
+	if (!(head_text = json_dumps_whole(head, JSON_COMPACT | HUB_JSON_REAL)) ||
+	    !(body_text = json_dumps_whole(body, JSON_COMPACT | HUB_JSON_REAL)))
 		goto out;
 	strbuf_append(&sb, head_text, strlen(head_text) - 1); /* without its '}' */
 	if (slot && slot->text) {

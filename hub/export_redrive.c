@@ -41,12 +41,12 @@ int export_retry_target(const char *payload, char **name, int64_t *retry_of, cha
 	*retry_of = 0;
 	if (!payload || strncmp(payload, mark, sizeof(mark) - 1) != 0)
 		return 0; /* every other change */
-	v = json_loads(payload, 0, NULL);
+	v = json_loads_whole(payload, 0, NULL, NULL);
 	target = json_string_value(json_object_get(v, "for"));
 	p = json_object_get(v, "payload");
 	if (target && p) {
 		*name = hub_strdup(target);
-		*inner = json_dumps(p, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL);
+		*inner = json_dumps_whole(p, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL);
 		*retry_of = json_integer_value(json_object_get(v, "retry_of"));
 		rc = *name && *inner ? 1 : -1;
 		if (rc < 0) {
@@ -130,7 +130,7 @@ static json_t *change_payload(json_t *change, int kind)
  * and logged; taken by the other retry; erased), -1 with s->err set. */
 static int retry_one(struct store *s, const char *name, const struct dl_item *it, int64_t now_ms)
 {
-	json_t *change = json_loads(it->change, 0, NULL), *payload = NULL, *wrap = NULL;
+	json_t *change = json_loads_whole(it->change, 0, NULL, NULL), *payload = NULL, *wrap = NULL;
 	const char *kind = json_string_value(json_object_get(change, "kind"));
 	const char *pid = json_string_value(json_object_get(change, "profile_id"));
 	struct store_change c = {0};
@@ -161,7 +161,7 @@ static int retry_one(struct store *s, const char *name, const struct dl_item *it
 	}
 	wrap = json_pack("{s:s, s:I, s:O}", "for", name, "retry_of", (json_int_t)it->seq,
 			 "payload", payload);
-	if (!wrap || !(text = json_dumps(wrap, JSON_COMPACT | HUB_JSON_REAL))) {
+	if (!wrap || !(text = json_dumps_whole(wrap, JSON_COMPACT | HUB_JSON_REAL))) {
 		err_set(s->err, sizeof(s->err), "out of memory");
 		goto out;
 	}

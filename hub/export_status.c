@@ -94,7 +94,7 @@ int export_saved_load(struct store *s, const char *name, struct export_saved *st
 	rc = s->ops->meta_get(s, key, text, sizeof(text));
 	if (rc <= 0)
 		return rc;
-	v = json_loads(text, 0, NULL);
+	v = json_loads_whole(text, 0, NULL, NULL);
 	if (!v)
 		return 0; /* damaged: as if never saved */
 	st->is_disabled = json_is_true(json_object_get(v, "disabled"));
@@ -107,7 +107,7 @@ int export_saved_load(struct store *s, const char *name, struct export_saved *st
 
 int export_meta_put_json(struct store *s, const char *key, json_t *v)
 {
-	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	char *text = v ? json_dumps_whole(v, JSON_COMPACT) : NULL;
 	int rc;
 
 	json_decref(v);

@@ -35,7 +35,7 @@
 
 static char *json_text_new(json_t *v)
 {
-	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	char *text = v ? json_dumps_whole(v, JSON_COMPACT) : NULL;
 	char *copy = text ? hub_strdup(text) : NULL;
 
 	free(text);

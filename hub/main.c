@@ -522,6 +522,10 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int rc;
 
+	/* jansson's allocations note a failure (it reports none apart from
+	 * bad input): profile_doc.c tells a stored value it cannot read from
+	 * memory running out */
+	json_set_alloc_funcs(hub_json_malloc, hub_free);
 	argc = take_global_options(&cli, argc - 1, argv + 1);
 	argv++;
 	if (argc < 0) /* named already */

@@ -26,7 +26,7 @@ hub_rc privacy_erase_record(const struct record_rules *rules, const char *by, co
 	struct record_rules request_rules = *rules;
 	json_t *rj = json_pack("{s:s, s:s, s:s, s:{s:s}}", "type", "erase", "source", "privacy",
 			       "message_id", request_id, "identifiers", by, value);
-	char *text = rj ? json_dumps(rj, JSON_COMPACT) : NULL;
+	char *text = rj ? json_dumps_whole(rj, JSON_COMPACT) : NULL;
 	hub_rc rc;
 
 	*out = NULL;
@@ -117,7 +117,7 @@ struct request_ages {
 static int request_age_add(void *ctx, const char *key, const char *value)
 {
 	struct request_ages *a = ctx;
-	json_t *o = json_loads(value, 0, NULL);
+	json_t *o = json_loads_whole(value, 0, NULL, NULL);
 	const char *created = json_string_value(json_object_get(o, "created_at"));
 
 	if (a->n == a->cap) {

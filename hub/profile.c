@@ -22,7 +22,7 @@ static json_t *current_array(const struct store_attr *a, int found)
 {
 	json_t *v = NULL;
 	if (found && !a->is_deleted && a->value_json)
-		v = json_loads(a->value_json, 0, NULL);
+		v = json_loads_whole(a->value_json, 0, NULL, NULL);
 	if (v && json_is_array(v))
 		return v;
 	json_decref(v);
@@ -104,7 +104,7 @@ static int attr_apply_array(struct store *s, const char *pid, const struct recor
 	array_apply_ops(arr, ra->add, ra->remove);
 	if (json_array_size(arr) > RECORD_ATTR_ARRAY_MAX)
 		rc = attr_warn_too_long(s, ra, json_array_size(arr), warnings);
-	else if ((text = json_dumps(arr, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL))) {
+	else if ((text = json_dumps_whole(arr, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL))) {
 		struct store_attr a = attr_write(ra->key, text, ATTR_ARRAY, new_ts);
 		rc = s->ops->attr_put(s, pid, &a);
 	} else {

@@ -49,11 +49,12 @@ static json_t *doc_done(json_t *obj, int has_failed)
 static json_t *stored_json(const char *text, size_t flags, const char *what, int *has_failed)
 {
 	json_error_t jerr;
-	json_t *v = json_loads(text, flags, &jerr);
+	json_t *v;
+	int is_oom;
 
-	if (v)
+	if ((v = json_loads_whole(text, flags, &jerr, &is_oom)))
 		return v;
-	if (json_error_code(&jerr) == json_error_out_of_memory)
+	if (is_oom)
 		*has_failed = 1;
 	else
 		log_warn("store", "%s: stored JSON unreadable (%s), left out", what, jerr.text);
@@ -392,7 +393,7 @@ int profile_find(struct store *s, const char *by, const char *value,
 
 	if (strcmp(by, "email") == 0 || strcmp(by, "phone") == 0) {
 		json_t *v = json_string(value);
-		char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+		char *text = v ? json_dumps_whole(v, JSON_ENCODE_ANY) : NULL;
 		json_decref(v);
 		if (!text) {
 			err_set(s->err, sizeof(s->err), "out of memory");
@@ -439,8 +440,11 @@ json_t *profile_log_json(const struct store_log_entry *e)
 		doc_set(o, "value", json_string(e->id_value), &has_failed);
 	if (e->other_profile_id)
 		doc_set(o, "other_profile_id", json_string(e->other_profile_id), &has_failed);
-	if (e->reason && str_is_utf8(e->reason)) /* older versions cut some mid-character */
+	if (e->reason && str_is_utf8(e->reason))
 		doc_set(o, "reason", json_string(e->reason), &has_failed);
+	else if (e->reason) /* older versions cut some mid-character */
+		log_warn("store", "identity log of %s: a reason not UTF-8, left out",
+			 e->profile_id);
 	return doc_done(o, has_failed);
 }
 

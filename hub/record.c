@@ -507,7 +507,7 @@ static hub_rc attr_push(struct builder *b, const char *key, json_t *value,
 	a->type = v->type;
 	if (v->op == ATTR_OP_SET) {
 		reals_clamp(value);
-		a->value_json = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL);
+		a->value_json = json_dumps_whole(value, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL);
 		if (!a->value_json)
 			return nomem(b);
 	}
@@ -675,7 +675,7 @@ static hub_rc build_properties_text(struct builder *b)
 	if (!b->props)
 		return HUB_OK;
 	reals_clamp(b->props);
-	b->r->properties_json = json_dumps(b->props, JSON_COMPACT | HUB_JSON_REAL);
+	b->r->properties_json = json_dumps_whole(b->props, JSON_COMPACT | HUB_JSON_REAL);
 	return b->r->properties_json ? HUB_OK : nomem(b);
 }
 

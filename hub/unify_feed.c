@@ -42,7 +42,7 @@ int unify_feed_append(struct unify *u, const char *kind, const char *pid, int64_
 		      json_t *payload)
 {
 	struct store_change c = {.kind = kind, .profile_id = pid, .at_ms = at};
-	char *text = json_dumps(payload, JSON_COMPACT | HUB_JSON_REAL);
+	char *text = json_dumps_whole(payload, JSON_COMPACT | HUB_JSON_REAL);
 	int rc;
 
 	json_decref(payload);

@@ -6,6 +6,7 @@
 #include "alloc.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,4 +388,36 @@ int64_t backoff_jitter_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uin
 	if (ceiling <= 0)
 		return 0;
 	return (int64_t)(random % (uint64_t)(ceiling + 1));
+}
+
+/* ---- jansson, whole or nothing ---------------------------------------- */
+
+char *json_dumps_whole(const json_t *v, size_t flags)
+{
+	char *text;
+
+	alloc_failed_clear();
+	text = json_dumps(v, flags);
+	if (text && alloc_failed_seen()) {
+		free(text); /* jansson's: its allocator's free */
+		return NULL;
+	}
+	return text;
+}
+
+json_t *json_loads_whole(const char *text, size_t flags, json_error_t *jerr, int *is_oom)
+{
+	json_t *v;
+
+	alloc_failed_clear();
+	v = json_loads(text, flags, jerr);
+	if (!alloc_failed_seen()) {
+		if (is_oom)
+			*is_oom = 0;
+		return v;
+	}
+	if (is_oom)
+		*is_oom = 1;
+	json_decref(v);
+	return NULL;
 }

@@ -18,6 +18,16 @@
  * decimal as it was written (18.99, not 18.989999999999998). */
 #define HUB_JSON_REAL JSON_REAL_PRECISION(15)
 
+/* json_dumps and json_loads that give NULL when an allocation failed on
+ * the way (hub_json_malloc notes it): jansson then goes on with bytes left
+ * out (a key, a string's last byte) rather than failing.  For loads,
+ * *is_oom (when not NULL) tells a failed allocation from bad text. */
+struct json_t;
+struct json_error_t;
+char *json_dumps_whole(const struct json_t *v, size_t flags);
+struct json_t *json_loads_whole(const char *text, size_t flags, struct json_error_t *jerr,
+				int *is_oom);
+
 /* Wall clock in ms since the epoch. */
 int64_t time_now_ms(void);
 /* Monotonic clock in ms (for durations and timeouts). */

@@ -531,6 +531,11 @@ static void shared_email_start(struct world *w)
 			      0);
 }
 
+/* The sweeps' failures: every allocation from the nth on (alloc_fail_after),
+ * or the nth alone (alloc_fail_only: a failure the next one does not
+ * repeat, so nothing after it stops the document on its own). */
+static void (*sweep_fail)(long n) = alloc_fail_after;
+
 static int doc_build_all(struct store *s, const char *pid, json_t **out)
 {
 	return profile_doc_build(s, pid, PROFILE_EVENTS_ALL, out);
@@ -550,7 +555,7 @@ static void sweep_build(struct store *s, const char *pid,
 		json_t *got = NULL;
 		int rc;
 		s->err[0] = '\0';
-		alloc_fail_after(n);
+		sweep_fail(n);
 		rc = build(s, pid, &got);
 		n_tried = alloc_count();
 		alloc_fail_after(0);
@@ -580,7 +585,7 @@ static int get_faulted(struct world *w, long n, const char *path, const char *ke
 
 	if (logged)
 		testlib_capture_begin(&cap);
-	alloc_fail_after(n);
+	sweep_fail(n);
 	rc = api_handle(w->api, &req, &resp);
 	*n_tried = alloc_count();
 	alloc_fail_after(0);
@@ -639,13 +644,17 @@ static void test_out_of_memory_fails_a_profile_document_whole(void)
 	shared_email_start(&w);
 	json_get_alloc_funcs(&saved_malloc, &saved_free);
 	json_set_alloc_funcs(hub_malloc, hub_free);
-	sweep_build(w.th->reader, w.pid, doc_build_all);
-	sweep_build(w.th->reader, w.pid, profile_access_build);
-	sweep_get(&w, "/v1/profiles", "email", SHARED_EMAIL);
-	snprintf(path, sizeof(path), "/v1/profiles/%s/events", w.pid);
-	sweep_get(&w, path, "limit", "2");
-	snprintf(path, sizeof(path), "/v1/profiles/%s/history", w.pid);
-	sweep_get(&w, path, NULL, NULL);
+	for (int only = 0; only < 2; only++) {
+		sweep_fail = only ? alloc_fail_only : alloc_fail_after;
+		sweep_build(w.th->reader, w.pid, doc_build_all);
+		sweep_build(w.th->reader, w.pid, profile_access_build);
+		sweep_get(&w, "/v1/profiles", "email", SHARED_EMAIL);
+		snprintf(path, sizeof(path), "/v1/profiles/%s/events", w.pid);
+		sweep_get(&w, path, "limit", "2");
+		snprintf(path, sizeof(path), "/v1/profiles/%s/history", w.pid);
+		sweep_get(&w, path, NULL, NULL);
+	}
+	sweep_fail = alloc_fail_after;
 	json_set_alloc_funcs(saved_malloc, saved_free);
 	world_stop(&w);
 }
