@@ -26,6 +26,9 @@
 /* Entries of one mapping or list: no config needs more, and each key is
  * compared with every earlier one (duplicates). */
 #define MAX_CHILDREN 10000
+/* Entries of the whole file: many full mappings would make as many
+ * quadratic duplicate checks (a 16 MiB file of them ran for minutes). */
+#define MAX_ENTRIES 50000
 #define PATH_LEN 256
 #define CONFIG_FILE_MAX (16 << 20) /* bytes: a config file is read whole */
 /* What ${...} expansion may make: a reference repeated in a small file
@@ -45,6 +48,7 @@ struct parser {
 	char *err;
 	size_t err_size;
 	size_t expanded; /* bytes of the scalars expanded so far */
+	size_t n_entries; /* entries of every mapping and list so far */
 };
 
 /* ---- messages and paths ------------------------------------------- */
@@ -235,14 +239,21 @@ static struct cfg_node *add_child(struct parser *p, struct cfg_node *n, size_t *
 	return slot;
 }
 
-/* Refuses an entry past MAX_CHILDREN in n, at the entry's position. */
+/* Refuses an entry past MAX_CHILDREN in n, or past MAX_ENTRIES in the
+ * file, at the entry's position; counts it. */
 static int check_n_children(struct parser *p, const struct cfg_node *n, const yaml_mark_t *m,
 			    const char *path)
 {
-	if (n->n_children < MAX_CHILDREN)
-		return 0;
-	parser_error(p, m, path, "more than %d entries in one mapping or list", MAX_CHILDREN);
-	return -1;
+	if (n->n_children >= MAX_CHILDREN) {
+		parser_error(p, m, path, "more than %d entries in one mapping or list",
+			     MAX_CHILDREN);
+		return -1;
+	}
+	if (++p->n_entries > MAX_ENTRIES) {
+		parser_error(p, m, path, "more than %d entries in the file", MAX_ENTRIES);
+		return -1;
+	}
+	return 0;
 }
 
 static int is_utf8(const unsigned char *s, size_t len)

@@ -355,6 +355,18 @@ static void test_too_many_entries_are_refused(void)
 			at += sprintf(at, rows[i].is_list ? "- %d\n" : "k%d: 1\n", k);
 		cfg_free(parse_expecting(text, rows[i].expected));
 	}
+	/* the file as a whole: 6 mappings of 9,000 each pass 50,000 in the sixth */
+	{
+		char *text = malloc(6 * 9000 * 16 + 64), *at = text;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+		for (int m = 0; m < 6; m++) {
+			at += sprintf(at, "m%d:\n", m);
+			for (int k = 0; k < 9000; k++)
+				at += sprintf(at, "  k%d: 1\n", k);
+		}
+		cfg_free(parse_expecting(text, "t.yaml:50001:3: m5: more than 50000 entries in the file"));
+	}
 }
 
 static void test_bad_values_are_refused(void)
