@@ -95,12 +95,11 @@ static int lock_file(const struct lease_locks *l, const char *name, char *err, s
 		err_set(err, err_size, "its lock file's name is too long");
 		return -1;
 	}
-	if (mkdir(l->dir, 0750) == 0)
-		lock_give(l, l->dir, -1);
-	else if (errno != EEXIST) {
+	if (mkdir(l->dir, 0750) && errno != EEXIST) {
 		err_set(err, err_size, "cannot make %s: %s", l->dir, strerror(errno));
 		return -1;
 	}
+	lock_give(l, l->dir, -1); /* made now, or by an earlier root run */
 	if ((fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0640)) < 0) {
 		err_set(err, err_size, "cannot open %s: %s", path, strerror(errno));
 		return -1;
