@@ -17,16 +17,20 @@
 
 /* ---- attributes ----------------------------------------------------- */
 
-/* The stored array of attribute `key`, or a new empty one. */
+/* The stored array of attribute `key`, or a new empty one (none stored, or
+ * not an array); NULL when memory ran out (an empty one would replace the
+ * stored items). */
 static json_t *current_array(const struct store_attr *a, int found)
 {
 	json_t *v = NULL;
+	int is_oom = 0;
+
 	if (found && !a->is_deleted && a->value_json)
-		v = json_loads_whole(a->value_json, 0, NULL, NULL);
+		v = json_loads_whole(a->value_json, 0, NULL, &is_oom);
 	if (v && json_is_array(v))
 		return v;
 	json_decref(v);
-	return json_array();
+	return is_oom ? NULL : json_array();
 }
 
 static int array_has(const json_t *arr, const json_t *item)
