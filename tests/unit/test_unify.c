@@ -19,6 +19,9 @@
  *     the batch hands back a counted warning naming it (section 4);
  *   - the log's reason names the record's message id and source whole,
  *     however long and whatever characters they hold.
+ *   - an alias whose previous_id is another known user's custom_id is
+ *     refused (two known profiles never merge); an alias of a user to
+ *     itself is a plain identify.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -547,6 +550,42 @@ static void test_an_array_op_past_the_limit_is_a_counted_warning(void)
 	testhub_stop(th);
 }
 
+/* IDENTITY.md section 3 and 5: two known profiles never merge on their
+ * own.  An alias whose previous_id is another user's custom_id is refused
+ * (counted so, nothing of it applied: C1's ID is not taken as an
+ * installation of C2's); an alias of a user to itself is a plain identify
+ * (applied, not refused as "another" known profile). */
+static void test_an_alias_never_joins_two_known_users(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *c1, *c2;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C2\"}}");
+	apply(th, "{\"type\":\"alias\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C2\"}}");
+	CU_ASSERT_EQUAL(th->counts.refused, 1);
+	CU_ASSERT_EQUAL(th->counts.applied, 2);
+	apply(th, "{\"type\":\"alias\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
+		  "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C1\"}}");
+	CU_ASSERT_EQUAL(th->counts.refused, 1);
+	CU_ASSERT_EQUAL(th->counts.applied, 3);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 2);
+	c1 = profile_of(dump, "C1", NULL);
+	c2 = profile_of(dump, "C2", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
+	CU_ASSERT_STRING_NOT_EQUAL(pid_of(c1), pid_of(c2));
+	CU_ASSERT_EQUAL(json_array_size(installations_of(c1)), 1);
+	CU_ASSERT_EQUAL(json_array_size(installations_of(c2)), 0);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 /* The reason of the "create" row of custom_id's profile, checked. */
 static void expect_create_reason(struct testhub *th, const char *custom_id, const char *want)
 {
@@ -613,4 +652,5 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_records_with_hundreds_of_attributes_are_stored_whole),
 	   TEST(test_the_largest_numbers_read_back),
 	   TEST(test_an_array_op_past_the_limit_is_a_counted_warning),
-	   TEST(test_the_log_names_long_message_ids_whole))
+	   TEST(test_the_log_names_long_message_ids_whole),
+	   TEST(test_an_alias_never_joins_two_known_users))
