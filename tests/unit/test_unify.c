@@ -22,6 +22,7 @@
  *   - an alias whose previous_id is another known user's custom_id is
  *     refused (two known profiles never merge); an alias of a user to
  *     itself is a plain identify.
+ *   - a merge that fills identity.max_installations exactly is allowed.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -586,6 +587,33 @@ static void test_an_alias_never_joins_two_known_users(void)
 	testhub_stop(th);
 }
 
+/* identity.max_installations bounds what a merge leaves on the profile:
+ * a login that brings the profile exactly to the limit still merges the
+ * anonymous session (its event comes along).  It was refused at the
+ * limit, the installation moved alone and the session's history was left
+ * on a profile nobody reaches. */
+static void test_a_merge_may_fill_max_installations_exactly(void)
+{
+	struct testhub *th = testhub_start("identity:\n  max_installations: 2\n");
+	json_t *dump, *c1;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply(th, "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I2\"},\"event\":{\"name\":\"e2\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I2\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 1); /* the session merged */
+	c1 = profile_of(dump, "C1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+	CU_ASSERT_EQUAL(json_array_size(installations_of(c1)), 2);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(c1, "event_count")), 1);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 /* The reason of the "create" row of custom_id's profile, checked. */
 static void expect_create_reason(struct testhub *th, const char *custom_id, const char *want)
 {
@@ -653,4 +681,5 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_the_largest_numbers_read_back),
 	   TEST(test_an_array_op_past_the_limit_is_a_counted_warning),
 	   TEST(test_the_log_names_long_message_ids_whole),
-	   TEST(test_an_alias_never_joins_two_known_users))
+	   TEST(test_an_alias_never_joins_two_known_users),
+	   TEST(test_a_merge_may_fill_max_installations_exactly))
