@@ -23,6 +23,7 @@
  *     refused (two known profiles never merge); an alias of a user to
  *     itself is a plain identify.
  *   - a merge that fills identity.max_installations exactly is allowed.
+ *   - of anonymous profiles merged, the oldest survives (its profile_id).
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -614,6 +615,36 @@ static void test_a_merge_may_fill_max_installations_exactly(void)
 	testhub_stop(th);
 }
 
+/* IDENTITY.md section 3: when anonymous profiles merge, the oldest (first
+ * created) survives, whichever identifier of the record found it: here the
+ * record's installation finds the newer one first.  The survivor's
+ * profile_id is what readers and exports already know. */
+static void test_the_oldest_anonymous_profile_survives_a_merge(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 1}\n");
+	json_t *dump;
+	char old_pid[64];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"crm_id\":\"K1\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
+	snprintf(old_pid, sizeof(old_pid), "%s", pid_of(json_array_get(dump, 0)));
+	json_decref(dump);
+	apply(th, "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I1\"},\"event\":{\"name\":\"e\"}}");
+	apply(th, "{\"type\":\"track\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I1\",\"crm_id\":\"K1\"},"
+		  "\"event\":{\"name\":\"e\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
+	CU_ASSERT_STRING_EQUAL(pid_of(json_array_get(dump, 0)), old_pid);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(dump, 0), "event_count")), 2);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 /* The reason of the "create" row of custom_id's profile, checked. */
 static void expect_create_reason(struct testhub *th, const char *custom_id, const char *want)
 {
@@ -682,4 +713,5 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_an_array_op_past_the_limit_is_a_counted_warning),
 	   TEST(test_the_log_names_long_message_ids_whole),
 	   TEST(test_an_alias_never_joins_two_known_users),
-	   TEST(test_a_merge_may_fill_max_installations_exactly))
+	   TEST(test_a_merge_may_fill_max_installations_exactly),
+	   TEST(test_the_oldest_anonymous_profile_survives_a_merge))
