@@ -24,6 +24,8 @@
  *     itself is a plain identify.
  *   - a merge that fills identity.max_installations exactly is allowed.
  *   - of anonymous profiles merged, the oldest survives (its profile_id).
+ *   - an alias whose previous_id is an erased custom_id or installation is
+ *     blocked.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -645,6 +647,33 @@ static void test_the_oldest_anonymous_profile_survives_a_merge(void)
 	testhub_stop(th);
 }
 
+/* IDENTITY.md section 7: an erased person's identifiers are blocked,
+ * whichever field of a record brings them back.  An alias whose
+ * previous_id is an erased custom_id or installation is blocked like a
+ * record that names them as identifiers (it would have re-created the
+ * person under a new custom_id). */
+static void test_an_alias_of_an_erased_identifier_is_blocked(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply(th, "{\"type\":\"erase\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th, "{\"type\":\"alias\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C8\"}}");
+	apply(th, "{\"type\":\"alias\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
+		  "\"previous_id\":\"I1\",\"identifiers\":{\"custom_id\":\"C9\"}}");
+	CU_ASSERT_EQUAL(th->counts.applied, 2);
+	CU_ASSERT_EQUAL(th->counts.blocked, 2);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 0);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 /* The reason of the "create" row of custom_id's profile, checked. */
 static void expect_create_reason(struct testhub *th, const char *custom_id, const char *want)
 {
@@ -714,4 +743,5 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_the_log_names_long_message_ids_whole),
 	   TEST(test_an_alias_never_joins_two_known_users),
 	   TEST(test_a_merge_may_fill_max_installations_exactly),
-	   TEST(test_the_oldest_anonymous_profile_survives_a_merge))
+	   TEST(test_the_oldest_anonymous_profile_survives_a_merge),
+	   TEST(test_an_alias_of_an_erased_identifier_is_blocked))
