@@ -26,6 +26,7 @@
  *   - of anonymous profiles merged, the oldest survives (its profile_id).
  *   - an alias whose previous_id is an erased custom_id or installation is
  *     blocked.
+ *   - a profile absorbs at most 100 others (the merge count cap).
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -674,6 +675,49 @@ static void test_an_alias_of_an_erased_identifier_is_blocked(void)
 	testhub_stop(th);
 }
 
+/* IDENTITY.md section 3, caps: a profile absorbs at most 100 others.  100
+ * anonymous sessions (each holding one crm_id) log in as C1 and merge; the
+ * 101st stays a profile of its own, its crm_id with it. */
+static void test_a_profile_absorbs_at_most_100_profiles(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 200}\n");
+	size_t size = 300 * 101 + 256, len = 0;
+	char *lines = malloc(size);
+	const char *k101;
+	json_t *dump, *c1, *anon, *crm;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(lines);
+	len += (size_t)snprintf(lines + len, size - len,
+				"{\"type\":\"identify\",\"message_id\":\"c\","
+				"\"timestamp\":\"2025-03-03T09:00:00Z\",\"identifiers\":{\"custom_id\":\"C1\"}}\n");
+	for (int k = 1; k <= 101; k++)
+		len += (size_t)snprintf(lines + len, size - len,
+					"{\"type\":\"identify\",\"message_id\":\"a%d\","
+					"\"timestamp\":\"2025-03-03T10:00:00Z\",\"identifiers\":{\"crm_id\":"
+					"\"K%d\"}}\n{\"type\":\"identify\",\"message_id\":\"b%d\","
+					"\"timestamp\":\"2025-03-03T10:00:01Z\",\"identifiers\":{\"custom_id\":"
+					"\"C1\",\"crm_id\":\"K%d\"}}\n", k, k, k, k);
+	CU_ASSERT_FATAL(len < size);
+	apply(th, lines);
+	free(lines);
+	CU_ASSERT_EQUAL(th->counts.applied, 203);
+	dump = testhub_dump(th, 0);
+	c1 = profile_of(dump, "C1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(json_object_get(c1, "identifiers"), "crm_id")),
+			100);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 2);
+	anon = json_array_get(dump, json_array_get(dump, 0) == c1 ? 1 : 0);
+	CU_ASSERT_PTR_NULL(json_string_value(json_object_get(anon, "custom_id")));
+	crm = json_object_get(json_object_get(anon, "identifiers"), "crm_id");
+	CU_ASSERT_EQUAL(json_array_size(crm), 1);
+	k101 = json_string_value(json_array_get(crm, 0));
+	CU_ASSERT(k101 != NULL && strcmp(k101, "K101") == 0);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 /* The reason of the "create" row of custom_id's profile, checked. */
 static void expect_create_reason(struct testhub *th, const char *custom_id, const char *want)
 {
@@ -744,4 +788,5 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_an_alias_never_joins_two_known_users),
 	   TEST(test_a_merge_may_fill_max_installations_exactly),
 	   TEST(test_the_oldest_anonymous_profile_survives_a_merge),
-	   TEST(test_an_alias_of_an_erased_identifier_is_blocked))
+	   TEST(test_an_alias_of_an_erased_identifier_is_blocked),
+	   TEST(test_a_profile_absorbs_at_most_100_profiles))
