@@ -411,6 +411,55 @@ static void test_every_change_arrives_in_seq_order_with_its_profile(void)
 	world_close(&w);
 }
 
+/* outbox_read callback: the kind and profile of each change, in order. */
+static int change_add(void *ctx, const struct store_change *c)
+{
+	json_array_append_new(ctx, json_pack("{s:s, s:s}", "kind", c->kind, "profile_id",
+					     c->profile_id));
+	return 0;
+}
+
+/* A user switch moves I1 from C1 to C2: both profiles changed (C1 no longer
+ * holds I1), so each gets a profile_updated change, or an export keeps
+ * showing I1 on C1.  The move's log row names C1 as its other profile;
+ * only C2's change was checked, and dropping C1's passed. */
+static void test_a_moved_installation_updates_the_profile_it_left(void)
+{
+	struct world w;
+	json_t *seqs, *changes, *c;
+	char c1[64] = "";
+	size_t i;
+	int n_c1 = 0, n_c2 = 0;
+
+	world_open(&w, NULL);
+	apply(&w, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-01T10:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	seqs = outbox_seqs(&w);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(seqs), 1);
+	changes = json_array();
+	CU_ASSERT_EQUAL(w.th->reader->ops->outbox_read(w.th->reader, 0, 1000, change_add, changes), 0);
+	snprintf(c1, sizeof(c1), "%s", str_of(json_array_get(changes, 0), "profile_id"));
+	json_decref(changes);
+	apply(&w, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-01T10:01:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I1\"}}");
+	changes = json_array();
+	CU_ASSERT_EQUAL(w.th->reader->ops->outbox_read(w.th->reader,
+						       json_integer_value(json_array_get(seqs, 0)),
+						       1000, change_add, changes), 0);
+	json_array_foreach(changes, i, c) {
+		CU_ASSERT_STRING_EQUAL(str_of(c, "kind"), "profile_updated");
+		if (strcmp(str_of(c, "profile_id"), c1) == 0)
+			n_c1++;
+		else
+			n_c2++;
+	}
+	CU_ASSERT_EQUAL(n_c1, 1);
+	CU_ASSERT_EQUAL(n_c2, 1);
+	json_decref(changes);
+	json_decref(seqs);
+	world_close(&w);
+}
+
 static void test_a_restart_goes_on_from_the_saved_cursor(void)
 {
 	struct world w;
@@ -2579,6 +2628,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_retry_after_is_read_from_the_start_of_the_message),
 	   TEST(test_outbox_last_seq_finds_the_end_by_probing),
 	   TEST(test_every_change_arrives_in_seq_order_with_its_profile),
+	   TEST(test_a_moved_installation_updates_the_profile_it_left),
 	   TEST(test_a_restart_goes_on_from_the_saved_cursor),
 	   TEST(test_delivered_changes_leave_the_feed_once_every_export_passed_them),
 	   TEST(test_filters_keep_listed_kinds_and_attributes_but_every_erasure),
