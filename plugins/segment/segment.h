@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define SEG_MAX_BODY (500 * 1024)   /* bytes of a (decoded) request body */
-#define SEG_MAX_EVENT (32 * 1024)   /* bytes of one event, compact JSON */
+#define SEG_MAX_EVENT (32 * 1024)   /* bytes of one event as sent, compact */
 #define SEG_MAX_EVENTS 2500         /* events of one batch */
 #define SEG_MAX_MESSAGE_ID 99       /* characters of a messageId (< 100) */
 #define SEG_MAX_EVENT_NAME 256      /* bytes of a track's event: the hub's own limit */
@@ -165,6 +165,12 @@ enum seg_signature {
 };
 enum seg_signature seg_auth_webhook(const struct seg_state *st, const char *signature,
 				    const char *body, size_t len);
+
+/* JSON whitespace between tokens (RFC 8259). */
+static inline int seg_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 void seg_error_set(struct seg_error *e, int status, const char *code, long index,
 		   const char *fmt, ...) HUB_PRINTF(5, 6);

@@ -96,11 +96,6 @@ int seg_auth_body(const struct seg_state *st, json_t *body)
 
 /* ---- webhook ---------------------------------------------------------- */
 
-static int is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 /* The text of the first element of a JSON array body: [*start, *end).
  * Returns 0, or -1 when the body is no array or an empty one. */
 static int first_element(const char *s, size_t len, size_t *start, size_t *end)
@@ -108,11 +103,11 @@ static int first_element(const char *s, size_t len, size_t *start, size_t *end)
 	size_t p = 0;
 	int depth = 0, in_string = 0;
 
-	while (p < len && is_space(s[p]))
+	while (p < len && seg_is_space(s[p]))
 		p++;
 	if (p == len || s[p++] != '[')
 		return -1;
-	while (p < len && is_space(s[p]))
+	while (p < len && seg_is_space(s[p]))
 		p++;
 	if (p == len || s[p] == ']')
 		return -1;
@@ -133,7 +128,7 @@ static int first_element(const char *s, size_t len, size_t *start, size_t *end)
 		} else if ((c == '}' || c == ']') && depth > 0) {
 			if (--depth == 0)
 				break;
-		} else if (depth == 0 && (c == ',' || c == ']' || is_space(c))) {
+		} else if (depth == 0 && (c == ',' || c == ']' || seg_is_space(c))) {
 			*end = p; /* a scalar element ends here */
 			return 0;
 		}
@@ -174,9 +169,9 @@ enum seg_signature seg_auth_webhook(const struct seg_state *st, const char *sign
 
 	if (!signature || !st->webhook_secret)
 		return SEG_SIG_BAD;
-	while (is_space(*signature))
+	while (seg_is_space(*signature))
 		signature++;
-	for (; signature[n] && !is_space(signature[n]); n++) {
+	for (; signature[n] && !seg_is_space(signature[n]); n++) {
 		if (n == sizeof(hex) - 1)
 			return SEG_SIG_BAD;
 		hex[n] = (char)tolower((unsigned char)signature[n]);

@@ -1,10 +1,11 @@
 /*
  * segment_event.c - reads one Segment event (a JSON object of the HTTP
  * Tracking API, Segment Spec) into a struct seg_event and checks its
- * structure: the size limit, the type, the types of every field the mapping
- * reads, the fields each type requires, the times.  Nothing is emitted or
- * allocated here: a request is read whole before anything leaves, which is
- * what makes it all-or-nothing.
+ * structure: the type, the types of every field the mapping reads, the
+ * fields each type requires, the times (its size is measured on the raw
+ * body, segment_request.c).  Nothing is emitted or allocated here: a
+ * request is read whole before anything leaves, which is what makes it
+ * all-or-nothing.
  *
  * Segment accepts a number where an ID is expected (userId: 42); numbers
  * become their decimal text in the event's own buffers.  An integer too
@@ -460,19 +461,12 @@ int seg_event_read(json_t *item, long index, int forced, const struct seg_batch_
 		   struct seg_event *ev, struct seg_error *e)
 {
 	const char *why;
-	size_t size;
 
 	memset(ev, 0, sizeof(*ev));
 	ev->item = item;
 	ev->batch = batch;
 	if (!json_is_object(item)) {
 		seg_error_set(e, 400, "invalid_event", index, "event: must be an object");
-		return -1;
-	}
-	size = json_dumpb(item, NULL, 0, JSON_COMPACT);
-	if (size > SEG_MAX_EVENT) {
-		seg_error_set(e, 400, "event_too_large", index,
-			      "event: %zu bytes, the limit is %d", size, SEG_MAX_EVENT);
 		return -1;
 	}
 	if (read_type(ev, forced, index, e))

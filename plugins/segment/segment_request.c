@@ -13,8 +13,9 @@
  *   4. shape: {"batch": [...], "context"?, "integrations"?, "sentAt"?}
  *      for /v1/batch, one event object for a single call (/v1/track ...),
  *      an event or an array of events for the webhook; at most 2500;
- *   5. read every event (segment_event.c) - the first bad one is named by
- *      its index and nothing is emitted;
+ *   5. read every event: its size as sent, in the raw body (32 KB), then
+ *      its fields (segment_event.c) - the first bad one is named by its
+ *      index and nothing is emitted;
  *   6. when an event has no messageId, hash the raw body once (SHA-256):
  *      its message_id is derived from that and its index (segment_map.c);
  *   7. read and emit each event again (segment_map.c).
@@ -138,6 +139,121 @@ static int shape_events(struct seg_body *b, int allow_array, struct seg_error *e
 	return -1;
 }
 
+/* ---- event sizes ------------------------------------------------------ */
+
+/* The 32 KB limit is on an event as the client sent it, in compact JSON:
+ * its text in the raw body without the whitespace between tokens (jansson
+ * would print 0.1 back as 0.10000000000000001).  The body parsed already,
+ * so the scanner below reads valid JSON and needs no checks of its own. */
+struct event_scan {
+	const char *s;
+	size_t len;
+	size_t p; /* the next event's text */
+};
+
+static size_t skip_space(const struct event_scan *sc, size_t p)
+{
+	while (p < sc->len && seg_is_space(sc->s[p]))
+		p++;
+	return p;
+}
+
+/* The value at sc->p: moves sc->p past it and returns its bytes, the
+ * whitespace outside strings not counted. */
+static size_t value_size(struct event_scan *sc)
+{
+	size_t n = 0;
+	int depth = 0, in_string = 0;
+
+	for (; sc->p < sc->len; sc->p++) {
+		char c = sc->s[sc->p];
+		if (in_string) {
+			if (c == '\\') {
+				sc->p++;
+				n++;
+			} else if (c == '"') {
+				in_string = 0;
+			}
+		} else if (seg_is_space(c)) {
+			if (depth == 0)
+				break;
+			continue;
+		} else if (depth == 0 && n > 0 && (c == ',' || c == ':' || c == ']' || c == '}')) {
+			break;
+		} else if (c == '"') {
+			in_string = 1;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* 1 when the JSON string text s[0, len) is "batch", escaped or not. */
+static int is_batch_key(const char *s, size_t len)
+{
+	json_t *key;
+	int is;
+
+	if (!memchr(s, '\\', len))
+		return len == 7 && memcmp(s, "\"batch\"", 7) == 0;
+	key = json_loadb(s, len, JSON_DECODE_ANY, NULL);
+	is = json_is_string(key) && strcmp(json_string_value(key), "batch") == 0;
+	json_decref(key);
+	return is;
+}
+
+/* Sets sc->p at the first event's text: the body's one event, or the
+ * first element of the body's array or of its "batch".  Returns 0, or -1
+ * (no "batch" found: memory ran out). */
+static int scan_start(struct event_scan *sc, const struct seg_body *b)
+{
+	size_t key, key_end;
+
+	sc->s = b->text;
+	sc->len = b->len;
+	sc->p = skip_space(sc, 0);
+	if (!b->items)
+		return 0;
+	if (b->items == b->root) {
+		sc->p = skip_space(sc, sc->p + 1);
+		return 0;
+	}
+	sc->p++; /* the body's '{' */
+	while ((sc->p = skip_space(sc, sc->p)) < sc->len && sc->s[sc->p] == '"') {
+		key = sc->p;
+		value_size(sc);
+		key_end = sc->p;
+		sc->p = skip_space(sc, skip_space(sc, sc->p) + 1); /* past ':' */
+		if (is_batch_key(sc->s + key, key_end - key)) {
+			sc->p = skip_space(sc, sc->p + 1);
+			return 0;
+		}
+		value_size(sc);
+		sc->p = skip_space(sc, sc->p) + 1; /* past ',' */
+	}
+	return -1;
+}
+
+/* The next event's size as sent, against the limit; sc->p moves to the
+ * event after it. */
+static int check_size(struct event_scan *sc, long index, struct seg_error *e)
+{
+	size_t size = value_size(sc);
+
+	sc->p = skip_space(sc, sc->p);
+	if (sc->p < sc->len && sc->s[sc->p] == ',')
+		sc->p = skip_space(sc, sc->p + 1);
+	if (size <= SEG_MAX_EVENT)
+		return 0;
+	seg_error_set(e, 400, "event_too_large", index, "event: %zu bytes, the limit is %d", size,
+		      SEG_MAX_EVENT);
+	return -1;
+}
+
 /* Step 6: the SHA-256 of the raw body, which derived message_ids start
  * from.  Returns 0, or -1 (e filled). */
 static int body_hash(struct seg_body *b, struct seg_error *e)
@@ -158,12 +274,18 @@ static hub_rc run_events(const struct seg_state *st, struct hub_call *call,
 			 struct seg_body *b, struct seg_error *e)
 {
 	size_t n = body_n_items(b);
+	struct event_scan sc;
 	struct seg_event ev;
 	int has_idless = 0;
 	hub_rc rc;
 
+	if (scan_start(&sc, b)) {
+		seg_error_set(e, 500, "internal", -1, "out of memory");
+		return HUB_ERR_INTERNAL;
+	}
 	for (size_t i = 0; i < n; i++) {
-		if (seg_event_read(body_item(b, i), (long)i, b->forced, &b->batch, &ev, e))
+		if (check_size(&sc, (long)i, e) ||
+		    seg_event_read(body_item(b, i), (long)i, b->forced, &b->batch, &ev, e))
 			return HUB_ERR_DATA;
 		has_idless |= !ev.message_id;
 	}

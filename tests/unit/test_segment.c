@@ -1560,6 +1560,86 @@ static void test_malformed_requests_emit_nothing(void)
 	pt_close(&f);
 }
 
+/* A track event of n properties 0.1 ("p0":0.1), `sep` between them
+ * (malloc'd). */
+static char *make_float_event(size_t n, const char *sep)
+{
+	char *ev = malloc(128 + n * (16 + strlen(sep))), *p = ev;
+
+	p += sprintf(p, "{\"type\":\"track\",\"userId\":\"big1\",\"event\":\"Floats\","
+			"\"properties\":{");
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%s\"p%zu\":0.1", i ? sep : "", i);
+	sprintf(p, "}}");
+	return ev;
+}
+
+/* Checks a refusal as event_too_large of item `index`, which is `size`
+ * bytes. */
+static void assert_too_large(struct pt_fixture *f, hub_rc rc, const struct hub_response *resp,
+			     long index, size_t size)
+{
+	json_t *doc = pt_answer_json(resp, 400), *err = json_object_get(doc, "error");
+	char want[64];
+
+	snprintf(want, sizeof(want), "event: %zu bytes, the limit is 32768", size);
+	pt_assert_error_object(err, "event_too_large");
+	pt_assert_index(err, "index", index);
+	ASSERT_STR_OR_NULL(json_string_value(json_object_get(err, "message")), want);
+	json_decref(doc);
+	pt_assert_refused(f, "an event over 32 KB as sent", rc, resp, 400);
+}
+
+/* An event's size is its text as sent: 0.1 counts 3 bytes (jansson prints
+ * it back in 19), whitespace between tokens none; the limit stays 32 KB,
+ * for a single call, a batch and a webhook array alike. */
+static void test_event_size_is_its_text_as_sent(void)
+{
+	char *small = make_float_event(2300, ","), *spaced = make_float_event(2300, ",\n    ");
+	char *big = make_float_event(3000, ","), *body = NULL, sig[41];
+	struct hub_response resp;
+	struct pt_fixture f;
+	hub_rc rc;
+
+	CU_ASSERT(strlen(small) > 20 * 1024 && strlen(small) < 32 * 1024);
+	CU_ASSERT(strlen(spaced) > 32 * 1024);
+	CU_ASSERT(strlen(big) > 32 * 1024);
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC, small, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	/* pretty-printed, after another member, "batch" spelt with an escape */
+	CU_ASSERT(
+		asprintf(&body,
+			 "{ \"context\": {\"a\": [1, \"]\"]},\n  \"\\u0062atch\" : [ %s ,\n %s ] }",
+			 small, spaced) > 0);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	free(body);
+	CU_ASSERT(asprintf(&body, "[%s, %s]", spaced, small) > 0);
+	hmac_hex(body, strlen(body), sig);
+	CU_ASSERT_EQUAL(send_webhook(&f, sig, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_EQUAL(f.got.n_recs, 5);
+	pt_reset(&f.got);
+	free(body);
+
+	rc = pt_post(&f, "/v1/track", KEY1_BASIC, big, &resp);
+	assert_too_large(&f, rc, &resp, 0, strlen(big));
+	CU_ASSERT(asprintf(&body, "{\"batch\": [%s, %s]}", small, big) > 0);
+	rc = pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp);
+	assert_too_large(&f, rc, &resp, 1, strlen(big));
+	free(body);
+	CU_ASSERT(asprintf(&body, "[%s,%s]", small, big) > 0);
+	hmac_hex(body, strlen(body), sig);
+	rc = send_webhook(&f, sig, body, &resp);
+	assert_too_large(&f, rc, &resp, 1, strlen(big));
+	free(body);
+	free(small);
+	free(spaced);
+	free(big);
+	pt_close(&f);
+}
+
 /* ---- import ------------------------------------------------------------ */
 
 static void test_import_line_maps_one_event_without_auth(void)
@@ -1712,6 +1792,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_webhook_batch_signature_config_errors_name_the_key),
 	   TEST(test_webhook_bad_events_are_400_after_the_signature),
 	   TEST(test_webhook_is_off_without_a_secret), TEST(test_malformed_requests_emit_nothing),
+	   TEST(test_event_size_is_its_text_as_sent),
 	   TEST(test_import_line_maps_one_event_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
 	   TEST(test_import_line_corrects_an_original_timestamp),
