@@ -387,7 +387,22 @@ static int has_too_many_distinct(json_t *list)
 	return 0;
 }
 
-/* {"$add": [...], "$remove": [...]}: either or both, arrays of strings. */
+/* 1 when some key of the object starts with '$': meant as an array op
+ * (an attribute's key never does). */
+static int looks_like_op(json_t *value)
+{
+	const char *key;
+	json_t *member;
+
+	json_object_foreach(value, key, member) {
+		if (key[0] == '$')
+			return 1;
+	}
+	return 0;
+}
+
+/* {"$add": [...], "$remove": [...]}: either or both, arrays of strings.
+ * Another object (Segment's address trait) is no attribute value. */
 static const char *check_array_op(json_t *value, struct attr_verdict *v)
 {
 	static const char why[] = "must be an array op {\"$add\": [...], \"$remove\": [...]}"
@@ -395,8 +410,9 @@ static const char *check_array_op(json_t *value, struct attr_verdict *v)
 	const char *op;
 	json_t *list;
 
-	if (json_object_size(value) == 0)
-		return why;
+	if (!looks_like_op(value))
+		return "an object is not an attribute value (the only objects are array ops"
+		       " {\"$add\": [...], \"$remove\": [...]})";
 	json_object_foreach(value, op, list) {
 		if (!is_string_array(list, 0))
 			return why;

@@ -574,6 +574,8 @@ static void test_device_and_event_rules(void)
 		  "(3..300 characters, no whitespace)"
 #define OP_BAD(k) "attributes." k ": must be an array op {\"$add\": [...], \"$remove\": " \
 		  "[...]} with arrays of strings (each <= 300 characters)"
+#define OBJECT_BAD(k) "attributes." k ": an object is not an attribute value (the only " \
+		      "objects are array ops {\"$add\": [...], \"$remove\": [...]})"
 
 static const struct row attr_rows[] = {
 	{"attributes not an object", R_DEFAULT,
@@ -694,9 +696,11 @@ static const struct row attr_rows[] = {
 		 "attributes.tags: $add of more than 25 distinct items (an array holds at most 25)"),
 	BAD_ATTR("$add not an array", "'tags':{'$add':'a'}", OP_BAD("tags")),
 	BAD_ATTR("$add of numbers", "'tags':{'$add':[1]}", OP_BAD("tags")),
-	BAD_ATTR("array op empty", "'tags':{}", OP_BAD("tags")),
 	BAD_ATTR("array op unknown", "'tags':{'$set':['a']}", OP_BAD("tags")),
-	BAD_ATTR("nested object", "'tags':{'a':1}", OP_BAD("tags")),
+	BAD_ATTR("array op and another key", "'tags':{'$add':['a'],'b':['c']}", OP_BAD("tags")),
+	/* Segment's address and company traits: objects, not mistaken ops */
+	BAD_ATTR("empty object", "'tags':{}", OBJECT_BAD("tags")),
+	BAD_ATTR("nested object", "'address':{'city':'Paris'}", OBJECT_BAD("address")),
 	BAD_ATTR("$add on a native", "'$first_name':{'$add':['a']}",
 		 "attributes.$first_name: must be a string or null"),
 	{"one bad attribute drops only itself", R_DEFAULT,
