@@ -343,11 +343,41 @@ static void record_fill(const struct seg_event *ev, struct hub_record *rec,
 	}
 }
 
-static void emit_error(hub_rc rc, long index, const char *why, struct seg_error *e)
+/* The host's refusal of a record without a usable identifier names the
+ * canonical fields.  The event gave userId or anonymousId (segment_event.c
+ * requires them), so what it gave was empty or blocked (IDENTITY.md: "",
+ * "null", "0", ...): said of the fields the client sent.  0 when `why` is
+ * another refusal. */
+static int ids_refused(const struct seg_event *ev, long index, const char *why, struct seg_error *e)
+{
+	static const char alias[] = "identifiers.custom_id: required for alias";
+	static const char none[] = "identifiers: no usable identifier";
+	int has_anonymous = ev->anonymous_id && ev->type != SEG_ALIAS;
+
+	if (strncmp(why, alias, sizeof(alias) - 1) == 0) {
+		seg_error_set(e, 400, "invalid_event", index,
+			      "userId: empty or blocked (such as \"null\"): alias requires a "
+			      "usable userId");
+		return 1;
+	}
+	if (strncmp(why, none, sizeof(none) - 1) != 0)
+		return 0;
+	seg_error_set(e, 400, "invalid_event", index,
+		      "%s: empty or blocked (such as \"null\"), so no usable identifier%s",
+		      !ev->user_id    ? "anonymousId"
+		      : has_anonymous ? "userId and anonymousId"
+				      : "userId",
+		      json_array_size(ev->external_ids) ? " (nor in context.externalIds)" : "");
+	return 1;
+}
+
+static void emit_error(const struct seg_event *ev, hub_rc rc, long index, const char *why,
+		       struct seg_error *e)
 {
 	switch (rc) {
 	case HUB_ERR_DATA:
-		seg_error_set(e, 400, "invalid_event", index, "%s", why);
+		if (!ids_refused(ev, index, why, e))
+			seg_error_set(e, 400, "invalid_event", index, "%s", why);
 		break;
 	case HUB_ERR_BUSY:
 	case HUB_ERR_STOPPED:
@@ -387,7 +417,7 @@ hub_rc seg_event_emit(const struct seg_state *st, struct hub_call *call,
 	if (rc == HUB_OK)
 		goto out;
 fail:
-	emit_error(rc, index, why, e);
+	emit_error(ev, rc, index, why, e);
 out:
 	free(text);
 	json_decref(p);

@@ -882,6 +882,61 @@ static void test_record_refused_by_the_hub_fails_the_request(void)
 	pt_close(&f);
 }
 
+/* An ID the hub drops (empty or blocked) leaves a record it refuses: the
+ * answer names the Segment fields that held such values, not the
+ * canonical ones. */
+static void test_empty_or_blocked_ids_are_named_as_sent(void)
+{
+#define BLOCKED "empty or blocked (such as \"null\")"
+	static const struct {
+		const char *path, *body, *message;
+		long index;
+	} rows[] = {
+		{"/v1/alias", "{\"userId\": \"null\", \"previousId\": \"x\"}",
+		 "userId: " BLOCKED ": alias requires a usable userId", 0},
+		{"/v1/track", "{\"userId\": \"\", \"anonymousId\": \"\", \"event\": \"x\"}",
+		 "userId and anonymousId: " BLOCKED ", so no usable identifier", 0},
+		{"/v1/page", "{\"anonymousId\": \"0\"}",
+		 "anonymousId: " BLOCKED ", so no usable identifier", 0},
+		{"/v1/identify",
+		 "{\"userId\": \"undefined\", \"context\": {\"externalIds\": [{\"type\": \"crm_id\","
+		 " \"id\": \"null\"}]}}",
+		 "userId: " BLOCKED ", so no usable identifier (nor in context.externalIds)", 0},
+		{"/v1/batch",
+		 "{\"batch\": [{\"type\": \"alias\", \"userId\": \"u\", \"previousId\": \"p\"},"
+		 " {\"type\": \"alias\", \"userId\": \" \", \"anonymousId\": \"a\","
+		 " \"previousId\": \"p\"}]}",
+		 "userId: " BLOCKED ": alias requires a usable userId", 1},
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+	char err[512] = "";
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *doc;
+		hub_rc rc = pt_post(&f, rows[i].path, KEY1_BASIC, rows[i].body, &resp);
+
+		assert_error(&resp, 400, "invalid_event", rows[i].index);
+		doc = pt_answer_json(&resp, 400);
+		ASSERT_STR_OR_NULL(json_string_value(json_object_get(json_object_get(doc, "error"),
+								     "message")),
+				   rows[i].message);
+		json_decref(doc);
+		CU_ASSERT_EQUAL(rc, HUB_ERR_DATA);
+		pt_reset(&f.got);
+	}
+	/* an imported line alike */
+	CU_ASSERT_EQUAL(pt_import_line(&f,
+				       "{\"type\": \"alias\", \"userId\": \"null\", "
+				       "\"previousId\": \"x\"}",
+				       err, sizeof(err)),
+			HUB_ERR_DATA);
+	CU_ASSERT_STRING_EQUAL(err, rows[0].message);
+	pt_close(&f);
+#undef BLOCKED
+}
+
 /* ---- auth -------------------------------------------------------------- */
 
 static const char small_track[] = "{\"userId\": \"u\", \"event\": \"e\"}";
@@ -1779,6 +1834,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_single_calls_take_their_type_from_the_path),
 	   TEST(test_empty_batch_succeeds_with_nothing),
 	   TEST(test_record_refused_by_the_hub_fails_the_request),
+	   TEST(test_empty_or_blocked_ids_are_named_as_sent),
 	   TEST(test_basic_auth_accepts_every_configured_key),
 	   TEST(test_body_write_key_is_accepted),
 	   TEST(test_wrong_or_missing_key_is_401_and_never_echoed),
