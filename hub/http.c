@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1145,6 +1146,41 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 
 /* ---- start and stop --------------------------------------------------- */
 
+/* Files the hub keeps open besides its connections: the store's
+ * connections, plugins' sockets and files, the leases, the listener. */
+#define FD_RESERVE 128
+
+/* Each connection is a descriptor: raises the soft open-file limit to fit
+ * max_conn, as far as the hard limit lets it (as Redis and nginx do), and
+ * says so when it cannot; past the limit, connections wait unanswered in
+ * the kernel's backlog and nothing else tells why. */
+static void fit_open_file_limit(unsigned max_conn)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max_conn + FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		log_warn("http",
+			 "the open-file limit is %llu, below http.max_connections (%u) + %d"
+			 " other files: connections past about %llu wait unanswered; raise it"
+			 " (ulimit -n, or LimitNOFILE= in a systemd unit) or lower max_connections",
+			 (unsigned long long)rl.rlim_cur, max_conn, FD_RESERVE,
+			 rl.rlim_cur > FD_RESERVE ? (unsigned long long)(rl.rlim_cur - FD_RESERVE)
+						  : 0ULL);
+		return;
+	}
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn("http",
+			 "cannot raise the open-file limit to %llu for http.max_connections"
+			 " (%u): %s",
+			 (unsigned long long)want, max_conn, strerror(errno));
+}
+
 /* "127.0.0.1:8080", "[::1]:8080", "localhost:8080", ":8080" -> address. */
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *err,
 			size_t err_size)
@@ -1329,6 +1365,7 @@ int http_start(struct http_server **out, const struct http_context *ctx, char *e
 	/* each pool thread gets an equal share of the connection limit */
 	if (threads > max_conn)
 		threads = max_conn;
+	fit_open_file_limit(max_conn);
 	srv = server_new(ctx);
 	if (!srv) {
 		err_set(err, err_size, "out of memory");
