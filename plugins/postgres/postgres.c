@@ -45,10 +45,14 @@
  */
 #include "pgx.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const struct hub_config_key postgres_keys[] = {
 	{.name = "url", .type = HUB_CFG_STRING, .is_required = 1, .is_secret = 1,
@@ -57,7 +61,8 @@ static const struct hub_config_key postgres_keys[] = {
 	 .description = "target table, optionally schema-qualified (created when missing)"},
 	{.name = "timeout", .type = HUB_CFG_DURATION, .default_value = "30s",
 	 .description = "how long a batch's statement may run or wait for a lock on the "
-			"table before it is retried (statement_timeout, lock_timeout)"},
+			"table before it is retried (statement_timeout, lock_timeout); "
+			"5 s more without any answer from the target also retries"},
 	{.name = NULL},
 };
 
@@ -90,6 +95,8 @@ static const struct hub_config_key postgres_keys[] = {
 
 #define TIMEOUT_MAX_MS 86400000LL /* 1 day: PostgreSQL takes at most 2^31 - 1 ms */
 #define NAME_MAX_BYTES 63          /* PostgreSQL cuts longer names (NAMEDATALEN - 1) */
+#define ANSWER_MARGIN_MS 5000      /* past `timeout`: the server's own timeouts answer first */
+#define WAIT_SLICE_MS 200          /* how often a wait for an answer looks at should_stop() */
 
 struct pgx {
 	const struct hub_host *host;
@@ -100,6 +107,7 @@ struct pgx {
 	char table[140];  /* quoted: "schema"."name" */
 	long long timeout_ms; /* statement_timeout and lock_timeout (0: none) */
 	PGconn *conn;     /* connected and set up; NULL: connect on the next batch */
+	struct hub_call *call; /* during export_batch(): should_stop(); else NULL */
 };
 
 /* ---- identifiers -------------------------------------------------------- */
@@ -381,15 +389,114 @@ static hub_rc result_fail(struct pgx *p, PGresult *res, const char *what, char *
 	return rc;
 }
 
+/* ---- waiting for an answer ---------------------------------------------- */
+
+static int64_t clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int is_stopping(const struct pgx *p)
+{
+	return p->call && p->host->should_stop(p->call);
+}
+
+/* Sends what is queued and reads until the answer is in (PQisBusy() 0), or
+ * the connection broke (PQgetResult() then says how): 0.  1 when the hub
+ * is stopping or the deadline (a clock_ms(); 0: none) passed first.  The
+ * connection is non-blocking (pgx_connect), and poll() wakes at least
+ * every WAIT_SLICE_MS to look at should_stop(). */
+static int answer_wait(struct pgx *p, int64_t deadline)
+{
+	for (;;) {
+		int flush = PQflush(p->conn);
+		struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
+		int64_t left = deadline ? deadline - clock_ms() : WAIT_SLICE_MS;
+
+		if (flush < 0 || !PQconsumeInput(p->conn))
+			return 0;
+		if (flush == 0 && !PQisBusy(p->conn))
+			return 0;
+		if (left <= 0 || is_stopping(p))
+			return 1;
+		if (flush)
+			pfd.events |= POLLOUT;
+		if (poll(&pfd, 1, (int)(left < WAIT_SLICE_MS ? left : WAIT_SLICE_MS)) < 0 &&
+		    errno != EINTR)
+			return 1;
+	}
+}
+
+/*
+ * The answer to the query just sent (sent: what PQsend*() returned), as
+ * PQexec() gives it, in *res (the caller clears it): the last result, or
+ * an error before it; NULL when nothing was sent (result_fail() reads the
+ * connection's message).  A target that stops answering (a stopped
+ * server, a half-open connection whose peer kernel still acknowledges)
+ * held the export, and the hub's stop, for good: with no answer within
+ * `timeout` and ANSWER_MARGIN_MS (`timeout` 0: no limit), or when the hub
+ * is stopping, the connection is dropped (the next batch connects again;
+ * the server rolls the transaction back) and HUB_RETRY returned, *res
+ * NULL.  Not PQcancel(): libpq waits without a bound for the target to
+ * close the cancel request's connection.
+ */
+static hub_rc query_end(struct pgx *p, int sent, const char *what, PGresult **res, char *err,
+			size_t err_size)
+{
+	int64_t wait_ms = p->timeout_ms ? p->timeout_ms + ANSWER_MARGIN_MS : 0;
+	int64_t deadline = wait_ms ? clock_ms() + wait_ms : 0;
+	PGresult *next;
+
+	*res = NULL;
+	if (!sent)
+		return HUB_OK;
+	while (!answer_wait(p, deadline)) {
+		if (!(next = PQgetResult(p->conn)))
+			return HUB_OK;
+		if (*res && PQresultStatus(*res) == PGRES_FATAL_ERROR) {
+			PQclear(next);
+			continue;
+		}
+		PQclear(*res);
+		*res = next;
+	}
+	PQclear(*res);
+	*res = NULL;
+	if (is_stopping(p))
+		snprintf(err, err_size, "%s: given up, the hub is stopping", what);
+	else
+		snprintf(err, err_size, "%s: no answer from the target within %lld s", what,
+			 (long long)(wait_ms / 1000));
+	pgx_disconnect(p);
+	return HUB_RETRY;
+}
+
+/* A query with its answer (query_end()) of status `want` in *res (the
+ * caller clears it): HUB_OK; else the failure's code, its message in err. */
+static hub_rc query_expect(struct pgx *p, int sent, ExecStatusType want, const char *what,
+			   PGresult **res, char *err, size_t err_size)
+{
+	hub_rc rc = query_end(p, sent, what, res, err, err_size);
+
+	if (rc == HUB_OK && PQresultStatus(*res) != want) {
+		rc = result_fail(p, *res, what, err, err_size);
+		*res = NULL;
+	}
+	return rc;
+}
+
 static hub_rc exec_simple(struct pgx *p, const char *sql, const char *what, char *err,
 			  size_t err_size)
 {
-	PGresult *res = PQexec(p->conn, sql);
+	PGresult *res;
+	hub_rc rc = query_expect(p, PQsendQuery(p->conn, sql), PGRES_COMMAND_OK, what, &res, err,
+				 err_size);
 
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		return result_fail(p, res, what, err, err_size);
 	PQclear(res);
-	return HUB_OK;
+	return rc;
 }
 
 /* `timeout` as the session's statement_timeout and lock_timeout, unless
@@ -403,6 +510,7 @@ static hub_rc set_timeouts(struct pgx *p, char *err, size_t err_size)
 {
 	char sql[256];
 	PGresult *res;
+	hub_rc rc;
 
 	snprintf(sql, sizeof(sql),
 		 "SELECT set_config(name, CASE name WHEN 'synchronous_commit' THEN 'on'"
@@ -410,23 +518,21 @@ static hub_rc set_timeouts(struct pgx *p, char *err, size_t err_size)
 		 " WHERE (name IN ('statement_timeout', 'lock_timeout') AND source <> 'client')"
 		 " OR (name = 'synchronous_commit' AND setting = 'off')",
 		 p->timeout_ms);
-	res = PQexec(p->conn, sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return result_fail(p, res, "setting the timeouts and synchronous_commit", err,
-				   err_size);
+	rc = query_expect(p, PQsendQuery(p->conn, sql), PGRES_TUPLES_OK,
+			  "setting the timeouts and synchronous_commit", &res, err, err_size);
 	PQclear(res);
-	return HUB_OK;
+	return rc;
 }
 
 static hub_rc exec_prepare(struct pgx *p, const char *name, const char *sql, char *err,
 			   size_t err_size)
 {
-	PGresult *res = PQprepare(p->conn, name, sql, 1, NULL);
+	PGresult *res;
+	hub_rc rc = query_expect(p, PQsendPrepare(p->conn, name, sql, 1, NULL), PGRES_COMMAND_OK,
+				 "preparing", &res, err, err_size);
 
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		return result_fail(p, res, "preparing", err, err_size);
 	PQclear(res);
-	return HUB_OK;
+	return rc;
 }
 
 /* ---- the connection ----------------------------------------------------- */
@@ -471,8 +577,11 @@ static hub_rc set_encoding(struct pgx *p, char *err, size_t err_size)
 {
 	const char *db_encoding;
 
-	if (PQsetClientEncoding(p->conn, "UTF8") != 0)
-		return result_fail(p, NULL, "setting client_encoding", err, err_size);
+	hub_rc rc = exec_simple(p, "SET client_encoding TO 'UTF8'", "setting client_encoding",
+				err, err_size);
+
+	if (rc != HUB_OK)
+		return rc;
 	db_encoding = PQparameterStatus(p->conn, "server_encoding");
 	if (db_encoding && strcmp(db_encoding, "SQL_ASCII") == 0) {
 		snprintf(err, err_size, "the database's encoding is SQL_ASCII, which stores text "
@@ -488,11 +597,17 @@ static hub_rc set_encoding(struct pgx *p, char *err, size_t err_size)
 static hub_rc table_is_missing(struct pgx *p, int *is_missing, char *err, size_t err_size)
 {
 	const char *vals[1] = {p->table};
-	PGresult *res = PQexecParams(p->conn, "SELECT to_regclass($1) IS NULL", 1, NULL, vals,
-				     NULL, NULL, 0);
+	const char *what = "looking for the table";
+	PGresult *res;
+	hub_rc rc = query_expect(p,
+				 PQsendQueryParams(p->conn, "SELECT to_regclass($1) IS NULL", 1,
+						   NULL, vals, NULL, NULL, 0),
+				 PGRES_TUPLES_OK, what, &res, err, err_size);
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		return result_fail(p, res, "looking for the table", err, err_size);
+	if (rc != HUB_OK)
+		return rc;
+	if (PQntuples(res) != 1)
+		return result_fail(p, res, what, err, err_size);
 	*is_missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
 	return HUB_OK;
@@ -505,16 +620,21 @@ static hub_rc table_is_missing(struct pgx *p, int *is_missing, char *err, size_t
 static hub_rc check_privileges(struct pgx *p, char *err, size_t err_size)
 {
 	const char *vals[1] = {p->table};
-	PGresult *res = PQexecParams(
-		p->conn,
-		"SELECT string_agg(priv, ', ' ORDER BY ord) FROM unnest(ARRAY['SELECT',"
-		" 'INSERT', 'UPDATE', 'DELETE']) WITH ORDINALITY AS t(priv, ord)"
-		" WHERE NOT has_table_privilege($1::text, priv)",
-		1, NULL, vals, NULL, NULL, 0);
-	hub_rc rc = HUB_OK;
+	const char *what = "reading the privileges on the table";
+	PGresult *res;
+	hub_rc rc = query_expect(
+		p,
+		PQsendQueryParams(p->conn,
+				  "SELECT string_agg(priv, ', ' ORDER BY ord) FROM unnest(ARRAY["
+				  "'SELECT', 'INSERT', 'UPDATE', 'DELETE']) WITH ORDINALITY AS"
+				  " t(priv, ord) WHERE NOT has_table_privilege($1::text, priv)",
+				  1, NULL, vals, NULL, NULL, 0),
+		PGRES_TUPLES_OK, what, &res, err, err_size);
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		return result_fail(p, res, "reading the privileges on the table", err, err_size);
+	if (rc != HUB_OK)
+		return rc;
+	if (PQntuples(res) != 1)
+		return result_fail(p, res, what, err, err_size);
 	if (!PQgetisnull(res, 0, 0)) {
 		snprintf(err, err_size, "the role has no %s privilege on the table %s",
 			 PQgetvalue(res, 0, 0), p->table);
@@ -552,8 +672,9 @@ static hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
 {
 	/* Defaults before dbname (the URL may override them).  A target that
 	 * stops answering (a half-open connection, a table locked by someone
-	 * else) fails the batch within the timeouts, to be retried: it never
-	 * holds the export, or a stop of the hub, for good. */
+	 * else) fails the batch within the timeouts (the server's, then
+	 * query_end()'s), to be retried: it never holds the export, or a stop
+	 * of the hub, for good. */
 	const char *keys[] = {"connect_timeout", "application_name", "keepalives",
 			      "keepalives_idle", "keepalives_interval", "keepalives_count",
 			      "tcp_user_timeout", "dbname", NULL};
@@ -569,6 +690,11 @@ static hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
 	if (PQstatus(p->conn) != CONNECTION_OK)
 		return connect_fail(p, err, err_size);
 	PQsetNoticeReceiver(p->conn, notice_to_log, p);
+	/* every query waits for its answer in query_end(), which sends too */
+	if (PQsetnonblocking(p->conn, 1) != 0) {
+		pgx_disconnect(p);
+		return HUB_RETRY;
+	}
 	rc = pgx_setup(p, err, err_size);
 	if (rc == HUB_OK)
 		return HUB_OK;
@@ -618,14 +744,12 @@ static char *changes_join(const char *const *changes, size_t n)
  * or a new connection for the next batch when even that fails. */
 static void batch_rollback(struct pgx *p)
 {
-	PGresult *res;
+	char err[256]; /* the batch's failure is the one to report */
 
 	if (!p->conn || PQtransactionStatus(p->conn) == PQTRANS_IDLE)
 		return;
-	res = PQexec(p->conn, "ROLLBACK");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	if (exec_simple(p, "ROLLBACK", "rolling back", err, sizeof(err)) != HUB_OK)
 		pgx_disconnect(p);
-	PQclear(res);
 }
 
 /* One attempt at the batch: BEGIN, a statement per chunk (pgx_chunk_end()),
@@ -635,12 +759,12 @@ static void batch_rollback(struct pgx *p)
 static hub_rc batch_apply(struct pgx *p, const char *const *changes, size_t n, int *is_no_table,
 			  char *err, size_t err_size)
 {
-	PGresult *res = PQexec(p->conn, "BEGIN");
 	const char *what = "starting the transaction";
-	hub_rc rc;
+	PGresult *res;
+	hub_rc rc = query_end(p, PQsendQuery(p->conn, "BEGIN"), what, &res, err, err_size);
 
-	for (size_t from = 0, end; PQresultStatus(res) == PGRES_COMMAND_OK && from < n;
-	     from = end) {
+	for (size_t from = 0, end;
+	     rc == HUB_OK && PQresultStatus(res) == PGRES_COMMAND_OK && from < n; from = end) {
 		char *json;
 
 		end = pgx_chunk_end(changes, n, from, PGX_CHUNK_MAX_BYTES);
@@ -649,15 +773,21 @@ static hub_rc batch_apply(struct pgx *p, const char *const *changes, size_t n, i
 			batch_rollback(p);
 			return HUB_ERR_NOMEM;
 		}
-		res = PQexecPrepared(p->conn, "profilehub_apply", 1, (const char *const *)&json,
-				     NULL, NULL, 0);
-		free(json);
 		what = "applying the batch";
+		rc = query_end(p,
+			       PQsendQueryPrepared(p->conn, "profilehub_apply", 1,
+						   (const char *const *)&json, NULL, NULL, 0),
+			       what, &res, err, err_size);
+		free(json);
 	}
+	if (rc != HUB_OK)
+		return rc; /* no answer: the connection is dropped, the transaction with it */
 	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 		PQclear(res);
-		res = PQexec(p->conn, "COMMIT");
 		what = "committing the batch";
+		if ((rc = query_end(p, PQsendQuery(p->conn, "COMMIT"), what, &res, err,
+				    err_size)) != HUB_OK)
+			return rc;
 		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 			PQclear(res);
 			return HUB_OK;
@@ -669,15 +799,14 @@ static hub_rc batch_apply(struct pgx *p, const char *const *changes, size_t n, i
 	return rc;
 }
 
-static hub_rc postgres_export(void *state, struct hub_call *call, const char *const *changes,
-			      size_t n, size_t *n_done, char *err, size_t err_size)
+/* The batch in one transaction on the connection (set up first when there
+ * is none), once more on a new one when the table was dropped meanwhile. */
+static hub_rc export_apply(struct pgx *p, const char *const *changes, size_t n, char *err,
+			   size_t err_size)
 {
-	struct pgx *p = state;
 	int is_no_table = 0;
 	hub_rc rc;
 
-	(void)call;
-	*n_done = 0;
 	if ((rc = pgx_connect(p, err, err_size)) != HUB_OK)
 		return rc;
 	rc = batch_apply(p, changes, n, &is_no_table, err, err_size);
@@ -695,6 +824,20 @@ static hub_rc postgres_export(void *state, struct hub_call *call, const char *co
 			return HUB_RETRY;
 		}
 	}
+	return rc;
+}
+
+/* `call` is kept for the batch: query_end() looks at should_stop(). */
+static hub_rc postgres_export(void *state, struct hub_call *call, const char *const *changes,
+			      size_t n, size_t *n_done, char *err, size_t err_size)
+{
+	struct pgx *p = state;
+	hub_rc rc;
+
+	*n_done = 0;
+	p->call = call;
+	rc = export_apply(p, changes, n, err, err_size);
+	p->call = NULL;
 	if (rc == HUB_OK)
 		*n_done = n;
 	return rc;

@@ -14,10 +14,17 @@
 #     lock of a table another session is creating (55P03); once the causes
 #     are gone the export delivers everything (the table equals `profilehub
 #     dump`), with no dead letter and no "prepared statement does not
-#     exist" (26000).
+#     exist" (26000);
+#  3. a target that stops answering (the export's server process
+#     SIGSTOPped: its kernel still acknowledges): a SIGTERM of the hub
+#     while a batch waits for it returns at once, a batch gives up after
+#     `timeout` and 5 s ("no answer from the target within 7 s") and goes
+#     on over a new connection; once the process goes on again the table
+#     equals `profilehub dump`, with no dead letter.
 #
 # Synchronization: GET /v1/exports (the live state) and `profilehub exports
-# --json` (lag 0), pg_stat_activity, each polled with a bound.  Needs PostgreSQL
+# --json` (lag 0), pg_stat_activity, each polled with a bound; a stop's
+# time measured.  Needs PostgreSQL
 # server binaries, psql, curl and jq (scripts/deps.sh).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -30,6 +37,7 @@ BAD_MSG='url: not a valid PostgreSQL connection URL'
 hub_tmpdir export_pg_setup
 chmod 755 "$T"
 hub_at_exit 'pid_signal TERM "${LOCKER:-}"; wait 2>/dev/null'
+hub_at_exit '[ -z "${STALLED:-}" ] || kill -CONT "$STALLED" 2>/dev/null'
 hub_at_exit 'sh "$ROOT/tests/pgtest.sh" stop "$T/pg" 2>/dev/null'
 HUB_DIE_NOTE=" (seed $SEED)"
 hub_need psql jq curl
@@ -68,8 +76,9 @@ exports:
 EOF
 	} >"$T/$1.yaml"
 }
+# import_records NAME [FILE]: FILE ($T/records.jsonl) into the store of NAME.yaml
 import_records() {
-	"$HUB" -c "$T/$1.yaml" import "$T/records.jsonl" --source gen >"$T/import.out" 2>&1
+	"$HUB" -c "$T/$1.yaml" import "${2:-$T/records.jsonl}" --source gen >"$T/import.out" 2>&1
 	grep -q '^records [0-9]*, applied [0-9]*' "$T/import.out" ||
 		die "import: $(tail -3 "$T/import.out")"
 }
@@ -79,14 +88,62 @@ live() {
 		"http://127.0.0.1:$PORT/v1/exports" >"$T/live.json" 2>/dev/null
 	jq -r ".exports[0]$1" "$T/live.json" 2>/dev/null
 }
-# wait_error PATTERN WHAT: until the live last_error matches PATTERN (10 s)
-wait_error() {
+# poll S WHAT COMMAND...: until COMMAND succeeds, every 0.1 s; dies after S s
+poll() {
+	poll_s=$1
+	poll_what=$2
+	shift 2
 	i=0
-	until live .last_error | grep -q "$1"; do
+	until "$@"; do
 		i=$((i + 1))
-		[ $i -le 100 ] || die "no $2 in 10 s: $(live "")"
+		[ $i -le $((poll_s * 10)) ] || die "$poll_what in $poll_s s: $(live "")"
 		sleep 0.1
 	done
+}
+error_has() {
+	live .last_error | grep -q "$1"
+}
+# wait_error PATTERN WHAT [S]: until the live last_error matches PATTERN (S: 10 s)
+wait_error() {
+	poll "${3:-10}" "no $2" error_has "$1"
+}
+is_caught_up() {
+	[ "$("$HUB" -c "$T/$1.yaml" exports --json 2>>"$T/cli.log" | jq -r '.exports[0].lag')" = 0 ]
+}
+# wait_caught_up NAME: until `profilehub exports` shows lag 0 (30 s)
+wait_caught_up() {
+	poll 30 "the export did not catch up" is_caught_up "$1"
+}
+# has_sessions N: the export has N sessions open
+has_sessions() {
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = 'profilehub-export'")" = "$1" ]
+}
+# stall_session: SIGSTOP to the export's one session (its pid in STALLED)
+stall_session() {
+	poll 10 "not one export session" has_sessions 1
+	STALLED=$(sql "SELECT pid FROM pg_stat_activity WHERE application_name = 'profilehub-export'")
+	kill -STOP "$STALLED" || die "SIGSTOP to the export's session $STALLED"
+}
+# stall_end N: SIGCONT to it; it sees its connection closed and ends,
+# leaving N sessions (10 s)
+stall_end() {
+	kill -CONT "$STALLED"
+	STALLED=""
+	poll 10 "not $1 export sessions after SIGCONT" has_sessions "$1"
+}
+# compare_dump NAME TABLE: the table equals `profilehub dump` of NAME.yaml,
+# no dead letter
+compare_dump() {
+	"$HUB" -c "$T/$1.yaml" dump | jq -c -S 'del(.events)' >"$T/dump.jsonl" || die "dump failed"
+	sql "SELECT doc FROM $2 ORDER BY profile_id" | jq -c -S . >"$T/table.jsonl" ||
+		die "reading the table failed"
+	n_dump=$(wc -l <"$T/dump.jsonl")
+	[ "$n_dump" -gt 0 ] || die "the dump is empty"
+	cmp -s "$T/dump.jsonl" "$T/table.jsonl" ||
+		fail "$2 ($(wc -l <"$T/table.jsonl") rows) differs from the dump ($n_dump profiles)"
+	dead=$("$HUB" -c "$T/$1.yaml" exports --json 2>>"$T/cli.log" | jq -r '.exports[0].dead_letters | length')
+	[ "$dead" = 0 ] || fail "$dead dead letters in $1"
 }
 
 # ---- 1. a url libpq cannot parse ------------------------------------------------
@@ -176,24 +233,52 @@ sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 wait "$LOCKER"
 LOCKER=""
 
-i=0
-until [ "$("$HUB" -c "$T/good.yaml" exports --json 2>>"$T/cli.log" | jq -r '.exports[0].lag')" = 0 ]; do
-	i=$((i + 1))
-	[ $i -le 150 ] || die "the export did not catch up in 30 s: $(live "")"
-	sleep 0.2
-done
+wait_caught_up good
 hub_stop TERM
 grep -q 26000 "$T/good.log" && fail "a setup failure left the connection without its statement: $(grep -m1 26000 "$T/good.log")"
+compare_dump good hub.profiles
+n_good=$n_dump
 
-"$HUB" -c "$T/good.yaml" dump | jq -c -S 'del(.events)' >"$T/dump.jsonl" || die "dump failed"
-sql 'SELECT doc FROM hub.profiles ORDER BY profile_id' | jq -c -S . >"$T/table.jsonl" ||
-	die "reading the table failed"
-n_dump=$(wc -l <"$T/dump.jsonl")
-[ "$n_dump" -gt 0 ] || die "the dump is empty"
-cmp -s "$T/dump.jsonl" "$T/table.jsonl" ||
-	fail "the table ($(wc -l <"$T/table.jsonl") rows) differs from the dump ($n_dump profiles)"
-dead=$("$HUB" -c "$T/good.yaml" exports --json 2>>"$T/cli.log" | jq -r '.exports[0].dead_letters | length')
-[ "$dead" = 0 ] || fail "$dead dead letters after setup failures"
+# ---- 3. a target that stops answering ------------------------------------------
+
+PORT=$(hub_free_port) || die "no free port"
+export PG_URL
+write_config stall PG_URL
+sed -i -e 's/^    table: hub.profiles$/    table: hub.stalled/' \
+	-e 's/^    batch_size: 100$/    batch_size: 100\n    timeout: 2s/' "$T/stall.yaml"
+# more records for the same users (message ids of their own: not duplicates)
+for k in 1 2; do
+	"$GEN" --seed $((SEED + k)) --users 60 --records 200 >"$T/gen$k.jsonl" ||
+		die "gen_records failed"
+	sed "s/\"message_id\":\"m/\"message_id\":\"more$k-m/" "$T/gen$k.jsonl" >"$T/more$k.jsonl"
+done
+import_records stall
+hub_start "$T/stall.yaml" "$T/stall.log" "http://127.0.0.1:$PORT"
+wait_caught_up stall
+# the hub stops while a batch waits for the stalled session
+stall_session
+import_records stall "$T/more1.jsonl"
+is_delivering() {
+	[ "$(live .state)" = delivering ] && [ "$(live .lag)" != 0 ]
+}
+poll 10 "no batch under way" is_delivering
+t0=$(hub_now_ms)
+hub_stop TERM
+took=$(($(hub_now_ms) - t0))
+[ "$took" -lt 3000 ] || fail "the stop took $took ms while the target did not answer"
+stall_end 0
+# a batch gives up on the stalled session after 2 s + 5 s, then goes on
+# over a new connection
+hub_start "$T/stall.yaml" "$T/stall.log" "http://127.0.0.1:$PORT"
+wait_caught_up stall
+stall_session
+import_records stall "$T/more2.jsonl"
+wait_error "no answer from the target within 7 s" "timeout of a stalled session" 30
+[ "$(live .state)" != disabled ] || fail "a stalled session disabled the export: $(live "")"
+wait_caught_up stall
+stall_end 1
+hub_stop TERM
+compare_dump stall hub.stalled
 
 finish export_postgres_setup
-echo "export_postgres_setup: bad url refused without the password; $n_dump profiles delivered after 55P03 and 23505 in setup"
+echo "export_postgres_setup: bad url refused without the password; $n_good profiles delivered after 55P03 and 23505 in setup; a stalled target retried, the stop not held"
