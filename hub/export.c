@@ -502,7 +502,11 @@ static enum step worker_disable(struct export_worker *w, const char *msg, int is
 		if (w->store)
 			worker_commit(w, w->cursor, NULL, 0);
 	}
-	log_error(w->who, "disabled until its configuration changes: %s", msg);
+	if (is_saved)
+		log_error(w->who, "disabled until its configuration changes: %s", msg);
+	else
+		log_error(w->who, "disabled until the hub restarts (its plugin could not start): %s",
+			  msg);
 	return STEP_DISABLED;
 }
 

@@ -56,8 +56,9 @@ struct exporter;
  * Loads the plugins, checks every enabled export against its plugin (a
  * missing plugin, an unknown key or a bad `kinds` value fails the start
  * with "file:line:col: ..."), then starts one thread per enabled export.
- * A plugin whose create() fails leaves its export disabled (shown in the
- * status), not the hub stopped.  No export configured: *out is a valid,
+ * A plugin whose create() fails leaves its export disabled until the hub
+ * restarts, not the hub stopped: in the log and the running hub's status
+ * (GET /v1/exports), not saved (`profilehub exports` shows the saved state).  No export configured: *out is a valid,
  * empty exporter.  Returns 0, or -1 with err set.
  */
 int export_start(struct exporter **out, const struct hub_config *cfg, char *err,

@@ -17,6 +17,7 @@
  *   mode: contradict  every call accepts all its changes (n_done = n) yet
  *                     answers HUB_ERR_DATA
  *   fail: auth|config every call answers HUB_ERR_AUTH / HUB_ERR_CONFIG
+ *   fail: create      create() refuses ("scripted create failure")
  *   fail: unterminated every call answers HUB_ERR_CONFIG with err filled
  *                     with 'x' to its last byte, no NUL
  *   gate: PATH        before refusing a bad change (or answering the first
@@ -45,7 +46,8 @@ static const struct hub_config_key keys[] = {
 	 .description = "batch: refuse the whole call; precise: point at the bad change;"
 			" contradict: accept all yet answer bad data"},
 	{.name = "fail", .type = HUB_CFG_STRING,
-	 .description = "auth, config or unterminated: every call fails so"},
+	 .description = "auth, config or unterminated: every call fails so; create: "
+			"create() fails"},
 	{.name = "gate", .type = HUB_CFG_STRING,
 	 .description = "a bad change waits for this file (PATH.blocked says so)"},
 	{.name = NULL},
@@ -71,8 +73,11 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 	const char *bad = host->config_string(inst, "bad_custom_id");
 	const char *fail = host->config_string(inst, "fail");
 
-	(void)err;
-	(void)err_size;
+	if (fail && strcmp(fail, "create") == 0) {
+		snprintf(err, err_size, "scripted create failure");
+		free(s);
+		return HUB_ERR_CONFIG;
+	}
 	if (!s || !(s->record = strdup(host->config_string(inst, "record")))) {
 		free(s);
 		return HUB_ERR_NOMEM;

@@ -859,6 +859,40 @@ static void test_unterminated_plugin_message_reads_cut(void)
 	world_close(&w);
 }
 
+/* A plugin whose create() fails disables its export until the hub restarts
+ * (nothing saved: the next start creates it again), and says so: it was
+ * logged as "disabled until its configuration changes", which a restart
+ * with the same configuration contradicted. */
+static void test_a_failed_create_disables_until_a_restart(void)
+{
+	struct testlib_capture cap;
+	struct export_saved saved;
+	struct world w;
+	json_t *st;
+	char *logged;
+
+	world_open(&w, "    fail: create\n");
+	testlib_capture_begin(&cap);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "disabled until the hub restarts (its plugin could "
+					      "not start): "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "scripted create failure"));
+	CU_ASSERT_PTR_NULL(strstr(logged, "until its configuration changes"));
+	free(logged);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	CU_ASSERT_PTR_NOT_NULL(strstr(str_of(st, "last_error"), "scripted create failure"));
+	json_decref(st);
+	/* not saved (the next start creates it again): the store, which
+	 * `profilehub exports` reads, has no disable */
+	CU_ASSERT(export_saved_load(w.th->reader, "x", &saved) >= 0);
+	CU_ASSERT_FALSE(saved.is_disabled);
+	world_close(&w);
+}
+
 static void test_refused_credentials_disable_until_the_config_changes(void)
 {
 	struct world w;
@@ -2642,6 +2676,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_stopped_answer_without_a_stop_is_a_retry),
 	   TEST(test_a_batch_sent_again_keeps_its_range_when_changes_left_it),
 	   TEST(test_a_batch_sent_again_keeps_its_range_past_filtered_rows),
+	   TEST(test_a_failed_create_disables_until_a_restart),
 	   TEST(test_refused_credentials_disable_until_the_config_changes),
 	   TEST(test_unterminated_plugin_message_reads_cut),
 	   TEST(test_a_smaller_batch_size_resumes_a_larger_plan),
