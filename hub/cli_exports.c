@@ -90,11 +90,15 @@ static void print_dead_letters(json_t *exports)
 }
 
 /* `profilehub exports backfill NAME` */
+/* `profilehub exports backfill NAME`: asked for in the store; says what it
+ * waits for as `profilehub exports` does (the export off or disabled). */
 static int exports_backfill(struct cli *cli, const char *name)
 {
 	struct store *s = NULL;
+	json_t *status, *backfill;
+	const char *waiting;
 	char err[512];
-	int is_enabled;
+	size_t i;
 
 	if (cli_load_config(cli))
 		return CLI_FAIL;
@@ -102,7 +106,6 @@ static int exports_backfill(struct cli *cli, const char *name)
 		cli_error("exports", "%s", err);
 		return CLI_FAIL;
 	}
-	is_enabled = export_config(cli->cfg, name)->is_enabled;
 	if (cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	if (export_backfill_request(s, name)) {
@@ -110,11 +113,21 @@ static int exports_backfill(struct cli *cli, const char *name)
 		store_close(s);
 		return CLI_FAIL;
 	}
+	status = export_status_json(NULL, s, cli->cfg, 0, err, sizeof(err));
 	store_close(s);
+	if (!status) {
+		cli_error("exports", "backfill of %s asked for, its status unknown: %s", name, err);
+		return CLI_FAIL;
+	}
+	/* the status lists the exports in the configuration's order */
+	i = (size_t)(export_config(cli->cfg, name) - cli->cfg->exports);
+	backfill = json_object_get(json_array_get(json_object_get(status, "exports"), i), "backfill");
+	waiting = json_string_value(json_object_get(backfill, "waiting"));
 	printf("backfill of %s asked for: the hub running it sends every live profile to it"
 	       " (a profile_updated change each) once it has delivered what is before;"
-	       " `profilehub exports` shows how far it is%s\n",
-	       name, is_enabled ? "" : " (the export is off: enabled: false)");
+	       " `profilehub exports` shows how far it is%s%s\n",
+	       name, waiting ? "; waiting: " : "", waiting ? waiting : "");
+	json_decref(status);
 	return CLI_OK;
 }
 

@@ -162,6 +162,16 @@ static void status_error(json_t *o, const char *error, int64_t at_ms)
 	json_object_set_new(o, "last_error_at", time_or_null(at_ms));
 }
 
+/* Whether the store has the export disabled under this configuration
+ * (refused credentials, a configuration its plugin refused). */
+static int saved_is_disabled(const struct config_instance *ci, const struct export_saved *saved)
+{
+	char fp[20] = "";
+
+	export_fingerprint(ci, fp);
+	return saved->is_disabled && strcmp(saved->fingerprint, fp) == 0;
+}
+
 /* State, error and counters: live when this process runs the export,
  * else what the store saved.  Live too, the cursor while this process
  * holds the export's lease, and the last error unless another process
@@ -172,7 +182,6 @@ static void status_state(json_t *o, struct exporter *ex, const struct config_ins
 			 const struct export_saved *saved, int64_t *cursor)
 {
 	struct export_live live;
-	char fp[20] = "";
 
 	if (ex && export_live_get(ex, ci->name, &live)) {
 		json_object_set_new(o, "state", json_string(live.state));
@@ -187,10 +196,9 @@ static void status_state(json_t *o, struct exporter *ex, const struct config_ins
 			*cursor = live.cursor;
 		return;
 	}
-	export_fingerprint(ci, fp);
 	if (!ci->is_enabled)
 		json_object_set_new(o, "state", json_string("off"));
-	else if (saved->is_disabled && strcmp(saved->fingerprint, fp) == 0)
+	else if (saved_is_disabled(ci, saved))
 		json_object_set_new(o, "state", json_string("disabled"));
 	else
 		json_object_set_new(o, "state", json_string("enabled"));
@@ -198,24 +206,42 @@ static void status_state(json_t *o, struct exporter *ex, const struct config_ins
 }
 
 /* Why a running backfill makes no progress with this configuration, or
- * NULL: the export is off, or its kinds leave out profile_updated. */
+ * NULL: the export is off; disabled, saved so (saved) or in the state
+ * status_state() put in o (a plugin that could not start, till a restart),
+ * named with its error; or its kinds leave out profile_updated.  A
+ * disabled one said nothing: it seemed to run. */
 static const char *backfill_waiting(const struct hub_config *cfg,
-				    const struct config_instance *ci, char *buf, size_t size)
+				    const struct config_instance *ci,
+				    const struct export_saved *saved, json_t *o, char *buf,
+				    size_t size)
 {
+	const char *state = json_string_value(json_object_get(o, "state"));
+	const char *error = json_string_value(json_object_get(o, "last_error"));
+	int is_saved = saved_is_disabled(ci, saved);
+
 	if (!ci->is_enabled)
 		return "the export is off (enabled: false): the backfill goes on when it is on";
+	if (is_saved || (state && strcmp(state, "disabled") == 0)) {
+		snprintf(buf, size, "the export is disabled (%s): the backfill goes on once %s",
+			 is_saved ? saved->error : error ? error : "no reason known",
+			 is_saved ? "its configuration changes"
+				  : "the hub restarts and its plugin can start");
+		return buf;
+	}
 	if (export_backfill_check(cfg, ci->name, buf, size) == EXPORT_BACKFILL_NO_UPDATES)
 		return buf;
 	return NULL;
 }
 
 /* The backfill as the status shows it, or null when none was ever asked
- * for; NULL on a store failure.  A running one says what it waits for. */
+ * for; NULL on a store failure.  A running one says what it waits for
+ * (o: the export's status so far, with its state and last error). */
 static json_t *status_backfill(struct store *s, const struct hub_config *cfg,
-			       const struct config_instance *ci)
+			       const struct config_instance *ci,
+			       const struct export_saved *saved, json_t *o)
 {
 	struct export_backfill b;
-	char why[256];
+	char why[1280];
 	const char *waiting;
 	int rc = export_backfill_load(s, ci->name, &b, 0);
 
@@ -223,7 +249,7 @@ static json_t *status_backfill(struct store *s, const struct hub_config *cfg,
 		return NULL;
 	if (rc == 0 || b.state == BACKFILL_NONE)
 		return json_null();
-	waiting = b.state == BACKFILL_RUNNING ? backfill_waiting(cfg, ci, why, sizeof(why)) : NULL;
+	waiting = b.state == BACKFILL_RUNNING ? backfill_waiting(cfg, ci, saved, o, why, sizeof(why)) : NULL;
 	return json_pack("{s:s, s:I, s:o, s:o, s:o}", "state", export_backfill_state_name(b.state),
 			 "profiles", (json_int_t)b.sent, "started_at", time_or_null(b.started_at_ms),
 			 "finished_at", time_or_null(b.finished_at_ms), "waiting",
@@ -250,7 +276,7 @@ static json_t *status_one(struct exporter *ex, struct store *s, const struct hub
 	json_object_set_new(o, "last_seq", json_integer(last));
 	/* a distance in seqs, not a count of the export's changes (export.h) */
 	json_object_set_new(o, "lag", json_integer(last > cursor ? last - cursor : 0));
-	if (!(backfill = status_backfill(s, cfg, ci)))
+	if (!(backfill = status_backfill(s, cfg, ci, &saved, o)))
 		goto fail;
 	json_object_set_new(o, "backfill", backfill);
 	if (dl_max && (s->ops->dead_letter_list(s, ci->name, 0, dl_max, dead_letter_add, &dl) ||

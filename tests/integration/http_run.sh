@@ -7,7 +7,8 @@
 # with "stopped" logged; SIGHUP logged and ignored (no reload), the hub
 # still serving, then SIGTERM -> exit 0; a second SIGTERM while the stop
 # waits for an export blocked in its plugin quits at once (exit 130), and
-# the batch is delivered after a restart.  Also: a source whose plugin is
+# the batch is delivered after a restart; a backfill of an export disabled
+# by refused credentials says it waits for that.  Also: a source whose plugin is
 # missing, or refused (a stale build beside the others, which alone stops
 # nothing), refuses to start, saying why; a second hub on the busy port
 # starts nothing.
@@ -220,6 +221,28 @@ grep -q '^{' "$work/exported" 2>/dev/null && fail "the blocked export accepted c
 export_config "$work/unblocked.yaml"
 hub_run "$work/unblocked.yaml"
 until_true "the batch is delivered after the restart" grep -q 'it-5' "$work/exported"
+hub_stopped TERM
+
+# a backfill asked for of an export that refused credentials disabled says
+# what it waits for, in `profilehub exports backfill`, `profilehub exports`
+# and GET /v1/exports: it said the hub sends it, and showed it "running"
+export_config "$work/refused.yaml" "    fail: auth\n"
+hub_run "$work/refused.yaml"
+code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" \
+	--data-binary 'it-6' "$base/in/web/v1/echo")
+[ "$code" = 200 ] || fail "push before the refusing export: $code $(cat "$work/out")"
+until_true "the export is disabled" grep -q 'disabled until its configuration changes' "$work/log"
+refused_wait="waiting: the export is disabled (scripted auth failure): the backfill goes on once its configuration changes"
+HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key "$HUB" -c "$work/refused.yaml" exports backfill blocked \
+	>"$work/bf.out" 2>&1 || fail "exports backfill: $(cat "$work/bf.out")"
+grep -qF "$refused_wait" "$work/bf.out" || fail "exports backfill of a disabled export: $(cat "$work/bf.out")"
+HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key "$HUB" -c "$work/refused.yaml" exports >"$work/ex.out" 2>&1 ||
+	fail "exports: $(cat "$work/ex.out")"
+grep "^backfill of blocked: running" "$work/ex.out" | grep -qF "$refused_wait" ||
+	fail "exports, a disabled export's backfill: $(cat "$work/ex.out")"
+curl -s -H "Authorization: Bearer $token" "$base/v1/exports" >"$work/exports.json"
+grep -qF '"waiting":"the export is disabled (scripted auth failure)' "$work/exports.json" ||
+	fail "GET /v1/exports, a disabled export's backfill: $(cat "$work/exports.json")"
 hub_stopped TERM
 
 # a source whose plugin is missing: refuse to start, say which

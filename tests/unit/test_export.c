@@ -2104,6 +2104,55 @@ static void test_a_waiting_backfill_says_why(void)
 	}
 }
 
+/* A backfill asked for of a disabled export says why it waits: it showed
+ * "running" with no reason, as if it went on.  Refused credentials (saved:
+ * the running hub's status and the store's, which `profilehub exports`
+ * reads, agree) and a plugin that could not start (the running hub's
+ * alone: not saved). */
+static void test_a_backfill_of_a_disabled_export_says_why(void)
+{
+	static const struct {
+		const char *keys, *waiting, *saved;
+	} cases[] = {
+		{"    fail: auth\n",
+		 "the export is disabled (scripted auth failure): the backfill goes on once its "
+		 "configuration changes",
+		 "the export is disabled (scripted auth failure)"},
+		{"    fail: create\n",
+		 "scripted create failure): the backfill goes on once the hub restarts and its "
+		 "plugin can start",
+		 NULL},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct world w;
+		const char *waiting;
+		json_t *st;
+
+		world_open(&w, cases[i].keys);
+		apply(&w, people);
+		world_start(&w);
+		CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+		CU_ASSERT_EQUAL_FATAL(export_backfill_request(w.th->reader, "x"), 0);
+		st = status_of_x(&w);
+		CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+		waiting = json_string_value(json_object_get(json_object_get(st, "backfill"), "waiting"));
+		CU_ASSERT_PTR_NOT_NULL(waiting ? strstr(waiting, cases[i].waiting) : NULL);
+		json_decref(st);
+		export_stop(w.ex);
+		w.ex = NULL;
+		st = status_of_x(&w);
+		waiting = json_string_value(json_object_get(json_object_get(st, "backfill"), "waiting"));
+		if (cases[i].saved) {
+			CU_ASSERT_PTR_NOT_NULL(waiting ? strstr(waiting, cases[i].saved) : NULL);
+		} else {
+			CU_ASSERT_PTR_NULL(waiting);
+		}
+		json_decref(st);
+		world_close(&w);
+	}
+}
+
 /* A backfill of an export that delivers writes its next page behind the
  * changes still to deliver once its last page is delivered: it waited for
  * an empty feed, so under steady traffic it never started.  Here the feed
@@ -2687,6 +2736,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_new_export_stopped_before_its_backfill_still_gets_it),
 	   TEST(test_a_backfill_does_not_wait_for_an_empty_feed),
 	   TEST(test_a_waiting_backfill_says_why),
+	   TEST(test_a_backfill_of_a_disabled_export_says_why),
 	   TEST(test_dead_letters_are_sent_again),
 	   TEST(test_a_change_erased_while_sent_is_not_dead_lettered),
 	   TEST(test_an_export_of_another_configuration_holds_the_feed),
