@@ -19,7 +19,9 @@
  * tries a few, below), and every result's schema keeps it up to date.
  * `cursor_type` overrides it; a guess from the value is the last resort.
  * A jobs.query that failed in transit is sent again with the same
- * requestId, so BigQuery runs it once.  Failures keep Google's reason
+ * requestId, so BigQuery runs it once; a getQueryResults that failed
+ * (in transit, 429, 5xx) is sent again as it was, so a job that ran is
+ * read, not run again (get_results).  Failures keep Google's reason
  * (bq_error.c).
  */
 #include "bq.h"
@@ -35,6 +37,9 @@
 #define SERVER_WAIT_MS 10000   /* timeoutMs: how long BigQuery may hold a call */
 #define POLL_FIRST_MS 50
 #define POLL_MAX_MS 1000
+#define GET_RETRIES 4          /* failed getQueryResults in a row sent again: 200 ms .. 1.6 s */
+#define GET_RETRY_FIRST_MS 200
+#define GET_RETRY_AFTER_MAX_S 3600
 #define MAX_RESULTS_CAP 100000
 #define MAX_EMPTY_PAGES 1000
 
@@ -434,13 +439,35 @@ out:
 	return rc;
 }
 
+/* The wait before getQueryResults number n_failed + 1 after a transient
+ * failure (err): doubling from GET_RETRY_FIRST_MS, or the server's
+ * Retry-After when longer.  Logged, as the hub logs its own retries. */
+static long get_retry_delay(struct bq_query *q, int n_failed, const char *err)
+{
+	long ms = (long)GET_RETRY_FIRST_MS << n_failed;
+	long asked_s = strtol(q->http.retry_after, NULL, 10); /* digits only, or "" */
+
+	if (asked_s > GET_RETRY_AFTER_MAX_S)
+		asked_s = GET_RETRY_AFTER_MAX_S;
+	if (asked_s * 1000 > ms)
+		ms = asked_s * 1000;
+	q->host->log(q->inst, HUB_LOG_WARN, "getQueryResults: %s (sent again, %d of %d, in %ld ms)",
+		     err, n_failed + 1, GET_RETRIES, ms);
+	return ms;
+}
+
 /* GET the job's results (first page, or the one after q->page_token) until
- * jobComplete; *out the answer. */
+ * jobComplete; *out the answer.  A GET that fails in transit or with a
+ * transient error (429, 5xx, backendError) is sent again as it was (the
+ * same jobId and pageToken: the job runs on, the pages already read stay
+ * read), GET_RETRIES times in a row at most; only then, or when the
+ * results are gone (404), does the pull fail and the query run again. */
 static hub_rc get_results(struct bq_query *q, int with_token, json_t **out, char *err,
 			  size_t err_size)
 {
 	char *url = NULL, *tok = NULL;
-	long status, delay = POLL_FIRST_MS;
+	long status, delay = POLL_FIRST_MS, wait;
+	int n_failed = 0;
 	json_t *root;
 	hub_rc rc;
 
@@ -459,31 +486,35 @@ static hub_rc get_results(struct bq_query *q, int with_token, json_t **out, char
 	for (;;) {
 		rc = api_call(q, url ? url : q->job_url, NULL, "getQueryResults", &status, err,
 			      err_size);
-		if (rc != HUB_OK)
-			break;
-		if (status == 404) { /* the results expired: run the query again */
+		if (rc == HUB_OK && status == 404) { /* the results expired: run the query again */
 			snprintf(err, err_size, "getQueryResults: the job's results are gone (HTTP "
 				 "404): the query runs again");
 			rc = HUB_RETRY;
 			break;
 		}
-		if (status != 200) {
+		if (rc == HUB_OK && status != 200)
 			rc = answer_error(q, status, err, err_size);
+		if (rc == HUB_RETRY && n_failed < GET_RETRIES) {
+			wait = get_retry_delay(q, n_failed++, err);
+		} else if (rc != HUB_OK) {
 			break;
+		} else {
+			if ((rc = take_json(q, &root, "getQueryResults", err, err_size)) != HUB_OK)
+				break;
+			if (json_is_true(json_object_get(root, "jobComplete"))) {
+				*out = root;
+				break;
+			}
+			json_decref(root);
+			n_failed = 0;
+			wait = delay;
+			delay = delay * 2 < POLL_MAX_MS ? delay * 2 : POLL_MAX_MS;
 		}
-		if ((rc = take_json(q, &root, "getQueryResults", err, err_size)) != HUB_OK)
-			break;
-		if (json_is_true(json_object_get(root, "jobComplete"))) {
-			*out = root;
-			break;
-		}
-		json_decref(root);
-		if (wait_ms(q, delay)) {
+		if (wait_ms(q, wait)) {
 			snprintf(err, err_size, "stopped while the query ran");
 			rc = HUB_ERR_STOPPED;
 			break;
 		}
-		delay = delay * 2 < POLL_MAX_MS ? delay * 2 : POLL_MAX_MS;
 	}
 	free(url);
 	return rc;

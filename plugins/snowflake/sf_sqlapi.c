@@ -4,7 +4,11 @@
  *   POST /api/v2/statements?requestId=<uuid>  {"statement", "bindings":
  *        {"1": {"type": "TEXT", "value": <cursor>}}, ...}
  *     200  a result set: rowType, partitionInfo, partition 0's rows
- *     202  still running: poll GET /api/v2/statements/<handle>
+ *     202  still running: poll GET /api/v2/statements/<handle> (a poll
+ *          that fails in transit or with 429/5xx is sent again, at most
+ *          POLL_RETRIES times in a row; a statement given up on, when the
+ *          hub stops or the polls keep failing, is cancelled: POST
+ *          /api/v2/statements/<handle>/cancel)
  *     422  the SQL failed (its message is the error); retried when its
  *          SQLSTATE is transient (08xxx, 40001, 57014), as over ODBC
  *     429 / 503 / 5xx  retry (Retry-After honoured by the hub's backoff)
@@ -47,6 +51,8 @@
 #define STATEMENT_TIMEOUT_S 3600
 #define POLL_FIRST_MS 100
 #define POLL_MAX_MS 2000
+#define POLL_RETRIES 4          /* failed polls in a row sent again: 200 ms .. 1.6 s */
+#define POLL_RETRY_FIRST_MS 200
 #define USER_AGENT "profilehub-snowflake/1.0"
 
 /* Snowflake's statement handles are UUIDs; they go into URLs. */
@@ -367,12 +373,43 @@ static int request_id_for(struct sf_api *a, const char *body)
 	return is_retry;
 }
 
-/* Polls a running statement until it answers 200 (or fails). */
+/* 1 when a poll's answer (not 200 or 202; err set from it) is a
+ * transient failure of the poll itself (429, 408, 5xx), not the
+ * statement's outcome (a 422 is its SQL failing). */
+static int is_poll_transient(struct sf_api *a, long status, char *err, size_t err_size)
+{
+	return status != 422 && status_error(a, status, err, err_size) == HUB_RETRY;
+}
+
+/* The wait before poll number n_failed + 1 after a transient failure
+ * (err): doubling from POLL_RETRY_FIRST_MS, or the server's Retry-After
+ * when longer.  Logged, as the hub logs its own retries. */
+static long poll_retry_delay(struct sf_api *a, int n_failed, const char *err)
+{
+	long ms = (long)POLL_RETRY_FIRST_MS << n_failed;
+	long asked_s = strtol(a->retry_after, NULL, 10); /* digits only, or "" */
+
+	if (asked_s > STATEMENT_TIMEOUT_S)
+		asked_s = STATEMENT_TIMEOUT_S;
+	if (asked_s * 1000 > ms)
+		ms = asked_s * 1000;
+	a->host->log(a->inst, HUB_LOG_WARN, "polling the statement: %s (polled again, %d of %d, "
+		     "in %ld ms)", err, n_failed + 1, POLL_RETRIES, ms);
+	return ms;
+}
+
+/* Polls a running statement until it answers: HUB_OK with *status its
+ * answer (200, or its failure).  A poll that fails in transit or with
+ * 429/408/5xx is sent again, POLL_RETRIES times in a row at most: the
+ * statement runs on meanwhile, and a retry that ran it anew would leave
+ * it running, billed, beside the new one.  Any other code (err says why):
+ * the statement is given up on. */
 static hub_rc poll(struct sf_api *a, const char *handle, long *status, char *err,
 		   size_t err_size)
 {
 	char url[1024];
 	long delay = POLL_FIRST_MS;
+	int n_failed = 0;
 	hub_rc rc;
 
 	snprintf(url, sizeof(url), "%s/api/v2/statements/%s", a->base, handle);
@@ -381,12 +418,38 @@ static hub_rc poll(struct sf_api *a, const char *handle, long *status, char *err
 			snprintf(err, err_size, "stopped while the statement ran");
 			return HUB_ERR_STOPPED;
 		}
-		if ((rc = http(a, url, NULL, status, err, err_size)) != HUB_OK)
-			return rc;
-		if (*status != 202)
+		rc = http(a, url, NULL, status, err, err_size);
+		if (rc == HUB_OK && *status == 202) {
+			n_failed = 0;
+			delay = delay * 2 < POLL_MAX_MS ? delay * 2 : POLL_MAX_MS;
+			continue;
+		}
+		if (rc == HUB_OK && (*status == 200 || !is_poll_transient(a, *status, err, err_size)))
 			return HUB_OK;
-		delay = delay * 2 < POLL_MAX_MS ? delay * 2 : POLL_MAX_MS;
+		if (rc == HUB_OK)
+			rc = HUB_RETRY; /* 429, 408, 5xx: err says which */
+		if (rc != HUB_RETRY || n_failed == POLL_RETRIES)
+			return rc;
+		delay = poll_retry_delay(a, n_failed++, err);
 	}
+}
+
+/* Asks Snowflake to cancel a statement given up on (the hub stops, its
+ * polls keep failing), so that it does not run on with no one to read
+ * it.  Best effort: a cancel that fails is logged. */
+static void cancel_statement(struct sf_api *a, const char *handle)
+{
+	char url[1024], err[SF_MSG];
+	long status = 0;
+	hub_rc rc;
+
+	snprintf(url, sizeof(url), "%s/api/v2/statements/%s/cancel", a->base, handle);
+	rc = http(a, url, "", &status, err, sizeof(err));
+	if (rc == HUB_OK && status == 200)
+		return;
+	if (rc == HUB_OK)
+		status_error(a, status, err, sizeof(err));
+	a->host->log(a->inst, HUB_LOG_WARN, "could not cancel statement %s: %s", handle, err);
 }
 
 /* 1 when a statementHandle may go into a URL as it is (Snowflake's are
@@ -447,9 +510,11 @@ static hub_rc run_statement(struct sf_api *a, const char *statement, const char 
 
 		if ((rc = take_accepted(a, h, sizeof(h), err, err_size)) != HUB_OK)
 			return rc;
-		a->has_pending = 0; /* accepted: a retry polls again from scratch */
-		if ((rc = poll(a, h, &status, err, err_size)) != HUB_OK)
+		a->has_pending = 0; /* accepted: polled below until it answers */
+		if ((rc = poll(a, h, &status, err, err_size)) != HUB_OK) {
+			cancel_statement(a, h); /* a retry runs it anew: this one must stop */
 			return rc;
+		}
 	}
 	if (status != 200) {
 		rc = status_error(a, status, err, err_size);

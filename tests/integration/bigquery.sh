@@ -210,7 +210,7 @@ before=$(fake_log | jq length)
 sync users --full || fail "sync through faults: $(cat "$T/err")"
 grep -qx "read 15, applied 0, duplicates 15, rejected 0, blocked 0, refused 0" "$T/out" ||
 	fail "--full with float TIMESTAMPs should read every row as a duplicate: $(cat "$T/out")"
-grep -qx "retries 4" "$T/out" || fail "four retries expected: $(cat "$T/out")"
+grep -qx "retries 3" "$T/out" || fail "three retries expected (the 503 on getQueryResults is sent again, not retried as a run): $(cat "$T/out")"
 log_from "$before" >"$T/log4"
 jq -e 'map(select(.dryRun)) | length == 2 and .[0].status == 503 and .[1].status == 200' "$T/log4" >/dev/null ||
 	fail "a 503 on the dry run was not retried: $(jq -c 'map(select(.dryRun)) | map({status, param})' "$T/log4")"
@@ -220,7 +220,25 @@ jq -e 'map(select((.path | test("queries$")) and (.dryRun | not))) | .[0].status
 	fail "429 / 403 rateLimitExceeded not retried with the same requestId after Retry-After: $(jq -c 'map(select(.path | test("queries$"))) | map({dryRun, status, reason, requestId, at})' "$T/log4")"
 jq -e 'map(select(.jobComplete == false)) | length >= 2' "$T/log4" >/dev/null || fail "jobComplete: false was not polled"
 jq -e 'any(.status == 503 and .reason == "backendError")' "$T/log4" >/dev/null || fail "the 503 was not met"
+# a 503 while the job runs: the same job is polled again, not run again (a second job, billed)
+jq -e '(map(.status == 503 and .job != null) | index(true)) as $i | .[$i + 1].job == .[$i].job and
+	.[$i + 1].method == "GET" and (map(select(.dryRun == false and .status == 200)) | length == 1)' \
+	"$T/log4" >/dev/null || fail "a 503 on getQueryResults ran the query again: $(jq -c 'map({method, path, dryRun, status, job})' "$T/log4")"
 control '{"async_polls": 0, "float_timestamps": false}'
+
+# a 503 on a next page: that page is asked for again, the query is not run again
+control '{"faults": [{"on": "results", "status": 503, "retry_after": 1}]}'
+before=$(fake_log | jq length)
+sync users --full || fail "sync through a 503 on a next page: $(cat "$T/err")"
+grep -qx "read 15, applied 0, duplicates 15, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "a 503 on a next page: $(cat "$T/out")"
+grep -q "^retries" "$T/out" && fail "a 503 on a next page was retried as a new run: $(cat "$T/out")"
+log_from "$before" >"$T/log4p"
+jq -e '(map(.status == 503) | index(true)) as $i | .[$i].pageToken != null and
+	.[$i + 1].pageToken == .[$i].pageToken and .[$i + 1].job == .[$i].job and .[$i + 1].status == 200 and
+	.[$i + 1].at - .[$i].at >= 1000 and
+	(map(select(.dryRun == false)) | length == 1)' "$T/log4p" >/dev/null ||
+	fail "a 503 on a next page was not asked for again after Retry-After: $(jq -c 'map({method, dryRun, status, job, pageToken, at})' "$T/log4p")"
 
 # ---- 5. events: REPEATED RECORD, REPEATED TIMESTAMP, a static token -------------------------------
 sync events || fail "events sync: $(cat "$T/err")"

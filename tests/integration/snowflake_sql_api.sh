@@ -249,6 +249,48 @@ jq -e 'any(.partition != null and .status == 503)' "$T/log4" >/dev/null || fail 
 jq -e 'all(.duplicate_without_retry | not)' "$T/log4" >/dev/null || fail "a requestId was reused without retry=true"
 control '{"async_polls": 0}'
 
+# ---- 4b. a poll that fails polls the same statement again; one given up on is cancelled ----
+# (a 503 while polling ran the statement anew and left the first running, billed, unread)
+control '{"async_polls": 3, "faults": [{"on": "get", "status": 503}]}'
+before=$(fake_log | jq length)
+synced "a 503 while polling" 15 0 15 users --full
+grep -q "^retries" "$T/out" && fail "a 503 while polling was retried as a new run: $(cat "$T/out")"
+fake_log | jq --argjson from "$before" '.[$from:]' >"$T/log4b"
+jq -e 'map(select(.method == "POST")) | length == 2 and all(.status == 202)' "$T/log4b" >/dev/null ||
+	fail "a 503 while polling submitted the statement again: $(jq -c 'map({method, path, status, requestId})' "$T/log4b")"
+jq -e '(map(.status) | index(503)) as $i | .[$i].handle == .[$i + 1].handle and .[$i + 1].method == "GET"' \
+	"$T/log4b" >/dev/null || fail "the statement was not polled again after the 503: $(jq -c 'map({method, handle, status})' "$T/log4b")"
+# polls failing more than 4 times in a row: the statement is cancelled, then the hub retries
+control '{"faults": [{"on": "get", "status": 503}, {"on": "get", "status": 503},
+  {"on": "get", "status": 503}, {"on": "get", "status": 503}, {"on": "get", "status": 503}]}'
+before=$(fake_log | jq length)
+synced "polls failing 5 times" 15 0 15 users --full
+grep -qx "retries 1" "$T/out" || fail "polls failing 5 times: one retry of the run expected: $(cat "$T/out")"
+fake_log | jq --argjson from "$before" '.[$from:]' >"$T/log4b"
+jq -e '(.[0].handle) as $h | (map(.cancel == true) | index(true)) as $c |
+	[.[1:6][] | .handle == $h and .status == 503] == [true, true, true, true, true] and
+	$c == 6 and .[$c].handle == $h and .[$c].status == 200 and
+	(.[$c + 1:] | all(.handle != $h)) and .[$c + 1].method == "POST"' "$T/log4b" >/dev/null ||
+	fail "a statement given up on was not cancelled: $(jq -c 'map({method, path, status})' "$T/log4b")"
+# SIGTERM while the statement runs: the hub stops and cancels it
+control '{"async_polls": 100000}'
+before=$(fake_log | jq length)
+"$HUB" -c "$T/hub.yaml" sync users --full >"$T/out" 2>"$T/err" &
+HUB_PID=$!
+n=0
+until fake_log | jq -e --argjson from "$before" '.[$from:] | any(.method == "GET" and .status == 202)' >/dev/null; do
+	n=$((n + 1))
+	[ $n -lt 100 ] || { fail "the statement was never polled"; break; }
+	sleep 0.1
+done
+pid_stop TERM "$HUB_PID" 10; rc=$?
+[ $rc -ne 124 ] || fail "sync did not stop on SIGTERM while polling: $(cat "$T/err")"
+HUB_PID=
+fake_log | jq -e --argjson from "$before" '.[$from:] | (map(select(.method == "POST" and .handle))[0].handle) as $h |
+	any(.cancel == true and .handle == $h and .status == 200)' >/dev/null ||
+	fail "a statement running at SIGTERM was not cancelled: $(fake_log | jq -c --argjson from "$before" '.[$from:] | map({method, path, status})')"
+control '{"async_polls": 0}'
+
 # a gateway's 503 has no body: its error is not the answer before it (partition 0's)
 control '{"faults": [{"on": "partition", "status": 503, "empty": true}]}'
 sync users --full || fail "sync through an empty 503: $(cat "$T/err")"

@@ -10,6 +10,9 @@
 //           that failed answers its failure again)
 //   GET  /api/v2/statements/HANDLE            -> 202 while running, then 200
 //   GET  /api/v2/statements/HANDLE?partition=N -> {data} (gzip if accepted)
+//   POST /api/v2/statements/HANDLE/cancel -> 200 {statementHandle, code,
+//        sqlState, message, statementStatusUrl}; a cancelled statement's
+//        GET then answers 422 (SQLSTATE 57014), an unknown handle's 404
 //
 // Every /api/v2 request must carry a key-pair JWT (RS256) that verifies
 // against --public-key, with iss ACCOUNT.USER.SHA256:<fingerprint>, sub
@@ -31,7 +34,8 @@
 // Test controls (no auth): POST /_control {faults: [{on: "post"|"get"|
 // "partition", status, retry_after, empty (no body at all, as gateways
 // answer), sql_state, code, message (a 422's)}], async_polls: N, append:
-// {TABLE: [rows]}}; GET /_log -> every /api/v2 request seen.
+// {TABLE: [rows]}}; GET /_log -> every /api/v2 request seen (a statement's
+// handle in `handle`).
 'use strict';
 
 const crypto = require('crypto');
@@ -476,6 +480,7 @@ function postStatement(req, res, url, body, entry) {
 	st.polls_left = control.async_polls;
 	statements.set(handle, st);
 	byRequestId.set(requestId, handle);
+	entry.handle = handle;
 	if (st.polls_left > 0) {
 		entry.status = 202;
 		return send(res, 202, { code: '333334', message: 'Asynchronous execution in progress. ' +
@@ -486,18 +491,45 @@ function postStatement(req, res, url, body, entry) {
 	send(res, 200, resultSet(handle, st));
 }
 
+function notFound(res, entry) {
+	entry.status = 404;
+	send(res, 404, { code: '000709', message: 'Statement not found' });
+}
+
+// A statement cancelled while it ran fails as Snowflake's cancelled ones do.
+function cancelledFailure(handle) {
+	return { code: '000604', sqlState: '57014', message: 'SQL execution canceled',
+		statementHandle: handle };
+}
+
+function cancelStatement(req, res, handle, entry) {
+	const st = statements.get(handle);
+	entry.handle = handle;
+	entry.cancel = true;
+	if (!st)
+		return notFound(res, entry);
+	if (st.polls_left > 0) // still running: it stops (a finished one keeps its result)
+		st.cancelled = true;
+	entry.status = 200;
+	send(res, 200, { statementHandle: handle, code: '000000', sqlState: '00000',
+		message: 'successfully canceled', statementStatusUrl: `/api/v2/statements/${handle}` });
+}
+
 function getStatement(req, res, url, handle, entry) {
 	const st = statements.get(handle);
 	const partition = url.searchParams.get('partition');
+	entry.handle = handle;
 	entry.partition = partition === null ? null : Number(partition);
 	const f = takeFault(partition === null ? 'get' : 'partition');
 	if (f) {
 		entry.status = f.status;
 		return sendFault(res, f);
 	}
-	if (!st) {
-		entry.status = 404;
-		return send(res, 404, { code: '000709', message: 'Statement not found' });
+	if (!st)
+		return notFound(res, entry);
+	if (st.cancelled) {
+		entry.status = 422;
+		return send(res, 422, cancelledFailure(handle));
 	}
 	if (partition === null) {
 		if (st.polls_left > 0) {
@@ -554,6 +586,9 @@ function handle(req, res, body) {
 	const m = /^\/api\/v2\/statements\/([^/]+)$/.exec(url.pathname);
 	if (m && req.method === 'GET')
 		return getStatement(req, res, url, m[1], entry);
+	const c = /^\/api\/v2\/statements\/([^/]+)\/cancel$/.exec(url.pathname);
+	if (c && req.method === 'POST')
+		return cancelStatement(req, res, c[1], entry);
 	entry.status = 404;
 	send(res, 404, { code: '000000', message: 'no such route' });
 }
