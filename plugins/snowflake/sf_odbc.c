@@ -17,7 +17,10 @@
  * Errors carry the driver's diagnostics (SQLSTATE and message; never the
  * connection string, which may hold a password) and are classified by
  * SQLSTATE: 08xxx, 40001, HYT00 and friends retry; 28xxx is refused
- * credentials; 42xxx a wrong query or object.
+ * credentials; 42xxx a wrong query or object.  A failed connect is first
+ * read for a refused login, which drivers report as 08001: Snowflake's
+ * native codes (390100, 390144, ...) or the server's words ("password
+ * authentication failed"); those and 08004 are refused credentials.
  *
  * Session: timestamps are read in UTC (ALTER SESSION on Snowflake, SET TIME
  * ZONE on PostgreSQL), so TIMESTAMP_LTZ/TZ values are the instants they
@@ -120,9 +123,48 @@ static hub_rc classify(const char *state)
 	return HUB_ERR_INTERNAL;
 }
 
+/* 1 when a failed connect is the server refusing the login, told by the
+ * driver's native code or its message: drivers report it as a connection
+ * that could not be made (psqlodbc's 08001, Snowflake's 08001 / 08004),
+ * which classify() would retry for ever. */
+static int is_refused_login(SQLINTEGER native, const char *msg)
+{
+	/* Snowflake's: incorrect username or password, JWT token invalid
+	 * (and its variants: user in issuer, missing claims, fingerprint,
+	 * algorithm, signature), OAuth access token invalid */
+	static const SQLINTEGER codes[] = {390100, 390144, 394300, 394301, 394304, 394305,
+					   394306, 390303};
+	static const char *const texts[] = {
+		"password authentication failed", /* PostgreSQL */
+		"no pg_hba.conf entry",
+		"Incorrect username or password", /* Snowflake */
+		"JWT token is invalid",
+	};
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (native == codes[i])
+			return 1;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (strstr(msg, texts[i]))
+			return 1;
+	return 0;
+}
+
+/* A failed connect's class: refused credentials, or 08004 (the server
+ * rejected the connection: trying again gets the same answer), disable
+ * the source; the rest as classify(). */
+static hub_rc classify_connect(const char *state, SQLINTEGER native, const char *msg)
+{
+	if (is_refused_login(native, msg) || strcmp(state, "08004") == 0)
+		return HUB_ERR_AUTH;
+	return classify(state);
+}
+
 /* "what: SQLSTATE 42P01: message; ..." into err; the class of the first
- * non-warning state.  Line breaks in driver messages become spaces. */
-static hub_rc diag(SQLSMALLINT htype, SQLHANDLE h, const char *what, char *err, size_t err_size)
+ * non-warning state (classify_connect() when is_connect, else classify()).
+ * Line breaks in driver messages become spaces. */
+static hub_rc diag_as(SQLSMALLINT htype, SQLHANDLE h, const char *what, int is_connect,
+		      char *err, size_t err_size)
 {
 	SQLCHAR state[6], msg[512];
 	SQLINTEGER native;
@@ -141,13 +183,19 @@ static hub_rc diag(SQLSMALLINT htype, SQLHANDLE h, const char *what, char *err, 
 		used += (size_t)snprintf(err + used, err_size - used, "%sSQLSTATE %s: %s",
 					 i == 1 ? ": " : "; ", state, msg);
 		if (!has_class && strncmp((char *)state, "01", 2) != 0) {
-			rc = classify((char *)state);
+			rc = is_connect ? classify_connect((char *)state, native, (char *)msg)
+					: classify((char *)state);
 			has_class = 1;
 		}
 	}
 	if (!has_class && used < err_size)
 		snprintf(err + used, err_size - used, ": no diagnostics from the driver");
 	return rc;
+}
+
+static hub_rc diag(SQLSMALLINT htype, SQLHANDLE h, const char *what, char *err, size_t err_size)
+{
+	return diag_as(htype, h, what, 0, err, err_size);
 }
 
 /* ---- UTF-16 <-> UTF-8 ---------------------------------------------------------------- */
@@ -307,7 +355,7 @@ static hub_rc connect_db(struct sf_odbc *o, char *err, size_t err_size)
 	r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)o->conn, SQL_NTS, NULL, 0, NULL,
 			     SQL_DRIVER_NOPROMPT);
 	if (!SQL_SUCCEEDED(r)) {
-		hub_rc rc = diag(SQL_HANDLE_DBC, o->dbc, "connecting", err, err_size);
+		hub_rc rc = diag_as(SQL_HANDLE_DBC, o->dbc, "connecting", 1, err, err_size);
 		disconnect(o);
 		return rc;
 	}

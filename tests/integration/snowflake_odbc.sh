@@ -224,6 +224,12 @@ $(for col in at day wall; do printf '  - name: history_%s
     cursor: updated_at
     max_retries: 1
     map: $users_map
+  - name: refused
+    plugin: snowflake
+    connection_string: "Driver={PostgreSQL Unicode};Servername=127.0.0.1;Port=$PORT;Database=hubtest;UID=hub;PWD=wrong-$$"
+    query: SELECT * FROM users WHERE updated_at >= :cursor
+    cursor: updated_at
+    map: $users_map
 EOF
 }
 config main >"$T/main.yaml"
@@ -384,6 +390,25 @@ sync main down; rc=$?
 [ $rc -eq 1 ] || fail "dead server: exit $rc"
 grep -q "profilehub: sync: down: connecting: SQLSTATE 08001" "$T/err" || fail "dead server message: $(cat "$T/err")"
 grep -qx "retries 1" "$T/out" || fail "a connection failure is retried: $(cat "$T/out")"
+
+# a wrong password: psqlodbc says 08001, as for a dead server, but it is refused
+# credentials (HUB_ERR_AUTH: the source is disabled), not retried max_retries times
+psql_ -c "CREATE ROLE hub LOGIN PASSWORD 'right-$$'" || fail "creating the role hub"
+{ echo "host all hub 127.0.0.1/32 scram-sha-256"; cat "$T/pg/data/pg_hba.conf"; } >"$T/hba"
+cat "$T/hba" >"$T/pg/data/pg_hba.conf"
+psql_ -c "SELECT pg_reload_conf()" >/dev/null
+n=0 # the reload is signalled: wait until the server asks hub for its password
+until ! PGPASSWORD=wrong-$$ psql -X -h 127.0.0.1 -p "$PORT" -U hub -c "SELECT 1" hubtest >/dev/null 2>&1; do
+	n=$((n + 1))
+	[ $n -lt 100 ] || { fail "pg_hba.conf was not reloaded"; break; }
+	sleep 0.1
+done
+sync main refused; rc=$?
+[ $rc -eq 1 ] || fail "a wrong password: exit $rc"
+grep -q 'profilehub: sync: refused: connecting: SQLSTATE 08001: .*password authentication failed for user "hub"' "$T/err" ||
+	fail "a wrong password: message: $(cat "$T/err")"
+grep -q "^retries" "$T/out" && fail "a wrong password was retried as a network error: $(cat "$T/out") $(cat "$T/err")"
+grep -q "(retry 1 of" "$T/err" && fail "a wrong password was retried: $(cat "$T/err")"
 
 check() {
 	cat >"$T/check.yaml" <<EOF
