@@ -46,7 +46,8 @@ struct sf_jwt;
 
 /* Reads a PEM private key (PKCS#8 or PKCS#1 RSA, unencrypted) and
  * prepares the claims: iss ACCOUNT.USER.SHA256:<fingerprint>, sub
- * ACCOUNT.USER (account without its region, both upper-cased). */
+ * ACCOUNT.USER (account without its region, or before its first '-' in a
+ * global URL's "xy12345-abc.global"; both upper-cased). */
 int sf_jwt_new(const char *key_file, const char *account, const char *user,
 	       struct sf_jwt **out, char *err, size_t err_size);
 void sf_jwt_free(struct sf_jwt *j);

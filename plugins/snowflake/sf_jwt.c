@@ -4,7 +4,9 @@
  * Claims: iss = ACCOUNT.USER.SHA256:<base64 of the SHA-256 of the public
  * key's DER SubjectPublicKeyInfo>, sub = ACCOUNT.USER, iat, exp = iat +
  * 59 minutes (Snowflake refuses more than an hour).  ACCOUNT is the
- * account identifier without a region suffix, upper-cased; so is USER.
+ * account identifier without a region suffix ("xy12345.us-east-1" ->
+ * XY12345; in a global URL, "xy12345-abc.global", the account locator
+ * before the first '-'), upper-cased; so is USER.
  * A token is reused for 50 minutes, then made again.  The private key
  * never leaves this file and is never printed.
  */
@@ -52,10 +54,12 @@ static char *b64url(const unsigned char *in, size_t n)
 	return out;
 }
 
-/* "xy12345.us-east-1" -> "XY12345"; "USER" upper-cased. */
-static char *claim_name(const char *s, int cut_at_dot)
+/* s up to its first `cut` (none: '\0'), upper-cased: "xy12345.us-east-1"
+ * cut at '.' -> "XY12345"; "user" -> "USER". */
+static char *claim_name(const char *s, char cut)
 {
-	size_t n = cut_at_dot && strchr(s, '.') ? (size_t)(strchr(s, '.') - s) : strlen(s);
+	const char *end = cut ? strchr(s, cut) : NULL;
+	size_t n = end ? (size_t)(end - s) : strlen(s);
 	char *out = malloc(n + 1);
 
 	if (!out)
@@ -133,8 +137,11 @@ int sf_jwt_new(const char *key_file, const char *account, const char *user,
 	}
 	if (load_key(j, key_file, err, err_size) || make_fingerprint(j, err, err_size))
 		goto fail;
-	acct = claim_name(account, 1);
-	usr = claim_name(user, 0);
+	/* the account without its region, cloud or subdomain; an account
+	 * locator in a global URL ("xy12345-abc.global") is what comes before
+	 * its first '-' (Snowflake's key-pair authentication) */
+	acct = claim_name(account, strcasestr(account, ".global") ? '-' : '.');
+	usr = claim_name(user, '\0');
 	n = (acct ? strlen(acct) : 0) + (usr ? strlen(usr) : 0) + strlen(j->fingerprint) + 3;
 	if (!acct || !usr || !(j->sub = malloc(n)) || !(j->iss = malloc(n))) {
 		snprintf(err, err_size, "out of memory");

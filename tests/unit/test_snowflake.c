@@ -20,6 +20,7 @@
 #include "../../plugins/common/rowmap_int.h" /* rm_append_value: test_rowmap.c compiles it */
 
 #include <math.h>
+#include <openssl/rsa.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -610,6 +611,49 @@ static void test_a_key_given_for_its_path_is_not_quoted(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "private_key_file: cannot read /nonexistent/key.pem"));
 }
 
+/* The account part of iss and sub: the identifier without its region,
+ * cloud or subdomain; an account locator in a global URL is what comes
+ * before its first '-' (Snowflake's key-pair authentication); an
+ * org-account name keeps its '-'. */
+static void test_jwt_claims_name_the_account(void)
+{
+	static const struct {
+		const char *account, *sub;
+	} rows[] = {
+		{"xy12345", "XY12345.HUB_USER"},
+		{"xy12345.us-east-1", "XY12345.HUB_USER"},
+		{"xy12345.us-east-2.aws", "XY12345.HUB_USER"},
+		{"xy12345-abc.global", "XY12345.HUB_USER"},
+		{"XY12345-ABC.GLOBAL", "XY12345.HUB_USER"},
+		{"myorg-analytics", "MYORG-ANALYTICS.HUB_USER"},
+	};
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *dir = testlib_mkdtemp(), *pem = NULL, *text, *path, err[512], iss[256];
+	long n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+	PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
+	n = BIO_get_mem_data(bio, &pem);
+	text = strndup(pem, (size_t)n);
+	path = testlib_write_file(dir, "key.pem", text);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct sf_jwt *j = NULL;
+		CU_ASSERT_EQUAL_FATAL(sf_jwt_new(path, rows[i].account, "hub_user", &j, err,
+						 sizeof(err)), 0);
+		CU_ASSERT_STRING_EQUAL(j->sub, rows[i].sub);
+		snprintf(iss, sizeof(iss), "%s.%s", rows[i].sub, sf_jwt_fingerprint(j));
+		CU_ASSERT_STRING_EQUAL(j->iss, iss);
+		sf_jwt_free(j);
+	}
+	testlib_rmtree(dir);
+	free(path);
+	free(text);
+	free(dir);
+	BIO_free(bio);
+	EVP_PKEY_free(key);
+}
+
 static void test_request_id_is_reused_for_the_same_request_only(void)
 {
 	struct sf_api a = {0};
@@ -659,4 +703,5 @@ TEST_SUITE(snowflake, NULL, NULL,
 	   TEST(test_limit_0_wraps_a_query_ending_in_a_comment_or_semicolon),
 	   TEST(test_request_id_is_reused_for_the_same_request_only),
 	   TEST(test_request_id_without_a_generator_is_still_unique),
-	   TEST(test_a_key_given_for_its_path_is_not_quoted))
+	   TEST(test_a_key_given_for_its_path_is_not_quoted),
+	   TEST(test_jwt_claims_name_the_account))
