@@ -1,6 +1,6 @@
 # -z nodelete: unixODBC keeps process-wide caches (odbcinst.ini, drivers);
 # unloading it with the plugin would drop them mid-process.
-snowflake_LIBS := -ljansson -lodbc -lcurl -lcrypto -Wl,-z,nodelete
+snowflake_LIBS := -ljansson -lodbc -lcurl -lcrypto -lpthread -Wl,-z,nodelete
 snowflake_SRC_EXTRA := plugins/common/rowmap.c plugins/common/rm_value.c \
 	plugins/common/rm_cursor.c plugins/common/rowpull.c plugins/common/rowmap.h \
 	plugins/common/rowmap_int.h plugins/common/rowpull.h plugins/snowflake/sf.h

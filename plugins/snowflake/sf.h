@@ -36,6 +36,9 @@ int sf_odbc_new(const struct hub_host *host, const struct hub_instance *inst,
 		char *err, size_t err_size);
 void sf_odbc_free(struct sf_odbc *o);
 extern const struct rp_reader_ops sf_odbc_ops;
+/* Lets a running query be cancelled when the hub stops (call: the pull's,
+ * NULL after it). */
+void sf_odbc_set_call(struct sf_odbc *o, struct hub_call *call);
 /* Connects and describes the query's result against the map. */
 hub_rc sf_odbc_check(struct sf_odbc *o, struct rowmap *m, const char *param, char *err,
 		     size_t err_size);

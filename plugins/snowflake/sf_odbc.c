@@ -22,6 +22,10 @@
  * native codes (390100, 390144, ...) or the server's words ("password
  * authentication failed"); those and 08004 are refused credentials.
  *
+ * A stop of the hub during a pull cancels a running query (SQLCancel from
+ * the pull's thread while SQLExecute runs on a thread of its own): the
+ * hub waits for the pull, and the query may run for minutes.
+ *
  * Session: timestamps are read in UTC (ALTER SESSION on Snowflake, SET TIME
  * ZONE on PostgreSQL), so TIMESTAMP_LTZ/TZ values are the instants they
  * name.
@@ -30,6 +34,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <sql.h>
 #include <sqlext.h>
 #include <stdint.h>
@@ -37,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define STRING_CAP_CHARS 2048   /* a string column's buffer, at most */
 #define JSON_CAP_CHARS 16384    /* a VARIANT / json column's buffer, at most */
@@ -45,6 +51,7 @@
 #define ROWS_MAX 1024
 #define BUFFER_BUDGET (32u << 20) /* bytes of all column buffers */
 #define LOGIN_TIMEOUT_S 30
+#define STOP_POLL_MS 50         /* how often a running query looks for a stop */
 
 /* Snowflake's own SQL types (its ODBC driver reports them for these). */
 #define SF_SQL_TIMESTAMP_LTZ 2000
@@ -79,6 +86,7 @@ struct sf_odbc {
 	SQLHDBC dbc;
 	int is_connected;
 	SQLHSTMT stmt;       /* the open result's; NULL when closed */
+	struct hub_call *call; /* during a pull: should_stop() (its thread only) */
 
 	struct ocol *cols;
 	SQLSMALLINT n_cols;
@@ -729,18 +737,91 @@ static hub_rc prepare(struct sf_odbc *o, struct rowmap *m, char *err, size_t err
 	return HUB_OK;
 }
 
+/* A SQLExecute on a thread of its own (exec_thread), so that the pull's
+ * thread can watch for a stop meanwhile. */
+struct exec_job {
+	SQLHSTMT stmt;
+	SQLRETURN r;
+	int is_done;            /* under lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void *exec_thread(void *arg)
+{
+	struct exec_job *j = arg;
+	SQLRETURN r = SQLExecute(j->stmt);
+
+	pthread_mutex_lock(&j->lock);
+	j->r = r;
+	j->is_done = 1;
+	pthread_cond_signal(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+/* SQLExecute, cancelled (SQLCancel, which ODBC allows from another thread
+ * while the statement executes) when the hub stops during a pull: the
+ * query may run for minutes, and the hub waits for the pull.  *is_stopped
+ * says it was.  Outside a pull (check --connect), or without a thread,
+ * a plain SQLExecute. */
+static SQLRETURN execute_stoppable(struct sf_odbc *o, int *is_stopped)
+{
+	struct exec_job j = {.stmt = o->stmt};
+	struct timespec deadline;
+	pthread_t t;
+
+	*is_stopped = 0;
+	if (!o->call)
+		return SQLExecute(o->stmt);
+	pthread_mutex_init(&j.lock, NULL);
+	pthread_cond_init(&j.cond, NULL);
+	if (pthread_create(&t, NULL, exec_thread, &j) != 0) {
+		j.r = SQLExecute(o->stmt);
+		goto out;
+	}
+	pthread_mutex_lock(&j.lock);
+	while (!j.is_done) {
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += STOP_POLL_MS * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&j.cond, &j.lock, &deadline);
+		if (j.is_done || *is_stopped || !o->host->should_stop(o->call))
+			continue;
+		pthread_mutex_unlock(&j.lock);
+		SQLCancel(o->stmt);
+		*is_stopped = 1;
+		pthread_mutex_lock(&j.lock);
+	}
+	pthread_mutex_unlock(&j.lock);
+	pthread_join(t, NULL);
+out:
+	pthread_cond_destroy(&j.cond);
+	pthread_mutex_destroy(&j.lock);
+	return j.r;
+}
+
 static hub_rc execute(struct sf_odbc *o, struct rowmap *m, const char *param, char *err,
 		      size_t err_size)
 {
 	SQLSMALLINT n = 0;
 	SQLRETURN r;
+	int is_stopped;
 	hub_rc rc;
 
 	if ((rc = bind_param(o, m, param, err, err_size)) != HUB_OK) {
 		odbc_close(o);
 		return rc;
 	}
-	r = SQLExecute(o->stmt);
+	r = execute_stoppable(o, &is_stopped);
+	if (is_stopped) { /* nothing read: the next run reads it */
+		snprintf(err, err_size, "stopped while the query ran (cancelled)");
+		odbc_close(o);
+		return HUB_ERR_STOPPED;
+	}
 	if (!SQL_SUCCEEDED(r) && r != SQL_NO_DATA)
 		return stmt_fail(o, "running the query", err, err_size);
 	if (o->n_cols > 0)
@@ -949,6 +1030,11 @@ hub_rc sf_odbc_check(struct sf_odbc *o, struct rowmap *m, const char *param, cha
 		rc = execute(o, m, param, err, err_size);
 	odbc_close(o);
 	return rc;
+}
+
+void sf_odbc_set_call(struct sf_odbc *o, struct hub_call *call)
+{
+	o->call = call;
 }
 
 void sf_odbc_free(struct sf_odbc *o)

@@ -205,9 +205,13 @@ static hub_rc sf_pull(void *state, struct hub_call *call, const char *cursor, si
 
 	if (st->api)
 		sf_api_set_call(st->api, call);
+	else
+		sf_odbc_set_call(st->odbc, call);
 	rc = rowpull_pull(&st->pull, call, cursor, budget, err, err_size);
 	if (st->api)
 		sf_api_set_call(st->api, NULL);
+	else
+		sf_odbc_set_call(st->odbc, NULL);
 	return rc;
 }
 

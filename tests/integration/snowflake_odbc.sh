@@ -9,9 +9,11 @@
 # cursor; map.message_id; syncs checked through `profilehub dump`; a second
 # sync reads only new rows; a sync killed (SIGKILL) or stopped (SIGTERM)
 # mid-way resumes without loss or duplicates (compared with a clean run);
+# SIGTERM while a long query runs cancels it;
 # bad configs refused by `check --connect`; a dead server retried.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/lib/pid.sh # pid_stop: no signal to a PID that is no longer ours
 B=${HUB_BUILD:-build}
 HUB="$PWD/$B/profilehub"
 T=$(mktemp -d)
@@ -224,6 +226,12 @@ $(for col in at day wall; do printf '  - name: history_%s
     cursor: updated_at
     max_retries: 1
     map: $users_map
+  - name: slow
+    plugin: snowflake
+    dsn: hubtest
+    query: WITH z AS (SELECT pg_sleep(s) FROM nap) SELECT u.* FROM users u, z WHERE updated_at >= :cursor ORDER BY updated_at, id
+    cursor: [updated_at, id]
+    map: $users_map
   - name: refused
     plugin: snowflake
     connection_string: "Driver={PostgreSQL Unicode};Servername=127.0.0.1;Port=$PORT;Database=hubtest;UID=hub;PWD=wrong-$$"
@@ -366,8 +374,16 @@ for sig in KILL TERM; do
 	config "$sig" >"$T/$sig.yaml"
 	"$HUB" -c "$T/$sig.yaml" sync bulk >"$T/$sig.out" 2>"$T/$sig.err" &
 	pid=$!
-	# a random point of the run (it takes about a second)
+	# a random point of the run (it takes about a second); SIGTERM once the query
+	# has returned (a first page committed): a stop while it runs cancels it, and
+	# nothing is committed (4b), as a slow start (a sanitizer build) showed
 	sleep "0.$(( $(od -An -N2 -tu2 /dev/urandom) % 5 + 2 ))"
+	n=0
+	while [ "$sig" = TERM ] && [ $n -lt 100 ] &&
+		[ "$(sqlite3 "$T/$sig.db" "SELECT count(*) FROM meta WHERE key = 'cursor:bulk'" 2>/dev/null)" != 1 ]; do
+		n=$((n + 1))
+		sleep 0.05
+	done
 	kill -"$sig" $pid 2>/dev/null || fail "$sig: the sync ended before the signal"
 	wait $pid 2>/dev/null
 	rc=$?
@@ -384,6 +400,40 @@ for sig in KILL TERM; do
 		fail "$sig: profiles differ from a clean run: $(diff "$T/clean.dump" "$T/$sig.dump" | head -5)"
 	grep -q "^read [1-9]" "$T/out" || fail "$sig: the resumed sync read nothing: $(cat "$T/out")"
 done
+
+# ---- 4b. SIGTERM while the query runs: it is cancelled, not waited for -------------------------
+# (SQLExecute blocked until the query ended: a stopping hub waited for it)
+psql_ -c "CREATE TABLE nap (s float8); INSERT INTO nap VALUES (25)" || fail "creating nap"
+running() { # the number of slow queries PostgreSQL is running
+	psql_ -At -c "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND
+		query LIKE '%pg_sleep(s) FROM nap%' AND pid <> pg_backend_pid()"
+}
+config slow >"$T/slow.yaml"
+"$HUB" -c "$T/slow.yaml" sync slow >"$T/slow.out" 2>"$T/slow.err" &
+pid=$!
+n=0
+until [ "$(running)" = 1 ]; do
+	n=$((n + 1))
+	[ $n -lt 100 ] || { fail "the slow query never ran: $(cat "$T/slow.err")"; break; }
+	sleep 0.1
+done
+t0=$(date +%s)
+pid_stop TERM $pid 10; rc=$?
+[ $rc -ne 124 ] || { fail "SIGTERM while the query ran: still running 10 s later (the query sleeps 25 s)"; pid_signal KILL $pid; }
+[ $(($(date +%s) - t0)) -lt 10 ] || fail "SIGTERM while the query ran: the hub took $(($(date +%s) - t0)) s to stop"
+grep -q "stopped before catching up" "$T/slow.err" || fail "SIGTERM while the query ran: $(cat "$T/slow.err")"
+n=0 # the cancel reached the server: the query does not run on
+until [ "$(running)" = 0 ]; do
+	n=$((n + 1))
+	[ $n -lt 50 ] || { fail "the cancelled query still runs on the server"; break; }
+	sleep 0.1
+done
+psql_ -c "UPDATE nap SET s = 0"
+rows=$(psql_ -At -c "SELECT count(*) FROM users")
+sync slow slow || fail "the run after a cancelled query: $(cat "$T/err")"
+# (u8 has no user_id: rejected, as in the users source)
+grep -qx "read $rows, applied $((rows - 1)), duplicates 0, rejected 1, blocked 0, refused 0" "$T/out" ||
+	fail "the run after a cancelled query reads every row: $(cat "$T/out")"
 
 # ---- 5. failures and bad configs ----------------------------------------------------------------
 sync main down; rc=$?
