@@ -807,6 +807,38 @@ static char *make_base(const struct sf_api_config *c)
 	return b;
 }
 
+/* The endpoint is named whole in errors, the log and the status: it may
+ * hold no credentials (the plugin signs in with its key pair; a URL's user
+ * and password would do nothing but be printed), query or fragment.  The
+ * messages do not repeat it.  0, or -1 with err filled. */
+static int endpoint_check(const char *base, char *err, size_t err_size)
+{
+	const char *authority, *end;
+
+	if (strncmp(base, "https://", 8) == 0)
+		authority = base + 8;
+	else if (strncmp(base, "http://", 7) == 0)
+		authority = base + 7;
+	else {
+		snprintf(err, err_size, "endpoint: expected an http:// or https:// URL");
+		return -1;
+	}
+	end = authority + strcspn(authority, "/?#");
+	if (memchr(authority, '@', (size_t)(end - authority))) {
+		snprintf(err, err_size,
+			 "endpoint: has a user or password (user:password@), which the"
+			 " plugin does not use (it signs in with private_key_file): remove it");
+		return -1;
+	}
+	if (strpbrk(base, "?#")) {
+		snprintf(err, err_size,
+			 "endpoint: has a query or fragment (? or #): give the base URL"
+			 " only, such as https://<account>.snowflakecomputing.com");
+		return -1;
+	}
+	return 0;
+}
+
 int sf_api_new(const struct hub_host *host, const struct hub_instance *inst,
 	       const struct sf_api_config *cfg, struct sf_api **out, char *err, size_t err_size)
 {
@@ -833,10 +865,8 @@ int sf_api_new(const struct hub_host *host, const struct hub_instance *inst,
 		snprintf(err, err_size, "out of memory");
 		goto fail;
 	}
-	if (strncmp(a->base, "https://", 8) != 0 && strncmp(a->base, "http://", 7) != 0) {
-		snprintf(err, err_size, "endpoint: expected an http:// or https:// URL");
+	if (endpoint_check(a->base, err, err_size))
 		goto fail;
-	}
 	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, &a->resp);
 	curl_easy_setopt(a->curl, CURLOPT_HEADERFUNCTION, on_header);

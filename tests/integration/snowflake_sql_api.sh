@@ -355,6 +355,19 @@ grep -q "private_key_file: cannot read $T/missing.pem: No such file or directory
 	fail "unreadable key: $(cat "$T/err")"
 check "" "SELECT * FROM users ORDER BY updated_at"
 grep -q "query: has no :cursor placeholder" "$T/err" || fail "no :cursor: $(cat "$T/err")"
+# an endpoint is named whole in errors, the log and the status: credentials in it
+# (which the plugin does not use) are refused without being printed
+FAKE_AT=$FAKE
+FAKE="http://proxyuser:EpSecret5151@${FAKE_AT#http://}"
+check && fail "check --connect took an endpoint with a password"
+grep -q "endpoint: has a user or password (user:password@)" "$T/err" ||
+	fail "an endpoint with a password: $(cat "$T/err")"
+grep -q EpSecret5151 "$T/err" "$T/out" && fail "the endpoint's password was printed"
+FAKE="$FAKE_AT/?token=EpSecret5151"
+check && fail "check --connect took an endpoint with a query"
+grep -q "endpoint: has a query or fragment" "$T/err" || fail "an endpoint with a query: $(cat "$T/err")"
+grep -q EpSecret5151 "$T/err" "$T/out" && fail "the endpoint's query was printed"
+FAKE=$FAKE_AT
 # a query ending in a `--` comment or a `;`: the LIMIT 0 wrapper (check --connect, a first
 # run) keeps it one statement (the fake refuses parentheses that do not balance, a `;` inside)
 for q in "SELECT * FROM users WHERE updated_at >= :cursor ORDER BY updated_at, id -- oldest first" \
