@@ -22,8 +22,8 @@
 #include "../../plugins/common/rowmap.c"
 #include "../../plugins/common/rowpull.c"
 
-#include "host.h"
-#include "record.h"
+#define FUZZ_PULL_SOURCE "wh"
+#include "fuzzpull.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -93,38 +93,6 @@ static void s_close(void *t)
 }
 
 static const struct rp_reader_ops ops = {s_open, s_next, s_close};
-
-struct got {
-	char *cursor;
-	size_t n;
-};
-
-static hub_rc on_emit(struct hub_call *call, const struct hub_record *rec, char *err,
-		      size_t err_size)
-{
-	struct got *g = call->ctx;
-	struct record *r = NULL;
-	hub_rc rc = record_from_hub(rec, "wh", NULL, 1772000000000LL, &r, NULL, err, err_size);
-
-	record_free(r);
-	g->n++;
-	return rc;
-}
-
-static hub_rc on_checkpoint(struct hub_call *call, const char *cursor)
-{
-	struct got *g = call->ctx;
-	char *first = rowmap_cursor_first(cursor);
-
-	if (!first) {
-		fprintf(stderr, "checkpoint \"%s\" does not read back\n", cursor);
-		abort();
-	}
-	free(first);
-	free(g->cursor);
-	g->cursor = strdup(cursor);
-	return HUB_OK;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
