@@ -143,20 +143,32 @@ static void check_token(const char *tok, const char *account, const char *user,
 	free(payload);
 }
 
+/* What sf_jwt.c's messages are made of besides the path: a piece of the
+ * file that is also a piece of these is not the file quoted. */
+static const char message_words[] =
+	"private_key_file: cannot read : holds no unencrypted PEM private key "
+	"not an RSA key (key-pair authentication needs RSA) cannot encode its public key "
+	"out of memory cannot sign the JWT " TEXT_KEY_NOT_PATH("private_key_file");
+
 /* 1 when the message holds 8 consecutive bytes of the file (a key's body
- * line is 64: a quoted piece of one is caught). */
+ * line is 64: a quoted piece of one is caught) that are not the path's nor
+ * the message's own words. */
 static int quotes_file(const char *msg, const char *file, size_t file_len)
 {
-	size_t n = strlen(msg);
+	char cut[512], *at;
+	size_t n, path_len = strlen(key_path);
 
-	for (size_t i = 0; i + 8 <= n; i++) {
-		if (strncmp(msg + i, key_path, strlen(key_path)) == 0) {
-			i += strlen(key_path) - 1; /* the path may be named */
-			continue;
-		}
-		if (memmem(file, file_len, msg + i, 8) && !memchr(msg + i, ' ', 8))
-			return 1;
+	/* the path may be named: each time cut to one byte no window takes */
+	snprintf(cut, sizeof(cut), "%s", msg);
+	while ((at = strstr(cut, key_path))) {
+		*at = '\n';
+		memmove(at + 1, at + path_len, strlen(at + path_len) + 1);
 	}
+	n = strlen(cut);
+	for (size_t i = 0; i + 8 <= n; i++)
+		if (!memchr(cut + i, '\n', 8) && memmem(file, file_len, cut + i, 8) &&
+		    !memmem(message_words, sizeof(message_words) - 1, cut + i, 8))
+			return 1;
 	return 0;
 }
 
