@@ -38,17 +38,11 @@
 
 static char key_path[64];
 
-static void remove_key(void)
-{
-	unlink(key_path);
-}
-
 static void make_key_path(void)
 {
 	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 
 	snprintf(key_path, sizeof(key_path), "%s/fuzz_sfjwt.%ld.p8", dir, (long)getpid());
-	atexit(remove_key);
 }
 
 static int is_utf8(const char *s)
@@ -178,6 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *s1, *s2;
 	char *account, *user, *first, err[512] = "";
+	int rc;
 	const char *file, *tok, *again, *later;
 	size_t file_len;
 	struct sf_jwt *j = NULL;
@@ -198,7 +193,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!(f = fopen(key_path, "w")) || fwrite(file, 1, file_len, f) != file_len || fclose(f))
 		abort();
 
-	if (sf_jwt_new(key_path, account, user, &j, err, sizeof(err)) != 0) {
+	rc = sf_jwt_new(key_path, account, user, &j, err, sizeof(err));
+	unlink(key_path); /* read once: none is left behind, by a crash either */
+	if (rc != 0) {
 		if (j || !err[0] || quotes_file(err, file, file_len))
 			abort();
 		goto out;
