@@ -36,6 +36,15 @@ int alloc_failed_seen(void)
 	return has_failed;
 }
 
+int alloc_failed_poll(int clear)
+{
+	int seen = has_failed;
+
+	if (clear)
+		has_failed = 0;
+	return seen;
+}
+
 /* p, noting a NULL as this thread's failure. */
 static void *alloc_noted(void *p)
 {

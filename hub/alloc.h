@@ -31,6 +31,9 @@ void alloc_fail_only(long n);
  * say out of memory apart from bad input (jansson's json_loads). */
 void alloc_failed_clear(void);
 int alloc_failed_seen(void);
+/* alloc_failed_seen(), then alloc_failed_clear() when `clear`: the host's
+ * alloc_failed() (ABI 1.8), and the watch of json_loadb_big_ints(). */
+int alloc_failed_poll(int clear);
 /* malloc for jansson (json_set_alloc_funcs, with hub_free): no injection,
  * no counting, only alloc_failed_seen(). */
 void *hub_json_malloc(size_t size);

@@ -411,6 +411,25 @@ static int is_blank(const char *line, size_t len)
 	return 1;
 }
 
+/* The line being read failed with rc (err says why): rejected, unless
+ * memory ran out (HUB_ERR_NOMEM), which says nothing of the line: then the
+ * import stops at it as at a failed batch (the lines before it are
+ * stored, a run again completes the rest). */
+static void import_line_failed(struct import_state *st, hub_rc rc, const char *err)
+{
+	if (rc != HUB_ERR_NOMEM) {
+		import_note_error(st, st->line_no, err);
+		return;
+	}
+	if (!st->unstored_from || st->line_no < st->unstored_from) {
+		st->unstored_from = st->line_no;
+		st->is_unstored_unknown = 0;
+		snprintf(st->unstored_why, sizeof(st->unstored_why), "line %" PRId64 ": %s",
+			 st->line_no, err);
+	}
+	st->failed = 1;
+}
+
 static void import_line(struct import_state *st, const char *source, char *line, size_t len)
 {
 	struct record_warnings warn = {0};
@@ -430,8 +449,8 @@ static void import_line(struct import_state *st, const char *source, char *line,
 	st->n_lines++;
 	st->line_bytes = len;
 	if (st->inst) {
-		if (import_line_plugin(st, line, len, err, sizeof(err)) != HUB_OK)
-			import_note_error(st, st->line_no, err);
+		if ((rc = import_line_plugin(st, line, len, err, sizeof(err))) != HUB_OK)
+			import_line_failed(st, rc, err);
 		return;
 	}
 	rc = record_from_json(line, len, source, st->rules, time_now_ms(), &rec, &warn, err,
@@ -442,7 +461,7 @@ static void import_line(struct import_state *st, const char *source, char *line,
 		import_note_warnings(st, st->line_no, NULL, &warn);
 	record_warnings_clear(&warn);
 	if (rc != HUB_OK) {
-		import_note_error(st, st->line_no, err);
+		import_line_failed(st, rc, err);
 		return;
 	}
 	import_add(st, rec);

@@ -395,10 +395,11 @@ static const struct hub_host host = {
 	.batch_range = host_batch_range,
 	.warn = host_warn,
 	.query = http_request_query,
+	.alloc_failed = alloc_failed_poll,
 };
 
 /* ABI 1.1's table ended at secret_equal; 1.2 appended reject, 1.4
- * batch_range, 1.6 warn and 1.7 query, which a plugin tests with
+ * batch_range, 1.6 warn, 1.7 query and 1.8 alloc_failed, which a plugin tests with
  * HUB_HOST_HAS().
  * Append-only: nothing before them moved. */
 _Static_assert(offsetof(struct hub_host, reject) ==
@@ -413,8 +414,12 @@ _Static_assert(offsetof(struct hub_host, warn) ==
 _Static_assert(offsetof(struct hub_host, query) ==
 		       offsetof(struct hub_host, warn) + sizeof(host.warn),
 	       "hub_host.query must directly follow warn (ABI 1.7)");
-_Static_assert(sizeof(struct hub_host) == offsetof(struct hub_host, query) + sizeof(host.query),
-	       "struct hub_host grew past query: bump HUB_ABI_MINOR and document it");
+_Static_assert(offsetof(struct hub_host, alloc_failed) ==
+		       offsetof(struct hub_host, query) + sizeof(host.query),
+	       "hub_host.alloc_failed must directly follow query (ABI 1.8)");
+_Static_assert(sizeof(struct hub_host) ==
+		       offsetof(struct hub_host, alloc_failed) + sizeof(host.alloc_failed),
+	       "struct hub_host grew past alloc_failed: bump HUB_ABI_MINOR and document it");
 
 const struct hub_host *host_table(void)
 {

@@ -768,7 +768,7 @@ static hub_rc member_parse(const char *text, const char *field, json_t **out, ch
 	if (!text)
 		return HUB_OK;
 	*out = json_loadb_big_ints(text, strlen(text), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-				   &e, &had_big);
+				   &e, &had_big, alloc_failed_poll);
 	if (had_big < 0) {
 		err_set(err, err_size, "out of memory");
 		return HUB_ERR_NOMEM;

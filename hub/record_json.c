@@ -228,7 +228,7 @@ hub_rc record_from_json(const char *text, size_t len, const char *default_source
 	/* an integer past 64 bits, as JavaScript prints 12345678901234567000, is
 	 * read as a double, as the push sources read it */
 	d.root = json_loadb_big_ints(text ? text : "", text ? len : 0, JSON_REJECT_DUPLICATES, &e,
-				     &had_big);
+				     &had_big, alloc_failed_poll);
 	if (had_big < 0) {
 		err_set(err, err_size, "out of memory");
 		return HUB_ERR_NOMEM;

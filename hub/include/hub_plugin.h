@@ -30,8 +30,8 @@
  *   6. A struct hub_call is valid only during the callback it was passed to,
  *      on that callback's thread: never keep it or hand it to another thread
  *      (emit() after the callback returned uses freed memory).  Only log,
- *      config_*, instance_name, now_ms and secret_equal may be called from
- *      any thread, between create() and the end of destroy().
+ *      config_*, instance_name, now_ms, secret_equal and alloc_failed may
+ *      be called from any thread, between create() and the end of destroy().
  *
  * ERRORS
  *   Callbacks return an enum hub_rc and may write a NUL-terminated message into
@@ -72,6 +72,9 @@
  *        counted and named as a warning, like a value validation drops
  *   1.7  hub_host.query(): a push route reads its request's query string
  *        (a webhook that authenticates with ?token=)
+ *   1.8  hub_host.alloc_failed(): whether an allocation failed on this
+ *        thread, to tell memory running out during a jansson parse from
+ *        bad input (jansson reports it as a syntax error)
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -85,7 +88,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 7
+#define HUB_ABI_MINOR 8
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -365,6 +368,20 @@ struct hub_host {
 	 * a request the host is answering (a test's own).  Compare a secret
 	 * found there with secret_equal(); the hub logs no query string. */
 	const char *(*query)(const struct hub_request *req, const char *name);
+
+	/* ---- appended in ABI 1.8 (check HUB_HOST_HAS(host, alloc_failed)) -- */
+
+	/* 1 when an allocation failed on the calling thread since that
+	 * thread's last alloc_failed(1), else 0; `clear` non-zero then clears
+	 * the note, starting a new watch.  The process has one jansson, which
+	 * the hub makes allocate through its own allocator: a plugin's
+	 * jansson calls are watched too (its own malloc() is not).  jansson
+	 * reports memory running out in json_loads() as a syntax error
+	 * ("invalid token", line -1, or an empty message), or leaves a member
+	 * out of what it returns; so: alloc_failed(1), parse, and when
+	 * alloc_failed(0) says 1, drop the result and answer as for
+	 * HUB_ERR_NOMEM (a 5xx), not as for bad input.  Any thread. */
+	int (*alloc_failed)(int clear);
 };
 
 #define HUB_HOST_HAS(host, member)                                             \

@@ -129,28 +129,41 @@ static inline void json_big_ints_error_back(const char *text, size_t len, json_e
 /*
  * json_loadb(text, len, flags), an integer past 64 bits read as a double
  * (and only it) rather than refused.  *had_big: 1 when there was one, 0
- * when not, -1 when memory ran out rewriting (NULL returned).  NULL with
- * *jerr set: the text is not JSON for another reason.
+ * when not, -1 when memory ran out (NULL returned).  NULL with *jerr set:
+ * the text is not JSON for another reason.  jansson reports memory
+ * running out as a syntax error (or leaves a member out): `alloc_failed`,
+ * the host's alloc_failed() (ABI 1.8) or the hub's alloc_failed_poll(),
+ * tells which; NULL: only jansson's own out-of-memory code is seen.
  */
 static inline json_t *json_loadb_big_ints(const char *text, size_t len, size_t flags,
-					  json_error_t *jerr, int *had_big)
+					  json_error_t *jerr, int *had_big,
+					  int (*alloc_failed)(int clear))
 {
-	json_t *root = json_loadb(text, len, flags, jerr);
+	json_t *root;
 	char *reals;
 	size_t reals_len;
 
 	*had_big = 0;
-	if (root || !json_error_is_big_int(jerr))
-		return root;
-	if (!(reals = json_big_ints_as_reals(text, len, &reals_len))) {
+	if (alloc_failed)
+		alloc_failed(1);
+	root = json_loadb(text, len, flags, jerr);
+	if (!root && json_error_is_big_int(jerr)) {
+		if (!(reals = json_big_ints_as_reals(text, len, &reals_len))) {
+			*had_big = -1;
+			return NULL;
+		}
+		*had_big = 1;
+		root = json_loadb(reals, reals_len, flags, jerr);
+		free(reals);
+		if (!root)
+			json_big_ints_error_back(text, len, jerr);
+	}
+	if ((alloc_failed && alloc_failed(0)) ||
+	    (!root && json_error_code(jerr) == json_error_out_of_memory)) {
+		json_decref(root);
 		*had_big = -1;
 		return NULL;
 	}
-	*had_big = 1;
-	root = json_loadb(reals, reals_len, flags, jerr);
-	free(reals);
-	if (!root)
-		json_big_ints_error_back(text, len, jerr);
 	return root;
 }
 
@@ -161,7 +174,7 @@ static inline int json_text_is_json(const char *text, size_t flags)
 {
 	json_error_t jerr;
 	int had_big;
-	json_t *v = json_loadb_big_ints(text, strlen(text), flags, &jerr, &had_big);
+	json_t *v = json_loadb_big_ints(text, strlen(text), flags, &jerr, &had_big, NULL);
 
 	json_decref(v);
 	return v != NULL;

@@ -60,6 +60,8 @@
  */
 #include "mparticle.h"
 
+#include "../common/alloc_watch.h"
+
 #include <ctype.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -384,7 +386,9 @@ static hub_rc emit_with(const struct mp_state *st, struct hub_call *call,
 	char *text = NULL;
 	hub_rc rc = HUB_ERR_NOMEM;
 
-	if (payload && !(text = json_dumps(payload, JSON_COMPACT)))
+	/* jansson leaves out what it cannot allocate (alloc_watch.h), in
+	 * the payload, its dump or the batch's digest */
+	if ((payload && !(text = json_dumps(payload, JSON_COMPACT))) || alloc_watch_lost(st->host))
 		goto out;
 	*slot = text;
 	rec->origin = item_path(index, event, where, sizeof(where)); /* "": the one batch */

@@ -21,6 +21,7 @@
  */
 #include "mparticle.h"
 
+#include "../common/alloc_watch.h"
 #include "../common/json_bigint.h"
 
 #include <stdio.h>
@@ -29,12 +30,16 @@
 
 /* The body as JSON, an integer past 64 bits (JavaScript prints
  * 12345678901234567000 as plain digits) read as a double; every other
- * integer, an mpid above all, stays one. */
-static json_t *mp_parse(const char *text, size_t len, struct mp_error *e)
+ * integer, an mpid above all, stays one.  NULL with e set: a 400, or a
+ * 500 when memory ran out (jansson says bad text: alloc_failed() tells). */
+static json_t *mp_parse(const struct mp_state *st, const char *text, size_t len,
+			struct mp_error *e)
 {
 	json_error_t jerr;
 	int had_big;
-	json_t *root = json_loadb_big_ints(text, len, JSON_REJECT_DUPLICATES, &jerr, &had_big);
+	json_t *root = json_loadb_big_ints(
+		text, len, JSON_REJECT_DUPLICATES, &jerr, &had_big,
+		alloc_watch_of(st->host));
 	char *near;
 
 	if (had_big < 0) {
@@ -113,8 +118,8 @@ hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const ch
 			     MP_MAX_BODY);
 		return HUB_ERR_DATA;
 	}
-	if (!(root = mp_parse(body, len, e)))
-		return HUB_ERR_DATA;
+	if (!(root = mp_parse(st, body, len, e)))
+		return e->status >= 500 ? HUB_ERR_NOMEM : HUB_ERR_DATA;
 	if (mp_shape_body(root, shape, &items, e))
 		goto out;
 	n = items ? json_array_size(items) : 1;

@@ -31,6 +31,8 @@
  */
 #include "segment.h"
 
+#include "../common/alloc_watch.h"
+
 #include <ctype.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -408,7 +410,8 @@ hub_rc seg_event_emit(const struct seg_state *st, struct hub_call *call,
 	if (!ids)
 		goto fail;
 	p = payload(ev, &failed);
-	if (failed || (p && !(text = json_dumps(p, JSON_COMPACT))))
+	/* jansson leaves out what it cannot allocate (alloc_watch.h) */
+	if (failed || (p && !(text = json_dumps(p, JSON_COMPACT))) || alloc_watch_lost(st->host))
 		goto fail;
 	if (!message_id && !(message_id = derived_message_id(ev, index, derived)))
 		goto fail; /* memory: the body is hashed before any emit */

@@ -26,6 +26,7 @@
  */
 #include "segment.h"
 
+#include "../common/alloc_watch.h"
 #include "../common/json_bigint.h"
 
 #include <openssl/evp.h>
@@ -53,12 +54,17 @@ static json_t *body_item(const struct seg_body *b, size_t i)
 }
 
 /* The body as JSON, an integer too big for 64 bits read as a double;
- * every other integer stays one. */
-static json_t *parse(const char *text, size_t len, struct seg_error *e)
+ * every other integer stays one.  NULL with e set: a 400, or a 500 when
+ * memory ran out (which jansson reports as bad text: the host's
+ * alloc_failed() tells, ABI 1.8). */
+static json_t *parse(const struct seg_state *st, const char *text, size_t len,
+		     struct seg_error *e)
 {
 	json_error_t jerr;
 	int had_big;
-	json_t *root = json_loadb_big_ints(text, len, JSON_REJECT_DUPLICATES, &jerr, &had_big);
+	json_t *root = json_loadb_big_ints(
+		text, len, JSON_REJECT_DUPLICATES, &jerr, &had_big,
+		alloc_watch_of(st->host));
 	char *near;
 
 	if (had_big < 0) {
@@ -313,8 +319,8 @@ hub_rc seg_request_run(const struct seg_state *st, struct hub_call *call, const 
 			      len, SEG_MAX_BODY);
 		return HUB_ERR_DATA;
 	}
-	if (!(b.root = parse(body, len, e)))
-		return HUB_ERR_DATA;
+	if (!(b.root = parse(st, body, len, e)))
+		return e->status >= 500 ? HUB_ERR_NOMEM : HUB_ERR_DATA;
 	if (check_write_key && !seg_auth_body(st, b.root)) {
 		seg_error_set(e, 401, "unauthorized", -1,
 			      "a known write key is required: Basic auth or \"writeKey\"");

@@ -212,7 +212,7 @@ static int json_object_text(const char *text)
 {
 	json_error_t jerr;
 	int had_big = 0;
-	json_t *v = text ? json_loadb_big_ints(text, strlen(text), 0, &jerr, &had_big) : NULL;
+	json_t *v = text ? json_loadb_big_ints(text, strlen(text), 0, &jerr, &had_big, NULL) : NULL;
 	int ok = !text || json_is_object(v);
 
 	json_decref(v);

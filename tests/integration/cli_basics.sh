@@ -420,6 +420,19 @@ grep -qx "profilehub: import: line 2: not a user: x" "$T/err" ||
 	fail "import names the rejected item's line: $(cat "$T/err")"
 grep -qx "profilehub: import: line 5: the line fails" "$T/err" ||
 	fail "import names the failed line: $(cat "$T/err")"
+# memory running out at a line says nothing of the line: the import stops
+# there as at a failed batch (the lines before it stored, none after it), and
+# nothing is counted as rejected
+printf 'm1\nm2\nNOMEM\nm3\n' >"$T/rlm.txt"
+"$HUB" -c "$cfg" import "$T/rlm.txt" --source rl --format reject_lines >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "import that runs out of memory: exit 1 expected"
+grep -qx "records 2, applied 2, duplicates 0, blocked 0, refused 0, rejected 0" "$T/out" ||
+	fail "import counts with memory running out: $(cat "$T/out") $(cat "$T/err")"
+grep -qx "profilehub: import: line 3: out of memory" "$T/err" &&
+	grep -q "^profilehub: import: line 3 and every line after it are not stored (the lines before it are stored)" "$T/err" ||
+	fail "import names the line memory ran out at as the first not stored: $(cat "$T/err")"
+"$HUB" -c "$cfg" profile --custom-id m2 >/dev/null 2>&1 || fail "the line before memory ran out is stored"
+"$HUB" -c "$cfg" profile --custom-id m3 >/dev/null 2>&1 && fail "a line after memory ran out is stored"
 "$HUB" -c "$cfg" sync rl >"$T/out" 2>"$T/err"
 [ $? -eq 0 ] || fail "sync with an item the plugin rejects: $(cat "$T/err")"
 grep -qx "read 4, applied 3, duplicates 0, rejected 1, blocked 0, refused 0" "$T/out" ||

@@ -10,7 +10,8 @@
  *                  refuses it (not valid UTF-8: the host counts it).
  *                  "w:ID" emits an identify of custom_id ID with an invalid
  *                  $timezone (a warning: the rest applies), its origin
- *                  "w-item" (ABI 1.3).
+ *                  "w-item" (ABI 1.3).  "NOMEM" fails as when memory ran
+ *                  out reading it (HUB_ERR_NOMEM, "out of memory").
  *   pull()         the same for each item of the `lines` list, then one
  *                  checkpoint "done".
  *
@@ -71,6 +72,10 @@ static hub_rc rl_item(const struct rl_state *st, struct hub_call *call, const ch
 	if (strcmp(item, "FAIL") == 0) {
 		snprintf(err, err_size, "the line fails");
 		return HUB_ERR_DATA;
+	}
+	if (strcmp(item, "NOMEM") == 0) {
+		snprintf(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
 	}
 	hub_record_init(&rec, HUB_REC_IDENTIFY);
 	rec.message_id = item;

@@ -5,6 +5,8 @@
  */
 #include "plugtest.h"
 
+#include "../../hub/alloc.h"
+
 #include <stdarg.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -333,6 +335,92 @@ hub_rc pt_import_line(struct pt_fixture *f, const char *line, char *err, size_t 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f->mod.desc->import_line);
 	return f->mod.desc->import_line(f->inst->state, &f->call, line, strlen(line), err,
 					err_size);
+}
+
+/* ---- out of memory ---------------------------------------------------- */
+
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* What the collector holds as one text: each record's fields and JSON. */
+static char *collected_text(const struct pt_collector *c)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	for (size_t i = 0; i < c->n_recs; i++) {
+		const struct pt_seen *s = &c->recs[i];
+		fprintf(out, "%d %s %s %s %s %s %s", (int)s->type, or_empty(s->message_id),
+			or_empty(s->event_name), or_empty(s->attributes_json),
+			or_empty(s->properties_json), or_empty(s->consent_json),
+			or_empty(s->origin));
+		for (size_t j = 0; j < s->n_ids; j++)
+			fprintf(out, " %s=%s", s->id_types[j], s->id_values[j]);
+		fputc('\n', out);
+	}
+	fclose(out);
+	return text;
+}
+
+/* body sent to `path` (NULL: import_line) with allocation n failing as
+ * fail(n) says (0: none): the answer's status (an import line's: 200 for
+ * HUB_OK, 400 for HUB_ERR_DATA, else 500; -1: a 2xx not HUB_OK or the
+ * reverse), into *got what was emitted on a 2xx or the answer else (free
+ * it), into *n_tried the allocations tried.  The collector is reset. */
+static int sweep_try(struct pt_fixture *f, const char *path, const char *auth, const char *body,
+		     void (*fail)(long n), long n, char **got, long *n_tried)
+{
+	struct hub_response resp = {0};
+	char err[512] = "";
+	hub_rc rc;
+	int status;
+
+	fail(n);
+	if (path)
+		rc = pt_post(f, path, auth, body, &resp);
+	else
+		rc = pt_import_line(f, body, err, sizeof(err));
+	*n_tried = alloc_count();
+	alloc_fail_after(0);
+	status = path ? resp.status : rc == HUB_OK ? 200 : rc == HUB_ERR_DATA ? 400 : 500;
+	if ((rc == HUB_OK) != (status / 100 == 2))
+		status = -1;
+	*got = status / 100 == 2 ? collected_text(&f->got) : strdup(path ? resp.body : err);
+	pt_reset(&f->got);
+	return status;
+}
+
+long pt_sweep_out_of_memory(struct pt_fixture *f, const char *path, const char *auth,
+			    const char *body, void (*fail)(long n))
+{
+	json_malloc_t saved_malloc;
+	json_free_t saved_free;
+	char *want, *got;
+	long n, n_tried;
+	int want_status;
+
+	json_get_alloc_funcs(&saved_malloc, &saved_free);
+	json_set_alloc_funcs(hub_malloc, hub_free);
+	want_status = sweep_try(f, path, auth, body, fail, 0, &want, &n_tried);
+	CU_ASSERT_EQUAL(want_status / 100, 2);
+	for (n = 1; n < 100000; n++) {
+		int status = sweep_try(f, path, auth, body, fail, n, &got, &n_tried);
+		int is_ok = status == want_status ? strcmp(got, want) == 0 : status >= 500;
+		if (!is_ok)
+			fprintf(stderr, "\n  %s, allocation %ld failing: %d %s", path ? path : "import",
+				n, status, got);
+		CU_ASSERT(is_ok);
+		free(got);
+		if (n_tried < n) /* nothing failed */
+			break;
+	}
+	json_set_alloc_funcs(saved_malloc, saved_free);
+	free(want);
+	return n;
 }
 
 hub_rc pt_pull(struct pt_fixture *f, const char *cursor, size_t budget, char *err,

@@ -140,6 +140,17 @@ hub_rc pt_import_line(struct pt_fixture *f, const char *line, char *err, size_t 
 hub_rc pt_pull(struct pt_fixture *f, const char *cursor, size_t budget, char *err,
 	       size_t err_size);
 
+/* Out of memory is no bad input: body sent to route `path` with an
+ * Authorization header `auth` (NULL: none), or as a line to import_line()
+ * (path NULL), with jansson allocating through hub_malloc and allocation n
+ * failing, alone or with every later one as fail(n) says (alloc_fail_only,
+ * alloc_fail_after), for each n until one needs no failure.  Each answer
+ * must be the one without faults (its 2xx with the same records) or a 5xx
+ * (an import line: any failure but HUB_ERR_DATA), never a 4xx.  Returns
+ * the n it stopped at (the allocations the request makes, plus one). */
+long pt_sweep_out_of_memory(struct pt_fixture *f, const char *path, const char *auth,
+			    const char *body, void (*fail)(long n));
+
 /* The value of emitted identifier `type`, or NULL. */
 const char *pt_id_of(const struct pt_seen *s, const char *type);
 /* The value of the external id `type` the hub kept, or NULL. */

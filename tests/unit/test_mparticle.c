@@ -11,6 +11,7 @@
  */
 #include "plugtest.h"
 
+#include "../../hub/alloc.h"
 #include "../../hub/host.h"
 
 #include <jansson.h>
@@ -1650,6 +1651,30 @@ static void test_import_line_refuses_bad_lines(void)
 	pt_close(&f);
 }
 
+/* ---- out of memory ------------------------------------------------------ */
+
+/* Memory running out while a valid body is read is a 5xx, which clients
+ * retry, never a 400, which they drop: jansson reports it as a syntax error
+ * ("invalid token", line -1), and it was answered as invalid JSON; an
+ * import counted the line as rejected. */
+static void test_out_of_memory_is_5xx_never_400(void)
+{
+	char *bulk = pt_read_file(FIXTURES, "bulk.json");
+	char *line = pt_read_file(FIXTURES, "webhook.json");
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT(pt_sweep_out_of_memory(&f, "/v2/bulkevents", BASIC_OK, bulk, alloc_fail_after) >
+		  10);
+	CU_ASSERT(pt_sweep_out_of_memory(&f, "/v2/bulkevents", BASIC_OK, bulk, alloc_fail_only) >
+		  10);
+	CU_ASSERT(pt_sweep_out_of_memory(&f, NULL, NULL, line, alloc_fail_after) > 10);
+	CU_ASSERT(pt_sweep_out_of_memory(&f, NULL, NULL, line, alloc_fail_only) > 10);
+	pt_close(&f);
+	free(line);
+	free(bulk);
+}
+
 static void test_descriptor_declares_routes_and_secret_keys(void)
 {
 	static const char *const paths[] = {"/v2/events", "/v2/bulkevents", "/webhook"};
@@ -1703,4 +1728,5 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_error_messages_name_the_field),
 	   TEST(test_import_line_maps_one_batch_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
+	   TEST(test_out_of_memory_is_5xx_never_400),
 	   TEST(test_descriptor_declares_routes_and_secret_keys))

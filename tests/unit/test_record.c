@@ -14,6 +14,7 @@
 #include "../../hub/util.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1598,6 +1599,90 @@ static void test_allocation_failures_never_leak(void)
 	}
 }
 
+static int same_text(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static int same_json(const json_t *a, const json_t *b)
+{
+	return a && b ? json_equal(a, b) : a == b;
+}
+
+/* 1 when a and b have the same ids, attributes (key, op and value) and
+ * properties: what a member left out by a failing allocation changes. */
+static int record_same_values(const struct record *a, const struct record *b)
+{
+	if (!same_text(a->custom_id, b->custom_id) ||
+	    !same_text(a->installation_id, b->installation_id) ||
+	    a->n_externals != b->n_externals || a->n_attrs != b->n_attrs ||
+	    !same_text(a->properties_json, b->properties_json))
+		return 0;
+	for (size_t i = 0; i < a->n_attrs; i++)
+		if (!same_text(a->attrs[i].key, b->attrs[i].key) ||
+		    a->attrs[i].op != b->attrs[i].op ||
+		    !same_text(a->attrs[i].value_json, b->attrs[i].value_json) ||
+		    !same_json(a->attrs[i].add, b->attrs[i].add) ||
+		    !same_json(a->attrs[i].remove, b->attrs[i].remove))
+			return 0;
+	return 1;
+}
+
+/* record_from_json(text) with jansson allocating through hub_malloc and
+ * allocation n failing (alone, or with every later one), for each n until
+ * one needs no failure: the record made without faults, or
+ * HUB_ERR_NOMEM; never a data error.  Returns the n it stopped at. */
+static long sweep_json_in_jansson(const char *text, void (*fail)(long n))
+{
+	struct record *want = NULL;
+	long n;
+
+	CU_ASSERT_EQUAL_FATAL(record_from_json(text, strlen(text), "def", &all_rules[R_CRM], NOW_MS,
+					       &want, NULL, NULL, 0),
+			      HUB_OK);
+	for (n = 1; n < 100000; n++) {
+		struct record *r = NULL;
+		char err[256] = "";
+		long n_tried;
+		hub_rc rc;
+
+		fail(n);
+		rc = record_from_json(text, strlen(text), "def", &all_rules[R_CRM], NOW_MS, &r, NULL,
+				      err, sizeof(err));
+		n_tried = alloc_count();
+		alloc_fail_after(0);
+		if (rc != HUB_OK ? rc != HUB_ERR_NOMEM : !record_same_values(r, want))
+			fprintf(stderr, "\n  allocation %ld failing: rc %d (%s)", n, (int)rc, err);
+		CU_ASSERT(rc == HUB_OK ? record_same_values(r, want) : rc == HUB_ERR_NOMEM);
+		record_free(r);
+		if (n_tried < n) /* nothing failed */
+			break;
+	}
+	record_free(want);
+	return n;
+}
+
+/* jansson says memory ran out in json_loads() as a syntax error ("invalid
+ * token", line -1, or no message) or not at all (a member left out): a
+ * valid line of an import was rejected as invalid JSON. */
+static void test_out_of_memory_in_jansson_is_nomem_not_bad_json(void)
+{
+	static const char track_json[] =
+		"{\"type\":\"track\",\"identifiers\":{\"installation_id\":\"I1\"},"
+		"\"event\":{\"name\":\"e\",\"properties\":{\"sku\":\"a-1\",\"qty\":3,"
+		"\"tags\":[\"x\",\"y\"],\"big\":12345678901234567000}}}";
+	json_malloc_t saved_malloc;
+	json_free_t saved_free;
+
+	json_get_alloc_funcs(&saved_malloc, &saved_free);
+	json_set_alloc_funcs(hub_malloc, hub_free);
+	CU_ASSERT(sweep_json_in_jansson(rich_json, alloc_fail_after) > 10);
+	CU_ASSERT(sweep_json_in_jansson(rich_json, alloc_fail_only) > 10);
+	CU_ASSERT(sweep_json_in_jansson(track_json, alloc_fail_after) > 10);
+	CU_ASSERT(sweep_json_in_jansson(track_json, alloc_fail_only) > 10);
+	json_set_alloc_funcs(saved_malloc, saved_free);
+}
+
 /* ---- the shared scenario records all pass ------------------------------------ */
 
 static void test_scenario_records_are_valid(void)
@@ -1683,5 +1768,6 @@ TEST_SUITE(record, NULL, NULL,
 	   TEST(test_from_hub_rejects),
 	   TEST(test_from_hub_conflicting_single_values_reject),
 	   TEST(test_allocation_failures_never_leak),
+	   TEST(test_out_of_memory_in_jansson_is_nomem_not_bad_json),
 	   TEST(test_scenario_records_are_valid),
 	   TEST(test_record_type_names))

@@ -10,6 +10,7 @@
  */
 #include "plugtest.h"
 
+#include "../../hub/alloc.h"
 #include "../../hub/util.h"
 
 #include <ctype.h>
@@ -1797,6 +1798,47 @@ static void test_import_line_refuses_bad_lines(void)
 	pt_close(&f);
 }
 
+/* ---- out of memory ------------------------------------------------------ */
+
+/* Two events whose objects have at most 8 members: jansson 2.14 crashes
+ * when the allocation of a larger object's rehash fails and a later one
+ * does not (alloc_fail_only). */
+#define SMALL_IDENTIFY                                                                    \
+	"{\"type\":\"identify\",\"userId\":\"u1\",\"timestamp\":\"2026-01-01T00:00:00Z\","        \
+	"\"traits\":{\"plan\":\"gold\",\"n\":3,\"tags\":[\"a\",\"b\"]},\"context\":{\"locale\":\"fr-FR\"}}"
+#define SMALL_TRACK                                                                       \
+	"{\"type\":\"track\",\"anonymousId\":\"a1\",\"event\":\"Bought\",\"messageId\":\"m2\","  \
+	"\"properties\":{\"sku\":\"s-1\",\"qty\":2,\"big\":12345678901234567000}}"
+
+/* Memory running out while a valid body is read is a 5xx, which Segment's
+ * senders retry, never a 400, which they drop: jansson reports it as a
+ * syntax error ("invalid token", line -1), and it was answered as the
+ * client's invalid JSON; an import counted the line as rejected.  Nor
+ * does a value jansson left out of what it built or printed reach a
+ * record. */
+static void test_out_of_memory_is_5xx_never_400(void)
+{
+	static const char small[] = "{\"batch\":[" SMALL_IDENTIFY "," SMALL_TRACK "],"
+				    "\"context\":{\"app\":{\"name\":\"a\"}}}";
+	char *track = pt_read_file(FIXTURES, "track.json");
+	char *identify = pt_read_file(FIXTURES, "identify.json");
+	char *body = NULL;
+	struct pt_fixture f;
+
+	CU_ASSERT_FATAL(asprintf(&body, "{\"batch\": [%s, %s], \"context\": {\"app\": "
+					"{\"name\": \"a\"}}, \"big\": 12345678901234567000}",
+				 track, identify) > 0);
+	fixture_open(&f);
+	CU_ASSERT(pt_sweep_out_of_memory(&f, "/v1/batch", KEY1_BASIC, body, alloc_fail_after) > 10);
+	CU_ASSERT(pt_sweep_out_of_memory(&f, "/v1/batch", KEY1_BASIC, small, alloc_fail_only) > 10);
+	CU_ASSERT(pt_sweep_out_of_memory(&f, NULL, NULL, track, alloc_fail_after) > 10);
+	CU_ASSERT(pt_sweep_out_of_memory(&f, NULL, NULL, SMALL_IDENTIFY, alloc_fail_only) > 10);
+	pt_close(&f);
+	free(body);
+	free(identify);
+	free(track);
+}
+
 static void test_descriptor_declares_routes_and_secret_keys(void)
 {
 	static const char *const paths[] = {"/v1/batch",  "/v1/identify", "/v1/track", "/v1/page",
@@ -1851,5 +1893,6 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_event_size_is_its_text_as_sent),
 	   TEST(test_import_line_maps_one_event_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
+	   TEST(test_out_of_memory_is_5xx_never_400),
 	   TEST(test_import_line_corrects_an_original_timestamp),
 	   TEST(test_descriptor_declares_routes_and_secret_keys))
