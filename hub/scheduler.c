@@ -65,18 +65,25 @@ const char *sched_state_name(enum source_state st)
 	return "unknown";
 }
 
-/* t plus a jitter of at most a tenth of the period (pol's cap). */
+/* The most jitter a run of the schedule at time t gets: a tenth of the
+ * period (pol's cap). */
+static int64_t jitter_max_at(const struct cron *cron, int64_t t, const struct sched_policy *pol)
+{
+	int64_t period = cron->is_interval ? cron->interval_ms : cron_next_ms(cron, t) - t;
+	int64_t jitter_max = period > 0 ? period / 10 : 0;
+
+	return jitter_max > pol->jitter_max_ms ? pol->jitter_max_ms : jitter_max;
+}
+
+/* t plus a jitter of at most jitter_max_at(t). */
 static int64_t jittered(const struct cron *cron, int64_t t, uint64_t random,
 			const struct sched_policy *pol)
 {
-	int64_t period, jitter_max;
+	int64_t jitter_max;
 
 	if (t < 0)
 		return -1;
-	period = cron->is_interval ? cron->interval_ms : cron_next_ms(cron, t) - t;
-	jitter_max = period > 0 ? period / 10 : 0;
-	if (jitter_max > pol->jitter_max_ms)
-		jitter_max = pol->jitter_max_ms;
+	jitter_max = jitter_max_at(cron, t, pol);
 	return jitter_max > 0 ? t + (int64_t)(random % (uint64_t)(jitter_max + 1)) : t;
 }
 
@@ -238,6 +245,24 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 		e->next_run_ms = now_ms + wait;
 		return;
 	}
+}
+
+int sched_entry_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t random,
+			     const struct sched_policy *pol)
+{
+	int64_t nominal, latest;
+
+	if (!e->has_schedule || e->state != SOURCE_IDLE || e->next_run_ms < 0)
+		return 0;
+	/* the latest a run planned now may start: the next time of the
+	 * schedule (an interval away, or cron's next firing) and its jitter */
+	if ((nominal = cron_next_ms(&e->cron, now_ms)) < 0)
+		return 0;
+	latest = nominal + jitter_max_at(&e->cron, nominal, pol);
+	if (e->next_run_ms <= latest)
+		return 0;
+	plan_on_schedule(e, now_ms, random, pol);
+	return 1;
 }
 
 int sched_entry_trigger(struct sched_entry *e)
@@ -555,6 +580,21 @@ static void source_start(struct scheduler *s, struct sched_source *src, int64_t 
 }
 
 
+/* Under lock: a planned run that the clock's going back left far away is
+ * planned again from now (sched_entry_follow_clock), and said. */
+static void source_follow_clock(struct scheduler *s, struct sched_source *src, int64_t now)
+{
+	int64_t was = src->e.next_run_ms;
+	char at[40];
+
+	if (!sched_entry_follow_clock(&src->e, now, next_random(s), &s->pol))
+		return;
+	log_info(src->conf->name,
+		 "the clock went back: the next run was %" PRId64 " s away, more than its"
+		 " schedule allows; next run re-planned at %s",
+		 (was - now) / 1000, time_format_ms(src->e.next_run_ms, at, sizeof(at)));
+}
+
 /* Under lock: joins ended workers, starts due sources; returns how long
  * to sleep before the next planned run (at most DISPATCH_MAX_WAIT_MS). */
 static int64_t dispatch_once(struct scheduler *s)
@@ -569,6 +609,8 @@ static int64_t dispatch_once(struct scheduler *s)
 			pthread_join(src->thread, NULL);
 			src->has_thread = 0;
 		}
+		if (!src->has_thread)
+			source_follow_clock(s, src, now);
 		if (!src->has_thread && sched_entry_is_due(&src->e, now))
 			source_start(s, src, now);
 		w = sched_entry_wait_ms(&src->e, now);
@@ -588,7 +630,8 @@ static void *dispatcher_main(void *arg)
 		int64_t wait = dispatch_once(s);
 		struct timespec deadline;
 
-		time_deadline(&deadline, CLOCK_REALTIME, wait > 0 ? wait : 1);
+		/* monotonic: a wall clock going back does not lengthen the sleep */
+		time_deadline(&deadline, CLOCK_MONOTONIC, wait > 0 ? wait : 1);
 		pthread_cond_timedwait(&s->wake, &s->lock, &deadline);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -685,14 +728,22 @@ int scheduler_start(struct scheduler **out, const struct hub_config *cfg,
 		    size_t err_size)
 {
 	struct scheduler *s = hub_calloc(1, sizeof(*s));
+	pthread_condattr_t ca;
 
 	*out = NULL;
 	if (!s) {
 		err_set(err, err_size, "out of memory");
 		return -1;
 	}
+	/* the dispatcher sleeps on the monotonic clock (time_deadline) */
+	if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) {
+		hub_free(s);
+		err_set(err, err_size, "cannot set up the dispatcher's clock");
+		return -1;
+	}
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->wake, NULL);
+	pthread_cond_init(&s->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&s->reader_lock, NULL);
 	sync_stop_init(&s->stop);
 	s->cfg = cfg;

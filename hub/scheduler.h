@@ -126,6 +126,14 @@ int sched_entry_begin(struct sched_entry *e, int64_t now_ms);
  * (transient and other failures), disabled (config, auth). */
 void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 			int64_t now_ms, uint64_t random, const struct sched_policy *pol);
+/* The wall clock went back (a step, a restored VM): runs are planned in
+ * wall-clock time, so the next one waited for the length of the step.  A
+ * planned run further from now_ms than the schedule's next time plus its
+ * jitter is planned again from now_ms, as after a run.  1 when it was
+ * (the dispatcher logs it), 0 when not (also while running, backing off,
+ * disabled or on demand). */
+int sched_entry_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t random,
+			     const struct sched_policy *pol);
 /* Asks for a run now: SCHEDULER_TRIGGERED, or SCHEDULER_RUNNING (queued
  * after the running one). */
 int sched_entry_trigger(struct sched_entry *e);

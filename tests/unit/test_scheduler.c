@@ -292,6 +292,53 @@ static void test_a_late_tick_counts_from_its_start(void)
 	CU_ASSERT_EQUAL(e.next_run_ms, begin + 20 * MIN_MS);
 }
 
+/* The wall clock steps back an hour after a run: the next run, planned in
+ * wall-clock time, was then an hour and a period away, and the source did
+ * not run for an hour.  It is planned again from the new now, at most the
+ * schedule's next time and its jitter away (said once: planned so, it
+ * stays); a run planned within that is left alone. */
+static void test_a_clock_step_back_replans_the_next_run(void)
+{
+	struct cron every = parse("every 20s"), hourly = parse("0 * * * *");
+	struct sync_report r = report(HUB_OK, NULL, 0);
+	int64_t top = (t0 / (60 * MIN_MS) + 1) * 60 * MIN_MS, back;
+	struct sched_entry e;
+
+	/* interval: 20 s, jitter at most 2 s */
+	sched_entry_init(&e, "w", &every, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_finish(&e, &r, t0 + 1000, 2000, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0 + 22000);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, t0 + 1000, 0, &pol), 0);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0 + 22000);
+	back = t0 + 5000 - 60 * MIN_MS;
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, back, 1000, &pol), 1);
+	CU_ASSERT(sched_entry_wait_ms(&e, back) <= 22000);
+	CU_ASSERT_EQUAL(e.next_run_ms, back + 21000);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, back + 1000, 0, &pol), 0);
+	CU_ASSERT(sched_entry_is_due(&e, back + 21000));
+	/* cron: the next firing from the new now; jitter at most 30 s */
+	sched_entry_init(&e, "h", &hourly, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, top), 0);
+	sched_entry_finish(&e, &r, top + 10000, 30000, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, top + 60 * MIN_MS + 30000);
+	back = top + 10000 - 60 * MIN_MS;
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, back, 5000, &pol), 1);
+	CU_ASSERT_EQUAL(e.nominal_ms, top);
+	CU_ASSERT_EQUAL(e.next_run_ms, top + 5000);
+	CU_ASSERT(sched_entry_wait_ms(&e, back) <= top - back + 30000);
+	/* a run planned with the most jitter, a minute before its time: kept */
+	sched_entry_init(&e, "h", &hourly, top - MIN_MS, 30000, &pol);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, top - MIN_MS, 0, &pol), 0);
+	CU_ASSERT_EQUAL(e.next_run_ms, top + 30000);
+	/* backing off: planned by the failure, not the schedule */
+	r = report(HUB_RETRY, "down", 0);
+	sched_entry_init(&e, "w", &every, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_finish(&e, &r, t0 + 1000, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, t0 - 60 * MIN_MS, 0, &pol), 0);
+}
+
 /* Two processes (two store connections) plan the same schedule with their
  * own jitter: the first to claim a tick runs it, the other skips it (both
  * ran every tick: the lease only keeps runs from overlapping). */
@@ -705,6 +752,7 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_interval_runs_soon_after_start_then_every_period),
 	   TEST(test_interval_jitter_does_not_add_up),
 	   TEST(test_a_late_tick_counts_from_its_start),
+	   TEST(test_a_clock_step_back_replans_the_next_run),
 	   TEST(test_a_tick_is_run_by_one_process),
 	   TEST(test_cron_jitter_is_a_tenth_of_the_period_at_most),
 	   TEST(test_on_demand_source_runs_only_when_triggered),
