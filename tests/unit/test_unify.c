@@ -27,6 +27,8 @@
  *   - an alias whose previous_id is an erased custom_id or installation is
  *     blocked.
  *   - a profile absorbs at most 100 others (the merge count cap).
+ *   - a merge tie of consent goes to the more restrictive state
+ *     (unsubscribed > unset > subscribed), a newer one wins whatever it is.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -775,6 +777,47 @@ static void test_the_log_names_long_message_ids_whole(void)
 	testhub_stop(th);
 }
 
+/* IDENTITY.md sections 5 and 9: on a merge, consent goes by ts; on a tie
+ * the more restrictive wins, unsubscribed > unset > subscribed, whichever
+ * profile holds it.  C1 and the session I9 set both channels at the same
+ * time; C2 and the session I8 at different times (the newer wins, even a
+ * subscription over an unsubscription). */
+static void test_a_merge_tie_of_consent_goes_to_the_more_restrictive(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *subs;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"consent\":{\"email_marketing\":\"subscribed\","
+		  "\"sms_marketing\":\"unsubscribed\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I9\"},\"consent\":{\"email_marketing\":"
+		  "\"unsubscribed\",\"sms_marketing\":\"subscribed\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C2\"},\"consent\":{\"email_marketing\":\"unsubscribed\","
+		  "\"sms_marketing\":\"subscribed\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I8\"},\"consent\":{\"sms_marketing\":null}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I8\"},\"consent\":{\"email_marketing\":"
+		  "\"subscribed\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m7\",\"timestamp\":\"2025-03-03T09:05:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I8\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 2); /* both sessions merged */
+	subs = json_object_get(profile_of(dump, "C1", NULL), "subscriptions");
+	expect_text(subs, "email_marketing", "unsubscribed"); /* the session's, on the tie */
+	expect_text(subs, "sms_marketing", "unsubscribed");   /* C1's own, on the tie */
+	subs = json_object_get(profile_of(dump, "C2", NULL), "subscriptions");
+	expect_text(subs, "email_marketing", "subscribed"); /* newer */
+	CU_ASSERT_TRUE(json_is_null(json_object_get(subs, "sms_marketing"))); /* unset > subscribed */
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
@@ -789,4 +832,5 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_a_merge_may_fill_max_installations_exactly),
 	   TEST(test_the_oldest_anonymous_profile_survives_a_merge),
 	   TEST(test_an_alias_of_an_erased_identifier_is_blocked),
-	   TEST(test_a_profile_absorbs_at_most_100_profiles))
+	   TEST(test_a_profile_absorbs_at_most_100_profiles),
+	   TEST(test_a_merge_tie_of_consent_goes_to_the_more_restrictive))
