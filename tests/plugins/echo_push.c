@@ -14,6 +14,9 @@
  *   POST /v1/reject   400 without emitting anything.
  *   POST /v1/emit_then_reject   emits every line, then answers 400 (the
  *                     host must store none of them).
+ *   POST /v1/emit_then_status?status=N   emits every line, then answers
+ *                     status N with HUB_OK: a non-2xx status alone
+ *                     discards the records too (hub_plugin.h, hub_route).
  *   PUT  /v1/echo     so that POST-only paths and wrong methods differ.
  *
  * With the key `key` set, every route wants "Authorization: Bearer <key>",
@@ -198,11 +201,29 @@ static hub_rc echo_emit_then_reject(void *state, struct hub_call *call,
 	return HUB_ERR_DATA;
 }
 
+static hub_rc echo_emit_then_status(void *state, struct hub_call *call,
+				    const struct hub_request *req, struct hub_response *resp)
+{
+	const struct echo *e = state;
+	const char *q = HUB_HOST_HAS(e->host, query) ? e->host->query(req, "status") : NULL;
+	char why[512] = "";
+	size_t bad = 0;
+
+	if (echo_auth(e, req, resp))
+		return HUB_ERR_AUTH;
+	echo_emit_lines(e, call, req, &bad, why, sizeof(why));
+	resp->status = q ? atoi(q) : 422;
+	snprintf(resp->body, sizeof(resp->body),
+		 "{\"error\":{\"code\":\"told_to\",\"message\":\"status from the query\"}}");
+	return HUB_OK;
+}
+
 static const struct hub_route routes[] = {
 	{.method = "POST", .path = "/v1/echo", .handle = echo_handle},
 	{.method = "PUT", .path = "/v1/echo", .handle = echo_handle},
 	{.method = "POST", .path = "/v1/reject", .handle = echo_reject},
 	{.method = "POST", .path = "/v1/emit_then_reject", .handle = echo_emit_then_reject},
+	{.method = "POST", .path = "/v1/emit_then_status", .handle = echo_emit_then_status},
 	{.method = NULL},
 };
 

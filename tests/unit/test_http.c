@@ -715,9 +715,14 @@ static void test_rejected_request_stores_nothing(void)
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(o, "error"), "index")),
 			1);
 	json_decref(o);
+	/* HUB_OK with a non-2xx status discards the records as well */
+	post(&w, "/in/web/v1/emit_then_status?status=422", "r8\nr9\n", &r);
+	CU_ASSERT_EQUAL(r.status, 422);
+	post(&w, "/in/web/v1/emit_then_status?status=302", "r10\n", &r);
+	CU_ASSERT_EQUAL(r.status, 302);
 	CU_ASSERT_EQUAL(world_profiles(&w), 0);
-	/* 3 + 1 (valid but in a refused request) + 1 (invalid) */
-	CU_ASSERT_EQUAL(metrics_rejected(http_metrics(w.srv)), 5);
+	/* 3 + 1 (valid but in a refused request) + 1 (invalid) + 2 + 1 */
+	CU_ASSERT_EQUAL(metrics_rejected(http_metrics(w.srv)), 8);
 	world_close(&w);
 }
 
