@@ -29,6 +29,8 @@
  *   - a profile absorbs at most 100 others (the merge count cap).
  *   - a merge tie of consent goes to the more restrictive state
  *     (unsubscribed > unset > subscribed), a newer one wins whatever it is.
+ *   - a merge tie of an attribute goes to the survivor, a newer one wins;
+ *     the absorbed profile's attributes move (none left behind).
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -818,6 +820,49 @@ static void test_a_merge_tie_of_consent_goes_to_the_more_restrictive(void)
 	testhub_stop(th);
 }
 
+/* IDENTITY.md sections 3 and 4: on a merge, per attribute, the newer ts
+ * wins and on a tie the survivor keeps its own; what the absorbed profile
+ * held moves (its tombstone keeps none, nothing is stored twice).  C1 and
+ * the session I9 write `plan` at the same time, the session's `seen` is
+ * newer, its `note` is a key C1 lacks, and C1's `age` is newer. */
+static void test_a_merge_tie_of_an_attribute_goes_to_the_survivor(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *attrs;
+	char absorbed[64];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"plan\":\"gold\","
+		  "\"seen\":1,\"age\":30}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"plan\":\"free\","
+		  "\"age\":31}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"seen\":2,"
+		  "\"note\":\"n\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"age\":40}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(profile_of(dump, NULL, "I9"));
+	snprintf(absorbed, sizeof(absorbed), "%s", pid_of(profile_of(dump, NULL, "I9")));
+	json_decref(dump);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1); /* the session merged */
+	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
+	CU_ASSERT_EQUAL(json_object_size(attrs), 4);
+	expect_text(attrs, "plan", "gold"); /* the tie: the survivor's */
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(attrs, "seen")), 2);
+	expect_text(attrs, "note", "n");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(attrs, "age")), 40);
+	CU_ASSERT_EQUAL(th->reader->ops->attr_count(th->reader, absorbed), 0);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
@@ -833,4 +878,5 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_the_oldest_anonymous_profile_survives_a_merge),
 	   TEST(test_an_alias_of_an_erased_identifier_is_blocked),
 	   TEST(test_a_profile_absorbs_at_most_100_profiles),
-	   TEST(test_a_merge_tie_of_consent_goes_to_the_more_restrictive))
+	   TEST(test_a_merge_tie_of_consent_goes_to_the_more_restrictive),
+	   TEST(test_a_merge_tie_of_an_attribute_goes_to_the_survivor))
