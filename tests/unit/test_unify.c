@@ -31,6 +31,8 @@
  *     (unsubscribed > unset > subscribed), a newer one wins whatever it is.
  *   - a merge tie of an attribute goes to the survivor, a newer one wins;
  *     the absorbed profile's attributes move (none left behind).
+ *   - an array op older than the stored value applies and keeps the newer
+ *     time; $remove drops every occurrence, $add is set-like.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -863,6 +865,60 @@ static void test_a_merge_tie_of_an_attribute_goes_to_the_survivor(void)
 	testhub_stop(th);
 }
 
+/* 1 when the JSON array arr holds exactly the strings of want (any order,
+ * no other item, none twice). */
+static int array_is(const json_t *arr, const char *const *want, size_t n)
+{
+	size_t i, k;
+	json_t *v;
+
+	if (json_array_size(arr) != n)
+		return 0;
+	for (k = 0; k < n; k++) {
+		size_t seen = 0;
+		json_array_foreach(arr, i, v)
+			seen += json_is_string(v) && strcmp(json_string_value(v), want[k]) == 0;
+		if (seen != 1)
+			return 0;
+	}
+	return 1;
+}
+
+/* IDENTITY.md sections 4 and 9: an array op applies to the current array
+ * at arrival, whatever its time, and the attribute keeps the max of both
+ * times, so an older plain write stays refused after it; $remove drops
+ * every occurrence, $add appends only items not yet present. */
+static void test_an_array_op_keeps_the_newer_time_and_is_set_like(void)
+{
+	static const char *const after_op[] = {"b", "c"};
+	static const char *const after_add[] = {"b", "c", "d"};
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *attrs;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:10:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"tags\":[\"a\",\"b\",\"a\"]}}");
+	/* older than the stored value: applies all the same */
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"tags\":{\"$add\":[\"b\",\"c\"],"
+		  "\"$remove\":[\"a\"]}}}");
+	/* newer than the op, older than the stored value: refused */
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:05:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"tags\":[\"z\"]}}");
+	dump = testhub_dump(th, 0);
+	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
+	CU_ASSERT(array_is(json_object_get(attrs, "tags"), after_op, 2));
+	json_decref(dump);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:11:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"tags\":{\"$add\":[\"c\",\"d\","
+		  "\"d\"]}}}");
+	dump = testhub_dump(th, 0);
+	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
+	CU_ASSERT(array_is(json_object_get(attrs, "tags"), after_add, 3));
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
@@ -879,4 +935,5 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_an_alias_of_an_erased_identifier_is_blocked),
 	   TEST(test_a_profile_absorbs_at_most_100_profiles),
 	   TEST(test_a_merge_tie_of_consent_goes_to_the_more_restrictive),
-	   TEST(test_a_merge_tie_of_an_attribute_goes_to_the_survivor))
+	   TEST(test_a_merge_tie_of_an_attribute_goes_to_the_survivor),
+	   TEST(test_an_array_op_keeps_the_newer_time_and_is_set_like))
