@@ -1879,6 +1879,32 @@ static void test_an_erase_beside_a_retry_of_her_dead_letter_leaves_nothing(void)
 	world_close(&w);
 }
 
+/* IDENTITY.md section 7: an erase deletes any raw payload the hub kept:
+ * her dead letters too (a change of hers an export refused, her event's
+ * properties in it).  Only the export's retries ever looked at them, and
+ * a retry of an erased profile sends nothing, so one left behind went
+ * unseen. */
+static void test_an_erase_deletes_her_dead_letters(void)
+{
+	struct world w;
+	char ann[1][PROFILE_ID_SIZE];
+	json_t *left;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	CU_ASSERT_EQUAL_FATAL(profile_find(w.th->reader, "custom_id", "ann", ann, 1), 1);
+	dead_event_put(w.th->reader, ann[0],
+		       "{\"name\":\"opened\",\"properties\":{\"diagnosis\":\"secret\"}}");
+	left = dead_letters(&w);
+	CU_ASSERT_EQUAL(json_array_size(left), 1);
+	json_decref(left);
+	apply(&w, erase_ann);
+	left = dead_letters(&w);
+	CU_ASSERT_EQUAL(json_array_size(left), 0);
+	json_decref(left);
+	world_close(&w);
+}
+
 /* A dead letter whose profile was erased since (only a race leaves one:
  * the erase deletes them) is not put back in the feed with its data. */
 static void test_a_dead_letter_of_an_erased_profile_is_not_sent_again(void)
@@ -2750,6 +2776,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_retried_change_survives_a_later_merge),
 	   TEST(test_decimals_are_exported_as_written),
 	   TEST(test_a_dead_letter_of_an_erased_profile_is_not_sent_again),
+	   TEST(test_an_erase_deletes_her_dead_letters),
 	   TEST(test_an_erase_beside_a_retry_of_her_dead_letter_leaves_nothing),
 	   TEST(test_a_failed_load_after_the_lease_take_is_retried),
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
