@@ -33,6 +33,8 @@
  *     the absorbed profile's attributes move (none left behind).
  *   - an array op older than the stored value applies and keeps the newer
  *     time; $remove drops every occurrence, $add is set-like.
+ *   - an erase blocks records before erase time + erase_block_days, not
+ *     one at that end; an older erase does not shorten the block.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -919,6 +921,43 @@ static void test_an_array_op_keeps_the_newer_time_and_is_set_like(void)
 	testhub_stop(th);
 }
 
+/* IDENTITY.md section 9, Erase: the block lasts until erase time +
+ * privacy.erase_block_days, measured on record timestamps; a record
+ * before that end is blocked, one at it applies; an older erase of the
+ * same person (in flight) never shortens the block.  (The test hub's
+ * clock reads 2025-03-03T11:06:40Z: later record times are taken as now.) */
+static void test_an_erase_blocks_until_erase_time_plus_erase_block_days(void)
+{
+	struct testhub *th = testhub_start("privacy:\n  erase_block_days: 1\n");
+	json_t *dump;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-01T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply(th, "{\"type\":\"erase\",\"message_id\":\"e1\",\"timestamp\":\"2025-03-01T10:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	/* 23 hours on: blocked */
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-02T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	CU_ASSERT_EQUAL(th->counts.blocked, 1);
+	/* an erase older than the first: the block keeps its end */
+	apply(th, "{\"type\":\"erase\",\"message_id\":\"e2\",\"timestamp\":\"2025-02-28T10:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-02T09:59:59.999Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	CU_ASSERT_EQUAL(th->counts.blocked, 2);
+	/* at the end exactly: applies */
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-02T10:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	CU_ASSERT_EQUAL(th->counts.blocked, 2);
+	CU_ASSERT_EQUAL(th->counts.applied, 4);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 1);
+	CU_ASSERT_PTR_NOT_NULL(profile_of(dump, "C1", NULL));
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
@@ -936,4 +975,5 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_a_profile_absorbs_at_most_100_profiles),
 	   TEST(test_a_merge_tie_of_consent_goes_to_the_more_restrictive),
 	   TEST(test_a_merge_tie_of_an_attribute_goes_to_the_survivor),
-	   TEST(test_an_array_op_keeps_the_newer_time_and_is_set_like))
+	   TEST(test_an_array_op_keeps_the_newer_time_and_is_set_like),
+	   TEST(test_an_erase_blocks_until_erase_time_plus_erase_block_days))
