@@ -11,6 +11,8 @@
  *     profile's row naming it (a device that moved away from it) stays in
  *     that profile's history, without the erased profile's ID; the
  *     erasure's own row (no identifier) is all that is left of its log;
+ *   - an erase deletes the erased profile's events, attributes and
+ *     consent rows (read from the store under its profile_id);
  *   - records of hundreds of attributes are stored whole (on PostgreSQL,
  *     more statements in flight than the pipeline reads at once);
  *   - the largest numbers are stored so that they read back;
@@ -232,6 +234,49 @@ static void test_an_erase_keeps_other_profiles_log_rows(void)
 	}
 	json_decref(rows);
 	json_decref(dump);
+	testhub_stop(th);
+}
+
+static int consent_row_count(void *ctx, const struct store_consent *c)
+{
+	(void)c;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* IDENTITY.md section 7: an erase deletes the person's events,
+ * attributes, consent and identifiers, not only her profile row: rows
+ * left under a deleted profile_id show in no document, yet they are her
+ * data.  Read from the store, under the erased profile_id. */
+static void test_an_erase_deletes_her_events_attributes_and_consent(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump;
+	char pid[64];
+	int64_t n_events = -1, last = 0;
+	int n_consent = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"},"
+		  "\"attributes\":{\"plan\":\"gold\"},\"consent\":{\"email_marketing\":\"subscribed\"}}");
+	apply(th, "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"event\":{\"name\":\"diagnosis\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(profile_of(dump, "C1", NULL));
+	snprintf(pid, sizeof(pid), "%s", pid_of(profile_of(dump, "C1", NULL)));
+	json_decref(dump);
+	apply(th, "{\"type\":\"erase\",\"message_id\":\"e1\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 0);
+	json_decref(dump);
+	CU_ASSERT_EQUAL(th->reader->ops->event_stats(th->reader, pid, &n_events, &last), 0);
+	CU_ASSERT_EQUAL(n_events, 0);
+	CU_ASSERT_EQUAL(th->reader->ops->attr_count(th->reader, pid), 0);
+	CU_ASSERT_EQUAL(th->reader->ops->consent_list(th->reader, pid, consent_row_count, &n_consent),
+			0);
+	CU_ASSERT_EQUAL(n_consent, 0);
 	testhub_stop(th);
 }
 
@@ -961,6 +1006,7 @@ static void test_an_erase_blocks_until_erase_time_plus_erase_block_days(void)
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
+	   TEST(test_an_erase_deletes_her_events_attributes_and_consent),
 	   TEST(test_a_profile_holds_at_most_max_installations),
 	   TEST(test_a_profile_stores_at_most_max_attributes),
 	   TEST(test_a_profile_over_the_limit_still_merges_what_brings_none),
