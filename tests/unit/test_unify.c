@@ -13,6 +13,8 @@
  *     erasure's own row (no identifier) is all that is left of its log;
  *   - an erase deletes the erased profile's events, attributes and
  *     consent rows (read from the store under its profile_id);
+ *   - an erase deletes the tombstones merged into the profile, their log
+ *     rows with them;
  *   - records of hundreds of attributes are stored whole (on PostgreSQL,
  *     more statements in flight than the pipeline reads at once);
  *   - the largest numbers are stored so that they read back;
@@ -277,6 +279,41 @@ static void test_an_erase_deletes_her_events_attributes_and_consent(void)
 	CU_ASSERT_EQUAL(th->reader->ops->consent_list(th->reader, pid, consent_row_count, &n_consent),
 			0);
 	CU_ASSERT_EQUAL(n_consent, 0);
+	testhub_stop(th);
+}
+
+/* IDENTITY.md section 7: an erase covers every tombstone merged into the
+ * erased profile: the session I9 that merged into C1 is deleted with its
+ * own log (its installation, its creation), and its old profile_id
+ * resolves to nothing. */
+static void test_an_erase_deletes_the_profiles_merged_into_her(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *rows;
+	char tomb[64];
+	struct store_profile p;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th, "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"e\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(profile_of(dump, NULL, "I9"));
+	snprintf(tomb, sizeof(tomb), "%s", pid_of(profile_of(dump, NULL, "I9")));
+	json_decref(dump);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
+	rows = log_of(th, tomb);
+	CU_ASSERT(json_array_size(rows) > 0);
+	json_decref(rows);
+	CU_ASSERT_EQUAL(th->reader->ops->profile_get(th->reader, tomb, &p), 1);
+	apply(th, "{\"type\":\"erase\",\"message_id\":\"e1\",\"timestamp\":\"2025-03-03T09:03:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	rows = log_of(th, tomb);
+	CU_ASSERT_EQUAL(json_array_size(rows), 0);
+	json_decref(rows);
+	CU_ASSERT_EQUAL(th->reader->ops->profile_get(th->reader, tomb, &p), 0);
 	testhub_stop(th);
 }
 
@@ -1007,6 +1044,7 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
 	   TEST(test_an_erase_deletes_her_events_attributes_and_consent),
+	   TEST(test_an_erase_deletes_the_profiles_merged_into_her),
 	   TEST(test_a_profile_holds_at_most_max_installations),
 	   TEST(test_a_profile_stores_at_most_max_attributes),
 	   TEST(test_a_profile_over_the_limit_still_merges_what_brings_none),
