@@ -127,6 +127,24 @@ static void test_body_far_past_limit_stops_reading(void)
 	ingest_body_free(&b);
 }
 
+/* API.md: oversize bodies get 413.  The limit itself is not oversize; one
+ * byte past it is, whatever the chunks it comes in. */
+static void test_body_of_the_limit_exactly_is_kept(void)
+{
+	struct ingest_body b;
+	char body[2500];
+
+	memset(body, 'y', sizeof(body));
+	CU_ASSERT_EQUAL_FATAL(ingest_body_init(&b, sizeof(body), sizeof(body)), 0);
+	CU_ASSERT_EQUAL(ingest_body_append(&b, body, 2499), 0);
+	CU_ASSERT_EQUAL(ingest_body_append(&b, body, 1), 0);
+	CU_ASSERT_EQUAL(b.len, sizeof(body));
+	CU_ASSERT_FALSE(b.is_too_large);
+	CU_ASSERT_EQUAL(ingest_body_append(&b, body, 1), 1);
+	CU_ASSERT(b.is_too_large);
+	ingest_body_free(&b);
+}
+
 static void test_encoding_names(void)
 {
 	static const struct {
@@ -478,6 +496,7 @@ static int suite_clean(void)
 
 TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_body_far_past_limit_stops_reading),
+	   TEST(test_body_of_the_limit_exactly_is_kept),
 	   TEST(test_encoding_names),
 	   TEST(test_inflate_cases),
 	   TEST(test_gzip_members_back_to_back_are_one_body),
