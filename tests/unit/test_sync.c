@@ -258,6 +258,28 @@ static void test_a_transient_failure_replays_only_the_uncommitted_page(void)
 	world_close(&w);
 }
 
+/* A page whose commit fails (an injected I/O error at the writer's first
+ * statement) is pulled again from the last committed cursor: the cursor
+ * never passes a page that did not commit, so none of its rows is lost. */
+static void test_a_page_that_did_not_commit_is_pulled_again(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cur[64];
+
+	world_open(&w, 25);
+	w.th->writer->fault_at[0] = 1;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.n_retries, 1);
+	CU_ASSERT_EQUAL(rep.applied, 25);
+	CU_ASSERT_STRING_EQUAL(rep.cursor, "25");
+	CU_ASSERT_EQUAL(n_profiles(&w), 25);
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "25");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 static void test_retries_give_up_after_max_retries_keeping_the_cursor(void)
 {
 	struct world w;
@@ -560,6 +582,7 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_a_holder_that_lost_its_lease_moves_no_cursor),
 	   TEST(test_pages_commit_with_their_cursor),
 	   TEST(test_a_transient_failure_replays_only_the_uncommitted_page),
+	   TEST(test_a_page_that_did_not_commit_is_pulled_again),
 	   TEST(test_retries_give_up_after_max_retries_keeping_the_cursor),
 	   TEST(test_a_stopped_answer_without_a_stop_is_retried),
 	   TEST(test_full_starts_over_and_dedupe_absorbs_it),

@@ -29,6 +29,7 @@ struct testhub *testhub_start(const char *yaml_extra)
 	    store_open(th->cfg, &writer, th->err, sizeof(th->err)) ||
 	    intake_start(&th->intake, writer, th->cfg, th->err, sizeof(th->err)))
 		goto fail;
+	th->writer = writer;
 	writer = NULL;
 	if (store_open(th->cfg, &th->reader, th->err, sizeof(th->err)))
 		goto fail;

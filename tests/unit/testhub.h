@@ -22,6 +22,8 @@ struct testhub {
 	struct hub_config *cfg;
 	struct intake *intake;
 	struct store *reader;   /* a second connection for reads */
+	struct store *writer;   /* the intake's own (borrowed): a test arms its fault
+				 * injection while the intake is idle */
 	struct record_rules rules;
 	struct unify_counts counts;
 	char err[1024];
