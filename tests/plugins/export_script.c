@@ -16,6 +16,9 @@
  *                     before it and points at it (n_done = its index)
  *   mode: contradict  every call accepts all its changes (n_done = n) yet
  *                     answers HUB_ERR_DATA
+ *   mode: short       the first call of more than one change accepts all
+ *                     but its last (n_done = n - 1) and answers HUB_RETRY,
+ *                     as a connection lost before the last ack would
  *   fail: auth|config every call answers HUB_ERR_AUTH / HUB_ERR_CONFIG
  *   fail: create      create() refuses ("scripted create failure")
  *   fail: unterminated every call answers HUB_ERR_CONFIG with err filled
@@ -44,7 +47,8 @@ static const struct hub_config_key keys[] = {
 	 .description = "changes of this custom_id are bad data"},
 	{.name = "mode", .type = HUB_CFG_STRING, .default_value = "batch",
 	 .description = "batch: refuse the whole call; precise: point at the bad change;"
-			" contradict: accept all yet answer bad data"},
+			" contradict: accept all yet answer bad data; short: a first call stops"
+			" before its last change"},
 	{.name = "fail", .type = HUB_CFG_STRING,
 	 .description = "auth, config or unterminated: every call fails so; create: "
 			"create() fails"},
@@ -62,6 +66,7 @@ struct script {
 	char bad[160];  /* "\"custom_id\":\"C\"" or "" */
 	int is_precise;
 	int is_contradicting;
+	int is_short; /* until its first call of more than one change */
 	char fail[16];
 	char gate[512];
 };
@@ -89,6 +94,7 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 		snprintf(s->bad, sizeof(s->bad), "\"custom_id\":\"%s\"", bad);
 	s->is_precise = strcmp(host->config_string(inst, "mode"), "precise") == 0;
 	s->is_contradicting = strcmp(host->config_string(inst, "mode"), "contradict") == 0;
+	s->is_short = strcmp(host->config_string(inst, "mode"), "short") == 0;
 	snprintf(s->fail, sizeof(s->fail), "%s", fail ? fail : "");
 	snprintf(s->gate, sizeof(s->gate), "%s",
 		 host->config_string(inst, "gate") ? host->config_string(inst, "gate") : "");
@@ -178,6 +184,12 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 		}
 		snprintf(err, err_size, "retry after 0ms: scripted");
 		return record(s, call, changes, n, 0, HUB_RETRY);
+	}
+	if (s->is_short && n > 1) {
+		s->is_short = 0;
+		*n_done = n - 1;
+		snprintf(err, err_size, "retry after 0ms: scripted short call");
+		return record(s, call, changes, n, n - 1, HUB_RETRY);
 	}
 	if (s->is_contradicting) {
 		*n_done = n;

@@ -690,6 +690,29 @@ static void test_retries_back_off_then_deliver_everything(void)
 	world_close(&w);
 }
 
+/* A call that delivered all but its last change before it failed (HUB_RETRY
+ * with n_done = n - 1): the cursor moves past the delivered ones only, and
+ * the last is sent again: every change reaches the export once, in order. */
+static void test_a_call_short_of_its_last_change_sends_that_change_again(void)
+{
+	struct world w;
+	json_t *got, *seqs;
+
+	world_open(&w, "    mode: short\n    batch_size: 5\n");
+	apply(&w, people);
+	seqs = outbox_seqs(&w);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(got), json_array_size(seqs));
+	for (size_t i = 0; i < json_array_size(seqs); i++)
+		CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(got, i), "seq")),
+				json_integer_value(json_array_get(seqs, i)));
+	json_decref(got);
+	json_decref(seqs);
+	world_close(&w);
+}
+
 /* A plugin's own HUB_ERR_STOPPED while the hub is not stopping is a
  * temporary failure like any other: backed off and shown.  The worker took
  * it for the hub's stop and sent the batch again at once, about 80,000
@@ -2748,6 +2771,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
 	   TEST(test_retries_back_off_then_deliver_everything),
+	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
 	   TEST(test_a_stopped_answer_without_a_stop_is_a_retry),
 	   TEST(test_a_batch_sent_again_keeps_its_range_when_changes_left_it),
 	   TEST(test_a_batch_sent_again_keeps_its_range_past_filtered_rows),
