@@ -31,6 +31,8 @@ static struct {
 	size_t warn_len;      /* their warn() text: "x left out", or this long */
 	int adding_row;       /* this row adds 10 items to the array "tags" */
 	int n_flaky_pulls;    /* the next pulls emit half a page, then RETRY */
+	int is_flaky_once_a_page; /* the first pull from each cursor does too */
+	int flaky_cursor;     /* the cursor it last did so from (-1: none) */
 	int n_stopped_pulls;  /* the next pulls answer HUB_ERR_STOPPED at once,
 			       * no stop asked (a library's cancellation) */
 	struct sync_stop *stop_during_pull; /* asked after the first row */
@@ -112,6 +114,11 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 	while (i < fake.n_rows && n < budget) {
 		if (fake.n_flaky_pulls && n == budget / 2) {
 			fake.n_flaky_pulls--;
+			snprintf(err, err_size, "retry after 0ms: flaky page");
+			return HUB_RETRY;
+		}
+		if (fake.is_flaky_once_a_page && fake.flaky_cursor != last && n == budget / 2) {
+			fake.flaky_cursor = last;
 			snprintf(err, err_size, "retry after 0ms: flaky page");
 			return HUB_RETRY;
 		}
@@ -276,6 +283,26 @@ static void test_a_page_that_did_not_commit_is_pulled_again(void)
 	CU_ASSERT_EQUAL(n_profiles(&w), 25);
 	committed_cursor(&w, cur, sizeof(cur));
 	CU_ASSERT_STRING_EQUAL(cur, "25");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* max_retries counts failures in a row: a page that commits starts the
+ * count again.  Every page fails once before it commits (4 pages, 4
+ * failures, max_retries 2): the run still ends with everything. */
+static void test_a_committed_page_starts_the_retry_count_again(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 40);
+	fake.is_flaky_once_a_page = 1;
+	fake.flaky_cursor = -1;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.n_retries, 4);
+	CU_ASSERT_EQUAL(rep.applied, 40);
+	CU_ASSERT_STRING_EQUAL(rep.cursor, "40");
+	CU_ASSERT_STRING_EQUAL(rep.err, "");
 	sync_report_free(&rep);
 	world_close(&w);
 }
@@ -583,6 +610,7 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_pages_commit_with_their_cursor),
 	   TEST(test_a_transient_failure_replays_only_the_uncommitted_page),
 	   TEST(test_a_page_that_did_not_commit_is_pulled_again),
+	   TEST(test_a_committed_page_starts_the_retry_count_again),
 	   TEST(test_retries_give_up_after_max_retries_keeping_the_cursor),
 	   TEST(test_a_stopped_answer_without_a_stop_is_retried),
 	   TEST(test_full_starts_over_and_dedupe_absorbs_it),
