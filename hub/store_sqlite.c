@@ -1438,14 +1438,40 @@ static int lite_dead_letter_list(struct store *s, const char *name, int64_t afte
 
 /* ---- checkpoints ---------------------------------------------------- */
 
+/*
+ * One checkpoint of the whole WAL into the file, as far as readers allow
+ * (PASSIVE).  The connection reads first: until it has read, its pager
+ * has not opened the WAL, and SQLite (3.40) then checkpoints nothing and
+ * reports success.  0, or -1 with err set.
+ */
+static int checkpointer_run(sqlite3 *db, char *err, size_t err_size)
+{
+	int n_log = 0, n_done = 0;
+
+	if (sqlite3_exec(db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &n_log, &n_done) !=
+		    SQLITE_OK) {
+		err_set(err, err_size, "%s", sqlite3_errmsg(db));
+		return -1;
+	}
+	log_debug("store", "checkpoint: %d of %d WAL frames in the file", n_done, n_log);
+	return 0;
+}
+
 static void *checkpointer_main(void *arg)
 {
 	struct checkpointer *c = arg;
 	sqlite3 *db = NULL;
+	char err[256] = "";
+	int is_failing = 0; /* the last attempt failed (logged once) */
 
 	pthread_setname_np(pthread_self(), "hub-checkpoint");
 	if (sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
+		log_error("store", "%s: the checkpointer cannot open the store: %s: the WAL grows"
+			  " until a commit restarts it", c->path, db ? sqlite3_errmsg(db) :
+			  "out of memory");
 		sqlite3_close(db);
 		db = NULL;
 	} else {
@@ -1453,14 +1479,20 @@ static void *checkpointer_main(void *arg)
 	}
 	pthread_mutex_lock(&c->lock);
 	while (!c->is_stopping) {
+		int rc;
+
 		if (!c->is_due) {
 			pthread_cond_wait(&c->wake, &c->lock);
 			continue;
 		}
 		c->is_due = 0;
 		pthread_mutex_unlock(&c->lock);
-		if (db)
-			sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		rc = db ? checkpointer_run(db, err, sizeof(err)) : 0;
+		if (rc && !is_failing)
+			log_error("store", "%s: checkpoint failed: %s", c->path, err);
+		else if (!rc && is_failing)
+			log_info("store", "%s: checkpoints succeed again", c->path);
+		is_failing = rc != 0;
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 /* ---- a world: one store (temp dir or schema), as many connections as a
  * test wants ------------------------------------------------------------ */
@@ -1939,6 +1941,43 @@ static void test_sqlite_wal_restart_never_waits_for_a_reader(void)
 	free(db);
 }
 
+/* SQLite: once a commit leaves the WAL past 4000 pages (CKPT_PAGES), the
+ * checkpointer copies it into the store's file, with no other connection
+ * asking (its own connection had never read, and its checkpoints copied
+ * nothing: the file stayed at 4 KB while the WAL grew to 256 MB). */
+static void test_sqlite_checkpointer_copies_the_wal_into_the_file(void)
+{
+	const size_t value_size = 1 << 20; /* about 257 pages a commit */
+	char err[256], *dir, *db = NULL, *value;
+	struct store *w = NULL;
+	struct stat st = {0};
+	int64_t deadline;
+
+	if (teststore_is_pg())
+		return;
+	dir = testlib_mkdtemp();
+	value = malloc(value_size + 1);
+	CU_ASSERT_FATAL(dir && value && asprintf(&db, "%s/hub.db", dir) > 0);
+	CU_ASSERT_FATAL(store_sqlite_open(db, &w, err, sizeof(err)) == 0);
+	for (int i = 0; i < 20; i++) { /* about 5,100 pages */
+		memset(value, 'a' + i, value_size);
+		value[value_size] = '\0';
+		CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "big", value) == 0);
+		CU_ASSERT_EQUAL_FATAL(w->ops->commit(w), 0);
+	}
+	deadline = time_mono_ms() + 30000;
+	while (stat(db, &st) == 0 && st.st_size < (off_t)value_size && time_mono_ms() < deadline) {
+		const struct timespec poll = {0, 10000000L};
+		nanosleep(&poll, NULL);
+	}
+	CU_ASSERT(st.st_size >= (off_t)value_size);
+	store_close(w);
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+	free(value);
+}
+
 TEST_SUITE(store, NULL, NULL,
 	   TEST(test_every_op_is_implemented),
 	   TEST(test_meta_put_then_get_returns_the_last_value),
@@ -1979,4 +2018,5 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_lease_is_one_connections_until_released_or_closed),
 	   TEST(test_pg_dump_equals_sqlite_dump_byte_for_byte),
 	   TEST(test_sqlite_wal_restart_never_waits_for_a_reader),
+	   TEST(test_sqlite_checkpointer_copies_the_wal_into_the_file),
 	   TEST(test_sqlite_open_beside_a_writer_and_readers_keep_a_small_cache))
