@@ -155,7 +155,7 @@ static struct store *pool_take(struct api *api, char *err, size_t err_size)
 	if (api->n_pool)
 		s = api->pool[--api->n_pool];
 	pthread_mutex_unlock(&api->lock);
-	if (!s && store_open(api->cfg, &s, err, err_size))
+	if (!s && store_open_existing(api->cfg, &s, err, err_size))
 		return NULL;
 	/* one snapshot per request: a document never mixes two commits */
 	if (s->ops->read_begin && s->ops->read_begin(s)) {
@@ -746,8 +746,8 @@ static int request_save(struct api *api, const struct privacy_request *r)
 
 	request_key(key, sizeof(key), r->id);
 	pthread_mutex_lock(&api->record_lock);
-	if (!text || (!api->record_store && store_open(api->cfg, &api->record_store, err,
-							sizeof(err))))
+	if (!text || (!api->record_store &&
+		      store_open_existing(api->cfg, &api->record_store, err, sizeof(err))))
 		goto out;
 	s = api->record_store;
 	if (s->ops->begin(s))

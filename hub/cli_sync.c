@@ -192,7 +192,7 @@ static int open_store(struct sync_cli *c, struct cli *cli)
 		store_close(writer);
 		return -1;
 	}
-	return cli_open_store(cli, &c->reader);
+	return cli_open_existing_store(cli, &c->reader);
 }
 
 static void sync_cli_close(struct sync_cli *c)

@@ -422,7 +422,7 @@ fail:
 
 static int worker_open_store(struct export_worker *w, char *err, size_t err_size)
 {
-	if (store_open(w->ex->cfg, &w->store, err, err_size))
+	if (store_open_existing(w->ex->cfg, &w->store, err, err_size))
 		return -1;
 	w->lease_epoch = 0;
 	return worker_load(w, err, err_size);
@@ -1231,7 +1231,7 @@ static int register_exports(const struct hub_config *cfg, char *err, size_t err_
 
 	if (cfg->n_exports == 0)
 		return 0;
-	if (store_open(cfg, &s, err, err_size))
+	if (store_open_existing(cfg, &s, err, err_size))
 		return -1;
 	rc = export_known_register(s, cfg);
 	if (rc)
@@ -1394,7 +1394,8 @@ json_t *export_status_provider(void *exporter)
 	if (!ex)
 		return NULL;
 	pthread_mutex_lock(&ex->status_lock);
-	if (ex->status_store || store_open(ex->cfg, &ex->status_store, err, sizeof(err)) == 0)
+	if (ex->status_store ||
+	    store_open_existing(ex->cfg, &ex->status_store, err, sizeof(err)) == 0)
 		status = export_status_json(ex, ex->status_store, ex->cfg, 100, err, sizeof(err));
 	pthread_mutex_unlock(&ex->status_lock);
 	if (!status)
@@ -1452,7 +1453,7 @@ int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n
 	}
 	/* a connection of its own: a retry of many dead letters runs many
 	 * transactions, and the status (GET /v1/exports) must not wait */
-	if (store_open(ex->cfg, &s, err, err_size) == 0) {
+	if (store_open_existing(ex->cfg, &s, err, err_size) == 0) {
 		rc = export_dead_letters_retry(s, name, time_now_ms(), n_retried);
 		if (rc)
 			err_set(err, err_size, "%s", store_error(s));
@@ -1480,7 +1481,8 @@ int export_backfill_provider(void *exporter, const char *name, int *why, char *e
 	if ((*why = (int)export_backfill_check(ex->cfg, name, err, err_size)) != EXPORT_BACKFILL_OK)
 		return 1;
 	pthread_mutex_lock(&ex->status_lock);
-	if (ex->status_store || store_open(ex->cfg, &ex->status_store, err, err_size) == 0) {
+	if (ex->status_store ||
+	    store_open_existing(ex->cfg, &ex->status_store, err, err_size) == 0) {
 		rc = export_backfill_request(ex->status_store, name);
 		if (rc)
 			err_set(err, err_size, "%s", store_error(ex->status_store));

@@ -95,7 +95,7 @@ int housekeep_start(struct housekeep **out, const struct hub_config *cfg, char *
 	pthread_cond_init(&h->wake, NULL);
 	atomic_init(&h->stop, 0);
 	h->erase_block_days = cfg->erase_block_days > 0 ? cfg->erase_block_days : 30;
-	if (store_open(cfg, &h->store, err, err_size))
+	if (store_open_existing(cfg, &h->store, err, err_size))
 		goto fail;
 	if (pthread_create(&h->thread, NULL, housekeep_main, h) != 0) {
 		err_set(err, err_size, "cannot start the housekeeping thread");

@@ -172,6 +172,7 @@ int cli_open_store(struct cli *cli, struct store **out)
 
 int cli_open_existing_store(struct cli *cli, struct store **out)
 {
+	char err[1024];
 	const char *driver = cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite";
 	const char *path = cli->cfg->store_path;
 
@@ -182,7 +183,10 @@ int cli_open_existing_store(struct cli *cli, struct store **out)
 			  path, strerror(errno));
 		return -1;
 	}
-	return cli_open_store(cli, out);
+	if (store_open_existing(cli->cfg, out, err, sizeof(err)) == 0)
+		return 0;
+	cli_error("store", "%s", err);
+	return -1;
 }
 
 /* ---- version, plugins, check ---------------------------------------- */

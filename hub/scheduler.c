@@ -754,7 +754,7 @@ int scheduler_start(struct scheduler **out, const struct hub_config *cfg,
 	s->rules.n_external_ids = cfg->n_external_ids;
 	s->rules.blocked_values = cfg->blocked_values;
 	s->rules.n_blocked_values = cfg->n_blocked_values;
-	if (store_open(cfg, &s->reader, err, err_size))
+	if (store_open_existing(cfg, &s->reader, err, err_size))
 		goto fail;
 	if (scheduler_add_sources(s, reg, err, err_size))
 		goto fail;

@@ -368,13 +368,23 @@ enum store_commit_cut { STORE_CUT_NONE = 0, STORE_CUT_AFTER_COMMIT, STORE_CUT_BE
 int store_fault_hit(struct store *s);
 
 /* Opens the backend named by cfg->store_driver, creating or migrating the
- * schema.  Returns 0 or -1 with err set. */
+ * schema.  Returns 0 or -1 with err set.  Only the process's first
+ * connection (the one that makes a new store) opens with it; every other
+ * opens with store_open_existing. */
 int store_open(const struct hub_config *cfg, struct store **out, char *err, size_t err_size);
+/* As store_open, but an SQLite store's file must exist: a store deleted
+ * under a running hub is never replaced by a new, empty one (with a new
+ * ID key) by the next reader to connect. */
+int store_open_existing(const struct hub_config *cfg, struct store **out, char *err,
+			size_t err_size);
 void store_close(struct store *s);
 const char *store_error(const struct store *s);
 
-/* SQLite backend (store_sqlite.c). */
+/* SQLite backend (store_sqlite.c): store_sqlite_open creates the file
+ * when there is none, store_sqlite_open_existing fails.  A commit fails
+ * once the file at path is no longer the one opened (deleted, replaced). */
 int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size);
+int store_sqlite_open_existing(const char *path, struct store **out, char *err, size_t err_size);
 /* Tests: the WAL size (pages) past which a commit restarts the WAL itself
  * (0: the default, 65536). */
 void store_sqlite_set_wal_restart_pages(int pages);

@@ -343,6 +343,7 @@ struct sqlite_store {
 	int64_t tx_began_ms;    /* when lite_begin took the write lock (monotonic), or 0 */
 	unsigned data_version;  /* the file's, when this connection last wrote */
 	int is_restarting_wal;  /* in lite_wal_hook's restart: never wait */
+	int is_moved_logged;    /* lite_check_unmoved said so */
 	struct lease_locks leases; /* this connection's (lite_lease_try) */
 };
 
@@ -566,10 +567,38 @@ static void lite_give_turn(struct sqlite_store *ls)
 	ls->tx_began_ms = 0;
 }
 
+/*
+ * Is the file at the store's path still the one this connection opened?
+ * One deleted or replaced under a running hub (rm, mv) stays open here,
+ * and SQLite notices a moved file only in rollback-journal mode: its
+ * commits would succeed into a file no one reads again.  Asked before
+ * every commit (a stat(), beside the commit's fsync); the error is
+ * logged once per connection.  0, or -1 with the error set.
+ */
+static int lite_check_unmoved(struct sqlite_store *ls)
+{
+	const char *path = sqlite3_db_filename(ls->db, "main");
+	int has_moved = 0;
+
+	if (sqlite3_file_control(ls->db, "main", SQLITE_FCNTL_HAS_MOVED, &has_moved) !=
+		    SQLITE_OK ||
+	    !has_moved)
+		return 0;
+	err_set(ls->base.err, sizeof(ls->base.err), "sqlite: %s is no longer the store this"
+		" process opened (deleted, moved or replaced): nothing is committed to it;"
+		" restart the hub", path);
+	if (!ls->is_moved_logged)
+		log_error("store", "%s", ls->base.err);
+	ls->is_moved_logged = 1;
+	return -1;
+}
+
 static int lite_commit(struct store *s)
 {
 	struct sqlite_store *ls = lite(s);
 	int rc;
+	if (lite_check_unmoved(ls))
+		return -1;
 	if (ls->is_seq_dirty && lite_counter_save(s, "profile_seq", ls->seq))
 		return -1;
 	if (ls->is_row_seq_dirty && lite_counter_save(s, "row_seq", ls->row_seq))
@@ -1780,11 +1809,13 @@ out:
 	return rc;
 }
 
-int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size)
+static int lite_open(const char *path, int is_create, struct store **out, char *err,
+		     size_t err_size)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct sqlite_store *ls = hub_calloc(1, sizeof(*ls));
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+		    (is_create ? SQLITE_OPEN_CREATE : 0);
 
 	if (!ls) {
 		err_set(err, err_size, "out of memory");
@@ -1795,7 +1826,8 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
 	pthread_mutex_init(&ls->ckpt.lock, NULL);
 	pthread_cond_init(&ls->ckpt.wake, NULL);
 	ls->ckpt.path = hub_strdup(path);
-	lite_create_private(path);
+	if (is_create)
+		lite_create_private(path);
 	if (sqlite3_open_v2(path, &ls->db, flags, NULL) != SQLITE_OK) {
 		err_set(err, err_size, "sqlite: cannot open %s: %s", path,
 			ls->db ? sqlite3_errmsg(ls->db) : "out of memory");
@@ -1833,4 +1865,14 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
 fail:
 	lite_close(&ls->base);
 	return -1;
+}
+
+int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size)
+{
+	return lite_open(path, 1, out, err, err_size);
+}
+
+int store_sqlite_open_existing(const char *path, struct store **out, char *err, size_t err_size)
+{
+	return lite_open(path, 0, out, err, err_size);
 }

@@ -8,7 +8,9 @@
 # still serving, then SIGTERM -> exit 0; a second SIGTERM while the stop
 # waits for an export blocked in its plugin quits at once (exit 130), and
 # the batch is delivered after a restart; a backfill of an export disabled
-# by refused credentials says it waits for that.  Also: a source whose plugin is
+# by refused credentials says it waits for that.  A store deleted under the
+# running hub takes no more pushes (503) and is not made anew by a read.
+# Also: a source whose plugin is
 # missing, or refused (a stale build beside the others, which alone stops
 # nothing), refuses to start, saying why; a second hub on the busy port
 # starts nothing.
@@ -245,6 +247,27 @@ grep -qF '"waiting":"the export is disabled (scripted auth failure)' "$work/expo
 	fail "GET /v1/exports, a disabled export's backfill: $(cat "$work/exports.json")"
 hub_stopped TERM
 
+# the store deleted under the running hub (rm): its writer kept the file
+# open and answered 200 to every later push, lost with the file, and the
+# first reader made a new empty store at the path; now every push is
+# refused (503), the hub says why, and no store appears at the path
+sed "s|$work/var/hub.db|$work/gone/hub.db|" "$work/hub.yaml" >"$work/gone.yaml"
+hub_run "$work/gone.yaml"
+code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" \
+	--data-binary 'it-6' "$base/in/web/v1/echo")
+[ "$code" = 200 ] || fail "push before the store was deleted: $code $(cat "$work/out")"
+rm -f "$work/gone/hub.db" "$work/gone/hub.db-wal" "$work/gone/hub.db-shm"
+code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" \
+	--data-binary 'it-7' "$base/in/web/v1/echo")
+[ "$code" = 503 ] || fail "push after the store was deleted: $code $(cat "$work/out")"
+code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $token" \
+	"$base/v1/profiles?installation_id=it-6")
+[ -e "$work/gone/hub.db" ] && fail "a read made a new store at the deleted one's path ($code)"
+grep -q "$work/gone/hub.db is no longer the store this process opened" "$work/log" ||
+	fail "the deleted store is not logged"
+hub_stopped TERM
+[ -e "$work/gone/hub.db" ] && fail "the stop made a new store at the deleted one's path"
+
 # a source whose plugin is missing: refuse to start, say which
 sed 's/plugin: echo_push/plugin: no_such_plugin/' "$work/hub.yaml" >"$work/bad.yaml"
 rc=0
@@ -289,4 +312,4 @@ grep -q 'the open-file limit is 256, below http.max_connections (1024) + 128 oth
 hub_stopped TERM
 RUN_ULIMIT=
 
-echo "http_run: served, stored, stopped cleanly on SIGINT, SIGHUP ignored, stopped on SIGTERM, a second SIGTERM quit a blocked stop at once, no secret logged, the open-file limit fitted to max_connections"
+echo "http_run: served, stored, stopped cleanly on SIGINT, SIGHUP ignored, stopped on SIGTERM, a second SIGTERM quit a blocked stop at once, no secret logged, a deleted store refused, the open-file limit fitted to max_connections"

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- a world: one store (temp dir or schema), as many connections as a
  * test wants ------------------------------------------------------------ */
@@ -1978,6 +1979,62 @@ static void test_sqlite_checkpointer_copies_the_wal_into_the_file(void)
 	free(value);
 }
 
+/* SQLite: a store file deleted or replaced under a running hub (rm, mv)
+ * stayed open in the writer, whose commits went on succeeding into a file
+ * no one would read again, while the next connection to open (an API
+ * reader) made a new empty store at the path.  Now every commit is
+ * refused, saying so once, and only the first connection may create. */
+static void test_sqlite_store_deleted_or_replaced_under_a_writer_takes_no_commit(void)
+{
+	char err[512], *dir, *db = NULL, *other = NULL, *log;
+	const char *first;
+	struct store *w = NULL, *o = NULL, *r = NULL;
+	struct testlib_capture cap;
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+
+	if (teststore_is_pg())
+		return;
+	dir = testlib_mkdtemp();
+	CU_ASSERT_FATAL(dir && asprintf(&db, "%s/hub.db", dir) > 0 &&
+			asprintf(&other, "%s/other.db", dir) > 0);
+	CU_ASSERT_FATAL(store_sqlite_open(db, &w, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(store_sqlite_open(other, &o, err, sizeof(err)) == 0);
+	store_close(o);
+	CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "k", "v0") == 0);
+	CU_ASSERT_EQUAL_FATAL(w->ops->commit(w), 0);
+	/* replaced: another store moved to its path */
+	CU_ASSERT_FATAL(rename(other, db) == 0);
+	testlib_capture_begin(&cap);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "k", "v1") == 0);
+		CU_ASSERT_EQUAL(w->ops->commit(w), -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(store_error(w), "is no longer the store"));
+		CU_ASSERT_EQUAL(w->ops->rollback(w), 0);
+	}
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, db));
+	first = strstr(log, "is no longer the store");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+	CU_ASSERT_PTR_NULL(strstr(first + 1, "is no longer the store")); /* logged once */
+	free(log);
+	/* deleted: the writer still refuses, a reader creates nothing */
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		char path[600];
+		snprintf(path, sizeof(path), "%s%s", db, suffix[i]);
+		unlink(path);
+	}
+	CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "k", "v2") == 0);
+	CU_ASSERT_EQUAL(w->ops->commit(w), -1);
+	CU_ASSERT_EQUAL(w->ops->rollback(w), 0);
+	CU_ASSERT_EQUAL(store_sqlite_open_existing(db, &r, err, sizeof(err)), -1);
+	CU_ASSERT_NOT_EQUAL(access(db, F_OK), 0);
+	store_close(w);
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+	free(other);
+}
+
 TEST_SUITE(store, NULL, NULL,
 	   TEST(test_every_op_is_implemented),
 	   TEST(test_meta_put_then_get_returns_the_last_value),
@@ -2019,4 +2076,5 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_pg_dump_equals_sqlite_dump_byte_for_byte),
 	   TEST(test_sqlite_wal_restart_never_waits_for_a_reader),
 	   TEST(test_sqlite_checkpointer_copies_the_wal_into_the_file),
+	   TEST(test_sqlite_store_deleted_or_replaced_under_a_writer_takes_no_commit),
 	   TEST(test_sqlite_open_beside_a_writer_and_readers_keep_a_small_cache))
