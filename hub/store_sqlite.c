@@ -631,6 +631,12 @@ static int lite_rollback(struct store *s)
 	ls->has_row_seq = 0;
 	ls->is_row_seq_dirty = 0;
 	lite_reset_all(ls);
+	/* a statement that failed with SQLITE_NOMEM, SQLITE_FULL or an I/O
+	 * error may have rolled the transaction back already (SQLite does):
+	 * then it is done, and a ROLLBACK would fail ("no transaction is
+	 * active") */
+	if (sqlite3_get_autocommit(ls->db))
+		return 0;
 	return lite_exec(s, S_ROLLBACK);
 }
 

@@ -958,10 +958,43 @@ TEST_SUITE(store_gone, NULL, NULL,
 /* ---- a stream's failure and a conflict in one group (suite intake) ----- */
 
 /*
+ * SQLite's allocator, wrapped before SQLite starts (a constructor), so that
+ * a test can make every SQLite allocation of one thread fail for a while:
+ * a statement then fails with SQLITE_NOMEM, and SQLite rolls the whole
+ * transaction back by itself, as under a memory limit (ulimit -v).
+ */
+static sqlite3_mem_methods sqlite_mem;    /* SQLite's own */
+static _Thread_local int is_sqlite_nomem; /* this thread's allocations fail */
+
+static void *nomem_malloc(int n)
+{
+	return is_sqlite_nomem ? NULL : sqlite_mem.xMalloc(n);
+}
+
+static void *nomem_realloc(void *p, int n)
+{
+	return is_sqlite_nomem ? NULL : sqlite_mem.xRealloc(p, n);
+}
+
+__attribute__((constructor)) static void nomem_install(void)
+{
+	sqlite3_mem_methods m;
+
+	if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &sqlite_mem) != SQLITE_OK)
+		return;
+	m = sqlite_mem;
+	m.xMalloc = nomem_malloc;
+	m.xRealloc = nomem_realloc;
+	sqlite3_config(SQLITE_CONFIG_MALLOC, &m);
+}
+
+/*
  * The intake's store, wrapped: a batch whose cursor key is "t:fail" fails
  * alone (a store refusal), one whose key is "t:conflict" meets a conflict
- * with another writer (is_retryable), each while its count lasts; begin
- * waits while the gate is shut, so batches queued meanwhile make one group.
+ * with another writer (is_retryable), one whose key is "t:nomem" runs out
+ * of memory inside SQLite (writing a value large enough to need an
+ * allocation), each while its count lasts; begin waits while the gate is
+ * shut, so batches queued meanwhile make one group.
  */
 static struct {
 	pthread_mutex_t lock;
@@ -969,6 +1002,7 @@ static struct {
 	int is_shut;             /* under lock */
 	int is_waiting;          /* under lock: the writer waits at the gate */
 	int n_fail, n_conflict;  /* the writer's while batches run */
+	int n_nomem;             /* likewise */
 	const struct store_ops *real;
 	struct store_ops ops;
 } wrap = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -999,6 +1033,16 @@ static int wrap_meta_put(struct store *s, const char *key, const char *value)
 		err_set(s->err, sizeof(s->err), "injected fault: deadlock detected");
 		return -1;
 	}
+	if (strcmp(key, "t:nomem") == 0 && wrap.n_nomem > 0) {
+		static char big[65536];
+		int rc;
+		wrap.n_nomem--;
+		memset(big, 'x', sizeof(big) - 1);
+		is_sqlite_nomem = 1;
+		rc = wrap.real->meta_put(s, key, big);
+		is_sqlite_nomem = 0;
+		return rc;
+	}
 	return wrap.real->meta_put(s, key, value);
 }
 
@@ -1012,6 +1056,7 @@ static void wrap_world_start(struct world *w, int n_fail, int n_conflict)
 	wrap.ops.meta_put = wrap_meta_put;
 	wrap.n_fail = n_fail;
 	wrap.n_conflict = n_conflict;
+	wrap.n_nomem = 0;
 	w->writer->ops = &wrap.ops; /* the writer reads it after the first submit */
 }
 
@@ -1140,6 +1185,45 @@ static void test_a_stream_batch_failing_in_every_attempt_stops_its_stream(void)
 	free(dump);
 }
 
+/* SQLite runs out of memory in a batch's statement and rolls the whole
+ * transaction back by itself: that batch alone fails, saying so, and the
+ * rest of its group is stored.  The store's own rollback failed after
+ * SQLite's ("no transaction is active"), and the whole group was refused. */
+static void test_sqlite_out_of_memory_fails_its_batch_alone(void)
+{
+	struct intake_batch gate, bs[3];
+	struct record *recs[4] = {0};
+	struct intake_stats st;
+	struct world w;
+	char *dump;
+
+	if (teststore_is_pg())
+		return;
+	wrap_world_start(&w, 0, 0);
+	wrap.n_nomem = 1;
+	wrap_batch(&w, &gate, &recs[0], "gate", NULL, NULL);
+	wrap_batch(&w, &bs[0], &recs[1], "before", NULL, NULL);
+	wrap_batch(&w, &bs[1], &recs[2], "nomem", NULL, "t:nomem");
+	wrap_batch(&w, &bs[2], &recs[3], "after", NULL, NULL);
+	wrap_run_group(&w, &gate, bs, 3);
+	CU_ASSERT_EQUAL(wrap.n_nomem, 0); /* the fault was met */
+	CU_ASSERT_EQUAL(bs[0].rc, HUB_OK);
+	CU_ASSERT_EQUAL(bs[1].rc, HUB_RETRY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(bs[1].err, "store failed: sqlite: out of memory"));
+	CU_ASSERT_EQUAL(bs[2].rc, HUB_OK);
+	intake_get_stats(w.intake, &st);
+	CU_ASSERT_EQUAL(st.commits, 2); /* the gate's group, then the three's */
+	dump = world_stop_dump(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dump);
+	CU_ASSERT_PTR_NOT_NULL(strstr(dump, "\"before\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(dump, "\"after\""));
+	CU_ASSERT_PTR_NULL(strstr(dump, "\"nomem\""));
+	free(dump);
+	for (size_t i = 0; i < ARRAY_SIZE(recs); i++)
+		record_free(recs[i]);
+}
+
 TEST_SUITE(intake, NULL, NULL,
+	   TEST(test_sqlite_out_of_memory_fails_its_batch_alone),
 	   TEST(test_a_stream_batch_passing_on_a_conflicts_retry_keeps_its_stream),
 	   TEST(test_a_stream_batch_failing_in_every_attempt_stops_its_stream))
