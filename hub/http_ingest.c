@@ -85,7 +85,9 @@ void ingest_reply_intake(struct ingest_reply *r, hub_rc rc, const char *why)
 		snprintf(r->retry_after, sizeof(r->retry_after), "5");
 		break;
 	case HUB_RETRY:
-		log_warn("http", "commit failed, answering 503: %s", why ? why : "");
+		/* the intake logs a store that cannot commit, as a state:
+		 * not here, once a request */
+		log_debug("http", "commit failed, answering 503: %s", why ? why : "");
 		/* an outcome the store could not tell is answered apart
 		 * (ingest_pending_finish: commit_unknown); a resend is safe
 		 * either way (dedupe) */

@@ -43,6 +43,12 @@ struct intake {
 
 	struct store *store;      /* writer thread only */
 	struct unify unify;       /* writer thread only */
+	/* writer thread only: groups that could not be stored
+	 * (writer_note_group) */
+	int64_t failing_since_ms;  /* wall clock of the first failure; 0 while groups commit */
+	int64_t failing_began_ms;  /* the same, monotonic */
+	int64_t failing_logged_ms; /* monotonic: the last line about it */
+	int64_t n_refused;         /* batches refused since */
 };
 
 /*
@@ -379,7 +385,6 @@ again:
 		batch_fail(b, store_error(s));
 		chain_fail_tried(b); /* the later batches of its stream too */
 		if (s->ops->rollback(s)) {
-			log_error("intake", "rollback failed: %s", store_error(s));
 			group_fail(group, "rollback", store_error(s));
 			return;
 		}
@@ -387,7 +392,6 @@ again:
 	}
 	t0 = time_mono_ms();
 	if (s->ops->commit(s)) {
-		log_error("intake", "commit failed: %s", store_error(s));
 		group_fail(group, "commit", store_error(s));
 		for (b = group; b && s->is_commit_unknown; b = b->next)
 			b->is_outcome_unknown = !b->is_failed;
@@ -424,6 +428,59 @@ static void writer_run_group(struct intake *in, struct intake_batch *group, doub
 		pause.tv_sec = ms / 1000;
 		pause.tv_nsec = ms % 1000 * 1000000L;
 		nanosleep(&pause, NULL);
+	}
+}
+
+#define FAILING_LOG_MS 5000 /* while groups fail: a line about it at most this often */
+
+/*
+ * Groups that could not be stored (the store's BEGIN, COMMIT or rollback
+ * failing: a full disk, a store file gone) are logged as a state, not one
+ * line each: the first failure with its cause, then at most one line
+ * every FAILING_LOG_MS while it lasts, and one when a group commits again.
+ * Every batch is still answered (HTTP 503) and counted
+ * (intake_commit_failures_total).  A group that gave up after conflicts
+ * was logged by writer_run_group.
+ */
+static void writer_note_group(struct intake *in, const struct intake_batch *group,
+			      double commit_ms)
+{
+	const char *why = "";
+	char since[40];
+	int64_t now = time_mono_ms(), n_refused = 0;
+
+	if (commit_ms >= 0) {
+		if (in->failing_since_ms)
+			log_info("intake", "store commits succeed again (failing since %s, for %lld"
+				 " s: %lld batches refused)",
+				 time_format_ms(in->failing_since_ms, since, sizeof(since)),
+				 (long long)(now - in->failing_began_ms) / 1000,
+				 (long long)in->n_refused);
+		in->failing_since_ms = 0;
+		return;
+	}
+	if (in->store->is_retryable)
+		return; /* gave up after conflicts: not a store that cannot commit */
+	for (const struct intake_batch *b = group; b; b = b->next) {
+		n_refused += b->rc != HUB_OK;
+		if (!b->is_failed && !why[0])
+			why = b->err; /* the group's: "store commit failed: ..." */
+	}
+	if (!in->failing_since_ms) {
+		in->failing_since_ms = time_now_ms();
+		in->failing_began_ms = in->failing_logged_ms = now;
+		in->n_refused = n_refused;
+		log_error("intake", "store commits failing: %s; batches are refused (retry later)"
+			  " until a group commits again (logged again at most every %d s)", why,
+			  FAILING_LOG_MS / 1000);
+		return;
+	}
+	in->n_refused += n_refused;
+	if (now - in->failing_logged_ms >= FAILING_LOG_MS) {
+		in->failing_logged_ms = now;
+		log_error("intake", "store commits failing since %s: %lld batches refused so far;"
+			  " the last: %s", time_format_ms(in->failing_since_ms, since, sizeof(since)),
+			  (long long)in->n_refused, why);
 	}
 }
 
@@ -466,6 +523,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&in->lock);
 
 		writer_run_group(in, group, &commit_ms);
+		writer_note_group(in, group, commit_ms);
 
 		pthread_mutex_lock(&in->lock);
 		if (commit_ms >= 0)

@@ -1003,6 +1003,7 @@ static struct {
 	int is_waiting;          /* under lock: the writer waits at the gate */
 	int n_fail, n_conflict;  /* the writer's while batches run */
 	int n_nomem;             /* likewise */
+	int n_commit_fail;       /* commits that fail (a full disk) */
 	const struct store_ops *real;
 	struct store_ops ops;
 } wrap = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -1046,6 +1047,16 @@ static int wrap_meta_put(struct store *s, const char *key, const char *value)
 	return wrap.real->meta_put(s, key, value);
 }
 
+static int wrap_commit(struct store *s)
+{
+	if (wrap.n_commit_fail > 0) {
+		wrap.n_commit_fail--;
+		err_set(s->err, sizeof(s->err), "injected fault: database or disk is full");
+		return -1;
+	}
+	return wrap.real->commit(s);
+}
+
 /* A world whose intake runs on the wrapped store. */
 static void wrap_world_start(struct world *w, int n_fail, int n_conflict)
 {
@@ -1054,9 +1065,11 @@ static void wrap_world_start(struct world *w, int n_fail, int n_conflict)
 	wrap.ops = *wrap.real;
 	wrap.ops.begin = wrap_begin;
 	wrap.ops.meta_put = wrap_meta_put;
+	wrap.ops.commit = wrap_commit;
 	wrap.n_fail = n_fail;
 	wrap.n_conflict = n_conflict;
 	wrap.n_nomem = 0;
+	wrap.n_commit_fail = 0;
 	w->writer->ops = &wrap.ops; /* the writer reads it after the first submit */
 }
 
@@ -1223,7 +1236,57 @@ static void test_sqlite_out_of_memory_fails_its_batch_alone(void)
 		record_free(recs[i]);
 }
 
+/* A store that cannot commit for a while (a full disk): every batch is
+ * refused, and the log says so as a state, not in a line a batch (nor two,
+ * with the HTTP layer's): the first failure with its cause, at most a line
+ * every 5 s while it lasts, and one when a group commits again. */
+static void test_commits_failing_are_logged_as_a_state(void)
+{
+	enum { N = 40 };
+	struct intake_batch bs[N + 1];
+	struct record *recs[N + 1] = {0};
+	struct testlib_capture cap;
+	struct world w;
+	char id[16], *log, *dump;
+	int64_t t0, elapsed_ms;
+	long n_lines = 0;
+
+	wrap_world_start(&w, 0, 0);
+	wrap.n_commit_fail = N;
+	for (int i = 0; i <= N; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		wrap_batch(&w, &bs[i], &recs[i], id, NULL, NULL);
+	}
+	t0 = time_mono_ms();
+	testlib_capture_begin(&cap);
+	for (int i = 0; i <= N; i++) /* one group each */
+		if (intake_submit(w.intake, &bs[i]) == HUB_OK)
+			intake_wait(w.intake, &bs[i]);
+	log = testlib_capture_end(&cap);
+	elapsed_ms = time_mono_ms() - t0;
+	for (int i = 0; i < N; i++)
+		CU_ASSERT_EQUAL(bs[i].rc, HUB_RETRY);
+	CU_ASSERT_EQUAL(bs[N].rc, HUB_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "store commits failing: store commit failed: injected"
+					   " fault: database or disk is full"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "store commits succeed again"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, ": 40 batches refused)"));
+	for (const char *p = log; (p = strchr(p, '\n')); p++)
+		n_lines++;
+	CU_ASSERT(n_lines <= 2 + elapsed_ms / 5000); /* the first, the end, the summaries */
+	if (n_lines > 2 + elapsed_ms / 5000)
+		fprintf(stderr, "\n  %ld lines in %lld ms:\n%s", n_lines, (long long)elapsed_ms, log);
+	free(log);
+	dump = world_stop_dump(&w);
+	CU_ASSERT_PTR_NOT_NULL(dump);
+	CU_ASSERT_PTR_NOT_NULL(dump ? strstr(dump, "\"c40\"") : NULL);
+	free(dump);
+	for (size_t i = 0; i < ARRAY_SIZE(recs); i++)
+		record_free(recs[i]);
+}
+
 TEST_SUITE(intake, NULL, NULL,
+	   TEST(test_commits_failing_are_logged_as_a_state),
 	   TEST(test_sqlite_out_of_memory_fails_its_batch_alone),
 	   TEST(test_a_stream_batch_passing_on_a_conflicts_retry_keeps_its_stream),
 	   TEST(test_a_stream_batch_failing_in_every_attempt_stops_its_stream))
