@@ -150,7 +150,7 @@ static void batch_fail(struct intake_batch *b, const char *why)
 	b->rc = HUB_RETRY;
 	b->is_failed = 1;
 	batch_reset(b);
-	log_error("intake", "batch rolled back: %s", b->err);
+	/* logged by writer_note_group: alone, or as the store's failing state */
 }
 
 /*
@@ -435,21 +435,27 @@ static void writer_run_group(struct intake *in, struct intake_batch *group, doub
 
 /*
  * Groups that could not be stored (the store's BEGIN, COMMIT or rollback
- * failing: a full disk, a store file gone) are logged as a state, not one
- * line each: the first failure with its cause, then at most one line
- * every FAILING_LOG_MS while it lasts, and one when a group commits again.
- * Every batch is still answered (HTTP 503) and counted
- * (intake_commit_failures_total).  A group that gave up after conflicts
- * was logged by writer_run_group.
+ * failing, or every batch of the group failing in its statements: a full
+ * disk, a store file gone) are logged as a state, not one line each: the
+ * first failure with its cause, then at most one line every FAILING_LOG_MS
+ * while it lasts, and one when a group stores a batch again.  A batch that
+ * failed alone in a group that stored others is logged alone.  Every batch
+ * is still answered (HTTP 503) and counted (intake_commit_failures_total).
+ * A group that gave up after conflicts was logged by writer_run_group.
  */
 static void writer_note_group(struct intake *in, const struct intake_batch *group,
 			      double commit_ms)
 {
 	const char *why = "";
 	char since[40];
-	int64_t now = time_mono_ms(), n_refused = 0;
+	int64_t now = time_mono_ms(), n_refused = 0, n_stored = 0;
 
-	if (commit_ms >= 0) {
+	for (const struct intake_batch *b = group; b; b = b->next)
+		n_stored += b->rc == HUB_OK && !b->is_failed;
+	if (commit_ms >= 0 && n_stored > 0) {
+		for (const struct intake_batch *b = group; b; b = b->next)
+			if (b->is_failed)
+				log_error("intake", "batch rolled back: %s", b->err);
 		if (in->failing_since_ms)
 			log_info("intake", "store commits succeed again (failing since %s, for %lld"
 				 " s: %lld batches refused)",
@@ -459,12 +465,12 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 		in->failing_since_ms = 0;
 		return;
 	}
-	if (in->store->is_retryable)
+	if (commit_ms < 0 && in->store->is_retryable)
 		return; /* gave up after conflicts: not a store that cannot commit */
 	for (const struct intake_batch *b = group; b; b = b->next) {
 		n_refused += b->rc != HUB_OK;
-		if (!b->is_failed && !why[0])
-			why = b->err; /* the group's: "store commit failed: ..." */
+		if (!why[0] && (commit_ms < 0 ? !b->is_failed : b->is_failed))
+			why = b->err; /* the group's ("store commit failed: ..."), else the first batch's */
 	}
 	if (!in->failing_since_ms) {
 		in->failing_since_ms = time_now_ms();

@@ -1285,8 +1285,57 @@ static void test_commits_failing_are_logged_as_a_state(void)
 		record_free(recs[i]);
 }
 
-TEST_SUITE(intake, NULL, NULL,
-	   TEST(test_commits_failing_are_logged_as_a_state),
+/* The same when the store fails in a batch's statements rather than at
+ * COMMIT (a full disk once a batch's pages spill, SQLITE_NOMEM): each group
+ * then commits nothing, which is no recovery.  It was logged "store commits
+ * succeed again" after the first such group, then one line per batch. */
+static void test_statement_failures_are_logged_as_the_same_state(void)
+{
+	enum { N_COMMIT = 2, N_STMT = 20, N = N_COMMIT + N_STMT };
+	struct intake_batch bs[N + 1];
+	struct record *recs[N + 1] = {0};
+	struct testlib_capture cap;
+	struct world w;
+	char id[16], *log;
+	const char *recovered;
+	int64_t t0, elapsed_ms;
+	long n_lines = 0;
+
+	wrap_world_start(&w, N_STMT, 0);
+	wrap.n_commit_fail = N_COMMIT;
+	for (int i = 0; i <= N; i++) {
+		snprintf(id, sizeof(id), "s%d", i);
+		wrap_batch(&w, &bs[i], &recs[i], id, NULL,
+			   i >= N_COMMIT && i < N ? "t:fail" : NULL);
+	}
+	t0 = time_mono_ms();
+	testlib_capture_begin(&cap);
+	for (int i = 0; i <= N; i++) /* one group each */
+		if (intake_submit(w.intake, &bs[i]) == HUB_OK)
+			intake_wait(w.intake, &bs[i]);
+	log = testlib_capture_end(&cap);
+	elapsed_ms = time_mono_ms() - t0;
+	for (int i = 0; i < N; i++)
+		CU_ASSERT_EQUAL(bs[i].rc, HUB_RETRY);
+	CU_ASSERT_EQUAL(bs[N].rc, HUB_OK);
+	recovered = strstr(log, "store commits succeed again");
+	CU_ASSERT_PTR_NOT_NULL(recovered);
+	CU_ASSERT_PTR_NOT_NULL(recovered ? strstr(recovered, ": 22 batches refused)") : NULL);
+	CU_ASSERT_PTR_NULL(strstr(log, "batch rolled back"));
+	for (const char *p = log; (p = strchr(p, '\n')); p++)
+		n_lines++;
+	CU_ASSERT(n_lines <= 2 + elapsed_ms / 5000); /* the first, the end, the summaries */
+	if (n_lines > 2 + elapsed_ms / 5000)
+		fprintf(stderr, "\n  %ld lines in %lld ms:\n%s", n_lines, (long long)elapsed_ms,
+			log);
+	free(log);
+	free(world_stop_dump(&w));
+	for (size_t i = 0; i < ARRAY_SIZE(recs); i++)
+		record_free(recs[i]);
+}
+
+TEST_SUITE(intake, NULL, NULL, TEST(test_commits_failing_are_logged_as_a_state),
+	   TEST(test_statement_failures_are_logged_as_the_same_state),
 	   TEST(test_sqlite_out_of_memory_fails_its_batch_alone),
 	   TEST(test_a_stream_batch_passing_on_a_conflicts_retry_keeps_its_stream),
 	   TEST(test_a_stream_batch_failing_in_every_attempt_stops_its_stream))
