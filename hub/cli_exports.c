@@ -89,7 +89,6 @@ static void print_dead_letters(json_t *exports)
 	}
 }
 
-/* `profilehub exports backfill NAME` */
 /* `profilehub exports backfill NAME`: asked for in the store; says what it
  * waits for as `profilehub exports` does (the export off or disabled). */
 static int exports_backfill(struct cli *cli, const char *name)
@@ -123,10 +122,15 @@ static int exports_backfill(struct cli *cli, const char *name)
 	i = (size_t)(export_config(cli->cfg, name) - cli->cfg->exports);
 	backfill = json_object_get(json_array_get(json_object_get(status, "exports"), i), "backfill");
 	waiting = json_string_value(json_object_get(backfill, "waiting"));
-	printf("backfill of %s asked for: the hub running it sends every live profile to it"
-	       " (a profile_updated change each) once it has delivered what is before;"
-	       " `profilehub exports` shows how far it is%s%s\n",
-	       name, waiting ? "; waiting: " : "", waiting ? waiting : "");
+	if (waiting)
+		printf("backfill of %s asked for and recorded; it waits: %s; then the hub running it"
+		       " sends every live profile to it (`profilehub exports` shows how far it is)\n",
+		       name, waiting);
+	else
+		printf("backfill of %s asked for: the hub running it sends every live profile to it"
+		       " (a profile_updated change each) once it has delivered what is before;"
+		       " `profilehub exports` shows how far it is\n",
+		       name);
 	json_decref(status);
 	return CLI_OK;
 }

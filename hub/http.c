@@ -1166,11 +1166,9 @@ static void fit_open_file_limit(unsigned max_conn)
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 		log_warn("http",
 			 "the open-file limit is %llu, below http.max_connections (%u) + %d"
-			 " other files: connections past about %llu wait unanswered; raise it"
+			 " other files: connections past the limit wait unanswered; raise it"
 			 " (ulimit -n, or LimitNOFILE= in a systemd unit) or lower max_connections",
-			 (unsigned long long)rl.rlim_cur, max_conn, FD_RESERVE,
-			 rl.rlim_cur > FD_RESERVE ? (unsigned long long)(rl.rlim_cur - FD_RESERVE)
-						  : 0ULL);
+			 (unsigned long long)rl.rlim_cur, max_conn, FD_RESERVE);
 		return;
 	}
 	rl.rlim_cur = want;

@@ -237,7 +237,10 @@ until_true "the export is disabled" grep -q 'disabled until its configuration ch
 refused_wait="waiting: the export is disabled (scripted auth failure): the backfill goes on once its configuration changes"
 HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key "$HUB" -c "$work/refused.yaml" exports backfill blocked \
 	>"$work/bf.out" 2>&1 || fail "exports backfill: $(cat "$work/bf.out")"
-grep -qF "$refused_wait" "$work/bf.out" || fail "exports backfill of a disabled export: $(cat "$work/bf.out")"
+grep -qF "asked for and recorded; it waits: ${refused_wait#waiting: }; then" "$work/bf.out" ||
+	fail "exports backfill of a disabled export: $(cat "$work/bf.out")"
+grep -q "once it has delivered what is before" "$work/bf.out" &&
+	fail "exports backfill of a disabled export says the hub sends it now: $(cat "$work/bf.out")"
 HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key "$HUB" -c "$work/refused.yaml" exports >"$work/ex.out" 2>&1 ||
 	fail "exports: $(cat "$work/ex.out")"
 grep "^backfill of blocked: running" "$work/ex.out" | grep -qF "$refused_wait" ||
