@@ -3,6 +3,7 @@
  * through cfg_parse_string (YAML tree, ${VAR} expansion), the typed readers
  * and cfg_to_json on every node, then config_load_string on the same text.
  * Everything is freed; a crash, a sanitizer report or a leak is a finding.
+ * A few variables are set for ${VAR} to find (LLVMFuzzerInitialize).
  * Seeds: tests/fixtures/config/.
  */
 #include "alloc.h"
@@ -31,7 +32,24 @@ static void walk(const struct cfg_node *n, int depth)
 		walk(&n->children[k], depth + 1);
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* ${VAR} expansion with variables that are set: a short one, an empty one,
+ * one of 64 KB, and one holding YAML syntax (an expanded value is text,
+ * never parsed again); seeds name them (tests/fixtures/config/env_*.yaml). */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	static char big[65537];
+
+	(void)argc, (void)argv;
+	memset(big, 'x', sizeof(big) - 1);
+	setenv("FUZZ_SHORT", "s3cret", 1);
+	setenv("FUZZ_EMPTY", "", 1);
+	setenv("FUZZ_BIG", big, 1);
+	setenv("FUZZ_YAML", "a: [1, {b: ${FUZZ_SHORT}}]\n- &x *y", 1);
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
