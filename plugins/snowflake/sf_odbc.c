@@ -52,6 +52,7 @@
 #define BUFFER_BUDGET (32u << 20) /* bytes of all column buffers */
 #define LOGIN_TIMEOUT_S 30
 #define STOP_POLL_MS 50         /* how often a running query looks for a stop */
+#define CANCEL_AGAIN_POLLS 10   /* a stopped query is cancelled again every 0.5 s */
 
 /* Snowflake's own SQL types (its ODBC driver reports them for these). */
 #define SF_SQL_TIMESTAMP_LTZ 2000
@@ -762,8 +763,10 @@ static void *exec_thread(void *arg)
 
 /* SQLExecute, cancelled (SQLCancel, which ODBC allows from another thread
  * while the statement executes) when the hub stops during a pull: the
- * query may run for minutes, and the hub waits for the pull.  *is_stopped
- * says it was.  Outside a pull (check --connect), or without a thread,
+ * query may run for minutes, and the hub waits for the pull.  The cancel
+ * is sent again every 0.5 s until SQLExecute returns: one sent before the
+ * driver is executing (still connecting or preparing) is a no-op.
+ * *is_stopped says it was.  Outside a pull (check --connect), or without a thread,
  * a plain SQLExecute. */
 static SQLRETURN execute_stoppable(struct sf_odbc *o, int *is_stopped)
 {
@@ -781,7 +784,7 @@ static SQLRETURN execute_stoppable(struct sf_odbc *o, int *is_stopped)
 		goto out;
 	}
 	pthread_mutex_lock(&j.lock);
-	while (!j.is_done) {
+	for (int polls = 0; !j.is_done; polls++) {
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_nsec += STOP_POLL_MS * 1000000L;
 		if (deadline.tv_nsec >= 1000000000L) {
@@ -789,11 +792,14 @@ static SQLRETURN execute_stoppable(struct sf_odbc *o, int *is_stopped)
 			deadline.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&j.cond, &j.lock, &deadline);
-		if (j.is_done || *is_stopped || !o->host->should_stop(o->call))
+		if (j.is_done)
+			continue;
+		if (*is_stopped ? polls % CANCEL_AGAIN_POLLS != 0 : !o->host->should_stop(o->call))
 			continue;
 		pthread_mutex_unlock(&j.lock);
 		SQLCancel(o->stmt);
 		*is_stopped = 1;
+		polls = 0;
 		pthread_mutex_lock(&j.lock);
 	}
 	pthread_mutex_unlock(&j.lock);

@@ -9,7 +9,8 @@
 # cursor; map.message_id; syncs checked through `profilehub dump`; a second
 # sync reads only new rows; a sync killed (SIGKILL) or stopped (SIGTERM)
 # mid-way resumes without loss or duplicates (compared with a clean run);
-# SIGTERM while a long query runs cancels it;
+# SIGTERM while a long query runs cancels it, and so does one before the
+# driver executes it (an LD_PRELOAD shim, odbc_late_execute.c);
 # bad configs refused by `check --connect`; a dead server retried.
 set -u
 cd "$(dirname "$0")/../.."
@@ -417,17 +418,41 @@ until [ "$(running)" = 1 ]; do
 	[ $n -lt 100 ] || { fail "the slow query never ran: $(cat "$T/slow.err")"; break; }
 	sleep 0.1
 done
-t0=$(date +%s)
-pid_stop TERM $pid 10; rc=$?
-[ $rc -ne 124 ] || { fail "SIGTERM while the query ran: still running 10 s later (the query sleeps 25 s)"; pid_signal KILL $pid; }
-[ $(($(date +%s) - t0)) -lt 10 ] || fail "SIGTERM while the query ran: the hub took $(($(date +%s) - t0)) s to stop"
-grep -q "stopped before catching up" "$T/slow.err" || fail "SIGTERM while the query ran: $(cat "$T/slow.err")"
-n=0 # the cancel reached the server: the query does not run on
-until [ "$(running)" = 0 ]; do
+# stopped_in_time WHEN ERR: SIGTERM to $pid stops it within 10 s (the query
+# sleeps 25 s), and the query no longer runs on the server
+stopped_in_time() {
+	t0=$(date +%s)
+	pid_stop TERM $pid 10; rc=$?
+	[ $rc -ne 124 ] || { fail "SIGTERM $1: still running 10 s later (the query sleeps 25 s)"; pid_signal KILL $pid; }
+	[ $(($(date +%s) - t0)) -lt 10 ] || fail "SIGTERM $1: the hub took $(($(date +%s) - t0)) s to stop"
+	grep -q "stopped before catching up" "$2" || fail "SIGTERM $1 (exit $rc): $(cat "$2")"
+	n=0 # the cancel reached the server: the query does not run on
+	until [ "$(running)" = 0 ]; do
+		n=$((n + 1))
+		[ $n -lt 50 ] || { fail "SIGTERM $1: the cancelled query still runs on the server"; break; }
+		sleep 0.1
+	done
+}
+stopped_in_time "while the query ran" "$T/slow.err"
+
+# ---- 4c. SIGTERM before the driver executes: the cancel is sent again -------------------------
+# (a first SQLCancel found nothing executing and was the only one: the hub
+# waited the whole query); the shim holds the first SQLExecute back until
+# the hub's first SQLCancel
+${CC:-cc} -shared -fPIC -o "$T/late.so" tests/integration/odbc_late_execute.c -ldl -lpthread ||
+	fail "building the shim"
+HUB_SHIM_MARK="$T/late.mark" LD_PRELOAD="$T/late.so" \
+	ASAN_OPTIONS="verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
+	"$HUB" -c "$T/slow.yaml" sync slow >"$T/late.out" 2>"$T/late.err" &
+pid=$!
+n=0
+until [ -e "$T/late.mark" ]; do
 	n=$((n + 1))
-	[ $n -lt 50 ] || { fail "the cancelled query still runs on the server"; break; }
+	[ $n -lt 100 ] || { fail "the shim never held SQLExecute: $(cat "$T/late.err")"; break; }
 	sleep 0.1
 done
+stopped_in_time "before the driver executed the query" "$T/late.err"
+
 psql_ -c "UPDATE nap SET s = 0"
 rows=$(psql_ -At -c "SELECT count(*) FROM users")
 sync slow slow || fail "the run after a cancelled query: $(cat "$T/err")"
