@@ -95,7 +95,7 @@ static const struct hub_config_key postgres_keys[] = {
 
 #define TIMEOUT_MAX_MS 86400000LL /* 1 day: PostgreSQL takes at most 2^31 - 1 ms */
 #define NAME_MAX_BYTES 63          /* PostgreSQL cuts longer names (NAMEDATALEN - 1) */
-#define ANSWER_MARGIN_MS 5000      /* past `timeout`: the server's own timeouts answer first */
+#define ANSWER_MARGIN_MS 5000      /* past statement_timeout: the server's own answers first */
 #define WAIT_SLICE_MS 200          /* how often a wait for an answer looks at should_stop() */
 
 struct pgx {
@@ -106,6 +106,8 @@ struct pgx {
 			   * of messages */
 	char table[140];  /* quoted: "schema"."name" */
 	long long timeout_ms; /* statement_timeout and lock_timeout (0: none) */
+	long long answer_ms; /* the wait for an answer: the session's
+			      * statement_timeout and ANSWER_MARGIN_MS (0: none) */
 	PGconn *conn;     /* connected and set up; NULL: connect on the next batch */
 	struct hub_call *call; /* during export_batch(): should_stop(); else NULL */
 };
@@ -437,17 +439,18 @@ static int answer_wait(struct pgx *p, int64_t deadline)
  * connection's message).  A target that stops answering (a stopped
  * server, a half-open connection whose peer kernel still acknowledges)
  * held the export, and the hub's stop, for good: with no answer within
- * `timeout` and ANSWER_MARGIN_MS (`timeout` 0: no limit), or when the hub
+ * p->answer_ms (0: no limit), or when the hub
  * is stopping, the connection is dropped (the next batch connects again;
  * the server rolls the transaction back) and HUB_RETRY returned, *res
  * NULL.  Not PQcancel(): libpq waits without a bound for the target to
- * close the cancel request's connection.
+ * close the cancel request's connection (libpq 17's PQcancelPoll() would
+ * not), so a statement still running on a server that answers again ends
+ * only there, by its own timeouts.
  */
 static hub_rc query_end(struct pgx *p, int sent, const char *what, PGresult **res, char *err,
 			size_t err_size)
 {
-	int64_t wait_ms = p->timeout_ms ? p->timeout_ms + ANSWER_MARGIN_MS : 0;
-	int64_t deadline = wait_ms ? clock_ms() + wait_ms : 0;
+	int64_t deadline = p->answer_ms ? clock_ms() + p->answer_ms : 0;
 	PGresult *next;
 
 	*res = NULL;
@@ -469,7 +472,7 @@ static hub_rc query_end(struct pgx *p, int sent, const char *what, PGresult **re
 		snprintf(err, err_size, "%s: given up, the hub is stopping", what);
 	else
 		snprintf(err, err_size, "%s: no answer from the target within %lld s", what,
-			 (long long)(wait_ms / 1000));
+			 p->answer_ms / 1000);
 	pgx_disconnect(p);
 	return HUB_RETRY;
 }
@@ -499,6 +502,28 @@ static hub_rc exec_simple(struct pgx *p, const char *sql, const char *what, char
 	return rc;
 }
 
+/* p->answer_ms from the session's statement_timeout as set_timeouts() left
+ * it, the url's when it sets one: a statement the url lets wait longer
+ * than `timeout` (0: for ever) is not given up on before the server does.
+ * lock_timeout adds nothing: statement_timeout bounds lock waits too, and
+ * without it a statement may run long on its own. */
+static hub_rc read_answer_wait(struct pgx *p, char *err, size_t err_size)
+{
+	PGresult *res;
+	hub_rc rc = query_expect(p, PQsendQuery(p->conn, "SELECT setting::bigint FROM pg_settings"
+						      " WHERE name = 'statement_timeout'"),
+				 PGRES_TUPLES_OK, "reading statement_timeout", &res, err,
+				 err_size);
+	long long ms;
+
+	if (rc != HUB_OK)
+		return rc;
+	ms = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	p->answer_ms = ms > 0 ? ms + ANSWER_MARGIN_MS : 0;
+	PQclear(res);
+	return HUB_OK;
+}
+
 /* `timeout` as the session's statement_timeout and lock_timeout, unless
  * the url sets them (options=-c ...: their source is "client"), and
  * synchronous_commit on when it is off, whoever set it (a batch is
@@ -521,7 +546,9 @@ static hub_rc set_timeouts(struct pgx *p, char *err, size_t err_size)
 	rc = query_expect(p, PQsendQuery(p->conn, sql), PGRES_TUPLES_OK,
 			  "setting the timeouts and synchronous_commit", &res, err, err_size);
 	PQclear(res);
-	return rc;
+	if (rc != HUB_OK)
+		return rc;
+	return read_answer_wait(p, err, err_size);
 }
 
 static hub_rc exec_prepare(struct pgx *p, const char *name, const char *sql, char *err,
@@ -685,6 +712,8 @@ static hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
 	if (p->conn)
 		return HUB_OK;
 	p->conn = PQconnectdbParams(keys, values, 1);
+	/* until set_timeouts() reads the session's own */
+	p->answer_ms = p->timeout_ms ? p->timeout_ms + ANSWER_MARGIN_MS : 0;
 	if (!p->conn)
 		return HUB_ERR_NOMEM;
 	if (PQstatus(p->conn) != CONNECTION_OK)

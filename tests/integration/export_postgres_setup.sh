@@ -21,6 +21,12 @@
 #     `timeout` and 5 s ("no answer from the target within 7 s") and goes
 #     on over a new connection; once the process goes on again the table
 #     equals `profilehub dump`, with no dead letter.
+#  4. the url's own timeouts (both 0) and `timeout: 1s`, the table locked by
+#     another session: the batch waits on the lock, not given up ("no
+#     answer from the target") and sent again over a new connection (an
+#     export session each time, left waiting on the server) for as long
+#     as `timeout` and 5 s with 3 s to spare; once the lock goes the
+#     table equals `profilehub dump`.
 #
 # Synchronization: GET /v1/exports (the live state) and `profilehub exports
 # --json` (lag 0), pg_stat_activity, each polled with a bound; a stop's
@@ -118,6 +124,18 @@ wait_caught_up() {
 has_sessions() {
 	[ "$(sql "SELECT count(*) FROM pg_stat_activity
 		WHERE application_name = 'profilehub-export'")" = "$1" ]
+}
+# is_locked: the locker session ($LOCKER, hub_locker) holds its lock
+is_locked() {
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = 'hub_locker' AND wait_event = 'PgSleep'")" = 1 ]
+}
+# lock_end: the locker session ends, its transaction rolled back
+lock_end() {
+	sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE application_name = 'hub_locker'" >/dev/null || die "ending the lock"
+	wait "$LOCKER"
+	LOCKER=""
 }
 # stall_session: SIGSTOP to the export's one session (its pid in STALLED)
 stall_session() {
@@ -219,19 +237,10 @@ PGAPPNAME=hub_locker psql -X -q "$PG_URL" \
 	updated_seq bigint NOT NULL); LOCK TABLE hub.profiles IN ACCESS EXCLUSIVE MODE;
 	SELECT pg_sleep(60)' >/dev/null 2>&1 &
 LOCKER=$!
-i=0
-until [ "$(sql "SELECT count(*) FROM pg_stat_activity
-	WHERE application_name = 'hub_locker' AND wait_event = 'PgSleep'")" = 1 ]; do
-	i=$((i + 1))
-	[ $i -le 100 ] || die "the locker did not create the table in 10 s"
-	sleep 0.1
-done
+poll 10 "the locker did not create the table" is_locked
 sql 'DROP EVENT TRIGGER fail_create' || die "DROP EVENT TRIGGER"
 wait_error 55P03 "lock timeout while creating the table, on a new connection"
-sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-	WHERE application_name = 'hub_locker'" >/dev/null || die "ending the lock"
-wait "$LOCKER"
-LOCKER=""
+lock_end
 
 wait_caught_up good
 hub_stop TERM
@@ -280,5 +289,44 @@ stall_end 1
 hub_stop TERM
 compare_dump stall hub.stalled
 
+# ---- 4. the url's timeouts: no give-up before the server's ------------------------
+
+PORT=$(hub_free_port) || die "no free port"
+NOWAIT_URL="$PG_URL?options=-c%20lock_timeout%3D0%20-c%20statement_timeout%3D0"
+export NOWAIT_URL
+write_config nowait NOWAIT_URL
+sed -i -e 's/^    table: hub.profiles$/    table: hub.locked/' \
+	-e 's/^    batch_size: 100$/    batch_size: 100\n    timeout: 1s/' "$T/nowait.yaml"
+sql 'CREATE TABLE hub.locked (profile_id text PRIMARY KEY, doc jsonb NOT NULL,
+	updated_seq bigint NOT NULL)' || die "CREATE TABLE hub.locked"
+PGAPPNAME=hub_locker psql -X -q "$PG_URL" \
+	-c 'BEGIN; LOCK TABLE hub.locked IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60)' \
+	>/dev/null 2>&1 &
+LOCKER=$!
+poll 10 "the locker did not lock the table" is_locked
+import_records nowait
+hub_start "$T/nowait.yaml" "$T/nowait.log" "http://127.0.0.1:$PORT"
+is_waiting() {
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = 'profilehub-export' AND wait_event_type = 'Lock'")" = 1 ]
+}
+poll 10 "the export does not wait on the lock" is_waiting
+# past `timeout` and 5 s (6 s) with 3 s to spare: no give-up, one session
+i=0
+while [ $i -lt 90 ]; do
+	if error_has "no answer from the target"; then
+		fail "the url's timeouts 0: given up client-side: $(live .last_error)"
+		break
+	fi
+	n=$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'profilehub-export'")
+	[ "$n" -le 1 ] || { fail "the url's timeouts 0: $n export sessions"; break; }
+	i=$((i + 1))
+	sleep 0.1
+done
+lock_end
+wait_caught_up nowait
+hub_stop TERM
+compare_dump nowait hub.locked
+
 finish export_postgres_setup
-echo "export_postgres_setup: bad url refused without the password; $n_good profiles delivered after 55P03 and 23505 in setup; a stalled target retried, the stop not held"
+echo "export_postgres_setup: bad url refused without the password; $n_good profiles delivered after 55P03 and 23505 in setup; a stalled target retried, the stop not held; the url's timeouts 0 waited for"
