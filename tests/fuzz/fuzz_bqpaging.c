@@ -22,8 +22,9 @@
  *   - a URL the plugin asks for that is not the endpoint's, or holds a
  *     byte that cannot be in a URL (a jobId, projectId, location or
  *     pageToken from an answer not escaped);
- *   - more calls than answers + 2 in one pull, more pulls than answers + 3
- *     (a loop that never ends);
+ *   - more calls in one pull than answers + 2 + 2 * (GET_RETRIES_MAX + 1)
+ *     (past the answers a GET is sent again in place), more pulls than
+ *     answers + 3 (a loop that never ends);
  *   - a HUB_MORE without a checkpoint, a checkpoint that
  *     rowmap_cursor_first() cannot read back;
  *   - a refusal without a message.

@@ -7,7 +7,8 @@
  *
  * The input: account, user, up to the first and second '\x01' (cut at a
  * NUL: a config value holds none); the rest is the key file's bytes,
- * written to a scratch file (/dev/shm when there is one).
+ * written to a memfd read through /proc/self/fd/N: it goes with the
+ * process, so a crash (in OpenSSL's PEM parse too) leaves no file.
  *
  * Findings, besides crashes, sanitizer reports and leaks:
  *   - a refusal without a message, or whose message quotes the file's
@@ -17,8 +18,9 @@
  *   - a token refused for account and user of valid UTF-8, or one that
  *     is not header.payload.signature in base64url, whose header is not
  *     {"alg":"RS256","typ":"JWT"}, whose payload is not {iss, sub, iat,
- *     exp} with sub = ACCOUNT.USER (the account cut at its first '.',
- *     both upper-cased), iss = sub.fingerprint, exp - iat = 3540;
+ *     exp} with sub = ACCOUNT.USER (the account cut at its first '.', or
+ *     at its first '-' when it holds ".global" in any case; both
+ *     upper-cased), iss = sub.fingerprint, exp - iat = 3540;
  *   - the token not reused within 50 minutes, or reused after them.
  *
  *   make fuzz     (tests/fuzz/run.sh; seeds from tests/fixtures/sfjwt/)
@@ -32,17 +34,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define NOW_S 1772000000LL
 
+static int key_fd = -1;
 static char key_path[64];
 
-static void make_key_path(void)
+/* The key file: a memfd, one for the process, rewritten by each run. */
+static void key_write(const char *file, size_t file_len)
 {
-	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-
-	snprintf(key_path, sizeof(key_path), "%s/fuzz_sfjwt.%ld.p8", dir, (long)getpid());
+	if (key_fd < 0) {
+		if ((key_fd = memfd_create("fuzz_sfjwt.p8", 0)) < 0)
+			abort();
+		snprintf(key_path, sizeof(key_path), "/proc/self/fd/%d", key_fd);
+	}
+	if (ftruncate(key_fd, 0) != 0 || pwrite(key_fd, file, file_len, 0) != (ssize_t)file_len)
+		abort();
 }
 
 static int is_utf8(const char *s)
@@ -89,10 +98,13 @@ static char *b64url_decode(const char *s, size_t n)
 	return out;
 }
 
-/* The name a claim is made of: cut at the first '.' (account), upper. */
-static char *upper(const char *s, int cut)
+/* The name a claim is made of, upper: an account cut at its first '-'
+ * when it holds ".global" (any case: "xy12345-abc.global"), else at its
+ * first '.'. */
+static char *upper(const char *s, int is_account)
 {
-	size_t n = cut && strchr(s, '.') ? (size_t)(strchr(s, '.') - s) : strlen(s);
+	char cut = is_account ? (strcasestr(s, ".global") ? '-' : '.') : '\0';
+	size_t n = cut && strchr(s, cut) ? (size_t)(strchr(s, cut) - s) : strlen(s);
 	char *out = malloc(n + 1);
 
 	if (!out)
@@ -176,12 +188,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *file, *tok, *again, *later;
 	size_t file_len;
 	struct sf_jwt *j = NULL;
-	FILE *f;
 
 	if (size > 16384)
 		return 0;
-	if (!key_path[0])
-		make_key_path();
 	if (!(s1 = memchr(data, 1, size)) || !(s2 = memchr(s1 + 1, 1, size - (size_t)(s1 + 1 - data))))
 		return 0;
 	account = strndup((const char *)data, (size_t)(s1 - data));
@@ -190,11 +199,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	file = (const char *)s2 + 1;
 	file_len = size - (size_t)(s2 + 1 - data);
-	if (!(f = fopen(key_path, "w")) || fwrite(file, 1, file_len, f) != file_len || fclose(f))
-		abort();
+	key_write(file, file_len);
 
 	rc = sf_jwt_new(key_path, account, user, &j, err, sizeof(err));
-	unlink(key_path); /* read once: none is left behind, by a crash either */
 	if (rc != 0) {
 		if (j || !err[0] || quotes_file(err, file, file_len))
 			abort();
