@@ -515,6 +515,12 @@ static hub_rc run_statement(struct sf_api *a, const char *statement, const char 
 			cancel_statement(a, h); /* a retry runs it anew: this one must stop */
 			return rc;
 		}
+		if (status != 200 && status != 422 && status != 404) {
+			/* a poll refused (400, 401/403, 501): the statement runs on */
+			rc = status_error(a, status, err, err_size);
+			cancel_statement(a, h);
+			return rc;
+		}
 	}
 	if (status != 200) {
 		rc = status_error(a, status, err, err_size);

@@ -290,6 +290,16 @@ fake_log | jq -e --argjson from "$before" '.[$from:] | (map(select(.method == "P
 	any(.cancel == true and .handle == $h and .status == 200)' >/dev/null ||
 	fail "a statement running at SIGTERM was not cancelled: $(fake_log | jq -c --argjson from "$before" '.[$from:] | map({method, path, status})')"
 control '{"async_polls": 0}'
+# a poll refused (403) after the statement was accepted: the pull fails and
+# cancels it (it ran on, unread, when only a failing poll() cancelled)
+control '{"async_polls": 2, "faults": [{"on": "get", "status": 403}]}'
+before=$(fake_log | jq length)
+sync users --full && fail "a 403 while polling: the sync succeeded"
+fake_log | jq --argjson from "$before" '.[$from:]' >"$T/log4c"
+jq -e '(map(select(.method == "GET" and .status == 403))[0].handle) as $h |
+	$h != null and any(.cancel == true and .handle == $h)' "$T/log4c" >/dev/null ||
+	fail "a statement whose poll was refused was not cancelled: $(jq -c 'map({method, path, handle, status})' "$T/log4c")"
+control '{"async_polls": 0}'
 
 # a gateway's 503 has no body: its error is not the answer before it (partition 0's)
 control '{"faults": [{"on": "partition", "status": 503, "empty": true}]}'
