@@ -123,6 +123,26 @@ static int make_fingerprint(struct sf_jwt *j, char *err, size_t err_size)
 	return 0;
 }
 
+static char *sign(struct sf_jwt *j, const char *signing_input);
+
+/* A key OpenSSL reads may still not sign (a damaged one: its parts do not
+ * agree): said at start, naming the file, not at the first pull as
+ * "cannot sign the JWT".  0, or -1 with err set. */
+static int check_key_signs(struct sf_jwt *j, const char *key_file, char *err, size_t err_size)
+{
+	char *probe = sign(j, "probe");
+
+	if (probe) {
+		free(probe);
+		return 0;
+	}
+	snprintf(err, err_size,
+		 "private_key_file: %s: the key cannot sign a JWT (RS256):"
+		 " a damaged key?",
+		 key_file);
+	return -1;
+}
+
 int sf_jwt_new(const char *key_file, const char *account, const char *user,
 	       struct sf_jwt **out, char *err, size_t err_size)
 {
@@ -135,7 +155,8 @@ int sf_jwt_new(const char *key_file, const char *account, const char *user,
 		snprintf(err, err_size, "out of memory");
 		return -1;
 	}
-	if (load_key(j, key_file, err, err_size) || make_fingerprint(j, err, err_size))
+	if (load_key(j, key_file, err, err_size) || check_key_signs(j, key_file, err, err_size) ||
+	    make_fingerprint(j, err, err_size))
 		goto fail;
 	/* the account without its region, cloud or subdomain; an account
 	 * locator in a global URL ("xy12345-abc.global") is what comes before

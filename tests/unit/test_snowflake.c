@@ -611,6 +611,25 @@ static void test_a_key_given_for_its_path_is_not_quoted(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "private_key_file: cannot read /nonexistent/key.pem"));
 }
 
+/* A key OpenSSL reads but cannot sign with (its primes do not make its
+ * modulus, found by fuzz_sfjwt) is refused at start naming the file; the
+ * first pull said only "cannot sign the JWT". */
+static void test_a_key_that_cannot_sign_is_refused_at_start(void)
+{
+	const char *path = "tests/fixtures/keys/rsa_damaged.pem"; /* run from the top */
+	struct sf_jwt *j = NULL;
+	char err[512], want[600];
+
+	CU_ASSERT_EQUAL(sf_jwt_new(path, "acct", "user", &j, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(j);
+	snprintf(want, sizeof(want),
+		 "private_key_file: %s: the key cannot sign a JWT (RS256):"
+		 " a damaged key?",
+		 path);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	sf_jwt_free(j);
+}
+
 /* The account part of iss and sub: the identifier without its region,
  * cloud or subdomain; an account locator in a global URL is what comes
  * before its first '-' (Snowflake's key-pair authentication); an
@@ -690,12 +709,10 @@ static void test_request_id_without_a_generator_is_still_unique(void)
 	CU_ASSERT_PTR_NOT_NULL(strchr("89ab", text[19]));
 }
 
-TEST_SUITE(snowflake, NULL, NULL,
-	   TEST(test_cells_are_values_of_their_type),
+TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_decfloat_is_a_number),
 	   TEST(test_bad_cell_fails_the_page_naming_row_column_and_type),
-	   TEST(test_out_of_range_times_fail_the_page),
-	   TEST(test_partition_answers),
+	   TEST(test_out_of_range_times_fail_the_page), TEST(test_partition_answers),
 	   TEST(test_statement_handle_must_be_one),
 	   TEST(test_an_empty_answer_is_not_the_one_before),
 	   TEST(test_transient_sql_errors_are_retried),
@@ -704,4 +721,5 @@ TEST_SUITE(snowflake, NULL, NULL,
 	   TEST(test_request_id_is_reused_for_the_same_request_only),
 	   TEST(test_request_id_without_a_generator_is_still_unique),
 	   TEST(test_a_key_given_for_its_path_is_not_quoted),
-	   TEST(test_jwt_claims_name_the_account))
+	   TEST(test_jwt_claims_name_the_account),
+	   TEST(test_a_key_that_cannot_sign_is_refused_at_start))
