@@ -26,6 +26,7 @@
  */
 #include "bq.h"
 #include "../common/request_id.h"
+#include "../common/retry_wait.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -444,13 +445,9 @@ out:
  * Retry-After when longer.  Logged, as the hub logs its own retries. */
 static long get_retry_delay(struct bq_query *q, int n_failed, const char *err)
 {
-	long ms = (long)GET_RETRY_FIRST_MS << n_failed;
-	long asked_s = strtol(q->http.retry_after, NULL, 10); /* digits only, or "" */
+	long ms = retry_wait_ms(n_failed, GET_RETRY_FIRST_MS, q->http.retry_after,
+				GET_RETRY_AFTER_MAX_S);
 
-	if (asked_s > GET_RETRY_AFTER_MAX_S)
-		asked_s = GET_RETRY_AFTER_MAX_S;
-	if (asked_s * 1000 > ms)
-		ms = asked_s * 1000;
 	q->host->log(q->inst, HUB_LOG_WARN, "getQueryResults: %s (sent again, %d of %d, in %ld ms)",
 		     err, n_failed + 1, GET_RETRIES, ms);
 	return ms;

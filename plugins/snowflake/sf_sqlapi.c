@@ -39,6 +39,7 @@
  */
 #include "sf.h"
 #include "../common/request_id.h"
+#include "../common/retry_wait.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -386,13 +387,8 @@ static int is_poll_transient(struct sf_api *a, long status, char *err, size_t er
  * when longer.  Logged, as the hub logs its own retries. */
 static long poll_retry_delay(struct sf_api *a, int n_failed, const char *err)
 {
-	long ms = (long)POLL_RETRY_FIRST_MS << n_failed;
-	long asked_s = strtol(a->retry_after, NULL, 10); /* digits only, or "" */
+	long ms = retry_wait_ms(n_failed, POLL_RETRY_FIRST_MS, a->retry_after, STATEMENT_TIMEOUT_S);
 
-	if (asked_s > STATEMENT_TIMEOUT_S)
-		asked_s = STATEMENT_TIMEOUT_S;
-	if (asked_s * 1000 > ms)
-		ms = asked_s * 1000;
 	a->host->log(a->inst, HUB_LOG_WARN, "polling the statement: %s (polled again, %d of %d, "
 		     "in %ld ms)", err, n_failed + 1, POLL_RETRIES, ms);
 	return ms;
