@@ -1236,6 +1236,39 @@ static void test_sqlite_out_of_memory_fails_its_batch_alone(void)
 		record_free(recs[i]);
 }
 
+/* Submits the n batches one after the other and waits for each (each its
+ * own group): the log written meanwhile (malloc'd), the time taken in
+ * *elapsed_ms. */
+static char *wrap_run_each_logged(struct world *w, struct intake_batch *bs, size_t n,
+				  int64_t *elapsed_ms)
+{
+	struct testlib_capture cap;
+	int64_t t0 = time_mono_ms();
+	char *log;
+
+	testlib_capture_begin(&cap);
+	for (size_t i = 0; i < n; i++)
+		if (intake_submit(w->intake, &bs[i]) == HUB_OK)
+			intake_wait(w->intake, &bs[i]);
+	log = testlib_capture_end(&cap);
+	*elapsed_ms = time_mono_ms() - t0;
+	return log;
+}
+
+/* The store's failing state takes a line at its start, one at its end and
+ * a summary every 5 s at most. */
+static void wrap_assert_failing_state_lines(const char *log, int64_t elapsed_ms)
+{
+	long n_lines = 0;
+
+	for (const char *p = log; (p = strchr(p, '\n')); p++)
+		n_lines++;
+	CU_ASSERT(n_lines <= 2 + elapsed_ms / 5000);
+	if (n_lines > 2 + elapsed_ms / 5000)
+		fprintf(stderr, "\n  %ld lines in %lld ms:\n%s", n_lines, (long long)elapsed_ms,
+			log);
+}
+
 /* A store that cannot commit for a while (a full disk): every batch is
  * refused, and the log says so as a state, not in a line a batch (nor two,
  * with the HTTP layer's): the first failure with its cause, at most a line
@@ -1245,11 +1278,9 @@ static void test_commits_failing_are_logged_as_a_state(void)
 	enum { N = 40 };
 	struct intake_batch bs[N + 1];
 	struct record *recs[N + 1] = {0};
-	struct testlib_capture cap;
 	struct world w;
 	char id[16], *log, *dump;
-	int64_t t0, elapsed_ms;
-	long n_lines = 0;
+	int64_t elapsed_ms;
 
 	wrap_world_start(&w, 0, 0);
 	wrap.n_commit_fail = N;
@@ -1257,13 +1288,7 @@ static void test_commits_failing_are_logged_as_a_state(void)
 		snprintf(id, sizeof(id), "c%d", i);
 		wrap_batch(&w, &bs[i], &recs[i], id, NULL, NULL);
 	}
-	t0 = time_mono_ms();
-	testlib_capture_begin(&cap);
-	for (int i = 0; i <= N; i++) /* one group each */
-		if (intake_submit(w.intake, &bs[i]) == HUB_OK)
-			intake_wait(w.intake, &bs[i]);
-	log = testlib_capture_end(&cap);
-	elapsed_ms = time_mono_ms() - t0;
+	log = wrap_run_each_logged(&w, bs, N + 1, &elapsed_ms); /* one group each */
 	for (int i = 0; i < N; i++)
 		CU_ASSERT_EQUAL(bs[i].rc, HUB_RETRY);
 	CU_ASSERT_EQUAL(bs[N].rc, HUB_OK);
@@ -1271,11 +1296,7 @@ static void test_commits_failing_are_logged_as_a_state(void)
 					   " fault: database or disk is full"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(log, "store commits succeed again"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(log, ": 40 batches refused)"));
-	for (const char *p = log; (p = strchr(p, '\n')); p++)
-		n_lines++;
-	CU_ASSERT(n_lines <= 2 + elapsed_ms / 5000); /* the first, the end, the summaries */
-	if (n_lines > 2 + elapsed_ms / 5000)
-		fprintf(stderr, "\n  %ld lines in %lld ms:\n%s", n_lines, (long long)elapsed_ms, log);
+	wrap_assert_failing_state_lines(log, elapsed_ms);
 	free(log);
 	dump = world_stop_dump(&w);
 	CU_ASSERT_PTR_NOT_NULL(dump);
@@ -1294,12 +1315,10 @@ static void test_statement_failures_are_logged_as_the_same_state(void)
 	enum { N_COMMIT = 2, N_STMT = 20, N = N_COMMIT + N_STMT };
 	struct intake_batch bs[N + 1];
 	struct record *recs[N + 1] = {0};
-	struct testlib_capture cap;
 	struct world w;
 	char id[16], *log;
 	const char *recovered;
-	int64_t t0, elapsed_ms;
-	long n_lines = 0;
+	int64_t elapsed_ms;
 
 	wrap_world_start(&w, N_STMT, 0);
 	wrap.n_commit_fail = N_COMMIT;
@@ -1308,13 +1327,7 @@ static void test_statement_failures_are_logged_as_the_same_state(void)
 		wrap_batch(&w, &bs[i], &recs[i], id, NULL,
 			   i >= N_COMMIT && i < N ? "t:fail" : NULL);
 	}
-	t0 = time_mono_ms();
-	testlib_capture_begin(&cap);
-	for (int i = 0; i <= N; i++) /* one group each */
-		if (intake_submit(w.intake, &bs[i]) == HUB_OK)
-			intake_wait(w.intake, &bs[i]);
-	log = testlib_capture_end(&cap);
-	elapsed_ms = time_mono_ms() - t0;
+	log = wrap_run_each_logged(&w, bs, N + 1, &elapsed_ms); /* one group each */
 	for (int i = 0; i < N; i++)
 		CU_ASSERT_EQUAL(bs[i].rc, HUB_RETRY);
 	CU_ASSERT_EQUAL(bs[N].rc, HUB_OK);
@@ -1322,12 +1335,7 @@ static void test_statement_failures_are_logged_as_the_same_state(void)
 	CU_ASSERT_PTR_NOT_NULL(recovered);
 	CU_ASSERT_PTR_NOT_NULL(recovered ? strstr(recovered, ": 22 batches refused)") : NULL);
 	CU_ASSERT_PTR_NULL(strstr(log, "batch rolled back"));
-	for (const char *p = log; (p = strchr(p, '\n')); p++)
-		n_lines++;
-	CU_ASSERT(n_lines <= 2 + elapsed_ms / 5000); /* the first, the end, the summaries */
-	if (n_lines > 2 + elapsed_ms / 5000)
-		fprintf(stderr, "\n  %ld lines in %lld ms:\n%s", n_lines, (long long)elapsed_ms,
-			log);
+	wrap_assert_failing_state_lines(log, elapsed_ms);
 	free(log);
 	free(world_stop_dump(&w));
 	for (size_t i = 0; i < ARRAY_SIZE(recs); i++)
