@@ -7,8 +7,8 @@
  *      without the body is refused (404, 405, 415, 413, and on /v1 the
  *      bearer token: 401, 403).  A body the client sends without waiting
  *      for 100 Continue and within twice the limit is read and dropped
- *      first, then the refusal goes (refuse(), announced_length: answered
- *      at once, the close would reset a client still sending).  Otherwise
+ *      first, then the refusal goes (refuse(), http_headers_announced_length:
+ *      answered at once, the close would reset a client still sending).  Otherwise
  *      (/v1's 401 and 403 always) it is answered at once, the body never
  *      read, and the connection closes after the answer;
  *   2. body pieces: kept up to http.max_body (http_ingest.c), past it
@@ -43,6 +43,7 @@
 
 #include "alloc.h"
 #include "http_auth.h"
+#include "http_headers.h"
 #include "http_ingest.h"
 #include "log.h"
 #include "util.h"
@@ -131,8 +132,10 @@ struct http_req {
 		char message[160];
 		char allow[128];
 	} refusal;
+	struct http_headers head; /* what the hub reads of its headers (borrowed
+				   * from the connection, as long as the request) */
 	int64_t started_ms;   /* monotonic, headers received */
-	int is_closing;       /* the answer closes the connection (framing_problem) */
+	int is_closing;       /* the answer closes the connection (http_headers_refusal) */
 	char *url;            /* REQ_API: the path, kept until the body is in */
 
 	/* a batch being committed (the connection is suspended meanwhile) */
@@ -283,8 +286,8 @@ static int metrics_refusal(const struct http_req *req)
 
 	if (ci && http_auth_is_loopback(ci->client_addr))
 		return 0;
-	return http_auth_bearer_status(req_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
-				       req->srv->cfg->api_tokens, req->srv->cfg->n_api_tokens);
+	return http_auth_bearer_status(req->head.authorization, req->srv->cfg->api_tokens,
+				       req->srv->cfg->n_api_tokens);
 }
 
 /* ---- routing (headers in) --------------------------------------------- */
@@ -292,10 +295,10 @@ static int metrics_refusal(const struct http_req *req)
 /* The mount of "/in/<name>/...", or NULL. */
 static const struct http_mount *mount_of_url(const struct http_server *srv, const char *url)
 {
-	const char *name = url + 4, *slash = strchr(name, '/');
-	size_t len = slash ? (size_t)(slash - name) : 0;
+	size_t len;
+	const char *name = url + 4, *path = http_target_source(url, &len);
 
-	for (size_t i = 0; slash && i < srv->n_mounts; i++) {
+	for (size_t i = 0; path && i < srv->n_mounts; i++) {
 		const struct http_mount *m = &srv->mounts[i];
 		if (m->name_len == len && memcmp(m->inst->name, name, len) == 0)
 			return m;
@@ -323,69 +326,9 @@ static const char *mount_allow(const struct http_mount *m, const char *path, cha
 	return buf[0] ? buf : NULL;
 }
 
-/* Does the client wait for 100 Continue before it sends its body? */
-static int is_expecting_continue(const struct http_req *req)
-{
-	const char *expect = req_header(req, MHD_HTTP_HEADER_EXPECT);
-
-	return expect && strcasestr(expect, "100-continue") != NULL;
-}
-
-/*
- * The Content-Length the client announced (0 when none) into *out.
- *   0  within http.max_body;
- *   1  past it, yet the body is read and dropped before the 413: answered
- *      from the headers, the connection would close while the client is
- *      still sending, the kernel would reset it, and a client that sends
- *      without waiting (most SDKs) would see a broken connection instead
- *      of the 413, and send the same batch again and again;
- *  -1  answer 413 now: not a number, past twice the limit (not worth
- *      reading), or a client that waits for 100 Continue (it sends
- *      nothing more).
- */
-static int announced_length(const struct http_req *req, size_t *out)
-{
-	const char *clen = req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	size_t limit = req->srv->max_body;
-	unsigned long long n;
-	char *end;
-
-	*out = 0;
-	if (!clen)
-		return 0;
-	n = strtoull(clen, &end, 10);
-	if (*end)
-		return -1;
-	if (n <= limit) {
-		*out = (size_t)n;
-		return 0;
-	}
-	return n - limit > limit || is_expecting_continue(req) ? -1 : 1;
-}
-
-/* Does the client send a body without waiting for an answer to its
- * headers, one small enough to read and drop (announced within twice
- * http.max_body, or chunked: cut at twice it)? */
-static int is_body_to_drain(const struct http_req *req)
-{
-	const char *clen = req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	const char *te = req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-	size_t limit = req->srv->max_body;
-	unsigned long long n;
-	char *end;
-
-	if (is_expecting_continue(req))
-		return 0;
-	if (clen) {
-		n = strtoull(clen, &end, 10);
-		return !*end && n > 0 && (n <= limit || n - limit <= limit);
-	}
-	return te && strcasestr(te, "chunked") != NULL;
-}
-
 /*
  * Refuses a request from its headers (404, 405, 415, /metrics' 401, 403).  With
- * a body on its way (is_body_to_drain) the body is read and dropped first,
+ * a body on its way (http_headers_is_body_to_drain) the body is read and dropped first,
  * then the refusal is answered (request_finish): answered at once, the
  * close would reset a client still sending, which would see a broken
  * connection instead of the answer (and a misconfigured one would retry
@@ -395,7 +338,7 @@ static int is_body_to_drain(const struct http_req *req)
 static enum MHD_Result refuse(struct http_req *req, unsigned status, const char *code,
 			      const char *message, const char *allow)
 {
-	if (!is_body_to_drain(req))
+	if (!http_headers_is_body_to_drain(&req->head, req->srv->max_body))
 		return http_answer_error(req, status, code, message, allow);
 	req->refusal.status = status;
 	req->refusal.code = code;
@@ -435,13 +378,13 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 	const struct hub_route *routes;
 	const char *path;
 	char allow[128];
-	size_t announced;
+	size_t announced, name_len;
 	int over;
 
 	req->mount = mount_of_url(srv, url);
 	if (!req->mount)
 		return refuse(req, MHD_HTTP_NOT_FOUND, "not_found", "no such source", NULL);
-	path = strchr(url + 4, '/');
+	path = http_target_source(url, &name_len);
 	routes = req->mount->inst->mod->desc->routes;
 	for (size_t i = 0; i < req->mount->n_routes; i++) {
 		if (strcmp(routes[i].path, path) == 0 && strcmp(routes[i].method, method) == 0) {
@@ -457,10 +400,10 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 		return refuse(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route", NULL);
 	}
 	req->kind = REQ_INGEST;
-	if (ingest_encoding_parse(req_header(req, MHD_HTTP_HEADER_CONTENT_ENCODING), &req->enc))
+	if (ingest_encoding_parse(req->head.content_encoding, &req->enc))
 		return refuse(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding",
 			      "Content-Encoding must be gzip, deflate or identity", NULL);
-	if ((over = announced_length(req, &announced)) < 0)
+	if ((over = http_headers_announced_length(&req->head, srv->max_body, &announced)) < 0)
 		return answer_too_large(req);
 	return body_expect(req, announced, over);
 }
@@ -524,29 +467,6 @@ static enum MHD_Result api_answer(struct http_req *req, struct api_response *res
 }
 
 /*
- * Does a /v1 request that takes a body name a Content-Encoding other than
- * identity?  The API reads its (small) body as it is and inflates nothing:
- * such a body is refused 415 rather than misread as JSON.  The message,
- * into msg, names the coding (its first 32 bytes, printable ASCII only:
- * the answer is JSON text).
- */
-static int api_encoding_refused(const struct http_req *req, char *msg, size_t size)
-{
-	const char *value = req_header(req, MHD_HTTP_HEADER_CONTENT_ENCODING);
-	enum ingest_encoding enc;
-
-	if (!ingest_encoding_parse(value, &enc) && enc == INGEST_IDENTITY)
-		return 0;
-	snprintf(msg, size,
-		 "Content-Encoding \"%.32s\" is not taken here: send the body as plain JSON "
-		 "(identity)", value);
-	for (char *p = msg; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			*p = '?';
-	return 1;
-}
-
-/*
  * Headers of a /v1 request.  The bearer token is checked now, before a
  * byte of the body is read, so a client without one cannot make the
  * server hold anything (401 / 403, and the connection closes if a body
@@ -565,13 +485,13 @@ static enum MHD_Result route_api(struct http_req *req, const char *url, const ch
 
 	req->route_id = srv->id_api;
 	req->kind = REQ_API;
-	if (api_authorize(srv->api, url, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &resp))
+	if (api_authorize(srv->api, url, req->head.authorization, &resp))
 		return api_answer(req, &resp);
 	req->is_body_ignored = !api_wants_body(method, url);
-	if (!req->is_body_ignored && api_encoding_refused(req, msg, sizeof(msg)))
+	if (!req->is_body_ignored && http_headers_api_encoding_refused(&req->head, msg, sizeof(msg)))
 		return refuse(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding", msg,
 			      NULL);
-	if ((over = announced_length(req, &announced)) < 0)
+	if ((over = http_headers_announced_length(&req->head, srv->max_body, &announced)) < 0)
 		return answer_too_large(req);
 	if (req->is_body_ignored)
 		announced = 0;
@@ -605,114 +525,33 @@ static char path_nul_mark;
  * with their lengths).  The request's first context: NULL or the mark. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	size_t path_len = strcspn(uri, "?#");
-
 	(void)cls;
 	(void)conn;
-	for (size_t i = 0; i + 2 < path_len; i++)
-		if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0')
-			return &path_nul_mark;
-	return NULL;
+	return http_target_has_nul(uri) ? &path_nul_mark : NULL;
 }
 
-/* How many Content-Length, Transfer-Encoding, Content-Encoding and
- * Authorization lines a request has. */
-struct framing_count {
-	int n_lengths, n_codings, n_encodings, n_auths;
-};
-
-static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
-				     const char *value)
+/* MHD_KeyValueIterator: each header line, in the order received, into
+ * req->head (http_headers.c reads them). */
+static enum MHD_Result head_add(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
 {
-	struct framing_count *c = cls;
+	struct http_req *req = cls;
 
 	(void)kind;
-	(void)value;
-	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
-		c->n_lengths++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
-		c->n_codings++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_ENCODING) == 0)
-		c->n_encodings++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
-		c->n_auths++;
+	http_headers_add(&req->head, key, value);
 	return MHD_YES;
-}
-
-/*
- * A request whose end is not certain (RFC 9112 6.1, 6.3): Content-Length
- * with Transfer-Encoding, Content-Length twice, Transfer-Encoding twice (the
- * lines make one list: "chunked" then "identity" is not chunked), or a
- * transfer coding other than chunked.  libmicrohttpd framed such a request
- * by one header and read what the other one covered as the next request:
- * behind a proxy that frames by the other, a client's bytes would be taken
- * as the start of someone else's request, with that one's token.  Such a
- * request is answered 400 and its connection closed, its body never read.
- * Returns the message, or NULL when the framing is sound.
- */
-static const char *framing_problem(const struct http_req *req, const struct framing_count *c)
-{
-	const char *te = req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-
-	if (c->n_codings && c->n_lengths)
-		return "Content-Length and Transfer-Encoding together: the body's end is not certain";
-	if (c->n_lengths > 1)
-		return "Content-Length more than once: the body's end is not certain";
-	if (c->n_codings > 1)
-		return "Transfer-Encoding more than once: only one chunked is taken";
-	if (te && strcasecmp(te, "chunked") != 0)
-		return "Transfer-Encoding: only chunked is taken (gzip goes in Content-Encoding)";
-	return NULL;
-}
-
-/*
- * The same rule for the other headers the hub reads one line of: two
- * Content-Encoding lines make one list (RFC 9110 5.3: "identity" then
- * "gzip" is gzip, refused 415 on one line), two Authorization lines two
- * credentials.  Only the first line was read, so a second coding went
- * unseen and only the first credential was checked.  Such a request is
- * answered 400 (refuse(): the framing is sound, a body on its way is
- * drained first).  Returns the message naming the header, or NULL.
- */
-static const char *header_twice(const struct framing_count *c)
-{
-	if (c->n_encodings > 1)
-		return "Content-Encoding more than once: send the codings as one list on one line";
-	if (c->n_auths > 1)
-		return "Authorization more than once: send one credential";
-	return NULL;
-}
-
-/*
- * The path of a request target in absolute form, which a server must take
- * (RFC 9112 3.2.2; a proxy's, or a client's that thinks it speaks to one):
- * "http://authority/p" or "https://authority/p", the scheme in any case,
- * is routed as "/p", "http://authority" alone as "/".  The authority is
- * not looked at (nor is Host).  Any other target is returned as it is.
- */
-static const char *origin_path(const char *url)
-{
-	size_t n = strncasecmp(url, "http://", 7) == 0    ? 7
-		   : strncasecmp(url, "https://", 8) == 0 ? 8
-							    : 0;
-	const char *slash = n ? strchr(url + n, '/') : url;
-
-	return slash ? slash : "/";
 }
 
 static enum MHD_Result route_request(struct http_req *req, const char *target,
 				     const char *method, int is_path_nul)
 {
-	const char *url = origin_path(target);
+	const char *url = http_target_origin_path(target);
 	struct http_server *srv = req->srv;
-	struct framing_count c = {0, 0, 0, 0};
-	const char *framing, *twice;
+	struct http_headers_refusal bad;
 	int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	int denied;
 
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &c);
-	framing = framing_problem(req, &c);
-	twice = header_twice(&c);
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, head_add, req);
 	if (atomic_load(&srv->stopping)) {
 		struct ingest_reply r;
 		if (strncmp(url, "/in/", 4) == 0)
@@ -721,13 +560,16 @@ static enum MHD_Result route_request(struct http_req *req, const char *target,
 		ingest_reply_intake(&r, HUB_ERR_STOPPED, NULL); /* 503, Retry-After */
 		return http_answer_reply(req, &r);
 	}
-	if (framing || twice) {
+	/* a body of uncertain end is answered 400 and its connection closed,
+	 * never read; a header twice is refuse()d (the framing is sound, a
+	 * body on its way is drained first) */
+	if (http_headers_refusal(&req->head, &bad)) {
 		if (strncmp(url, "/in/", 4) == 0)
 			req->mount = mount_of_url(srv, url); /* its source's error shape */
-		if (!framing)
-			return refuse(req, MHD_HTTP_BAD_REQUEST, "duplicate_header", twice, NULL);
+		if (!bad.is_closing)
+			return refuse(req, bad.status, bad.code, bad.message, NULL);
 		req->is_closing = 1;
-		return http_answer_error(req, MHD_HTTP_BAD_REQUEST, "bad_framing", framing, NULL);
+		return http_answer_error(req, bad.status, bad.code, bad.message, NULL);
 	}
 	if (is_path_nul)
 		return refuse(req, MHD_HTTP_BAD_REQUEST, "invalid_path",
@@ -964,7 +806,7 @@ static enum MHD_Result run_api(struct http_req *req, const char *method)
 		.method = method,
 		.path = req->url,
 		.query = api_query,
-		.authorization = req_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
+		.authorization = req->head.authorization,
 		.body = req->body.len ? req->body.data : NULL,
 		.body_len = req->body.len,
 		.priv = req,

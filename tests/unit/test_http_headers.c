@@ -1,0 +1,189 @@
+/*
+ * test_http_headers.c - what the HTTP server reads of a request's head
+ * (hub/http_headers.c), without a connection: the header lines as
+ * libmicrohttpd hands them over, and the target.  One row per case; the
+ * server answering these over a socket is tested in test_http.c.
+ */
+#include "testlib.h"
+
+#include "../../hub/http_headers.h"
+#include "../../hub/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_ROW_LINES 4
+
+/* A header list: "Name: value" lines (up to MAX_ROW_LINES), collected. */
+static void headers_of(struct http_headers *h, const char *const *lines,
+		       char buf[MAX_ROW_LINES][128])
+{
+	memset(h, 0, sizeof(*h));
+	for (size_t i = 0; i < MAX_ROW_LINES && lines[i]; i++) {
+		char *colon;
+		snprintf(buf[i], 128, "%s", lines[i]);
+		colon = strchr(buf[i], ':');
+		CU_ASSERT_PTR_NOT_NULL_FATAL(colon);
+		*colon = '\0';
+		http_headers_add(h, buf[i], colon + 2);
+	}
+}
+
+static void test_header_lists_that_are_refused(void)
+{
+	static const struct {
+		const char *lines[MAX_ROW_LINES];
+		const char *code; /* NULL: taken */
+		int is_closing;
+	} rows[] = {
+		{{"Content-Length: 5", "Host: x"}, NULL, 0},
+		{{"Transfer-Encoding: Chunked"}, NULL, 0},
+		{{"Content-Length: 5", "transfer-encoding: chunked"}, "bad_framing", 1},
+		{{"Content-Length: 2", "CONTENT-LENGTH: 2"}, "bad_framing", 1},
+		{{"Transfer-Encoding: chunked", "Transfer-Encoding: identity"}, "bad_framing", 1},
+		{{"Transfer-Encoding: gzip, chunked"}, "bad_framing", 1},
+		{{"Transfer-Encoding: "}, "bad_framing", 1},
+		{{"Content-Encoding: identity", "content-encoding: gzip"}, "duplicate_header", 0},
+		{{"Authorization: Bearer a", "Authorization: Bearer b"}, "duplicate_header", 0},
+		/* both: the framing first, the connection closed */
+		{{"Authorization: a", "Authorization: b", "Content-Length: 1", "Content-Length: 1"},
+		 "bad_framing", 1},
+	};
+	char buf[MAX_ROW_LINES][128];
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct http_headers h;
+		struct http_headers_refusal r;
+		int is_refused;
+
+		headers_of(&h, rows[i].lines, buf);
+		is_refused = http_headers_refusal(&h, &r);
+		CU_ASSERT_EQUAL(is_refused, rows[i].code != NULL);
+		CU_ASSERT_EQUAL(r.is_closing, rows[i].is_closing);
+		if (!rows[i].code || !is_refused) {
+			if (is_refused != (rows[i].code != NULL))
+				fprintf(stderr, "\n  row %zu: refused %d", i, is_refused);
+			continue;
+		}
+		CU_ASSERT_EQUAL(r.status, 400);
+		CU_ASSERT_STRING_EQUAL(r.code, rows[i].code);
+		CU_ASSERT(r.message && r.message[0]);
+	}
+}
+
+static void test_the_first_line_is_the_value_read(void)
+{
+	static const char *const lines[] = {"authorization: Bearer one", "Expect: 100-continue",
+					    "Authorization: Bearer two", NULL};
+	char buf[MAX_ROW_LINES][128];
+	struct http_headers h;
+
+	headers_of(&h, lines, buf);
+	CU_ASSERT_STRING_EQUAL(h.authorization, "Bearer one");
+	CU_ASSERT_EQUAL(h.n_auths, 2);
+	CU_ASSERT_EQUAL(http_headers_is_expecting_continue(&h), 1);
+	http_headers_add(&h, NULL, "ignored"); /* no name: nothing counted */
+	CU_ASSERT_EQUAL(h.n_auths, 2);
+}
+
+static void test_announced_length_against_the_limit(void)
+{
+	static const struct {
+		const char *length; /* NULL: none */
+		const char *expect;
+		const char *coding;
+		int rc;
+		size_t out;
+		int is_drained; /* a refusal reads and drops the body first */
+	} rows[] = {
+		{NULL, NULL, NULL, 0, 0, 0},
+		{NULL, NULL, "chunked", 0, 0, 1},
+		{NULL, "100-continue", "chunked", 0, 0, 0},
+		{"0", NULL, NULL, 0, 0, 0},
+		{"100", NULL, NULL, 0, 100, 1},
+		{"101", NULL, NULL, 1, 0, 1},   /* past it: read, dropped, 413 */
+		{"200", NULL, NULL, 1, 0, 1},   /* twice it: still read */
+		{"201", NULL, NULL, -1, 0, 0},  /* past twice: 413 now */
+		{"101", "100-Continue", NULL, -1, 0, 0}, /* it waits: 413 now */
+		{"100", "100-continue", NULL, 0, 100, 0},
+		{"1x", NULL, NULL, -1, 0, 0},
+		{"18446744073709551616", NULL, NULL, -1, 0, 0},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct http_headers h = {.content_length = rows[i].length,
+					 .expect = rows[i].expect,
+					 .transfer_encoding = rows[i].coding};
+		size_t out = 7;
+
+		CU_ASSERT_EQUAL(http_headers_announced_length(&h, 100, &out), rows[i].rc);
+		CU_ASSERT_EQUAL(out, rows[i].out);
+		CU_ASSERT_EQUAL(http_headers_is_body_to_drain(&h, 100), rows[i].is_drained);
+	}
+}
+
+static void test_api_encoding_refusal_quotes_printable_ascii(void)
+{
+	struct http_headers h = {.content_encoding = " identity "};
+	char msg[160];
+
+	CU_ASSERT_EQUAL(http_headers_api_encoding_refused(&h, msg, sizeof(msg)), 0);
+	h.content_encoding = NULL;
+	CU_ASSERT_EQUAL(http_headers_api_encoding_refused(&h, msg, sizeof(msg)), 0);
+	h.content_encoding = "gzip";
+	CU_ASSERT_EQUAL(http_headers_api_encoding_refused(&h, msg, sizeof(msg)), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "\"gzip\""));
+	h.content_encoding = "br\xc3\xa9\x01";
+	CU_ASSERT_EQUAL(http_headers_api_encoding_refused(&h, msg, sizeof(msg)), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "\"br???\""));
+}
+
+static void test_targets_and_their_paths(void)
+{
+	static const struct {
+		const char *target;
+		const char *path;   /* http_target_origin_path */
+		int has_nul;
+		const char *route;  /* http_target_source: NULL when none */
+		size_t name_len;
+	} rows[] = {
+		{"/healthz", "/healthz", 0, NULL, 0},
+		{"http://h/healthz", "/healthz", 0, NULL, 0},
+		{"HTTPS://h:1/in/web/v1/batch", "/in/web/v1/batch", 0, "/v1/batch", 3},
+		{"http://h", "/", 0, NULL, 0},
+		{"https://", "/", 0, NULL, 0},
+		{"httpx://h/p", "httpx://h/p", 0, NULL, 0},
+		{"*", "*", 0, NULL, 0},
+		{"/in/web", "/in/web", 0, NULL, 0},
+		{"/in//x", "/in//x", 0, "/x", 0},
+		{"/v1/x%00y", "/v1/x%00y", 1, NULL, 0},
+		{"/%00", "/%00", 1, NULL, 0},
+		{"/v1/x?q=%00", "/v1/x?q=%00", 0, NULL, 0},
+		{"/v1/x#%00", "/v1/x#%00", 0, NULL, 0},
+		{"/v1/x%0", "/v1/x%0", 0, NULL, 0},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		const char *path = http_target_origin_path(rows[i].target);
+		const char *route;
+		size_t name_len = 99;
+
+		CU_ASSERT_STRING_EQUAL(path, rows[i].path);
+		CU_ASSERT_EQUAL(http_target_has_nul(rows[i].target), rows[i].has_nul);
+		route = http_target_source(path, &name_len);
+		if (!rows[i].route) {
+			CU_ASSERT_PTR_NULL(route);
+			continue;
+		}
+		CU_ASSERT_PTR_NOT_NULL_FATAL(route);
+		CU_ASSERT_STRING_EQUAL(route, rows[i].route);
+		CU_ASSERT_EQUAL(name_len, rows[i].name_len);
+	}
+}
+
+TEST_SUITE(http_headers, NULL, NULL,
+	   TEST(test_header_lists_that_are_refused),
+	   TEST(test_the_first_line_is_the_value_read),
+	   TEST(test_announced_length_against_the_limit),
+	   TEST(test_api_encoding_refusal_quotes_printable_ascii),
+	   TEST(test_targets_and_their_paths))
