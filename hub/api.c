@@ -147,25 +147,40 @@ void api_response_free(struct api_response *resp)
 
 /* ---- the reader pool --------------------------------------------------- */
 
-static struct store *pool_take(struct api *api, char *err, size_t err_size)
+/* A pooled connection in a read snapshot, or NULL when none can be had:
+ * the reason (the store's, which names its file or server) is logged
+ * here, never given to the client (respond_store_unavailable()). */
+static struct store *pool_take(struct api *api)
 {
 	struct store *s = NULL;
+	char err[512];
 
 	pthread_mutex_lock(&api->lock);
 	if (api->n_pool)
 		s = api->pool[--api->n_pool];
 	pthread_mutex_unlock(&api->lock);
-	if (!s && store_open_existing(api->cfg, &s, err, err_size))
-		return NULL;
+	if (!s && store_open_existing(api->cfg, &s, err, sizeof(err)))
+		goto fail;
 	/* one snapshot per request: a document never mixes two commits */
 	if (s->ops->read_begin && s->ops->read_begin(s)) {
-		err_set(err, err_size, "%s", store_error(s));
+		err_set(err, sizeof(err), "%s", store_error(s));
 		store_close(s);
-		return NULL;
+		goto fail;
 	}
 	if (api->store_hook)
 		api->store_hook(api->store_hook_ctx, s);
 	return s;
+fail:
+	log_error("api", "no store connection for a request: %s", err);
+	return NULL;
+}
+
+/* The 503 of a request pool_take() found no connection for: what is
+ * wrong, where to look; its reason is in the log only. */
+static int respond_store_unavailable(struct api_response *resp)
+{
+	return respond_error(resp, 503, "store_unavailable",
+			     "the store cannot be read; see the hub's log");
 }
 
 static void pool_give(struct api *api, struct store *s)
@@ -348,7 +363,6 @@ static int get_profiles(struct api *api, const struct api_request *req, struct a
 	size_t n_kinds = 0, n_ids = 0;
 	json_t *matched, *profiles;
 	struct store *s;
-	char err[512];
 	int is_truncated = 0; /* more than API_FIND_MAX profiles match */
 
 	if (profiles_params(req, &by, &value, resp))
@@ -357,8 +371,8 @@ static int get_profiles(struct api *api, const struct api_request *req, struct a
 		kinds[n_kinds++] = by;
 	else
 		n_kinds = search_kinds(value, kinds);
-	if (!(s = pool_take(api, err, sizeof(err))))
-		return respond_error(resp, 503, "store_unavailable", "%s", err);
+	if (!(s = pool_take(api)))
+		return respond_store_unavailable(resp);
 	matched = json_array();
 	profiles = json_array();
 	ids = hub_malloc((API_FIND_MAX + 1) * PROFILE_ID_SIZE); /* one more: are there more? */
@@ -537,7 +551,7 @@ static int get_events(struct api *api, const struct api_request *req, const char
 	const char *limit_text, *before;
 	struct page pg = {0};
 	struct store_event cursor = {0};
-	char mid[512], live[PROFILE_ID_SIZE], err[512], shown[RECORD_SHOW_SIZE];
+	char mid[512], live[PROFILE_ID_SIZE], shown[RECORD_SHOW_SIZE];
 	long limit = API_EVENTS_DEFAULT;
 	struct store *s;
 	char *next = NULL;
@@ -559,8 +573,8 @@ static int get_events(struct api *api, const struct api_request *req, const char
 	if (rc)
 		return respond_error(resp, 400, "invalid_cursor",
 				     "before must be a cursor from a previous page's next");
-	if (!(s = pool_take(api, err, sizeof(err))))
-		return respond_error(resp, 503, "store_unavailable", "%s", err);
+	if (!(s = pool_take(api)))
+		return respond_store_unavailable(resp);
 	rc = profile_resolve_id(s, id, live);
 	if (rc == 0) {
 		pool_give(api, s);
@@ -628,7 +642,7 @@ static int get_history(struct api *api, const struct api_request *req, const cha
 {
 	const char *limit_text, *after;
 	struct history_page pg = {0};
-	char live[PROFILE_ID_SIZE], err[512], shown[RECORD_SHOW_SIZE], next[24];
+	char live[PROFILE_ID_SIZE], shown[RECORD_SHOW_SIZE], next[24];
 	long limit = API_HISTORY_DEFAULT;
 	int64_t after_seq = 0;
 	struct store *s;
@@ -649,8 +663,8 @@ static int get_history(struct api *api, const struct api_request *req, const cha
 	if (rc)
 		return respond_error(resp, 400, "invalid_cursor",
 				     "after must be a cursor from a previous page's next");
-	if (!(s = pool_take(api, err, sizeof(err))))
-		return respond_error(resp, 503, "store_unavailable", "%s", err);
+	if (!(s = pool_take(api)))
+		return respond_store_unavailable(resp);
 	rc = profile_resolve_id(s, id, live);
 	if (rc == 0) {
 		pool_give(api, s);
@@ -970,14 +984,13 @@ fail:
 static int privacy_access(struct api *api, const char *by, const char *value,
 			  struct api_response *resp)
 {
-	char err[512];
 	struct privacy_request r;
 	struct store *s;
 
 	if (request_new("access", &r))
 		return respond_no_request_id(resp);
-	if (!(s = pool_take(api, err, sizeof(err))))
-		return respond_error(resp, 503, "store_unavailable", "%s", err);
+	if (!(s = pool_take(api)))
+		return respond_store_unavailable(resp);
 	return access_stream_start(api, &r, s, by, value, resp);
 }
 
@@ -1107,14 +1120,14 @@ static int request_id_is_valid(const char *id)
 
 static int get_privacy(struct api *api, const char *id, struct api_response *resp)
 {
-	char shown[RECORD_SHOW_SIZE], key[64], text[512], err[512];
+	char shown[RECORD_SHOW_SIZE], key[64], text[512];
 	json_t *found = NULL;
 	struct store *s;
 	int rc = 0;
 
 	if (request_id_is_valid(id)) {
-		if (!(s = pool_take(api, err, sizeof(err))))
-			return respond_error(resp, 503, "store_unavailable", "%s", err);
+		if (!(s = pool_take(api)))
+			return respond_store_unavailable(resp);
 		request_key(key, sizeof(key), id);
 		rc = s->ops->meta_get(s, key, text, sizeof(text));
 		if (rc < 0) {

@@ -11,6 +11,8 @@
  *   - out of memory at any allocation (jansson's included) of a profile
  *     document, an access document or a read route: the whole answer, or a
  *     failure (-1 with a reason, a 500 logged with one), never a cut one.
+ *   - a store that cannot be opened: every read route is a 503
+ *     store_unavailable whose message does not name the store, the log does.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -489,6 +491,78 @@ static void test_privacy_requests_without_randomness_are_503(void)
 	world_stop(&w);
 }
 
+/* ---- no store ------------------------------------------------------------- */
+
+/* Each route that reads the store, on an API whose store file is gone: a
+ * 503 store_unavailable that says what is wrong but not where the store
+ * is (the message was the store's error: "sqlite: cannot open <path>:
+ * ..." to any client), and a log line that names the path. */
+static void test_store_unavailable_names_its_path_in_the_log_only(void)
+{
+	static const struct {
+		const char *method, *path, *key, *value, *body;
+	} rows[] = {
+		/* a path ending in "/" is H's profile's: its ID and what follows */
+		{"GET", "/v1/profiles", "custom_id", "H", NULL},
+		{"GET", "/v1/profiles/", "events", NULL, NULL},
+		{"GET", "/v1/profiles/", "history", NULL, NULL},
+		{"GET", "/v1/privacy/requests/pr_0123456789abcdef", NULL, NULL, NULL},
+		{"POST", "/v1/privacy/requests", NULL, NULL, "{\"type\":\"access\",\"custom_id\":\"H\"}"},
+	};
+	struct world w;
+	struct hub_config *cfg = NULL;
+	struct api *gone = NULL;
+	char yaml[1024], store_path[512], err[512];
+
+	world_start(&w);
+	snprintf(store_path, sizeof(store_path), "%s/moved-away/hub.db", w.th->dir);
+	snprintf(yaml, sizeof(yaml),
+		 "store:\n  driver: sqlite\n  path: \"%s\"\napi:\n  tokens: [\"" API_TOKEN "\"]\n",
+		 store_path);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("gone.yaml", yaml, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(api_open(&gone, cfg, w.th->intake, NULL, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char path[128];
+		int is_profile_route = rows[i].path[strlen(rows[i].path) - 1] == '/';
+		struct one_query q = {is_profile_route ? NULL : rows[i].key, rows[i].value};
+		struct api_request req = {.method = rows[i].method, .path = path,
+					  .query = one_query_get,
+					  .authorization = "Bearer " API_TOKEN, .priv = &q};
+		struct api_response resp;
+		struct testlib_capture cap;
+		json_t *body, *error;
+		char *logged;
+
+		if (is_profile_route)
+			snprintf(path, sizeof(path), "%s%s/%s", rows[i].path, w.pid, rows[i].key);
+		else
+			snprintf(path, sizeof(path), "%s", rows[i].path);
+		req.body = rows[i].body;
+		req.body_len = rows[i].body ? strlen(rows[i].body) : 0;
+		testlib_capture_begin(&cap);
+		CU_ASSERT_EQUAL_FATAL(api_handle(gone, &req, &resp), 1);
+		logged = testlib_capture_end(&cap);
+		CU_ASSERT_EQUAL(resp.status, 503);
+		CU_ASSERT_PTR_NULL(resp.stream);
+		body = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+		error = json_object_get(body, "error");
+		CU_ASSERT_STRING_EQUAL(text_of(error, "code"), "store_unavailable");
+		CU_ASSERT_STRING_EQUAL(text_of(error, "message"),
+				       "the store cannot be read; see the hub's log");
+		CU_ASSERT_PTR_NULL(resp.body ? strstr(resp.body, "moved-away") : NULL);
+		CU_ASSERT_PTR_NOT_NULL(logged ? strstr(logged, store_path) : NULL);
+		if (resp.status != 503 || !logged || !strstr(logged, store_path))
+			fprintf(stderr, "\n  %s %s: HTTP %d %s; log: %s", rows[i].method, path,
+				resp.status, resp.body ? resp.body : "", logged ? logged : "");
+		json_decref(body);
+		api_response_free(&resp);
+		free(logged);
+	}
+	api_close(gone);
+	config_free(cfg);
+	world_stop(&w);
+}
+
 /* ---- out of memory ----------------------------------------------------------- */
 
 #define SHARED_EMAIL "pat@example.com"
@@ -665,4 +739,5 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_history_bad_parameters_are_400_unknown_profiles_404),
 	   TEST(test_bytes_not_utf8_are_refused_or_not_found),
 	   TEST(test_privacy_requests_without_randomness_are_503),
+	   TEST(test_store_unavailable_names_its_path_in_the_log_only),
 	   TEST(test_out_of_memory_fails_a_profile_document_whole))
