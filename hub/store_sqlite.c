@@ -1473,25 +1473,40 @@ static int lite_dead_letter_list(struct store *s, const char *name, int64_t afte
 
 /* ---- checkpoints ---------------------------------------------------- */
 
+/* What one checkpointer_run() came to. */
+enum ckpt_result {
+	CKPT_FAILED = -1,
+	CKPT_DONE = 0,
+	CKPT_BUSY = 1, /* another connection held the checkpoint: not a failure */
+};
+
 /*
  * One checkpoint of the whole WAL into the file, as far as readers allow
  * (PASSIVE).  The connection reads first: until it has read, its pager
  * has not opened the WAL, and SQLite (3.40) then checkpoints nothing and
- * reports success.  0, or -1 with err set.
+ * reports success.  A PASSIVE checkpoint that meets another connection's
+ * checkpoint (another hub process on the same file) gets SQLITE_BUSY at
+ * once: that one copies the WAL, and the next commit past CKPT_PAGES wakes
+ * this one again.  CKPT_FAILED sets err.
  */
-static int checkpointer_run(sqlite3 *db, char *err, size_t err_size)
+static enum ckpt_result checkpointer_run(sqlite3 *db, char *err, size_t err_size)
 {
-	int n_log = 0, n_done = 0;
+	int n_log = 0, n_done = 0, rc;
 
-	if (sqlite3_exec(db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL) !=
-		    SQLITE_OK ||
-	    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &n_log, &n_done) !=
-		    SQLITE_OK) {
-		err_set(err, err_size, "%s", sqlite3_errmsg(db));
-		return -1;
+	if (sqlite3_exec(db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &n_log, &n_done);
+	if (rc == SQLITE_BUSY) {
+		log_debug("store", "checkpoint: another connection is checkpointing");
+		return CKPT_BUSY;
 	}
+	if (rc != SQLITE_OK)
+		goto fail;
 	log_debug("store", "checkpoint: %d of %d WAL frames in the file", n_done, n_log);
-	return 0;
+	return CKPT_DONE;
+fail:
+	err_set(err, err_size, "%s", sqlite3_errmsg(db));
+	return CKPT_FAILED;
 }
 
 static void *checkpointer_main(void *arg)
@@ -1499,7 +1514,7 @@ static void *checkpointer_main(void *arg)
 	struct checkpointer *c = arg;
 	sqlite3 *db = NULL;
 	char err[256] = "";
-	int is_failing = 0; /* the last attempt failed (logged once) */
+	int is_failing = 0; /* the last attempt not CKPT_BUSY failed (logged once) */
 
 	pthread_setname_np(pthread_self(), "hub-checkpoint");
 	if (sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
@@ -1514,7 +1529,7 @@ static void *checkpointer_main(void *arg)
 	}
 	pthread_mutex_lock(&c->lock);
 	while (!c->is_stopping) {
-		int rc;
+		enum ckpt_result rc;
 
 		if (!c->is_due) {
 			pthread_cond_wait(&c->wake, &c->lock);
@@ -1522,12 +1537,13 @@ static void *checkpointer_main(void *arg)
 		}
 		c->is_due = 0;
 		pthread_mutex_unlock(&c->lock);
-		rc = db ? checkpointer_run(db, err, sizeof(err)) : 0;
-		if (rc && !is_failing)
+		rc = db ? checkpointer_run(db, err, sizeof(err)) : CKPT_DONE;
+		if (rc == CKPT_FAILED && !is_failing)
 			log_error("store", "%s: checkpoint failed: %s", c->path, err);
-		else if (!rc && is_failing)
+		else if (rc == CKPT_DONE && is_failing)
 			log_info("store", "%s: checkpoints succeed again", c->path);
-		is_failing = rc != 0;
+		if (rc != CKPT_BUSY) /* neither a failure nor a recovery */
+			is_failing = rc == CKPT_FAILED;
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -15,11 +15,13 @@
 #include "testlib.h"
 #include "teststore.h"
 
+#include "../../hub/log.h"
 #include "../../hub/profile.h"
 #include "../../hub/store_pg_memo.h"
 #include "../../hub/util.h"
 #include "../tools/gen.h"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1942,14 +1945,31 @@ static void test_sqlite_wal_restart_never_waits_for_a_reader(void)
 	free(db);
 }
 
+#define WAL_VALUE_SIZE (1 << 20) /* about 257 pages a commit */
+
+/* SQLite: 20 commits of a WAL_VALUE_SIZE value on w, about 5,100 pages of
+ * WAL: past CKPT_PAGES (4000), which wakes the checkpointer. */
+static void wal_fill_past_ckpt_pages(struct store *w)
+{
+	char *value = malloc(WAL_VALUE_SIZE + 1);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(value);
+	for (int i = 0; i < 20; i++) {
+		memset(value, 'a' + i, WAL_VALUE_SIZE);
+		value[WAL_VALUE_SIZE] = '\0';
+		CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "big", value) == 0);
+		CU_ASSERT_EQUAL_FATAL(w->ops->commit(w), 0);
+	}
+	free(value);
+}
+
 /* SQLite: once a commit leaves the WAL past 4000 pages (CKPT_PAGES), the
  * checkpointer copies it into the store's file, with no other connection
  * asking (its own connection had never read, and its checkpoints copied
  * nothing: the file stayed at 4 KB while the WAL grew to 256 MB). */
 static void test_sqlite_checkpointer_copies_the_wal_into_the_file(void)
 {
-	const size_t value_size = 1 << 20; /* about 257 pages a commit */
-	char err[256], *dir, *db = NULL, *value;
+	char err[256], *dir, *db = NULL;
 	struct store *w = NULL;
 	struct stat st = {0};
 	int64_t deadline;
@@ -1957,26 +1977,165 @@ static void test_sqlite_checkpointer_copies_the_wal_into_the_file(void)
 	if (teststore_is_pg())
 		return;
 	dir = testlib_mkdtemp();
-	value = malloc(value_size + 1);
-	CU_ASSERT_FATAL(dir && value && asprintf(&db, "%s/hub.db", dir) > 0);
+	CU_ASSERT_FATAL(dir && asprintf(&db, "%s/hub.db", dir) > 0);
 	CU_ASSERT_FATAL(store_sqlite_open(db, &w, err, sizeof(err)) == 0);
-	for (int i = 0; i < 20; i++) { /* about 5,100 pages */
-		memset(value, 'a' + i, value_size);
-		value[value_size] = '\0';
-		CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "big", value) == 0);
-		CU_ASSERT_EQUAL_FATAL(w->ops->commit(w), 0);
-	}
+	wal_fill_past_ckpt_pages(w);
 	deadline = time_mono_ms() + 30000;
-	while (stat(db, &st) == 0 && st.st_size < (off_t)value_size && time_mono_ms() < deadline) {
+	while (stat(db, &st) == 0 && st.st_size < (off_t)WAL_VALUE_SIZE &&
+	       time_mono_ms() < deadline) {
 		const struct timespec poll = {0, 10000000L};
 		nanosleep(&poll, NULL);
 	}
-	CU_ASSERT(st.st_size >= (off_t)value_size);
+	CU_ASSERT(st.st_size >= (off_t)WAL_VALUE_SIZE);
 	store_close(w);
 	testlib_rmtree(dir);
 	free(dir);
 	free(db);
-	free(value);
+}
+
+/* The byte of an SQLite store's wal-index (its -shm file) that a
+ * checkpoint locks, on the unix VFS: the WAL locks start at byte 120,
+ * the writer's first, the checkpointer's next
+ * (https://sqlite.org/walformat.html). */
+#define SHM_CKPT_LOCK_BYTE 121
+
+/* A child process holding db's checkpoint lock, as another hub process
+ * holds it while its checkpointer copies the WAL: the child's pid, its
+ * end of a pipe in *release_fd (closing it releases the lock: see
+ * ckpt_holder_stop()); -1 when it could not take the lock. */
+static pid_t ckpt_holder_start(const char *db, int *release_fd)
+{
+	int ready[2], release[2];
+	char shm[600], held = 'n';
+	pid_t pid;
+
+	snprintf(shm, sizeof(shm), "%s-shm", db);
+	if (pipe(ready))
+		return -1;
+	if (pipe(release)) {
+		close(ready[0]);
+		close(ready[1]);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) { /* only calls safe after fork, then _exit */
+		struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+				   .l_start = SHM_CKPT_LOCK_BYTE, .l_len = 1};
+		int fd = open(shm, O_RDWR);
+		close(ready[0]);
+		close(release[1]);
+		if (fd >= 0 && fcntl(fd, F_SETLK, &lk) == 0)
+			held = 'y';
+		if (write(ready[1], &held, 1) != 1)
+			_exit(1);
+		while (read(release[0], &held, 1) > 0) /* to end of file: released */
+			;
+		_exit(0);
+	}
+	close(ready[1]);
+	close(release[0]);
+	if (pid > 0 && (read(ready[0], &held, 1) != 1 || held != 'y')) {
+		close(release[1]);
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	}
+	close(ready[0]);
+	if (pid < 0)
+		close(release[1]);
+	else
+		*release_fd = release[1];
+	return pid;
+}
+
+static void ckpt_holder_stop(pid_t pid, int release_fd)
+{
+	int status = -1;
+	close(release_fd);
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* What stderr has taken since testlib_capture_begin(c), whole (malloc'd). */
+static char *log_so_far(const struct testlib_capture *c)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *in, *out;
+
+	fflush(stderr);
+	if (!(in = fopen(c->path, "r")) || !(out = open_memstream(&text, &size))) {
+		if (in)
+			fclose(in);
+		return NULL;
+	}
+	for (int ch; (ch = getc(in)) != EOF;)
+		putc(ch, out);
+	fclose(in);
+	fclose(out);
+	return text;
+}
+
+/* The log so far once it has a line with one of the two texts (b may be
+ * NULL), or when 30 s have passed without: the checkpointer thread logs
+ * when an attempt ends. */
+static char *log_wait_for(const struct testlib_capture *c, const char *a, const char *b)
+{
+	const int64_t deadline = time_mono_ms() + 30000;
+	for (;;) {
+		const struct timespec poll = {0, 10000000L};
+		char *text = log_so_far(c);
+		if (!text || strstr(text, a) || (b && strstr(text, b)) ||
+		    time_mono_ms() >= deadline)
+			return text;
+		free(text);
+		nanosleep(&poll, NULL);
+	}
+}
+
+/* SQLite: a checkpoint that meets another process's (two hubs on one
+ * file) gets SQLITE_BUSY at once; that is no failure (the other copies the
+ * WAL, and the next commit tries again), so it is a debug line, not
+ * "checkpoint failed" followed by "checkpoints succeed again". */
+static void test_sqlite_checkpoint_beside_another_process_is_no_failure(void)
+{
+	char err[256], *dir, *db = NULL, *log = NULL;
+	enum hub_log_level level = log_get_level();
+	struct store *w = NULL;
+	struct testlib_capture cap;
+	struct stat st = {0};
+	int release_fd = -1;
+	pid_t holder;
+
+	if (teststore_is_pg())
+		return;
+	dir = testlib_mkdtemp();
+	CU_ASSERT_FATAL(dir && asprintf(&db, "%s/hub.db", dir) > 0);
+	CU_ASSERT_FATAL(store_sqlite_open(db, &w, err, sizeof(err)) == 0);
+	holder = ckpt_holder_start(db, &release_fd); /* the -shm file exists once open */
+	CU_ASSERT_FATAL(holder > 0);
+	log_set_level(HUB_LOG_DEBUG);
+	testlib_capture_begin(&cap);
+	wal_fill_past_ckpt_pages(w);
+	/* the checkpointer's attempt under the other's lock has ended */
+	free(log_wait_for(&cap, "another connection is checkpointing", "checkpoint failed"));
+	ckpt_holder_stop(holder, release_fd);
+	/* the WAL is still past CKPT_PAGES: this commit wakes it again */
+	CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "k", "v") == 0);
+	CU_ASSERT_EQUAL_FATAL(w->ops->commit(w), 0);
+	log = log_wait_for(&cap, "WAL frames in the file", NULL);
+	free(testlib_capture_end(&cap));
+	log_set_level(level);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "another connection is checkpointing"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "WAL frames in the file"));
+	CU_ASSERT_PTR_NULL(strstr(log, "checkpoint failed"));
+	CU_ASSERT_PTR_NULL(strstr(log, "succeed again"));
+	CU_ASSERT(stat(db, &st) == 0 && st.st_size >= (off_t)WAL_VALUE_SIZE); /* it copied */
+	free(log);
+	store_close(w);
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
 }
 
 /* SQLite: a store file deleted or replaced under a running hub (rm, mv)
@@ -2076,5 +2235,6 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_pg_dump_equals_sqlite_dump_byte_for_byte),
 	   TEST(test_sqlite_wal_restart_never_waits_for_a_reader),
 	   TEST(test_sqlite_checkpointer_copies_the_wal_into_the_file),
+	   TEST(test_sqlite_checkpoint_beside_another_process_is_no_failure),
 	   TEST(test_sqlite_store_deleted_or_replaced_under_a_writer_takes_no_commit),
 	   TEST(test_sqlite_open_beside_a_writer_and_readers_keep_a_small_cache))
