@@ -972,10 +972,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	pthread_mutex_unlock(&srv->active_lock);
 }
 
+/* Set on the thread in http_start() while MHD_start_daemon() runs: a
+ * buffer of MHD_REASON_SIZE, "" until libmicrohttpd logs there, then its
+ * first line (why it could not start: a thread, a socket, memory).  Its
+ * own threads never see it set. */
+#define MHD_REASON_SIZE 256
+static _Thread_local char *mhd_start_reason;
+
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
 							      va_list ap)
 {
-	char line[256];
+	char line[MHD_REASON_SIZE];
 	size_t n;
 
 	(void)cls;
@@ -984,6 +991,8 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	log_debug("http", "libmicrohttpd: %s", line);
+	if (mhd_start_reason && !mhd_start_reason[0])
+		snprintf(mhd_start_reason, MHD_REASON_SIZE, "%s", line);
 }
 
 /* ---- start and stop --------------------------------------------------- */
@@ -1177,6 +1186,27 @@ int http_listen_check(const char *addr, char *err, size_t err_size)
 	return rc;
 }
 
+/*
+ * Why MHD_start_daemon() failed, into err.  The port is free when `run`
+ * checks it (http_listen_check) before it starts anything, so a failure
+ * here is seldom a port taken: it says "in use" only when a bind now says
+ * so (another process bound it since), else what libmicrohttpd logged
+ * (reason: a thread, a socket, memory it could not have) or errno, and
+ * the limits that usually cause it.
+ */
+static void start_failure(const char *listen, int start_errno, const char *reason, char *err,
+			  size_t err_size)
+{
+	if (http_listen_check(listen, err, err_size))
+		return; /* "cannot listen on <listen>: Address already in use", ... */
+	err_set(err, err_size,
+		"cannot start the HTTP server on %s: %s (out of memory, threads or file"
+		" descriptors? see ulimit -v, -u and -n)",
+		listen, reason[0]    ? reason
+			: start_errno ? strerror(start_errno)
+				      : "libmicrohttpd gave no reason");
+}
+
 int http_start(struct http_server **out, const struct http_context *ctx, char *err,
 	       size_t err_size)
 {
@@ -1185,6 +1215,8 @@ int http_start(struct http_server **out, const struct http_context *ctx, char *e
 	struct http_server *srv;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
+	char reason[MHD_REASON_SIZE] = ""; /* libmicrohttpd's, should it not start */
+	int start_errno;
 	/* poll(), not epoll: MHD_quiesce_daemon() on an epoll pool races
 	 * with the pool's threads over the listener's epoll entry, and
 	 * libmicrohttpd 0.9.75 aborts the process when it loses (see
@@ -1228,6 +1260,8 @@ int http_start(struct http_server **out, const struct http_context *ctx, char *e
 		server_free(srv);
 		return -1;
 	}
+	mhd_start_reason = reason;
+	errno = 0;
 	srv->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
 		NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
@@ -1237,8 +1271,10 @@ int http_start(struct http_server **out, const struct http_context *ctx, char *e
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
 		on_connection, srv, MHD_OPTION_END);
+	start_errno = errno;
+	mhd_start_reason = NULL;
 	if (!srv->daemon) {
-		err_set(err, err_size, "cannot listen on %s (address in use?)", listen);
+		start_failure(listen, start_errno, reason, err, err_size);
 		waiter_close(srv);
 		server_free(srv);
 		return -1;

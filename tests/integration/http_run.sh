@@ -13,7 +13,8 @@
 # Also: a source whose plugin is
 # missing, or refused (a stale build beside the others, which alone stops
 # nothing), refuses to start, saying why; a second hub on the busy port
-# starts nothing.
+# starts nothing; one without the address space for its request threads
+# says so, not that the port is in use.
 set -eu
 cd "$(dirname "$0")/../.."
 . tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
@@ -315,4 +316,26 @@ grep -q 'the open-file limit is 256, below http.max_connections (1024) + 128 oth
 hub_stopped TERM
 RUN_ULIMIT=
 
-echo "http_run: served, stored, stopped cleanly on SIGINT, SIGHUP ignored, stopped on SIGTERM, a second SIGTERM quit a blocked stop at once, no secret logged, a deleted store refused, the open-file limit fitted to max_connections"
+# Too little address space for the request threads (http.threads 1024 of
+# 8 MB stacks in 1 GB; what `run` needs before them fits in 0.2 GB):
+# libmicrohttpd cannot start, and `run` says what it could not have, not
+# "cannot listen on ... (address in use?)" as it did with the port free.
+# Not under a sanitizer: its shadow memory does not fit any such limit.
+if ldd "$HUB" 2>/dev/null | grep -q 'libasan\|libtsan'; then
+	echo "http_run: the address-space limit is not tried on a sanitizer build"
+else
+	sed 's/^  timeout: 5s$/  timeout: 5s\
+  threads: 1024/' "$work/hub.yaml" >"$work/threads.yaml"
+	grep -q '^  threads: 1024$' "$work/threads.yaml" || fail "no threads: 1024 in $work/threads.yaml"
+	rc=0
+	# shellcheck disable=SC2016 # "$@" is the inner shell's
+	HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key timeout 20 \
+		sh -c 'ulimit -s 8192 && ulimit -v 1000000 && exec "$@"' sh \
+		"$HUB" -c "$work/threads.yaml" run >"$work/vm.log" 2>&1 || rc=$?
+	[ $rc = 1 ] || fail "run under ulimit -v 1000000: exit $rc: $(cat "$work/vm.log")"
+	grep -q "run: cannot start the HTTP server on 127.0.0.1:$port: .*thread.* (out of memory, threads or file descriptors?" \
+		"$work/vm.log" || fail "run under ulimit -v 1000000: $(cat "$work/vm.log")"
+	! grep -qi 'in use' "$work/vm.log" || fail "run under ulimit -v 1000000 blamed the port: $(cat "$work/vm.log")"
+fi
+
+echo "http_run: served, stored, stopped cleanly on SIGINT, SIGHUP ignored, stopped on SIGTERM, a second SIGTERM quit a blocked stop at once, no secret logged, a deleted store refused, the open-file limit fitted to max_connections, a server that cannot start its threads not blamed on the port"

@@ -488,6 +488,30 @@ static void test_a_route_reads_the_query_string(void)
 	world_close(&w);
 }
 
+/* A server started on a port another listens on says the port is in use,
+ * for certain (the bind's own error), where it guessed "(address in use?)"
+ * for any failure to start, a thread it could not create included (that
+ * case: tests/integration/http_run.sh, under ulimit -v). */
+static void test_a_start_on_a_taken_port_says_it_is_in_use(void)
+{
+	struct world w;
+	struct http_server *second = NULL;
+	char listen[32], want[96], err[1024] = "";
+	char *saved;
+
+	world_open(&w, NULL, NULL);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", w.port);
+	saved = w.th->cfg->http_listen; /* the config of a second server */
+	w.th->cfg->http_listen = listen;
+	CU_ASSERT_EQUAL(http_start(&second, &w.ctx, err, sizeof(err)), -1);
+	w.th->cfg->http_listen = saved;
+	if (second)
+		http_stop(second);
+	snprintf(want, sizeof(want), "cannot listen on %s: Address already in use", listen);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	world_close(&w);
+}
+
 /* ---- tests: bodies ---------------------------------------------------- */
 
 static void test_announced_oversize_body_is_refused_unread(void)
@@ -2245,6 +2269,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_wrong_method_is_405_with_allow),
 	   TEST(test_header_lookup_ignores_case),
 	   TEST(test_a_route_reads_the_query_string),
+	   TEST(test_a_start_on_a_taken_port_says_it_is_in_use),
 	   TEST(test_announced_oversize_body_is_refused_unread),
 	   TEST(test_chunked_body_past_limit_is_413),
 	   TEST(test_a_body_sent_whole_reads_its_refusal),
