@@ -242,9 +242,21 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 		if (e->n_failures < 64)
 			e->n_failures++;
 		e->state = SOURCE_BACKOFF;
+		e->backoff_ms = wait;
 		e->next_run_ms = now_ms + wait;
 		return;
 	}
+}
+
+/* A retry planned by a failure is a wait from that failure: one left
+ * further away than the wait (the clock went back) is planned that wait
+ * from now. */
+static int backoff_follow_clock(struct sched_entry *e, int64_t now_ms)
+{
+	if (e->next_run_ms < 0 || e->next_run_ms - now_ms <= e->backoff_ms)
+		return 0;
+	e->next_run_ms = now_ms + e->backoff_ms;
+	return 1;
 }
 
 int sched_entry_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t random,
@@ -252,6 +264,8 @@ int sched_entry_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t ran
 {
 	int64_t nominal, latest;
 
+	if (e->state == SOURCE_BACKOFF)
+		return backoff_follow_clock(e, now_ms);
 	if (!e->has_schedule || e->state != SOURCE_IDLE || e->next_run_ms < 0)
 		return 0;
 	/* the latest a run planned now may start: the next time of the
@@ -580,19 +594,22 @@ static void source_start(struct scheduler *s, struct sched_source *src, int64_t 
 }
 
 
-/* Under lock: a planned run that the clock's going back left far away is
- * planned again from now (sched_entry_follow_clock), and said. */
+/* Under lock: a planned run or retry that the clock's going back left far
+ * away is planned again from now (sched_entry_follow_clock), and said. */
 static void source_follow_clock(struct scheduler *s, struct sched_source *src, int64_t now)
 {
 	int64_t was = src->e.next_run_ms;
+	const char *what;
 	char at[40];
 
 	if (!sched_entry_follow_clock(&src->e, now, next_random(s), &s->pol))
 		return;
+	what = src->e.state == SOURCE_BACKOFF ? "retry" : "next run";
 	log_info(src->conf->name,
-		 "the clock went back: the next run was %" PRId64 " s away, more than its"
-		 " schedule allows; next run re-planned at %s",
-		 (was - now) / 1000, time_format_ms(src->e.next_run_ms, at, sizeof(at)));
+		 "the clock went back: the %s was %" PRId64 " s away, more than its %s"
+		 " allows; %s re-planned at %s",
+		 what, (was - now) / 1000, src->e.state == SOURCE_BACKOFF ? "backoff" : "schedule",
+		 what, time_format_ms(src->e.next_run_ms, at, sizeof(at)));
 }
 
 /* Under lock: joins ended workers, starts due sources; returns how long

@@ -97,6 +97,7 @@ struct sched_entry {
 	int is_triggered;        /* run as soon as possible (not before trigger_at_ms) */
 	int64_t trigger_at_ms;   /* a kept trigger's next try (sched_entry_skip); 0: now */
 	unsigned n_failures;     /* failed runs in a row */
+	int64_t backoff_ms;      /* backing off: the wait planned after the failure */
 	int64_t next_run_ms;     /* -1: none planned */
 	int64_t nominal_ms;      /* the schedule's time of that run, before its jitter */
 	int is_tick_run;         /* the run began at its scheduled time (not a
@@ -129,9 +130,10 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 /* The wall clock went back (a step, a restored VM): runs are planned in
  * wall-clock time, so the next one waited for the length of the step.  A
  * planned run further from now_ms than the schedule's next time plus its
- * jitter is planned again from now_ms, as after a run.  1 when it was
- * (the dispatcher logs it), 0 when not (also while running, backing off,
- * disabled or on demand). */
+ * jitter is planned again from now_ms, as after a run; a retry further
+ * than its backoff wait (backoff_ms) is planned that wait from now_ms.
+ * 1 when it was (the dispatcher logs it), 0 when not (also while running,
+ * disabled or on demand without a retry planned). */
 int sched_entry_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t random,
 			     const struct sched_policy *pol);
 /* Asks for a run now: SCHEDULER_TRIGGERED, or SCHEDULER_RUNNING (queued

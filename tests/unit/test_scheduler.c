@@ -331,12 +331,45 @@ static void test_a_clock_step_back_replans_the_next_run(void)
 	sched_entry_init(&e, "h", &hourly, top - MIN_MS, 30000, &pol);
 	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, top - MIN_MS, 0, &pol), 0);
 	CU_ASSERT_EQUAL(e.next_run_ms, top + 30000);
-	/* backing off: planned by the failure, not the schedule */
-	r = report(HUB_RETRY, "down", 0);
+}
+
+/* The wall clock steps back an hour while a source backs off: its retry,
+ * planned in wall-clock time, was then an hour and its wait away.  It is
+ * planned its wait from the new now (said once), on a schedule or on
+ * demand, a Retry-After's wait too; a retry within its wait is kept. */
+static void test_a_clock_step_back_replans_a_backoff(void)
+{
+	struct cron every = parse("every 15m");
+	struct sync_report r = report(HUB_RETRY, "HTTP 503", 0);
+	int64_t back = t0 + 2000 - 60 * MIN_MS;
+	struct sched_entry e;
+
+	/* the first failure waits at most 1 s (pol): 700 ms drawn */
 	sched_entry_init(&e, "w", &every, t0, 0, &pol);
 	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_finish(&e, &r, t0 + 1000, 700, &pol);
+	CU_ASSERT_EQUAL(e.state, SOURCE_BACKOFF);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0 + 1700);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, t0 + 1000, 0, &pol), 0);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, t0 + 1500, 0, &pol), 0);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0 + 1700);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, back, 0, &pol), 1);
+	CU_ASSERT_EQUAL(e.state, SOURCE_BACKOFF);
+	CU_ASSERT_EQUAL(e.next_run_ms, back + 700);
+	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, back), 700);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, back + 100, 0, &pol), 0);
+	CU_ASSERT(sched_entry_is_due(&e, back + 700));
+	/* on demand, waiting for a Retry-After of 2 minutes */
+	r = report(HUB_RETRY, "retry after 120s: HTTP 429", 120000);
+	sched_entry_init(&e, "d", NULL, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
 	sched_entry_finish(&e, &r, t0 + 1000, 0, &pol);
-	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, t0 - 60 * MIN_MS, 0, &pol), 0);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0 + 121000);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, back, 0, &pol), 1);
+	CU_ASSERT_EQUAL(e.next_run_ms, back + 120000);
+	CU_ASSERT(!sched_entry_is_due(&e, back + 119999));
+	CU_ASSERT(sched_entry_is_due(&e, back + 120000));
 }
 
 /* Two processes (two store connections) plan the same schedule with their
@@ -753,6 +786,7 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_interval_jitter_does_not_add_up),
 	   TEST(test_a_late_tick_counts_from_its_start),
 	   TEST(test_a_clock_step_back_replans_the_next_run),
+	   TEST(test_a_clock_step_back_replans_a_backoff),
 	   TEST(test_a_tick_is_run_by_one_process),
 	   TEST(test_cron_jitter_is_a_tenth_of_the_period_at_most),
 	   TEST(test_on_demand_source_runs_only_when_triggered),
