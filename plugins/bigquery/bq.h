@@ -50,6 +50,8 @@ struct bq_http {
 	void *curl;             /* CURL * */
 	struct bq_text resp;    /* the last answer's body, NUL-terminated */
 	char retry_after[32];   /* its Retry-After in seconds, or "" */
+	long max_ms;            /* the most a request may take; 0: no bound but
+				 * the connect and low-speed ones */
 };
 
 int bq_http_init(struct bq_http *h, char *err, size_t err_size);

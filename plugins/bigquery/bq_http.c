@@ -222,6 +222,7 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 	h->retry_after[0] = '\0';
 	curl_easy_setopt(h->curl, CURLOPT_URL, url);
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, h->max_ms);
 	if (body) {
 		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));

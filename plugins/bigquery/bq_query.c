@@ -9,6 +9,9 @@
  *     -> {jobComplete, jobReference, schema, rows, totalRows, pageToken}
  *   GET  .../projects/{p}/queries/{jobId}?pageToken=&maxResults=&location=
  *        while jobComplete is false (polled), then for every next page
+ *   POST .../projects/{p}/jobs/{jobId}/cancel?location=  (an empty body)
+ *        a job given up on before it completed: the hub stops, or its polls
+ *        keep failing or are refused (job_cancel)
  *
  * One page (at most maxResults rows: the pull's page size) is in memory at
  * a time; its rows are decoded (bq_cell.c) one by one as the pull loop asks
@@ -43,6 +46,7 @@
 #define GET_RETRY_AFTER_MAX_S 3600
 #define MAX_RESULTS_CAP 100000
 #define MAX_EMPTY_PAGES 1000
+#define CANCEL_MAX_MS 3000     /* jobs.cancel: the most one request may take */
 
 /* Where the type of the @cursor sent last came from (for error hints). */
 enum type_from {
@@ -77,6 +81,9 @@ struct bq_query {
 	json_t *page;
 	size_t row_no, max_results;
 	char *job_url;              /* .../queries/{jobId}?maxResults=...&location=... */
+	char *cancel_url;           /* .../jobs/{jobId}/cancel[?location=...] */
+	char *job_id;               /* the job's, for logs */
+	int is_job_running;         /* accepted, not yet seen complete (nor gone) */
 	char *page_token;
 	struct bq_field *fields;
 	size_t n_fields;
@@ -331,12 +338,17 @@ static void result_free(struct bq_query *q)
 	free(q->cells);
 	bq_fields_free(q->fields, q->n_fields);
 	free(q->job_url);
+	free(q->cancel_url);
+	free(q->job_id);
 	free(q->page_token);
 	q->scratch = NULL;
 	q->cols = NULL;
 	q->cells = NULL;
 	q->fields = NULL;
 	q->job_url = NULL;
+	q->cancel_url = NULL;
+	q->job_id = NULL;
+	q->is_job_running = 0;
 	q->page_token = NULL;
 	q->n_fields = q->row_no = 0;
 }
@@ -400,7 +412,8 @@ static hub_rc take_json(struct bq_query *q, json_t **out, const char *what, char
 }
 
 /* .../queries/{jobId}?maxResults=N&timeoutMs=T[&location=L]&formatOptions...: the
- * getQueryResults URL of the job in root (a jobs.query answer). */
+ * getQueryResults URL of the job in root (a jobs.query answer), and its
+ * jobs.cancel URL. */
 static hub_rc make_job_url(struct bq_query *q, json_t *root, char *err, size_t err_size)
 {
 	json_t *ref = json_object_get(root, "jobReference");
@@ -415,7 +428,9 @@ static hub_rc make_job_url(struct bq_query *q, json_t *root, char *err, size_t e
 	hub_rc rc = HUB_OK;
 
 	free(q->job_url);
-	q->job_url = NULL;
+	free(q->cancel_url);
+	free(q->job_id);
+	q->job_url = q->cancel_url = q->job_id = NULL;
 	if (!job) {
 		snprintf(err, err_size, "jobs.query: an answer without jobReference.jobId");
 		rc = HUB_ERR_INTERNAL;
@@ -423,7 +438,8 @@ static hub_rc make_job_url(struct bq_query *q, json_t *root, char *err, size_t e
 	}
 	n = strlen(q->base) + strlen(proj_esc ? proj_esc : q->project_esc) +
 	    (job_esc ? strlen(job_esc) : 0) + (l ? strlen(l) : 0) + 160;
-	if (!job_esc || (proj && !proj_esc) || (loc && !loc_esc) || !(q->job_url = malloc(n))) {
+	if (!job_esc || (proj && !proj_esc) || (loc && !loc_esc) || !(q->job_url = malloc(n)) ||
+	    !(q->cancel_url = malloc(n)) || !(q->job_id = strdup(job))) {
 		snprintf(err, err_size, "out of memory");
 		rc = HUB_ERR_NOMEM;
 		goto out;
@@ -433,6 +449,8 @@ static hub_rc make_job_url(struct bq_query *q, json_t *root, char *err, size_t e
 		 "&formatOptions.useInt64Timestamp=true%s%s",
 		 q->base, proj_esc ? proj_esc : q->project_esc, job_esc, q->max_results,
 		 SERVER_WAIT_MS, l ? "&location=" : "", l ? l : "");
+	snprintf(q->cancel_url, n, "%s/bigquery/v2/projects/%s/jobs/%s/cancel%s%s", q->base,
+		 proj_esc ? proj_esc : q->project_esc, job_esc, l ? "?location=" : "", l ? l : "");
 out:
 	free(job_esc);
 	free(proj_esc);
@@ -486,6 +504,7 @@ static hub_rc get_results(struct bq_query *q, int with_token, json_t **out, char
 		if (rc == HUB_OK && status == 404) { /* the results expired: run the query again */
 			snprintf(err, err_size, "getQueryResults: the job's results are gone (HTTP "
 				 "404): the query runs again");
+			q->is_job_running = 0; /* nothing left to cancel */
 			rc = HUB_RETRY;
 			break;
 		}
@@ -499,6 +518,7 @@ static hub_rc get_results(struct bq_query *q, int with_token, json_t **out, char
 			if ((rc = take_json(q, &root, "getQueryResults", err, err_size)) != HUB_OK)
 				break;
 			if (json_is_true(json_object_get(root, "jobComplete"))) {
+				q->is_job_running = 0;
 				*out = root;
 				break;
 			}
@@ -515,6 +535,30 @@ static hub_rc get_results(struct bq_query *q, int with_token, json_t **out, char
 	}
 	free(url);
 	return rc;
+}
+
+/* Asks BigQuery to cancel the job given up on before it completed (the
+ * hub stops, its polls keep failing or are refused), so that it does not
+ * run on, billed, with no one to read it.  Best effort and bounded: one
+ * jobs.cancel of at most CANCEL_MAX_MS (twice when a 401 renews the
+ * token), whether the hub stops or not; a cancel that fails is logged
+ * (never the URL's query string, never a token) and the pull's own error
+ * stands. */
+static void job_cancel(struct bq_query *q)
+{
+	char err[512];
+	long status = 0;
+	hub_rc rc;
+
+	q->is_job_running = 0;
+	q->http.max_ms = CANCEL_MAX_MS;
+	rc = api_call(q, q->cancel_url, "", "jobs.cancel", &status, err, sizeof(err));
+	q->http.max_ms = 0;
+	if (rc == HUB_OK && status == 200)
+		return;
+	if (rc == HUB_OK)
+		bq_error_decode(status, q->http.resp.p, q->http.retry_after, err, sizeof(err));
+	q->host->log(q->inst, HUB_LOG_WARN, "could not cancel job %s: %s", q->job_id, err);
 }
 
 /* Runs jobs.query to its first page of results (or, dry, its schema), with
@@ -565,7 +609,10 @@ static hub_rc run_query(struct bq_query *q, const char *type, const char *param,
 	json_decref(root);
 	if (rc != HUB_OK)
 		return rc;
-	return get_results(q, 0, out, err, err_size);
+	q->is_job_running = 1;
+	if ((rc = get_results(q, 0, out, err, err_size)) != HUB_OK && q->is_job_running)
+		job_cancel(q); /* a retry runs it anew: this one must stop */
+	return rc;
 }
 
 /* Takes a page: the schema on the first one, its rows, its pageToken. */

@@ -22,8 +22,9 @@
  *   - a URL the plugin asks for that is not the endpoint's, or holds a
  *     byte that cannot be in a URL (a jobId, projectId, location or
  *     pageToken from an answer not escaped);
- *   - more calls in one pull than answers + 2 + 2 * (GET_RETRIES_MAX + 1)
- *     (past the answers a GET is sent again in place), more pulls than
+ *   - more calls in one pull than answers + 3 + 2 * (GET_RETRIES_MAX + 1)
+ *     (past the answers a GET is sent again in place, and a job given up
+ *     on before it completed is cancelled: one jobs.cancel), more pulls than
  *     answers + 3 (a loop that never ends);
  *   - a HUB_MORE without a checkpoint, a checkpoint that
  *     rowmap_cursor_first() cannot read back;
@@ -99,8 +100,9 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 			abort();
 		}
 	/* past the script's end every call fails in transit: a GET is sent
-	 * again in place (bq_query.c's GET_RETRIES) before the pull gives up */
-	if (++script.calls_this_pull > script.n + 2 + 2 * (GET_RETRIES_MAX + 1)) {
+	 * again in place (bq_query.c's GET_RETRIES) before the pull gives up,
+	 * and cancels the job if it had not completed */
+	if (++script.calls_this_pull > script.n + 3 + 2 * (GET_RETRIES_MAX + 1)) {
 		fprintf(stderr, "%zu calls in one pull over %zu answers\n", script.calls_this_pull,
 			script.n);
 		abort();

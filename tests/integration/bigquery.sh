@@ -6,7 +6,9 @@
 # half), the metadata server and a static token; every cell type, REPEATED
 # and RECORD, INT64 above 2^53; pages with ties across their boundaries;
 # incremental syncs; jobComplete: false polling; 429 / 403 rateLimitExceeded
-# / 5xx retried (Retry-After, the same requestId); TIMESTAMPs as float
+# / 5xx retried (Retry-After, the same requestId); a job given up on (a
+# refused poll, polls that keep failing, a stop) cancelled once, a job that
+# completed never, a failed cancel logged; TIMESTAMPs as float
 # seconds in exponent form read exactly as int64 microseconds; SIGKILL mid
 # sync then resume without loss or duplicates; invalidQuery, notFound,
 # accessDenied and a refused key failing clearly and disabling the source
@@ -239,6 +241,69 @@ jq -e '(map(.status == 503) | index(true)) as $i | .[$i].pageToken != null and
 	.[$i + 1].at - .[$i].at >= 1000 and
 	(map(select(.dryRun == false)) | length == 1)' "$T/log4p" >/dev/null ||
 	fail "a 503 on a next page was not asked for again after Retry-After: $(jq -c 'map({method, dryRun, status, job, pageToken, at})' "$T/log4p")"
+
+# ---- 4c. a job given up on is cancelled, once; a job that completed never is -------------------
+cancels() { curl -s "$FAKE/_state" | jq -c '.cancels'; }
+# every job above completed (polled to its end, read page by page): none was cancelled
+[ "$(cancels)" = "{}" ] || fail "a job that completed was cancelled: $(cancels)"
+# jobs_cancelled LOG: the jobs.cancel calls in LOG, as {JOB: n} (each must be a POST
+# with the job's location, answered 200)
+jobs_cancelled() {
+	jq -c 'map(select(.cancel)) | if all(.method == "POST" and .location == "EU" and .status == 200)
+		then group_by(.job) | map({(.[0].job): length}) | add // {} else "bad: \(.)" end' "$1"
+}
+# a poll refused (403 accessDenied) while the job runs: the pull fails, the job is cancelled
+control '{"async_polls": 100000, "faults": [{"on": "results", "status": 403, "reason": "accessDenied",
+  "message": "Access Denied: Job proj-test:EU.job"}]}'
+before=$(fake_log | jq length)
+sync users --full; rc=$?
+[ $rc -eq 1 ] || fail "a refused poll: exit $rc"
+log_from "$before" >"$T/log4c"
+job=$(jq -r 'map(select(.status == 403)) | .[0].job' "$T/log4c")
+[ "$(jobs_cancelled "$T/log4c")" = "{\"$job\":1}" ] ||
+	fail "a job whose poll was refused was not cancelled once: $(jq -c 'map({method, path, status, job, location})' "$T/log4c")"
+grep -q "accessDenied (HTTP 403): Access Denied: Job" "$T/err" || fail "a refused poll: $(cat "$T/err")"
+grep -q "could not cancel" "$T/err" && fail "a cancel that succeeded was reported: $(cat "$T/err")"
+# polls that keep failing (503, sent again 4 times): each run's job is cancelled once, and
+# the retry runs a new one
+control '{"faults": [{"on": "results", "status": 503}, {"on": "results", "status": 503},
+  {"on": "results", "status": 503}, {"on": "results", "status": 503}, {"on": "results", "status": 503},
+  {"on": "results", "status": 503}, {"on": "results", "status": 503}, {"on": "results", "status": 503},
+  {"on": "results", "status": 503}, {"on": "results", "status": 503}]}'
+before=$(fake_log | jq length)
+sync retry_out --full; rc=$?
+[ $rc -eq 1 ] || fail "polls that keep failing: exit $rc"
+log_from "$before" >"$T/log4d"
+jq -e 'map(select((.path | test("queries$")) and (.dryRun | not)) | .job) | length == 2 and .[0] != .[1]' "$T/log4d" >/dev/null ||
+	fail "polls that keep failing: not two runs of two jobs: $(jq -c 'map({method, path, status, job})' "$T/log4d")"
+[ "$(jobs_cancelled "$T/log4d")" = "$(jq -c 'map(select((.path | test("queries$")) and (.dryRun | not)) | {(.job): 1}) | add' "$T/log4d")" ] ||
+	fail "jobs whose polls kept failing were not each cancelled once: $(jq -c 'map({method, path, status, job})' "$T/log4d")"
+# a cancel that fails is logged; the pull's own error stands
+control '{"faults": [{"on": "results", "status": 403, "reason": "accessDenied", "message": "Access Denied: Job"},
+  {"on": "cancel", "status": 500}]}'
+sync users --full; rc=$?
+[ $rc -eq 1 ] || fail "a failed cancel: exit $rc"
+grep -q "could not cancel job job_fake[0-9]*: BigQuery backendError (HTTP 500)" "$T/err" &&
+	grep -q "profilehub: sync: users: BigQuery accessDenied (HTTP 403)" "$T/err" ||
+	fail "a cancel that failed: $(cat "$T/err")"
+# the hub stops while the job runs: the job is cancelled, and the stop is not held up
+before=$(fake_log | jq length)
+"$HUB" -c "$T/hub.yaml" sync users --full >"$T/out" 2>"$T/err" &
+SYNC_PID=$!
+n=0
+until log_from "$before" | jq -e 'any(.jobComplete == false)' >/dev/null; do
+	n=$((n + 1))
+	[ $n -lt 300 ] || { fail "the job was not polled: $(cat "$T/err")"; break; }
+	sleep 0.1
+done
+pid_stop TERM "$SYNC_PID" 30; rc=$? # a bound: a stop held up fails here
+[ $rc -eq 1 ] || fail "a sync stopped while its job ran: exit $rc (124: still running 30 s after SIGTERM): $(cat "$T/err")"
+[ $rc -eq 124 ] && pid_signal KILL "$SYNC_PID"
+log_from "$before" >"$T/log4e"
+job=$(jq -r 'map(select((.path | test("queries$")) and (.dryRun | not))) | .[0].job' "$T/log4e")
+[ "$(jobs_cancelled "$T/log4e")" = "{\"$job\":1}" ] ||
+	fail "a job the hub stopped waiting for was not cancelled once: $(jq -c 'map({method, path, status, job})' "$T/log4e")"
+control '{"async_polls": 0}'
 
 # ---- 5. events: REPEATED RECORD, REPEATED TIMESTAMP, a static token -------------------------------
 sync events || fail "events sync: $(cat "$T/err")"

@@ -15,6 +15,10 @@
 //                               startIndex, maxResults; jobComplete: false
 //                               first when asked to)
 //   POST /bigquery/v2/projects/P/jobs, GET .../jobs/JOB   jobs.insert / get
+//   POST /bigquery/v2/projects/P/jobs/JOB/cancel  jobs.cancel (an empty body;
+//                               ?location=): the job ends DONE with errorResult
+//                               "stopped", its results refused from then on;
+//                               counted per job in GET /_state's cancels
 //
 // Every /bigquery request needs a Bearer token the token endpoints issued
 // (or --static-token); errors are Google's envelope {"error": {code,
@@ -38,12 +42,12 @@
 // size limit), fewer when maxResults says so.
 //
 // Test controls (no auth): POST /_control {faults: [{on: "query" (a jobs.query
-// that runs) | "dryrun" | "results" | "token" | "metadata", status, reason,
+// that runs) | "dryrun" | "results" | "cancel" | "token" | "metadata", status, reason,
 // message, retry_after}],
 // async_polls: N, append: {TABLE: [rows]}, hold_pages_after: N (from then
 // on, the N+1th next-page request waits until {release: true}), float_timestamps: true (ignore
 // useInt64Timestamp), token_lifetime: seconds}; GET /_log -> the requests
-// seen; GET /_state -> {held, tokens_issued}.
+// seen; GET /_state -> {held, tokens_issued, pages_served, cancels: {JOB: n}}.
 'use strict';
 
 const crypto = require('crypto');
@@ -74,6 +78,7 @@ let pagesServed = 0;          // next pages (with a pageToken) answered
 let holdBase = 0;             // pagesServed when hold_pages_after was set
 let nextJob = 1;
 let tokensIssued = 0;
+const cancels = {};           // jobId -> jobs.cancel calls answered for it
 
 // ---- generated tables (benchmarks, kill tests) ------------------------------------
 
@@ -619,6 +624,8 @@ function getResults(req, res, url, jobId, entry) {
 		return sendFault(req, res, entry, f);
 	if (!job)
 		return sendError(req, res, entry, 404, 'notFound', `Not found: Job ${jobId}`);
+	if (job.cancelled)
+		return sendError(req, res, entry, 400, 'stopped', CANCELLED);
 	if (job.polls_left > 0) {
 		job.polls_left--;
 		entry.status = 200;
@@ -655,10 +662,19 @@ function getResults(req, res, url, jobId, entry) {
 	reply();
 }
 
+const CANCELLED = 'Job execution was cancelled: User requested cancellation';
+
+function jobStatus(job) {
+	if (job.cancelled)
+		return { state: 'DONE', errorResult: { reason: 'stopped', message: CANCELLED },
+			errors: [{ reason: 'stopped', message: CANCELLED }] };
+	return { state: job.polls_left > 0 ? 'RUNNING' : 'DONE' };
+}
+
 function jobResource(job) {
 	return { kind: 'bigquery#job', id: `${job.project}:${job.location}.${job.id}`,
 		jobReference: jobRef(job), configuration: { query: { query: job.query, useLegacySql: false } },
-		status: { state: job.polls_left > 0 ? 'RUNNING' : 'DONE' },
+		status: jobStatus(job),
 		statistics: { creationTime: String(job.created), startTime: String(job.created),
 			endTime: String(job.created + 1), totalBytesProcessed: '0',
 			query: { totalBytesProcessed: '0', totalBytesBilled: '0', cacheHit: false,
@@ -689,6 +705,27 @@ function insertJob(req, res, project, body, entry) {
 	}
 }
 
+// jobs.cancel: "The request body must be empty"; a job that already ended
+// stays as it ended (BigQuery answers its final state).
+function cancelJob(req, res, url, project, id, body, entry) {
+	const job = jobs.get(id);
+	Object.assign(entry, { job: id, cancel: true, location: url.searchParams.get('location') });
+	if (body.length)
+		return sendError(req, res, entry, 400, 'invalid', 'The request body must be empty');
+	if (!job)
+		return sendError(req, res, entry, 404, 'notFound', `Not found: Job ${project}:${id}`);
+	cancels[id] = (cancels[id] || 0) + 1;
+	const f = takeFault('cancel');
+	if (f)
+		return sendFault(req, res, entry, f);
+	if (job.polls_left > 0) {
+		job.polls_left = 0;
+		job.cancelled = true;
+	}
+	entry.status = 200;
+	send(req, res, 200, { kind: 'bigquery#jobCancelResponse', job: jobResource(job) });
+}
+
 // ---- routing --------------------------------------------------------------------------------
 
 function handle(req, res, body) {
@@ -714,14 +751,14 @@ function handle(req, res, body) {
 		return send(req, res, 200, log);
 	if (url.pathname === '/_state')
 		return send(req, res, 200, { held: held.length, tokens_issued: tokensIssued,
-			pages_served: pagesServed });
+			pages_served: pagesServed, cancels });
 	const entry = { at: Date.now(), method: req.method, path: url.pathname };
 	log.push(entry);
 	if (url.pathname === '/token' && req.method === 'POST')
 		return tokenEndpoint(req, res, body, entry);
 	if (url.pathname.startsWith('/computeMetadata/'))
 		return metadataEndpoint(req, res, url, entry);
-	const m = /^\/bigquery\/v2\/projects\/([^/]+)\/(queries|jobs)(?:\/([^/]+))?$/.exec(url.pathname);
+	const m = /^\/bigquery\/v2\/projects\/([^/]+)\/(queries|jobs)(?:\/([^/]+))?(\/cancel)?$/.exec(url.pathname);
 	if (!m)
 		return sendError(req, res, entry, 404, 'notFound', 'Not found: URL ' + url.pathname);
 	entry.token = tokenKind(req);
@@ -731,6 +768,11 @@ function handle(req, res, body) {
 			'authentication credential.');
 	const project = decodeURIComponent(m[1]);
 	const id = m[3] && decodeURIComponent(m[3]);
+	if (m[4]) {
+		if (m[2] === 'jobs' && id && req.method === 'POST')
+			return cancelJob(req, res, url, project, id, body, entry);
+		return sendError(req, res, entry, 404, 'notFound', 'Not found: ' + req.method + ' ' + url.pathname);
+	}
 	if (m[2] === 'queries' && !id && req.method === 'POST')
 		return postQuery(req, res, project, body, entry);
 	if (m[2] === 'queries' && id && req.method === 'GET')
