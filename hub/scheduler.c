@@ -259,7 +259,20 @@ static int backoff_follow_clock(struct sched_entry *e, int64_t now_ms)
 	return 1;
 }
 
-int sched_entry_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t random,
+/* A kept trigger is tried SCHED_TRIGGER_RETRY_MS after its last try: one
+ * left further away is tried that long from now. */
+static int trigger_follow_clock(struct sched_entry *e, int64_t now_ms)
+{
+	if (!e->is_triggered || e->trigger_at_ms - now_ms <= SCHED_TRIGGER_RETRY_MS)
+		return 0;
+	e->trigger_at_ms = now_ms + SCHED_TRIGGER_RETRY_MS;
+	return 1;
+}
+
+/* The planned run: a retry (backoff_follow_clock), or an idle entry's on
+ * its schedule, left further away than the schedule's next time and its
+ * jitter, planned again from now. */
+static int plan_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t random,
 			     const struct sched_policy *pol)
 {
 	int64_t nominal, latest;
@@ -277,6 +290,12 @@ int sched_entry_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t ran
 		return 0;
 	plan_on_schedule(e, now_ms, random, pol);
 	return 1;
+}
+
+int sched_entry_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t random,
+			     const struct sched_policy *pol)
+{
+	return trigger_follow_clock(e, now_ms) | plan_follow_clock(e, now_ms, random, pol);
 }
 
 int sched_entry_trigger(struct sched_entry *e)
@@ -598,11 +617,18 @@ static void source_start(struct scheduler *s, struct sched_source *src, int64_t 
  * away is planned again from now (sched_entry_follow_clock), and said. */
 static void source_follow_clock(struct scheduler *s, struct sched_source *src, int64_t now)
 {
-	int64_t was = src->e.next_run_ms;
+	int64_t was = src->e.next_run_ms, was_try = src->e.trigger_at_ms;
 	const char *what;
 	char at[40];
 
 	if (!sched_entry_follow_clock(&src->e, now, next_random(s), &s->pol))
+		return;
+	if (src->e.trigger_at_ms != was_try)
+		log_info(src->conf->name,
+			 "the clock went back: the kept trigger's next try was %" PRId64 " s away;"
+			 " tried again at %s", (was_try - now) / 1000,
+			 time_format_ms(src->e.trigger_at_ms, at, sizeof(at)));
+	if (src->e.next_run_ms == was)
 		return;
 	what = src->e.state == SOURCE_BACKOFF ? "retry" : "next run";
 	log_info(src->conf->name,

@@ -131,9 +131,10 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
  * wall-clock time, so the next one waited for the length of the step.  A
  * planned run further from now_ms than the schedule's next time plus its
  * jitter is planned again from now_ms, as after a run; a retry further
- * than its backoff wait (backoff_ms) is planned that wait from now_ms.
- * 1 when it was (the dispatcher logs it), 0 when not (also while running,
- * disabled or on demand without a retry planned). */
+ * than its backoff wait (backoff_ms) is planned that wait from now_ms; a
+ * kept trigger's try further than SCHED_TRIGGER_RETRY_MS is made that
+ * long from now_ms.  1 when one was (the dispatcher logs it), 0 when not
+ * (also while running, disabled or on demand with nothing planned). */
 int sched_entry_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t random,
 			     const struct sched_policy *pol);
 /* Asks for a run now: SCHEDULER_TRIGGERED, or SCHEDULER_RUNNING (queued

@@ -372,6 +372,41 @@ static void test_a_clock_step_back_replans_a_backoff(void)
 	CU_ASSERT(sched_entry_is_due(&e, back + 120000));
 }
 
+/* The wall clock steps back an hour while a trigger is kept (the lease
+ * was another process's): its next try, a second after the last in
+ * wall-clock time, was then an hour away, and "sync now" ran nothing for
+ * an hour.  It is tried a second from the new now (said once), a disabled
+ * source's too; a try within the second is kept. */
+static void test_a_clock_step_back_replans_a_kept_trigger(void)
+{
+	int64_t back = t0 + 5 - 60 * MIN_MS;
+	struct sched_entry e, before;
+
+	sched_entry_init(&e, "od", NULL, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+	before = e;
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_skip(&e, &before, t0 + 5, 0, &pol);
+	CU_ASSERT_EQUAL(e.trigger_at_ms, t0 + 5 + SCHED_TRIGGER_RETRY_MS);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, t0 + 5, 0, &pol), 0);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, back, 0, &pol), 1);
+	CU_ASSERT(e.is_triggered);
+	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, back), SCHED_TRIGGER_RETRY_MS);
+	CU_ASSERT(!sched_entry_is_due(&e, back + SCHED_TRIGGER_RETRY_MS - 1));
+	CU_ASSERT(sched_entry_is_due(&e, back + SCHED_TRIGGER_RETRY_MS));
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, back + 1, 0, &pol), 0);
+	/* a disabled source, triggered: the same */
+	sched_entry_init(&e, "d", NULL, t0, 0, &pol);
+	e.state = SOURCE_DISABLED;
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+	before = e;
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_skip(&e, &before, t0 + 5, 0, &pol);
+	CU_ASSERT_EQUAL(e.state, SOURCE_DISABLED);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, back, 0, &pol), 1);
+	CU_ASSERT(sched_entry_is_due(&e, back + SCHED_TRIGGER_RETRY_MS));
+}
+
 /* Two processes (two store connections) plan the same schedule with their
  * own jitter: the first to claim a tick runs it, the other skips it (both
  * ran every tick: the lease only keeps runs from overlapping). */
@@ -787,6 +822,7 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_a_late_tick_counts_from_its_start),
 	   TEST(test_a_clock_step_back_replans_the_next_run),
 	   TEST(test_a_clock_step_back_replans_a_backoff),
+	   TEST(test_a_clock_step_back_replans_a_kept_trigger),
 	   TEST(test_a_tick_is_run_by_one_process),
 	   TEST(test_cron_jitter_is_a_tenth_of_the_period_at_most),
 	   TEST(test_on_demand_source_runs_only_when_triggered),
