@@ -67,9 +67,14 @@ struct api {
 	struct api_providers providers;
 	struct record_rules rules;
 
-	pthread_mutex_t lock;           /* guards the pool */
+	pthread_mutex_t lock;           /* guards the pool and the outage below */
 	struct store *pool[API_POOL_MAX];
 	size_t n_pool;
+	/* requests that found no store connection (pool_note_outage) */
+	int64_t outage_since_ms;        /* wall clock of the first; 0: none */
+	int64_t outage_began_ms;        /* the same, monotonic */
+	int64_t outage_logged_ms;       /* monotonic: the last line about it */
+	int64_t n_outage;               /* requests refused since */
 	pthread_mutex_t record_lock;    /* guards record_store */
 	struct store *record_store;     /* writes the privacy request records;
 					 * opened when first needed, closed on
@@ -150,6 +155,54 @@ void api_response_free(struct api_response *resp)
 /* A pooled connection in a read snapshot, or NULL when none can be had:
  * the reason (the store's, which names its file or server) is logged
  * here, never given to the client (respond_store_unavailable()). */
+#define OUTAGE_LOG_MS 10000 /* while the store cannot be opened: a line at most this often */
+
+/*
+ * Requests that find no store connection are logged as a state, not one
+ * line each (an outage of a minute under load would be thousands of
+ * error lines): the first with its cause, then at most one line every
+ * OUTAGE_LOG_MS while it lasts, naming the count and the last cause, and
+ * one line when a request gets a connection again.  Every such request
+ * is still answered 503 store_unavailable.
+ */
+static void pool_note_outage(struct api *api, const char *err)
+{
+	int64_t now = time_mono_ms();
+	char since[40];
+
+	pthread_mutex_lock(&api->lock);
+	if (!api->outage_since_ms) {
+		api->outage_since_ms = time_now_ms();
+		api->outage_began_ms = api->outage_logged_ms = now;
+		api->n_outage = 1;
+		log_error("api", "no store connection for a request: %s; requests are answered 503"
+			  " until one opens (logged again at most every %d s)", err,
+			  OUTAGE_LOG_MS / 1000);
+	} else if (++api->n_outage, now - api->outage_logged_ms >= OUTAGE_LOG_MS) {
+		api->outage_logged_ms = now;
+		log_error("api", "no store connection since %s: %lld requests answered 503 so far;"
+			  " the last: %s", time_format_ms(api->outage_since_ms, since, sizeof(since)),
+			  (long long)api->n_outage, err);
+	}
+	pthread_mutex_unlock(&api->lock);
+}
+
+/* A request got its connection: the end of an outage, if one ran. */
+static void pool_note_open(struct api *api)
+{
+	char since[40];
+
+	pthread_mutex_lock(&api->lock);
+	if (api->outage_since_ms)
+		log_info("api", "store connections open again (failing since %s, for %lld s: %lld"
+			 " requests answered 503)",
+			 time_format_ms(api->outage_since_ms, since, sizeof(since)),
+			 (long long)(time_mono_ms() - api->outage_began_ms) / 1000,
+			 (long long)api->n_outage);
+	api->outage_since_ms = 0;
+	pthread_mutex_unlock(&api->lock);
+}
+
 static struct store *pool_take(struct api *api)
 {
 	struct store *s = NULL;
@@ -169,9 +222,10 @@ static struct store *pool_take(struct api *api)
 	}
 	if (api->store_hook)
 		api->store_hook(api->store_hook_ctx, s);
+	pool_note_open(api);
 	return s;
 fail:
-	log_error("api", "no store connection for a request: %s", err);
+	pool_note_outage(api, err);
 	return NULL;
 }
 
