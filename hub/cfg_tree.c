@@ -126,8 +126,10 @@ static size_t mark_byte_offset(const struct parser *p, const yaml_mark_t *m)
 
 /* A scanner error at a plain value starting with a character YAML keeps
  * for itself ('*' an alias, '@' and '`' reserved): the value is meant as
- * text (a cron "*\/15 * * * *", "@daily"), so say how to write it. */
-static const char *quote_hint(const struct parser *p)
+ * text (a cron "*\/15 * * * *", "@daily"), so say how to write it.  At a
+ * tab, libyaml's "cannot start any token" never names it: an editor that
+ * indents with tabs shows nothing wrong, so say it. */
+static const char *scanner_hint(const struct parser *p)
 {
 	const yaml_parser_t *yp = &p->yp;
 	size_t at = mark_byte_offset(p, &yp->context_mark);
@@ -138,6 +140,7 @@ static const char *quote_hint(const struct parser *p)
 	case '*': return "; a value starting with '*' must be quoted, as in \"*/15 * * * *\"";
 	case '@': return "; a value starting with '@' must be quoted, as in \"@daily\"";
 	case '`': return "; a value starting with '`' must be quoted";
+	case '\t': return "; YAML is indented with spaces, never tabs";
 	default: return "";
 	}
 }
@@ -172,7 +175,7 @@ static void parser_yaml_error(struct parser *p)
 				yp->problem_mark.line + 1, yp->problem_mark.column + 1,
 				yp->problem ? yp->problem : "syntax error", yp->context,
 				yp->context_mark.line + 1, yp->context_mark.column + 1,
-				quote_hint(p));
+				scanner_hint(p));
 		else
 			err_set(p->err, p->err_size, "%s:%zu:%zu: %s", p->file,
 				yp->problem_mark.line + 1, yp->problem_mark.column + 1,

@@ -68,7 +68,8 @@ static void test_yaml_syntax_error_names_file_line_col(void)
 	static const struct bad_case rows[] = {
 		{NULL, FIXTURES "tab_indent.yaml",
 		 FIXTURES "tab_indent.yaml:3:1: found character that cannot start any token "
-			  "(while scanning for the next token at 3:1)"},
+			  "(while scanning for the next token at 3:1); YAML is indented with spaces,"
+			  " never tabs"},
 		{NULL, FIXTURES "unclosed_quote.yaml",
 		 FIXTURES "unclosed_quote.yaml:6:1: found unexpected end of stream "
 			  "(while scanning a quoted scalar at 3:9)"},
@@ -97,6 +98,24 @@ static void test_quote_hint_after_non_ascii_text(void)
 		{"a: \xe2\x82\xac*\n`b: 1\n", NULL,
 		 "bad.yaml:2:1: found character that cannot start any token (while scanning for "
 		 "the next token at 2:1); a value starting with '`' must be quoted"},
+	};
+	CHECK_BAD_ROWS(rows);
+}
+
+/* A tab where indentation is read: libyaml names no tab, and an editor
+ * showing tabs as spaces shows nothing wrong. */
+static void test_tab_indent_is_named(void)
+{
+	static const struct bad_case rows[] = {
+		{"http:\n  \tthreads: 2\n", NULL,
+		 "bad.yaml:2:3: found character that cannot start any token (while scanning for "
+		 "the next token at 2:3); YAML is indented with spaces, never tabs"},
+		{"sources:\n\t- name: web\n", NULL,
+		 "bad.yaml:2:1: found character that cannot start any token (while scanning for "
+		 "the next token at 2:1); YAML is indented with spaces, never tabs"},
+		{"x:\n  - a\n  -\tb\n", NULL,
+		 "bad.yaml:3:4: found character that cannot start any token (while scanning for "
+		 "the next token at 3:4); YAML is indented with spaces, never tabs"},
 	};
 	CHECK_BAD_ROWS(rows);
 }
@@ -996,6 +1015,7 @@ static void test_load_survives_every_allocation_failure(void)
 TEST_SUITE(config, NULL, NULL,
 	   TEST(test_yaml_syntax_error_names_file_line_col),
 	   TEST(test_quote_hint_after_non_ascii_text),
+	   TEST(test_tab_indent_is_named),
 	   TEST(test_duplicate_key_is_refused),
 	   TEST(test_unknown_key_suggests_closest),
 	   TEST(test_wrong_type_is_reported_at_the_value),
