@@ -134,32 +134,56 @@ int cfg_as_float(const struct cfg_node *n, double *out)
 	return s ? parse_float(s, out) : -1;
 }
 
-int cfg_as_duration_ms(const struct cfg_node *n, int64_t *out)
+/* Digits and a unit (none: seconds) into milliseconds: 0, -1 when not
+ * written so, -2 when written so but past INT64_MAX milliseconds. */
+static int parse_duration_ms(const char *s, int64_t *out)
 {
 	static const struct {
 		const char *unit;
 		int64_t ms;
 	} units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000},
 		     {"h", 3600000}, {"d", 86400000}};
-	const char *s = scalar_text(n);
 	int64_t v = 0;
+	int is_over = 0;
 
-	if (!s || *s < '0' || *s > '9')
+	if (*s < '0' || *s > '9')
 		return -1;
-	while (*s >= '0' && *s <= '9') {
+	for (; *s >= '0' && *s <= '9'; s++) {
 		if (v > (INT64_MAX - 9) / 10)
-			return -1;
-		v = v * 10 + (*s++ - '0');
+			is_over = 1;
+		else
+			v = v * 10 + (*s - '0');
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 		if (strcmp(s, units[i].unit) == 0) {
-			if (v > INT64_MAX / units[i].ms)
-				return -1;
+			if (is_over || v > INT64_MAX / units[i].ms)
+				return -2;
 			*out = v * units[i].ms;
 			return 0;
 		}
 	}
 	return -1;
+}
+
+int cfg_as_duration_ms(const struct cfg_node *n, int64_t *out)
+{
+	const char *s = scalar_text(n);
+	return s && parse_duration_ms(s, out) == 0 ? 0 : -1;
+}
+
+/* An integer or a duration written right but too large for the reader:
+ * "expected an integer" would send the operator looking for a typo. */
+static int is_out_of_range(const struct cfg_node *n, enum hub_config_type type)
+{
+	const char *s = scalar_text(n);
+	int64_t v;
+
+	if (!s)
+		return 0;
+	if (type == HUB_CFG_DURATION)
+		return parse_duration_ms(s, &v) == -2;
+	s += *s == '+' || *s == '-';
+	return *s && strspn(s, "0123456789") == strlen(s); /* parse_int failed */
 }
 
 /* ---- JSON ---------------------------------------------------------- */
@@ -401,7 +425,14 @@ int cfg_check_type(const struct cfg_node *v, const char *path, enum hub_config_t
 		return 0;
 	}
 fail:
-	cfg_errorf(err, err_size, bad, 0, path, "%s", type_expectation(type));
+	if ((type == HUB_CFG_INT || type == HUB_CFG_DURATION) && is_out_of_range(v, type))
+		cfg_errorf(err, err_size, v, 0, path, "%s",
+			   type == HUB_CFG_INT
+				   ? "integer out of range (-9223372036854775808 to"
+				     " 9223372036854775807)"
+				   : "duration too long (at most 106751991167d)");
+	else
+		cfg_errorf(err, err_size, bad, 0, path, "%s", type_expectation(type));
 	return -1;
 }
 

@@ -404,6 +404,22 @@ static void test_bad_values_are_refused(void)
 		 "bad.yaml:2:21: privacy.erase_block_days: must be between 1 and 2147483647"},
 		{"http:\n  threads: 5000\n", NULL,
 		 "bad.yaml:2:12: http.threads: must be between 1 and 1024"},
+		/* past 64 bits: out of range, not "expected an integer" */
+		{"http:\n  max_body: 99999999999999999999\n", NULL,
+		 "bad.yaml:2:13: http.max_body: integer out of range (-9223372036854775808 to "
+		 "9223372036854775807)"},
+		{"privacy:\n  erase_block_days: -9223372036854775809\n", NULL,
+		 "bad.yaml:2:21: privacy.erase_block_days: integer out of range "
+		 "(-9223372036854775808 to 9223372036854775807)"},
+		{"http:\n  timeout: 99999999999999999999s\n", NULL,
+		 "bad.yaml:2:12: http.timeout: duration too long (at most 106751991167d)"},
+		{"http:\n  timeout: 106751991168d\n", NULL,
+		 "bad.yaml:2:12: http.timeout: duration too long (at most 106751991167d)"},
+		/* not digits: still what is expected */
+		{"http:\n  max_body: 1MiB\n", NULL,
+		 "bad.yaml:2:13: http.max_body: expected an integer"},
+		{"http:\n  timeout: -5s\n", NULL,
+		 "bad.yaml:2:12: http.timeout: expected a duration like 30s, 15m, 2h"},
 		{"http:\n  timeout: 0s\n", NULL, "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
 		{"http:\n  timeout: 25h\n", NULL, "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
 		{"http:\n  listen: localhost\n", NULL,
