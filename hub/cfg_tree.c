@@ -204,6 +204,7 @@ static void node_free_contents(struct cfg_node *n)
 	hub_free(n->children);
 	hub_free(n->key);
 	hub_free(n->value);
+	hub_free(n->raw);
 }
 
 void cfg_free(struct cfg_node *root)
@@ -471,6 +472,10 @@ static int parse_scalar(struct parser *p, const yaml_event_t *ev, struct cfg_nod
 	n->value = expand_env(p, &ev->start_mark, text, len);
 	if (!n->value)
 		return -1;
+	if (memmem(text, len, "${", 2) && !(n->raw = hub_strndup(text, len))) {
+		err_set(p->err, p->err_size, "%s: out of memory", p->file);
+		return -1;
+	}
 	if (!is_utf8((const unsigned char *)n->value, strlen(n->value))) {
 		parser_error(p, &ev->start_mark, path, "value is not valid UTF-8");
 		return -1;

@@ -704,6 +704,15 @@ size_t config_example_secrets(const struct hub_config *cfg, const struct cfg_nod
 	return cfg->root ? find_example_secrets(cfg->root, out, max, 0) : 0;
 }
 
+const struct cfg_node *config_store_password_in_file(const struct hub_config *cfg)
+{
+	const struct cfg_node *n = member(member(cfg->root, "store"), "url");
+
+	if (!cfg->store_url || !n)
+		return NULL;
+	return store_pg_url_has_written_password(n->raw ? n->raw : n->value) ? n : NULL;
+}
+
 int config_listen_is_loopback(const char *listen)
 {
 	const char *end;

@@ -23,6 +23,8 @@ struct cfg_node {
 	enum cfg_kind kind;
 	char *key;            /* member of a map: its key; else NULL */
 	char *value;          /* scalar: text after ${VAR} expansion */
+	char *raw;            /* scalar with a ${...} reference: the text as
+			       * written; else NULL (value is as written) */
 	int is_quoted;        /* scalar was quoted: always a string */
 	int is_null;          /* plain scalar ~, null, Null, NULL or empty */
 	const char *file;     /* shared with the whole tree */
@@ -160,6 +162,9 @@ int config_load(const char *path, struct hub_config **out, char *err, size_t err
  * refused when listening beyond this machine. */
 size_t config_example_secrets(const struct hub_config *cfg, const struct cfg_node **out,
 			      size_t max);
+/* store.url when the file itself holds its password (written there, not
+ * read from a ${VAR}), else NULL: for `run` and `check` to warn. */
+const struct cfg_node *config_store_password_in_file(const struct hub_config *cfg);
 /* Does http.listen ("host:port"; NULL: the default) accept connections
  * from this machine only (127.x.x.x, localhost, [::1])? */
 int config_listen_is_loopback(const char *listen);

@@ -380,7 +380,7 @@ int cli_check_entries(const struct plugin_registry *reg, const struct hub_config
 
 int cli_check_example_secrets(const struct cli *cli, const char *cmd)
 {
-	const struct cfg_node *found[8];
+	const struct cfg_node *found[8], *url;
 	size_t n = config_example_secrets(cli->cfg, found, ARRAY_SIZE(found));
 	const char *listen = cli->cfg->http_listen;
 	int is_local = config_listen_is_loopback(listen);
@@ -399,6 +399,11 @@ int cli_check_example_secrets(const struct cli *cli, const char *cmd)
 	}
 	if (n > ARRAY_SIZE(found))
 		log_warn("hub", "and %zu more of the README's example secrets", n - ARRAY_SIZE(found));
+	if ((url = config_store_password_in_file(cli->cfg)))
+		log_warn("hub", "%s:%d:%d: store.url: the password is written in the file (anyone"
+				" who reads the file or a copy of it has it): read it from the"
+				" environment, as url: \"${HUB_DATABASE_URL}\", or from ~/.pgpass",
+			 url->file, url->line, url->col);
 	return n && !is_local ? -1 : 0;
 }
 

@@ -522,6 +522,21 @@ int store_pg_url_check(const char *url)
 	return ok;
 }
 
+int store_pg_url_has_written_password(const char *text)
+{
+	PQconninfoOption *opts = PQconninfoParse(text, NULL);
+	int is_written = 0;
+
+	if (!opts)
+		return 0;
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val && *o->val &&
+		    !strstr(o->val, "${"))
+			is_written = 1;
+	PQconninfoFree(opts);
+	return is_written;
+}
+
 /* "user@host:port/dbname" from a URL or conninfo, without the password,
  * its control bytes escaped (a %0A in the user name would start a line of
  * its own in an error printed or logged). */

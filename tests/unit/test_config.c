@@ -495,6 +495,53 @@ static void test_top_level_must_be_a_mapping(void)
 
 /* A recognisable secret in a wrong-typed or malformed secret value must
  * not reach the message. */
+/* A store.url whose password is written in the file is found (run and
+ * check warn about it); one read from ${VAR}, or with no password, not. */
+static void test_store_password_written_in_the_file_is_found(void)
+{
+	static const struct {
+		const char *url;
+		int is_written;
+	} rows[] = {
+		{"postgresql://hub:hunter2@127.0.0.1/hub", 1},
+		{"postgresql://hub:hunter2@${HUB_TEST_PGHOST}/hub", 1},
+		{"postgresql://hub@127.0.0.1/hub?password=hunter2", 1},
+		{"host=127.0.0.1 user=hub password=hunter2 dbname=hub", 1},
+		{"${HUB_TEST_PGURL}", 0},
+		{"postgresql://hub:${HUB_TEST_PGPASS}@127.0.0.1/hub", 0},
+		{"postgresql://hub@127.0.0.1/hub", 0},
+		{"postgresql://hub:@127.0.0.1/hub", 0},
+	};
+	struct hub_config *cfg;
+	char text[256];
+
+	setenv("HUB_TEST_PGHOST", "127.0.0.1", 1);
+	setenv("HUB_TEST_PGURL", "postgresql://hub:hunter2@127.0.0.1/hub", 1);
+	setenv("HUB_TEST_PGPASS", "hunter2", 1);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct cfg_node *n;
+
+		snprintf(text, sizeof(text), "store:\n  driver: postgres\n  url: \"%s\"\n",
+			 rows[i].url);
+		cfg = load_ok(text);
+		if (!cfg)
+			continue;
+		n = config_store_password_in_file(cfg);
+		if ((n != NULL) != rows[i].is_written)
+			fprintf(stderr, "\n  row %zu: %s\n", i, rows[i].url);
+		CU_ASSERT_EQUAL(n != NULL, rows[i].is_written);
+		if (n)
+			CU_ASSERT_EQUAL(n->line, 3);
+		config_free(cfg);
+	}
+	unsetenv("HUB_TEST_PGHOST");
+	unsetenv("HUB_TEST_PGURL");
+	unsetenv("HUB_TEST_PGPASS");
+	cfg = load_ok("store:\n  path: var/hub.db\n"); /* sqlite: no url */
+	CU_ASSERT_PTR_NULL(cfg ? config_store_password_in_file(cfg) : NULL);
+	config_free(cfg);
+}
+
 static void test_secret_value_never_in_message(void)
 {
 	static const struct bad_case rows[] = {
@@ -1042,6 +1089,7 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_bad_external_id_is_refused),
 	   TEST(test_yaml_features_outside_plain_data_are_refused),
 	   TEST(test_top_level_must_be_a_mapping),
+	   TEST(test_store_password_written_in_the_file_is_found),
 	   TEST(test_secret_value_never_in_message),
 	   TEST(test_store_url_read_wrongly_is_refused_without_the_password),
 	   TEST(test_store_url_control_bytes_are_escaped_in_errors),
