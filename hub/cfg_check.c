@@ -355,6 +355,21 @@ static void closest_key(const struct hub_config_key *keys, const char *name,
 	}
 }
 
+const char *cfg_closest_name(const char *name, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	int best_d = 3;
+
+	for (size_t i = 0; i < n; i++) {
+		int d = edit_distance(name, names[i]);
+		if (d < best_d) {
+			best_d = d;
+			best = names[i];
+		}
+	}
+	return best && (size_t)best_d < strlen(name) ? best : NULL;
+}
+
 static const char *type_expectation(enum hub_config_type type)
 {
 	switch (type) {

@@ -648,16 +648,32 @@ const struct plugin_module *plugin_registry_find(const struct plugin_registry *r
 	return bsearch(&key, reg->mods, reg->n_mods, sizeof(*reg->mods), module_cmp);
 }
 
+/* The loaded plugin whose name is closest to a missing one ("jsnol"),
+ * or NULL. */
+static const char *registry_closest(const struct plugin_registry *reg, const char *name)
+{
+	const char *names[64];
+	size_t n = 0;
+
+	for (size_t i = 0; reg && i < reg->n_mods && n < ARRAY_SIZE(names); i++)
+		names[n++] = reg->mods[i].name;
+	return cfg_closest_name(name, names, n);
+}
+
 const char *plugin_registry_missing(const struct plugin_registry *reg, const char *name,
 				    char *buf, size_t size)
 {
+	const char *best;
+
 	for (size_t i = 0; reg && i < reg->n_refused; i++)
 		if (strcmp(reg->refused[i].name, name) == 0) {
 			snprintf(buf, size, "%s", reg->refused[i].why);
 			return buf;
 		}
-	snprintf(buf, size, "no plugin named \"%s\" in %s", name,
-		 reg && reg->dir ? reg->dir : "the plugin directory");
+	best = registry_closest(reg, name);
+	snprintf(buf, size, "no plugin named \"%s\" in %s%s%s%s", name,
+		 reg && reg->dir ? reg->dir : "the plugin directory",
+		 best ? " (did you mean \"" : "", best ? best : "", best ? "\"?)" : "");
 	return buf;
 }
 

@@ -462,6 +462,11 @@ static void test_registry_skips_a_refused_plugin_and_says_why(void)
 	snprintf(expected, sizeof(expected), "no plugin named \"other\" in %s", dir);
 	CU_ASSERT_STRING_EQUAL(plugin_registry_missing(&reg, "other", why, sizeof(why)),
 			       expected);
+	/* a typo of a loaded plugin's name is named, as a key's is */
+	snprintf(expected, sizeof(expected),
+		 "no plugin named \"exmaple\" in %s (did you mean \"example\"?)", dir);
+	CU_ASSERT_STRING_EQUAL(plugin_registry_missing(&reg, "exmaple", why, sizeof(why)),
+			       expected);
 	plugin_registry_close(&reg);
 	CU_ASSERT_EQUAL(reg.n_refused, 0);
 	testlib_rmtree(dir);
