@@ -11,7 +11,9 @@
  *                                           oldest first, a page at a time ("Show more")
  *   POST /v1/privacy/requests               access (a file to download) and erase
  * The token is pasted once and kept in sessionStorage (this tab only).
- * Data from the API is only ever put in the page as text (never as HTML).
+ * Data from the API is only ever put in the page as text (never as HTML),
+ * each value isolated for bidi (iso, bdi) so that a direction override in it
+ * (U+202E) reverses none of the text around it.
  */
 "use strict";
 
@@ -55,21 +57,28 @@ function el(tag, attrs, ...children) {
 
 function show(id, visible) { $(id).hidden = !visible; }
 
+/* A value from the data in a sentence: in a <bdi>, a direction override
+ * it holds (U+202E, never ended) ends with it instead of reversing the rest
+ * of the sentence.  In the tab's title (text only), the same is FSI ... PDI. */
+const bdi = (s) => el("bdi", { text: s });
+const iso = (s) => `\u2068${s}\u2069`;
+
 /* table[key] when the table has key as its own, else undefined: a name
  * from the API such as "constructor" or "__proto__" must not find what
  * every object inherits.  The page looks every stored value up so. */
 const own = (table, key) => (Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined);
 
 let bannerTimer = null;
+/* message: a string, or an array of strings and nodes (a value in a bdi) */
 function banner(message, kind) {
   const b = $("banner");
   clearTimeout(bannerTimer);
   /* good news fades; errors stay until the next action */
   if (message && kind === "info") bannerTimer = setTimeout(() => banner(""), 8000);
-  b.textContent = message || "";
+  b.replaceChildren(...(Array.isArray(message) ? message : [message || ""]));
   b.className = "banner" + (kind === "info" ? " info" : "");
   b.setAttribute("role", kind === "info" ? "status" : "alert");
-  b.hidden = !message;
+  b.hidden = !b.textContent;
 }
 
 /* Times: short and relative on the page ("3 min ago", "12 Mar 2026"),
@@ -254,9 +263,9 @@ async function search(q) {
       return navigate({ profile: r.profiles[0].profile_id, by: r.matched_by.join(","), q }, true);
     const list = $("results-list");
     list.replaceChildren();
-    $("results-title").textContent = !r.profiles.length ? `No profile matches “${q}”`
-      : r.truncated ? `More than ${r.profiles.length} profiles match “${q}” by ${how}: the first ${r.profiles.length}`
-        : `${r.profiles.length} profiles match “${q}” by ${how}`;
+    $("results-title").replaceChildren(...(!r.profiles.length ? ["No profile matches “", bdi(q), "”"]
+      : r.truncated ? [`More than ${r.profiles.length} profiles match “`, bdi(q), `” by ${how}: the first ${r.profiles.length}`]
+        : [`${r.profiles.length} profiles match “`, bdi(q), `” by ${how}`]));
     $("results-hint").hidden = r.profiles.length > 0;
     for (const p of r.profiles) {
       const a = (p.attributes || {});
@@ -281,7 +290,7 @@ function fact(dl, label, value) {
 
 function renderSummary(p) {
   $("p-title").textContent = personName(p);
-  document.title = `${personName(p)} · Profiles · profilehub`;
+  document.title = `${iso(personName(p))} · Profiles · profilehub`;
   const badge = $("p-badge");
   badge.textContent = p.anonymous ? "anonymous" : "logged in";
   badge.className = "badge" + (p.anonymous ? " anon" : "");
@@ -289,7 +298,8 @@ function renderSummary(p) {
   const dl = $("p-facts");
   dl.replaceChildren();
   fact(dl, "Profile ID", el("span", { class: "mono", text: p.profile_id }));
-  fact(dl, "Name", [a.$first_name, a.$last_name].filter(Boolean).join(" "));
+  const names = [a.$first_name, a.$last_name].filter(Boolean);
+  fact(dl, "Name", names.length ? el("span", {}, ...names.flatMap((n, i) => (i ? [" ", bdi(n)] : [bdi(n)]))) : "");
   fact(dl, "Email", a.$email_address);
   fact(dl, "Phone", a.$phone_number);
   fact(dl, "Language", a.$language);
@@ -303,9 +313,8 @@ function renderMatched(p, by, q) {
   const box = $("p-matched");
   const kinds = (by || "").split(",").filter(Boolean);
   if (!kinds.length || !q) { box.hidden = true; return; }
-  let text = `Found by ${kinds.map(kindName).join(" and ")}: “${q}”`;
-  if (kinds.includes("profile_id") && q !== p.profile_id) text += " (an older ID of this profile, merged into it)";
-  box.textContent = text;
+  const older = kinds.includes("profile_id") && q !== p.profile_id ? " (an older ID of this profile, merged into it)" : "";
+  box.replaceChildren(`Found by ${kinds.map(kindName).join(" and ")}: “`, bdi(q), `”${older}`);
   box.hidden = false;
 }
 
@@ -356,9 +365,11 @@ function renderPlatforms(p) {
   box.append(t);
 }
 
+/* A value as text, or an array's items each isolated (bdi), ", " between. */
 function attrValue(v) {
-  if (Array.isArray(v)) return v.length ? v.map(valueText).join(", ") : "[ ]";
-  return valueText(v);
+  if (!Array.isArray(v)) return valueText(v);
+  if (!v.length) return "[ ]";
+  return el("span", {}, ...v.flatMap((x, i) => (i ? [", ", bdi(valueText(x))] : [bdi(valueText(x))])));
 }
 
 function renderAttributes(p) {
@@ -373,7 +384,7 @@ function renderAttributes(p) {
         el("td", {}, el("div", { class: "mono k", text: k }),
           el("div", { class: "type" }, m.type || typeof attrs[k], m.updated_at ? " · changed " : null,
             m.updated_at ? timeEl(m.updated_at) : null)),
-        el("td", { class: "v", text: attrValue(attrs[k]) })));
+        el("td", { class: "v" }, attrValue(attrs[k]))));
     }
   };
   const keys = Object.keys(attrs);
@@ -415,11 +426,12 @@ function historyVerb(e, pid) {
   return `${e.action} by ${by}:`;
 }
 
+/* The values of a row (an identifier, a reason) are each a bdi. */
 function historyItem(e, pid) {
-  const what = e.action === "merge" ? e.other_profile_id
-    : e.action === "rename" ? e.value || "" : [e.type && kindName(e.type), e.value].filter(Boolean).join(" ");
-  return el("li", {}, timeEl(e.at), " · ", `${historyVerb(e, pid)} ${what || ""}`,
-    e.reason ? el("span", { class: "muted", text: ` (${e.reason})` }) : null);
+  const kind = e.action === "merge" || e.action === "rename" || !e.type ? "" : `${kindName(e.type)} `;
+  const what = e.action === "merge" ? e.other_profile_id : e.value;
+  return el("li", {}, timeEl(e.at), " · ", `${historyVerb(e, pid)} ${kind}`, what ? bdi(what) : null,
+    e.reason ? el("span", { class: "muted" }, " (", bdi(e.reason), ")") : null);
 }
 
 /* The history's rows on the page (the empty note aside). */
@@ -656,13 +668,14 @@ async function poll() {
     if (!r.profiles.length) return gone();
     const now = r.profiles[0];
     if (now.profile_id !== p.profile_id) {
-      banner(`This ${p.anonymous ? "anonymous session" : "profile"} was merged into ${personName(now)}'s profile: showing it.`, "info");
+      banner([`This ${p.anonymous ? "anonymous session" : "profile"} was merged into `, bdi(personName(now)),
+        "'s profile: showing it."], "info");
       return navigate({ profile: now.profile_id }, true);
     }
     if (docKeyOf(now) !== state.docKey) {
       const hist = await historyFirst(now.profile_id, historyShown());
       if (state.gen !== gen) return;
-      if (p.anonymous && !now.anonymous) banner(`Logged in as ${now.custom_id}.`, "info");
+      if (p.anonymous && !now.anonymous) banner(["Logged in as ", bdi(now.custom_id), "."], "info");
       state.profile = now;
       state.docKey = docKeyOf(now);
       renderProfile(now, hist);
@@ -705,7 +718,7 @@ async function openProfile(id, by, q) {
     const r = await api("/v1/profiles?profile_id=" + encodeURIComponent(id));
     if (state.gen !== gen) return; /* the page changed meanwhile */
     if (!r.profiles.length) {
-      banner(`No profile ${id}: it may have been erased.`);
+      banner(["No profile ", bdi(id), ": it may have been erased."]);
       show("empty", true);
       return;
     }
@@ -779,8 +792,8 @@ async function doErase() {
     stopLive();
     show("profile", false);
     show("empty", true);
-    banner(`Erased ${p.anonymous ? "the anonymous session" : p.custom_id} (request ${r.id}). ` +
-      "Its identifiers are blocked for the configured period.", "info");
+    banner(["Erased ", p.anonymous ? "the anonymous session" : bdi(p.custom_id), ` (request ${r.id}). ` +
+      "Its identifiers are blocked for the configured period."], "info");
     history.pushState(null, "", "/");
   } catch (err) { handleError(err); }
 }

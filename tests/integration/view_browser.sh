@@ -10,8 +10,9 @@
 # past 2^53), an older page of events answered after a live update, the
 # times of 5,000 attributes, the identity history's moves and logouts from
 # both sides, a token a header cannot carry, custom IDs with spaces around
-# them, events of one time, Escape after a failed erase, and event and
-# identifier type names an object inherits ("constructor", "__proto__").
+# them, events of one time, Escape after a failed erase, event and
+# identifier type names an object inherits ("constructor", "__proto__"),
+# and markup and direction overrides (U+202E) in the data.
 # Screenshots are left in $HUB_BUILD/artifacts/view/.
 #
 # Needs node, npm and chromium (scripts/deps.sh installs them); installs

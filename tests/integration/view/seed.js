@@ -127,4 +127,16 @@ add({ type: 'identify', message_id: 'seed-proto-0', timestamp: at(80 * MIN),
 out.push(`{"source":"app","type":"identify","message_id":"seed-big-1","timestamp":"${at(60 * MIN)}",` +
   '"identifiers":{"custom_id":"big-1"},"attributes":{"big":9007199254740993}}');
 
+// rtl-1: values a page must show as text only: markup in an event's name
+// and properties, in attributes and in an installation ID, and direction
+// overrides (U+202E, never ended) in the custom ID, a message ID and an
+// array's item, which must reverse nothing around them
+add({ type: 'identify', message_id: 'seed-rtl-1\u202E', timestamp: at(50 * MIN),
+  identifiers: { custom_id: 'rtl\u202E9', installation_id: '<img src=x id=xss-inst>' }, platform: 'web',
+  attributes: { $email_address: 'rtl@example.com', $first_name: '<script id=xss-name>', topics: ['a\u202Eb', 'after'],
+    site: 'javascript:document.body.id="xss"' } });
+add({ type: 'track', message_id: 'seed-rtl-2', timestamp: at(40 * MIN), identifiers: { custom_id: 'rtl\u202E9' },
+  event: { name: '<img src=x id=xss-ev></script><script>document.body.id="xss"</script>',
+    properties: { '<b id=xss-k>k</b>': '<svg id=xss-v onload=alert(1)>' } } });
+
 process.stdout.write(out.join('\n') + '\n');

@@ -24,7 +24,9 @@
 // around them are found and their erase can be confirmed; events of one
 // time are in the API's order of message_id; Escape after a failed erase
 // erases nothing; names an object inherits (an event "constructor", an
-// external id type "__proto__") show as they are.
+// external id type "__proto__") show as they are; markup in the data is
+// shown as text, and a direction override (U+202E) in a value reverses
+// none of the text around it.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -499,6 +501,61 @@ async function inheritedNames(browser) {
   await ctx.close();
 }
 
+// Whether, in the element `sel`, the text `second` is shown to the right
+// of the text `first` (each found in one text node): a direction override
+// in `first` not isolated reverses what follows it.
+async function shownAfter(page, sel, first, second) {
+  return page.evaluate(([s, a, b]) => {
+    const rect = (text) => {
+      const walk = document.createTreeWalker(document.querySelector(s), NodeFilter.SHOW_TEXT);
+      for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+        const i = n.data.indexOf(text);
+        if (i < 0) continue;
+        const r = document.createRange();
+        r.setStart(n, i);
+        r.setEnd(n, i + text.length);
+        return r.getBoundingClientRect();
+      }
+      return null;
+    };
+    const ra = rect(a), rb = rect(b);
+    return !!(ra && rb && rb.left >= ra.right - 0.5);
+  }, [sel, first, second]);
+}
+
+// rtl-1 (seed.js): markup in the data is shown as text, never made into
+// elements; a direction override (U+202E) in a value reverses nothing
+// around it: the history's reason, the erase dialog's "to confirm", an
+// array's next item, the closing quote of a search that found nothing.
+async function hostileValues(browser) {
+  const { ctx, page } = await signedInPage(browser, 'hostile');
+  await search(page, 'rtl@example.com');
+  await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 1, null, { timeout: 5000 });
+  await page.click('#p-events > li .ev');
+  const made = await page.evaluate(() => [document.querySelectorAll('[id^=xss], img, svg, b, iframe').length,
+    document.scripts.length, document.body.id, document.querySelectorAll('a[href^="javascript:"]').length]);
+  check('markup in the data: no element made of it, no script run', JSON.stringify(made) === '[0,1,"",0]',
+    JSON.stringify(made));
+  const shown = await page.evaluate(() => [document.querySelector('#p-events .n').textContent,
+    document.querySelector('#p-platforms td.v').textContent, document.querySelector('#p-events pre').textContent]);
+  check('markup in the data: shown as the text it is', shown[0].startsWith('<img src=x id=xss-ev></script><script>') &&
+    shown[1] === '<img src=x id=xss-inst>' && shown[2].includes('"<b id=xss-k>k</b>": "<svg id=xss-v onload=alert(1)>"'),
+    JSON.stringify(shown));
+  check('a direction override in an identifier reverses not the history row\'s reason',
+    await shownAfter(page, '#p-history', 'rtl\u202E9', 'identify seed-rtl-1'));
+  check('a direction override in an array\'s item reverses not the next item',
+    await shownAfter(page, '#p-custom', 'a\u202Eb', 'after'));
+  await page.click('#p-erase');
+  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
+  check('a direction override in the ID to type reverses not "to confirm"',
+    await shownAfter(page, '#erase-dialog label', 'rtl\u202E9', 'to confirm'));
+  await page.click('#erase-cancel');
+  await search(page, 'none\u202E1');
+  check('a direction override in a search reverses not the sentence around it',
+    await shownAfter(page, '#results-title', 'none\u202E1', '\u201d'));
+  await ctx.close();
+}
+
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const annPid = await pidOf('custom_id=ann-42');
@@ -779,6 +836,7 @@ async function main() {
     await tiedEvents(browser);
     await eraseEscape(browser);
     await inheritedNames(browser);
+    await hostileValues(browser);
   } finally {
     await browser.close();
   }
