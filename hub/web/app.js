@@ -6,6 +6,8 @@
  *                                           profile ID); the open profile is re-read every
  *                                           LIVE_MS, so a login, a merge, new attributes,
  *                                           new events or an erasure show without a reload
+ *                                           (not while the tab is hidden; after a failed
+ *                                           read, twice as long each time, to LIVE_MAX_MS)
  *   GET  /v1/profiles/<id>/events?before=   the events feed, newest first, cursor paging
  *   GET  /v1/profiles/<id>/history?after=   identity log (create, attach, rename, merge ...),
  *                                           oldest first, a page at a time ("Show more")
@@ -23,6 +25,7 @@ const TOKEN_KEY = "profilehub.token";
  * a document), and a space would end it. */
 const TOKEN_RE = /^[\x21-\x7e]+$/;
 const LIVE_MS = 1500;
+const LIVE_MAX_MS = 30000; /* the longest wait between reads that keep failing */
 const PAGE = 30;
 const CATCH_UP_PAGES = 5; /* at most this many pages fetched per poll to catch up */
 const REFILL_PAGES = 20;  /* at most this many pages read again to place older arrivals */
@@ -39,6 +42,8 @@ const state = {
   next: null,         /* cursor of the next older page, or null at the beginning */
   historyNext: null,  /* cursor of the identity history's next page, or null at its end */
   loading: false, historyLoading: false, polling: false, timer: null, observer: null,
+  pollFails: 0,       /* reads of the open profile failed in a row (a 503, no answer) */
+  pollError: "",      /* the banner the last of them showed, taken down by a read that works */
 };
 
 /* ---- small DOM helpers ------------------------------------------------ */
@@ -210,11 +215,11 @@ function handleError(err) {
 
 function stopLive() {
   state.gen++;
-  if (state.timer) clearInterval(state.timer);
+  clearTimeout(state.timer);
   if (state.observer) state.observer.disconnect();
   /* a read of the profile closed may still be under way: its flags are its own */
   Object.assign(state, { timer: null, observer: null, profile: null, docKey: "", historyNext: null,
-    loading: false, historyLoading: false, polling: false });
+    loading: false, historyLoading: false, polling: false, pollFails: 0, pollError: "" });
 }
 
 function route() {
@@ -655,8 +660,19 @@ async function restartFeed(p, gen) {
   setMore();
 }
 
-/* Every LIVE_MS: re-read the open profile.  A merge shows the survivor, an
- * erasure says so, other changes re-render, new events slide in on top. */
+/* The next poll of the open profile of generation gen: LIVE_MS from now,
+ * doubled by each failure in a row up to LIVE_MAX_MS; none while the tab
+ * is hidden (showing it polls at once). */
+function schedulePoll(gen) {
+  clearTimeout(state.timer);
+  state.timer = null;
+  if (state.gen !== gen || !state.profile || document.hidden) return;
+  state.timer = setTimeout(poll, Math.min(LIVE_MAX_MS, LIVE_MS * 2 ** state.pollFails));
+}
+
+/* Every LIVE_MS (schedulePoll): re-read the open profile.  A merge shows
+ * the survivor, an erasure says so, other changes re-render, new events
+ * slide in on top. */
 async function poll() {
   const p = state.profile, gen = state.gen;
   if (!p || state.polling) return;
@@ -688,10 +704,18 @@ async function poll() {
     if (added < 0) await restartFeed(now, gen);
     else if (now.event_count - countBefore > added) await refill(now, gen);
     if (state.gen !== gen) return;
-    if ($("banner").textContent.startsWith("The hub does not answer")) banner("");
+    const shown = $("banner").textContent;
+    if (shown && (shown === state.pollError || shown.startsWith("The hub does not answer"))) banner("");
+    Object.assign(state, { pollFails: 0, pollError: "" });
   } catch (err) {
-    handleError(err);
-  } finally { if (state.gen === gen) state.polling = false; }
+    handleError(err); /* a refused token closes the profile */
+    if (state.gen === gen) Object.assign(state, { pollFails: state.pollFails + 1, pollError: $("banner").textContent });
+  } finally {
+    if (state.gen === gen) {
+      state.polling = false;
+      schedulePoll(gen);
+    }
+  }
 }
 
 function gone() {
@@ -737,7 +761,7 @@ async function openProfile(id, by, q) {
     addEvents(first.events, false);
     setMore();
     show("profile", true);
-    state.timer = setInterval(poll, LIVE_MS);
+    schedulePoll(gen);
     state.observer = new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) loadOlder(); });
     state.observer.observe($("p-more"));
   } catch (err) { handleError(err); }
@@ -832,5 +856,11 @@ $("p-erase").addEventListener("click", askErase);
 $("erase-cancel").addEventListener("click", () => $("erase-dialog").close("cancel"));
 $("erase-dialog").addEventListener("close", () => { if ($("erase-dialog").returnValue === "erase") doErase(); });
 window.addEventListener("popstate", () => { banner(""); route(); });
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) {
+    clearTimeout(state.timer);
+    state.timer = null;
+  } else if (state.profile && !state.polling) poll();
+});
 setInterval(refreshTimes, TIMES_MS);
 route();

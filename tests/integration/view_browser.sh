@@ -12,7 +12,8 @@
 # both sides, a token a header cannot carry, custom IDs with spaces around
 # them, events of one time, Escape after a failed erase, event and
 # identifier type names an object inherits ("constructor", "__proto__"),
-# and markup and direction overrides (U+202E) in the data.
+# markup and direction overrides (U+202E) in the data, and the live poll's
+# backoff on 503 and pause while the tab is hidden.
 # Screenshots are left in $HUB_BUILD/artifacts/view/.
 #
 # Needs node, npm and chromium (scripts/deps.sh installs them); installs

@@ -26,7 +26,9 @@
 // erases nothing; names an object inherits (an event "constructor", an
 // external id type "__proto__") show as they are; markup in the data is
 // shown as text, and a direction override (U+202E) in a value reverses
-// none of the text around it.
+// none of the text around it; the live poll waits longer after each 503,
+// takes its error down once the hub answers, and reads nothing while the
+// tab is hidden (on the page's clock, moved by the test).
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -556,6 +558,65 @@ async function hostileValues(browser) {
   await ctx.close();
 }
 
+// The live poll of the open profile, on the page's clock (page.clock: the
+// test moves it, nothing waits for real time): while the hub answers 503 it
+// waits twice as long after each failure (was every 1.5 s), and the error
+// shown goes away once the hub answers again (it stayed); while the tab is
+// hidden it reads nothing (it went on), and showing the tab reads at once.
+// document.hidden is the test's, set before the page's script runs.
+async function livePolling(browser) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await ctx.addInitScript(() => {
+    let hidden = false;
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
+    window.__setHidden = (h) => { hidden = h; document.dispatchEvent(new Event('visibilitychange')); };
+  });
+  await ctx.route((url) => url.hostname !== '127.0.0.1', (route) => {
+    check('only loopback requests', false, route.request().url());
+    return route.abort();
+  });
+  const page = await ctx.newPage();
+  await page.clock.install();
+  watch(page, 'polling', /status of 503/);
+  await signIn(page);
+  await search(page, 'tie-1');
+  let polls = 0, failing = true;
+  await page.route(/\/v1\/profiles\?profile_id=/, (route) => {
+    polls++;
+    return failing ? route.fulfill({ status: 503, contentType: 'application/json',
+      body: '{"error":{"code":"store_unavailable","message":"held by the test"}}' }) : route.continue();
+  });
+  // the page's clock moved ms on, a quarter of a second at a time, each
+  // poll it starts awaited to its end
+  const idle = () => page.waitForFunction(() => !state.polling, null, { timeout: 5000, polling: 20 });
+  const advance = async (ms) => {
+    for (let t = 0; t < ms; t += 250) {
+      await page.clock.runFor(250);
+      await idle();
+    }
+  };
+  await advance(60000);
+  check('the hub answering 503: the page waits longer after each failure', polls >= 3 && polls <= 8, `${polls} reads in 60 s`);
+  check('the hub answering 503: says so', (await text(page, '#banner')) === 'held by the test', await text(page, '#banner'));
+  failing = false;
+  const before = polls;
+  await advance(31000);
+  check('the hub answering again: read again within the longest wait', polls > before, `${polls - before} reads`);
+  check('the hub answering again: the error is taken down', !(await visible(page, '#banner')), await text(page, '#banner'));
+  await page.evaluate(() => window.__setHidden(true));
+  await idle();
+  const hiddenFrom = polls;
+  await advance(30000);
+  check('a hidden tab reads nothing', polls === hiddenFrom, `${polls - hiddenFrom} reads in 30 s`);
+  await page.evaluate(() => window.__setHidden(false));
+  await idle();
+  check('the tab shown again: read at once', polls === hiddenFrom + 1, `${polls - hiddenFrom} reads`);
+  await advance(2000);
+  check('the tab shown again: polled again', polls >= hiddenFrom + 2, `${polls - hiddenFrom} reads`);
+  await ctx.close();
+}
+
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const annPid = await pidOf('custom_id=ann-42');
@@ -837,6 +898,7 @@ async function main() {
     await eraseEscape(browser);
     await inheritedNames(browser);
     await hostileValues(browser);
+    await livePolling(browser);
   } finally {
     await browser.close();
   }
