@@ -1285,6 +1285,7 @@ static int serve_page(const struct api_request *req, struct api_response *resp)
 	resp_header(resp, "Content-Security-Policy",
 		    "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; "
 		    "frame-ancestors 'none'");
+	resp_header(resp, "X-Frame-Options", "DENY"); /* frame-ancestors, for browsers before CSP 2 */
 	resp_header(resp, "X-Content-Type-Options", "nosniff");
 	resp_header(resp, "Cache-Control", "no-cache");
 	resp_header(resp, "Referrer-Policy", "no-referrer");

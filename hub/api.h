@@ -56,7 +56,7 @@ struct api_response {
 	size_t body_len;
 	const unsigned char *static_body; /* pages: not freed */
 	const char *content_type;
-	struct api_header headers[4];
+	struct api_header headers[6];
 	size_t n_headers;
 	/* A body sent from a file (the privacy access document, spooled
 	 * whole before the answer): body and static_body are then unused.  Owned by the response until

@@ -648,6 +648,8 @@ expect "GET /" 200
 header_is "the page is HTML" Content-Type "text/html"
 header_is "the page has a CSP" Content-Security-Policy "default-src 'self'.*frame-ancestors 'none'"
 header_is "the page is not sniffed" X-Content-Type-Options nosniff
+header_is "the page may not be framed, also where CSP is not read" X-Frame-Options DENY
+header_is "the page sends no referrer" Referrer-Policy no-referrer
 n_checks=$((n_checks + 1))
 grep -q '<script src="/app.js"></script>' "$T/body" || fail "the page does not load /app.js"
 n_checks=$((n_checks + 1))
