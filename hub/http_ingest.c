@@ -23,6 +23,7 @@
 #include "util.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include <zlib.h>
 
 #define WARNINGS_MAX 100
+#define BAD_ANSWER_NOTE_MS 10000 /* how often a plugin's unusable answers are logged */
 
 /* ---- answers ---------------------------------------------------------- */
 
@@ -497,15 +499,61 @@ static char *body_with_warnings(const char *body, json_t *warnings)
 	return text;
 }
 
-/* The answer of a handler that did not succeed (rc or status). */
-static void reply_refused(struct ingest_reply *r, hub_rc rc, const struct hub_response *resp)
+/* A handler's answer no client can be given as it is (a plugin bug): a
+ * code not of enum hub_rc, or a status neither 0 nor 200..599.  Returns 1
+ * and says what is wrong in why, else 0. */
+static int answer_problem(hub_rc rc, int status, char *why, size_t why_size)
+{
+	if ((int)rc < (int)HUB_OK || (int)rc > (int)HUB_ERR_STOPPED)
+		snprintf(why, why_size, "returned %d, which is not a hub_rc", (int)rc);
+	else if (status != 0 && (status < 200 || status > 599))
+		snprintf(why, why_size, "set status %d (0 or 200..599)", status);
+	else
+		return 0;
+	return 1;
+}
+
+/* Names the plugin, its route and what is wrong: the first time, then at
+ * most every BAD_ANSWER_NOTE_MS with the count (a route that always
+ * answers so must not flood the log). */
+static void note_bad_answer(struct hub_instance *inst, const struct hub_route *route,
+			    const char *why, unsigned status)
+{
+	long long n = atomic_fetch_add(&inst->n_bad_answers, 1) + 1;
+	int64_t now = time_mono_ms(), last = atomic_load(&inst->bad_answer_noted_ms);
+
+	if (n > 1 && now - last < BAD_ANSWER_NOTE_MS)
+		return;
+	if (!atomic_compare_exchange_strong(&inst->bad_answer_noted_ms, &last, now))
+		return; /* another thread logs this one */
+	log_error("http", "source \"%s\" (plugin %s): route %s %s %s; answered %u (a bug in"
+			  " the plugin; %lld such answers so far)",
+		  inst->name, inst->mod->name, route->method, route->path, why, status, n);
+}
+
+/* The answer of a handler that did not succeed (rc or status).  One the
+ * hub cannot use is logged (note_bad_answer); with HUB_OK or an unknown
+ * code its body is not sent either, as it may say success. */
+static void reply_refused(struct ingest_reply *r, struct hub_instance *inst,
+			  const struct hub_route *route, hub_rc rc, const struct hub_response *resp)
 {
 	unsigned status = (unsigned)resp->status;
+	int is_bad = 0;
 	char msg[160];
 
-	if (status < 300 || status > 599)
+	if (answer_problem(rc, resp->status, msg, sizeof(msg)))
+		is_bad = 1;
+	if (resp->status < 300 || resp->status > 599)
 		status = rc == HUB_OK ? 500 : status_of_rc(rc);
+	if (is_bad)
+		note_bad_answer(inst, route, msg, status);
 	copy_retry_after(r, resp->retry_after);
+	if (is_bad && status == 500) {
+		ingest_reply_error(r, 500, "internal",
+				   "the source's plugin gave an answer the hub cannot use (see the"
+				   " hub's log)");
+		return;
+	}
 	if (resp->body[0]) {
 		hub_free(r->body);
 		r->status = status;
@@ -551,7 +599,7 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 		p->resp.status = 200;
 	if (rc != HUB_OK || p->resp.status < 200 || p->resp.status > 299) {
 		metrics_add_rejected(env->metrics, (int64_t)(ic.n_recs + ic.n_invalid));
-		reply_refused(r, rc, &p->resp);
+		reply_refused(r, inst, route, rc, &p->resp);
 		call_free(&ic);
 		hub_free(p);
 		return 0;

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "include/hub_plugin.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 /* A loaded shared object.  Owned by the registry that loaded it. */
@@ -92,6 +93,10 @@ struct hub_instance {
 	const struct config_instance *conf; /* borrowed from the hub config */
 	void *state;                        /* the plugin's, from create() */
 	struct instance_json_cache *json;   /* config_json() results */
+	/* push routes' answers the hub could not use (http_ingest.c, any
+	 * HTTP thread): how many, and when one was last logged (monotonic) */
+	atomic_llong n_bad_answers;
+	_Atomic int64_t bad_answer_noted_ms;
 };
 
 /* Checks an instance's config against the plugin's declared keys plus the

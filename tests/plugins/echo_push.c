@@ -17,6 +17,9 @@
  *   POST /v1/emit_then_status?status=N   emits every line, then answers
  *                     status N with HUB_OK: a non-2xx status alone
  *                     discards the records too (hub_plugin.h, hub_route).
+ *   POST /v1/answer   body "RC STATUS": returns RC (any int, hub_rc or not)
+ *                     with status STATUS and the body {"ok":true}: a
+ *                     plugin's wrong answers, for the host's handling.
  *   PUT  /v1/echo     so that POST-only paths and wrong methods differ.
  *
  * With the key `key` set, every route wants "Authorization: Bearer <key>",
@@ -218,12 +221,28 @@ static hub_rc echo_emit_then_status(void *state, struct hub_call *call,
 	return HUB_OK;
 }
 
+static hub_rc echo_answer(void *state, struct hub_call *call, const struct hub_request *req,
+			  struct hub_response *resp)
+{
+	int rc = 0, status = 0;
+
+	(void)call;
+	if (echo_auth(state, req, resp))
+		return HUB_ERR_AUTH;
+	if (sscanf(req->body, "%d %d", &rc, &status) != 2)
+		return HUB_ERR_DATA;
+	resp->status = status;
+	snprintf(resp->body, sizeof(resp->body), "{\"ok\":true}");
+	return (hub_rc)rc;
+}
+
 static const struct hub_route routes[] = {
 	{.method = "POST", .path = "/v1/echo", .handle = echo_handle},
 	{.method = "PUT", .path = "/v1/echo", .handle = echo_handle},
 	{.method = "POST", .path = "/v1/reject", .handle = echo_reject},
 	{.method = "POST", .path = "/v1/emit_then_reject", .handle = echo_emit_then_reject},
 	{.method = "POST", .path = "/v1/emit_then_status", .handle = echo_emit_then_status},
+	{.method = "POST", .path = "/v1/answer", .handle = echo_answer},
 	{.method = NULL},
 };
 

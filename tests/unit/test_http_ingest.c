@@ -491,6 +491,91 @@ static void test_route_warnings_name_their_record(void)
 	echo_close(&ew);
 }
 
+/* Runs echo_push's /v1/answer on "RC STATUS"; *status and *body the
+ * answer's, *logged what the hub logged (malloc'd). */
+static void run_answer(struct echo_world *w, const char *rc_status, unsigned *status,
+		       char **body, char **logged)
+{
+	struct hub_request req = {.method = "POST", .path = "/v1/answer", .body = rc_status,
+				  .body_len = strlen(rc_status), .header = no_header};
+	const struct hub_route *route = w->mod.desc->routes;
+	struct ingest_reply r = {0};
+	struct ingest_pending *p = NULL;
+	struct testlib_capture c;
+
+	while (route->method && strcmp(route->path, "/v1/answer") != 0)
+		route++;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(route->method);
+	testlib_capture_begin(&c);
+	if (ingest_run(&w->env, w->inst, route, &req, &r, &p))
+		ingest_pending_finish(p, HUB_OK, &r);
+	*logged = testlib_capture_end(&c);
+	*status = r.status;
+	*body = strdup(r.body ? r.body : "");
+	ingest_pending_free(p);
+	ingest_reply_free(&r);
+}
+
+/* A route's answer no client can be given (a code that is no hub_rc, a
+ * status neither 0 nor 200..599) is a plugin bug: 500 (or the code's
+ * status) and the hub logs the source, the plugin, the route and the
+ * value, the first time and then at most every 10 s, with the count.  A
+ * success body is not sent with the 500. */
+static void test_a_routes_unusable_answer_names_the_plugin(void)
+{
+	static const struct {
+		const char *rc_status;
+		unsigned status;
+		const char *logged; /* NULL: nothing */
+		int has_plugin_body;
+	} rows[] = {
+		{"42 0", 500, "route POST /v1/answer returned 42, which is not a hub_rc; answered 500", 0},
+		{"-1 200", 500, "returned -1, which is not a hub_rc", 0},
+		{"0 999", 500, "route POST /v1/answer set status 999 (0 or 200..599); answered 500", 0},
+		{"0 100", 500, "set status 100", 0},
+		{"5 100", 400, "set status 100 (0 or 200..599); answered 400", 1},
+		{"0 204", 204, NULL, 1},
+		{"5 422", 422, NULL, 1},
+	};
+	struct echo_world w;
+	unsigned status;
+	char *body, *logged;
+
+	echo_open(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		atomic_store(&w.inst->n_bad_answers, 0); /* each row a first one */
+		run_answer(&w, rows[i].rc_status, &status, &body, &logged);
+		CU_ASSERT_EQUAL(status, rows[i].status);
+		if (rows[i].logged) {
+			CU_ASSERT_PTR_NOT_NULL(strstr(logged, "source \"web\" (plugin echo_push)"));
+			CU_ASSERT_PTR_NOT_NULL(strstr(logged, rows[i].logged));
+		} else {
+			CU_ASSERT_STRING_EQUAL(logged, "");
+		}
+		CU_ASSERT_EQUAL(strstr(body, "\"ok\":true") != NULL, rows[i].has_plugin_body);
+		if (status == 500)
+			CU_ASSERT_PTR_NOT_NULL(strstr(body, "cannot use"));
+		free(body);
+		free(logged);
+	}
+
+	/* a second one soon after the first's note: counted, not logged */
+	atomic_store(&w.inst->n_bad_answers, 1);
+	atomic_store(&w.inst->bad_answer_noted_ms, time_mono_ms());
+	run_answer(&w, "42 0", &status, &body, &logged);
+	CU_ASSERT_EQUAL(status, 500);
+	CU_ASSERT_STRING_EQUAL(logged, "");
+	free(body);
+	free(logged);
+	/* the next past the interval is logged with the count */
+	atomic_store(&w.inst->bad_answer_noted_ms, time_mono_ms() - 10000);
+	run_answer(&w, "42 0", &status, &body, &logged);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "3 such answers so far"));
+	free(body);
+	free(logged);
+	echo_close(&w);
+}
+
 static enum hub_log_level saved_level;
 
 static int suite_init(void)
@@ -518,4 +603,5 @@ TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_loopback_clients),
 	   TEST(test_metrics_text_format),
 	   TEST(test_route_rejects_count_in_the_metrics),
-	   TEST(test_route_warnings_name_their_record))
+	   TEST(test_route_warnings_name_their_record),
+	   TEST(test_a_routes_unusable_answer_names_the_plugin))
