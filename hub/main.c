@@ -42,7 +42,7 @@ static const char usage_text[] =
 	"         [--commit-every N] backfill records from a JSON Lines file\n"
 	"  sync SOURCE [--full]      run one pull sync now\n"
 	"  profile (--custom-id C | --installation-id I | --email E | --phone P |\n"
-	"           --profile-id P) [--events N]   print matching profile documents\n"
+	"           --profile-id P) [--events all|N]   print matching profile documents\n"
 	"  dump [--events all|N]     every live profile, one JSON document per line\n"
 	"  privacy (access|erase) (--custom-id C | --installation-id I)\n"
 	"  exports [--json]          export state, cursor, lag, backfill and dead letters\n"
@@ -52,7 +52,10 @@ static const char usage_text[] =
 	"  plugins [--describe NAME] the plugins found, with kind and ABI version\n"
 	"  version                   versions of profilehub and its libraries\n"
 	"\n"
-	"-c FILE defaults to conf/hub.yaml.  LEVEL: error, warn, info, debug.\n";
+	"-c FILE defaults to conf/hub.yaml.  LEVEL: error, warn, info, debug.\n"
+	"<command> --help prints its usage.  Exit status: 0 done, 1 failed (named on\n"
+	"stderr; import: a line rejected too), 2 a misuse of the arguments; run: 130\n"
+	"when a second Ctrl-C or SIGTERM quits at once.\n";
 
 void cli_error(const char *what, const char *fmt, ...)
 {
@@ -191,13 +194,15 @@ int cli_open_existing_store(struct cli *cli, struct store **out)
 
 /* ---- version, plugins, check ---------------------------------------- */
 
-static int cmd_version(int argc)
+static int cmd_version(int argc, char **argv)
 {
 	curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
 	int pq = PQlibVersion(); /* 160004: 16.4 */
+	char why[160];
 
 	if (argc > 1)
-		return cli_usage("profilehub version");
+		return cli_misuse("version", "profilehub version", "%s",
+				  cli_arg_problem(argv, argc, 1, NULL, why, sizeof(why)));
 	printf("profilehub %s (plugin ABI %d.%d)\n", HUB_VERSION, HUB_ABI_MAJOR, HUB_ABI_MINOR);
 	printf("  sqlite %s\n", sqlite3_libversion());
 	printf("  jansson %s\n", jansson_version_str());
@@ -551,7 +556,7 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		is_help_asked |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
-		rc = cmd_version(argc);
+		rc = cmd_version(argc, argv);
 	else if (strcmp(cmd, "plugins") == 0)
 		rc = cmd_plugins(&cli, argc, argv);
 	else if (strcmp(cmd, "check") == 0)

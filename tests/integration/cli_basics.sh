@@ -67,6 +67,14 @@ misuse 'profilehub: import: --commit-every: "0" is not a number of records from 
 misuse 'profilehub: exports: retry takes one export NAME, 0 given' exports retry
 misuse 'profilehub: -c: needs a value (a config FILE)' -c
 [ "$(wc -l <"$T/err")" -eq 1 ] || fail "a missing -c value: more than its message: $(cat "$T/err")"
+misuse 'profilehub: version: unexpected argument "--bogus"' version --bogus
+misuse 'profilehub: run: unexpected argument "--bogus"' run --bogus
+# --help shows what each command takes (profile's --events as the command reads it) and
+# the exit statuses
+"$HUB" --help >"$T/out" || fail "--help: exit $?"
+grep -q -- "--profile-id P) \[--events all|N\]" "$T/out" || fail "--help: profile's --events: $(cat "$T/out")"
+grep -q "Exit status: 0 done, 1 failed" "$T/out" && grep -q "2 a misuse of the arguments" "$T/out" ||
+	fail "--help does not give the exit statuses: $(cat "$T/out")"
 "$HUB" dump --help >"$T/out" 2>"$T/err" && [ ! -s "$T/err" ] && grep -q "^usage: profilehub dump" "$T/out" ||
 	fail "dump --help: the usage alone on stdout, exit 0: $(cat "$T/out" "$T/err")"
 "$HUB" --help | grep -q "sync SOURCE" || fail "--help lists sync"
