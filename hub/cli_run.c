@@ -161,11 +161,39 @@ static int run_open_sources(struct run *r, struct cli *cli)
 	return 0;
 }
 
+/* Held while run_close() changes step and while the stop watch reads what
+ * a step waits for: the push instances it names live until STEP_PLUGINS. */
+static pthread_mutex_t run_step_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* run_close() is at `step` now (the stop watch reads it). */
 static void run_step_to(struct run *r, int step)
 {
+	pthread_mutex_lock(&run_step_lock);
 	atomic_store(&r->step, &run_steps[step]);
+	pthread_mutex_unlock(&run_step_lock);
 	log_debug("hub", "stopping: waiting for %s", run_steps[step].what);
+}
+
+/* What the stop waits for, into buf: the step's words and, while it waits
+ * for the HTTP requests, the push sources whose route handlers hold some
+ * (a plugin that does not return names itself).  The stop watch's. */
+static const char *run_waits_for(struct run *r, char *buf, size_t size)
+{
+	const struct run_step *step;
+	size_t len;
+
+	pthread_mutex_lock(&run_step_lock);
+	step = atomic_load(&r->step);
+	snprintf(buf, size, "%s", step->what);
+	for (size_t i = 0; step == &run_steps[STEP_HTTP] && i < r->n_push; i++) {
+		int n = atomic_load(&r->push[i]->n_in_handler);
+		if (n > 0 && (len = strlen(buf)) < size)
+			snprintf(buf + len, size - len, "%s source \"%s\" (plugin %s): %d in its route"
+				 " handler", len > strlen(step->what) ? "," : ";", r->push[i]->name,
+				 r->push[i]->mod->name, n);
+	}
+	pthread_mutex_unlock(&run_step_lock);
+	return buf;
 }
 
 static void run_close(struct run *r)
@@ -212,6 +240,7 @@ static void *run_watch_main(void *arg)
 	struct run *r = arg;
 	const struct timespec every = {RUN_STOP_NOTE_S, 0};
 	const struct run_step *step;
+	char what[512];
 	int sig;
 
 	for (;;) {
@@ -222,7 +251,7 @@ static void *run_watch_main(void *arg)
 			 * SIGTERM and a SIGINT sent together either may come second */
 			fprintf(stderr, "profilehub: %s, a second stop signal: quitting at once, not"
 					" waiting for %s; %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-				step->what, step->abandoned);
+				run_waits_for(r, what, sizeof(what)), step->abandoned);
 			_exit(130);
 		}
 		if (sig == SIGUSR1 && atomic_load(&r->is_closed))
@@ -231,7 +260,7 @@ static void *run_watch_main(void *arg)
 			log_warn("hub", "SIGHUP: no configuration reload; ignored");
 		else if (sig < 0 && errno == EAGAIN)
 			log_warn("hub", "stopping: still waiting for %s (SIGINT or SIGTERM again"
-					" quits at once)", step->what);
+					" quits at once)", run_waits_for(r, what, sizeof(what)));
 	}
 }
 

@@ -593,7 +593,9 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	call.stop = env->stop;
 	call.ctx = &ic;
 
+	atomic_fetch_add(&inst->n_in_handler, 1);
 	rc = route->handle(inst->state, &call, req, &p->resp);
+	atomic_fetch_sub(&inst->n_in_handler, 1);
 	p->resp.body[sizeof(p->resp.body) - 1] = '\0';
 	if (rc == HUB_OK && p->resp.status == 0)
 		p->resp.status = 200;

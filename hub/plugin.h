@@ -97,6 +97,10 @@ struct hub_instance {
 	 * HTTP thread): how many, and when one was last logged (monotonic) */
 	atomic_llong n_bad_answers;
 	_Atomic int64_t bad_answer_noted_ms;
+	/* requests in one of its push routes' handle() now (http_ingest.c;
+	 * read by the stop watch, cli_run.c, to name a route that holds the
+	 * stop up) */
+	atomic_int n_in_handler;
 };
 
 /* Checks an instance's config against the plugin's declared keys plus the

@@ -20,6 +20,10 @@
  *   POST /v1/answer   body "RC STATUS": returns RC (any int, hub_rc or not)
  *                     with status STATUS and the body {"ok":true}: a
  *                     plugin's wrong answers, for the host's handling.
+ *   POST /v1/hold     with the key `hold` set to a path: creates
+ *                     "<hold>.held", then waits (at most 20 s, not asking
+ *                     should_stop) until the file <hold> exists: a route
+ *                     that holds up the hub's stop.  200 {"ok":true}.
  *   PUT  /v1/echo     so that POST-only paths and wrong methods differ.
  *
  * With the key `key` set, every route wants "Authorization: Bearer <key>",
@@ -31,15 +35,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 struct echo {
 	const struct hub_host *host;
-	char *key; /* NULL: no auth */
+	char *key;        /* NULL: no auth */
+	const char *hold; /* /v1/hold's file, or NULL */
 };
 
 static const struct hub_config_key keys[] = {
 	{.name = "key", .type = HUB_CFG_STRING, .is_secret = 1,
 	 .description = "bearer token the routes require (none when unset)"},
+	{.name = "hold", .type = HUB_CFG_STRING,
+	 .description = "POST /v1/hold waits until this file exists"},
 	{.name = NULL},
 };
 
@@ -55,6 +64,7 @@ static hub_rc echo_create(const struct hub_host *host, const struct hub_instance
 		return HUB_ERR_NOMEM;
 	}
 	e->host = host;
+	e->hold = host->config_string(inst, "hold");
 	*state = e;
 	return HUB_OK;
 }
@@ -236,6 +246,28 @@ static hub_rc echo_answer(void *state, struct hub_call *call, const struct hub_r
 	return (hub_rc)rc;
 }
 
+static hub_rc echo_hold(void *state, struct hub_call *call, const struct hub_request *req,
+			struct hub_response *resp)
+{
+	const struct echo *e = state;
+	struct timespec pause = {0, 5 * 1000 * 1000};
+	char held[600];
+	FILE *f;
+
+	(void)call;
+	if (echo_auth(e, req, resp))
+		return HUB_ERR_AUTH;
+	if (!e->hold)
+		return HUB_ERR_CONFIG;
+	snprintf(held, sizeof(held), "%s.held", e->hold);
+	if ((f = fopen(held, "w")))
+		fclose(f);
+	for (int i = 0; i < 4000 && access(e->hold, F_OK) != 0; i++)
+		nanosleep(&pause, NULL);
+	snprintf(resp->body, sizeof(resp->body), "{\"ok\":true}");
+	return HUB_OK;
+}
+
 static const struct hub_route routes[] = {
 	{.method = "POST", .path = "/v1/echo", .handle = echo_handle},
 	{.method = "PUT", .path = "/v1/echo", .handle = echo_handle},
@@ -243,6 +275,7 @@ static const struct hub_route routes[] = {
 	{.method = "POST", .path = "/v1/emit_then_reject", .handle = echo_emit_then_reject},
 	{.method = "POST", .path = "/v1/emit_then_status", .handle = echo_emit_then_status},
 	{.method = "POST", .path = "/v1/answer", .handle = echo_answer},
+	{.method = "POST", .path = "/v1/hold", .handle = echo_hold},
 	{.method = NULL},
 };
 
