@@ -490,6 +490,16 @@ static int check_member(const struct cfg_node *m, const char *path,
 			   " it (write \"key: value\"; what follows the ':' is not shown)");
 		return -1;
 	}
+	if (!k && strcmp(m->key, "<<") == 0) {
+		cfg_errorf(err, err_size, m, 1, sub, "YAML merge keys (<<) are not read here:"
+			   " write the keys out");
+		return -1;
+	}
+	if (!k && strstr(m->key, "${")) {
+		cfg_errorf(err, err_size, m, 1, sub, "unknown key (${...} is expanded in values"
+			   " only, never in keys)");
+		return -1;
+	}
 	if (!k) {
 		const char *best = NULL;
 		int best_d = 3;

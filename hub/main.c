@@ -404,6 +404,10 @@ int cli_check_example_secrets(const struct cli *cli, const char *cmd)
 	}
 	if (n > ARRAY_SIZE(found))
 		log_warn("hub", "and %zu more of the README's example secrets", n - ARRAY_SIZE(found));
+	if (cli->cfg->root && !cli->cfg->root->children)
+		log_warn("hub", "%s: the configuration is empty: running on the defaults (the"
+				" SQLite store var/hub.db, HTTP on 127.0.0.1:8080, no sources, no"
+				" exports)", cli->cfg->file);
 	if ((url = config_store_password_in_file(cli->cfg)))
 		log_warn("hub", "%s:%d:%d: store.url: the password is written in the file (anyone"
 				" who reads the file or a copy of it has it): read it from the"

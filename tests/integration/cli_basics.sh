@@ -101,6 +101,11 @@ while IFS='|' read -r fixture want; do
 done <tests/fixtures/config/expected.txt
 "$HUB" check -c tests/fixtures/config/secret_wrong_type.yaml 2>&1 | grep -q "s3cr3t" &&
 	fail "a secret value reached check's output"
+# an empty file (a template that produced nothing) runs on the defaults: said
+: >"$T/empty.yaml"
+"$HUB" check -c "$T/empty.yaml" >/dev/null 2>"$T/err" || fail "check refused an empty file"
+grep -q "empty.yaml: the configuration is empty: running on the defaults" "$T/err" ||
+	fail "check on an empty file: no warning: $(cat "$T/err")"
 # -c after the subcommand works the same
 "$HUB" check -c tests/fixtures/config/bad_driver.yaml 2>"$T/a"
 "$HUB" -c tests/fixtures/config/bad_driver.yaml check 2>"$T/b"

@@ -147,6 +147,12 @@ static void test_unknown_key_suggests_closest(void)
 		{"identity:\n  external:\n    crm_id: {limit:SECRET7}\n", NULL,
 		 "bad.yaml:3:14: identity.external.crm_id.limit: unknown key holding a ':' with no "
 		 "space after it (write \"key: value\"; what follows the ':' is not shown)"},
+		/* a merge key, and a variable in a key: said, not just "unknown" */
+		{"http:\n  <<: {threads: 2}\n", NULL,
+		 "bad.yaml:2:3: http.<<: YAML merge keys (<<) are not read here: write the keys out"},
+		{"http:\n  ${KEY}: 2\n", NULL,
+		 "bad.yaml:2:3: http.${KEY}: unknown key (${...} is expanded in values only, never in"
+		 " keys)"},
 	};
 	CHECK_BAD_ROWS(rows);
 }
