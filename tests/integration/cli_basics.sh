@@ -73,7 +73,8 @@ misuse 'profilehub: run: unexpected argument "--bogus"' run --bogus
 # the exit statuses
 "$HUB" --help >"$T/out" || fail "--help: exit $?"
 grep -q -- "--profile-id P) \[--events all|N\]" "$T/out" || fail "--help: profile's --events: $(cat "$T/out")"
-grep -q "Exit status: 0 done, 1 failed" "$T/out" && grep -q "2 a misuse of the arguments" "$T/out" ||
+grep -q "Exit status: 0 done, 1 failed" "$T/out" && grep -q "2 a misuse of the arguments" "$T/out" &&
+	grep -q "^sync: 130 when a second Ctrl-C" "$T/out" ||
 	fail "--help does not give the exit statuses: $(cat "$T/out")"
 "$HUB" dump --help >"$T/out" 2>"$T/err" && [ ! -s "$T/err" ] && grep -q "^usage: profilehub dump" "$T/out" ||
 	fail "dump --help: the usage alone on stdout, exit 0: $(cat "$T/out" "$T/err")"
