@@ -176,14 +176,16 @@ static void run_step_to(struct run *r, int step)
 
 /* What the stop waits for, into buf: the step's words and, while it waits
  * for the HTTP requests, the push sources whose route handlers hold some
- * (a plugin that does not return names itself).  The stop watch's. */
-static const char *run_waits_for(struct run *r, char *buf, size_t size)
+ * (a plugin that does not return names itself).  *stepp: the step named,
+ * for what quitting in it leaves.  The stop watch's. */
+static const char *run_waits_for(struct run *r, char *buf, size_t size,
+				 const struct run_step **stepp)
 {
 	const struct run_step *step;
 	size_t len;
 
 	pthread_mutex_lock(&run_step_lock);
-	step = atomic_load(&r->step);
+	*stepp = step = atomic_load(&r->step);
 	snprintf(buf, size, "%s", step->what);
 	for (size_t i = 0; step == &run_steps[STEP_HTTP] && i < r->n_push; i++) {
 		int n = atomic_load(&r->push[i]->n_in_handler);
@@ -245,13 +247,14 @@ static void *run_watch_main(void *arg)
 
 	for (;;) {
 		sig = sigtimedwait(&r->watch_signals, NULL, &every);
-		step = atomic_load(&r->step);
 		if (sig == SIGINT || sig == SIGTERM) {
 			/* "a second": sigwait takes the lower number first, so of a
-			 * SIGTERM and a SIGINT sent together either may come second */
+			 * SIGTERM and a SIGINT sent together either may come second;
+			 * what it leaves is of the step named (read once) */
+			run_waits_for(r, what, sizeof(what), &step);
 			fprintf(stderr, "profilehub: %s, a second stop signal: quitting at once, not"
 					" waiting for %s; %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-				run_waits_for(r, what, sizeof(what)), step->abandoned);
+				what, step->abandoned);
 			_exit(130);
 		}
 		if (sig == SIGUSR1 && atomic_load(&r->is_closed))
@@ -260,7 +263,7 @@ static void *run_watch_main(void *arg)
 			log_warn("hub", "SIGHUP: no configuration reload; ignored");
 		else if (sig < 0 && errno == EAGAIN)
 			log_warn("hub", "stopping: still waiting for %s (SIGINT or SIGTERM again"
-					" quits at once)", run_waits_for(r, what, sizeof(what)));
+					" quits at once)", run_waits_for(r, what, sizeof(what), &step));
 	}
 }
 
