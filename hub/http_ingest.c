@@ -532,8 +532,10 @@ static void note_bad_answer(struct hub_instance *inst, const struct hub_route *r
 }
 
 /* The answer of a handler that did not succeed (rc or status).  One the
- * hub cannot use is logged (note_bad_answer); with HUB_OK or an unknown
- * code its body is not sent either, as it may say success. */
+ * hub cannot use is logged (note_bad_answer) and, when it comes out a 500
+ * (HUB_OK or an unknown code without a status of 300..599), its body is
+ * not sent either, as it may say success; with the plugin's own 300..599
+ * status, or a code's 4xx/503, the body goes out as with any refusal. */
 static void reply_refused(struct ingest_reply *r, struct hub_instance *inst,
 			  const struct hub_route *route, hub_rc rc, const struct hub_response *resp)
 {
