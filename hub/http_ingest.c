@@ -506,6 +506,8 @@ static int answer_problem(hub_rc rc, int status, char *why, size_t why_size)
 {
 	if ((int)rc < (int)HUB_OK || (int)rc > (int)HUB_ERR_STOPPED)
 		snprintf(why, why_size, "returned %d, which is not a hub_rc", (int)rc);
+	else if (rc == HUB_MORE)
+		snprintf(why, why_size, "returned HUB_MORE, which only a pull returns");
 	else if (status != 0 && (status < 200 || status > 599))
 		snprintf(why, why_size, "set status %d (0 or 200..599)", status);
 	else

@@ -533,6 +533,9 @@ static void test_a_routes_unusable_answer_names_the_plugin(void)
 		{"-1 200", 500, "returned -1, which is not a hub_rc", 0},
 		{"0 999", 500, "route POST /v1/answer set status 999 (0 or 200..599); answered 500", 0},
 		{"0 100", 500, "set status 100", 0},
+		/* a pull's code from a push route: no answer either, its body may say ok */
+		{"1 0", 500, "route POST /v1/answer returned HUB_MORE, which only a pull returns;"
+			     " answered 500", 0},
 		{"5 100", 400, "set status 100 (0 or 200..599); answered 400", 1},
 		{"0 204", 204, NULL, 1},
 		{"5 422", 422, NULL, 1},
