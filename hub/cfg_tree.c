@@ -327,9 +327,11 @@ static int expansion_fits(struct parser *p, const yaml_mark_t *m, size_t len)
 }
 
 /* One ${...} reference starting at s[0] == '$', s[1] == '{'.  Appends the
- * expansion and returns its length in the input, or -1 with an error. */
+ * expansion to sb and what the file alone gives (its default, else the
+ * reference as written) to written; returns its length in the input, or
+ * -1 with an error. */
 static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, size_t len,
-		       struct strbuf *sb)
+		       struct strbuf *sb, struct strbuf *written)
 {
 	const char *end = memchr(s, '}', len);
 	const char *name = s + 2, *name_end = name, *def = NULL;
@@ -364,6 +366,10 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
 		parser_error(p, m, NULL, "nested ${...} in a default is not supported");
 		return -1;
 	}
+	if (def)
+		strbuf_append(written, def, (size_t)(end - def));
+	else
+		strbuf_append(written, s, (size_t)(end - s + 1));
 	val = getenv(var);
 	if (def && (!val || !*val)) {
 		val = def;
@@ -387,47 +393,65 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
 /* ${VAR}, ${VAR:-default} (also used when VAR is empty, as in sh; the
  * default is literal text, a ${ in it refused) and $$ for a literal $.
  * Any other $ is kept as it is ("$email_address").  A scalar with a
- * reference counts in the file's expanded bytes, both capped. */
-static char *expand_env(struct parser *p, const yaml_mark_t *m, const char *s, size_t len)
+ * reference counts in the file's expanded bytes, both capped.  With a
+ * reference, *written is what the file alone gives (cfg_node.raw); else
+ * NULL. */
+static char *expand_env(struct parser *p, const yaml_mark_t *m, const char *s, size_t len,
+			char **written)
 {
-	struct strbuf sb;
+	struct strbuf sb, wb;
+	/* what the file alone gives, kept only where a reference may be */
+	struct strbuf *w = memmem(s, len, "${", 2) ? &wb : NULL;
 	size_t i = 0;
 	int has_ref = 0;
 
+	*written = NULL;
 	strbuf_init(&sb);
+	strbuf_init(&wb);
 	while (i < len) {
 		const char *dollar = memchr(s + i, '$', len - i);
 		size_t lit = dollar ? (size_t)(dollar - (s + i)) : len - i;
 
 		strbuf_append(&sb, s + i, lit);
+		if (w)
+			strbuf_append(w, s + i, lit);
 		i += lit;
 		if (i == len)
 			break;
 		if (i + 1 < len && s[i + 1] == '$') {
 			strbuf_append(&sb, "$", 1);
+			if (w)
+				strbuf_append(w, "$$", 2);
 			i += 2;
 		} else if (i + 1 < len && s[i + 1] == '{') {
-			long used = expand_ref(p, m, s + i, len - i, &sb);
+			long used = expand_ref(p, m, s + i, len - i, &sb, w);
 			if (used < 0)
 				goto fail;
 			i += (size_t)used;
 			has_ref = 1;
 		} else {
 			strbuf_append(&sb, "$", 1);
+			if (w)
+				strbuf_append(w, "$", 1);
 			i++;
 		}
 	}
 	if (has_ref && !expansion_fits(p, m, sb.len))
 		goto fail;
 	p->expanded += has_ref ? sb.len : 0;
-	if (!sb.failed) {
+	if (!sb.failed && !wb.failed && (!has_ref || (*written = strbuf_take(&wb)))) {
 		char *out = strbuf_take(&sb); /* may allocate for an empty value */
-		if (out)
+		if (out) {
+			strbuf_free(&wb);
 			return out;
+		}
+		hub_free(*written);
+		*written = NULL;
 	}
 	err_set(p->err, p->err_size, "%s: out of memory", p->file);
 fail:
 	strbuf_free(&sb);
+	strbuf_free(&wb);
 	return NULL;
 }
 
@@ -469,13 +493,9 @@ static int parse_scalar(struct parser *p, const yaml_event_t *ev, struct cfg_nod
 	}
 	n->is_quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
 		       ev->data.scalar.tag != NULL;
-	n->value = expand_env(p, &ev->start_mark, text, len);
+	n->value = expand_env(p, &ev->start_mark, text, len, &n->raw);
 	if (!n->value)
 		return -1;
-	if (memmem(text, len, "${", 2) && !(n->raw = hub_strndup(text, len))) {
-		err_set(p->err, p->err_size, "%s: out of memory", p->file);
-		return -1;
-	}
 	if (!is_utf8((const unsigned char *)n->value, strlen(n->value))) {
 		parser_error(p, &ev->start_mark, path, "value is not valid UTF-8");
 		return -1;

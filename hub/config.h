@@ -23,8 +23,10 @@ struct cfg_node {
 	enum cfg_kind kind;
 	char *key;            /* member of a map: its key; else NULL */
 	char *value;          /* scalar: text after ${VAR} expansion */
-	char *raw;            /* scalar with a ${...} reference: the text as
-			       * written; else NULL (value is as written) */
+	char *raw;            /* scalar with a ${...} reference: what the file
+			       * alone gives, each ${VAR} as written and each
+			       * ${VAR:-default} as its default (written there
+			       * too); else NULL (value is as written) */
 	int is_quoted;        /* scalar was quoted: always a string */
 	int is_null;          /* plain scalar ~, null, Null, NULL or empty */
 	const char *file;     /* shared with the whole tree */

@@ -402,9 +402,10 @@ int store_pg_open(const char *url, const char *schema, struct store **out, char 
  * 1 yes, 0 no (say STORE_PG_URL_INVALID, never libpq's message: it quotes
  * the URL), -1 out of memory. */
 int store_pg_url_check(const char *url);
-/* Does the connection string written as `text` (before ${VAR} expansion)
- * hold a password of its own, not a ${...} reference?  1 yes, 0 no (also
- * when it does not parse: then it is all a reference). */
+/* Does the connection string written as `text` (before ${VAR} expansion,
+ * a ${VAR:-default} as its default: cfg_node.raw) hold a password of its
+ * own, not a ${...} reference?  1 yes, 0 no (also when it does not parse:
+ * then it is all a reference). */
 int store_pg_url_has_written_password(const char *text);
 #define STORE_PG_URL_INVALID                                                       \
 	"not a valid PostgreSQL connection URL (expected "                          \

@@ -1,7 +1,8 @@
 /*
  * fuzz_config.c - libFuzzer target for the configuration: any bytes go
  * through cfg_parse_string (YAML tree, ${VAR} expansion), the typed readers
- * and cfg_to_json on every node, then config_load_string on the same text.
+ * and cfg_to_json on every node, then config_load_string on the same text
+ * (and the check of a password written in store.url).
  * Everything is freed; a crash, a sanitizer report or a leak is a finding.
  * A few variables are set for ${VAR} to find (LLVMFuzzerInitialize).
  * Seeds: tests/fixtures/config/.
@@ -77,8 +78,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	if (config_load_string("fuzz.yaml", text, &cfg, err, sizeof(err)) == 0)
+	if (config_load_string("fuzz.yaml", text, &cfg, err, sizeof(err)) == 0) {
+		(void)config_store_password_in_file(cfg); /* store.url's text (raw) */
 		config_free(cfg);
+	}
 	free(text);
 	return 0;
 }

@@ -499,10 +499,9 @@ static void test_top_level_must_be_a_mapping(void)
 	CHECK_BAD_ROWS(rows);
 }
 
-/* A recognisable secret in a wrong-typed or malformed secret value must
- * not reach the message. */
 /* A store.url whose password is written in the file is found (run and
- * check warn about it); one read from ${VAR}, or with no password, not. */
+ * check warn about it), also as the default of a ${VAR:-default}; one read
+ * from ${VAR}, or with no password, not. */
 static void test_store_password_written_in_the_file_is_found(void)
 {
 	static const struct {
@@ -517,6 +516,16 @@ static void test_store_password_written_in_the_file_is_found(void)
 		{"postgresql://hub:${HUB_TEST_PGPASS}@127.0.0.1/hub", 0},
 		{"postgresql://hub@127.0.0.1/hub", 0},
 		{"postgresql://hub:@127.0.0.1/hub", 0},
+		/* a default is written in the file: the password of an unset
+		 * or empty variable */
+		{"${HUB_TEST_UNSET_PGURL:-postgresql://hub:hunter2@127.0.0.1/hub}", 1},
+		{"postgresql://hub:${HUB_TEST_UNSET_PGPASS:-hunter2}@127.0.0.1/hub", 1},
+		{"${HUB_TEST_PGURL:-postgresql://hub@127.0.0.1/hub}", 0},
+		{"postgresql://hub:${HUB_TEST_PGPASS:-}@127.0.0.1/hub", 0},
+		{"postgresql://hub:pa$$word@127.0.0.1/hub", 1},
+		/* no password, only words like it */
+		{"postgresql://password@127.0.0.1/hub?sslpassword=x&passfile=/p", 0},
+		{"host=127.0.0.1 user=password sslpassword=x dbname=${HUB_TEST_PGHOST}", 0},
 	};
 	struct hub_config *cfg;
 	char text[256];
@@ -548,6 +557,8 @@ static void test_store_password_written_in_the_file_is_found(void)
 	config_free(cfg);
 }
 
+/* A recognisable secret in a wrong-typed or malformed secret value must
+ * not reach the message. */
 static void test_secret_value_never_in_message(void)
 {
 	static const struct bad_case rows[] = {
