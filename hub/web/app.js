@@ -519,7 +519,7 @@ function eventTitle(e) {
 function eventItem(e, isNew) {
   const n = Object.keys(e.properties || {}).length;
   const pre = el("div", { class: "props", hidden: "" },
-    el("div", { class: "muted" }, "message_id ", el("span", { class: "mono", text: e.message_id }),
+    el("div", { class: "muted" }, "message_id ", el("bdi", { class: "mono", text: e.message_id }),
       " · ", el("span", { class: "mono", text: e.timestamp })),
     n ? el("pre", { text: JSON.stringify(e.properties, null, 2) }) : el("p", { class: "empty-note", text: "No properties." }));
   const head = el("button", { class: "ev", type: "button", "aria-expanded": "false",

@@ -129,13 +129,13 @@ out.push(`{"source":"app","type":"identify","message_id":"seed-big-1","timestamp
 
 // rtl-1: values a page must show as text only: markup in an event's name
 // and properties, in attributes and in an installation ID, and direction
-// overrides (U+202E, never ended) in the custom ID, a message ID and an
+// overrides (U+202E, never ended) in the custom ID, message IDs and an
 // array's item, which must reverse nothing around them
 add({ type: 'identify', message_id: 'seed-rtl-1\u202E', timestamp: at(50 * MIN),
   identifiers: { custom_id: 'rtl\u202E9', installation_id: '<img src=x id=xss-inst>' }, platform: 'web',
   attributes: { $email_address: 'rtl@example.com', $first_name: '<script id=xss-name>', topics: ['a\u202Eb', 'after'],
     site: 'javascript:document.body.id="xss"' } });
-add({ type: 'track', message_id: 'seed-rtl-2', timestamp: at(40 * MIN), identifiers: { custom_id: 'rtl\u202E9' },
+add({ type: 'track', message_id: 'seed-rtl\u202E-2', timestamp: at(40 * MIN), identifiers: { custom_id: 'rtl\u202E9' },
   event: { name: '<img src=x id=xss-ev></script><script>document.body.id="xss"</script>',
     properties: { '<b id=xss-k>k</b>': '<svg id=xss-v onload=alert(1)>' } } });
 

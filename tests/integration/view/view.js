@@ -528,7 +528,8 @@ async function shownAfter(page, sel, first, second) {
 // rtl-1 (seed.js): markup in the data is shown as text, never made into
 // elements; a direction override (U+202E) in a value reverses nothing
 // around it: the history's reason, the erase dialog's "to confirm", an
-// array's next item, the closing quote of a search that found nothing.
+// array's next item, an event's time after its message ID, the closing
+// quote of a search that found nothing.
 async function hostileValues(browser) {
   const { ctx, page } = await signedInPage(browser, 'hostile');
   await search(page, 'rtl@example.com');
@@ -547,6 +548,9 @@ async function hostileValues(browser) {
     await shownAfter(page, '#p-history', 'rtl\u202E9', 'identify seed-rtl-1'));
   check('a direction override in an array\'s item reverses not the next item',
     await shownAfter(page, '#p-custom', 'a\u202Eb', 'after'));
+  const evTime = await page.evaluate(() => document.querySelector('#p-events .props .muted .mono:last-child').textContent);
+  check('a direction override in an event\'s message ID reverses not its time',
+    await shownAfter(page, '#p-events .props .muted', 'seed-rtl\u202E-2', evTime));
   await page.click('#p-erase');
   await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
   check('a direction override in the ID to type reverses not "to confirm"',
