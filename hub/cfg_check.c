@@ -343,16 +343,28 @@ static const struct hub_config_key *find_key(const struct hub_config_key *keys,
 	return NULL;
 }
 
+/* Keeps cand in *best when it is nearer to name than *best_d edits. */
+static void closest_take(const char *name, const char *cand, const char **best, int *best_d)
+{
+	int d = edit_distance(name, cand);
+
+	if (d < *best_d) {
+		*best_d = d;
+		*best = cand;
+	}
+}
+
+/* A suggestion worth making: fewer edits than the name has letters. */
+static const char *closest_worth(const char *name, const char *best, int best_d)
+{
+	return best && (size_t)best_d < strlen(name) ? best : NULL;
+}
+
 static void closest_key(const struct hub_config_key *keys, const char *name,
 			const char **best, int *best_d)
 {
-	for (; keys && keys->name; keys++) {
-		int d = edit_distance(name, keys->name);
-		if (d < *best_d) {
-			*best_d = d;
-			*best = keys->name;
-		}
-	}
+	for (; keys && keys->name; keys++)
+		closest_take(name, keys->name, best, best_d);
 }
 
 const char *cfg_closest_name(const char *name, const char *const *names, size_t n)
@@ -360,14 +372,9 @@ const char *cfg_closest_name(const char *name, const char *const *names, size_t 
 	const char *best = NULL;
 	int best_d = 3;
 
-	for (size_t i = 0; i < n; i++) {
-		int d = edit_distance(name, names[i]);
-		if (d < best_d) {
-			best_d = d;
-			best = names[i];
-		}
-	}
-	return best && (size_t)best_d < strlen(name) ? best : NULL;
+	for (size_t i = 0; i < n; i++)
+		closest_take(name, names[i], &best, &best_d);
+	return closest_worth(name, best, best_d);
 }
 
 static const char *type_expectation(enum hub_config_type type)
@@ -506,7 +513,7 @@ static int check_member(const struct cfg_node *m, const char *path,
 
 		closest_key(keys, m->key, &best, &best_d);
 		closest_key(extra, m->key, &best, &best_d);
-		if (best && (size_t)best_d < strlen(m->key))
+		if ((best = closest_worth(m->key, best, best_d)))
 			cfg_errorf(err, err_size, m, 1, sub, "unknown key (did you mean \"%s\"?)",
 				   best);
 		else
