@@ -29,6 +29,7 @@
 #include "http_auth.h"
 #include "http_ingest.h"
 #include "log.h"
+#include "outage.h"
 #include "privacy.h"
 #include "profile.h"
 #include "record.h"
@@ -70,11 +71,8 @@ struct api {
 	pthread_mutex_t lock;           /* guards the pool and the outage below */
 	struct store *pool[API_POOL_MAX];
 	size_t n_pool;
-	/* requests that found no store connection (pool_note_outage) */
-	int64_t outage_since_ms;        /* wall clock of the first; 0: none */
-	int64_t outage_began_ms;        /* the same, monotonic */
-	int64_t outage_logged_ms;       /* monotonic: the last line about it */
-	int64_t n_outage;               /* requests refused since */
+	/* requests that found no store connection (pool_note_outage): its n */
+	struct outage outage;
 	pthread_mutex_t record_lock;    /* guards record_store */
 	struct store *record_store;     /* writes the privacy request records;
 					 * opened when first needed, closed on
@@ -167,22 +165,22 @@ void api_response_free(struct api_response *resp)
  */
 static void pool_note_outage(struct api *api, const char *err)
 {
-	int64_t now = time_mono_ms();
 	char since[40];
 
 	pthread_mutex_lock(&api->lock);
-	if (!api->outage_since_ms) {
-		api->outage_since_ms = time_now_ms();
-		api->outage_began_ms = api->outage_logged_ms = now;
-		api->n_outage = 1;
+	switch (outage_fail(&api->outage, 1, OUTAGE_LOG_MS)) {
+	case OUTAGE_FIRST:
 		log_error("api", "no store connection for a request: %s; requests are answered 503"
 			  " until one opens (logged again at most every %d s)", err,
 			  OUTAGE_LOG_MS / 1000);
-	} else if (++api->n_outage, now - api->outage_logged_ms >= OUTAGE_LOG_MS) {
-		api->outage_logged_ms = now;
+		break;
+	case OUTAGE_REMIND:
 		log_error("api", "no store connection since %s: %lld requests answered 503 so far;"
-			  " the last: %s", time_format_ms(api->outage_since_ms, since, sizeof(since)),
-			  (long long)api->n_outage, err);
+			  " the last: %s", time_format_ms(api->outage.since_ms, since, sizeof(since)),
+			  (long long)api->outage.n, err);
+		break;
+	case OUTAGE_QUIET:
+		break;
 	}
 	pthread_mutex_unlock(&api->lock);
 }
@@ -190,17 +188,17 @@ static void pool_note_outage(struct api *api, const char *err)
 /* A request got its connection: the end of an outage, if one ran. */
 static void pool_note_open(struct api *api)
 {
+	struct outage was;
 	char since[40];
+	int is_over;
 
 	pthread_mutex_lock(&api->lock);
-	if (api->outage_since_ms)
-		log_info("api", "store connections open again (failing since %s, for %lld s: %lld"
-			 " requests answered 503)",
-			 time_format_ms(api->outage_since_ms, since, sizeof(since)),
-			 (long long)(time_mono_ms() - api->outage_began_ms) / 1000,
-			 (long long)api->n_outage);
-	api->outage_since_ms = 0;
+	is_over = outage_end(&api->outage, &was);
 	pthread_mutex_unlock(&api->lock);
+	if (is_over)
+		log_info("api", "store connections open again (failing since %s, for %lld s: %lld"
+			 " requests answered 503)", time_format_ms(was.since_ms, since, sizeof(since)),
+			 (long long)outage_seconds(&was), (long long)was.n);
 }
 
 static struct store *pool_take(struct api *api)

@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "outage.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -45,10 +46,7 @@ struct intake {
 	struct unify unify;       /* writer thread only */
 	/* writer thread only: groups that could not be stored
 	 * (writer_note_group) */
-	int64_t failing_since_ms;  /* wall clock of the first failure; 0 while groups commit */
-	int64_t failing_began_ms;  /* the same, monotonic */
-	int64_t failing_logged_ms; /* monotonic: the last line about it */
-	int64_t n_refused;         /* batches refused since */
+	struct outage failing;     /* its n: batches refused since */
 };
 
 /*
@@ -448,7 +446,8 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 {
 	const char *why = "";
 	char since[40];
-	int64_t now = time_mono_ms(), n_refused = 0, n_stored = 0;
+	int64_t n_refused = 0, n_stored = 0;
+	struct outage was;
 
 	for (const struct intake_batch *b = group; b; b = b->next)
 		n_stored += b->rc == HUB_OK && !b->is_failed;
@@ -456,13 +455,11 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 		for (const struct intake_batch *b = group; b; b = b->next)
 			if (b->is_failed)
 				log_error("intake", "batch rolled back: %s", b->err);
-		if (in->failing_since_ms)
+		if (outage_end(&in->failing, &was))
 			log_info("intake", "store commits succeed again (failing since %s, for %lld"
 				 " s: %lld batches refused)",
-				 time_format_ms(in->failing_since_ms, since, sizeof(since)),
-				 (long long)(now - in->failing_began_ms) / 1000,
-				 (long long)in->n_refused);
-		in->failing_since_ms = 0;
+				 time_format_ms(was.since_ms, since, sizeof(since)),
+				 (long long)outage_seconds(&was), (long long)was.n);
 		return;
 	}
 	if (commit_ms < 0 && in->store->is_retryable)
@@ -472,21 +469,19 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 		if (!why[0] && (commit_ms < 0 ? !b->is_failed : b->is_failed))
 			why = b->err; /* the group's ("store commit failed: ..."), else the first batch's */
 	}
-	if (!in->failing_since_ms) {
-		in->failing_since_ms = time_now_ms();
-		in->failing_began_ms = in->failing_logged_ms = now;
-		in->n_refused = n_refused;
+	switch (outage_fail(&in->failing, n_refused, FAILING_LOG_MS)) {
+	case OUTAGE_FIRST:
 		log_error("intake", "store commits failing: %s; batches are refused (retry later)"
 			  " until a group commits again (logged again at most every %d s)", why,
 			  FAILING_LOG_MS / 1000);
-		return;
-	}
-	in->n_refused += n_refused;
-	if (now - in->failing_logged_ms >= FAILING_LOG_MS) {
-		in->failing_logged_ms = now;
+		break;
+	case OUTAGE_REMIND:
 		log_error("intake", "store commits failing since %s: %lld batches refused so far;"
-			  " the last: %s", time_format_ms(in->failing_since_ms, since, sizeof(since)),
-			  (long long)in->n_refused, why);
+			  " the last: %s", time_format_ms(in->failing.since_ms, since, sizeof(since)),
+			  (long long)in->failing.n, why);
+		break;
+	case OUTAGE_QUIET:
+		break;
 	}
 }
 
