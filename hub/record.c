@@ -250,7 +250,10 @@ static hub_rc build_times(struct builder *b)
 			return reject(b, "sent_at: the clock-skew correction (received_at - sent_at)"
 					 " puts the timestamp before year 1");
 	}
-	if (r->timestamp_ms > r->received_at_ms + RECORD_FUTURE_CLAMP_MS)
+	/* the clamp also keeps a corrected time inside the range: a receive
+	 * time near year 9999 plus a skew of hours would pass it */
+	if (r->timestamp_ms > r->received_at_ms + RECORD_FUTURE_CLAMP_MS ||
+	    r->timestamp_ms > TIME_MAX_MS)
 		r->timestamp_ms = r->received_at_ms;
 	return HUB_OK;
 }

@@ -1330,6 +1330,16 @@ static void test_from_hub_skew_correction_and_clamp(void)
 	CU_ASSERT_EQUAL(from_hub(&rec, R_DEFAULT, &r, NULL, err, sizeof(err)), HUB_ERR_DATA);
 	CU_ASSERT_PTR_NULL(r);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "sent_at: the clock-skew correction"));
+	/* received at the last millisecond of year 9999, 6 h ahead of its send
+	 * time: the corrected time past the range is clamped to received_at
+	 * (found by fuzz_hubrec) */
+	rec.timestamp_ms = 26565551;
+	rec.sent_at_ms = 4194304;
+	rec.received_at_ms = 253402300799999LL;
+	CU_ASSERT_EQUAL_FATAL(from_hub(&rec, R_DEFAULT, &r, NULL, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(r->timestamp_ms, 253402300799999LL);
+	record_free(r);
+	rec.received_at_ms = NOW_MS;
 	/* no sent_at: 2 days ahead is clamped to received_at */
 	rec.timestamp_ms = NOW_MS + 48 * HOUR_MS - 5000;
 	rec.sent_at_ms = 0;
