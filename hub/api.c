@@ -1123,8 +1123,35 @@ static int respond_bad_json(struct api_response *resp, json_error_t *jerr)
 			     jerr->line, jerr->column, jerr->text);
 }
 
+/* The first member of a privacy request's body that is not type,
+ * custom_id or installation_id, or an identifier that is not a non-empty
+ * string, said into msg; 0 when there is none.  An erase cannot be
+ * undone: an option it does not know ("dry_run") or a second identifier
+ * it could not read is refused, never passed over. */
+static int privacy_body_problem(json_t *body, char *msg, size_t size)
+{
+	char shown[RECORD_SHOW_SIZE];
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(body, key, v) {
+		int is_id = strcmp(key, "custom_id") == 0 || strcmp(key, "installation_id") == 0;
+		if (!is_id && strcmp(key, "type") != 0) {
+			snprintf(msg, size, "unknown key \"%s\": a privacy request has type and "
+					    "custom_id or installation_id", record_show(shown, key));
+			return 1;
+		}
+		if (is_id && (!json_is_string(v) || !*json_string_value(v))) {
+			snprintf(msg, size, "%s must be a non-empty string (or left out)", key);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int post_privacy(struct api *api, const struct api_request *req, struct api_response *resp)
 {
+	char problem[256];
 	json_error_t jerr;
 	json_t *body = req->body ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr)
 				 : NULL;
@@ -1155,6 +1182,8 @@ static int post_privacy(struct api *api, const struct api_request *req, struct a
 	else if (!by)
 		rc = respond_error(resp, 400, "missing_parameter",
 				   "give the person's custom_id or installation_id (a string)");
+	else if (privacy_body_problem(body, problem, sizeof(problem)))
+		rc = respond_error(resp, 400, "invalid_parameter", "%s", problem);
 	else if (strcmp(type, "access") == 0)
 		rc = privacy_access(api, by, value, resp);
 	else

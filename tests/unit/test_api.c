@@ -492,6 +492,47 @@ static void test_privacy_requests_without_randomness_are_503(void)
 	world_stop(&w);
 }
 
+/* An erase cannot be undone: a body member it does not know, or a second
+ * identifier that is no string, is a 400 and nothing is queued.  Both were
+ * passed over: {"type":"erase","custom_id":"H","dry_run":true} erased H. */
+static void test_privacy_request_with_unknown_member_is_refused(void)
+{
+	static const struct {
+		const char *body;
+		int status;
+		const char *code;
+	} rows[] = {
+		{"{\"type\":\"erase\",\"custom_id\":\"H\",\"dry_run\":true}", 400,
+		 "invalid_parameter"},
+		{"{\"type\":\"access\",\"custom_id\":\"H\",\"format\":\"csv\"}", 400,
+		 "invalid_parameter"},
+		{"{\"type\":\"erase\",\"custom_id\":\"H\",\"installation_id\":42}", 400,
+		 "invalid_parameter"},
+		{"{\"type\":\"erase\",\"installation_id\":\"IH\",\"custom_id\":\"\"}", 400,
+		 "invalid_parameter"},
+		{"{\"type\":\"erase\",\"custom_id\":\"H\",\"\\u00e9\\u0001\":1}", 400,
+		 "invalid_parameter"},
+		/* as before: no readable identifier, two of them */
+		{"{\"type\":\"erase\",\"email\":\"h@example.com\"}", 400, "missing_parameter"},
+		{"{\"type\":\"erase\",\"custom_id\":\"H\",\"installation_id\":\"IH\"}", 400,
+		 "invalid_parameter"},
+		{"{\"type\":\"access\",\"custom_id\":\"H\"}", 200, ""},
+		{"{\"type\":\"erase\",\"custom_id\":\"H\"}", 200, ""},
+	};
+	struct world w;
+	char code[64];
+
+	world_start(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		int status = privacy_post(&w, rows[i].body, code);
+		if (status != rows[i].status || strcmp(code, rows[i].code) != 0)
+			fprintf(stderr, "\n  row %zu: %d %s\n", i, status, code);
+		CU_ASSERT_EQUAL(status, rows[i].status);
+		CU_ASSERT_STRING_EQUAL(code, rows[i].code);
+	}
+	world_stop(&w);
+}
+
 /* ---- no store ------------------------------------------------------------- */
 
 /* Each route that reads the store, on an API whose store file is gone: a
@@ -775,5 +816,6 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_history_bad_parameters_are_400_unknown_profiles_404),
 	   TEST(test_bytes_not_utf8_are_refused_or_not_found),
 	   TEST(test_privacy_requests_without_randomness_are_503),
+	   TEST(test_privacy_request_with_unknown_member_is_refused),
 	   TEST(test_store_unavailable_names_its_path_in_the_log_only),
 	   TEST(test_out_of_memory_fails_a_profile_document_whole))
