@@ -459,7 +459,9 @@ fail:
 }
 
 /* A secret, or each secret of a list, is not empty: an empty or unset
- * ${VAR} must not leave a door open (a webhook signed with an empty key). */
+ * ${VAR} must not leave a door open (a webhook signed with an empty key).
+ * Nor blank: a secret file holding only its line break ("\n", mounted as
+ * ${VAR}) is as guessable as an empty one. */
 static int check_secret_set(const struct cfg_node *n, const char *path, char *err,
 			    size_t err_size)
 {
@@ -467,6 +469,11 @@ static int check_secret_set(const struct cfg_node *n, const char *path, char *er
 
 	if (n->kind == CFG_SCALAR && n->value && !n->value[0]) {
 		cfg_errorf(err, err_size, n, 0, path, "must not be empty");
+		return -1;
+	}
+	if (n->kind == CFG_SCALAR && n->value && !n->value[strspn(n->value, " \t\r\n")]) {
+		cfg_errorf(err, err_size, n, 0, path,
+			   "must not be blank (spaces or line breaks only)");
 		return -1;
 	}
 	for (size_t i = 0; n->kind == CFG_SEQ && i < n->n_children; i++) {

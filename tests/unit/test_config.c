@@ -442,6 +442,10 @@ static void test_bad_values_are_refused(void)
 		 "bad.yaml:4:11: store.schema: must be a lower-case SQL identifier "
 		 "([a-z_][a-z0-9_]*, at most 63)"},
 		{"api:\n  tokens: [good, \"\"]\n", NULL, "bad.yaml:2:18: api.tokens[1]: must not be empty"},
+		{"api:\n  tokens: [good, \" \\t\"]\n", NULL,
+		 "bad.yaml:2:18: api.tokens[1]: must not be blank (spaces or line breaks only)"},
+		{"api:\n  tokens: [\"\\n\"]\n", NULL,
+		 "bad.yaml:2:12: api.tokens[0]: must not be blank (spaces or line breaks only)"},
 	};
 	CHECK_BAD_ROWS(rows);
 }

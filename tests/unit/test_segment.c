@@ -1032,6 +1032,8 @@ static void test_create_needs_a_key_or_a_secret(void)
 		/* an empty secret: the host's config check, at its place */
 		{"    write_keys: [wk_live_1, \"\"]\n", "@sources[0].write_keys[1]: must not be empty"},
 		{"    webhook_secret: \"\"\n", "@sources[0].webhook_secret: must not be empty"},
+		{"    webhook_secret: \"\\n\"\n",
+		 "@sources[0].webhook_secret: must not be blank (spaces or line breaks only)"},
 		{"    write_keys: [wk_live_1]\n    webhook_batch_signature: true\n",
 		 "webhook_batch_signature: true needs webhook_secret"},
 	};
