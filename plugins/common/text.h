@@ -115,12 +115,23 @@ static inline int text_is_key_not_path(const char *value)
 {
 	static const char base64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 				     "0123456789+/=";
-	size_t n = strlen(value);
+	size_t n_digits = 0;
+	const char *p = value;
 
 	/* a bare base64 body (PKCS#8 without its PEM lines) too: a path of
-	 * 64 such characters and no '.' is not one anyone writes */
+	 * 64 such characters and no '.' is not one anyone writes.  Its line
+	 * breaks may have become blanks (a folded YAML scalar, an env file)
+	 * or the two characters \n (as a JSON key file writes them) */
+	for (; *p; p++) {
+		if (strchr(base64, *p))
+			n_digits++;
+		else if (p[0] == '\\' && p[1] == 'n')
+			p++;
+		else if (*p != ' ' && *p != '\t' && *p != '\r')
+			break;
+	}
 	return strchr(value, '\n') || strchr(value, '{') || strstr(value, "-----BEGIN") ||
-	       strstr(value, "PRIVATE KEY") || (n >= 64 && strspn(value, base64) == n);
+	       strstr(value, "PRIVATE KEY") || (!*p && n_digits >= 64);
 }
 
 /* The message for such a value, named by its key. */

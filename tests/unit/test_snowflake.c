@@ -606,6 +606,19 @@ static void test_a_key_given_for_its_path_is_not_quoted(void)
 	CU_ASSERT_EQUAL(sf_jwt_new("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
 				   "MzEfYyjiWA4R4", "acct", "user", &j, err, sizeof(err)), -1);
 	CU_ASSERT(strstr(err, "MIIEvQ") == NULL);
+	/* the same with its line breaks turned into blanks (a folded YAML
+	 * scalar, an env file) or written \n (copied out of a JSON file):
+	 * the messages quoted it */
+	CU_ASSERT_EQUAL(sf_jwt_new("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7 VJTUt9Us8cKj"
+				   "MzEfYyjiWA4R4 ", "acct", "user", &j, err, sizeof(err)), -1);
+	CU_ASSERT(strstr(err, "MIIEvQ") == NULL);
+	CU_ASSERT_EQUAL(sf_jwt_new("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\\nVJTUt9Us8"
+				   "cKjMzEfYyjiWA4R4\\n", "acct", "user", &j, err, sizeof(err)), -1);
+	CU_ASSERT(strstr(err, "MIIEvQ") == NULL);
+	/* a path with blanks is still a path */
+	CU_ASSERT_EQUAL(sf_jwt_new("/nonexistent/My Keys/snowflake key.pem", "acct", "user", &j, err,
+				   sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot read /nonexistent/My Keys/snowflake key.pem"));
 	CU_ASSERT_EQUAL(sf_jwt_new("/nonexistent/key.pem", "acct", "user", &j, err, sizeof(err)),
 			-1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "private_key_file: cannot read /nonexistent/key.pem"));
