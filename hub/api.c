@@ -266,7 +266,8 @@ static int auth_check(const struct api *api, const struct api_request *req,
 				     "send Authorization: Bearer <token> (a token of api.tokens)");
 	}
 	if (status == 403)
-		return respond_error(resp, 403, "forbidden", "this token is not allowed");
+		return respond_error(resp, 403, "forbidden", "%s",
+				     http_auth_forbidden_message(api->cfg->n_api_tokens));
 	return 0;
 }
 

@@ -354,6 +354,9 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 		cli_error("run", "%s", err);
 		goto fail;
 	}
+	if (!cli->cfg->n_api_tokens)
+		log_warn("hub", "api.tokens is not set: the management API (/v1), the Profiles "
+				"View and /metrics from afar refuse every request");
 	log_info("hub", "listening on http://%s (port %d), store %s, %zu push sources",
 		 cli->cfg->http_listen, http_port(r.http),
 		 cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite", r.n_push);

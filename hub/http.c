@@ -603,8 +603,8 @@ static enum MHD_Result route_request(struct http_req *req, const char *target,
 		return refuse(req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
 			      "a bearer token of api.tokens is required", NULL);
 	if (denied == MHD_HTTP_FORBIDDEN)
-		return refuse(req, MHD_HTTP_FORBIDDEN, "forbidden", "this token is not allowed",
-			      NULL);
+		return refuse(req, MHD_HTTP_FORBIDDEN, "forbidden",
+			      http_auth_forbidden_message(srv->cfg->n_api_tokens), NULL);
 	/* a GET body is read (within the limit) and ignored */
 	return ingest_body_init(&req->body, srv->max_body, 0) ? MHD_NO : MHD_YES;
 }

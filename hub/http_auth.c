@@ -42,6 +42,12 @@ int http_auth_bearer_status(const char *authorization, char *const *tokens, size
 	return http_auth_bearer(h, tokens, n) ? 0 : 403;
 }
 
+const char *http_auth_forbidden_message(size_t n)
+{
+	return n ? "this token is not allowed"
+		 : "no token is allowed: api.tokens is not set in the hub's configuration";
+}
+
 int http_auth_is_loopback(const struct sockaddr *sa)
 {
 	static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};

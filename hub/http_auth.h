@@ -20,6 +20,10 @@ int http_auth_bearer(const char *authorization, char *const *tokens, size_t n);
  * blanks alone), 403 with a wrong one. */
 int http_auth_bearer_status(const char *authorization, char *const *tokens, size_t n);
 
+/* The message of that 403: with no token configured (api.tokens unset)
+ * it says so, since no token can ever be right. */
+const char *http_auth_forbidden_message(size_t n);
+
 /* 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104; 0 otherwise or NULL. */
 int http_auth_is_loopback(const struct sockaddr *sa);
 

@@ -533,6 +533,26 @@ static void test_privacy_request_with_unknown_member_is_refused(void)
 	world_stop(&w);
 }
 
+/* With api.tokens unset no token can be right: the 403 says why (it said
+ * "this token is not allowed" to every token, the unset key unnamed). */
+static void test_api_without_tokens_says_none_is_set(void)
+{
+	struct world w;
+	char code[64], message[256];
+	size_t n;
+
+	world_start(&w);
+	CU_ASSERT_EQUAL(get_one(&w, "/v1/sources", NULL, NULL, code, message), 200);
+	n = w.th->cfg->n_api_tokens;
+	w.th->cfg->n_api_tokens = 0; /* as a config without api.tokens loads */
+	CU_ASSERT_EQUAL(get_one(&w, "/v1/sources", NULL, NULL, code, message), 403);
+	CU_ASSERT_STRING_EQUAL(code, "forbidden");
+	CU_ASSERT_STRING_EQUAL(message,
+			       "no token is allowed: api.tokens is not set in the hub's configuration");
+	w.th->cfg->n_api_tokens = n;
+	world_stop(&w);
+}
+
 /* ---- no store ------------------------------------------------------------- */
 
 /* Each route that reads the store, on an API whose store file is gone: a
@@ -817,5 +837,6 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_bytes_not_utf8_are_refused_or_not_found),
 	   TEST(test_privacy_requests_without_randomness_are_503),
 	   TEST(test_privacy_request_with_unknown_member_is_refused),
+	   TEST(test_api_without_tokens_says_none_is_set),
 	   TEST(test_store_unavailable_names_its_path_in_the_log_only),
 	   TEST(test_out_of_memory_fails_a_profile_document_whole))
