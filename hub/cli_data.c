@@ -569,15 +569,15 @@ static const char *import_formats(const struct plugin_registry *reg, char *buf, 
 
 /* --format <plugin>: a plugin that maps lines, and the configured source
  * named `source` must use it.  The records get the source's name, as live
- * traffic would, so dedupe spans both.  CLI_OK, CLI_USAGE for a format or
- * source that does not fit (the error printed), CLI_FAIL. */
+ * traffic would, so dedupe spans both.  CLI_OK, or CLI_FAIL with the error
+ * printed: a format or source the configuration does not have is a failure
+ * (exit 1), as `sync` and `plugins --describe` answer a name they lack. */
 static int import_open_plugin(struct cli *cli, const char *format, const char *source,
 			      struct plugin_registry *reg, struct hub_instance **inst)
 {
 	const struct config_instance *ci = NULL;
 	const struct plugin_module *m;
 	char err[1024], formats[512];
-	int rc = CLI_USAGE;
 
 	if (cli_registry_open(cli, reg))
 		return CLI_FAIL;
@@ -593,12 +593,10 @@ static int import_open_plugin(struct cli *cli, const char *format, const char *s
 		if (strcmp(cli->cfg->sources[i].name, source) == 0)
 			ci = &cli->cfg->sources[i];
 	if (!ci || strcmp(ci->plugin, format) != 0) {
-		cli_error("import", "--format %s needs --source to name a source of %s with plugin %s"
-			  " (its config is used and its name becomes the records' source)",
-			  format, cli->cfg->file, format);
+		cli_error("import", "--format %s reads the config of the source --source names: %s",
+			  format, config_missing_source(cli->cfg, format, source, err, sizeof(err)));
 		goto fail;
 	}
-	rc = CLI_FAIL;
 	if (plugin_instance_create(m, ci, inst, err, sizeof(err))) {
 		cli_error("import", "%s", err);
 		goto fail;
@@ -606,7 +604,7 @@ static int import_open_plugin(struct cli *cli, const char *format, const char *s
 	return CLI_OK;
 fail:
 	plugin_registry_close(reg);
-	return rc;
+	return CLI_FAIL;
 }
 
 /* --commit-every: 1 .. IMPORT_COMMIT_EVERY records (the window holds no

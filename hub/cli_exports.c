@@ -184,11 +184,12 @@ static int exports_retry(struct cli *cli, const char *name)
 {
 	struct store *s = NULL;
 	int64_t n = 0;
+	char err[1024];
 
 	if (cli_load_config(cli))
 		return CLI_FAIL;
 	if (!export_config(cli->cfg, name)) {
-		cli_error("exports", "no export named \"%s\" in %s", name, cli->cfg->file);
+		cli_error("exports", "%s", config_missing_export(cli->cfg, name, err, sizeof(err)));
 		return CLI_FAIL;
 	}
 	if (cli_open_existing_store(cli, &s))

@@ -145,7 +145,7 @@ static int open_instance(struct sync_cli *c, struct cli *cli, const char *name)
 	int rc;
 
 	if (!ci) {
-		cli_error("sync", "no source named \"%s\" in %s", name, cli->cfg->file);
+		cli_error("sync", "%s", config_missing_source(cli->cfg, NULL, name, err, sizeof(err)));
 		return -1;
 	}
 	if (!ci->is_enabled) {

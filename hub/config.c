@@ -732,6 +732,77 @@ int config_listen_is_loopback(const char *listen)
 		strspn(listen, "0123456789.") == len);
 }
 
+/* The entries of list[0..n) of `plugin` (all when NULL), named in the
+ * message: the closest to `name` as "did you mean", then every one. */
+static void missing_names(struct strbuf *sb, const struct config_instance *list, size_t n,
+			  const char *kind, const char *plugin, const char *name)
+{
+	const char *names[64], *best;
+	size_t n_names = 0, n_listed = 0;
+
+	for (size_t i = 0; i < n && n_names < ARRAY_SIZE(names); i++)
+		if (!plugin || strcmp(list[i].plugin, plugin) == 0)
+			names[n_names++] = list[i].name;
+	if ((best = cfg_closest_name(name, names, n_names)))
+		strbuf_printf(sb, " (did you mean \"%s\"?; ", best);
+	else
+		strbuf_puts(sb, " (");
+	for (size_t i = 0; i < n; i++) {
+		if (plugin && strcmp(list[i].plugin, plugin) != 0)
+			continue;
+		if (n_listed++ == 0)
+			strbuf_printf(sb, "%ss%s%s: ", kind, plugin ? " of plugin " : "",
+				      plugin ? plugin : "");
+		strbuf_printf(sb, "%s%s", n_listed > 1 ? ", " : "", list[i].name);
+	}
+	if (!n_listed)
+		strbuf_printf(sb, "no %s%s%s configured", kind, plugin ? " of plugin " : "",
+			      plugin ? plugin : "");
+	strbuf_puts(sb, ")");
+}
+
+/* Why `name` is not an entry of list[0..n) that `plugin` (NULL: any)
+ * runs.  Names, never values: a name is not a secret. */
+static const char *missing_instance(const struct hub_config *cfg,
+				    const struct config_instance *list, size_t n,
+				    const char *kind, const char *plugin, const char *name,
+				    char *buf, size_t size)
+{
+	const struct config_instance *other = NULL;
+	struct strbuf sb;
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i].name, name) == 0)
+			other = &list[i];
+	strbuf_init(&sb);
+	if (other && plugin)
+		strbuf_printf(&sb, "%s \"%s\" of %s has plugin %s, not %s", kind, name, cfg->file,
+			      other->plugin, plugin);
+	else
+		strbuf_printf(&sb, "no %s named \"%s\" in %s", kind, name, cfg->file);
+	missing_names(&sb, list, n, kind, plugin, name);
+	if (sb.failed)
+		err_set(buf, size, "no %s named \"%s\" in %s", kind, name, cfg->file);
+	else
+		err_set(buf, size, "%s", sb.data);
+	strbuf_free(&sb);
+	return buf;
+}
+
+const char *config_missing_source(const struct hub_config *cfg, const char *plugin,
+				  const char *name, char *buf, size_t size)
+{
+	return missing_instance(cfg, cfg->sources, cfg->n_sources, "source", plugin, name, buf,
+				size);
+}
+
+const char *config_missing_export(const struct hub_config *cfg, const char *name, char *buf,
+				  size_t size)
+{
+	return missing_instance(cfg, cfg->exports, cfg->n_exports, "export", NULL, name, buf,
+				size);
+}
+
 int config_load_string(const char *name, const char *text, struct hub_config **out,
 		       char *err, size_t err_size)
 {

@@ -176,6 +176,16 @@ const struct cfg_node *config_store_password_in_file(const struct hub_config *cf
  * from this machine only (127.x.x.x, localhost, [::1])? */
 int config_listen_is_loopback(const char *listen);
 
+/* Why `name` names no source (of `plugin`; NULL: of any) or no export of
+ * cfg, for a command given a name: "no source named "crn" in conf/hub.yaml
+ * (did you mean "crm"?; sources: web, crm)", or for a source of another
+ * plugin "source "crm" of conf/hub.yaml has plugin example, not segment
+ * (sources of plugin segment: web)".  Written into buf; returns buf. */
+const char *config_missing_source(const struct hub_config *cfg, const char *plugin,
+				  const char *name, char *buf, size_t size);
+const char *config_missing_export(const struct hub_config *cfg, const char *name, char *buf,
+				  size_t size);
+
 int config_load_string(const char *name, const char *text,
 		       struct hub_config **out, char *err, size_t err_size);
 void config_free(struct hub_config *cfg);

@@ -1421,7 +1421,7 @@ enum export_backfill_check export_backfill_check(const struct hub_config *cfg, c
 	char kerr[256];
 
 	if (!ci) {
-		err_set(err, err_size, "no export named \"%s\" in %s", name, cfg->file);
+		config_missing_export(cfg, name, err, err_size);
 		return EXPORT_BACKFILL_NO_EXPORT;
 	}
 	if (read_kinds(ci, &mask, kerr, sizeof(kerr)) == 0 && mask &&

@@ -54,7 +54,8 @@ static const char usage_text[] =
 	"\n"
 	"-c FILE defaults to conf/hub.yaml.  LEVEL: error, warn, info, debug.\n"
 	"<command> --help prints its usage.  Exit status: 0 done, 1 failed (named on\n"
-	"stderr; import: a line rejected too), 2 a misuse of the arguments; run and\n"
+	"stderr; a source, export or plugin not configured or found too; import: a\n"
+	"line rejected too), 2 a misuse of the arguments; run and\n"
 	"sync: 130 when a second Ctrl-C or SIGTERM quits at once.\n";
 
 void cli_error(const char *what, const char *fmt, ...)
