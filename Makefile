@@ -211,8 +211,9 @@ endif # HUB_DEPS_DONE
 
 # ---- targets that need no packages -----------------------------------
 
+# KIND: pull (the default), push or export
 plugin:
-	@sh scripts/new_plugin.sh "$(NAME)"
+	@sh scripts/new_plugin.sh "$(NAME)" "$(KIND)"
 
 # Only the lines you changed: .clang-format approximates the tree's style,
 # and reformatting whole files would rewrite lines nobody touched.

@@ -1,59 +1,76 @@
 #!/bin/sh
-# new_plugin.sh - scaffolds plugins/NAME from plugins/example (what
-# `make plugin NAME=foo` runs).  Copies the example's source and plugin.mk,
-# renaming "example" to NAME in file names and contents (the descriptor
-# name, function names, the plugin.mk variable).  Never overwrites anything.
-# Usage: sh scripts/new_plugin.sh NAME
+# new_plugin.sh - scaffolds plugins/NAME from a template plugin (what
+# `make plugin NAME=foo [KIND=pull|push|export]` runs): KIND pull (the
+# default) copies plugins/example, push plugins/example_push, export
+# plugins/example_export.  Copies the template's source and plugin.mk,
+# renaming the template's name to NAME in file names and contents (the
+# descriptor name, function names, the plugin.mk variable).  Never
+# overwrites anything.
+# Usage: sh scripts/new_plugin.sh NAME [KIND]
 set -eu
 cd "$(dirname "$0")/.."
 
 name=${1:-}
+kind=${2:-pull}
 if [ -z "$name" ]; then
-	echo "usage: make plugin NAME=foo   (NAME: [a-z][a-z0-9_]*, at most 32 characters)" >&2
+	echo "usage: make plugin NAME=foo [KIND=pull|push|export]   (NAME: [a-z][a-z0-9_]*, at most 32 characters)" >&2
 	exit 2
 fi
+case $kind in
+pull) template=example ;;
+push) template=example_push ;;
+export) template=example_export ;;
+*)
+	echo "new_plugin: unknown KIND \"$kind\": use pull (a source the hub pulls on a schedule)," \
+		"push (a source with HTTP routes) or export (takes every change)" >&2
+	exit 2
+	;;
+esac
 # A plugin name is a C identifier fragment, a file name and a YAML value.
 if ! printf '%s\n' "$name" | grep -Eqx '[a-z][a-z0-9_]{0,31}'; then
 	echo "new_plugin: bad name \"$name\": use [a-z][a-z0-9_]*, at most 32 characters" >&2
 	exit 2
 fi
-if [ "$name" = example ]; then
-	echo "new_plugin: \"example\" is the template itself; pick another name" >&2
+case $name in
+example | example_push | example_export)
+	echo "new_plugin: \"$name\" is a template itself; pick another name" >&2
 	exit 2
-fi
+	;;
+esac
 dest="plugins/$name"
 if [ -e "$dest" ]; then
 	echo "new_plugin: $dest already exists; not touching it" >&2
 	exit 1
 fi
 
+token_var="$(printf '%s' "$name" | tr '[:lower:]' '[:upper:]')_TOKEN"
 tmp="plugins/.$name.new.$$"
 trap 'rm -rf "$tmp"' EXIT INT TERM
 mkdir -p "$tmp"
-for src in plugins/example/*.c plugins/example/*.h plugins/example/plugin.mk; do
+for src in "plugins/$template"/*.c "plugins/$template"/*.h "plugins/$template/plugin.mk"; do
 	[ -e "$src" ] || continue
-	base=$(basename "$src" | sed "s/example/$name/g")
-	# the header's lines saying that this is the template would be wrong
-	sed -e "s/example/$name/g" \
-	    -e "s/It is the template for new plugins: .make plugin NAME=foo. copies$/Made by \`make plugin NAME=$name\` from the/" \
-	    -e "s/^ \* it to plugins\/foo\/foo\.c\.  A plugin/ * hub's template plugin: edit this comment to say what it does.  A plugin/" \
+	base=$(basename "$src" | sed "s/$template/$name/g")
+	# the header's line saying that this is the template would be wrong
+	sed -e "s/$template/$name/g" \
+	    -e "s/^ \* The template of .make plugin NAME=foo KIND=$kind. (plugins\/foo\/foo\.c)\.$/ * Made by \`make plugin NAME=$name KIND=$kind\` from the hub's template: say here what it does./" \
 	    "$src" >"$tmp/$base"
 done
 mv "$tmp" "$dest"
 trap - EXIT INT TERM
 
-cat <<EOF
-Created $dest:
-$(ls "$dest" | sed 's/^/  /')
-
-Next steps:
-  1. Edit $dest/$name.c: the config keys, create(), and the role you need
-     (pull() here; routes[] for push, export_batch() for export).
-  2. Libraries: $dest/plugin.mk (${name}_LIBS := -lcurl ...).
-  3. Build: make        (gives build/plugins/$name.so)
-  4. A pull source as copied (for a push source or an export, add it under
-     sources: or exports: with the keys you declared, then run the hub).
-     Add it under sources: in conf/hub.yaml.  As copied it reads a JSON Lines
+echo "Created $dest (KIND=$kind):"
+for f in "$dest"/*; do
+	echo "  ${f##*/}"
+done
+echo
+echo "Next steps:"
+echo "  1. Edit $dest/$name.c: its config keys, create(), and what it does."
+echo "  2. Libraries: $dest/plugin.mk (${name}_LIBS := -lcurl ...)."
+echo "  3. Build: make        (gives build/plugins/$name.so)"
+case $kind in
+pull)
+	cat <<EOT
+  4. Add it under sources: in conf/hub.yaml.  As copied it reads a JSON Lines
      file (path is required); without a schedule, profilehub run never pulls it:
        - name: $name
          plugin: $name
@@ -63,6 +80,34 @@ Next steps:
        mkdir -p var && echo '{"user_id": "u1", "event": "signup"}' >>var/$name.jsonl
        build/profilehub check
        build/profilehub sync $name
-  6. Test it like tests/unit/test_example_plugin.c does.
-See plugins/example/README.md.
-EOF
+EOT
+	;;
+push)
+	cat <<EOT
+  4. Add it under sources: in conf/hub.yaml.  As copied it takes one JSON
+     record per POST to /in/$name/v1/record, with a bearer token:
+       - name: $name
+         plugin: $name
+         token: "\${$token_var}"
+  5. Try it: run the hub, then post a record and read the profile:
+       build/profilehub check && build/profilehub run
+       curl -H "Authorization: Bearer \$$token_var" \\
+         -d '{"user_id": "u1", "event": "signup"}' http://127.0.0.1:8080/in/$name/v1/record
+       build/profilehub profile --custom-id u1
+EOT
+	;;
+export)
+	cat <<EOT
+  4. Add it under exports: in conf/hub.yaml.  As copied it appends every
+     change, one JSON line each, to a file (fsync()ed before it is done):
+       - name: $name
+         plugin: $name
+         path: var/$name.jsonl
+  5. Try it: run the hub, send it a record, and watch the file:
+       build/profilehub check && build/profilehub run
+       tail -f var/$name.jsonl
+EOT
+	;;
+esac
+echo "  6. Test it like tests/unit/test_example_plugin.c does."
+echo "See plugins/example/README.md."

@@ -1,7 +1,9 @@
 /*
  * example.c - a pull source that reads a JSON Lines file, one record per
- * line.  It is the template for new plugins: `make plugin NAME=foo` copies
- * it to plugins/foo/foo.c.  A plugin is three steps:
+ * line.
+ * The template of `make plugin NAME=foo KIND=pull` (plugins/foo/foo.c).
+ *
+ * A plugin is three steps:
  *
  *   1. Declare the config keys (example_keys).  The hub checks the YAML
  *      against them before anything runs: unknown keys, wrong types and

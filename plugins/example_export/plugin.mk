@@ -1,0 +1,2 @@
+# the libraries it links, if any: example_export_LIBS := -lcurl
+example_export_LIBS :=

@@ -1,0 +1,205 @@
+/*
+ * test_example_templates.c - the templates of `make plugin KIND=push` and
+ * `KIND=export` (plugins/example_push, plugins/example_export) through the
+ * real loader and host table (tests/unit/plugtest.h): the push route
+ * authenticates with its token and turns one body into one record, refusing
+ * bad bodies with a reason and memory running out with a 5xx; the export
+ * appends one line per change and reports a change done only once it is
+ * on disk.  tests/integration/new_plugin.sh scaffolds, builds and runs them.
+ */
+#include "plugtest.h"
+
+#include "../../hub/alloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PUSH_YAML "sources:\n  - name: hook\n    plugin: example_push\n    token: t0k\n"
+
+static void test_push_record_is_emitted_with_the_token(void)
+{
+	struct pt_fixture f;
+	struct hub_response resp = {0};
+
+	pt_open(&f, "example_push", PUSH_YAML);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/record", "Bearer t0k",
+				"{\"user_id\": \"u1\", \"event\": \"signup\", \"message_id\": \"m1\","
+				" \"timestamp_ms\": 0, \"properties\": {\"plan\": \"gold\"}}",
+				&resp),
+			HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_STRING_EQUAL(resp.body, "{\"success\":true}");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	CU_ASSERT_EQUAL(f.got.recs[0].type, HUB_REC_TRACK);
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "custom_id"), "u1");
+	ASSERT_STR_OR_NULL(f.got.recs[0].message_id, "m1");
+	ASSERT_STR_OR_NULL(f.got.recs[0].event_name, "signup");
+	ASSERT_JSON(f.got.recs[0].properties_json, "{\"plan\": \"gold\"}");
+	/* timestamp_ms 0 is given: the epoch, not the receive time */
+	CU_ASSERT_EQUAL(f.got.recs[0].rec->timestamp_ms, 0);
+	pt_reset(&f.got);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/record", "Bearer t0k",
+				"{\"user_id\": \"u2\", \"traits\": {\"plan\": \"free\"}}", &resp),
+			HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	CU_ASSERT_EQUAL(f.got.recs[0].type, HUB_REC_IDENTIFY);
+	ASSERT_JSON(f.got.recs[0].attributes_json, "{\"plan\": \"free\"}");
+	pt_close(&f);
+}
+
+static void test_push_without_the_token_is_refused(void)
+{
+	static const char *const auths[] = {NULL, "", "Bearer", "Bearer ", "Bearer t0", "Bearer t0kk",
+					    "bearer t0k", "Basic t0k", "t0k"};
+	struct pt_fixture f;
+	struct hub_response resp;
+
+	pt_open(&f, "example_push", PUSH_YAML);
+	for (size_t i = 0; i < sizeof(auths) / sizeof(auths[0]); i++) {
+		memset(&resp, 0, sizeof(resp));
+		CU_ASSERT_EQUAL(pt_post(&f, "/v1/record", auths[i], "{\"user_id\": \"u1\"}", &resp),
+				HUB_ERR_AUTH);
+		CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, "\"unauthorized\""));
+		CU_ASSERT_EQUAL(f.got.n_emits, 0);
+	}
+	pt_close(&f);
+}
+
+/* One row per body: refused with HUB_ERR_DATA, the code and the message. */
+static void test_push_bad_bodies_are_refused_with_the_reason(void)
+{
+	static const struct {
+		const char *body, *code, *message;
+	} rows[] = {
+		{"", "invalid_body", "the body is not a JSON object"},
+		{"{\"user_id\": \"u1\"", "invalid_body", "the body is not a JSON object"},
+		{"[{\"user_id\": \"u1\"}]", "invalid_body", "the body is not a JSON object"},
+		{"{\"user_id\": \"u1\", \"user_id\": \"u2\"}", "invalid_body",
+		 "the body is not a JSON object"},
+		{"{}", "invalid_record", "\"user_id\" is needed"},
+		{"{\"user_id\": 7}", "invalid_record", "\"user_id\" has the wrong type"},
+		{"{\"user_id\": \"u1\", \"event\": \"e\", \"properties\": [1]}", "invalid_record",
+		 "\"properties\" has the wrong type"},
+		{"{\"user_id\": \"u1\", \"traits\": \"x\"}", "invalid_record",
+		 "\"traits\" has the wrong type"},
+		{"{\"user_id\": \"u1\", \"timestamp_ms\": \"now\"}", "invalid_record",
+		 "\"timestamp_ms\" has the wrong type"},
+		{"{\"user_id\": \"u1\", \"event\": \"\"}", "invalid_record", NULL}, /* the hub's */
+	};
+	struct pt_fixture f;
+	struct hub_response resp;
+	json_t *answer, *err;
+
+	pt_open(&f, "example_push", PUSH_YAML);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		memset(&resp, 0, sizeof(resp));
+		CU_ASSERT_EQUAL(pt_post(&f, "/v1/record", "Bearer t0k", rows[i].body, &resp),
+				HUB_ERR_DATA);
+		CU_ASSERT_EQUAL(f.got.n_recs, 0);
+		answer = json_loads(resp.body, 0, NULL);
+		err = json_object_get(answer, "error");
+		pt_assert_error_object(err, rows[i].code);
+		if (rows[i].message)
+			ASSERT_STR_OR_NULL(json_string_value(json_object_get(err, "message")),
+					   rows[i].message);
+		if (!json_is_string(json_object_get(err, "code")) ||
+		    strcmp(json_string_value(json_object_get(err, "code")), rows[i].code) != 0)
+			fprintf(stderr, "\n  row %zu: %s\n", i, resp.body);
+		json_decref(answer);
+		pt_reset(&f.got);
+	}
+	pt_close(&f);
+}
+
+/* Memory running out while the body is read or the record built is a 5xx
+ * (the client sends again), never a 400 (it would drop the record). */
+static void test_push_out_of_memory_is_no_bad_request(void)
+{
+	static const char body[] = "{\"user_id\": \"u1\", \"event\": \"signup\", \"message_id\": "
+				   "\"m1\", \"properties\": {\"plan\": \"gold\", \"n\": [1, 2]}}";
+	struct pt_fixture f;
+
+	pt_open(&f, "example_push", PUSH_YAML);
+	CU_ASSERT(pt_sweep_out_of_memory(&f, "/v1/record", "Bearer t0k", body, alloc_fail_after) >
+		  5);
+	CU_ASSERT(pt_sweep_out_of_memory(&f, "/v1/record", "Bearer t0k", body, alloc_fail_only) >
+		  5);
+	pt_close(&f);
+}
+
+/* The hub refuses an empty required string before create(): the template
+ * needs no check of its own. */
+static void test_push_empty_token_is_refused_by_the_hub(void)
+{
+	struct pt_fixture f;
+	char err[256];
+
+	CU_ASSERT_EQUAL(pt_try_open(&f, "example_push", err, sizeof(err),
+				    "sources:\n  - name: hook\n    plugin: example_push\n"
+				    "    token: \"\"\n"),
+			-1);
+	CU_ASSERT_STRING_EQUAL(err, "test.yaml:4:12: sources[0].token: must not be empty");
+	pt_close(&f);
+}
+
+static const char *const changes[] = {
+	"{\"seq\":7,\"kind\":\"profile_updated\",\"profile_id\":\"p_1\"}",
+	"{\"seq\":8,\"kind\":\"event\",\"profile_id\":\"p_1\",\"event\":{\"name\":\"a\\nb\"}}",
+};
+
+static void test_export_appends_one_line_per_change(void)
+{
+	struct pt_fixture f;
+	char *dir = testlib_mkdtemp(), *got, err[256];
+	size_t n_done;
+
+	pt_open(&f, "example_export",
+		"exports:\n  - name: sink\n    plugin: example_export\n    path: %s/out.jsonl\n", dir);
+	CU_ASSERT_EQUAL(pt_export(&f, changes, 2, 7, 8, &n_done, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 2);
+	CU_ASSERT_EQUAL(pt_export(&f, changes, 1, 7, 7, &n_done, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 1);
+	got = pt_read_file(dir, "out.jsonl");
+	CU_ASSERT_STRING_EQUAL(got, "{\"seq\":7,\"kind\":\"profile_updated\",\"profile_id\":\"p_1\"}\n"
+				    "{\"seq\":8,\"kind\":\"event\",\"profile_id\":\"p_1\","
+				    "\"event\":{\"name\":\"a\\nb\"}}\n"
+				    "{\"seq\":7,\"kind\":\"profile_updated\",\"profile_id\":\"p_1\"}\n");
+	free(got);
+	pt_close(&f);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
+/* A batch that does not reach the disk is none done, with the file named:
+ * a write that fails (a full disk), a file that cannot be made. */
+static void test_export_failure_reports_none_done(void)
+{
+	static const char *const paths[] = {"/dev/full", "/nonexistent/dir/out.jsonl"};
+	struct pt_fixture f;
+	char err[256], want[128];
+	size_t n_done;
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		pt_open(&f, "example_export",
+			"exports:\n  - name: sink\n    plugin: example_export\n    path: %s\n",
+			paths[i]);
+		n_done = 99;
+		CU_ASSERT_EQUAL(pt_export(&f, changes, 2, 7, 8, &n_done, err, sizeof(err)),
+				HUB_RETRY);
+		CU_ASSERT_EQUAL(n_done, 0);
+		snprintf(want, sizeof(want), "%s: %s", paths[i],
+			 i == 0 ? "No space left on device" : "No such file or directory");
+		CU_ASSERT_STRING_EQUAL(err, want);
+		pt_close(&f);
+	}
+}
+
+TEST_SUITE(example_templates, NULL, NULL,
+	   TEST(test_push_record_is_emitted_with_the_token),
+	   TEST(test_push_without_the_token_is_refused),
+	   TEST(test_push_bad_bodies_are_refused_with_the_reason),
+	   TEST(test_push_out_of_memory_is_no_bad_request),
+	   TEST(test_push_empty_token_is_refused_by_the_hub),
+	   TEST(test_export_appends_one_line_per_change),
+	   TEST(test_export_failure_reports_none_done))
