@@ -154,9 +154,10 @@ static void fuzz_route(const struct hub_plugin *plugin, void *state, const char 
 	}
 }
 
-/* import_line(): HUB_OK, or an error with a message and nothing emitted. */
-static void fuzz_import_line(const struct hub_plugin *plugin, void *state, const char *line,
-			     size_t len)
+/* import_line(): HUB_OK, or an error with a message and nothing emitted.
+ * Inline: a target whose plugin has no import_line() leaves it unused. */
+static inline void fuzz_import_line(const struct hub_plugin *plugin, void *state,
+				    const char *line, size_t len)
 {
 	size_t before = fuzz_n_emitted;
 	char err[256] = "";
