@@ -15,6 +15,7 @@
  *         the body its plugin answers with, success or error
  *
  * and its host table as {FUZZ_HOST_COMMON, .config_string = ..., ...}.
+ * fuzz_check_success_or_error() is the answer check of a Segment-shaped API.
  */
 #ifndef HUB_FUZZCALL_H
 #define HUB_FUZZCALL_H
@@ -112,6 +113,24 @@ static int64_t fuzz_now(void)
 	.size = sizeof(struct hub_host), .abi_major = HUB_ABI_MAJOR,                       \
 	.abi_minor = HUB_ABI_MINOR, .log = fuzz_log, .emit = fuzz_emit, .now_ms = fuzz_now, \
 	.secret_equal = fuzz_secret_equal
+
+/* The answer of a plugin whose success is 200 {"success":true} and whose
+ * refusals are {"error": {"code": ...}} (segment, example_push), for its
+ * fuzz_check_answer(). */
+static inline void fuzz_check_success_or_error(hub_rc rc, const struct hub_response *resp)
+{
+	json_t *doc;
+
+	if (rc == HUB_OK) {
+		if (resp->status != 200 || strcmp(resp->body, "{\"success\":true}") != 0)
+			abort();
+		return;
+	}
+	doc = json_loads(resp->body, 0, NULL);
+	if (!json_is_string(json_object_get(json_object_get(doc, "error"), "code")))
+		abort();
+	json_decref(doc);
+}
 
 /* A request with one header. */
 struct fuzz_request {
