@@ -578,6 +578,35 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 	return STEP_AGAIN;
 }
 
+/* An answer of export_batch() that cannot be trusted, a bug in the plugin:
+ * *n_done past the changes it was given, or a code not of enum hub_rc.
+ * Either may be wrong about what the plugin accepted, so none of the call
+ * counts as delivered: the cursor stays and the batch is sent again after
+ * a backoff (a change may reach the receiver twice; none is skipped).
+ * Logged naming the export and its plugin, rate-limited
+ * (plugin_bad_answer_count()).  Returns 1 with err saying it, else 0. */
+static int worker_bad_answer(struct export_worker *w, hub_rc rc, size_t m, size_t n_done,
+			     char *err, size_t err_size)
+{
+	char why[96];
+	long long n;
+
+	if (n_done > m)
+		snprintf(why, sizeof(why), "set *n_done to %zu for a batch of %zu", n_done, m);
+	else if (!plugin_rc_is_known(rc))
+		snprintf(why, sizeof(why), "returned %d, which is not a hub_rc", (int)rc);
+	else
+		return 0;
+	n = plugin_bad_answer_count(w->inst);
+	if (n > 0)
+		log_error(w->who, "plugin %s: export_batch() %s: none of its %zu changes taken as"
+			  " delivered, they are sent again (a bug in the plugin; %lld such answers"
+			  " so far)", w->mod->name, why, m, n);
+	snprintf(err, err_size, "the plugin's export_batch() %s (a bug in the plugin): the batch"
+		 " is sent again", why);
+	return 1;
+}
+
 static hub_rc refuse_emit(struct hub_call *call, const struct hub_record *rec, char *err,
 			  size_t err_size)
 {
@@ -616,8 +645,10 @@ static enum step worker_deliver(struct export_worker *w)
 	rc = w->mod->desc->export_batch(w->inst->state, &call, w->texts, m, &n_done, err,
 					sizeof(err));
 	plugin_err_end(err, sizeof(err));
-	if (n_done > m)
-		n_done = m;
+	if (worker_bad_answer(w, rc, m, n_done, err, sizeof(err))) {
+		n_done = 0;
+		rc = HUB_RETRY;
+	}
 	if (rc == HUB_ERR_DATA && n_done == m) { /* every change accepted: none to dead-letter */
 		log_warn(w->who, "the plugin answered bad data but accepted all %zu changes", m);
 		rc = HUB_OK;

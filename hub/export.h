@@ -26,6 +26,10 @@
  *                   saved with a fingerprint of the export's config, so a
  *                   restart with the same config stays disabled
  *   anything else   like HUB_RETRY
+ * An answer that cannot be trusted (a bug in the plugin: *n_done past the
+ * changes given, or a code not of enum hub_rc) counts none of the call as
+ * delivered: logged (naming the export and the plugin, at most every 10 s
+ * with a count), then the batch is sent again after a backoff.
  * Erase changes are always delivered, whatever `kinds` says.
  *
  * Pruning: a change is deleted from the outbox once every export of the

@@ -31,7 +31,6 @@
 #include <zlib.h>
 
 #define WARNINGS_MAX 100
-#define BAD_ANSWER_NOTE_MS 10000 /* how often a plugin's unusable answers are logged */
 
 /* ---- answers ---------------------------------------------------------- */
 
@@ -504,7 +503,7 @@ static char *body_with_warnings(const char *body, json_t *warnings)
  * and says what is wrong in why, else 0. */
 static int answer_problem(hub_rc rc, int status, char *why, size_t why_size)
 {
-	if ((int)rc < (int)HUB_OK || (int)rc > (int)HUB_ERR_STOPPED)
+	if (!plugin_rc_is_known(rc))
 		snprintf(why, why_size, "returned %d, which is not a hub_rc", (int)rc);
 	else if (rc == HUB_MORE)
 		snprintf(why, why_size, "returned HUB_MORE, which only a pull returns");
@@ -516,18 +515,15 @@ static int answer_problem(hub_rc rc, int status, char *why, size_t why_size)
 }
 
 /* Names the plugin, its route and what is wrong: the first time, then at
- * most every BAD_ANSWER_NOTE_MS with the count (a route that always
+ * most every PLUGIN_BAD_ANSWER_NOTE_MS with the count (a route that always
  * answers so must not flood the log). */
 static void note_bad_answer(struct hub_instance *inst, const struct hub_route *route,
 			    const char *why, unsigned status)
 {
-	long long n = atomic_fetch_add(&inst->n_bad_answers, 1) + 1;
-	int64_t now = time_mono_ms(), last = atomic_load(&inst->bad_answer_noted_ms);
+	long long n = plugin_bad_answer_count(inst);
 
-	if (n > 1 && now - last < BAD_ANSWER_NOTE_MS)
+	if (n == 0)
 		return;
-	if (!atomic_compare_exchange_strong(&inst->bad_answer_noted_ms, &last, now))
-		return; /* another thread logs this one */
 	log_error("http", "source \"%s\" (plugin %s): route %s %s %s; answered %u (a bug in"
 			  " the plugin; %lld such answers so far)",
 		  inst->name, inst->mod->name, route->method, route->path, why, status, n);

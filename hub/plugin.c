@@ -807,6 +807,11 @@ const char *plugin_rc_text(hub_rc rc, char *buf, size_t size)
 	return buf;
 }
 
+int plugin_rc_is_known(hub_rc rc)
+{
+	return (int)rc >= (int)HUB_OK && (int)rc <= (int)HUB_ERR_STOPPED;
+}
+
 void plugin_err_end(char *err, size_t err_size)
 {
 	if (err && err_size)
@@ -861,4 +866,16 @@ void plugin_instance_destroy(struct hub_instance *inst)
 	host_instance_config_free(inst);
 	hub_free(inst->name);
 	hub_free(inst);
+}
+
+long long plugin_bad_answer_count(struct hub_instance *inst)
+{
+	long long n = atomic_fetch_add(&inst->n_bad_answers, 1) + 1;
+	int64_t now = time_mono_ms(), last = atomic_load(&inst->bad_answer_noted_ms);
+
+	if (n > 1 && now - last < PLUGIN_BAD_ANSWER_NOTE_MS)
+		return 0;
+	if (!atomic_compare_exchange_strong(&inst->bad_answer_noted_ms, &last, now))
+		return 0; /* another thread logs this one */
+	return n;
 }

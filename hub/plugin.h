@@ -79,6 +79,10 @@ const char *plugin_roles_string(unsigned roles, char *buf, size_t size);
  * bytes are enough).  Returns a string literal or buf. */
 const char *plugin_rc_text(hub_rc rc, char *buf, size_t size);
 
+/* Is rc a value of enum hub_rc (this host's)?  Anything else a callback
+ * returns is garbage or a newer plugin's: a bug to log, not a reaction. */
+int plugin_rc_is_known(hub_rc rc);
+
 /* Call after every plugin callback handed (err, err_size), before err is
  * read: ends it at its last byte, so a message the plugin wrote without a
  * terminator (filling the buffer) reads cut, never past the buffer. */
@@ -93,8 +97,9 @@ struct hub_instance {
 	const struct config_instance *conf; /* borrowed from the hub config */
 	void *state;                        /* the plugin's, from create() */
 	struct instance_json_cache *json;   /* config_json() results */
-	/* push routes' answers the hub could not use (http_ingest.c, any
-	 * HTTP thread): how many, and when one was last logged (monotonic) */
+	/* its answers the hub could not use (push routes: http_ingest.c, any
+	 * HTTP thread; export_batch(): export.c): how many, and when one was
+	 * last logged (monotonic); plugin_bad_answer_count() */
 	atomic_llong n_bad_answers;
 	_Atomic int64_t bad_answer_noted_ms;
 	/* requests in one of its push routes' handle() now (http_ingest.c;
@@ -117,5 +122,14 @@ int plugin_instance_create(const struct plugin_module *mod,
 			   const struct config_instance *conf,
 			   struct hub_instance **out, char *err, size_t err_size);
 void plugin_instance_destroy(struct hub_instance *inst);
+
+#define PLUGIN_BAD_ANSWER_NOTE_MS 10000 /* how often a plugin's unusable answers are logged */
+
+/* Counts an answer of the instance's plugin that the hub cannot use (a bug
+ * in the plugin).  Returns the count so far when this one is to be logged
+ * (the first, then at most one every PLUGIN_BAD_ANSWER_NOTE_MS, so a
+ * plugin that always answers so does not flood the log), else 0: the
+ * caller logs what was wrong with the count.  Any thread. */
+long long plugin_bad_answer_count(struct hub_instance *inst);
 
 #endif

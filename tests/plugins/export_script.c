@@ -19,6 +19,10 @@
  *   mode: short       the first call of more than one change accepts all
  *                     but its last (n_done = n - 1) and answers HUB_RETRY,
  *                     as a connection lost before the last ack would
+ *   lie: n_done|rc    the first call of more than one change accepts only
+ *                     its first change, yet answers *n_done = n + 1 and
+ *                     HUB_OK (n_done) or *n_done = n and 42, no hub_rc
+ *                     (rc): a confused plugin's answer
  *   fail: auth|config every call answers HUB_ERR_AUTH / HUB_ERR_CONFIG
  *   fail: create      create() refuses ("scripted create failure")
  *   fail: unterminated every call answers HUB_ERR_CONFIG with err filled
@@ -52,6 +56,8 @@ static const struct hub_config_key keys[] = {
 	{.name = "fail", .type = HUB_CFG_STRING,
 	 .description = "auth, config or unterminated: every call fails so; create: "
 			"create() fails"},
+	{.name = "lie", .type = HUB_CFG_STRING,
+	 .description = "n_done or rc: a first call of more than one change answers so"},
 	{.name = "gate", .type = HUB_CFG_STRING,
 	 .description = "a bad change waits for this file (PATH.blocked says so)"},
 	{.name = NULL},
@@ -67,6 +73,7 @@ struct script {
 	int is_precise;
 	int is_contradicting;
 	int is_short; /* until its first call of more than one change */
+	char lie[8];  /* "n_done", "rc" or "": until that call too */
 	char fail[16];
 	char gate[512];
 };
@@ -96,6 +103,8 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 	s->is_contradicting = strcmp(host->config_string(inst, "mode"), "contradict") == 0;
 	s->is_short = strcmp(host->config_string(inst, "mode"), "short") == 0;
 	snprintf(s->fail, sizeof(s->fail), "%s", fail ? fail : "");
+	snprintf(s->lie, sizeof(s->lie), "%s",
+		 host->config_string(inst, "lie") ? host->config_string(inst, "lie") : "");
 	snprintf(s->gate, sizeof(s->gate), "%s",
 		 host->config_string(inst, "gate") ? host->config_string(inst, "gate") : "");
 	*state = s;
@@ -190,6 +199,12 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 		*n_done = n - 1;
 		snprintf(err, err_size, "retry after 0ms: scripted short call");
 		return record(s, call, changes, n, n - 1, HUB_RETRY);
+	}
+	if (s->lie[0] && n > 1) {
+		int is_rc = strcmp(s->lie, "rc") == 0;
+		s->lie[0] = '\0';
+		*n_done = is_rc ? n : n + 1;
+		return record(s, call, changes, n, 1, is_rc ? (hub_rc)42 : HUB_OK);
 	}
 	if (s->is_contradicting) {
 		*n_done = n;

@@ -713,6 +713,65 @@ static void test_a_call_short_of_its_last_change_sends_that_change_again(void)
 	world_close(&w);
 }
 
+/*
+ * An answer export_batch() cannot mean (a bug in the plugin): *n_done past
+ * the changes given, or a code no hub_rc.  The plugin accepted only the
+ * first change of that call; the hub took *n_done past the batch as all of
+ * it (clamped, silently) and a garbage code as a retry after *n_done, so
+ * the rest were skipped, never delivered.  Now none of the call counts:
+ * the batch is sent again (its first change twice: at least once), and the
+ * log names the export, the plugin and the value.
+ */
+static void test_an_answer_past_the_batch_delivers_the_batch_again(void)
+{
+	static const struct {
+		const char *keys;
+		const char *logged;
+	} rows[] = {
+		{"    lie: n_done\n    batch_size: 5\n",
+		 "[export x] plugin export_script: export_batch() set *n_done to 6 for a batch"
+		 " of 5: none of its 5 changes taken as delivered"},
+		{"    lie: rc\n    batch_size: 5\n",
+		 "[export x] plugin export_script: export_batch() returned 42, which is not a"
+		 " hub_rc: none of its 5 changes taken as delivered"},
+	};
+
+	for (size_t r = 0; r < ARRAY_SIZE(rows); r++) {
+		struct testlib_capture cap;
+		struct world w;
+		json_t *got, *seqs, *st;
+		char *logged;
+
+		world_open(&w, rows[r].keys);
+		apply(&w, people);
+		seqs = outbox_seqs(&w);
+		testlib_capture_begin(&cap);
+		world_start(&w);
+		CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+		logged = testlib_capture_end(&cap);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+		CU_ASSERT_PTR_NOT_NULL(strstr(logged, rows[r].logged));
+		CU_ASSERT_PTR_NOT_NULL(strstr(logged, "(a bug in the plugin; 1 such answers so far)"));
+		got = recorded(&w, NULL);
+		/* the first change twice (the lying call, then the batch again),
+		 * then every other once, in order */
+		CU_ASSERT_EQUAL_FATAL(json_array_size(got), json_array_size(seqs) + 1);
+		CU_ASSERT_EQUAL(int_of(json_array_get(got, 0), "seq"),
+				json_integer_value(json_array_get(seqs, 0)));
+		for (size_t i = 0; i < json_array_size(seqs); i++)
+			CU_ASSERT_EQUAL(int_of(json_array_get(got, i + 1), "seq"),
+					json_integer_value(json_array_get(seqs, i)));
+		st = status_of_x(&w);
+		CU_ASSERT_EQUAL(int_of(st, "lag"), 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(str_of(st, "last_error"), "(a bug in the plugin)"));
+		json_decref(st);
+		json_decref(got);
+		json_decref(seqs);
+		free(logged);
+		world_close(&w);
+	}
+}
+
 /* A plugin's own HUB_ERR_STOPPED while the hub is not stopping is a
  * temporary failure like any other: backed off and shown.  The worker took
  * it for the hub's stop and sent the batch again at once, about 80,000
@@ -2772,6 +2831,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
 	   TEST(test_retries_back_off_then_deliver_everything),
 	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
+	   TEST(test_an_answer_past_the_batch_delivers_the_batch_again),
 	   TEST(test_a_stopped_answer_without_a_stop_is_a_retry),
 	   TEST(test_a_batch_sent_again_keeps_its_range_when_changes_left_it),
 	   TEST(test_a_batch_sent_again_keeps_its_range_past_filtered_rows),
