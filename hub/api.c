@@ -42,6 +42,7 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,10 +100,27 @@ enum { STREAM_SENDING, STREAM_DONE, STREAM_BROKEN };
 
 /* ---- responses -------------------------------------------------------- */
 
+static _Atomic size_t headers_max = API_HEADERS_MAX; /* tests lower it */
+
+void api_set_headers_max(size_t n)
+{
+	atomic_store(&headers_max, n == 0 || n > API_HEADERS_MAX ? API_HEADERS_MAX : n);
+}
+
+/* Adds a header (name and value: literals).  One the response has no room
+ * for is not dropped quietly: logged, and the response marked, which
+ * api_handle() answers as a 500 (resp_checked()). */
 static void resp_header(struct api_response *resp, const char *name, const char *value)
 {
-	if (resp->n_headers < ARRAY_SIZE(resp->headers))
+	size_t max = atomic_load(&headers_max);
+
+	if (resp->n_headers < max) {
 		resp->headers[resp->n_headers++] = (struct api_header){name, value};
+		return;
+	}
+	log_error("api", "a response holds at most %zu headers: %s found it full; answered 500"
+		  " instead (a bug in the hub)", max, name);
+	resp->is_header_lost = 1;
 }
 
 /* Every JSON answer may hold personal data: never cached, never sniffed. */
@@ -146,6 +164,18 @@ void api_response_free(struct api_response *resp)
 	resp->stream = NULL;
 	ingest_pending_free(resp->pending);
 	resp->pending = NULL;
+}
+
+/* `handled` (1: resp filled), with a response that lost a header made a
+ * 500: what the hub meant to answer cannot go out without it. */
+static int resp_checked(struct api_response *resp, int handled)
+{
+	if (!handled || !resp->is_header_lost)
+		return handled;
+	api_response_free(resp);
+	memset(resp, 0, sizeof(*resp));
+	return respond_error(resp, 500, "internal",
+			     "the hub could not build this answer; see the hub's log");
 }
 
 /* ---- the reader pool --------------------------------------------------- */
@@ -1361,7 +1391,7 @@ int api_authorize(const struct api *api, const char *path, const char *authoriza
 	memset(resp, 0, sizeof(*resp));
 	if (strncmp(path, "/v1/", 4) != 0)
 		return 0;
-	return auth_check(api, &req, resp);
+	return resp_checked(resp, auth_check(api, &req, resp));
 }
 
 int api_wants_body(const char *method, const char *path)
@@ -1369,13 +1399,13 @@ int api_wants_body(const char *method, const char *path)
 	return strcmp(method, "POST") == 0 && strcmp(path, "/v1/privacy/requests") == 0;
 }
 
-int api_handle(struct api *api, const struct api_request *req, struct api_response *resp)
+/* api_handle() but for a response that lost a header. */
+static int api_route(struct api *api, const struct api_request *req, struct api_response *resp)
 {
 	const char *p = req->path;
 	char id[256];
 	int handled = 1;
 
-	memset(resp, 0, sizeof(*resp));
 	if (strncmp(p, "/v1/", 4) != 0)
 		return serve_page(req, resp);
 	if (auth_check(api, req, resp))
@@ -1405,6 +1435,12 @@ int api_handle(struct api *api, const struct api_request *req, struct api_respon
 			       ? get_status(api->providers.exports_status, api->providers.ctx, "exports", resp)
 			       : handled;
 	return respond_error(resp, 404, "not_found", "no such route");
+}
+
+int api_handle(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	return resp_checked(resp, api_route(api, req, resp));
 }
 
 int api_open(struct api **out, const struct hub_config *cfg, struct intake *intake,

@@ -50,14 +50,19 @@ struct api_header {
 struct api_stream;
 struct ingest_pending;
 
+#define API_HEADERS_MAX 6 /* the most headers a response holds (Content-Type aside) */
+
 struct api_response {
 	int status;
 	char *body;                /* hub_malloc'd, freed by api_response_free */
 	size_t body_len;
 	const unsigned char *static_body; /* pages: not freed */
 	const char *content_type;
-	struct api_header headers[6];
+	struct api_header headers[API_HEADERS_MAX];
 	size_t n_headers;
+	/* a header found the response full: api_handle() answers a 500
+	 * instead (logged), never the answer without it */
+	int is_header_lost;
 	/* A body sent from a file (the privacy access document, spooled
 	 * whole before the answer): body and static_body are then unused.  Owned by the response until
 	 * the transport takes it (sets this to NULL): api_response_free()
@@ -92,7 +97,10 @@ int api_open(struct api **out, const struct hub_config *cfg, struct intake *inta
 	     const struct api_providers *providers, char *err, size_t err_size);
 void api_close(struct api *api);
 
-/* 1 when the path is the API's or the page's (resp filled), 0 otherwise. */
+/* 1 when the path is the API's or the page's (resp filled), 0 otherwise.
+ * An answer that would lose a header (more than API_HEADERS_MAX: a bug of
+ * the hub) is a 500 internal error instead, logged naming the header:
+ * never sent without its Cache-Control or Content-Security-Policy. */
 int api_handle(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_response_free(struct api_response *resp);
 
@@ -112,6 +120,10 @@ void api_response_free(struct api_response *resp);
  */
 long api_stream_read(struct api_stream *st, char *buf, size_t max);
 void api_stream_free(struct api_stream *st);
+
+/* Tests: the most headers a response holds, 0..API_HEADERS_MAX (0: the
+ * default, API_HEADERS_MAX), to make a response run out of room. */
+void api_set_headers_max(size_t n);
 
 /* Tests: called with every store connection a request takes from the
  * reader pool (its read transaction begun), e.g. to arm a fault. */
