@@ -388,6 +388,10 @@ int store_sqlite_open_existing(const char *path, struct store **out, char *err, 
 /* Tests: the WAL size (pages) past which a commit restarts the WAL itself
  * (0: the default, 65536). */
 void store_sqlite_set_wal_restart_pages(int pages);
+/* Tests: one attempt of the checkpointer, on a connection of its own to
+ * the store at path, logged as the checkpointer logs it: 0 done, 1 another
+ * connection held the store (no failure), -1 failed. */
+int store_sqlite_checkpoint_attempt(const char *path);
 /* Tests: the connection's page cache in KiB (the intake's writer has a
  * bigger one than readers), -1 on error. */
 int store_sqlite_page_cache_kib(struct store *s);

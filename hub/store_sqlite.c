@@ -1484,16 +1484,24 @@ enum ckpt_result {
  * One checkpoint of the whole WAL into the file, as far as readers allow
  * (PASSIVE).  The connection reads first: until it has read, its pager
  * has not opened the WAL, and SQLite (3.40) then checkpoints nothing and
- * reports success.  A PASSIVE checkpoint that meets another connection's
- * checkpoint (another hub process on the same file) gets SQLITE_BUSY at
- * once: that one copies the WAL, and the next commit past CKPT_PAGES wakes
+ * reports success.  Either step may meet another connection (another hub
+ * process on the same file) and get SQLITE_BUSY: the PASSIVE checkpoint at
+ * once when that one is checkpointing (it copies the WAL), the read after
+ * the busy timeout when that one holds the WAL index (recovering it).
+ * Neither is a failure (CKPT_BUSY): the next commit past CKPT_PAGES wakes
  * this one again.  CKPT_FAILED sets err.
  */
 static enum ckpt_result checkpointer_run(sqlite3 *db, char *err, size_t err_size)
 {
 	int n_log = 0, n_done = 0, rc;
 
-	if (sqlite3_exec(db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL) != SQLITE_OK)
+	rc = sqlite3_exec(db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
+	if ((rc & 0xff) == SQLITE_BUSY) {
+		log_debug("store", "checkpoint: another connection holds the store: %s",
+			  sqlite3_errmsg(db));
+		return CKPT_BUSY;
+	}
+	if (rc != SQLITE_OK)
 		goto fail;
 	rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &n_log, &n_done);
 	if (rc == SQLITE_BUSY) {
@@ -1509,46 +1517,73 @@ fail:
 	return CKPT_FAILED;
 }
 
+/* The checkpointer's own connection to the store at path, or NULL (logged:
+ * the WAL then grows until a commit restarts it). */
+static sqlite3 *checkpointer_open(const char *path)
+{
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		log_error("store", "%s: the checkpointer cannot open the store: %s: the WAL grows"
+			  " until a commit restarts it", path, db ? sqlite3_errmsg(db) :
+			  "out of memory");
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 1000);
+	return db;
+}
+
+/* One checkpoint on db, logged: a failure once (*is_failing set), the
+ * first success after failures; a busy attempt neither. */
+static enum ckpt_result checkpointer_attempt(const char *path, sqlite3 *db, int *is_failing)
+{
+	char err[256] = "";
+	enum ckpt_result rc = checkpointer_run(db, err, sizeof(err));
+
+	if (rc == CKPT_FAILED && !*is_failing)
+		log_error("store", "%s: checkpoint failed: %s", path, err);
+	else if (rc == CKPT_DONE && *is_failing)
+		log_info("store", "%s: checkpoints succeed again", path);
+	if (rc != CKPT_BUSY) /* neither a failure nor a recovery */
+		*is_failing = rc == CKPT_FAILED;
+	return rc;
+}
+
 static void *checkpointer_main(void *arg)
 {
 	struct checkpointer *c = arg;
-	sqlite3 *db = NULL;
-	char err[256] = "";
+	sqlite3 *db;
 	int is_failing = 0; /* the last attempt not CKPT_BUSY failed (logged once) */
 
 	pthread_setname_np(pthread_self(), "hub-checkpoint");
-	if (sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		log_error("store", "%s: the checkpointer cannot open the store: %s: the WAL grows"
-			  " until a commit restarts it", c->path, db ? sqlite3_errmsg(db) :
-			  "out of memory");
-		sqlite3_close(db);
-		db = NULL;
-	} else {
-		sqlite3_busy_timeout(db, 1000);
-	}
+	db = checkpointer_open(c->path);
 	pthread_mutex_lock(&c->lock);
 	while (!c->is_stopping) {
-		enum ckpt_result rc;
-
 		if (!c->is_due) {
 			pthread_cond_wait(&c->wake, &c->lock);
 			continue;
 		}
 		c->is_due = 0;
 		pthread_mutex_unlock(&c->lock);
-		rc = db ? checkpointer_run(db, err, sizeof(err)) : CKPT_DONE;
-		if (rc == CKPT_FAILED && !is_failing)
-			log_error("store", "%s: checkpoint failed: %s", c->path, err);
-		else if (rc == CKPT_DONE && is_failing)
-			log_info("store", "%s: checkpoints succeed again", c->path);
-		if (rc != CKPT_BUSY) /* neither a failure nor a recovery */
-			is_failing = rc == CKPT_FAILED;
+		if (db)
+			checkpointer_attempt(c->path, db, &is_failing);
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
 	sqlite3_close(db);
 	return NULL;
+}
+
+int store_sqlite_checkpoint_attempt(const char *path)
+{
+	sqlite3 *db = checkpointer_open(path);
+	int is_failing = 0;
+	enum ckpt_result rc = db ? checkpointer_attempt(path, db, &is_failing) : CKPT_FAILED;
+
+	sqlite3_close(db);
+	return (int)rc;
 }
 
 /*

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1945,6 +1946,28 @@ static void test_sqlite_wal_restart_never_waits_for_a_reader(void)
 	free(db);
 }
 
+/* SQLite: a store of its own, "hub.db" in a new temp dir (*dir, *db:
+ * malloc'd; lite_temp_close() removes and frees all). */
+static struct store *lite_temp_open(char **dir, char **db)
+{
+	struct store *w = NULL;
+	char err[256];
+
+	*dir = testlib_mkdtemp();
+	*db = NULL;
+	CU_ASSERT_FATAL(*dir && asprintf(db, "%s/hub.db", *dir) > 0);
+	CU_ASSERT_FATAL(store_sqlite_open(*db, &w, err, sizeof(err)) == 0);
+	return w;
+}
+
+static void lite_temp_close(struct store *w, char *dir, char *db)
+{
+	store_close(w);
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+}
+
 #define WAL_VALUE_SIZE (1 << 20) /* about 257 pages a commit */
 
 /* SQLite: 20 commits of a WAL_VALUE_SIZE value on w, about 5,100 pages of
@@ -1969,16 +1992,14 @@ static void wal_fill_past_ckpt_pages(struct store *w)
  * nothing: the file stayed at 4 KB while the WAL grew to 256 MB). */
 static void test_sqlite_checkpointer_copies_the_wal_into_the_file(void)
 {
-	char err[256], *dir, *db = NULL;
-	struct store *w = NULL;
+	char *dir, *db;
+	struct store *w;
 	struct stat st = {0};
 	int64_t deadline;
 
 	if (teststore_is_pg())
 		return;
-	dir = testlib_mkdtemp();
-	CU_ASSERT_FATAL(dir && asprintf(&db, "%s/hub.db", dir) > 0);
-	CU_ASSERT_FATAL(store_sqlite_open(db, &w, err, sizeof(err)) == 0);
+	w = lite_temp_open(&dir, &db);
 	wal_fill_past_ckpt_pages(w);
 	deadline = time_mono_ms() + 30000;
 	while (stat(db, &st) == 0 && st.st_size < (off_t)WAL_VALUE_SIZE &&
@@ -1987,23 +2008,27 @@ static void test_sqlite_checkpointer_copies_the_wal_into_the_file(void)
 		nanosleep(&poll, NULL);
 	}
 	CU_ASSERT(st.st_size >= (off_t)WAL_VALUE_SIZE);
-	store_close(w);
-	testlib_rmtree(dir);
-	free(dir);
-	free(db);
+	lite_temp_close(w, dir, db);
 }
 
-/* The byte of an SQLite store's wal-index (its -shm file) that a
- * checkpoint locks, on the unix VFS: the WAL locks start at byte 120,
- * the writer's first, the checkpointer's next
- * (https://sqlite.org/walformat.html). */
+/* The bytes of an SQLite store's wal-index (its -shm file) that a writer,
+ * a checkpoint and a recovery of the index lock, on the unix VFS
+ * (https://sqlite.org/walformat.html); the index's header is twice at its
+ * start, 48 bytes each: a reader that finds the copies differ recovers it. */
+#define SHM_WRITE_LOCK_BYTE 120
 #define SHM_CKPT_LOCK_BYTE 121
+#define SHM_RECOVER_LOCK_BYTE 122
+#define SHM_HDR_SIZE 48
 
-/* A child process holding db's checkpoint lock, as another hub process
- * holds it while its checkpointer copies the WAL: the child's pid, its
- * end of a pipe in *release_fd (closing it releases the lock: see
- * ckpt_holder_stop()); -1 when it could not take the lock. */
-static pid_t ckpt_holder_start(const char *db, int *release_fd)
+/* A child process holding locks of db's wal-index as another hub process
+ * would: the checkpoint lock while its checkpointer copies the WAL
+ * (is_recovering 0), or the writer's, the checkpoint and the recovery
+ * locks with the index's header copies made to differ while it recovers
+ * the index (is_recovering 1; the header made whole again before it lets
+ * go).  The child's pid, its end of a pipe in *release_fd (closing it
+ * releases the locks: see ckpt_holder_stop()); -1 when it could not take
+ * them. */
+static pid_t ckpt_holder_start(const char *db, int is_recovering, int *release_fd)
 {
 	int ready[2], release[2];
 	char shm[600], held = 'n';
@@ -2020,16 +2045,28 @@ static pid_t ckpt_holder_start(const char *db, int *release_fd)
 	pid = fork();
 	if (pid == 0) { /* only calls safe after fork, then _exit */
 		struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
-				   .l_start = SHM_CKPT_LOCK_BYTE, .l_len = 1};
+				   .l_start = is_recovering ? SHM_WRITE_LOCK_BYTE : SHM_CKPT_LOCK_BYTE,
+				   .l_len = is_recovering ? SHM_RECOVER_LOCK_BYTE + 1 -
+							    SHM_WRITE_LOCK_BYTE : 1};
 		int fd = open(shm, O_RDWR);
+		unsigned char *hdr = MAP_FAILED;
 		close(ready[0]);
 		close(release[1]);
 		if (fd >= 0 && fcntl(fd, F_SETLK, &lk) == 0)
 			held = 'y';
+		if (held == 'y' && is_recovering) {
+			hdr = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			if (hdr == MAP_FAILED)
+				held = 'n';
+			else
+				hdr[SHM_HDR_SIZE + 40] ^= 0xff; /* the second copy's checksum */
+		}
 		if (write(ready[1], &held, 1) != 1)
 			_exit(1);
 		while (read(release[0], &held, 1) > 0) /* to end of file: released */
 			;
+		if (hdr != MAP_FAILED)
+			hdr[SHM_HDR_SIZE + 40] ^= 0xff;
 		_exit(0);
 	}
 	close(ready[1]);
@@ -2098,9 +2135,9 @@ static char *log_wait_for(const struct testlib_capture *c, const char *a, const 
  * "checkpoint failed" followed by "checkpoints succeed again". */
 static void test_sqlite_checkpoint_beside_another_process_is_no_failure(void)
 {
-	char err[256], *dir, *db = NULL, *log = NULL;
+	char *dir, *db, *log = NULL;
 	enum hub_log_level level = log_get_level();
-	struct store *w = NULL;
+	struct store *w;
 	struct testlib_capture cap;
 	struct stat st = {0};
 	int release_fd = -1;
@@ -2108,10 +2145,8 @@ static void test_sqlite_checkpoint_beside_another_process_is_no_failure(void)
 
 	if (teststore_is_pg())
 		return;
-	dir = testlib_mkdtemp();
-	CU_ASSERT_FATAL(dir && asprintf(&db, "%s/hub.db", dir) > 0);
-	CU_ASSERT_FATAL(store_sqlite_open(db, &w, err, sizeof(err)) == 0);
-	holder = ckpt_holder_start(db, &release_fd); /* the -shm file exists once open */
+	w = lite_temp_open(&dir, &db);
+	holder = ckpt_holder_start(db, 0, &release_fd); /* the -shm file exists once open */
 	CU_ASSERT_FATAL(holder > 0);
 	log_set_level(HUB_LOG_DEBUG);
 	testlib_capture_begin(&cap);
@@ -2132,10 +2167,44 @@ static void test_sqlite_checkpoint_beside_another_process_is_no_failure(void)
 	CU_ASSERT_PTR_NULL(strstr(log, "succeed again"));
 	CU_ASSERT(stat(db, &st) == 0 && st.st_size >= (off_t)WAL_VALUE_SIZE); /* it copied */
 	free(log);
-	store_close(w);
-	testlib_rmtree(dir);
-	free(dir);
-	free(db);
+	lite_temp_close(w, dir, db);
+}
+
+/* SQLite: the checkpointer's read before its checkpoint, meeting another
+ * process that holds the store's WAL index (recovering it), gets
+ * SQLITE_BUSY after its busy timeout; that is no failure either (the next
+ * commit tries again): a debug line, not "checkpoint failed: database is
+ * locked", which it was.  Once the other lets go, an attempt checkpoints. */
+static void test_sqlite_checkpoint_read_beside_a_recovery_is_no_failure(void)
+{
+	char *dir, *db, *log;
+	enum hub_log_level level = log_get_level();
+	struct store *w;
+	struct testlib_capture cap;
+	int release_fd = -1;
+	pid_t holder;
+
+	if (teststore_is_pg())
+		return;
+	w = lite_temp_open(&dir, &db);
+	CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "k", "v") == 0);
+	CU_ASSERT_EQUAL_FATAL(w->ops->commit(w), 0);
+	holder = ckpt_holder_start(db, 1, &release_fd);
+	CU_ASSERT_FATAL(holder > 0);
+	log_set_level(HUB_LOG_DEBUG);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(store_sqlite_checkpoint_attempt(db), 1);
+	ckpt_holder_stop(holder, release_fd);
+	CU_ASSERT_EQUAL(store_sqlite_checkpoint_attempt(db), 0);
+	log = testlib_capture_end(&cap);
+	log_set_level(level);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "checkpoint: another connection holds the store: "
+					   "database is locked"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "WAL frames in the file"));
+	CU_ASSERT_PTR_NULL(strstr(log, "checkpoint failed"));
+	free(log);
+	lite_temp_close(w, dir, db);
 }
 
 /* SQLite: a store file deleted or replaced under a running hub (rm, mv)
@@ -2236,5 +2305,6 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_sqlite_wal_restart_never_waits_for_a_reader),
 	   TEST(test_sqlite_checkpointer_copies_the_wal_into_the_file),
 	   TEST(test_sqlite_checkpoint_beside_another_process_is_no_failure),
+	   TEST(test_sqlite_checkpoint_read_beside_a_recovery_is_no_failure),
 	   TEST(test_sqlite_store_deleted_or_replaced_under_a_writer_takes_no_commit),
 	   TEST(test_sqlite_open_beside_a_writer_and_readers_keep_a_small_cache))
