@@ -48,11 +48,14 @@
 #include <errno.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static const struct hub_config_key postgres_keys[] = {
 	{.name = "url", .type = HUB_CFG_STRING, .is_required = 1, .is_secret = 1,
@@ -97,6 +100,7 @@ static const struct hub_config_key postgres_keys[] = {
 #define NAME_MAX_BYTES 63          /* PostgreSQL cuts longer names (NAMEDATALEN - 1) */
 #define ANSWER_MARGIN_MS 5000      /* past statement_timeout: the server's own answers first */
 #define WAIT_SLICE_MS 200          /* how often a wait for an answer looks at should_stop() */
+#define CANCEL_WAIT_MS 2000        /* the most a cancel request of a query given up takes */
 
 struct pgx {
 	const struct hub_host *host;
@@ -432,6 +436,99 @@ static int answer_wait(struct pgx *p, int64_t deadline)
 	}
 }
 
+/* The child of pgx_cancel(): PQcancel() (async-signal-safe, so fit to run
+ * after a fork() of a threaded process), its outcome written to fd: "y",
+ * or "n" and libpq's message. */
+static void cancel_child(PGcancel *cancel, int fd)
+{
+	char buf[257];
+
+	buf[0] = PQcancel(cancel, buf + 1, sizeof(buf) - 1) ? 'y' : 'n';
+	if (write(fd, buf, buf[0] == 'y' ? 1 : 1 + strlen(buf + 1)) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+/* What cancel_child() wrote to fd before EOF or the deadline (a
+ * clock_ms()), into out; 0, or -1 when the deadline came first. */
+static int cancel_read(int fd, int64_t deadline, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int64_t left = deadline - clock_ms();
+		ssize_t got;
+
+		if (left <= 0)
+			return -1;
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+			return -1;
+		if (!pfd.revents)
+			continue;
+		got = read(fd, out + n, size - 1 - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0 || (n += (size_t)got) == size - 1)
+			break;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/*
+ * Asks the server to cancel the query in progress on p->conn, before the
+ * connection is dropped: a backend waiting for a lock does not read its
+ * connection, so it would wait on (and hold what it locked so far) until
+ * the server's own timeout, or for ever without one.  PQcancel() waits
+ * without a bound for the server (its connect, its close): it runs in a
+ * child process, given CANCEL_WAIT_MS at most, then killed.  A cancel that
+ * failed or did not end in time is logged (warn); the connection is
+ * dropped either way.
+ */
+static void pgx_cancel(struct pgx *p)
+{
+	PGcancel *cancel = PQgetCancel(p->conn);
+	char got[257] = "", why[300] = "";
+	int fds[2] = {-1, -1}, status = 0;
+	pid_t pid = -1;
+
+	if (!cancel) {
+		snprintf(why, sizeof(why), "no cancel key for the connection");
+		goto fail;
+	}
+	if (pipe(fds) || (pid = fork()) < 0) {
+		snprintf(why, sizeof(why), "%s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0)
+		cancel_child(cancel, fds[1]);
+	close(fds[1]);
+	fds[1] = -1;
+	if (cancel_read(fds[0], clock_ms() + CANCEL_WAIT_MS, got, sizeof(got))) {
+		kill(pid, SIGKILL);
+		snprintf(why, sizeof(why), "no answer from the server within %d s",
+			 CANCEL_WAIT_MS / 1000);
+	} else if (got[0] == 'n' && got[1]) {
+		copy_message(p, got + 1, why, sizeof(why));
+	} else if (got[0] != 'y') {
+		snprintf(why, sizeof(why), "the cancel request ended without a word");
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!why[0])
+		goto out;
+fail:
+	p->host->log(p->inst, HUB_LOG_WARN, "cancelling the query given up failed (%s): the"
+		     " server may run it on until its own timeout", why);
+out:
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	PQfreeCancel(cancel);
+}
+
 /*
  * The answer to the query just sent (sent: what PQsend*() returned), as
  * PQexec() gives it, in *res (the caller clears it): the last result, or
@@ -440,12 +537,9 @@ static int answer_wait(struct pgx *p, int64_t deadline)
  * server, a half-open connection whose peer kernel still acknowledges)
  * held the export, and the hub's stop, for good: with no answer within
  * p->answer_ms (0: no limit), or when the hub
- * is stopping, the connection is dropped (the next batch connects again;
- * the server rolls the transaction back) and HUB_RETRY returned, *res
- * NULL.  Not PQcancel(): libpq waits without a bound for the target to
- * close the cancel request's connection (libpq 17's PQcancelPoll() would
- * not), so a statement still running on a server that answers again ends
- * only there, by its own timeouts.
+ * is stopping, the query is cancelled (pgx_cancel(): bounded, a failure
+ * logged), the connection dropped (the next batch connects again; the
+ * server rolls the transaction back) and HUB_RETRY returned, *res NULL.
  */
 static hub_rc query_end(struct pgx *p, int sent, const char *what, PGresult **res, char *err,
 			size_t err_size)
@@ -473,6 +567,7 @@ static hub_rc query_end(struct pgx *p, int sent, const char *what, PGresult **re
 	else
 		snprintf(err, err_size, "%s: no answer from the target within %lld s", what,
 			 p->answer_ms / 1000);
+	pgx_cancel(p);
 	pgx_disconnect(p);
 	return HUB_RETRY;
 }

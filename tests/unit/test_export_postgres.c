@@ -22,12 +22,14 @@
 #include "../../hub/util.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char *pg_dir;   /* the server this suite started, or NULL */
@@ -426,6 +428,95 @@ static void test_a_dropped_table_is_created_again(void)
 	db_drop(db);
 }
 
+/* The stop of the hub, asked once a query of export wh waits for a lock in
+ * database db (its own connection: no CUnit off the test's thread). */
+struct stopper {
+	struct px *x;
+	char *url;
+	pthread_t thread;
+};
+
+static void *stop_once_waiting(void *arg)
+{
+	struct stopper *st = arg;
+	PGconn *c = PQconnectdb(st->url);
+	const int64_t deadline = time_mono_ms() + 30000;
+
+	while (PQstatus(c) == CONNECTION_OK && time_mono_ms() < deadline) {
+		const struct timespec poll = {0, 10000000L};
+		PGresult *res = PQexec(c, "SELECT 1 FROM pg_stat_activity WHERE application_name"
+					  " = 'profilehub-export' AND wait_event_type = 'Lock'");
+		int is_waiting = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0;
+
+		PQclear(res);
+		if (is_waiting)
+			break;
+		nanosleep(&poll, NULL);
+	}
+	PQfinish(c);
+	atomic_store(&st->x->stop, 1);
+	return NULL;
+}
+
+/* How many queries of the export run in database db. */
+static int export_queries_running(const char *db)
+{
+	char *v = sql_on(db, "SELECT count(*) FROM pg_stat_activity WHERE application_name"
+			     " = 'profilehub-export' AND state = 'active'");
+	int n = v ? atoi(v) : -1;
+
+	free(v);
+	return n;
+}
+
+/* A batch given up while its statement waits for a lock (the hub stops;
+ * `timeout: 0`, so the server has no timeout of its own) is cancelled on
+ * the server before the connection is dropped.  It was only dropped: the
+ * backend, waiting for the lock, never read the connection again and went
+ * on waiting (and holding its own locks) until the lock came free. */
+static void test_a_batch_given_up_is_cancelled_on_the_server(void)
+{
+	struct px x;
+	struct stopper st = {.x = &x};
+	char err[1024] = "", db[32];
+	char *c1 = change_named(1, "p1", "ann"), *c2 = change_named(2, "p2", "bob");
+	const char *one[1];
+	int64_t deadline;
+	size_t n_done = 0;
+	PGconn *locker;
+	PGresult *res;
+
+	db_new(db, sizeof(db), NULL);
+	st.url = db_url(db, NULL);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, st.url, "    table: hub_t\n    timeout: 0\n", err,
+				      sizeof(err)), 0);
+	one[0] = c1;
+	CU_ASSERT_EQUAL_FATAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	locker = PQconnectdb(st.url);
+	res = PQexec(locker, "BEGIN; LOCK TABLE hub_t IN ACCESS EXCLUSIVE MODE");
+	CU_ASSERT_EQUAL_FATAL(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&st.thread, NULL, stop_once_waiting, &st), 0);
+	one[0] = c2;
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "given up, the hub is stopping"));
+	pthread_join(st.thread, NULL);
+	/* the cancel reaches the backend at once, it ends the query then */
+	deadline = time_mono_ms() + 10000;
+	while (export_queries_running(db) != 0 && time_mono_ms() < deadline) {
+		const struct timespec poll = {0, 10000000L};
+		nanosleep(&poll, NULL);
+	}
+	CU_ASSERT_EQUAL(export_queries_running(db), 0);
+	PQclear(PQexec(locker, "ROLLBACK"));
+	PQfinish(locker);
+	px_close(&x);
+	free(st.url);
+	free(c1);
+	free(c2);
+	db_drop(db);
+}
+
 /* A role that may read and write the existing table but not create in its
  * schema delivers (CREATE TABLE IF NOT EXISTS refused it, 42501, and the
  * export was disabled); check --connect names the privileges a role that
@@ -771,6 +862,7 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_sql_ascii_database_is_refused),
 	   TEST(test_commits_are_synchronous_where_the_database_says_off),
 	   TEST(test_a_dropped_table_is_created_again),
+	   TEST(test_a_batch_given_up_is_cancelled_on_the_server),
 	   TEST(test_a_role_needs_only_the_privileges_it_uses),
 	   TEST(test_a_table_name_past_63_bytes_is_refused),
 	   TEST(test_a_table_name_in_upper_case_is_refused),
