@@ -50,8 +50,9 @@ struct bq_http {
 	void *curl;             /* CURL * */
 	struct bq_text resp;    /* the last answer's body, NUL-terminated */
 	char retry_after[32];   /* its Retry-After in seconds, or "" */
-	long max_ms;            /* the most a request may take; 0: no bound but
-				 * the connect and low-speed ones */
+	int64_t deadline_ms;    /* bq_http_now_ms() past which no request runs
+				 * (0: no bound but the connect and low-speed
+				 * ones): one bound on several requests */
 };
 
 int bq_http_init(struct bq_http *h, char *err, size_t err_size);
@@ -60,12 +61,15 @@ void bq_http_cleanup(struct bq_http *h);
  * One request: GET when body is NULL, else POST with content_type.
  * `bearer` (may be NULL) is sent as Authorization: Bearer; `extra` (may be
  * NULL) is one more header line.  HUB_OK with *status set, or HUB_RETRY
- * (network trouble) / HUB_ERR_CONFIG (a URL that cannot work) with err
- * naming `what` (never the URL's query string, never a token).
+ * (network trouble, h->deadline_ms passed) / HUB_ERR_CONFIG (a URL that
+ * cannot work) with err naming `what` (never the URL's query string,
+ * never a token).
  */
 hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 		       const char *extra, const char *body, const char *content_type,
 		       const char *what, long *status, char *err, size_t err_size);
+/* The monotonic clock, in ms (struct bq_http's deadline_ms). */
+int64_t bq_http_now_ms(void);
 /* A malloc'd URL-escaped copy of s. */
 char *bq_http_escape(struct bq_http *h, const char *s);
 

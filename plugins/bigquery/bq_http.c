@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define USER_AGENT "profilehub-bigquery/1.0"
 
@@ -186,6 +187,14 @@ static void header_add(struct curl_slist **list, const char *line, int *failed)
 		*list = l;
 }
 
+int64_t bq_http_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 		       const char *extra, const char *body, const char *content_type,
 		       const char *what, long *status, char *err, size_t err_size)
@@ -195,8 +204,13 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 	char ct[128];
 	CURLcode c;
 	int failed = 0;
+	int64_t left_ms = h->deadline_ms ? h->deadline_ms - bq_http_now_ms() : 0;
 
 	*status = 0;
+	if (h->deadline_ms && left_ms <= 0) {
+		snprintf(err, err_size, "%s: no time left to send it", what);
+		return HUB_RETRY;
+	}
 	if (bearer) {
 		bq_text_puts(&auth, "Authorization: Bearer ");
 		bq_text_puts(&auth, bearer);
@@ -222,7 +236,7 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 	h->retry_after[0] = '\0';
 	curl_easy_setopt(h->curl, CURLOPT_URL, url);
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, h->max_ms);
+	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)left_ms);
 	if (body) {
 		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));

@@ -46,7 +46,7 @@
 #define GET_RETRY_AFTER_MAX_S 3600
 #define MAX_RESULTS_CAP 100000
 #define MAX_EMPTY_PAGES 1000
-#define CANCEL_MAX_MS 3000     /* jobs.cancel: the most one request may take */
+#define CANCEL_MAX_MS 3000     /* jobs.cancel: the most the whole step may take */
 
 /* Where the type of the @cursor sent last came from (for error hints). */
 enum type_from {
@@ -508,6 +508,8 @@ static hub_rc get_results(struct bq_query *q, int with_token, json_t **out, char
 			rc = HUB_RETRY;
 			break;
 		}
+		if (rc == HUB_OK && status == 400) /* the job's own failure: it has ended */
+			q->is_job_running = 0;
 		if (rc == HUB_OK && status != 200)
 			rc = answer_error(q, status, err, err_size);
 		if (rc == HUB_RETRY && n_failed < GET_RETRIES) {
@@ -539,11 +541,13 @@ static hub_rc get_results(struct bq_query *q, int with_token, json_t **out, char
 
 /* Asks BigQuery to cancel the job given up on before it completed (the
  * hub stops, its polls keep failing or are refused), so that it does not
- * run on, billed, with no one to read it.  Best effort and bounded: one
- * jobs.cancel of at most CANCEL_MAX_MS (twice when a 401 renews the
- * token), whether the hub stops or not; a cancel that fails is logged
- * (never the URL's query string, never a token) and the pull's own error
- * stands. */
+ * run on, billed, with no one to read it; not one known to have ended (a
+ * poll answered with its failure, 400).  Best effort and bounded: the
+ * whole step, a token renewed, a 401 and the token renewed again
+ * included, takes CANCEL_MAX_MS at most (each request up to 3 s, it took
+ * up to 12 s), whether the hub stops or not; a cancel that fails is
+ * logged (never the URL's query string, never a token) and the pull's own
+ * error stands. */
 static void job_cancel(struct bq_query *q)
 {
 	char err[512];
@@ -551,9 +555,9 @@ static void job_cancel(struct bq_query *q)
 	hub_rc rc;
 
 	q->is_job_running = 0;
-	q->http.max_ms = CANCEL_MAX_MS;
+	q->http.deadline_ms = bq_http_now_ms() + CANCEL_MAX_MS;
 	rc = api_call(q, q->cancel_url, "", "jobs.cancel", &status, err, sizeof(err));
-	q->http.max_ms = 0;
+	q->http.deadline_ms = 0;
 	if (rc == HUB_OK && status == 200)
 		return;
 	if (rc == HUB_OK)

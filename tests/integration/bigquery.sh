@@ -303,6 +303,28 @@ log_from "$before" >"$T/log4e"
 job=$(jq -r 'map(select((.path | test("queries$")) and (.dryRun | not))) | .[0].job' "$T/log4e")
 [ "$(jobs_cancelled "$T/log4e")" = "{\"$job\":1}" ] ||
 	fail "a job the hub stopped waiting for was not cancelled once: $(jq -c 'map({method, path, status, job})' "$T/log4e")"
+# a poll answered 400 is the job's own failure: it has ended, no cancel is sent for it
+control '{"faults": [{"on": "results", "status": 400, "reason": "invalidQuery",
+  "message": "Division by zero: 1 / 0"}]}'
+before=$(fake_log | jq length)
+sync users --full; rc=$?
+[ $rc -eq 1 ] || fail "a poll answered with the job's failure: exit $rc"
+log_from "$before" >"$T/log4f"
+grep -q "invalidQuery (HTTP 400): Division by zero" "$T/err" || fail "a failed job's poll: $(cat "$T/err")"
+[ "$(jobs_cancelled "$T/log4f")" = "{}" ] ||
+	fail "a job that had failed was cancelled: $(jq -c 'map({method, path, status, job})' "$T/log4f")"
+# the cancel step is bounded as a whole (3 s): a 401, a slow token renewal (2.5 s; the
+# process's first token is not) and a slow cancel (2.5 s) took each its own 3 s, so the
+# cancel went through after 5 s; now the cancel has what is left of the 3 s and is given
+# up, logged
+control '{"faults": [{"on": "results", "status": 403, "reason": "accessDenied", "message": "Access Denied: Job"},
+  {"on": "cancel", "status": 401}, {"on": "token", "delay_ms": 2500, "skip": 1},
+  {"on": "cancel", "delay_ms": 2500}]}'
+sync users --full; rc=$?
+[ $rc -eq 1 ] || fail "a slow cancel: exit $rc"
+grep -q "could not cancel job job_fake[0-9]*: jobs.cancel: Timeout was reached" "$T/err" &&
+	grep -q "profilehub: sync: users: BigQuery accessDenied (HTTP 403)" "$T/err" ||
+	fail "a cancel past its 3 s: $(cat "$T/err")"
 control '{"async_polls": 0}'
 
 # ---- 5. events: REPEATED RECORD, REPEATED TIMESTAMP, a static token -------------------------------

@@ -43,7 +43,8 @@
 //
 // Test controls (no auth): POST /_control {faults: [{on: "query" (a jobs.query
 // that runs) | "dryrun" | "results" | "cancel" | "token" | "metadata", status, reason,
-// message, retry_after}],
+// message, retry_after, delay_ms (token and cancel: answered that late; without a
+// status, answered as usual), skip (the first N such requests pass it by)}],
 // async_polls: N, append: {TABLE: [rows]}, hold_pages_after: N (from then
 // on, the N+1th next-page request waits until {release: true}), float_timestamps: true (ignore
 // useInt64Timestamp), token_lifetime: seconds}; GET /_log -> the requests
@@ -130,7 +131,19 @@ function sendError(req, res, entry, code, reason, message, headers) {
 
 function takeFault(on) {
 	const i = control.faults.findIndex(f => f.on === on);
+	if (i >= 0 && control.faults[i].skip > 0) { // the first `skip` such requests pass it
+		control.faults[i].skip--;
+		return null;
+	}
 	return i < 0 ? null : control.faults.splice(i, 1)[0];
+}
+
+// The fault f's delay_ms (a slow answer), then answer(); a fault with a
+// delay and no status is answered as usual, only late.
+function afterDelay(f, answer) {
+	if (f && f.delay_ms)
+		return setTimeout(answer, f.delay_ms);
+	answer();
 }
 
 function sendFault(req, res, entry, f) {
@@ -189,9 +202,13 @@ function assertionProblem(assertion) {
 }
 
 function tokenEndpoint(req, res, body, entry) {
-	const form = new URLSearchParams(body);
 	const f = takeFault('token');
-	if (f) {
+	afterDelay(f, () => tokenAnswer(req, res, body, entry, f));
+}
+
+function tokenAnswer(req, res, body, entry, f) {
+	const form = new URLSearchParams(body);
+	if (f && f.status) {
 		entry.status = f.status;
 		return send(req, res, f.status, { error: f.reason || 'internal_failure',
 			error_description: f.message || 'try again' },
@@ -716,14 +733,16 @@ function cancelJob(req, res, url, project, id, body, entry) {
 		return sendError(req, res, entry, 404, 'notFound', `Not found: Job ${project}:${id}`);
 	cancels[id] = (cancels[id] || 0) + 1;
 	const f = takeFault('cancel');
-	if (f)
-		return sendFault(req, res, entry, f);
-	if (job.polls_left > 0) {
-		job.polls_left = 0;
-		job.cancelled = true;
-	}
-	entry.status = 200;
-	send(req, res, 200, { kind: 'bigquery#jobCancelResponse', job: jobResource(job) });
+	afterDelay(f, () => {
+		if (f && f.status)
+			return sendFault(req, res, entry, f);
+		if (job.polls_left > 0) {
+			job.polls_left = 0;
+			job.cancelled = true;
+		}
+		entry.status = 200;
+		send(req, res, 200, { kind: 'bigquery#jobCancelResponse', job: jobResource(job) });
+	});
 }
 
 // ---- routing --------------------------------------------------------------------------------
