@@ -21,13 +21,17 @@
 #include "../../hub/plugin.h"
 #include "../../hub/util.h"
 
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -469,26 +473,23 @@ static int export_queries_running(const char *db)
 	return n;
 }
 
-/* A batch given up while its statement waits for a lock (the hub stops;
- * `timeout: 0`, so the server has no timeout of its own) is cancelled on
- * the server before the connection is dropped.  It was only dropped: the
- * backend, waiting for the lock, never read the connection again and went
- * on waiting (and holding its own locks) until the lock came free. */
-static void test_a_batch_given_up_is_cancelled_on_the_server(void)
+/* Export wh, connecting with `url` (to database db), given up on a batch
+ * that waits for a lock on its table (held by the connection returned,
+ * for the caller to PQfinish), as the hub stops; what was logged meanwhile
+ * in *logged (malloc'd). */
+static PGconn *batch_given_up(const char *url, const char *db, char **logged)
 {
 	struct px x;
-	struct stopper st = {.x = &x};
-	char err[1024] = "", db[32];
+	struct stopper st = {.x = &x, .url = db_url(db, NULL)};
+	struct testlib_capture cap;
+	char err[1024] = "";
 	char *c1 = change_named(1, "p1", "ann"), *c2 = change_named(2, "p2", "bob");
 	const char *one[1];
-	int64_t deadline;
 	size_t n_done = 0;
 	PGconn *locker;
 	PGresult *res;
 
-	db_new(db, sizeof(db), NULL);
-	st.url = db_url(db, NULL);
-	CU_ASSERT_EQUAL_FATAL(px_open(&x, st.url, "    table: hub_t\n    timeout: 0\n", err,
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, "    table: hub_t\n    timeout: 0\n", err,
 				      sizeof(err)), 0);
 	one[0] = c1;
 	CU_ASSERT_EQUAL_FATAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
@@ -498,9 +499,33 @@ static void test_a_batch_given_up_is_cancelled_on_the_server(void)
 	PQclear(res);
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&st.thread, NULL, stop_once_waiting, &st), 0);
 	one[0] = c2;
+	testlib_capture_begin(&cap);
 	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_RETRY);
+	*logged = testlib_capture_end(&cap);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "given up, the hub is stopping"));
 	pthread_join(st.thread, NULL);
+	px_close(&x);
+	free(st.url);
+	free(c1);
+	free(c2);
+	return locker;
+}
+
+/* A batch given up while its statement waits for a lock (the hub stops;
+ * `timeout: 0`, so the server has no timeout of its own) is cancelled on
+ * the server before the connection is dropped.  It was only dropped: the
+ * backend, waiting for the lock, never read the connection again and went
+ * on waiting (and holding its own locks) until the lock came free. */
+static void test_a_batch_given_up_is_cancelled_on_the_server(void)
+{
+	char db[32], *url, *logged;
+	int64_t deadline;
+	PGconn *locker;
+
+	db_new(db, sizeof(db), NULL);
+	url = db_url(db, NULL);
+	locker = batch_given_up(url, db, &logged);
+	CU_ASSERT_PTR_NULL(logged ? strstr(logged, "cancelling") : "");
 	/* the cancel reaches the backend at once, it ends the query then */
 	deadline = time_mono_ms() + 10000;
 	while (export_queries_running(db) != 0 && time_mono_ms() < deadline) {
@@ -510,10 +535,133 @@ static void test_a_batch_given_up_is_cancelled_on_the_server(void)
 	CU_ASSERT_EQUAL(export_queries_running(db), 0);
 	PQclear(PQexec(locker, "ROLLBACK"));
 	PQfinish(locker);
-	px_close(&x);
-	free(st.url);
-	free(c1);
-	free(c2);
+	free(logged);
+	free(url);
+	db_drop(db);
+}
+
+/* A TCP relay on 127.0.0.1 to the suite's server: its first connection
+ * (the export's session) is relayed both ways; any later one (a cancel
+ * request) is taken and held, never read or answered, as a server or a
+ * network gone quiet would. */
+struct relay {
+	int listen_fd, port, server_port;
+	atomic_int stop;
+	pthread_t thread;
+};
+
+static int relay_connect_server(const struct relay *r)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->server_port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Copies what `from` has to `to`: 0, or -1 at its end (or an error). */
+static int relay_copy(int from, int to)
+{
+	char buf[8192];
+	ssize_t n = read(from, buf, sizeof(buf));
+
+	for (ssize_t off = 0; n > 0 && off < n;) {
+		ssize_t w = write(to, buf + off, (size_t)(n - off));
+		if (w <= 0)
+			return -1;
+		off += w;
+	}
+	return n > 0 ? 0 : -1;
+}
+
+static void *relay_main(void *arg)
+{
+	struct relay *r = arg;
+	int client = -1, server = -1, held[8], n_held = 0;
+
+	while (!atomic_load(&r->stop)) {
+		struct pollfd fds[3] = {{.fd = r->listen_fd, .events = POLLIN},
+					{.fd = client, .events = POLLIN},
+					{.fd = server, .events = POLLIN}};
+		int fd;
+
+		if (poll(fds, 3, 50) <= 0)
+			continue;
+		if ((fds[0].revents & POLLIN) && (fd = accept(r->listen_fd, NULL, NULL)) >= 0) {
+			if (client < 0 && server < 0 && n_held == 0) {
+				client = fd;
+				server = relay_connect_server(r);
+			} else if (n_held < 8) {
+				held[n_held++] = fd;
+			} else {
+				close(fd);
+			}
+		}
+		if ((fds[1].revents && relay_copy(client, server)) ||
+		    (fds[2].revents && relay_copy(server, client))) {
+			close(client);
+			close(server);
+			client = server = -2; /* the session is over */
+		}
+	}
+	if (client >= 0)
+		close(client);
+	if (server >= 0)
+		close(server);
+	while (n_held > 0)
+		close(held[--n_held]);
+	return NULL;
+}
+
+static void relay_start(struct relay *r)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	const char *colon = strrchr(pg_base, ':');
+
+	memset(r, 0, sizeof(*r));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(colon);
+	r->server_port = atoi(colon + 1);
+	r->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(r->listen_fd >= 0 && bind(r->listen_fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			listen(r->listen_fd, 8) == 0 &&
+			getsockname(r->listen_fd, (struct sockaddr *)&a, &len) == 0);
+	r->port = ntohs(a.sin_port);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&r->thread, NULL, relay_main, r), 0);
+}
+
+static void relay_stop(struct relay *r)
+{
+	atomic_store(&r->stop, 1);
+	pthread_join(r->thread, NULL);
+	close(r->listen_fd);
+}
+
+/* A cancel request the server does not answer (here a relay that holds
+ * it) is given up after 2 s, its child process killed, and logged: the
+ * batch still ends, HUB_RETRY, and the connection is dropped. */
+static void test_a_cancel_without_an_answer_is_given_up_and_logged(void)
+{
+	struct relay r;
+	char db[32], *url, *logged;
+	PGconn *locker;
+
+	db_new(db, sizeof(db), NULL);
+	relay_start(&r);
+	CU_ASSERT_FATAL(asprintf(&url, "postgresql://postgres@127.0.0.1:%d/%s", r.port, db) > 0);
+	locker = batch_given_up(url, db, &logged);
+	CU_ASSERT_PTR_NOT_NULL(logged ? strstr(logged, "cancelling the query given up failed (no"
+					   " answer from the server within 2 s): the server may"
+					   " run it on until its own timeout") : NULL);
+	PQclear(PQexec(locker, "ROLLBACK"));
+	PQfinish(locker);
+	relay_stop(&r);
+	free(logged);
+	free(url);
 	db_drop(db);
 }
 
@@ -863,6 +1011,7 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_commits_are_synchronous_where_the_database_says_off),
 	   TEST(test_a_dropped_table_is_created_again),
 	   TEST(test_a_batch_given_up_is_cancelled_on_the_server),
+	   TEST(test_a_cancel_without_an_answer_is_given_up_and_logged),
 	   TEST(test_a_role_needs_only_the_privileges_it_uses),
 	   TEST(test_a_table_name_past_63_bytes_is_refused),
 	   TEST(test_a_table_name_in_upper_case_is_refused),
