@@ -687,12 +687,13 @@ int scheduler_check_schedule(const struct config_instance *ci, struct cron *cron
 			     size_t err_size)
 {
 	const struct cfg_node *n = cfg_get(ci->node, "schedule");
-	char why[512];
+	char why[512], path[64];
 
 	if (!n || n->kind != CFG_SCALAR || n->is_null)
 		return 0;
 	if (cron_parse(n->value, cron, why, sizeof(why))) {
-		cfg_errorf(err, err_size, n, 0, ci->path, "schedule: %s", why);
+		cfg_path_key(path, sizeof(path), ci->path, "schedule");
+		cfg_errorf(err, err_size, n, 0, path, "%s", why);
 		return -1;
 	}
 	return 1;

@@ -309,7 +309,7 @@ HUB_TEST_EMPTY_SECRET=null "$HUB" -c "$T/sec2.yaml" check >/dev/null 2>&1 ||
 # check reads the hub's own keys of an entry as run does: a schedule, an export's kinds
 printf 'store: {path: %s/keys.db}\nsources:\n  - name: wh\n    plugin: snowflake\n    schedule: "every 15x"\n' "$T" >"$T/keys1.yaml"
 "$HUB" -c "$T/keys1.yaml" check >"$T/keys.out" 2>&1 && fail "check accepted a bad schedule"
-grep -q "keys1.yaml:5:15: sources\[0\]: schedule: " "$T/keys.out" || fail "a bad schedule: $(cat "$T/keys.out")"
+grep -q "keys1.yaml:5:15: sources\[0\]\.schedule: " "$T/keys.out" || fail "a bad schedule: $(cat "$T/keys.out")"
 printf 'store: {path: %s/keys.db}\nexports:\n  - name: j\n    plugin: jsonl\n    path: %s/j.jsonl\n    kinds: [bogus]\n' "$T" "$T" >"$T/keys2.yaml"
 "$HUB" -c "$T/keys2.yaml" check >"$T/keys.out" 2>&1 && fail "check accepted a bad kind"
 grep -q "keys2.yaml:6:13: exports\[0\].kinds\[0\]: unknown change kind" "$T/keys.out" ||
@@ -352,6 +352,11 @@ odd_cut "check_connect()" 'profilehub: sources\[0\] "app": '
 odd_config "$T/odd6.yaml" "unterminated: pull"
 "$HUB" -c "$T/odd6.yaml" sync app >"$T/out" 2>"$T/err"
 odd_cut "pull()" 'profilehub: sync: app: '
+# sync of a source whose plugin is missing names the key as check does
+printf 'store: {path: %s/np.db}\nsources: [{name: a, plugin: nosuch}]\n' "$T" >"$T/np.yaml"
+"$HUB" -c "$T/np.yaml" sync a >"$T/out" 2>"$T/err"
+grep -q "^profilehub: sync: $T/np.yaml:2:29: sources\[0\]\.plugin: no plugin named \"nosuch\"" "$T/err" ||
+	fail "sync with a missing plugin: $(cat "$T/err")"
 odd_config "$T/odd7.yaml" "unterminated: import"
 echo '{}' >"$T/odd.jsonl"
 "$HUB" -c "$T/odd7.yaml" import "$T/odd.jsonl" --source app --format odd_messages >"$T/out" 2>"$T/err"
@@ -381,7 +386,7 @@ sources: [{name: a, plugin: nosuch, enabled: false}]|29: sources[0].plugin: no p
 exports: [{name: j, plugin: jsonl, enabled: false, bogus: 1, path: $T/j.jsonl}]|52: exports[0].bogus: unknown key
 exports: [{name: j, plugin: jsonl, enabled: false}]|11: exports[0]: missing required key "path"
 exports: [{name: j, plugin: jsonl, enabled: false, kinds: [bogus], path: $T/j.jsonl}]|60: exports[0].kinds[0]: unknown change kind
-sources: [{name: e, plugin: example, enabled: false, schedule: every 0s, path: $T/e.jsonl}]|64: sources[0]: schedule: "every" needs a duration
+sources: [{name: e, plugin: example, enabled: false, schedule: every 0s, path: $T/e.jsonl}]|64: sources[0].schedule: "every" needs a duration
 sources: [{name: e, plugin: example, enabled: false}]|11: sources[0]: missing required key "path"
 sources: [{name: a, plugin: segment, enabled: false, write_keys: [k], schedule: every 1m}]|71: sources[0].schedule: only a pull source reads this key
 EOF

@@ -696,6 +696,33 @@ static void test_a_source_disabled_at_start_plans_no_run(void)
 	plugin_sched_stop(&ps);
 }
 
+/* A wrong schedule is named by its dotted path, as every other key is
+ * ("sources[0].schedule:"); it read "sources[0]: schedule:". */
+static void test_a_bad_schedule_is_named_by_its_path(void)
+{
+	static const struct {
+		const char *schedule, *expected;
+	} rows[] = {
+		{"every 15", "s.yaml:4:15: sources[0].schedule: \"every\" needs a duration from 1s to"
+			     " 366d such as 30s, 15m, 1h30m or 2d"},
+		{"0 24 * * *", "s.yaml:4:15: sources[0].schedule: field 2 (hour): 24 is out of range"
+			       " 0-23"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct hub_config *cfg = NULL;
+		struct cron c;
+		char text[256], err[512] = "";
+
+		snprintf(text, sizeof(text), "sources:\n  - name: ex\n    plugin: example\n"
+			 "    schedule: %s\n", rows[i].schedule);
+		CU_ASSERT_EQUAL_FATAL(config_load_string("s.yaml", text, &cfg, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(scheduler_check_schedule(&cfg->sources[0], &c, err, sizeof(err)), -1);
+		CU_ASSERT_STRING_EQUAL(err, rows[i].expected);
+		config_free(cfg);
+	}
+}
+
 /* What the dispatcher sleeps for: a disabled entry, even with a run still
  * planned from before, never counts; and a tick skipped for another
  * process's lease leaves a disabled entry with nothing planned (it planned
@@ -832,4 +859,5 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_a_broken_error_text_is_kept_as_valid_utf8),
 	   TEST(test_a_source_with_a_cut_error_text_stays_in_the_status),
 	   TEST(test_a_source_disabled_at_start_plans_no_run),
+	   TEST(test_a_bad_schedule_is_named_by_its_path),
 	   TEST(test_a_disabled_source_is_never_waited_for))
