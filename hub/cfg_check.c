@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -305,9 +306,15 @@ char *cfg_to_json_as(const struct cfg_node *n, enum hub_config_type type)
 
 /* ---- key tables ---------------------------------------------------- */
 
+static int same_letter(char a, char b)
+{
+	return tolower((unsigned char)a) == tolower((unsigned char)b);
+}
+
 /* Edit distance of two short strings counting a swap of two neighbouring
  * letters as one edit (optimal string alignment), or 99 when it is surely
- * more than 2. */
+ * more than 2.  Letters compare without case: keys are lower case, and
+ * "HTTP" (four edits, as many as its letters) got no "did you mean". */
 static int edit_distance(const char *a, const char *b)
 {
 	enum { MAX = 64 };
@@ -322,11 +329,11 @@ static int edit_distance(const char *a, const char *b)
 		int *cur = rows[(i + 1) % 3], *prev = rows[i % 3], *prev2 = rows[(i + 2) % 3];
 		cur[0] = (int)i;
 		for (size_t j = 1; j <= lb; j++) {
-			int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			int sub = prev[j - 1] + !same_letter(a[i - 1], b[j - 1]);
 			int del = prev[j] + 1, ins = cur[j - 1] + 1;
 			int best = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-			    prev2[j - 2] + 1 < best)
+			if (i > 1 && j > 1 && same_letter(a[i - 1], b[j - 2]) &&
+			    same_letter(a[i - 2], b[j - 1]) && prev2[j - 2] + 1 < best)
 				best = prev2[j - 2] + 1;
 			cur[j] = best;
 		}

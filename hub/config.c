@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define PATH_LEN 256
 #define NAME_MAX_LEN 64
@@ -502,13 +503,29 @@ static int load_small_sections(struct hub_config *cfg, char *err, size_t err_siz
 	return 0;
 }
 
-/* name and plugin: present, strings, names. */
+/* A member of map whose key is `key` in another case ("Plugin"), or NULL. */
+static const struct cfg_node *member_in_other_case(const struct cfg_node *map, const char *key)
+{
+	for (size_t i = 0; map->kind == CFG_MAP && i < map->n_children; i++)
+		if (strcasecmp(map->children[i].key, key) == 0)
+			return &map->children[i];
+	return NULL;
+}
+
+/* name and plugin: present, strings, names.  Read before the entry's keys
+ * are checked (that needs its plugin): "Plugin:" is named, as the check
+ * would, rather than said missing. */
 static int instance_name(const struct cfg_node *item, const char *path, const char *key,
 			 char **out, char *err, size_t err_size)
 {
-	const struct cfg_node *n = cfg_get(item, key);
+	const struct cfg_node *n = cfg_get(item, key), *other;
 	char sub[PATH_LEN];
 
+	if (!n && (other = member_in_other_case(item, key))) {
+		cfg_path_key(sub, sizeof(sub), path, other->key);
+		cfg_errorf(err, err_size, other, 1, sub, "unknown key (did you mean \"%s\"?)", key);
+		return -1;
+	}
 	cfg_path_key(sub, sizeof(sub), path, key);
 	if (!n) {
 		cfg_errorf(err, err_size, item, 0, path, "missing required key \"%s\"", key);

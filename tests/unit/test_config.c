@@ -153,6 +153,20 @@ static void test_unknown_key_suggests_closest(void)
 		{"http:\n  ${KEY}: 2\n", NULL,
 		 "bad.yaml:2:3: http.${KEY}: unknown key (${...} is expanded in values only, never in"
 		 " keys)"},
+		/* a key in another case is always suggested: "HTTP" is four
+		 * edits from "http", as many as its letters, and got none */
+		{"HTTP:\n  threads: 2\n", NULL, "bad.yaml:1:1: HTTP: unknown key (did you mean \"http\"?)"},
+		{"Store:\n  path: x.db\n", NULL,
+		 "bad.yaml:1:1: Store: unknown key (did you mean \"store\"?)"},
+		{"http:\n  MAX_BODY: 10\n", NULL,
+		 "bad.yaml:2:3: http.MAX_BODY: unknown key (did you mean \"max_body\"?)"},
+		{"API: {}\n", NULL, "bad.yaml:1:1: API: unknown key (did you mean \"api\"?)"},
+		/* name and plugin are read before the entry's keys are checked:
+		 * "Plugin" was a missing "plugin" */
+		{"sources:\n  - name: web\n    Plugin: segment\n", NULL,
+		 "bad.yaml:3:5: sources[0].Plugin: unknown key (did you mean \"plugin\"?)"},
+		{"exports:\n  - NAME: j\n    plugin: jsonl\n", NULL,
+		 "bad.yaml:2:5: exports[0].NAME: unknown key (did you mean \"name\"?)"},
 	};
 	CHECK_BAD_ROWS(rows);
 }
@@ -1033,6 +1047,10 @@ static void test_check_keys_with_a_plugin_table(void)
 		 "s.yaml:4:6: sources[0].map: expected a mapping"},
 		{"name: web\nplugin: segment\nwrite_keys: [a]\nzz: 1\n",
 		 "s.yaml:4:1: sources[0].zz: unknown key"},
+		{"name: web\nplugin: segment\nWrite_Keys: [a]\n",
+		 "s.yaml:3:1: sources[0].Write_Keys: unknown key (did you mean \"write_keys\"?)"},
+		{"name: web\nplugin: segment\nwrite_keys: [a]\nPAGE_SIZE: 1\n",
+		 "s.yaml:4:1: sources[0].PAGE_SIZE: unknown key (did you mean \"page_size\"?)"},
 	};
 
 	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
