@@ -135,41 +135,10 @@ int cfg_as_float(const struct cfg_node *n, double *out)
 	return s ? parse_float(s, out) : -1;
 }
 
-/* Digits and a unit (none: seconds) into milliseconds: 0, -1 when not
- * written so, -2 when written so but past INT64_MAX milliseconds. */
-static int parse_duration_ms(const char *s, int64_t *out)
-{
-	static const struct {
-		const char *unit;
-		int64_t ms;
-	} units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000},
-		     {"h", 3600000}, {"d", 86400000}};
-	int64_t v = 0;
-	int is_over = 0;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	for (; *s >= '0' && *s <= '9'; s++) {
-		if (v > (INT64_MAX - 9) / 10)
-			is_over = 1;
-		else
-			v = v * 10 + (*s - '0');
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-		if (strcmp(s, units[i].unit) == 0) {
-			if (is_over || v > INT64_MAX / units[i].ms)
-				return -2;
-			*out = v * units[i].ms;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 int cfg_as_duration_ms(const struct cfg_node *n, int64_t *out)
 {
 	const char *s = scalar_text(n);
-	return s && parse_duration_ms(s, out) == 0 ? 0 : -1;
+	return s && duration_parse_ms(s, out) == 0 ? 0 : -1;
 }
 
 /* An integer or a duration written right but too large for the reader:
@@ -182,7 +151,7 @@ static int is_out_of_range(const struct cfg_node *n, enum hub_config_type type)
 	if (!s)
 		return 0;
 	if (type == HUB_CFG_DURATION)
-		return parse_duration_ms(s, &v) == -2;
+		return duration_parse_ms(s, &v) == -2;
 	s += *s == '+' || *s == '-';
 	return *s && strspn(s, "0123456789") == strlen(s); /* parse_int failed */
 }
@@ -396,7 +365,7 @@ static const char *type_expectation(enum hub_config_type type)
 	case HUB_CFG_FLOAT:
 		return "expected a number";
 	case HUB_CFG_DURATION:
-		return "expected a duration like 30s, 15m, 2h";
+		return "expected a duration like 30s, 15m, 1h30m or 2d";
 	case HUB_CFG_STRING_LIST:
 		return "expected a list of strings";
 	case HUB_CFG_OBJECT:

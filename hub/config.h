@@ -52,7 +52,7 @@ const struct cfg_node *cfg_get(const struct cfg_node *map, const char *key);
 int cfg_as_int(const struct cfg_node *n, int64_t *out);
 int cfg_as_bool(const struct cfg_node *n, int *out);   /* true/false/yes/no/on/off */
 int cfg_as_float(const struct cfg_node *n, double *out);
-int cfg_as_duration_ms(const struct cfg_node *n, int64_t *out); /* 30s 15m 2h 1d, plain = s */
+int cfg_as_duration_ms(const struct cfg_node *n, int64_t *out); /* 30s 1h30m 2d, plain = s */
 
 /* Any node as JSON text (maps -> objects, sequences -> arrays; plain
  * scalars that read as int/float/bool/null become those, quoted scalars

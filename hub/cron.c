@@ -188,36 +188,6 @@ static int parse_field(const char *s, size_t len, int index, uint64_t *bits, int
 	return 0;
 }
 
-/* "15m", "1h30m", "90s", "2d" -> ms.  -1 when malformed. */
-static int64_t parse_duration_ms(const char *s)
-{
-	int64_t total = 0;
-
-	if (!*s)
-		return -1;
-	while (*s) {
-		int64_t n = 0, unit;
-
-		if (!isdigit((unsigned char)*s))
-			return -1;
-		while (isdigit((unsigned char)*s) && n <= INTERVAL_MAX_MS)
-			n = n * 10 + (*s++ - '0');
-		switch (*s++) {
-		case 's': unit = 1000; break;
-		case 'm': unit = MINUTE_MS; break;
-		case 'h': unit = 60 * MINUTE_MS; break;
-		case 'd': unit = DAY_MS; break;
-		default: return -1;
-		}
-		if (n > INTERVAL_MAX_MS / unit)
-			return -1;
-		total += n * unit;
-		if (total > INTERVAL_MAX_MS)
-			return -1;
-	}
-	return total;
-}
-
 static int parse_interval(const char *s, struct cron *out, char *err, size_t err_size)
 {
 	char text[64];
@@ -233,7 +203,10 @@ static int parse_interval(const char *s, struct cron *out, char *err, size_t err
 		goto bad;
 	memcpy(text, s, n);
 	text[n] = '\0';
-	if ((ms = parse_duration_ms(text)) < 1000)
+	/* the config's durations (util.c), but with a unit: digits alone
+	 * are seconds there, and "every 15" reads as minutes to many */
+	if (strspn(text, "0123456789") == n || duration_parse_ms(text, &ms) ||
+	    ms < 1000 || ms > INTERVAL_MAX_MS)
 		goto bad;
 	out->is_interval = 1;
 	out->interval_ms = ms;

@@ -167,6 +167,57 @@ done:
 	return 0;
 }
 
+/* One group's unit at s ("ms" before "m"): its milliseconds and length,
+ * or 0. */
+static int64_t duration_unit(const char *s, size_t *len)
+{
+	static const struct {
+		const char *name;
+		int64_t ms;
+	} units[] = {{"d", 86400000}, {"h", 3600000}, {"ms", 1}, {"m", 60000}, {"s", 1000}};
+
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		*len = strlen(units[i].name);
+		if (strncmp(s, units[i].name, *len) == 0)
+			return units[i].ms;
+	}
+	return 0;
+}
+
+int duration_parse_ms(const char *s, int64_t *out)
+{
+	int64_t total = 0, last_unit = INT64_MAX;
+	int is_over = 0;
+
+	do {
+		int64_t v = 0, unit;
+		size_t len = 0;
+
+		if (*s < '0' || *s > '9')
+			return -1;
+		for (; *s >= '0' && *s <= '9'; s++) {
+			if (v > (INT64_MAX - 9) / 10)
+				is_over = 1;
+			else
+				v = v * 10 + (*s - '0');
+		}
+		if (!*s && last_unit == INT64_MAX)
+			unit = 1000; /* digits alone: seconds */
+		else if (!(unit = duration_unit(s, &len)) || unit >= last_unit)
+			return -1; /* no unit, or "30m1h", "1m1m" */
+		if (is_over || v > INT64_MAX / unit || v * unit > INT64_MAX - total)
+			is_over = 1;
+		else
+			total += v * unit;
+		last_unit = unit;
+		s += len;
+	} while (*s);
+	if (is_over)
+		return -2;
+	*out = total;
+	return 0;
+}
+
 int64_t retry_after_ms_parse(const char *message)
 {
 	static const char prefix[] = "retry after ";

@@ -47,6 +47,13 @@ char *time_format_ms(int64_t ms, char *buf, size_t size);
  * Returns 0 and sets *ms, or -1. */
 int time_parse_rfc3339(const char *s, int64_t *ms);
 
+/* A duration as the configuration writes it (every HUB_CFG_DURATION key
+ * and a schedule's "every"): one or more groups of digits and a unit, d, h,
+ * m, s or ms, larger units first and each once ("1h30m", "2d", "90s",
+ * "1s500ms"), or digits alone: seconds.  0 with *ms set; -1 when not
+ * written so; -2 when written so but past INT64_MAX milliseconds. */
+int duration_parse_ms(const char *s, int64_t *ms);
+
 /* The longest wait a plugin's "retry after" is honoured for. */
 #define RETRY_AFTER_MAX_MS (3600 * 1000LL)
 

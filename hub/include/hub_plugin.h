@@ -136,7 +136,7 @@ enum hub_config_type {
 	HUB_CFG_INT = 1,
 	HUB_CFG_BOOL = 2,
 	HUB_CFG_FLOAT = 3,
-	HUB_CFG_DURATION = 4,    /* "30s", "15m", "2h", "1d" or seconds */
+	HUB_CFG_DURATION = 4,    /* "30s", "15m", "1h30m", "2d" or seconds */
 	HUB_CFG_STRING_LIST = 5, /* a YAML sequence of strings */
 	HUB_CFG_OBJECT = 6,      /* any YAML mapping: read as JSON text */
 	HUB_CFG_ANY = 7,         /* scalar, list or mapping: read as JSON text */

@@ -186,7 +186,7 @@ static void test_wrong_type_is_reported_at_the_value(void)
 		 "bad.yaml:4:7: identity.blocked_values: expected a list of strings"},
 		{"store: sqlite\n", NULL, "bad.yaml:1:8: store: expected a mapping"},
 		{"http:\n  timeout: 30 seconds\n", NULL,
-		 "bad.yaml:2:12: http.timeout: expected a duration like 30s, 15m, 2h"},
+		 "bad.yaml:2:12: http.timeout: expected a duration like 30s, 15m, 1h30m or 2d"},
 		{"http:\n  listen: [127.0.0.1, 8080]\n", NULL,
 		 "bad.yaml:2:11: http.listen: expected a string"},
 		{"sources:\n  name: web\n", NULL,
@@ -435,11 +435,16 @@ static void test_bad_values_are_refused(void)
 		 "bad.yaml:2:12: http.timeout: duration too long (at most 106751991167d)"},
 		{"http:\n  timeout: 106751991168d\n", NULL,
 		 "bad.yaml:2:12: http.timeout: duration too long (at most 106751991167d)"},
+		{"http:\n  timeout: 106751991167d23h\n", NULL,
+		 "bad.yaml:2:12: http.timeout: duration too long (at most 106751991167d)"},
+		{"http:\n  timeout: 99999999999999999999h30x\n", NULL,
+		 "bad.yaml:2:12: http.timeout: expected a duration like 30s, 15m, 1h30m or 2d"},
+		{"http:\n  timeout: 24h1ms\n", NULL, "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
 		/* not digits: still what is expected */
 		{"http:\n  max_body: 1MiB\n", NULL,
 		 "bad.yaml:2:13: http.max_body: expected an integer"},
 		{"http:\n  timeout: -5s\n", NULL,
-		 "bad.yaml:2:12: http.timeout: expected a duration like 30s, 15m, 2h"},
+		 "bad.yaml:2:12: http.timeout: expected a duration like 30s, 15m, 1h30m or 2d"},
 		{"http:\n  timeout: 0s\n", NULL, "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
 		{"http:\n  timeout: 25h\n", NULL, "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
 		{"http:\n  listen: localhost\n", NULL,
@@ -937,6 +942,14 @@ static void test_typed_readers_accept_only_their_type(void)
 		{"2h", 0, 0, 0, 0, 0, 0, 1, 7200000},
 		{"1d", 0, 0, 0, 0, 0, 0, 1, 86400000},
 		{"250ms", 0, 0, 0, 0, 0, 0, 1, 250},
+		/* compound, as a schedule's "every" reads it (one grammar) */
+		{"1h30m", 0, 0, 0, 0, 0, 0, 1, 5400000},
+		{"2d12h30m15s250ms", 0, 0, 0, 0, 0, 0, 1, 217815250},
+		{"30m1h", 0, 0, 0, 0, 0, 0, 0, 0},
+		{"1m1m", 0, 0, 0, 0, 0, 0, 0, 0},
+		{"1h30", 0, 0, 0, 0, 0, 0, 0, 0},
+		{"1h 30m", 0, 0, 0, 0, 0, 0, 0, 0},
+		{"h", 0, 0, 0, 0, 0, 0, 0, 0},
 		{"99999999999999999999", 0, 0, 0, 0, 1, 1e20, 0, 0},
 		{"9223372036854775807", 1, INT64_MAX, 0, 0, 1, 9223372036854775807.0, 0, 0},
 		{"1w", 0, 0, 0, 0, 0, 0, 0, 0},
@@ -979,6 +992,16 @@ static void test_typed_readers_accept_only_their_type(void)
 		cfg_free(root);
 	}
 	CU_ASSERT_EQUAL(cfg_as_int(NULL, &(int64_t){0}), -1);
+}
+
+/* http.timeout reads durations as a schedule's "every" does: "1h30m"
+ * was refused there while "every 1h30m" was taken. */
+static void test_http_timeout_reads_a_compound_duration(void)
+{
+	struct hub_config *cfg = load_ok("http:\n  timeout: 1h30m\n");
+
+	CU_ASSERT_EQUAL(cfg ? cfg->http_timeout_ms : 0, 5400000);
+	config_free(cfg);
 }
 
 static void test_to_json_of_nested_map(void)
@@ -1146,6 +1169,7 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_conf_hub_yaml_loads_cleanly),
 	   TEST(test_positions_are_one_based_for_keys_and_values),
 	   TEST(test_typed_readers_accept_only_their_type),
+	   TEST(test_http_timeout_reads_a_compound_duration),
 	   TEST(test_to_json_of_nested_map),
 	   TEST(test_check_keys_with_a_plugin_table),
 	   TEST(test_load_survives_every_allocation_failure))

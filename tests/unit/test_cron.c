@@ -30,6 +30,10 @@ static void test_parse_accepts_intervals_fields_and_macros(void)
 		{"every 1h30m", 1, 5400000},
 		{"every 90s", 1, 90000},
 		{"  every 2d ", 1, 172800000},
+		/* the config's duration grammar (util.c), as http.timeout reads it */
+		{"every 1d12h", 1, 129600000},
+		{"every 1s500ms", 1, 1500},
+		{"every 1500ms", 1, 1500},
 		{"*/15 * * * *", 0, 0},
 		{"0 9 * * MON-FRI", 0, 0},
 		{"0 0 1 jan,jul *", 0, 0},
@@ -64,6 +68,11 @@ static void test_parse_refuses_with_the_field_and_reason(void)
 		{"every 0s", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
 		{"every 15", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
 		{"every 400d", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		/* units larger first, each once: "30m1h" and "1m1m" are typos */
+		{"every 30m1h", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"every 1m1m", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"every 1h30", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"every 999ms", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
 		{"60 * * * *", "field 1 (minute): 60 is out of range 0-59"},
 		{"0 24 * * *", "field 2 (hour): 24 is out of range 0-23"},
 		{"0 0 0 * *", "field 3 (day of month): 0 is out of range 1-31"},
