@@ -5,7 +5,8 @@
  *
  * Typed readers look at the text only: quoting matters for JSON conversion
  * (a quoted "3" stays a string), not for cfg_as_int.  A null value fails
- * every reader.
+ * every reader, and so does a number with a leading zero ("010": octal 8
+ * to YAML 1.1, 10 to YAML 1.2); as JSON of an ANY key it stays text.
  *
  * Never put a value in a message: a type error says what was expected.
  */
@@ -41,6 +42,15 @@ static const char *scalar_text(const struct cfg_node *n)
 	return n && n->kind == CFG_SCALAR && !n->is_null && n->value ? n->value : NULL;
 }
 
+/* An integer written with a leading zero ("010", "-007"; "0" is not):
+ * YAML 1.1 readers take 010 as octal 8, YAML 1.2 ones as 10, so what was
+ * meant is unsure.  No typed reader takes it; the check says why. */
+static int has_leading_zero(const char *s)
+{
+	s += *s == '+' || *s == '-';
+	return s[0] == '0' && s[1] && strspn(s, "0123456789") == strlen(s);
+}
+
 /* Decimal integer with an optional sign, nothing around it. */
 static int parse_int(const char *s, int64_t *out)
 {
@@ -48,7 +58,7 @@ static int parse_int(const char *s, int64_t *out)
 	char *end;
 	long long v;
 
-	if (*d < '0' || *d > '9')
+	if (*d < '0' || *d > '9' || has_leading_zero(s))
 		return -1;
 	errno = 0;
 	v = strtoll(s, &end, 10);
@@ -117,7 +127,7 @@ static int parse_float(const char *s, double *out)
 {
 	double v;
 
-	if (!looks_like_float(s))
+	if (!looks_like_float(s) || has_leading_zero(s))
 		return -1;
 	errno = 0;
 	v = strtod(s, NULL);
@@ -138,7 +148,7 @@ int cfg_as_float(const struct cfg_node *n, double *out)
 int cfg_as_duration_ms(const struct cfg_node *n, int64_t *out)
 {
 	const char *s = scalar_text(n);
-	return s && duration_parse_ms(s, out) == 0 ? 0 : -1;
+	return s && !has_leading_zero(s) && duration_parse_ms(s, out) == 0 ? 0 : -1;
 }
 
 /* An integer or a duration written right but too large for the reader:
@@ -376,8 +386,27 @@ static const char *type_expectation(enum hub_config_type type)
 	return "expected a value";
 }
 
-int cfg_check_type(const struct cfg_node *v, const char *path, enum hub_config_type type,
-		   char *err, size_t err_size)
+/* A number with a leading zero: what to write instead, the value shown
+ * unless it is a secret's (or too long to be a number anyone meant). */
+static void leading_zero_error(const struct cfg_node *v, const char *path, int is_secret,
+			       char *err, size_t err_size)
+{
+	const char *s = v->value, *digits = s + (*s == '+' || *s == '-');
+	size_t zeros = strspn(digits, "0");
+
+	if (digits[zeros] == '\0')
+		zeros--; /* "000": 0 */
+	if (is_secret || strlen(s) > 40)
+		cfg_errorf(err, err_size, v, 0, path, "a leading zero, which YAML 1.1 reads as"
+			   " octal (010 is 8): write the number without it");
+	else
+		cfg_errorf(err, err_size, v, 0, path, "%s has a leading zero, which YAML 1.1 reads"
+			   " as octal (010 is 8): write %.*s%s", s, (int)(digits - s), s,
+			   digits + zeros);
+}
+
+static int check_type(const struct cfg_node *v, const char *path, enum hub_config_type type,
+		      int is_secret, char *err, size_t err_size)
 {
 	const struct cfg_node *bad = v;
 	int64_t i;
@@ -423,7 +452,10 @@ int cfg_check_type(const struct cfg_node *v, const char *path, enum hub_config_t
 		return 0;
 	}
 fail:
-	if ((type == HUB_CFG_INT || type == HUB_CFG_DURATION) && is_out_of_range(v, type))
+	if ((type == HUB_CFG_INT || type == HUB_CFG_FLOAT || type == HUB_CFG_DURATION) &&
+	    scalar_text(v) && has_leading_zero(scalar_text(v)))
+		leading_zero_error(v, path, is_secret, err, err_size);
+	else if ((type == HUB_CFG_INT || type == HUB_CFG_DURATION) && is_out_of_range(v, type))
 		cfg_errorf(err, err_size, v, 0, path, "%s",
 			   type == HUB_CFG_INT
 				   ? "integer out of range (-9223372036854775808 to"
@@ -432,6 +464,12 @@ fail:
 	else
 		cfg_errorf(err, err_size, bad, 0, path, "%s", type_expectation(type));
 	return -1;
+}
+
+int cfg_check_type(const struct cfg_node *v, const char *path, enum hub_config_type type,
+		   char *err, size_t err_size)
+{
+	return check_type(v, path, type, 0, err, err_size);
 }
 
 /* A secret, or each secret of a list, is not empty: an empty or unset
@@ -506,7 +544,7 @@ static int check_member(const struct cfg_node *m, const char *path,
 	/* A null value of an optional key is the same as leaving it out. */
 	if (m->kind == CFG_SCALAR && m->is_null && !k->is_required)
 		return 0;
-	if (cfg_check_type(m, sub, k->type, err, err_size))
+	if (check_type(m, sub, k->type, k->is_secret, err, err_size))
 		return -1;
 	return k->is_secret ? check_secret_set(m, sub, err, err_size) : 0;
 }

@@ -469,6 +469,72 @@ static void test_bad_values_are_refused(void)
 	CHECK_BAD_ROWS(rows);
 }
 
+/* An integer with a leading zero was read as decimal (010 as 10) where
+ * YAML 1.1 readers take octal (8): refused, naming the value and what to
+ * write; 0 itself, and a string's leading zero, are left alone. */
+static void test_integer_with_a_leading_zero_is_refused(void)
+{
+	static const struct bad_case rows[] = {
+		{"http:\n  threads: 010\n", NULL,
+		 "bad.yaml:2:12: http.threads: 010 has a leading zero, which YAML 1.1 reads as octal"
+		 " (010 is 8): write 10"},
+		{"http:\n  max_body: 08080\n", NULL,
+		 "bad.yaml:2:13: http.max_body: 08080 has a leading zero, which YAML 1.1 reads as"
+		 " octal (010 is 8): write 8080"},
+		{"privacy:\n  erase_block_days: \"-007\"\n", NULL,
+		 "bad.yaml:2:21: privacy.erase_block_days: -007 has a leading zero, which YAML 1.1"
+		 " reads as octal (010 is 8): write -7"},
+		{"intake:\n  queue_max: 000\n", NULL,
+		 "bad.yaml:2:14: intake.queue_max: 000 has a leading zero, which YAML 1.1 reads as"
+		 " octal (010 is 8): write 0"},
+		{"identity:\n  external:\n    crm_id: {limit: 05}\n", NULL,
+		 "bad.yaml:3:21: identity.external.crm_id.limit: 05 has a leading zero, which YAML"
+		 " 1.1 reads as octal (010 is 8): write 5"},
+		/* a duration written as bare seconds, too */
+		{"http:\n  timeout: 030\n", NULL,
+		 "bad.yaml:2:12: http.timeout: 030 has a leading zero, which YAML 1.1 reads as octal"
+		 " (010 is 8): write 30"},
+	};
+	static const struct hub_config_key keys[] = {
+		{"pin", HUB_CFG_INT, NULL, 0, 1, "a secret number"},
+		{"ratio", HUB_CFG_FLOAT, NULL, 0, 0, "a number"},
+		{0},
+	};
+	static const struct {
+		const char *text, *expected;
+	} plugin_rows[] = {
+		{"pin: 0123\n", "p.yaml:1:6: sources[0].pin: a leading zero, which YAML 1.1 reads as"
+				" octal (010 is 8): write the number without it"},
+		{"ratio: 010\n", "p.yaml:1:8: sources[0].ratio: 010 has a leading zero, which YAML"
+				 " 1.1 reads as octal (010 is 8): write 10"},
+	};
+	static const char zip[] = "a: 0\nb: -0\nc: {zip: 01234}\n";
+	struct cfg_node *root = NULL;
+	char err[512] = "", *json;
+	int64_t v = -1;
+
+	CHECK_BAD_ROWS(rows);
+	for (size_t i = 0; i < sizeof(plugin_rows) / sizeof(plugin_rows[0]); i++) {
+		CU_ASSERT_EQUAL_FATAL(cfg_parse_string("p.yaml", plugin_rows[i].text,
+						       strlen(plugin_rows[i].text), &root, err,
+						       sizeof(err)), 0);
+		CU_ASSERT_EQUAL(cfg_check_keys(root, "sources[0]", keys, NULL, err, sizeof(err)), -1);
+		CU_ASSERT_STRING_EQUAL(err, plugin_rows[i].expected);
+		CU_ASSERT_PTR_NULL(strstr(err, "123"));
+		cfg_free(root);
+	}
+	/* 0 and -0 read; an ANY value keeps its leading zero as text (a zip
+	 * code), where it became the number 1234 */
+	CU_ASSERT_EQUAL_FATAL(cfg_parse_string("z.yaml", zip, strlen(zip), &root, err,
+					       sizeof(err)), 0);
+	CU_ASSERT(cfg_as_int(cfg_get(root, "a"), &v) == 0 && v == 0);
+	CU_ASSERT(cfg_as_int(cfg_get(root, "b"), &v) == 0 && v == 0);
+	json = cfg_to_json(cfg_get(root, "c"));
+	CU_ASSERT_STRING_EQUAL(json ? json : "", "{\"zip\":\"01234\"}");
+	hub_free(json);
+	cfg_free(root);
+}
+
 static void test_bad_external_id_is_refused(void)
 {
 	static const struct bad_case rows[] = {
@@ -1148,6 +1214,7 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_duplicate_instance_name_is_refused),
 	   TEST(test_unset_env_var_is_an_error),
 	   TEST(test_bad_values_are_refused),
+	   TEST(test_integer_with_a_leading_zero_is_refused),
 	   TEST(test_bad_external_id_is_refused),
 	   TEST(test_yaml_features_outside_plain_data_are_refused),
 	   TEST(test_top_level_must_be_a_mapping),
