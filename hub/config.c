@@ -721,13 +721,50 @@ size_t config_example_secrets(const struct hub_config *cfg, const struct cfg_nod
 	return cfg->root ? find_example_secrets(cfg->root, out, max, 0) : 0;
 }
 
+/* Does an ODBC connection string ("Driver={x};UID=u;PWD=pw;") hold a
+ * password of its own (PWD or PASSWORD, any case; a {braced} value may
+ * hold ';'), not a ${...} reference? */
+static int odbc_has_written_password(const char *s)
+{
+	while (*s) {
+		const char *key = s + strspn(s, " \t"), *eq = strchr(key, '='), *val, *end;
+		size_t key_len;
+
+		if (!eq)
+			return 0;
+		key_len = (size_t)(eq - key);
+		while (key_len && (key[key_len - 1] == ' ' || key[key_len - 1] == '\t'))
+			key_len--;
+		val = eq + 1 + strspn(eq + 1, " \t");
+		end = *val == '{' ? strchr(val, '}') : strchr(val, ';');
+		if (!end)
+			end = val + strlen(val);
+		if (((key_len == 3 && strncasecmp(key, "pwd", 3) == 0) ||
+		     (key_len == 8 && strncasecmp(key, "password", 8) == 0)) &&
+		    end > val + (*val == '{') && !memmem(val, (size_t)(end - val), "${", 2))
+			return 1;
+		s = *end == '}' ? end + 1 : end;
+		s += strcspn(s, ";");
+		s += *s == ';';
+	}
+	return 0;
+}
+
+const struct cfg_node *config_password_in_file(const struct cfg_node *n)
+{
+	const char *text;
+
+	if (!n || n->kind != CFG_SCALAR || n->is_null || !n->value)
+		return NULL;
+	text = n->raw ? n->raw : n->value;
+	return store_pg_url_has_written_password(text) || odbc_has_written_password(text) ? n
+											  : NULL;
+}
+
 const struct cfg_node *config_store_password_in_file(const struct hub_config *cfg)
 {
-	const struct cfg_node *n = member(member(cfg->root, "store"), "url");
-
-	if (!cfg->store_url || !n)
-		return NULL;
-	return store_pg_url_has_written_password(n->raw ? n->raw : n->value) ? n : NULL;
+	return cfg->store_url ? config_password_in_file(member(member(cfg->root, "store"), "url"))
+			      : NULL;
 }
 
 int config_listen_is_loopback(const char *listen)

@@ -169,8 +169,12 @@ int config_load(const char *path, struct hub_config **out, char *err, size_t err
  * refused when listening beyond this machine. */
 size_t config_example_secrets(const struct hub_config *cfg, const struct cfg_node **out,
 			      size_t max);
-/* store.url when the file itself holds its password (written there, not
- * read from a ${VAR}), else NULL: for `run` and `check` to warn. */
+/* n, a connection string (a libpq URL or keyword string, an ODBC one with
+ * PWD=), when the file itself holds its password (written there or as a
+ * ${VAR:-default}'s default, not read from a ${VAR}), else NULL: for `run`
+ * and `check` to warn (never printing it). */
+const struct cfg_node *config_password_in_file(const struct cfg_node *n);
+/* The same for store.url (NULL when the store has none). */
 const struct cfg_node *config_store_password_in_file(const struct hub_config *cfg);
 /* Does http.listen ("host:port"; NULL: the default) accept connections
  * from this machine only (127.x.x.x, localhost, [::1])? */

@@ -13,6 +13,7 @@
 #include "scheduler.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -351,6 +352,41 @@ static int check_hub_keys(const struct config_instance *ci, int is_export, char 
 	return scheduler_check_schedule(ci, &cron, err, err_size) < 0 ? -1 : 0;
 }
 
+/* A connection string whose password is written in the file: said with
+ * its place, never its value.  `var` names the ${VAR} to read it from. */
+static void warn_password_in_file(const struct cfg_node *n, const char *path, const char *var,
+				  const char *or_else)
+{
+	log_warn("hub", "%s:%d:%d: %s: the password is written in the file (anyone who reads"
+			" the file or a copy of it has it): read it from the environment, as %s:"
+			" \"${%s}\"%s",
+		 n->file, n->line, n->col, path, n->key, var, or_else);
+}
+
+/* The plugin's connection strings (HUB_SECRET_CONNECTION) of an entry
+ * that passed its checks, as store.url: warned about when the file holds
+ * their password. */
+static void warn_entry_passwords(const struct plugin_module *m, const struct config_instance *ci)
+{
+	char path[256], var[160];
+
+	for (const struct hub_config_key *k = m->desc->config; k && k->name; k++) {
+		const struct cfg_node *n = k->is_secret == HUB_SECRET_CONNECTION
+						   ? config_password_in_file(cfg_get(ci->node, k->name))
+						   : NULL;
+		size_t i = 0;
+
+		if (!n)
+			continue;
+		/* ${PG_OUT_URL} for the url of export pg-out */
+		snprintf(var, sizeof(var), "%s_%s", ci->name, k->name);
+		for (; var[i]; i++)
+			var[i] = var[i] == '-' ? '_' : (char)toupper((unsigned char)var[i]);
+		cfg_path_key(path, sizeof(path), ci->path, k->name);
+		warn_password_in_file(n, path, var, "");
+	}
+}
+
 /* One source or export entry, enabled or not, against its plugin's keys
  * and the hub's.  Prints the error; 0 or -1. */
 static int check_entry(const struct plugin_registry *reg, const struct config_instance *ci,
@@ -370,6 +406,7 @@ static int check_entry(const struct plugin_registry *reg, const struct config_in
 		fprintf(stderr, "profilehub: %s\n", err);
 		return -1;
 	}
+	warn_entry_passwords(m, ci);
 	return 0;
 }
 
@@ -410,10 +447,7 @@ int cli_check_example_secrets(const struct cli *cli, const char *cmd)
 				" SQLite store var/hub.db, HTTP on 127.0.0.1:8080, no sources, no"
 				" exports)", cli->cfg->file);
 	if ((url = config_store_password_in_file(cli->cfg)))
-		log_warn("hub", "%s:%d:%d: store.url: the password is written in the file (anyone"
-				" who reads the file or a copy of it has it): read it from the"
-				" environment, as url: \"${HUB_DATABASE_URL}\", or from ~/.pgpass",
-			 url->file, url->line, url->col);
+		warn_password_in_file(url, "store.url", "HUB_DATABASE_URL", ", or from ~/.pgpass");
 	return n && !is_local ? -1 : 0;
 }
 

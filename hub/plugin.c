@@ -53,6 +53,7 @@ static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
 	sizeof(struct hub_plugin), /* 1.6: error_body */
 	sizeof(struct hub_plugin), /* 1.7: only hub_host grew (query) */
 	sizeof(struct hub_plugin), /* 1.8: only hub_host grew (alloc_failed) */
+	sizeof(struct hub_plugin), /* 1.9: no struct grew (HUB_SECRET_CONNECTION) */
 };
 static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_0,
@@ -64,6 +65,7 @@ static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	sizeof(struct hub_record), /* 1.6: hub_plugin (error_body), hub_host (warn) */
 	sizeof(struct hub_record), /* 1.7: hub_host (query) */
 	sizeof(struct hub_record), /* 1.8: hub_host (alloc_failed) */
+	sizeof(struct hub_record), /* 1.9: none (HUB_SECRET_CONNECTION) */
 };
 _Static_assert(offsetof(struct hub_plugin, error_body) == PLUGIN_SIZE_1_1 &&
 		       sizeof(struct hub_plugin) == PLUGIN_SIZE_1_1 + sizeof(void (*)(void)),

@@ -75,6 +75,9 @@
  *   1.8  hub_host.alloc_failed(): whether an allocation failed on this
  *        thread, to tell memory running out during a jansson parse from
  *        bad input (jansson reports it as a syntax error)
+ *   1.9  hub_config_key.is_secret HUB_SECRET_CONNECTION: a connection
+ *        string, whose password written in the file is warned about (no
+ *        member added: an older host reads it as any secret)
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -88,7 +91,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 8
+#define HUB_ABI_MINOR 9
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -142,6 +145,15 @@ enum hub_config_type {
 	HUB_CFG_ANY = 7,         /* scalar, list or mapping: read as JSON text */
 };
 
+/* Values of hub_config_key.is_secret: 0 (not a secret), or any other.
+ * HUB_SECRET_CONNECTION (ABI 1.9) is a secret that is a connection string,
+ * a libpq URL or keyword string (postgresql://u:pw@h/db, password=pw) or
+ * an ODBC one (PWD=pw;): `check` and `run` warn, never printing it, when
+ * its password is written in the file rather than read from a ${VAR}, as
+ * they do for store.url.  A host before 1.9 takes it as HUB_SECRET. */
+#define HUB_SECRET 1
+#define HUB_SECRET_CONNECTION 2
+
 /* One declared key.  A plugin's keys are an array ended by {NULL}.
  * Layout frozen for the major (see COMPATIBILITY), like hub_route and hub_ident. */
 struct hub_config_key {
@@ -149,7 +161,8 @@ struct hub_config_key {
 	enum hub_config_type type;
 	const char *default_value; /* as YAML scalar text; NULL: no default */
 	int is_required;
-	int is_secret;             /* never printed: not in errors, logs, check */
+	int is_secret;             /* never printed: not in errors, logs, check;
+				      HUB_SECRET or HUB_SECRET_CONNECTION */
 	const char *description;
 };
 

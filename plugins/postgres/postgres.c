@@ -58,7 +58,8 @@
 #include <unistd.h>
 
 static const struct hub_config_key postgres_keys[] = {
-	{.name = "url", .type = HUB_CFG_STRING, .is_required = 1, .is_secret = 1,
+	{.name = "url", .type = HUB_CFG_STRING, .is_required = 1,
+	 .is_secret = HUB_SECRET_CONNECTION,
 	 .description = "libpq connection URI of the target database"},
 	{.name = "table", .type = HUB_CFG_STRING, .default_value = "profilehub_profiles",
 	 .description = "target table, optionally schema-qualified (created when missing)"},

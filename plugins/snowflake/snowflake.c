@@ -29,7 +29,7 @@ static const struct hub_config_key sf_keys[] = {
 	 .description = "odbc: a data source name from odbc.ini"},
 	{.name = "connection_string",
 	 .type = HUB_CFG_STRING,
-	 .is_secret = 1,
+	 .is_secret = HUB_SECRET_CONNECTION,
 	 .description = "odbc: a full ODBC connection string (Driver=...;...)"},
 	{.name = "account",
 	 .type = HUB_CFG_STRING,

@@ -306,6 +306,33 @@ grep -q "sec2.yaml:6:13: exports\[0\].secret: must not be empty" "$T/sec.out" ||
 HUB_TEST_EMPTY_SECRET=null "$HUB" -c "$T/sec2.yaml" check >/dev/null 2>&1 ||
 	fail "a secret \"null\" from the environment was taken as absent"
 
+# a plugin's connection string (postgres export url, Snowflake's ODBC string) whose
+# password is written in the file is warned about as store.url is: its place, never its value
+cat >"$T/pw.yaml" <<EOF
+store: {path: $T/pw.db}
+sources:
+  - name: wh
+    plugin: snowflake
+    connection_string: "Driver=x;UID=u;PWD=s3cr3t-odbc"
+    query: SELECT id FROM t WHERE id >= :cursor ORDER BY id
+    cursor: id
+    map: {custom_id: id}
+exports:
+  - name: pg-out
+    plugin: postgres
+    url: postgresql://hub:s3cr3t-pg@127.0.0.1/hub
+  - name: pg-env
+    plugin: postgres
+    url: "postgresql://hub:\${HUB_TEST_UNSET_PGPASS:-}@127.0.0.1/hub"
+EOF
+"$HUB" -c "$T/pw.yaml" check >"$T/out" 2>"$T/err" || fail "check of written passwords: $(cat "$T/err")"
+grep -q "pw.yaml:5:24: sources\[0\]\.connection_string: the password is written in the file" "$T/err" &&
+	grep -qF 'pw.yaml:12:10: exports[0].url: the password is written in the file (anyone who reads the file or a copy of it has it): read it from the environment, as url: "${PG_OUT_URL}"' "$T/err" ||
+	fail "a plugin's written password is not warned about: $(cat "$T/err")"
+[ "$(grep -c "the password is written in the file" "$T/err")" -eq 2 ] ||
+	fail "a password read from the environment was warned about: $(cat "$T/err")"
+grep -q "s3cr3t" "$T/out" "$T/err" && fail "check printed a written password"
+
 # check reads the hub's own keys of an entry as run does: a schedule, an export's kinds
 printf 'store: {path: %s/keys.db}\nsources:\n  - name: wh\n    plugin: snowflake\n    schedule: "every 15x"\n' "$T" >"$T/keys1.yaml"
 "$HUB" -c "$T/keys1.yaml" check >"$T/keys.out" 2>&1 && fail "check accepted a bad schedule"

@@ -646,6 +646,55 @@ static void test_store_password_written_in_the_file_is_found(void)
 	config_free(cfg);
 }
 
+/* A plugin's connection string (HUB_SECRET_CONNECTION: the postgres
+ * export's url, Snowflake's ODBC connection_string) is read for a written
+ * password as store.url is, ODBC's PWD= too: nothing warned of them. */
+static void test_connection_string_password_in_the_file_is_found(void)
+{
+	static const struct {
+		const char *text;
+		int is_written;
+	} rows[] = {
+		{"postgresql://hub:hunter2@127.0.0.1/hub", 1},
+		{"host=h user=hub password=hunter2", 1},
+		{"${HUB_TEST_UNSET_URL:-postgresql://hub:hunter2@h/hub}", 1},
+		{"postgresql://hub:${HUB_TEST_PGPASS}@127.0.0.1/hub", 0},
+		{"Driver={SnowflakeDSIIDriver};Server=x;UID=u;PWD=hunter2", 1},
+		{"Driver=x;UID=u;pwd = hunter2;", 1},
+		{"Driver=x;UID=u;Password={hun;ter2}}};Role=r", 1},
+		{"DSN=prod;PWD=${HUB_TEST_PGPASS}", 0},
+		{"DSN=prod;PWD=${HUB_TEST_UNSET_PWD:-hunter2}", 1},
+		{"DSN=prod;PWD=${HUB_TEST_UNSET_PWD:-}", 0},
+		{"DSN=prod;PWD=;UID=u", 0},
+		{"DSN=prod;PWD={}", 0},
+		{"DSN=prod;UID=pwd;Description={PWD=x}", 0},
+		{"Driver={x;PWD=y};UID=u", 0},
+		{"${HUB_TEST_ODBC}", 0},
+		{"DSN=prod", 0},
+	};
+	struct cfg_node *root;
+	char text[256], err[256];
+
+	setenv("HUB_TEST_PGPASS", "hunter2", 1);
+	setenv("HUB_TEST_ODBC", "DSN=x;PWD=hunter2", 1);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct cfg_node *n;
+
+		snprintf(text, sizeof(text), "v: \"%s\"\n", rows[i].text);
+		root = NULL;
+		CU_ASSERT_EQUAL_FATAL(cfg_parse_string("c.yaml", text, strlen(text), &root, err,
+						       sizeof(err)), 0);
+		n = config_password_in_file(cfg_get(root, "v"));
+		if ((n != NULL) != rows[i].is_written)
+			fprintf(stderr, "\n  row %zu: %s\n", i, rows[i].text);
+		CU_ASSERT_EQUAL(n != NULL, rows[i].is_written);
+		cfg_free(root);
+	}
+	unsetenv("HUB_TEST_PGPASS");
+	unsetenv("HUB_TEST_ODBC");
+	CU_ASSERT_PTR_NULL(config_password_in_file(NULL));
+}
+
 /* A recognisable secret in a wrong-typed or malformed secret value must
  * not reach the message. */
 static void test_secret_value_never_in_message(void)
@@ -1219,6 +1268,7 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_yaml_features_outside_plain_data_are_refused),
 	   TEST(test_top_level_must_be_a_mapping),
 	   TEST(test_store_password_written_in_the_file_is_found),
+	   TEST(test_connection_string_password_in_the_file_is_found),
 	   TEST(test_secret_value_never_in_message),
 	   TEST(test_store_url_read_wrongly_is_refused_without_the_password),
 	   TEST(test_store_url_control_bytes_are_escaped_in_errors),
