@@ -1,0 +1,88 @@
+/*
+ * cfg_secrets.c - what a loaded configuration gives away about its
+ * secrets, for `run` and `check` to warn or refuse: values that are the
+ * README's example secrets, and connection strings (store.url, a plugin's
+ * HUB_SECRET_CONNECTION keys) whose password is written in the file.
+ *
+ * Only ever returns nodes, for their place: never print their values.
+ */
+#include "config.h"
+
+#include "store.h"
+#include "util.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* The secrets conf/hub.yaml falls back to when its ${VAR}s are unset:
+ * printed in the README, so anyone knows them. */
+static const char *const example_secrets[] = {"dev-token-change-me", "dev-write-key"};
+
+static size_t find_example_secrets(const struct cfg_node *n, const struct cfg_node **out,
+				   size_t max, size_t n_found)
+{
+	if (n->kind == CFG_SCALAR) {
+		for (size_t i = 0; n->value && i < ARRAY_SIZE(example_secrets); i++)
+			if (strcmp(n->value, example_secrets[i]) == 0) {
+				if (n_found < max)
+					out[n_found] = n;
+				return n_found + 1;
+			}
+		return n_found;
+	}
+	for (size_t i = 0; i < n->n_children; i++)
+		n_found = find_example_secrets(&n->children[i], out, max, n_found);
+	return n_found;
+}
+
+size_t config_example_secrets(const struct hub_config *cfg, const struct cfg_node **out,
+			      size_t max)
+{
+	return cfg->root ? find_example_secrets(cfg->root, out, max, 0) : 0;
+}
+
+/* Does an ODBC connection string ("Driver={x};UID=u;PWD=pw;") hold a
+ * password of its own (PWD or PASSWORD, any case; a {braced} value may
+ * hold ';'), not a ${...} reference? */
+static int odbc_has_written_password(const char *s)
+{
+	while (*s) {
+		const char *key = s + strspn(s, " \t"), *eq = strchr(key, '='), *val, *end;
+		size_t key_len;
+
+		if (!eq)
+			return 0;
+		key_len = (size_t)(eq - key);
+		while (key_len && (key[key_len - 1] == ' ' || key[key_len - 1] == '\t'))
+			key_len--;
+		val = eq + 1 + strspn(eq + 1, " \t");
+		end = *val == '{' ? strchr(val, '}') : strchr(val, ';');
+		if (!end)
+			end = val + strlen(val);
+		if (((key_len == 3 && strncasecmp(key, "pwd", 3) == 0) ||
+		     (key_len == 8 && strncasecmp(key, "password", 8) == 0)) &&
+		    end > val + (*val == '{') && !memmem(val, (size_t)(end - val), "${", 2))
+			return 1;
+		s = *end == '}' ? end + 1 : end;
+		s += strcspn(s, ";");
+		s += *s == ';';
+	}
+	return 0;
+}
+
+const struct cfg_node *config_password_in_file(const struct cfg_node *n)
+{
+	const char *text;
+
+	if (!n || n->kind != CFG_SCALAR || n->is_null || !n->value)
+		return NULL;
+	text = n->raw ? n->raw : n->value;
+	return store_pg_url_has_written_password(text) || odbc_has_written_password(text) ? n
+											  : NULL;
+}
+
+const struct cfg_node *config_store_password_in_file(const struct hub_config *cfg)
+{
+	return cfg->store_url ? config_password_in_file(cfg_get(cfg_get(cfg->root, "store"), "url"))
+			      : NULL;
+}
