@@ -20,7 +20,8 @@
  * "properties": {...}, "traits": {...}, "timestamp": "2026-01-02T03:04:05Z",
  * "id": "unique-id"}.  With "event" it is a track record, without it an
  * identify record whose attributes are "traits".  The cursor is the byte
- * offset after the last line consumed, in decimal.
+ * offset after the last line consumed, in decimal; a file shorter than it
+ * was truncated or replaced and is read again from its start.
  *
  * A plugin includes only hub_plugin.h (and its own libraries, here jansson);
  * it never calls into the hub except through struct hub_host.
@@ -253,7 +254,7 @@ static hub_rc example_pull(void *state, struct hub_call *call, const char *curso
 	char *line = NULL, why[512], *end;
 	size_t cap = 0;
 	ssize_t len;
-	int is_ours;
+	int is_ours, is_rewound;
 	hub_rc rc = HUB_OK;
 	FILE *f;
 
@@ -271,7 +272,19 @@ static hub_rc example_pull(void *state, struct hub_call *call, const char *curso
 	 * would seek; this keeps line numbers exact and the code short.) */
 	while (ftello(f) < offset && getline(&line, &cap, f) > 0)
 		line_no++;
-	saved = offset = ftello(f);
+	is_rewound = ftello(f) < offset;
+	if (is_rewound) {
+		/* Shorter than the cursor: truncated or replaced.  Skipping to
+		 * the cursor would lose its lines: read it from the start (a
+		 * line read again is a duplicate by its message_id). */
+		st->host->log(st->inst, HUB_LOG_WARN, "%s: %lld bytes, shorter than the cursor"
+			      " (%lld): truncated or replaced, read again from its start",
+			      st->path, (long long)ftello(f), offset);
+		rewind(f);
+		line_no = 0;
+	}
+	offset = ftello(f);
+	saved = is_rewound ? -1 : offset; /* the new start is saved, lines or not */
 	while ((len = getline(&line, &cap, f)) > 0 && line[len - 1] == '\n') {
 		if (n_read == (long long)budget || st->host->should_stop(call)) {
 			rc = HUB_MORE; /* this line is left for the next pull */

@@ -193,6 +193,49 @@ static void test_resume_from_cursor_emits_only_later_lines(void)
 	pt_close(&f);
 }
 
+/* A file shorter than the cursor was truncated (copytruncate) or
+ * replaced: its lines are read from its start, not skipped up to the old
+ * offset; emptied, the new start is saved at once, so lines written later
+ * past the old offset are not skipped either. */
+static void test_a_file_shorter_than_the_cursor_is_read_from_its_start(void)
+{
+	static const char later[] = "{\"user_id\": \"u9\", \"id\": \"n1\"}\n";
+	struct pt_fixture f;
+	struct testlib_capture cap;
+	char err[512], end[32], expected[600], *logged;
+
+	fixture_open(&f, five_lines, 100);
+	offset_after(five_lines, 6, end, sizeof(end));
+	free(testlib_write_file(f.dir, "events.jsonl", ""));
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(pt_pull(&f, end, 100, err, sizeof(err)), HUB_OK);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(f.got.n_recs, 0);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_cursors, 1);
+	CU_ASSERT_STRING_EQUAL(f.got.cursors[0], "0");
+	snprintf(expected, sizeof(expected), " warn [lines] %s: 0 bytes, shorter than the cursor"
+		 " (%s): truncated or replaced, read again from its start\n", f.path, end);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, expected));
+	free(logged);
+
+	/* written again past the old offset: read whole from the saved 0 */
+	pt_reset(&f.got);
+	free(testlib_write_file(f.dir, "events.jsonl", five_lines));
+	CU_ASSERT_EQUAL(pt_pull(&f, "0", 100, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(f.got.n_recs, 5);
+
+	/* replaced by a shorter file: its line is read, the cursor moves back */
+	pt_reset(&f.got);
+	free(testlib_write_file(f.dir, "events.jsonl", later));
+	CU_ASSERT_EQUAL(pt_pull(&f, end, 100, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	CU_ASSERT_STRING_EQUAL(f.got.recs[0].message_id, "n1");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_cursors, 1);
+	snprintf(expected, sizeof(expected), "%zu", strlen(later));
+	CU_ASSERT_STRING_EQUAL(f.got.cursors[0], expected);
+	pt_close(&f);
+}
+
 static void test_budget_is_honoured_with_more(void)
 {
 	struct pt_fixture f;
@@ -535,6 +578,7 @@ static void test_an_export_is_driven_by_pt_export(void)
 TEST_SUITE(example_plugin, NULL, NULL,
 	   TEST(test_full_read_emits_every_line_and_checkpoints_each_batch),
 	   TEST(test_resume_from_cursor_emits_only_later_lines),
+	   TEST(test_a_file_shorter_than_the_cursor_is_read_from_its_start),
 	   TEST(test_times_before_1970_are_read),
 	   TEST(test_time_at_the_epoch_is_kept),
 	   TEST(test_budget_is_honoured_with_more),
