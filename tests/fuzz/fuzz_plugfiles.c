@@ -31,7 +31,8 @@
  *     not the offset of a line's end, goes back, or ends elsewhere than
  *     after the last newline; a complete non-blank line neither emitted
  *     nor rejected exactly once; a cursor that is not a non-negative
- *     decimal not refused with HUB_ERR_DATA and a message;
+ *     decimal not refused with HUB_ERR_DATA and a message; a cursor past
+ *     the file's end (truncated or replaced since) taking no line;
  *   - jsonl: the files (path.N ... path.1, path) not holding exactly the
  *     found file cut after its last newline, then one line per change
  *     acknowledged (the change, or for an erasure only its non-personal
@@ -302,8 +303,14 @@ static void check_example(const char *text, size_t n, unsigned flags)
 		/* judged before the pull, which may set errno on its way */
 		is_decimal = errno == 0 && !*end && end != c && v >= 0;
 		err[0] = '\0';
+		before = fuzz_n_emitted + n_rejected;
 		rc = example_plugin.pull(state, NULL, c, 1, err, sizeof(err));
 		if (!is_decimal && (rc != HUB_ERR_DATA || !err[0]))
+			abort();
+		/* past the file's end: a file truncated or replaced since, read
+		 * from its start, not skipped */
+		if (is_decimal && v > (long long)n && n_lines > 0 &&
+		    fuzz_n_emitted + n_rejected == before)
 			abort();
 		free(c);
 	}
