@@ -4,8 +4,9 @@
  * The run lends the plugin a struct hub_call: emit() validates the record
  * (record_from_hub) into the current page (a record refused there, or an
  * item the plugin refused with reject(), counts as rejected with its
- * reason), checkpoint() hands the page and its cursor to the intake as one
- * batch and waits until the transaction holding both has committed.  So
+ * reason; one it cannot take, out of memory, fails the page as a failed
+ * commit does), checkpoint() hands the page and its cursor to the intake
+ * as one batch and waits until the transaction holding both has committed.  So
  * the committed cursor never runs ahead of durable records: a crash
  * replays at most the page in flight, and message_id dedupe makes the
  * replay harmless.
@@ -197,6 +198,16 @@ static void page_note_rejected(struct run *r, struct page *pg, const char *why,
 	note_reason_in(r->rep->reasons, &r->rep->n_reasons, why, origin);
 }
 
+static hub_rc page_failed(struct run *r, struct page *pg, hub_rc rc, const char *why)
+{
+	snprintf(r->commit_err, sizeof(r->commit_err), "%s", why);
+	page_drop(pg);
+	r->commit_rc = rc == HUB_ERR_INTERNAL || rc == HUB_ERR_STOPPED || rc == HUB_ERR_NOMEM
+			       ? rc
+			       : HUB_RETRY;
+	return r->commit_rc;
+}
+
 static hub_rc run_emit(struct hub_call *call, const struct hub_record *rec, char *err,
 		       size_t err_size)
 {
@@ -224,12 +235,15 @@ static hub_rc run_emit(struct hub_call *call, const struct hub_record *rec, char
 		page_note_rejected(r, pg, err, record_origin(rec));
 		return rc;
 	}
+	/* a record not taken (out of memory) fails the page: nothing of this
+	 * pull after it may commit, even should the plugin go on and
+	 * checkpoint (it must stop: hub_plugin.h) */
 	if (rc != HUB_OK)
-		return rc;
+		return page_failed(r, pg, rc, err);
 	if (page_append(pg, out)) {
 		record_free(out);
 		err_set(err, err_size, "out of memory");
-		return HUB_ERR_NOMEM;
+		return page_failed(r, pg, HUB_ERR_NOMEM, err);
 	}
 	return HUB_OK;
 }
@@ -281,16 +295,6 @@ static void add_counts(struct run *r, const struct page *pg)
 	rep->duplicates += c->duplicates;
 	rep->blocked += c->blocked;
 	rep->refused += c->refused;
-}
-
-static hub_rc page_failed(struct run *r, struct page *pg, hub_rc rc, const char *why)
-{
-	snprintf(r->commit_err, sizeof(r->commit_err), "%s", why);
-	page_drop(pg);
-	r->commit_rc = rc == HUB_ERR_INTERNAL || rc == HUB_ERR_STOPPED || rc == HUB_ERR_NOMEM
-			       ? rc
-			       : HUB_RETRY;
-	return r->commit_rc;
 }
 
 /* Waits for the page in flight: once it has committed, its cursor is the

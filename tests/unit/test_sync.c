@@ -12,6 +12,7 @@
 #include "testhub.h"
 #include "testlib.h"
 
+#include "../../hub/alloc.h"
 #include "../../hub/host.h"
 #include "../../hub/plugin.h"
 #include "../../hub/sync.h"
@@ -39,6 +40,8 @@ static struct {
 	int is_idle_more;     /* answer HUB_MORE having done nothing (a stop is
 			       * asked at the 1000th pull: the test ends) */
 	int is_uncheckpointed; /* emit the rows, never checkpoint */
+	int nomem_row;        /* emit() of this row runs out of memory */
+	int is_deaf;          /* go on past any failure of emit() (a plugin bug) */
 	struct sync_stop *stop;
 	int n_pulls;
 	const struct hub_host *host;
@@ -123,8 +126,11 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 			return HUB_RETRY;
 		}
 		i++;
+		if (i == fake.nomem_row)
+			alloc_fail_only(1); /* the record's copy (no page in flight) */
 		rc = emit_row(call, i, err, err_size);
-		if (rc != HUB_OK && rc != HUB_ERR_DATA)
+		alloc_fail_only(0);
+		if (rc != HUB_OK && rc != HUB_ERR_DATA && !fake.is_deaf)
 			return rc;
 		n++;
 		if (fake.stop_during_pull) {
@@ -388,6 +394,33 @@ static void test_a_stop_lets_the_page_in_progress_commit(void)
 	world_close(&w);
 }
 
+/* A record emit() could not take (out of memory) fails its page even when
+ * the plugin goes on and checkpoints past it: the cursor stays, and the
+ * next run stores the row. */
+static void test_a_record_emit_could_not_take_keeps_the_cursor_before_it(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cur[64];
+
+	world_open(&w, 5);
+	fake.nomem_row = 3;
+	fake.is_deaf = 1;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_NOMEM);
+	CU_ASSERT_STRING_EQUAL(rep.err, "out of memory");
+	CU_ASSERT_PTR_NULL(rep.cursor);
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "");
+	sync_report_free(&rep);
+
+	fake.nomem_row = 0;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.applied, 5);
+	CU_ASSERT_EQUAL(n_profiles(&w), 5);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 static void test_rejected_rows_are_counted_with_their_reason(void)
 {
 	struct world w;
@@ -615,6 +648,7 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_a_stopped_answer_without_a_stop_is_retried),
 	   TEST(test_full_starts_over_and_dedupe_absorbs_it),
 	   TEST(test_a_stop_lets_the_page_in_progress_commit),
+	   TEST(test_a_record_emit_could_not_take_keeps_the_cursor_before_it),
 	   TEST(test_rejected_rows_are_counted_with_their_reason),
 	   TEST(test_an_array_op_past_the_limit_is_counted_as_a_warning),
 	   TEST(test_rows_the_plugin_rejects_are_counted_with_their_reason),
