@@ -314,6 +314,9 @@ struct ingest_call {
 	size_t n_emitted;  /* emit() calls: the index of the next record */
 	size_t n_invalid;  /* refused: by validation, or by the plugin (reject()) */
 	json_t *warnings;  /* [{"index", "at"?, "message"}] or NULL */
+	hub_rc failed_rc;  /* the first emit() failure not a refusal (out of
+			    * memory), its record not taken: no 2xx may follow */
+	char failed_why[160];
 };
 
 /* One warning per dropped attribute: `index` is the record's among the
@@ -370,6 +373,17 @@ static int call_grow(struct ingest_call *ic)
 	return 0;
 }
 
+/* emit() could not take a record: remembered, so that a route going on to
+ * a 2xx regardless is not believed (ingest_run).  Returns rc. */
+static hub_rc call_failed(struct ingest_call *ic, hub_rc rc, const char *why)
+{
+	if (ic->failed_rc == HUB_OK) {
+		ic->failed_rc = rc;
+		snprintf(ic->failed_why, sizeof(ic->failed_why), "%s", why);
+	}
+	return rc;
+}
+
 static hub_rc call_on_emit(struct hub_call *call, const struct hub_record *rec, char *err,
 			   size_t err_size)
 {
@@ -385,13 +399,13 @@ static hub_rc call_on_emit(struct hub_call *call, const struct hub_record *rec, 
 		if (rc == HUB_ERR_DATA)
 			ic->n_invalid++;
 		record_warnings_clear(&w);
-		return rc;
+		return rc == HUB_ERR_DATA ? rc : call_failed(ic, rc, err);
 	}
 	if (ic->n_recs == ic->cap_recs && call_grow(ic)) {
 		record_free(r);
 		record_warnings_clear(&w);
 		err_set(err, err_size, "out of memory");
-		return HUB_ERR_NOMEM;
+		return call_failed(ic, HUB_ERR_NOMEM, err);
 	}
 	ic->indexes[ic->n_recs] = index;
 	ic->recs[ic->n_recs++] = r;
@@ -565,6 +579,24 @@ static void reply_refused(struct ingest_reply *r, struct hub_instance *inst,
 	ingest_reply_error(r, status, status_code_name(status), msg);
 }
 
+/* A route answered 2xx after emit() could not take one of its records:
+ * the 2xx would say stored of a record that is not.  Logged as the
+ * plugin's bug; the request is refused as emit() was (503, nothing stored).
+ * Returns the code it is refused with. */
+static hub_rc call_refuse_success(const struct ingest_call *ic, struct hub_instance *inst,
+				  const struct hub_route *route, struct hub_response *resp)
+{
+	char why[240];
+
+	snprintf(why, sizeof(why), "answered %d after emit() failed (%s)", resp->status,
+		 ic->failed_why);
+	note_bad_answer(inst, route, why, status_of_rc(ic->failed_rc));
+	resp->status = 0;
+	resp->body[0] = '\0';
+	resp->retry_after = "1";
+	return ic->failed_rc;
+}
+
 int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	       const struct hub_route *route, const struct hub_request *req,
 	       struct ingest_reply *r, struct ingest_pending **out)
@@ -599,6 +631,9 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	p->resp.body[sizeof(p->resp.body) - 1] = '\0';
 	if (rc == HUB_OK && p->resp.status == 0)
 		p->resp.status = 200;
+	if (rc == HUB_OK && p->resp.status >= 200 && p->resp.status <= 299 &&
+	    ic.failed_rc != HUB_OK)
+		rc = call_refuse_success(&ic, inst, route, &p->resp);
 	if (rc != HUB_OK || p->resp.status < 200 || p->resp.status > 299) {
 		metrics_add_rejected(env->metrics, (int64_t)(ic.n_recs + ic.n_invalid));
 		reply_refused(r, inst, route, rc, &p->resp);

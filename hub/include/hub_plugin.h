@@ -310,7 +310,9 @@ struct hub_host {
 	/* Emit one record into the current call.  Copied before return.
 	 * HUB_ERR_DATA: this record is refused (err says why) and counted as
 	 * rejected; the others stand, so go on (a route may instead refuse the
-	 * whole request).  Any other failure: stop and return that code. */
+	 * whole request).  Any other failure: stop and return that code (the
+	 * record was not taken: the host then commits no checkpoint of the
+	 * pull and sends no 2xx of the request, whatever follows). */
 	hub_rc (*emit)(struct hub_call *call, const struct hub_record *rec,
 		       char *err, size_t err_size);
 

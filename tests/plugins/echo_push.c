@@ -17,6 +17,8 @@
  *   POST /v1/emit_then_status?status=N   emits every line, then answers
  *                     status N with HUB_OK: a non-2xx status alone
  *                     discards the records too (hub_plugin.h, hub_route).
+ *   POST /v1/emit_deaf   emits each line as /v1/echo does, going on past
+ *                     any failure of emit() (a plugin bug), then 200.
  *   POST /v1/answer   body "RC STATUS": returns RC (any int, hub_rc or not)
  *                     with status STATUS and the body {"ok":true}: a
  *                     plugin's wrong answers, for the host's handling.
@@ -231,6 +233,28 @@ static hub_rc echo_emit_then_status(void *state, struct hub_call *call,
 	return HUB_OK;
 }
 
+static hub_rc echo_emit_deaf(void *state, struct hub_call *call, const struct hub_request *req,
+			     struct hub_response *resp)
+{
+	struct hub_request line = *req;
+	char why[512] = "";
+	size_t bad = 0;
+
+	if (echo_auth(state, req, resp))
+		return HUB_ERR_AUTH;
+	/* one line at a time: a failed emit() does not stop the next */
+	for (const char *p = req->body, *nl; *p; p = nl + 1) {
+		if (!(nl = strchr(p, '\n')))
+			break;
+		line.body = p;
+		line.body_len = (size_t)(nl - p) + 1;
+		echo_emit_lines(state, call, &line, &bad, why, sizeof(why));
+	}
+	resp->status = 200;
+	snprintf(resp->body, sizeof(resp->body), "{\"ok\":true}");
+	return HUB_OK;
+}
+
 static hub_rc echo_answer(void *state, struct hub_call *call, const struct hub_request *req,
 			  struct hub_response *resp)
 {
@@ -274,6 +298,7 @@ static const struct hub_route routes[] = {
 	{.method = "POST", .path = "/v1/reject", .handle = echo_reject},
 	{.method = "POST", .path = "/v1/emit_then_reject", .handle = echo_emit_then_reject},
 	{.method = "POST", .path = "/v1/emit_then_status", .handle = echo_emit_then_status},
+	{.method = "POST", .path = "/v1/emit_deaf", .handle = echo_emit_deaf},
 	{.method = "POST", .path = "/v1/answer", .handle = echo_answer},
 	{.method = "POST", .path = "/v1/hold", .handle = echo_hold},
 	{.method = NULL},

@@ -491,6 +491,58 @@ static void test_route_warnings_name_their_record(void)
 	echo_close(&ew);
 }
 
+/* Each allocation of a request in turn fails: a route that goes on past
+ * the failed emit() to a 2xx (a plugin bug) gets no 2xx sent for it (a
+ * record would be missing), but 503 with Retry-After, the plugin named in
+ * the log; a 2xx is always the whole request. */
+static void test_a_2xx_after_a_failed_emit_is_not_sent(void)
+{
+	static const char body[] = "a1\na2\na3\n";
+	struct hub_request req = {.method = "POST", .path = "/v1/emit_deaf", .body = body,
+				  .body_len = sizeof(body) - 1, .header = no_header};
+	const struct hub_route *route;
+	struct echo_world w;
+	long n_refused = 0;
+	long n;
+
+	echo_open(&w);
+	route = w.mod.desc->routes;
+	while (route->method && strcmp(route->path, "/v1/emit_deaf") != 0)
+		route++;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(route->method);
+	for (n = 1;; n++) {
+		struct ingest_reply r = {0};
+		struct ingest_pending *p = NULL;
+		struct testlib_capture c;
+		char *logged;
+		int is_pending;
+
+		atomic_store(&w.inst->n_bad_answers, 0); /* each a first one: logged */
+		testlib_capture_begin(&c);
+		alloc_fail_only(n);
+		is_pending = ingest_run(&w.env, w.inst, route, &req, &r, &p);
+		alloc_fail_only(0);
+		logged = testlib_capture_end(&c);
+		if (is_pending) {
+			CU_ASSERT_EQUAL(p->resp.status, 200);
+			CU_ASSERT_EQUAL(p->batch.n_records, 3);
+		} else if (r.status == 503 && strstr(logged, "after emit() failed (out of memory)")) {
+			n_refused++;
+			CU_ASSERT_STRING_EQUAL(r.retry_after, "1");
+			CU_ASSERT_PTR_NOT_NULL(strstr(logged, "source \"web\" (plugin echo_push)"));
+		} else {
+			CU_ASSERT_EQUAL(r.status, 503); /* ingest_run's own allocations */
+		}
+		free(logged);
+		ingest_pending_free(p);
+		ingest_reply_free(&r);
+		if (is_pending && alloc_count() < n)
+			break; /* the nth allocation was never made: every one was tried */
+	}
+	CU_ASSERT(n_refused >= 3); /* at least one in each record's copy */
+	echo_close(&w);
+}
+
 /* Runs echo_push's /v1/answer on "RC STATUS"; *status and *body the
  * answer's, *logged what the hub logged (malloc'd). */
 static void run_answer(struct echo_world *w, const char *rc_status, unsigned *status,
@@ -607,4 +659,5 @@ TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_metrics_text_format),
 	   TEST(test_route_rejects_count_in_the_metrics),
 	   TEST(test_route_warnings_name_their_record),
-	   TEST(test_a_routes_unusable_answer_names_the_plugin))
+	   TEST(test_a_routes_unusable_answer_names_the_plugin),
+	   TEST(test_a_2xx_after_a_failed_emit_is_not_sent))
