@@ -442,6 +442,30 @@ static void test_rejected_rows_are_counted_with_their_reason(void)
 	world_close(&w);
 }
 
+/* A page whose every row is rejected still commits its cursor (a batch of
+ * no records): the next run does not read those rows again, for ever. */
+static void test_a_page_of_rejected_rows_moves_the_cursor(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cur[64];
+
+	world_open(&w, 2);
+	fake.bad_row = 1;
+	fake.bad_row2 = 2;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 2);
+	CU_ASSERT_EQUAL(rep.rejected, 2);
+	CU_ASSERT_EQUAL(rep.n_reasons, 1);
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "2");
+	sync_report_free(&rep);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 0);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 /* An array op that passes 25 items only with what is stored (20, then 10
  * new ones) is a warning the writer hands back with the page's counts: the
  * row applied, its array left as it was. */
@@ -650,6 +674,7 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_a_stop_lets_the_page_in_progress_commit),
 	   TEST(test_a_record_emit_could_not_take_keeps_the_cursor_before_it),
 	   TEST(test_rejected_rows_are_counted_with_their_reason),
+	   TEST(test_a_page_of_rejected_rows_moves_the_cursor),
 	   TEST(test_an_array_op_past_the_limit_is_counted_as_a_warning),
 	   TEST(test_rows_the_plugin_rejects_are_counted_with_their_reason),
 	   TEST(test_values_the_plugin_leaves_out_are_counted_as_warnings),
