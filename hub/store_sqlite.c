@@ -1482,7 +1482,8 @@ enum ckpt_result {
 
 /*
  * One checkpoint of the whole WAL into the file, as far as readers allow
- * (PASSIVE).  The connection reads first: until it has read, its pager
+ * (PASSIVE), durable as the writer's commits (synchronous=FULL).  The
+ * connection reads first: until it has read, its pager
  * has not opened the WAL, and SQLite (3.40) then checkpoints nothing and
  * reports success.  Either step may meet another connection (another hub
  * process on the same file) and get SQLITE_BUSY: the PASSIVE checkpoint at
@@ -1495,7 +1496,11 @@ static enum ckpt_result checkpointer_run(sqlite3 *db, char *err, size_t err_size
 {
 	int n_log = 0, n_done = 0, rc;
 
-	rc = sqlite3_exec(db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
+	/* synchronous as the writer's: a checkpoint fsyncs the WAL before
+	 * copying it and the file after only at NORMAL or above, which is not
+	 * left to how the library was built */
+	rc = sqlite3_exec(db, "PRAGMA synchronous=FULL; SELECT 1 FROM sqlite_master LIMIT 1",
+			  NULL, NULL, NULL);
 	if ((rc & 0xff) == SQLITE_BUSY) {
 		log_debug("store", "checkpoint: another connection holds the store: %s",
 			  sqlite3_errmsg(db));
