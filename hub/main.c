@@ -21,6 +21,7 @@
 #include <libpq-fe.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -579,6 +580,11 @@ int main(int argc, char **argv)
 	 * bad input): profile_doc.c tells a stored value it cannot read from
 	 * memory running out */
 	json_set_alloc_funcs(hub_json_malloc, hub_free);
+	/* a write past the file-size limit (ulimit -f) fails with EFBIG, as
+	 * one to a full disk fails with ENOSPC, and is reported as that is:
+	 * SIGXFSZ's default action killed the process, `run` with its
+	 * requests in flight (tests/integration/file_limit.sh) */
+	signal(SIGXFSZ, SIG_IGN);
 	argc = take_global_options(&cli, argc - 1, argv + 1);
 	argv++;
 	if (argc < 0) /* named already */
