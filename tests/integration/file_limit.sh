@@ -15,10 +15,8 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/hub.sh
 
 hub_tmpdir file_limit
-hub_need curl prlimit
-hub_need_built
-[ -f "$B/tests/plugins/echo_push.so" ] || die "$B/tests/plugins/echo_push.so is not built"
-mkdir "$T/plugins" && cp "$B/tests/plugins/echo_push.so" "$T/plugins/" || die "copying echo_push"
+hub_need prlimit
+hub_echo_push_dir
 
 PORT=$(hub_free_port) || die "no free port"
 BASE="http://127.0.0.1:$PORT"

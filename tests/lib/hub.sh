@@ -76,6 +76,17 @@ hub_need_built() {
 	done
 }
 
+# hub_echo_push_dir: makes $T/plugins, a plugin_dir holding only
+# $B/tests/plugins/echo_push.so (the test plugins are built apart from the
+# hub's), and checks curl, profilehub and freeport; dies if one is missing.
+hub_echo_push_dir() {
+	hub_need curl
+	hub_need_built
+	[ -f "$B/tests/plugins/echo_push.so" ] || die "$B/tests/plugins/echo_push.so is not built"
+	mkdir "$T/plugins" && cp "$B/tests/plugins/echo_push.so" "$T/plugins/" ||
+		die "copying echo_push.so to $T/plugins"
+}
+
 # hub_at_exit COMMAND: COMMAND (a shell string) runs at exit, after the hub
 # is stopped and before $T is removed; several compose, in order.
 hub_at_exit() {
