@@ -1763,22 +1763,39 @@ static int lite_schema_version(sqlite3 *db)
 	return version;
 }
 
-/* Creates the schema of a new store or migrates an older one, in one
- * transaction, and records the version. */
-static int lite_migrate(sqlite3 *db, const char *path, char *err, size_t err_size)
+/* 1 when a store of this version needs no step, 0 when it needs some, -1
+ * (err set) when a newer hub made it. */
+static int lite_version_check(int version, const char *path, char *err, size_t err_size)
 {
-	char *msg = NULL, sql[128];
-	int version = lite_schema_version(db);
-
 	if (version > SCHEMA_VERSION) {
 		err_set(err, err_size, "sqlite: %s has schema version %d, made by a newer hub (this one "
 			"knows %d)", path, version, SCHEMA_VERSION);
 		return -1;
 	}
-	if (version == SCHEMA_VERSION)
-		return 0;
+	return version == SCHEMA_VERSION;
+}
+
+/* Creates the schema of a new store or migrates an older one, in one
+ * transaction, and records the version.  The version is read again in that
+ * transaction: another process may have migrated the store since the
+ * first read (two hubs started at once after an upgrade), and its steps
+ * run again failed ("duplicate column name"). */
+static int lite_migrate(sqlite3 *db, const char *path, char *err, size_t err_size)
+{
+	char *msg = NULL, sql[128];
+	int version = lite_schema_version(db);
+	int done = lite_version_check(version, path, err, err_size);
+
+	if (done != 0)
+		return done < 0 ? -1 : 0;
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
+	version = lite_schema_version(db);
+	done = lite_version_check(version, path, err, err_size);
+	if (done != 0) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return done < 0 ? -1 : 0;
+	}
 	/* a new store (version 0) needs no step: schema_sql is the whole schema */
 	for (int v = version; v > 0 && v < SCHEMA_VERSION; v++) {
 		if (migrations[v] && sqlite3_exec(db, migrations[v], NULL, NULL, &msg) != SQLITE_OK)

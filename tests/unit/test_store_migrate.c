@@ -178,6 +178,129 @@ static void test_store_of_a_newer_hub_is_refused(void)
 	free(sql);
 }
 
+/* A VFS over the default one whose first exclusive take of the WAL write
+ * lock (shm lock 0) while armed first runs race_hook: another process
+ * migrating the store in the moment between a hub's read of the schema
+ * version and its BEGIN IMMEDIATE, which no sleep could place. */
+struct race_file {
+	sqlite3_file base;
+	sqlite3_file *real; /* the default VFS's file, in the same allocation */
+};
+
+static sqlite3_vfs race_vfs, *race_real_vfs;
+static sqlite3_io_methods race_methods;
+static const char *race_db; /* armed while set */
+static int race_migrated;
+
+static int race_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+	struct race_file *rf = (struct race_file *)f;
+	const char *db = race_db;
+	struct store *other = NULL;
+	char err[512];
+
+	if (db && offset == 0 && (flags & SQLITE_SHM_LOCK) && (flags & SQLITE_SHM_EXCLUSIVE)) {
+		race_db = NULL; /* once; the other store's own takes pass */
+		race_migrated = store_sqlite_open(db, &other, err, sizeof(err)) == 0;
+		if (other)
+			store_close(other);
+	}
+	return rf->real->pMethods->xShmLock(rf->real, offset, n, flags);
+}
+
+#define RACE_FWD(name, proto, args) \
+	static int race_##name proto { return ((struct race_file *)f)->real->pMethods->name args; }
+RACE_FWD(xClose, (sqlite3_file *f), (((struct race_file *)f)->real))
+RACE_FWD(xRead, (sqlite3_file *f, void *b, int n, sqlite3_int64 o), (((struct race_file *)f)->real, b, n, o))
+RACE_FWD(xWrite, (sqlite3_file *f, const void *b, int n, sqlite3_int64 o), (((struct race_file *)f)->real, b, n, o))
+RACE_FWD(xTruncate, (sqlite3_file *f, sqlite3_int64 n), (((struct race_file *)f)->real, n))
+RACE_FWD(xSync, (sqlite3_file *f, int fl), (((struct race_file *)f)->real, fl))
+RACE_FWD(xFileSize, (sqlite3_file *f, sqlite3_int64 *n), (((struct race_file *)f)->real, n))
+RACE_FWD(xLock, (sqlite3_file *f, int l), (((struct race_file *)f)->real, l))
+RACE_FWD(xUnlock, (sqlite3_file *f, int l), (((struct race_file *)f)->real, l))
+RACE_FWD(xCheckReservedLock, (sqlite3_file *f, int *r), (((struct race_file *)f)->real, r))
+RACE_FWD(xFileControl, (sqlite3_file *f, int op, void *a), (((struct race_file *)f)->real, op, a))
+RACE_FWD(xSectorSize, (sqlite3_file *f), (((struct race_file *)f)->real))
+RACE_FWD(xDeviceCharacteristics, (sqlite3_file *f), (((struct race_file *)f)->real))
+RACE_FWD(xShmMap, (sqlite3_file *f, int i, int sz, int ext, void volatile **p), (((struct race_file *)f)->real, i, sz, ext, p))
+RACE_FWD(xShmUnmap, (sqlite3_file *f, int del), (((struct race_file *)f)->real, del))
+
+static void race_shm_barrier(sqlite3_file *f)
+{
+	((struct race_file *)f)->real->pMethods->xShmBarrier(((struct race_file *)f)->real);
+}
+
+static int race_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	struct race_file *rf = (struct race_file *)f;
+	int rc;
+
+	(void)vfs;
+	rf->real = (sqlite3_file *)(rf + 1);
+	rc = race_real_vfs->xOpen(race_real_vfs, name, rf->real, flags, out);
+	/* the real file's methods are set even on failure, when it needs closing */
+	rf->base.pMethods = rf->real->pMethods ? &race_methods : NULL;
+	return rc;
+}
+
+static void race_vfs_install(void)
+{
+	race_real_vfs = sqlite3_vfs_find(NULL);
+	race_vfs = *race_real_vfs;
+	race_vfs.zName = "race";
+	race_vfs.szOsFile = (int)sizeof(struct race_file) + race_real_vfs->szOsFile;
+	race_vfs.xOpen = race_open;
+	race_methods = (sqlite3_io_methods){
+		.iVersion = 2, .xClose = race_xClose, .xRead = race_xRead, .xWrite = race_xWrite,
+		.xTruncate = race_xTruncate, .xSync = race_xSync, .xFileSize = race_xFileSize,
+		.xLock = race_xLock, .xUnlock = race_xUnlock,
+		.xCheckReservedLock = race_xCheckReservedLock, .xFileControl = race_xFileControl,
+		.xSectorSize = race_xSectorSize, .xDeviceCharacteristics = race_xDeviceCharacteristics,
+		.xShmMap = race_xShmMap, .xShmLock = race_shm_lock, .xShmBarrier = race_shm_barrier,
+		.xShmUnmap = race_xShmUnmap,
+	};
+	CU_ASSERT_EQUAL_FATAL(sqlite3_vfs_register(&race_vfs, 1), SQLITE_OK);
+}
+
+/* Two hubs starting on one old store (two `run`s after an upgrade): the
+ * second read the version before the first migrated, then took the write
+ * lock after it and ran the steps again: "duplicate column name:
+ * profile_id" (step 3 -> 4), and it refused to start.  The version is read
+ * in the migration's own transaction. */
+static void test_a_store_migrated_by_another_process_meanwhile_opens(void)
+{
+	char *dir = testlib_mkdtemp(), *db = make_v3_store(dir), err[512] = "";
+	struct store *s = NULL;
+	sqlite3 *h = NULL;
+	int rc;
+
+	/* WAL already, as a store a hub has run on is, and kept open through
+	 * the race: the WAL index needs no recovery (which takes the write
+	 * lock too) when the hub opens it */
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_exec(h, "PRAGMA journal_mode=WAL; SELECT count(*) FROM meta", NULL,
+				     NULL, NULL), SQLITE_OK);
+	race_vfs_install();
+	race_migrated = 0;
+	race_db = db;
+	rc = store_sqlite_open(db, &s, err, sizeof(err));
+	race_db = NULL;
+	sqlite3_vfs_unregister(&race_vfs);
+	sqlite3_close(h);
+	CU_ASSERT(race_migrated); /* the race took place */
+	CU_ASSERT_EQUAL(rc, 0);
+	if (rc != 0)
+		fprintf(stderr, "\n  store_sqlite_open: %s\n", err);
+	if (s) {
+		char pid[PROFILE_ID_SIZE];
+		CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "C1", pid), 1);
+		store_close(s);
+	}
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+}
+
 static unsigned mode_of(const char *path)
 {
 	struct stat st;
@@ -277,5 +400,6 @@ TEST_SUITE(store_migrate, NULL, NULL,
 	   TEST(test_version_3_store_is_migrated_keeping_its_data),
 	   TEST(test_dead_letters_of_a_version_3_store_go_with_an_erase),
 	   TEST(test_store_of_a_newer_hub_is_refused),
+	   TEST(test_a_store_migrated_by_another_process_meanwhile_opens),
 	   TEST(test_a_new_store_is_not_readable_by_others),
 	   TEST(test_a_store_by_two_paths_has_one_set_of_leases_given_to_its_owner))
