@@ -46,7 +46,8 @@ code=$(push fl-1)
 [ "$code" = 200 ] || die "push before the limit: $code $(cat "$T/out")"
 
 # the soft limit only, under the WAL's first frame (a 4 KiB page and its
-# headers), so that it can be raised again to the hard one
+# headers), so that it can be raised again to the hard one; the limit holds
+# for the hub's log too, which stays far under it at info (a few lines)
 hard=$(prlimit --pid "$HUB_PID" --fsize --noheadings --output HARD | tr -d ' ')
 prlimit --pid "$HUB_PID" --fsize="4096:$hard" || die "prlimit could not lower the hub's limit"
 for id in fl-2 fl-3; do
