@@ -36,6 +36,8 @@ void http_headers_add(struct http_headers *h, const char *name, const char *valu
 		headers_take(&h->authorization, &h->n_auths, value);
 	else if (strcasecmp(name, "Expect") == 0)
 		headers_take(&h->expect, &h->n_expects, value);
+	else if (strcasecmp(name, "X-Signature") == 0)
+		h->n_signatures++;
 }
 
 /*
@@ -63,9 +65,10 @@ const char *http_headers_framing_problem(const struct http_headers *h)
 /*
  * The same rule for the other headers the hub reads one line of: two
  * Content-Encoding lines make one list (RFC 9110 5.3: "identity" then
- * "gzip" is gzip, refused 415 on one line), two Authorization lines two
- * credentials.  Only the first line was read, so a second coding went
- * unseen and only the first credential was checked.
+ * "gzip" is gzip, refused 415 on one line), two Authorization or
+ * X-Signature lines (a plugin's credential headers) two credentials.  Only
+ * the first line was read, so a second coding went unseen and only the
+ * first credential was checked.
  */
 const char *http_headers_twice(const struct http_headers *h)
 {
@@ -73,6 +76,8 @@ const char *http_headers_twice(const struct http_headers *h)
 		return "Content-Encoding more than once: send the codings as one list on one line";
 	if (h->n_auths > 1)
 		return "Authorization more than once: send one credential";
+	if (h->n_signatures > 1)
+		return "X-Signature more than once: send one signature";
 	return NULL;
 }
 

@@ -22,6 +22,7 @@ struct http_headers {
 	const char *content_length, *transfer_encoding, *content_encoding;
 	const char *expect, *authorization;
 	int n_lengths, n_codings, n_encodings, n_auths, n_expects;
+	int n_signatures; /* X-Signature, the Segment webhook's HMAC */
 };
 
 /* A refusal decided from the headers alone: `code` and `message` are
@@ -41,7 +42,7 @@ void http_headers_add(struct http_headers *h, const char *name, const char *valu
  * or NULL when the body's end is certain. */
 const char *http_headers_framing_problem(const struct http_headers *h);
 
-/* Content-Encoding or Authorization sent on more than one line: the
+/* Content-Encoding, Authorization or X-Signature sent on more than one line: the
  * message naming the header, or NULL. */
 const char *http_headers_twice(const struct http_headers *h);
 

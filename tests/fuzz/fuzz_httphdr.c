@@ -5,8 +5,8 @@
  * the request target.
  *
  *   the framing checks against request smuggling (Content-Length and
- *   Transfer-Encoding: counts and values), Content-Encoding and
- *   Authorization twice, the refusal they make (400, closing or not),
+ *   Transfer-Encoding: counts and values), Content-Encoding,
+ *   Authorization and X-Signature twice, the refusal they make (400, closing or not),
  *   Expect: 100-continue, the announced Content-Length against the limit,
  *   whether a refused request's body is drained, the API's
  *   Content-Encoding refusal (its message), the bearer token of /v1 and
@@ -51,7 +51,7 @@
 static const char *const names[] = {
 	"Content-Length", "Transfer-Encoding", "Content-Encoding", "Authorization",
 	"Expect",         "content-length",    "TRANSFER-ENCODING", "Host",
-	"authorization",  "Content-Type",
+	"authorization",  "x-signature",
 };
 
 static char *tokens[] = {"t-one", "t-two"};
@@ -179,6 +179,7 @@ static void check_collected(const struct head_in *in, const struct http_headers 
 	      v == h->content_encoding);
 	CHECK(count_named(in, "Authorization", &v) == h->n_auths && v == h->authorization);
 	CHECK(count_named(in, "Expect", &v) == h->n_expects && v == h->expect);
+	CHECK(count_named(in, "X-Signature", &v) == h->n_signatures);
 }
 
 static void check_refusal(const struct http_headers *h)
@@ -186,7 +187,7 @@ static void check_refusal(const struct http_headers *h)
 	const char *te = h->transfer_encoding;
 	int is_uncertain = (h->n_lengths && h->n_codings) || h->n_lengths > 1 ||
 			   h->n_codings > 1 || (te && !eq_nocase(te, "chunked"));
-	int is_twice = h->n_encodings > 1 || h->n_auths > 1;
+	int is_twice = h->n_encodings > 1 || h->n_auths > 1 || h->n_signatures > 1;
 	const char *framing = http_headers_framing_problem(h);
 	struct http_headers_refusal r;
 	int is_refused = http_headers_refusal(h, &r);

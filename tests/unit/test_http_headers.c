@@ -45,6 +45,8 @@ static void test_header_lists_that_are_refused(void)
 		{{"Transfer-Encoding: "}, "bad_framing", 1},
 		{{"Content-Encoding: identity", "content-encoding: gzip"}, "duplicate_header", 0},
 		{{"Authorization: Bearer a", "Authorization: Bearer b"}, "duplicate_header", 0},
+		{{"X-Signature: 00", "x-signature: 11"}, "duplicate_header", 0},
+		{{"X-Signature: 00", "Authorization: Basic a"}, NULL, 0},
 		/* both: the framing first, the connection closed */
 		{{"Authorization: a", "Authorization: b", "Content-Length: 1", "Content-Length: 1"},
 		 "bad_framing", 1},
