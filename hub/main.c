@@ -389,7 +389,8 @@ static void warn_entry_passwords(const struct plugin_module *m, const struct con
 }
 
 /* One source or export entry, enabled or not, against its plugin's keys
- * and the hub's.  Prints the error; 0 or -1. */
+ * and the hub's, then the plugin's own check of its values.  Prints the
+ * error; 0 or -1. */
 static int check_entry(const struct plugin_registry *reg, const struct config_instance *ci,
 		       int is_export)
 {
@@ -403,7 +404,8 @@ static int check_entry(const struct plugin_registry *reg, const struct config_in
 		return -1;
 	}
 	if (plugin_instance_check(m, ci, is_export, err, sizeof(err)) ||
-	    check_hub_keys(ci, is_export, err, sizeof(err))) {
+	    check_hub_keys(ci, is_export, err, sizeof(err)) ||
+	    plugin_instance_check_config(m, ci, err, sizeof(err))) {
 		fprintf(stderr, "profilehub: %s\n", err);
 		return -1;
 	}

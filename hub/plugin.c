@@ -35,6 +35,9 @@
 /* ABI 1.1 to 1.5's hub_plugin ended at import_line. */
 #define PLUGIN_SIZE_1_1                                                        \
 	(offsetof(struct hub_plugin, import_line) + sizeof(((struct hub_plugin *)0)->import_line))
+/* ABI 1.6 to 1.8's ended at error_body. */
+#define PLUGIN_SIZE_1_6                                                        \
+	(offsetof(struct hub_plugin, error_body) + sizeof(((struct hub_plugin *)0)->error_body))
 #define RECORD_SIZE_1_0                                                        \
 	(offsetof(struct hub_record, previous_id) + sizeof(((struct hub_record *)0)->previous_id))
 /* ABI 1.3 and 1.4's hub_record ended at origin. */
@@ -50,10 +53,11 @@ static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
 	PLUGIN_SIZE_1_1,           /* 1.3: only hub_record grew (origin) */
 	PLUGIN_SIZE_1_1,           /* 1.4: only hub_host grew (batch_range) */
 	PLUGIN_SIZE_1_1,           /* 1.5: only hub_record grew (has_timestamp) */
-	sizeof(struct hub_plugin), /* 1.6: error_body */
-	sizeof(struct hub_plugin), /* 1.7: only hub_host grew (query) */
-	sizeof(struct hub_plugin), /* 1.8: only hub_host grew (alloc_failed) */
-	sizeof(struct hub_plugin), /* 1.9: no struct grew (HUB_SECRET_CONNECTION) */
+	PLUGIN_SIZE_1_6,           /* 1.6: error_body */
+	PLUGIN_SIZE_1_6,           /* 1.7: only hub_host grew (query) */
+	PLUGIN_SIZE_1_6,           /* 1.8: only hub_host grew (alloc_failed) */
+	PLUGIN_SIZE_1_6,           /* 1.9: no struct grew (HUB_SECRET_CONNECTION) */
+	sizeof(struct hub_plugin), /* 1.10: check_config */
 };
 static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_0,
@@ -66,10 +70,13 @@ static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	sizeof(struct hub_record), /* 1.7: hub_host (query) */
 	sizeof(struct hub_record), /* 1.8: hub_host (alloc_failed) */
 	sizeof(struct hub_record), /* 1.9: none (HUB_SECRET_CONNECTION) */
+	sizeof(struct hub_record), /* 1.10: hub_plugin (check_config) */
 };
-_Static_assert(offsetof(struct hub_plugin, error_body) == PLUGIN_SIZE_1_1 &&
-		       sizeof(struct hub_plugin) == PLUGIN_SIZE_1_1 + sizeof(void (*)(void)),
-	       "hub_plugin.error_body must directly follow import_line and end it (ABI 1.6)");
+_Static_assert(offsetof(struct hub_plugin, error_body) == PLUGIN_SIZE_1_1,
+	       "hub_plugin.error_body must directly follow import_line (ABI 1.6)");
+_Static_assert(offsetof(struct hub_plugin, check_config) == PLUGIN_SIZE_1_6 &&
+		       sizeof(struct hub_plugin) == PLUGIN_SIZE_1_6 + sizeof(void (*)(void)),
+	       "hub_plugin.check_config must directly follow error_body and end it (ABI 1.10)");
 _Static_assert(offsetof(struct hub_record, origin) == RECORD_SIZE_1_0,
 	       "hub_record.origin must directly follow previous_id (ABI 1.3)");
 _Static_assert(offsetof(struct hub_record, has_timestamp) == RECORD_SIZE_1_3,
@@ -479,8 +486,10 @@ int plugin_load(const char *path, struct plugin_module *mod, char *err, size_t e
 			 mod->name, path, (unsigned)desc->abi.major, (unsigned)desc->abi.minor,
 			 HUB_ABI_MAJOR, HUB_ABI_MINOR, HUB_ABI_MAJOR, HUB_ABI_MINOR);
 	mod->desc = desc;
-	if (desc->abi.plugin_size >= sizeof(struct hub_plugin))
+	if (desc->abi.plugin_size >= PLUGIN_SIZE_1_6)
 		mod->error_body = desc->error_body; /* ABI 1.6 */
+	if (desc->abi.plugin_size >= sizeof(struct hub_plugin))
+		mod->check_config = desc->check_config; /* ABI 1.10 */
 	return 0;
 fail:
 	plugin_unload(mod);
@@ -820,19 +829,13 @@ void plugin_err_end(char *err, size_t err_size)
 		err[err_size - 1] = '\0';
 }
 
-int plugin_instance_create(const struct plugin_module *mod, const struct config_instance *conf,
-			   struct hub_instance **out, char *err, size_t err_size)
+/* An instance of `conf` with its config resolved, no state yet. */
+static struct hub_instance *instance_new(const struct plugin_module *mod,
+					 const struct config_instance *conf, char *err,
+					 size_t err_size)
 {
-	struct hub_instance *inst;
-	char why[1024] = "", code[48];
-	hub_rc rc;
+	struct hub_instance *inst = hub_calloc(1, sizeof(*inst));
 
-	*out = NULL;
-	/* The plugin may rely on its required keys and declared types. */
-	if (plugin_instance_check(mod, conf, strncmp(conf->path, "exports", 7) == 0, err,
-				  err_size))
-		return -1;
-	inst = hub_calloc(1, sizeof(*inst));
 	if (!inst || !(inst->name = hub_strdup(conf->name))) {
 		err_set(err, err_size, "%s \"%s\": out of memory", conf->path, conf->name);
 		goto fail;
@@ -841,22 +844,75 @@ int plugin_instance_create(const struct plugin_module *mod, const struct config_
 	inst->conf = conf;
 	if (host_instance_config_load(inst, err, err_size))
 		goto fail;
-	rc = mod->desc->create(host_table(), inst, &inst->state, why, sizeof(why));
-	plugin_err_end(why, sizeof(why));
-	if (rc != HUB_OK) {
-		err_set(err, err_size, "%s \"%s\" (plugin %s): %s", conf->path, conf->name,
-			mod->name, why[0] ? why : plugin_rc_text(rc, code, sizeof(code)));
-		goto fail;
-	}
-	*out = inst;
-	return 0;
+	return inst;
 fail:
 	if (inst) {
 		host_instance_config_free(inst);
 		hub_free(inst->name);
 		hub_free(inst);
 	}
-	return -1;
+	return NULL;
+}
+
+/* Frees an instance_new() whose state is gone or was never made. */
+static void instance_free(struct hub_instance *inst)
+{
+	host_instance_config_free(inst);
+	hub_free(inst->name);
+	hub_free(inst);
+}
+
+/* The plugin's refusal `rc` (why: its message) of `conf` into err. */
+static void instance_refused(const struct plugin_module *mod, const struct config_instance *conf,
+			     hub_rc rc, char *why, size_t why_size, char *err, size_t err_size)
+{
+	char code[48];
+
+	plugin_err_end(why, why_size);
+	err_set(err, err_size, "%s \"%s\" (plugin %s): %s", conf->path, conf->name, mod->name,
+		why[0] ? why : plugin_rc_text(rc, code, sizeof(code)));
+}
+
+int plugin_instance_check_config(const struct plugin_module *mod,
+				 const struct config_instance *conf, char *err, size_t err_size)
+{
+	struct hub_instance *inst;
+	char why[1024] = "";
+	hub_rc rc;
+
+	if (!mod->check_config)
+		return 0;
+	if (!(inst = instance_new(mod, conf, err, err_size)))
+		return -1;
+	rc = mod->check_config(host_table(), inst, why, sizeof(why));
+	if (rc != HUB_OK)
+		instance_refused(mod, conf, rc, why, sizeof(why), err, err_size);
+	instance_free(inst);
+	return rc == HUB_OK ? 0 : -1;
+}
+
+int plugin_instance_create(const struct plugin_module *mod, const struct config_instance *conf,
+			   struct hub_instance **out, char *err, size_t err_size)
+{
+	struct hub_instance *inst;
+	char why[1024] = "";
+	hub_rc rc;
+
+	*out = NULL;
+	/* The plugin may rely on its required keys and declared types. */
+	if (plugin_instance_check(mod, conf, strncmp(conf->path, "exports", 7) == 0, err,
+				  err_size))
+		return -1;
+	if (!(inst = instance_new(mod, conf, err, err_size)))
+		return -1;
+	rc = mod->desc->create(host_table(), inst, &inst->state, why, sizeof(why));
+	if (rc != HUB_OK) {
+		instance_refused(mod, conf, rc, why, sizeof(why), err, err_size);
+		instance_free(inst);
+		return -1;
+	}
+	*out = inst;
+	return 0;
 }
 
 void plugin_instance_destroy(struct hub_instance *inst)
@@ -865,9 +921,7 @@ void plugin_instance_destroy(struct hub_instance *inst)
 		return;
 	if (inst->mod->desc->destroy)
 		inst->mod->desc->destroy(inst->state);
-	host_instance_config_free(inst);
-	hub_free(inst->name);
-	hub_free(inst);
+	instance_free(inst);
 }
 
 long long plugin_bad_answer_count(struct hub_instance *inst)

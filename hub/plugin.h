@@ -21,6 +21,9 @@ struct plugin_module {
 	/* desc->error_body when the plugin's minor has it (ABI 1.6), else NULL */
 	void (*error_body)(unsigned status, const char *code, const char *message, char *body,
 			   size_t body_size);
+	/* desc->check_config when the plugin's minor has it (ABI 1.10), else NULL */
+	hub_rc (*check_config)(const struct hub_host *host, const struct hub_instance *inst,
+			       char *err, size_t err_size);
 };
 
 /* A plugin file the registry could not load, and why. */
@@ -114,6 +117,12 @@ struct hub_instance {
 int plugin_instance_check(const struct plugin_module *mod,
 			  const struct config_instance *conf, int is_export,
 			  char *err, size_t err_size);
+
+/* The plugin's own check of the entry's values (check_config(), ABI 1.10;
+ * nothing to do without it), on an instance that is never created: no
+ * file or connection is opened.  After plugin_instance_check().  0 or -1. */
+int plugin_instance_check_config(const struct plugin_module *mod,
+				 const struct config_instance *conf, char *err, size_t err_size);
 
 /* Creates the instance: checks it (plugin_instance_check(), sources or
  * exports by conf->path), resolves its config, calls the plugin's create().

@@ -78,6 +78,9 @@
  *   1.9  hub_config_key.is_secret HUB_SECRET_CONNECTION: a connection
  *        string, whose password written in the file is warned about (no
  *        member added: an older host reads it as any secret)
+ *   1.10 hub_plugin.check_config(): `profilehub check` (and `run` at start)
+ *        refuses what create() would refuse of the values alone, without
+ *        --connect (a warehouse `map` its `kind` cannot use)
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -91,7 +94,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 9
+#define HUB_ABI_MINOR 10
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -523,6 +526,17 @@ struct hub_plugin {
 	 * hub's shape. */
 	void (*error_body)(unsigned status, const char *code, const char *message, char *body,
 			   size_t body_size);
+
+	/* ---- appended in ABI 1.10 (an older host ignores it) ---- */
+
+	/* optional: what create() would refuse of this entry's values alone,
+	 * checked without opening a file or a connection (so without
+	 * --connect): `profilehub check` and `run` at start call it on every
+	 * entry, enabled or not, before any create().  HUB_OK, or a code and
+	 * err as create() would give.  `inst` serves the config getters and
+	 * log() only; there is no state. */
+	hub_rc (*check_config)(const struct hub_host *host, const struct hub_instance *inst,
+			       char *err, size_t err_size);
 };
 
 /* The one exported symbol. */

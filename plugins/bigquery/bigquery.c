@@ -116,12 +116,7 @@ static hub_rc bq_create(const struct hub_host *host, const struct hub_instance *
 			void **state, char *err, size_t err_size)
 {
 	struct bq_state *st = calloc(1, sizeof(*st));
-	struct rm_config mc = {
-		.source = host->instance_name(inst),
-		.map_json = host->config_json(inst, "map"),
-		.kind = cfg_str(host, inst, "kind"),
-		.cursor_json = host->config_json(inst, "cursor"),
-	};
+	struct rm_config mc = rowmap_config_of(host, inst);
 	struct bq_query_config qc = {
 		.endpoint = cfg_str(host, inst, "endpoint"),
 		.project = cfg_str(host, inst, "project"),
@@ -176,6 +171,14 @@ static hub_rc bq_pull(void *state, struct hub_call *call, const char *cursor, si
 	return rc;
 }
 
+/* What create() refuses of the values alone, for `profilehub check`
+ * without --connect (ABI 1.10): the row map against the kind. */
+static hub_rc bq_check_config(const struct hub_host *host, const struct hub_instance *inst,
+			      char *err, size_t err_size)
+{
+	return rowmap_check(host, inst, err, err_size) ? HUB_ERR_CONFIG : HUB_OK;
+}
+
 static hub_rc bq_check_connect(void *state, char *err, size_t err_size)
 {
 	struct bq_state *st = state;
@@ -194,6 +197,7 @@ static const struct hub_plugin bq_plugin = {
 	.create = bq_create,
 	.destroy = bq_destroy,
 	.check_connect = bq_check_connect,
+	.check_config = bq_check_config,
 	.pull = bq_pull,
 };
 

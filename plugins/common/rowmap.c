@@ -367,6 +367,31 @@ fail:
 	return -1;
 }
 
+struct rm_config rowmap_config_of(const struct hub_host *host, const struct hub_instance *inst)
+{
+	const char *kind = host->config_string(inst, "kind");
+	struct rm_config mc = {
+		.source = host->instance_name(inst),
+		.map_json = host->config_json(inst, "map"),
+		.kind = kind && *kind ? kind : NULL,
+		.cursor_json = host->config_json(inst, "cursor"),
+	};
+
+	return mc;
+}
+
+int rowmap_check(const struct hub_host *host, const struct hub_instance *inst, char *err,
+		 size_t err_size)
+{
+	struct rm_config mc = rowmap_config_of(host, inst);
+	struct rowmap *m;
+
+	if (rowmap_new(&mc, &m, err, err_size))
+		return -1;
+	rowmap_free(m);
+	return 0;
+}
+
 void rm_tuple_free(struct tuple *t)
 {
 	free(t->v);

@@ -166,12 +166,7 @@ static hub_rc sf_create(const struct hub_host *host, const struct hub_instance *
 {
 	struct sf_state *st = calloc(1, sizeof(*st));
 	const char *transport = host->config_string(inst, "transport");
-	struct rm_config mc = {
-		.source = host->instance_name(inst),
-		.map_json = host->config_json(inst, "map"),
-		.kind = cfg_str(host, inst, "kind"),
-		.cursor_json = host->config_json(inst, "cursor"),
-	};
+	struct rm_config mc = rowmap_config_of(host, inst);
 	char *query = NULL;
 	int n_params = 0;
 	hub_rc rc = HUB_ERR_CONFIG;
@@ -224,6 +219,14 @@ static hub_rc sf_pull(void *state, struct hub_call *call, const char *cursor, si
 	return rc;
 }
 
+/* What create() refuses of the values alone, for `profilehub check`
+ * without --connect (ABI 1.10): the row map against the kind. */
+static hub_rc sf_check_config(const struct hub_host *host, const struct hub_instance *inst,
+			      char *err, size_t err_size)
+{
+	return rowmap_check(host, inst, err, err_size) ? HUB_ERR_CONFIG : HUB_OK;
+}
+
 static hub_rc sf_check_connect(void *state, char *err, size_t err_size)
 {
 	struct sf_state *st = state;
@@ -244,6 +247,7 @@ static const struct hub_plugin sf_plugin = {
 	.create = sf_create,
 	.destroy = sf_destroy,
 	.check_connect = sf_check_connect,
+	.check_config = sf_check_config,
 	.pull = sf_pull,
 };
 

@@ -10,6 +10,7 @@
  * (rm_time_parse, ...) come from test_rowmap.c, which builds them in.
  * The HTTP side is tested against the fake in tests/integration/bigquery.sh.
  */
+#include "plugtest.h"
 #include "testlib.h"
 
 #include "../../plugins/bigquery/bq_auth.c"
@@ -738,6 +739,52 @@ static void test_token_answers_are_bounded_and_printable(void)
 	bq_auth_free(a);
 }
 
+/*
+ * `profilehub check` without --connect creates nothing, so it saw a map
+ * its kind cannot use only when sync refused it: each warehouse plugin's
+ * check_config() (ABI 1.10) refuses what create() refuses of the map.
+ * Snowflake shares the row map and the gap.
+ */
+static void test_check_refuses_the_map_sync_refuses(void)
+{
+	static const struct {
+		const char *plugin, *keys, *map, *kind;
+		const char *refusal; /* NULL: taken */
+	} rows[] = {
+		{"bigquery", "project: p\n    access_token: t", "{custom_id: id}", "attributes",
+		 "map.attributes: kind attributes needs map.attributes"},
+		{"bigquery", "project: p\n    access_token: t", "{custom_id: id, attributes: {a: a}}",
+		 "attributes", NULL},
+		{"bigquery", "project: p\n    access_token: t", "{custom_id: id}", "events",
+		 "map.event: kind events needs map.event.name"},
+		{"snowflake", "transport: odbc\n    dsn: d", "{custom_id: id}", "attributes",
+		 "map.attributes: kind attributes needs map.attributes"},
+		{"snowflake", "transport: odbc\n    dsn: d", "{custom_id: id, attributes: {a: a}}",
+		 "attributes", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct pt_fixture f;
+		char err[1024] = "";
+		int rc;
+
+		/* create() may refuse too (it is not what is tested here) */
+		pt_try_open(&f, rows[i].plugin, err, sizeof(err),
+			    "sources:\n  - name: w\n    plugin: %s\n    %s\n    kind: %s\n"
+			    "    query: SELECT id FROM t WHERE id > @cursor ORDER BY id\n"
+			    "    cursor: id\n    map: %s\n",
+			    rows[i].plugin, rows[i].keys, rows[i].kind, rows[i].map);
+		err[0] = '\0';
+		rc = plugin_instance_check_config(&f.mod, &f.cfg->sources[0], err, sizeof(err));
+		if (rc != (rows[i].refusal ? -1 : 0))
+			fprintf(stderr, "\n  row %zu: %d %s", i, rc, err);
+		CU_ASSERT_EQUAL(rc, rows[i].refusal ? -1 : 0);
+		if (rows[i].refusal)
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, rows[i].refusal));
+		pt_close(&f);
+	}
+}
+
 TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_cells_decode_every_type),
 	   TEST(test_nan_is_a_float),
@@ -751,4 +798,5 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_key_file_refusals_name_no_secret),
 	   TEST(test_static_token_needs_no_request),
 	   TEST(test_token_cached_and_renewed_before_expiry),
-	   TEST(test_token_answers_are_bounded_and_printable))
+	   TEST(test_token_answers_are_bounded_and_printable),
+	   TEST(test_check_refuses_the_map_sync_refuses))
