@@ -17,6 +17,8 @@
  */
 #include "bq.h"
 
+#include "../common/text.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,8 +94,15 @@ static int make_auth(const struct hub_host *host, const struct hub_instance *ins
 			 n ? "only one" : "needs one");
 		return -1;
 	}
-	if (file)
-		return bq_auth_new(BQ_AUTH_SERVICE_ACCOUNT, file, out, err, err_size);
+	if (file) {
+		if (bq_auth_new(BQ_AUTH_SERVICE_ACCOUNT, file, out, err, err_size))
+			return -1;
+		if (text_url_is_clear_remote(bq_auth_token_uri(*out)))
+			host->log(inst, HUB_LOG_WARN, "%s",
+				  TEXT_CLEAR_REMOTE("credentials_file: the key's token_uri",
+						    "the signed assertion and the token it gets"));
+		return 0;
+	}
 	if (token)
 		return bq_auth_new(BQ_AUTH_STATIC, token, out, err, err_size);
 	return bq_auth_new(BQ_AUTH_METADATA, NULL, out, err, err_size);
@@ -176,6 +185,8 @@ static hub_rc bq_pull(void *state, struct hub_call *call, const char *cursor, si
 static hub_rc bq_check_config(const struct hub_host *host, const struct hub_instance *inst,
 			      char *err, size_t err_size)
 {
+	if (text_url_is_clear_remote(cfg_str(host, inst, "endpoint")))
+		host->log(inst, HUB_LOG_WARN, "%s", TEXT_CLEAR_REMOTE("endpoint", "the access token"));
 	return rowmap_check(host, inst, err, err_size) ? HUB_ERR_CONFIG : HUB_OK;
 }
 

@@ -120,6 +120,9 @@ struct bq_auth;
 int bq_auth_new(enum bq_auth_mode mode, const char *secret, struct bq_auth **out, char *err,
 		size_t err_size);
 void bq_auth_free(struct bq_auth *a);
+/* Where a service account's token is fetched (its key file's token_uri);
+ * NULL in the other modes. */
+const char *bq_auth_token_uri(const struct bq_auth *a);
 /* A token valid for at least a few minutes more (borrowed until the next
  * call), fetched through h when the cached one is old.  NULL with *rc and
  * err set when none could be had. */

@@ -70,6 +70,11 @@ static char *metadata_url(void)
 	return url;
 }
 
+const char *bq_auth_token_uri(const struct bq_auth *a)
+{
+	return a->key ? bq_sa_key_token_uri(a->key) : NULL;
+}
+
 int bq_auth_new(enum bq_auth_mode mode, const char *secret, struct bq_auth **out, char *err,
 		size_t err_size)
 {

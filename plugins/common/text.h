@@ -6,6 +6,7 @@
 #define PLUGINS_COMMON_TEXT_H
 
 #include <string.h>
+#include <strings.h>
 
 /* The bytes at s (NUL-terminated) that form one UTF-8 character as RFC 3629
  * allows it (no overlong form, no UTF-16 surrogate, nothing past U+10FFFF):
@@ -138,5 +139,30 @@ static inline int text_is_key_not_path(const char *value)
 #define TEXT_KEY_NOT_PATH(key)                                                       \
 	key ": holds what looks like the key itself, not the path of a file holding " \
 	    "it (the value is not shown)"
+
+/* Whether the URL is plain http:// to a host other than this machine's
+ * loopback (localhost, 127.x, [::1]): what it carries (a bearer token, a
+ * JWT) crosses the network in clear text. */
+static inline int text_url_is_clear_remote(const char *url)
+{
+	const char *host;
+	size_t n;
+
+	if (!url || strncasecmp(url, "http://", 7) != 0)
+		return 0;
+	host = url + 7;
+	n = strcspn(host, "/?#");
+	if (n >= 5 && strncmp(host, "[::1]", 5) == 0)
+		return !(n == 5 || host[5] == ':');
+	n = strcspn(host, ":/?#");
+	if (n == 9 && strncasecmp(host, "localhost", 9) == 0)
+		return 0;
+	return !(n > 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") == n);
+}
+
+/* The warning for such a URL, named by its key (never its value). */
+#define TEXT_CLEAR_REMOTE(key, what)                                                     \
+	key ": http:// to a host other than this machine sends " what " in clear text: " \
+	    "use https://"
 
 #endif

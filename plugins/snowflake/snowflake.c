@@ -15,6 +15,8 @@
  */
 #include "sf.h"
 
+#include "../common/text.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +226,8 @@ static hub_rc sf_pull(void *state, struct hub_call *call, const char *cursor, si
 static hub_rc sf_check_config(const struct hub_host *host, const struct hub_instance *inst,
 			      char *err, size_t err_size)
 {
+	if (text_url_is_clear_remote(cfg_str(host, inst, "endpoint")))
+		host->log(inst, HUB_LOG_WARN, "%s", TEXT_CLEAR_REMOTE("endpoint", "the key-pair JWT"));
 	return rowmap_check(host, inst, err, err_size) ? HUB_ERR_CONFIG : HUB_OK;
 }
 

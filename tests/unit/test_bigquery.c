@@ -771,7 +771,7 @@ static void test_check_refuses_the_map_sync_refuses(void)
 		/* create() may refuse too (it is not what is tested here) */
 		pt_try_open(&f, rows[i].plugin, err, sizeof(err),
 			    "sources:\n  - name: w\n    plugin: %s\n    %s\n    kind: %s\n"
-			    "    query: SELECT id FROM t WHERE id > @cursor ORDER BY id\n"
+			    "    query: SELECT id FROM t WHERE id > :cursor ORDER BY id\n"
 			    "    cursor: id\n    map: %s\n",
 			    rows[i].plugin, rows[i].keys, rows[i].kind, rows[i].map);
 		err[0] = '\0';
@@ -783,6 +783,108 @@ static void test_check_refuses_the_map_sync_refuses(void)
 			CU_ASSERT_PTR_NOT_NULL(strstr(err, rows[i].refusal));
 		pt_close(&f);
 	}
+}
+
+/*
+ * An endpoint over plain http:// sends the bearer token (BigQuery) or the
+ * JWT (Snowflake's SQL API) in clear text: check and run warn, naming the
+ * key, not its value; not for this machine's loopback (the tests' fakes).
+ */
+static void test_check_warns_of_a_clear_text_endpoint(void)
+{
+	static const struct {
+		const char *plugin, *keys, *endpoint;
+		int is_warned;
+	} rows[] = {
+		{"bigquery", "project: p\n    access_token: t", "http://bq.example.com:8080/x", 1},
+		{"bigquery", "project: p\n    access_token: t", "HTTP://10.0.0.1", 1},
+		{"bigquery", "project: p\n    access_token: t", "http://127.0.0.1.example.com", 1},
+		{"bigquery", "project: p\n    access_token: t", "http://[::1]x/", 1},
+		{"bigquery", "project: p\n    access_token: t", "https://bq.example.com", 0},
+		{"bigquery", "project: p\n    access_token: t", "http://127.0.0.1:9050", 0},
+		{"bigquery", "project: p\n    access_token: t", "http://localhost/", 0},
+		{"bigquery", "project: p\n    access_token: t", "http://[::1]:9050", 0},
+		{"snowflake", "transport: sql_api\n    account: a\n    user: u\n"
+			      "    private_key_file: /nonexistent", "http://sf.example.com", 1},
+		{"snowflake", "transport: sql_api\n    account: a\n    user: u\n"
+			      "    private_key_file: /nonexistent", "http://127.0.0.1:9051", 0},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct testlib_capture cap;
+		struct pt_fixture f;
+		char err[1024] = "", *logged;
+		int rc;
+
+		pt_try_open(&f, rows[i].plugin, err, sizeof(err),
+			    "sources:\n  - name: w\n    plugin: %s\n    %s\n    endpoint: \"%s\"\n"
+			    "    query: SELECT id FROM t WHERE id > :cursor ORDER BY id\n"
+			    "    cursor: id\n    map: {custom_id: id, attributes: {a: a}}\n",
+			    rows[i].plugin, rows[i].keys, rows[i].endpoint);
+		testlib_capture_begin(&cap);
+		rc = plugin_instance_check_config(&f.mod, &f.cfg->sources[0], err, sizeof(err));
+		logged = testlib_capture_end(&cap);
+		CU_ASSERT_EQUAL(rc, 0);
+		if ((strstr(logged, "endpoint: http://") != NULL) != rows[i].is_warned)
+			fprintf(stderr, "\n  row %zu: logged \"%s\"", i, logged);
+		CU_ASSERT_EQUAL(strstr(logged, "endpoint: http:// to a host other than this "
+					       "machine sends") != NULL, rows[i].is_warned);
+		CU_ASSERT_PTR_NULL(strstr(logged, "example.com"));
+		free(logged);
+		pt_close(&f);
+	}
+}
+
+/* The same for the token_uri of a service account's key file, read when
+ * the source is created (check --connect, sync, run's pulls). */
+static void test_create_warns_of_a_clear_text_token_uri(void)
+{
+	static const struct {
+		const char *token_uri;
+		int is_warned;
+	} rows[] = {
+		{"http://oauth.example.com/token", 1},
+		{"https://oauth2.googleapis.com/token", 0},
+		{"http://127.0.0.1:9/token", 0},
+	};
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	char *dir = testlib_mkdtemp();
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *made = key_json(key, "service_account");
+		json_t *j = json_loads(made, 0, NULL);
+		char *text, *path, err[1024] = "", *logged;
+		struct testlib_capture cap;
+		struct pt_fixture f;
+
+		json_object_set_new(j, "token_uri", json_string(rows[i].token_uri));
+		text = json_dumps(j, 0);
+		path = testlib_write_file(dir, "key.json", text);
+		testlib_capture_begin(&cap);
+		CU_ASSERT_EQUAL(pt_try_open(&f, "bigquery", err, sizeof(err),
+					    "sources:\n  - name: w\n    plugin: bigquery\n"
+					    "    project: p\n    credentials_file: %s\n"
+					    "    query: SELECT id FROM t WHERE id > :cursor ORDER BY id\n"
+					    "    cursor: id\n    map: {custom_id: id, attributes: {a: a}}\n",
+					    path), 0);
+		logged = testlib_capture_end(&cap);
+		if (err[0])
+			fprintf(stderr, "\n  row %zu: %s", i, err);
+		CU_ASSERT_EQUAL(strstr(logged, "credentials_file: the key's token_uri: http:// to a "
+					       "host other than this machine") != NULL,
+				rows[i].is_warned);
+		CU_ASSERT_PTR_NULL(strstr(logged, "example.com"));
+		free(logged);
+		pt_close(&f);
+		free(path);
+		free(text);
+		free(made);
+		json_decref(j);
+	}
+	EVP_PKEY_free(key);
+	testlib_rmtree(dir);
+	free(dir);
 }
 
 TEST_SUITE(bigquery, NULL, NULL,
@@ -799,4 +901,6 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_static_token_needs_no_request),
 	   TEST(test_token_cached_and_renewed_before_expiry),
 	   TEST(test_token_answers_are_bounded_and_printable),
-	   TEST(test_check_refuses_the_map_sync_refuses))
+	   TEST(test_check_refuses_the_map_sync_refuses),
+	   TEST(test_check_warns_of_a_clear_text_endpoint),
+	   TEST(test_create_warns_of_a_clear_text_token_uri))
