@@ -4,13 +4,14 @@
  *
  * A request goes through three callbacks of libmicrohttpd's access handler:
  *   1. headers in: the route is chosen and everything that can be refused
- *      without the body is refused (404, 405, 415, 413, and on /v1 the
- *      bearer token: 401, 403).  A body the client sends without waiting
+ *      without the body is refused (404, 405, 415, 413, on /v1 the bearer
+ *      token: 401, 403, on /in/ what the source's admit() refuses: its
+ *      credential).  A body the client sends without waiting
  *      for 100 Continue and within twice the limit is read and dropped
  *      first, then the refusal goes (refuse(), http_headers_announced_length:
  *      answered at once, the close would reset a client still sending).  Otherwise
- *      (/v1's 401 and 403 always) it is answered at once, the body never
- *      read, and the connection closes after the answer;
+ *      (/v1's 401 and 403 and admit()'s refusals always) it is answered at
+ *      once, the body never read, and the connection closes after the answer;
  *   2. body pieces: kept up to http.max_body (http_ingest.c), past it
  *      dropped, and a client sending far past it is disconnected.  A /v1
  *      route that takes no body (api_wants_body) keeps none: its bytes are
@@ -370,12 +371,39 @@ static enum MHD_Result answer_too_large(struct http_req *req)
 	return http_answer_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", msg, NULL);
 }
 
+/* A push route's view of req (hub_plugin.h): `body` borrowed. */
+static struct hub_request request_of(struct http_req *req, const char *method, const char *body,
+				     size_t body_len)
+{
+	return (struct hub_request){.method = method,
+				    .path = req->route->path,
+				    .body = body,
+				    .body_len = body_len,
+				    .header = hub_request_header,
+				    .host_private = req};
+}
+
+/* The plugin's refusal from the headers (ingest_admit): answered now, the
+ * body never read, the connection closed after the answer if one was
+ * coming, as /v1's 401 and 403. */
+static enum MHD_Result answer_unadmitted(struct http_req *req, struct ingest_reply *r)
+{
+	enum MHD_Result rc = http_answer_reply(req, r);
+
+	ingest_reply_free(r);
+	return rc;
+}
+
 /* Headers of a request to /in/<instance>/<path>: choose the route and
- * refuse what can be refused now. */
+ * refuse what can be refused now.  The plugin's admit() sees the headers
+ * first: a wrong credential is answered before the body's size or coding
+ * is looked at. */
 static enum MHD_Result route_ingest(struct http_req *req, const char *url, const char *method)
 {
 	struct http_server *srv = req->srv;
 	const struct hub_route *routes;
+	struct hub_request hreq;
+	struct ingest_reply r;
 	const char *path;
 	char allow[128];
 	size_t announced, name_len;
@@ -400,6 +428,10 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 		return refuse(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route", NULL);
 	}
 	req->kind = REQ_INGEST;
+	hreq = request_of(req, method, "", 0);
+	r = reply_for(req);
+	if (ingest_admit(req->mount->inst, req->route, &hreq, &r))
+		return answer_unadmitted(req, &r);
 	if (ingest_encoding_parse(req->head.content_encoding, &req->enc))
 		return refuse(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding",
 			      "Content-Encoding must be gzip, deflate or identity", NULL);
@@ -711,13 +743,7 @@ static enum MHD_Result run_ingest(struct http_req *req, const char *method)
 	int64_t t0 = time_mono_ms();
 	int is_pending;
 
-	memset(&hreq, 0, sizeof(hreq));
-	hreq.method = method;
-	hreq.path = req->route->path;
-	hreq.header = hub_request_header;
-	hreq.host_private = req;
-	hreq.body = req->body.data ? req->body.data : "";
-	hreq.body_len = req->body.len;
+	hreq = request_of(req, method, req->body.data ? req->body.data : "", req->body.len);
 	if (req->enc != INGEST_IDENTITY) {
 		if (ingest_inflate(req->enc, hreq.body, hreq.body_len, srv->max_body, &decoded,
 				   &decoded_len, &r))

@@ -597,6 +597,25 @@ static hub_rc call_refuse_success(const struct ingest_call *ic, struct hub_insta
 	return ic->failed_rc;
 }
 
+int ingest_admit(struct hub_instance *inst, const struct hub_route *route,
+		 const struct hub_request *req, struct ingest_reply *r)
+{
+	struct hub_response resp;
+	hub_rc rc;
+
+	if (!inst->mod->admit)
+		return 0;
+	memset(&resp, 0, sizeof(resp));
+	atomic_fetch_add(&inst->n_in_handler, 1);
+	rc = inst->mod->admit(inst->state, req, &resp);
+	atomic_fetch_sub(&inst->n_in_handler, 1);
+	resp.body[sizeof(resp.body) - 1] = '\0';
+	if (rc == HUB_OK && (resp.status == 0 || (resp.status >= 200 && resp.status <= 299)))
+		return 0;
+	reply_refused(r, inst, route, rc, &resp);
+	return 1;
+}
+
 int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	       const struct hub_route *route, const struct hub_request *req,
 	       struct ingest_reply *r, struct ingest_pending **out)

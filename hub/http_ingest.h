@@ -110,6 +110,15 @@ struct ingest_pending *ingest_pending_new(struct record **recs, size_t n, int st
 					  const char *body);
 
 /*
+ * Asks the plugin of `inst` (hub_plugin.admit, ABI 1.11) whether the
+ * request to `route` may send its body, from its headers (req's body
+ * empty).  0: yes (also without admit()).  1: r holds the refusal, as
+ * ingest_run() answers a handler's.
+ */
+int ingest_admit(struct hub_instance *inst, const struct hub_route *route,
+		 const struct hub_request *req, struct ingest_reply *r);
+
+/*
  * Calls route->handle() of `inst` with a struct hub_call that validates
  * every emitted record (record_from_hub(), source = the instance name) into
  * one batch.

@@ -35,9 +35,12 @@
 /* ABI 1.1 to 1.5's hub_plugin ended at import_line. */
 #define PLUGIN_SIZE_1_1                                                        \
 	(offsetof(struct hub_plugin, import_line) + sizeof(((struct hub_plugin *)0)->import_line))
-/* ABI 1.6 to 1.8's ended at error_body. */
+/* ABI 1.6 to 1.9's ended at error_body. */
 #define PLUGIN_SIZE_1_6                                                        \
 	(offsetof(struct hub_plugin, error_body) + sizeof(((struct hub_plugin *)0)->error_body))
+/* ABI 1.10's ended at check_config. */
+#define PLUGIN_SIZE_1_10                                                       \
+	(offsetof(struct hub_plugin, check_config) + sizeof(((struct hub_plugin *)0)->check_config))
 #define RECORD_SIZE_1_0                                                        \
 	(offsetof(struct hub_record, previous_id) + sizeof(((struct hub_record *)0)->previous_id))
 /* ABI 1.3 and 1.4's hub_record ended at origin. */
@@ -57,7 +60,8 @@ static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
 	PLUGIN_SIZE_1_6,           /* 1.7: only hub_host grew (query) */
 	PLUGIN_SIZE_1_6,           /* 1.8: only hub_host grew (alloc_failed) */
 	PLUGIN_SIZE_1_6,           /* 1.9: no struct grew (HUB_SECRET_CONNECTION) */
-	sizeof(struct hub_plugin), /* 1.10: check_config */
+	PLUGIN_SIZE_1_10,          /* 1.10: check_config */
+	sizeof(struct hub_plugin), /* 1.11: admit */
 };
 static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_0,
@@ -71,12 +75,15 @@ static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	sizeof(struct hub_record), /* 1.8: hub_host (alloc_failed) */
 	sizeof(struct hub_record), /* 1.9: none (HUB_SECRET_CONNECTION) */
 	sizeof(struct hub_record), /* 1.10: hub_plugin (check_config) */
+	sizeof(struct hub_record), /* 1.11: hub_plugin (admit) */
 };
 _Static_assert(offsetof(struct hub_plugin, error_body) == PLUGIN_SIZE_1_1,
 	       "hub_plugin.error_body must directly follow import_line (ABI 1.6)");
-_Static_assert(offsetof(struct hub_plugin, check_config) == PLUGIN_SIZE_1_6 &&
-		       sizeof(struct hub_plugin) == PLUGIN_SIZE_1_6 + sizeof(void (*)(void)),
-	       "hub_plugin.check_config must directly follow error_body and end it (ABI 1.10)");
+_Static_assert(offsetof(struct hub_plugin, check_config) == PLUGIN_SIZE_1_6,
+	       "hub_plugin.check_config must directly follow error_body (ABI 1.10)");
+_Static_assert(offsetof(struct hub_plugin, admit) == PLUGIN_SIZE_1_10 &&
+		       sizeof(struct hub_plugin) == PLUGIN_SIZE_1_10 + sizeof(void (*)(void)),
+	       "hub_plugin.admit must directly follow check_config and end it (ABI 1.11)");
 _Static_assert(offsetof(struct hub_record, origin) == RECORD_SIZE_1_0,
 	       "hub_record.origin must directly follow previous_id (ABI 1.3)");
 _Static_assert(offsetof(struct hub_record, has_timestamp) == RECORD_SIZE_1_3,
@@ -488,8 +495,10 @@ int plugin_load(const char *path, struct plugin_module *mod, char *err, size_t e
 	mod->desc = desc;
 	if (desc->abi.plugin_size >= PLUGIN_SIZE_1_6)
 		mod->error_body = desc->error_body; /* ABI 1.6 */
-	if (desc->abi.plugin_size >= sizeof(struct hub_plugin))
+	if (desc->abi.plugin_size >= PLUGIN_SIZE_1_10)
 		mod->check_config = desc->check_config; /* ABI 1.10 */
+	if (desc->abi.plugin_size >= sizeof(struct hub_plugin))
+		mod->admit = desc->admit; /* ABI 1.11 */
 	return 0;
 fail:
 	plugin_unload(mod);

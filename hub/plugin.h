@@ -24,6 +24,8 @@ struct plugin_module {
 	/* desc->check_config when the plugin's minor has it (ABI 1.10), else NULL */
 	hub_rc (*check_config)(const struct hub_host *host, const struct hub_instance *inst,
 			       char *err, size_t err_size);
+	/* desc->admit when the plugin's minor has it (ABI 1.11), else NULL */
+	hub_rc (*admit)(void *state, const struct hub_request *req, struct hub_response *resp);
 };
 
 /* A plugin file the registry could not load, and why. */

@@ -81,6 +81,8 @@
  *   1.10 hub_plugin.check_config(): `profilehub check` (and `run` at start)
  *        refuses what create() would refuse of the values alone, without
  *        --connect (a warehouse `map` its `kind` cannot use)
+ *   1.11 hub_plugin.admit(): a push source refuses a request from its
+ *        headers (a missing or wrong credential) before its body is read
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -94,7 +96,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 10
+#define HUB_ABI_MINOR 11
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -537,6 +539,22 @@ struct hub_plugin {
 	 * log() only; there is no state. */
 	hub_rc (*check_config)(const struct hub_host *host, const struct hub_instance *inst,
 			       char *err, size_t err_size);
+
+	/* ---- appended in ABI 1.11 (an older host ignores it) ---- */
+
+	/* optional (push): called with a request's headers, before a byte of
+	 * its body is read: req->method, req->path (the route's) and
+	 * req->header() as handle() gets them, req->body "" and body_len 0.
+	 * HUB_OK (status 0 or 2xx): the body is read and the route runs.
+	 * Anything else is answered as handle()'s refusal would be (resp's
+	 * status and body), the body never read, the connection closed after
+	 * the answer.  Refuse here what the headers alone decide, a missing
+	 * or wrong credential, so that an unauthenticated client cannot make
+	 * the hub read and inflate up to http.max_body; let through what
+	 * needs the body (a key sent in it, a signature of it), and keep the
+	 * same checks in handle() (an older hub does not call this).  Runs
+	 * on the HTTP threads, like handle(); emits nothing (no call). */
+	hub_rc (*admit)(void *state, const struct hub_request *req, struct hub_response *resp);
 };
 
 /* The one exported symbol. */

@@ -232,20 +232,44 @@ static const char *mp_header(const struct hub_request *req, const char *name)
 	return req->header ? req->header(req, name) : NULL;
 }
 
+/* The Events API's refusal from the headers (off, or Basic credentials
+ * missing or wrong) into resp: its code, or HUB_OK. */
+static hub_rc api_header_refusal(const struct mp_state *st, const struct hub_request *req,
+				 struct hub_response *resp)
+{
+	int status;
+
+	if (!st->api_key)
+		return mp_off(resp, "this source has no api_key: the Events API is off");
+	if ((status = mp_auth_basic(st, mp_header(req, "Authorization"))) != 200)
+		return mp_refuse(resp, status, "Basic credentials (api_key:api_secret)");
+	return HUB_OK;
+}
+
+/* The same for the webhook output (its configured Authorization value). */
+static hub_rc webhook_header_refusal(const struct mp_state *st, const struct hub_request *req,
+				     struct hub_response *resp)
+{
+	int status;
+
+	if (!st->webhook_auth)
+		return mp_off(resp, "this source has no webhook_authorization: the webhook is off");
+	if ((status = mp_auth_webhook(st, mp_header(req, "Authorization"))) != 200)
+		return mp_refuse(resp, status, "Authorization");
+	return HUB_OK;
+}
+
 static hub_rc route_api(void *state, struct hub_call *call, const struct hub_request *req,
 			struct hub_response *resp, enum mp_shape shape)
 {
 	const struct mp_state *st = state;
 	struct mp_error e = {0};
-	int status;
 	hub_rc rc;
 
-	if (!st->api_key)
-		return mp_off(resp, "this source has no api_key: the Events API is off");
+	if ((rc = api_header_refusal(st, req, resp)) != HUB_OK)
+		return rc;
 	if (req->body_len > MP_MAX_BODY)
 		return mp_too_large(resp, req->body_len);
-	if ((status = mp_auth_basic(st, mp_header(req, "Authorization"))) != 200)
-		return mp_refuse(resp, status, "Basic credentials (api_key:api_secret)");
 	rc = mp_request_run(st, call, req->body, req->body_len, shape, st->host->now_ms(), &e);
 	return mp_respond(resp, rc, &e);
 }
@@ -268,15 +292,12 @@ static hub_rc route_webhook(void *state, struct hub_call *call,
 {
 	const struct mp_state *st = state;
 	struct mp_error e = {0};
-	int status;
 	hub_rc rc;
 
-	if (!st->webhook_auth)
-		return mp_off(resp, "this source has no webhook_authorization: the webhook is off");
+	if ((rc = webhook_header_refusal(st, req, resp)) != HUB_OK)
+		return rc;
 	if (req->body_len > MP_MAX_BODY)
 		return mp_too_large(resp, req->body_len);
-	if ((status = mp_auth_webhook(st, mp_header(req, "Authorization"))) != 200)
-		return mp_refuse(resp, status, "Authorization");
 	rc = mp_request_run(st, call, req->body, req->body_len, MP_ANY, st->host->now_ms(), &e);
 	return mp_respond(resp, rc, &e);
 }
@@ -287,6 +308,18 @@ static const struct hub_route mparticle_routes[] = {
 	{"POST", "/webhook", route_webhook},
 	{.method = NULL},
 };
+
+/* ABI 1.11: the credentials, from the headers, before the body is read
+ * (a wrong one costs the hub no read of up to http.max_body); the routes
+ * check them again for an older hub. */
+static hub_rc mparticle_admit(void *state, const struct hub_request *req,
+			      struct hub_response *resp)
+{
+	const struct mp_state *st = state;
+
+	return strcmp(req->path, "/webhook") == 0 ? webhook_header_refusal(st, req, resp)
+						  : api_header_refusal(st, req, resp);
+}
 
 /* ---- import ----------------------------------------------------------- */
 
@@ -316,6 +349,7 @@ static const struct hub_plugin mparticle_plugin = {
 	.routes = mparticle_routes,
 	.import_line = mparticle_import_line,
 	.error_body = mparticle_error_body,
+	.admit = mparticle_admit,
 };
 
 HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)

@@ -185,6 +185,36 @@ static const char *header(const struct hub_request *req, const char *name)
 	return req->header ? req->header(req, name) : NULL;
 }
 
+/* The tracking API's refusal from the headers: an Authorization header
+ * whose Basic write key is not one of write_keys (without one the key
+ * is read from the body).  1 with e set, or 0. */
+static int api_header_refused(const struct seg_state *st, const struct hub_request *req,
+			      struct seg_error *e)
+{
+	const char *authorization = header(req, "Authorization");
+
+	if (!authorization || seg_auth_header(st, authorization))
+		return 0;
+	seg_error_set(e, 401, "unauthorized", -1, "unknown write key");
+	return 1;
+}
+
+/* The webhook's refusal from the headers: no webhook_secret (the webhook
+ * is off), or no X-Signature.  1 with e set, or 0. */
+static int webhook_header_refused(const struct seg_state *st, const struct hub_request *req,
+				  struct seg_error *e)
+{
+	if (!st->webhook_secret) {
+		seg_error_set(e, 404, "not_found", -1,
+			      "this source has no webhook_secret: the webhook is off");
+		return 1;
+	}
+	if (header(req, "X-Signature"))
+		return 0;
+	seg_error_set(e, 401, "unauthorized", -1, "missing or wrong X-Signature");
+	return 1;
+}
+
 /* The tracking API: Basic auth when there is a header, else the body's
  * writeKey.  `forced`: the type of a single call, -1 for /v1/batch. */
 static hub_rc route_api(void *state, struct hub_call *call, const struct hub_request *req,
@@ -195,13 +225,11 @@ static hub_rc route_api(void *state, struct hub_call *call, const struct hub_req
 	struct seg_error e = {0};
 	hub_rc rc;
 
+	if (api_header_refused(st, req, &e))
+		return respond(resp, HUB_ERR_DATA, &e);
 	if (req->body_len > SEG_MAX_BODY) {
 		seg_error_set(&e, 413, "body_too_large", -1, "body: %zu bytes, the limit is %d",
 			      req->body_len, SEG_MAX_BODY);
-		return respond(resp, HUB_ERR_DATA, &e);
-	}
-	if (authorization && !seg_auth_header(st, authorization)) {
-		seg_error_set(&e, 401, "unauthorized", -1, "unknown write key");
 		return respond(resp, HUB_ERR_DATA, &e);
 	}
 	rc = seg_request_run(st, call, req->body, req->body_len, forced, SEG_MODE_API,
@@ -268,11 +296,8 @@ static hub_rc route_webhook(void *state, struct hub_call *call,
 	struct seg_error e = {0};
 	hub_rc rc;
 
-	if (!st->webhook_secret) {
-		seg_error_set(&e, 404, "not_found", -1,
-			      "this source has no webhook_secret: the webhook is off");
+	if (webhook_header_refused(st, req, &e))
 		return respond(resp, HUB_ERR_DATA, &e);
-	}
 	if (req->body_len > SEG_MAX_BODY) {
 		seg_error_set(&e, 413, "body_too_large", -1, "body: %zu bytes, the limit is %d",
 			      req->body_len, SEG_MAX_BODY);
@@ -315,6 +340,20 @@ static const struct hub_route segment_routes[] = {
 	{.method = NULL},
 };
 
+/* ABI 1.11: what the headers alone refuse, before the body is read (a
+ * wrong write key or a missing signature costs the hub no read of up to
+ * http.max_body); the routes check it again for an older hub. */
+static hub_rc segment_admit(void *state, const struct hub_request *req,
+			    struct hub_response *resp)
+{
+	const struct seg_state *st = state;
+	struct seg_error e = {0};
+	int is_refused = strcmp(req->path, "/webhook") == 0 ? webhook_header_refused(st, req, &e)
+							    : api_header_refused(st, req, &e);
+
+	return is_refused ? respond(resp, HUB_ERR_DATA, &e) : HUB_OK;
+}
+
 /* ---- import ----------------------------------------------------------- */
 
 static hub_rc segment_import_line(void *state, struct hub_call *call, const char *line,
@@ -341,6 +380,7 @@ static const struct hub_plugin segment_plugin = {
 	.destroy = segment_destroy,
 	.routes = segment_routes,
 	.import_line = segment_import_line,
+	.admit = segment_admit,
 };
 
 HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)

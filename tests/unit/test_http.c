@@ -58,11 +58,12 @@ struct world {
 	int port;
 };
 
-/* Starts store, intake, the echo_push instance "web", with_api the
- * management API, and the server (http.max_body = max_body).  `extra` is
- * more YAML (http: keys go in `http_extra`, indented). */
-static void world_start(struct world *w, int max_body, int with_api, const char *http_extra,
-			const char *extra)
+/* Starts store, intake, the instance "web" of `plugin` (the hub's own, else
+ * the tests'), with_api the management API, and the server (http.max_body =
+ * max_body).  `extra` is more YAML (http: keys go in `http_extra`,
+ * indented; the source's own keys first, indented by 4). */
+static void world_start_plugin(struct world *w, const char *plugin, int max_body, int with_api,
+			       const char *http_extra, const char *extra)
 {
 	struct http_context *ctx = &w->ctx;
 	char *so, *yaml;
@@ -77,13 +78,19 @@ static void world_start(struct world *w, int max_body, int with_api, const char 
 				 "%s"
 				 "sources:\n"
 				 "  - name: web\n"
-				 "    plugin: echo_push\n"
+				 "    plugin: %s\n"
 				 "%s",
-				 max_body, http_extra ? http_extra : "", extra ? extra : "") > 0);
+				 max_body, http_extra ? http_extra : "", plugin,
+				 extra ? extra : "") > 0);
 	w->th = testhub_start(yaml);
 	free(yaml);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w->th);
-	CU_ASSERT_FATAL(asprintf(&so, "%s/tests/plugins/echo_push.so", testlib_build_dir()) > 0);
+	CU_ASSERT_FATAL(asprintf(&so, "%s/plugins/%s.so", testlib_build_dir(), plugin) > 0);
+	if (access(so, F_OK) != 0) {
+		free(so);
+		CU_ASSERT_FATAL(asprintf(&so, "%s/tests/plugins/%s.so", testlib_build_dir(),
+					 plugin) > 0);
+	}
 	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &w->mod, err, sizeof(err)), 0);
 	free(so);
 	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&w->mod, &w->th->cfg->sources[0], &w->inst,
@@ -102,6 +109,12 @@ static void world_start(struct world *w, int max_body, int with_api, const char 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w->srv);
 	w->port = http_port(w->srv);
 	CU_ASSERT_FATAL(w->port > 0);
+}
+
+static void world_start(struct world *w, int max_body, int with_api, const char *http_extra,
+			const char *extra)
+{
+	world_start_plugin(w, "echo_push", max_body, with_api, http_extra, extra);
 }
 
 static void world_open(struct world *w, const char *http_extra, const char *extra)
@@ -693,6 +706,68 @@ static void test_bad_gzip_is_400_and_bombs_are_413(void)
 	free(z);
 	CU_ASSERT_EQUAL(world_profiles(&w), 0);
 	world_close(&w);
+	free(big);
+}
+
+/*
+ * The security review's case for the push routes: Segment and mParticle
+ * checked a credential sent in a header only once the whole body was read
+ * and inflated (up to http.max_body), so a client without one made the hub
+ * do that work for each request.  Their admit() (ABI 1.11) refuses it from
+ * the headers: a body past the limit, or a gzip bomb, that would be a 413
+ * once read is a 401 / 403 unread, and nothing is stored.  Segment's
+ * writeKey sent in the body (no Authorization header) still works.
+ */
+static void test_push_credentials_are_checked_before_the_body(void)
+{
+	/* "nope:" and "key:wrong" in Basic; curl waits for 100 Continue */
+	static const char *const seg_wrong[] = {"Expect: 100-continue",
+						"Authorization: Basic bm9wZTo=", NULL};
+	static const char *const seg_bomb[] = {"Expect: 100-continue", "Content-Encoding: gzip",
+					       "Authorization: Basic bm9wZTo=", NULL};
+	static const char *const seg_unsigned[] = {"Expect: 100-continue", NULL};
+	static const char *const mp_none[] = {"Expect: 100-continue", NULL};
+	static const char *const mp_wrong[] = {"Expect: 100-continue",
+					       "Authorization: Basic a2V5Ondyb25n", NULL};
+	static const char body_key[] = "{\"writeKey\": \"wk_1\", \"batch\": [{\"type\": "
+				       "\"identify\", \"userId\": \"u1\"}]}";
+	char *big = malloc(3 * MAX_BODY), *z;
+	struct world w;
+	struct resp r;
+	size_t n;
+
+	CU_ASSERT_FATAL(big != NULL);
+	memset(big, 'a', 3 * MAX_BODY);
+	z = compress_with(31, big, 3 * MAX_BODY, &n); /* small, inflates past the limit */
+	CU_ASSERT(n < MAX_BODY);
+
+	world_start_plugin(&w, "segment", MAX_BODY, 0, NULL,
+			   "    write_keys: [wk_1]\n    webhook_secret: s3cret\n");
+	http_do(w.port, "POST", "/in/web/v1/batch", big, MAX_BODY + 100, 0, seg_wrong, &r);
+	CU_ASSERT_EQUAL(r.status, 401);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "unknown write key"));
+	http_do(w.port, "POST", "/in/web/v1/batch", z, n, 0, seg_bomb, &r);
+	CU_ASSERT_EQUAL(r.status, 401);
+	http_do(w.port, "POST", "/in/web/webhook", big, MAX_BODY + 100, 0, seg_unsigned, &r);
+	CU_ASSERT_EQUAL(r.status, 401);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "missing or wrong X-Signature"));
+	CU_ASSERT_EQUAL(world_profiles(&w), 0);
+	/* the key in the body: read with the body, as before */
+	post(&w, "/in/web/v1/batch", body_key, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(world_profiles(&w), 1);
+	world_close(&w);
+
+	world_start_plugin(&w, "mparticle", MAX_BODY, 0, NULL,
+			   "    api_key: key\n    api_secret: secret\n");
+	http_do(w.port, "POST", "/in/web/v2/events", big, MAX_BODY + 100, 0, mp_none, &r);
+	CU_ASSERT_EQUAL(r.status, 401);
+	http_do(w.port, "POST", "/in/web/v2/bulkevents", big, MAX_BODY + 100, 0, mp_wrong, &r);
+	CU_ASSERT_EQUAL(r.status, 403);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "wrong Basic credentials"));
+	CU_ASSERT_EQUAL(world_profiles(&w), 0);
+	world_close(&w);
+	free(z);
 	free(big);
 }
 
@@ -2275,6 +2350,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_a_body_sent_whole_reads_its_refusal),
 	   TEST(test_gzip_and_deflate_bodies_are_decoded),
 	   TEST(test_bad_gzip_is_400_and_bombs_are_413),
+	   TEST(test_push_credentials_are_checked_before_the_body),
 	   TEST(test_unknown_encoding_is_415),
 	   TEST(test_rejected_request_stores_nothing),
 	   TEST(test_2xx_means_records_are_stored),
