@@ -136,8 +136,14 @@ function refreshTimes() {
 
 /* ---- the API ------------------------------------------------------------ */
 
+/* isHubMessage: the message is the hub's own (its error object's), not
+ * one the page made up for an answer without one (a proxy's page). */
 class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  constructor(status, message, isHubMessage) {
+    super(message);
+    this.status = status;
+    this.isHubMessage = !!isHubMessage;
+  }
 }
 
 /* JSON.parse keeps no more than a double of a number: an integer past
@@ -170,8 +176,8 @@ async function api(path, options) {
   let body = null;
   try { body = JSON.parse(text, keepBigIntegers); } catch (e) { body = null; }
   if (!res.ok) {
-    const msg = body && body.error ? body.error.message : `The hub answered HTTP ${res.status}.`;
-    throw new ApiError(res.status, msg);
+    const hubMsg = body && body.error && typeof body.error.message === "string" && body.error.message;
+    throw new ApiError(res.status, hubMsg || `The hub answered HTTP ${res.status}.`, !!hubMsg);
   }
   return raw ? { body, text } : body;
 }
@@ -200,11 +206,15 @@ function rawMember(text, key) {
   return null;
 }
 
+/* A 401 or 403 says what the hub said when it said something (why no
+ * token can be taken: api.tokens not set), else the page's own words.
+ * banner() shows it as text. */
 function handleError(err) {
   if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+    const why = err.isHubMessage ? err.message : "";
     sessionStorage.removeItem(TOKEN_KEY);
-    banner(err.status === 401 ? "Please paste an API token."
-      : "That token was refused: paste one of api.tokens from the hub's configuration.");
+    if (err.status === 401) banner(why || "Please paste an API token.");
+    else banner(`That token was refused: ${why || "paste one of api.tokens from the hub's configuration."}`);
     route();
     return;
   }

@@ -20,7 +20,8 @@
 // poll rewrites none of its times; the identity history of an installation
 // that moved away, or was detached by a logout, reads so on both sides; a
 // token with a character a header cannot carry is refused with a reason,
-// and a token is kept only once the hub accepted it; custom IDs with spaces
+// a refused token says what the hub said (as text), and a token is kept
+// only once the hub accepted it; custom IDs with spaces
 // around them are found and their erase can be confirmed; events of one
 // time are in the API's order of message_id; Escape after a failed erase
 // erases nothing; names an object inherits (an event "constructor", an
@@ -242,7 +243,7 @@ async function tokenChecks(browser) {
     return route.abort();
   });
   const page = await ctx.newPage();
-  watch(page, 'token', /net::ERR_FAILED/); // the request aborted below
+  watch(page, 'token', /net::ERR_FAILED|status of 403/); // the requests aborted and refused below
   await page.goto(BASE + '/');
   await page.fill('#token', `${TOKEN.slice(0, 3)}\u2011${TOKEN.slice(3)}`);
   await page.click('#token-form button[type=submit]');
@@ -260,6 +261,25 @@ async function tokenChecks(browser) {
   check('a token tried while the hub does not answer: said', /does not answer/.test(b), b);
   check('a token tried while the hub does not answer: not kept', await page.evaluate(() => sessionStorage.length === 0));
   await page.unroute('**/v1/sources');
+  // a 403 says what the hub said (api.tokens not set), as text; one
+  // without the hub's error object (a proxy's page) the page's own words
+  const hubSays = "no token is allowed: <img src=x onerror=\"window.__injected=1\"> api.tokens is not set";
+  for (const [body, shown] of [
+    [JSON.stringify({ error: { code: 'forbidden', message: hubSays } }), `That token was refused: ${hubSays}`],
+    ['<html><body>Forbidden</body></html>', "That token was refused: paste one of api.tokens from the hub's configuration."],
+  ]) {
+    await page.route('**/v1/sources', (route) => route.fulfill({ status: 403, contentType: 'application/json', body }));
+    await page.evaluate(() => { document.getElementById('banner').hidden = true; });
+    await page.fill('#token', TOKEN);
+    await page.click('#token-form button[type=submit]');
+    await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 });
+    b = await text(page, '#banner');
+    check(`a 403 ${body[0] === '{' ? 'with' : 'without'} the hub's message: shown`, b === shown, b);
+    check('a 403: its message is text, not markup',
+      await page.evaluate(() => !document.querySelector('#banner *') && !window.__injected));
+    check('a 403: the token is not kept', await page.evaluate(() => sessionStorage.length === 0));
+    await page.unroute('**/v1/sources');
+  }
   await page.fill('#token', TOKEN);
   await page.click('#token-form button[type=submit]');
   await page.waitForSelector('#empty', { state: 'visible', timeout: 5000 });
@@ -654,7 +674,8 @@ async function main() {
     await page.click('#token-form button[type=submit]');
     await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 });
     allowRefusedToken = false;
-    check('a wrong token is refused', /refused/.test(await text(page, '#banner')), await text(page, '#banner'));
+    check('a wrong token is refused, in the hub\'s words',
+      (await text(page, '#banner')) === 'That token was refused: this token is not allowed', await text(page, '#banner'));
     check('a wrong token keeps the sign-in panel', await visible(page, '#token-panel'));
     check('a wrong token is not kept', await page.evaluate(() => sessionStorage.length === 0));
     await page.fill('#token', TOKEN);
