@@ -3,7 +3,9 @@
  * sources, from the headers on: what hub/http.c does once a route of
  * /in/<instance>/... is chosen, minus libmicrohttpd and the intake.
  *
- *   Content-Encoding (ingest_encoding_parse: 415), Content-Length against
+ *   The plugin's admit() on the headers (ingest_admit: a credential
+ *   refused before the body), Content-Encoding (ingest_encoding_parse:
+ *   415), Content-Length against
  *   the limit (413), the body fed in chunks to the accumulator
  *   (ingest_body_append: 413, or "close"), the decoder (ingest_inflate:
  *   413 past the limit, 400 corrupt), then ingest_run(): the plugin's route
@@ -191,8 +193,8 @@ static struct fuzz_mount mounts[2];
 /* the instances' modules, as the loader makes them: a route's answer the
  * hub cannot use is logged naming the plugin (note_bad_answer) */
 static struct plugin_module modules[2] = {
-	{.name = "segment", .desc = &segment_plugin},
-	{.name = "mparticle", .desc = &mparticle_plugin},
+	{.name = "segment", .desc = &segment_plugin, .admit = segment_admit},
+	{.name = "mparticle", .desc = &mparticle_plugin, .admit = mparticle_admit},
 };
 
 struct fuzz_route {
@@ -391,7 +393,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!hvalue)
 		return 0;
 
-	/* headers in (http.c route_ingest): 415, then 413 on Content-Length */
+	/* headers in (http.c route_ingest): the plugin's admit() with no
+	 * body yet, 415, then 413 on Content-Length */
+	f.req.body = "";
+	f.req.body_len = 0;
+	if (ingest_admit(&fr->mount->inst, fr->route, &f.req, &r)) {
+		check_reply(&r, 0);
+		goto out;
+	}
 	if (ingest_encoding_parse(f.encoding, &enc)) {
 		ingest_reply_error(&r, 415, "unsupported_encoding",
 				   "Content-Encoding must be gzip, deflate or identity");
