@@ -439,11 +439,19 @@ static int answer_wait(struct pgx *p, int64_t deadline)
 
 /* The child of pgx_cancel(): PQcancel() (async-signal-safe, so fit to run
  * after a fork() of a threaded process), its outcome written to fd: "y",
- * or "n" and libpq's message. */
+ * or "n" and libpq's message.  It first closes every descriptor of the hub
+ * it was born with but fd (and stdin, stdout, stderr): held here, a socket
+ * the hub closes meanwhile would stay open (a client's connection not
+ * ended, a listening port still taking connections), and another cancel's
+ * pipe would not see its end (close_range(): Linux 5.9; before, they are
+ * held for the child's 2 s at most, as without it). */
 static void cancel_child(PGcancel *cancel, int fd)
 {
 	char buf[257];
 
+	if (fd > 3)
+		close_range(3, (unsigned)fd - 1, 0);
+	close_range((unsigned)fd + 1, ~0U, 0);
 	buf[0] = PQcancel(cancel, buf + 1, sizeof(buf) - 1) ? 'y' : 'n';
 	if (write(fd, buf, buf[0] == 'y' ? 1 : 1 + strlen(buf + 1)) < 0)
 		_exit(1);

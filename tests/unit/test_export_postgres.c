@@ -546,9 +546,26 @@ static void test_a_batch_given_up_is_cancelled_on_the_server(void)
  * network gone quiet would. */
 struct relay {
 	int listen_fd, port, server_port;
+	/* a pipe's ends (or -1), to look at the cancel's child: when its
+	 * request comes (the child alive, waiting for an answer), the write
+	 * end is closed here and probe_state says whether the read end saw
+	 * its end then (1) or some other process held it still (2) */
+	int probe_r, probe_w;
+	atomic_int probe_state;
 	atomic_int stop;
 	pthread_t thread;
 };
+
+static void relay_probe(struct relay *r)
+{
+	struct pollfd pfd = {.fd = r->probe_r, .events = POLLIN};
+
+	if (r->probe_w < 0)
+		return;
+	close(r->probe_w);
+	r->probe_w = -1;
+	atomic_store(&r->probe_state, poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP) ? 1 : 2);
+}
 
 static int relay_connect_server(const struct relay *r)
 {
@@ -597,6 +614,7 @@ static void *relay_main(void *arg)
 				server = relay_connect_server(r);
 			} else if (n_held < 8) {
 				held[n_held++] = fd;
+				relay_probe(r);
 			} else {
 				close(fd);
 			}
@@ -617,7 +635,8 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
-static void relay_start(struct relay *r)
+/* probe: a pipe's ends (relay_probe()), or NULL */
+static void relay_start(struct relay *r, const int *probe)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(a);
@@ -631,6 +650,8 @@ static void relay_start(struct relay *r)
 			listen(r->listen_fd, 8) == 0 &&
 			getsockname(r->listen_fd, (struct sockaddr *)&a, &len) == 0);
 	r->port = ntohs(a.sin_port);
+	r->probe_r = probe ? probe[0] : -1;
+	r->probe_w = probe ? probe[1] : -1;
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&r->thread, NULL, relay_main, r), 0);
 }
 
@@ -639,6 +660,32 @@ static void relay_stop(struct relay *r)
 	atomic_store(&r->stop, 1);
 	pthread_join(r->thread, NULL);
 	close(r->listen_fd);
+	if (r->probe_r >= 0)
+		close(r->probe_r);
+	if (r->probe_w >= 0)
+		close(r->probe_w);
+}
+
+/* A batch given up as the hub stops, its export connected through a
+ * relay that holds the cancel request (probe: relay_start()'s); what was
+ * logged meanwhile (malloc'd), the probe's state in *probe_state. */
+static char *batch_given_up_cancel_held(const int *probe, int *probe_state)
+{
+	struct relay r;
+	char db[32], *url, *logged;
+	PGconn *locker;
+
+	db_new(db, sizeof(db), NULL);
+	relay_start(&r, probe);
+	CU_ASSERT_FATAL(asprintf(&url, "postgresql://postgres@127.0.0.1:%d/%s", r.port, db) > 0);
+	locker = batch_given_up(url, db, &logged);
+	*probe_state = atomic_load(&r.probe_state);
+	PQclear(PQexec(locker, "ROLLBACK"));
+	PQfinish(locker);
+	relay_stop(&r);
+	free(url);
+	db_drop(db);
+	return logged;
 }
 
 /* A cancel request the server does not answer (here a relay that holds
@@ -646,23 +693,28 @@ static void relay_stop(struct relay *r)
  * batch still ends, HUB_RETRY, and the connection is dropped. */
 static void test_a_cancel_without_an_answer_is_given_up_and_logged(void)
 {
-	struct relay r;
-	char db[32], *url, *logged;
-	PGconn *locker;
+	int probe_state;
+	char *logged = batch_given_up_cancel_held(NULL, &probe_state);
 
-	db_new(db, sizeof(db), NULL);
-	relay_start(&r);
-	CU_ASSERT_FATAL(asprintf(&url, "postgresql://postgres@127.0.0.1:%d/%s", r.port, db) > 0);
-	locker = batch_given_up(url, db, &logged);
 	CU_ASSERT_PTR_NOT_NULL(logged ? strstr(logged, "cancelling the query given up failed (no"
 					   " answer from the server within 2 s): the server may"
 					   " run it on until its own timeout") : NULL);
-	PQclear(PQexec(locker, "ROLLBACK"));
-	PQfinish(locker);
-	relay_stop(&r);
 	free(logged);
-	free(url);
-	db_drop(db);
+}
+
+/* The cancel's child process (fork() of the hub) holds none of the hub's
+ * descriptors while it waits: one the hub closes meanwhile is closed (here
+ * a pipe's write end, closed as the child's request comes in, its read
+ * end seeing the end at once).  The child held them all: a client
+ * connection the hub ended stayed open, a port it stopped listening on
+ * still took connections, for up to 2 s. */
+static void test_the_cancel_child_holds_no_descriptor_of_the_hub(void)
+{
+	int probe[2], probe_state = 0;
+
+	CU_ASSERT_EQUAL_FATAL(pipe(probe), 0);
+	free(batch_given_up_cancel_held(probe, &probe_state));
+	CU_ASSERT_EQUAL(probe_state, 1);
 }
 
 /* A role that may read and write the existing table but not create in its
@@ -1012,6 +1064,7 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_dropped_table_is_created_again),
 	   TEST(test_a_batch_given_up_is_cancelled_on_the_server),
 	   TEST(test_a_cancel_without_an_answer_is_given_up_and_logged),
+	   TEST(test_the_cancel_child_holds_no_descriptor_of_the_hub),
 	   TEST(test_a_role_needs_only_the_privileges_it_uses),
 	   TEST(test_a_table_name_past_63_bytes_is_refused),
 	   TEST(test_a_table_name_in_upper_case_is_refused),
