@@ -107,11 +107,6 @@ struct import_state {
 	struct record **pending;
 	size_t n_pending, cap_pending;
 	int64_t n_line_warnings;
-	/* the first failure of emit() on the line not a refusal (out of
-	 * memory: its record not taken), HUB_OK if none: the line fails so,
-	 * whatever the plugin then answers */
-	hub_rc line_emit_rc;
-	char line_emit_why[160];
 };
 
 /* Frees the texts. */
@@ -283,18 +278,6 @@ static void import_add(struct import_state *st, struct record *rec)
 		import_submit(st);
 }
 
-/* emit() could not take a record of the line (rc, err says why): kept, so
- * that a plugin going on to HUB_OK does not have the line stored without
- * it.  Returns rc. */
-static hub_rc import_emit_failed(struct import_state *st, hub_rc rc, const char *err)
-{
-	if (st->line_emit_rc == HUB_OK) {
-		st->line_emit_rc = rc;
-		snprintf(st->line_emit_why, sizeof(st->line_emit_why), "%s", err);
-	}
-	return rc;
-}
-
 /* on_emit of a plugin's import_line: validate, keep until the line ends. */
 static hub_rc import_on_emit(struct hub_call *call, const struct hub_record *hr, char *err,
 			     size_t err_size)
@@ -307,10 +290,8 @@ static hub_rc import_on_emit(struct hub_call *call, const struct hub_record *hr,
 	if (st->n_pending == st->cap_pending) {
 		size_t cap = st->cap_pending ? 2 * st->cap_pending : 16;
 		struct record **grown = hub_realloc(st->pending, cap * sizeof(*grown));
-		if (!grown) {
-			err_set(err, err_size, "out of memory");
-			return import_emit_failed(st, HUB_ERR_NOMEM, err);
-		}
+		if (!grown)
+			return HUB_ERR_NOMEM;
 		st->pending = grown;
 		st->cap_pending = cap;
 	}
@@ -324,8 +305,6 @@ static hub_rc import_on_emit(struct hub_call *call, const struct hub_record *hr,
 		st->pending[st->n_pending++] = rec;
 	else if (rc == HUB_ERR_DATA)
 		import_note_error(st, st->line_no, err); /* the plugin goes on (hub_plugin.h) */
-	else
-		import_emit_failed(st, rc, err);
 	return rc;
 }
 
@@ -383,13 +362,8 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 
 	st->n_pending = 0;
 	st->n_line_warnings = 0;
-	st->line_emit_rc = HUB_OK;
 	rc = st->inst->mod->desc->import_line(st->inst->state, &call, line, len, err, err_size);
 	plugin_err_end(err, err_size);
-	if (rc == HUB_OK && st->line_emit_rc != HUB_OK) { /* the plugin went on: not believed */
-		rc = st->line_emit_rc;
-		err_set(err, err_size, "%s", st->line_emit_why);
-	}
 	/* a line's records go in one batch (all stored or none), unless there
 	 * are more than a batch holds: the batch so far goes first when they
 	 * would not fit, by count or by bytes */

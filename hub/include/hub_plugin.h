@@ -317,8 +317,7 @@ struct hub_host {
 	 * rejected; the others stand, so go on (a route may instead refuse the
 	 * whole request).  Any other failure: stop and return that code (the
 	 * record was not taken: the host then commits no checkpoint of the
-	 * pull, sends no 2xx of the request and stores nothing of the import
-	 * line, whatever follows). */
+	 * pull and sends no 2xx of the request, whatever follows). */
 	hub_rc (*emit)(struct hub_call *call, const struct hub_record *rec,
 		       char *err, size_t err_size);
 

@@ -12,10 +12,6 @@
  *                  $timezone (a warning: the rest applies), its origin
  *                  "w-item" (ABI 1.3).  "NOMEM" fails as when memory ran
  *                  out reading it (HUB_ERR_NOMEM, "out of memory").
- *                  "DEAF:ID" emits identifies ID-1 and ID-2 and answers
- *                  HUB_OK whatever emit() said (a plugin bug); with
- *                  tests/integration/realloc_fail_once.c preloaded, the
- *                  first emit()'s first realloc() fails.
  *   pull()         the same for each item of the `lines` list, then one
  *                  checkpoint "done".
  *
@@ -23,7 +19,6 @@
  */
 #include <hub_plugin.h>
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,29 +43,6 @@ static hub_rc rl_create(const struct hub_host *host, const struct hub_instance *
 	the_state.host = host;
 	the_state.inst = inst;
 	*state = &the_state;
-	return HUB_OK;
-}
-
-/* "DEAF:ID": identifies ID-1 and ID-2, each emit()'s failure ignored. */
-static hub_rc rl_deaf(const struct rl_state *st, struct hub_call *call, const char *id)
-{
-	char value[256], err[256];
-	struct hub_ident ident = {"custom_id", value};
-	struct hub_record rec;
-
-	void (*fail_next)(void);
-
-	*(void **)&fail_next = dlsym(RTLD_DEFAULT, "shim_realloc_fail_next");
-	for (int i = 1; i <= 2; i++) {
-		snprintf(value, sizeof(value), "%.240s-%d", id, i);
-		if (i == 1 && fail_next)
-			fail_next();
-		hub_record_init(&rec, HUB_REC_IDENTIFY);
-		rec.message_id = value;
-		rec.identifiers = &ident;
-		rec.n_identifiers = 1;
-		(void)st->host->emit(call, &rec, err, sizeof(err));
-	}
 	return HUB_OK;
 }
 
@@ -101,8 +73,6 @@ static hub_rc rl_item(const struct rl_state *st, struct hub_call *call, const ch
 		snprintf(err, err_size, "the line fails");
 		return HUB_ERR_DATA;
 	}
-	if (strncmp(item, "DEAF:", 5) == 0)
-		return rl_deaf(st, call, item + 5);
 	if (strcmp(item, "NOMEM") == 0) {
 		snprintf(err, err_size, "out of memory");
 		return HUB_ERR_NOMEM;
