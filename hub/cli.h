@@ -28,6 +28,9 @@ int cli_usage(const char *usage);
  * argument --bogus"), then the usage; exit 2.  With --help given, the usage
  * alone (the answer asked for). */
 int cli_misuse(const char *cmd, const char *usage, const char *fmt, ...) HUB_PRINTF(3, 4);
+/* --help was given to the command: cli_misuse() and cli_usage() answer
+ * with the usage alone. */
+void cli_set_help_asked(int is_asked);
 /* The reason argv[i] was not taken, for cli_misuse: a known flag with no
  * value after it, or an unknown argument.  `flags` lists the command's
  * flags that take a value, NULL-terminated. */

@@ -2,7 +2,8 @@
  * main.c - the profilehub command line: global options (-c FILE,
  * --log-level L, before or after the subcommand), dispatch to the
  * subcommands of API.md, and the small ones (version, plugins, check).
- * The data subcommands live in cli_data.c, `run` in cli_run.c.
+ * The data subcommands live in cli_data.c, `run` in cli_run.c, what they
+ * share (errors, config, store, registry) in cli.c.
  */
 #include "cli.h"
 
@@ -15,7 +16,6 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
-#include <errno.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <libpq-fe.h>
@@ -23,11 +23,9 @@
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 #include <zlib.h>
@@ -60,141 +58,6 @@ static const char usage_text[] =
 	"line rejected too), 2 a misuse of the arguments; run and\n"
 	"sync: 130 when a second Ctrl-C or SIGTERM quits at once.\n";
 
-void cli_error(const char *what, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "profilehub: %s: ", what);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-/* `profilehub <command> --help`: the command's usage is the answer asked
- * for (stdout, exit 0), not a misuse. */
-static int is_help_asked;
-
-int cli_misuse(const char *cmd, const char *usage, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!is_help_asked) {
-		fprintf(stderr, "profilehub: %s: ", cmd);
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc('\n', stderr);
-	}
-	return cli_usage(usage);
-}
-
-const char *cli_arg_problem(char **argv, int argc, int i, const char *const *flags, char *buf,
-			    size_t size)
-{
-	for (size_t f = 0; flags && flags[f]; f++)
-		if (strcmp(argv[i], flags[f]) == 0 && i + 1 >= argc) {
-			snprintf(buf, size, "%s needs a value", argv[i]);
-			return buf;
-		}
-	snprintf(buf, size, "unexpected argument \"%s\"", argv[i]);
-	return buf;
-}
-
-int cli_usage(const char *usage)
-{
-	if (is_help_asked) {
-		printf("usage: %s\n", usage);
-		return CLI_OK;
-	}
-	fprintf(stderr, "usage: %s\n", usage);
-	return CLI_USAGE;
-}
-
-int cli_load_config(struct cli *cli)
-{
-	char err[1024];
-
-	if (cli->cfg)
-		return 0;
-	if (!cli->is_config_explicit && access(cli->config_path, F_OK) != 0) {
-		/* no config at the default place: run on defaults, and say so */
-		if (config_load_string("(defaults)", "{}", &cli->cfg, err, sizeof(err)) == 0) {
-			fprintf(stderr, "profilehub: no %s here: using the defaults (-c FILE to name"
-				" a config)\n", cli->config_path);
-			return 0;
-		}
-	} else if (config_load(cli->config_path, &cli->cfg, err, sizeof(err)) == 0) {
-		if (cli->cfg->log_level && !cli->has_log_level_flag) {
-			int lvl = log_level_parse(cli->cfg->log_level);
-			if (lvl >= 0)
-				log_set_level((enum hub_log_level)lvl);
-		}
-		return 0;
-	}
-	fprintf(stderr, "profilehub: %s\n", err);
-	return -1;
-}
-
-void cli_record_rules(const struct hub_config *cfg, struct record_rules *rules)
-{
-	rules->external_ids = cfg->external_ids;
-	rules->n_external_ids = cfg->n_external_ids;
-	rules->blocked_values = cfg->blocked_values;
-	rules->n_blocked_values = cfg->n_blocked_values;
-}
-
-/* mkdir -p of the directory that will hold `path`. */
-static int make_parent_dirs(const char *path)
-{
-	char *copy = hub_strdup(path);
-	int rc = 0;
-
-	if (!copy)
-		return -1;
-	for (char *p = copy + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0750) != 0 && errno != EEXIST)
-			rc = -1;
-		*p = '/';
-	}
-	hub_free(copy);
-	return rc;
-}
-
-int cli_open_store(struct cli *cli, struct store **out)
-{
-	char err[1024];
-	const char *driver = cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite";
-
-	if (strcmp(driver, "sqlite") == 0 && cli->cfg->store_path)
-		make_parent_dirs(cli->cfg->store_path);
-	if (store_open(cli->cfg, out, err, sizeof(err)) == 0)
-		return 0;
-	cli_error("store", "%s", err);
-	return -1;
-}
-
-int cli_open_existing_store(struct cli *cli, struct store **out)
-{
-	char err[1024];
-	const char *driver = cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite";
-	const char *path = cli->cfg->store_path;
-
-	if (strcmp(driver, "sqlite") == 0 && path && access(path, F_OK) != 0) {
-		cli_error("store", "%s: %s (a relative store.path is read from the current"
-			  " directory; -c FILE names the config; run or an import creates the"
-			  " store): nothing was read or changed",
-			  path, strerror(errno));
-		return -1;
-	}
-	if (store_open_existing(cli->cfg, out, err, sizeof(err)) == 0)
-		return 0;
-	cli_error("store", "%s", err);
-	return -1;
-}
-
 /* ---- version, plugins, check ---------------------------------------- */
 
 static int cmd_version(int argc, char **argv)
@@ -216,47 +79,6 @@ static int cmd_version(int argc, char **argv)
 	printf("  libpq %d.%d\n", pq / 10000, pq % 10000);
 	printf("  zlib %s\n", zlibVersion());
 	return CLI_OK;
-}
-
-static char *cli_plugin_dir(struct cli *cli)
-{
-	if (cli->cfg && cli->cfg->plugin_dir)
-		return hub_strdup(cli->cfg->plugin_dir);
-	return plugin_default_dir();
-}
-
-static int stdout_first_errno;
-
-int cli_stdout_flush(void)
-{
-	errno = 0;
-	if (fflush(stdout) == 0 && !ferror(stdout))
-		return 0;
-	if (!stdout_first_errno)
-		stdout_first_errno = errno ? errno : EIO;
-	return -1;
-}
-
-int cli_stdout_errno(void)
-{
-	return stdout_first_errno ? stdout_first_errno : EIO;
-}
-
-int cli_registry_open(struct cli *cli, struct plugin_registry *reg)
-{
-	char err[1024];
-	char *dir = cli_plugin_dir(cli);
-	int rc;
-
-	if (!dir) {
-		cli_error("plugins", "cannot find the plugin directory");
-		return -1;
-	}
-	rc = plugin_registry_open(reg, dir, err, sizeof(err));
-	if (rc)
-		cli_error("plugins", "%s", err);
-	hub_free(dir);
-	return rc;
 }
 
 static const char *const cfg_type_names[] = {
@@ -601,7 +423,8 @@ int main(int argc, char **argv)
 		return stdout_check(cmd, CLI_OK);
 	}
 	for (int i = 1; i < argc; i++)
-		is_help_asked |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			cli_set_help_asked(1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
 		rc = cmd_version(argc, argv);
 	else if (strcmp(cmd, "plugins") == 0)

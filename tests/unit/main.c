@@ -86,6 +86,24 @@ char *testlib_write_file(const char *dir, const char *name, const char *text)
 	return path;
 }
 
+char *testlib_plugin_dir(const char *const *links)
+{
+	char *dir = testlib_mkdtemp();
+
+	for (size_t i = 0; dir && links[i]; i += 2) {
+		char *from, *to, *abs;
+		CU_ASSERT_FATAL(asprintf(&from, "%s/%s", testlib_build_dir(), links[i + 1]) > 0);
+		CU_ASSERT_FATAL(asprintf(&to, "%s/%s", dir, links[i]) > 0);
+		abs = realpath(from, NULL); /* the build dir may be relative */
+		CU_ASSERT_PTR_NOT_NULL(abs);
+		CU_ASSERT_EQUAL(symlink(abs ? abs : from, to), 0);
+		free(abs);
+		free(from);
+		free(to);
+	}
+	return dir;
+}
+
 void testlib_capture_begin(struct testlib_capture *c)
 {
 	snprintf(c->path, sizeof(c->path), "/tmp/hub_log_XXXXXX");

@@ -44,28 +44,9 @@ struct world {
 
 static char *plugin_dir_new(void)
 {
-	static const char *const links[][2] = {
-		{"plugins/jsonl.so", "jsonl.so"},
-		{"tests/plugins/export_script.so", "export_script.so"},
-	};
-	char *dir = testlib_mkdtemp();
-
-	for (size_t i = 0; dir && i < 2; i++) {
-		char *from, *to;
-		CU_ASSERT_FATAL(asprintf(&from, "%s/%s", testlib_build_dir(), links[i][0]) > 0);
-		CU_ASSERT_FATAL(asprintf(&to, "%s/%s", dir, links[i][1]) > 0);
-		if (from[0] != '/') {
-			char *cwd = getcwd(NULL, 0), *abs;
-			CU_ASSERT_FATAL(asprintf(&abs, "%s/%s", cwd, from) > 0);
-			free(cwd);
-			free(from);
-			from = abs;
-		}
-		CU_ASSERT_EQUAL(symlink(from, to), 0);
-		free(from);
-		free(to);
-	}
-	return dir;
+	static const char *const links[] = {"jsonl.so", "plugins/jsonl.so", "export_script.so",
+					    "tests/plugins/export_script.so", NULL};
+	return testlib_plugin_dir(links);
 }
 
 /* A hub whose one export "x" uses export_script with `keys` (YAML lines,

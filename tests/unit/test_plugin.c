@@ -385,34 +385,11 @@ static void test_default_dir_is_next_to_the_binary(void)
 	hub_free(dir);
 }
 
-/* A temp plugin dir with symlinks to real plugins under other file names. */
-static char *make_plugin_dir(const char *const *links)
-{
-	char *dir = testlib_mkdtemp();
-
-	for (size_t i = 0; links[i]; i += 2) {
-		char *to, *from;
-		CU_ASSERT(asprintf(&from, "%s/%s", dir, links[i]) > 0);
-		if (strcmp(links[i + 1], "example") == 0)
-			to = example_path();
-		else
-			to = test_plugin_path(links[i + 1]);
-		/* Absolute targets: the build dir may be relative. */
-		char *abs = realpath(to, NULL);
-		CU_ASSERT_PTR_NOT_NULL(abs);
-		CU_ASSERT_EQUAL(symlink(abs ? abs : to, from), 0);
-		free(abs);
-		free(to);
-		free(from);
-	}
-	return dir;
-}
-
 static void test_registry_loads_every_so_sorted(void)
 {
-	static const char *const links[] = {"kitchen_sink.so", "kitchen_sink",
-					    "example.so", "example", NULL};
-	char *dir = make_plugin_dir(links);
+	static const char *const links[] = {"kitchen_sink.so", "tests/plugins/kitchen_sink.so",
+					    "example.so", "plugins/example.so", NULL};
+	char *dir = testlib_plugin_dir(links);
 	char *notes = testlib_write_file(dir, "README", "not a plugin\n");
 	char *hidden = testlib_write_file(dir, ".hidden.so", "skipped\n");
 	struct plugin_registry reg;
@@ -445,9 +422,9 @@ static void test_registry_loads_every_so_sorted(void)
  * why (it stopped every hub whose plugin directory held one). */
 static void test_registry_skips_a_refused_plugin_and_says_why(void)
 {
-	static const char *const links[] = {"example.so", "example",
-					    "wrong_name.so", "wrong_name", NULL};
-	char *dir = make_plugin_dir(links);
+	static const char *const links[] = {"example.so", "plugins/example.so",
+					    "wrong_name.so", "tests/plugins/wrong_name.so", NULL};
+	char *dir = testlib_plugin_dir(links);
 	struct plugin_registry reg;
 	char err[1024] = "", expected[2048], why[1024];
 

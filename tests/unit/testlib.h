@@ -36,6 +36,10 @@ char *testlib_mkdtemp(void);
 void testlib_rmtree(const char *dir);
 /* Writes text to dir/name and returns the malloc'd path. */
 char *testlib_write_file(const char *dir, const char *name, const char *text);
+/* A fresh temp plugin dir (malloc'd; testlib_rmtree() removes it) with
+ * symlinks to built plugins: `links` holds pairs, the name in the dir then
+ * the path under the build dir ("tests/plugins/x.so"), NULL-terminated. */
+char *testlib_plugin_dir(const char *const *links);
 /* Path of a shared/data or tests/fixtures file (malloc'd), or NULL. */
 char *testlib_shared_path(const char *rel);
 
