@@ -107,6 +107,9 @@ struct import_state {
 	struct record **pending;
 	size_t n_pending, cap_pending;
 	int64_t n_line_warnings;
+	hub_rc emit_failed_rc;  /* the line's first emit() failure not a
+				 * refusal (out of memory): the line fails */
+	char emit_failed_why[160];
 };
 
 /* Frees the texts. */
@@ -278,6 +281,18 @@ static void import_add(struct import_state *st, struct record *rec)
 		import_submit(st);
 }
 
+/* emit() could not take a record of the line (out of memory): remembered,
+ * so that a plugin going on regardless does not have the line counted as
+ * imported without it (import_line_plugin).  Returns rc. */
+static hub_rc import_emit_failed(struct import_state *st, hub_rc rc, const char *why)
+{
+	if (st->emit_failed_rc == HUB_OK) {
+		st->emit_failed_rc = rc;
+		snprintf(st->emit_failed_why, sizeof(st->emit_failed_why), "%s", why);
+	}
+	return rc;
+}
+
 /* on_emit of a plugin's import_line: validate, keep until the line ends. */
 static hub_rc import_on_emit(struct hub_call *call, const struct hub_record *hr, char *err,
 			     size_t err_size)
@@ -290,8 +305,10 @@ static hub_rc import_on_emit(struct hub_call *call, const struct hub_record *hr,
 	if (st->n_pending == st->cap_pending) {
 		size_t cap = st->cap_pending ? 2 * st->cap_pending : 16;
 		struct record **grown = hub_realloc(st->pending, cap * sizeof(*grown));
-		if (!grown)
-			return HUB_ERR_NOMEM;
+		if (!grown) {
+			err_set(err, err_size, "out of memory");
+			return import_emit_failed(st, HUB_ERR_NOMEM, err);
+		}
 		st->pending = grown;
 		st->cap_pending = cap;
 	}
@@ -305,6 +322,8 @@ static hub_rc import_on_emit(struct hub_call *call, const struct hub_record *hr,
 		st->pending[st->n_pending++] = rec;
 	else if (rc == HUB_ERR_DATA)
 		import_note_error(st, st->line_no, err); /* the plugin goes on (hub_plugin.h) */
+	else
+		import_emit_failed(st, rc, err);
 	return rc;
 }
 
@@ -348,7 +367,9 @@ static void import_rejections_drop(struct import_state *st, const struct unify_c
 /* One line of the source's own format, through the plugin's mapping.  An
  * item of it refused on the way (a record emit() refused, or reject()) is
  * counted and named when the line's other records stand; a failed line
- * counts once, its records and those notes dropped. */
+ * counts once, its records and those notes dropped.  A record emit() could
+ * not take (out of memory) fails the line as emit() did, whatever the
+ * plugin answered after it (it should have stopped: hub_plugin.h). */
 static hub_rc import_line_plugin(struct import_state *st, const char *line, size_t len,
 				 char *err, size_t err_size)
 {
@@ -362,8 +383,14 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 
 	st->n_pending = 0;
 	st->n_line_warnings = 0;
+	st->emit_failed_rc = HUB_OK;
 	rc = st->inst->mod->desc->import_line(st->inst->state, &call, line, len, err, err_size);
 	plugin_err_end(err, err_size);
+	if (st->emit_failed_rc != HUB_OK && rc != st->emit_failed_rc) {
+		err_set(err, err_size, "the %s plugin went on after emit() failed (%s)",
+			st->inst->mod->name, st->emit_failed_why);
+		rc = st->emit_failed_rc;
+	}
 	/* a line's records go in one batch (all stored or none), unless there
 	 * are more than a batch holds: the batch so far goes first when they
 	 * would not fit, by count or by bytes */

@@ -317,7 +317,8 @@ struct hub_host {
 	 * rejected; the others stand, so go on (a route may instead refuse the
 	 * whole request).  Any other failure: stop and return that code (the
 	 * record was not taken: the host then commits no checkpoint of the
-	 * pull and sends no 2xx of the request, whatever follows). */
+	 * pull, sends no 2xx of the request and fails the imported line,
+	 * whatever follows). */
 	hub_rc (*emit)(struct hub_call *call, const struct hub_record *rec,
 		       char *err, size_t err_size);
 
