@@ -17,6 +17,7 @@
 #include "store.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +238,39 @@ static int is_name(const char *s, int allow_dash)
 	return 1;
 }
 
+/* " (did you mean \"segment\"?)" into buf when s in lower case is a name
+ * ("Segment": names are lower case, and a value in another case only
+ * heard "a-z"), else "". */
+static const char *name_case_hint(const char *s, int allow_dash, char *buf, size_t size)
+{
+	char lower[NAME_MAX_LEN + 1];
+	size_t n = strlen(s);
+
+	buf[0] = '\0';
+	if (n > NAME_MAX_LEN)
+		return buf;
+	for (size_t i = 0; i <= n; i++)
+		lower[i] = (char)tolower((unsigned char)s[i]);
+	if (strcmp(lower, s) != 0 && is_name(lower, allow_dash))
+		snprintf(buf, size, " (did you mean \"%s\"?)", lower);
+	return buf;
+}
+
+/* A value that is none of values[0..n), `must` saying which it may be:
+ * "must be sqlite or postgres", with the closest as "did you mean" (in
+ * another case, "SQLite", or a letter or two off). */
+static int value_refuse(const struct cfg_node *n, const char *path, const char *const *values,
+			size_t n_values, const char *must, char *err, size_t err_size)
+{
+	const char *best = n && n->value ? cfg_closest_name(n->value, values, n_values) : NULL;
+
+	if (best)
+		cfg_errorf(err, err_size, n, 0, path, "%s (did you mean \"%s\"?)", must, best);
+	else
+		cfg_errorf(err, err_size, n, 0, path, "%s", must);
+	return -1;
+}
+
 /* "host:port", "[v6]:port" or ":port"; port 0..65535 (0: any free port). */
 /* host:port with a host (":8080" binds loopback here but every interface
  * in Go and Node: said out loud instead), an IPv6 host in brackets. */
@@ -333,9 +367,9 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 			return -1;
 		return section_string(&s, "path", &cfg->store_path, err, err_size);
 	} else if (strcmp(cfg->store_driver, "postgres") != 0) {
-		cfg_errorf(err, err_size, member(s.map, "driver"), 0, "store.driver",
-			   "must be sqlite or postgres");
-		return -1;
+		static const char *const drivers[] = {"sqlite", "postgres"};
+		return value_refuse(member(s.map, "driver"), "store.driver", drivers,
+				    ARRAY_SIZE(drivers), "must be sqlite or postgres", err, err_size);
 	}
 	if (store_key_refuse(&s, "path", "postgres", err, err_size))
 		return -1;
@@ -426,8 +460,10 @@ static int load_external_id(const struct cfg_node *m, struct config_external_id 
 
 	cfg_path_key(path, sizeof(path), "identity.external", m->key);
 	if (!is_name(m->key, 0)) {
+		char hint[NAME_MAX_LEN + 24];
 		cfg_errorf(err, err_size, m, 1, path,
-			   "an external id name must be 1 to 64 characters of a-z, 0-9 and _");
+			   "an external id name must be 1 to 64 characters of a-z, 0-9 and _%s",
+			   name_case_hint(m->key, 0, hint, sizeof(hint)));
 		return -1;
 	}
 	if (!strcmp(m->key, "custom_id") || !strcmp(m->key, "installation_id")) {
@@ -534,7 +570,9 @@ static int instance_name(const struct cfg_node *item, const char *path, const ch
 	if (cfg_check_type(n, sub, HUB_CFG_STRING, err, err_size))
 		return -1;
 	if (!is_name(n->value, 1)) {
-		cfg_errorf(err, err_size, n, 0, sub, "must be 1 to 64 characters of a-z, 0-9, _ and -");
+		char hint[NAME_MAX_LEN + 24];
+		cfg_errorf(err, err_size, n, 0, sub, "must be 1 to 64 characters of a-z, 0-9, _ and -%s",
+			   name_case_hint(n->value, 1, hint, sizeof(hint)));
 		return -1;
 	}
 	*out = hub_strdup(n->value);
@@ -643,9 +681,10 @@ static int config_fill(struct hub_config *cfg, char *err, size_t err_size)
 	    section_string(&s, "log_level", &cfg->log_level, err, err_size))
 		return -1;
 	if (log_level_parse(cfg->log_level) < 0) {
-		cfg_errorf(err, err_size, member(cfg->root, "log_level"), 0, "log_level",
-			   "must be error, warn, info or debug");
-		return -1;
+		static const char *const levels[] = {"error", "warn", "info", "debug"};
+		return value_refuse(member(cfg->root, "log_level"), "log_level", levels,
+				    ARRAY_SIZE(levels), "must be error, warn, info or debug", err,
+				    err_size);
 	}
 	if (load_store(cfg, err, err_size) || load_http(cfg, err, err_size) ||
 	    load_api(cfg, err, err_size) || load_identity(cfg, err, err_size) ||

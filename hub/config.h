@@ -82,8 +82,9 @@ int cfg_check_type(const struct cfg_node *value, const char *path,
 		   enum hub_config_type type, char *err, size_t err_size);
 
 /* The name of names[0..n) closest to `name`, for "did you mean": within
- * two edits (a swap of neighbours counts one) and fewer than its length;
- * else NULL.  Borrowed from names. */
+ * two edits (a swap of neighbours counts one; letters compare without
+ * case, so "SQLite" is "sqlite") and fewer than its length; else NULL.
+ * Borrowed from names. */
 const char *cfg_closest_name(const char *name, const char *const *names, size_t n);
 
 /* Writes "file:line:col: path: message" (no "path: " when path is empty or

@@ -1112,11 +1112,14 @@ static int read_kinds(const struct config_instance *ci, unsigned *mask, char *er
 	cfg_path_key(key, sizeof(key), ci->path, "kinds");
 	for (size_t i = 0; i < n->n_children; i++) {
 		const struct cfg_node *k = &n->children[i];
-		int kind = feed_kind_parse(k->value ? k->value : "");
+		const char *name = k->value ? k->value : "", *best;
+		int kind = feed_kind_parse(name);
 		if (kind < 0) {
 			cfg_path_index(path, sizeof(path), key, i);
-			cfg_errorf(err, err_size, k, 0, path, "unknown change kind (%s)",
-				   feed_kind_list());
+			best = feed_kind_closest(name);
+			cfg_errorf(err, err_size, k, 0, path, "unknown change kind (%s%s%s%s)",
+				   best ? "did you mean \"" : "", best ? best : "",
+				   best ? "\"?; " : "", feed_kind_list());
 			return -1;
 		}
 		*mask |= 1u << kind;

@@ -46,6 +46,11 @@ const char *feed_kind_list(void)
 	return "profile_updated, event, merged, erased";
 }
 
+const char *feed_kind_closest(const char *name)
+{
+	return cfg_closest_name(name, kind_names, ARRAY_SIZE(kind_names));
+}
+
 /* ---- reading a page ----------------------------------------------------- */
 
 /* A retried dead letter's row: addressed, and its own payload inside. */

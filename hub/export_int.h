@@ -58,6 +58,9 @@ struct feed_filter {
 /* enum feed_kind of a name, or -1. */
 int feed_kind_parse(const char *name);
 const char *feed_kind_list(void);
+/* The kind closest to a name that is none ("Event"), for "did you mean";
+ * else NULL. */
+const char *feed_kind_closest(const char *name);
 
 /* Reads up to `limit` rows with after < seq <= until.  0, or -1 with
  * s->err set. */

@@ -224,6 +224,16 @@ static void test_duplicate_instance_name_is_refused(void)
 		 "bad.yaml:2:11: sources[0].name: must be 1 to 64 characters of a-z, 0-9, _ and -"},
 		{"sources:\n  - name: web\n    plugin: ../evil\n", NULL,
 		 "bad.yaml:3:13: sources[0].plugin: must be 1 to 64 characters of a-z, 0-9, _ and -"},
+		/* a name in another case: its lower case suggested */
+		{"sources:\n  - name: web\n    plugin: Segment\n", NULL,
+		 "bad.yaml:3:13: sources[0].plugin: must be 1 to 64 characters of a-z, 0-9, _ and -"
+		 " (did you mean \"segment\"?)"},
+		{"exports:\n  - name: Feed-1\n    plugin: jsonl\n", NULL,
+		 "bad.yaml:2:11: exports[0].name: must be 1 to 64 characters of a-z, 0-9, _ and -"
+		 " (did you mean \"feed-1\"?)"},
+		{"identity:\n  external:\n    CRM_ID: {limit: 1}\n", NULL,
+		 "bad.yaml:3:5: identity.external.CRM_ID: an external id name must be 1 to 64"
+		 " characters of a-z, 0-9 and _ (did you mean \"crm_id\"?)"},
 	};
 	CHECK_BAD_ROWS(rows);
 }
@@ -455,6 +465,15 @@ static void test_bad_values_are_refused(void)
 		 " for every interface; [::1]:8080 for IPv6)"},
 		{"log_level: verbose\n", NULL,
 		 "bad.yaml:1:12: log_level: must be error, warn, info or debug"},
+		/* another case, or a letter or two off: the value suggested */
+		{"log_level: INFO\n", NULL,
+		 "bad.yaml:1:12: log_level: must be error, warn, info or debug (did you mean"
+		 " \"info\"?)"},
+		{"store:\n  driver: SQLite\n", NULL,
+		 "bad.yaml:2:11: store.driver: must be sqlite or postgres (did you mean \"sqlite\"?)"},
+		{"store:\n  driver: PostgreSQL\n  url: postgresql://h/db\n", NULL,
+		 "bad.yaml:2:11: store.driver: must be sqlite or postgres (did you mean"
+		 " \"postgres\"?)"},
 		{"store:\n  path: \"\"\n", NULL, "bad.yaml:2:9: store.path: must not be empty"},
 		{"store:\n  driver: postgres\n  url: postgresql://h/db\n  schema: \"x; DROP\"\n",
 		 NULL,

@@ -2405,7 +2405,13 @@ static void test_a_config_error_stops_the_start_with_its_position(void)
 	snprintf(where, sizeof(where), "again.yaml:%d:", config_like_keys_line(&w));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, where));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "exports[0].kinds[1]: "));
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "unknown change kind"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "unknown change kind (profile_updated, event,"));
+	config_free(cfg);
+	/* another case: the kind suggested */
+	cfg = config_like(&w, "    kinds: [Event]\n");
+	CU_ASSERT_EQUAL(export_start(&w.ex, cfg, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "exports[0].kinds[0]: unknown change kind (did you mean"
+					   " \"event\"?; profile_updated, event, merged, erased)"));
 	config_free(cfg);
 	cfg = config_like(&w, "    batch_size: 0\n");
 	CU_ASSERT_EQUAL(export_start(&w.ex, cfg, err, sizeof(err)), -1);
