@@ -37,6 +37,54 @@ const struct cfg_node *cfg_get(const struct cfg_node *map, const char *key)
 	return NULL;
 }
 
+static int is_key_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '-';
+}
+
+/* Steps over the [i] after a key ("lines[2]"): *n the item, or NULL. */
+static const char *path_indexes(const char *p, const struct cfg_node **n)
+{
+	while (*n && *p == '[') {
+		char *end;
+		unsigned long i;
+
+		if (!isdigit((unsigned char)p[1]))
+			return NULL;
+		i = strtoul(p + 1, &end, 10);
+		if (*end != ']' || (*n)->kind != CFG_SEQ || i >= (*n)->n_children)
+			return NULL;
+		*n = &(*n)->children[i];
+		p = end + 1;
+	}
+	return *n ? p : NULL;
+}
+
+const struct cfg_node *cfg_path_lead(const struct cfg_node *map, const char *text)
+{
+	const struct cfg_node *n = map;
+	const char *p = text;
+	char key[128];
+
+	for (;;) {
+		size_t len = 0;
+
+		while (is_key_char(p[len]))
+			len++;
+		if (len == 0 || len >= sizeof(key))
+			return NULL;
+		memcpy(key, p, len);
+		key[len] = '\0';
+		n = cfg_get(n, key);
+		if (!(p = path_indexes(p + len, &n)))
+			return NULL;
+		if (*p == ':' && (p[1] == ' ' || p[1] == '\0'))
+			return n;
+		if (*p++ != '.')
+			return NULL;
+	}
+}
+
 static const char *scalar_text(const struct cfg_node *n)
 {
 	return n && n->kind == CFG_SCALAR && !n->is_null && n->value ? n->value : NULL;

@@ -47,6 +47,10 @@ void cfg_free(struct cfg_node *root);
 
 /* Member `key` of a map node, or NULL. */
 const struct cfg_node *cfg_get(const struct cfg_node *map, const char *key);
+/* The node a message names with the key path it starts with, under map
+ * ("map.event: ..." or "lines[2]: ...": the path, a colon, then a space
+ * or the end), or NULL when it starts with no path of members map has. */
+const struct cfg_node *cfg_path_lead(const struct cfg_node *map, const char *text);
 
 /* Typed reading of a scalar; 0 on success, -1 when it is not of the type. */
 int cfg_as_int(const struct cfg_node *n, int64_t *out);

@@ -871,15 +871,27 @@ static void instance_free(struct hub_instance *inst)
 	hub_free(inst);
 }
 
-/* The plugin's refusal `rc` (why: its message) of `conf` into err. */
+/* The plugin's refusal `rc` (why: its message) of `conf` into err:
+ * "sources[0] "wh" (plugin snowflake): why", after the file:line:col of
+ * the key why starts with when the entry has it ("map.event: ..."), as
+ * every other config error has. */
 static void instance_refused(const struct plugin_module *mod, const struct config_instance *conf,
 			     hub_rc rc, char *why, size_t why_size, char *err, size_t err_size)
 {
 	char code[48];
+	const char *msg;
+	const struct cfg_node *n;
 
 	plugin_err_end(why, why_size);
-	err_set(err, err_size, "%s \"%s\" (plugin %s): %s", conf->path, conf->name, mod->name,
-		why[0] ? why : plugin_rc_text(rc, code, sizeof(code)));
+	msg = why[0] ? why : plugin_rc_text(rc, code, sizeof(code));
+	n = cfg_path_lead(conf->node, msg);
+	if (n)
+		err_set(err, err_size, "%s:%d:%d: %s \"%s\" (plugin %s): %s",
+			n->file ? n->file : "<config>", n->line, n->col, conf->path, conf->name,
+			mod->name, msg);
+	else
+		err_set(err, err_size, "%s \"%s\" (plugin %s): %s", conf->path, conf->name,
+			mod->name, msg);
 }
 
 int plugin_instance_check_config(const struct plugin_module *mod,

@@ -1271,7 +1271,55 @@ static void test_load_survives_every_allocation_failure(void)
 	free(text);
 }
 
+/* A plugin's message names its key first ("map.event: ..."): the node of
+ * that path, else none; no guessing from a word that is no such path. */
+static void test_a_message_key_path_finds_its_node(void)
+{
+	static const char text[] = "map:\n  event: {name: e}\nlines: [a, b]\nurl: x\n";
+	static const struct {
+		const char *message;
+		int line, col; /* 0: no node */
+	} rows[] = {
+		{"map.event: expected {name: column}", 2, 10},
+		{"map.event.name: unknown column", 2, 17},
+		{"lines[1]: empty", 3, 12},
+		{"url: not an http:// or https:// URL", 4, 6},
+		{"url:", 4, 6},
+		{"url must be a URL", 0, 0},       /* no colon after the path */
+		{"url:x", 0, 0},                   /* no space after it */
+		{"query: required", 0, 0},         /* a key the entry lacks */
+		{"map.evnt: bad", 0, 0},
+		{"lines[2]: past the end", 0, 0},
+		{"lines[x]: bad", 0, 0},
+		{"url[0]: not a list", 0, 0},
+		{"map..event: bad", 0, 0},
+		{": nothing", 0, 0},
+		{"told to fail", 0, 0},
+	};
+	struct cfg_node *root = NULL;
+	char err[256];
+
+	CU_ASSERT_EQUAL_FATAL(cfg_parse_string("k.yaml", text, strlen(text), &root, err,
+					       sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct cfg_node *n = cfg_path_lead(root, rows[i].message);
+		if (!rows[i].line) {
+			if (n)
+				fprintf(stderr, "\n%s: found a node\n", rows[i].message);
+			CU_ASSERT_PTR_NULL(n);
+			continue;
+		}
+		CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+		if (n->line != rows[i].line || n->col != rows[i].col)
+			fprintf(stderr, "\n%s: %d:%d\n", rows[i].message, n->line, n->col);
+		CU_ASSERT_EQUAL(n->line, rows[i].line);
+		CU_ASSERT_EQUAL(n->col, rows[i].col);
+	}
+	cfg_free(root);
+}
+
 TEST_SUITE(config, NULL, NULL,
+	   TEST(test_a_message_key_path_finds_its_node),
 	   TEST(test_yaml_syntax_error_names_file_line_col),
 	   TEST(test_quote_hint_after_non_ascii_text),
 	   TEST(test_tab_indent_is_named),
