@@ -77,10 +77,12 @@ static hub_rc refuse(struct hub_response *resp, hub_rc rc, int status, const cha
 		     const char *why)
 {
 	json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", why);
+	size_t n = body ? json_dumpb(body, resp->body, sizeof(resp->body) - 1, JSON_COMPACT) : 0;
 
 	resp->status = status;
-	if (!body || !json_dumpb(body, resp->body, sizeof(resp->body) - 1, JSON_COMPACT))
-		resp->body[0] = '\0'; /* the hub writes its own */
+	/* json_dumpb() writes no NUL, and a text that does not fit is cut
+	 * anywhere: then "" (the hub writes its own) */
+	resp->body[n < sizeof(resp->body) ? n : 0] = '\0';
 	json_decref(body);
 	return rc;
 }

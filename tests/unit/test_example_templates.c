@@ -66,6 +66,36 @@ static void test_push_without_the_token_is_refused(void)
 	pt_close(&f);
 }
 
+static const char *no_header(const struct hub_request *req, const char *name)
+{
+	(void)req;
+	(void)name;
+	return NULL;
+}
+
+/* The answer is the body the route wrote, whatever the buffer held before
+ * (the template wrote json_dumpb()'s text without its NUL: what followed
+ * in the buffer was sent with it). */
+static void test_push_refusal_is_a_whole_body(void)
+{
+	struct hub_request req = {.method = "POST", .path = "/v1/record", .body = "{}",
+				  .body_len = 2, .header = no_header};
+	struct pt_fixture f;
+	struct hub_response resp;
+	json_t *answer;
+
+	pt_open(&f, "example_push", PUSH_YAML);
+	memset(&resp, 'x', sizeof(resp));
+	resp.body[sizeof(resp.body) - 1] = '\0'; /* as the hub does */
+	CU_ASSERT_EQUAL(f.mod.desc->routes[0].handle(f.inst->state, &f.call, &req, &resp),
+			HUB_ERR_AUTH);
+	CU_ASSERT_EQUAL(resp.status, 401);
+	answer = json_loads(resp.body, 0, NULL);
+	pt_assert_error_object(json_object_get(answer, "error"), "unauthorized");
+	json_decref(answer);
+	pt_close(&f);
+}
+
 /* One row per body: refused with HUB_ERR_DATA, the code and the message. */
 static void test_push_bad_bodies_are_refused_with_the_reason(void)
 {
@@ -198,6 +228,7 @@ static void test_export_failure_reports_none_done(void)
 TEST_SUITE(example_templates, NULL, NULL,
 	   TEST(test_push_record_is_emitted_with_the_token),
 	   TEST(test_push_without_the_token_is_refused),
+	   TEST(test_push_refusal_is_a_whole_body),
 	   TEST(test_push_bad_bodies_are_refused_with_the_reason),
 	   TEST(test_push_out_of_memory_is_no_bad_request),
 	   TEST(test_push_empty_token_is_refused_by_the_hub),
