@@ -17,9 +17,9 @@ if [ -z "$name" ]; then
 	exit 2
 fi
 case $kind in
-pull) template=example ;;
-push) template=example_push ;;
-export) template=example_export ;;
+pull) template=example tests=test_example_plugin.c ;;
+push) template=example_push tests=test_example_templates.c ;;
+export) template=example_export tests=test_example_templates.c ;;
 *)
 	echo "new_plugin: unknown KIND \"$kind\": use pull (a source the hub pulls on a schedule)," \
 		"push (a source with HTTP routes) or export (takes every change)" >&2
@@ -109,5 +109,5 @@ export)
 EOT
 	;;
 esac
-echo "  6. Test it like tests/unit/test_example_plugin.c does."
+echo "  6. Test it like tests/unit/$tests does."
 echo "See plugins/example/README.md."

@@ -73,6 +73,11 @@ scaffold hook push
 scaffold sink export
 grep -q "profilehub sync tap" tap.steps && grep -q "/in/hook/v1/record" hook.steps &&
 	grep -q "^  4. Add it under exports:" sink.steps || fail "next steps: $(cat ./*.steps)"
+# the test to copy is the one of the kind's template
+grep -q "Test it like tests/unit/test_example_plugin.c does" tap.steps &&
+	grep -q "Test it like tests/unit/test_example_templates.c does" hook.steps &&
+	grep -q "Test it like tests/unit/test_example_templates.c does" sink.steps ||
+	fail "step 6 names another kind's test: $(grep -h 'Test it' ./*.steps)"
 [ "$(ls -A plugins | tr '\n' ' ')" = "${templates}hook sink tap " ] || fail "stray files: $(ls -A plugins)"
 
 if make --no-print-directory plugin NAME=tap KIND=push >out.txt 2>&1; then
