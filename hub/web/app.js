@@ -213,7 +213,11 @@ function handleError(err) {
   if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
     const why = err.isHubMessage ? err.message : "";
     sessionStorage.removeItem(TOKEN_KEY);
+    /* a hub without api.tokens refuses every token, and its 403 says so */
+    const noTokens = err.status === 403 && /api\.tokens is not set/.test(why);
     if (err.status === 401) banner(why || "Please paste an API token.");
+    else if (noTokens) banner("The hub allows no token: api.tokens is not set in its configuration. " +
+      "Set it, restart the hub, then paste one of its tokens.");
     else banner(`That token was refused: ${why || "paste one of api.tokens from the hub's configuration."}`);
     route();
     return;

@@ -9,7 +9,8 @@
 # each in a tab of its own: the access document byte for byte (an integer
 # past 2^53), an older page of events answered after a live update, the
 # times of 5,000 attributes, the identity history's moves and logouts from
-# both sides, a token a header cannot carry, custom IDs with spaces around
+# both sides, a token a header cannot carry, a hub without api.tokens (its
+# 403 said on the page), custom IDs with spaces around
 # them, events of one time, Escape after a failed erase, event and
 # identifier type names an object inherits ("constructor", "__proto__"),
 # markup and direction overrides (U+202E) in the data, and the live poll's

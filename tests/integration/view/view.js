@@ -252,6 +252,24 @@ async function tokenChecks(browser) {
   check('a token with U+2011: said to be no token', /not an API token/.test(b) && !/does not answer/.test(b), b);
   check('a token with U+2011: not kept', await page.evaluate(() => sessionStorage.length === 0));
   check('a token with U+2011: the sign-in panel stays', await visible(page, '#token-panel'));
+  // a hub without api.tokens refuses every token with a 403 that says so
+  // (its message, api suite): the page says it too, not "that token was
+  // refused", which sent the user after a token no one could have
+  await page.route('**/v1/sources', (route) => route.fulfill({
+    status: 403, contentType: 'application/json',
+    body: JSON.stringify({ error: { code: 'forbidden',
+      message: "no token is allowed: api.tokens is not set in the hub's configuration" } }),
+  }));
+  allowRefusedToken = true;
+  await page.fill('#token', TOKEN);
+  await page.click('#token-form button[type=submit]');
+  await page.waitForFunction(() => /api\.tokens/.test(document.getElementById('banner').textContent), null,
+    { timeout: 5000 }).catch(() => {});
+  allowRefusedToken = false;
+  b = await text(page, '#banner');
+  check('a hub without api.tokens: said so', /api\.tokens is not set/.test(b) && !/was refused/.test(b), b);
+  check('a hub without api.tokens: the token is not kept', await page.evaluate(() => sessionStorage.length === 0));
+  await page.unroute('**/v1/sources');
   await page.route('**/v1/sources', (route) => route.abort());
   await page.fill('#token', TOKEN);
   await page.click('#token-form button[type=submit]');
