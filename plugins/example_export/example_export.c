@@ -14,8 +14,9 @@
  *      A crash between fsync() and the hub's commit of the progress writes
  *      the batch again: lines come at least once, each with its "seq".
  *
+ * A line a crash left torn is cut when the file is opened.
  * plugins/jsonl is the full version (rotation, several processes on one
- * file, a torn last line cut).  A plugin includes only hub_plugin.h.
+ * file).  A plugin includes only hub_plugin.h.
  */
 #include <hub_plugin.h>
 
@@ -87,8 +88,29 @@ static int write_changes(int fd, const char *const *changes, size_t n)
 	return 0;
 }
 
-/* Opens the file (made if missing) and syncs its directory, so that a
- * file just made survives a crash too.  0, or -1 with errno. */
+/* A line a crash left without its '\n' (killed between two writes): cut
+ * back to the end of the last whole line, or the batch sent again would
+ * begin on its tail, its first change lost in a line no one can read.
+ * Byte by byte: a torn line is one change long.  0, or -1 with errno. */
+static int cut_torn_line(int fd)
+{
+	off_t end = lseek(fd, 0, SEEK_END), cut = end;
+	char c;
+
+	if (end < 0)
+		return -1;
+	for (; cut > 0; cut--) {
+		if (pread(fd, &c, 1, cut - 1) != 1)
+			return -1;
+		if (c == '\n')
+			break;
+	}
+	return cut == end || (ftruncate(fd, cut) == 0 && fsync(fd) == 0) ? 0 : -1;
+}
+
+/* Opens the file (made if missing), cuts a torn last line, and syncs its
+ * directory, so that a file just made survives a crash too.  0, or -1
+ * with errno. */
 static int open_file(struct example_export_state *st)
 {
 	char *dir = strdup(st->path);
@@ -96,8 +118,9 @@ static int open_file(struct example_export_state *st)
 
 	if (!dir)
 		return -1;
-	st->fd = open(st->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (st->fd >= 0 && (dir_fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+	st->fd = open(st->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (st->fd >= 0 && cut_torn_line(st->fd) == 0 &&
+	    (dir_fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
 		rc = fsync(dir_fd);
 	if (dir_fd >= 0)
 		close(dir_fd);

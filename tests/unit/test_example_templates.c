@@ -203,6 +203,29 @@ static void test_export_appends_one_line_per_change(void)
 
 /* A batch that does not reach the disk is none done, with the file named:
  * a write that fails (a full disk), a file that cannot be made. */
+/* A crash between a change and its '\n' left a torn last line: the batch
+ * sent again began on its tail ({"seq":6,"ki{"seq":7,...}), its first
+ * change in a line no one could read.  The torn line is cut at open. */
+static void test_export_cuts_a_torn_last_line(void)
+{
+	struct pt_fixture f;
+	char *dir = testlib_mkdtemp(), *got, err[256];
+	size_t n_done;
+
+	free(testlib_write_file(dir, "out.jsonl", "{\"seq\":5}\n{\"seq\":6,\"ki"));
+	pt_open(&f, "example_export",
+		"exports:\n  - name: sink\n    plugin: example_export\n    path: %s/out.jsonl\n", dir);
+	CU_ASSERT_EQUAL(pt_export(&f, changes, 1, 7, 7, &n_done, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 1);
+	got = pt_read_file(dir, "out.jsonl");
+	CU_ASSERT_STRING_EQUAL(got, "{\"seq\":5}\n"
+				    "{\"seq\":7,\"kind\":\"profile_updated\",\"profile_id\":\"p_1\"}\n");
+	free(got);
+	pt_close(&f);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
 static void test_export_failure_reports_none_done(void)
 {
 	static const char *const paths[] = {"/dev/full", "/nonexistent/dir/out.jsonl"};
@@ -233,4 +256,5 @@ TEST_SUITE(example_templates, NULL, NULL,
 	   TEST(test_push_out_of_memory_is_no_bad_request),
 	   TEST(test_push_empty_token_is_refused_by_the_hub),
 	   TEST(test_export_appends_one_line_per_change),
+	   TEST(test_export_cuts_a_torn_last_line),
 	   TEST(test_export_failure_reports_none_done))
