@@ -116,23 +116,32 @@ static inline int text_is_key_not_path(const char *value)
 {
 	static const char base64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 				     "0123456789+/=";
-	size_t n_digits = 0;
+	size_t n_digits = 0, line = 0, ended = 0;
+	int has_short_line = 0;
 	const char *p = value;
 
 	/* a bare base64 body (PKCS#8 without its PEM lines) too: a path of
 	 * 64 such characters and no '.' is not one anyone writes.  Its line
 	 * breaks may have become blanks (a folded YAML scalar, an env file)
-	 * or the two characters \n (as a JSON key file writes them) */
+	 * or the two characters \n (as a JSON key file writes them); its
+	 * lines are then 64 long (RFC 7468), so one of fewer than 48 before
+	 * another is a path's words ("/Users/Jane Doe/Mobile Documents/...") */
 	for (; *p; p++) {
-		if (strchr(base64, *p))
+		if (strchr(base64, *p)) {
+			has_short_line |= !line && ended && ended < 48;
 			n_digits++;
-		else if (p[0] == '\\' && p[1] == 'n')
+			line++;
+			continue;
+		}
+		if (p[0] == '\\' && p[1] == 'n')
 			p++;
 		else if (*p != ' ' && *p != '\t' && *p != '\r')
 			break;
+		ended = line ? line : ended;
+		line = 0;
 	}
 	return strchr(value, '\n') || strchr(value, '{') || strstr(value, "-----BEGIN") ||
-	       strstr(value, "PRIVATE KEY") || (!*p && n_digits >= 64);
+	       strstr(value, "PRIVATE KEY") || (!*p && n_digits >= 64 && !has_short_line);
 }
 
 /* The message for such a value, named by its key. */

@@ -615,7 +615,11 @@ static void test_a_key_given_for_its_path_is_not_quoted(void)
 	CU_ASSERT_EQUAL(sf_jwt_new("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\\nVJTUt9Us8"
 				   "cKjMzEfYyjiWA4R4\\n", "acct", "user", &j, err, sizeof(err)), -1);
 	CU_ASSERT(strstr(err, "MIIEvQ") == NULL);
-	/* a path with blanks is still a path */
+	/* a path with blanks is still a path, 64 such characters and no '.'
+	 * too (its words are no key's lines): it was refused as a key */
+	CU_ASSERT_EQUAL(sf_jwt_new("/home/jsmith/Company Shared Drive/Data Engineering/Snowflake/"
+				   "privatekey", "acct", "user", &j, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot read /home/jsmith/Company Shared Drive/"));
 	CU_ASSERT_EQUAL(sf_jwt_new("/nonexistent/My Keys/snowflake key.pem", "acct", "user", &j, err,
 				   sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot read /nonexistent/My Keys/snowflake key.pem"));
