@@ -165,11 +165,7 @@ static int open_instance(struct sync_cli *c, struct cli *cli, const char *name)
 	}
 	c->has_reg = 1;
 	if (!(m = plugin_registry_find(&c->reg, ci->plugin))) {
-		char path[64], where[1280];
-		cfg_path_key(path, sizeof(path), ci->path, "plugin");
-		cfg_errorf(where, sizeof(where), cfg_get(ci->node, "plugin"), 0, path, "%s",
-			   plugin_registry_missing(&c->reg, ci->plugin, err, sizeof(err)));
-		cli_error("sync", "%s", where);
+		cli_error("sync", "%s", plugin_registry_missing_at(&c->reg, ci, err, sizeof(err)));
 		return -1;
 	}
 	if (!(m->desc->roles & HUB_ROLE_PULL)) {

@@ -1195,18 +1195,13 @@ int export_check_config(const struct config_instance *ci, char *err, size_t err_
 static int worker_init(struct exporter *ex, struct export_worker *w,
 		       const struct config_instance *ci, char *err, size_t err_size)
 {
-	const struct cfg_node *pn = cfg_get(ci->node, "plugin");
-
 	w->ex = ex;
 	w->conf = ci;
 	w->live.state = "starting";
 	snprintf(w->who, sizeof(w->who), "export %s", ci->name);
 	w->mod = plugin_registry_find(&ex->reg, ci->plugin);
 	if (!w->mod) {
-		char why[1024];
-		err_set(err, err_size, "%s:%d:%d: %s.plugin: %s", pn ? pn->file : ex->cfg->file,
-			pn ? pn->line : 0, pn ? pn->col : 0, ci->path,
-			plugin_registry_missing(&ex->reg, ci->plugin, why, sizeof(why)));
+		plugin_registry_missing_at(&ex->reg, ci, err, err_size);
 		return -1;
 	}
 	w->filter.export_name = ci->name;

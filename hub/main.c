@@ -217,12 +217,11 @@ static int check_entry(const struct plugin_registry *reg, const struct config_in
 		       int is_export)
 {
 	const struct plugin_module *m = plugin_registry_find(reg, ci->plugin);
-	const struct cfg_node *pn = cfg_get(ci->node, "plugin");
 	char err[1024];
 
 	if (!m) {
-		fprintf(stderr, "profilehub: %s:%d:%d: %s.plugin: %s\n", pn->file, pn->line,
-			pn->col, ci->path, plugin_registry_missing(reg, ci->plugin, err, sizeof(err)));
+		fprintf(stderr, "profilehub: %s\n",
+			plugin_registry_missing_at(reg, ci, err, sizeof(err)));
 		return -1;
 	}
 	if (plugin_instance_check(m, ci, is_export, err, sizeof(err)) ||

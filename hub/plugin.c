@@ -697,6 +697,17 @@ const char *plugin_registry_missing(const struct plugin_registry *reg, const cha
 	return buf;
 }
 
+const char *plugin_registry_missing_at(const struct plugin_registry *reg,
+				       const struct config_instance *ci, char *buf, size_t size)
+{
+	char why[1024], path[256];
+
+	cfg_path_key(path, sizeof(path), ci->path, "plugin");
+	cfg_errorf(buf, size, cfg_get(ci->node, "plugin"), 0, path, "%s",
+		   plugin_registry_missing(reg, ci->plugin, why, sizeof(why)));
+	return buf;
+}
+
 const char *plugin_roles_string(unsigned roles, char *buf, size_t size)
 {
 	static const struct {

@@ -74,6 +74,11 @@ const struct plugin_module *plugin_registry_find(const struct plugin_registry *r
  * refusal, or "no plugin named "x" in DIR".  Returns buf. */
 const char *plugin_registry_missing(const struct plugin_registry *reg, const char *name,
 				    char *buf, size_t size);
+/* The same for the entry `ci` whose plugin it is, at the entry's plugin
+ * key: "file:line:col: sources[0].plugin: no plugin named ...", as check
+ * names any key.  Returns buf. */
+const char *plugin_registry_missing_at(const struct plugin_registry *reg,
+				       const struct config_instance *ci, char *buf, size_t size);
 
 /* Role names: "push", "pull", "export" joined by ",". */
 const char *plugin_roles_string(unsigned roles, char *buf, size_t size);
