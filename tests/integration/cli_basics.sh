@@ -314,9 +314,9 @@ sources:
   - name: wh
     plugin: snowflake
     connection_string: "Driver=x;UID=u;PWD=s3cr3t-odbc"
-    query: SELECT id FROM t WHERE id >= :cursor ORDER BY id
+    query: SELECT id, plan FROM t WHERE id >= :cursor ORDER BY id
     cursor: id
-    map: {custom_id: id}
+    map: {custom_id: id, attributes: {plan: plan}}
 exports:
   - name: pg-out
     plugin: postgres

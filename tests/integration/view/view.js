@@ -279,9 +279,9 @@ async function tokenChecks(browser) {
   check('a token tried while the hub does not answer: said', /does not answer/.test(b), b);
   check('a token tried while the hub does not answer: not kept', await page.evaluate(() => sessionStorage.length === 0));
   await page.unroute('**/v1/sources');
-  // a 403 says what the hub said (api.tokens not set), as text; one
+  // a 403 says what the hub said (a token not allowed), as text; one
   // without the hub's error object (a proxy's page) the page's own words
-  const hubSays = "no token is allowed: <img src=x onerror=\"window.__injected=1\"> api.tokens is not set";
+  const hubSays = "this token is not allowed: <img src=x onerror=\"window.__injected=1\"> ask the hub's operator";
   for (const [body, shown] of [
     [JSON.stringify({ error: { code: 'forbidden', message: hubSays } }), `That token was refused: ${hubSays}`],
     ['<html><body>Forbidden</body></html>', "That token was refused: paste one of api.tokens from the hub's configuration."],
