@@ -388,6 +388,7 @@ struct pg_store {
 	} *leases; /* n_leases of size_leases; as many as its syncs running at once */
 	size_t n_leases, size_leases;
 	uint64_t conn_gen;
+	PGconn *fault_killer; /* test hook only: see pg_fault_disconnect */
 };
 
 static struct pg_store *pgs(struct store *s)
@@ -730,39 +731,54 @@ static int reconnect(struct pg_store *ps)
 /*
  * Test hook, for fault injection of kind STORE_FAULT_GONE (store.h): the
  * server terminates this connection's backend, asked from a second
- * connection with the same parameters (PQconninfo: nothing is kept here),
- * which then waits until the backend is gone from pg_stat_activity (by
- * then its transaction is rolled back and its locks are free; polled every
- * millisecond: pg_terminate_backend's own wait polls every 100 ms).  The
- * statement about to run then meets a dead connection, as after a server
- * crash or a failover.  Never called unless a test armed fault_at.  1 once
- * the backend is gone, 0 when the connection was broken already, -1.
+ * connection with the same parameters (PQconninfo), kept from call to call
+ * in fault_killer (a connection costs 15 ms on a small machine, and a test
+ * takes a thousand), which then waits until the backend is gone from
+ * pg_stat_activity (by then its transaction is rolled back and its locks
+ * are free; polled every millisecond: pg_terminate_backend's own wait polls
+ * every 100 ms).  The statement about to run then meets a dead connection,
+ * as after a server crash or a failover.  Never called unless a test armed
+ * fault_at.  1 once the backend is gone, 0 when the connection was broken
+ * already, -1.
  */
-static int pg_fault_disconnect(struct store *s)
+static PGconn *fault_killer_get(struct pg_store *ps)
 {
-	struct pg_store *ps = pgs(s);
-	const char *keys[48], *vals[48], *params[1];
+	const char *keys[48], *vals[48];
 	PQconninfoOption *opts;
-	PGconn *killer;
-	PGresult *res;
-	char pid[16];
-	int n = 0, rc = -1;
+	int n = 0;
 
-	if (PQstatus(ps->conn) != CONNECTION_OK)
-		return 0; /* gone already */
+	if (ps->fault_killer && PQstatus(ps->fault_killer) == CONNECTION_OK)
+		return ps->fault_killer;
+	PQfinish(ps->fault_killer);
+	ps->fault_killer = NULL;
 	if (!(opts = PQconninfo(ps->conn)))
-		return -1;
+		return NULL;
 	for (PQconninfoOption *o = opts; o->keyword && n < 47; o++)
 		if (o->val && *o->val) {
 			keys[n] = o->keyword;
 			vals[n++] = o->val;
 		}
 	keys[n] = vals[n] = NULL;
-	killer = PQconnectdbParams(keys, vals, 0);
+	ps->fault_killer = PQconnectdbParams(keys, vals, 0);
+	PQconninfoFree(opts);
+	return PQstatus(ps->fault_killer) == CONNECTION_OK ? ps->fault_killer : NULL;
+}
+
+static int pg_fault_disconnect(struct store *s)
+{
+	struct pg_store *ps = pgs(s);
+	const char *params[1];
+	PGconn *killer;
+	PGresult *res;
+	char pid[16];
+	int rc = -1;
+
+	if (PQstatus(ps->conn) != CONNECTION_OK)
+		return 0; /* gone already */
+	if (!(killer = fault_killer_get(ps)))
+		return -1;
 	snprintf(pid, sizeof(pid), "%d", PQbackendPID(ps->conn));
 	params[0] = pid;
-	if (PQstatus(killer) != CONNECTION_OK)
-		goto out;
 	res = PQexecParams(killer, "SELECT pg_terminate_backend($1::int4)", 1, NULL, params, NULL,
 			   NULL, 0);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
@@ -780,11 +796,7 @@ static int pg_fault_disconnect(struct store *s)
 		if (rc == 1)
 			nanosleep(&pause, NULL);
 	}
-	rc = rc == 2 ? 1 : -1; /* else: still there after 10 s */
-out:
-	PQfinish(killer);
-	PQconninfoFree(opts);
-	return rc;
+	return rc == 2 ? 1 : -1; /* else: still there after 10 s */
 }
 
 /* ---- the pipeline (inside a transaction) ----------------------------- */
@@ -2307,6 +2319,7 @@ static void pg_close(struct store *s)
 	outbox_drop(ps, 0);
 	hub_free(ps->outbox);
 	memo_free(&ps->memo);
+	PQfinish(ps->fault_killer);
 	PQfinish(ps->conn);
 	hub_free(ps);
 }
