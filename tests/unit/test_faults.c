@@ -330,9 +330,13 @@ static void test_allocation_failure_in_unify_leaves_no_trace(void)
 		"\"attributes\":{\"tags\":{\"$add\":[\"y\"]}},\"consent\":{\"sms_marketing\":\"subscribed\"}}";
 	struct hub_config *cfg = NULL;
 	struct record_rules rules = {0};
-	char err[256], *dir = fast_tmpdir(), *db = NULL;
+	char err[256], *dir, *db = NULL;
 	int succeeded = 0;
 
+	/* on SQLite whatever the pass: the PostgreSQL pass would repeat it */
+	if (teststore_is_pg())
+		return;
+	dir = fast_tmpdir();
 	CU_ASSERT_FATAL(config_load_string("f.yaml", config_yaml, &cfg, err, sizeof(err)) == 0);
 	rules.external_ids = cfg->external_ids;
 	rules.n_external_ids = cfg->n_external_ids;
