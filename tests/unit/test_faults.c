@@ -265,6 +265,10 @@ static void test_store_failure_at_every_statement_recovers_exactly(void)
 	int failures = 0;
 	char *clean;
 
+	/* on SQLite whatever the pass (world_start's is_pg 0): the PostgreSQL
+	 * pass would repeat it (store_gone is PostgreSQL's own) */
+	if (teststore_is_pg())
+		goto out;
 	CU_ASSERT_FATAL(n >= 30);
 	/* a clean run: how many statements the stream takes, and the result */
 	clean = run_stream(lines, n, 0, 0, &total, &failures);
@@ -292,6 +296,7 @@ static void test_store_failure_at_every_statement_recovers_exactly(void)
 		}
 	}
 	free(clean);
+out:
 	for (size_t i = 0; i < n; i++)
 		free(lines[i]);
 	free(lines);
