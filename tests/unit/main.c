@@ -2,6 +2,8 @@
  * main.c - the CUnit runner for every tests/unit/test_*.c suite.
  * Usage: unit_tests [SUITE...]  (no argument: every suite).
  * Exit status is non-zero when any test fails or cannot run.
+ * HUB_TEST_TIMES=1: each test's seconds on stderr ("time: SUITE TEST S"),
+ * to find where a pass spends its time.
  */
 #include "testlib.h"
 
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_SUITES 128
@@ -164,8 +167,34 @@ static int suite_selected(const char *name, int argc, char **argv)
 	return 0;
 }
 
+/* HUB_TEST_TIMES: every test runs through this, which finds the current
+ * test's own function by its suite's and its name and times it. */
+static void test_timed(void)
+{
+	CU_pTest t = CU_get_current_test();
+	CU_pSuite su = CU_get_current_suite();
+	struct timespec t0, t1;
+
+	for (size_t i = 0; i < n_suites; i++) {
+		if (strcmp(suites[i].name, su->pName) != 0)
+			continue;
+		for (const struct test_case *c = suites[i].cases; c->name; c++) {
+			if (strcmp(c->name, t->pName) != 0)
+				continue;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			c->fn();
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			fprintf(stderr, "\ntime: %s %s %.2f\n", su->pName, t->pName,
+				(double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+			return;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
+	const char *times = getenv("HUB_TEST_TIMES");
+	int is_timed = times && strcmp(times, "1") == 0;
 	unsigned failed, ran, n_failed_asserts;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -178,7 +207,7 @@ int main(int argc, char **argv)
 		if (!s)
 			return 2;
 		for (const struct test_case *c = suites[i].cases; c->name; c++)
-			if (!CU_add_test(s, c->name, c->fn))
+			if (!CU_add_test(s, c->name, is_timed ? test_timed : c->fn))
 				return 2;
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
