@@ -522,8 +522,9 @@ int cfg_check_type(const struct cfg_node *v, const char *path, enum hub_config_t
 
 /* A secret, or each secret of a list, is not empty: an empty or unset
  * ${VAR} must not leave a door open (a webhook signed with an empty key).
- * Nor blank: a secret file holding only its line break ("\n", mounted as
- * ${VAR}) is as guessable as an empty one. */
+ * Nor blank (spaces or line breaks only): as guessable as an empty one.  A
+ * secret file holding only its line break ("\n", mounted as ${VAR}) is
+ * empty: expansion drops one trailing line break (cfg_tree.c). */
 static int check_secret_set(const struct cfg_node *n, const char *path, char *err,
 			    size_t err_size)
 {

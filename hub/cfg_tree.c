@@ -326,6 +326,19 @@ static int expansion_fits(struct parser *p, const yaml_mark_t *m, size_t len)
 	return 1;
 }
 
+/* The length of an environment variable's value without one trailing
+ * "\n" or "\r\n": a value filled from a file (a mounted Kubernetes or
+ * Docker secret, `echo tok > file`) ends in the file's line break, which
+ * is no part of the secret.  Only one, and no other whitespace. */
+static size_t env_value_len(const char *val)
+{
+	size_t len = strlen(val);
+
+	if (len && val[len - 1] == '\n')
+		len -= len > 1 && val[len - 2] == '\r' ? 2 : 1;
+	return len;
+}
+
 /* One ${...} reference starting at s[0] == '$', s[1] == '{'.  Appends the
  * expansion to sb and what the file alone gives (its default, else the
  * reference as written) to written; returns its length in the input, or
@@ -371,18 +384,16 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
 	else
 		strbuf_append(written, s, (size_t)(end - s + 1));
 	val = getenv(var);
-	if (def && (!val || !*val)) {
+	val_len = val ? env_value_len(val) : 0;
+	if (def && !val_len) {
 		val = def;
 		val_len = (size_t)(end - def);
 	} else if (!val) {
 		parser_error(p, m, NULL, "environment variable %s is not set", var);
 		return -1;
-	} else {
-		val_len = strlen(val);
-		if (!is_utf8((const unsigned char *)val, val_len)) {
-			parser_error(p, m, NULL, "environment variable %s is not valid UTF-8", var);
-			return -1;
-		}
+	} else if (!is_utf8((const unsigned char *)val, val_len)) {
+		parser_error(p, m, NULL, "environment variable %s is not valid UTF-8", var);
+		return -1;
 	}
 	if (!expansion_fits(p, m, sb->len + val_len))
 		return -1;

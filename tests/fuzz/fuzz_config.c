@@ -37,7 +37,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* ${VAR} expansion with variables that are set: a short one, an empty one,
- * one of 64 KB, and one holding YAML syntax (an expanded value is text,
+ * one of 64 KB, one holding YAML syntax, and two ending in the line break
+ * expansion drops (one of nothing else) (an expanded value is text,
  * never parsed again); seeds name them (tests/fixtures/config/env_*.yaml). */
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -49,6 +50,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	setenv("FUZZ_EMPTY", "", 1);
 	setenv("FUZZ_BIG", big, 1);
 	setenv("FUZZ_YAML", "a: [1, {b: ${FUZZ_SHORT}}]\n- &x *y", 1);
+	setenv("FUZZ_CRLF", "s3cret\r\n", 1);
+	setenv("FUZZ_NL", "\n", 1);
 	return 0;
 }
 

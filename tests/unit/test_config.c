@@ -915,6 +915,44 @@ static void test_env_var_expands_with_default(void)
 	unsetenv("HUB_TEST_EMPTY");
 }
 
+/* A ${VAR} filled from a file (a Kubernetes secret, `echo tok > file`)
+ * ends in the file's line break: one "\n" or "\r\n" at the end of each
+ * value is dropped, or a write key or token would never match.  Only one,
+ * and no other whitespace; a value that is only a line break is empty, so
+ * its default applies. */
+static void test_env_var_loses_one_trailing_line_break(void)
+{
+	static const struct {
+		const char *env, *alone, *inside; /* ${V:-fallback}, a${V}b */
+	} rows[] = {
+		{"tok\n", "tok", "atokb"},
+		{"tok\r\n", "tok", "atokb"},
+		{"tok\n\n", "tok\n", "atok\nb"},
+		{"tok \t\n", "tok \t", "atok \tb"},
+		{"to\nk", "to\nk", "ato\nkb"},
+		{"tok\r", "tok\r", "atok\rb"},
+		{"\n", "fallback", "ab"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct hub_config *cfg;
+
+		setenv("HUB_TEST_TOKEN", rows[i].env, 1);
+		cfg = load_ok("api:\n  tokens: [\"${HUB_TEST_TOKEN:-fallback}\", "
+			      "\"a${HUB_TEST_TOKEN}b\"]\n");
+		if (!cfg)
+			continue;
+		CU_ASSERT_EQUAL_FATAL(cfg->n_api_tokens, 2);
+		if (strcmp(cfg->api_tokens[0], rows[i].alone) || strcmp(cfg->api_tokens[1], rows[i].inside))
+			fprintf(stderr, "\n  row %zu: got \"%s\", \"%s\"\n", i, cfg->api_tokens[0],
+				cfg->api_tokens[1]);
+		CU_ASSERT_STRING_EQUAL(cfg->api_tokens[0], rows[i].alone);
+		CU_ASSERT_STRING_EQUAL(cfg->api_tokens[1], rows[i].inside);
+		config_free(cfg);
+	}
+	unsetenv("HUB_TEST_TOKEN");
+}
+
 static void test_dollar_dollar_is_a_literal_dollar(void)
 {
 	static const char text[] = "a: $$HUB_TEST_TOKEN\nb: \"cost $$5, $$${HUB_TEST_UNSET_VAR:-x}\"\n"
@@ -1347,6 +1385,7 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_expansion_is_capped),
 	   TEST(test_unreadable_config_file_says_why),
 	   TEST(test_too_many_entries_are_refused),
+	   TEST(test_env_var_loses_one_trailing_line_break),
 	   TEST(test_dollar_dollar_is_a_literal_dollar),
 	   TEST(test_external_ids_sorted_by_priority_then_name),
 	   TEST(test_sources_and_exports_keep_common_keys),
