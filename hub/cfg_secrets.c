@@ -2,7 +2,8 @@
  * cfg_secrets.c - what a loaded configuration gives away about its
  * secrets, for `run` and `check` to warn or refuse: values that are the
  * README's example secrets, and connection strings (store.url, a plugin's
- * HUB_SECRET_CONNECTION keys) whose password is written in the file.
+ * HUB_SECRET_CONNECTION keys: libpq and ODBC strings, URLs of any scheme)
+ * whose password is written in the file.
  *
  * Only ever returns nodes, for their place: never print their values.
  */
@@ -11,6 +12,7 @@
 #include "store.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -70,6 +72,28 @@ static int odbc_has_written_password(const char *s)
 	return 0;
 }
 
+/* Does a URL of any scheme ("https://user:pw@host/path", the webhook
+ * export's url) hold a password of its own in its user info, not a ${...}
+ * reference?  The user info ends at the authority's last '@'. */
+static int url_has_written_password(const char *s)
+{
+	const char *auth = strstr(s, "://"), *end, *at, *colon;
+
+	/* a scheme: a letter, then letters, digits, '+', '.' or '-' */
+	if (!auth || !isalpha((unsigned char)*s) ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-") !=
+		    (size_t)(auth - s))
+		return 0;
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	for (at = end; at > auth && at[-1] != '@'; at--)
+		;
+	if (at == auth)
+		return 0;
+	colon = memchr(auth, ':', (size_t)(at - 1 - auth));
+	return colon && at - 1 > colon + 1 && !memmem(colon + 1, (size_t)(at - 2 - colon), "${", 2);
+}
+
 const struct cfg_node *config_password_in_file(const struct cfg_node *n)
 {
 	const char *text;
@@ -77,8 +101,10 @@ const struct cfg_node *config_password_in_file(const struct cfg_node *n)
 	if (!n || n->kind != CFG_SCALAR || n->is_null || !n->value)
 		return NULL;
 	text = n->raw ? n->raw : n->value;
-	return store_pg_url_has_written_password(text) || odbc_has_written_password(text) ? n
-											  : NULL;
+	if (store_pg_url_has_written_password(text) || odbc_has_written_password(text) ||
+	    url_has_written_password(text))
+		return n;
+	return NULL;
 }
 
 const struct cfg_node *config_store_password_in_file(const struct hub_config *cfg)

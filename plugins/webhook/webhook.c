@@ -39,8 +39,10 @@
  *                            changes one at a time and dead-letters only
  *                            those refused alone
  *
- * Messages name the receiver by scheme://host:port only: a URL's path or
- * query may hold a token.  The secret never appears anywhere.
+ * Messages name the receiver by scheme://host:port only: a URL's user
+ * info, path or query may hold credentials, so `url` is a secret
+ * (HUB_SECRET_CONNECTION: `check` and `run` warn when its password is
+ * written in the file).  The secret never appears anywhere.
  */
 #include <hub_plugin.h>
 
@@ -55,7 +57,9 @@
 #include <time.h>
 
 static const struct hub_config_key webhook_keys[] = {
+	/* a secret: its user info, path or query may hold credentials */
 	{.name = "url", .type = HUB_CFG_STRING, .is_required = 1,
+	 .is_secret = HUB_SECRET_CONNECTION,
 	 .description = "where to POST the batches (http:// or https://)"},
 	{.name = "secret", .type = HUB_CFG_STRING, .is_required = 1, .is_secret = 1,
 	 .description = "key of the X-Profilehub-Signature HMAC-SHA256"},

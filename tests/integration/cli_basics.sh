@@ -306,8 +306,9 @@ grep -q "sec2.yaml:6:13: exports\[0\].secret: must not be empty" "$T/sec.out" ||
 HUB_TEST_EMPTY_SECRET=null "$HUB" -c "$T/sec2.yaml" check >/dev/null 2>&1 ||
 	fail "a secret \"null\" from the environment was taken as absent"
 
-# a plugin's connection string (postgres export url, Snowflake's ODBC string) whose
-# password is written in the file is warned about as store.url is: its place, never its value
+# a plugin's connection string (postgres export url, Snowflake's ODBC string, the webhook
+# export's url) whose password is written in the file is warned about as store.url is: its
+# place, never its value
 cat >"$T/pw.yaml" <<EOF
 store: {path: $T/pw.db}
 sources:
@@ -324,12 +325,21 @@ exports:
   - name: pg-env
     plugin: postgres
     url: "postgresql://hub:\${HUB_TEST_UNSET_PGPASS:-}@127.0.0.1/hub"
+  - name: hook
+    plugin: webhook
+    url: https://hook:s3cr3t-hook@127.0.0.1:9/in?token=s3cr3t-query
+    secret: "\${HUB_TEST_UNSET_HOOK:-s3cr3t-sign}"
+  - name: hook-env
+    plugin: webhook
+    url: "https://hook:\${HUB_TEST_UNSET_HOOKPW:-}@127.0.0.1:9/in"
+    secret: "\${HUB_TEST_UNSET_HOOK:-s3cr3t-sign}"
 EOF
 "$HUB" -c "$T/pw.yaml" check >"$T/out" 2>"$T/err" || fail "check of written passwords: $(cat "$T/err")"
 grep -q "pw.yaml:5:24: sources\[0\]\.connection_string: the password is written in the file" "$T/err" &&
-	grep -qF 'pw.yaml:12:10: exports[0].url: the password is written in the file (anyone who reads the file or a copy of it has it): read it from the environment, as url: "${PG_OUT_URL}"' "$T/err" ||
+	grep -qF 'pw.yaml:12:10: exports[0].url: the password is written in the file (anyone who reads the file or a copy of it has it): read it from the environment, as url: "${PG_OUT_URL}"' "$T/err" &&
+	grep -qF 'pw.yaml:18:10: exports[2].url: the password is written in the file (anyone who reads the file or a copy of it has it): read it from the environment, as url: "${HOOK_URL}"' "$T/err" ||
 	fail "a plugin's written password is not warned about: $(cat "$T/err")"
-[ "$(grep -c "the password is written in the file" "$T/err")" -eq 2 ] ||
+[ "$(grep -c "the password is written in the file" "$T/err")" -eq 3 ] ||
 	fail "a password read from the environment was warned about: $(cat "$T/err")"
 grep -q "s3cr3t" "$T/out" "$T/err" && fail "check printed a written password"
 

@@ -6,7 +6,8 @@
 # Segment write keys and webhook secret, the mParticle API secret and
 # webhook Authorization value, two API tokens, a postgres store.url with a
 # password (a second config: the store at a closed port), a webhook
-# export's signing secret, a postgres export's URL with a password, and a
+# export's signing secret and its URL with a password and a token (written
+# in the file), a postgres export's URL with a password, and a
 # Snowflake source's connection string with a password; also
 # PROFILEHUB_ID_KEY.  Exports and the Snowflake source point at a closed
 # port of 127.0.0.1, so their error paths run and log too.
@@ -81,7 +82,8 @@ SEC_TOKEN_2=tk2$(rand)
 SEC_STORE_PW=spw$(rand)
 SEC_STORE_URL="postgresql://hub:$SEC_STORE_PW@127.0.0.1:$DEAD/hub"
 SEC_EXPORT_SECRET=exs$(rand)
-SEC_HOOK_URL_PW=hup$(rand) # a password in a URL that is not a secret key
+SEC_HOOK_URL_PW=hup$(rand) # a password written in the webhook's url (a warning names its place)
+SEC_HOOK_URL_TOKEN=hut$(rand) # and a token in its query
 SEC_PG_EXPORT_PW=pxp$(rand)
 SEC_PG_EXPORT_URL="postgresql://exporter:$SEC_PG_EXPORT_PW@127.0.0.1:$DEAD/warehouse"
 SEC_SF_PW=sfp$(rand)
@@ -114,7 +116,7 @@ WRONG_WEBHOOK=wwh$(rand)
 {
 	for v in "$SEC_WRITE_KEY_1" "$SEC_WRITE_KEY_2" "$SEC_SEG_WEBHOOK" "$SEC_MP_SECRET" \
 		"$SEC_MP_WEBHOOK_TOKEN" "$SEC_TOKEN_1" "$SEC_TOKEN_2" "$SEC_STORE_PW" \
-		"$SEC_EXPORT_SECRET" "$SEC_HOOK_URL_PW" "$SEC_PG_EXPORT_PW" "$SEC_SF_PW" "$PROFILEHUB_ID_KEY" \
+		"$SEC_EXPORT_SECRET" "$SEC_HOOK_URL_PW" "$SEC_HOOK_URL_TOKEN" "$SEC_PG_EXPORT_PW" "$SEC_SF_PW" "$PROFILEHUB_ID_KEY" \
 		"$WRONG_KEY" "$WRONG_SECRET" "$WRONG_TOKEN" "$WRONG_WEBHOOK"; do
 		echo "$v"
 	done
@@ -159,7 +161,7 @@ sources:
 exports:
   - name: hook
     plugin: webhook
-    url: http://hookuser:$SEC_HOOK_URL_PW@127.0.0.1:$DEAD/hook
+    url: http://hookuser:$SEC_HOOK_URL_PW@127.0.0.1:$DEAD/hook?token=$SEC_HOOK_URL_TOKEN
     secret: "\${SEC_EXPORT_SECRET}"
     timeout: 1s
   - name: warehouse_out

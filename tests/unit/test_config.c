@@ -666,8 +666,9 @@ static void test_store_password_written_in_the_file_is_found(void)
 }
 
 /* A plugin's connection string (HUB_SECRET_CONNECTION: the postgres
- * export's url, Snowflake's ODBC connection_string) is read for a written
- * password as store.url is, ODBC's PWD= too: nothing warned of them. */
+ * export's url, Snowflake's ODBC connection_string, the webhook export's
+ * url) is read for a written password as store.url is, ODBC's PWD= and
+ * an http(s) URL's user info too: nothing warned of them. */
 static void test_connection_string_password_in_the_file_is_found(void)
 {
 	static const struct {
@@ -690,6 +691,20 @@ static void test_connection_string_password_in_the_file_is_found(void)
 		{"Driver={x;PWD=y};UID=u", 0},
 		{"${HUB_TEST_ODBC}", 0},
 		{"DSN=prod", 0},
+		/* a URL of another scheme (the webhook export's): its user info */
+		{"https://hook:hunter2@example.com/in?x=1", 1},
+		{"http://hook:hunter2@127.0.0.1:8080", 1},
+		{"HTTPS://a@b:hun@ter2@example.com/", 1},
+		{"${HUB_TEST_UNSET_URL:-https://hook:hunter2@example.com/}", 1},
+		{"https://hook:${HUB_TEST_PGPASS}@example.com/in", 0},
+		{"https://hook:${HUB_TEST_UNSET_PWD:-}@example.com/in", 0},
+		{"https://hook@example.com/in", 0},
+		{"https://hook:@example.com/in", 0},
+		{"https://example.com/in?user=a:b@c", 0},
+		{"https://example.com/a:b@c", 0},
+		{"https://example.com/in#a:b@c", 0},
+		{"mailto:a:b@c", 0},
+		{"1ttp://a:b@c", 0},
 	};
 	struct cfg_node *root;
 	char text[256], err[256];
