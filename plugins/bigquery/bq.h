@@ -104,6 +104,10 @@ const char *bq_sa_key_token_uri(const struct bq_sa_key *k);
 /* The signed assertion {iss: client_email, scope, aud: token_uri, iat,
  * exp: iat + 3600} (malloc'd), or NULL. */
 char *bq_jwt_assertion(const struct bq_sa_key *k, const char *scope, int64_t now_s);
+/* Wipes the n bytes at p, then frees p (NULL is fine): for key text,
+ * assertions and tokens.  OPENSSL_cleanse, since a memset just before
+ * free() is a dead store the compiler removes (it did, at -O2). */
+void bq_free_wiped(void *p, size_t n);
 
 /* ---- bq_auth.c ----------------------------------------------------------- */
 

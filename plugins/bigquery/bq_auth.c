@@ -37,10 +37,7 @@ struct bq_auth {
 
 static void token_drop(struct bq_auth *a)
 {
-	if (a->token) {
-		memset(a->token, 0, strlen(a->token));
-		free(a->token);
-	}
+	bq_free_wiped(a->token, a->token ? strlen(a->token) : 0);
 	a->token = NULL;
 	a->renew_at_ms = 0;
 }
@@ -129,8 +126,8 @@ static char *grant_body(struct bq_auth *a, struct bq_http *h, int64_t now_s)
 		return NULL;
 	if ((esc = bq_http_escape(h, jwt)) && (body = malloc(sizeof(grant) + strlen(esc))))
 		sprintf(body, "%s%s", grant, esc);
-	free(esc);
-	free(jwt);
+	bq_free_wiped(esc, esc ? strlen(esc) : 0); /* the assertion buys a token */
+	bq_free_wiped(jwt, strlen(jwt));
 	return body;
 }
 
@@ -244,8 +241,7 @@ const char *bq_auth_token(struct bq_auth *a, struct bq_http *h, int64_t now_ms, 
 		*rc = bq_http_request(h, bq_sa_key_token_uri(a->key), NULL, NULL, body,
 				      "application/x-www-form-urlencoded",
 				      "the key file's token_uri", &status, err, err_size);
-		memset(body, 0, strlen(body));
-		free(body);
+		bq_free_wiped(body, strlen(body));
 		if (*rc == HUB_OK)
 			*rc = take_token(a, status, h->resp.p, "the key file's token_uri",
 					 h->retry_after, now_ms, err, err_size);

@@ -10,6 +10,7 @@
 #include "bq.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,7 @@ char *bq_http_escape(struct bq_http *h, const char *s)
 	if (!e)
 		return NULL;
 	out = strdup(e);
+	OPENSSL_cleanse(e, strlen(e)); /* it may be the signed assertion */
 	curl_free(e);
 	return out;
 }

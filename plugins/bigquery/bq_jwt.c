@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -28,6 +29,13 @@ struct bq_sa_key {
 	EVP_PKEY *key;
 	char *email, *key_id, *token_uri;
 };
+
+void bq_free_wiped(void *p, size_t n)
+{
+	if (p)
+		OPENSSL_cleanse(p, n);
+	free(p);
+}
 
 void bq_sa_key_free(struct bq_sa_key *k)
 {
@@ -63,6 +71,17 @@ static const char *str_field(json_t *root, const char *name)
 {
 	const char *s = json_string_value(json_object_get(root, name));
 	return s && *s ? s : NULL;
+}
+
+/* The parsed key's private_key, wiped before the tree is freed: jansson
+ * frees its strings as they are.  (The text jansson's reader buffered
+ * while parsing is freed inside json_loads, out of reach.) */
+static void json_tree_wipe_key(json_t *root)
+{
+	json_t *pem = json_object_get(root, "private_key");
+
+	if (json_is_string(pem))
+		OPENSSL_cleanse((char *)json_string_value(pem), json_string_length(pem));
 }
 
 int bq_sa_key_parse(const char *json, struct bq_sa_key **out, char *err, size_t err_size)
@@ -122,6 +141,7 @@ int bq_sa_key_parse(const char *json, struct bq_sa_key **out, char *err, size_t 
 out:
 	BIO_free(bio);
 	bq_sa_key_free(k);
+	json_tree_wipe_key(root);
 	json_decref(root);
 	return rc;
 }
@@ -155,10 +175,7 @@ int bq_sa_key_load(const char *path, struct bq_sa_key **out, char *err, size_t e
 	}
 	rc = 0;
 out:
-	if (text) {
-		memset(text, 0, (size_t)n); /* the key does not linger */
-		free(text);
-	}
+	bq_free_wiped(text, text ? (size_t)n : 0); /* the key does not linger */
 	fclose(f);
 	return rc;
 }
