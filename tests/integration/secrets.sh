@@ -8,9 +8,13 @@
 # password (a second config: the store at a closed port), a webhook
 # export's signing secret and its URL with a password and a token (written
 # in the file), a postgres export's URL with a password, and a
-# Snowflake source's connection string with a password; also
-# PROFILEHUB_ID_KEY.  Exports and the Snowflake source point at a closed
-# port of 127.0.0.1, so their error paths run and log too.
+# Snowflake source's connection string with a password, a BigQuery
+# source's access_token and another's service-account key file (made here:
+# each full line of its PEM body is searched for; a third config hands the
+# key JSON itself to credentials_file through ${VAR}, which is refused
+# without printing it); also PROFILEHUB_ID_KEY.  Exports and the Snowflake
+# and BigQuery sources point at a closed port of 127.0.0.1 (the key's
+# token_uri too), so their error paths run and log too.
 #
 # `profilehub run --log-level debug` then serves every route with right and
 # wrong credentials: Segment /v1/batch, /v1/track (Basic, body writeKey),
@@ -19,7 +23,7 @@
 # events, privacy access, /v1/sources, /v1/exports; right, wrong and no
 # token); /metrics, /healthz, the page.  Beside it: check, check --connect,
 # plugins, plugins --describe of every plugin, import, dump, profile,
-# privacy, exports, sync, and a config with a bad key.  Then the hub's log
+# privacy, exports, sync of each warehouse source, and a config with a bad key.  Then the hub's log
 # and every command's stdout and stderr are searched for each secret, the
 # wrong credentials the clients sent, and the base64 forms of the Basic
 # credentials: none may appear.
@@ -101,10 +105,19 @@ if [ -n "$odbc_so" ]; then
 	SEC_SF_DRIVER="PostgreSQL Unicode"
 fi
 SEC_SF_CONN="Driver={$SEC_SF_DRIVER};Servername=127.0.0.1;Port=$DEAD;Database=sf;UID=sf;PWD=$SEC_SF_PW"
+SEC_BQ_TOKEN=bqt$(rand)
+# a service-account key file as the Cloud console writes it; its token_uri at the closed port
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/bq_key.pem" 2>/dev/null ||
+	die "openssl cannot make an RSA key"
+jq -n --rawfile pem "$T/bq_key.pem" --arg uri "http://127.0.0.1:$DEAD/token" \
+	'{type: "service_account", project_id: "sec-proj", private_key_id: "k1", private_key: $pem,
+	  client_email: "hub@sec-proj.iam.gserviceaccount.com", token_uri: $uri}' >"$T/bq_sa.json" ||
+	die "jq cannot write the key file"
+SEC_BQ_KEY_JSON=$(cat "$T/bq_sa.json")
 PROFILEHUB_ID_KEY=$(rand)$(rand)abcdefabcdefabcd # 64 hex digits, as the hub requires
 export SEC_WRITE_KEY_1 SEC_WRITE_KEY_2 SEC_SEG_WEBHOOK SEC_MP_KEY SEC_MP_SECRET SEC_MP_WEBHOOK \
 	SEC_TOKEN_1 SEC_TOKEN_2 SEC_STORE_URL SEC_EXPORT_SECRET SEC_PG_EXPORT_URL SEC_SF_CONN \
-	PROFILEHUB_ID_KEY
+	SEC_BQ_TOKEN SEC_BQ_KEY_JSON PROFILEHUB_ID_KEY
 
 # what a client sends wrongly is no business of the log either
 WRONG_KEY=wwk$(rand)
@@ -116,7 +129,7 @@ WRONG_WEBHOOK=wwh$(rand)
 {
 	for v in "$SEC_WRITE_KEY_1" "$SEC_WRITE_KEY_2" "$SEC_SEG_WEBHOOK" "$SEC_MP_SECRET" \
 		"$SEC_MP_WEBHOOK_TOKEN" "$SEC_TOKEN_1" "$SEC_TOKEN_2" "$SEC_STORE_PW" \
-		"$SEC_EXPORT_SECRET" "$SEC_HOOK_URL_PW" "$SEC_HOOK_URL_TOKEN" "$SEC_PG_EXPORT_PW" "$SEC_SF_PW" "$PROFILEHUB_ID_KEY" \
+		"$SEC_EXPORT_SECRET" "$SEC_HOOK_URL_PW" "$SEC_HOOK_URL_TOKEN" "$SEC_PG_EXPORT_PW" "$SEC_SF_PW" "$SEC_BQ_TOKEN" "$PROFILEHUB_ID_KEY" \
 		"$WRONG_KEY" "$WRONG_SECRET" "$WRONG_TOKEN" "$WRONG_WEBHOOK"; do
 		echo "$v"
 	done
@@ -126,7 +139,26 @@ WRONG_WEBHOOK=wwh$(rand)
 	echo
 	printf '%s:%s' "$SEC_MP_KEY" "$WRONG_SECRET" | base64 -w0
 	echo
+	# the private key: every full line of its PEM body (64 base64 characters)
+	grep -E '^[A-Za-z0-9+/]{64}$' "$T/bq_key.pem"
 } >"$T/needles"
+[ "$(grep -c -E '^[A-Za-z0-9+/]{64}$' "$T/needles")" -ge 20 ] || die "the key's PEM lines are not in the needles"
+
+# bq_source NAME AUTH: a BigQuery source entry at the closed port, signing in with AUTH
+bq_source() {
+	cat <<EOF
+  - name: $1
+    plugin: bigquery
+    project: sec-proj
+    endpoint: http://127.0.0.1:$DEAD
+    $2
+    schedule: every 1h
+    query: SELECT user_id, plan, updated_at FROM t WHERE updated_at >= :cursor ORDER BY updated_at
+    cursor: updated_at
+    map: {custom_id: user_id, attributes: {plan: plan}}
+    max_retries: 1
+EOF
+}
 
 cat >"$T/hub.yaml" <<EOF
 plugin_dir: $ROOT/$B/plugins
@@ -158,6 +190,8 @@ sources:
     cursor: updated_at
     map: {custom_id: user_id, attributes: {plan: plan}}
     max_retries: 1
+$(bq_source bq_token 'access_token: "${SEC_BQ_TOKEN}"')
+$(bq_source bq_key "credentials_file: $T/bq_sa.json")
 exports:
   - name: hook
     plugin: webhook
@@ -187,7 +221,7 @@ cli check check
 cli check_connect check --connect   # the store is fine; exports and sources are not
 cli plugins plugins
 [ "$(rc_of plugins)" = 0 ] || fail "plugins: $(cat "$T/out/plugins.err")"
-for p in segment mparticle snowflake webhook postgres jsonl example; do
+for p in segment mparticle snowflake bigquery webhook postgres jsonl example; do
 	cli "describe_$p" plugins --describe "$p"
 	[ "$(rc_of "describe_$p")" = 0 ] || fail "plugins --describe $p: $(cat "$T/out/describe_$p.err")"
 done
@@ -212,6 +246,15 @@ if "$HUB" -c "$T/bad.yaml" check >"$T/out/bad_check.out" 2>"$T/out/bad_check.err
 	fail "check accepted a misspelled key"
 fi
 grep -q 'api_secrte' "$T/out/bad_check.err" || fail "bad check: $(cat "$T/out/bad_check.err")"
+# the key itself, not its path, in credentials_file (a "${KEY_JSON}"): refused, never printed
+sed 's|^    credentials_file: .*|    credentials_file: "${SEC_BQ_KEY_JSON}"|' "$T/hub.yaml" >"$T/bq_json.yaml"
+grep -q '^    credentials_file: "${SEC_BQ_KEY_JSON}"$' "$T/bq_json.yaml" ||
+	fail "bq_json.yaml: $(grep credentials_file "$T/bq_json.yaml")"
+if "$HUB" -c "$T/bq_json.yaml" check --connect >"$T/out/bq_json_check.out" 2>"$T/out/bq_json_check.err"; then
+	fail "check accepted a key handed to credentials_file as its path"
+fi
+grep -q 'credentials_file: holds what looks like the key itself' "$T/out/bq_json_check.err" ||
+	fail "bq json check: $(head -c 300 "$T/out/bq_json_check.err")"
 
 # ---- the run ----------------------------------------------------------------------
 "$HUB" -c "$T/hub.yaml" --log-level debug run >"$T/out/hub.log" 2>&1 &
@@ -333,9 +376,17 @@ cli profile profile --custom-id sec-u1
 cli privacy privacy access --custom-id sec-u2
 cli exports exports
 cli sync sync warehouse
+cli sync_bq_token sync bq_token
+cli sync_bq_key sync bq_key
 [ "$(rc_of dump)" = 0 ] || fail "dump: $(cat "$T/out/dump.err")"
 grep -q '"sec-u1"' "$T/out/dump.out" || fail "the accepted records are not in the dump"
 [ "$(rc_of sync)" != 0 ] || fail "a sync against a closed port succeeded"
+# the token went with a query, the key signed a token request: both to the closed port
+for s in "sync_bq_token:jobs.query" "sync_bq_key:the key file's token_uri"; do
+	[ "$(rc_of "${s%%:*}")" != 0 ] || fail "${s%%:*}: a sync against a closed port succeeded"
+	grep -q "sync: bq_.*: ${s#*:}: Couldn't connect" "$T/out/${s%%:*}.err" ||
+		fail "${s%%:*}: $(head -c 300 "$T/out/${s%%:*}.err")"
+done
 
 kill -TERM "$hub_pid"
 i=0
