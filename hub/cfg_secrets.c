@@ -43,17 +43,33 @@ size_t config_example_secrets(const struct hub_config *cfg, const struct cfg_nod
 	return cfg->root ? find_example_secrets(cfg->root, out, max, 0) : 0;
 }
 
+/* Is an ODBC key (any case) one whose value is a password: PWD, PASSWORD,
+ * or Snowflake's passphrase of an encrypted private key file? */
+static int odbc_is_password_key(const char *key, size_t len)
+{
+	static const char *const names[] = {"pwd", "password", "priv_key_file_pwd"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (len == strlen(names[i]) && strncasecmp(key, names[i], len) == 0)
+			return 1;
+	return 0;
+}
+
 /* Does an ODBC connection string ("Driver={x};UID=u;PWD=pw;") hold a
- * password of its own (PWD or PASSWORD, any case; a {braced} value may
- * hold ';'), not a ${...} reference? */
+ * password of its own (odbc_is_password_key; a {braced} value may hold
+ * ';'), not a ${...} reference?  A segment without '=' ("Trusted", or an
+ * empty one) is skipped, not read up to the next segment's '='. */
 static int odbc_has_written_password(const char *s)
 {
 	while (*s) {
-		const char *key = s + strspn(s, " \t"), *eq = strchr(key, '='), *val, *end;
+		const char *key = s + strspn(s, " \t"), *seg = key + strcspn(key, ";");
+		const char *eq = memchr(key, '=', (size_t)(seg - key)), *val, *end;
 		size_t key_len;
 
-		if (!eq)
-			return 0;
+		if (!eq) {
+			s = seg + (*seg == ';');
+			continue;
+		}
 		key_len = (size_t)(eq - key);
 		while (key_len && (key[key_len - 1] == ' ' || key[key_len - 1] == '\t'))
 			key_len--;
@@ -61,9 +77,8 @@ static int odbc_has_written_password(const char *s)
 		end = *val == '{' ? strchr(val, '}') : strchr(val, ';');
 		if (!end)
 			end = val + strlen(val);
-		if (((key_len == 3 && strncasecmp(key, "pwd", 3) == 0) ||
-		     (key_len == 8 && strncasecmp(key, "password", 8) == 0)) &&
-		    end > val + (*val == '{') && !memmem(val, (size_t)(end - val), "${", 2))
+		if (odbc_is_password_key(key, key_len) && end > val + (*val == '{') &&
+		    !memmem(val, (size_t)(end - val), "${", 2))
 			return 1;
 		s = *end == '}' ? end + 1 : end;
 		s += strcspn(s, ";");

@@ -153,7 +153,8 @@ enum hub_config_type {
 /* Values of hub_config_key.is_secret: 0 (not a secret), or any other.
  * HUB_SECRET_CONNECTION (ABI 1.9) is a secret that is a connection string,
  * a libpq URL or keyword string (postgresql://u:pw@h/db, password=pw) or
- * an ODBC one (PWD=pw;): `check` and `run` warn, never printing it, when
+ * an ODBC one (PWD=pw;, PASSWORD=, priv_key_file_pwd=) or any other URL
+ * (https://user:pw@host/): `check` and `run` warn, never printing it, when
  * its password is written in the file rather than read from a ${VAR}, as
  * they do for store.url.  A host before 1.9 takes it as HUB_SECRET. */
 #define HUB_SECRET 1

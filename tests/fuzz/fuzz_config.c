@@ -1,7 +1,8 @@
 /*
  * fuzz_config.c - libFuzzer target for the configuration: any bytes go
- * through cfg_parse_string (YAML tree, ${VAR} expansion), the typed readers
- * and cfg_to_json on every node, then config_load_string on the same text
+ * through cfg_parse_string (YAML tree, ${VAR} expansion), the typed readers,
+ * cfg_to_json and the written-password check of connection strings (libpq,
+ * ODBC, URLs) on every node, then config_load_string on the same text
  * (and the check of a password written in store.url).
  * Everything is freed; a crash, a sanitizer report or a leak is a finding.
  * A few variables are set for ${VAR} to find (LLVMFuzzerInitialize).
@@ -25,6 +26,7 @@ static void walk(const struct cfg_node *n, int depth)
 	(void)cfg_as_bool(n, &b);
 	(void)cfg_as_float(n, &d);
 	(void)cfg_as_duration_ms(n, &i);
+	(void)config_password_in_file(n);
 	if (depth < 3) {
 		json = cfg_to_json(n);
 		hub_free(json);

@@ -691,6 +691,18 @@ static void test_connection_string_password_in_the_file_is_found(void)
 		{"Driver={x;PWD=y};UID=u", 0},
 		{"${HUB_TEST_ODBC}", 0},
 		{"DSN=prod", 0},
+		/* a segment without '=' (or an empty one) before the password */
+		{"Driver=x;Trusted;PWD=hunter2", 1},
+		{"Driver=x;;PWD=hunter2", 1},
+		{"Driver=x; Trusted Connection ;UID=u;Password={hunter2}", 1},
+		{"Driver=x;Trusted", 0},
+		{"DSN=prod;Flag;UID=u;", 0},
+		/* Snowflake's passphrase of an encrypted private key file */
+		{"DSN=prod;authenticator=SNOWFLAKE_JWT;priv_key_file=/k.p8;priv_key_file_pwd=hunter2", 1},
+		{"DSN=prod;PRIV_KEY_FILE_PWD = {hun;ter2}", 1},
+		{"DSN=prod;priv_key_file_pwd=${HUB_TEST_PGPASS}", 0},
+		{"DSN=prod;priv_key_file_pwd=", 0},
+		{"DSN=prod;priv_key_file=/k.p8;x_pwd=y;pwd_file=/p", 0},
 		/* a URL of another scheme (the webhook export's): its user info */
 		{"https://hook:hunter2@example.com/in?x=1", 1},
 		{"http://hook:hunter2@127.0.0.1:8080", 1},
