@@ -9,8 +9,9 @@
  *   3. export_batch() gets the changes in feed order as JSON text (their
  *      format: plugins/webhook/README.md), writes them, fsync()s, and only
  *      then says they are done (*n_done): what it reports done is on disk.
- *      On a failure it cuts the file back to where the batch began and
- *      reports none done; the hub sends the batch again after a backoff.
+ *      On a failure it cuts the file back to where the batch began (a
+ *      cut that fails is added to the message) and reports none done;
+ *      the hub sends the batch again after a backoff.
  *      A crash between fsync() and the hub's commit of the progress writes
  *      the batch again: lines come at least once, each with its "seq".
  *
@@ -128,6 +129,21 @@ static int open_file(struct example_export_state *st)
 	return rc;
 }
 
+/* After a failed batch, whose error err holds: cuts the file back to
+ * `start`, where the batch began, so that none of it stays (the hub sends
+ * it again); a cut that fails is added to err, as the other errors are
+ * said: what was left is then read twice. */
+static void cut_batch(struct example_export_state *st, off_t start, char *err, size_t err_size)
+{
+	size_t len = strlen(err);
+
+	if (start < 0 || (ftruncate(st->fd, start) == 0 && fsync(st->fd) == 0))
+		return;
+	if (len < err_size)
+		snprintf(err + len, err_size - len, "; cannot cut the batch back out of it: %s",
+			 strerror(errno));
+}
+
 static hub_rc example_export_batch(void *state, struct hub_call *call,
 				   const char *const *changes, size_t n, size_t *n_done,
 				   char *err, size_t err_size)
@@ -141,8 +157,7 @@ static hub_rc example_export_batch(void *state, struct hub_call *call,
 		snprintf(err, err_size, "%s: %s", st->path, strerror(errno));
 		/* none of the batch is done (*n_done stays 0): leave none of
 		 * it in the file, and open it again at the next batch */
-		if (start >= 0 && ftruncate(st->fd, start) == 0)
-			fsync(st->fd);
+		cut_batch(st, start, err, err_size);
 		if (st->fd >= 0)
 			close(st->fd);
 		st->fd = -1;
