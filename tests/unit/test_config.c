@@ -698,7 +698,8 @@ static void test_connection_string_password_in_the_file_is_found(void)
 		{"Driver=x;Trusted", 0},
 		{"DSN=prod;Flag;UID=u;", 0},
 		/* Snowflake's passphrase of an encrypted private key file */
-		{"DSN=prod;authenticator=SNOWFLAKE_JWT;priv_key_file=/k.p8;priv_key_file_pwd=hunter2", 1},
+		{"DSN=prod;authenticator=SNOWFLAKE_JWT;priv_key_file=/k.p8;priv_key_file_pwd=hunter2",
+		 1},
 		{"DSN=prod;PRIV_KEY_FILE_PWD = {hun;ter2}", 1},
 		{"DSN=prod;priv_key_file_pwd=${HUB_TEST_PGPASS}", 0},
 		{"DSN=prod;priv_key_file_pwd=", 0},
@@ -970,7 +971,8 @@ static void test_env_var_loses_one_trailing_line_break(void)
 		if (!cfg)
 			continue;
 		CU_ASSERT_EQUAL_FATAL(cfg->n_api_tokens, 2);
-		if (strcmp(cfg->api_tokens[0], rows[i].alone) || strcmp(cfg->api_tokens[1], rows[i].inside))
+		if (strcmp(cfg->api_tokens[0], rows[i].alone) ||
+		    strcmp(cfg->api_tokens[1], rows[i].inside))
 			fprintf(stderr, "\n  row %zu: got \"%s\", \"%s\"\n", i, cfg->api_tokens[0],
 				cfg->api_tokens[1]);
 		CU_ASSERT_STRING_EQUAL(cfg->api_tokens[0], rows[i].alone);
