@@ -26,7 +26,9 @@
 #define GROUP_MAX_RECORDS 50000
 #define GROUP_MAX_TRIES 8 /* attempts of a group that conflicts with another process */
 
-static const double commit_bounds_ms[10] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000};
+/* the histogram's upper bounds (intake.h), in microseconds */
+static const int64_t commit_bounds_us[10] = {1000,  2000,   5000,   10000,  25000,
+					      50000, 100000, 250000, 500000, 1000000};
 
 struct intake {
 	pthread_mutex_t lock;
@@ -222,13 +224,13 @@ static void group_fail(struct intake_batch *group, const char *what, const char 
 	}
 }
 
-static void stats_commit(struct intake_stats *st, double ms)
+static void stats_commit(struct intake_stats *st, int64_t us)
 {
 	size_t i = 0;
-	while (i < ARRAY_SIZE(commit_bounds_ms) && ms > commit_bounds_ms[i])
+	while (i < ARRAY_SIZE(commit_bounds_us) && us > commit_bounds_us[i])
 		i++;
-	st->commit_ms_buckets[i]++;
-	st->commit_ms_sum += ms;
+	st->commit_us_buckets[i]++;
+	st->commit_us_sum += us;
 	st->commits++;
 }
 
@@ -343,7 +345,7 @@ static void writer_extend_group(struct intake *in, struct intake_batch *last,
  * it, and without the later batches of its chain; each pass drops a batch,
  * so this ends.  A conflict ends the attempt with nothing failed for good.
  */
-static void writer_try_group(struct intake *in, struct intake_batch *group, double *commit_ms)
+static void writer_try_group(struct intake *in, struct intake_batch *group, int64_t *commit_us)
 {
 	struct store *s = in->store;
 	struct intake_batch *b;
@@ -388,7 +390,7 @@ again:
 		}
 		goto again;
 	}
-	t0 = time_mono_ms();
+	t0 = time_mono_us();
 	if (s->ops->commit(s)) {
 		group_fail(group, "commit", store_error(s));
 		for (b = group; b && s->is_commit_unknown; b = b->next)
@@ -396,7 +398,7 @@ again:
 		s->ops->rollback(s);
 		return;
 	}
-	*commit_ms = (double)(time_mono_ms() - t0);
+	*commit_us = time_mono_us() - t0;
 }
 
 /*
@@ -404,7 +406,7 @@ again:
  * process (the store sets is_retryable) rolls the group back and runs it
  * again, after a random pause that doubles each time (at most ~0.5 s).
  */
-static void writer_run_group(struct intake *in, struct intake_batch *group, double *commit_ms)
+static void writer_run_group(struct intake *in, struct intake_batch *group, int64_t *commit_us)
 {
 	struct store *s = in->store;
 
@@ -412,8 +414,8 @@ static void writer_run_group(struct intake *in, struct intake_batch *group, doub
 		struct timespec pause;
 		long ms;
 
-		writer_try_group(in, group, commit_ms);
-		if (*commit_ms >= 0 || !s->is_retryable)
+		writer_try_group(in, group, commit_us);
+		if (*commit_us >= 0 || !s->is_retryable)
 			return;
 		if (attempt == GROUP_MAX_TRIES) {
 			log_warn("intake", "group gave up after %d conflicts: %s", attempt,
@@ -442,7 +444,7 @@ static void writer_run_group(struct intake *in, struct intake_batch *group, doub
  * A group that gave up after conflicts was logged by writer_run_group.
  */
 static void writer_note_group(struct intake *in, const struct intake_batch *group,
-			      double commit_ms)
+			      int64_t commit_us)
 {
 	const char *why = "";
 	char since[40];
@@ -451,7 +453,7 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 
 	for (const struct intake_batch *b = group; b; b = b->next)
 		n_stored += b->rc == HUB_OK && !b->is_failed;
-	if (commit_ms >= 0 && n_stored > 0) {
+	if (commit_us >= 0 && n_stored > 0) {
 		for (const struct intake_batch *b = group; b; b = b->next)
 			if (b->is_failed)
 				log_error("intake", "batch rolled back: %s", b->err);
@@ -462,11 +464,11 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 				 (long long)outage_seconds(&was), (long long)was.n);
 		return;
 	}
-	if (commit_ms < 0 && in->store->is_retryable)
+	if (commit_us < 0 && in->store->is_retryable)
 		return; /* gave up after conflicts: not a store that cannot commit */
 	for (const struct intake_batch *b = group; b; b = b->next) {
 		n_refused += b->rc != HUB_OK;
-		if (!why[0] && (commit_ms < 0 ? !b->is_failed : b->is_failed))
+		if (!why[0] && (commit_us < 0 ? !b->is_failed : b->is_failed))
 			why = b->err; /* the group's ("store commit failed: ..."), else the first batch's */
 	}
 	switch (outage_fail(&in->failing, n_refused, FAILING_LOG_MS)) {
@@ -514,7 +516,7 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&in->lock);
 	for (;;) {
 		struct intake_batch *group, *b, *next;
-		double commit_ms = -1;
+		int64_t commit_us = -1;
 
 		while (!in->head && !in->is_stopping)
 			pthread_cond_wait(&in->work, &in->lock);
@@ -523,12 +525,12 @@ static void *writer_main(void *arg)
 		group = queue_take_group(in);
 		pthread_mutex_unlock(&in->lock);
 
-		writer_run_group(in, group, &commit_ms);
-		writer_note_group(in, group, commit_ms);
+		writer_run_group(in, group, &commit_us);
+		writer_note_group(in, group, commit_us);
 
 		pthread_mutex_lock(&in->lock);
-		if (commit_ms >= 0)
-			stats_commit(&in->stats, commit_ms);
+		if (commit_us >= 0)
+			stats_commit(&in->stats, commit_us);
 		else
 			in->stats.failed_commits++;
 		for (b = group; b; b = next) {

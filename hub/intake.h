@@ -90,9 +90,11 @@ struct intake_stats {
 	int64_t applied;
 	int64_t failed_commits;
 	int queue_depth;
-	/* commit latency histogram, upper bounds in ms: 1 2 5 10 25 50 100 250 500 1000 +Inf */
-	int64_t commit_ms_buckets[11];
-	double commit_ms_sum;
+	/* commit latency histogram, upper bounds in ms: 1 2 5 10 25 50 100 250 500 1000 +Inf;
+	 * measured in microseconds, so a commit shorter than a millisecond counts
+	 * what it took (not 0 or 1 ms, as the millisecond clock ticked) */
+	int64_t commit_us_buckets[11];
+	int64_t commit_us_sum;
 };
 
 /* Starts the writer thread; it takes ownership of `store` (closed by

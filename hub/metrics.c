@@ -39,7 +39,7 @@ struct metrics {
 	int waiting;                 /* under lock */
 };
 
-/* Upper bounds of intake_stats.commit_ms_buckets, as Prometheus "le" in
+/* Upper bounds of intake_stats.commit_us_buckets, as Prometheus "le" in
  * seconds; the 11th bucket is +Inf. */
 static const char *const commit_le[10] = {
 	"0.001", "0.002", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
@@ -214,13 +214,15 @@ static void render_intake(const struct intake_stats *st, struct strbuf *sb)
 	strbuf_printf(sb, "intake_queue_depth %d\n", st->queue_depth);
 	put_header(sb, "intake_commit_seconds", "histogram",
 		   "Duration of the intake's durable commits.");
-	for (size_t i = 0; i < ARRAY_SIZE(st->commit_ms_buckets); i++) {
-		cumulative += st->commit_ms_buckets[i];
+	for (size_t i = 0; i < ARRAY_SIZE(st->commit_us_buckets); i++) {
+		cumulative += st->commit_us_buckets[i];
 		strbuf_printf(sb, "intake_commit_seconds_bucket{le=\"%s\"} %lld\n",
 			      i < ARRAY_SIZE(commit_le) ? commit_le[i] : "+Inf",
 			      (long long)cumulative);
 	}
-	strbuf_printf(sb, "intake_commit_seconds_sum %.6f\n", st->commit_ms_sum / 1000.0);
+	/* exact: whole microseconds, printed as seconds with six decimals */
+	strbuf_printf(sb, "intake_commit_seconds_sum %lld.%06lld\n",
+		      (long long)(st->commit_us_sum / 1000000), (long long)(st->commit_us_sum % 1000000));
 	strbuf_printf(sb, "intake_commit_seconds_count %lld\n", (long long)cumulative);
 	put_header(sb, "intake_commit_failures_total", "counter",
 		   "Group commits that failed (their requests were answered 503).");

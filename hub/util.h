@@ -32,6 +32,8 @@ struct json_t *json_loads_whole(const char *text, size_t flags, struct json_erro
 int64_t time_now_ms(void);
 /* Monotonic clock in ms (for durations and timeouts). */
 int64_t time_mono_ms(void);
+/* The same in microseconds (for durations shorter than a millisecond). */
+int64_t time_mono_us(void);
 /* *ts = ms from now on `clock` (the clock of the condition variable waited
  * on: CLOCK_REALTIME by default, CLOCK_MONOTONIC when so made), for
  * pthread_cond_timedwait. */

@@ -19,6 +19,7 @@
 #include "../../hub/alloc.h"
 #include "../../hub/export.h"
 #include "../../hub/intake.h"
+#include "../../hub/metrics.h"
 #include "../../hub/profile.h"
 #include "../../hub/unify.h"
 #include "../../hub/util.h"
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char config_yaml[] = "identity:\n  external:\n    crm_id: {limit: 1, priority: 1}\n";
@@ -1013,6 +1015,7 @@ static struct {
 	int n_fail, n_conflict;  /* the writer's while batches run */
 	int n_nomem;             /* likewise */
 	int n_commit_fail;       /* commits that fail (a full disk) */
+	long commit_pause_us;    /* each commit takes at least this long */
 	const struct store_ops *real;
 	struct store_ops ops;
 } wrap = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -1063,6 +1066,10 @@ static int wrap_commit(struct store *s)
 		err_set(s->err, sizeof(s->err), "injected fault: database or disk is full");
 		return -1;
 	}
+	if (wrap.commit_pause_us > 0) {
+		struct timespec pause = {0, wrap.commit_pause_us * 1000};
+		nanosleep(&pause, NULL); /* a slow disk's fsync, not a wait for anything */
+	}
 	return wrap.real->commit(s);
 }
 
@@ -1079,6 +1086,7 @@ static void wrap_world_start(struct world *w, int n_fail, int n_conflict)
 	wrap.n_conflict = n_conflict;
 	wrap.n_nomem = 0;
 	wrap.n_commit_fail = 0;
+	wrap.commit_pause_us = 0;
 	w->writer->ops = &wrap.ops; /* the writer reads it after the first submit */
 }
 
@@ -1351,7 +1359,55 @@ static void test_statement_failures_are_logged_as_the_same_state(void)
 		record_free(recs[i]);
 }
 
+/* The value of the line "<name> <value>" of a Prometheus text, or -1. */
+static double metric_value(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = text; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+	return -1;
+}
+
+/* The commit histogram counts what commits took, to the microsecond: 20
+ * commits of at least 1.2 ms each are all above the 1 ms bucket, and their
+ * sum is at least 24 ms.  It was read off a millisecond clock, so such a
+ * commit counted 1 or 2 ms after the clock's ticks it crossed (mostly 1,
+ * under le="0.001"), and one under 1 ms counted 0 or 1. */
+static void test_commit_time_is_counted_in_fractions_of_a_millisecond(void)
+{
+	enum { N = 20, PAUSE_US = 1200 };
+	struct intake_batch bs[N];
+	struct record *recs[N] = {0};
+	struct metrics *m = metrics_new();
+	struct world w;
+	char id[16], *text;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	wrap_world_start(&w, 0, 0);
+	wrap.commit_pause_us = PAUSE_US;
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "t%d", i);
+		wrap_batch(&w, &bs[i], &recs[i], id, NULL, NULL);
+		CU_ASSERT_EQUAL(intake_submit(w.intake, &bs[i]), HUB_OK);
+		CU_ASSERT_EQUAL(intake_wait(w.intake, &bs[i]), HUB_OK); /* one group each */
+	}
+	wrap.commit_pause_us = 0;
+	text = metrics_render(m, w.intake);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_EQUAL(metric_value(text, "intake_commit_seconds_count"), N);
+	CU_ASSERT_EQUAL(metric_value(text, "intake_commit_seconds_bucket{le=\"0.001\"}"), 0);
+	CU_ASSERT(metric_value(text, "intake_commit_seconds_sum") >= N * PAUSE_US / 1e6);
+	hub_free(text);
+	metrics_free(m);
+	free(world_stop_dump(&w));
+	for (size_t i = 0; i < ARRAY_SIZE(recs); i++)
+		record_free(recs[i]);
+}
+
 TEST_SUITE(intake, NULL, NULL, TEST(test_commits_failing_are_logged_as_a_state),
+	   TEST(test_commit_time_is_counted_in_fractions_of_a_millisecond),
 	   TEST(test_statement_failures_are_logged_as_the_same_state),
 	   TEST(test_sqlite_out_of_memory_fails_its_batch_alone),
 	   TEST(test_a_stream_batch_passing_on_a_conflicts_retry_keeps_its_stream),
