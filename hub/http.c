@@ -21,7 +21,8 @@
  *      waiter thread waits for the batches in submission order and resumes
  *      each connection, whose answer is then queued.  So no pool thread
  *      ever blocks on a commit: a full queue is still answered 429 at once,
- *      and /healthz stays live while commits are slow.
+ *      and /healthz stays live while commits are slow (or fail: /readyz
+ *      says so, from the intake's failing state, metrics_readiness).
  *      An API answer may be a stream (the privacy access document): sent
  *      chunked as api_stream_read() reads it back from its spool file, on
  *      the connection's pool thread; MHD's free callback closes it.
@@ -92,7 +93,7 @@ struct http_server {
 	int64_t body_deadline_ms;  /* a body must arrive within this */
 	int64_t stop_grace_ms;
 	int port;
-	int id_healthz, id_metrics, id_api, id_page;
+	int id_healthz, id_readyz, id_metrics, id_api, id_page;
 	struct api *api;           /* borrowed; may be NULL */
 	struct deadline *deadline; /* request headers must arrive in time */
 
@@ -111,7 +112,7 @@ struct http_server {
 	int is_waiter_closing;                   /* under wait_lock */
 };
 
-enum req_kind { REQ_NONE = 0, REQ_HEALTHZ, REQ_METRICS, REQ_INGEST, REQ_API, REQ_ANSWERED };
+enum req_kind { REQ_NONE = 0, REQ_HEALTHZ, REQ_READYZ, REQ_METRICS, REQ_INGEST, REQ_API, REQ_ANSWERED };
 
 /* One request; *con_cls of its connection until the completion callback. */
 struct http_req {
@@ -611,6 +612,9 @@ static enum MHD_Result route_request(struct http_req *req, const char *target,
 	if (strcmp(url, "/healthz") == 0) {
 		req->route_id = srv->id_healthz;
 		req->kind = REQ_HEALTHZ;
+	} else if (strcmp(url, "/readyz") == 0) {
+		req->route_id = srv->id_readyz;
+		req->kind = REQ_READYZ;
 	} else if (strcmp(url, "/metrics") == 0) {
 		req->route_id = srv->id_metrics;
 		req->kind = REQ_METRICS;
@@ -856,6 +860,7 @@ static enum MHD_Result run_api(struct http_req *req, const char *method)
 
 static enum MHD_Result request_finish(struct http_req *req, const char *method)
 {
+	unsigned status;
 	char *text;
 
 	if (req->refusal.status)
@@ -868,6 +873,9 @@ static enum MHD_Result request_finish(struct http_req *req, const char *method)
 	case REQ_HEALTHZ:
 		return http_answer_take(req, MHD_HTTP_OK, hub_strdup("{\"status\":\"ok\"}"), NULL,
 					NULL, NULL);
+	case REQ_READYZ:
+		text = metrics_readiness(req->srv->env.intake, &status);
+		return http_answer_take(req, status, text, NULL, NULL, NULL);
 	case REQ_METRICS:
 		text = metrics_render(req->srv->metrics, req->srv->env.intake);
 		if (!text)
@@ -1175,7 +1183,10 @@ static struct http_server *server_new(const struct http_context *ctx)
 	srv->id_metrics = metrics_route_add(srv->metrics, "/metrics");
 	srv->id_api = metrics_route_add(srv->metrics, "/v1");
 	srv->id_page = metrics_route_add(srv->metrics, "/");
-	if (srv->id_healthz < 0 || srv->id_metrics < 0 || srv->id_api < 0 || srv->id_page < 0) {
+	/* last: the ids above are the tests' (test_http.c) */
+	srv->id_readyz = metrics_route_add(srv->metrics, "/readyz");
+	if (srv->id_healthz < 0 || srv->id_metrics < 0 || srv->id_api < 0 || srv->id_page < 0 ||
+	    srv->id_readyz < 0) {
 		server_free(srv);
 		return NULL;
 	}

@@ -1,6 +1,6 @@
 /*
  * http.h - the HTTP server (libmicrohttpd, thread pool): the route table
- * (/healthz, /metrics, push sources under /in/<source>/), body limits and
+ * (/healthz, /readyz, /metrics, push sources under /in/<source>/), body limits and
  * Content-Encoding, JSON errors, connection limits and timeouts, and a
  * stop that lets in-flight requests finish.  http.c is the only file that
  * includes microhttpd.h.

@@ -49,6 +49,7 @@ struct intake {
 	/* writer thread only: groups that could not be stored
 	 * (writer_note_group) */
 	struct outage failing;     /* its n: batches refused since */
+	struct intake_batch probe; /* writer thread only: writer_probe's */
 };
 
 /*
@@ -467,7 +468,7 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 	if (commit_us < 0 && in->store->is_retryable)
 		return; /* gave up after conflicts: not a store that cannot commit */
 	for (const struct intake_batch *b = group; b; b = b->next) {
-		n_refused += b->rc != HUB_OK;
+		n_refused += b->rc != HUB_OK && b != &in->probe;
 		if (!why[0] && (commit_us < 0 ? !b->is_failed : b->is_failed))
 			why = b->err; /* the group's ("store commit failed: ..."), else the first batch's */
 	}
@@ -484,6 +485,60 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 		break;
 	case OUTAGE_QUIET:
 		break;
+	}
+}
+
+/* The failing state into the stats, for readers (/readyz); under lock. */
+static void writer_share_failing(struct intake *in)
+{
+	in->stats.failing_since_ms = in->failing.since_ms;
+	in->stats.failing_refused = in->failing.n;
+}
+
+/*
+ * While the store cannot commit and no batch comes, the writer tries a
+ * group of its own every INTAKE_PROBE_MS: an empty batch whose one write is
+ * the meta row INTAKE_PROBE_KEY (the time), through the same BEGIN, locks
+ * and COMMIT as any group, so that a full disk, a read-only file or a
+ * server gone is met as a batch would meet it.  Its outcome is noted as a
+ * group's (writer_note_group, which does not count it as a refused batch),
+ * not in the commit counters.  Called without the lock.
+ */
+static void writer_probe(struct intake *in)
+{
+	struct intake_batch *b = &in->probe;
+	char now[24];
+	int64_t commit_us = -1;
+
+	snprintf(now, sizeof(now), "%lld", (long long)time_now_ms());
+	memset(b, 0, sizeof(*b));
+	b->cursor_key = INTAKE_PROBE_KEY;
+	b->cursor_value = now;
+	writer_run_group(in, b, &commit_us);
+	writer_note_group(in, b, commit_us);
+}
+
+/* Waits under the lock for batches or the stop; while the store cannot
+ * commit, probes it every INTAKE_PROBE_MS meanwhile.  Not in bulk mode (an
+ * import, which serves no /readyz): a bulk group takes the batches queued
+ * while it runs, and the probe's must stay alone. */
+static void writer_wait_work(struct intake *in)
+{
+	struct timespec until;
+
+	while (!in->head && !in->is_stopping) {
+		if (!in->failing.since_ms || in->is_bulk) {
+			pthread_cond_wait(&in->work, &in->lock);
+			continue;
+		}
+		time_deadline(&until, CLOCK_REALTIME, INTAKE_PROBE_MS);
+		if (pthread_cond_timedwait(&in->work, &in->lock, &until) == 0 || in->head ||
+		    in->is_stopping)
+			continue;
+		pthread_mutex_unlock(&in->lock);
+		writer_probe(in);
+		pthread_mutex_lock(&in->lock);
+		writer_share_failing(in);
 	}
 }
 
@@ -518,8 +573,7 @@ static void *writer_main(void *arg)
 		struct intake_batch *group, *b, *next;
 		int64_t commit_us = -1;
 
-		while (!in->head && !in->is_stopping)
-			pthread_cond_wait(&in->work, &in->lock);
+		writer_wait_work(in);
 		if (!in->head)
 			break;
 		group = queue_take_group(in);
@@ -529,6 +583,7 @@ static void *writer_main(void *arg)
 		writer_note_group(in, group, commit_us);
 
 		pthread_mutex_lock(&in->lock);
+		writer_share_failing(in);
 		if (commit_us >= 0)
 			stats_commit(&in->stats, commit_us);
 		else

@@ -95,7 +95,18 @@ struct intake_stats {
 	 * what it took (not 0 or 1 ms, as the millisecond clock ticked) */
 	int64_t commit_us_buckets[11];
 	int64_t commit_us_sum;
+	/* the store cannot commit: since when (wall clock, ms; 0 while groups
+	 * commit) and the batches refused since.  Set by the first group that
+	 * could store nothing (its BEGIN, COMMIT or every batch failing);
+	 * cleared by the next that commits, or by the writer's own probe: while
+	 * it lasts and no batch comes, the writer tries a commit every
+	 * INTAKE_PROBE_MS (a load balancer sends nothing to a hub not ready) */
+	int64_t failing_since_ms;
+	int64_t failing_refused;
 };
+
+#define INTAKE_PROBE_MS 1000
+#define INTAKE_PROBE_KEY "intake_probe" /* the meta row the probe writes: its time */
 
 /* Starts the writer thread; it takes ownership of `store` (closed by
  * intake_stop).  Returns 0 or -1. */

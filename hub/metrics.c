@@ -229,6 +229,29 @@ static void render_intake(const struct intake_stats *st, struct strbuf *sb)
 	strbuf_printf(sb, "intake_commit_failures_total %lld\n", (long long)st->failed_commits);
 }
 
+char *metrics_readiness(struct intake *in, unsigned *status)
+{
+	struct intake_stats st = {0};
+	struct strbuf sb;
+	char since[40];
+
+	if (in)
+		intake_get_stats(in, &st);
+	*status = st.failing_since_ms ? 503 : 200;
+	if (!st.failing_since_ms)
+		return hub_strdup("{\"status\":\"ok\"}");
+	strbuf_init(&sb);
+	strbuf_printf(&sb, "{\"status\":\"failing\",\"store\":\"commits failing since %s (%lld"
+		      " batches refused); the cause is in the hub's log\"}",
+		      time_format_ms(st.failing_since_ms, since, sizeof(since)),
+		      (long long)st.failing_refused);
+	if (sb.failed) {
+		strbuf_free(&sb);
+		return NULL;
+	}
+	return strbuf_take(&sb);
+}
+
 char *metrics_render(struct metrics *m, struct intake *in)
 {
 	struct strbuf sb;

@@ -2,7 +2,8 @@
  * metrics.h - the hub's counters and their Prometheus text form (format
  * 0.0.4): HTTP requests by route and status, records rejected at the door,
  * requests waiting for their commit, and, read from the intake when
- * rendered, records applied, queue depth and the commit latency histogram.
+ * rendered, records applied, queue depth and the commit latency histogram;
+ * also the readiness answer (/readyz), read from the intake too.
  */
 #ifndef HUB_METRICS_H
 #define HUB_METRICS_H
@@ -34,6 +35,15 @@ void metrics_waiting_add(struct metrics *m, int delta);
 int64_t metrics_requests(struct metrics *m, int route_id, unsigned status);
 int64_t metrics_rejected(struct metrics *m);
 int metrics_waiting(struct metrics *m);
+
+/* The answer of GET /readyz (readiness; /healthz is liveness): 200
+ * {"status":"ok"} while the intake's groups commit (or there is no intake),
+ * 503 {"status":"failing","store":"commits failing since <time> (<n>
+ * batches refused); the cause is in the hub's log"} while they cannot
+ * (intake_stats.failing_since_ms).  Never the store's own error: it names
+ * the file or the server, and the probe needs no token.  *status gets the
+ * HTTP status; returns a hub_malloc'd string or NULL (no memory). */
+char *metrics_readiness(struct intake *in, unsigned *status);
 
 /* The Prometheus text of everything; `in` may be NULL (no intake series).
  * Returns a hub_malloc'd string or NULL (no memory). */

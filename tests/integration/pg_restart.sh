@@ -4,7 +4,8 @@
 # a client sends one record per request and resends on 503, as clients
 # must.  Midway the server is killed (pg_ctl -m immediate), requests go on
 # and must be answered 503 (never 2xx, never a hang); the server comes back
-# and requests must succeed again without restarting the hub.  Then it is
+# and requests must succeed again without restarting the hub (/readyz 503
+# while it is down, 200 again by itself once it is back, /healthz 200).  Then it is
 # restarted while requests are in flight.  Every record answered 2xx is in
 # the store at the end, exactly once.
 set -u
@@ -96,7 +97,21 @@ for k in 1 2 3 4 5; do
 	[ "$code" = 503 ] || fail "PostgreSQL down: HTTP $code, expected 503"
 done
 kill -0 "$pid" 2>/dev/null || fail "the hub died with PostgreSQL"
+# readiness says so, liveness does not
+code=$(curl -s -o "$T/readyz" -w '%{http_code}' --max-time 10 "$base/readyz")
+[ "$code" = 503 ] || fail "PostgreSQL down: /readyz answered $code, expected 503"
+grep -q '"status":"failing","store":"commits failing since' "$T/readyz" ||
+	fail "PostgreSQL down: /readyz said $(cat "$T/readyz")"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$base/healthz")
+[ "$code" = 200 ] || fail "PostgreSQL down: /healthz answered $code, expected 200"
 sh tests/pgtest.sh start "$PGD" >/dev/null || fail "cannot start PostgreSQL again"
+# ready again with no request sent meanwhile (the intake probes the store)
+i=0
+until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base/readyz")" = 200 ]; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || fail "/readyz not 200 within 30 s of PostgreSQL coming back"
+	sleep 0.1
+done
 phase 41 80
 kill -0 "$pid" 2>/dev/null || fail "the hub died"
 grep -q "reconnected to PostgreSQL" "$T/log" || fail "no reconnection in the log"

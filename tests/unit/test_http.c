@@ -406,6 +406,77 @@ static void test_healthz_answers_ok(void)
 	world_close(&w);
 }
 
+/* The intake's store with its commits failing while is_full is set (a
+ * full disk). */
+static struct {
+	atomic_int is_full;
+	const struct store_ops *real;
+	struct store_ops ops;
+} full_disk;
+
+static int full_disk_commit(struct store *s)
+{
+	if (atomic_load(&full_disk.is_full)) {
+		err_set(s->err, sizeof(s->err), "injected fault: database or disk is full");
+		return -1;
+	}
+	return full_disk.real->commit(s);
+}
+
+/* Wraps the intake's store (idle: it reads its ops after the next submit). */
+static void full_disk_wrap(struct world *w)
+{
+	full_disk.real = w->th->writer->ops;
+	full_disk.ops = *full_disk.real;
+	full_disk.ops.commit = full_disk_commit;
+	atomic_store(&full_disk.is_full, 1);
+	w->th->writer->ops = &full_disk.ops;
+}
+
+static int readyz_is_ok(void *arg)
+{
+	struct resp r;
+
+	http_do(*(int *)arg, "GET", "/readyz", NULL, 0, 0, NULL, &r);
+	return r.status == 200 && strcmp(r.body, "{\"status\":\"ok\"}") == 0;
+}
+
+/* A store that cannot commit gets every ingestion answered 503: /readyz
+ * then answers 503 naming the store and since when (not the store's error,
+ * which names its file or server), while /healthz, liveness, stays 200.
+ * Once the store commits again /readyz is 200 without any request sent
+ * meanwhile (a load balancer sends none to a hub that is not ready): the
+ * intake tries a commit itself. */
+static void test_readyz_fails_while_commits_fail_and_recovers_by_itself(void)
+{
+	struct world w;
+	struct resp r;
+
+	world_open(&w, NULL, NULL);
+	CU_ASSERT(readyz_is_ok(&w.port));
+	full_disk_wrap(&w);
+	post(&w, "/in/web/v1/echo", "m1\n", &r);
+	CU_ASSERT_EQUAL(r.status, 503);
+	http_do(w.port, "GET", "/readyz", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 503);
+	CU_ASSERT_STRING_EQUAL(r.content_type, "application/json");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "{\"status\":\"failing\",\"store\":\"commits failing"
+					   " since 20"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, " (1 batches refused); the cause is in the hub's"
+					   " log\"}"));
+	CU_ASSERT_PTR_NULL(strstr(r.body, "disk is full"));
+	http_do(w.port, "HEAD", "/readyz", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 503);
+	http_do(w.port, "GET", "/healthz", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	atomic_store(&full_disk.is_full, 0);
+	CU_ASSERT(wait_until(readyz_is_ok, &w.port));
+	post(&w, "/in/web/v1/echo", "m2\n", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(readyz_is_ok(&w.port));
+	world_close(&w);
+}
+
 static void test_unknown_routes_are_404_json(void)
 {
 	static const char *const paths[] = {
@@ -2340,6 +2411,7 @@ static int suite_clean(void)
 
 TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_healthz_answers_ok),
+	   TEST(test_readyz_fails_while_commits_fail_and_recovers_by_itself),
 	   TEST(test_unknown_routes_are_404_json),
 	   TEST(test_wrong_method_is_405_with_allow),
 	   TEST(test_header_lookup_ignores_case),
