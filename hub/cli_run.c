@@ -350,6 +350,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 		goto fail;
 	}
 	ctx.api = r.api;
+	ctx.exports = r.exports;
+	ctx.sched = r.sched;
 	if (http_start(&r.http, &ctx, err, sizeof(err))) {
 		cli_error("run", "%s", err);
 		goto fail;

@@ -1432,6 +1432,31 @@ json_t *export_status_provider(void *exporter)
 	return status;
 }
 
+size_t export_count(const struct exporter *ex)
+{
+	return ex ? ex->cfg->n_exports : 0;
+}
+
+int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max)
+{
+	char err[512] = "";
+	int n = -1;
+
+	if (export_count(ex) == 0 || max == 0)
+		return 0;
+	pthread_mutex_lock(&ex->status_lock);
+	if (ex->status_store ||
+	    store_open_existing(ex->cfg, &ex->status_store, err, sizeof(err)) == 0) {
+		n = export_lag_read(ex, ex->status_store, ex->cfg, out, max);
+		if (n < 0)
+			err_set(err, sizeof(err), "%s", store_error(ex->status_store));
+	}
+	pthread_mutex_unlock(&ex->status_lock);
+	if (n < 0)
+		log_error("export", "lag for /metrics: %s", err);
+	return n;
+}
+
 /* ---- asking for a backfill ------------------------------------------------ */
 
 const struct config_instance *export_config(const struct hub_config *cfg, const char *name)

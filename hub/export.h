@@ -122,6 +122,25 @@ json_t *export_status_json(struct exporter *ex, struct store *s, const struct hu
  * (logged). */
 json_t *export_status_provider(void *exporter);
 
+/* One export's place in the change feed, as GET /metrics shows it. */
+struct export_lag {
+	const char *name;        /* the config's */
+	int64_t cursor;          /* as the status's "cursor" */
+	int64_t last_seq;        /* the feed's end (the status's "last_seq") */
+};
+
+/* How many exports the configuration of ex lists, enabled or not (0 for
+ * NULL). */
+size_t export_count(const struct exporter *ex);
+
+/* For GET /metrics: out[i] for each export of the configuration (at most
+ * max), read as export_status_json() reads them (the live cursor while
+ * this process holds the lease) on the exporter's status connection: per
+ * export one meta read and export_outbox_last_seq's O(log n) indexed
+ * probes, never a scan of the feed.  Returns how many, or -1 on a store
+ * failure (logged). */
+int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max);
+
 /* ---- pieces, exposed for tests ---------------------------------------- */
 
 /* The wait before retry number `attempt` (0-based): a uniform draw from

@@ -183,4 +183,9 @@ struct export_live {
 /* Copies the live state of export `name`; 1 found, 0 not running. */
 int export_live_get(struct exporter *ex, const char *name, struct export_live *out);
 
+/* export_lag_provider() on the caller's connection s (only read).  Returns
+ * how many, or -1 with s->err set. */
+int export_lag_read(struct exporter *ex, struct store *s, const struct hub_config *cfg,
+		    struct export_lag *out, size_t max);
+
 #endif

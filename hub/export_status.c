@@ -290,6 +290,26 @@ fail:
 	return NULL;
 }
 
+int export_lag_read(struct exporter *ex, struct store *s, const struct hub_config *cfg,
+		    struct export_lag *out, size_t max)
+{
+	struct export_live live;
+	size_t n = 0;
+
+	for (; n < cfg->n_exports && n < max; n++) {
+		const char *name = cfg->exports[n].name;
+		out[n].name = name;
+		if (export_cursor_load(s, name, &out[n].cursor))
+			return -1;
+		/* as status_state(): this worker's while it holds the lease */
+		if (ex && export_live_get(ex, name, &live) && live.lease > 0)
+			out[n].cursor = live.cursor;
+		if (export_outbox_last_seq(s, out[n].cursor, &out[n].last_seq))
+			return -1;
+	}
+	return (int)n;
+}
+
 /* [{"name", "cursor"}] of the exports the store knows from other
  * configurations, or NULL on a failure. */
 static json_t *status_elsewhere(struct store *s, const struct hub_config *cfg)

@@ -87,6 +87,7 @@ struct http_server {
 	const struct hub_config *cfg;
 	struct ingest_env env;
 	struct metrics *metrics;
+	struct metrics_feeds feeds; /* what /metrics reads besides (borrowed) */
 	struct http_mount *mounts;
 	size_t n_mounts;
 	size_t max_body;
@@ -877,7 +878,7 @@ static enum MHD_Result request_finish(struct http_req *req, const char *method)
 		text = metrics_readiness(req->srv->env.intake, &status);
 		return http_answer_take(req, status, text, NULL, NULL, NULL);
 	case REQ_METRICS:
-		text = metrics_render(req->srv->metrics, req->srv->env.intake);
+		text = metrics_render(req->srv->metrics, &req->srv->feeds);
 		if (!text)
 			return http_answer_take(req, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, NULL, NULL,
 						NULL);
@@ -1168,6 +1169,9 @@ static struct http_server *server_new(const struct http_context *ctx)
 	srv->body_deadline_ms = 2 * timeout_ms;
 	srv->stop_grace_ms = timeout_ms < STOP_GRACE_MAX_MS ? timeout_ms : STOP_GRACE_MAX_MS;
 	srv->env.intake = ctx->intake;
+	srv->feeds.intake = ctx->intake;
+	srv->feeds.exports = ctx->exports;
+	srv->feeds.sched = ctx->sched;
 	srv->env.rules.external_ids = cfg->external_ids;
 	srv->env.rules.n_external_ids = cfg->n_external_ids;
 	srv->env.rules.blocked_values = cfg->blocked_values;

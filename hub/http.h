@@ -26,6 +26,9 @@ struct http_context {
 	size_t n_push;
 	/* the management API and the Profiles View (may be NULL) */
 	struct api *api;
+	/* what /metrics shows of the exports and the pull sources (may be NULL) */
+	struct exporter *exports;
+	struct scheduler *sched;
 };
 
 /* Can `listen` ("host:port"; NULL: the default) be bound now?  `run` asks

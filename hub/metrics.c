@@ -5,17 +5,22 @@
  * request is counted by index (no string work on the hot path).  Statuses
  * per route are a small table filled as they occur; a route that somehow
  * sees more distinct statuses than it has slots counts the rest under
- * status="other".  Intake series (applied, queue depth, commit latency)
- * are not copied here: metrics_render() reads them from the intake.
+ * status="other".  Intake series (applied, queue depth, commit latency),
+ * the exports' lag and the syncs' outcomes are not copied here:
+ * metrics_render() reads them from the intake, the exporter (the store)
+ * and the scheduler.
  *
  * Never put request data in a label: labels are route templates only.
  */
 #include "metrics.h"
 
 #include "alloc.h"
+#include "export.h"
+#include "scheduler.h"
 #include "util.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #define STATUS_SLOTS 24
@@ -229,6 +234,67 @@ static void render_intake(const struct intake_stats *st, struct strbuf *sb)
 	strbuf_printf(sb, "intake_commit_failures_total %lld\n", (long long)st->failed_commits);
 }
 
+/* The line `name`{`label`="`label_value`"} `value` of a series. */
+static void put_sample(struct strbuf *sb, const char *name, const char *label,
+		       const char *label_value, const char *value)
+{
+	strbuf_printf(sb, "%s{%s=\"", name, label);
+	put_label_value(sb, label_value);
+	strbuf_printf(sb, "\"} %s\n", value);
+}
+
+/* Each export's lag, read from the store (export_lag_provider: indexed
+ * probes, no scan); nothing when it cannot be read (logged there). */
+static void render_exports(struct exporter *ex, struct strbuf *sb)
+{
+	size_t max = export_count(ex);
+	struct export_lag *lags = max ? hub_calloc(max, sizeof(*lags)) : NULL;
+	int n = lags ? export_lag_provider(ex, lags, max) : 0;
+	char value[24];
+
+	if (n > 0)
+		put_header(sb, "export_lag_changes", "gauge",
+			   "Seqs of the change feed past the export's cursor (an upper bound"
+			   " of the changes it has still to deliver; 0: caught up).");
+	for (int i = 0; i < n; i++) {
+		int64_t lag = lags[i].last_seq - lags[i].cursor;
+		snprintf(value, sizeof(value), "%lld", (long long)(lag > 0 ? lag : 0));
+		put_sample(sb, "export_lag_changes", "export", lags[i].name, value);
+	}
+	hub_free(lags);
+}
+
+/* Each pull source's last success (only those with one) and whether its
+ * last run failed. */
+static void render_syncs(struct scheduler *sched, struct strbuf *sb)
+{
+	size_t max = scheduler_source_count(sched), n;
+	struct sched_sync_stat *st = max ? hub_calloc(max, sizeof(*st)) : NULL;
+	char value[32];
+
+	n = st ? scheduler_sync_stats(sched, st, max) : 0;
+	if (n == 0)
+		goto out;
+	put_header(sb, "sync_last_success_timestamp_seconds", "gauge",
+		   "When the source's last successful sync ended (Unix time), in this"
+		   " process since it started.");
+	for (size_t i = 0; i < n; i++) {
+		snprintf(value, sizeof(value), "%lld.%03lld", (long long)(st[i].last_ok_ms / 1000),
+			 (long long)(st[i].last_ok_ms % 1000));
+		if (st[i].last_ok_ms)
+			put_sample(sb, "sync_last_success_timestamp_seconds", "source", st[i].name,
+				   value);
+	}
+	put_header(sb, "sync_last_run_failed", "gauge",
+		   "1 when the source's last sync failed (or its plugin refused its"
+		   " configuration), else 0.");
+	for (size_t i = 0; i < n; i++)
+		put_sample(sb, "sync_last_run_failed", "source", st[i].name,
+			   st[i].is_last_failed ? "1" : "0");
+out:
+	hub_free(st);
+}
+
 char *metrics_readiness(struct intake *in, unsigned *status)
 {
 	struct intake_stats st = {0};
@@ -252,7 +318,7 @@ char *metrics_readiness(struct intake *in, unsigned *status)
 	return strbuf_take(&sb);
 }
 
-char *metrics_render(struct metrics *m, struct intake *in)
+char *metrics_render(struct metrics *m, const struct metrics_feeds *f)
 {
 	struct strbuf sb;
 	struct intake_stats st;
@@ -267,10 +333,14 @@ char *metrics_render(struct metrics *m, struct intake *in)
 		   "Requests whose records are queued or being committed.");
 	strbuf_printf(&sb, "http_requests_waiting_commit %d\n", m->waiting);
 	pthread_mutex_unlock(&m->lock);
-	if (in) {
-		intake_get_stats(in, &st);
+	if (f && f->intake) {
+		intake_get_stats(f->intake, &st);
 		render_intake(&st, &sb);
 	}
+	if (f && f->exports)
+		render_exports(f->exports, &sb);
+	if (f && f->sched)
+		render_syncs(f->sched, &sb);
 	if (sb.failed) {
 		strbuf_free(&sb);
 		return NULL;

@@ -2,8 +2,9 @@
  * metrics.h - the hub's counters and their Prometheus text form (format
  * 0.0.4): HTTP requests by route and status, records rejected at the door,
  * requests waiting for their commit, and, read from the intake when
- * rendered, records applied, queue depth and the commit latency histogram;
- * also the readiness answer (/readyz), read from the intake too.
+ * rendered, records applied, queue depth and the commit latency histogram,
+ * each export's lag and each pull source's last success and failure; also
+ * the readiness answer (/readyz), read from the intake too.
  */
 #ifndef HUB_METRICS_H
 #define HUB_METRICS_H
@@ -45,8 +46,20 @@ int metrics_waiting(struct metrics *m);
  * HTTP status; returns a hub_malloc'd string or NULL (no memory). */
 char *metrics_readiness(struct intake *in, unsigned *status);
 
-/* The Prometheus text of everything; `in` may be NULL (no intake series).
+struct exporter;
+struct scheduler;
+
+/* What /metrics reads besides its own counters when rendered (borrowed;
+ * each may be NULL: no series of it). */
+struct metrics_feeds {
+	struct intake *intake;     /* records, queue, commits */
+	struct exporter *exports;  /* export_lag_changes, per export */
+	struct scheduler *sched;   /* sync_last_success_timestamp_seconds and
+				    * sync_last_run_failed, per pull source */
+};
+
+/* The Prometheus text of everything; `f` may be NULL (the counters only).
  * Returns a hub_malloc'd string or NULL (no memory). */
-char *metrics_render(struct metrics *m, struct intake *in);
+char *metrics_render(struct metrics *m, const struct metrics_feeds *f);
 
 #endif

@@ -222,6 +222,8 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 			      rep->warning_reasons[e->n_warning_reasons]);
 	str_copy_utf8(e->last_error, sizeof(e->last_error),
 		     rep->rc == HUB_OK || rep->rc == HUB_ERR_STOPPED ? "" : rep->err);
+	if (rep->rc == HUB_OK)
+		e->last_ok_ms = now_ms;
 	switch (rep->rc) {
 	case HUB_OK:
 	case HUB_ERR_STOPPED:
@@ -921,6 +923,28 @@ json_t *scheduler_status_json(struct scheduler *s)
 	}
 	pthread_mutex_unlock(&s->lock);
 	return list;
+}
+
+size_t scheduler_source_count(const struct scheduler *s)
+{
+	return s ? s->n_src : 0;
+}
+
+size_t scheduler_sync_stats(struct scheduler *s, struct sched_sync_stat *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (; n < s->n_src && n < max; n++) {
+		const struct sched_source *src = &s->src[n];
+		/* as source_json: a try of the lease is no run */
+		const struct sched_entry *e = src->is_taking_lease ? &src->before : &src->e;
+		out[n].name = src->conf->name;
+		out[n].last_ok_ms = e->last_ok_ms;
+		out[n].is_last_failed = e->last_rc != HUB_OK && e->last_rc != HUB_ERR_STOPPED;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 int scheduler_trigger(struct scheduler *s, const char *name)

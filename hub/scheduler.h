@@ -61,6 +61,21 @@ void scheduler_stop(struct scheduler *s);
  */
 json_t *scheduler_status_json(struct scheduler *s);
 
+/* One pull source as GET /metrics shows it (the runs of this process,
+ * since it started). */
+struct sched_sync_stat {
+	const char *name;        /* the config's */
+	int64_t last_ok_ms;      /* the end of its last run that ended ok; 0: none */
+	int is_last_failed;      /* its last run ended in an error (not "stopped"), or
+				  * its plugin refused its configuration */
+};
+
+/* How many pull sources s runs (0 for NULL). */
+size_t scheduler_source_count(const struct scheduler *s);
+/* Fills out[] with at most max sources, in the configuration's order;
+ * returns how many. */
+size_t scheduler_sync_stats(struct scheduler *s, struct sched_sync_stat *out, size_t max);
+
 #define SCHEDULER_TRIGGERED 0     /* a run starts now */
 #define SCHEDULER_RUNNING 1       /* one is running: another follows it */
 #define SCHEDULER_NO_SOURCE (-1)  /* no pull source of that name */
@@ -104,6 +119,7 @@ struct sched_entry {
 				  * trigger or a retry): the next counts from
 				  * nominal_ms, so jitter never adds up */
 	int64_t last_start_ms, last_end_ms; /* 0: never */
+	int64_t last_ok_ms;      /* the end of the last run that ended ok; 0: none */
 	hub_rc last_rc;
 	int64_t read, applied, duplicates, rejected; /* the last (or current) run */
 	int64_t warnings;

@@ -12,9 +12,11 @@
 #include "testhub.h"
 #include "teststore.h"
 
+#include "../../hub/alloc.h"
 #include "../../hub/export.h"
 #include "../../hub/export_int.h"
 #include "../../hub/host.h"
+#include "../../hub/metrics.h"
 #include "../../hub/plugin.h"
 #include "../../hub/privacy.h"
 #include "../../hub/profile.h"
@@ -327,6 +329,49 @@ static void test_outbox_last_seq_finds_the_end_by_probing(void)
 	CU_ASSERT_EQUAL(export_outbox_last_seq(w.th->reader, 1000000, &last), 0);
 	CU_ASSERT_EQUAL(last, 1000000);
 	json_decref(seqs);
+	world_close(&w);
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+/* The export_lag_changes line of export x in what GET /metrics shows, or
+ * -1 when there is none. */
+static long long metrics_lag_of_x(struct world *w)
+{
+	static const char series[] = "\nexport_lag_changes{export=\"x\"} ";
+	struct metrics *m = metrics_new();
+	char *text = m ? metrics_render(m, &(struct metrics_feeds){.exports = w->ex}) : NULL;
+	const char *at = text ? strstr(text, series) : NULL;
+	long long lag = at ? strtoll(at + strlen(series), NULL, 10) : -1;
+
+	CU_ASSERT_PTR_NOT_NULL(text);
+	hub_free(text);
+	metrics_free(m);
+	return lag;
+}
+
+/* /metrics shows each export's lag as its status does (last_seq - cursor):
+ * the whole feed for an export that is off, 0 for one that delivered it. */
+static void test_metrics_show_each_export_s_lag(void)
+{
+	struct world w;
+	json_t *seqs;
+
+	world_open(&w, "    enabled: false\n");
+	apply(&w, people);
+	seqs = outbox_seqs(&w);
+	CU_ASSERT_FATAL(json_array_size(seqs) > 0);
+	world_start(&w);
+	CU_ASSERT_EQUAL(metrics_lag_of_x(&w),
+			json_integer_value(json_array_get(seqs, json_array_size(seqs) - 1)));
+	json_decref(seqs);
+	world_close(&w);
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	CU_ASSERT_EQUAL(metrics_lag_of_x(&w), 0);
 	world_close(&w);
 }
 
@@ -2806,6 +2851,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_retry_after_is_read_from_the_start_of_the_message),
 	   TEST(test_outbox_last_seq_finds_the_end_by_probing),
 	   TEST(test_every_change_arrives_in_seq_order_with_its_profile),
+	   TEST(test_metrics_show_each_export_s_lag),
 	   TEST(test_a_moved_installation_updates_the_profile_it_left),
 	   TEST(test_a_restart_goes_on_from_the_saved_cursor),
 	   TEST(test_delivered_changes_leave_the_feed_once_every_export_passed_them),

@@ -1394,7 +1394,7 @@ static void test_commit_time_is_counted_in_fractions_of_a_millisecond(void)
 		CU_ASSERT_EQUAL(intake_wait(w.intake, &bs[i]), HUB_OK); /* one group each */
 	}
 	wrap.commit_pause_us = 0;
-	text = metrics_render(m, w.intake);
+	text = metrics_render(m, &(struct metrics_feeds){.intake = w.intake});
 	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
 	CU_ASSERT_EQUAL(metric_value(text, "intake_commit_seconds_count"), N);
 	CU_ASSERT_EQUAL(metric_value(text, "intake_commit_seconds_bucket{le=\"0.001\"}"), 0);

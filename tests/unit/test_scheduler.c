@@ -12,6 +12,8 @@
 
 #include "testhub.h"
 
+#include "../../hub/alloc.h"
+#include "../../hub/metrics.h"
 #include "../../hub/plugin.h"
 #include "../../hub/scheduler.h"
 #include "../../hub/util.h"
@@ -591,29 +593,39 @@ static void plugin_sched_stop(struct plugin_sched *ps)
 	testhub_stop(ps->th);
 }
 
+/* The status JSON once the first source's triggered run has a result:
+ * the run ends on the scheduler's thread, polled for (10 s). */
+static json_t *status_after_the_run(struct plugin_sched *ps)
+{
+	json_t *list = NULL, *run;
+
+	for (int64_t until = time_mono_ms() + 10000; time_mono_ms() < until;) {
+		struct timespec pause = {0, 2 * 1000 * 1000};
+
+		json_decref(list);
+		list = scheduler_status_json(ps->s);
+		run = json_object_get(json_array_get(list, 0), "last_run");
+		if (json_is_string(json_object_get(run, "result")))
+			break;
+		nanosleep(&pause, NULL);
+	}
+	return list;
+}
+
 /* The status JSON of a source that ran: last_run names the first
  * rejections and warnings beside their counts (a real run of the
  * reject_lines test plugin, triggered, its end waited for). */
 static void test_status_names_the_last_run_s_rejections_and_warnings(void)
 {
 	struct plugin_sched ps;
-	json_t *list = NULL, *run = NULL;
+	json_t *list, *run;
 
 	plugin_sched_start(&ps, "sources:\n  - name: rl\n    plugin: reject_lines\n"
 			   "    lines: [p1, \"!not a user\", \"w:u5\"]\n",
 			   "tests/plugins/reject_lines.so");
 	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, "rl"), SCHEDULER_TRIGGERED);
-	/* the run ends on the scheduler's thread: poll for its result (10 s) */
-	for (int64_t until = time_mono_ms() + 10000; time_mono_ms() < until;) {
-		struct timespec pause = {0, 2 * 1000 * 1000};
-
-		json_decref(list);
-		list = scheduler_status_json(ps.s);
-		run = json_object_get(json_array_get(list, 0), "last_run");
-		if (json_is_string(json_object_get(run, "result")))
-			break;
-		nanosleep(&pause, NULL);
-	}
+	list = status_after_the_run(&ps);
+	run = json_object_get(json_array_get(list, 0), "last_run");
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(run, "result")), "ok");
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(run, "rejected")), 1);
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(run, "warnings")), 1);
@@ -694,6 +706,72 @@ static void test_a_source_disabled_at_start_plans_no_run(void)
 	CU_ASSERT(json_is_null(json_object_get(src, "next_run_at")));
 	json_decref(list);
 	plugin_sched_stop(&ps);
+}
+
+/* Runs the one source of `yaml` (reject_lines), waits for its result
+ * (10 s), and returns what /metrics shows then (hub_malloc'd). */
+static char *metrics_after_a_run(const char *yaml, const char *name)
+{
+	struct plugin_sched ps;
+	struct metrics *m = metrics_new();
+	json_t *list;
+	char *text;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	plugin_sched_start(&ps, yaml, "tests/plugins/reject_lines.so");
+	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, name), SCHEDULER_TRIGGERED);
+	list = status_after_the_run(&ps);
+	CU_ASSERT(json_is_string(json_object_get(json_object_get(json_array_get(list, 0),
+								 "last_run"), "result")));
+	json_decref(list);
+	text = metrics_render(m, &(struct metrics_feeds){.sched = ps.s});
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	plugin_sched_stop(&ps);
+	metrics_free(m);
+	return text;
+}
+
+/* /metrics shows per pull source when its last successful sync ended and
+ * whether its last run failed: "ok" ran well, "bad" failed (out of memory
+ * in its plugin: no success to show), "never" was refused its
+ * configuration at the start. */
+static void test_metrics_show_each_source_s_last_success_and_failure(void)
+{
+	int64_t began_ms = time_now_ms();
+	struct plugin_sched ps;
+	struct metrics *m;
+	const char *at;
+	char *text;
+
+	text = metrics_after_a_run("sources:\n  - name: ok\n    plugin: reject_lines\n"
+				   "    lines: [p1]\n", "ok");
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "# TYPE sync_last_success_timestamp_seconds gauge\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nsync_last_run_failed{source=\"ok\"} 0\n"));
+	at = strstr(text, "\nsync_last_success_timestamp_seconds{source=\"ok\"} ");
+	CU_ASSERT_PTR_NOT_NULL(at);
+	if (at) {
+		double when_ms = strtod(strchr(at, '}') + 2, NULL) * 1000;
+		CU_ASSERT(when_ms >= (double)began_ms - 1 && when_ms <= (double)time_now_ms() + 1);
+	}
+	hub_free(text);
+
+	text = metrics_after_a_run("sources:\n  - name: bad\n    plugin: reject_lines\n"
+				   "    lines: [NOMEM]\n", "bad");
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nsync_last_run_failed{source=\"bad\"} 1\n"));
+	CU_ASSERT_PTR_NULL(strstr(text, "sync_last_success_timestamp_seconds{"));
+	hub_free(text);
+
+	m = metrics_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	plugin_sched_start(&ps, "sources:\n  - name: never\n    plugin: example\n"
+			   "    path: /nonexistent\n    batch: 0\n",
+			   "plugins/example.so");
+	text = metrics_render(m, &(struct metrics_feeds){.sched = ps.s});
+	CU_ASSERT_PTR_NOT_NULL(text ? strstr(text, "\nsync_last_run_failed{source=\"never\"} 1\n")
+				    : NULL);
+	hub_free(text);
+	plugin_sched_stop(&ps);
+	metrics_free(m);
 }
 
 /* A wrong schedule is named by its dotted path, as every other key is
@@ -859,5 +937,6 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_a_broken_error_text_is_kept_as_valid_utf8),
 	   TEST(test_a_source_with_a_cut_error_text_stays_in_the_status),
 	   TEST(test_a_source_disabled_at_start_plans_no_run),
+	   TEST(test_metrics_show_each_source_s_last_success_and_failure),
 	   TEST(test_a_bad_schedule_is_named_by_its_path),
 	   TEST(test_a_disabled_source_is_never_waited_for))
