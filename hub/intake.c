@@ -449,11 +449,13 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 {
 	const char *why = "";
 	char since[40];
-	int64_t n_refused = 0, n_stored = 0;
+	int64_t n_refused = 0, n_stored = 0, n_failed = 0;
 	struct outage was;
 
-	for (const struct intake_batch *b = group; b; b = b->next)
+	for (const struct intake_batch *b = group; b; b = b->next) {
 		n_stored += b->rc == HUB_OK && !b->is_failed;
+		n_failed += b->is_failed;
+	}
 	if (commit_us >= 0 && n_stored > 0) {
 		for (const struct intake_batch *b = group; b; b = b->next)
 			if (b->is_failed)
@@ -467,6 +469,9 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 	}
 	if (commit_us < 0 && in->store->is_retryable)
 		return; /* gave up after conflicts: not a store that cannot commit */
+	if (commit_us >= 0 && n_failed == 0)
+		return; /* only batches refused by their fence (a lease lost): they
+			 * wrote nothing, which says nothing of the store either way */
 	for (const struct intake_batch *b = group; b; b = b->next) {
 		n_refused += b->rc != HUB_OK && b != &in->probe;
 		if (!why[0] && (commit_us < 0 ? !b->is_failed : b->is_failed))

@@ -1359,6 +1359,42 @@ static void test_statement_failures_are_logged_as_the_same_state(void)
 		record_free(recs[i]);
 }
 
+/* A group whose one batch is refused by its fence (a sync whose lease
+ * another process took) wrote nothing: it says nothing of the store.  It
+ * was taken for a store that cannot commit: "store commits failing: " with
+ * no cause in the log, and /readyz 503 until another group committed. */
+static void test_a_fenced_batch_alone_is_no_store_failure(void)
+{
+	struct intake_batch epoch, fenced;
+	struct record *recs[2] = {0};
+	struct intake_stats st;
+	struct testlib_capture cap;
+	struct world w;
+	char *log;
+
+	wrap_world_start(&w, 0, 0);
+	wrap_batch(&w, &epoch, &recs[0], "e1", NULL, "lease_epoch:sync:s");
+	epoch.cursor_value = "2"; /* another process took the lease since */
+	CU_ASSERT_EQUAL(intake_submit(w.intake, &epoch), HUB_OK);
+	CU_ASSERT_EQUAL(intake_wait(w.intake, &epoch), HUB_OK);
+	wrap_batch(&w, &fenced, &recs[1], "f1", NULL, "cursor:s");
+	fenced.fence_key = "lease_epoch:sync:s";
+	fenced.fence_epoch = 1;
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(intake_submit(w.intake, &fenced), HUB_OK);
+	CU_ASSERT_EQUAL(intake_wait(w.intake, &fenced), HUB_ERR_CONFIG);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT(fenced.is_fenced);
+	CU_ASSERT_PTR_NOT_NULL(log ? strstr(log, "batch refused: lease lost") : NULL);
+	CU_ASSERT_PTR_NULL(log ? strstr(log, "store commits failing") : NULL);
+	intake_get_stats(w.intake, &st);
+	CU_ASSERT_EQUAL(st.failing_since_ms, 0);
+	free(log);
+	free(world_stop_dump(&w));
+	for (size_t i = 0; i < ARRAY_SIZE(recs); i++)
+		record_free(recs[i]);
+}
+
 /* The value of the line "<name> <value>" of a Prometheus text, or -1. */
 static double metric_value(const char *text, const char *name)
 {
@@ -1408,6 +1444,7 @@ static void test_commit_time_is_counted_in_fractions_of_a_millisecond(void)
 
 TEST_SUITE(intake, NULL, NULL, TEST(test_commits_failing_are_logged_as_a_state),
 	   TEST(test_commit_time_is_counted_in_fractions_of_a_millisecond),
+	   TEST(test_a_fenced_batch_alone_is_no_store_failure),
 	   TEST(test_statement_failures_are_logged_as_the_same_state),
 	   TEST(test_sqlite_out_of_memory_fails_its_batch_alone),
 	   TEST(test_a_stream_batch_passing_on_a_conflicts_retry_keeps_its_stream),
