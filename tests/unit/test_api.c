@@ -22,6 +22,7 @@
 
 #include "testhub.h"
 #include "testlib.h"
+#include "teststore.h"
 
 #include "../../hub/alloc.h"
 #include "../../hub/api.h"
@@ -819,6 +820,13 @@ static void test_out_of_memory_fails_a_profile_document_whole(void)
 		sweep_fail = only ? alloc_fail_only : alloc_fail_after;
 		sweep_build(w.th->reader, w.pid, doc_build_all);
 		sweep_build(w.th->reader, w.pid, profile_access_build);
+		/* On PostgreSQL each failed request costs a new connection (the
+		 * pool never reuses one in doubt): there the requests are swept
+		 * with one allocation failing at a time only (the store's and
+		 * the API's, each in turn); every allocation from the nth on
+		 * failing is swept on SQLite and by the builds above. */
+		if (!only && teststore_is_pg())
+			continue;
 		sweep_get(&w, "/v1/profiles", "email", SHARED_EMAIL);
 		snprintf(path, sizeof(path), "/v1/profiles/%s/events", w.pid);
 		sweep_get(&w, path, "limit", "2");
