@@ -118,8 +118,21 @@ $(B)/tests/plugins/%.so: tests/plugins/%.c hub/include/hub_plugin.h
 	$(CC) $(CFLAGS_ALL) -MF $(B)/tests/plugins/$*.d -fPIC -fvisibility=hidden -Ihub/include -shared \
 		$(LDFLAGS_ALL) -o $@ $<
 
+# The postgres plugin built with a 1 MB statement cap, for the unit test of
+# a batch cut into several statements (tests/unit/test_export_postgres.c);
+# in a directory of its own, as a plugin's file is named after it.
+PGX_TEST_CHUNK_MAX_BYTES := 1048576
+PGX_SMALL_SO := $(B)/tests/plugins/small_chunk/postgres.so
+$(PGX_SMALL_SO): $(wildcard plugins/postgres/*.c) plugins/postgres/pgx.h hub/include/hub_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MF $@.d -fPIC -fvisibility=hidden -Ihub/include -shared \
+		-DPGX_CHUNK_MAX_BYTES=$(PGX_TEST_CHUNK_MAX_BYTES)u \
+		$(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(postgres_LIBS)
+
 # unit tests may compile plugin-side code in (plugins/common), which includes <hub_plugin.h>
 $(UNIT_OBJ): CFLAGS_ALL += -Ihub/include
+$(B)/obj/tests/unit/test_export_postgres.o: CFLAGS_ALL += \
+	-DPGX_TEST_CHUNK_MAX_BYTES=$(PGX_TEST_CHUNK_MAX_BYTES)u
 
 $(B)/tests/unit_tests: $(UNIT_OBJ) $(LIBHUB)
 	@mkdir -p $(dir $@)
@@ -129,7 +142,7 @@ $(B)/tests/tools/%: tests/tools/%.c $(LIBHUB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Ihub $(LDFLAGS_ALL) -o $@ $< $(LIBHUB) $(LDLIBS_ALL)
 
-TEST_BUILD := all $(B)/tests/unit_tests $(TEST_PLUGIN_SO) $(TEST_TOOLS)
+TEST_BUILD := all $(B)/tests/unit_tests $(TEST_PLUGIN_SO) $(PGX_SMALL_SO) $(TEST_TOOLS)
 
 run: all
 	$(B)/profilehub -c conf/hub.yaml run

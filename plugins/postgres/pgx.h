@@ -16,8 +16,12 @@
 
 /* The most JSON one statement of a batch binds: jsonb holds at most
  * 268435455 bytes (256 MB, SQLSTATE 54000 past it), and a document can
- * grow on its way from text to jsonb. */
+ * grow on its way from text to jsonb.  A test build of the plugin lowers
+ * it (PGX_TEST_CHUNK_MAX_BYTES, Makefile) so that a batch of several
+ * statements is a few MB, not 128. */
+#ifndef PGX_CHUNK_MAX_BYTES
 #define PGX_CHUNK_MAX_BYTES (64u << 20)
+#endif
 
 /* The end (exclusive) of the chunk of changes[from..n) that starts at
  * `from`: as many changes as their JSON array ("[c,c,...]") holds in

@@ -182,14 +182,16 @@ struct px {
 	struct hub_call call;
 };
 
-/* The plugin loaded and an instance with url and `keys` (YAML lines, four
- * spaces in): 0, or -1 with err set when create() refused. */
-static int px_open(struct px *x, const char *url, const char *keys, char *err, size_t err_size)
+/* The plugin (`so`, under the build directory) loaded and an instance with
+ * url and `keys` (YAML lines, four spaces in): 0, or -1 with err set when
+ * create() refused. */
+static int px_open_so(struct px *x, const char *so_path, const char *url, const char *keys,
+		      char *err, size_t err_size)
 {
 	char *so, *yaml;
 
 	memset(x, 0, sizeof(*x));
-	CU_ASSERT_FATAL(asprintf(&so, "%s/plugins/postgres.so", testlib_build_dir()) > 0);
+	CU_ASSERT_FATAL(asprintf(&so, "%s/%s", testlib_build_dir(), so_path) > 0);
 	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &x->mod, err, err_size), 0);
 	free(so);
 	CU_ASSERT_FATAL(asprintf(&yaml,
@@ -202,6 +204,12 @@ static int px_open(struct px *x, const char *url, const char *keys, char *err, s
 		return -1;
 	x->call.inst = x->inst;
 	return 0;
+}
+
+/* The plugin as built (PGX_CHUNK_MAX_BYTES of pgx.h). */
+static int px_open(struct px *x, const char *url, const char *keys, char *err, size_t err_size)
+{
+	return px_open_so(x, "plugins/postgres.so", url, keys, err, err_size);
 }
 
 static void px_close(struct px *x)
@@ -985,11 +993,16 @@ static void test_a_change_past_a_limit_of_postgresql_is_bad_data(void)
 	db_drop(db);
 }
 
-/* A change of (a bit over) half the cap, its seq as the JSON `seq`: two of
- * them are two statements. */
+/* The statement cap of the plugin's test build (Makefile: PGX_SMALL_SO):
+ * what a cap of 64 MB does, with changes of 0.5 MB, not 32 MB. */
+#define SMALL_CHUNK_SO "tests/plugins/small_chunk/postgres.so"
+#define SMALL_CHUNK_MAX_BYTES PGX_TEST_CHUNK_MAX_BYTES
+
+/* A change of (a bit over) half the test build's cap, its seq as the JSON
+ * `seq`: two of them are two statements. */
 static char *change_of_half_a_chunk(const char *seq, const char *pid)
 {
-	size_t len = PGX_CHUNK_MAX_BYTES / 2 + 1024, o;
+	size_t len = SMALL_CHUNK_MAX_BYTES / 2 + 1024, o;
 	char *c = malloc(len + 200);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
@@ -1001,10 +1014,11 @@ static char *change_of_half_a_chunk(const char *seq, const char *pid)
 	return c;
 }
 
-/* A batch past PGX_CHUNK_MAX_BYTES goes as several statements in one
+/* A batch past the statement cap goes as several statements in one
  * transaction: a change refused in the second leaves nothing of the first
  * (n_done 0, as the exporter counts on), and the batch made good is
- * stored whole on the same connection. */
+ * stored whole on the same connection.  On the plugin's test build, whose
+ * cap is 1 MB (the same code; 64 MB made this test send 128 MB). */
 static void test_a_batch_of_several_statements_is_one_transaction(void)
 {
 	struct px x;
@@ -1016,16 +1030,24 @@ static void test_a_batch_of_several_statements_is_one_transaction(void)
 
 	db_new(db, sizeof(db), NULL);
 	url = db_url(db, NULL);
-	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL(pgx_chunk_end(batch, 2, 0, PGX_CHUNK_MAX_BYTES), 1);
+	CU_ASSERT_EQUAL_FATAL(px_open_so(&x, SMALL_CHUNK_SO, url, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(pgx_chunk_end(batch, 2, 0, SMALL_CHUNK_MAX_BYTES), 1);
 	CU_ASSERT_EQUAL(px_send(&x, batch, 2, &n_done, err, sizeof(err)), HUB_ERR_DATA);
 	CU_ASSERT_EQUAL(n_done, 0);
 	SQL_IS("0", db, "SELECT count(*) FROM profilehub_profiles");
+	/* the statements that reach the table, counted by a trigger: the
+	 * test build's cap is the one in force */
+	SQL_OK(db, "CREATE TABLE stmts (n int); INSERT INTO stmts VALUES (0);"
+		   " CREATE FUNCTION count_stmt() RETURNS trigger LANGUAGE plpgsql AS"
+		   " $$BEGIN UPDATE stmts SET n = n + 1; RETURN NULL; END$$;"
+		   " CREATE TRIGGER count_stmt AFTER INSERT ON profilehub_profiles"
+		   " FOR EACH STATEMENT EXECUTE FUNCTION count_stmt()");
 	batch[1] = c2;
 	CU_ASSERT_EQUAL(px_send(&x, batch, 2, &n_done, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(n_done, 2);
 	SQL_IS("p1:1,p2:2", db, "SELECT string_agg(profile_id || ':' || updated_seq, ','"
 				" ORDER BY profile_id) FROM profilehub_profiles");
+	SQL_IS("2", db, "SELECT n FROM stmts");
 	px_close(&x);
 	free(url);
 	free(c1);
