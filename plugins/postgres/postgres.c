@@ -190,10 +190,10 @@ static void postgres_destroy(void *state)
 		return;
 	pgx_disconnect(p);
 	if (p->url)
-		memset(p->url, 0, strlen(p->url));
+		explicit_bzero(p->url, strlen(p->url));
 	free(p->url);
 	if (p->password)
-		memset(p->password, 0, strlen(p->password));
+		explicit_bzero(p->password, strlen(p->password));
 	free(p->password);
 	free(p);
 }

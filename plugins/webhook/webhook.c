@@ -102,7 +102,7 @@ static void webhook_destroy(void *state)
 	if (wh->curl)
 		curl_easy_cleanup(wh->curl);
 	if (wh->secret)
-		memset(wh->secret, 0, strlen(wh->secret));
+		explicit_bzero(wh->secret, strlen(wh->secret));
 	free(wh->name);
 	free(wh->url);
 	free(wh->secret);
