@@ -173,6 +173,14 @@ jobs=${HUB_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
 [ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
 [ "$jobs" -le 2 ] || jobs=2
 ires=$(mktemp -d "${TMPDIR:-/tmp}/hubit.XXXXXX")
+# One initdb for every PostgreSQL the jobs start: tests/pgtest.sh copies the
+# first one's files (a directory of its own: as root the postgres user
+# writes it, and it cannot reach into $ires).
+PGTEST_TEMPLATE=$(mktemp -d "${TMPDIR:-/tmp}/hubpgt.XXXXXX")
+if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1; then
+	chown postgres "$PGTEST_TEMPLATE"
+fi
+export PGTEST_TEMPLATE
 : >"$ires/.list"
 # Every curl of a job gives up after 120 s (a --max-time of its own wins):
 # a request the hub never answers fails its test with curl's "timed out"
@@ -219,7 +227,7 @@ run_stop() {
 		[ -e "$f" ] && kill -TERM -"$(cat "$f")" 2>/dev/null
 	done
 	echo "run.sh: stopped; the jobs running were sent SIGTERM" >&2
-	rm -rf "$ires"
+	rm -rf "$ires" "$PGTEST_TEMPLATE"
 	exit "$1"
 }
 lane_pids=""
@@ -274,7 +282,7 @@ if [ -s "$ires/.skips" ]; then
 	echo "parts not run here ($(wc -l <"$ires/.skips")):"
 	sed 's/^/  /' "$ires/.skips"
 fi
-rm -rf "$ires"
+rm -rf "$ires" "$PGTEST_TEMPLATE"
 
 [ -n "$failures" ] && echo "failed:$failures"
 echo "$passed passed, $failed failed"
