@@ -36,6 +36,7 @@
 #include "alloc.h"
 #include "host.h"
 #include "log.h"
+#include "outage.h"
 #include "plugin.h"
 #include "util.h"
 
@@ -128,6 +129,8 @@ struct exporter {
 	uint64_t wake_gen;    /* bumped by export_notify and export_wait_idle */
 	pthread_mutex_t status_lock; /* guards status_store (API threads) */
 	struct store *status_store;
+	struct outage lag_outage;    /* under status_lock: scrapes whose lag
+					could not be read (lag_note_failure) */
 	int64_t prune_next_ms;       /* under lock: when the next pass is due */
 	pthread_mutex_t prune_lock;  /* one pruning pass at a time */
 	int is_held_noted;           /* under prune_lock: an export known from
@@ -1437,6 +1440,46 @@ size_t export_count(const struct exporter *ex)
 	return ex ? ex->cfg->n_exports : 0;
 }
 
+#define LAG_LOG_MS 60000 /* scrapes that cannot read the lag: a line at most this often */
+
+/*
+ * Scrapes that cannot read the lag (the store down) are logged as a state,
+ * not one line each (a scrape every 15 s for an hour of outage): the first
+ * with its cause, then at most one line every LAG_LOG_MS naming the count,
+ * and one when a scrape reads it again.  Under status_lock.
+ */
+static void lag_note_failure(struct exporter *ex, const char *err)
+{
+	char since[40];
+
+	switch (outage_fail(&ex->lag_outage, 1, LAG_LOG_MS)) {
+	case OUTAGE_FIRST:
+		log_error("export", "lag for /metrics: %s; export_lag_changes is left out until it"
+			  " can be read (logged again at most every %d s)", err, LAG_LOG_MS / 1000);
+		break;
+	case OUTAGE_REMIND:
+		log_error("export", "lag for /metrics unread since %s: %lld scrapes so far; the"
+			  " last: %s",
+			  time_format_ms(ex->lag_outage.since_ms, since, sizeof(since)),
+			  (long long)ex->lag_outage.n, err);
+		break;
+	case OUTAGE_QUIET:
+		break;
+	}
+}
+
+/* A scrape read the lag: the end of an outage, if one ran.  Under status_lock. */
+static void lag_note_read(struct exporter *ex)
+{
+	struct outage was;
+	char since[40];
+
+	if (outage_end(&ex->lag_outage, &was))
+		log_info("export", "lag for /metrics read again (unread since %s, for %lld s: %lld"
+			 " scrapes)", time_format_ms(was.since_ms, since, sizeof(since)),
+			 (long long)outage_seconds(&was), (long long)was.n);
+}
+
 int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max)
 {
 	char err[512] = "";
@@ -1451,9 +1494,11 @@ int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max)
 		if (n < 0)
 			err_set(err, sizeof(err), "%s", store_error(ex->status_store));
 	}
-	pthread_mutex_unlock(&ex->status_lock);
 	if (n < 0)
-		log_error("export", "lag for /metrics: %s", err);
+		lag_note_failure(ex, err);
+	else
+		lag_note_read(ex);
+	pthread_mutex_unlock(&ex->status_lock);
 	return n;
 }
 

@@ -138,7 +138,8 @@ size_t export_count(const struct exporter *ex);
  * this process holds the lease) on the exporter's status connection: per
  * export one meta read and export_outbox_last_seq's O(log n) indexed
  * probes, never a scan of the feed.  Returns how many, or -1 on a store
- * failure (logged). */
+ * failure (logged as an outage: the first, then at most one line a minute,
+ * and one when a scrape reads it again). */
 int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max);
 
 /* ---- pieces, exposed for tests ---------------------------------------- */

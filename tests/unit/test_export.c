@@ -375,6 +375,51 @@ static void test_metrics_show_each_export_s_lag(void)
 	world_close(&w);
 }
 
+/* How many times `what` occurs in `text`. */
+static int count_of(const char *text, const char *what)
+{
+	int n = 0;
+
+	for (const char *at = text; (at = strstr(at, what)); at += strlen(what))
+		n++;
+	return n;
+}
+
+/* Scrapes that cannot read the lag (the store gone) are logged as an
+ * outage: one line for three scrapes, and one when a scrape reads it
+ * again; meanwhile the series is left out.  SQLite: its file moved away
+ * (the status connection opens at the first scrape). */
+static void test_metrics_lag_unread_is_logged_once_not_per_scrape(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	char *db, *moved, *logged;
+
+	world_open(&w, "    enabled: false\n");
+	if (w.th->schema) { /* PostgreSQL: no file to move */
+		world_close(&w);
+		return;
+	}
+	world_start(&w);
+	CU_ASSERT_FATAL(asprintf(&db, "%s/hub.db", w.th->dir) > 0);
+	CU_ASSERT_FATAL(asprintf(&moved, "%s/hub.db.away", w.th->dir) > 0);
+	CU_ASSERT_EQUAL_FATAL(rename(db, moved), 0);
+	testlib_capture_begin(&cap);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(metrics_lag_of_x(&w), -1);
+	CU_ASSERT_EQUAL_FATAL(rename(moved, db), 0);
+	CU_ASSERT(metrics_lag_of_x(&w) >= 0);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_EQUAL(count_of(logged, "lag for /metrics: "), 1);
+	CU_ASSERT_EQUAL(count_of(logged, "lag for /metrics read again"), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "3 scrapes"));
+	free(logged);
+	free(moved);
+	free(db);
+	world_close(&w);
+}
+
 /* ---- delivery ----------------------------------------------------------- */
 
 static void test_every_change_arrives_in_seq_order_with_its_profile(void)
@@ -2852,6 +2897,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_outbox_last_seq_finds_the_end_by_probing),
 	   TEST(test_every_change_arrives_in_seq_order_with_its_profile),
 	   TEST(test_metrics_show_each_export_s_lag),
+	   TEST(test_metrics_lag_unread_is_logged_once_not_per_scrape),
 	   TEST(test_a_moved_installation_updates_the_profile_it_left),
 	   TEST(test_a_restart_goes_on_from_the_saved_cursor),
 	   TEST(test_delivered_changes_leave_the_feed_once_every_export_passed_them),
