@@ -432,6 +432,14 @@ static void writer_run_group(struct intake *in, struct intake_batch *group, int6
 	}
 }
 
+/* b was taken out of its group by a store failure of its own, not refused
+ * unapplied because an earlier batch of its stream failed (chain_refuses,
+ * still true until chain_settle). */
+static int batch_failed_in_store(const struct intake_batch *b)
+{
+	return b->is_failed && !chain_refuses(b);
+}
+
 #define FAILING_LOG_MS 5000 /* while groups fail: a line about it at most this often */
 
 /*
@@ -454,7 +462,7 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 
 	for (const struct intake_batch *b = group; b; b = b->next) {
 		n_stored += b->rc == HUB_OK && !b->is_failed;
-		n_failed += b->is_failed;
+		n_failed += batch_failed_in_store(b);
 	}
 	if (commit_us >= 0 && n_stored > 0) {
 		for (const struct intake_batch *b = group; b; b = b->next)
@@ -470,11 +478,12 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 	if (commit_us < 0 && in->store->is_retryable)
 		return; /* gave up after conflicts: not a store that cannot commit */
 	if (commit_us >= 0 && n_failed == 0)
-		return; /* only batches refused by their fence (a lease lost): they
-			 * wrote nothing, which says nothing of the store either way */
+		return; /* only batches refused by their fence (a lease lost) or
+			 * their stream (an earlier batch failed): they wrote
+			 * nothing, which says nothing of the store either way */
 	for (const struct intake_batch *b = group; b; b = b->next) {
 		n_refused += b->rc != HUB_OK && b != &in->probe;
-		if (!why[0] && (commit_us < 0 ? !b->is_failed : b->is_failed))
+		if (!why[0] && (commit_us < 0 ? !b->is_failed : batch_failed_in_store(b)))
 			why = b->err; /* the group's ("store commit failed: ..."), else the first batch's */
 	}
 	switch (outage_fail(&in->failing, n_refused, FAILING_LOG_MS)) {

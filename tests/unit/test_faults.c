@@ -1359,6 +1359,34 @@ static void test_statement_failures_are_logged_as_the_same_state(void)
 		record_free(recs[i]);
 }
 
+/* Submits b alone and waits for it (answered `want`): it wrote nothing,
+ * so the store is not taken for one that cannot commit (no "store commits
+ * failing" in the log, no failing state, /readyz 200).  Returns what was
+ * logged meanwhile (malloc'd; may be NULL). */
+static char *submit_alone_no_store_failure(struct world *w, struct intake_batch *b, hub_rc want)
+{
+	struct testlib_capture cap;
+	struct intake_stats st;
+	char *log;
+
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(intake_submit(w->intake, b), HUB_OK);
+	CU_ASSERT_EQUAL(intake_wait(w->intake, b), want);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NULL(log ? strstr(log, "store commits failing") : NULL);
+	intake_get_stats(w->intake, &st);
+	CU_ASSERT_EQUAL(st.failing_since_ms, 0);
+	return log;
+}
+
+/* Stops the world of wrap_world_start and frees the n records of its batches. */
+static void wrap_world_stop(struct world *w, struct record **recs, size_t n)
+{
+	free(world_stop_dump(w));
+	for (size_t i = 0; i < n; i++)
+		record_free(recs[i]);
+}
+
 /* A group whose one batch is refused by its fence (a sync whose lease
  * another process took) wrote nothing: it says nothing of the store.  It
  * was taken for a store that cannot commit: "store commits failing: " with
@@ -1367,8 +1395,6 @@ static void test_a_fenced_batch_alone_is_no_store_failure(void)
 {
 	struct intake_batch epoch, fenced;
 	struct record *recs[2] = {0};
-	struct intake_stats st;
-	struct testlib_capture cap;
 	struct world w;
 	char *log;
 
@@ -1380,19 +1406,36 @@ static void test_a_fenced_batch_alone_is_no_store_failure(void)
 	wrap_batch(&w, &fenced, &recs[1], "f1", NULL, "cursor:s");
 	fenced.fence_key = "lease_epoch:sync:s";
 	fenced.fence_epoch = 1;
-	testlib_capture_begin(&cap);
-	CU_ASSERT_EQUAL(intake_submit(w.intake, &fenced), HUB_OK);
-	CU_ASSERT_EQUAL(intake_wait(w.intake, &fenced), HUB_ERR_CONFIG);
-	log = testlib_capture_end(&cap);
+	log = submit_alone_no_store_failure(&w, &fenced, HUB_ERR_CONFIG);
 	CU_ASSERT(fenced.is_fenced);
 	CU_ASSERT_PTR_NOT_NULL(log ? strstr(log, "batch refused: lease lost") : NULL);
-	CU_ASSERT_PTR_NULL(log ? strstr(log, "store commits failing") : NULL);
-	intake_get_stats(w.intake, &st);
-	CU_ASSERT_EQUAL(st.failing_since_ms, 0);
 	free(log);
-	free(world_stop_dump(&w));
-	for (size_t i = 0; i < ARRAY_SIZE(recs); i++)
-		record_free(recs[i]);
+	wrap_world_stop(&w, recs, ARRAY_SIZE(recs));
+}
+
+/* A stream's batch refused because an earlier batch of its stream failed
+ * wrote nothing either (no statement ran): alone in its group it says
+ * nothing of the store.  It was taken for a store that cannot commit:
+ * "store commits failing: not stored: an earlier batch of the same stream
+ * failed" in the log, and /readyz 503 until another group committed. */
+static void test_a_stream_batch_refused_alone_is_no_store_failure(void)
+{
+	struct intake_chain chain = {0};
+	struct intake_batch gate, bs[2], later;
+	struct record *recs[4] = {0};
+	struct world w;
+
+	wrap_world_start(&w, 1, 0);
+	wrap_batch(&w, &gate, &recs[0], "gate", NULL, NULL);
+	wrap_batch(&w, &bs[0], &recs[1], "stream_1", &chain, "t:fail");
+	wrap_batch(&w, &bs[1], &recs[2], "other", NULL, NULL);
+	wrap_run_group(&w, &gate, bs, 2); /* stream_1 fails alone, other is stored */
+	CU_ASSERT_EQUAL(bs[0].rc, HUB_RETRY);
+	CU_ASSERT_EQUAL(bs[1].rc, HUB_OK);
+	wrap_batch(&w, &later, &recs[3], "stream_2", &chain, NULL);
+	free(submit_alone_no_store_failure(&w, &later, HUB_RETRY));
+	CU_ASSERT_PTR_NOT_NULL(strstr(later.err, "an earlier batch of the same stream failed"));
+	wrap_world_stop(&w, recs, ARRAY_SIZE(recs));
 }
 
 /* The value of the line "<name> <value>" of a Prometheus text, or -1. */
@@ -1445,6 +1488,7 @@ static void test_commit_time_is_counted_in_fractions_of_a_millisecond(void)
 TEST_SUITE(intake, NULL, NULL, TEST(test_commits_failing_are_logged_as_a_state),
 	   TEST(test_commit_time_is_counted_in_fractions_of_a_millisecond),
 	   TEST(test_a_fenced_batch_alone_is_no_store_failure),
+	   TEST(test_a_stream_batch_refused_alone_is_no_store_failure),
 	   TEST(test_statement_failures_are_logged_as_the_same_state),
 	   TEST(test_sqlite_out_of_memory_fails_its_batch_alone),
 	   TEST(test_a_stream_batch_passing_on_a_conflicts_retry_keeps_its_stream),
