@@ -594,9 +594,13 @@ static const char heal_line[] =
  * The writer: at every statement of the stream, the server terminates the
  * writer's connection.  One world takes every fault: line by line, for
  * each statement k the line takes (counted in a clean run; from the last
- * to the first), an attempt with the connection gone at k, and one with it
- * gone at the BEGIN too (the client learns it there, reconnects inside
- * begin, and loses the new connection at k).  A batch that fails leaves no
+ * to the first), an attempt with the connection gone at k, and for a third
+ * of the k (the first and last of the line, and every third, a different
+ * third on each line, so that every kind of statement is met so too) one
+ * with it gone at the BEGIN too (the client learns it there, reconnects
+ * inside begin, and loses the new connection at k: the same statement code
+ * after a reconnect; every k so took half of the test's time, each fault
+ * costing a new PostgreSQL connection).  A batch that fails leaves no
  * row behind (gone_attempt) and the next attempt reconnects.  A fault at
  * the BEGIN alone is survived by reconnecting: the line is then applied.
  * Every fault takes a live connection (counted): before each attempt a
@@ -609,7 +613,7 @@ static void test_pg_gone_at_every_writer_statement_leaves_nothing(void)
 	size_t n = 0;
 	char **lines, err[512];
 	struct world w;
-	long *takes, total = 0, attempts = 0, failed = 0, moved = 0;
+	long *takes, total = 0, attempts = 0, failed = 0, failed_alone = 0, moved = 0;
 	char *clean, *got, *prev = NULL;
 
 	if (!teststore_is_pg())
@@ -650,11 +654,14 @@ static void test_pg_gone_at_every_writer_statement_leaves_nothing(void)
 		for (int pass = 0; pass < 2; pass++) {
 			for (long k = takes[i]; k > 1 - pass && !is_applied; k--) {
 				long a = pass == 0 ? 1 : k, b = pass == 0 ? k : 0;
+				if (pass == 0 && k != takes[i] && k != 2 && (k + (long)i) % 3 != 0)
+					continue;
 				if (attempts++ > 0)
 					CU_ASSERT_EQUAL(apply_line(&w, heal_line, err, sizeof(err)),
 							HUB_OK);
 				is_applied = gone_attempt(&w, lines[i], i + 1, a, b, before);
 				failed += !is_applied;
+				failed_alone += pass == 1 && !is_applied;
 			}
 		}
 		if (!is_applied)
@@ -668,7 +675,7 @@ static void test_pg_gone_at_every_writer_statement_leaves_nothing(void)
 	if (strcmp(got, clean) != 0)
 		CU_FAIL("profiles after the lost connections differ from a clean run");
 	/* most statements are writes inside a transaction: their batch fails */
-	CU_ASSERT(failed > total);
+	CU_ASSERT(failed_alone > total / 2);
 	fprintf(stderr, "\n  %ld statements; %ld attempts with the connection gone: %ld failed"
 		" cleanly, %ld survived by reconnecting\n",
 		total, attempts, failed, attempts - failed);
