@@ -5,7 +5,9 @@
  * columns are COLLATE "C" (memcmp order, like SQLite's BINARY), integers
  * int8, JSON kept as the text written (not jsonb).
  *
- * Every statement is prepared once per connection and bound with
+ * Every statement is prepared once per connection, the first time it runs
+ * there (a new connection, after a failover or for the API's pool, costs
+ * no round trip for the ~70 statements it may never run), and bound with
  * parameters; the only SQL text built here is the schema name, which the
  * config restricts to [a-z_][a-z0-9_]* (checked again below).  Inside a
  * transaction statements are pipelined: a write is sent without waiting,
@@ -156,8 +158,8 @@ static const char *const migrations[] = {
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
-/* Every statement, prepared once per connection.  Keep enum and table in
- * step.  $n::type casts where PostgreSQL could not infer the type. */
+/* Every statement, prepared on a connection the first time it runs there
+ * (stmt_prepare, pipe_send).  Keep enum and table in step.  $n::type casts where PostgreSQL could not infer the type. */
 enum stmt_id {
 	S_META_GET, S_META_GET_HELD, S_META_PUT, S_META_LIST, S_META_DELETE,
 	S_DEDUPE_ADD, S_DEDUPE_REMOVE,
@@ -362,7 +364,10 @@ struct pg_store {
 	int32_t salt;        /* hashtext(schema): the lock namespace */
 	char profile_lock_text[16];
 	char ident_lock_text[16];
-	int is_prepared;     /* statements exist on this connection */
+	int is_prepared;     /* the session is set up (session_setup) */
+	/* per statement, on this connection: 0 not prepared, PREP_SENT its
+	 * Parse in the pipeline (its result not read yet), PREP_DONE */
+	unsigned char prep[S_COUNT];
 	int in_tx;
 	char xid[24];        /* the transaction's id, read with its COMMIT: "" not
 			      * known, "-" none (it wrote nothing) */
@@ -421,8 +426,14 @@ enum {
 	W_MIGRATE, W_XID
 };
 
+/* A pending result of the pipeline that is statement id's Parse. */
+#define PREP_ID(id) ((id) + W_XID + 1)
+enum { PREP_SENT = 1, PREP_DONE = 2 };
+
 static void describe_stmt(int id, char *buf, size_t size)
 {
+	if (id > W_XID)
+		id -= W_XID + 1; /* its Parse: named as the statement */
 	static const char *const names[] = {"begin", "savepoint", "release savepoint",
 					    "rollback to savepoint", "commit", "rollback",
 					    "session setup", "schema migration",
@@ -596,46 +607,23 @@ static int exec_simple(struct pg_store *ps, const char *sql, int id)
 	return rc;
 }
 
-/* Prepares every statement in one round trip (a pipeline). */
-static int prepare_all(struct pg_store *ps)
+/* Prepares statement id outside a pipeline (a round trip), unless it is
+ * prepared on this connection already: 0, or -1 with the error set. */
+static int stmt_prepare(struct pg_store *ps, int id)
 {
-	int rc = 0, i = 0;
+	char name[16];
+	PGresult *res;
+	int rc = 0;
 
-	if (PQenterPipelineMode(ps->conn) != 1)
-		return pg_fail(ps, NULL, W_SETUP);
-	for (; i < S_COUNT; i++) {
-		char name[16];
-		snprintf(name, sizeof(name), "hub_%d", i);
-		if (PQsendPrepare(ps->conn, name, stmt_sql[i], 0, NULL) != 1)
-			break;
-	}
-	if (i < S_COUNT || PQpipelineSync(ps->conn) != 1) {
-		rc = pg_fail(ps, NULL, i);
-		goto out;
-	}
-	for (int k = 0; k <= i;) {
-		PGresult *res = PQgetResult(ps->conn);
-		ExecStatusType st;
-		if (!res) {
-			if (PQstatus(ps->conn) != CONNECTION_OK) {
-				rc = pg_fail(ps, NULL, k);
-				goto out;
-			}
-			continue; /* the end of one statement's results */
-		}
-		st = PQresultStatus(res);
-		if (st == PGRES_PIPELINE_SYNC)
-			k = i + 1;
-		else if (st != PGRES_COMMAND_OK && rc == 0)
-			rc = pg_fail(ps, res, k); /* then the others are aborted */
-		else
-			k++;
-		PQclear(res);
-	}
-out:
-	PQexitPipelineMode(ps->conn);
-	if (rc == 0)
-		ps->is_prepared = 1;
+	if (ps->prep[id] == PREP_DONE)
+		return 0;
+	snprintf(name, sizeof(name), "hub_%d", id);
+	res = PQprepare(ps->conn, name, stmt_sql[id], 0, NULL);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		ps->prep[id] = PREP_DONE;
+	else
+		rc = pg_fail(ps, res, PREP_ID(id));
+	PQclear(res);
 	return rc;
 }
 
@@ -704,12 +692,14 @@ static int reconnect(struct pg_store *ps)
 	ps->conn_gen++;
 	ps->in_tx = 0;
 	ps->is_prepared = 0;
+	memset(ps->prep, 0, sizeof(ps->prep)); /* a new session prepares anew */
 	ps->is_pipelined = 0;
 	ps->n_pending = 0;
 	PQreset(ps->conn);
 	if (PQpipelineStatus(ps->conn) != PQ_PIPELINE_OFF)
 		PQexitPipelineMode(ps->conn);
-	if (PQstatus(ps->conn) == CONNECTION_OK && session_setup(ps) == 0 && prepare_all(ps) == 0) {
+	if (PQstatus(ps->conn) == CONNECTION_OK && session_setup(ps) == 0) {
+		ps->is_prepared = 1;
 		if (ps->backoff_ms)
 			log_info("store", "reconnected to PostgreSQL at %s", ps->where);
 		ps->backoff_ms = 0;
@@ -806,9 +796,13 @@ static int pg_fault_disconnect(struct store *s)
  * in flight: what matters is that its answer is what was lost. */
 static int pipe_broken(struct pg_store *ps, int id)
 {
-	for (int i = 0; i < ps->n_pending; i++)
-		if (ps->pending_id[(ps->pending_head + i) % PIPE_MAX_PENDING] == W_COMMIT)
+	for (int i = 0; i < ps->n_pending; i++) {
+		int due = ps->pending_id[(ps->pending_head + i) % PIPE_MAX_PENDING];
+		if (due == W_COMMIT)
 			id = W_COMMIT;
+		else if (due > W_XID) /* a Parse whose fate is unknown */
+			ps->prep[due - (W_XID + 1)] = 0;
+	}
 	pg_fail(ps, NULL, id);
 	ps->n_pending = 0;
 	return -1;
@@ -864,6 +858,8 @@ static int pipe_collect_ex(struct pg_store *ps, PGresult **last, int is_sync)
 		ps->n_pending--;
 		ps->pending_head = (ps->pending_head + 1) % PIPE_MAX_PENDING;
 		st = PQresultStatus(res);
+		if (id > W_XID) /* a Parse: done, or not (aborted: sent again) */
+			ps->prep[id - (W_XID + 1)] = st == PGRES_COMMAND_OK ? PREP_DONE : 0;
 		if (id == W_XID && st == PGRES_TUPLES_OK && PQntuples(res) == 1)
 			snprintf(ps->xid, sizeof(ps->xid), "%s",
 				 PQgetisnull(res, 0, 0) ? "-" : PQgetvalue(res, 0, 0));
@@ -902,6 +898,13 @@ static int pipe_collect(struct pg_store *ps, PGresult **last)
 	return pipe_collect_ex(ps, last, 0);
 }
 
+/* One more result due in the pipeline: statement (or Parse) id's. */
+static void pipe_pending_add(struct pg_store *ps, int id)
+{
+	ps->pending_id[(ps->pending_head + ps->n_pending) % PIPE_MAX_PENDING] = id;
+	ps->n_pending++;
+}
+
 /* Sends one statement without waiting: prepared `id` with its parameters,
  * or `sql` (transaction control, no parameters).  A full pipeline is read
  * first, so the statement sent stays in flight for a caller that waits for
@@ -912,18 +915,24 @@ static int pipe_send(struct pg_store *ps, int id, const char *sql, int n,
 	char name[16];
 	int ok;
 
-	if (ps->n_pending == PIPE_MAX_PENDING && pipe_collect(ps, NULL))
+	/* room for a Parse and the statement */
+	if (ps->n_pending > PIPE_MAX_PENDING - 2 && pipe_collect(ps, NULL))
 		return -1;
 	if (sql) {
 		ok = PQsendQueryParams(ps->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
 	} else {
 		snprintf(name, sizeof(name), "hub_%d", id);
+		if (!ps->prep[id]) { /* its first run on this connection */
+			if (!PQsendPrepare(ps->conn, name, stmt_sql[id], 0, NULL))
+				return pipe_broken(ps, id);
+			ps->prep[id] = PREP_SENT;
+			pipe_pending_add(ps, PREP_ID(id));
+		}
 		ok = PQsendQueryPrepared(ps->conn, name, n, vals, NULL, NULL, 0);
 	}
 	if (!ok)
 		return pipe_broken(ps, id);
-	ps->pending_id[(ps->pending_head + ps->n_pending) % PIPE_MAX_PENDING] = id;
-	ps->n_pending++;
+	pipe_pending_add(ps, id);
 	return 0;
 }
 
@@ -987,6 +996,11 @@ static PGresult *run_params(struct pg_store *ps, enum stmt_id id, const struct p
 		if ((PQstatus(ps->conn) != CONNECTION_OK || !ps->is_prepared) && !ps->in_tx &&
 		    reconnect(ps))
 			return NULL;
+		if (stmt_prepare(ps, (int)id)) {
+			if (attempt > 0 || ps->in_tx || PQstatus(ps->conn) == CONNECTION_OK)
+				return NULL;
+			continue; /* the connection is gone: reset, once more */
+		}
 		res = PQexecPrepared(ps->conn, name, p->n, p->vals, NULL, NULL, 0);
 		st = PQresultStatus(res);
 		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
@@ -2558,10 +2572,7 @@ int store_pg_open(const char *url, const char *schema, struct store **out, char 
 	is_locked = 1;
 	if (migrate(ps, err, err_size))
 		goto fail;
-	if (prepare_all(ps)) {
-		err_set(err, err_size, "%s", ps->base.err);
-		goto fail;
-	}
+	ps->is_prepared = 1; /* statements are prepared as they first run */
 	/* under the lock too: two processes on a new store agree on one key */
 	if (store_load_id_key(&ps->base, err, err_size))
 		goto fail;
