@@ -159,7 +159,8 @@ static const char *const migrations[] = {
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
 /* Every statement, prepared on a connection the first time it runs there
- * (stmt_prepare, pipe_send).  Keep enum and table in step.  $n::type casts where PostgreSQL could not infer the type. */
+ * (stmt_prepare, pipe_send).  Keep enum and table in step.  $n::type casts
+ * where PostgreSQL could not infer the type. */
 enum stmt_id {
 	S_META_GET, S_META_GET_HELD, S_META_PUT, S_META_LIST, S_META_DELETE,
 	S_DEDUPE_ADD, S_DEDUPE_REMOVE,
@@ -364,7 +365,7 @@ struct pg_store {
 	int32_t salt;        /* hashtext(schema): the lock namespace */
 	char profile_lock_text[16];
 	char ident_lock_text[16];
-	int is_prepared;     /* the session is set up (session_setup) */
+	int is_ready;        /* the session is set up (session_setup) */
 	/* per statement, on this connection: 0 not prepared, PREP_SENT its
 	 * Parse in the pipeline (its result not read yet), PREP_DONE */
 	unsigned char prep[S_COUNT];
@@ -432,12 +433,12 @@ enum { PREP_SENT = 1, PREP_DONE = 2 };
 
 static void describe_stmt(int id, char *buf, size_t size)
 {
-	if (id > W_XID)
-		id -= W_XID + 1; /* its Parse: named as the statement */
 	static const char *const names[] = {"begin", "savepoint", "release savepoint",
 					    "rollback to savepoint", "commit", "rollback",
 					    "session setup", "schema migration",
 					    "transaction id before commit"};
+	if (id > W_XID)
+		id -= W_XID + 1; /* its Parse: named as the statement */
 	if (id >= S_COUNT && id <= W_XID)
 		snprintf(buf, size, "%s", names[id - S_COUNT]);
 	else if (id >= 0 && id < S_COUNT && stmt_sql[id])
@@ -691,7 +692,7 @@ static int reconnect(struct pg_store *ps)
 	leases_forget(ps);
 	ps->conn_gen++;
 	ps->in_tx = 0;
-	ps->is_prepared = 0;
+	ps->is_ready = 0;
 	memset(ps->prep, 0, sizeof(ps->prep)); /* a new session prepares anew */
 	ps->is_pipelined = 0;
 	ps->n_pending = 0;
@@ -699,7 +700,7 @@ static int reconnect(struct pg_store *ps)
 	if (PQpipelineStatus(ps->conn) != PQ_PIPELINE_OFF)
 		PQexitPipelineMode(ps->conn);
 	if (PQstatus(ps->conn) == CONNECTION_OK && session_setup(ps) == 0) {
-		ps->is_prepared = 1;
+		ps->is_ready = 1;
 		if (ps->backoff_ms)
 			log_info("store", "reconnected to PostgreSQL at %s", ps->where);
 		ps->backoff_ms = 0;
@@ -993,7 +994,7 @@ static PGresult *run_params(struct pg_store *ps, enum stmt_id id, const struct p
 	for (int attempt = 0;; attempt++) {
 		PGresult *res;
 		ExecStatusType st;
-		if ((PQstatus(ps->conn) != CONNECTION_OK || !ps->is_prepared) && !ps->in_tx &&
+		if ((PQstatus(ps->conn) != CONNECTION_OK || !ps->is_ready) && !ps->in_tx &&
 		    reconnect(ps))
 			return NULL;
 		if (stmt_prepare(ps, (int)id)) {
@@ -1135,7 +1136,7 @@ static void pipe_end(struct pg_store *ps)
 	 * pipeline mode, where every synchronous call fails without touching
 	 * the socket, and PQstatus stays OK: reset it before its next use. */
 	if (PQpipelineStatus(ps->conn) != PQ_PIPELINE_OFF)
-		ps->is_prepared = 0;
+		ps->is_ready = 0;
 	ps->is_pipelined = 0;
 	ps->n_pending = 0;
 }
@@ -1164,7 +1165,7 @@ static int tx_open(struct pg_store *ps, const char *sql)
 	if (store_fault_hit(s))
 		return -1;
 	for (int attempt = 0;; attempt++) {
-		if ((PQstatus(ps->conn) != CONNECTION_OK || !ps->is_prepared) && reconnect(ps))
+		if ((PQstatus(ps->conn) != CONNECTION_OK || !ps->is_ready) && reconnect(ps))
 			return -1;
 		/* never inherit a transaction a failure left open */
 		if (PQtransactionStatus(ps->conn) == PQTRANS_INTRANS ||
@@ -2572,7 +2573,7 @@ int store_pg_open(const char *url, const char *schema, struct store **out, char 
 	is_locked = 1;
 	if (migrate(ps, err, err_size))
 		goto fail;
-	ps->is_prepared = 1; /* statements are prepared as they first run */
+	ps->is_ready = 1; /* statements are prepared as they first run */
 	/* under the lock too: two processes on a new store agree on one key */
 	if (store_load_id_key(&ps->base, err, err_size))
 		goto fail;
