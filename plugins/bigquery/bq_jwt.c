@@ -12,6 +12,7 @@
  */
 #include "bq.h"
 
+#include "../common/key_file.h"
 #include "../common/text.h"
 
 #include <errno.h>
@@ -148,35 +149,21 @@ out:
 
 int bq_sa_key_load(const char *path, struct bq_sa_key **out, char *err, size_t err_size)
 {
-	FILE *f;
-	char *text = NULL, why[256];
-	long n;
+	char why[256];
+	size_t n;
+	char *text = key_file_read("credentials_file", path, &n, err, err_size);
 	int rc = -1;
 
 	*out = NULL;
-	if (text_is_key_not_path(path)) {
-		snprintf(err, err_size, TEXT_KEY_NOT_PATH("credentials_file"));
+	if (!text)
 		return -1;
-	}
-	if (!(f = fopen(path, "rb"))) {
-		snprintf(err, err_size, "credentials_file: cannot read %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > 1 << 20 ||
-	    fseek(f, 0, SEEK_SET) != 0 || !(text = malloc((size_t)n + 1)) ||
-	    fread(text, 1, (size_t)n, f) != (size_t)n) {
-		snprintf(err, err_size, "credentials_file: cannot read %s", path);
-		goto out;
-	}
-	text[n] = '\0';
 	if (bq_sa_key_parse(text, out, why, sizeof(why))) {
 		snprintf(err, err_size, "credentials_file: %s: %s", path, why);
 		goto out;
 	}
 	rc = 0;
 out:
-	bq_free_wiped(text, text ? (size_t)n : 0); /* the key does not linger */
-	fclose(f);
+	key_file_free(text, n); /* the key does not linger */
 	return rc;
 }
 

@@ -12,6 +12,7 @@
  */
 #include "sf.h"
 
+#include "../common/key_file.h"
 #include "../common/text.h"
 
 #include <errno.h>
@@ -81,18 +82,18 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 
 static int load_key(struct sf_jwt *j, const char *path, char *err, size_t err_size)
 {
-	FILE *f;
+	size_t n;
+	char *text = key_file_read("private_key_file", path, &n, err, err_size);
+	BIO *bio;
 
-	if (text_is_key_not_path(path)) {
-		snprintf(err, err_size, TEXT_KEY_NOT_PATH("private_key_file"));
+	if (!text)
 		return -1;
+	/* a read-only memory BIO reads the buffer in place: no copy */
+	if ((bio = BIO_new_mem_buf(text, (int)n))) {
+		j->key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+		BIO_free(bio);
 	}
-	if (!(f = fopen(path, "r"))) {
-		snprintf(err, err_size, "private_key_file: cannot read %s: %s", path, strerror(errno));
-		return -1;
-	}
-	j->key = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
-	fclose(f);
+	key_file_free(text, n); /* the key does not linger */
 	if (!j->key) {
 		snprintf(err, err_size, "private_key_file: %s holds no unencrypted PEM private key",
 			 path);

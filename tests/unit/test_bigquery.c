@@ -13,6 +13,7 @@
 #include "plugtest.h"
 #include "testlib.h"
 
+#include "../../plugins/common/key_file.h" /* KEY_FILE_MAX */
 #include "../../plugins/bigquery/bq_auth.c"
 #include "../../plugins/bigquery/bq_cell.c"
 #include "../../plugins/bigquery/bq_error.c"
@@ -630,6 +631,30 @@ static void test_key_file_refusals_name_no_secret(void)
 	EVP_PKEY_free(key);
 }
 
+/* A directory, or a file larger than any key, is refused naming why (the
+ * key is read with read(2) into one buffer that is wiped: no stdio copy);
+ * both were "cannot read PATH", without the reason. */
+static void test_key_file_that_is_no_key_file_is_refused_naming_why(void)
+{
+	char *dir = testlib_mkdtemp(), *big = testlib_write_file(dir, "big", ""), err[512], want[600];
+	struct bq_sa_key *k = NULL;
+	int fd = open(big, O_WRONLY);
+
+	CU_ASSERT_FATAL(fd >= 0 && ftruncate(fd, KEY_FILE_MAX + 1) == 0);
+	close(fd);
+	CU_ASSERT_EQUAL(bq_sa_key_load(dir, &k, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "credentials_file: cannot read %s: it is a directory", dir);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	CU_ASSERT_EQUAL(bq_sa_key_load(big, &k, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "credentials_file: %s is %d bytes: too large for a key "
+		 "file (at most %d)", big, KEY_FILE_MAX + 1, KEY_FILE_MAX);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	CU_ASSERT_PTR_NULL(k);
+	testlib_rmtree(dir);
+	free(big);
+	free(dir);
+}
+
 static void test_static_token_needs_no_request(void)
 {
 	struct bq_auth *a = NULL;
@@ -897,6 +922,7 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_retry_after_header_skips_spaces_and_tabs),
 	   TEST(test_cursor_parameter_is_typed),
 	   TEST(test_jwt_claims_and_signature),
+	   TEST(test_key_file_that_is_no_key_file_is_refused_naming_why),
 	   TEST(test_key_file_refusals_name_no_secret),
 	   TEST(test_static_token_needs_no_request),
 	   TEST(test_token_cached_and_renewed_before_expiry),

@@ -631,6 +631,22 @@ static void test_a_key_given_for_its_path_is_not_quoted(void)
 /* A key OpenSSL reads but cannot sign with (its primes do not make its
  * modulus, found by fuzz_sfjwt) is refused at start naming the file; the
  * first pull said only "cannot sign the JWT". */
+/* A directory given for the key file is refused naming why; it was "holds
+ * no unencrypted PEM private key".  (key_file_read's other refusals are
+ * tested in test_bigquery.c.) */
+static void test_key_file_that_is_a_directory_is_refused_naming_why(void)
+{
+	char *dir = testlib_mkdtemp(), err[512], want[600];
+	struct sf_jwt *j = NULL;
+
+	CU_ASSERT_EQUAL(sf_jwt_new(dir, "acct", "user", &j, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(j);
+	snprintf(want, sizeof(want), "private_key_file: cannot read %s: it is a directory", dir);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
 static void test_a_key_that_cannot_sign_is_refused_at_start(void)
 {
 	const char *path = "tests/fixtures/keys/rsa_damaged.pem"; /* run from the top */
@@ -739,4 +755,5 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_request_id_without_a_generator_is_still_unique),
 	   TEST(test_a_key_given_for_its_path_is_not_quoted),
 	   TEST(test_jwt_claims_name_the_account),
+	   TEST(test_key_file_that_is_a_directory_is_refused_naming_why),
 	   TEST(test_a_key_that_cannot_sign_is_refused_at_start))

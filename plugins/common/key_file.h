@@ -1,0 +1,95 @@
+/*
+ * key_file.h - reading a key file (BigQuery's credentials_file,
+ * Snowflake's private_key_file) into one buffer that the caller wipes.
+ *
+ * read(2) goes straight into that buffer: a stdio stream would keep a
+ * second copy of the key in its own buffer, which fclose() frees as it
+ * is.  Header-only so that a fuzz target may include the plugins that use
+ * it into one translation unit.
+ */
+#ifndef PLUGINS_COMMON_KEY_FILE_H
+#define PLUGINS_COMMON_KEY_FILE_H
+
+#include "text.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* No key file is near this: an RSA-4096 PEM is ~3.3 kB, a service-account
+ * JSON key ~2.4 kB. */
+#define KEY_FILE_MAX (1 << 20)
+
+/* The whole of the file at path (the value of the setting named
+ * `setting`), NUL-terminated, its length in *len.  Caller owns it and
+ * frees it with key_file_free(text, *len), which wipes it.  NULL with a
+ * message in err naming the setting and the path, never the content: a
+ * value that is the key itself rather than its path is refused unquoted. */
+static inline char *key_file_read(const char *setting, const char *path, size_t *len,
+				  char *err, size_t err_size)
+{
+	struct stat st;
+	char *text = NULL;
+	size_t got = 0;
+	ssize_t n = 0;
+	int fd;
+
+	*len = 0;
+	if (text_is_key_not_path(path)) {
+		snprintf(err, err_size, TEXT_KEY_NOT_PATH("%s"), setting);
+		return NULL;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+		snprintf(err, err_size, "%s: cannot read %s: %s", setting, path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, err_size, "%s: cannot read %s: %s", setting, path,
+			 S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file");
+		goto fail;
+	}
+	if (st.st_size > KEY_FILE_MAX) {
+		snprintf(err, err_size, "%s: %s is %lld bytes: too large for a key file "
+			 "(at most %d)", setting, path, (long long)st.st_size, KEY_FILE_MAX);
+		goto fail;
+	}
+	if (!(text = malloc((size_t)st.st_size + 1))) {
+		snprintf(err, err_size, "%s: out of memory", setting);
+		goto fail;
+	}
+	while (got < (size_t)st.st_size &&
+	       ((n = read(fd, text + got, (size_t)st.st_size - got)) > 0 ||
+		(n < 0 && errno == EINTR)))
+		got += n > 0 ? (size_t)n : 0;
+	if (got != (size_t)st.st_size) {
+		snprintf(err, err_size, "%s: cannot read %s: %s", setting, path,
+			 n < 0 ? strerror(errno) : "it changed size while being read");
+		goto fail;
+	}
+	text[got] = '\0';
+	close(fd);
+	*len = got;
+	return text;
+fail:
+	if (text)
+		OPENSSL_cleanse(text, got);
+	free(text);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* Wipes and frees what key_file_read() returned (NULL is fine). */
+static inline void key_file_free(char *text, size_t len)
+{
+	if (text)
+		OPENSSL_cleanse(text, len);
+	free(text);
+}
+
+#endif
