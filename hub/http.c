@@ -113,7 +113,15 @@ struct http_server {
 	int is_waiter_closing;                   /* under wait_lock */
 };
 
-enum req_kind { REQ_NONE = 0, REQ_HEALTHZ, REQ_READYZ, REQ_METRICS, REQ_INGEST, REQ_API, REQ_ANSWERED };
+enum req_kind {
+	REQ_NONE = 0,
+	REQ_HEALTHZ,
+	REQ_READYZ,
+	REQ_METRICS,
+	REQ_INGEST,
+	REQ_API,
+	REQ_ANSWERED
+};
 
 /* One request; *con_cls of its connection until the completion callback. */
 struct http_req {

@@ -117,7 +117,14 @@ static void warnings_move(struct record_warnings *from, struct record_warnings *
 
 /* ---- the builder -------------------------------------------------------- */
 
-enum ident_kind { IDENT_NONE, IDENT_CUSTOM, IDENT_INSTALL, IDENT_EXTERNAL, IDENT_EMAIL, IDENT_PHONE };
+enum ident_kind {
+	IDENT_NONE,
+	IDENT_CUSTOM,
+	IDENT_INSTALL,
+	IDENT_EXTERNAL,
+	IDENT_EMAIL,
+	IDENT_PHONE
+};
 
 struct builder {
 	const struct record_input *in;

@@ -65,7 +65,8 @@
 #define LOCK_IDENT 4     /* objid: the identifier's bucket */
 
 /* Identifiers and profiles are locked by bucket, 1024 of each (a hash and
- * this mask), so a group takes at most 2048 such locks however large it is: the server's lock table is shared by every session
+ * this mask), so a group takes at most 2048 such locks however large it
+ * is: the server's lock table is shared by every session
  * (max_locks_per_transaction * max_connections, 6400 by default), and one
  * lock per identifier ran out of it at an import's second batch.  Two
  * small groups share a bucket rarely, and then one waits for the other's

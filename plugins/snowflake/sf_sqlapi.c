@@ -535,7 +535,7 @@ static hub_rc run_statement(struct sf_api *a, const char *statement, const char 
 	return HUB_OK;
 }
 
-/* ---- results ---------------------------------------------------------------------------------- */
+/* ---- results ------------------------------------------------------------------------------ */
 
 static void result_free(struct sf_api *a)
 {
