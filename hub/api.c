@@ -193,42 +193,30 @@ static int resp_checked(struct api_response *resp, int handled)
  * one line when a request gets a connection again.  Every such request
  * is still answered 503 store_unavailable.
  */
+static const struct outage_words pool_outage_words = {
+	.module = "api",
+	.every_ms = OUTAGE_LOG_MS,
+	.first = "no store connection for a request",
+	.meanwhile = "requests are answered 503 until one opens",
+	.ongoing = "no store connection",
+	.counted = "requests answered 503",
+	.over = "store connections open again",
+	.was = "failing",
+};
+
 static void pool_note_outage(struct api *api, const char *err)
 {
-	char since[40];
-
 	pthread_mutex_lock(&api->lock);
-	switch (outage_fail(&api->outage, 1, OUTAGE_LOG_MS)) {
-	case OUTAGE_FIRST:
-		log_error("api", "no store connection for a request: %s; requests are answered 503"
-			  " until one opens (logged again at most every %d s)", err,
-			  OUTAGE_LOG_MS / 1000);
-		break;
-	case OUTAGE_REMIND:
-		log_error("api", "no store connection since %s: %lld requests answered 503 so far;"
-			  " the last: %s", time_format_ms(api->outage.since_ms, since, sizeof(since)),
-			  (long long)api->outage.n, err);
-		break;
-	case OUTAGE_QUIET:
-		break;
-	}
+	outage_note_failure(&api->outage, &pool_outage_words, 1, err);
 	pthread_mutex_unlock(&api->lock);
 }
 
 /* A request got its connection: the end of an outage, if one ran. */
 static void pool_note_open(struct api *api)
 {
-	struct outage was;
-	char since[40];
-	int is_over;
-
 	pthread_mutex_lock(&api->lock);
-	is_over = outage_end(&api->outage, &was);
+	outage_note_ok(&api->outage, &pool_outage_words);
 	pthread_mutex_unlock(&api->lock);
-	if (is_over)
-		log_info("api", "store connections open again (failing since %s, for %lld s: %lld"
-			 " requests answered 503)", time_format_ms(was.since_ms, since, sizeof(since)),
-			 (long long)outage_seconds(&was), (long long)was.n);
 }
 
 static struct store *pool_take(struct api *api)

@@ -130,7 +130,7 @@ struct exporter {
 	pthread_mutex_t status_lock; /* guards status_store (API threads) */
 	struct store *status_store;
 	struct outage lag_outage;    /* under status_lock: scrapes whose lag
-					could not be read (lag_note_failure) */
+					could not be read (lag_outage_words) */
 	int64_t prune_next_ms;       /* under lock: when the next pass is due */
 	pthread_mutex_t prune_lock;  /* one pruning pass at a time */
 	int is_held_noted;           /* under prune_lock: an export known from
@@ -1446,39 +1446,18 @@ size_t export_count(const struct exporter *ex)
  * Scrapes that cannot read the lag (the store down) are logged as a state,
  * not one line each (a scrape every 15 s for an hour of outage): the first
  * with its cause, then at most one line every LAG_LOG_MS naming the count,
- * and one when a scrape reads it again.  Under status_lock.
+ * and one when a scrape reads it again.
  */
-static void lag_note_failure(struct exporter *ex, const char *err)
-{
-	char since[40];
-
-	switch (outage_fail(&ex->lag_outage, 1, LAG_LOG_MS)) {
-	case OUTAGE_FIRST:
-		log_error("export", "lag for /metrics: %s; export_lag_changes is left out until it"
-			  " can be read (logged again at most every %d s)", err, LAG_LOG_MS / 1000);
-		break;
-	case OUTAGE_REMIND:
-		log_error("export", "lag for /metrics unread since %s: %lld scrapes so far; the"
-			  " last: %s",
-			  time_format_ms(ex->lag_outage.since_ms, since, sizeof(since)),
-			  (long long)ex->lag_outage.n, err);
-		break;
-	case OUTAGE_QUIET:
-		break;
-	}
-}
-
-/* A scrape read the lag: the end of an outage, if one ran.  Under status_lock. */
-static void lag_note_read(struct exporter *ex)
-{
-	struct outage was;
-	char since[40];
-
-	if (outage_end(&ex->lag_outage, &was))
-		log_info("export", "lag for /metrics read again (unread since %s, for %lld s: %lld"
-			 " scrapes)", time_format_ms(was.since_ms, since, sizeof(since)),
-			 (long long)outage_seconds(&was), (long long)was.n);
-}
+static const struct outage_words lag_outage_words = {
+	.module = "export",
+	.every_ms = LAG_LOG_MS,
+	.first = "lag for /metrics",
+	.meanwhile = "export_lag_changes is left out until it can be read",
+	.ongoing = "lag for /metrics unread",
+	.counted = "scrapes",
+	.over = "lag for /metrics read again",
+	.was = "unread",
+};
 
 int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max)
 {
@@ -1495,9 +1474,9 @@ int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max)
 			err_set(err, sizeof(err), "%s", store_error(ex->status_store));
 	}
 	if (n < 0)
-		lag_note_failure(ex, err);
+		outage_note_failure(&ex->lag_outage, &lag_outage_words, 1, err);
 	else
-		lag_note_read(ex);
+		outage_note_ok(&ex->lag_outage, &lag_outage_words);
 	pthread_mutex_unlock(&ex->status_lock);
 	return n;
 }

@@ -452,13 +452,22 @@ static int batch_failed_in_store(const struct intake_batch *b)
  * is still answered (HTTP 503) and counted (intake_commit_failures_total).
  * A group that gave up after conflicts was logged by writer_run_group.
  */
+static const struct outage_words failing_words = {
+	.module = "intake",
+	.every_ms = FAILING_LOG_MS,
+	.first = "store commits failing",
+	.meanwhile = "batches are refused (retry later) until a group commits again",
+	.ongoing = "store commits failing",
+	.counted = "batches refused",
+	.over = "store commits succeed again",
+	.was = "failing",
+};
+
 static void writer_note_group(struct intake *in, const struct intake_batch *group,
 			      int64_t commit_us)
 {
 	const char *why = "";
-	char since[40];
 	int64_t n_refused = 0, n_stored = 0, n_failed = 0;
-	struct outage was;
 
 	for (const struct intake_batch *b = group; b; b = b->next) {
 		n_stored += b->rc == HUB_OK && !b->is_failed;
@@ -468,11 +477,7 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 		for (const struct intake_batch *b = group; b; b = b->next)
 			if (b->is_failed)
 				log_error("intake", "batch rolled back: %s", b->err);
-		if (outage_end(&in->failing, &was))
-			log_info("intake", "store commits succeed again (failing since %s, for %lld"
-				 " s: %lld batches refused)",
-				 time_format_ms(was.since_ms, since, sizeof(since)),
-				 (long long)outage_seconds(&was), (long long)was.n);
+		outage_note_ok(&in->failing, &failing_words);
 		return;
 	}
 	if (commit_us < 0 && in->store->is_retryable)
@@ -486,20 +491,7 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 		if (!why[0] && (commit_us < 0 ? !b->is_failed : batch_failed_in_store(b)))
 			why = b->err; /* the group's ("store commit failed: ..."), else the first batch's */
 	}
-	switch (outage_fail(&in->failing, n_refused, FAILING_LOG_MS)) {
-	case OUTAGE_FIRST:
-		log_error("intake", "store commits failing: %s; batches are refused (retry later)"
-			  " until a group commits again (logged again at most every %d s)", why,
-			  FAILING_LOG_MS / 1000);
-		break;
-	case OUTAGE_REMIND:
-		log_error("intake", "store commits failing since %s: %lld batches refused so far;"
-			  " the last: %s", time_format_ms(in->failing.since_ms, since, sizeof(since)),
-			  (long long)in->failing.n, why);
-		break;
-	case OUTAGE_QUIET:
-		break;
-	}
+	outage_note_failure(&in->failing, &failing_words, n_refused, why);
 }
 
 /* The failing state into the stats, for readers (/readyz); under lock. */

@@ -1,37 +1,45 @@
 /*
- * outage.c - see outage.h.
+ * outage.c - a failure that repeats, logged as a state (see outage.h):
+ * this keeps its times and count and writes its lines; the caller says
+ * when something failed or succeeded, and in which words.
  */
 #include "outage.h"
 
+#include "log.h"
 #include "util.h"
 
-enum outage_line outage_fail(struct outage *o, int64_t n, int64_t every_ms)
+void outage_note_failure(struct outage *o, const struct outage_words *w, int64_t n,
+			 const char *err)
 {
 	int64_t now = time_mono_ms();
+	char since[40];
 
 	if (!o->since_ms) {
 		o->since_ms = time_now_ms();
 		o->began_ms = o->logged_ms = now;
 		o->n = n;
-		return OUTAGE_FIRST;
+		log_error(w->module, "%s: %s; %s (logged again at most every %lld s)", w->first,
+			  err, w->meanwhile, (long long)(w->every_ms / 1000));
+		return;
 	}
 	o->n += n;
-	if (now - o->logged_ms < every_ms)
-		return OUTAGE_QUIET;
+	if (now - o->logged_ms < w->every_ms)
+		return;
 	o->logged_ms = now;
-	return OUTAGE_REMIND;
+	log_error(w->module, "%s since %s: %lld %s so far; the last: %s", w->ongoing,
+		  time_format_ms(o->since_ms, since, sizeof(since)), (long long)o->n, w->counted,
+		  err);
 }
 
-int outage_end(struct outage *o, struct outage *was)
+int outage_note_ok(struct outage *o, const struct outage_words *w)
 {
+	char since[40];
+
 	if (!o->since_ms)
 		return 0;
-	*was = *o;
+	log_info(w->module, "%s (%s since %s, for %lld s: %lld %s)", w->over, w->was,
+		 time_format_ms(o->since_ms, since, sizeof(since)),
+		 (long long)((time_mono_ms() - o->began_ms) / 1000), (long long)o->n, w->counted);
 	o->since_ms = 0;
 	return 1;
-}
-
-int64_t outage_seconds(const struct outage *was)
-{
-	return (time_mono_ms() - was->began_ms) / 1000;
 }

@@ -1,10 +1,11 @@
 /*
  * outage.h - a failure that repeats (a store that cannot commit, cannot
- * be opened) logged as a state, not one line per failure: its first
- * failure with the cause, a reminder with the count at most every so
- * often while it lasts, and one line when it ends.  The caller writes the
- * lines; this keeps the times and the count.  Not locked: the caller's
- * lock (or thread) guards it.  Used by intake.c and api.c.
+ * be opened, a lag that cannot be read) logged as a state, not one line
+ * per failure: its first failure with the cause, a reminder with the
+ * count at most every so often while it lasts, and one line when it
+ * ends, each in the words of struct outage_words.  Not locked: the
+ * caller's lock (or thread) guards it.  Used by intake.c, api.c and
+ * export.c.
  */
 #ifndef HUB_OUTAGE_H
 #define HUB_OUTAGE_H
@@ -18,20 +19,30 @@ struct outage {
 	int64_t n;         /* failures counted since it began */
 };
 
-enum outage_line {
-	OUTAGE_QUIET = 0, /* counted; nothing to log */
-	OUTAGE_FIRST,     /* it begins: log the cause */
-	OUTAGE_REMIND,    /* every_ms since the last line: log the count */
+/*
+ * The lines of one kind of outage, in the module's log:
+ *   error  "<first>: <cause>; <meanwhile> (logged again at most every N s)"
+ *   error  "<ongoing> since <time>: <n> <counted> so far; the last: <cause>"
+ *   info   "<over> (<was> since <time>, for <s> s: <n> <counted>)"
+ */
+struct outage_words {
+	const char *module;    /* "intake" */
+	int64_t every_ms;      /* a reminder at most this often */
+	const char *first;     /* "store commits failing" */
+	const char *meanwhile; /* "batches are refused (retry later) until ..." */
+	const char *ongoing;   /* "store commits failing" */
+	const char *counted;   /* "batches refused" */
+	const char *over;      /* "store commits succeed again" */
+	const char *was;       /* "failing" */
 };
 
-/* Counts n failures (n >= 0) and says what to log. */
-enum outage_line outage_fail(struct outage *o, int64_t n, int64_t every_ms);
+/* Counts n failures (n >= 0; the cause: err) and logs the outage's first
+ * line or a reminder when one is due. */
+void outage_note_failure(struct outage *o, const struct outage_words *w, int64_t n,
+			 const char *err);
 
-/* A success: 1 when an outage was running, copied to *was (to log its
- * end: since_ms, n, and outage_seconds()), and now over; else 0. */
-int outage_end(struct outage *o, struct outage *was);
-
-/* How long the outage `was` lasted, in whole seconds. */
-int64_t outage_seconds(const struct outage *was);
+/* A success: logs the end of the outage if one was running.  Returns 1
+ * when one ended, else 0. */
+int outage_note_ok(struct outage *o, const struct outage_words *w);
 
 #endif
