@@ -440,6 +440,38 @@ static int batch_failed_in_store(const struct intake_batch *b)
 	return b->is_failed && !chain_refuses(b);
 }
 
+/*
+ * A group that committed without some of its batches: one line for the
+ * group, not one a batch (a stream's batches after one that failed are
+ * refused with it, as many as it had in the group), naming how many were
+ * rolled back, the first one's failure, and how many were refused after
+ * an earlier batch of their stream failed.  Only when a batch failed in
+ * the store: those refused alone, unapplied, rolled nothing back.
+ */
+static void writer_note_rolled_back(const struct intake_batch *group, int64_t n_stored)
+{
+	const char *first = "";
+	int64_t n = 0, n_failed = 0, n_chained = 0;
+	char chained[96] = "";
+
+	for (const struct intake_batch *b = group; b; b = b->next, n++) {
+		if (!b->is_failed)
+			continue;
+		if (!batch_failed_in_store(b)) {
+			n_chained++;
+			continue;
+		}
+		if (!n_failed++)
+			first = b->err;
+	}
+	if (n_chained)
+		snprintf(chained, sizeof(chained),
+			 ", %lld refused after an earlier batch of their stream failed",
+			 (long long)n_chained);
+	log_error("intake", "group commit stored %lld of %lld batches: %lld rolled back (the first:"
+		  " %s)%s", (long long)n_stored, (long long)n, (long long)n_failed, first, chained);
+}
+
 #define FAILING_LOG_MS 5000 /* while groups fail: a line about it at most this often */
 
 /*
@@ -448,7 +480,8 @@ static int batch_failed_in_store(const struct intake_batch *b)
  * disk, a store file gone) are logged as a state, not one line each: the
  * first failure with its cause, then at most one line every FAILING_LOG_MS
  * while it lasts, and one when a group stores a batch again.  A batch that
- * failed alone in a group that stored others is logged alone.  Every batch
+ * failed alone in a group that stored others is no outage: the group's
+ * batches not stored take one line (writer_note_rolled_back).  Every batch
  * is still answered (HTTP 503) and counted (intake_commit_failures_total).
  * A group that gave up after conflicts was logged by writer_run_group.
  */
@@ -474,9 +507,8 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 		n_failed += batch_failed_in_store(b);
 	}
 	if (commit_us >= 0 && n_stored > 0) {
-		for (const struct intake_batch *b = group; b; b = b->next)
-			if (b->is_failed)
-				log_error("intake", "batch rolled back: %s", b->err);
+		if (n_failed > 0)
+			writer_note_rolled_back(group, n_stored);
 		outage_note_ok(&in->failing, &failing_words);
 		return;
 	}

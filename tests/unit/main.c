@@ -136,6 +136,20 @@ char *testlib_capture_end(struct testlib_capture *c)
 	return text;
 }
 
+int testlib_lines_with(const char *text, const char *what)
+{
+	int n = 0;
+
+	for (const char *line = text; line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		const char *at = strstr(line, what);
+		n += at && (size_t)(at - line) + strlen(what) <= len;
+		line = end ? end + 1 : NULL;
+	}
+	return n;
+}
+
 char *testlib_shared_path(const char *rel)
 {
 	static const char *const roots[] = {"../shared", "../../shared", "shared"};

@@ -1445,6 +1445,45 @@ static void test_a_stream_batch_refused_alone_is_no_store_failure(void)
 	wrap_world_stop(&w, recs, ARRAY_SIZE(recs));
 }
 
+/* A group that commits with some of its batches rolled back (a stream's
+ * batch and a batch alone failing in the store, the stream's later
+ * batches refused after it) takes one line, naming the counts and the
+ * first failure.  It was a line a batch: four here, and as many as a
+ * stream had batches in the group. */
+static void test_a_group_s_rolled_back_batches_take_one_line(void)
+{
+	struct intake_chain chain = {0};
+	struct intake_batch gate, bs[5];
+	struct record *recs[6] = {0};
+	struct testlib_capture cap;
+	struct world w;
+	char *log;
+
+	wrap_world_start(&w, 2, 0);
+	wrap_batch(&w, &gate, &recs[0], "gate", NULL, NULL);
+	wrap_batch(&w, &bs[0], &recs[1], "stream_1", &chain, "t:fail");
+	wrap_batch(&w, &bs[1], &recs[2], "stream_2", &chain, NULL);
+	wrap_batch(&w, &bs[2], &recs[3], "stream_3", &chain, NULL);
+	wrap_batch(&w, &bs[3], &recs[4], "alone", NULL, "t:fail");
+	wrap_batch(&w, &bs[4], &recs[5], "stored", NULL, NULL);
+	testlib_capture_begin(&cap);
+	wrap_run_group(&w, &gate, bs, 5);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(wrap.n_fail, 0); /* both faults were met */
+	for (size_t i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(bs[i].rc, HUB_RETRY);
+	CU_ASSERT_EQUAL(bs[4].rc, HUB_OK);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "rolled back"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "group commit stored 1 of 5 batches: 2 rolled back"
+					   " (the first: store failed: injected fault: value"
+					   " refused), 2 refused after an earlier batch of their"
+					   " stream failed"), 1);
+	CU_ASSERT_PTR_NULL(strstr(log, "store commits failing"));
+	free(log);
+	wrap_world_stop(&w, recs, ARRAY_SIZE(recs));
+}
+
 /* The value of the line "<name> <value>" of a Prometheus text, or -1. */
 static double metric_value(const char *text, const char *name)
 {
@@ -1496,6 +1535,7 @@ TEST_SUITE(intake, NULL, NULL, TEST(test_commits_failing_are_logged_as_a_state),
 	   TEST(test_commit_time_is_counted_in_fractions_of_a_millisecond),
 	   TEST(test_a_fenced_batch_alone_is_no_store_failure),
 	   TEST(test_a_stream_batch_refused_alone_is_no_store_failure),
+	   TEST(test_a_group_s_rolled_back_batches_take_one_line),
 	   TEST(test_statement_failures_are_logged_as_the_same_state),
 	   TEST(test_sqlite_out_of_memory_fails_its_batch_alone),
 	   TEST(test_a_stream_batch_passing_on_a_conflicts_retry_keeps_its_stream),

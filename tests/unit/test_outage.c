@@ -22,21 +22,6 @@ static const struct outage_words words = {
 	.was = "unread",
 };
 
-/* How many lines of text hold `what` (any line: ""). */
-static int lines_with(const char *text, const char *what)
-{
-	int n = 0;
-
-	for (const char *line = text; line && *line;) {
-		const char *end = strchr(line, '\n');
-		size_t len = end ? (size_t)(end - line) : strlen(line);
-		const char *at = strstr(line, what);
-		n += at && (size_t)(at - line) + strlen(what) <= len;
-		line = end ? end + 1 : NULL;
-	}
-	return n;
-}
-
 /* Three failures, then two successes: a line at the first failure with
  * its cause, none for the two after it (within every_ms), one at the end
  * with the count, none at the second success. */
@@ -57,11 +42,12 @@ static void test_an_outage_logs_its_start_and_its_end_once(void)
 	CU_ASSERT_EQUAL(outage_note_ok(&o, &words), 0);
 	log = testlib_capture_end(&cap);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
-	CU_ASSERT_EQUAL(lines_with(log, ""), 2);
-	CU_ASSERT_EQUAL(lines_with(log, " error [test] widgets unreadable: disk on fire; widgets are"
-					" answered 503 (logged again at most every 60 s)"), 1);
-	CU_ASSERT_EQUAL(lines_with(log, " info [test] widgets read again (unread since "), 1);
-	CU_ASSERT_EQUAL(lines_with(log, " s: 4 widget reads)"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, ""), 2);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, " error [test] widgets unreadable: disk on fire;"
+					   " widgets are answered 503 (logged again at most"
+					   " every 60 s)"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, " info [test] widgets read again (unread since "), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, " s: 4 widget reads)"), 1);
 	free(log);
 }
 
@@ -83,12 +69,12 @@ static void test_an_outage_reminds_with_the_count_and_starts_again_after_its_end
 	outage_note_failure(&o, &often, 1, "third cause");
 	log = testlib_capture_end(&cap);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
-	CU_ASSERT_EQUAL(lines_with(log, ""), 4);
-	CU_ASSERT_EQUAL(lines_with(log, "widgets unreadable: first cause;"), 1);
-	CU_ASSERT_EQUAL(lines_with(log, " widgets unread since "), 1);
-	CU_ASSERT_EQUAL(lines_with(log, ": 4 widget reads so far; the last: second cause"), 1);
-	CU_ASSERT_EQUAL(lines_with(log, ": 4 widget reads)"), 1);
-	CU_ASSERT_EQUAL(lines_with(log, "widgets unreadable: third cause;"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, ""), 4);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "widgets unreadable: first cause;"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, " widgets unread since "), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, ": 4 widget reads so far; the last: second cause"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, ": 4 widget reads)"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "widgets unreadable: third cause;"), 1);
 	CU_ASSERT_EQUAL(o.n, 1);
 	free(log);
 }

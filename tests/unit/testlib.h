@@ -52,5 +52,7 @@ struct testlib_capture {
 };
 void testlib_capture_begin(struct testlib_capture *c);
 char *testlib_capture_end(struct testlib_capture *c);
+/* How many lines of text (a capture's) hold `what`; "" counts every line. */
+int testlib_lines_with(const char *text, const char *what);
 
 #endif
