@@ -131,6 +131,8 @@ struct exporter {
 	struct store *status_store;
 	struct outage lag_outage;    /* under status_lock: scrapes whose lag
 					could not be read (lag_outage_words) */
+	void (*lag_hook)(void *ctx, struct store *s); /* tests; set before use */
+	void *lag_hook_ctx;
 	int64_t prune_next_ms;       /* under lock: when the next pass is due */
 	pthread_mutex_t prune_lock;  /* one pruning pass at a time */
 	int is_held_noted;           /* under prune_lock: an export known from
@@ -1469,6 +1471,8 @@ int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max)
 	pthread_mutex_lock(&ex->status_lock);
 	if (ex->status_store ||
 	    store_open_existing(ex->cfg, &ex->status_store, err, sizeof(err)) == 0) {
+		if (ex->lag_hook)
+			ex->lag_hook(ex->lag_hook_ctx, ex->status_store);
 		n = export_lag_read(ex, ex->status_store, ex->cfg, out, max);
 		if (n < 0)
 			err_set(err, sizeof(err), "%s", store_error(ex->status_store));
@@ -1479,6 +1483,13 @@ int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max)
 		outage_note_ok(&ex->lag_outage, &lag_outage_words);
 	pthread_mutex_unlock(&ex->status_lock);
 	return n;
+}
+
+void export_set_lag_hook(struct exporter *ex, void (*hook)(void *ctx, struct store *s),
+			 void *ctx)
+{
+	ex->lag_hook = hook;
+	ex->lag_hook_ctx = ctx;
 }
 
 /* ---- asking for a backfill ------------------------------------------------ */

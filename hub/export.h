@@ -162,6 +162,12 @@ void export_set_prune_interval(int64_t ms);
  * each new lease take) fails as a store error would (0: off). */
 void export_set_load_fault(int nth);
 
+/* Tests: hook(ctx, s) runs on the thread of each read of the lag for
+ * GET /metrics, just before it reads the store s (to stall it as a store
+ * that stopped answering would).  Set before any scrape. */
+void export_set_lag_hook(struct exporter *ex, void (*hook)(void *ctx, struct store *s),
+			 void *ctx);
+
 /* For tests: profiles per backfill transaction (0: the default). */
 void export_set_backfill_page(size_t n);
 
