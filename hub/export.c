@@ -129,8 +129,17 @@ struct exporter {
 	uint64_t wake_gen;    /* bumped by export_notify and export_wait_idle */
 	pthread_mutex_t status_lock; /* guards status_store (API threads) */
 	struct store *status_store;
-	struct outage lag_outage;    /* under status_lock: scrapes whose lag
-					could not be read (lag_outage_words) */
+	/* the lag for GET /metrics (export_lag_provider): one read at a time,
+	 * on a connection of its own, so that a read the store keeps waiting
+	 * holds up neither the status nor the other scrapes (they show the
+	 * last read's lag, kept under lock, and its age) */
+	pthread_mutex_t lag_lock;    /* guards lag_store and lag_outage */
+	struct store *lag_store;
+	struct outage lag_outage;    /* scrapes whose lag could not be read
+					(lag_outage_words) */
+	struct export_lag *lag_kept; /* under lock: the last read's (cfg->n_exports) */
+	size_t n_lag_kept;           /* under lock: 0 after a failed read */
+	int64_t lag_kept_ms;         /* under lock: when it was read, monotonic */
 	void (*lag_hook)(void *ctx, struct store *s); /* tests; set before use */
 	void *lag_hook_ctx;
 	int64_t prune_next_ms;       /* under lock: when the next pass is due */
@@ -1248,6 +1257,7 @@ static int exporter_init_sync(struct exporter *ex)
 		return -1;
 	pthread_mutex_init(&ex->lock, NULL);
 	pthread_mutex_init(&ex->status_lock, NULL);
+	pthread_mutex_init(&ex->lag_lock, NULL);
 	pthread_mutex_init(&ex->prune_lock, NULL);
 	pthread_cond_init(&ex->wake, &ca);
 	pthread_cond_init(&ex->idle, &ca);
@@ -1368,7 +1378,10 @@ void export_stop(struct exporter *ex)
 	if (ex->has_reg)
 		plugin_registry_close(&ex->reg);
 	store_close(ex->status_store);
+	store_close(ex->lag_store);
+	hub_free(ex->lag_kept);
 	pthread_mutex_destroy(&ex->status_lock);
+	pthread_mutex_destroy(&ex->lag_lock);
 	pthread_mutex_destroy(&ex->prune_lock);
 	pthread_cond_destroy(&ex->wake);
 	pthread_cond_destroy(&ex->idle);
@@ -1461,27 +1474,59 @@ static const struct outage_words lag_outage_words = {
 	.was = "unread",
 };
 
-int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max)
+/* Keeps the n lags a read found (none when it failed: n < 0) for the
+ * scrapes that come while the next read waits on the store. */
+static void lag_keep(struct exporter *ex, const struct export_lag *lags, int n)
+{
+	pthread_mutex_lock(&ex->lock);
+	if (!ex->lag_kept && n > 0)
+		ex->lag_kept = hub_calloc(ex->cfg->n_exports, sizeof(*ex->lag_kept));
+	ex->n_lag_kept = ex->lag_kept && n > 0 ? (size_t)n : 0;
+	if (ex->n_lag_kept)
+		memcpy(ex->lag_kept, lags, ex->n_lag_kept * sizeof(*lags));
+	ex->lag_kept_ms = time_mono_ms();
+	pthread_mutex_unlock(&ex->lock);
+}
+
+/* The lags kept by the last read (at most max), *age_ms since it. */
+static int lag_kept_get(struct exporter *ex, struct export_lag *out, size_t max,
+			int64_t *age_ms)
+{
+	size_t n;
+
+	pthread_mutex_lock(&ex->lock);
+	n = ex->n_lag_kept < max ? ex->n_lag_kept : max;
+	if (n)
+		memcpy(out, ex->lag_kept, n * sizeof(*out));
+	*age_ms = time_mono_ms() - ex->lag_kept_ms;
+	pthread_mutex_unlock(&ex->lock);
+	return (int)n;
+}
+
+int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max,
+			int64_t *age_ms)
 {
 	char err[512] = "";
 	int n = -1;
 
+	*age_ms = 0;
 	if (export_count(ex) == 0 || max == 0)
 		return 0;
-	pthread_mutex_lock(&ex->status_lock);
-	if (ex->status_store ||
-	    store_open_existing(ex->cfg, &ex->status_store, err, sizeof(err)) == 0) {
+	if (pthread_mutex_trylock(&ex->lag_lock) != 0)
+		return lag_kept_get(ex, out, max, age_ms); /* a read is under way */
+	if (ex->lag_store || store_open_existing(ex->cfg, &ex->lag_store, err, sizeof(err)) == 0) {
 		if (ex->lag_hook)
-			ex->lag_hook(ex->lag_hook_ctx, ex->status_store);
-		n = export_lag_read(ex, ex->status_store, ex->cfg, out, max);
+			ex->lag_hook(ex->lag_hook_ctx, ex->lag_store);
+		n = export_lag_read(ex, ex->lag_store, ex->cfg, out, max);
 		if (n < 0)
-			err_set(err, sizeof(err), "%s", store_error(ex->status_store));
+			err_set(err, sizeof(err), "%s", store_error(ex->lag_store));
 	}
 	if (n < 0)
 		outage_note_failure(&ex->lag_outage, &lag_outage_words, 1, err);
 	else
 		outage_note_ok(&ex->lag_outage, &lag_outage_words);
-	pthread_mutex_unlock(&ex->status_lock);
+	lag_keep(ex, out, n);
+	pthread_mutex_unlock(&ex->lag_lock);
 	return n;
 }
 

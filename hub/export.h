@@ -135,12 +135,18 @@ size_t export_count(const struct exporter *ex);
 
 /* For GET /metrics: out[i] for each export of the configuration (at most
  * max), read as export_status_json() reads them (the live cursor while
- * this process holds the lease) on the exporter's status connection: per
- * export one meta read and export_outbox_last_seq's O(log n) indexed
- * probes, never a scan of the feed.  Returns how many, or -1 on a store
- * failure (logged as an outage: the first, then at most one line a minute,
- * and one when a scrape reads it again). */
-int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max);
+ * this process holds the lease) on a connection of the exporter's own for
+ * this read alone: per export one meta read and export_outbox_last_seq's
+ * O(log n) indexed probes, never a scan of the feed.  One read at a time:
+ * a scrape that comes while another's read is under way (a store that
+ * stopped answering keeps it waiting) does not wait for it but gets what
+ * the last read found, with *age_ms since that read (0 for a read of its
+ * own); the status (export_status_provider) never waits for either.
+ * Returns how many, or -1 on a store failure (logged as an outage: the
+ * first, then at most one line a minute, and one when a scrape reads it
+ * again; nothing is kept from before it). */
+int export_lag_provider(struct exporter *ex, struct export_lag *out, size_t max,
+			int64_t *age_ms);
 
 /* ---- pieces, exposed for tests ---------------------------------------- */
 

@@ -244,12 +244,14 @@ static void put_sample(struct strbuf *sb, const char *name, const char *label,
 }
 
 /* Each export's lag, read from the store (export_lag_provider: indexed
- * probes, no scan); nothing when it cannot be read (logged there). */
+ * probes, no scan), and how old that read is (another scrape's read may
+ * be under way); nothing when it cannot be read (logged there). */
 static void render_exports(struct exporter *ex, struct strbuf *sb)
 {
 	size_t max = export_count(ex);
 	struct export_lag *lags = max ? hub_calloc(max, sizeof(*lags)) : NULL;
-	int n = lags ? export_lag_provider(ex, lags, max) : 0;
+	int64_t age_ms = 0;
+	int n = lags ? export_lag_provider(ex, lags, max, &age_ms) : 0;
 	char value[24];
 
 	if (n > 0)
@@ -260,6 +262,14 @@ static void render_exports(struct exporter *ex, struct strbuf *sb)
 		int64_t lag = lags[i].last_seq - lags[i].cursor;
 		snprintf(value, sizeof(value), "%lld", (long long)(lag > 0 ? lag : 0));
 		put_sample(sb, "export_lag_changes", "export", lags[i].name, value);
+	}
+	if (n > 0) {
+		put_header(sb, "export_lag_age_seconds", "gauge",
+			   "Seconds since export_lag_changes was read from the store (0: by this"
+			   " scrape; more: the last read's, shown while another scrape's read"
+			   " waits on the store).");
+		strbuf_printf(sb, "export_lag_age_seconds %lld.%03lld\n", (long long)(age_ms / 1000),
+			      (long long)(age_ms % 1000));
 	}
 	hub_free(lags);
 }

@@ -420,6 +420,144 @@ static void test_metrics_lag_unread_is_logged_once_not_per_scrape(void)
 	world_close(&w);
 }
 
+/*
+ * A lag read held up in the store (a PostgreSQL server that stopped
+ * answering), stalled by the test's hook until released: stall.is_armed
+ * makes the next read wait in it.  Each flag under stall.lock, every
+ * change broadcast on stall.cond.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int is_armed;    /* the next lag read stalls */
+	int is_stalled;  /* a lag read waits in the hook */
+	int is_released; /* it may go on */
+} stall = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void stall_hook(void *ctx, struct store *s)
+{
+	(void)ctx;
+	(void)s;
+	pthread_mutex_lock(&stall.lock);
+	if (stall.is_armed) {
+		stall.is_armed = 0;
+		stall.is_stalled = 1;
+		pthread_cond_broadcast(&stall.cond);
+		while (!stall.is_released)
+			pthread_cond_wait(&stall.cond, &stall.lock);
+	}
+	pthread_mutex_unlock(&stall.lock);
+}
+
+/* Sets *flag under stall.lock and says so. */
+static void stall_set(int *flag)
+{
+	pthread_mutex_lock(&stall.lock);
+	*flag = 1;
+	pthread_cond_broadcast(&stall.cond);
+	pthread_mutex_unlock(&stall.lock);
+}
+
+/* Waits at most ms for *flag (under stall.lock): 1 when it was set. */
+static int stall_wait_for(const int *flag, int64_t ms)
+{
+	struct timespec until;
+	int is_set;
+
+	time_deadline(&until, CLOCK_REALTIME, ms);
+	pthread_mutex_lock(&stall.lock);
+	while (!*flag && pthread_cond_timedwait(&stall.cond, &stall.lock, &until) == 0)
+		;
+	is_set = *flag;
+	pthread_mutex_unlock(&stall.lock);
+	return is_set;
+}
+
+/* A scrape of GET /metrics on a thread of its own, and with is_status the
+ * status GET /v1/exports shows after it; no CUnit assertion off the test's
+ * thread. */
+struct scrape {
+	struct world *w;
+	int is_status;
+	char *text;     /* what /metrics showed */
+	json_t *status; /* export_status_provider's */
+	int is_done;    /* under stall.lock */
+};
+
+static void *scrape_main(void *arg)
+{
+	struct scrape *sc = arg;
+	struct metrics *m = metrics_new();
+
+	sc->text = m ? metrics_render(m, &(struct metrics_feeds){.exports = sc->w->ex}) : NULL;
+	metrics_free(m);
+	if (sc->is_status)
+		sc->status = export_status_provider(sc->w->ex);
+	stall_set(&sc->is_done);
+	return NULL;
+}
+
+/* The value of the line "<series> <value>" of a Prometheus text, or -1. */
+static double series_value(const char *text, const char *series)
+{
+	const char *at = text ? strstr(text, series) : NULL;
+
+	return at ? strtod(at + strlen(series), NULL) : -1;
+}
+
+/*
+ * A lag read that waits on the store holds up no other scrape and no
+ * status: while it is stalled, the export delivers a new change, a second
+ * scrape shows the lag last read with its age, and GET /v1/exports shows
+ * the change delivered.  Both waited for the stalled read (the status
+ * connection's lock), as long as a server that stopped answering keeps a
+ * statement waiting (a minute: tcp_user_timeout), each scrape on an HTTP
+ * thread of its own.
+ */
+static void test_a_stalled_lag_read_holds_up_no_scrape_nor_the_status(void)
+{
+	struct scrape first = {0}, second = {0};
+	pthread_t t_first, t_second;
+	struct world w;
+	json_t *x;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	world_start(&w);
+	export_set_lag_hook(w.ex, stall_hook, NULL);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	CU_ASSERT_EQUAL(metrics_lag_of_x(&w), 0); /* read now, and kept */
+	stall.is_armed = 1;
+	stall.is_stalled = stall.is_released = 0;
+	first.w = second.w = &w;
+	second.is_status = 1;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t_first, NULL, scrape_main, &first), 0);
+	CU_ASSERT(stall_wait_for(&stall.is_stalled, WAIT_MS));
+
+	apply(&w, erase_cy);
+	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0); /* the export went on */
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t_second, NULL, scrape_main, &second), 0);
+	CU_ASSERT(stall_wait_for(&second.is_done, WAIT_MS));
+	CU_ASSERT_FALSE(first.is_done); /* still stalled */
+	stall_set(&stall.is_released);
+	pthread_join(t_first, NULL);
+	pthread_join(t_second, NULL);
+
+	CU_ASSERT_EQUAL(series_value(second.text, "\nexport_lag_changes{export=\"x\"} "), 0);
+	CU_ASSERT(series_value(second.text, "\nexport_lag_age_seconds ") >= 0);
+	x = json_array_get(json_object_get(second.status, "exports"), 0);
+	CU_ASSERT_PTR_NOT_NULL(x);
+	CU_ASSERT(int_of(x, "cursor") > 0);
+	CU_ASSERT_EQUAL(int_of(x, "cursor"), int_of(x, "last_seq")); /* the erasure delivered */
+	/* the stalled read, released, read the lag now */
+	CU_ASSERT_EQUAL(series_value(first.text, "\nexport_lag_changes{export=\"x\"} "), 0);
+	CU_ASSERT_EQUAL(series_value(first.text, "\nexport_lag_age_seconds "), 0);
+	hub_free(first.text);
+	hub_free(second.text);
+	json_decref(second.status);
+	world_close(&w);
+}
+
 /* ---- delivery ----------------------------------------------------------- */
 
 static void test_every_change_arrives_in_seq_order_with_its_profile(void)
@@ -2898,6 +3036,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_every_change_arrives_in_seq_order_with_its_profile),
 	   TEST(test_metrics_show_each_export_s_lag),
 	   TEST(test_metrics_lag_unread_is_logged_once_not_per_scrape),
+	   TEST(test_a_stalled_lag_read_holds_up_no_scrape_nor_the_status),
 	   TEST(test_a_moved_installation_updates_the_profile_it_left),
 	   TEST(test_a_restart_goes_on_from_the_saved_cursor),
 	   TEST(test_delivered_changes_leave_the_feed_once_every_export_passed_them),
