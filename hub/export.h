@@ -62,8 +62,8 @@ struct exporter;
  * with "file:line:col: ..."), then starts one thread per enabled export.
  * A plugin whose create() fails leaves its export disabled until the hub
  * restarts, not the hub stopped: in the log and the running hub's status
- * (GET /v1/exports), not saved (`profilehub exports` shows the saved state).  No export configured: *out is a valid,
- * empty exporter.  Returns 0, or -1 with err set.
+ * (GET /v1/exports), not saved (`profilehub exports` shows the saved
+ * state).  No export configured: *out is a valid, empty exporter.  Returns 0, or -1 with err set.
  */
 int export_start(struct exporter **out, const struct hub_config *cfg, char *err,
 		 size_t err_size);
@@ -211,8 +211,8 @@ int export_backfill_provider(void *exporter, const char *name, int *why, char *e
  * each becomes a new change in the feed for that export alone ("retry_of":
  * its seq; the profile as it is when delivered, the survivor of a merge
  * since; skipped if the profile was erased since, an erasure aside) and
- * leaves the dead letters, a page per transaction.  Only those there when it starts: one refused again is
- * dead-lettered anew.  *n_retried: how many.  0, or -1 with s->err set.
+ * leaves the dead letters, a page per transaction.  Only those there when
+ * it starts: one refused again is dead-lettered anew.  *n_retried: how many.  0, or -1 with s->err set.
  */
 int export_dead_letters_retry(struct store *s, const char *name, int64_t now_ms,
 			      int64_t *n_retried);

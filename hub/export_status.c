@@ -249,7 +249,9 @@ static json_t *status_backfill(struct store *s, const struct hub_config *cfg,
 		return NULL;
 	if (rc == 0 || b.state == BACKFILL_NONE)
 		return json_null();
-	waiting = b.state == BACKFILL_RUNNING ? backfill_waiting(cfg, ci, saved, o, why, sizeof(why)) : NULL;
+	waiting = b.state == BACKFILL_RUNNING
+			  ? backfill_waiting(cfg, ci, saved, o, why, sizeof(why))
+			  : NULL;
 	return json_pack("{s:s, s:I, s:o, s:o, s:o}", "state", export_backfill_state_name(b.state),
 			 "profiles", (json_int_t)b.sent, "started_at", time_or_null(b.started_at_ms),
 			 "finished_at", time_or_null(b.finished_at_ms), "waiting",
