@@ -91,7 +91,7 @@ static hub_rc collect_emit(struct hub_call *call, const struct hub_record *rec, 
 	if (c->refuse_message_id && rec->message_id &&
 	    strcmp(c->refuse_message_id, rec->message_id) == 0) {
 		snprintf(err, err_size, "refused by the test");
-		return HUB_ERR_DATA;
+		return c->refuse_rc != HUB_OK ? c->refuse_rc : HUB_ERR_DATA;
 	}
 	rc = record_from_hub(rec, c->source, &c->rules, c->now_ms, &r, &w, err, err_size);
 	if (rc == HUB_OK) {
@@ -318,6 +318,35 @@ void pt_assert_refused(struct pt_fixture *f, const char *what, hub_rc rc,
 	pt_reset(&f->got);
 }
 
+void pt_assert_cannot_store_now(void (*open)(struct pt_fixture *f), const char *path,
+				const char *auth, const char *body, const char *message_id)
+{
+	static const struct {
+		hub_rc emit_rc, route_rc;
+		int status;
+		const char *retry_after, *code;
+	} rows[] = {
+		{HUB_ERR_BUSY, HUB_ERR_BUSY, 503, "1", "\"unavailable\""},
+		{HUB_RETRY, HUB_ERR_BUSY, 503, "1", "\"unavailable\""},
+		{HUB_ERR_STOPPED, HUB_ERR_STOPPED, 503, "1", "\"unavailable\""},
+		{HUB_ERR_INTERNAL, HUB_ERR_INTERNAL, 500, NULL, "\"internal\""},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct hub_response resp;
+		struct pt_fixture f;
+
+		open(&f);
+		f.got.refuse_message_id = message_id;
+		f.got.refuse_rc = rows[i].emit_rc;
+		CU_ASSERT_EQUAL(pt_post(&f, path, auth, body, &resp), rows[i].route_rc);
+		CU_ASSERT_EQUAL(resp.status, rows[i].status);
+		CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, rows[i].code));
+		ASSERT_STR_OR_NULL(resp.retry_after, rows[i].retry_after);
+		pt_close(&f);
+	}
+}
+
 hub_rc pt_export(struct pt_fixture *f, const char *const *changes, size_t n, int64_t first,
 		 int64_t last, size_t *n_done, char *err, size_t err_size)
 {
@@ -489,7 +518,8 @@ void pt_assert_index(const json_t *obj, const char *key, long value)
 {
 	if (value < 0) {
 		CU_ASSERT_PTR_NULL(json_object_get(obj, key));
-	} else {
+	} else { /* present: json_integer_value() of a missing key is 0 too */
+		CU_ASSERT(json_is_integer(json_object_get(obj, key)));
 		CU_ASSERT_EQUAL(json_integer_value(json_object_get(obj, key)), value);
 	}
 }

@@ -70,7 +70,8 @@ struct pt_collector {
 	const char *source; /* the source's name */
 	struct record_rules rules;
 	int64_t now_ms;
-	const char *refuse_message_id; /* emit() answers HUB_ERR_DATA for it */
+	const char *refuse_message_id; /* emit() answers refuse_rc for it */
+	hub_rc refuse_rc;              /* HUB_OK (0): HUB_ERR_DATA */
 
 	size_t cap_recs, cap_cursors, cap_rejects, cap_warns;
 };
@@ -128,6 +129,14 @@ void pt_post_file_ok(struct pt_fixture *f, const char *path, const char *auth, c
  * `status`).  Then pt_reset(). */
 void pt_assert_refused(struct pt_fixture *f, const char *what, hub_rc rc,
 		       const struct hub_response *resp, int status);
+
+/* Posts `body` to `path` of fixtures opened by `open`, emit() answering
+ * for record `message_id` what a hub that cannot store it now answers,
+ * and checks the plugin's answer: HUB_ERR_BUSY and HUB_RETRY are a 503
+ * with Retry-After and the route's HUB_ERR_BUSY, HUB_ERR_STOPPED a 503
+ * and HUB_ERR_STOPPED, HUB_ERR_INTERNAL a 500 that keeps its code. */
+void pt_assert_cannot_store_now(void (*open)(struct pt_fixture *f), const char *path,
+				const char *auth, const char *body, const char *message_id);
 
 /* The plugin's export_batch() of changes[0..n) (JSON texts, as the change
  * feed has them: plugins/webhook/README.md), planned over seqs first..last

@@ -309,6 +309,8 @@ static void test_locale_and_timezone_become_native_attributes(void)
 		{"{\"locale\": \"en_us\"}", "{\"$language\":\"en\",\"$region\":\"US\"}"},
 		{"{\"locale\": \"zh-Hans-CN\"}", "{\"$language\":\"zh\",\"$region\":\"CN\"}"},
 		{"{\"locale\": \"es-419\"}", "{\"$language\":\"es\",\"$region\":\"419\"}"},
+		/* four digits are no region: the next subtag is */
+		{"{\"locale\": \"en-1234-GB\"}", "{\"$language\":\"en\",\"$region\":\"GB\"}"},
 		{"{\"locale\": \"DE\"}", "{\"$language\":\"de\"}"},
 		{"{\"locale\": \"english\"}", "{}"},
 		{"{\"locale\": 7}", "{}"},
@@ -332,8 +334,8 @@ static void test_traits_win_over_context_and_keys_are_lowercased(void)
 	static const char body[] =
 		"{\"userId\": \"u1\", \"traits\": {\"$language\": \"it\", \"First_Name\": \"Ann\","
 		" \"LastName\": \"Lee\", \"EMAIL\": \"ann@example.com\", \"FavoriteColor\": "
-		"\"red\"},"
-		" \"context\": {\"locale\": \"fr-FR\"}}";
+		"\"red\", \"$timezone\": \"Europe/Rome\"},"
+		" \"context\": {\"locale\": \"fr-FR\", \"timezone\": \"Asia/Tokyo\"}}";
 	struct hub_response resp;
 	struct pt_fixture f;
 
@@ -343,7 +345,7 @@ static void test_traits_win_over_context_and_keys_are_lowercased(void)
 	ASSERT_STR_OR_NULL(f.got.recs[0].attributes_json,
 			   "{\"$language\":\"it\",\"$first_name\":\"Ann\",\"$last_name\":\"Lee\","
 			   "\"$email_address\":\"ann@example.com\",\"favoritecolor\":\"red\","
-			   "\"$region\":\"FR\"}");
+			   "\"$timezone\":\"Europe/Rome\",\"$region\":\"FR\"}");
 	pt_close(&f);
 }
 
@@ -995,6 +997,7 @@ static void test_wrong_or_missing_key_is_401_and_never_echoed(void)
 		{"Basic d2tfbGl2ZV8xOg==x", small_track}, /* not base64 */
 		{"Basic d2tfbGl2ZV8xOg== extra", small_track},
 		{"Basic d2tfbGl2ZV8xX:", small_track},
+		{"Basicd2tfbGl2ZV8xOg==", small_track}, /* no space after the scheme */
 	};
 	struct hub_response resp;
 	struct pt_fixture f;
@@ -1493,6 +1496,8 @@ static const struct bad_row bad_rows[] = {
 	 "invalid_request", -1},
 	{"batch sentAt not a date", NULL, NULL, "{\"batch\": [], \"sentAt\": \"yesterday\"}", NULL,
 	 0, 400, "invalid_request", -1},
+	{"batch sentAt a number", NULL, NULL, "{\"batch\": [], \"sentAt\": 1767225600000}", NULL, 0,
+	 400, "invalid_request", -1},
 	{"event a number", NULL, NULL, "{\"batch\": [1]}", NULL, 0, 400, "invalid_event", 0},
 	{"second event a string", NULL, NULL, "{\"batch\": [" OK_ITEM ", \"x\"]}", NULL, 0, 400,
 	 "invalid_event", 1},
@@ -1539,6 +1544,15 @@ static const struct bad_row bad_rows[] = {
 	 "{\"batch\": [{" TRACK_FIELDS ",\"timestamp\":\"2026-01-01T00:"
 	 "00:00\"}]}",
 	 NULL, 0, 400, "invalid_event", 0},
+	{"timestamp on February 29 of 2026", NULL, NULL,
+	 "{\"batch\": [{" TRACK_FIELDS ",\"timestamp\":\"2026-02-29T00:00:00Z\"}]}", NULL, 0, 400,
+	 "invalid_event", 0},
+	{"timestamp offset of 24 hours", NULL, NULL,
+	 "{\"batch\": [{" TRACK_FIELDS ",\"timestamp\":\"2026-01-01T00:00:00+24:00\"}]}", NULL, 0,
+	 400, "invalid_event", 0},
+	{"timestamp offset of 60 minutes", NULL, NULL,
+	 "{\"batch\": [{" TRACK_FIELDS ",\"timestamp\":\"2026-01-01T00:00:00+05:60\"}]}", NULL, 0,
+	 400, "invalid_event", 0},
 	{"timestamp a number", NULL, NULL,
 	 "{\"batch\": [{" TRACK_FIELDS ",\"timestamp\":1767225600000}]}", NULL, 0, 400,
 	 "invalid_event", 0},
@@ -1558,6 +1572,9 @@ static const struct bad_row bad_rows[] = {
 	 "{\"batch\": [" OK_ITEM ",{\"type\":\"alias\",\"userId\":\"u\","
 	 "\"previousId\":-12345678901234567000}]}",
 	 NULL, 0, 400, "invalid_event", 1},
+	{"userId of 2^63 exactly", NULL, NULL,
+	 "{\"batch\": [{\"type\":\"identify\",\"userId\":9223372036854775808}]}", NULL, 0, 400,
+	 "invalid_event", 0},
 	{"messageId a number", NULL, NULL, "{\"batch\": [{" TRACK_FIELDS ",\"messageId\":12}]}",
 	 NULL, 0, 400, "invalid_event", 0},
 	{"messageId 100 chars", NULL, NULL, NULL, make_long_message_id, 0, 400, "invalid_event", 0},
@@ -1703,6 +1720,115 @@ static void test_event_size_is_its_text_as_sent(void)
 	pt_close(&f);
 }
 
+#define NAME_16 "abcdefghijklmnop"
+#define NAME_64 NAME_16 NAME_16 NAME_16 NAME_16
+#define NAME_256 NAME_64 NAME_64 NAME_64 NAME_64
+#define LONG_NAME_257 NAME_256 "x"
+
+/* A track event of exactly `size` bytes as sent, its property holding
+ * `n_escapes` escapes ("\n": two bytes of text each) (malloc'd). */
+static char *make_sized_event(size_t size, size_t n_escapes)
+{
+	static const char head[] = "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\","
+				   "\"properties\":{\"p\":\"";
+	static const char tail[] = "\"}}";
+	size_t fixed = strlen(head) + strlen(tail), pad = size - fixed - 2 * n_escapes;
+	char *ev = malloc(size + 1), *p = ev;
+
+	p += sprintf(p, "%s", head);
+	for (size_t i = 0; i < n_escapes; i++)
+		p += sprintf(p, "\\n");
+	memset(p, 'x', pad);
+	p += pad;
+	sprintf(p, "%s", tail);
+	CU_ASSERT_EQUAL(strlen(ev), size);
+	return ev;
+}
+
+/* The limits are inclusive (WIRE.md): 2500 events, an event of 32 KB as
+ * sent (an escape counts both its bytes), a body of 500 KB; and the hub's
+ * 256 bytes of an event name. */
+static void test_limits_are_inclusive(void)
+{
+	static const char name_256[] =
+		"{\"userId\":\"u\",\"event\":\"" NAME_256 "\"}";
+	char *events = repeat_events(2500, OK_ITEM), *at = make_sized_event(32 * 1024, 100);
+	char *over = make_sized_event(32 * 1024 + 1, 100), *body = malloc(500 * 1024 + 1);
+	struct hub_response resp;
+	struct pt_fixture f;
+	hub_rc rc;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, events, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_EQUAL(f.got.n_recs, 2500);
+	pt_reset(&f.got);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC, at, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_EQUAL(f.got.n_recs, 1);
+	pt_reset(&f.got);
+	rc = pt_post(&f, "/v1/track", KEY1_BASIC, over, &resp);
+	assert_too_large(&f, rc, &resp, 0, 32 * 1024 + 1);
+	pt_reset(&f.got);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC, name_256, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_EQUAL(f.got.n_recs, 1);
+	pt_reset(&f.got);
+	memset(body, ' ', 500 * 1024);
+	memcpy(body, "{\"batch\": [" OK_ITEM "]}", strlen("{\"batch\": [" OK_ITEM "]}"));
+	body[500 * 1024] = '\0';
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_EQUAL(f.got.n_recs, 1);
+	pt_close(&f);
+	free(body);
+	free(over);
+	free(at);
+	free(events);
+}
+
+/* The batch context merges into an item's context at every depth: an
+ * item's device.id beside the batch's device.type keeps both. */
+static void test_batch_context_merges_nested_objects(void)
+{
+	static const char body[] =
+		"{\"batch\": [{" TRACK_FIELDS ",\"context\":{\"device\":{\"id\":\"d1\"}}}],"
+		" \"context\": {\"device\": {\"type\": \"android\"}}}";
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	ASSERT_STR_OR_NULL(f.got.recs[0].platform, "android");
+	pt_close(&f);
+}
+
+/* An event without timestamp says so (has_timestamp 0): the hub takes its
+ * receive time, not the epoch that 0 would be. */
+static void test_an_event_without_a_timestamp_takes_the_receive_time(void)
+{
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC, OK_ITEM, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms, 0);
+	CU_ASSERT_EQUAL(f.got.recs[0].rec->timestamp_ms, f.got.now_ms);
+	pt_close(&f);
+}
+
+/* A record the hub cannot store now is a 503 with Retry-After, which
+ * Segment's senders retry (WIRE.md). */
+static void test_record_the_hub_cannot_store_now_is_503(void)
+{
+	static const char body[] = "{\"batch\": [" OK_ITEM ","
+				   "{" TRACK_FIELDS ",\"messageId\":\"m2\"}]}";
+
+	pt_assert_cannot_store_now(fixture_open, "/v1/batch", KEY1_BASIC, body, "m2");
+}
+
 /* ---- import ------------------------------------------------------------ */
 
 static void test_import_line_maps_one_event_without_auth(void)
@@ -1774,9 +1900,6 @@ static void test_import_line_corrects_an_original_timestamp(void)
 	pt_close(&f);
 }
 
-#define NAME_16 "abcdefghijklmnop"
-#define NAME_64 NAME_16 NAME_16 NAME_16 NAME_16
-#define LONG_NAME_257 NAME_64 NAME_64 NAME_64 NAME_64 "x"
 
 static void test_import_line_refuses_bad_lines(void)
 {
@@ -1898,6 +2021,9 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_webhook_bad_events_are_400_after_the_signature),
 	   TEST(test_webhook_is_off_without_a_secret), TEST(test_malformed_requests_emit_nothing),
 	   TEST(test_event_size_is_its_text_as_sent),
+	   TEST(test_limits_are_inclusive), TEST(test_batch_context_merges_nested_objects),
+	   TEST(test_an_event_without_a_timestamp_takes_the_receive_time),
+	   TEST(test_record_the_hub_cannot_store_now_is_503),
 	   TEST(test_import_line_maps_one_event_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
 	   TEST(test_out_of_memory_is_5xx_never_400),
