@@ -684,12 +684,19 @@ static void test_identity_change_bad_input_names_the_field(void)
 		 "\"identity\":\"a@x\"}") "]}", "invalid_event", 0, -1,
 		 "events[0].data.old.identity_type: must be the identity type of "
 		 "data.new.identity_type"},
+		/* the canonical name of the new side's type is no type of mParticle's */
+		{NULL, "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "{\"identity_type\":\"custom_id\","
+		 "\"identity\":\"C1\"}") "]}", "invalid_event", 0, -1,
+		 "events[0].data.old.identity_type: must be the identity type of "
+		 "data.new.identity_type"},
 		{NULL, "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "{\"identity_type\":\"some_future_type\","
 		 "\"identity\":\"x\"}") "]}", "invalid_event", 0, -1,
 		 "events[0].data.old.identity_type: must be the identity type of "
 		 "data.new.identity_type"},
 		{NULL, "{\"user_identities\":{\"email\":\"a@x\"},\"events\":[" LOGOUT_C1 "]}",
 		 "invalid_event", 0, -1, "events[0]" NO_DEVICE_WHY},
+		{NULL, "{\"user_identities\":{\"email\":\"a@x\"},\"events\":[" EV_OK "," LOGOUT_C1
+		 "," LOGOUT_C1 "]}", "invalid_event", 1, -1, "events[1]" NO_DEVICE_WHY},
 		{NULL, "{\"device_info\":{\"ios_idfv\":\"00000000-0000-0000-0000-000000000000\"},"
 		 "\"events\":[" EV_OK "," LOGOUT_C1 "]}", "invalid_event", 1, -1, "events[1]" NO_DEVICE_WHY},
 		{"/v2/bulkevents", "[" BATCH_OK ",{" IDS ",\"events\":[" EV_OK "," LOGOUT_C1 "]}]",
@@ -1202,6 +1209,18 @@ static void test_record_refused_by_the_hub_fails_the_request(void)
 	pt_close(&f);
 }
 
+/* A record the hub cannot store now is a 503 with Retry-After, which
+ * senders retry. */
+static void test_record_the_hub_cannot_store_now_is_503(void)
+{
+	static const char one[] =
+		"{\"user_identities\": {\"customer_id\": \"u1\"}, \"events\": ["
+		"{\"event_type\": \"custom_event\", \"data\": {\"event_name\": \"e\","
+		" \"source_message_id\": \"m2\"}}]}";
+
+	pt_assert_cannot_store_now(fixture_open, "/v2/events", BASIC_OK, one, "m2");
+}
+
 /* ---- auth -------------------------------------------------------------- */
 
 static const char small_batch[] =
@@ -1222,6 +1241,7 @@ static void test_basic_auth_401_when_missing_403_when_wrong(void)
 		{"Basic", 401},
 		{"Basic ", 401},
 		{"Bearer bXBfa2V5XzE6bXBfc2VjcmV0XzE=", 401},
+		{"BasicbXBfa2V5XzE6bXBfc2VjcmV0XzE=", 401},          /* no space after it */
 		{"Basic bXBfa2V5XzE=", 401},                         /* "mp_key_1": no colon */
 		{"Basic !!!!", 401},                                 /* not base64 */
 		{"Basic bXBfa2V5XzE6bXBfc2VjcmV0XzE= extra", 401},
@@ -1576,6 +1596,60 @@ static void test_body_of_256kb_is_accepted(void)
 	free(body);
 }
 
+/* The limits are inclusive: 100 batches of a bulk request, 256 bytes of
+ * an event name; a batch holds at most 30 identities of its own (room is
+ * kept for its device and its mpid). */
+static void test_limits_are_inclusive(void)
+{
+	char name[257], *bulk = malloc(100 * (sizeof(BATCH_OK) + 1) + 2), *p = bulk, *body;
+	char *ids = malloc(31 * 64 + 1), *q = ids;
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	p += sprintf(p, "[");
+	for (int i = 0; i < 100; i++)
+		p += sprintf(p, "%s" BATCH_OK, i ? "," : "");
+	sprintf(p, "]");
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK, bulk, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 202);
+	CU_ASSERT_EQUAL(f.got.n_recs, 100);
+	pt_reset(&f.got);
+	memset(name, 'n', 256);
+	name[256] = '\0';
+	CU_ASSERT_FATAL(asprintf(&body, "{" IDS ",\"events\":[{\"event_type\":\"custom_event\","
+					"\"data\":{\"event_name\":\"%s\"}}]}", name) > 0);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	ASSERT_STR_OR_NULL(f.got.recs[0].event_name, name);
+	pt_reset(&f.got);
+	free(body);
+	for (int i = 0; i < 31; i++)
+		q += sprintf(q, "%s{\"identity_type\":\"other\",\"identity\":\"o%d\"}", i ? "," : "", i);
+	CU_ASSERT_FATAL(asprintf(&body, "{\"user_identities\":[%s]}", ids) > 0);
+	send_refused(&f, 0, NULL, body, "invalid_batch", -1, -1,
+		     "user_identities[30]: too many identities");
+	free(body);
+	free(ids);
+	free(bulk);
+	pt_close(&f);
+}
+
+/* A push_registration without "register" registers the device. */
+static void test_push_registration_registers_by_default(void)
+{
+	static const char body[] = "{" DEV ",\"events\":[{\"event_type\":\"push_registration\","
+				   "\"data\":{}}]}";
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	CU_ASSERT_EQUAL(f.got.recs[0].push_enabled, 1);
+	pt_close(&f);
+}
+
 /* The error messages name the place of the fault. */
 static void test_error_messages_name_the_field(void)
 {
@@ -1720,11 +1794,13 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_customer_id_spellings),
 	   TEST(test_empty_batches_succeed_with_nothing),
 	   TEST(test_record_refused_by_the_hub_fails_the_request),
+	   TEST(test_record_the_hub_cannot_store_now_is_503),
 	   TEST(test_basic_auth_401_when_missing_403_when_wrong),
 	   TEST(test_webhook_auth_and_switches),
 	   TEST(test_create_checks_the_keys),
 	   TEST(test_malformed_requests_emit_nothing),
-	   TEST(test_body_of_256kb_is_accepted),
+	   TEST(test_body_of_256kb_is_accepted), TEST(test_limits_are_inclusive),
+	   TEST(test_push_registration_registers_by_default),
 	   TEST(test_error_messages_name_the_field),
 	   TEST(test_import_line_maps_one_batch_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
