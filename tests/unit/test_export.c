@@ -1981,21 +1981,30 @@ static void retry_sends_one_to(struct store *s, const char *to)
 	CU_ASSERT_STRING_EQUAL(last, to);
 }
 
+/* Export x's dead letter of seq `seq`: change_json of profile pid,
+ * committed. */
+static void dead_change_put(struct store *s, int64_t seq, const char *pid,
+			    const char *change_json)
+{
+	struct store_dead_letter d = {.export_name = "x", .seq = seq, .at_ms = 1,
+				      .reason = "HTTP 400", .profile_id = pid,
+				      .change_json = change_json};
+
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+}
+
 /* Export x's dead letter of seq 1000000: an event change of profile pid
  * whose "event" is event_json, committed. */
 static void dead_event_put(struct store *s, const char *pid, const char *event_json)
 {
-	struct store_dead_letter d = {.export_name = "x", .seq = 1000000, .at_ms = 1,
-				      .reason = "HTTP 400", .profile_id = pid};
 	char change[512];
 
 	snprintf(change, sizeof(change),
 		 "{\"seq\":1000000,\"kind\":\"event\",\"profile_id\":\"%s\",\"event\":%s}", pid,
 		 event_json);
-	d.change_json = change;
-	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
-	CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
-	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	dead_change_put(s, 1000000, pid, change);
 }
 
 /* A dead letter whose profile was merged away since (I5's, merged into
@@ -2215,6 +2224,61 @@ static void test_a_dead_letter_of_an_erased_profile_is_not_sent_again(void)
 	left = dead_letters(&w);
 	CU_ASSERT_EQUAL(json_array_size(left), 0);
 	json_decref(left);
+	world_close(&w);
+}
+
+/* The feed rows of retried dead letters: {kind, profile_id, payload}. */
+static int retried_rows(void *ctx, const struct store_change *c)
+{
+	json_t *p = json_loads(c->payload_json ? c->payload_json : "{}", 0, NULL);
+
+	if (json_object_get(p, "retry_of"))
+		json_array_append_new(ctx, json_pack("{s:s, s:s, s:O}", "kind", c->kind,
+						     "profile_id", c->profile_id, "payload",
+						     json_object_get(p, "payload")));
+	json_decref(p);
+	return 0;
+}
+
+/* A retried erasure is always sent, its profile gone, with the types of
+ * the identifiers it erased; a retried merge keeps the profiles it
+ * absorbed (API.md's change feed). */
+static void test_a_retried_erasure_or_merge_says_what_it_did(void)
+{
+	static const char gone[] = "p_0000000000000000", absorbed[] = "p_1111111111111111";
+	struct world w;
+	char ann[1][PROFILE_ID_SIZE], erased[256], merged[256];
+	json_t *got = json_array(), *row, *want;
+	int64_t n = -1;
+	struct store *s;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	s = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(profile_find(s, "custom_id", "ann", ann, 1), 1);
+	snprintf(erased, sizeof(erased), "{\"seq\":1000000,\"kind\":\"erased\",\"profile_id\":"
+		 "\"%s\",\"identifier_types\":[\"custom_id\",\"email\"]}", gone);
+	snprintf(merged, sizeof(merged), "{\"seq\":1000001,\"kind\":\"merged\",\"profile_id\":"
+		 "\"%s\",\"merged_from\":[\"%s\"]}", ann[0], absorbed);
+	dead_change_put(s, 1000000, gone, erased);
+	dead_change_put(s, 1000001, ann[0], merged);
+	CU_ASSERT_EQUAL_FATAL(export_dead_letters_retry(s, "x", 1767225600000LL, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(s->ops->outbox_read(s, 0, 1000000, retried_rows, got), 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(got), 2);
+	row = json_array_get(got, 0);
+	CU_ASSERT_STRING_EQUAL(str_of(row, "kind"), "erased");
+	CU_ASSERT_STRING_EQUAL(str_of(row, "profile_id"), gone);
+	want = json_pack("{s:[ss]}", "identifier_types", "custom_id", "email");
+	CU_ASSERT(json_equal(json_object_get(row, "payload"), want));
+	json_decref(want);
+	row = json_array_get(got, 1);
+	CU_ASSERT_STRING_EQUAL(str_of(row, "kind"), "merged");
+	CU_ASSERT_STRING_EQUAL(str_of(row, "profile_id"), ann[0]);
+	want = json_pack("{s:[s]}", "merged_from", absorbed);
+	CU_ASSERT(json_equal(json_object_get(row, "payload"), want));
+	json_decref(want);
+	json_decref(got);
 	world_close(&w);
 }
 
@@ -3080,6 +3144,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_dead_letter_of_an_erased_profile_is_not_sent_again),
 	   TEST(test_an_erase_deletes_her_dead_letters),
 	   TEST(test_an_erase_beside_a_retry_of_her_dead_letter_leaves_nothing),
+	   TEST(test_a_retried_erasure_or_merge_says_what_it_did),
 	   TEST(test_a_failed_load_after_the_lease_take_is_retried),
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),
