@@ -2174,12 +2174,14 @@ static const char webhook_ok[] =
 	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 /* A hub with export crm, a webhook.so instance posting to the receiver on
- * `port`: loaded into *mod, created as *inst. */
-static struct testhub *webhook_open(int port, struct plugin_module *mod,
-				    struct hub_instance **inst)
+ * `port` with `timeout`: loaded into *mod, created as *inst;
+ * plugin_instance_create()'s rc (0: created), its message in err. */
+static struct testhub *webhook_try_open(int port, const char *timeout, struct plugin_module *mod,
+					struct hub_instance **inst, int *rc, char *err,
+					size_t err_size)
 {
 	struct testhub *th;
-	char *so, *yaml, err[1024];
+	char *so, *yaml;
 
 	CU_ASSERT_FATAL(asprintf(&yaml,
 				 "exports:\n"
@@ -2187,16 +2189,26 @@ static struct testhub *webhook_open(int port, struct plugin_module *mod,
 				 "    plugin: webhook\n"
 				 "    url: http://127.0.0.1:%d/hook\n"
 				 "    secret: whsec-test\n"
-				 "    timeout: 5s\n",
-				 port) > 0);
+				 "    timeout: %s\n",
+				 port, timeout) > 0);
 	th = testhub_start(yaml);
 	free(yaml);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
 	CU_ASSERT_FATAL(asprintf(&so, "%s/plugins/webhook.so", testlib_build_dir()) > 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_load(so, mod, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(so, mod, err, err_size), 0);
 	free(so);
-	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(mod, &th->cfg->exports[0], inst, err,
-						     sizeof(err)), 0);
+	*rc = plugin_instance_create(mod, &th->cfg->exports[0], inst, err, err_size);
+	return th;
+}
+
+static struct testhub *webhook_open(int port, struct plugin_module *mod,
+				    struct hub_instance **inst)
+{
+	char err[1024];
+	int rc;
+	struct testhub *th = webhook_try_open(port, "5s", mod, inst, &rc, err, sizeof(err));
+
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
 	return th;
 }
 
@@ -2271,6 +2283,134 @@ static void test_webhook_retries_a_425_too_early(void)
 	pthread_join(r.thread, NULL);
 	close(r.lfd);
 	plugin_instance_destroy(inst);
+	plugin_unload(&mod);
+	testhub_stop(th);
+}
+
+/* What each answer means for the batch (webhook.c's table): 2xx done;
+ * 408, 429 (Retry-After also as an HTTP date) and 5xx retried; 401, 403,
+ * 407 refused credentials; 3xx not followed; another 4xx bad data, its
+ * message ending with the first 200 bytes of the answer, printable. */
+static void test_webhook_answers_by_status(void)
+{
+#define ANSWER(status, head) "HTTP/1.1 " status "\r\n" head "Connection: close\r\n"
+#define NO_BODY "Content-Length: 0\r\n\r\n"
+	static const struct {
+		const char *answer;
+		hub_rc rc;
+		size_t n_done;
+		const char *message; /* its start, then the origin */
+		const char *tail;    /* what follows "<origin>" */
+	} rows[] = {
+		{ANSWER("204 No Content", "") NO_BODY, HUB_OK, 1, "", ""},
+		{ANSWER("299 Fine", "") NO_BODY, HUB_OK, 1, "", ""},
+		{ANSWER("408 Timeout", "") NO_BODY, HUB_RETRY, 0, "HTTP 408 from ", ""},
+		{ANSWER("429 Slow", "Retry-After: Fri, 31 Dec 2100 23:59:59 GMT\r\n") NO_BODY,
+		 HUB_RETRY, 0, "retry after ", ""},
+		{ANSWER("500 Oops", "") NO_BODY, HUB_RETRY, 0, "HTTP 500 from ", ""},
+		{ANSWER("401 Who", "") NO_BODY, HUB_ERR_AUTH, 0, "HTTP 401 from ",
+		 ": credentials refused"},
+		{ANSWER("403 No", "") NO_BODY, HUB_ERR_AUTH, 0, "HTTP 403 from ",
+		 ": credentials refused"},
+		{ANSWER("407 Proxy", "") NO_BODY, HUB_ERR_AUTH, 0, "HTTP 407 from ",
+		 ": credentials refused"},
+		{ANSWER("301 Moved", "Location: http://127.0.0.1:1/\r\n") NO_BODY, HUB_ERR_CONFIG, 0,
+		 "HTTP 301 from ", ": redirects are not followed"},
+		{NULL, HUB_ERR_DATA, 0, "HTTP 400 from ", NULL}, /* made below */
+	};
+	const char *answers[ARRAY_SIZE(rows)];
+	const char *changes[] = {"{\"seq\": 1, \"kind\": \"profile_updated\"}"};
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	struct testhub *th;
+	struct receiver r;
+	char err[1024], want[1024], bad[512], tail[256], *p;
+	size_t n_done;
+
+	/* 301 bytes: a control byte, 250 a, 50 b; the message keeps 200 */
+	p = bad + sprintf(bad, ANSWER("400 Bad", "Content-Length: 301\r\n") "\r\n\x01");
+	memset(p, 'a', 250);
+	p += 250;
+	memset(p, 'b', 50);
+	p[50] = '\0';
+	memset(tail, 'a', sizeof(tail));
+	memcpy(tail, ":  ", 3);
+	tail[2 + 200] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
+		answers[i] = rows[i].answer ? rows[i].answer : bad;
+	receiver_start(&r, answers, ARRAY_SIZE(answers));
+	th = webhook_open(r.port, &mod, &inst);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		err[0] = '\0';
+		n_done = 9;
+		CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
+						       sizeof(err)), rows[i].rc);
+		CU_ASSERT_EQUAL(n_done, rows[i].n_done);
+		if (rows[i].rc == HUB_OK)
+			continue;
+		if (strcmp(rows[i].message, "retry after ") == 0) {
+			CU_ASSERT_EQUAL(strncmp(err, "retry after ", 12), 0);
+			CU_ASSERT(atol(err + 12) > 86400);
+			continue;
+		}
+		snprintf(want, sizeof(want), "%shttp://127.0.0.1:%d%s", rows[i].message, r.port,
+			 rows[i].tail ? rows[i].tail : tail);
+		if (strcmp(err, want) != 0)
+			fprintf(stderr, "\n  answer %zu: \"%s\"\n", i, err);
+		CU_ASSERT_STRING_EQUAL(err, want);
+	}
+	pthread_join(r.thread, NULL);
+	close(r.lfd);
+	plugin_instance_destroy(inst);
+	plugin_unload(&mod);
+	testhub_stop(th);
+#undef ANSWER
+#undef NO_BODY
+}
+
+/* A receiver that cannot be reached (connection refused) is retried,
+ * named by its origin. */
+static void test_webhook_retries_when_the_receiver_is_down(void)
+{
+	const char *changes[] = {"{\"seq\": 1, \"kind\": \"profile_updated\"}"};
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	struct testhub *th;
+	char err[1024] = "", want[64];
+	size_t n_done = 9;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	/* a port just free: bound, then closed */
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+	close(fd);
+	th = webhook_open(ntohs(sa.sin_port), &mod, &inst);
+	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
+					       sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(n_done, 0);
+	snprintf(want, sizeof(want), "POST to http://127.0.0.1:%d: ", ntohs(sa.sin_port));
+	CU_ASSERT_EQUAL(strncmp(err, want, strlen(want)), 0);
+	plugin_instance_destroy(inst);
+	plugin_unload(&mod);
+	testhub_stop(th);
+}
+
+/* A timeout of 0 would be none at all (curl's 0): refused at create. */
+static void test_webhook_timeout_must_be_positive(void)
+{
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	char err[1024] = "";
+	int rc = 0;
+	struct testhub *th = webhook_try_open(1, "0s", &mod, &inst, &rc, err, sizeof(err));
+
+	CU_ASSERT_NOT_EQUAL(rc, 0);
+	CU_ASSERT_STRING_EQUAL(err, "exports[0] \"crm\" (plugin webhook): timeout must be positive");
+	if (rc == 0)
+		plugin_instance_destroy(inst);
 	plugin_unload(&mod);
 	testhub_stop(th);
 }
@@ -2446,6 +2586,8 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_access_stream_client_gone_and_stop),
 	   TEST(test_a_stalled_access_client_holds_no_snapshot),
 	   TEST(test_webhook_reads_retry_after_after_spaces_or_tabs),
-	   TEST(test_webhook_retries_a_425_too_early),
+	   TEST(test_webhook_retries_a_425_too_early), TEST(test_webhook_answers_by_status),
+	   TEST(test_webhook_timeout_must_be_positive),
+	   TEST(test_webhook_retries_when_the_receiver_is_down),
 	   TEST(test_webhook_key_is_the_planned_range),
 	   TEST(test_webhook_signs_the_time_the_key_and_the_body))
