@@ -359,6 +359,43 @@ static void test_text_arrives_as_written_in_a_database_not_in_utf8(void)
 	db_drop(db);
 }
 
+/* A batch's last change of a profile wins (changes apply in seq order),
+ * and no batch moves a row back in time: one replayed after a crash with
+ * an older seq leaves the row, one of the same seq (the document as it is
+ * at its delivery) rewrites it. */
+static void test_the_last_change_wins_and_a_row_never_goes_back(void)
+{
+	struct px x;
+	char err[1024] = "", db[32], *url;
+	char *older = change_named(6, "p1", "older"), *newer = change_named(7, "p1", "newer");
+	char *stale = change_named(5, "p1", "stale"), *again = change_named(7, "p1", "again");
+	const char *two[2] = {older, newer}, *one[1];
+	size_t n_done = 0;
+
+	db_new(db, sizeof(db), NULL);
+	url = db_url(db, NULL);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(px_send(&x, two, 2, &n_done, err, sizeof(err)), HUB_OK);
+	SQL_IS("newer 7", db, "SELECT (doc->'attributes'->>'name') || ' ' || updated_seq"
+			      " FROM profilehub_profiles");
+	one[0] = stale;
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 1);
+	SQL_IS("newer 7", db, "SELECT (doc->'attributes'->>'name') || ' ' || updated_seq"
+			      " FROM profilehub_profiles");
+	one[0] = again;
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	SQL_IS("again 7", db, "SELECT (doc->'attributes'->>'name') || ' ' || updated_seq"
+			      " FROM profilehub_profiles");
+	px_close(&x);
+	free(url);
+	free(older);
+	free(newer);
+	free(stale);
+	free(again);
+	db_drop(db);
+}
+
 /* SQL_ASCII converts and checks nothing: refused at connect, named. */
 static void test_a_sql_ascii_database_is_refused(void)
 {
@@ -1081,6 +1118,7 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_an_unescaped_slash_in_the_user_is_refused),
 	   TEST(test_no_part_of_the_password_is_in_a_libpq_message),
 	   TEST(test_text_arrives_as_written_in_a_database_not_in_utf8),
+	   TEST(test_the_last_change_wins_and_a_row_never_goes_back),
 	   TEST(test_a_sql_ascii_database_is_refused),
 	   TEST(test_commits_are_synchronous_where_the_database_says_off),
 	   TEST(test_a_dropped_table_is_created_again),
