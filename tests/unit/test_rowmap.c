@@ -380,6 +380,31 @@ static void test_attributes_keep_their_types_and_null_deletes(void)
 	rowmap_free(m);
 }
 
+/* A FLOAT that is no finite number is left out (JSON has no inf), a
+ * NUMBER that is no plain number (NaN) is kept as its text, and
+ * bool() of a FLOAT is whether it is not zero. */
+static void test_values_without_a_json_number_are_kept_or_left_out(void)
+{
+	struct rowmap *m = map_new("{\"custom_id\": \"user_id\", \"attributes\": {\"score\": "
+				   "\"score\", \"ratio\": \"ratio\", \"bool(r)\": \"ratio\"}}",
+				   NULL, "[\"updated_at\", \"id\"]");
+	struct row r = user_row("u1", NULL, "NaN");
+	struct got g = {0};
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)), 0);
+	r.c[5].f = INFINITY;
+	emit_one(m, &r, &g);
+	r.c[5].f = 0.0;
+	emit_one(m, &r, &g);
+	CU_ASSERT_EQUAL_FATAL(g.n, 2);
+	CU_ASSERT_STRING_EQUAL(g.r[0].attrs, "{\"score\":\"NaN\",\"r\":true}");
+	CU_ASSERT_STRING_EQUAL(g.r[1].attrs, "{\"score\":\"NaN\",\"ratio\":0,\"r\":false}");
+	CU_ASSERT_EQUAL_FATAL(g.n_warns, 1);
+	got_clear(&g);
+	rowmap_free(m);
+}
+
 static void test_message_id_hashes_the_mapped_content(void)
 {
 	struct rowmap *m = map_new("{\"custom_id\": \"user_id\", \"attributes\": "
@@ -586,7 +611,7 @@ static void test_times_and_decimals_compare_as_values(void)
 		{"10", "9", 1},	      {"-10", "9", -1},	 {"0.50", ".5", 0},   {"007", "7", 0},
 		{"-0", "0", 0},	      {"1.000001", "1", 1}, {"-1.5", "-1.25", -1},
 		{"123456789012345678901234567890", "123456789012345678901234567891", -1},
-		{"1e3", "999", 1},
+		{"1e3", "999", 1},    {"-0.00", "0", 0},
 	};
 	static const struct {
 		const char *text;
@@ -901,6 +926,9 @@ static void test_cursor_tuple_skips_rows_at_or_before_it(void)
 
 	/* a saved tuple that does not fit is refused */
 	CU_ASSERT_EQUAL(rowmap_cursor_set(m, "[\"a\", \"b\", \"c\"]", err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(rowmap_cursor_set(m, "[\"2026-01-02T03:00:00Z\", \"9\", \"10\"]", err,
+					  sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "does not fit the cursor columns (2)"));
 	CU_ASSERT_EQUAL(rowmap_cursor_set(m, "[\"not a time\"]", err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "run once with --full"));
 	/* a shorter one (a cursor column added since): ties count as new */
@@ -1854,6 +1882,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_columns_match_case_insensitively_or_fail_clearly),
 	   TEST(test_identifier_columns_past_16_are_refused),
 	   TEST(test_attributes_keep_their_types_and_null_deletes),
+	   TEST(test_values_without_a_json_number_are_kept_or_left_out),
 	   TEST(test_message_id_hashes_the_mapped_content),
 	   TEST(test_message_id_tells_apart_rows_with_the_same_content),
 	   TEST(test_message_id_column_keeps_alike_events_apart),
