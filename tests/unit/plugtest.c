@@ -308,6 +308,16 @@ void pt_post_file_ok(struct pt_fixture *f, const char *path, const char *auth, c
 	free(body);
 }
 
+const struct pt_seen *pt_post_one(struct pt_fixture *f, const char *path, const char *auth,
+				  const char *body)
+{
+	struct hub_response resp;
+
+	CU_ASSERT_EQUAL(pt_post(f, path, auth, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f->got.n_recs, 1);
+	return &f->got.recs[0];
+}
+
 void pt_assert_refused(struct pt_fixture *f, const char *what, hub_rc rc,
 		       const struct hub_response *resp, int status)
 {

@@ -124,6 +124,11 @@ hub_rc pt_post(struct pt_fixture *f, const char *path, const char *auth, const c
 void pt_post_file_ok(struct pt_fixture *f, const char *path, const char *auth, const char *dir,
 		     const char *name, int status, const char *answer);
 
+/* Posts `body` to `path` (Authorization `auth`, NULL: none), expects
+ * HUB_OK and one record, and returns it (the test stops when not so). */
+const struct pt_seen *pt_post_one(struct pt_fixture *f, const char *path, const char *auth,
+				  const char *body);
+
 /* Checks a request that must be refused: rc is HUB_ERR_DATA and nothing
  * was emitted (printed with `what` when not so, or when the answer has no
  * `status`).  Then pt_reset(). */
