@@ -362,16 +362,21 @@ static void test_text_arrives_as_written_in_a_database_not_in_utf8(void)
 /* A batch's last change of a profile wins (changes apply in seq order),
  * and no batch moves a row back in time: one replayed after a crash with
  * an older seq leaves the row, one of the same seq (the document as it is
- * at its delivery) rewrites it. */
+ * at its delivery) rewrites it.  A merged change deletes the rows of the
+ * profiles it absorbed. */
 static void test_the_last_change_wins_and_a_row_never_goes_back(void)
 {
 	struct px x;
 	char err[1024] = "", db[32], *url;
 	char *older = change_named(6, "p1", "older"), *newer = change_named(7, "p1", "newer");
 	char *stale = change_named(5, "p1", "stale"), *again = change_named(7, "p1", "again");
+	char *p2 = change_named(8, "p2", "other"), *merged = NULL;
 	const char *two[2] = {older, newer}, *one[1];
 	size_t n_done = 0;
 
+	CU_ASSERT_FATAL(asprintf(&merged, "{\"seq\":9,\"kind\":\"merged\",\"profile_id\":\"p1\","
+					  "\"profile\":{\"profile_id\":\"p1\",\"attributes\":"
+					  "{\"name\":\"merged\"}},\"merged_from\":[\"p2\"]}") > 0);
 	db_new(db, sizeof(db), NULL);
 	url = db_url(db, NULL);
 	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
@@ -387,12 +392,21 @@ static void test_the_last_change_wins_and_a_row_never_goes_back(void)
 	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
 	SQL_IS("again 7", db, "SELECT (doc->'attributes'->>'name') || ' ' || updated_seq"
 			      " FROM profilehub_profiles");
+	/* p2 merged into p1: its row goes, p1's is the document sent */
+	one[0] = p2;
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	one[0] = merged;
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	SQL_IS("p1 merged 9", db, "SELECT string_agg(profile_id || ' ' || (doc->'attributes'->>"
+				  "'name') || ' ' || updated_seq, ',') FROM profilehub_profiles");
 	px_close(&x);
 	free(url);
 	free(older);
 	free(newer);
 	free(stale);
 	free(again);
+	free(p2);
+	free(merged);
 	db_drop(db);
 }
 

@@ -1496,6 +1496,8 @@ static const struct bad_row bad_rows[] = {
 	 "invalid_request", -1},
 	{"batch sentAt not a date", NULL, NULL, "{\"batch\": [], \"sentAt\": \"yesterday\"}", NULL,
 	 0, 400, "invalid_request", -1},
+	{"batch integrations a list", NULL, NULL, "{\"batch\": [], \"integrations\": []}", NULL, 0,
+	 400, "invalid_request", -1},
 	{"batch sentAt a number", NULL, NULL, "{\"batch\": [], \"sentAt\": 1767225600000}", NULL, 0,
 	 400, "invalid_request", -1},
 	{"event a number", NULL, NULL, "{\"batch\": [1]}", NULL, 0, 400, "invalid_event", 0},
