@@ -1367,6 +1367,40 @@ static char *make_2501_events(void)
 	return repeat_events(2501, "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\"}");
 }
 
+/* A webhook array (Actions batch mode) holds at most 2500 events, as a
+ * batch does: 2501 is too_many_events and nothing of it is emitted (the
+ * count check dropped for arrays passed every test). */
+static void test_webhook_array_holds_at_most_2500_events(void)
+{
+	static const size_t counts[] = {2500, 2501};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		char *batch = repeat_events(counts[i], "{\"type\":\"track\",\"userId\":\"u\","
+					    "\"event\":\"e\"}");
+		char *array = batch + strlen("{\"batch\": "), sig[41];
+		hub_rc rc;
+
+		array[strlen(array) - 1] = '\0'; /* the batch's closing brace */
+		hmac_hex(array, strlen(array), sig);
+		rc = send_webhook(&f, sig, array, &resp);
+		if (counts[i] <= 2500) {
+			CU_ASSERT_EQUAL(rc, HUB_OK);
+			CU_ASSERT_EQUAL(resp.status, 200);
+			CU_ASSERT_EQUAL(f.got.n_recs, counts[i]);
+		} else {
+			CU_ASSERT_EQUAL(rc, HUB_ERR_DATA);
+			assert_error(&resp, 400, "too_many_events", -1);
+			CU_ASSERT_EQUAL(f.got.n_emits, 0);
+		}
+		pt_reset(&f.got);
+		free(batch);
+	}
+	pt_close(&f);
+}
+
 /* Item 1 is just over 32 KB (compact JSON), item 0 is fine. */
 static char *make_event_over_32kb(void)
 {
@@ -2014,6 +2048,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_webhook_spliced_batch_is_refused_by_default),
 	   TEST(test_webhook_first_element_signature_needs_the_option),
 	   TEST(test_webhook_whole_body_signed_array_is_accepted_by_default),
+	   TEST(test_webhook_array_holds_at_most_2500_events),
 	   TEST(test_webhook_batch_signature_option_accepts_first_element_signed_arrays),
 	   TEST(test_webhook_batch_signature_config_errors_name_the_key),
 	   TEST(test_webhook_bad_events_are_400_after_the_signature),
