@@ -347,6 +347,12 @@ struct store {
 	 * gives it a writer's page cache and its caches of identifier owners
 	 * and blocks.  Other connections read, or write bookkeeping only. */
 	int is_intake_writer;
+	/* Tests: the intake writer's cache of identifier owners (SQLite) is
+	 * sized for this many keys; 0, the default, is 131,072 (13 MB).  A test
+	 * that makes a thousand small stores sizes it down: under
+	 * AddressSanitizer each 13 MB allocation (its shadow written at calloc
+	 * and again at free) cost as much as the store's records. */
+	size_t n_ident_cache_keys;
 };
 
 /* Kinds of injected failure (struct store, fault_kind). */

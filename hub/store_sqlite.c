@@ -472,10 +472,12 @@ static void lite_cache_drop(struct sqlite_store *ls)
 static void lite_cache_begin(struct sqlite_store *ls)
 {
 	if (!ls->idents.entries && ls->base.is_intake_writer) {
+		size_t n_keys = ls->base.n_ident_cache_keys ? ls->base.n_ident_cache_keys
+							     : IDENT_CACHE_KEYS;
 		/* the first write transaction of this connection: a writer's
 		 * page cache, and its caches */
 		sqlite3_exec(ls->db, WRITER_PAGE_CACHE, NULL, NULL, NULL);
-		if (kvcache_init(&ls->idents, IDENT_CACHE_KEYS) ||
+		if (kvcache_init(&ls->idents, n_keys) ||
 		    kvcache_init(&ls->blocks, BLOCK_CACHE_KEYS)) {
 			kvcache_free(&ls->idents); /* no cache: every read goes to SQL */
 			return;
