@@ -605,6 +605,7 @@ static const struct row attr_rows[] = {
 	{"$email_address non-ASCII", R_DEFAULT, ATTRS("'$email_address':'\xc3\xa9@x.fr'"), HUB_OK,
 	 "attr.$email_address=set:string:\"\xc3\xa9@x.fr\"", NULL},
 	BAD_ATTR("$email_address two @", "'$email_address':'a@b@x.com'", EMAIL_BAD),
+	BAD_ATTR("$email_address DEL", "'$email_address':'a\x7f" "b@x.com'", EMAIL_BAD),
 	BAD_ATTR("$email_address no local part", "'$email_address':'@xy.com'", EMAIL_BAD),
 	BAD_ATTR("$email_address no domain", "'$email_address':'abc@'", EMAIL_BAD),
 	BAD_ATTR("$email_address no @", "'$email_address':'abc.com'", EMAIL_BAD),
@@ -641,6 +642,10 @@ static const struct row attr_rows[] = {
 		 "attributes.$timezone: must be UTC or an IANA Area/Location name"),
 	BAD_ATTR("$timezone trailing slash", "'$timezone':'Europe/'",
 		 "attributes.$timezone: must be UTC or an IANA Area/Location name"),
+	BAD_ATTR("$timezone no Area", "'$timezone':'/Paris'",
+		 "attributes.$timezone: must be UTC or an IANA Area/Location name"),
+	{"$timezone with a dash", R_DEFAULT, ATTRS("'$timezone':'America/Port-au-Prince'"),
+	 HUB_OK, "attr.$timezone=set:string:\"America/Port-au-Prince\"", NULL},
 	BAD_ATTR("$timezone utc lowercase", "'$timezone':'utc'",
 		 "attributes.$timezone: must be UTC or an IANA Area/Location name"),
 	{"$first_name and $last_name", R_DEFAULT,
@@ -994,6 +999,53 @@ static void test_string_attribute_of_300_kept_301_dropped(void)
 	record_free(r);
 	record_warnings_clear(&w);
 	free(s);
+}
+
+/* Each length limit of a value: `max` units kept, one more dropped with
+ * the warning.  The value is open + "prefix unit * n" + close. */
+static void test_value_length_limits(void)
+{
+	static const struct {
+		const char *key, *open, *prefix, *unit, *close;
+		size_t max;
+		const char *warning;
+	} rows[] = {
+		{"$region", "", "", "a", "", 64, "attributes.$region: must be 1..64 characters"},
+		{"$region", "", "", "\xc3\xa9", "", 64,
+		 "attributes.$region: must be 1..64 characters"},
+		{"$first_name", "", "", "a", "", 300,
+		 "attributes.$first_name: longer than 300 characters"},
+		{"$last_name", "", "", "a", "", 300,
+		 "attributes.$last_name: longer than 300 characters"},
+		{"$timezone", "", "Area/", "b", "", 295,
+		 "attributes.$timezone: must be UTC or an IANA Area/Location name"},
+		{"tags", "{\"$add\":[", "", "b", "]}", 300, OP_BAD("tags")},
+		{"tags", "{\"$remove\":[", "", "b", "]}", 300, OP_BAD("tags")},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		for (size_t n = rows[i].max; n <= rows[i].max + 1; n++) {
+			struct record_warnings w = {0};
+			struct record *r = NULL;
+			char err[256] = "", *s = repeat(rows[i].unit, n);
+			size_t want = n > rows[i].max ? 0 : 1;
+
+			CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, &w, err, sizeof(err),
+						      ATTR_FMT("\"%s\":%s\"%s%s\"%s"), rows[i].key,
+						      rows[i].open, rows[i].prefix, s, rows[i].close),
+					HUB_OK);
+			if (!r || r->n_attrs != want)
+				fprintf(stderr, "\n  %s of %zu: %zu attributes, want %zu", rows[i].key,
+					n, r ? r->n_attrs : 0, want);
+			CU_ASSERT(r && r->n_attrs == want);
+			CU_ASSERT_EQUAL(w.n, 1 - want);
+			if (!want && w.n == 1)
+				CU_ASSERT_STRING_EQUAL(w.items[0], rows[i].warning);
+			record_free(r);
+			record_warnings_clear(&w);
+			free(s);
+		}
+	}
 }
 
 static void test_email_of_300_kept_301_dropped(void)
@@ -1462,6 +1514,10 @@ static void test_from_hub_rejects(void)
 		 "p", "identifiers.custom_id: not valid UTF-8"},
 		{"overlong UTF-8", HUB_REC_IDENTIFY, {"installation_id", "\xc0\xaf"}, NULL, NULL,
 		 NULL, -1, 0, "p", "identifiers.installation_id: not valid UTF-8"},
+		{"overlong 3-byte UTF-8", HUB_REC_IDENTIFY, {"installation_id", "\xe0\x9f\xbf"},
+		 NULL, NULL, NULL, -1, 0, "p", "identifiers.installation_id: not valid UTF-8"},
+		{"UTF-8 of a surrogate", HUB_REC_IDENTIFY, {"custom_id", "C\xed\xa0\x80"}, NULL,
+		 NULL, NULL, -1, 0, "p", "identifiers.custom_id: not valid UTF-8"},
 		{"type missing", HUB_REC_IDENTIFY, {NULL, "C1"}, NULL, NULL, NULL, -1, 0, "p",
 		 "identifiers[0]: type missing"},
 		{"attributes invalid JSON", HUB_REC_IDENTIFY, {"custom_id", "C1"}, "{\"a\":", NULL,
@@ -1763,6 +1819,7 @@ TEST_SUITE(record, NULL, NULL,
 	   TEST(test_identifier_values_are_not_trimmed),
 	   TEST(test_an_integer_past_64_bits_is_a_double),
 	   TEST(test_string_attribute_of_300_kept_301_dropped),
+	   TEST(test_value_length_limits),
 	   TEST(test_email_of_300_kept_301_dropped),
 	   TEST(test_array_attribute_of_25_kept_26_dropped),
 	   TEST(test_message_id_over_400_bytes_rejects),
