@@ -71,8 +71,9 @@ static void test_bearer_tokens(void)
 		{"Bearer \tt-one\t", 1, 0}, {"Bearer \t", 0, 401},
 		{"Bearer t-on", 0, 403},   {"Bearer t-one1", 0, 403},  {"Bearer ", 0, 401},
 		{"Basic t-one", 0, 401},   {"t-one", 0, 401},          {"", 0, 401},
-		{"Bearer", 0, 401},        {NULL, 0, 401},
+		{"Bearer", 0, 401},        {NULL, 0, 401},             {"BearerXt-one", 0, 401},
 	};
+	static char *empty[] = {""};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		CU_ASSERT_EQUAL(http_auth_bearer(rows[i].header, tokens, 2), rows[i].is_ok);
@@ -80,6 +81,8 @@ static void test_bearer_tokens(void)
 	}
 	CU_ASSERT_EQUAL(http_auth_bearer("Bearer t-one", NULL, 0), 0);
 	CU_ASSERT_EQUAL(http_auth_bearer_status("Bearer t-one", NULL, 0), 403);
+	/* a blank token matches no token, not even an empty one */
+	CU_ASSERT_EQUAL(http_auth_bearer("Bearer  ", empty, 1), 0);
 }
 
 static void test_loopback_clients(void)
@@ -93,6 +96,8 @@ static void test_loopback_clients(void)
 		{AF_INET, "10.0.0.1", 0},   {AF_INET, "0.0.0.0", 0},
 		{AF_INET6, "::1", 1},       {AF_INET6, "::ffff:127.0.0.1", 1},
 		{AF_INET6, "::ffff:10.1.2.3", 0}, {AF_INET6, "fe80::1", 0},
+		/* 127 where a mapped address has it, but not mapped */
+		{AF_INET6, "::127.0.0.1", 0},     {AF_INET6, "2001:db8::7f00:1", 0},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
