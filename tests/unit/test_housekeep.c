@@ -48,6 +48,39 @@ static int wait_unblocked(struct store *s, const char *value)
 	return 0;
 }
 
+#define REQUEST_T0 1767225600000LL /* 2026-01-01 */
+
+static void request_key(char key[64], int i)
+{
+	snprintf(key, 64, PRIVACY_REQUEST_PREFIX "pr_%016x", 100000 - i);
+}
+
+/* n privacy request records, record i created i days after REQUEST_T0;
+ * ids descend as times ascend: key order is not age order.  In the
+ * caller's transaction. */
+static void put_requests(struct store *s, int n)
+{
+	char key[64], value[256], ts[40];
+
+	for (int i = 0; i < n; i++) {
+		request_key(key, i);
+		snprintf(value, sizeof(value),
+			 "{\"id\":\"%s\",\"type\":\"erase\",\"status\":\"done\","
+			 "\"created_at\":\"%s\",\"finished_at\":null}",
+			 key + strlen(PRIVACY_REQUEST_PREFIX),
+			 time_format_ms(REQUEST_T0 + i * DAY_MS, ts, sizeof(ts)));
+		CU_ASSERT_EQUAL(s->ops->meta_put(s, key, value), 0);
+	}
+}
+
+static int has_request(struct store *s, int i)
+{
+	char key[64], value[256];
+
+	request_key(key, i);
+	return s->ops->meta_get(s, key, value, sizeof(value));
+}
+
 /* An identify of custom_id timed at ms, as one batch. */
 static void identify_at(struct testhub *th, const char *mid, const char *custom_id, int64_t ms)
 {
@@ -95,6 +128,35 @@ static void test_run_deletes_blocks_a_period_past_their_end_at_start_and_hourly(
 	testhub_stop(th);
 }
 
+/* run's pass at start (the interval left at its hour) uses the configured
+ * erase_block_days, not the default, and keeps the last
+ * PRIVACY_REQUESTS_KEPT privacy request records. */
+static void test_run_uses_the_configured_period_and_keeps_the_last_requests(void)
+{
+	struct testhub *th = testhub_start("privacy:\n  erase_block_days: 10\n");
+	struct housekeep *h = NULL;
+	int64_t now = time_now_ms();
+	char err[512];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	put_block(th->reader, "c_over", now - 10 * DAY_MS - DAY_MS / 2);
+	put_block(th->reader, "c_margin", now - 10 * DAY_MS + DAY_MS / 2);
+	CU_ASSERT_EQUAL_FATAL(th->reader->ops->begin(th->reader), 0);
+	put_requests(th->reader, PRIVACY_REQUESTS_KEPT + 2);
+	CU_ASSERT_EQUAL_FATAL(th->reader->ops->commit(th->reader), 0);
+
+	housekeep_set_interval(0);
+	CU_ASSERT_EQUAL_FATAL(housekeep_start(&h, th->cfg, err, sizeof(err)), 0);
+	CU_ASSERT(wait_unblocked(th->reader, "c_over"));
+	housekeep_stop(h); /* after the pass, which goes on to the request records */
+	CU_ASSERT_EQUAL(is_blocked(th->reader, "c_margin"), 1);
+	CU_ASSERT_EQUAL(has_request(th->reader, 0), 0);
+	CU_ASSERT_EQUAL(has_request(th->reader, 1), 0);
+	CU_ASSERT_EQUAL(has_request(th->reader, 2), 1);
+	CU_ASSERT_EQUAL(has_request(th->reader, PRIVACY_REQUESTS_KEPT + 1), 1);
+	testhub_stop(th);
+}
+
 /* More blocks than a chunk: every one goes, a chunk per transaction, and
  * a stop asked for ends it after the chunk in progress. */
 static void test_prune_goes_a_chunk_at_a_time_until_none_is_left(void)
@@ -134,31 +196,20 @@ static void test_the_oldest_privacy_request_records_go(void)
 {
 	struct testhub *th = testhub_start(NULL);
 	struct store *s;
-	char key[64], value[256], ts[40];
+	char value[256];
 	size_t n = 99;
-	int64_t t0 = 1767225600000LL; /* 2026-01-01 */
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
 	s = th->reader;
 	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
-	for (int i = 0; i < 6; i++) {
-		/* ids descend as times ascend: key order is not age order */
-		snprintf(key, sizeof(key), PRIVACY_REQUEST_PREFIX "pr_%016x", 100 - i);
-		snprintf(value, sizeof(value),
-			 "{\"id\":\"pr_%016x\",\"type\":\"erase\",\"status\":\"done\","
-			 "\"created_at\":\"%s\",\"finished_at\":null}",
-			 100 - i, time_format_ms(t0 + i * DAY_MS, ts, sizeof(ts)));
-		CU_ASSERT_EQUAL(s->ops->meta_put(s, key, value), 0);
-	}
+	put_requests(s, 6);
 	CU_ASSERT_EQUAL(s->ops->meta_put(s, "privacy_other", "x"), 0);
 	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
 
 	CU_ASSERT_EQUAL(privacy_requests_prune(s, 4, &n), 0);
 	CU_ASSERT_EQUAL(n, 2);
-	for (int i = 0; i < 6; i++) {
-		snprintf(key, sizeof(key), PRIVACY_REQUEST_PREFIX "pr_%016x", 100 - i);
-		CU_ASSERT_EQUAL(s->ops->meta_get(s, key, value, sizeof(value)), i >= 2);
-	}
+	for (int i = 0; i < 6; i++)
+		CU_ASSERT_EQUAL(has_request(s, i), i >= 2);
 	CU_ASSERT_EQUAL(s->ops->meta_get(s, "privacy_other", value, sizeof(value)), 1);
 	CU_ASSERT_EQUAL(privacy_requests_prune(s, 4, &n), 0);
 	CU_ASSERT_EQUAL(n, 0);
@@ -167,5 +218,6 @@ static void test_the_oldest_privacy_request_records_go(void)
 
 TEST_SUITE(housekeep, NULL, NULL,
 	   TEST(test_run_deletes_blocks_a_period_past_their_end_at_start_and_hourly),
+	   TEST(test_run_uses_the_configured_period_and_keeps_the_last_requests),
 	   TEST(test_prune_goes_a_chunk_at_a_time_until_none_is_left),
 	   TEST(test_the_oldest_privacy_request_records_go))
