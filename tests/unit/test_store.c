@@ -1797,6 +1797,74 @@ static void test_lease_is_one_connections_until_released_or_closed(void)
 	world_stop(&w);
 }
 
+/* Names a SQLite lease's file is made from (lease_lock.c): two names are
+ * two leases however alike (case, a prefix, escapes that would run
+ * together), and a name too long for a file name is refused with that
+ * reason.  A lock file that cannot be made is an error, never "held by
+ * another" (the source would wait for a holder that does not exist). */
+static void test_lease_names_are_one_file_each_and_errors_say_so(void)
+{
+	static const char *const pairs[][2] = {
+		{"sync:A", "sync:a"},
+		{"sync:a", "sync:ab"},
+		{"e:\x01" "0", "e:\x10"},
+	};
+	WORLD(w);
+	struct store *s2;
+	int64_t e = 0;
+	char name[300];
+
+	if (teststore_is_pg()) { /* one lease table, no files */
+		world_stop(&w);
+		return;
+	}
+	s2 = world_connect(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	for (size_t i = 0; i < ARRAY_SIZE(pairs); i++) {
+		CU_ASSERT_EQUAL(s->ops->lease_try(s, pairs[i][0], &e), 1);
+		CU_ASSERT_EQUAL(s2->ops->lease_try(s2, pairs[i][1], &e), 1);
+		CU_ASSERT_EQUAL(s->ops->lease_try(s, pairs[i][1], &e), 0);
+		OK(s->ops->lease_release(s, pairs[i][0]));
+		OK(s2->ops->lease_release(s2, pairs[i][1]));
+	}
+	/* a file name holds NAME_MAX (255) bytes */
+	memset(name, 'n', sizeof(name));
+	name[255] = '\0';
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, name, &e), 1);
+	OK(s->ops->lease_release(s, name));
+	name[255] = 'n';
+	name[256] = '\0';
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, name, &e), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "its lock file's name is too long"));
+	store_close(s2);
+	world_stop(&w);
+}
+
+static void test_a_lease_file_that_cannot_be_made_is_an_error(void)
+{
+	WORLD(w);
+	int64_t e = 0;
+	char *db, *leases = NULL;
+	FILE *f;
+
+	if (teststore_is_pg()) {
+		world_stop(&w);
+		return;
+	}
+	db = realpath(w.cfg->store_path, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_FATAL(asprintf(&leases, "%s-leases", db) > 0);
+	f = fopen(leases, "w"); /* the lease directory's place taken by a file */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fclose(f);
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "sync:a", &e), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "cannot open"));
+	unlink(leases);
+	free(leases);
+	free(db);
+	world_stop(&w);
+}
+
 /* One generated stream on SQLite and on PostgreSQL: the same dump, byte
  * for byte (same ID key, one writer each). */
 static void test_pg_dump_equals_sqlite_dump_byte_for_byte(void)
@@ -2301,6 +2369,8 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_pg_failed_write_fails_its_batch_only),
 	   TEST(test_pg_outbox_numbers_follow_commit_order),
 	   TEST(test_lease_is_one_connections_until_released_or_closed),
+	   TEST(test_lease_names_are_one_file_each_and_errors_say_so),
+	   TEST(test_a_lease_file_that_cannot_be_made_is_an_error),
 	   TEST(test_pg_dump_equals_sqlite_dump_byte_for_byte),
 	   TEST(test_sqlite_wal_restart_never_waits_for_a_reader),
 	   TEST(test_sqlite_checkpointer_copies_the_wal_into_the_file),
