@@ -496,6 +496,54 @@ static void test_route_warnings_name_their_record(void)
 	echo_close(&ew);
 }
 
+/* The answer's warnings stop at 100, whatever the route warns about. */
+static void test_warnings_stop_at_100(void)
+{
+	struct echo_world ew;
+	struct hub_request req = {.method = "POST", .path = "/v1/echo", .header = no_header};
+	struct ingest_reply r = {0};
+	struct ingest_pending *p = NULL;
+	struct strbuf b;
+	json_t *body;
+
+	strbuf_init(&b);
+	strbuf_puts(&b, "a1\n");
+	for (int i = 0; i < 101; i++)
+		strbuf_puts(&b, "?tier: left out\n");
+	echo_open(&ew);
+	req.body = b.data;
+	req.body_len = b.len;
+	CU_ASSERT_EQUAL_FATAL(ingest_run(&ew.env, ew.inst, ew.mod.desc->routes, &req, &r, &p), 1);
+	ingest_pending_finish(p, HUB_OK, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	body = json_loads(r.body, 0, NULL);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(body, "warnings")), 100);
+	json_decref(body);
+	ingest_reply_free(&r);
+	echo_close(&ew);
+	strbuf_free(&b);
+}
+
+/* A commit whose outcome the store could not tell is not answered as one
+ * that failed: 503 commit_unknown, with Retry-After. */
+static void test_a_commit_of_unknown_outcome_says_so(void)
+{
+	struct ingest_pending *p = ingest_pending_new(NULL, 0, 200, "{}");
+	struct ingest_reply r = {0};
+	json_t *o;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	p->batch.is_outcome_unknown = 1;
+	snprintf(p->batch.err, sizeof(p->batch.err), "store commit failed: test");
+	ingest_pending_finish(p, HUB_RETRY, &r);
+	CU_ASSERT_EQUAL(r.status, 503);
+	CU_ASSERT_STRING_EQUAL(r.retry_after, "1");
+	o = json_loads(r.body, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(error_code_of(o), "commit_unknown");
+	json_decref(o);
+	ingest_reply_free(&r);
+}
+
 /* Each allocation of a request in turn fails: a route that goes on past
  * the failed emit() to a 2xx (a plugin bug) gets no 2xx sent for it (a
  * record would be missing), but 503 with Retry-After, the plugin named in
@@ -598,6 +646,9 @@ static void test_a_routes_unusable_answer_names_the_plugin(void)
 		{"5 100", 400, "set status 100 (0 or 200..599); answered 400", 1},
 		{"0 204", 204, NULL, 1},
 		{"5 422", 422, NULL, 1},
+		{"0 0", 200, NULL, 1},   /* HUB_OK without a status: 200 */
+		{"4 0", 401, NULL, 1},   /* HUB_ERR_AUTH without a status: 401 */
+		{"5 0", 400, NULL, 1},   /* HUB_ERR_DATA: 400 */
 	};
 	struct echo_world w;
 	unsigned status;
@@ -666,5 +717,7 @@ TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_metrics_text_format),
 	   TEST(test_route_rejects_count_in_the_metrics),
 	   TEST(test_route_warnings_name_their_record),
+	   TEST(test_warnings_stop_at_100),
+	   TEST(test_a_commit_of_unknown_outcome_says_so),
 	   TEST(test_a_routes_unusable_answer_names_the_plugin),
 	   TEST(test_a_2xx_after_a_failed_emit_is_not_sent))
