@@ -1129,8 +1129,8 @@ static void wrap_batch(struct world *w, struct intake_batch *b, struct record **
 
 /* Runs the n batches as one group: the writer holds the gate batch's
  * group at its BEGIN while they queue.  Waits for every one. */
-static void wrap_run_group(struct world *w, struct intake_batch *gate, struct intake_batch *bs,
-			   size_t n)
+/* Submits gate and returns once the writer holds its group at BEGIN. */
+static void wrap_gate_shut(struct world *w, struct intake_batch *gate)
 {
 	pthread_mutex_lock(&wrap.lock);
 	wrap.is_shut = 1;
@@ -1140,13 +1140,25 @@ static void wrap_run_group(struct world *w, struct intake_batch *gate, struct in
 	while (!wrap.is_waiting)
 		pthread_cond_wait(&wrap.cond, &wrap.lock);
 	pthread_mutex_unlock(&wrap.lock);
-	for (size_t i = 0; i < n; i++)
-		CU_ASSERT_EQUAL(intake_submit(w->intake, &bs[i]), HUB_OK);
+}
+
+/* Lets the gate's group run and waits for it. */
+static void wrap_gate_open(struct world *w, struct intake_batch *gate)
+{
 	pthread_mutex_lock(&wrap.lock);
 	wrap.is_shut = 0;
 	pthread_cond_broadcast(&wrap.cond);
 	pthread_mutex_unlock(&wrap.lock);
 	CU_ASSERT_EQUAL(intake_wait(w->intake, gate), HUB_OK);
+}
+
+static void wrap_run_group(struct world *w, struct intake_batch *gate, struct intake_batch *bs,
+			   size_t n)
+{
+	wrap_gate_shut(w, gate);
+	for (size_t i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(intake_submit(w->intake, &bs[i]), HUB_OK);
+	wrap_gate_open(w, gate);
 	for (size_t i = 0; i < n; i++)
 		intake_wait(w->intake, &bs[i]);
 }
@@ -1429,6 +1441,51 @@ static void test_a_fenced_batch_alone_is_no_store_failure(void)
 	wrap_world_stop(&w, recs, ARRAY_SIZE(recs));
 }
 
+/* A fence whose lease the store has no row for (a store without leases)
+ * lets its batch through. */
+static void test_a_fence_without_a_lease_row_passes(void)
+{
+	struct intake_batch b;
+	struct record *recs[1] = {0};
+	struct world w;
+
+	wrap_world_start(&w, 0, 0);
+	wrap_batch(&w, &b, &recs[0], "n1", NULL, "cursor:n");
+	b.fence_key = "lease_epoch:sync:none";
+	b.fence_epoch = 1;
+	CU_ASSERT_EQUAL(intake_submit(w.intake, &b), HUB_OK);
+	CU_ASSERT_EQUAL(intake_wait(w.intake, &b), HUB_OK);
+	CU_ASSERT(!b.is_fenced);
+	CU_ASSERT_EQUAL(b.counts.applied, 1);
+	wrap_world_stop(&w, recs, ARRAY_SIZE(recs));
+}
+
+/* The queue holds intake.queue_max batches (1024 by default) while the
+ * writer is busy; the next is refused HUB_ERR_BUSY (HTTP 429), and every
+ * one queued is then stored. */
+static void test_a_full_queue_refuses_the_next_batch(void)
+{
+	enum { MAX = 1024 };
+	static struct intake_batch bs[MAX + 1];
+	struct intake_batch gate;
+	struct record *recs[2] = {0};
+	struct world w;
+
+	wrap_world_start(&w, 0, 0);
+	wrap_batch(&w, &gate, &recs[0], "gate", NULL, NULL);
+	wrap_batch(&w, &bs[0], &recs[1], "q", NULL, NULL);
+	for (size_t i = 1; i <= MAX; i++)
+		bs[i] = bs[0]; /* the same record: stored once, the others duplicates */
+	wrap_gate_shut(&w, &gate);
+	for (size_t i = 0; i < MAX; i++)
+		CU_ASSERT_EQUAL(intake_submit(w.intake, &bs[i]), HUB_OK);
+	CU_ASSERT_EQUAL(intake_submit(w.intake, &bs[MAX]), HUB_ERR_BUSY);
+	wrap_gate_open(&w, &gate);
+	for (size_t i = 0; i < MAX; i++)
+		CU_ASSERT_EQUAL(intake_wait(w.intake, &bs[i]), HUB_OK);
+	wrap_world_stop(&w, recs, ARRAY_SIZE(recs));
+}
+
 /* A stream's batch refused because an earlier batch of its stream failed
  * wrote nothing either (no statement ran): alone in its group it says
  * nothing of the store.  It was taken for a store that cannot commit:
@@ -1543,6 +1600,8 @@ static void test_commit_time_is_counted_in_fractions_of_a_millisecond(void)
 TEST_SUITE(intake, NULL, NULL, TEST(test_commits_failing_are_logged_as_a_state),
 	   TEST(test_commit_time_is_counted_in_fractions_of_a_millisecond),
 	   TEST(test_a_fenced_batch_alone_is_no_store_failure),
+	   TEST(test_a_fence_without_a_lease_row_passes),
+	   TEST(test_a_full_queue_refuses_the_next_batch),
 	   TEST(test_a_stream_batch_refused_alone_is_no_store_failure),
 	   TEST(test_a_group_s_rolled_back_batches_take_one_line),
 	   TEST(test_statement_failures_are_logged_as_the_same_state),
