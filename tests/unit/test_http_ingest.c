@@ -528,7 +528,8 @@ static void test_warnings_stop_at_100(void)
  * that failed: 503 commit_unknown, with Retry-After. */
 static void test_a_commit_of_unknown_outcome_says_so(void)
 {
-	struct ingest_pending *p = ingest_pending_new(NULL, 0, 200, "{}");
+	struct record *none[1] = {NULL};
+	struct ingest_pending *p = ingest_pending_new(none, 0, 200, "{}");
 	struct ingest_reply r = {0};
 	json_t *o;
 
