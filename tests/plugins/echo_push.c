@@ -22,6 +22,8 @@
  *   POST /v1/answer   body "RC STATUS": returns RC (any int, hub_rc or not)
  *                     with status STATUS and the body {"ok":true}: a
  *                     plugin's wrong answers, for the host's handling.
+ *                     "RC STATUS RETRY" also sets Retry-After to RETRY
+ *                     (the rest of the body, bytes as they are).
  *   POST /v1/hold     with the key `hold` set to a path: creates
  *                     "<hold>.held", then waits (at most 20 s, not asking
  *                     should_stop) until the file <hold> exists: a route
@@ -44,6 +46,7 @@ struct echo {
 	const struct hub_host *host;
 	char *key;        /* NULL: no auth */
 	const char *hold; /* /v1/hold's file, or NULL */
+	char retry_after[128]; /* /v1/answer's last Retry-After */
 };
 
 static const struct hub_config_key keys[] = {
@@ -258,13 +261,19 @@ static hub_rc echo_emit_deaf(void *state, struct hub_call *call, const struct hu
 static hub_rc echo_answer(void *state, struct hub_call *call, const struct hub_request *req,
 			  struct hub_response *resp)
 {
-	int rc = 0, status = 0;
+	struct echo *e = state;
+	int rc = 0, status = 0, end = 0;
 
 	(void)call;
 	if (echo_auth(state, req, resp))
 		return HUB_ERR_AUTH;
-	if (sscanf(req->body, "%d %d", &rc, &status) != 2)
+	if (sscanf(req->body, "%d %d%n", &rc, &status, &end) != 2)
 		return HUB_ERR_DATA;
+	if (req->body[end] == ' ') {
+		snprintf(e->retry_after, sizeof(e->retry_after), "%.*s",
+			 (int)(req->body_len - (size_t)end - 1), req->body + end + 1);
+		resp->retry_after = e->retry_after;
+	}
 	resp->status = status;
 	snprintf(resp->body, sizeof(resp->body), "{\"ok\":true}");
 	return (hub_rc)rc;
