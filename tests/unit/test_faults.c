@@ -113,7 +113,9 @@ struct world {
 
 /* A store on SQLite (dir/hub.db), or on PostgreSQL in a fresh schema
  * (teststore.h) when is_pg. */
-static int world_start(struct world *w, int is_pg)
+/* A world whose intake queues at most queue_max batches (0: the
+ * configuration's default). */
+static int world_start_queue(struct world *w, int is_pg, int queue_max)
 {
 	char err[512], *db = NULL, *yaml = NULL, *store_yaml = NULL;
 	int rc = -1;
@@ -133,6 +135,8 @@ static int world_start(struct world *w, int is_pg)
 		   : store_sqlite_open(db, &w->writer, err, sizeof(err))))
 		goto out;
 	w->writer->n_ident_cache_keys = WORLD_IDENT_CACHE_KEYS;
+	if (queue_max)
+		w->cfg->intake_queue_max = queue_max;
 	if (intake_start(&w->intake, w->writer, w->cfg, err, sizeof(err)))
 		goto out;
 	w->rules.external_ids = w->cfg->external_ids;
@@ -145,6 +149,11 @@ out:
 	free(yaml);
 	free(store_yaml);
 	return rc;
+}
+
+static int world_start(struct world *w, int is_pg)
+{
+	return world_start_queue(w, is_pg, 0);
 }
 
 /* A second connection to the world's store (a reader). */
@@ -1090,9 +1099,9 @@ static int wrap_commit(struct store *s)
 }
 
 /* A world whose intake runs on the wrapped store. */
-static void wrap_world_start(struct world *w, int n_fail, int n_conflict)
+static void wrap_world_start_queue(struct world *w, int n_fail, int n_conflict, int queue_max)
 {
-	CU_ASSERT_EQUAL_FATAL(world_start(w, teststore_is_pg()), 0);
+	CU_ASSERT_EQUAL_FATAL(world_start_queue(w, teststore_is_pg(), queue_max), 0);
 	wrap.real = w->writer->ops;
 	wrap.ops = *wrap.real;
 	wrap.ops.begin = wrap_begin;
@@ -1104,6 +1113,11 @@ static void wrap_world_start(struct world *w, int n_fail, int n_conflict)
 	wrap.n_commit_fail = 0;
 	wrap.commit_pause_us = 0;
 	w->writer->ops = &wrap.ops; /* the writer reads it after the first submit */
+}
+
+static void wrap_world_start(struct world *w, int n_fail, int n_conflict)
+{
+	wrap_world_start_queue(w, n_fail, n_conflict, 0);
 }
 
 /* A batch of one record for `id` (its custom_id and message ID), of the
@@ -1462,28 +1476,35 @@ static void test_a_fence_without_a_lease_row_passes(void)
 
 /* The queue holds intake.queue_max batches (1024 by default) while the
  * writer is busy; the next is refused HUB_ERR_BUSY (HTTP 429), and every
- * one queued is then stored. */
-static void test_a_full_queue_refuses_the_next_batch(void)
+ * one queued is then stored.  queue_max 0: the default. */
+static void full_queue_refuses(int queue_max)
 {
 	enum { MAX = 1024 };
 	static struct intake_batch bs[MAX + 1];
+	size_t n = queue_max ? (size_t)queue_max : MAX;
 	struct intake_batch gate;
 	struct record *recs[2] = {0};
 	struct world w;
 
-	wrap_world_start(&w, 0, 0);
+	wrap_world_start_queue(&w, 0, 0, queue_max);
 	wrap_batch(&w, &gate, &recs[0], "gate", NULL, NULL);
 	wrap_batch(&w, &bs[0], &recs[1], "q", NULL, NULL);
-	for (size_t i = 1; i <= MAX; i++)
+	for (size_t i = 1; i <= n; i++)
 		bs[i] = bs[0]; /* the same record: stored once, the others duplicates */
 	wrap_gate_shut(&w, &gate);
-	for (size_t i = 0; i < MAX; i++)
+	for (size_t i = 0; i < n; i++)
 		CU_ASSERT_EQUAL(intake_submit(w.intake, &bs[i]), HUB_OK);
-	CU_ASSERT_EQUAL(intake_submit(w.intake, &bs[MAX]), HUB_ERR_BUSY);
+	CU_ASSERT_EQUAL(intake_submit(w.intake, &bs[n]), HUB_ERR_BUSY);
 	wrap_gate_open(&w, &gate);
-	for (size_t i = 0; i < MAX; i++)
+	for (size_t i = 0; i < n; i++)
 		CU_ASSERT_EQUAL(intake_wait(w.intake, &bs[i]), HUB_OK);
 	wrap_world_stop(&w, recs, ARRAY_SIZE(recs));
+}
+
+static void test_a_full_queue_refuses_the_next_batch(void)
+{
+	full_queue_refuses(0);
+	full_queue_refuses(8); /* intake.queue_max read (it was not tested) */
 }
 
 /* A stream's batch refused because an earlier batch of its stream failed
