@@ -44,7 +44,11 @@ static inline char *key_file_read(const char *setting, const char *path, size_t 
 		snprintf(err, err_size, TEXT_KEY_NOT_PATH("%s"), setting);
 		return NULL;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+	/* O_NONBLOCK: a FIFO given for the path would block open() until a
+	 * writer came (for ever, at create); it changes nothing for a regular
+	 * file, the only kind read */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0 ||
+	    fstat(fd, &st) != 0) {
 		snprintf(err, err_size, "%s: cannot read %s: %s", setting, path, strerror(errno));
 		goto fail;
 	}

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 /* bq_param_for() lives in bq_query.c with the HTTP paging; built in here
  * too, with the shared pull loop's symbols from test_rowmap.c. */
@@ -655,6 +656,37 @@ static void test_key_file_that_is_no_key_file_is_refused_naming_why(void)
 	free(dir);
 }
 
+/* A FIFO given for the key file is refused at once, naming why: open()
+ * without O_NONBLOCK waited for a writer that never comes, and the plugin's
+ * create with it.  Tried in a child that SIGALRM ends, so that the test
+ * fails rather than hangs without the fix. */
+static void test_key_file_that_is_a_fifo_is_refused_at_once(void)
+{
+	char *dir = testlib_mkdtemp(), fifo[600], err[512], want[700];
+	struct bq_sa_key *k = NULL;
+	int status = 0;
+	pid_t pid;
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+	snprintf(want, sizeof(want), "credentials_file: cannot read %s: not a regular file",
+		 fifo);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		alarm(30);
+		_exit(bq_sa_key_load(fifo, &k, err, sizeof(err)) == -1 && !k &&
+		      strcmp(err, want) == 0 ? 0 : 1);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (WIFSIGNALED(status))
+		fprintf(stderr, "key_file_read on a FIFO: killed by signal %d (blocked)\n",
+			WTERMSIG(status));
+	testlib_rmtree(dir);
+	free(dir);
+}
+
 static void test_static_token_needs_no_request(void)
 {
 	struct bq_auth *a = NULL;
@@ -923,6 +955,7 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_cursor_parameter_is_typed),
 	   TEST(test_jwt_claims_and_signature),
 	   TEST(test_key_file_that_is_no_key_file_is_refused_naming_why),
+	   TEST(test_key_file_that_is_a_fifo_is_refused_at_once),
 	   TEST(test_key_file_refusals_name_no_secret),
 	   TEST(test_static_token_needs_no_request),
 	   TEST(test_token_cached_and_renewed_before_expiry),
