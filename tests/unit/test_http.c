@@ -2385,14 +2385,16 @@ static void test_webhook_retries_when_the_receiver_is_down(void)
 	size_t n_done = 9;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
-	/* a port just free: bound, then closed */
+	/* a port bound and not listening, kept so: connect() is refused, and
+	 * no other process (a test beside this one, its server on a free port)
+	 * can take it meanwhile, as it could a port closed again */
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	CU_ASSERT_FATAL(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
-	close(fd);
 	th = webhook_open(ntohs(sa.sin_port), &mod, &inst);
 	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
 					       sizeof(err)), HUB_RETRY);
+	close(fd);
 	CU_ASSERT_EQUAL(n_done, 0);
 	snprintf(want, sizeof(want), "POST to http://127.0.0.1:%d: ", ntohs(sa.sin_port));
 	CU_ASSERT_EQUAL(strncmp(err, want, strlen(want)), 0);
