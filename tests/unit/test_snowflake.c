@@ -628,9 +628,6 @@ static void test_a_key_given_for_its_path_is_not_quoted(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "private_key_file: cannot read /nonexistent/key.pem"));
 }
 
-/* A key OpenSSL reads but cannot sign with (its primes do not make its
- * modulus, found by fuzz_sfjwt) is refused at start naming the file; the
- * first pull said only "cannot sign the JWT". */
 /* A directory given for the key file is refused naming why; it was "holds
  * no unencrypted PEM private key".  (key_file_read's other refusals are
  * tested in test_bigquery.c.) */
@@ -647,6 +644,9 @@ static void test_key_file_that_is_a_directory_is_refused_naming_why(void)
 	free(dir);
 }
 
+/* A key OpenSSL reads but cannot sign with (its primes do not make its
+ * modulus, found by fuzz_sfjwt) is refused at start naming the file; the
+ * first pull said only "cannot sign the JWT". */
 static void test_a_key_that_cannot_sign_is_refused_at_start(void)
 {
 	const char *path = "tests/fixtures/keys/rsa_damaged.pem"; /* run from the top */
