@@ -538,7 +538,7 @@ static void test_a_stalled_lag_read_holds_up_no_scrape_nor_the_status(void)
 	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0); /* the export went on */
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&t_second, NULL, scrape_main, &second), 0);
 	CU_ASSERT(stall_wait_for(&second.is_done, WAIT_MS));
-	CU_ASSERT_FALSE(first.is_done); /* still stalled */
+	CU_ASSERT_FALSE(stall_wait_for(&first.is_done, 0)); /* still stalled (read under the lock) */
 	stall_set(&stall.is_released);
 	pthread_join(t_first, NULL);
 	pthread_join(t_second, NULL);
