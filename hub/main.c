@@ -2,8 +2,8 @@
  * main.c - the profilehub command line: global options (-c FILE,
  * --log-level L, before or after the subcommand), dispatch to the
  * subcommands of API.md, and the small ones (version, plugins, check).
- * The data subcommands live in cli_data.c, `run` in cli_run.c, what they
- * share (errors, config, store, registry) in cli.c.
+ * The data subcommands live in cli_import.c and cli_data.c, `run` in
+ * cli_run.c, what they share (errors, config, store, registry) in cli.c.
  */
 #include "cli.h"
 
