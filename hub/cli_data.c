@@ -10,7 +10,6 @@
 #include "access_doc.h"
 #include "alloc.h"
 #include "intake.h"
-#include "log.h"
 #include "privacy.h"
 #include "profile.h"
 #include "util.h"
@@ -116,7 +115,7 @@ int cmd_dump(struct cli *cli, int argc, char **argv)
 	struct id_page *pg;
 	struct store *s = NULL;
 	char after[PROFILE_ID_SIZE] = "";
-	int rc = CLI_FAIL;
+	int rc = CLI_FAIL, is_reading = 0;
 
 	for (int i = 1; i < argc; i += 2) { /* --events and its value */
 		char buf[256];
@@ -130,6 +129,7 @@ int cmd_dump(struct cli *cli, int argc, char **argv)
 	pg = hub_malloc(sizeof(*pg));
 	if (!pg || read_snapshot_begin(s))
 		goto out;
+	is_reading = 1;
 	for (;;) {
 		pg->n = 0;
 		if (s->ops->profile_iter_live(s, after, 500, page_add, pg))
@@ -147,7 +147,7 @@ int cmd_dump(struct cli *cli, int argc, char **argv)
 out:
 	if (rc != CLI_OK)
 		cli_error("dump", "%s", pg ? store_error(s) : "out of memory");
-	if (pg)
+	if (is_reading)
 		read_snapshot_end(s);
 	store_close(s);
 	hub_free(pg);
@@ -238,7 +238,7 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 	struct found f;
 	struct store *s;
 	char why[256];
-	int rc = CLI_FAIL, is_reading = 0;
+	int rc = CLI_FAIL, is_reading = 0, is_told = 0;
 
 	if (lookup_parse(argc, argv, &lk, &n_events, why, sizeof(why)))
 		return cli_misuse("profile", "profilehub profile (--custom-id C | --installation-id I"
@@ -257,13 +257,12 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 		goto out;
 	if (f.n == 0) {
 		cli_error("profile", "no profile with %s \"%s\"", lk.by, lk.value);
-		read_snapshot_end(s);
-		store_close(s);
-		return CLI_FAIL;
+		is_told = 1;
+		goto out;
 	}
 	rc = CLI_OK;
 out:
-	if (rc != CLI_OK)
+	if (rc != CLI_OK && !is_told) /* a store's failure */
 		cli_error("profile", "%s", store_error(s));
 	if (is_reading)
 		read_snapshot_end(s);

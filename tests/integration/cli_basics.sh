@@ -165,7 +165,10 @@ done
 cfg="$T/08-email-not-a-merge-key.yaml"
 [ "$("$HUB" -c "$cfg" profile --email a@x | wc -l)" -eq 2 ] || fail "lookup by email should return both profiles"
 "$HUB" -c "$cfg" profile --custom-id C1 | jq -e '.custom_id == "C1"' >/dev/null || fail "profile --custom-id"
-"$HUB" -c "$cfg" profile --custom-id nobody >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing profile: exit 1"
+"$HUB" -c "$cfg" profile --custom-id nobody >"$T/nobody.out" 2>"$T/nobody.err"; [ $? -eq 1 ] || fail "missing profile: exit 1"
+# one line saying what was not found, and no store error after it
+[ ! -s "$T/nobody.out" ] && [ "$(cat "$T/nobody.err")" = 'profilehub: profile: no profile with custom_id "nobody"' ] ||
+	fail "missing profile: $(cat "$T/nobody.err")"
 "$HUB" -c "$cfg" privacy access --custom-id C1 | jq -e '.profiles[0].profile.custom_id == "C1" and (.profiles[0].identity_log | length) > 0' >/dev/null ||
 	fail "privacy access"
 # a lookup value that is not UTF-8 is named as such (no identifier is)
