@@ -274,7 +274,7 @@ static void pool_give(struct api *api, struct store *s)
 static int auth_check(const struct api *api, const struct api_request *req,
 		      struct api_response *resp)
 {
-	/* the same rule as /metrics from afar (http.c, metrics_refusal) */
+	/* the same rule as /metrics from afar (http_request.c, metrics_refusal) */
 	int status = http_auth_bearer_status(req->authorization, api->cfg->api_tokens,
 					     api->cfg->n_api_tokens);
 

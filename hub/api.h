@@ -1,7 +1,7 @@
 /*
  * api.h - the management API (API.md) and the Profiles View page, as one
- * handler that knows nothing of HTTP libraries: http.c hands it a request
- * and sends back the response it fills.
+ * handler that knows nothing of HTTP libraries: http_request.c hands it a
+ * request and sends back the response it fills.
  *
  *   GET  /v1/profiles?custom_id=|installation_id=|email=|phone=|profile_id=|q=
  *   GET  /v1/profiles/<id>/events?before=<cursor>&limit=<1..200>

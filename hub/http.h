@@ -2,8 +2,8 @@
  * http.h - the HTTP server (libmicrohttpd, thread pool): the route table
  * (/healthz, /readyz, /metrics, push sources under /in/<source>/), body limits and
  * Content-Encoding, JSON errors, connection limits and timeouts, and a
- * stop that lets in-flight requests finish.  http.c is the only file that
- * includes microhttpd.h.
+ * stop that lets in-flight requests finish.  http.c and http_request.c
+ * (and their http_int.h) are the only files that include microhttpd.h.
  */
 #ifndef HUB_HTTP_H
 #define HUB_HTTP_H

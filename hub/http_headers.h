@@ -3,8 +3,8 @@
  * libmicrohttpd: the header lines as it hands them over, and the request
  * target.  The framing checks against request smuggling, the announced
  * Content-Length against http.max_body, Expect: 100-continue, the API's
- * Content-Encoding, absolute-form targets, %00 in a path.  http.c feeds
- * these from a connection; tests/fuzz/fuzz_httphdr.c from arbitrary bytes.
+ * Content-Encoding, absolute-form targets, %00 in a path.  http_request.c
+ * feeds these from a connection; tests/fuzz/fuzz_httphdr.c from arbitrary bytes.
  */
 #ifndef HUB_HTTP_HEADERS_H
 #define HUB_HTTP_HEADERS_H

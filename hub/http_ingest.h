@@ -3,7 +3,8 @@
  * libmicrohttpd so it can be tested alone: request bodies with a hard
  * limit, Content-Encoding (gzip, deflate), the struct hub_call that
  * validates what a route emits into one batch, and the commit that comes
- * before the answer (a 2xx means the batch is durable).  Used by http.c.
+ * before the answer (a 2xx means the batch is durable).  Used by http.c and
+ * http_request.c.
  */
 #ifndef HUB_HTTP_INGEST_H
 #define HUB_HTTP_INGEST_H

@@ -7,7 +7,7 @@
  * history cursor (history_cursor_parse), ?limit=,
  * the path ids (path_profile, path_named) and http_auth_bearer().
  *
- * No HTTP library: the request is what http.c would hand over (the path
+ * No HTTP library: the request is what http_request.c would hand over (the path
  * without its query, decoded query values, the Authorization header, the
  * body).  The store is only read, but for an access request's record (a
  * meta row under a random ID no other input can name): an erase request's
@@ -29,7 +29,7 @@
  *            /v1/sources/<line 1>/sync, /v1/sources, /v1/exports, /<line 1>
  *   rest     up to a NUL (a header holds none), lines (\n): line 1,
  *            line 2, then query parameters "key=value" up to an empty
- *            line (in a value, "%00" is a NUL byte, as http.c hands a
+ *            line (in a value, "%00" is a NUL byte, as http_request.c hands a
  *            decoded one over); what follows is the body
  *
  * Findings, besides crashes, sanitizer reports and leaks:
@@ -250,7 +250,7 @@ static const char *fuzz_query(const struct api_request *req, const char *key, si
 	return first;
 }
 
-/* A query value's "%00" is a NUL byte, as http.c hands a decoded one over:
+/* A query value's "%00" is a NUL byte, as http_request.c hands a decoded one over:
  * decoded in place.  Returns the value's length. */
 static size_t nul_decode(char *v)
 {

@@ -1,6 +1,6 @@
 /*
  * fuzz_http.c - libFuzzer target for the HTTP request path of the push
- * sources, from the headers on: what hub/http.c does once a route of
+ * sources, from the headers on: what hub/http_request.c does once a route of
  * /in/<instance>/... is chosen, minus libmicrohttpd and the intake.
  *
  *   The plugin's admit() on the headers (ingest_admit: a credential
@@ -393,7 +393,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!hvalue)
 		return 0;
 
-	/* headers in (http.c route_ingest): the plugin's admit() with no
+	/* headers in (http_request.c route_ingest): the plugin's admit() with no
 	 * body yet, 415, then 413 on Content-Length */
 	f.req.body = "";
 	f.req.body_len = 0;
@@ -459,7 +459,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (b.len != sent_len || (sent_len && memcmp(b.data, sent, sent_len) != 0))
 		abort();
 
-	/* the body's end (http.c run_ingest) */
+	/* the body's end (http_request.c run_ingest) */
 	f.req.body = b.data ? b.data : "";
 	f.req.body_len = b.len;
 	if (enc != INGEST_IDENTITY) {

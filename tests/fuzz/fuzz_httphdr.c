@@ -1,5 +1,5 @@
 /*
- * fuzz_httphdr.c - libFuzzer target for what hub/http.c reads of a
+ * fuzz_httphdr.c - libFuzzer target for what hub/http_request.c reads of a
  * request's head itself (hub/http_headers.c, hub/http_auth.c), without
  * libmicrohttpd: the header lines as it hands them over, the method and
  * the request target.
@@ -15,7 +15,7 @@
  * The input:
  *
  *   byte 0   bits 0-1  http.max_body: 1, 512, 1 MiB or 2^62
- *            bits 2-3  the API's message buffer: 160 (http.c's), 1, 16, 40
+ *            bits 2-3  the API's message buffer: 160 (http_request.c's), 1, 16, 40
  *   rest     lines (\n; a NUL ends a line's text, as a header cannot hold
  *            one): the method, the target, then one header a line,
  *            "name:value" (no ':': the name, an empty value).  "@D..." with

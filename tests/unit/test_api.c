@@ -1,6 +1,6 @@
 /*
  * test_api.c - suite `api`: routes of the management API (hub/api.c)
- * called as http.c calls them (api_handle on a request, no sockets), on a
+ * called as http_request.c calls them (api_handle on a request, no sockets), on a
  * hub world of their own:
  *
  *   - GET /v1/profiles/<id>/history in pages: 100 rows by default, at most
