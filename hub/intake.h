@@ -47,7 +47,7 @@ struct intake_batch {
 	struct record **records;
 	size_t n_records;
 	/* optional: a meta row committed in the same transaction (a pull
-	 * cursor; an erase request's record, api.c) */
+	 * cursor; an erase request's record, api_privacy.c) */
 	const char *cursor_key;
 	const char *cursor_value;
 	/* optional fencing of the cursor: when fence_key is set and the batch

@@ -1,8 +1,8 @@
 /*
  * privacy.c - a privacy erase as a record through the intake (privacy.h),
  * the deletion of its blocks once they are long over, and of the oldest
- * privacy request records (api.c writes them).  The erasure itself is the
- * engine's (unify_erase.c).  No SQL here.
+ * privacy request records (api_privacy.c writes them).  The erasure
+ * itself is the engine's (unify_erase.c).  No SQL here.
  */
 #include "privacy.h"
 

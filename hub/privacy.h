@@ -49,7 +49,7 @@ int privacy_blocks_prune(struct store *s, int erase_block_days, int64_t now_ms,
 			 const atomic_int *stop, size_t *n_deleted);
 
 /*
- * The records of privacy requests (api.c): one meta row each, key
+ * The records of privacy requests (api_privacy.c): one meta row each, key
  * PRIVACY_REQUEST_PREFIX "<id>", value the request as GET
  * /v1/privacy/requests/<id> answers it (id, type, status, created_at,
  * finished_at: never whom it was about).  privacy_requests_prune deletes

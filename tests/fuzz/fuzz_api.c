@@ -1,6 +1,7 @@
 /*
  * fuzz_api.c - libFuzzer target for the management API's reading of a
- * request (hub/api.c, compiled in so its static parsers can be called):
+ * request (hub/api.c and hub/api_profiles.c, compiled in so their static
+ * parsers can be called):
  * api_authorize() and api_handle() on a fake request, over a real SQLite
  * store seeded with a few profiles (a temp dir, made once), and the
  * parsers alone: the events cursor (cursor_parse / cursor_make), the
@@ -55,6 +56,7 @@
  *                  there are any)
  */
 #include "../../hub/api.c"
+#include "../../hub/api_profiles.c"
 
 #include "config.h"
 #include "http_auth.h"

@@ -1,6 +1,7 @@
 /*
  * test_access_doc.c - the privacy access document written a page of
- * events at a time (hub/access_doc.c) and streamed by the API (hub/api.c):
+ * events at a time (hub/access_doc.c) and streamed by the API
+ * (hub/api_privacy.c):
  *
  *   - the streamed text equals json_dumps() of the document built whole in
  *     memory (profile_access_build, as before), compact (the API) and

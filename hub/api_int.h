@@ -1,0 +1,75 @@
+/*
+ * api_int.h - what the management API's files share (api.c: the answers,
+ * the reader pool, auth and dispatch; api_profiles.c: the profile reads;
+ * api_privacy.c: the privacy requests).  Not for the rest of the hub: see
+ * api.h.
+ */
+#ifndef HUB_API_INT_H
+#define HUB_API_INT_H
+
+#include "api.h"
+#include "outage.h"
+#include "record.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
+
+#define API_POOL_MAX 16
+#define API_FIND_MAX 50
+
+struct api {
+	const struct hub_config *cfg;
+	struct intake *intake;
+	struct api_providers providers;
+	struct record_rules rules;
+
+	pthread_mutex_t lock;           /* guards the pool and the outage below */
+	struct store *pool[API_POOL_MAX];
+	size_t n_pool;
+	/* requests that found no store connection (pool_note_outage): its n */
+	struct outage outage;
+	pthread_mutex_t record_lock;    /* guards record_store */
+	struct store *record_store;     /* writes the privacy request records;
+					 * opened when first needed, closed on
+					 * a failure */
+
+	void (*store_hook)(void *ctx, struct store *s); /* tests; set before use */
+	void *store_hook_ctx;
+};
+
+/* ---- api.c -------------------------------------------------------------- */
+
+/* Adds a header to resp (name and value: literals); one it has no room for
+ * marks the response, answered 500 (api_handle). */
+void resp_header(struct api_response *resp, const char *name, const char *value);
+/* A JSON answer (body taken), no-store and nosniff.  Returns 1 (handled). */
+int respond_json(struct api_response *resp, int status, json_t *body);
+/* {"error": {"code": code, "message": ...}}.  Returns 1 (handled). */
+int respond_error(struct api_response *resp, int status, const char *code, const char *fmt,
+		  ...) HUB_PRINTF(4, 5);
+
+/* A pooled connection in a read snapshot, or NULL (the reason logged):
+ * answer respond_store_unavailable() then.  pool_give() puts it back (or
+ * closes it); on a failure that leaves it in doubt, store_close() it. */
+struct store *pool_take(struct api *api);
+void pool_give(struct api *api, struct store *s);
+int respond_store_unavailable(struct api_response *resp);
+
+/* ---- api_profiles.c ----------------------------------------------------- */
+
+/* The identifiers GET /v1/profiles looks up by; the first two are those a
+ * privacy request names its person by. */
+extern const char *const lookup_keys[5];
+int get_profiles(struct api *api, const struct api_request *req, struct api_response *resp);
+int get_events(struct api *api, const struct api_request *req, const char *id,
+	       struct api_response *resp);
+int get_history(struct api *api, const struct api_request *req, const char *id,
+		struct api_response *resp);
+
+/* ---- api_privacy.c ------------------------------------------------------ */
+
+int post_privacy(struct api *api, const struct api_request *req, struct api_response *resp);
+int get_privacy(struct api *api, const char *id, struct api_response *resp);
+
+#endif

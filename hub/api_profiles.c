@@ -1,0 +1,480 @@
+/*
+ * api_profiles.c - the management API's profile reads (api.h): GET
+ * /v1/profiles (by one identifier, or a free-text search), a profile's
+ * events (GET /v1/profiles/<id>/events) and its identity history (GET
+ * /v1/profiles/<id>/history), page by page.  Each request reads within one
+ * snapshot of a pooled connection (api.c); a page's cursor is opaque to
+ * clients.  Only reads: nothing here writes to the store.
+ */
+#include "api_int.h"
+
+#include "alloc.h"
+#include "log.h"
+#include "profile.h"
+#include "record.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+#define API_EVENTS_DEFAULT 50
+#define API_EVENTS_MAX 200
+#define API_HISTORY_DEFAULT 100
+#define API_HISTORY_MAX 1000
+
+/* ---- profiles ---------------------------------------------------------- */
+
+/* Why a read failed, for the log: the store's error, or memory (an answer
+ * that could not be built leaves the store's empty). */
+static const char *read_error(const struct store *s)
+{
+	const char *why = store_error(s);
+	return why[0] ? why : "out of memory";
+}
+
+/* attribute_meta as it is collected (a store list op stopped by its
+ * callback returns 0: a failure is kept here). */
+struct attr_meta {
+	json_t *meta;
+	int has_failed;
+};
+
+static int attr_meta_collect(void *ctx, const struct store_attr *a)
+{
+	static const char *const names[] = {"string", "number", "bool", "date", "url", "array"};
+	struct attr_meta *m = ctx;
+	char when[40];
+	if (a->is_deleted)
+		return 0;
+	if (json_object_set_new(m->meta, a->key,
+				json_pack("{s:s, s:s}", "type",
+					  a->type >= 0 && a->type < 6 ? names[a->type] : "string",
+					  "updated_at",
+					  time_format_ms(a->ts_ms, when, sizeof(when)))))
+		m->has_failed = 1;
+	return m->has_failed;
+}
+
+/* A profile document for the API: the document of API.md plus
+ * attribute_meta (each attribute's type and time) for the view.  Returns
+ * as profile_doc_build() does. */
+static int api_profile_doc(struct store *s, const char *pid, json_t **out)
+{
+	struct attr_meta m = {NULL, 0};
+	json_t *doc = NULL;
+	int rc = profile_doc_build(s, pid, PROFILE_EVENTS_DEFAULT, &doc);
+	if (rc != 1)
+		return rc;
+	m.meta = json_object();
+	if (s->ops->attr_list(s, pid, attr_meta_collect, &m)) {
+		rc = -1;
+	} else if (m.has_failed || json_object_set(doc, "attribute_meta", m.meta)) {
+		err_set(s->err, sizeof(s->err), "out of memory");
+		rc = -1;
+	}
+	json_decref(m.meta);
+	if (rc == 1)
+		*out = doc;
+	else
+		json_decref(doc);
+	return rc;
+}
+
+const char *const lookup_keys[] = {"custom_id", "installation_id", "email", "phone",
+				   "profile_id"};
+
+/* What a free-text search can be, most specific first. */
+static size_t search_kinds(const char *q, const char **kinds)
+{
+	size_t n = 0;
+	if (strncmp(q, "p_", 2) == 0)
+		kinds[n++] = "profile_id";
+	if (strchr(q, '@'))
+		kinds[n++] = "email";
+	if (q[0] == '+')
+		kinds[n++] = "phone";
+	kinds[n++] = "custom_id";
+	kinds[n++] = "installation_id";
+	return n;
+}
+
+/* The query parameter `key` into *value (NULL: not sent): 0, or -1 with
+ * the 400 in resp when it holds a NUL byte (a decoded %00: read as a C
+ * string, "C1%00zz" would stand for "C1") or is sent more than once
+ * (?custom_id=a&custom_id=b: answering for one of them would be a guess). */
+static int query_param(const struct api_request *req, const char *key, const char **value,
+		       struct api_response *resp)
+{
+	size_t len = 0, n_sent = 0;
+	const char *v = req->query(req, key, &len, &n_sent);
+
+	*value = NULL;
+	if (v && memchr(v, '\0', len)) {
+		respond_error(resp, 400, "invalid_parameter", "%s: contains a NUL byte", key);
+		return -1;
+	}
+	if (n_sent > 1) {
+		respond_error(resp, 400, "invalid_parameter", "%s: given %zu times (at most once)",
+			      key, n_sent);
+		return -1;
+	}
+	*value = v;
+	return 0;
+}
+
+/* The lookup of GET /v1/profiles: *by (NULL for a search, ?q=) and its
+ * *value.  0, or -1 with the 400 in resp. */
+static int profiles_params(const struct api_request *req, const char **by, const char **value,
+			   struct api_response *resp)
+{
+	const char *q, *v;
+
+	*by = NULL;
+	if (query_param(req, "q", &q, resp))
+		return -1;
+	*value = q;
+	for (size_t i = 0; i < ARRAY_SIZE(lookup_keys); i++) {
+		if (query_param(req, lookup_keys[i], &v, resp))
+			return -1;
+		if (!v)
+			continue;
+		if (*by || q) {
+			respond_error(resp, 400, "invalid_parameter",
+				      "give one of custom_id, installation_id, email, phone, "
+				      "profile_id or q, not several");
+			return -1;
+		}
+		*by = lookup_keys[i];
+		*value = v;
+	}
+	if (!*value || !**value) {
+		respond_error(resp, 400, "missing_parameter",
+			      "give one of custom_id, installation_id, email, phone, profile_id or q");
+		return -1;
+	}
+	if (!str_is_utf8(*value)) { /* no identifier is stored so (PostgreSQL refuses it) */
+		respond_error(resp, 400, "invalid_parameter", "%s: not valid UTF-8",
+			      *by ? *by : "q");
+		return -1;
+	}
+	return 0;
+}
+
+int get_profiles(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+	const char *kinds[8], *by, *value;
+	char (*ids)[PROFILE_ID_SIZE] = NULL;
+	size_t n_kinds = 0, n_ids = 0;
+	json_t *matched, *profiles;
+	struct store *s;
+	int is_truncated = 0; /* more than API_FIND_MAX profiles match */
+
+	if (profiles_params(req, &by, &value, resp))
+		return 1;
+	if (by)
+		kinds[n_kinds++] = by;
+	else
+		n_kinds = search_kinds(value, kinds);
+	if (!(s = pool_take(api)))
+		return respond_store_unavailable(resp);
+	matched = json_array();
+	profiles = json_array();
+	ids = hub_malloc((API_FIND_MAX + 1) * PROFILE_ID_SIZE); /* one more: are there more? */
+	if (!ids)
+		goto fail;
+	for (size_t k = 0; k < n_kinds; k++) {
+		int n = profile_find(s, kinds[k], value, ids, API_FIND_MAX + 1);
+		if (n < 0)
+			goto fail;
+		if (n > 0 && json_array_append_new(matched, json_string(kinds[k])))
+			goto fail;
+		if (n > API_FIND_MAX)
+			is_truncated = 1;
+		for (int i = 0; i < n; i++) {
+			json_t *doc = NULL;
+			int seen = 0;
+			size_t j;
+			json_t *p;
+			json_array_foreach(profiles, j, p) {
+				const char *pid = json_string_value(json_object_get(p, "profile_id"));
+				seen |= pid && strcmp(pid, ids[i]) == 0;
+			}
+			if (seen)
+				continue;
+			if (n_ids == API_FIND_MAX) {
+				is_truncated = 1;
+				break;
+			}
+			if (api_profile_doc(s, ids[i], &doc) < 0)
+				goto fail;
+			if (!doc)
+				continue;
+			if (json_array_append_new(profiles, doc))
+				goto fail;
+			n_ids++;
+		}
+	}
+	hub_free(ids);
+	pool_give(api, s);
+	return respond_json(resp, 200, json_pack("{s:o, s:o, s:b}", "matched_by", matched, "profiles",
+						 profiles, "truncated", is_truncated));
+fail:
+	log_error("api", "profile lookup: %s", read_error(s));
+	hub_free(ids);
+	store_close(s);
+	json_decref(matched);
+	json_decref(profiles);
+	return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+}
+
+/* ---- events feed -------------------------------------------------------- */
+
+struct page {
+	json_t *events;
+	size_t limit, n;
+	char next_mid[512];
+	struct store_event next;   /* the limit-th event: where the next page starts */
+	int has_failed;            /* out of memory: the listing was stopped */
+};
+
+static int page_add(void *ctx, const struct store_event *e)
+{
+	struct page *pg = ctx;
+	if (++pg->n > pg->limit)
+		return 1; /* one more than asked: there is a next page */
+	if (json_array_append_new(pg->events, profile_event_json(e))) {
+		pg->has_failed = 1;
+		return 1;
+	}
+	if (pg->n == pg->limit) {
+		pg->next = *e;
+		snprintf(pg->next_mid, sizeof(pg->next_mid), "%s", e->message_id);
+		pg->next.message_id = pg->next_mid;
+	}
+	return 0;
+}
+
+/* Cursor: "<ts>.<seq>.<hex of message_id>": opaque to clients. */
+static char *cursor_make(const struct store_event *e)
+{
+	struct strbuf sb;
+	strbuf_init(&sb);
+	strbuf_printf(&sb, "%lld.%lld.", (long long)e->ts_ms, (long long)e->seq);
+	for (const unsigned char *p = (const unsigned char *)e->message_id; *p; p++)
+		strbuf_printf(&sb, "%02x", *p);
+	return strbuf_take(&sb);
+}
+
+#define CURSOR_INVALID (-1)
+#define CURSOR_OUT_OF_RANGE (-2)
+
+/* One number of a cursor at *p, as cursor_make() writes it (decimal
+ * digits, '-' first when negative), followed by `stop` ('.' between
+ * numbers, '\0' at the end): *p moves past a '.'.  0, CURSOR_INVALID, or
+ * CURSOR_OUT_OF_RANGE when it does not fit 64 bits. */
+static int cursor_number(const char **p, char stop, long long *out)
+{
+	const char *s = *p;
+	char *end;
+
+	if (!((s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && s[1] >= '0' && s[1] <= '9')))
+		return CURSOR_INVALID; /* strtoll would take spaces and '+' too */
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	if (*end != stop)
+		return CURSOR_INVALID;
+	if (errno == ERANGE)
+		return CURSOR_OUT_OF_RANGE;
+	*p = stop ? end + 1 : end;
+	return 0;
+}
+
+/* "<ts>.<seq>.<hex of message_id>" -> e (message_id into mid).  0,
+ * CURSOR_INVALID or CURSOR_OUT_OF_RANGE. */
+static int cursor_parse(const char *text, struct store_event *e, char *mid, size_t mid_size)
+{
+	long long ts, seq;
+	size_t n = 0;
+	const char *hex = text;
+	int rc;
+
+	if ((rc = cursor_number(&hex, '.', &ts)) || (rc = cursor_number(&hex, '.', &seq)))
+		return rc;
+	if (seq < 0 || strlen(hex) % 2 || strlen(hex) / 2 >= mid_size) /* ts: before 1970 too */
+		return CURSOR_INVALID;
+	for (; hex[0]; hex += 2) {
+		int hi = hex_digit(hex[0]), lo = hex_digit(hex[1]);
+		if (hi < 0 || lo < 0 || (hi | lo) == 0)
+			return CURSOR_INVALID; /* not hex, or a NUL byte */
+		mid[n++] = (char)(hi << 4 | lo);
+	}
+	mid[n] = '\0';
+	if (!str_is_utf8(mid)) /* no message_id is stored so */
+		return CURSOR_INVALID;
+	e->ts_ms = ts;
+	e->seq = seq;
+	e->message_id = mid;
+	return 0;
+}
+
+/* ?limit=: 1..max into *out, or -1. */
+static int limit_parse(const char *text, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!isdigit((unsigned char)text[0])) /* strtol would skip blanks, take + */
+		return -1;
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (end == text || *end || errno == ERANGE || v < 1 || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int get_events(struct api *api, const struct api_request *req, const char *id,
+	       struct api_response *resp)
+{
+	const char *limit_text, *before;
+	struct page pg = {0};
+	struct store_event cursor = {0};
+	char mid[512], live[PROFILE_ID_SIZE], shown[RECORD_SHOW_SIZE];
+	long limit = API_EVENTS_DEFAULT;
+	struct store *s;
+	char *next = NULL;
+	int rc;
+
+	if (query_param(req, "limit", &limit_text, resp) ||
+	    query_param(req, "before", &before, resp))
+		return 1;
+	if (limit_text && limit_parse(limit_text, API_EVENTS_MAX, &limit))
+		return respond_error(resp, 400, "invalid_parameter",
+				     "limit must be a number from 1 to %d", API_EVENTS_MAX);
+	if (!str_is_utf8(id)) /* no profile ID is so */
+		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+	rc = before ? cursor_parse(before, &cursor, mid, sizeof(mid)) : 0;
+	if (rc == CURSOR_OUT_OF_RANGE)
+		return respond_error(resp, 400, "invalid_cursor",
+				     "before: a number of the cursor is out of range (use a "
+				     "previous page's next)");
+	if (rc)
+		return respond_error(resp, 400, "invalid_cursor",
+				     "before must be a cursor from a previous page's next");
+	if (!(s = pool_take(api)))
+		return respond_store_unavailable(resp);
+	rc = profile_resolve_id(s, id, live);
+	if (rc == 0) {
+		pool_give(api, s);
+		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+	}
+	pg.events = json_array();
+	pg.limit = (size_t)limit;
+	if (rc < 0 ||
+	    s->ops->event_list(s, live, before ? &cursor : NULL, (size_t)limit + 1, page_add, &pg) ||
+	    pg.has_failed || (pg.n > pg.limit && !(next = cursor_make(&pg.next)))) {
+		log_error("api", "events: %s", read_error(s));
+		json_decref(pg.events);
+		store_close(s);
+		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+	}
+	pool_give(api, s);
+	rc = respond_json(resp, 200, json_pack("{s:s, s:o, s:o}", "profile_id", live, "events",
+					       pg.events, "next", next ? json_string(next) : json_null()));
+	hub_free(next);
+	return rc;
+}
+
+/* ---- identity history --------------------------------------------------- */
+
+/* The identity log is paged oldest first (log_page's seq order), so a page
+ * stays the same as the log grows.  Cursor: "<seq>", the seq of the page's
+ * last row (opaque to clients). */
+
+struct history_page {
+	json_t *rows;
+	size_t limit, n;
+	int64_t next_seq;          /* the limit-th row's: the next page is after it */
+	int has_failed;            /* out of memory: the listing was stopped */
+};
+
+static int history_add(void *ctx, const struct store_log_entry *e)
+{
+	struct history_page *pg = ctx;
+	if (++pg->n > pg->limit)
+		return 1; /* one more than asked: there is a next page */
+	if (json_array_append_new(pg->rows, profile_log_json(e))) {
+		pg->has_failed = 1;
+		return 1;
+	}
+	pg->next_seq = e->seq;
+	return 0;
+}
+
+/* "<seq>" -> *seq.  0, CURSOR_INVALID or CURSOR_OUT_OF_RANGE. */
+static int history_cursor_parse(const char *text, int64_t *seq)
+{
+	long long v;
+	int rc;
+
+	if (text[0] == '-')
+		return CURSOR_INVALID; /* never made: seqs start at 1 */
+	if ((rc = cursor_number(&text, '\0', &v)))
+		return rc;
+	*seq = v;
+	return 0;
+}
+
+int get_history(struct api *api, const struct api_request *req, const char *id,
+		struct api_response *resp)
+{
+	const char *limit_text, *after;
+	struct history_page pg = {0};
+	char live[PROFILE_ID_SIZE], shown[RECORD_SHOW_SIZE], next[24];
+	long limit = API_HISTORY_DEFAULT;
+	int64_t after_seq = 0;
+	struct store *s;
+	int rc;
+
+	if (query_param(req, "limit", &limit_text, resp) ||
+	    query_param(req, "after", &after, resp))
+		return 1;
+	if (limit_text && limit_parse(limit_text, API_HISTORY_MAX, &limit))
+		return respond_error(resp, 400, "invalid_parameter",
+				     "limit must be a number from 1 to %d", API_HISTORY_MAX);
+	if (!str_is_utf8(id)) /* no profile ID is so */
+		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+	rc = after ? history_cursor_parse(after, &after_seq) : 0;
+	if (rc == CURSOR_OUT_OF_RANGE)
+		return respond_error(resp, 400, "invalid_cursor",
+				     "after: the cursor is out of range (use a previous page's next)");
+	if (rc)
+		return respond_error(resp, 400, "invalid_cursor",
+				     "after must be a cursor from a previous page's next");
+	if (!(s = pool_take(api)))
+		return respond_store_unavailable(resp);
+	rc = profile_resolve_id(s, id, live);
+	if (rc == 0) {
+		pool_give(api, s);
+		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+	}
+	pg.rows = json_array();
+	pg.limit = (size_t)limit;
+	if (rc < 0 ||
+	    s->ops->log_page(s, live, after_seq, (size_t)limit + 1, history_add, &pg) ||
+	    pg.has_failed) {
+		log_error("api", "history: %s", read_error(s));
+		json_decref(pg.rows);
+		store_close(s);
+		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+	}
+	pool_give(api, s);
+	snprintf(next, sizeof(next), "%lld", (long long)pg.next_seq);
+	return respond_json(resp, 200,
+			    json_pack("{s:s, s:o, s:o}", "profile_id", live, "identity_log", pg.rows,
+				      "next", pg.n > pg.limit ? json_string(next) : json_null()));
+}
