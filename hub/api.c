@@ -40,7 +40,7 @@ void api_set_headers_max(size_t n)
 /* Adds a header (name and value: literals).  One the response has no room
  * for is not dropped quietly: logged, and the response marked, which
  * api_handle() answers as a 500 (resp_checked()). */
-void resp_header(struct api_response *resp, const char *name, const char *value)
+void api_resp_header(struct api_response *resp, const char *name, const char *value)
 {
 	size_t max = atomic_load(&headers_max);
 
@@ -54,10 +54,10 @@ void resp_header(struct api_response *resp, const char *name, const char *value)
 }
 
 /* Every JSON answer may hold personal data: never cached, never sniffed. */
-int respond_json(struct api_response *resp, int status, json_t *body)
+int api_respond_json(struct api_response *resp, int status, json_t *body)
 {
-	resp_header(resp, "Cache-Control", "no-store");
-	resp_header(resp, "X-Content-Type-Options", "nosniff");
+	api_resp_header(resp, "Cache-Control", "no-store");
+	api_resp_header(resp, "X-Content-Type-Options", "nosniff");
 	resp->status = status;
 	resp->content_type = "application/json";
 	resp->body = json_dumps_whole(body, JSON_COMPACT | HUB_JSON_REAL);
@@ -71,15 +71,15 @@ int respond_json(struct api_response *resp, int status, json_t *body)
 	return 1;
 }
 
-int respond_error(struct api_response *resp, int status, const char *code, const char *fmt, ...)
+int api_respond_error(struct api_response *resp, int status, const char *code, const char *fmt, ...)
 {
 	char message[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	return respond_json(resp, status,
-			    json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
+	return api_respond_json(resp, status,
+				json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
 }
 
 void api_response_free(struct api_response *resp)
@@ -100,15 +100,15 @@ static int resp_checked(struct api_response *resp, int handled)
 		return handled;
 	api_response_free(resp);
 	memset(resp, 0, sizeof(*resp));
-	return respond_error(resp, 500, "internal",
-			     "the hub could not build this answer; see the hub's log");
+	return api_respond_error(resp, 500, "internal",
+				 "the hub could not build this answer; see the hub's log");
 }
 
 /* ---- the reader pool --------------------------------------------------- */
 
 /* A pooled connection in a read snapshot, or NULL when none can be had:
  * the reason (the store's, which names its file or server) is logged
- * here, never given to the client (respond_store_unavailable()). */
+ * here, never given to the client (api_respond_store_unavailable()). */
 #define OUTAGE_LOG_MS 10000 /* while the store cannot be opened: a line at most this often */
 
 /*
@@ -145,7 +145,7 @@ static void pool_note_open(struct api *api)
 	pthread_mutex_unlock(&api->lock);
 }
 
-struct store *pool_take(struct api *api)
+struct store *api_pool_take(struct api *api)
 {
 	struct store *s = NULL;
 	char err[512];
@@ -171,15 +171,15 @@ fail:
 	return NULL;
 }
 
-/* The 503 of a request pool_take() found no connection for: what is
+/* The 503 of a request api_pool_take() found no connection for: what is
  * wrong, where to look; its reason is in the log only. */
-int respond_store_unavailable(struct api_response *resp)
+int api_respond_store_unavailable(struct api_response *resp)
 {
-	return respond_error(resp, 503, "store_unavailable",
-			     "the store cannot be read; see the hub's log");
+	return api_respond_error(resp, 503, "store_unavailable",
+				 "the store cannot be read; see the hub's log");
 }
 
-void pool_give(struct api *api, struct store *s)
+void api_pool_give(struct api *api, struct store *s)
 {
 	if (s->ops->read_end && s->ops->read_end(s)) {
 		store_close(s); /* in doubt: never reuse it */
@@ -205,13 +205,13 @@ static int auth_check(const struct api *api, const struct api_request *req,
 					     api->cfg->n_api_tokens);
 
 	if (status == 401) {
-		resp_header(resp, "WWW-Authenticate", "Bearer"); /* RFC 6750 */
-		return respond_error(resp, 401, "unauthorized",
-				     "send Authorization: Bearer <token> (a token of api.tokens)");
+		api_resp_header(resp, "WWW-Authenticate", "Bearer"); /* RFC 6750 */
+		return api_respond_error(resp, 401, "unauthorized",
+					 "send Authorization: Bearer <token> (a token of api.tokens)");
 	}
 	if (status == 403)
-		return respond_error(resp, 403, "forbidden", "%s",
-				     http_auth_forbidden_message(api->cfg->n_api_tokens));
+		return api_respond_error(resp, 403, "forbidden", "%s",
+					 http_auth_forbidden_message(api->cfg->n_api_tokens));
 	return 0;
 }
 
@@ -222,11 +222,11 @@ static int get_status(json_t *(*fn)(void *), void *ctx, const char *key,
 {
 	json_t *list = fn ? fn(ctx) : json_array();
 	if (!list)
-		return respond_error(resp, 500, "internal", "status unavailable");
+		return api_respond_error(resp, 500, "internal", "status unavailable");
 	/* a provider may answer the list, or the whole {"<key>": [...]} */
 	if (json_is_object(list) && json_is_array(json_object_get(list, key)))
-		return respond_json(resp, 200, list);
-	return respond_json(resp, 200, json_pack("{s:o}", key, list));
+		return api_respond_json(resp, 200, list);
+	return api_respond_json(resp, 200, json_pack("{s:o}", key, list));
 }
 
 static int post_sync(struct api *api, const char *name, struct api_response *resp)
@@ -234,9 +234,9 @@ static int post_sync(struct api *api, const char *name, struct api_response *res
 	char shown[RECORD_SHOW_SIZE];
 
 	if (!api->providers.source_trigger || api->providers.source_trigger(api->providers.ctx, name))
-		return respond_error(resp, 404, "not_found", "no scheduled pull source named %s",
-				     record_show(shown, name));
-	return respond_json(resp, 202, json_pack("{s:s, s:s}", "source", name, "status", "queued"));
+		return api_respond_error(resp, 404, "not_found", "no scheduled pull source named %s",
+					 record_show(shown, name));
+	return api_respond_json(resp, 202, json_pack("{s:s, s:s}", "source", name, "status", "queued"));
 }
 
 static int post_backfill(struct api *api, const char *name, struct api_response *resp)
@@ -245,19 +245,19 @@ static int post_backfill(struct api *api, const char *name, struct api_response 
 	int why = 0, rc;
 
 	if (!api->providers.export_backfill)
-		return respond_error(resp, 404, "not_found", "no export named %s",
-				     record_show(shown, name));
+		return api_respond_error(resp, 404, "not_found", "no export named %s",
+					 record_show(shown, name));
 	rc = api->providers.export_backfill(api->providers.ctx, name, &why, err, sizeof(err));
 	if (rc == 1 && why == EXPORT_BACKFILL_NO_EXPORT)
-		return respond_error(resp, 404, "not_found", "no export named %s",
-				     record_show(shown, name));
+		return api_respond_error(resp, 404, "not_found", "no export named %s",
+					 record_show(shown, name));
 	if (rc == 1)
-		return respond_error(resp, 409, "no_profile_updates", "%s", err);
+		return api_respond_error(resp, 409, "no_profile_updates", "%s", err);
 	if (rc != 0) {
 		log_error("api", "backfill of %s: %s", name, err);
-		return respond_error(resp, 503, "store_unavailable", "the store failed; retry");
+		return api_respond_error(resp, 503, "store_unavailable", "the store failed; retry");
 	}
-	return respond_json(resp, 202, json_pack("{s:s, s:s}", "export", name, "backfill",
+	return api_respond_json(resp, 202, json_pack("{s:s, s:s}", "export", name, "backfill",
 						 "requested"));
 }
 
@@ -268,17 +268,17 @@ static int post_retry(struct api *api, const char *name, struct api_response *re
 	int64_t n = 0;
 
 	if (!api->providers.export_retry)
-		return respond_error(resp, 404, "not_found", "no export named %s",
-				     record_show(shown, name));
+		return api_respond_error(resp, 404, "not_found", "no export named %s",
+					 record_show(shown, name));
 	rc = api->providers.export_retry(api->providers.ctx, name, &why, &n, err, sizeof(err));
 	if (rc == 1)
-		return respond_error(resp, 404, "not_found", "no export named %s",
-				     record_show(shown, name));
+		return api_respond_error(resp, 404, "not_found", "no export named %s",
+					 record_show(shown, name));
 	if (rc != 0) {
 		log_error("api", "dead letters of %s: %s", name, err);
-		return respond_error(resp, 503, "store_unavailable", "the store failed; retry");
+		return api_respond_error(resp, 503, "store_unavailable", "the store failed; retry");
 	}
-	return respond_json(resp, 200, json_pack("{s:s, s:I}", "export", name, "retried",
+	return api_respond_json(resp, 200, json_pack("{s:s, s:I}", "export", name, "retried",
 						 (json_int_t)n));
 }
 
@@ -290,20 +290,20 @@ static int serve_page(const struct api_request *req, struct api_response *resp)
 	if (!a)
 		return 0;
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-		resp_header(resp, "Allow", "GET, HEAD");
-		return respond_error(resp, 405, "method_not_allowed", "use GET");
+		api_resp_header(resp, "Allow", "GET, HEAD");
+		return api_respond_error(resp, 405, "method_not_allowed", "use GET");
 	}
 	resp->status = 200;
 	resp->static_body = a->data;
 	resp->body_len = a->size;
 	resp->content_type = a->content_type;
-	resp_header(resp, "Content-Security-Policy",
-		    "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; "
-		    "frame-ancestors 'none'");
-	resp_header(resp, "X-Frame-Options", "DENY"); /* frame-ancestors, for browsers before CSP 2 */
-	resp_header(resp, "X-Content-Type-Options", "nosniff");
-	resp_header(resp, "Cache-Control", "no-cache");
-	resp_header(resp, "Referrer-Policy", "no-referrer");
+	api_resp_header(resp, "Content-Security-Policy",
+			"default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; "
+			"frame-ancestors 'none'");
+	api_resp_header(resp, "X-Frame-Options", "DENY"); /* frame-ancestors, for browsers before CSP 2 */
+	api_resp_header(resp, "X-Content-Type-Options", "nosniff");
+	api_resp_header(resp, "Cache-Control", "no-cache");
+	api_resp_header(resp, "Referrer-Policy", "no-referrer");
 	return 1;
 }
 
@@ -318,8 +318,8 @@ static int method_is(const struct api_request *req, const char *m, struct api_re
 
 	if (strcmp(req->method, m) == 0 || (is_get && strcmp(req->method, "HEAD") == 0))
 		return 1;
-	resp_header(resp, "Allow", is_get ? "GET, HEAD" : m);
-	*handled = respond_error(resp, 405, "method_not_allowed", "use %s", m);
+	api_resp_header(resp, "Allow", is_get ? "GET, HEAD" : m);
+	*handled = api_respond_error(resp, 405, "method_not_allowed", "use %s", m);
 	return 0;
 }
 
@@ -384,15 +384,15 @@ static int api_route(struct api *api, const struct api_request *req, struct api_
 	if (auth_check(api, req, resp))
 		return 1;
 	if (strcmp(p, "/v1/profiles") == 0)
-		return method_is(req, "GET", resp, &handled) ? get_profiles(api, req, resp) : handled;
+		return method_is(req, "GET", resp, &handled) ? api_get_profiles(api, req, resp) : handled;
 	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "events", id, sizeof(id)))
-		return method_is(req, "GET", resp, &handled) ? get_events(api, req, id, resp) : handled;
+		return method_is(req, "GET", resp, &handled) ? api_get_events(api, req, id, resp) : handled;
 	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "history", id, sizeof(id)))
-		return method_is(req, "GET", resp, &handled) ? get_history(api, req, id, resp) : handled;
+		return method_is(req, "GET", resp, &handled) ? api_get_history(api, req, id, resp) : handled;
 	if (strcmp(p, "/v1/privacy/requests") == 0)
-		return method_is(req, "POST", resp, &handled) ? post_privacy(api, req, resp) : handled;
+		return method_is(req, "POST", resp, &handled) ? api_post_privacy(api, req, resp) : handled;
 	if (strncmp(p, "/v1/privacy/requests/", 21) == 0 && p[21] && !strchr(p + 21, '/'))
-		return method_is(req, "GET", resp, &handled) ? get_privacy(api, p + 21, resp) : handled;
+		return method_is(req, "GET", resp, &handled) ? api_get_privacy(api, p + 21, resp) : handled;
 	if (strcmp(p, "/v1/sources") == 0)
 		return method_is(req, "GET", resp, &handled)
 			       ? get_status(api->providers.sources_status, api->providers.ctx, "sources", resp)
@@ -407,7 +407,7 @@ static int api_route(struct api *api, const struct api_request *req, struct api_
 		return method_is(req, "GET", resp, &handled)
 			       ? get_status(api->providers.exports_status, api->providers.ctx, "exports", resp)
 			       : handled;
-	return respond_error(resp, 404, "not_found", "no such route");
+	return api_respond_error(resp, 404, "not_found", "no such route");
 }
 
 int api_handle(struct api *api, const struct api_request *req, struct api_response *resp)

@@ -42,34 +42,35 @@ struct api {
 
 /* Adds a header to resp (name and value: literals); one it has no room for
  * marks the response, answered 500 (api_handle). */
-void resp_header(struct api_response *resp, const char *name, const char *value);
+void api_resp_header(struct api_response *resp, const char *name, const char *value);
 /* A JSON answer (body taken), no-store and nosniff.  Returns 1 (handled). */
-int respond_json(struct api_response *resp, int status, json_t *body);
+int api_respond_json(struct api_response *resp, int status, json_t *body);
 /* {"error": {"code": code, "message": ...}}.  Returns 1 (handled). */
-int respond_error(struct api_response *resp, int status, const char *code, const char *fmt,
-		  ...) HUB_PRINTF(4, 5);
+int api_respond_error(struct api_response *resp, int status, const char *code, const char *fmt,
+		      ...) HUB_PRINTF(4, 5);
 
 /* A pooled connection in a read snapshot, or NULL (the reason logged):
- * answer respond_store_unavailable() then.  pool_give() puts it back (or
- * closes it); on a failure that leaves it in doubt, store_close() it. */
-struct store *pool_take(struct api *api);
-void pool_give(struct api *api, struct store *s);
-int respond_store_unavailable(struct api_response *resp);
+ * answer api_respond_store_unavailable() then.  api_pool_give() puts it
+ * back (or closes it); on a failure that leaves it in doubt, store_close()
+ * it. */
+struct store *api_pool_take(struct api *api);
+void api_pool_give(struct api *api, struct store *s);
+int api_respond_store_unavailable(struct api_response *resp);
 
 /* ---- api_profiles.c ----------------------------------------------------- */
 
 /* The identifiers GET /v1/profiles looks up by; the first two are those a
  * privacy request names its person by. */
-extern const char *const lookup_keys[5];
-int get_profiles(struct api *api, const struct api_request *req, struct api_response *resp);
-int get_events(struct api *api, const struct api_request *req, const char *id,
-	       struct api_response *resp);
-int get_history(struct api *api, const struct api_request *req, const char *id,
-		struct api_response *resp);
+extern const char *const api_lookup_keys[5];
+int api_get_profiles(struct api *api, const struct api_request *req, struct api_response *resp);
+int api_get_events(struct api *api, const struct api_request *req, const char *id,
+		   struct api_response *resp);
+int api_get_history(struct api *api, const struct api_request *req, const char *id,
+		    struct api_response *resp);
 
 /* ---- api_privacy.c ------------------------------------------------------ */
 
-int post_privacy(struct api *api, const struct api_request *req, struct api_response *resp);
-int get_privacy(struct api *api, const char *id, struct api_response *resp);
+int api_post_privacy(struct api *api, const struct api_request *req, struct api_response *resp);
+int api_get_privacy(struct api *api, const char *id, struct api_response *resp);
 
 #endif

@@ -100,8 +100,8 @@ static int request_new(const char *type, struct privacy_request *out)
 /* The answer when request_new() failed. */
 static int respond_no_request_id(struct api_response *resp)
 {
-	return respond_error(resp, 503, "random_unavailable",
-			     "the hub cannot draw a random request ID; see its log");
+	return api_respond_error(resp, 503, "random_unavailable",
+				 "the hub cannot draw a random request ID; see its log");
 }
 
 static json_t *request_json(const struct privacy_request *r)
@@ -329,7 +329,7 @@ static int access_stream_start(struct api *api, const struct privacy_request *r,
 	head = NULL;
 	hub_free(ids);
 	ids = NULL;
-	pool_give(api, s); /* ends the snapshot: the document is whole */
+	api_pool_give(api, s); /* ends the snapshot: the document is whole */
 	s = NULL;
 	/* the document gives out the ID: GET must know it from now on */
 	if (request_save(api, r)) {
@@ -337,8 +337,8 @@ static int access_stream_start(struct api *api, const struct privacy_request *r,
 		why = "the store failed to record the request; see the hub's log";
 		goto fail;
 	}
-	resp_header(resp, "Cache-Control", "no-store");
-	resp_header(resp, "X-Content-Type-Options", "nosniff");
+	api_resp_header(resp, "Cache-Control", "no-store");
+	api_resp_header(resp, "X-Content-Type-Options", "nosniff");
 	resp->status = 200;
 	resp->content_type = "application/json";
 	resp->stream = st;
@@ -353,13 +353,13 @@ fail:
 	json_decref(head);
 	hub_free(ids);
 	if (s)
-		pool_give(api, s);
+		api_pool_give(api, s);
 	if (st && st->spool)
 		fclose(st->spool);
 	hub_free(st);
 	if (code == 500)
-		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
-	return respond_error(resp, 503, err_code, "%s", why);
+		return api_respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+	return api_respond_error(resp, 503, err_code, "%s", why);
 }
 
 static int privacy_access(struct api *api, const char *by, const char *value,
@@ -370,8 +370,8 @@ static int privacy_access(struct api *api, const char *by, const char *value,
 
 	if (request_new("access", &r))
 		return respond_no_request_id(resp);
-	if (!(s = pool_take(api)))
-		return respond_store_unavailable(resp);
+	if (!(s = api_pool_take(api)))
+		return api_respond_store_unavailable(resp);
 	return access_stream_start(api, &r, s, by, value, resp);
 }
 
@@ -416,7 +416,7 @@ static int privacy_erase(struct api *api, const char *by, const char *value,
 		return respond_no_request_id(resp);
 	rc = privacy_erase_record(&api->rules, by, value, r.id, &rec, err, sizeof(err));
 	if (rc == HUB_ERR_DATA)
-		return respond_error(resp, 400, "invalid_request", "%s", err);
+		return api_respond_error(resp, 400, "invalid_request", "%s", err);
 	done = rc == HUB_OK ? hub_calloc(1, sizeof(*done)) : NULL;
 	shown = done ? request_json_provisional(&r) : NULL;
 	if (done)
@@ -428,7 +428,7 @@ static int privacy_erase(struct api *api, const char *by, const char *value,
 		record_free(rec);
 		if (done)
 			erase_done_free(done, HUB_ERR_NOMEM);
-		return respond_error(resp, 503, "no_memory", "out of memory");
+		return api_respond_error(resp, 503, "no_memory", "out of memory");
 	}
 	request_key(done->key, sizeof(done->key), r.id);
 	resp->pending->batch.cursor_key = done->key;
@@ -448,8 +448,8 @@ static int respond_bad_json(struct api_response *resp, json_error_t *jerr)
 
 	if (near)
 		*near = '\0';
-	return respond_error(resp, 400, "invalid_json", "invalid JSON at line %d, column %d: %s",
-			     jerr->line, jerr->column, jerr->text);
+	return api_respond_error(resp, 400, "invalid_json", "invalid JSON at line %d, column %d: %s",
+				 jerr->line, jerr->column, jerr->text);
 }
 
 /* The first member of a privacy request's body that is not type,
@@ -478,7 +478,7 @@ static int privacy_body_problem(json_t *body, char *msg, size_t size)
 	return 0;
 }
 
-int post_privacy(struct api *api, const struct api_request *req, struct api_response *resp)
+int api_post_privacy(struct api *api, const struct api_request *req, struct api_response *resp)
 {
 	char problem[256];
 	json_error_t jerr;
@@ -491,28 +491,28 @@ int post_privacy(struct api *api, const struct api_request *req, struct api_resp
 		return respond_bad_json(resp, &jerr);
 	if (!json_is_object(body)) {
 		json_decref(body);
-		return respond_error(resp, 400, "invalid_json",
-				     "the body must be a JSON object like {\"type\": \"access\", \"custom_id\": \"C1\"}");
+		return api_respond_error(resp, 400, "invalid_json",
+					 "the body must be a JSON object like {\"type\": \"access\", \"custom_id\": \"C1\"}");
 	}
 	type = json_string_value(json_object_get(body, "type"));
 	for (size_t i = 0; i < 2; i++) {
-		const char *v = json_string_value(json_object_get(body, lookup_keys[i]));
+		const char *v = json_string_value(json_object_get(body, api_lookup_keys[i]));
 		if (v && *v) {
 			n_ids++;
-			by = lookup_keys[i];
+			by = api_lookup_keys[i];
 			value = v;
 		}
 	}
 	if (!type || (strcmp(type, "access") != 0 && strcmp(type, "erase") != 0))
-		rc = respond_error(resp, 400, "invalid_parameter", "type must be \"access\" or \"erase\"");
+		rc = api_respond_error(resp, 400, "invalid_parameter", "type must be \"access\" or \"erase\"");
 	else if (n_ids > 1)
-		rc = respond_error(resp, 400, "invalid_parameter",
-				   "give the person's custom_id or installation_id, not both");
+		rc = api_respond_error(resp, 400, "invalid_parameter",
+				       "give the person's custom_id or installation_id, not both");
 	else if (!by)
-		rc = respond_error(resp, 400, "missing_parameter",
-				   "give the person's custom_id or installation_id (a string)");
+		rc = api_respond_error(resp, 400, "missing_parameter",
+				       "give the person's custom_id or installation_id (a string)");
 	else if (privacy_body_problem(body, problem, sizeof(problem)))
-		rc = respond_error(resp, 400, "invalid_parameter", "%s", problem);
+		rc = api_respond_error(resp, 400, "invalid_parameter", "%s", problem);
 	else if (strcmp(type, "access") == 0)
 		rc = privacy_access(api, by, value, resp);
 	else
@@ -528,7 +528,7 @@ static int request_id_is_valid(const char *id)
 	       strspn(id + 3, "0123456789abcdef") == 16;
 }
 
-int get_privacy(struct api *api, const char *id, struct api_response *resp)
+int api_get_privacy(struct api *api, const char *id, struct api_response *resp)
 {
 	char shown[RECORD_SHOW_SIZE], key[64], text[512];
 	json_t *found = NULL;
@@ -536,22 +536,22 @@ int get_privacy(struct api *api, const char *id, struct api_response *resp)
 	int rc = 0;
 
 	if (request_id_is_valid(id)) {
-		if (!(s = pool_take(api)))
-			return respond_store_unavailable(resp);
+		if (!(s = api_pool_take(api)))
+			return api_respond_store_unavailable(resp);
 		request_key(key, sizeof(key), id);
 		rc = s->ops->meta_get(s, key, text, sizeof(text));
 		if (rc < 0) {
 			log_error("api", "privacy request %s: %s", id, store_error(s));
 			store_close(s);
-			return respond_error(resp, 500, "store_error",
-					     "the store failed; see the hub's log");
+			return api_respond_error(resp, 500, "store_error",
+						 "the store failed; see the hub's log");
 		}
-		pool_give(api, s);
+		api_pool_give(api, s);
 	}
 	if (rc == 1 && !(found = json_loads_whole(text, 0, NULL, NULL)))
-		return respond_error(resp, 500, "internal", "the request's record is unreadable");
+		return api_respond_error(resp, 500, "internal", "the request's record is unreadable");
 	if (!found)
-		return respond_error(resp, 404, "not_found", "no privacy request %s",
-				     record_show(shown, id));
-	return respond_json(resp, 200, found);
+		return api_respond_error(resp, 404, "not_found", "no privacy request %s",
+					 record_show(shown, id));
+	return api_respond_json(resp, 200, found);
 }

@@ -84,8 +84,8 @@ static int api_profile_doc(struct store *s, const char *pid, json_t **out)
 	return rc;
 }
 
-const char *const lookup_keys[] = {"custom_id", "installation_id", "email", "phone",
-				   "profile_id"};
+const char *const api_lookup_keys[] = {"custom_id", "installation_id", "email", "phone",
+				       "profile_id"};
 
 /* What a free-text search can be, most specific first. */
 static size_t search_kinds(const char *q, const char **kinds)
@@ -114,12 +114,12 @@ static int query_param(const struct api_request *req, const char *key, const cha
 
 	*value = NULL;
 	if (v && memchr(v, '\0', len)) {
-		respond_error(resp, 400, "invalid_parameter", "%s: contains a NUL byte", key);
+		api_respond_error(resp, 400, "invalid_parameter", "%s: contains a NUL byte", key);
 		return -1;
 	}
 	if (n_sent > 1) {
-		respond_error(resp, 400, "invalid_parameter", "%s: given %zu times (at most once)",
-			      key, n_sent);
+		api_respond_error(resp, 400, "invalid_parameter", "%s: given %zu times (at most once)",
+				  key, n_sent);
 		return -1;
 	}
 	*value = v;
@@ -137,34 +137,34 @@ static int profiles_params(const struct api_request *req, const char **by, const
 	if (query_param(req, "q", &q, resp))
 		return -1;
 	*value = q;
-	for (size_t i = 0; i < ARRAY_SIZE(lookup_keys); i++) {
-		if (query_param(req, lookup_keys[i], &v, resp))
+	for (size_t i = 0; i < ARRAY_SIZE(api_lookup_keys); i++) {
+		if (query_param(req, api_lookup_keys[i], &v, resp))
 			return -1;
 		if (!v)
 			continue;
 		if (*by || q) {
-			respond_error(resp, 400, "invalid_parameter",
-				      "give one of custom_id, installation_id, email, phone, "
-				      "profile_id or q, not several");
+			api_respond_error(resp, 400, "invalid_parameter",
+					  "give one of custom_id, installation_id, email, phone, "
+					  "profile_id or q, not several");
 			return -1;
 		}
-		*by = lookup_keys[i];
+		*by = api_lookup_keys[i];
 		*value = v;
 	}
 	if (!*value || !**value) {
-		respond_error(resp, 400, "missing_parameter",
-			      "give one of custom_id, installation_id, email, phone, profile_id or q");
+		api_respond_error(resp, 400, "missing_parameter",
+				  "give one of custom_id, installation_id, email, phone, profile_id or q");
 		return -1;
 	}
 	if (!str_is_utf8(*value)) { /* no identifier is stored so (PostgreSQL refuses it) */
-		respond_error(resp, 400, "invalid_parameter", "%s: not valid UTF-8",
-			      *by ? *by : "q");
+		api_respond_error(resp, 400, "invalid_parameter", "%s: not valid UTF-8",
+				  *by ? *by : "q");
 		return -1;
 	}
 	return 0;
 }
 
-int get_profiles(struct api *api, const struct api_request *req, struct api_response *resp)
+int api_get_profiles(struct api *api, const struct api_request *req, struct api_response *resp)
 {
 	const char *kinds[8], *by, *value;
 	char (*ids)[PROFILE_ID_SIZE] = NULL;
@@ -179,8 +179,8 @@ int get_profiles(struct api *api, const struct api_request *req, struct api_resp
 		kinds[n_kinds++] = by;
 	else
 		n_kinds = search_kinds(value, kinds);
-	if (!(s = pool_take(api)))
-		return respond_store_unavailable(resp);
+	if (!(s = api_pool_take(api)))
+		return api_respond_store_unavailable(resp);
 	matched = json_array();
 	profiles = json_array();
 	ids = hub_malloc((API_FIND_MAX + 1) * PROFILE_ID_SIZE); /* one more: are there more? */
@@ -219,8 +219,8 @@ int get_profiles(struct api *api, const struct api_request *req, struct api_resp
 		}
 	}
 	hub_free(ids);
-	pool_give(api, s);
-	return respond_json(resp, 200, json_pack("{s:o, s:o, s:b}", "matched_by", matched, "profiles",
+	api_pool_give(api, s);
+	return api_respond_json(resp, 200, json_pack("{s:o, s:o, s:b}", "matched_by", matched, "profiles",
 						 profiles, "truncated", is_truncated));
 fail:
 	log_error("api", "profile lookup: %s", read_error(s));
@@ -228,7 +228,7 @@ fail:
 	store_close(s);
 	json_decref(matched);
 	json_decref(profiles);
-	return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+	return api_respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
 }
 
 /* ---- events feed -------------------------------------------------------- */
@@ -337,8 +337,8 @@ static int limit_parse(const char *text, long max, long *out)
 	return 0;
 }
 
-int get_events(struct api *api, const struct api_request *req, const char *id,
-	       struct api_response *resp)
+int api_get_events(struct api *api, const struct api_request *req, const char *id,
+		   struct api_response *resp)
 {
 	const char *limit_text, *before;
 	struct page pg = {0};
@@ -353,24 +353,24 @@ int get_events(struct api *api, const struct api_request *req, const char *id,
 	    query_param(req, "before", &before, resp))
 		return 1;
 	if (limit_text && limit_parse(limit_text, API_EVENTS_MAX, &limit))
-		return respond_error(resp, 400, "invalid_parameter",
-				     "limit must be a number from 1 to %d", API_EVENTS_MAX);
+		return api_respond_error(resp, 400, "invalid_parameter",
+					 "limit must be a number from 1 to %d", API_EVENTS_MAX);
 	if (!str_is_utf8(id)) /* no profile ID is so */
-		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+		return api_respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
 	rc = before ? cursor_parse(before, &cursor, mid, sizeof(mid)) : 0;
 	if (rc == CURSOR_OUT_OF_RANGE)
-		return respond_error(resp, 400, "invalid_cursor",
-				     "before: a number of the cursor is out of range (use a "
-				     "previous page's next)");
+		return api_respond_error(resp, 400, "invalid_cursor",
+					 "before: a number of the cursor is out of range (use a "
+					 "previous page's next)");
 	if (rc)
-		return respond_error(resp, 400, "invalid_cursor",
-				     "before must be a cursor from a previous page's next");
-	if (!(s = pool_take(api)))
-		return respond_store_unavailable(resp);
+		return api_respond_error(resp, 400, "invalid_cursor",
+					 "before must be a cursor from a previous page's next");
+	if (!(s = api_pool_take(api)))
+		return api_respond_store_unavailable(resp);
 	rc = profile_resolve_id(s, id, live);
 	if (rc == 0) {
-		pool_give(api, s);
-		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+		api_pool_give(api, s);
+		return api_respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
 	}
 	pg.events = json_array();
 	pg.limit = (size_t)limit;
@@ -380,10 +380,10 @@ int get_events(struct api *api, const struct api_request *req, const char *id,
 		log_error("api", "events: %s", read_error(s));
 		json_decref(pg.events);
 		store_close(s);
-		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+		return api_respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
 	}
-	pool_give(api, s);
-	rc = respond_json(resp, 200, json_pack("{s:s, s:o, s:o}", "profile_id", live, "events",
+	api_pool_give(api, s);
+	rc = api_respond_json(resp, 200, json_pack("{s:s, s:o, s:o}", "profile_id", live, "events",
 					       pg.events, "next", next ? json_string(next) : json_null()));
 	hub_free(next);
 	return rc;
@@ -429,8 +429,8 @@ static int history_cursor_parse(const char *text, int64_t *seq)
 	return 0;
 }
 
-int get_history(struct api *api, const struct api_request *req, const char *id,
-		struct api_response *resp)
+int api_get_history(struct api *api, const struct api_request *req, const char *id,
+		    struct api_response *resp)
 {
 	const char *limit_text, *after;
 	struct history_page pg = {0};
@@ -444,23 +444,23 @@ int get_history(struct api *api, const struct api_request *req, const char *id,
 	    query_param(req, "after", &after, resp))
 		return 1;
 	if (limit_text && limit_parse(limit_text, API_HISTORY_MAX, &limit))
-		return respond_error(resp, 400, "invalid_parameter",
-				     "limit must be a number from 1 to %d", API_HISTORY_MAX);
+		return api_respond_error(resp, 400, "invalid_parameter",
+					 "limit must be a number from 1 to %d", API_HISTORY_MAX);
 	if (!str_is_utf8(id)) /* no profile ID is so */
-		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+		return api_respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
 	rc = after ? history_cursor_parse(after, &after_seq) : 0;
 	if (rc == CURSOR_OUT_OF_RANGE)
-		return respond_error(resp, 400, "invalid_cursor",
-				     "after: the cursor is out of range (use a previous page's next)");
+		return api_respond_error(resp, 400, "invalid_cursor",
+					 "after: the cursor is out of range (use a previous page's next)");
 	if (rc)
-		return respond_error(resp, 400, "invalid_cursor",
-				     "after must be a cursor from a previous page's next");
-	if (!(s = pool_take(api)))
-		return respond_store_unavailable(resp);
+		return api_respond_error(resp, 400, "invalid_cursor",
+					 "after must be a cursor from a previous page's next");
+	if (!(s = api_pool_take(api)))
+		return api_respond_store_unavailable(resp);
 	rc = profile_resolve_id(s, id, live);
 	if (rc == 0) {
-		pool_give(api, s);
-		return respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+		api_pool_give(api, s);
+		return api_respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
 	}
 	pg.rows = json_array();
 	pg.limit = (size_t)limit;
@@ -470,11 +470,11 @@ int get_history(struct api *api, const struct api_request *req, const char *id,
 		log_error("api", "history: %s", read_error(s));
 		json_decref(pg.rows);
 		store_close(s);
-		return respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+		return api_respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
 	}
-	pool_give(api, s);
+	api_pool_give(api, s);
 	snprintf(next, sizeof(next), "%lld", (long long)pg.next_seq);
-	return respond_json(resp, 200,
-			    json_pack("{s:s, s:o, s:o}", "profile_id", live, "identity_log", pg.rows,
+	return api_respond_json(resp, 200,
+				json_pack("{s:s, s:o, s:o}", "profile_id", live, "identity_log", pg.rows,
 				      "next", pg.n > pg.limit ? json_string(next) : json_null()));
 }

@@ -81,7 +81,7 @@ static enum MHD_Result http_answer_take(struct http_req *req, unsigned status, c
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				content_type ? content_type : "application/json");
-	/* as the API's own answers (api.c respond_json): an erase's answer,
+	/* as the API's own answers (api.c, api_respond_json): an erase's answer,
 	 * a refusal, a 413 may name a person or a request; none is cached */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
