@@ -19,11 +19,11 @@
  * every change, and so needs no snapshot: a profile changed meanwhile also
  * has its own changes later in the feed (and one gone by then is not sent:
  * export_feed.c).  The exporter writes a page only when its export has
- * delivered everything before it (export.c), so while every export keeps
+ * delivered everything before it (export_commit.c), so while every export keeps
  * up the feed holds about a page of them; an export that lags holds them
  * all, as it holds every change.  A new export's backfill is saved as
- * started at its first take, before its first cursor (export.c,
- * worker_backfill_begin), so a stop before the first page keeps it.
+ * started at its first take, before its first cursor (export_commit.c,
+ * export_worker_backfill_begin), so a stop before the first page keeps it.
  * No SQL here.
  */
 #include "export_int.h"
@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* tests: set while export workers run, as export.c's knobs are */
+/* tests: set while export workers run, as export_commit.c's knobs are */
 static _Atomic size_t backfill_page = EXPORT_BACKFILL_PAGE;
 
 void export_set_backfill_page(size_t n)

@@ -1,13 +1,19 @@
 /*
- * export_int.h - what the exporter's files share (export.c: threads and
- * reactions; export_feed.c: the change JSON; export_status.c: saved state
- * and the status document).  Not for the rest of the hub: see export.h.
+ * export_int.h - what the exporter's files share (export.c: its start and
+ * stop and what other threads ask of it; export_worker.c: the threads and
+ * reactions; export_commit.c: what a worker writes to the store under its
+ * lease; export_feed.c: the change JSON; export_status.c: saved state and
+ * the status document).  Not for the rest of the hub: see export.h.
  */
 #ifndef HUB_EXPORT_INT_H
 #define HUB_EXPORT_INT_H
 
 #include "export.h"
+#include "outage.h"
+#include "plugin.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -187,5 +193,128 @@ int export_live_get(struct exporter *ex, const char *name, struct export_live *o
  * how many, or -1 with s->err set. */
 int export_lag_read(struct exporter *ex, struct store *s, const struct hub_config *cfg,
 		    struct export_lag *out, size_t max);
+
+/* ---- the exporter and its workers (export.c, export_worker.c) ---------- */
+
+struct export_worker {
+	struct exporter *ex;
+	const struct config_instance *conf; /* borrowed from the config */
+	const struct plugin_module *mod;
+	struct hub_instance *inst;          /* NULL: create() failed */
+	char create_error[512];
+	struct feed_filter filter;
+	size_t batch_size;
+	char fingerprint[20];
+	char who[80];                       /* "export crm_feed" for logs */
+	pthread_t thread;
+	int has_thread;
+
+	/* the worker thread's own */
+	struct store *store;
+	struct feed_page page;
+	struct feed_docs docs;
+	size_t page_limit;                  /* the limit the page was read with */
+	const char **texts;                 /* texts_cap entries */
+	size_t *rows;                       /* row index of texts[i] */
+	size_t texts_cap;
+	int64_t cursor;                     /* committed */
+	int64_t batch_end;                  /* committed: the batch after cursor
+					       ends here (<= cursor: none) */
+	int64_t isolate_until;              /* one change per call up to this seq */
+	unsigned attempt;
+	int64_t wait_ms;
+	uint64_t rng;
+	struct export_saved saved;
+	int is_saved_dirty;
+	int64_t lease_epoch;                /* of the lease held; 0: none (a store
+					       without leases); -1: lost or held
+					       by another process (fenced off:
+					       nothing is committed until the
+					       lease is taken) */
+	int is_backfill_on;                 /* `backfill` and profile_updated wanted */
+	int64_t backfill_until;             /* the feed's end when this worker last
+					       wrote a backfill page: the next page
+					       waits until the cursor passes it
+					       (-1: unknown, after a load) */
+	int64_t backfill_looked_ms;         /* when export_worker_backfill_beside last looked */
+	int is_delivering;                  /* its last call delivered changes */
+	int is_backfill_new;                /* never ran: its backfill is to be
+					       saved as started (export_worker_backfill_begin) */
+
+	/* under ex->lock */
+	struct export_live live;
+	uint64_t idle_gen;                  /* wake_gen of its last read to the end */
+};
+
+struct exporter {
+	const struct hub_config *cfg;
+	struct plugin_registry reg;
+	int has_reg;
+	struct export_worker *workers;
+	size_t n_workers;
+	atomic_int stop;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;  /* new changes or stop: idle workers wait on it */
+	pthread_cond_t idle;  /* a worker read to the end or stopped */
+	uint64_t wake_gen;    /* bumped by export_notify and export_wait_idle */
+	pthread_mutex_t status_lock; /* guards status_store (API threads) */
+	struct store *status_store;
+	/* the lag for GET /metrics (export_lag_provider): one read at a time,
+	 * on a connection of its own, so that a read the store keeps waiting
+	 * holds up neither the status nor the other scrapes (they show the
+	 * last read's lag, kept under lock, and its age) */
+	pthread_mutex_t lag_lock;    /* guards lag_store and lag_outage */
+	struct store *lag_store;
+	struct outage lag_outage;    /* scrapes whose lag could not be read
+					(lag_outage_words) */
+	struct export_lag *lag_kept; /* under lock: the last read's (cfg->n_exports) */
+	size_t n_lag_kept;           /* under lock: 0 after a failed read */
+	int64_t lag_kept_ms;         /* under lock: when it was read, monotonic */
+	void (*lag_hook)(void *ctx, struct store *s); /* tests; set before use */
+	void *lag_hook_ctx;
+	int64_t prune_next_ms;       /* under lock: when the next pass is due */
+	pthread_mutex_t prune_lock;  /* one pruning pass at a time */
+	int is_held_noted;           /* under prune_lock: an export known from
+					elsewhere held the feed, logged once */
+};
+
+/* The thread of a worker (arg: its struct export_worker), started by
+ * export_start(): delivers until the exporter stops or the export is
+ * disabled, then releases its lease and closes its store. */
+void *export_worker_main(void *arg);
+
+/* ---- what a worker writes to the store (export_commit.c) ---------------- */
+
+/* All called on the worker's thread, on its own connection. */
+
+/* Changes per read after `cursor`: 1 while a refused change is isolated. */
+size_t export_worker_limit(const struct export_worker *w, int64_t cursor);
+/* The new cursor, the end of the next batch (planned again when `replan`),
+ * the saved state when it changed and dl (NULL: none) in one transaction
+ * fenced by the lease.  0, or -1 (logged; nothing changed). */
+int export_worker_commit(struct export_worker *w, int64_t cursor,
+			 const struct store_dead_letter *dl, int replan);
+/* Opens the worker's own connection and loads its cursor and saved state:
+ * 0; 1 the export stays disabled (same config as when it was disabled); -1
+ * with err set. */
+int export_worker_open_store(struct export_worker *w, char *err, size_t err_size);
+/* Takes the export's lease: 1 held (the cursor reloaded on a new take), 0
+ * another process holds it, -1 an error or the export is disabled (err
+ * set; *is_disabled). */
+int export_worker_lease(struct export_worker *w, int *is_disabled, char *err, size_t err_size);
+/* The lease's name, "export:<name>". */
+void export_lease_name(const struct export_worker *w, char *buf, size_t size);
+/* Deletes the changes every export has passed, when a pass is due (a
+ * failure is logged and tried again at the next). */
+void export_worker_prune(struct export_worker *w);
+/* A new export's backfill saved as started, before its first plan or
+ * cursor: 0 (also when the lease was found lost), or -1 a store failure. */
+int export_worker_backfill_begin(struct export_worker *w);
+/* The next page of a running backfill, in a fenced transaction: when the
+ * export has delivered everything before it (export_worker_backfill), or
+ * while it still delivers and its last page is delivered (_beside, at most
+ * once a second).  1 a page was written, 0 none is due, -1 a store failure. */
+int export_worker_backfill(struct export_worker *w);
+int export_worker_backfill_beside(struct export_worker *w);
 
 #endif

@@ -5,7 +5,7 @@
  * every export of every one of them has passed it.  So each process
  * registers the exports of its configuration in the store when its
  * exporter starts ("export_known:<name>"), and pruning waits for every
- * export registered there, configured here or not (export.c,
+ * export registered there, configured here or not (export_commit.c,
  * prune_bound).  An export taken out of every configuration keeps holding
  * the feed until `profilehub exports forget NAME` removes it, with its
  * cursor and saved state.  No SQL here.

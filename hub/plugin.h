@@ -108,7 +108,7 @@ struct hub_instance {
 	void *state;                        /* the plugin's, from create() */
 	struct instance_json_cache *json;   /* config_json() results */
 	/* its answers the hub could not use (push routes: http_ingest.c, any
-	 * HTTP thread; export_batch(): export.c): how many, and when one was
+	 * HTTP thread; export_batch(): export_worker.c): how many, and when one was
 	 * last logged (monotonic); plugin_bad_answer_count() */
 	atomic_llong n_bad_answers;
 	_Atomic int64_t bad_answer_noted_ms;

@@ -146,7 +146,7 @@ struct store_ops {
 	/* meta_get that holds the value until the transaction ends, so that a
 	 * writer of the key waits for this transaction (PostgreSQL: FOR SHARE;
 	 * SQLite's write lock already does).  The fence of a cursor reads a
-	 * lease's epoch with it (intake.c, export.c): a lease taken by another
+	 * lease's epoch with it (intake.c, export_commit.c): a lease taken by another
 	 * process meanwhile lands either after this transaction or is seen. */
 	int (*meta_get_held)(struct store *s, const char *key, char *out, size_t out_size);
 	/* every key starting with prefix, in key order (a few: not for a

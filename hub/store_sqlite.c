@@ -1332,7 +1332,7 @@ static int lite_ident_lock(struct store *s, const struct store_ident *ids, size_
  * (lease_lock.c), held by this connection until it releases it or closes,
  * or its process dies; then lease_epoch:<name> is bumped (autocommit), as
  * on PostgreSQL.  The bump waits for the write lock, so a commit fence
- * that read the epoch in its write transaction (export.c, sync.c) commits
+ * that read the epoch in its write transaction (export_commit.c, sync.c) commits
  * before the take or sees it.  A lease already held here is not taken
  * again.
  */

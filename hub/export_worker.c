@@ -1,0 +1,506 @@
+/*
+ * export_worker.c - an export's thread: one per enabled export, each with
+ * its own store connection, its own plugin instance and a loop of
+ *
+ *     read a page after the cursor -> build the changes (export_feed.c)
+ *     -> export_batch() -> commit the new cursor -> react to the answer
+ *
+ * The cursor is committed in a store transaction only after the plugin said
+ * the changes are durably accepted, so a crash at any point sends changes
+ * again (at least once) but never skips one.  Pages are read in seq order
+ * and never reordered: order per profile is kept.  What each plugin answer
+ * leads to is listed in export.h.  What a worker writes to the store, and
+ * the lease that lets it, are export_commit.c's.
+ *
+ * Threads: a worker's store, page, cursor and plugin instance belong to its
+ * thread; `live` (what the status shows) is shared under exporter.lock.
+ * Nothing here knows SQL, HTTP or a plugin's protocol.
+ */
+#include "export_int.h"
+
+#include "alloc.h"
+#include "host.h"
+#include "log.h"
+#include "plugin.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static _Atomic int64_t backoff_base_ms = 200;
+static _Atomic int64_t backoff_cap_ms = 30000;
+
+enum step {
+	STEP_AGAIN,    /* go on at once */
+	STEP_IDLE,     /* caught up: wait for new changes */
+	STEP_BACKOFF,  /* wait w->wait_ms, then try again */
+	STEP_DISABLED, /* stop this export */
+	STEP_HELD,     /* another process holds the lease: try again later */
+};
+
+/* ---- backoff ---------------------------------------------------------- */
+
+void export_set_backoff(int64_t base_ms, int64_t cap_ms)
+{
+	atomic_store(&backoff_base_ms, base_ms > 0 ? base_ms : 1);
+	atomic_store(&backoff_cap_ms, cap_ms > base_ms ? cap_ms : base_ms);
+}
+
+int64_t export_backoff_ms(unsigned attempt, int64_t retry_after_ms, uint64_t random)
+{
+	int64_t d = backoff_jitter_ms(attempt, atomic_load(&backoff_base_ms),
+				      atomic_load(&backoff_cap_ms), random);
+
+	if (retry_after_ms > RETRY_AFTER_MAX_MS)
+		retry_after_ms = RETRY_AFTER_MAX_MS;
+	return retry_after_ms > d ? retry_after_ms : d;
+}
+
+static uint64_t worker_random(struct export_worker *w)
+{
+	/* xorshift64*: plenty for jitter */
+	w->rng ^= w->rng >> 12;
+	w->rng ^= w->rng << 25;
+	w->rng ^= w->rng >> 27;
+	return w->rng * 2685821657736338717ULL;
+}
+
+/* ---- live state (shared) -------------------------------------------- */
+
+static void live_state(struct export_worker *w, const char *state)
+{
+	pthread_mutex_lock(&w->ex->lock);
+	w->live.state = state;
+	pthread_mutex_unlock(&w->ex->lock);
+}
+
+static void live_error(struct export_worker *w, const char *state, const char *msg,
+		       int64_t next_ms)
+{
+	int64_t now = time_now_ms();
+
+	pthread_mutex_lock(&w->ex->lock);
+	w->live.state = state;
+	str_copy_utf8(w->live.last_error, sizeof(w->live.last_error), msg);
+	w->live.last_error_at_ms = now;
+	w->live.next_attempt_at_ms = next_ms ? now + next_ms : 0;
+	pthread_mutex_unlock(&w->ex->lock);
+	str_copy_utf8(w->saved.error, sizeof(w->saved.error), msg);
+	w->saved.error_at_ms = now;
+	w->is_saved_dirty = 1;
+}
+
+static void live_progress(struct export_worker *w, size_t delivered, size_t dead)
+{
+	pthread_mutex_lock(&w->ex->lock);
+	w->live.cursor = w->cursor;
+	w->live.delivered += (int64_t)delivered;
+	w->live.dead_lettered += (int64_t)dead;
+	w->live.next_attempt_at_ms = 0;
+	pthread_mutex_unlock(&w->ex->lock);
+}
+
+int export_live_get(struct exporter *ex, const char *name, struct export_live *out)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&ex->lock);
+	for (size_t i = 0; i < ex->n_workers && !found; i++) {
+		if (strcmp(ex->workers[i].conf->name, name) == 0) {
+			*out = ex->workers[i].live;
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&ex->lock);
+	return found;
+}
+
+/* ---- reactions ------------------------------------------------------- */
+
+static enum step worker_retry(struct export_worker *w, const char *msg)
+{
+	int64_t delay = export_backoff_ms(w->attempt, retry_after_ms_parse(msg),
+					  worker_random(w));
+
+	if (w->attempt < 64)
+		w->attempt++;
+	live_error(w, "retrying", msg, delay);
+	if (w->store) /* the error, for `profilehub exports` */
+		export_worker_commit(w, w->cursor, NULL, 0);
+	log_warn(w->who, "%s (retry %u in %" PRId64 " ms)", msg, w->attempt, delay);
+	w->wait_ms = delay;
+	return STEP_BACKOFF;
+}
+
+static enum step worker_disable(struct export_worker *w, const char *msg, int is_saved)
+{
+	live_error(w, "disabled", msg, 0);
+	if (is_saved) {
+		w->saved.is_disabled = 1;
+		snprintf(w->saved.fingerprint, sizeof(w->saved.fingerprint), "%s", w->fingerprint);
+		if (w->store)
+			export_worker_commit(w, w->cursor, NULL, 0);
+	}
+	if (is_saved)
+		log_error(w->who, "disabled until its configuration changes: %s", msg);
+	else
+		log_error(w->who, "disabled until the hub restarts (its plugin could not start): %s",
+			  msg);
+	return STEP_DISABLED;
+}
+
+/* The end of the page: the planned end when the page holds the whole plan
+ * (a plan made with a larger batch_size before a restart may not fit). */
+static int64_t page_end(const struct export_worker *w)
+{
+	const struct feed_page *pg = &w->page;
+
+	if (pg->n < w->page_limit)
+		return w->batch_end;
+	return pg->rows[pg->n - 1].seq;
+}
+
+/* The cursor after the first n_done of the m changes sent: every row before
+ * the first one not delivered (filtered rows included).  None delivered:
+ * the cursor stays, filtered rows before the first change included, so the
+ * batch sent again has the same planned range (batch_range(): the
+ * webhook's Idempotency-Key). */
+static int64_t handled_cursor(const struct export_worker *w, size_t m, size_t n_done)
+{
+	const struct feed_page *pg = &w->page;
+
+	if (n_done >= m)
+		return page_end(w);
+	if (n_done == 0)
+		return w->cursor;
+	return w->rows[n_done] > 0 ? pg->rows[w->rows[n_done] - 1].seq : w->cursor;
+}
+
+/* HUB_ERR_DATA: dead-letter the change when it is known, else send the
+ * undelivered changes of this call again one at a time. */
+static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_done,
+				   const char *msg)
+{
+	const struct feed_row *bad = &w->page.rows[w->rows[n_done]];
+	char note[128];
+	struct store_dead_letter dl = {
+		.export_name = w->conf->name,
+		.seq = bad->seq,
+		.profile_id = bad->profile_id,
+		.at_ms = time_now_ms(),
+		.reason = msg[0] ? msg : "refused by the plugin",
+		.change_json = bad->text,
+	};
+
+	if (m - n_done > 1) {
+		w->isolate_until = w->page.rows[w->rows[m - 1]].seq;
+		if (export_worker_commit(w, handled_cursor(w, m, n_done), NULL, 1))
+			return worker_retry(w, "the store refused the cursor");
+		live_progress(w, n_done, 0);
+		log_info(w->who, "a change of seq %" PRId64 "..%" PRId64
+			 " was refused: sending them one at a time", bad->seq, w->isolate_until);
+		return STEP_AGAIN;
+	}
+	/* The reason stays with the dead letter alone: a receiver's answer
+	 * may quote the change (an email it refused), and an erase of its
+	 * person deletes the dead letter, not copies in the export's state
+	 * or the log. */
+	snprintf(note, sizeof(note),
+		 "change %" PRId64 " was dead-lettered (its reason is in the export's dead letters)",
+		 bad->seq);
+	live_error(w, "delivering", note, 0);
+	if (export_worker_commit(w, bad->seq, &dl, 0))
+		return worker_retry(w, "the store refused the dead letter");
+	live_progress(w, n_done, 1);
+	log_warn(w->who, "%s", note);
+	w->attempt = 0;
+	return STEP_AGAIN;
+}
+
+/* An answer of export_batch() that cannot be trusted, a bug in the plugin:
+ * *n_done past the changes it was given, or a code not of enum hub_rc.
+ * Either may be wrong about what the plugin accepted, so none of the call
+ * counts as delivered: the cursor stays and the batch is sent again after
+ * a backoff (a change may reach the receiver twice; none is skipped).
+ * Logged naming the export and its plugin, rate-limited
+ * (plugin_bad_answer_count()).  Returns 1 with err saying it, else 0. */
+static int worker_bad_answer(struct export_worker *w, hub_rc rc, size_t m, size_t n_done,
+			     char *err, size_t err_size)
+{
+	char why[96];
+	long long n;
+
+	if (n_done > m)
+		snprintf(why, sizeof(why), "set *n_done to %zu for a batch of %zu", n_done, m);
+	else if (!plugin_rc_is_known(rc))
+		snprintf(why, sizeof(why), "returned %d, which is not a hub_rc", (int)rc);
+	else
+		return 0;
+	n = plugin_bad_answer_count(w->inst);
+	if (n > 0)
+		log_error(w->who, "plugin %s: export_batch() %s: none of its %zu changes taken as"
+			  " delivered, they are sent again (a bug in the plugin; %lld such answers"
+			  " so far)", w->mod->name, why, m, n);
+	snprintf(err, err_size, "the plugin's export_batch() %s (a bug in the plugin): the batch"
+		 " is sent again", why);
+	return 1;
+}
+
+static hub_rc refuse_emit(struct hub_call *call, const struct hub_record *rec, char *err,
+			  size_t err_size)
+{
+	(void)call;
+	(void)rec;
+	err_set(err, err_size, "an export cannot emit records");
+	return HUB_ERR_INTERNAL;
+}
+
+/* Hands the page's wanted changes to the plugin and reacts to its answer. */
+static enum step worker_deliver(struct export_worker *w)
+{
+	struct hub_call call = {.inst = w->inst, .on_emit = refuse_emit, .stop = &w->ex->stop,
+				.ctx = w};
+	const struct feed_page *pg = &w->page;
+	size_t m = 0, n_done = 0;
+	char err[1024] = "";
+	hub_rc rc;
+
+	for (size_t i = 0; i < pg->n; i++) {
+		if (!pg->rows[i].text)
+			continue;
+		w->texts[m] = pg->rows[i].text;
+		w->rows[m++] = i;
+	}
+	if (m == 0) { /* all filtered out */
+		if (export_worker_commit(w, page_end(w), NULL, 0))
+			return worker_retry(w, "the store refused the cursor");
+		live_progress(w, 0, 0);
+		return STEP_AGAIN;
+	}
+	/* the planned range, not the seqs sent: the same at every send */
+	call.batch_first = w->cursor + 1;
+	call.batch_last = page_end(w);
+	live_state(w, "delivering");
+	rc = w->mod->desc->export_batch(w->inst->state, &call, w->texts, m, &n_done, err,
+					sizeof(err));
+	plugin_err_end(err, sizeof(err));
+	if (worker_bad_answer(w, rc, m, n_done, err, sizeof(err))) {
+		n_done = 0;
+		rc = HUB_RETRY;
+	}
+	if (rc == HUB_ERR_DATA && n_done == m) { /* every change accepted: none to dead-letter */
+		log_warn(w->who, "the plugin answered bad data but accepted all %zu changes", m);
+		rc = HUB_OK;
+	}
+	if (rc == HUB_ERR_DATA)
+		return worker_data_error(w, m, n_done, err);
+	if (export_worker_commit(w, handled_cursor(w, m, n_done), NULL, 0))
+		return worker_retry(w, "the store refused the cursor");
+	live_progress(w, n_done, 0);
+	if (n_done > 0)
+		w->attempt = 0;
+	w->is_delivering = rc == HUB_OK && n_done > 0;
+	if (rc != HUB_OK && atomic_load(&w->ex->stop))
+		return STEP_AGAIN; /* interrupted by the stop: the next run goes on */
+	switch (rc) {
+	case HUB_OK:
+		if (n_done > 0)
+			return STEP_AGAIN;
+		return worker_retry(w, "the plugin accepted none of the changes");
+	case HUB_ERR_AUTH:
+	case HUB_ERR_CONFIG:
+		return worker_disable(w, err[0] ? err : "refused by the plugin", 1);
+	default: /* HUB_ERR_STOPPED too: the hub's own stop was handled above */
+		return worker_retry(w, err[0] ? err : "temporary failure");
+	}
+}
+
+static void worker_set_idle_as(struct export_worker *w, uint64_t gen, const char *state)
+{
+	pthread_mutex_lock(&w->ex->lock);
+	w->live.state = state;
+	w->idle_gen = gen;
+	pthread_cond_broadcast(&w->ex->idle);
+	pthread_mutex_unlock(&w->ex->lock);
+}
+
+static void worker_set_idle(struct export_worker *w, uint64_t gen)
+{
+	worker_set_idle_as(w, gen, "idle");
+}
+
+/* Room to hand up to `n` texts to the plugin. */
+static int worker_reserve(struct export_worker *w, size_t n)
+{
+	const char **texts;
+	size_t *rows;
+
+	if (w->texts_cap >= n)
+		return 0;
+	texts = hub_realloc(w->texts, n * sizeof(*texts));
+	if (texts)
+		w->texts = texts;
+	rows = hub_realloc(w->rows, n * sizeof(*rows));
+	if (rows)
+		w->rows = rows;
+	if (!texts || !rows) {
+		err_set(w->store->err, sizeof(w->store->err), "out of memory");
+		return -1;
+	}
+	w->texts_cap = n;
+	return 0;
+}
+
+/* Reads the planned batch (cursor, batch_end] and builds its changes. */
+static int worker_read(struct export_worker *w)
+{
+	size_t limit = export_worker_limit(w, w->cursor);
+	struct feed_page *pg = &w->page;
+
+	w->page_limit = limit;
+	if (worker_reserve(w, limit) ||
+	    feed_page_read(w->store, w->cursor, w->batch_end, limit, pg))
+		return -1;
+	return feed_page_build(pg, w->store, &w->filter, &w->docs);
+}
+
+static enum step worker_step(struct export_worker *w, uint64_t gen)
+{
+	char err[1024];
+	int rc, is_disabled;
+
+	if (!w->inst)
+		return worker_disable(w, w->create_error, 0);
+	if (!w->store) {
+		rc = export_worker_open_store(w, err, sizeof(err));
+		if (rc < 0)
+			return worker_retry(w, err);
+		if (rc == 1) {
+			live_state(w, "disabled");
+			log_warn(w->who, "disabled (%s): change its configuration to enable it",
+				 w->saved.error);
+			return STEP_DISABLED;
+		}
+	}
+	rc = export_worker_lease(w, &is_disabled, err, sizeof(err));
+	if (rc < 0 && is_disabled) {
+		live_state(w, "disabled");
+		log_warn(w->who, "disabled (%s): change its configuration to enable it",
+			 w->saved.error);
+		return STEP_DISABLED;
+	}
+	if (rc < 0)
+		return worker_retry(w, err);
+	if (rc == 0) { /* nothing for this process to do: idle, retried */
+		worker_set_idle_as(w, gen, "held by another process");
+		return STEP_HELD;
+	}
+	if (export_worker_backfill_begin(w)) {
+		snprintf(err, sizeof(err), "backfill: %s", store_error(w->store));
+		return worker_retry(w, err);
+	}
+	if (w->lease_epoch < 0)
+		return STEP_AGAIN; /* lost: taken again (or found held) first */
+	if (w->batch_end <= w->cursor && export_worker_commit(w, w->cursor, NULL, 1)) {
+		snprintf(err, sizeof(err), "planning a batch: %s", store_error(w->store));
+		return worker_retry(w, err);
+	}
+	export_worker_prune(w);
+	if (export_worker_backfill_beside(w) < 0) {
+		snprintf(err, sizeof(err), "backfill: %s", store_error(w->store));
+		return worker_retry(w, err);
+	}
+	if (w->lease_epoch < 0)
+		return STEP_AGAIN; /* lost: taken again (or found held) first */
+	if (w->batch_end <= w->cursor) {
+		rc = export_worker_backfill(w);
+		if (rc < 0) {
+			snprintf(err, sizeof(err), "backfill: %s", store_error(w->store));
+			return worker_retry(w, err);
+		}
+		if (rc > 0)
+			return STEP_AGAIN; /* deliver that page */
+		worker_set_idle(w, gen);
+		return STEP_IDLE;
+	}
+	if (worker_read(w)) {
+		snprintf(err, sizeof(err), "reading the change feed: %s", store_error(w->store));
+		return worker_retry(w, err);
+	}
+	if (w->page.n == 0) /* the planned changes were erased meanwhile */
+		return export_worker_commit(w, w->batch_end, NULL, 0)
+			       ? worker_retry(w, "the store refused the cursor")
+			       : STEP_AGAIN;
+	/* a plan larger than a page (batch_size lowered since it was made):
+	 * planned again to the page's size and read again, so the batch sent
+	 * has a range of its own, the same at every send even when changes
+	 * of it leave the feed meanwhile (the page's last row would move) */
+	if (w->page.n >= w->page_limit && page_end(w) < w->batch_end)
+		return export_worker_commit(w, w->cursor, NULL, 1)
+			       ? worker_retry(w, "the store refused the plan")
+			       : STEP_AGAIN;
+	return worker_deliver(w);
+}
+
+/* Waits ms, or less when stopped; an idle wait also ends on new changes. */
+static void worker_sleep(struct export_worker *w, int64_t ms, uint64_t gen, int is_idle)
+{
+	struct exporter *ex = w->ex;
+	struct timespec until;
+
+	time_deadline(&until, CLOCK_MONOTONIC, ms);
+	pthread_mutex_lock(&ex->lock);
+	while (!atomic_load(&ex->stop) && !(is_idle && ex->wake_gen != gen))
+		if (pthread_cond_timedwait(&ex->wake, &ex->lock, &until) != 0)
+			break;
+	pthread_mutex_unlock(&ex->lock);
+}
+
+static uint64_t wake_gen_get(struct exporter *ex)
+{
+	uint64_t gen;
+	pthread_mutex_lock(&ex->lock);
+	gen = ex->wake_gen;
+	pthread_mutex_unlock(&ex->lock);
+	return gen;
+}
+
+void *export_worker_main(void *arg)
+{
+	struct export_worker *w = arg;
+	enum step st = STEP_AGAIN;
+
+	w->rng = (uint64_t)time_now_ms() ^ (uint64_t)(uintptr_t)w ^ 0x9e3779b97f4a7c15ULL;
+	while (!atomic_load(&w->ex->stop)) {
+		uint64_t gen = wake_gen_get(w->ex);
+		st = worker_step(w, gen);
+		if (st == STEP_DISABLED)
+			break;
+		if (st == STEP_IDLE)
+			worker_sleep(w, EXPORT_POLL_MS, gen, 1);
+		else if (st == STEP_BACKOFF)
+			worker_sleep(w, w->wait_ms, gen, 0);
+		else if (st == STEP_HELD)
+			worker_sleep(w, EXPORT_POLL_MS, gen, 0);
+	}
+	pthread_mutex_lock(&w->ex->lock);
+	if (st != STEP_DISABLED)
+		w->live.state = "stopped";
+	w->live.lease = 0; /* released below */
+	pthread_cond_broadcast(&w->ex->idle);
+	pthread_mutex_unlock(&w->ex->lock);
+	if (w->store && w->lease_epoch) {
+		char name[300];
+		export_lease_name(w, name, sizeof(name));
+		w->store->ops->lease_release(w->store, name);
+	}
+	feed_page_free(&w->page);
+	feed_docs_free(&w->docs);
+	store_close(w->store);
+	w->store = NULL;
+	return NULL;
+}
