@@ -173,8 +173,12 @@ static int exporter_init_sync(struct exporter *ex)
 {
 	pthread_condattr_t ca;
 
-	if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC))
+	if (pthread_condattr_init(&ca))
 		return -1;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) {
+		pthread_condattr_destroy(&ca);
+		return -1;
+	}
 	pthread_mutex_init(&ex->lock, NULL);
 	pthread_mutex_init(&ex->status_lock, NULL);
 	pthread_mutex_init(&ex->lag_lock, NULL);
@@ -501,7 +505,7 @@ int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n
 		return -1;
 	}
 	if (!export_config(ex->cfg, name)) {
-		err_set(err, err_size, "no export named \"%s\" in %s", name, ex->cfg->file);
+		config_missing_export(ex->cfg, name, err, err_size);
 		*why = EXPORT_BACKFILL_NO_EXPORT;
 		return 1;
 	}

@@ -219,7 +219,8 @@ int export_dead_letters_retry(struct store *s, const char *name, int64_t now_ms,
 
 /* POST /v1/exports/<name>/dead_letters/retry: the export must exist (1,
  * EXPORT_BACKFILL_NO_EXPORT in *why), then export_dead_letters_retry() on
- * the exporter's status connection and the workers woken.  0 (*n_retried
+ * a connection of its own (its transactions must not hold up the status
+ * reads) and the workers woken.  0 (*n_retried
  * set), or -1 the store failed (err set). */
 int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n_retried,
 			  char *err, size_t err_size);
