@@ -1,6 +1,6 @@
 /*
  * store_pg_memo.h - the memo of a multi-writer transaction on PostgreSQL
- * (store_pg.c): what it knows of the identifiers it locked at group start
+ * (store_pg_ops.c): what it knows of the identifiers it locked at group start
  * (ident_lock), who holds each and whether it is blocked.  Nobody else can
  * change either while the locks are held (a holder changes only under the
  * lock of that identifier or of its holder; a block only under the

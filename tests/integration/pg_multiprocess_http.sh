@@ -42,7 +42,7 @@
 # profile was created or renamed from an anonymous one, tombstones and
 # merge counts, attribute and last-seen ties.
 #
-# Without the lock protocol (store_pg.c ident_lock turned into a no-op, or
+# Without the lock protocol (store_pg_ops.c ident_lock turned into a no-op, or
 # its identifier locks skipped) two hubs create one fresh user twice: the
 # custom_id lands on two live profiles, one of them without its identifier,
 # and the profiles differ from the replay; all of it fails here.
