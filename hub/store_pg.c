@@ -449,12 +449,14 @@ int pg_lease_release(struct store *s, const char *name)
 
 	if (i < 0)
 		return 0; /* not held (or lost with a connection) */
-	hub_free(ps->leases[i].name);
-	ps->leases[i] = ps->leases[--ps->n_leases];
-	if (ps->in_tx) {
+	if (ps->in_tx) { /* still held, and still known */
 		err_set(s->err, sizeof(s->err), "postgres: lease_release inside a transaction");
 		return -1;
 	}
+	/* forgotten before the statement, which may reconnect (and forget
+	 * every lease): a lock it failed to free goes with the connection */
+	hub_free(ps->leases[i].name);
+	ps->leases[i] = ps->leases[--ps->n_leases];
 	res = pg_run(ps, S_LEASE_RELEASE, "ds", (int)(ps->salt ^ LOCK_LEASE), name);
 	if (!res)
 		return -1;

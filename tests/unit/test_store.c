@@ -1797,6 +1797,34 @@ static void test_lease_is_one_connections_until_released_or_closed(void)
 	world_stop(&w);
 }
 
+/* PostgreSQL frees a session lock outside a transaction only: a release
+ * refused inside one keeps the lease known, so that the release after the
+ * commit frees it (it was forgotten, and held until the connection
+ * closed). */
+static void test_lease_release_refused_in_a_transaction_is_kept(void)
+{
+	WORLD(w);
+	struct store *s2;
+	int64_t e1 = 0, e2 = 0;
+
+	if (!teststore_is_pg()) {
+		world_stop(&w);
+		return;
+	}
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "sync:tx", &e1), 1);
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->lease_release(s, "sync:tx"), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "inside a transaction"));
+	OK(s->ops->commit(s));
+	OK(s->ops->lease_release(s, "sync:tx"));
+	s2 = world_connect(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	CU_ASSERT_EQUAL(s2->ops->lease_try(s2, "sync:tx", &e2), 1);
+	OK(s2->ops->lease_release(s2, "sync:tx"));
+	store_close(s2);
+	world_stop(&w);
+}
+
 /* Names a SQLite lease's file is made from (lease_lock.c): two names are
  * two leases however alike (case, a prefix, escapes that would run
  * together), and a name too long for a file name is refused with that
@@ -2369,6 +2397,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_pg_failed_write_fails_its_batch_only),
 	   TEST(test_pg_outbox_numbers_follow_commit_order),
 	   TEST(test_lease_is_one_connections_until_released_or_closed),
+	   TEST(test_lease_release_refused_in_a_transaction_is_kept),
 	   TEST(test_lease_names_are_one_file_each_and_errors_say_so),
 	   TEST(test_a_lease_file_that_cannot_be_made_is_an_error),
 	   TEST(test_pg_dump_equals_sqlite_dump_byte_for_byte),
