@@ -312,7 +312,7 @@ oom:
  * each batch): the store's other writers (a hub beside an import) wait
  * for its commit at most about this long, well within their lock timeout
  * (10 s) on any machine (the SQLite store then gives them a turn:
- * store_sqlite.c).  Shorter groups cost the import: 1 s made the 1M
+ * store_sqlite_tx.c).  Shorter groups cost the import: 1 s made the 1M
  * benchmark 5-15 % slower; a 150,000-record group takes about 5 s on the
  * development machine. */
 #define INTAKE_BULK_MS 4000

@@ -399,7 +399,7 @@ void store_sqlite_set_wal_restart_pages(int pages);
  * connection held the store (no failure), -1 failed. */
 int store_sqlite_checkpoint_attempt(const char *path);
 /* Tests: the connection's page cache in KiB (the intake's writer has a
- * bigger one than readers), -1 on error. */
+ * bigger one than readers: store_sqlite_tx.c), -1 on error. */
 int store_sqlite_page_cache_kib(struct store *s);
 /* PostgreSQL backend (store_pg.c): url is a libpq URI or conninfo string,
  * schema a plain identifier ([a-z_][a-z0-9_]*, "public" when NULL). */
