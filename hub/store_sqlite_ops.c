@@ -500,10 +500,11 @@ static int lite_log_page(struct store *s, const char *pid, int64_t after, size_t
 
 static int lite_log_delete_profile(struct store *s, const char *pid)
 {
-	return RUN(lite(s), S_LOG_DELETE_PROFILE, "s", pid) ||
-	       RUN(lite(s), S_LOG_UNLINK_PROFILE, "s", pid);
+	if (RUN(lite(s), S_LOG_DELETE_PROFILE, "s", pid) ||
+	    RUN(lite(s), S_LOG_UNLINK_PROFILE, "s", pid))
+		return -1;
+	return 0;
 }
-
 
 /* ---- locks, change feed, dead letters ------------------------------- */
 

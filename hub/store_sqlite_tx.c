@@ -26,9 +26,9 @@
 /* After a write transaction that held the lock this long, the writer
  * pauses LITE_TURN_MS before its next one: five of a waiting connection's
  * busy steps (lite_busy: 10 ms; a loaded machine may run it late), so
- * another process's writer
- * (a hub beside an import, a second import) takes its turn instead of
- * waiting out LITE_BUSY_MS behind back-to-back transactions.  At most
+ * another process's writer (a hub beside an import, a second import)
+ * takes its turn instead of waiting out LITE_BUSY_MS behind back-to-back
+ * transactions.  At most
  * LITE_TURN_MS / LITE_TURN_AFTER_MS (10 %) of a long import's time; a
  * shorter transaction (an HTTP group, unless the hub is very busy) never
  * pauses, and one that does delays its acknowledgements by the pause. */
