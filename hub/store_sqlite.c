@@ -64,8 +64,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	      " message_id TEXT NOT NULL, seq INTEGER NOT NULL, source TEXT NOT NULL,"
 	      " name TEXT NOT NULL, properties TEXT NOT NULL,"
 	      " PRIMARY KEY(profile_id, ts, message_id, seq)) WITHOUT ROWID;"
-	      "INSERT INTO events_2 SELECT profile_id, ts, message_id, seq, source, name, properties"
-	      " FROM events;"
+	      "INSERT INTO events_2"
+	      " SELECT profile_id, ts, message_id, seq, source, name, properties FROM events;"
 	      "DROP TABLE events; ALTER TABLE events_2 RENAME TO events;"
 	      "CREATE TABLE identity_log_2(profile_id TEXT NOT NULL, seq INTEGER NOT NULL,"
 	      " at INTEGER NOT NULL, action TEXT NOT NULL, id_type TEXT, id_value TEXT,"
@@ -139,12 +139,13 @@ static const char schema_sql[] =
 	" other_profile_id TEXT, reason TEXT, PRIMARY KEY(profile_id, seq)) WITHOUT ROWID;"
 	/* AUTOINCREMENT: an erase may delete the newest changes; their seqs
 	 * must never be handed out again (exports have passed them) */
-	"CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,"
-	" profile_id TEXT NOT NULL, at INTEGER NOT NULL, payload TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" kind TEXT NOT NULL, profile_id TEXT NOT NULL, at INTEGER NOT NULL,"
+	" payload TEXT NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS outbox_profile ON outbox(profile_id);"
 	"CREATE TABLE IF NOT EXISTS dead_letters(export_name TEXT NOT NULL, seq INTEGER NOT NULL,"
-	" profile_id TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT NOT NULL, change TEXT NOT NULL,"
-	" PRIMARY KEY(export_name, seq)) WITHOUT ROWID;"
+	" profile_id TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT NOT NULL,"
+	" change TEXT NOT NULL, PRIMARY KEY(export_name, seq)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS dead_letters_profile ON dead_letters(profile_id);"
 	"CREATE INDEX IF NOT EXISTS identity_log_other ON identity_log(other_profile_id)"
 	" WHERE other_profile_id IS NOT NULL;";
@@ -168,7 +169,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_DEDUPE_REMOVE] = "DELETE FROM dedupe WHERE source = ?1 AND message_id = ?2",
 	[S_BLOCK_GET] = "SELECT until FROM blocks WHERE type = ?1 AND value = ?2",
 	[S_BLOCK_PUT] = "INSERT INTO blocks(type, value, until) VALUES(?1, ?2, ?3)"
-			" ON CONFLICT(type, value) DO UPDATE SET until = max(until, excluded.until)",
+			" ON CONFLICT(type, value)"
+			" DO UPDATE SET until = max(until, excluded.until)",
 	[S_BLOCK_ANY] = "SELECT 1 FROM blocks LIMIT 1",
 	[S_BLOCK_ALL] = "SELECT type, value, until FROM blocks LIMIT ?1",
 	[S_BLOCK_PRUNE] = "DELETE FROM blocks WHERE until <= ?1 AND (type, value) IN"
@@ -185,7 +187,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_PROFILE_TOMBSTONES] = "SELECT id, seq, custom_id, merged_into, merge_count, created_at"
 				 " FROM profiles WHERE merged_into = ?1 ORDER BY id",
 	[S_PROFILE_ITER] = "SELECT id, seq, custom_id, merged_into, merge_count, created_at"
-			   " FROM profiles WHERE merged_into IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+			   " FROM profiles WHERE merged_into IS NULL AND id > ?1"
+			   " ORDER BY id LIMIT ?2",
 	[S_IDENT_GET] = "SELECT profile_id FROM identifiers WHERE type = ?1 AND value = ?2",
 	[S_IDENT_PUT] = "INSERT INTO identifiers(type, value, profile_id) VALUES(?1, ?2, ?3)"
 			" ON CONFLICT(type, value) DO UPDATE SET profile_id = excluded.profile_id",
@@ -202,7 +205,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_IDENT_DELETE_PROFILE] = "DELETE FROM identifiers WHERE profile_id = ?1",
 	[S_ATTR_GET] = "SELECT key, value, type, ts, deleted, changed_at FROM attributes"
 		       " WHERE profile_id = ?1 AND key = ?2",
-	[S_ATTR_PUT] = "INSERT INTO attributes(profile_id, key, value, type, ts, deleted, changed_at)"
+	[S_ATTR_PUT] = "INSERT INTO attributes"
+		       "(profile_id, key, value, type, ts, deleted, changed_at)"
 		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(profile_id, key) DO UPDATE"
 		       " SET value = excluded.value, type = excluded.type, ts = excluded.ts,"
 		       " deleted = excluded.deleted, changed_at = excluded.changed_at",
@@ -216,8 +220,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			" WHERE profile_id = ?1 ORDER BY key",
 	[S_ATTR_DELETE_PROFILE] = "DELETE FROM attributes WHERE profile_id = ?1",
 	[S_ATTR_COUNT] = "SELECT count(*) FROM attributes WHERE profile_id = ?1",
-	[S_ATTR_FIND] = "SELECT p.id, p.seq, p.custom_id, p.merged_into, p.merge_count, p.created_at"
-			" FROM attributes a JOIN profiles p ON p.id = a.profile_id"
+	[S_ATTR_FIND] = "SELECT p.id, p.seq, p.custom_id, p.merged_into, p.merge_count,"
+			" p.created_at FROM attributes a JOIN profiles p ON p.id = a.profile_id"
 			" WHERE a.key = ?1 AND a.value = ?2 AND a.deleted = 0"
 			" AND a.key IN ('$email_address', '$phone_number')" /* the partial index */
 			" AND p.merged_into IS NULL ORDER BY p.id",
@@ -233,14 +237,16 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_CONSENT_LIST] = "SELECT channel, state, ts, source FROM consent WHERE profile_id = ?1"
 			   " ORDER BY channel",
 	[S_CONSENT_DELETE_PROFILE] = "DELETE FROM consent WHERE profile_id = ?1",
-	[S_EVENT_INSERT] = "INSERT INTO events(profile_id, ts, source, message_id, name, properties,"
-			   " seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[S_EVENT_INSERT] = "INSERT INTO events"
+			   "(profile_id, ts, source, message_id, name, properties, seq)"
+			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_EVENT_MOVE] = "UPDATE events SET profile_id = ?2 WHERE profile_id = ?1",
 	[S_EVENT_LIST_TOP] = "SELECT seq, profile_id, ts, source, message_id, name, properties"
 			     " FROM events WHERE profile_id = ?1"
 			     " ORDER BY ts DESC, message_id DESC, seq DESC LIMIT ?2",
 	[S_EVENT_LIST_AFTER] = "SELECT seq, profile_id, ts, source, message_id, name, properties"
-			       " FROM events WHERE profile_id = ?1 AND (ts, message_id, seq) < (?3, ?4, ?5)"
+			       " FROM events"
+			       " WHERE profile_id = ?1 AND (ts, message_id, seq) < (?3, ?4, ?5)"
 			       " ORDER BY ts DESC, message_id DESC, seq DESC LIMIT ?2",
 	[S_EVENT_STATS] = "SELECT count(*), coalesce(max(ts), 0) FROM events WHERE profile_id = ?1",
 	[S_EVENT_DELETE_PROFILE] = "DELETE FROM events WHERE profile_id = ?1",
@@ -258,16 +264,19 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_LOG_DELETE_PROFILE] = "DELETE FROM identity_log WHERE profile_id = ?1",
 	[S_LOG_UNLINK_PROFILE] = "UPDATE identity_log SET other_profile_id = NULL"
 				 " WHERE other_profile_id = ?1",
-	[S_OUTBOX_APPEND] = "INSERT INTO outbox(kind, profile_id, at, payload) VALUES(?1, ?2, ?3, ?4)",
+	[S_OUTBOX_APPEND] = "INSERT INTO outbox(kind, profile_id, at, payload)"
+			    " VALUES(?1, ?2, ?3, ?4)",
 	[S_OUTBOX_READ] = "SELECT seq, kind, profile_id, at, payload FROM outbox WHERE seq > ?1"
 			  " ORDER BY seq LIMIT ?2",
 	[S_OUTBOX_DELETE_PROFILE] = "DELETE FROM outbox WHERE profile_id = ?1",
 	[S_OUTBOX_PRUNE] = "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox"
 			   " WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
-	[S_DEAD_PUT] = "INSERT OR REPLACE INTO dead_letters(export_name, seq, profile_id, at, reason,"
-		       " change) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_DEAD_PUT] = "INSERT OR REPLACE INTO dead_letters"
+		       "(export_name, seq, profile_id, at, reason, change)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_DEAD_DELETE_PROFILE] = "DELETE FROM dead_letters WHERE profile_id = ?1",
-	[S_DEAD_DELETE] = "DELETE FROM dead_letters WHERE export_name = ?1 AND seq = ?2 RETURNING 1",
+	[S_DEAD_DELETE] = "DELETE FROM dead_letters WHERE export_name = ?1 AND seq = ?2"
+			  " RETURNING 1",
 	[S_OUTBOX_HOLD] = "SELECT 1 FROM outbox WHERE seq = ?1",
 	[S_DEAD_LAST] = "SELECT coalesce(max(seq), 0) FROM dead_letters WHERE export_name = ?1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
@@ -510,8 +519,8 @@ static int lite_schema_version(sqlite3 *db)
 static int lite_version_check(int version, const char *path, char *err, size_t err_size)
 {
 	if (version > SCHEMA_VERSION) {
-		err_set(err, err_size, "sqlite: %s has schema version %d, made by a newer hub (this one "
-			"knows %d)", path, version, SCHEMA_VERSION);
+		err_set(err, err_size, "sqlite: %s has schema version %d, made by a newer hub "
+			"(this one knows %d)", path, version, SCHEMA_VERSION);
 		return -1;
 	}
 	return version == SCHEMA_VERSION;
@@ -546,8 +555,8 @@ static int lite_migrate(sqlite3 *db, const char *path, char *err, size_t err_siz
 	/* then every table and index of this version (IF NOT EXISTS) */
 	if (sqlite3_exec(db, schema_sql, NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
-	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version',"
-		 " '%d'); COMMIT", SCHEMA_VERSION);
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta(key, value)"
+		 " VALUES('schema_version', '%d'); COMMIT", SCHEMA_VERSION);
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
 	if (version > 0)
@@ -555,8 +564,9 @@ static int lite_migrate(sqlite3 *db, const char *path, char *err, size_t err_siz
 			 SCHEMA_VERSION);
 	return 0;
 fail:
-	err_set(err, err_size, "sqlite: %s: creating or migrating the schema (version %d to %d): %s",
-		path, version, SCHEMA_VERSION, msg ? msg : sqlite3_errmsg(db));
+	err_set(err, err_size,
+		"sqlite: %s: creating or migrating the schema (version %d to %d): %s", path,
+		version, SCHEMA_VERSION, msg ? msg : sqlite3_errmsg(db));
 	sqlite3_free(msg);
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;

@@ -283,8 +283,9 @@ static int lite_attr_get(struct store *s, const char *pid, const char *key, stru
 
 static int lite_attr_put(struct store *s, const char *pid, const struct store_attr *a)
 {
-	return RUN(lite(s), S_ATTR_PUT, "sssdidi", pid, a->key, a->is_deleted ? NULL : a->value_json,
-		   a->type, a->ts_ms, a->is_deleted, a->changed_at_ms);
+	return RUN(lite(s), S_ATTR_PUT, "sssdidi", pid, a->key,
+		   a->is_deleted ? NULL : a->value_json, a->type, a->ts_ms, a->is_deleted,
+		   a->changed_at_ms);
 }
 
 static int lite_attr_put_newer(struct store *s, const char *pid, const struct store_attr *a)
