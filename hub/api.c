@@ -78,8 +78,9 @@ int api_respond_error(struct api_response *resp, int status, const char *code, c
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	return api_respond_json(resp, status,
-				json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
+	return api_respond_json(
+		resp, status,
+		json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
 }
 
 void api_response_free(struct api_response *resp)
@@ -206,8 +207,9 @@ static int auth_check(const struct api *api, const struct api_request *req,
 
 	if (status == 401) {
 		api_resp_header(resp, "WWW-Authenticate", "Bearer"); /* RFC 6750 */
-		return api_respond_error(resp, 401, "unauthorized",
-					 "send Authorization: Bearer <token> (a token of api.tokens)");
+		return api_respond_error(
+			resp, 401, "unauthorized",
+			"send Authorization: Bearer <token> (a token of api.tokens)");
 	}
 	if (status == 403)
 		return api_respond_error(resp, 403, "forbidden", "%s",
@@ -233,10 +235,13 @@ static int post_sync(struct api *api, const char *name, struct api_response *res
 {
 	char shown[RECORD_SHOW_SIZE];
 
-	if (!api->providers.source_trigger || api->providers.source_trigger(api->providers.ctx, name))
-		return api_respond_error(resp, 404, "not_found", "no scheduled pull source named %s",
+	if (!api->providers.source_trigger ||
+	    api->providers.source_trigger(api->providers.ctx, name))
+		return api_respond_error(resp, 404, "not_found",
+					 "no scheduled pull source named %s",
 					 record_show(shown, name));
-	return api_respond_json(resp, 202, json_pack("{s:s, s:s}", "source", name, "status", "queued"));
+	return api_respond_json(resp, 202,
+				json_pack("{s:s, s:s}", "source", name, "status", "queued"));
 }
 
 static int post_backfill(struct api *api, const char *name, struct api_response *resp)
@@ -297,10 +302,12 @@ static int serve_page(const struct api_request *req, struct api_response *resp)
 	resp->static_body = a->data;
 	resp->body_len = a->size;
 	resp->content_type = a->content_type;
-	api_resp_header(resp, "Content-Security-Policy",
-			"default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; "
-			"frame-ancestors 'none'");
-	api_resp_header(resp, "X-Frame-Options", "DENY"); /* frame-ancestors, for browsers before CSP 2 */
+	api_resp_header(
+		resp, "Content-Security-Policy",
+		"default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; "
+		"frame-ancestors 'none'");
+	/* frame-ancestors, for browsers before CSP 2 */
+	api_resp_header(resp, "X-Frame-Options", "DENY");
 	api_resp_header(resp, "X-Content-Type-Options", "nosniff");
 	api_resp_header(resp, "Cache-Control", "no-cache");
 	api_resp_header(resp, "Referrer-Policy", "no-referrer");
@@ -384,28 +391,36 @@ static int api_route(struct api *api, const struct api_request *req, struct api_
 	if (auth_check(api, req, resp))
 		return 1;
 	if (strcmp(p, "/v1/profiles") == 0)
-		return method_is(req, "GET", resp, &handled) ? api_get_profiles(api, req, resp) : handled;
+		return method_is(req, "GET", resp, &handled) ? api_get_profiles(api, req, resp)
+							     : handled;
 	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "events", id, sizeof(id)))
-		return method_is(req, "GET", resp, &handled) ? api_get_events(api, req, id, resp) : handled;
+		return method_is(req, "GET", resp, &handled) ? api_get_events(api, req, id, resp)
+							     : handled;
 	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "history", id, sizeof(id)))
-		return method_is(req, "GET", resp, &handled) ? api_get_history(api, req, id, resp) : handled;
+		return method_is(req, "GET", resp, &handled) ? api_get_history(api, req, id, resp)
+							     : handled;
 	if (strcmp(p, "/v1/privacy/requests") == 0)
-		return method_is(req, "POST", resp, &handled) ? api_post_privacy(api, req, resp) : handled;
+		return method_is(req, "POST", resp, &handled) ? api_post_privacy(api, req, resp)
+							      : handled;
 	if (strncmp(p, "/v1/privacy/requests/", 21) == 0 && p[21] && !strchr(p + 21, '/'))
-		return method_is(req, "GET", resp, &handled) ? api_get_privacy(api, p + 21, resp) : handled;
+		return method_is(req, "GET", resp, &handled) ? api_get_privacy(api, p + 21, resp)
+							     : handled;
 	if (strcmp(p, "/v1/sources") == 0)
 		return method_is(req, "GET", resp, &handled)
-			       ? get_status(api->providers.sources_status, api->providers.ctx, "sources", resp)
+			       ? get_status(api->providers.sources_status, api->providers.ctx,
+					    "sources", resp)
 			       : handled;
 	if (!path_named(p, "/v1/sources/", "/sync", id, sizeof(id)))
 		return method_is(req, "POST", resp, &handled) ? post_sync(api, id, resp) : handled;
 	if (!path_named(p, "/v1/exports/", "/backfill", id, sizeof(id)))
-		return method_is(req, "POST", resp, &handled) ? post_backfill(api, id, resp) : handled;
+		return method_is(req, "POST", resp, &handled) ? post_backfill(api, id, resp)
+							      : handled;
 	if (!path_named(p, "/v1/exports/", "/dead_letters/retry", id, sizeof(id)))
 		return method_is(req, "POST", resp, &handled) ? post_retry(api, id, resp) : handled;
 	if (strcmp(p, "/v1/exports") == 0)
 		return method_is(req, "GET", resp, &handled)
-			       ? get_status(api->providers.exports_status, api->providers.ctx, "exports", resp)
+			       ? get_status(api->providers.exports_status, api->providers.ctx,
+					    "exports", resp)
 			       : handled;
 	return api_respond_error(resp, 404, "not_found", "no such route");
 }

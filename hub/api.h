@@ -64,9 +64,9 @@ struct api_response {
 	 * instead (logged), never the answer without it */
 	int is_header_lost;
 	/* A body sent from a file (the privacy access document, spooled
-	 * whole before the answer): body and static_body are then unused.  Owned by the response until
-	 * the transport takes it (sets this to NULL): api_response_free()
-	 * frees one that was not taken. */
+	 * whole before the answer): body and static_body are then unused.
+	 * Owned by the response until the transport takes it (sets this to
+	 * NULL): api_response_free() frees one that was not taken. */
 	struct api_stream *stream;
 	/* Records to commit before the answer (a privacy erase): the answer
 	 * is then pending->resp once pending->batch is committed, else the

@@ -109,8 +109,9 @@ static json_t *request_json(const struct privacy_request *r)
 	char c[40], f[40];
 	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", r->id, "type", r->type, "status",
 			 r->status, "created_at", time_format_ms(r->created_ms, c, sizeof(c)),
-			 "finished_at", r->finished_ms ? json_string(time_format_ms(r->finished_ms, f, sizeof(f)))
-						       : json_null());
+			 "finished_at",
+			 r->finished_ms ? json_string(time_format_ms(r->finished_ms, f, sizeof(f)))
+					: json_null());
 }
 
 /* The meta row of a request: its key, and its value (what GET answers,
@@ -358,7 +359,8 @@ fail:
 		fclose(st->spool);
 	hub_free(st);
 	if (code == 500)
-		return api_respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+		return api_respond_error(resp, 500, "store_error",
+					 "the store failed; see the hub's log");
 	return api_respond_error(resp, 503, err_code, "%s", why);
 }
 
@@ -448,8 +450,9 @@ static int respond_bad_json(struct api_response *resp, json_error_t *jerr)
 
 	if (near)
 		*near = '\0';
-	return api_respond_error(resp, 400, "invalid_json", "invalid JSON at line %d, column %d: %s",
-				 jerr->line, jerr->column, jerr->text);
+	return api_respond_error(resp, 400, "invalid_json",
+				 "invalid JSON at line %d, column %d: %s", jerr->line, jerr->column,
+				 jerr->text);
 }
 
 /* The first member of a privacy request's body that is not type,
@@ -466,8 +469,10 @@ static int privacy_body_problem(json_t *body, char *msg, size_t size)
 	json_object_foreach(body, key, v) {
 		int is_id = strcmp(key, "custom_id") == 0 || strcmp(key, "installation_id") == 0;
 		if (!is_id && strcmp(key, "type") != 0) {
-			snprintf(msg, size, "unknown key \"%s\": a privacy request has type and "
-					    "custom_id or installation_id", record_show(shown, key));
+			snprintf(msg, size,
+				 "unknown key \"%s\": a privacy request has type and "
+				 "custom_id or installation_id",
+				 record_show(shown, key));
 			return 1;
 		}
 		if (is_id && (!json_is_string(v) || !*json_string_value(v))) {
@@ -482,8 +487,9 @@ int api_post_privacy(struct api *api, const struct api_request *req, struct api_
 {
 	char problem[256];
 	json_error_t jerr;
-	json_t *body = req->body ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr)
-				 : NULL;
+	json_t *body = req->body
+			       ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr)
+			       : NULL;
 	const char *type, *by = NULL, *value = NULL;
 	int n_ids = 0, rc;
 
@@ -491,8 +497,10 @@ int api_post_privacy(struct api *api, const struct api_request *req, struct api_
 		return respond_bad_json(resp, &jerr);
 	if (!json_is_object(body)) {
 		json_decref(body);
-		return api_respond_error(resp, 400, "invalid_json",
-					 "the body must be a JSON object like {\"type\": \"access\", \"custom_id\": \"C1\"}");
+		return api_respond_error(
+			resp, 400, "invalid_json",
+			"the body must be a JSON object like {\"type\": \"access\", "
+			"\"custom_id\": \"C1\"}");
 	}
 	type = json_string_value(json_object_get(body, "type"));
 	for (size_t i = 0; i < 2; i++) {
@@ -504,7 +512,8 @@ int api_post_privacy(struct api *api, const struct api_request *req, struct api_
 		}
 	}
 	if (!type || (strcmp(type, "access") != 0 && strcmp(type, "erase") != 0))
-		rc = api_respond_error(resp, 400, "invalid_parameter", "type must be \"access\" or \"erase\"");
+		rc = api_respond_error(resp, 400, "invalid_parameter",
+				       "type must be \"access\" or \"erase\"");
 	else if (n_ids > 1)
 		rc = api_respond_error(resp, 400, "invalid_parameter",
 				       "give the person's custom_id or installation_id, not both");
@@ -549,7 +558,8 @@ int api_get_privacy(struct api *api, const char *id, struct api_response *resp)
 		api_pool_give(api, s);
 	}
 	if (rc == 1 && !(found = json_loads_whole(text, 0, NULL, NULL)))
-		return api_respond_error(resp, 500, "internal", "the request's record is unreadable");
+		return api_respond_error(resp, 500, "internal",
+					 "the request's record is unreadable");
 	if (!found)
 		return api_respond_error(resp, 404, "not_found", "no privacy request %s",
 					 record_show(shown, id));

@@ -118,8 +118,8 @@ static int query_param(const struct api_request *req, const char *key, const cha
 		return -1;
 	}
 	if (n_sent > 1) {
-		api_respond_error(resp, 400, "invalid_parameter", "%s: given %zu times (at most once)",
-				  key, n_sent);
+		api_respond_error(resp, 400, "invalid_parameter",
+				  "%s: given %zu times (at most once)", key, n_sent);
 		return -1;
 	}
 	*value = v;
@@ -152,8 +152,9 @@ static int profiles_params(const struct api_request *req, const char **by, const
 		*value = v;
 	}
 	if (!*value || !**value) {
-		api_respond_error(resp, 400, "missing_parameter",
-				  "give one of custom_id, installation_id, email, phone, profile_id or q");
+		api_respond_error(
+			resp, 400, "missing_parameter",
+			"give one of custom_id, installation_id, email, phone, profile_id or q");
 		return -1;
 	}
 	if (!str_is_utf8(*value)) { /* no identifier is stored so (PostgreSQL refuses it) */
@@ -200,7 +201,8 @@ int api_get_profiles(struct api *api, const struct api_request *req, struct api_
 			size_t j;
 			json_t *p;
 			json_array_foreach(profiles, j, p) {
-				const char *pid = json_string_value(json_object_get(p, "profile_id"));
+				const char *pid =
+					json_string_value(json_object_get(p, "profile_id"));
 				seen |= pid && strcmp(pid, ids[i]) == 0;
 			}
 			if (seen)
@@ -220,8 +222,9 @@ int api_get_profiles(struct api *api, const struct api_request *req, struct api_
 	}
 	hub_free(ids);
 	api_pool_give(api, s);
-	return api_respond_json(resp, 200, json_pack("{s:o, s:o, s:b}", "matched_by", matched, "profiles",
-						 profiles, "truncated", is_truncated));
+	return api_respond_json(resp, 200,
+				json_pack("{s:o, s:o, s:b}", "matched_by", matched, "profiles",
+					  profiles, "truncated", is_truncated));
 fail:
 	log_error("api", "profile lookup: %s", read_error(s));
 	hub_free(ids);
@@ -356,7 +359,8 @@ int api_get_events(struct api *api, const struct api_request *req, const char *i
 		return api_respond_error(resp, 400, "invalid_parameter",
 					 "limit must be a number from 1 to %d", API_EVENTS_MAX);
 	if (!str_is_utf8(id)) /* no profile ID is so */
-		return api_respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+		return api_respond_error(resp, 404, "not_found", "no profile %s",
+					 record_show(shown, id));
 	rc = before ? cursor_parse(before, &cursor, mid, sizeof(mid)) : 0;
 	if (rc == CURSOR_OUT_OF_RANGE)
 		return api_respond_error(resp, 400, "invalid_cursor",
@@ -370,21 +374,25 @@ int api_get_events(struct api *api, const struct api_request *req, const char *i
 	rc = profile_resolve_id(s, id, live);
 	if (rc == 0) {
 		api_pool_give(api, s);
-		return api_respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+		return api_respond_error(resp, 404, "not_found", "no profile %s",
+					 record_show(shown, id));
 	}
 	pg.events = json_array();
 	pg.limit = (size_t)limit;
 	if (rc < 0 ||
-	    s->ops->event_list(s, live, before ? &cursor : NULL, (size_t)limit + 1, page_add, &pg) ||
+	    s->ops->event_list(s, live, before ? &cursor : NULL, (size_t)limit + 1, page_add,
+			       &pg) ||
 	    pg.has_failed || (pg.n > pg.limit && !(next = cursor_make(&pg.next)))) {
 		log_error("api", "events: %s", read_error(s));
 		json_decref(pg.events);
 		store_close(s);
-		return api_respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+		return api_respond_error(resp, 500, "store_error",
+					 "the store failed; see the hub's log");
 	}
 	api_pool_give(api, s);
-	rc = api_respond_json(resp, 200, json_pack("{s:s, s:o, s:o}", "profile_id", live, "events",
-					       pg.events, "next", next ? json_string(next) : json_null()));
+	rc = api_respond_json(resp, 200,
+			      json_pack("{s:s, s:o, s:o}", "profile_id", live, "events", pg.events,
+					"next", next ? json_string(next) : json_null()));
 	hub_free(next);
 	return rc;
 }
@@ -447,11 +455,13 @@ int api_get_history(struct api *api, const struct api_request *req, const char *
 		return api_respond_error(resp, 400, "invalid_parameter",
 					 "limit must be a number from 1 to %d", API_HISTORY_MAX);
 	if (!str_is_utf8(id)) /* no profile ID is so */
-		return api_respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+		return api_respond_error(resp, 404, "not_found", "no profile %s",
+					 record_show(shown, id));
 	rc = after ? history_cursor_parse(after, &after_seq) : 0;
 	if (rc == CURSOR_OUT_OF_RANGE)
-		return api_respond_error(resp, 400, "invalid_cursor",
-					 "after: the cursor is out of range (use a previous page's next)");
+		return api_respond_error(
+			resp, 400, "invalid_cursor",
+			"after: the cursor is out of range (use a previous page's next)");
 	if (rc)
 		return api_respond_error(resp, 400, "invalid_cursor",
 					 "after must be a cursor from a previous page's next");
@@ -460,7 +470,8 @@ int api_get_history(struct api *api, const struct api_request *req, const char *
 	rc = profile_resolve_id(s, id, live);
 	if (rc == 0) {
 		api_pool_give(api, s);
-		return api_respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+		return api_respond_error(resp, 404, "not_found", "no profile %s",
+					 record_show(shown, id));
 	}
 	pg.rows = json_array();
 	pg.limit = (size_t)limit;
@@ -470,11 +481,13 @@ int api_get_history(struct api *api, const struct api_request *req, const char *
 		log_error("api", "history: %s", read_error(s));
 		json_decref(pg.rows);
 		store_close(s);
-		return api_respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+		return api_respond_error(resp, 500, "store_error",
+					 "the store failed; see the hub's log");
 	}
 	api_pool_give(api, s);
 	snprintf(next, sizeof(next), "%lld", (long long)pg.next_seq);
 	return api_respond_json(resp, 200,
-				json_pack("{s:s, s:o, s:o}", "profile_id", live, "identity_log", pg.rows,
-				      "next", pg.n > pg.limit ? json_string(next) : json_null()));
+				json_pack("{s:s, s:o, s:o}", "profile_id", live, "identity_log",
+					  pg.rows, "next",
+					  pg.n > pg.limit ? json_string(next) : json_null()));
 }

@@ -700,8 +700,9 @@ static int parse_stream(struct parser *p, struct cfg_node *root)
 		root->is_null = 0;
 		root->kind = CFG_MAP;
 	} else if (root->kind != CFG_MAP) {
-		err_set(p->err, p->err_size, "%s:%d:%d: the top level must be a mapping (key: value)",
-			p->file, root->line, root->col);
+		err_set(p->err, p->err_size,
+			"%s:%d:%d: the top level must be a mapping (key: value)", p->file,
+			root->line, root->col);
 		return -1;
 	}
 	if (next_event(p, &ev))

@@ -83,8 +83,10 @@ int cli_load_config(struct cli *cli)
 	if (!cli->is_config_explicit && access(cli->config_path, F_OK) != 0) {
 		/* no config at the default place: run on defaults, and say so */
 		if (config_load_string("(defaults)", "{}", &cli->cfg, err, sizeof(err)) == 0) {
-			fprintf(stderr, "profilehub: no %s here: using the defaults (-c FILE to name"
-				" a config)\n", cli->config_path);
+			fprintf(stderr,
+				"profilehub: no %s here: using the defaults (-c FILE to name"
+				" a config)\n",
+				cli->config_path);
 			return 0;
 		}
 	} else if (config_load(cli->config_path, &cli->cfg, err, sizeof(err)) == 0) {

@@ -69,7 +69,8 @@ static int print_doc(struct store *s, const char *pid, long n_events)
 		rc = puts(text) == EOF ? -1 : 1;
 		free(text);
 		if (rc < 0)
-			err_set(s->err, sizeof(s->err), "cannot write to stdout: %s", strerror(errno));
+			err_set(s->err, sizeof(s->err), "cannot write to stdout: %s",
+				strerror(errno));
 	}
 	return rc;
 }
@@ -183,8 +184,8 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 				return -1;
 			}
 			if (lk->by) {
-				snprintf(why, why_size, "one lookup at a time: %s after %s", argv[i],
-					 lk->flag);
+				snprintf(why, why_size, "one lookup at a time: %s after %s",
+					 argv[i], lk->flag);
 				return -1;
 			}
 			lk->by = flags[f].by;
@@ -241,8 +242,10 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 	int rc = CLI_FAIL, is_reading = 0, is_told = 0;
 
 	if (lookup_parse(argc, argv, &lk, &n_events, why, sizeof(why)))
-		return cli_misuse("profile", "profilehub profile (--custom-id C | --installation-id I"
-			" | --email E | --phone P | --profile-id P) [--events all|N]", "%s", why);
+		return cli_misuse("profile",
+				  "profilehub profile (--custom-id C | --installation-id I"
+				  " | --email E | --phone P | --profile-id P) [--events all|N]",
+				  "%s", why);
 	if (cli_load_config(cli) || cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	if (read_snapshot_begin(s))

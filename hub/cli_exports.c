@@ -42,7 +42,8 @@ static void print_table(json_t *exports)
 		       (long long)json_integer_value(json_object_get(e, "cursor")),
 		       (long long)json_integer_value(json_object_get(e, "lag")));
 		if (json_string_value(json_object_get(e, "last_error")))
-			printf("%s: %s\n", str_or(e, "last_error_at", "?"), str_or(e, "last_error", ""));
+			printf("%s: %s\n", str_or(e, "last_error_at", "?"),
+			       str_or(e, "last_error", ""));
 		else
 			printf("-\n");
 	}
@@ -120,11 +121,13 @@ static int exports_backfill(struct cli *cli, const char *name)
 	}
 	/* the status lists the exports in the configuration's order */
 	i = (size_t)(export_config(cli->cfg, name) - cli->cfg->exports);
-	backfill = json_object_get(json_array_get(json_object_get(status, "exports"), i), "backfill");
+	backfill =
+		json_object_get(json_array_get(json_object_get(status, "exports"), i), "backfill");
 	waiting = json_string_value(json_object_get(backfill, "waiting"));
 	if (waiting)
-		printf("backfill of %s asked for and recorded; it waits: %s; then the hub running it"
-		       " sends every live profile to it (`profilehub exports` shows how far it is)\n",
+		printf("backfill of %s asked for and recorded; it waits: %s; then the hub"
+		       " running it sends every live profile to it (`profilehub exports`"
+		       " shows how far it is)\n",
 		       name, waiting);
 	else
 		printf("backfill of %s asked for: the hub running it sends every live profile to it"
@@ -146,7 +149,8 @@ static void print_elsewhere(json_t *elsewhere)
 		printf("export %s: not in this configuration, known to the store (another process's"
 		       " configuration): it keeps the change feed from seq %lld on; if no process"
 		       " runs it any more: profilehub exports forget %s\n",
-		       str_or(e, "name", "?"), (long long)json_integer_value(json_object_get(e, "cursor")),
+		       str_or(e, "name", "?"),
+		       (long long)json_integer_value(json_object_get(e, "cursor")),
 		       str_or(e, "name", "?"));
 }
 
@@ -221,7 +225,8 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 		const char *action;
 		int (*run)(struct cli *cli, const char *name);
 	} actions[] = {
-		{"forget", exports_forget}, {"retry", exports_retry}, {"backfill", exports_backfill},
+		{"forget", exports_forget}, {"retry", exports_retry},
+		{"backfill", exports_backfill},
 	};
 
 	for (size_t a = 0; argc >= 2 && a < ARRAY_SIZE(actions); a++) {

@@ -417,7 +417,8 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 		if (st->n_pending && st->last_slot)
 			st->last_slot->read_warnings += st->n_line_warnings;
 	} else if (!err[0])
-		err_set(err, err_size, "the %s plugin refused the line (%d)", st->inst->mod->name, (int)rc);
+		err_set(err, err_size, "the %s plugin refused the line (%d)", st->inst->mod->name,
+			(int)rc);
 	return rc;
 }
 
@@ -513,8 +514,9 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 			continue;
 		}
 		st->n_lines++;
-		snprintf(err, sizeof(err), "the line is %zu bytes, longer than a record may be (%u)",
-			 len, IMPORT_LINE_MAX);
+		snprintf(err, sizeof(err),
+			 "the line is %zu bytes, longer than a record may be (%u)", len,
+			 IMPORT_LINE_MAX);
 		import_note_error(st, st->line_no, err);
 	}
 	st->read_errno = got == LINE_ERROR ? reader.read_errno : 0;
@@ -590,7 +592,8 @@ static const char *import_formats(const struct plugin_registry *reg, char *buf, 
 
 	for (size_t i = 0; i < reg->n_mods && len < size; i++)
 		if (plugin_imports_lines(&reg->mods[i]))
-			len += (size_t)snprintf(buf + len, size - len, ", %s", reg->mods[i].desc->name);
+			len += (size_t)snprintf(buf + len, size - len, ", %s",
+						reg->mods[i].desc->name);
 	return buf;
 }
 
@@ -621,7 +624,8 @@ static int import_open_plugin(struct cli *cli, const char *format, const char *s
 			ci = &cli->cfg->sources[i];
 	if (!ci || strcmp(ci->plugin, format) != 0) {
 		cli_error("import", "--format %s reads the config of the source --source names: %s",
-			  format, config_missing_source(cli->cfg, format, source, err, sizeof(err)));
+			  format,
+			  config_missing_source(cli->cfg, format, source, err, sizeof(err)));
 		goto fail;
 	}
 	if (plugin_instance_create(m, ci, inst, err, sizeof(err))) {
@@ -644,8 +648,9 @@ static int import_parse_commit_every(const char *arg, long *out)
 	errno = 0;
 	n = strtol(arg, &end, 10);
 	if (errno || end == arg || *end || n < 1 || n > IMPORT_COMMIT_EVERY) {
-		cli_error("import", "--commit-every: \"%s\" is not a number of records from 1 to %d",
-			  arg, IMPORT_COMMIT_EVERY);
+		cli_error("import",
+			  "--commit-every: \"%s\" is not a number of records from 1 to %d", arg,
+			  IMPORT_COMMIT_EVERY);
 		return -1;
 	}
 	*out = n;

@@ -190,8 +190,10 @@ static const char *run_waits_for(struct run *r, char *buf, size_t size,
 	for (size_t i = 0; step == &run_steps[STEP_HTTP] && i < r->n_push; i++) {
 		int n = atomic_load(&r->push[i]->n_in_handler);
 		if (n > 0 && (len = strlen(buf)) < size)
-			snprintf(buf + len, size - len, "%s source \"%s\" (plugin %s): %d in its route"
-				 " handler", len > strlen(step->what) ? "," : ";", r->push[i]->name,
+			snprintf(buf + len, size - len,
+				 "%s source \"%s\" (plugin %s): %d in its route"
+				 " handler",
+				 len > strlen(step->what) ? "," : ";", r->push[i]->name,
 				 r->push[i]->mod->name, n);
 	}
 	pthread_mutex_unlock(&run_step_lock);
@@ -252,9 +254,10 @@ static void *run_watch_main(void *arg)
 			 * SIGTERM and a SIGINT sent together either may come second;
 			 * what it leaves is of the step named (read once) */
 			run_waits_for(r, what, sizeof(what), &step);
-			fprintf(stderr, "profilehub: %s, a second stop signal: quitting at once, not"
-					" waiting for %s; %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-				what, step->abandoned);
+			fprintf(stderr,
+				"profilehub: %s, a second stop signal: quitting at once, not"
+				" waiting for %s; %s\n",
+				sig == SIGINT ? "SIGINT" : "SIGTERM", what, step->abandoned);
 			_exit(130);
 		}
 		if (sig == SIGUSR1 && atomic_load(&r->is_closed))
@@ -262,8 +265,10 @@ static void *run_watch_main(void *arg)
 		if (sig == SIGHUP)
 			log_warn("hub", "SIGHUP: no configuration reload; ignored");
 		else if (sig < 0 && errno == EAGAIN)
-			log_warn("hub", "stopping: still waiting for %s (SIGINT or SIGTERM again"
-					" quits at once)", run_waits_for(r, what, sizeof(what), &step));
+			log_warn("hub",
+				 "stopping: still waiting for %s (SIGINT or SIGTERM again"
+				 " quits at once)",
+				 run_waits_for(r, what, sizeof(what), &step));
 	}
 }
 
@@ -363,7 +368,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 		 cli->cfg->http_listen, http_port(r.http),
 		 cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite", r.n_push);
 	sig = run_wait_stop(&signals);
-	log_info("hub", "%s: stopping (again to quit at once)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	log_info("hub", "%s: stopping (again to quit at once)",
+		 sig == SIGINT ? "SIGINT" : "SIGTERM");
 	run_stop(&r);
 	log_info("hub", "stopped");
 	return CLI_OK;

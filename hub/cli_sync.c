@@ -145,7 +145,8 @@ static int open_instance(struct sync_cli *c, struct cli *cli, const char *name)
 	int rc;
 
 	if (!ci) {
-		cli_error("sync", "%s", config_missing_source(cli->cfg, NULL, name, err, sizeof(err)));
+		cli_error("sync", "%s",
+			  config_missing_source(cli->cfg, NULL, name, err, sizeof(err)));
 		return -1;
 	}
 	if (!ci->is_enabled) {
@@ -169,7 +170,8 @@ static int open_instance(struct sync_cli *c, struct cli *cli, const char *name)
 		return -1;
 	}
 	if (!(m->desc->roles & HUB_ROLE_PULL)) {
-		cli_error("sync", "source \"%s\" (plugin %s) is not a pull source", name, ci->plugin);
+		cli_error("sync", "source \"%s\" (plugin %s) is not a pull source", name,
+			  ci->plugin);
 		return -1;
 	}
 	if (plugin_instance_create(m, ci, &c->inst, err, sizeof(err))) {

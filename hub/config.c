@@ -369,7 +369,8 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 	} else if (strcmp(cfg->store_driver, "postgres") != 0) {
 		static const char *const drivers[] = {"sqlite", "postgres"};
 		return value_refuse(member(s.map, "driver"), "store.driver", drivers,
-				    ARRAY_SIZE(drivers), "must be sqlite or postgres", err, err_size);
+				    ARRAY_SIZE(drivers), "must be sqlite or postgres", err,
+				    err_size);
 	}
 	if (store_key_refuse(&s, "path", "postgres", err, err_size))
 		return -1;
@@ -571,7 +572,8 @@ static int instance_name(const struct cfg_node *item, const char *path, const ch
 		return -1;
 	if (!is_name(n->value, 1)) {
 		char hint[NAME_MAX_LEN + 24];
-		cfg_errorf(err, err_size, n, 0, sub, "must be 1 to 64 characters of a-z, 0-9, _ and -%s",
+		cfg_errorf(err, err_size, n, 0, sub,
+			   "must be 1 to 64 characters of a-z, 0-9, _ and -%s",
 			   name_case_hint(n->value, 1, hint, sizeof(hint)));
 		return -1;
 	}

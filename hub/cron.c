@@ -178,7 +178,8 @@ static int parse_field(const char *s, size_t len, int index, uint64_t *bits, int
 		const char *item_end = comma ? comma : end;
 
 		if (item_end == item) {
-			err_set(err, err_size, "field %d (%s): empty list item", index + 1, f->name);
+			err_set(err, err_size, "field %d (%s): empty list item", index + 1,
+				f->name);
 			return -1;
 		}
 		if (parse_item(item, item_end, f, index, bits, err, err_size))
@@ -280,7 +281,8 @@ int cron_parse(const char *text, struct cron *out, char *err, size_t err_size)
 		for (size_t i = 0; i < ARRAY_SIZE(macros); i++)
 			if (strcmp(text, macros[i].name) == 0)
 				return parse_fields(macros[i].expr, out, err, err_size);
-		err_set(err, err_size, "unknown macro (@hourly, @daily, @weekly, @monthly, @yearly)");
+		err_set(err, err_size,
+			"unknown macro (@hourly, @daily, @weekly, @monthly, @yearly)");
 		return -1;
 	}
 	if (parse_fields(text, out, err, err_size))
@@ -340,7 +342,8 @@ int64_t cron_next_ms(const struct cron *c, int64_t after_ms)
 			continue;
 		}
 		if (day_matches(c, day, d)) {
-			for (h = next_bit(c->hours, mod / 60, 23); h >= 0; h = next_bit(c->hours, h + 1, 23)) {
+			for (h = next_bit(c->hours, mod / 60, 23); h >= 0;
+			     h = next_bit(c->hours, h + 1, 23)) {
 				mi = next_bit(c->minutes, h == mod / 60 ? mod % 60 : 0, 59);
 				if (mi >= 0)
 					return (day * 1440 + h * 60 + mi) * MINUTE_MS;

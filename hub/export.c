@@ -277,7 +277,8 @@ static void worker_join(struct export_worker *w)
 		pthread_mutex_unlock(&w->ex->lock);
 		log_warn(w->who, "stopping: still waiting after %" PRId64 " s for plugin %s (%s)%s",
 			 waited_s, w->mod->name, state,
-			 strcmp(state, "delivering") == 0 ? ": its export_batch() has not returned" : "");
+			 strcmp(state, "delivering") == 0 ? ": its export_batch() has not returned"
+							  : "");
 	}
 }
 

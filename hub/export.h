@@ -212,7 +212,8 @@ int export_backfill_provider(void *exporter, const char *name, int *why, char *e
  * its seq; the profile as it is when delivered, the survivor of a merge
  * since; skipped if the profile was erased since, an erasure aside) and
  * leaves the dead letters, a page per transaction.  Only those there when
- * it starts: one refused again is dead-lettered anew.  *n_retried: how many.  0, or -1 with s->err set.
+ * it starts: one refused again is dead-lettered anew.  *n_retried: how
+ * many.  0, or -1 with s->err set.
  */
 int export_dead_letters_retry(struct store *s, const char *name, int64_t now_ms,
 			      int64_t *n_retried);

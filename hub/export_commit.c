@@ -179,7 +179,8 @@ int export_worker_commit(struct export_worker *w, int64_t cursor,
 	if (dl && (held = s->ops->outbox_hold(s, dl->seq)) < 0)
 		goto fail;
 	if (dl && held == 0)
-		log_info(w->who, "change %" PRId64 " was erased while it was sent: not dead-lettered",
+		log_info(w->who,
+			 "change %" PRId64 " was erased while it was sent: not dead-lettered",
 			 dl->seq);
 	else if (dl && s->ops->dead_letter_put(s, dl))
 		goto fail;
@@ -341,7 +342,8 @@ static int prune_bound(struct export_worker *w, int64_t *bound)
 			*bound = cursor;
 		if (cursor < here && !w->ex->is_held_noted) {
 			w->ex->is_held_noted = 1;
-			log_warn(w->who, "the change feed is kept for export %s, which the store knows"
+			log_warn(w->who,
+				 "the change feed is kept for export %s, which the store knows"
 				 " from another configuration (its cursor: %" PRId64 "); if no"
 				 " process runs it any more: profilehub exports forget %s",
 				 names[i], cursor, names[i]);

@@ -88,7 +88,8 @@ static int row_copy(void *ctx, const struct store_change *c)
 	r->retry_of = 0;
 	pg->n++;
 	if (!r->kind_name || !r->payload ||
-	    (r->kind == FEED_PROFILE_UPDATED && export_backfill_target(r->payload, &r->backfill_for) < 0) ||
+	    (r->kind == FEED_PROFILE_UPDATED &&
+	     export_backfill_target(r->payload, &r->backfill_for) < 0) ||
 	    row_unwrap_retry(r) < 0) {
 		pg->failed = 1;
 		return 1;
@@ -315,7 +316,8 @@ static int change_body(json_t *c, const struct feed_row *r, json_t *payload)
 		return json_object_set_new(c, "merged_from", v ? json_incref(v) : json_array());
 	case FEED_ERASED:
 		v = json_object_get(payload, "identifier_types");
-		return json_object_set_new(c, "identifier_types", v ? json_incref(v) : json_array());
+		return json_object_set_new(c, "identifier_types",
+					   v ? json_incref(v) : json_array());
 	case FEED_PROFILE_UPDATED:
 		return r->backfill_for ? json_object_set_new(c, "backfill", json_true()) : 0;
 	default:

@@ -128,7 +128,8 @@ int export_saved_put(struct store *s, const char *name, const struct export_save
 	return export_meta_put_json(s, key,
 				    json_pack("{s:b, s:s, s:I, s:s}", "disabled", st->is_disabled,
 					      "error", st->error, "error_at",
-					      (json_int_t)st->error_at_ms, "config", st->fingerprint));
+					      (json_int_t)st->error_at_ms,
+					      "config", st->fingerprint));
 }
 
 /* ---- the status document --------------------------------------------- */
@@ -253,7 +254,8 @@ static json_t *status_backfill(struct store *s, const struct hub_config *cfg,
 			  ? backfill_waiting(cfg, ci, saved, o, why, sizeof(why))
 			  : NULL;
 	return json_pack("{s:s, s:I, s:o, s:o, s:o}", "state", export_backfill_state_name(b.state),
-			 "profiles", (json_int_t)b.sent, "started_at", time_or_null(b.started_at_ms),
+			 "profiles", (json_int_t)b.sent,
+			 "started_at", time_or_null(b.started_at_ms),
 			 "finished_at", time_or_null(b.finished_at_ms), "waiting",
 			 waiting ? json_string(waiting) : json_null());
 }

@@ -148,8 +148,8 @@ static enum step worker_disable(struct export_worker *w, const char *msg, int is
 	if (is_saved)
 		log_error(w->who, "disabled until its configuration changes: %s", msg);
 	else
-		log_error(w->who, "disabled until the hub restarts (its plugin could not start): %s",
-			  msg);
+		log_error(w->who,
+			  "disabled until the hub restarts (its plugin could not start): %s", msg);
 	return STEP_DISABLED;
 }
 
@@ -210,7 +210,8 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 	 * person deletes the dead letter, not copies in the export's state
 	 * or the log. */
 	snprintf(note, sizeof(note),
-		 "change %" PRId64 " was dead-lettered (its reason is in the export's dead letters)",
+		 "change %" PRId64
+		 " was dead-lettered (its reason is in the export's dead letters)",
 		 bad->seq);
 	live_error(w, "delivering", note, 0);
 	if (export_worker_commit(w, bad->seq, &dl, 0))

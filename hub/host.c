@@ -338,7 +338,8 @@ static hub_rc host_reject(struct hub_call *call, const char *why)
 static hub_rc host_warn(struct hub_call *call, const char *why)
 {
 	if (!call || !call->on_warn) {
-		log_error(call ? who_of(call->inst) : "plugin", "warn() outside of a source's call");
+		log_error(call ? who_of(call->inst) : "plugin",
+			  "warn() outside of a source's call");
 		return HUB_ERR_INTERNAL;
 	}
 	return call->on_warn(call, why && why[0] ? why : "a value was left out by the plugin");

@@ -52,7 +52,8 @@ void http_headers_add(struct http_headers *h, const char *name, const char *valu
 const char *http_headers_framing_problem(const struct http_headers *h)
 {
 	if (h->n_codings && h->n_lengths)
-		return "Content-Length and Transfer-Encoding together: the body's end is not certain";
+		return "Content-Length and Transfer-Encoding together:"
+		       " the body's end is not certain";
 	if (h->n_lengths > 1)
 		return "Content-Length more than once: the body's end is not certain";
 	if (h->n_codings > 1)

@@ -285,7 +285,8 @@ int ingest_inflate(enum ingest_encoding enc, const char *in, size_t in_len, size
 	case 1:
 		/* the hub's own limit: a route's smaller one is its plugin's to name */
 		snprintf(msg, sizeof(msg),
-			 "the decoded body is larger than the hub's http.max_body (%zu bytes)", limit);
+			 "the decoded body is larger than the hub's http.max_body (%zu bytes)",
+			 limit);
 		ingest_reply_error(r, 413, "body_too_large", msg);
 		break;
 	case 2:

@@ -424,7 +424,8 @@ static enum MHD_Result route_api(struct http_req *req, const char *url, const ch
 	if (api_authorize(srv->api, url, req->head.authorization, &resp))
 		return api_answer(req, &resp);
 	req->is_body_ignored = !api_wants_body(method, url);
-	if (!req->is_body_ignored && http_headers_api_encoding_refused(&req->head, msg, sizeof(msg)))
+	if (!req->is_body_ignored &&
+	    http_headers_api_encoding_refused(&req->head, msg, sizeof(msg)))
 		return refuse(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding", msg,
 			      NULL);
 	if ((over = http_headers_announced_length(&req->head, srv->max_body, &announced)) < 0)

@@ -521,7 +521,8 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 	for (const struct intake_batch *b = group; b; b = b->next) {
 		n_refused += b->rc != HUB_OK && b != &in->probe;
 		if (!why[0] && (commit_us < 0 ? !b->is_failed : batch_failed_in_store(b)))
-			why = b->err; /* the group's ("store commit failed: ..."), else the first batch's */
+			why = b->err; /* the group's ("store commit failed: ..."), else
+				       * the first batch's */
 	}
 	outage_note_failure(&in->failing, &failing_words, n_refused, why);
 }

@@ -88,7 +88,8 @@ static struct kvcache_entry *kvcache_find(struct kvcache *c, const char *key, in
 	struct kvcache_entry *e = &c->entries[(h & (c->n_buckets - 1)) * KVCACHE_WAYS];
 	*bucket = e;
 	for (int i = 0; i < KVCACHE_WAYS; i++, e++)
-		if (kvcache_is_live(c, e) && e->hash == h && e->key_len == len && memcmp(e->key, key, len) == 0)
+		if (kvcache_is_live(c, e) && e->hash == h && e->key_len == len &&
+		    memcmp(e->key, key, len) == 0)
 			return e;
 	return NULL;
 }

@@ -151,7 +151,8 @@ static int cmd_plugins(struct cli *cli, int argc, char **argv)
 		}
 		plugin_describe(m);
 	} else {
-		printf("%-14s %-8s %-16s %-6s %s\n", "NAME", "VERSION", "ROLES", "ABI", "DESCRIPTION");
+		printf("%-14s %-8s %-16s %-6s %s\n", "NAME", "VERSION", "ROLES", "ABI",
+		       "DESCRIPTION");
 		for (size_t i = 0; i < reg.n_mods; i++) {
 			const struct plugin_module *m = &reg.mods[i];
 			printf("%-14s %-8s %-16s %u.%-4u %s\n", m->name, m->desc->version,
@@ -194,9 +195,10 @@ static void warn_entry_passwords(const struct plugin_module *m, const struct con
 	char path[256], var[160];
 
 	for (const struct hub_config_key *k = m->desc->config; k && k->name; k++) {
-		const struct cfg_node *n = k->is_secret == HUB_SECRET_CONNECTION
-						   ? config_password_in_file(cfg_get(ci->node, k->name))
-						   : NULL;
+		const struct cfg_node *n =
+			k->is_secret == HUB_SECRET_CONNECTION
+				? config_password_in_file(cfg_get(ci->node, k->name))
+				: NULL;
 		size_t i = 0;
 
 		if (!n)
@@ -265,7 +267,8 @@ int cli_check_example_secrets(const struct cli *cli, const char *cmd)
 				  found[i]->file, found[i]->line, found[i]->col, listen);
 	}
 	if (n > ARRAY_SIZE(found))
-		log_warn("hub", "and %zu more of the README's example secrets", n - ARRAY_SIZE(found));
+		log_warn("hub", "and %zu more of the README's example secrets",
+			 n - ARRAY_SIZE(found));
 	if (cli->cfg->root && !cli->cfg->root->children)
 		log_warn("hub", "%s: the configuration is empty: running on the defaults (the"
 				" SQLite store var/hub.db, HTTP on 127.0.0.1:8080, no sources, no"
@@ -358,7 +361,8 @@ static int take_global_options(struct cli *cli, int argc, char **argv)
 		} else if (strcmp(a, "--log-level") == 0 && i + 1 < argc) {
 			int lvl = log_level_parse(argv[++i]);
 			if (lvl < 0) {
-				cli_error("--log-level", "unknown level \"%s\" (error, warn, info, debug)",
+				cli_error("--log-level",
+					  "unknown level \"%s\" (error, warn, info, debug)",
 					  argv[i]);
 				return -1;
 			}

@@ -227,7 +227,8 @@ static void render_intake(const struct intake_stats *st, struct strbuf *sb)
 	}
 	/* exact: whole microseconds, printed as seconds with six decimals */
 	strbuf_printf(sb, "intake_commit_seconds_sum %lld.%06lld\n",
-		      (long long)(st->commit_us_sum / 1000000), (long long)(st->commit_us_sum % 1000000));
+		      (long long)(st->commit_us_sum / 1000000),
+		      (long long)(st->commit_us_sum % 1000000));
 	strbuf_printf(sb, "intake_commit_seconds_count %lld\n", (long long)cumulative);
 	put_header(sb, "intake_commit_failures_total", "counter",
 		   "Group commits that failed (their requests were answered 503).");
@@ -268,8 +269,8 @@ static void render_exports(struct exporter *ex, struct strbuf *sb)
 			   "Seconds since export_lag_changes was read from the store (0: by this"
 			   " scrape; more: the last read's, shown while another scrape's read"
 			   " waits on the store).");
-		strbuf_printf(sb, "export_lag_age_seconds %lld.%03lld\n", (long long)(age_ms / 1000),
-			      (long long)(age_ms % 1000));
+		strbuf_printf(sb, "export_lag_age_seconds %lld.%03lld\n",
+			      (long long)(age_ms / 1000), (long long)(age_ms % 1000));
 	}
 	hub_free(lags);
 }

@@ -292,8 +292,9 @@ static int check_config_keys(const struct hub_config_key *keys, unsigned roles,
 		if (!k->default_value)
 			continue;
 		if (k->is_required) {
-			err_set(err, err_size, "%s: config key \"%s\" is required but has a default",
-				prefix, k->name);
+			err_set(err, err_size,
+				"%s: config key \"%s\" is required but has a default", prefix,
+				k->name);
 			return -1;
 		}
 		is_scalar = k->type != HUB_CFG_STRING_LIST && k->type != HUB_CFG_OBJECT &&
@@ -319,7 +320,8 @@ static int check_routes(const struct hub_route *routes, const char *prefix, char
 		const struct hub_route *r = &routes[i];
 
 		if (!r->path || r->path[0] != '/') {
-			err_set(err, err_size, "%s: routes[%zu] path must start with \"/\"", prefix, i);
+			err_set(err, err_size, "%s: routes[%zu] path must start with \"/\"", prefix,
+				i);
 			return -1;
 		}
 		if (!r->handle) {
@@ -367,7 +369,8 @@ static int check_descriptor(const struct hub_plugin *d, const char *name, const 
 		return -1;
 	}
 	if (d->roles & ~known) {
-		err_set(err, err_size, "%s: declares unknown roles 0x%x", prefix, d->roles & ~known);
+		err_set(err, err_size, "%s: declares unknown roles 0x%x", prefix,
+			d->roles & ~known);
 		return -1;
 	}
 	if (!d->create) {
@@ -806,8 +809,9 @@ int plugin_instance_check(const struct plugin_module *mod, const struct config_i
 
 		if (!at)
 			at = conf->node;
-		err_set(err, err_size, "%s:%d:%d: %s.plugin: plugin \"%s\" is not %s (its roles: %s)",
-			at->file, at->line, at->col, conf->path, mod->name,
+		err_set(err, err_size,
+			"%s:%d:%d: %s.plugin: plugin \"%s\" is not %s (its roles: %s)", at->file,
+			at->line, at->col, conf->path, mod->name,
 			is_export ? "an export" : "a source",
 			plugin_roles_string(d->roles, roles, sizeof(roles)));
 		return -1;

@@ -140,9 +140,12 @@ static int attr_room(struct store *s, const char *pid, const struct record_attr 
 		(*n)++;
 		return 1;
 	}
-	if (warnings && record_warnings_add(warnings, "attributes.%s: the profile stores %zu"
-					    " attributes, the most it may (identity.max_attributes);"
-					    " left out", record_show(shown, ra->key), *n) != 0) {
+	if (warnings &&
+	    record_warnings_add(warnings,
+				"attributes.%s: the profile stores %zu"
+				" attributes, the most it may (identity.max_attributes);"
+				" left out",
+				record_show(shown, ra->key), *n) != 0) {
 		err_set(s->err, sizeof(s->err), "out of memory");
 		return -1;
 	}
@@ -178,8 +181,8 @@ int profile_apply_attributes(struct store *s, const char *pid, const struct reco
 				return -1;
 			continue;
 		}
-		a = attr_write(ra->key, ra->op == ATTR_OP_SET ? ra->value_json : NULL, (int)ra->type,
-			       r->timestamp_ms);
+		a = attr_write(ra->key, ra->op == ATTR_OP_SET ? ra->value_json : NULL,
+			       (int)ra->type, r->timestamp_ms);
 		if (s->ops->attr_put_newer(s, pid, &a)) /* an older write never wins */
 			return -1;
 	}

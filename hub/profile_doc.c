@@ -126,7 +126,8 @@ static int ident_collect(void *ctx, const struct store_ident *id)
 			failed);
 		doc_set(inst, "last_seen", time_json(id->last_seen_ms), failed);
 		doc_set(inst, "push_enabled",
-			id->push_enabled < 0 ? json_null() : json_boolean(id->push_enabled), failed);
+			id->push_enabled < 0 ? json_null() : json_boolean(id->push_enabled),
+			failed);
 		doc_append(acc->installations, inst, failed);
 		if (id->push_enabled == 1 && id->platform) /* a platform to list */
 			push_platform_add(acc->push, id->platform, failed);
@@ -143,7 +144,8 @@ static int ident_collect(void *ctx, const struct store_ident *id)
 
 static int cmp_json_strings(const void *a, const void *b)
 {
-	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+	return strcmp(json_string_value(*(json_t *const *)a),
+		      json_string_value(*(json_t *const *)b));
 }
 
 /* Sorts an array of strings in place: 0, or -1 out of memory (unsorted). */
@@ -254,8 +256,8 @@ static json_t *subscriptions_json(json_t *consent, const json_t *attrs, json_t *
 /* 0, or -1 with the store's error set ("out of memory" included). */
 static int doc_fill(struct store *s, const struct store_profile *p, long n_events, json_t *doc)
 {
-	struct ident_acc acc = {json_array(), json_array(), json_object(), json_array(), json_array(),
-				0};
+	struct ident_acc acc = {json_array(), json_array(), json_object(),
+				json_array(), json_array(), 0};
 	struct collect attrs = {json_object(), 0}, consent = {json_object(), 0};
 	struct collect merged = {json_array(), 0}, events = {json_array(), 0};
 	int64_t count = 0, last = 0;

@@ -254,8 +254,9 @@ static hub_rc build_times(struct builder *b)
 			return reject(b, "sent_at: out of range");
 		r->timestamp_ms += r->received_at_ms - in->sent_at_ms;
 		if (r->timestamp_ms < TIME_MIN_MS) /* a send time far in the future */
-			return reject(b, "sent_at: the clock-skew correction (received_at - sent_at)"
-					 " puts the timestamp before year 1");
+			return reject(b,
+				      "sent_at: the clock-skew correction (received_at - sent_at)"
+				      " puts the timestamp before year 1");
 	}
 	/* the clamp also keeps a corrected time inside the range: a receive
 	 * time near year 9999 plus a skew of hours would pass it */
@@ -272,7 +273,8 @@ static hub_rc ident_set_once(struct builder *b, const char *type, char **dst,
 	if (*dst)
 		return strcmp(*dst, value) == 0
 			       ? HUB_OK
-			       : reject(b, "identifiers.%s: given twice with different values", type);
+			       : reject(b, "identifiers.%s: given twice with different values",
+					type);
 	return copy_string(b, dst, value);
 }
 
@@ -517,7 +519,8 @@ static hub_rc attr_push(struct builder *b, const char *key, json_t *value,
 	a->type = v->type;
 	if (v->op == ATTR_OP_SET) {
 		reals_clamp(value);
-		a->value_json = json_dumps_whole(value, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL);
+		a->value_json =
+			json_dumps_whole(value, JSON_COMPACT | JSON_ENCODE_ANY | HUB_JSON_REAL);
 		if (!a->value_json)
 			return nomem(b);
 	}
@@ -608,8 +611,8 @@ static hub_rc consent_read(struct builder *b, json_t *consent)
 		for (i = 0; i < ARRAY_SIZE(channels) && strcmp(key, channels[i]) != 0; i++)
 			;
 		if (i == ARRAY_SIZE(channels))
-			why = "unknown channel (the channels are email_marketing and sms_marketing),"
-			      " not stored";
+			why = "unknown channel (the channels are email_marketing and"
+			      " sms_marketing), not stored";
 		else
 			why = record_consent_check(value, states[i]);
 		if (why && (rc = warn(b, "consent.%s: %s", record_show(shown, key), why)))

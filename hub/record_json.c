@@ -222,7 +222,8 @@ hub_rc record_from_json(const char *text, size_t len, const char *default_source
 	d.idents = d.stack_idents;
 	if (text && (nul = memchr(text, '\0', len))) {
 		/* jansson reads a NUL as the end of its input, and says so */
-		err_set(err, err_size, "invalid JSON: a NUL byte at 1:%zu", (size_t)(nul - text) + 1);
+		err_set(err, err_size, "invalid JSON: a NUL byte at 1:%zu",
+			(size_t)(nul - text) + 1);
 		return HUB_ERR_DATA;
 	}
 	/* an integer past 64 bits, as JavaScript prints 12345678901234567000, is

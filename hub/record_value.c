@@ -322,7 +322,8 @@ static int custom_key_valid(const char *key)
 
 	for (i = 0; key[i]; i++) {
 		unsigned char c = (unsigned char)key[i];
-		if (i == RECORD_ATTR_KEY_MAX || !((c >= 'a' && c <= 'z') || is_digit(c) || c == '_'))
+		if (i == RECORD_ATTR_KEY_MAX ||
+		    !((c >= 'a' && c <= 'z') || is_digit(c) || c == '_'))
 			return 0;
 	}
 	return i > 0;

@@ -215,7 +215,8 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 	e->n_retries = rep->n_retries;
 	/* a plugin's reject() reason may be any bytes: kept as UTF-8 text */
 	for (e->n_reasons = 0; e->n_reasons < rep->n_reasons; e->n_reasons++)
-		str_copy_utf8(e->reasons[e->n_reasons], SYNC_REASON_SIZE, rep->reasons[e->n_reasons]);
+		str_copy_utf8(e->reasons[e->n_reasons], SYNC_REASON_SIZE,
+			      rep->reasons[e->n_reasons]);
 	for (e->n_warning_reasons = 0; e->n_warning_reasons < rep->n_warning_reasons;
 	     e->n_warning_reasons++)
 		str_copy_utf8(e->warning_reasons[e->n_warning_reasons], SYNC_REASON_SIZE,
@@ -509,8 +510,8 @@ static int worker_claim_tick(struct sched_source *src)
 			 store_error(s->reader));
 	pthread_mutex_unlock(&s->reader_lock);
 	if (rc == 0)
-		log_debug(src->conf->name, "sync skipped: this tick ran elsewhere (started at %" PRId64
-			  ")", last);
+		log_debug(src->conf->name,
+			  "sync skipped: this tick ran elsewhere (started at %" PRId64 ")", last);
 	return rc != 0;
 }
 
@@ -579,7 +580,8 @@ static void *worker_main(void *arg)
 			 rep.read, rep.applied, rep.duplicates, rep.rejected, rep.warnings);
 	else if (rep.rc != HUB_ERR_STOPPED)
 		log_error(src->conf->name, "sync failed%s: %s",
-			  rep.rc == HUB_ERR_CONFIG || rep.rc == HUB_ERR_AUTH ? " (source disabled)" : "",
+			  rep.rc == HUB_ERR_CONFIG || rep.rc == HUB_ERR_AUTH ? " (source disabled)"
+									     : "",
 			  rep.err);
 	log_reasons(src->conf->name, &rep);
 	pthread_mutex_lock(&s->lock);
@@ -881,7 +883,8 @@ static json_t *last_run_json(const struct sched_entry *e)
 			 "ended_at", time_or_null(e->state == SOURCE_RUNNING ? 0 : e->last_end_ms),
 			 "result", result ? json_string(result) : json_null(),
 			 "read", (json_int_t)e->read, "applied", (json_int_t)e->applied,
-			 "duplicates", (json_int_t)e->duplicates, "rejected", (json_int_t)e->rejected,
+			 "duplicates", (json_int_t)e->duplicates,
+			 "rejected", (json_int_t)e->rejected,
 			 "warnings", (json_int_t)e->warnings, "retries", e->n_retries,
 			 "first_rejections", reasons_json(e->reasons, e->n_reasons),
 			 "first_warnings", reasons_json(e->warning_reasons, e->n_warning_reasons));

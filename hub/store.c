@@ -155,7 +155,8 @@ int store_load_id_key(struct store *s, char *err, size_t err_size)
 		if (fixed) {
 			if (hex_decode(fixed, s->id_key, ID_KEY_BYTES)) {
 				err_set(s->err, sizeof(s->err),
-					"PROFILEHUB_ID_KEY: must be %d hex digits", 2 * ID_KEY_BYTES);
+					"PROFILEHUB_ID_KEY: must be %d hex digits",
+					2 * ID_KEY_BYTES);
 				goto fail;
 			}
 		} else if (RAND_bytes(s->id_key, ID_KEY_BYTES) != 1) {

@@ -234,7 +234,8 @@ static void describe_url(const char *url, char *out, size_t size)
 			continue;
 		if (strcmp(o->keyword, "user") == 0)
 			user = o->val;
-		else if (strcmp(o->keyword, "host") == 0 || (!host && strcmp(o->keyword, "hostaddr") == 0))
+		else if (strcmp(o->keyword, "host") == 0 ||
+			 (!host && strcmp(o->keyword, "hostaddr") == 0))
 			host = o->val;
 		else if (strcmp(o->keyword, "port") == 0)
 			port = o->val;

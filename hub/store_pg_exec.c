@@ -73,10 +73,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_IDENT_LIST] = "SELECT type, value, profile_id, platform, last_seen, push_enabled"
 			 " FROM identifiers WHERE profile_id = $1 ORDER BY type, value",
 	[S_IDENT_REASSIGN] = "UPDATE identifiers SET profile_id = $2 WHERE profile_id = $1",
-	[S_INSTALL_TOUCH] = "UPDATE identifiers SET platform = coalesce($2, platform),"
-			    " last_seen = greatest(last_seen, $3::int8),"
-			    " push_enabled = CASE WHEN $4::int8 < 0 THEN push_enabled ELSE $4::int8 END"
-			    " WHERE type = 'installation_id' AND value = $1",
+	[S_INSTALL_TOUCH] =
+		"UPDATE identifiers SET platform = coalesce($2, platform),"
+		" last_seen = greatest(last_seen, $3::int8),"
+		" push_enabled = CASE WHEN $4::int8 < 0 THEN push_enabled ELSE $4::int8 END"
+		" WHERE type = 'installation_id' AND value = $1",
 	[S_IDENT_DELETE_PROFILE] = "DELETE FROM identifiers WHERE profile_id = $1",
 	/* one lock per distinct bucket, taken in bucket order: a fixed global
 	 * order */
@@ -84,10 +85,11 @@ static const char *const stmt_sql[S_COUNT] = {
 			 " (hashtextextended(u.v, hashtext(u.t)) & " LOCK_BUCKET_MASK ")::int4 AS k"
 			 " FROM unnest($1::text[], $2::text[]) AS u(t, v) ORDER BY 1) s",
 	/* then their holders, likewise; the profiles locked come back */
-	[S_IDENT_LOCK_OWNERS] = "SELECT pid, pg_advisory_xact_lock($3::int4, h) FROM (SELECT DISTINCT"
-				" i.profile_id AS pid, hashtext(i.profile_id) & " LOCK_BUCKET_MASK " AS h"
-				" FROM unnest($1::text[], $2::text[]) AS u(t, v)"
-				" JOIN identifiers i ON i.type = u.t AND i.value = u.v ORDER BY 2, 1) s",
+	[S_IDENT_LOCK_OWNERS] =
+		"SELECT pid, pg_advisory_xact_lock($3::int4, h) FROM (SELECT DISTINCT"
+		" i.profile_id AS pid, hashtext(i.profile_id) & " LOCK_BUCKET_MASK " AS h"
+		" FROM unnest($1::text[], $2::text[]) AS u(t, v)"
+		" JOIN identifiers i ON i.type = u.t AND i.value = u.v ORDER BY 2, 1) s",
 	/* holder and block of each identifier, in the order given */
 	[S_IDENT_STATE] = "SELECT i.profile_id, b.until FROM unnest($1::text[], $2::text[])"
 			  " WITH ORDINALITY AS u(t, v, o)"
@@ -97,10 +99,11 @@ static const char *const stmt_sql[S_COUNT] = {
 			     " hashtext($1)) & " LOCK_BUCKET_MASK ")::int4)",
 	[S_ATTR_GET] = "SELECT key, value, type, ts, deleted, changed_at FROM attributes"
 		       " WHERE profile_id = $1 AND key = $2",
-	[S_ATTR_PUT] = "INSERT INTO attributes(profile_id, key, value, type, ts, deleted, changed_at)"
-		       " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(profile_id, key) DO UPDATE"
-		       " SET value = excluded.value, type = excluded.type, ts = excluded.ts,"
-		       " deleted = excluded.deleted, changed_at = excluded.changed_at",
+	[S_ATTR_PUT] =
+		"INSERT INTO attributes(profile_id, key, value, type, ts, deleted, changed_at)"
+		" VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(profile_id, key) DO UPDATE"
+		" SET value = excluded.value, type = excluded.type, ts = excluded.ts,"
+		" deleted = excluded.deleted, changed_at = excluded.changed_at",
 	[S_ATTR_PUT_NEWER] = "INSERT INTO attributes(profile_id, key, value, type, ts, deleted,"
 			     " changed_at) VALUES($1, $2, $3, $4, $5, $6, $7)"
 			     " ON CONFLICT(profile_id, key) DO UPDATE"
@@ -113,11 +116,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_ATTR_DELETE_PROFILE] = "DELETE FROM attributes WHERE profile_id = $1",
 	/* like store_sqlite.c: the two indexed keys only, in a form the
 	 * planner matches with the partial index */
-	[S_ATTR_FIND] = "SELECT p.id, p.seq, p.custom_id, p.merged_into, p.merge_count, p.created_at"
-			" FROM attributes a JOIN profiles p ON p.id = a.profile_id"
-			" WHERE a.key IN ('$email_address', '$phone_number') AND a.key = $1"
-			" AND md5(a.value) = md5($2) AND a.value = $2 AND a.deleted = 0"
-			" AND p.merged_into IS NULL ORDER BY p.id",
+	[S_ATTR_FIND] =
+		"SELECT p.id, p.seq, p.custom_id, p.merged_into, p.merge_count, p.created_at"
+		" FROM attributes a JOIN profiles p ON p.id = a.profile_id"
+		" WHERE a.key IN ('$email_address', '$phone_number') AND a.key = $1"
+		" AND md5(a.value) = md5($2) AND a.value = $2 AND a.deleted = 0"
+		" AND p.merged_into IS NULL ORDER BY p.id",
 	[S_CONSENT_GET] = "SELECT channel, state, ts, source FROM consent"
 			  " WHERE profile_id = $1 AND channel = $2",
 	[S_CONSENT_PUT] = "INSERT INTO consent(profile_id, channel, state, ts, source)"
@@ -130,8 +134,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_CONSENT_LIST] = "SELECT channel, state, ts, source FROM consent WHERE profile_id = $1"
 			   " ORDER BY channel",
 	[S_CONSENT_DELETE_PROFILE] = "DELETE FROM consent WHERE profile_id = $1",
-	[S_EVENT_INSERT] = "INSERT INTO events(profile_id, ts, source, message_id, name, properties,"
-			   " seq) VALUES($1, $2, $3, $4, $5, $6, nextval('row_seq'))",
+	[S_EVENT_INSERT] =
+		"INSERT INTO events(profile_id, ts, source, message_id, name, properties,"
+		" seq) VALUES($1, $2, $3, $4, $5, $6, nextval('row_seq'))",
 	[S_EVENT_MOVE] = "UPDATE events SET profile_id = $2 WHERE profile_id = $1",
 	[S_EVENT_LIST_TOP] = "SELECT seq, profile_id, ts, source, message_id, name, properties"
 			     " FROM events WHERE profile_id = $1"
@@ -159,9 +164,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	/* under the outbox lock: the next $2 numbers, higher than any committed */
 	[S_OUTBOX_ALLOC] = "SELECT setval('outbox_seq', nextval('outbox_seq') + $2::int8 - 1)"
 			   " - $2::int8 + 1 FROM (SELECT pg_advisory_xact_lock($1::int4, 0)) l",
-	[S_OUTBOX_INSERT] = "INSERT INTO outbox(seq, kind, profile_id, at, payload)"
-			    " SELECT $1::int8 + o - 1, k, p, a, pl FROM unnest($2::text[], $3::text[],"
-			    " $4::int8[], $5::text[]) WITH ORDINALITY AS u(k, p, a, pl, o)",
+	[S_OUTBOX_INSERT] =
+		"INSERT INTO outbox(seq, kind, profile_id, at, payload)"
+		" SELECT $1::int8 + o - 1, k, p, a, pl FROM unnest($2::text[], $3::text[],"
+		" $4::int8[], $5::text[]) WITH ORDINALITY AS u(k, p, a, pl, o)",
 	[S_OUTBOX_READ] = "SELECT seq, kind, profile_id, at, payload FROM outbox WHERE seq > $1"
 			  " ORDER BY seq LIMIT $2",
 	[S_OUTBOX_DELETE_PROFILE] = "DELETE FROM outbox WHERE profile_id = $1",
@@ -173,7 +179,8 @@ static const char *const stmt_sql[S_COUNT] = {
 		       " SET profile_id = excluded.profile_id, at = excluded.at,"
 		       " reason = excluded.reason, change = excluded.change",
 	[S_DEAD_DELETE_PROFILE] = "DELETE FROM dead_letters WHERE profile_id = $1",
-	[S_DEAD_DELETE] = "DELETE FROM dead_letters WHERE export_name = $1 AND seq = $2 RETURNING 1",
+	[S_DEAD_DELETE] =
+		"DELETE FROM dead_letters WHERE export_name = $1 AND seq = $2 RETURNING 1",
 	/* an erase deleting the row waits for this transaction, or this
 	 * waits for the erase and finds the row gone */
 	[S_OUTBOX_HOLD] = "SELECT 1 FROM outbox WHERE seq = $1 FOR SHARE",
@@ -502,7 +509,8 @@ static void params_fill(struct params *p, const char *fmt, va_list ap)
 		if (*f == 's') {
 			p->vals[k] = va_arg(ap, const char *);
 		} else if (*f == 'i') {
-			snprintf(p->nums[k], sizeof(p->nums[k]), "%lld", (long long)va_arg(ap, int64_t));
+			snprintf(p->nums[k], sizeof(p->nums[k]), "%lld",
+				 (long long)va_arg(ap, int64_t));
 		} else if (*f == 'd') {
 			snprintf(p->nums[k], sizeof(p->nums[k]), "%d", va_arg(ap, int));
 		} else {

@@ -303,7 +303,8 @@ int pg_commit(struct store *s)
 	if (res && strcmp(PQcmdStatus(res), "COMMIT") == 0)
 		rc = 0;
 	else
-		err_set(s->err, sizeof(s->err), "postgres: the transaction had failed and was rolled back");
+		err_set(s->err, sizeof(s->err),
+			"postgres: the transaction had failed and was rolled back");
 	PQclear(res);
 	pipe_end(ps);
 	ps->in_tx = 0;

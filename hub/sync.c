@@ -315,7 +315,8 @@ static hub_rc flight_wait(struct run *r)
 		return page_failed(r, pg, HUB_ERR_STOPPED, pg->batch.err);
 	}
 	if (rc != HUB_OK)
-		return page_failed(r, pg, rc, pg->batch.err[0] ? pg->batch.err : "the page did not commit");
+		return page_failed(r, pg, rc,
+				   pg->batch.err[0] ? pg->batch.err : "the page did not commit");
 	add_counts(r, pg);
 	if (pg->cursor) {
 		hub_free(r->committed);
@@ -373,8 +374,9 @@ static hub_rc page_submit(struct run *r, const char *cursor)
 		pg->batch.fence_epoch = r->p->fence_epoch;
 	}
 	if ((rc = submit(r->p->intake, &pg->batch)) != HUB_OK)
-		return page_failed(r, pg, rc, rc == HUB_ERR_STOPPED ? "the intake is stopping"
-								    : "the intake refused the page");
+		return page_failed(r, pg, rc,
+				   rc == HUB_ERR_STOPPED ? "the intake is stopping"
+							 : "the intake refused the page");
 	r->in_flight = pg;
 	r->filling = pg == &r->pages[0] ? &r->pages[1] : &r->pages[0];
 	return HUB_OK;
@@ -443,10 +445,10 @@ static int should_retry(struct run *r, hub_rc rc, const char *err, unsigned *att
 	if (p->stop && atomic_load(&p->stop->is_stopping))
 		return 0;
 	asked = retry_after_ms_parse(err);
-	delay = backoff_jitter_ms(*attempt,
-				  p->backoff_base_ms > 0 ? p->backoff_base_ms : SYNC_BACKOFF_BASE_MS,
-				  p->backoff_cap_ms > 0 ? p->backoff_cap_ms : SYNC_BACKOFF_CAP_MS,
-				  p->random ? p->random(p->ctx) : default_random(NULL));
+	delay = backoff_jitter_ms(
+		*attempt, p->backoff_base_ms > 0 ? p->backoff_base_ms : SYNC_BACKOFF_BASE_MS,
+		p->backoff_cap_ms > 0 ? p->backoff_cap_ms : SYNC_BACKOFF_CAP_MS,
+		p->random ? p->random(p->ctx) : default_random(NULL));
 	if (delay < asked)
 		delay = asked;
 	(*attempt)++;
@@ -541,8 +543,9 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 	memset(rep, 0, sizeof(*rep));
 	rep->started_ms = time_now_ms();
 	run_init(&r, p, rep);
-	budget = (size_t)(p->page_size > 0 ? p->page_size
-					   : config_int_or(p->inst, "page_size", SYNC_PAGE_SIZE, 1));
+	budget =
+		(size_t)(p->page_size > 0 ? p->page_size
+					  : config_int_or(p->inst, "page_size", SYNC_PAGE_SIZE, 1));
 	if (load_cursor(&r)) {
 		rc = HUB_ERR_INTERNAL;
 		goto out;

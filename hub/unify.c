@@ -250,9 +250,11 @@ static int merge_allowed(struct unify *u, const struct record *r,
 	if (n_known > 1)
 		return 0;
 	if (total > UNIFY_MAX_IDENTIFIERS)
-		return cap_warn(r, profiles[survivor].id, "the merged profile would hold over 1000 identifiers");
+		return cap_warn(r, profiles[survivor].id,
+				"the merged profile would hold over 1000 identifiers");
 	if (profiles[survivor].merge_count + (int)(n - 1) > UNIFY_MAX_MERGES)
-		return cap_warn(r, profiles[survivor].id, "its merge count would pass the cap of 100");
+		return cap_warn(r, profiles[survivor].id,
+				"its merge count would pass the cap of 100");
 	for (size_t k = 0; k < u->n_external_ids; k++) {
 		int sum = 0;
 		for (size_t i = 0; i < n; i++) {
@@ -328,7 +330,8 @@ static int resolve_install_known(struct unify *u, struct resolve *rs, const char
 				    u->store->ops->ident_put(u->store, "custom_id", c, pi))
 					return -1;
 				memcpy(rs->target, pi, PROFILE_ID_SIZE);
-				return unify_log_identity(u, rs, pi, "rename", "custom_id", c, NULL);
+				return unify_log_identity(u, rs, pi, "rename", "custom_id", c,
+							  NULL);
 			}
 		}
 		if (profile_create(u, rs, c, NULL, NULL, rs->target))
@@ -493,8 +496,8 @@ static int attach_unheld(struct unify *u, struct resolve *rs, const struct candi
 
 	if (rs->use_install && !c->install_held) {
 		int room = install_room(u, rs, rs->target);
-		if (room < 0 ||
-		    (room && ident_attach(u, rs, "installation_id", r->installation_id, rs->target)))
+		if (room < 0 || (room && ident_attach(u, rs, "installation_id", r->installation_id,
+						      rs->target)))
 			return -1;
 	}
 	for (size_t i = 0; i < rs->n_ext; i++) {

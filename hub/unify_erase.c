@@ -78,7 +78,8 @@ static int erase_change(struct unify *u, const char *pid, int64_t at, json_t *ty
 	json_t *v;
 	json_object_foreach(types, type, v)
 		json_array_append_new(list, json_string(type));
-	return unify_feed_append(u, "erased", pid, at, json_pack("{s:o}", "identifier_types", list));
+	return unify_feed_append(u, "erased", pid, at,
+				 json_pack("{s:o}", "identifier_types", list));
 }
 
 static int erase_live_profile(struct unify *u, struct resolve *rs, const char *pid,

@@ -421,8 +421,8 @@ char *file_read_all(const char *path, size_t max, size_t *len, char *err, size_t
 		if (sb.failed)
 			err_set(err, err_size, "%s: out of memory", path);
 		else if (sb.len > max)
-			err_set(err, err_size, "%s: larger than %zu bytes, the most it may be", path,
-				max);
+			err_set(err, err_size, "%s: larger than %zu bytes, the most it may be",
+				path, max);
 		else
 			err_set(err, err_size, "%s: %s", path, strerror(errno ? errno : EIO));
 		fclose(f);
