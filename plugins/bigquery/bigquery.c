@@ -27,7 +27,8 @@ static const struct hub_config_key bq_keys[] = {
 	{.name = "project", .type = HUB_CFG_STRING, .is_required = 1,
 	 .description = "the Google Cloud project that runs the query (and is billed)"},
 	{.name = "location", .type = HUB_CFG_STRING,
-	 .description = "where the job runs: US, EU, europe-west1, ... (default: BigQuery's choice)"},
+	 .description = "where the job runs: US, EU, europe-west1, ..."
+			" (default: BigQuery's choice)"},
 	{.name = "credentials_file", .type = HUB_CFG_STRING,
 	 .description = "a service-account key file (JSON)"},
 	{.name = "access_token", .type = HUB_CFG_STRING, .is_secret = 1,
@@ -186,7 +187,8 @@ static hub_rc bq_check_config(const struct hub_host *host, const struct hub_inst
 			      char *err, size_t err_size)
 {
 	if (text_url_is_clear_remote(cfg_str(host, inst, "endpoint")))
-		host->log(inst, HUB_LOG_WARN, "%s", TEXT_CLEAR_REMOTE("endpoint", "the access token"));
+		host->log(inst, HUB_LOG_WARN, "%s",
+			  TEXT_CLEAR_REMOTE("endpoint", "the access token"));
 	return rowmap_check(host, inst, err, err_size) ? HUB_ERR_CONFIG : HUB_OK;
 }
 

@@ -253,7 +253,8 @@ int bq_param_for(const char *type, const char *param, char *type_out, size_t typ
 		else
 			snprintf(value, value_size, "%04lld-%02d-%02d %02d:%02d:%02d.%06d%s",
 				 (long long)y, mo, d, (int)(rem / 3600), (int)(rem / 60 % 60),
-				 (int)(rem % 60), (int)(nsec / 1000), t == BQ_T_TIMESTAMP ? "+00:00" : "");
+				 (int)(rem % 60), (int)(nsec / 1000),
+				 t == BQ_T_TIMESTAMP ? "+00:00" : "");
 		return 0;
 	}
 	case BQ_T_INT64:
@@ -359,10 +360,11 @@ static char *jobs_query_body(struct bq_query *q, const char *ptype, const char *
 	json_t *body = json_pack("{s:s, s:b, s:s, s:[{s:s, s:{s:s}, s:{s:s}}], s:I, s:i, s:s, "
 				 "s:{s:b}}",
 				 "query", q->query, "useLegacySql", 0, "parameterMode", "NAMED",
-				 "queryParameters", "name", "cursor", "parameterType", "type", ptype,
-				 "parameterValue", "value", pvalue, "maxResults",
+				 "queryParameters", "name", "cursor", "parameterType", "type",
+				 ptype, "parameterValue", "value", pvalue, "maxResults",
 				 (json_int_t)q->max_results, "timeoutMs", SERVER_WAIT_MS,
-				 "requestId", q->request_id, "formatOptions", "useInt64Timestamp", 1);
+				 "requestId", q->request_id,
+				 "formatOptions", "useInt64Timestamp", 1);
 	char *text = NULL;
 
 	if (!body)
@@ -810,8 +812,9 @@ static hub_rc q_next(void *t, const struct rm_cell **row, char *err, size_t err_
 		return HUB_ERR_INTERNAL;
 	}
 	for (size_t i = 0; i < q->n_fields; i++)
-		if ((rc = bq_cell_decode(&q->fields[i], json_object_get(json_array_get(cells, i), "v"),
-					 1, &q->cells[i], &q->scratch[i], err, err_size)) != HUB_OK)
+		if ((rc = bq_cell_decode(&q->fields[i],
+					 json_object_get(json_array_get(cells, i), "v"), 1,
+					 &q->cells[i], &q->scratch[i], err, err_size)) != HUB_OK)
 			return rc;
 	*row = q->cells;
 	return HUB_MORE;

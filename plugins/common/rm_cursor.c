@@ -149,9 +149,10 @@ int rowmap_cursor_set(struct rowmap *m, const char *cursor, char *err, size_t er
 	json_array_foreach(arr, i, item) {
 		enum rm_type type = rm_col_type(m, &m->cursor.items[i]);
 		if (value_from_text(&m->saved, &m->saved.v[i], type, item)) {
-			snprintf(err, err_size, "the saved cursor %.200s: value %zu does not read as "
-				 "the type of column %s: run once with --full", cursor, i + 1,
-				 m->cursor.items[i].column);
+			snprintf(err, err_size,
+				 "the saved cursor %.200s: value %zu does not read as "
+				 "the type of column %s: run once with --full",
+				 cursor, i + 1, m->cursor.items[i].column);
 			goto out;
 		}
 	}
@@ -230,7 +231,9 @@ static int tuple_cmp(const struct rowmap *m, const struct tuple *t, const struct
 		const struct rm_cell *c = &row[col->index];
 		int r = cell_cmp(t, &t->v[i], rm_col_type(m, col), c);
 		if (r == CMP_NULL)
-			return !is_order || col->nulls == 0 || col->nulls == nulls_if_after(c) ? 1 : -1;
+			return !is_order || col->nulls == 0 || col->nulls == nulls_if_after(c)
+				       ? 1
+				       : -1;
 		if (r)
 			return r;
 	}
@@ -374,8 +377,8 @@ char *rowmap_remembered_text(const struct rowmap *m)
 		if (c.is_null)
 			rm_buf_puts(&b, "null");
 		else
-			rm_buf_json_string(&b, cell_text(rm_col_type(m, &m->cursor.items[i]), &c, num,
-							 sizeof(num)));
+			rm_buf_json_string(&b, cell_text(rm_col_type(m, &m->cursor.items[i]), &c,
+							 num, sizeof(num)));
 	}
 	rm_buf_add(&b, "]", 1);
 	if (b.failed) {
@@ -507,7 +510,8 @@ size_t rowmap_query_trimmed_len(const char *query, enum rm_dialect dialect)
 
 	while (*p) {
 		if ((skip = skip_quoted(p, dialect))) {
-			if (*p != '-' && *p != '/' && *p != '#') /* a string or name, not a comment */
+			/* a string or name, not a comment */
+			if (*p != '-' && *p != '/' && *p != '#')
 				end = (size_t)(p - query) + skip;
 			p += skip;
 			continue;

@@ -316,7 +316,8 @@ static int base64_next(struct base64_reader *r)
 	while (r->n_bits < 8) {
 		if (!*r->p || *r->p == '=')
 			return -1;
-		r->bits = ((r->bits << 6) | (unsigned)text_base64_digit((unsigned char)*r->p++, 0)) & 0x3fff;
+		r->bits = ((r->bits << 6) |
+			   (unsigned)text_base64_digit((unsigned char)*r->p++, 0)) & 0x3fff;
 		r->n_bits += 6;
 	}
 	r->n_bits -= 8;
@@ -719,7 +720,8 @@ void rm_append_consent(struct buf *b, enum rm_type type, const struct rm_cell *c
 		    strcasecmp(c->text, "opted_in") == 0)
 			flag = 1;
 		else if (strcasecmp(c->text, "unsubscribed") == 0 ||
-			 strcasecmp(c->text, "opt_out") == 0 || strcasecmp(c->text, "opted_out") == 0)
+			 strcasecmp(c->text, "opt_out") == 0 ||
+			 strcasecmp(c->text, "opted_out") == 0)
 			flag = 0;
 	}
 	if (flag < 0) {

@@ -180,7 +180,8 @@ static int read_event(struct rowmap *m, json_t *ev, char *err, size_t err_size)
 				return -1;
 		} else if (strcmp(k, "properties") == 0) {
 			if (json_is_object(v)) {
-				if (read_object(v, "map.event.properties", &m->props, 0, err, err_size))
+				if (read_object(v, "map.event.properties", &m->props, 0, err,
+						err_size))
 					return -1;
 			} else if (target_set(&m->event_props, NULL, v, "map.event.properties", err,
 					      err_size)) {
@@ -290,7 +291,8 @@ static int check_kind(const struct rowmap *m, char *err, size_t err_size)
 	for (size_t i = 0; i < m->consent.n; i++) {
 		const char *c = m->consent.items[i].key;
 		if (strcmp(c, "email_marketing") != 0 && strcmp(c, "sms_marketing") != 0) {
-			snprintf(err, err_size, "%s: unknown channel (email_marketing, sms_marketing)",
+			snprintf(err, err_size,
+				 "%s: unknown channel (email_marketing, sms_marketing)",
 				 m->consent.items[i].path);
 			return -1;
 		}

@@ -298,8 +298,9 @@ static hub_rc emit_rows(struct rowpull *rp, struct hub_call *call, size_t budget
 				return HUB_OK;
 			}
 			if (*n >= max) /* max >= budget: only a tie, or no checkpoint yet */
-				return has_checkpoint ? ties_failed(rp, n_tied + 1, max, err, err_size)
-						      : unplaced_failed(rp, *n + 1, max, err, err_size);
+				return has_checkpoint
+					       ? ties_failed(rp, n_tied + 1, max, err, err_size)
+					       : unplaced_failed(rp, *n + 1, max, err, err_size);
 			rc = rowmap_emit(rp->map, rp->host, call, row, err, err_size);
 			if (rc != HUB_OK && rc != HUB_ERR_DATA)
 				return rc; /* a refused row (HUB_ERR_DATA) is counted by the hub */

@@ -193,7 +193,8 @@ static hub_rc emit_line(struct example_state *st, struct hub_call *call, const c
 	if (json_is_null(payload))
 		payload = NULL;
 	if (payload && !json_is_object(payload)) {
-		snprintf(why, why_size, "\"%s\" must be an object", event ? "properties" : "traits");
+		snprintf(why, why_size, "\"%s\" must be an object",
+			 event ? "properties" : "traits");
 		goto out;
 	}
 	if (payload && !(payload_text = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY))) {

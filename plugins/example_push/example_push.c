@@ -173,7 +173,8 @@ static hub_rc example_push_record(void *state, struct hub_call *call,
 	if (memory_ran_out(st->host, 0))
 		rc = HUB_ERR_NOMEM;
 	else if (!json_is_object(obj))
-		rc = refuse(resp, HUB_ERR_DATA, 400, "invalid_body", "the body is not a JSON object");
+		rc = refuse(resp, HUB_ERR_DATA, 400, "invalid_body",
+			    "the body is not a JSON object");
 	else if ((rc = emit_body(st, call, obj, why, sizeof(why))) == HUB_ERR_DATA)
 		refuse(resp, rc, 400, "invalid_record", why);
 	json_decref(obj);

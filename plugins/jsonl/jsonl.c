@@ -87,7 +87,8 @@ static int cut_torn_tail(struct jsonl *j)
 	long long end = j->size;
 
 	while (end > 0) {
-		long long start = end > (long long)sizeof(block) ? end - (long long)sizeof(block) : 0;
+		long long start =
+			end > (long long)sizeof(block) ? end - (long long)sizeof(block) : 0;
 		ssize_t got = pread(j->fd, block, (size_t)(end - start), start);
 		if (got != end - start)
 			return -1;
@@ -148,8 +149,8 @@ static hub_rc file_lock(struct jsonl *j, char *err, size_t err_size)
 		if (errno == EINTR)
 			continue;
 		if (errno == EWOULDBLOCK)
-			snprintf(err, err_size, "%s: another process is writing to %s", j->lock_path,
-				 j->path);
+			snprintf(err, err_size, "%s: another process is writing to %s",
+				 j->lock_path, j->path);
 		else
 			snprintf(err, err_size, "%s: %s", j->lock_path, strerror(errno));
 		return HUB_RETRY;

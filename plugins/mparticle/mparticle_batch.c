@@ -576,8 +576,9 @@ int mp_batch_read(const struct mp_state *st, json_t *obj, long index, struct mp_
 	/* a logout is the device's: without one there is nothing to log out
 	 * (IDENTITY.md: a logout record needs its installation) */
 	if (b->first_logout >= 0 && !b->installation_id)
-		return event_fail(e, index, (size_t)b->first_logout, "invalid_event",
-				  ": a customer_id logout needs the batch's device id "
-				  "(device_info.ios_idfv, device_info.android_uuid or mp_deviceid)");
+		return event_fail(
+			e, index, (size_t)b->first_logout, "invalid_event",
+			": a customer_id logout needs the batch's device id "
+			"(device_info.ios_idfv, device_info.android_uuid or mp_deviceid)");
 	return 0;
 }

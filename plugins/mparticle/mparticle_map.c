@@ -331,7 +331,8 @@ static void emit_error(hub_rc rc, long index, long event, const char *why, struc
 	item_path(index, event, where, sizeof(where));
 	switch (rc) {
 	case HUB_ERR_DATA:
-		mp_error_set(e, 400, "invalid_event", at, "%s%s%s", where, where[0] ? ": " : "", why);
+		mp_error_set(e, 400, "invalid_event", at, "%s%s%s", where, where[0] ? ": " : "",
+			     why);
 		break;
 	case HUB_ERR_BUSY:
 	case HUB_ERR_STOPPED:

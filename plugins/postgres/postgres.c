@@ -227,7 +227,8 @@ static int uri_has_stray_at(const char *url)
  * password it holds (malloc'd) in *password, or NULL.  Also refused: a
  * host or dbname holding '@' or a port that is not digits, which is where
  * an unescaped '@' or '/' in a password (or a '/' in the user name) ends
- * up, to be quoted by connect errors (as store_pg_url_check does).  libpq's message is dropped unread: it quotes the URL.
+ * up, to be quoted by connect errors (as store_pg_url_check does).
+ * libpq's message is dropped unread: it quotes the URL.
  */
 static int url_is_valid(const char *url, char **password)
 {
@@ -325,8 +326,9 @@ static hub_rc postgres_create(const struct hub_host *host, const struct hub_inst
 		return HUB_ERR_CONFIG;
 	}
 	if (!kinds_have_merged(host, inst)) {
-		snprintf(err, err_size, "kinds: must include merged (or be left out): without it "
-					"the rows of profiles merged into others are never deleted");
+		snprintf(err, err_size,
+			 "kinds: must include merged (or be left out): without it "
+			 "the rows of profiles merged into others are never deleted");
 		postgres_destroy(p);
 		return HUB_ERR_CONFIG;
 	}

@@ -184,7 +184,8 @@ static hub_rc diag_as(SQLSMALLINT htype, SQLHANDLE h, const char *what, int is_c
 
 	used = (size_t)snprintf(err, err_size, "%s", what);
 	for (SQLSMALLINT i = 1; i <= 3 && used < err_size; i++) {
-		if (!SQL_SUCCEEDED(SQLGetDiagRec(htype, h, i, state, &native, msg, sizeof(msg), &len)))
+		if (!SQL_SUCCEEDED(
+			    SQLGetDiagRec(htype, h, i, state, &native, msg, sizeof(msg), &len)))
 			break;
 		for (char *p = (char *)msg; *p; p++)
 			if (*p == '\n' || *p == '\r')
@@ -481,10 +482,11 @@ static hub_rc describe(struct sf_odbc *o, SQLSMALLINT n, char *err, size_t err_s
 		SQLCHAR type_name[64] = "";
 		SQLSMALLINT len, nullable;
 
-		if (!SQL_SUCCEEDED(SQLDescribeCol(o->stmt, (SQLUSMALLINT)(i + 1), (SQLCHAR *)c->name,
-						  sizeof(c->name), &len, &c->sql_type, &c->size,
-						  &c->digits, &nullable)))
-			return diag(SQL_HANDLE_STMT, o->stmt, "describing the result", err, err_size);
+		if (!SQL_SUCCEEDED(SQLDescribeCol(o->stmt, (SQLUSMALLINT)(i + 1),
+						  (SQLCHAR *)c->name, sizeof(c->name), &len,
+						  &c->sql_type, &c->size, &c->digits, &nullable)))
+			return diag(SQL_HANDLE_STMT, o->stmt, "describing the result", err,
+				    err_size);
 		SQLColAttribute(o->stmt, (SQLUSMALLINT)(i + 1), SQL_DESC_TYPE_NAME, type_name,
 				sizeof(type_name), &len, NULL);
 		column_kind(c, (char *)type_name);
@@ -656,8 +658,9 @@ static hub_rc param_value(struct sf_odbc *o, const struct ocol *c, const char *p
 		return HUB_OK;
 	}
 bad:
-	snprintf(err, err_size, "the cursor value \"%.100s\" does not read as the type of column %s",
-		 param, c->name);
+	snprintf(err, err_size,
+		 "the cursor value \"%.100s\" does not read as the type of column %s", param,
+		 c->name);
 	return HUB_ERR_CONFIG;
 }
 
@@ -678,8 +681,9 @@ static hub_rc bind_param(struct sf_odbc *o, const struct rowmap *m, const char *
 	if (ctype != SQL_C_CHAR && ctype != SQL_C_WCHAR)
 		o->p_ind = 0;
 	for (int i = 1; i <= o->n_params; i++)
-		if (!SQL_SUCCEEDED(SQLBindParameter(o->stmt, (SQLUSMALLINT)i, SQL_PARAM_INPUT, ctype,
-						    stype, size, digits, ptr, len, &o->p_ind)))
+		if (!SQL_SUCCEEDED(SQLBindParameter(o->stmt, (SQLUSMALLINT)i, SQL_PARAM_INPUT,
+						    ctype, stype, size, digits, ptr, len,
+						    &o->p_ind)))
 			return diag(SQL_HANDLE_STMT, o->stmt, "binding :cursor", err, err_size);
 	return HUB_OK;
 }
@@ -730,7 +734,8 @@ static hub_rc prepare(struct sf_odbc *o, struct rowmap *m, char *err, size_t err
 		return stmt_fail(o, "preparing the query", err, err_size);
 	if (SQL_SUCCEEDED(SQLNumResultCols(o->stmt, &n)) && n > 0) {
 		if ((rc = describe(o, n, err, err_size)) != HUB_OK ||
-		    (rowmap_bind(m, o->rm_cols, (size_t)n, err, err_size) && (rc = HUB_ERR_CONFIG))) {
+		    (rowmap_bind(m, o->rm_cols, (size_t)n, err, err_size) &&
+		     (rc = HUB_ERR_CONFIG))) {
 			odbc_close(o);
 			return rc;
 		}

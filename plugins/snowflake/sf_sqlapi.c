@@ -177,7 +177,8 @@ static hub_rc http(struct sf_api *a, const char *url, const char *post, long *st
 {
 	struct curl_slist *h = NULL;
 	char auth[4096], jwt_err[128];
-	const char *token = sf_jwt_token(a->jwt, a->host->now_ms() / 1000, jwt_err, sizeof(jwt_err));
+	const char *token =
+		sf_jwt_token(a->jwt, a->host->now_ms() / 1000, jwt_err, sizeof(jwt_err));
 	CURLcode c;
 
 	if (!token) {
@@ -249,8 +250,10 @@ static hub_rc status_error(struct sf_api *a, long status, char *err, size_t err_
 		snprintf(err, err_size, "%sHTTP %ld from Snowflake: %.300s", prefix, status, msg);
 		rc = status == 501 ? HUB_ERR_INTERNAL : HUB_RETRY;
 	} else if (status == 401 || status == 403) {
-		snprintf(err, err_size, "HTTP %ld from Snowflake: %.300s (the user's registered public "
-			 "key must be %s)", status, msg, sf_jwt_fingerprint(a->jwt));
+		snprintf(err, err_size,
+			 "HTTP %ld from Snowflake: %.300s (the user's registered public "
+			 "key must be %s)",
+			 status, msg, sf_jwt_fingerprint(a->jwt));
 		rc = HUB_ERR_AUTH;
 	} else if (status == 422) {
 		snprintf(err, err_size, "SQL error %s (SQLSTATE %s): %.600s", code ? code : "?",
@@ -420,7 +423,8 @@ static hub_rc poll(struct sf_api *a, const char *handle, long *status, char *err
 			delay = delay * 2 < POLL_MAX_MS ? delay * 2 : POLL_MAX_MS;
 			continue;
 		}
-		if (rc == HUB_OK && (*status == 200 || !is_poll_transient(a, *status, err, err_size)))
+		if (rc == HUB_OK &&
+		    (*status == 200 || !is_poll_transient(a, *status, err, err_size)))
 			return HUB_OK;
 		if (rc == HUB_OK)
 			rc = HUB_RETRY; /* 429, 408, 5xx: err says which */
@@ -613,8 +617,8 @@ static hub_rc take_result(struct sf_api *a, json_t *root, struct rowmap *m, char
 	}
 	if (handle && !handle_is_valid(handle)) {
 		sf_excerpt(handle, v, sizeof(v));
-		snprintf(err, err_size, "a result set whose statementHandle is not a handle: \"%s\"",
-			 v);
+		snprintf(err, err_size,
+			 "a result set whose statementHandle is not a handle: \"%s\"", v);
 		return HUB_ERR_INTERNAL;
 	}
 	if (!(a->handle = strdup(handle ? handle : ""))) {

@@ -227,7 +227,8 @@ static hub_rc sf_check_config(const struct hub_host *host, const struct hub_inst
 			      char *err, size_t err_size)
 {
 	if (text_url_is_clear_remote(cfg_str(host, inst, "endpoint")))
-		host->log(inst, HUB_LOG_WARN, "%s", TEXT_CLEAR_REMOTE("endpoint", "the key-pair JWT"));
+		host->log(inst, HUB_LOG_WARN, "%s",
+			  TEXT_CLEAR_REMOTE("endpoint", "the key-pair JWT"));
 	return rowmap_check(host, inst, err, err_size) ? HUB_ERR_CONFIG : HUB_OK;
 }
 
