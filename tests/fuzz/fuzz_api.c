@@ -491,7 +491,8 @@ static void check_parsers(const char *line, const uint8_t *data, size_t size)
 		abort();
 	if (path_named(line, "/v1/exports/", "/backfill", id, sizeof(id)) == 0 &&
 	    (!*id || strchr(id, '/') || strncmp(line, "/v1/exports/", 12) != 0 ||
-	     strncmp(line + 12, id, strlen(id)) != 0 || strcmp(line + 12 + strlen(id), "/backfill")))
+	     strncmp(line + 12, id, strlen(id)) != 0 ||
+	     strcmp(line + 12 + strlen(id), "/backfill")))
 		abort();
 }
 

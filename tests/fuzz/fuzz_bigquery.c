@@ -86,7 +86,8 @@ static void check_cell(const struct bq_field *f, const struct rm_cell *c)
 			abort();
 		break;
 	case RM_TIMESTAMP:
-		if (f->type == BQ_T_TIMESTAMP && (c->nsec < 0 || c->nsec >= 1000000000 || c->nsec % 1000))
+		if (f->type == BQ_T_TIMESTAMP &&
+		    (c->nsec < 0 || c->nsec >= 1000000000 || c->nsec % 1000))
 			abort();
 		break;
 	default:

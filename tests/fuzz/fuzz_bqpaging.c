@@ -89,7 +89,8 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 	const struct answer *a;
 
 	(void)bearer, (void)extra, (void)body, (void)content_type;
-	if (strncmp(url, BASE "/bigquery/v2/projects/", strlen(BASE "/bigquery/v2/projects/")) != 0) {
+	if (strncmp(url, BASE "/bigquery/v2/projects/",
+		    strlen(BASE "/bigquery/v2/projects/")) != 0) {
 		fprintf(stderr, "%s: URL \"%s\" is not the endpoint's\n", what, url);
 		abort();
 	}
@@ -179,7 +180,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rm_config mc = {.source = "bq",
-			       .map_json = "{\"custom_id\": \"id\", \"attributes\": {\"seen\": \"t\"}}",
+			       .map_json =
+				       "{\"custom_id\": \"id\", \"attributes\": {\"seen\": \"t\"}}",
 			       .kind = "attributes"};
 	struct bq_query_config qc = {.endpoint = BASE "/", .project = "my project",
 				     .query = "SELECT t, id FROM d.t WHERE t >= @cursor"};

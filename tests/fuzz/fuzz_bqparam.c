@@ -55,10 +55,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!type_out[0])
 				abort();
 			/* a value passed through as written is never cut */
-			if (param && (strcmp(type_out, "STRING") == 0 || strcmp(type_out, "BYTES") == 0 ||
-				      strcmp(type_out, "INT64") == 0 || strcmp(type_out, "NUMERIC") == 0) &&
+			if (param &&
+			    (strcmp(type_out, "STRING") == 0 || strcmp(type_out, "BYTES") == 0 ||
+			     strcmp(type_out, "INT64") == 0 || strcmp(type_out, "NUMERIC") == 0) &&
 			    strcmp(value, param) != 0) {
-				fprintf(stderr, "param \"%s\" as %s sent as \"%s\"\n", param, type_out, value);
+				fprintf(stderr, "param \"%s\" as %s sent as \"%s\"\n", param,
+					type_out, value);
 				abort();
 			}
 			if (strcmp(type_out, "TIMESTAMP") == 0 || strcmp(type_out, "DATE") == 0) {
@@ -68,7 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 * year BigQuery refuses itself: not checked here */
 				if ((!param || rm_time_parse(param, &s, &ns) == 0) &&
 				    rm_time_parse(value, &s, &ns) != 0) {
-					fprintf(stderr, "param \"%s\" as %s gives \"%s\"\n", param ? param : "(null)", type_out, value);
+					fprintf(stderr, "param \"%s\" as %s gives \"%s\"\n",
+						param ? param : "(null)", type_out, value);
 					abort();
 				}
 			}

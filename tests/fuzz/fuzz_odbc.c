@@ -157,7 +157,8 @@ static void fuzz_row(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < n; i++) {
 			if (cells[i].is_null)
 				continue;
-			if (cols[i].c_type == SQL_C_WCHAR && (!cells[i].text || !is_utf8(cells[i].text)))
+			if (cols[i].c_type == SQL_C_WCHAR &&
+			    (!cells[i].text || !is_utf8(cells[i].text)))
 				abort();
 			if (cols[i].c_type == SQL_C_TYPE_TIMESTAMP) {
 				char buf[64];

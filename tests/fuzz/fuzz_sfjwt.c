@@ -191,7 +191,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > 16384)
 		return 0;
-	if (!(s1 = memchr(data, 1, size)) || !(s2 = memchr(s1 + 1, 1, size - (size_t)(s1 + 1 - data))))
+	if (!(s1 = memchr(data, 1, size)) ||
+	    !(s2 = memchr(s1 + 1, 1, size - (size_t)(s1 + 1 - data))))
 		return 0;
 	account = strndup((const char *)data, (size_t)(s1 - data));
 	user = strndup((const char *)s1 + 1, (size_t)(s2 - s1 - 1));
@@ -210,7 +211,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		const char *fp = sf_jwt_fingerprint(j);
 		if (strncmp(fp, "SHA256:", 7) != 0 || strlen(fp) != 7 + 44 ||
-		    strspn(fp + 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
+		    strspn(fp + 7,
+			   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
 			    44)
 			abort();
 	}

@@ -140,7 +140,8 @@ static void check_epoch(const char *text, const struct rm_cell *c)
 {
 	char want[64], got[64];
 
-	if (c->nsec < 0 || c->nsec >= 1000000000 || c->sec > EPOCH_MAX_S || c->sec < -EPOCH_MAX_S - 1)
+	if (c->nsec < 0 || c->nsec >= 1000000000 || c->sec > EPOCH_MAX_S ||
+	    c->sec < -EPOCH_MAX_S - 1)
 		abort();
 	canonical(text, strcspn(text, " "), 1, want, sizeof(want));
 	if (c->sec < 0 && c->nsec)
@@ -426,7 +427,8 @@ static void converse(struct sf_api *a, char **answers, size_t n_answers)
 	if (!(root = json_loads(a->resp.p, 0, NULL)))
 		return;
 	if (take_result(a, root, NULL, err, sizeof(err)) == HUB_OK) {
-		if (a->n_cols == 0 || a->n_parts == 0 || (a->n_parts > 1 && !handle_is_valid(a->handle)))
+		if (a->n_cols == 0 || a->n_parts == 0 ||
+		    (a->n_parts > 1 && !handle_is_valid(a->handle)))
 			abort();
 		read_rows(a, answers, n_answers);
 	} else if (!err[0]) {
@@ -439,9 +441,10 @@ static void converse(struct sf_api *a, char **answers, size_t n_answers)
 
 static void read_cell(const uint8_t *data, size_t size)
 {
+	/* time last: it rewrites v */
 	static const char *const types[] = {"text", "fixed", "real", "boolean", "date",
 					    "timestamp_ntz", "timestamp_ltz", "timestamp_tz",
-					    "variant", "decfloat", "time"}; /* time last: it rewrites v */
+					    "variant", "decfloat", "time"};
 	json_t *v = json_stringn((const char *)data, size); /* UTF-8, as json_loads() leaves it */
 	struct rm_cell c;
 	int64_t sec;

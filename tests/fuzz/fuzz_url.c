@@ -99,7 +99,8 @@ static void check_url(const char *url, const char *secret)
 	}
 	free(password); /* also set on a refusal: postgres_destroy() frees it */
 	/* the same rules on host and port; dbname is the store's alone */
-	if (!strchr(url, '@') && !strcasestr(url, "%40") && store_ok >= 0 && export_ok >= 0 && store_ok != export_ok)
+	if (!strchr(url, '@') && !strcasestr(url, "%40") && store_ok >= 0 && export_ok >= 0 &&
+	    store_ok != export_ok)
 		abort();
 }
 

@@ -174,7 +174,8 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 	*n_done = 0;
 	if (strcmp(s->fail, "auth") == 0 || strcmp(s->fail, "config") == 0) {
 		snprintf(err, err_size, "scripted %s failure", s->fail);
-		return record(s, call, changes, n, 0, s->fail[0] == 'a' ? HUB_ERR_AUTH : HUB_ERR_CONFIG);
+		return record(s, call, changes, n, 0,
+			      s->fail[0] == 'a' ? HUB_ERR_AUTH : HUB_ERR_CONFIG);
 	}
 	if (strcmp(s->fail, "unterminated") == 0) {
 		memset(err, 'x', err_size);

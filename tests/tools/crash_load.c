@@ -156,18 +156,20 @@ static void seg_event(struct request *rq, const char *sep, int w, long k, int i,
 	char ts[64];
 
 	iso_time(BASE_MS + k * 1000 + i * 10 + w, ts);
-	text_printf(&ev, "{\"type\":\"%s\",\"messageId\":\"crash-w%d-r%ld-e%d\",\"timestamp\":\"%s\",",
+	text_printf(&ev,
+		    "{\"type\":\"%s\",\"messageId\":\"crash-w%d-r%ld-e%d\",\"timestamp\":\"%s\",",
 		    strcmp(type, "identify") == 0 ? "identify" : "track", w, k, i, ts);
 	if (strcmp(type, "identify") == 0) {
-		text_printf(&ev, "\"userId\":\"w%d-u%ld\",\"anonymousId\":\"w%d-a%ld-%ld\",", w, u, w,
-			    u, install);
+		text_printf(&ev, "\"userId\":\"w%d-u%ld\",\"anonymousId\":\"w%d-a%ld-%ld\",", w, u,
+			    w, u, install);
 		text_printf(&ev, "\"traits\":{\"email\":\"w%du%ld@example.com\",\"plan\":\"p%ld\","
 			    "\"visits\":%ld},", w, u, k % 5, k);
 		text_printf(&ev, "\"context\":{\"os\":{\"name\":\"iOS\"},\"locale\":\"fr-FR\"}}");
 	} else if (strcmp(type, "anon") == 0) {
 		text_printf(&ev, "\"anonymousId\":\"w%d-a%ld-%ld\",\"event\":\"Viewed\",", w, u,
 			    install);
-		text_printf(&ev, "\"properties\":{\"k\":%ld},\"context\":{\"os\":{\"name\":\"iOS\"}}}",
+		text_printf(&ev,
+			    "\"properties\":{\"k\":%ld},\"context\":{\"os\":{\"name\":\"iOS\"}}}",
 			    k);
 	} else {
 		text_printf(&ev, "\"userId\":\"w%d-u%ld\",\"event\":\"Bought\",", w, u);
@@ -186,7 +188,8 @@ static void seg_event(struct request *rq, const char *sep, int w, long k, int i,
  * view, with its message ID where the form puts it. */
 static void mp_event(struct text *b, const char *id, int i, int64_t t, long k, int is_webhook)
 {
-	text_printf(b, "%s{\"event_type\":\"%s\",", i ? "," : "", i ? "screen_view" : "custom_event");
+	text_printf(b, "%s{\"event_type\":\"%s\",", i ? "," : "",
+		    i ? "screen_view" : "custom_event");
 	if (is_webhook)
 		text_printf(b, "\"message_id\":\"%s\",\"data\":{", id);
 	else
@@ -208,9 +211,11 @@ static void mp_batch(struct request *rq, const char *sep, int w, long k, int j, 
 	int64_t t = BASE_MS + k * 1000 + j * 100 + w;
 	struct text b = {0};
 
-	text_printf(&b, "{\"environment\":\"production\",\"source_request_id\":\"crash-w%d-r%ld-b%d\",",
+	text_printf(&b,
+		    "{\"environment\":\"production\",\"source_request_id\":\"crash-w%d-r%ld-b%d\",",
 		    w, k, j);
-	text_printf(&b, "\"mp_deviceid\":\"w%d-d%ld-%ld\",\"device_info\":{\"platform\":\"Android\"},",
+	text_printf(&b,
+		    "\"mp_deviceid\":\"w%d-d%ld-%ld\",\"device_info\":{\"platform\":\"Android\"},",
 		    w, u, install);
 	text_printf(&b, "\"timestamp_unixtime_ms\":%lld,", (long long)t + 50);
 	if (k % 3 == 1)
@@ -221,7 +226,8 @@ static void mp_batch(struct request *rq, const char *sep, int w, long k, int j, 
 	else
 		text_printf(&b, "\"user_identities\":{\"customer_id\":\"w%d-u%ld\"},", w, u);
 	if (k % 2 == 0)
-		text_printf(&b, "\"user_attributes\":{\"plan\":\"p%ld\",\"Favorite Color\":\"c%ld\"},",
+		text_printf(&b,
+			    "\"user_attributes\":{\"plan\":\"p%ld\",\"Favorite Color\":\"c%ld\"},",
 			    k % 5, k % 7);
 	text_printf(&b, "\"events\":[");
 	for (int i = 0; i < 2; i++) {

@@ -131,7 +131,8 @@ static int run_idle(int n, int wait_ms)
 		int k = 0;
 		for (int i = 0; i < n; i++)
 			if (fds[i] >= 0)
-				p[k++] = (struct pollfd){.fd = fds[i], .events = POLLIN | POLLRDHUP};
+				p[k++] =
+					(struct pollfd){.fd = fds[i], .events = POLLIN | POLLRDHUP};
 		if (poll(p, (nfds_t)k, 200) < 0 && errno != EINTR)
 			return 2;
 		for (int i = 0; i < k; i++) {
@@ -150,7 +151,8 @@ static int run_idle(int n, int wait_ms)
 				first = last;
 		}
 	}
-	printf("closed by the hub %d of %d, first after %lld ms, last after %lld ms; %d still open\n",
+	printf("closed by the hub %d of %d, first after %lld ms, last after %lld ms; %d "
+	       "still open\n",
 	       closed, opened, (long long)first, (long long)last, open_now);
 	for (int i = 0; i < n; i++)
 		if (fds[i] >= 0)
@@ -208,7 +210,8 @@ static void report_slow(const char *what, struct slow *s, int n, int is_body, in
 		if (s[i].closed_ms > last)
 			last = s[i].closed_ms;
 	}
-	printf("%s: %d of %d cut by the hub (first after %lld ms, last after %lld ms) within %lld ms\n",
+	printf("%s: %d of %d cut by the hub (first after %lld ms, last after %lld ms) "
+	       "within %lld ms\n",
 	       what, cut, total, (long long)first, (long long)last, (long long)run_ms);
 }
 
@@ -223,7 +226,8 @@ static int run_slow(int n_headers, int n_bodies, int interval_ms, int run_ms, co
 	if (!s)
 		return 2;
 	/* headers that never end within the run: a long header line */
-	snprintf(head_text, sizeof(head_text), "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", path);
+	snprintf(head_text, sizeof(head_text),
+		 "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", path);
 	memset(head_text + strlen(head_text), 'a', sizeof(head_text) - strlen(head_text) - 1);
 	snprintf(body_head, sizeof(body_head),
 		 "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -258,8 +262,8 @@ static int run_slow(int n_headers, int n_bodies, int interval_ms, int run_ms, co
 			if (s[i].closed_ms >= 0)
 				continue;
 			if (is_closed(s[i].fd) ||
-			    (s[i].pos < s[i].len &&
-			     send(s[i].fd, s[i].text + s[i].pos, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)) {
+			    (s[i].pos < s[i].len && send(s[i].fd, s[i].text + s[i].pos, 1,
+							 MSG_NOSIGNAL | MSG_DONTWAIT) != 1)) {
 				s[i].closed_ms = mono_ms() - t0;
 				close(s[i].fd);
 				open_now--;
@@ -392,7 +396,8 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 8 && strcmp(argv[1], "slow") == 0) {
 		port = atoi(argv[2]);
-		return run_slow(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argv[7]);
+		return run_slow(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]),
+				argv[7]);
 	}
 	if (argc >= 5 && strcmp(argv[1], "big-length") == 0) {
 		port = atoi(argv[2]);
@@ -402,8 +407,9 @@ int main(int argc, char **argv)
 		port = atoi(argv[2]);
 		return run_big_chunked(argv[3], argv[4]);
 	}
-	fprintf(stderr, "usage: limits_client idle PORT N WAIT_MS\n"
-			"       limits_client slow PORT N_HEADERS N_BODIES INTERVAL_MS RUN_MS PATH\n"
-			"       limits_client big-length|big-chunked PORT PATH AUTH\n");
+	fprintf(stderr,
+		"usage: limits_client idle PORT N WAIT_MS\n"
+		"       limits_client slow PORT N_HEADERS N_BODIES INTERVAL_MS RUN_MS PATH\n"
+		"       limits_client big-length|big-chunked PORT PATH AUTH\n");
 	return 2;
 }

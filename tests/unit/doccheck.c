@@ -9,7 +9,8 @@
 
 static int cmp_str(const void *a, const void *b)
 {
-	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+	return strcmp(json_string_value(*(json_t *const *)a),
+		      json_string_value(*(json_t *const *)b));
 }
 
 static int all_strings(const json_t *arr)
@@ -87,7 +88,8 @@ static int push_differs(const json_t *insts, const json_t *push)
 		int found = 0;
 		json_array_foreach(insts, i, v)
 			found |= json_is_true(json_object_get(v, "push_enabled")) &&
-				 json_equal(json_object_get(v, "platform"), json_array_get(push, j));
+				 json_equal(json_object_get(v, "platform"),
+					    json_array_get(push, j));
 		n_listed += (size_t)found;
 	}
 	return n_listed != json_array_size(push);
@@ -145,7 +147,8 @@ int doccheck_rules(const json_t *doc, int all_events, char *err, size_t err_size
 	for (i = 0; i < json_array_size(events); i++)
 		for (size_t j = i + 1; j < json_array_size(events); j++) {
 			json_t *a = json_array_get(events, i), *b = json_array_get(events, j);
-			if (json_equal(json_object_get(a, "message_id"), json_object_get(b, "message_id")) &&
+			if (json_equal(json_object_get(a, "message_id"),
+				       json_object_get(b, "message_id")) &&
 			    json_equal(json_object_get(a, "source"), json_object_get(b, "source")))
 				FAIL("event %s listed twice",
 				     json_string_value(json_object_get(a, "message_id")));

@@ -200,9 +200,9 @@ static int vtry_open(struct pt_fixture *f, const char *plugin, char *err, size_t
 	}
 	f->call.stop = &f->stop;
 	f->call.ctx = &f->got;
-	rc = plugin_instance_create(&f->mod,
-				    f->cfg->n_sources > 0 ? &f->cfg->sources[0] : &f->cfg->exports[0],
-				    &f->inst, err, err_size);
+	rc = plugin_instance_create(
+		&f->mod, f->cfg->n_sources > 0 ? &f->cfg->sources[0] : &f->cfg->exports[0],
+		&f->inst, err, err_size);
 	if (rc != 0)
 		f->inst = NULL;
 	f->call.inst = f->inst;
@@ -450,8 +450,8 @@ long pt_sweep_out_of_memory(struct pt_fixture *f, const char *path, const char *
 		int status = sweep_try(f, path, auth, body, fail, n, &got, &n_tried);
 		int is_ok = status == want_status ? strcmp(got, want) == 0 : status >= 500;
 		if (!is_ok)
-			fprintf(stderr, "\n  %s, allocation %ld failing: %d %s", path ? path : "import",
-				n, status, got);
+			fprintf(stderr, "\n  %s, allocation %ld failing: %d %s",
+				path ? path : "import", n, status, got);
 		CU_ASSERT(is_ok);
 		free(got);
 		if (n_tried < n) /* nothing failed */

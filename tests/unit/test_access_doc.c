@@ -85,13 +85,14 @@ static struct testhub *world_start(void)
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		char inst[32];
 		snprintf(inst, sizeof(inst), "I%d", sizes[k]);
-		snprintf(line, sizeof(line),
-			 "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"id-%d\","
-			 "\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":{\"custom_id\":"
-			 "\"C%d\",\"installation_id\":\"%s\"},\"platform\":\"ios\",\"attributes\":"
-			 "{\"plan\":\"gold\",\"$email_address\":\"c%d@example.com\",\"n\":%d},"
-			 "\"consent\":{\"email_marketing\":\"subscribed\"}}",
-			 sizes[k], sizes[k], inst, sizes[k], sizes[k]);
+		snprintf(
+			line, sizeof(line),
+			"{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"id-%d\","
+			"\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":{\"custom_id\":"
+			"\"C%d\",\"installation_id\":\"%s\"},\"platform\":\"ios\",\"attributes\":"
+			"{\"plan\":\"gold\",\"$email_address\":\"c%d@example.com\",\"n\":%d},"
+			"\"consent\":{\"email_marketing\":\"subscribed\"}}",
+			sizes[k], sizes[k], inst, sizes[k], sizes[k]);
 		apply(th, line);
 		add_events(th, inst, sizes[k]);
 	}
@@ -110,8 +111,9 @@ static struct testhub *world_start(void)
 		  "\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"E\","
 		  "\"installation_id\":\"IE\"}}");
 	add_events(th, "IE", 20);
-	apply(th, "{\"type\":\"erase\",\"source\":\"test\",\"message_id\":\"e-2\","
-		  "\"timestamp\":\"2025-03-06T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"E\"}}");
+	apply(th,
+	      "{\"type\":\"erase\",\"source\":\"test\",\"message_id\":\"e-2\","
+	      "\"timestamp\":\"2025-03-06T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"E\"}}");
 	return th;
 }
 
@@ -230,7 +232,8 @@ static void expect_same(struct testhub *th, const json_t *head, const char *wrap
 		size_t i = 0;
 		while (built[i] && built[i] == rec.text.data[i])
 			i++;
-		fprintf(stderr, "\n  %s=%s: differ at byte %zu:\n   built    %.80s\n   streamed %.80s\n",
+		fprintf(stderr,
+			"\n  %s=%s: differ at byte %zu:\n   built    %.80s\n   streamed %.80s\n",
 			by, value, i, built + (i > 20 ? i - 20 : 0),
 			rec.text.data + (i > 20 ? i - 20 : 0));
 		CU_FAIL("the streamed document differs from the built one");
@@ -421,15 +424,16 @@ static void add_logins(struct testhub *th, const char *custom_id, const char *in
 			   "{\"custom_id\":\"%s\",\"installation_id\":\"%s\"}}\n",
 		      custom_id, custom_id, inst);
 	for (int i = 1; i <= n; i++)
-		strbuf_printf(&sb,
-			      "{\"type\":\"logout\",\"source\":\"test\",\"message_id\":\"%s-o%d\","
-			      "\"timestamp\":\"2025-03-02T10:%02d:%02d.000Z\",\"identifiers\":"
-			      "{\"installation_id\":\"%s\"}}\n"
-			      "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"%s-i%d\","
-			      "\"timestamp\":\"2025-03-02T10:%02d:%02d.500Z\",\"identifiers\":"
-			      "{\"custom_id\":\"%s\",\"installation_id\":\"%s\"}}\n",
-			      custom_id, i, i / 60, i % 60, inst, custom_id, i, i / 60, i % 60,
-			      custom_id, inst);
+		strbuf_printf(
+			&sb,
+			"{\"type\":\"logout\",\"source\":\"test\",\"message_id\":\"%s-o%d\","
+			"\"timestamp\":\"2025-03-02T10:%02d:%02d.000Z\",\"identifiers\":"
+			"{\"installation_id\":\"%s\"}}\n"
+			"{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"%s-i%d\","
+			"\"timestamp\":\"2025-03-02T10:%02d:%02d.500Z\",\"identifiers\":"
+			"{\"custom_id\":\"%s\",\"installation_id\":\"%s\"}}\n",
+			custom_id, i, i / 60, i % 60, inst, custom_id, i, i / 60, i % 60, custom_id,
+			inst);
 	CU_ASSERT_FATAL(!sb.failed);
 	apply(th, sb.data);
 	strbuf_free(&sb);
@@ -626,12 +630,15 @@ static void test_a_store_failure_midway_is_a_500_never_a_cut_document(void)
 	CU_ASSERT_FALSE(is_broken);
 	doc = json_loads(clean, 0, NULL);
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "status")), "done");
-	CU_ASSERT_EQUAL(json_array_size(json_object_get(
-				json_object_get(json_array_get(json_object_get(
-							json_object_get(doc, "document"), "profiles"), 0),
-						"profile"),
-				"events")),
-			3 * PAGE + 17);
+	CU_ASSERT_EQUAL(
+		json_array_size(json_object_get(
+			json_object_get(
+				json_array_get(json_object_get(json_object_get(doc, "document"),
+							       "profiles"),
+					       0),
+				"profile"),
+			"events")),
+		3 * PAGE + 17);
 	json_decref(doc);
 	status = request_status(api, clean);
 	CU_ASSERT_STRING_EQUAL(status ? status : "", "done");

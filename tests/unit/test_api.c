@@ -548,8 +548,8 @@ static void test_api_without_tokens_says_none_is_set(void)
 	w.th->cfg->n_api_tokens = 0; /* as a config without api.tokens loads */
 	CU_ASSERT_EQUAL(get_one(&w, "/v1/sources", NULL, NULL, code, message), 403);
 	CU_ASSERT_STRING_EQUAL(code, "forbidden");
-	CU_ASSERT_STRING_EQUAL(message,
-			       "no token is allowed: api.tokens is not set in the hub's configuration");
+	CU_ASSERT_STRING_EQUAL(
+		message, "no token is allowed: api.tokens is not set in the hub's configuration");
 	w.th->cfg->n_api_tokens = n;
 	world_stop(&w);
 }
@@ -600,7 +600,8 @@ static void test_store_unavailable_names_its_path_in_the_log_only(void)
 		{"GET", "/v1/profiles/", "events", NULL, NULL},
 		{"GET", "/v1/profiles/", "history", NULL, NULL},
 		{"GET", "/v1/privacy/requests/pr_0123456789abcdef", NULL, NULL, NULL},
-		{"POST", "/v1/privacy/requests", NULL, NULL, "{\"type\":\"access\",\"custom_id\":\"H\"}"},
+		{"POST", "/v1/privacy/requests", NULL, NULL,
+		 "{\"type\":\"access\",\"custom_id\":\"H\"}"},
 	};
 	struct world w;
 	struct hub_config *cfg = NULL;
@@ -676,12 +677,13 @@ static void shared_email_start(struct world *w)
 	w->th = testhub_start("api:\n  tokens: [\"" API_TOKEN "\"]\n"
 			      "identity:\n  external:\n    crm_id: {limit: 1, priority: 1}\n");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w->th);
-	apply(w->th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"a-1\","
-		     "\"timestamp\":\"2025-03-01T08:00:00.000Z\",\"identifiers\":{\"custom_id\":\"A\","
-		     "\"installation_id\":\"IA\",\"crm_id\":\"K\"},\"platform\":\"ios\","
-		     "\"push_enabled\":true,\"attributes\":{\"$email_address\":\"" SHARED_EMAIL "\","
-		     "\"plan\":\"gold\",\"tags\":[\"x\",\"y\"]},"
-		     "\"consent\":{\"email_marketing\":\"subscribed\"}}");
+	apply(w->th,
+	      "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"a-1\","
+	      "\"timestamp\":\"2025-03-01T08:00:00.000Z\",\"identifiers\":{\"custom_id\":\"A\","
+	      "\"installation_id\":\"IA\",\"crm_id\":\"K\"},\"platform\":\"ios\","
+	      "\"push_enabled\":true,\"attributes\":{\"$email_address\":\"" SHARED_EMAIL "\","
+	      "\"plan\":\"gold\",\"tags\":[\"x\",\"y\"]},"
+	      "\"consent\":{\"email_marketing\":\"subscribed\"}}");
 	apply(w->th, "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"a-2\","
 		     "\"timestamp\":\"2025-03-01T08:01:00.000Z\",\"identifiers\":"
 		     "{\"installation_id\":\"IA\"},\"event\":{\"name\":\"buy\",\"properties\":"
@@ -692,11 +694,12 @@ static void shared_email_start(struct world *w)
 	apply(w->th, "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"s-1\","
 		     "\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":"
 		     "{\"installation_id\":\"IS\"},\"event\":{\"name\":\"open\"}}");
-	apply(w->th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"b-1\","
-		     "\"timestamp\":\"2025-03-01T10:00:00.000Z\",\"identifiers\":{\"custom_id\":\"B\","
-		     "\"installation_id\":\"IS\"},\"platform\":\"android\",\"push_enabled\":true,"
-		     "\"attributes\":{\"$email_address\":\"" SHARED_EMAIL "\","
-		     "\"$phone_number\":\"+15550100\"},\"consent\":{\"sms_marketing\":\"subscribed\"}}");
+	apply(w->th,
+	      "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"b-1\","
+	      "\"timestamp\":\"2025-03-01T10:00:00.000Z\",\"identifiers\":{\"custom_id\":\"B\","
+	      "\"installation_id\":\"IS\"},\"platform\":\"android\",\"push_enabled\":true,"
+	      "\"attributes\":{\"$email_address\":\"" SHARED_EMAIL "\","
+	      "\"$phone_number\":\"+15550100\"},\"consent\":{\"sms_marketing\":\"subscribed\"}}");
 	CU_ASSERT_EQUAL_FATAL(pid_of(w->th, "A", w->pid), 0);
 	CU_ASSERT_EQUAL_FATAL(profile_find(w->th->reader, "email", SHARED_EMAIL, ids, 4), 2);
 	CU_ASSERT_EQUAL_FATAL(api_open(&w->api, w->th->cfg, w->th->intake, NULL, err, sizeof(err)),
@@ -732,7 +735,8 @@ static void sweep_build(struct store *s, const char *pid,
 		n_tried = alloc_count();
 		alloc_fail_after(0);
 		if (rc == 1 && !json_equal(got, want))
-			fprintf(stderr, "\n  allocation %ld failing: a document unlike the whole one", n);
+			fprintf(stderr,
+				"\n  allocation %ld failing: a document unlike the whole one", n);
 		CU_ASSERT(rc == 1 ? json_equal(got, want) : rc == -1 && s->err[0] != '\0');
 		json_decref(got);
 		if (n_tried < n) /* nothing failed: every allocation was tried */
@@ -791,7 +795,8 @@ static void sweep_get(struct world *w, const char *path, const char *key, const 
 		free(got);
 		free(logged);
 		if (status != 200) { /* its connection was closed: pool a new one */
-			CU_ASSERT_EQUAL(get_faulted(w, 0, path, key, value, &got, NULL, &n_tried), 200);
+			CU_ASSERT_EQUAL(get_faulted(w, 0, path, key, value, &got, NULL, &n_tried),
+					200);
 			free(got);
 		}
 		if (n_tried < n) /* nothing failed */
@@ -866,7 +871,8 @@ static void test_a_response_out_of_room_for_a_header_is_a_500(void)
 	} rows[] = {
 		{0, "/", NULL, 200, NULL, "Referrer-Policy"},
 		{0, "/v1/profiles", NULL, 401, NULL, "WWW-Authenticate"},
-		{4, "/", NULL, 500, "a response holds at most 4 headers: Referrer-Policy found it full",
+		{4, "/", NULL, 500,
+		 "a response holds at most 4 headers: Referrer-Policy found it full",
 		 "Cache-Control"},
 		{2, "/v1/profiles", NULL, 500,
 		 "a response holds at most 2 headers: X-Content-Type-Options found it full",
@@ -893,7 +899,8 @@ static void test_a_response_out_of_room_for_a_header_is_a_500(void)
 		CU_ASSERT_PTR_NOT_NULL(header_of(&resp, rows[i].kept));
 		if (rows[i].lost) {
 			CU_ASSERT_PTR_NOT_NULL(strstr(logged, rows[i].lost));
-			CU_ASSERT_PTR_NOT_NULL(resp.body ? strstr(resp.body, "\"internal\"") : NULL);
+			CU_ASSERT_PTR_NOT_NULL(resp.body ? strstr(resp.body, "\"internal\"")
+							 : NULL);
 			CU_ASSERT_STRING_EQUAL(header_of(&resp, "Cache-Control"), "no-store");
 		} else {
 			CU_ASSERT_STRING_EQUAL(logged, "");

@@ -105,8 +105,8 @@ static const struct cell_case cells[] = {
 	 * double), not refused as not JSON */
 	{"JSON", NULL, "\"{\\\"id\\\":12345678901234567890}\"", 1, HUB_OK, RM_JSON,
 	 "{\"id\":12345678901234567890}"},
-	{"JSON", "REPEATED", "[{\"v\": \"{\\\"id\\\":-12345678901234567890}\"}]", 1, HUB_OK, RM_JSON,
-	 "[{\"id\":-12345678901234567890}]"},
+	{"JSON", "REPEATED", "[{\"v\": \"{\\\"id\\\":-12345678901234567890}\"}]", 1, HUB_OK,
+	 RM_JSON, "[{\"id\":-12345678901234567890}]"},
 	{"STRING", NULL, "\"Zoë 🚀\"", 1, HUB_OK, RM_STRING, "Zoë 🚀"},
 	/* BYTES: the base64 text, compared by its bytes as a cursor value */
 	{"BYTES", NULL, "\"/A==\"", 1, HUB_OK, RM_BYTES, "/A=="},
@@ -127,7 +127,8 @@ static const struct cell_case cells[] = {
 	{"NUMERIC", "REPEATED", "[{\"v\": \"9.99\"}, {\"v\": \"1e2\"}]", 1, HUB_OK, RM_JSON,
 	 "[9.99,1e2]"},
 	{"BOOL", "REPEATED", "[{\"v\": \"true\"}]", 1, HUB_OK, RM_JSON, "[true]"},
-	{"JSON", "REPEATED", "[{\"v\": \"{\\\"k\\\":null}\"}]", 1, HUB_OK, RM_JSON, "[{\"k\":null}]"},
+	{"JSON", "REPEATED", "[{\"v\": \"{\\\"k\\\":null}\"}]", 1, HUB_OK, RM_JSON,
+	 "[{\"k\":null}]"},
 	{"JSON", "REPEATED", "[{\"v\": \"{bad\"}]", 1, HUB_ERR_INTERNAL},
 	{"STRING", "REPEATED", "[\"a\"]", 1, HUB_ERR_INTERNAL},
 	{"INT64", "REPEATED", "[{\"v\": \"x\"}]", 1, HUB_ERR_INTERNAL},
@@ -158,20 +159,21 @@ static void test_cells_decode_every_type(void)
 		CU_ASSERT_FATAL(bq_schema_parse(schema, &f, &n, err, sizeof(err)) == 0);
 		rc = bq_cell_decode(&f[0], v, c->is_micros, &cell, &scratch, err, sizeof(err));
 		if (rc != c->rc)
-			fprintf(stderr, "\ncell %zu (%s %s): rc %d, expected %d: %s\n", i, c->type, c->v,
-				rc, c->rc, err);
+			fprintf(stderr, "\ncell %zu (%s %s): rc %d, expected %d: %s\n", i, c->type,
+				c->v, rc, c->rc, err);
 		CU_ASSERT_EQUAL(rc, c->rc);
 		if (rc == HUB_OK && c->rc == HUB_OK) {
 			CU_ASSERT_EQUAL(bq_rm_type(&f[0]), c->rm);
 			CU_ASSERT_EQUAL(cell.is_null, c->is_null);
 			if (c->text && !(cell.text && strcmp(cell.text, c->text) == 0)) {
-				fprintf(stderr, "\ncell %zu (%s %s): text %s, expected %s\n", i, c->type,
-					c->v, cell.text ? cell.text : "(null)", c->text);
+				fprintf(stderr, "\ncell %zu (%s %s): text %s, expected %s\n", i,
+					c->type, c->v, cell.text ? cell.text : "(null)", c->text);
 				CU_FAIL("cell text");
 			}
 			if (c->rm == RM_TIMESTAMP && (cell.sec != c->sec || cell.nsec != c->nsec)) {
-				fprintf(stderr, "\ncell %zu (%s): %lld.%09d, expected %lld.%09d\n", i, c->v,
-					(long long)cell.sec, cell.nsec, (long long)c->sec, c->nsec);
+				fprintf(stderr, "\ncell %zu (%s): %lld.%09d, expected %lld.%09d\n",
+					i, c->v, (long long)cell.sec, cell.nsec, (long long)c->sec,
+					c->nsec);
 				CU_FAIL("cell instant");
 			}
 			if (c->rm == RM_FLOAT && isinf(c->f)) {
@@ -216,7 +218,8 @@ static const char record_schema[] =
 	"     {\"name\": \"lat\", \"type\": \"FLOAT\"}, {\"name\": \"lon\", \"type\": \"FLOAT\"}]},"
 	"   {\"name\": \"seen\", \"type\": \"TIMESTAMP\", \"mode\": \"REPEATED\"}]},"
 	" {\"name\": \"items\", \"type\": \"RECORD\", \"mode\": \"REPEATED\", \"fields\": ["
-	"   {\"name\": \"sku\", \"type\": \"STRING\"}, {\"name\": \"qty\", \"type\": \"INTEGER\"}]}]";
+	"   {\"name\": \"sku\", \"type\": \"STRING\"}, {\"name\": \"qty\", \"type\": "
+	"\"INTEGER\"}]}]";
 
 static void test_record_and_repeated_record_are_json(void)
 {
@@ -242,8 +245,9 @@ static void test_record_and_repeated_record_are_json(void)
 	CU_ASSERT_EQUAL(bq_rm_type(&f[1]), RM_JSON);
 
 	CU_ASSERT_EQUAL(bq_cell_decode(&f[0], addr, 1, &cell, &scratch, err, sizeof(err)), HUB_OK);
-	CU_ASSERT_STRING_EQUAL(cell.text, "{\"city\":\"Zürich\",\"zip\":null,\"geo\":{\"lat\":47.5,"
-				       "\"lon\":8.25},\"seen\":[\"2026-01-05T00:00:00.123456Z\"]}");
+	CU_ASSERT_STRING_EQUAL(cell.text,
+			       "{\"city\":\"Zürich\",\"zip\":null,\"geo\":{\"lat\":47.5,"
+			       "\"lon\":8.25},\"seen\":[\"2026-01-05T00:00:00.123456Z\"]}");
 	CU_ASSERT_EQUAL(bq_cell_decode(&f[1], items, 1, &cell, &scratch, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_STRING_EQUAL(cell.text, "[{\"sku\":\"s1\",\"qty\":2},{\"sku\":null,\"qty\":-3}]");
 	CU_ASSERT_EQUAL(bq_cell_decode(&f[0], json_null(), 1, &cell, &scratch, err, sizeof(err)),
@@ -291,7 +295,8 @@ struct envelope_case {
 };
 
 #define ENV(code, reason, msg)                                                              \
-	"{\"error\": {\"code\": " #code ", \"message\": \"" msg "\", \"errors\": [{\"message\": \"" \
+	"{\"error\": {\"code\": " #code ", \"message\": \"" msg "\", "                      \
+	"\"errors\": [{\"message\": \""                                                     \
 	msg "\", \"domain\": \"global\", \"reason\": \"" reason "\"}], \"status\": \"X\"}}"
 
 static const struct envelope_case envelopes[] = {
@@ -333,8 +338,8 @@ static void test_error_envelope_decides_the_code(void)
 		const struct envelope_case *c = &envelopes[i];
 		hub_rc rc = bq_error_decode(c->status, c->body, c->retry_after, err, sizeof(err));
 		if (rc != c->rc || strncmp(err, c->message, strlen(c->message)) != 0) {
-			fprintf(stderr, "\nenvelope %zu: rc %d \"%s\", expected %d \"%s\"\n", i, rc, err,
-				c->rc, c->message);
+			fprintf(stderr, "\nenvelope %zu: rc %d \"%s\", expected %d \"%s\"\n", i, rc,
+				err, c->rc, c->message);
 			CU_FAIL("envelope");
 		}
 		CU_ASSERT(strchr(err, '\n') == NULL);
@@ -454,7 +459,8 @@ struct param_case {
 
 static const struct param_case params[] = {
 	{NULL, NULL, 0, "TIMESTAMP", "0001-01-01 00:00:00.000000+00:00"}, /* the first time */
-	{NULL, "2026-01-01T00:22:00.123456789Z", 0, "TIMESTAMP", "2026-01-01 00:22:00.123456+00:00"},
+	{NULL, "2026-01-01T00:22:00.123456789Z", 0, "TIMESTAMP",
+	 "2026-01-01 00:22:00.123456+00:00"},
 	{NULL, "2026-01-01 02:00:00+02:00", 0, "TIMESTAMP", "2026-01-01 00:00:00.000000+00:00"},
 	{NULL, "1969-12-31T23:59:59.5Z", 0, "TIMESTAMP", "1969-12-31 23:59:59.500000+00:00"},
 	{NULL, "42", 0, "INT64", "42"},
@@ -483,13 +489,13 @@ static void test_cursor_parameter_is_typed(void)
 
 	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
 		const struct param_case *c = &params[i];
-		int rc = bq_param_for(c->type, c->param, type, sizeof(type), value, sizeof(value), err,
-				      sizeof(err));
+		int rc = bq_param_for(c->type, c->param, type, sizeof(type), value, sizeof(value),
+				      err, sizeof(err));
 		CU_ASSERT_EQUAL(rc, c->rc);
 		if (rc == 0 && c->rc == 0 &&
 		    (strcmp(type, c->type_out) != 0 || strcmp(value, c->value) != 0)) {
-			fprintf(stderr, "\nparam %zu: %s \"%s\", expected %s \"%s\"\n", i, type, value,
-				c->type_out, c->value);
+			fprintf(stderr, "\nparam %zu: %s \"%s\", expected %s \"%s\"\n", i, type,
+				value, c->type_out, c->value);
 			CU_FAIL("param");
 		}
 		if (rc != 0)
@@ -510,7 +516,8 @@ static char *key_json(EVP_PKEY *key, const char *type)
 	n = BIO_get_mem_data(bio, &pem);
 	j = json_pack("{s:s, s:s, s:s#, s:s, s:s}", "type", type, "private_key_id", "kid-1",
 		      "private_key", pem, (size_t)n, "client_email",
-		      "loader@proj.iam.gserviceaccount.com", "token_uri", "http://127.0.0.1:9/token");
+		      "loader@proj.iam.gserviceaccount.com", "token_uri",
+		      "http://127.0.0.1:9/token");
 	out = json_dumps(j, 0);
 	json_decref(j);
 	BIO_free(bio);
@@ -607,9 +614,10 @@ static void test_key_file_refusals_name_no_secret(void)
 	EVP_PKEY *key = EVP_RSA_gen(2048);
 	char *user_key = key_json(key, "authorized_user"), err[256];
 	struct bq_sa_key *k = NULL;
-	const char *bad[] = {"nope", "[]", "{\"type\": \"service_account\", \"private_key\": \"x\"}",
-			     "{\"client_email\": \"a@b\", \"private_key\": \"-----BEGIN PRIVATE KEY-----"
-			     "\\nAAAA\\n-----END PRIVATE KEY-----\\n\"}"};
+	const char *bad[] = {
+		"nope", "[]", "{\"type\": \"service_account\", \"private_key\": \"x\"}",
+		"{\"client_email\": \"a@b\", \"private_key\": \"-----BEGIN PRIVATE KEY-----"
+		"\\nAAAA\\n-----END PRIVATE KEY-----\\n\"}"};
 
 	CU_ASSERT_EQUAL(bq_sa_key_parse(user_key, &k, err, sizeof(err)), -1);
 	CU_ASSERT(strstr(err, "not service_account") != NULL);
@@ -637,7 +645,8 @@ static void test_key_file_refusals_name_no_secret(void)
  * both were "cannot read PATH", without the reason. */
 static void test_key_file_that_is_no_key_file_is_refused_naming_why(void)
 {
-	char *dir = testlib_mkdtemp(), *big = testlib_write_file(dir, "big", ""), err[512], want[600];
+	char *dir = testlib_mkdtemp(), *big = testlib_write_file(dir, "big", ""), err[512],
+	     want[600];
 	struct bq_sa_key *k = NULL;
 	int fd = open(big, O_WRONLY);
 
@@ -718,18 +727,22 @@ static void test_token_cached_and_renewed_before_expiry(void)
 				   "x", "", 1000, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(a->renew_at_ms, 1000 + 3600 * 1000 - 300 * 1000);
 	/* still fresh: no request (the metadata host is never asked) */
-	CU_ASSERT_STRING_EQUAL(bq_auth_token(a, &h, a->renew_at_ms - 1, &rc, err, sizeof(err)), "t1");
+	CU_ASSERT_STRING_EQUAL(bq_auth_token(a, &h, a->renew_at_ms - 1, &rc, err, sizeof(err)),
+			       "t1");
 	CU_ASSERT_EQUAL(take_token(a, 200, "{\"access_token\": \"t2\", \"expires_in\": 60}", "x",
 				   "", 5000, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(a->renew_at_ms, 5000 + 30 * 1000);
 	CU_ASSERT_EQUAL(bq_auth_invalidate(a), 1);
 	CU_ASSERT_PTR_NULL(a->token);
 
-	CU_ASSERT_EQUAL(take_token(a, 400, "{\"error\": \"invalid_grant\", \"error_description\": "
-				   "\"Invalid JWT Signature.\"}", "the key file's token_uri", "", 0, err,
-				   sizeof(err)), HUB_ERR_AUTH);
-	CU_ASSERT_STRING_EQUAL(err, "the key file's token_uri refused the token request (HTTP 400): "
-				    "invalid_grant: Invalid JWT Signature.");
+	CU_ASSERT_EQUAL(take_token(a, 400,
+				   "{\"error\": \"invalid_grant\", \"error_description\": "
+				   "\"Invalid JWT Signature.\"}",
+				   "the key file's token_uri", "", 0, err, sizeof(err)),
+			HUB_ERR_AUTH);
+	CU_ASSERT_STRING_EQUAL(err,
+			       "the key file's token_uri refused the token request (HTTP 400): "
+			       "invalid_grant: Invalid JWT Signature.");
 	CU_ASSERT_EQUAL(take_token(a, 503, "busy", "the metadata server", "3", 0, err, sizeof(err)),
 			HUB_RETRY);
 	CU_ASSERT(strncmp(err, "retry after 3s: the metadata server refused", 43) == 0);
@@ -810,8 +823,8 @@ static void test_check_refuses_the_map_sync_refuses(void)
 	} rows[] = {
 		{"bigquery", "project: p\n    access_token: t", "{custom_id: id}", "attributes",
 		 "map.attributes: kind attributes needs map.attributes"},
-		{"bigquery", "project: p\n    access_token: t", "{custom_id: id, attributes: {a: a}}",
-		 "attributes", NULL},
+		{"bigquery", "project: p\n    access_token: t",
+		 "{custom_id: id, attributes: {a: a}}", "attributes", NULL},
 		{"bigquery", "project: p\n    access_token: t", "{custom_id: id}", "events",
 		 "map.event: kind events needs map.event.name"},
 		{"snowflake", "transport: odbc\n    dsn: d", "{custom_id: id}", "attributes",
@@ -919,17 +932,21 @@ static void test_create_warns_of_a_clear_text_token_uri(void)
 		text = json_dumps(j, 0);
 		path = testlib_write_file(dir, "key.json", text);
 		testlib_capture_begin(&cap);
-		CU_ASSERT_EQUAL(pt_try_open(&f, "bigquery", err, sizeof(err),
-					    "sources:\n  - name: w\n    plugin: bigquery\n"
-					    "    project: p\n    credentials_file: %s\n"
-					    "    query: SELECT id FROM t WHERE id > :cursor ORDER BY id\n"
-					    "    cursor: id\n    map: {custom_id: id, attributes: {a: a}}\n",
-					    path), 0);
+		CU_ASSERT_EQUAL(
+			pt_try_open(
+				&f, "bigquery", err, sizeof(err),
+				"sources:\n  - name: w\n    plugin: bigquery\n"
+				"    project: p\n    credentials_file: %s\n"
+				"    query: SELECT id FROM t WHERE id > :cursor ORDER BY id\n"
+				"    cursor: id\n    map: {custom_id: id, attributes: {a: a}}\n",
+				path),
+			0);
 		logged = testlib_capture_end(&cap);
 		if (err[0])
 			fprintf(stderr, "\n  row %zu: %s", i, err);
-		CU_ASSERT_EQUAL(strstr(logged, "credentials_file: the key's token_uri: http:// to a "
-					       "host other than this machine") != NULL,
+		CU_ASSERT_EQUAL(strstr(logged,
+				       "credentials_file: the key's token_uri: http:// to a "
+				       "host other than this machine") != NULL,
 				rows[i].is_warned);
 		CU_ASSERT_PTR_NULL(strstr(logged, "example.com"));
 		free(logged);

@@ -107,8 +107,8 @@ static void test_parameter_keeps_the_column_type(void)
 		CU_ASSERT_EQUAL(rc, c->rc);
 		if (rc == 0 && c->rc == 0 &&
 		    (strcmp(type, c->type_out) != 0 || strcmp(value, c->value) != 0)) {
-			fprintf(stderr, "\ntyped %zu: %s \"%s\", expected %s \"%s\"\n", i, type, value,
-				c->type_out, c->value);
+			fprintf(stderr, "\ntyped %zu: %s \"%s\", expected %s \"%s\"\n", i, type,
+				value, c->type_out, c->value);
 			CU_FAIL("typed");
 		}
 		if (rc != 0)

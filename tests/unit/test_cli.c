@@ -89,17 +89,20 @@ static void test_an_import_line_going_on_past_a_failed_emit_fails_the_line(void)
 		CU_ASSERT_PTR_NOT_NULL_FATAL(file);
 		argv[1] = file;
 		rc = import_failing_at(&cli, argv, n, &n_allocs, &said);
-		if (strstr(said, "the reject_lines plugin went on after emit() failed (out of memory)")) {
+		if (strstr(said,
+			   "the reject_lines plugin went on after emit() failed (out of memory)")) {
 			n_emit_failed++;
 			CU_ASSERT_EQUAL(rc, CLI_FAIL);
-			CU_ASSERT_PTR_NOT_NULL(strstr(said, "line 1: ") ? said : strstr(said, "line 2: "));
+			CU_ASSERT_PTR_NOT_NULL(strstr(said, "line 1: ") ? said
+									: strstr(said, "line 2: "));
 			CU_ASSERT_PTR_NOT_NULL(strstr(said, "are not stored"));
 		}
 		if (rc == CLI_OK) {
 			json_t *dump = testhub_dump(th, 0);
 			if (!dump_has_custom_id(dump, a) || !dump_has_custom_id(dump, b))
-				fprintf(stderr, "\nallocation %ld failed, exit 0, a line missing: %s\n",
-					n, said);
+				fprintf(stderr,
+					"\nallocation %ld failed, exit 0, a line missing: %s\n", n,
+					said);
 			CU_ASSERT(dump_has_custom_id(dump, a));
 			CU_ASSERT(dump_has_custom_id(dump, b));
 			json_decref(dump);

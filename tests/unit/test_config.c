@@ -39,8 +39,9 @@ static void check_bad_rows(const struct bad_case *rows, size_t n)
 		else
 			rc = config_load(rows[i].file, &cfg, err, sizeof(err));
 		if (rc != -1 || strcmp(err, rows[i].expected) != 0)
-			fprintf(stderr, "\n  row %zu: rc %d\n    got      \"%s\"\n    expected \"%s\"\n",
-				i, rc, err, rows[i].expected);
+			fprintf(stderr,
+				"\n  row %zu: rc %d\n    got      \"%s\"\n    expected \"%s\"\n", i,
+				rc, err, rows[i].expected);
 		CU_ASSERT_EQUAL(rc, -1);
 		CU_ASSERT_PTR_NULL(cfg);
 		CU_ASSERT_STRING_EQUAL(err, rows[i].expected);
@@ -68,16 +69,16 @@ static void test_yaml_syntax_error_names_file_line_col(void)
 	static const struct bad_case rows[] = {
 		{NULL, FIXTURES "tab_indent.yaml",
 		 FIXTURES "tab_indent.yaml:3:1: found character that cannot start any token "
-			  "(while scanning for the next token at 3:1); YAML is indented with spaces,"
-			  " never tabs"},
+			  "(while scanning for the next token at 3:1); YAML is indented with"
+			  " spaces, never tabs"},
 		{NULL, FIXTURES "unclosed_quote.yaml",
 		 FIXTURES "unclosed_quote.yaml:6:1: found unexpected end of stream "
 			  "(while scanning a quoted scalar at 3:9)"},
 		{NULL, FIXTURES "bad_indent.yaml",
 		 FIXTURES "bad_indent.yaml:3:9: mapping values are not allowed in this context"},
-		{"store: {driver: sqlite\n",
-		 NULL,
-		 "bad.yaml:2:1: did not find expected ',' or '}' (while parsing a flow mapping at 1:8)"},
+		{"store: {driver: sqlite\n", NULL,
+		 "bad.yaml:2:1: did not find expected ',' or '}' (while parsing a flow "
+		 "mapping at 1:8)"},
 	};
 	CHECK_BAD_ROWS(rows);
 }
@@ -94,7 +95,8 @@ static void test_quote_hint_after_non_ascii_text(void)
 		 "\"*/15 * * * *\""},
 		{"\xef\xbb\xbf" "a: @daily\n", NULL,
 		 "bad.yaml:1:4: found character that cannot start any token (while scanning for "
-		 "the next token at 1:4); a value starting with '@' must be quoted, as in \"@daily\""},
+		 "the next token at 1:4); a value starting with '@' must be quoted,"
+		 " as in \"@daily\""},
 		{"a: \xe2\x82\xac*\n`b: 1\n", NULL,
 		 "bad.yaml:2:1: found character that cannot start any token (while scanning for "
 		 "the next token at 2:1); a value starting with '`' must be quoted"},
@@ -141,7 +143,8 @@ static void test_unknown_key_suggests_closest(void)
 		{"http:\n  listen: 127.0.0.1:8080\n  port: 8080\n", NULL,
 		 "bad.yaml:3:3: http.port: unknown key"},
 		{"identity:\n  external:\n    crm_id: {limt: 1}\n", NULL,
-		 "bad.yaml:3:14: identity.external.crm_id.limt: unknown key (did you mean \"limit\"?)"},
+		 "bad.yaml:3:14: identity.external.crm_id.limt: unknown key"
+		 " (did you mean \"limit\"?)"},
 		/* {api_secret:S} is one key: what follows its colon, perhaps a
 		 * secret, was printed */
 		{"identity:\n  external:\n    crm_id: {limit:SECRET7}\n", NULL,
@@ -149,13 +152,15 @@ static void test_unknown_key_suggests_closest(void)
 		 "space after it (write \"key: value\"; what follows the ':' is not shown)"},
 		/* a merge key, and a variable in a key: said, not just "unknown" */
 		{"http:\n  <<: {threads: 2}\n", NULL,
-		 "bad.yaml:2:3: http.<<: YAML merge keys (<<) are not read here: write the keys out"},
+		 "bad.yaml:2:3: http.<<: YAML merge keys (<<) are not read here:"
+		 " write the keys out"},
 		{"http:\n  ${KEY}: 2\n", NULL,
-		 "bad.yaml:2:3: http.${KEY}: unknown key (${...} is expanded in values only, never in"
-		 " keys)"},
+		 "bad.yaml:2:3: http.${KEY}: unknown key (${...} is expanded in values only,"
+		 " never in keys)"},
 		/* a key in another case is always suggested: "HTTP" is four
 		 * edits from "http", as many as its letters, and got none */
-		{"HTTP:\n  threads: 2\n", NULL, "bad.yaml:1:1: HTTP: unknown key (did you mean \"http\"?)"},
+		{"HTTP:\n  threads: 2\n", NULL,
+		 "bad.yaml:1:1: HTTP: unknown key (did you mean \"http\"?)"},
 		{"Store:\n  path: x.db\n", NULL,
 		 "bad.yaml:1:1: Store: unknown key (did you mean \"store\"?)"},
 		{"http:\n  MAX_BODY: 10\n", NULL,
@@ -223,7 +228,8 @@ static void test_duplicate_instance_name_is_refused(void)
 		{"sources:\n  - name: Web Site\n    plugin: segment\n", NULL,
 		 "bad.yaml:2:11: sources[0].name: must be 1 to 64 characters of a-z, 0-9, _ and -"},
 		{"sources:\n  - name: web\n    plugin: ../evil\n", NULL,
-		 "bad.yaml:3:13: sources[0].plugin: must be 1 to 64 characters of a-z, 0-9, _ and -"},
+		 "bad.yaml:3:13: sources[0].plugin: must be 1 to 64 characters"
+		 " of a-z, 0-9, _ and -"},
 		/* a name in another case: its lower case suggested */
 		{"sources:\n  - name: web\n    plugin: Segment\n", NULL,
 		 "bad.yaml:3:13: sources[0].plugin: must be 1 to 64 characters of a-z, 0-9, _ and -"
@@ -328,10 +334,12 @@ static void test_expansion_is_capped(void)
 		const char *expected; /* NULL: loads */
 	} rows[] = {
 		{1, 16, NULL},
-		{1, 17, "t.yaml:1:4: value too long after ${...} expansion (at most 1048576 bytes)"},
+		{1, 17,
+		 "t.yaml:1:4: value too long after ${...} expansion (at most 1048576 bytes)"},
 		{16, 16, NULL},
-		{17, 16, "t.yaml:17:4: values too long after ${...} expansion (at most 16777216 bytes"
-			 " in the whole file)"},
+		{17, 16,
+		 "t.yaml:17:4: values too long after ${...} expansion (at most 16777216 bytes"
+		 " in the whole file)"},
 	};
 	char *big = malloc(65536 + 1);
 
@@ -368,7 +376,8 @@ static void test_unreadable_config_file_says_why(void)
 	{
 		const struct bad_case rows[] = {
 			{NULL, "tests/fixtures/config", "tests/fixtures/config: Is a directory"},
-			{NULL, FIXTURES "none.yaml", FIXTURES "none.yaml: No such file or directory"},
+			{NULL, FIXTURES "none.yaml",
+			 FIXTURES "none.yaml: No such file or directory"},
 			{NULL, big, want},
 			{NULL, "/dev/zero",
 			 "/dev/zero: larger than 16777216 bytes, the most it may be"},
@@ -414,7 +423,8 @@ static void test_too_many_entries_are_refused(void)
 			for (int k = 0; k < 9000; k++)
 				at += sprintf(at, "  k%d: 1\n", k);
 		}
-		cfg_free(parse_expecting(text, "t.yaml:50001:3: m5: more than 50000 entries in the file"));
+		cfg_free(parse_expecting(
+			text, "t.yaml:50001:3: m5: more than 50000 entries in the file"));
 	}
 }
 
@@ -449,14 +459,17 @@ static void test_bad_values_are_refused(void)
 		 "bad.yaml:2:12: http.timeout: duration too long (at most 106751991167d)"},
 		{"http:\n  timeout: 99999999999999999999h30x\n", NULL,
 		 "bad.yaml:2:12: http.timeout: expected a duration like 30s, 15m, 1h30m or 2d"},
-		{"http:\n  timeout: 24h1ms\n", NULL, "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
+		{"http:\n  timeout: 24h1ms\n", NULL,
+		 "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
 		/* not digits: still what is expected */
 		{"http:\n  max_body: 1MiB\n", NULL,
 		 "bad.yaml:2:13: http.max_body: expected an integer"},
 		{"http:\n  timeout: -5s\n", NULL,
 		 "bad.yaml:2:12: http.timeout: expected a duration like 30s, 15m, 1h30m or 2d"},
-		{"http:\n  timeout: 0s\n", NULL, "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
-		{"http:\n  timeout: 25h\n", NULL, "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
+		{"http:\n  timeout: 0s\n", NULL,
+		 "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
+		{"http:\n  timeout: 25h\n", NULL,
+		 "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
 		{"http:\n  listen: localhost\n", NULL,
 		 "bad.yaml:2:11: http.listen: expected host:port, like 127.0.0.1:8080 (0.0.0.0:8080"
 		 " for every interface; [::1]:8080 for IPv6)"},
@@ -470,7 +483,8 @@ static void test_bad_values_are_refused(void)
 		 "bad.yaml:1:12: log_level: must be error, warn, info or debug (did you mean"
 		 " \"info\"?)"},
 		{"store:\n  driver: SQLite\n", NULL,
-		 "bad.yaml:2:11: store.driver: must be sqlite or postgres (did you mean \"sqlite\"?)"},
+		 "bad.yaml:2:11: store.driver: must be sqlite or postgres"
+		 " (did you mean \"sqlite\"?)"},
 		{"store:\n  driver: PostgreSQL\n  url: postgresql://h/db\n", NULL,
 		 "bad.yaml:2:11: store.driver: must be sqlite or postgres (did you mean"
 		 " \"postgres\"?)"},
@@ -479,7 +493,8 @@ static void test_bad_values_are_refused(void)
 		 NULL,
 		 "bad.yaml:4:11: store.schema: must be a lower-case SQL identifier "
 		 "([a-z_][a-z0-9_]*, at most 63)"},
-		{"api:\n  tokens: [good, \"\"]\n", NULL, "bad.yaml:2:18: api.tokens[1]: must not be empty"},
+		{"api:\n  tokens: [good, \"\"]\n", NULL,
+		 "bad.yaml:2:18: api.tokens[1]: must not be empty"},
 		{"api:\n  tokens: [good, \" \\t\"]\n", NULL,
 		 "bad.yaml:2:18: api.tokens[1]: must not be blank (spaces or line breaks only)"},
 		{"api:\n  tokens: [\"\\n\"]\n", NULL,
@@ -495,8 +510,8 @@ static void test_integer_with_a_leading_zero_is_refused(void)
 {
 	static const struct bad_case rows[] = {
 		{"http:\n  threads: 010\n", NULL,
-		 "bad.yaml:2:12: http.threads: 010 has a leading zero, which YAML 1.1 reads as octal"
-		 " (010 is 8): write 10"},
+		 "bad.yaml:2:12: http.threads: 010 has a leading zero, which YAML 1.1"
+		 " reads as octal (010 is 8): write 10"},
 		{"http:\n  max_body: 08080\n", NULL,
 		 "bad.yaml:2:13: http.max_body: 08080 has a leading zero, which YAML 1.1 reads as"
 		 " octal (010 is 8): write 8080"},
@@ -511,8 +526,8 @@ static void test_integer_with_a_leading_zero_is_refused(void)
 		 " 1.1 reads as octal (010 is 8): write 5"},
 		/* a duration written as bare seconds, too */
 		{"http:\n  timeout: 030\n", NULL,
-		 "bad.yaml:2:12: http.timeout: 030 has a leading zero, which YAML 1.1 reads as octal"
-		 " (010 is 8): write 30"},
+		 "bad.yaml:2:12: http.timeout: 030 has a leading zero, which YAML 1.1"
+		 " reads as octal (010 is 8): write 30"},
 	};
 	static const struct hub_config_key keys[] = {
 		{"pin", HUB_CFG_INT, NULL, 0, 1, "a secret number"},
@@ -522,8 +537,9 @@ static void test_integer_with_a_leading_zero_is_refused(void)
 	static const struct {
 		const char *text, *expected;
 	} plugin_rows[] = {
-		{"pin: 0123\n", "p.yaml:1:6: sources[0].pin: a leading zero, which YAML 1.1 reads as"
-				" octal (010 is 8): write the number without it"},
+		{"pin: 0123\n",
+		 "p.yaml:1:6: sources[0].pin: a leading zero, which YAML 1.1 reads as"
+		 " octal (010 is 8): write the number without it"},
 		{"ratio: 010\n", "p.yaml:1:8: sources[0].ratio: 010 has a leading zero, which YAML"
 				 " 1.1 reads as octal (010 is 8): write 10"},
 	};
@@ -537,7 +553,8 @@ static void test_integer_with_a_leading_zero_is_refused(void)
 		CU_ASSERT_EQUAL_FATAL(cfg_parse_string("p.yaml", plugin_rows[i].text,
 						       strlen(plugin_rows[i].text), &root, err,
 						       sizeof(err)), 0);
-		CU_ASSERT_EQUAL(cfg_check_keys(root, "sources[0]", keys, NULL, err, sizeof(err)), -1);
+		CU_ASSERT_EQUAL(cfg_check_keys(root, "sources[0]", keys, NULL, err, sizeof(err)),
+				-1);
 		CU_ASSERT_STRING_EQUAL(err, plugin_rows[i].expected);
 		CU_ASSERT_PTR_NULL(strstr(err, "123"));
 		cfg_free(root);
@@ -580,7 +597,8 @@ static void test_yaml_features_outside_plain_data_are_refused(void)
 {
 	static const struct bad_case rows[] = {
 		{NULL, FIXTURES "anchor_alias.yaml",
-		 FIXTURES "anchor_alias.yaml:1:11: defaults: anchors and aliases are not supported"},
+		 FIXTURES
+		 "anchor_alias.yaml:1:11: defaults: anchors and aliases are not supported"},
 		{"http: *h\n", NULL, "bad.yaml:1:7: http: anchors and aliases are not supported"},
 		{"http:\n  threads: !!int 4\n", NULL,
 		 "bad.yaml:2:12: http.threads: YAML tags are not supported"},
@@ -698,7 +716,8 @@ static void test_connection_string_password_in_the_file_is_found(void)
 		{"Driver=x;Trusted", 0},
 		{"DSN=prod;Flag;UID=u;", 0},
 		/* Snowflake's passphrase of an encrypted private key file */
-		{"DSN=prod;authenticator=SNOWFLAKE_JWT;priv_key_file=/k.p8;priv_key_file_pwd=hunter2",
+		{"DSN=prod;authenticator=SNOWFLAKE_JWT;priv_key_file=/k.p8;"
+		 "priv_key_file_pwd=hunter2",
 		 1},
 		{"DSN=prod;PRIV_KEY_FILE_PWD = {hun;ter2}", 1},
 		{"DSN=prod;priv_key_file_pwd=${HUB_TEST_PGPASS}", 0},
@@ -772,7 +791,8 @@ static void test_secret_value_never_in_message(void)
 
 	CU_ASSERT_EQUAL_FATAL(cfg_parse_string("p.yaml", text, strlen(text), &root, err,
 					       sizeof(err)), 0);
-	CU_ASSERT_EQUAL(cfg_check_keys(root, "sources[0]", plugin_keys, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(cfg_check_keys(root, "sources[0]", plugin_keys, NULL, err, sizeof(err)),
+			-1);
 	CU_ASSERT_STRING_EQUAL(err, "p.yaml:1:17: sources[0].webhook_secret: expected a string");
 	CU_ASSERT_PTR_NULL(strstr(err, "SECRET123"));
 	cfg_free(root);
@@ -814,7 +834,8 @@ static void test_store_url_read_wrongly_is_refused_without_the_password(void)
 		CU_ASSERT_FATAL(asprintf(&text, "store:\n  driver: postgres\n  url: \"%s\"\n",
 					 urls[i]) > 0);
 		CU_ASSERT_EQUAL(config_load_string("bad.yaml", text, &cfg, err, sizeof(err)), -1);
-		CU_ASSERT_PTR_NOT_NULL(strstr(err, "bad.yaml:3:8: store.url: not a valid PostgreSQL"));
+		CU_ASSERT_PTR_NOT_NULL(
+			strstr(err, "bad.yaml:3:8: store.url: not a valid PostgreSQL"));
 		CU_ASSERT_PTR_NULL(strstr(err, "WORD"));
 		config_free(cfg);
 		free(text);
@@ -873,7 +894,8 @@ static void test_example_secrets_are_found_and_loopback_told_apart(void)
 	CU_ASSERT_EQUAL(config_example_secrets(cfg, found, 1), 0);
 	config_free(cfg);
 	for (size_t i = 0; i < sizeof(listens) / sizeof(listens[0]); i++)
-		CU_ASSERT_EQUAL(config_listen_is_loopback(listens[i].listen), listens[i].is_loopback);
+		CU_ASSERT_EQUAL(config_listen_is_loopback(listens[i].listen),
+				listens[i].is_loopback);
 }
 
 /* ---- valid configs --------------------------------------------------- */
@@ -927,9 +949,10 @@ static void test_env_var_expands_with_default(void)
 	setenv("HUB_TEST_TOKEN", "tok-from-env", 1);
 	setenv("HUB_TEST_EMPTY", "", 1);
 	unsetenv("HUB_TEST_UNSET_VAR");
-	cfg = load_ok("api:\n  tokens: [\"${HUB_TEST_TOKEN}\", \"${HUB_TEST_UNSET_VAR:-fallback}\",\n"
-		      "           \"${HUB_TEST_EMPTY:-when-empty}\", \"x${HUB_TEST_TOKEN:-no}y\"]\n"
-		      "http:\n  threads: ${HUB_TEST_UNSET_VAR:-6}\n");
+	cfg = load_ok(
+		"api:\n  tokens: [\"${HUB_TEST_TOKEN}\", \"${HUB_TEST_UNSET_VAR:-fallback}\",\n"
+		"           \"${HUB_TEST_EMPTY:-when-empty}\", \"x${HUB_TEST_TOKEN:-no}y\"]\n"
+		"http:\n  threads: ${HUB_TEST_UNSET_VAR:-6}\n");
 	if (cfg) {
 		CU_ASSERT_EQUAL_FATAL(cfg->n_api_tokens, 4);
 		CU_ASSERT_STRING_EQUAL(cfg->api_tokens[0], "tok-from-env");
@@ -984,8 +1007,9 @@ static void test_env_var_loses_one_trailing_line_break(void)
 
 static void test_dollar_dollar_is_a_literal_dollar(void)
 {
-	static const char text[] = "a: $$HUB_TEST_TOKEN\nb: \"cost $$5, $$${HUB_TEST_UNSET_VAR:-x}\"\n"
-				   "$c: $email_address\nd: ${HUB_TEST_UNSET_VAR:-}\n";
+	static const char text[] =
+		"a: $$HUB_TEST_TOKEN\nb: \"cost $$5, $$${HUB_TEST_UNSET_VAR:-x}\"\n"
+		"$c: $email_address\nd: ${HUB_TEST_UNSET_VAR:-}\n";
 	struct cfg_node *root = NULL;
 	char err[256] = "";
 
@@ -1004,9 +1028,10 @@ static void test_dollar_dollar_is_a_literal_dollar(void)
 
 static void test_external_ids_sorted_by_priority_then_name(void)
 {
-	struct hub_config *cfg = load_ok("identity:\n  external:\n    zeta: {priority: 1}\n"
-					 "    mpid: {priority: 3, limit: 2}\n    crm_id: {limit: 1}\n"
-					 "    email:\n    alpha: {priority: 3}\n");
+	struct hub_config *cfg =
+		load_ok("identity:\n  external:\n    zeta: {priority: 1}\n"
+			"    mpid: {priority: 3, limit: 2}\n    crm_id: {limit: 1}\n"
+			"    email:\n    alpha: {priority: 3}\n");
 	if (!cfg)
 		return;
 	CU_ASSERT_EQUAL_FATAL(cfg->n_external_ids, 5);
@@ -1253,7 +1278,8 @@ static void test_check_keys_with_a_plugin_table(void)
 	} rows[] = {
 		{"name: web\nplugin: segment\nwrite_keys: [a, b]\nratio: 1\noptions: [1, {a: b}]\n",
 		 NULL},
-		{"name: web\nplugin: segment\nwrite_keys: []\nwebhook_secret:\nschedule: every 1m\n",
+		{"name: web\nplugin: segment\nwrite_keys: []\n"
+		 "webhook_secret:\nschedule: every 1m\n",
 		 NULL},
 		{"name: web\nplugin: segment\nwrite_key: [a]\n",
 		 "s.yaml:3:1: sources[0].write_key: unknown key (did you mean \"write_keys\"?)"},

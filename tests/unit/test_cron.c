@@ -65,14 +65,21 @@ static void test_parse_refuses_with_the_field_and_reason(void)
 		const char *text;
 		const char *err;
 	} rows[] = {
-		{"every 0s", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
-		{"every 15", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
-		{"every 400d", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"every 0s",
+		 "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"every 15",
+		 "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"every 400d",
+		 "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
 		/* units larger first, each once: "30m1h" and "1m1m" are typos */
-		{"every 30m1h", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
-		{"every 1m1m", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
-		{"every 1h30", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
-		{"every 999ms", "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"every 30m1h",
+		 "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"every 1m1m",
+		 "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"every 1h30",
+		 "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"every 999ms",
+		 "\"every\" needs a duration from 1s to 366d such as 30s, 15m, 1h30m or 2d"},
 		{"60 * * * *", "field 1 (minute): 60 is out of range 0-59"},
 		{"0 24 * * *", "field 2 (hour): 24 is out of range 0-23"},
 		{"0 0 0 * *", "field 3 (day of month): 0 is out of range 1-31"},
@@ -83,8 +90,9 @@ static void test_parse_refuses_with_the_field_and_reason(void)
 		{"1,,2 * * * *", "field 1 (minute): empty list item"},
 		{"? * * * *", "field 1 (minute): cannot read it (numbers, a-b, */n, lists a,b)"},
 		{"0 0 * FOO *", "field 4 (month): expected a number or a name"},
-		{"* * * *", "expected \"every <duration>\" or 5 cron fields (minute hour day-of-month "
-			    "month day-of-week), found 4"},
+		{"* * * *",
+		 "expected \"every <duration>\" or 5 cron fields (minute hour day-of-month "
+		 "month day-of-week), found 4"},
 		{"* * * * * *", "expected \"every <duration>\" or 5 cron fields (minute hour "
 				"day-of-month month day-of-week), found more than 5"},
 		{"0 0 31 2 *", "this schedule never fires (no such day in those months)"},
@@ -107,8 +115,8 @@ static void test_parse_refuses_with_the_field_and_reason(void)
 		}
 		CU_ASSERT_EQUAL(rc, -1);
 		if (strcmp(err, rows[i].err) != 0) {
-			fprintf(stderr, "\n  \"%s\": got \"%s\"\n   want \"%s\"\n", rows[i].text, err,
-				rows[i].err);
+			fprintf(stderr, "\n  \"%s\": got \"%s\"\n   want \"%s\"\n", rows[i].text,
+				err, rows[i].err);
 			CU_FAIL("wrong message");
 		}
 	}

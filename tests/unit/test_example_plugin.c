@@ -66,7 +66,8 @@ static const char five_lines[] =
 	"\"timestamp\": \"2026-01-02T03:04:05.678Z\", \"id\": \"m1\"}\n"
 	"{\"user_id\": \"u1\", \"traits\": {\"plan\": \"pro\"}, \"id\": \"m2\"}\n"
 	"\n"
-	"{\"device_id\": \"d2\", \"event\": \"open\", \"timestamp\": \"2026-01-02T05:04:05+02:00\"}\n"
+	"{\"device_id\": \"d2\", \"event\": \"open\", \"timestamp\": "
+	"\"2026-01-02T05:04:05+02:00\"}\n"
 	"{\"user_id\": \"u3\", \"traits\": {\"age\": 30}, \"id\": \"m4\"}\n"
 	"{\"user_id\": \"u4\", \"event\": \"logout\", \"id\": \"m5\"}\n";
 

@@ -23,11 +23,12 @@ static void test_push_record_is_emitted_with_the_token(void)
 	struct hub_response resp = {0};
 
 	pt_open(&f, "example_push", PUSH_YAML);
-	CU_ASSERT_EQUAL(pt_post(&f, "/v1/record", "Bearer t0k",
-				"{\"user_id\": \"u1\", \"event\": \"signup\", \"message_id\": \"m1\","
-				" \"timestamp_ms\": 0, \"properties\": {\"plan\": \"gold\"}}",
-				&resp),
-			HUB_OK);
+	CU_ASSERT_EQUAL(
+		pt_post(&f, "/v1/record", "Bearer t0k",
+			"{\"user_id\": \"u1\", \"event\": \"signup\", \"message_id\": \"m1\","
+			" \"timestamp_ms\": 0, \"properties\": {\"plan\": \"gold\"}}",
+			&resp),
+		HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 200);
 	CU_ASSERT_STRING_EQUAL(resp.body, "{\"success\":true}");
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
@@ -50,8 +51,8 @@ static void test_push_record_is_emitted_with_the_token(void)
 
 static void test_push_without_the_token_is_refused(void)
 {
-	static const char *const auths[] = {NULL, "", "Bearer", "Bearer ", "Bearer t0", "Bearer t0kk",
-					    "bearer t0k", "Basic t0k", "t0k"};
+	static const char *const auths[] = {NULL, "", "Bearer", "Bearer ", "Bearer t0",
+					    "Bearer t0kk", "bearer t0k", "Basic t0k", "t0k"};
 	struct pt_fixture f;
 	struct hub_response resp;
 
@@ -185,16 +186,18 @@ static void test_export_appends_one_line_per_change(void)
 	size_t n_done;
 
 	pt_open(&f, "example_export",
-		"exports:\n  - name: sink\n    plugin: example_export\n    path: %s/out.jsonl\n", dir);
+		"exports:\n  - name: sink\n    plugin: example_export\n    path: %s/out.jsonl\n",
+		dir);
 	CU_ASSERT_EQUAL(pt_export(&f, changes, 2, 7, 8, &n_done, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(n_done, 2);
 	CU_ASSERT_EQUAL(pt_export(&f, changes, 1, 7, 7, &n_done, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(n_done, 1);
 	got = pt_read_file(dir, "out.jsonl");
-	CU_ASSERT_STRING_EQUAL(got, "{\"seq\":7,\"kind\":\"profile_updated\",\"profile_id\":\"p_1\"}\n"
-				    "{\"seq\":8,\"kind\":\"event\",\"profile_id\":\"p_1\","
-				    "\"event\":{\"name\":\"a\\nb\"}}\n"
-				    "{\"seq\":7,\"kind\":\"profile_updated\",\"profile_id\":\"p_1\"}\n");
+	CU_ASSERT_STRING_EQUAL(got,
+			       "{\"seq\":7,\"kind\":\"profile_updated\",\"profile_id\":\"p_1\"}\n"
+			       "{\"seq\":8,\"kind\":\"event\",\"profile_id\":\"p_1\","
+			       "\"event\":{\"name\":\"a\\nb\"}}\n"
+			       "{\"seq\":7,\"kind\":\"profile_updated\",\"profile_id\":\"p_1\"}\n");
 	free(got);
 	pt_close(&f);
 	testlib_rmtree(dir);
@@ -212,12 +215,14 @@ static void test_export_cuts_a_torn_last_line(void)
 
 	free(testlib_write_file(dir, "out.jsonl", "{\"seq\":5}\n{\"seq\":6,\"ki"));
 	pt_open(&f, "example_export",
-		"exports:\n  - name: sink\n    plugin: example_export\n    path: %s/out.jsonl\n", dir);
+		"exports:\n  - name: sink\n    plugin: example_export\n    path: %s/out.jsonl\n",
+		dir);
 	CU_ASSERT_EQUAL(pt_export(&f, changes, 1, 7, 7, &n_done, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(n_done, 1);
 	got = pt_read_file(dir, "out.jsonl");
-	CU_ASSERT_STRING_EQUAL(got, "{\"seq\":5}\n"
-				    "{\"seq\":7,\"kind\":\"profile_updated\",\"profile_id\":\"p_1\"}\n");
+	CU_ASSERT_STRING_EQUAL(got,
+			       "{\"seq\":5}\n"
+			       "{\"seq\":7,\"kind\":\"profile_updated\",\"profile_id\":\"p_1\"}\n");
 	free(got);
 	pt_close(&f);
 	testlib_rmtree(dir);

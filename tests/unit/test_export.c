@@ -130,8 +130,8 @@ static json_t *recorded_at(const char *path, json_t **calls)
 			line[strcspn(line, "\n")] = '\0';
 			if (calls && sscanf(line, "# batch %*u %63s %d range %63s", sent, &rc,
 					    planned) == 3)
-				json_array_append_new(*calls,
-						      json_sprintf("%s %d range %s", sent, rc, planned));
+				json_array_append_new(
+					*calls, json_sprintf("%s %d range %s", sent, rc, planned));
 			continue;
 		}
 		json_t *c = json_loads(line, 0, NULL);
@@ -188,7 +188,8 @@ static int seq_add(void *ctx, const struct store_change *c)
 static json_t *outbox_seqs(struct world *w)
 {
 	json_t *seqs = json_array();
-	CU_ASSERT_EQUAL(w->th->reader->ops->outbox_read(w->th->reader, 0, 1000000, seq_add, seqs), 0);
+	CU_ASSERT_EQUAL(w->th->reader->ops->outbox_read(w->th->reader, 0, 1000000, seq_add, seqs),
+			0);
 	return seqs;
 }
 
@@ -202,8 +203,8 @@ static int dl_add(void *ctx, const struct store_dead_letter *d)
 static json_t *dead_letters(struct world *w)
 {
 	json_t *list = json_array();
-	CU_ASSERT_EQUAL(w->th->reader->ops->dead_letter_list(w->th->reader, "x", 0, 1000, dl_add, list),
-			0);
+	CU_ASSERT_EQUAL(
+		w->th->reader->ops->dead_letter_list(w->th->reader, "x", 0, 1000, dl_add, list), 0);
 	return list;
 }
 
@@ -236,23 +237,29 @@ static const char *str_of(json_t *o, const char *key)
 static const char people[] =
 	"{\"type\":\"identify\",\"message_id\":\"a1\",\"timestamp\":\"2025-03-01T10:00:00.000Z\","
 	"\"identifiers\":{\"custom_id\":\"ann\",\"installation_id\":\"I1\"},\"platform\":\"ios\","
-	"\"attributes\":{\"plan\":\"gold\",\"$email_address\":\"ann@example.com\",\"city\":\"Paris\"}}\n"
+	"\"attributes\":{\"plan\":\"gold\",\"$email_address\":\"ann@example.com\","
+	"\"city\":\"Paris\"}}\n"
 	"{\"type\":\"track\",\"message_id\":\"a2\",\"timestamp\":\"2025-03-01T10:01:00.000Z\","
 	"\"identifiers\":{\"installation_id\":\"I1\"},\"event\":{\"name\":\"purchase\","
 	"\"properties\":{\"price\":9}}}\n"
 	"{\"type\":\"identify\",\"message_id\":\"b1\",\"timestamp\":\"2025-03-01T10:02:00.000Z\","
-	"\"identifiers\":{\"custom_id\":\"bad\",\"installation_id\":\"I2\"},\"platform\":\"android\","
+	"\"identifiers\":{\"custom_id\":\"bad\",\"installation_id\":\"I2\"},"
+	"\"platform\":\"android\","
 	"\"attributes\":{\"plan\":\"free\"}}\n"
 	"{\"type\":\"track\",\"message_id\":\"b2\",\"timestamp\":\"2025-03-01T10:03:00.000Z\","
 	"\"identifiers\":{\"custom_id\":\"bad\"},\"event\":{\"name\":\"open\"}}\n"
 	"{\"type\":\"track\",\"message_id\":\"c1\",\"timestamp\":\"2025-03-01T10:04:00.000Z\","
-	"\"identifiers\":{\"installation_id\":\"I3\"},\"platform\":\"web\",\"event\":{\"name\":\"view\"}}\n"
+	"\"identifiers\":{\"installation_id\":\"I3\"},\"platform\":\"web\","
+	"\"event\":{\"name\":\"view\"}}\n"
 	"{\"type\":\"identify\",\"message_id\":\"c2\",\"timestamp\":\"2025-03-01T10:05:00.000Z\","
-	"\"identifiers\":{\"custom_id\":\"cy\",\"installation_id\":\"I3\"},\"attributes\":{\"plan\":\"silver\"}}\n"
+	"\"identifiers\":{\"custom_id\":\"cy\",\"installation_id\":\"I3\"},"
+	"\"attributes\":{\"plan\":\"silver\"}}\n"
 	"{\"type\":\"track\",\"message_id\":\"a3\",\"timestamp\":\"2025-03-01T10:06:00.000Z\","
-	"\"identifiers\":{\"installation_id\":\"I5\"},\"platform\":\"ios\",\"event\":{\"name\":\"view\"}}\n"
+	"\"identifiers\":{\"installation_id\":\"I5\"},\"platform\":\"ios\","
+	"\"event\":{\"name\":\"view\"}}\n"
 	"{\"type\":\"identify\",\"message_id\":\"a4\",\"timestamp\":\"2025-03-01T10:07:00.000Z\","
-	"\"identifiers\":{\"custom_id\":\"ann\",\"installation_id\":\"I5\"},\"attributes\":{\"city\":\"Lyon\"}}\n"
+	"\"identifiers\":{\"custom_id\":\"ann\",\"installation_id\":\"I5\"},"
+	"\"attributes\":{\"city\":\"Lyon\"}}\n"
 	"{\"type\":\"track\",\"message_id\":\"c3\",\"timestamp\":\"2025-03-01T10:08:00.000Z\","
 	"\"identifiers\":{\"custom_id\":\"cy\"},\"event\":{\"name\":\"close\"}}\n";
 
@@ -324,7 +331,8 @@ static void test_outbox_last_seq_finds_the_end_by_probing(void)
 	for (size_t from = 0; from < json_array_size(seqs); from++) {
 		int64_t floor = json_integer_value(json_array_get(seqs, from));
 		CU_ASSERT_EQUAL(export_outbox_last_seq(w.th->reader, floor - 1, &last), 0);
-		CU_ASSERT_EQUAL(last, json_integer_value(json_array_get(seqs, json_array_size(seqs) - 1)));
+		CU_ASSERT_EQUAL(
+			last, json_integer_value(json_array_get(seqs, json_array_size(seqs) - 1)));
 	}
 	CU_ASSERT_EQUAL(export_outbox_last_seq(w.th->reader, 1000000, &last), 0);
 	CU_ASSERT_EQUAL(last, 1000000);
@@ -538,7 +546,8 @@ static void test_a_stalled_lag_read_holds_up_no_scrape_nor_the_status(void)
 	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0); /* the export went on */
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&t_second, NULL, scrape_main, &second), 0);
 	CU_ASSERT(stall_wait_for(&second.is_done, WAIT_MS));
-	CU_ASSERT_FALSE(stall_wait_for(&first.is_done, 0)); /* still stalled (read under the lock) */
+	/* still stalled (read under the lock) */
+	CU_ASSERT_FALSE(stall_wait_for(&first.is_done, 0));
 	stall_set(&stall.is_released);
 	pthread_join(t_first, NULL);
 	pthread_join(t_second, NULL);
@@ -585,13 +594,15 @@ static void test_every_change_arrives_in_seq_order_with_its_profile(void)
 		CU_ASSERT(strncmp(str_of(c, "profile_id"), "p_", 2) == 0);
 		CU_ASSERT_PTR_NOT_NULL(json_object_get(c, "custom_id"));
 		if (profile) {
-			CU_ASSERT_STRING_EQUAL(str_of(profile, "profile_id"), str_of(c, "profile_id"));
+			CU_ASSERT_STRING_EQUAL(str_of(profile, "profile_id"),
+					       str_of(c, "profile_id"));
 			CU_ASSERT_PTR_NULL(json_object_get(profile, "events"));
 			CU_ASSERT_PTR_NOT_NULL(json_object_get(profile, "event_count"));
 		}
 		if (strcmp(kind, "event") == 0) {
 			n_kinds[0]++;
-			CU_ASSERT_PTR_NOT_NULL(json_object_get(json_object_get(c, "event"), "name"));
+			CU_ASSERT_PTR_NOT_NULL(
+				json_object_get(json_object_get(c, "event"), "name"));
 		} else if (strcmp(kind, "merged") == 0) {
 			n_kinds[1]++;
 			CU_ASSERT_EQUAL(json_array_size(json_object_get(c, "merged_from")), 1);
@@ -641,16 +652,19 @@ static void test_a_moved_installation_updates_the_profile_it_left(void)
 	int n_c1 = 0, n_c2 = 0;
 
 	world_open(&w, NULL);
-	apply(&w, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-01T10:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply(&w,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-01T10:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
 	seqs = outbox_seqs(&w);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(seqs), 1);
 	changes = json_array();
-	CU_ASSERT_EQUAL(w.th->reader->ops->outbox_read(w.th->reader, 0, 1000, change_add, changes), 0);
+	CU_ASSERT_EQUAL(w.th->reader->ops->outbox_read(w.th->reader, 0, 1000, change_add, changes),
+			0);
 	snprintf(c1, sizeof(c1), "%s", str_of(json_array_get(changes, 0), "profile_id"));
 	json_decref(changes);
-	apply(&w, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-01T10:01:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I1\"}}");
+	apply(&w,
+	      "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-01T10:01:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I1\"}}");
 	changes = json_array();
 	CU_ASSERT_EQUAL(w.th->reader->ops->outbox_read(w.th->reader,
 						       json_integer_value(json_array_get(seqs, 0)),
@@ -683,8 +697,10 @@ static void test_a_restart_goes_on_from_the_saved_cursor(void)
 	size_t first = json_array_size(got);
 	json_decref(got);
 
-	apply(&w, "{\"type\":\"track\",\"message_id\":\"z1\",\"timestamp\":\"2025-03-03T10:00:00.000Z\","
-		  "\"identifiers\":{\"custom_id\":\"ann\"},\"event\":{\"name\":\"again\"}}\n");
+	apply(&w,
+	      "{\"type\":\"track\",\"message_id\":\"z1\","
+	      "\"timestamp\":\"2025-03-03T10:00:00.000Z\","
+	      "\"identifiers\":{\"custom_id\":\"ann\"},\"event\":{\"name\":\"again\"}}\n");
 	world_start(&w);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	got = recorded(&w, NULL);
@@ -882,7 +898,8 @@ static void test_retries_back_off_then_deliver_everything(void)
 	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(seqs));
 	/* the retried batch is the same batch: same seqs, same idempotency key */
 	CU_ASSERT_FATAL(json_array_size(calls) >= 5);
-	snprintf(want, sizeof(want), "%lld-%lld", (long long)json_integer_value(json_array_get(seqs, 0)),
+	snprintf(want, sizeof(want), "%lld-%lld",
+		 (long long)json_integer_value(json_array_get(seqs, 0)),
 		 (long long)json_integer_value(json_array_get(seqs, 4)));
 	for (size_t i = 0; i < 5; i++) {
 		const char *call = json_string_value(json_array_get(calls, i));
@@ -960,7 +977,8 @@ static void test_an_answer_past_the_batch_delivers_the_batch_again(void)
 		logged = testlib_capture_end(&cap);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
 		CU_ASSERT_PTR_NOT_NULL(strstr(logged, rows[r].logged));
-		CU_ASSERT_PTR_NOT_NULL(strstr(logged, "(a bug in the plugin; 1 such answers so far)"));
+		CU_ASSERT_PTR_NOT_NULL(
+			strstr(logged, "(a bug in the plugin; 1 such answers so far)"));
 		got = recorded(&w, NULL);
 		/* the first change twice (the lying call, then the batch again),
 		 * then every other once, in order */
@@ -1109,7 +1127,8 @@ static struct hub_config *config_like(struct world *w, const char *keys)
 				 "%s"
 				 "%s",
 				 w->th->store_yaml, w->plugin_dir, w->record,
-				 strstr(keys, "backfill:") ? "" : "    backfill: false\n", keys) > 0);
+				 strstr(keys, "backfill:") ? "" : "    backfill: false\n",
+				 keys) > 0);
 	CU_ASSERT_EQUAL_FATAL(config_load_string("again.yaml", yaml, &cfg, err, sizeof(err)), 0);
 	free(yaml);
 	return cfg;
@@ -1224,15 +1243,18 @@ static void test_refused_credentials_disable_until_the_config_changes(void)
 	snprintf(want, sizeof(want), "%lld-%lld 0",
 		 (long long)json_integer_value(json_array_get(seqs, 0)),
 		 (long long)json_integer_value(json_array_get(seqs, json_array_size(seqs) - 1)));
-	apply(&w, "{\"type\":\"track\",\"message_id\":\"z1\",\"timestamp\":\"2025-03-03T10:00:00.000Z\","
-		  "\"identifiers\":{\"custom_id\":\"ann\"},\"event\":{\"name\":\"again\"}}\n");
+	apply(&w,
+	      "{\"type\":\"track\",\"message_id\":\"z1\","
+	      "\"timestamp\":\"2025-03-03T10:00:00.000Z\","
+	      "\"identifiers\":{\"custom_id\":\"ann\"},\"event\":{\"name\":\"again\"}}\n");
 	changed = config_like(&w, "    retries: 0\n");
 	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, changed, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	got = recorded(&w, &calls);
 	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(seqs) + 1);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(calls), 3); /* refused, then 2 accepted */
-	CU_ASSERT_EQUAL(strncmp(json_string_value(json_array_get(calls, 1)), want, strlen(want)), 0);
+	CU_ASSERT_EQUAL(strncmp(json_string_value(json_array_get(calls, 1)), want, strlen(want)),
+			0);
 	json_decref(calls);
 	json_decref(seqs);
 	json_decref(got);
@@ -1374,8 +1396,10 @@ static void test_delivered_changes_leave_the_feed_once_every_export_passed_them(
 	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(all));
 	json_decref(got);
 
-	apply(&w, "{\"type\":\"track\",\"message_id\":\"z1\",\"timestamp\":\"2025-03-03T10:00:00.000Z\","
-		  "\"identifiers\":{\"custom_id\":\"ann\"},\"event\":{\"name\":\"again\"}}\n");
+	apply(&w,
+	      "{\"type\":\"track\",\"message_id\":\"z1\","
+	      "\"timestamp\":\"2025-03-03T10:00:00.000Z\","
+	      "\"identifiers\":{\"custom_id\":\"ann\"},\"event\":{\"name\":\"again\"}}\n");
 	left = outbox_seqs(&w);
 	CU_ASSERT_FATAL(json_array_size(left) > 0);
 	CU_ASSERT(json_integer_value(json_array_get(left, 0)) >
@@ -1663,12 +1687,16 @@ static void test_an_export_of_another_configuration_holds_the_feed(void)
 	world_open(&w, NULL);
 	apply(&w, people);
 	all = outbox_seqs(&w);
-	CU_ASSERT_FATAL(asprintf(&keys, "    enabled: false\n  - name: y\n    plugin: export_script\n"
-				 "    record: %s\n    backfill: false\n    fail: auth\n", y_record) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys,
+				 "    enabled: false\n  - name: y\n    plugin: export_script\n"
+				 "    record: %s\n    backfill: false\n    fail: auth\n",
+				 y_record) > 0);
 	b = config_like(&w, keys);
 	free(keys);
-	CU_ASSERT_FATAL(asprintf(&keys, "    enabled: false\n  - name: y\n    plugin: export_script\n"
-				 "    record: %s\n    backfill: false\n", y_record) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys,
+				 "    enabled: false\n  - name: y\n    plugin: export_script\n"
+				 "    record: %s\n    backfill: false\n",
+				 y_record) > 0);
 	b_fixed = config_like(&w, keys);
 	a = config_like(&w, "");
 
@@ -1881,7 +1909,8 @@ static void test_a_process_not_holding_the_lease_shows_the_holders_cursor(void)
 	both[1] = other;
 	for (size_t i = 0; i < 2; i++) {
 		json_t *st = status_of_x_in(&w, both[i]);
-		CU_ASSERT_STRING_EQUAL(str_of(st, "state"), i == 0 ? "idle" : "held by another process");
+		CU_ASSERT_STRING_EQUAL(str_of(st, "state"),
+				       i == 0 ? "idle" : "held by another process");
 		CU_ASSERT_EQUAL(int_of(st, "cursor"), last);
 		CU_ASSERT_EQUAL(int_of(st, "lag"), 0);
 		CU_ASSERT_STRING_EQUAL(str_of(st, "last_error"), "retry after 0ms: scripted");
@@ -1915,8 +1944,10 @@ static void test_the_lag_is_the_distance_in_seqs_to_the_feeds_end(void)
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	export_stop(w.ex);
 	w.ex = NULL;
-	apply(&w, "{\"type\":\"track\",\"message_id\":\"c4\",\"timestamp\":\"2025-03-01T11:00:00.000Z\","
-		  "\"identifiers\":{\"custom_id\":\"cy\"},\"event\":{\"name\":\"open\"}}\n");
+	apply(&w,
+	      "{\"type\":\"track\",\"message_id\":\"c4\","
+	      "\"timestamp\":\"2025-03-01T11:00:00.000Z\","
+	      "\"identifiers\":{\"custom_id\":\"cy\"},\"event\":{\"name\":\"open\"}}\n");
 	apply(&w, erase_cy); /* deletes that event's change, adds its own */
 	st = status_of_x_in(&w, NULL);
 	CU_ASSERT_EQUAL(w.th->reader->ops->outbox_read(w.th->reader, int_of(st, "cursor"), 1000,
@@ -2073,17 +2104,22 @@ static void test_a_retried_change_survives_a_later_merge(void)
 	size_t i, n_retried = 0;
 
 	world_open(&w, NULL);
-	apply(&w, "{\"type\":\"track\",\"message_id\":\"r1\",\"timestamp\":\"2025-03-01T10:00:00.000Z\","
-		  "\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"view\"}}\n");
+	apply(&w,
+	      "{\"type\":\"track\",\"message_id\":\"r1\","
+	      "\"timestamp\":\"2025-03-01T10:00:00.000Z\","
+	      "\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"view\"}}\n");
 	s = w.th->reader;
 	CU_ASSERT_EQUAL_FATAL(profile_find(s, "installation_id", "I9", i9, 1), 1);
 	dead_event_put(s, i9[0], "{\"name\":\"opened\"}");
 	retry_sends_one_to(s, i9[0]);
 	/* then I9's anonymous profile merges into ann's at her login */
-	apply(&w, "{\"type\":\"identify\",\"message_id\":\"r2\",\"timestamp\":\"2025-03-01T10:01:00.000Z\","
-		  "\"identifiers\":{\"custom_id\":\"ann\"}}\n"
-		  "{\"type\":\"identify\",\"message_id\":\"r3\",\"timestamp\":\"2025-03-01T10:02:00.000Z\","
-		  "\"identifiers\":{\"custom_id\":\"ann\",\"installation_id\":\"I9\"}}\n");
+	apply(&w,
+	      "{\"type\":\"identify\",\"message_id\":\"r2\","
+	      "\"timestamp\":\"2025-03-01T10:01:00.000Z\","
+	      "\"identifiers\":{\"custom_id\":\"ann\"}}\n"
+	      "{\"type\":\"identify\",\"message_id\":\"r3\","
+	      "\"timestamp\":\"2025-03-01T10:02:00.000Z\","
+	      "\"identifiers\":{\"custom_id\":\"ann\",\"installation_id\":\"I9\"}}\n");
 	CU_ASSERT_EQUAL_FATAL(profile_find(s, "custom_id", "ann", ann, 1), 1);
 	CU_ASSERT_STRING_NOT_EQUAL(ann[0], i9[0]);
 	world_start(&w);
@@ -2290,10 +2326,12 @@ static void test_a_retried_erasure_or_merge_says_what_it_did(void)
 static void test_decimals_are_exported_as_written(void)
 {
 	static const char buy[] =
-		"{\"type\":\"track\",\"message_id\":\"d1\",\"timestamp\":\"2025-03-01T10:00:00.000Z\","
+		"{\"type\":\"track\",\"message_id\":\"d1\","
+		"\"timestamp\":\"2025-03-01T10:00:00.000Z\","
 		"\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"buy\","
 		"\"properties\":{\"price\":18.99}}}\n"
-		"{\"type\":\"identify\",\"message_id\":\"d2\",\"timestamp\":\"2025-03-01T10:01:00.000Z\","
+		"{\"type\":\"identify\",\"message_id\":\"d2\","
+		"\"timestamp\":\"2025-03-01T10:01:00.000Z\","
 		"\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"score\":0.1}}\n";
 	struct world w;
 	char i9[1][PROFILE_ID_SIZE], text[65536];
@@ -2347,7 +2385,8 @@ static void retry_and_restart(struct world *w, struct hub_config *cfg, int64_t e
 
 	export_stop(w->ex);
 	w->ex = NULL;
-	CU_ASSERT_EQUAL_FATAL(export_dead_letters_retry(w->th->reader, "x", 1767225600000LL, &n), 0);
+	CU_ASSERT_EQUAL_FATAL(export_dead_letters_retry(w->th->reader, "x", 1767225600000LL, &n),
+			      0);
 	CU_ASSERT_EQUAL(n, expected);
 	left = dead_letters(w);
 	CU_ASSERT_EQUAL(json_array_size(left), 0);
@@ -2395,8 +2434,10 @@ static void test_dead_letters_are_sent_again(void)
 	yrecord = strdup(w.record);
 	CU_ASSERT_FATAL(yrecord && strlen(yrecord) > 7);
 	strcpy(strrchr(yrecord, '/') + 1, "y.jsonl");
-	CU_ASSERT_FATAL(asprintf(&keys, "    backfill: false\n  - name: y\n    plugin: export_script\n"
-				 "    record: %s\n    backfill: false\n", yrecord) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys,
+				 "    backfill: false\n  - name: y\n    plugin: export_script\n"
+				 "    record: %s\n    backfill: false\n",
+				 yrecord) > 0);
 	fixed = config_like(&w, keys);
 	retry_and_restart(&w, fixed, 2);
 	got = recorded(&w, NULL);
@@ -2430,8 +2471,10 @@ static void test_dead_letters_are_sent_again(void)
 	CU_ASSERT_EQUAL(json_array_size(c), 0);
 	json_decref(c);
 	/* y takes the changes after it joined, never x's retried ones */
-	apply(&w, "{\"type\":\"identify\",\"message_id\":\"z1\","
-		  "\"timestamp\":\"2025-03-02T10:00:00.000Z\",\"identifiers\":{\"custom_id\":\"zed\"}}\n");
+	apply(&w,
+	      "{\"type\":\"identify\",\"message_id\":\"z1\","
+	      "\"timestamp\":\"2025-03-02T10:00:00.000Z\","
+	      "\"identifiers\":{\"custom_id\":\"zed\"}}\n");
 	export_notify(w.ex);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	ygot = recorded_at(yrecord, NULL);
@@ -2517,13 +2560,15 @@ static void test_a_backfill_of_a_disabled_export_says_why(void)
 		CU_ASSERT_EQUAL_FATAL(export_backfill_request(w.th->reader, "x"), 0);
 		st = status_of_x(&w);
 		CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
-		waiting = json_string_value(json_object_get(json_object_get(st, "backfill"), "waiting"));
+		waiting = json_string_value(
+			json_object_get(json_object_get(st, "backfill"), "waiting"));
 		CU_ASSERT_PTR_NOT_NULL(waiting ? strstr(waiting, cases[i].waiting) : NULL);
 		json_decref(st);
 		export_stop(w.ex);
 		w.ex = NULL;
 		st = status_of_x(&w);
-		waiting = json_string_value(json_object_get(json_object_get(st, "backfill"), "waiting"));
+		waiting = json_string_value(
+			json_object_get(json_object_get(st, "backfill"), "waiting"));
 		if (cases[i].saved) {
 			CU_ASSERT_PTR_NOT_NULL(waiting ? strstr(waiting, cases[i].saved) : NULL);
 		} else {
@@ -2628,8 +2673,10 @@ static void test_a_backfill_change_of_a_profile_gone_since_is_not_sent(void)
 	s = w.th->reader;
 	apply(&w, people);
 	before = live_ids(&w);
-	apply(&w, "{\"type\":\"track\",\"message_id\":\"g1\",\"timestamp\":\"2025-03-03T10:00:00.000Z\","
-		  "\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"view\"}}\n");
+	apply(&w,
+	      "{\"type\":\"track\",\"message_id\":\"g1\","
+	      "\"timestamp\":\"2025-03-03T10:00:00.000Z\","
+	      "\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"view\"}}\n");
 	ids = live_ids(&w);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(ids), json_array_size(before) + 1);
 	json_array_foreach(ids, i, c)
@@ -2643,8 +2690,10 @@ static void test_a_backfill_change_of_a_profile_gone_since_is_not_sent(void)
 			      (int)json_array_size(ids));
 	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
 	/* I9 logs in as Ann: its profile merges into hers */
-	apply(&w, "{\"type\":\"identify\",\"message_id\":\"g2\",\"timestamp\":\"2025-03-03T10:01:00.000Z\","
-		  "\"identifiers\":{\"custom_id\":\"ann\",\"installation_id\":\"I9\"}}\n");
+	apply(&w,
+	      "{\"type\":\"identify\",\"message_id\":\"g2\","
+	      "\"timestamp\":\"2025-03-03T10:01:00.000Z\","
+	      "\"identifiers\":{\"custom_id\":\"ann\",\"installation_id\":\"I9\"}}\n");
 	world_start(&w);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	got = recorded(&w, NULL);
@@ -2751,9 +2800,9 @@ static int jl_create(struct jl *j, const char *keys, char *err, size_t err_size)
 {
 	char *yaml;
 
-	CU_ASSERT_FATAL(asprintf(&yaml,
-				 "exports:\n  - name: file\n    plugin: jsonl\n    path: \"%s\"\n%s",
-				 j->path, keys) > 0);
+	CU_ASSERT_FATAL(
+		asprintf(&yaml, "exports:\n  - name: file\n    plugin: jsonl\n    path: \"%s\"\n%s",
+			 j->path, keys) > 0);
 	CU_ASSERT_EQUAL_FATAL(config_load_string("jl.yaml", yaml, &j->cfg, err, err_size), 0);
 	free(yaml);
 	j->call.on_emit = no_emit;
@@ -2821,7 +2870,8 @@ static void test_jsonl_rotates_by_size_and_keeps_n_files(void)
 	CU_ASSERT_EQUAL_FATAL(jl_open(&j, "out.jsonl", "    max_bytes: 100\n    keep: 2\n", err,
 				      sizeof(err)), 0);
 	for (int i = 0; i < 12; i++) {
-		snprintf(changes[i], sizeof(changes[i]), "{\"seq\":%d,\"kind\":\"event\",\"x\":\"%08d\"}",
+		snprintf(changes[i], sizeof(changes[i]),
+			 "{\"seq\":%d,\"kind\":\"event\",\"x\":\"%08d\"}",
 			 100 + i, i); /* 42 bytes with its newline */
 		texts[i] = changes[i];
 	}
@@ -2869,7 +2919,8 @@ static void test_jsonl_failed_rotation_keeps_the_lines_written(void)
 	CU_ASSERT_EQUAL_FATAL(jl_open(&j, "out.jsonl", "    max_bytes: 100\n    keep: 1\n", err,
 				      sizeof(err)), 0);
 	for (int i = 0; i < 4; i++) {
-		snprintf(changes[i], sizeof(changes[i]), "{\"seq\":%d,\"kind\":\"event\",\"x\":\"%08d\"}",
+		snprintf(changes[i], sizeof(changes[i]),
+			 "{\"seq\":%d,\"kind\":\"event\",\"x\":\"%08d\"}",
 			 100 + i, i); /* 42 bytes with its newline: 2 a file */
 		texts[i] = changes[i];
 	}
@@ -3000,7 +3051,8 @@ static void test_jsonl_a_file_rotated_by_another_process_is_not_written_to(void)
 	size_t n_done = 0;
 
 	for (int i = 0; i < 5; i++) {
-		snprintf(changes[i], sizeof(changes[i]), "{\"seq\":%d,\"kind\":\"event\",\"x\":\"%08d\"}",
+		snprintf(changes[i], sizeof(changes[i]),
+			 "{\"seq\":%d,\"kind\":\"event\",\"x\":\"%08d\"}",
 			 100 + i, i); /* 42 bytes with its newline: 2 a file */
 		texts[i] = changes[i];
 	}

@@ -61,7 +61,8 @@ static int suite_init(void)
 		if (!fgets(line, sizeof(line), f))
 			line[0] = '\0';
 		if (pclose(f) != 0 || !line[0]) {
-			fprintf(stderr, "export_postgres: tests/pgtest.sh did not start a server\n");
+			fprintf(stderr,
+				"export_postgres: tests/pgtest.sh did not start a server\n");
 			return 1;
 		}
 		line[strcspn(line, "\n")] = '\0';
@@ -194,9 +195,9 @@ static int px_open_so(struct px *x, const char *so_path, const char *url, const 
 	CU_ASSERT_FATAL(asprintf(&so, "%s/%s", testlib_build_dir(), so_path) > 0);
 	CU_ASSERT_EQUAL_FATAL(plugin_load(so, &x->mod, err, err_size), 0);
 	free(so);
-	CU_ASSERT_FATAL(asprintf(&yaml,
-				 "exports:\n  - name: wh\n    plugin: postgres\n    url: \"%s\"\n%s",
-				 url, keys ? keys : "") > 0);
+	CU_ASSERT_FATAL(
+		asprintf(&yaml, "exports:\n  - name: wh\n    plugin: postgres\n    url: \"%s\"\n%s",
+			 url, keys ? keys : "") > 0);
 	CU_ASSERT_EQUAL_FATAL(config_load_string("px.yaml", yaml, &x->cfg, err, err_size), 0);
 	free(yaml);
 	x->call.stop = &x->stop;
@@ -322,9 +323,11 @@ static void test_no_part_of_the_password_is_in_a_libpq_message(void)
 static char *change_named(int seq, const char *pid, const char *name)
 {
 	char *c;
-	CU_ASSERT_FATAL(asprintf(&c, "{\"seq\":%d,\"kind\":\"profile_updated\",\"profile_id\":\"%s\","
-				     "\"profile\":{\"profile_id\":\"%s\",\"attributes\":"
-				     "{\"name\":\"%s\"}}}", seq, pid, pid, name) > 0);
+	CU_ASSERT_FATAL(asprintf(&c,
+				 "{\"seq\":%d,\"kind\":\"profile_updated\",\"profile_id\":\"%s\","
+				 "\"profile\":{\"profile_id\":\"%s\",\"attributes\":"
+				 "{\"name\":\"%s\"}}}",
+				 seq, pid, pid, name) > 0);
 	return c;
 }
 
@@ -335,7 +338,8 @@ static void test_text_arrives_as_written_in_a_database_not_in_utf8(void)
 {
 	struct px x;
 	char err[1024] = "", db[32], *url, *with_query;
-	char *zoe = change_named(1, "p1", "Zo\xc3\xab"), *euro = change_named(2, "p2", "\xe2\x82\xac");
+	char *zoe = change_named(1, "p1", "Zo\xc3\xab"),
+	     *euro = change_named(2, "p2", "\xe2\x82\xac");
 	const char *one[1];
 	size_t n_done = 0;
 
@@ -705,7 +709,8 @@ static void relay_start(struct relay *r, const int *probe)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(colon);
 	r->server_port = atoi(colon + 1);
 	r->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-	CU_ASSERT_FATAL(r->listen_fd >= 0 && bind(r->listen_fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	CU_ASSERT_FATAL(r->listen_fd >= 0 &&
+			bind(r->listen_fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
 			listen(r->listen_fd, 8) == 0 &&
 			getsockname(r->listen_fd, (struct sockaddr *)&a, &len) == 0);
 	r->port = ntohs(a.sin_port);
@@ -783,7 +788,8 @@ static void test_the_cancel_child_holds_no_descriptor_of_the_hub(void)
 static void test_a_role_needs_only_the_privileges_it_uses(void)
 {
 	struct px x;
-	char err[1024] = "", db[32], writer[40], reader[40], *url, *c = change_named(1, "p1", "ann");
+	char err[1024] = "", db[32], writer[40], reader[40], *url,
+	     *c = change_named(1, "p1", "ann");
 	const char *one[] = {c};
 	size_t n_done = 0;
 
@@ -938,7 +944,8 @@ static void test_server_notices_go_to_the_log_at_debug(void)
 	out = testlib_capture_end(&cap);
 	log_set_level(HUB_LOG_INFO);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, "debug [wh] the target database says (NOTICE): said by a trigger"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(out, "debug [wh] the target database says (NOTICE): said by a trigger"));
 	CU_ASSERT_PTR_NULL(strstr(out, "NOTICE:"));
 	free(out);
 	px_close(&x);

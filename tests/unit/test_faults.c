@@ -305,7 +305,9 @@ static void test_store_failure_at_every_statement_recovers_exactly(void)
 			char *got = run_stream(lines, n, at, gap ? at + gap : 0, &calls, &f);
 			CU_ASSERT_PTR_NOT_NULL_FATAL(got);
 			if (strcmp(got, clean) != 0) {
-				fprintf(stderr, "\n  faults at statements %ld and %ld of %ld: profiles differ\n",
+				fprintf(stderr,
+					"\n  faults at statements %ld and %ld of %ld: "
+					"profiles differ\n",
 					at, gap ? at + gap : 0, total);
 				CU_FAIL("profiles after a fault differ from a clean run");
 				free(got);
@@ -343,16 +345,19 @@ static void test_allocation_failure_in_unify_leaves_no_trace(void)
 {
 	static const char *const setup[] = {
 		"{\"type\":\"track\",\"message_id\":\"a1\",\"timestamp\":1000,"
-		"\"identifiers\":{\"installation_id\":\"I1\",\"crm_id\":\"K\"},\"event\":{\"name\":\"x\"}}",
+		"\"identifiers\":{\"installation_id\":\"I1\",\"crm_id\":\"K\"},"
+		"\"event\":{\"name\":\"x\"}}",
 		"{\"type\":\"attributes\",\"message_id\":\"a2\",\"timestamp\":2000,"
-		"\"identifiers\":{\"installation_id\":\"I1\"},\"attributes\":{\"plan\":\"a\",\"tags\":[\"x\"]},"
+		"\"identifiers\":{\"installation_id\":\"I1\"},\"attributes\":{\"plan\":\"a\","
+		"\"tags\":[\"x\"]},"
 		"\"consent\":{\"email_marketing\":\"unsubscribed\"}}",
 	};
 	/* a login that merges, moves attributes and consent, writes the log */
 	static const char login[] =
 		"{\"type\":\"identify\",\"message_id\":\"a3\",\"timestamp\":3000,"
 		"\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"},"
-		"\"attributes\":{\"tags\":{\"$add\":[\"y\"]}},\"consent\":{\"sms_marketing\":\"subscribed\"}}";
+		"\"attributes\":{\"tags\":{\"$add\":[\"y\"]}},"
+		"\"consent\":{\"sms_marketing\":\"subscribed\"}}";
 	struct hub_config *cfg = NULL;
 	struct record_rules rules = {0};
 	char err[256], *dir, *db = NULL;

@@ -708,7 +708,8 @@ static void test_a_body_sent_whole_reads_its_refusal(void)
 	world_start(&w, LIMIT, 0, NULL, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		snprintf(head, sizeof(head),
-			 "%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%sContent-Length: %d\r\n\r\n",
+			 "%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+			 "%sContent-Length: %d\r\n\r\n",
 			 cases[i].line, cases[i].extra, cases[i].n);
 		CU_ASSERT_EQUAL(send_whole_then_read(w.port, head, (size_t)cases[i].n, buf,
 						     sizeof(buf)),
@@ -1999,7 +2000,8 @@ static int access_is_whole(struct api *api)
 	o = sb.data ? json_loads(sb.data, 0, NULL) : NULL;
 	is = n == 0 && json_array_size(json_object_get(
 			       json_object_get(json_array_get(json_object_get(
-						       json_object_get(o, "document"), "profiles"), 0),
+						       json_object_get(o, "document"), "profiles"),
+							      0),
 					       "profile"),
 			       "events")) == STREAM_EVENTS;
 	json_decref(o);
@@ -2042,7 +2044,8 @@ static void test_api_access_stream_client_gone_and_stop(void)
 		static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
 		static const char body[] = "{\"type\":\"access\",\"custom_id\":\"streamer\"}";
 		const char *p;
-		http_do(w.port, "POST", "/v1/privacy/requests", body, sizeof(body) - 1, 0, auth, &r);
+		http_do(w.port, "POST", "/v1/privacy/requests", body, sizeof(body) - 1, 0, auth,
+			&r);
 		CU_ASSERT_EQUAL(r.status, 200);
 		CU_ASSERT_EQUAL(r.rc, CURLE_OK);
 		p = strstr(r.body, "\"id\":\"pr_");
@@ -2317,8 +2320,8 @@ static void test_webhook_answers_by_status(void)
 		 ": credentials refused"},
 		{ANSWER("407 Proxy", "") NO_BODY, HUB_ERR_AUTH, 0, "HTTP 407 from ",
 		 ": credentials refused"},
-		{ANSWER("301 Moved", "Location: http://127.0.0.1:1/\r\n") NO_BODY, HUB_ERR_CONFIG, 0,
-		 "HTTP 301 from ", ": redirects are not followed"},
+		{ANSWER("301 Moved", "Location: http://127.0.0.1:1/\r\n") NO_BODY, HUB_ERR_CONFIG,
+		 0, "HTTP 301 from ", ": redirects are not followed"},
 		{NULL, HUB_ERR_DATA, 0, "HTTP 400 from ", NULL}, /* made below */
 	};
 	const char *answers[ARRAY_SIZE(rows)];
@@ -2410,11 +2413,12 @@ static void test_webhook_timeout_must_be_positive(void)
 	struct hub_instance *inst = NULL;
 	char err[1024] = "";
 	int rc = 0;
-	struct testhub *th = webhook_try_open("http://127.0.0.1:1/hook", "0s", &mod, &inst, &rc, err,
-					      sizeof(err));
+	struct testhub *th = webhook_try_open("http://127.0.0.1:1/hook", "0s", &mod, &inst, &rc,
+					      err, sizeof(err));
 
 	CU_ASSERT_NOT_EQUAL(rc, 0);
-	CU_ASSERT_STRING_EQUAL(err, "exports[0] \"crm\" (plugin webhook): timeout must be positive");
+	CU_ASSERT_STRING_EQUAL(err,
+			       "exports[0] \"crm\" (plugin webhook): timeout must be positive");
 	if (rc == 0)
 		plugin_instance_destroy(inst);
 	plugin_unload(&mod);

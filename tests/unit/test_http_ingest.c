@@ -450,8 +450,9 @@ static void test_route_rejects_count_in_the_metrics(void)
 	echo_open(&w);
 
 	/* 2xx: the two good lines are kept, the refused item counted */
-	CU_ASSERT_EQUAL(run_echo(&w.env, w.inst, "/v1/echo", "a1\n!no such device\na2\n", &n_records,
-				 &status), 1);
+	CU_ASSERT_EQUAL(run_echo(&w.env, w.inst, "/v1/echo", "a1\n!no such device\na2\n",
+				 &n_records, &status),
+			1);
 	CU_ASSERT_EQUAL(status, 200);
 	CU_ASSERT_EQUAL(n_records, 2);
 	CU_ASSERT_EQUAL(metrics_rejected(w.env.metrics), 1);
@@ -582,7 +583,8 @@ static void test_a_2xx_after_a_failed_emit_is_not_sent(void)
 		if (is_pending) {
 			CU_ASSERT_EQUAL(p->resp.status, 200);
 			CU_ASSERT_EQUAL(p->batch.n_records, 3);
-		} else if (r.status == 503 && strstr(logged, "after emit() failed (out of memory)")) {
+		} else if (r.status == 503 &&
+			   strstr(logged, "after emit() failed (out of memory)")) {
 			n_refused++;
 			CU_ASSERT_STRING_EQUAL(r.retry_after, "1");
 			CU_ASSERT_PTR_NOT_NULL(strstr(logged, "source \"web\" (plugin echo_push)"));
@@ -679,9 +681,11 @@ static void test_a_routes_unusable_answer_names_the_plugin(void)
 		const char *logged; /* NULL: nothing */
 		int has_plugin_body;
 	} rows[] = {
-		{"42 0", 500, "route POST /v1/answer returned 42, which is not a hub_rc; answered 500", 0},
+		{"42 0", 500,
+		 "route POST /v1/answer returned 42, which is not a hub_rc; answered 500", 0},
 		{"-1 200", 500, "returned -1, which is not a hub_rc", 0},
-		{"0 999", 500, "route POST /v1/answer set status 999 (0 or 200..599); answered 500", 0},
+		{"0 999", 500,
+		 "route POST /v1/answer set status 999 (0 or 200..599); answered 500", 0},
 		{"0 100", 500, "set status 100", 0},
 		/* a pull's code from a push route: no answer either, its body may say ok */
 		{"1 0", 500, "route POST /v1/answer returned HUB_MORE, which only a pull returns;"

@@ -142,7 +142,8 @@ static void test_custom_event_maps_identities_device_and_attributes(void)
 	s = &f.got.recs[1];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_TRACK);
 	ASSERT_STR_OR_NULL(s->event_name, "Added To Wishlist");
-	ASSERT_JSON(s->properties_json, "{\"sku\": \"SKU-42\", \"price\": 18.99, \"color\": \"red\"}");
+	ASSERT_JSON(s->properties_json,
+		    "{\"sku\": \"SKU-42\", \"price\": 18.99, \"color\": \"red\"}");
 	ASSERT_STR_OR_NULL(s->message_id, "3DBFC52E-164F-405E-885E-2B448B301F83");
 	CU_ASSERT_EQUAL(s->timestamp_ms, 1767225600123LL);
 	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "cust-1001");
@@ -167,7 +168,8 @@ static void test_screen_view_becomes_screen_event_with_its_name(void)
 	s = &f.got.recs[0];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_TRACK);
 	ASSERT_STR_OR_NULL(s->event_name, "$screen");
-	ASSERT_JSON(s->properties_json, "{\"product_id\": \"SKU-42\", \"name\": \"Product Detail\"}");
+	ASSERT_JSON(s->properties_json,
+		    "{\"product_id\": \"SKU-42\", \"name\": \"Product Detail\"}");
 	ASSERT_STR_OR_NULL(s->message_id, "95efd10d-ea9d-4eb9-b2e8-6c4170c9c7f4");
 	/* the Node SDK's "customerid" */
 	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "cust-2002");
@@ -189,11 +191,13 @@ static void test_commerce_event_carries_product_action_and_totals(void)
 	CU_ASSERT_EQUAL(s->type, HUB_REC_TRACK);
 	ASSERT_STR_OR_NULL(s->event_name, "$commerce");
 	ASSERT_JSON(s->properties_json,
-		    "{\"channel\": \"app\", \"action\": \"purchase\", \"transaction_id\": \"T-12345\","
+		    "{\"channel\": \"app\", \"action\": \"purchase\","
+		    " \"transaction_id\": \"T-12345\","
 		    " \"affiliation\": \"online\", \"total_amount\": 57.97, \"tax_amount\": 4.64,"
 		    " \"shipping_amount\": 5, \"checkout_step\": 0, \"currency_code\": \"EUR\","
-		    " \"products\": [{\"id\": \"SKU-42\", \"name\": \"Trail Shoe\", \"brand\": \"Acme\","
-		    " \"category\": \"shoes\", \"variant\": \"red\", \"position\": 1, \"price\": 48.33,"
+		    " \"products\": [{\"id\": \"SKU-42\", \"name\": \"Trail Shoe\","
+		    " \"brand\": \"Acme\", \"category\": \"shoes\", \"variant\": \"red\","
+		    " \"position\": 1, \"price\": 48.33,"
 		    " \"quantity\": 1, \"total_product_amount\": 48.33,"
 		    " \"custom_attributes\": {\"size\": \"42\"}},"
 		    " {\"id\": \"SKU-7\", \"name\": \"Socks\", \"price\": 4.82, \"quantity\": 2,"
@@ -206,9 +210,10 @@ static void test_commerce_event_carries_product_action_and_totals(void)
 	ASSERT_STR_OR_NULL(s->event_name, "$commerce");
 	ASSERT_JSON(s->properties_json,
 		    "{\"promotion_action\": {\"action\": \"click\", \"promotions\": [{\"id\": "
-		    "\"PROMO-1\", \"name\": \"Winter Sale\", \"creative\": \"banner\", \"position\": "
-		    "\"top\"}]}, \"product_impressions\": [{\"product_impression_list\": \"Search "
-		    "Results\", \"products\": [{\"id\": \"SKU-9\", \"name\": \"Cap\", \"price\": 12}]}]}");
+		    "\"PROMO-1\", \"name\": \"Winter Sale\", \"creative\": \"banner\", "
+		    "\"position\": \"top\"}]}, \"product_impressions\": "
+		    "[{\"product_impression_list\": \"Search Results\", "
+		    "\"products\": [{\"id\": \"SKU-9\", \"name\": \"Cap\", \"price\": 12}]}]}");
 	ASSERT_STR_OR_NULL(s->message_id, "promo-click-1");
 	pt_close(&f);
 }
@@ -224,17 +229,20 @@ static void test_session_events_and_derived_message_ids(void)
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
 	s = &f.got.recs[0];
 	ASSERT_STR_OR_NULL(s->event_name, "$session_start");
-	ASSERT_JSON(s->properties_json, "{\"session_id\": -2271448330363288817,"
-					" \"session_uuid\": \"8B8DFAA2-17C7-43E8-88EE-5F2DCF016D56\"}");
+	ASSERT_JSON(s->properties_json,
+		    "{\"session_id\": -2271448330363288817,"
+		    " \"session_uuid\": \"8B8DFAA2-17C7-43E8-88EE-5F2DCF016D56\"}");
 	ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "3fb44a79-df2d-446d-acf1-e87eda854ae1");
 	CU_ASSERT_PTR_NULL(s->platform);
 	ASSERT_STR_OR_NULL(f.got.recs[1].event_name, "Played Track");
-	ASSERT_JSON(f.got.recs[1].properties_json, "{\"track\": \"Blue in Green\", \"seconds\": 337}");
+	ASSERT_JSON(f.got.recs[1].properties_json,
+		    "{\"track\": \"Blue in Green\", \"seconds\": 337}");
 	s = &f.got.recs[2];
 	ASSERT_STR_OR_NULL(s->event_name, "$session_end");
-	ASSERT_JSON(s->properties_json, "{\"session_duration_ms\": 421000,"
-					" \"session_id\": -2271448330363288817,"
-					" \"session_uuid\": \"8B8DFAA2-17C7-43E8-88EE-5F2DCF016D56\"}");
+	ASSERT_JSON(s->properties_json,
+		    "{\"session_duration_ms\": 421000,"
+		    " \"session_id\": -2271448330363288817,"
+		    " \"session_uuid\": \"8B8DFAA2-17C7-43E8-88EE-5F2DCF016D56\"}");
 	CU_ASSERT_EQUAL(s->timestamp_ms, 1767226321000LL);
 
 	/* no source_message_id: "mp-" + a hash of source_request_id and the
@@ -458,7 +466,8 @@ static void test_identity_change_logout_logs_the_device_out(void)
 
 #define DEV "\"mp_deviceid\":\"D1\""
 #define UIC(new_side, old_side) \
-	"{\"event_type\":\"user_identity_change\",\"data\":{\"new\":" new_side ",\"old\":" old_side "}}"
+	"{\"event_type\":\"user_identity_change\",\"data\":{\"new\":" new_side \
+	",\"old\":" old_side "}}"
 #define CID(identity) "{\"identity_type\":\"customer_id\",\"identity\":" identity "}"
 #define LOGOUT_C1 UIC(CID("null"), CID("\"C1\""))
 
@@ -474,25 +483,31 @@ static void test_identity_change_records(void)
 		 UIC(CID("\"C2\""), CID("\"C1\"")) "," EV_OK "]}",
 		 "identify C2 D1; track C2 D1"},
 		{"the Node SDK's customerid", "{" DEV ",\"events\":[" UIC(
-			 "{\"identity_type\":\"customerid\",\"identity\":\"C1\"}", CID("null")) "]}",
+			 "{\"identity_type\":\"customerid\",\"identity\":\"C1\"}",
+			 CID("null")) "]}",
 		 "identify C1 D1; identify - D1"},
-		{"an integer customer_id", "{" DEV ",\"events\":[" UIC(CID("1234567890123"), "null") "]}",
+		{"an integer customer_id",
+		 "{" DEV ",\"events\":[" UIC(CID("1234567890123"), "null") "]}",
 		 "identify 1234567890123 D1; identify - D1"},
 		{"logout: new identity null", "{" DEV ",\"events\":[" LOGOUT_C1 "]}",
 		 "logout - D1; identify - D1"},
-		{"logout: new identity empty", "{" DEV ",\"events\":[" UIC(CID("\"\""), CID("\"C1\"")) "]}",
+		{"logout: new identity empty",
+		 "{" DEV ",\"events\":[" UIC(CID("\"\""), CID("\"C1\"")) "]}",
 		 "logout - D1; identify - D1"},
 		{"logout: new side null", "{" DEV ",\"events\":[" UIC("null", CID("\"C1\"")) "]}",
 		 "logout - D1; identify - D1"},
-		{"logout: new side absent", "{" DEV ",\"events\":[{\"event_type\":\"user_identity_change\","
+		{"logout: new side absent",
+		 "{" DEV ",\"events\":[{\"event_type\":\"user_identity_change\","
 		 "\"data\":{\"old\":" CID("\"C1\"") "}}]}",
 		 "logout - D1; identify - D1"},
 		{"logout: new identity absent", "{" DEV ",\"events\":[" UIC(
 			 "{\"identity_type\":\"customer_id\"}", CID("\"C1\"")) "]}",
 		 "logout - D1; identify - D1"},
-		{"logout: an Android device", "{\"device_info\":{\"android_uuid\":\"A1\"},\"events\":["
-		 LOGOUT_C1 "]}", "logout - A1; identify - A1"},
-		{"no customer_id before or after", "{" DEV ",\"events\":[" UIC(CID("null"), CID("null")) "]}",
+		{"logout: an Android device",
+		 "{\"device_info\":{\"android_uuid\":\"A1\"},\"events\":[" LOGOUT_C1 "]}",
+		 "logout - A1; identify - A1"},
+		{"no customer_id before or after",
+		 "{" DEV ",\"events\":[" UIC(CID("null"), CID("null")) "]}",
 		 "identify - D1"},
 		{"an email change", "{" DEV ",\"events\":[" UIC(
 			 "{\"identity_type\":\"email\",\"identity\":\"b@x\"}",
@@ -509,10 +524,11 @@ static void test_identity_change_records(void)
 		{"login without a device", "{\"events\":[" UIC(CID("\"C1\""), "null") "]}",
 		 "identify C1 -"},
 		{"the change comes before the batch's user and events",
-		 "{" DEV ",\"user_attributes\":{\"plan\":\"free\"},\"events\":[" EV_OK "," LOGOUT_C1 "]}",
+		 "{" DEV ",\"user_attributes\":{\"plan\":\"free\"},\"events\":[" EV_OK ","
+		 LOGOUT_C1 "]}",
 		 "logout - D1; identify - D1; track - D1"},
-		{"two changes, in event order", "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "null") ","
-		 LOGOUT_C1 "," EV_OK "]}",
+		{"two changes, in event order",
+		 "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "null") "," LOGOUT_C1 "," EV_OK "]}",
 		 "identify C1 D1; logout - D1; track - D1"},
 	};
 	struct hub_response resp;
@@ -542,7 +558,8 @@ static void test_identity_change_time_and_message_id(void)
 		"{" DEV ",\"source_request_id\":\"R9\",\"timestamp_unixtime_ms\":1767000000000,"
 		"\"events\":["
 		"{\"event_type\":\"user_identity_change\",\"data\":{\"timestamp_unixtime_ms\":"
-		"1767000000300,\"source_message_id\":\"S1\",\"new\":{\"identity_type\":\"customer_id\","
+		"1767000000300,\"source_message_id\":\"S1\","
+		"\"new\":{\"identity_type\":\"customer_id\","
 		"\"identity\":\"C1\",\"timestamp_unixtime_ms\":1767000000200}}},"
 		"{\"event_type\":\"user_identity_change\",\"data\":{\"new\":{\"identity_type\":"
 		"\"customer_id\",\"identity\":\"C2\",\"timestamp_unixtime_ms\":1767000000400},"
@@ -653,31 +670,39 @@ static void test_identity_change_bad_input_names_the_field(void)
 		 "events[0].data: \"new\" or \"old\" required: {identity_type, identity}"},
 		{NULL, "{" DEV ",\"events\":[" UIC("null", "null") "]}", "invalid_event", 0, -1,
 		 "events[0].data: \"new\" or \"old\" required: {identity_type, identity}"},
-		{NULL, "{" DEV ",\"events\":[" EV_OK "," UIC("\"C1\"", "null") "]}", "invalid_event",
-		 1, -1, "events[1].data.new: must be an object"},
-		{NULL, "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "[]") "]}", "invalid_event", 0, -1,
-		 "events[0].data.old: must be an object"},
+		{NULL, "{" DEV ",\"events\":[" EV_OK "," UIC("\"C1\"", "null") "]}",
+		 "invalid_event", 1, -1, "events[1].data.new: must be an object"},
+		{NULL, "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "[]") "]}", "invalid_event", 0,
+		 -1, "events[0].data.old: must be an object"},
 		{NULL, "{" DEV ",\"events\":[" UIC("{\"identity\":\"C1\"}", "null") "]}",
-		 "invalid_event", 0, -1, "events[0].data.new.identity_type: required, a non-empty string"},
-		{NULL, "{" DEV ",\"events\":[" UIC("null", "{\"identity_type\":7,\"identity\":\"C1\"}") "]}",
-		 "invalid_event", 0, -1, "events[0].data.old.identity_type: required, a non-empty string"},
-		{NULL, "{" DEV ",\"events\":[" UIC("{\"identity_type\":\"\",\"identity\":\"C1\"}", "null") "]}",
-		 "invalid_event", 0, -1, "events[0].data.new.identity_type: required, a non-empty string"},
-		{NULL, "{" DEV ",\"events\":[" UIC(CID("{\"id\":\"C1\"}"), "null") "]}", "invalid_event",
-		 0, -1, "events[0].data.new.identity: must be a string, an integer or null"},
-		{NULL, "{" DEV ",\"events\":[" UIC("null", CID("true")) "]}", "invalid_event", 0, -1,
-		 "events[0].data.old.identity: must be a string, an integer or null"},
+		 "invalid_event", 0, -1,
+		 "events[0].data.new.identity_type: required, a non-empty string"},
+		{NULL, "{" DEV ",\"events\":["
+		 UIC("null", "{\"identity_type\":7,\"identity\":\"C1\"}") "]}",
+		 "invalid_event", 0, -1,
+		 "events[0].data.old.identity_type: required, a non-empty string"},
+		{NULL, "{" DEV ",\"events\":["
+		 UIC("{\"identity_type\":\"\",\"identity\":\"C1\"}", "null") "]}",
+		 "invalid_event", 0, -1,
+		 "events[0].data.new.identity_type: required, a non-empty string"},
+		{NULL, "{" DEV ",\"events\":[" UIC(CID("{\"id\":\"C1\"}"), "null") "]}",
+		 "invalid_event", 0, -1,
+		 "events[0].data.new.identity: must be a string, an integer or null"},
+		{NULL, "{" DEV ",\"events\":[" UIC("null", CID("true")) "]}", "invalid_event", 0,
+		 -1, "events[0].data.old.identity: must be a string, an integer or null"},
 		{NULL, "{" DEV ",\"events\":[" UIC(CID("1.5"), "null") "]}", "invalid_event", 0, -1,
 		 "events[0].data.new.identity: must be a string, an integer or null"},
-		{NULL, "{" DEV ",\"events\":[" UIC("{\"identity_type\":\"customer_id\",\"identity\":\"C1\","
+		{NULL, "{" DEV ",\"events\":["
+		 UIC("{\"identity_type\":\"customer_id\",\"identity\":\"C1\","
 		 "\"timestamp_unixtime_ms\":\"now\"}", "null") "]}", "invalid_event", 0, -1,
-		 "events[0].data.new.timestamp_unixtime_ms: must be a time in ms since the epoch (an "
-		 "integer)"},
+		 "events[0].data.new.timestamp_unixtime_ms: must be a time in ms since the epoch "
+		 "(an integer)"},
 		{NULL, "{" DEV ",\"events\":[" UIC("null", "{\"identity_type\":\"customer_id\","
 		 "\"identity\":\"C1\",\"timestamp_unixtime_ms\":-1}") "]}", "invalid_event", 0, -1,
-		 "events[0].data.old.timestamp_unixtime_ms: must be a time in ms since the epoch (an "
-		 "integer)"},
-		{NULL, "{" DEV ",\"events\":[" UIC("{\"identity_type\":\"customer_id\",\"identity\":\"C1\","
+		 "events[0].data.old.timestamp_unixtime_ms: must be a time in ms since the epoch "
+		 "(an integer)"},
+		{NULL, "{" DEV ",\"events\":["
+		 UIC("{\"identity_type\":\"customer_id\",\"identity\":\"C1\","
 		 "\"created_this_batch\":\"yes\"}", "null") "]}", "invalid_event", 0, -1,
 		 "events[0].data.new.created_this_batch: must be a boolean"},
 		{NULL, "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "{\"identity_type\":\"email\","
@@ -685,11 +710,13 @@ static void test_identity_change_bad_input_names_the_field(void)
 		 "events[0].data.old.identity_type: must be the identity type of "
 		 "data.new.identity_type"},
 		/* the canonical name of the new side's type is no type of mParticle's */
-		{NULL, "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "{\"identity_type\":\"custom_id\","
+		{NULL, "{" DEV ",\"events\":["
+		 UIC(CID("\"C1\""), "{\"identity_type\":\"custom_id\","
 		 "\"identity\":\"C1\"}") "]}", "invalid_event", 0, -1,
 		 "events[0].data.old.identity_type: must be the identity type of "
 		 "data.new.identity_type"},
-		{NULL, "{" DEV ",\"events\":[" UIC(CID("\"C1\""), "{\"identity_type\":\"some_future_type\","
+		{NULL, "{" DEV ",\"events\":["
+		 UIC(CID("\"C1\""), "{\"identity_type\":\"some_future_type\","
 		 "\"identity\":\"x\"}") "]}", "invalid_event", 0, -1,
 		 "events[0].data.old.identity_type: must be the identity type of "
 		 "data.new.identity_type"},
@@ -698,10 +725,12 @@ static void test_identity_change_bad_input_names_the_field(void)
 		{NULL, "{\"user_identities\":{\"email\":\"a@x\"},\"events\":[" EV_OK "," LOGOUT_C1
 		 "," LOGOUT_C1 "]}", "invalid_event", 1, -1, "events[1]" NO_DEVICE_WHY},
 		{NULL, "{\"device_info\":{\"ios_idfv\":\"00000000-0000-0000-0000-000000000000\"},"
-		 "\"events\":[" EV_OK "," LOGOUT_C1 "]}", "invalid_event", 1, -1, "events[1]" NO_DEVICE_WHY},
+		 "\"events\":[" EV_OK "," LOGOUT_C1 "]}", "invalid_event", 1, -1,
+		 "events[1]" NO_DEVICE_WHY},
 		{"/v2/bulkevents", "[" BATCH_OK ",{" IDS ",\"events\":[" EV_OK "," LOGOUT_C1 "]}]",
 		 "invalid_event", 1, 1, "batches[1].events[1]" NO_DEVICE_WHY},
-		{"/v2/bulkevents", "[{" DEV ",\"events\":[" UIC_DATA("{" NEW_C1 ",\"old\":5}") "]}]",
+		{"/v2/bulkevents",
+		 "[{" DEV ",\"events\":[" UIC_DATA("{" NEW_C1 ",\"old\":5}") "]}]",
 		 "invalid_event", 0, 0, "batches[0].events[0].data.old: must be an object"},
 		{"/webhook", "[{" DEV ",\"events\":[" UIC_DATA("[]") "]}]", "invalid_event", 0, 0,
 		 "batches[0].events[0].data: must be an object"},
@@ -999,7 +1028,8 @@ static void test_identical_events_without_ids_stay_two_and_dedupe_on_resend(void
 	static const char timed[] = "{" IDS ",\"timestamp_unixtime_ms\":1767000000000,"
 				    "\"events\":[" EV_OK "," EV_OK "]}";
 	static const char bulk[] = "[" BATCH_OK ",{" IDS ",\"events\":[" EV_OK "," EV_OK "]}]";
-	static const char twice[] = "[{" IDS ",\"events\":[" EV_OK "]},{" IDS ",\"events\":[" EV_OK "]}]";
+	static const char twice[] =
+		"[{" IDS ",\"events\":[" EV_OK "]},{" IDS ",\"events\":[" EV_OK "]}]";
 	static const char with_attrs[] =
 		"{" IDS ",\"user_attributes\":{\"plan\":\"gold\"},\"events\":[" EV_OK "]}";
 	char first[4][64], again[4][64], line_ids[2][64];
@@ -1077,10 +1107,12 @@ static void test_user_attribute_change_deleted_deletes_the_attribute(void)
 		"[{\"user_identities\":[{\"identity_type\":\"customer_id\",\"identity\":\"u1\"}],"
 		"\"timestamp_unixtime_ms\":1767000000900,\"user_attributes\":{\"plan\":\"gold\"},"
 		"\"events\":["
-		UAC(",\"message_id\":\"wh-d1\",\"data\":{\"user_attribute_name\":\"Favorite Color\","
+		UAC(",\"message_id\":\"wh-d1\","
+		    "\"data\":{\"user_attribute_name\":\"Favorite Color\","
 		    "\"new\":null,\"old\":\"blue\",\"deleted\":true,\"is_new_attribute\":false,"
 		    "\"timestamp_unixtime_ms\":1767000000500}") ","
-		UAC(",\"data\":{\"user_attribute_name\":\"plan\",\"new\":\"gold\",\"old\":\"silver\","
+		UAC(",\"data\":{\"user_attribute_name\":\"plan\","
+		    "\"new\":\"gold\",\"old\":\"silver\","
 		    "\"deleted\":false,\"timestamp_unixtime_ms\":1767000000600}") ","
 		UAC(",\"data\":{\"user_attribute_name\":\"$Country\",\"deleted\":true}") ","
 		UAC(",\"data\":{\"user_attribute_name\":\"tier\",\"new\":\"x\"}") "]}]";
@@ -1122,18 +1154,22 @@ static void test_user_attribute_change_bad_input_names_the_field(void)
 		long index, event_index;
 		const char *message;
 	} rows[] = {
-		{NULL, "{" IDS ",\"events\":[" UAC_DATA("{\"user_attribute_name\":\"a\",\"deleted\":\"yes\"}")
-		 "]}", 0, -1, "events[0].data.deleted: must be a boolean"},
+		{NULL, "{" IDS ",\"events\":["
+		 UAC_DATA("{\"user_attribute_name\":\"a\",\"deleted\":\"yes\"}") "]}", 0, -1,
+		 "events[0].data.deleted: must be a boolean"},
 		{NULL, "{" IDS ",\"events\":[" EV_OK "," UAC_DATA("{\"deleted\":1}") "]}", 1, -1,
 		 "events[1].data.deleted: must be a boolean"},
 		{NULL, "{" IDS ",\"events\":[" UAC_DATA("{\"deleted\":true}") "]}", 0, -1,
 		 "events[0].data.user_attribute_name: required, a non-empty string"},
-		{NULL, "{" IDS ",\"events\":[" UAC_DATA("{\"deleted\":true,\"user_attribute_name\":\"\"}")
-		 "]}", 0, -1, "events[0].data.user_attribute_name: required, a non-empty string"},
-		{NULL, "{" IDS ",\"events\":[" UAC_DATA("{\"deleted\":true,\"user_attribute_name\":7}")
-		 "]}", 0, -1, "events[0].data.user_attribute_name: must be a string"},
-		{"/v2/bulkevents", "[" BATCH_OK ",{" IDS ",\"events\":[" UAC_DATA("{\"deleted\":true}")
-		 "]}]", 1, 0, "batches[1].events[0].data.user_attribute_name: required, a non-empty string"},
+		{NULL, "{" IDS ",\"events\":["
+		 UAC_DATA("{\"deleted\":true,\"user_attribute_name\":\"\"}") "]}", 0, -1,
+		 "events[0].data.user_attribute_name: required, a non-empty string"},
+		{NULL, "{" IDS ",\"events\":["
+		 UAC_DATA("{\"deleted\":true,\"user_attribute_name\":7}") "]}", 0, -1,
+		 "events[0].data.user_attribute_name: must be a string"},
+		{"/v2/bulkevents", "[" BATCH_OK ",{" IDS ",\"events\":["
+		 UAC_DATA("{\"deleted\":true}") "]}]", 1, 0,
+		 "batches[1].events[0].data.user_attribute_name: required, a non-empty string"},
 		{"/webhook", "[" BATCH_OK ",{" IDS ",\"events\":[" EV_OK "," UAC_DATA(
 		 "{\"user_attribute_name\":\"a\",\"deleted\":\"true\"}") "]}]", 1, 1,
 		 "batches[1].events[1].data.deleted: must be a boolean"},
@@ -1193,7 +1229,8 @@ static void test_record_refused_by_the_hub_fails_the_request(void)
 		" {\"user_identities\": {\"customer_id\": \"null\"}, \"events\": ["
 		"{\"event_type\": \"custom_event\", \"data\": {\"event_name\": \"e\"}}]}]";
 	static const char one[] =
-		"{\"events\": [{\"event_type\": \"custom_event\", \"data\": {\"event_name\": \"e\"}}]}";
+		"{\"events\": [{\"event_type\": \"custom_event\","
+		" \"data\": {\"event_name\": \"e\"}}]}";
 	struct hub_response resp;
 	struct pt_fixture f;
 
@@ -1325,7 +1362,8 @@ static void test_create_checks_the_keys(void)
 		{"    api_secret: s\n", "set api_key and api_secret together"},
 		{"    api_key: \"\"\n    api_secret: s\n", "api_key is empty"},
 		/* an empty secret: the host's config check, at its place */
-		{"    webhook_authorization: \"\"\n", "@sources[0].webhook_authorization: must not be empty"},
+		{"    webhook_authorization: \"\"\n",
+		 "@sources[0].webhook_authorization: must not be empty"},
 		{"    api_key: \"a:b\"\n    api_secret: s\n",
 		 "api_key must not contain \":\" (Basic auth)"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_sms_purpose: \"\"\n",
@@ -1336,8 +1374,8 @@ static void test_create_checks_the_keys(void)
 		struct pt_fixture f;
 		char err[1024] = "", expected[1024];
 
-		CU_ASSERT_EQUAL(pt_try_open(&f, "mparticle", err, sizeof(err), CONFIG, rows[i].yaml),
-				-1);
+		CU_ASSERT_EQUAL(
+			pt_try_open(&f, "mparticle", err, sizeof(err), CONFIG, rows[i].yaml), -1);
 		if (rows[i].message[0] == '@') { /* "file:line:col: " then the message */
 			CU_ASSERT_PTR_NOT_NULL(strstr(err, rows[i].message + 1));
 			pt_close(&f);
@@ -1446,7 +1484,8 @@ static const struct bad_row bad_rows[] = {
 	{"bulk: batch 2 a number", "/v2/bulkevents", "[" BATCH_OK "," BATCH_OK ",7]", NULL, 0,
 	 400, "invalid_batch", 2, -1},
 	{"bulk: bad event of batch 1", "/v2/bulkevents",
-	 "[" BATCH_OK ",{" IDS ",\"events\":[" EV_OK "," EV_OK ",{\"event_type\":\"custom_event\"}]}]",
+	 "[" BATCH_OK ",{" IDS ",\"events\":[" EV_OK "," EV_OK
+	 ",{\"event_type\":\"custom_event\"}]}]",
 	 NULL, 0, 400, "invalid_event", 1, 2},
 	{"events an object", NULL, "{" IDS ",\"events\":{}}", NULL, 0, 400, "invalid_batch", -1,
 	 -1},
@@ -1456,12 +1495,14 @@ static const struct bad_row bad_rows[] = {
 	 "missing_field", 0, -1},
 	{"event_type a number", NULL, "{" IDS ",\"events\":[{\"event_type\":3}]}", NULL, 0, 400,
 	 "invalid_event", 0, -1},
-	{"event_type unknown", NULL, "{" IDS ",\"events\":[" EV_OK ",{\"event_type\":\"purchase\"}]}",
+	{"event_type unknown", NULL,
+	 "{" IDS ",\"events\":[" EV_OK ",{\"event_type\":\"purchase\"}]}",
 	 NULL, 0, 400, "unknown_type", 1, -1},
 	{"event_type in the wrong case", NULL,
 	 "{" IDS ",\"events\":[{\"event_type\":\"Custom_Event\",\"data\":{\"event_name\":\"e\"}}]}",
 	 NULL, 0, 400, "unknown_type", 0, -1},
-	{"data an array", NULL, "{" IDS ",\"events\":[{\"event_type\":\"session_start\",\"data\":[]}]}",
+	{"data an array", NULL,
+	 "{" IDS ",\"events\":[{\"event_type\":\"session_start\",\"data\":[]}]}",
 	 NULL, 0, 400, "invalid_event", 0, -1},
 	{"custom_event without event_name", NULL,
 	 "{" IDS ",\"events\":[{\"event_type\":\"custom_event\",\"data\":{}}]}", NULL, 0, 400,
@@ -1518,7 +1559,8 @@ static const struct bad_row bad_rows[] = {
 	 "invalid_batch", -1, -1},
 	{"mpid past int64", NULL, "{" IDS ",\"mpid\":9223372036854775808}", NULL, 0, 400,
 	 "invalid_batch", -1, -1},
-	{"customer_id past int64", NULL, "{\"user_identities\":{\"customer_id\":-9223372036854775809}}",
+	{"customer_id past int64", NULL,
+	 "{\"user_identities\":{\"customer_id\":-9223372036854775809}}",
 	 NULL, 0, 400, "invalid_batch", -1, -1},
 	{"mpid not digits", NULL, "{" IDS ",\"mpid\":\"12a\"}", NULL, 0, 400, "invalid_batch", -1,
 	 -1},
@@ -1625,7 +1667,8 @@ static void test_limits_are_inclusive(void)
 	pt_reset(&f.got);
 	free(body);
 	for (int i = 0; i < 31; i++)
-		q += sprintf(q, "%s{\"identity_type\":\"other\",\"identity\":\"o%d\"}", i ? "," : "", i);
+		q += sprintf(q, "%s{\"identity_type\":\"other\",\"identity\":\"o%d\"}",
+			     i ? "," : "", i);
 	CU_ASSERT_FATAL(asprintf(&body, "{\"user_identities\":[%s]}", ids) > 0);
 	send_refused(&f, 0, NULL, body, "invalid_batch", -1, -1,
 		     "user_identities[30]: too many identities");
@@ -1655,7 +1698,8 @@ static void test_error_messages_name_the_field(void)
 	} rows[] = {
 		{"/v2/events", "{" IDS ",\"events\":[" EV_OK ",{\"event_type\":\"custom_event\"}]}",
 		 "events[1].data.event_name: required, a non-empty string"},
-		{"/v2/events", "{" IDS ",\"events\":[" EV_OK ",7]}", "events[1]: must be an object"},
+		{"/v2/events", "{" IDS ",\"events\":[" EV_OK ",7]}",
+		 "events[1]: must be an object"},
 		{"/v2/bulkevents", "[" BATCH_OK ",{\"mpid\":1.5}]",
 		 "batches[1].mpid: must be a 64-bit integer (a JSON integer or its decimal text)"},
 		{"/v2/bulkevents", "[{\"events\":[{\"event_type\":\"x\"}]}]",
@@ -1703,7 +1747,8 @@ static void test_import_line_refuses_bad_lines(void)
 	} rows[] = {
 		{"{\"events\": [", "invalid JSON at line 1, column "},
 		{"[" BATCH_OK "]", "body: must be a batch object"},
-		{"{\"events\":[{\"event_type\":\"user_identity_change\",\"data\":{\"new\":\"x\"}}]}",
+		{"{\"events\":[{\"event_type\":\"user_identity_change\","
+		 "\"data\":{\"new\":\"x\"}}]}",
 		 "events[0].data.new: must be an object"},
 		{"{\"events\":[{\"data\":{}}]}", "events[0].event_type: missing"},
 		{"{\"mpid\": \"x\"}", "mpid: must be a 64-bit integer"},

@@ -46,7 +46,8 @@ static void test_an_outage_logs_its_start_and_its_end_once(void)
 	CU_ASSERT_EQUAL(testlib_lines_with(log, " error [test] widgets unreadable: disk on fire;"
 					   " widgets are answered 503 (logged again at most"
 					   " every 60 s)"), 1);
-	CU_ASSERT_EQUAL(testlib_lines_with(log, " info [test] widgets read again (unread since "), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, " info [test] widgets read again (unread since "),
+			1);
 	CU_ASSERT_EQUAL(testlib_lines_with(log, " s: 4 widget reads)"), 1);
 	free(log);
 }
@@ -72,7 +73,8 @@ static void test_an_outage_reminds_with_the_count_and_starts_again_after_its_end
 	CU_ASSERT_EQUAL(testlib_lines_with(log, ""), 4);
 	CU_ASSERT_EQUAL(testlib_lines_with(log, "widgets unreadable: first cause;"), 1);
 	CU_ASSERT_EQUAL(testlib_lines_with(log, " widgets unread since "), 1);
-	CU_ASSERT_EQUAL(testlib_lines_with(log, ": 4 widget reads so far; the last: second cause"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, ": 4 widget reads so far; the last: second cause"),
+			1);
 	CU_ASSERT_EQUAL(testlib_lines_with(log, ": 4 widget reads)"), 1);
 	CU_ASSERT_EQUAL(testlib_lines_with(log, "widgets unreadable: third cause;"), 1);
 	CU_ASSERT_EQUAL(o.n, 1);

@@ -72,7 +72,8 @@ static void test_refusals_name_the_plugin_and_the_problem(void)
 		{"bad_magic", "plugin \"bad_magic\" (%s) is not a profilehub plugin "
 			      "(bad ABI magic 0xdeadbeef)"},
 		{"no_entry", "plugin \"no_entry\" (%s) has no hub_plugin_entry function"},
-		{"null_entry", "plugin \"null_entry\" (%s): hub_plugin_entry returned no descriptor"},
+		{"null_entry",
+		 "plugin \"null_entry\" (%s): hub_plugin_entry returned no descriptor"},
 		{"wrong_name", "plugin \"wrong_name\" (%s) calls itself \"right_name\""},
 		{"pull_no_callback",
 		 "plugin \"pull_no_callback\" (%s): role pull declared but pull() is missing"},
@@ -85,7 +86,8 @@ static void test_refusals_name_the_plugin_and_the_problem(void)
 		{"no_description",
 		 "plugin \"no_description\" (%s): config key \"limit\" has no description"},
 		{"bad_default",
-		 "plugin \"bad_default\" (%s): config key \"limit\": default \"lots\" is not an int"},
+		 "plugin \"bad_default\" (%s): config key \"limit\": default \"lots\""
+		 " is not an int"},
 		{"hub_key", "plugin \"hub_key\" (%s): config key \"batch_size\" is the hub's own "
 			    "key of every export (an int): declared a string"},
 	};

@@ -186,12 +186,15 @@ static int run_row(const struct row *row)
 	} else {
 		record_summary(r, summary, sizeof(summary));
 		if (!summary_has(summary, row->expect, missing, sizeof(missing))) {
-			fprintf(stderr, "\n  %s: no token %s in\n   %s", row->name, missing, summary);
+			fprintf(stderr, "\n  %s: no token %s in\n   %s", row->name, missing,
+				summary);
 			ok = 0;
 		}
-		if (row->warning ? w.n == 0 || strcmp(w.items[0], row->warning) != 0 : w.total != 0) {
+		if (row->warning ? w.n == 0 || strcmp(w.items[0], row->warning) != 0
+				 : w.total != 0) {
 			fprintf(stderr, "\n  %s: warning\n    got  %s\n    want %s", row->name,
-				w.n ? w.items[0] : "(none)", row->warning ? row->warning : "(none)");
+				w.n ? w.items[0] : "(none)",
+				row->warning ? row->warning : "(none)");
 			ok = 0;
 		}
 	}
@@ -582,7 +585,8 @@ static const struct row attr_rows[] = {
 	{"attributes not an object", R_DEFAULT,
 	 IDENTIFY("'identifiers':{'custom_id':'C1'},'attributes':['a']"), HUB_ERR_DATA,
 	 "attributes: must be an object", NULL},
-	{"attributes null", R_DEFAULT, IDENTIFY("'identifiers':{'custom_id':'C1'},'attributes':null"),
+	{"attributes null", R_DEFAULT,
+	 IDENTIFY("'identifiers':{'custom_id':'C1'},'attributes':null"),
 	 HUB_OK, "nattrs=0", NULL},
 	{"attributes on an attributes record", R_DEFAULT,
 	 "{'type':'attributes','identifiers':{'custom_id':'C1'},'attributes':{'plan':'gold'}}",
@@ -596,7 +600,8 @@ static const struct row attr_rows[] = {
 	BAD_ATTR("$email_address whitespace", "'$email_address':'a b@x.com'", EMAIL_BAD),
 	/* a configured blocked value, as identifiers.email would have it */
 	BAD_ATTR("$email_address blocked", "'$email_address':'noreply@EXAMPLE.com'",
-		 "attributes.$email_address: a blocked value (identity.blocked_values), not stored"),
+		 "attributes.$email_address: a blocked value (identity.blocked_values),"
+		 " not stored"),
 	BAD_ATTR("$phone_number blocked", "'$phone_number':'+15555550100'",
 		 "attributes.$phone_number: a blocked value (identity.blocked_values), not stored"),
 	BAD_ATTR("$email_address NBSP", "'$email_address':'a\xc2\xa0" "b@x.com'", EMAIL_BAD),
@@ -696,10 +701,14 @@ static const struct row attr_rows[] = {
 	 HUB_OK, "attr.tags=ops:+[\"a\"]:-[\"b\",\"c\"]", NULL},
 	/* $add's items all stay (unify removes first): 26 distinct cannot apply */
 	{"$add of 25 distinct (a repeat)", R_DEFAULT,
-	 ATTRS("'tags':{'$add':['a','b','c','d','e','f','g','h','i','j','k','l','m','n','o','p','q','r','s','t','u','v','w','x','y','a'],'$remove':['z']}"), HUB_OK,
+	 ATTRS("'tags':{'$add':['a','b','c','d','e','f','g','h','i','j','k','l','m','n','o','p',"
+	       "'q','r','s','t','u','v','w','x','y','a'],'$remove':['z']}"), HUB_OK,
 	 "nattrs=1", NULL},
-	BAD_ATTR("$add of 26 distinct", "'tags':{'$add':['a','b','c','d','e','f','g','h','i','j','k','l','m','n','o','p','q','r','s','t','u','v','w','x','y','z']}",
-		 "attributes.tags: $add of more than 25 distinct items (an array holds at most 25)"),
+	BAD_ATTR("$add of 26 distinct",
+		 "'tags':{'$add':['a','b','c','d','e','f','g','h','i','j','k','l','m','n','o','p',"
+		 "'q','r','s','t','u','v','w','x','y','z']}",
+		 "attributes.tags: $add of more than 25 distinct items"
+		 " (an array holds at most 25)"),
 	BAD_ATTR("$add not an array", "'tags':{'$add':'a'}", OP_BAD("tags")),
 	BAD_ATTR("$add of numbers", "'tags':{'$add':[1]}", OP_BAD("tags")),
 	BAD_ATTR("array op unknown", "'tags':{'$set':['a']}", OP_BAD("tags")),
@@ -837,7 +846,8 @@ static void test_custom_id_of_1024_bytes_is_kept_1025_rejects(void)
 	hub_rc rc;
 
 	rc = from_json_fmt(R_DEFAULT, &r, NULL, err, sizeof(err),
-			   "{\"type\":\"identify\",\"identifiers\":{\"custom_id\":\"%s\"}}", id1024);
+			   "{\"type\":\"identify\",\"identifiers\":{\"custom_id\":\"%s\"}}",
+			   id1024);
 	CU_ASSERT_EQUAL(rc, HUB_OK);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	CU_ASSERT_EQUAL(strlen(r->custom_id), 1024);
@@ -869,16 +879,19 @@ static void test_every_identifier_of_1024_bytes_is_kept_1025_rejects(void)
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		CU_ASSERT_EQUAL(from_json_fmt(rows[i].rules, &r, NULL, err, sizeof(err),
-					      "{\"type\":\"identify\",\"identifiers\":{\"custom_id\":\"C1\","
-					      "\"%s\":\"%s\"}}", rows[i].type, v1024), HUB_OK);
+					      "{\"type\":\"identify\",\"identifiers\":"
+					      "{\"custom_id\":\"C1\",\"%s\":\"%s\"}}",
+					      rows[i].type, v1024), HUB_OK);
 		CU_ASSERT_PTR_NOT_NULL(r);
 		record_free(r);
 		r = NULL;
 		CU_ASSERT_EQUAL(from_json_fmt(rows[i].rules, &r, NULL, err, sizeof(err),
-					      "{\"type\":\"identify\",\"identifiers\":{\"custom_id\":\"C1\","
-					      "\"%s\":\"%s\"}}", rows[i].type, v1025), HUB_ERR_DATA);
+					      "{\"type\":\"identify\",\"identifiers\":"
+					      "{\"custom_id\":\"C1\",\"%s\":\"%s\"}}",
+					      rows[i].type, v1025), HUB_ERR_DATA);
 		CU_ASSERT_PTR_NULL(r);
-		snprintf(want, sizeof(want), "identifiers.%s: longer than 1024 bytes", rows[i].type);
+		snprintf(want, sizeof(want), "identifiers.%s: longer than 1024 bytes",
+			 rows[i].type);
 		CU_ASSERT_STRING_EQUAL(err, want);
 	}
 	free(v1024);
@@ -1032,11 +1045,12 @@ static void test_value_length_limits(void)
 
 			CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, &w, err, sizeof(err),
 						      ATTR_FMT("\"%s\":%s\"%s%s\"%s"), rows[i].key,
-						      rows[i].open, rows[i].prefix, s, rows[i].close),
+						      rows[i].open, rows[i].prefix, s,
+						      rows[i].close),
 					HUB_OK);
 			if (!r || r->n_attrs != want)
-				fprintf(stderr, "\n  %s of %zu: %zu attributes, want %zu", rows[i].key,
-					n, r ? r->n_attrs : 0, want);
+				fprintf(stderr, "\n  %s of %zu: %zu attributes, want %zu",
+					rows[i].key, n, r ? r->n_attrs : 0, want);
 			CU_ASSERT(r && r->n_attrs == want);
 			CU_ASSERT_EQUAL(w.n, 1 - want);
 			if (!want && w.n == 1)
@@ -1079,7 +1093,8 @@ static void test_array_attribute_of_25_kept_26_dropped(void)
 
 	items = repeat("\"t\",", 25);
 	items[strlen(items) - 1] = '\0';
-	CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, &w, err, sizeof(err), FMT_TAGS, items), HUB_OK);
+	CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, &w, err, sizeof(err), FMT_TAGS, items),
+			HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(r->n_attrs, 1);
 	CU_ASSERT_EQUAL(r->attrs[0].type, ATTR_ARRAY);
 	arr = json_loads(r->attrs[0].value_json, 0, NULL);
@@ -1101,7 +1116,8 @@ static void test_array_attribute_of_25_kept_26_dropped(void)
 	CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, &w, err, sizeof(err), FMT_TAGS, s), HUB_OK);
 	CU_ASSERT_EQUAL(r->n_attrs, 0);
 	CU_ASSERT_EQUAL_FATAL(w.n, 1);
-	CU_ASSERT_STRING_EQUAL(w.items[0], "attributes.tags: array item longer than 300 characters");
+	CU_ASSERT_STRING_EQUAL(w.items[0],
+			       "attributes.tags: array item longer than 300 characters");
 	record_free(r);
 	record_warnings_clear(&w);
 	free(s);
@@ -1136,9 +1152,12 @@ static void test_messages_quote_at_most_64_bytes_of_a_value(void)
 				      "{\"type\":\"%s\"}", name), HUB_ERR_DATA);
 	snprintf(want, sizeof(want), "type: unknown record type \"%.64s...\"", name);
 	CU_ASSERT_STRING_EQUAL(err, want);
-	CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, &w, err, sizeof(err),
-				      "{\"type\":\"identify\",\"identifiers\":{\"custom_id\":\"C\"},"
-				      "\"attributes\":{\"%s\":1}}", key), HUB_OK);
+	CU_ASSERT_EQUAL(
+		from_json_fmt(R_DEFAULT, &r, &w, err, sizeof(err),
+			      "{\"type\":\"identify\",\"identifiers\":{\"custom_id\":\"C\"},"
+			      "\"attributes\":{\"%s\":1}}",
+			      key),
+		HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(w.n, 1);
 	snprintf(want, sizeof(want), "attributes.%.64s...: key must match ^[a-z0-9_]{1,30}$", key);
 	CU_ASSERT_STRING_EQUAL(w.items[0], want);
@@ -1671,7 +1690,8 @@ static void test_from_hub_conflicting_single_values_reject(void)
 	rec.identifiers = ids;
 	rec.n_identifiers = 2;
 	CU_ASSERT_EQUAL(from_hub(&rec, R_DEFAULT, &r, NULL, err, sizeof(err)), HUB_ERR_DATA);
-	CU_ASSERT_STRING_EQUAL(err, "identifiers.installation_id: given twice with different values");
+	CU_ASSERT_STRING_EQUAL(err,
+			       "identifiers.installation_id: given twice with different values");
 	ids[1].value = "I1"; /* the same value twice is fine */
 	CU_ASSERT_EQUAL(from_hub(&rec, R_DEFAULT, &r, NULL, err, sizeof(err)), HUB_OK);
 	record_free(r);
@@ -1802,8 +1822,8 @@ static long sweep_json_in_jansson(const char *text, void (*fail)(long n))
 		hub_rc rc;
 
 		fail(n);
-		rc = record_from_json(text, strlen(text), "def", &all_rules[R_CRM], NOW_MS, &r, NULL,
-				      err, sizeof(err));
+		rc = record_from_json(text, strlen(text), "def", &all_rules[R_CRM], NOW_MS, &r,
+				      NULL, err, sizeof(err));
 		n_tried = alloc_count();
 		alloc_fail_after(0);
 		if (rc != HUB_OK ? rc != HUB_ERR_NOMEM : !record_same_values(r, want))

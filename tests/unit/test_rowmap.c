@@ -152,8 +152,8 @@ static void test_config_mistakes_name_the_key(void)
 	} rows[] = {
 		{NULL, NULL, "\"t\"", "map: required: a mapping of record fields to columns"},
 		{"{\"custom_id\": \"u\", \"colour\": \"c\"}", NULL, "\"t\"",
-		 "map.colour: unknown key (custom_id, installation_id, external, platform, timestamp, "
-		 "attributes, consent, event, message_id)"},
+		 "map.colour: unknown key (custom_id, installation_id, external, platform, "
+		 "timestamp, attributes, consent, event, message_id)"},
 		{"{\"custom_id\": 3, \"attributes\": {\"a\": \"a\"}}", NULL, "\"t\"",
 		 "map.custom_id: expected a column name"},
 		{"{\"attributes\": {\"plan\": \"plan\"}}", NULL, "\"t\"",
@@ -183,7 +183,8 @@ static void test_config_mistakes_name_the_key(void)
 		 * refused every row: "duplicate object key") */
 		{"{\"custom_id\": \"u\", \"attributes\": {\"Plan\": \"a\", \"plan\": \"b\"}}", NULL,
 		 "\"t\"", "map.attributes.plan: declared twice (Plan, plan)"},
-		{"{\"custom_id\": \"u\", \"attributes\": {\"plan\": \"a\", \"string(plan)\": \"b\"}}",
+		{"{\"custom_id\": \"u\", \"attributes\": {\"plan\": \"a\", "
+		 "\"string(plan)\": \"b\"}}",
 		 NULL, "\"t\"", "map.attributes.plan: declared twice (plan, string(plan))"},
 		{"{\"custom_id\": \"u\", \"attributes\": {\"date(Seen)\": \"a\", \"x\": \"x\", "
 		 "\"number(seen)\": \"b\"}}",
@@ -198,7 +199,8 @@ static void test_config_mistakes_name_the_key(void)
 		CU_ASSERT_EQUAL(rowmap_new(&c, &m, err, sizeof(err)), -1);
 		CU_ASSERT_PTR_NULL(m);
 		if (strcmp(err, rows[i].err) != 0) {
-			fprintf(stderr, "\n  row %zu: got \"%s\"\n  want \"%s\"\n", i, err, rows[i].err);
+			fprintf(stderr, "\n  row %zu: got \"%s\"\n  want \"%s\"\n", i, err,
+				rows[i].err);
 			CU_FAIL("wrong message");
 		}
 	}
@@ -212,7 +214,8 @@ static void ids_map(char *map, size_t size, int has_install, int n_ext)
 				      has_install ? "\"installation_id\": \"c\", " : "");
 
 	for (int i = 0; i < n_ext; i++)
-		len += (size_t)snprintf(map + len, size - len, "%s\"crm%d\": \"c\"", i ? ", " : "", i);
+		len += (size_t)snprintf(map + len, size - len, "%s\"crm%d\": \"c\"",
+					i ? ", " : "", i);
 	snprintf(map + len, size - len, "}}");
 }
 
@@ -269,9 +272,10 @@ static void test_columns_match_case_insensitively_or_fail_clearly(void)
 	char err[1024] = "";
 
 	CU_ASSERT_EQUAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)), -1);
-	CU_ASSERT_STRING_EQUAL(err, "map.attributes.tier: no column \"tier\" in the query's result "
-				    "(columns: ID, USER_ID, EMAIL, PLAN, SCORE, RATIO, VIP, SIGNUP, "
-				    "UPDATED_AT, TAGS, SIGNUP_TEXT, OPT_IN, DEVICE, OS)");
+	CU_ASSERT_STRING_EQUAL(err,
+			       "map.attributes.tier: no column \"tier\" in the query's result "
+			       "(columns: ID, USER_ID, EMAIL, PLAN, SCORE, RATIO, VIP, SIGNUP, "
+			       "UPDATED_AT, TAGS, SIGNUP_TEXT, OPT_IN, DEVICE, OS)");
 	rowmap_free(m);
 
 	m = map_new("{\"custom_id\": \"user_id\", \"attributes\": {\"plan\": \"Plan\"}}", NULL,
@@ -331,27 +335,31 @@ static void emit_one(struct rowmap *m, const struct row *r, struct got *g)
 static void test_attributes_keep_their_types_and_null_deletes(void)
 {
 	struct rowmap *m = map_new(
-		"{\"custom_id\": \"user_id\", \"installation_id\": \"device\", \"platform\": \"os\", "
-		"\"external\": {\"crm_id\": \"id\"}, \"attributes\": {\"$email_address\": \"email\", "
+		"{\"custom_id\": \"user_id\", \"installation_id\": \"device\", "
+		"\"platform\": \"os\", \"external\": {\"crm_id\": \"id\"}, "
+		"\"attributes\": {\"$email_address\": \"email\", "
 		"\"Plan\": \"plan\", \"score\": \"score\", \"ratio\": \"ratio\", \"vip\": \"vip\", "
-		"\"date(signup)\": \"signup_text\", \"signed\": \"signup\", \"json(tags)\": \"tags\", "
-		"\"number(n)\": \"id\", \"bool(b)\": \"plan\", \"string(s)\": \"vip\"}}",
+		"\"date(signup)\": \"signup_text\", \"signed\": \"signup\", "
+		"\"json(tags)\": \"tags\", \"number(n)\": \"id\", \"bool(b)\": \"plan\", "
+		"\"string(s)\": \"vip\"}}",
 		NULL, "[\"updated_at\", \"id\"]");
 	struct row r = user_row("u1", NULL, "12.50");
 	struct got g = {0};
 	char err[512];
 
-	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)),
+			      0);
 	emit_one(m, &r, &g);
 	CU_ASSERT_EQUAL_FATAL(g.n, 1);
 	CU_ASSERT_EQUAL(g.r[0].type, HUB_REC_ATTRIBUTES);
 	CU_ASSERT_STRING_EQUAL(g.r[0].ids, "custom_id=u1 installation_id=D1 crm_id=7");
 	CU_ASSERT_STRING_EQUAL(g.r[0].platform, "ios");
-	CU_ASSERT_STRING_EQUAL(g.r[0].attrs,
-			       "{\"$email_address\":\"Ann@Example.com\",\"plan\":null,\"score\":12.50,"
-			       "\"ratio\":0.25,\"vip\":true,\"signup\":\"2025-12-31T22:00:00.000Z\","
-			       "\"signed\":\"2026-01-02T03:04:05.123Z\",\"tags\":[\"a\",\"b\"],"
-			       "\"n\":7,\"b\":null,\"s\":\"true\"}");
+	CU_ASSERT_STRING_EQUAL(
+		g.r[0].attrs,
+		"{\"$email_address\":\"Ann@Example.com\",\"plan\":null,\"score\":12.50,"
+		"\"ratio\":0.25,\"vip\":true,\"signup\":\"2025-12-31T22:00:00.000Z\","
+		"\"signed\":\"2026-01-02T03:04:05.123Z\",\"tags\":[\"a\",\"b\"],"
+		"\"n\":7,\"b\":null,\"s\":\"true\"}");
 	/* the first cursor column is the record's time when none is mapped */
 	CU_ASSERT_EQUAL(g.r[0].ts, 1767600000000LL);
 	CU_ASSERT_PTR_NULL(g.r[0].consent);
@@ -392,7 +400,8 @@ static void test_values_without_a_json_number_are_kept_or_left_out(void)
 	struct got g = {0};
 	char err[512];
 
-	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)),
+			      0);
 	r.c[5].f = INFINITY;
 	emit_one(m, &r, &g);
 	r.c[5].f = 0.0;
@@ -415,7 +424,8 @@ static void test_message_id_hashes_the_mapped_content(void)
 	struct got g = {0};
 	char err[512];
 
-	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)),
+			      0);
 	emit_one(m, &a, &g);
 	emit_one(m, &b, &g); /* an unmapped column changed: same record */
 	emit_one(m, &c, &g); /* a mapped one changed: a new record */
@@ -608,8 +618,8 @@ static void test_times_and_decimals_compare_as_values(void)
 		const char *a, *b;
 		int cmp;
 	} dec[] = {
-		{"10", "9", 1},	      {"-10", "9", -1},	 {"0.50", ".5", 0},   {"007", "7", 0},
-		{"-0", "0", 0},	      {"1.000001", "1", 1}, {"-1.5", "-1.25", -1},
+		{"10", "9", 1},       {"-10", "9", -1},  {"0.50", ".5", 0},   {"007", "7", 0},
+		{"-0", "0", 0},       {"1.000001", "1", 1}, {"-1.5", "-1.25", -1},
 		{"123456789012345678901234567890", "123456789012345678901234567891", -1},
 		{"1e3", "999", 1},    {"-0.00", "0", 0},
 	};
@@ -800,9 +810,10 @@ static void test_epoch_numbers_split_at_their_decimal_digits(void)
 	/* no number; 253402300800 s (year 10000) in ns */
 	static const char *const none[] = {"1.2.3", "1e", ".", "-", "nan",
 					   "253402300800000000000"};
-	struct rowmap *m = map_new("{\"custom_id\": \"user_id\", \"timestamp\": \"score\", "
-				   "\"attributes\": {\"date(seen)\": \"score\", \"date(r)\": \"ratio\"}}",
-				   NULL, "\"updated_at\"");
+	struct rowmap *m =
+		map_new("{\"custom_id\": \"user_id\", \"timestamp\": \"score\", "
+			"\"attributes\": {\"date(seen)\": \"score\", \"date(r)\": \"ratio\"}}",
+			NULL, "\"updated_at\"");
 	struct rm_cell c = {0};
 	struct row r;
 	struct got g = {0};
@@ -946,12 +957,14 @@ static void test_cursor_placeholder_is_rewritten_outside_quotes(void)
 		const char *in, *out;
 		int n;
 	} rows[] = {
-		{SF, "SELECT * FROM t WHERE u >= :cursor ORDER BY u", "SELECT * FROM t WHERE u >= ? ORDER BY u", 1},
+		{SF, "SELECT * FROM t WHERE u >= :cursor ORDER BY u",
+		 "SELECT * FROM t WHERE u >= ? ORDER BY u", 1},
 		{SF, "SELECT ':cursor', \":cursor\" FROM t WHERE u>=:CURSOR",
 		 "SELECT ':cursor', \":cursor\" FROM t WHERE u>=?", 1},
-		{SF, "SELECT x::cursor, :cursor_2 -- :cursor\nFROM t /* :cursor */ WHERE a >= :cursor "
-		 "OR b >= :cursor",
-		 "SELECT x::cursor, :cursor_2 -- :cursor\nFROM t /* :cursor */ WHERE a >= ? OR b >= ?", 2},
+		{SF, "SELECT x::cursor, :cursor_2 -- :cursor\nFROM t /* :cursor */ "
+		     "WHERE a >= :cursor OR b >= :cursor",
+		 "SELECT x::cursor, :cursor_2 -- :cursor\nFROM t /* :cursor */ "
+		 "WHERE a >= ? OR b >= ?", 2},
 		{SF, "SELECT 'it''s :cursor' FROM t", "SELECT 'it''s :cursor' FROM t", 0},
 		/* // is a Snowflake comment to the end of the line (an apostrophe
 		 * in one opens no string); inside a string it is text */
@@ -979,12 +992,15 @@ static void test_cursor_placeholder_is_rewritten_outside_quotes(void)
 		/* `names`, triple-quoted strings */
 		{BQ, "SELECT `it's`, `:cursor` FROM `p.d.t` WHERE u >= :cursor",
 		 "SELECT `it's`, `:cursor` FROM `p.d.t` WHERE u >= @cursor", 1},
-		{BQ, "SELECT '''it's ' :cursor''', \"\"\"a \" :cursor\n\"\"\" FROM t WHERE u >= :cursor",
-		 "SELECT '''it's ' :cursor''', \"\"\"a \" :cursor\n\"\"\" FROM t WHERE u >= @cursor", 1},
+		{BQ, "SELECT '''it's ' :cursor''', \"\"\"a \" :cursor\n\"\"\" "
+		     "FROM t WHERE u >= :cursor",
+		 "SELECT '''it's ' :cursor''', \"\"\"a \" :cursor\n\"\"\" "
+		 "FROM t WHERE u >= @cursor", 1},
 		{BQ, "SELECT '' AS e, \"\" AS f FROM t WHERE u >= :cursor /* :cursor */",
 		 "SELECT '' AS e, \"\" AS f FROM t WHERE u >= @cursor /* :cursor */", 1},
 		/* $$ is no BigQuery quote */
-		{BQ, "SELECT '$$' FROM t WHERE u >= :cursor", "SELECT '$$' FROM t WHERE u >= @cursor", 1},
+		{BQ, "SELECT '$$' FROM t WHERE u >= :cursor",
+		 "SELECT '$$' FROM t WHERE u >= @cursor", 1},
 	};
 	char err[256];
 	int n;
@@ -1000,8 +1016,8 @@ static void test_cursor_placeholder_is_rewritten_outside_quotes(void)
 			fprintf(stderr, "\n  row %zu: %s (%d)\n", i, q, n);
 		free(q);
 	}
-	CU_ASSERT_PTR_NULL(rowmap_query_rewrite("SELECT * FROM t WHERE a = ?", "?", RM_SQL_SNOWFLAKE,
-						&n, err, sizeof(err)));
+	CU_ASSERT_PTR_NULL(rowmap_query_rewrite("SELECT * FROM t WHERE a = ?", "?",
+						RM_SQL_SNOWFLAKE, &n, err, sizeof(err)));
 	CU_ASSERT_STRING_EQUAL(err, "query: has a \"?\" placeholder; use :cursor");
 	CU_ASSERT_PTR_NULL(rowmap_query_rewrite("SELECT * FROM t WHERE a = ?", "@cursor",
 						RM_SQL_BIGQUERY, &n, err, sizeof(err)));
@@ -1191,10 +1207,10 @@ static void test_rows_out_of_cursor_order_fail_rather_than_be_skipped(void)
 {
 	static const char want[] =
 		"the query's rows are not in cursor order: cursor column id went from \"b\" back "
-		"to \"B\".  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
-		"byte order, in ORDER BY and in the comparison with :cursor (PostgreSQL: id "
-		"COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); "
-		"BigQuery: no collation, or CAST(id AS BYTES)), or rows are skipped";
+		"to \"B\".  The query must ORDER BY the cursor columns (t, id) ascending, strings "
+		"in byte order, in ORDER BY and in the comparison with :cursor (PostgreSQL: id "
+		"COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: no collation, or CAST(id "
+		"AS BYTES)), or rows are skipped";
 	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
 	struct script s = {.n_rows = ARRAY_SIZE(icu_rows), .rows = icu_rows, .is_id_string = 1};
 	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
@@ -1296,9 +1312,10 @@ static void test_a_cursor_time_past_year_9999_fails_before_its_checkpoint(void)
 	char err[1024] = "";
 
 	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_ERR_DATA);
-	CU_ASSERT_STRING_EQUAL(err, "cursor column t: the time \"10000-01-01T00:00:00.000000000Z\" "
-				    "is outside years 0000..9999, which a saved cursor cannot hold: "
-				    "leave such rows out of the query (or correct them)");
+	CU_ASSERT_STRING_EQUAL(err,
+			       "cursor column t: the time \"10000-01-01T00:00:00.000000000Z\" "
+			       "is outside years 0000..9999, which a saved cursor cannot hold: "
+			       "leave such rows out of the query (or correct them)");
 	CU_ASSERT_EQUAL(g.n_cursors, 0);
 	CU_ASSERT_FALSE(rp.is_open);
 	got_clear(&g);
@@ -1405,9 +1422,10 @@ static void test_a_cursor_text_not_utf8_fails_before_its_checkpoint(void)
 	char err[1024] = "";
 
 	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_ERR_DATA);
-	CU_ASSERT_STRING_EQUAL(err, "cursor column id: the value \"caf?\" is not UTF-8, which a "
-				    "saved cursor cannot hold: leave such rows out of the query (or "
-				    "correct them)");
+	CU_ASSERT_STRING_EQUAL(err,
+			       "cursor column id: the value \"caf?\" is not UTF-8, which a "
+			       "saved cursor cannot hold: leave such rows out of the query (or "
+			       "correct them)");
 	CU_ASSERT_EQUAL(g.n_cursors, 0);
 	CU_ASSERT_FALSE(rp.is_open);
 	got_clear(&g);
@@ -1421,7 +1439,8 @@ static void test_a_cursor_text_not_utf8_fails_before_its_checkpoint(void)
 	s.n_rows = ARRAY_SIZE(utf8);
 	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
-	CU_ASSERT_STRING_EQUAL(g.cursors[0], "[\"1970-01-01T00:03:20.000000000Z\",\"caf\xc3\xa9\"]");
+	CU_ASSERT_STRING_EQUAL(g.cursors[0],
+			       "[\"1970-01-01T00:03:20.000000000Z\",\"caf\xc3\xa9\"]");
 	CU_ASSERT_EQUAL(rowmap_cursor_set(m, g.cursors[0], err, sizeof(err)), 0);
 	got_clear(&g);
 	rowpull_close(&rp);
@@ -1447,26 +1466,27 @@ static void test_out_of_order_messages_fit_the_column(void)
 		{times, 2, 0,
 		 "the query's rows are not in cursor order: cursor column t went from "
 		 "\"1970-01-01T00:03:20.000000000Z\" back to \"1970-01-01T00:01:40.000000000Z\".  "
-		 "The query must ORDER BY the cursor columns (t, id) ascending, or rows are skipped"},
+		 "The query must ORDER BY the cursor columns (t, id) ascending,"
+		 " or rows are skipped"},
 		{nulls_last, 4, 1,
-		 "the query's rows are not in cursor order: cursor column id went from NULL back to "
-		 "\"a\".  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
-		 "byte order, in ORDER BY and in the comparison with :cursor (PostgreSQL: id "
-		"COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
-		 "no collation, or CAST(id AS BYTES)), NULLS LAST, or rows are skipped"},
+		 "the query's rows are not in cursor order: cursor column id went from NULL back "
+		 "to \"a\".  The query must ORDER BY the cursor columns (t, id) ascending, strings "
+		 "in byte order, in ORDER BY and in the comparison with :cursor (PostgreSQL: id "
+		 "COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: no collation, or "
+		 "CAST(id AS BYTES)), NULLS LAST, or rows are skipped"},
 		{nulls_first, 4, 1,
-		 "the query's rows are not in cursor order: cursor column id went from \"a\" back to "
-		 "NULL.  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
-		 "byte order, in ORDER BY and in the comparison with :cursor (PostgreSQL: id "
-		"COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
-		 "no collation, or CAST(id AS BYTES)), NULLS FIRST, or rows are skipped"},
+		 "the query's rows are not in cursor order: cursor column id went from \"a\" back "
+		 "to NULL.  The query must ORDER BY the cursor columns (t, id) ascending, strings "
+		 "in byte order, in ORDER BY and in the comparison with :cursor (PostgreSQL: id "
+		 "COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: no collation, or "
+		 "CAST(id AS BYTES)), NULLS FIRST, or rows are skipped"},
 		/* "b" before "a": a NULL between them hides nothing */
 		{nulls_between, 3, 1,
-		 "the query's rows are not in cursor order: cursor column id went from NULL back to "
-		 "\"a\".  The query must ORDER BY the cursor columns (t, id) ascending, strings in "
-		 "byte order, in ORDER BY and in the comparison with :cursor (PostgreSQL: id "
-		"COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: "
-		 "no collation, or CAST(id AS BYTES)), NULLS LAST, or rows are skipped"},
+		 "the query's rows are not in cursor order: cursor column id went from NULL back "
+		 "to \"a\".  The query must ORDER BY the cursor columns (t, id) ascending, strings "
+		 "in byte order, in ORDER BY and in the comparison with :cursor (PostgreSQL: id "
+		 "COLLATE \"C\"; Snowflake: COLLATE(id, 'utf8'); BigQuery: no collation, or "
+		 "CAST(id AS BYTES)), NULLS LAST, or rows are skipped"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -1519,7 +1539,8 @@ static void test_nulls_in_a_later_cursor_column_sort_first_or_last(void)
 		CU_ASSERT_EQUAL_FATAL(g.n, 4);
 		CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
 		CU_ASSERT_STRING_EQUAL(g.cursors[0], cases[i].cursor);
-		CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, g.cursors[0], 10, err, sizeof(err)), HUB_OK);
+		CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, g.cursors[0], 10, err, sizeof(err)),
+				HUB_OK);
 		CU_ASSERT_EQUAL_FATAL(g.n, 5);
 		CU_ASSERT_STRING_EQUAL(g.r[4].message_id, g.r[cases[i].again].message_id);
 		CU_ASSERT_STRING_EQUAL(g.cursors[g.n_cursors - 1], cases[i].cursor);
@@ -1778,11 +1799,11 @@ static void test_a_tie_longer_than_a_page_may_hold_fails_the_sync(void)
 	CU_ASSERT_STRING_EQUAL(w.rep.err,
 			       "100001 consecutive rows share the cursor value t = "
 			       "\"1970-01-01T00:16:40.000000000Z\", more than a page may hold "
-			       "(100000 rows): a page ends only where the cursor value changes.  Add "
-			       "a column unique per row (such as the primary key) as the last cursor "
-			       "column, e.g. cursor: [t, <unique column>]; an event table needs "
-			       "map.message_id first (the cursor's values are part of each derived "
-			       "id: the rows read again would be applied twice)");
+			       "(100000 rows): a page ends only where the cursor value changes.  "
+			       "Add a column unique per row (such as the primary key) as the last "
+			       "cursor column, e.g. cursor: [t, <unique column>]; an event table "
+			       "needs map.message_id first (the cursor's values are part of each "
+			       "derived id: the rows read again would be applied twice)");
 	CU_ASSERT_EQUAL(w.rep.applied, 5); /* nothing of the tied page */
 	committed_cursor(&w, cur, sizeof(cur));
 	CU_ASSERT_STRING_EQUAL(cur, "[\"1970-01-01T00:00:05.000000000Z\"]");
@@ -1833,8 +1854,10 @@ static void test_utf8_repair_is_strict(void)
 {
 	static const struct utf8_case cases[] = {
 		{"plain", "plain"},
-		{"Zo\xc3\xab \xe2\x82\xac \xf0\x9f\x9a\x80", "Zo\xc3\xab \xe2\x82\xac \xf0\x9f\x9a\x80"},
-		{"\xed\x9f\xbf|\xee\x80\x80|\xf4\x8f\xbf\xbf", "\xed\x9f\xbf|\xee\x80\x80|\xf4\x8f\xbf\xbf"},
+		{"Zo\xc3\xab \xe2\x82\xac \xf0\x9f\x9a\x80",
+		 "Zo\xc3\xab \xe2\x82\xac \xf0\x9f\x9a\x80"},
+		{"\xed\x9f\xbf|\xee\x80\x80|\xf4\x8f\xbf\xbf",
+		 "\xed\x9f\xbf|\xee\x80\x80|\xf4\x8f\xbf\xbf"},
 		/* overlong */
 		{"a\xc0\x80" "b", "a??b"},
 		{"\xc1\xbf", "??"},

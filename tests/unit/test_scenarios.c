@@ -72,8 +72,9 @@ static int push_given_matches(const json_t *expected, const json_t *actual)
 	json_t *e;
 	json_array_foreach(json_object_get(expected, "installations"), i, e) {
 		json_t *want = json_object_get(e, "push_enabled");
-		json_t *got = json_object_get(json_array_get(json_object_get(actual, "installations"), i),
-					      "push_enabled");
+		json_t *got =
+			json_object_get(json_array_get(json_object_get(actual, "installations"), i),
+					"push_enabled");
 		if (want && !json_equal(want, got))
 			return 0;
 	}
@@ -90,8 +91,8 @@ static void check_counts(const char *name, const json_t *want, const struct unif
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		json_int_t w = json_integer_value(json_object_get(want, rows[i].key));
 		if (w != rows[i].value)
-			fprintf(stderr, "\n  %s: count %s: expected %lld, got %lld", name, rows[i].key,
-				(long long)w, (long long)rows[i].value);
+			fprintf(stderr, "\n  %s: count %s: expected %lld, got %lld", name,
+				rows[i].key, (long long)w, (long long)rows[i].value);
 		CU_ASSERT_EQUAL(w, rows[i].value);
 	}
 }
@@ -146,8 +147,10 @@ static void run_scenario(const char *dir, const char *name)
 		} else {
 			json_t *got_c = comparable(match);
 			if (!json_equal(got_c, want_c)) {
-				char *w = json_dumps(want_c, JSON_COMPACT), *g = json_dumps(got_c, JSON_COMPACT);
-				fprintf(stderr, "\n  %s:\n   expected %s\n   got      %s", name, w, g);
+				char *w = json_dumps(want_c, JSON_COMPACT),
+				     *g = json_dumps(got_c, JSON_COMPACT);
+				fprintf(stderr, "\n  %s:\n   expected %s\n   got      %s", name, w,
+					g);
 				free(w);
 				free(g);
 				CU_FAIL("profile differs");

@@ -162,8 +162,8 @@ static void test_auth_and_config_errors_disable_the_source(void)
 
 	for (size_t i = 0; i < ARRAY_SIZE(codes); i++) {
 		struct sched_entry e;
-		struct sync_report r = report(codes[i], "HTTP 401 from Snowflake: JWT token is invalid",
-					      0);
+		struct sync_report r =
+			report(codes[i], "HTTP 401 from Snowflake: JWT token is invalid", 0);
 
 		sched_entry_init(&e, "w", &c, t0, 0, &pol);
 		CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
@@ -171,7 +171,8 @@ static void test_auth_and_config_errors_disable_the_source(void)
 		CU_ASSERT_EQUAL(e.state, SOURCE_DISABLED);
 		CU_ASSERT_STRING_EQUAL(sched_state_name(e.state), "disabled");
 		CU_ASSERT_EQUAL(e.next_run_ms, -1);
-		CU_ASSERT_STRING_EQUAL(e.last_error, "HTTP 401 from Snowflake: JWT token is invalid");
+		CU_ASSERT_STRING_EQUAL(e.last_error,
+				       "HTTP 401 from Snowflake: JWT token is invalid");
 		/* never due again on its own, even a year later */
 		CU_ASSERT(!sched_entry_is_due(&e, t0 + 366LL * 24 * 60 * MIN_MS));
 		/* a trigger tries again; success re-enables it on its schedule */
@@ -456,7 +457,8 @@ static void test_cron_jitter_is_a_tenth_of_the_period_at_most(void)
 	/* 1 min period: jitter at most 6 s */
 	for (uint64_t d = 0; d < 20000; d += 997) {
 		int64_t n = sched_next_run_ms(&every_minute, t0, d, &pol);
-		CU_ASSERT(n >= (t0 / MIN_MS + 1) * MIN_MS && n <= (t0 / MIN_MS + 1) * MIN_MS + 6000);
+		CU_ASSERT(n >= (t0 / MIN_MS + 1) * MIN_MS &&
+			  n <= (t0 / MIN_MS + 1) * MIN_MS + 6000);
 	}
 	/* 1 h period: jitter capped by the policy (30 s) */
 	CU_ASSERT_EQUAL(sched_next_run_ms(&hourly, t0, 30000, &pol), top + 30000);
@@ -677,7 +679,8 @@ static void test_a_source_with_a_cut_error_text_stays_in_the_status(void)
 
 		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(src, "name")),
 				       i ? "b" : "a");
-		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(src, "state")), "disabled");
+		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(src, "state")),
+				       "disabled");
 		CU_ASSERT_PTR_NOT_NULL(last);
 		CU_ASSERT_PTR_NOT_NULL(last ? strstr(last, "unknown key") : NULL);
 	}
@@ -781,10 +784,10 @@ static void test_a_bad_schedule_is_named_by_its_path(void)
 	static const struct {
 		const char *schedule, *expected;
 	} rows[] = {
-		{"every 15", "s.yaml:4:15: sources[0].schedule: \"every\" needs a duration from 1s to"
-			     " 366d such as 30s, 15m, 1h30m or 2d"},
-		{"0 24 * * *", "s.yaml:4:15: sources[0].schedule: field 2 (hour): 24 is out of range"
-			       " 0-23"},
+		{"every 15", "s.yaml:4:15: sources[0].schedule: \"every\" needs a duration from"
+			     " 1s to 366d such as 30s, 15m, 1h30m or 2d"},
+		{"0 24 * * *", "s.yaml:4:15: sources[0].schedule: field 2 (hour): 24 is out of"
+			       " range 0-23"},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -794,8 +797,10 @@ static void test_a_bad_schedule_is_named_by_its_path(void)
 
 		snprintf(text, sizeof(text), "sources:\n  - name: ex\n    plugin: example\n"
 			 "    schedule: %s\n", rows[i].schedule);
-		CU_ASSERT_EQUAL_FATAL(config_load_string("s.yaml", text, &cfg, err, sizeof(err)), 0);
-		CU_ASSERT_EQUAL(scheduler_check_schedule(&cfg->sources[0], &c, err, sizeof(err)), -1);
+		CU_ASSERT_EQUAL_FATAL(config_load_string("s.yaml", text, &cfg, err, sizeof(err)),
+				      0);
+		CU_ASSERT_EQUAL(scheduler_check_schedule(&cfg->sources[0], &c, err, sizeof(err)),
+				-1);
 		CU_ASSERT_STRING_EQUAL(err, rows[i].expected);
 		config_free(cfg);
 	}

@@ -777,7 +777,8 @@ static void test_page_category_and_the_push_token(void)
 		int push;
 	} tokens[] = {
 		{"{\"anonymousId\": \"d1\", \"traits\": {},"
-		 " \"context\": {\"device\": {\"token\": \"ff15bc0c20c4aa6cd50854ff165fd265c838e5\"}}}", 1},
+		 " \"context\": {\"device\":"
+		 " {\"token\": \"ff15bc0c20c4aa6cd50854ff165fd265c838e5\"}}}", 1},
 		{"{\"anonymousId\": \"d1\", \"traits\": {}, \"context\": {\"device\": {}}}", -1},
 		{"{\"anonymousId\": \"d1\", \"traits\": {},"
 		 " \"context\": {\"device\": {\"token\": \"\"}}}", -1},
@@ -788,20 +789,22 @@ static void test_page_category_and_the_push_token(void)
 	struct pt_fixture f;
 
 	fixture_open(&f);
-	CU_ASSERT_EQUAL(pt_post(&f, "/v1/page", KEY1_BASIC,
-				"{\"anonymousId\": \"d1\", \"name\": \"Pricing\", \"category\": \"Docs\","
-				" \"properties\": {\"path\": \"/p\"}}",
-				&resp),
-			HUB_OK);
+	CU_ASSERT_EQUAL(
+		pt_post(&f, "/v1/page", KEY1_BASIC,
+			"{\"anonymousId\": \"d1\", \"name\": \"Pricing\", \"category\": \"Docs\","
+			" \"properties\": {\"path\": \"/p\"}}",
+			&resp),
+		HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 	ASSERT_JSON(f.got.recs[0].properties_json,
 		    "{\"path\": \"/p\", \"name\": \"Pricing\", \"category\": \"Docs\"}");
 	pt_reset(&f.got);
 	/* a screen's too (analytics-swift, -kotlin); one not a string is left out */
-	CU_ASSERT_EQUAL(pt_post(&f, "/v1/screen", KEY1_BASIC,
-				"{\"anonymousId\": \"d1\", \"name\": \"Home\", \"category\": \"Main\"}",
-				&resp),
-			HUB_OK);
+	CU_ASSERT_EQUAL(
+		pt_post(&f, "/v1/screen", KEY1_BASIC,
+			"{\"anonymousId\": \"d1\", \"name\": \"Home\", \"category\": \"Main\"}",
+			&resp),
+		HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 	ASSERT_JSON(f.got.recs[0].properties_json, "{\"name\": \"Home\", \"category\": \"Main\"}");
 	pt_reset(&f.got);
@@ -902,8 +905,8 @@ static void test_empty_or_blocked_ids_are_named_as_sent(void)
 		{"/v1/page", "{\"anonymousId\": \"0\"}",
 		 "anonymousId: " BLOCKED ", so no usable identifier", 0},
 		{"/v1/identify",
-		 "{\"userId\": \"undefined\", \"context\": {\"externalIds\": [{\"type\": \"crm_id\","
-		 " \"id\": \"null\"}]}}",
+		 "{\"userId\": \"undefined\", \"context\": {\"externalIds\":"
+		 " [{\"type\": \"crm_id\", \"id\": \"null\"}]}}",
 		 "userId: " BLOCKED ", so no usable identifier (nor in context.externalIds)", 0},
 		{"/v1/batch",
 		 "{\"batch\": [{\"type\": \"alias\", \"userId\": \"u\", \"previousId\": \"p\"},"
@@ -1033,13 +1036,15 @@ static void test_create_needs_a_key_or_a_secret(void)
 		{"    write_keys: []\n",
 		 "set write_keys (tracking API), webhook_secret (webhooks) or both"},
 		/* an empty secret: the host's config check, at its place */
-		{"    write_keys: [wk_live_1, \"\"]\n", "@sources[0].write_keys[1]: must not be empty"},
+		{"    write_keys: [wk_live_1, \"\"]\n",
+		 "@sources[0].write_keys[1]: must not be empty"},
 		{"    webhook_secret: \"\"\n", "@sources[0].webhook_secret: must not be empty"},
 		{"    webhook_secret: \"\\n\"\n",
 		 "@sources[0].webhook_secret: must not be blank (spaces or line breaks only)"},
 		/* the plugin's message starts with the key: at its place */
 		{"    write_keys: [wk_live_1]\n    webhook_batch_signature: true\n",
-		 "=test.yaml:8:30: sources[0] \"web\" (plugin segment): webhook_batch_signature: true"
+		 "=test.yaml:8:30: sources[0] \"web\" (plugin segment): "
+		 "webhook_batch_signature: true"
 		 " needs webhook_secret"},
 	};
 
@@ -1057,8 +1062,8 @@ static void test_create_needs_a_key_or_a_secret(void)
 		if (rows[i].message[0] == '=') /* the whole error */
 			snprintf(expected, sizeof(expected), "%s", rows[i].message + 1);
 		else
-			snprintf(expected, sizeof(expected), "sources[0] \"web\" (plugin segment): %s",
-				 rows[i].message);
+			snprintf(expected, sizeof(expected),
+				 "sources[0] \"web\" (plugin segment): %s", rows[i].message);
 		CU_ASSERT_STRING_EQUAL(err, expected);
 		pt_close(&f);
 	}
@@ -1901,14 +1906,18 @@ static void test_import_line_corrects_an_original_timestamp(void)
 	} rows[] = {
 		/* the device's clock 60 s behind: sent at 08:00:10 device time,
 		 * received at 08:01:10 */
-		{"\"originalTimestamp\":\"2024-05-01T08:00:00.000Z\",\"sentAt\":\"2024-05-01T08:00:10"
+		{"\"originalTimestamp\":\"2024-05-01T08:00:00.000Z\","
+		 "\"sentAt\":\"2024-05-01T08:00:10"
 		 ".000Z\",\"receivedAt\":\"2024-05-01T08:01:10.000Z\"",
 		 "2024-05-01T08:01:00.000Z"},
-		{"\"timestamp\":\"2024-05-01T08:01:00.000Z\",\"originalTimestamp\":\"2024-05-01T08:00:00"
-		 ".000Z\",\"sentAt\":\"2024-05-01T08:00:10.000Z\",\"receivedAt\":\"2024-05-01T08:01:10"
+		{"\"timestamp\":\"2024-05-01T08:01:00.000Z\","
+		 "\"originalTimestamp\":\"2024-05-01T08:00:00"
+		 ".000Z\",\"sentAt\":\"2024-05-01T08:00:10.000Z\","
+		 "\"receivedAt\":\"2024-05-01T08:01:10"
 		 ".000Z\"",
 		 "2024-05-01T08:01:00.000Z"},
-		{"\"originalTimestamp\":\"2024-05-01T08:00:00.000Z\",\"receivedAt\":\"2024-05-01T08:01:10"
+		{"\"originalTimestamp\":\"2024-05-01T08:00:00.000Z\","
+		 "\"receivedAt\":\"2024-05-01T08:01:10"
 		 ".000Z\"",
 		 "2024-05-01T08:00:00.000Z"},
 	};
@@ -1917,9 +1926,11 @@ static void test_import_line_corrects_an_original_timestamp(void)
 
 	fixture_open(&f);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		snprintf(line, sizeof(line),
-			 "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\",\"messageId\":\"m%zu\",%s}",
-			 i, rows[i].times);
+		snprintf(
+			line, sizeof(line),
+			"{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\","
+			"\"messageId\":\"m%zu\",%s}",
+			i, rows[i].times);
 		err[0] = '\0';
 		CU_ASSERT_EQUAL(pt_import_line(&f, line, err, sizeof(err)), HUB_OK);
 		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
@@ -1967,7 +1978,8 @@ static void test_import_line_refuses_bad_lines(void)
  * does not (alloc_fail_only). */
 #define SMALL_IDENTIFY                                                                    \
 	"{\"type\":\"identify\",\"userId\":\"u1\",\"timestamp\":\"2026-01-01T00:00:00Z\","        \
-	"\"traits\":{\"plan\":\"gold\",\"n\":3,\"tags\":[\"a\",\"b\"]},\"context\":{\"locale\":\"fr-FR\"}}"
+	"\"traits\":{\"plan\":\"gold\",\"n\":3,\"tags\":[\"a\",\"b\"]},"                          \
+	"\"context\":{\"locale\":\"fr-FR\"}}"
 #define SMALL_TRACK                                                                       \
 	"{\"type\":\"track\",\"anonymousId\":\"a1\",\"event\":\"Bought\",\"messageId\":\"m2\","  \
 	"\"properties\":{\"sku\":\"s-1\",\"qty\":2,\"big\":12345678901234567000}}"
@@ -2004,7 +2016,7 @@ static void test_out_of_memory_is_5xx_never_400(void)
 static void test_descriptor_declares_routes_and_secret_keys(void)
 {
 	static const char *const paths[] = {"/v1/batch",  "/v1/identify", "/v1/track", "/v1/page",
-					    "/v1/screen", "/v1/group",	  "/v1/alias", "/webhook"};
+					    "/v1/screen", "/v1/group",    "/v1/alias", "/webhook"};
 	struct pt_fixture f;
 
 	fixture_open(&f);

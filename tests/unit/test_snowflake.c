@@ -132,7 +132,8 @@ static const struct cell_case cells[] = {
 	{"time", "\"45296.120000000\"", HUB_OK, .text = "12:34:56.12"},
 	{"time", "null", HUB_OK},
 	{"time", "\"86400.000000000\"", HUB_ERR_INTERNAL,
-	 "column C: \"86400.000000000\" is not a TIME (seconds since midnight with at most 9 decimals)"},
+	 "column C: \"86400.000000000\" is not a TIME (seconds since midnight"
+	 " with at most 9 decimals)"},
 	{"time", "\"-1.000000000\"", HUB_ERR_INTERNAL},
 	{"time", "\"23:01:59\"", HUB_ERR_INTERNAL},
 	{"time", "\"1.0000000001\"", HUB_ERR_INTERNAL},
@@ -167,7 +168,8 @@ static const struct cell_case cells[] = {
 	{"timestamp_tz", "null", HUB_OK},
 	{"date", "20004", HUB_ERR_INTERNAL, "column C: a cell that is not a string"},
 	/* a message quotes at most 40 bytes, without line breaks */
-	{"date", "\"12\\n34\"", HUB_ERR_INTERNAL, "column C: \"12?34\" is not a DATE (" DATE_FORM ")"},
+	{"date", "\"12\\n34\"", HUB_ERR_INTERNAL,
+	 "column C: \"12?34\" is not a DATE (" DATE_FORM ")"},
 	{"date", "\"0123456789012345678901234567890123456789xyz\"", HUB_ERR_INTERNAL,
 	 "column C: \"0123456789012345678901234567890123456789...\" is not a DATE (" DATE_FORM ")"},
 	{"date", "\"012345678901234567890123456789012345678\\u00e9\"", HUB_ERR_INTERNAL,
@@ -226,7 +228,8 @@ static void test_decfloat_is_a_number(void)
 		const char *cell;
 		double v;
 	} cases[] = {
-		{"12.5", 12.5}, {"-42", -42}, {"-1.5E+40", -1.5e40}, {"1E-50", 1e-50}, {"5e+3", 5000},
+		{"12.5", 12.5}, {"-42", -42}, {"-1.5E+40", -1.5e40}, {"1E-50", 1e-50},
+		{"5e+3", 5000},
 	};
 	enum rm_type rm;
 	enum sf_kind k = sf_kind_of("DECFLOAT", &rm);
@@ -279,7 +282,8 @@ static void test_bad_cell_fails_the_page_naming_row_column_and_type(void)
 {
 	struct sf_api *a = open_page(META("{\"name\": \"ID\", \"type\": \"fixed\"}, "
 					  "{\"name\": \"BIRTHDAY\", \"type\": \"date\"}")
-				     "\"data\": [[\"1\", \"20000\"], [\"2\", \"garbage\"], [\"3\", \"1\"]]}");
+				     "\"data\": [[\"1\", \"20000\"], [\"2\", \"garbage\"],"
+				     " [\"3\", \"1\"]]}");
 	const struct rm_cell *row = NULL;
 	char err[SF_MSG] = "";
 
@@ -306,8 +310,8 @@ static void test_out_of_range_times_fail_the_page(void)
 		{"boolean", "maybe",
 		 "partition 0 row 1: column AT: \"maybe\" is not a BOOLEAN (true, false, 1 or 0)"},
 		{"real", "garbage",
-		 "partition 0 row 1: column AT: \"garbage\" is not a REAL (a floating-point number, "
-		 "inf, -inf or NaN)"},
+		 "partition 0 row 1: column AT: \"garbage\" is not a REAL"
+		 " (a floating-point number, inf, -inf or NaN)"},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -407,8 +411,9 @@ static void test_statement_handle_must_be_one(void)
 	CU_ASSERT_STRING_EQUAL(h, uuid);
 	set_body(&a, "{\"statementHandle\": \"x?partition=0#\"}");
 	CU_ASSERT_EQUAL(take_accepted(&a, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
-	CU_ASSERT_STRING_EQUAL(err, "HTTP 202 from Snowflake whose statementHandle is not a handle: "
-				    "\"x?partition=0#\"");
+	CU_ASSERT_STRING_EQUAL(err,
+			       "HTTP 202 from Snowflake whose statementHandle is not a handle: "
+			       "\"x?partition=0#\"");
 	set_body(&a, "{}");
 	CU_ASSERT_EQUAL(take_accepted(&a, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
 	CU_ASSERT_STRING_EQUAL(err, "HTTP 202 from Snowflake without a statementHandle");
@@ -433,7 +438,7 @@ static void test_statement_handle_must_be_one(void)
 #define DONE_UUID "01b2c3d4-0000-0001-0000-000000000000"
 #define DONE                                                                                \
 	"{\"resultSetMetaData\": {\"rowType\": [{\"name\": \"ID\", \"type\": \"fixed\"}], "        \
-	"\"partitionInfo\": [{}, {}]}, \"data\": [[\"1\"]], \"code\": \"090001\", "                 \
+	"\"partitionInfo\": [{}, {}]}, \"data\": [[\"1\"]], \"code\": \"090001\", "                \
 	"\"sqlState\": \"00000\", \"statementHandle\": \"" DONE_UUID "\", "                      \
 	"\"message\": \"Statement executed successfully.\"}"
 
@@ -491,10 +496,13 @@ static void test_transient_sql_errors_are_retried(void)
 		char body[256], err[SF_MSG] = "", want[128];
 
 		if (cases[i].state)
-			snprintf(body, sizeof(body), "{\"code\": \"000630\", \"message\": \"failed\", "
-				 "\"sqlState\": \"%s\"}", cases[i].state);
+			snprintf(body, sizeof(body),
+				 "{\"code\": \"000630\", \"message\": \"failed\", "
+				 "\"sqlState\": \"%s\"}",
+				 cases[i].state);
 		else
-			snprintf(body, sizeof(body), "{\"code\": \"000630\", \"message\": \"failed\"}");
+			snprintf(body, sizeof(body),
+				 "{\"code\": \"000630\", \"message\": \"failed\"}");
 		set_body(&a, body);
 		CU_ASSERT_EQUAL(status_error(&a, 422, err, sizeof(err)), cases[i].rc);
 		snprintf(want, sizeof(want), "SQL error 000630 (SQLSTATE %s): failed",
@@ -552,7 +560,8 @@ static void test_first_run_binds_the_start_of_the_cursor_type(void)
 		snprintf(json, sizeof(json), "{\"resultSetMetaData\": {\"rowType\": [{\"name\": "
 			 "\"ID\", \"type\": \"fixed\"}, {\"name\": \"C\", \"type\": \"%s\"}]}, "
 			 "\"data\": []}", kinds[i].type);
-		CU_ASSERT_EQUAL(take_result(a, json_loads(json, 0, NULL), m, err, sizeof(err)), HUB_OK);
+		CU_ASSERT_EQUAL(take_result(a, json_loads(json, 0, NULL), m, err, sizeof(err)),
+				HUB_OK);
 		learn_cursor_kind(a, m);
 		result_free(a);
 		binding_of(a, NULL, got, sizeof(got));
@@ -571,7 +580,8 @@ static void test_limit_0_wraps_a_query_ending_in_a_comment_or_semicolon(void)
 	static const struct {
 		const char *query, *sql;
 	} rows[] = {
-		{"SELECT * FROM t WHERE a >= ?", "SELECT * FROM (\nSELECT * FROM t WHERE a >= ?\n) LIMIT 0"},
+		{"SELECT * FROM t WHERE a >= ?",
+		 "SELECT * FROM (\nSELECT * FROM t WHERE a >= ?\n) LIMIT 0"},
 		{"SELECT * FROM t WHERE a >= ? ORDER BY a -- oldest first",
 		 "SELECT * FROM (\nSELECT * FROM t WHERE a >= ? ORDER BY a\n) LIMIT 0"},
 		{"SELECT * FROM t WHERE a >= ? ORDER BY a;\n",
@@ -603,25 +613,35 @@ static void test_a_key_given_for_its_path_is_not_quoted(void)
 	CU_ASSERT_STRING_EQUAL(err, "private_key_file: holds what looks like the key itself, not "
 				    "the path of a file holding it (the value is not shown)");
 	/* its bare base64 body, as some Snowflake connectors take it */
-	CU_ASSERT_EQUAL(sf_jwt_new("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
-				   "MzEfYyjiWA4R4", "acct", "user", &j, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(
+		sf_jwt_new("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
+			   "MzEfYyjiWA4R4",
+			   "acct", "user", &j, err, sizeof(err)),
+		-1);
 	CU_ASSERT(strstr(err, "MIIEvQ") == NULL);
 	/* the same with its line breaks turned into blanks (a folded YAML
 	 * scalar, an env file) or written \n (copied out of a JSON file):
 	 * the messages quoted it */
-	CU_ASSERT_EQUAL(sf_jwt_new("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7 VJTUt9Us8cKj"
-				   "MzEfYyjiWA4R4 ", "acct", "user", &j, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(
+		sf_jwt_new("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7 VJTUt9Us8cKj"
+			   "MzEfYyjiWA4R4 ",
+			   "acct", "user", &j, err, sizeof(err)),
+		-1);
 	CU_ASSERT(strstr(err, "MIIEvQ") == NULL);
-	CU_ASSERT_EQUAL(sf_jwt_new("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\\nVJTUt9Us8"
-				   "cKjMzEfYyjiWA4R4\\n", "acct", "user", &j, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(
+		sf_jwt_new("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\\nVJTUt9Us8"
+			   "cKjMzEfYyjiWA4R4\\n",
+			   "acct", "user", &j, err, sizeof(err)),
+		-1);
 	CU_ASSERT(strstr(err, "MIIEvQ") == NULL);
 	/* a path with blanks is still a path, 64 such characters and no '.'
 	 * too (its words are no key's lines): it was refused as a key */
 	CU_ASSERT_EQUAL(sf_jwt_new("/home/jsmith/Company Shared Drive/Data Engineering/Snowflake/"
 				   "privatekey", "acct", "user", &j, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot read /home/jsmith/Company Shared Drive/"));
-	CU_ASSERT_EQUAL(sf_jwt_new("/nonexistent/My Keys/snowflake key.pem", "acct", "user", &j, err,
-				   sizeof(err)), -1);
+	CU_ASSERT_EQUAL(sf_jwt_new("/nonexistent/My Keys/snowflake key.pem", "acct", "user", &j,
+				   err, sizeof(err)),
+			-1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot read /nonexistent/My Keys/snowflake key.pem"));
 	CU_ASSERT_EQUAL(sf_jwt_new("/nonexistent/key.pem", "acct", "user", &j, err, sizeof(err)),
 			-1);

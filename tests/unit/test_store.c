@@ -222,7 +222,8 @@ static void expect_list(const struct list *got, const char *const *want, size_t 
 static void test_every_op_is_implemented(void)
 {
 	WORLD(w);
-	const unsigned char *first = (const unsigned char *)s->ops + offsetof(struct store_ops, close);
+	const unsigned char *first =
+		(const unsigned char *)s->ops + offsetof(struct store_ops, close);
 	size_t n = (sizeof(struct store_ops) - offsetof(struct store_ops, close)) /
 		   sizeof(void (*)(void));
 
@@ -231,7 +232,8 @@ static void test_every_op_is_implemented(void)
 		void (*fn)(void);
 		memcpy(&fn, first + i * sizeof(fn), sizeof(fn));
 		if (!fn)
-			fprintf(stderr, "\n  %s: op number %zu (after name) is NULL", s->ops->name, i);
+			fprintf(stderr, "\n  %s: op number %zu (after name) is NULL", s->ops->name,
+				i);
 		CU_ASSERT_PTR_NOT_NULL(fn);
 	}
 	world_stop(&w);
@@ -808,7 +810,8 @@ static size_t log_read_paged(struct store *s, const char *pid, size_t limit, str
 	memset(out, 0, sizeof(*out));
 	for (;;) {
 		size_t before = out->n;
-		CU_ASSERT_EQUAL_FATAL(s->ops->log_page(s, pid, after, limit, collect_log_row, out), 0);
+		CU_ASSERT_EQUAL_FATAL(s->ops->log_page(s, pid, after, limit, collect_log_row, out),
+				      0);
 		n_pages++;
 		CU_ASSERT(out->n - before <= limit);
 		if (out->n - before < limit || n_pages > LOG_ROWS_MAX)
@@ -1897,7 +1900,8 @@ static void test_a_lease_file_that_cannot_be_made_is_an_error(void)
  * for byte (same ID key, one writer each). */
 static void test_pg_dump_equals_sqlite_dump_byte_for_byte(void)
 {
-	static const char key[] = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+	static const char key[] =
+		"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 	struct gen_opts o;
 	struct gen g;
 	struct testhub *th[2] = {NULL, NULL};
@@ -1954,8 +1958,11 @@ static void test_pg_dump_equals_sqlite_dump_byte_for_byte(void)
 			size_t i = 0;
 			while (dump[0][i] && dump[0][i] == dump[1][i])
 				i++;
-			fprintf(stderr, "\n  dumps differ at byte %zu:\n   sqlite   %.120s\n   postgres %.120s",
-				i, dump[0] + (i > 40 ? i - 40 : 0), dump[1] + (i > 40 ? i - 40 : 0));
+			fprintf(stderr,
+				"\n  dumps differ at byte %zu:\n   sqlite   %.120s\n"
+				"   postgres %.120s",
+				i, dump[0] + (i > 40 ? i - 40 : 0),
+				dump[1] + (i > 40 ? i - 40 : 0));
 			CU_FAIL("the PostgreSQL dump differs from SQLite's");
 		}
 	}
@@ -2141,7 +2148,8 @@ static pid_t ckpt_holder_start(const char *db, int is_recovering, int *release_f
 	pid = fork();
 	if (pid == 0) { /* only calls safe after fork, then _exit */
 		struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
-				   .l_start = is_recovering ? SHM_WRITE_LOCK_BYTE : SHM_CKPT_LOCK_BYTE,
+				   .l_start = is_recovering ? SHM_WRITE_LOCK_BYTE
+							    : SHM_CKPT_LOCK_BYTE,
 				   .l_len = is_recovering ? SHM_RECOVER_LOCK_BYTE + 1 -
 							    SHM_WRITE_LOCK_BYTE : 1};
 		int fd = open(shm, O_RDWR);

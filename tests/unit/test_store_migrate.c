@@ -1,8 +1,9 @@
 /*
  * test_store_migrate.c - an SQLite store made by an older hub opens and is
  * migrated in place, keeping its data; one made by a newer hub is refused
- * with a clear message; a new one is not readable by other users.  tests/fixtures/store/schema_v3.sql is the schema
- * version 3 shipped with, verbatim.
+ * with a clear message; a new one is not readable by other users.
+ * tests/fixtures/store/schema_v3.sql is the schema version 3 shipped
+ * with, verbatim.
  */
 #include "testlib.h"
 
@@ -23,7 +24,8 @@ static char *make_v3_store(const char *dir)
 	size_t len;
 	char err[256];
 
-	schema = file_read_all("tests/fixtures/store/schema_v3.sql", SIZE_MAX, &len, err, sizeof(err));
+	schema = file_read_all("tests/fixtures/store/schema_v3.sql", SIZE_MAX, &len, err,
+			       sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(schema);
 	CU_ASSERT_FATAL(asprintf(&db, "%s/v3.db", dir) > 0);
 	CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
@@ -33,11 +35,16 @@ static char *make_v3_store(const char *dir)
 			     "INSERT INTO meta VALUES('schema_version', '3');"
 			     "INSERT INTO profiles VALUES('p_old', 1, 'C1', NULL, 0, 1000);"
 			     "INSERT INTO meta VALUES('profile_seq', '1');"
-			     "INSERT INTO identifiers(type, value, profile_id) VALUES('custom_id', 'C1', 'p_old');"
-			     "INSERT INTO outbox(kind, profile_id, at, payload) VALUES('profile_updated', 'p_old', 1, '{}');"
-			     "INSERT INTO outbox(kind, profile_id, at, payload) VALUES('profile_updated', 'p_gone', 2, '{}');"
-			     "DELETE FROM outbox WHERE seq = 2;" /* an erase of the newest change */
-			     "INSERT INTO meta VALUES('export_cursor:crm', '2');" /* crm had seen it */
+			     "INSERT INTO identifiers(type, value, profile_id)"
+			     " VALUES('custom_id', 'C1', 'p_old');"
+			     "INSERT INTO outbox(kind, profile_id, at, payload)"
+			     " VALUES('profile_updated', 'p_old', 1, '{}');"
+			     "INSERT INTO outbox(kind, profile_id, at, payload)"
+			     " VALUES('profile_updated', 'p_gone', 2, '{}');"
+			     /* an erase of the newest change */
+			     "DELETE FROM outbox WHERE seq = 2;"
+			     /* crm had seen it */
+			     "INSERT INTO meta VALUES('export_cursor:crm', '2');"
 			     "INSERT INTO dead_letters VALUES('crm', 1, 5, 'refused', '{}');",
 			     NULL, NULL, NULL),
 		SQLITE_OK);
@@ -131,7 +138,8 @@ static void test_dead_letters_of_a_version_3_store_go_with_an_erase(void)
 			     "INSERT INTO dead_letters VALUES('feed', 2, 5, 'refused',"
 			     " '{\"kind\":\"profile_updated\",\"profile_id\":\"p_tomb\"}');"
 			     "INSERT INTO dead_letters VALUES('feed', 3, 5, 'refused',"
-			     " '{\"kind\":\"event\",\"profile_id\":\"p_erased\",\"custom_id\":\"C2\"}');"
+			     " '{\"kind\":\"event\",\"profile_id\":\"p_erased\","
+			     "\"custom_id\":\"C2\"}');"
 			     "INSERT INTO dead_letters VALUES('feed', 4, 5, 'refused',"
 			     " '{\"kind\":\"erased\",\"profile_id\":\"p_erased\"}');"
 			     "INSERT INTO dead_letters VALUES('feed', 5, 5, 'refused', 'not JSON');"
@@ -170,7 +178,8 @@ static void test_store_of_a_newer_hub_is_refused(void)
 				     NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
 	CU_ASSERT_EQUAL(store_sqlite_open(db, &s, err, sizeof(err)), -1);
-	CU_ASSERT_FATAL(asprintf(&sql, "sqlite: %s has schema version 99, made by a newer hub", db) > 0);
+	CU_ASSERT_FATAL(
+		asprintf(&sql, "sqlite: %s has schema version 99, made by a newer hub", db) > 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, sql));
 	testlib_rmtree(dir);
 	free(dir);
@@ -211,8 +220,10 @@ static int race_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 #define RACE_FWD(name, proto, args) \
 	static int race_##name proto { return ((struct race_file *)f)->real->pMethods->name args; }
 RACE_FWD(xClose, (sqlite3_file *f), (((struct race_file *)f)->real))
-RACE_FWD(xRead, (sqlite3_file *f, void *b, int n, sqlite3_int64 o), (((struct race_file *)f)->real, b, n, o))
-RACE_FWD(xWrite, (sqlite3_file *f, const void *b, int n, sqlite3_int64 o), (((struct race_file *)f)->real, b, n, o))
+RACE_FWD(xRead, (sqlite3_file *f, void *b, int n, sqlite3_int64 o),
+	 (((struct race_file *)f)->real, b, n, o))
+RACE_FWD(xWrite, (sqlite3_file *f, const void *b, int n, sqlite3_int64 o),
+	 (((struct race_file *)f)->real, b, n, o))
 RACE_FWD(xTruncate, (sqlite3_file *f, sqlite3_int64 n), (((struct race_file *)f)->real, n))
 RACE_FWD(xSync, (sqlite3_file *f, int fl), (((struct race_file *)f)->real, fl))
 RACE_FWD(xFileSize, (sqlite3_file *f, sqlite3_int64 *n), (((struct race_file *)f)->real, n))
@@ -222,7 +233,8 @@ RACE_FWD(xCheckReservedLock, (sqlite3_file *f, int *r), (((struct race_file *)f)
 RACE_FWD(xFileControl, (sqlite3_file *f, int op, void *a), (((struct race_file *)f)->real, op, a))
 RACE_FWD(xSectorSize, (sqlite3_file *f), (((struct race_file *)f)->real))
 RACE_FWD(xDeviceCharacteristics, (sqlite3_file *f), (((struct race_file *)f)->real))
-RACE_FWD(xShmMap, (sqlite3_file *f, int i, int sz, int ext, void volatile **p), (((struct race_file *)f)->real, i, sz, ext, p))
+RACE_FWD(xShmMap, (sqlite3_file *f, int i, int sz, int ext, void volatile **p),
+	 (((struct race_file *)f)->real, i, sz, ext, p))
 RACE_FWD(xShmUnmap, (sqlite3_file *f, int del), (((struct race_file *)f)->real, del))
 
 static void race_shm_barrier(sqlite3_file *f)
@@ -255,7 +267,8 @@ static void race_vfs_install(void)
 		.xTruncate = race_xTruncate, .xSync = race_xSync, .xFileSize = race_xFileSize,
 		.xLock = race_xLock, .xUnlock = race_xUnlock,
 		.xCheckReservedLock = race_xCheckReservedLock, .xFileControl = race_xFileControl,
-		.xSectorSize = race_xSectorSize, .xDeviceCharacteristics = race_xDeviceCharacteristics,
+		.xSectorSize = race_xSectorSize,
+		.xDeviceCharacteristics = race_xDeviceCharacteristics,
 		.xShmMap = race_xShmMap, .xShmLock = race_shm_lock, .xShmBarrier = race_shm_barrier,
 		.xShmUnmap = race_xShmUnmap,
 	};

@@ -546,7 +546,8 @@ static void test_a_long_reason_is_kept_once(void)
 		CU_ASSERT_EQUAL(rep.warnings, 2);
 		CU_ASSERT_EQUAL(rep.n_warning_reasons, 1);
 		if (rep.n_warning_reasons != 1)
-			fprintf(stderr, "\n  %zu bytes: %zu reasons", lens[i], rep.n_warning_reasons);
+			fprintf(stderr, "\n  %zu bytes: %zu reasons", lens[i],
+				rep.n_warning_reasons);
 		CU_ASSERT_PTR_NOT_NULL(strstr(rep.warning_reasons[0], " (first in row 3)"));
 		sync_report_free(&rep);
 		world_close(&w);

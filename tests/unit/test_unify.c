@@ -259,25 +259,29 @@ static void test_an_erase_deletes_her_events_attributes_and_consent(void)
 	int n_consent = 0;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"},"
-		  "\"attributes\":{\"plan\":\"gold\"},\"consent\":{\"email_marketing\":\"subscribed\"}}");
-	apply(th, "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"},\"event\":{\"name\":\"diagnosis\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"},"
+	      "\"attributes\":{\"plan\":\"gold\"},"
+	      "\"consent\":{\"email_marketing\":\"subscribed\"}}");
+	apply(th,
+	      "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"},\"event\":{\"name\":\"diagnosis\"}}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(profile_of(dump, "C1", NULL));
 	snprintf(pid, sizeof(pid), "%s", pid_of(profile_of(dump, "C1", NULL)));
 	json_decref(dump);
-	apply(th, "{\"type\":\"erase\",\"message_id\":\"e1\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th,
+	      "{\"type\":\"erase\",\"message_id\":\"e1\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL(json_array_size(dump), 0);
 	json_decref(dump);
 	CU_ASSERT_EQUAL(th->reader->ops->event_stats(th->reader, pid, &n_events, &last), 0);
 	CU_ASSERT_EQUAL(n_events, 0);
 	CU_ASSERT_EQUAL(th->reader->ops->attr_count(th->reader, pid), 0);
-	CU_ASSERT_EQUAL(th->reader->ops->consent_list(th->reader, pid, consent_row_count, &n_consent),
-			0);
+	CU_ASSERT_EQUAL(
+		th->reader->ops->consent_list(th->reader, pid, consent_row_count, &n_consent), 0);
 	CU_ASSERT_EQUAL(n_consent, 0);
 	testhub_stop(th);
 }
@@ -294,22 +298,26 @@ static void test_an_erase_deletes_the_profiles_merged_into_her(void)
 	struct store_profile p;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
-	apply(th, "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"e\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th,
+	      "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"e\"}}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(profile_of(dump, NULL, "I9"));
 	snprintf(tomb, sizeof(tomb), "%s", pid_of(profile_of(dump, NULL, "I9")));
 	json_decref(dump);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
 	rows = log_of(th, tomb);
 	CU_ASSERT(json_array_size(rows) > 0);
 	json_decref(rows);
 	CU_ASSERT_EQUAL(th->reader->ops->profile_get(th->reader, tomb, &p), 1);
-	apply(th, "{\"type\":\"erase\",\"message_id\":\"e1\",\"timestamp\":\"2025-03-03T09:03:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th,
+	      "{\"type\":\"erase\",\"message_id\":\"e1\",\"timestamp\":\"2025-03-03T09:03:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
 	rows = log_of(th, tomb);
 	CU_ASSERT_EQUAL(json_array_size(rows), 0);
 	json_decref(rows);
@@ -356,25 +364,32 @@ static void test_a_profile_holds_at_most_max_installations(void)
 	json_t *dump, *c1, *doc;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
-	apply(th, "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I2\"},"
-		  "\"event\":{\"name\":\"e2\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply(th,
+	      "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I2\"},"
+	      "\"event\":{\"name\":\"e2\"}}");
 	/* full: I3 is left out, the event lands */
-	apply(th, "{\"type\":\"track\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I3\"},"
-		  "\"event\":{\"name\":\"e3\"}}");
+	apply(th,
+	      "{\"type\":\"track\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I3\"},"
+	      "\"event\":{\"name\":\"e3\"}}");
 	/* an anonymous session, then its login as C1: no merge, no move */
-	apply(th, "{\"type\":\"track\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I4\"},\"event\":{\"name\":\"e4\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:04:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I4\"}}");
+	apply(th,
+	      "{\"type\":\"track\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I4\"},\"event\":{\"name\":\"e4\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:04:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I4\"}}");
 	/* another user's device, then C1 on it: it stays C2's */
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I5\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m7\",\"timestamp\":\"2025-03-03T09:06:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I5\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I5\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m7\",\"timestamp\":\"2025-03-03T09:06:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I5\"}}");
 	CU_ASSERT_EQUAL(th->counts.applied, 7);
 	dump = testhub_dump(th, 0);
 	c1 = profile_of(dump, "C1", NULL);
@@ -419,9 +434,11 @@ static void test_a_profile_over_the_limit_still_merges_what_brings_none(void)
 	CU_ASSERT_EQUAL_FATAL(store_open(lower, &writer, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(intake_start(&in, writer, lower, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(testhub_apply_lines_via(th, in,
-		"{\"type\":\"identify\",\"message_id\":\"k1\",\"timestamp\":\"2025-03-03T10:00:00Z\","
+		"{\"type\":\"identify\",\"message_id\":\"k1\","
+		"\"timestamp\":\"2025-03-03T10:00:00Z\","
 		"\"identifiers\":{\"crm_id\":\"K\"},\"attributes\":{\"plan\":\"gold\"}}\n"
-		"{\"type\":\"identify\",\"message_id\":\"k2\",\"timestamp\":\"2025-03-03T10:01:00Z\","
+		"{\"type\":\"identify\",\"message_id\":\"k2\","
+		"\"timestamp\":\"2025-03-03T10:01:00Z\","
 		"\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K\"}}\n"), 0);
 	intake_stop(in);
 	config_free(lower);
@@ -449,32 +466,39 @@ static void test_a_profile_stores_at_most_max_attributes(void)
 	json_t *dump, *attrs;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"a\":1,\"b\":2}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"a\":1,\"b\":2}}");
 	CU_ASSERT_EQUAL(th->counts.warnings, 0);
 	/* a is written, c takes the last place, d is left out */
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"a\":5,\"c\":3,\"d\":4}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"a\":5,\"c\":3,\"d\":4}}");
 	CU_ASSERT_EQUAL(th->counts.warnings, 1);
 	/* c deleted: its tombstone keeps the place; b is still written */
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"c\":null}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"d\":6,\"b\":7,"
-		  "\"tags\":{\"$add\":[\"x\"]}}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"c\":null}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"d\":6,\"b\":7,"
+	      "\"tags\":{\"$add\":[\"x\"]}}}");
 	CU_ASSERT_EQUAL(th->counts.warnings, 3);
 	CU_ASSERT_EQUAL(th->counts.applied, 4);
 	/* another profile has its own room */
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:04:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C2\"},\"attributes\":{\"d\":1,\"e\":2,\"f\":3}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:04:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C2\"},\"attributes\":{\"d\":1,\"e\":2,\"f\":3}}");
 	CU_ASSERT_EQUAL(th->counts.warnings, 3);
 	/* a session merged in at the limit: its new keys are left out, a
 	 * newer value of a stored one is taken (merges of many small
 	 * sessions built a profile past the limit) */
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"x\":1,\"a\":9}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m7\",\"timestamp\":\"2025-03-03T09:06:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"x\":1,\"a\":9}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m7\",\"timestamp\":\"2025-03-03T09:06:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL(json_array_size(dump), 2); /* the session merged */
 	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
@@ -524,30 +548,31 @@ static void test_the_largest_numbers_read_back(void)
 	json_t *dump, *doc, *attrs, *props;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"m1\","
-		  "\"timestamp\":\"2025-03-03T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"F1\"},"
-		  "\"attributes\":{\"big\":1.7976931348623157e308,\"neg\":-1.7976931348623157e308,"
-		  "\"small\":2}}\n"
-		  "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"m2\","
-		  "\"timestamp\":\"2025-03-03T09:01:00.000Z\",\"identifiers\":{\"custom_id\":\"F1\"},"
-		  "\"event\":{\"name\":\"buy\",\"properties\":{\"price\":1.7976931348623157e308,"
-		  "\"qty\":3,\"deep\":[{\"x\":1.7976931348623157e308}]}}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"m1\","
+	      "\"timestamp\":\"2025-03-03T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"F1\"},"
+	      "\"attributes\":{\"big\":1.7976931348623157e308,\"neg\":-1.7976931348623157e308,"
+	      "\"small\":2}}\n"
+	      "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"m2\","
+	      "\"timestamp\":\"2025-03-03T09:01:00.000Z\",\"identifiers\":{\"custom_id\":\"F1\"},"
+	      "\"event\":{\"name\":\"buy\",\"properties\":{\"price\":1.7976931348623157e308,"
+	      "\"qty\":3,\"deep\":[{\"x\":1.7976931348623157e308}]}}}");
 	dump = testhub_dump(th, -1);
 	doc = profile_of(dump, "F1", NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
 	attrs = json_object_get(doc, "attributes");
 	CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(attrs, "big")), 1.79769313486231e308,
 			       1e293);
-	CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(attrs, "neg")), -1.79769313486231e308,
-			       1e293);
+	CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(attrs, "neg")),
+			       -1.79769313486231e308, 1e293);
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(attrs, "small")), 2);
 	props = json_object_get(json_array_get(json_object_get(doc, "events"), 0), "properties");
-	CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(props, "price")), 1.79769313486231e308,
-			       1e293);
+	CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(props, "price")),
+			       1.79769313486231e308, 1e293);
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(props, "qty")), 3);
-	CU_ASSERT_DOUBLE_EQUAL(
-		json_real_value(json_object_get(json_array_get(json_object_get(props, "deep"), 0), "x")),
-		1.79769313486231e308, 1e293);
+	CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(
+				       json_array_get(json_object_get(props, "deep"), 0), "x")),
+			       1.79769313486231e308, 1e293);
 	json_decref(dump);
 	testhub_stop(th);
 }
@@ -656,16 +681,20 @@ static void test_an_alias_never_joins_two_known_users(void)
 	json_t *dump, *c1, *c2;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C2\"}}");
-	apply(th, "{\"type\":\"alias\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-		  "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C2\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C2\"}}");
+	apply(th,
+	      "{\"type\":\"alias\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+	      "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C2\"}}");
 	CU_ASSERT_EQUAL(th->counts.refused, 1);
 	CU_ASSERT_EQUAL(th->counts.applied, 2);
-	apply(th, "{\"type\":\"alias\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
-		  "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th,
+	      "{\"type\":\"alias\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
+	      "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C1\"}}");
 	CU_ASSERT_EQUAL(th->counts.refused, 1);
 	CU_ASSERT_EQUAL(th->counts.applied, 3);
 	dump = testhub_dump(th, 0);
@@ -692,12 +721,15 @@ static void test_a_merge_may_fill_max_installations_exactly(void)
 	json_t *dump, *c1;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
-	apply(th, "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I2\"},\"event\":{\"name\":\"e2\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I2\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply(th,
+	      "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I2\"},\"event\":{\"name\":\"e2\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I2\"}}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL(json_array_size(dump), 1); /* the session merged */
 	c1 = profile_of(dump, "C1", NULL);
@@ -719,21 +751,25 @@ static void test_the_oldest_anonymous_profile_survives_a_merge(void)
 	char old_pid[64];
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"crm_id\":\"K1\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"crm_id\":\"K1\"}}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
 	snprintf(old_pid, sizeof(old_pid), "%s", pid_of(json_array_get(dump, 0)));
 	json_decref(dump);
-	apply(th, "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I1\"},\"event\":{\"name\":\"e\"}}");
-	apply(th, "{\"type\":\"track\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I1\",\"crm_id\":\"K1\"},"
-		  "\"event\":{\"name\":\"e\"}}");
+	apply(th,
+	      "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I1\"},\"event\":{\"name\":\"e\"}}");
+	apply(th,
+	      "{\"type\":\"track\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I1\",\"crm_id\":\"K1\"},"
+	      "\"event\":{\"name\":\"e\"}}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
 	CU_ASSERT_STRING_EQUAL(pid_of(json_array_get(dump, 0)), old_pid);
-	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(dump, 0), "event_count")), 2);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(dump, 0), "event_count")),
+			2);
 	json_decref(dump);
 	testhub_stop(th);
 }
@@ -749,14 +785,18 @@ static void test_an_alias_of_an_erased_identifier_is_blocked(void)
 	json_t *dump;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
-	apply(th, "{\"type\":\"erase\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
-	apply(th, "{\"type\":\"alias\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-		  "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C8\"}}");
-	apply(th, "{\"type\":\"alias\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
-		  "\"previous_id\":\"I1\",\"identifiers\":{\"custom_id\":\"C9\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply(th,
+	      "{\"type\":\"erase\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th,
+	      "{\"type\":\"alias\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+	      "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C8\"}}");
+	apply(th,
+	      "{\"type\":\"alias\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
+	      "\"previous_id\":\"I1\",\"identifiers\":{\"custom_id\":\"C9\"}}");
 	CU_ASSERT_EQUAL(th->counts.applied, 2);
 	CU_ASSERT_EQUAL(th->counts.blocked, 2);
 	dump = testhub_dump(th, 0);
@@ -778,16 +818,19 @@ static void test_a_profile_absorbs_at_most_100_profiles(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(lines);
-	len += (size_t)snprintf(lines + len, size - len,
-				"{\"type\":\"identify\",\"message_id\":\"c\","
-				"\"timestamp\":\"2025-03-03T09:00:00Z\",\"identifiers\":{\"custom_id\":\"C1\"}}\n");
+	len += (size_t)snprintf(
+		lines + len, size - len,
+		"{\"type\":\"identify\",\"message_id\":\"c\","
+		"\"timestamp\":\"2025-03-03T09:00:00Z\",\"identifiers\":{\"custom_id\":\"C1\"}}\n");
 	for (int k = 1; k <= 101; k++)
-		len += (size_t)snprintf(lines + len, size - len,
-					"{\"type\":\"identify\",\"message_id\":\"a%d\","
-					"\"timestamp\":\"2025-03-03T10:00:00Z\",\"identifiers\":{\"crm_id\":"
-					"\"K%d\"}}\n{\"type\":\"identify\",\"message_id\":\"b%d\","
-					"\"timestamp\":\"2025-03-03T10:00:01Z\",\"identifiers\":{\"custom_id\":"
-					"\"C1\",\"crm_id\":\"K%d\"}}\n", k, k, k, k);
+		len += (size_t)snprintf(
+			lines + len, size - len,
+			"{\"type\":\"identify\",\"message_id\":\"a%d\","
+			"\"timestamp\":\"2025-03-03T10:00:00Z\",\"identifiers\":{\"crm_id\":"
+			"\"K%d\"}}\n{\"type\":\"identify\",\"message_id\":\"b%d\","
+			"\"timestamp\":\"2025-03-03T10:00:01Z\",\"identifiers\":{\"custom_id\":"
+			"\"C1\",\"crm_id\":\"K%d\"}}\n",
+			k, k, k, k);
 	CU_ASSERT_FATAL(len < size);
 	apply(th, lines);
 	free(lines);
@@ -795,8 +838,9 @@ static void test_a_profile_absorbs_at_most_100_profiles(void)
 	dump = testhub_dump(th, 0);
 	c1 = profile_of(dump, "C1", NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
-	CU_ASSERT_EQUAL(json_array_size(json_object_get(json_object_get(c1, "identifiers"), "crm_id")),
-			100);
+	CU_ASSERT_EQUAL(
+		json_array_size(json_object_get(json_object_get(c1, "identifiers"), "crm_id")),
+		100);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 2);
 	anon = json_array_get(dump, json_array_get(dump, 0) == c1 ? 1 : 0);
 	CU_ASSERT_PTR_NULL(json_string_value(json_object_get(anon, "custom_id")));
@@ -876,24 +920,33 @@ static void test_a_merge_tie_of_consent_goes_to_the_more_restrictive(void)
 	json_t *dump, *subs;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"},\"consent\":{\"email_marketing\":\"subscribed\","
-		  "\"sms_marketing\":\"unsubscribed\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I9\"},\"consent\":{\"email_marketing\":"
-		  "\"unsubscribed\",\"sms_marketing\":\"subscribed\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C2\"},\"consent\":{\"email_marketing\":\"unsubscribed\","
-		  "\"sms_marketing\":\"subscribed\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I8\"},\"consent\":{\"sms_marketing\":null}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I8\"},\"consent\":{\"email_marketing\":"
-		  "\"subscribed\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m7\",\"timestamp\":\"2025-03-03T09:05:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I8\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"},"
+	      "\"consent\":{\"email_marketing\":\"subscribed\","
+	      "\"sms_marketing\":\"unsubscribed\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I9\"},\"consent\":{\"email_marketing\":"
+	      "\"unsubscribed\",\"sms_marketing\":\"subscribed\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C2\"},"
+	      "\"consent\":{\"email_marketing\":\"unsubscribed\","
+	      "\"sms_marketing\":\"subscribed\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I8\"},\"consent\":{\"sms_marketing\":null}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I8\"},\"consent\":{\"email_marketing\":"
+	      "\"subscribed\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m7\",\"timestamp\":\"2025-03-03T09:05:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I8\"}}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL(json_array_size(dump), 2); /* both sessions merged */
 	subs = json_object_get(profile_of(dump, "C1", NULL), "subscriptions");
@@ -901,7 +954,8 @@ static void test_a_merge_tie_of_consent_goes_to_the_more_restrictive(void)
 	expect_text(subs, "sms_marketing", "unsubscribed");   /* C1's own, on the tie */
 	subs = json_object_get(profile_of(dump, "C2", NULL), "subscriptions");
 	expect_text(subs, "email_marketing", "subscribed"); /* newer */
-	CU_ASSERT_TRUE(json_is_null(json_object_get(subs, "sms_marketing"))); /* unset > subscribed */
+	CU_ASSERT_TRUE(
+		json_is_null(json_object_get(subs, "sms_marketing"))); /* unset > subscribed */
 	json_decref(dump);
 	testhub_stop(th);
 }
@@ -918,24 +972,29 @@ static void test_a_merge_tie_of_an_attribute_goes_to_the_survivor(void)
 	char absorbed[64];
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"plan\":\"gold\","
-		  "\"seen\":1,\"age\":30}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"plan\":\"free\","
-		  "\"age\":31}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"seen\":2,"
-		  "\"note\":\"n\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"age\":40}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"plan\":\"gold\","
+	      "\"seen\":1,\"age\":30}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"plan\":\"free\","
+	      "\"age\":31}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"seen\":2,"
+	      "\"note\":\"n\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"age\":40}}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 2);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(profile_of(dump, NULL, "I9"));
 	snprintf(absorbed, sizeof(absorbed), "%s", pid_of(profile_of(dump, NULL, "I9")));
 	json_decref(dump);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1); /* the session merged */
 	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
@@ -980,22 +1039,27 @@ static void test_an_array_op_keeps_the_newer_time_and_is_set_like(void)
 	json_t *dump, *attrs;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:10:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"tags\":[\"a\",\"b\",\"a\"]}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:10:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"},"
+	      "\"attributes\":{\"tags\":[\"a\",\"b\",\"a\"]}}");
 	/* older than the stored value: applies all the same */
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"tags\":{\"$add\":[\"b\",\"c\"],"
-		  "\"$remove\":[\"a\"]}}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"},"
+	      "\"attributes\":{\"tags\":{\"$add\":[\"b\",\"c\"],\"$remove\":[\"a\"]}}}");
 	/* newer than the op, older than the stored value: refused */
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:05:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"tags\":[\"z\"]}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:05:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"tags\":[\"z\"]}}");
 	dump = testhub_dump(th, 0);
 	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
 	CU_ASSERT(array_is(json_object_get(attrs, "tags"), after_op, 2));
 	json_decref(dump);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:11:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"tags\":{\"$add\":[\"c\",\"d\","
-		  "\"d\"]}}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:11:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"},"
+	      "\"attributes\":{\"tags\":{\"$add\":[\"c\",\"d\",\"d\"]}}}");
 	dump = testhub_dump(th, 0);
 	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
 	CU_ASSERT(array_is(json_object_get(attrs, "tags"), after_add, 3));
@@ -1014,23 +1078,30 @@ static void test_an_erase_blocks_until_erase_time_plus_erase_block_days(void)
 	json_t *dump;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-01T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
-	apply(th, "{\"type\":\"erase\",\"message_id\":\"e1\",\"timestamp\":\"2025-03-01T10:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-01T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply(th,
+	      "{\"type\":\"erase\",\"message_id\":\"e1\",\"timestamp\":\"2025-03-01T10:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
 	/* 23 hours on: blocked */
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-02T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-02T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
 	CU_ASSERT_EQUAL(th->counts.blocked, 1);
 	/* an erase older than the first: the block keeps its end */
-	apply(th, "{\"type\":\"erase\",\"message_id\":\"e2\",\"timestamp\":\"2025-02-28T10:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-02T09:59:59.999Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th,
+	      "{\"type\":\"erase\",\"message_id\":\"e2\",\"timestamp\":\"2025-02-28T10:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m3\","
+	      "\"timestamp\":\"2025-03-02T09:59:59.999Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
 	CU_ASSERT_EQUAL(th->counts.blocked, 2);
 	/* at the end exactly: applies */
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-02T10:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-02T10:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
 	CU_ASSERT_EQUAL(th->counts.blocked, 2);
 	CU_ASSERT_EQUAL(th->counts.applied, 4);
 	dump = testhub_dump(th, 0);
