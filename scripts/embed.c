@@ -64,7 +64,8 @@ int main(int argc, char **argv)
 		const char *base = strrchr(argv[i], '/');
 		base = base ? base + 1 : argv[i];
 		fprintf(out, "\t{\"/%s\", \"%s\", asset_%d, %d},\n",
-			strcmp(base, "index.html") == 0 ? "" : base, content_type(base), i, sizes[i]);
+			strcmp(base, "index.html") == 0 ? "" : base, content_type(base), i,
+			sizes[i]);
 	}
 	fprintf(out, "};\n\nconst struct web_asset *web_asset_find(const char *path)\n{\n"
 		     "\tfor (size_t i = 0; i < sizeof(assets) / sizeof(assets[0]); i++)\n"

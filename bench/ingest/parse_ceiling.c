@@ -52,10 +52,11 @@ static void *run(void *arg)
 		/* check the clock every 16 bodies: a batch body takes ~0.5 ms */
 		for (int k = 0; k < 16; k++) {
 			json_error_t err;
-			json_t *j = json_loadb(bodies[i].text, bodies[i].len, JSON_REJECT_DUPLICATES, &err);
+			json_t *j = json_loadb(bodies[i].text, bodies[i].len,
+					       JSON_REJECT_DUPLICATES, &err);
 			if (!j) {
-				fprintf(stderr, "parse_ceiling: body %zu: %s (line %d)\n", i + 1, err.text,
-					err.line);
+				fprintf(stderr, "parse_ceiling: body %zu: %s (line %d)\n", i + 1,
+					err.text, err.line);
 				w->failed = 1;
 				break;
 			}

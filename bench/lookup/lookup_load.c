@@ -224,8 +224,9 @@ static int cmp_double(const void *a, const void *b)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: lookup_load --port P --token T --by custom_id|email --users N\n"
-			"                   [--connections C] [--seconds S] [--warmup S] [--seed N]\n");
+	fprintf(stderr,
+		"usage: lookup_load --port P --token T --by custom_id|email --users N\n"
+		"                   [--connections C] [--seconds S] [--warmup S] [--seed N]\n");
 	exit(2);
 }
 
@@ -269,7 +270,8 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < o.connections; i++) {
 		workers[i] = (struct worker){.opt = &o, .id = i,
-					     .rng = (o.seed + 1) * 0x9E3779B97F4A7C15ull + (uint64_t)i * 7919 + 1};
+					     .rng = (o.seed + 1) * 0x9E3779B97F4A7C15ull +
+						    (uint64_t)i * 7919 + 1};
 		if (pthread_create(&workers[i].thread, NULL, worker_run, &workers[i])) {
 			fprintf(stderr, "lookup_load: cannot start thread %d\n", i);
 			return 1;
