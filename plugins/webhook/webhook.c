@@ -33,6 +33,9 @@
  *                            config, e.g. the secret, changes)
  *   3xx                      HUB_ERR_CONFIG (redirects are not followed: a
  *                            POST must not silently change its target)
+ *   404, 405, 410            HUB_ERR_CONFIG (the URL is wrong or gone, so
+ *                            every batch would be refused alike: the export
+ *                            stops, the changes stay in the feed)
  *   other 4xx                HUB_ERR_DATA with n_done = 0: the receiver
  *                            refused the batch without saying which change
  *                            is bad; the exporter then sends that batch's
@@ -391,10 +394,29 @@ fail:
 	return NULL;
 }
 
+/* Why a status refuses the URL itself rather than the batch, or NULL.  Such
+ * an answer would refuse every change alike: dead-lettering them one by one
+ * would empty the feed into the dead letters. */
+static const char *url_refusal(long status)
+{
+	switch (status) {
+	case 404:
+		return "no such endpoint";
+	case 405:
+		return "the endpoint does not take a POST";
+	case 410:
+		return "the endpoint is gone";
+	default:
+		return NULL;
+	}
+}
+
 /* What an HTTP status means for the batch. */
 static hub_rc status_rc(struct webhook *wh, long status, size_t n, size_t *n_done, char *err,
 			size_t err_size)
 {
+	const char *why;
+
 	if (status >= 200 && status < 300) {
 		*n_done = n;
 		return HUB_OK;
@@ -416,6 +438,11 @@ static hub_rc status_rc(struct webhook *wh, long status, size_t n, size_t *n_don
 	if (status < 400) {
 		snprintf(err, err_size, "HTTP %ld from %s: redirects are not followed", status,
 			 wh->origin);
+		return HUB_ERR_CONFIG;
+	}
+	if ((why = url_refusal(status))) {
+		snprintf(err, err_size, "HTTP %ld from %s: %s; check the export's url", status,
+			 wh->origin, why);
 		return HUB_ERR_CONFIG;
 	}
 	snprintf(err, err_size, "HTTP %ld from %s: %s", status, wh->origin, snippet_clean(wh));

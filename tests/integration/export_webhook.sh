@@ -375,10 +375,41 @@ n_retried=$(tail -n "+$((before_dl + 1))" "$T/received.jsonl" |
 	jq -s 'map(select(.keys | index("retry_of"))) | length')
 [ "$n_retried" = "$n_dead" ] || fail "$n_retried changes marked retry_of arrived, $n_dead were dead letters"
 
+# ---- a url the receiver has no endpoint at (404): the export stops with an
+# error naming the url, nothing is dead-lettered, and the changes held back
+# arrive once the configuration is fixed
+sed "s#$RBASE/hook#$RBASE/gone#" "$T/pruned.yaml" >"$T/wrong_url.yaml"
+wrong_field() { # JQ-PATH of the export's status under the wrong url
+	"$HUB" -c "$T/wrong_url.yaml" exports --json 2>>"$T/cli.log" | jq -r ".exports[0]$1"
+}
+stopped_at_404() {
+	[ "$(wrong_field .state)" = disabled ] &&
+		wrong_field .last_error |
+		grep -q "HTTP 404 from .*: no such endpoint; check the export's url"
+}
+hub_start "$T/wrong_url.yaml" "$T/hub.log"
+before_404=$(wc -l <"$T/received.jsonl")
+post_batches 1
+wait_for "the export to stop at the 404" stopped_at_404
+held=$(wrong_field .lag)
+[ "$held" -gt 0 ] || fail "the stopped export holds no change back (lag $held)"
+[ "$(dead_count)" = 0 ] ||
+	fail "$(dead_count) changes dead-lettered at a 404 (the url is wrong, not they)"
+hub_stop TERM
+grep -q "disabled until its configuration changes: HTTP 404" "$T/hub.log" ||
+	fail "the hub's log does not say why the export stopped"
+hub_start "$T/pruned.yaml" "$T/hub.log"
+wait_for "the held-back changes to arrive once the url is fixed" lag_is_zero
+hub_stop TERM
+arrived=$(($(wc -l <"$T/received.jsonl") - before_404))
+[ "$arrived" -ge "$held" ] || fail "$arrived changes arrived after the fix, $held were held back"
+[ "$(dead_count)" = 0 ] || fail "$(dead_count) dead letters after the fix"
+
 grep -rlF "$EXPORT_SECRET" "$T"/*.log "$T"/*.out >/dev/null 2>&1 &&
 	fail "the export's secret reached a log or an output"
 
 echo "export_webhook: $(wc -l <"$T/outbox.seqs") changes in the outbox, $total arrivals" \
 	"($dups duplicates), all pruned once no export held them; a backfill of $live profiles;" \
-	"$n_dead dead letters sent again"
+	"$n_dead dead letters sent again;" \
+	"$held changes held at a 404 and sent once the url was fixed"
 [ "$fails" -eq 0 ]
