@@ -340,27 +340,80 @@ static int limit_parse(const char *text, long max, long *out)
 	return 0;
 }
 
+/* ---- what a profile's paged listings share --------------------------- */
+
+/* ?limit= (1..max, def when absent) and the cursor parameter `cursor_key`
+ * (NULL when absent) of GET /v1/profiles/<id>/<listing>, then the ID (no
+ * profile's ID is other than UTF-8: 404), in that order.  0, or 1 with
+ * the answer in resp. */
+static int listing_params(const struct api_request *req, const char *cursor_key, long def,
+			  long max, const char *id, long *limit, const char **cursor,
+			  struct api_response *resp)
+{
+	char shown[RECORD_SHOW_SIZE];
+	const char *limit_text;
+
+	*limit = def;
+	if (query_param(req, "limit", &limit_text, resp) ||
+	    query_param(req, cursor_key, cursor, resp))
+		return 1;
+	if (limit_text && limit_parse(limit_text, max, limit))
+		return api_respond_error(resp, 400, "invalid_parameter",
+					 "limit must be a number from 1 to %ld", max);
+	if (!str_is_utf8(id))
+		return api_respond_error(resp, 404, "not_found", "no profile %s",
+					 record_show(shown, id));
+	return 0;
+}
+
+/* The 500 of a listing whose store failed: logged under `what`, the
+ * connection closed (not given back: it may be in a failed state). */
+static int listing_store_failed(struct store *s, const char *what, struct api_response *resp)
+{
+	log_error("api", "%s: %s", what, read_error(s));
+	store_close(s);
+	return api_respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
+}
+
+/* A pooled connection in *s and the live profile `id` resolves to in
+ * live: 0; or 1 with the answer in resp (503: no connection; 404: no such
+ * profile; 500: the store failed, logged under `what`) and *s NULL. */
+static int listing_open(struct api *api, const char *id, const char *what,
+			char live[PROFILE_ID_SIZE], struct store **s, struct api_response *resp)
+{
+	char shown[RECORD_SHOW_SIZE];
+	int rc;
+
+	if (!(*s = api_pool_take(api)))
+		return api_respond_store_unavailable(resp);
+	rc = profile_resolve_id(*s, id, live);
+	if (rc > 0)
+		return 0;
+	if (rc < 0)
+		listing_store_failed(*s, what, resp);
+	else
+		api_pool_give(api, *s);
+	*s = NULL;
+	if (rc < 0)
+		return 1;
+	return api_respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
+}
+
 int api_get_events(struct api *api, const struct api_request *req, const char *id,
 		   struct api_response *resp)
 {
-	const char *limit_text, *before;
+	const char *before;
 	struct page pg = {0};
 	struct store_event cursor = {0};
-	char mid[512], live[PROFILE_ID_SIZE], shown[RECORD_SHOW_SIZE];
-	long limit = API_EVENTS_DEFAULT;
+	char mid[512], live[PROFILE_ID_SIZE];
+	long limit;
 	struct store *s;
 	char *next = NULL;
 	int rc;
 
-	if (query_param(req, "limit", &limit_text, resp) ||
-	    query_param(req, "before", &before, resp))
+	if (listing_params(req, "before", API_EVENTS_DEFAULT, API_EVENTS_MAX, id, &limit, &before,
+			   resp))
 		return 1;
-	if (limit_text && limit_parse(limit_text, API_EVENTS_MAX, &limit))
-		return api_respond_error(resp, 400, "invalid_parameter",
-					 "limit must be a number from 1 to %d", API_EVENTS_MAX);
-	if (!str_is_utf8(id)) /* no profile ID is so */
-		return api_respond_error(resp, 404, "not_found", "no profile %s",
-					 record_show(shown, id));
 	rc = before ? cursor_parse(before, &cursor, mid, sizeof(mid)) : 0;
 	if (rc == CURSOR_OUT_OF_RANGE)
 		return api_respond_error(resp, 400, "invalid_cursor",
@@ -369,25 +422,15 @@ int api_get_events(struct api *api, const struct api_request *req, const char *i
 	if (rc)
 		return api_respond_error(resp, 400, "invalid_cursor",
 					 "before must be a cursor from a previous page's next");
-	if (!(s = api_pool_take(api)))
-		return api_respond_store_unavailable(resp);
-	rc = profile_resolve_id(s, id, live);
-	if (rc == 0) {
-		api_pool_give(api, s);
-		return api_respond_error(resp, 404, "not_found", "no profile %s",
-					 record_show(shown, id));
-	}
+	if (listing_open(api, id, "events", live, &s, resp))
+		return 1;
 	pg.events = json_array();
 	pg.limit = (size_t)limit;
-	if (rc < 0 ||
-	    s->ops->event_list(s, live, before ? &cursor : NULL, (size_t)limit + 1, page_add,
+	if (s->ops->event_list(s, live, before ? &cursor : NULL, (size_t)limit + 1, page_add,
 			       &pg) ||
 	    pg.has_failed || (pg.n > pg.limit && !(next = cursor_make(&pg.next)))) {
-		log_error("api", "events: %s", read_error(s));
 		json_decref(pg.events);
-		store_close(s);
-		return api_respond_error(resp, 500, "store_error",
-					 "the store failed; see the hub's log");
+		return listing_store_failed(s, "events", resp);
 	}
 	api_pool_give(api, s);
 	rc = api_respond_json(resp, 200,
@@ -440,23 +483,17 @@ static int history_cursor_parse(const char *text, int64_t *seq)
 int api_get_history(struct api *api, const struct api_request *req, const char *id,
 		    struct api_response *resp)
 {
-	const char *limit_text, *after;
+	const char *after;
 	struct history_page pg = {0};
-	char live[PROFILE_ID_SIZE], shown[RECORD_SHOW_SIZE], next[24];
-	long limit = API_HISTORY_DEFAULT;
+	char live[PROFILE_ID_SIZE], next[24];
+	long limit;
 	int64_t after_seq = 0;
 	struct store *s;
 	int rc;
 
-	if (query_param(req, "limit", &limit_text, resp) ||
-	    query_param(req, "after", &after, resp))
+	if (listing_params(req, "after", API_HISTORY_DEFAULT, API_HISTORY_MAX, id, &limit, &after,
+			   resp))
 		return 1;
-	if (limit_text && limit_parse(limit_text, API_HISTORY_MAX, &limit))
-		return api_respond_error(resp, 400, "invalid_parameter",
-					 "limit must be a number from 1 to %d", API_HISTORY_MAX);
-	if (!str_is_utf8(id)) /* no profile ID is so */
-		return api_respond_error(resp, 404, "not_found", "no profile %s",
-					 record_show(shown, id));
 	rc = after ? history_cursor_parse(after, &after_seq) : 0;
 	if (rc == CURSOR_OUT_OF_RANGE)
 		return api_respond_error(
@@ -465,24 +502,14 @@ int api_get_history(struct api *api, const struct api_request *req, const char *
 	if (rc)
 		return api_respond_error(resp, 400, "invalid_cursor",
 					 "after must be a cursor from a previous page's next");
-	if (!(s = api_pool_take(api)))
-		return api_respond_store_unavailable(resp);
-	rc = profile_resolve_id(s, id, live);
-	if (rc == 0) {
-		api_pool_give(api, s);
-		return api_respond_error(resp, 404, "not_found", "no profile %s",
-					 record_show(shown, id));
-	}
+	if (listing_open(api, id, "history", live, &s, resp))
+		return 1;
 	pg.rows = json_array();
 	pg.limit = (size_t)limit;
-	if (rc < 0 ||
-	    s->ops->log_page(s, live, after_seq, (size_t)limit + 1, history_add, &pg) ||
+	if (s->ops->log_page(s, live, after_seq, (size_t)limit + 1, history_add, &pg) ||
 	    pg.has_failed) {
-		log_error("api", "history: %s", read_error(s));
 		json_decref(pg.rows);
-		store_close(s);
-		return api_respond_error(resp, 500, "store_error",
-					 "the store failed; see the hub's log");
+		return listing_store_failed(s, "history", resp);
 	}
 	api_pool_give(api, s);
 	snprintf(next, sizeof(next), "%lld", (long long)pg.next_seq);

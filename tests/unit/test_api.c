@@ -11,6 +11,8 @@
  *   - out of memory at any allocation (jansson's included) of a profile
  *     document, an access document or a read route: the whole answer, or a
  *     failure (-1 with a reason, a 500 logged with one), never a cut one.
+ *   - a statement of GET .../events or .../history that fails: a 500
+ *     store_error, never a page cut short, and the next request is whole.
  *   - a store that cannot be opened: every read route is a 503
  *     store_unavailable whose message does not name the store, the log does.
  *
@@ -132,10 +134,10 @@ static const char *query_get(const struct api_request *req, const char *key, siz
 	return v;
 }
 
-/* GET /v1/profiles/<pid>/history with ?limit= and ?after= when not NULL:
+/* GET /v1/profiles/<pid>/<listing> with ?limit= and ?after= when not NULL:
  * the status, and the body parsed into *body (json_decref it). */
-static int history_get(struct world *w, const char *pid, const char *limit, const char *after,
-		       json_t **body)
+static int listing_get(struct world *w, const char *listing, const char *pid,
+		       const char *limit, const char *after, json_t **body)
 {
 	struct query q = {limit, after};
 	char path[128];
@@ -144,7 +146,7 @@ static int history_get(struct world *w, const char *pid, const char *limit, cons
 	struct api_response resp;
 	int status;
 
-	snprintf(path, sizeof(path), "/v1/profiles/%s/history", pid);
+	snprintf(path, sizeof(path), "/v1/profiles/%s/%s", pid, listing);
 	CU_ASSERT_EQUAL_FATAL(api_handle(w->api, &req, &resp), 1);
 	status = resp.status;
 	CU_ASSERT_PTR_NULL(resp.stream);
@@ -153,6 +155,12 @@ static int history_get(struct world *w, const char *pid, const char *limit, cons
 	CU_ASSERT_PTR_NOT_NULL(*body);
 	api_response_free(&resp);
 	return status;
+}
+
+static int history_get(struct world *w, const char *pid, const char *limit, const char *after,
+		       json_t **body)
+{
+	return listing_get(w, "history", pid, limit, after, body);
 }
 
 /* The 400 of a bad parameter: code, and a message naming the parameter. */
@@ -352,6 +360,64 @@ static void test_history_bad_parameters_are_400_unknown_profiles_404(void)
 	json_decref(body);
 	CU_ASSERT_EQUAL(history_get(&w, "p_aaaaaaaaaaaaaaaa", "10", "5", &body), 404);
 	json_decref(body);
+	world_stop(&w);
+}
+
+/* ---- a listing whose store fails -------------------------------------------- */
+
+static long fault_at;   /* the statement to fail, 1-based; 0: none */
+static long *n_counted; /* the statements of the last connection taken */
+
+static void arm_fault(void *ctx, struct store *s)
+{
+	(void)ctx;
+	s->fault_calls = 0;
+	s->fault_kind = STORE_FAULT_IO;
+	s->fault_at[0] = fault_at;
+	s->fault_at[1] = 1L << 40; /* armed, never hit: counts the statements */
+	n_counted = &s->fault_calls;
+}
+
+/* Each statement of GET .../events and .../history in turn fails: a 500
+ * store_error, never a page cut short or another answer; the same request
+ * afterwards is whole again (the failed connection was not given back to
+ * the pool as it was). */
+static void test_listing_whose_store_fails_is_a_500(void)
+{
+	static const char *const listings[] = {"events", "history"};
+	struct world w;
+
+	world_start(&w);
+	api_set_store_hook(w.api, arm_fault, NULL);
+	for (size_t i = 0; i < sizeof(listings) / sizeof(listings[0]); i++) {
+		json_t *clean = NULL, *body = NULL;
+		long total, n_500 = 0;
+
+		fault_at = 0;
+		CU_ASSERT_EQUAL_FATAL(listing_get(&w, listings[i], w.pid, NULL, NULL, &clean), 200);
+		total = *n_counted;
+		CU_ASSERT(total >= 2); /* the profile's resolution, then the listing */
+		for (fault_at = 1; fault_at <= total; fault_at++) {
+			int status = listing_get(&w, listings[i], w.pid, NULL, NULL, &body);
+			if (status == 500) {
+				n_500++;
+				CU_ASSERT_STRING_EQUAL(
+					text_of(json_object_get(body, "error"), "code"),
+					"store_error");
+			} else {
+				CU_ASSERT_EQUAL(status, 200);
+				CU_ASSERT(json_equal(body, clean));
+			}
+			json_decref(body);
+		}
+		CU_ASSERT(n_500 >= 2); /* a failed resolution and a failed listing */
+		fault_at = 0;
+		CU_ASSERT_EQUAL(listing_get(&w, listings[i], w.pid, NULL, NULL, &body), 200);
+		CU_ASSERT(json_equal(body, clean));
+		json_decref(body);
+		json_decref(clean);
+	}
+	api_set_store_hook(w.api, NULL, NULL);
 	world_stop(&w);
 }
 
@@ -915,6 +981,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_history_is_read_in_pages_that_join_up),
 	   TEST(test_history_exactly_a_page_has_no_next),
 	   TEST(test_history_bad_parameters_are_400_unknown_profiles_404),
+	   TEST(test_listing_whose_store_fails_is_a_500),
 	   TEST(test_bytes_not_utf8_are_refused_or_not_found),
 	   TEST(test_privacy_requests_without_randomness_are_503),
 	   TEST(test_privacy_request_with_unknown_member_is_refused),
