@@ -25,17 +25,45 @@
  * JSON key ~2.4 kB. */
 #define KEY_FILE_MAX (1 << 20)
 
+/* Room for at least `need` bytes in *text (capacity *cap, `got` bytes
+ * used): a new buffer with the bytes copied, the old one wiped and freed
+ * (realloc would leave a copy of the key behind).  0, or -1 with *text
+ * untouched. */
+static inline int key_file_grow(char **text, size_t *cap, size_t got, size_t need)
+{
+	size_t want = *cap ? *cap : 4096;
+	char *bigger;
+
+	while (want < need)
+		want *= 2;
+	if (want == *cap)
+		return 0;
+	if (!(bigger = malloc(want)))
+		return -1;
+	if (*text) {
+		memcpy(bigger, *text, got);
+		OPENSSL_cleanse(*text, got);
+		free(*text);
+	}
+	*text = bigger;
+	*cap = want;
+	return 0;
+}
+
 /* The whole of the file at path (the value of the setting named
  * `setting`), NUL-terminated, its length in *len.  Caller owns it and
  * frees it with key_file_free(text, *len), which wipes it.  NULL with a
  * message in err naming the setting and the path, never the content: a
- * value that is the key itself rather than its path is refused unquoted. */
+ * value that is the key itself rather than its path is refused unquoted.
+ * Read to its end whatever its size says: a file that reports none (one
+ * a filesystem makes as it is read) or that grows meanwhile is read
+ * whole, up to KEY_FILE_MAX. */
 static inline char *key_file_read(const char *setting, const char *path, size_t *len,
 				  char *err, size_t err_size)
 {
 	struct stat st;
 	char *text = NULL;
-	size_t got = 0;
+	size_t got = 0, cap = 0;
 	ssize_t n = 0;
 	int fd;
 
@@ -62,18 +90,26 @@ static inline char *key_file_read(const char *setting, const char *path, size_t 
 			 "(at most %d)", setting, path, (long long)st.st_size, KEY_FILE_MAX);
 		goto fail;
 	}
-	if (!(text = malloc((size_t)st.st_size + 1))) {
-		snprintf(err, err_size, "%s: out of memory", setting);
-		goto fail;
-	}
-	while (got < (size_t)st.st_size &&
-	       ((n = read(fd, text + got, (size_t)st.st_size - got)) > 0 ||
-		(n < 0 && errno == EINTR)))
+	/* one byte past the size: the read that finds the end fits */
+	for (size_t need = (size_t)st.st_size + 1;; need = got + 1) {
+		if (need > KEY_FILE_MAX + 1) {
+			snprintf(err, err_size, "%s: %s holds more than %d bytes: too large for "
+				 "a key file", setting, path, KEY_FILE_MAX);
+			goto fail;
+		}
+		if (key_file_grow(&text, &cap, got, need)) {
+			snprintf(err, err_size, "%s: out of memory", setting);
+			goto fail;
+		}
+		n = read(fd, text + got, cap - got);
+		if (n == 0)
+			break;
+		if (n < 0 && errno != EINTR) {
+			snprintf(err, err_size, "%s: cannot read %s: %s", setting, path,
+				 strerror(errno));
+			goto fail;
+		}
 		got += n > 0 ? (size_t)n : 0;
-	if (got != (size_t)st.st_size) {
-		snprintf(err, err_size, "%s: cannot read %s: %s", setting, path,
-			 n < 0 ? strerror(errno) : "it changed size while being read");
-		goto fail;
 	}
 	text[got] = '\0';
 	close(fd);

@@ -13,7 +13,7 @@
 #include "plugtest.h"
 #include "testlib.h"
 
-#include "../../plugins/common/key_file.h" /* KEY_FILE_MAX */
+#include "../../plugins/common/key_file.h" /* KEY_FILE_MAX, key_file_read */
 #include "../../plugins/bigquery/bq_auth.c"
 #include "../../plugins/bigquery/bq_cell.c"
 #include "../../plugins/bigquery/bq_error.c"
@@ -665,6 +665,39 @@ static void test_key_file_that_is_no_key_file_is_refused_naming_why(void)
 	free(dir);
 }
 
+/* A key file is read to its end, not to the size fstat() gave: a file
+ * that reports a size of 0 (procfs makes its text as it is read) was read
+ * as empty.  /proc/self/status fits one read; /proc/self/smaps takes
+ * several, the buffer growing past its first 4 kB; a regular file of a
+ * known size comes back byte for byte. */
+static void test_key_file_is_read_to_its_end(void)
+{
+	char *dir = testlib_mkdtemp(), *path, *text, err[512], body[10000];
+	size_t len = 0;
+
+	text = key_file_read("credentials_file", "/proc/self/status", &len, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT(len > 0 && strncmp(text, "Name:", 5) == 0 && text[len - 1] == '\n');
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nThreads:"));
+	key_file_free(text, len);
+	text = key_file_read("credentials_file", "/proc/self/smaps", &len, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT(len > 4096 && strlen(text) == len && text[len - 1] == '\n');
+	key_file_free(text, len);
+	for (size_t i = 0; i < sizeof(body) - 1; i++)
+		body[i] = (char)('a' + i % 26);
+	body[sizeof(body) - 1] = '\0';
+	path = testlib_write_file(dir, "key.json", body);
+	text = key_file_read("credentials_file", path, &len, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_EQUAL(len, sizeof(body) - 1);
+	CU_ASSERT_STRING_EQUAL(text, body);
+	key_file_free(text, len);
+	testlib_rmtree(dir);
+	free(path);
+	free(dir);
+}
+
 /* A FIFO given for the key file is refused at once, naming why: open()
  * without O_NONBLOCK waited for a writer that never comes, and the plugin's
  * create with it.  Tried in a child that SIGALRM ends, so that the test
@@ -973,6 +1006,7 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_jwt_claims_and_signature),
 	   TEST(test_key_file_that_is_no_key_file_is_refused_naming_why),
 	   TEST(test_key_file_that_is_a_fifo_is_refused_at_once),
+	   TEST(test_key_file_is_read_to_its_end),
 	   TEST(test_key_file_refusals_name_no_secret),
 	   TEST(test_static_token_needs_no_request),
 	   TEST(test_token_cached_and_renewed_before_expiry),
