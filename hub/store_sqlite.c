@@ -656,7 +656,12 @@ static int lite_open(const char *path, int is_create, struct store **out, char *
 	ls->base.ops = &sqlite_ops;
 	pthread_mutex_init(&ls->ckpt.lock, NULL);
 	pthread_cond_init(&ls->ckpt.wake, NULL);
-	ls->ckpt.path = hub_strdup(path);
+	/* the checkpointer opens its own connection by this path: a store
+	 * without one would let its WAL grow unchecked */
+	if (!(ls->ckpt.path = hub_strdup(path))) {
+		err_set(err, err_size, "out of memory");
+		goto fail;
+	}
 	if (is_create)
 		lite_create_private(path);
 	if (sqlite3_open_v2(path, &ls->db, flags, NULL) != SQLITE_OK) {

@@ -404,6 +404,49 @@ static void test_allocation_failure_in_unify_leaves_no_trace(void)
 	free(db);
 }
 
+/* Each allocation of an SQLite store's open fails in turn: the open fails
+ * naming it, or the store opened works; each failure leaves nothing behind
+ * (the sanitizers' leak check).  The copy of the path its checkpointer
+ * opens by was let fail silently: the store opened without one, its WAL
+ * then growing unchecked. */
+static void test_sqlite_open_out_of_memory_fails_the_open(void)
+{
+	char err[256], *dir, *db = NULL;
+	struct store *s = NULL;
+	long total;
+
+	if (teststore_is_pg()) /* SQLite's open, whatever the pass */
+		return;
+	dir = fast_tmpdir();
+	CU_ASSERT_FATAL(asprintf(&db, "%s/hub.db", dir) > 0);
+	CU_ASSERT_FATAL(store_sqlite_open(db, &s, err, sizeof(err)) == 0);
+	store_close(s);
+	alloc_fail_after(0); /* counts from here */
+	CU_ASSERT_FATAL(store_sqlite_open(db, &s, err, sizeof(err)) == 0);
+	total = alloc_count();
+	store_close(s);
+	CU_ASSERT(total >= 2);
+	for (long n = 1; n <= total; n++) {
+		int rc;
+		s = NULL;
+		err[0] = '\0';
+		alloc_fail_only(n);
+		rc = store_sqlite_open(db, &s, err, sizeof(err));
+		alloc_fail_only(0);
+		if (rc != -1)
+			fprintf(stderr, "\n  allocation %ld of %ld failing: the open went on", n,
+				total);
+		CU_ASSERT_EQUAL(rc, -1);
+		CU_ASSERT_PTR_NULL(s);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "out of memory"));
+		if (rc == 0)
+			store_close(s);
+	}
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+}
+
 /* ---- bulk groups (intake_set_bulk) ------------------------------------- */
 
 /* Holds the store's write lock from a connection of its own. */
@@ -555,6 +598,7 @@ static void test_bulk_group_takes_queued_batches_and_fails_one_alone(void)
 TEST_SUITE(faults, NULL, NULL,
 	   TEST(test_store_failure_at_every_statement_recovers_exactly),
 	   TEST(test_allocation_failure_in_unify_leaves_no_trace),
+	   TEST(test_sqlite_open_out_of_memory_fails_the_open),
 	   TEST(test_bulk_group_takes_queued_batches_and_fails_one_alone))
 
 /* ---- PostgreSQL gone (suite store_gone) -------------------------------- */
