@@ -2,17 +2,64 @@
  * pgx.h - what the files of the postgres plugin share (private to the
  * plugin: the hub never sees it).
  *
- *   postgres.c   descriptor, config keys, create/destroy, the connection,
+ *   postgres.c   descriptor, config keys, create/destroy, check --connect,
  *                a batch's transaction
+ *   pgx_conn.c   the connection: connect, the session's settings, the
+ *                table and the prepared statement
+ *   pgx_query.c  a query and its answer: the wait, a cancel, a failure's
+ *                code and message (the password starred out)
  *   pgx_batch.c  how a batch is cut into statements and what a SQLSTATE
- *                means for it: no libpq, so a unit test compiles it in
+ *                means for it: no libpq calls, so a unit test compiles it in
  */
 #ifndef PGX_H
 #define PGX_H
 
 #include <hub_plugin.h>
 
+#include <libpq-fe.h>
 #include <stddef.h>
+
+struct pgx {
+	const struct hub_host *host;
+	const struct hub_instance *inst;
+	char *url;
+	char *password;   /* as libpq parses it from url, or NULL: starred out
+			   * of messages */
+	char table[140];  /* quoted: "schema"."name" */
+	long long timeout_ms; /* statement_timeout and lock_timeout (0: none) */
+	long long answer_ms; /* the wait for an answer: the session's
+			      * statement_timeout and ANSWER_MARGIN_MS (0: none) */
+	PGconn *conn;     /* connected and set up; NULL: connect on the next batch */
+	struct hub_call *call; /* during export_batch(): should_stop(); else NULL */
+};
+
+/* ---- pgx_conn.c ---------------------------------------------------------- */
+
+/* Connected and set up (nothing to do when p->conn is): HUB_OK; else no
+ * connection, the failure's code (HUB_ERR_CONFIG, HUB_ERR_AUTH,
+ * HUB_ERR_NOMEM or HUB_RETRY), its message in err. */
+hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size);
+/* Drops the connection (if any): the next pgx_connect() makes a new one. */
+void pgx_disconnect(struct pgx *p);
+
+/* ---- pgx_query.c --------------------------------------------------------- */
+
+/* The message without its trailing newline, nothing of the password in it. */
+void copy_message(const struct pgx *p, const char *msg, char *err, size_t err_size);
+/* A failed result (cleared here): its code, the message in err. */
+hub_rc result_fail(struct pgx *p, PGresult *res, const char *what, char *err,
+		   size_t err_size);
+/* The answer to the query just sent, in *res (the caller clears it). */
+hub_rc query_end(struct pgx *p, int sent, const char *what, PGresult **res, char *err,
+		 size_t err_size);
+/* The answer of status `want` in *res (the caller clears it): HUB_OK. */
+hub_rc query_expect(struct pgx *p, int sent, ExecStatusType want, const char *what,
+		    PGresult **res, char *err, size_t err_size);
+/* A statement without rows, run to its end. */
+hub_rc exec_simple(struct pgx *p, const char *sql, const char *what, char *err,
+		   size_t err_size);
+
+/* ---- pgx_batch.c --------------------------------------------------------- */
 
 /* The most JSON one statement of a batch binds: jsonb holds at most
  * 268435455 bytes (256 MB, SQLSTATE 54000 past it), and a document can

@@ -18,6 +18,8 @@
 #define exec_simple pgx_exec_simple
 #include "../../plugins/postgres/postgres.c"
 #include "../../plugins/postgres/pgx_batch.c"
+#include "../../plugins/postgres/pgx_conn.c"
+#include "../../plugins/postgres/pgx_query.c"
 #undef exec_simple
 
 #include <stdint.h>

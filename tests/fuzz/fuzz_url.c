@@ -38,6 +38,8 @@
 #define hub_plugin_entry pgx_hub_plugin_entry
 #include "../../plugins/postgres/postgres.c"
 #include "../../plugins/postgres/pgx_batch.c"
+#include "../../plugins/postgres/pgx_conn.c"
+#include "../../plugins/postgres/pgx_query.c"
 #undef exec_simple
 #undef hub_plugin_entry
 
