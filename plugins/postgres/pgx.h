@@ -45,19 +45,19 @@ void pgx_disconnect(struct pgx *p);
 /* ---- pgx_query.c --------------------------------------------------------- */
 
 /* The message without its trailing newline, nothing of the password in it. */
-void copy_message(const struct pgx *p, const char *msg, char *err, size_t err_size);
+void pgx_copy_message(const struct pgx *p, const char *msg, char *err, size_t err_size);
 /* A failed result (cleared here): its code, the message in err. */
-hub_rc result_fail(struct pgx *p, PGresult *res, const char *what, char *err,
-		   size_t err_size);
+hub_rc pgx_result_fail(struct pgx *p, PGresult *res, const char *what, char *err,
+		       size_t err_size);
 /* The answer to the query just sent, in *res (the caller clears it). */
-hub_rc query_end(struct pgx *p, int sent, const char *what, PGresult **res, char *err,
-		 size_t err_size);
+hub_rc pgx_query_end(struct pgx *p, int sent, const char *what, PGresult **res, char *err,
+		     size_t err_size);
 /* The answer of status `want` in *res (the caller clears it): HUB_OK. */
-hub_rc query_expect(struct pgx *p, int sent, ExecStatusType want, const char *what,
-		    PGresult **res, char *err, size_t err_size);
+hub_rc pgx_query_expect(struct pgx *p, int sent, ExecStatusType want, const char *what,
+			PGresult **res, char *err, size_t err_size);
 /* A statement without rows, run to its end. */
-hub_rc exec_simple(struct pgx *p, const char *sql, const char *what, char *err,
-		   size_t err_size);
+hub_rc pgx_exec_simple(struct pgx *p, const char *sql, const char *what, char *err,
+		       size_t err_size);
 
 /* ---- pgx_batch.c --------------------------------------------------------- */
 

@@ -9,7 +9,8 @@
  *
  * Never fails with HUB_ERR_DATA (no change is at fault here), never runs a
  * batch (postgres.c does) and never quotes the URL: it passed
- * url_is_valid() at create, and libpq's messages go through copy_message().
+ * url_is_valid() at create, and libpq's messages go through
+ * pgx_copy_message().
  */
 #include "pgx.h"
 
@@ -57,10 +58,11 @@
 static hub_rc read_answer_wait(struct pgx *p, char *err, size_t err_size)
 {
 	PGresult *res;
-	hub_rc rc = query_expect(p, PQsendQuery(p->conn, "SELECT setting::bigint FROM pg_settings"
-						      " WHERE name = 'statement_timeout'"),
-				 PGRES_TUPLES_OK, "reading statement_timeout", &res, err,
-				 err_size);
+	hub_rc rc = pgx_query_expect(p,
+				     PQsendQuery(p->conn, "SELECT setting::bigint FROM pg_settings"
+							  " WHERE name = 'statement_timeout'"),
+				     PGRES_TUPLES_OK, "reading statement_timeout", &res, err,
+				     err_size);
 	long long ms;
 
 	if (rc != HUB_OK)
@@ -90,8 +92,8 @@ static hub_rc set_timeouts(struct pgx *p, char *err, size_t err_size)
 		 " WHERE (name IN ('statement_timeout', 'lock_timeout') AND source <> 'client')"
 		 " OR (name = 'synchronous_commit' AND setting = 'off')",
 		 p->timeout_ms);
-	rc = query_expect(p, PQsendQuery(p->conn, sql), PGRES_TUPLES_OK,
-			  "setting the timeouts and synchronous_commit", &res, err, err_size);
+	rc = pgx_query_expect(p, PQsendQuery(p->conn, sql), PGRES_TUPLES_OK,
+			      "setting the timeouts and synchronous_commit", &res, err, err_size);
 	PQclear(res);
 	if (rc != HUB_OK)
 		return rc;
@@ -102,8 +104,8 @@ static hub_rc exec_prepare(struct pgx *p, const char *name, const char *sql, cha
 			   size_t err_size)
 {
 	PGresult *res;
-	hub_rc rc = query_expect(p, PQsendPrepare(p->conn, name, sql, 1, NULL), PGRES_COMMAND_OK,
-				 "preparing", &res, err, err_size);
+	hub_rc rc = pgx_query_expect(p, PQsendPrepare(p->conn, name, sql, 1, NULL),
+				     PGRES_COMMAND_OK, "preparing", &res, err, err_size);
 
 	PQclear(res);
 	return rc;
@@ -126,7 +128,7 @@ static void notice_to_log(void *arg, const PGresult *res)
 	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY);
 	char msg[512];
 
-	copy_message(p, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), msg, sizeof(msg));
+	pgx_copy_message(p, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), msg, sizeof(msg));
 	p->host->log(p->inst, HUB_LOG_DEBUG, "the target database says (%s): %s",
 		     severity ? severity : "notice", msg);
 }
@@ -143,7 +145,7 @@ static hub_rc connect_fail(struct pgx *p, char *err, size_t err_size)
 		rc = HUB_ERR_AUTH;
 	else if (strstr(raw, "does not exist"))
 		rc = HUB_ERR_CONFIG;
-	copy_message(p, raw, msg, sizeof(msg));
+	pgx_copy_message(p, raw, msg, sizeof(msg));
 	snprintf(err, err_size, "connecting: %s", msg);
 	pgx_disconnect(p);
 	return rc;
@@ -158,8 +160,8 @@ static hub_rc set_encoding(struct pgx *p, char *err, size_t err_size)
 {
 	const char *db_encoding;
 
-	hub_rc rc = exec_simple(p, "SET client_encoding TO 'UTF8'", "setting client_encoding",
-				err, err_size);
+	hub_rc rc = pgx_exec_simple(p, "SET client_encoding TO 'UTF8'", "setting client_encoding",
+				    err, err_size);
 
 	if (rc != HUB_OK)
 		return rc;
@@ -180,15 +182,15 @@ static hub_rc table_is_missing(struct pgx *p, int *is_missing, char *err, size_t
 	const char *vals[1] = {p->table};
 	const char *what = "looking for the table";
 	PGresult *res;
-	hub_rc rc = query_expect(p,
-				 PQsendQueryParams(p->conn, "SELECT to_regclass($1) IS NULL", 1,
-						   NULL, vals, NULL, NULL, 0),
-				 PGRES_TUPLES_OK, what, &res, err, err_size);
+	hub_rc rc = pgx_query_expect(p,
+				     PQsendQueryParams(p->conn, "SELECT to_regclass($1) IS NULL", 1,
+						       NULL, vals, NULL, NULL, 0),
+				     PGRES_TUPLES_OK, what, &res, err, err_size);
 
 	if (rc != HUB_OK)
 		return rc;
 	if (PQntuples(res) != 1)
-		return result_fail(p, res, what, err, err_size);
+		return pgx_result_fail(p, res, what, err, err_size);
 	*is_missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
 	return HUB_OK;
@@ -210,7 +212,7 @@ static hub_rc pgx_setup(struct pgx *p, char *err, size_t err_size)
 			 "CREATE TABLE IF NOT EXISTS %s (profile_id text PRIMARY KEY,"
 			 " doc jsonb NOT NULL, updated_seq bigint NOT NULL)",
 			 p->table);
-		rc = exec_simple(p, sql, "creating the table", err, err_size);
+		rc = pgx_exec_simple(p, sql, "creating the table", err, err_size);
 		if (rc != HUB_OK)
 			return rc;
 	}
@@ -223,7 +225,7 @@ hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
 	/* Defaults before dbname (the URL may override them).  A target that
 	 * stops answering (a half-open connection, a table locked by someone
 	 * else) fails the batch within the timeouts (the server's, then
-	 * query_end()'s), to be retried: it never holds the export, or a stop
+	 * pgx_query_end()'s), to be retried: it never holds the export, or a stop
 	 * of the hub, for good. */
 	const char *keys[] = {"connect_timeout", "application_name", "keepalives",
 			      "keepalives_idle", "keepalives_interval", "keepalives_count",
@@ -242,7 +244,7 @@ hub_rc pgx_connect(struct pgx *p, char *err, size_t err_size)
 	if (PQstatus(p->conn) != CONNECTION_OK)
 		return connect_fail(p, err, err_size);
 	PQsetNoticeReceiver(p->conn, notice_to_log, p);
-	/* every query waits for its answer in query_end(), which sends too */
+	/* every query waits for its answer in pgx_query_end(), which sends too */
 	if (PQsetnonblocking(p->conn, 1) != 0) {
 		pgx_disconnect(p);
 		return HUB_RETRY;

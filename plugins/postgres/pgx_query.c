@@ -8,7 +8,7 @@
  * A failed result becomes a hub_rc (pgx_sqlstate_rc) and a message.
  *
  * Never copies a libpq message into an error or the log but through
- * copy_message(), which stars out the password; knows nothing of the
+ * pgx_copy_message(), which stars out the password; knows nothing of the
  * table or the batch (postgres.c, pgx_conn.c).
  */
 #include "pgx.h"
@@ -56,7 +56,7 @@ static void scrub_password(const struct pgx *p, char *text)
 }
 
 /* The message without its trailing newline, nothing of the password in it. */
-void copy_message(const struct pgx *p, const char *msg, char *err, size_t err_size)
+void pgx_copy_message(const struct pgx *p, const char *msg, char *err, size_t err_size)
 {
 	snprintf(err, err_size, "%s", msg ? msg : "unknown error");
 	err[strcspn(err, "\n")] = '\0';
@@ -66,15 +66,15 @@ void copy_message(const struct pgx *p, const char *msg, char *err, size_t err_si
 /* A failed result: its code, the message in err; a broken connection, or
  * one that lost its prepared statement (26000), is dropped so the next
  * batch reconnects and sets up again. */
-hub_rc result_fail(struct pgx *p, PGresult *res, const char *what, char *err,
-		   size_t err_size)
+hub_rc pgx_result_fail(struct pgx *p, PGresult *res, const char *what, char *err,
+		       size_t err_size)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	hub_rc rc = pgx_sqlstate_rc(state);
 	char msg[512];
 
-	copy_message(p, res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn), msg,
-		     sizeof(msg));
+	pgx_copy_message(p, res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn), msg,
+			 sizeof(msg));
 	snprintf(err, err_size, "%s: %s%s%s%s", what, msg, state ? " (SQLSTATE " : "",
 		 state ? state : "", state ? ")" : "");
 	if (PQstatus(p->conn) != CONNECTION_OK || (state && strcmp(state, "26000") == 0))
@@ -206,7 +206,7 @@ static void pgx_cancel(struct pgx *p)
 		snprintf(why, sizeof(why), "no answer from the server within %d s",
 			 CANCEL_WAIT_MS / 1000);
 	} else if (got[0] == 'n' && got[1]) {
-		copy_message(p, got + 1, why, sizeof(why));
+		pgx_copy_message(p, got + 1, why, sizeof(why));
 	} else if (got[0] != 'y') {
 		snprintf(why, sizeof(why), "the cancel request ended without a word");
 	}
@@ -228,8 +228,8 @@ out:
 /*
  * The answer to the query just sent (sent: what PQsend*() returned), as
  * PQexec() gives it, in *res (the caller clears it): the last result, or
- * an error before it; NULL when nothing was sent (result_fail() reads the
- * connection's message).  A target that stops answering (a stopped
+ * an error before it; NULL when nothing was sent (pgx_result_fail()
+ * reads the connection's message).  A target that stops answering (a stopped
  * server, a half-open connection whose peer kernel still acknowledges)
  * held the export, and the hub's stop, for good: with no answer within
  * p->answer_ms (0: no limit), or when the hub
@@ -237,8 +237,8 @@ out:
  * logged), the connection dropped (the next batch connects again; the
  * server rolls the transaction back) and HUB_RETRY returned, *res NULL.
  */
-hub_rc query_end(struct pgx *p, int sent, const char *what, PGresult **res, char *err,
-		 size_t err_size)
+hub_rc pgx_query_end(struct pgx *p, int sent, const char *what, PGresult **res, char *err,
+		     size_t err_size)
 {
 	int64_t deadline = p->answer_ms ? clock_ms() + p->answer_ms : 0;
 	PGresult *next;
@@ -268,26 +268,26 @@ hub_rc query_end(struct pgx *p, int sent, const char *what, PGresult **res, char
 	return HUB_RETRY;
 }
 
-/* A query with its answer (query_end()) of status `want` in *res (the
+/* A query with its answer (pgx_query_end()) of status `want` in *res (the
  * caller clears it): HUB_OK; else the failure's code, its message in err. */
-hub_rc query_expect(struct pgx *p, int sent, ExecStatusType want, const char *what,
-		    PGresult **res, char *err, size_t err_size)
+hub_rc pgx_query_expect(struct pgx *p, int sent, ExecStatusType want, const char *what,
+			PGresult **res, char *err, size_t err_size)
 {
-	hub_rc rc = query_end(p, sent, what, res, err, err_size);
+	hub_rc rc = pgx_query_end(p, sent, what, res, err, err_size);
 
 	if (rc == HUB_OK && PQresultStatus(*res) != want) {
-		rc = result_fail(p, *res, what, err, err_size);
+		rc = pgx_result_fail(p, *res, what, err, err_size);
 		*res = NULL;
 	}
 	return rc;
 }
 
-hub_rc exec_simple(struct pgx *p, const char *sql, const char *what, char *err,
-		   size_t err_size)
+hub_rc pgx_exec_simple(struct pgx *p, const char *sql, const char *what, char *err,
+		       size_t err_size)
 {
 	PGresult *res;
-	hub_rc rc = query_expect(p, PQsendQuery(p->conn, sql), PGRES_COMMAND_OK, what, &res, err,
-				 err_size);
+	hub_rc rc = pgx_query_expect(p, PQsendQuery(p->conn, sql), PGRES_COMMAND_OK, what, &res,
+				     err, err_size);
 
 	PQclear(res);
 	return rc;

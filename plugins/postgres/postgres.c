@@ -48,7 +48,7 @@
  * set-up (the table, APPLY_SQL prepared) are pgx_conn.c's, a query and its
  * answer pgx_query.c's, the chunks and the SQLSTATEs pgx_batch.c's
  * (pgx.h).  Nothing here waits on the connection itself: every query goes
- * through query_end() or query_expect().
+ * through pgx_query_end() or pgx_query_expect().
  */
 #include "pgx.h"
 
@@ -302,7 +302,7 @@ static hub_rc check_privileges(struct pgx *p, char *err, size_t err_size)
 	const char *vals[1] = {p->table};
 	const char *what = "reading the privileges on the table";
 	PGresult *res;
-	hub_rc rc = query_expect(
+	hub_rc rc = pgx_query_expect(
 		p,
 		PQsendQueryParams(p->conn,
 				  "SELECT string_agg(priv, ', ' ORDER BY ord) FROM unnest(ARRAY["
@@ -314,7 +314,7 @@ static hub_rc check_privileges(struct pgx *p, char *err, size_t err_size)
 	if (rc != HUB_OK)
 		return rc;
 	if (PQntuples(res) != 1)
-		return result_fail(p, res, what, err, err_size);
+		return pgx_result_fail(p, res, what, err, err_size);
 	if (!PQgetisnull(res, 0, 0)) {
 		snprintf(err, err_size, "the role has no %s privilege on the table %s",
 			 PQgetvalue(res, 0, 0), p->table);
@@ -365,7 +365,7 @@ static void batch_rollback(struct pgx *p)
 
 	if (!p->conn || PQtransactionStatus(p->conn) == PQTRANS_IDLE)
 		return;
-	if (exec_simple(p, "ROLLBACK", "rolling back", err, sizeof(err)) != HUB_OK)
+	if (pgx_exec_simple(p, "ROLLBACK", "rolling back", err, sizeof(err)) != HUB_OK)
 		pgx_disconnect(p);
 }
 
@@ -378,7 +378,7 @@ static hub_rc batch_apply(struct pgx *p, const char *const *changes, size_t n, i
 {
 	const char *what = "starting the transaction";
 	PGresult *res;
-	hub_rc rc = query_end(p, PQsendQuery(p->conn, "BEGIN"), what, &res, err, err_size);
+	hub_rc rc = pgx_query_end(p, PQsendQuery(p->conn, "BEGIN"), what, &res, err, err_size);
 
 	for (size_t from = 0, end;
 	     rc == HUB_OK && PQresultStatus(res) == PGRES_COMMAND_OK && from < n; from = end) {
@@ -391,10 +391,10 @@ static hub_rc batch_apply(struct pgx *p, const char *const *changes, size_t n, i
 			return HUB_ERR_NOMEM;
 		}
 		what = "applying the batch";
-		rc = query_end(p,
-			       PQsendQueryPrepared(p->conn, "profilehub_apply", 1,
-						   (const char *const *)&json, NULL, NULL, 0),
-			       what, &res, err, err_size);
+		rc = pgx_query_end(p,
+				   PQsendQueryPrepared(p->conn, "profilehub_apply", 1,
+						       (const char *const *)&json, NULL, NULL, 0),
+				   what, &res, err, err_size);
 		free(json);
 	}
 	if (rc != HUB_OK)
@@ -402,8 +402,8 @@ static hub_rc batch_apply(struct pgx *p, const char *const *changes, size_t n, i
 	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 		PQclear(res);
 		what = "committing the batch";
-		if ((rc = query_end(p, PQsendQuery(p->conn, "COMMIT"), what, &res, err,
-				    err_size)) != HUB_OK)
+		if ((rc = pgx_query_end(p, PQsendQuery(p->conn, "COMMIT"), what, &res, err,
+					err_size)) != HUB_OK)
 			return rc;
 		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 			PQclear(res);
@@ -411,7 +411,7 @@ static hub_rc batch_apply(struct pgx *p, const char *const *changes, size_t n, i
 		}
 	}
 	*is_no_table = is_undefined_table(res);
-	rc = result_fail(p, res, what, err, err_size);
+	rc = pgx_result_fail(p, res, what, err, err_size);
 	batch_rollback(p);
 	return rc;
 }
@@ -444,7 +444,7 @@ static hub_rc export_apply(struct pgx *p, const char *const *changes, size_t n, 
 	return rc;
 }
 
-/* `call` is kept for the batch: query_end() looks at should_stop(). */
+/* `call` is kept for the batch: pgx_query_end() looks at should_stop(). */
 static hub_rc postgres_export(void *state, struct hub_call *call, const char *const *changes,
 			      size_t n, size_t *n_done, char *err, size_t err_size)
 {

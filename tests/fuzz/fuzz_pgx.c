@@ -2,7 +2,7 @@
  * fuzz_pgx.c - the postgres export's text handling beside its URL
  * (fuzz_url.c has that): the table name of the config quoted into SQL
  * (table_quote), a server's error message with the password scrubbed out
- * (copy_message / scrub_password: libpq quotes what it was given), a
+ * (pgx_copy_message / scrub_password: libpq quotes what it was given), a
  * SQLSTATE's meaning (pgx_sqlstate_rc) and the chunking of a batch
  * (pgx_chunk_end).  plugins/postgres/ compiled in.
  *
@@ -15,12 +15,10 @@
  * password (without '*'); a chunking that skips or repeats a change or,
  * past one change, exceeds the limit.
  */
-#define exec_simple pgx_exec_simple
 #include "../../plugins/postgres/postgres.c"
 #include "../../plugins/postgres/pgx_batch.c"
 #include "../../plugins/postgres/pgx_conn.c"
 #include "../../plugins/postgres/pgx_query.c"
-#undef exec_simple
 
 #include <stdint.h>
 #include <stdio.h>
@@ -87,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the message, the password scrubbed out */
 	memset(&p, 0, sizeof(p));
 	p.password = parts[0][0] ? parts[0] : NULL;
-	copy_message(&p, parts[1][0] ? parts[1] : NULL, err, sizeof(err));
+	pgx_copy_message(&p, parts[1][0] ? parts[1] : NULL, err, sizeof(err));
 	if (strchr(err, '\n'))
 		abort();
 	if (p.password && !strchr(p.password, '*')) {

@@ -34,13 +34,11 @@
  */
 #include "../../hub/store_pg.c"
 
-#define exec_simple pgx_exec_simple
 #define hub_plugin_entry pgx_hub_plugin_entry
 #include "../../plugins/postgres/postgres.c"
 #include "../../plugins/postgres/pgx_batch.c"
 #include "../../plugins/postgres/pgx_conn.c"
 #include "../../plugins/postgres/pgx_query.c"
-#undef exec_simple
 #undef hub_plugin_entry
 
 #define hub_plugin_entry wh_hub_plugin_entry
