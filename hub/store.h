@@ -11,7 +11,8 @@
  * Return values: 0 success, 1 "found" where a function looks something up,
  * -1 failure with the message in the store's error buffer (store_error()).
  * Strings passed in are borrowed; strings handed to callbacks are valid only
- * during the callback.
+ * during the callback; the strings of a struct a lookup fills (attr_get,
+ * consent_get) are the store's, valid until its next call.
  */
 #ifndef HUB_STORE_H
 #define HUB_STORE_H

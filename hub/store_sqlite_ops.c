@@ -354,7 +354,7 @@ static int lite_consent_get(struct store *s, const char *pid, const char *channe
 		return -1;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		row_consent(st, out);
+		row_consent(st, out); /* valid until the next consent_get */
 		return 1;
 	}
 	sqlite3_reset(st);
