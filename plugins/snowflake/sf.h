@@ -2,11 +2,13 @@
  * sf.h - what the files of the snowflake plugin share (private to the
  * plugin: the hub never sees it).
  *
- *   snowflake.c  descriptor, config keys, create/destroy, pull, check
- *   sf_odbc.c    transport odbc: unixODBC, bound parameter, block fetch
- *   sf_sqlapi.c  transport sql_api: SQL API v2 over libcurl
- *   sf_cell.c    the SQL API's cells as values of their column types
- *   sf_jwt.c     the key-pair JWT (RS256) the SQL API wants
+ *   snowflake.c      descriptor, config keys, create/destroy, pull, check
+ *   sf_odbc.c        transport odbc: unixODBC, connection, running the query
+ *   sf_odbc_param.c  its bound :cursor parameter
+ *   sf_odbc_fetch.c  its result: column types, block fetch, rows as cells
+ *   sf_sqlapi.c      transport sql_api: SQL API v2 over libcurl
+ *   sf_cell.c        the SQL API's cells as values of their column types
+ *   sf_jwt.c         the key-pair JWT (RS256) the SQL API wants
  *
  * Both transports implement struct rp_reader_ops (plugins/common/rowpull.h)
  * and hand rows to the shared mapping (plugins/common/rowmap.h).

@@ -1,18 +1,10 @@
 /*
  * sf_odbc.c - transport odbc: the query through unixODBC.
  *
- * The query is prepared with ? for :cursor and the cursor value is bound
- * with SQLBindParameter, typed after the first cursor column (never
- * interpolated into the SQL); a first run binds the start of its type
- * (0001-01-01 for times and dates, RM_TIME_FIRST; the lowest number, false,
- * "").  Results are read with column-wise binding and block fetches
- * (SQL_ATTR_ROW_ARRAY_SIZE rows per SQLFetch): one buffer per column, sized
- * once, so memory stays flat whatever the table size.  Strings travel as
- * UTF-16 (SQL_C_WCHAR: no dependence on the process locale) and are turned
- * into UTF-8 here; DECIMAL / NUMERIC as text (SQL_C_CHAR, NUMBER_WIDTH
- * bytes).  A value longer than its bound buffer (rare: buffers follow the
- * declared column size; a NUMERIC past 71 digits) is fetched whole with
- * SQLGetData on that row only, never cut.
+ * This file connects, prepares and runs the query and hands its rows to
+ * the pull (struct rp_reader_ops); the bound :cursor value is
+ * sf_odbc_param.c's, the result's columns, buffers and rows as cells are
+ * sf_odbc_fetch.c's (sf_odbc_int.h holds what they share).
  *
  * Errors carry the driver's diagnostics (SQLSTATE and message; never the
  * connection string, which may hold a password) and are classified by
@@ -30,13 +22,9 @@
  * ZONE on PostgreSQL), so TIMESTAMP_LTZ/TZ values are the instants they
  * name.
  */
-#include "sf.h"
+#include "sf_odbc_int.h"
 
-#include <float.h>
-#include <math.h>
 #include <pthread.h>
-#include <sql.h>
-#include <sqlext.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,71 +32,9 @@
 #include <strings.h>
 #include <time.h>
 
-#define STRING_CAP_CHARS 2048   /* a string column's buffer, at most */
-#define JSON_CAP_CHARS 16384    /* a VARIANT / json column's buffer, at most */
-#define MIN_CAP_CHARS 256       /* at least (drivers under-report some sizes) */
-#define NUMBER_WIDTH 72
-#define ROWS_MAX 1024
-#define BUFFER_BUDGET (32u << 20) /* bytes of all column buffers */
 #define LOGIN_TIMEOUT_S 30
 #define STOP_POLL_MS 50         /* how often a running query looks for a stop */
 #define CANCEL_AGAIN_POLLS 10   /* a stopped query is cancelled again every 0.5 s */
-
-/* Snowflake's own SQL types (its ODBC driver reports them for these). */
-#define SF_SQL_TIMESTAMP_LTZ 2000
-#define SF_SQL_TIMESTAMP_TZ 2001
-#define SF_SQL_TIMESTAMP_NTZ 2002
-#define SF_SQL_ARRAY 2003
-#define SF_SQL_OBJECT 2004
-#define SF_SQL_VARIANT 2005
-
-struct ocol {
-	char name[256];
-	SQLSMALLINT sql_type;
-	SQLULEN size;
-	SQLSMALLINT digits;
-	enum rm_type type;
-	SQLSMALLINT c_type;
-	SQLLEN width;        /* bytes of one row in data */
-	char *data;          /* rows * width */
-	SQLLEN *ind;         /* rows */
-	char *text;          /* the current row's value as UTF-8 */
-	size_t text_cap;
-};
-
-struct sf_odbc {
-	const struct hub_host *host;
-	const struct hub_instance *inst;
-	char *conn;          /* a secret: never in a message */
-	char *query;
-	int n_params;
-
-	SQLHENV env;
-	SQLHDBC dbc;
-	int is_connected;
-	SQLHSTMT stmt;       /* the open result's; NULL when closed */
-	struct hub_call *call; /* during a pull: should_stop() (its thread only) */
-
-	struct ocol *cols;
-	SQLSMALLINT n_cols;
-	struct rm_column *rm_cols;
-	struct rm_cell *cells;
-	size_t rows;         /* the row array size */
-	SQLULEN n_fetched;
-	SQLUSMALLINT *status;
-	size_t pos;          /* next row of the rowset */
-	int is_end;
-
-	/* the bound :cursor value (every ? shares it) */
-	SQL_TIMESTAMP_STRUCT p_ts;
-	SQLBIGINT p_int;
-	double p_f;
-	float p_f4;
-	unsigned char p_bit;
-	char p_num[80];
-	SQLWCHAR *p_w;
-	SQLLEN p_ind;
-};
 
 /* ---- diagnostics ---------------------------------------------------------------- */
 
@@ -203,92 +129,9 @@ static hub_rc diag_as(SQLSMALLINT htype, SQLHANDLE h, const char *what, int is_c
 	return rc;
 }
 
-static hub_rc diag(SQLSMALLINT htype, SQLHANDLE h, const char *what, char *err, size_t err_size)
+hub_rc sf_odbc_diag(SQLSMALLINT htype, SQLHANDLE h, const char *what, char *err, size_t err_size)
 {
 	return diag_as(htype, h, what, 0, err, err_size);
-}
-
-/* ---- UTF-16 <-> UTF-8 ---------------------------------------------------------------- */
-
-static size_t utf8_put(char *out, unsigned cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xC0 | cp >> 6);
-		out[1] = (char)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xE0 | cp >> 12);
-		out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-		out[2] = (char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	out[0] = (char)(0xF0 | cp >> 18);
-	out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-	out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-	out[3] = (char)(0x80 | (cp & 0x3F));
-	return 4;
-}
-
-/* n UTF-16 units -> NUL-terminated UTF-8 in *out (grown); -1: no memory.
- * A lone surrogate becomes U+FFFD. */
-static int utf16_to_utf8(const SQLWCHAR *w, size_t n, char **out, size_t *cap)
-{
-	size_t need = n * 3 + 1, len = 0;
-
-	if (need > *cap) {
-		char *p = realloc(*out, need);
-		if (!p)
-			return -1;
-		*out = p;
-		*cap = need;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned cp = w[i];
-		if (cp >= 0xD800 && cp <= 0xDBFF && i + 1 < n && w[i + 1] >= 0xDC00 &&
-		    w[i + 1] <= 0xDFFF) {
-			cp = 0x10000 + ((cp - 0xD800) << 10) + (w[i + 1] - 0xDC00u);
-			i++;
-		} else if (cp >= 0xD800 && cp <= 0xDFFF) {
-			cp = 0xFFFD;
-		}
-		len += utf8_put(*out + len, cp);
-	}
-	(*out)[len] = '\0';
-	return 0;
-}
-
-/* UTF-8 -> NUL-terminated UTF-16 (malloc'd); *units without the NUL. */
-static SQLWCHAR *utf8_to_utf16(const char *s, size_t *units)
-{
-	size_t n = strlen(s), k = 0;
-	SQLWCHAR *w = malloc((n + 1) * 2 * sizeof(*w));
-	const unsigned char *p = (const unsigned char *)s;
-
-	if (!w)
-		return NULL;
-	while (*p) {
-		unsigned cp = *p, extra = cp >= 0xF0 ? 3 : cp >= 0xE0 ? 2 : cp >= 0xC0 ? 1 : 0;
-		if (extra)
-			cp &= 0x3F >> extra;
-		p++;
-		for (unsigned i = 0; i < extra && (*p & 0xC0) == 0x80; i++)
-			cp = cp << 6 | (*p++ & 0x3F);
-		if (cp >= 0x10000) {
-			cp -= 0x10000;
-			w[k++] = (SQLWCHAR)(0xD800 + (cp >> 10));
-			w[k++] = (SQLWCHAR)(0xDC00 + (cp & 0x3FF));
-		} else {
-			w[k++] = (SQLWCHAR)cp;
-		}
-	}
-	w[k] = 0;
-	*units = k;
-	return w;
 }
 
 /* ---- connection ------------------------------------------------------------------------ */
@@ -338,7 +181,8 @@ static void session_setup(struct sf_odbc *o)
 	if (!sql || !SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc, &st)))
 		return;
 	if (!SQL_SUCCEEDED(SQLExecDirect(st, (SQLCHAR *)sql, SQL_NTS))) {
-		diag(SQL_HANDLE_STMT, st, "setting the session time zone to UTC", why, sizeof(why));
+		sf_odbc_diag(SQL_HANDLE_STMT, st, "setting the session time zone to UTC", why,
+			     sizeof(why));
 		o->host->log(o->inst, HUB_LOG_WARN, "%s", why);
 	}
 	SQLFreeHandle(SQL_HANDLE_STMT, st);
@@ -374,320 +218,6 @@ static hub_rc connect_db(struct sf_odbc *o, char *err, size_t err_size)
 	return HUB_OK;
 }
 
-/* ---- columns ------------------------------------------------------------------------------ */
-
-static int is_json_type_name(const char *name)
-{
-	static const char *const names[] = {"variant", "object", "array", "json", "jsonb"};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(name, names[i]) == 0)
-			return 1;
-	return 0;
-}
-
-/* Picks the rowmap type, the C type to bind and the buffer width. */
-static void column_kind(struct ocol *c, const char *type_name)
-{
-	size_t chars;
-
-	c->c_type = SQL_C_WCHAR;
-	c->type = RM_STRING;
-	switch (c->sql_type) {
-	case SQL_DECIMAL:
-	case SQL_NUMERIC:
-		c->type = RM_NUMBER;
-		c->c_type = SQL_C_CHAR;
-		c->width = NUMBER_WIDTH;
-		return;
-	case SQL_TINYINT:
-	case SQL_SMALLINT:
-	case SQL_INTEGER:
-	case SQL_BIGINT:
-		c->type = RM_NUMBER;
-		c->c_type = SQL_C_SBIGINT;
-		c->width = sizeof(SQLBIGINT);
-		return;
-	case SQL_REAL:
-	case SQL_FLOAT:
-	case SQL_DOUBLE:
-		c->type = RM_FLOAT;
-		c->c_type = SQL_C_DOUBLE;
-		c->width = sizeof(double);
-		return;
-	case SQL_BIT:
-		c->type = RM_BOOL;
-		c->c_type = SQL_C_BIT;
-		c->width = 1;
-		return;
-	case SQL_TYPE_TIMESTAMP:
-	case SQL_TIMESTAMP:
-	case SQL_TYPE_DATE:
-	case SQL_DATE:
-	case SF_SQL_TIMESTAMP_LTZ:
-	case SF_SQL_TIMESTAMP_TZ:
-	case SF_SQL_TIMESTAMP_NTZ:
-		c->type = RM_TIMESTAMP;
-		c->c_type = SQL_C_TYPE_TIMESTAMP;
-		c->width = sizeof(SQL_TIMESTAMP_STRUCT);
-		return;
-	case SF_SQL_ARRAY:
-	case SF_SQL_OBJECT:
-	case SF_SQL_VARIANT:
-		c->type = RM_JSON;
-		break;
-	default:
-		if (is_json_type_name(type_name))
-			c->type = RM_JSON;
-	}
-	chars = c->type == RM_JSON ? JSON_CAP_CHARS : STRING_CAP_CHARS;
-	if (c->size > 0 && c->size < chars)
-		chars = c->size;
-	if (chars < MIN_CAP_CHARS)
-		chars = MIN_CAP_CHARS;
-	c->width = (SQLLEN)((chars + 1) * sizeof(SQLWCHAR));
-}
-
-static void columns_free(struct sf_odbc *o)
-{
-	for (SQLSMALLINT i = 0; i < o->n_cols; i++) {
-		free(o->cols[i].data);
-		free(o->cols[i].ind);
-		free(o->cols[i].text);
-	}
-	free(o->cols);
-	free(o->rm_cols);
-	free(o->cells);
-	free(o->status);
-	o->cols = NULL;
-	o->rm_cols = NULL;
-	o->cells = NULL;
-	o->status = NULL;
-	o->n_cols = 0;
-}
-
-static hub_rc describe(struct sf_odbc *o, SQLSMALLINT n, char *err, size_t err_size)
-{
-	columns_free(o);
-	o->cols = calloc((size_t)n, sizeof(*o->cols));
-	o->rm_cols = calloc((size_t)n, sizeof(*o->rm_cols));
-	o->cells = calloc((size_t)n, sizeof(*o->cells));
-	if (!o->cols || !o->rm_cols || !o->cells) {
-		snprintf(err, err_size, "out of memory");
-		return HUB_ERR_NOMEM;
-	}
-	o->n_cols = n;
-	for (SQLSMALLINT i = 0; i < n; i++) {
-		struct ocol *c = &o->cols[i];
-		SQLCHAR type_name[64] = "";
-		SQLSMALLINT len, nullable;
-
-		if (!SQL_SUCCEEDED(SQLDescribeCol(o->stmt, (SQLUSMALLINT)(i + 1),
-						  (SQLCHAR *)c->name, sizeof(c->name), &len,
-						  &c->sql_type, &c->size, &c->digits, &nullable)))
-			return diag(SQL_HANDLE_STMT, o->stmt, "describing the result", err,
-				    err_size);
-		SQLColAttribute(o->stmt, (SQLUSMALLINT)(i + 1), SQL_DESC_TYPE_NAME, type_name,
-				sizeof(type_name), &len, NULL);
-		column_kind(c, (char *)type_name);
-		o->rm_cols[i].name = c->name;
-		o->rm_cols[i].type = c->type;
-	}
-	return HUB_OK;
-}
-
-/* Buffers for `rows` rows per fetch, bound to the statement. */
-static hub_rc bind_columns(struct sf_odbc *o, size_t batch_hint, char *err, size_t err_size)
-{
-	size_t row_bytes = 0;
-
-	for (SQLSMALLINT i = 0; i < o->n_cols; i++)
-		row_bytes += (size_t)o->cols[i].width + sizeof(SQLLEN);
-	o->rows = batch_hint < ROWS_MAX ? (batch_hint ? batch_hint : 1) : ROWS_MAX;
-	if (row_bytes && o->rows > BUFFER_BUDGET / row_bytes)
-		o->rows = BUFFER_BUDGET / row_bytes ? BUFFER_BUDGET / row_bytes : 1;
-	if (!(o->status = calloc(o->rows, sizeof(*o->status))))
-		goto nomem;
-	for (SQLSMALLINT i = 0; i < o->n_cols; i++) {
-		struct ocol *c = &o->cols[i];
-		if (!(c->data = malloc(o->rows * (size_t)c->width)) ||
-		    !(c->ind = calloc(o->rows, sizeof(*c->ind))))
-			goto nomem;
-	}
-	if (!SQL_SUCCEEDED(SQLSetStmtAttr(o->stmt, SQL_ATTR_ROW_BIND_TYPE,
-					  (SQLPOINTER)SQL_BIND_BY_COLUMN, 0)) ||
-	    !SQL_SUCCEEDED(SQLSetStmtAttr(o->stmt, SQL_ATTR_ROW_ARRAY_SIZE,
-					  (SQLPOINTER)(uintptr_t)o->rows, 0)) ||
-	    !SQL_SUCCEEDED(SQLSetStmtAttr(o->stmt, SQL_ATTR_ROWS_FETCHED_PTR, &o->n_fetched, 0)) ||
-	    !SQL_SUCCEEDED(SQLSetStmtAttr(o->stmt, SQL_ATTR_ROW_STATUS_PTR, o->status, 0)))
-		return diag(SQL_HANDLE_STMT, o->stmt, "setting up block fetch", err, err_size);
-	for (SQLSMALLINT i = 0; i < o->n_cols; i++) {
-		struct ocol *c = &o->cols[i];
-		if (!SQL_SUCCEEDED(SQLBindCol(o->stmt, (SQLUSMALLINT)(i + 1), c->c_type, c->data,
-					      c->width, c->ind)))
-			return diag(SQL_HANDLE_STMT, o->stmt, "binding a column", err, err_size);
-	}
-	return HUB_OK;
-nomem:
-	snprintf(err, err_size, "out of memory");
-	return HUB_ERR_NOMEM;
-}
-
-/* ---- the :cursor parameter ----------------------------------------------------------------- */
-
-static void ts_from_instant(SQL_TIMESTAMP_STRUCT *ts, int64_t sec, int32_t nsec)
-{
-	int64_t days = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400, rem = sec - days * 86400, y;
-	int m, d;
-
-	rm_civil_from_days(days, &y, &m, &d);
-	ts->year = (SQLSMALLINT)y;
-	ts->month = (SQLUSMALLINT)m;
-	ts->day = (SQLUSMALLINT)d;
-	ts->hour = (SQLUSMALLINT)(rem / 3600);
-	ts->minute = (SQLUSMALLINT)(rem / 60 % 60);
-	ts->second = (SQLUSMALLINT)(rem % 60);
-	ts->fraction = (SQLUINTEGER)nsec;
-}
-
-/* A first run's :cursor for a number column: the lowest BIGINT for an
- * integer column, else the lowest double, which a DECIMAL of any precision
- * and scale compares with (a DECIMAL would have to fit the column's own). */
-static void param_lowest_number(struct sf_odbc *o, const struct ocol *c, SQLSMALLINT *ctype,
-				SQLSMALLINT *stype, SQLPOINTER *ptr)
-{
-	if (c->c_type == SQL_C_SBIGINT) {
-		o->p_int = INT64_MIN;
-		*ctype = SQL_C_SBIGINT;
-		*stype = SQL_BIGINT;
-		*ptr = &o->p_int;
-		return;
-	}
-	o->p_f = -DBL_MAX;
-	*ctype = SQL_C_DOUBLE;
-	*stype = SQL_DOUBLE;
-	*ptr = &o->p_f;
-}
-
-/* Fills the parameter buffers from `param` (NULL: the type's start:
- * RM_TIME_FIRST for times, the lowest number, false, "") as the type of
- * column c (NULL: text).  Sets the ODBC types. */
-static hub_rc param_value(struct sf_odbc *o, const struct ocol *c, const char *param,
-			  SQLSMALLINT *ctype, SQLSMALLINT *stype, SQLULEN *size,
-			  SQLSMALLINT *digits, SQLPOINTER *ptr, SQLLEN *len, char *err,
-			  size_t err_size)
-{
-	enum rm_type type = c ? c->type : RM_STRING;
-	int64_t sec = 0;
-	int32_t nsec = 0;
-	size_t units;
-
-	*size = 0;
-	*digits = 0;
-	*len = 0;
-	switch (type) {
-	case RM_TIMESTAMP:
-		if (rm_time_parse(param ? param : RM_TIME_FIRST, &sec, &nsec))
-			goto bad;
-		ts_from_instant(&o->p_ts, sec, nsec);
-		*ctype = SQL_C_TYPE_TIMESTAMP;
-		*stype = SQL_TYPE_TIMESTAMP;
-		*digits = nsec % 1000 ? 9 : 6;
-		*size = 20 + (SQLULEN)*digits;
-		*ptr = &o->p_ts;
-		return HUB_OK;
-	case RM_NUMBER:
-		if (!param) {
-			param_lowest_number(o, c, ctype, stype, ptr);
-			return HUB_OK;
-		}
-		snprintf(o->p_num, sizeof(o->p_num), "%s", param);
-		if (c->c_type == SQL_C_SBIGINT) {
-			char *end;
-			o->p_int = strtoll(o->p_num, &end, 10);
-			if (*end)
-				goto bad;
-			*ctype = SQL_C_SBIGINT;
-			*stype = SQL_BIGINT;
-			*ptr = &o->p_int;
-			return HUB_OK;
-		}
-		*ctype = SQL_C_CHAR;
-		*stype = c->sql_type;
-		*size = c->size ? c->size : 38;
-		*digits = c->digits;
-		*ptr = o->p_num;
-		*len = (SQLLEN)strlen(o->p_num);
-		o->p_ind = *len;
-		return HUB_OK;
-	case RM_FLOAT:
-		o->p_f = param ? strtod(param, NULL) : -DBL_MAX;
-		if (c->sql_type == SQL_REAL && fabs(o->p_f) <= FLT_MAX) {
-			/* a single-precision column is compared with its own
-			 * type: as a double, the cursor 0.7 is above the
-			 * column's 0.7 (0.69999998...), and rows sharing it
-			 * were left out of the next run */
-			o->p_f4 = (float)o->p_f;
-			*ctype = SQL_C_FLOAT;
-			*stype = SQL_REAL;
-			*ptr = &o->p_f4;
-			return HUB_OK;
-		}
-		*ctype = SQL_C_DOUBLE;
-		*stype = SQL_DOUBLE;
-		*ptr = &o->p_f;
-		return HUB_OK;
-	case RM_BOOL:
-		o->p_bit = param && strcmp(param, "true") == 0;
-		*ctype = SQL_C_BIT;
-		*stype = SQL_BIT;
-		*ptr = &o->p_bit;
-		return HUB_OK;
-	default:
-		free(o->p_w);
-		if (!(o->p_w = utf8_to_utf16(param ? param : "", &units))) {
-			snprintf(err, err_size, "out of memory");
-			return HUB_ERR_NOMEM;
-		}
-		*ctype = SQL_C_WCHAR;
-		*stype = SQL_WVARCHAR;
-		*size = units ? units : 1;
-		*ptr = o->p_w;
-		*len = (SQLLEN)(units * sizeof(SQLWCHAR));
-		o->p_ind = *len;
-		return HUB_OK;
-	}
-bad:
-	snprintf(err, err_size,
-		 "the cursor value \"%.100s\" does not read as the type of column %s", param,
-		 c->name);
-	return HUB_ERR_CONFIG;
-}
-
-static hub_rc bind_param(struct sf_odbc *o, const struct rowmap *m, const char *param, char *err,
-			 size_t err_size)
-{
-	int idx = o->n_cols ? rowmap_cursor_column(m) : -1;
-	const struct ocol *c = idx >= 0 ? &o->cols[idx] : NULL;
-	SQLSMALLINT ctype, stype, digits;
-	SQLULEN size;
-	SQLPOINTER ptr;
-	SQLLEN len;
-	hub_rc rc;
-
-	rc = param_value(o, c, param, &ctype, &stype, &size, &digits, &ptr, &len, err, err_size);
-	if (rc != HUB_OK)
-		return rc;
-	if (ctype != SQL_C_CHAR && ctype != SQL_C_WCHAR)
-		o->p_ind = 0;
-	for (int i = 1; i <= o->n_params; i++)
-		if (!SQL_SUCCEEDED(SQLBindParameter(o->stmt, (SQLUSMALLINT)i, SQL_PARAM_INPUT,
-						    ctype, stype, size, digits, ptr, len,
-						    &o->p_ind)))
-			return diag(SQL_HANDLE_STMT, o->stmt, "binding :cursor", err, err_size);
-	return HUB_OK;
-}
-
 /* ---- the result -------------------------------------------------------------------------- */
 
 static void odbc_close(void *t)
@@ -697,7 +227,7 @@ static void odbc_close(void *t)
 	if (o->stmt)
 		SQLFreeHandle(SQL_HANDLE_STMT, o->stmt);
 	o->stmt = NULL;
-	columns_free(o);
+	sf_odbc_columns_free(o);
 	o->n_fetched = o->pos = 0;
 	o->is_end = 0;
 }
@@ -706,7 +236,7 @@ static void odbc_close(void *t)
  * is dropped so the next open connects again. */
 static hub_rc stmt_fail(struct sf_odbc *o, const char *what, char *err, size_t err_size)
 {
-	hub_rc rc = diag(SQL_HANDLE_STMT, o->stmt, what, err, err_size);
+	hub_rc rc = sf_odbc_diag(SQL_HANDLE_STMT, o->stmt, what, err, err_size);
 
 	odbc_close(o);
 	if (rc == HUB_RETRY)
@@ -726,14 +256,14 @@ static hub_rc prepare(struct sf_odbc *o, struct rowmap *m, char *err, size_t err
 		return rc;
 	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc, &o->stmt))) {
 		o->stmt = NULL;
-		rc = diag(SQL_HANDLE_DBC, o->dbc, "allocating a statement", err, err_size);
+		rc = sf_odbc_diag(SQL_HANDLE_DBC, o->dbc, "allocating a statement", err, err_size);
 		disconnect(o);
 		return rc;
 	}
 	if (!SQL_SUCCEEDED(SQLPrepare(o->stmt, (SQLCHAR *)o->query, SQL_NTS)))
 		return stmt_fail(o, "preparing the query", err, err_size);
 	if (SQL_SUCCEEDED(SQLNumResultCols(o->stmt, &n)) && n > 0) {
-		if ((rc = describe(o, n, err, err_size)) != HUB_OK ||
+		if ((rc = sf_odbc_describe(o, n, err, err_size)) != HUB_OK ||
 		    (rowmap_bind(m, o->rm_cols, (size_t)n, err, err_size) &&
 		     (rc = HUB_ERR_CONFIG))) {
 			odbc_close(o);
@@ -823,7 +353,7 @@ static hub_rc execute(struct sf_odbc *o, struct rowmap *m, const char *param, ch
 	int is_stopped;
 	hub_rc rc;
 
-	if ((rc = bind_param(o, m, param, err, err_size)) != HUB_OK) {
+	if ((rc = sf_odbc_bind_param(o, m, param, err, err_size)) != HUB_OK) {
 		odbc_close(o);
 		return rc;
 	}
@@ -845,7 +375,7 @@ static hub_rc execute(struct sf_odbc *o, struct rowmap *m, const char *param, ch
 		odbc_close(o);
 		return HUB_ERR_CONFIG;
 	}
-	if ((rc = describe(o, n, err, err_size)) != HUB_OK ||
+	if ((rc = sf_odbc_describe(o, n, err, err_size)) != HUB_OK ||
 	    (rowmap_bind(m, o->rm_cols, (size_t)n, err, err_size) && (rc = HUB_ERR_CONFIG))) {
 		odbc_close(o);
 		return rc;
@@ -862,138 +392,9 @@ static hub_rc odbc_open(void *t, struct rowmap *m, const char *param, size_t bat
 	if ((rc = prepare(o, m, err, err_size)) != HUB_OK ||
 	    (rc = execute(o, m, param, err, err_size)) != HUB_OK)
 		return rc;
-	if ((rc = bind_columns(o, batch_hint, err, err_size)) != HUB_OK)
+	if ((rc = sf_odbc_bind_columns(o, batch_hint, err, err_size)) != HUB_OK)
 		odbc_close(o);
 	return rc;
-}
-
-/* c->text = the n bytes at s, NUL-terminated.  0 or -1 (out of memory). */
-static int text_set(struct ocol *c, const char *s, size_t n)
-{
-	char *p;
-
-	if (n + 1 > c->text_cap) {
-		if (!(p = realloc(c->text, n + 1)))
-			return -1;
-		c->text = p;
-		c->text_cap = n + 1;
-	}
-	memcpy(c->text, s, n);
-	c->text[n] = '\0';
-	return 0;
-}
-
-/* A value longer than its buffer (a string, or a DECIMAL / NUMERIC as
- * text): this row's value, whole, with SQLGetData in the column's C type
- * (the driver must support it on block cursors), into c->text as UTF-8. */
-static hub_rc fetch_whole(struct sf_odbc *o, SQLSMALLINT i, char *err, size_t err_size)
-{
-	struct ocol *c = &o->cols[i];
-	size_t unit = c->c_type == SQL_C_CHAR ? 1 : sizeof(SQLWCHAR); /* bytes a character */
-	size_t cap = (size_t)c->width / unit * 4, used = 0;           /* in characters */
-	char *buf = NULL, *grown;
-	SQLLEN ind;
-	SQLRETURN r;
-	hub_rc rc = HUB_OK;
-
-	if (!SQL_SUCCEEDED(SQLSetPos(o->stmt, (SQLSETPOSIROW)(o->pos + 1), SQL_POSITION,
-				     SQL_LOCK_NO_CHANGE)))
-		goto unsupported;
-	for (;;) {
-		if (!(grown = realloc(buf, cap * unit))) {
-			free(buf);
-			snprintf(err, err_size, "out of memory");
-			return HUB_ERR_NOMEM;
-		}
-		buf = grown;
-		r = SQLGetData(o->stmt, (SQLUSMALLINT)(i + 1), c->c_type, buf + used * unit,
-			       (SQLLEN)((cap - used) * unit), &ind);
-		if (r == SQL_SUCCESS_WITH_INFO && (ind == SQL_NO_TOTAL ||
-						   (size_t)ind >= (cap - used) * unit)) {
-			used = cap - 1; /* the part read, without its NUL */
-			cap *= 2;
-			continue;
-		}
-		if (!SQL_SUCCEEDED(r))
-			goto unsupported;
-		used += ind > 0 ? (size_t)ind / unit : 0;
-		break;
-	}
-	if (unit == 1 ? text_set(c, buf, used)
-		      : utf16_to_utf8((SQLWCHAR *)(void *)buf, used, &c->text, &c->text_cap)) {
-		snprintf(err, err_size, "out of memory");
-		rc = HUB_ERR_NOMEM;
-	}
-	free(buf);
-	return rc;
-unsupported:
-	free(buf);
-	snprintf(err, err_size, "column %s: a value longer than %zu characters, which the driver "
-		 "cannot fetch whole: cast it shorter in the query", c->name,
-		 (size_t)c->width / unit - 1);
-	return HUB_ERR_CONFIG;
-}
-
-static void format_int(struct ocol *c, SQLBIGINT v)
-{
-	if (!c->text && !(c->text = malloc(c->text_cap = 24)))
-		return;
-	snprintf(c->text, c->text_cap, "%lld", (long long)v);
-}
-
-/* Fills o->cells from row o->pos of the rowset. */
-static hub_rc convert_row(struct sf_odbc *o, char *err, size_t err_size)
-{
-	for (SQLSMALLINT i = 0; i < o->n_cols; i++) {
-		struct ocol *c = &o->cols[i];
-		struct rm_cell *cell = &o->cells[i];
-		char *v = c->data + o->pos * (size_t)c->width;
-		SQLLEN ind = c->ind[o->pos];
-		const SQL_TIMESTAMP_STRUCT *ts;
-		hub_rc rc;
-
-		memset(cell, 0, sizeof(*cell));
-		if ((cell->is_null = ind == SQL_NULL_DATA))
-			continue;
-		switch (c->c_type) {
-		case SQL_C_WCHAR:
-			if (ind == SQL_NO_TOTAL || ind > c->width - (SQLLEN)sizeof(SQLWCHAR)) {
-				if ((rc = fetch_whole(o, i, err, err_size)) != HUB_OK)
-					return rc;
-			} else if (utf16_to_utf8((SQLWCHAR *)v, (size_t)ind / sizeof(SQLWCHAR),
-						 &c->text, &c->text_cap)) {
-				snprintf(err, err_size, "out of memory");
-				return HUB_ERR_NOMEM;
-			}
-			cell->text = c->text;
-			break;
-		case SQL_C_CHAR: /* DECIMAL, NUMERIC: digits, NUL-terminated by the driver */
-			if (ind == SQL_NO_TOTAL || ind >= c->width) { /* cut: fetch it whole */
-				if ((rc = fetch_whole(o, i, err, err_size)) != HUB_OK)
-					return rc;
-				cell->text = c->text;
-			} else {
-				cell->text = v;
-			}
-			break;
-		case SQL_C_SBIGINT:
-			format_int(c, *(SQLBIGINT *)v);
-			cell->text = c->text ? c->text : "0";
-			break;
-		case SQL_C_DOUBLE:
-			memcpy(&cell->f, v, sizeof(double));
-			break;
-		case SQL_C_BIT:
-			cell->b = *(unsigned char *)v != 0;
-			break;
-		default:
-			ts = (const SQL_TIMESTAMP_STRUCT *)v;
-			cell->sec = rm_days_from_civil(ts->year, ts->month, ts->day) * 86400 +
-				    ts->hour * 3600 + ts->minute * 60 + ts->second;
-			cell->nsec = (int32_t)ts->fraction;
-		}
-	}
-	return HUB_OK;
 }
 
 static hub_rc odbc_next(void *t, const struct rm_cell **row, char *err, size_t err_size)
@@ -1019,7 +420,7 @@ static hub_rc odbc_next(void *t, const struct rm_cell **row, char *err, size_t e
 			 "the rowset", o->pos + 1);
 		return HUB_ERR_INTERNAL;
 	}
-	if ((rc = convert_row(o, err, err_size)) != HUB_OK)
+	if ((rc = sf_odbc_convert_row(o, err, err_size)) != HUB_OK)
 		return rc;
 	o->pos++;
 	*row = o->cells;

@@ -1,7 +1,7 @@
 /*
  * fuzz_odbc.c - the snowflake plugin's ODBC transport (plugins/snowflake/
- * sf_odbc.c, compiled in) without a driver: what a driver hands back and
- * what the hub binds.
+ * sf_odbc.c, sf_odbc_param.c and sf_odbc_fetch.c, compiled in) without a
+ * driver: what a driver hands back and what the hub binds.
  *
  *   byte 0 bit 0 = 0: the :cursor parameter.  byte 1 picks the column's
  *            SQL type (types[]), byte 2 its declared size; the rest is the
@@ -13,10 +13,12 @@
  *            a type byte and a size byte; then per column an indicator
  *            byte (NULL, SQL_NO_TOTAL, or a length within the buffer)
  *            and the buffer's bytes from the input (zero past its end).
- *            convert_row() must give valid UTF-8 for strings and a
+ *            sf_odbc_convert_row() must give valid UTF-8 for strings and a
  *            NUL-terminated text for numbers.
  */
 #include "../../plugins/snowflake/sf_odbc.c"
+#include "../../plugins/snowflake/sf_odbc_param.c"
+#include "../../plugins/snowflake/sf_odbc_fetch.c"
 #include "../../plugins/common/rm_value.c"
 #include "../../plugins/common/rm_cursor.c"
 #include "../../plugins/common/rowmap.c"
@@ -153,7 +155,7 @@ static void fuzz_row(const uint8_t *data, size_t size)
 			c->ind[0] = c->width;
 	}
 	err[0] = '\0';
-	if (convert_row(&o, err, sizeof(err)) == HUB_OK) {
+	if (sf_odbc_convert_row(&o, err, sizeof(err)) == HUB_OK) {
 		for (size_t i = 0; i < n; i++) {
 			if (cells[i].is_null)
 				continue;
