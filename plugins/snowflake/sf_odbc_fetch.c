@@ -320,11 +320,15 @@ unsupported:
 	return HUB_ERR_CONFIG;
 }
 
-static void format_int(struct ocol *c, SQLBIGINT v)
+static int format_int(struct ocol *c, SQLBIGINT v)
 {
-	if (!c->text && !(c->text = malloc(c->text_cap = 24)))
-		return;
+	if (!c->text) {
+		if (!(c->text = malloc(24)))
+			return -1;
+		c->text_cap = 24;
+	}
 	snprintf(c->text, c->text_cap, "%lld", (long long)v);
+	return 0;
 }
 
 /* Fills o->cells from row o->pos of the rowset. */
@@ -363,8 +367,11 @@ hub_rc sf_odbc_convert_row(struct sf_odbc *o, char *err, size_t err_size)
 			}
 			break;
 		case SQL_C_SBIGINT:
-			format_int(c, *(SQLBIGINT *)v);
-			cell->text = c->text ? c->text : "0";
+			if (format_int(c, *(SQLBIGINT *)v)) { /* never read as 0 */
+				snprintf(err, err_size, "out of memory");
+				return HUB_ERR_NOMEM;
+			}
+			cell->text = c->text;
 			break;
 		case SQL_C_DOUBLE:
 			memcpy(&cell->f, v, sizeof(double));
