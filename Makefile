@@ -134,9 +134,10 @@ $(UNIT_OBJ): CFLAGS_ALL += -Ihub/include
 $(B)/obj/tests/unit/test_export_postgres.o: CFLAGS_ALL += \
 	-DPGX_TEST_CHUNK_MAX_BYTES=$(PGX_TEST_CHUNK_MAX_BYTES)u
 
+# -lodbc: suite sf_odbc compiles the Snowflake plugin's ODBC transport in
 $(B)/tests/unit_tests: $(UNIT_OBJ) $(LIBHUB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(UNIT_OBJ) $(LIBHUB) $(LDLIBS_ALL) -lcunit
+	$(CC) $(LDFLAGS_ALL) -o $@ $(UNIT_OBJ) $(LIBHUB) $(LDLIBS_ALL) -lodbc -lcunit
 
 $(B)/tests/tools/%: tests/tools/%.c $(LIBHUB)
 	@mkdir -p $(dir $@)

@@ -458,6 +458,7 @@ void sf_odbc_free(struct sf_odbc *o)
 	if (o->env)
 		SQLFreeHandle(SQL_HANDLE_ENV, o->env);
 	free(o->p_w);
+	free(o->p_num);
 	free(o->conn);
 	free(o->query);
 	free(o);

@@ -60,7 +60,7 @@ struct sf_odbc {
 	double p_f;
 	float p_f4;
 	unsigned char p_bit;
-	char p_num[80];
+	char *p_num;      /* a NUMBER's text, as long as it is (malloc'd) */
 	SQLWCHAR *p_w;
 	SQLLEN p_ind;
 };

@@ -13,6 +13,7 @@
  */
 #include "sf_odbc_int.h"
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -117,11 +118,18 @@ static hub_rc param_value(struct sf_odbc *o, const struct ocol *c, const char *p
 			param_lowest_number(o, c, ctype, stype, ptr);
 			return HUB_OK;
 		}
-		snprintf(o->p_num, sizeof(o->p_num), "%s", param);
+		/* whole, however long (a NUMERIC of PostgreSQL's may pass 38
+		 * digits): cut, it would be another value */
+		free(o->p_num);
+		if (!(o->p_num = strdup(param))) {
+			snprintf(err, err_size, "out of memory");
+			return HUB_ERR_NOMEM;
+		}
 		if (c->c_type == SQL_C_SBIGINT) {
 			char *end;
+			errno = 0;
 			o->p_int = strtoll(o->p_num, &end, 10);
-			if (*end)
+			if (end == o->p_num || *end || errno == ERANGE)
 				goto bad;
 			*ctype = SQL_C_SBIGINT;
 			*stype = SQL_BIGINT;
@@ -137,7 +145,13 @@ static hub_rc param_value(struct sf_odbc *o, const struct ocol *c, const char *p
 		o->p_ind = *len;
 		return HUB_OK;
 	case RM_FLOAT:
-		o->p_f = param ? strtod(param, NULL) : -DBL_MAX;
+		o->p_f = -DBL_MAX;
+		if (param) {
+			char *end;
+			o->p_f = strtod(param, &end);
+			if (end == param || *end) /* bound as 0, or as its start */
+				goto bad;
+		}
 		if (c->sql_type == SQL_REAL && fabs(o->p_f) <= FLT_MAX) {
 			/* a single-precision column is compared with its own
 			 * type: as a double, the cursor 0.7 is above the

@@ -84,6 +84,7 @@ static void fuzz_param(const uint8_t *data, size_t size)
 		}
 	}
 	free(o.p_w);
+	free(o.p_num);
 	(void)classify(text);
 	/* UTF-8 -> UTF-16 -> UTF-8 */
 	if ((w = utf8_to_utf16(text, &units))) {
