@@ -30,7 +30,9 @@
  *   - of anonymous profiles merged, the oldest survives (its profile_id).
  *   - an alias whose previous_id is an erased custom_id or installation is
  *     blocked.
- *   - a profile absorbs at most 100 others (the merge count cap).
+ *   - a profile absorbs at most 100 others (the merge count cap); one
+ *     whose count reached 100 is not absorbed either; a merge may leave
+ *     1000 identifiers, not more; several are absorbed oldest first.
  *   - a merge tie of consent goes to the more restrictive state
  *     (unsubscribed > unset > subscribed), a newer one wins whatever it is.
  *   - a merge tie of an attribute goes to the survivor, a newer one wins;
@@ -852,6 +854,169 @@ static void test_a_profile_absorbs_at_most_100_profiles(void)
 	testhub_stop(th);
 }
 
+/* Lines of records into a new buffer (free it): fmt, one of this file's
+ * literals, takes k twice or four times, for k = from..to. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static char *lines_for(const char *fmt, int from, int to)
+{
+	size_t size = (size_t)(to - from + 1) * (strlen(fmt) + 64) + 1, len = 0;
+	char *lines = malloc(size);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(lines);
+	lines[0] = '\0';
+	for (int k = from; k <= to; k++)
+		len += (size_t)snprintf(lines + len, size - len, fmt, k, k, k, k);
+	CU_ASSERT_FATAL(len < size);
+	return lines;
+}
+#pragma GCC diagnostic pop
+
+/* The number of identifiers in a profile document, of every type. */
+static size_t identifier_total(const json_t *doc)
+{
+	const char *type;
+	json_t *v;
+	size_t n = 0;
+
+	json_object_foreach(json_object_get((json_t *)doc, "identifiers"), type, v)
+		n += json_is_array(v) ? json_array_size(v) : (json_is_string(v) ? 1 : 0);
+	return n;
+}
+
+/* IDENTITY.md section 9, caps: a profile whose merge count has reached 100
+ * takes part in no further merge, absorbed as well as survivor.  An
+ * anonymous A (crm_id K0) absorbs 100 anonymous sessions (web_id W1..W100)
+ * through records naming both; C1 then logs in with K0: A, at the cap,
+ * is not absorbed, and K0 is dropped from the record. */
+static void test_a_profile_at_the_merge_cap_is_not_absorbed(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 5}\n"
+					   "    web_id: {limit: 200}\n");
+	json_t *dump, *c1, *anon;
+	char *lines;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"c\","
+		  "\"timestamp\":\"2025-03-03T09:00:00Z\",\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"a\","
+		  "\"timestamp\":\"2025-03-03T09:00:01Z\",\"identifiers\":{\"crm_id\":\"K0\"}}");
+	lines = lines_for("{\"type\":\"identify\",\"message_id\":\"w%d\","
+			  "\"timestamp\":\"2025-03-03T10:00:00Z\",\"identifiers\":"
+			  "{\"web_id\":\"W%d\"}}\n{\"type\":\"identify\",\"message_id\":\"m%d\","
+			  "\"timestamp\":\"2025-03-03T10:00:01Z\",\"identifiers\":"
+			  "{\"crm_id\":\"K0\",\"web_id\":\"W%d\"}}\n",
+			  1, 100);
+	apply(th, lines);
+	free(lines);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 2); /* C1, and A with all 100 */
+	json_decref(dump);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"login\","
+		  "\"timestamp\":\"2025-03-03T11:00:00Z\",\"identifiers\":"
+		  "{\"custom_id\":\"C1\",\"crm_id\":\"K0\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 2);
+	c1 = profile_of(dump, "C1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+	CU_ASSERT_EQUAL(identifier_total(c1), 1); /* C1 alone: K0 dropped */
+	anon = json_array_get(dump, json_array_get(dump, 0) == c1 ? 1 : 0);
+	CU_ASSERT_EQUAL(identifier_total(anon), 101); /* K0 and W1..W100 */
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+/* IDENTITY.md section 3, caps: a merge may leave a profile with 1000
+ * identifiers, not more.  C1 holds 999 (itself and 998 web_ids); an
+ * anonymous K1 merges in (1000), an anonymous K2 then does not (1001): it
+ * stays apart with K2, which is dropped from the record. */
+static void test_a_merge_may_reach_1000_identifiers_not_more(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 5}\n"
+					   "    web_id: {limit: 2000}\n");
+	json_t *dump, *c1;
+	char *lines;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	lines = lines_for("{\"type\":\"identify\",\"message_id\":\"w%d\","
+			  "\"timestamp\":\"2025-03-03T10:00:00Z\",\"identifiers\":"
+			  "{\"custom_id\":\"C1\",\"web_id\":\"W%d\"}}\n",
+			  1, 998);
+	apply(th, lines);
+	free(lines);
+	for (int k = 1; k <= 2; k++) {
+		char line[512];
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"identify\",\"message_id\":\"k%d\","
+			 "\"timestamp\":\"2025-03-03T11:00:00Z\",\"identifiers\":"
+			 "{\"crm_id\":\"K%d\"}}\n{\"type\":\"identify\",\"message_id\":\"l%d\","
+			 "\"timestamp\":\"2025-03-03T11:00:01Z\",\"identifiers\":"
+			 "{\"custom_id\":\"C1\",\"crm_id\":\"K%d\"}}\n",
+			 k, k, k, k);
+		apply(th, line);
+		dump = testhub_dump(th, 0);
+		CU_ASSERT_EQUAL(json_array_size(dump), (size_t)k); /* K2's stays apart */
+		c1 = profile_of(dump, "C1", NULL);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+		CU_ASSERT_EQUAL(identifier_total(c1), 1000);
+		json_decref(dump);
+	}
+	testhub_stop(th);
+}
+
+/* IDENTITY.md section 9: of anonymous profiles merged by one record, the
+ * oldest survives and absorbs the others in creation order: its log's
+ * merge rows name B, then C. */
+static void test_a_merge_of_several_absorbs_them_oldest_first(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 5}\n"
+					   "    web_id: {limit: 5}\n    app_id: {limit: 5}\n");
+	static const char *const ids[] = {"crm_id\":\"K", "web_id\":\"W", "app_id\":\"P"};
+	char pids[3][64], line[512];
+	json_t *dump, *rows, *row;
+	size_t i, n_merges = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (int k = 0; k < 3; k++) {
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"identify\",\"message_id\":\"a%d\","
+			 "\"timestamp\":\"2025-03-03T10:00:0%dZ\",\"identifiers\":{\"%s1\"}}",
+			 k, k, ids[k]);
+		apply(th, line);
+		dump = testhub_dump(th, 0);
+		CU_ASSERT_EQUAL_FATAL(json_array_size(dump), (size_t)k + 1);
+		for (size_t j = 0; j < json_array_size(dump); j++) {
+			const char *pid = pid_of(json_array_get(dump, j));
+			int is_new = 1;
+			for (int m = 0; m < k; m++)
+				is_new &= strcmp(pids[m], pid) != 0;
+			if (is_new)
+				snprintf(pids[k], sizeof(pids[k]), "%s", pid);
+		}
+		json_decref(dump);
+	}
+	/* the newest first in the record: the order is creation's, not the record's */
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"all\","
+		  "\"timestamp\":\"2025-03-03T11:00:00Z\",\"identifiers\":"
+		  "{\"app_id\":\"P1\",\"web_id\":\"W1\",\"crm_id\":\"K1\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
+	CU_ASSERT_STRING_EQUAL(pid_of(json_array_get(dump, 0)), pids[0]);
+	json_decref(dump);
+	rows = log_of(th, pids[0]);
+	json_array_foreach(rows, i, row) {
+		if (strcmp(json_string_value(json_object_get(row, "action")), "merge") != 0 ||
+		    strcmp(json_string_value(json_object_get(row, "profile_id")), pids[0]) != 0)
+			continue;
+		CU_ASSERT_FATAL(n_merges < 2);
+		expect_text(row, "other", pids[1 + n_merges]);
+		n_merges++;
+	}
+	CU_ASSERT_EQUAL(n_merges, 2);
+	json_decref(rows);
+	testhub_stop(th);
+}
+
 /* The reason of the "create" row of custom_id's profile, checked. */
 static void expect_create_reason(struct testhub *th, const char *custom_id, const char *want)
 {
@@ -1128,6 +1293,9 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_the_oldest_anonymous_profile_survives_a_merge),
 	   TEST(test_an_alias_of_an_erased_identifier_is_blocked),
 	   TEST(test_a_profile_absorbs_at_most_100_profiles),
+	   TEST(test_a_profile_at_the_merge_cap_is_not_absorbed),
+	   TEST(test_a_merge_may_reach_1000_identifiers_not_more),
+	   TEST(test_a_merge_of_several_absorbs_them_oldest_first),
 	   TEST(test_a_merge_tie_of_consent_goes_to_the_more_restrictive),
 	   TEST(test_a_merge_tie_of_an_attribute_goes_to_the_survivor),
 	   TEST(test_an_array_op_keeps_the_newer_time_and_is_set_like),
