@@ -2,369 +2,39 @@
  * scheduler.c - the pull sources of `profilehub run`: when each runs, and
  * the threads that run them.
  *
- * Two halves:
- *   - the pieces (sched_entry_*): what a finished run means for the next
- *     one (schedule, backoff with full jitter, Retry-After, disabling).
- *     Pure: the time and the dice are arguments.
- *   - the dispatcher thread: sleeps until the earliest planned run (or a
- *     trigger), starts one worker thread per due source, joins the workers
+ * Three files:
+ *   - the pieces (sched_entry_*, scheduler_plan.c): what a finished run
+ *     means for the next one (schedule, backoff with full jitter,
+ *     Retry-After, disabling).  Pure: the time and the dice are arguments.
+ *   - one run of a source on its worker thread (scheduler_worker.c): the
+ *     lease, the tick's claim between processes, the sync and its report.
+ *   - here, the dispatcher thread: sleeps until the earliest planned run (or
+ *     a trigger), starts one worker thread per due source, joins the workers
  *     that ended.  A source has at most one worker, so runs of a source
- *     never overlap; different sources run side by side.
+ *     never overlap; different sources run side by side.  And the start,
+ *     stop, status and trigger the rest of the hub calls.
  *
  * Threads and locks: every sched_source field marked "lock" is guarded by
  * scheduler.lock; a worker owns its source's instance while it runs (the
  * ABI's "one thread at a time").  The reader store connection (committed
  * cursors) is shared under reader_lock.  Stopping: is_stopping stops new
- * runs, sync_stop_request() makes running pulls finish their page.
- *
- * Several processes: a run first takes the lease "sync:<source>" on the
- * reader connection (a PostgreSQL session advisory lock, never the intake
- * writer's connection) and releases it after.  Held by another process:
- * the tick is skipped (the entry goes back to what it was, state "held by
- * another process") and the lease is tried again at the next due time; a
- * triggered run is kept and tried again every second until it runs.
- * With the lease, a run at its scheduled time claims the tick in the store
- * (sched_tick_claim): each process plans its own ticks with its own jitter,
- * and a short run ends before another process's try, so without the claim
- * every process ran every tick.
- * The run is fenced by the epoch of its take (sync_params.fence_epoch): if
- * the lease is lost meanwhile (the reader connection dropped and another
- * process took it), its next page is refused, cursor and records alike,
- * and the run stops as "held by another process".
+ * runs, sync_stop_request() makes running pulls finish their page.  The
+ * dispatcher never runs a pull or waits on the store itself.
  */
-#include "scheduler.h"
+#include "scheduler_int.h"
 
 #include "alloc.h"
 #include "log.h"
 #include "util.h"
 
 #include <inttypes.h>
-#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #define DISPATCH_MAX_WAIT_MS 60000
 
-const struct sched_policy sched_policy_default = {
-	.backoff_base_ms = 30000,
-	.backoff_cap_ms = 3600000,
-	.jitter_max_ms = 60000,
-};
-
-/* ---- pieces ------------------------------------------------------------ */
-
-const char *sched_state_name(enum source_state st)
-{
-	switch (st) {
-	case SOURCE_IDLE: return "idle";
-	case SOURCE_RUNNING: return "running";
-	case SOURCE_BACKOFF: return "backoff";
-	case SOURCE_DISABLED: return "disabled";
-	}
-	return "unknown";
-}
-
-/* The most jitter a run of the schedule at time t gets: a tenth of the
- * period (pol's cap). */
-static int64_t jitter_max_at(const struct cron *cron, int64_t t, const struct sched_policy *pol)
-{
-	int64_t period = cron->is_interval ? cron->interval_ms : cron_next_ms(cron, t) - t;
-	int64_t jitter_max = period > 0 ? period / 10 : 0;
-
-	return jitter_max > pol->jitter_max_ms ? pol->jitter_max_ms : jitter_max;
-}
-
-/* t plus a jitter of at most jitter_max_at(t). */
-static int64_t jittered(const struct cron *cron, int64_t t, uint64_t random,
-			const struct sched_policy *pol)
-{
-	int64_t jitter_max;
-
-	if (t < 0)
-		return -1;
-	jitter_max = jitter_max_at(cron, t, pol);
-	return jitter_max > 0 ? t + (int64_t)(random % (uint64_t)(jitter_max + 1)) : t;
-}
-
-int64_t sched_next_run_ms(const struct cron *cron, int64_t after_ms, uint64_t random,
-			  const struct sched_policy *pol)
-{
-	return jittered(cron, cron_next_ms(cron, after_ms), random, pol);
-}
-
-/* Plans the next scheduled run after `after`: its nominal time and the
- * jittered time it starts. */
-static void plan_on_schedule(struct sched_entry *e, int64_t after, uint64_t random,
-			     const struct sched_policy *pol)
-{
-	e->nominal_ms = cron_next_ms(&e->cron, after);
-	e->next_run_ms = jittered(&e->cron, e->nominal_ms, random, pol);
-}
-
-/* An interval source runs soon after the start (a jitter away); a cron
- * source at its next firing time. */
-void sched_entry_init(struct sched_entry *e, const char *name, const struct cron *cron,
-		      int64_t now_ms, uint64_t random, const struct sched_policy *pol)
-{
-	memset(e, 0, sizeof(*e));
-	e->name = name;
-	e->state = SOURCE_IDLE;
-	e->last_rc = HUB_OK;
-	e->next_run_ms = -1;
-	if (!cron)
-		return;
-	e->has_schedule = 1;
-	e->cron = *cron;
-	plan_on_schedule(e, cron->is_interval ? now_ms - cron->interval_ms : now_ms, random, pol);
-}
-
-int sched_entry_is_due(const struct sched_entry *e, int64_t now_ms)
-{
-	if (e->state == SOURCE_RUNNING)
-		return 0;
-	if (e->is_triggered && now_ms >= e->trigger_at_ms)
-		return 1;
-	return e->state != SOURCE_DISABLED && e->next_run_ms >= 0 && now_ms >= e->next_run_ms;
-}
-
-/* When the entry next wants a run: its planned run or a kept trigger's
- * try, whichever comes first; 0 for a trigger due now; -1 when nothing is
- * planned (running, disabled, on demand). */
-static int64_t entry_next_at(const struct sched_entry *e)
-{
-	int64_t at = -1;
-
-	if (e->state == SOURCE_RUNNING)
-		return -1;
-	if (e->state != SOURCE_DISABLED && e->next_run_ms >= 0)
-		at = e->next_run_ms;
-	if (e->is_triggered && (at < 0 || e->trigger_at_ms < at))
-		at = e->trigger_at_ms;
-	return at;
-}
-
-int64_t sched_entry_wait_ms(const struct sched_entry *e, int64_t now_ms)
-{
-	int64_t at = entry_next_at(e);
-
-	if (at < 0)
-		return -1;
-	return at > now_ms ? at - now_ms : 0;
-}
-
-/* Nothing is planned for a disabled source: only a trigger runs it. */
-static void entry_disable(struct sched_entry *e)
-{
-	e->state = SOURCE_DISABLED;
-	e->next_run_ms = -1;
-}
-
-int sched_entry_begin(struct sched_entry *e, int64_t now_ms)
-{
-	if (e->state == SOURCE_RUNNING)
-		return SCHEDULER_RUNNING;
-	e->is_tick_run = e->has_schedule && !e->is_triggered && e->state == SOURCE_IDLE &&
-			 e->nominal_ms >= 0 && now_ms >= e->nominal_ms;
-	e->state = SOURCE_RUNNING;
-	e->is_triggered = 0;
-	e->trigger_at_ms = 0;
-	e->last_start_ms = now_ms;
-	e->last_end_ms = 0;
-	e->read = e->applied = e->duplicates = e->rejected = e->warnings = 0;
-	e->n_retries = 0;
-	e->n_reasons = e->n_warning_reasons = 0;
-	return 0;
-}
-
-/* Plans the next run on the schedule after a run: an interval counts from
- * that run's scheduled time (its start for a trigger or a retry, or for a
- * tick that began an interval or more late, after a suspend or a clock
- * step; a run longer than the interval is followed at once), cron from now
- * (missed firings are skipped).  -1 without a schedule. */
-static int64_t next_on_schedule(struct sched_entry *e, int64_t now_ms, uint64_t random,
-				const struct sched_policy *pol)
-{
-	int64_t after = now_ms;
-
-	if (!e->has_schedule)
-		return -1;
-	if (e->cron.is_interval) {
-		after = e->is_tick_run ? e->nominal_ms : e->last_start_ms;
-		if (after + e->cron.interval_ms <= e->last_start_ms)
-			after = e->last_start_ms;
-		if (after + e->cron.interval_ms < now_ms)
-			after = now_ms - e->cron.interval_ms;
-	}
-	plan_on_schedule(e, after, random, pol);
-	return e->next_run_ms;
-}
-
-void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
-			int64_t now_ms, uint64_t random, const struct sched_policy *pol)
-{
-	int64_t wait;
-
-	e->last_end_ms = now_ms;
-	e->last_rc = rep->rc;
-	e->read = rep->read;
-	e->applied = rep->applied;
-	e->duplicates = rep->duplicates;
-	e->rejected = rep->rejected;
-	e->warnings = rep->warnings;
-	e->n_retries = rep->n_retries;
-	/* a plugin's reject() reason may be any bytes: kept as UTF-8 text */
-	for (e->n_reasons = 0; e->n_reasons < rep->n_reasons; e->n_reasons++)
-		str_copy_utf8(e->reasons[e->n_reasons], SYNC_REASON_SIZE,
-			      rep->reasons[e->n_reasons]);
-	for (e->n_warning_reasons = 0; e->n_warning_reasons < rep->n_warning_reasons;
-	     e->n_warning_reasons++)
-		str_copy_utf8(e->warning_reasons[e->n_warning_reasons], SYNC_REASON_SIZE,
-			      rep->warning_reasons[e->n_warning_reasons]);
-	str_copy_utf8(e->last_error, sizeof(e->last_error),
-		     rep->rc == HUB_OK || rep->rc == HUB_ERR_STOPPED ? "" : rep->err);
-	if (rep->rc == HUB_OK)
-		e->last_ok_ms = now_ms;
-	switch (rep->rc) {
-	case HUB_OK:
-	case HUB_ERR_STOPPED:
-		e->n_failures = 0;
-		e->state = SOURCE_IDLE;
-		e->next_run_ms = next_on_schedule(e, now_ms, random, pol);
-		return;
-	case HUB_ERR_CONFIG:
-	case HUB_ERR_AUTH:
-		e->n_failures++;
-		entry_disable(e);
-		return;
-	default:
-		wait = backoff_jitter_ms(e->n_failures, pol->backoff_base_ms, pol->backoff_cap_ms,
-					 random);
-		if (wait < rep->retry_after_ms)
-			wait = rep->retry_after_ms;
-		if (e->n_failures < 64)
-			e->n_failures++;
-		e->state = SOURCE_BACKOFF;
-		e->backoff_ms = wait;
-		e->next_run_ms = now_ms + wait;
-		return;
-	}
-}
-
-/* A retry planned by a failure is a wait from that failure: one left
- * further away than the wait (the clock went back) is planned that wait
- * from now. */
-static int backoff_follow_clock(struct sched_entry *e, int64_t now_ms)
-{
-	if (e->next_run_ms < 0 || e->next_run_ms - now_ms <= e->backoff_ms)
-		return 0;
-	e->next_run_ms = now_ms + e->backoff_ms;
-	return 1;
-}
-
-/* A kept trigger is tried SCHED_TRIGGER_RETRY_MS after its last try: one
- * left further away is tried that long from now. */
-static int trigger_follow_clock(struct sched_entry *e, int64_t now_ms)
-{
-	if (!e->is_triggered || e->trigger_at_ms - now_ms <= SCHED_TRIGGER_RETRY_MS)
-		return 0;
-	e->trigger_at_ms = now_ms + SCHED_TRIGGER_RETRY_MS;
-	return 1;
-}
-
-/* The planned run: a retry (backoff_follow_clock), or an idle entry's on
- * its schedule, left further away than the schedule's next time and its
- * jitter, planned again from now. */
-static int plan_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t random,
-			     const struct sched_policy *pol)
-{
-	int64_t nominal, latest;
-
-	if (e->state == SOURCE_BACKOFF)
-		return backoff_follow_clock(e, now_ms);
-	if (!e->has_schedule || e->state != SOURCE_IDLE || e->next_run_ms < 0)
-		return 0;
-	/* the latest a run planned now may start: the next time of the
-	 * schedule (an interval away, or cron's next firing) and its jitter */
-	if ((nominal = cron_next_ms(&e->cron, now_ms)) < 0)
-		return 0;
-	latest = nominal + jitter_max_at(&e->cron, nominal, pol);
-	if (e->next_run_ms <= latest)
-		return 0;
-	plan_on_schedule(e, now_ms, random, pol);
-	return 1;
-}
-
-int sched_entry_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t random,
-			     const struct sched_policy *pol)
-{
-	return trigger_follow_clock(e, now_ms) | plan_follow_clock(e, now_ms, random, pol);
-}
-
-int sched_entry_trigger(struct sched_entry *e)
-{
-	e->is_triggered = 1; /* while running: one more run right after it */
-	e->trigger_at_ms = 0;
-	return e->state == SOURCE_RUNNING ? SCHEDULER_RUNNING : SCHEDULER_TRIGGERED;
-}
-
-void sched_entry_skip(struct sched_entry *e, const struct sched_entry *before, int64_t now_ms,
-		      uint64_t random, const struct sched_policy *pol)
-{
-	int is_kept = before->is_triggered || e->is_triggered;
-
-	*e = *before;
-	e->is_triggered = is_kept;
-	e->trigger_at_ms = is_kept ? now_ms + SCHED_TRIGGER_RETRY_MS : 0;
-	if (e->state == SOURCE_DISABLED) {
-		entry_disable(e);
-		return;
-	}
-	e->state = SOURCE_IDLE;
-	e->next_run_ms = -1;
-	if (e->has_schedule)
-		plan_on_schedule(e, now_ms, random, pol);
-}
-
-/* ---- the running scheduler ------------------------------------------------ */
-
-struct sched_source {
-	struct scheduler *s;
-	const struct config_instance *conf;
-	const struct plugin_module *mod;
-	struct hub_instance *inst;   /* NULL until created (a failed create) */
-	char *schedule;              /* the config's text, or NULL */
-	struct sched_entry e;        /* lock */
-	struct sched_entry before;   /* lock: e before the run began */
-	int is_held_elsewhere;       /* lock: the last try found the lease taken */
-	int is_taking_lease;         /* lock: the worker has not got the lease yet */
-	char *cursor;                /* lock: the committed cursor */
-	pthread_t thread;
-	int has_thread;              /* lock */
-	int is_done;                 /* lock: the worker has finished */
-};
-
-struct scheduler {
-	pthread_mutex_t lock;
-	pthread_cond_t wake;         /* dispatcher: a trigger, a worker ended, stop */
-	pthread_t dispatcher;
-	int has_dispatcher;
-	int is_stopping;             /* lock */
-	struct sync_stop stop;
-	uint64_t rng;                /* lock */
-
-	const struct hub_config *cfg;
-	struct intake *intake;
-	struct record_rules rules;
-	struct sched_policy pol;
-	struct store *reader;        /* reader_lock */
-	pthread_mutex_t reader_lock;
-
-	struct sched_source *src;
-	size_t n_src;
-};
-
-static uint64_t next_random(struct scheduler *s)
+uint64_t scheduler_next_random(struct scheduler *s)
 {
 	uint64_t x = s->rng;
 
@@ -375,7 +45,7 @@ static uint64_t next_random(struct scheduler *s)
 	return x * 2685821657736338717ULL;
 }
 
-static void source_set_cursor(struct sched_source *src, const char *cursor)
+void scheduler_source_set_cursor(struct sched_source *src, const char *cursor)
 {
 	char *copy;
 
@@ -387,215 +57,6 @@ static void source_set_cursor(struct sched_source *src, const char *cursor)
 	src->cursor = copy;
 }
 
-/* The first distinct rejections and warnings of a run, one line each: the
- * messages name fields and rules, never values. */
-static void log_reasons(const char *source, const struct sync_report *rep)
-{
-	for (size_t i = 0; i < rep->n_reasons; i++)
-		log_warn(source, "rejected: %s", rep->reasons[i]);
-	for (size_t i = 0; i < rep->n_warning_reasons; i++)
-		log_warn(source, "warning: %s", rep->warning_reasons[i]);
-}
-
-static void worker_progress(void *ctx, const struct sync_report *rep)
-{
-	struct sched_source *src = ctx;
-
-	pthread_mutex_lock(&src->s->lock);
-	src->e.read = rep->read;
-	src->e.applied = rep->applied;
-	src->e.duplicates = rep->duplicates;
-	src->e.rejected = rep->rejected;
-	src->e.warnings = rep->warnings;
-	src->e.n_retries = rep->n_retries;
-	source_set_cursor(src, rep->cursor);
-	pthread_mutex_unlock(&src->s->lock);
-}
-
-/* A source whose create() failed is created again when it runs (a
- * trigger): its key file may be readable by now. */
-static int worker_ensure_instance(struct sched_source *src, struct sync_report *rep)
-{
-	if (src->inst)
-		return 0;
-	if (plugin_instance_create(src->mod, src->conf, &src->inst, rep->err, sizeof(rep->err))) {
-		src->inst = NULL;
-		rep->rc = HUB_ERR_CONFIG;
-		return -1;
-	}
-	return 0;
-}
-
-/* The lease of this source's runs: 1 ours, 0 another process's, -1 error
- * (rep set). */
-static int worker_lease(struct sched_source *src, int is_take, struct sync_report *rep,
-			int64_t *epoch_out)
-{
-	struct scheduler *s = src->s;
-	struct store *r = s->reader;
-	char name[300];
-	int64_t epoch = 0;
-	int rc;
-
-	snprintf(name, sizeof(name), "sync:%s", src->conf->name);
-	pthread_mutex_lock(&s->reader_lock);
-	rc = is_take ? r->ops->lease_try(r, name, &epoch) : r->ops->lease_release(r, name);
-	if (rc < 0 && rep) {
-		rep->rc = HUB_RETRY;
-		snprintf(rep->err, sizeof(rep->err), "lease %s: %s", name, store_error(r));
-	} else if (rc < 0) {
-		log_warn(src->conf->name, "releasing lease %s: %s", name, store_error(r));
-	}
-	pthread_mutex_unlock(&s->reader_lock);
-	if (is_take && rc == 1)
-		log_debug(src->conf->name, "lease %s taken (epoch %" PRId64 ")", name, epoch);
-	if (epoch_out)
-		*epoch_out = epoch;
-	return rc;
-}
-
-static int tick_is_served(const struct sched_entry *e, int64_t last_ms, int64_t now_ms)
-{
-	if (last_ms <= 0)
-		return 0;
-	if (e->cron.is_interval)
-		return now_ms - last_ms < e->cron.interval_ms / 2;
-	return last_ms >= e->nominal_ms;
-}
-
-int sched_tick_claim(struct store *s, const struct sched_entry *e, int64_t now_ms,
-		     int64_t *last_ms)
-{
-	char key[300], text[24];
-	int rc;
-
-	*last_ms = 0;
-	snprintf(key, sizeof(key), "sync_started:%s", e->name);
-	if (s->ops->begin(s))
-		return -1;
-	rc = s->ops->meta_get(s, key, text, sizeof(text));
-	if (rc == 1)
-		*last_ms = strtoll(text, NULL, 10);
-	if (rc < 0 || tick_is_served(e, *last_ms, now_ms)) {
-		s->ops->rollback(s);
-		return rc < 0 ? -1 : 0;
-	}
-	snprintf(text, sizeof(text), "%" PRId64, now_ms);
-	if (s->ops->meta_put(s, key, text) || s->ops->commit(s)) {
-		s->ops->rollback(s);
-		return -1;
-	}
-	return 1;
-}
-
-/* Whether this run may go on: a run at its scheduled time that another
- * process already made is not made again.  One writer (SQLite): no other
- * process schedules, and the claim would wait for an import's group. */
-static int worker_claim_tick(struct sched_source *src)
-{
-	struct scheduler *s = src->s;
-	struct sched_entry e;
-	int64_t last = 0;
-	int rc;
-
-	pthread_mutex_lock(&s->lock);
-	e = src->e;
-	pthread_mutex_unlock(&s->lock);
-	if (!e.is_tick_run || s->reader->ops->has_one_writer)
-		return 1;
-	pthread_mutex_lock(&s->reader_lock);
-	rc = sched_tick_claim(s->reader, &e, time_now_ms(), &last);
-	if (rc < 0)
-		log_warn(src->conf->name, "claiming the scheduled run: %s (running it)",
-			 store_error(s->reader));
-	pthread_mutex_unlock(&s->reader_lock);
-	if (rc == 0)
-		log_debug(src->conf->name,
-			  "sync skipped: this tick ran elsewhere (started at %" PRId64 ")", last);
-	return rc != 0;
-}
-
-/* The lease is another process's: this tick did not happen; the next try
- * is at the next due time (a trigger is spent). */
-static void worker_skip(struct sched_source *src)
-{
-	struct scheduler *s = src->s;
-	int64_t now = time_now_ms();
-
-	pthread_mutex_lock(&s->lock);
-	sched_entry_skip(&src->e, &src->before, now, next_random(s), &s->pol);
-	src->is_held_elsewhere = 1;
-	src->is_taking_lease = 0;
-	src->is_done = 1;
-	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->lock);
-}
-
-static void *worker_main(void *arg)
-{
-	struct sched_source *src = arg;
-	struct scheduler *s = src->s;
-	struct sync_report rep;
-	struct sync_params p;
-	int64_t epoch = 0;
-	int leased;
-
-	memset(&rep, 0, sizeof(rep));
-	leased = worker_lease(src, 1, &rep, &epoch);
-	if (leased == 0) {
-		log_debug(src->conf->name, "sync skipped: held by another process");
-		worker_skip(src);
-		return NULL;
-	}
-	if (leased == 1 && !worker_claim_tick(src)) {
-		worker_lease(src, 0, NULL, NULL);
-		worker_skip(src);
-		return NULL;
-	}
-	pthread_mutex_lock(&s->lock);
-	src->is_held_elsewhere = 0;
-	src->is_taking_lease = 0;
-	pthread_mutex_unlock(&s->lock);
-	if (leased == 1 && worker_ensure_instance(src, &rep) == 0) {
-		memset(&p, 0, sizeof(p));
-		p.inst = src->inst;
-		p.intake = s->intake;
-		p.reader = s->reader;
-		p.reader_lock = &s->reader_lock;
-		p.rules = &s->rules;
-		p.stop = &s->stop;
-		p.max_retries = -1;
-		p.fence_epoch = epoch;
-		p.on_progress = worker_progress;
-		p.ctx = src;
-		sync_run(&p, &rep);
-	}
-	if (leased == 1)
-		worker_lease(src, 0, NULL, NULL);
-	if (rep.is_lease_lost)
-		log_warn(src->conf->name, "sync stopped: %s", rep.err);
-	else if (rep.rc == HUB_OK)
-		log_info(src->conf->name, "sync done: read %" PRId64 ", applied %" PRId64
-			 ", duplicates %" PRId64 ", rejected %" PRId64 ", warnings %" PRId64,
-			 rep.read, rep.applied, rep.duplicates, rep.rejected, rep.warnings);
-	else if (rep.rc != HUB_ERR_STOPPED)
-		log_error(src->conf->name, "sync failed%s: %s",
-			  rep.rc == HUB_ERR_CONFIG || rep.rc == HUB_ERR_AUTH ? " (source disabled)"
-									     : "",
-			  rep.err);
-	log_reasons(src->conf->name, &rep);
-	pthread_mutex_lock(&s->lock);
-	sched_entry_finish(&src->e, &rep, time_now_ms(), next_random(s), &s->pol);
-	if (rep.is_lease_lost)
-		src->is_held_elsewhere = 1;
-	source_set_cursor(src, rep.cursor);
-	src->is_done = 1;
-	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->lock);
-	sync_report_free(&rep);
-	return NULL;
-}
-
 /* Under lock. */
 static void source_start(struct scheduler *s, struct sched_source *src, int64_t now)
 {
@@ -605,7 +66,7 @@ static void source_start(struct scheduler *s, struct sched_source *src, int64_t 
 	if (sched_entry_begin(&src->e, now) != 0)
 		return;
 	src->is_done = 0;
-	if (pthread_create(&src->thread, NULL, worker_main, src) == 0) {
+	if (pthread_create(&src->thread, NULL, scheduler_worker_main, src) == 0) {
 		src->has_thread = 1;
 		src->is_taking_lease = 1;
 		return;
@@ -613,7 +74,7 @@ static void source_start(struct scheduler *s, struct sched_source *src, int64_t 
 	memset(&failed, 0, sizeof(failed));
 	failed.rc = HUB_ERR_INTERNAL;
 	snprintf(failed.err, sizeof(failed.err), "cannot start a sync thread");
-	sched_entry_finish(&src->e, &failed, now, next_random(s), &s->pol);
+	sched_entry_finish(&src->e, &failed, now, scheduler_next_random(s), &s->pol);
 }
 
 
@@ -625,7 +86,7 @@ static void source_follow_clock(struct scheduler *s, struct sched_source *src, i
 	const char *what;
 	char at[40];
 
-	if (!sched_entry_follow_clock(&src->e, now, next_random(s), &s->pol))
+	if (!sched_entry_follow_clock(&src->e, now, scheduler_next_random(s), &s->pol))
 		return;
 	if (src->e.trigger_at_ms != was_try)
 		log_info(src->conf->name,
@@ -718,11 +179,11 @@ static int source_prepare(struct scheduler *s, struct sched_source *src,
 		return -1;
 	if (has_schedule && !(src->schedule = hub_strdup(cfg_get(ci->node, "schedule")->value)))
 		goto nomem;
-	sched_entry_init(&src->e, ci->name, src->schedule ? &cron : NULL, now, next_random(s),
-			 &s->pol);
+	sched_entry_init(&src->e, ci->name, src->schedule ? &cron : NULL, now,
+			 scheduler_next_random(s), &s->pol);
 	if (plugin_instance_create(m, ci, &src->inst, why, sizeof(why))) {
 		src->inst = NULL;
-		entry_disable(&src->e);
+		sched_entry_disable(&src->e);
 		src->e.last_rc = HUB_ERR_CONFIG;
 		str_copy_utf8(src->e.last_error, sizeof(src->e.last_error), why);
 		log_error(ci->name, "source disabled: %s", why);
@@ -741,7 +202,7 @@ static void source_load_cursor(struct scheduler *s, struct sched_source *src)
 		return;
 	sync_cursor_key(src->conf->name, key, sizeof(key));
 	if (s->reader->ops->meta_get(s->reader, key, buf, 8192) == 1)
-		source_set_cursor(src, buf);
+		scheduler_source_set_cursor(src, buf);
 	hub_free(buf);
 }
 
@@ -905,7 +366,8 @@ static json_t *source_json(const struct sched_source *src)
 					  : sched_state_name(e->state),
 			 "last_run", last_run_json(e),
 			 "last_error", e->last_error[0] ? json_string(e->last_error) : json_null(),
-			 "next_run_at", time_or_null(entry_next_at(e)), /* null: none, or now */
+			 /* null: none, or now */
+			 "next_run_at", time_or_null(sched_entry_next_at(e)),
 			 "failures", (json_int_t)e->n_failures,
 			 "cursor", src->cursor ? json_string(src->cursor) : json_null());
 }

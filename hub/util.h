@@ -66,7 +66,7 @@ int64_t retry_after_ms_parse(const char *message);
 
 /* The wait before retry `attempt` (0-based): uniform in
  * [0, min(cap, base * 2^attempt)] drawn from `random` (full jitter).  One
- * policy for syncs (scheduler.c) and exports (export_worker.c). */
+ * policy for syncs (scheduler_plan.c) and exports (export_worker.c). */
 int64_t backoff_jitter_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uint64_t random);
 
 /* 1 when the two secrets are equal; time depends only on the lengths. */
