@@ -171,21 +171,16 @@ static int open_registry(struct exporter *ex, char *err, size_t err_size)
 
 static int exporter_init_sync(struct exporter *ex)
 {
-	pthread_condattr_t ca;
-
-	if (pthread_condattr_init(&ca))
+	if (time_cond_init(&ex->wake))
 		return -1;
-	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) {
-		pthread_condattr_destroy(&ca);
+	if (time_cond_init(&ex->idle)) {
+		pthread_cond_destroy(&ex->wake);
 		return -1;
 	}
 	pthread_mutex_init(&ex->lock, NULL);
 	pthread_mutex_init(&ex->status_lock, NULL);
 	pthread_mutex_init(&ex->lag_lock, NULL);
 	pthread_mutex_init(&ex->prune_lock, NULL);
-	pthread_cond_init(&ex->wake, &ca);
-	pthread_cond_init(&ex->idle, &ca);
-	pthread_condattr_destroy(&ca);
 	return 0;
 }
 

@@ -426,16 +426,15 @@ static struct http_server *server_new(const struct http_context *ctx)
 {
 	const struct hub_config *cfg = ctx->cfg;
 	struct http_server *srv = hub_calloc(1, sizeof(*srv));
-	pthread_condattr_t ca;
 	int64_t timeout_ms = cfg->http_timeout_ms > 0 ? cfg->http_timeout_ms : 30000;
 
 	if (!srv)
 		return NULL;
+	if (time_cond_init(&srv->active_done)) {
+		hub_free(srv);
+		return NULL;
+	}
 	pthread_mutex_init(&srv->active_lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&srv->active_done, &ca);
-	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&srv->wait_lock, NULL);
 	pthread_cond_init(&srv->wait_more, NULL);
 	atomic_init(&srv->stopping, 0);

@@ -78,16 +78,15 @@ static void *sweeper_main(void *arg)
 int deadline_start(struct deadline **out, int64_t limit_ms)
 {
 	struct deadline *d = hub_calloc(1, sizeof(*d));
-	pthread_condattr_t ca;
 
 	if (!d)
 		return -1;
+	if (time_cond_init(&d->wake)) {
+		hub_free(d);
+		return -1;
+	}
 	d->limit_ms = limit_ms;
 	pthread_mutex_init(&d->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->wake, &ca);
-	pthread_condattr_destroy(&ca);
 	if (pthread_create(&d->sweeper, NULL, sweeper_main, d) != 0) {
 		pthread_mutex_destroy(&d->lock);
 		pthread_cond_destroy(&d->wake);

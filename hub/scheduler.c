@@ -237,7 +237,6 @@ int scheduler_start(struct scheduler **out, const struct hub_config *cfg,
 		    size_t err_size)
 {
 	struct scheduler *s = hub_calloc(1, sizeof(*s));
-	pthread_condattr_t ca;
 
 	*out = NULL;
 	if (!s) {
@@ -245,14 +244,12 @@ int scheduler_start(struct scheduler **out, const struct hub_config *cfg,
 		return -1;
 	}
 	/* the dispatcher sleeps on the monotonic clock (time_deadline) */
-	if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) {
+	if (time_cond_init(&s->wake)) {
 		hub_free(s);
 		err_set(err, err_size, "cannot set up the dispatcher's clock");
 		return -1;
 	}
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->wake, &ca);
-	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&s->reader_lock, NULL);
 	sync_stop_init(&s->stop);
 	s->cfg = cfg;

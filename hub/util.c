@@ -38,6 +38,20 @@ void time_deadline(struct timespec *ts, clockid_t clock, int64_t ms)
 	}
 }
 
+int time_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+	int rc = -1;
+
+	if (pthread_condattr_init(&ca))
+		return -1;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+	    pthread_cond_init(cond, &ca) == 0)
+		rc = 0;
+	pthread_condattr_destroy(&ca);
+	return rc;
+}
+
 int hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')

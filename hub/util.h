@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -38,6 +39,10 @@ int64_t time_mono_us(void);
  * on: CLOCK_REALTIME by default, CLOCK_MONOTONIC when so made), for
  * pthread_cond_timedwait. */
 void time_deadline(struct timespec *ts, clockid_t clock, int64_t ms);
+/* Initializes *cond so that its timed waits read CLOCK_MONOTONIC (a
+ * deadline from time_deadline(ts, CLOCK_MONOTONIC, ms)): a wall clock set
+ * back cannot stretch them.  0, or -1 with *cond not initialized. */
+int time_cond_init(pthread_cond_t *cond);
 
 /* The value of a hex digit, either case; -1 for any other byte. */
 int hex_digit(char c);

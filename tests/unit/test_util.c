@@ -8,6 +8,7 @@
 #include "../../hub/log.h"
 #include "../../hub/util.h"
 
+#include <errno.h>
 #include <jansson.h>
 
 #include <stdio.h>
@@ -116,7 +117,31 @@ static void test_a_log_message_is_one_line_whatever_it_carries(void)
 	free(buf);
 }
 
+/* A condition variable made by time_cond_init waits for a deadline on the
+ * monotonic clock: until it, not past it at once (as one on the wall
+ * clock would, the monotonic seconds being far in its past). */
+static void test_time_cond_init_waits_on_the_monotonic_clock(void)
+{
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cond;
+	struct timespec ts;
+	int64_t start = time_mono_ms();
+	int rc;
+
+	CU_ASSERT_EQUAL_FATAL(time_cond_init(&cond), 0);
+	time_deadline(&ts, CLOCK_MONOTONIC, 50);
+	pthread_mutex_lock(&lock);
+	do
+		rc = pthread_cond_timedwait(&cond, &lock, &ts);
+	while (rc == 0); /* a spurious wake-up */
+	pthread_mutex_unlock(&lock);
+	CU_ASSERT_EQUAL(rc, ETIMEDOUT);
+	CU_ASSERT(time_mono_ms() - start >= 50);
+	pthread_cond_destroy(&cond);
+}
+
 TEST_SUITE(util, NULL, NULL, TEST(test_str_copy_cuts_to_the_buffer_and_terminates),
+	   TEST(test_time_cond_init_waits_on_the_monotonic_clock),
 	   TEST(test_str_copy_utf8_cuts_between_characters_and_repairs),
 	   TEST(test_str_is_utf8_is_strict),
 	   TEST(test_log_escape_writes_control_characters_visibly),
