@@ -53,10 +53,12 @@ void scheduler_stop(struct scheduler *s);
  *   [{"name", "plugin", "schedule" (or null), "state":
  *     "idle"|"running"|"backoff"|"disabled"|"held by another process"
  *     (its last try found the lease taken), "last_run": {"started_at",
- *     "ended_at", "result": "ok"|"stopped"|"error", "read", "applied",
- *     "duplicates", "rejected", "retries"} (or null), "last_error" (or null),
- *     "next_run_at" (the planned run, or a kept trigger's next try; or
- *     null), "failures", "cursor" (or null)}, ...]
+ *     "ended_at", "result": "ok"|"stopped"|"error" (null while it runs),
+ *     "read", "applied", "duplicates", "rejected", "warnings", "retries",
+ *     "first_rejections" and "first_warnings" (the first reasons, as
+ *     text)} (or null), "last_error" (or null), "next_run_at" (the planned
+ *     run, or a kept trigger's next try; or null), "failures", "cursor"
+ *     (or null)}, ...]
  * Times are RFC 3339.  Returns a new reference, or NULL (no memory).
  */
 json_t *scheduler_status_json(struct scheduler *s);
