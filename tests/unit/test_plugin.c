@@ -1,5 +1,5 @@
 /*
- * test_plugin.c - the plugin loader (hub/plugin.c) and the host table
+ * test_plugin.c - the plugin loader (hub/plugin.c, plugin_check.c) and the host table
  * (hub/host.c): every refusal message exactly, the registry, instance
  * checks against the config, and config values read through the host.
  * The .so files come from $(HUB_BUILD)/plugins and tests/plugins.
