@@ -11,7 +11,7 @@
  * hub.
  *
  * This file never calls a plugin callback other than hub_plugin_entry(),
- * create() and destroy().
+ * check_config(), create() and destroy().
  */
 #include "plugin_int.h"
 

@@ -309,7 +309,7 @@ int plugin_check_descriptor(const struct hub_plugin *d, const char *name, const 
 		err_set(err, err_size, "%s: version is missing", prefix);
 		return -1;
 	}
-	if (!d->description) {
+	if (!d->description || !d->description[0]) {
 		err_set(err, err_size, "%s: description is missing", prefix);
 		return -1;
 	}

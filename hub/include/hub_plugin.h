@@ -455,8 +455,8 @@ enum hub_role {
 struct hub_plugin {
 	struct hub_abi_stamp abi; /* HUB_ABI_STAMP_INIT; checked first */
 	const char *name;         /* must equal the file name without .so */
-	const char *version;      /* the plugin's own version, e.g. "1.2.0" */
-	const char *description;  /* one line */
+	const char *version;      /* the plugin's own version, e.g. "1.2.0"; not empty */
+	const char *description;  /* one line; not empty */
 	unsigned roles;           /* HUB_ROLE_* */
 	const struct hub_config_key *config; /* ended by {NULL} */
 

@@ -82,6 +82,8 @@ static void test_refusals_name_the_plugin_and_the_problem(void)
 		{"export_no_callback", "plugin \"export_no_callback\" (%s): role export declared "
 				       "but export_batch() is missing"},
 		{"no_create", "plugin \"no_create\" (%s): create() is missing"},
+		{"empty_description",
+		 "plugin \"empty_description\" (%s): description is missing"},
 		{"dup_key", "plugin \"dup_key\" (%s): config key \"path\" is declared twice"},
 		{"no_description",
 		 "plugin \"no_description\" (%s): config key \"limit\" has no description"},
