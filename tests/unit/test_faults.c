@@ -468,12 +468,13 @@ static sqlite3 *lock_store(const char *dir)
  * Every line its own batch, in one bulk group: the writer takes the first
  * batch and waits in its BEGIN on a lock the test holds; the rest queue
  * behind it; once the lock goes, bulk mode folds them into the first's
- * group.  fault_at arms an injected failure.  Failed batches are sent again
+ * group, up to group_max records.  fault_at arms an injected failure.
+ * Failed batches are sent again
  * afterwards, in their order; *order gets the line order that was applied
  * (the first pass's successes, then the resent ones).  Returns the dump;
  * *n_statements counts statements while a fault is armed.
  */
-static char *run_bulk(char **lines, size_t n, long fault_at, size_t *order,
+static char *run_bulk(char **lines, size_t n, size_t group_max, long fault_at, size_t *order,
 		      int64_t *n_commits, size_t *n_failed, long *n_statements)
 {
 	struct intake_batch *batches = calloc(n, sizeof(*batches));
@@ -487,7 +488,7 @@ static char *run_bulk(char **lines, size_t n, long fault_at, size_t *order,
 	*n_failed = 0;
 	if (!batches || !recs || world_start(&w, 0))
 		return NULL;
-	intake_set_bulk(w.intake, 100000);
+	intake_set_bulk(w.intake, group_max);
 	for (size_t i = 0; i < n; i++) {
 		CU_ASSERT_EQUAL_FATAL(record_from_json(lines[i], strlen(lines[i]), "test", &w.rules,
 						       1741000000000LL, &recs[i], NULL, err,
@@ -552,9 +553,9 @@ static void test_bulk_group_takes_queued_batches_and_fails_one_alone(void)
 	CU_ASSERT_FATAL(n >= 30);
 	order = calloc(n, sizeof(*order));
 	reordered = calloc(n, sizeof(*reordered));
-	free(run_bulk(lines, n, 1L << 40, order, &commits, &n_failed, &total));
+	free(run_bulk(lines, n, 100000, 1L << 40, order, &commits, &n_failed, &total));
 	CU_ASSERT(total > 100);
-	got = run_bulk(lines, n, 0, order, &commits, &n_failed, &calls);
+	got = run_bulk(lines, n, 100000, 0, order, &commits, &n_failed, &calls);
 	clean = run_stream(lines, n, 0, 0, &calls, &failures);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(clean);
@@ -567,7 +568,7 @@ static void test_bulk_group_takes_queued_batches_and_fails_one_alone(void)
 	 * COMMIT (the last statement), which fails every batch of it */
 	for (long f = 0, step = (total - 2) / 12; f <= 12; f++) {
 		long at = f < 12 ? 2 + f * step : total;
-		got = run_bulk(lines, n, at, order, &commits, &n_failed, &calls);
+		got = run_bulk(lines, n, 100000, at, order, &commits, &n_failed, &calls);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(got);
 		for (size_t i = 0; i < n; i++)
 			reordered[i] = lines[order[i]];
@@ -595,11 +596,37 @@ static void test_bulk_group_takes_queued_batches_and_fails_one_alone(void)
 	free(lines);
 }
 
+/* A bulk group takes queued batches up to group_max records, that many
+ * included: the n one-record batches of the stream make one group (one
+ * commit) with group_max n, and two with n - 1. */
+static void test_bulk_group_fills_up_to_its_max_exactly(void)
+{
+	size_t n = 0, n_failed = 0, *order;
+	char **lines = load_stream(&n);
+	long calls = 0;
+	int64_t commits = 0;
+
+	CU_ASSERT_FATAL(n >= 30);
+	order = calloc(n, sizeof(*order));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(order);
+	free(run_bulk(lines, n, n, 0, order, &commits, &n_failed, &calls));
+	CU_ASSERT_EQUAL(n_failed, 0);
+	CU_ASSERT_EQUAL(commits, 1);
+	free(run_bulk(lines, n, n - 1, 0, order, &commits, &n_failed, &calls));
+	CU_ASSERT_EQUAL(n_failed, 0);
+	CU_ASSERT_EQUAL(commits, 2);
+	free(order);
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+}
+
 TEST_SUITE(faults, NULL, NULL,
 	   TEST(test_store_failure_at_every_statement_recovers_exactly),
 	   TEST(test_allocation_failure_in_unify_leaves_no_trace),
 	   TEST(test_sqlite_open_out_of_memory_fails_the_open),
-	   TEST(test_bulk_group_takes_queued_batches_and_fails_one_alone))
+	   TEST(test_bulk_group_takes_queued_batches_and_fails_one_alone),
+	   TEST(test_bulk_group_fills_up_to_its_max_exactly))
 
 /* ---- PostgreSQL gone (suite store_gone) -------------------------------- */
 
