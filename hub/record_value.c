@@ -350,13 +350,13 @@ static enum attr_type string_type(const char *s)
 	return ATTR_STRING;
 }
 
-/* An array of strings of at most 300 characters; max_items 0: any count. */
-static int is_string_array(json_t *a, size_t max_items)
+/* An array of strings of at most 300 characters, of any count. */
+static int is_string_array(json_t *a)
 {
 	size_t i;
 	json_t *item;
 
-	if (!json_is_array(a) || (max_items && json_array_size(a) > max_items))
+	if (!json_is_array(a))
 		return 0;
 	json_array_foreach(a, i, item) {
 		if (!json_is_string(item) || chars_of(item) > RECORD_ATTR_STRING_MAX)
@@ -415,7 +415,7 @@ static const char *check_array_op(json_t *value, struct attr_verdict *v)
 		return "an object is not an attribute value (the only objects are array ops"
 		       " {\"$add\": [...], \"$remove\": [...]})";
 	json_object_foreach(value, op, list) {
-		if (!is_string_array(list, 0))
+		if (!is_string_array(list))
 			return why;
 		if (strcmp(op, "$add") == 0)
 			v->add = list;

@@ -1110,7 +1110,15 @@ static void test_array_attribute_of_25_kept_26_dropped(void)
 	record_warnings_clear(&w);
 	free(s);
 	free(items);
-	/* an item over 300 characters */
+	/* an item of 300 characters is kept, one over them is not */
+	items = repeat("b", 300);
+	CU_ASSERT(asprintf(&s, "\"%s\"", items) > 0);
+	CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, &w, err, sizeof(err), FMT_TAGS, s), HUB_OK);
+	CU_ASSERT_EQUAL(r->n_attrs, 1);
+	CU_ASSERT_EQUAL(w.n, 0);
+	record_free(r);
+	free(s);
+	free(items);
 	items = repeat("b", 301);
 	CU_ASSERT(asprintf(&s, "\"%s\"", items) > 0);
 	CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, &w, err, sizeof(err), FMT_TAGS, s), HUB_OK);
@@ -1139,6 +1147,50 @@ static void test_message_id_over_400_bytes_rejects(void)
 				      "\"identifiers\":{\"custom_id\":\"C1\"}}", id), HUB_OK);
 	record_free(r);
 	free(id);
+}
+
+/* A source of 256 bytes is kept, one of 257 rejected (hub_record's door:
+ * a plugin names its source). */
+static void test_source_over_256_bytes_rejects(void)
+{
+	char *source = repeat("s", 257), err[256] = "";
+	struct hub_ident id = {"custom_id", "C1"};
+	struct record *r = NULL;
+	struct hub_record rec;
+
+	hub_record_init(&rec, HUB_REC_IDENTIFY);
+	rec.identifiers = &id;
+	rec.n_identifiers = 1;
+	CU_ASSERT_EQUAL(record_from_hub(&rec, source, NULL, NOW_MS, &r, NULL, err, sizeof(err)),
+			HUB_ERR_DATA);
+	CU_ASSERT_STRING_EQUAL(err, "source: longer than 256 bytes");
+	CU_ASSERT_PTR_NULL(r);
+	source[256] = '\0';
+	CU_ASSERT_EQUAL(record_from_hub(&rec, source, NULL, NOW_MS, &r, NULL, err, sizeof(err)),
+			HUB_OK);
+	record_free(r);
+	free(source);
+}
+
+/* An alias's previous_id of 1024 bytes is kept, one of 1025 rejected, as
+ * any identifier (IDENTITY.md section 1). */
+static void test_previous_id_of_1024_bytes_is_kept_1025_rejects(void)
+{
+	char *prev = repeat("p", 1025), err[256] = "";
+	struct record *r = NULL;
+
+	CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, NULL, err, sizeof(err),
+				      "{\"type\":\"alias\",\"previous_id\":\"%s\","
+				      "\"identifiers\":{\"custom_id\":\"C1\"}}", prev),
+			HUB_ERR_DATA);
+	CU_ASSERT_STRING_EQUAL(err, "previous_id: longer than 1024 bytes");
+	prev[1024] = '\0';
+	CU_ASSERT_EQUAL(from_json_fmt(R_DEFAULT, &r, NULL, err, sizeof(err),
+				      "{\"type\":\"alias\",\"previous_id\":\"%s\","
+				      "\"identifiers\":{\"custom_id\":\"C1\"}}", prev), HUB_OK);
+	CU_ASSERT(r && r->previous_id && strlen(r->previous_id) == 1024);
+	record_free(r);
+	free(prev);
 }
 
 static void test_messages_quote_at_most_64_bytes_of_a_value(void)
@@ -1644,6 +1696,10 @@ static void test_from_hub_rejects(void)
 		 "p", "event.name: missing"},
 		{"push_enabled 2", HUB_REC_IDENTIFY, {"custom_id", "C1"}, NULL, NULL, NULL, 2, 0,
 		 "p", "push_enabled: must be -1, 0 or 1"},
+		{"push_enabled -2", HUB_REC_IDENTIFY, {"custom_id", "C1"}, NULL, NULL, NULL, -2, 0,
+		 "p", "push_enabled: must be -1, 0 or 1"},
+		{"UTF-8 past U+10FFFF", HUB_REC_IDENTIFY, {"custom_id", "C\xf4\x90\x80\x80"}, NULL,
+		 NULL, NULL, -1, 0, "p", "identifiers.custom_id: not valid UTF-8"},
 		{"blocked only", HUB_REC_IDENTIFY, {"custom_id", "NaN"}, NULL, NULL, NULL, -1, 0,
 		 "p", no_usable},
 		{"alias without custom_id", HUB_REC_ALIAS, {"installation_id", "I1"}, NULL, NULL,
@@ -1941,6 +1997,8 @@ TEST_SUITE(record, NULL, NULL,
 	   TEST(test_message_id_is_the_documented_hash),
 	   TEST(test_from_hub_identify),
 	   TEST(test_from_hub_skew_correction_and_clamp),
+	   TEST(test_source_over_256_bytes_rejects),
+	   TEST(test_previous_id_of_1024_bytes_is_kept_1025_rejects),
 	   TEST(test_from_hub_time_at_the_epoch),
 	   TEST(test_from_hub_custom_id_null_is_logout),
 	   TEST(test_from_hub_rejects),
