@@ -803,13 +803,18 @@ static void test_an_erasure_after_delivery_still_reaches_the_export(void)
 
 /* ---- failures ----------------------------------------------------------- */
 
-static void check_bad_changes_dead_lettered(const char *keys)
+/* `people` (after `before`, when not NULL) through an export that refuses
+ * Bad's changes: exactly those two are dead-lettered, every other one
+ * delivered in seq order. */
+static void check_bad_changes_dead_lettered(const char *keys, const char *before)
 {
 	struct world w;
 	json_t *got, *dl, *seqs, *c, *st;
 	size_t i;
 
 	world_open(&w, keys);
+	if (before)
+		apply(&w, before);
 	apply(&w, people);
 	seqs = outbox_seqs(&w);
 	world_start(&w);
@@ -846,13 +851,25 @@ static void check_bad_changes_dead_lettered(const char *keys)
 
 static void test_a_refused_batch_is_narrowed_to_the_bad_changes(void)
 {
-	check_bad_changes_dead_lettered("    bad_custom_id: bad\n    mode: batch\n");
+	check_bad_changes_dead_lettered("    bad_custom_id: bad\n    mode: batch\n", NULL);
+}
+
+/* A refused batch of two changes, a good one then Bad's (one change of
+ * someone else first puts them so), is narrowed as well: the good change
+ * is delivered, not dead-lettered with the bad one. */
+static void test_a_refused_batch_of_two_is_narrowed_too(void)
+{
+	check_bad_changes_dead_lettered(
+		"    bad_custom_id: bad\n    mode: batch\n    batch_size: 2\n",
+		"{\"type\":\"identify\",\"message_id\":\"z1\",\"timestamp\":"
+		"\"2025-03-01T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"zoe\"}}\n");
 }
 
 static void test_a_precise_refusal_keeps_the_changes_before_it(void)
 {
 	check_bad_changes_dead_lettered("    bad_custom_id: bad\n    mode: precise\n"
-					"    batch_size: 50\n");
+					"    batch_size: 50\n",
+					NULL);
 }
 
 /* A plugin that accepts every change of a call yet answers bad data: the
@@ -3160,6 +3177,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_an_erased_change_carries_no_personal_data),
 	   TEST(test_an_erasure_after_delivery_still_reaches_the_export),
 	   TEST(test_a_refused_batch_is_narrowed_to_the_bad_changes),
+	   TEST(test_a_refused_batch_of_two_is_narrowed_too),
 	   TEST(test_jsonl_dangling_symlink_path_is_a_config_error),
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
