@@ -1281,6 +1281,7 @@ static void test_basic_auth_401_when_missing_403_when_wrong(void)
 		{"BasicbXBfa2V5XzE6bXBfc2VjcmV0XzE=", 401},          /* no space after it */
 		{"Basic bXBfa2V5XzE=", 401},                         /* "mp_key_1": no colon */
 		{"Basic !!!!", 401},                                 /* not base64 */
+		{"Basic bXBfa2V5XzE6bXBfc2VjcmV0XzEQQ", 401},        /* 29 chars: not base64 */
 		{"Basic bXBfa2V5XzE6bXBfc2VjcmV0XzE= extra", 401},
 		{"Basic bXBfa2V5XzE6d3Jvbmc=", 403},                 /* mp_key_1:wrong */
 		{"Basic d3Jvbmc6bXBfc2VjcmV0XzE=", 403},             /* wrong:mp_secret_1 */
