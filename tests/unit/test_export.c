@@ -801,6 +801,28 @@ static void test_an_erasure_after_delivery_still_reaches_the_export(void)
 	world_close(&w);
 }
 
+/* A refused record (an alias joining two known users) changes nothing,
+ * so it writes nothing to the change feed. */
+static void test_a_refused_record_writes_no_change(void)
+{
+	struct world w;
+	json_t *before, *after;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	before = outbox_seqs(&w);
+	apply(&w, "{\"type\":\"alias\",\"message_id\":\"al\",\"timestamp\":"
+		  "\"2025-03-01T11:00:00.000Z\",\"previous_id\":\"ann\",\"identifiers\":"
+		  "{\"custom_id\":\"bad\"}}\n");
+	CU_ASSERT_EQUAL(w.th->counts.refused, 1);
+	after = outbox_seqs(&w);
+	CU_ASSERT(json_array_size(before) > 0);
+	CU_ASSERT_EQUAL(json_array_size(after), json_array_size(before));
+	json_decref(before);
+	json_decref(after);
+	world_close(&w);
+}
+
 /* ---- failures ----------------------------------------------------------- */
 
 /* `people` (after `before`, when not NULL) through an export that refuses
@@ -3178,6 +3200,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_an_erasure_after_delivery_still_reaches_the_export),
 	   TEST(test_a_refused_batch_is_narrowed_to_the_bad_changes),
 	   TEST(test_a_refused_batch_of_two_is_narrowed_too),
+	   TEST(test_a_refused_record_writes_no_change),
 	   TEST(test_jsonl_dangling_symlink_path_is_a_config_error),
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),

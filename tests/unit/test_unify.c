@@ -29,7 +29,8 @@
  *   - a merge that fills identity.max_installations exactly is allowed.
  *   - of anonymous profiles merged, the oldest survives (its profile_id).
  *   - an alias whose previous_id is an erased custom_id or installation is
- *     blocked.
+ *     blocked; a blocked record sent again is blocked again (the dedupe
+ *     remembers applied records only).
  *   - a profile absorbs at most 100 others (the merge count cap); one
  *     whose count reached 100 is not absorbed either; a merge may leave
  *     1000 identifiers, not more; several are absorbed oldest first.
@@ -712,6 +713,29 @@ static void test_an_alias_never_joins_two_known_users(void)
 	testhub_stop(th);
 }
 
+/* A blocked record is not remembered by the dedupe (it was not applied):
+ * the same record sent again is blocked again, not counted a duplicate. */
+static void test_a_blocked_record_sent_again_is_blocked_not_a_duplicate(void)
+{
+	static const char blocked[] =
+		"{\"type\":\"track\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
+		"\"identifiers\":{\"custom_id\":\"C1\"},\"event\":{\"name\":\"e\"}}";
+	struct testhub *th = testhub_start(NULL);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th,
+	      "{\"type\":\"erase\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th, blocked);
+	apply(th, blocked);
+	CU_ASSERT_EQUAL(th->counts.blocked, 2);
+	CU_ASSERT_EQUAL(th->counts.duplicates, 0);
+	testhub_stop(th);
+}
+
 /* identity.max_installations bounds what a merge leaves on the profile:
  * a login that brings the profile exactly to the limit still merges the
  * anonymous session (its event comes along).  It was refused at the
@@ -1289,6 +1313,7 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_an_array_op_past_the_limit_is_a_counted_warning),
 	   TEST(test_the_log_names_long_message_ids_whole),
 	   TEST(test_an_alias_never_joins_two_known_users),
+	   TEST(test_a_blocked_record_sent_again_is_blocked_not_a_duplicate),
 	   TEST(test_a_merge_may_fill_max_installations_exactly),
 	   TEST(test_the_oldest_anonymous_profile_survives_a_merge),
 	   TEST(test_an_alias_of_an_erased_identifier_is_blocked),
