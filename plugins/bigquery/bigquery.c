@@ -1,7 +1,8 @@
 /*
  * bigquery.c - the BigQuery pull source: descriptor, config, and the glue
- * between the query (bq_query.c, REST API v2 over libcurl) and the shared
- * pull loop (plugins/common/rowpull.c) and mapping (rowmap.c).
+ * between the query (bq_query.c; its jobs over the REST API v2 and
+ * libcurl, bq_job.c) and the shared pull loop (plugins/common/rowpull.c)
+ * and mapping (rowmap.c).
  *
  *   credentials_file  a service-account key (JSON): an RS256 JWT exchanged
  *                     at the key's token_uri

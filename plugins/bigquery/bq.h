@@ -3,8 +3,11 @@
  * plugin: the hub never sees it).
  *
  *   bigquery.c   descriptor, config keys, create/destroy, pull, check
- *   bq_query.c   jobs.query / getQueryResults: paging, polling, the
- *                :cursor parameter; the rp_reader_ops of the pull loop
+ *   bq_query.c   the query's state, the rp_reader_ops of the pull loop,
+ *                check, the dry runs that learn @cursor's type
+ *   bq_job.c     one job: jobs.query, getQueryResults paged and polled,
+ *                retries, jobs.cancel (bq_query_int.h: what the two share)
+ *   bq_param.c   the :cursor parameter's type and value, as text
  *   bq_cell.c    the schema and the cells of a page -> struct rm_cell
  *   bq_error.c   the Google error envelope -> hub_rc and a message
  *   bq_auth.c    access tokens: service-account key, metadata server,
@@ -218,6 +221,8 @@ hub_rc bq_query_check(struct bq_query *q, struct rowmap *m, const char *param, c
 /* Lets a long wait (jobComplete: false) end early when the hub stops. */
 void bq_query_set_call(struct bq_query *q, struct hub_call *call);
 
+/* ---- bq_param.c ---------------------------------------------------------- */
+
 /* The named parameter for :cursor: its BigQuery type and value for the
  * text `param` (NULL: 0001-01-01 for times, else the type's zero or empty
  * value).  `type` is the column's type when known, else NULL (guessed from
@@ -230,5 +235,9 @@ int bq_param_for(const char *type, const char *param, char *type_out, size_t typ
  * for STRING and BYTES, so that `col >= @cursor` selects every row (but
  * NULLs; FLOAT64: but -inf, NaN). */
 const char *bq_param_first(enum bq_type t);
+/* The text @cursor is bound to: param, else (no saved cursor, no
+ * cursor_start) the first value of the type; NULL when the type is to be
+ * guessed from the value. */
+const char *bq_param_value(const char *type, const char *param);
 
 #endif

@@ -1,13 +1,14 @@
 /*
  * fuzz_bqpaging.c - the bigquery plugin's conversation with the REST API
- * (plugins/bigquery/bq_query.c, compiled in with bq_cell.c, bq_error.c and
- * the shared mapping and pull loop): the dry runs that learn @cursor's
- * type, jobs.query, getQueryResults polled while jobComplete is false,
- * pageToken after pageToken, over a scripted transport whose answers come
- * from the input.  fuzz_bigquery has one page's schema and cells; this is
- * the paging around them.  Pulls run as the hub runs them (each from the
- * last checkpoint, the hub's host table validating every record) until the
- * end, an error, or a bound.  No network, no token, no sleep.
+ * (plugins/bigquery/bq_query.c, bq_job.c and bq_param.c, compiled in with
+ * bq_cell.c, bq_error.c and the shared mapping and pull loop): the dry
+ * runs that learn @cursor's type, jobs.query, getQueryResults polled
+ * while jobComplete is false, pageToken after pageToken, over a scripted
+ * transport whose answers come from the input.  fuzz_bigquery has one
+ * page's schema and cells; this is the paging around them.  Pulls run as
+ * the hub runs them (each from the last checkpoint, the hub's host table
+ * validating every record) until the end, an error, or a bound.  No
+ * network, no token, no sleep.
  *
  * The input:
  *
@@ -65,7 +66,7 @@ static int fuzz_nanosleep(const struct timespec *req, struct timespec *rem)
 
 #define BASE "https://bq.example"
 #define MAX_ANSWERS 32
-#define GET_RETRIES_MAX 4 /* bq_query.c's GET_RETRIES, checked below */
+#define GET_RETRIES_MAX 4 /* bq_job.c's GET_RETRIES, checked below */
 
 struct answer {
 	long status;
@@ -101,7 +102,7 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 			abort();
 		}
 	/* past the script's end every call fails in transit: a GET is sent
-	 * again in place (bq_query.c's GET_RETRIES) before the pull gives up,
+	 * again in place (bq_job.c's GET_RETRIES) before the pull gives up,
 	 * and cancels the job if it had not completed */
 	if (++script.calls_this_pull > script.n + 3 + 2 * (GET_RETRIES_MAX + 1)) {
 		fprintf(stderr, "%zu calls in one pull over %zu answers\n", script.calls_this_pull,
@@ -145,6 +146,8 @@ void bq_auth_free(struct bq_auth *a)
 }
 
 #include "../../plugins/bigquery/bq_query.c"
+#include "../../plugins/bigquery/bq_job.c"
+#include "../../plugins/bigquery/bq_param.c"
 _Static_assert(GET_RETRIES <= GET_RETRIES_MAX, "the script's bound counts GET_RETRIES");
 
 static hub_rc on_reject(struct hub_call *call, const char *why)

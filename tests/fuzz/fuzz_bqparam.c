@@ -1,5 +1,5 @@
 /*
- * fuzz_bqparam.c - the bigquery plugin's @cursor parameter (bq_query.c:
+ * fuzz_bqparam.c - the bigquery plugin's @cursor parameter (bq_param.c:
  * bq_param_for, guess_type, param_time) and its service-account key file
  * (bq_jwt.c: bq_sa_key_parse).  The saved cursor comes from the
  * warehouse's own cells (a checkpoint) or from cursor_start in the config;
@@ -18,6 +18,8 @@
 #include "../../plugins/bigquery/bq_http.c"
 #include "../../plugins/bigquery/bq_jwt.c"
 #include "../../plugins/bigquery/bq_query.c"
+#include "../../plugins/bigquery/bq_job.c"
+#include "../../plugins/bigquery/bq_param.c"
 #include "../../plugins/common/rm_value.c"
 #include "../../plugins/common/rm_cursor.c"
 #include "../../plugins/common/rowmap.c"
@@ -48,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* with the param, and as a first run (NULL) */
 	for (int pass = 0; pass < 2; pass++) {
-		const char *param = pass ? param_value(type, NULL) : text;
+		const char *param = pass ? bq_param_value(type, NULL) : text;
 		value[0] = '\0';
 		if (bq_param_for(type, param, type_out, sizeof(type_out), value, sizeof(value), err,
 				 sizeof(err)) == 0) {

@@ -27,9 +27,12 @@
 #include <string.h>
 #include <sys/wait.h>
 
-/* bq_param_for() lives in bq_query.c with the HTTP paging; built in here
- * too, with the shared pull loop's symbols from test_rowmap.c. */
+/* bq_param_for() lives in bq_param.c; built in here with the query and
+ * its HTTP paging (bq_query.c, bq_job.c), with the shared pull loop's
+ * symbols from test_rowmap.c. */
 #include "../../plugins/bigquery/bq_query.c"
+#include "../../plugins/bigquery/bq_job.c"
+#include "../../plugins/bigquery/bq_param.c"
 
 /* The tables below leave the trailing fields of a row zero. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"

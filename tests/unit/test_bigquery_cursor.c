@@ -1,6 +1,6 @@
 /*
  * test_bigquery_cursor.c - suite `bigquery_cursor`: the @cursor parameter
- * of the bigquery plugin (plugins/bigquery/bq_query.c) once its type is the
+ * of the bigquery plugin (plugins/bigquery/bq_param.c) once its type is the
  * cursor column's: what a first run binds for each type (the epoch for
  * times, the lowest value for numbers, "" for STRING and BYTES, so that
  * `col >= @cursor` selects every row), and the types a column can give it
