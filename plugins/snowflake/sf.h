@@ -2,13 +2,15 @@
  * sf.h - what the files of the snowflake plugin share (private to the
  * plugin: the hub never sees it).
  *
- *   snowflake.c      descriptor, config keys, create/destroy, pull, check
- *   sf_odbc.c        transport odbc: unixODBC, connection, running the query
- *   sf_odbc_param.c  its bound :cursor parameter
- *   sf_odbc_fetch.c  its result: column types, block fetch, rows as cells
- *   sf_sqlapi.c      transport sql_api: SQL API v2 over libcurl
- *   sf_cell.c        the SQL API's cells as values of their column types
- *   sf_jwt.c         the key-pair JWT (RS256) the SQL API wants
+ *   snowflake.c         descriptor, config keys, create/destroy, pull, check
+ *   sf_odbc.c           transport odbc: unixODBC, connection, running the query
+ *   sf_odbc_param.c     its bound :cursor parameter
+ *   sf_odbc_fetch.c     its result: column types, block fetch, rows as cells
+ *   sf_sqlapi.c         transport sql_api: SQL API v2 over libcurl (HTTP, new/free)
+ *   sf_sqlapi_stmt.c    its statements: bindings, requestId, polling, cancel
+ *   sf_sqlapi_result.c  its result set: columns, partitions, rows as cells
+ *   sf_cell.c           the SQL API's cells as values of their column types
+ *   sf_jwt.c            the key-pair JWT (RS256) the SQL API wants
  *
  * Both transports implement struct rp_reader_ops (plugins/common/rowpull.h)
  * and hand rows to the shared mapping (plugins/common/rowmap.h).

@@ -1,14 +1,15 @@
 /*
  * fuzz_snowflake.c - libFuzzer target for the snowflake plugin's reading of
- * Snowflake's SQL API answers (plugins/snowflake/sf_sqlapi.c and
- * sf_cell.c, compiled in, with the shared mapping's value helpers and
- * cursor code).  The input is a conversation:
+ * Snowflake's SQL API answers (plugins/snowflake/sf_sqlapi.c,
+ * sf_sqlapi_stmt.c, sf_sqlapi_result.c and sf_cell.c, compiled in, with
+ * the shared mapping's value helpers and cursor code).  The input is a
+ * conversation:
  * answers separated by form feeds (never in JSON outside an escape), each
  * a body, or "HTTP <status>\n" and a body:
  *
  *   answer 0   the statement's: a 200 result set (take_result, then every
  *              row through api_next), a 202 (its statementHandle), or an
- *              error (status_error)
+ *              error (sf_sqlapi_status_error)
  *   answer N   partition N's, handed over where api_next would fetch it
  *              (take_partition); past the last one api_next's own fetch
  *              fails at once (no key, no network)
@@ -36,6 +37,8 @@
  */
 #include "../../plugins/snowflake/sf_cell.c"
 #include "../../plugins/snowflake/sf_sqlapi.c"
+#include "../../plugins/snowflake/sf_sqlapi_stmt.c"
+#include "../../plugins/snowflake/sf_sqlapi_result.c"
 #include "../../plugins/common/rm_value.c"
 #include "../../plugins/common/rm_cursor.c" /* the LIMIT 0 wrapper trims the query */
 
@@ -70,7 +73,7 @@ const char *sf_jwt_token(struct sf_jwt *j, int64_t now_s, char *err, size_t err_
 	(void)j;
 	(void)now_s;
 	snprintf(err, err_size, "fuzz: no key");
-	return NULL; /* http() fails before any request */
+	return NULL; /* sf_sqlapi_http() fails before any request */
 }
 
 const char *sf_jwt_fingerprint(const struct sf_jwt *j)
@@ -312,8 +315,8 @@ static long answer_status(char **body)
 	return status;
 }
 
-/* As http() leaves an answer: emptied, then what curl hands on_body
- * (nothing for an empty body). */
+/* As sf_sqlapi_http() leaves an answer: emptied, then what curl hands
+ * on_body (nothing for an empty body). */
 static void set_body(struct sf_api *a, const char *body)
 {
 	body_reset(&a->resp);
@@ -340,7 +343,7 @@ static void check_status_error(struct sf_api *a, long status)
 {
 	int is_empty = a->resp.len == 0;
 	char err[SF_MSG] = "";
-	hub_rc rc = status_error(a, status, err, sizeof(err)), want;
+	hub_rc rc = sf_sqlapi_status_error(a, status, err, sizeof(err)), want;
 	size_t n = strlen(err);
 
 	if (status == 429 || status == 408 || status >= 500)
@@ -413,7 +416,7 @@ static void converse(struct sf_api *a, char **answers, size_t n_answers)
 	set_body(a, body);
 	if (status == 202) {
 		if (take_accepted(a, h, sizeof(h), err, sizeof(err)) == HUB_OK) {
-			if (!handle_is_valid(h))
+			if (!sf_sqlapi_handle_is_valid(h))
 				abort();
 		} else {
 			check_message(err);
@@ -428,13 +431,13 @@ static void converse(struct sf_api *a, char **answers, size_t n_answers)
 		return;
 	if (take_result(a, root, NULL, err, sizeof(err)) == HUB_OK) {
 		if (a->n_cols == 0 || a->n_parts == 0 ||
-		    (a->n_parts > 1 && !handle_is_valid(a->handle)))
+		    (a->n_parts > 1 && !sf_sqlapi_handle_is_valid(a->handle)))
 			abort();
 		read_rows(a, answers, n_answers);
 	} else if (!err[0]) {
 		abort();
 	}
-	result_free(a);
+	sf_sqlapi_result_free(a);
 }
 
 /* ---- one cell, an error body, a header line ------------------------------------------------ */

@@ -1,8 +1,9 @@
 /*
  * test_snowflake.c - suite `snowflake`: how the snowflake plugin's SQL API
- * transport reads Snowflake's answers (plugins/snowflake/sf_sqlapi.c and
- * sf_cell.c, compiled in): every cell checked against its column's type
- * (a DATE, REAL or BOOLEAN that is not one fails the page instead of
+ * transport reads Snowflake's answers (plugins/snowflake/sf_sqlapi.c,
+ * sf_sqlapi_stmt.c, sf_sqlapi_result.c and sf_cell.c, compiled in): every
+ * cell checked against its column's type (a DATE, REAL or BOOLEAN that is
+ * not one fails the page instead of
  * becoming 1970, 0 or false), epoch times and dates beyond int64
  * microseconds refused without overflowing, the error naming the
  * partition, row, column and type; partition answers; statement handles;
@@ -17,6 +18,8 @@
 #include "../../plugins/snowflake/sf_jwt.c"
 #include "../../plugins/snowflake/sf_cell.c"
 #include "../../plugins/snowflake/sf_sqlapi.c"
+#include "../../plugins/snowflake/sf_sqlapi_stmt.c"
+#include "../../plugins/snowflake/sf_sqlapi_result.c"
 #include "../../plugins/common/rowmap_int.h" /* rm_append_value: test_rowmap.c compiles it */
 
 #include <math.h>
@@ -329,8 +332,8 @@ static void test_out_of_range_times_fail_the_page(void)
 	}
 }
 
-/* The body of an answer, as http() leaves it: emptied before the answer,
- * then what curl hands on_body (nothing at all for an empty body). */
+/* The body of an answer, as sf_sqlapi_http() leaves it: emptied before the
+ * answer, then what curl hands on_body (nothing at all for an empty body). */
 static void set_body(struct sf_api *a, const char *body)
 {
 	body_reset(&a->resp);
@@ -465,7 +468,7 @@ static void test_an_empty_answer_is_not_the_one_before(void)
 
 	set_body(a, DONE);
 	set_body(a, "");
-	CU_ASSERT_EQUAL(status_error(a, 422, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(sf_sqlapi_status_error(a, 422, err, sizeof(err)), HUB_ERR_DATA);
 	CU_ASSERT_STRING_EQUAL(err, "SQL error ? (SQLSTATE ?): (no message)");
 	sf_api_free(a);
 }
@@ -504,7 +507,7 @@ static void test_transient_sql_errors_are_retried(void)
 			snprintf(body, sizeof(body),
 				 "{\"code\": \"000630\", \"message\": \"failed\"}");
 		set_body(&a, body);
-		CU_ASSERT_EQUAL(status_error(&a, 422, err, sizeof(err)), cases[i].rc);
+		CU_ASSERT_EQUAL(sf_sqlapi_status_error(&a, 422, err, sizeof(err)), cases[i].rc);
 		snprintf(want, sizeof(want), "SQL error 000630 (SQLSTATE %s): failed",
 			 cases[i].state ? cases[i].state : "?");
 		CU_ASSERT_STRING_EQUAL(err, want);
@@ -563,7 +566,7 @@ static void test_first_run_binds_the_start_of_the_cursor_type(void)
 		CU_ASSERT_EQUAL(take_result(a, json_loads(json, 0, NULL), m, err, sizeof(err)),
 				HUB_OK);
 		learn_cursor_kind(a, m);
-		result_free(a);
+		sf_sqlapi_result_free(a);
 		binding_of(a, NULL, got, sizeof(got));
 		CU_ASSERT_STRING_EQUAL(got, kinds[i].binding);
 		binding_of(a, "+33612345678", got, sizeof(got)); /* a saved cursor as it is */

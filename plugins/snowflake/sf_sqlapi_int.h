@@ -1,0 +1,79 @@
+/*
+ * sf_sqlapi_int.h - what the files of the sql_api transport share (private
+ * to them: snowflake.c sees struct sf_api only through sf.h):
+ *
+ *   sf_sqlapi.c         the curl handle, HTTP exchanges and their errors,
+ *                       new / set_call / free
+ *   sf_sqlapi_stmt.c    a statement sent, and polled (or cancelled) until
+ *                       it answers
+ *   sf_sqlapi_result.c  its result set: columns, partitions, rows as cells;
+ *                       the reader ops and check
+ */
+#ifndef SF_SQLAPI_INT_H
+#define SF_SQLAPI_INT_H
+
+#include "sf.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stddef.h>
+
+struct body {
+	char *p;
+	size_t len, cap;
+};
+
+struct sf_api {
+	const struct hub_host *host;
+	const struct hub_instance *inst;
+	struct sf_jwt *jwt;
+	char *base;                 /* endpoint without a trailing / */
+	char *query;
+	int n_params;
+	char *warehouse, *database, *schema, *role;
+	CURL *curl;
+	struct hub_call *call;      /* during a pull: should_stop() */
+	struct body resp;
+	char retry_after[32];
+
+	/* a POST to send again with the same requestId */
+	int has_pending;
+	char request_id[40];
+	char *pending_body;
+
+	/* the first cursor column's type, from the last result's rowType */
+	int is_kind_known;
+	enum sf_kind cursor_kind;
+
+	/* the open result */
+	char *handle;
+	json_t *part;               /* the current partition's response */
+	size_t n_parts, part_no, row_no;
+	struct rm_column *cols;
+	enum sf_kind *kinds;
+	size_t n_cols;
+	struct rm_cell *cells;
+	char **names;
+};
+
+/* ---- sf_sqlapi.c ---------------------------------------------------------------------------- */
+
+/* One request; *status is the HTTP status, the body is in a->resp. */
+hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long *status, char *err,
+		      size_t err_size);
+/* The error of a non-2xx answer, from its JSON body {code, message, sqlState}. */
+hub_rc sf_sqlapi_status_error(struct sf_api *a, long status, char *err, size_t err_size);
+
+/* ---- sf_sqlapi_stmt.c ----------------------------------------------------------------------- */
+
+/* 1 when a statementHandle may go into a URL as it is. */
+int sf_sqlapi_handle_is_valid(const char *h);
+/* Runs a statement to its first partition; *out is the 200 response. */
+hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const char *param,
+			       json_t **out, char *err, size_t err_size);
+
+/* ---- sf_sqlapi_result.c --------------------------------------------------------------------- */
+
+void sf_sqlapi_result_free(struct sf_api *a);
+
+#endif

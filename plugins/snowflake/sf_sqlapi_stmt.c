@@ -1,0 +1,306 @@
+/*
+ * sf_sqlapi_stmt.c - the sql_api transport's statements: one sent and
+ * waited for until it answers with its first partition.
+ *
+ * :cursor is bound as TEXT to the saved cursor value (or cursor_start), and
+ * Snowflake casts it to the column's type.  A first run (neither) binds the
+ * start of the first cursor column's type: 0001-01-01 for times and dates
+ * (RM_TIME_FIRST, as a saved cursor is written), "" for text, the lowest
+ * double for numbers, false for booleans.  That type comes with every
+ * result's rowType; before a process's first result, the query with
+ * LIMIT 0 learns it.
+ *
+ * A POST that failed in transit or with 429/503 is sent again with the
+ * same requestId and retry=true, so Snowflake runs the statement at most
+ * once; a statement that ran and failed (422) runs again under a new one.
+ * A 202 is polled until the statement answers; a statement given up on
+ * (the hub stops, its polls keep failing) is cancelled.
+ *
+ * Never puts the cursor value into the SQL text (it is a binding), and
+ * never reads a result set's columns or rows (sf_sqlapi_result.c).
+ */
+#include "sf_sqlapi_int.h"
+#include "../common/request_id.h"
+#include "../common/retry_wait.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STATEMENT_TIMEOUT_S 3600
+#define POLL_FIRST_MS 100
+#define POLL_MAX_MS 2000
+#define POLL_RETRIES 4          /* failed polls in a row sent again: 200 ms .. 1.6 s */
+#define POLL_RETRY_FIRST_MS 200
+
+/* Snowflake's statement handles are UUIDs; they go into URLs. */
+#define HANDLE_MAX 128
+
+/* A bind variable of the SQL API: a Snowflake type and a value as text. */
+struct binding {
+	const char *type, *value;
+};
+
+/* :cursor on a first run (no saved cursor, no cursor_start): a value at or
+ * before every value of the first cursor column's type, so the first run
+ * reads every row.  Until that type is known (the LIMIT 0 that learns it,
+ * which reads no row), "0", which every type the SQL API returns reads (as
+ * the epoch for times). */
+static struct binding first_binding(const struct sf_api *a)
+{
+	if (!a->is_kind_known)
+		return (struct binding){"TEXT", "0"};
+	switch (a->cursor_kind) {
+	case K_FIXED:
+	case K_REAL:
+	case K_DECFLOAT:
+		/* the lowest double; a REAL, so a NUMBER(p, s) column compares
+		 * with it as a float instead of casting it to its own precision
+		 * (a DECFLOAT below it could not be read: out of range) */
+		return (struct binding){"REAL", "-1.7976931348623157e308"};
+	case K_BOOLEAN:
+		return (struct binding){"BOOLEAN", "false"};
+	case K_DATE:
+	case K_TIMESTAMP_NTZ:
+	case K_TIMESTAMP_LTZ:
+	case K_TIMESTAMP_TZ:
+		/* DATE reads a TIMESTAMP's text too (the time truncated) */
+		return (struct binding){"TEXT", RM_TIME_FIRST};
+	default:
+		return (struct binding){"TEXT", ""}; /* text: the empty string sorts first */
+	}
+}
+
+/* :cursor: the saved cursor value (or cursor_start) as TEXT, which
+ * Snowflake casts to the column's type; NULL on a first run. */
+static struct binding cursor_binding(const struct sf_api *a, const char *param)
+{
+	return param ? (struct binding){"TEXT", param} : first_binding(a);
+}
+
+static char *statement_body(struct sf_api *a, const char *statement, const char *param)
+{
+	json_t *body = json_pack("{s:s, s:i}", "statement", statement, "timeout",
+				 STATEMENT_TIMEOUT_S);
+	json_t *bindings = json_object();
+	struct binding b = cursor_binding(a, param);
+	char key[16], *text = NULL;
+
+	if (!body || !bindings)
+		goto out;
+	for (int i = 1; i <= a->n_params; i++) {
+		snprintf(key, sizeof(key), "%d", i);
+		json_object_set_new(bindings, key, json_pack("{s:s, s:s}", "type", b.type, "value",
+							     b.value));
+	}
+	json_object_set(body, "bindings", bindings);
+	if (a->database)
+		json_object_set_new(body, "database", json_string(a->database));
+	if (a->schema)
+		json_object_set_new(body, "schema", json_string(a->schema));
+	if (a->warehouse)
+		json_object_set_new(body, "warehouse", json_string(a->warehouse));
+	if (a->role)
+		json_object_set_new(body, "role", json_string(a->role));
+	/* TIMESTAMP_LTZ and _TZ as UTC instants */
+	json_object_set_new(body, "parameters", json_pack("{s:s}", "TIMEZONE", "UTC"));
+	text = json_dumps(body, JSON_COMPACT);
+out:
+	json_decref(bindings);
+	json_decref(body);
+	return text;
+}
+
+/* The request id for this request body: the pending one again
+ * (retry=true) when the same request (statement, bindings) failed in
+ * transit, else a new one. */
+static int request_id_for(struct sf_api *a, const char *body)
+{
+	int is_retry = a->has_pending && a->pending_body && strcmp(body, a->pending_body) == 0;
+
+	if (!is_retry) {
+		free(a->pending_body);
+		a->pending_body = strdup(body); /* NULL: no retry=true, a new id next time */
+		request_id_new(a->request_id, sizeof(a->request_id));
+	}
+	a->has_pending = 1;
+	return is_retry;
+}
+
+/* Waits ms in short slices, ending early when the hub stops (1). */
+static int wait_ms(struct sf_api *a, long ms)
+{
+	while (ms > 0) {
+		long slice = ms < 50 ? ms : 50;
+		struct timespec d = {0, slice * 1000000L};
+		if (a->call && a->host->should_stop(a->call))
+			return 1;
+		nanosleep(&d, NULL);
+		ms -= slice;
+	}
+	return a->call && a->host->should_stop(a->call);
+}
+
+/* 1 when a poll's answer (not 200 or 202; err set from it) is a
+ * transient failure of the poll itself (429, 408, 5xx), not the
+ * statement's outcome (a 422 is its SQL failing). */
+static int is_poll_transient(struct sf_api *a, long status, char *err, size_t err_size)
+{
+	return status != 422 && sf_sqlapi_status_error(a, status, err, err_size) == HUB_RETRY;
+}
+
+/* The wait before poll number n_failed + 1 after a transient failure
+ * (err): doubling from POLL_RETRY_FIRST_MS, or the server's Retry-After
+ * when longer.  Logged, as the hub logs its own retries. */
+static long poll_retry_delay(struct sf_api *a, int n_failed, const char *err)
+{
+	long ms = retry_wait_ms(n_failed, POLL_RETRY_FIRST_MS, a->retry_after, STATEMENT_TIMEOUT_S);
+
+	a->host->log(a->inst, HUB_LOG_WARN, "polling the statement: %s (polled again, %d of %d, "
+		     "in %ld ms)", err, n_failed + 1, POLL_RETRIES, ms);
+	return ms;
+}
+
+/* Polls a running statement until it answers: HUB_OK with *status its
+ * answer (200, or its failure).  A poll that fails in transit or with
+ * 429/408/5xx is sent again, POLL_RETRIES times in a row at most: the
+ * statement runs on meanwhile, and a retry that ran it anew would leave
+ * it running, billed, beside the new one.  Any other code (err says why):
+ * the statement is given up on. */
+static hub_rc poll(struct sf_api *a, const char *handle, long *status, char *err,
+		   size_t err_size)
+{
+	char url[1024];
+	long delay = POLL_FIRST_MS;
+	int n_failed = 0;
+	hub_rc rc;
+
+	snprintf(url, sizeof(url), "%s/api/v2/statements/%s", a->base, handle);
+	for (;;) {
+		if (wait_ms(a, delay)) {
+			snprintf(err, err_size, "stopped while the statement ran");
+			return HUB_ERR_STOPPED;
+		}
+		rc = sf_sqlapi_http(a, url, NULL, status, err, err_size);
+		if (rc == HUB_OK && *status == 202) {
+			n_failed = 0;
+			delay = delay * 2 < POLL_MAX_MS ? delay * 2 : POLL_MAX_MS;
+			continue;
+		}
+		if (rc == HUB_OK &&
+		    (*status == 200 || !is_poll_transient(a, *status, err, err_size)))
+			return HUB_OK;
+		if (rc == HUB_OK)
+			rc = HUB_RETRY; /* 429, 408, 5xx: err says which */
+		if (rc != HUB_RETRY || n_failed == POLL_RETRIES)
+			return rc;
+		delay = poll_retry_delay(a, n_failed++, err);
+	}
+}
+
+/* Asks Snowflake to cancel a statement given up on (the hub stops, its
+ * polls keep failing), so that it does not run on with no one to read
+ * it.  Best effort: a cancel that fails is logged. */
+static void cancel_statement(struct sf_api *a, const char *handle)
+{
+	char url[1024], err[SF_MSG];
+	long status = 0;
+	hub_rc rc;
+
+	snprintf(url, sizeof(url), "%s/api/v2/statements/%s/cancel", a->base, handle);
+	rc = sf_sqlapi_http(a, url, "", &status, err, sizeof(err));
+	if (rc == HUB_OK && status == 200)
+		return;
+	if (rc == HUB_OK)
+		sf_sqlapi_status_error(a, status, err, sizeof(err));
+	a->host->log(a->inst, HUB_LOG_WARN, "could not cancel statement %s: %s", handle, err);
+}
+
+/* 1 when a statementHandle may go into a URL as it is (Snowflake's are
+ * UUIDs). */
+int sf_sqlapi_handle_is_valid(const char *h)
+{
+	size_t n = strspn(h, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_");
+
+	return n > 0 && n <= HANDLE_MAX && h[n] == '\0';
+}
+
+/* The handle of a 202 answer (the body in a->resp), copied to h. */
+static hub_rc take_accepted(struct sf_api *a, char *h, size_t h_size, char *err,
+			    size_t err_size)
+{
+	json_t *root = json_loads(a->resp.p ? a->resp.p : "", 0, NULL);
+	const char *handle = json_string_value(json_object_get(root, "statementHandle"));
+	hub_rc rc = HUB_ERR_INTERNAL;
+	char v[48];
+
+	if (!handle) {
+		snprintf(err, err_size, "HTTP 202 from Snowflake without a statementHandle");
+	} else if (!sf_sqlapi_handle_is_valid(handle) || strlen(handle) >= h_size) {
+		sf_excerpt(handle, v, sizeof(v));
+		snprintf(err, err_size, "HTTP 202 from Snowflake whose statementHandle is not a "
+			 "handle: \"%s\"", v);
+	} else {
+		memcpy(h, handle, strlen(handle) + 1);
+		rc = HUB_OK;
+	}
+	json_decref(root);
+	return rc;
+}
+
+/* Runs a statement to its first partition; *out is the 200 response. */
+hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const char *param,
+			       json_t **out, char *err, size_t err_size)
+{
+	char url[1024], *body = statement_body(a, statement, param);
+	long status = 0;
+	int is_retry;
+	hub_rc rc;
+
+	*out = NULL;
+	if (!body) {
+		snprintf(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
+	is_retry = request_id_for(a, body);
+	snprintf(url, sizeof(url), "%s/api/v2/statements?requestId=%s%s", a->base, a->request_id,
+		 is_retry ? "&retry=true" : "");
+	rc = sf_sqlapi_http(a, url, body, &status, err, err_size);
+	free(body);
+	if (rc != HUB_OK)
+		return rc; /* in transit: the same requestId next time */
+	if (status == 202) {
+		char h[HANDLE_MAX + 1];
+
+		if ((rc = take_accepted(a, h, sizeof(h), err, err_size)) != HUB_OK)
+			return rc;
+		a->has_pending = 0; /* accepted: polled below until it answers */
+		if ((rc = poll(a, h, &status, err, err_size)) != HUB_OK) {
+			cancel_statement(a, h); /* a retry runs it anew: this one must stop */
+			return rc;
+		}
+		if (status != 200 && status != 422 && status != 404) {
+			/* a poll refused (400, 401/403, 501): the statement runs on */
+			rc = sf_sqlapi_status_error(a, status, err, err_size);
+			cancel_statement(a, h);
+			return rc;
+		}
+	}
+	if (status != 200) {
+		rc = sf_sqlapi_status_error(a, status, err, err_size);
+		/* 429/5xx: maybe never run, the same requestId again; 422: it ran
+		 * and failed (Snowflake would answer its requestId with that
+		 * failure again), so a retry runs it anew */
+		if (rc != HUB_RETRY || status == 422)
+			a->has_pending = 0;
+		return rc;
+	}
+	a->has_pending = 0;
+	if (!(*out = json_loads(a->resp.p, 0, NULL))) {
+		snprintf(err, err_size, "a result set that is not JSON");
+		return HUB_ERR_INTERNAL;
+	}
+	return HUB_OK;
+}
