@@ -113,6 +113,26 @@ static int is_transient_curl(CURLcode c)
 	}
 }
 
+/* The request's header lines, or NULL when memory ran out: a request
+ * sent without some of them (its token) would be refused as unauthorized,
+ * and the source disabled for it. */
+static struct curl_slist *headers_build(const char *auth, int is_post)
+{
+	const char *lines[] = {auth, "X-Snowflake-Authorization-Token-Type: KEYPAIR_JWT",
+			       "Accept: application/json",
+			       is_post ? "Content-Type: application/json" : NULL};
+	struct curl_slist *h = NULL, *next;
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]) && lines[i]; i++) {
+		if (!(next = curl_slist_append(h, lines[i]))) {
+			curl_slist_free_all(h);
+			return NULL;
+		}
+		h = next;
+	}
+	return h;
+}
+
 /* One request; *status is the HTTP status, the body is in a->resp. */
 hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long *status, char *err,
 		      size_t err_size)
@@ -127,12 +147,16 @@ hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long 
 		snprintf(err, err_size, "%s", jwt_err);
 		return HUB_ERR_INTERNAL;
 	}
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-	h = curl_slist_append(h, auth);
-	h = curl_slist_append(h, "X-Snowflake-Authorization-Token-Type: KEYPAIR_JWT");
-	h = curl_slist_append(h, "Accept: application/json");
-	if (post)
-		h = curl_slist_append(h, "Content-Type: application/json");
+	if ((size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token) >=
+	    sizeof(auth)) {
+		snprintf(err, err_size, "the JWT does not fit its header line (%zu bytes)",
+			 sizeof(auth));
+		return HUB_ERR_INTERNAL;
+	}
+	if (!(h = headers_build(auth, post != NULL))) {
+		snprintf(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
 	body_reset(&a->resp);
 	a->retry_after[0] = '\0';
 	curl_easy_setopt(a->curl, CURLOPT_URL, url);
