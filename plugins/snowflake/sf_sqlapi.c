@@ -266,6 +266,8 @@ static char *make_base(const struct sf_api_config *c)
 	return b;
 }
 
+#define SF_ENDPOINT_MAX 512 /* characters of the base URL */
+
 /* The endpoint is named whole in errors, the log and the status: it may
  * hold no credentials (the plugin signs in with its key pair; a URL's user
  * and password would do nothing but be printed), query or fragment.  The
@@ -293,6 +295,12 @@ static int endpoint_check(const char *base, char *err, size_t err_size)
 		snprintf(err, err_size,
 			 "endpoint: has a query or fragment (? or #): give the base URL"
 			 " only, such as https://<account>.snowflakecomputing.com");
+		return -1;
+	}
+	/* the URLs made from it (url[1024]: a statement's handle, a
+	 * partition, a requestId after it) are then never cut */
+	if (strlen(base) > SF_ENDPOINT_MAX) {
+		snprintf(err, err_size, "endpoint: longer than %d characters", SF_ENDPOINT_MAX);
 		return -1;
 	}
 	return 0;

@@ -377,6 +377,10 @@ FAKE="$FAKE_AT/?token=EpSecret5151"
 check && fail "check --connect took an endpoint with a query"
 grep -q "endpoint: has a query or fragment" "$T/err" || fail "an endpoint with a query: $(cat "$T/err")"
 grep -q EpSecret5151 "$T/err" "$T/out" && fail "the endpoint's query was printed"
+# an endpoint too long for the URLs made from it is refused, never cut
+FAKE="$FAKE_AT/$(printf 'p%.0s' $(seq 520))"
+check && fail "check --connect took an endpoint of 540 characters"
+grep -q "endpoint: longer than 512 characters" "$T/err" || fail "a long endpoint: $(cat "$T/err")"
 FAKE=$FAKE_AT
 # a query ending in a `--` comment or a `;`: the LIMIT 0 wrapper (check --connect, a first
 # run) keeps it one statement (the fake refuses parentheses that do not balance, a `;` inside)
