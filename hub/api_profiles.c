@@ -389,13 +389,13 @@ static int listing_open(struct api *api, const char *id, const char *what,
 	rc = profile_resolve_id(*s, id, live);
 	if (rc > 0)
 		return 0;
-	if (rc < 0)
-		listing_store_failed(*s, what, resp);
-	else
-		api_pool_give(api, *s);
+	if (rc < 0) {
+		rc = listing_store_failed(*s, what, resp);
+		*s = NULL;
+		return rc;
+	}
+	api_pool_give(api, *s);
 	*s = NULL;
-	if (rc < 0)
-		return 1;
 	return api_respond_error(resp, 404, "not_found", "no profile %s", record_show(shown, id));
 }
 
