@@ -8,6 +8,7 @@
  * was asked ("jobs.query", "the token endpoint") and curl's reason.
  */
 #include "bq.h"
+#include "../common/transient.h"
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -110,27 +111,6 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 	}
 	h->retry_after[k] = '\0';
 	return len;
-}
-
-static int is_transient(CURLcode c)
-{
-	switch (c) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_BAD_CONTENT_ENCODING:
-		return 1;
-	default:
-		return 0;
-	}
 }
 
 int bq_http_init(struct bq_http *h, char *err, size_t err_size)
@@ -250,7 +230,7 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 	curl_slist_free_all(hdrs);
 	if (c != CURLE_OK) {
 		snprintf(err, err_size, "%s: %s", what, curl_easy_strerror(c));
-		return is_transient(c) ? HUB_RETRY : HUB_ERR_CONFIG;
+		return transient_curl(c) ? HUB_RETRY : HUB_ERR_CONFIG;
 	}
 	if (h->resp.failed) {
 		snprintf(err, err_size, "%s: out of memory for the answer", what);

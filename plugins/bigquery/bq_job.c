@@ -25,6 +25,7 @@
 #include "bq_query_int.h"
 #include "../common/request_id.h"
 #include "../common/retry_wait.h"
+#include "../common/transient.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,20 +41,6 @@
 #define CANCEL_MAX_MS 3000     /* jobs.cancel: the most the whole step may take */
 
 /* ---- requests ---------------------------------------------------------------------- */
-
-/* Waits ms in short slices; 1 when the hub stops meanwhile. */
-static int wait_ms(struct bq_query *q, long ms)
-{
-	while (ms > 0) {
-		long slice = ms < 50 ? ms : 50;
-		struct timespec d = {0, slice * 1000000L};
-		if (q->call && q->host->should_stop(q->call))
-			return 1;
-		nanosleep(&d, NULL);
-		ms -= slice;
-	}
-	return q->call && q->host->should_stop(q->call);
-}
 
 /* One API call with a token; a 401 drops the token and tries once more. */
 static hub_rc api_call(struct bq_query *q, const char *url, const char *body, const char *what,
@@ -266,7 +253,7 @@ hub_rc bq_get_results(struct bq_query *q, int with_token, json_t **out, char *er
 			wait = delay;
 			delay = delay * 2 < POLL_MAX_MS ? delay * 2 : POLL_MAX_MS;
 		}
-		if (wait_ms(q, wait)) {
+		if (transient_wait(q->host, q->call, wait)) {
 			snprintf(err, err_size, "stopped while the query ran");
 			rc = HUB_ERR_STOPPED;
 			break;

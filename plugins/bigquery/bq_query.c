@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define MAX_RESULTS_CAP 100000
 #define MAX_EMPTY_PAGES 1000

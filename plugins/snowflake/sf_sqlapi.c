@@ -29,6 +29,7 @@
  * endpoint with credentials in it (endpoint_check refuses them).
  */
 #include "sf_sqlapi_int.h"
+#include "../common/transient.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -93,26 +94,6 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 	return len;
 }
 
-static int is_transient_curl(CURLcode c)
-{
-	switch (c) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 /* The request's header lines, or NULL when memory ran out: a request
  * sent without some of them (its token) would be refused as unauthorized,
  * and the source disabled for it. */
@@ -170,7 +151,7 @@ hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long 
 	if (c != CURLE_OK) {
 		snprintf(err, err_size, "%s %s: %s", post ? "POST" : "GET", a->base,
 			 curl_easy_strerror(c));
-		return is_transient_curl(c) ? HUB_RETRY : HUB_ERR_CONFIG;
+		return transient_curl(c) ? HUB_RETRY : HUB_ERR_CONFIG;
 	}
 	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, status);
 	if (a->resp.p == NULL)

@@ -22,6 +22,7 @@
 #include "sf_sqlapi_int.h"
 #include "../common/request_id.h"
 #include "../common/retry_wait.h"
+#include "../common/transient.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -129,20 +130,6 @@ static int request_id_for(struct sf_api *a, const char *body)
 	return is_retry;
 }
 
-/* Waits ms in short slices, ending early when the hub stops (1). */
-static int wait_ms(struct sf_api *a, long ms)
-{
-	while (ms > 0) {
-		long slice = ms < 50 ? ms : 50;
-		struct timespec d = {0, slice * 1000000L};
-		if (a->call && a->host->should_stop(a->call))
-			return 1;
-		nanosleep(&d, NULL);
-		ms -= slice;
-	}
-	return a->call && a->host->should_stop(a->call);
-}
-
 /* 1 when a poll's answer (not 200 or 202; err set from it) is a
  * transient failure of the poll itself (429, 408, 5xx), not the
  * statement's outcome (a 422 is its SQL failing). */
@@ -169,8 +156,8 @@ static long poll_retry_delay(struct sf_api *a, int n_failed, const char *err)
  * statement runs on meanwhile, and a retry that ran it anew would leave
  * it running, billed, beside the new one.  Any other code (err says why):
  * the statement is given up on. */
-static hub_rc poll(struct sf_api *a, const char *handle, long *status, char *err,
-		   size_t err_size)
+static hub_rc poll_statement(struct sf_api *a, const char *handle, long *status, char *err,
+			     size_t err_size)
 {
 	char url[1024];
 	long delay = POLL_FIRST_MS;
@@ -179,7 +166,7 @@ static hub_rc poll(struct sf_api *a, const char *handle, long *status, char *err
 
 	snprintf(url, sizeof(url), "%s/api/v2/statements/%s", a->base, handle);
 	for (;;) {
-		if (wait_ms(a, delay)) {
+		if (transient_wait(a->host, a->call, delay)) {
 			snprintf(err, err_size, "stopped while the statement ran");
 			return HUB_ERR_STOPPED;
 		}
@@ -277,7 +264,7 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 		if ((rc = take_accepted(a, h, sizeof(h), err, err_size)) != HUB_OK)
 			return rc;
 		a->has_pending = 0; /* accepted: polled below until it answers */
-		if ((rc = poll(a, h, &status, err, err_size)) != HUB_OK) {
+		if ((rc = poll_statement(a, h, &status, err, err_size)) != HUB_OK) {
 			cancel_statement(a, h); /* a retry runs it anew: this one must stop */
 			return rc;
 		}

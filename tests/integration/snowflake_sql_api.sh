@@ -308,6 +308,13 @@ grep -qx "retries 1" "$T/out" || fail "an empty 503 is retried: $(cat "$T/out")"
 grep -q "HTTP 503 from Snowflake: (no message)" "$T/err" || fail "empty 503 message: $(cat "$T/err")"
 grep -q "Statement executed successfully" "$T/err" &&
 	fail "an empty 503 read as the answer before it: $(cat "$T/err")"
+# a partition whose gzip is spoiled in transit is a transient failure, as
+# BigQuery's is: the run is retried (it disabled the source, as a bad key does)
+control '{"faults": [{"on": "partition", "status": 200, "bad_gzip": true}]}'
+sync users --full || fail "sync through a spoiled gzip partition: $(cat "$T/err")"
+grep -qx "retries 1" "$T/out" || fail "a spoiled gzip partition is retried: $(cat "$T/out")"
+grep -q "bad HTTP Content or Transfer-Encoding (retry 1 of" "$T/err" ||
+	fail "spoiled gzip message: $(cat "$T/err")"
 
 # ---- 5. failures: retries run out; a SQL error; a refused key ------------------------
 control '{"faults": [{"on": "post", "status": 503}, {"on": "post", "status": 503}]}'

@@ -33,7 +33,8 @@
 //
 // Test controls (no auth): POST /_control {faults: [{on: "post"|"get"|
 // "partition", status, retry_after, empty (no body at all, as gateways
-// answer), sql_state, code, message (a 422's)}], async_polls: N, append:
+// answer), bad_gzip (a 200 saying gzip whose body is not: cut or spoiled
+// in transit), sql_state, code, message (a 422's)}], async_polls: N, append:
 // {TABLE: [rows]}}; GET /_log -> every /api/v2 request seen (a statement's
 // handle in `handle`).
 'use strict';
@@ -414,6 +415,10 @@ function takeFault(on) {
 
 function sendFault(res, f) {
 	const headers = f.retry_after !== undefined ? { 'Retry-After': String(f.retry_after) } : {};
+	if (f.bad_gzip) {
+		res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
+		return res.end(Buffer.from('this is not gzip'));
+	}
 	if (f.empty) { // a gateway's answer: a status, no body at all
 		res.writeHead(f.status, headers);
 		return res.end();
