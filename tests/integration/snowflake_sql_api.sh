@@ -438,6 +438,10 @@ post() {
 	n=0
 	while [ "$code" = 000 ] && [ $n -lt 10 ]; do
 		echo "note: POST $1 got no answer ($(cat "$T/curl_err")); sending it again" >&2
+		# what listens on the port now, with its accept queue (Recv-Q) and
+		# backlog (Send-Q): the data to find this refusal's cause
+		command -v ss >/dev/null && ss -ltnp "sport = :$HUB_PORT" >&2
+		kill -0 "$HUB_PID" 2>/dev/null || echo "note: the hub (pid $HUB_PID) is gone" >&2
 		sleep 0.3
 		n=$((n + 1))
 		code=$(api -S -o "$T/post" -w '%{http_code}' -X POST "$1" 2>"$T/curl_err")
