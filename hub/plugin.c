@@ -297,15 +297,19 @@ const struct plugin_module *plugin_registry_find(const struct plugin_registry *r
 }
 
 /* The loaded plugin whose name is closest to a missing one ("jsnol"),
- * or NULL. */
+ * or NULL (none is close; out of memory: no suggestion). */
 static const char *registry_closest(const struct plugin_registry *reg, const char *name)
 {
-	const char *names[64];
-	size_t n = 0;
+	const char **names;
+	const char *best;
 
-	for (size_t i = 0; reg && i < reg->n_mods && n < ARRAY_SIZE(names); i++)
-		names[n++] = reg->mods[i].name;
-	return cfg_closest_name(name, names, n);
+	if (!reg || !reg->n_mods || !(names = calloc(reg->n_mods, sizeof(*names))))
+		return NULL;
+	for (size_t i = 0; i < reg->n_mods; i++)
+		names[i] = reg->mods[i].name;
+	best = cfg_closest_name(name, names, reg->n_mods);
+	free(names);
+	return best;
 }
 
 const char *plugin_registry_missing(const struct plugin_registry *reg, const char *name,

@@ -421,6 +421,27 @@ static void test_registry_loads_every_so_sorted(void)
 	free(dir);
 }
 
+/* A typo is matched against every loaded plugin, not the first 64 by
+ * name only: here the one it means sorts 71st of 71. */
+static void test_registry_suggests_past_the_64th_plugin(void)
+{
+	struct plugin_module mods[71];
+	char names[71][16], why[1024];
+	struct plugin_registry reg = {.dir = "/plugins", .mods = mods, .n_mods = 71};
+
+	memset(mods, 0, sizeof(mods));
+	for (int i = 0; i < 70; i++) {
+		snprintf(names[i], sizeof(names[i]), "aaa_%02d", i);
+		mods[i].name = names[i];
+	}
+	snprintf(names[70], sizeof(names[70]), "warehouse");
+	mods[70].name = names[70];
+	CU_ASSERT_STRING_EQUAL(plugin_registry_missing(&reg, "warehose", why, sizeof(why)),
+			       "no plugin named \"warehose\" in /plugins (did you mean "
+			       "\"warehouse\"?)");
+	CU_ASSERT_PTR_NOT_NULL(plugin_registry_find(&reg, "warehouse"));
+}
+
 /* A refused file (a stale build, another ABI major) is skipped, not the
  * end of the hub: it matters only to a config naming it, which is told
  * why (it stopped every hub whose plugin directory held one). */
@@ -1002,6 +1023,7 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_default_dir_is_next_to_the_binary),
 	   TEST(test_registry_loads_every_so_sorted),
 	   TEST(test_registry_skips_a_refused_plugin_and_says_why),
+	   TEST(test_registry_suggests_past_the_64th_plugin),
 	   TEST(test_registry_of_missing_dir_fails),
 	   TEST(test_empty_registry_finds_nothing),
 	   TEST(test_instance_check_accepts_valid_example_config),
