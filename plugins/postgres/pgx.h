@@ -77,5 +77,8 @@ size_t pgx_chunk_end(const char *const *changes, size_t n, size_t from, size_t m
 
 /* What a SQLSTATE (NULL: none, a client-side failure) means for a batch. */
 hub_rc pgx_sqlstate_rc(const char *state);
+/* HUB_OK when a query that answers one row answered n_rows == 1; else
+ * HUB_RETRY (a server's odd answer), err naming what and the count. */
+hub_rc pgx_one_row(int n_rows, const char *what, char *err, size_t err_size);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * pgx_batch.c - how the postgres export cuts a batch into statements, and
- * what a SQLSTATE means for the batch.  Pure functions over text: no
- * libpq, no I/O.
+ * what a SQLSTATE, or a row count, means for the batch.  Pure functions
+ * over text: no libpq, no I/O.
  *
  * A batch is applied in one transaction, as one statement per chunk of at
  * most PGX_CHUNK_MAX_BYTES of JSON: one jsonb value past 256 MB fails with
@@ -12,6 +12,7 @@
  */
 #include "pgx.h"
 
+#include <stdio.h>
 #include <string.h>
 
 size_t pgx_chunk_end(const char *const *changes, size_t n, size_t from, size_t max_bytes)
@@ -49,5 +50,13 @@ hub_rc pgx_sqlstate_rc(const char *state)
 	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
 	    strncmp(state, "54", 2) == 0)
 		return HUB_ERR_DATA;
+	return HUB_RETRY;
+}
+
+hub_rc pgx_one_row(int n_rows, const char *what, char *err, size_t err_size)
+{
+	if (n_rows == 1)
+		return HUB_OK;
+	snprintf(err, err_size, "%s: the server answered %d rows, not one", what, n_rows);
 	return HUB_RETRY;
 }

@@ -189,8 +189,10 @@ static hub_rc table_is_missing(struct pgx *p, int *is_missing, char *err, size_t
 
 	if (rc != HUB_OK)
 		return rc;
-	if (PQntuples(res) != 1)
-		return pgx_result_fail(p, res, what, err, err_size);
+	if ((rc = pgx_one_row(PQntuples(res), what, err, err_size)) != HUB_OK) {
+		PQclear(res);
+		return rc;
+	}
 	*is_missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
 	return HUB_OK;

@@ -313,8 +313,10 @@ static hub_rc check_privileges(struct pgx *p, char *err, size_t err_size)
 
 	if (rc != HUB_OK)
 		return rc;
-	if (PQntuples(res) != 1)
-		return pgx_result_fail(p, res, what, err, err_size);
+	if ((rc = pgx_one_row(PQntuples(res), what, err, err_size)) != HUB_OK) {
+		PQclear(res);
+		return rc;
+	}
 	if (!PQgetisnull(res, 0, 0)) {
 		snprintf(err, err_size, "the role has no %s privilege on the table %s",
 			 PQgetvalue(res, 0, 0), p->table);

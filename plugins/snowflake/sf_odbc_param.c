@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* UTF-8 -> NUL-terminated UTF-16 (malloc'd); *units without the NUL. */
+/* UTF-8 -> NUL-terminated UTF-16 (malloc'd); *units without the NUL.
+ * s must be valid UTF-8, which a cursor is: it is read back from its JSON
+ * by jansson, which refuses any other; bytes that are not would be
+ * decoded as they fall, not replaced by U+FFFD. */
 static SQLWCHAR *utf8_to_utf16(const char *s, size_t *units)
 {
 	size_t n = strlen(s), k = 0;

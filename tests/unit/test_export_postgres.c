@@ -1010,6 +1010,20 @@ static void test_a_sqlstate_says_what_a_batch_failure_is(void)
 	}
 }
 
+/* A query that answers one row and answers another count fails with a
+ * message naming it (it was an empty message), to be retried. */
+static void test_a_one_row_query_answering_another_count_says_so(void)
+{
+	char err[128] = "";
+
+	CU_ASSERT_EQUAL(pgx_one_row(1, "looking for the table", err, sizeof(err)), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_EQUAL(pgx_one_row(0, "looking for the table", err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "looking for the table: the server answered 0 rows, not one");
+	CU_ASSERT_EQUAL(pgx_one_row(2, "reading the privileges", err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "reading the privileges: the server answered 2 rows, not one");
+}
+
 /* A change PostgreSQL cannot take (here nested past its stack depth,
  * 54001, as a profile past jsonb's 256 MB gets 54000) fails its batch as
  * bad data, nothing of the batch stored, so the exporter dead-letters that
@@ -1153,6 +1167,7 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_server_notices_go_to_the_log_at_debug),
 	   TEST(test_a_batch_is_cut_into_chunks_of_a_bounded_size),
 	   TEST(test_a_sqlstate_says_what_a_batch_failure_is),
+	   TEST(test_a_one_row_query_answering_another_count_says_so),
 	   TEST(test_a_change_past_a_limit_of_postgresql_is_bad_data),
 	   TEST(test_a_batch_of_several_statements_is_one_transaction),
 	   TEST(test_kinds_without_merged_are_refused))
