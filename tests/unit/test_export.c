@@ -296,6 +296,24 @@ static void test_backoff_is_full_jitter_under_a_growing_cap(void)
 	export_set_backoff(1, 10);
 }
 
+/* A receiver's Retry-After is honoured up to one hour, not beyond: an
+ * answer asking for more waits the hour (the cap written out here, so
+ * that a change of the constant is seen). */
+static void test_backoff_honours_retry_after_up_to_one_hour(void)
+{
+	const int64_t hour_ms = 3600 * 1000;
+
+	export_set_backoff(100, 5000);
+	for (uint64_t r = 0; r < 2000; r += 7) {
+		uint64_t random = r * 0x9e3779b97f4a7c15ULL;
+		CU_ASSERT_EQUAL(export_backoff_ms(0, hour_ms - 1, random), hour_ms - 1);
+		CU_ASSERT_EQUAL(export_backoff_ms(0, hour_ms, random), hour_ms);
+		CU_ASSERT_EQUAL(export_backoff_ms(0, hour_ms + 1, random), hour_ms);
+		CU_ASSERT_EQUAL(export_backoff_ms(3, 7 * hour_ms, random), hour_ms);
+	}
+	export_set_backoff(1, 10);
+}
+
 static void test_retry_after_is_read_from_the_start_of_the_message(void)
 {
 	static const struct {
@@ -3186,6 +3204,7 @@ static int suite_init(void)
 
 TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_backoff_is_full_jitter_under_a_growing_cap),
+	   TEST(test_backoff_honours_retry_after_up_to_one_hour),
 	   TEST(test_retry_after_is_read_from_the_start_of_the_message),
 	   TEST(test_outbox_last_seq_finds_the_end_by_probing),
 	   TEST(test_every_change_arrives_in_seq_order_with_its_profile),
