@@ -5,12 +5,12 @@
  * required, secret) and checked with cfg_check_keys, so a typo anywhere is
  * an "unknown key" with a suggestion; the defaults in the tables are the
  * ones applied here, so the tables are the documentation.  Sources and
- * exports are only read for their common keys (name, plugin, enabled):
- * plugin.c checks the rest against each plugin's own table.
+ * exports are only read for their common keys (name, plugin, enabled), in
+ * cfg_instances.c: plugin.c checks the rest against each plugin's own table.
  *
  * Never print a configured value in a message; name the key instead.
  */
-#include "config.h"
+#include "config_int.h"
 
 #include "alloc.h"
 #include "log.h"
@@ -21,14 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#define PATH_LEN 256
-#define NAME_MAX_LEN 64
 #define HTTP_TIMEOUT_MAX_MS (24LL * 3600 * 1000) /* libmicrohttpd counts whole seconds */
 #define HTTP_MAX_BODY_MAX (1LL << 30)          /* a body is kept whole in memory */
-#define SOURCE_PAGE_SIZE_MAX 1000000
-#define SOURCE_RETRIES_MAX 1000
 
 static const struct hub_config_key root_keys[] = {
 	{"plugin_dir", HUB_CFG_STRING, NULL, 0, 0,
@@ -95,36 +90,6 @@ static const struct hub_config_key intake_keys[] = {
 	{0},
 };
 
-/* A description starting "pull:" marks a key only a pull reads: a source
- * whose plugin cannot pull is refused it (plugin.c, check_pull_keys). */
-const struct hub_config_key config_keys_common_source[] = {
-	{"name", HUB_CFG_STRING, NULL, 1, 0, "unique name of this source"},
-	{"plugin", HUB_CFG_STRING, NULL, 1, 0, "the plugin that implements it"},
-	{"enabled", HUB_CFG_BOOL, "true", 0, 0, "false: configured but not run"},
-	{"schedule", HUB_CFG_STRING, NULL, 0, 0, "pull: \"every 15m\" or a 5-field cron"},
-	{"query", HUB_CFG_STRING, NULL, 0, 0, "pull: SQL with :cursor"},
-	{"cursor", HUB_CFG_ANY, NULL, 0, 0, "pull: cursor column or list of columns"},
-	{"cursor_start", HUB_CFG_STRING, NULL, 0, 0,
-	 "pull: first cursor (default the start of the column's type)"},
-	{"page_size", HUB_CFG_INT, NULL, 0, 0, "pull: rows per page"},
-	{"kind", HUB_CFG_STRING, NULL, 0, 0, "pull: attributes, events, consent or erase"},
-	{"map", HUB_CFG_OBJECT, NULL, 0, 0, "pull: columns -> record fields"},
-	{"max_retries", HUB_CFG_INT, "5", 0, 0, "pull: retries of transient errors"},
-	{0},
-};
-
-const struct hub_config_key config_keys_common_export[] = {
-	{"name", HUB_CFG_STRING, NULL, 1, 0, "unique name of this export"},
-	{"plugin", HUB_CFG_STRING, NULL, 1, 0, "the plugin that implements it"},
-	{"enabled", HUB_CFG_BOOL, "true", 0, 0, "false: configured but not run"},
-	{"kinds", HUB_CFG_STRING_LIST, NULL, 0, 0, "change kinds to deliver (default all)"},
-	{"attributes", HUB_CFG_STRING_LIST, NULL, 0, 0, "attributes to include (default all)"},
-	{"batch_size", HUB_CFG_INT, NULL, 0, 0, "changes per delivery"},
-	{"backfill", HUB_CFG_BOOL, "true", 0, 0,
-	 "on its first run, first every live profile (a profile_updated change each)"},
-	{0},
-};
-
 /* One checked mapping of the config and the table it was checked with. */
 struct section {
 	const struct cfg_node *map;   /* NULL: absent or null */
@@ -133,7 +98,7 @@ struct section {
 };
 
 /* A member that is present and not null, else NULL. */
-static const struct cfg_node *member(const struct cfg_node *map, const char *key)
+const struct cfg_node *cfg_member(const struct cfg_node *map, const char *key)
 {
 	const struct cfg_node *n = cfg_get(map, key);
 	return n && !(n->kind == CFG_SCALAR && n->is_null) ? n : NULL;
@@ -142,7 +107,7 @@ static const struct cfg_node *member(const struct cfg_node *map, const char *key
 static int section_open(struct section *s, const struct cfg_node *root, const char *path,
 			const struct hub_config_key *keys, char *err, size_t err_size)
 {
-	s->map = member(root, path);
+	s->map = cfg_member(root, path);
 	s->path = path;
 	s->keys = keys;
 	return s->map ? cfg_check_keys(s->map, path, keys, NULL, err, err_size) : 0;
@@ -153,7 +118,7 @@ static int section_open(struct section *s, const struct cfg_node *root, const ch
 static const struct cfg_node *section_value(const struct section *s, const char *key,
 					    struct cfg_node *tmp)
 {
-	const struct cfg_node *n = member(s->map, key);
+	const struct cfg_node *n = cfg_member(s->map, key);
 
 	if (n)
 		return n;
@@ -225,7 +190,7 @@ static int section_int32(const struct section *s, const char *key, int min, int 
 	return 0;
 }
 
-static int is_name(const char *s, int allow_dash)
+int cfg_is_name(const char *s, int allow_dash)
 {
 	size_t n = strlen(s);
 
@@ -241,7 +206,7 @@ static int is_name(const char *s, int allow_dash)
 /* " (did you mean \"segment\"?)" into buf when s in lower case is a name
  * ("Segment": names are lower case, and a value in another case only
  * heard "a-z"), else "". */
-static const char *name_case_hint(const char *s, int allow_dash, char *buf, size_t size)
+const char *cfg_name_case_hint(const char *s, int allow_dash, char *buf, size_t size)
 {
 	char lower[NAME_MAX_LEN + 1];
 	size_t n = strlen(s);
@@ -251,7 +216,7 @@ static const char *name_case_hint(const char *s, int allow_dash, char *buf, size
 		return buf;
 	for (size_t i = 0; i <= n; i++)
 		lower[i] = (char)tolower((unsigned char)s[i]);
-	if (strcmp(lower, s) != 0 && is_name(lower, allow_dash))
+	if (strcmp(lower, s) != 0 && cfg_is_name(lower, allow_dash))
 		snprintf(buf, size, " (did you mean \"%s\"?)", lower);
 	return buf;
 }
@@ -341,7 +306,7 @@ static void free_string_list(char **v, size_t n)
 static int store_key_refuse(const struct section *s, const char *key, const char *driver,
 			    char *err, size_t err_size)
 {
-	const struct cfg_node *n = member(s->map, key);
+	const struct cfg_node *n = cfg_member(s->map, key);
 	char path[PATH_LEN];
 
 	if (!n)
@@ -349,7 +314,7 @@ static int store_key_refuse(const struct section *s, const char *key, const char
 	snprintf(path, sizeof(path), "store.%s", key);
 	cfg_errorf(err, err_size, n, 0, path, "a key of driver: %s, and the driver is %s%s",
 		   strcmp(driver, "sqlite") == 0 ? "postgres" : "sqlite", driver,
-		   member(s->map, "driver") ? "" : " (the default)");
+		   cfg_member(s->map, "driver") ? "" : " (the default)");
 	return -1;
 }
 
@@ -368,13 +333,13 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 		return section_string(&s, "path", &cfg->store_path, err, err_size);
 	} else if (strcmp(cfg->store_driver, "postgres") != 0) {
 		static const char *const drivers[] = {"sqlite", "postgres"};
-		return value_refuse(member(s.map, "driver"), "store.driver", drivers,
+		return value_refuse(cfg_member(s.map, "driver"), "store.driver", drivers,
 				    ARRAY_SIZE(drivers), "must be sqlite or postgres", err,
 				    err_size);
 	}
 	if (store_key_refuse(&s, "path", "postgres", err, err_size))
 		return -1;
-	if (!member(s.map, "url")) { /* s.map exists: it says "postgres" */
+	if (!cfg_member(s.map, "url")) { /* s.map exists: it says "postgres" */
 		cfg_errorf(err, err_size, s.map, 0, "store", "missing required key \"url\"");
 		return -1;
 	}
@@ -385,7 +350,7 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 	case 1:
 		break;
 	case 0:
-		cfg_errorf(err, err_size, member(s.map, "url"), 0, "store.url", "%s",
+		cfg_errorf(err, err_size, cfg_member(s.map, "url"), 0, "store.url", "%s",
 			   STORE_PG_URL_INVALID);
 		return -1;
 	default:
@@ -393,7 +358,7 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 		return -1;
 	}
 	/* The schema is written into SQL by the store: a plain identifier only. */
-	n = member(s.map, "schema");
+	n = cfg_member(s.map, "schema");
 	if (n && (strlen(cfg->store_schema) > 63 ||
 		  strspn(cfg->store_schema, "abcdefghijklmnopqrstuvwxyz0123456789_") !=
 			  strlen(cfg->store_schema) ||
@@ -415,7 +380,7 @@ static int load_http(struct hub_config *cfg, char *err, size_t err_size)
 	    section_string(&s, "listen", &cfg->http_listen, err, err_size))
 		return -1;
 	if (!is_listen_address(cfg->http_listen)) {
-		cfg_errorf(err, err_size, member(s.map, "listen"), 0, "http.listen",
+		cfg_errorf(err, err_size, cfg_member(s.map, "listen"), 0, "http.listen",
 			   "expected host:port, like 127.0.0.1:8080 (0.0.0.0:8080 for every"
 			   " interface; [::1]:8080 for IPv6)");
 		return -1;
@@ -440,7 +405,7 @@ static int load_api(struct hub_config *cfg, char *err, size_t err_size)
 
 	if (section_open(&s, cfg->root, "api", api_keys, err, err_size))
 		return -1;
-	return dup_string_list(member(s.map, "tokens"), "api.tokens", 0, &cfg->api_tokens,
+	return dup_string_list(cfg_member(s.map, "tokens"), "api.tokens", 0, &cfg->api_tokens,
 			       &cfg->n_api_tokens, err, err_size);
 }
 
@@ -460,11 +425,11 @@ static int load_external_id(const struct cfg_node *m, struct config_external_id 
 	struct section s;
 
 	cfg_path_key(path, sizeof(path), "identity.external", m->key);
-	if (!is_name(m->key, 0)) {
+	if (!cfg_is_name(m->key, 0)) {
 		char hint[NAME_MAX_LEN + 24];
 		cfg_errorf(err, err_size, m, 1, path,
 			   "an external id name must be 1 to 64 characters of a-z, 0-9 and _%s",
-			   name_case_hint(m->key, 0, hint, sizeof(hint)));
+			   cfg_name_case_hint(m->key, 0, hint, sizeof(hint)));
 		return -1;
 	}
 	if (!strcmp(m->key, "custom_id") || !strcmp(m->key, "installation_id")) {
@@ -499,10 +464,10 @@ static int load_identity(struct hub_config *cfg, char *err, size_t err_size)
 			  err_size) ||
 	    section_int32(&s, "max_attributes", 1, INT32_MAX, &cfg->max_attributes, err,
 			  err_size) ||
-	    dup_string_list(member(s.map, "blocked_values"), "identity.blocked_values", 1,
+	    dup_string_list(cfg_member(s.map, "blocked_values"), "identity.blocked_values", 1,
 			    &cfg->blocked_values, &cfg->n_blocked_values, err, err_size))
 		return -1;
-	ext = member(s.map, "external");
+	ext = cfg_member(s.map, "external");
 	if (!ext || ext->n_children == 0)
 		return 0;
 	if (ext->n_children > CONFIG_MAX_EXTERNAL_IDS) {
@@ -540,137 +505,6 @@ static int load_small_sections(struct hub_config *cfg, char *err, size_t err_siz
 	return 0;
 }
 
-/* A member of map whose key is `key` in another case ("Plugin"), or NULL. */
-static const struct cfg_node *member_in_other_case(const struct cfg_node *map, const char *key)
-{
-	for (size_t i = 0; map->kind == CFG_MAP && i < map->n_children; i++)
-		if (strcasecmp(map->children[i].key, key) == 0)
-			return &map->children[i];
-	return NULL;
-}
-
-/* name and plugin: present, strings, names.  Read before the entry's keys
- * are checked (that needs its plugin): "Plugin:" is named, as the check
- * would, rather than said missing. */
-static int instance_name(const struct cfg_node *item, const char *path, const char *key,
-			 char **out, char *err, size_t err_size)
-{
-	const struct cfg_node *n = cfg_get(item, key), *other;
-	char sub[PATH_LEN];
-
-	if (!n && (other = member_in_other_case(item, key))) {
-		cfg_path_key(sub, sizeof(sub), path, other->key);
-		cfg_errorf(err, err_size, other, 1, sub, "unknown key (did you mean \"%s\"?)", key);
-		return -1;
-	}
-	cfg_path_key(sub, sizeof(sub), path, key);
-	if (!n) {
-		cfg_errorf(err, err_size, item, 0, path, "missing required key \"%s\"", key);
-		return -1;
-	}
-	if (cfg_check_type(n, sub, HUB_CFG_STRING, err, err_size))
-		return -1;
-	if (!is_name(n->value, 1)) {
-		char hint[NAME_MAX_LEN + 24];
-		cfg_errorf(err, err_size, n, 0, sub,
-			   "must be 1 to 64 characters of a-z, 0-9, _ and -%s",
-			   name_case_hint(n->value, 1, hint, sizeof(hint)));
-		return -1;
-	}
-	*out = hub_strdup(n->value);
-	if (!*out) {
-		err_set(err, err_size, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-/* An integer key of an entry within [lo, hi] when set (its type is checked
- * with the plugin's keys): run replaced a value out of range unsaid. */
-static int instance_int_range(const struct config_instance *inst, const char *key, int64_t lo,
-			      int64_t hi, char *err, size_t err_size)
-{
-	const struct cfg_node *n = member(inst->node, key);
-	char sub[PATH_LEN];
-	int64_t v;
-
-	if (!n || n->is_null || cfg_as_int(n, &v) || (v >= lo && v <= hi))
-		return 0;
-	cfg_path_key(sub, sizeof(sub), inst->path, key);
-	cfg_errorf(err, err_size, n, 0, sub, "must be between %lld and %lld", (long long)lo,
-		   (long long)hi);
-	return -1;
-}
-
-static int load_instance(const struct cfg_node *item, const char *what,
-			 struct config_instance *all, size_t i, char *err, size_t err_size)
-{
-	struct config_instance *inst = &all[i];
-	const struct cfg_node *enabled;
-	char sub[PATH_LEN];
-
-	inst->node = item;
-	snprintf(inst->path, sizeof(inst->path), "%ss[%zu]", what, i);
-	if (item->kind != CFG_MAP) {
-		cfg_errorf(err, err_size, item, 0, inst->path, "expected a mapping");
-		return -1;
-	}
-	if (instance_name(item, inst->path, "name", &inst->name, err, err_size))
-		return -1;
-	for (size_t k = 0; k < i; k++) {
-		if (strcmp(all[k].name, inst->name) == 0) {
-			cfg_path_key(sub, sizeof(sub), inst->path, "name");
-			cfg_errorf(err, err_size, cfg_get(item, "name"), 0, sub,
-				   "duplicate %s name \"%s\"", what, inst->name);
-			return -1;
-		}
-	}
-	if (instance_name(item, inst->path, "plugin", &inst->plugin, err, err_size))
-		return -1;
-	if (strcmp(what, "source") == 0 &&
-	    (instance_int_range(inst, "page_size", 1, SOURCE_PAGE_SIZE_MAX, err, err_size) ||
-	     instance_int_range(inst, "max_retries", 0, SOURCE_RETRIES_MAX, err, err_size)))
-		return -1;
-	inst->is_enabled = 1;
-	enabled = member(item, "enabled");
-	if (enabled && cfg_as_bool(enabled, &inst->is_enabled)) {
-		cfg_path_key(sub, sizeof(sub), inst->path, "enabled");
-		return cfg_check_type(enabled, sub, HUB_CFG_BOOL, err, err_size);
-	}
-	return 0;
-}
-
-/* sources / exports: a list of mappings with unique names. */
-static int load_instances(const struct cfg_node *root, const char *what,
-			  struct config_instance **out, size_t *n_out, char *err,
-			  size_t err_size)
-{
-	char key[16];
-	const struct cfg_node *seq;
-
-	snprintf(key, sizeof(key), "%ss", what);
-	seq = member(root, key);
-	if (!seq)
-		return 0;
-	if (seq->kind != CFG_SEQ) {
-		cfg_errorf(err, err_size, seq, 0, key, "expected a list of mappings");
-		return -1;
-	}
-	if (seq->n_children == 0)
-		return 0;
-	*out = hub_calloc(seq->n_children, sizeof(**out));
-	if (!*out) {
-		err_set(err, err_size, "out of memory");
-		return -1;
-	}
-	for (size_t i = 0; i < seq->n_children; i++) {
-		*n_out = i + 1;
-		if (load_instance(&seq->children[i], what, *out, i, err, err_size))
-			return -1;
-	}
-	return 0;
-}
-
 static int config_fill(struct hub_config *cfg, char *err, size_t err_size)
 {
 	struct section s;
@@ -684,17 +518,17 @@ static int config_fill(struct hub_config *cfg, char *err, size_t err_size)
 		return -1;
 	if (log_level_parse(cfg->log_level) < 0) {
 		static const char *const levels[] = {"error", "warn", "info", "debug"};
-		return value_refuse(member(cfg->root, "log_level"), "log_level", levels,
+		return value_refuse(cfg_member(cfg->root, "log_level"), "log_level", levels,
 				    ARRAY_SIZE(levels), "must be error, warn, info or debug", err,
 				    err_size);
 	}
 	if (load_store(cfg, err, err_size) || load_http(cfg, err, err_size) ||
 	    load_api(cfg, err, err_size) || load_identity(cfg, err, err_size) ||
 	    load_small_sections(cfg, err, err_size) ||
-	    load_instances(cfg->root, "source", &cfg->sources, &cfg->n_sources, err,
-			   err_size) ||
-	    load_instances(cfg->root, "export", &cfg->exports, &cfg->n_exports, err,
-			   err_size))
+	    cfg_load_instances(cfg->root, "source", &cfg->sources, &cfg->n_sources, err,
+			       err_size) ||
+	    cfg_load_instances(cfg->root, "export", &cfg->exports, &cfg->n_exports, err,
+			       err_size))
 		return -1;
 	return 0;
 }
@@ -754,77 +588,6 @@ int config_listen_is_loopback(const char *listen)
 		strspn(listen, "0123456789.") == len);
 }
 
-/* The entries of list[0..n) of `plugin` (all when NULL), named in the
- * message: the closest to `name` as "did you mean", then every one. */
-static void missing_names(struct strbuf *sb, const struct config_instance *list, size_t n,
-			  const char *kind, const char *plugin, const char *name)
-{
-	const char *names[64], *best;
-	size_t n_names = 0, n_listed = 0;
-
-	for (size_t i = 0; i < n && n_names < ARRAY_SIZE(names); i++)
-		if (!plugin || strcmp(list[i].plugin, plugin) == 0)
-			names[n_names++] = list[i].name;
-	if ((best = cfg_closest_name(name, names, n_names)))
-		strbuf_printf(sb, " (did you mean \"%s\"?; ", best);
-	else
-		strbuf_puts(sb, " (");
-	for (size_t i = 0; i < n; i++) {
-		if (plugin && strcmp(list[i].plugin, plugin) != 0)
-			continue;
-		if (n_listed++ == 0)
-			strbuf_printf(sb, "%ss%s%s: ", kind, plugin ? " of plugin " : "",
-				      plugin ? plugin : "");
-		strbuf_printf(sb, "%s%s", n_listed > 1 ? ", " : "", list[i].name);
-	}
-	if (!n_listed)
-		strbuf_printf(sb, "no %s%s%s configured", kind, plugin ? " of plugin " : "",
-			      plugin ? plugin : "");
-	strbuf_puts(sb, ")");
-}
-
-/* Why `name` is not an entry of list[0..n) that `plugin` (NULL: any)
- * runs.  Names, never values: a name is not a secret. */
-static const char *missing_instance(const struct hub_config *cfg,
-				    const struct config_instance *list, size_t n,
-				    const char *kind, const char *plugin, const char *name,
-				    char *buf, size_t size)
-{
-	const struct config_instance *other = NULL;
-	struct strbuf sb;
-
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(list[i].name, name) == 0)
-			other = &list[i];
-	strbuf_init(&sb);
-	if (other && plugin)
-		strbuf_printf(&sb, "%s \"%s\" of %s has plugin %s, not %s", kind, name, cfg->file,
-			      other->plugin, plugin);
-	else
-		strbuf_printf(&sb, "no %s named \"%s\" in %s", kind, name, cfg->file);
-	missing_names(&sb, list, n, kind, plugin, name);
-	if (sb.failed)
-		err_set(buf, size, "no %s named \"%s\" in %s", kind, name, cfg->file);
-	else
-		err_set(buf, size, "%s", sb.data);
-	strbuf_free(&sb);
-	return buf;
-}
-
-const char *config_missing_source(const struct hub_config *cfg, const char *plugin,
-				  const char *name, char *buf, size_t size)
-{
-	return missing_instance(cfg, cfg->sources, cfg->n_sources, "source", plugin, name, buf,
-				size);
-}
-
-const char *config_missing_export(const struct hub_config *cfg, const char *name, char *buf,
-				  size_t size)
-{
-	return missing_instance(cfg, cfg->exports, cfg->n_exports, "export", NULL, name, buf,
-				size);
-}
-
 int config_load_string(const char *name, const char *text, struct hub_config **out,
 		       char *err, size_t err_size)
 {
@@ -838,21 +601,12 @@ int config_load_string(const char *name, const char *text, struct hub_config **o
 	return config_from_tree(name, root, out, err, err_size);
 }
 
-static void free_instances(struct config_instance *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		hub_free(v[i].name);
-		hub_free(v[i].plugin);
-	}
-	hub_free(v);
-}
-
 void config_free(struct hub_config *cfg)
 {
 	if (!cfg)
 		return;
-	free_instances(cfg->exports, cfg->n_exports);
-	free_instances(cfg->sources, cfg->n_sources);
+	cfg_free_instances(cfg->exports, cfg->n_exports);
+	cfg_free_instances(cfg->sources, cfg->n_sources);
 	for (size_t i = 0; i < cfg->n_external_ids; i++)
 		hub_free(cfg->external_ids[i].name);
 	hub_free(cfg->external_ids);

@@ -86,7 +86,7 @@ static const char *const cfg_type_names[] = {
 };
 
 /* Keys, one each with its type, flags and description.  A key whose
- * description starts "pull:" only when is_pull (config.c). */
+ * description starts "pull:" only when is_pull (cfg_instances.c). */
 static void keys_describe(const struct hub_config_key *keys, int is_pull)
 {
 	for (const struct hub_config_key *k = keys; k && k->name; k++) {

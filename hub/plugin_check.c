@@ -170,7 +170,7 @@ static const struct hub_config_key *common_key(const struct hub_config_key *comm
 }
 
 /*
- * The hub's own key `name` (config.c's common keys), read by the hub itself
+ * The hub's own key `name` (cfg_instances.c's common keys), read by the hub itself
  * with its own type whatever the plugin declares, on the entries (*entry)
  * of a plugin of `roles`; or NULL.  Not a pull key on a source that cannot
  * pull (plugin.c, check_pull_keys), nor one a pull only hands to its plugin.
