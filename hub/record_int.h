@@ -1,7 +1,8 @@
 /*
  * record_int.h - what the files of the record module share (record.c: the
- * builder and the plugin door; record_value.c: rules of single values;
- * record_json.c: the canonical JSON door; record_msgid.c: derived ids).
+ * builder; record_hub.c: the plugin door; record_value.c: rules of single
+ * values; record_json.c: the canonical JSON door; record_msgid.c: derived
+ * ids).
  * Nothing outside hub/record*.c includes this; everyone else uses record.h.
  */
 #ifndef HUB_RECORD_INT_H

@@ -1,6 +1,6 @@
 /*
  * fuzz_hubrec.c - the host's door for plugin-provided records
- * (hub/record.c: record_from_hub, then record_build and the value checks):
+ * (hub/record_hub.c: record_from_hub, then record_build and the value checks):
  * every field of struct hub_record from the input, as any plugin (a
  * third-party one included) may fill it, not only as segment / mparticle /
  * rowmap do (their targets reach it with their own shapes).

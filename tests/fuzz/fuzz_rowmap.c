@@ -206,7 +206,7 @@ static char *cursor_build(struct input *in, const struct rm_column *cols, size_t
 
 static char last_id[512];
 
-/* Read as the hub reads a plugin's JSON (record.c): an integer past 64
+/* Read as the hub reads a plugin's JSON (record_hub.c): an integer past 64
  * bits, which a NUMBER column's digits become, as a real. */
 static int json_object_text(const char *text)
 {
