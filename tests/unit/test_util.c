@@ -76,6 +76,12 @@ static void test_str_is_utf8_is_strict(void)
 		{"\xf4\x90\x80\x80", 0}, /* past U+10FFFF */
 		{"a\xe2\x82", 0},       /* cut short */
 		{"\xff", 0}, {"\x80", 0},
+		{"\xf5\x80\x80\x80", 0},     /* a lead byte past F4 */
+		{"\xe0\x80\x80", 0},         /* overlong, three bytes */
+		{"\xf0\x80\x80\x80", 0},     /* overlong, four bytes */
+		{"\xe0\xa0\x80", 1},         /* U+0800, the first of three bytes */
+		{"\xf0\x90\x80\x80", 1},     /* U+10000, the first of four */
+		{"\xf4\x8f\xbf\xbf", 1},     /* U+10FFFF, the last */
 	};
 	char out[32];
 
@@ -84,6 +90,61 @@ static void test_str_is_utf8_is_strict(void)
 		str_copy_utf8(out, sizeof(out), rows[i].in);
 		CU_ASSERT_EQUAL(strcmp(out, rows[i].in) == 0, rows[i].ok);
 	}
+}
+
+/* The date-times records and attributes carry: calendar days (leap
+ * years by the Gregorian rule), a time's fields and the zone in their
+ * ranges, a leap second, the separators RFC 3339 allows, nothing after. */
+static void test_time_parse_rfc3339_holds_every_field_to_its_range(void)
+{
+	static const struct {
+		const char *in;
+		int64_t ms; /* -1: refused */
+	} rows[] = {
+		{"2000-02-29", 951782400000},  /* divisible by 400: a leap year */
+		{"2024-02-29", 1709164800000},
+		{"1900-02-29", -1},            /* by 100, not 400: not leap */
+		{"2100-02-29", -1},
+		{"2023-02-29", -1},
+		{"2024-00-10", -1},
+		{"2024-13-01", -1},
+		{"2024-04-31", -1},
+		{"2024-01-01T10:00:00Z", 1704103200000},
+		{"2024-01-01t10:00:00z", 1704103200000},
+		{"2024-01-01 10:00:00Z", 1704103200000},
+		{"2024-01-01T10:00Z", 1704103200000},
+		{"2024-01-01T10:00:00.5Z", 1704103200500},
+		{"2024-01-01T10:00:00.Z", -1},  /* a point needs digits */
+		{"2024-01-01T10:00:00", -1},    /* a time needs its zone */
+		{"2024-01-01T10:00:00Zjunk", -1},
+		{"2024-01-01T24:00:00Z", -1},
+		{"2024-01-01T23:60:00Z", -1},
+		{"2024-01-01T23:59:60Z", 1704153600000}, /* a leap second */
+		{"2024-01-01T23:59:61Z", -1},
+		{"2024-01-01T10:00:00-23:59", 1704189540000},
+		{"2024-01-01T10:00:00+24:00", -1},
+		{"2024-01-01T10:00:00+23:60", -1},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		int64_t ms = -1;
+		int rc = time_parse_rfc3339(rows[i].in, &ms);
+		CU_ASSERT_EQUAL(rc, rows[i].ms < 0 ? -1 : 0);
+		CU_ASSERT_EQUAL(ms, rows[i].ms);
+		if (rc != (rows[i].ms < 0 ? -1 : 0) || ms != rows[i].ms)
+			fprintf(stderr, "\n  %s: rc %d, %lld ms\n", rows[i].in, rc, (long long)ms);
+	}
+}
+
+/* A plugin's "retry after" is seconds or milliseconds, nothing else. */
+static void test_retry_after_is_seconds_or_milliseconds_only(void)
+{
+	CU_ASSERT_EQUAL(retry_after_ms_parse("retry after 5s: busy"), 5000);
+	CU_ASSERT_EQUAL(retry_after_ms_parse("retry after 5ms: busy"), 5);
+	CU_ASSERT_EQUAL(retry_after_ms_parse("retry after 5m: busy"), 0);
+	CU_ASSERT_EQUAL(retry_after_ms_parse("retry after 5: busy"), 0);
+	CU_ASSERT_EQUAL(retry_after_ms_parse("retry after s: busy"), 0);
+	CU_ASSERT_EQUAL(retry_after_ms_parse("Retry after 5s"), 0);
 }
 
 static void test_log_escape_writes_control_characters_visibly(void)
@@ -144,5 +205,7 @@ TEST_SUITE(util, NULL, NULL, TEST(test_str_copy_cuts_to_the_buffer_and_terminate
 	   TEST(test_time_cond_init_waits_on_the_monotonic_clock),
 	   TEST(test_str_copy_utf8_cuts_between_characters_and_repairs),
 	   TEST(test_str_is_utf8_is_strict),
+	   TEST(test_time_parse_rfc3339_holds_every_field_to_its_range),
+	   TEST(test_retry_after_is_seconds_or_milliseconds_only),
 	   TEST(test_log_escape_writes_control_characters_visibly),
 	   TEST(test_a_log_message_is_one_line_whatever_it_carries))
