@@ -12,6 +12,9 @@
 # scripts that skipped themselves here (their "SKIP: why" lines), if any.
 set -u
 cd "$(dirname "$0")/.." || exit 1
+# jq whose -e fails on no input, as jq 1.7's (tests/lib/bin/jq says why)
+PATH="$(pwd)/tests/lib/bin:$PATH"
+export PATH
 B=${HUB_BUILD:-build}
 export HUB_BUILD="$B"
 what=${1:-all}

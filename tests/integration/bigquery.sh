@@ -19,6 +19,7 @@
 # cursor column, which BigQuery sorts first (or last, with NULLS LAST).
 set -u
 cd "$(dirname "$0")/../.."
+PATH="$PWD/tests/lib/bin:$PATH" # its jq: -e fails on no input (tests/lib/bin/jq)
 . tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
 B=${HUB_BUILD:-build}
 HUB="$PWD/$B/profilehub"

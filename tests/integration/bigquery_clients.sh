@@ -19,6 +19,7 @@
 # tests/integration/bigquery_node/node_modules when missing (npm ci).
 set -u
 cd "$(dirname "$0")/../.."
+PATH="$PWD/tests/lib/bin:$PATH" # its jq: -e fails on no input (tests/lib/bin/jq)
 . tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
 ROOT=$(pwd)
 B=${HUB_BUILD:-build}

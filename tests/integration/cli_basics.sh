@@ -5,6 +5,7 @@
 # vectors through `import` + `dump` with their counts.
 set -u
 cd "$(dirname "$0")/../.."
+PATH="$PWD/tests/lib/bin:$PATH" # its jq: -e fails on no input (tests/lib/bin/jq)
 B=${HUB_BUILD:-build}
 HUB="$B/profilehub"
 T=$(mktemp -d)

@@ -29,6 +29,7 @@
 # credentials: none may appear.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+PATH="$PWD/tests/lib/bin:$PATH" # its jq: -e fails on no input (tests/lib/bin/jq)
 . tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
 ROOT=$(pwd)
 B=${HUB_BUILD:-build}

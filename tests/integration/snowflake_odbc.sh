@@ -14,6 +14,7 @@
 # bad configs refused by `check --connect`; a dead server retried.
 set -u
 cd "$(dirname "$0")/../.."
+PATH="$PWD/tests/lib/bin:$PATH" # its jq: -e fails on no input (tests/lib/bin/jq)
 . tests/lib/pid.sh # pid_stop: no signal to a PID that is no longer ours
 B=${HUB_BUILD:-build}
 HUB="$PWD/$B/profilehub"

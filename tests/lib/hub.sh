@@ -10,6 +10,7 @@
 # All waits are bounded polls for a condition; no sleep stands for one.
 
 ROOT=$(pwd)
+PATH="$ROOT/tests/lib/bin:$PATH" # its jq: -e fails on no input (tests/lib/bin/jq)
 B=${HUB_BUILD:-build}
 HUB="$ROOT/$B/profilehub"
 FREEPORT="$ROOT/$B/tests/tools/freeport"
