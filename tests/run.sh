@@ -15,6 +15,10 @@ cd "$(dirname "$0")/.." || exit 1
 # jq whose -e fails on no input, as jq 1.7's (tests/lib/bin/jq says why)
 PATH="$(pwd)/tests/lib/bin:$PATH"
 export PATH
+if printf '' | jq -e . >/dev/null 2>&1; then
+	echo "run.sh: jq -e passes empty input: tests/lib/bin/jq is not in effect" >&2
+	exit 2
+fi
 B=${HUB_BUILD:-build}
 export HUB_BUILD="$B"
 what=${1:-all}
