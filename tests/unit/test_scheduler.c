@@ -295,6 +295,99 @@ static void test_a_late_tick_counts_from_its_start(void)
 	CU_ASSERT_EQUAL(e.next_run_ms, begin + 20 * MIN_MS);
 }
 
+/* A tick exactly an interval late also counts the next from its start:
+ * counted from the missed time, the next was due at once. */
+static void test_a_tick_exactly_an_interval_late_counts_from_its_start(void)
+{
+	struct cron c = parse("every 15m");
+	struct sched_entry e;
+	struct sync_report r = report(HUB_OK, NULL, 0);
+	int64_t begin = t0 + 15 * MIN_MS;
+
+	sched_entry_init(&e, "w", &c, t0, 0, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, begin), 0);
+	sched_entry_finish(&e, &r, begin + 10000, 0, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, begin + 15 * MIN_MS);
+	CU_ASSERT(!sched_entry_is_due(&e, begin + 10000));
+}
+
+/* A run that begins at its planned time, with no jitter drawn, is a tick
+ * run (it claims the tick in the store), an interval's and cron's alike. */
+static void test_a_run_begun_exactly_at_its_tick_is_a_tick_run(void)
+{
+	struct cron every = parse("every 15m"), hourly = parse("0 * * * *");
+	struct sched_entry e;
+
+	sched_entry_init(&e, "w", &every, t0, 0, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, e.nominal_ms);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, e.next_run_ms), 0);
+	CU_ASSERT(e.is_tick_run);
+	sched_entry_init(&e, "h", &hourly, t0, 0, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, e.nominal_ms);
+	CU_ASSERT(e.nominal_ms > t0);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, e.next_run_ms), 0);
+	CU_ASSERT(e.is_tick_run);
+}
+
+/* A trigger is never a tick run, even past its tick's time and before its
+ * jittered start: the next counts from the trigger's start (and the tick
+ * claim, which could skip a "sync now", is not made). */
+static void test_a_triggered_run_past_its_tick_is_no_tick_run(void)
+{
+	struct cron c = parse("every 15m");
+	struct sched_entry e;
+	struct sync_report r = report(HUB_OK, NULL, 0);
+
+	/* jitter at most min(30 s, 90 s): 20 s drawn */
+	sched_entry_init(&e, "w", &c, t0, 20000, &pol);
+	CU_ASSERT_EQUAL(e.nominal_ms, t0);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0 + 20000);
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 5000), 0);
+	CU_ASSERT(!e.is_tick_run);
+	sched_entry_finish(&e, &r, t0 + 6000, 0, &pol);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0 + 5000 + 15 * MIN_MS);
+}
+
+/* A stopped run is neither a failure nor a success: the last success is
+ * still the run that ended ok. */
+static void test_a_stopped_run_is_not_a_success(void)
+{
+	struct sync_report ok = report(HUB_OK, NULL, 0);
+	struct sync_report stopped = report(HUB_ERR_STOPPED, "stopped", 0);
+	struct sched_entry e;
+
+	sched_entry_init(&e, "w", NULL, t0, 0, &pol);
+	CU_ASSERT_EQUAL(e.last_ok_ms, 0);
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	sched_entry_finish(&e, &ok, t0 + 5, 0, &pol);
+	CU_ASSERT_EQUAL(e.last_ok_ms, t0 + 5);
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 10), 0);
+	sched_entry_finish(&e, &stopped, t0 + 20, 0, &pol);
+	CU_ASSERT_EQUAL(e.last_rc, HUB_ERR_STOPPED);
+	CU_ASSERT_EQUAL(e.n_failures, 0);
+	CU_ASSERT_EQUAL(e.last_ok_ms, t0 + 5);
+}
+
+/* sched_entry_follow_clock leaves a running source alone (its run is
+ * planned again when it ends), however far its last plan now lies. */
+static void test_follow_clock_leaves_a_running_source_alone(void)
+{
+	struct cron c = parse("every 20s");
+	struct sched_entry e;
+	int64_t back = t0 - 60 * MIN_MS;
+
+	sched_entry_init(&e, "w", &c, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	CU_ASSERT_EQUAL(sched_entry_follow_clock(&e, back, 0, &pol), 0);
+	CU_ASSERT_EQUAL(e.state, SOURCE_RUNNING);
+	CU_ASSERT_EQUAL(e.next_run_ms, t0);
+	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, back), -1);
+}
+
 /* The wall clock steps back an hour after a run: the next run, planned in
  * wall-clock time, was then an hour and a period away, and the source did
  * not run for an hour.  It is planned again from the new now, at most the
@@ -807,7 +900,7 @@ static void test_a_bad_schedule_is_named_by_its_path(void)
 }
 
 /* What the dispatcher sleeps for: a disabled entry, even with a run still
- * planned from before, never counts; and a tick skipped for another
+ * planned from before, never counts (nor is it due); and a tick skipped for another
  * process's lease leaves a disabled entry with nothing planned (it planned
  * the next tick, so the dispatcher waited for a run that never starts). */
 static void test_a_disabled_source_is_never_waited_for(void)
@@ -821,6 +914,7 @@ static void test_a_disabled_source_is_never_waited_for(void)
 	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 + MIN_MS), 0);
 	e.state = SOURCE_DISABLED;
 	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 + MIN_MS), -1);
+	CU_ASSERT(!sched_entry_is_due(&e, t0 + MIN_MS));
 	e.state = SOURCE_RUNNING;
 	CU_ASSERT_EQUAL(sched_entry_wait_ms(&e, t0 + MIN_MS), -1);
 
@@ -930,6 +1024,11 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_interval_runs_soon_after_start_then_every_period),
 	   TEST(test_interval_jitter_does_not_add_up),
 	   TEST(test_a_late_tick_counts_from_its_start),
+	   TEST(test_a_tick_exactly_an_interval_late_counts_from_its_start),
+	   TEST(test_a_run_begun_exactly_at_its_tick_is_a_tick_run),
+	   TEST(test_a_triggered_run_past_its_tick_is_no_tick_run),
+	   TEST(test_a_stopped_run_is_not_a_success),
+	   TEST(test_follow_clock_leaves_a_running_source_alone),
 	   TEST(test_a_clock_step_back_replans_the_next_run),
 	   TEST(test_a_clock_step_back_replans_a_backoff),
 	   TEST(test_a_clock_step_back_replans_a_kept_trigger),
