@@ -14,6 +14,7 @@
 
 #include "util.h"
 
+#include <limits.h>
 #include <string.h>
 
 const struct sched_policy sched_policy_default = {
@@ -210,7 +211,7 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 					 random);
 		if (wait < rep->retry_after_ms)
 			wait = rep->retry_after_ms;
-		if (e->n_failures < 64)
+		if (e->n_failures < UINT_MAX) /* every failed run in a row */
 			e->n_failures++;
 		e->state = SOURCE_BACKOFF;
 		e->backoff_ms = wait;
