@@ -796,6 +796,11 @@ static void test_epoch_numbers_split_at_their_decimal_digits(void)
 		{"+1700000000", 1700000000, 0},
 		{"99999999999", 99999999999LL, 0}, /* below 1e11: seconds */
 		{"100000000000", 100000000, 0},	   /* ms */
+		{"99999999999999", 99999999999LL, 999000000},	  /* below 1e14: ms */
+		{"100000000000000", 100000000, 0},		  /* us */
+		{"99999999999999999", 99999999999LL, 999999000},  /* below 1e17: us */
+		{"100000000000000000", 100000000, 0},		  /* ns */
+		{"253402300799999999999", 253402300799LL, 999999999}, /* 9999's last ns */
 		{"0", 0, 0},
 		{"-0.0", 0, 0},
 		{"0e999999999999999999", 0, 0},
@@ -807,9 +812,9 @@ static void test_epoch_numbers_split_at_their_decimal_digits(void)
 		{"-62167219200", -62167219200LL, 0},
 		{" 1700000000", 1700000000, 0}, /* not a plain decimal: strtod() */
 	};
-	/* no number; 253402300800 s (year 10000) in ns */
+	/* no number; 253402300800 s (year 10000) and 1e12 s in ns */
 	static const char *const none[] = {"1.2.3", "1e", ".", "-", "nan",
-					   "253402300800000000000"};
+					   "253402300800000000000", "1000000000000000000000"};
 	struct rowmap *m =
 		map_new("{\"custom_id\": \"user_id\", \"timestamp\": \"score\", "
 			"\"attributes\": {\"date(seen)\": \"score\", \"date(r)\": \"ratio\"}}",
@@ -859,6 +864,145 @@ static void test_epoch_numbers_split_at_their_decimal_digits(void)
 	CU_ASSERT_EQUAL(g.r[0].ts, 1700000000123LL);
 	got_clear(&g);
 	rowmap_free(m);
+}
+
+/* A date text holds the calendar (Gregorian leap years), the clock
+ * (hours 0-23, minutes 0-59, a leap second :60 read as the next minute's
+ * first) and its offset (either sign; +02, +0230 or +02:30; hours 0-23). */
+static void test_date_text_holds_calendar_clock_and_offset_ranges(void)
+{
+	static const struct {
+		const char *text, *want; /* want NULL: not a time */
+	} rows[] = {
+		{"2000-02-29", "2000-02-29T00:00:00.000000000Z"},
+		{"2024-02-29T12:00:00Z", "2024-02-29T12:00:00.000000000Z"},
+		{"1900-02-29", NULL},
+		{"2100-02-29", NULL},
+		{"2026-01-02T23:59:59", "2026-01-02T23:59:59.000000000Z"},
+		{"2026-01-02T24:00", NULL},
+		{"2026-01-02T23:60", NULL},
+		{"2026-01-02T23:59:61", NULL},
+		{"2016-12-31T23:59:60Z", "2017-01-01T00:00:00.000000000Z"},
+		{"2026-01-02T03:04:05-05:00", "2026-01-02T08:04:05.000000000Z"},
+		{"2026-01-02 03:04:05 -01:30", "2026-01-02T04:34:05.000000000Z"},
+		{"2026-01-02T03:04:05+02", "2026-01-02T01:04:05.000000000Z"},
+		{"2026-01-02T03:04:05+0230", "2026-01-02T00:34:05.000000000Z"},
+		{"2026-01-01T00:30:00+23:59", "2025-12-31T00:31:00.000000000Z"},
+		{"2026-01-02T03:04:05+24:00", NULL},
+		{"2026-01-02T03:04:05+01:60", NULL},
+	};
+	char buf[48];
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		int64_t sec = 0;
+		int32_t nsec = 0;
+		int rc = rm_time_parse(rows[i].text, &sec, &nsec);
+		const char *got = rc ? NULL : rm_time_format(sec, nsec, buf, sizeof(buf));
+
+		if (rows[i].want ? !got || strcmp(got, rows[i].want) != 0 : got != NULL) {
+			fprintf(stderr, "\n  %s: got %s, want %s\n", rows[i].text,
+				got ? got : "none", rows[i].want ? rows[i].want : "none");
+			CU_FAIL("wrong time");
+		}
+	}
+}
+
+/* The JSON rm_append_value writes for a text cell (NUMBER, STRING) read
+ * with cast; NULL when the cast leaves it out.  Freed by the caller. */
+static char *value_json(enum rm_type type, enum rm_cast cast, const char *text)
+{
+	struct rm_cell c = {.text = text};
+	struct buf b = {0};
+
+	if (rm_append_value(&b, type, cast, &c) != 0 || b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+/* A NUMBER that is an integer fitting 64 bits is written as it is, exact;
+ * one past them (or with leading zeros, no JSON number) becomes the double
+ * nearest its value. */
+static void test_numbers_stay_exact_while_they_fit_64_bits(void)
+{
+	static const char *const exact[] = {"123456789012345678", "9223372036854775807",
+					    "-9223372036854775808", "0", "-12.50"};
+	static const char *const as_double[] = {"9223372036854775808", "-9223372036854775809",
+						"007", "-00.5"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(exact); i++) {
+		char *json = value_json(RM_NUMBER, CAST_NONE, exact[i]);
+
+		CU_ASSERT_PTR_NOT_NULL(json);
+		CU_ASSERT_STRING_EQUAL(json ? json : "", exact[i]);
+		free(json);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(as_double); i++) {
+		char *json = value_json(RM_NUMBER, CAST_NONE, as_double[i]);
+		json_t *v = json ? json_loads(json, JSON_DECODE_ANY, NULL) : NULL;
+
+		CU_ASSERT(json_is_number(v));
+		CU_ASSERT(json_number_value(v) == strtod(as_double[i], NULL));
+		if (!json_is_number(v))
+			fprintf(stderr, "\n  %s: %s\n", as_double[i], json ? json : "left out");
+		json_decref(v);
+		free(json);
+	}
+}
+
+/* bool() and consent read a NUMBER by its value (0.0 and -0 are zero) and
+ * a string's on / off as they read yes / no. */
+static void test_bool_and_consent_read_numbers_by_value_and_on_off(void)
+{
+	static const struct {
+		enum rm_type type;
+		const char *text;
+		int flag;
+	} rows[] = {
+		{RM_NUMBER, "0.0", 0},	{RM_NUMBER, "-0", 0},	 {RM_NUMBER, "0.001", 1},
+		{RM_NUMBER, "-2", 1},	{RM_STRING, "on", 1},	 {RM_STRING, "OFF", 0},
+		{RM_STRING, "yes", 1},	{RM_STRING, "n", 0},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct rm_cell c = {.text = rows[i].text};
+		struct buf b = {0};
+		char *json = value_json(rows[i].type, CAST_BOOL, rows[i].text);
+
+		CU_ASSERT_STRING_EQUAL(json ? json : "left out", rows[i].flag ? "true" : "false");
+		free(json);
+		rm_append_consent(&b, rows[i].type, &c);
+		CU_ASSERT_STRING_EQUAL(b.p ? b.p : "",
+				       rows[i].flag ? "\"subscribed\"" : "\"unsubscribed\"");
+		if (!json || !b.p)
+			fprintf(stderr, "\n  %s\n", rows[i].text);
+		free(b.p);
+	}
+}
+
+/* A string value escapes every control character (JSON allows none raw):
+ * the text reads back as it was. */
+static void test_string_values_escape_every_control_character(void)
+{
+	char text[40], *json;
+	json_t *v;
+	size_t n = 0;
+
+	for (int ch = 1; ch < 0x20; ch++)
+		text[n++] = (char)ch;
+	text[n++] = '"';
+	text[n++] = '\\';
+	text[n++] = 'a';
+	text[n] = '\0';
+	json = value_json(RM_STRING, CAST_NONE, text);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+	for (const char *p = json; *p; p++)
+		CU_ASSERT((unsigned char)*p >= 0x20);
+	v = json_loads(json, JSON_DECODE_ANY, NULL);
+	CU_ASSERT_STRING_EQUAL(json_is_string(v) ? json_string_value(v) : "", text);
+	json_decref(v);
+	free(json);
 }
 
 /* A record's origin names its row by the cursor values, by which the
@@ -1256,6 +1400,7 @@ static void test_bytes_cursor_values_compare_by_their_bytes(void)
 		{"AAE=", "AA==", 1},  {"AAEC", "AAE=", 1}, {"AAEC/w==", "AAEC/w==", 0},
 		{"QQ==", "QQ==", 0},  {"/w==", "gA==", 1}, {"+/8=", "/w==", -1}, /* fb ff < ff */
 		{"not base64", "/w==", 1}, {"not base64", "not base64", 0}, {"x", "y", -1},
+		{"A===", "/w==", 1}, /* three pads: not base64 */
 	};
 	/* t = 100: bytes 00, 41, 80, fc, in byte order */
 	static const struct trow rows[] = {{100, "AA=="}, {100, "QQ=="}, {100, "gA=="},
@@ -1914,6 +2059,10 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_a_time_at_the_epoch_is_kept),
 	   TEST(test_instants_outside_years_0_to_9999_are_none),
 	   TEST(test_epoch_numbers_split_at_their_decimal_digits),
+	   TEST(test_date_text_holds_calendar_clock_and_offset_ranges),
+	   TEST(test_numbers_stay_exact_while_they_fit_64_bits),
+	   TEST(test_bool_and_consent_read_numbers_by_value_and_on_off),
+	   TEST(test_string_values_escape_every_control_character),
 	   TEST(test_a_record_names_its_row_by_its_cursor_values),
 	   TEST(test_cursor_tuple_skips_rows_at_or_before_it),
 	   TEST(test_cursor_placeholder_is_rewritten_outside_quotes),
