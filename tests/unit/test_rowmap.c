@@ -1093,6 +1093,151 @@ static void test_cursor_tuple_skips_rows_at_or_before_it(void)
 	rowmap_free(m);
 }
 
+/* A saved cursor reads as its columns' types or is refused (run once
+ * with --full): no value at all, "" as a FLOAT, a BOOL other than true or
+ * false. */
+static void test_a_saved_cursor_must_read_as_its_columns_types(void)
+{
+	static const struct rm_column cols[] = {{"F", RM_FLOAT}, {"B", RM_BOOL}};
+	static const struct {
+		const char *cursor;
+		int rc;
+	} rows[] = {
+		{"[\"1.5\", \"true\"]", 0},
+		{"[\"-2e3\", \"false\"]", 0},
+		{"[\"1.5\"]", 0},
+		{"[]", -1},
+		{"[\"\"]", -1},
+		{"[\"1.5\", \"maybe\"]", -1},
+		{"[\"1.5\", \"\"]", -1},
+	};
+	struct rowmap *m = map_new("{\"custom_id\": \"b\"}", "erase", "[\"f\", \"b\"]");
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, cols, 2, err, sizeof(err)), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		err[0] = '\0';
+		CU_ASSERT_EQUAL(rowmap_cursor_set(m, rows[i].cursor, err, sizeof(err)), rows[i].rc);
+		if (rows[i].rc)
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, "run once with --full"));
+	}
+	CU_ASSERT_EQUAL(rowmap_cursor_set(m, "[]", err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "the saved cursor [] does not fit the cursor columns (2): "
+				    "run once with --full");
+	rowmap_free(m);
+}
+
+/* FLOAT and BOOL cursor values compare as values (false before true), and
+ * a tie in them goes on to the next cursor column. */
+static void test_float_and_bool_cursor_values_compare_as_values(void)
+{
+	static const struct rm_column cols[] = {
+		{"F", RM_FLOAT}, {"B", RM_BOOL}, {"ID", RM_NUMBER},
+	};
+	static const struct {
+		const char *cursor; /* saved */
+		double f;
+		int b;
+		const char *id;
+		int is_new;
+	} rows[] = {
+		{"[\"1.5\", \"false\", \"7\"]", 1.5, 0, "8", 1},
+		{"[\"1.5\", \"false\", \"7\"]", 1.5, 0, "7", 0},
+		{"[\"1.5\", \"false\", \"7\"]", 1.5, 1, "1", 1},
+		{"[\"1.5\", \"false\", \"7\"]", 2.0, 0, "1", 1},
+		{"[\"1.5\", \"false\", \"7\"]", 1.25, 1, "9", 0},
+		{"[\"1.5\", \"true\", \"7\"]", 1.5, 0, "9", 0},
+		{"[\"1.5\", \"true\", \"7\"]", 1.5, 1, "8", 1},
+	};
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"f\", \"b\", \"id\"]");
+	struct rm_cell row[3];
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, cols, 3, err, sizeof(err)), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		memset(row, 0, sizeof(row));
+		row[0].f = rows[i].f;
+		row[1].b = rows[i].b;
+		row[2].text = rows[i].id;
+		CU_ASSERT_EQUAL_FATAL(rowmap_cursor_set(m, rows[i].cursor, err, sizeof(err)), 0);
+		if (rowmap_row_is_new(m, row) != rows[i].is_new) {
+			fprintf(stderr, "\n  row %zu: want is_new %d\n", i, rows[i].is_new);
+			CU_FAIL("wrong order");
+		}
+	}
+	rowmap_free(m);
+}
+
+/* A map whose cursor is (t TIMESTAMP, id NUMBER), bound. */
+static struct rowmap *map_t_id_bound(void)
+{
+	static const struct rm_column cols[] = {{"T", RM_TIMESTAMP}, {"ID", RM_NUMBER}};
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, cols, 2, err, sizeof(err)), 0);
+	return m;
+}
+
+/* Where a result puts a column's NULLs is shown only by a NULL beside a
+ * value with equal columns before it, and the first such pair decides;
+ * the saved tuple's skipping never uses it: a NULL beside its value is
+ * new, whatever this result showed. */
+static void test_the_first_null_beside_an_equal_prefix_decides_where_nulls_sort(void)
+{
+	struct rowmap *m = map_t_id_bound();
+	struct rm_cell row[2];
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_cursor_set(m, "[\"1970-01-01T00:05:00Z\", \"5\"]", err,
+						sizeof(err)), 0);
+	memset(row, 0, sizeof(row));
+	row[0].sec = 100;
+	row[1].text = "5";
+	CU_ASSERT_EQUAL(rowmap_remember(m, row), 0);
+	/* another time: says nothing of the id's NULLs */
+	row[0].sec = 200;
+	row[1].is_null = 1;
+	CU_ASSERT(rowmap_cmp_remembered(m, row) > 0);
+	CU_ASSERT_EQUAL(rowmap_remember(m, row), 0);
+	CU_ASSERT_EQUAL(rowmap_cursor_nulls(m, 1), 0);
+	/* the same time, then a value: NULLs first */
+	row[1].is_null = 0;
+	CU_ASSERT(rowmap_cmp_remembered(m, row) > 0);
+	CU_ASSERT_EQUAL(rowmap_remember(m, row), 0);
+	CU_ASSERT_EQUAL(rowmap_cursor_nulls(m, 1), -1);
+	/* a NULL after it is out of order; remembered anyway, NULLs stay first */
+	row[1].is_null = 1;
+	CU_ASSERT(rowmap_cmp_remembered(m, row) < 0);
+	CU_ASSERT_EQUAL(rowmap_remember(m, row), 0);
+	CU_ASSERT_EQUAL(rowmap_cursor_nulls(m, 1), -1);
+	/* at the saved time (00:05:00), a NULL id is new: NULLs first or not */
+	row[0].sec = 300;
+	CU_ASSERT(rowmap_row_is_new(m, row));
+	row[1].is_null = 0;
+	CU_ASSERT(!rowmap_row_is_new(m, row));
+	rowmap_free(m);
+}
+
+/* The first cursor column where a row differs from the remembered tuple;
+ * the last column when none does. */
+static void test_first_difference_of_equal_tuples_is_the_last_column(void)
+{
+	struct rowmap *m = map_t_id_bound();
+	struct rm_cell row[2];
+
+	memset(row, 0, sizeof(row));
+	row[0].sec = 100;
+	row[1].text = "5";
+	CU_ASSERT_EQUAL(rowmap_remember(m, row), 0);
+	CU_ASSERT_EQUAL(rowmap_cursor_first_difference(m, row), 1);
+	row[1].text = "6";
+	CU_ASSERT_EQUAL(rowmap_cursor_first_difference(m, row), 1);
+	row[0].sec = 99;
+	CU_ASSERT_EQUAL(rowmap_cursor_first_difference(m, row), 0);
+	rowmap_free(m);
+}
+
 static void test_cursor_placeholder_is_rewritten_outside_quotes(void)
 {
 	enum { SF = RM_SQL_SNOWFLAKE, BQ = RM_SQL_BIGQUERY };
@@ -1121,6 +1266,9 @@ static void test_cursor_placeholder_is_rewritten_outside_quotes(void)
 		{SF, "SELECT a#b FROM t WHERE u >= :cursor", "SELECT a#b FROM t WHERE u >= ?", 1},
 		{SF, "SELECT \"a\"\":cursor\" FROM t WHERE u >= :cursor",
 		 "SELECT \"a\"\":cursor\" FROM t WHERE u >= ?", 1},
+		/* a backslash escapes nothing in a Snowflake "name" */
+		{SF, "SELECT \"a\\\" FROM t WHERE u >= :cursor",
+		 "SELECT \"a\\\" FROM t WHERE u >= ?", 1},
 		/* BigQuery: # comments (an apostrophe in one opens no string) */
 		{BQ, "SELECT * FROM t # the user's rows\nWHERE u >= :cursor",
 		 "SELECT * FROM t # the user's rows\nWHERE u >= @cursor", 1},
@@ -1194,6 +1342,9 @@ static void test_query_trimmed_len_leaves_out_what_ends_it(void)
 		CU_ASSERT_EQUAL(n, strlen(rows[i].kept));
 		CU_ASSERT_EQUAL(strncmp(rows[i].in, rows[i].kept, strlen(rows[i].kept)), 0);
 	}
+	/* BigQuery's # comment ends a query too */
+	CU_ASSERT_EQUAL(rowmap_query_trimmed_len("SELECT 1 # newest last; it's", RM_SQL_BIGQUERY),
+			strlen("SELECT 1"));
 }
 
 /* ---- the pull loop over a scripted transport ------------------------------------------------ */
@@ -2065,6 +2216,10 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_string_values_escape_every_control_character),
 	   TEST(test_a_record_names_its_row_by_its_cursor_values),
 	   TEST(test_cursor_tuple_skips_rows_at_or_before_it),
+	   TEST(test_a_saved_cursor_must_read_as_its_columns_types),
+	   TEST(test_float_and_bool_cursor_values_compare_as_values),
+	   TEST(test_the_first_null_beside_an_equal_prefix_decides_where_nulls_sort),
+	   TEST(test_first_difference_of_equal_tuples_is_the_last_column),
 	   TEST(test_cursor_placeholder_is_rewritten_outside_quotes),
 	   TEST(test_query_trimmed_len_leaves_out_what_ends_it),
 	   TEST(test_pages_end_between_different_cursor_tuples),
