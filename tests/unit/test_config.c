@@ -1143,6 +1143,41 @@ static void test_positions_are_one_based_for_keys_and_values(void)
 	cfg_free(root);
 }
 
+/* An empty integer or a lone sign is not "out of range": it says what
+ * the key expects, as any other word does. */
+static void test_an_empty_integer_is_not_out_of_range(void)
+{
+	static const char *const texts[] = {"\"\"", "'-'", "'+'"};
+
+	for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+		char text[64], err[256] = "";
+		struct cfg_node *root = NULL;
+
+		snprintf(text, sizeof(text), "v: %s\n", texts[k]);
+		CU_ASSERT_EQUAL_FATAL(cfg_parse_string("t.yaml", text, strlen(text), &root, err,
+						       sizeof(err)), 0);
+		CU_ASSERT_EQUAL(cfg_check_type(cfg_get(root, "v"), "v", HUB_CFG_INT, err,
+					       sizeof(err)), -1);
+		CU_ASSERT_PTR_NULL(strstr(err, "out of range"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "expected an integer"));
+		cfg_free(root);
+	}
+}
+
+/* "Did you mean": two edits at most, a swap of neighbours counting one,
+ * and fewer edits than the name has letters. */
+static void test_closest_name_is_within_two_edits_and_shorter_than_the_name(void)
+{
+	static const char *const names[] = {"listen", "ab", "abcdef"};
+
+	CU_ASSERT_STRING_EQUAL(cfg_closest_name("lsitne", names, 3), "listen"); /* two swaps */
+	CU_ASSERT_STRING_EQUAL(cfg_closest_name("lisetn", names, 3), "listen");
+	CU_ASSERT_PTR_NULL(cfg_closest_name("abcxyz", names + 2, 1));           /* three edits */
+	CU_ASSERT_STRING_EQUAL(cfg_closest_name("abcxyf", names + 2, 1), "abcdef");
+	CU_ASSERT_PTR_NULL(cfg_closest_name("cd", names + 1, 1));    /* two edits, two letters */
+	CU_ASSERT_STRING_EQUAL(cfg_closest_name("cb", names + 1, 1), "ab");
+}
+
 static void test_typed_readers_accept_only_their_type(void)
 {
 	static const struct {
@@ -1184,6 +1219,12 @@ static void test_typed_readers_accept_only_their_type(void)
 		{".inf", 0, 0, 0, 0, 0, 0, 0, 0},
 		{"0x10", 0, 0, 0, 0, 0, 0, 0, 0},
 		{"~", 0, 0, 0, 0, 0, 0, 0, 0},
+		{"on", 0, 0, 1, 1, 0, 0, 0, 0},
+		{"OFF", 0, 0, 1, 0, 0, 0, 0, 0},
+		{"1e", 0, 0, 0, 0, 0, 0, 0, 0},     /* an exponent needs digits */
+		{"1e+", 0, 0, 0, 0, 0, 0, 0, 0},
+		{"1e-400", 0, 0, 0, 0, 1, 0.0, 0, 0}, /* below a double's range: 0 */
+		{"1e400", 0, 0, 0, 0, 0, 0, 0, 0},  /* above it: refused */
 	};
 
 	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
@@ -1447,6 +1488,8 @@ TEST_SUITE(config, NULL, NULL,
 	   TEST(test_conf_hub_yaml_loads_cleanly),
 	   TEST(test_positions_are_one_based_for_keys_and_values),
 	   TEST(test_typed_readers_accept_only_their_type),
+	   TEST(test_an_empty_integer_is_not_out_of_range),
+	   TEST(test_closest_name_is_within_two_edits_and_shorter_than_the_name),
 	   TEST(test_http_timeout_reads_a_compound_duration),
 	   TEST(test_to_json_of_nested_map),
 	   TEST(test_check_keys_with_a_plugin_table),
