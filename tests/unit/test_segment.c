@@ -312,6 +312,9 @@ static void test_locale_and_timezone_become_native_attributes(void)
 		/* four digits are no region: the next subtag is */
 		{"{\"locale\": \"en-1234-GB\"}", "{\"$language\":\"en\",\"$region\":\"GB\"}"},
 		{"{\"locale\": \"DE\"}", "{\"$language\":\"de\"}"},
+		/* ISO 639 codes have two or three letters */
+		{"{\"locale\": \"fil-PH\"}", "{\"$language\":\"fil\",\"$region\":\"PH\"}"},
+		{"{\"locale\": \"engl-US\"}", "{}"},
 		{"{\"locale\": \"english\"}", "{}"},
 		{"{\"locale\": 7}", "{}"},
 		{"{\"timezone\": \"Asia/Tokyo\"}", "{\"$timezone\":\"Asia/Tokyo\"}"},
@@ -386,6 +389,8 @@ static void test_platform_detection(void)
 		{"{\"os\": {\"name\": \"Android\"}, \"library\": {\"name\": \"analytics.js\"}}",
 		 "android"},
 		{"{\"device\": {\"type\": \"android\"}}", "android"},
+		{"{\"device\": {\"type\": \"web\"}}", "web"},
+		{"{\"device\": {\"type\": \"browser\"}}", "web"},
 		{"{\"device\": {\"type\": \"ios\"}, \"library\": {\"name\": \"analytics-node\"}}",
 		 "ios"},
 		{"{\"os\": {\"name\": \"Mac OS X\"}, \"library\": {\"name\": \"analytics.js\"}}",
@@ -1634,6 +1639,13 @@ static const struct bad_row bad_rows[] = {
 	{"externalId without type", NULL, NULL,
 	 "{\"batch\": [{" TRACK_FIELDS ",\"context\":{\"externalIds\":[{\"id\":\"1\"}]}}]}", NULL,
 	 0, 400, "invalid_event", 0},
+	{"externalId without id", NULL, NULL,
+	 "{\"batch\": [{" TRACK_FIELDS ",\"context\":{\"externalIds\":[{\"type\":\"crm_id\"}]}}]}",
+	 NULL, 0, 400, "invalid_event", 0},
+	{"externalId id a number", NULL, NULL,
+	 "{\"batch\": [{" TRACK_FIELDS ",\"context\":{\"externalIds\":[{\"id\":7,"
+	 "\"type\":\"crm_id\"}]}}]}",
+	 NULL, 0, 400, "invalid_event", 0},
 	{"externalIds in the batch context", NULL, NULL,
 	 "{\"batch\": [" OK_ITEM "], \"context\":{\"externalIds\":[7]}}", NULL, 0, 400,
 	 "invalid_event", 0},
@@ -1842,6 +1854,44 @@ static void test_batch_context_merges_nested_objects(void)
 	pt_close(&f);
 }
 
+/* February 29 exists in leap years only: every fourth year, but not a
+ * century unless it divides by 400 (2000 yes, 1900 and 2100 no). */
+static void test_february_29_exists_in_gregorian_leap_years_only(void)
+{
+	static const struct {
+		const char *timestamp;
+		int is_date;
+	} rows[] = {
+		{"2024-02-29T12:00:00Z", 1},
+		{"2000-02-29T12:00:00Z", 1},
+		{"1600-02-29T12:00:00Z", 1},
+		{"1900-02-29T12:00:00Z", 0},
+		{"2100-02-29T12:00:00Z", 0},
+		{"2023-02-29T12:00:00Z", 0},
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+	char body[256];
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(body, sizeof(body), "{" TRACK_FIELDS ",\"timestamp\":\"%s\"}",
+			 rows[i].timestamp);
+		if (rows[i].is_date) {
+			CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC, body, &resp), HUB_OK);
+			CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+			CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms, ms(rows[i].timestamp));
+		} else {
+			CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC, body, &resp),
+					HUB_ERR_DATA);
+			assert_error(&resp, 400, "invalid_event", 0);
+			CU_ASSERT_EQUAL(f.got.n_emits, 0);
+		}
+		pt_reset(&f.got);
+	}
+	pt_close(&f);
+}
+
 /* An event without timestamp says so (has_timestamp 0): the hub takes its
  * receive time, not the epoch that 0 would be. */
 static void test_an_event_without_a_timestamp_takes_the_receive_time(void)
@@ -1919,6 +1969,10 @@ static void test_import_line_corrects_an_original_timestamp(void)
 		{"\"originalTimestamp\":\"2024-05-01T08:00:00.000Z\","
 		 "\"receivedAt\":\"2024-05-01T08:01:10"
 		 ".000Z\"",
+		 "2024-05-01T08:00:00.000Z"},
+		/* sentAt without receivedAt: no skew to measure */
+		{"\"originalTimestamp\":\"2024-05-01T08:00:00.000Z\","
+		 "\"sentAt\":\"2024-05-01T08:00:10.000Z\"",
 		 "2024-05-01T08:00:00.000Z"},
 	};
 	struct pt_fixture f;
@@ -2067,6 +2121,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_webhook_is_off_without_a_secret), TEST(test_malformed_requests_emit_nothing),
 	   TEST(test_event_size_is_its_text_as_sent),
 	   TEST(test_limits_are_inclusive), TEST(test_batch_context_merges_nested_objects),
+	   TEST(test_february_29_exists_in_gregorian_leap_years_only),
 	   TEST(test_an_event_without_a_timestamp_takes_the_receive_time),
 	   TEST(test_record_the_hub_cannot_store_now_is_503),
 	   TEST(test_import_line_maps_one_event_without_auth),
