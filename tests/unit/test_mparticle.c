@@ -517,6 +517,14 @@ static void test_identity_change_records(void)
 			 "{\"identity_type\":\"email\",\"identity\":null}",
 			 "{\"identity_type\":\"email\",\"identity\":\"a@x\"}") "]}",
 		 "identify - D1"},
+		{"an other change", "{" DEV ",\"events\":[" UIC(
+			 "{\"identity_type\":\"other\",\"identity\":\"o2\"}",
+			 "{\"identity_type\":\"other\",\"identity\":\"o1\"}") "]}",
+		 "identify - D1"},
+		{"an other removed", "{" DEV ",\"events\":[" UIC(
+			 "{\"identity_type\":\"other\",\"identity\":null}",
+			 "{\"identity_type\":\"other\",\"identity\":\"o1\"}") "]}",
+		 "identify - D1"},
 		{"an identity type not mapped", "{" DEV ",\"events\":[" UIC(
 			 "{\"identity_type\":\"some_future_type\",\"identity\":\"x\"}",
 			 "{\"identity_type\":\"some_future_type\",\"identity\":null}") "]}",
@@ -874,6 +882,9 @@ static void test_user_attribute_names(void)
 		 " \"zip\": \"10115\", \"address\": \"Unter den Linden 1\"}"},
 		{"{\"hair color\": \"brown\"}", "{\"hair_color\": \"brown\"}"},
 		{"{\"Loyalty-Tier (2025)\": 3}", "{\"loyalty_tier_2025\": 3}"},
+		/* a run beside an underscore adds no second one */
+		{"{\"Total _Spend\": 5, \"Plan_ Tier\": 2}",
+		 "{\"total_spend\": 5, \"plan_tier\": 2}"},
 		{"{\"$Custom\": true}", "{\"custom\": true}"},
 		{"{\"already_ok_9\": 1.5}", "{\"already_ok_9\": 1.5}"},
 		{"{\"list\": [\"a\", \"b\"]}", "{\"list\": [\"a\", \"b\"]}"},
@@ -1499,6 +1510,11 @@ static const struct bad_row bad_rows[] = {
 	{"event_type unknown", NULL,
 	 "{" IDS ",\"events\":[" EV_OK ",{\"event_type\":\"purchase\"}]}",
 	 NULL, 0, 400, "unknown_type", 1, -1},
+	{"event_type a prefix of a type", NULL,
+	 "{" IDS ",\"events\":[{\"event_type\":\"custom\",\"data\":{\"event_name\":\"e\"}}]}",
+	 NULL, 0, 400, "unknown_type", 0, -1},
+	{"event_type empty", NULL, "{" IDS ",\"events\":[{\"event_type\":\"\"}]}", NULL, 0, 400,
+	 "unknown_type", 0, -1},
 	{"event_type in the wrong case", NULL,
 	 "{" IDS ",\"events\":[{\"event_type\":\"Custom_Event\",\"data\":{\"event_name\":\"e\"}}]}",
 	 NULL, 0, 400, "unknown_type", 0, -1},
@@ -1565,6 +1581,10 @@ static const struct bad_row bad_rows[] = {
 	 NULL, 0, 400, "invalid_batch", -1, -1},
 	{"mpid not digits", NULL, "{" IDS ",\"mpid\":\"12a\"}", NULL, 0, 400, "invalid_batch", -1,
 	 -1},
+	{"mpid a lone minus sign", NULL, "{" IDS ",\"mpid\":\"-\"}", NULL, 0, 400,
+	 "invalid_batch", -1, -1},
+	{"mpid an empty string", NULL, "{" IDS ",\"mpid\":\"\"}", NULL, 0, 400,
+	 "invalid_batch", -1, -1},
 	{"mpid a bool", NULL, "{" IDS ",\"mpid\":true}", NULL, 0, 400, "invalid_batch", -1, -1},
 	{"device_info a list", NULL, "{" IDS ",\"device_info\":[]}", NULL, 0, 400, "invalid_batch",
 	 -1, -1},
@@ -1679,6 +1699,97 @@ static void test_limits_are_inclusive(void)
 	pt_close(&f);
 }
 
+/* A time in ms is one up to the last ms of the year 9999, inclusive. */
+static void test_times_run_to_the_end_of_9999(void)
+{
+	static const char last[] = "{" IDS ",\"events\":[{\"event_type\":\"custom_event\","
+				   "\"data\":{\"event_name\":\"e\","
+				   "\"timestamp_unixtime_ms\":253402300799999}}]}";
+	static const char past[] = "{" IDS ",\"events\":[{\"event_type\":\"custom_event\","
+				   "\"data\":{\"event_name\":\"e\","
+				   "\"timestamp_unixtime_ms\":253402300800000}}]}";
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post_one(&f, "/v2/events", BASIC_OK, last)->timestamp_ms,
+			253402300799999LL);
+	pt_reset(&f.got);
+	send_refused(&f, 0, NULL, past, "invalid_event", 0, -1,
+		     "events[0].data.timestamp_unixtime_ms: must be a time in ms since the epoch "
+		     "(an integer)");
+	pt_close(&f);
+}
+
+/* device_info's locale alone asks for an identify, even beside events:
+ * $language lowercased, $region uppercased. */
+static void test_device_locale_sets_language_and_region(void)
+{
+	static const struct {
+		const char *device, *attributes;
+	} rows[] = {
+		{"{\"locale_language\": \"PT\", \"locale_country\": \"br\"}",
+		 "{\"$language\": \"pt\", \"$region\": \"BR\"}"},
+		{"{\"locale_language\": \"de\"}", "{\"$language\": \"de\"}"},
+		{"{\"locale_country\": \"at\"}", "{\"$region\": \"AT\"}"},
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+	char body[512];
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(body, sizeof(body), "{" IDS ",\"device_info\":%s,\"events\":[" EV_OK "]}",
+			 rows[i].device);
+		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+		CU_ASSERT_EQUAL(f.got.recs[0].type, HUB_REC_IDENTIFY);
+		ASSERT_JSON(f.got.recs[0].attributes_json, rows[i].attributes);
+		CU_ASSERT_EQUAL(f.got.recs[1].type, HUB_REC_TRACK);
+		pt_reset(&f.got);
+	}
+	pt_close(&f);
+}
+
+/* Every member of the product action the README lists becomes a property. */
+static void test_commerce_event_carries_every_product_action_member(void)
+{
+	static const char body[] =
+		"{" IDS ",\"events\":[{\"event_type\":\"commerce_event\",\"data\":{"
+		"\"product_action\":{\"action\":\"checkout\",\"transaction_id\":\"T1\","
+		"\"affiliation\":\"shop\",\"total_amount\":10,\"tax_amount\":1,"
+		"\"shipping_amount\":2,\"coupon_code\":\"SAVE5\",\"checkout_step\":2,"
+		"\"checkout_options\":\"express\",\"product_action_list\":\"Cart\","
+		"\"product_list_source\":\"Home\",\"products\":[],\"ignored\":1}}}]}";
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	ASSERT_JSON(pt_post_one(&f, "/v2/events", BASIC_OK, body)->properties_json,
+		    "{\"action\": \"checkout\", \"transaction_id\": \"T1\","
+		    " \"affiliation\": \"shop\", \"total_amount\": 10, \"tax_amount\": 1,"
+		    " \"shipping_amount\": 2, \"coupon_code\": \"SAVE5\", \"checkout_step\": 2,"
+		    " \"checkout_options\": \"express\", \"product_action_list\": \"Cart\","
+		    " \"product_list_source\": \"Home\", \"products\": []}");
+	pt_close(&f);
+}
+
+/* A push_registration that unregisters is news too: the batch asks for an
+ * identify with push off, even beside events. */
+static void test_push_unregistration_asks_for_an_identify(void)
+{
+	static const char body[] = "{" DEV ",\"events\":[{\"event_type\":\"push_registration\","
+				   "\"data\":{\"register\":false}}," EV_OK "]}";
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	CU_ASSERT_EQUAL(f.got.recs[0].type, HUB_REC_IDENTIFY);
+	CU_ASSERT_EQUAL(f.got.recs[0].push_enabled, 0);
+	CU_ASSERT_EQUAL(f.got.recs[1].type, HUB_REC_TRACK);
+	pt_close(&f);
+}
+
 /* A push_registration without "register" registers the device. */
 static void test_push_registration_registers_by_default(void)
 {
@@ -1707,6 +1818,14 @@ static void test_error_messages_name_the_field(void)
 		 "batches[0].events[0].event_type: unknown type \"x\""},
 		{"/v2/events", "{\"user_identities\":{\"customer_id\":\"a\",\"customerid\":\"b\"}}",
 		 "user_identities.customerid: two different values of one identity"},
+		{"/v2/events", "{\"user_identities\":[{\"identity_type\":\"email\","
+		 "\"identity\":\"a@x.com\"},{\"identity_type\":\"email\","
+		 "\"identity\":\"b@x.com\"}]}",
+		 "user_identities[1]: two different values of one identity"},
+		{"/v2/events", "{\"user_identities\":[{\"identity_type\":\"mobile_number\","
+		 "\"identity\":\"+14155550100\"},{\"identity_type\":\"mobile_number\","
+		 "\"identity\":\"+14155550101\"}]}",
+		 "user_identities[1]: two different values of one identity"},
 	};
 	struct hub_response resp;
 	struct pt_fixture f;
@@ -1843,6 +1962,10 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_create_checks_the_keys),
 	   TEST(test_malformed_requests_emit_nothing),
 	   TEST(test_body_of_256kb_is_accepted), TEST(test_limits_are_inclusive),
+	   TEST(test_times_run_to_the_end_of_9999),
+	   TEST(test_device_locale_sets_language_and_region),
+	   TEST(test_commerce_event_carries_every_product_action_member),
+	   TEST(test_push_unregistration_asks_for_an_identify),
 	   TEST(test_push_registration_registers_by_default),
 	   TEST(test_error_messages_name_the_field),
 	   TEST(test_import_line_maps_one_batch_without_auth),
