@@ -43,6 +43,9 @@ static void test_header_lists_that_are_refused(void)
 		{{"Transfer-Encoding: chunked", "Transfer-Encoding: identity"}, "bad_framing", 1},
 		{{"Transfer-Encoding: gzip, chunked"}, "bad_framing", 1},
 		{{"Transfer-Encoding: "}, "bad_framing", 1},
+		/* one list on one line: chunked is not the only coding */
+		{{"Transfer-Encoding: chunked, identity"}, "bad_framing", 1},
+		{{"Transfer-Encoding: chunkedx"}, "bad_framing", 1},
 		{{"Content-Encoding: identity", "content-encoding: gzip"}, "duplicate_header", 0},
 		{{"Authorization: Bearer a", "Authorization: Bearer b"}, "duplicate_header", 0},
 		{{"X-Signature: 00", "x-signature: 11"}, "duplicate_header", 0},
@@ -138,6 +141,22 @@ static void test_api_encoding_refusal_quotes_printable_ascii(void)
 	h.content_encoding = "br\xc3\xa9\x01";
 	CU_ASSERT_EQUAL(http_headers_api_encoding_refused(&h, msg, sizeof(msg)), 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "\"br???\""));
+	h.content_encoding = "x\x7f"; /* DEL is not printable */
+	CU_ASSERT_EQUAL(http_headers_api_encoding_refused(&h, msg, sizeof(msg)), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "\"x?\""));
+}
+
+/* The refusal quotes the coding's first 32 bytes, no more. */
+static void test_api_encoding_refusal_quotes_32_bytes_at_most(void)
+{
+	struct http_headers h = {.content_encoding = "abcdefghijklmnopqrstuvwxyz0123456789"};
+	char msg[160];
+
+	CU_ASSERT_EQUAL(http_headers_api_encoding_refused(&h, msg, sizeof(msg)), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "\"abcdefghijklmnopqrstuvwxyz012345\""));
+	h.content_encoding = "abcdefghijklmnopqrstuvwxyz012345"; /* exactly 32: whole */
+	CU_ASSERT_EQUAL(http_headers_api_encoding_refused(&h, msg, sizeof(msg)), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "\"abcdefghijklmnopqrstuvwxyz012345\""));
 }
 
 static void test_targets_and_their_paths(void)
@@ -188,4 +207,5 @@ TEST_SUITE(http_headers, NULL, NULL,
 	   TEST(test_the_first_line_is_the_value_read),
 	   TEST(test_announced_length_against_the_limit),
 	   TEST(test_api_encoding_refusal_quotes_printable_ascii),
+	   TEST(test_api_encoding_refusal_quotes_32_bytes_at_most),
 	   TEST(test_targets_and_their_paths))
