@@ -15,6 +15,11 @@
  *     store_error, never a page cut short, and the next request is whole.
  *   - a store that cannot be opened: every read route is a 503
  *     store_unavailable whose message does not name the store, the log does.
+ *   - GET /v1/profiles takes one parameter with a value, ?q=+... is a phone,
+ *     at most 50 profiles ("truncated" past); the events feed's limit is
+ *     1..200 (default 50), its cursor only what a next makes; each route's
+ *     status (202 queued, 409 no profile updates, 404 unknown name or no
+ *     such route), and a provider's status as {"<key>": [...]}.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -28,6 +33,7 @@
 
 #include "../../hub/alloc.h"
 #include "../../hub/api.h"
+#include "../../hub/export.h"
 #include "../../hub/profile.h"
 #include "../../hub/util.h"
 
@@ -909,6 +915,379 @@ static void test_out_of_memory_fails_a_profile_document_whole(void)
 	world_stop(&w);
 }
 
+/* ---- GET /v1/profiles ------------------------------------------------------- */
+
+/* A query of up to four key=value pairs (a NULL key ends it). */
+struct pairs_query {
+	const char *kv[4][2];
+};
+
+static const char *pairs_query_get(const struct api_request *req, const char *key, size_t *len,
+				   size_t *n_sent)
+{
+	const struct pairs_query *q = req->priv;
+	const char *v = NULL;
+
+	*n_sent = 0;
+	for (size_t i = 0; i < 4 && q->kv[i][0]; i++)
+		if (strcmp(q->kv[i][0], key) == 0 && (*n_sent)++ == 0)
+			v = q->kv[i][1];
+	*len = v ? strlen(v) : 0;
+	return v;
+}
+
+static void pairs_add(struct pairs_query *q, size_t *n, const char *key, const char *value)
+{
+	CU_ASSERT_FATAL(*n < 3);
+	q->kv[*n][0] = key;
+	q->kv[*n][1] = value;
+	(*n)++;
+}
+
+/* GET path?<pairs>: the status; the body parsed into *body (json_decref it). */
+static int get_pairs(struct world *w, const char *method, const char *path,
+		     const struct pairs_query *q, json_t **body)
+{
+	struct api_request req = {.method = method, .path = path, .query = pairs_query_get,
+				  .authorization = "Bearer " API_TOKEN, .priv = q};
+	struct api_response resp;
+	int status;
+
+	CU_ASSERT_EQUAL_FATAL(api_handle(w->api, &req, &resp), 1);
+	status = resp.status;
+	*body = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+	api_response_free(&resp);
+	return status;
+}
+
+/* A lookup takes one parameter, with a value: ?q= with an identifier, or
+ * an empty one, is refused (an empty value looked up nothing: a 200
+ * without profiles). */
+static void test_profiles_lookup_takes_one_parameter_with_a_value(void)
+{
+	static const struct {
+		struct pairs_query q;
+		int status;
+		const char *code;
+	} rows[] = {
+		{{{{"q", "H"}, {"custom_id", "H"}}}, 400, "invalid_parameter"},
+		{{{{"email", "h@example.com"}, {"q", "H"}}}, 400, "invalid_parameter"},
+		{{{{"custom_id", "H"}, {"installation_id", "IH"}}}, 400, "invalid_parameter"},
+		{{{{"custom_id", ""}}}, 400, "missing_parameter"},
+		{{{{"q", ""}}}, 400, "missing_parameter"},
+		{{{{"limit", "5"}}}, 400, "missing_parameter"},
+		{{{{"custom_id", "H"}}}, 200, ""},
+		{{{{"q", "H"}}}, 200, ""},
+	};
+	struct world w;
+
+	world_start(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		json_t *body = NULL;
+		int status = get_pairs(&w, "GET", "/v1/profiles", &rows[i].q, &body);
+		const char *code = text_of(json_object_get(body, "error"), "code");
+
+		if (status != rows[i].status || strcmp(code, rows[i].code) != 0)
+			fprintf(stderr, "\n  row %zu: %d %s", i, status, code);
+		CU_ASSERT_EQUAL(status, rows[i].status);
+		CU_ASSERT_STRING_EQUAL(code, rows[i].code);
+		if (status == 200)
+			CU_ASSERT_EQUAL(json_array_size(json_object_get(body, "profiles")), 1);
+		json_decref(body);
+	}
+	world_stop(&w);
+}
+
+/* An array's string at i, "" when it is not one. */
+static const char *text_at(const json_t *array, size_t i)
+{
+	const char *v = json_string_value(json_array_get(array, i));
+	return v ? v : "";
+}
+
+/* ?q= is looked up as each kind of identifier it can be: "+..." as a
+ * phone, "...@..." as an email. */
+static void test_profiles_search_by_plus_finds_a_phone(void)
+{
+	static const struct {
+		const char *q, *matched_by;
+		size_t n_profiles;
+	} rows[] = {
+		{"+15550100", "phone", 1},
+		{SHARED_EMAIL, "email", 2},
+		{"A", "custom_id", 1},
+		{"IS", "installation_id", 1},
+	};
+	struct world w;
+
+	shared_email_start(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct pairs_query q = {{{"q", rows[i].q}}};
+		json_t *body = NULL, *matched;
+
+		CU_ASSERT_EQUAL(get_pairs(&w, "GET", "/v1/profiles", &q, &body), 200);
+		matched = json_object_get(body, "matched_by");
+		CU_ASSERT_EQUAL(json_array_size(matched), 1);
+		CU_ASSERT_STRING_EQUAL(text_at(matched, 0),
+				       rows[i].matched_by);
+		CU_ASSERT_EQUAL(json_array_size(json_object_get(body, "profiles")),
+				rows[i].n_profiles);
+		json_decref(body);
+	}
+	world_stop(&w);
+}
+
+/* A lookup answers at most 50 profiles, "truncated" when more match; 50
+ * matching are all answered, not truncated. */
+static void test_profiles_lookup_answers_at_most_50(void)
+{
+	static const struct {
+		const char *email;
+		int n_sharing;
+		size_t n_answered;
+		int is_truncated;
+	} rows[] = {
+		{"fifty@example.com", 50, 50, 0},
+		{"many@example.com", 51, 50, 1},
+	};
+	struct world w;
+	struct strbuf sb;
+
+	world_start(&w);
+	strbuf_init(&sb);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
+		for (int k = 0; k < rows[i].n_sharing; k++)
+			strbuf_printf(&sb,
+				      "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":"
+				      "\"m-%zu-%d\",\"timestamp\":\"2025-03-03T08:00:00.000Z\","
+				      "\"identifiers\":{\"custom_id\":\"M%zu-%d\"},\"attributes\":"
+				      "{\"$email_address\":\"%s\"}}\n",
+				      i, k, i, k, rows[i].email);
+	CU_ASSERT_FATAL(!sb.failed);
+	apply(w.th, sb.data);
+	strbuf_free(&sb);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct pairs_query q = {{{"email", rows[i].email}}};
+		json_t *body = NULL;
+
+		CU_ASSERT_EQUAL(get_pairs(&w, "GET", "/v1/profiles", &q, &body), 200);
+		CU_ASSERT_EQUAL(json_array_size(json_object_get(body, "profiles")),
+				rows[i].n_answered);
+		CU_ASSERT_EQUAL(json_is_true(json_object_get(body, "truncated")),
+				rows[i].is_truncated);
+		json_decref(body);
+	}
+	world_stop(&w);
+}
+
+/* ---- GET /v1/profiles/<id>/events ------------------------------------------ */
+
+#define N_FEED_EVENTS 210
+
+/* "F" on installation "IF" with N_FEED_EVENTS track events: its ID into pid. */
+static void feed_add(struct world *w, char pid[PROFILE_ID_SIZE])
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_printf(&sb, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"f-0\","
+			   "\"timestamp\":\"2025-03-04T08:00:00.000Z\",\"identifiers\":"
+			   "{\"custom_id\":\"F\",\"installation_id\":\"IF\"}}\n");
+	for (int i = 1; i <= N_FEED_EVENTS; i++)
+		strbuf_printf(&sb,
+			      "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"f-%d\","
+			      "\"timestamp\":\"2025-03-04T09:%02d:%02d.000Z\",\"identifiers\":"
+			      "{\"installation_id\":\"IF\"},\"event\":{\"name\":\"e\"}}\n",
+			      i, i / 60, i % 60);
+	CU_ASSERT_FATAL(!sb.failed);
+	apply(w->th, sb.data);
+	strbuf_free(&sb);
+	CU_ASSERT_EQUAL_FATAL(pid_of(w->th, "F", pid), 0);
+}
+
+/* The events feed: 50 events by default, ?limit= from 1 to 200, and a
+ * ?before= only as a page's next makes it: no negative seq, no NUL byte in
+ * its message ID (read as a C string, it would stand for its prefix). */
+static void test_events_limit_is_1_to_200_and_bad_cursors_are_400(void)
+{
+	static const struct {
+		const char *limit, *before;
+		int status;
+		const char *code;
+		size_t n_events;
+	} rows[] = {
+		{NULL, NULL, 200, "", 50},
+		{"1", NULL, 200, "", 1},
+		{"200", NULL, 200, "", 200},
+		{"201", NULL, 400, "invalid_parameter", 0},
+		{"0", NULL, 400, "invalid_parameter", 0},
+		{NULL, "1.1.66", 200, "", 0},
+		{NULL, "1.-1.66", 400, "invalid_cursor", 0},
+		{NULL, "1.1.6600", 400, "invalid_cursor", 0},
+		{NULL, "1.1.00", 400, "invalid_cursor", 0},
+	};
+	struct world w;
+	char pid[PROFILE_ID_SIZE], path[128];
+
+	world_start(&w);
+	feed_add(&w, pid);
+	snprintf(path, sizeof(path), "/v1/profiles/%s/events", pid);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct pairs_query q = {0};
+		size_t n = 0;
+		json_t *body = NULL;
+		int status;
+		const char *code;
+
+		if (rows[i].limit)
+			pairs_add(&q, &n, "limit", rows[i].limit);
+		if (rows[i].before)
+			pairs_add(&q, &n, "before", rows[i].before);
+		status = get_pairs(&w, "GET", path, &q, &body);
+		code = text_of(json_object_get(body, "error"), "code");
+		if (status != rows[i].status)
+			fprintf(stderr, "\n  row %zu: %d %s", i, status, code);
+		CU_ASSERT_EQUAL(status, rows[i].status);
+		CU_ASSERT_STRING_EQUAL(code, rows[i].code);
+		if (status == 200)
+			CU_ASSERT_EQUAL(json_array_size(json_object_get(body, "events")),
+					rows[i].n_events);
+		json_decref(body);
+	}
+	world_stop(&w);
+}
+
+/* ---- sources, exports and routes ------------------------------------------ */
+
+/* Providers: a source "crm"; exports "pg" (3 dead letters retried) and
+ * "slow" (no profile updates to backfill).  The sources' status is the
+ * whole object, the exports' the bare list. */
+static json_t *fake_sources_status(void *ctx)
+{
+	(void)ctx;
+	return json_pack("{s:[{s:s}]}", "sources", "name", "crm");
+}
+
+static json_t *fake_exports_status(void *ctx)
+{
+	(void)ctx;
+	return json_pack("[{s:s}]", "name", "pg");
+}
+
+static int fake_source_trigger(void *ctx, const char *name)
+{
+	(void)ctx;
+	return strcmp(name, "crm") == 0 ? 0 : -1;
+}
+
+static int fake_export_backfill(void *ctx, const char *name, int *why, char *err,
+				size_t err_size)
+{
+	(void)ctx;
+	if (strcmp(name, "pg") == 0)
+		return 0;
+	*why = strcmp(name, "slow") == 0 ? EXPORT_BACKFILL_NO_UPDATES : EXPORT_BACKFILL_NO_EXPORT;
+	snprintf(err, err_size, "export %s cannot be backfilled", name);
+	return 1;
+}
+
+static int fake_export_retry(void *ctx, const char *name, int *why, int64_t *n_retried,
+			     char *err, size_t err_size)
+{
+	(void)ctx;
+	if (strcmp(name, "pg") == 0) {
+		*n_retried = 3;
+		return 0;
+	}
+	*why = EXPORT_BACKFILL_NO_EXPORT;
+	snprintf(err, err_size, "no export %s", name);
+	return 1;
+}
+
+/* Each route's answer: a sync is queued (202), a backfill requested (202)
+ * or refused for an export without profile updates (409), an unknown name
+ * a 404; a path with a segment more or less than a route's is no route;
+ * a provider's status is answered as {"<key>": [...]} whether it gives the
+ * list or the whole object; a body is kept for a POST of a privacy
+ * request only; and only /v1/ paths need a token. */
+static void test_routes_answer_their_status_and_others_are_no_route(void)
+{
+	static const struct {
+		const char *method, *path; /* "~": /v1/profiles/<H's ID> */
+		int status;
+		const char *code;    /* "": none */
+		const char *message; /* NULL: not checked */
+	} rows[] = {
+		{"POST", "/v1/sources/crm/sync", 202, "", NULL},
+		{"POST", "/v1/sources/nope/sync", 404, "not_found", NULL},
+		{"POST", "/v1/sources/crm/x/sync", 404, "not_found", "no such route"},
+		{"POST", "/v1/exports/pg/backfill", 202, "", NULL},
+		{"POST", "/v1/exports/slow/backfill", 409, "no_profile_updates", NULL},
+		{"POST", "/v1/exports/nope/backfill", 404, "not_found", NULL},
+		{"POST", "/v1/exports/pg/dead_letters/retry", 200, "", NULL},
+		{"POST", "/v1/exports/nope/dead_letters/retry", 404, "not_found", NULL},
+		{"GET", "/v1/privacy/requests/pr_0123456789abcdef/x", 404, "not_found",
+		 "no such route"},
+		{"GET", "~/events/x", 404, "not_found", "no such route"},
+		{"GET", "~/eventsx", 404, "not_found", "no such route"},
+		{"GET", "~/history/x", 404, "not_found", "no such route"},
+	};
+	static const char *const statuses[][2] = {{"/v1/sources", "sources"},
+						  {"/v1/exports", "exports"}};
+	struct api_providers providers = {
+		.sources_status = fake_sources_status, .source_trigger = fake_source_trigger,
+		.exports_status = fake_exports_status, .export_backfill = fake_export_backfill,
+		.export_retry = fake_export_retry};
+	struct world w;
+	struct api_response resp;
+	char err[512];
+
+	world_start(&w);
+	api_close(w.api);
+	CU_ASSERT_EQUAL_FATAL(api_open(&w.api, w.th->cfg, w.th->intake, &providers, err,
+				       sizeof(err)), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct pairs_query q = {0};
+		json_t *body = NULL, *error;
+		char path[128];
+		int status;
+
+		if (rows[i].path[0] == '~')
+			snprintf(path, sizeof(path), "/v1/profiles/%s%s", w.pid, rows[i].path + 1);
+		else
+			snprintf(path, sizeof(path), "%s", rows[i].path);
+		status = get_pairs(&w, rows[i].method, path, &q, &body);
+		error = json_object_get(body, "error");
+		if (status != rows[i].status)
+			fprintf(stderr, "\n  %s %s: %d", rows[i].method, path, status);
+		CU_ASSERT_EQUAL(status, rows[i].status);
+		CU_ASSERT_STRING_EQUAL(text_of(error, "code"), rows[i].code);
+		if (rows[i].message)
+			CU_ASSERT_STRING_EQUAL(text_of(error, "message"), rows[i].message);
+		json_decref(body);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(statuses); i++) {
+		struct pairs_query q = {0};
+		json_t *body = NULL, *list;
+
+		CU_ASSERT_EQUAL(get_pairs(&w, "GET", statuses[i][0], &q, &body), 200);
+		CU_ASSERT_EQUAL(json_object_size(body), 1);
+		list = json_object_get(body, statuses[i][1]);
+		CU_ASSERT_EQUAL(json_array_size(list), 1);
+		CU_ASSERT(json_is_string(json_object_get(json_array_get(list, 0), "name")));
+		json_decref(body);
+	}
+	CU_ASSERT_EQUAL(api_wants_body("POST", "/v1/privacy/requests"), 1);
+	CU_ASSERT_EQUAL(api_wants_body("GET", "/v1/privacy/requests"), 0);
+	CU_ASSERT_EQUAL(api_wants_body("POST", "/v1/sources/crm/sync"), 0);
+	CU_ASSERT_EQUAL(api_authorize(w.api, "/v1", NULL, &resp), 0);
+	CU_ASSERT_EQUAL(api_authorize(w.api, "/v1beta/x", NULL, &resp), 0);
+	CU_ASSERT_EQUAL(api_authorize(w.api, "/v1/sources", NULL, &resp), 1);
+	CU_ASSERT_EQUAL(resp.status, 401);
+	api_response_free(&resp);
+	world_stop(&w);
+}
+
 /* The value of response header `name`, or NULL. */
 static const char *header_of(const struct api_response *resp, const char *name)
 {
@@ -988,4 +1367,9 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_api_without_tokens_says_none_is_set),
 	   TEST(test_store_unavailable_names_its_path_in_the_log_only),
 	   TEST(test_out_of_memory_fails_a_profile_document_whole),
-	   TEST(test_a_response_out_of_room_for_a_header_is_a_500))
+	   TEST(test_a_response_out_of_room_for_a_header_is_a_500),
+	   TEST(test_profiles_lookup_takes_one_parameter_with_a_value),
+	   TEST(test_profiles_search_by_plus_finds_a_phone),
+	   TEST(test_profiles_lookup_answers_at_most_50),
+	   TEST(test_events_limit_is_1_to_200_and_bad_cursors_are_400),
+	   TEST(test_routes_answer_their_status_and_others_are_no_route))
