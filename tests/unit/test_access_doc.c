@@ -158,6 +158,7 @@ struct sink_rec {
 	size_t max_step_events;  /* the most events one step wrote */
 	size_t max_step_log_rows; /* the most identity log rows one step wrote */
 	int refuse_after;        /* > 0: refuse the sink's n-th call */
+	size_t n_profiles;       /* access_doc_writer_profiles() at the end */
 	int n_calls;
 };
 
@@ -212,6 +213,7 @@ static int doc_stream(struct store *s, const json_t *head, const char *wrap_key,
 	/* failed: stays failed */
 	if (rc < 0)
 		CU_ASSERT_EQUAL(access_doc_writer_step(w), -1);
+	rec->n_profiles = access_doc_writer_profiles(w);
 	access_doc_writer_free(w);
 	CU_ASSERT_EQUAL(s->ops->read_end(s), 0);
 	return rc;
@@ -226,6 +228,7 @@ static void expect_same(struct testhub *th, const json_t *head, const char *wrap
 
 	strbuf_init(&rec.text);
 	CU_ASSERT_EQUAL(doc_stream(th->reader, head, wrap_key, by, value, flags, &rec), 0);
+	CU_ASSERT_EQUAL(rec.n_profiles, n_profiles); /* an erased one is not counted */
 	CU_ASSERT_PTR_NOT_NULL_FATAL(built);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(rec.text.data);
 	if (strcmp(built, rec.text.data) != 0) {
@@ -345,6 +348,55 @@ static void test_events_are_read_and_written_a_page_at_a_time(void)
 			0);
 	th->reader->ops = real_ops;
 	CU_ASSERT_EQUAL(n_event_lists, 2);
+	strbuf_free(&rec.text);
+	json_decref(head);
+	testhub_stop(th);
+}
+
+/* ---- a store failure's reason ------------------------------------------- */
+
+static int failing_event_list(struct store *s, const char *pid, const struct store_event *before,
+			      size_t limit, store_event_cb cb, void *ctx)
+{
+	(void)pid;
+	(void)before;
+	(void)limit;
+	(void)cb;
+	(void)ctx;
+	snprintf(s->err, sizeof(s->err), "injected: the events cannot be read");
+	return -1;
+}
+
+/* A store failure fails the step with the store's own reason kept (for
+ * the log); only a failure of the writer's (memory, the sink) says so. */
+static void test_a_store_failure_keeps_the_store_s_reason(void)
+{
+	struct testhub *th = world_start();
+	json_t *head = json_pack("{s:s}", "type", "access");
+	char ids[1][PROFILE_ID_SIZE];
+	struct sink_rec rec = {0};
+	struct access_doc_writer *w;
+	int rc;
+
+	strbuf_init(&rec.text);
+	CU_ASSERT_EQUAL(th->reader->ops->read_begin(th->reader), 0);
+	CU_ASSERT_EQUAL_FATAL(profile_find(th->reader, "custom_id", "C1", ids, 1), 1);
+	real_ops = th->reader->ops;
+	counting_ops = *real_ops;
+	counting_ops.event_list = failing_event_list;
+	th->reader->ops = &counting_ops;
+	w = access_doc_writer_new(th->reader, head, NULL, "custom_id", "C1",
+				  (const char(*)[PROFILE_ID_SIZE])ids, 1, FLAGS_API, sink_record,
+				  &rec);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+	while ((rc = access_doc_writer_step(w)) > 0)
+		;
+	CU_ASSERT_EQUAL(rc, -1);
+	CU_ASSERT_STRING_EQUAL(store_error(th->reader), "injected: the events cannot be read");
+	CU_ASSERT_EQUAL(access_doc_writer_profiles(w), 0);
+	access_doc_writer_free(w);
+	th->reader->ops = real_ops;
+	CU_ASSERT_EQUAL(th->reader->ops->read_end(th->reader), 0);
 	strbuf_free(&rec.text);
 	json_decref(head);
 	testhub_stop(th);
@@ -755,6 +807,7 @@ static void test_no_spool_file_is_a_503_before_the_document(void)
 TEST_SUITE(access_doc, NULL, NULL,
 	   TEST(test_streamed_document_equals_the_built_one),
 	   TEST(test_events_are_read_and_written_a_page_at_a_time),
+	   TEST(test_a_store_failure_keeps_the_store_s_reason),
 	   TEST(test_every_event_is_written_when_message_ids_grow_after_a_page),
 	   TEST(test_a_long_identity_log_is_read_and_written_a_page_at_a_time),
 	   TEST(test_a_refusing_sink_fails_the_writer_with_a_prefix),
