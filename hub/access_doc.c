@@ -22,7 +22,7 @@
 
 #include <string.h>
 
-#define DOC_DEPTH_MAX 8 /* the skeleton's nesting: 5 at most */
+#define DOC_DEPTH_MAX 8 /* the skeleton's nesting: 6 at most (5 without wrap_key) */
 
 enum doc_state {
 	DOC_HEAD,     /* nothing written yet */
