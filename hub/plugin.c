@@ -303,12 +303,12 @@ static const char *registry_closest(const struct plugin_registry *reg, const cha
 	const char **names;
 	const char *best;
 
-	if (!reg || !reg->n_mods || !(names = calloc(reg->n_mods, sizeof(*names))))
+	if (!reg || !reg->n_mods || !(names = hub_calloc(reg->n_mods, sizeof(*names))))
 		return NULL;
 	for (size_t i = 0; i < reg->n_mods; i++)
 		names[i] = reg->mods[i].name;
 	best = cfg_closest_name(name, names, reg->n_mods);
-	free(names);
+	hub_free(names);
 	return best;
 }
 
