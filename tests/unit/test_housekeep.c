@@ -18,6 +18,7 @@
 #include "../../hub/util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -129,14 +130,15 @@ static void test_run_deletes_blocks_a_period_past_their_end_at_start_and_hourly(
 }
 
 /* run's pass at start (the interval left at its hour) uses the configured
- * erase_block_days, not the default, and keeps the last
- * PRIVACY_REQUESTS_KEPT privacy request records. */
+ * erase_block_days, not the default, keeps the last PRIVACY_REQUESTS_KEPT
+ * privacy request records, and logs how many blocks it deleted. */
 static void test_run_uses_the_configured_period_and_keeps_the_last_requests(void)
 {
 	struct testhub *th = testhub_start("privacy:\n  erase_block_days: 10\n");
 	struct housekeep *h = NULL;
+	struct testlib_capture cap;
 	int64_t now = time_now_ms();
-	char err[512];
+	char err[512], *log;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
 	put_block(th->reader, "c_over", now - 10 * DAY_MS - DAY_MS / 2);
@@ -146,9 +148,14 @@ static void test_run_uses_the_configured_period_and_keeps_the_last_requests(void
 	CU_ASSERT_EQUAL_FATAL(th->reader->ops->commit(th->reader), 0);
 
 	housekeep_set_interval(0);
+	testlib_capture_begin(&cap);
 	CU_ASSERT_EQUAL_FATAL(housekeep_start(&h, th->cfg, err, sizeof(err)), 0);
 	CU_ASSERT(wait_unblocked(th->reader, "c_over"));
 	housekeep_stop(h); /* after the pass, which goes on to the request records */
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "deleted 1 erase blocks that ended 10 days ago"), 1);
+	free(log);
 	CU_ASSERT_EQUAL(is_blocked(th->reader, "c_margin"), 1);
 	CU_ASSERT_EQUAL(has_request(th->reader, 0), 0);
 	CU_ASSERT_EQUAL(has_request(th->reader, 1), 0);

@@ -27,6 +27,7 @@ static struct {
 	int bad_row;          /* this row has no identifier (rejected) */
 	int bad_row2;         /* and this one too */
 	int unreadable_row;   /* the plugin itself rejects this row (reject()) */
+	int unreadable_from;  /* and every row from this one on (0: none) */
 	int lossy_row;        /* the plugin leaves a value of this row out (warn()) */
 	int lossy_row2;       /* and of this one */
 	size_t warn_len;      /* their warn() text: "x left out", or this long */
@@ -34,6 +35,8 @@ static struct {
 	int n_flaky_pulls;    /* the next pulls emit half a page, then RETRY */
 	int is_flaky_once_a_page; /* the first pull from each cursor does too */
 	int flaky_cursor;     /* the cursor it last did so from (-1: none) */
+	const char *flaky_err; /* their message (NULL: "retry after 0ms: flaky page") */
+	size_t cursor_len;    /* checkpoint cursors padded with 'x' to this length */
 	int n_stopped_pulls;  /* the next pulls answer HUB_ERR_STOPPED at once,
 			       * no stop asked (a library's cancellation) */
 	struct sync_stop *stop_during_pull; /* asked after the first row */
@@ -46,6 +49,8 @@ static struct {
 	int n_pulls;
 	const struct hub_host *host;
 } fake;
+
+#define CURSOR_TEXT_MAX 8200 /* past the longest cursor a checkpoint takes, 8191 */
 
 static hub_rc fake_create(const struct hub_host *host, const struct hub_instance *inst,
 			  void **state, char *err, size_t err_size)
@@ -65,7 +70,7 @@ static hub_rc emit_row(struct hub_call *call, int i, char *err, size_t err_size)
 	struct hub_record rec;
 	hub_rc rc;
 
-	if (i == fake.unreadable_row) {
+	if (i == fake.unreadable_row || (fake.unreadable_from && i >= fake.unreadable_from)) {
 		snprintf(cid, sizeof(cid), "row %d: unreadable", i);
 		return fake.host->reject(call, cid);
 	}
@@ -99,7 +104,7 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 {
 	int last = cursor ? atoi(cursor) : 0, i = last;
 	size_t n = 0;
-	char text[32];
+	char text[CURSOR_TEXT_MAX];
 	hub_rc rc;
 
 	(void)state;
@@ -117,7 +122,8 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 	while (i < fake.n_rows && n < budget) {
 		if (fake.n_flaky_pulls && n == budget / 2) {
 			fake.n_flaky_pulls--;
-			snprintf(err, err_size, "retry after 0ms: flaky page");
+			snprintf(err, err_size, "%s",
+				 fake.flaky_err ? fake.flaky_err : "retry after 0ms: flaky page");
 			return HUB_RETRY;
 		}
 		if (fake.is_flaky_once_a_page && fake.flaky_cursor != last && n == budget / 2) {
@@ -141,6 +147,11 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 			break;
 	}
 	snprintf(text, sizeof(text), "%d", i);
+	if (fake.cursor_len && fake.cursor_len < sizeof(text)) { /* atoi() reads the digits */
+		size_t len = strlen(text);
+		memset(text + len, 'x', fake.cursor_len - len);
+		text[fake.cursor_len] = '\0';
+	}
 	if (fake.is_uncheckpointed)
 		return HUB_OK;
 	if (i > last && (rc = fake.host->checkpoint(call, text)) != HUB_OK)
@@ -175,18 +186,17 @@ static uint64_t zero_dice(void *ctx)
 	return 0;
 }
 
-static void world_open(struct world *w, int n_rows)
+/* The source's page_size and max_retries come from its config (`limits`,
+ * the lines of its YAML that set them). */
+static void world_open_with(struct world *w, int n_rows, const char *limits)
 {
-	char err[1024];
+	char err[1024], yaml[512];
 
 	memset(w, 0, sizeof(*w));
 	memset(&fake, 0, sizeof(fake));
 	fake.n_rows = n_rows;
-	w->th = testhub_start("sources:\n"
-			      "  - name: fake\n"
-			      "    plugin: fake\n"
-			      "    page_size: 10\n"
-			      "    max_retries: 2\n");
+	snprintf(yaml, sizeof(yaml), "sources:\n  - name: fake\n    plugin: fake\n%s", limits);
+	w->th = testhub_start(yaml);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w->th);
 	w->mod.name = "fake";
 	w->mod.path = "(in the test)";
@@ -202,6 +212,11 @@ static void world_open(struct world *w, int n_rows)
 	w->p.stop = &w->stop;
 	w->p.max_retries = -1;
 	w->p.random = zero_dice;
+}
+
+static void world_open(struct world *w, int n_rows)
+{
+	world_open_with(w, n_rows, "    page_size: 10\n    max_retries: 2\n");
 }
 
 static void world_close(struct world *w)
@@ -355,6 +370,82 @@ static void test_a_stopped_answer_without_a_stop_is_retried(void)
 	CU_ASSERT_EQUAL(rep.n_retries, 2); /* max_retries: 2 */
 	CU_ASSERT_STRING_EQUAL(rep.err, "cancelled by the client library");
 	CU_ASSERT_STRING_EQUAL(rep.cursor ? rep.cursor : "(none)", "25");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* The smallest values a source's config allows are kept, not taken for
+ * unset: page_size 1 pulls a row a page, max_retries 0 gives up at the
+ * first transient failure, keeping the committed cursor. */
+static void test_page_size_1_and_max_retries_0_from_the_config_hold(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open_with(&w, 3, "    page_size: 1\n    max_retries: 0\n");
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(fake.n_pulls, 3);
+	CU_ASSERT_EQUAL(rep.applied, 3);
+	sync_report_free(&rep);
+	fake.n_rows = 5;
+	fake.n_flaky_pulls = 1;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_RETRY);
+	CU_ASSERT_EQUAL(rep.n_retries, 0);
+	CU_ASSERT_EQUAL(rep.read, 0);
+	CU_ASSERT_STRING_EQUAL(rep.cursor ? rep.cursor : "(none)", "3");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* The wait before a retry is at least what the plugin asked for ("retry
+ * after 30ms"), however small the backoff's draw (0 here): the log says
+ * what is waited. */
+static void test_a_retry_waits_at_least_what_the_plugin_asked(void)
+{
+	struct world w;
+	struct sync_report rep;
+	struct testlib_capture cap;
+	char *log;
+
+	world_open(&w, 12);
+	fake.n_flaky_pulls = 1;
+	fake.flaky_err = "retry after 30ms: rate limited";
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "(retry 1 of 2 in 30 ms)"), 1);
+	CU_ASSERT_EQUAL(rep.n_retries, 1);
+	CU_ASSERT_EQUAL(rep.applied, 12);
+	free(log);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* A checkpoint cursor is at most 8191 bytes (what the next run can read
+ * back): one that long commits, one a byte longer fails the run and moves
+ * no cursor. */
+static void test_a_cursor_longer_than_8191_bytes_is_refused(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cur[CURSOR_TEXT_MAX];
+
+	world_open(&w, 3);
+	fake.cursor_len = 8191;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_EQUAL(strlen(cur), 8191);
+	sync_report_free(&rep);
+
+	fake.n_rows = 6;
+	fake.cursor_len = 8192;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_INTERNAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, "longer than 8191 bytes"));
+	CU_ASSERT_EQUAL(rep.applied, 0);
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_EQUAL(strlen(cur), 8191);
+	CU_ASSERT_EQUAL(atoi(cur), 3);
 	sync_report_free(&rep);
 	world_close(&w);
 }
@@ -530,6 +621,43 @@ static void test_rows_the_plugin_rejects_are_counted_with_their_reason(void)
  * that filled the kept text but for a few bytes was cut inside its
  * " (first in ...)" and was kept again for each row (five filled the
  * list, hiding every other reason). */
+/* The report keeps the first SYNC_MAX_REASONS distinct reasons, in the
+ * order seen; every rejected row is counted all the same. */
+static void test_the_first_five_distinct_reasons_are_kept(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 7);
+	fake.unreadable_from = 1; /* "row <i>: unreadable": 7 distinct reasons */
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.rejected, 7);
+	CU_ASSERT_EQUAL_FATAL(rep.n_reasons, SYNC_MAX_REASONS);
+	CU_ASSERT_STRING_EQUAL(rep.reasons[0], "row 1: unreadable");
+	CU_ASSERT_STRING_EQUAL(rep.reasons[SYNC_MAX_REASONS - 1], "row 5: unreadable");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* Rows the plugin rejected after its last checkpoint (a tail it did not
+ * vouch for, nothing in it to store) are still read and counted. */
+static void test_a_tail_of_rejected_rows_without_a_checkpoint_is_counted(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 3);
+	fake.unreadable_from = 1;
+	fake.is_uncheckpointed = 1;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 3);
+	CU_ASSERT_EQUAL(rep.rejected, 3);
+	CU_ASSERT_EQUAL(rep.n_reasons, 3);
+	CU_ASSERT_PTR_NULL(rep.cursor);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 static void test_a_long_reason_is_kept_once(void)
 {
 	static const size_t lens[] = {10, 370, 380, 381, 505, 511, 590};
@@ -679,4 +807,9 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_an_array_op_past_the_limit_is_counted_as_a_warning),
 	   TEST(test_rows_the_plugin_rejects_are_counted_with_their_reason),
 	   TEST(test_values_the_plugin_leaves_out_are_counted_as_warnings),
-	   TEST(test_a_long_reason_is_kept_once))
+	   TEST(test_a_long_reason_is_kept_once),
+	   TEST(test_page_size_1_and_max_retries_0_from_the_config_hold),
+	   TEST(test_a_retry_waits_at_least_what_the_plugin_asked),
+	   TEST(test_a_cursor_longer_than_8191_bytes_is_refused),
+	   TEST(test_the_first_five_distinct_reasons_are_kept),
+	   TEST(test_a_tail_of_rejected_rows_without_a_checkpoint_is_counted))
