@@ -1036,6 +1036,81 @@ static void test_profiles_search_by_plus_finds_a_phone(void)
 	}
 	world_stop(&w);
 }
+/* ---- the profile document (API.md) --------------------------------------- */
+
+/* A document's subscriptions and events, as API.md shows them: sms_transactional
+ * is whether $phone_number is set (as email_transactional $email_address), push
+ * lists the platforms with push on sorted (two as much as more), and events
+ * holds the newest N asked for, newest first, event_count counting them all. */
+static void test_a_document_shows_transactional_push_and_the_newest_n_events(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char pid[PROFILE_ID_SIZE];
+	json_t *doc = NULL, *subs, *events, *push;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"d-1\","
+		  "\"timestamp\":\"2025-03-01T08:00:00.000Z\",\"identifiers\":{\"custom_id\":\"D\","
+		  "\"installation_id\":\"I1\"},\"platform\":\"ios\",\"push_enabled\":true,"
+		  "\"attributes\":{\"$phone_number\":\"+15550100\"}}");
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"d-2\","
+		  "\"timestamp\":\"2025-03-01T08:01:00.000Z\",\"identifiers\":{\"custom_id\":\"D\","
+		  "\"installation_id\":\"I2\"},\"platform\":\"android\",\"push_enabled\":true}");
+	for (int i = 3; i <= 5; i++) {
+		char line[512];
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"d-%d\","
+			 "\"timestamp\":\"2025-03-01T08:0%d:00.000Z\",\"identifiers\":"
+			 "{\"custom_id\":\"D\"},\"event\":{\"name\":\"e%d\"}}",
+			 i, i, i);
+		apply(th, line);
+	}
+	CU_ASSERT_EQUAL_FATAL(pid_of(th, "D", pid), 0);
+	CU_ASSERT_EQUAL_FATAL(profile_doc_build(th->reader, pid, 2, &doc), 1);
+
+	subs = json_object_get(doc, "subscriptions");
+	CU_ASSERT(json_is_true(json_object_get(subs, "sms_transactional")));
+	CU_ASSERT(json_is_false(json_object_get(subs, "email_transactional")));
+	push = json_object_get(subs, "push");
+	CU_ASSERT_EQUAL(json_array_size(push), 2);
+	CU_ASSERT_STRING_EQUAL(text_at(push, 0), "android");
+	CU_ASSERT_STRING_EQUAL(text_at(push, 1), "ios");
+
+	events = json_object_get(doc, "events");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(doc, "event_count")), 3);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(events), 2);
+	CU_ASSERT_STRING_EQUAL(text_of(json_array_get(events, 0), "message_id"), "d-5");
+	CU_ASSERT_STRING_EQUAL(text_of(json_array_get(events, 1), "message_id"), "d-4");
+	CU_ASSERT_STRING_EQUAL(text_of(doc, "last_visit"), "2025-03-01T08:05:00.000Z");
+	json_decref(doc);
+	testhub_stop(th);
+}
+
+/* An event at 1970-01-01T00:00:00.000Z is a visit like any other: last_visit
+ * shows that instant, not null (null is for a profile without events). */
+static void test_an_event_at_the_epoch_is_a_last_visit(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char pid[PROFILE_ID_SIZE];
+	json_t *doc = NULL;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"z-1\","
+		  "\"timestamp\":\"1970-01-01T00:00:00.000Z\",\"identifiers\":"
+		  "{\"custom_id\":\"Z\"}}");
+	CU_ASSERT_EQUAL_FATAL(pid_of(th, "Z", pid), 0);
+	CU_ASSERT_EQUAL_FATAL(profile_doc_build(th->reader, pid, 20, &doc), 1);
+	CU_ASSERT(json_is_null(json_object_get(doc, "last_visit")));
+	json_decref(doc);
+	apply(th, "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"z-2\","
+		  "\"timestamp\":\"1970-01-01T00:00:00.000Z\",\"identifiers\":"
+		  "{\"custom_id\":\"Z\"},\"event\":{\"name\":\"open\"}}");
+	CU_ASSERT_EQUAL_FATAL(profile_doc_build(th->reader, pid, 20, &doc), 1);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(doc, "event_count")), 1);
+	CU_ASSERT_STRING_EQUAL(text_of(doc, "last_visit"), "1970-01-01T00:00:00.000Z");
+	json_decref(doc);
+	testhub_stop(th);
+}
 
 /* A lookup answers at most 50 profiles, "truncated" when more match; 50
  * matching are all answered, not truncated. */
@@ -1371,5 +1446,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_profiles_lookup_takes_one_parameter_with_a_value),
 	   TEST(test_profiles_search_by_plus_finds_a_phone),
 	   TEST(test_profiles_lookup_answers_at_most_50),
+	   TEST(test_a_document_shows_transactional_push_and_the_newest_n_events),
+	   TEST(test_an_event_at_the_epoch_is_a_last_visit),
 	   TEST(test_events_limit_is_1_to_200_and_bad_cursors_are_400),
 	   TEST(test_routes_answer_their_status_and_others_are_no_route))

@@ -231,6 +231,13 @@ static const char *str_of(json_t *o, const char *key)
 	return s ? s : "";
 }
 
+/* An array's string at i, "" when it is not one. */
+static const char *str_at(const json_t *array, size_t i)
+{
+	const char *s = json_string_value(json_array_get(array, i));
+	return s ? s : "";
+}
+
 /* Ann on I1 (gold, with an email), a purchase; Bad on I2 with an event;
  * an anonymous I3 that logs in as Cy; an anonymous I5 that logs in as Ann
  * (merged into her). */
@@ -698,6 +705,130 @@ static void test_a_moved_installation_updates_the_profile_it_left(void)
 	CU_ASSERT_EQUAL(n_c2, 1);
 	json_decref(changes);
 	json_decref(seqs);
+	world_close(&w);
+}
+
+/* The kinds the records of `lines` add to the feed, in order, each as
+ * "KIND PROFILE_ID". */
+static json_t *changes_of(struct world *w, const char *lines)
+{
+	json_t *seqs = outbox_seqs(w), *changes = json_array(), *out = json_array(), *c;
+	json_int_t after = json_integer_value(json_array_get(seqs, json_array_size(seqs) - 1));
+	size_t i;
+
+	apply(w, lines);
+	CU_ASSERT_EQUAL(w->th->reader->ops->outbox_read(w->th->reader, after, 1000, change_add,
+							changes), 0);
+	json_array_foreach(changes, i, c)
+		json_array_append_new(out, json_sprintf("%s %s", str_of(c, "kind"),
+							 str_of(c, "profile_id")));
+	json_decref(changes);
+	json_decref(seqs);
+	return out;
+}
+
+/* A track that also sets an attribute (an email identifier is one) or push
+ * changes the profile: a profile_updated before its event, or an export
+ * keeps the old values; a merge updates the survivor alone (the absorbed
+ * one is gone, its merged change says so). */
+static void test_a_track_that_sets_profile_data_updates_the_profile(void)
+{
+	static const char *const tracks[] = {
+		"\"identifiers\":{\"installation_id\":\"I1\",\"email\":\"ann@example.org\"}",
+		"\"identifiers\":{\"installation_id\":\"I1\"},\"push_enabled\":false",
+	};
+	struct world w;
+	char ann[1][PROFILE_ID_SIZE], line[512], want[128];
+	json_t *got;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	CU_ASSERT_EQUAL_FATAL(profile_find(w.th->reader, "custom_id", "ann", ann, 1), 1);
+	for (size_t i = 0; i < ARRAY_SIZE(tracks); i++) {
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"track\",\"message_id\":\"t%zu\","
+			 "\"timestamp\":\"2025-03-01T11:0%zu:00.000Z\",%s,"
+			 "\"event\":{\"name\":\"view\"}}",
+			 i, i, tracks[i]);
+		got = changes_of(&w, line);
+		CU_ASSERT_EQUAL(json_array_size(got), 2);
+		snprintf(want, sizeof(want), "profile_updated %s", ann[0]);
+		CU_ASSERT_STRING_EQUAL(str_at(got, 0), want);
+		snprintf(want, sizeof(want), "event %s", ann[0]);
+		CU_ASSERT_STRING_EQUAL(str_at(got, 1), want);
+		json_decref(got);
+	}
+	got = changes_of(&w, "{\"type\":\"identify\",\"message_id\":\"m1\","
+			     "\"timestamp\":\"2025-03-01T12:00:00.000Z\",\"identifiers\":"
+			     "{\"custom_id\":\"ann\",\"installation_id\":\"I7\"}}\n"
+			     "{\"type\":\"track\",\"message_id\":\"m2\","
+			     "\"timestamp\":\"2025-03-01T12:01:00.000Z\",\"identifiers\":"
+			     "{\"installation_id\":\"I8\"},\"event\":{\"name\":\"open\"}}\n");
+	json_decref(got);
+	got = changes_of(&w, "{\"type\":\"identify\",\"message_id\":\"m3\","
+			     "\"timestamp\":\"2025-03-01T12:02:00.000Z\",\"identifiers\":"
+			     "{\"custom_id\":\"ann\",\"installation_id\":\"I8\"}}");
+	CU_ASSERT_EQUAL(json_array_size(got), 2);
+	snprintf(want, sizeof(want), "merged %s", ann[0]);
+	CU_ASSERT_STRING_EQUAL(str_at(got, 0), want);
+	snprintf(want, sizeof(want), "profile_updated %s", ann[0]);
+	CU_ASSERT_STRING_EQUAL(str_at(got, 1), want);
+	json_decref(got);
+	world_close(&w);
+}
+
+/* An event change carries the event as the profile document shows it:
+ * its name, source, message_id, its own timestamp and its properties. */
+static void test_an_event_change_carries_the_event_as_recorded(void)
+{
+	struct world w;
+	json_t *got, *c, *ev = NULL;
+	size_t i;
+
+	world_open(&w, NULL);
+	apply(&w, "{\"type\":\"track\",\"source\":\"web\",\"message_id\":\"ev1\","
+		  "\"timestamp\":\"2025-03-01T10:00:00.250Z\","
+		  "\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"buy\","
+		  "\"properties\":{\"sku\":\"s1\",\"n\":2}}}\n");
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	json_array_foreach(got, i, c)
+		if (strcmp(str_of(c, "kind"), "event") == 0)
+			ev = json_object_get(c, "event");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+	CU_ASSERT_STRING_EQUAL(str_of(ev, "name"), "buy");
+	CU_ASSERT_STRING_EQUAL(str_of(ev, "source"), "web");
+	CU_ASSERT_STRING_EQUAL(str_of(ev, "message_id"), "ev1");
+	CU_ASSERT_STRING_EQUAL(str_of(ev, "timestamp"), "2025-03-01T10:00:00.250Z");
+	CU_ASSERT_STRING_EQUAL(str_of(json_object_get(ev, "properties"), "sku"), "s1");
+	CU_ASSERT_EQUAL(int_of(json_object_get(ev, "properties"), "n"), 2);
+	json_decref(got);
+	world_close(&w);
+}
+
+/* A process without exports writes no feed while the store knows no
+ * export either: nothing would ever read it. */
+static void test_no_export_known_anywhere_means_no_feed(void)
+{
+	struct world w;
+	struct hub_config *plain;
+	struct store *writer = NULL;
+	struct intake *in = NULL;
+	char err[512];
+	json_t *seqs;
+
+	world_open(&w, NULL);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("plain.yaml", w.th->store_yaml, &plain, err,
+						 sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(plain, &writer, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(intake_start(&in, writer, plain, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines_via(w.th, in, people), 0);
+	seqs = outbox_seqs(&w);
+	CU_ASSERT_EQUAL(json_array_size(seqs), 0);
+	json_decref(seqs);
+	intake_stop(in);
+	config_free(plain);
 	world_close(&w);
 }
 
@@ -3212,6 +3343,9 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_metrics_lag_unread_is_logged_once_not_per_scrape),
 	   TEST(test_a_stalled_lag_read_holds_up_no_scrape_nor_the_status),
 	   TEST(test_a_moved_installation_updates_the_profile_it_left),
+	   TEST(test_a_track_that_sets_profile_data_updates_the_profile),
+	   TEST(test_an_event_change_carries_the_event_as_recorded),
+	   TEST(test_no_export_known_anywhere_means_no_feed),
 	   TEST(test_a_restart_goes_on_from_the_saved_cursor),
 	   TEST(test_delivered_changes_leave_the_feed_once_every_export_passed_them),
 	   TEST(test_filters_keep_listed_kinds_and_attributes_but_every_erasure),
