@@ -358,6 +358,182 @@ static void test_outbox_last_seq_finds_the_end_by_probing(void)
 	world_close(&w);
 }
 
+/* A backfill or a retried dead letter reaches its own export alone: not
+ * another, nor a reader that names none; a row only starting like a retry
+ * (no "payload") is an ordinary change. */
+static void test_an_addressed_change_reaches_only_its_named_export(void)
+{
+	char x[] = "x", *name = NULL, *inner = NULL;
+	struct feed_row r = {.kind = FEED_PROFILE_UPDATED, .backfill_for = x};
+	struct feed_filter f = {0};
+	int64_t retry_of = -1;
+
+	CU_ASSERT_EQUAL(feed_is_wanted(&r, &f), 0);
+	f.export_name = "y";
+	CU_ASSERT_EQUAL(feed_is_wanted(&r, &f), 0);
+	f.export_name = "x";
+	CU_ASSERT_EQUAL(feed_is_wanted(&r, &f), 1);
+	r.backfill_for = NULL;
+	r.retry_for = x;
+	r.kind = FEED_EVENT;
+	CU_ASSERT_EQUAL(feed_is_wanted(&r, &f), 1);
+	f.export_name = NULL;
+	CU_ASSERT_EQUAL(feed_is_wanted(&r, &f), 0);
+	CU_ASSERT_EQUAL(export_retry_target("{\"for\":\"x\",\"retry_of\":3}", &name, &retry_of,
+					    &inner), 0);
+	CU_ASSERT_PTR_NULL(name);
+	CU_ASSERT_PTR_NULL(inner);
+}
+
+/* The text of export x's change of seq `seq` on a page read after `after`
+ * and built with the documents of `dc`; NULL when there is none. */
+static char *feed_text_of(struct store *s, int64_t after, int64_t seq, struct feed_docs *dc)
+{
+	struct feed_page pg = {0};
+	struct feed_filter f = {.export_name = "x"};
+	char *text = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(feed_page_read(s, after, INT64_MAX, 100, &pg), 0);
+	CU_ASSERT_EQUAL_FATAL(feed_page_build(&pg, s, &f, dc), 0);
+	for (size_t i = 0; i < pg.n; i++)
+		if (pg.rows[i].seq == seq && pg.rows[i].text)
+			text = hub_strdup(pg.rows[i].text);
+	feed_page_free(&pg);
+	return text;
+}
+
+/* A document is kept only while current: a change written after the page
+ * that built it (the very next seq too) gets the profile as it is now. */
+static void test_a_change_after_the_page_gets_a_new_document(void)
+{
+	struct world w;
+	struct feed_docs dc = {0};
+	json_t *seqs;
+	int64_t last;
+	char *text;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	seqs = outbox_seqs(&w);
+	CU_ASSERT_FATAL(json_array_size(seqs) > 0);
+	last = json_integer_value(json_array_get(seqs, json_array_size(seqs) - 1));
+	json_decref(seqs);
+	text = feed_text_of(w.th->reader, 0, last, &dc);
+	hub_free(text);
+	apply(&w,
+	      "{\"type\":\"identify\",\"message_id\":\"a9\","
+	      "\"timestamp\":\"2025-03-02T10:00:00.000Z\",\"identifiers\":{\"custom_id\":\"ann\"},"
+	      "\"attributes\":{\"plan\":\"platinum\"}}\n");
+	seqs = outbox_seqs(&w);
+	for (size_t i = 0; i < json_array_size(seqs); i++) {
+		int64_t seq = json_integer_value(json_array_get(seqs, i));
+		if (seq <= last)
+			continue;
+		text = feed_text_of(w.th->reader, seq - 1, seq, &dc);
+		CU_ASSERT_PTR_NOT_NULL(text);
+		if (text && strstr(text, "\"custom_id\":\"ann\""))
+			CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"plan\":\"platinum\""));
+	}
+	json_decref(seqs);
+	feed_docs_free(&dc);
+	world_close(&w);
+}
+
+/* A retried change whose profile is gone when it is read (erased by a
+ * transaction that committed meanwhile) is not sent; a retried erasure is. */
+static void test_a_retried_change_of_a_gone_profile_is_skipped(void)
+{
+	struct world w;
+	struct feed_docs dc = {0};
+	struct store *s;
+	struct store_change ev = {.kind = "event", .profile_id = "p_gone", .at_ms = 1,
+				  .payload_json = "{\"for\":\"x\",\"retry_of\":7,"
+						  "\"payload\":{\"name\":\"v\"}}"};
+	struct store_change er = {.kind = "erased", .profile_id = "p_gone", .at_ms = 1,
+				  .payload_json = "{\"for\":\"x\",\"retry_of\":8,"
+						  "\"payload\":{\"identifier_types\":[]}}"};
+	json_t *seqs;
+	int64_t n;
+	char *text;
+
+	world_open(&w, NULL);
+	s = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->outbox_append(s, &ev), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->outbox_append(s, &er), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	seqs = outbox_seqs(&w);
+	n = (int64_t)json_array_size(seqs);
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	text = feed_text_of(s, 0, json_integer_value(json_array_get(seqs, 0)), &dc);
+	CU_ASSERT_PTR_NULL(text);
+	hub_free(text);
+	text = feed_text_of(s, 0, json_integer_value(json_array_get(seqs, 1)), &dc);
+	CU_ASSERT_PTR_NOT_NULL(text);
+	if (text)
+		CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"retry_of\":8"));
+	hub_free(text);
+	json_decref(seqs);
+	feed_docs_free(&dc);
+	world_close(&w);
+}
+
+/* An export has run when either its cursor or its batch end is saved; a
+ * damaged backfill state is as if none was asked for. */
+static void test_history_and_a_damaged_backfill_state(void)
+{
+	struct world w;
+	struct export_backfill b;
+	struct store *s;
+	char key[300];
+
+	world_open(&w, NULL);
+	s = w.th->reader;
+	CU_ASSERT_EQUAL(export_has_history(s, "x"), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	export_key_batch_end(key, sizeof(key), "x");
+	CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, key, "12"), 0);
+	export_key_backfill(key, sizeof(key), "x");
+	CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, key, "{\"state\":"), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	CU_ASSERT(export_has_history(s, "x") > 0);
+	CU_ASSERT_EQUAL(export_backfill_load(s, "x", &b, 0), 0);
+	CU_ASSERT_EQUAL(b.state, BACKFILL_NONE);
+	world_close(&w);
+}
+
+/* A backfill page of one profile (export_set_backfill_page(1)) writes one
+ * and goes on from it; only a page short of the size ends the backfill. */
+static void test_a_backfill_page_of_one_profile(void)
+{
+	struct world w;
+	struct export_backfill b;
+	struct store *s;
+	char first[PROFILE_ID_SIZE];
+	int rc;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	s = w.th->reader;
+	export_set_backfill_page(1);
+	export_backfill_start(&b, 5);
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	rc = export_backfill_write_page(s, "x", &b, 6);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	CU_ASSERT_EQUAL(rc, 1);
+	CU_ASSERT_EQUAL(b.sent, 1);
+	CU_ASSERT_EQUAL(b.state, BACKFILL_RUNNING);
+	memcpy(first, b.after, PROFILE_ID_SIZE);
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	rc = export_backfill_write_page(s, "x", &b, 7);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	CU_ASSERT_EQUAL(rc, 1);
+	CU_ASSERT_EQUAL(b.sent, 2);
+	CU_ASSERT(strcmp(b.after, first) > 0);
+	export_set_backfill_page(0);
+	world_close(&w);
+}
+
 /* ---- metrics ------------------------------------------------------------ */
 
 /* The export_lag_changes line of export x in what GET /metrics shows, or
@@ -3334,6 +3510,11 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_backoff_honours_retry_after_up_to_one_hour),
 	   TEST(test_retry_after_is_read_from_the_start_of_the_message),
 	   TEST(test_outbox_last_seq_finds_the_end_by_probing),
+	   TEST(test_an_addressed_change_reaches_only_its_named_export),
+	   TEST(test_a_change_after_the_page_gets_a_new_document),
+	   TEST(test_a_retried_change_of_a_gone_profile_is_skipped),
+	   TEST(test_history_and_a_damaged_backfill_state),
+	   TEST(test_a_backfill_page_of_one_profile),
 	   TEST(test_every_change_arrives_in_seq_order_with_its_profile),
 	   TEST(test_metrics_show_each_export_s_lag),
 	   TEST(test_metrics_lag_unread_is_logged_once_not_per_scrape),
