@@ -433,6 +433,7 @@ static void test_a_change_after_the_page_gets_a_new_document(void)
 		CU_ASSERT_PTR_NOT_NULL(text);
 		if (text && strstr(text, "\"custom_id\":\"ann\""))
 			CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"plan\":\"platinum\""));
+		hub_free(text);
 	}
 	json_decref(seqs);
 	feed_docs_free(&dc);
