@@ -16,6 +16,7 @@ void line_reader_init(struct line_reader *r, FILE *in, size_t max)
 	r->line_cap = 0;
 	r->pos = r->end = 0;
 	r->is_eof = 0;
+	r->read_errno = 0;
 }
 
 void line_reader_free(struct line_reader *r)
@@ -25,7 +26,7 @@ void line_reader_free(struct line_reader *r)
 	r->line_cap = 0;
 }
 
-/* Appends n bytes at line[at]; 0 or -1 out of memory. */
+/* Appends n bytes at line[at]; 0 or -1 out of memory (read_errno ENOMEM). */
 static int line_reader_keep(struct line_reader *r, size_t at, const char *p, size_t n)
 {
 	if (at + n + 1 > r->line_cap) {
@@ -33,8 +34,10 @@ static int line_reader_keep(struct line_reader *r, size_t at, const char *p, siz
 		char *grown;
 		while (cap < at + n + 1)
 			cap *= 2;
-		if (!(grown = hub_realloc(r->line, cap)))
+		if (!(grown = hub_realloc(r->line, cap))) {
+			r->read_errno = ENOMEM;
 			return -1;
+		}
 		r->line = grown;
 		r->line_cap = cap;
 	}

@@ -18,11 +18,11 @@ struct line_reader {
 	char buf[65536];
 	size_t pos, end;         /* unread bytes of buf */
 	int is_eof;
-	int read_errno;          /* after LINE_ERROR: why the read failed */
+	int read_errno;          /* after LINE_ERROR: why (ENOMEM: out of memory) */
 };
 
 enum line_result {
-	LINE_ERROR = -1,         /* a read error (ferror) */
+	LINE_ERROR = -1,         /* a read error (ferror) or out of memory */
 	LINE_END = 0,            /* no more lines */
 	LINE_OK = 1,             /* *line and *len set (newline removed) */
 	LINE_TOO_LONG = 2,       /* longer than max and skipped; *len its length */

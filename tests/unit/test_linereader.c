@@ -1,0 +1,173 @@
+/*
+ * test_linereader.c - suite `linereader`: the bounded line reader that
+ * `profilehub import` reads its input with (hub/linereader.c): lines and
+ * their exact lengths, a line past the bound skipped and measured, lines
+ * longer than the read buffer, read errors and out of memory.
+ */
+#include "testlib.h"
+
+#include "../../hub/alloc.h"
+#include "../../hub/linereader.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A stream holding n bytes of text, read from its start. */
+static FILE *open_text(const char *text, size_t n)
+{
+	FILE *f = tmpfile();
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_EQUAL_FATAL(fwrite(text, 1, n, f), n);
+	rewind(f);
+	return f;
+}
+
+static void expect_line(struct line_reader *r, const char *want, size_t want_len)
+{
+	char *line = NULL;
+	size_t len = 0;
+
+	CU_ASSERT_EQUAL_FATAL(line_reader_next(r, &line, &len), LINE_OK);
+	CU_ASSERT_EQUAL(len, want_len);
+	CU_ASSERT_EQUAL(memcmp(line, want, want_len), 0);
+	CU_ASSERT_EQUAL(line[len], '\0');
+}
+
+static void test_linereader_splits_lines_keeps_nul_and_a_last_line(void)
+{
+	static const char text[] = "one\n\ntw\0o\nlast";
+	FILE *f = open_text(text, sizeof(text) - 1);
+	struct line_reader r;
+	char *line;
+	size_t len;
+
+	line_reader_init(&r, f, 100);
+	expect_line(&r, "one", 3);
+	expect_line(&r, "", 0);
+	expect_line(&r, "tw\0o", 4);
+	expect_line(&r, "last", 4); /* no newline at the end */
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_END);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_END);
+	CU_ASSERT_EQUAL(r.read_errno, 0);
+	line_reader_free(&r);
+	fclose(f);
+}
+
+static void test_linereader_empty_input_has_no_line(void)
+{
+	FILE *f = open_text("", 0);
+	struct line_reader r;
+	char *line;
+	size_t len;
+
+	line_reader_init(&r, f, 10);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_END);
+	line_reader_free(&r);
+	fclose(f);
+}
+
+/* max bytes is a line; one more is skipped with its length, and the
+ * reader goes on at the next line. */
+static void test_linereader_skips_a_line_past_its_bound_and_goes_on(void)
+{
+	static const char text[] = "abcde\nabcdef\nxy\n";
+	FILE *f = open_text(text, sizeof(text) - 1);
+	struct line_reader r;
+	char *line;
+	size_t len = 0;
+
+	line_reader_init(&r, f, 5);
+	expect_line(&r, "abcde", 5);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_TOO_LONG);
+	CU_ASSERT_EQUAL(len, 6);
+	expect_line(&r, "xy", 2);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_END);
+	line_reader_free(&r);
+	fclose(f);
+}
+
+/* Lines longer than the read buffer, across its refills: kept whole
+ * within the bound; past it, measured whole and never held whole. */
+static void test_linereader_lines_longer_than_its_buffer(void)
+{
+	size_t big = 3 * sizeof(((struct line_reader *)0)->buf) + 17;
+	char *text = malloc(2 * (big + 1));
+	struct line_reader r;
+	char *line;
+	size_t len = 0;
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	for (size_t i = 0; i < big; i++)
+		text[i] = text[big + 1 + i] = (char)('a' + i % 26);
+	text[big] = text[2 * big + 1] = '\n';
+	text[big + 1 + big / 2] = 'X';
+	f = open_text(text, 2 * (big + 1));
+	line_reader_init(&r, f, big);
+	expect_line(&r, text, big);
+	CU_ASSERT_EQUAL(r.line_cap < 2 * (big + 1), 1);
+	line_reader_free(&r);
+	fclose(f);
+
+	f = open_text(text, 2 * (big + 1));
+	line_reader_init(&r, f, big - 1);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_TOO_LONG);
+	CU_ASSERT_EQUAL(len, big);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_TOO_LONG);
+	CU_ASSERT_EQUAL(len, big);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_END);
+	CU_ASSERT(r.line_cap <= 2 * big); /* held up to the bound, not the line */
+	line_reader_free(&r);
+	fclose(f);
+	free(text);
+}
+
+/* A stream that cannot be read (a directory) is an error with its errno,
+ * not the end of the input. */
+static void test_linereader_read_error_is_not_the_end(void)
+{
+	char *dir = testlib_mkdtemp();
+	FILE *f = fopen(dir, "r");
+	struct line_reader r;
+	char *line;
+	size_t len;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	line_reader_init(&r, f, 10);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_ERROR);
+	CU_ASSERT_EQUAL(r.read_errno, EISDIR);
+	line_reader_free(&r);
+	fclose(f);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
+/* Out of memory is an error that says so (the import prints strerror of
+ * read_errno), not a read error of no cause. */
+static void test_linereader_out_of_memory_says_enomem(void)
+{
+	FILE *f = open_text("abc\n", 4);
+	struct line_reader r;
+	char *line;
+	size_t len;
+	enum line_result got;
+
+	line_reader_init(&r, f, 10);
+	alloc_fail_after(1);
+	got = line_reader_next(&r, &line, &len);
+	alloc_fail_after(0);
+	CU_ASSERT_EQUAL(got, LINE_ERROR);
+	CU_ASSERT_EQUAL(r.read_errno, ENOMEM);
+	line_reader_free(&r);
+	fclose(f);
+}
+
+TEST_SUITE(linereader, NULL, NULL, TEST(test_linereader_splits_lines_keeps_nul_and_a_last_line),
+	   TEST(test_linereader_empty_input_has_no_line),
+	   TEST(test_linereader_skips_a_line_past_its_bound_and_goes_on),
+	   TEST(test_linereader_lines_longer_than_its_buffer),
+	   TEST(test_linereader_read_error_is_not_the_end),
+	   TEST(test_linereader_out_of_memory_says_enomem))
