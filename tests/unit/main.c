@@ -1,7 +1,8 @@
 /*
  * main.c - the CUnit runner for every tests/unit/test_*.c suite.
  * Usage: unit_tests [SUITE...]  (no argument: every suite).
- * Exit status is non-zero when any test fails or cannot run.
+ * Exit status is non-zero when any test fails or cannot run, or a SUITE
+ * named does not exist.
  * HUB_TEST_TIMES=1: each test's seconds on stderr ("time: SUITE TEST S"),
  * to find where a pass spends its time.
  */
@@ -181,6 +182,22 @@ static int suite_selected(const char *name, int argc, char **argv)
 	return 0;
 }
 
+/* Every suite named on the command line exists: a misspelt or renamed
+ * suite is an error, not a pass of nothing.  0, or 2 with a message. */
+static int suites_named_exist(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		size_t k = 0;
+		while (k < n_suites && strcmp(suites[k].name, argv[i]) != 0)
+			k++;
+		if (k == n_suites) {
+			fprintf(stderr, "unit: no suite is named '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	return 0;
+}
+
 /* HUB_TEST_TIMES: every test runs through this, which finds the current
  * test's own function by its suite's and its name and times it. */
 static void test_timed(void)
@@ -211,7 +228,7 @@ int main(int argc, char **argv)
 	int is_timed = times && strcmp(times, "1") == 0;
 	unsigned failed, ran, n_failed_asserts;
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
+	if (suites_named_exist(argc, argv) || CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	for (size_t i = 0; i < n_suites; i++) {
 		CU_pSuite s;
