@@ -554,10 +554,13 @@ static long long metrics_lag_of_x(struct world *w)
 }
 
 /* /metrics shows each export's lag as its status does (last_seq - cursor):
- * the whole feed for an export that is off, 0 for one that delivered it. */
+ * the whole feed for an export that is off, 1 for one a change short, 0
+ * for one that delivered it. */
 static void test_metrics_show_each_export_s_lag(void)
 {
 	struct world w;
+	struct store *s;
+	char key[300], cursor[32];
 	json_t *seqs;
 
 	world_open(&w, "    enabled: false\n");
@@ -567,6 +570,23 @@ static void test_metrics_show_each_export_s_lag(void)
 	world_start(&w);
 	CU_ASSERT_EQUAL(metrics_lag_of_x(&w),
 			json_integer_value(json_array_get(seqs, json_array_size(seqs) - 1)));
+	json_decref(seqs);
+	world_close(&w);
+
+	/* a cursor one seq short of the feed's last is a lag of 1 */
+	world_open(&w, "    enabled: false\n");
+	apply(&w, people);
+	seqs = outbox_seqs(&w);
+	CU_ASSERT_FATAL(json_array_size(seqs) > 0);
+	s = w.th->reader;
+	export_key_cursor(key, sizeof(key), "x");
+	snprintf(cursor, sizeof(cursor), "%lld",
+		 (long long)json_integer_value(json_array_get(seqs, json_array_size(seqs) - 1)) - 1);
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, key, cursor), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	world_start(&w);
+	CU_ASSERT_EQUAL(metrics_lag_of_x(&w), 1);
 	json_decref(seqs);
 	world_close(&w);
 

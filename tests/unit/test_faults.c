@@ -1413,8 +1413,9 @@ static void test_commits_failing_are_logged_as_a_state(void)
 	enum { N = 40 };
 	struct intake_batch bs[N + 1];
 	struct record *recs[N + 1] = {0};
+	struct metrics *m = metrics_new();
 	struct world w;
-	char id[16], *log, *dump;
+	char id[16], *log, *dump, *text;
 	int64_t elapsed_ms;
 
 	wrap_world_start(&w, 0, 0);
@@ -1433,6 +1434,10 @@ static void test_commits_failing_are_logged_as_a_state(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(log, ": 40 batches refused)"));
 	wrap_assert_failing_state_lines(log, elapsed_ms);
 	free(log);
+	text = m ? metrics_render(m, &(struct metrics_feeds){.intake = w.intake}) : NULL;
+	CU_ASSERT_PTR_NOT_NULL(text ? strstr(text, "\nintake_commit_failures_total 40\n") : NULL);
+	hub_free(text);
+	metrics_free(m);
 	dump = world_stop_dump(&w);
 	CU_ASSERT_PTR_NOT_NULL(dump);
 	CU_ASSERT_PTR_NOT_NULL(dump ? strstr(dump, "\"c40\"") : NULL);
@@ -1659,18 +1664,20 @@ static double metric_value(const char *text, const char *name)
 }
 
 /* The commit histogram counts what commits took, to the microsecond: 20
- * commits of at least 1.2 ms each are all above the 1 ms bucket, and their
- * sum is at least 24 ms.  It was read off a millisecond clock, so such a
- * commit counted 1 or 2 ms after the clock's ticks it crossed (mostly 1,
- * under le="0.001"), and one under 1 ms counted 0 or 1. */
+ * commits of at least 6 ms each are all above the 1 ms bucket, and their
+ * sum is at least 120 ms (its tenths shown too).  It was read off a
+ * millisecond clock, so a commit of 1.2 ms counted 1 or 2 ms after the
+ * clock's ticks it crossed, and one under 1 ms counted 0 or 1.  Buckets
+ * are cumulative, the last one +Inf. */
 static void test_commit_time_is_counted_in_fractions_of_a_millisecond(void)
 {
-	enum { N = 20, PAUSE_US = 1200 };
+	enum { N = 20, PAUSE_US = 6000 };
 	struct intake_batch bs[N];
 	struct record *recs[N] = {0};
 	struct metrics *m = metrics_new();
 	struct world w;
 	char id[16], *text;
+	const char *inf;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	wrap_world_start(&w, 0, 0);
@@ -1687,6 +1694,11 @@ static void test_commit_time_is_counted_in_fractions_of_a_millisecond(void)
 	CU_ASSERT_EQUAL(metric_value(text, "intake_commit_seconds_count"), N);
 	CU_ASSERT_EQUAL(metric_value(text, "intake_commit_seconds_bucket{le=\"0.001\"}"), 0);
 	CU_ASSERT(metric_value(text, "intake_commit_seconds_sum") >= N * PAUSE_US / 1e6);
+	CU_ASSERT(metric_value(text, "intake_commit_seconds_bucket{le=\"1\"}") >= 0);
+	CU_ASSERT_EQUAL(metric_value(text, "intake_commit_seconds_bucket{le=\"+Inf\"}"), N);
+	inf = strstr(text, "le=\"+Inf\"");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(inf);
+	CU_ASSERT_PTR_NULL(strstr(inf + 1, "le=\"+Inf\"")); /* the last bucket alone */
 	hub_free(text);
 	metrics_free(m);
 	free(world_stop_dump(&w));

@@ -14,6 +14,7 @@
 #include "testlib.h"
 #include "testhub.h"
 
+#include "../../hub/alloc.h"
 #include "../../hub/api.h"
 #include "../../hub/host.h"
 #include "../../hub/http.h"
@@ -1077,6 +1078,7 @@ static void test_full_queue_is_429_with_retry_after(void)
 	struct bg_post a = {.body = "q1\n"}, b = {.body = "q2\n"};
 	struct store *lock;
 	struct resp r;
+	char *text;
 
 	world_open(&w, NULL, "intake:\n  queue_max: 1\n");
 	a.w = b.w = &w;
@@ -1087,6 +1089,10 @@ static void test_full_queue_is_429_with_retry_after(void)
 	CU_ASSERT_FATAL(wait_until(one_with_writer, &w));
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&b.thread, NULL, bg_post_main, &b), 0);
 	CU_ASSERT_FATAL(wait_until(one_queued, &w));
+	text = metrics_render(http_metrics(w.srv), &(struct metrics_feeds){.intake = w.th->intake});
+	CU_ASSERT_PTR_NOT_NULL(text ? strstr(text, "\nhttp_requests_waiting_commit 2\n") : NULL);
+	CU_ASSERT_PTR_NOT_NULL(text ? strstr(text, "\nintake_queue_depth 1\n") : NULL);
+	hub_free(text);
 
 	post(&w, "/in/web/v1/echo", "q3\n", &r);
 	ASSERT_ERROR(&r, 429, "busy");

@@ -353,6 +353,7 @@ static void test_metrics_text_format(void)
 	id = metrics_route_add(m, "/in/a\"b\\c/x");
 	CU_ASSERT(id > 0);
 	CU_ASSERT_EQUAL(metrics_route_add(m, "/in/a\"b\\c/x"), id); /* registered once */
+	metrics_count_request(m, metrics_route_add(m, "/two\nlines"), 200);
 	metrics_count_request(m, id, 200);
 	metrics_count_request(m, id, 200);
 	metrics_count_request(m, id, 413);
@@ -368,7 +369,11 @@ static void test_metrics_text_format(void)
 					    "status=\"200\"} 2\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "status=\"413\"} 1\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "http_requests_total{route=\"unmatched\","
-					    "status=\"other\"}"));
+					    "status=\"other\"} 18\n"));
+	/* 23 statuses of a route are its own (404, 500-521), the rest "other" */
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "{route=\"unmatched\",status=\"521\"} 1\n"));
+	CU_ASSERT_PTR_NULL(strstr(text, "status=\"522\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "{route=\"/two\\nlines\",status=\"200\"} 1\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "records_rejected_total 3\n"));
 	CU_ASSERT_PTR_NULL(strstr(text, "intake_queue_depth")); /* no intake given */
 	hub_free(text);
