@@ -561,6 +561,7 @@ static void test_metrics_show_each_export_s_lag(void)
 	struct world w;
 	struct store *s;
 	char key[300], cursor[32];
+	json_int_t last;
 	json_t *seqs;
 
 	world_open(&w, "    enabled: false\n");
@@ -580,8 +581,8 @@ static void test_metrics_show_each_export_s_lag(void)
 	CU_ASSERT_FATAL(json_array_size(seqs) > 0);
 	s = w.th->reader;
 	export_key_cursor(key, sizeof(key), "x");
-	snprintf(cursor, sizeof(cursor), "%lld",
-		 (long long)json_integer_value(json_array_get(seqs, json_array_size(seqs) - 1)) - 1);
+	last = json_integer_value(json_array_get(seqs, json_array_size(seqs) - 1));
+	snprintf(cursor, sizeof(cursor), "%lld", (long long)last - 1);
 	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
 	CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, key, cursor), 0);
 	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
