@@ -553,6 +553,55 @@ static long long metrics_lag_of_x(struct world *w)
 	return lag;
 }
 
+/* An export that never ran: enabled, no error and no time of one, no
+ * backfill.  A saved state or backfill that is damaged, or names no
+ * state, reads as none, not as a failure of the whole status. */
+static void test_export_status_of_a_fresh_export_and_of_damaged_state(void)
+{
+	struct world w;
+	struct store *s;
+	char key[300];
+	json_t *st;
+
+	world_open(&w, NULL);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "enabled");
+	CU_ASSERT(json_is_null(json_object_get(st, "last_error")));
+	CU_ASSERT(json_is_null(json_object_get(st, "last_error_at")));
+	CU_ASSERT(json_is_null(json_object_get(st, "backfill")));
+	json_decref(st);
+
+	s = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	export_key_state(key, sizeof(key), "x");
+	CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, key, "{\"disabled\":"), 0);
+	export_key_backfill(key, sizeof(key), "x");
+	CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, key, "{\"state\":\"unheard-of\"}"), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "enabled");
+	CU_ASSERT(json_is_null(json_object_get(st, "backfill")));
+	json_decref(st);
+	world_close(&w);
+}
+
+/* A configuration's fingerprint (the saved state's "config") is 16
+ * lowercase hex digits, the same for the same configuration. */
+static void test_export_fingerprint_is_16_hex_digits(void)
+{
+	struct world w;
+	char fp[20], again[20];
+
+	world_open(&w, NULL);
+	memset(fp, 'Z', sizeof(fp));
+	CU_ASSERT_EQUAL_FATAL(export_fingerprint(&w.th->cfg->exports[0], fp), 0);
+	CU_ASSERT_EQUAL(strlen(fp), 16);
+	CU_ASSERT_EQUAL(strspn(fp, "0123456789abcdef"), 16);
+	CU_ASSERT_EQUAL_FATAL(export_fingerprint(&w.th->cfg->exports[0], again), 0);
+	CU_ASSERT_STRING_EQUAL(fp, again);
+	world_close(&w);
+}
+
 /* /metrics shows each export's lag as its status does (last_seq - cursor):
  * the whole feed for an export that is off, 1 for one a change short, 0
  * for one that delivered it. */
@@ -1173,6 +1222,17 @@ static void test_a_refused_record_writes_no_change(void)
 
 /* ---- failures ----------------------------------------------------------- */
 
+/* The status shows at most `max` dead letters, as asked. */
+static void check_status_dead_letters_max(struct world *w, size_t max)
+{
+	json_t *st = export_status_json(w->ex, w->th->reader, w->th->cfg, max, NULL, 0);
+	json_t *x = json_array_get(json_object_get(st, "exports"), 0);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(x, "dead_letters")), max);
+	json_decref(st);
+}
+
 /* `people` (after `before`, when not NULL) through an export that refuses
  * Bad's changes: exactly those two are dead-lettered, every other one
  * delivered in seq order. */
@@ -1206,6 +1266,13 @@ static void check_bad_changes_dead_lettered(const char *keys, const char *before
 	CU_ASSERT_EQUAL(int_of(st, "lag"), 0);
 	CU_ASSERT_EQUAL(int_of(st, "dead_lettered"), 2);
 	CU_ASSERT_EQUAL(json_array_size(json_object_get(st, "dead_letters")), 2);
+	json_array_foreach(json_object_get(st, "dead_letters"), i, c) {
+		CU_ASSERT_EQUAL(int_of(c, "seq"), int_of(json_array_get(dl, i), "seq"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(str_of(c, "reason"), "scripted bad data"));
+		CU_ASSERT(str_of(c, "at")[0] == '2'); /* a time, 20xx */
+	}
+	check_status_dead_letters_max(&w, 2);
+	check_status_dead_letters_max(&w, 1);
 	CU_ASSERT_PTR_NULL(json_object_get(json_array_get(json_object_get(st, "dead_letters"), 0),
 					   "change")); /* no personal data in the status */
 	/* nor the reason, which may quote the change, beyond the dead letter
@@ -1612,6 +1679,8 @@ static void test_refused_credentials_disable_until_the_config_changes(void)
 	/* saved: the CLI (no exporter) and a restart on the same config agree */
 	st = status_of_x(&w);
 	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	CU_ASSERT_STRING_EQUAL(str_of(st, "last_error"), "scripted auth failure");
+	CU_ASSERT(str_of(st, "last_error_at")[0] == '2'); /* a time, 20xx */
 	json_decref(st);
 	same = config_like(&w, "    fail: auth\n");
 	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, same, err, sizeof(err)), 0);
@@ -1635,6 +1704,10 @@ static void test_refused_credentials_disable_until_the_config_changes(void)
 	      "\"timestamp\":\"2025-03-03T10:00:00.000Z\","
 	      "\"identifiers\":{\"custom_id\":\"ann\"},\"event\":{\"name\":\"again\"}}\n");
 	changed = config_like(&w, "    retries: 0\n");
+	st = export_status_json(NULL, w.th->reader, changed, 0, err, sizeof(err));
+	CU_ASSERT_STRING_EQUAL( /* disabled under the config it refused only */
+		str_of(json_array_get(json_object_get(st, "exports"), 0), "state"), "enabled");
+	json_decref(st);
 	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, changed, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	got = recorded(&w, &calls);
@@ -1854,7 +1927,8 @@ static void check_backfill(json_t *got, size_t from, json_t *ids, json_int_t aft
 static void test_a_new_export_gets_every_live_profile_once(void)
 {
 	struct world w;
-	json_t *got, *seqs, *ids, *st, *bf;
+	struct hub_config *off;
+	json_t *got, *seqs, *ids, *st, *bf, *x;
 
 	export_set_backfill_page(2);
 	world_open(&w, "    backfill: true\n    batch_size: 2\n");
@@ -1876,6 +1950,18 @@ static void test_a_new_export_gets_every_live_profile_once(void)
 	CU_ASSERT(str_of(bf, "finished_at")[0] != '\0');
 	CU_ASSERT_EQUAL(int_of(st, "lag"), 0);
 	json_decref(st);
+
+	/* seen by a configuration that turned x off: off, and a finished
+	 * backfill waits for nothing */
+	off = config_like(&w, "    backfill: true\n    enabled: false\n");
+	st = export_status_json(NULL, w.th->reader, off, 0, NULL, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	x = json_array_get(json_object_get(st, "exports"), 0);
+	CU_ASSERT_STRING_EQUAL(str_of(x, "state"), "off");
+	CU_ASSERT_STRING_EQUAL(str_of(json_object_get(x, "backfill"), "state"), "done");
+	CU_ASSERT(json_is_null(json_object_get(json_object_get(x, "backfill"), "waiting")));
+	json_decref(st);
+	config_free(off);
 
 	export_stop(w.ex);
 	world_start(&w);
@@ -2104,6 +2190,10 @@ static void test_an_export_of_another_configuration_holds_the_feed(void)
 	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(all));
 	json_decref(got);
 	export_stop(ex_b);
+	st = export_status_json(NULL, w.th->reader, a, 0, NULL, 0);
+	CU_ASSERT_EQUAL(int_of(json_array_get(json_object_get(st, "elsewhere"), 0), "cursor"),
+			json_integer_value(json_array_get(all, json_array_size(all) - 1)));
+	json_decref(st);
 
 	/* y taken out of every configuration */
 	CU_ASSERT_EQUAL_FATAL(export_forget(w.th->reader, "y", &was_known), 0);
@@ -3539,6 +3629,8 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_backfill_page_of_one_profile),
 	   TEST(test_every_change_arrives_in_seq_order_with_its_profile),
 	   TEST(test_metrics_show_each_export_s_lag),
+	   TEST(test_export_status_of_a_fresh_export_and_of_damaged_state),
+	   TEST(test_export_fingerprint_is_16_hex_digits),
 	   TEST(test_metrics_lag_unread_is_logged_once_not_per_scrape),
 	   TEST(test_a_stalled_lag_read_holds_up_no_scrape_nor_the_status),
 	   TEST(test_a_moved_installation_updates_the_profile_it_left),
