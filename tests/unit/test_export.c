@@ -2431,6 +2431,60 @@ static void test_the_lag_is_the_distance_in_seqs_to_the_feeds_end(void)
 	world_close(&w);
 }
 
+static int count_one(void *ctx, const struct store_dead_letter *d)
+{
+	(void)d;
+	++*(int *)ctx;
+	return 0;
+}
+
+/* Forgetting an export deletes its cursor, batch end, saved state and
+ * backfill, and every dead letter it has, more than one page of them
+ * (200), and keeps another export's. */
+static void test_forget_deletes_every_trace_of_the_export(void)
+{
+	void (*const keys[])(char *, size_t, const char *) = {
+		export_key_cursor, export_key_batch_end, export_key_state, export_key_backfill,
+	};
+	struct store_dead_letter d = {.at_ms = 1, .reason = "HTTP 400", .profile_id = "p_1",
+				      .change_json = "{}"};
+	struct world w;
+	struct store *s;
+	char key[300], text[64];
+	int was_known = 0, n = 0;
+
+	world_open(&w, NULL);
+	s = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		keys[i](key, sizeof(key), "y");
+		CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, key, "{}"), 0);
+		keys[i](key, sizeof(key), "x");
+		CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, key, "{}"), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, "export_known:y", "1"), 0);
+	for (int i = 1; i <= 401; i++) {
+		d.export_name = i == 401 ? "x" : "y";
+		d.seq = i;
+		CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+
+	CU_ASSERT_EQUAL(export_forget(s, "y", &was_known), 0);
+	CU_ASSERT_EQUAL(was_known, 1);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		keys[i](key, sizeof(key), "y");
+		CU_ASSERT_EQUAL(s->ops->meta_get(s, key, text, sizeof(text)), 0);
+		keys[i](key, sizeof(key), "x");
+		CU_ASSERT_EQUAL(s->ops->meta_get(s, key, text, sizeof(text)), 1);
+	}
+	CU_ASSERT_EQUAL(s->ops->dead_letter_list(s, "y", 0, 1000, count_one, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(s->ops->dead_letter_list(s, "x", 0, 1000, count_one, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	world_close(&w);
+}
+
 /* `exports forget` is refused while another process runs the export (it
  * holds the export's lease), and goes through once it stopped.  It keeps
  * the lease's epoch counting: a take after it has a new epoch (reset to
@@ -3674,6 +3728,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_process_not_holding_the_lease_shows_the_holders_cursor),
 	   TEST(test_the_lag_is_the_distance_in_seqs_to_the_feeds_end),
 	   TEST(test_forget_waits_for_the_process_running_the_export),
+	   TEST(test_forget_deletes_every_trace_of_the_export),
 	   TEST(test_a_retried_change_of_a_merged_profile_goes_to_the_survivor),
 	   TEST(test_a_retry_pages_past_dead_letters_it_cannot_send),
 	   TEST(test_a_retried_change_survives_a_later_merge),
