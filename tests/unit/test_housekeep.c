@@ -6,15 +6,20 @@
  * then every interval, and the intake then takes a late record it refused
  * before.  Blocks that ended more recently, or have not ended, stay.  The
  * privacy request records past the last PRIVACY_REQUESTS_KEPT go, oldest
- * first (privacy_requests_prune).
+ * first (privacy_requests_prune); a store failure or out of memory in
+ * either deletes nothing.  And an erase as a record (privacy_erase_record,
+ * privacy_erase_submit).
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
 #include "testhub.h"
 #include "testlib.h"
+#include "teststore.h"
 
+#include "../../hub/alloc.h"
 #include "../../hub/housekeep.h"
 #include "../../hub/privacy.h"
+#include "../../hub/profile.h"
 #include "../../hub/util.h"
 
 #include <stdio.h>
@@ -224,8 +229,289 @@ static void test_the_oldest_privacy_request_records_go(void)
 	testhub_stop(th);
 }
 
+/* The end of the period is exact, measured in days of erase_block_days
+ * (1 is one day, not the default), and 0 (unset) is 30 days: a block that
+ * ended that long ago goes, one that ended a millisecond later stays. */
+static void test_blocks_go_exactly_a_period_past_their_end(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	struct store *s = th ? th->reader : NULL;
+	int64_t now = time_now_ms();
+	size_t n = 99;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	put_block(s, "c_day_over", now - DAY_MS);
+	put_block(s, "c_day_not_yet", now - DAY_MS + 1);
+	CU_ASSERT_EQUAL(privacy_blocks_prune(s, 1, now, NULL, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(is_blocked(s, "c_day_over"), 0);
+	CU_ASSERT_EQUAL(is_blocked(s, "c_day_not_yet"), 1);
+
+	put_block(s, "c_default_over", now - 30 * DAY_MS);
+	put_block(s, "c_default_not_yet", now - 30 * DAY_MS + 1);
+	CU_ASSERT_EQUAL(privacy_blocks_prune(s, 0, now, NULL, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(is_blocked(s, "c_default_over"), 0);
+	CU_ASSERT_EQUAL(is_blocked(s, "c_default_not_yet"), 1);
+	testhub_stop(th);
+}
+
+/* s fails its statement number k (1-based, counted from now; 0: none), and
+ * counts its statements in s->fault_calls. */
+static void fail_statement(struct store *s, long k)
+{
+	s->fault_calls = 0;
+	s->fault_kind = STORE_FAULT_IO;
+	s->fault_at[0] = k;
+	s->fault_at[1] = 1L << 40; /* never reached: counts */
+}
+
+static void fail_none(struct store *s)
+{
+	s->fault_at[0] = 0;
+	s->fault_at[1] = 0;
+}
+
+/* A store failure at any statement of a request records prune fails it
+ * (-1, none deleted) and rolls it back: every record is still there, and
+ * the next prune deletes the oldest. */
+static void test_a_failing_requests_prune_fails_and_keeps_every_record(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	struct store *s = th ? th->reader : NULL;
+	size_t n = 99;
+	long total;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	put_requests(s, 3);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	fail_statement(s, 0);
+	CU_ASSERT_EQUAL(privacy_requests_prune(s, 1, &n), 0); /* counts a clean one */
+	total = s->fault_calls;
+	fail_none(s);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT(total >= 5); /* begin, list, two deletes, commit */
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	put_requests(s, 2); /* the two it deleted, again */
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	for (long k = 1; k <= total; k++) {
+		fail_statement(s, k);
+		CU_ASSERT_EQUAL(privacy_requests_prune(s, 1, &n), -1);
+		fail_none(s);
+		CU_ASSERT_EQUAL(n, 0);
+		for (int i = 0; i < 3; i++)
+			CU_ASSERT_EQUAL(has_request(s, i), 1);
+	}
+	CU_ASSERT_EQUAL(privacy_requests_prune(s, 1, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(has_request(s, 2), 1);
+	testhub_stop(th);
+}
+
+/* A store failure at any statement of a blocks prune fails it (-1, none
+ * deleted) and leaves the block; the next prune deletes it. */
+static void test_a_failing_blocks_prune_fails_and_keeps_the_block(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	struct store *s = th ? th->reader : NULL;
+	int64_t now = time_now_ms();
+	size_t n = 99;
+	long total;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	fail_statement(s, 0);
+	CU_ASSERT_EQUAL(privacy_blocks_prune(s, 30, now, NULL, &n), 0); /* none to delete */
+	total = s->fault_calls;
+	fail_none(s);
+	CU_ASSERT(total >= 3); /* begin, delete, commit */
+	put_block(s, "c_old", now - 31 * DAY_MS);
+	for (long k = 1; k <= total; k++) {
+		fail_statement(s, k);
+		CU_ASSERT_EQUAL(privacy_blocks_prune(s, 30, now, NULL, &n), -1);
+		fail_none(s);
+		CU_ASSERT_EQUAL(n, 0);
+		CU_ASSERT_EQUAL(is_blocked(s, "c_old"), 1);
+	}
+	CU_ASSERT_EQUAL(privacy_blocks_prune(s, 30, now, NULL, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(is_blocked(s, "c_old"), 0);
+	testhub_stop(th);
+}
+
+/* A request record that cannot be read (no created_at) is the first to
+ * go, before the oldest readable one. */
+static void test_an_unreadable_request_record_goes_first(void)
+{
+	static const char key[] = PRIVACY_REQUEST_PREFIX "pr_ffffffffffffffff";
+	struct testhub *th = testhub_start(NULL);
+	struct store *s = th ? th->reader : NULL;
+	char value[256];
+	size_t n = 99;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	put_requests(s, 3);
+	CU_ASSERT_EQUAL(s->ops->meta_put(s, key, "{\"id\":"), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	CU_ASSERT_EQUAL(privacy_requests_prune(s, 3, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(s->ops->meta_get(s, key, value, sizeof(value)), 0);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(has_request(s, i), 1);
+	testhub_stop(th);
+}
+
+/* An erase's record: type erase, source "privacy", the request's ID as
+ * its message_id (an API erase's record is found and deduplicated by
+ * them), and the identifier; identity.blocked_values do not stop it (a
+ * value blocked since it was stored still names its holder), the built-in
+ * junk words do. */
+static void test_an_erase_record_names_its_request_and_passes_blocked_values(void)
+{
+	static char *const blocked[] = {"ann-blocked"};
+	struct record_rules rules = {.blocked_values = blocked, .n_blocked_values = 1};
+	struct record *rec = NULL;
+	char err[256];
+
+	CU_ASSERT_EQUAL(privacy_erase_record(&rules, "custom_id", "ann-blocked", "pr_r1", &rec,
+					     err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
+	CU_ASSERT_STRING_EQUAL(rec->source, "privacy");
+	CU_ASSERT_STRING_EQUAL(rec->message_id, "pr_r1");
+	CU_ASSERT_STRING_EQUAL(rec->custom_id ? rec->custom_id : "", "ann-blocked");
+	record_free(rec);
+	rec = NULL;
+	CU_ASSERT_EQUAL(privacy_erase_record(&rules, "installation_id", "undefined", "pr_r2",
+					     &rec, err, sizeof(err)),
+			HUB_ERR_DATA);
+	CU_ASSERT_PTR_NULL(rec);
+	CU_ASSERT(err[0] != '\0');
+}
+
+/* privacy_erase_submit returns once the erase is committed: the person is
+ * gone when it returns.  An unusable identifier is HUB_ERR_DATA, saying
+ * why, and erases nobody. */
+static void test_an_erase_submitted_is_committed_when_it_returns(void)
+{
+	static const char ann[] = "{\"type\":\"identify\",\"message_id\":\"m1\","
+				  "\"identifiers\":{\"custom_id\":\"ann\"}}\n";
+	struct testhub *th = testhub_start(NULL);
+	char ids[1][PROFILE_ID_SIZE], err[256] = "";
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, ann), 0);
+	CU_ASSERT_EQUAL(profile_find(th->reader, "custom_id", "ann", ids, 1), 1);
+	CU_ASSERT_EQUAL(privacy_erase_submit(th->intake, &th->rules, "custom_id", "null",
+					     "pr_s1", err, sizeof(err)),
+			HUB_ERR_DATA);
+	CU_ASSERT(err[0] != '\0');
+	CU_ASSERT_EQUAL(profile_find(th->reader, "custom_id", "ann", ids, 1), 1);
+	CU_ASSERT_EQUAL(privacy_erase_submit(th->intake, &th->rules, "custom_id", "ann", "pr_s2",
+					     err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT_EQUAL(profile_find(th->reader, "custom_id", "ann", ids, 1), 0);
+	testhub_stop(th);
+}
+
+/* Out of memory while reading the request records (each allocation in
+ * turn failing, and every one after it) fails the prune (-1) and deletes
+ * none: it is never taken for "nothing to delete". */
+static void test_requests_prune_out_of_memory_fails_and_deletes_none(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	struct store *s = th ? th->reader : NULL;
+	size_t n = 99;
+	int rc = -1, n_failed = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	put_requests(s, 3);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	for (long k = 1; k < 100 && rc != 0; k++) {
+		alloc_fail_after(k);
+		rc = privacy_requests_prune(s, 1, &n);
+		alloc_fail_after(0);
+		if (rc == 0)
+			break;
+		n_failed++;
+		CU_ASSERT_EQUAL(rc, -1);
+		CU_ASSERT_EQUAL(n, 0);
+		for (int i = 0; i < 3; i++)
+			CU_ASSERT_EQUAL(has_request(s, i), 1);
+	}
+	CU_ASSERT(n_failed >= 1); /* its list of records is allocated */
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(has_request(s, 2), 1);
+	testhub_stop(th);
+}
+
+/* Waits at most 10 s for the intake's queue to hold n batches; 1 when it did. */
+static int wait_queue_depth(struct intake *in, int n)
+{
+	for (int i = 0; i < 1000; i++) {
+		struct timespec ts = {0, 10 * 1000000L};
+		struct intake_stats st;
+		intake_get_stats(in, &st);
+		if (st.queue_depth == n)
+			return 1;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/* An erase the intake cannot queue (full: intake.queue_max 1, its writer
+ * held up) is HUB_ERR_BUSY, and err says so for the CLI to print.  SQLite:
+ * one writer at a time, so a transaction of the test's holds it up. */
+static void test_an_erase_the_intake_cannot_take_says_so(void)
+{
+	struct testhub *th;
+	struct record *recs[2] = {NULL, NULL};
+	struct intake_batch b[2];
+	struct store *lock;
+	char err[256] = "";
+
+	if (teststore_is_pg())
+		return; /* writers side by side: none is held up */
+	th = testhub_start("intake:\n  queue_max: 1\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	lock = th->reader;
+	CU_ASSERT_EQUAL_FATAL(lock->ops->begin(lock), 0); /* the writer waits in its BEGIN */
+	for (int i = 0; i < 2; i++) {
+		char mid[16];
+		snprintf(mid, sizeof(mid), "pr_b%d", i);
+		CU_ASSERT_EQUAL_FATAL(privacy_erase_record(&th->rules, "custom_id", mid, mid,
+							   &recs[i], err, sizeof(err)),
+				      HUB_OK);
+		b[i] = (struct intake_batch){.records = &recs[i], .n_records = 1};
+		CU_ASSERT_EQUAL_FATAL(intake_submit(th->intake, &b[i]), HUB_OK);
+		/* the first is taken by the writer, the second fills the queue */
+		CU_ASSERT_FATAL(wait_queue_depth(th->intake, i));
+	}
+	CU_ASSERT_EQUAL(privacy_erase_submit(th->intake, &th->rules, "custom_id", "ann", "pr_s3",
+					     err, sizeof(err)),
+			HUB_ERR_BUSY);
+	CU_ASSERT_STRING_EQUAL(err, "the intake cannot take it now");
+	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(intake_wait(th->intake, &b[i]), HUB_OK);
+		record_free(recs[i]);
+	}
+	testhub_stop(th);
+}
+
 TEST_SUITE(housekeep, NULL, NULL,
 	   TEST(test_run_deletes_blocks_a_period_past_their_end_at_start_and_hourly),
 	   TEST(test_run_uses_the_configured_period_and_keeps_the_last_requests),
 	   TEST(test_prune_goes_a_chunk_at_a_time_until_none_is_left),
-	   TEST(test_the_oldest_privacy_request_records_go))
+	   TEST(test_the_oldest_privacy_request_records_go),
+	   TEST(test_blocks_go_exactly_a_period_past_their_end),
+	   TEST(test_a_failing_blocks_prune_fails_and_keeps_the_block),
+	   TEST(test_a_failing_requests_prune_fails_and_keeps_every_record),
+	   TEST(test_an_unreadable_request_record_goes_first),
+	   TEST(test_requests_prune_out_of_memory_fails_and_deletes_none),
+	   TEST(test_an_erase_record_names_its_request_and_passes_blocked_values),
+	   TEST(test_an_erase_submitted_is_committed_when_it_returns),
+	   TEST(test_an_erase_the_intake_cannot_take_says_so))
