@@ -32,10 +32,14 @@
 #include "../../hub/profile.h"
 #include "../../hub/util.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PAGE ACCESS_DOC_PAGE_EVENTS
 #define PAGE_LOG ACCESS_DOC_PAGE_LOG
@@ -804,6 +808,253 @@ static void test_no_spool_file_is_a_503_before_the_document(void)
 	testhub_stop(th);
 }
 
+/* A POST /v1/privacy/requests of body, which outlives the request. */
+static struct api_request privacy_post_of(const char *body)
+{
+	struct api_request req = {.method = "POST", .path = "/v1/privacy/requests",
+				  .query = no_query, .authorization = "Bearer " API_TOKEN,
+				  .body = body, .body_len = strlen(body)};
+	return req;
+}
+
+/* The record GET /v1/privacy/requests/<id> answers (NULL: none). */
+static json_t *request_get(struct api *api, const char *id)
+{
+	char path[128], *body;
+	int is_broken;
+	json_t *o = NULL;
+
+	snprintf(path, sizeof(path), "/v1/privacy/requests/%s", id);
+	if (api_call(api, "GET", path, NULL, &body, &is_broken, NULL) == 200)
+		o = json_loads(body, 0, NULL);
+	hub_free(body);
+	return o;
+}
+
+/* The text of o's member key ("" when it is not a string). */
+static const char *text_at(const json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v ? v : "";
+}
+
+/* The value of the response header name ("" when there is none). */
+static const char *header_of(const struct api_response *resp, const char *name)
+{
+	for (size_t i = 0; i < resp->n_headers; i++)
+		if (strcmp(resp->headers[i].name, name) == 0)
+			return resp->headers[i].value;
+	return "";
+}
+
+/*
+ * An access request's times and headers: its answer is never cached; its
+ * head says done, created and finished between the request and the
+ * answer; its record, while the answer is read, says running, created
+ * then, not finished; read to its end later, done, finished then (after
+ * its answer began), still created when it was.
+ */
+static void test_an_access_request_s_record_keeps_its_times(void)
+{
+	static const char access[] = "{\"type\":\"access\",\"custom_id\":\"C1\"}";
+	struct testhub *th = world_start();
+	struct api *api = NULL;
+	struct api_request req = privacy_post_of(access);
+	struct api_response resp;
+	struct strbuf sb;
+	char err[512], buf[4096], t0[40], t1[40], now[40], id[32] = "";
+	json_t *head = NULL, *rec = NULL;
+	const char *p;
+	long n;
+
+	strbuf_init(&sb);
+	CU_ASSERT_EQUAL_FATAL(api_open(&api, th->cfg, th->intake, NULL, err, sizeof(err)), 0);
+	time_format_ms(time_now_ms(), t0, sizeof(t0));
+	CU_ASSERT_EQUAL(api_handle(api, &req, &resp), 1);
+	time_format_ms(time_now_ms(), t1, sizeof(t1));
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(resp.stream);
+	CU_ASSERT_STRING_EQUAL(header_of(&resp, "Cache-Control"), "no-store");
+	CU_ASSERT_STRING_EQUAL(header_of(&resp, "X-Content-Type-Options"), "nosniff");
+	while ((n = api_stream_read(resp.stream, buf, sizeof(buf))) > 0) {
+		strbuf_append(&sb, buf, (size_t)n);
+		if (!rec && (p = strstr(sb.data, "\"id\":\""))) { /* while it is read */
+			snprintf(id, sizeof(id), "%.19s", p + 6);
+			rec = request_get(api, id);
+			/* the clock moves on before the end is read */
+			do
+				time_format_ms(time_now_ms(), now, sizeof(now));
+			while (strcmp(now, t1) <= 0);
+		}
+	}
+	CU_ASSERT_EQUAL(n, 0);
+	api_response_free(&resp);
+	head = json_loads(sb.data ? sb.data : "", 0, NULL);
+	CU_ASSERT_STRING_EQUAL(text_at(head, "status"), "done");
+	CU_ASSERT(strcmp(text_at(head, "created_at"), t0) >= 0);
+	CU_ASSERT(strcmp(text_at(head, "created_at"), t1) <= 0);
+	CU_ASSERT(strcmp(text_at(head, "finished_at"), text_at(head, "created_at")) >= 0);
+	CU_ASSERT(strcmp(text_at(head, "finished_at"), t1) <= 0);
+	CU_ASSERT_STRING_EQUAL(text_at(rec, "status"), "running");
+	CU_ASSERT_STRING_EQUAL(text_at(rec, "created_at"), text_at(head, "created_at"));
+	CU_ASSERT(json_is_null(json_object_get(rec, "finished_at")));
+	json_decref(rec);
+	CU_ASSERT_STRING_EQUAL(text_at(head, "id"), id);
+	rec = request_get(api, id);
+	CU_ASSERT_STRING_EQUAL(text_at(rec, "status"), "done");
+	CU_ASSERT_STRING_EQUAL(text_at(rec, "created_at"), text_at(head, "created_at"));
+	CU_ASSERT(strcmp(text_at(rec, "finished_at"), t1) > 0);
+	CU_ASSERT(strcmp(text_at(rec, "finished_at"), now) >= 0);
+	json_decref(rec);
+	json_decref(head);
+	strbuf_free(&sb);
+	api_close(api);
+	testhub_stop(th);
+}
+
+/* Request IDs are 64 random bits, each byte drawn: of a few IDs, not every
+ * one has its first two bytes alike (all four would, by chance, once in
+ * 2^32 runs). */
+static void test_request_ids_are_drawn_byte_by_byte(void)
+{
+	static const char access[] = "{\"type\":\"access\",\"custom_id\":\"nobody\"}";
+	struct testhub *th = world_start();
+	struct api *api = NULL;
+	char err[512], *body;
+	int is_broken, n_alike = 0;
+
+	CU_ASSERT_EQUAL_FATAL(api_open(&api, th->cfg, th->intake, NULL, err, sizeof(err)), 0);
+	for (int i = 0; i < 4; i++) {
+		json_t *o;
+		const char *id;
+		CU_ASSERT_EQUAL(api_call(api, "POST", "/v1/privacy/requests", access, &body,
+					 &is_broken, NULL),
+				200);
+		o = json_loads(body, 0, NULL);
+		id = text_at(o, "id");
+		CU_ASSERT_EQUAL(strlen(id), 19);
+		n_alike += strlen(id) == 19 && strncmp(id + 3, id + 5, 2) == 0;
+		json_decref(o);
+		hub_free(body);
+	}
+	CU_ASSERT(n_alike < 4);
+	api_close(api);
+	testhub_stop(th);
+}
+
+/* An access request whose record cannot be written (each allocation in
+ * turn failing alone, the API's record connection opened fresh) is a 503,
+ * never a 200: the ID a 200 gives out is one GET knows, "running" while
+ * the document is read. */
+static void test_an_access_answer_s_id_is_recorded_before_it(void)
+{
+	static const char access[] = "{\"type\":\"access\",\"custom_id\":\"nobody\"}";
+	struct testhub *th = world_start();
+	struct api_request req = privacy_post_of(access);
+	struct testlib_capture cap;
+	char err[512], buf[256], *status, *logged;
+	long k, n_tried = 0;
+	int n_refused = 0;
+
+	for (k = 1; k < 100000; k++) {
+		struct api *api = NULL;
+		struct api_response resp;
+		CU_ASSERT_EQUAL_FATAL(
+			api_open(&api, th->cfg, th->intake, NULL, err, sizeof(err)), 0);
+		testlib_capture_begin(&cap);
+		alloc_fail_only(k);
+		CU_ASSERT_EQUAL(api_handle(api, &req, &resp), 1);
+		n_tried = alloc_count();
+		alloc_fail_after(0);
+		if (resp.status == 200) {
+			long n = api_stream_read(resp.stream, buf, sizeof(buf) - 1);
+			buf[n > 0 ? n : 0] = '\0';
+			status = request_status(api, buf);
+			CU_ASSERT_STRING_EQUAL(status ? status : "", "running");
+			free(status);
+		} else {
+			n_refused++;
+		}
+		api_response_free(&resp);
+		api_close(api);
+		logged = testlib_capture_end(&cap);
+		free(logged);
+		if (n_tried < k) /* nothing failed: every allocation was tried */
+			break;
+	}
+	CU_ASSERT(n_refused > 0);
+	CU_ASSERT(k < 100000);
+	testhub_stop(th);
+}
+
+/* The descriptor open on a file directly under dir (-1: none). */
+static int fd_open_under(const char *dir)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	char link[300], target[4096];
+	size_t len = strlen(dir);
+	int fd = -1;
+
+	while (d && (e = readdir(d)) != NULL) {
+		ssize_t n;
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strncmp(target, dir, len) == 0 && target[len] == '/')
+			fd = atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return fd;
+}
+
+/* A spooled document that cannot be read back midway breaks its answer
+ * (-1), and it stays broken: read again, it never says the end (0), which
+ * the transport would send as the end of a whole document. */
+static void test_a_broken_stream_stays_broken(void)
+{
+	static const char access[] = "{\"type\":\"access\",\"custom_id\":\"C1\"}";
+	struct testhub *th = world_start();
+	struct api *api = NULL;
+	struct api_request req = privacy_post_of(access);
+	struct api_response resp;
+	struct testlib_capture cap;
+	const char *was = getenv("TMPDIR");
+	char *saved = was ? strdup(was) : NULL, err[512], dir[512], buf[64], *logged;
+	int fd, wfd;
+
+	snprintf(dir, sizeof(dir), "%s/spool", th->dir);
+	CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+	CU_ASSERT_EQUAL(setenv("TMPDIR", dir, 1), 0);
+	CU_ASSERT_EQUAL_FATAL(api_open(&api, th->cfg, th->intake, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(api_handle(api, &req, &resp), 1);
+	if (saved)
+		setenv("TMPDIR", saved, 1);
+	else
+		unsetenv("TMPDIR");
+	free(saved);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(resp.stream);
+	/* its spool file can no longer be read */
+	fd = fd_open_under(dir);
+	wfd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	CU_ASSERT_FATAL(fd >= 0 && wfd >= 0);
+	CU_ASSERT_EQUAL(dup2(wfd, fd), fd);
+	close(wfd);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(api_stream_read(resp.stream, buf, sizeof(buf)), -1);
+	CU_ASSERT_EQUAL(api_stream_read(resp.stream, buf, sizeof(buf)), -1);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(logged ? strstr(logged, "reading its spooled document") : NULL);
+	free(logged);
+	api_response_free(&resp);
+	api_close(api);
+	testhub_stop(th);
+}
+
 TEST_SUITE(access_doc, NULL, NULL,
 	   TEST(test_streamed_document_equals_the_built_one),
 	   TEST(test_events_are_read_and_written_a_page_at_a_time),
@@ -813,4 +1064,8 @@ TEST_SUITE(access_doc, NULL, NULL,
 	   TEST(test_a_refusing_sink_fails_the_writer_with_a_prefix),
 	   TEST(test_a_store_failure_midway_is_a_500_never_a_cut_document),
 	   TEST(test_an_unread_stream_fails_its_request),
-	   TEST(test_no_spool_file_is_a_503_before_the_document))
+	   TEST(test_no_spool_file_is_a_503_before_the_document),
+	   TEST(test_an_access_request_s_record_keeps_its_times),
+	   TEST(test_request_ids_are_drawn_byte_by_byte),
+	   TEST(test_an_access_answer_s_id_is_recorded_before_it),
+	   TEST(test_a_broken_stream_stays_broken))

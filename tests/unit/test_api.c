@@ -589,6 +589,13 @@ static void test_privacy_request_with_unknown_member_is_refused(void)
 		{"{\"type\":\"erase\",\"email\":\"h@example.com\"}", 400, "missing_parameter"},
 		{"{\"type\":\"erase\",\"custom_id\":\"H\",\"installation_id\":\"IH\"}", 400,
 		 "invalid_parameter"},
+		/* an empty identifier is none; a type is the whole word; a
+		 * member given twice is no JSON object; a junk word names nobody */
+		{"{\"type\":\"erase\",\"custom_id\":\"\"}", 400, "missing_parameter"},
+		{"{\"type\":\"eras\",\"custom_id\":\"H\"}", 400, "invalid_parameter"},
+		{"{\"type\":\"erase\",\"custom_id\":\"H\",\"custom_id\":\"I\"}", 400,
+		 "invalid_json"},
+		{"{\"type\":\"erase\",\"custom_id\":\"null\"}", 400, "invalid_request"},
 		{"{\"type\":\"access\",\"custom_id\":\"H\"}", 200, ""},
 		{"{\"type\":\"erase\",\"custom_id\":\"H\"}", 200, ""},
 	};
