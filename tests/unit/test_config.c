@@ -714,6 +714,10 @@ static void test_connection_string_password_in_the_file_is_found(void)
 		{"Driver=x;;PWD=hunter2", 1},
 		{"Driver=x; Trusted Connection ;UID=u;Password={hunter2}", 1},
 		{"Driver=x;Trusted", 0},
+		/* blanks around a key or before its value */
+		{"Driver=x; PWD=hunter2", 1},
+		{"DSN=prod;PWD= ;UID=u", 0},
+		{"DSN=prod;PWD= {}", 0},
 		{"DSN=prod;Flag;UID=u;", 0},
 		/* Snowflake's passphrase of an encrypted private key file */
 		{"DSN=prod;authenticator=SNOWFLAKE_JWT;priv_key_file=/k.p8;"
@@ -735,6 +739,8 @@ static void test_connection_string_password_in_the_file_is_found(void)
 		{"https://example.com/in?user=a:b@c", 0},
 		{"https://example.com/a:b@c", 0},
 		{"https://example.com/in#a:b@c", 0},
+		{"https://example.com#a:b@c", 0},
+		{"https://example.com?u=a:b@c", 0},
 		{"mailto:a:b@c", 0},
 		{"1ttp://a:b@c", 0},
 	};
@@ -890,8 +896,8 @@ static void test_example_secrets_are_found_and_loopback_told_apart(void)
 	CU_ASSERT_EQUAL_FATAL(config_example_secrets(cfg, found, 1), 2);
 	CU_ASSERT_EQUAL(found[0]->line, 2); /* the tokens line */
 	config_free(cfg);
-	cfg = load_ok("api:\n  tokens: [\"mine\"]\n");
-	CU_ASSERT_EQUAL(config_example_secrets(cfg, found, 1), 0);
+	cfg = load_ok("api:\n  tokens: [\"mine\", \"dev-token-of-mine\"]\n");
+	CU_ASSERT_EQUAL(config_example_secrets(cfg, found, 1), 0); /* only the very words */
 	config_free(cfg);
 	for (size_t i = 0; i < sizeof(listens) / sizeof(listens[0]); i++)
 		CU_ASSERT_EQUAL(config_listen_is_loopback(listens[i].listen),
