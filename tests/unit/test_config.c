@@ -12,6 +12,7 @@
 #include "../../hub/alloc.h"
 #include "../../hub/config.h"
 #include "../../hub/store.h"
+#include "../../hub/util.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -989,6 +990,7 @@ static void test_env_var_loses_one_trailing_line_break(void)
 		{"to\nk", "to\nk", "ato\nkb"},
 		{"tok\r", "tok\r", "atok\rb"},
 		{"\n", "fallback", "ab"},
+		{"tok ", "tok ", "atok b"}, /* nothing but the line break */
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -1458,7 +1460,133 @@ static void test_a_message_key_path_finds_its_node(void)
 	cfg_free(root);
 }
 
-TEST_SUITE(config, NULL, NULL,
+/* Mappings nest 64 levels below the top at most: a 65th is refused at
+ * its position and path, naming the bound. */
+static void test_nesting_is_bounded_at_64_levels(void)
+{
+	for (int depth = 64; depth <= 65; depth++) {
+		struct strbuf sb;
+		char expected[512];
+		int n = snprintf(expected, sizeof(expected), "t.yaml:1:%d: a", 4 + 4 * 64);
+
+		for (int i = 0; i < 64; i++) /* the key path to the 65th mapping */
+			n += snprintf(expected + n, sizeof(expected) - (size_t)n, ".a");
+		snprintf(expected + n, sizeof(expected) - (size_t)n,
+			 ": nested deeper than 64 levels");
+		strbuf_init(&sb);
+		strbuf_puts(&sb, "a: ");
+		for (int i = 0; i < depth; i++)
+			strbuf_puts(&sb, "{a: ");
+		strbuf_puts(&sb, "1");
+		for (int i = 0; i < depth; i++)
+			strbuf_puts(&sb, "}");
+		strbuf_puts(&sb, "\n");
+		cfg_free(parse_expecting(strbuf_take(&sb), depth == 64 ? NULL : expected));
+	}
+}
+
+/* A variable's name is a letter or _ then letters, digits and _, at most
+ * 255 bytes; its value must be UTF-8 (no overlong form, no surrogate, no
+ * cut sequence), and the error names the variable, never the value. */
+static void test_env_var_names_and_values_are_checked(void)
+{
+	static const struct {
+		const char *value;       /* of HUB_TEST_V9 */
+		const char *yaml;
+		const char *expected;    /* NULL: loads, a is "<x>" */
+	} rows[] = {
+		{"x", "a: <${HUB_TEST_V9}>\n", NULL},
+		{"x", "a: ${9V}\n",
+		 "t.yaml:1:4: malformed ${...} reference (use ${NAME} or ${NAME:-default})"},
+		{"\xc0\x80", "a: ${HUB_TEST_V9}\n",
+		 "t.yaml:1:4: environment variable HUB_TEST_V9 is not valid UTF-8"},
+		{"\xe0\x80\x80", "a: ${HUB_TEST_V9}\n",
+		 "t.yaml:1:4: environment variable HUB_TEST_V9 is not valid UTF-8"},
+		{"\xed\xbf\xbf", "a: ${HUB_TEST_V9}\n",
+		 "t.yaml:1:4: environment variable HUB_TEST_V9 is not valid UTF-8"},
+		{"ok\xc3", "a: ${HUB_TEST_V9}\n",
+		 "t.yaml:1:4: environment variable HUB_TEST_V9 is not valid UTF-8"},
+	};
+	char name[300], yaml[400];
+	struct cfg_node *root;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		setenv("HUB_TEST_V9", rows[i].value, 1);
+		root = parse_expecting(strdup(rows[i].yaml), rows[i].expected);
+		if (root && !rows[i].expected)
+			CU_ASSERT_STRING_EQUAL(cfg_get(root, "a")->value, "<x>");
+		cfg_free(root);
+	}
+	unsetenv("HUB_TEST_V9");
+	memset(name, 'N', 256);
+	name[256] = '\0';
+	snprintf(yaml, sizeof(yaml), "a: ${%s}\n", name);
+	cfg_free(parse_expecting(strdup(yaml),
+				 "t.yaml:1:4: environment variable name is too long"));
+	name[255] = '\0';
+	snprintf(yaml, sizeof(yaml), "a: ${%s}\n", name);
+	CU_ASSERT_FATAL(snprintf(name, sizeof(name), "t.yaml:1:4: environment variable %.255s is"
+				 " not set", yaml + 5) > 0);
+	cfg_free(parse_expecting(strdup(yaml), name));
+}
+
+/* The 1 MiB bound holds for the whole value, the text written after its
+ * last reference too. */
+static void test_expansion_cap_counts_text_after_the_references(void)
+{
+	char *big = malloc(65536 + 1), *text = repeated_refs(1, 16);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	memset(big, 'x', 65536);
+	big[65536] = '\0';
+	setenv("HUB_TEST_BIG", big, 1);
+	free(big);
+	text[strlen(text) - 1] = 'y'; /* the newline: one byte more */
+	cfg_free(parse_expecting(
+		text, "t.yaml:1:4: value too long after ${...} expansion (at most 1048576 bytes)"));
+	unsetenv("HUB_TEST_BIG");
+}
+
+/* Null is ~, null, Null, NULL or nothing, written plain; a quoted or
+ * !!str-tagged null is the text "null".  A scalar with a reference keeps
+ * what the file alone gives ($$ as written) beside its value. */
+static void test_null_forms_and_what_the_file_wrote(void)
+{
+	struct cfg_node *root = parse_expecting(
+		strdup("a: Null\nb: !!str null\nc: \"null\"\nd: ${HUB_TEST_UNSET_9:-x}$$\n"),
+		NULL);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+	CU_ASSERT(cfg_get(root, "a")->is_null);
+	CU_ASSERT(!cfg_get(root, "b")->is_null);
+	CU_ASSERT(cfg_get(root, "b")->is_quoted);
+	CU_ASSERT(!cfg_get(root, "c")->is_null);
+	CU_ASSERT_STRING_EQUAL(cfg_get(root, "d")->value, "x$");
+	CU_ASSERT_STRING_EQUAL(cfg_get(root, "d")->raw, "x$$");
+	cfg_free(root);
+}
+
+/* A file that is not UTF-8 is refused at the line and column of the bad
+ * byte (libyaml gives only its offset). */
+static void test_bad_utf8_in_the_file_is_placed(void)
+{
+	char err[512] = "";
+	struct cfg_node *root = NULL;
+	static const char text[] = "a: b\ncd: \xff\n";
+
+	CU_ASSERT_EQUAL(cfg_parse_string("t.yaml", text, sizeof(text) - 1, &root, err,
+					 sizeof(err)),
+			-1);
+	CU_ASSERT_EQUAL(strncmp(err, "t.yaml:2:5: ", 12), 0);
+	cfg_free(root);
+}
+
+TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
+	   TEST(test_env_var_names_and_values_are_checked),
+	   TEST(test_expansion_cap_counts_text_after_the_references),
+	   TEST(test_null_forms_and_what_the_file_wrote),
+	   TEST(test_bad_utf8_in_the_file_is_placed),
 	   TEST(test_a_message_key_path_finds_its_node),
 	   TEST(test_yaml_syntax_error_names_file_line_col),
 	   TEST(test_quote_hint_after_non_ascii_text),
