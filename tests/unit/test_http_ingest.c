@@ -150,6 +150,26 @@ static void test_body_of_the_limit_exactly_is_kept(void)
 	ingest_body_free(&b);
 }
 
+/* A body that grows past its first 4096 bytes up to the limit keeps room
+ * for its NUL: the route reads it as a string. */
+static void test_body_grown_to_the_limit_keeps_its_nul(void)
+{
+	enum { LIMIT = 5000 };
+	struct ingest_body b;
+	char *chunk = malloc(LIMIT);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(chunk);
+	memset(chunk, 'z', LIMIT);
+	CU_ASSERT_EQUAL_FATAL(ingest_body_init(&b, LIMIT, 0), 0);
+	CU_ASSERT_EQUAL(ingest_body_append(&b, chunk, 10), 0);
+	CU_ASSERT_EQUAL(ingest_body_append(&b, chunk, LIMIT - 10), 0);
+	CU_ASSERT_EQUAL(b.len, LIMIT);
+	CU_ASSERT(b.cap > b.len);
+	CU_ASSERT_EQUAL(strlen(b.data), LIMIT);
+	ingest_body_free(&b);
+	free(chunk);
+}
+
 static void test_encoding_names(void)
 {
 	static const struct {
@@ -162,6 +182,8 @@ static void test_encoding_names(void)
 		{" GZIP ", 0, INGEST_GZIP},     {"x-gzip", 0, INGEST_GZIP},
 		{"deflate", 0, INGEST_DEFLATE}, {"br", -1, INGEST_IDENTITY},
 		{"gzip, br", -1, INGEST_IDENTITY}, {"compress", -1, INGEST_IDENTITY},
+		{"\tgzip\t", 0, INGEST_GZIP},   {"IDENTITY", 0, INGEST_IDENTITY},
+		{"x-gzix", -1, INGEST_IDENTITY}, {"deflate2", -1, INGEST_IDENTITY},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
@@ -251,6 +273,27 @@ static void test_a_plugin_shapes_the_hubs_refusals(void)
 	ingest_reply_free(&reply);
 }
 
+/* A source's error shape that fills its whole buffer, without a NUL: cut at
+ * the buffer's end, never read past it. */
+static void shape_fill(unsigned status, const char *code, const char *message, char *body,
+		       size_t body_size)
+{
+	(void)status, (void)code, (void)message;
+	memset(body, 'x', body_size);
+}
+
+static void test_a_plugins_error_shape_is_cut_at_its_buffer(void)
+{
+	struct ingest_reply reply = {.error_body = shape_fill};
+
+	ingest_reply_error(&reply, 400, "bad_request", "no");
+	CU_ASSERT_EQUAL(reply.status, 400);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(reply.body);
+	CU_ASSERT_EQUAL(strlen(reply.body), 1023);
+	CU_ASSERT_EQUAL(strspn(reply.body, "x"), 1023);
+	ingest_reply_free(&reply);
+}
+
 static void test_inflate_cases(void)
 {
 	static const char text[] = "hello\nworld\n";
@@ -274,6 +317,8 @@ static void test_inflate_cases(void)
 		{"one past the limit", INGEST_GZIP, 31, text, sizeof(text) - 1, 0,
 		 sizeof(text) - 2, 413, "body_too_large"},
 		{"bomb", INGEST_GZIP, 31, big, sizeof(big), 0, 100, 413, "body_too_large"},
+		{"zlib bomb", INGEST_DEFLATE, 15, big, sizeof(big), 0, 100, 413,
+		 "body_too_large"},
 		{"truncated gzip", INGEST_GZIP, 31, text, sizeof(text) - 1, 5, 100, 400,
 		 "invalid_gzip"},
 		{"gzip trailer cut", INGEST_GZIP, 31, text, sizeof(text) - 1, 1, 100, 400,
@@ -323,23 +368,51 @@ static void test_inflate_cases(void)
 	}
 }
 
+/* "one\n" then "two\n", each compressed alone (wbits as compress_with),
+ * back to back; malloc'd. */
+static char *two_streams(int wbits, size_t *len)
+{
+	size_t na, nb;
+	char *a = compress_with(wbits, "one\n", 4, &na);
+	char *b = compress_with(wbits, "two\n", 4, &nb);
+	char *both = malloc(na + nb);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(both);
+	memcpy(both, a, na);
+	memcpy(both + na, b, nb);
+	*len = na + nb;
+	free(a);
+	free(b);
+	return both;
+}
+
 static void test_gzip_members_back_to_back_are_one_body(void)
 {
 	struct ingest_reply r = {0};
-	char *a, *b, *both, *out = NULL;
-	size_t na, nb, out_len = 0;
+	char *both, *out = NULL;
+	size_t n, out_len = 0;
 
-	a = compress_with(31, "one\n", 4, &na);
-	b = compress_with(31, "two\n", 4, &nb);
-	both = malloc(na + nb);
-	memcpy(both, a, na);
-	memcpy(both + na, b, nb);
-	CU_ASSERT_EQUAL(ingest_inflate(INGEST_GZIP, both, na + nb, 100, &out, &out_len, &r), 0);
+	both = two_streams(31, &n);
+	CU_ASSERT_EQUAL(ingest_inflate(INGEST_GZIP, both, n, 100, &out, &out_len, &r), 0);
 	CU_ASSERT_STRING_EQUAL(out ? out : "", "one\ntwo\n");
 	hub_free(out);
 	ingest_reply_free(&r);
-	free(a);
-	free(b);
+	free(both);
+}
+
+/* "deflate" is one stream: bytes after its end are no second one (gzip's
+ * members are; deflate has none), and the body is refused. */
+static void test_deflate_after_its_end_is_refused(void)
+{
+	struct ingest_reply r = {0};
+	char *both, *out = NULL;
+	size_t n, out_len = 0;
+
+	both = two_streams(15, &n);
+	CU_ASSERT_EQUAL(ingest_inflate(INGEST_DEFLATE, both, n, 100, &out, &out_len, &r), -1);
+	CU_ASSERT_PTR_NULL(out);
+	CU_ASSERT_EQUAL(r.status, 400);
+	ingest_reply_free(&r);
 	free(both);
 }
 
@@ -441,6 +514,17 @@ static void echo_close(struct echo_world *w)
 	plugin_instance_destroy(w->inst);
 	config_free(w->cfg);
 	plugin_unload(&w->mod);
+}
+
+/* echo_push's POST route at `path`. */
+static const struct hub_route *echo_route(struct echo_world *w, const char *path)
+{
+	const struct hub_route *route = w->mod.desc->routes;
+
+	while (route->method && strcmp(route->path, path) != 0)
+		route++;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(route->method);
+	return route;
 }
 
 /* An item a route refuses itself (reject(), ABI 1.2) counts in
@@ -566,10 +650,7 @@ static void test_a_2xx_after_a_failed_emit_is_not_sent(void)
 	long n;
 
 	echo_open(&w);
-	route = w.mod.desc->routes;
-	while (route->method && strcmp(route->path, "/v1/emit_deaf") != 0)
-		route++;
-	CU_ASSERT_PTR_NOT_NULL_FATAL(route->method);
+	route = echo_route(&w, "/v1/emit_deaf");
 	for (n = 1;; n++) {
 		struct ingest_reply r = {0};
 		struct ingest_pending *p = NULL;
@@ -654,6 +735,7 @@ static void test_a_routes_retry_after_is_a_short_printable_token(void)
 		{"0 503 1\r\nSet-Cookie: a=b", ""},
 		{"0 503 1\tx", ""},
 		{"0 503 caf\xc3\xa9", ""},
+		{"0 503 1\x7f", ""},
 		{"0 503 1234567890123456789012345678901", "1234567890123456789012345678901"},
 		{"0 503 12345678901234567890123456789012", ""},
 	};
@@ -697,6 +779,7 @@ static void test_a_routes_unusable_answer_names_the_plugin(void)
 			     " answered 500", 0},
 		{"5 100", 400, "set status 100 (0 or 200..599); answered 400", 1},
 		{"0 204", 204, NULL, 1},
+		{"0 599", 599, NULL, 1},
 		{"5 422", 422, NULL, 1},
 		{"0 0", 200, NULL, 1},   /* HUB_OK without a status: 200 */
 		{"4 0", 401, NULL, 1},   /* HUB_ERR_AUTH without a status: 401 */
@@ -741,6 +824,163 @@ static void test_a_routes_unusable_answer_names_the_plugin(void)
 	echo_close(&w);
 }
 
+/* What the test admit() below answers. */
+static struct {
+	hub_rc rc;
+	int status;
+} admit_answer;
+
+static hub_rc admit_as_told(void *state, const struct hub_request *req,
+			    struct hub_response *resp)
+{
+	(void)state, (void)req;
+	resp->status = admit_answer.status;
+	return admit_answer.rc;
+}
+
+/* A source's admit() lets the body come only with HUB_OK and no status or
+ * a 2xx; any other answer refuses it, with its own status when that is
+ * 300..599 and else the code's (401 for HUB_ERR_AUTH), named after it. */
+static void test_admit_lets_the_body_come_only_on_ok_and_2xx(void)
+{
+	static const struct {
+		hub_rc rc;
+		int status;
+		unsigned answered; /* 0: admitted */
+		const char *code;
+	} rows[] = {
+		{HUB_OK, 0, 0, NULL},		 {HUB_OK, 204, 0, NULL},
+		{HUB_OK, 299, 0, NULL},		 {HUB_OK, 300, 300, "error"},
+		{HUB_OK, 403, 403, "forbidden"}, {HUB_ERR_AUTH, 0, 401, "unauthorized"},
+		{HUB_ERR_AUTH, 200, 401, "unauthorized"},
+		{HUB_ERR_DATA, 0, 400, "bad_request"},
+		{HUB_ERR_BUSY, 0, 429, "busy"},
+		{HUB_ERR_NOMEM, 0, 503, "unavailable"},
+	};
+	struct hub_request req = {.method = "POST", .path = "/v1/echo", .body = "",
+				  .header = no_header};
+	struct echo_world w;
+
+	echo_open(&w);
+	w.mod.admit = admit_as_told;
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct ingest_reply r = {0};
+		json_t *o;
+		int is_refused;
+
+		admit_answer.rc = rows[i].rc;
+		admit_answer.status = rows[i].status;
+		is_refused = ingest_admit(w.inst, w.mod.desc->routes, &req, &r);
+		CU_ASSERT_EQUAL(is_refused, rows[i].answered != 0);
+		if (is_refused && rows[i].answered) {
+			CU_ASSERT_EQUAL(r.status, rows[i].answered);
+			o = json_loads(r.body ? r.body : "", 0, NULL);
+			CU_ASSERT_STRING_EQUAL(error_code_of(o), rows[i].code);
+			json_decref(o);
+		}
+		if (is_refused != (rows[i].answered != 0) || r.status != rows[i].answered)
+			fprintf(stderr, "admit row %zu: %d, %u\n", i, is_refused, r.status);
+		ingest_reply_free(&r);
+	}
+	echo_close(&w);
+}
+
+/* The writer's warning about a batch record names it by its index among
+ * the request's records, which counts the ones validation refused. */
+static void test_a_writers_warning_names_the_records_request_index(void)
+{
+	static const char body[] = "a1\tnot json\na2\na3\n";
+	struct hub_request req = {.method = "POST", .path = "/v1/emit_deaf", .body = body,
+				  .body_len = sizeof(body) - 1, .header = no_header};
+	struct echo_world w;
+	struct ingest_reply r = {0};
+	struct ingest_pending *p = NULL;
+	json_t *o, *warn;
+
+	echo_open(&w);
+	CU_ASSERT_EQUAL_FATAL(ingest_run(&w.env, w.inst, echo_route(&w, "/v1/emit_deaf"), &req,
+					 &r, &p), 1);
+	CU_ASSERT_EQUAL_FATAL(p->batch.n_records, 2); /* a1 refused */
+	p->batch.warnings[0].index = 1; /* a3, as the writer says it */
+	snprintf(p->batch.warnings[0].message, sizeof(p->batch.warnings[0].message), "w");
+	p->batch.n_warnings = 1;
+	ingest_pending_finish(p, HUB_OK, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	o = json_loads(r.body ? r.body : "", 0, NULL);
+	warn = json_array_get(json_object_get(o, "warnings"), 0);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(warn, "index")), 2);
+	json_decref(o);
+	ingest_reply_free(&r);
+	echo_close(&w);
+}
+
+/* A route's 2xx body that has "warnings" of its own is sent as it is: the
+ * hub does not write over the plugin's member. */
+static void test_a_routes_own_warnings_member_is_kept(void)
+{
+	static const char body[] = "{\"warnings\":\"the plugin's\"}";
+	struct record *none[1] = {NULL};
+	struct ingest_pending *p = ingest_pending_new(none, 0, 200, body);
+	struct ingest_reply r = {0};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	p->warnings = json_pack("[{s:i, s:s}]", "index", 0, "message", "dropped");
+	ingest_pending_finish(p, HUB_OK, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body ? r.body : "", body);
+	ingest_reply_free(&r);
+}
+
+/* A committed batch is answered with the route's 2xx and its Retry-After,
+ * into a reply made after the wait (as the server's is), whatever the
+ * flag of an unknown outcome says: only a failed commit reads it. */
+static void test_a_committed_batch_is_answered_as_the_route_said(void)
+{
+	struct record *none[1] = {NULL};
+	struct ingest_pending *p = ingest_pending_new(none, 0, 202, "{\"ok\":1}");
+	struct ingest_reply r = {0};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	snprintf(p->retry_after, sizeof(p->retry_after), "30");
+	p->batch.is_outcome_unknown = 1;
+	ingest_pending_finish(p, HUB_OK, &r);
+	CU_ASSERT_EQUAL(r.status, 202);
+	CU_ASSERT_STRING_EQUAL(r.body ? r.body : "", "{\"ok\":1}");
+	CU_ASSERT_STRING_EQUAL(r.retry_after, "30");
+	ingest_reply_free(&r);
+}
+
+static void note_end(void *ctx, hub_rc rc)
+{
+	*(hub_rc *)ctx = rc;
+}
+
+/* A pending batch's end callback hears how it ended: the commit's code
+ * once finished, HUB_ERR_STOPPED when it is freed never submitted. */
+static void test_a_pending_batch_tells_its_end(void)
+{
+	struct record *none[1] = {NULL};
+	struct ingest_pending *p;
+	struct ingest_reply r = {0};
+	hub_rc end = HUB_OK;
+
+	p = ingest_pending_new(none, 0, 200, "{}");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	p->on_end = note_end;
+	p->on_end_ctx = &end;
+	ingest_pending_finish(p, HUB_RETRY, &r);
+	CU_ASSERT_EQUAL(end, HUB_RETRY);
+	ingest_reply_free(&r);
+
+	end = HUB_OK;
+	p = ingest_pending_new(none, 0, 200, "{}");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	p->on_end = note_end;
+	p->on_end_ctx = &end;
+	ingest_pending_free(p);
+	CU_ASSERT_EQUAL(end, HUB_ERR_STOPPED);
+}
+
 static enum hub_log_level saved_level;
 
 static int suite_init(void)
@@ -773,4 +1013,12 @@ TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_a_commit_of_unknown_outcome_says_so),
 	   TEST(test_a_routes_unusable_answer_names_the_plugin),
 	   TEST(test_a_routes_retry_after_is_a_short_printable_token),
-	   TEST(test_a_2xx_after_a_failed_emit_is_not_sent))
+	   TEST(test_a_2xx_after_a_failed_emit_is_not_sent),
+	   TEST(test_body_grown_to_the_limit_keeps_its_nul),
+	   TEST(test_deflate_after_its_end_is_refused),
+	   TEST(test_a_plugins_error_shape_is_cut_at_its_buffer),
+	   TEST(test_admit_lets_the_body_come_only_on_ok_and_2xx),
+	   TEST(test_a_writers_warning_names_the_records_request_index),
+	   TEST(test_a_routes_own_warnings_member_is_kept),
+	   TEST(test_a_committed_batch_is_answered_as_the_route_said),
+	   TEST(test_a_pending_batch_tells_its_end))
