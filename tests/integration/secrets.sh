@@ -360,6 +360,9 @@ if [ -n "$far" ]; then
 	req "metrics from afar, no token" 401 --interface "$far" "$BASE/metrics"
 	jq -e '.error.code == "unauthorized"' "$T/out/req_$n.body" >/dev/null ||
 		fail "metrics from afar, no token: $(cat "$T/out/req_$n.body")"
+	# the scheme to answer with (RFC 6750), as /v1's 401 says it
+	tr -d '\r' <"$T/out/req_$n.head" | grep -qix 'WWW-Authenticate: Bearer' ||
+		fail "metrics from afar, no token: no WWW-Authenticate: Bearer"
 	req "metrics from afar, wrong token" 403 --interface "$far" \
 		-H "Authorization: Bearer $WRONG_TOKEN" "$BASE/metrics"
 	jq -e '.error.code == "forbidden"' "$T/out/req_$n.body" >/dev/null ||

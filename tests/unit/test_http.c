@@ -482,7 +482,7 @@ static void test_unknown_routes_are_404_json(void)
 {
 	static const char *const paths[] = {
 		"/nope", "/in/", "/in/nope/v1/echo", "/in/web/v1/nope", "/in/web", "/in/web/",
-		"/in/webx/v1/echo", "/healthz/x",
+		"/in/webx/v1/echo", "/healthz/x", "/in/we/v1/echo", /* a prefix of "web" */
 	};
 	struct world w;
 	struct resp r;
@@ -515,6 +515,27 @@ static void test_wrong_method_is_405_with_allow(void)
 	/* the same path with another declared method is a route of its own */
 	http_do(w.port, "PUT", "/in/web/v1/echo", "p1\n", 3, 0, NULL, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+}
+
+/* A request method is case-sensitive (RFC 9110): "post" is no route's
+ * POST, and nothing it carries is stored. */
+static void test_a_method_in_lowercase_is_no_routes(void)
+{
+	static const char req[] = "post /in/web/v1/echo HTTP/1.1\r\nHost: x\r\n"
+				  "Connection: close\r\nContent-Length: 3\r\n\r\nl1\n";
+	struct world w;
+	char buf[2048];
+	int fd, closed;
+
+	world_open(&w, NULL, NULL);
+	fd = raw_connect(w.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(req) - 1);
+	raw_read_all(fd, buf, sizeof(buf), 5000, &closed);
+	close(fd);
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 405", 12) == 0);
+	CU_ASSERT_EQUAL(world_profiles(&w), 0);
 	world_close(&w);
 }
 
@@ -554,6 +575,7 @@ static void test_a_route_reads_the_query_string(void)
 		{"/in/web/v1/echo?key=k-123%00", 401, "q5"},            /* cut: none */
 		{"/in/web/v1/echo?key=", 401, "q6"},
 		{"/in/web/v1/echo?KEY=k-123", 401, "q7"},               /* names keep case */
+		{"/in/web/v1/echo?ke=k-123", 401, "q8"},                /* a prefix: no name */
 	};
 	struct world w;
 	struct resp r;
@@ -571,6 +593,23 @@ static void test_a_route_reads_the_query_string(void)
 				rows[i].status == 200);
 	}
 	world_close(&w);
+}
+
+/* host->query answers only for a request of this server: a hub_request a
+ * plugin made up itself has no connection behind it. */
+static const char *made_up_header(const struct hub_request *req, const char *name)
+{
+	(void)req, (void)name;
+	return NULL;
+}
+
+static void test_query_of_a_made_up_request_is_none(void)
+{
+	struct hub_request req = {.method = "POST", .path = "/v1/echo", .body = "",
+				  .header = made_up_header};
+
+	CU_ASSERT_PTR_NULL(http_request_query(&req, "key"));
+	CU_ASSERT_PTR_NULL(http_request_query(NULL, "key"));
 }
 
 /* A server started on a port another listens on says the port is in use,
@@ -638,6 +677,7 @@ static void test_chunked_body_past_limit_is_413(void)
 	world_open(&w, NULL, NULL);
 	http_do(w.port, "POST", "/in/web/v1/echo", body, MAX_BODY + 100, 1, NULL, &r);
 	ASSERT_ERROR(&r, 413, "body_too_large");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "larger than 4096 bytes")); /* the limit named */
 	CU_ASSERT_EQUAL(world_profiles(&w), 0);
 	/* exactly the limit is fine */
 	http_do(w.port, "POST", "/in/web/v1/echo", body, MAX_BODY, 1, NULL, &r);
@@ -842,6 +882,26 @@ static void test_push_credentials_are_checked_before_the_body(void)
 	world_close(&w);
 	free(z);
 	free(big);
+}
+
+/* The hub's refusal of a request's headers on a source's route (a header
+ * sent twice) is written in the source's error shape, as its others are. */
+static void test_a_header_refusal_on_a_source_is_in_its_shape(void)
+{
+	static const char *const twice[] = {"Authorization: Basic a2V5OnNlY3JldA==",
+					    "Authorization: Basic a2V5OnNlY3JldA==", NULL};
+	struct world w;
+	struct resp r;
+	json_t *o;
+
+	world_start_plugin(&w, "mparticle", MAX_BODY, 0, NULL,
+			   "    api_key: key\n    api_secret: secret\n");
+	http_do(w.port, "POST", "/in/web/v2/events", "{}", 2, 0, twice, &r);
+	CU_ASSERT_EQUAL(r.status, 400);
+	o = json_loads(r.body, 0, NULL);
+	CU_ASSERT(json_is_array(json_object_get(o, "errors"))); /* mParticle's, not "error" */
+	json_decref(o);
+	world_close(&w);
 }
 
 static void test_unknown_encoding_is_415(void)
@@ -1673,6 +1733,7 @@ static void test_api_query_key_sent_twice_is_400(void)
 		{"/v1/profiles", "q=I1&q=I1", "q"},
 		{"events", "limit=5&limit=7", "limit"},
 		{"history", "limit=5&after=1&limit=5", "limit"},
+		{"events", "limit&limit=5", "limit"}, /* a bare first one counts too */
 	};
 	struct world w;
 	char pid[64] = "";
@@ -1710,6 +1771,24 @@ static void test_api_query_names_match_exactly(void)
 	snprintf(path, sizeof(path), "/v1/profiles/%s/events?limit", pid);
 	http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+}
+
+/* The /v1 route that takes a body takes it as plain JSON: a compressed
+ * one is refused 415 before it is read, naming the coding. */
+static void test_api_body_with_a_content_encoding_is_415(void)
+{
+	static const char *const gz[] = {"Authorization: Bearer " API_TOKEN,
+					 "Content-Type: application/json",
+					 "Content-Encoding: gzip", NULL};
+	static const char body[] = "{\"type\": \"access\", \"custom_id\": \"c1\"}";
+	struct world w;
+	struct resp r;
+
+	world_open_api(&w);
+	http_do(w.port, "POST", "/v1/privacy/requests", body, sizeof(body) - 1, 0, gz, &r);
+	ASSERT_ERROR(&r, 415, "unsupported_encoding");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\\\"gzip\\\""));
 	world_close(&w);
 }
 
@@ -1794,6 +1873,7 @@ static void test_a_request_with_uncertain_framing_is_400_and_closed(void)
 		CU_ASSERT_PTR_NOT_NULL(strstr(buf, "HTTP/1.1 400"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(buf, "bad_framing"));
 		CU_ASSERT_EQUAL(count_answers(buf), 1); /* the next request never read */
+		CU_ASSERT_PTR_NOT_NULL(strcasestr(buf, "\r\nConnection: close\r\n"));
 		CU_ASSERT(closed);
 		if (count_answers(buf) != 1 || !closed)
 			fprintf(stderr, "\n  %zu: closed %d: %s", i, closed, buf);
@@ -2634,4 +2714,8 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_webhook_url_must_be_http_or_https),
 	   TEST(test_webhook_retries_when_the_receiver_is_down),
 	   TEST(test_webhook_key_is_the_planned_range),
-	   TEST(test_webhook_signs_the_time_the_key_and_the_body))
+	   TEST(test_webhook_signs_the_time_the_key_and_the_body),
+	   TEST(test_a_method_in_lowercase_is_no_routes),
+	   TEST(test_query_of_a_made_up_request_is_none),
+	   TEST(test_a_header_refusal_on_a_source_is_in_its_shape),
+	   TEST(test_api_body_with_a_content_encoding_is_415))
