@@ -18,6 +18,7 @@
 #include "../../hub/api.h"
 #include "../../hub/host.h"
 #include "../../hub/http.h"
+#include "../../hub/http_deadline.h"
 #include "../../hub/http_ingest.h"
 #include "../../hub/log.h"
 #include "../../hub/metrics.h"
@@ -1341,6 +1342,86 @@ static void test_slow_clients_do_not_exhaust_the_server(void)
 	CU_ASSERT_EQUAL(r.status, 200);
 	CU_ASSERT(world_has_installation(&w, "n1"));
 	world_close(&w);
+}
+
+/* ---- tests: the header deadline (http_deadline.c) ----------------------- */
+
+/* 1 when the peer of fd has closed or shut down its side (EOF readable
+ * within ms), 0 when nothing came. */
+static int peer_closed_within(int fd, int ms)
+{
+	struct pollfd p = {fd, POLLIN, 0};
+	char c;
+
+	return poll(&p, 1, ms) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+/*
+ * The sweeper cuts a connection whose headers are not in within the
+ * deadline, never sooner, and only that one: one whose headers are in is
+ * left alone until its request is done, which starts its clock again.
+ * The cut shuts the socket both ways (the server's read sees EOF, so the
+ * library closes it) and is counted once.
+ */
+static void test_deadline_cuts_only_headers_late_past_it(void)
+{
+	enum { LIMIT_MS = 600 };
+	struct deadline *d = NULL;
+	struct conn_watch *late, *served;
+	int a[2], b[2];
+	int64_t t0, t_done;
+	char c;
+
+	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+	CU_ASSERT_EQUAL_FATAL(deadline_start(&d, LIMIT_MS), 0);
+	t0 = time_mono_ms();
+	late = deadline_watch(d, a[0]);
+	served = deadline_watch(d, b[0]);
+	CU_ASSERT_FATAL(late && served);
+	deadline_headers_in(d, served);
+	/* at the first sweep past the limit (twice a second): 4 s to spare */
+	CU_ASSERT(peer_closed_within(a[1], LIMIT_MS + 4000));
+	CU_ASSERT(time_mono_ms() - t0 >= LIMIT_MS);
+	CU_ASSERT_EQUAL(recv(a[0], &c, 1, MSG_DONTWAIT), 0); /* the server's read: EOF */
+	CU_ASSERT_FALSE(peer_closed_within(b[1], 0));
+	CU_ASSERT_EQUAL(deadline_cut_count(d), 1);
+	/* done: the next request's headers have the whole time again */
+	t_done = time_mono_ms();
+	deadline_request_done(d, served);
+	CU_ASSERT(peer_closed_within(b[1], WAIT_MS));
+	CU_ASSERT(time_mono_ms() - t_done >= LIMIT_MS);
+	CU_ASSERT_EQUAL(deadline_cut_count(d), 2); /* the first not counted again */
+	deadline_unwatch(d, late);
+	deadline_unwatch(d, served);
+	deadline_stop(d);
+	close(a[0]), close(a[1]), close(b[0]), close(b[1]);
+}
+
+/* A connection that leaves the watch (closed by the library) takes only
+ * itself out: the ones watched before and after it are still cut. */
+static void test_deadline_unwatch_leaves_the_others_watched(void)
+{
+	struct deadline *d = NULL;
+	struct conn_watch *w[3];
+	int fds[3][2];
+
+	CU_ASSERT_EQUAL_FATAL(deadline_start(&d, 1), 0);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, fds[i]), 0);
+		w[i] = deadline_watch(d, fds[i][0]);
+		CU_ASSERT_FATAL(w[i] != NULL);
+	}
+	deadline_unwatch(d, w[1]); /* the middle one */
+	CU_ASSERT(peer_closed_within(fds[0][1], WAIT_MS));
+	CU_ASSERT(peer_closed_within(fds[2][1], WAIT_MS));
+	CU_ASSERT_FALSE(peer_closed_within(fds[1][1], 0));
+	CU_ASSERT_EQUAL(deadline_cut_count(d), 2);
+	deadline_unwatch(d, w[2]); /* the first of the list */
+	deadline_unwatch(d, w[0]);
+	deadline_stop(d);
+	for (int i = 0; i < 3; i++)
+		close(fds[i][0]), close(fds[i][1]);
 }
 
 /* ---- tests: the management API (/v1) ----------------------------------- */
@@ -2718,4 +2799,6 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_a_method_in_lowercase_is_no_routes),
 	   TEST(test_query_of_a_made_up_request_is_none),
 	   TEST(test_a_header_refusal_on_a_source_is_in_its_shape),
-	   TEST(test_api_body_with_a_content_encoding_is_415))
+	   TEST(test_api_body_with_a_content_encoding_is_415),
+	   TEST(test_deadline_cuts_only_headers_late_past_it),
+	   TEST(test_deadline_unwatch_leaves_the_others_watched))
