@@ -1380,8 +1380,9 @@ static void test_deadline_cuts_only_headers_late_past_it(void)
 	served = deadline_watch(d, b[0]);
 	CU_ASSERT_FATAL(late && served);
 	deadline_headers_in(d, served);
-	/* at the first sweep past the limit (twice a second): 4 s to spare */
-	CU_ASSERT(peer_closed_within(a[1], LIMIT_MS + 4000));
+	/* at the first sweep past the limit (twice a second); the bound is
+	 * only how long a test waits, never a rule (sanitizers, a busy CI) */
+	CU_ASSERT(peer_closed_within(a[1], WAIT_MS));
 	CU_ASSERT(time_mono_ms() - t0 >= LIMIT_MS);
 	CU_ASSERT_EQUAL(recv(a[0], &c, 1, MSG_DONTWAIT), 0); /* the server's read: EOF */
 	CU_ASSERT_FALSE(peer_closed_within(b[1], 0));
