@@ -739,15 +739,3 @@ void ingest_pending_free(struct ingest_pending *p)
 	json_decref(p->warnings);
 	hub_free(p);
 }
-
-hub_rc ingest_commit_wait(const struct ingest_env *env, struct ingest_pending *p)
-{
-	hub_rc rc = intake_submit(env->intake, &p->batch);
-
-	if (rc != HUB_OK)
-		return rc;
-	metrics_waiting_add(env->metrics, 1);
-	rc = intake_wait(env->intake, &p->batch);
-	metrics_waiting_add(env->metrics, -1);
-	return rc;
-}

@@ -143,9 +143,4 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 void ingest_pending_finish(struct ingest_pending *p, hub_rc rc, struct ingest_reply *r);
 void ingest_pending_free(struct ingest_pending *p);
 
-/* Submits p->batch and waits for it on this thread (callers that may
- * block; the HTTP server waits on its own thread instead).  Returns the
- * rc to pass to ingest_pending_finish(). */
-hub_rc ingest_commit_wait(const struct ingest_env *env, struct ingest_pending *p);
-
 #endif
