@@ -3045,6 +3045,35 @@ static void test_webhook_timeout_bounds_the_wait_for_the_answer(void)
 	webhook_close(&mod, inst, th);
 }
 
+/* Without a `timeout` key the bound is 10 s: an answer after 2 s is
+ * taken (as 1 s, it was given up; the receiver's 2 s are its bound of
+ * waiting for a client that gives up, and this one does not). */
+static void test_webhook_default_timeout_outlasts_a_2s_answer(void)
+{
+	const char *changes[] = {"{\"seq\": 1, \"kind\": \"profile_updated\"}"};
+	struct slow_receiver s;
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	struct testhub *th;
+	char err[1024] = "", *keys;
+	size_t n_done = 9;
+	int rc = -1;
+
+	slow_receiver_start(&s, 0, 2000);
+	CU_ASSERT_FATAL(asprintf(&keys, "    url: http://127.0.0.1:%d/hook\n"
+				 "    secret: whsec-test\n", s.r.port) > 0);
+	th = webhook_create_from(keys, &mod, &inst, &rc, err, sizeof(err));
+	free(keys);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
+					       sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 1);
+	pthread_join(s.r.thread, NULL);
+	CU_ASSERT_EQUAL(s.is_cut, 0);
+	close(s.r.lfd);
+	webhook_close(&mod, inst, th);
+}
+
 /* A batch of no change is done at once: nothing is sent (the receiver's
  * port refuses connections) and it is not a failure. */
 static void test_webhook_an_empty_batch_sends_nothing(void)
@@ -3063,6 +3092,35 @@ static void test_webhook_an_empty_batch_sends_nothing(void)
 	CU_ASSERT_STRING_EQUAL(err, "");
 	close(fd);
 	webhook_close(&mod, inst, th);
+}
+
+/* A batch over 1 MiB goes without "Expect: 100-continue" (curl's own for
+ * such bodies): each would wait a second for a "100 Continue" most
+ * receivers never send.  Only the request's head is read here. */
+static void test_webhook_a_big_batch_does_not_wait_for_100_continue(void)
+{
+	static const char *const answers[] = {webhook_ok};
+	static const char head[] = "{\"seq\": 1, \"pad\": \"", tail[] = "\"}";
+	size_t pad = 1100 * 1024;
+	char *big = malloc(sizeof(head) + pad + sizeof(tail)), err[1024], expect[64];
+	const char *changes[1];
+	struct hook h;
+	size_t n_done;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	memcpy(big, head, sizeof(head) - 1);
+	memset(big + sizeof(head) - 1, 'a', pad);
+	memcpy(big + sizeof(head) - 1 + pad, tail, sizeof(tail));
+	changes[0] = big;
+	hook_open(&h, answers, ARRAY_SIZE(answers));
+	/* the receiver answers before it read the whole body: any rc */
+	(void)h.mod.desc->export_batch(h.inst->state, NULL, changes, 1, &n_done, err,
+				       sizeof(err));
+	hook_close(&h);
+	CU_ASSERT_EQUAL(strncmp(h.r.seen[0], "POST /hook HTTP/1.1\r\n", 21), 0);
+	request_header(h.r.seen[0], "Expect", expect, sizeof(expect));
+	CU_ASSERT_STRING_EQUAL(expect, "");
+	free(big);
 }
 
 /* url and secret are required, the secret not empty: an export without
@@ -3337,6 +3395,8 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_webhook_takes_https_and_a_url_without_a_port),
 	   TEST(test_webhook_stop_cuts_only_a_batch_not_yet_sent),
 	   TEST(test_webhook_timeout_bounds_the_wait_for_the_answer),
+	   TEST(test_webhook_default_timeout_outlasts_a_2s_answer),
 	   TEST(test_webhook_an_empty_batch_sends_nothing),
+	   TEST(test_webhook_a_big_batch_does_not_wait_for_100_continue),
 	   TEST(test_webhook_url_and_secret_are_required),
 	   TEST(test_webhook_verifies_the_receivers_certificate))
