@@ -15,6 +15,7 @@
 #include "testlib.h"
 #include "teststore.h"
 
+#include "../../hub/alloc.h"
 #include "../../hub/log.h"
 #include "../../hub/profile.h"
 #include "../../hub/store_pg_memo.h"
@@ -1409,7 +1410,13 @@ static void test_pg_memo_follows_merges_moves_and_erases(void)
 		CU_ASSERT_PTR_NOT_NULL_FATAL(memo_add(&m, "installation_id", value));
 		memo_set_owner(&m, "installation_id", value, i % 2 ? "p_odd" : "p_even");
 	}
+	for (int i = 0; i < 1000; i++) { /* none lost as the indexes grew */
+		snprintf(value, sizeof(value), "i%d", i);
+		CU_ASSERT_STRING_EQUAL(memo_who(&m, "installation_id", value),
+				       i % 2 ? "p_odd" : "p_even");
+	}
 	CU_ASSERT_PTR_NOT_NULL_FATAL(memo_add(&m, "custom_id", "u1"));
+	CU_ASSERT_EQUAL(memo_find(&m, "custom_id", "u1")->has_block, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(memo_add(&m, "custom_id", "u2"));
 	CU_ASSERT_PTR_EQUAL(memo_add(&m, "custom_id", "u1"), memo_find(&m, "custom_id", "u1"));
 	CU_ASSERT_STRING_EQUAL(memo_who(&m, "custom_id", "u1"), "?"); /* not known yet */
@@ -1439,11 +1446,60 @@ static void test_pg_memo_follows_merges_moves_and_erases(void)
 	CU_ASSERT_STRING_EQUAL(memo_who(&m, "installation_id", "i7"), "p_survivor");
 	CU_ASSERT_STRING_EQUAL(memo_who(&m, "installation_id", "i9"), "-");
 
+	m.is_on = 0; /* off: finds nothing, whatever it holds */
+	CU_ASSERT_PTR_NULL(memo_find(&m, "installation_id", "i5"));
+	m.is_on = 1;
 	memo_reset(&m);
+	CU_ASSERT_EQUAL(m.is_on, 0);
 	CU_ASSERT_PTR_NULL(memo_find(&m, "installation_id", "i5"));
 	m.is_on = 1;
 	CU_ASSERT_PTR_NULL(memo_find(&m, "installation_id", "i5"));
 	memo_free(&m);
+}
+
+/* A profile's lock goes with it to its new slot (a merge, an erase); a
+ * new profile's slot is not locked. */
+static void test_pg_memo_keeps_a_profile_s_lock_across_slots(void)
+{
+	struct memo m = {0};
+	int s;
+
+	m.is_on = 1;
+	s = memo_slot(&m, "p_a");
+	CU_ASSERT_FATAL(s >= 0);
+	CU_ASSERT_EQUAL(m.slots[s].is_locked, 0);
+	m.slots[s].is_locked = 1;
+	memo_reassign(&m, "p_a", "p_b");
+	CU_ASSERT_EQUAL(m.slots[memo_slot(&m, "p_a")].is_locked, 1);
+	CU_ASSERT_EQUAL(m.slots[memo_slot(&m, "p_b")].is_locked, 0);
+	memo_free(&m);
+}
+
+/* A fact the memo cannot record (no memory for a profile's new slot) turns
+ * it off: it never answers with what it knew before. */
+static void test_pg_memo_turns_off_rather_than_lie(void)
+{
+	char pid[32];
+
+	for (int op = 0; op < 2; op++) {
+		struct memo m = {0};
+		m.is_on = 1;
+		CU_ASSERT_PTR_NOT_NULL_FATAL(memo_add(&m, "custom_id", "u1"));
+		memo_set_owner(&m, "custom_id", "u1", "p_a");
+		while (m.n_slots < m.slots_cap) { /* the next slot needs memory */
+			snprintf(pid, sizeof(pid), "p_%zu", m.n_slots);
+			CU_ASSERT_FATAL(memo_slot(&m, pid) >= 0);
+		}
+		alloc_fail_after(1);
+		if (op == 0)
+			memo_reassign(&m, "p_a", "p_b");
+		else
+			memo_set_owner(&m, "custom_id", "u1", "p_new");
+		alloc_fail_after(0);
+		CU_ASSERT_EQUAL(m.is_on, 0);
+		CU_ASSERT_PTR_NULL(memo_find(&m, "custom_id", "u1"));
+		memo_free(&m);
+	}
 }
 
 /* ---- PostgreSQL: several writers ------------------------------------------ */
@@ -2401,6 +2457,8 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_reads_after_other_writers_and_rollbacks_are_fresh),
 	   TEST(test_a_lease_take_waits_for_a_batch_holding_its_epoch),
 	   TEST(test_pg_memo_follows_merges_moves_and_erases),
+	   TEST(test_pg_memo_keeps_a_profile_s_lock_across_slots),
+	   TEST(test_pg_memo_turns_off_rather_than_lie),
 	   TEST(test_pg_deadlock_between_writers_is_retryable),
 	   TEST(test_pg_failed_write_fails_its_batch_only),
 	   TEST(test_pg_outbox_numbers_follow_commit_order),
