@@ -2,15 +2,19 @@
  * test_cli.c - suite `cli`: subcommands of hub/cli_*.c run in process as
  * main.c runs them (a struct cli holding the loaded config), for what the
  * integration tests cannot reach: the allocator failing on the Nth call
- * (hub/alloc.h) under `profilehub import --format <plugin>`.
+ * (hub/alloc.h) under `profilehub import --format <plugin>`, a terminal as
+ * stderr (the progress line), and the summary's exact lines.
  */
 #include "testhub.h"
 #include "testlib.h"
+#include "teststore.h"
 
 #include "../../hub/alloc.h"
 #include "../../hub/cli.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,5 +122,402 @@ static void test_an_import_line_going_on_past_a_failed_emit_fails_the_line(void)
 	free(plugins);
 }
 
+/* A canonical line: a track of installation I1, message `id`, with a
+ * $phone_number attribute `phone` (NULL: none) that validation drops
+ * when it is not one. */
+static char *import_line_text(const char *id, const char *phone)
+{
+	char *line;
+
+	CU_ASSERT_FATAL(asprintf(&line,
+				 "{\"type\":\"identify\",\"message_id\":\"%s\",\"timestamp\":"
+				 "\"2026-01-01T00:00:00Z\",\"identifiers\":{\"installation_id\":"
+				 "\"I1\"},\"attributes\":{\"$phone_number\":\"%s\"}}\n",
+				 id, phone ? phone : "+15550100") > 0);
+	return line;
+}
+
+/* `n` canonical lines of messages `prefix`-1 .. -n, the first `n_bad` of
+ * them with a phone number validation drops (a warning each). */
+static char *import_lines_text(const char *prefix, int n, int n_bad)
+{
+	char *text = strdup(""), *line, *grown, id[64];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	for (int i = 1; i <= n; i++) {
+		snprintf(id, sizeof(id), "%s-%d", prefix, i);
+		line = import_line_text(id, i <= n_bad ? "bad" : NULL);
+		CU_ASSERT_FATAL(asprintf(&grown, "%s%s", text, line) > 0);
+		free(line);
+		free(text);
+		text = grown;
+	}
+	return text;
+}
+
+/* What fd holds from its start (malloc'd text). */
+static char *fd_text(int fd)
+{
+	off_t size = lseek(fd, 0, SEEK_END);
+	char *text;
+
+	CU_ASSERT_FATAL(size >= 0);
+	text = malloc((size_t)size + 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_FATAL(pread(fd, text, (size_t)size, 0) == size);
+	text[size] = '\0';
+	return text;
+}
+
+/* What a pseudo-terminal's master reads once its slave is closed (malloc'd). */
+static char *pty_text(int master)
+{
+	char *text = calloc(1, 65536);
+	size_t len = 0;
+	ssize_t got;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_FATAL(fcntl(master, F_SETFL, O_NONBLOCK) == 0);
+	while (len < 65535 && (got = read(master, text + len, 65535 - len)) > 0)
+		len += (size_t)got;
+	return text;
+}
+
+enum { IMPORT_RUN_STDIN = 1, IMPORT_RUN_TTY = 2 };
+
+/* `profilehub import FILE --source s ARGS...` of `text` (a file of th's dir)
+ * run in process: its exit status, its stdout into *out and its stderr into
+ * *said (malloc'd).  IMPORT_RUN_STDIN: FILE is "-", text on stdin;
+ * IMPORT_RUN_TTY: stderr is a pseudo-terminal (which writes "\n" as "\r\n"). */
+static int import_run(struct testhub *th, const char *text, int how, char **args, char **out,
+		      char **said)
+{
+	struct cli cli = {.config_path = "(test)", .cfg = th->cfg};
+	char *file = testlib_write_file(th->dir, "in.jsonl", text), *argv[16] = {"import"};
+	char path[600];
+	int argc = 1, saved[3] = {dup(0), dup(1), dup(2)}, fd[3] = {-1, -1, -1}, master = -1, rc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+	argv[argc++] = how & IMPORT_RUN_STDIN ? "-" : file;
+	argv[argc++] = "--source";
+	argv[argc++] = "s";
+	for (; args && *args && argc < 15; args++)
+		argv[argc++] = *args;
+	snprintf(path, sizeof(path), "%s/out", th->dir);
+	fd[1] = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	snprintf(path, sizeof(path), "%s/err", th->dir);
+	if (how & IMPORT_RUN_TTY) {
+		master = posix_openpt(O_RDWR | O_NOCTTY);
+		CU_ASSERT_FATAL(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0);
+		fd[2] = open(ptsname(master), O_RDWR | O_NOCTTY);
+	} else {
+		fd[2] = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	}
+	fd[0] = open(how & IMPORT_RUN_STDIN ? file : "/dev/null", O_RDONLY);
+	CU_ASSERT_FATAL(saved[0] >= 0 && saved[1] >= 0 && saved[2] >= 0 && fd[0] >= 0 &&
+			fd[1] >= 0 && fd[2] >= 0);
+	fflush(stdout);
+	fflush(stderr);
+	for (int i = 0; i < 3; i++)
+		dup2(fd[i], i);
+	clearerr(stdin);
+	rc = cmd_import(&cli, argc, argv);
+	fflush(stdout);
+	fflush(stderr);
+	for (int i = 0; i < 3; i++) {
+		dup2(saved[i], i);
+		close(saved[i]);
+	}
+	clearerr(stdin);
+	*out = fd_text(fd[1]);
+	close(fd[1]);
+	close(fd[0]);
+	close(fd[2]); /* the last of the slave: the master reads what it holds */
+	*said = master >= 0 ? pty_text(master) : NULL;
+	if (master >= 0)
+		close(master);
+	else {
+		int err_fd = open(path, O_RDONLY);
+		CU_ASSERT_FATAL(err_fd >= 0);
+		*said = fd_text(err_fd);
+		close(err_fd);
+	}
+	free(file);
+	return rc;
+}
+
+/* On a terminal, a progress line of the records read (blank lines aside,
+ * rejected and over-long ones counted) after a batch goes out, then the
+ * final one ending the line; not on a file. */
+static void test_import_progress_line_on_a_tty_counts_the_lines_read(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char *good1 = import_line_text("p-1", NULL), *good2 = import_line_text("p-2", NULL);
+	char *long_line = malloc((1u << 20) + 2), *text, *out, *said;
+	char *args[] = {"--commit-every", "1", NULL};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(long_line);
+	memset(long_line, 'x', (1u << 20) + 1);
+	long_line[(1u << 20) + 1] = '\0';
+	CU_ASSERT_FATAL(asprintf(&text, "%s \t\nnot json\n%s\n%s", good1, long_line, good2) > 0);
+	CU_ASSERT_EQUAL(import_run(th, text, IMPORT_RUN_TTY, args, &out, &said), CLI_FAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 4, applied 2, "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "\r1 records, "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "\r4 records, "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "s elapsed\033[K\r\n"));
+	free(out);
+	free(said);
+	CU_ASSERT_EQUAL(import_run(th, text, 0, args, &out, &said), CLI_FAIL);
+	CU_ASSERT_PTR_NULL(strstr(said, "records/s"));
+	free(out);
+	free(said);
+	free(text);
+	free(long_line);
+	free(good1);
+	free(good2);
+	testhub_stop(th);
+}
+
+/* The first ten rejected lines are named, the rest counted. */
+static void test_import_names_ten_rejected_lines_and_counts_the_rest(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char *out, *said;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL(import_run(th, "x\nx\nx\nx\nx\nx\nx\nx\nx\nx\n", 0, NULL, &out, &said),
+			CLI_FAIL);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "profilehub: import: line "), 10);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "more rejected"), 0);
+	free(out);
+	free(said);
+	CU_ASSERT_EQUAL(import_run(th, "x\nx\nx\nx\nx\nx\nx\nx\nx\nx\nx\nx\n", 0, NULL, &out,
+				   &said), CLI_FAIL);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "profilehub: import: line "), 10);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profilehub: import: line 10: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profilehub: import: ... and 2 more rejected\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 12, applied 0, "));
+	free(out);
+	free(said);
+	testhub_stop(th);
+}
+
+/* The first ten warnings are shown, the rest counted; no warnings line
+ * when there are none. */
+static void test_import_shows_ten_warnings_and_counts_the_rest(void)
+{
+	static const struct {
+		int n_bad;
+		const char *count, *more;
+	} runs[] = {{0, NULL, NULL}, {10, "warnings 10 (", NULL},
+		    {11, "warnings 11 (", "profilehub: import: ... and 1 more warnings\n"}};
+	struct testhub *th = testhub_start(NULL);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		char prefix[16], *text, *out, *said;
+
+		snprintf(prefix, sizeof(prefix), "w%zu", i);
+		text = import_lines_text(prefix, 12, runs[i].n_bad);
+		CU_ASSERT_EQUAL(import_run(th, text, 0, NULL, &out, &said), CLI_OK);
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 12, applied 12, "));
+		CU_ASSERT_EQUAL(strstr(out, "warnings") != NULL, runs[i].count != NULL);
+		if (runs[i].count)
+			CU_ASSERT_PTR_NOT_NULL(strstr(out, runs[i].count));
+		CU_ASSERT_EQUAL(testlib_lines_with(said, "profilehub: import: warning: line "),
+				runs[i].n_bad < 10 ? runs[i].n_bad : 10);
+		CU_ASSERT_EQUAL(strstr(said, "more warnings") != NULL, runs[i].more != NULL);
+		if (runs[i].more)
+			CU_ASSERT_PTR_NOT_NULL(strstr(said, runs[i].more));
+		free(text);
+		free(out);
+		free(said);
+	}
+	testhub_stop(th);
+}
+
+/* A byte order mark opening line 1 is skipped, even alone on it; one on a
+ * later line is the line's, and rejected with it. */
+static void test_import_skips_a_byte_order_mark_on_line_one_only(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char *good1 = import_line_text("b-1", NULL), *good2 = import_line_text("b-2", NULL);
+	char *text, *out, *said;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_FATAL(asprintf(&text, "\xef\xbb\xbf\n%s\xef\xbb\xbf%s", good1, good2) > 0);
+	CU_ASSERT_EQUAL(import_run(th, text, 0, NULL, &out, &said), CLI_FAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 2, applied 1, duplicates 0, blocked 0, "
+					   "refused 0, rejected 1\n"));
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "profilehub: import: line 3: "), 1);
+	free(text);
+	free(out);
+	free(said);
+	free(good1);
+	free(good2);
+	testhub_stop(th);
+}
+
+/* FILE "-" reads stdin. */
+static void test_import_of_dash_reads_stdin(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char *text = import_lines_text("in", 2, 0), *out, *said;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL(import_run(th, text, IMPORT_RUN_STDIN, NULL, &out, &said), CLI_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 2, applied 2, "));
+	free(text);
+	free(out);
+	free(said);
+	testhub_stop(th);
+}
+
+/* --commit-every takes a whole number of records from 1 to 150000. */
+static void test_import_commit_every_takes_1_to_150000_records(void)
+{
+	static const struct {
+		const char *arg;
+		int rc;
+	} runs[] = {{"1", CLI_OK}, {"150000", CLI_OK}, {"150001", CLI_USAGE},
+		    {"5x", CLI_USAGE}, {"0", CLI_USAGE}};
+	struct testhub *th = testhub_start(NULL);
+	char *text = import_lines_text("ce", 1, 0);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		char *args[] = {"--commit-every", (char *)runs[i].arg, NULL}, *out, *said;
+
+		CU_ASSERT_EQUAL(import_run(th, text, 0, args, &out, &said), runs[i].rc);
+		if (runs[i].rc == CLI_USAGE)
+			CU_ASSERT_PTR_NOT_NULL(strstr(said, "is not a number of records from 1 to "
+							    "150000"));
+		free(out);
+		free(said);
+	}
+	free(text);
+	testhub_stop(th);
+}
+
+/* A world with the reject_lines plugin as source "s" (*plugins: its
+ * plugin dir, for testlib_rmtree). */
+static struct testhub *reject_lines_world(char **plugins)
+{
+	static const char *const links[] = {"reject_lines.so", "tests/plugins/reject_lines.so",
+					    NULL};
+	struct testhub *th;
+	char *yaml;
+
+	*plugins = testlib_plugin_dir(links);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(*plugins);
+	CU_ASSERT_FATAL(asprintf(&yaml, "plugin_dir: %s\nsources:\n  - name: s\n"
+					"    plugin: reject_lines\n", *plugins) > 0);
+	th = testhub_start(yaml);
+	free(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	return th;
+}
+
+/* Each line's plugin warnings count once: two lines of one warning each
+ * are two warnings. */
+static void test_import_counts_each_lines_plugin_warnings_once(void)
+{
+	char *plugins, *out, *said;
+	char *args[] = {"--format", "reject_lines", NULL};
+	struct testhub *th = reject_lines_world(&plugins);
+
+	CU_ASSERT_EQUAL(import_run(th, "w:pw1\nw:pw2\nw:pw3\n", 0, args, &out, &said), CLI_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 3, applied 3, "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nwarnings 3 ("));
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "profilehub: import: warning: line "), 3);
+	free(out);
+	free(said);
+	testhub_stop(th);
+	testlib_rmtree(plugins);
+	free(plugins);
+}
+
+/* Validation's warning and the writer's about one line: validation's,
+ * noted as the line was read, comes first. */
+static void test_import_shows_a_lines_read_warning_before_its_writer_warning(void)
+{
+	static const char text[] =
+		"{\"type\":\"identify\",\"message_id\":\"o-1\",\"timestamp\":"
+		"\"2026-01-01T00:00:00Z\",\"identifiers\":{\"custom_id\":\"o\"},"
+		"\"attributes\":{\"tags\":[\"t0\",\"t1\",\"t2\",\"t3\",\"t4\",\"t5\",\"t6\","
+		"\"t7\",\"t8\",\"t9\",\"t10\",\"t11\",\"t12\",\"t13\",\"t14\",\"t15\",\"t16\","
+		"\"t17\",\"t18\",\"t19\"]}}\n"
+		"{\"type\":\"identify\",\"message_id\":\"o-2\",\"timestamp\":"
+		"\"2026-01-01T00:01:00Z\",\"identifiers\":{\"custom_id\":\"o\"},"
+		"\"attributes\":{\"$phone_number\":\"bad\",\"tags\":{\"$add\":[\"u0\",\"u1\","
+		"\"u2\",\"u3\",\"u4\",\"u5\",\"u6\",\"u7\",\"u8\",\"u9\"]}}}\n";
+	struct testhub *th = testhub_start(NULL);
+	char *out, *said, *read_w, *writer_w;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL(import_run(th, text, 0, NULL, &out, &said), CLI_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nwarnings 2 ("));
+	read_w = strstr(said, "warning: line 2: attributes.$phone_number: ");
+	writer_w = strstr(said, "warning: line 2: attributes.tags: ");
+	CU_ASSERT_PTR_NOT_NULL(read_w);
+	CU_ASSERT_PTR_NOT_NULL(writer_w);
+	CU_ASSERT(read_w < writer_w);
+	free(out);
+	free(said);
+	testhub_stop(th);
+}
+
+/* th's store refuses every record from now on, as a full disk would. */
+static void store_refuses_records(struct testhub *th)
+{
+	sqlite3 *db = NULL;
+
+	CU_ASSERT_FATAL(sqlite3_open(th->cfg->store_path, &db) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_exec(db, "CREATE TRIGGER boom BEFORE INSERT ON dedupe BEGIN"
+					 " SELECT RAISE(ABORT, 'injected failure'); END",
+				     NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* A line whose batch is not stored kept nothing: its warnings (validation's
+ * or the plugin's) are neither counted nor shown. */
+static void test_import_drops_the_warnings_of_a_line_not_stored(void)
+{
+	char *plugins, *bad = import_line_text("ns-1", "bad"), *out, *said;
+	char *args[] = {"--format", "reject_lines", NULL};
+	struct testhub *th = reject_lines_world(&plugins);
+	const char *texts[] = {bad, "w:ns2\n"};
+
+	if (teststore_is_pg())
+		goto out; /* the refusal is SQLite's trigger */
+	store_refuses_records(th);
+	for (size_t i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(import_run(th, texts[i], 0, i ? args : NULL, &out, &said),
+				CLI_FAIL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(said, "injected failure"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(said, "import: line 1 and every line after it are"
+						    " not stored"));
+		CU_ASSERT_PTR_NULL(strstr(out, "warnings"));
+		CU_ASSERT_PTR_NULL(strstr(said, "warning:"));
+		free(out);
+		free(said);
+	}
+out:
+	free(bad);
+	testhub_stop(th);
+	testlib_rmtree(plugins);
+	free(plugins);
+}
+
 TEST_SUITE(cli, NULL, NULL,
-	   TEST(test_an_import_line_going_on_past_a_failed_emit_fails_the_line))
+	   TEST(test_an_import_line_going_on_past_a_failed_emit_fails_the_line),
+	   TEST(test_import_progress_line_on_a_tty_counts_the_lines_read),
+	   TEST(test_import_names_ten_rejected_lines_and_counts_the_rest),
+	   TEST(test_import_shows_ten_warnings_and_counts_the_rest),
+	   TEST(test_import_skips_a_byte_order_mark_on_line_one_only),
+	   TEST(test_import_of_dash_reads_stdin),
+	   TEST(test_import_commit_every_takes_1_to_150000_records),
+	   TEST(test_import_counts_each_lines_plugin_warnings_once),
+	   TEST(test_import_shows_a_lines_read_warning_before_its_writer_warning),
+	   TEST(test_import_drops_the_warnings_of_a_line_not_stored))
