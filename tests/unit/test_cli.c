@@ -400,23 +400,34 @@ static void test_import_commit_every_takes_1_to_150000_records(void)
 	testhub_stop(th);
 }
 
-/* A world with the reject_lines plugin as source "s" (*plugins: its
- * plugin dir, for testlib_rmtree). */
-static struct testhub *reject_lines_world(char **plugins)
+/* A world whose source "s" has plugin `name` (built at `path`, under the
+ * build dir) with `settings` (YAML lines); *plugins: its plugin dir, for
+ * testlib_rmtree. */
+static struct testhub *plugin_world(const char *name, const char *path, const char *settings,
+				    char **plugins)
 {
-	static const char *const links[] = {"reject_lines.so", "tests/plugins/reject_lines.so",
-					    NULL};
 	struct testhub *th;
-	char *yaml;
+	char *so, *yaml;
 
-	*plugins = testlib_plugin_dir(links);
+	CU_ASSERT_FATAL(asprintf(&so, "%s.so", name) > 0);
+	{
+		const char *const links[] = {so, path, NULL};
+		*plugins = testlib_plugin_dir(links);
+	}
+	free(so);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(*plugins);
-	CU_ASSERT_FATAL(asprintf(&yaml, "plugin_dir: %s\nsources:\n  - name: s\n"
-					"    plugin: reject_lines\n", *plugins) > 0);
+	CU_ASSERT_FATAL(asprintf(&yaml, "plugin_dir: %s\nsources:\n  - name: s\n    plugin: %s\n%s",
+				 *plugins, name, settings) > 0);
 	th = testhub_start(yaml);
 	free(yaml);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
 	return th;
+}
+
+/* A world with the reject_lines plugin as source "s". */
+static struct testhub *reject_lines_world(char **plugins)
+{
+	return plugin_world("reject_lines", "tests/plugins/reject_lines.so", "", plugins);
 }
 
 /* Each line's plugin warnings count once: two lines of one warning each
@@ -468,16 +479,38 @@ static void test_import_shows_a_lines_read_warning_before_its_writer_warning(voi
 	testhub_stop(th);
 }
 
-/* th's store refuses every record from now on, as a full disk would. */
-static void store_refuses_records(struct testhub *th)
+/* th's store refuses the record of message `id` from now on (NULL: every
+ * record), as a full disk would. */
+static void store_refuses_records(struct testhub *th, const char *id)
 {
 	sqlite3 *db = NULL;
+	char *when = id ? sqlite3_mprintf(" WHEN NEW.message_id = %Q", id) : NULL;
+	char *sql = sqlite3_mprintf("CREATE TRIGGER boom BEFORE INSERT ON dedupe%s BEGIN"
+				    " SELECT RAISE(ABORT, 'injected failure'); END",
+				    when ? when : "");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sql);
+	CU_ASSERT_FATAL(sqlite3_open(th->cfg->store_path, &db) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_free(when);
+	sqlite3_free(sql);
+	sqlite3_close(db);
+}
+
+/* How many records th's store holds (its dedupe table's rows). */
+static long stored_records(struct testhub *th)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	long n = -1;
 
 	CU_ASSERT_FATAL(sqlite3_open(th->cfg->store_path, &db) == SQLITE_OK);
-	CU_ASSERT_FATAL(sqlite3_exec(db, "CREATE TRIGGER boom BEFORE INSERT ON dedupe BEGIN"
-					 " SELECT RAISE(ABORT, 'injected failure'); END",
-				     NULL, NULL, NULL) == SQLITE_OK);
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM dedupe", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
 	sqlite3_close(db);
+	return n;
 }
 
 /* A line whose batch is not stored kept nothing: its warnings (validation's
@@ -491,7 +524,7 @@ static void test_import_drops_the_warnings_of_a_line_not_stored(void)
 
 	if (teststore_is_pg())
 		goto out; /* the refusal is SQLite's trigger */
-	store_refuses_records(th);
+	store_refuses_records(th, NULL);
 	for (size_t i = 0; i < 2; i++) {
 		CU_ASSERT_EQUAL(import_run(th, texts[i], 0, i ? args : NULL, &out, &said),
 				CLI_FAIL);
@@ -510,6 +543,49 @@ out:
 	free(plugins);
 }
 
+/* A line's records go in one batch even where they cross a batch's 2000
+ * records: 666 lines of three events, then line 667's three (events 1999
+ * to 2001), the last refused by the store.  The batch of the 1998 before
+ * goes first; line 667 is stored whole or not at all. */
+static void test_import_keeps_a_line_crossing_a_full_batch_in_one_batch(void)
+{
+	char *plugins, *text = NULL, *out, *said;
+	char *args[] = {"--format", "mparticle", NULL};
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct testhub *th = plugin_world("mparticle", "plugins/mparticle.so",
+					  "    api_key: k\n    api_secret: s\n", &plugins);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	if (teststore_is_pg())
+		goto out; /* the refusal is SQLite's trigger */
+	for (int n = 1; n <= 667; n++) {
+		fprintf(f, "{\"environment\":\"production\",\"user_identities\":{\"customer_id\":"
+			   "\"u%d\"},\"events\":[", n);
+		for (int e = 1; e <= 3; e++)
+			fprintf(f, "%s{\"event_type\":\"custom_event\",\"data\":{\"event_name\":"
+				   "\"e\",\"source_message_id\":\"x-%d\",\"timestamp_unixtime_ms\":"
+				   "1767225600000}}", e > 1 ? "," : "", 3 * (n - 1) + e);
+		fprintf(f, "]}\n");
+	}
+	fclose(f);
+	f = NULL;
+	store_refuses_records(th, "x-2001");
+	CU_ASSERT_EQUAL(import_run(th, text, 0, args, &out, &said), CLI_FAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "import: line 667 and every line after it are not"
+					    " stored"));
+	CU_ASSERT_EQUAL(stored_records(th), 1998);
+	free(out);
+	free(said);
+out:
+	if (f)
+		fclose(f);
+	free(text);
+	testhub_stop(th);
+	testlib_rmtree(plugins);
+	free(plugins);
+}
+
 TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_an_import_line_going_on_past_a_failed_emit_fails_the_line),
 	   TEST(test_import_progress_line_on_a_tty_counts_the_lines_read),
@@ -520,4 +596,5 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_import_commit_every_takes_1_to_150000_records),
 	   TEST(test_import_counts_each_lines_plugin_warnings_once),
 	   TEST(test_import_shows_a_lines_read_warning_before_its_writer_warning),
-	   TEST(test_import_drops_the_warnings_of_a_line_not_stored))
+	   TEST(test_import_drops_the_warnings_of_a_line_not_stored),
+	   TEST(test_import_keeps_a_line_crossing_a_full_batch_in_one_batch))
