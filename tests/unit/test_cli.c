@@ -513,6 +513,19 @@ static long stored_records(struct testhub *th)
 	return n;
 }
 
+/* import_run() of `text` with a batch the store refuses: exit 1, naming
+ * `line` as the first line not stored. */
+static void import_run_unstored(struct testhub *th, const char *text, char **args, long line,
+				char **out, char **said)
+{
+	char want[96];
+
+	snprintf(want, sizeof(want), "import: line %ld and every line after it are not stored",
+		 line);
+	CU_ASSERT_EQUAL(import_run(th, text, 0, args, out, said), CLI_FAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(*said, want));
+}
+
 /* A line whose batch is not stored kept nothing: its warnings (validation's
  * or the plugin's) are neither counted nor shown. */
 static void test_import_drops_the_warnings_of_a_line_not_stored(void)
@@ -526,11 +539,8 @@ static void test_import_drops_the_warnings_of_a_line_not_stored(void)
 		goto out; /* the refusal is SQLite's trigger */
 	store_refuses_records(th, NULL);
 	for (size_t i = 0; i < 2; i++) {
-		CU_ASSERT_EQUAL(import_run(th, texts[i], 0, i ? args : NULL, &out, &said),
-				CLI_FAIL);
+		import_run_unstored(th, texts[i], i ? args : NULL, 1, &out, &said);
 		CU_ASSERT_PTR_NOT_NULL(strstr(said, "injected failure"));
-		CU_ASSERT_PTR_NOT_NULL(strstr(said, "import: line 1 and every line after it are"
-						    " not stored"));
 		CU_ASSERT_PTR_NULL(strstr(out, "warnings"));
 		CU_ASSERT_PTR_NULL(strstr(said, "warning:"));
 		free(out);
@@ -571,9 +581,7 @@ static void test_import_keeps_a_line_crossing_a_full_batch_in_one_batch(void)
 	fclose(f);
 	f = NULL;
 	store_refuses_records(th, "x-2001");
-	CU_ASSERT_EQUAL(import_run(th, text, 0, args, &out, &said), CLI_FAIL);
-	CU_ASSERT_PTR_NOT_NULL(strstr(said, "import: line 667 and every line after it are not"
-					    " stored"));
+	import_run_unstored(th, text, args, 667, &out, &said);
 	CU_ASSERT_EQUAL(stored_records(th), 1998);
 	free(out);
 	free(said);
@@ -584,6 +592,31 @@ out:
 	testhub_stop(th);
 	testlib_rmtree(plugins);
 	free(plugins);
+}
+
+/* Reading stops at a failed batch: with a batch a line, line 1's refused,
+ * the ring of batches in flight (85) fills long before line 200, which is
+ * never read, so its error is not reported nor counted. */
+static void test_import_stops_reading_at_a_failed_batch(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char *lines = import_lines_text("sr", 199, 0), *text, *out, *said;
+	char *args[] = {"--commit-every", "1", NULL};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_FATAL(asprintf(&text, "%snot json\n", lines) > 0);
+	if (teststore_is_pg())
+		goto out; /* the refusal is SQLite's trigger */
+	store_refuses_records(th, "sr-1");
+	import_run_unstored(th, text, args, 1, &out, &said);
+	CU_ASSERT_PTR_NULL(strstr(said, "line 200: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, ", rejected 0\n"));
+	free(out);
+	free(said);
+out:
+	free(lines);
+	free(text);
+	testhub_stop(th);
 }
 
 TEST_SUITE(cli, NULL, NULL,
@@ -597,4 +630,5 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_import_counts_each_lines_plugin_warnings_once),
 	   TEST(test_import_shows_a_lines_read_warning_before_its_writer_warning),
 	   TEST(test_import_drops_the_warnings_of_a_line_not_stored),
-	   TEST(test_import_keeps_a_line_crossing_a_full_batch_in_one_batch))
+	   TEST(test_import_keeps_a_line_crossing_a_full_batch_in_one_batch),
+	   TEST(test_import_stops_reading_at_a_failed_batch))
