@@ -15,7 +15,9 @@
  *                  "deaf:ID" emits an identify of custom_id ID and goes on
  *                  (HUB_OK) whatever emit() answered, out of memory too
  *                  (the bug hub_plugin.h warns of: the host must not count
- *                  the line as imported).
+ *                  the line as imported).  "left:ID" emits an identify of
+ *                  custom_id ID, then says through host->warn() (ABI 1.6)
+ *                  that it left a value out of it.
  *   pull()         the same for each item of the `lines` list, then one
  *                  checkpoint "done".
  *
@@ -90,9 +92,11 @@ static hub_rc rl_item(const struct rl_state *st, struct hub_call *call, const ch
 		rec.attributes_json = "{\"$timezone\": \"not a zone\", \"plan\": \"gold\"}";
 		rec.origin = "w-item";
 	}
-	if (strncmp(item, "deaf:", 5) == 0)
+	if (strncmp(item, "deaf:", 5) == 0 || strncmp(item, "left:", 5) == 0)
 		id.value = item + 5;
 	rc = st->host->emit(call, &rec, err, err_size);
+	if (rc == HUB_OK && strncmp(item, "left:", 5) == 0 && HUB_HOST_HAS(st->host, warn))
+		rc = st->host->warn(call, "plan: left out");
 	if (strncmp(item, "deaf:", 5) == 0)
 		return HUB_OK;
 	return rc == HUB_ERR_DATA ? HUB_OK : rc; /* counted by the host */

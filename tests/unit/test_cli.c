@@ -430,8 +430,9 @@ static struct testhub *reject_lines_world(char **plugins)
 	return plugin_world("reject_lines", "tests/plugins/reject_lines.so", "", plugins);
 }
 
-/* Each line's plugin warnings count once: two lines of one warning each
- * are two warnings. */
+/* Each line's plugin warnings count once: three lines of one warning each
+ * (validation's) are three warnings; so are those the plugin gives through
+ * warn() (ABI 1.6). */
 static void test_import_counts_each_lines_plugin_warnings_once(void)
 {
 	char *plugins, *out, *said;
@@ -442,6 +443,12 @@ static void test_import_counts_each_lines_plugin_warnings_once(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 3, applied 3, "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nwarnings 3 ("));
 	CU_ASSERT_EQUAL(testlib_lines_with(said, "profilehub: import: warning: line "), 3);
+	free(out);
+	free(said);
+	CU_ASSERT_EQUAL(import_run(th, "left:pl1\nleft:pl2\nleft:pl3\n", 0, args, &out, &said),
+			CLI_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nwarnings 3 ("));
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "import: warning: line 3: plan: left out\n"));
 	free(out);
 	free(said);
 	testhub_stop(th);
