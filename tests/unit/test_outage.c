@@ -6,10 +6,12 @@
 #include "testlib.h"
 
 #include "../../hub/outage.h"
+#include "../../hub/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const struct outage_words words = {
 	.module = "test",
@@ -81,5 +83,38 @@ static void test_an_outage_reminds_with_the_count_and_starts_again_after_its_end
 	free(log);
 }
 
+/* The first failure's own count starts the total; a reminder restarts
+ * the every_ms it waits for: two failures in a row after one are silent.
+ * (Time must pass for a reminder: the test waits for the clock, polling
+ * it.) */
+static void test_an_outage_counts_its_first_failure_and_reminds_every_ms(void)
+{
+	struct outage_words seldom = words;
+	struct timespec tick = {0, 10 * 1000000L};
+	struct testlib_capture cap;
+	struct outage o = {0};
+	int64_t start;
+	char *log;
+
+	seldom.every_ms = 300;
+	testlib_capture_begin(&cap);
+	outage_note_failure(&o, &seldom, 5, "first cause");
+	start = time_mono_ms();
+	while (time_mono_ms() - start <= seldom.every_ms)
+		nanosleep(&tick, NULL);
+	outage_note_failure(&o, &seldom, 1, "a reminder");
+	outage_note_failure(&o, &seldom, 1, "too soon");
+	outage_note_failure(&o, &seldom, 1, "too soon");
+	outage_note_ok(&o, &seldom);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, ": 6 widget reads so far; the last: a reminder"),
+			1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "too soon"), 0);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, ": 8 widget reads)"), 1);
+	free(log);
+}
+
 TEST_SUITE(outage, NULL, NULL, TEST(test_an_outage_logs_its_start_and_its_end_once),
-	   TEST(test_an_outage_reminds_with_the_count_and_starts_again_after_its_end))
+	   TEST(test_an_outage_reminds_with_the_count_and_starts_again_after_its_end),
+	   TEST(test_an_outage_counts_its_first_failure_and_reminds_every_ms))

@@ -201,7 +201,48 @@ static void test_time_cond_init_waits_on_the_monotonic_clock(void)
 	pthread_cond_destroy(&cond);
 }
 
-TEST_SUITE(util, NULL, NULL, TEST(test_str_copy_cuts_to_the_buffer_and_terminates),
+/* Level names are whole words; debug is off unless asked for. */
+static void test_log_levels_are_whole_names(void)
+{
+	CU_ASSERT_EQUAL(log_level_parse("warn"), HUB_LOG_WARN);
+	CU_ASSERT_EQUAL(log_level_parse("debug"), HUB_LOG_DEBUG);
+	CU_ASSERT_EQUAL(log_level_parse("warning"), -1);
+	CU_ASSERT_EQUAL(log_level_parse("errors"), -1);
+	CU_ASSERT_EQUAL(log_level_parse("info "), -1);
+}
+
+/* No room at all: nothing written, not even a terminator. */
+static void test_log_escape_into_no_room_writes_nothing(void)
+{
+	char out[4] = "zzz";
+
+	CU_ASSERT_EQUAL(log_escape("abc", out, 0), 0);
+	CU_ASSERT_STRING_EQUAL(out, "zzz");
+}
+
+/* A message of no module is the hub's; a module name too long for the
+ * line leaves the message alone on it, never a piece of the prefix. */
+static void test_a_log_line_names_its_module_or_the_hub(void)
+{
+	struct testlib_capture cap;
+	char who[3000], *buf;
+
+	memset(who, 'm', sizeof(who) - 1);
+	who[sizeof(who) - 1] = '\0';
+	testlib_capture_begin(&cap);
+	log_msg(HUB_LOG_WARN, NULL, "no module");
+	log_msg(HUB_LOG_WARN, who, "a long module");
+	buf = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, " warn [hub] no module\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\na long module\n"));
+	free(buf);
+}
+
+TEST_SUITE(util, NULL, NULL, TEST(test_log_levels_are_whole_names),
+	   TEST(test_log_escape_into_no_room_writes_nothing),
+	   TEST(test_a_log_line_names_its_module_or_the_hub),
+	   TEST(test_str_copy_cuts_to_the_buffer_and_terminates),
 	   TEST(test_time_cond_init_waits_on_the_monotonic_clock),
 	   TEST(test_str_copy_utf8_cuts_between_characters_and_repairs),
 	   TEST(test_str_is_utf8_is_strict),
