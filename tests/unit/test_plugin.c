@@ -824,7 +824,7 @@ static void test_host_defaults_apply_to_lists(void)
 }
 
 struct sink {
-	int n_emitted, n_rejected;
+	int n_emitted, n_rejected, n_warned;
 	char cursor[64];
 	char reason[64];
 };
@@ -848,12 +848,24 @@ static hub_rc sink_checkpoint(struct hub_call *call, const char *cursor)
 	return HUB_OK;
 }
 
+/* reject() and warn(): keep the reason, count it in *n. */
+static hub_rc sink_note(struct sink *s, int *n, const char *why)
+{
+	snprintf(s->reason, sizeof(s->reason), "%s", why);
+	(*n)++;
+	return HUB_OK;
+}
+
 static hub_rc sink_reject(struct hub_call *call, const char *why)
 {
 	struct sink *s = call->ctx;
-	snprintf(s->reason, sizeof(s->reason), "%s", why);
-	s->n_rejected++;
-	return HUB_OK;
+	return sink_note(s, &s->n_rejected, why);
+}
+
+static hub_rc sink_warn(struct hub_call *call, const char *why)
+{
+	struct sink *s = call->ctx;
+	return sink_note(s, &s->n_warned, why);
 }
 
 /* ABI 1.2 appended reject() to the table, after secret_equal: the table's
@@ -981,6 +993,179 @@ static void test_host_forwards_to_the_call(void)
 	h->log(NULL, HUB_LOG_DEBUG, "host log without an instance: %d", 1);
 }
 
+/* A plugin's record, cursor and batch calls the host cannot forward are
+ * refused, the record and cursor ones without reaching the call. */
+static void test_host_refuses_what_it_cannot_forward(void)
+{
+	const struct hub_host *h = host_table();
+	struct sink s = {0};
+	struct hub_call call = {.on_emit = sink_emit, .on_checkpoint = sink_checkpoint,
+				.ctx = &s, .batch_first = 1, .batch_last = 9};
+	struct hub_call no_emit = {.on_checkpoint = sink_checkpoint, .ctx = &s};
+	struct testlib_capture cap;
+	struct hub_record rec;
+	int64_t seq = 0;
+	char err[256] = "", *logged;
+
+	hub_record_init(&rec, HUB_REC_TRACK);
+	CU_ASSERT_EQUAL(h->emit(&no_emit, &rec, err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "emit() outside of a call");
+	CU_ASSERT_EQUAL(h->emit(NULL, &rec, err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(h->emit(&call, NULL, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_STRING_EQUAL(err, "emit() of a NULL record");
+	CU_ASSERT_EQUAL(s.n_emitted, 0);
+
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(h->checkpoint(&call, NULL), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(h->batch_range(&call, NULL, &seq), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(h->batch_range(&call, &seq, NULL), HUB_ERR_INTERNAL);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "checkpoint() with a NULL cursor"));
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "batch_range() outside of an export batch"),
+			2);
+	free(logged);
+	CU_ASSERT_STRING_EQUAL(s.cursor, "");
+	CU_ASSERT_EQUAL(seq, 0);
+}
+
+/* ABI 1.6: warn() goes to the call's on_warn with the plugin's reason, or
+ * a generic one for none; a call without on_warn (an export batch) refuses
+ * it, logged.  query (1.7) and alloc_failed (1.8) are in the table too. */
+static void test_host_has_warn_and_forwards_it(void)
+{
+	const struct hub_host *h = host_table();
+	struct sink s = {0};
+	struct hub_call call = {.on_emit = sink_emit, .on_warn = sink_warn, .ctx = &s};
+	struct hub_call export_call = {.on_emit = sink_emit, .ctx = &s, .batch_last = 1};
+	struct testlib_capture cap;
+	char *logged;
+
+	CU_ASSERT(HUB_HOST_HAS(h, warn) && HUB_HOST_HAS(h, query) && HUB_HOST_HAS(h, alloc_failed));
+	CU_ASSERT_PTR_NOT_NULL(h->warn);
+	CU_ASSERT_PTR_NOT_NULL(h->query);
+	CU_ASSERT_PTR_NOT_NULL(h->alloc_failed);
+
+	CU_ASSERT_EQUAL(h->warn(&call, "age: not a number"), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(s.reason, "age: not a number");
+	CU_ASSERT_EQUAL(h->warn(&call, ""), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(s.reason, "a value was left out by the plugin");
+	s.reason[0] = '\0';
+	CU_ASSERT_EQUAL(h->warn(&call, NULL), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(s.reason, "a value was left out by the plugin");
+	CU_ASSERT_EQUAL(s.n_warned, 3);
+
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(h->warn(&export_call, "x"), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(h->warn(NULL, "x"), HUB_ERR_INTERNAL);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "warn() outside of a source's call"), 2);
+	free(logged);
+	CU_ASSERT_EQUAL(s.n_warned, 3);
+}
+
+/* log() names the instance (else "plugin"), brings a level out of range
+ * into error..debug, and skips a NULL format. */
+static void test_host_log_clamps_the_level_and_names_the_instance(void)
+{
+	const struct hub_host *h = host_table();
+	void (*log_any)(const struct hub_instance *, enum hub_log_level, const char *, ...) =
+		h->log;
+	struct hub_instance inst = {.name = (char *)"web"};
+	struct testlib_capture cap;
+	char *logged;
+
+	log_set_level(HUB_LOG_DEBUG);
+	testlib_capture_begin(&cap);
+	h->log(&inst, (enum hub_log_level)9, "too quiet %d", 1);
+	h->log(&inst, (enum hub_log_level)-1, "too loud %d", 2);
+	h->log(NULL, HUB_LOG_WARN, "nobody %d", 3);
+	log_any(&inst, HUB_LOG_ERROR, NULL);
+	logged = testlib_capture_end(&cap);
+	log_set_level(HUB_LOG_INFO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, " debug [web] too quiet 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, " error [web] too loud 2\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, " warn [plugin] nobody 3\n"));
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, ""), 3);
+	free(logged);
+}
+
+/* The readers answer 0 / NULL for a value of another shape (a word read
+ * as a number, a map read as a list, a null item), and for an index past
+ * a list's end (4 items: the parser's first capacity, so under ASan a read
+ * past it is caught); an undeclared key reads as unset with a warning
+ * naming it. */
+static void test_host_config_readers_refuse_other_shapes(void)
+{
+	const struct hub_host *h = host_table();
+	struct testlib_capture cap;
+	struct world w;
+	struct hub_instance *inst;
+	char *logged;
+
+	inst = sink_open(&w,
+			 "sources:\n"
+			 "  - name: web\n"
+			 "    plugin: kitchen_sink\n"
+			 "    anything: [a, ~, c, d]\n", 0);
+	CU_ASSERT_EQUAL(h->config_int(inst, "greeting"), 0);
+	CU_ASSERT_EQUAL(h->config_bool(inst, "greeting"), 0);
+	CU_ASSERT_DOUBLE_EQUAL(h->config_float(inst, "greeting"), 0, 1e-12);
+	CU_ASSERT_PTR_NULL(h->config_string(inst, "tags"));
+	CU_ASSERT_EQUAL(h->config_int(inst, "opts"), 0);
+	CU_ASSERT_EQUAL(h->config_list_size(inst, "opts"), 0);
+	CU_ASSERT_PTR_NULL(h->config_list_item(inst, "opts", 0));
+	CU_ASSERT_EQUAL(h->config_list_size(inst, "anything"), 4);
+	CU_ASSERT_STRING_EQUAL(h->config_list_item(inst, "anything", 0), "a");
+	CU_ASSERT_PTR_NULL(h->config_list_item(inst, "anything", 1));
+	CU_ASSERT_STRING_EQUAL(h->config_list_item(inst, "anything", 3), "d");
+	CU_ASSERT_PTR_NULL(h->config_list_item(inst, "anything", 4));
+
+	testlib_capture_begin(&cap);
+	CU_ASSERT_PTR_NULL(h->config_json(inst, "nonsense"));
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, " warn [web] plugin read config key \"nonsense\", "
+					      "which it does not declare\n"));
+	free(logged);
+	plugin_instance_destroy(inst);
+	world_close(&w);
+}
+
+/* An ANY key's default is flow YAML read as a tree, not a string; a
+ * required ANY key set to null reads as JSON null (only an optional
+ * key's null means "absent"), and as no string. */
+static void test_host_any_default_is_a_tree_and_a_required_null_stays(void)
+{
+	static const struct hub_config_key keys[] = {
+		{.name = "shape", .type = HUB_CFG_ANY, .default_value = "[x, y]",
+		 .description = "any, with a default"},
+		{.name = "must", .type = HUB_CFG_ANY, .is_required = 1,
+		 .description = "any, required"},
+		{.name = NULL},
+	};
+	const struct hub_host *h = host_table();
+	struct hub_plugin desc = {.config = keys};
+	struct plugin_module mod = {.name = (char *)"fake", .desc = &desc};
+	struct hub_config *cfg = NULL;
+	struct hub_instance inst = {.name = (char *)"t", .mod = &mod};
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
+						 "sources:\n"
+						 "  - name: t\n"
+						 "    plugin: fake\n"
+						 "    must: ~\n",
+						 &cfg, err, sizeof(err)), 0);
+	inst.conf = &cfg->sources[0];
+	CU_ASSERT_EQUAL_FATAL(host_instance_config_load(&inst, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(h->config_list_size(&inst, "shape"), 2);
+	CU_ASSERT_STRING_EQUAL(h->config_list_item(&inst, "shape", 1), "y");
+	CU_ASSERT_STRING_EQUAL(h->config_json(&inst, "shape"), "[\"x\",\"y\"]");
+	CU_ASSERT_STRING_EQUAL(h->config_json(&inst, "must"), "null");
+	CU_ASSERT_PTR_NULL(h->config_string(&inst, "must"));
+	host_instance_config_free(&inst);
+	config_free(cfg);
+}
+
 static void test_instance_create_survives_allocation_failures(void)
 {
 	struct world w;
@@ -1040,4 +1225,9 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_host_forwards_to_the_call),
 	   TEST(test_host_has_reject_and_forwards_it),
 	   TEST(test_host_has_batch_range_for_an_export_call),
+	   TEST(test_host_refuses_what_it_cannot_forward),
+	   TEST(test_host_has_warn_and_forwards_it),
+	   TEST(test_host_log_clamps_the_level_and_names_the_instance),
+	   TEST(test_host_config_readers_refuse_other_shapes),
+	   TEST(test_host_any_default_is_a_tree_and_a_required_null_stays),
 	   TEST(test_instance_create_survives_allocation_failures))
