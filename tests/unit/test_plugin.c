@@ -1017,15 +1017,18 @@ static void test_host_refuses_what_it_cannot_forward(void)
 
 	testlib_capture_begin(&cap);
 	CU_ASSERT_EQUAL(h->checkpoint(&call, NULL), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(h->checkpoint(NULL, "1"), HUB_ERR_INTERNAL);
 	CU_ASSERT_EQUAL(h->batch_range(&call, NULL, &seq), HUB_ERR_INTERNAL);
 	CU_ASSERT_EQUAL(h->batch_range(&call, &seq, NULL), HUB_ERR_INTERNAL);
 	logged = testlib_capture_end(&cap);
 	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "checkpoint() with a NULL cursor"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, " error [plugin] checkpoint() outside of a pull"));
 	CU_ASSERT_EQUAL(testlib_lines_with(logged, "batch_range() outside of an export batch"),
 			2);
 	free(logged);
 	CU_ASSERT_STRING_EQUAL(s.cursor, "");
 	CU_ASSERT_EQUAL(seq, 0);
+	CU_ASSERT_EQUAL(h->should_stop(NULL), 0);
 }
 
 /* ABI 1.6: warn() goes to the call's on_warn with the plugin's reason, or
@@ -1122,12 +1125,46 @@ static void test_host_config_readers_refuse_other_shapes(void)
 
 	testlib_capture_begin(&cap);
 	CU_ASSERT_PTR_NULL(h->config_json(inst, "nonsense"));
+	CU_ASSERT_PTR_NULL(h->config_string(inst, NULL)); /* no key: unset, no warning */
+	CU_ASSERT_PTR_NULL(h->config_string(NULL, "count"));
+	CU_ASSERT_PTR_NULL(h->instance_name(NULL));
 	logged = testlib_capture_end(&cap);
 	CU_ASSERT_PTR_NOT_NULL(strstr(logged, " warn [web] plugin read config key \"nonsense\", "
 					      "which it does not declare\n"));
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, ""), 1);
 	free(logged);
 	plugin_instance_destroy(inst);
 	world_close(&w);
+}
+
+/* An instance "t" of a plugin "fake" that declares `keys`, over the one
+ * source of `yaml`, without loading a plugin: returns what
+ * host_instance_config_load() does.  fake_close() after. */
+struct fake {
+	struct hub_plugin desc;
+	struct plugin_module mod;
+	struct hub_config *cfg;
+	struct hub_instance inst;
+};
+
+static int fake_open(struct fake *f, const struct hub_config_key *keys, const char *yaml,
+		     char *err, size_t err_size)
+{
+	memset(f, 0, sizeof(*f));
+	f->desc.config = keys;
+	f->mod.name = (char *)"fake";
+	f->mod.desc = &f->desc;
+	f->inst.name = (char *)"t";
+	f->inst.mod = &f->mod;
+	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml", yaml, &f->cfg, err, err_size), 0);
+	f->inst.conf = &f->cfg->sources[0];
+	return host_instance_config_load(&f->inst, err, err_size);
+}
+
+static void fake_close(struct fake *f)
+{
+	host_instance_config_free(&f->inst);
+	config_free(f->cfg);
 }
 
 /* An ANY key's default is flow YAML read as a tree, not a string; a
@@ -1143,27 +1180,43 @@ static void test_host_any_default_is_a_tree_and_a_required_null_stays(void)
 		{.name = NULL},
 	};
 	const struct hub_host *h = host_table();
-	struct hub_plugin desc = {.config = keys};
-	struct plugin_module mod = {.name = (char *)"fake", .desc = &desc};
-	struct hub_config *cfg = NULL;
-	struct hub_instance inst = {.name = (char *)"t", .mod = &mod};
+	struct fake f;
 	char err[1024] = "";
 
-	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
-						 "sources:\n"
-						 "  - name: t\n"
-						 "    plugin: fake\n"
-						 "    must: ~\n",
-						 &cfg, err, sizeof(err)), 0);
-	inst.conf = &cfg->sources[0];
-	CU_ASSERT_EQUAL_FATAL(host_instance_config_load(&inst, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL(h->config_list_size(&inst, "shape"), 2);
-	CU_ASSERT_STRING_EQUAL(h->config_list_item(&inst, "shape", 1), "y");
-	CU_ASSERT_STRING_EQUAL(h->config_json(&inst, "shape"), "[\"x\",\"y\"]");
-	CU_ASSERT_STRING_EQUAL(h->config_json(&inst, "must"), "null");
-	CU_ASSERT_PTR_NULL(h->config_string(&inst, "must"));
-	host_instance_config_free(&inst);
-	config_free(cfg);
+	CU_ASSERT_EQUAL_FATAL(fake_open(&f, keys,
+					"sources:\n"
+					"  - name: t\n"
+					"    plugin: fake\n"
+					"    must: ~\n",
+					err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(h->config_list_size(&f.inst, "shape"), 2);
+	CU_ASSERT_STRING_EQUAL(h->config_list_item(&f.inst, "shape", 1), "y");
+	CU_ASSERT_STRING_EQUAL(h->config_json(&f.inst, "shape"), "[\"x\",\"y\"]");
+	CU_ASSERT_STRING_EQUAL(h->config_json(&f.inst, "must"), "null");
+	CU_ASSERT_PTR_NULL(h->config_string(&f.inst, "must"));
+	fake_close(&f);
+}
+
+/* A list default that does not parse (plugin_load() refuses such a
+ * plugin; the host does not rely on it) fails the load, naming the
+ * instance, the plugin and the key, and leaves no resolved config. */
+static void test_host_refuses_a_default_it_cannot_parse(void)
+{
+	static const struct hub_config_key keys[] = {
+		{.name = "shape", .type = HUB_CFG_STRING_LIST, .default_value = "[x, y",
+		 .description = "a list, its default unclosed"},
+		{.name = NULL},
+	};
+	static const char expected[] = "sources[0] \"t\" (plugin fake): default of shape: ";
+	struct fake f;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL(fake_open(&f, keys, "sources:\n  - name: t\n    plugin: fake\n", err,
+				  sizeof(err)), -1);
+	CU_ASSERT_EQUAL(strncmp(err, expected, strlen(expected)), 0);
+	CU_ASSERT(strlen(err) > strlen(expected));
+	CU_ASSERT_PTR_NULL(f.inst.json);
+	fake_close(&f);
 }
 
 static void test_instance_create_survives_allocation_failures(void)
@@ -1230,4 +1283,5 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_host_log_clamps_the_level_and_names_the_instance),
 	   TEST(test_host_config_readers_refuse_other_shapes),
 	   TEST(test_host_any_default_is_a_tree_and_a_required_null_stays),
+	   TEST(test_host_refuses_a_default_it_cannot_parse),
 	   TEST(test_instance_create_survives_allocation_failures))
