@@ -11,7 +11,9 @@
 #include "../../hub/host.h"
 #include "../../hub/log.h"
 #include "../../hub/plugin.h"
+#include "../../hub/plugin_int.h"
 #include "../../hub/record.h"
+#include "../../hub/util.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -305,8 +307,35 @@ static void test_unloadable_file_gives_dlerror(void)
 
 	free(missing);
 	free(path);
+	/* a one-letter name is still a name without ".so" */
+	path = testlib_write_file(dir, "g.so", "not an ELF file either\n");
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	CU_ASSERT_PTR_NULL_FATAL(h);
+	snprintf(expected, sizeof(expected), "plugin \"g\" (%s): cannot load: %s", path,
+		 dlerror());
+	expect_refusal(path, expected);
+	free(path);
 	testlib_rmtree(dir);
 	free(dir);
+}
+
+/* A function no library defines is found at load (RTLD_NOW), not at the
+ * first call, which would end the hub. */
+static void test_unresolved_symbol_is_refused_at_load(void)
+{
+	char *path = test_plugin_path("unresolved");
+	char expected[2048];
+	const char *why;
+	void *h;
+
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	CU_ASSERT_PTR_NULL_FATAL(h);
+	why = dlerror();
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "undefined symbol: profilehub_no_such_function"));
+	snprintf(expected, sizeof(expected), "plugin \"unresolved\" (%s): cannot load: %s", path,
+		 why);
+	expect_refusal(path, expected);
+	free(path);
 }
 
 static void test_example_loads_with_name_version_and_roles(void)
@@ -391,8 +420,14 @@ static void test_default_dir_is_next_to_the_binary(void)
 
 static void test_registry_loads_every_so_sorted(void)
 {
-	static const char *const links[] = {"kitchen_sink.so", "tests/plugins/kitchen_sink.so",
+	/* made in the reverse of the order expected */
+	static const char *const links[] = {"pull_own_keys.so", "tests/plugins/pull_own_keys.so",
+					    "older_minor.so", "tests/plugins/older_minor.so",
+					    "minor_1_6.so", "tests/plugins/minor_1_6.so",
+					    "kitchen_sink.so", "tests/plugins/kitchen_sink.so",
 					    "example.so", "plugins/example.so", NULL};
+	static const char *const sorted[] = {"example", "kitchen_sink", "minor_1_6",
+					     "older_minor", "pull_own_keys"};
 	char *dir = testlib_plugin_dir(links);
 	char *notes = testlib_write_file(dir, "README", "not a plugin\n");
 	char *hidden = testlib_write_file(dir, ".hidden.so", "skipped\n");
@@ -402,9 +437,12 @@ static void test_registry_loads_every_so_sorted(void)
 
 	CU_ASSERT_EQUAL_FATAL(plugin_registry_open(&reg, dir, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(reg.dir, dir);
-	CU_ASSERT_EQUAL_FATAL(reg.n_mods, 2);
-	CU_ASSERT_STRING_EQUAL(reg.mods[0].name, "example");
-	CU_ASSERT_STRING_EQUAL(reg.mods[1].name, "kitchen_sink");
+	CU_ASSERT_EQUAL_FATAL(reg.n_mods, ARRAY_SIZE(sorted));
+	CU_ASSERT_EQUAL(reg.n_refused, 0); /* .hidden.so is not even tried */
+	for (size_t i = 0; i < ARRAY_SIZE(sorted); i++) {
+		CU_ASSERT_STRING_EQUAL(reg.mods[i].name, sorted[i]);
+		CU_ASSERT_PTR_EQUAL(plugin_registry_find(&reg, sorted[i]), &reg.mods[i]);
+	}
 	m = plugin_registry_find(&reg, "kitchen_sink");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	CU_ASSERT_EQUAL(m->desc->roles, HUB_ROLE_PUSH | HUB_ROLE_EXPORT);
@@ -1247,6 +1285,440 @@ static void test_instance_create_survives_allocation_failures(void)
 	world_close(&w);
 }
 
+/* A plugin of ABI 1.6 or 1.10 has the members its minor appended taken,
+ * its descriptor ending exactly there, and none set past that end. */
+static void test_minors_1_6_and_1_10_give_what_they_appended(void)
+{
+	char *path = test_plugin_path("minor_1_6");
+	struct plugin_module mod;
+	struct hub_config *cfg = NULL;
+	char err[1024] = "", *logged = load_logged(path, &mod);
+
+	free(logged);
+	CU_ASSERT_EQUAL(mod.desc->abi.plugin_size, offsetof(struct hub_plugin, check_config));
+	CU_ASSERT_PTR_EQUAL(mod.error_body, mod.desc->error_body);
+	CU_ASSERT_PTR_NOT_NULL(mod.error_body);
+	CU_ASSERT_PTR_NULL(mod.check_config); /* set past its end: never called */
+	CU_ASSERT_PTR_NULL(mod.admit);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml",
+						 "sources:\n  - name: p\n    plugin: minor_1_6\n",
+						 &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_check_config(&mod, &cfg->sources[0], err, sizeof(err)),
+			0);
+	config_free(cfg);
+	plugin_unload(&mod);
+	free(path);
+
+	path = test_plugin_path("minor_1_10");
+	logged = load_logged(path, &mod);
+	free(logged);
+	CU_ASSERT_EQUAL(mod.desc->abi.plugin_size, offsetof(struct hub_plugin, admit));
+	CU_ASSERT_PTR_NULL(mod.error_body); /* it has none */
+	CU_ASSERT_PTR_EQUAL(mod.check_config, mod.desc->check_config);
+	CU_ASSERT_PTR_NOT_NULL(mod.check_config);
+	CU_ASSERT_PTR_NULL(mod.admit); /* set past its end: never called */
+	plugin_unload(&mod);
+	free(path);
+}
+
+/* Loads tests/plugins/minor_1_10 (a push source) and the YAML's first
+ * source; 0, or -1 with err set. */
+static int push_1_10_check(struct plugin_module *mod, struct hub_config **cfg, const char *yaml,
+			   char *err, size_t err_size)
+{
+	char *path = test_plugin_path("minor_1_10");
+	int rc = -1;
+
+	if (plugin_load(path, mod, err, err_size))
+		goto out;
+	if (config_load_string("test.yaml", yaml, cfg, err, err_size))
+		goto out;
+	rc = plugin_instance_check(mod, &(*cfg)->sources[0], 0, err, err_size);
+out:
+	free(path);
+	return rc;
+}
+
+/* A key only a pull reads is refused on a source that cannot pull, unless
+ * the plugin declares it as its own; an export is not a source. */
+static void test_pull_keys_on_a_push_source_unless_its_own(void)
+{
+	struct plugin_module mod;
+	struct hub_config *cfg = NULL;
+	struct world w;
+	char err[1024] = "";
+
+	CU_ASSERT_EQUAL(push_1_10_check(&mod, &cfg,
+					"sources:\n  - name: p\n    plugin: minor_1_10\n"
+					"    page_size: 50\n", err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	config_free(cfg);
+	plugin_unload(&mod);
+
+	CU_ASSERT_EQUAL_FATAL(world_open(&w,
+					 "sources:\n"
+					 "  - name: web\n"
+					 "    plugin: kitchen_sink\n"
+					 "    schedule: every 1m\n",
+					 err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_check(&w.sink, &w.cfg->sources[0], 0, err, sizeof(err)),
+			-1);
+	CU_ASSERT_STRING_EQUAL(err, "test.yaml:4:5: sources[0].schedule: only a pull source "
+				    "reads this key, and plugin \"kitchen_sink\" cannot pull");
+	world_close(&w);
+}
+
+/* A pull's kind is one of the four the hub maps, or unset (null); a
+ * plugin that declares kind as its own has its own values checked. */
+static void test_pull_kind_is_one_of_four_unless_the_plugins_own(void)
+{
+	static const char *const kinds[] = {"attributes", "events", "consent", "erase", "~"};
+	char *own = test_plugin_path("pull_own_keys");
+	struct plugin_module mod;
+	struct world w;
+	char err[1024] = "", yaml[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		snprintf(yaml, sizeof(yaml), "sources:\n  - name: lines\n    plugin: example\n"
+			 "    path: /tmp/x\n    kind: %s\n", kinds[i]);
+		CU_ASSERT_EQUAL_FATAL(world_open(&w, yaml, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(plugin_instance_check(&w.example, &w.cfg->sources[0], 0, err,
+						      sizeof(err)), 0);
+		CU_ASSERT_STRING_EQUAL(err, "");
+		world_close(&w);
+	}
+	CU_ASSERT_EQUAL_FATAL(world_open(&w, "sources:\n  - name: lines\n    plugin: example\n"
+					 "    path: /tmp/x\n    kind: rows\n",
+					 err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_check(&w.example, &w.cfg->sources[0], 0, err,
+					      sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "test.yaml:5:11: sources[0].kind: \"rows\" is not one of "
+				    "attributes, events, consent, erase");
+	world_close(&w);
+
+	/* pull_own_keys declares kind a list: a scalar is its type's error */
+	CU_ASSERT_EQUAL_FATAL(plugin_load(own, &mod, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml", "sources:\n  - name: rows\n"
+						 "    plugin: pull_own_keys\n    kind: rows\n",
+						 &w.cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_check(&mod, &w.cfg->sources[0], 0, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(strstr(err, "is not one of"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "sources[0].kind: "));
+	config_free(w.cfg);
+	plugin_unload(&mod);
+	free(own);
+}
+
+/* plugin_instance_destroy() hands the state to the plugin's destroy(). */
+static void test_instance_destroy_calls_the_plugin(void)
+{
+	struct plugin_module mod;
+	struct hub_config *cfg = NULL;
+	struct hub_instance *inst = NULL;
+	char err[1024] = "";
+	int *destroyed, before;
+
+	CU_ASSERT_EQUAL_FATAL(push_1_10_check(&mod, &cfg, "sources:\n  - name: p\n"
+					      "    plugin: minor_1_10\n", err, sizeof(err)), 0);
+	destroyed = dlsym(mod.handle, "minor_1_10_destroyed");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(destroyed);
+	before = *destroyed;
+	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err,
+						     sizeof(err)), 0);
+	CU_ASSERT_EQUAL(*destroyed, before);
+	plugin_instance_destroy(inst);
+	CU_ASSERT_EQUAL(*destroyed, before + 1);
+	config_free(cfg);
+	plugin_unload(&mod);
+}
+
+/* What each result code is called in messages (a refusal without text). */
+static void test_rc_text_names_every_code(void)
+{
+	static const struct {
+		hub_rc rc;
+		const char *text;
+	} codes[] = {
+		{HUB_OK, "ok"},
+		{HUB_MORE, "more"},
+		{HUB_RETRY, "temporary failure"},
+		{HUB_ERR_CONFIG, "configuration error"},
+		{HUB_ERR_AUTH, "credentials refused"},
+		{HUB_ERR_DATA, "bad data"},
+		{HUB_ERR_INTERNAL, "internal error"},
+		{HUB_ERR_NOMEM, "out of memory"},
+		{HUB_ERR_BUSY, "busy"},
+		{HUB_ERR_STOPPED, "stopped"},
+	};
+	char buf[48];
+
+	for (size_t i = 0; i < ARRAY_SIZE(codes); i++) {
+		CU_ASSERT_STRING_EQUAL(plugin_rc_text(codes[i].rc, buf, sizeof(buf)),
+				       codes[i].text);
+		CU_ASSERT(plugin_rc_is_known(codes[i].rc));
+	}
+	CU_ASSERT_FALSE(plugin_rc_is_known((hub_rc)(HUB_ERR_STOPPED + 1)));
+	CU_ASSERT_FALSE(plugin_rc_is_known((hub_rc)-1));
+	CU_ASSERT_STRING_EQUAL(plugin_rc_text((hub_rc)(HUB_ERR_STOPPED + 1), buf, sizeof(buf)),
+			       "unknown result code 10");
+}
+
+/* ---- descriptors checked in memory (plugin_check.c) ------------------ */
+
+static hub_rc mem_create(const struct hub_host *host, const struct hub_instance *inst,
+			 void **state, char *err, size_t err_size)
+{
+	(void)host, (void)inst, (void)err, (void)err_size;
+	*state = NULL;
+	return HUB_OK;
+}
+
+static hub_rc mem_pull(void *state, struct hub_call *call, const char *cursor, size_t budget,
+		       char *err, size_t err_size)
+{
+	(void)state, (void)call, (void)cursor, (void)budget, (void)err, (void)err_size;
+	return HUB_OK;
+}
+
+static hub_rc mem_export(void *state, struct hub_call *call, const char *const *changes,
+			 size_t n, size_t *n_done, char *err, size_t err_size)
+{
+	(void)state, (void)call, (void)changes, (void)err, (void)err_size;
+	*n_done = n;
+	return HUB_OK;
+}
+
+static hub_rc mem_handle(void *state, struct hub_call *call, const struct hub_request *req,
+			 struct hub_response *resp)
+{
+	(void)state, (void)call, (void)req, (void)resp;
+	return HUB_OK;
+}
+
+/* A valid descriptor named "t" of push and pull (it has an export's
+ * callback too); routes and keys as given (NULL: one route, no keys). */
+static struct hub_plugin mem_descriptor(const struct hub_route *routes,
+					const struct hub_config_key *keys)
+{
+	static const struct hub_route one[] = {{"POST", "/v1/t", mem_handle}, {NULL}};
+	struct hub_plugin d = {.abi = HUB_ABI_STAMP_INIT, .name = "t", .version = "1",
+			       .description = "in memory",
+			       .roles = HUB_ROLE_PUSH | HUB_ROLE_PULL,
+			       .config = keys, .create = mem_create, .pull = mem_pull,
+			       .export_batch = mem_export, .routes = routes ? routes : one};
+	return d;
+}
+
+/* d's refusal ("" when it is accepted), after "plugin "t" (/p/t.so)". */
+static const char *mem_refusal(const struct hub_plugin *d, char *err, size_t err_size)
+{
+	static const char prefix[] = "plugin \"t\" (/p/t.so)";
+
+	err[0] = '\0';
+	if (plugin_check_descriptor(d, "t", "/p/t.so", err, err_size) == 0)
+		return err;
+	CU_ASSERT_NSTRING_EQUAL(err, prefix, sizeof(prefix) - 1);
+	CU_ASSERT_NOT_EQUAL(err[0], '\0');
+	return err + sizeof(prefix) - 1;
+}
+
+/* Each part of a descriptor a later call would need is checked at load. */
+static void test_descriptor_refusals_in_memory(void)
+{
+	struct hub_plugin d;
+	char err[1024];
+
+	d = mem_descriptor(NULL, NULL);
+	CU_ASSERT_STRING_EQUAL(mem_refusal(&d, err, sizeof(err)), "");
+	d.name = NULL;
+	CU_ASSERT_STRING_EQUAL(mem_refusal(&d, err, sizeof(err)), ": name is missing");
+	d = mem_descriptor(NULL, NULL);
+	d.version = "";
+	CU_ASSERT_STRING_EQUAL(mem_refusal(&d, err, sizeof(err)), ": version is missing");
+	d = mem_descriptor(NULL, NULL);
+	d.description = "";
+	CU_ASSERT_STRING_EQUAL(mem_refusal(&d, err, sizeof(err)), ": description is missing");
+	d = mem_descriptor(NULL, NULL);
+	d.roles = 0;
+	CU_ASSERT_STRING_EQUAL(mem_refusal(&d, err, sizeof(err)), ": declares no role");
+	d.roles = HUB_ROLE_PULL | 0x40;
+	CU_ASSERT_STRING_EQUAL(mem_refusal(&d, err, sizeof(err)), ": declares unknown roles 0x40");
+}
+
+static void test_descriptor_routes_in_memory(void)
+{
+	static const struct hub_route none[] = {{NULL}};
+	static const struct hub_route relative[] = {{"POST", "v1/t", mem_handle}, {NULL}};
+	static const struct hub_route no_handle[] = {{"POST", "/a", mem_handle},
+						     {"GET", "/a", NULL}, {NULL}};
+	/* one path, two methods: two routes; the same pair twice: refused */
+	static const struct hub_route methods[] = {{"POST", "/a", mem_handle},
+						   {"GET", "/a", mem_handle}, {NULL}};
+	static const struct hub_route twice[] = {{"POST", "/a", mem_handle},
+						 {"GET", "/a", mem_handle},
+						 {"POST", "/a", mem_handle}, {NULL}};
+	struct hub_plugin d;
+	char err[1024];
+
+	d = mem_descriptor(none, NULL);
+	CU_ASSERT_STRING_EQUAL(mem_refusal(&d, err, sizeof(err)),
+			       ": role push declared but routes[] is missing");
+	d = mem_descriptor(relative, NULL);
+	CU_ASSERT_STRING_EQUAL(mem_refusal(&d, err, sizeof(err)),
+			       ": routes[0] path must start with \"/\"");
+	d = mem_descriptor(no_handle, NULL);
+	CU_ASSERT_STRING_EQUAL(mem_refusal(&d, err, sizeof(err)),
+			       ": routes[1] (GET /a) has no handle()");
+	d = mem_descriptor(methods, NULL);
+	CU_ASSERT_STRING_EQUAL(mem_refusal(&d, err, sizeof(err)), "");
+	d = mem_descriptor(twice, NULL);
+	CU_ASSERT_STRING_EQUAL(mem_refusal(&d, err, sizeof(err)),
+			       ": routes[2] (POST /a) is declared twice");
+	/* a pull-only plugin's routes are not its business */
+	d = mem_descriptor(relative, NULL);
+	d.roles = HUB_ROLE_PULL;
+	CU_ASSERT_STRING_EQUAL(mem_refusal(&d, err, sizeof(err)), "");
+}
+
+/* One key, declared as given, on a plugin of `roles`: its refusal. */
+static const char *mem_key_refusal(struct hub_config_key key, unsigned roles, char *err,
+				   size_t err_size)
+{
+	struct hub_config_key keys[2] = {key, {.name = NULL}};
+	struct hub_plugin d = mem_descriptor(NULL, keys);
+	static char out[1024];
+
+	d.roles = roles;
+	snprintf(out, sizeof(out), "%s", mem_refusal(&d, err, err_size));
+	return out;
+}
+
+#define PUSH_PULL (HUB_ROLE_PUSH | HUB_ROLE_PULL)
+
+static void test_descriptor_keys_in_memory(void)
+{
+	char err[1024];
+
+	CU_ASSERT_STRING_EQUAL(mem_key_refusal((struct hub_config_key){.name = "", .description =
+									"d"}, PUSH_PULL,
+					       err, sizeof(err)),
+			       ": config key 0 has an empty name");
+	CU_ASSERT_STRING_EQUAL(mem_key_refusal((struct hub_config_key){
+						       .name = "x", .type = (enum hub_config_type)8,
+						       .description = "d"}, PUSH_PULL,
+					       err, sizeof(err)),
+			       ": config key \"x\" has unknown type 8");
+	CU_ASSERT_STRING_EQUAL(mem_key_refusal((struct hub_config_key){.name = "x",
+								       .description = ""},
+					       PUSH_PULL, err, sizeof(err)),
+			       ": config key \"x\" has no description");
+	CU_ASSERT_STRING_EQUAL(mem_key_refusal((struct hub_config_key){
+						       .name = "x", .default_value = "a",
+						       .is_required = 1, .description = "d"},
+					       PUSH_PULL, err, sizeof(err)),
+			       ": config key \"x\" is required but has a default");
+	/* a secret's default is never shown */
+	CU_ASSERT_STRING_EQUAL(mem_key_refusal((struct hub_config_key){
+						       .name = "x", .type = HUB_CFG_INT,
+						       .default_value = "hunter2", .is_secret = 1,
+						       .description = "d"},
+					       PUSH_PULL, err, sizeof(err)),
+			       ": config key \"x\": default is not an int");
+}
+
+/* A default must read as its key's type; list, object and any defaults
+ * are flow YAML. */
+static void test_descriptor_defaults_in_memory(void)
+{
+	static const struct {
+		enum hub_config_type type;
+		const char *value, *refusal; /* NULL: accepted */
+	} rows[] = {
+		{HUB_CFG_DURATION, "90s", NULL},
+		{HUB_CFG_DURATION, "soon", "default \"soon\" is not a duration"},
+		{HUB_CFG_STRING_LIST, "[a, b]", NULL},
+		{HUB_CFG_STRING_LIST, "a", "default \"a\" is not a list of strings"},
+		{HUB_CFG_STRING_LIST, "[a, ~]", "default \"[a, ~]\" is not a list of strings"},
+		{HUB_CFG_OBJECT, "{a: 1}", NULL},
+		{HUB_CFG_OBJECT, "[a]", "default \"[a]\" is not an object"},
+		{HUB_CFG_ANY, "{a: [1, 2]}", NULL},
+		{HUB_CFG_ANY, "[a", "default \"[a\" is not a value"},
+	};
+	char err[1024], expected[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct hub_config_key k = {.name = "x", .type = rows[i].type,
+					   .default_value = rows[i].value, .description = "d"};
+
+		if (rows[i].refusal)
+			snprintf(expected, sizeof(expected), ": config key \"x\": %s",
+				 rows[i].refusal);
+		else
+			expected[0] = '\0';
+		CU_ASSERT_STRING_EQUAL(mem_key_refusal(k, PUSH_PULL, err, sizeof(err)), expected);
+	}
+}
+
+/* The hub's own keys keep their type on the entries the hub reads them
+ * on, and only there. */
+static void test_descriptor_hub_keys_in_memory(void)
+{
+	struct hub_config_key schedule = {.name = "schedule", .type = HUB_CFG_INT,
+					  .description = "d"};
+	struct hub_config_key batch = {.name = "batch_size", .type = HUB_CFG_STRING,
+				       .description = "d"};
+	char err[1024];
+
+	/* a pull's schedule is the hub's; a push-only source's is its own */
+	CU_ASSERT_STRING_EQUAL(mem_key_refusal(schedule, HUB_ROLE_PULL, err, sizeof(err)),
+			       ": config key \"schedule\" is the hub's own key of every pull "
+			       "source (a string): declared an int");
+	CU_ASSERT_STRING_EQUAL(mem_key_refusal(schedule, HUB_ROLE_PUSH, err, sizeof(err)), "");
+	/* batch_size is the hub's on an export only */
+	CU_ASSERT_STRING_EQUAL(mem_key_refusal(batch, PUSH_PULL, err, sizeof(err)), "");
+	CU_ASSERT_STRING_EQUAL(mem_key_refusal(batch, HUB_ROLE_PULL | HUB_ROLE_EXPORT, err,
+					       sizeof(err)),
+			       ": config key \"batch_size\" is the hub's own key of every export "
+			       "(an int): declared a string");
+}
+
+/* The stamp: a minor up to the hub's has exactly its sizes; a newer one
+ * at least the hub's. */
+static void test_stamp_sizes_in_memory(void)
+{
+	const uint32_t rec = (uint32_t)sizeof(struct hub_record);
+	const uint32_t full = (uint32_t)sizeof(struct hub_plugin);
+	const uint32_t size_1_9 = (uint32_t)offsetof(struct hub_plugin, check_config);
+	const uint32_t size_1_10 = (uint32_t)offsetof(struct hub_plugin, admit);
+	struct hub_abi_stamp s;
+	char err[1024] = "";
+	int is_newer = -1;
+
+	s = (struct hub_abi_stamp){HUB_ABI_MAGIC, HUB_ABI_MAJOR, 9, size_1_9, rec};
+	CU_ASSERT_EQUAL(plugin_check_stamp(&s, "t", "/p/t.so", &is_newer, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(is_newer, 0);
+	s.minor = 10, s.plugin_size = size_1_10;
+	CU_ASSERT_EQUAL(plugin_check_stamp(&s, "t", "/p/t.so", &is_newer, err, sizeof(err)), 0);
+	/* an older minor bigger than it was */
+	s.plugin_size = size_1_10 + 8;
+	CU_ASSERT_EQUAL(plugin_check_stamp(&s, "t", "/p/t.so", &is_newer, err, sizeof(err)), -1);
+	s.plugin_size = size_1_10, s.record_size = rec + 8;
+	CU_ASSERT_EQUAL(plugin_check_stamp(&s, "t", "/p/t.so", &is_newer, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "-byte hub_record, ABI 1.10 expects"));
+	s.record_size = rec - 8; /* or smaller */
+	CU_ASSERT_EQUAL(plugin_check_stamp(&s, "t", "/p/t.so", &is_newer, err, sizeof(err)), -1);
+	/* a newer minor: exactly this hub's sizes will do, a smaller record not */
+	s = (struct hub_abi_stamp){HUB_ABI_MAGIC, HUB_ABI_MAJOR, HUB_ABI_MINOR + 1, full, rec};
+	CU_ASSERT_EQUAL(plugin_check_stamp(&s, "t", "/p/t.so", &is_newer, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(is_newer, 1);
+	s.minor = HUB_ABI_MINOR;
+	CU_ASSERT_EQUAL(plugin_check_stamp(&s, "t", "/p/t.so", &is_newer, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(is_newer, 0);
+	s.minor = HUB_ABI_MINOR + 1, s.record_size = rec - 8;
+	CU_ASSERT_EQUAL(plugin_check_stamp(&s, "t", "/p/t.so", &is_newer, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "expects at least"));
+}
+
 TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_refusals_name_the_plugin_and_the_problem),
 	   TEST(test_other_abi_major_is_refused),
@@ -1255,6 +1727,18 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_abi_1_4_record_time_of_0_is_unset),
 	   TEST(test_struct_sizes_are_checked),
 	   TEST(test_unloadable_file_gives_dlerror),
+	   TEST(test_unresolved_symbol_is_refused_at_load),
+	   TEST(test_minors_1_6_and_1_10_give_what_they_appended),
+	   TEST(test_pull_keys_on_a_push_source_unless_its_own),
+	   TEST(test_pull_kind_is_one_of_four_unless_the_plugins_own),
+	   TEST(test_instance_destroy_calls_the_plugin),
+	   TEST(test_rc_text_names_every_code),
+	   TEST(test_descriptor_refusals_in_memory),
+	   TEST(test_descriptor_routes_in_memory),
+	   TEST(test_descriptor_keys_in_memory),
+	   TEST(test_descriptor_defaults_in_memory),
+	   TEST(test_descriptor_hub_keys_in_memory),
+	   TEST(test_stamp_sizes_in_memory),
 	   TEST(test_example_loads_with_name_version_and_roles),
 	   TEST(test_pull_plugin_may_own_kind_and_map),
 	   TEST(test_roles_string_joins_with_commas),
