@@ -135,6 +135,37 @@ static const struct cell_case cells[] = {
 	{"JSON", "REPEATED", "[{\"v\": \"{bad\"}]", 1, HUB_ERR_INTERNAL},
 	{"STRING", "REPEATED", "[\"a\"]", 1, HUB_ERR_INTERNAL},
 	{"INT64", "REPEATED", "[{\"v\": \"x\"}]", 1, HUB_ERR_INTERNAL},
+	{"FLOAT64", "REPEATED", "[{\"v\": \"x\"}]", 1, HUB_ERR_INTERNAL},
+	{"FLOAT64", "REPEATED", "[{\"v\": \"\"}]", 1, HUB_ERR_INTERNAL},
+	{"BOOL", "REPEATED", "[{\"v\": \"yes\"}]", 1, HUB_ERR_INTERNAL},
+	{"TIMESTAMP", "REPEATED", "[{\"v\": \"soon\"}]", 0, HUB_ERR_INTERNAL},
+	{"STRING", "REPEATED", "[{\"v\": 5}]", 1, HUB_ERR_INTERNAL},
+	/* a FLOAT64 JSON cannot hold is null; a NUMERIC text that is no JSON
+	 * number stays a string: the array stays JSON */
+	{"FLOAT64", "REPEATED", "[{\"v\": \"1e999\"}, {\"v\": \"-Infinity\"}]", 1, HUB_OK, RM_JSON,
+	 "[null,null]"},
+	{"NUMERIC", "REPEATED", "[{\"v\": \"1.\"}, {\"v\": \"1,5\"}]", 1, HUB_OK, RM_JSON,
+	 "[\"1.\",\"1,5\"]"},
+	/* the schema's mode is read in any case */
+	{"INT64", "repeated", "[{\"v\": \"7\"}]", 1, HUB_OK, RM_JSON, "[7]"},
+	/* an empty text reads as no number, and JSON cells must be JSON */
+	{"INT64", NULL, "\"\"", 1, HUB_ERR_INTERNAL},
+	{"NUMERIC", NULL, "\"\"", 1, HUB_ERR_INTERNAL},
+	{"FLOAT64", NULL, "\"\"", 1, HUB_ERR_INTERNAL},
+	{"JSON", NULL, "\"{bad\"", 1, HUB_ERR_INTERNAL},
+	/* TIMESTAMP float seconds: a '+', zeros after the point, half a
+	 * microsecond rounded up, an exponent without a point (float seconds
+	 * even with useInt64Timestamp); past int64 microseconds refused */
+	{"TIMESTAMP", NULL, "\"+1.5\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 1, 500000000},
+	{"TIMESTAMP", NULL, "\"0.000123\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 0, 123000},
+	{"TIMESTAMP", NULL, "\"1.7675712001234565E9\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 1767571200,
+	 123457000},
+	{"TIMESTAMP", NULL, "\"1E9\"", 1, HUB_OK, RM_TIMESTAMP, NULL, 1000000000, 0},
+	{"TIMESTAMP", NULL, "\"9.99E11\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 999000000000, 0},
+	{"TIMESTAMP", NULL, "\"1.0E12\"", 0, HUB_ERR_INTERNAL},
+	{"TIMESTAMP", NULL, "\"9223372036854\"", 0, HUB_OK, RM_TIMESTAMP, NULL, 9223372036854, 0},
+	{"TIMESTAMP", NULL, "\"9223372036855\"", 0, HUB_ERR_INTERNAL},
+	{"TIMESTAMP", NULL, "\"-9223372036855\"", 0, HUB_ERR_INTERNAL},
 };
 
 static json_t *field_json(const char *type, const char *mode)
@@ -288,6 +319,111 @@ static void test_schema_refusals(void)
 	CU_ASSERT_EQUAL(bq_type_of("INTERVAL"), BQ_T_OTHER);
 }
 
+/* A cell that does not read as its column's type (a RECORD with more or
+ * fewer cells than fields too) is refused naming the column, the text
+ * (when it has one) and the type. */
+static void test_cell_refusal_names_column_text_and_type(void)
+{
+	static const struct {
+		const char *schema, *v, *message;
+	} rows[] = {
+		{"[{\"name\": \"n\", \"type\": \"INT64\"}]", "\"12a\"",
+		 "column n: \"12a\" does not read as INT64"},
+		{"[{\"name\": \"n\", \"type\": \"INT64\", \"mode\": \"REPEATED\"}]", "{}",
+		 "column n: a cell that is not a REPEATED INT64 value"},
+		{"[{\"name\": \"r\", \"type\": \"RECORD\", \"fields\": [{\"name\": \"a\", "
+		 "\"type\": \"STRING\"}]}]", "\"text\"",
+		 "column r: a cell that is not a STRUCT value"},
+		/* more cells than the RECORD has fields, as fewer */
+		{"[{\"name\": \"r\", \"type\": \"RECORD\", \"fields\": [{\"name\": \"a\", "
+		 "\"type\": \"STRING\"}]}]", "{\"f\": [{\"v\": \"x\"}, {\"v\": \"y\"}]}",
+		 "column r: a cell that is not a STRUCT value"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *schema = json_loads(rows[i].schema, 0, NULL);
+		json_t *v = json_loads(rows[i].v, JSON_DECODE_ANY, NULL);
+		struct bq_field *f = NULL;
+		size_t n = 0;
+		struct rm_cell cell;
+		struct bq_text scratch = {0};
+		char err[256] = "";
+
+		CU_ASSERT_FATAL(schema && v);
+		CU_ASSERT_FATAL(bq_schema_parse(schema, &f, &n, err, sizeof(err)) == 0);
+		CU_ASSERT_EQUAL(bq_cell_decode(&f[0], v, 1, &cell, &scratch, err, sizeof(err)),
+				HUB_ERR_INTERNAL);
+		CU_ASSERT_STRING_EQUAL(err, rows[i].message);
+		free(scratch.p);
+		bq_fields_free(f, n);
+		json_decref(v);
+		json_decref(schema);
+	}
+}
+
+/* `levels` RECORDs nested (REPEATED when is_repeated), a STRING inside:
+ * the schema and a cell of it (malloc'd). */
+static void nested_schema(size_t levels, int is_repeated, char **schema, char **cell)
+{
+	struct bq_text s = {0}, c = {0};
+
+	for (size_t i = 0; i < levels; i++) {
+		bq_text_puts(&s, "[{\"name\": \"r\", \"type\": \"RECORD\", ");
+		bq_text_puts(&s, is_repeated ? "\"mode\": \"REPEATED\", \"fields\": "
+					     : "\"fields\": ");
+		bq_text_puts(&c, is_repeated ? "[{\"v\": {\"f\": [{\"v\": " : "{\"f\": [{\"v\": ");
+	}
+	bq_text_puts(&s, "[{\"name\": \"s\", \"type\": \"STRING\"}]");
+	bq_text_puts(&c, "\"deep\"");
+	for (size_t i = 0; i < levels; i++) {
+		bq_text_puts(&s, "}]");
+		bq_text_puts(&c, is_repeated ? "}]}}]" : "}]}");
+	}
+	*schema = s.p;
+	*cell = c.p;
+}
+
+/* RECORDs nest 32 levels at most (BigQuery allows 15): a deeper schema is
+ * refused, and so is a cell nested deeper than that in REPEATED RECORDs;
+ * BigQuery's 15 levels of REPEATED RECORD read. */
+static void test_schema_and_cells_nest_32_levels_at_most(void)
+{
+	static const struct {
+		size_t levels;
+		int is_repeated, is_schema_read, is_cell_read;
+	} rows[] = {
+		{32, 0, 1, 1}, {33, 0, 0, 0}, {15, 1, 1, 1}, {17, 1, 1, 0},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *schema_text, *cell_text, err[256] = "";
+		json_t *schema, *v;
+		struct bq_field *f = NULL;
+		size_t n = 0;
+		struct rm_cell cell;
+		struct bq_text scratch = {0};
+
+		nested_schema(rows[i].levels, rows[i].is_repeated, &schema_text, &cell_text);
+		schema = json_loads(schema_text, 0, NULL);
+		v = json_loads(cell_text, 0, NULL);
+		CU_ASSERT_FATAL(schema && v);
+		CU_ASSERT_EQUAL(bq_schema_parse(schema, &f, &n, err, sizeof(err)) == 0,
+				rows[i].is_schema_read);
+		if (f)
+			CU_ASSERT_EQUAL(bq_cell_decode(&f[0], v, 1, &cell, &scratch, err,
+						       sizeof(err)) == HUB_OK,
+					rows[i].is_cell_read);
+		if (f && rows[i].is_cell_read)
+			CU_ASSERT_PTR_NOT_NULL(strstr(cell.text, "\"s\":\"deep\""));
+		free(scratch.p);
+		bq_fields_free(f, n);
+		json_decref(v);
+		json_decref(schema);
+		free(cell_text);
+		free(schema_text);
+	}
+}
+
 /* ---- the error envelope --------------------------------------------------------------- */
 
 struct envelope_case {
@@ -331,6 +467,27 @@ static const struct envelope_case envelopes[] = {
 	{418, "{\"error\": \"teapot\"}", "", HUB_ERR_CONFIG, "BigQuery HTTP 418: teapot"},
 	{400, ENV(400, "invalidQuery", "x"), "9", HUB_ERR_CONFIG, "BigQuery invalidQuery"},
 	{302, "", "", HUB_ERR_INTERNAL, "BigQuery HTTP 302"},
+	/* every reason of the table decides against a status that says otherwise */
+	{400, ENV(400, "internalError", "x"), "", HUB_RETRY, "BigQuery internalError (HTTP 400)"},
+	{400, ENV(400, "jobBackendError", "x"), "", HUB_RETRY, "BigQuery jobBackendError"},
+	{400, ENV(400, "jobInternalError", "x"), "", HUB_RETRY, "BigQuery jobInternalError"},
+	{400, ENV(400, "tableUnavailable", "x"), "", HUB_RETRY, "BigQuery tableUnavailable"},
+	{400, ENV(400, "forbidden", "x"), "", HUB_ERR_AUTH,
+	 "BigQuery forbidden (HTTP 400): x (the"},
+	{400, ENV(400, "unauthorized", "x"), "", HUB_ERR_AUTH, "BigQuery unauthorized"},
+	{403, ENV(403, "billingNotEnabled", "x"), "", HUB_ERR_CONFIG, "BigQuery billingNotEnabled"},
+	{403, ENV(403, "responseTooLarge", "x"), "", HUB_ERR_CONFIG, "BigQuery responseTooLarge"},
+	{500, ENV(500, "invalidParameter", "x"), "", HUB_ERR_CONFIG, "BigQuery invalidParameter"},
+	{500, ENV(500, "resourcesExceeded", "x"), "", HUB_ERR_CONFIG, "BigQuery resourcesExceeded"},
+	/* without a reason, the status: every bound of its ranges */
+	{500, "", "", HUB_RETRY, "BigQuery HTTP 500: (no message)"},
+	{401, "", "", HUB_ERR_AUTH, "BigQuery HTTP 401: (no message) (the credentials need"},
+	{403, "{}", "", HUB_ERR_AUTH, "BigQuery HTTP 403: (no message) (the credentials need"},
+	{400, "{}", "", HUB_ERR_CONFIG, "BigQuery HTTP 400: (no message)"},
+	{499, "{}", "", HUB_ERR_CONFIG, "BigQuery HTTP 499"},
+	/* one line: a CR is a space as a LF is */
+	{400, ENV(400, "invalid", "a\\r\\nb"), "", HUB_ERR_CONFIG,
+	 "BigQuery invalid (HTTP 400): a  b"},
 };
 
 static void test_error_envelope_decides_the_code(void)
@@ -471,6 +628,7 @@ static const struct param_case params[] = {
 	{NULL, "12.50", 0, "NUMERIC", "12.50"},
 	{NULL, "u1", 0, "STRING", "u1"},
 	{NULL, "inf", 0, "STRING", "inf"},
+	{NULL, "", 0, "STRING", ""},
 	{"INT64", NULL, 0, "INT64", "0"},
 	{"int64", "30", 0, "INT64", "30"},
 	{"INTEGER", "2026-01-01", -1},
@@ -643,6 +801,125 @@ static void test_key_file_refusals_name_no_secret(void)
 	EVP_PKEY_free(key);
 }
 
+/* The JWT is three base64url parts without padding (RFC 7515), its
+ * header {"alg": "RS256", "typ": "JWT", "kid"}. */
+static void test_jwt_is_base64url_without_padding(void)
+{
+	static const char b64url_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					   "0123456789-_.";
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	char *json = key_json(key, "service_account"), *jwt = NULL, err[256];
+	struct bq_sa_key *k = NULL;
+	json_t *header = NULL;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+	CU_ASSERT_EQUAL_FATAL(bq_sa_key_parse(json, &k, err, sizeof(err)), 0);
+	/* scopes of other lengths: the parts end at every padding length */
+	for (size_t i = 0; i < 3; i++) {
+		char scope[64];
+
+		snprintf(scope, sizeof(scope), "%s%.*s", BQ_SCOPE, (int)i, "xx");
+		jwt = bq_jwt_assertion(k, scope, 1767225600);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(jwt);
+		CU_ASSERT_EQUAL(strspn(jwt, b64url_chars), strlen(jwt));
+		free(jwt);
+	}
+	jwt = bq_jwt_assertion(k, BQ_SCOPE, 1767225600);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(jwt);
+	header = b64url_part(jwt, strcspn(jwt, "."));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(header);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(header, "typ")), "JWT");
+	CU_ASSERT_EQUAL(json_object_size(header), 3);
+	json_decref(header);
+	free(jwt);
+	bq_sa_key_free(k);
+	free(json);
+	EVP_PKEY_free(key);
+}
+
+/* A key file's fields: client_email and private_key (RSA) required and
+ * named when missing, type optional (but service_account when given),
+ * token_uri an http(s) URL (Google's when missing), a key repeated
+ * refused (which of the two would be used?). */
+static void test_jwt_key_fields_are_checked_naming_the_field(void)
+{
+	enum { KEEP, DROP, SET, REPEAT };
+	static const struct {
+		int how; /* with field and value */
+		const char *field, *value;
+		int is_ec;
+		const char *refusal; /* NULL: read */
+	} rows[] = {
+		{DROP, "private_key", NULL, 0, "private_key missing"},
+		{DROP, "client_email", NULL, 0, "client_email missing"},
+		{SET, "client_email", "", 0, "client_email missing"},
+		{SET, "token_uri", "ftp://127.0.0.1/token", 0, "token_uri is not an http(s) URL"},
+		{KEEP, NULL, NULL, 1, "private_key is not an unencrypted PEM RSA key"},
+		{REPEAT, "client_email", "again@proj.iam.gserviceaccount.com", 0,
+		 "not a JSON service-account key"},
+		{DROP, "type", NULL, 0, NULL},
+		{DROP, "token_uri", NULL, 0, NULL},
+	};
+	EVP_PKEY *rsa = EVP_RSA_gen(2048), *ec = EVP_EC_gen("P-256");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rsa);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ec);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *made = key_json(rows[i].is_ec ? ec : rsa, "service_account"), *text;
+		json_t *j = json_loads(made, 0, NULL);
+		struct bq_sa_key *k = NULL;
+		char err[256] = "";
+		int rc;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+		if (rows[i].how == DROP)
+			json_object_del(j, rows[i].field);
+		else if (rows[i].how == SET)
+			json_object_set_new(j, rows[i].field, json_string(rows[i].value));
+		text = json_dumps(j, 0);
+		if (rows[i].how == REPEAT) { /* the field a second time, first */
+			char *twice = malloc(strlen(text) + 128);
+
+			sprintf(twice, "{\"%s\": \"%s\", %s", rows[i].field, rows[i].value,
+				text + 1);
+			free(text);
+			text = twice;
+		}
+		rc = bq_sa_key_parse(text, &k, err, sizeof(err));
+		CU_ASSERT_EQUAL(rc, rows[i].refusal ? -1 : 0);
+		if (rows[i].refusal && strcmp(err, rows[i].refusal) != 0) {
+			fprintf(stderr, "\n  key row %zu: \"%s\", expected \"%s\"", i, err,
+				rows[i].refusal);
+			CU_FAIL("key refusal");
+		}
+		if (rc == 0 && rows[i].field && strcmp(rows[i].field, "token_uri") == 0)
+			CU_ASSERT_STRING_EQUAL(bq_sa_key_token_uri(k), BQ_DEFAULT_TOKEN_URI);
+		bq_sa_key_free(k);
+		free(text);
+		json_decref(j);
+		free(made);
+	}
+	EVP_PKEY_free(ec);
+	EVP_PKEY_free(rsa);
+}
+
+/* A key file that does not read as a key is refused naming the file. */
+static void test_jwt_key_file_refusal_names_the_file(void)
+{
+	char *dir = testlib_mkdtemp(), *path = testlib_write_file(dir, "key.json", "nope"),
+	     err[1024], want[1024];
+	struct bq_sa_key *k = NULL;
+
+	CU_ASSERT_EQUAL(bq_sa_key_load(path, &k, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "credentials_file: %s: not a JSON service-account key",
+		 path);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	CU_ASSERT_PTR_NULL(k);
+	testlib_rmtree(dir);
+	free(path);
+	free(dir);
+}
+
 /* A directory, or a file larger than any key, is refused naming why (the
  * key is read with read(2) into one buffer that is wiped: no stdio copy);
  * both were "cannot read PATH", without the reason. */
@@ -732,6 +1009,12 @@ static void test_key_file_that_is_a_fifo_is_refused_at_once(void)
 	free(dir);
 }
 
+/* 1 when s is not NULL and reads want. */
+static int is_text(const char *s, const char *want)
+{
+	return s && strcmp(s, want) == 0;
+}
+
 static void test_static_token_needs_no_request(void)
 {
 	struct bq_auth *a = NULL;
@@ -744,12 +1027,14 @@ static void test_static_token_needs_no_request(void)
 	CU_ASSERT_STRING_EQUAL(bq_auth_token(a, &h, 0, &rc, err, sizeof(err)), "tok-1");
 	CU_ASSERT_EQUAL(rc, HUB_OK);
 	CU_ASSERT_EQUAL(bq_auth_invalidate(a), 0); /* nothing else to get */
+	CU_ASSERT(is_text(bq_auth_token(a, &h, 0, &rc, err, sizeof(err)), "tok-1"));
 	bq_http_cleanup(&h);
 	bq_auth_free(a);
 }
 
 /* Token answers (bq_auth.c's take_token, built in): cached until five
- * minutes before expiry (half the life of a short one), refusals coded. */
+ * minutes before expiry (half the life of a short one), fetched again from
+ * then on, refusals coded. */
 static void test_token_cached_and_renewed_before_expiry(void)
 {
 	struct bq_auth *a = NULL;
@@ -765,6 +1050,11 @@ static void test_token_cached_and_renewed_before_expiry(void)
 	/* still fresh: no request (the metadata host is never asked) */
 	CU_ASSERT_STRING_EQUAL(bq_auth_token(a, &h, a->renew_at_ms - 1, &rc, err, sizeof(err)),
 			       "t1");
+	/* due: fetched again (no time left: the request fails at once) */
+	h.deadline_ms = 1;
+	CU_ASSERT_PTR_NULL(bq_auth_token(a, &h, a->renew_at_ms, &rc, err, sizeof(err)));
+	CU_ASSERT_EQUAL(rc, HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "the metadata server: no time left to send it");
 	CU_ASSERT_EQUAL(take_token(a, 200, "{\"access_token\": \"t2\", \"expires_in\": 60}", "x",
 				   "", 5000, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(a->renew_at_ms, 5000 + 30 * 1000);
@@ -788,6 +1078,152 @@ static void test_token_cached_and_renewed_before_expiry(void)
 			HUB_ERR_CONFIG);
 	bq_http_cleanup(&h);
 	bq_auth_free(a);
+}
+
+/* expires_in: absent or not a number an hour, below one second a minute,
+ * else its seconds; renewed five minutes early, a short one at half. */
+static void test_auth_token_lifetime_is_read_from_expires_in(void)
+{
+	static const struct {
+		const char *expires_in; /* NULL: absent */
+		int64_t renew_after_ms;
+	} rows[] = {
+		{NULL, 3300 * 1000},   {"\"3600\"", 3300 * 1000}, {"1", 500},
+		{"0.5", 30 * 1000},    {"0", 30 * 1000},          {"601", 301 * 1000},
+	};
+	struct bq_auth *a = NULL;
+	char err[256], body[256];
+
+	CU_ASSERT_EQUAL_FATAL(bq_auth_new(BQ_AUTH_METADATA, NULL, &a, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *e = rows[i].expires_in;
+
+		snprintf(body, sizeof(body), "{\"access_token\": \"t\"%s%s}",
+			 e ? ", \"expires_in\": " : "", e ? e : "");
+		CU_ASSERT_EQUAL(take_token(a, 200, body, "x", "", 1000, err, sizeof(err)), HUB_OK);
+		if (a->renew_at_ms != 1000 + rows[i].renew_after_ms)
+			fprintf(stderr, "\n  expires_in %s: renewed at %lld", e ? e : "absent",
+				(long long)a->renew_at_ms);
+		CU_ASSERT_EQUAL(a->renew_at_ms, 1000 + rows[i].renew_after_ms);
+	}
+	bq_auth_free(a);
+}
+
+/* A refused token request: its code (retry, auth, config) and its message,
+ * the endpoint's own error text, a retry's Retry-After; nothing is cached. */
+static void test_auth_refused_token_request_is_coded_and_named(void)
+{
+	static const struct {
+		enum bq_auth_mode mode;
+		long status;
+		const char *body, *retry_after;
+		hub_rc rc;
+		const char *message; /* a prefix of err */
+	} rows[] = {
+		{BQ_AUTH_METADATA, 429, "", "5", HUB_RETRY,
+		 "retry after 5s: the metadata server refused the token request (HTTP 429): "
+		 "no error code"},
+		{BQ_AUTH_METADATA, 408, "", "", HUB_RETRY,
+		 "the metadata server refused the token request (HTTP 408): no error code"},
+		{BQ_AUTH_METADATA, 500, "", "", HUB_RETRY, "the metadata server refused"},
+		/* a key file's token_uri that is not there: the key is wrong */
+		{BQ_AUTH_SERVICE_ACCOUNT, 404, "", "", HUB_ERR_AUTH,
+		 "the key file's token_uri refused the token request (HTTP 404)"},
+		/* a Retry-After on a refusal that is not retried is not shown */
+		{BQ_AUTH_SERVICE_ACCOUNT, 400, "{\"error\": \"invalid_grant\"}", "9", HUB_ERR_AUTH,
+		 "the key file's token_uri refused the token request (HTTP 400): invalid_grant"},
+		/* a token in a refusal is not taken, nor an empty one */
+		{BQ_AUTH_SERVICE_ACCOUNT, 400, "{\"access_token\": \"t\"}", "", HUB_ERR_AUTH,
+		 "the key file's token_uri refused the token request (HTTP 400): no error code"},
+		{BQ_AUTH_METADATA, 200, "{\"access_token\": \"\"}", "", HUB_ERR_INTERNAL,
+		 "the metadata server refused the token request (HTTP 200): no access_token"},
+		/* the metadata server answers Google's envelope */
+		{BQ_AUTH_METADATA, 403,
+		 "{\"error\": {\"code\": 403, \"message\": \"no scope\", \"errors\": "
+		 "[{\"reason\": \"forbidden\"}]}}", "", HUB_ERR_AUTH,
+		 "BigQuery forbidden (HTTP 403): no scope"},
+		/* DEL is a control character too: one printable line */
+		{BQ_AUTH_METADATA, 400, "{\"error\": \"a\\u007fb\"}", "", HUB_ERR_AUTH,
+		 "the metadata server refused the token request (HTTP 400): a b"},
+	};
+	struct bq_auth *a = NULL;
+	char err[1024];
+
+	CU_ASSERT_EQUAL_FATAL(bq_auth_new(BQ_AUTH_METADATA, NULL, &a, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *what = rows[i].mode == BQ_AUTH_METADATA ? "the metadata server"
+								    : "the key file's token_uri";
+		hub_rc rc;
+
+		a->mode = rows[i].mode;
+		rc = take_token(a, rows[i].status, rows[i].body, what, rows[i].retry_after, 0, err,
+				sizeof(err));
+		if (rc != rows[i].rc ||
+		    strncmp(err, rows[i].message, strlen(rows[i].message)) != 0) {
+			fprintf(stderr, "\n  token row %zu: rc %d \"%s\", expected %d \"%s\"", i,
+				rc, err, rows[i].rc, rows[i].message);
+			CU_FAIL("token refusal");
+		}
+		CU_ASSERT_PTR_NULL(a->token);
+	}
+	a->mode = BQ_AUTH_METADATA;
+	bq_auth_free(a);
+}
+
+/* The metadata server is $GCE_METADATA_HOST, else (unset or empty)
+ * metadata.google.internal. */
+static void test_auth_metadata_host_is_read_from_the_environment(void)
+{
+	static const char path[] = "/computeMetadata/v1/instance/service-accounts/default/token";
+	static const struct {
+		const char *env, *host; /* env NULL: unset */
+	} rows[] = {
+		{NULL, "metadata.google.internal"},
+		{"", "metadata.google.internal"},
+		{"127.0.0.1:8089", "127.0.0.1:8089"},
+	};
+	const char *was = getenv("GCE_METADATA_HOST");
+	char *saved = was ? strdup(was) : NULL;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct bq_auth *a = NULL;
+		char err[256], want[256];
+
+		if (rows[i].env)
+			setenv("GCE_METADATA_HOST", rows[i].env, 1);
+		else
+			unsetenv("GCE_METADATA_HOST");
+		CU_ASSERT_EQUAL_FATAL(bq_auth_new(BQ_AUTH_METADATA, NULL, &a, err, sizeof(err)), 0);
+		snprintf(want, sizeof(want), "http://%s%s", rows[i].host, path);
+		CU_ASSERT_STRING_EQUAL(a->metadata_url, want);
+		CU_ASSERT_PTR_NULL(bq_auth_token_uri(a));
+		bq_auth_free(a);
+	}
+	if (saved)
+		setenv("GCE_METADATA_HOST", saved, 1);
+	else
+		unsetenv("GCE_METADATA_HOST");
+	free(saved);
+}
+
+/* A service account's token comes from its key file's token_uri; its
+ * token can be invalidated (another is fetched). */
+static void test_auth_service_account_token_uri_is_the_key_files(void)
+{
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	char *dir = testlib_mkdtemp(), *made = key_json(key, "service_account"), err[256];
+	char *path = testlib_write_file(dir, "key.json", made);
+	struct bq_auth *a = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(bq_auth_new(BQ_AUTH_SERVICE_ACCOUNT, path, &a, err, sizeof(err)), 0);
+	CU_ASSERT(is_text(bq_auth_token_uri(a), "http://127.0.0.1:9/token"));
+	CU_ASSERT_EQUAL(bq_auth_invalidate(a), 1);
+	bq_auth_free(a);
+	testlib_rmtree(dir);
+	free(path);
+	free(made);
+	free(dir);
+	EVP_PKEY_free(key);
 }
 
 /*
@@ -1002,11 +1438,16 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_nan_is_a_float),
 	   TEST(test_record_and_repeated_record_are_json),
 	   TEST(test_schema_refusals),
+	   TEST(test_cell_refusal_names_column_text_and_type),
+	   TEST(test_schema_and_cells_nest_32_levels_at_most),
 	   TEST(test_error_envelope_decides_the_code),
 	   TEST(test_error_text_is_cut_between_characters),
 	   TEST(test_retry_after_header_skips_spaces_and_tabs),
 	   TEST(test_cursor_parameter_is_typed),
 	   TEST(test_jwt_claims_and_signature),
+	   TEST(test_jwt_is_base64url_without_padding),
+	   TEST(test_jwt_key_fields_are_checked_naming_the_field),
+	   TEST(test_jwt_key_file_refusal_names_the_file),
 	   TEST(test_key_file_that_is_no_key_file_is_refused_naming_why),
 	   TEST(test_key_file_that_is_a_fifo_is_refused_at_once),
 	   TEST(test_key_file_is_read_to_its_end),
@@ -1014,6 +1455,10 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_static_token_needs_no_request),
 	   TEST(test_token_cached_and_renewed_before_expiry),
 	   TEST(test_token_answers_are_bounded_and_printable),
+	   TEST(test_auth_token_lifetime_is_read_from_expires_in),
+	   TEST(test_auth_refused_token_request_is_coded_and_named),
+	   TEST(test_auth_metadata_host_is_read_from_the_environment),
+	   TEST(test_auth_service_account_token_uri_is_the_key_files),
 	   TEST(test_check_refuses_the_map_sync_refuses),
 	   TEST(test_check_warns_of_a_clear_text_endpoint),
 	   TEST(test_create_warns_of_a_clear_text_token_uri))

@@ -93,6 +93,20 @@ static const struct typed_case typed[] = {
 	{"TIMESTAMP", "9223372036854775807", -1, NULL, NULL},
 	{"TIMESTAMP", "253402300799", 0, "TIMESTAMP", "9999-12-31 23:59:59.000000+00:00"},
 	{"TIMESTAMP", "-1", 0, "TIMESTAMP", "1969-12-31 23:59:59.000000+00:00"},
+	/* BigQuery's years are 1 to 9999: a time past either end is refused */
+	{"TIMESTAMP", "-62135596800", 0, "TIMESTAMP", "0001-01-01 00:00:00.000000+00:00"},
+	{"TIMESTAMP", "-62135596801", -1, NULL, NULL},
+	{"DATETIME", "253402300800", -1, NULL, NULL},
+	/* padding only at the end of BYTES, two '=' at most */
+	{"BYTES", "A===", -1, NULL, NULL},
+	/* an empty text is no number */
+	{"NUMERIC", "", -1, NULL, NULL},
+	{"FLOAT64", "", -1, NULL, NULL},
+	/* no value (no saved cursor, the type to be guessed or a first run
+	 * not through bq_param_value): the type's zero or empty value */
+	{"NUMERIC", NULL, 0, "NUMERIC", "0"},
+	{"FLOAT64", NULL, 0, "FLOAT64", "0"},
+	{"BYTES", NULL, 0, "BYTES", ""},
 };
 
 static void test_parameter_keeps_the_column_type(void)
@@ -127,7 +141,53 @@ static void test_cursor_type_names_every_type_it_takes(void)
 	CU_ASSERT(strstr(err, "NUMERIC, BIGNUMERIC, FLOAT64, STRING or BYTES") != NULL);
 }
 
+/* A value that does not fit the caller's buffer is refused, never cut. */
+static void test_parameter_that_does_not_fit_is_refused(void)
+{
+	static const struct {
+		const char *type, *param;
+		int rc;
+	} rows[] = {
+		{"NUMERIC", "1234", 0}, {"NUMERIC", "12345", -1}, {"FLOAT64", "12345", -1},
+		{"STRING", "abcd", 0},  {"STRING", "abcde", -1},  {"BYTES", "QUJD", 0},
+		{"BYTES", "QUJDRA==", -1},
+	};
+	char type[16], value[5], err[256];
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		int rc = bq_param_for(rows[i].type, rows[i].param, type, sizeof(type), value,
+				      sizeof(value), err, sizeof(err));
+
+		CU_ASSERT_EQUAL(rc, rows[i].rc);
+		if (rc == 0)
+			CU_ASSERT_STRING_EQUAL(value, rows[i].param);
+	}
+}
+
+/* The text @cursor is bound to: the saved value, else the first value of
+ * the known type, else none (the type is guessed from the value). */
+static void test_parameter_value_is_the_cursor_else_the_first_of_its_type(void)
+{
+	static const struct {
+		const char *type, *param, *value; /* value NULL: none */
+	} rows[] = {
+		{"INT64", "5", "5"},
+		{NULL, "5", "5"},
+		{"INT64", NULL, "-9223372036854775808"},
+		{"date", NULL, RM_TIME_FIRST},
+		{NULL, NULL, NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *v = bq_param_value(rows[i].type, rows[i].param);
+
+		CU_ASSERT(rows[i].value ? v && strcmp(v, rows[i].value) == 0 : !v);
+	}
+}
+
 TEST_SUITE(bigquery_cursor, NULL, NULL,
 	   TEST(test_first_run_binds_the_lowest_value_of_the_column_type),
 	   TEST(test_parameter_keeps_the_column_type),
-	   TEST(test_cursor_type_names_every_type_it_takes))
+	   TEST(test_cursor_type_names_every_type_it_takes),
+	   TEST(test_parameter_that_does_not_fit_is_refused),
+	   TEST(test_parameter_value_is_the_cursor_else_the_first_of_its_type))
