@@ -9,7 +9,9 @@
  * partition, row, column and type; partition answers; statement handles;
  * an empty answer never read as the one before it; transient SQLSTATEs
  * retried; a first run's :cursor bound to the start of the cursor
- * column's type; a request id reused only for the same request.
+ * column's type, every :cursor bound, the statement's context named; a
+ * request id reused only for the same request; VARIANT, OBJECT and ARRAY
+ * read as JSON; the JWT's claims, signature and renewal.
  * The shared mapping it binds to comes from test_rowmap.c.  The HTTP side
  * is tested against the fake in tests/integration/snowflake_sql_api.sh.
  */
@@ -61,6 +63,9 @@ static const struct cell_case cells[] = {
 	{"timestamp_tz", "\"1616173619.000000000 1440\"", HUB_OK, NULL, 1616173619, 0},
 	{"timestamp_tz", "\"-86400.123456789 0\"", HUB_OK, NULL, -86401, 876543211},
 	{"timestamp_tz", "\"1.5 2880\"", HUB_OK, NULL, 1, 500000000},
+	/* before 1970 without a fraction: the whole second, no borrow */
+	{"timestamp_ntz", "\"-5\"", HUB_OK, NULL, -5, 0},
+	{"timestamp_ltz", "\"-86400.000000000\"", HUB_OK, NULL, -86400, 0},
 	/* fix 1: no signed overflow, a clear refusal */
 	{"timestamp_ntz", "\"99999999999999999999999.5\"", HUB_ERR_INTERNAL,
 	 "column C: TIMESTAMP_NTZ \"99999999999999999999999.5\" is out of range (" RANGE ")"},
@@ -78,6 +83,7 @@ static const struct cell_case cells[] = {
 	{"timestamp_tz", "\"1616173619.000000000\"", HUB_ERR_INTERNAL},
 	{"timestamp_tz", "\"1616173619 2881\"", HUB_ERR_INTERNAL},
 	{"timestamp_tz", "\"1616173619 -60\"", HUB_ERR_INTERNAL},
+	{"timestamp_tz", "\"1616173619x1440\"", HUB_ERR_INTERNAL},
 	{"timestamp_tz", "\"1616173619 99999999999999999999999\"", HUB_ERR_INTERNAL},
 	{"timestamp_tz", "\"99999999999999999999999 x\"", HUB_ERR_INTERNAL,
 	 "column C: \"99999999999999999999999 x\" is not a TIMESTAMP_TZ (" NTZ_FORM
@@ -101,6 +107,8 @@ static const struct cell_case cells[] = {
 	{"real", "\"inf\"", HUB_OK, NULL, .f = INFINITY},
 	{"real", "\"-inf\"", HUB_OK, NULL, .f = -INFINITY},
 	{"real", "\"NaN\"", HUB_OK, NULL, .is_nan = 1},
+	/* the smallest double (subnormal: strtod says ERANGE) is a value */
+	{"real", "\"5e-324\"", HUB_OK, NULL, .f = 5e-324},
 	{"real", "\"garbage\"", HUB_ERR_INTERNAL,
 	 "column C: \"garbage\" is not a REAL (a floating-point number, inf, -inf or NaN)"},
 	{"real", "\"1.5x\"", HUB_ERR_INTERNAL},
@@ -149,6 +157,10 @@ static const struct cell_case cells[] = {
 	{"decfloat", "\"1E-50\"", HUB_OK},
 	{"decfloat", "\"5e+3\"", HUB_OK},
 	{"decfloat", "null", HUB_OK},
+	/* zero is a value, not one a double cannot hold */
+	{"decfloat", "\"0\"", HUB_OK},
+	{"decfloat", "\"-0.000\"", HUB_OK},
+	{"decfloat", "\"0E+5\"", HUB_OK},
 	{"decfloat", "\"1E+400\"", HUB_ERR_INTERNAL,
 	 "column C: DECFLOAT \"1E+400\" is out of range (beyond a double)"},
 	{"decfloat", "\"-2.5E-400\"", HUB_ERR_INTERNAL,
@@ -172,6 +184,8 @@ static const struct cell_case cells[] = {
 	{"date", "20004", HUB_ERR_INTERNAL, "column C: a cell that is not a string"},
 	/* a message quotes at most 40 bytes, without line breaks */
 	{"date", "\"12\\n34\"", HUB_ERR_INTERNAL,
+	 "column C: \"12?34\" is not a DATE (" DATE_FORM ")"},
+	{"date", "\"12\\u007f34\"", HUB_ERR_INTERNAL,
 	 "column C: \"12?34\" is not a DATE (" DATE_FORM ")"},
 	{"date", "\"0123456789012345678901234567890123456789xyz\"", HUB_ERR_INTERNAL,
 	 "column C: \"0123456789012345678901234567890123456789...\" is not a DATE (" DATE_FORM ")"},
@@ -260,6 +274,31 @@ static void test_decfloat_is_a_number(void)
 	CU_ASSERT(rm_decimal_cmp("1E-50", "0") > 0);
 	CU_ASSERT(rm_decimal_cmp("5e+3", "4999.5") > 0);
 	CU_ASSERT(rm_decimal_cmp("9", "10") < 0);
+}
+
+/* VARIANT, OBJECT and ARRAY cells map as the JSON they hold (an object
+ * stays an object), not as a string of its text. */
+static void test_variant_object_array_map_as_json(void)
+{
+	static const char *const types[] = {"variant", "OBJECT", "array"};
+	char err[SF_MSG] = "";
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		json_t *v = json_string("{\"a\": [1, 2]}"), *j;
+		struct buf b = {0};
+		struct rm_cell c;
+		enum rm_type rm;
+		enum sf_kind k = sf_kind_of(types[i], &rm);
+
+		CU_ASSERT_EQUAL(rm, RM_JSON);
+		CU_ASSERT_EQUAL_FATAL(sf_cell_convert(k, v, &c, "C", err, sizeof(err)), HUB_OK);
+		CU_ASSERT_EQUAL(rm_append_value(&b, rm, CAST_NONE, &c), 0);
+		j = b.p ? json_loads(b.p, 0, NULL) : NULL;
+		CU_ASSERT(json_array_size(json_object_get(j, "a")) == 2);
+		json_decref(j);
+		free(b.p);
+		json_decref(v);
+	}
 }
 
 /* ---- pages --------------------------------------------------------------------------- */
@@ -367,6 +406,9 @@ static void test_partition_answers(void)
 	CU_ASSERT_STRING_EQUAL(err, "partition 1: not a JSON result");
 	CU_ASSERT_EQUAL(answer_partition(a, 1, 200, "{\"data\": {}}", err, sizeof(err)),
 			HUB_ERR_INTERNAL);
+	/* only a 200 carries a partition's rows */
+	CU_ASSERT_EQUAL(answer_partition(a, 1, 202, "{\"data\": [[\"9\"]]}", err, sizeof(err)),
+			HUB_ERR_INTERNAL);
 
 	/* partition 1 taken: its rows are read, a bad one is placed in it */
 	CU_ASSERT_EQUAL(answer_partition(a, 1, 200, "{\"data\": [[\"7\"], [\"x\"]]}", err,
@@ -434,6 +476,59 @@ static void test_statement_handle_must_be_one(void)
 			HUB_ERR_INTERNAL);
 	CU_ASSERT_STRING_EQUAL(err, "a result set whose statementHandle is not a handle: \"../x\"");
 #undef RESULT
+}
+
+#define ID_COLUMN "{\"name\": \"%s\", \"type\": \"fixed\"}"
+
+/* A result set is read only with columns and as jsonv2 (another format is
+ * named); one without the map's columns is the config's error. */
+static void test_result_without_columns_or_as_another_format_is_refused(void)
+{
+	static const struct {
+		const char *format, *col, *err;
+		hub_rc rc;
+	} rows[] = {
+		{"jsonv2", "ID", "", HUB_OK},
+		{"arrowv1", "ID", "result format \"arrowv1\" (only jsonv2 is read)",
+		 HUB_ERR_INTERNAL},
+		{"jsonv2", NULL, "a result set without rowType", HUB_ERR_INTERNAL},
+		{"jsonv2", "OTHER", NULL, HUB_ERR_CONFIG},
+	};
+	char json[256], cols[64], err[SF_MSG];
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		cols[0] = '\0';
+		if (rows[i].col)
+			snprintf(cols, sizeof(cols), ID_COLUMN, rows[i].col);
+		snprintf(json, sizeof(json), "{\"resultSetMetaData\": {\"format\": \"%s\", "
+			 "\"rowType\": [%s]}, \"data\": []}", rows[i].format, cols);
+		err[0] = '\0';
+		CU_ASSERT_EQUAL(take(json, err, sizeof(err)), rows[i].rc);
+		if (rows[i].err)
+			CU_ASSERT_STRING_EQUAL(err, rows[i].err);
+	}
+}
+
+/* A statementHandle goes into URLs: 1 to HANDLE_MAX characters, the
+ * longest taken from a 202 whole, an empty one refused. */
+static void test_statement_handle_is_1_to_128_characters(void)
+{
+	char id[HANDLE_MAX + 2], h[HANDLE_MAX + 1], body[HANDLE_MAX + 64], err[SF_MSG] = "";
+	struct sf_api a = {0};
+
+	memset(id, 'a', sizeof(id) - 1);
+	id[HANDLE_MAX + 1] = '\0';
+	CU_ASSERT_FALSE(sf_sqlapi_handle_is_valid(id));
+	CU_ASSERT_FALSE(sf_sqlapi_handle_is_valid(""));
+	id[HANDLE_MAX] = '\0';
+	CU_ASSERT_TRUE(sf_sqlapi_handle_is_valid(id));
+	snprintf(body, sizeof(body), "{\"statementHandle\": \"%s\"}", id);
+	set_body(&a, body);
+	CU_ASSERT_EQUAL(take_accepted(&a, h, sizeof(h), err, sizeof(err)), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(h, id);
+	set_body(&a, "{\"statementHandle\": \"\"}");
+	CU_ASSERT_EQUAL(take_accepted(&a, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
+	free(a.resp.p);
 }
 
 /* ---- an empty answer ------------------------------------------------------------------ */
@@ -515,6 +610,21 @@ static void test_transient_sql_errors_are_retried(void)
 	free(a.resp.p);
 }
 
+/* A poll's 422 is the statement's own failure (run anew when transient),
+ * never a failed poll to send again; a poll's 429 or 503 is one. */
+static void test_a_poll_s_422_is_the_statement_s_failure(void)
+{
+	struct sf_api a = {0};
+	char err[SF_MSG] = "";
+
+	set_body(&a, "{\"code\": \"000630\", \"message\": \"x\", \"sqlState\": \"40001\"}");
+	CU_ASSERT_FALSE(is_poll_transient(&a, 422, err, sizeof(err)));
+	CU_ASSERT_TRUE(is_poll_transient(&a, 429, err, sizeof(err)));
+	CU_ASSERT_TRUE(is_poll_transient(&a, 503, err, sizeof(err)));
+	CU_ASSERT_FALSE(is_poll_transient(&a, 400, err, sizeof(err)));
+	free(a.resp.p);
+}
+
 /* ---- :cursor ------------------------------------------------------------------------- */
 
 /* The binding of statement_body(a, ..., param) as "TYPE value". */
@@ -574,6 +684,51 @@ static void test_first_run_binds_the_start_of_the_cursor_type(void)
 	}
 	rowmap_free(m);
 	sf_api_free(a);
+}
+
+/* A string member of a statement's body, or "" when it is missing. */
+static const char *member(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v ? v : "";
+}
+
+/* Every :cursor of the query is bound, to the same value; the statement
+ * names the source's warehouse, database, schema and role, reads times as
+ * UTC and may run an hour; a saved "" cursor is bound as it is (not as a
+ * first run's). */
+static void test_statement_binds_every_cursor_and_names_its_context(void)
+{
+	char wh[] = "WH", db[] = "DB", schema[] = "SC", role[] = "RO", key[16], got[64];
+	struct sf_api a = {0};
+	char *text;
+	json_t *root, *b;
+
+	a.n_params = 3;
+	a.warehouse = wh;
+	a.database = db;
+	a.schema = schema;
+	a.role = role;
+	text = statement_body(&a, "SELECT 1", "2026-01-01");
+	root = json_loads(text ? text : "", 0, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+	b = json_object_get(root, "bindings");
+	CU_ASSERT_EQUAL(json_object_size(b), 3);
+	for (int i = 1; i <= 3; i++) {
+		snprintf(key, sizeof(key), "%d", i);
+		CU_ASSERT_STRING_EQUAL(member(json_object_get(b, key), "type"), "TEXT");
+		CU_ASSERT_STRING_EQUAL(member(json_object_get(b, key), "value"), "2026-01-01");
+	}
+	CU_ASSERT_STRING_EQUAL(member(root, "warehouse"), "WH");
+	CU_ASSERT_STRING_EQUAL(member(root, "database"), "DB");
+	CU_ASSERT_STRING_EQUAL(member(root, "schema"), "SC");
+	CU_ASSERT_STRING_EQUAL(member(root, "role"), "RO");
+	CU_ASSERT_STRING_EQUAL(member(json_object_get(root, "parameters"), "TIMEZONE"), "UTC");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(root, "timeout")), 3600);
+	binding_of(&a, "", got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "TEXT ");
+	json_decref(root);
+	free(text);
 }
 
 /* check --connect and a first run wrap the query in a LIMIT 0: a query
@@ -686,6 +841,22 @@ static void test_a_key_that_cannot_sign_is_refused_at_start(void)
 	sf_jwt_free(j);
 }
 
+/* key written as a PEM file in dir: its path (malloc'd). */
+static char *key_file_of(const char *dir, EVP_PKEY *key)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *pem = NULL, *text, *path;
+	long n;
+
+	PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
+	n = BIO_get_mem_data(bio, &pem);
+	text = strndup(pem, (size_t)n);
+	path = testlib_write_file(dir, "key.pem", text);
+	free(text);
+	BIO_free(bio);
+	return path;
+}
+
 /* The account part of iss and sub: the identifier without its region,
  * cloud or subdomain; an account locator in a global URL is what comes
  * before its first '-' (Snowflake's key-pair authentication); an
@@ -703,15 +874,10 @@ static void test_jwt_claims_name_the_account(void)
 		{"myorg-analytics", "MYORG-ANALYTICS.HUB_USER"},
 	};
 	EVP_PKEY *key = EVP_RSA_gen(2048);
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *dir = testlib_mkdtemp(), *pem = NULL, *text, *path, err[512], iss[256];
-	long n;
+	char *dir = testlib_mkdtemp(), *path, err[512], iss[256];
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
-	PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
-	n = BIO_get_mem_data(bio, &pem);
-	text = strndup(pem, (size_t)n);
-	path = testlib_write_file(dir, "key.pem", text);
+	path = key_file_of(dir, key);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct sf_jwt *j = NULL;
 		CU_ASSERT_EQUAL_FATAL(sf_jwt_new(path, rows[i].account, "hub_user", &j, err,
@@ -723,9 +889,145 @@ static void test_jwt_claims_name_the_account(void)
 	}
 	testlib_rmtree(dir);
 	free(path);
-	free(text);
 	free(dir);
-	BIO_free(bio);
+	EVP_PKEY_free(key);
+}
+
+/* A base64url part of a token (len characters), decoded and NUL-ended
+ * (malloc'd); *n its bytes. */
+static unsigned char *b64url_decode(const char *s, size_t len, size_t *n)
+{
+	unsigned char *in = malloc(len + 4), *out = malloc(len + 4);
+	size_t i;
+	int k = -1;
+
+	if (in && out) {
+		for (i = 0; i < len; i++)
+			in[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : (unsigned char)s[i];
+		for (; i % 4; i++)
+			in[i] = '=';
+		k = EVP_DecodeBlock(out, in, (int)i);
+	}
+	free(in);
+	if (k < 0) {
+		free(out);
+		return NULL;
+	}
+	*n = (size_t)k - (i - len); /* EVP_DecodeBlock counts the padding */
+	out[*n] = '\0';
+	return out;
+}
+
+/* The token, as Snowflake checks it: RS256 over header.payload, verified
+ * with the key's public half; iss ACCOUNT.USER.SHA256:<base64 SHA-256 of
+ * the public key's DER> (Snowflake's RSA_PUBLIC_KEY_FP), sub ACCOUNT.USER,
+ * exp 59 minutes after iat (it refuses more than an hour); base64url
+ * without padding. */
+static void test_jwt_token_is_signed_with_the_claims_snowflake_checks(void)
+{
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char *dir = testlib_mkdtemp(), *path, err[512], fp[64], want[256];
+	unsigned char *der = NULL, md[SHA256_DIGEST_LENGTH], *head = NULL, *claims = NULL;
+	unsigned char *sig = NULL;
+	const char *token, *dot1, *dot2 = NULL;
+	struct sf_jwt *j = NULL;
+	json_t *h = NULL, *c = NULL;
+	size_t n_head, n_claims, n_sig;
+	int n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+	path = key_file_of(dir, key);
+	CU_ASSERT_EQUAL_FATAL(sf_jwt_new(path, "xy12345.us-east-1", "hub_user", &j, err,
+					 sizeof(err)), 0);
+	n = i2d_PUBKEY(key, &der);
+	SHA256(der, (size_t)n, md);
+	memcpy(fp, "SHA256:", 7);
+	EVP_EncodeBlock((unsigned char *)fp + 7, md, sizeof(md));
+	CU_ASSERT_STRING_EQUAL(sf_jwt_fingerprint(j), fp);
+
+	token = sf_jwt_token(j, 1700000000, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(token);
+	CU_ASSERT_EQUAL(strcspn(token, "=+/"), strlen(token));
+	if ((dot1 = strchr(token, '.')))
+		dot2 = strchr(dot1 + 1, '.');
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dot2);
+	head = b64url_decode(token, (size_t)(dot1 - token), &n_head);
+	claims = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &n_claims);
+	sig = b64url_decode(dot2 + 1, strlen(dot2 + 1), &n_sig);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sig);
+	h = json_loads(head ? (char *)head : "", 0, NULL);
+	c = json_loads(claims ? (char *)claims : "", 0, NULL);
+	CU_ASSERT_STRING_EQUAL(member(h, "alg"), "RS256");
+	CU_ASSERT_STRING_EQUAL(member(h, "typ"), "JWT");
+	snprintf(want, sizeof(want), "XY12345.HUB_USER.%s", fp);
+	CU_ASSERT_STRING_EQUAL(member(c, "iss"), want);
+	CU_ASSERT_STRING_EQUAL(member(c, "sub"), "XY12345.HUB_USER");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(c, "iat")), 1700000000);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(c, "exp")), 1700000000 + 59 * 60);
+	CU_ASSERT_EQUAL(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key), 1);
+	CU_ASSERT_EQUAL(EVP_DigestVerify(ctx, sig, n_sig, (const unsigned char *)token,
+					 (size_t)(dot2 - token)), 1);
+	json_decref(h);
+	json_decref(c);
+	free(head);
+	free(claims);
+	free(sig);
+	OPENSSL_free(der);
+	sf_jwt_free(j);
+	EVP_MD_CTX_free(ctx);
+	testlib_rmtree(dir);
+	free(path);
+	free(dir);
+	EVP_PKEY_free(key);
+}
+
+/* A token is reused for 50 minutes, then made again; after the clock went
+ * back a new one is made too (the old one's iat is in the future). */
+static void test_jwt_token_is_reused_for_50_minutes(void)
+{
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	char *dir = testlib_mkdtemp(), *path, err[512], *first = NULL, *second = NULL;
+	const int64_t t0 = 1700000000;
+	struct sf_jwt *j = NULL;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+	path = key_file_of(dir, key);
+	CU_ASSERT_EQUAL_FATAL(sf_jwt_new(path, "acct", "user", &j, err, sizeof(err)), 0);
+	first = strdup(sf_jwt_token(j, t0, err, sizeof(err)));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+	CU_ASSERT_STRING_EQUAL(sf_jwt_token(j, t0 + 50 * 60 - 1, err, sizeof(err)), first);
+	second = strdup(sf_jwt_token(j, t0 + 50 * 60, err, sizeof(err)));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(second);
+	CU_ASSERT_STRING_NOT_EQUAL(second, first);
+	CU_ASSERT_STRING_NOT_EQUAL(sf_jwt_token(j, t0 + 50 * 60 - 1, err, sizeof(err)), second);
+	free(first);
+	free(second);
+	sf_jwt_free(j);
+	testlib_rmtree(dir);
+	free(path);
+	free(dir);
+	EVP_PKEY_free(key);
+}
+
+/* Key-pair authentication needs an RSA key: another (EC) is refused at
+ * start, naming the file. */
+static void test_jwt_key_that_is_not_rsa_is_refused(void)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	char *dir = testlib_mkdtemp(), *path, err[512], want[600];
+	struct sf_jwt *j = NULL;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+	path = key_file_of(dir, key);
+	CU_ASSERT_EQUAL(sf_jwt_new(path, "acct", "user", &j, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(j);
+	snprintf(want, sizeof(want), "private_key_file: %s: not an RSA key (key-pair "
+		 "authentication needs RSA)", path);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	testlib_rmtree(dir);
+	free(path);
+	free(dir);
 	EVP_PKEY_free(key);
 }
 
@@ -767,16 +1069,24 @@ static void test_request_id_without_a_generator_is_still_unique(void)
 
 TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_decfloat_is_a_number),
+	   TEST(test_variant_object_array_map_as_json),
 	   TEST(test_bad_cell_fails_the_page_naming_row_column_and_type),
 	   TEST(test_out_of_range_times_fail_the_page), TEST(test_partition_answers),
 	   TEST(test_statement_handle_must_be_one),
+	   TEST(test_result_without_columns_or_as_another_format_is_refused),
+	   TEST(test_statement_handle_is_1_to_128_characters),
+	   TEST(test_statement_binds_every_cursor_and_names_its_context),
 	   TEST(test_an_empty_answer_is_not_the_one_before),
 	   TEST(test_transient_sql_errors_are_retried),
+	   TEST(test_a_poll_s_422_is_the_statement_s_failure),
 	   TEST(test_first_run_binds_the_start_of_the_cursor_type),
 	   TEST(test_limit_0_wraps_a_query_ending_in_a_comment_or_semicolon),
 	   TEST(test_request_id_is_reused_for_the_same_request_only),
 	   TEST(test_request_id_without_a_generator_is_still_unique),
 	   TEST(test_a_key_given_for_its_path_is_not_quoted),
 	   TEST(test_jwt_claims_name_the_account),
+	   TEST(test_jwt_token_is_signed_with_the_claims_snowflake_checks),
+	   TEST(test_jwt_token_is_reused_for_50_minutes),
+	   TEST(test_jwt_key_that_is_not_rsa_is_refused),
 	   TEST(test_key_file_that_is_a_directory_is_refused_naming_why),
 	   TEST(test_a_key_that_cannot_sign_is_refused_at_start))
