@@ -9,7 +9,9 @@
  *     starts with), an integer's "" as 0, one past 64 bits as the
  *     largest;
  *   - the cursors the plugin itself saves bind as they read, a decimal
- *     wider than 79 characters too (it was cut short).
+ *     wider than 79 characters too (it was cut short);
+ *   - each as its column's type: a first run the start of it, times as
+ *     their civil date and time, text as UTF-16.
  *
  * The live transport (unixODBC with a real driver) is tested by
  * tests/integration/snowflake_odbc.sh; rows and parameters are fuzzed by
@@ -22,27 +24,46 @@
 #include "../../plugins/snowflake/sf_odbc_param.c"
 
 #include <CUnit/CUnit.h>
+#include <float.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Binds text as the cursor of a column of SQL type `type`: the answer,
- * with the message in err. */
-static hub_rc bind_cursor(struct sf_odbc *o, SQLSMALLINT type, SQLULEN size, const char *text,
-			  char *err, size_t err_size)
-{
-	struct ocol c;
+/* What param_value gave SQLBindParameter. */
+struct bound {
 	SQLSMALLINT ctype, stype, digits;
-	SQLULEN sz;
+	SQLULEN size;
 	SQLPOINTER ptr;
 	SQLLEN len;
+};
+
+/* Binds text (NULL: a first run) as the cursor of a column of SQL type
+ * `type` (size, decimal digits): the answer, with the message in err and
+ * the binding in *b. */
+static hub_rc bind_cursor_to(struct sf_odbc *o, SQLSMALLINT type, SQLULEN size,
+			     SQLSMALLINT digits, const char *text, struct bound *b, char *err,
+			     size_t err_size)
+{
+	struct ocol c;
 
 	memset(&c, 0, sizeof(c));
+	memset(b, 0, sizeof(*b));
 	snprintf(c.name, sizeof(c.name), "updated_at");
 	c.sql_type = type;
 	c.size = size;
+	c.digits = digits;
 	column_kind(&c, "number");
 	err[0] = '\0';
-	return param_value(o, &c, text, &ctype, &stype, &sz, &digits, &ptr, &len, err, err_size);
+	return param_value(o, &c, text, &b->ctype, &b->stype, &b->size, &b->digits, &b->ptr,
+			   &b->len, err, err_size);
+}
+
+/* bind_cursor_to, the binding not looked at. */
+static hub_rc bind_cursor(struct sf_odbc *o, SQLSMALLINT type, SQLULEN size, const char *text,
+			  char *err, size_t err_size)
+{
+	struct bound b;
+
+	return bind_cursor_to(o, type, size, 0, text, &b, err, err_size);
 }
 
 static void expect_refused(SQLSMALLINT type, SQLULEN size, const char *text)
@@ -73,6 +94,8 @@ static void test_a_cursor_not_of_its_column_s_type_is_refused(void)
 	}
 	for (size_t i = 0; i < sizeof(not_bigints) / sizeof(not_bigints[0]); i++)
 		expect_refused(SQL_BIGINT, 0, not_bigints[i]);
+	/* a time that does not read is refused, not bound as 1970 */
+	expect_refused(SQL_TYPE_TIMESTAMP, 0, "yesterday");
 }
 
 static void test_saved_cursors_bind_as_they_read(void)
@@ -102,5 +125,112 @@ static void test_saved_cursors_bind_as_they_read(void)
 	free(o.p_num);
 }
 
+/* text (NULL: a first run) bound as a TIMESTAMP column's cursor, as
+ * "YYYY-MM-DD hh:mm:ss.fraction, D digits, size N" in out. */
+static void bound_time(struct sf_odbc *o, const char *text, char *out, size_t size)
+{
+	const SQL_TIMESTAMP_STRUCT *t = &o->p_ts;
+	struct bound b;
+	char err[512];
+
+	if (bind_cursor_to(o, SQL_TYPE_TIMESTAMP, 0, 0, text, &b, err, sizeof(err)) != HUB_OK ||
+	    b.ctype != SQL_C_TYPE_TIMESTAMP || b.ptr != t)
+		snprintf(out, size, "not bound as a timestamp");
+	else
+		snprintf(out, size, "%04d-%02u-%02u %02u:%02u:%02u.%09lu, %d digits, size %lu",
+			 (int)t->year, t->month, t->day, t->hour, t->minute, t->second,
+			 (unsigned long)t->fraction, (int)b.digits, (unsigned long)b.size);
+}
+
+/* A first run binds the start of the column's type: the lowest BIGINT for
+ * an integer column, the lowest double for a float (a REAL's too: as a
+ * float it would be -inf) or a DECIMAL, false, 0001-01-01, "". */
+static void test_first_run_binds_the_start_of_the_column_type(void)
+{
+	struct sf_odbc o;
+	struct bound b;
+	char err[512], got[128];
+
+	memset(&o, 0, sizeof(o));
+	CU_ASSERT_EQUAL(bind_cursor_to(&o, SQL_BIGINT, 0, 0, NULL, &b, err, sizeof(err)), HUB_OK);
+	CU_ASSERT(b.ctype == SQL_C_SBIGINT && b.stype == SQL_BIGINT && b.ptr == &o.p_int);
+	CU_ASSERT(o.p_int == INT64_MIN);
+	CU_ASSERT_EQUAL(bind_cursor_to(&o, SQL_DECIMAL, 38, 2, NULL, &b, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT(b.ctype == SQL_C_DOUBLE && b.stype == SQL_DOUBLE && b.ptr == &o.p_f);
+	CU_ASSERT(o.p_f == -DBL_MAX);
+	CU_ASSERT_EQUAL(bind_cursor_to(&o, SQL_REAL, 0, 0, NULL, &b, err, sizeof(err)), HUB_OK);
+	CU_ASSERT(b.ctype == SQL_C_DOUBLE && b.stype == SQL_DOUBLE && b.ptr == &o.p_f);
+	CU_ASSERT(o.p_f == -DBL_MAX);
+	o.p_bit = 1;
+	CU_ASSERT_EQUAL(bind_cursor_to(&o, SQL_BIT, 0, 0, NULL, &b, err, sizeof(err)), HUB_OK);
+	CU_ASSERT(b.ctype == SQL_C_BIT && o.p_bit == 0);
+	bound_time(&o, NULL, got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "0001-01-01 00:00:00.000000000, 6 digits, size 26");
+	free(o.p_w);
+	free(o.p_num);
+}
+
+/* A saved cursor binds as its column's type: a time as its civil date and
+ * time (before 1970 too), with 9 digits only when it has nanoseconds;
+ * BOOLEAN "true" / "false"; a REAL column's value as a float; a DECIMAL
+ * as its text, with the column's precision (38 when unknown) and scale. */
+static void test_saved_cursor_binds_as_its_column_type(void)
+{
+	struct sf_odbc o;
+	struct bound b;
+	char err[512], got[128];
+
+	memset(&o, 0, sizeof(o));
+	bound_time(&o, "1969-12-31T23:59:59.500000000Z", got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "1969-12-31 23:59:59.500000000, 6 digits, size 26");
+	bound_time(&o, "2026-03-01T10:20:30.123456789Z", got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "2026-03-01 10:20:30.123456789, 9 digits, size 29");
+	bound_time(&o, "2026-03-01T10:20:30.123456000Z", got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "2026-03-01 10:20:30.123456000, 6 digits, size 26");
+	CU_ASSERT_EQUAL(bind_cursor_to(&o, SQL_BIT, 0, 0, "true", &b, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(o.p_bit, 1);
+	CU_ASSERT_EQUAL(bind_cursor_to(&o, SQL_BIT, 0, 0, "false", &b, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(o.p_bit, 0);
+	CU_ASSERT_EQUAL(bind_cursor_to(&o, SQL_REAL, 0, 0, "0.7", &b, err, sizeof(err)), HUB_OK);
+	CU_ASSERT(b.ctype == SQL_C_FLOAT && b.stype == SQL_REAL && o.p_f4 == 0.7f);
+	CU_ASSERT_EQUAL(bind_cursor_to(&o, SQL_DECIMAL, 12, 2, "-12.50", &b, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT(b.ctype == SQL_C_CHAR && b.stype == SQL_DECIMAL && b.ptr == o.p_num);
+	CU_ASSERT(b.size == 12 && b.digits == 2 && b.len == 6 && o.p_ind == 6);
+	CU_ASSERT_EQUAL(bind_cursor_to(&o, SQL_NUMERIC, 0, 0, "7", &b, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(b.size, 38);
+	free(o.p_w);
+	free(o.p_num);
+}
+
+/* A text cursor travels as UTF-16, a character past U+FFFF as its
+ * surrogate pair: its length in bytes, its size in characters (at least
+ * 1: "" too). */
+static void test_text_cursor_binds_as_utf16(void)
+{
+	static const SQLWCHAR want[] = {0x61, 0xE9, 0x20AC, 0xD83D, 0xDE00, 0xD800, 0xDC00, 0};
+	struct sf_odbc o;
+	struct bound b;
+	char err[512];
+
+	memset(&o, 0, sizeof(o));
+	/* "a", U+00E9, U+20AC, U+1F600, U+10000 */
+	CU_ASSERT_EQUAL(bind_cursor_to(&o, SQL_WVARCHAR, 0, 0,
+				       "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf0\x90\x80\x80",
+				       &b, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT(b.ctype == SQL_C_WCHAR && b.stype == SQL_WVARCHAR && b.ptr == o.p_w);
+	CU_ASSERT_FATAL(o.p_w != NULL);
+	CU_ASSERT_EQUAL(memcmp(o.p_w, want, sizeof(want)), 0);
+	CU_ASSERT(b.size == 7 && b.len == (SQLLEN)(7 * sizeof(SQLWCHAR)) && o.p_ind == b.len);
+	CU_ASSERT_EQUAL(bind_cursor_to(&o, SQL_WVARCHAR, 0, 0, "", &b, err, sizeof(err)), HUB_OK);
+	CU_ASSERT(b.size == 1 && b.len == 0);
+	free(o.p_w);
+	free(o.p_num);
+}
+
 TEST_SUITE(sf_odbc, NULL, NULL, TEST(test_a_cursor_not_of_its_column_s_type_is_refused),
-	   TEST(test_saved_cursors_bind_as_they_read))
+	   TEST(test_saved_cursors_bind_as_they_read),
+	   TEST(test_first_run_binds_the_start_of_the_column_type),
+	   TEST(test_saved_cursor_binds_as_its_column_type), TEST(test_text_cursor_binds_as_utf16))
