@@ -450,4 +450,12 @@ rc=$?
 [ $rc -eq 124 ] || HUB_PID=
 grep -q "source disabled\|sync failed (source disabled)" "$T/run.log" || fail "no log line for the disabled source"
 
+# a statement Snowflake accepted (202) or answered (200) is never sent again under its
+# requestId (the retry of a run given up on too): Snowflake would answer with that
+# statement's outcome, the cancelled one's, instead of running it anew
+fake_log | jq -e '[.[] | select(.method == "POST" and .requestId != null)] as $p |
+	all(range($p | length); . as $i | ($p[$i].retry | not) or
+	    all($p[:$i][]; .requestId != $p[$i].requestId or (.status != 200 and .status != 202)))' \
+	>/dev/null || fail "a statement accepted or answered was sent again under its requestId"
+
 [ $fails -eq 0 ]
