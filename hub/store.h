@@ -267,7 +267,7 @@ struct store_ops {
 
 	/* change feed (outbox), written in the transaction of the change */
 	int (*outbox_append)(struct store *s, const struct store_change *c);
-	/* changes with seq > after_seq, in seq order, at most limit */
+	/* changes with seq > after_seq, in seq order, at most limit (0: 1000) */
 	int (*outbox_read)(struct store *s, int64_t after_seq, size_t limit,
 			   store_change_cb cb, void *ctx);
 	int (*outbox_delete_profile)(struct store *s, const char *profile_id);

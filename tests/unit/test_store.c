@@ -295,6 +295,32 @@ static void test_block_put_keeps_the_later_end(void)
 	world_stop(&w);
 }
 
+/* With more blocks than the SQLite writer keeps as a whole list (2,048),
+ * a put of an earlier end still keeps the later one, in a later
+ * transaction as in the same. */
+static void test_block_put_keeps_the_later_end_past_a_long_list(void)
+{
+	WORLD(w);
+	int64_t until = 0;
+	char v[32];
+
+	OK(s->ops->begin(s));
+	for (int i = 0; i < 2100; i++) {
+		snprintf(v, sizeof(v), "c%d", i);
+		OK(s->ops->block_put(s, "custom_id", v, 5000));
+	}
+	OK(s->ops->commit(s));
+	OK(s->ops->begin(s));
+	OK(s->ops->block_put(s, "custom_id", "c7", 1000));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c7", &until), 1);
+	CU_ASSERT_EQUAL(until, 5000);
+	OK(s->ops->commit(s));
+	until = 0;
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c7", &until), 1);
+	CU_ASSERT_EQUAL(until, 5000);
+	world_stop(&w);
+}
+
 /* Blocks that ended at or before the bound go, at most `limit` per call;
  * the others stay, and the list reads as empty once they are all gone. */
 static void test_block_prune_deletes_the_ended_blocks_only(void)
@@ -596,6 +622,28 @@ static void test_attributes_put_get_list_and_find(void)
 	world_stop(&w);
 }
 
+/* A deleted attribute's row is a tombstone: its value is not kept,
+ * whatever the caller passed. */
+static void test_a_deleted_attribute_keeps_no_value(void)
+{
+	WORLD(w);
+	struct store_attr a = {.key = "plan", .value_json = "\"gold\"", .ts_ms = 5,
+			       .is_deleted = 1, .changed_at_ms = 5};
+	struct store_attr got;
+
+	OK(s->ops->begin(s));
+	OK(s->ops->attr_put(s, "p_1", &a));
+	CU_ASSERT_EQUAL_FATAL(s->ops->attr_get(s, "p_1", "plan", &got), 1);
+	CU_ASSERT(got.is_deleted);
+	CU_ASSERT_PTR_NULL(got.value_json);
+	a.key = "tier";
+	OK(s->ops->attr_put_newer(s, "p_1", &a));
+	CU_ASSERT_EQUAL_FATAL(s->ops->attr_get(s, "p_1", "tier", &got), 1);
+	CU_ASSERT_PTR_NULL(got.value_json);
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
 static void test_consent_keeps_unset_state_as_null(void)
 {
 	WORLD(w);
@@ -758,6 +806,7 @@ static void test_identity_log_lists_in_append_order_with_the_other_side(void)
 		{0, 100, "p_2", "create", NULL, NULL, NULL, NULL},
 		{0, 500, "p_1", "merge", NULL, NULL, "p_2", "record m1 (web)"},
 		{0, 200, "p_3", "move", "installation_id", "i1", "p_1", "logout"},
+		{0, 300, "p_4", "merge", NULL, NULL, "p_4", "itself"}, /* listed once */
 	};
 
 	OK(s->ops->begin(s));
@@ -777,6 +826,9 @@ static void test_identity_log_lists_in_append_order_with_the_other_side(void)
 	memset(&l, 0, sizeof(l));
 	OK(s->ops->log_page(s, "p_2", 0, 100, collect_log, &l));
 	CU_ASSERT_EQUAL(l.n, 0);
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->log_page(s, "p_4", 0, 100, collect_log, &l));
+	EXPECT(l, "300 p_4 merge NULL=NULL p_4 itself");
 	OK(s->ops->commit(s));
 	world_stop(&w);
 }
@@ -913,6 +965,50 @@ static int collect_seq(void *ctx, const struct store_change *c)
 	return 0;
 }
 
+static int count_change(void *ctx, const struct store_change *c)
+{
+	(void)c;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+static int count_dead(void *ctx, const struct store_dead_letter *d)
+{
+	(void)d;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+/* A limit of 0 reads a page of the default size: 1,000 changes of the
+ * feed, 100 dead letters.  A dead letter of a change without a profile is
+ * kept. */
+static void test_a_limit_of_0_reads_the_default_page(void)
+{
+	WORLD(w);
+	struct store_dead_letter d = {.export_name = "hook", .at_ms = 1, .reason = "HTTP 400",
+				      .change_json = "{}"};
+	struct list l = {0};
+	size_t n = 0;
+
+	OK(s->ops->begin(s));
+	for (int i = 0; i < 1001; i++)
+		append_change(s, "event", "p_1", i, "{}");
+	for (int i = 1; i <= 101; i++) {
+		d.seq = i;
+		d.profile_id = i == 101 ? NULL : "p_1";
+		OK(s->ops->dead_letter_put(s, &d));
+	}
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, count_change, &n));
+	CU_ASSERT_EQUAL(n, 1000);
+	n = 0;
+	OK(s->ops->dead_letter_list(s, "hook", 0, 0, count_dead, &n));
+	CU_ASSERT_EQUAL(n, 100);
+	OK(s->ops->dead_letter_list(s, "hook", 100, 0, collect_dead, &l));
+	EXPECT(l, "hook 101 1 HTTP 400 {}");
+	world_stop(&w);
+}
+
 static void test_outbox_reads_in_seq_order_after_a_cursor(void)
 {
 	WORLD(w);
@@ -1039,6 +1135,9 @@ static void test_dead_letters_replace_by_seq_list_in_order_and_go_with_erase(voi
 	memset(&l, 0, sizeof(l));
 	OK(s->ops->dead_letter_list(s, "hook", 0, 1, collect_dead, &l));
 	EXPECT(l, "hook 3 1 HTTP 400 {\"a\":1}");
+	memset(&l, 0, sizeof(l)); /* the next page: strictly after seq 3 */
+	OK(s->ops->dead_letter_list(s, "hook", 3, 0, collect_dead, &l));
+	EXPECT(l, "hook 7 2 HTTP 422 {\"a\":1}");
 	OK(s->ops->begin(s));
 	OK(s->ops->dead_letter_delete_profile(s, "p_1"));
 	OK(s->ops->commit(s));
@@ -1655,6 +1754,17 @@ static void test_reads_after_other_writers_and_rollbacks_are_fresh(void)
 	OK(s->ops->ident_delete_profile(s, "p_4"));
 	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c2", pid), 0);
 	OK(s->ops->commit(s));
+
+	/* read outside a transaction after another connection's commit:
+	 * the writer's cache of owners is not consulted there */
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_put(s, "custom_id", "c5", "p_5"));
+	OK(s->ops->commit(s));
+	OK(s2->ops->begin(s2));
+	OK(s2->ops->ident_put(s2, "custom_id", "c5", "p_6"));
+	OK(s2->ops->commit(s2));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c5", pid), 1);
+	CU_ASSERT_STRING_EQUAL(pid, "p_6");
 	store_close(s2);
 	world_stop(&w);
 }
@@ -1860,6 +1970,23 @@ static void test_lease_is_one_connections_until_released_or_closed(void)
  * refused inside one keeps the lease known, so that the release after the
  * commit frees it (it was forgotten, and held until the connection
  * closed). */
+/* lease_try inside a transaction is refused, on both backends: the lease
+ * would outlive or die with work it does not belong to. */
+static void test_lease_try_refused_in_a_transaction(void)
+{
+	WORLD(w);
+	int64_t epoch = 0;
+
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "sync:tx", &epoch), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "lease_try inside a transaction"));
+	OK(s->ops->commit(s));
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "sync:tx", &epoch), 1);
+	CU_ASSERT_EQUAL(epoch, 1);
+	OK(s->ops->lease_release(s, "sync:tx"));
+	world_stop(&w);
+}
+
 static void test_lease_release_refused_in_a_transaction_is_kept(void)
 {
 	WORLD(w);
@@ -2428,6 +2555,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_meta_put_then_get_returns_the_last_value),
 	   TEST(test_dedupe_add_is_new_once_per_source_and_message),
 	   TEST(test_block_put_keeps_the_later_end),
+	   TEST(test_block_put_keeps_the_later_end_past_a_long_list),
 	   TEST(test_block_prune_deletes_the_ended_blocks_only),
 	   TEST(test_block_prune_is_seen_by_the_writers_next_read),
 	   TEST(test_profile_next_seq_never_repeats),
@@ -2436,11 +2564,13 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_install_touch_keeps_what_a_record_leaves_unset),
 	   TEST(test_attributes_put_get_list_and_find),
 	   TEST(test_consent_keeps_unset_state_as_null),
+	   TEST(test_a_deleted_attribute_keeps_no_value),
 	   TEST(test_put_newer_keeps_the_later_write_ties_replace),
 	   TEST(test_events_list_newest_first_and_page_with_before),
 	   TEST(test_identity_log_lists_in_append_order_with_the_other_side),
 	   TEST(test_identity_log_pages_in_seq_order_after_a_seq),
 	   TEST(test_outbox_reads_in_seq_order_after_a_cursor),
+	   TEST(test_a_limit_of_0_reads_the_default_page),
 	   TEST(test_outbox_seq_is_not_reused_after_an_erase),
 	   TEST(test_outbox_prune_deletes_the_oldest_up_to_a_seq),
 	   TEST(test_dead_letters_replace_by_seq_list_in_order_and_go_with_erase),
@@ -2464,6 +2594,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_pg_outbox_numbers_follow_commit_order),
 	   TEST(test_lease_is_one_connections_until_released_or_closed),
 	   TEST(test_lease_release_refused_in_a_transaction_is_kept),
+	   TEST(test_lease_try_refused_in_a_transaction),
 	   TEST(test_lease_names_are_one_file_each_and_errors_say_so),
 	   TEST(test_a_lease_file_that_cannot_be_made_is_an_error),
 	   TEST(test_pg_dump_equals_sqlite_dump_byte_for_byte),
