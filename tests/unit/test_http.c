@@ -641,6 +641,81 @@ static void test_a_start_on_a_taken_port_says_it_is_in_use(void)
 	world_close(&w);
 }
 
+/* A socket listening on `ip` (IPv4 or IPv6 text) port 0, v6only for
+ * IPv6; its fd and port, or -1 (the machine has no such address). */
+static int listen_on(const char *ip, int *port)
+{
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len = sizeof(ss);
+	int is_v6 = strchr(ip, ':') != NULL, one = 1;
+	int fd = socket(is_v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (is_v6) {
+		in6->sin6_family = AF_INET6;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		inet_pton(AF_INET6, ip, &in6->sin6_addr);
+	} else {
+		in4->sin_family = AF_INET;
+		inet_pton(AF_INET, ip, &in4->sin_addr);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, is_v6 ? sizeof(*in6) : sizeof(*in4)) != 0 ||
+	    listen(fd, 4) != 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(is_v6 ? in6->sin6_port : in4->sin_port);
+	return fd;
+}
+
+/* http.listen as API.md reads it: ":P" and "localhost:P" are 127.0.0.1
+ * (loopback only, never every address), "[::1]:P" an IPv6 address in
+ * brackets, "[::]:P" IPv6 alone (beside an IPv4 "0.0.0.0:P"); a host too
+ * long or a missing port is refused. */
+static void test_listen_addresses_are_read_as_documented(void)
+{
+	char addr[400], err[1024] = "", want[600], host[257];
+	int port = 0, fd;
+
+	/* ":P" beside 127.0.0.2:P: free on 127.0.0.1, taken on 0.0.0.0 */
+	fd = listen_on("127.0.0.2", &port);
+	CU_ASSERT_FATAL(fd >= 0);
+	snprintf(addr, sizeof(addr), ":%d", port);
+	CU_ASSERT_EQUAL(http_listen_check(addr, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	close(fd);
+	/* "localhost:P" beside 127.0.0.1:P: taken */
+	fd = listen_on("127.0.0.1", &port);
+	CU_ASSERT_FATAL(fd >= 0);
+	snprintf(addr, sizeof(addr), "localhost:%d", port);
+	CU_ASSERT_EQUAL(http_listen_check(addr, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "cannot listen on %s: Address already in use", addr);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	close(fd);
+
+	if ((fd = listen_on("::1", &port)) >= 0) { /* the machine has IPv6 */
+		close(fd);
+		CU_ASSERT_EQUAL(http_listen_check("[::1]:0", err, sizeof(err)), 0);
+		fd = listen_on("0.0.0.0", &port);
+		CU_ASSERT_FATAL(fd >= 0);
+		snprintf(addr, sizeof(addr), "[::]:%d", port);
+		CU_ASSERT_EQUAL(http_listen_check(addr, err, sizeof(err)), 0);
+		close(fd);
+	}
+
+	memset(host, 'h', 256);
+	host[256] = '\0';
+	snprintf(addr, sizeof(addr), "%s:8080", host);
+	CU_ASSERT_EQUAL(http_listen_check(addr, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "http.listen: \"%s\" is not host:port", addr);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	CU_ASSERT_EQUAL(http_listen_check("127.0.0.1:", err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "http.listen: \"127.0.0.1:\" is not host:port");
+}
+
 /* ---- tests: bodies ---------------------------------------------------- */
 
 static void test_announced_oversize_body_is_refused_unread(void)
@@ -3347,6 +3422,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_header_lookup_ignores_case),
 	   TEST(test_a_route_reads_the_query_string),
 	   TEST(test_a_start_on_a_taken_port_says_it_is_in_use),
+	   TEST(test_listen_addresses_are_read_as_documented),
 	   TEST(test_announced_oversize_body_is_refused_unread),
 	   TEST(test_chunked_body_past_limit_is_413),
 	   TEST(test_a_body_sent_whole_reads_its_refusal),
