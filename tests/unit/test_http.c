@@ -746,6 +746,45 @@ static void test_announced_oversize_body_is_refused_unread(void)
 	world_close(&w);
 }
 
+/* GET /healthz with one header of `pad` bytes: the answer's first line
+ * (its first 12 bytes) into status. */
+static void healthz_with_header_of(int port, size_t pad, char status[13])
+{
+	size_t cap = pad + 128, len;
+	char *req = malloc(cap), buf[4096];
+	int fd = raw_connect(port), closed;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(req);
+	CU_ASSERT_FATAL(fd >= 0);
+	len = (size_t)snprintf(req, cap, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ");
+	memset(req + len, 'p', pad);
+	len += pad;
+	len += (size_t)snprintf(req + len, cap - len, "\r\n\r\n");
+	/* the hub may refuse and close before it has read all of an oversized one */
+	CU_ASSERT(send(fd, req, len, MSG_NOSIGNAL) > 0);
+	raw_read_all(fd, buf, sizeof(buf), 5000, &closed);
+	memcpy(status, buf, 12);
+	status[12] = '\0';
+	close(fd);
+	free(req);
+}
+
+/* The request line and headers share the connection's 64 KiB pool
+ * (README, "Reliability and security"): 60,000 bytes of headers are
+ * served, 70,000 refused 431 by libmicrohttpd. */
+static void test_headers_fit_a_64_kib_pool(void)
+{
+	struct world w;
+	char status[13];
+
+	world_open(&w, NULL, NULL);
+	healthz_with_header_of(w.port, 60000, status);
+	CU_ASSERT_STRING_EQUAL(status, "HTTP/1.1 200");
+	healthz_with_header_of(w.port, 70000, status);
+	CU_ASSERT_STRING_EQUAL(status, "HTTP/1.1 431");
+	world_close(&w);
+}
+
 static void test_chunked_body_past_limit_is_413(void)
 {
 	struct world w;
@@ -3423,6 +3462,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_a_route_reads_the_query_string),
 	   TEST(test_a_start_on_a_taken_port_says_it_is_in_use),
 	   TEST(test_listen_addresses_are_read_as_documented),
+	   TEST(test_headers_fit_a_64_kib_pool),
 	   TEST(test_announced_oversize_body_is_refused_unread),
 	   TEST(test_chunked_body_past_limit_is_413),
 	   TEST(test_a_body_sent_whole_reads_its_refusal),
