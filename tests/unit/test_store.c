@@ -504,6 +504,25 @@ static void test_profiles_merge_repoints_tombstones_and_pages_live_ones(void)
 	world_stop(&w);
 }
 
+/* profile_mark_merged sets the survivor's merge count to the number given:
+ * a second merge into it does not add to the first's. */
+static void test_profile_mark_merged_sets_the_count_given(void)
+{
+	WORLD(w);
+	struct store_profile p;
+
+	OK(s->ops->begin(s));
+	put_profile(s, "p_a", 1, NULL);
+	put_profile(s, "p_b", 2, NULL);
+	put_profile(s, "p_c", 3, NULL);
+	OK(s->ops->profile_mark_merged(s, "p_a", "p_c", 2));
+	OK(s->ops->profile_mark_merged(s, "p_b", "p_c", 3));
+	CU_ASSERT_EQUAL(s->ops->profile_get(s, "p_c", &p), 1);
+	CU_ASSERT_EQUAL(p.merge_count, 3);
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
 /* ---- identifiers --------------------------------------------------------- */
 
 static void test_identifiers_move_count_list_and_reassign(void)
@@ -727,6 +746,36 @@ static void test_put_newer_keeps_the_later_write_ties_replace(void)
 	CU_ASSERT_STRING_EQUAL(gc.state, "unsubscribed");
 	CU_ASSERT_STRING_EQUAL(gc.source, "crm");
 	CU_ASSERT_EQUAL(gc.ts_ms, 200);
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+/* attr_put_newer: a write 1 ms older than the stored one stays out; a
+ * newer one replaces every column, its type and change time too. */
+static void test_put_newer_keeps_out_1_ms_older_and_replaces_every_column(void)
+{
+	WORLD(w);
+	struct store_attr a = {.key = "plan", .value_json = "\"gold\"", .type = 1, .ts_ms = 200,
+			       .changed_at_ms = 900};
+	struct list l = {0};
+
+	OK(s->ops->begin(s));
+	OK(s->ops->attr_put_newer(s, "p_1", &a));
+	a.value_json = "\"old\"";
+	a.type = 2;
+	a.ts_ms = 199;
+	a.changed_at_ms = 950;
+	OK(s->ops->attr_put_newer(s, "p_1", &a));
+	OK(s->ops->attr_list(s, "p_1", collect_attr, &l));
+	EXPECT(l, "plan=\"gold\" t1 200 d0 900");
+	a.value_json = "\"new\"";
+	a.type = 3;
+	a.ts_ms = 201;
+	a.changed_at_ms = 990;
+	OK(s->ops->attr_put_newer(s, "p_1", &a));
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->attr_list(s, "p_1", collect_attr, &l));
+	EXPECT(l, "plan=\"new\" t3 201 d0 990");
 	OK(s->ops->commit(s));
 	world_stop(&w);
 }
@@ -1110,6 +1159,30 @@ static void test_outbox_prune_deletes_the_oldest_up_to_a_seq(void)
 	world_stop(&w);
 }
 
+/* A prune stopped by its limit deletes the oldest changes: the feed reads
+ * on from the first one it kept. */
+static void test_outbox_prune_under_a_limit_deletes_the_oldest_first(void)
+{
+	WORLD(w);
+	struct seqs a = {0}, b = {0};
+	size_t n = 0;
+
+	OK(s->ops->begin(s));
+	for (int i = 0; i < 5; i++)
+		append_change(s, "event", "p_1", 10 + i, "{}");
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_seq, &a));
+	CU_ASSERT_EQUAL_FATAL(a.n, 5);
+	OK(s->ops->begin(s));
+	OK(s->ops->outbox_prune(s, a.v[3], 2, &n));
+	CU_ASSERT_EQUAL(n, 2);
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_seq, &b));
+	CU_ASSERT_EQUAL_FATAL(b.n, 3);
+	CU_ASSERT(memcmp(b.v, a.v + 2, 3 * sizeof(b.v[0])) == 0);
+	world_stop(&w);
+}
+
 static void test_dead_letters_replace_by_seq_list_in_order_and_go_with_erase(void)
 {
 	WORLD(w);
@@ -1147,6 +1220,32 @@ static void test_dead_letters_replace_by_seq_list_in_order_and_go_with_erase(voi
 	memset(&l, 0, sizeof(l));
 	OK(s->ops->dead_letter_list(s, "other", 0, 0, collect_dead, &l));
 	CU_ASSERT_EQUAL(l.n, 0);
+	world_stop(&w);
+}
+
+/* A dead letter put again under its seq is the profile's of the last put:
+ * an erase of that profile deletes it, an erase of the one before not. */
+static void test_a_dead_letter_put_again_goes_with_its_new_profile(void)
+{
+	WORLD(w);
+	struct store_dead_letter d = {.export_name = "hook", .seq = 5, .profile_id = "p_1",
+				      .at_ms = 1, .reason = "HTTP 400", .change_json = "{}"};
+	size_t n = 0;
+
+	OK(s->ops->begin(s));
+	OK(s->ops->dead_letter_put(s, &d));
+	d.profile_id = "p_2";
+	OK(s->ops->dead_letter_put(s, &d));
+	OK(s->ops->dead_letter_delete_profile(s, "p_1"));
+	OK(s->ops->commit(s));
+	OK(s->ops->dead_letter_list(s, "hook", 0, 0, count_dead, &n));
+	CU_ASSERT_EQUAL(n, 1);
+	OK(s->ops->begin(s));
+	OK(s->ops->dead_letter_delete_profile(s, "p_2"));
+	OK(s->ops->commit(s));
+	n = 0;
+	OK(s->ops->dead_letter_list(s, "hook", 0, 0, count_dead, &n));
+	CU_ASSERT_EQUAL(n, 0);
 	world_stop(&w);
 }
 
@@ -1445,6 +1544,36 @@ static void test_ident_lock_leaves_reads_and_writes_as_they_were(void)
 	OK(s->ops->block_put(s, "installation_id", "i9", 10));
 	OK(s->ops->commit(s));
 	CU_ASSERT_EQUAL(s->is_retryable, 0);
+	world_stop(&w);
+}
+
+/* In a locked group (PostgreSQL: its memo answers for the group) reads
+ * follow the group's writes: a block put with an earlier end keeps the
+ * later one, a holder's merge and erase move and free what it held, and
+ * an identifier outside the group that nobody holds is not held. */
+static void test_a_locked_group_reads_its_blocks_and_holders_as_written(void)
+{
+	WORLD(w);
+	const struct store_ident c1 = {.type = "custom_id", .value = "c1"};
+	char pid[PROFILE_ID_SIZE];
+	int64_t until = 0;
+
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_put(s, "custom_id", "c1", "p_1"));
+	OK(s->ops->commit(s));
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_lock(s, &c1, 1));
+	OK(s->ops->block_put(s, "custom_id", "c1", 2000));
+	OK(s->ops->block_put(s, "custom_id", "c1", 1000));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 1);
+	CU_ASSERT_EQUAL(until, 2000);
+	OK(s->ops->ident_reassign(s, "p_1", "p_2"));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 1);
+	CU_ASSERT_STRING_EQUAL(pid, "p_2");
+	OK(s->ops->ident_delete_profile(s, "p_2"));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 0);
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "nobody", pid), 0);
+	OK(s->ops->commit(s));
 	world_stop(&w);
 }
 
@@ -2560,12 +2689,14 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_block_prune_is_seen_by_the_writers_next_read),
 	   TEST(test_profile_next_seq_never_repeats),
 	   TEST(test_profiles_merge_repoints_tombstones_and_pages_live_ones),
+	   TEST(test_profile_mark_merged_sets_the_count_given),
 	   TEST(test_identifiers_move_count_list_and_reassign),
 	   TEST(test_install_touch_keeps_what_a_record_leaves_unset),
 	   TEST(test_attributes_put_get_list_and_find),
 	   TEST(test_consent_keeps_unset_state_as_null),
 	   TEST(test_a_deleted_attribute_keeps_no_value),
 	   TEST(test_put_newer_keeps_the_later_write_ties_replace),
+	   TEST(test_put_newer_keeps_out_1_ms_older_and_replaces_every_column),
 	   TEST(test_events_list_newest_first_and_page_with_before),
 	   TEST(test_identity_log_lists_in_append_order_with_the_other_side),
 	   TEST(test_identity_log_pages_in_seq_order_after_a_seq),
@@ -2573,7 +2704,9 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_a_limit_of_0_reads_the_default_page),
 	   TEST(test_outbox_seq_is_not_reused_after_an_erase),
 	   TEST(test_outbox_prune_deletes_the_oldest_up_to_a_seq),
+	   TEST(test_outbox_prune_under_a_limit_deletes_the_oldest_first),
 	   TEST(test_dead_letters_replace_by_seq_list_in_order_and_go_with_erase),
+	   TEST(test_a_dead_letter_put_again_goes_with_its_new_profile),
 	   TEST(test_dead_letter_delete_counts_and_outbox_hold_finds),
 	   TEST(test_meta_list_by_prefix_and_delete),
 	   TEST(test_savepoint_rollback_undoes_only_its_batch),
@@ -2584,6 +2717,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_a_damaged_id_key_is_refused),
 	   TEST(test_read_begin_holds_one_snapshot_until_read_end),
 	   TEST(test_ident_lock_leaves_reads_and_writes_as_they_were),
+	   TEST(test_a_locked_group_reads_its_blocks_and_holders_as_written),
 	   TEST(test_reads_after_other_writers_and_rollbacks_are_fresh),
 	   TEST(test_a_lease_take_waits_for_a_batch_holding_its_epoch),
 	   TEST(test_pg_memo_follows_merges_moves_and_erases),
