@@ -828,6 +828,11 @@ static void test_events_list_newest_first_and_page_with_before(void)
 		CU_ASSERT_EQUAL(page.e[i].seq, all.e[i].seq);
 		CU_ASSERT_STRING_EQUAL(page.mid[i], all.mid[i]);
 	}
+	{ /* a page after a row holds at most the limit */
+		struct events two = {0};
+		OK(s->ops->event_list(s, "p_1", &all.e[0], 2, collect_event, &two));
+		CU_ASSERT_EQUAL(two.n, 2);
+	}
 	OK(s->ops->event_stats(s, "p_1", &count, &last));
 	CU_ASSERT_EQUAL(count, 8);
 	CU_ASSERT_EQUAL(last, 300);
@@ -1281,6 +1286,7 @@ static void test_dead_letter_delete_counts_and_outbox_hold_finds(void)
 	CU_ASSERT_EQUAL_FATAL(l.n, 1);
 	CU_ASSERT_EQUAL(s->ops->outbox_hold(s, strtoll(l.text[0], NULL, 10)), 1);
 	CU_ASSERT_EQUAL(s->ops->outbox_hold(s, strtoll(l.text[0], NULL, 10) + 1000), 0);
+	CU_ASSERT_EQUAL(s->ops->outbox_hold(s, strtoll(l.text[0], NULL, 10) - 1), 0);
 	OK(s->ops->outbox_delete_profile(s, "p_1"));
 	CU_ASSERT_EQUAL(s->ops->outbox_hold(s, strtoll(l.text[0], NULL, 10)), 0);
 	OK(s->ops->commit(s));
@@ -1301,8 +1307,15 @@ static int meta_add(void *ctx, const char *key, const char *value)
 	return 0;
 }
 
+static int meta_add_first(void *ctx, const char *key, const char *value)
+{
+	meta_add(ctx, key, value);
+	return 1;
+}
+
 /* meta_list matches a prefix as bytes (no LIKE: '_' and '%' are plain),
- * in key order; meta_delete deletes one key, none there being no error. */
+ * in key order, and stops when the callback says so; meta_delete deletes
+ * one key, none there being no error. */
 static void test_meta_list_by_prefix_and_delete(void)
 {
 	WORLD(w);
@@ -1323,6 +1336,8 @@ static void test_meta_list_by_prefix_and_delete(void)
 	m.text[0] = '\0';
 	OK(s->ops->meta_list(s, "k:_", meta_add, &m));
 	CU_ASSERT_STRING_EQUAL(m.text, "");
+	OK(s->ops->meta_list(s, "k:", meta_add_first, &m));
+	CU_ASSERT_STRING_EQUAL(m.text, "k:a_%=1;");
 	OK(s->ops->begin(s));
 	OK(s->ops->meta_delete(s, "k:b"));
 	OK(s->ops->meta_delete(s, "k:none"));
@@ -1549,7 +1564,8 @@ static void test_ident_lock_leaves_reads_and_writes_as_they_were(void)
 
 /* In a locked group (PostgreSQL: its memo answers for the group) reads
  * follow the group's writes: a block put with an earlier end keeps the
- * later one, a holder's merge and erase move and free what it held, and
+ * later one, a later end extends it, a holder's merge and erase move and
+ * free what it held, a deleted identifier is not held, and
  * an identifier outside the group that nobody holds is not held. */
 static void test_a_locked_group_reads_its_blocks_and_holders_as_written(void)
 {
@@ -1567,13 +1583,34 @@ static void test_a_locked_group_reads_its_blocks_and_holders_as_written(void)
 	OK(s->ops->block_put(s, "custom_id", "c1", 1000));
 	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 1);
 	CU_ASSERT_EQUAL(until, 2000);
+	OK(s->ops->block_put(s, "custom_id", "c1", 3000));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 1);
+	CU_ASSERT_EQUAL(until, 3000);
 	OK(s->ops->ident_reassign(s, "p_1", "p_2"));
 	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 1);
 	CU_ASSERT_STRING_EQUAL(pid, "p_2");
 	OK(s->ops->ident_delete_profile(s, "p_2"));
 	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 0);
+	OK(s->ops->ident_put(s, "custom_id", "c1", "p_3"));
+	OK(s->ops->ident_delete(s, "custom_id", "c1"));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 0);
 	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "nobody", pid), 0);
 	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+/* PostgreSQL: ident_lock outside a transaction is refused (its locks
+ * would end with the statement, and the memo would outlive them). */
+static void test_pg_ident_lock_outside_a_transaction_is_refused(void)
+{
+	WORLD(w);
+	const struct store_ident c1 = {.type = "custom_id", .value = "c1"};
+
+	if (!teststore_is_pg()) {
+		world_stop(&w);
+		return;
+	}
+	CU_ASSERT_EQUAL(s->ops->ident_lock(s, &c1, 1), -1);
 	world_stop(&w);
 }
 
@@ -2718,6 +2755,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_read_begin_holds_one_snapshot_until_read_end),
 	   TEST(test_ident_lock_leaves_reads_and_writes_as_they_were),
 	   TEST(test_a_locked_group_reads_its_blocks_and_holders_as_written),
+	   TEST(test_pg_ident_lock_outside_a_transaction_is_refused),
 	   TEST(test_reads_after_other_writers_and_rollbacks_are_fresh),
 	   TEST(test_a_lease_take_waits_for_a_batch_holding_its_epoch),
 	   TEST(test_pg_memo_follows_merges_moves_and_erases),
