@@ -1148,6 +1148,389 @@ static void test_kinds_without_merged_are_refused(void)
 	free(url);
 }
 
+/* ---- more rules (mutation pass) --------------------------------------------- */
+
+/* The table as the plugin makes it. */
+#define PROFILES_SQL                                                           \
+	"CREATE TABLE profilehub_profiles (profile_id text PRIMARY KEY,"      \
+	" doc jsonb NOT NULL, updated_seq bigint NOT NULL);"
+
+/* A function `name` running `body` (plpgsql) and the trigger `name` that
+ * runs it after each statement inserting into the table. */
+#define TRIGGER_SQL(name, body)                                                \
+	"CREATE FUNCTION " name "() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN " \
+	body " RETURN NULL; END$$; CREATE TRIGGER " name " AFTER INSERT ON"    \
+	" profilehub_profiles FOR EACH STATEMENT EXECUTE FUNCTION " name "();"
+
+/* A database of its own, `setup` (SQL, or NULL) run in it, and the export
+ * (plugin `so` under the build directory, NULL: as built) on it. */
+struct pw {
+	struct px x;
+	char db[32];
+	char *url;
+};
+
+static void pw_open(struct pw *w, const char *setup, const char *so, const char *url_query,
+		    const char *keys)
+{
+	char err[1024] = "", *base;
+
+	db_new(w->db, sizeof(w->db), NULL);
+	if (setup)
+		SQL_OK(w->db, "%s", setup);
+	base = db_url(w->db, NULL);
+	CU_ASSERT_FATAL(asprintf(&w->url, "%s%s", base, url_query ? url_query : "") > 0);
+	free(base);
+	CU_ASSERT_EQUAL_FATAL(px_open_so(&w->x, so ? so : "plugins/postgres.so", w->url, keys, err,
+					 sizeof(err)), 0);
+}
+
+static void pw_close(struct pw *w)
+{
+	px_close(&w->x);
+	free(w->url);
+	db_drop(w->db);
+}
+
+/* The batch changes[0..n) sent to w's export: its code, n_done as said. */
+static hub_rc pw_send(struct pw *w, const char *const *changes, size_t n, size_t want_done,
+		      char *err, size_t err_size)
+{
+	size_t n_done = 9;
+	hub_rc rc = px_send(&w->x, changes, n, &n_done, err, err_size);
+
+	CU_ASSERT_EQUAL(n_done, want_done);
+	return rc;
+}
+
+/* URLs refused at create as not valid, none quoted: what libpq cannot
+ * parse, a host, hostaddr or dbname holding '@' and a port not of digits
+ * (where an unescaped '@' or '/' of a password ends up); and an '@' in a
+ * query value of either scheme (a user ":password@host"), named as one to
+ * percent-encode. */
+static void test_urls_refused_at_create_say_why_and_quote_nothing(void)
+{
+	static const struct {
+		const char *url, *says;
+	} cases[] = {
+		{"postgresql://localhost/db?no_such_key=S3cretPassw0rd", "(expected postgresql://"},
+		{"host=localhost dbname=S3cret@Passw0rd", "not a valid PostgreSQL connection URL"},
+		{"host=S3cret@Passw0rd dbname=db", "not a valid PostgreSQL connection URL"},
+		{"hostaddr=S3cret@Passw0rd dbname=db", "not a valid PostgreSQL connection URL"},
+		{"host=localhost port=S3cretPassw0rd dbname=db",
+		 "not a valid PostgreSQL connection URL"},
+		{"postgresql://localhost/db?user=:S3cretPassw0rd@h", "%40"},
+		{"postgres://localhost/db?user=:S3cretPassw0rd@h", "%40"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct px x;
+		char err[1024] = "";
+
+		CU_ASSERT_EQUAL(px_open(&x, cases[i].url, NULL, err, sizeof(err)), -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, cases[i].says));
+		CU_ASSERT_PTR_NULL(strstr(err, "Passw0rd"));
+		if (!strstr(err, cases[i].says))
+			fprintf(stderr, "\n  case %zu: %s\n", i, err);
+		px_close(&x);
+	}
+}
+
+/* A table name's parts: digits, '_' and '$' after a first letter or '_';
+ * two parts of 63 bytes each are taken whole; an empty part, or a first
+ * character of another kind, refused. */
+static void test_a_table_name_is_one_or_two_plain_identifiers(void)
+{
+#define N63 "t23456789012345678901234567890123456789012345678901234567890123"
+	static const char *const refused[] = {".hub_t", "hub_t.", "a..b", "1hub", "$hub",
+					      "hub-t", "hub_Z"};
+	static const char *const taken[] = {N63 "." N63, "_t_1$x"};
+	char err[1024] = "", keys[256], *url = db_url("postgres", NULL);
+	char *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+		struct px x;
+
+		snprintf(keys, sizeof(keys), "    table: \"%s\"\n", refused[i]);
+		CU_ASSERT_EQUAL(px_open(&x, url, keys, err, sizeof(err)), -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "table: "));
+		px_close(&x);
+	}
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "has upper-case letters")); /* hub_Z */
+	for (size_t i = 0; i < ARRAY_SIZE(taken); i++) {
+		struct pw w;
+
+		snprintf(keys, sizeof(keys), "    table: %s\n", taken[i]);
+		pw_open(&w, "CREATE SCHEMA " N63, NULL, NULL, keys);
+		CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
+		SQL_IS("p1", w.db, "SELECT string_agg(profile_id, ',') FROM %s", taken[i]);
+		pw_close(&w);
+	}
+#undef N63
+	free(url);
+	free(c);
+}
+
+/* timeout: at most 1d (0: none). */
+static void test_a_timeout_past_one_day_is_refused(void)
+{
+	static const struct {
+		const char *keys;
+		int rc;
+	} cases[] = {{"    timeout: 86401s\n", -1}, {"    timeout: 1d\n", 0}};
+	char *url = db_url("postgres", NULL);
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct px x;
+		char err[1024] = "";
+
+		CU_ASSERT_EQUAL(px_open(&x, url, cases[i].keys, err, sizeof(err)), cases[i].rc);
+		if (cases[i].rc)
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, "timeout: at most 1d"));
+		px_close(&x);
+	}
+	free(url);
+}
+
+/* What a trigger on the target table saw of the export's session: its
+ * statement_timeout and lock_timeout, separated by a space. */
+#define TIMEOUTS_SQL                                                           \
+	PROFILES_SQL                                                           \
+	"CREATE TABLE seen (t text);"                                          \
+	TRIGGER_SQL("watch", "INSERT INTO seen VALUES"                         \
+			     " (current_setting('statement_timeout') || ' '"   \
+			     " || current_setting('lock_timeout'));")
+
+/* The session's statement_timeout and lock_timeout are `timeout` (30 s
+ * when left out), unless the url sets them itself. */
+static void test_the_session_times_out_as_the_timeout_key_says(void)
+{
+	static const struct {
+		const char *query, *keys, *seen;
+	} cases[] = {
+		{NULL, NULL, "30s 30s"},
+		{NULL, "    timeout: 5s\n", "5s 5s"},
+		{"?options=-c%20statement_timeout%3D7000", "    timeout: 5s\n", "7s 5s"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct pw w;
+		char err[1024] = "", *c = change_named(1, "p1", "ann");
+		const char *one[] = {c};
+
+		pw_open(&w, TIMEOUTS_SQL, NULL, cases[i].query, cases[i].keys);
+		CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
+		SQL_IS(cases[i].seen, w.db, "SELECT string_agg(t, ',') FROM seen");
+		pw_close(&w);
+		free(c);
+	}
+}
+
+/* check --connect names a missing SELECT too: an upsert reads the row it
+ * compares, so a role that may only insert, update and delete is refused
+ * at every batch. */
+static void test_check_connect_names_a_missing_select_privilege(void)
+{
+	struct px x;
+	char err[1024] = "", db[32], role[40], *url;
+
+	db_new(db, sizeof(db), NULL);
+	snprintf(role, sizeof(role), "%s_w", db);
+	SQL_OK(db, PROFILES_SQL "CREATE ROLE %s LOGIN;"
+				"GRANT INSERT, UPDATE, DELETE ON profilehub_profiles TO %s",
+	       role, role);
+	url = db_url(db, role);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(px_check(&x, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "the role has no SELECT privilege on the table"));
+	px_close(&x);
+	free(url);
+	db_drop(db);
+	SQL_OK("postgres", "DROP ROLE %s", role);
+}
+
+/* A batch that fails on a missing table (42P01) again on a new connection
+ * which found the table (here a trigger of it writes a table that is
+ * gone) is retried, not taken for a wrong table name. */
+static void test_a_missing_table_after_a_new_set_up_is_a_retry(void)
+{
+	struct pw w;
+	char err[1024] = "", *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+
+	pw_open(&w, PROFILES_SQL TRIGGER_SQL("lost", "INSERT INTO gone VALUES (1);"), NULL, NULL,
+		NULL);
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 0, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "(SQLSTATE 42P01)"));
+	SQL_OK(w.db, "CREATE TABLE gone (n int)");
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
+	pw_close(&w);
+	free(c);
+}
+
+/* A batch refused at its COMMIT (here a deferred constraint trigger) is
+ * not acknowledged: bad data, n_done 0, nothing stored. */
+static void test_a_batch_refused_at_its_commit_is_not_delivered(void)
+{
+	struct pw w;
+	char err[1024] = "", *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+
+	pw_open(&w,
+		PROFILES_SQL "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+			     " RAISE check_violation USING MESSAGE = 'refused at commit'; END$$;"
+			     "CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON profilehub_profiles"
+			     " DEFERRABLE INITIALLY DEFERRED"
+			     " FOR EACH ROW EXECUTE FUNCTION refuse()",
+		NULL, NULL, NULL);
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 0, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "committing the batch: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "refused at commit (SQLSTATE 23514)"));
+	SQL_IS("0", w.db, "SELECT count(*) FROM profilehub_profiles");
+	pw_close(&w);
+	free(c);
+}
+
+/* A change refused in the first statement of a batch ends the batch there,
+ * with that change's failure (22P02, bad data): the next statement is not
+ * sent into the aborted transaction (whose 25P02 is a retry, for ever). */
+static void test_a_change_refused_in_the_first_statement_is_the_failure(void)
+{
+	struct pw w;
+	char err[1024] = "";
+	char *bad = change_of_half_a_chunk("\"one\"", "p1");
+	char *c2 = change_of_half_a_chunk("2", "p2");
+	const char *batch[2] = {bad, c2};
+
+	pw_open(&w, NULL, SMALL_CHUNK_SO, NULL, NULL);
+	CU_ASSERT_EQUAL(pw_send(&w, batch, 2, 0, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "(SQLSTATE 22P02)"));
+	SQL_IS("0", w.db, "SELECT count(*) FROM profilehub_profiles");
+	pw_close(&w);
+	free(bad);
+	free(c2);
+}
+
+/* Changes that fit the cap go in one statement, however many. */
+static void test_a_batch_under_the_cap_is_one_statement(void)
+{
+	struct pw w;
+	char err[1024] = "";
+	char *c[3] = {change_named(1, "p1", "a"), change_named(2, "p2", "b"),
+		      change_named(3, "p3", "c")};
+	const char *batch[3] = {c[0], c[1], c[2]};
+
+	pw_open(&w,
+		PROFILES_SQL "CREATE TABLE stmts (n int); INSERT INTO stmts VALUES (0);"
+			TRIGGER_SQL("count_stmt", "UPDATE stmts SET n = n + 1;"),
+		NULL, NULL, NULL);
+	CU_ASSERT_EQUAL(pw_send(&w, batch, 3, 3, err, sizeof(err)), HUB_OK);
+	SQL_IS("3", w.db, "SELECT count(*) FROM profilehub_profiles");
+	SQL_IS("1", w.db, "SELECT n FROM stmts");
+	pw_close(&w);
+	for (int i = 0; i < 3; i++)
+		free(c[i]);
+}
+
+/* The hub_call of a batch is the batch's alone: check --connect after it,
+ * with that call's stop set (the call is gone), is not given up. */
+static void test_a_batch_s_stop_is_not_looked_at_after_the_batch(void)
+{
+	struct pw w;
+	char err[1024] = "", *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+
+	pw_open(&w, NULL, NULL, NULL, NULL);
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
+	atomic_store(&w.x.stop, 1);
+	CU_ASSERT_EQUAL(px_check(&w.x, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	pw_close(&w);
+	free(c);
+}
+
+/* An erased change deletes its profile's row, also one upserted earlier in
+ * the same batch; a merged change keeps its own profile's row even when
+ * it names it among those it absorbed. */
+static void test_an_erased_change_deletes_its_row(void)
+{
+	struct pw w;
+	char err[1024] = "";
+	char *p1 = change_named(1, "p1", "ann"), *p2 = change_named(2, "p2", "bob"),
+	     *p3 = change_named(4, "p3", "cy");
+	const char *erase1 = "{\"seq\":3,\"kind\":\"erased\",\"profile_id\":\"p1\"}";
+	const char *erase3 = "{\"seq\":5,\"kind\":\"erased\",\"profile_id\":\"p3\"}";
+	const char *self = "{\"seq\":6,\"kind\":\"merged\",\"profile_id\":\"p2\",\"profile\":"
+			   "{\"profile_id\":\"p2\"},\"merged_from\":[\"p2\"]}";
+	const char *first[] = {p1, p2}, *second[] = {erase1, p3, erase3, self};
+
+	pw_open(&w, NULL, NULL, NULL, NULL);
+	CU_ASSERT_EQUAL(pw_send(&w, first, 2, 2, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(pw_send(&w, second, 4, 4, err, sizeof(err)), HUB_OK);
+	SQL_IS("p2:6", w.db, "SELECT string_agg(profile_id || ':' || updated_seq, ','"
+			     " ORDER BY profile_id) FROM profilehub_profiles");
+	pw_close(&w);
+	free(p1);
+	free(p2);
+	free(p3);
+}
+
+/* Every run of 4 or more characters of the password in a libpq message is
+ * starred out, whole, and nothing shorter: here the message is "database
+ * \"missing_db\" does not exist" and the passwords share "does" or "not"
+ * with it.  The message ends at its first line. */
+static void test_runs_of_four_characters_of_the_password_are_starred_out(void)
+{
+	static const struct {
+		const char *password, *says;
+	} cases[] = {
+		{"doesQQQQ", "\"missing_db\" **** not exist"},
+		{"notQQQQQ", "\"missing_db\" does not exist"},
+	};
+	const char *host = strrchr(pg_base, '@');
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct px x;
+		char err[1024] = "", *url;
+
+		CU_ASSERT_FATAL(asprintf(&url, "postgresql://postgres:%s@%s/missing_db",
+					 cases[i].password, host ? host + 1 : pg_base + 13) > 0);
+		CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(px_check(&x, err, sizeof(err)), HUB_ERR_CONFIG);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, cases[i].says));
+		CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+		if (!strstr(err, cases[i].says))
+			fprintf(stderr, "\n  case %zu: %s\n", i, err);
+		px_close(&x);
+		free(url);
+	}
+}
+
+/* The export's connection ended by the server (here its backend
+ * terminated) fails the batch then, as a retry; the next batch connects
+ * again and delivers. */
+static void test_a_lost_connection_is_made_again_by_the_next_batch(void)
+{
+	struct pw w;
+	char err[1024] = "";
+	char *c1 = change_named(1, "p1", "ann"), *c2 = change_named(2, "p2", "bob");
+	const char *one[1] = {c1};
+
+	pw_open(&w, NULL, NULL, NULL, NULL);
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
+	SQL_IS("1", w.db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+			  " WHERE application_name = 'profilehub-export'");
+	one[0] = c2;
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 0, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
+	SQL_IS("p1,p2", w.db, "SELECT string_agg(profile_id, ',' ORDER BY profile_id)"
+			      " FROM profilehub_profiles");
+	pw_close(&w);
+	free(c1);
+	free(c2);
+}
+
 TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_an_unescaped_at_in_the_password_is_refused),
 	   TEST(test_an_unescaped_slash_in_the_user_is_refused),
@@ -1170,4 +1553,17 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_one_row_query_answering_another_count_says_so),
 	   TEST(test_a_change_past_a_limit_of_postgresql_is_bad_data),
 	   TEST(test_a_batch_of_several_statements_is_one_transaction),
-	   TEST(test_kinds_without_merged_are_refused))
+	   TEST(test_kinds_without_merged_are_refused),
+	   TEST(test_urls_refused_at_create_say_why_and_quote_nothing),
+	   TEST(test_a_table_name_is_one_or_two_plain_identifiers),
+	   TEST(test_a_timeout_past_one_day_is_refused),
+	   TEST(test_the_session_times_out_as_the_timeout_key_says),
+	   TEST(test_check_connect_names_a_missing_select_privilege),
+	   TEST(test_a_missing_table_after_a_new_set_up_is_a_retry),
+	   TEST(test_a_batch_refused_at_its_commit_is_not_delivered),
+	   TEST(test_a_change_refused_in_the_first_statement_is_the_failure),
+	   TEST(test_a_batch_under_the_cap_is_one_statement),
+	   TEST(test_a_batch_s_stop_is_not_looked_at_after_the_batch),
+	   TEST(test_an_erased_change_deletes_its_row),
+	   TEST(test_runs_of_four_characters_of_the_password_are_starred_out),
+	   TEST(test_a_lost_connection_is_made_again_by_the_next_batch))
