@@ -1531,6 +1531,57 @@ static void test_a_lost_connection_is_made_again_by_the_next_batch(void)
 	free(c2);
 }
 
+/* A set-up of the connection refused with a data-class SQLSTATE (here an
+ * event trigger refuses the CREATE TABLE with 23505, as a concurrent
+ * creator can) is no change's fault: a retry, not bad data. */
+static void test_a_set_up_refused_as_bad_data_is_a_retry(void)
+{
+	struct pw w;
+	char err[1024] = "", *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+
+	pw_open(&w,
+		"CREATE FUNCTION no_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN"
+		" RAISE unique_violation USING MESSAGE = 'created meanwhile'; END$$;"
+		"CREATE EVENT TRIGGER no_ddl ON ddl_command_start WHEN TAG IN ('CREATE TABLE')"
+		" EXECUTE FUNCTION no_ddl()",
+		NULL, NULL, NULL);
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 0, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "(SQLSTATE 23505)"));
+	SQL_OK(w.db, "DROP EVENT TRIGGER no_ddl");
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
+	pw_close(&w);
+	free(c);
+}
+
+/* A batch waiting for a lock on the table past `timeout` fails with the
+ * server's own answer (lock_timeout 55P03 or statement_timeout 57014), a
+ * retry: the export's wait for an answer gives the server 5 s more. */
+static void test_a_lock_wait_past_the_timeout_is_the_server_s_retry(void)
+{
+	struct pw w;
+	char err[1024] = "", *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+	char *url;
+	PGconn *locker;
+	PGresult *res;
+
+	pw_open(&w, PROFILES_SQL, NULL, NULL, "    timeout: 1s\n");
+	url = db_url(w.db, NULL);
+	locker = PQconnectdb(url);
+	res = PQexec(locker, "BEGIN; LOCK TABLE profilehub_profiles IN ACCESS EXCLUSIVE MODE");
+	CU_ASSERT_EQUAL_FATAL(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 0, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT(strstr(err, "(SQLSTATE 55P03)") || strstr(err, "(SQLSTATE 57014)"));
+	PQclear(PQexec(locker, "ROLLBACK"));
+	PQfinish(locker);
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
+	pw_close(&w);
+	free(url);
+	free(c);
+}
+
 TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_an_unescaped_at_in_the_password_is_refused),
 	   TEST(test_an_unescaped_slash_in_the_user_is_refused),
@@ -1566,4 +1617,6 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_batch_s_stop_is_not_looked_at_after_the_batch),
 	   TEST(test_an_erased_change_deletes_its_row),
 	   TEST(test_runs_of_four_characters_of_the_password_are_starred_out),
-	   TEST(test_a_lost_connection_is_made_again_by_the_next_batch))
+	   TEST(test_a_lost_connection_is_made_again_by_the_next_batch),
+	   TEST(test_a_set_up_refused_as_bad_data_is_a_retry),
+	   TEST(test_a_lock_wait_past_the_timeout_is_the_server_s_retry))
