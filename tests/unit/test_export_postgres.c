@@ -1509,7 +1509,8 @@ static void test_runs_of_four_characters_of_the_password_are_starred_out(void)
 
 /* The export's connection ended by the server (here its backend
  * terminated) fails the batch then, as a retry; the next batch connects
- * again and delivers. */
+ * again and delivers.  So does a batch after a check --connect that found
+ * the connection lost. */
 static void test_a_lost_connection_is_made_again_by_the_next_batch(void)
 {
 	struct pw w;
@@ -1526,6 +1527,10 @@ static void test_a_lost_connection_is_made_again_by_the_next_batch(void)
 	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
 	SQL_IS("p1,p2", w.db, "SELECT string_agg(profile_id, ',' ORDER BY profile_id)"
 			      " FROM profilehub_profiles");
+	SQL_IS("1", w.db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+			  " WHERE application_name = 'profilehub-export'");
+	CU_ASSERT_EQUAL(px_check(&w.x, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
 	pw_close(&w);
 	free(c1);
 	free(c2);
