@@ -1586,11 +1586,9 @@ static const char *mem_key_refusal(struct hub_config_key key, unsigned roles, ch
 {
 	struct hub_config_key keys[2] = {key, {.name = NULL}};
 	struct hub_plugin d = mem_descriptor(NULL, keys);
-	static char out[1024];
 
 	d.roles = roles;
-	snprintf(out, sizeof(out), "%s", mem_refusal(&d, err, err_size));
-	return out;
+	return mem_refusal(&d, err, err_size); /* points into err */
 }
 
 #define PUSH_PULL (HUB_ROLE_PUSH | HUB_ROLE_PULL)

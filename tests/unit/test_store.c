@@ -275,13 +275,12 @@ static void test_dedupe_add_is_new_once_per_source_and_message(void)
 	world_stop(&w);
 }
 
-static void test_block_put_keeps_the_later_end(void)
+/* Blocks custom_id c1 until 2000, then 1000 (an earlier end: 2000 stays),
+ * then 3000 (a later one: kept), reading the end after each. */
+static void put_block_ends_keeping_the_later(struct store *s)
 {
-	WORLD(w);
 	int64_t until = 0;
-	OK(s->ops->begin(s));
-	CU_ASSERT_EQUAL(s->ops->block_any(s), 0);
-	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 0);
+
 	OK(s->ops->block_put(s, "custom_id", "c1", 2000));
 	OK(s->ops->block_put(s, "custom_id", "c1", 1000));
 	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 1);
@@ -289,6 +288,16 @@ static void test_block_put_keeps_the_later_end(void)
 	OK(s->ops->block_put(s, "custom_id", "c1", 3000));
 	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 1);
 	CU_ASSERT_EQUAL(until, 3000);
+}
+
+static void test_block_put_keeps_the_later_end(void)
+{
+	WORLD(w);
+	int64_t until = 0;
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->block_any(s), 0);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 0);
+	put_block_ends_keeping_the_later(s);
 	CU_ASSERT_EQUAL(s->ops->block_get(s, "installation_id", "c1", &until), 0);
 	CU_ASSERT_EQUAL(s->ops->block_any(s), 1);
 	OK(s->ops->commit(s));
@@ -1572,20 +1581,13 @@ static void test_a_locked_group_reads_its_blocks_and_holders_as_written(void)
 	WORLD(w);
 	const struct store_ident c1 = {.type = "custom_id", .value = "c1"};
 	char pid[PROFILE_ID_SIZE];
-	int64_t until = 0;
 
 	OK(s->ops->begin(s));
 	OK(s->ops->ident_put(s, "custom_id", "c1", "p_1"));
 	OK(s->ops->commit(s));
 	OK(s->ops->begin(s));
 	OK(s->ops->ident_lock(s, &c1, 1));
-	OK(s->ops->block_put(s, "custom_id", "c1", 2000));
-	OK(s->ops->block_put(s, "custom_id", "c1", 1000));
-	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 1);
-	CU_ASSERT_EQUAL(until, 2000);
-	OK(s->ops->block_put(s, "custom_id", "c1", 3000));
-	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c1", &until), 1);
-	CU_ASSERT_EQUAL(until, 3000);
+	put_block_ends_keeping_the_later(s);
 	OK(s->ops->ident_reassign(s, "p_1", "p_2"));
 	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 1);
 	CU_ASSERT_STRING_EQUAL(pid, "p_2");
