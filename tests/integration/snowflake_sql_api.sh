@@ -437,6 +437,16 @@ code=$(post "http://127.0.0.1:$HUB_PORT/v1/sources/on_demand/sync")
 [ "$code" = 202 ] || fail "POST /v1/sources/on_demand/sync: HTTP $code $(cat "$T/post" "$T/curl_err"); log: $(tail -5 "$T/run.log")"
 until_sources "$(src on_demand) | .last_run.result == \"ok\" and .last_run.read == 15" \
 	"the triggered sync"
+# two more runs in this process: both bind the same cursor, so they send the same request
+# body; the first's 200 ends its requestId, and the second must come under a new one
+# (checked with every other request at the end of the script)
+for run in 2 3; do
+	started=$(api "http://127.0.0.1:$HUB_PORT/v1/sources" | jq -r "$(src on_demand) | .last_run.started_at")
+	code=$(post "http://127.0.0.1:$HUB_PORT/v1/sources/on_demand/sync")
+	[ "$code" = 202 ] || fail "POST /v1/sources/on_demand/sync, run $run: HTTP $code"
+	until_sources "$(src on_demand) | .last_run.started_at != \"$started\" and
+		.last_run.result == \"ok\" and .last_run.read == 0" "triggered run $run"
+done
 code=$(post "http://127.0.0.1:$HUB_PORT/v1/sources/nope/sync")
 [ "$code" = 404 ] || fail "POST /v1/sources/nope/sync: 404 expected, got $code"
 # a cron source's first run is at the next */5 minute: trigger it now
