@@ -1000,6 +1000,8 @@ static void test_a_sqlstate_says_what_a_batch_failure_is(void)
 		{"23505", HUB_ERR_DATA}, {"28P01", HUB_ERR_AUTH}, {"42501", HUB_ERR_CONFIG},
 		{"3D000", HUB_ERR_CONFIG}, {"42P07", HUB_RETRY},   {"40001", HUB_RETRY},
 		{"08006", HUB_RETRY},    {"57014", HUB_RETRY},     {NULL, HUB_RETRY},
+		/* a duplicate object: CREATE ... IF NOT EXISTS racing another creator */
+		{"42710", HUB_RETRY},    {"3F000", HUB_ERR_CONFIG}, {"", HUB_RETRY},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

@@ -1369,7 +1369,7 @@ struct script {
 	int is_id_string;        /* the ID column is a STRING (2: BYTES), else a NUMBER */
 	size_t pos;
 	int64_t from;
-	int n_opens;
+	int n_opens, n_closes;
 	char last_param[64];
 	struct rm_cell cells[2];
 };
@@ -1421,7 +1421,9 @@ static hub_rc script_next(void *t, const struct rm_cell **row, char *err, size_t
 
 static void script_close(void *t)
 {
-	(void)t;
+	struct script *s = t;
+
+	s->n_closes++;
 }
 
 static const struct rp_reader_ops script_ops = {script_open, script_next, script_close};
@@ -1469,6 +1471,125 @@ static void test_pages_end_between_different_cursor_tuples(void)
 	rowmap_free(m);
 }
 
+/* The next pull reads on in the open result when it comes with its
+ * checkpoint within 30 s of the last pull; later, the query runs again
+ * from the cursor; a pull without a cursor (a first or --full sync) always
+ * runs it again. */
+static void test_an_open_result_is_read_on_for_30_s_after_its_checkpoint(void)
+{
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+	struct script s = {.n_rows = 9};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char err[512];
+
+	host_set_fixed_now_ms(1767225600000);
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 2, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
+	host_set_fixed_now_ms(1767225600000 + 30000); /* the last moment it is read on */
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, g.cursors[0], 2, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_EQUAL(s.n_opens, 1);
+	CU_ASSERT_EQUAL_FATAL(g.n_cursors, 2);
+	host_set_fixed_now_ms(1767225600000 + 60001); /* 30,001 ms after the last pull */
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, g.cursors[1], 2, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_EQUAL(s.n_opens, 2);
+	CU_ASSERT_EQUAL(s.n_closes, 1);
+	CU_ASSERT_EQUAL_FATAL(g.n, 6); /* rows 1..6, none twice */
+	CU_ASSERT_STRING_EQUAL(g.r[5].ids, "custom_id=6");
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 2, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_EQUAL(s.n_opens, 3);
+	CU_ASSERT_EQUAL_FATAL(g.n, 8);
+	CU_ASSERT_STRING_EQUAL(g.r[6].ids, "custom_id=1");
+	host_set_fixed_now_ms(0);
+	got_clear(&g);
+	rowpull_close(&rp);
+	rowmap_free(m);
+}
+
+/* A stop asked ends the page at the next tuple boundary, whatever the
+ * budget left: the rows emitted are checkpointed, the rest read later. */
+static void test_a_stop_ends_the_page_at_the_next_boundary(void)
+{
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "\"t\"");
+	struct script s = {.n_rows = 9};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	atomic_int stop = 1;
+	char err[512];
+
+	call.stop = &stop;
+	/* rows 1 and 2 share t = 100: the page ends before row 3 */
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 100, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_EQUAL(g.n, 2);
+	CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
+	CU_ASSERT_STRING_EQUAL(g.cursors[0], "[\"1970-01-01T00:01:40.000000000Z\"]");
+	got_clear(&g);
+	rowpull_close(&rp);
+	rowmap_free(m);
+}
+
+static hub_rc refuse_id_2(struct hub_call *call, const struct hub_record *rec, char *err,
+			  size_t err_size)
+{
+	if (rec->n_identifiers && strcmp(rec->identifiers[0].value, "2") == 0) {
+		snprintf(err, err_size, "refused");
+		return HUB_ERR_DATA;
+	}
+	return got_emit(call, rec, err, err_size);
+}
+
+/* A row the hub refuses (HUB_ERR_DATA: counted as rejected) does not end
+ * the pull: the rows after it are emitted and checkpointed. */
+static void test_a_refused_row_does_not_end_the_pull(void)
+{
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+	struct script s = {.n_rows = 4};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char err[512];
+
+	call.on_emit = refuse_id_2;
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(g.n, 3);
+	CU_ASSERT_STRING_EQUAL(g.r[1].ids, "custom_id=3");
+	CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
+	CU_ASSERT_STRING_EQUAL(g.cursors[0], "[\"1970-01-01T00:03:20.000000000Z\",\"4\"]");
+	got_clear(&g);
+	rowpull_close(&rp);
+	rowmap_free(m);
+}
+
+/* A saved cursor that is not this plugin's is refused before the query
+ * runs; one whose first value reads but which does not fit the cursor
+ * columns (three values for two) is refused after, and its result closed. */
+static void test_a_saved_cursor_that_does_not_fit_runs_nothing_and_closes_the_result(void)
+{
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+	struct script s = {.n_rows = 9};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	char err[512];
+
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, "{\"offset\": 12}", 2, err, sizeof(err)),
+			HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "is not a cursor of this plugin: run once with --full"));
+	CU_ASSERT_EQUAL(s.n_opens, 0);
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, "[\"1970-01-01T00:01:40Z\", \"1\", \"2\"]", 2, err,
+				     sizeof(err)),
+			HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "run once with --full"));
+	CU_ASSERT_EQUAL(s.n_opens, 1);
+	CU_ASSERT_EQUAL(s.n_closes, 1);
+	CU_ASSERT_EQUAL(g.n, 0);
+	rowpull_close(&rp);
+	CU_ASSERT_EQUAL(s.n_closes, 1);
+	rowmap_free(m);
+}
+
 static void test_a_page_boundary_tie_still_resumes_exactly(void)
 {
 	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
@@ -1489,6 +1610,17 @@ static void test_a_page_boundary_tie_still_resumes_exactly(void)
 	CU_ASSERT_EQUAL_FATAL(g.n, 5);
 	CU_ASSERT_STRING_EQUAL(g.r[0].ids, "custom_id=5");
 	CU_ASSERT_STRING_EQUAL(g.r[4].ids, "custom_id=9");
+	CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
+	snprintf(cur, sizeof(cur), "%s", g.cursors[0]);
+	got_clear(&g);
+	/* nothing new: no checkpoint at all (the rows read again, all at or
+	 * before the cursor, never give one) */
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, cur, 10, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(g.n, 0);
+	CU_ASSERT_EQUAL(g.n_cursors, 0);
+	/* a budget of 0 is a page of one row */
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 0, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT_EQUAL(g.n, 1);
 	got_clear(&g);
 	rowpull_close(&rp);
 	rowmap_free(m);
@@ -1738,6 +1870,16 @@ static void test_a_cursor_text_not_utf8_fails_before_its_checkpoint(void)
 	CU_ASSERT_STRING_EQUAL(g.cursors[0],
 			       "[\"1970-01-01T00:03:20.000000000Z\",\"caf\xc3\xa9\"]");
 	CU_ASSERT_EQUAL(rowmap_cursor_set(m, g.cursors[0], err, sizeof(err)), 0);
+	got_clear(&g);
+	rowpull_close(&rp);
+	rowmap_free(m);
+	/* the text as the first cursor column: the same */
+	rp.map = m = map_new("{\"custom_id\": \"id\"}", "erase", "\"id\"");
+	s.rows = latin1;
+	s.n_rows = ARRAY_SIZE(latin1);
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 10, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "cursor column id: the value \"caf?\" is not UTF-8"));
+	CU_ASSERT_EQUAL(g.n_cursors, 0);
 	got_clear(&g);
 	rowpull_close(&rp);
 	rowmap_free(m);
@@ -2106,6 +2248,19 @@ static void test_a_tie_longer_than_a_page_may_hold_fails_the_sync(void)
 	world_close(&w);
 	rowpull_close(&rp);
 	rowmap_free(m);
+
+	/* pages of 5 from rows 1..3: the page runs into the tie and counts
+	 * only the tied rows (100,000 rows in it, 3 before the tie) */
+	m = map_new("{\"custom_id\": \"id\", \"attributes\": {\"v\": \"id\"}}", NULL, "\"t\"");
+	s = (struct ties){.n_head = 3, .n_tied = 100001};
+	rp = (struct rowpull){.host = host_table(), .map = m, .ops = &ties_ops, .t = &s};
+	world_open(&w, &rp, 5);
+	CU_ASSERT_EQUAL(sync_run(&w.p, &w.rep), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(w.rep.err, "99998 consecutive rows share the cursor value"));
+	CU_ASSERT_EQUAL(w.rep.applied, 0);
+	world_close(&w);
+	rowpull_close(&rp);
+	rowmap_free(m);
 }
 
 /* A page ends only at a checkpoint: rows with a NULL first cursor value
@@ -2224,6 +2379,10 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_query_trimmed_len_leaves_out_what_ends_it),
 	   TEST(test_pages_end_between_different_cursor_tuples),
 	   TEST(test_a_page_boundary_tie_still_resumes_exactly),
+	   TEST(test_an_open_result_is_read_on_for_30_s_after_its_checkpoint),
+	   TEST(test_a_saved_cursor_that_does_not_fit_runs_nothing_and_closes_the_result),
+	   TEST(test_a_stop_ends_the_page_at_the_next_boundary),
+	   TEST(test_a_refused_row_does_not_end_the_pull),
 	   TEST(test_rows_out_of_cursor_order_fail_rather_than_be_skipped),
 	   TEST(test_out_of_order_messages_fit_the_column),
 	   TEST(test_bytes_cursor_values_compare_by_their_bytes),
