@@ -1294,6 +1294,7 @@ static void test_basic_auth_401_when_missing_403_when_wrong(void)
 		{"Basic !!!!", 401},                                 /* not base64 */
 		{"Basic bXBfa2V5XzE6bXBfc2VjcmV0XzEQQ", 401},        /* 29 chars: not base64 */
 		{"Basic bXBfa2V5XzE6bXBfc2VjcmV0XzE= extra", 401},
+		{"Basic bXBfa2V5XzE6d3Jvbmc-", 401},                 /* URL-safe base64 */
 		{"Basic bXBfa2V5XzE6d3Jvbmc=", 403},                 /* mp_key_1:wrong */
 		{"Basic d3Jvbmc6bXBfc2VjcmV0XzE=", 403},             /* wrong:mp_secret_1 */
 		{"Basic bXBfa2V5XzE6", 403},                         /* mp_key_1: */
@@ -1339,6 +1340,8 @@ static void test_webhook_auth_and_switches(void)
 	fixture_open(&f);
 	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", NULL, small_batch, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 401, "unauthorized", -1, -1);
+	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", " \t ", small_batch, &resp), HUB_ERR_DATA);
+	assert_error(&resp, 401, "unauthorized", -1, -1); /* blank: none at all */
 	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", "Bearer wh-token-2", small_batch, &resp),
 			HUB_ERR_DATA);
 	assert_error(&resp, 403, "forbidden", -1, -1);

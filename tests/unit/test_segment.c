@@ -968,6 +968,23 @@ static void test_basic_auth_accepts_every_configured_key(void)
 	pt_close(&f);
 }
 
+/* A write key whose base64 has '+' or '/' is read in either alphabet
+ * (URL-safe base64 writes them '-' and '_'). */
+static void test_basic_auth_reads_standard_and_url_safe_base64(void)
+{
+	static const char *const ok[] = {"Basic az4+Pzo=", "Basic az4-Pzo="}; /* "k>>?:" */
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open_with(&f, "    write_keys: [\"k>>?\"]\n");
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", ok[i], small_track, &resp), HUB_OK);
+		CU_ASSERT_EQUAL(resp.status, 200);
+	}
+	CU_ASSERT_EQUAL(f.got.n_recs, 2);
+	pt_close(&f);
+}
+
 static void test_body_write_key_is_accepted(void)
 {
 	static const char *const ok[] = {
@@ -1299,6 +1316,76 @@ static void test_webhook_batch_signature_option_accepts_first_element_signed_arr
 	CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, "missing or wrong X-Signature"));
 	CU_ASSERT_EQUAL(f.got.n_emits, 0);
 	pt_close(&f);
+}
+
+/* The signature header's forms: a true prefix of the signature, or one
+ * longer than any digest, is refused; blanks before it are not part of it. */
+static void test_webhook_signature_must_be_whole(void)
+{
+	struct hub_response resp;
+	struct pt_fixture f;
+	char sig[41], prefix[9], spaced[43], longer[201];
+
+	hmac_hex(webhook_event, strlen(webhook_event), sig);
+	snprintf(prefix, sizeof(prefix), "%.8s", sig);
+	snprintf(spaced, sizeof(spaced), " \t%s", sig);
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	memcpy(longer, sig, 40);
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(send_webhook(&f, prefix, webhook_event, &resp), HUB_ERR_DATA);
+	assert_error(&resp, 401, "unauthorized", -1);
+	CU_ASSERT_EQUAL(send_webhook(&f, longer, webhook_event, &resp), HUB_ERR_DATA);
+	assert_error(&resp, 401, "unauthorized", -1);
+	CU_ASSERT_EQUAL(f.got.n_emits, 0);
+	CU_ASSERT_EQUAL(send_webhook(&f, spaced, webhook_event, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_EQUAL(f.got.n_recs, 1);
+	pt_close(&f);
+}
+
+/* Sends body with the signature of signed[0..len) to a source that takes
+ * first-element signatures; returns the answer's status. */
+static int webhook_status_signed_over(const char *body, const char *signed_text, size_t len)
+{
+	struct hub_response resp;
+	struct pt_fixture f;
+	char sig[41];
+	int status;
+
+	hmac_hex(signed_text, len, sig);
+	fixture_open_with(&f, batch_signature_keys);
+	send_webhook(&f, sig, body, &resp);
+	status = resp.status;
+	if (status != 200)
+		CU_ASSERT_EQUAL(f.got.n_recs, 0);
+	pt_close(&f);
+	return status;
+}
+
+/*
+ * Where a first element ends: after its closing brace, whatever strings
+ * with escaped quotes, braces and brackets, or nested arrays it holds; a
+ * scalar at the first blank.  A body that is no array (an object signed
+ * over its first string), an empty array or a cut one has no first element.
+ */
+static void test_webhook_first_element_is_read_to_its_own_end(void)
+{
+	static const char first[] = "{\"type\":\"track\",\"userId\":\"wh-3\",\"event\":\"E\","
+				    "\"properties\":{\"note\":\"a\\\"}]\","
+				    "\"tags\":[\"x\",[\"y\"]]}}";
+	char body[512];
+
+	snprintf(body, sizeof(body), "[%s,%s]", first, batch_second);
+	CU_ASSERT_EQUAL(webhook_status_signed_over(body, first, strlen(first)), 200);
+	/* a scalar: read up to the blank, then refused for its shape, not its signature */
+	snprintf(body, sizeof(body), "[1 ,%s]", batch_second);
+	CU_ASSERT_EQUAL(webhook_status_signed_over(body, "1", 1), 400);
+	CU_ASSERT_EQUAL(webhook_status_signed_over(webhook_event, "\"type\"", 6), 401);
+	CU_ASSERT_EQUAL(webhook_status_signed_over("[]", "", 0), 401);
+	/* signed over the cut element and the NUL after the body: a reader
+	 * running one byte past the end would take it */
+	CU_ASSERT_EQUAL(webhook_status_signed_over("[{\"a\":1", "{\"a\":1", 7), 401);
 }
 
 /* The host checks the option's type and name against the declared key. */
@@ -2109,6 +2196,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_body_write_key_is_accepted),
 	   TEST(test_wrong_or_missing_key_is_401_and_never_echoed),
 	   TEST(test_webhook_only_source_refuses_the_api),
+	   TEST(test_basic_auth_reads_standard_and_url_safe_base64),
 	   TEST(test_create_needs_a_key_or_a_secret), TEST(test_webhook_valid_signature_is_stored),
 	   TEST(test_webhook_bad_or_missing_signature_is_401),
 	   TEST(test_webhook_spliced_batch_is_refused_by_default),
@@ -2117,6 +2205,8 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_webhook_array_holds_at_most_2500_events),
 	   TEST(test_webhook_batch_signature_option_accepts_first_element_signed_arrays),
 	   TEST(test_webhook_batch_signature_config_errors_name_the_key),
+	   TEST(test_webhook_signature_must_be_whole),
+	   TEST(test_webhook_first_element_is_read_to_its_own_end),
 	   TEST(test_webhook_bad_events_are_400_after_the_signature),
 	   TEST(test_webhook_is_off_without_a_secret), TEST(test_malformed_requests_emit_nothing),
 	   TEST(test_event_size_is_its_text_as_sent),
