@@ -1075,6 +1075,12 @@ static void test_identical_events_without_ids_stay_two_and_dedupe_on_resend(void
 	post_ids(&f, "/v2/bulkevents", bulk, 3, again);
 	for (size_t i = 0; i < 3; i++)
 		CU_ASSERT_STRING_EQUAL(again[i], first[i]);
+	/* a batch of an array is hashed as its canonical dump: the same batch
+	 * with its keys in another order, in another array, has the same ids */
+	post_ids(&f, "/v2/bulkevents", "[{" IDS ",\"events\":[" EV_OK "]}]", 1, first);
+	post_ids(&f, "/v2/bulkevents", "[{\"events\":[" EV_OK "]," IDS "}," BATCH_OK "]", 2,
+		 again);
+	CU_ASSERT_STRING_EQUAL(again[0], first[0]);
 	/* two identical batches of one array stay apart: the index is hashed */
 	post_ids(&f, "/v2/bulkevents", twice, 2, first);
 	CU_ASSERT_STRING_NOT_EQUAL(first[0], first[1]);
@@ -1647,6 +1653,24 @@ static void test_malformed_requests_emit_nothing(void)
 	pt_close(&f);
 }
 
+/* A JSON error keeps jansson's own words, never the client's text around
+ * it ("near '...'"): it could be a secret sent in the wrong place. */
+static void test_json_errors_never_repeat_the_sent_text(void)
+{
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, "{\"api_secret\" \"sk_live_T9\"}",
+				&resp),
+			HUB_ERR_DATA);
+	assert_error(&resp, 400, "invalid_json", -1, -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, "':' expected"));
+	CU_ASSERT_PTR_NULL(strstr(resp.body, "sk_live_T9"));
+	CU_ASSERT_PTR_NULL(strstr(resp.body, "near"));
+	pt_close(&f);
+}
+
 /* A body of exactly 256 KB is fine. */
 static void test_body_of_256kb_is_accepted(void)
 {
@@ -1964,6 +1988,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_webhook_auth_and_switches),
 	   TEST(test_create_checks_the_keys),
 	   TEST(test_malformed_requests_emit_nothing),
+	   TEST(test_json_errors_never_repeat_the_sent_text),
 	   TEST(test_body_of_256kb_is_accepted), TEST(test_limits_are_inclusive),
 	   TEST(test_times_run_to_the_end_of_9999),
 	   TEST(test_device_locale_sets_language_and_region),

@@ -1780,6 +1780,24 @@ static void test_malformed_requests_emit_nothing(void)
 	pt_close(&f);
 }
 
+/* A JSON error keeps jansson's own words, never the client's text around
+ * it ("near '...'"): it could be a write key sent in the wrong place. */
+static void test_json_errors_never_repeat_the_sent_text(void)
+{
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, "{\"writeKey\" \"wk_secret_T9\"}",
+				&resp),
+			HUB_ERR_DATA);
+	assert_error(&resp, 400, "invalid_json", -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, "':' expected"));
+	CU_ASSERT_PTR_NULL(strstr(resp.body, "wk_secret_T9"));
+	CU_ASSERT_PTR_NULL(strstr(resp.body, "near"));
+	pt_close(&f);
+}
+
 /* A track event of n properties 0.1 ("p0":0.1), `sep` between them
  * (malloc'd). */
 static char *make_float_event(size_t n, const char *sep)
@@ -2209,6 +2227,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_webhook_first_element_is_read_to_its_own_end),
 	   TEST(test_webhook_bad_events_are_400_after_the_signature),
 	   TEST(test_webhook_is_off_without_a_secret), TEST(test_malformed_requests_emit_nothing),
+	   TEST(test_json_errors_never_repeat_the_sent_text),
 	   TEST(test_event_size_is_its_text_as_sent),
 	   TEST(test_limits_are_inclusive), TEST(test_batch_context_merges_nested_objects),
 	   TEST(test_february_29_exists_in_gregorian_leap_years_only),
