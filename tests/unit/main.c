@@ -9,10 +9,13 @@
 #include "testlib.h"
 
 #include <CUnit/Basic.h>
+#include <arpa/inet.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,6 +152,72 @@ int testlib_lines_with(const char *text, const char *what)
 		line = end ? end + 1 : NULL;
 	}
 	return n;
+}
+
+/* Reads one request from fd: its head, then Content-Length bytes of body;
+ * appends it to the file `requests` (may be NULL). */
+static void http_server_read(int fd, const char *requests)
+{
+	FILE *f;
+	char buf[8192], *end = NULL, *cl;
+	size_t len = 0, body = 0;
+	ssize_t k;
+
+	while (len < sizeof(buf) - 1 && (k = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+		len += (size_t)k;
+		buf[len] = '\0';
+		if (!end && (end = strstr(buf, "\r\n\r\n"))) {
+			cl = strcasestr(buf, "\r\nContent-Length:");
+			body = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
+		}
+		if (end && len >= (size_t)(end + 4 - buf) + body)
+			break;
+	}
+	if (requests && (f = fopen(requests, "a"))) {
+		fwrite(buf, 1, len, f);
+		fclose(f);
+	}
+}
+
+pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const char *requests,
+			  int *port)
+{
+	struct sockaddr_in in = {.sin_family = AF_INET};
+	socklen_t len = sizeof(in);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pid_t pid;
+
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof(in)) != 0 || listen(fd, 4) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&in, &len) != 0 || (pid = fork()) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(in.sin_port);
+	if (pid > 0) {
+		close(fd);
+		return pid;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *body = answers[i].body ? answers[i].body : "";
+		int c = accept(fd, NULL, NULL);
+		char *text = NULL;
+		int k;
+
+		if (c < 0)
+			_exit(1);
+		http_server_read(c, requests);
+		k = asprintf(&text, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n"
+			     "%s\r\n%s", answers[i].status, strlen(body),
+			     answers[i].headers ? answers[i].headers : "", body);
+		for (int done = 0, w; k > 0 && done < k; done += w)
+			if ((w = (int)write(c, text + done, (size_t)(k - done))) <= 0)
+				break;
+		free(text);
+		close(c);
+	}
+	_exit(0);
 }
 
 char *testlib_shared_path(const char *rel)

@@ -12,6 +12,7 @@
 
 #include <CUnit/CUnit.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct test_case {
 	const char *name;
@@ -54,5 +55,19 @@ void testlib_capture_begin(struct testlib_capture *c);
 char *testlib_capture_end(struct testlib_capture *c);
 /* How many lines of text (a capture's) hold `what`; "" counts every line. */
 int testlib_lines_with(const char *text, const char *what);
+
+/* An HTTP server on 127.0.0.1 in a child process (*port its port): the
+ * i-th request it gets is answered with answers[i] and its connection
+ * closed, n of them, then it exits; each request (its head and body) is
+ * appended to the file `requests` (may be NULL) before it is answered.
+ * Its pid (the test kills and reaps it: it may still wait for a request
+ * that never came), or -1. */
+struct testlib_answer {
+	int status;
+	const char *headers; /* more header lines, each ending "\r\n"; may be NULL */
+	const char *body;
+};
+pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const char *requests,
+			  int *port);
 
 #endif
