@@ -26,9 +26,11 @@
 
 #include <math.h>
 #include <openssl/rsa.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 /* The tables below leave the trailing fields of a row zero. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -1067,6 +1069,251 @@ static void test_request_id_without_a_generator_is_still_unique(void)
 	CU_ASSERT_PTR_NOT_NULL(strchr("89ab", text[19]));
 }
 
+/* A non-2xx answer's class by its status: 408, 429 and 5xx are retried
+ * (a Retry-After named), but not 501 (not implemented: running it again
+ * does not help); 401 and 403 are the key's, naming the fingerprint the
+ * user must have; another 4xx is the config's, anything else internal.
+ * Its message is one line, of 300 bytes at most. */
+static void test_status_error_classes_each_status(void)
+{
+	static const struct {
+		long status;
+		const char *retry_after, *err;
+		hub_rc rc;
+	} rows[] = {
+		{408, "", "HTTP 408 from Snowflake: m  n", HUB_RETRY},
+		{429, "7", "retry after 7s: HTTP 429 from Snowflake: m  n", HUB_RETRY},
+		{500, "", "HTTP 500 from Snowflake: m  n", HUB_RETRY},
+		{501, "", "HTTP 501 from Snowflake: m  n", HUB_ERR_INTERNAL},
+		{502, "", "HTTP 502 from Snowflake: m  n", HUB_RETRY},
+		{401, "", "HTTP 401 from Snowflake: m  n (the user's registered public key must "
+			  "be SHA256:fp)", HUB_ERR_AUTH},
+		{403, "", "HTTP 403 from Snowflake: m  n (the user's registered public key must "
+			  "be SHA256:fp)", HUB_ERR_AUTH},
+		{400, "9", "HTTP 400 from Snowflake: m  n", HUB_ERR_CONFIG},
+		{499, "", "HTTP 499 from Snowflake: m  n", HUB_ERR_CONFIG},
+		{302, "", "HTTP 302 from Snowflake: m  n", HUB_ERR_INTERNAL},
+	};
+	struct sf_jwt jwt = {.fingerprint = "SHA256:fp"};
+	struct sf_api a = {.jwt = &jwt};
+	char err[SF_MSG];
+
+	set_body(&a, "{\"code\": \"390100\", \"message\": \"m\\r\\nn\"}");
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(a.retry_after, sizeof(a.retry_after), "%s", rows[i].retry_after);
+		CU_ASSERT_EQUAL(sf_sqlapi_status_error(&a, rows[i].status, err, sizeof(err)),
+				rows[i].rc);
+		CU_ASSERT_STRING_EQUAL(err, rows[i].err);
+	}
+	free(a.resp.p);
+}
+
+/* A long message is cut at 300 bytes (a SQL error's at 600). */
+static void test_status_error_message_is_cut_at_300_bytes(void)
+{
+	char body[1024], msg[701], err[SF_MSG];
+	struct sf_api a = {0};
+
+	memset(msg, 'm', sizeof(msg) - 1);
+	msg[sizeof(msg) - 1] = '\0';
+	snprintf(body, sizeof(body), "{\"message\": \"%s\", \"sqlState\": \"22018\"}", msg);
+	set_body(&a, body);
+	CU_ASSERT_EQUAL(sf_sqlapi_status_error(&a, 503, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(strlen(err), strlen("HTTP 503 from Snowflake: ") + 300);
+	CU_ASSERT_EQUAL(sf_sqlapi_status_error(&a, 422, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(strlen(err), strlen("SQL error ? (SQLSTATE 22018): ") + 600);
+	free(a.resp.p);
+}
+
+/* ---- the endpoint -------------------------------------------------------------------- */
+
+/* The base URL: the endpoint without its trailing '/'s, else the account's
+ * own; named whole in messages, so refused with a user or password in its
+ * authority (an '@' in its path is no credential), with a query or a
+ * fragment, or past 512 characters. */
+static void test_endpoint_is_a_base_url_without_credentials(void)
+{
+	static const struct {
+		const char *endpoint, *base, *err; /* err NULL: taken */
+	} rows[] = {
+		{"https://xy.example.com///", "https://xy.example.com", NULL},
+		{"http://127.0.0.1:9051/", "http://127.0.0.1:9051", NULL},
+		{"https://xy.example.com/a@b", "https://xy.example.com/a@b", NULL},
+		{NULL, "https://xy12345.snowflakecomputing.com", NULL},
+		{"ftp://xy.example.com", NULL, "endpoint: expected an http:// or https:// URL"},
+		{"https://u:p@xy.example.com", NULL,
+		 "endpoint: has a user or password (user:password@), which the plugin does not "
+		 "use (it signs in with private_key_file): remove it"},
+		{"https://xy.example.com/#top", NULL,
+		 "endpoint: has a query or fragment (? or #): give the base URL only, such as "
+		 "https://<account>.snowflakecomputing.com"},
+		{"https://xy.example.com/?a=1", NULL,
+		 "endpoint: has a query or fragment (? or #): give the base URL only, such as "
+		 "https://<account>.snowflakecomputing.com"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct sf_api_config cfg = {.account = "xy12345", .endpoint = rows[i].endpoint};
+		char *base = make_base(&cfg), err[SF_MSG] = "";
+		int rc;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+		rc = endpoint_check(base, err, sizeof(err));
+		CU_ASSERT_EQUAL(rc, rows[i].err ? -1 : 0);
+		CU_ASSERT_STRING_EQUAL(rows[i].err ? err : base,
+				       rows[i].err ? rows[i].err : rows[i].base);
+		free(base);
+	}
+}
+
+/* 512 characters of endpoint are taken, 513 refused (the URLs made from
+ * it are then never cut). */
+static void test_endpoint_is_512_characters_at_most(void)
+{
+	char base[SF_ENDPOINT_MAX + 2], err[SF_MSG] = "";
+
+	memset(base, 'a', sizeof(base) - 1);
+	memcpy(base, "https://", 8);
+	base[SF_ENDPOINT_MAX] = '\0';
+	CU_ASSERT_EQUAL(endpoint_check(base, err, sizeof(err)), 0);
+	base[SF_ENDPOINT_MAX] = 'a';
+	base[SF_ENDPOINT_MAX + 1] = '\0';
+	CU_ASSERT_EQUAL(endpoint_check(base, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "endpoint: longer than 512 characters");
+}
+
+/* ---- the answer's body and Retry-After ----------------------------------------------------- */
+
+/* A body grown to its buffer's size keeps room for its NUL: 16383 bytes
+ * fill the first 16384, one more grows it. */
+static void test_body_keeps_room_for_its_nul(void)
+{
+	struct body b = {0};
+	char chunk[16383];
+
+	memset(chunk, 'x', sizeof(chunk));
+	CU_ASSERT_EQUAL(on_body(chunk, 1, sizeof(chunk), &b), sizeof(chunk));
+	CU_ASSERT(b.cap > b.len);
+	CU_ASSERT_EQUAL(on_body("y", 1, 1, &b), 1);
+	CU_ASSERT_EQUAL(b.len, sizeof(chunk) + 1);
+	CU_ASSERT(b.cap > b.len);
+	CU_ASSERT_EQUAL(strlen(b.p), b.len);
+	CU_ASSERT_EQUAL(b.p[b.len - 1], 'y');
+	free(b.p);
+}
+
+/* Retry-After, as curl hands its header lines (not NUL-terminated): the
+ * name in any case, blanks skipped, its seconds' digits (an HTTP date is
+ * not read), at most 31 of them. */
+static void test_retry_after_header_keeps_its_seconds(void)
+{
+	static const struct {
+		const char *line, *seconds;
+	} rows[] = {
+		{"Retry-After: 0\r\n", "0"},
+		{"retry-after:   1209\r\n", "1209"},
+		{"RETRY-AFTER:9\r\n", "9"},
+		{"Retry-After: Wed, 21 Oct 2026 07:28:00 GMT\r\n", ""},
+		{"Retry-After: 12345678901234567890123456789012345\r\n",
+		 "1234567890123456789012345678901"},
+		{"X-Retry-After: 5\r\n", "unset"},
+	};
+	struct sf_api a = {0};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		size_t n = strlen(rows[i].line);
+		char *line = malloc(n); /* no NUL after it */
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+		memcpy(line, rows[i].line, n);
+		snprintf(a.retry_after, sizeof(a.retry_after), "unset");
+		CU_ASSERT_EQUAL(on_header(line, 1, n, &a), n);
+		CU_ASSERT_STRING_EQUAL(a.retry_after, rows[i].seconds);
+		free(line);
+	}
+}
+
+/* ---- HTTP exchanges ---------------------------------------------------------------------- */
+
+static int64_t fixed_now_ms(void)
+{
+	return 1700000000000;
+}
+
+/* A request carries the JWT and says it is one; a POST's body is JSON.
+ * Each answer starts afresh: its Retry-After and its body are its own, not
+ * the answer's before it (a 503 without them after a 429 with them). */
+static void test_http_answer_keeps_no_retry_after_or_body_of_the_one_before(void)
+{
+	static const struct testlib_answer answers[] = {
+		{429, "Retry-After: 5\r\nContent-Type: application/json\r\n",
+		 "{\"message\": \"slow down\"}"},
+		{503, NULL, NULL},
+	};
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	char *dir = testlib_mkdtemp(), *path, endpoint[64], url[128], err[SF_MSG] = "";
+	char requests[512], got[8192] = "", *get;
+	struct hub_host host = {.now_ms = fixed_now_ms};
+	struct sf_api_config cfg = {.endpoint = endpoint, .account = "acct", .user = "u",
+				    .query = "SELECT 1"};
+	struct sf_api *a = NULL;
+	long status = 0;
+	int port = 0, wst = 0;
+	FILE *f;
+	pid_t pid;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+	path = key_file_of(dir, key);
+	snprintf(requests, sizeof(requests), "%s/requests", dir);
+	pid = testlib_http_server(answers, 2, requests, &port);
+	CU_ASSERT_FATAL(pid > 0);
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", port);
+	cfg.key_file = path;
+	if (sf_api_new(&host, NULL, &cfg, &a, err, sizeof(err)) != 0) {
+		fprintf(stderr, "\n  sf_api_new: %s\n", err);
+		goto out;
+	}
+	snprintf(url, sizeof(url), "%s/api/v2/statements", endpoint);
+	CU_ASSERT_EQUAL(sf_sqlapi_http(a, url, "{}", &status, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(status, 429);
+	CU_ASSERT_EQUAL(sf_sqlapi_status_error(a, status, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "retry after 5s: HTTP 429 from Snowflake: slow down");
+	CU_ASSERT_EQUAL(sf_sqlapi_http(a, url, NULL, &status, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(status, 503);
+	CU_ASSERT_EQUAL(sf_sqlapi_status_error(a, status, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "HTTP 503 from Snowflake: (no message)");
+	if ((f = fopen(requests, "r"))) {
+		got[fread(got, 1, sizeof(got) - 1, f)] = '\0';
+		fclose(f);
+	}
+	get = strstr(got, "GET /api/v2/statements HTTP/1.1\r\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(get);
+	*get = '\0'; /* got: the POST alone */
+	CU_ASSERT_EQUAL(strncmp(got, "POST /api/v2/statements HTTP/1.1\r\n", 34), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(got, "\r\nContent-Type: application/json\r\n"));
+	CU_ASSERT_PTR_NULL(strstr(get + 1, "Content-Type"));
+	for (int i = 0; i < 2; i++) {
+		const char *r = i ? get + 1 : got;
+		char bearer[2048];
+
+		snprintf(bearer, sizeof(bearer), "\r\nAuthorization: Bearer %s\r\n",
+			 sf_jwt_token(a->jwt, fixed_now_ms() / 1000, err, sizeof(err)));
+		CU_ASSERT_PTR_NOT_NULL(strstr(r, bearer));
+		CU_ASSERT_PTR_NOT_NULL(strstr(r, "\r\nX-Snowflake-Authorization-Token-Type: "
+						 "KEYPAIR_JWT\r\n"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(r, "\r\nAccept: application/json\r\n"));
+	}
+out:
+	CU_ASSERT_PTR_NOT_NULL(a);
+	sf_api_free(a);
+	kill(pid, SIGKILL); /* done, or waiting for a request that never came */
+	CU_ASSERT_EQUAL(waitpid(pid, &wst, 0), pid);
+	testlib_rmtree(dir);
+	free(path);
+	free(dir);
+	EVP_PKEY_free(key);
+}
+
 TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_decfloat_is_a_number),
 	   TEST(test_variant_object_array_map_as_json),
@@ -1089,4 +1336,11 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_jwt_token_is_reused_for_50_minutes),
 	   TEST(test_jwt_key_that_is_not_rsa_is_refused),
 	   TEST(test_key_file_that_is_a_directory_is_refused_naming_why),
-	   TEST(test_a_key_that_cannot_sign_is_refused_at_start))
+	   TEST(test_a_key_that_cannot_sign_is_refused_at_start),
+	   TEST(test_status_error_classes_each_status),
+	   TEST(test_status_error_message_is_cut_at_300_bytes),
+	   TEST(test_endpoint_is_a_base_url_without_credentials),
+	   TEST(test_endpoint_is_512_characters_at_most),
+	   TEST(test_body_keeps_room_for_its_nul),
+	   TEST(test_retry_after_header_keeps_its_seconds),
+	   TEST(test_http_answer_keeps_no_retry_after_or_body_of_the_one_before))
