@@ -22,6 +22,8 @@
 
 #include <math.h>
 #include <openssl/rsa.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1433,6 +1435,661 @@ static void test_create_warns_of_a_clear_text_token_uri(void)
 	free(dir);
 }
 
+/* ---- the query's job (bq_job.c) and its pages (bq_query.c) --------------------------------- */
+
+/* A map of ID, whose cursor is ID. */
+static const struct rm_config id_map = {
+	"w", "{\"custom_id\": \"ID\", \"attributes\": {\"id\": \"ID\"}}", NULL, "\"ID\""};
+
+/* A query as bq_query_new makes it, with a static token. */
+static struct bq_query *query_of(const char *endpoint, const char *location)
+{
+	struct bq_query_config cfg = {endpoint, "proj-1", location, "SELECT @cursor", NULL, NULL};
+	struct bq_query *q = NULL;
+	char err[256] = "";
+
+	CU_ASSERT_EQUAL_FATAL(bq_auth_new(BQ_AUTH_STATIC, "t", &cfg.auth, err, sizeof(err)), 0);
+	if (bq_query_new(NULL, NULL, &cfg, &q, err, sizeof(err)))
+		fprintf(stderr, "\n  bq_query_new: %s\n", err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+	return q;
+}
+
+/* A jobs.query failed in transit is sent again with its requestId (so
+ * BigQuery runs it once); another @cursor takes a new one, and so does a
+ * dry run, which leaves none pending. */
+static void test_request_id_is_kept_for_the_same_query_only(void)
+{
+	struct bq_query q = {0};
+	char first[sizeof(q.request_id)];
+
+	request_id_for(&q, "5", 0);
+	memcpy(first, q.request_id, sizeof(first));
+	request_id_for(&q, "5", 0);
+	CU_ASSERT_STRING_EQUAL(q.request_id, first);
+	request_id_for(&q, "6", 0);
+	CU_ASSERT_STRING_NOT_EQUAL(q.request_id, first);
+	memcpy(first, q.request_id, sizeof(first));
+	request_id_for(&q, "6", 1);
+	CU_ASSERT_STRING_NOT_EQUAL(q.request_id, first);
+	CU_ASSERT_EQUAL(q.has_pending, 0);
+	memcpy(first, q.request_id, sizeof(first));
+	request_id_for(&q, "6", 0);
+	CU_ASSERT_STRING_NOT_EQUAL(q.request_id, first);
+	CU_ASSERT_EQUAL(q.has_pending, 1);
+	free(q.pending_param);
+}
+
+/* getQueryResults and jobs.cancel name the job's own project and location
+ * (from jobReference), else the source's; a job without jobId is refused. */
+static void test_job_urls_name_the_job_s_project_and_location(void)
+{
+	static const struct {
+		const char *ref, *location, *job, *cancel; /* after .../bigquery/v2/projects/ */
+	} rows[] = {
+		{"{\"jobId\": \"j 1\", \"projectId\": \"p-2\", \"location\": \"asia-east1\"}", "EU",
+		 "p-2/queries/j%201?maxResults=7&timeoutMs=10000"
+		 "&formatOptions.useInt64Timestamp=true&location=asia-east1",
+		 "p-2/jobs/j%201/cancel?location=asia-east1"},
+		{"{\"jobId\": \"j1\"}", "EU",
+		 "proj-1/queries/j1?maxResults=7&timeoutMs=10000"
+		 "&formatOptions.useInt64Timestamp=true&location=EU",
+		 "proj-1/jobs/j1/cancel?location=EU"},
+		{"{\"jobId\": \"j1\"}", NULL,
+		 "proj-1/queries/j1?maxResults=7&timeoutMs=10000"
+		 "&formatOptions.useInt64Timestamp=true",
+		 "proj-1/jobs/j1/cancel"},
+	};
+	static const char head[] = "https://bq.example.com/bigquery/v2/projects/";
+	char json[256], err[256] = "", want[512];
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct bq_query *q = query_of("https://bq.example.com/", rows[i].location);
+		json_t *root;
+
+		snprintf(json, sizeof(json), "{\"jobReference\": %s}", rows[i].ref);
+		root = json_loads(json, 0, NULL);
+		q->max_results = 7;
+		CU_ASSERT_EQUAL(make_job_url(q, root, err, sizeof(err)), HUB_OK);
+		snprintf(want, sizeof(want), "%s%s", head, rows[i].job);
+		CU_ASSERT(is_text(q->job_url, want));
+		snprintf(want, sizeof(want), "%s%s", head, rows[i].cancel);
+		CU_ASSERT(is_text(q->cancel_url, want));
+		json_decref(root);
+		if (i == 0) { /* the same query, its next answer without a job */
+			root = json_loads("{\"jobReference\": {}}", 0, NULL);
+			CU_ASSERT_EQUAL(make_job_url(q, root, err, sizeof(err)), HUB_ERR_INTERNAL);
+			CU_ASSERT_STRING_EQUAL(err, "jobs.query: an answer without "
+						    "jobReference.jobId");
+			CU_ASSERT_PTR_NULL(q->job_url);
+			json_decref(root);
+		}
+		bq_query_free(q);
+	}
+}
+
+/* The jobs.query body: standard SQL, @cursor named, times as int64
+ * microseconds, the source's location, dryRun only for a dry run. */
+static void test_jobs_query_body_asks_for_standard_sql_and_int64_times(void)
+{
+	struct bq_query *q = query_of(NULL, "EU");
+
+	q->max_results = 50;
+	for (int is_dry = 0; is_dry <= 1; is_dry++) {
+		char *text = jobs_query_body(q, "INT64", "5", is_dry);
+		json_t *b = json_loads(text ? text : "", 0, NULL), *p;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(b, "query")),
+				       "SELECT @cursor");
+		CU_ASSERT(json_is_false(json_object_get(b, "useLegacySql")));
+		CU_ASSERT(is_text(json_string_value(json_object_get(b, "parameterMode")), "NAMED"));
+		p = json_array_get(json_object_get(b, "queryParameters"), 0);
+		CU_ASSERT(is_text(json_string_value(json_object_get(p, "name")), "cursor"));
+		CU_ASSERT(is_text(json_string_value(json_object_get(
+					  json_object_get(p, "parameterType"), "type")), "INT64"));
+		CU_ASSERT(is_text(json_string_value(json_object_get(
+					  json_object_get(p, "parameterValue"), "value")), "5"));
+		CU_ASSERT_EQUAL(json_integer_value(json_object_get(b, "maxResults")), 50);
+		CU_ASSERT_EQUAL(json_integer_value(json_object_get(b, "timeoutMs")), 10000);
+		CU_ASSERT(is_text(json_string_value(json_object_get(b, "location")), "EU"));
+		CU_ASSERT(json_is_true(json_object_get(json_object_get(b, "formatOptions"),
+						       "useInt64Timestamp")));
+		CU_ASSERT_EQUAL(json_is_true(json_object_get(b, "dryRun")), is_dry);
+		json_decref(b);
+		free(text);
+	}
+	bq_query_free(q);
+}
+
+/* An answer that is JSON but not an object is refused naming the call. */
+static void test_job_answer_must_be_a_json_object(void)
+{
+	struct bq_query q = {0};
+	char body[] = "[1]", err[256] = "";
+	json_t *root = NULL;
+
+	q.http.resp.p = body;
+	CU_ASSERT_EQUAL(take_json(&q, &root, "getQueryResults", err, sizeof(err)),
+			HUB_ERR_INTERNAL);
+	CU_ASSERT_PTR_NULL(root);
+	CU_ASSERT_STRING_EQUAL(err, "getQueryResults: an answer that is not a JSON object");
+}
+
+/* The schema of a result over ID (a map whose cursor is ID), bound. */
+static hub_rc schema_of(struct bq_query *q, struct rowmap *m, const char *id_field)
+{
+	char json[256], err[256] = "";
+	json_t *root;
+	hub_rc rc;
+
+	snprintf(json, sizeof(json), "{\"schema\": {\"fields\": [%s]}}", id_field);
+	root = json_loads(json, 0, NULL);
+	rc = take_schema(q, root, m, err, sizeof(err));
+	json_decref(root);
+	return rc;
+}
+
+/* The cursor column's type is learned for the next @cursor when a
+ * parameter can have it (not a REPEATED one, nor a RECORD); a result
+ * without the map's columns is the config's error. */
+static void test_cursor_column_type_is_learned_when_a_parameter_has_it(void)
+{
+	static const struct {
+		const char *field, *learned;
+	} rows[] = {
+		{"{\"name\": \"ID\", \"type\": \"BYTES\"}", "BYTES"},
+		{"{\"name\": \"ID\", \"type\": \"FLOAT\"}", "FLOAT64"},
+		{"{\"name\": \"ID\", \"type\": \"INTEGER\"}", "INT64"},
+		{"{\"name\": \"ID\", \"type\": \"INT64\", \"mode\": \"REPEATED\"}", ""},
+		{"{\"name\": \"ID\", \"type\": \"BOOL\"}", ""},
+	};
+	struct rowmap *m = NULL;
+	char err[256];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_new(&id_map, &m, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct bq_query q = {0};
+
+		CU_ASSERT_EQUAL(schema_of(&q, m, rows[i].field), HUB_OK);
+		CU_ASSERT_STRING_EQUAL(q.learned_type, rows[i].learned);
+		result_free(&q);
+	}
+	{
+		struct bq_query q = {0};
+
+		CU_ASSERT_EQUAL(schema_of(&q, m, "{\"name\": \"OTHER\", \"type\": \"INT64\"}"),
+				HUB_ERR_CONFIG);
+		result_free(&q);
+	}
+	rowmap_free(m);
+}
+
+/* A page's rows are read one by one; an empty pageToken is the last page;
+ * a pageToken without a job to read it from, a row with another number of
+ * cells, or rows that are not an array fail the pull. */
+static void test_pages_are_read_to_their_last_row(void)
+{
+	const struct rm_cell *row = NULL;
+	struct rowmap *m = NULL;
+	struct bq_query q = {0};
+	char err[256] = "";
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_new(&id_map, &m, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(schema_of(&q, m, "{\"name\": \"ID\", \"type\": \"STRING\"}"),
+			      HUB_OK);
+	CU_ASSERT_EQUAL(take_page(&q, json_loads("{\"rows\": [{\"f\": [{\"v\": \"a\"}]}, {\"f\": "
+						 "[{\"v\": \"b\"}, {\"v\": \"c\"}]}], "
+						 "\"pageToken\": \"\"}", 0, NULL),
+				  err, sizeof(err)), HUB_OK);
+	CU_ASSERT_PTR_NULL(q.page_token);
+	CU_ASSERT_EQUAL(q_next(&q, &row, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT(is_text(row[0].text, "a"));
+	CU_ASSERT_EQUAL(q_next(&q, &row, err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "a row without its 1 cells");
+	CU_ASSERT_EQUAL(q_next(&q, &row, err, sizeof(err)), HUB_OK);
+
+	CU_ASSERT_EQUAL(take_page(&q, json_loads("{\"rows\": [], \"pageToken\": \"t2\"}", 0,
+						 NULL), err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(q_next(&q, &row, err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "jobs.query: a pageToken without a job");
+	CU_ASSERT_EQUAL(take_page(&q, json_loads("{\"rows\": {}}", 0, NULL), err, sizeof(err)),
+			HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "getQueryResults: rows is not an array");
+	result_free(&q);
+	rowmap_free(m);
+}
+
+/* The endpoint: its trailing '/'s dropped, an http:// or https:// URL. */
+static void test_query_endpoint_is_an_http_url_without_trailing_slashes(void)
+{
+	struct bq_query_config cfg = {"httpx://bq.example.com", "p", NULL, "SELECT 1", NULL, NULL};
+	struct bq_query *q = query_of("http://127.0.0.1:9050//", NULL);
+	char err[256] = "";
+
+	CU_ASSERT_STRING_EQUAL(q->base, "http://127.0.0.1:9050");
+	bq_query_free(q);
+	CU_ASSERT_EQUAL_FATAL(bq_auth_new(BQ_AUTH_STATIC, "t", &cfg.auth, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(bq_query_new(NULL, NULL, &cfg, &q, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(q);
+	CU_ASSERT_STRING_EQUAL(err, "endpoint: expected an http:// or https:// URL");
+}
+
+/* BigQuery refusing the query over @cursor's type (invalidQuery, naming a
+ * signature or the cursor) is told where the type came from; not after a
+ * dry run trying types, another reason, or another message. */
+static void test_refused_cursor_type_says_where_the_type_came_from(void)
+{
+	static const struct {
+		enum type_from from;
+		const char *reason, *message, *hint; /* hint NULL: none */
+	} rows[] = {
+		{TYPE_COLUMN, "invalidQuery", "No matching signature for operator >=",
+		 " (@cursor was sent as STRING, the type of the first cursor column: set "
+		 "cursor_type if the query compares :cursor with another type)"},
+		{TYPE_GUESSED, "invalidQuery", "Query parameter 'cursor' not found",
+		 " (@cursor was sent as STRING, guessed from its value: set cursor_type if the "
+		 "column has another type)"},
+		{TYPE_CONFIG, "invalidQuery", "No matching signature for operator >=",
+		 " (@cursor was sent as STRING, as cursor_type says)"},
+		{TYPE_PROBE, "invalidQuery", "No matching signature for operator >=", NULL},
+		{TYPE_COLUMN, "invalid", "No matching signature for operator >=", NULL},
+		{TYPE_COLUMN, "invalidQuery", "Syntax error: Unexpected end of script", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct bq_query q = {.sent_from = rows[i].from, .sent_type = "STRING"};
+		char body[512], err[1024], want[1024];
+
+		snprintf(body, sizeof(body), "{\"error\": {\"code\": 400, \"message\": \"%s\", "
+			 "\"errors\": [{\"reason\": \"%s\"}]}}", rows[i].message, rows[i].reason);
+		q.http.resp.p = body;
+		CU_ASSERT_EQUAL(bq_error_decode(400, body, "", want, sizeof(want)), HUB_ERR_CONFIG);
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s",
+			 rows[i].hint ? rows[i].hint : "");
+		CU_ASSERT_EQUAL(answer_error(&q, 400, err, sizeof(err)), HUB_ERR_CONFIG);
+		CU_ASSERT_STRING_EQUAL(err, want);
+	}
+}
+
+/* ---- against a loopback HTTP server -------------------------------------------------------- */
+
+static int64_t fake_now_ms(void)
+{
+	return 1700000000000;
+}
+
+static char fake_logged[512]; /* the last line logged */
+
+static void fake_log(const struct hub_instance *inst, enum hub_log_level level, const char *fmt,
+		     ...)
+{
+	va_list ap;
+
+	(void)inst;
+	(void)level;
+	va_start(ap, fmt);
+	vsnprintf(fake_logged, sizeof(fake_logged), fmt, ap);
+	va_end(ap);
+}
+
+static const struct hub_host fake_host = {.now_ms = fake_now_ms, .log = fake_log};
+
+/* A query (a static token) whose endpoint is a testlib_http_server giving
+ * answers; what it was asked is read with fake_requests(). */
+struct fake_bq {
+	char *dir, requests[512], endpoint[64];
+	pid_t pid;
+	struct bq_query *q;
+};
+
+static void fake_open(struct fake_bq *f, const struct testlib_answer *answers, size_t n)
+{
+	int port = 0;
+
+	f->dir = testlib_mkdtemp();
+	snprintf(f->requests, sizeof(f->requests), "%s/requests", f->dir);
+	f->pid = testlib_http_server(answers, n, f->requests, &port);
+	CU_ASSERT_FATAL(f->pid > 0);
+	snprintf(f->endpoint, sizeof(f->endpoint), "http://127.0.0.1:%d", port);
+	f->q = query_of(f->endpoint, NULL);
+	f->q->host = &fake_host;
+}
+
+/* The requests the server got, as text (at most size - 1 bytes). */
+static const char *fake_requests(struct fake_bq *f, char *buf, size_t size)
+{
+	FILE *in = fopen(f->requests, "r");
+
+	buf[0] = '\0';
+	if (in) {
+		buf[fread(buf, 1, size - 1, in)] = '\0';
+		fclose(in);
+	}
+	return buf;
+}
+
+static void fake_close(struct fake_bq *f)
+{
+	int wst = 0;
+
+	bq_query_free(f->q);
+	kill(f->pid, SIGKILL); /* done, or waiting for a request that never came */
+	CU_ASSERT_EQUAL(waitpid(f->pid, &wst, 0), f->pid);
+	testlib_rmtree(f->dir);
+	free(f->dir);
+}
+
+/* getQueryResults (polled until jobComplete) against answers: a failed
+ * poll (503) is sent again, 4 times in a row at most, and a poll answered
+ * in between starts the count again; a job seen complete is no longer
+ * running; a 404 (the results are gone) runs the query again, with nothing
+ * left to cancel; a 400 is the job's own failure, ended too.  A next page
+ * is asked for with its pageToken.  A fifth failure in a row fails the
+ * pull. */
+static void test_get_results_polls_and_sends_a_failed_poll_again(void)
+{
+	static const struct testlib_answer answers[] = {
+		{503, NULL, NULL}, {503, NULL, NULL}, {503, NULL, NULL}, {503, NULL, NULL},
+		{200, NULL, "{\"jobComplete\": false}"},
+		{503, NULL, NULL},
+		{200, NULL, "{\"jobComplete\": true, \"rows\": []}"},
+		{404, NULL, NULL},
+		{400, NULL, "{\"error\": {\"code\": 400, \"message\": \"Division by zero\", "
+			    "\"errors\": [{\"reason\": \"invalidQuery\"}]}}"},
+		{200, NULL, "{\"jobComplete\": true, \"rows\": []}"},
+		{503, NULL, NULL}, {503, NULL, NULL}, {503, NULL, NULL}, {503, NULL, NULL},
+		{503, NULL, NULL},
+		{200, NULL, "{\"jobComplete\": true, \"rows\": []}"}, /* never asked for */
+	};
+	char job_url[96], err[512] = "", want[512], got[8192];
+	struct fake_bq f;
+	json_t *root = NULL;
+
+	fake_open(&f, answers, sizeof(answers) / sizeof(answers[0]));
+	snprintf(job_url, sizeof(job_url), "%s/q?maxResults=1", f.endpoint);
+	f.q->job_url = strdup(job_url);
+	f.q->page_token = strdup("p 1/2");
+	f.q->is_job_running = 1;
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_OK);
+	CU_ASSERT(json_is_true(json_object_get(root, "jobComplete")));
+	CU_ASSERT_EQUAL(f.q->is_job_running, 0);
+	json_decref(root);
+	f.q->is_job_running = 1;
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "getQueryResults: the job's results are gone (HTTP 404): "
+				    "the query runs again");
+	CU_ASSERT_EQUAL(f.q->is_job_running, 0);
+	f.q->is_job_running = 1;
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "Division by zero"));
+	CU_ASSERT_EQUAL(f.q->is_job_running, 0);
+	CU_ASSERT_PTR_NULL(root);
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 1, &root, err, sizeof(err)), HUB_OK);
+	json_decref(root);
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_PTR_NULL(root);
+	bq_error_decode(503, "", "", want, sizeof(want)); /* the fifth 503's */
+	CU_ASSERT_STRING_EQUAL(err, want);
+	fake_requests(&f, got, sizeof(got));
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "GET /q?maxResults=1 HTTP/1.1"), 14);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "GET /q?maxResults=1&pageToken=p%201%2F2 HTTP/1.1"),
+			1);
+	fake_close(&f);
+}
+
+/* A call answered 401 gets a new token and is sent once more; a second
+ * 401 is the answer.  (A metadata server gives the tokens.) */
+static void test_api_call_answered_401_is_sent_again_once_with_a_new_token(void)
+{
+	static const struct testlib_answer answers[] = {
+		{200, NULL, "{\"access_token\": \"t1\", \"expires_in\": 3600}"},
+		{401, NULL, NULL},
+		{200, NULL, "{\"access_token\": \"t2\", \"expires_in\": 3600}"},
+		{200, NULL, "{}"},
+		{401, NULL, NULL},
+		{200, NULL, "{\"access_token\": \"t3\", \"expires_in\": 3600}"},
+		{401, NULL, NULL},
+	};
+	const char *env = getenv("GCE_METADATA_HOST");
+	char *was = env ? strdup(env) : NULL, url[96], err[512] = "", got[8192];
+	struct fake_bq f;
+	long status = 0;
+
+	fake_open(&f, answers, sizeof(answers) / sizeof(answers[0]));
+	snprintf(url, sizeof(url), "%s/q", f.endpoint);
+	bq_auth_free(f.q->auth);
+	setenv("GCE_METADATA_HOST", f.endpoint + strlen("http://"), 1);
+	CU_ASSERT_EQUAL(bq_auth_new(BQ_AUTH_METADATA, NULL, &f.q->auth, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(api_call(f.q, url, NULL, "getQueryResults", &status, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_EQUAL(api_call(f.q, url, NULL, "getQueryResults", &status, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT_EQUAL(status, 401);
+	fake_requests(&f, got, sizeof(got));
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "GET /q HTTP/1.1"), 4);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "Authorization: Bearer t1"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "Authorization: Bearer t2"), 2);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "Authorization: Bearer t3"), 1);
+	if (was)
+		setenv("GCE_METADATA_HOST", was, 1);
+	else
+		unsetenv("GCE_METADATA_HOST");
+	free(was);
+	fake_close(&f);
+}
+
+#define REFUSED(types)                                                                    \
+	{400, NULL, "{\"error\": {\"code\": 400, \"message\": \"No matching signature for "  \
+		    "operator >= for argument types: " types "\", \"errors\": [{\"reason\": " \
+		    "\"invalidQuery\"}]}}"}
+#define DRY_RUN(type) {200, NULL, "{\"schema\": {\"fields\": [{\"name\": \"ID\", \"type\": \"" \
+				  type "\"}]}}"}
+
+/* @cursor's type, before a process's first query: dry runs try types
+ * until one is accepted, whose schema gives the cursor column's type (or
+ * none: a guess from the value), once; when every type is refused the
+ * first refusal is the error; cursor_type needs no dry run. */
+static void test_dry_runs_learn_the_cursor_type_once(void)
+{
+	static const struct testlib_answer answers[] = {
+		REFUSED("BOOL, STRING"), REFUSED("BOOL, INT64"), REFUSED("BOOL, TIMESTAMP"),
+		REFUSED("BOOL, DATE"), REFUSED("BOOL, BYTES"),
+		REFUSED("BOOL, STRING"), DRY_RUN("BOOL"),
+		DRY_RUN("INT64"),
+	};
+	static const struct {
+		const char *param;
+		int n;
+	} tried[] = { /* the types the dry runs sent, as often as they sent them */
+		{"{\"type\":\"STRING\"},\"parameterValue\":{\"value\":\"1970-01-01\"}", 3},
+		{"{\"type\":\"INT64\"},\"parameterValue\":{\"value\":\"0\"}", 2},
+		{"{\"type\":\"TIMESTAMP\"}", 1},
+		{"{\"type\":\"DATE\"}", 1},
+		{"{\"type\":\"BYTES\"}", 1},
+	};
+	char err[1024] = "", want[1024], got[16384];
+	const char *type = NULL;
+	struct rowmap *m = NULL;
+	struct fake_bq f;
+	int did_probe = 0;
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_new(&id_map, &m, err, sizeof(err)), 0);
+	fake_open(&f, answers, sizeof(answers) / sizeof(answers[0]));
+	CU_ASSERT_EQUAL(cursor_type_for(f.q, m, &type, &did_probe, err, sizeof(err)),
+			HUB_ERR_CONFIG);
+	bq_error_decode(400, answers[0].body, "", want, sizeof(want));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want), " (dry runs found no @cursor "
+		 "type the query accepts: STRING, INT64, TIMESTAMP, DATE and BYTES were tried; "
+		 "set cursor_type)");
+	CU_ASSERT_STRING_EQUAL(err, want);
+	/* INT64 accepted, a BOOL column: no type a parameter has */
+	CU_ASSERT_EQUAL(cursor_type_for(f.q, m, &type, &did_probe, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_PTR_NULL(type);
+	CU_ASSERT_EQUAL(did_probe, 1);
+	CU_ASSERT_EQUAL(f.q->sent_from, TYPE_GUESSED);
+	CU_ASSERT_EQUAL(cursor_type_for(f.q, m, &type, &did_probe, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_PTR_NULL(type);
+	CU_ASSERT_EQUAL(did_probe, 0);
+	/* another process: STRING accepted, an INT64 column */
+	f.q->is_probed = 0;
+	CU_ASSERT_EQUAL(cursor_type_for(f.q, m, &type, &did_probe, err, sizeof(err)), HUB_OK);
+	CU_ASSERT(is_text(type, "INT64"));
+	CU_ASSERT_EQUAL(f.q->sent_from, TYPE_COLUMN);
+	f.q->cursor_type = strdup("NUMERIC");
+	CU_ASSERT_EQUAL(cursor_type_for(f.q, m, &type, &did_probe, err, sizeof(err)), HUB_OK);
+	CU_ASSERT(is_text(type, "NUMERIC"));
+	CU_ASSERT_EQUAL(f.q->sent_from, TYPE_CONFIG);
+	fake_requests(&f, got, sizeof(got));
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "POST /bigquery/v2/projects/proj-1/queries "), 8);
+	for (size_t i = 0; i < sizeof(tried) / sizeof(tried[0]); i++)
+		CU_ASSERT_EQUAL(testlib_lines_with(got, tried[i].param), tried[i].n);
+	fake_close(&f);
+	rowmap_free(m);
+}
+
+/* A page is the pull's batch: at least 1 row, at most 100000. */
+static void test_page_size_is_the_batch_within_1_and_100000_rows(void)
+{
+	static const struct {
+		size_t batch_hint;
+		const char *sent;
+	} rows[] = {{0, "\"maxResults\":1,"}, {100000, "\"maxResults\":100000,"},
+		    {100001, "\"maxResults\":100000,"}};
+	static const struct testlib_answer answers[] = {
+		{200, NULL, "{\"jobComplete\": true, \"jobReference\": {\"jobId\": \"j\"}, "
+			    "\"schema\": {\"fields\": [{\"name\": \"ID\", \"type\": \"STRING\"}]}, "
+			    "\"rows\": []}"},
+	};
+	char err[512] = "", got[4096];
+	struct rowmap *m = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_new(&id_map, &m, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct fake_bq f;
+
+		fake_open(&f, answers, 1);
+		f.q->cursor_type = strdup("STRING");
+		CU_ASSERT_EQUAL(q_open(f.q, m, "a", rows[i].batch_hint, err, sizeof(err)), HUB_OK);
+		q_close(f.q);
+		CU_ASSERT_PTR_NOT_NULL(strstr(fake_requests(&f, got, sizeof(got)), rows[i].sent));
+		fake_close(&f);
+	}
+	rowmap_free(m);
+}
+
+/* Pages without rows are read on, 1000 in a row at most: the 1000th
+ * page's row is read. */
+static void test_1000_pages_without_rows_are_read_on(void)
+{
+	struct testlib_answer *answers = calloc(1000, sizeof(*answers));
+	const struct rm_cell *row = NULL;
+	struct rowmap *m = NULL;
+	char err[512] = "", job_url[96];
+	struct fake_bq f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(answers);
+	for (size_t i = 0; i < 1000; i++)
+		answers[i] = (struct testlib_answer){
+			200, NULL, i < 999 ? "{\"jobComplete\": true, \"rows\": [], "
+					     "\"pageToken\": \"t\"}"
+					   : "{\"jobComplete\": true, \"rows\": [{\"f\": "
+					     "[{\"v\": \"x\"}]}]}"};
+	CU_ASSERT_EQUAL_FATAL(rowmap_new(&id_map, &m, err, sizeof(err)), 0);
+	fake_open(&f, answers, 1000);
+	CU_ASSERT_EQUAL(schema_of(f.q, m, "{\"name\": \"ID\", \"type\": \"STRING\"}"), HUB_OK);
+	snprintf(job_url, sizeof(job_url), "%s/q?maxResults=1", f.endpoint);
+	f.q->job_url = strdup(job_url);
+	take_page(f.q, json_loads("{\"rows\": [], \"pageToken\": \"t\"}", 0, NULL), err,
+		  sizeof(err));
+	CU_ASSERT_EQUAL(q_next(f.q, &row, err, sizeof(err)), HUB_MORE);
+	CU_ASSERT(row && is_text(row[0].text, "x"));
+	fake_close(&f);
+	rowmap_free(m);
+	free(answers);
+}
+
+/* check, before a process's first query: the dry run that learns the
+ * cursor column's type is the check (no second one), and the cursor's
+ * value must then read as that type. */
+static void test_check_is_the_dry_run_that_learns_the_type(void)
+{
+	static const struct testlib_answer answers[] = {DRY_RUN("INT64"), DRY_RUN("INT64")};
+	char err[512] = "", got[4096];
+	struct rowmap *m = NULL;
+	struct fake_bq f;
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_new(&id_map, &m, err, sizeof(err)), 0);
+	fake_open(&f, answers, sizeof(answers) / sizeof(answers[0]));
+	CU_ASSERT_EQUAL(bq_query_check(f.q, m, "5", err, sizeof(err)), HUB_OK);
+	f.q->is_probed = 0; /* another process */
+	f.q->learned_type[0] = '\0';
+	CU_ASSERT_EQUAL(bq_query_check(f.q, m, "five", err, sizeof(err)), HUB_ERR_CONFIG);
+	fake_requests(&f, got, sizeof(got));
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "POST /bigquery/v2/projects/proj-1/queries "), 2);
+	fake_close(&f);
+	rowmap_free(m);
+}
+
+#define JOB_RUNS(id)                                                                      \
+	{200, NULL, "{\"jobComplete\": false, \"jobReference\": {\"jobId\": \"" id "\"}}"}
+#define REFUSED_POLL                                                                      \
+	{403, NULL, "{\"error\": {\"code\": 403, \"errors\": [{\"reason\": \"accessDenied\"}]}}"}
+
+/* jobs.query: one refused for now (429) is sent again with its requestId,
+ * one answered takes a new one; a job that failed (400) is not cancelled,
+ * one given up on (its poll refused) is, and a cancel that fails is
+ * logged; a complete answer without a job is read when it has no more
+ * pages. */
+static void test_run_query_resends_cancels_and_logs_as_the_job_went(void)
+{
+	static const struct testlib_answer answers[] = {
+		{429, NULL, NULL},
+		{200, NULL, "{\"jobComplete\": true, \"rows\": []}"},
+		JOB_RUNS("j1"),
+		{400, NULL, "{\"error\": {\"code\": 400, \"message\": \"Division by zero\", "
+			    "\"errors\": [{\"reason\": \"invalidQuery\"}]}}"},
+		JOB_RUNS("j2"),
+		REFUSED_POLL,
+		{200, NULL, "{}"},
+		JOB_RUNS("j3"),
+		REFUSED_POLL,
+		{500, NULL, NULL},
+	};
+	char err[512] = "", got[16384], id[4][64] = {"", "", "", ""};
+	const char *at;
+	struct fake_bq f;
+	json_t *root = NULL;
+	size_t n = 0;
+
+	fake_open(&f, answers, sizeof(answers) / sizeof(answers[0]));
+	CU_ASSERT_EQUAL(bq_run_query(f.q, "STRING", "a", 0, &root, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(bq_run_query(f.q, "STRING", "a", 0, &root, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_PTR_NOT_NULL(root);
+	json_decref(root);
+	CU_ASSERT_EQUAL(bq_run_query(f.q, "STRING", "a", 0, &root, err, sizeof(err)),
+			HUB_ERR_CONFIG);
+	CU_ASSERT_EQUAL(bq_run_query(f.q, "STRING", "b", 0, &root, err, sizeof(err)),
+			HUB_ERR_AUTH);
+	fake_logged[0] = '\0';
+	CU_ASSERT_EQUAL(bq_run_query(f.q, "STRING", "c", 0, &root, err, sizeof(err)),
+			HUB_ERR_AUTH);
+	CU_ASSERT_EQUAL(strncmp(fake_logged, "could not cancel job j3: ", 25), 0);
+	fake_requests(&f, got, sizeof(got));
+	for (at = got; n < 4 && (at = strstr(at, "\"requestId\":\"")); at++, n++)
+		sscanf(at, "\"requestId\":\"%63[^\"]", id[n]);
+	CU_ASSERT_EQUAL(n, 4);
+	CU_ASSERT_STRING_EQUAL(id[0], id[1]);
+	CU_ASSERT_STRING_NOT_EQUAL(id[1], id[2]);
+	CU_ASSERT_STRING_NOT_EQUAL(id[2], id[3]);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "/jobs/j1/cancel"), 0);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "POST /bigquery/v2/projects/proj-1/jobs/j2/cancel"),
+			1);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "/jobs/j3/cancel"), 1);
+	fake_close(&f);
+}
+
 TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_cells_decode_every_type),
 	   TEST(test_nan_is_a_float),
@@ -1461,4 +2118,19 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_auth_service_account_token_uri_is_the_key_files),
 	   TEST(test_check_refuses_the_map_sync_refuses),
 	   TEST(test_check_warns_of_a_clear_text_endpoint),
-	   TEST(test_create_warns_of_a_clear_text_token_uri))
+	   TEST(test_create_warns_of_a_clear_text_token_uri),
+	   TEST(test_request_id_is_kept_for_the_same_query_only),
+	   TEST(test_job_urls_name_the_job_s_project_and_location),
+	   TEST(test_jobs_query_body_asks_for_standard_sql_and_int64_times),
+	   TEST(test_job_answer_must_be_a_json_object),
+	   TEST(test_cursor_column_type_is_learned_when_a_parameter_has_it),
+	   TEST(test_pages_are_read_to_their_last_row),
+	   TEST(test_query_endpoint_is_an_http_url_without_trailing_slashes),
+	   TEST(test_refused_cursor_type_says_where_the_type_came_from),
+	   TEST(test_get_results_polls_and_sends_a_failed_poll_again),
+	   TEST(test_api_call_answered_401_is_sent_again_once_with_a_new_token),
+	   TEST(test_dry_runs_learn_the_cursor_type_once),
+	   TEST(test_page_size_is_the_batch_within_1_and_100000_rows),
+	   TEST(test_1000_pages_without_rows_are_read_on),
+	   TEST(test_check_is_the_dry_run_that_learns_the_type),
+	   TEST(test_run_query_resends_cancels_and_logs_as_the_job_went))
