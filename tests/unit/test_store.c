@@ -19,6 +19,7 @@
 #include "../../hub/log.h"
 #include "../../hub/profile.h"
 #include "../../hub/store_pg_memo.h"
+#include "../../hub/store_sqlite_int.h"
 #include "../../hub/util.h"
 #include "../tools/gen.h"
 
@@ -462,6 +463,35 @@ static void test_profile_next_seq_never_repeats(void)
 		for (size_t j = 0; j < i; j++)
 			CU_ASSERT_NOT_EQUAL(seen[i], seen[j]);
 	}
+	store_close(s2);
+	world_stop(&w);
+}
+
+/* The numbers of events and log rows (row_seq on SQLite) are never handed
+ * out twice, when two connections write in turn: a connection's next
+ * number follows the other's commits, not what it last gave out itself. */
+static void test_row_seq_never_repeats_across_connections(void)
+{
+	WORLD(w);
+	struct store *s2 = world_connect(&w);
+	struct store_event e = {.profile_id = "p_1", .ts_ms = 1, .source = "web", .name = "x",
+				.properties_json = "{}"};
+	static const char *const mids[] = {"m_1", "m_2", "m_3"};
+	struct events got = {0};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	for (int i = 0; i < 3; i++) {
+		struct store *c = i == 1 ? s2 : s;
+		e.message_id = mids[i];
+		OK(c->ops->begin(c));
+		OK(c->ops->event_insert(c, &e));
+		OK(c->ops->commit(c));
+	}
+	OK(s->ops->event_list(s, "p_1", NULL, 0, collect_event, &got));
+	CU_ASSERT_EQUAL_FATAL(got.n, 3);
+	for (size_t i = 0; i < got.n; i++)
+		for (size_t j = 0; j < i; j++)
+			CU_ASSERT_NOT_EQUAL(got.e[i].seq, got.e[j].seq);
 	store_close(s2);
 	world_stop(&w);
 }
@@ -1424,6 +1454,24 @@ static void test_savepoint_rollback_undoes_only_its_batch(void)
 	world_stop(&w);
 }
 
+/* A rollback to a batch's savepoint that fails is reported (the caller
+ * then rolls the whole transaction back), never as the batch undone. */
+static void test_a_failed_savepoint_rollback_is_reported(void)
+{
+	WORLD(w);
+
+	OK(s->ops->begin(s));
+	OK(s->ops->savepoint(s));
+	write_batch(s, "a");
+	s->fault_calls = 0;
+	s->fault_at[0] = 1;
+	CU_ASSERT_EQUAL(s->ops->savepoint_rollback(s), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "injected fault"));
+	OK(s->ops->rollback(s));
+	CU_ASSERT_EQUAL(batch_present(s, "a"), 0);
+	world_stop(&w);
+}
+
 /* PostgreSQL sends writes down a pipeline and reads their results at
  * least every 256 statements: a read, or the COMMIT, that is the 256th in
  * flight (or near it) gets its own result.  Counts around that bound. */
@@ -1934,6 +1982,57 @@ static void test_reads_after_other_writers_and_rollbacks_are_fresh(void)
 	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c5", pid), 1);
 	CU_ASSERT_STRING_EQUAL(pid, "p_6");
 	store_close(s2);
+	world_stop(&w);
+}
+
+/* SQLite: the writer's cache of identifier owners outlives its own
+ * commits (nobody else wrote: the file's data version is the one its
+ * commit left), so a long import reads an owner it wrote once from memory,
+ * not from SQL, in every later transaction. */
+static void test_sqlite_writer_cache_outlives_its_own_commits(void)
+{
+	WORLD(w);
+	char pid[PROFILE_ID_SIZE];
+	uint64_t hits;
+
+	if (teststore_is_pg())
+		goto out;
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_put(s, "custom_id", "c1", "p_1"));
+	OK(s->ops->commit(s));
+	OK(s->ops->begin(s));
+	hits = lite(s)->idents.hits;
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 1);
+	CU_ASSERT_STRING_EQUAL(pid, "p_1");
+	CU_ASSERT_EQUAL(lite(s)->idents.hits, hits + 1);
+	OK(s->ops->commit(s));
+out:
+	world_stop(&w);
+}
+
+/* Reads after a batch's savepoint rollback, in the same transaction, see
+ * the rows as they were before the batch (SQLite: the writer's caches
+ * held its writes). */
+static void test_reads_after_a_savepoint_rollback_are_fresh(void)
+{
+	WORLD(w);
+	char pid[PROFILE_ID_SIZE];
+	int64_t until = 0;
+
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_put(s, "custom_id", "c1", "p_1"));
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c9", &until), 0);
+	OK(s->ops->savepoint(s));
+	OK(s->ops->ident_put(s, "custom_id", "c1", "p_2"));
+	OK(s->ops->ident_put(s, "custom_id", "c2", "p_2"));
+	OK(s->ops->block_put(s, "custom_id", "c9", 777));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c2", pid), 1);
+	OK(s->ops->savepoint_rollback(s));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 1);
+	CU_ASSERT_STRING_EQUAL(pid, "p_1");
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c2", pid), 0);
+	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c9", &until), 0);
+	OK(s->ops->commit(s));
 	world_stop(&w);
 }
 
@@ -2718,6 +2817,94 @@ static void test_sqlite_store_deleted_or_replaced_under_a_writer_takes_no_commit
 	free(other);
 }
 
+/* SQLite: a statement the write lock of another connection refuses
+ * (SQLITE_BUSY, here at once: no busy wait) is a failure, never reported
+ * done: a BEGIN, a write outside a transaction, a dead letter delete ("none
+ * there" would let an export think another transaction took it).  Once the
+ * lock is gone, nothing of them is stored, the failed BEGIN left no
+ * transaction open, and the writer goes on. */
+static void test_sqlite_a_statement_refused_by_the_lock_is_an_error(void)
+{
+	WORLD(w);
+	sqlite3 *other = NULL;
+	int64_t epoch = 0;
+	char v[8];
+
+	if (teststore_is_pg())
+		goto out;
+	sqlite3_busy_timeout(lite(s)->db, 0);
+	CU_ASSERT_FATAL(sqlite3_open(w.cfg->store_path, &other) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+	CU_ASSERT_EQUAL(s->ops->begin(s), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "locked"));
+	CU_ASSERT_EQUAL(s->ops->meta_put(s, "k", "v"), -1);
+	CU_ASSERT_EQUAL(s->ops->dead_letter_delete(s, "hook", 1), -1);
+	CU_ASSERT_FATAL(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+	CU_ASSERT_EQUAL(s->ops->meta_get(s, "k", v, sizeof(v)), 0);
+	/* the failed BEGIN left no transaction: a lease is no "inside" one */
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "sync", &epoch), 1);
+	OK(s->ops->lease_release(s, "sync"));
+	OK(s->ops->begin(s));
+	OK(s->ops->meta_put(s, "k", "v"));
+	OK(s->ops->commit(s));
+	CU_ASSERT_EQUAL(s->ops->meta_get(s, "k", v, sizeof(v)), 1);
+out:
+	sqlite3_close(other);
+	world_stop(&w);
+}
+
+/* SQLite: a read of a counter that fails (here interrupted) fails the next
+ * number; read as "no counter yet" it would hand out 1 again. */
+static void test_sqlite_a_failed_counter_read_hands_out_no_number(void)
+{
+	WORLD(w);
+	sqlite3_stmt *running = NULL;
+	int64_t seq = 0;
+
+	if (teststore_is_pg())
+		goto out;
+	OK(s->ops->begin(s));
+	OK(s->ops->profile_next_seq(s, &seq));
+	OK(s->ops->commit(s));
+	CU_ASSERT_EQUAL(seq, 1);
+	OK(s->ops->begin(s));
+	/* an interrupt fails every statement started while one runs */
+	CU_ASSERT_FATAL(sqlite3_prepare_v2(lite(s)->db, "SELECT 1 UNION ALL SELECT 2", -1,
+					   &running, NULL) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_step(running) == SQLITE_ROW);
+	sqlite3_interrupt(lite(s)->db);
+	CU_ASSERT_EQUAL(s->ops->profile_next_seq(s, &seq), -1);
+	sqlite3_finalize(running);
+	OK(s->ops->rollback(s));
+	OK(s->ops->begin(s));
+	OK(s->ops->profile_next_seq(s, &seq));
+	CU_ASSERT_EQUAL(seq, 2);
+	OK(s->ops->commit(s));
+out:
+	world_stop(&w);
+}
+
+/* SQLite: after a write transaction that held the lock half a second or
+ * more, the writer pauses before its next one (its commit returns later),
+ * so that another process's writer waiting for the lock takes its turn. */
+static void test_sqlite_a_long_transaction_pauses_its_writer_at_commit(void)
+{
+	WORLD(w);
+	const struct timespec long_tx = {0, 550 * 1000 * 1000L};
+	int64_t began_ms;
+
+	if (teststore_is_pg())
+		goto out;
+	OK(s->ops->begin(s));
+	OK(s->ops->meta_put(s, "k", "v"));
+	nanosleep(&long_tx, NULL); /* the transaction's length, not a wait */
+	began_ms = time_mono_ms();
+	OK(s->ops->commit(s));
+	CU_ASSERT(time_mono_ms() - began_ms >= 50);
+out:
+	world_stop(&w);
+}
+
 TEST_SUITE(store, NULL, NULL,
 	   TEST(test_every_op_is_implemented),
 	   TEST(test_meta_put_then_get_returns_the_last_value),
@@ -2727,6 +2914,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_block_prune_deletes_the_ended_blocks_only),
 	   TEST(test_block_prune_is_seen_by_the_writers_next_read),
 	   TEST(test_profile_next_seq_never_repeats),
+	   TEST(test_row_seq_never_repeats_across_connections),
 	   TEST(test_profiles_merge_repoints_tombstones_and_pages_live_ones),
 	   TEST(test_profile_mark_merged_sets_the_count_given),
 	   TEST(test_identifiers_move_count_list_and_reassign),
@@ -2749,6 +2937,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_dead_letter_delete_counts_and_outbox_hold_finds),
 	   TEST(test_meta_list_by_prefix_and_delete),
 	   TEST(test_savepoint_rollback_undoes_only_its_batch),
+	   TEST(test_a_failed_savepoint_rollback_is_reported),
 	   TEST(test_a_read_or_commit_at_the_pipelines_bound_gets_its_result),
 	   TEST(test_ident_lock_of_a_huge_group_fits_the_lock_table),
 	   TEST(test_pg_open_refuses_a_database_not_in_utf8),
@@ -2759,6 +2948,8 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_a_locked_group_reads_its_blocks_and_holders_as_written),
 	   TEST(test_pg_ident_lock_outside_a_transaction_is_refused),
 	   TEST(test_reads_after_other_writers_and_rollbacks_are_fresh),
+	   TEST(test_reads_after_a_savepoint_rollback_are_fresh),
+	   TEST(test_sqlite_writer_cache_outlives_its_own_commits),
 	   TEST(test_a_lease_take_waits_for_a_batch_holding_its_epoch),
 	   TEST(test_pg_memo_follows_merges_moves_and_erases),
 	   TEST(test_pg_memo_keeps_a_profile_s_lock_across_slots),
@@ -2777,4 +2968,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_sqlite_checkpoint_beside_another_process_is_no_failure),
 	   TEST(test_sqlite_checkpoint_read_beside_a_recovery_is_no_failure),
 	   TEST(test_sqlite_store_deleted_or_replaced_under_a_writer_takes_no_commit),
-	   TEST(test_sqlite_open_beside_a_writer_and_readers_keep_a_small_cache))
+	   TEST(test_sqlite_open_beside_a_writer_and_readers_keep_a_small_cache),
+	   TEST(test_sqlite_a_statement_refused_by_the_lock_is_an_error),
+	   TEST(test_sqlite_a_failed_counter_read_hands_out_no_number),
+	   TEST(test_sqlite_a_long_transaction_pauses_its_writer_at_commit))
