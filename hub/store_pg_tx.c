@@ -22,16 +22,39 @@
 
 /* ---- transactions --------------------------------------------------- */
 
+static void outbox_row_free(struct outbox_row *row)
+{
+	hub_free(row->kind);
+	hub_free(row->profile_id);
+	hub_free(row->payload);
+}
+
 void pg_outbox_drop(struct pg_store *ps, size_t from)
 {
-	for (size_t i = from; i < ps->outbox_n; i++) {
-		hub_free(ps->outbox[i].kind);
-		hub_free(ps->outbox[i].profile_id);
-		hub_free(ps->outbox[i].payload);
-	}
+	for (size_t i = from; i < ps->outbox_n; i++)
+		outbox_row_free(&ps->outbox[i]);
 	ps->outbox_n = from;
 	if (ps->outbox_mark > from)
 		ps->outbox_mark = from;
+	if (ps->outbox_sent > from)
+		ps->outbox_sent = from;
+}
+
+/* The savepoint is released: the rows written inside it are the
+ * transaction's now, and leave the buffer. */
+static void outbox_forget_sent(struct pg_store *ps)
+{
+	size_t sent = ps->outbox_sent;
+
+	ps->is_in_savepoint = 0;
+	if (sent == 0)
+		return;
+	for (size_t i = 0; i < sent; i++)
+		outbox_row_free(&ps->outbox[i]);
+	memmove(ps->outbox, ps->outbox + sent, (ps->outbox_n - sent) * sizeof(*ps->outbox));
+	ps->outbox_n -= sent;
+	ps->outbox_mark = 0;
+	ps->outbox_sent = 0;
 }
 
 /* Leaves the pipeline (after the last result was read). */
@@ -54,6 +77,7 @@ static void tx_reset(struct pg_store *ps)
 {
 	pg_outbox_drop(ps, 0);
 	ps->outbox_mark = 0;
+	ps->is_in_savepoint = 0;
 	ps->is_multi_writer = 0;
 	memo_reset(&ps->memo);
 }
@@ -128,16 +152,16 @@ static int outbox_flush(struct pg_store *ps)
 	int64_t first = 0;
 	int rc = -1;
 
-	if (ps->outbox_n == 0)
+	if (ps->outbox_n == ps->outbox_sent)
 		return 0;
 	if (pg_query_int(pg_run(ps, S_OUTBOX_ALLOC, "di", (int)(ps->salt ^ LOCK_OUTBOX),
-				(int64_t)ps->outbox_n), &first) != 1)
+				(int64_t)(ps->outbox_n - ps->outbox_sent)), &first) != 1)
 		return -1;
 	pg_array_open(&kinds);
 	pg_array_open(&pids);
 	pg_array_open(&ats);
 	pg_array_open(&payloads);
-	for (size_t i = 0; i < ps->outbox_n; i++) {
+	for (size_t i = ps->outbox_sent; i < ps->outbox_n; i++) {
 		char at[24];
 		snprintf(at, sizeof(at), "%lld", (long long)ps->outbox[i].at_ms);
 		pg_array_add(&kinds, ps->outbox[i].kind);
@@ -162,7 +186,14 @@ static int outbox_flush(struct pg_store *ps)
 			goto out;
 		PQclear(res);
 	}
-	pg_outbox_drop(ps, 0);
+	if (ps->is_in_savepoint) {
+		/* the earlier batches' rows went in inside this batch's
+		 * savepoint: its rollback would undo them */
+		pg_outbox_drop(ps, ps->outbox_mark);
+		ps->outbox_sent = ps->outbox_n;
+	} else {
+		pg_outbox_drop(ps, 0);
+	}
 	rc = 0;
 out:
 	strbuf_free(&kinds);
@@ -347,6 +378,7 @@ int pg_savepoint(struct store *s)
 	if (store_fault_hit(s) || tx_statement(ps, "SAVEPOINT batch", W_SAVEPOINT))
 		return -1;
 	ps->outbox_mark = ps->outbox_n;
+	ps->is_in_savepoint = 1;
 	return 0;
 }
 
@@ -355,19 +387,23 @@ int pg_savepoint(struct store *s)
 int pg_savepoint_release(struct store *s)
 {
 	struct pg_store *ps = pgs(s);
-	if (store_fault_hit(s) || tx_statement(ps, "RELEASE SAVEPOINT batch", W_RELEASE))
-		return -1;
-	return pg_pipe_collect(ps, NULL);
+	if (store_fault_hit(s) || tx_statement(ps, "RELEASE SAVEPOINT batch", W_RELEASE) ||
+	    pg_pipe_collect(ps, NULL))
+		return -1; /* rolled back next: what it wrote is kept */
+	outbox_forget_sent(ps);
+	return 0;
 }
 
 int pg_savepoint_rollback(struct store *s)
 {
 	struct pg_store *ps = pgs(s);
 	pg_outbox_drop(ps, ps->outbox_mark);
+	ps->outbox_sent = 0; /* undone: the earlier batches' rows go in again */
 	memo_reset(&ps->memo); /* the undone writes were in it */
 	if (store_fault_hit(s) || tx_statement(ps, "ROLLBACK TO SAVEPOINT batch", W_ROLLBACK_TO) ||
 	    tx_statement(ps, "RELEASE SAVEPOINT batch", W_RELEASE))
 		return -1;
+	ps->is_in_savepoint = 0;
 	return pg_pipe_collect(ps, NULL);
 }
 
@@ -441,11 +477,11 @@ int pg_outbox_delete_profile(struct store *s, const char *pid)
 	for (size_t i = 0; i < ps->outbox_n; i++) {
 		struct outbox_row *row = &ps->outbox[i];
 		if (strcmp(row->profile_id, pid) == 0) {
-			hub_free(row->kind);
-			hub_free(row->profile_id);
-			hub_free(row->payload);
+			outbox_row_free(row);
 			if (i < ps->outbox_mark)
 				ps->outbox_mark--;
+			if (i < ps->outbox_sent)
+				ps->outbox_sent--;
 			continue;
 		}
 		ps->outbox[kept++] = *row;

@@ -1454,6 +1454,40 @@ static void test_savepoint_rollback_undoes_only_its_batch(void)
 	world_stop(&w);
 }
 
+/* A feed read inside a batch writes the changes buffered so far, the
+ * earlier batches' too: a rollback to the batch's savepoint then undoes
+ * the batch's changes only, and the earlier ones are stored once.  (On
+ * PostgreSQL it undid the earlier batches' changes with the batch's.) */
+static void test_savepoint_rollback_after_a_feed_read_keeps_earlier_changes(void)
+{
+	WORLD(w);
+	struct list l = {0};
+
+	OK(s->ops->begin(s));
+	OK(s->ops->savepoint(s));
+	append_change(s, "event", "p_kept", 1, "{}");
+	OK(s->ops->savepoint_release(s));
+	OK(s->ops->savepoint(s));
+	append_change(s, "event", "p_undone", 2, "{}");
+	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
+	CU_ASSERT_EQUAL(l.n, 2);
+	append_change(s, "event", "p_undone_later", 3, "{}");
+	OK(s->ops->savepoint_rollback(s));
+	OK(s->ops->savepoint(s));
+	append_change(s, "event", "p_next", 4, "{}");
+	l.n = 0;
+	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
+	CU_ASSERT_EQUAL(l.n, 2);
+	OK(s->ops->savepoint_release(s));
+	OK(s->ops->commit(s));
+	l.n = 0;
+	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
+	CU_ASSERT_EQUAL_FATAL(l.n, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text[0], " p_kept "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text[1], " p_next "));
+	world_stop(&w);
+}
+
 /* A rollback to a batch's savepoint that fails is reported (the caller
  * then rolls the whole transaction back), never as the batch undone. */
 static void test_a_failed_savepoint_rollback_is_reported(void)
@@ -2937,6 +2971,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_dead_letter_delete_counts_and_outbox_hold_finds),
 	   TEST(test_meta_list_by_prefix_and_delete),
 	   TEST(test_savepoint_rollback_undoes_only_its_batch),
+	   TEST(test_savepoint_rollback_after_a_feed_read_keeps_earlier_changes),
 	   TEST(test_a_failed_savepoint_rollback_is_reported),
 	   TEST(test_a_read_or_commit_at_the_pipelines_bound_gets_its_result),
 	   TEST(test_ident_lock_of_a_huge_group_fits_the_lock_table),
