@@ -1426,17 +1426,24 @@ static int batch_present(struct store *s, const char *tag)
 	return all == 5 ? 1 : all == 0 ? 0 : -1;
 }
 
-static void test_savepoint_rollback_undoes_only_its_batch(void)
+/* A transaction: batch "a" written and released, batch "b" written in its
+ * savepoint. */
+static void begin_batch_a_then_b(struct store *s)
 {
-	WORLD(w);
-	struct seqs seen = {0};
-
 	OK(s->ops->begin(s));
 	OK(s->ops->savepoint(s));
 	write_batch(s, "a");
 	OK(s->ops->savepoint_release(s));
 	OK(s->ops->savepoint(s));
 	write_batch(s, "b");
+}
+
+static void test_savepoint_rollback_undoes_only_its_batch(void)
+{
+	WORLD(w);
+	struct seqs seen = {0};
+
+	begin_batch_a_then_b(s);
 	OK(s->ops->savepoint_rollback(s));
 	OK(s->ops->savepoint(s));
 	write_batch(s, "c");
@@ -1454,10 +1461,28 @@ static void test_savepoint_rollback_undoes_only_its_batch(void)
 	world_stop(&w);
 }
 
+/* A transaction reads its own changes in the feed, and commits them once. */
+static void test_a_feed_read_in_a_transaction_stores_its_changes_once(void)
+{
+	WORLD(w);
+	struct list l = {0};
+
+	OK(s->ops->begin(s));
+	append_change(s, "event", "p_1", 1, "{}");
+	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
+	CU_ASSERT_EQUAL(l.n, 1);
+	OK(s->ops->commit(s));
+	l.n = 0;
+	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
+	CU_ASSERT_EQUAL(l.n, 1);
+	world_stop(&w);
+}
+
 /* A feed read inside a batch writes the changes buffered so far, the
  * earlier batches' too: a rollback to the batch's savepoint then undoes
- * the batch's changes only, and the earlier ones are stored once.  (On
- * PostgreSQL it undid the earlier batches' changes with the batch's.) */
+ * the batch's changes only, and the earlier ones are stored once, also
+ * past later batches' rollbacks and the next transaction.  (On PostgreSQL
+ * it undid the earlier batches' changes with the batch's.) */
 static void test_savepoint_rollback_after_a_feed_read_keeps_earlier_changes(void)
 {
 	WORLD(w);
@@ -1479,12 +1504,27 @@ static void test_savepoint_rollback_after_a_feed_read_keeps_earlier_changes(void
 	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
 	CU_ASSERT_EQUAL(l.n, 2);
 	OK(s->ops->savepoint_release(s));
+	OK(s->ops->savepoint(s));
+	append_change(s, "event", "p_undone_last", 5, "{}");
+	OK(s->ops->savepoint_rollback(s));
+	OK(s->ops->commit(s));
+	/* a transaction rolled back whole inside such a batch: the next one's
+	 * changes are all written */
+	OK(s->ops->begin(s));
+	append_change(s, "event", "p_gone", 6, "{}");
+	OK(s->ops->savepoint(s));
+	append_change(s, "event", "p_gone_too", 6, "{}");
+	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
+	OK(s->ops->rollback(s));
+	OK(s->ops->begin(s));
+	append_change(s, "event", "p_after", 7, "{}");
 	OK(s->ops->commit(s));
 	l.n = 0;
 	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
-	CU_ASSERT_EQUAL_FATAL(l.n, 2);
+	CU_ASSERT_EQUAL_FATAL(l.n, 3);
 	CU_ASSERT_PTR_NOT_NULL(strstr(l.text[0], " p_kept "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(l.text[1], " p_next "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text[2], " p_after "));
 	world_stop(&w);
 }
 
@@ -2046,15 +2086,22 @@ out:
 
 /* Reads after a batch's savepoint rollback, in the same transaction, see
  * the rows as they were before the batch (SQLite: the writer's caches
- * held its writes). */
+ * held its writes; PostgreSQL: the memo of the locked group). */
 static void test_reads_after_a_savepoint_rollback_are_fresh(void)
 {
 	WORLD(w);
+	const struct store_ident ids[] = {{.type = "custom_id", .value = "c1"},
+					  {.type = "custom_id", .value = "c2"},
+					  {.type = "custom_id", .value = "c9"}};
 	char pid[PROFILE_ID_SIZE];
 	int64_t until = 0;
 
 	OK(s->ops->begin(s));
 	OK(s->ops->ident_put(s, "custom_id", "c1", "p_1"));
+	OK(s->ops->commit(s));
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_lock(s, ids, 3));
+	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 1);
 	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c9", &until), 0);
 	OK(s->ops->savepoint(s));
 	OK(s->ops->ident_put(s, "custom_id", "c1", "p_2"));
@@ -2067,6 +2114,57 @@ static void test_reads_after_a_savepoint_rollback_are_fresh(void)
 	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c2", pid), 0);
 	CU_ASSERT_EQUAL(s->ops->block_get(s, "custom_id", "c9", &until), 0);
 	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+/* What a locked group read is known to its transaction only: after its
+ * commit (or rollback) the next transaction reads another connection's
+ * writes made in between (PostgreSQL: the memo of the group is dropped). */
+static void test_reads_after_a_locked_group_ends_are_fresh(void)
+{
+	WORLD(w);
+	struct store *s2 = world_connect(&w);
+	const struct store_ident c1 = {.type = "custom_id", .value = "c1"};
+	char pid[PROFILE_ID_SIZE];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_put(s, "custom_id", "c1", "p_1"));
+	OK(s->ops->commit(s));
+	for (int is_commit = 1; is_commit >= 0; is_commit--) {
+		const char *to = is_commit ? "p_2" : "p_3";
+		OK(s->ops->begin(s));
+		OK(s->ops->ident_lock(s, &c1, 1));
+		CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 1);
+		OK(is_commit ? s->ops->commit(s) : s->ops->rollback(s));
+		OK(s2->ops->begin(s2));
+		OK(s2->ops->ident_put(s2, "custom_id", "c1", to));
+		OK(s2->ops->commit(s2));
+		OK(s->ops->begin(s));
+		CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "c1", pid), 1);
+		CU_ASSERT_STRING_EQUAL(pid, to);
+		OK(s->ops->commit(s));
+	}
+	store_close(s2);
+	world_stop(&w);
+}
+
+/* PostgreSQL: begin clears what the store said of the last transaction's
+ * failure (a conflict to retry, a commit of unknown outcome): a failure in
+ * the new one is not taken for either. */
+static void test_pg_begin_clears_the_last_failure_s_kind(void)
+{
+	WORLD(w);
+
+	if (!teststore_is_pg())
+		goto out;
+	s->is_retryable = 1;
+	s->is_commit_unknown = 1;
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->is_retryable, 0);
+	CU_ASSERT_EQUAL(s->is_commit_unknown, 0);
+	OK(s->ops->rollback(s));
+out:
 	world_stop(&w);
 }
 
@@ -2083,12 +2181,7 @@ static void test_pg_failed_write_fails_its_batch_only(void)
 		world_stop(&w);
 		return;
 	}
-	OK(s->ops->begin(s));
-	OK(s->ops->savepoint(s));
-	write_batch(s, "a");
-	OK(s->ops->savepoint_release(s));
-	OK(s->ops->savepoint(s));
-	write_batch(s, "b");
+	begin_batch_a_then_b(s);
 	s->ops->ident_put(s, "custom_id", "bad \xff utf-8", "p_b");
 	CU_ASSERT_EQUAL(s->ops->event_stats(s, "p_b", &n, &last), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "UTF8"));
@@ -2113,6 +2206,99 @@ static void test_pg_failed_write_fails_its_batch_only(void)
 	write_batch(s, "e");
 	OK(s->ops->commit(s));
 	CU_ASSERT_EQUAL(batch_present(s, "e"), 1);
+	world_stop(&w);
+}
+
+/* A commit without a transaction is refused, not taken for one done. */
+static void test_commit_without_a_transaction_is_refused(void)
+{
+	WORLD(w);
+
+	CU_ASSERT_EQUAL(s->ops->commit(s), -1);
+	OK(s->ops->begin(s));
+	OK(s->ops->meta_put(s, "k", "v"));
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
+/* PostgreSQL: a batch whose write failed, read by nothing before its
+ * release, fails at the release, so that it alone is rolled back. */
+static void test_pg_release_of_a_failed_batch_fails(void)
+{
+	WORLD(w);
+
+	if (!teststore_is_pg())
+		goto out;
+	begin_batch_a_then_b(s);
+	s->ops->ident_put(s, "custom_id", "bad \xff utf-8", "p_b");
+	CU_ASSERT_EQUAL(s->ops->savepoint_release(s), -1);
+	OK(s->ops->savepoint_rollback(s));
+	OK(s->ops->commit(s));
+	CU_ASSERT_EQUAL(batch_present(s, "a"), 1);
+	CU_ASSERT_EQUAL(batch_present(s, "b"), 0);
+out:
+	world_stop(&w);
+}
+
+/* PostgreSQL: a rollback while a failed write's result is still in flight
+ * reads it first, then rolls back: it succeeds, and leaves nothing. */
+static void test_pg_rollback_with_a_failed_write_in_flight_succeeds(void)
+{
+	WORLD(w);
+
+	if (!teststore_is_pg())
+		goto out;
+	OK(s->ops->begin(s));
+	write_batch(s, "a");
+	s->ops->ident_put(s, "custom_id", "bad \xff utf-8", "p_a");
+	OK(s->ops->rollback(s));
+	CU_ASSERT_EQUAL(batch_present(s, "a"), 0);
+out:
+	world_stop(&w);
+}
+
+/* PostgreSQL: a change appended outside a transaction is refused; kept
+ * in the buffer it would be written by whichever transaction came next. */
+static void test_pg_outbox_append_outside_a_transaction_is_refused(void)
+{
+	WORLD(w);
+	const struct store_change c = {.kind = "event", .profile_id = "p_1", .at_ms = 1,
+				       .payload_json = "{}"};
+	struct list l = {0};
+
+	if (!teststore_is_pg())
+		goto out;
+	CU_ASSERT_EQUAL(s->ops->outbox_append(s, &c), -1);
+	OK(s->ops->begin(s));
+	OK(s->ops->meta_put(s, "k", "v"));
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
+	CU_ASSERT_EQUAL(l.n, 0);
+out:
+	world_stop(&w);
+}
+
+/* PostgreSQL: the answer to COMMIT of a transaction that wrote nothing is
+ * lost: nothing can have been stored, and it is said so (not "unknown"). */
+static void test_pg_a_lost_commit_that_wrote_nothing_is_no_unknown(void)
+{
+	WORLD(w);
+	char v[8];
+
+	if (!teststore_is_pg())
+		goto out;
+	OK(s->ops->begin(s));
+	CU_ASSERT_EQUAL(s->ops->meta_get(s, "k", v, sizeof(v)), 0);
+	s->fault_commit_cut = STORE_CUT_BEFORE_COMMIT;
+	CU_ASSERT_EQUAL(s->ops->commit(s), -1);
+	CU_ASSERT_EQUAL(s->fault_disconnects, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "written nothing"));
+	CU_ASSERT_EQUAL(s->is_commit_unknown, 0);
+	s->ops->rollback(s); /* the link is gone: -1 */
+	OK(s->ops->begin(s)); /* on a new one */
+	OK(s->ops->meta_put(s, "k", "v"));
+	OK(s->ops->commit(s));
+out:
 	world_stop(&w);
 }
 
@@ -2972,6 +3158,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_meta_list_by_prefix_and_delete),
 	   TEST(test_savepoint_rollback_undoes_only_its_batch),
 	   TEST(test_savepoint_rollback_after_a_feed_read_keeps_earlier_changes),
+	   TEST(test_a_feed_read_in_a_transaction_stores_its_changes_once),
 	   TEST(test_a_failed_savepoint_rollback_is_reported),
 	   TEST(test_a_read_or_commit_at_the_pipelines_bound_gets_its_result),
 	   TEST(test_ident_lock_of_a_huge_group_fits_the_lock_table),
@@ -2983,6 +3170,8 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_a_locked_group_reads_its_blocks_and_holders_as_written),
 	   TEST(test_pg_ident_lock_outside_a_transaction_is_refused),
 	   TEST(test_reads_after_other_writers_and_rollbacks_are_fresh),
+	   TEST(test_reads_after_a_locked_group_ends_are_fresh),
+	   TEST(test_pg_begin_clears_the_last_failure_s_kind),
 	   TEST(test_reads_after_a_savepoint_rollback_are_fresh),
 	   TEST(test_sqlite_writer_cache_outlives_its_own_commits),
 	   TEST(test_a_lease_take_waits_for_a_batch_holding_its_epoch),
@@ -2991,6 +3180,11 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_pg_memo_turns_off_rather_than_lie),
 	   TEST(test_pg_deadlock_between_writers_is_retryable),
 	   TEST(test_pg_failed_write_fails_its_batch_only),
+	   TEST(test_commit_without_a_transaction_is_refused),
+	   TEST(test_pg_release_of_a_failed_batch_fails),
+	   TEST(test_pg_rollback_with_a_failed_write_in_flight_succeeds),
+	   TEST(test_pg_outbox_append_outside_a_transaction_is_refused),
+	   TEST(test_pg_a_lost_commit_that_wrote_nothing_is_no_unknown),
 	   TEST(test_pg_outbox_numbers_follow_commit_order),
 	   TEST(test_lease_is_one_connections_until_released_or_closed),
 	   TEST(test_lease_release_refused_in_a_transaction_is_kept),
