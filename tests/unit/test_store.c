@@ -1461,20 +1461,44 @@ static void test_savepoint_rollback_undoes_only_its_batch(void)
 	world_stop(&w);
 }
 
-/* A transaction reads its own changes in the feed, and commits them once. */
-static void test_a_feed_read_in_a_transaction_stores_its_changes_once(void)
+/* A commit that fails (here an injected fault) stores nothing. */
+static void test_a_failed_commit_stores_nothing(void)
+{
+	WORLD(w);
+	char v[8];
+
+	OK(s->ops->begin(s));
+	OK(s->ops->meta_put(s, "k", "v"));
+	s->fault_calls = 0;
+	s->fault_at[0] = 1;
+	CU_ASSERT_EQUAL(s->ops->commit(s), -1);
+	s->ops->rollback(s);
+	CU_ASSERT_EQUAL(s->ops->meta_get(s, "k", v, sizeof(v)), 0);
+	world_stop(&w);
+}
+
+/* A transaction reads its own changes in the feed, an erase of a profile
+ * takes the profile's out (written or not yet), and the rest is stored
+ * once. */
+static void test_a_transaction_s_changes_are_read_erased_and_stored_once(void)
 {
 	WORLD(w);
 	struct list l = {0};
 
 	OK(s->ops->begin(s));
 	append_change(s, "event", "p_1", 1, "{}");
+	append_change(s, "event", "p_2", 2, "{}");
 	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
-	CU_ASSERT_EQUAL(l.n, 1);
+	CU_ASSERT_EQUAL(l.n, 2);
+	append_change(s, "event", "p_1", 3, "{}");
+	append_change(s, "event", "p_3", 4, "{}");
+	OK(s->ops->outbox_delete_profile(s, "p_1"));
 	OK(s->ops->commit(s));
 	l.n = 0;
 	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
-	CU_ASSERT_EQUAL(l.n, 1);
+	CU_ASSERT_EQUAL_FATAL(l.n, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text[0], " p_2 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text[1], " p_3 "));
 	world_stop(&w);
 }
 
@@ -2295,6 +2319,7 @@ static void test_pg_a_lost_commit_that_wrote_nothing_is_no_unknown(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "written nothing"));
 	CU_ASSERT_EQUAL(s->is_commit_unknown, 0);
 	s->ops->rollback(s); /* the link is gone: -1 */
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "written nothing")); /* the cause */
 	OK(s->ops->begin(s)); /* on a new one */
 	OK(s->ops->meta_put(s, "k", "v"));
 	OK(s->ops->commit(s));
@@ -3158,7 +3183,8 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_meta_list_by_prefix_and_delete),
 	   TEST(test_savepoint_rollback_undoes_only_its_batch),
 	   TEST(test_savepoint_rollback_after_a_feed_read_keeps_earlier_changes),
-	   TEST(test_a_feed_read_in_a_transaction_stores_its_changes_once),
+	   TEST(test_a_transaction_s_changes_are_read_erased_and_stored_once),
+	   TEST(test_a_failed_commit_stores_nothing),
 	   TEST(test_a_failed_savepoint_rollback_is_reported),
 	   TEST(test_a_read_or_commit_at_the_pipelines_bound_gets_its_result),
 	   TEST(test_ident_lock_of_a_huge_group_fits_the_lock_table),
