@@ -181,19 +181,20 @@ int store_sqlite_page_cache_kib(struct store *s)
 	return kib;
 }
 
+/* A BEGIN refused (inside a transaction, or the lock not had) leaves the
+ * state as it was: an open transaction keeps its counters to write. */
 int lite_begin(struct store *s)
 {
-	int rc = lite_exec(s, S_BEGIN);
-	if (rc == 0) {
-		lite_cache_begin(lite(s));
-		lite(s)->tx_began_ms = time_mono_ms();
-	}
+	if (lite_exec(s, S_BEGIN))
+		return -1;
+	lite_cache_begin(lite(s));
+	lite(s)->tx_began_ms = time_mono_ms();
 	lite(s)->has_seq = 0;
 	lite(s)->is_seq_dirty = 0;
 	lite(s)->has_row_seq = 0;
 	lite(s)->is_row_seq_dirty = 0;
-	lite(s)->in_tx = rc == 0;
-	return rc;
+	lite(s)->in_tx = 1;
+	return 0;
 }
 
 static void lite_reset_all(struct sqlite_store *ls)

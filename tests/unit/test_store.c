@@ -2233,14 +2233,24 @@ static void test_pg_failed_write_fails_its_batch_only(void)
 	world_stop(&w);
 }
 
-/* A commit without a transaction is refused, not taken for one done. */
-static void test_commit_without_a_transaction_is_refused(void)
+/* A commit without a transaction is refused, not taken for one done; a
+ * begin inside one is refused, and leaves the open one as it was. */
+static void test_commit_without_or_begin_inside_a_transaction_is_refused(void)
 {
 	WORLD(w);
+	int64_t seq = 0, next = 0;
+	char v[8];
 
 	CU_ASSERT_EQUAL(s->ops->commit(s), -1);
 	OK(s->ops->begin(s));
 	OK(s->ops->meta_put(s, "k", "v"));
+	OK(s->ops->profile_next_seq(s, &seq));
+	CU_ASSERT_EQUAL(s->ops->begin(s), -1);
+	OK(s->ops->commit(s));
+	CU_ASSERT_EQUAL(s->ops->meta_get(s, "k", v, sizeof(v)), 1);
+	OK(s->ops->begin(s));
+	OK(s->ops->profile_next_seq(s, &next));
+	CU_ASSERT(next > seq); /* the counter was committed with the rest */
 	OK(s->ops->commit(s));
 	world_stop(&w);
 }
@@ -3206,7 +3216,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_pg_memo_turns_off_rather_than_lie),
 	   TEST(test_pg_deadlock_between_writers_is_retryable),
 	   TEST(test_pg_failed_write_fails_its_batch_only),
-	   TEST(test_commit_without_a_transaction_is_refused),
+	   TEST(test_commit_without_or_begin_inside_a_transaction_is_refused),
 	   TEST(test_pg_release_of_a_failed_batch_fails),
 	   TEST(test_pg_rollback_with_a_failed_write_in_flight_succeeds),
 	   TEST(test_pg_outbox_append_outside_a_transaction_is_refused),
