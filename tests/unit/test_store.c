@@ -2239,15 +2239,19 @@ static void test_commit_without_or_begin_inside_a_transaction_is_refused(void)
 {
 	WORLD(w);
 	int64_t seq = 0, next = 0;
+	struct list l = {0};
 	char v[8];
 
 	CU_ASSERT_EQUAL(s->ops->commit(s), -1);
 	OK(s->ops->begin(s));
 	OK(s->ops->meta_put(s, "k", "v"));
 	OK(s->ops->profile_next_seq(s, &seq));
+	append_change(s, "event", "p_1", 1, "{}");
 	CU_ASSERT_EQUAL(s->ops->begin(s), -1);
 	OK(s->ops->commit(s));
 	CU_ASSERT_EQUAL(s->ops->meta_get(s, "k", v, sizeof(v)), 1);
+	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
+	CU_ASSERT_EQUAL(l.n, 1);
 	OK(s->ops->begin(s));
 	OK(s->ops->profile_next_seq(s, &next));
 	CU_ASSERT(next > seq); /* the counter was committed with the rest */
