@@ -468,24 +468,16 @@ int pg_outbox_read(struct store *s, int64_t after, size_t limit, store_change_cb
 	return 0;
 }
 
+/* The buffered changes go in first, so that the DELETE takes the
+ * profile's buffered changes too (they carry personal data), and a
+ * rollback to the batch's savepoint undoes both: the earlier batches'
+ * changes of the profile, written inside the savepoint, stay buffered
+ * until it is released (outbox_flush) and go in again if it is not. */
 int pg_outbox_delete_profile(struct store *s, const char *pid)
 {
 	struct pg_store *ps = pgs(s);
-	size_t kept = 0;
 
-	/* buffered changes of the profile go too (they carry personal data) */
-	for (size_t i = 0; i < ps->outbox_n; i++) {
-		struct outbox_row *row = &ps->outbox[i];
-		if (strcmp(row->profile_id, pid) == 0) {
-			outbox_row_free(row);
-			if (i < ps->outbox_mark)
-				ps->outbox_mark--;
-			if (i < ps->outbox_sent)
-				ps->outbox_sent--;
-			continue;
-		}
-		ps->outbox[kept++] = *row;
-	}
-	ps->outbox_n = kept;
+	if (outbox_flush(ps))
+		return -1;
 	return pg_command(ps, S_OUTBOX_DELETE_PROFILE, "s", pid);
 }

@@ -1552,6 +1552,45 @@ static void test_savepoint_rollback_after_a_feed_read_keeps_earlier_changes(void
 	world_stop(&w);
 }
 
+/* An erase inside a batch takes the profile's earlier changes of the
+ * transaction out of the feed with its own; a rollback to the batch's
+ * savepoint puts them back, and a released erase keeps them out.  (On
+ * PostgreSQL the rollback lost the earlier batches' buffered changes of
+ * the profile.) */
+static void test_savepoint_rollback_of_an_erase_keeps_earlier_changes(void)
+{
+	WORLD(w);
+	struct list l = {0};
+
+	OK(s->ops->begin(s));
+	OK(s->ops->savepoint(s));
+	append_change(s, "event", "p_erased", 1, "{}");
+	append_change(s, "event", "p_other", 2, "{}");
+	OK(s->ops->savepoint_release(s));
+	OK(s->ops->savepoint(s));
+	append_change(s, "event", "p_erased", 3, "{}");
+	OK(s->ops->outbox_delete_profile(s, "p_erased"));
+	OK(s->ops->savepoint_rollback(s));
+	OK(s->ops->commit(s));
+	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
+	CU_ASSERT_EQUAL_FATAL(l.n, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text[0], " p_erased 1 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text[1], " p_other 2 "));
+	/* released: the stored and the buffered changes go */
+	OK(s->ops->begin(s));
+	append_change(s, "event", "p_erased", 4, "{}");
+	OK(s->ops->savepoint(s));
+	append_change(s, "event", "p_erased", 5, "{}");
+	OK(s->ops->outbox_delete_profile(s, "p_erased"));
+	OK(s->ops->savepoint_release(s));
+	OK(s->ops->commit(s));
+	l.n = 0;
+	OK(s->ops->outbox_read(s, 0, 0, collect_change, &l));
+	CU_ASSERT_EQUAL_FATAL(l.n, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text[0], " p_other 2 "));
+	world_stop(&w);
+}
+
 /* A rollback to a batch's savepoint that fails is reported (the caller
  * then rolls the whole transaction back), never as the batch undone. */
 static void test_a_failed_savepoint_rollback_is_reported(void)
@@ -3197,6 +3236,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_meta_list_by_prefix_and_delete),
 	   TEST(test_savepoint_rollback_undoes_only_its_batch),
 	   TEST(test_savepoint_rollback_after_a_feed_read_keeps_earlier_changes),
+	   TEST(test_savepoint_rollback_of_an_erase_keeps_earlier_changes),
 	   TEST(test_a_transaction_s_changes_are_read_erased_and_stored_once),
 	   TEST(test_a_failed_commit_stores_nothing),
 	   TEST(test_a_failed_savepoint_rollback_is_reported),
