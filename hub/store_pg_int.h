@@ -102,9 +102,9 @@ struct pg_store {
 	PGresult *kept[S_COUNT]; /* results whose strings a caller borrows */
 	struct outbox_row *outbox;
 	size_t outbox_n, outbox_cap, outbox_mark;
-	/* rows [0, outbox_sent) are written already, by a feed read inside
-	 * the open savepoint: kept until it is released, written again if it
-	 * is rolled back (that undoes them too) */
+	/* rows [0, outbox_sent) are written already, by a feed read or an
+	 * erase inside the open savepoint: kept until it is released, written
+	 * again if it is rolled back (that undoes them too) */
 	size_t outbox_sent;
 	int is_in_savepoint;
 	struct memo memo;
