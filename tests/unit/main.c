@@ -12,11 +12,13 @@
 #include <arpa/inet.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -218,6 +220,14 @@ pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const 
 		close(c);
 	}
 	_exit(0);
+}
+
+void testlib_http_server_stop(pid_t pid)
+{
+	int status = 0;
+
+	kill(pid, SIGKILL);
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
 }
 
 char *testlib_shared_path(const char *rel)

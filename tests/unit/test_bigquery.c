@@ -22,7 +22,6 @@
 
 #include <math.h>
 #include <openssl/rsa.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1771,11 +1770,8 @@ static const char *fake_requests(struct fake_bq *f, char *buf, size_t size)
 
 static void fake_close(struct fake_bq *f)
 {
-	int wst = 0;
-
 	bq_query_free(f->q);
-	kill(f->pid, SIGKILL); /* done, or waiting for a request that never came */
-	CU_ASSERT_EQUAL(waitpid(f->pid, &wst, 0), f->pid);
+	testlib_http_server_stop(f->pid);
 	testlib_rmtree(f->dir);
 	free(f->dir);
 }

@@ -26,11 +26,9 @@
 
 #include <math.h>
 #include <openssl/rsa.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 /* The tables below leave the trailing fields of a row zero. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -1258,7 +1256,7 @@ static void test_http_answer_keeps_no_retry_after_or_body_of_the_one_before(void
 				    .query = "SELECT 1"};
 	struct sf_api *a = NULL;
 	long status = 0;
-	int port = 0, wst = 0;
+	int port = 0;
 	FILE *f;
 	pid_t pid;
 
@@ -1306,8 +1304,7 @@ static void test_http_answer_keeps_no_retry_after_or_body_of_the_one_before(void
 out:
 	CU_ASSERT_PTR_NOT_NULL(a);
 	sf_api_free(a);
-	kill(pid, SIGKILL); /* done, or waiting for a request that never came */
-	CU_ASSERT_EQUAL(waitpid(pid, &wst, 0), pid);
+	testlib_http_server_stop(pid);
 	testlib_rmtree(dir);
 	free(path);
 	free(dir);

@@ -60,8 +60,7 @@ int testlib_lines_with(const char *text, const char *what);
  * i-th request it gets is answered with answers[i] and its connection
  * closed, n of them, then it exits; each request (its head and body) is
  * appended to the file `requests` (may be NULL) before it is answered.
- * Its pid (the test kills and reaps it: it may still wait for a request
- * that never came), or -1. */
+ * Its pid (testlib_http_server_stop() ends it), or -1. */
 struct testlib_answer {
 	int status;
 	const char *headers; /* more header lines, each ending "\r\n"; may be NULL */
@@ -69,5 +68,8 @@ struct testlib_answer {
 };
 pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const char *requests,
 			  int *port);
+/* Kills and reaps the server `pid`: done, or waiting for a request that
+ * never came. */
+void testlib_http_server_stop(pid_t pid);
 
 #endif
