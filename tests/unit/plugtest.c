@@ -90,7 +90,8 @@ static hub_rc collect_emit(struct hub_call *call, const struct hub_record *rec, 
 	c->n_emits++;
 	if (c->refuse_message_id && rec->message_id &&
 	    strcmp(c->refuse_message_id, rec->message_id) == 0) {
-		snprintf(err, err_size, "refused by the test");
+		snprintf(err, err_size, "%s",
+			 c->refuse_why ? c->refuse_why : "refused by the test");
 		return c->refuse_rc != HUB_OK ? c->refuse_rc : HUB_ERR_DATA;
 	}
 	rc = record_from_hub(rec, c->source, &c->rules, c->now_ms, &r, &w, err, err_size);
@@ -288,6 +289,20 @@ hub_rc pt_send(struct pt_fixture *f, const char *path, const char *hname, const 
 	return HUB_ERR_INTERNAL;
 }
 
+hub_rc pt_admit(struct pt_fixture *f, const char *path, const char *hname, const char *hvalue,
+		struct hub_response *resp)
+{
+	struct pt_request t = {
+		.req = {.method = "POST", .path = path, .header = request_header},
+		.name = hname,
+		.value = hvalue,
+	};
+
+	memset(resp, 0, sizeof(*resp));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f->mod.desc->admit);
+	return f->mod.desc->admit(f->inst->state, &t.req, resp);
+}
+
 hub_rc pt_post(struct pt_fixture *f, const char *path, const char *auth, const char *body,
 	       struct hub_response *resp)
 {
@@ -355,6 +370,51 @@ void pt_assert_cannot_store_now(void (*open)(struct pt_fixture *f), const char *
 		ASSERT_STR_OR_NULL(resp.retry_after, rows[i].retry_after);
 		pt_close(&f);
 	}
+}
+
+/* One reason of pt_sweep_refusal_reasons(). */
+static void refused_with(struct pt_fixture *f,
+			 hub_rc (*post)(struct pt_fixture *f, const char *why, size_t min_len),
+			 const char *why, size_t min_len)
+{
+	CU_ASSERT_EQUAL(post(f, why, min_len), HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(f->got.n_recs, 0);
+	pt_reset(&f->got);
+}
+
+void pt_sweep_refusal_reasons(struct pt_fixture *f,
+			      hub_rc (*post)(struct pt_fixture *f, const char *why, size_t min_len),
+			      size_t cut_min_len)
+{
+	char why[700];
+
+	f->got.refuse_why = why;
+	for (size_t n_escaped = 150; n_escaped < 180; n_escaped++) {
+		for (size_t n_plain = 0; n_plain < 6; n_plain++) {
+			memset(why, 'x', n_plain);
+			memset(why + n_plain, '\x01', n_escaped);
+			why[n_plain + n_escaped] = '\0';
+			refused_with(f, post, why, 100);
+		}
+	}
+	for (size_t i = 0; i < 300; i++)
+		memcpy(why + 2 * i, "\xc3\xa9", 2);
+	why[600] = '\0';
+	refused_with(f, post, why, cut_min_len);
+	f->got.refuse_why = NULL;
+}
+
+void pt_assert_message_kept(const char *message, const char *sent, size_t min_len)
+{
+	size_t len = message ? strlen(message) : 0;
+
+	if (len >= min_len && message[len - 1] == '?')
+		len--;
+	if (len < min_len)
+		fprintf(stderr, "\n  a %zu-byte message kept as %zu: %s\n", strlen(sent), len,
+			message ? message : "(none)");
+	CU_ASSERT(len >= min_len);
+	CU_ASSERT(message && strncmp(message, sent, len) == 0);
 }
 
 hub_rc pt_export(struct pt_fixture *f, const char *const *changes, size_t n, int64_t first,

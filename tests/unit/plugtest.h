@@ -72,6 +72,7 @@ struct pt_collector {
 	int64_t now_ms;
 	const char *refuse_message_id; /* emit() answers refuse_rc for it */
 	hub_rc refuse_rc;              /* HUB_OK (0): HUB_ERR_DATA */
+	const char *refuse_why;        /* and this message (NULL: "refused by the test") */
 
 	size_t cap_recs, cap_cursors, cap_rejects, cap_warns;
 };
@@ -114,6 +115,11 @@ void pt_reset(struct pt_collector *c);
 hub_rc pt_send(struct pt_fixture *f, const char *path, const char *hname, const char *hvalue,
 	       const char *body, size_t len, struct hub_response *resp);
 
+/* The plugin's admit() (ABI 1.11) of a request to `path` with one header
+ * `hname: hvalue` (hname NULL: none) and no body read yet. */
+hub_rc pt_admit(struct pt_fixture *f, const char *path, const char *hname, const char *hvalue,
+		struct hub_response *resp);
+
 /* pt_send() of a NUL-terminated body with an Authorization header (NULL:
  * none). */
 hub_rc pt_post(struct pt_fixture *f, const char *path, const char *auth, const char *body,
@@ -142,6 +148,21 @@ void pt_assert_refused(struct pt_fixture *f, const char *what, hub_rc rc,
  * and HUB_ERR_STOPPED, HUB_ERR_INTERNAL a 500 that keeps its code. */
 void pt_assert_cannot_store_now(void (*open)(struct pt_fixture *f), const char *path,
 				const char *auth, const char *body, const char *message_id);
+
+/* Posts through post() a request whose record emit() refuses with
+ * reasons of every length about a 1 KB answer: runs of "\x01" (6 bytes
+ * each in JSON) after 0 to 5 plain bytes (the answer keeps at least 100
+ * bytes of each), then 300 two-byte characters, which a message cut meets
+ * inside one (it keeps at least cut_min_len).  post() checks the answer
+ * (pt_assert_message_kept) and returns the route's code: HUB_ERR_DATA,
+ * with nothing stored, each time. */
+void pt_sweep_refusal_reasons(struct pt_fixture *f,
+			      hub_rc (*post)(struct pt_fixture *f, const char *why, size_t min_len),
+			      size_t cut_min_len);
+
+/* message is a prefix of `sent` of at least min_len bytes, but for a last
+ * '?' (a character the cut met). */
+void pt_assert_message_kept(const char *message, const char *sent, size_t min_len);
 
 /* The plugin's export_batch() of changes[0..n) (JSON texts, as the change
  * feed has them: plugins/webhook/README.md), planned over seqs first..last

@@ -1049,6 +1049,48 @@ static void test_webhook_only_source_refuses_the_api(void)
 	pt_close(&f);
 }
 
+/* admit() (ABI 1.11) answers from the headers before the body is read: a
+ * wrong Basic key, a webhook without X-Signature or a source without a
+ * webhook are refused; no Authorization (the key may be in the body) and
+ * any X-Signature (checked on the body later) are let through. */
+static void test_admit_refuses_from_the_headers_alone(void)
+{
+	static const struct {
+		const char *path, *hname, *hvalue;
+		int status; /* 0: admitted */
+		const char *message;
+	} rows[] = {
+		{"/v1/batch", "Authorization", "Basic bm9wZTo=", 401, "unknown write key"},
+		{"/v1/track", "Authorization", KEY1_BASIC, 0, NULL},
+		{"/v1/identify", NULL, NULL, 0, NULL},
+		{"/webhook", NULL, NULL, 401, "missing or wrong X-Signature"},
+		{"/webhook", "Authorization", KEY1_BASIC, 401, "missing or wrong X-Signature"},
+		{"/webhook", "X-Signature", "00", 0, NULL},
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		hub_rc rc = pt_admit(&f, rows[i].path, rows[i].hname, rows[i].hvalue, &resp);
+
+		if (resp.status != rows[i].status)
+			fprintf(stderr, "\n  row %zu: %d %s\n", i, resp.status, resp.body);
+		CU_ASSERT_EQUAL(rc, rows[i].status ? HUB_ERR_DATA : HUB_OK);
+		if (!rows[i].status) {
+			CU_ASSERT_EQUAL(resp.status, 0);
+			continue;
+		}
+		assert_error(&resp, rows[i].status, "unauthorized", -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, rows[i].message));
+	}
+	pt_close(&f);
+	fixture_open_with(&f, "    write_keys: [wk_live_1]\n");
+	CU_ASSERT_EQUAL(pt_admit(&f, "/webhook", "X-Signature", "00", &resp), HUB_ERR_DATA);
+	assert_error(&resp, 404, "not_found", -1);
+	pt_close(&f);
+}
+
 static void test_create_needs_a_key_or_a_secret(void)
 {
 	static const struct {
@@ -1443,6 +1485,39 @@ static void test_webhook_is_off_without_a_secret(void)
 	CU_ASSERT_EQUAL(send_webhook(&f, "00", webhook_event, &resp), HUB_ERR_DATA);
 	assert_error(&resp, 404, "not_found", -1);
 	pt_close(&f);
+}
+
+/* A webhook body of 500 KB is taken, as on the tracking API (the limit is
+ * inclusive); a byte more is a 413 before any signature is computed over
+ * it, a wrong one too. */
+static void test_webhook_body_limit_is_inclusive_and_checked_first(void)
+{
+	size_t limit = 500 * 1024;
+	char *body = malloc(limit + 2), sig[41];
+	struct hub_response resp;
+	struct pt_fixture f;
+	hub_rc rc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+	memset(body, ' ', limit + 1);
+	memcpy(body, webhook_event, strlen(webhook_event));
+	body[limit] = '\0';
+	hmac_hex(body, limit, sig);
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(send_webhook(&f, sig, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_EQUAL(f.got.n_recs, 1);
+	pt_reset(&f.got);
+	body[limit] = ' ';
+	body[limit + 1] = '\0';
+	rc = send_webhook(&f, sig, body, &resp);
+	assert_error(&resp, 413, "body_too_large", -1);
+	pt_assert_refused(&f, "a signed 500 KB + 1 webhook", rc, &resp, 413);
+	rc = send_webhook(&f, "00", body, &resp);
+	assert_error(&resp, 413, "body_too_large", -1);
+	pt_assert_refused(&f, "an unsigned 500 KB + 1 webhook", rc, &resp, 413);
+	pt_close(&f);
+	free(body);
 }
 
 /* ---- malformed requests: nothing is ever emitted ----------------------- */
@@ -2021,6 +2096,40 @@ static void test_record_the_hub_cannot_store_now_is_503(void)
 	pt_assert_cannot_store_now(fixture_open, "/v1/batch", KEY1_BASIC, body, "m2");
 }
 
+/* A record the hub refuses with `why`: a JSON 400 naming event 0, whose
+ * message keeps why (pt_sweep_refusal_reasons). */
+static hub_rc send_refused_with(struct pt_fixture *f, const char *why, size_t min_len)
+{
+	static const char body[] = "{" TRACK_FIELDS ",\"messageId\":\"m1\"}";
+	struct hub_response resp;
+	json_t *doc, *err;
+	hub_rc rc;
+
+	f->got.refuse_message_id = "m1";
+	rc = pt_post(f, "/v1/track", KEY1_BASIC, body, &resp);
+	doc = pt_answer_json(&resp, 400);
+	err = json_object_get(doc, "error");
+	pt_assert_error_object(err, "invalid_event");
+	pt_assert_index(err, "index", 0);
+	pt_assert_message_kept(json_string_value(json_object_get(err, "message")), why, min_len);
+	json_decref(doc);
+	return rc;
+}
+
+/* The hub's reason for a refused record is the message of the answer,
+ * which stays JSON with its code and index whatever the reason's length:
+ * cut to fit the 1 KB body (to 120 bytes when its escapes do not fit),
+ * never inside a character. */
+static void test_refusal_reason_of_any_length_keeps_the_answer_json(void)
+{
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	/* a message holds 511 bytes: 255 of the characters */
+	pt_sweep_refusal_reasons(&f, send_refused_with, 510);
+	pt_close(&f);
+}
+
 /* ---- import ------------------------------------------------------------ */
 
 static void test_import_line_maps_one_event_without_auth(void)
@@ -2214,6 +2323,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_body_write_key_is_accepted),
 	   TEST(test_wrong_or_missing_key_is_401_and_never_echoed),
 	   TEST(test_webhook_only_source_refuses_the_api),
+	   TEST(test_admit_refuses_from_the_headers_alone),
 	   TEST(test_basic_auth_reads_standard_and_url_safe_base64),
 	   TEST(test_create_needs_a_key_or_a_secret), TEST(test_webhook_valid_signature_is_stored),
 	   TEST(test_webhook_bad_or_missing_signature_is_401),
@@ -2226,13 +2336,16 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_webhook_signature_must_be_whole),
 	   TEST(test_webhook_first_element_is_read_to_its_own_end),
 	   TEST(test_webhook_bad_events_are_400_after_the_signature),
-	   TEST(test_webhook_is_off_without_a_secret), TEST(test_malformed_requests_emit_nothing),
+	   TEST(test_webhook_is_off_without_a_secret),
+	   TEST(test_webhook_body_limit_is_inclusive_and_checked_first),
+	   TEST(test_malformed_requests_emit_nothing),
 	   TEST(test_json_errors_never_repeat_the_sent_text),
 	   TEST(test_event_size_is_its_text_as_sent),
 	   TEST(test_limits_are_inclusive), TEST(test_batch_context_merges_nested_objects),
 	   TEST(test_february_29_exists_in_gregorian_leap_years_only),
 	   TEST(test_an_event_without_a_timestamp_takes_the_receive_time),
 	   TEST(test_record_the_hub_cannot_store_now_is_503),
+	   TEST(test_refusal_reason_of_any_length_keeps_the_answer_json),
 	   TEST(test_import_line_maps_one_event_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
 	   TEST(test_out_of_memory_is_5xx_never_400),
