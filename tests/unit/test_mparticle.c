@@ -1112,6 +1112,31 @@ static void test_identical_events_without_ids_stay_two_and_dedupe_on_resend(void
 	pt_close(&f);
 }
 
+/* The webhook keys an event without a time by the request's time too, as
+ * the Events API does: the same batch in the same millisecond has the same
+ * id, a second later another. */
+static void test_webhook_event_without_a_time_sent_later_is_another(void)
+{
+	static const char batch[] = "{" IDS ",\"events\":[" EV_OK "]}";
+	char ids[3][64];
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (int i = 0; i < 3; i++) {
+		host_set_fixed_now_ms(1767225600000 + (i == 2) * 1000);
+		CU_ASSERT_EQUAL(pt_post(&f, "/webhook", WEBHOOK_AUTH, batch, &resp), HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f.got.recs[0].message_id);
+		snprintf(ids[i], sizeof(ids[i]), "%s", f.got.recs[0].message_id);
+		pt_reset(&f.got);
+	}
+	host_set_fixed_now_ms(0);
+	CU_ASSERT_STRING_EQUAL(ids[1], ids[0]);
+	CU_ASSERT_STRING_NOT_EQUAL(ids[2], ids[0]);
+	pt_close(&f);
+}
+
 /* mParticle's webhook output says a removed attribute with a
  * user_attribute_change event, "deleted": true (the batch's
  * user_attributes just lack the key): an attributes record deleting the
@@ -1275,6 +1300,40 @@ static void test_record_the_hub_cannot_store_now_is_503(void)
 	pt_assert_cannot_store_now(fixture_open, "/v2/events", BASIC_OK, one, "m2");
 }
 
+/* A record the hub refuses with `why`: a JSON 400 naming event 0, whose
+ * message is "events[0]: " and why (pt_sweep_refusal_reasons). */
+static hub_rc send_refused_with(struct pt_fixture *f, const char *why, size_t min_len)
+{
+	static const char one[] =
+		"{\"user_identities\": {\"customer_id\": \"u1\"}, \"events\": ["
+		"{\"event_type\": \"custom_event\", \"data\": {\"event_name\": \"e\","
+		" \"source_message_id\": \"m2\"}}]}";
+	struct hub_response resp;
+	char sent[1024];
+	hub_rc rc;
+
+	f->got.refuse_message_id = "m2";
+	rc = pt_post(f, "/v2/events", BASIC_OK, one, &resp);
+	assert_error(&resp, 400, "invalid_event", 0, -1);
+	snprintf(sent, sizeof(sent), "events[0]: %s", why);
+	pt_assert_message_kept(error_message(&resp), sent, min_len);
+	return rc;
+}
+
+/* Why the hub refused a record reaches the client in the answer's
+ * message, at any length: cut to fit the 1 KB body (to 120 bytes when its
+ * escapes do not fit) and never inside a character, so the answer stays
+ * JSON with its code and index. */
+static void test_refusal_reason_of_any_length_keeps_the_answer_json(void)
+{
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	/* the reason is cut at 431 bytes, inside the 216th character */
+	pt_sweep_refusal_reasons(&f, send_refused_with, 11 + 430);
+	pt_close(&f);
+}
+
 /* ---- auth -------------------------------------------------------------- */
 
 static const char small_batch[] =
@@ -1370,6 +1429,53 @@ static void test_webhook_auth_and_switches(void)
 	assert_error(&resp, 404, "not_found", -1, -1);
 	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", WEBHOOK_AUTH, small_batch, &resp), HUB_OK);
 	pt_close(&f);
+}
+
+/* admit() (ABI 1.11) answers from the headers before the body is read,
+ * as the routes do: 401 with no credentials, 403 with wrong ones, 404 for
+ * what this source has off; each message names what was sent. */
+static void test_admit_refuses_from_the_headers_alone(void)
+{
+	static const struct {
+		const char *keys, *path, *auth;
+		int status; /* 0: admitted */
+		const char *message;
+	} rows[] = {
+		{default_keys, "/v2/events", NULL, 401,
+		 "missing or unreadable Basic credentials (api_key:api_secret)"},
+		{default_keys, "/v2/bulkevents", "Basic bXBfa2V5XzE6d3Jvbmc=", 403,
+		 "wrong Basic credentials (api_key:api_secret)"},
+		{default_keys, "/v2/bulkevents", BASIC_OK, 0, NULL},
+		{default_keys, "/webhook", NULL, 401, "missing or unreadable Authorization"},
+		{default_keys, "/webhook", BASIC_OK, 403, "wrong Authorization"},
+		{default_keys, "/webhook", WEBHOOK_AUTH, 0, NULL},
+		{"    api_key: k\n    api_secret: s\n", "/webhook", WEBHOOK_AUTH, 404,
+		 "this source has no webhook_authorization: the webhook is off"},
+		{"    webhook_authorization: \"" WEBHOOK_AUTH "\"\n", "/v2/events", BASIC_OK, 404,
+		 "this source has no api_key: the Events API is off"},
+	};
+	static const char *const codes[] = {[401] = "unauthorized", [403] = "forbidden",
+					    [404] = "not_found"};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct hub_response resp;
+		struct pt_fixture f;
+		hub_rc rc;
+
+		fixture_open_with(&f, rows[i].keys);
+		rc = pt_admit(&f, rows[i].path, rows[i].auth ? "Authorization" : NULL,
+			      rows[i].auth, &resp);
+		if (resp.status != rows[i].status)
+			fprintf(stderr, "\n  row %zu: %d %s\n", i, resp.status, resp.body);
+		CU_ASSERT_EQUAL(rc, rows[i].status ? HUB_ERR_DATA : HUB_OK);
+		if (rows[i].status) {
+			assert_error(&resp, rows[i].status, codes[rows[i].status], -1, -1);
+			CU_ASSERT_STRING_EQUAL(error_message(&resp), rows[i].message);
+		} else {
+			CU_ASSERT_EQUAL(resp.status, 0);
+		}
+		pt_close(&f);
+	}
 }
 
 static void test_create_checks_the_keys(void)
@@ -1671,7 +1777,7 @@ static void test_json_errors_never_repeat_the_sent_text(void)
 	pt_close(&f);
 }
 
-/* A body of exactly 256 KB is fine. */
+/* A body of exactly 256 KB is fine, on the webhook too. */
 static void test_body_of_256kb_is_accepted(void)
 {
 	struct hub_response resp;
@@ -1681,7 +1787,9 @@ static void test_body_of_256kb_is_accepted(void)
 	fixture_open(&f);
 	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 202);
-	CU_ASSERT_EQUAL(f.got.n_recs, 1);
+	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", WEBHOOK_AUTH, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 202);
+	CU_ASSERT_EQUAL(f.got.n_recs, 2);
 	pt_close(&f);
 	free(body);
 }
@@ -1938,6 +2046,34 @@ static void test_out_of_memory_is_5xx_never_400(void)
 	free(bulk);
 }
 
+/* The hub's own refusals on our routes (error_body, ABI 1.6) are written in
+ * mParticle's shape, with no index; bytes that are no text become '?'; a
+ * message that cannot fit leaves the body empty (the hub's shape then),
+ * never cut JSON. */
+static void test_hub_refusals_are_written_in_mparticles_shape(void)
+{
+	char body[1024], escaped[400];
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f.mod.desc->error_body);
+	f.mod.desc->error_body(405, "method_not_allowed", "use POST on this route", body,
+			       sizeof(body));
+	CU_ASSERT_STRING_EQUAL(body, "{\"errors\":[{\"code\":\"method_not_allowed\","
+				     "\"message\":\"use POST on this route\"}]}");
+	f.mod.desc->error_body(415, "unsupported_encoding", "a \xff byte", body, sizeof(body));
+	CU_ASSERT_STRING_EQUAL(body, "{\"errors\":[{\"code\":\"unsupported_encoding\","
+				     "\"message\":\"a ? byte\"}]}");
+	/* 399 bytes that take 6 each in JSON: past the hub's 1 KB */
+	memset(escaped, '\x01', sizeof(escaped) - 1);
+	escaped[sizeof(escaped) - 1] = '\0';
+	memset(body, 'x', sizeof(body));
+	f.mod.desc->error_body(400, "bad_request", escaped, body, sizeof(body));
+	body[sizeof(body) - 1] = '\0'; /* as the hub does */
+	CU_ASSERT_STRING_EQUAL(body, "");
+	pt_close(&f);
+}
+
 static void test_descriptor_declares_routes_and_secret_keys(void)
 {
 	static const char *const paths[] = {"/v2/events", "/v2/bulkevents", "/webhook"};
@@ -1978,14 +2114,17 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_message_id_precedence),
 	   TEST(test_null_user_attribute_is_no_delete),
 	   TEST(test_identical_events_without_ids_stay_two_and_dedupe_on_resend),
+	   TEST(test_webhook_event_without_a_time_sent_later_is_another),
 	   TEST(test_user_attribute_change_deleted_deletes_the_attribute),
 	   TEST(test_user_attribute_change_bad_input_names_the_field),
 	   TEST(test_customer_id_spellings),
 	   TEST(test_empty_batches_succeed_with_nothing),
 	   TEST(test_record_refused_by_the_hub_fails_the_request),
 	   TEST(test_record_the_hub_cannot_store_now_is_503),
+	   TEST(test_refusal_reason_of_any_length_keeps_the_answer_json),
 	   TEST(test_basic_auth_401_when_missing_403_when_wrong),
 	   TEST(test_webhook_auth_and_switches),
+	   TEST(test_admit_refuses_from_the_headers_alone),
 	   TEST(test_create_checks_the_keys),
 	   TEST(test_malformed_requests_emit_nothing),
 	   TEST(test_json_errors_never_repeat_the_sent_text),
@@ -1999,4 +2138,5 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_import_line_maps_one_batch_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
 	   TEST(test_out_of_memory_is_5xx_never_400),
+	   TEST(test_hub_refusals_are_written_in_mparticles_shape),
 	   TEST(test_descriptor_declares_routes_and_secret_keys))
