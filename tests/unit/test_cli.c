@@ -141,17 +141,18 @@ static char *import_line_text(const char *id, const char *phone)
  * them with a phone number validation drops (a warning each). */
 static char *import_lines_text(const char *prefix, int n, int n_bad)
 {
-	char *text = strdup(""), *line, *grown, id[64];
+	char *text = NULL, *line, id[64];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
 	for (int i = 1; i <= n; i++) {
 		snprintf(id, sizeof(id), "%s-%d", prefix, i);
 		line = import_line_text(id, i <= n_bad ? "bad" : NULL);
-		CU_ASSERT_FATAL(asprintf(&grown, "%s%s", text, line) > 0);
+		CU_ASSERT_FATAL(fputs(line, f) >= 0);
 		free(line);
-		free(text);
-		text = grown;
 	}
+	CU_ASSERT_FATAL(fclose(f) == 0);
 	return text;
 }
 
@@ -187,16 +188,21 @@ enum { IMPORT_RUN_STDIN = 1, IMPORT_RUN_TTY = 2 };
 
 /* `profilehub import FILE --source s ARGS...` of `text` (a file of th's dir)
  * run in process: its exit status, its stdout into *out and its stderr into
- * *said (malloc'd).  IMPORT_RUN_STDIN: FILE is "-", text on stdin;
+ * *said (malloc'd).  text NULL: th's in.jsonl as the caller wrote it (bytes
+ * a C string cannot hold).  IMPORT_RUN_STDIN: FILE is "-", text on stdin;
  * IMPORT_RUN_TTY: stderr is a pseudo-terminal (which writes "\n" as "\r\n"). */
 static int import_run(struct testhub *th, const char *text, int how, char **args, char **out,
 		      char **said)
 {
 	struct cli cli = {.config_path = "(test)", .cfg = th->cfg};
-	char *file = testlib_write_file(th->dir, "in.jsonl", text), *argv[16] = {"import"};
+	char *file = NULL, *argv[16] = {"import"};
 	char path[600];
 	int argc = 1, saved[3] = {dup(0), dup(1), dup(2)}, fd[3] = {-1, -1, -1}, master = -1, rc;
 
+	if (text)
+		file = testlib_write_file(th->dir, "in.jsonl", text);
+	else if (asprintf(&file, "%s/in.jsonl", th->dir) < 0)
+		file = NULL;
 	CU_ASSERT_PTR_NOT_NULL_FATAL(file);
 	argv[argc++] = how & IMPORT_RUN_STDIN ? "-" : file;
 	argv[argc++] = "--source";
@@ -292,12 +298,12 @@ static void test_import_names_ten_rejected_lines_and_counts_the_rest(void)
 	CU_ASSERT_EQUAL(testlib_lines_with(said, "more rejected"), 0);
 	free(out);
 	free(said);
-	CU_ASSERT_EQUAL(import_run(th, "x\nx\nx\nx\nx\nx\nx\nx\nx\nx\nx\nx\n", 0, NULL, &out,
+	CU_ASSERT_EQUAL(import_run(th, "x\nx\nx\nx\nx\nx\nx\nx\nx\nx\nx\n", 0, NULL, &out,
 				   &said), CLI_FAIL);
 	CU_ASSERT_EQUAL(testlib_lines_with(said, "profilehub: import: line "), 10);
 	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profilehub: import: line 10: "));
-	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profilehub: import: ... and 2 more rejected\n"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 12, applied 0, "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profilehub: import: ... and 1 more rejected\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 11, applied 0, "));
 	free(out);
 	free(said);
 	testhub_stop(th);
@@ -626,6 +632,81 @@ out:
 	testhub_stop(th);
 }
 
+/* A line of NUL bytes (a block a crash left zero-filled) is not blank: it
+ * is rejected and named, and the line after it imported. */
+static void test_import_rejects_a_line_of_nul_bytes(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char *good = import_line_text("nul-2", NULL), *path = NULL, *out, *said;
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_FATAL(asprintf(&path, "%s/in.jsonl", th->dir) > 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(path, "w"));
+	CU_ASSERT_EQUAL(fwrite("\0\0\0\0\n", 1, 5, f), 5);
+	CU_ASSERT_EQUAL(fputs(good, f) >= 0, 1);
+	CU_ASSERT_EQUAL(fclose(f), 0);
+	CU_ASSERT_EQUAL(import_run(th, NULL, 0, NULL, &out, &said), CLI_FAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 2, applied 1, "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, ", rejected 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profilehub: import: line 1: "));
+	free(out);
+	free(said);
+	free(path);
+	free(good);
+	testhub_stop(th);
+}
+
+/* The ring of batches in flight holds 85.  --commit-every 238 makes a batch
+ * of every 238 lines and would take 86 slots (its records and the 20000
+ * read ahead), one more than the ring has: 88 batches go round the 85, all
+ * stored. */
+static void test_import_goes_round_the_ring_of_batches(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char *text = import_lines_text("ring", 88 * 238, 0), *out, *said;
+	char *args[] = {"--commit-every", "238", NULL};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL(import_run(th, text, 0, args, &out, &said), CLI_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 20944, applied 20944, duplicates 0, "));
+	free(out);
+	free(said);
+	free(text);
+	testhub_stop(th);
+}
+
+/* A line's records go in one batch even where they pass --commit-every:
+ * a line of three events with --commit-every 2, its third refused by the
+ * store, is stored not at all. */
+static void test_import_keeps_a_line_past_commit_every_in_one_batch(void)
+{
+	static const char text[] =
+		"{\"environment\":\"production\",\"user_identities\":{\"customer_id\":\"u\"},"
+		"\"events\":[{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\","
+		"\"source_message_id\":\"y-1\",\"timestamp_unixtime_ms\":1767225600000}},"
+		"{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\","
+		"\"source_message_id\":\"y-2\",\"timestamp_unixtime_ms\":1767225600000}},"
+		"{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\","
+		"\"source_message_id\":\"y-3\",\"timestamp_unixtime_ms\":1767225600000}}]}\n";
+	char *plugins, *out, *said;
+	char *args[] = {"--format", "mparticle", "--commit-every", "2", NULL};
+	struct testhub *th = plugin_world("mparticle", "plugins/mparticle.so",
+					  "    api_key: k\n    api_secret: s\n", &plugins);
+
+	if (teststore_is_pg())
+		goto out; /* the refusal is SQLite's trigger */
+	store_refuses_records(th, "y-3");
+	import_run_unstored(th, text, args, 1, &out, &said);
+	CU_ASSERT_EQUAL(stored_records(th), 0);
+	free(out);
+	free(said);
+out:
+	testhub_stop(th);
+	testlib_rmtree(plugins);
+	free(plugins);
+}
+
 TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_an_import_line_going_on_past_a_failed_emit_fails_the_line),
 	   TEST(test_import_progress_line_on_a_tty_counts_the_lines_read),
@@ -638,4 +719,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_import_shows_a_lines_read_warning_before_its_writer_warning),
 	   TEST(test_import_drops_the_warnings_of_a_line_not_stored),
 	   TEST(test_import_keeps_a_line_crossing_a_full_batch_in_one_batch),
-	   TEST(test_import_stops_reading_at_a_failed_batch))
+	   TEST(test_import_stops_reading_at_a_failed_batch),
+	   TEST(test_import_rejects_a_line_of_nul_bytes),
+	   TEST(test_import_goes_round_the_ring_of_batches),
+	   TEST(test_import_keeps_a_line_past_commit_every_in_one_batch))
