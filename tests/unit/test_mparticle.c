@@ -925,6 +925,10 @@ static void test_platform_and_device_id_choice(void)
 		 ", \"mp_deviceid\": \"D1\"", "ios", "D1"},
 		{"{\"android_uuid\": \"\"}", ", \"mp_deviceid\": \"D1\"", NULL, "D1"},
 		{"{\"platform\": \"Android\", \"ios_idfv\": \"V1\"}", "", "android", "V1"},
+		{"{\"platform\": \"iOS\", \"android_uuid\": \"U1\"}", "", "ios", "U1"},
+		/* device_info.platform wins over application_info.os */
+		{"{\"platform\": \"web\"}", ", \"application_info\": {\"os\": \"IOS\"}", "web",
+		 NULL},
 	};
 	struct hub_response resp;
 	struct pt_fixture f;
@@ -1974,6 +1978,205 @@ static void test_error_messages_name_the_field(void)
 	pt_close(&f);
 }
 
+/* Each batch-level refusal says the member and what it must be (the exact
+ * message); nothing is emitted. */
+static void test_batch_refusals_name_the_member_and_the_rule(void)
+{
+#define GDPR_EMAIL(v) "{" IDS ",\"consent_state\":{\"gdpr\":{\"email_marketing\":" v "}}}"
+	static const struct {
+		const char *body, *message;
+	} rows[] = {
+		{"{\"user_identities\":[{\"identity_type\":\"email\",\"identity\":true}]}",
+		 "user_identities[0]: \"identity\" must be a string or an integer"},
+		{"{" IDS ",\"device_info\":{\"locale_language\":7}}",
+		 "device_info.locale_language: must be a string"},
+		{"{" IDS ",\"device_info\":{\"locale_country\":false}}",
+		 "device_info.locale_country: must be a string"},
+		{"{" IDS ",\"device_info\":{\"platform\":3}}",
+		 "device_info.platform: must be a string"},
+		{"{" IDS ",\"application_info\":\"ios\"}",
+		 "application_info: must be an object with a string \"os\""},
+		{"{" IDS ",\"application_info\":{\"os\":5}}",
+		 "application_info: must be an object with a string \"os\""},
+		{"{" IDS ",\"consent_state\":\"yes\"}", "consent_state: must be an object"},
+		{"{" IDS ",\"consent_state\":{\"gdpr\":[]}}",
+		 "consent_state.gdpr: must be an object"},
+		{"{" IDS ",\"consent_state\":{\"ccpa\":true}}",
+		 "consent_state.ccpa: must be an object"},
+		{GDPR_EMAIL("true"), "consent_state.gdpr.email_marketing: must be an object"},
+		{GDPR_EMAIL("{\"consented\":true,\"timestamp_unixtime_ms\":\"x\"}"),
+		 "consent_state.gdpr.email_marketing: \"timestamp_unixtime_ms\": must be a time in "
+		 "ms (an integer)"},
+		{"{" IDS ",\"consent_state\":{\"ccpa\":{\"data_sale_opt_out\":{\"consented\":1}}}}",
+		 "consent_state.ccpa.data_sale_opt_out: \"consented\": required, a boolean"},
+		{"{" IDS ",\"timestamp_unixtime_ms\":\"now\"}",
+		 "timestamp_unixtime_ms: must be a time in ms since the epoch (an integer)"},
+		{"{" IDS ",\"deleted_user_attributes\":{\"plan\":true}}",
+		 "deleted_user_attributes: must be an array of strings"},
+	};
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		send_refused(&f, i, NULL, rows[i].body, "invalid_batch", -1, -1, rows[i].message);
+	send_refused(&f, 0, "/v2/bulkevents", "[" BATCH_OK ",7]", "invalid_batch", 1, -1,
+		     "batches[1]: must be a batch object");
+	pt_close(&f);
+#undef GDPR_EMAIL
+}
+
+/* JavaScript may print a whole number of ms as a real (1.767e12): a time
+ * all the same, 0.0 and the last ms of 9999 included; past it, refused. */
+static void test_times_written_as_reals_are_read_as_whole_ms(void)
+{
+#define AT(t) "{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\"," \
+	      "\"timestamp_unixtime_ms\":" t "}}"
+	static const char body[] = "{" IDS ",\"events\":[" AT("1.767e12") "," AT("0.0") ","
+				   AT("253402300799999.0") "]}";
+	static const char past[] = "{" IDS ",\"events\":[" AT("253402300800000.0") "]}";
+	static const int64_t want[] = {1767000000000LL, 0, 253402300799999LL};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
+	for (size_t i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(f.got.recs[i].timestamp_ms, want[i]);
+	pt_reset(&f.got);
+	send_refused(&f, 0, NULL, past, "invalid_event", 0, -1,
+		     "events[0].data.timestamp_unixtime_ms: must be a time in ms since the epoch "
+		     "(an integer)");
+	pt_close(&f);
+#undef AT
+}
+
+/* Identities sent as integers each keep their own digits, beside an
+ * integer mpid, in both shapes of user_identities. */
+static void test_integer_identities_keep_their_own_digits(void)
+{
+	static const char *const bodies[] = {
+		"{\"mpid\":789,\"user_identities\":{\"customer_id\":123,\"other\":456}}",
+		"{\"mpid\":789,\"user_identities\":[{\"identity_type\":\"customer_id\","
+		"\"identity\":123},{\"identity_type\":\"other\",\"identity\":456}]}",
+	};
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		const struct pt_seen *s = pt_post_one(&f, "/v2/events", BASIC_OK, bodies[i]);
+		CU_ASSERT_EQUAL(s->n_ids, 3);
+		ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "123");
+		ASSERT_STR_OR_NULL(pt_id_of(s, "other"), "456");
+		ASSERT_STR_OR_NULL(pt_id_of(s, "mpid"), "789");
+		pt_reset(&f.got);
+	}
+	pt_close(&f);
+}
+
+/* Sends body to /v2/events; expects it taken and the records as
+ * records_text() says them. */
+static void post_expect_records(struct pt_fixture *f, const char *body, const char *records)
+{
+	struct hub_response resp;
+
+	CU_ASSERT_EQUAL(pt_post(f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(records_text(&f->got), records);
+}
+
+/* An empty push_token is no token: it asks for no identify with push on. */
+static void test_empty_push_token_is_no_push_token(void)
+{
+	static const char body[] =
+		"{" IDS ",\"device_info\":{\"push_token\":\"\"},\"events\":[" EV_OK "]}";
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	post_expect_records(&f, body, "track u -");
+	pt_close(&f);
+}
+
+/* The batch's device says what holds now: a push_token beside a
+ * push_registration that unregisters leaves push on. */
+static void test_device_push_token_wins_over_an_unregistration(void)
+{
+	static const char body[] =
+		"{" DEV ",\"device_info\":{\"push_token\":\"tok\"},\"events\":["
+		"{\"event_type\":\"push_registration\",\"data\":{\"register\":false}}," EV_OK "]}";
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	post_expect_records(&f, body, "identify - D1; track - D1");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	CU_ASSERT_EQUAL(f.got.recs[0].push_enabled, 1);
+	pt_close(&f);
+}
+
+/* user_identities as an object: keys that are no identity type are
+ * ignored, "mpid" too (the batch's own mpid member is the mpid). */
+static void test_identity_object_ignores_keys_not_mapped(void)
+{
+	static const char body[] = "{\"user_identities\":{\"customer_id\":\"u\","
+				   "\"some_future_type\":\"x\",\"mpid\":\"7\"}}";
+	struct pt_fixture f;
+	const struct pt_seen *s;
+
+	fixture_open(&f);
+	s = pt_post_one(&f, "/v2/events", BASIC_OK, body);
+	CU_ASSERT_EQUAL(s->n_ids, 1);
+	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "u");
+	CU_ASSERT_PTR_NULL(pt_id_of(s, "mpid"));
+	pt_close(&f);
+}
+
+/* A batch whose events make no track (ignored types, an attribute change
+ * that deletes nothing) still says who it is with an identify. */
+static void test_batch_without_tracks_still_says_who_it_is(void)
+{
+	static const struct {
+		const char *body, *records;
+	} rows[] = {
+		{"{" IDS ",\"events\":[{\"event_type\":\"crash_report\"}]}", "identify u -"},
+		{"{" IDS ",\"events\":[{\"event_type\":\"user_attribute_change\",\"data\":"
+		 "{\"user_attribute_name\":\"plan\",\"new\":\"gold\"}}]}", "identify u -"},
+		{"{" IDS ",\"events\":[{\"event_type\":\"crash_report\"}," EV_OK "]}", "track u -"},
+	};
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		post_expect_records(&f, rows[i].body, rows[i].records);
+		pt_reset(&f.got);
+	}
+	pt_close(&f);
+}
+
+/* A null GDPR purpose or CCPA opt-out is absent; one purpose may be
+ * configured for both channels, and then sets both. */
+static void test_consent_nulls_are_absent_and_one_purpose_sets_both(void)
+{
+	static const char with_null[] =
+		"{" IDS ",\"consent_state\":{\"gdpr\":{\"email_marketing\":null,"
+		"\"sms_marketing\":{\"consented\":true}},\"ccpa\":{\"data_sale_opt_out\":null}}}";
+	static const char shared[] =
+		"{" IDS ",\"consent_state\":{\"gdpr\":{\"Marketing\":{\"consented\":false}}}}";
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	post_expect_records(&f, with_null, "identify u -; consent u -");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	ASSERT_JSON(f.got.recs[1].consent_json, "{\"sms_marketing\": \"subscribed\"}");
+	pt_close(&f);
+	fixture_open_with(&f, "    api_key: mp_key_1\n    api_secret: mp_secret_1\n"
+			      "    gdpr_email_purpose: marketing\n"
+			      "    gdpr_sms_purpose: marketing\n");
+	post_expect_records(&f, shared, "identify u -; consent u -; consent u -");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
+	ASSERT_JSON(f.got.recs[1].consent_json, "{\"email_marketing\": \"unsubscribed\"}");
+	ASSERT_JSON(f.got.recs[2].consent_json, "{\"sms_marketing\": \"unsubscribed\"}");
+	pt_close(&f);
+}
+
 /* ---- import ------------------------------------------------------------ */
 
 static void test_import_line_maps_one_batch_without_auth(void)
@@ -2135,6 +2338,14 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_push_unregistration_asks_for_an_identify),
 	   TEST(test_push_registration_registers_by_default),
 	   TEST(test_error_messages_name_the_field),
+	   TEST(test_batch_refusals_name_the_member_and_the_rule),
+	   TEST(test_times_written_as_reals_are_read_as_whole_ms),
+	   TEST(test_integer_identities_keep_their_own_digits),
+	   TEST(test_empty_push_token_is_no_push_token),
+	   TEST(test_device_push_token_wins_over_an_unregistration),
+	   TEST(test_identity_object_ignores_keys_not_mapped),
+	   TEST(test_batch_without_tracks_still_says_who_it_is),
+	   TEST(test_consent_nulls_are_absent_and_one_purpose_sets_both),
 	   TEST(test_import_line_maps_one_batch_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
 	   TEST(test_out_of_memory_is_5xx_never_400),
