@@ -1826,6 +1826,11 @@ static void test_limits_are_inclusive(void)
 	ASSERT_STR_OR_NULL(f.got.recs[0].event_name, name);
 	pt_reset(&f.got);
 	free(body);
+	CU_ASSERT_FATAL(asprintf(&body, "{" IDS ",\"events\":[{\"event_type\":\"custom_event\","
+					"\"data\":{\"event_name\":\"%sn\"}}]}", name) > 0);
+	send_refused(&f, 0, NULL, body, "invalid_event", 0, -1,
+		     "events[0].data.event_name: longer than 256 bytes");
+	free(body);
 	for (int i = 0; i < 31; i++)
 		q += sprintf(q, "%s{\"identity_type\":\"other\",\"identity\":\"o%d\"}",
 			     i ? "," : "", i);
@@ -2023,6 +2028,58 @@ static void test_batch_refusals_name_the_member_and_the_rule(void)
 		     "batches[1]: must be a batch object");
 	pt_close(&f);
 #undef GDPR_EMAIL
+}
+
+/* Each event-level refusal says the member and what it must be; a type
+ * name is quoted up to 40 bytes, so the message never grows with it. */
+static void test_event_refusals_name_the_member_and_the_rule(void)
+{
+#define ONE_EVENT(type, data) \
+	"{" IDS ",\"events\":[{\"event_type\":\"" type "\",\"data\":" data "}]}"
+#define T40 "abcdefghijabcdefghijabcdefghijabcdefghij"
+	static const struct {
+		const char *body, *code, *message;
+	} rows[] = {
+		{ONE_EVENT("commerce_event", "{\"product_action\":\"buy\"}"), "invalid_event",
+		 "events[0].data.product_action: must be an object"},
+		{ONE_EVENT("commerce_event", "{\"product_action\":{\"action\":\"purchase\","
+					     "\"products\":{}}}"), "invalid_event",
+		 "events[0].data.product_action.products: must be an array"},
+		{ONE_EVENT("commerce_event", "{\"promotion_action\":[]}"), "invalid_event",
+		 "events[0].data.promotion_action: must be an object"},
+		{ONE_EVENT("commerce_event", "{\"product_impressions\":{}}"), "invalid_event",
+		 "events[0].data.product_impressions: must be an array"},
+		{ONE_EVENT("commerce_event", "{\"currency_code\":978}"), "invalid_event",
+		 "events[0].data.currency_code: must be a string"},
+		{ONE_EVENT("custom_event", "{\"event_name\":\"e\",\"custom_attributes\":[1]}"),
+		 "invalid_event", "events[0].data.custom_attributes: must be an object"},
+		{ONE_EVENT("push_registration", "{\"register\":\"yes\"}"), "invalid_event",
+		 "events[0].data.register: must be a boolean"},
+		{"{" IDS ",\"events\":[{\"event_type\":\"session_start\",\"message_id\":5}]}",
+		 "invalid_event", "events[0].message_id: must be a string"},
+		{ONE_EVENT("screen_view", "{\"screen_name\":\"\"}"), "invalid_event",
+		 "events[0].data.screen_name: required, a non-empty string"},
+		{ONE_EVENT("session_end", "{\"source_message_id\":5}"), "invalid_event",
+		 "events[0].data.source_message_id: must be a string"},
+		{"{" IDS ",\"events\":[{\"event_type\":[\"custom_event\"]}]}", "invalid_event",
+		 "events[0].event_type: must be a string"},
+		/* two types no mapping knows are two types all the same */
+		{"{" IDS ",\"events\":[" UIC("{\"identity_type\":\"future_a\",\"identity\":\"x\"}",
+					   "{\"identity_type\":\"future_b\",\"identity\":\"y\"}")
+		 "]}", "invalid_event",
+		 "events[0].data.old.identity_type: must be the identity type of "
+		 "data.new.identity_type"},
+		{ONE_EVENT(T40 "KLMNOPQRST", "{}"), "unknown_type",
+		 "events[0].event_type: unknown type \"" T40 "\""},
+	};
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		send_refused(&f, i, NULL, rows[i].body, rows[i].code, 0, -1, rows[i].message);
+	pt_close(&f);
+#undef ONE_EVENT
+#undef T40
 }
 
 /* JavaScript may print a whole number of ms as a real (1.767e12): a time
@@ -2339,6 +2396,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_push_registration_registers_by_default),
 	   TEST(test_error_messages_name_the_field),
 	   TEST(test_batch_refusals_name_the_member_and_the_rule),
+	   TEST(test_event_refusals_name_the_member_and_the_rule),
 	   TEST(test_times_written_as_reals_are_read_as_whole_ms),
 	   TEST(test_integer_identities_keep_their_own_digits),
 	   TEST(test_empty_push_token_is_no_push_token),
