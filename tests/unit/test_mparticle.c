@@ -2234,6 +2234,23 @@ static void test_consent_nulls_are_absent_and_one_purpose_sets_both(void)
 	pt_close(&f);
 }
 
+/* A CCPA opt-out that is not given (consented false) is said too: an
+ * attributes record setting the flag false, at the consent's time. */
+static void test_ccpa_opt_out_withdrawn_is_recorded_false(void)
+{
+	static const char body[] =
+		"{" IDS ",\"consent_state\":{\"ccpa\":{\"data_sale_opt_out\":"
+		"{\"consented\":false,\"timestamp_unixtime_ms\":1767000000000}}}}";
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	post_expect_records(&f, body, "identify u -; attributes u -");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	ASSERT_JSON(f.got.recs[1].attributes_json, "{\"ccpa_data_sale_opt_out\": false}");
+	CU_ASSERT_EQUAL(f.got.recs[1].timestamp_ms, 1767000000000LL);
+	pt_close(&f);
+}
+
 /* ---- import ------------------------------------------------------------ */
 
 static void test_import_line_maps_one_batch_without_auth(void)
@@ -2404,6 +2421,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_identity_object_ignores_keys_not_mapped),
 	   TEST(test_batch_without_tracks_still_says_who_it_is),
 	   TEST(test_consent_nulls_are_absent_and_one_purpose_sets_both),
+	   TEST(test_ccpa_opt_out_withdrawn_is_recorded_false),
 	   TEST(test_import_line_maps_one_batch_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
 	   TEST(test_out_of_memory_is_5xx_never_400),
