@@ -2045,6 +2045,11 @@ static void test_event_refusals_name_the_member_and_the_rule(void)
 		{ONE_EVENT("commerce_event", "{\"product_action\":{\"action\":\"purchase\","
 					     "\"products\":{}}}"), "invalid_event",
 		 "events[0].data.product_action.products: must be an array"},
+		{ONE_EVENT("commerce_event", "{\"product_action\":{\"products\":[]}}"),
+		 "invalid_event", "events[0].data.product_action.action: required, a string"},
+		{ONE_EVENT("commerce_event", "{\"product_action\":{\"action\":\"purchase\","
+					     "\"products\":[{},\"SKU\"]}}"), "invalid_event",
+		 "events[0].data.product_action.products: must be an array of objects"},
 		{ONE_EVENT("commerce_event", "{\"promotion_action\":[]}"), "invalid_event",
 		 "events[0].data.promotion_action: must be an object"},
 		{ONE_EVENT("commerce_event", "{\"product_impressions\":{}}"), "invalid_event",
