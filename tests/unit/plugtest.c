@@ -338,6 +338,7 @@ void pt_assert_refused(struct pt_fixture *f, const char *what, hub_rc rc,
 {
 	if (resp->status != status || f->got.n_emits != 0)
 		fprintf(stderr, "\n  %s: %d %s\n", what, resp->status, resp->body);
+	CU_ASSERT_EQUAL(resp->status, status);
 	CU_ASSERT_EQUAL(rc, HUB_ERR_DATA);
 	CU_ASSERT_EQUAL(f->got.n_emits, 0);
 	pt_reset(&f->got);

@@ -135,9 +135,9 @@ void pt_post_file_ok(struct pt_fixture *f, const char *path, const char *auth, c
 const struct pt_seen *pt_post_one(struct pt_fixture *f, const char *path, const char *auth,
 				  const char *body);
 
-/* Checks a request that must be refused: rc is HUB_ERR_DATA and nothing
- * was emitted (printed with `what` when not so, or when the answer has no
- * `status`).  Then pt_reset(). */
+/* Checks a request that must be refused: the answer is `status`, rc is
+ * HUB_ERR_DATA and nothing was emitted (the answer printed with `what` when
+ * not so).  Then pt_reset(). */
 void pt_assert_refused(struct pt_fixture *f, const char *what, hub_rc rc,
 		       const struct hub_response *resp, int status);
 
