@@ -643,6 +643,7 @@ static void test_store_password_written_in_the_file_is_found(void)
 		{"postgresql://hub:${HUB_TEST_PGPASS}@127.0.0.1/hub", 0},
 		{"postgresql://hub@127.0.0.1/hub", 0},
 		{"postgresql://hub:@127.0.0.1/hub", 0},
+		{"host=127.0.0.1 user=hub password='' dbname=hub", 0},
 		/* a default is written in the file: the password of an unset
 		 * or empty variable */
 		{"${HUB_TEST_UNSET_PGURL:-postgresql://hub:hunter2@127.0.0.1/hub}", 1},
@@ -815,6 +816,8 @@ static void test_store_url_read_wrongly_is_refused_without_the_password(void)
 		"postgresql://hub:pa/ssWORD@127.0.0.1:5432/hubdb",
 		"postgresql://hub:s3cr@tWORD@127.0.0.1:1/hubdb",
 		"postgresql://hub:12/ssWORD@127.0.0.1/hubdb",
+		/* no "@host": the password lands in the port */
+		"postgresql://hub:SECRETWORD/hubdb",
 		"postgresql://hub:SECRETWORD@[::1/hubdb",
 		"postgresql://hub:SECRET%zzWORD@host/db",
 		/* a '?' in the user part: the password lands in hostaddr */
@@ -826,6 +829,7 @@ static void test_store_url_read_wrongly_is_refused_without_the_password(void)
 		"postgresql://hub:x?y@?user=:SECRETWORD@h:1/db",
 		/* a '/' in the user part: no user name, the query sets it */
 		"postgresql://hub/?user=:SECRETWORD@h:1/db",
+		"postgres://hub/?user=:SECRETWORD@h:1/db", /* the short scheme */
 	};
 	static const char *const good[] = {
 		"postgresql://hub:s3cr%40t%2FWORD@127.0.0.1:5432/hubdb",
@@ -853,6 +857,47 @@ static void test_store_url_read_wrongly_is_refused_without_the_password(void)
 	}
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		CU_ASSERT_EQUAL(store_pg_url_check(good[i]), 1);
+}
+
+/* store_pg_open checks its arguments before it connects: a URL is needed,
+ * and a schema PostgreSQL keeps as written ([a-z_][a-z0-9_]*, at most 63
+ * bytes: a longer name is cut, and two would meet).  Its errors name where
+ * it connects as user@host:port/db, the host before a hostaddr, localhost
+ * for none. */
+static void test_store_pg_open_checks_its_arguments_first(void)
+{
+	/* port 1 on loopback: refused at once, no server needed */
+	static const char url[] = "postgresql://u:pw@127.0.0.1:1/db";
+	static const struct {
+		const char *url, *schema, *err;
+	} rows[] = {
+		{"", NULL, "postgres: store.url is not set"},
+		{NULL, NULL, "postgres: store.url is not set"},
+		{url, "1abc", "postgres: store.schema must match"},
+		{url, "Abc", "postgres: store.schema must match"},
+		{url, "a23456789012345678901234567890123456789012345678901234567890123x",
+		 "postgres: store.schema must match"},
+		{url, "a23456789012345678901234567890123456789012345678901234567890123",
+		 "postgres: cannot connect to u@127.0.0.1:1/db: "},
+		{url, "", "postgres: cannot connect to u@127.0.0.1:1/db: "},
+		{"postgresql://u@h.invalid:1/db?hostaddr=127.0.0.1", NULL,
+		 "postgres: cannot connect to u@h.invalid:1/db: "},
+		{"postgresql://u@:1/db", NULL, "postgres: cannot connect to u@localhost:1/db: "},
+		{"postgresql://u@127.0.0.1:1/db?hostaddr=127.0.0.1", NULL,
+		 "postgres: cannot connect to u@127.0.0.1:1/db: "},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct store *st = NULL;
+		char err[512] = "";
+
+		CU_ASSERT_EQUAL(store_pg_open(rows[i].url, rows[i].schema, &st, err, sizeof(err)),
+				-1);
+		CU_ASSERT_PTR_NULL(st);
+		if (strncmp(err, rows[i].err, strlen(rows[i].err)) != 0)
+			fprintf(stderr, "\n  row %zu: %s", i, err);
+		CU_ASSERT_EQUAL(strncmp(err, rows[i].err, strlen(rows[i].err)), 0);
+	}
 }
 
 /* A control byte in the URL's user or database name (%0A) is escaped in
@@ -1606,6 +1651,7 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_connection_string_password_in_the_file_is_found),
 	   TEST(test_secret_value_never_in_message),
 	   TEST(test_store_url_read_wrongly_is_refused_without_the_password),
+	   TEST(test_store_pg_open_checks_its_arguments_first),
 	   TEST(test_store_url_control_bytes_are_escaped_in_errors),
 	   TEST(test_example_secrets_are_found_and_loopback_told_apart),
 	   TEST(test_empty_config_gets_every_default),
