@@ -24,7 +24,6 @@
 #include "../tools/gen.h"
 
 #include <fcntl.h>
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stddef.h>
@@ -1976,20 +1975,6 @@ static void *cross_get(void *arg)
 
 /* Two writers each hold one profile and reach for the other's: the server
  * breaks the deadlock, and the loser says it may retry. */
-/* Runs one statement on the test server's database; 0 when it worked. */
-static int pg_admin(const char *url, const char *sql)
-{
-	PGconn *c = PQconnectdb(url);
-	PGresult *res = PQexec(c, sql);
-	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-
-	if (!ok)
-		fprintf(stderr, "pg_admin: %s: %s", sql, PQerrorMessage(c));
-	PQclear(res);
-	PQfinish(c);
-	return ok ? 0 : -1;
-}
-
 /* A database that is not UTF-8 would refuse (LATIN1) or not check
  * (SQL_ASCII) text the hub stores: the store refuses to open on it,
  * naming its encoding. */
@@ -2005,15 +1990,81 @@ static void test_pg_open_refuses_a_database_not_in_utf8(void)
 	slash = strrchr(url, '/');
 	CU_ASSERT_PTR_NOT_NULL_FATAL(slash);
 	snprintf(other, sizeof(other), "%.*s/hub_latin1", (int)(slash - url), url);
-	pg_admin(url, "DROP DATABASE IF EXISTS hub_latin1");
-	CU_ASSERT_EQUAL_FATAL(pg_admin(url, "CREATE DATABASE hub_latin1 ENCODING 'LATIN1'"
+	teststore_pg_exec(url, "DROP DATABASE IF EXISTS hub_latin1");
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, "CREATE DATABASE hub_latin1 ENCODING 'LATIN1'"
 					    " TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"),
 			      0);
 	CU_ASSERT_EQUAL(store_pg_open(other, "public", &s, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "has encoding LATIN1"));
 	if (s)
 		store_close(s);
-	CU_ASSERT_EQUAL(pg_admin(url, "DROP DATABASE hub_latin1"), 0);
+	CU_ASSERT_EQUAL(teststore_pg_exec(url, "DROP DATABASE hub_latin1"), 0);
+}
+
+/* A store at this hub's schema version opens without a word; one a newer
+ * hub migrated is refused, naming both versions. */
+static void test_pg_open_refuses_a_newer_schema_and_is_quiet_at_its_own(void)
+{
+	WORLD(w);
+	const char *url = getenv("HUB_TEST_PG_URL");
+	struct testlib_capture cap;
+	struct store *s2 = NULL;
+	char sql[256], err[512] = "", *said;
+
+	(void)s;
+	if (!teststore_is_pg() || !url)
+		goto out;
+	testlib_capture_begin(&cap);
+	s2 = world_connect(&w);
+	said = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(s2);
+	CU_ASSERT_PTR_NULL(strstr(said, "PostgreSQL schema"));
+	free(said);
+	store_close(s2);
+	s2 = NULL;
+	snprintf(sql, sizeof(sql),
+		 "UPDATE \"%s\".meta SET value = '999' WHERE key = 'schema_version'", w.schema);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, sql), 0);
+	CU_ASSERT_EQUAL(store_open(w.cfg, &s2, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(s2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "store schema version 999, this hub knows "));
+out:
+	world_stop(&w);
+}
+
+/* A lease whose epoch could not be bumped is not taken, and its lock is
+ * let go: another connection takes it at once. */
+static void test_pg_lease_whose_epoch_fails_is_let_go(void)
+{
+	WORLD(w);
+	const char *url = getenv("HUB_TEST_PG_URL");
+	struct store *s2 = NULL;
+	int64_t epoch = 0;
+	char sql[512];
+
+	if (!teststore_is_pg() || !url)
+		goto out;
+	s2 = world_connect(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	snprintf(sql, sizeof(sql),
+		 "CREATE FUNCTION \"%s\".boom() RETURNS trigger LANGUAGE plpgsql AS"
+		 " $$BEGIN RAISE EXCEPTION 'injected failure'; END$$;"
+		 " CREATE TRIGGER boom BEFORE INSERT OR UPDATE ON \"%s\".meta FOR EACH ROW"
+		 " WHEN (NEW.key LIKE 'lease_epoch:%%') EXECUTE FUNCTION \"%s\".boom()",
+		 w.schema, w.schema, w.schema);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, sql), 0);
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "sync:e", &epoch), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "injected failure"));
+	snprintf(sql, sizeof(sql), "DROP TRIGGER boom ON \"%s\".meta", w.schema);
+	CU_ASSERT_EQUAL(teststore_pg_exec(url, sql), 0);
+	CU_ASSERT_EQUAL(s2->ops->lease_try(s2, "sync:e", &epoch), 1);
+	OK(s2->ops->lease_release(s2, "sync:e"));
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "sync:e", &epoch), 1); /* not held here */
+	OK(s->ops->lease_release(s, "sync:e"));
+out:
+	if (s2)
+		store_close(s2);
+	world_stop(&w);
 }
 
 static void test_pg_deadlock_between_writers_is_retryable(void)
@@ -3242,6 +3293,8 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_a_read_or_commit_at_the_pipelines_bound_gets_its_result),
 	   TEST(test_ident_lock_of_a_huge_group_fits_the_lock_table),
 	   TEST(test_pg_open_refuses_a_database_not_in_utf8),
+	   TEST(test_pg_open_refuses_a_newer_schema_and_is_quiet_at_its_own),
+	   TEST(test_pg_lease_whose_epoch_fails_is_let_go),
 	   TEST(test_commit_survives_reopen_and_rollback_leaves_nothing),
 	   TEST(test_a_damaged_id_key_is_refused),
 	   TEST(test_read_begin_holds_one_snapshot_until_read_end),

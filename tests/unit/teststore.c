@@ -82,6 +82,19 @@ void teststore_drop(const char *schema)
 	PQfinish(c);
 }
 
+int teststore_pg_exec(const char *url, const char *sql)
+{
+	PGconn *c = PQconnectdb(url);
+	PGresult *res = PQexec(c, sql);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (!ok)
+		fprintf(stderr, "teststore_pg_exec: %s: %s", sql, PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+	return ok ? 0 : -1;
+}
+
 char *teststore_digest(const char *schema)
 {
 	/* one statement: query_to_xml runs the per-table query */

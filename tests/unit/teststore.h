@@ -27,6 +27,11 @@ void teststore_drop(const char *schema);
  * on stderr.  Keeps its connection for the next call; NULL closes it. */
 char *teststore_digest(const char *schema);
 
+/* Runs one statement (or several, ';' between) on the database of `url`
+ * from a connection of its own; 0 when it worked, else -1 with the error
+ * on stderr. */
+int teststore_pg_exec(const char *url, const char *sql);
+
 /* PostgreSQL: how many sessions wait for a lock now (pg_stat_activity),
  * -1 on error or without HUB_TEST_PG_URL. */
 int teststore_lock_waiters(void);
