@@ -24,6 +24,8 @@
 #include "../tools/gen.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stddef.h>
@@ -1655,6 +1657,74 @@ static void test_commit_survives_reopen_and_rollback_leaves_nothing(void)
 	CU_ASSERT_EQUAL(batch_present(again, "a"), 1);
 	CU_ASSERT_EQUAL(batch_present(again, "b"), 0);
 	CU_ASSERT_EQUAL(memcmp(key, again->id_key, sizeof(key)), 0);
+	world_stop(&w);
+}
+
+/* A profile ID is "p_" and the first 80 bits of HMAC-SHA256 under the
+ * store's key of its sequence number (8 bytes, most significant first),
+ * 5 bits a character, most significant first, from 32 characters without
+ * l, o, 0 and 1.  Computed here apart, bit by bit, with OpenSSL's one-shot
+ * HMAC: the same store key gives the same IDs on every backend and build. */
+static void test_profile_ids_are_the_hmac_of_their_sequence_number(void)
+{
+	static const char b32[] = "abcdefghijkmnpqrstuvwxyz23456789";
+	WORLD(w);
+	int64_t last = 0;
+
+	for (int k = 0; k < 50; k++) {
+		char id[PROFILE_ID_SIZE], want[PROFILE_ID_SIZE] = "p_";
+		unsigned char msg[8], mac[EVP_MAX_MD_SIZE];
+		unsigned mac_len = 0;
+		int64_t seq = 0;
+		uint64_t v;
+
+		OK(s->ops->begin(s));
+		OK(store_new_profile_id(s, id, &seq));
+		OK(s->ops->commit(s));
+		CU_ASSERT(seq > last);
+		last = seq;
+		v = (uint64_t)seq;
+		for (int i = 7; i >= 0; i--, v >>= 8)
+			msg[i] = (unsigned char)(v & 0xff);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(HMAC(EVP_sha256(), s->id_key, (int)sizeof(s->id_key),
+						  msg, sizeof(msg), mac, &mac_len));
+		CU_ASSERT_EQUAL_FATAL(mac_len, 32);
+		for (int c = 0; c < 16; c++) {
+			unsigned sym = 0;
+			for (int b = 5 * c; b < 5 * c + 5; b++)
+				sym = sym << 1 | ((mac[b / 8] >> (7 - b % 8)) & 1);
+			want[2 + c] = b32[sym];
+		}
+		want[18] = '\0';
+		CU_ASSERT_STRING_EQUAL(id, want);
+	}
+	world_stop(&w);
+}
+
+/* PROFILEHUB_ID_KEY that is not 64 hex digits is refused when a new store
+ * takes it, by name; nothing takes a key it cannot read. */
+static void test_a_fixed_id_key_not_in_hex_is_refused(void)
+{
+	WORLD(w);
+	const char *had = getenv("PROFILEHUB_ID_KEY");
+	char *saved = had ? strdup(had) : NULL, *path = NULL, err[512] = "";
+	struct store *other = NULL;
+
+	(void)s;
+	if (teststore_is_pg())
+		goto out; /* store.c's own rule: SQLite shows it */
+	CU_ASSERT_FATAL(asprintf(&path, "%s/fixed.db", w.dir) > 0);
+	setenv("PROFILEHUB_ID_KEY", "0f1e2d3c4b5a69788796a5b4c3d2e1f0", 1);
+	CU_ASSERT_EQUAL(store_sqlite_open(path, &other, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(other);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "PROFILEHUB_ID_KEY: must be 64 hex digits"));
+	if (saved)
+		setenv("PROFILEHUB_ID_KEY", saved, 1);
+	else
+		unsetenv("PROFILEHUB_ID_KEY");
+out:
+	free(saved);
+	free(path);
 	world_stop(&w);
 }
 
@@ -3297,6 +3367,8 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_pg_lease_whose_epoch_fails_is_let_go),
 	   TEST(test_commit_survives_reopen_and_rollback_leaves_nothing),
 	   TEST(test_a_damaged_id_key_is_refused),
+	   TEST(test_profile_ids_are_the_hmac_of_their_sequence_number),
+	   TEST(test_a_fixed_id_key_not_in_hex_is_refused),
 	   TEST(test_read_begin_holds_one_snapshot_until_read_end),
 	   TEST(test_ident_lock_leaves_reads_and_writes_as_they_were),
 	   TEST(test_a_locked_group_reads_its_blocks_and_holders_as_written),
