@@ -184,42 +184,35 @@ static char *pty_text(int master)
 	return text;
 }
 
-enum { IMPORT_RUN_STDIN = 1, IMPORT_RUN_TTY = 2 };
+enum { RUN_STDIN = 1, RUN_TTY = 2, RUN_FULL = 4 };
+typedef int cli_cmd(struct cli *cli, int argc, char **argv);
 
-/* `profilehub import FILE --source s ARGS...` of `text` (a file of th's dir)
- * run in process: its exit status, its stdout into *out and its stderr into
- * *said (malloc'd).  text NULL: th's in.jsonl as the caller wrote it (bytes
- * a C string cannot hold).  IMPORT_RUN_STDIN: FILE is "-", text on stdin;
- * IMPORT_RUN_TTY: stderr is a pseudo-terminal (which writes "\n" as "\r\n"). */
-static int import_run(struct testhub *th, const char *text, int how, char **args, char **out,
-		      char **said)
+/* cmd(argv) run in process on th's config, as main.c runs it: its exit
+ * status, its stdout into *out and its stderr into *said (malloc'd).
+ * RUN_STDIN: `in` on stdin (else /dev/null); RUN_TTY: stderr is a
+ * pseudo-terminal (which writes "\n" as "\r\n"); RUN_FULL: stdout is
+ * /dev/full (a full disk; *out is ""). */
+static int run_cmd(struct testhub *th, cli_cmd *cmd, char **argv, int how, const char *in,
+		   char **out, char **said)
 {
 	struct cli cli = {.config_path = "(test)", .cfg = th->cfg};
-	char *file = NULL, *argv[16] = {"import"};
 	char path[600];
-	int argc = 1, saved[3] = {dup(0), dup(1), dup(2)}, fd[3] = {-1, -1, -1}, master = -1, rc;
+	int argc = 0, saved[3] = {dup(0), dup(1), dup(2)}, fd[3] = {-1, -1, -1}, master = -1, rc;
 
-	if (text)
-		file = testlib_write_file(th->dir, "in.jsonl", text);
-	else if (asprintf(&file, "%s/in.jsonl", th->dir) < 0)
-		file = NULL;
-	CU_ASSERT_PTR_NOT_NULL_FATAL(file);
-	argv[argc++] = how & IMPORT_RUN_STDIN ? "-" : file;
-	argv[argc++] = "--source";
-	argv[argc++] = "s";
-	for (; args && *args && argc < 15; args++)
-		argv[argc++] = *args;
+	while (argv[argc])
+		argc++;
 	snprintf(path, sizeof(path), "%s/out", th->dir);
-	fd[1] = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	fd[1] = how & RUN_FULL ? open("/dev/full", O_WRONLY)
+			       : open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	snprintf(path, sizeof(path), "%s/err", th->dir);
-	if (how & IMPORT_RUN_TTY) {
+	if (how & RUN_TTY) {
 		master = posix_openpt(O_RDWR | O_NOCTTY);
 		CU_ASSERT_FATAL(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0);
 		fd[2] = open(ptsname(master), O_RDWR | O_NOCTTY);
 	} else {
 		fd[2] = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	}
-	fd[0] = open(how & IMPORT_RUN_STDIN ? file : "/dev/null", O_RDONLY);
+	fd[0] = open(how & RUN_STDIN ? in : "/dev/null", O_RDONLY);
 	CU_ASSERT_FATAL(saved[0] >= 0 && saved[1] >= 0 && saved[2] >= 0 && fd[0] >= 0 &&
 			fd[1] >= 0 && fd[2] >= 0);
 	fflush(stdout);
@@ -227,7 +220,7 @@ static int import_run(struct testhub *th, const char *text, int how, char **args
 	for (int i = 0; i < 3; i++)
 		dup2(fd[i], i);
 	clearerr(stdin);
-	rc = cmd_import(&cli, argc, argv);
+	rc = cmd(&cli, argc, argv);
 	fflush(stdout);
 	fflush(stderr);
 	for (int i = 0; i < 3; i++) {
@@ -235,7 +228,8 @@ static int import_run(struct testhub *th, const char *text, int how, char **args
 		close(saved[i]);
 	}
 	clearerr(stdin);
-	*out = fd_text(fd[1]);
+	clearerr(stdout); /* a write to /dev/full failed */
+	*out = how & RUN_FULL ? strdup("") : fd_text(fd[1]);
 	close(fd[1]);
 	close(fd[0]);
 	close(fd[2]); /* the last of the slave: the master reads what it holds */
@@ -248,6 +242,31 @@ static int import_run(struct testhub *th, const char *text, int how, char **args
 		*said = fd_text(err_fd);
 		close(err_fd);
 	}
+	return rc;
+}
+
+/* `profilehub import FILE --source s ARGS...` of `text` (a file of th's dir)
+ * run by run_cmd().  text NULL: th's in.jsonl as the caller wrote it (bytes
+ * a C string cannot hold).  RUN_STDIN: FILE is "-", text on stdin;
+ * RUN_TTY: stderr is a pseudo-terminal. */
+static int import_run(struct testhub *th, const char *text, int how, char **args, char **out,
+		      char **said)
+{
+	char *file = NULL, *argv[16] = {"import"};
+	int argc = 1, rc;
+
+	if (text)
+		file = testlib_write_file(th->dir, "in.jsonl", text);
+	else if (asprintf(&file, "%s/in.jsonl", th->dir) < 0)
+		file = NULL;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+	argv[argc++] = how & RUN_STDIN ? "-" : file;
+	argv[argc++] = "--source";
+	argv[argc++] = "s";
+	for (; args && *args && argc < 15; args++)
+		argv[argc++] = *args;
+	argv[argc] = NULL;
+	rc = run_cmd(th, cmd_import, argv, how, file, out, said);
 	free(file);
 	return rc;
 }
@@ -267,7 +286,7 @@ static void test_import_progress_line_on_a_tty_counts_the_lines_read(void)
 	memset(long_line, 'x', (1u << 20) + 1);
 	long_line[(1u << 20) + 1] = '\0';
 	CU_ASSERT_FATAL(asprintf(&text, "%s \t\nnot json\n%s\n%s", good1, long_line, good2) > 0);
-	CU_ASSERT_EQUAL(import_run(th, text, IMPORT_RUN_TTY, args, &out, &said), CLI_FAIL);
+	CU_ASSERT_EQUAL(import_run(th, text, RUN_TTY, args, &out, &said), CLI_FAIL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 4, applied 2, "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(said, "\r1 records, "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(said, "\r4 records, "));
@@ -372,7 +391,7 @@ static void test_import_of_dash_reads_stdin(void)
 	char *text = import_lines_text("in", 2, 0), *out, *said;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	CU_ASSERT_EQUAL(import_run(th, text, IMPORT_RUN_STDIN, NULL, &out, &said), CLI_OK);
+	CU_ASSERT_EQUAL(import_run(th, text, RUN_STDIN, NULL, &out, &said), CLI_OK);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 2, applied 2, "));
 	free(text);
 	free(out);
@@ -707,6 +726,317 @@ out:
 	free(plugins);
 }
 
+/* ---- dump, profile, privacy (cli_data.c) ---------------------------- */
+
+/* `n` identify lines of custom_id `prefix`0 .. `prefix`(n-1), each with
+ * $email_address `email` (NULL: none). */
+static char *profiles_text(const char *prefix, int n, const char *email)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	for (int i = 0; i < n; i++) {
+		fprintf(f, "{\"type\":\"identify\",\"message_id\":\"%s-%d\",\"timestamp\":"
+			   "\"2026-01-01T00:00:00Z\",\"identifiers\":{\"custom_id\":\"%s%d\"}",
+			prefix, i, prefix, i);
+		if (email)
+			fprintf(f, ",\"attributes\":{\"$email_address\":\"%s\"}", email);
+		fputs("}\n", f);
+	}
+	CU_ASSERT_FATAL(fclose(f) == 0);
+	return text;
+}
+
+/* `n` track events of custom_id `id` (messages `id`-e1 ..), with a
+ * property of `pad` bytes each. */
+static char *events_text(const char *id, int n, size_t pad)
+{
+	char *text = NULL, *fill = malloc(pad + 1);
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	CU_ASSERT_FATAL(f && fill);
+	memset(fill, 'p', pad);
+	fill[pad] = '\0';
+	for (int i = 1; i <= n; i++)
+		fprintf(f, "{\"type\":\"track\",\"message_id\":\"%s-e%d\",\"timestamp\":"
+			   "\"2026-01-01T00:00:%02dZ\",\"identifiers\":{\"custom_id\":\"%s\"},"
+			   "\"event\":{\"name\":\"e\",\"properties\":{\"p\":\"%s\"}}}\n",
+			id, i, i % 60, id, fill);
+	CU_ASSERT_FATAL(fclose(f) == 0);
+	free(fill);
+	return text;
+}
+
+/* th holds the records of `text` (malloc'd, freed here). */
+static void apply_text(struct testhub *th, char *text)
+{
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, text), 0);
+	free(text);
+}
+
+/* 1 when text starts with prefix. */
+static int starts_with(const char *text, const char *prefix)
+{
+	return strncmp(text, prefix, strlen(prefix)) == 0;
+}
+
+/* The JSON document of each line of `out`, as an array (new reference). */
+static json_t *out_docs(const char *out)
+{
+	json_t *docs = json_array();
+	const char *line = out;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(docs);
+	while (*line) {
+		const char *end = strchr(line, '\n');
+		json_t *doc = json_loadb(line, end ? (size_t)(end - line) : strlen(line), 0, NULL);
+
+		CU_ASSERT_PTR_NOT_NULL(doc);
+		if (doc)
+			json_array_append_new(docs, doc);
+		line = end ? end + 1 : line + strlen(line);
+	}
+	return docs;
+}
+
+/* `profilehub ARGV` (cmd) run on th: its exit status and its documents, one
+ * a line of stdout (*docs, a new reference); stderr into *said. */
+static int cmd_docs(struct testhub *th, cli_cmd *cmd, char **argv, json_t **docs, char **said)
+{
+	char *out;
+	int rc = run_cmd(th, cmd, argv, 0, NULL, &out, said);
+
+	*docs = out_docs(out);
+	free(out);
+	return rc;
+}
+
+/* The events each document of `docs` carries, as "n,n,..". */
+static void docs_event_counts(json_t *docs, char *buf, size_t size)
+{
+	size_t i, at = 0;
+	json_t *doc;
+
+	buf[0] = '\0';
+	json_array_foreach(docs, i, doc)
+		at += (size_t)snprintf(buf + at, size - at, "%s%zu", i ? "," : "",
+				       json_array_size(json_object_get(doc, "events")));
+}
+
+/* dump pages through the live profiles 500 at a time: 501 profiles are
+ * 501 documents, each profile once. */
+static void test_dump_pages_through_501_profiles_each_once(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char *argv[] = {"dump", NULL}, *said;
+	json_t *docs, *seen = json_object(), *doc;
+	size_t i;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_text(th, profiles_text("d", 501, NULL));
+	CU_ASSERT_EQUAL(cmd_docs(th, cmd_dump, argv, &docs, &said), CLI_OK);
+	CU_ASSERT_EQUAL(json_array_size(docs), 501);
+	json_array_foreach(docs, i, doc)
+		json_object_set(seen, json_string_value(json_object_get(doc, "custom_id")), doc);
+	CU_ASSERT_EQUAL(json_object_size(seen), 501);
+	json_decref(seen);
+	json_decref(docs);
+	free(said);
+	testhub_stop(th);
+}
+
+/* A document carries a profile's last 20 events unless --events says (a
+ * number, or all), in dump and profile alike; --events takes nothing else. */
+static void test_dump_and_profile_carry_20_events_unless_events_says(void)
+{
+	static const struct {
+		char *argv[6];
+		int rc;
+		const char *counts;
+	} runs[] = {
+		{{"dump", NULL}, CLI_OK, "20"},
+		{{"dump", "--events", "all", NULL}, CLI_OK, "21"},
+		{{"dump", "--events", "0", NULL}, CLI_OK, "0"},
+		{{"profile", "--custom-id", "ev", NULL}, CLI_OK, "20"},
+		{{"profile", "--custom-id", "ev", "--events", "2", NULL}, CLI_OK, "2"},
+		{{"profile", "--events", "all", "--custom-id", "ev", NULL}, CLI_OK, "21"},
+		{{"dump", "--events", "-1", NULL}, CLI_USAGE, ""},
+		{{"dump", "--events", "5x", NULL}, CLI_USAGE, ""},
+		{{"dump", "--events", "", NULL}, CLI_USAGE, ""},
+	};
+	struct testhub *th = testhub_start(NULL);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_text(th, events_text("ev", 21, 1));
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		char counts[64], *said;
+		json_t *docs;
+		cli_cmd *cmd = runs[i].argv[0][0] == 'd' ? cmd_dump : cmd_profile;
+
+		CU_ASSERT_EQUAL(cmd_docs(th, cmd, (char **)runs[i].argv, &docs, &said),
+				runs[i].rc);
+		docs_event_counts(docs, counts, sizeof(counts));
+		CU_ASSERT_STRING_EQUAL(counts, runs[i].counts);
+		if (runs[i].rc == CLI_USAGE)
+			CU_ASSERT_PTR_NOT_NULL(strstr(said, "is not all or a number of events"));
+		json_decref(docs);
+		free(said);
+	}
+	testhub_stop(th);
+}
+
+/* profile finds a profile by each lookup flag. */
+static void test_profile_finds_by_each_lookup_flag(void)
+{
+	static const char line[] =
+		"{\"type\":\"identify\",\"message_id\":\"lk\",\"timestamp\":"
+		"\"2026-01-01T00:00:00Z\",\"identifiers\":{\"custom_id\":\"C\",\"installation_id\":"
+		"\"I\"},\"attributes\":{\"$email_address\":\"e@x.com\","
+		"\"$phone_number\":\"+15550100\"}}\n";
+	char *lookups[][2] = {{"--custom-id", "C"},        {"--installation-id", "I"},
+			      {"--email", "e@x.com"},      {"--phone", "+15550100"},
+			      {"--profile-id", NULL}};
+	struct testhub *th = testhub_start(NULL);
+	json_t *all;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, line), 0);
+	all = testhub_dump(th, 0);
+	lookups[4][1] = (char *)json_string_value(json_object_get(json_array_get(all, 0),
+								  "profile_id"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(lookups[4][1]);
+	for (size_t i = 0; i < sizeof(lookups) / sizeof(lookups[0]); i++) {
+		char *argv[] = {"profile", lookups[i][0], lookups[i][1], NULL}, *said;
+		json_t *docs;
+
+		CU_ASSERT_EQUAL(cmd_docs(th, cmd_profile, argv, &docs, &said), CLI_OK);
+		CU_ASSERT_EQUAL(json_array_size(docs), 1);
+		CU_ASSERT(dump_has_custom_id(docs, "C"));
+		json_decref(docs);
+		free(said);
+	}
+	json_decref(all);
+	testhub_stop(th);
+}
+
+/* A lookup many profiles match prints the first 64, and says there are more. */
+static void test_profile_prints_64_of_a_shared_email_and_says_more(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char *argv[] = {"profile", "--email", "s@x.com", NULL}, *said;
+	json_t *docs;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_text(th, profiles_text("s", 65, "s@x.com"));
+	CU_ASSERT_EQUAL(cmd_docs(th, cmd_profile, argv, &docs, &said), CLI_OK);
+	CU_ASSERT_EQUAL(json_array_size(docs), 64);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profilehub: profile: more than 64 profiles have this"
+					    " email: the first 64 follow\n"));
+	json_decref(docs);
+	free(said);
+	testhub_stop(th);
+}
+
+/* profile and privacy need a lookup: without one it is a misuse, named. */
+static void test_profile_and_privacy_need_a_lookup(void)
+{
+	char *profile[] = {"profile", NULL}, *privacy[] = {"privacy", "erase", NULL};
+	struct testhub *th = testhub_start(NULL);
+	char *out, *said;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_profile, profile, 0, NULL, &out, &said), CLI_USAGE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profile: a lookup is needed (--custom-id, "));
+	free(out);
+	free(said);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, privacy, 0, NULL, &out, &said), CLI_USAGE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "privacy: a lookup is needed (--custom-id, "));
+	free(out);
+	free(said);
+	testhub_stop(th);
+}
+
+/* privacy access prints one indented document ending its line; erase
+ * answers a line saying it is done, and the profile is gone. */
+static void test_privacy_access_indents_and_erase_says_done(void)
+{
+	char *access[] = {"privacy", "access", "--custom-id", "d0", NULL};
+	char *erase[] = {"privacy", "erase", "--custom-id", "d0", NULL};
+	char *find[] = {"profile", "--custom-id", "d0", NULL};
+	struct testhub *th = testhub_start(NULL);
+	char *out, *said;
+	json_t *doc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_text(th, profiles_text("d", 1, NULL));
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, access, 0, NULL, &out, &said), CLI_OK);
+	CU_ASSERT(starts_with(out, "{\n  \"type\": \"access\",\n"));
+	CU_ASSERT(strlen(out) > 2 && strcmp(out + strlen(out) - 2, "}\n") == 0);
+	doc = json_loads(out, 0, NULL);
+	CU_ASSERT_PTR_NOT_NULL(doc);
+	json_decref(doc);
+	free(out);
+	free(said);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, erase, 0, NULL, &out, &said), CLI_OK);
+	CU_ASSERT_STRING_EQUAL(out,
+			       "{\"type\":\"erase\",\"status\":\"done\",\"custom_id\":\"d0\"}\n");
+	free(out);
+	free(said);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_profile, find, 0, NULL, &out, &said), CLI_FAIL);
+	free(out);
+	free(said);
+	testhub_stop(th);
+}
+
+/* privacy takes access or erase, and --custom-id or --installation-id
+ * alone: anything else is a misuse, named. */
+static void test_privacy_takes_an_action_and_a_custom_or_installation_id(void)
+{
+	static const struct {
+		char *argv[7];
+		const char *why;
+	} runs[] = {
+		{{"privacy", NULL}, "privacy: access or erase is needed\n"},
+		{{"privacy", "access", "--profile-id", "p", NULL}, "not --profile-id\n"},
+		{{"privacy", "erase", "--phone", "+1", NULL}, "not --phone\n"},
+		{{"privacy", "access", "--custom-id", "c", "--events", "1", NULL},
+		 "privacy: unexpected argument \"--events\"\n"},
+	};
+	struct testhub *th = testhub_start(NULL);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		char *out, *said;
+
+		CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, (char **)runs[i].argv, 0, NULL, &out,
+					&said), CLI_USAGE);
+		CU_ASSERT_PTR_NOT_NULL(strstr(said, runs[i].why));
+		free(out);
+		free(said);
+	}
+	testhub_stop(th);
+}
+
+/* An access document larger than stdout's buffer to a full disk: exit 1,
+ * naming the write's own error. */
+static void test_privacy_access_to_a_full_disk_names_the_write_error(void)
+{
+	char *argv[] = {"privacy", "access", "--custom-id", "big", NULL}, *out, *said;
+	struct testhub *th = testhub_start(NULL);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_text(th, events_text("big", 20, 1000));
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, argv, RUN_FULL, NULL, &out, &said), CLI_FAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "privacy: cannot write to stdout: "
+					    "No space left on device\n"));
+	free(out);
+	free(said);
+	testhub_stop(th);
+}
+
 TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_an_import_line_going_on_past_a_failed_emit_fails_the_line),
 	   TEST(test_import_progress_line_on_a_tty_counts_the_lines_read),
@@ -722,4 +1052,12 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_import_stops_reading_at_a_failed_batch),
 	   TEST(test_import_rejects_a_line_of_nul_bytes),
 	   TEST(test_import_goes_round_the_ring_of_batches),
-	   TEST(test_import_keeps_a_line_past_commit_every_in_one_batch))
+	   TEST(test_import_keeps_a_line_past_commit_every_in_one_batch),
+	   TEST(test_dump_pages_through_501_profiles_each_once),
+	   TEST(test_dump_and_profile_carry_20_events_unless_events_says),
+	   TEST(test_profile_finds_by_each_lookup_flag),
+	   TEST(test_profile_prints_64_of_a_shared_email_and_says_more),
+	   TEST(test_profile_and_privacy_need_a_lookup),
+	   TEST(test_privacy_access_indents_and_erase_says_done),
+	   TEST(test_privacy_takes_an_action_and_a_custom_or_installation_id),
+	   TEST(test_privacy_access_to_a_full_disk_names_the_write_error))
