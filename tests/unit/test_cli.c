@@ -11,9 +11,12 @@
 
 #include "../../hub/alloc.h"
 #include "../../hub/cli.h"
+#include "../../hub/export_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,7 +201,10 @@ static int run_cmd(struct testhub *th, cli_cmd *cmd, char **argv, int how, const
 	struct cli cli = {.config_path = "(test)", .cfg = th->cfg};
 	char path[600];
 	int argc = 0, saved[3] = {dup(0), dup(1), dup(2)}, fd[3] = {-1, -1, -1}, master = -1, rc;
+	void (*on_pipe)(int) = signal(SIGPIPE, SIG_DFL);
+	sigset_t mask;
 
+	CU_ASSERT_FATAL(pthread_sigmask(SIG_BLOCK, NULL, &mask) == 0);
 	while (argv[argc])
 		argc++;
 	snprintf(path, sizeof(path), "%s/out", th->dir);
@@ -221,6 +227,8 @@ static int run_cmd(struct testhub *th, cli_cmd *cmd, char **argv, int how, const
 		dup2(fd[i], i);
 	clearerr(stdin);
 	rc = cmd(&cli, argc, argv);
+	signal(SIGPIPE, on_pipe); /* sync blocks signals and ignores SIGPIPE */
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	fflush(stdout);
 	fflush(stderr);
 	for (int i = 0; i < 3; i++) {
@@ -783,6 +791,26 @@ static int starts_with(const char *text, const char *prefix)
 	return strncmp(text, prefix, strlen(prefix)) == 0;
 }
 
+/* cmd(argv) run by run_cmd() on configuration cfg of th's store (NULL:
+ * th's own) exits `rc`, its stdout starting with `out_start` and its stderr
+ * holding `said_part` (NULL: whatever they hold). */
+static void expect_run(struct testhub *th, struct hub_config *cfg, cli_cmd *cmd, char **argv,
+		       int rc, const char *out_start, const char *said_part)
+{
+	struct hub_config *own = th->cfg;
+	char *out, *said;
+
+	th->cfg = cfg ? cfg : own;
+	CU_ASSERT_EQUAL(run_cmd(th, cmd, argv, 0, NULL, &out, &said), rc);
+	th->cfg = own;
+	CU_ASSERT(!out_start || starts_with(out, out_start));
+	CU_ASSERT(!said_part || strstr(said, said_part));
+	if ((out_start && !starts_with(out, out_start)) || (said_part && !strstr(said, said_part)))
+		fprintf(stderr, "\n%s: stdout %s, stderr %s\n", argv[0], out, said);
+	free(out);
+	free(said);
+}
+
 /* The JSON document of each line of `out`, as an array (new reference). */
 static json_t *out_docs(const char *out)
 {
@@ -945,17 +973,12 @@ static void test_profile_and_privacy_need_a_lookup(void)
 {
 	char *profile[] = {"profile", NULL}, *privacy[] = {"privacy", "erase", NULL};
 	struct testhub *th = testhub_start(NULL);
-	char *out, *said;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	CU_ASSERT_EQUAL(run_cmd(th, cmd_profile, profile, 0, NULL, &out, &said), CLI_USAGE);
-	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profile: a lookup is needed (--custom-id, "));
-	free(out);
-	free(said);
-	CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, privacy, 0, NULL, &out, &said), CLI_USAGE);
-	CU_ASSERT_PTR_NOT_NULL(strstr(said, "privacy: a lookup is needed (--custom-id, "));
-	free(out);
-	free(said);
+	expect_run(th, NULL, cmd_profile, profile, CLI_USAGE, NULL,
+		   "profile: a lookup is needed (--custom-id, ");
+	expect_run(th, NULL, cmd_privacy, privacy, CLI_USAGE, NULL,
+		   "privacy: a lookup is needed (--custom-id, ");
 	testhub_stop(th);
 }
 
@@ -985,9 +1008,7 @@ static void test_privacy_access_indents_and_erase_says_done(void)
 			       "{\"type\":\"erase\",\"status\":\"done\",\"custom_id\":\"d0\"}\n");
 	free(out);
 	free(said);
-	CU_ASSERT_EQUAL(run_cmd(th, cmd_profile, find, 0, NULL, &out, &said), CLI_FAIL);
-	free(out);
-	free(said);
+	expect_run(th, NULL, cmd_profile, find, CLI_FAIL, "", "no profile with custom_id");
 	testhub_stop(th);
 }
 
@@ -1008,15 +1029,9 @@ static void test_privacy_takes_an_action_and_a_custom_or_installation_id(void)
 	struct testhub *th = testhub_start(NULL);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
-		char *out, *said;
-
-		CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, (char **)runs[i].argv, 0, NULL, &out,
-					&said), CLI_USAGE);
-		CU_ASSERT_PTR_NOT_NULL(strstr(said, runs[i].why));
-		free(out);
-		free(said);
-	}
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++)
+		expect_run(th, NULL, cmd_privacy, (char **)runs[i].argv, CLI_USAGE, NULL,
+			   runs[i].why);
 	testhub_stop(th);
 }
 
@@ -1035,6 +1050,201 @@ static void test_privacy_access_to_a_full_disk_names_the_write_error(void)
 	free(out);
 	free(said);
 	testhub_stop(th);
+}
+
+/* ---- exports (cli_exports.c) ---------------------------------------- */
+
+/* A world of two jsonl exports, x and y (disabled), and one profile in the
+ * change feed; *plugins: its plugin dir, for testlib_rmtree. */
+static struct testhub *exports_world(char **plugins)
+{
+	static const char *const links[] = {"jsonl.so", "plugins/jsonl.so", NULL};
+	struct testhub *th;
+	char *yaml;
+
+	*plugins = testlib_plugin_dir(links);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(*plugins);
+	CU_ASSERT_FATAL(asprintf(&yaml, "plugin_dir: %s\nexports:\n"
+				 "  - {name: x, plugin: jsonl, path: %s/x.jsonl}\n"
+				 "  - {name: y, plugin: jsonl, path: %s/y.jsonl, enabled: false}\n",
+				 *plugins, *plugins, *plugins) > 0);
+	th = testhub_start(yaml);
+	free(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_text(th, profiles_text("x", 1, NULL));
+	return th;
+}
+
+/* th's store holds `n` dead letters of export `name`, changes of profiles
+ * gone since, each refused for reason "`name` refused N" (SQLite). */
+static void store_dead_letters(struct testhub *th, const char *name, int n)
+{
+	sqlite3 *db = NULL;
+	char *sql = sqlite3_mprintf(
+		"WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < %d)"
+		" INSERT INTO dead_letters(export_name, seq, profile_id, at, reason, change)"
+		" SELECT %Q, n, 'p_gone' || n, 0, %Q || ' refused ' || n, '{\"seq\":' || n ||"
+		" ',\"kind\":\"erased\",\"profile_id\":\"p_gone' || n ||"
+		" '\",\"identifier_types\":[\"custom_id\"]}' FROM i", n, name, name);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sql);
+	CU_ASSERT_FATAL(sqlite3_open(th->cfg->store_path, &db) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_free(sql);
+	sqlite3_close(db);
+}
+
+/* The table's row of each export says what --json says of it: name,
+ * plugin, state, cursor, lag and no last error; no backfill line when none
+ * was asked for.  Dead letters: at most 100 listed ("shown" then), each
+ * with its reason. */
+static void test_exports_table_says_what_json_says_and_lists_dead_letters(void)
+{
+	char *json_argv[] = {"exports", "--json", NULL}, *table_argv[] = {"exports", NULL};
+	char *plugins, *out, *said;
+	struct testhub *th = exports_world(&plugins);
+	json_t *status, *e;
+	size_t i;
+
+	if (teststore_is_pg())
+		goto out; /* the dead letters are written with SQLite */
+	store_dead_letters(th, "x", 101);
+	store_dead_letters(th, "y", 1);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, json_argv, 0, NULL, &out, &said), CLI_OK);
+	status = json_loads(out, 0, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(status);
+	free(out);
+	free(said);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, table_argv, 0, NULL, &out, &said), CLI_OK);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(status, "exports")), 2);
+	json_array_foreach(json_object_get(status, "exports"), i, e) {
+		char want[256], *row;
+
+		snprintf(want, sizeof(want), "\n%-20s %-10s %-10s %10lld %10lld  -\n",
+			 json_string_value(json_object_get(e, "name")),
+			 json_string_value(json_object_get(e, "plugin")),
+			 json_string_value(json_object_get(e, "state")),
+			 (long long)json_integer_value(json_object_get(e, "cursor")),
+			 (long long)json_integer_value(json_object_get(e, "lag")));
+		row = strstr(out, want);
+		CU_ASSERT_PTR_NOT_NULL(row);
+		if (!row)
+			fprintf(stderr, "\nno row %s in:\n%s\n", want, out);
+	}
+	CU_ASSERT(json_integer_value(json_object_get(json_array_get(json_object_get(status,
+		"exports"), 0), "lag")) > 0);
+	CU_ASSERT_PTR_NULL(strstr(out, "backfill of"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\ndead letters of x (100 shown):\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\ndead letters of y (1):\n"));
+	CU_ASSERT_EQUAL(testlib_lines_with(out, "  seq "), 101);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  y refused 1\n"));
+	json_decref(status);
+	free(out);
+	free(said);
+out:
+	testhub_stop(th);
+	testlib_rmtree(plugins);
+	free(plugins);
+}
+
+/* The line of text that starts with `start` (malloc'd), or NULL. */
+static char *line_with(const char *text, const char *start)
+{
+	const char *line = text;
+
+	while (*line) {
+		size_t len = strcspn(line, "\n");
+
+		if (starts_with(line, start))
+			return strndup(line, len);
+		line += len + (line[len] == '\n');
+	}
+	return NULL;
+}
+
+/* A backfill asked for of a disabled export says what it waits for; of an
+ * enabled one, that the running hub sends it.  `exports` shows each
+ * backfill, what it waits for, and when it finished once done. */
+static void test_exports_backfill_says_whether_it_waits(void)
+{
+	char *of_y[] = {"exports", "backfill", "y", NULL};
+	char *of_x[] = {"exports", "backfill", "x", NULL}, *list[] = {"exports", NULL};
+	struct export_backfill done = {.state = BACKFILL_DONE, .sent = 1,
+				       .started_at_ms = 1767225600000,
+				       .finished_at_ms = 1767225660000};
+	char *plugins, *out, *said, *x_line, *y_line;
+	struct testhub *th = exports_world(&plugins);
+
+	expect_run(th, NULL, cmd_exports, of_y, CLI_OK,
+		   "backfill of y asked for and recorded; it waits: ", NULL);
+	expect_run(th, NULL, cmd_exports, of_x, CLI_OK,
+		   "backfill of x asked for: the hub running it sends", NULL);
+	CU_ASSERT_EQUAL_FATAL(export_backfill_put(th->reader, "x", &done), 0);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, list, 0, NULL, &out, &said), CLI_OK);
+	x_line = line_with(out, "backfill of x: done, 1 profiles, started ");
+	y_line = line_with(out, "backfill of y: running, 0 profiles, started ");
+	CU_ASSERT_FATAL(x_line && y_line);
+	CU_ASSERT_PTR_NOT_NULL(strstr(x_line, ", finished "));
+	CU_ASSERT_PTR_NULL(strstr(y_line, ", finished "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(y_line, "; waiting: "));
+	free(x_line);
+	free(y_line);
+	free(out);
+	free(said);
+	testhub_stop(th);
+	testlib_rmtree(plugins);
+	free(plugins);
+}
+
+/* exports retry NAME says how many dead letters it sent again (and takes
+ * one NAME only). */
+static void test_exports_retry_says_how_many_dead_letters_went_again(void)
+{
+	char *retry[] = {"exports", "retry", "y", NULL};
+	char *two[] = {"exports", "retry", "y", "x", NULL};
+	char *plugins;
+	struct testhub *th = exports_world(&plugins);
+
+	if (teststore_is_pg())
+		goto out; /* the dead letters are written with SQLite */
+	store_dead_letters(th, "y", 3);
+	expect_run(th, NULL, cmd_exports, retry, CLI_OK, "3 dead letters of y sent again: ", NULL);
+	expect_run(th, NULL, cmd_exports, retry, CLI_OK, "0 dead letters of y sent again: ", NULL);
+	expect_run(th, NULL, cmd_exports, two, CLI_USAGE, NULL,
+		   "exports: retry takes one export NAME, 2 given\n");
+out:
+	testhub_stop(th);
+	testlib_rmtree(plugins);
+	free(plugins);
+}
+
+/* An export the configuration no longer has but the store knows is named
+ * with its cursor; forgotten, it is not known any more, and forgetting it
+ * again says there was nothing to forget. */
+static void test_exports_names_an_export_known_elsewhere_and_forgets_it_once(void)
+{
+	char *list[] = {"exports", NULL}, *forget[] = {"exports", "forget", "x", NULL};
+	char *plugins, err[512];
+	struct testhub *th = exports_world(&plugins);
+	struct hub_config *plain = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(config_load_string("plain.yaml", th->store_yaml, &plain, err,
+						 sizeof(err)), 0);
+	/* as a hub running th's configuration does when it starts */
+	CU_ASSERT_EQUAL_FATAL(export_known_register(th->reader, th->cfg), 0);
+	expect_run(th, plain, cmd_exports, list, CLI_OK,
+		   "no exports configured in plain.yaml\n"
+		   "export x: not in this configuration, known to the store", NULL);
+	expect_run(th, plain, cmd_exports, forget, CLI_OK, "export x forgotten: ", NULL);
+	expect_run(th, plain, cmd_exports, forget, CLI_OK,
+		   "the store did not know an export x: nothing to forget\n", NULL);
+	expect_run(th, plain, cmd_exports, list, CLI_OK,
+		   "no exports configured in plain.yaml\nexport y: not in this configuration",
+		   NULL);
+	config_free(plain);
+	testhub_stop(th);
+	testlib_rmtree(plugins);
+	free(plugins);
 }
 
 TEST_SUITE(cli, NULL, NULL,
@@ -1060,4 +1270,8 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_profile_and_privacy_need_a_lookup),
 	   TEST(test_privacy_access_indents_and_erase_says_done),
 	   TEST(test_privacy_takes_an_action_and_a_custom_or_installation_id),
-	   TEST(test_privacy_access_to_a_full_disk_names_the_write_error))
+	   TEST(test_privacy_access_to_a_full_disk_names_the_write_error),
+	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),
+	   TEST(test_exports_backfill_says_whether_it_waits),
+	   TEST(test_exports_retry_says_how_many_dead_letters_went_again),
+	   TEST(test_exports_names_an_export_known_elsewhere_and_forgets_it_once))
