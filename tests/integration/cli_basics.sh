@@ -531,6 +531,11 @@ grep -q "sync: rl: rejected: not a user" "$T/err" || fail "sync names the reject
 # a value dropped as invalid (the rest of the record applied) is named too
 grep -qx "profilehub: sync: rl: warning: attributes.\$timezone: must be UTC or an IANA Area/Location name (first in w-item)" "$T/err" ||
 	fail "sync names the warning: $(cat "$T/err")"
+# the summary is flushed before the reasons follow it on stderr: in one file
+# (2>&1), it comes first
+"$HUB" -c "$cfg" sync rl --full >"$T/both" 2>&1 || fail "sync --full: $(cat "$T/both")"
+[ "$(grep -n '^cursor ' "$T/both" | cut -d: -f1)" -lt "$(grep -n 'rejected: not a user' "$T/both" | cut -d: -f1)" ] ||
+	fail "sync: the summary after the reasons: $(cat "$T/both")"
 "$HUB" -c "$cfg" profile --custom-id u5 | jq -e '.attributes.plan == "gold" and (.attributes | has("$timezone") | not)' >/dev/null ||
 	fail "sync: the record with a warning applied without the bad value"
 

@@ -1247,6 +1247,126 @@ static void test_exports_names_an_export_known_elsewhere_and_forgets_it_once(voi
 	free(plugins);
 }
 
+/* ---- sync (cli_sync.c) ---------------------------------------------- */
+
+/* A world whose pull sources of the reject_lines plugin read the items
+ * `sources` lists (YAML: "  - {name: ..., plugin: reject_lines, lines: [..]}"
+ * lines); *plugins: its plugin dir. */
+static struct testhub *sync_world(const char *sources, char **plugins)
+{
+	static const char *const links[] = {"reject_lines.so", "tests/plugins/reject_lines.so",
+					    "segment.so", "plugins/segment.so", "odd_messages.so",
+					    "tests/plugins/odd_messages.so", NULL};
+	struct testhub *th;
+	char *yaml;
+
+	*plugins = testlib_plugin_dir(links);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(*plugins);
+	CU_ASSERT_FATAL(asprintf(&yaml, "plugin_dir: %s\nsources:\n%s", *plugins, sources) > 0);
+	th = testhub_start(yaml);
+	free(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	return th;
+}
+
+/* The summary: the counts, the warnings and the cursor on stdout, each
+ * distinct reason on stderr, and the count of all rejected when reasons
+ * repeat; no progress line when stderr is not a terminal.  Lines that have
+ * nothing to say (warnings 0, "in all" of one) are not printed.  --full
+ * reads from the start again. */
+static void test_sync_summary_says_counts_reasons_and_cursor(void)
+{
+	static const char sources[] =
+		"  - {name: a, plugin: reject_lines, lines: [u1, '!no', '!no', 'w:u2']}\n"
+		"  - {name: b, plugin: reject_lines, lines: [u3, '!once']}\n"
+		"  - {name: f, plugin: reject_lines, lines: [FAIL]}\n";
+	char *a[] = {"sync", "a", NULL}, *a_full[] = {"sync", "--full", "a", NULL};
+	char *b[] = {"sync", "b", NULL}, *f[] = {"sync", "f", NULL};
+	char *plugins, *out, *said;
+	struct testhub *th = sync_world(sources, &plugins);
+
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_sync, a, 0, NULL, &out, &said), CLI_OK);
+	CU_ASSERT(starts_with(out, "read 4, applied 2, duplicates 0, rejected 2, blocked 0, "
+				     "refused 0\nwarnings 1 ("));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, ")\ncursor done\n"));
+	CU_ASSERT_PTR_NULL(strstr(out, "retries"));
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "profilehub: sync: a: rejected: no"), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profilehub: sync: a: ... 2 rejected in all\n"));
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "profilehub: sync: a: warning: attributes."), 1);
+	CU_ASSERT_PTR_NULL(strstr(said, "rows/s"));
+	free(out);
+	free(said);
+	expect_run(th, NULL, cmd_sync, a_full, CLI_OK,
+		   "read 4, applied 0, duplicates 2, rejected 2, ", NULL);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_sync, b, 0, NULL, &out, &said), CLI_OK);
+	CU_ASSERT_STRING_EQUAL(out, "read 2, applied 1, duplicates 0, rejected 1, blocked 0, "
+				    "refused 0\ncursor done\n");
+	CU_ASSERT_STRING_EQUAL(said, "profilehub: sync: b: rejected: once\n");
+	free(out);
+	free(said);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_sync, f, 0, NULL, &out, &said), CLI_FAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\ncursor (none)\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profilehub: sync: f: "));
+	free(out);
+	free(said);
+	testhub_stop(th);
+	testlib_rmtree(plugins);
+	free(plugins);
+}
+
+/* On a terminal, the progress line counts the rows and the last one ends
+ * its line. */
+static void test_sync_progress_line_on_a_tty_ends_its_line(void)
+{
+	char *argv[] = {"sync", "a", NULL}, *plugins, *out, *said;
+	struct testhub *th = sync_world("  - {name: a, plugin: reject_lines, lines: [u1, u2]}\n",
+					&plugins);
+
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_sync, argv, RUN_TTY, NULL, &out, &said), CLI_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "\r2 rows, "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "s elapsed\033[K\r\n"));
+	free(out);
+	free(said);
+	testhub_stop(th);
+	testlib_rmtree(plugins);
+	free(plugins);
+}
+
+/* sync refuses a source it cannot pull: disabled, of a push plugin, or
+ * whose instance cannot start (its plugin's message); and takes one
+ * SOURCE, which is needed. */
+static void test_sync_refuses_what_it_cannot_pull(void)
+{
+	static const char sources[] =
+		"  - {name: off, plugin: reject_lines, enabled: false}\n"
+		"  - {name: push, plugin: segment, write_keys: [k]}\n"
+		"  - {name: odd, plugin: odd_messages, unterminated: create}\n";
+	static const struct {
+		char *argv[4];
+		int rc;
+		const char *said;
+	} runs[] = {
+		{{"sync", "off", NULL}, CLI_FAIL,
+		 "sync: source \"off\" is disabled (enabled: false)\n"},
+		{{"sync", "push", NULL}, CLI_FAIL,
+		 "sync: source \"push\" (plugin segment) is not a pull source\n"},
+		{{"sync", "odd", NULL}, CLI_FAIL,
+		 "profilehub: sources[2] \"odd\" (plugin odd_messages): x"},
+		{{"sync", NULL}, CLI_USAGE, "sync: the SOURCE to pull is needed\n"},
+		{{"sync", "off", "push", NULL}, CLI_USAGE, "sync: unexpected argument \"push\"\n"},
+		{{"sync", "-x", NULL}, CLI_USAGE, "sync: unexpected argument \"-x\"\n"},
+	};
+	char *plugins;
+	struct testhub *th = sync_world(sources, &plugins);
+
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++)
+		expect_run(th, NULL, cmd_sync, (char **)runs[i].argv, runs[i].rc, NULL,
+			   runs[i].said);
+	testhub_stop(th);
+	testlib_rmtree(plugins);
+	free(plugins);
+}
+
 TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_an_import_line_going_on_past_a_failed_emit_fails_the_line),
 	   TEST(test_import_progress_line_on_a_tty_counts_the_lines_read),
@@ -1274,4 +1394,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),
 	   TEST(test_exports_backfill_says_whether_it_waits),
 	   TEST(test_exports_retry_says_how_many_dead_letters_went_again),
-	   TEST(test_exports_names_an_export_known_elsewhere_and_forgets_it_once))
+	   TEST(test_exports_names_an_export_known_elsewhere_and_forgets_it_once),
+	   TEST(test_sync_summary_says_counts_reasons_and_cursor),
+	   TEST(test_sync_progress_line_on_a_tty_ends_its_line),
+	   TEST(test_sync_refuses_what_it_cannot_pull))
