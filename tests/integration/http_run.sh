@@ -66,12 +66,13 @@ sources:
 EOF
 
 # hub_run [CONFIG]: `run` (of $work/hub.yaml) in the background, logging to
-# $work/log (truncated), and readiness: poll /healthz (bounded), giving up
+# $work/log (truncated; or $RUN_LOG), and readiness: poll /healthz (bounded), giving up
 # early if the hub died; under `ulimit $RUN_ULIMIT` when that is set
 hub_run() {
 	# shellcheck disable=SC2016 # "$@" is the inner shell's
+	log_to=${RUN_LOG:-$work/log}
 	HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key sh -c "${RUN_ULIMIT:+ulimit $RUN_ULIMIT && }"'exec "$@"' \
-		sh "$HUB" -c "${1:-$work/hub.yaml}" --log-level debug run >"$work/log" 2>&1 &
+		sh "$HUB" -c "${1:-$work/hub.yaml}" --log-level debug run >"$log_to" 2>&1 &
 	pid=$! # the inner shell execs the hub: the same process
 	ready=0
 	i=0
@@ -101,6 +102,9 @@ hub_stopped() {
 }
 
 hub_run
+grep -q "listening on http://127.0.0.1:$port (port $port), store sqlite, 1 push sources" \
+	"$work/log" || fail "no listening line naming the port"
+grep -q 'api.tokens is not set' "$work/log" && fail "api.tokens warned about while set"
 
 code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" \
 	--data-binary "$(printf 'it-1\nit-2')" "$base/in/web/v1/echo")
@@ -133,6 +137,12 @@ grep -q '^http_requests_total{route="/in/web/v1/echo",status="200"} 2$' "$work/m
 grep -q '^records_applied_total 3$' "$work/metrics" || fail "records_applied_total"
 
 hub_stopped INT
+# the stop's steps, in their order
+steps="the HTTP requests in progress|the syncs in progress|the store's upkeep"
+steps="$steps|the queued batches to commit|the exports' batches in flight"
+steps="$steps|the push sources' plugins to close"
+[ "$(sed -n 's/.*stopping: waiting for //p' "$work/log" | paste -sd'|' -)" = "$steps" ] ||
+	fail "the stop's steps: $(grep 'stopping: waiting for' "$work/log")"
 if grep -F -e "$token" -e "$key" "$work/log" >/dev/null; then
 	fail "a secret is in the log"
 fi
@@ -192,14 +202,14 @@ export_config() { # FILE [KEY-LINES]
 		printf '    record: %s\n%b' "$work/exported" "${2:-}"
 	} >"$1"
 }
-# until_true WHAT CMD...: polls CMD every 0.1 s, at most 10 s, while the hub runs
+# until_true WHAT CMD...: polls CMD every 0.1 s, at most 10 s (UNTIL_S), while the hub runs
 until_true() {
 	what=$1
 	shift
 	i=0
 	until "$@"; do
 		kill -0 "$pid" 2>/dev/null || fail "the hub exited before $what"
-		[ $i -lt 100 ] || fail "not within 10 s: $what"
+		[ $i -lt $((${UNTIL_S:-10} * 10)) ] || fail "not within ${UNTIL_S:-10} s: $what"
 		sleep 0.1
 		i=$((i + 1))
 	done
@@ -210,17 +220,19 @@ code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" 
 	--data-binary 'it-5' "$base/in/web/v1/echo")
 [ "$code" = 200 ] || fail "push before the blocked export: $code $(cat "$work/out")"
 until_true "the export's batch is in the plugin" test -e "$work/gate.blocked"
-# stop_twice STEP: SIGTERM, then once the stop waits for STEP a second one,
-# which must quit at once (exit 130)
+# stop_twice STEP [SIG]: SIGTERM, then once the stop waits for STEP (and
+# $STOP_BETWEEN, when set, has run) a second one, SIGTERM or SIG, which must
+# quit at once (exit 130)
 stop_twice() {
 	kill -TERM "$pid"
 	until_true "the stop waits for $1" grep -q "stopping: waiting for $1" "$work/log"
-	kill -TERM "$pid"
+	${STOP_BETWEEN:-}
+	kill -"${2:-TERM}" "$pid"
 	rc=0
 	pid_wait "$pid" 5 || rc=$?
-	[ $rc != 124 ] || fail "still running 5 s after a second SIGTERM ($1)"
+	[ $rc != 124 ] || fail "still running 5 s after a second SIG${2:-TERM} ($1)"
 	pid=""
-	[ $rc = 130 ] || fail "exit status $rc after a second SIGTERM ($1)"
+	[ $rc = 130 ] || fail "exit status $rc after a second SIG${2:-TERM} ($1)"
 }
 stop_twice "the exports' batches in flight"
 grep -q "SIGTERM, a second stop signal: quitting at once, not waiting for the exports' batches in flight; a batch in flight is sent again after a restart" \
@@ -231,19 +243,88 @@ hub_run "$work/unblocked.yaml"
 until_true "the batch is delivered after the restart" grep -q 'it-5' "$work/exported"
 hub_stopped TERM
 
-# a stop held up by a push route whose plugin does not return (echo_push's
-# /v1/hold waits for a file, not checking should_stop()) names that source
-# and its plugin, here in what a second SIGTERM says it does not wait for
-sed "s|^    key: .*|&\n    hold: $work/hold|" "$work/hub.yaml" >"$work/hold.yaml"
+# a stop held up by push routes whose plugin does not return (echo_push's
+# /v1/hold waits for a file, not checking should_stop()) names those sources
+# and their plugin, not an idle one (web2): in the note every 10 s (not
+# sooner), and in what a second signal (SIGINT too) says it does not wait
+# for.  A SIGHUP meanwhile is logged and ignored, a SIGUSR1 sent by
+# another does not end the stop watch.  A disabled push source
+# (web-off) has no route.
+{
+	sed "s|^    key: .*|&\n    hold: $work/hold|" "$work/hub.yaml"
+	for src in web2 web3 web-off; do
+		printf '  - name: %s\n    plugin: echo_push\n    key: "${HTTP_RUN_KEY}"\n' "$src"
+	done
+	printf '    enabled: false\n'
+} >"$work/hold.yaml"
+sed -i "/name: web3/,/key:/s|^    key: .*|&\n    hold: $work/hold3|" "$work/hold.yaml"
 hub_run "$work/hold.yaml"
+code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" \
+	--data-binary 'it-off' "$base/in/web-off/v1/echo")
+[ "$code" = 404 ] || fail "push to a disabled source: $code $(cat "$work/out")"
 curl -s -o /dev/null -H "Authorization: Bearer $key" --data-binary 'x' "$base/in/web/v1/hold" &
 held=$!
-until_true "the request is in the route" test -e "$work/hold.held"
-stop_twice "the HTTP requests in progress"
-grep -q 'not waiting for the HTTP requests in progress; source "web" (plugin echo_push): 1 in its route handler; a request not answered' \
-	"$work/log" || fail "a stop held up by a route does not name its source and plugin"
-touch "$work/hold"
+curl -s -o /dev/null -H "Authorization: Bearer $key" --data-binary 'x' "$base/in/web3/v1/hold" &
+held3=$!
+until_true "the requests are in the routes" test -e "$work/hold.held" -a -e "$work/hold3.held"
+holders='source "web" (plugin echo_push): 1 in its route handler,'
+holders="$holders"' source "web3" (plugin echo_push): 1 in its route handler'
+# between the two signals: a SIGUSR1 and a SIGHUP (logged); the note, 10 s after
+# them at the soonest
+hup_then_note() {
+	kill -USR1 "$pid" # not the hub's own: the stop watch goes on
+	kill -HUP "$pid"
+	until_true "SIGHUP is logged while stopping" \
+		grep -q 'SIGHUP: no configuration reload' "$work/log"
+	hup_s=$(date +%s)
+	UNTIL_S=20
+	note="stopping: still waiting for the HTTP requests in progress; $holders"
+	until_true "a note of what the stop waits for" \
+		grep -qF "$note (SIGINT or SIGTERM again quits at once)" "$work/log"
+	UNTIL_S=
+	[ $(($(date +%s) - hup_s)) -ge 8 ] || fail "the stop's note came sooner than 10 s"
+}
+STOP_BETWEEN=hup_then_note
+stop_twice "the HTTP requests in progress" INT
+STOP_BETWEEN=
+said="SIGINT, a second stop signal: quitting at once, not waiting for the HTTP requests"
+grep -qF "$said in progress; $holders; a request not answered" "$work/log" ||
+	fail "a stop held up by routes does not name their sources and plugin"
+touch "$work/hold" "$work/hold3"
 wait "$held" || true
+wait "$held3" || true
+
+# a pull source is in GET /v1/sources, its sync state in /metrics
+cp "$B/plugins/example.so" "$work/plugins/"
+{
+	cat "$work/hub.yaml"
+	printf '  - name: pull\n    plugin: example\n    path: %s/pull.jsonl\n' "$work"
+} >"$work/pull.yaml"
+hub_run "$work/pull.yaml"
+curl -s "$base/metrics" >"$work/metrics" || fail "GET /metrics with a pull source"
+grep -q '^sync_last_run_failed{source="pull"} [01]$' "$work/metrics" ||
+	fail "no sync state of the pull source in /metrics: $(cat "$work/metrics")"
+curl -s -H "Authorization: Bearer $token" "$base/v1/sources" >"$work/sources.json"
+grep -q '"name":"pull"' "$work/sources.json" ||
+	fail "GET /v1/sources without the pull source: $(cat "$work/sources.json")"
+hub_stopped TERM
+
+# the log's reader gone (`run 2>&1 | head -c 1`): the lines after are lost,
+# the hub is not ended by SIGPIPE: it serves, then stops cleanly
+mkfifo "$work/logpipe"
+head -c 1 "$work/logpipe" >/dev/null &
+reader=$!
+RUN_LOG=$work/logpipe
+hub_run
+RUN_LOG=
+wait "$reader"
+code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" \
+	--data-binary 'it-pipe' "$base/in/web/v1/echo")
+[ "$code" = 200 ] || fail "push with the log's reader gone: $code"
+rc=0
+pid_stop TERM "$pid" 10 || rc=$?
+pid=""
+[ $rc = 0 ] || fail "exit status $rc after SIGTERM with the log's reader gone"
 
 # a backfill asked for of an export that refused credentials disabled says
 # what it waits for, in `profilehub exports backfill`, `profilehub exports`
@@ -329,9 +410,13 @@ else
 fi
 hub_stopped TERM
 RUN_ULIMIT="-n 256"
-hub_run
+# api.tokens not set too: said (the API refuses every request)
+grep -v '^api:$\|^  tokens:' "$work/hub.yaml" >"$work/notokens.yaml"
+hub_run "$work/notokens.yaml"
 grep -q 'the open-file limit is 256, below http.max_connections (1024) + 128 other files' "$work/log" ||
 	fail "no warning for a hard open-file limit of 256: $(grep -i 'limit' "$work/log")"
+grep -q 'api.tokens is not set: the management API (/v1)' "$work/log" ||
+	fail "api.tokens unset: not said"
 hub_stopped TERM
 RUN_ULIMIT=
 
