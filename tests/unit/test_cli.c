@@ -12,6 +12,8 @@
 #include "../../hub/alloc.h"
 #include "../../hub/cli.h"
 #include "../../hub/export_int.h"
+#include "../../hub/log.h"
+#include "../../hub/plugin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* 1 when a live profile of `dump` has custom_id `id`. */
@@ -1367,6 +1370,133 @@ static void test_sync_refuses_what_it_cannot_pull(void)
 	free(plugins);
 }
 
+/* ---- cli.c: what the subcommands share ---------------------------------- */
+
+/* A struct cli of a config file holding `yaml` (in the new temp dir *dir),
+ * named by -c when is_explicit. */
+static struct cli cli_of_file(const char *yaml, int is_explicit, char **dir, char **path)
+{
+	struct cli cli = {.is_config_explicit = is_explicit};
+
+	*dir = testlib_mkdtemp();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(*dir);
+	*path = testlib_write_file(*dir, "hub.yaml", yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(*path);
+	cli.config_path = *path;
+	return cli;
+}
+
+static void cli_of_file_free(struct cli *cli, char *dir, char *path)
+{
+	config_free(cli->cfg);
+	testlib_rmtree(dir);
+	free(dir);
+	free(path);
+}
+
+/* Every command loads its config once: a second call keeps the first. */
+static void test_cli_load_config_loads_the_file_once(void)
+{
+	char *dir, *path;
+	struct cli cli = cli_of_file("store: {path: x.db}\n", 1, &dir, &path);
+	const struct hub_config *first;
+
+	CU_ASSERT_EQUAL_FATAL(cli_load_config(&cli), 0);
+	first = cli.cfg;
+	CU_ASSERT_EQUAL(cli_load_config(&cli), 0);
+	CU_ASSERT_PTR_EQUAL(cli.cfg, first);
+	cli_of_file_free(&cli, dir, path);
+}
+
+/* A file named by -c that is not there is an error naming it, not the
+ * defaults (those are for no conf/hub.yaml at the default place). */
+static void test_cli_load_config_refuses_a_named_file_not_there(void)
+{
+	char *dir, *path, *said;
+	struct cli cli = cli_of_file("{}\n", 1, &dir, &path);
+	struct testlib_capture c;
+	char missing[512];
+
+	snprintf(missing, sizeof(missing), "%s/none.yaml", dir);
+	cli.config_path = missing;
+	testlib_capture_begin(&c);
+	CU_ASSERT_EQUAL(cli_load_config(&cli), -1);
+	said = testlib_capture_end(&c);
+	CU_ASSERT_PTR_NULL(cli.cfg);
+	CU_ASSERT(said && strstr(said, "none.yaml") && !strstr(said, "using the defaults"));
+	free(said);
+	cli.is_config_explicit = 0; /* the same path as the default: the defaults, said */
+	testlib_capture_begin(&c);
+	CU_ASSERT_EQUAL(cli_load_config(&cli), 0);
+	said = testlib_capture_end(&c);
+	CU_ASSERT_PTR_NOT_NULL(cli.cfg);
+	CU_ASSERT(said && strstr(said, "none.yaml here: using the defaults"));
+	free(said);
+	cli_of_file_free(&cli, dir, path);
+}
+
+/* The config's log_level sets the level (error, the first, too); a
+ * --log-level given wins over it. */
+static void test_cli_log_level_flag_wins_over_the_configs(void)
+{
+	enum hub_log_level saved = log_get_level();
+	char *dir, *path;
+	struct cli cli = cli_of_file("log_level: error\n", 1, &dir, &path);
+
+	log_set_level(HUB_LOG_DEBUG);
+	CU_ASSERT_EQUAL(cli_load_config(&cli), 0);
+	CU_ASSERT_EQUAL(log_get_level(), HUB_LOG_ERROR);
+	config_free(cli.cfg);
+	cli.cfg = NULL;
+	cli.has_log_level_flag = 1; /* --log-level debug */
+	log_set_level(HUB_LOG_DEBUG);
+	CU_ASSERT_EQUAL(cli_load_config(&cli), 0);
+	CU_ASSERT_EQUAL(log_get_level(), HUB_LOG_DEBUG);
+	log_set_level(saved);
+	cli_of_file_free(&cli, dir, path);
+}
+
+/* The directories of a new SQLite store are made, mode 0750. */
+static void test_cli_open_store_makes_its_directories_0750(void)
+{
+	char *dir = testlib_mkdtemp(), yaml[512], sub[512];
+	char *path = NULL;
+	struct cli cli = {.is_config_explicit = 1};
+	struct store *s = NULL;
+	struct stat st;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+	snprintf(yaml, sizeof(yaml), "store: {path: %s/a/b/hub.db}\n", dir);
+	path = testlib_write_file(dir, "hub.yaml", yaml);
+	cli.config_path = path;
+	CU_ASSERT_EQUAL_FATAL(cli_load_config(&cli), 0);
+	CU_ASSERT_EQUAL_FATAL(cli_open_store(&cli, &s), 0);
+	store_close(s);
+	snprintf(sub, sizeof(sub), "%s/a", dir);
+	CU_ASSERT(stat(sub, &st) == 0 && (st.st_mode & 07777) == 0750);
+	snprintf(sub, sizeof(sub), "%s/a/b", dir);
+	CU_ASSERT(stat(sub, &st) == 0 && (st.st_mode & 07777) == 0750);
+	cli_of_file_free(&cli, dir, path);
+}
+
+/* A plugin_dir that is not there: the registry is refused, and said. */
+static void test_cli_registry_open_names_a_missing_plugin_dir(void)
+{
+	char *dir, *path, *said;
+	struct cli cli = cli_of_file("plugin_dir: /nonexistent/hub-plugins\n", 1, &dir, &path);
+	struct plugin_registry reg;
+	struct testlib_capture c;
+
+	CU_ASSERT_EQUAL_FATAL(cli_load_config(&cli), 0);
+	testlib_capture_begin(&c);
+	CU_ASSERT_NOT_EQUAL(cli_registry_open(&cli, &reg), 0);
+	said = testlib_capture_end(&c);
+	CU_ASSERT(said && strstr(said, "profilehub: plugins: plugin directory "
+					  "/nonexistent/hub-plugins: No such file or directory"));
+	free(said);
+	cli_of_file_free(&cli, dir, path);
+}
+
 TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_an_import_line_going_on_past_a_failed_emit_fails_the_line),
 	   TEST(test_import_progress_line_on_a_tty_counts_the_lines_read),
@@ -1397,4 +1527,9 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_exports_names_an_export_known_elsewhere_and_forgets_it_once),
 	   TEST(test_sync_summary_says_counts_reasons_and_cursor),
 	   TEST(test_sync_progress_line_on_a_tty_ends_its_line),
-	   TEST(test_sync_refuses_what_it_cannot_pull))
+	   TEST(test_sync_refuses_what_it_cannot_pull),
+	   TEST(test_cli_load_config_loads_the_file_once),
+	   TEST(test_cli_load_config_refuses_a_named_file_not_there),
+	   TEST(test_cli_log_level_flag_wins_over_the_configs),
+	   TEST(test_cli_open_store_makes_its_directories_0750),
+	   TEST(test_cli_registry_open_names_a_missing_plugin_dir))
