@@ -88,6 +88,40 @@ case "$HUB" in /*) hub_abs=$HUB ;; *) hub_abs=$PWD/$HUB ;; esac
 (cd "$T" && "$hub_abs" plugins >/dev/null 2>"$T/err") || fail "plugins without a config"
 grep -q "no conf/hub.yaml here: using the defaults" "$T/err" || fail "no notice of the defaults: $(cat "$T/err")"
 
+# the global options and the dispatch: --version is version; a --log-level
+# that is no level, or one without its value, an argument check or plugins
+# does not take, and a flag of a command without its value (its last one
+# too) are misuses; libpq's version as MAJOR.MINOR
+"$HUB" --version >"$T/out" 2>&1 && grep -q "^profilehub [0-9.]* (plugin ABI $abi)$" "$T/out" ||
+	fail "--version: $(cat "$T/out")"
+grep -Eq "^  libpq [0-9]{1,2}\.[0-9]+$" "$T/out" || fail "libpq's version: $(grep libpq "$T/out")"
+misuse 'profilehub: --log-level: unknown level "loud" (error, warn, info, debug)' \
+	--log-level loud version
+misuse 'profilehub: --log-level: needs a value (LEVEL)' version --log-level
+misuse 'profilehub: check: unexpected argument "--bogus"' check --bogus
+misuse 'profilehub: plugins: --describe needs a value' plugins --describe
+misuse 'profilehub: import: --commit-every needs a value' import f.jsonl --source s --commit-every
+# plugins --describe: a required key said so; a pull source key's description
+# without its "pull: " mark
+"$HUB" plugins --describe example >"$T/out" || fail "plugins --describe example: exit $?"
+grep -Eq '^    path +string, required$' "$T/out" &&
+	grep -q '^      "every 15m" or a 5-field cron$' "$T/out" ||
+	fail "plugins --describe example: $(cat "$T/out")"
+# eight of the README's example secrets are each named; a ninth is counted
+tokens=dev-token-change-me
+for i in 2 3 4 5 6 7 8; do tokens="$tokens, dev-token-change-me"; done
+printf 'store: {path: %s/eight.db}\napi: {tokens: [%s]}\n' "$T" "$tokens" >"$T/eight.yaml"
+printf 'store: {path: %s/eight.db}\napi: {tokens: [%s, %s]}\n' "$T" "$tokens" \
+	dev-token-change-me >"$T/nine.yaml"
+example="this secret is the README's example value"
+"$HUB" -c "$T/eight.yaml" check >/dev/null 2>"$T/err" || fail "check of eight example secrets"
+[ "$(grep -c "$example" "$T/err")" -eq 8 ] && ! grep -q "more of the" "$T/err" ||
+	fail "eight example secrets: $(cat "$T/err")"
+"$HUB" -c "$T/nine.yaml" check >/dev/null 2>"$T/err" || fail "check of nine example secrets"
+[ "$(grep -c "$example" "$T/err")" -eq 8 ] &&
+	grep -q "and 1 more of the README's example secrets" "$T/err" ||
+	fail "nine example secrets: $(cat "$T/err")"
+
 # check on each malformed fixture: exit 1 and the exact first line
 while IFS='|' read -r fixture want; do
 	case "$fixture" in '#'* | '') continue ;; esac
@@ -339,6 +373,18 @@ exports:
     secret: "\${HUB_TEST_UNSET_HOOK:-s3cr3t-sign}"
 EOF
 "$HUB" -c "$T/pw.yaml" check >"$T/out" 2>"$T/err" || fail "check of written passwords: $(cat "$T/err")"
+grep -q "pw.yaml: ok (1 sources, 4 exports, [0-9]* plugins)$" "$T/out" ||
+	fail "check of pw.yaml: $(cat "$T/out")"
+[ -e "$T/pw.db" ] && fail "check without --connect made the store"
+# the config's log_level error hides those warnings; a --log-level given wins over it
+{ cat "$T/pw.yaml"; echo "log_level: error"; } >"$T/pwq.yaml"
+"$HUB" -c "$T/pwq.yaml" check >/dev/null 2>"$T/errq" ||
+	fail "check at log_level error: $(cat "$T/errq")"
+"$HUB" -c "$T/pwq.yaml" --log-level warn check >/dev/null 2>"$T/errw" ||
+	fail "check --log-level warn: $(cat "$T/errw")"
+! grep -q "the password is written in the file" "$T/errq" &&
+	[ "$(grep -c "the password is written in the file" "$T/errw")" -eq 3 ] ||
+	fail "log_level error, then --log-level warn: $(cat "$T/errq" "$T/errw")"
 grep -q "pw.yaml:5:24: sources\[0\]\.connection_string: the password is written in the file" "$T/err" &&
 	grep -qF 'pw.yaml:12:10: exports[0].url: the password is written in the file (anyone who reads the file or a copy of it has it): read it from the environment, as url: "${PG_OUT_URL}"' "$T/err" &&
 	grep -qF 'pw.yaml:18:10: exports[2].url: the password is written in the file (anyone who reads the file or a copy of it has it): read it from the environment, as url: "${HOOK_URL}"' "$T/err" ||
@@ -346,6 +392,14 @@ grep -q "pw.yaml:5:24: sources\[0\]\.connection_string: the password is written 
 [ "$(grep -c "the password is written in the file" "$T/err")" -eq 3 ] ||
 	fail "a password read from the environment was warned about: $(cat "$T/err")"
 grep -q "s3cr3t" "$T/out" "$T/err" && fail "check printed a written password"
+# the store's own url too (check opens no store without --connect)
+printf 'store:\n  driver: postgres\n  url: %s\n' postgresql://hub:s3cr3t-st@127.0.0.1:9/hub \
+	>"$T/st.yaml"
+"$HUB" -c "$T/st.yaml" check >"$T/out" 2>"$T/err" || fail "check of a written store password"
+grep -qF 'store.url: the password is written in the file (anyone who reads the file' "$T/err" &&
+	grep -qF 'as url: "${HUB_DATABASE_URL}", or from ~/.pgpass' "$T/err" ||
+	fail "a store's written password is not warned about: $(cat "$T/err")"
+grep -q "s3cr3t" "$T/out" "$T/err" && fail "check printed the store's written password"
 
 # check reads the hub's own keys of an entry as run does: a schedule, an export's kinds
 printf 'store: {path: %s/keys.db}\nsources:\n  - name: wh\n    plugin: snowflake\n    schedule: "every 15x"\n' "$T" >"$T/keys1.yaml"
@@ -377,6 +431,18 @@ odd_config "$T/odd2.yaml" "connect_rc: 77"
 odd_config "$T/odd3.yaml" "connect_rc: 0"
 "$HUB" -c "$T/odd3.yaml" check --connect >"$T/out" 2>"$T/err" ||
 	fail "check --connect, a plugin that connects: $(cat "$T/err")"
+# an entry check refuses (its plugin not found) is not connected: said, exit 1
+sed 's/plugin: odd_messages/plugin: no_such_plugin/' "$T/odd3.yaml" >"$T/oddmissing.yaml"
+"$HUB" -c "$T/oddmissing.yaml" check --connect >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q 'no plugin named "no_such_plugin"' "$T/err" ||
+	fail "check --connect of a missing plugin: exit $rc, $(cat "$T/err")"
+# a store check --connect cannot open fails it (its path under a file)
+sed "s|$T/odd.db|$T/odd3.yaml/odd.db|" "$T/odd3.yaml" >"$T/oddstore.yaml"
+"$HUB" -c "$T/oddstore.yaml" check --connect >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "^profilehub: store: " "$T/err" ||
+	fail "check --connect of a store it cannot open: exit $rc, $(cat "$T/err")"
 # a message a plugin wrote to the end of its buffer, no NUL, is read cut
 # there, never past it (the ASan build aborts on a read past it): create(),
 # check_connect(), pull() (sync) and import_line() (import) fill err
@@ -598,6 +664,8 @@ for cmd in "dump" "profile --custom-id C1" "privacy access --custom-id C1" "vers
 	[ $rc -eq 1 ] || fail "$cmd to a full disk: exit $rc, expected 1"
 	grep -q "cannot write to stdout: No space left on device" "$T/err" ||
 		fail "$cmd to a full disk: $(cat "$T/err")"
+	[ "$(grep -c "cannot write to stdout" "$T/err")" -eq 1 ] ||
+		fail "$cmd to a full disk: said twice"
 done
 # rows older versions stored and jansson cannot read back (a reason cut inside a
 # character, a real past DBL_MAX, properties text that is no JSON) are left out
