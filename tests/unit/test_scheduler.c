@@ -533,12 +533,17 @@ static void test_a_tick_is_run_by_one_process(void)
 	/* an interval: a run within half of it serves the other process's tick */
 	sched_entry_init(&a, "v", &every, t0, 0, &pol);
 	CU_ASSERT_EQUAL(sched_tick_claim(th->reader, &a, t0, &last), 1);
-	CU_ASSERT_EQUAL(sched_tick_claim(other, &a, t0 + 4 * MIN_MS, &last), 0);
-	CU_ASSERT_EQUAL(sched_tick_claim(other, &a, t0 + 6 * MIN_MS, &last), 1);
+	CU_ASSERT_EQUAL(sched_tick_claim(other, &a, t0 + 5 * MIN_MS - 1, &last), 0);
+	CU_ASSERT_EQUAL(sched_tick_claim(other, &a, t0 + 5 * MIN_MS, &last), 1); /* half: due */
 	CU_ASSERT_EQUAL(last, t0);
 	/* another source is claimed on its own */
 	sched_entry_init(&b, "x", &every, t0, 0, &pol);
 	CU_ASSERT_EQUAL(sched_tick_claim(other, &b, t0 + 6 * MIN_MS, &last), 1);
+	/* cron: a run that started at the tick's own time served it */
+	sched_entry_init(&a, "y", &hourly, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_tick_claim(th->reader, &a, a.nominal_ms, &last), 1);
+	CU_ASSERT_EQUAL(sched_tick_claim(other, &a, a.nominal_ms + 5000, &last), 0);
+	CU_ASSERT_EQUAL(last, a.nominal_ms);
 	store_close(other);
 	testhub_stop(th);
 }
