@@ -2050,25 +2050,22 @@ static void *cross_get(void *arg)
  * naming its encoding. */
 static void test_pg_open_refuses_a_database_not_in_utf8(void)
 {
-	const char *url = getenv("HUB_TEST_PG_URL");
 	char other[512], err[512] = "";
 	struct store *s = NULL;
-	const char *slash;
 
-	if (!teststore_is_pg() || !url)
+	if (!teststore_is_pg())
 		return;
-	slash = strrchr(url, '/');
-	CU_ASSERT_PTR_NOT_NULL_FATAL(slash);
-	snprintf(other, sizeof(other), "%.*s/hub_latin1", (int)(slash - url), url);
-	teststore_pg_exec(url, "DROP DATABASE IF EXISTS hub_latin1");
-	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, "CREATE DATABASE hub_latin1 ENCODING 'LATIN1'"
-					    " TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"),
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_fresh_db("hub_latin1",
+						    "ENCODING 'LATIN1' TEMPLATE template0"
+						    " LC_COLLATE 'C' LC_CTYPE 'C'",
+						    other, sizeof(other)),
 			      0);
 	CU_ASSERT_EQUAL(store_pg_open(other, "public", &s, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "has encoding LATIN1"));
 	if (s)
 		store_close(s);
-	CU_ASSERT_EQUAL(teststore_pg_exec(url, "DROP DATABASE hub_latin1"), 0);
+	CU_ASSERT_EQUAL(teststore_pg_exec(getenv("HUB_TEST_PG_URL"), "DROP DATABASE hub_latin1"),
+			0);
 }
 
 /* A store at this hub's schema version opens without a word; one a newer

@@ -21,16 +21,11 @@ static void test_pg_open_commits_durably_where_the_database_does_not(void)
 	const char *url = getenv("HUB_TEST_PG_URL");
 	char other[512], err[512] = "";
 	struct store *s = NULL;
-	const char *slash;
 	PGresult *res;
 
-	if (!teststore_is_pg() || !url)
+	if (!teststore_is_pg())
 		return;
-	slash = strrchr(url, '/');
-	CU_ASSERT_PTR_NOT_NULL_FATAL(slash);
-	snprintf(other, sizeof(other), "%.*s/hub_async", (int)(slash - url), url);
-	teststore_pg_exec(url, "DROP DATABASE IF EXISTS hub_async");
-	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, "CREATE DATABASE hub_async"), 0);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_fresh_db("hub_async", "", other, sizeof(other)), 0);
 	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, "ALTER DATABASE hub_async"
 						     " SET synchronous_commit = off"),
 			      0);

@@ -95,6 +95,23 @@ int teststore_pg_exec(const char *url, const char *sql)
 	return ok ? 0 : -1;
 }
 
+int teststore_pg_fresh_db(const char *name, const char *with, char *url, size_t size)
+{
+	const char *base = getenv("HUB_TEST_PG_URL"), *slash = base ? strrchr(base, '/') : NULL;
+	char sql[512];
+
+	if (!slash) {
+		fprintf(stderr, "teststore_pg_fresh_db: no HUB_TEST_PG_URL with a database\n");
+		return -1;
+	}
+	snprintf(url, size, "%.*s/%s", (int)(slash - base), base, name);
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
+	if (teststore_pg_exec(base, sql))
+		return -1;
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s %s", name, with);
+	return teststore_pg_exec(base, sql);
+}
+
 char *teststore_digest(const char *schema)
 {
 	/* one statement: query_to_xml runs the per-table query */

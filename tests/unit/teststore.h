@@ -9,6 +9,8 @@
 #ifndef HUB_TESTSTORE_H
 #define HUB_TESTSTORE_H
 
+#include <stddef.h>
+
 /* 1 when the tests run on PostgreSQL. */
 int teststore_is_pg(void);
 
@@ -31,6 +33,11 @@ char *teststore_digest(const char *schema);
  * from a connection of its own; 0 when it worked, else -1 with the error
  * on stderr. */
 int teststore_pg_exec(const char *url, const char *sql);
+
+/* PostgreSQL: database `name` on the test server made afresh (dropped
+ * first if there) by "CREATE DATABASE name <with>", its URL into url; 0,
+ * else -1 with the error on stderr (and without HUB_TEST_PG_URL). */
+int teststore_pg_fresh_db(const char *name, const char *with, char *url, size_t size);
 
 /* PostgreSQL: how many sessions wait for a lock now (pg_stat_activity),
  * -1 on error or without HUB_TEST_PG_URL. */
