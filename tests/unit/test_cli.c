@@ -438,7 +438,7 @@ static void test_import_commit_every_takes_1_to_150000_records(void)
 
 /* A world whose source "s" has plugin `name` (built at `path`, under the
  * build dir) with `settings` (YAML lines); *plugins: its plugin dir, for
- * testlib_rmtree. */
+ * plugin_world_stop. */
 static struct testhub *plugin_world(const char *name, const char *path, const char *settings,
 				    char **plugins)
 {
@@ -458,6 +458,14 @@ static struct testhub *plugin_world(const char *name, const char *path, const ch
 	free(yaml);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
 	return th;
+}
+
+/* Ends a world of plugin_world(): the hub, then its plugin dir. */
+static void plugin_world_stop(struct testhub *th, char *plugins)
+{
+	testhub_stop(th);
+	testlib_rmtree(plugins);
+	free(plugins);
 }
 
 /* A world with the reject_lines plugin as source "s". */
@@ -487,9 +495,7 @@ static void test_import_counts_each_lines_plugin_warnings_once(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(said, "import: warning: line 3: plan: left out\n"));
 	free(out);
 	free(said);
-	testhub_stop(th);
-	testlib_rmtree(plugins);
-	free(plugins);
+	plugin_world_stop(th, plugins);
 }
 
 /* Validation's warning and the writer's about one line: validation's,
@@ -591,9 +597,7 @@ static void test_import_drops_the_warnings_of_a_line_not_stored(void)
 	}
 out:
 	free(bad);
-	testhub_stop(th);
-	testlib_rmtree(plugins);
-	free(plugins);
+	plugin_world_stop(th, plugins);
 }
 
 /* A line's records go in one batch even where they cross a batch's 2000
@@ -632,9 +636,7 @@ out:
 	if (f)
 		fclose(f);
 	free(text);
-	testhub_stop(th);
-	testlib_rmtree(plugins);
-	free(plugins);
+	plugin_world_stop(th, plugins);
 }
 
 /* Reading stops at a failed batch: with a batch a line, line 1's refused,
@@ -732,9 +734,7 @@ static void test_import_keeps_a_line_past_commit_every_in_one_batch(void)
 	free(out);
 	free(said);
 out:
-	testhub_stop(th);
-	testlib_rmtree(plugins);
-	free(plugins);
+	plugin_world_stop(th, plugins);
 }
 
 /* ---- dump, profile, privacy (cli_data.c) ---------------------------- */
@@ -1145,9 +1145,7 @@ static void test_exports_table_says_what_json_says_and_lists_dead_letters(void)
 	free(out);
 	free(said);
 out:
-	testhub_stop(th);
-	testlib_rmtree(plugins);
-	free(plugins);
+	plugin_world_stop(th, plugins);
 }
 
 /* The line of text that starts with `start` (malloc'd), or NULL. */
@@ -1194,9 +1192,7 @@ static void test_exports_backfill_says_whether_it_waits(void)
 	free(y_line);
 	free(out);
 	free(said);
-	testhub_stop(th);
-	testlib_rmtree(plugins);
-	free(plugins);
+	plugin_world_stop(th, plugins);
 }
 
 /* exports retry NAME says how many dead letters it sent again (and takes
@@ -1216,9 +1212,7 @@ static void test_exports_retry_says_how_many_dead_letters_went_again(void)
 	expect_run(th, NULL, cmd_exports, two, CLI_USAGE, NULL,
 		   "exports: retry takes one export NAME, 2 given\n");
 out:
-	testhub_stop(th);
-	testlib_rmtree(plugins);
-	free(plugins);
+	plugin_world_stop(th, plugins);
 }
 
 /* An export the configuration no longer has but the store knows is named
@@ -1245,9 +1239,7 @@ static void test_exports_names_an_export_known_elsewhere_and_forgets_it_once(voi
 		   "no exports configured in plain.yaml\nexport y: not in this configuration",
 		   NULL);
 	config_free(plain);
-	testhub_stop(th);
-	testlib_rmtree(plugins);
-	free(plugins);
+	plugin_world_stop(th, plugins);
 }
 
 /* ---- sync (cli_sync.c) ---------------------------------------------- */
@@ -1312,9 +1304,7 @@ static void test_sync_summary_says_counts_reasons_and_cursor(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profilehub: sync: f: "));
 	free(out);
 	free(said);
-	testhub_stop(th);
-	testlib_rmtree(plugins);
-	free(plugins);
+	plugin_world_stop(th, plugins);
 }
 
 /* On a terminal, the progress line counts the rows and the last one ends
@@ -1330,9 +1320,7 @@ static void test_sync_progress_line_on_a_tty_ends_its_line(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(said, "s elapsed\033[K\r\n"));
 	free(out);
 	free(said);
-	testhub_stop(th);
-	testlib_rmtree(plugins);
-	free(plugins);
+	plugin_world_stop(th, plugins);
 }
 
 /* sync refuses a source it cannot pull: disabled, of a push plugin, or
@@ -1365,9 +1353,7 @@ static void test_sync_refuses_what_it_cannot_pull(void)
 	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++)
 		expect_run(th, NULL, cmd_sync, (char **)runs[i].argv, runs[i].rc, NULL,
 			   runs[i].said);
-	testhub_stop(th);
-	testlib_rmtree(plugins);
-	free(plugins);
+	plugin_world_stop(th, plugins);
 }
 
 /* ---- cli.c: what the subcommands share ---------------------------------- */
