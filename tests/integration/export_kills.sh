@@ -25,7 +25,9 @@
 # The contract (hub/export.h, README "Exports"): delivery at least once, in
 # seq order, a batch sent again after a crash covering the same seqs under
 # the same Idempotency-Key.  Asserted:
-#   - every change of the outbox arrived (nothing lost), nothing else did;
+#   - every change of the outbox arrived (nothing lost), nothing else did
+#     (the outbox as it was before each chunk's import and at the end: an
+#     erase in a chunk deletes the erased profile's delivered changes);
 #   - first arrivals come in strictly increasing seq order;
 #   - every arrival of a change carries the same key and the same content
 #     (digest) as its first;
@@ -129,6 +131,15 @@ is_caught_up() {
 	[ "$(sql "$1" "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta
 		WHERE key = 'export_cursor:feed'), 0) = (SELECT coalesce(max(seq), 0) FROM outbox)")" = 1 ]
 }
+# outbox_seqs_keep STORE: adds the seqs in its outbox now to $T/STORE.seqs.
+# An erase record deletes the erased profile's changes from the outbox
+# (hub/unify_erase.c), delivered ones too, so a chunk imported after the
+# export caught up may take seqs the receiver already got out of it: the
+# changes to compare with are those of the outbox before each such import
+# and at the end.
+outbox_seqs_keep() {
+	sql "$1" 'SELECT seq FROM outbox' >>"$T/$1.seqs" || die "reading the outbox of $1"
+}
 # run_to_end STORE: starts the hub, waits until the cursor is at the end
 # (bounded), stops it (SIGTERM)
 run_to_end() {
@@ -185,6 +196,7 @@ while [ "$kills" -lt "$KILLS" ]; do
 	# everything was delivered before the kill: more changes
 	chunk=$((chunk + 1))
 	[ $chunk -le 10 ] || die "the export caught up 10 times before $KILLS kills"
+	outbox_seqs_keep live
 	import live "$chunk"
 	chunks="$chunks $chunk"
 done
@@ -193,7 +205,8 @@ kill_ms=$(($(hub_now_ms) - t0))
 
 # ---- what the receiver got -----------------------------------------------
 # (comm wants the lexical order)
-sql live 'SELECT seq FROM outbox' | sort >"$T/outbox.seqs"
+outbox_seqs_keep live
+sort -u "$T/live.seqs" >"$T/outbox.seqs"
 jq -r '.seq' "$T/live.jsonl" | sort -u >"$T/received.seqs"
 n_changes=$(wc -l <"$T/outbox.seqs")
 missing=$(comm -23 "$T/outbox.seqs" "$T/received.seqs" | wc -l)
