@@ -33,7 +33,7 @@ what=${1:-all}
 # scheduler's ticks and triggers under PostgreSQL's leases (scheduler).
 # Not on PostgreSQL: suite http (its full queue and held snapshots are
 # SQLite's writer and WAL) and the SQLite-only ones.
-UNIT_PASSES="unit:postgres:store_gone unit:postgres:scenarios,random,unify,store,store_pg,export,api,access_doc,housekeep,intake,sync,faults,scheduler unit:sqlite"
+UNIT_PASSES="unit:postgres:store_gone unit:postgres:scenarios,random,unify,store,store_pg,export,api,access_doc,housekeep,intake,sync,faults,scheduler,scheduler_worker unit:sqlite"
 # The integration tests that take longest (CI logs, normal or ASan phase),
 # started first, after the unit passes, so that the lanes end together
 # (snowflake_sql_api, 22-25 s and started last among the short ones, left

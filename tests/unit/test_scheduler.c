@@ -11,6 +11,7 @@
 #include "testlib.h"
 
 #include "testhub.h"
+#include "testsched.h"
 
 #include "../../hub/alloc.h"
 #include "../../hub/metrics.h"
@@ -659,58 +660,6 @@ static void test_a_run_s_reasons_are_kept_until_the_next_run(void)
 	CU_ASSERT_EQUAL(e.n_reasons, 0);
 	CU_ASSERT_EQUAL(e.n_warning_reasons, 0);
 	CU_ASSERT_EQUAL(e.warnings, 0);
-}
-
-/* A running scheduler over one plugin of the build (so, path relative to
- * the build directory), for the status JSON. */
-struct plugin_sched {
-	struct testhub *th;
-	struct plugin_module mod;
-	struct plugin_registry reg;
-	struct scheduler *s;
-	char *path;
-};
-
-static void plugin_sched_start(struct plugin_sched *ps, const char *yaml, const char *so)
-{
-	char err[1024];
-
-	memset(ps, 0, sizeof(*ps));
-	ps->th = testhub_start(yaml);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(ps->th);
-	CU_ASSERT_FATAL(asprintf(&ps->path, "%s/%s", testlib_build_dir(), so) > 0);
-	CU_ASSERT_EQUAL_FATAL(plugin_load(ps->path, &ps->mod, err, sizeof(err)), 0);
-	ps->reg.mods = &ps->mod;
-	ps->reg.n_mods = 1;
-	CU_ASSERT_EQUAL_FATAL(scheduler_start(&ps->s, ps->th->cfg, &ps->reg, ps->th->intake, err,
-					      sizeof(err)), 0);
-}
-
-static void plugin_sched_stop(struct plugin_sched *ps)
-{
-	scheduler_stop(ps->s);
-	plugin_unload(&ps->mod);
-	free(ps->path);
-	testhub_stop(ps->th);
-}
-
-/* The status JSON once the first source's triggered run has a result:
- * the run ends on the scheduler's thread, polled for (10 s). */
-static json_t *status_after_the_run(struct plugin_sched *ps)
-{
-	json_t *list = NULL, *run;
-
-	for (int64_t until = time_mono_ms() + 10000; time_mono_ms() < until;) {
-		struct timespec pause = {0, 2 * 1000 * 1000};
-
-		json_decref(list);
-		list = scheduler_status_json(ps->s);
-		run = json_object_get(json_array_get(list, 0), "last_run");
-		if (json_is_string(json_object_get(run, "result")))
-			break;
-		nanosleep(&pause, NULL);
-	}
-	return list;
 }
 
 /* The status JSON of a source that ran: last_run names the first

@@ -1,0 +1,66 @@
+/*
+ * testsched.c - a running scheduler over one plugin of the build, for the
+ * scheduler's tests (testsched.h).
+ */
+#include "testsched.h"
+
+#include "testlib.h"
+
+#include "../../hub/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void plugin_sched_load(struct plugin_sched *ps, const char *yaml, const char *so)
+{
+	char err[1024];
+
+	memset(ps, 0, sizeof(*ps));
+	ps->th = testhub_start(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ps->th);
+	CU_ASSERT_FATAL(asprintf(&ps->path, "%s/%s", testlib_build_dir(), so) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_load(ps->path, &ps->mod, err, sizeof(err)), 0);
+	ps->reg.mods = &ps->mod;
+	ps->reg.n_mods = 1;
+}
+
+void plugin_sched_begin(struct plugin_sched *ps)
+{
+	char err[1024];
+
+	CU_ASSERT_EQUAL_FATAL(scheduler_start(&ps->s, ps->th->cfg, &ps->reg, ps->th->intake, err,
+					      sizeof(err)), 0);
+}
+
+void plugin_sched_start(struct plugin_sched *ps, const char *yaml, const char *so)
+{
+	plugin_sched_load(ps, yaml, so);
+	plugin_sched_begin(ps);
+}
+
+void plugin_sched_stop(struct plugin_sched *ps)
+{
+	scheduler_stop(ps->s);
+	plugin_unload(&ps->mod);
+	free(ps->path);
+	testhub_stop(ps->th);
+}
+
+json_t *status_after_the_run(struct plugin_sched *ps)
+{
+	json_t *list = NULL, *run;
+
+	for (int64_t until = time_mono_ms() + 10000; time_mono_ms() < until;) {
+		struct timespec pause = {0, 2 * 1000 * 1000};
+
+		json_decref(list);
+		list = scheduler_status_json(ps->s);
+		run = json_object_get(json_array_get(list, 0), "last_run");
+		if (json_is_string(json_object_get(run, "result")))
+			break;
+		nanosleep(&pause, NULL);
+	}
+	return list;
+}

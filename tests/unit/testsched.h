@@ -1,0 +1,48 @@
+/*
+ * testsched.h - a running scheduler over one plugin of the build, on a
+ * testhub world, for the tests that look at its status while and after
+ * its worker threads run (test_scheduler.c, test_scheduler_worker.c).
+ *
+ *     struct plugin_sched ps;
+ *
+ *     plugin_sched_start(&ps, "sources:\n  - name: rl\n    plugin: reject_lines\n",
+ *                        "tests/plugins/reject_lines.so");
+ *     scheduler_trigger(ps.s, "rl");
+ *     list = status_after_the_run(&ps);
+ *     ...
+ *     plugin_sched_stop(&ps);
+ */
+#ifndef HUB_TESTSCHED_H
+#define HUB_TESTSCHED_H
+
+#include "testhub.h"
+
+#include "../../hub/plugin.h"
+#include "../../hub/scheduler.h"
+
+#include <jansson.h>
+
+struct plugin_sched {
+	struct testhub *th;
+	struct plugin_module mod;
+	struct plugin_registry reg;
+	struct scheduler *s;
+	char *path;
+};
+
+/* The world of `yaml` and the plugin `so` (a path under the build
+ * directory) loaded; no scheduler yet (plugin_sched_begin), so that a test
+ * may set up its store first.  Fails the test when either fails. */
+void plugin_sched_load(struct plugin_sched *ps, const char *yaml, const char *so);
+/* Starts the scheduler of a loaded world. */
+void plugin_sched_begin(struct plugin_sched *ps);
+/* plugin_sched_load() then plugin_sched_begin(). */
+void plugin_sched_start(struct plugin_sched *ps, const char *yaml, const char *so);
+/* Stops the scheduler (NULL: never begun) and frees the world. */
+void plugin_sched_stop(struct plugin_sched *ps);
+
+/* The status JSON once the first source's last run has a result: the run
+ * ends on the scheduler's thread, polled for (10 s).  A new reference. */
+json_t *status_after_the_run(struct plugin_sched *ps);
+
+#endif
