@@ -697,6 +697,43 @@ printf 'store: {path: %s/full.db}\nsources:\n  - name: ex\n    plugin: example\n
 rc=$?
 [ $rc -eq 1 ] && grep -q "sync: cannot write to stdout: No space left on device" "$T/err" ||
 	fail "sync to a full disk: exit $rc, $(cat "$T/err")"
+# a SIGTERM mid-pull lets the page in progress finish; a second one quits at once,
+# exit 130 (--help's "130 when a second Ctrl-C").  The example plugin blocks opening
+# its FIFO, which has no writer: its page never ends.  The sync holds its lease
+# (a lock file) once the signals are its signal thread's.
+mkfifo "$T/sig.fifo" || fail "mkfifo"
+printf 'store: {path: %s/sig.db}\nsources:\n  - {name: ex, plugin: example, path: %s/sig.fifo}\n' \
+	"$T" "$T" >"$T/sig.yaml"
+"$HUB" -c "$T/sig.yaml" sync ex >"$T/out" 2>"$T/err" &
+pid=$!
+lock="$(realpath "$T")/sig.db-leases/sync%3aex"
+until_true() { # WHAT COMMAND...: at most 10 s
+	what=$1
+	shift
+	n=0
+	until "$@"; do
+		n=$((n + 1))
+		[ $n -lt 100 ] || { fail "$what: $(cat "$T/err")"; return 1; }
+		sleep 0.1
+	done
+}
+lock_is_held() { [ -e "$lock" ] && ! flock -n "$lock" true; }
+pid_is_gone() { ! kill -0 "$pid" 2>/dev/null; }
+said_finishing() { grep -q "SIGTERM: finishing the page in progress" "$T/err"; }
+if until_true "the sync never took its lease" lock_is_held; then
+	kill -TERM "$pid"
+	until_true "no word of the first SIGTERM" said_finishing
+	kill -0 "$pid" 2>/dev/null || fail "sync quit at the first SIGTERM mid-page"
+	kill -TERM "$pid"
+	until_true "a second SIGTERM did not quit the sync at once" pid_is_gone
+fi
+if kill -0 "$pid" 2>/dev/null; then # a failure above: end it (its FIFO gets a writer)
+	timeout 5 sh -c ': >"$1"' _ "$T/sig.fifo"
+	kill -KILL "$pid" 2>/dev/null
+fi
+wait "$pid"
+rc=$?
+[ $rc -eq 130 ] || fail "sync quit by a second SIGTERM: exit $rc, want 130: $(cat "$T/err")"
 # a PROFILEHUB_ID_KEY that is not 64 hex digits is refused, not replaced by
 # a random key (a test comparing two stores would compare different IDs)
 printf 'store: {path: %s/idkey.db}\n' "$T" >"$T/idkey.yaml"

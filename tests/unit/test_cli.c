@@ -14,6 +14,8 @@
 #include "../../hub/export_int.h"
 #include "../../hub/log.h"
 #include "../../hub/plugin.h"
+#include "../../hub/sync.h"
+#include "../../hub/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* 1 when a live profile of `dump` has custom_id `id`. */
@@ -1246,12 +1249,14 @@ static void test_exports_names_an_export_known_elsewhere_and_forgets_it_once(voi
 
 /* A world whose pull sources of the reject_lines plugin read the items
  * `sources` lists (YAML: "  - {name: ..., plugin: reject_lines, lines: [..]}"
- * lines); *plugins: its plugin dir. */
+ * lines; example and gated_pull sources too); *plugins: its plugin dir. */
 static struct testhub *sync_world(const char *sources, char **plugins)
 {
 	static const char *const links[] = {"reject_lines.so", "tests/plugins/reject_lines.so",
 					    "segment.so", "plugins/segment.so", "odd_messages.so",
-					    "tests/plugins/odd_messages.so", NULL};
+					    "tests/plugins/odd_messages.so", "example.so",
+					    "plugins/example.so", "gated_pull.so",
+					    "tests/plugins/gated_pull.so", NULL};
 	struct testhub *th;
 	char *yaml;
 
@@ -1321,6 +1326,119 @@ static void test_sync_progress_line_on_a_tty_ends_its_line(void)
 	free(out);
 	free(said);
 	plugin_world_stop(th, plugins);
+}
+
+/* How many times `what` is in text. */
+static int count_of(const char *text, const char *what)
+{
+	int n = 0;
+
+	for (const char *at = text; at && (at = strstr(at, what)); at += strlen(what))
+		n++;
+	return n;
+}
+
+/* On a terminal, a progress line comes at most once in 250 ms however many
+ * pages commit (60 here, one a line), and the last one always: the first
+ * page's, one for each 250 ms the sync took, and the final one. */
+static void test_sync_progress_lines_come_once_in_250_ms(void)
+{
+	char *argv[] = {"sync", "ex", NULL}, *plugins, *out, *said, *path, *text, *sources;
+	char *dir = testlib_mkdtemp();
+	struct testhub *th;
+	size_t len = 0;
+	int64_t began_ms, took_ms;
+	int rc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+	text = calloc(60, 80);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	for (int i = 0; i < 60; i++)
+		len += (size_t)snprintf(text + len, 80, "{\"user_id\": \"u%d\", \"id\": \"m%d\"}\n",
+					i, i);
+	path = testlib_write_file(dir, "in.jsonl", text);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(path);
+	CU_ASSERT_FATAL(asprintf(&sources, "  - {name: ex, plugin: example, path: %s, batch: 1}\n",
+				 path) > 0);
+	th = sync_world(sources, &plugins);
+	began_ms = time_mono_ms();
+	rc = run_cmd(th, cmd_sync, argv, RUN_TTY, NULL, &out, &said);
+	took_ms = time_mono_ms() - began_ms;
+	CU_ASSERT_EQUAL(rc, CLI_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "\r60 rows, "));
+	CU_ASSERT(count_of(said, " rows, ") >= 2);
+	CU_ASSERT(count_of(said, " rows, ") <= 2 + took_ms / 250);
+	free(out);
+	free(said);
+	plugin_world_stop(th, plugins);
+	free(sources);
+	free(path);
+	free(text);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
+/* Another process taking gated_pull's lease mid-sync, as its take would
+ * (the lease's epoch bumped once page c2 committed), then opening the gate. */
+struct lease_thief {
+	struct testhub *th;
+	char *gate_dir;
+	int has_bumped;
+};
+
+static void *lease_thief_main(void *arg)
+{
+	struct lease_thief *t = arg;
+	struct store *r = t->th->reader;
+	char key[300], value[64] = "", *gate;
+
+	sync_cursor_key("gp", key, sizeof(key));
+	for (int64_t until = time_mono_ms() + 10000; time_mono_ms() < until;) {
+		struct timespec pause = {0, 2 * 1000 * 1000};
+
+		if (r->ops->meta_get(r, key, value, sizeof(value)) == 1 &&
+		    strcmp(value, "c2") == 0)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	if (strcmp(value, "c2") == 0 &&
+	    r->ops->meta_get(r, "lease_epoch:sync:gp", value, sizeof(value)) == 1) {
+		snprintf(value, sizeof(value), "%lld", strtoll(value, NULL, 10) + 1);
+		t->has_bumped = r->ops->meta_put(r, "lease_epoch:sync:gp", value) == 0;
+	}
+	gate = testlib_write_file(t->gate_dir, "gate", "");
+	free(gate);
+	return NULL;
+}
+
+/* A sync whose lease another process took mid-sync stops at its next page:
+ * the cursor stays at the last page committed before, exit 1, and the
+ * error says the lease was lost (not a stop asked for). */
+static void test_sync_stops_when_its_lease_is_lost_mid_sync(void)
+{
+	char *argv[] = {"sync", "gp", NULL}, *plugins, *out, *said, *sources;
+	struct lease_thief t = {.gate_dir = testlib_mkdtemp()};
+	pthread_t thief;
+	int rc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t.gate_dir);
+	CU_ASSERT_FATAL(asprintf(&sources, "  - {name: gp, plugin: gated_pull, gate: %s/gate}\n",
+				 t.gate_dir) > 0);
+	t.th = sync_world(sources, &plugins);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&thief, NULL, lease_thief_main, &t), 0);
+	rc = run_cmd(t.th, cmd_sync, argv, 0, NULL, &out, &said);
+	pthread_join(thief, NULL);
+	CU_ASSERT(t.has_bumped);
+	CU_ASSERT_EQUAL(rc, CLI_FAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\ncursor c2\n"));
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "profilehub: sync: gp: lease lost: "
+					   "lease_epoch:sync:gp is "), 1);
+	free(out);
+	free(said);
+	plugin_world_stop(t.th, plugins);
+	free(sources);
+	testlib_rmtree(t.gate_dir);
+	free(t.gate_dir);
 }
 
 /* sync refuses a source it cannot pull: disabled, of a push plugin, or
@@ -1513,6 +1631,8 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_exports_names_an_export_known_elsewhere_and_forgets_it_once),
 	   TEST(test_sync_summary_says_counts_reasons_and_cursor),
 	   TEST(test_sync_progress_line_on_a_tty_ends_its_line),
+	   TEST(test_sync_progress_lines_come_once_in_250_ms),
+	   TEST(test_sync_stops_when_its_lease_is_lost_mid_sync),
 	   TEST(test_sync_refuses_what_it_cannot_pull),
 	   TEST(test_cli_load_config_loads_the_file_once),
 	   TEST(test_cli_load_config_refuses_a_named_file_not_there),
