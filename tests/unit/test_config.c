@@ -197,6 +197,8 @@ static void test_wrong_type_is_reported_at_the_value(void)
 		 "bad.yaml:2:11: http.listen: expected a string"},
 		{"sources:\n  name: web\n", NULL,
 		 "bad.yaml:2:3: sources: expected a list of mappings"},
+		{"sources: web\n", NULL, "bad.yaml:1:10: sources: expected a list of mappings"},
+		{"exports: 3\n", NULL, "bad.yaml:1:10: exports: expected a list of mappings"},
 		{"exports:\n  - webhook\n", NULL, "bad.yaml:2:5: exports[0]: expected a mapping"},
 	};
 	CHECK_BAD_ROWS(rows);
@@ -243,6 +245,32 @@ static void test_duplicate_instance_name_is_refused(void)
 		 " characters of a-z, 0-9 and _ (did you mean \"crm_id\"?)"},
 	};
 	CHECK_BAD_ROWS(rows);
+}
+
+/* A source's page_size (1..1000000) and max_retries (0..1000) take their
+ * whole range, both ends included, and nothing past it; null is unset. */
+static void test_source_limits_take_their_whole_range(void)
+{
+	static const struct bad_case rows[] = {
+		{"sources:\n  - {name: a, plugin: p, page_size: 1000001}\n", NULL,
+		 "bad.yaml:2:37: sources[0].page_size: must be between 1 and 1000000"},
+		{"sources:\n  - {name: a, plugin: p, page_size: 0}\n", NULL,
+		 "bad.yaml:2:37: sources[0].page_size: must be between 1 and 1000000"},
+		{"sources:\n  - {name: a, plugin: p, max_retries: 1001}\n", NULL,
+		 "bad.yaml:2:39: sources[0].max_retries: must be between 0 and 1000"},
+		{"sources:\n  - {name: a, plugin: p, max_retries: -1}\n", NULL,
+		 "bad.yaml:2:39: sources[0].max_retries: must be between 0 and 1000"},
+	};
+	struct hub_config *cfg;
+
+	CHECK_BAD_ROWS(rows);
+	cfg = load_ok("sources:\n  - {name: a, plugin: p, page_size: 1000000, max_retries: 1000}\n"
+		      "  - {name: b, plugin: p, page_size: 1, max_retries: 0}\n"
+		      "  - {name: c, plugin: p, page_size: null, max_retries: null}\n");
+	if (!cfg)
+		return;
+	CU_ASSERT_EQUAL(cfg->n_sources, 3);
+	config_free(cfg);
 }
 
 static void test_unset_env_var_is_an_error(void)
@@ -1641,6 +1669,7 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_wrong_type_is_reported_at_the_value),
 	   TEST(test_missing_required_key_points_at_the_mapping),
 	   TEST(test_duplicate_instance_name_is_refused),
+	   TEST(test_source_limits_take_their_whole_range),
 	   TEST(test_unset_env_var_is_an_error),
 	   TEST(test_bad_values_are_refused),
 	   TEST(test_integer_with_a_leading_zero_is_refused),

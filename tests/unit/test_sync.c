@@ -397,6 +397,23 @@ static void test_page_size_1_and_max_retries_0_from_the_config_hold(void)
 	world_close(&w);
 }
 
+/* A source whose config leaves max_retries unset retries a transient
+ * failure 5 times (API.md's default), then gives up keeping its cursor. */
+static void test_max_retries_unset_retries_5_times(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open_with(&w, 25, "    page_size: 10\n");
+	fake.n_flaky_pulls = 100;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_RETRY);
+	CU_ASSERT_EQUAL(rep.n_retries, 5);
+	CU_ASSERT_EQUAL(fake.n_pulls, 6);
+	CU_ASSERT_EQUAL(rep.read, 0);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 /* The wait before a retry is at least what the plugin asked for ("retry
  * after 30ms"), however small the backoff's draw (0 here): the log says
  * what is waited. */
@@ -809,6 +826,7 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_values_the_plugin_leaves_out_are_counted_as_warnings),
 	   TEST(test_a_long_reason_is_kept_once),
 	   TEST(test_page_size_1_and_max_retries_0_from_the_config_hold),
+	   TEST(test_max_retries_unset_retries_5_times),
 	   TEST(test_a_retry_waits_at_least_what_the_plugin_asked),
 	   TEST(test_a_cursor_longer_than_8191_bytes_is_refused),
 	   TEST(test_the_first_five_distinct_reasons_are_kept),
