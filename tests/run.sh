@@ -29,8 +29,9 @@ what=${1:-all}
 # job of its own), the paged reads of the API and the access document (api,
 # access_doc), the end of erase blocks (housekeep), the intake's group
 # retried after a conflict (intake), a sync's pages committed with their
-# cursors (sync), the writer failing at every statement (faults), and the
-# scheduler's ticks and triggers under PostgreSQL's leases (scheduler).
+# cursors (sync), the writer failing at every statement (faults), the
+# scheduler's ticks and triggers under PostgreSQL's leases (scheduler), and
+# a run's claim of its tick and its lease let go (scheduler_worker).
 # Not on PostgreSQL: suite http (its full queue and held snapshots are
 # SQLite's writer and WAL) and the SQLite-only ones.
 UNIT_PASSES="unit:postgres:store_gone unit:postgres:scenarios,random,unify,store,store_pg,export,api,access_doc,housekeep,intake,sync,faults,scheduler,scheduler_worker unit:sqlite"
