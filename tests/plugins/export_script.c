@@ -7,6 +7,7 @@
  *
  *   retries: N        the first N calls answer HUB_RETRY ("retry after 0ms");
  *                     with `gate`, the first of them waits at the gate
+ *   retry_after: D    what they ask instead of 0ms ("60s": "retry after 60s")
  *   stops: N          the first N calls answer HUB_ERR_STOPPED ("scripted
  *                     stop"), as a plugin passing on a library's own
  *                     cancellation would, the hub not stopping
@@ -45,6 +46,8 @@ static const struct hub_config_key keys[] = {
 	 .description = "file the accepted changes are appended to"},
 	{.name = "retries", .type = HUB_CFG_INT, .default_value = "0",
 	 .description = "calls answered HUB_RETRY first"},
+	{.name = "retry_after", .type = HUB_CFG_STRING, .default_value = "0ms",
+	 .description = "the wait the scripted retries ask for"},
 	{.name = "stops", .type = HUB_CFG_INT, .default_value = "0",
 	 .description = "calls answered HUB_ERR_STOPPED first"},
 	{.name = "bad_custom_id", .type = HUB_CFG_STRING,
@@ -68,6 +71,7 @@ struct script {
 	char *record;
 	int is_gate_passed; /* a retry waited at the gate once */
 	long long retries;
+	char retry_after[32];
 	long long stops;
 	char bad[160];  /* "\"custom_id\":\"C\"" or "" */
 	int is_precise;
@@ -97,6 +101,8 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 	s->host = host;
 	s->retries = (long long)host->config_int(inst, "retries");
 	s->stops = (long long)host->config_int(inst, "stops");
+	snprintf(s->retry_after, sizeof(s->retry_after), "%s",
+		 host->config_string(inst, "retry_after"));
 	if (bad)
 		snprintf(s->bad, sizeof(s->bad), "\"custom_id\":\"%s\"", bad);
 	s->is_precise = strcmp(host->config_string(inst, "mode"), "precise") == 0;
@@ -192,7 +198,7 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 			s->is_gate_passed = 1;
 			gate_wait(s);
 		}
-		snprintf(err, err_size, "retry after 0ms: scripted");
+		snprintf(err, err_size, "retry after %s: scripted", s->retry_after);
 		return record(s, call, changes, n, 0, HUB_RETRY);
 	}
 	if (s->is_short && n > 1) {

@@ -1364,9 +1364,50 @@ static void test_retries_back_off_then_deliver_everything(void)
 	st = status_of_x(&w);
 	CU_ASSERT_STRING_EQUAL(str_of(st, "last_error"), "retry after 0ms: scripted");
 	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "idle");
+	CU_ASSERT(json_is_null(json_object_get(st, "next_attempt_at"))); /* delivered since */
 	json_decref(st);
 	json_decref(got);
 	json_decref(seqs);
+	world_close(&w);
+}
+
+/* The status of x once its state is `state`, polled (WAIT_MS); the last
+ * one seen when it never is.  A new reference. */
+static json_t *status_of_x_once(struct world *w, const char *state)
+{
+	struct timespec pause = {0, 2 * 1000 * 1000};
+	json_t *st = NULL;
+
+	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
+		json_decref(st);
+		st = status_of_x(w);
+		if (strcmp(str_of(st, "state"), state) == 0)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	return st;
+}
+
+/* While a batch waits to be sent again, the status says when: the wait
+ * the plugin asked for (60 s) after the failure, at least; a stop ends
+ * the wait at once. */
+static void test_a_retry_shows_when_the_next_attempt_is(void)
+{
+	struct world w;
+	int64_t failed_at = 0, next_at = 0;
+	json_t *st;
+
+	world_open(&w, "    retries: 1\n    retry_after: 60s\n");
+	apply(&w, people);
+	world_start(&w);
+	st = status_of_x_once(&w, "retrying");
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "retrying");
+	CU_ASSERT_STRING_EQUAL(str_of(st, "last_error"), "retry after 60s: scripted");
+	CU_ASSERT_EQUAL(time_parse_rfc3339(str_of(st, "last_error_at"), &failed_at), 0);
+	CU_ASSERT_EQUAL(time_parse_rfc3339(str_of(st, "next_attempt_at"), &next_at), 0);
+	CU_ASSERT(next_at - failed_at >= 60000);
+	CU_ASSERT(next_at - failed_at <= 60000 + 1000);
+	json_decref(st);
 	world_close(&w);
 }
 
@@ -4074,6 +4115,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
 	   TEST(test_retries_back_off_then_deliver_everything),
+	   TEST(test_a_retry_shows_when_the_next_attempt_is),
 	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
 	   TEST(test_an_answer_past_the_batch_delivers_the_batch_again),
 	   TEST(test_a_stopped_answer_without_a_stop_is_a_retry),
