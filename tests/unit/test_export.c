@@ -2016,6 +2016,34 @@ static void test_a_new_export_gets_every_live_profile_once(void)
 	world_close(&w);
 }
 
+/* `backfill` unset (null) is on: a new export gets every live profile, as
+ * the default that `profilehub plugins --describe` prints says. */
+static void test_backfill_unset_is_on_as_described(void)
+{
+	const struct hub_config_key *k = config_keys_common_export;
+	struct world w;
+	json_t *got, *seqs, *ids;
+
+	while (k->name && strcmp(k->name, "backfill") != 0)
+		k++;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(k->name);
+	world_open(&w, "    backfill: null\n");
+	apply(&w, people);
+	seqs = outbox_seqs(&w);
+	ids = live_ids(&w);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(seqs) + json_array_size(ids));
+	check_backfill(got, json_array_size(seqs), ids,
+		       json_integer_value(json_array_get(seqs, json_array_size(seqs) - 1)));
+	CU_ASSERT_STRING_EQUAL(k->default_value ? k->default_value : "(none)", "true");
+	json_decref(got);
+	json_decref(seqs);
+	json_decref(ids);
+	world_close(&w);
+}
+
 /* x's backfill is x's: y (backfill: false) skips its changes, and its
  * cursor still passes them. */
 static void test_a_backfill_goes_to_its_export_alone(void)
@@ -4127,6 +4155,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_smaller_batch_size_resumes_a_larger_plan),
 	   TEST(test_a_smaller_batch_size_plans_again_before_sending),
 	   TEST(test_a_new_export_gets_every_live_profile_once),
+	   TEST(test_backfill_unset_is_on_as_described),
 	   TEST(test_a_backfill_goes_to_its_export_alone),
 	   TEST(test_an_export_that_ran_is_backfilled_only_when_asked),
 	   TEST(test_a_new_export_stopped_before_its_backfill_still_gets_it),
