@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* A database whose sessions default to synchronous_commit=off: the store's
  * connection commits durably all the same.  No schema named: "public". */
@@ -42,5 +43,386 @@ static void test_pg_open_commits_durably_where_the_database_does_not(void)
 	CU_ASSERT_EQUAL(teststore_pg_exec(url, "DROP DATABASE hub_async"), 0);
 }
 
+/* ---- store_pg_exec.c: errors, the pipeline, reconnects ------------------ */
+
+#define EXEC_DB "hub_exec"
+
+/* A store on database EXEC_DB made afresh ("public"), its URL into url;
+ * NULL on SQLite, or (a failed assertion) when it cannot be opened. */
+static struct store *exec_open(char *url, size_t size)
+{
+	char err[512] = "";
+	struct store *s = NULL;
+
+	if (!teststore_is_pg())
+		return NULL;
+	if (teststore_pg_fresh_db(EXEC_DB, "", url, size) ||
+	    store_pg_open(url, "", &s, err, sizeof(err)))
+		fprintf(stderr, "\n  no store on %s: %s\n", EXEC_DB, err);
+	CU_ASSERT_PTR_NOT_NULL(s);
+	return s;
+}
+
+/* Whether S_BLOCK_ANY, a read, gave a result. */
+static int exec_reads(struct store *s)
+{
+	PGresult *res = pg_run(pgs(s), S_BLOCK_ANY, "");
+
+	PQclear(res);
+	return res != NULL;
+}
+
+/* Profile P inserted, down the pipeline: 0, or -1. */
+static int exec_insert_p(struct store *s)
+{
+	return pg_command(pgs(s), S_PROFILE_INSERT, "sisii", "P", (int64_t)1, (const char *)NULL,
+			  (int64_t)0, (int64_t)0);
+}
+
+static void exec_close(struct store *s)
+{
+	store_close(s);
+	CU_ASSERT_EQUAL(teststore_pg_exec(getenv("HUB_TEST_PG_URL"),
+					  "DROP DATABASE " EXEC_DB " WITH (FORCE)"),
+			0);
+}
+
+/* The server ends every session of EXEC_DB (as a restart would), and waits
+ * until they are gone; with is_down it takes no new ones either. */
+static int exec_sessions_end(int is_down)
+{
+	const char *admin = getenv("HUB_TEST_PG_URL");
+
+	if (teststore_pg_exec(admin, is_down ? "ALTER DATABASE " EXEC_DB " ALLOW_CONNECTIONS false"
+					     : "ALTER DATABASE " EXEC_DB " ALLOW_CONNECTIONS true"))
+		return -1;
+	return teststore_pg_exec(admin, "DO $$BEGIN PERFORM pg_terminate_backend(pid, 10000)"
+					" FROM pg_stat_activity"
+					" WHERE datname = '" EXEC_DB "'; END$$");
+}
+
+/* The first value of `sql` on the database of url must be `want`. */
+static void exec_value_is(const char *url, const char *sql, const char *want)
+{
+	PGconn *c = PQconnectdb(url);
+	PGresult *res = PQexec(c, sql);
+
+	CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		CU_ASSERT_STRING_EQUAL(PQgetvalue(res, 0, 0), want);
+	PQclear(res);
+	PQfinish(c);
+}
+
+/* A statement failing with SQLSTATE `state`: whether the store calls the
+ * failure retryable (-1: the statement did not fail). */
+static int exec_fail_with(struct store *s, const char *state)
+{
+	char sql[160];
+
+	s->is_retryable = 0;
+	snprintf(sql, sizeof(sql),
+		 "DO $$BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '%s'; END$$", state);
+	if (pg_exec_simple(pgs(s), sql, W_BEGIN) != -1)
+		return -1;
+	return s->is_retryable;
+}
+
+/* A serialization failure, a deadlock and a lock not available are another
+ * writer's doing (retryable); a unique violation is not. */
+static void test_pg_exec_conflict_states_are_retryable(void)
+{
+	char url[512];
+	struct store *s;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL(exec_fail_with(s, "40001"), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "refused (begin, SQLSTATE 40001)"));
+	CU_ASSERT_EQUAL(exec_fail_with(s, "40P01"), 1);
+	CU_ASSERT_EQUAL(exec_fail_with(s, "55P03"), 1);
+	CU_ASSERT_EQUAL(exec_fail_with(s, "23505"), 0);
+	exec_close(s);
+}
+
+/* An answer of class 57P (the server shut down, or ended this session) is a
+ * lost connection, even while libpq still holds it open. */
+static void test_pg_exec_an_operator_intervention_is_a_lost_connection(void)
+{
+	char url[512];
+	struct store *s;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL(exec_fail_with(s, "57P01"), 0);
+	CU_ASSERT_EQUAL(PQstatus(pgs(s)->conn), CONNECTION_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "postgres: connection to "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), " lost (begin): refused"));
+	exec_close(s);
+}
+
+/* A write sent down the pipeline fails at the next statement waited for,
+ * named by the write (its first 40 characters), not by the read. */
+static void test_pg_exec_a_pipelined_write_failure_is_named_by_the_write(void)
+{
+	char url[512];
+	struct store *s;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL_FATAL(pg_begin(s), 0);
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL(exec_insert_p(s), 0);
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_META_GET, "s", "k"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "(INSERT INTO profiles(id, seq,"
+						      " custom_id,..., SQLSTATE 23505)"));
+	CU_ASSERT_EQUAL(pg_rollback(s), 0);
+	exec_close(s);
+}
+
+/* After a reconnect every statement is prepared anew on the new session; a
+ * Parse that fails is named by its statement. */
+static void test_pg_exec_a_new_session_prepares_again(void)
+{
+	char url[512];
+	struct store *s;
+	PGresult *res;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	res = pg_run(pgs(s), S_META_GET, "s", "k");
+	CU_ASSERT_PTR_NOT_NULL(res);
+	PQclear(res);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, "ALTER TABLE meta RENAME TO meta_away"), 0);
+	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(0), 0);
+	/* reconnected: prepared again, against the table gone */
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_META_GET, "s", "k"));
+	CU_ASSERT_EQUAL(PQstatus(pgs(s)->conn), CONNECTION_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "(SELECT value FROM meta WHERE key = $1...,"
+						      " SQLSTATE 42P01)"));
+	exec_close(s);
+}
+
+/* The wait before the next attempt, from "next attempt in N ms"; -1. */
+static long exec_next_attempt_ms(struct store *s)
+{
+	const char *at;
+
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_BLOCK_ANY, ""));
+	at = strstr(store_error(s), "(next attempt in ");
+	return at ? strtol(at + strlen("(next attempt in "), NULL, 10) : -1;
+}
+
+/* A server that refuses connections: one attempt, then none for 100 ms,
+ * the wait doubling at each failed attempt up to 5 s, and back to 100 ms
+ * once an attempt succeeds.  (The wait is cut short by hand.) */
+static void test_pg_exec_reconnects_back_off_from_100_ms_to_5_s(void)
+{
+	char url[512];
+	struct store *s;
+	long ms;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(1), 0);
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_BLOCK_ANY, ""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "postgres: cannot reach "));
+	ms = exec_next_attempt_ms(s);
+	CU_ASSERT(ms > 0 && ms <= 100);
+	pgs(s)->reconnect_at_ms = 0; /* the wait is over */
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_BLOCK_ANY, ""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "postgres: cannot reach "));
+	ms = exec_next_attempt_ms(s);
+	CU_ASSERT(ms > 100 && ms <= 200);
+	/* the longest wait */
+	pgs(s)->backoff_ms = 4000;
+	pgs(s)->reconnect_at_ms = 0;
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_BLOCK_ANY, ""));
+	ms = exec_next_attempt_ms(s);
+	CU_ASSERT(ms > 4000 && ms <= 5000);
+	/* back: the next attempt connects, and a new loss waits 100 ms again */
+	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(0), 0);
+	pgs(s)->reconnect_at_ms = 0;
+	CU_ASSERT(exec_reads(s));
+	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(1), 0);
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_BLOCK_ANY, ""));
+	ms = exec_next_attempt_ms(s);
+	CU_ASSERT(ms > 0 && ms <= 100);
+	exec_close(s);
+}
+
+/* A statement whose first run on the connection (its Parse and itself)
+ * would not fit behind PIPE_MAX_PENDING - 1 results in flight waits for
+ * them first: the failure among them is still named by its statement. */
+static void test_pg_exec_a_full_pipeline_is_read_before_a_parse(void)
+{
+	char url[512];
+	struct store *s;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL_FATAL(pg_begin(s), 0);
+	CU_ASSERT_EQUAL(exec_insert_p(s), 0);
+	CU_ASSERT_EQUAL_FATAL(pg_commit(s), 0);
+	/* the first one fails (P exists), the rest are skipped */
+	CU_ASSERT_EQUAL_FATAL(pg_begin(s), 0);
+	for (int i = 0; i < PIPE_MAX_PENDING - 1; i++)
+		CU_ASSERT_EQUAL(exec_insert_p(s), 0);
+	CU_ASSERT_EQUAL(pgs(s)->prep[S_ATTR_COUNT], 0);
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_ATTR_COUNT, "s", "P"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "(INSERT INTO profiles(id, seq,"
+						      " custom_id,..., SQLSTATE 23505)"));
+	CU_ASSERT_EQUAL(pg_rollback(s), 0);
+	exec_close(s);
+}
+
+/* blocks (one row) as a view whose every read takes a number from
+ * sequence runs, then fails */
+#define COUNTED_BLOCKS_SQL                                                     \
+	"INSERT INTO blocks VALUES ('t', 'v', 1); CREATE SEQUENCE runs;"       \
+	"CREATE FUNCTION counted() RETURNS bool LANGUAGE plpgsql AS $$BEGIN"   \
+	" PERFORM nextval('runs'); RAISE EXCEPTION 'refused'; END$$;"          \
+	"ALTER TABLE blocks RENAME TO blocks_away;"                            \
+	"CREATE VIEW blocks AS SELECT * FROM blocks_away WHERE counted()"
+
+/* Outside a transaction a statement that fails on a live connection is
+ * not run again (only a lost connection is reset and the statement run
+ * once more): what it did before failing is done once. */
+static void test_pg_exec_a_failure_on_a_live_connection_is_not_run_again(void)
+{
+	char url[512];
+	struct store *s;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, COUNTED_BLOCKS_SQL), 0);
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_BLOCK_ANY, ""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "postgres: refused ("));
+	exec_value_is(url, "SELECT last_value FROM runs", "1");
+	exec_close(s);
+}
+
+/* A lease whose connection was lost is no longer held: the reconnected
+ * store takes it anew, never answers from its memory of the old session. */
+static void test_pg_exec_a_reconnect_forgets_the_leases(void)
+{
+	char url[512], err[512] = "";
+	struct store *s, *s2 = NULL;
+	int64_t epoch = 0;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL_FATAL(store_pg_open(url, "", &s2, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(pg_lease_try(s, "export:x", &epoch), 1);
+	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(0), 0);
+	CU_ASSERT(exec_reads(s)); /* reconnects */
+	CU_ASSERT_EQUAL(pg_lease_try(s2, "export:x", &epoch), 1);
+	CU_ASSERT_EQUAL(pg_lease_try(s, "export:x", &epoch), 0);
+	store_close(s2);
+	exec_close(s);
+}
+
+/* The connection lost between taking a lease's lock and bumping its epoch:
+ * the lock went with the old session, so the lease is not taken. */
+static void test_pg_exec_a_lease_whose_lock_was_lost_is_not_taken(void)
+{
+	char url[512];
+	struct store *s;
+	int64_t epoch = 0;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	s->fault_kind = STORE_FAULT_GONE;
+	s->fault_calls = 0;
+	s->fault_at[0] = 2; /* the epoch's statement */
+	CU_ASSERT_EQUAL(pg_lease_try(s, "export:x", &epoch), -1);
+	CU_ASSERT_EQUAL(s->fault_disconnects, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "connection lost taking lease export:x"));
+	CU_ASSERT_EQUAL(pgs(s)->n_leases, 0);
+	exec_close(s);
+}
+
+/* A session whose set-up failed (is_ready 0) runs no statement: it is made
+ * again first. */
+static void test_pg_exec_a_session_not_set_up_is_made_again_first(void)
+{
+	char url[512];
+	struct store *s;
+	uint64_t gen;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	gen = pgs(s)->conn_gen;
+	pgs(s)->is_ready = 0;
+	CU_ASSERT(exec_reads(s));
+	CU_ASSERT_EQUAL(pgs(s)->conn_gen, gen + 1);
+	CU_ASSERT_EQUAL(pgs(s)->is_ready, 1);
+	exec_close(s);
+}
+
+/* The link cut under a transaction whose COMMIT is in flight, results of
+ * statements before it unread: the failure is named by COMMIT, whose
+ * answer is what was lost. */
+static void test_pg_exec_a_link_cut_under_commit_is_named_by_commit(void)
+{
+	char url[512];
+	struct store *s;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL_FATAL(pg_begin(s), 0);
+	CU_ASSERT_EQUAL(pg_command(pgs(s), S_META_PUT, "ss", "k", "v"), 0);
+	CU_ASSERT_EQUAL(shutdown(PQsocket(pgs(s)->conn), SHUT_RDWR), 0);
+	CU_ASSERT_EQUAL(pg_commit(s), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), " lost (commit): "));
+	pg_rollback(s);
+	exec_close(s);
+}
+
+/* A COMMIT whose answer was lost, settled as committed over a new
+ * connection, leaves no pipeline behind: a read outside a transaction
+ * runs as ever. */
+static void test_pg_exec_a_read_after_a_lost_commit_answer_runs(void)
+{
+	char url[512];
+	struct store *s;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL_FATAL(pg_begin(s), 0);
+	CU_ASSERT_EQUAL(exec_insert_p(s), 0);
+	s->fault_commit_cut = STORE_CUT_AFTER_COMMIT;
+	CU_ASSERT_EQUAL(pg_commit(s), 0);
+	CU_ASSERT_EQUAL(s->fault_disconnects, 1);
+	CU_ASSERT(exec_reads(s));
+	exec_close(s);
+}
+
+/* An error's first line is cut to the buffer, its terminator included. */
+static void test_pg_exec_a_first_line_is_cut_to_its_buffer(void)
+{
+	char buf[8] = "#######";
+
+	pg_first_line(buf, 4, "abcd\nefg");
+	CU_ASSERT_STRING_EQUAL(buf, "abc");
+	pg_first_line(buf, sizeof(buf), "abcd\nefg");
+	CU_ASSERT_STRING_EQUAL(buf, "abcd");
+	pg_first_line(buf, sizeof(buf), NULL);
+	CU_ASSERT_STRING_EQUAL(buf, "");
+}
+
 TEST_SUITE(store_pg, NULL, NULL,
-	   TEST(test_pg_open_commits_durably_where_the_database_does_not))
+	   TEST(test_pg_open_commits_durably_where_the_database_does_not),
+	   TEST(test_pg_exec_conflict_states_are_retryable),
+	   TEST(test_pg_exec_an_operator_intervention_is_a_lost_connection),
+	   TEST(test_pg_exec_a_pipelined_write_failure_is_named_by_the_write),
+	   TEST(test_pg_exec_a_new_session_prepares_again),
+	   TEST(test_pg_exec_reconnects_back_off_from_100_ms_to_5_s),
+	   TEST(test_pg_exec_a_full_pipeline_is_read_before_a_parse),
+	   TEST(test_pg_exec_a_failure_on_a_live_connection_is_not_run_again),
+	   TEST(test_pg_exec_a_reconnect_forgets_the_leases),
+	   TEST(test_pg_exec_a_lease_whose_lock_was_lost_is_not_taken),
+	   TEST(test_pg_exec_a_session_not_set_up_is_made_again_first),
+	   TEST(test_pg_exec_a_link_cut_under_commit_is_named_by_commit),
+	   TEST(test_pg_exec_a_read_after_a_lost_commit_answer_runs),
+	   TEST(test_pg_exec_a_first_line_is_cut_to_its_buffer))
