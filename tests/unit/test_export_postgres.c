@@ -1538,6 +1538,13 @@ static void test_a_lost_connection_is_made_again_by_the_next_batch(void)
 	free(c2);
 }
 
+/* An event trigger refusing every CREATE TABLE: RAISE `raise`. */
+#define NO_CREATE_TABLE_SQL(raise)                                             \
+	"CREATE FUNCTION no_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN" \
+	" RAISE " raise "; END$$;"                                             \
+	"CREATE EVENT TRIGGER no_ddl ON ddl_command_start WHEN TAG IN ('CREATE TABLE')" \
+	" EXECUTE FUNCTION no_ddl()"
+
 /* A set-up of the connection refused with a data-class SQLSTATE (here an
  * event trigger refuses the CREATE TABLE with 23505, as a concurrent
  * creator can) is no change's fault: a retry, not bad data. */
@@ -1547,11 +1554,7 @@ static void test_a_set_up_refused_as_bad_data_is_a_retry(void)
 	char err[1024] = "", *c = change_named(1, "p1", "ann");
 	const char *one[] = {c};
 
-	pw_open(&w,
-		"CREATE FUNCTION no_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN"
-		" RAISE unique_violation USING MESSAGE = 'created meanwhile'; END$$;"
-		"CREATE EVENT TRIGGER no_ddl ON ddl_command_start WHEN TAG IN ('CREATE TABLE')"
-		" EXECUTE FUNCTION no_ddl()",
+	pw_open(&w, NO_CREATE_TABLE_SQL("unique_violation USING MESSAGE = 'created meanwhile'"),
 		NULL, NULL, NULL);
 	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 0, err, sizeof(err)), HUB_RETRY);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "(SQLSTATE 23505)"));
@@ -1586,6 +1589,184 @@ static void test_a_lock_wait_past_the_timeout_is_the_server_s_retry(void)
 	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
 	pw_close(&w);
 	free(url);
+	free(c);
+}
+
+/* A connect that failed leaves no connection behind: the next batch
+ * connects anew (here to the database created meanwhile) and delivers. */
+static void test_a_failed_connect_is_made_anew_by_the_next_batch(void)
+{
+	struct px x;
+	char err[1024] = "", db[32], *url, *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+	size_t n_done = 9;
+
+	snprintf(db, sizeof(db), "xp_%d_%d", (int)getpid(), ++n_dbs);
+	url = db_url(db, NULL);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "does not exist"));
+	SQL_OK("postgres", "CREATE DATABASE %s TEMPLATE template0", db);
+	CU_ASSERT_EQUAL(px_send(&x, one, 1, &n_done, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 1);
+	SQL_IS("p1", db, "SELECT string_agg(profile_id, ',') FROM profilehub_profiles");
+	px_close(&x);
+	free(url);
+	free(c);
+	db_drop(db);
+}
+
+/* A server on 127.0.0.1 that declines encryption and answers every
+ * startup with `reply` (n bytes, a message of the protocol), then hangs
+ * up: how a server refuses credentials, without one set up to. */
+struct fake_pg {
+	int listen_fd, port;
+	const char *reply;
+	size_t n;
+	atomic_int stop;
+	pthread_t thread;
+};
+
+static int read_full(int fd, unsigned char *buf, size_t n)
+{
+	for (size_t off = 0; off < n;) {
+		ssize_t r = read(fd, buf + off, n - off);
+		if (r <= 0)
+			return -1;
+		off += (size_t)r;
+	}
+	return 0;
+}
+
+static void fake_pg_answer(const struct fake_pg *f, int fd)
+{
+	unsigned char head[8], rest[1024];
+	uint32_t len, code;
+
+	while (read_full(fd, head, sizeof(head)) == 0) {
+		memcpy(&len, head, 4);
+		memcpy(&code, head + 4, 4);
+		len = ntohl(len);
+		code = ntohl(code);
+		if (len < 8 || len - 8 > sizeof(rest) || read_full(fd, rest, len - 8))
+			return;
+		if (code != 80877103 && code != 80877104) { /* a startup, not SSL or GSS */
+			CU_ASSERT_EQUAL(write(fd, f->reply, f->n), (ssize_t)f->n);
+			return;
+		}
+		if (write(fd, "N", 1) != 1)
+			return;
+	}
+}
+
+static void *fake_pg_main(void *arg)
+{
+	struct fake_pg *f = arg;
+
+	while (!atomic_load(&f->stop)) {
+		struct pollfd pfd = {.fd = f->listen_fd, .events = POLLIN};
+		int fd;
+
+		if (poll(&pfd, 1, 50) <= 0 || (fd = accept(f->listen_fd, NULL, NULL)) < 0)
+			continue;
+		fake_pg_answer(f, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* What a batch of an export connecting to a fake_pg answering `reply`
+ * returns, its error into err. */
+static hub_rc fake_pg_batch(const char *reply, size_t n, char *err, size_t err_size)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	struct fake_pg f = {.reply = reply, .n = n};
+	char *url, *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+	size_t n_done = 9;
+	struct px x;
+	hub_rc rc;
+
+	f.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(f.listen_fd >= 0 &&
+			bind(f.listen_fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			listen(f.listen_fd, 8) == 0 &&
+			getsockname(f.listen_fd, (struct sockaddr *)&a, &len) == 0);
+	f.port = ntohs(a.sin_port);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&f.thread, NULL, fake_pg_main, &f), 0);
+	CU_ASSERT_FATAL(asprintf(&url, "postgresql://postgres@127.0.0.1:%d/db?sslmode=disable",
+				 f.port) > 0);
+	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, err_size), 0);
+	rc = px_send(&x, one, 1, &n_done, err, err_size);
+	px_close(&x);
+	atomic_store(&f.stop, 1);
+	pthread_join(f.thread, NULL);
+	close(f.listen_fd);
+	free(url);
+	free(c);
+	return rc;
+}
+
+/* Credentials the server refuses (a wrong password, none where one is
+ * asked for) are HUB_ERR_AUTH: no retry mends them. */
+static void test_credentials_refused_are_an_auth_error(void)
+{
+	static const char ask_password[] = {'R', 0, 0, 0, 8, 0, 0, 0, 3};
+	static const char fields[] = "SFATAL\0C28P01\0Mpassword authentication failed"
+				     " for user \"postgres\"\0";
+	char refused[128], err[1024] = "";
+	uint32_t len = htonl((uint32_t)(4 + sizeof(fields)));
+
+	refused[0] = 'E';
+	memcpy(refused + 1, &len, 4);
+	memcpy(refused + 5, fields, sizeof(fields)); /* and the last field's end */
+	CU_ASSERT_EQUAL(fake_pg_batch(ask_password, sizeof(ask_password), err, sizeof(err)),
+			HUB_ERR_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "no password supplied"));
+	CU_ASSERT_EQUAL(fake_pg_batch(refused, 5 + sizeof(fields), err, sizeof(err)),
+			HUB_ERR_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "password authentication failed"));
+}
+
+/* The wait for an answer is the session's statement_timeout and 5 s, as
+ * the url or the timeout key left it; none when the url sets none (0). */
+static void test_the_wait_for_an_answer_follows_the_session_s_timeout(void)
+{
+	static const struct {
+		const char *query;
+		long long answer_ms;
+	} cases[] = {
+		{NULL, 35000},
+		{"?options=-c%20statement_timeout%3D7000", 12000},
+		{"?options=-c%20statement_timeout%3D0", 0},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct pw w;
+		char err[1024] = "", *c = change_named(1, "p1", "ann");
+		const char *one[] = {c};
+
+		pw_open(&w, NULL, NULL, cases[i].query, NULL);
+		CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
+		CU_ASSERT_EQUAL(((struct pgx *)w.x.inst->state)->answer_ms, cases[i].answer_ms);
+		pw_close(&w);
+		free(c);
+	}
+}
+
+/* A set-up refused as credentials (SQLSTATE class 28; here an event
+ * trigger refuses the CREATE TABLE so) stays HUB_ERR_AUTH, not a retry. */
+static void test_a_set_up_refused_as_credentials_is_an_auth_error(void)
+{
+	struct pw w;
+	char err[1024] = "", *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+
+	pw_open(&w, NO_CREATE_TABLE_SQL("invalid_authorization_specification"), NULL, NULL, NULL);
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 0, err, sizeof(err)), HUB_ERR_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "(SQLSTATE 28000)"));
+	pw_close(&w);
 	free(c);
 }
 
@@ -1626,4 +1807,8 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_runs_of_four_characters_of_the_password_are_starred_out),
 	   TEST(test_a_lost_connection_is_made_again_by_the_next_batch),
 	   TEST(test_a_set_up_refused_as_bad_data_is_a_retry),
-	   TEST(test_a_lock_wait_past_the_timeout_is_the_server_s_retry))
+	   TEST(test_a_lock_wait_past_the_timeout_is_the_server_s_retry),
+	   TEST(test_a_failed_connect_is_made_anew_by_the_next_batch),
+	   TEST(test_credentials_refused_are_an_auth_error),
+	   TEST(test_the_wait_for_an_answer_follows_the_session_s_timeout),
+	   TEST(test_a_set_up_refused_as_credentials_is_an_auth_error))
