@@ -398,6 +398,24 @@ static void test_pg_exec_a_read_after_a_lost_commit_answer_runs(void)
 	exec_close(s);
 }
 
+/* A fault armed for the next statement (store.h, the fault tests) fails a
+ * write only sent down the pipeline too, not only a statement waited for. */
+static void test_pg_exec_an_armed_fault_fails_a_pipelined_write(void)
+{
+	char url[512];
+	struct store *s;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL_FATAL(pg_begin(s), 0);
+	s->fault_calls = 0;
+	s->fault_at[0] = 1;
+	CU_ASSERT_EQUAL(exec_insert_p(s), -1);
+	CU_ASSERT_STRING_EQUAL(store_error(s), "injected fault: disk I/O error");
+	CU_ASSERT_EQUAL(pg_rollback(s), 0);
+	exec_close(s);
+}
+
 /* An error's first line is cut to the buffer, its terminator included. */
 static void test_pg_exec_a_first_line_is_cut_to_its_buffer(void)
 {
@@ -425,4 +443,5 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_a_session_not_set_up_is_made_again_first),
 	   TEST(test_pg_exec_a_link_cut_under_commit_is_named_by_commit),
 	   TEST(test_pg_exec_a_read_after_a_lost_commit_answer_runs),
+	   TEST(test_pg_exec_an_armed_fault_fails_a_pipelined_write),
 	   TEST(test_pg_exec_a_first_line_is_cut_to_its_buffer))
