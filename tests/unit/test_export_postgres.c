@@ -15,6 +15,7 @@
 
 #include "../../plugins/postgres/pgx_batch.c"
 
+#include "../../hub/alloc.h"
 #include "../../hub/config.h"
 #include "../../hub/host.h"
 #include "../../hub/log.h"
@@ -1616,117 +1617,91 @@ static void test_a_failed_connect_is_made_anew_by_the_next_batch(void)
 	db_drop(db);
 }
 
-/* A server on 127.0.0.1 that declines encryption and answers every
- * startup with `reply` (n bytes, a message of the protocol), then hangs
- * up: how a server refuses credentials, without one set up to. */
-struct fake_pg {
-	int listen_fd, port;
-	const char *reply;
-	size_t n;
-	atomic_int stop;
-	pthread_t thread;
-};
-
-static int read_full(int fd, unsigned char *buf, size_t n)
+/* Puts `text` in file `path`, all of it, in place (the server's file keeps
+ * its owner): 0, or -1 with nothing sure. */
+static int file_put(const char *path, const char *text)
 {
-	for (size_t off = 0; off < n;) {
-		ssize_t r = read(fd, buf + off, n - off);
-		if (r <= 0)
-			return -1;
-		off += (size_t)r;
-	}
-	return 0;
+	FILE *f = fopen(path, "w");
+	int rc = f && fputs(text, f) >= 0 ? 0 : -1;
+
+	if (f && fclose(f))
+		rc = -1;
+	return rc;
 }
 
-static void fake_pg_answer(const struct fake_pg *f, int fd)
+/* 1 once a login as `user` (with its password) is refused for its
+ * credentials, 0 after WAIT_MS: the server reloads its pg_hba.conf after
+ * pg_reload_conf() returns. */
+static int login_is_refused(const char *user)
 {
-	unsigned char head[8], rest[1024];
-	uint32_t len, code;
+	char *url = db_url("postgres", user);
+	int is_refused = 0;
 
-	while (read_full(fd, head, sizeof(head)) == 0) {
-		memcpy(&len, head, 4);
-		memcpy(&code, head + 4, 4);
-		len = ntohl(len);
-		code = ntohl(code);
-		if (len < 8 || len - 8 > sizeof(rest) || read_full(fd, rest, len - 8))
-			return;
-		if (code != 80877103 && code != 80877104) { /* a startup, not SSL or GSS */
-			CU_ASSERT_EQUAL(write(fd, f->reply, f->n), (ssize_t)f->n);
-			return;
-		}
-		if (write(fd, "N", 1) != 1)
-			return;
+	for (int64_t until = time_mono_ms() + 10000; !is_refused && time_mono_ms() < until;) {
+		struct timespec pause = {0, 5 * 1000 * 1000};
+		PGconn *c = PQconnectdb(url);
+
+		is_refused = PQstatus(c) != CONNECTION_OK &&
+			     strstr(PQerrorMessage(c), "password authentication failed") != NULL;
+		PQfinish(c);
+		if (!is_refused)
+			nanosleep(&pause, NULL);
 	}
+	free(url);
+	return is_refused;
 }
 
-static void *fake_pg_main(void *arg)
+/* What one batch of an export logging in as `user` returns, its error
+ * into err. */
+static hub_rc batch_as(const char *user, char *err, size_t err_size)
 {
-	struct fake_pg *f = arg;
-
-	while (!atomic_load(&f->stop)) {
-		struct pollfd pfd = {.fd = f->listen_fd, .events = POLLIN};
-		int fd;
-
-		if (poll(&pfd, 1, 50) <= 0 || (fd = accept(f->listen_fd, NULL, NULL)) < 0)
-			continue;
-		fake_pg_answer(f, fd);
-		close(fd);
-	}
-	return NULL;
-}
-
-/* What a batch of an export connecting to a fake_pg answering `reply`
- * returns, its error into err. */
-static hub_rc fake_pg_batch(const char *reply, size_t n, char *err, size_t err_size)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	struct fake_pg f = {.reply = reply, .n = n};
-	char *url, *c = change_named(1, "p1", "ann");
+	char *url = db_url("postgres", user), *c = change_named(1, "p1", "ann");
 	const char *one[] = {c};
 	size_t n_done = 9;
 	struct px x;
 	hub_rc rc;
 
-	f.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-	CU_ASSERT_FATAL(f.listen_fd >= 0 &&
-			bind(f.listen_fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-			listen(f.listen_fd, 8) == 0 &&
-			getsockname(f.listen_fd, (struct sockaddr *)&a, &len) == 0);
-	f.port = ntohs(a.sin_port);
-	CU_ASSERT_EQUAL_FATAL(pthread_create(&f.thread, NULL, fake_pg_main, &f), 0);
-	CU_ASSERT_FATAL(asprintf(&url, "postgresql://postgres@127.0.0.1:%d/db?sslmode=disable",
-				 f.port) > 0);
 	CU_ASSERT_EQUAL_FATAL(px_open(&x, url, NULL, err, err_size), 0);
 	rc = px_send(&x, one, 1, &n_done, err, err_size);
+	CU_ASSERT_EQUAL(n_done, 0);
 	px_close(&x);
-	atomic_store(&f.stop, 1);
-	pthread_join(f.thread, NULL);
-	close(f.listen_fd);
 	free(url);
 	free(c);
 	return rc;
 }
 
 /* Credentials the server refuses (a wrong password, none where one is
- * asked for) are HUB_ERR_AUTH: no retry mends them. */
+ * asked for) are HUB_ERR_AUTH: no retry mends them.  The test server
+ * trusts every login; a first line in its pg_hba.conf asks role xp_pw for
+ * its password while the test runs. */
 static void test_credentials_refused_are_an_auth_error(void)
 {
-	static const char ask_password[] = {'R', 0, 0, 0, 8, 0, 0, 0, 3};
-	static const char fields[] = "SFATAL\0C28P01\0Mpassword authentication failed"
-				     " for user \"postgres\"\0";
-	char refused[128], err[1024] = "";
-	uint32_t len = htonl((uint32_t)(4 + sizeof(fields)));
+	char *hba = sql_on("postgres", "SHOW hba_file"), *kept = NULL, *with_pw = NULL;
+	char err[1024] = "";
+	size_t n = 0;
 
-	refused[0] = 'E';
-	memcpy(refused + 1, &len, 4);
-	memcpy(refused + 5, fields, sizeof(fields)); /* and the last field's end */
-	CU_ASSERT_EQUAL(fake_pg_batch(ask_password, sizeof(ask_password), err, sizeof(err)),
-			HUB_ERR_AUTH);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "no password supplied"));
-	CU_ASSERT_EQUAL(fake_pg_batch(refused, 5 + sizeof(fields), err, sizeof(err)),
-			HUB_ERR_AUTH);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "password authentication failed"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(hba);
+	kept = file_read_all(hba, 1 << 20, &n, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(kept);
+	CU_ASSERT_FATAL(asprintf(&with_pw, "host all xp_pw 127.0.0.1/32 scram-sha-256\n%s",
+				 kept) > 0);
+	SQL_OK("postgres", "CREATE ROLE xp_pw LOGIN PASSWORD 'right'");
+	CU_ASSERT_EQUAL_FATAL(file_put(hba, with_pw), 0);
+	SQL_OK("postgres", "SELECT pg_reload_conf()");
+	if (login_is_refused("xp_pw:wrong")) {
+		CU_ASSERT_EQUAL(batch_as("xp_pw:wrong", err, sizeof(err)), HUB_ERR_AUTH);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "password authentication failed"));
+		CU_ASSERT_EQUAL(batch_as("xp_pw", err, sizeof(err)), HUB_ERR_AUTH);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "no password supplied"));
+	} else {
+		CU_FAIL("the server never asked xp_pw for its password");
+	}
+	CU_ASSERT_EQUAL(file_put(hba, kept), 0);
+	SQL_OK("postgres", "SELECT pg_reload_conf()");
+	SQL_OK("postgres", "DROP ROLE xp_pw");
+	free(with_pw);
+	hub_free(kept);
+	free(hba);
 }
 
 /* The wait for an answer is the session's statement_timeout and 5 s, as
