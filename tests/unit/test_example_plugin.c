@@ -49,6 +49,17 @@ static void fixture_open(struct pt_fixture *f, const char *lines, int batch)
 	f->path = path;
 }
 
+/* fixture_open() and a pull of the whole file that must end HUB_OK with
+ * no line rejected. */
+static void pull_clean(struct pt_fixture *f, const char *lines, int batch)
+{
+	char err[512];
+
+	fixture_open(f, lines, batch);
+	CU_ASSERT_EQUAL(pt_pull(f, NULL, 100, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(f->got.n_rejects, 0);
+}
+
 /* Byte offset just after line n (1-based) of text, as the cursor text. */
 static const char *offset_after(const char *text, int n, char *buf, size_t size)
 {
@@ -119,28 +130,35 @@ static void test_full_read_emits_every_line_and_checkpoints_each_batch(void)
  * malformed one and the caller took any negative value as malformed, so
  * every timestamp before 1970 was refused ("bad timestamp"), though the
  * hub takes years 1..9999. */
+/* Opens a fixture on one track line per time of times[0..n) and pulls it:
+ * every line is read, each at the time the hub's own parser gives. */
+static void pull_times(struct pt_fixture *f, const char *const *times, size_t n)
+{
+	char text[2048];
+	size_t len = 0;
+	int64_t ms;
+
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"{\"user_id\": \"u%zu\", \"event\": \"e\", "
+					"\"timestamp\": \"%s\"}\n", i, times[i]);
+	CU_ASSERT_FATAL(len < sizeof(text));
+	pull_clean(f, text, 10);
+	CU_ASSERT_EQUAL_FATAL(f->got.n_recs, n);
+	for (size_t i = 0; i < n; i++) {
+		CU_ASSERT_EQUAL(time_parse_rfc3339(times[i], &ms), 0);
+		CU_ASSERT_EQUAL(f->got.recs[i].timestamp_ms, ms);
+	}
+}
+
 static void test_times_before_1970_are_read(void)
 {
 	static const char *const times[] = {"1969-12-31T23:59:59Z", "1960-06-01T00:00:00Z",
 					    "1969-12-31T23:59:59.999Z", "0001-01-01T00:00:00Z",
 					    "1970-01-01T00:59:59+01:00"};
 	struct pt_fixture f;
-	char err[512], text[1024];
-	size_t len = 0;
-	int64_t ms;
 
-	for (size_t i = 0; i < ARRAY_SIZE(times); i++)
-		len += (size_t)snprintf(text + len, sizeof(text) - len,
-					"{\"user_id\": \"u%zu\", \"event\": \"e\", "
-					"\"timestamp\": \"%s\"}\n", i, times[i]);
-	fixture_open(&f, text, 10);
-	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_OK);
-	CU_ASSERT_EQUAL(f.got.n_rejects, 0);
-	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, ARRAY_SIZE(times));
-	for (size_t i = 0; i < ARRAY_SIZE(times); i++) {
-		CU_ASSERT_EQUAL(time_parse_rfc3339(times[i], &ms), 0);
-		CU_ASSERT_EQUAL(f.got.recs[i].timestamp_ms, ms);
-	}
+	pull_times(&f, times, ARRAY_SIZE(times));
 	CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms, -1000);
 	CU_ASSERT_EQUAL(f.got.recs[4].timestamp_ms, -1000);
 	pt_close(&f);
@@ -149,6 +167,22 @@ static void test_times_before_1970_are_read(void)
 /* A timestamp of exactly the epoch is a time: the hub keeps it as 0 ms
  * (has_timestamp, ABI 1.5), not as the receive time, which only a line
  * without a timestamp gets. */
+/* Every field of a time at its bounds: a second 60 (a leap second, as the
+ * hub reads it), the 29th of February of leap years (2000 too), an offset
+ * west of UTC with its minutes, the last day, month and offset. */
+static void test_example_times_at_their_bounds_are_read(void)
+{
+	static const char *const times[] = {
+		"2016-12-31T23:59:60Z",	     "2000-02-29T00:00:00Z",  "2024-02-29T12:00:00Z",
+		"2026-01-02T03:04:05-05:30", "2026-12-31T23:59:59Z",
+		"2026-06-15T10:00:00.5+23:59",
+	};
+	struct pt_fixture f;
+
+	pull_times(&f, times, ARRAY_SIZE(times));
+	pt_close(&f);
+}
+
 static void test_time_at_the_epoch_is_kept(void)
 {
 	static const char lines[] =
@@ -234,6 +268,183 @@ static void test_a_file_shorter_than_the_cursor_is_read_from_its_start(void)
 	CU_ASSERT_EQUAL_FATAL(f.got.n_cursors, 1);
 	snprintf(expected, sizeof(expected), "%zu", strlen(later));
 	CU_ASSERT_STRING_EQUAL(f.got.cursors[0], expected);
+	pt_close(&f);
+}
+
+/* Shorter by a single byte is shorter: the file is read again. */
+static void test_example_a_file_one_byte_shorter_than_the_cursor_is_read_again(void)
+{
+	struct pt_fixture f;
+	struct testlib_capture cap;
+	char err[512], end[32], *shorter = strdup(five_lines), *space;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(shorter);
+	space = strchr(shorter, ' ');
+	memmove(space, space + 1, strlen(space)); /* one byte less, still JSON */
+	fixture_open(&f, five_lines, 100);
+	offset_after(five_lines, 6, end, sizeof(end));
+	free(testlib_write_file(f.dir, "events.jsonl", shorter));
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(pt_pull(&f, end, 100, err, sizeof(err)), HUB_OK);
+	free(testlib_capture_end(&cap));
+	CU_ASSERT_EQUAL(f.got.n_recs, 5);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_cursors, 1);
+	CU_ASSERT_EQUAL(strtol(f.got.cursors[0], NULL, 10), (long)strlen(shorter));
+	free(shorter);
+	pt_close(&f);
+}
+
+/* Read again from its start, a file's lines are named from 1 again. */
+static void test_example_lines_are_numbered_from_1_after_a_rewind(void)
+{
+	struct pt_fixture f;
+	struct testlib_capture cap;
+	char err[512], end[32], expected[1024];
+
+	fixture_open(&f, five_lines, 100);
+	offset_after(five_lines, 6, end, sizeof(end));
+	free(testlib_write_file(f.dir, "events.jsonl", "not json\n"));
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(pt_pull(&f, end, 100, err, sizeof(err)), HUB_OK);
+	free(testlib_capture_end(&cap));
+	snprintf(expected, sizeof(expected), "%s:1: invalid JSON: ", f.path);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_rejects, 1);
+	CU_ASSERT_EQUAL(strncmp(f.got.rejects[0], expected, strlen(expected)), 0);
+	pt_close(&f);
+}
+
+/* Without "batch", a checkpoint every 100 lines; a checkpoint that falls
+ * on the end of the file is not made twice. */
+static void test_example_default_batch_is_100_lines_and_the_end_is_saved_once(void)
+{
+	struct pt_fixture f;
+	char *dir = testlib_mkdtemp(), *path, text[200 * 32], err[512], off[32];
+	size_t len = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+	for (int i = 0; i < 200; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"{\"user_id\": \"u%d\"}\n", i);
+	CU_ASSERT_FATAL(len < sizeof(text));
+	path = testlib_write_file(dir, "events.jsonl", text);
+	pt_open(&f, "example", "sources:\n  - name: lines\n    plugin: example\n"
+		"    path: \"%s\"\n", path);
+	f.dir = dir;
+	f.path = path;
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 1000, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(f.got.n_recs, 200);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_cursors, 2);
+	CU_ASSERT_STRING_EQUAL(f.got.cursors[0], offset_after(text, 100, off, sizeof(off)));
+	CU_ASSERT_STRING_EQUAL(f.got.cursors[1], offset_after(text, 200, off, sizeof(off)));
+	pt_close(&f);
+}
+
+/* null is absent, for every member: the line is read as if it lacked
+ * them (an identify without a device, a timestamp or attributes). */
+static void test_example_null_members_are_absent(void)
+{
+	static const char text[] =
+		"{\"user_id\": \"u1\", \"device_id\": null, \"event\": null, "
+		"\"timestamp\": null, \"id\": null, \"traits\": null}\n"
+		"{\"user_id\": \"u2\", \"event\": \"e\", \"properties\": null}\n";
+	struct pt_fixture f;
+
+	pull_clean(&f, text, 10);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	CU_ASSERT_EQUAL(f.got.recs[0].type, HUB_REC_IDENTIFY);
+	CU_ASSERT_PTR_NULL(pt_id_of(&f.got.recs[0], "installation_id"));
+	CU_ASSERT_PTR_NULL(f.got.recs[0].message_id);
+	CU_ASSERT_PTR_NULL(f.got.recs[0].attributes_json);
+	CU_ASSERT_EQUAL(f.got.recs[0].rec->timestamp_ms, PT_NOW_MS);
+	CU_ASSERT_EQUAL(f.got.recs[1].type, HUB_REC_TRACK);
+	CU_ASSERT_PTR_NULL(f.got.recs[1].properties_json);
+	pt_close(&f);
+}
+
+/* A line of spaces, tabs or a CRLF alone is blank: skipped, not rejected. */
+static void test_example_blank_lines_with_spaces_and_crlf_are_skipped(void)
+{
+	static const char text[] = "{\"user_id\": \"u1\"}\n \t \n\r\n{\"user_id\": \"u2\"}\r\n";
+	struct pt_fixture f;
+
+	pull_clean(&f, text, 10);
+	CU_ASSERT_EQUAL(f.got.n_recs, 2);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_cursors, 1);
+	CU_ASSERT_EQUAL(strtol(f.got.cursors[0], NULL, 10), (long)strlen(text));
+	pt_close(&f);
+}
+
+static hub_rc stopped_reject(struct hub_call *call, const char *why)
+{
+	(void)call;
+	(void)why;
+	return HUB_ERR_STOPPED;
+}
+
+static hub_rc stopped_checkpoint(struct hub_call *call, const char *cursor)
+{
+	(void)call;
+	(void)cursor;
+	return HUB_ERR_STOPPED;
+}
+
+/* reject() failing ends the pull with its code, the line named, and
+ * nothing after it read or saved. */
+static void test_example_failing_reject_ends_the_pull(void)
+{
+	struct pt_fixture f;
+	struct testlib_capture cap;
+	char err[512], expected[1024];
+
+	fixture_open(&f, "not json\n{\"user_id\": \"u2\"}\n", 10);
+	f.call.on_reject = stopped_reject;
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_ERR_STOPPED);
+	free(testlib_capture_end(&cap));
+	snprintf(expected, sizeof(expected), "%s:1: reject() failed (%d)", f.path,
+		 (int)HUB_ERR_STOPPED);
+	CU_ASSERT_STRING_EQUAL(err, expected);
+	CU_ASSERT_EQUAL(f.got.n_emits, 0);
+	CU_ASSERT_EQUAL(f.got.n_cursors, 0);
+	pt_close(&f);
+}
+
+/* checkpoint() failing ends the pull with its code: at a batch boundary
+ * nothing more is read; at the end, the pull is not HUB_OK. */
+static void test_example_failing_checkpoint_ends_the_pull(void)
+{
+	struct pt_fixture f;
+	char err[512];
+
+	fixture_open(&f, five_lines, 2);
+	f.call.on_checkpoint = stopped_checkpoint;
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_ERR_STOPPED);
+	CU_ASSERT_EQUAL(f.got.n_emits, 2);
+	pt_close(&f);
+
+	fixture_open(&f, five_lines, 100);
+	f.call.on_checkpoint = stopped_checkpoint;
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_ERR_STOPPED);
+	CU_ASSERT_EQUAL(f.got.n_emits, 5);
+	pt_close(&f);
+}
+
+/* emit() failing for a reason other than the record (here memory) fails
+ * the page: its code and the line, nothing read or saved after it. */
+static void test_example_emit_failure_fails_the_page_unsaved(void)
+{
+	struct pt_fixture f;
+	char err[512], expected[1024];
+
+	fixture_open(&f, five_lines, 100);
+	f.got.refuse_message_id = "m2";
+	f.got.refuse_rc = HUB_ERR_NOMEM;
+	CU_ASSERT_EQUAL(pt_pull(&f, NULL, 100, err, sizeof(err)), HUB_ERR_NOMEM);
+	snprintf(expected, sizeof(expected), "%s:2: refused by the test", f.path);
+	CU_ASSERT_STRING_EQUAL(err, expected);
+	CU_ASSERT_EQUAL(f.got.n_emits, 2);
+	CU_ASSERT_EQUAL(f.got.n_rejects, 0);
+	CU_ASSERT_EQUAL(f.got.n_cursors, 0);
 	pt_close(&f);
 }
 
@@ -328,6 +539,38 @@ static void test_bad_fields_are_skipped_naming_the_line(void)
 		 "bad timestamp \"2026-01-02T03:04:05+2:0\"", 1},
 		/* handed to the hub as they were, not the object hub_plugin.h
 		 * promises (found by fuzz_plugfiles) */
+		/* one past each bound, junk after the zone, a ':' for a digit */
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T24:00:00Z\"}\n",
+		 "bad timestamp \"2026-01-02T24:00:00Z\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T03:60:00Z\"}\n",
+		 "bad timestamp \"2026-01-02T03:60:00Z\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T03:04:61Z\"}\n",
+		 "bad timestamp \"2026-01-02T03:04:61Z\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T03:04:05+24:00\"}\n",
+		 "bad timestamp \"2026-01-02T03:04:05+24:00\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T03:04:05-02:60\"}\n",
+		 "bad timestamp \"2026-01-02T03:04:05-02:60\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-00T03:04:05Z\"}\n",
+		 "bad timestamp \"2026-01-00T03:04:05Z\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-13-02T03:04:05Z\"}\n",
+		 "bad timestamp \"2026-13-02T03:04:05Z\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-00-02T03:04:05Z\"}\n",
+		 "bad timestamp \"2026-00-02T03:04:05Z\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2100-02-29T03:04:05Z\"}\n",
+		 "bad timestamp \"2100-02-29T03:04:05Z\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T03:04:05Zx\"}\n",
+		 "bad timestamp \"2026-01-02T03:04:05Zx\"", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": \"2026-01-02T03:04:0:Z\"}\n",
+		 "bad timestamp \"2026-01-02T03:04:0:Z\"", 1},
+		/* every string member is checked, not only user_id */
+		{"{\"user_id\": \"u\", \"device_id\": 5}\n", "\"device_id\" must be a string", 1},
+		{"{\"user_id\": \"u\", \"event\": true}\n", "\"event\" must be a string", 1},
+		{"{\"user_id\": \"u\", \"timestamp\": 1767225600}\n",
+		 "\"timestamp\" must be a string", 1},
+		{"{\"user_id\": \"u\", \"id\": 7}\n", "\"id\" must be a string", 1},
+		/* a member twice is no JSON the plugin reads */
+		{"{\"user_id\": \"u\", \"user_id\": \"v\"}\n",
+		 "invalid JSON: duplicate object key near '\"user_id\"'", 1},
 		{"{\"user_id\": \"u\", \"traits\": \"gold\"}\n", "\"traits\" must be an object", 1},
 		{"{\"user_id\": \"u\", \"event\": \"e\", \"properties\": [1]}\n",
 		 "\"properties\" must be an object", 1},
@@ -485,7 +728,8 @@ static void test_bad_cursor_is_refused(void)
 
 	/* past LLONG_MAX: strtoll's ERANGE was not looked at, and the
 	 * cursor read as the end of any file (found by fuzz_plugfiles) */
-	static const char *const cursors[] = {"12abc", "99999999999999999999", "-5", ""};
+	static const char *const cursors[] = {"12abc", "99999999999999999999", "-5", "", "-1",
+					      "0x1f"};
 
 	for (size_t i = 0; i < sizeof(cursors) / sizeof(cursors[0]); i++) {
 		fixture_open(&f, five_lines, 10);
@@ -592,4 +836,13 @@ TEST_SUITE(example_plugin, NULL, NULL,
 	   TEST(test_unfinished_last_line_waits),
 	   TEST(test_stop_request_ends_the_pull_early),
 	   TEST(test_batch_below_one_is_refused_by_create),
-	   TEST(test_an_export_is_driven_by_pt_export))
+	   TEST(test_an_export_is_driven_by_pt_export),
+	   TEST(test_example_times_at_their_bounds_are_read),
+	   TEST(test_example_a_file_one_byte_shorter_than_the_cursor_is_read_again),
+	   TEST(test_example_lines_are_numbered_from_1_after_a_rewind),
+	   TEST(test_example_default_batch_is_100_lines_and_the_end_is_saved_once),
+	   TEST(test_example_null_members_are_absent),
+	   TEST(test_example_blank_lines_with_spaces_and_crlf_are_skipped),
+	   TEST(test_example_failing_reject_ends_the_pull),
+	   TEST(test_example_failing_checkpoint_ends_the_pull),
+	   TEST(test_example_emit_failure_fails_the_page_unsaved))
