@@ -52,7 +52,8 @@ struct example_state {
 
 /* Step 2: create and destroy.  Config strings (and inst) live as long as
  * the instance: keep the pointers, no copy needed.  Fail only on bad
- * config: the hub does not retry create(). */
+ * config: the hub does not retry create().  Start the message with the
+ * key and ": " ("batch: ..."): the hub puts its file:line:col first. */
 static hub_rc example_create(const struct hub_host *host, const struct hub_instance *inst,
 			     void **state, char *err, size_t err_size)
 {
@@ -64,7 +65,7 @@ static hub_rc example_create(const struct hub_host *host, const struct hub_insta
 	st->inst = inst;
 	st->batch = (long long)host->config_int(inst, "batch");
 	if (st->batch < 1) {
-		snprintf(err, err_size, "batch must be at least 1");
+		snprintf(err, err_size, "batch: must be at least 1");
 		free(st);
 		return HUB_ERR_CONFIG;
 	}

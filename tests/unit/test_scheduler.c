@@ -753,7 +753,7 @@ static void test_a_source_disabled_at_start_plans_no_run(void)
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(src, "state")), "disabled");
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(src, "schedule")), "every 10s");
 	CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_object_get(src, "last_error")),
-				      "batch must be at least 1"));
+				      "batch: must be at least 1"));
 	CU_ASSERT(json_is_null(json_object_get(src, "next_run_at")));
 	json_decref(list);
 	plugin_sched_stop(&ps);

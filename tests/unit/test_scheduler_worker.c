@@ -236,11 +236,16 @@ static void test_scheduler_worker_disables_a_source_whose_create_fails_again(voi
 	CU_ASSERT_STRING_EQUAL(result_of(list), "error");
 	CU_ASSERT_STRING_EQUAL(source_text(list, "state"), "disabled");
 	CU_ASSERT(json_is_null(json_object_get(json_array_get(list, 0), "next_run_at")));
-	CU_ASSERT_STRING_EQUAL(source_text(list, "last_error"),
-			       "sources[0] \"ex\" (plugin example): batch must be at least 1");
+	/* at the place of batch: in the YAML (after the test store's lines) */
+	CU_ASSERT_EQUAL(strncmp(source_text(list, "last_error"), "test.yaml:", 10), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(source_text(list, "last_error"),
+				      ":12: sources[0] \"ex\" (plugin example): batch: must be at"
+				      " least 1"));
 	CU_ASSERT_EQUAL(testlib_lines_with(said, "error [ex] sync failed (source disabled): "
-					   "sources[0] \"ex\" (plugin example): batch must be at"
-					   " least 1"), 1);
+					   "test.yaml:"), 1);
+	/* disabled at start, then the triggered run */
+	CU_ASSERT_EQUAL(testlib_lines_with(said, ":12: sources[0] \"ex\" (plugin example): "
+					   "batch: must be at least 1"), 2);
 	free(said);
 	json_decref(list);
 	plugin_sched_stop(&ps);
