@@ -1652,6 +1652,31 @@ static void test_api_token_is_checked_before_the_body(void)
 	free(body);
 }
 
+/* A route that takes no body counts one sent without a length against
+ * http.max_body, both ends held: max_body bytes are dropped and the route
+ * answers; one byte more is a 413 once read; past twice the limit the
+ * connection is closed unanswered rather than read on. */
+static void test_an_unread_body_is_held_to_the_limit(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	char *body = big_json_body(3 * API_MAX_BODY);
+	struct world w;
+	struct resp r;
+
+	world_open_api(&w);
+	http_do(w.port, "POST", "/v1/sources/web/sync", body, API_MAX_BODY, 1, auth, &r);
+	ASSERT_ERROR(&r, 404, "not_found");
+	http_do(w.port, "POST", "/v1/sources/web/sync", body, API_MAX_BODY + 1, 1, auth, &r);
+	ASSERT_ERROR(&r, 413, "body_too_large");
+	http_do(w.port, "POST", "/v1/sources/web/sync", body, 2 * API_MAX_BODY, 1, auth, &r);
+	ASSERT_ERROR(&r, 413, "body_too_large");
+	http_do(w.port, "POST", "/v1/sources/web/sync", body, 3 * API_MAX_BODY, 1, auth, &r);
+	CU_ASSERT_NOT_EQUAL(r.rc, CURLE_OK);
+	CU_ASSERT_EQUAL(r.status, 0);
+	world_close(&w);
+	free(body);
+}
+
 static void test_api_with_a_token_still_works(void)
 {
 	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
@@ -3481,6 +3506,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_slow_clients_do_not_exhaust_the_server),
 	   TEST(test_api_token_is_checked_before_the_body),
 	   TEST(test_api_with_a_token_still_works),
+	   TEST(test_an_unread_body_is_held_to_the_limit),
 	   TEST(test_api_cursor_out_of_range_is_400),
 	   TEST(test_api_query_value_with_a_nul_byte_is_400),
 	   TEST(test_api_query_key_sent_twice_is_400),
