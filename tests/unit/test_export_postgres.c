@@ -1630,7 +1630,7 @@ static int file_put(const char *path, const char *text)
 }
 
 /* 1 once a login as `user` (with its password) is refused for its
- * credentials, 0 after WAIT_MS: the server reloads its pg_hba.conf after
+ * credentials, 0 after 10 s: the server reloads its pg_hba.conf after
  * pg_reload_conf() returns. */
 static int login_is_refused(const char *user)
 {
