@@ -71,24 +71,6 @@ static int is_held_elsewhere(json_t *list)
 	return strcmp(source_text(list, "state"), "held by another process") == 0;
 }
 
-/* The status JSON once is_it(it) holds, polled for (WAIT_MS); the last
- * one seen when it never does.  A new reference. */
-static json_t *status_once(struct plugin_sched *ps, int (*is_it)(json_t *list))
-{
-	json_t *list = NULL;
-
-	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
-		struct timespec pause = {0, 2 * 1000 * 1000};
-
-		json_decref(list);
-		list = scheduler_status_json(ps->s);
-		if (is_it(list))
-			break;
-		nanosleep(&pause, NULL);
-	}
-	return list;
-}
-
 /* 1 once the store's committed cursor of `source` is `want` (WAIT_MS). */
 static int store_cursor_becomes(struct testhub *th, const char *source, const char *want)
 {

@@ -48,19 +48,30 @@ void plugin_sched_stop(struct plugin_sched *ps)
 	testhub_stop(ps->th);
 }
 
-json_t *status_after_the_run(struct plugin_sched *ps)
+json_t *status_once(struct plugin_sched *ps, int (*is_it)(json_t *list))
 {
-	json_t *list = NULL, *run;
+	json_t *list = NULL;
 
 	for (int64_t until = time_mono_ms() + 10000; time_mono_ms() < until;) {
 		struct timespec pause = {0, 2 * 1000 * 1000};
 
 		json_decref(list);
 		list = scheduler_status_json(ps->s);
-		run = json_object_get(json_array_get(list, 0), "last_run");
-		if (json_is_string(json_object_get(run, "result")))
+		if (is_it(list))
 			break;
 		nanosleep(&pause, NULL);
 	}
 	return list;
+}
+
+static int has_a_last_result(json_t *list)
+{
+	json_t *run = json_object_get(json_array_get(list, 0), "last_run");
+
+	return json_is_string(json_object_get(run, "result"));
+}
+
+json_t *status_after_the_run(struct plugin_sched *ps)
+{
+	return status_once(ps, has_a_last_result);
 }

@@ -41,8 +41,11 @@ void plugin_sched_start(struct plugin_sched *ps, const char *yaml, const char *s
 /* Stops the scheduler (NULL: never begun) and frees the world. */
 void plugin_sched_stop(struct plugin_sched *ps);
 
-/* The status JSON once the first source's last run has a result: the run
- * ends on the scheduler's thread, polled for (10 s).  A new reference. */
+/* The status JSON once is_it(its list of sources) holds, polled for (10
+ * s); the last one seen when it never does.  A new reference. */
+json_t *status_once(struct plugin_sched *ps, int (*is_it)(json_t *list));
+/* status_once() until the first source's last run has a result: the run
+ * ends on the scheduler's thread.  A new reference. */
 json_t *status_after_the_run(struct plugin_sched *ps);
 
 #endif
