@@ -156,6 +156,15 @@ int testlib_lines_with(const char *text, const char *what)
 	return n;
 }
 
+int testlib_count_of(const char *text, const char *what)
+{
+	int n = 0;
+
+	for (const char *at = text; at && (at = strstr(at, what)); at += strlen(what))
+		n++;
+	return n;
+}
+
 /* Reads one request from fd: its head, then Content-Length bytes of body;
  * appends it to the file `requests` (may be NULL). */
 static void http_server_read(int fd, const char *requests)

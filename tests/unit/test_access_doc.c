@@ -175,14 +175,6 @@ static int sink_record(void *ctx, const char *data, size_t len)
 	return r->text.failed ? -1 : 0;
 }
 
-static size_t count_of(const char *text, const char *what)
-{
-	size_t n = 0;
-	for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what))
-		n++;
-	return n;
-}
-
 /* Runs a writer to its end (or failure) in one snapshot; the text is in
  * rec->text.  Returns the last step's result (0 or -1). */
 static int doc_stream(struct store *s, const json_t *head, const char *wrap_key,
@@ -204,12 +196,12 @@ static int doc_stream(struct store *s, const json_t *head, const char *wrap_key,
 		rec->step_start = rec->text.len;
 		rc = access_doc_writer_step(w);
 		k = rec->text.len > rec->step_start
-			    ? count_of(rec->text.data + rec->step_start, "\"message_id\"")
+			    ? testlib_count_of(rec->text.data + rec->step_start, "\"message_id\"")
 			    : 0;
 		if (k > rec->max_step_events)
 			rec->max_step_events = k;
 		k = rec->text.len > rec->step_start
-			    ? count_of(rec->text.data + rec->step_start, "\"action\"")
+			    ? testlib_count_of(rec->text.data + rec->step_start, "\"action\"")
 			    : 0;
 		if (k > rec->max_step_log_rows)
 			rec->max_step_log_rows = k;

@@ -1328,16 +1328,6 @@ static void test_sync_progress_line_on_a_tty_ends_its_line(void)
 	plugin_world_stop(th, plugins);
 }
 
-/* How many times `what` is in text. */
-static int count_of(const char *text, const char *what)
-{
-	int n = 0;
-
-	for (const char *at = text; at && (at = strstr(at, what)); at += strlen(what))
-		n++;
-	return n;
-}
-
 /* On a terminal, a progress line comes at most once in 250 ms however many
  * pages commit (60 here, one a line), and the last one always: the first
  * page's, one for each 250 ms the sync took, and the final one. */
@@ -1366,8 +1356,8 @@ static void test_sync_progress_lines_come_once_in_250_ms(void)
 	took_ms = time_mono_ms() - began_ms;
 	CU_ASSERT_EQUAL(rc, CLI_OK);
 	CU_ASSERT_PTR_NOT_NULL(strstr(said, "\r60 rows, "));
-	CU_ASSERT(count_of(said, " rows, ") >= 2);
-	CU_ASSERT(count_of(said, " rows, ") <= 2 + took_ms / 250);
+	CU_ASSERT(testlib_count_of(said, " rows, ") >= 2);
+	CU_ASSERT(testlib_count_of(said, " rows, ") <= 2 + took_ms / 250);
 	free(out);
 	free(said);
 	plugin_world_stop(th, plugins);

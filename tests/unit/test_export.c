@@ -648,16 +648,6 @@ static void test_metrics_show_each_export_s_lag(void)
 	world_close(&w);
 }
 
-/* How many times `what` occurs in `text`. */
-static int count_of(const char *text, const char *what)
-{
-	int n = 0;
-
-	for (const char *at = text; (at = strstr(at, what)); at += strlen(what))
-		n++;
-	return n;
-}
-
 /* Scrapes that cannot read the lag (the store gone) are logged as an
  * outage: one line for three scrapes, and one when a scrape reads it
  * again; meanwhile the series is left out.  SQLite: its file moved away
@@ -684,8 +674,8 @@ static void test_metrics_lag_unread_is_logged_once_not_per_scrape(void)
 	CU_ASSERT(metrics_lag_of_x(&w) >= 0);
 	logged = testlib_capture_end(&cap);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
-	CU_ASSERT_EQUAL(count_of(logged, "lag for /metrics: "), 1);
-	CU_ASSERT_EQUAL(count_of(logged, "lag for /metrics read again"), 1);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "lag for /metrics: "), 1);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "lag for /metrics read again"), 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "3 scrapes"));
 	free(logged);
 	free(moved);

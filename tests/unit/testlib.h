@@ -55,6 +55,8 @@ void testlib_capture_begin(struct testlib_capture *c);
 char *testlib_capture_end(struct testlib_capture *c);
 /* How many lines of text (a capture's) hold `what`; "" counts every line. */
 int testlib_lines_with(const char *text, const char *what);
+/* How many times `what` (not "") occurs in text, none overlapping. */
+int testlib_count_of(const char *text, const char *what);
 
 /* An HTTP server on 127.0.0.1 in a child process (*port its port): the
  * i-th request it gets is answered with answers[i] and its connection
