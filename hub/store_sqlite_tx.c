@@ -181,11 +181,30 @@ int store_sqlite_page_cache_kib(struct store *s)
 	return kib;
 }
 
+static void lite_reset_all(struct sqlite_store *ls)
+{
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_reset(ls->stmt[i]);
+}
+
+/* A transaction the store ended whose ROLLBACK failed (an I/O error) is
+ * still open on the connection: rolled back before the next one begins,
+ * else every BEGIN after it fails ("within a transaction") for good. */
+static int lite_end_leftover(struct store *s)
+{
+	struct sqlite_store *ls = lite(s);
+
+	if (ls->in_tx || sqlite3_get_autocommit(ls->db))
+		return 0;
+	lite_reset_all(ls);
+	return lite_exec(s, S_ROLLBACK);
+}
+
 /* A BEGIN refused (inside a transaction, or the lock not had) leaves the
  * state as it was: an open transaction keeps its counters to write. */
 int lite_begin(struct store *s)
 {
-	if (lite_exec(s, S_BEGIN))
+	if (lite_end_leftover(s) || lite_exec(s, S_BEGIN))
 		return -1;
 	lite_cache_begin(lite(s));
 	lite(s)->tx_began_ms = time_mono_ms();
@@ -195,12 +214,6 @@ int lite_begin(struct store *s)
 	lite(s)->is_row_seq_dirty = 0;
 	lite(s)->in_tx = 1;
 	return 0;
-}
-
-static void lite_reset_all(struct sqlite_store *ls)
-{
-	for (int i = 0; i < S_COUNT; i++)
-		sqlite3_reset(ls->stmt[i]);
 }
 
 static int lite_counter_save(struct store *s, const char *key, int64_t value)
@@ -325,7 +338,7 @@ int lite_savepoint(struct store *s) { return lite_exec(s, S_SAVEPOINT); }
 
 int lite_read_begin(struct store *s)
 {
-	int rc = lite_exec(s, S_READ_BEGIN);
+	int rc = lite_end_leftover(s) ? -1 : lite_exec(s, S_READ_BEGIN);
 	lite(s)->in_tx = rc == 0;
 	return rc;
 }

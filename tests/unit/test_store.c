@@ -1764,6 +1764,46 @@ static void test_a_damaged_id_key_is_refused(void)
 	world_stop(&w);
 }
 
+/* Making the ID key of a store that has none fails cleanly at each of its
+ * statements (an injected I/O error at the 1st, 2nd, ...): the error is
+ * the store's, no key is left half made, and the next load makes one,
+ * which stays the store's key from then on.  The third is the read's end:
+ * on SQLite its failed ROLLBACK left the transaction open, and every BEGIN
+ * after it failed ("within a transaction"); the next begin now ends it. */
+static void test_making_the_id_key_fails_cleanly_at_every_statement(void)
+{
+	WORLD(w);
+	unsigned char made[sizeof(s->id_key)];
+	char err[512], hex[80];
+	int rc = -1;
+
+	for (long n = 1; n <= 20 && rc != 0; n++) {
+		OK(s->ops->begin(s));
+		OK(s->ops->meta_delete(s, "id_key"));
+		OK(s->ops->commit(s));
+		s->fault_at[0] = n;
+		s->fault_calls = 0;
+		err[0] = '\0';
+		rc = store_load_id_key(s, err, sizeof(err));
+		if (rc == 0) { /* past its last statement: the fault never hit */
+			CU_ASSERT(s->fault_at[0] == n);
+			s->fault_at[0] = 0;
+			break;
+		}
+		CU_ASSERT_EQUAL(s->fault_at[0], 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "injected fault"));
+		CU_ASSERT_EQUAL(s->ops->meta_get(s, "id_key", hex, sizeof(hex)), 0);
+		CU_ASSERT_EQUAL(store_load_id_key(s, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(s->ops->meta_get(s, "id_key", hex, sizeof(hex)), 1);
+		memcpy(made, s->id_key, sizeof(made));
+		memset(s->id_key, 0, sizeof(s->id_key));
+		CU_ASSERT_EQUAL(store_load_id_key(s, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(memcmp(made, s->id_key, sizeof(made)), 0);
+	}
+	CU_ASSERT_EQUAL(rc, 0); /* every statement was failed once */
+	world_stop(&w);
+}
+
 /* Between read_begin and read_end a reader sees one snapshot: what
  * another connection commits meanwhile shows only afterwards. */
 static void test_read_begin_holds_one_snapshot_until_read_end(void)
@@ -3364,6 +3404,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_pg_lease_whose_epoch_fails_is_let_go),
 	   TEST(test_commit_survives_reopen_and_rollback_leaves_nothing),
 	   TEST(test_a_damaged_id_key_is_refused),
+	   TEST(test_making_the_id_key_fails_cleanly_at_every_statement),
 	   TEST(test_profile_ids_are_the_hmac_of_their_sequence_number),
 	   TEST(test_a_fixed_id_key_not_in_hex_is_refused),
 	   TEST(test_read_begin_holds_one_snapshot_until_read_end),
