@@ -138,6 +138,13 @@ static enum step worker_retry(struct export_worker *w, const char *msg)
 
 static enum step worker_disable(struct export_worker *w, const char *msg, int is_saved)
 {
+	/* logged before the state says disabled: export_wait_idle() takes a
+	 * disabled export for idle, and may return as soon as it is set */
+	if (is_saved)
+		log_error(w->who, "disabled until its configuration changes: %s", msg);
+	else
+		log_error(w->who,
+			  "disabled until the hub restarts (its plugin could not start): %s", msg);
 	live_error(w, "disabled", msg, 0);
 	if (is_saved) {
 		w->saved.is_disabled = 1;
@@ -145,11 +152,6 @@ static enum step worker_disable(struct export_worker *w, const char *msg, int is
 		if (w->store)
 			export_worker_commit(w, w->cursor, NULL, 0);
 	}
-	if (is_saved)
-		log_error(w->who, "disabled until its configuration changes: %s", msg);
-	else
-		log_error(w->who,
-			  "disabled until the hub restarts (its plugin could not start): %s", msg);
 	return STEP_DISABLED;
 }
 
