@@ -273,6 +273,148 @@ static void test_source_limits_take_their_whole_range(void)
 	config_free(cfg);
 }
 
+/* The hub's own limits take their whole range, each end included; one
+ * past either end is refused, naming both ends when there is a maximum
+ * short of the type's. */
+static void test_config_hub_limits_take_their_whole_range(void)
+{
+	static const struct bad_case rows[] = {
+		{"http:\n  threads: 0\n", NULL,
+		 "bad.yaml:2:12: http.threads: must be between 1 and 1024"},
+		{"http:\n  max_connections: 0\n", NULL,
+		 "bad.yaml:2:20: http.max_connections: must be between 1 and 1000000"},
+		{"http:\n  max_connections: 1000001\n", NULL,
+		 "bad.yaml:2:20: http.max_connections: must be between 1 and 1000000"},
+		{"identity:\n  max_installations: 0\n", NULL,
+		 "bad.yaml:2:22: identity.max_installations: must be at least 1"},
+		{"identity:\n  max_attributes: 0\n", NULL,
+		 "bad.yaml:2:19: identity.max_attributes: must be at least 1"},
+	};
+	struct hub_config *lo, *hi;
+
+	CHECK_BAD_ROWS(rows);
+	lo = load_ok("http: {listen: \"127.0.0.1:0\", threads: 1, max_connections: 1,"
+		     " max_body: 1, timeout: 1ms}\n"
+		     "identity:\n  max_installations: 1\n  max_attributes: 1\n"
+		     "  external: {crm_id: {limit: 1, priority: 1}}\n"
+		     "privacy: {erase_block_days: 1}\nintake: {queue_max: 1}\n");
+	hi = load_ok("http: {listen: \"[::1]:65535\", threads: 1024, max_connections: 1000000,"
+		     " max_body: 1073741824, timeout: 24h}\n"
+		     "identity:\n  max_installations: 2147483647\n  max_attributes: 2147483647\n"
+		     "  external: {crm_id: {limit: 2147483647, priority: 2147483647}}\n"
+		     "privacy: {erase_block_days: 2147483647}\n"
+		     "intake: {queue_max: 2147483647}\n");
+	if (!lo || !hi)
+		goto out;
+	CU_ASSERT(lo->http_threads == 1 && hi->http_threads == 1024);
+	CU_ASSERT(lo->http_max_connections == 1 && hi->http_max_connections == 1000000);
+	CU_ASSERT(lo->http_max_body == 1 && hi->http_max_body == 1073741824);
+	CU_ASSERT(lo->http_timeout_ms == 1 && hi->http_timeout_ms == 24LL * 3600 * 1000);
+	CU_ASSERT(lo->max_installations == 1 && hi->max_installations == INT32_MAX);
+	CU_ASSERT(lo->max_attributes == 1 && hi->max_attributes == INT32_MAX);
+	CU_ASSERT(lo->erase_block_days == 1 && hi->erase_block_days == INT32_MAX);
+	CU_ASSERT(lo->intake_queue_max == 1 && hi->intake_queue_max == INT32_MAX);
+	CU_ASSERT_EQUAL_FATAL(lo->n_external_ids, 1);
+	CU_ASSERT_EQUAL_FATAL(hi->n_external_ids, 1);
+	CU_ASSERT(lo->external_ids[0].limit == 1 && lo->external_ids[0].priority == 1);
+	CU_ASSERT(hi->external_ids[0].limit == INT32_MAX &&
+		  hi->external_ids[0].priority == INT32_MAX);
+out:
+	config_free(hi);
+	config_free(lo);
+}
+
+/* http.listen is host:port with both parts: no port, an unclosed IPv6
+ * bracket, a port past 65535 or with a letter is refused. */
+static void test_config_listen_needs_a_host_and_a_port(void)
+{
+#define LISTEN_MUST "http.listen: expected host:port, like 127.0.0.1:8080 (0.0.0.0:8080" \
+		    " for every interface; [::1]:8080 for IPv6)"
+	static const struct bad_case rows[] = {
+		{"http:\n  listen: \"127.0.0.1:\"\n", NULL, "bad.yaml:2:11: " LISTEN_MUST},
+		{"http:\n  listen: \"[::1:8080\"\n", NULL, "bad.yaml:2:11: " LISTEN_MUST},
+		{"http:\n  listen: \"127.0.0.1:65536\"\n", NULL, "bad.yaml:2:11: " LISTEN_MUST},
+		{"http:\n  listen: \"127.0.0.1:80a\"\n", NULL, "bad.yaml:2:11: " LISTEN_MUST},
+	};
+#undef LISTEN_MUST
+	CHECK_BAD_ROWS(rows);
+}
+
+/* store.schema under postgres is a plain SQL identifier of at most 63
+ * characters, "public" when not given; sqlite has none. */
+static void test_config_store_schema_is_a_plain_identifier(void)
+{
+#define PG "store:\n  driver: postgres\n  url: postgresql://h/db\n"
+#define SCHEMA_MUST \
+	"store.schema: must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63)"
+	static const struct bad_case rows[] = {
+		{PG "  schema: 1st\n", NULL, "bad.yaml:4:11: " SCHEMA_MUST},
+		{PG "  schema: s123456789012345678901234567890123456789012345678901234567890123\n",
+		 NULL, "bad.yaml:4:11: " SCHEMA_MUST},
+		{"store:\n  schema: hub\n", NULL,
+		 "bad.yaml:2:11: store.schema: a key of driver: postgres, and the driver is sqlite"
+		 " (the default)"},
+	};
+	static const char *const good[] = {
+		"_hub_2", "s12345678901234567890123456789012345678901234567890123456789012",
+	};
+	struct hub_config *cfg;
+	char text[256];
+
+	CHECK_BAD_ROWS(rows);
+	cfg = load_ok(PG);
+	CU_ASSERT_STRING_EQUAL(cfg && cfg->store_schema ? cfg->store_schema : "", "public");
+	config_free(cfg);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), PG "  schema: %s\n", good[i]);
+		cfg = load_ok(text);
+		CU_ASSERT_STRING_EQUAL(cfg && cfg->store_schema ? cfg->store_schema : "", good[i]);
+		config_free(cfg);
+	}
+#undef SCHEMA_MUST
+#undef PG
+}
+
+/* identity.external holds CONFIG_MAX_EXTERNAL_IDS ids at most. */
+static void test_config_external_ids_are_bounded(void)
+{
+	char text[64 * 16 + 64], *at;
+	struct hub_config *cfg = NULL;
+	char err[512] = "", expected[128];
+
+	for (int n = CONFIG_MAX_EXTERNAL_IDS; n <= CONFIG_MAX_EXTERNAL_IDS + 1; n++) {
+		at = text + sprintf(text, "identity:\n  external:\n");
+		for (int i = 0; i < n; i++)
+			at += sprintf(at, "    e%d:\n", i);
+		if (n == CONFIG_MAX_EXTERNAL_IDS) {
+			cfg = load_ok(text);
+			CU_ASSERT_EQUAL(cfg ? cfg->n_external_ids : 0, (size_t)n);
+			config_free(cfg);
+			continue;
+		}
+		snprintf(expected, sizeof(expected),
+			 "bad.yaml:3:5: identity.external: at most %d external id types",
+			 CONFIG_MAX_EXTERNAL_IDS);
+		CU_ASSERT_EQUAL(config_load_string("bad.yaml", text, &cfg, err, sizeof(err)), -1);
+		CU_ASSERT_STRING_EQUAL(err, expected);
+		CU_ASSERT_PTR_NULL(cfg);
+	}
+}
+
+/* A config loaded from text without a name is "<config>" in messages. */
+static void test_config_unnamed_text_is_config_in_messages(void)
+{
+	struct hub_config *cfg = NULL;
+	char err[512] = "";
+
+	CU_ASSERT_EQUAL(config_load_string(NULL, "log_level: loud\n", &cfg, err, sizeof(err)),
+			-1);
+	CU_ASSERT_STRING_EQUAL(err, "<config>:1:12: log_level: must be error, warn, info or debug");
+	CU_ASSERT_EQUAL_FATAL(config_load_string(NULL, "", &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(cfg->file, "<config>");
+	config_free(cfg);
+}
+
 static void test_unset_env_var_is_an_error(void)
 {
 	static const struct bad_case rows[] = {
@@ -611,6 +753,9 @@ static void test_bad_external_id_is_refused(void)
 		 "identifier, not an external id"},
 		{"identity:\n  external:\n    CRM-ID: {}\n", NULL,
 		 "bad.yaml:3:5: identity.external.CRM-ID: an external id name must be 1 to 64 "
+		 "characters of a-z, 0-9 and _"},
+		{"identity:\n  external:\n    crm-id: {}\n", NULL, /* no dash, unlike a source */
+		 "bad.yaml:3:5: identity.external.crm-id: an external id name must be 1 to 64 "
 		 "characters of a-z, 0-9 and _"},
 		{"identity:\n  external:\n    crm_id: {priority: 0}\n", NULL,
 		 "bad.yaml:3:24: identity.external.crm_id.priority: must be at least 1"},
@@ -958,6 +1103,7 @@ static void test_example_secrets_are_found_and_loopback_told_apart(void)
 		{"[::1]:8080", 1},     {"0.0.0.0:8080", 0},  {"10.0.0.5:8080", 0},
 		{"[::]:8080", 0},      {"127:8080", 0},      {"localhostx:1", 0},
 		{"127.example.com:8080", 0}, /* a name: it may resolve anywhere */
+		{"127.:8080", 0},     {"[::100]:8080", 0},
 		{NULL, 1},
 	};
 	struct hub_config *cfg = load_ok("api:\n  tokens: [\"dev-token-change-me\"]\n"
@@ -994,6 +1140,7 @@ static void test_empty_config_gets_every_default(void)
 		CU_ASSERT_STRING_EQUAL(cfg->store_driver, "sqlite");
 		CU_ASSERT_STRING_EQUAL(cfg->store_path, "var/hub.db");
 		CU_ASSERT_PTR_NULL(cfg->store_url);
+		CU_ASSERT_PTR_NULL(cfg->store_schema); /* sqlite: no schema */
 		CU_ASSERT_STRING_EQUAL(cfg->http_listen, "127.0.0.1:8080");
 		CU_ASSERT_EQUAL(cfg->http_threads, 4);
 		CU_ASSERT_EQUAL(cfg->http_max_connections, 1024);
@@ -1002,6 +1149,8 @@ static void test_empty_config_gets_every_default(void)
 		CU_ASSERT_EQUAL(cfg->n_api_tokens, 0);
 		CU_ASSERT_EQUAL(cfg->n_external_ids, 0);
 		CU_ASSERT_EQUAL(cfg->n_blocked_values, 0);
+		CU_ASSERT_EQUAL(cfg->max_installations, 1000);
+		CU_ASSERT_EQUAL(cfg->max_attributes, 1000);
 		CU_ASSERT_EQUAL(cfg->erase_block_days, 30);
 		CU_ASSERT_EQUAL(cfg->intake_queue_max, 1024);
 		CU_ASSERT_EQUAL(cfg->n_sources, 0);
@@ -1670,6 +1819,11 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_missing_required_key_points_at_the_mapping),
 	   TEST(test_duplicate_instance_name_is_refused),
 	   TEST(test_source_limits_take_their_whole_range),
+	   TEST(test_config_hub_limits_take_their_whole_range),
+	   TEST(test_config_listen_needs_a_host_and_a_port),
+	   TEST(test_config_store_schema_is_a_plain_identifier),
+	   TEST(test_config_external_ids_are_bounded),
+	   TEST(test_config_unnamed_text_is_config_in_messages),
 	   TEST(test_unset_env_var_is_an_error),
 	   TEST(test_bad_values_are_refused),
 	   TEST(test_integer_with_a_leading_zero_is_refused),
