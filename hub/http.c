@@ -82,7 +82,7 @@ enum MHD_Result http_commit_start(struct http_req *req, struct ingest_reply *r)
 			srv->wait_head = req;
 		srv->wait_tail = req;
 		pthread_mutex_lock(&srv->active_lock);
-		srv->n_suspended++;
+		srv->n_committing++;
 		pthread_mutex_unlock(&srv->active_lock);
 		metrics_waiting_add(srv->metrics, 1);
 		pthread_cond_signal(&srv->wait_more);
@@ -120,11 +120,8 @@ static void *waiter_main(void *arg)
 		req->commit_rc = intake_wait(srv->env.intake, &req->pending->batch);
 		req->is_committed = 1;
 		metrics_waiting_add(srv->metrics, -1);
-		MHD_resume_connection(req->conn); /* req belongs to MHD again */
-		pthread_mutex_lock(&srv->active_lock);
-		if (--srv->n_suspended == 0)
-			pthread_cond_broadcast(&srv->active_done);
-		pthread_mutex_unlock(&srv->active_lock);
+		/* req belongs to MHD again; still committing until on_completed */
+		MHD_resume_connection(req->conn);
 
 		pthread_mutex_lock(&srv->wait_lock);
 	}
@@ -260,6 +257,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct http_server *srv = cls;
 	struct http_req *req = *con_cls;
+	int was_committing;
 
 	(void)toe;
 	deadline_request_done(srv->deadline, conn_watch_of(conn));
@@ -271,13 +269,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	 * what was committed still counts (a privacy erase is done) */
 	if (req->pending && req->is_committed)
 		req->pending->end_rc = req->commit_rc;
+	was_committing = req->is_committed;
 	ingest_pending_free(req->pending);
 	ingest_body_free(&req->body);
 	hub_free(req->url);
 	hub_free(req);
 	*con_cls = NULL;
 	pthread_mutex_lock(&srv->active_lock);
-	if (--srv->active == 0)
+	srv->n_committing -= was_committing;
+	if (--srv->active == 0 || (was_committing && srv->n_committing == 0))
 		pthread_cond_broadcast(&srv->active_done);
 	pthread_mutex_unlock(&srv->active_lock);
 }
@@ -622,10 +622,11 @@ static void wait_inflight(struct http_server *srv)
 		if (pthread_cond_timedwait(&srv->active_done, &srv->active_lock, &until) != 0)
 			break;
 	}
-	/* past the grace: still let every batch in the intake be answered (the
-	 * intake runs until after the server stops; a suspended connection
-	 * must not outlive the daemon) */
-	while (srv->n_suspended > 0)
+	/* past the grace: still let every request whose batch went to the
+	 * intake be answered, not only resumed (the intake runs until after
+	 * the server stops; a suspended connection must not outlive the
+	 * daemon, and a resumed one closed with it lost its answer) */
+	while (srv->n_committing > 0)
 		pthread_cond_wait(&srv->active_done, &srv->active_lock);
 	if (srv->active > 0)
 		log_warn("http", "stopping with %d requests still in progress", srv->active);

@@ -49,7 +49,8 @@ struct http_server {
 	pthread_mutex_t active_lock;
 	pthread_cond_t active_done;
 	int active;                /* requests between headers and completion */
-	int n_suspended;           /* requests waiting for their commit */
+	int n_committing;          /* requests from their batch's submission to
+				    * their completion (suspended, then answered) */
 
 	/* the commit waiter: suspended requests in submission order */
 	pthread_t waiter;

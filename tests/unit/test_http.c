@@ -66,12 +66,15 @@ struct world {
 
 /* Starts store, intake, the instance "web" of `plugin` (the hub's own, else
  * the tests'), with_api the management API, and the server (http.max_body =
- * max_body).  `extra` is more YAML (http: keys go in `http_extra`,
- * indented; the source's own keys first, indented by 4). */
+ * max_body, 2 threads unless http_extra sets them).  `extra` is more YAML
+ * (http: keys go in `http_extra`, indented; the source's own keys first,
+ * indented by 4). */
 static void world_start_plugin(struct world *w, const char *plugin, int max_body, int with_api,
 			       const char *http_extra, const char *extra)
 {
 	struct http_context *ctx = &w->ctx;
+	const char *threads =
+		http_extra && strstr(http_extra, "  threads:") ? "" : "  threads: 2\n";
 	char *so, *yaml;
 	char err[1024] = "";
 
@@ -80,13 +83,13 @@ static void world_start_plugin(struct world *w, const char *plugin, int max_body
 				 "http:\n"
 				 "  listen: 127.0.0.1:0\n"
 				 "  max_body: %d\n"
-				 "  threads: 2\n"
+				 "%s"
 				 "%s"
 				 "sources:\n"
 				 "  - name: web\n"
 				 "    plugin: %s\n"
 				 "%s",
-				 max_body, http_extra ? http_extra : "", plugin,
+				 max_body, threads, http_extra ? http_extra : "", plugin,
 				 extra ? extra : "") > 0);
 	w->th = testhub_start(yaml);
 	free(yaml);
@@ -1218,6 +1221,7 @@ static void test_metrics_count_requests_by_route_and_status(void)
 struct bg_post {
 	struct world *w;
 	const char *body;
+	const char *path; /* NULL: /in/web/v1/echo */
 	pthread_t thread;
 	struct resp r;
 };
@@ -1226,7 +1230,8 @@ static void *bg_post_main(void *arg)
 {
 	struct bg_post *b = arg;
 
-	http_do(b->w->port, "POST", "/in/web/v1/echo", b->body, strlen(b->body), 0, NULL, &b->r);
+	http_do(b->w->port, "POST", b->path ? b->path : "/in/web/v1/echo", b->body,
+		strlen(b->body), 0, NULL, &b->r);
 	return NULL;
 }
 
@@ -1302,6 +1307,7 @@ out:
 struct bg_stop {
 	struct http_server *srv;
 	pthread_t thread;
+	atomic_int is_done; /* http_stop returned */
 };
 
 static void *bg_stop_main(void *arg)
@@ -1309,7 +1315,17 @@ static void *bg_stop_main(void *arg)
 	struct bg_stop *s = arg;
 
 	http_stop(s->srv);
+	atomic_store(&s->is_done, 1);
 	return NULL;
+}
+
+/* Joins the stop s if it was started: w's server is gone. */
+static void bg_stop_join(struct bg_stop *s, int is_stopping, struct world *w)
+{
+	if (!is_stopping)
+		return;
+	pthread_join(s->thread, NULL);
+	w->srv = NULL;
 }
 
 static int listener_closed(void *arg)
@@ -1346,10 +1362,7 @@ static void test_stop_finishes_requests_in_progress(void)
 	/* ...but the request in progress is answered once committed */
 	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
 	pthread_join(a.thread, NULL);
-	if (is_stopping) {
-		pthread_join(s.thread, NULL);
-		w.srv = NULL;
-	}
+	bg_stop_join(&s, is_stopping, &w);
 	CU_ASSERT_EQUAL(a.r.status, 200);
 	CU_ASSERT(world_has_installation(&w, "f1"));
 	world_close(&w);
@@ -3477,6 +3490,112 @@ static void test_webhook_verifies_the_receivers_certificate(void)
 	free(dir);
 }
 
+/* ---- tests: what http.c itself holds (mutation pass) ------------------ */
+
+/* The file echo_push's /v1/hold and /v1/until_stop wait on (the source's
+ * key `hold`); they create <path>.held once they are in. */
+struct hold {
+	char dir[128], path[160], held[168], extra[192];
+};
+
+static void hold_init(struct hold *h)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(h->dir, sizeof(h->dir), "%s/hubhold.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(h->dir));
+	snprintf(h->path, sizeof(h->path), "%s/hold", h->dir);
+	snprintf(h->held, sizeof(h->held), "%s.held", h->path);
+	snprintf(h->extra, sizeof(h->extra), "    hold: %s\n", h->path);
+}
+
+static int hold_is_in(void *arg)
+{
+	return access(((struct hold *)arg)->held, F_OK) == 0;
+}
+
+static void hold_release(struct hold *h)
+{
+	FILE *f = fopen(h->path, "w");
+
+	CU_ASSERT_PTR_NOT_NULL(f);
+	if (f)
+		fclose(f);
+}
+
+static void hold_clean(struct hold *h)
+{
+	unlink(h->path);
+	unlink(h->held);
+	rmdir(h->dir);
+}
+
+static int stop_done(void *arg)
+{
+	return atomic_load(&((struct bg_stop *)arg)->is_done);
+}
+
+/* 1 when the stop s returns within ms. */
+static int stop_done_within(struct bg_stop *s, int ms)
+{
+	int64_t until = time_mono_ms() + ms;
+	struct timespec pause = {0, 2 * 1000 * 1000};
+
+	while (!stop_done(s) && time_mono_ms() < until)
+		nanosleep(&pause, NULL);
+	return stop_done(s);
+}
+
+static int none_waiting(void *arg)
+{
+	struct world *w = arg;
+	return metrics_waiting(http_metrics(w->srv)) == 0;
+}
+
+/*
+ * The grace of a stop (http.timeout, here 1 s) bounds requests in
+ * progress, never a batch in the intake: a request whose commit comes past
+ * it is still answered 200, and the stop waits for that answer, not only
+ * for the commit.  The one pool thread is held in a route (/v1/hold) when
+ * the commit comes, so the answer can only be written after it: the stop
+ * closed that connection with the daemon meanwhile, unanswered.
+ */
+static void test_stop_past_its_grace_still_answers_a_commit(void)
+{
+	struct bg_post a = {.body = "g1\n"}, h = {.body = "", .path = "/in/web/v1/hold"};
+	struct bg_stop s = {0};
+	struct store *lock;
+	struct hold hold;
+	struct world w;
+	int is_holding, is_stopping = 0;
+
+	hold_init(&hold);
+	world_open(&w, "  timeout: 1s\n  threads: 1\n", hold.extra);
+	a.w = h.w = &w;
+	lock = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(lock->ops->begin(lock), 0); /* the writer blocks in BEGIN */
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&a.thread, NULL, bg_post_main, &a), 0);
+	/* no FATAL assertion until the joins */
+	CU_ASSERT(wait_until(one_with_writer, &w));
+	is_holding = pthread_create(&h.thread, NULL, bg_post_main, &h) == 0;
+	CU_ASSERT(is_holding && wait_until(hold_is_in, &hold));
+	s.srv = w.srv;
+	is_stopping = pthread_create(&s.thread, NULL, bg_stop_main, &s) == 0;
+	CU_ASSERT(is_stopping && wait_until(listener_closed, &w.port));
+	CU_ASSERT(is_stopping && !stop_done_within(&s, 2000)); /* twice the grace */
+	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
+	CU_ASSERT(wait_until(none_waiting, &w)); /* committed, its connection resumed */
+	hold_release(&hold);
+	pthread_join(a.thread, NULL);
+	if (is_holding)
+		pthread_join(h.thread, NULL);
+	bg_stop_join(&s, is_stopping, &w);
+	CU_ASSERT_EQUAL(a.r.status, 200);
+	CU_ASSERT(world_has_installation(&w, "g1"));
+	world_close(&w);
+	hold_clean(&hold);
+}
+
 static enum hub_log_level saved_level;
 
 static int suite_init(void)
@@ -3556,4 +3675,5 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_webhook_an_empty_batch_sends_nothing),
 	   TEST(test_webhook_a_big_batch_does_not_wait_for_100_continue),
 	   TEST(test_webhook_url_and_secret_are_required),
-	   TEST(test_webhook_verifies_the_receivers_certificate))
+	   TEST(test_webhook_verifies_the_receivers_certificate),
+	   TEST(test_stop_past_its_grace_still_answers_a_commit))
