@@ -28,6 +28,10 @@
  *                     "<hold>.held", then waits (at most 20 s, not asking
  *                     should_stop) until the file <hold> exists: a route
  *                     that holds up the hub's stop.  200 {"ok":true}.
+ *   POST /v1/until_stop   with `hold` set: creates "<hold>.held", then
+ *                     waits (at most 20 s) until host->should_stop() says
+ *                     the hub stops: 200 {"stopped":true}, or
+ *                     {"stopped":false} when it never did.
  *   PUT  /v1/echo     so that POST-only paths and wrong methods differ.
  *
  * With the key `key` set, every route wants "Authorization: Bearer <key>",
@@ -279,15 +283,29 @@ static hub_rc echo_answer(void *state, struct hub_call *call, const struct hub_r
 	return (hub_rc)rc;
 }
 
-static hub_rc echo_hold(void *state, struct hub_call *call, const struct hub_request *req,
-			struct hub_response *resp)
+static int hold_exists(const struct echo *e, const struct hub_call *call)
 {
-	const struct echo *e = state;
+	(void)call;
+	return access(e->hold, F_OK) == 0;
+}
+
+static int hub_stops(const struct echo *e, const struct hub_call *call)
+{
+	return e->host->should_stop(call);
+}
+
+/* /v1/hold and /v1/until_stop: creates "<hold>.held", then waits at most
+ * 20 s until is_done(e, call); answers body_done when it came, else
+ * body_late. */
+static hub_rc echo_wait(const struct echo *e, struct hub_call *call,
+			const struct hub_request *req, struct hub_response *resp,
+			int (*is_done)(const struct echo *, const struct hub_call *),
+			const char *body_done, const char *body_late)
+{
 	struct timespec pause = {0, 5 * 1000 * 1000};
 	char held[600];
 	FILE *f;
 
-	(void)call;
 	if (echo_auth(e, req, resp))
 		return HUB_ERR_AUTH;
 	if (!e->hold)
@@ -295,10 +313,23 @@ static hub_rc echo_hold(void *state, struct hub_call *call, const struct hub_req
 	snprintf(held, sizeof(held), "%s.held", e->hold);
 	if ((f = fopen(held, "w")))
 		fclose(f);
-	for (int i = 0; i < 4000 && access(e->hold, F_OK) != 0; i++)
+	for (int i = 0; i < 4000 && !is_done(e, call); i++)
 		nanosleep(&pause, NULL);
-	snprintf(resp->body, sizeof(resp->body), "{\"ok\":true}");
+	snprintf(resp->body, sizeof(resp->body), "%s", is_done(e, call) ? body_done : body_late);
 	return HUB_OK;
+}
+
+static hub_rc echo_hold(void *state, struct hub_call *call, const struct hub_request *req,
+			struct hub_response *resp)
+{
+	return echo_wait(state, call, req, resp, hold_exists, "{\"ok\":true}", "{\"ok\":true}");
+}
+
+static hub_rc echo_until_stop(void *state, struct hub_call *call, const struct hub_request *req,
+			      struct hub_response *resp)
+{
+	return echo_wait(state, call, req, resp, hub_stops, "{\"stopped\":true}",
+			 "{\"stopped\":false}");
 }
 
 static const struct hub_route routes[] = {
@@ -310,6 +341,7 @@ static const struct hub_route routes[] = {
 	{.method = "POST", .path = "/v1/emit_deaf", .handle = echo_emit_deaf},
 	{.method = "POST", .path = "/v1/answer", .handle = echo_answer},
 	{.method = "POST", .path = "/v1/hold", .handle = echo_hold},
+	{.method = "POST", .path = "/v1/until_stop", .handle = echo_until_stop},
 	{.method = NULL},
 };
 

@@ -27,6 +27,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -149,23 +150,28 @@ static size_t world_profiles(struct world *w)
 	return n;
 }
 
-/* 1 when a live profile has installation id `iid`. */
-static int world_has_installation(struct world *w, const char *iid)
+/* 1 when a live profile has the identifier `type` `value`. */
+static int world_has_ident(struct world *w, const char *type, const char *value)
 {
 	json_t *all = testhub_dump(w->th, 0), *doc;
 	size_t i;
 	int found = 0;
 
 	json_array_foreach(all, i, doc) {
-		json_t *ids = json_object_get(json_object_get(doc, "identifiers"),
-					      "installation_id");
+		json_t *ids = json_object_get(json_object_get(doc, "identifiers"), type);
 		json_t *v;
 		size_t j;
 		json_array_foreach(ids, j, v)
-			found |= json_is_string(v) && strcmp(json_string_value(v), iid) == 0;
+			found |= json_is_string(v) && strcmp(json_string_value(v), value) == 0;
 	}
 	json_decref(all);
 	return found;
+}
+
+/* 1 when a live profile has installation id `iid`. */
+static int world_has_installation(struct world *w, const char *iid)
+{
+	return world_has_ident(w, "installation_id", iid);
 }
 
 /* Polls cond(arg) until true or WAIT_MS passed; returns its last value. */
@@ -3596,6 +3602,288 @@ static void test_stop_past_its_grace_still_answers_a_commit(void)
 	hold_clean(&hold);
 }
 
+/* Reads from fd until buf holds `needle`, the peer closes or WAIT_MS pass:
+ * 1 when it holds it. */
+static int raw_read_until(int fd, char *buf, size_t size, const char *needle)
+{
+	int64_t until = time_mono_ms() + WAIT_MS;
+	size_t len = 0;
+
+	buf[0] = '\0';
+	while (!strstr(buf, needle) && len < size - 1) {
+		struct pollfd p = {fd, POLLIN, 0};
+		int64_t left = until - time_mono_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return 0;
+		if ((n = recv(fd, buf + len, size - 1 - len, 0)) <= 0)
+			return 0;
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+	return strstr(buf, needle) != NULL;
+}
+
+/* Sends text[0..n) a byte every pace_ms, as a slow client does, until all
+ * is sent or the server closes the connection: the ms from the first
+ * byte to the close, or -1 when all was sent. */
+static int64_t trickle(int fd, const char *text, size_t n, int pace_ms)
+{
+	int64_t t0 = time_mono_ms();
+
+	for (size_t i = 0; i < n; i++) {
+		if ((i && peer_closed_within(fd, pace_ms)) ||
+		    send(fd, text + i, 1, MSG_NOSIGNAL) != 1)
+			return time_mono_ms() - t0;
+	}
+	return -1;
+}
+
+/* Sends all of text on fd. */
+static void send_text(int fd, const char *text)
+{
+	CU_ASSERT(send(fd, text, strlen(text), MSG_NOSIGNAL) == (ssize_t)strlen(text));
+}
+
+/* The header deadline is the server's, not only its module's: a client
+ * sending its headers a byte at a time (never idle, so libmicrohttpd's
+ * timeout never fires) is cut at http.timeout, also between two requests
+ * of a kept-alive connection. */
+static void test_a_header_trickler_is_cut_also_between_requests(void)
+{
+	static const char slow_head[] = "GET /healthz HTTP/1.1\r\nX-Slow: ";
+	char slow[WAIT_MS / 100], buf[1024];
+	struct world w;
+	int fd;
+
+	memset(slow, 'a', sizeof(slow));
+	memcpy(slow, slow_head, sizeof(slow_head) - 1);
+	world_open(&w, "  timeout: 1s\n", NULL);
+	fd = raw_connect(w.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	send_text(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	CU_ASSERT(raw_read_until(fd, buf, sizeof(buf), "{\"status\":\"ok\"}"));
+	CU_ASSERT(trickle(fd, slow, sizeof(slow), 100) >= 0);
+	close(fd);
+	world_close(&w);
+}
+
+#define SLOW_BODY "trickle01\ntrickle02\n"
+
+/* Sends a POST of SLOW_BODY's 20 bytes on fd, its headers at once and its
+ * body a byte every 150 ms (3 s): 1 when it is answered 200. */
+static int slow_body_is_served(int fd)
+{
+	char buf[1024];
+
+	send_text(fd, "POST /in/web/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n");
+	return trickle(fd, SLOW_BODY, 20, 150) == -1 &&
+	       raw_read_until(fd, buf, sizeof(buf), "\r\n\r\n") &&
+	       strncmp(buf, "HTTP/1.1 200", 12) == 0;
+}
+
+/* A body has twice http.timeout (2 s here) from its headers: one that
+ * takes 1.5 times it is read, stored and answered (the header deadline no
+ * longer watches a request whose headers are in); one that would take
+ * longer is cut, never before twice the timeout. */
+static void test_a_body_has_twice_http_timeout_to_arrive(void)
+{
+	char body[100];
+	struct world w;
+	int fd;
+
+	memset(body, 'x', sizeof(body));
+	world_open(&w, "  timeout: 2s\n", NULL);
+	fd = raw_connect(w.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(slow_body_is_served(fd));
+	close(fd);
+	CU_ASSERT(world_has_installation(&w, "trickle02"));
+
+	fd = raw_connect(w.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	send_text(fd, "POST /in/web/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+	CU_ASSERT(trickle(fd, body, sizeof(body), 150) > 4000);
+	close(fd);
+	world_close(&w);
+}
+
+/* A connection closed before its headers leaves the deadline's watch with
+ * it: the next connection, given the same descriptor, is not cut at the
+ * first one's deadline (2 s here) while its body still comes. */
+static void test_a_closed_connection_is_no_longer_watched(void)
+{
+	struct world w;
+	int fd;
+
+	world_open(&w, "  timeout: 2s\n", NULL);
+	fd = raw_connect(w.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	shutdown(fd, SHUT_WR);
+	CU_ASSERT(peer_closed_within(fd, WAIT_MS)); /* the server has closed its end */
+	close(fd);
+	fd = raw_connect(w.port); /* both descriptor numbers free again: the same */
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(slow_body_is_served(fd));
+	close(fd);
+	world_close(&w);
+}
+
+/* libmicrohttpd counts its idle timeout in whole seconds: an http.timeout
+ * under one is rounded up, never down to 0 (no timeout at all), so a
+ * request idle in the middle of its body is closed. */
+static void test_a_subsecond_timeout_still_closes_an_idle_request(void)
+{
+	struct world w;
+	char buf[256];
+	int fd, closed;
+
+	world_open(&w, "  timeout: 500ms\n", NULL);
+	fd = raw_connect(w.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	send_text(fd, "POST /in/web/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nid");
+	raw_read_all(fd, buf, sizeof(buf), WAIT_MS, &closed);
+	CU_ASSERT(closed);
+	close(fd);
+	world_close(&w);
+}
+
+/* The identity rules hold for what a push route emits: a value of
+ * identity.blocked_values is no identifier (nothing is stored of it), an
+ * id of identity.external is one. */
+static void test_push_records_obey_identity_rules(void)
+{
+	static const char batch[] =
+		"{\"writeKey\": \"wk_1\", \"batch\": [{\"type\": \"identify\", \"userId\": \"u1\","
+		" \"context\": {\"externalIds\": [{\"id\": \"C1\", \"type\": \"crm_id\","
+		" \"collection\": \"users\", \"encoding\": \"none\"}]}}]}";
+	struct world w;
+	struct resp r;
+
+	world_open(&w, NULL, "identity:\n  blocked_values: [\"blk\"]\n");
+	post(&w, "/in/web/v1/echo", "blk\n", &r);
+	CU_ASSERT_EQUAL(r.status, 400);
+	post(&w, "/in/web/v1/echo", "ok1\n", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(!world_has_installation(&w, "blk"));
+	CU_ASSERT(world_has_installation(&w, "ok1"));
+	world_close(&w);
+
+	world_start_plugin(&w, "segment", MAX_BODY, 0, NULL,
+			   "    write_keys: [wk_1]\n"
+			   "identity:\n  external:\n    crm_id: {limit: 1, priority: 1}\n");
+	post(&w, "/in/web/v1/batch", batch, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(world_has_ident(&w, "crm_id", "C1"));
+	world_close(&w);
+}
+
+/* A request still sending its body when the stop begins (its headers in,
+ * 100 Continue sent) is read to its end, stored and answered 200 with
+ * Connection: close; the stop returns once it is done, long before the
+ * 30 s grace of the default http.timeout, and leaves the port free (the
+ * server's side of the closed connection in TIME_WAIT does not hold it). */
+static void test_stop_reads_a_body_in_progress_to_its_end(void)
+{
+	struct bg_stop s = {0};
+	char buf[2048], addr[64], err[512] = "";
+	struct world w;
+	int fd, closed, is_stopping;
+
+	world_open(&w, NULL, NULL);
+	fd = raw_connect(w.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	send_text(fd, "POST /in/web/v1/echo HTTP/1.1\r\nHost: x\r\n"
+		      "Expect: 100-continue\r\nContent-Length: 6\r\n\r\n");
+	CU_ASSERT_FATAL(raw_read_until(fd, buf, sizeof(buf), "100 Continue\r\n\r\n"));
+	s.srv = w.srv;
+	is_stopping = pthread_create(&s.thread, NULL, bg_stop_main, &s) == 0;
+	CU_ASSERT(is_stopping && wait_until(listener_closed, &w.port));
+	send_text(fd, "s1\ns2\n");
+	raw_read_all(fd, buf, sizeof(buf), WAIT_MS, &closed);
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+	CU_ASSERT_PTR_NOT_NULL(strcasestr(buf, "\r\nConnection: close\r\n"));
+	CU_ASSERT(closed);
+	close(fd);
+	CU_ASSERT(is_stopping && wait_until(stop_done, &s));
+	bg_stop_join(&s, is_stopping, &w);
+	CU_ASSERT(world_has_installation(&w, "s2"));
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", w.port);
+	CU_ASSERT_EQUAL(http_listen_check(addr, err, sizeof(err)), 0);
+	world_close(&w);
+}
+
+/* A push route asking hub_host.should_stop() is told the hub stops: one
+ * waiting for that (/v1/until_stop) returns, and the stop with it. */
+static void test_a_push_route_is_told_the_hub_stops(void)
+{
+	struct bg_post h = {.body = "", .path = "/in/web/v1/until_stop"};
+	struct bg_stop s = {0};
+	struct hold hold;
+	struct world w;
+	int is_stopping;
+
+	hold_init(&hold);
+	world_open(&w, NULL, hold.extra);
+	h.w = &w;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&h.thread, NULL, bg_post_main, &h), 0);
+	/* no FATAL assertion until the joins */
+	CU_ASSERT(wait_until(hold_is_in, &hold));
+	s.srv = w.srv;
+	is_stopping = pthread_create(&s.thread, NULL, bg_stop_main, &s) == 0;
+	CU_ASSERT(is_stopping && wait_until(stop_done, &s));
+	pthread_join(h.thread, NULL);
+	bg_stop_join(&s, is_stopping, &w);
+	CU_ASSERT_EQUAL(h.r.status, 200);
+	CU_ASSERT_STRING_EQUAL(h.r.body, "{\"stopped\":true}");
+	world_close(&w);
+	hold_clean(&hold);
+}
+
+/* How many descriptors the process has open (-1: no /proc). */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* A stop closes the listener: the next server starts on the same port at
+ * once, and a start and a stop leave no descriptor behind. */
+static void test_a_stop_closes_the_listener(void)
+{
+	char addr[64], err[512] = "";
+	struct world w;
+	char *saved;
+	int n_fds;
+
+	world_open(&w, NULL, NULL);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", w.port);
+	http_stop(w.srv);
+	w.srv = NULL;
+	n_fds = open_fds();
+	saved = w.th->cfg->http_listen;
+	w.th->cfg->http_listen = addr; /* the same port, named this time */
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(http_start(&w.srv, &w.ctx, err, sizeof(err)), 0);
+		CU_ASSERT_STRING_EQUAL(err, "");
+		if (!w.srv)
+			break;
+		http_stop(w.srv);
+		w.srv = NULL;
+		CU_ASSERT_EQUAL(open_fds(), n_fds);
+	}
+	w.th->cfg->http_listen = saved;
+	world_close(&w);
+}
+
 static enum hub_log_level saved_level;
 
 static int suite_init(void)
@@ -3676,4 +3964,12 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_webhook_a_big_batch_does_not_wait_for_100_continue),
 	   TEST(test_webhook_url_and_secret_are_required),
 	   TEST(test_webhook_verifies_the_receivers_certificate),
-	   TEST(test_stop_past_its_grace_still_answers_a_commit))
+	   TEST(test_stop_past_its_grace_still_answers_a_commit),
+	   TEST(test_a_header_trickler_is_cut_also_between_requests),
+	   TEST(test_a_body_has_twice_http_timeout_to_arrive),
+	   TEST(test_a_closed_connection_is_no_longer_watched),
+	   TEST(test_a_subsecond_timeout_still_closes_an_idle_request),
+	   TEST(test_push_records_obey_identity_rules),
+	   TEST(test_stop_reads_a_body_in_progress_to_its_end),
+	   TEST(test_a_push_route_is_told_the_hub_stops),
+	   TEST(test_a_stop_closes_the_listener))
