@@ -119,7 +119,7 @@ static void check_token(const char *tok, const char *account, const char *user,
 			const char *fingerprint)
 {
 	const char *d1 = strchr(tok, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
-	char *head, *payload, *acct, *usr, sub[1024], iss[1200];
+	char *head, *payload, *acct, *usr, *sub, *iss;
 	json_t *p;
 	json_int_t iat, exp;
 	const char *p_iss, *p_sub;
@@ -137,11 +137,16 @@ static void check_token(const char *tok, const char *account, const char *user,
 		abort();
 	acct = upper(account, 1);
 	usr = upper(user, 0);
-	snprintf(sub, sizeof(sub), "%s.%s", acct, usr);
-	snprintf(iss, sizeof(iss), "%s.%s", sub, fingerprint);
+	/* sized to fit: a config value has no length limit (a fixed buffer
+	 * here cut a user of 1,045 bytes and reported the token wrong) */
+	if (asprintf(&sub, "%s.%s", acct, usr) < 0 ||
+	    asprintf(&iss, "%s.%s", sub, fingerprint) < 0)
+		abort();
 	if (strcmp(p_sub, sub) != 0 || strcmp(p_iss, iss) != 0 || iat != NOW_S ||
 	    exp - iat != JWT_LIFETIME_S)
 		abort();
+	free(sub);
+	free(iss);
 	free(acct);
 	free(usr);
 	json_decref(p);
