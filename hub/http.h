@@ -48,8 +48,9 @@ int http_port(const struct http_server *srv);
 struct metrics *http_metrics(struct http_server *srv);
 
 /* Stops accepting connections, lets the requests in progress finish (at
- * most http.timeout), then closes everything.  Plugins' routes are not
- * called once this returns.  NULL is ignored. */
+ * most http.timeout; a request whose batch went to the intake is answered
+ * however long its commit takes), then closes everything.  Plugins'
+ * routes are not called once this returns.  NULL is ignored. */
 void http_stop(struct http_server *srv);
 
 #endif
