@@ -73,7 +73,7 @@ static void *housekeep_main(void *arg)
 		pthread_mutex_unlock(&h->lock);
 		housekeep_pass(h);
 		pthread_mutex_lock(&h->lock);
-		time_deadline(&deadline, CLOCK_REALTIME, atomic_load(&housekeep_interval_ms));
+		time_deadline(&deadline, CLOCK_MONOTONIC, atomic_load(&housekeep_interval_ms));
 		while (!atomic_load(&h->stop) && rc == 0)
 			rc = pthread_cond_timedwait(&h->wake, &h->lock, &deadline);
 	}
@@ -91,8 +91,14 @@ int housekeep_start(struct housekeep **out, const struct hub_config *cfg, char *
 		err_set(err, err_size, "out of memory");
 		return -1;
 	}
+	/* the pause between passes is on the monotonic clock (time_deadline):
+	 * a wall clock set back cannot stretch it */
+	if (time_cond_init(&h->wake)) {
+		hub_free(h);
+		err_set(err, err_size, "cannot set up the housekeeping thread's clock");
+		return -1;
+	}
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_cond_init(&h->wake, NULL);
 	atomic_init(&h->stop, 0);
 	h->erase_block_days = cfg->erase_block_days > 0 ? cfg->erase_block_days : 30;
 	if (store_open_existing(cfg, &h->store, err, err_size))

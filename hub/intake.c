@@ -570,7 +570,7 @@ static void writer_wait_work(struct intake *in)
 			pthread_cond_wait(&in->work, &in->lock);
 			continue;
 		}
-		time_deadline(&until, CLOCK_REALTIME, INTAKE_PROBE_MS);
+		time_deadline(&until, CLOCK_MONOTONIC, INTAKE_PROBE_MS);
 		if (pthread_cond_timedwait(&in->work, &in->lock, &until) == 0 || in->head ||
 		    in->is_stopping)
 			continue;
@@ -651,8 +651,14 @@ int intake_start(struct intake **out, struct store *store, const struct hub_conf
 		err_set(err, err_size, "out of memory");
 		return -1;
 	}
+	/* the writer's probe of a failing store waits on the monotonic clock
+	 * (time_deadline): a wall clock set back cannot hold it back */
+	if (time_cond_init(&in->work)) {
+		hub_free(in);
+		err_set(err, err_size, "cannot set up the intake writer's clock");
+		return -1;
+	}
 	pthread_mutex_init(&in->lock, NULL);
-	pthread_cond_init(&in->work, NULL);
 	pthread_cond_init(&in->done, NULL);
 	in->store = store;
 	store->is_intake_writer = 1;

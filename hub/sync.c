@@ -40,7 +40,14 @@ void sync_stop_init(struct sync_stop *s)
 {
 	atomic_init(&s->is_stopping, 0);
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
+	/* a backoff wait on the monotonic clock: a wall clock set back (NTP, a
+	 * restored VM) cannot stretch it; the wall clock only if that cannot
+	 * be set up (not on Linux) */
+	s->clock = CLOCK_MONOTONIC;
+	if (time_cond_init(&s->cond)) {
+		s->clock = CLOCK_REALTIME;
+		pthread_cond_init(&s->cond, NULL);
+	}
 }
 
 void sync_stop_destroy(struct sync_stop *s)
@@ -69,7 +76,7 @@ int sync_stop_wait_ms(struct sync_stop *s, int64_t ms)
 			;
 		return 0;
 	}
-	time_deadline(&deadline, CLOCK_REALTIME, ms);
+	time_deadline(&deadline, s->clock, ms);
 	pthread_mutex_lock(&s->lock);
 	while (!(stopping = atomic_load(&s->is_stopping)) &&
 	       pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == 0)

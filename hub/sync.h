@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 /* A stop request (SIGTERM, the hub stopping) that also cuts a backoff
  * wait short.  should_stop() of a running pull reads is_stopping. */
@@ -24,6 +25,7 @@ struct sync_stop {
 	atomic_int is_stopping;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	clockid_t clock; /* the one cond's timed waits read */
 };
 
 void sync_stop_init(struct sync_stop *s);
