@@ -3346,6 +3346,419 @@ static void test_a_config_error_stops_the_start_with_its_position(void)
 	world_close(&w);
 }
 
+/* Every kind `kinds` lists is sent, not only its last; a kind it leaves
+ * out is not. */
+static void test_export_kinds_listed_are_each_sent(void)
+{
+	struct world w;
+	json_t *got, *c;
+	size_t i, n_event = 0, n_updated = 0, n_other = 0;
+
+	world_open(&w, "    kinds: [event, profile_updated]\n");
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	json_array_foreach(got, i, c) {
+		const char *kind = str_of(c, "kind");
+		if (strcmp(kind, "event") == 0)
+			n_event++;
+		else if (strcmp(kind, "profile_updated") == 0)
+			n_updated++;
+		else
+			n_other++;
+	}
+	CU_ASSERT(n_event > 0);
+	CU_ASSERT(n_updated > 0);
+	CU_ASSERT_EQUAL(n_other, 0); /* people merges I5 into Ann: no "merged" */
+	json_decref(got);
+	world_close(&w);
+}
+
+/* The exporter's keys and their bounds, as `profilehub check`
+ * (export_check_config) and the start read them; the start also checks
+ * the plugin's own keys. */
+static void test_export_config_keys_are_checked_at_their_bounds(void)
+{
+	static const struct {
+		const char *keys;
+		int check_rc, start_rc;
+		const char *msg; /* in err when refused */
+	} rows[] = {
+		{"    batch_size: 10000\n", 0, 0, ""},
+		{"    batch_size: 10001\n", -1, -1, "exports[0].batch_size: expected 1 to 10000"},
+		{"    backfill: maybe\n", -1, -1, "exports[0].backfill: expected"},
+		{"    kinds: [merged, erased]\n", 0, 0, ""},
+		{"    colour: red\n", 0, -1, "colour"},
+	};
+	struct world w;
+
+	world_open(&w, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct hub_config *cfg = config_like(&w, rows[i].keys);
+		struct exporter *ex = NULL;
+		char err[512] = "";
+		int rc = export_check_config(&cfg->exports[0], err, sizeof(err));
+
+		CU_ASSERT_EQUAL(rc, rows[i].check_rc);
+		if (rc)
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, rows[i].msg));
+		err[0] = '\0';
+		rc = export_start(&ex, cfg, err, sizeof(err));
+		if (rc != rows[i].start_rc || !strstr(err, rows[i].msg))
+			fprintf(stderr, "\n  row %zu: start %d: %s", i, rc, err);
+		CU_ASSERT_EQUAL(rc, rows[i].start_rc);
+		if (rc)
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, rows[i].msg));
+		export_stop(ex);
+		config_free(cfg);
+	}
+	world_close(&w);
+}
+
+/* Without `batch_size`, a batch is 100 changes. */
+static void test_export_batch_size_is_100_by_default(void)
+{
+	struct world w;
+	json_t *seqs, *calls, *got;
+	char *lines = NULL, want[64];
+	size_t size = 0;
+	FILE *f = open_memstream(&lines, &size);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	for (int i = 0; i < 120; i++)
+		fprintf(f,
+			"{\"type\":\"identify\",\"message_id\":\"m%d\",\"timestamp\":"
+			"\"2025-03-01T10:00:00.000Z\",\"identifiers\":{\"custom_id\":\"u%d\"},"
+			"\"attributes\":{\"plan\":\"gold\"}}\n",
+			i, i);
+	fclose(f);
+	world_open(&w, NULL);
+	apply(&w, lines);
+	seqs = outbox_seqs(&w);
+	CU_ASSERT_FATAL(json_array_size(seqs) > 100);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, &calls);
+	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(seqs));
+	snprintf(want, sizeof(want), "%lld-%lld ",
+		 (long long)json_integer_value(json_array_get(seqs, 0)),
+		 (long long)json_integer_value(json_array_get(seqs, 99)));
+	CU_ASSERT_EQUAL(strncmp(json_string_value(json_array_get(calls, 0)), want, strlen(want)),
+			0);
+	json_decref(calls);
+	json_decref(got);
+	json_decref(seqs);
+	world_close(&w);
+	free(lines);
+}
+
+/* A stop ends a worker's wait before a retry at once, not when the wait
+ * (60 s, asked for by the plugin) is over. */
+static void test_export_stop_ends_a_wait_before_a_retry_at_once(void)
+{
+	struct world w;
+	json_t *st;
+	int64_t t0;
+
+	world_open(&w, "    retries: 1\n    retry_after: 60s\n");
+	apply(&w, people);
+	world_start(&w);
+	st = status_of_x_once(&w, "retrying");
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "retrying");
+	json_decref(st);
+	t0 = time_mono_ms();
+	export_stop(w.ex);
+	w.ex = NULL;
+	CU_ASSERT(time_mono_ms() - t0 < 30000);
+	world_close(&w);
+}
+
+static void *stop_main(void *ex)
+{
+	export_stop(ex);
+	return NULL;
+}
+
+/* A world whose export x holds its first batch in export_script's gate
+ * (the call to be answered "retry"): *dir holds the gate, *blocked is the
+ * file the plugin made there (gate_open() lets it go on). */
+static void gated_world_open(struct world *w, char **dir, char **blocked)
+{
+	char *keys;
+
+	*dir = testlib_mkdtemp();
+	CU_ASSERT_FATAL(asprintf(blocked, "%s/go.blocked", *dir) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys, "    retries: 1\n    gate: %s/go\n", *dir) > 0);
+	world_open(w, keys);
+	free(keys);
+	apply(w, people);
+	world_start(w);
+	CU_ASSERT_FATAL(file_appears(*blocked)); /* export_batch() waits at the gate */
+}
+
+static void gated_world_close(struct world *w, char *dir, char *blocked)
+{
+	world_close(w);
+	testlib_rmtree(dir);
+	free(dir);
+	free(blocked);
+}
+
+/* Polls file `path` (WAIT_MS at most): 1 once it holds `what`. */
+static int file_holds(const char *path, const char *what)
+{
+	struct timespec pause = {0, 2 * 1000 * 1000};
+	char text[8192];
+
+	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
+		FILE *f = fopen(path, "r");
+		size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		text[n] = '\0';
+		if (strstr(text, what))
+			return 1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+/* A stop held up by a plugin that does not return from export_batch()
+ * says so every 10 s (not sooner), naming the export, its plugin and
+ * what the plugin is doing. */
+static void test_export_stop_held_by_a_plugin_says_so_after_10_s(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	pthread_t t;
+	char *dir, *blocked, *logged;
+	int64_t t0, waited_ms = -1;
+
+	gated_world_open(&w, &dir, &blocked);
+	testlib_capture_begin(&cap);
+	t0 = time_mono_ms();
+	CU_ASSERT_FATAL(pthread_create(&t, NULL, stop_main, w.ex) == 0);
+	if (file_holds(cap.path, "still waiting"))
+		waited_ms = time_mono_ms() - t0;
+	gate_open(blocked);
+	pthread_join(t, NULL);
+	w.ex = NULL;
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT(waited_ms >= 9000);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "export x"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "stopping: still waiting after 10 s for plugin "
+					      "export_script (delivering): its export_batch() "
+					      "has not returned"));
+	free(logged);
+	gated_world_close(&w, dir, blocked);
+}
+
+/* Exports all disabled in the configuration: the start loads no plugin
+ * (the plugin directory may be gone) and runs nothing. */
+static void test_export_start_with_every_export_disabled_loads_no_plugin(void)
+{
+	struct hub_config *cfg;
+	struct exporter *ex = NULL;
+	struct world w;
+	char *yaml, err[512] = "";
+
+	world_open(&w, NULL);
+	CU_ASSERT_FATAL(asprintf(&yaml,
+				 "%splugin_dir: /nonexistent/plugins\n"
+				 "exports:\n"
+				 "  - name: x\n"
+				 "    plugin: export_script\n"
+				 "    record: %s\n"
+				 "    enabled: false\n",
+				 w.th->store_yaml, w.record) > 0);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("off.yaml", yaml, &cfg, err, sizeof(err)), 0);
+	free(yaml);
+	CU_ASSERT_EQUAL_FATAL(export_start(&ex, cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(export_count(ex), 1);
+	CU_ASSERT_EQUAL(export_wait_idle(ex, WAIT_MS), 0);
+	export_stop(ex);
+	config_free(cfg);
+	world_close(&w);
+}
+
+/* Each allocation of a start failing in turn: the start fails saying why
+ * (and leaves nothing behind: the sanitizers' leak check), or it runs. */
+static void test_export_start_out_of_memory_fails_saying_why(void)
+{
+	struct world w;
+	long total;
+
+	world_open(&w, "    attributes: [plan]\n");
+	alloc_fail_after(0); /* counts from here */
+	world_start(&w);
+	total = alloc_count();
+	export_stop(w.ex);
+	w.ex = NULL;
+	for (long n = 1; n <= total; n++) {
+		struct exporter *ex = NULL;
+		char err[512] = "";
+		int rc;
+
+		alloc_fail_only(n);
+		rc = export_start(&ex, w.th->cfg, err, sizeof(err));
+		alloc_fail_only(0);
+		if (rc == 0) {
+			export_stop(ex);
+			continue;
+		}
+		CU_ASSERT_EQUAL(rc, -1);
+		CU_ASSERT_PTR_NULL(ex);
+		if (!err[0])
+			fprintf(stderr, "\n  allocation %ld of %ld failing: no message", n, total);
+		CU_ASSERT(err[0] != '\0');
+	}
+	world_close(&w);
+}
+
+/* export_wait_idle() gives up after its timeout (-1) while a batch is in
+ * the plugin's hands, and returns 0 once it is delivered. */
+static void test_export_wait_idle_times_out_while_a_batch_is_held(void)
+{
+	struct world w;
+	char *dir, *blocked;
+
+	gated_world_open(&w, &dir, &blocked);
+	CU_ASSERT_EQUAL(export_wait_idle(w.ex, 200), -1);
+	gate_open(blocked);
+	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	gated_world_close(&w, dir, blocked);
+}
+
+/* A scrape that comes while another's lag read is under way gets the lag
+ * last read, with its age: the time since that read. */
+static void test_export_lag_kept_says_how_old_it_is(void)
+{
+	struct scrape first = {0};
+	struct export_lag lags[1];
+	struct timespec pause = {0, 2 * 1000 * 1000};
+	struct world w;
+	pthread_t t;
+	int64_t read_ms, age_ms = -1;
+
+	world_open(&w, NULL);
+	world_start(&w);
+	export_set_lag_hook(w.ex, stall_hook, NULL);
+	CU_ASSERT_EQUAL_FATAL(export_lag_provider(w.ex, lags, 1, &age_ms), 1);
+	CU_ASSERT_EQUAL(age_ms, 0); /* a read of its own */
+	read_ms = time_mono_ms();
+	while (time_mono_ms() < read_ms + 20) /* the kept lag ages */
+		nanosleep(&pause, NULL);
+	stall.is_armed = 1;
+	stall.is_stalled = stall.is_released = 0;
+	first.w = &w;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, scrape_main, &first), 0);
+	CU_ASSERT(stall_wait_for(&stall.is_stalled, WAIT_MS));
+	CU_ASSERT_EQUAL(export_lag_provider(w.ex, lags, 1, &age_ms), 1);
+	CU_ASSERT(age_ms >= 20);
+	CU_ASSERT_STRING_EQUAL(lags[0].name, "x");
+	stall_set(&stall.is_released);
+	pthread_join(t, NULL);
+	hub_free(first.text);
+	world_close(&w);
+}
+
+/* GET /v1/exports (export_status_provider) shows the first 100 dead
+ * letters of an export, asked once or again. */
+static void test_export_status_provider_shows_100_dead_letters(void)
+{
+	struct store *s;
+	struct world w;
+
+	world_open(&w, NULL);
+	world_start(&w);
+	s = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	for (int64_t seq = 1; seq <= 101; seq++) {
+		struct store_dead_letter d = {.export_name = "x", .seq = seq, .at_ms = 1,
+					      .reason = "HTTP 400", .profile_id = "p_1",
+					      .change_json = "{}"};
+		CU_ASSERT_EQUAL(s->ops->dead_letter_put(s, &d), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	for (int i = 0; i < 2; i++) {
+		json_t *st = export_status_provider(w.ex);
+		json_t *x = json_array_get(json_object_get(st, "exports"), 0);
+		CU_ASSERT_EQUAL(json_array_size(json_object_get(x, "dead_letters")), 100);
+		json_decref(st);
+	}
+	world_close(&w);
+}
+
+/* POST /v1/exports/<name>/backfill (export_backfill_provider): refused (1)
+ * for a name no export has, a prefix of one too, and for an export whose
+ * kinds leave out profile_updated; asked for (0) otherwise, and run. */
+static void test_export_backfill_provider_asks_only_what_it_can(void)
+{
+	static const struct {
+		const char *name;
+		int rc, why;
+	} rows[] = {
+		{"nope", 1, EXPORT_BACKFILL_NO_EXPORT},
+		{"e", 1, EXPORT_BACKFILL_NO_EXPORT},
+		{"ev", 1, EXPORT_BACKFILL_NO_UPDATES},
+		{"x", 0, EXPORT_BACKFILL_OK},
+	};
+	struct world w;
+	json_t *st;
+
+	world_open(&w, "  - name: ev\n    plugin: export_script\n    record: /nonexistent/r\n"
+		       "    kinds: [event]\n    enabled: false\n");
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	st = status_of_x(&w);
+	CU_ASSERT(json_is_null(json_object_get(st, "backfill"))); /* backfill: false */
+	json_decref(st);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		char err[256] = "";
+		int why = -1, rc = export_backfill_provider(w.ex, rows[i].name, &why, err,
+							    sizeof(err));
+		CU_ASSERT_EQUAL(rc, rows[i].rc);
+		CU_ASSERT_EQUAL(why, rows[i].why);
+		CU_ASSERT_EQUAL(err[0] != '\0', rc != 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(json_object_get(st, "backfill"), "state"), "done");
+	json_decref(st);
+	world_close(&w);
+}
+
+/* POST /v1/exports/<name>/dead_letters/retry (export_retry_provider):
+ * refused (1) for a name no export has; otherwise each dead letter is
+ * sent again. */
+static void test_export_retry_provider_sends_the_dead_letters_again(void)
+{
+	struct world w;
+	json_t *dead;
+	int64_t n_retried = -1;
+	char err[256] = "";
+	int why = -1;
+
+	world_open(&w, "    bad_custom_id: bad\n");
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	dead = dead_letters(&w);
+	CU_ASSERT_FATAL(json_array_size(dead) > 0);
+	CU_ASSERT_EQUAL(export_retry_provider(w.ex, "nope", &why, &n_retried, err, sizeof(err)),
+			1);
+	CU_ASSERT_EQUAL(why, EXPORT_BACKFILL_NO_EXPORT);
+	CU_ASSERT(err[0] != '\0');
+	CU_ASSERT_EQUAL(export_retry_provider(w.ex, "x", &why, &n_retried, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(why, EXPORT_BACKFILL_OK);
+	CU_ASSERT_EQUAL(n_retried, (int64_t)json_array_size(dead));
+	json_decref(dead);
+	world_close(&w);
+}
+
 /* ---- the jsonl plugin, driven directly ---------------------------------- */
 
 struct jl {
@@ -4173,6 +4586,18 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_backfill_change_of_a_profile_gone_since_is_not_sent),
 	   TEST(test_kinds_without_profile_updated_mean_no_backfill),
 	   TEST(test_a_config_error_stops_the_start_with_its_position),
+	   TEST(test_export_kinds_listed_are_each_sent),
+	   TEST(test_export_config_keys_are_checked_at_their_bounds),
+	   TEST(test_export_batch_size_is_100_by_default),
+	   TEST(test_export_stop_ends_a_wait_before_a_retry_at_once),
+	   TEST(test_export_stop_held_by_a_plugin_says_so_after_10_s),
+	   TEST(test_export_start_with_every_export_disabled_loads_no_plugin),
+	   TEST(test_export_start_out_of_memory_fails_saying_why),
+	   TEST(test_export_wait_idle_times_out_while_a_batch_is_held),
+	   TEST(test_export_lag_kept_says_how_old_it_is),
+	   TEST(test_export_status_provider_shows_100_dead_letters),
+	   TEST(test_export_backfill_provider_asks_only_what_it_can),
+	   TEST(test_export_retry_provider_sends_the_dead_letters_again),
 	   TEST(test_jsonl_rotates_by_size_and_keeps_n_files),
 	   TEST(test_jsonl_failed_rotation_keeps_the_lines_written),
 	   TEST(test_jsonl_erase_line_holds_no_personal_data),
