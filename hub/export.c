@@ -255,7 +255,8 @@ fail:
 
 /* Joins a worker's thread.  Every EXPORT_STOP_NOTE_S it has not ended (a
  * plugin blocked in export_batch(), not checking should_stop()), logs what
- * the stop waits for. */
+ * the stop waits for; on the monotonic clock, so that a wall clock set back
+ * does not hold the note back. */
 static void worker_join(struct export_worker *w)
 {
 	struct timespec until;
@@ -263,8 +264,8 @@ static void worker_join(struct export_worker *w)
 	int64_t waited_s = 0;
 
 	for (;;) {
-		time_deadline(&until, CLOCK_REALTIME, EXPORT_STOP_NOTE_S * 1000);
-		if (pthread_timedjoin_np(w->thread, NULL, &until) != ETIMEDOUT)
+		time_deadline(&until, CLOCK_MONOTONIC, EXPORT_STOP_NOTE_S * 1000);
+		if (pthread_clockjoin_np(w->thread, NULL, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
 			return;
 		waited_s += EXPORT_STOP_NOTE_S;
 		pthread_mutex_lock(&w->ex->lock);

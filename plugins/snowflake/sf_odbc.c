@@ -296,6 +296,22 @@ static void *exec_thread(void *arg)
 	return NULL;
 }
 
+/* A condition variable whose timed waits read the monotonic clock, so that
+ * a wall clock set back (NTP, a restored VM) does not stretch a poll. */
+static int cond_init_monotonic(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	int rc;
+
+	if (pthread_condattr_init(&attr) != 0)
+		return -1;
+	rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+	return rc == 0 ? 0 : -1;
+}
+
 /* SQLExecute, cancelled (SQLCancel, which ODBC allows from another thread
  * while the statement executes) when the hub stops during a pull: the
  * query may run for minutes, and the hub waits for the pull.  The cancel
@@ -313,14 +329,17 @@ static SQLRETURN execute_stoppable(struct sf_odbc *o, int *is_stopped)
 	if (!o->call)
 		return SQLExecute(o->stmt);
 	pthread_mutex_init(&j.lock, NULL);
-	pthread_cond_init(&j.cond, NULL);
+	if (cond_init_monotonic(&j.cond) != 0) {
+		pthread_mutex_destroy(&j.lock);
+		return SQLExecute(o->stmt);
+	}
 	if (pthread_create(&t, NULL, exec_thread, &j) != 0) {
 		j.r = SQLExecute(o->stmt);
 		goto out;
 	}
 	pthread_mutex_lock(&j.lock);
 	for (int polls = 0; !j.is_done; polls++) {
-		clock_gettime(CLOCK_REALTIME, &deadline);
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
 		deadline.tv_nsec += STOP_POLL_MS * 1000000L;
 		if (deadline.tv_nsec >= 1000000000L) {
 			deadline.tv_sec++;
