@@ -35,37 +35,6 @@
 
 #define WAIT_MS 10000
 
-/* The first source's text `key`, "(null)" when it has none. */
-static const char *source_text(json_t *list, const char *key)
-{
-	const char *s = json_string_value(json_object_get(json_array_get(list, 0), key));
-
-	return s ? s : "(null)";
-}
-
-static json_t *last_run_of(json_t *list)
-{
-	return json_object_get(json_array_get(list, 0), "last_run");
-}
-
-/* Its last run's result, "(null)" while it runs or before it ran. */
-static const char *result_of(json_t *list)
-{
-	const char *s = json_string_value(json_object_get(last_run_of(list), "result"));
-
-	return s ? s : "(null)";
-}
-
-static json_int_t run_count(json_t *list, const char *key)
-{
-	return json_integer_value(json_object_get(last_run_of(list), key));
-}
-
-static int is_running_past_a_page(json_t *list)
-{
-	return strcmp(source_text(list, "state"), "running") == 0 && run_count(list, "read") >= 2;
-}
-
 static int is_held_elsewhere(json_t *list)
 {
 	return strcmp(source_text(list, "state"), "held by another process") == 0;
@@ -86,27 +55,6 @@ static int store_cursor_becomes(struct testhub *th, const char *source, const ch
 		nanosleep(&pause, NULL);
 	}
 	return 0;
-}
-
-/* A scheduler over gated_pull's source "gp", its gate in a dir of its own
- * (*dir, testlib_rmtree() removes it). */
-static void gated_start(struct plugin_sched *ps, char **dir)
-{
-	char yaml[1024];
-
-	*dir = testlib_mkdtemp();
-	CU_ASSERT_PTR_NOT_NULL_FATAL(*dir);
-	snprintf(yaml, sizeof(yaml),
-		 "sources:\n  - name: gp\n    plugin: gated_pull\n    gate: %s/gate\n", *dir);
-	plugin_sched_start(ps, yaml, "tests/plugins/gated_pull.so");
-}
-
-static void gate_open(const char *dir)
-{
-	char *path = testlib_write_file(dir, "gate", "");
-
-	CU_ASSERT_PTR_NOT_NULL(path);
-	free(path);
 }
 
 /* Starts a scheduler over the one source `name` of `yaml` (plugin `so`),
@@ -164,7 +112,8 @@ static void test_scheduler_worker_shows_a_run_s_progress_while_it_runs(void)
 /* Another process took the lease while the run ran (its take bumped the
  * lease's epoch in the store): the run's next page is refused, the cursor
  * stays at the last page committed before, the run ends "stopped", the
- * source shows "held by another process", and the log says why at warn. */
+ * source shows "held by another process" (and /metrics no failure), and
+ * the log says why at warn. */
 static void test_scheduler_worker_stops_a_run_whose_lease_was_lost(void)
 {
 	enum hub_log_level saved = log_get_level();
@@ -172,6 +121,7 @@ static void test_scheduler_worker_stops_a_run_whose_lease_was_lost(void)
 	struct plugin_sched ps;
 	struct store *r;
 	char epoch[32], bumped[32], *dir, *said;
+	struct sched_sync_stat stat;
 	json_t *list;
 
 	log_set_level(HUB_LOG_WARN);
@@ -192,6 +142,10 @@ static void test_scheduler_worker_stops_a_run_whose_lease_was_lost(void)
 
 	CU_ASSERT_STRING_EQUAL(result_of(list), "stopped");
 	CU_ASSERT_STRING_EQUAL(source_text(list, "state"), "held by another process");
+	/* /metrics: a stopped run is neither a failure nor a success */
+	CU_ASSERT_EQUAL(scheduler_sync_stats(ps.s, &stat, 1), 1);
+	CU_ASSERT_EQUAL(stat.is_last_failed, 0);
+	CU_ASSERT_EQUAL(stat.last_ok_ms, 0);
 	CU_ASSERT_STRING_EQUAL(source_text(list, "cursor"), "c2");
 	CU_ASSERT(store_cursor_becomes(ps.th, "gp", "c2"));
 	CU_ASSERT_EQUAL(testlib_lines_with(said, "warn [gp] sync stopped: lease lost: "

@@ -75,3 +75,51 @@ json_t *status_after_the_run(struct plugin_sched *ps)
 {
 	return status_once(ps, has_a_last_result);
 }
+
+const char *source_text(json_t *list, const char *key)
+{
+	const char *s = json_string_value(json_object_get(json_array_get(list, 0), key));
+
+	return s ? s : "(null)";
+}
+
+json_t *last_run_of(json_t *list)
+{
+	return json_object_get(json_array_get(list, 0), "last_run");
+}
+
+const char *result_of(json_t *list)
+{
+	const char *s = json_string_value(json_object_get(last_run_of(list), "result"));
+
+	return s ? s : "(null)";
+}
+
+json_int_t run_count(json_t *list, const char *key)
+{
+	return json_integer_value(json_object_get(last_run_of(list), key));
+}
+
+int is_running_past_a_page(json_t *list)
+{
+	return strcmp(source_text(list, "state"), "running") == 0 && run_count(list, "read") >= 2;
+}
+
+void gated_start(struct plugin_sched *ps, char **dir)
+{
+	char yaml[1024];
+
+	*dir = testlib_mkdtemp();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(*dir);
+	snprintf(yaml, sizeof(yaml),
+		 "sources:\n  - name: gp\n    plugin: gated_pull\n    gate: %s/gate\n", *dir);
+	plugin_sched_start(ps, yaml, "tests/plugins/gated_pull.so");
+}
+
+void gate_open(const char *dir)
+{
+	char *path = testlib_write_file(dir, "gate", "");
+
+	CU_ASSERT_PTR_NOT_NULL(path);
+	free(path);
+}

@@ -48,4 +48,19 @@ json_t *status_once(struct plugin_sched *ps, int (*is_it)(json_t *list));
  * ends on the scheduler's thread.  A new reference. */
 json_t *status_after_the_run(struct plugin_sched *ps);
 
+/* The first source of a status list: its text `key`, "(null)" when it has
+ * none; its last run (or NULL); that run's result, "(null)" while it runs
+ * or before it ran; one of that run's counts. */
+const char *source_text(json_t *list, const char *key);
+json_t *last_run_of(json_t *list);
+const char *result_of(json_t *list);
+json_int_t run_count(json_t *list, const char *key);
+/* The first source runs and has read two items (gated_pull at its gate). */
+int is_running_past_a_page(json_t *list);
+
+/* A scheduler over gated_pull's source "gp", its gate in a dir of its own
+ * (*dir, testlib_rmtree() removes it); gate_open() lets its pull go on. */
+void gated_start(struct plugin_sched *ps, char **dir);
+void gate_open(const char *dir);
+
 #endif
