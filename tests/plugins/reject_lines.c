@@ -18,8 +18,12 @@
  *                  the line as imported).  "left:ID" emits an identify of
  *                  custom_id ID, then says through host->warn() (ABI 1.6)
  *                  that it left a value out of it.
+ *                  "x:TYPE:ID" emits an identify whose one identifier is
+ *                  of type TYPE (an external id of the config, say).
  *   pull()         the same for each item of the `lines` list, then one
- *                  checkpoint "done".
+ *                  checkpoint "done"; an item "RETRY" fails the instance's
+ *                  first pull there (HUB_RETRY, "a transient failure"), and
+ *                  is skipped after.
  *
  * On a host without reject() (HUB_HOST_HAS) a "!why" item is only logged.
  */
@@ -37,6 +41,7 @@ static const struct hub_config_key keys[] = {
 struct rl_state {
 	const struct hub_host *host;
 	const struct hub_instance *inst;
+	int has_retried;
 };
 
 static struct rl_state the_state;
@@ -48,6 +53,7 @@ static hub_rc rl_create(const struct hub_host *host, const struct hub_instance *
 	(void)err_size;
 	the_state.host = host;
 	the_state.inst = inst;
+	the_state.has_retried = 0;
 	*state = &the_state;
 	return HUB_OK;
 }
@@ -56,7 +62,7 @@ static hub_rc rl_create(const struct hub_host *host, const struct hub_instance *
 static hub_rc rl_item(const struct rl_state *st, struct hub_call *call, const char *text,
 		      size_t len, char *err, size_t err_size)
 {
-	char item[256];
+	char item[256], type[64], *colon;
 	struct hub_ident id = {"custom_id", item};
 	struct hub_record rec;
 	hub_rc rc;
@@ -94,6 +100,11 @@ static hub_rc rl_item(const struct rl_state *st, struct hub_call *call, const ch
 	}
 	if (strncmp(item, "deaf:", 5) == 0 || strncmp(item, "left:", 5) == 0)
 		id.value = item + 5;
+	if (strncmp(item, "x:", 2) == 0 && (colon = strchr(item + 2, ':'))) {
+		snprintf(type, sizeof(type), "%.*s", (int)(colon - item - 2), item + 2);
+		id.type = type;
+		id.value = colon + 1;
+	}
 	rc = st->host->emit(call, &rec, err, err_size);
 	if (rc == HUB_OK && strncmp(item, "left:", 5) == 0 && HUB_HOST_HAS(st->host, warn))
 		rc = st->host->warn(call, "plan: left out");
@@ -111,7 +122,7 @@ static hub_rc rl_import_line(void *state, struct hub_call *call, const char *lin
 static hub_rc rl_pull(void *state, struct hub_call *call, const char *cursor, size_t budget,
 		      char *err, size_t err_size)
 {
-	const struct rl_state *st = state;
+	struct rl_state *st = state;
 	size_t n = st->host->config_list_size(st->inst, "lines");
 	hub_rc rc;
 
@@ -120,6 +131,14 @@ static hub_rc rl_pull(void *state, struct hub_call *call, const char *cursor, si
 		return HUB_OK; /* read them all already */
 	for (size_t i = 0; i < n; i++) {
 		const char *item = st->host->config_list_item(st->inst, "lines", i);
+
+		if (strcmp(item, "RETRY") == 0 && st->has_retried)
+			continue;
+		if (strcmp(item, "RETRY") == 0) {
+			st->has_retried = 1;
+			snprintf(err, err_size, "a transient failure");
+			return HUB_RETRY;
+		}
 		if ((rc = rl_item(st, call, item, strlen(item), err, err_size)) != HUB_OK)
 			return rc;
 	}

@@ -1246,22 +1246,49 @@ static void test_scheduler_runs_only_enabled_pull_sources(void)
 	CU_ASSERT_EQUAL(scheduler_source_count(NULL), 0);
 }
 
+/* Starts a scheduler over reject_lines' one source "rl" of `yaml`,
+ * triggers it and returns the status once its run ended ok. */
+static json_t *rl_run_once(struct plugin_sched *ps, const char *yaml)
+{
+	json_t *list;
+
+	plugin_sched_start(ps, yaml, "tests/plugins/reject_lines.so");
+	CU_ASSERT_EQUAL(scheduler_trigger(ps->s, "rl"), SCHEDULER_TRIGGERED);
+	list = status_after_the_run(ps);
+	CU_ASSERT_STRING_EQUAL(result_of(list), "ok");
+	return list;
+}
+
 /* A pulled record is held to the configuration's identity rules: a
- * custom_id among identity.blocked_values is no identifier, and the
- * record, left with none, is rejected. */
-static void test_scheduler_pulled_records_keep_the_blocked_values(void)
+ * custom_id among identity.blocked_values is no identifier, an external
+ * id of identity.external is one (a type it does not name is none), and a
+ * record left with none is rejected. */
+static void test_scheduler_pulled_records_keep_the_identity_rules(void)
 {
 	struct plugin_sched ps;
 	json_t *list;
 
-	plugin_sched_start(&ps, "identity:\n  blocked_values: [blocked-7]\n"
+	list = rl_run_once(&ps, "identity:\n  blocked_values: [blocked-7]\n"
+			   "  external:\n    crm_id: {priority: 1}\n"
 			   "sources:\n  - name: rl\n    plugin: reject_lines\n"
-			   "    lines: [p1, blocked-7]\n", "tests/plugins/reject_lines.so");
-	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, "rl"), SCHEDULER_TRIGGERED);
-	list = status_after_the_run(&ps);
-	CU_ASSERT_STRING_EQUAL(result_of(list), "ok");
+			   "    lines: [p1, blocked-7, \"x:crm_id:c1\", \"x:erp_id:e1\"]\n");
+	CU_ASSERT_EQUAL(run_count(list, "applied"), 2);
+	CU_ASSERT_EQUAL(run_count(list, "rejected"), 2);
+	json_decref(list);
+	plugin_sched_stop(&ps);
+}
+
+/* A run's retries (a pull failed transiently, then went through) are in
+ * its last_run. */
+static void test_scheduler_status_counts_a_run_s_retries(void)
+{
+	struct plugin_sched ps;
+	json_t *list;
+
+	list = rl_run_once(&ps, "sources:\n  - name: rl\n    plugin: reject_lines\n"
+			   "    lines: [RETRY, p1]\n");
 	CU_ASSERT_EQUAL(run_count(list, "applied"), 1);
-	CU_ASSERT_EQUAL(run_count(list, "rejected"), 1);
+	CU_ASSERT_EQUAL(run_count(list, "retries"), 1);
 	json_decref(list);
 	plugin_sched_stop(&ps);
 }
@@ -1368,6 +1395,7 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_scheduler_a_bad_schedule_refuses_the_start),
 	   TEST(test_scheduler_a_null_schedule_is_on_demand),
 	   TEST(test_scheduler_runs_only_enabled_pull_sources),
-	   TEST(test_scheduler_pulled_records_keep_the_blocked_values),
+	   TEST(test_scheduler_pulled_records_keep_the_identity_rules),
+	   TEST(test_scheduler_status_counts_a_run_s_retries),
 	   TEST(test_scheduler_a_trigger_while_stopping_starts_nothing),
 	   TEST(test_scheduler_a_run_left_far_by_the_clock_is_replanned_and_said))
