@@ -1262,7 +1262,8 @@ static json_t *rl_run_once(struct plugin_sched *ps, const char *yaml)
 /* A pulled record is held to the configuration's identity rules: a
  * custom_id among identity.blocked_values is no identifier, an external
  * id of identity.external is one (a type it does not name is none), and a
- * record left with none is rejected. */
+ * record left with none is rejected (and one with a bad $timezone warned
+ * of: the counts are each their own). */
 static void test_scheduler_pulled_records_keep_the_identity_rules(void)
 {
 	struct plugin_sched ps;
@@ -1271,9 +1272,11 @@ static void test_scheduler_pulled_records_keep_the_identity_rules(void)
 	list = rl_run_once(&ps, "identity:\n  blocked_values: [blocked-7]\n"
 			   "  external:\n    crm_id: {priority: 1}\n"
 			   "sources:\n  - name: rl\n    plugin: reject_lines\n"
-			   "    lines: [p1, blocked-7, \"x:crm_id:c1\", \"x:erp_id:e1\"]\n");
-	CU_ASSERT_EQUAL(run_count(list, "applied"), 2);
+			   "    lines: [p1, blocked-7, \"x:crm_id:c1\", \"x:erp_id:e1\",\n"
+			   "            \"w:u5\"]\n");
+	CU_ASSERT_EQUAL(run_count(list, "applied"), 3);
 	CU_ASSERT_EQUAL(run_count(list, "rejected"), 2);
+	CU_ASSERT_EQUAL(run_count(list, "warnings"), 1);
 	json_decref(list);
 	plugin_sched_stop(&ps);
 }
@@ -1289,6 +1292,27 @@ static void test_scheduler_status_counts_a_run_s_retries(void)
 			   "    lines: [RETRY, p1]\n");
 	CU_ASSERT_EQUAL(run_count(list, "applied"), 1);
 	CU_ASSERT_EQUAL(run_count(list, "retries"), 1);
+	json_decref(list);
+	plugin_sched_stop(&ps);
+}
+
+/* The committed cursor of a source is read at the start: the status shows
+ * where its next run goes on from before any run. */
+static void test_scheduler_shows_the_committed_cursor_from_the_start(void)
+{
+	struct plugin_sched ps;
+	struct store *r;
+	char key[300];
+	json_t *list;
+
+	plugin_sched_load(&ps, rl_yaml, "tests/plugins/reject_lines.so");
+	r = ps.th->reader;
+	sync_cursor_key("rl", key, sizeof(key));
+	CU_ASSERT_EQUAL_FATAL(r->ops->meta_put(r, key, "saved-9"), 0);
+	plugin_sched_begin(&ps);
+	list = scheduler_status_json(ps.s);
+	CU_ASSERT_STRING_EQUAL(source_text(list, "cursor"), "saved-9");
+	CU_ASSERT(json_is_null(last_run_of(list)));
 	json_decref(list);
 	plugin_sched_stop(&ps);
 }
@@ -1397,5 +1421,6 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_scheduler_runs_only_enabled_pull_sources),
 	   TEST(test_scheduler_pulled_records_keep_the_identity_rules),
 	   TEST(test_scheduler_status_counts_a_run_s_retries),
+	   TEST(test_scheduler_shows_the_committed_cursor_from_the_start),
 	   TEST(test_scheduler_a_trigger_while_stopping_starts_nothing),
 	   TEST(test_scheduler_a_run_left_far_by_the_clock_is_replanned_and_said))
