@@ -14,7 +14,9 @@
 # them, events of one time, Escape after a failed erase, event and
 # identifier type names an object inherits ("constructor", "__proto__"),
 # markup and direction overrides (U+202E) in the data, and the live poll's
-# backoff on 503 and pause while the tab is hidden.
+# backoff on 503 and pause while the tab is hidden, a 502 and a 401 while
+# a profile is open, Back after a search, and a burst of events past what
+# the poll catches up with.
 # Screenshots are left in $HUB_BUILD/artifacts/view/.
 #
 # Needs node, npm and chromium (scripts/deps.sh installs them); installs

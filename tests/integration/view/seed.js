@@ -139,4 +139,14 @@ add({ type: 'track', message_id: 'seed-rtl\u202E-2', timestamp: at(40 * MIN), id
   event: { name: '<img src=x id=xss-ev></script><script>document.body.id="xss"</script>',
     properties: { '<b id=xss-k>k</b>': '<svg id=xss-v onload=alert(1)>' } } });
 
+// list-1, list-2: markup in what a list of matches shows (a name, an
+// email: without spaces, as an email must be): a search for
+// "<img src=x id=xss-list>" finds list-1 by its custom ID and list-2 by
+// its installation ID
+add({ type: 'identify', message_id: 'seed-list-1', timestamp: at(30 * MIN),
+  identifiers: { custom_id: '<img src=x id=xss-list>' } });
+add({ type: 'identify', message_id: 'seed-list-2', timestamp: at(30 * MIN),
+  identifiers: { custom_id: 'list-2', installation_id: '<img src=x id=xss-list>' }, platform: 'web',
+  attributes: { $email_address: '<b/id=xss-mail>@example.com' } });
+
 process.stdout.write(out.join('\n') + '\n');

@@ -29,7 +29,12 @@
 // shown as text, and a direction override (U+202E) in a value reverses
 // none of the text around it; the live poll waits longer after each 503,
 // takes its error down once the hub answers, and reads nothing while the
-// tab is hidden (on the page's clock, moved by the test).
+// tab is hidden (on the page's clock, moved by the test), not even after a
+// read under way when it was hidden; a profile ID of no one, a proxy's 502
+// and a token refused while a profile is open (a 401) are said, the last
+// forgetting the token; Back from a profile a search opened goes back to
+// before the search; more new events at once than the poll catches up with
+// start the feed over, and scrolling loads them all.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -252,6 +257,13 @@ async function tokenChecks(browser) {
   check('a token with U+2011: said to be no token', /not an API token/.test(b) && !/does not answer/.test(b), b);
   check('a token with U+2011: not kept', await page.evaluate(() => sessionStorage.length === 0));
   check('a token with U+2011: the sign-in panel stays', await visible(page, '#token-panel'));
+  // a space would end the token in the header: one with a space inside is none either
+  await page.evaluate(() => { document.getElementById('banner').hidden = true; });
+  await page.fill('#token', `${TOKEN.slice(0, 3)} ${TOKEN.slice(3)}`);
+  await page.click('#token-form button[type=submit]');
+  await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 });
+  b = await text(page, '#banner');
+  check('a token with a space inside: said to be no token', /not an API token/.test(b), b);
   // a hub without api.tokens refuses every token with a 403 that says so
   // (its message, api suite): the page says it too, not "that token was
   // refused", which sent the user after a token no one could have
@@ -298,11 +310,22 @@ async function tokenChecks(browser) {
     check('a 403: the token is not kept', await page.evaluate(() => sessionStorage.length === 0));
     await page.unroute('**/v1/sources');
   }
+  // a token an older page kept, which no header can carry, is forgotten
+  // (fetch would throw on it: "the hub does not answer" for ever)
+  await page.evaluate(() => sessionStorage.setItem('profilehub.token', 'tok\u2011old'));
+  await page.reload();
+  await page.waitForSelector('#token-panel', { state: 'visible', timeout: 5000 }).catch(() => {});
+  check('a kept token no header can carry: forgotten, the sign-in panel shown',
+    await visible(page, '#token-panel') && await page.evaluate(() => sessionStorage.length === 0));
   await page.fill('#token', TOKEN);
   await page.click('#token-form button[type=submit]');
   await page.waitForSelector('#empty', { state: 'visible', timeout: 5000 });
   check('a token accepted by the hub: kept',
     await page.evaluate((t) => sessionStorage.getItem('profilehub.token') === t, TOKEN));
+  await page.click('#signout');
+  await page.waitForSelector('#token-panel', { state: 'visible', timeout: 5000 }).catch(() => {});
+  check('"Forget token": the sign-in panel again, the token forgotten',
+    await visible(page, '#token-panel') && await page.evaluate(() => sessionStorage.length === 0));
   await ctx.close();
 }
 
@@ -433,6 +456,13 @@ async function historyBothSides(browser) {
   h = await lines('ios-out');
   check('history: the anonymous session says which profile the installation left',
     h.some((t) => t.includes(`detached (logout) from ${outPid}: installation ID ios-out`)), h.join(' | '));
+  // an anonymous session has no custom ID to type: its erase asks for "erase"
+  await page.click('#p-erase');
+  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
+  check('the erase of an anonymous session: confirmed by typing "erase"',
+    (await page.textContent('#erase-word')) === 'erase' && (await text(page, '#erase-who')).includes(anonPid),
+    `${await page.textContent('#erase-word')} / ${await text(page, '#erase-who')}`);
+  await page.click('#erase-cancel');
   await ctx.close();
 }
 
@@ -577,6 +607,7 @@ async function hostileValues(browser) {
     document.scripts.length, document.body.id, document.querySelectorAll('a[href^="javascript:"]').length]);
   check('markup in the data: no element made of it, no script run', JSON.stringify(made) === '[0,1,"",0]',
     JSON.stringify(made));
+  check('one event: "1 event"', (await text(page, '#p-count')) === '1 event', await text(page, '#p-count'));
   const shown = await page.evaluate(() => [document.querySelector('#p-events .n').textContent,
     document.querySelector('#p-platforms td.v').textContent, document.querySelector('#p-events pre').textContent]);
   check('markup in the data: shown as the text it is', shown[0].startsWith('<img src=x id=xss-ev></script><script>') &&
@@ -594,6 +625,13 @@ async function hostileValues(browser) {
   check('a direction override in the ID to type reverses not "to confirm"',
     await shownAfter(page, '#erase-dialog label', 'rtl\u202E9', 'to confirm'));
   await page.click('#erase-cancel');
+  // a list of matches: a name (list-1's custom ID) and an email (list-2's) as text
+  await search(page, '<img src=x id=xss-list>');
+  const listed = await page.$$eval('#results-list li', (lis) => lis.map((li) => li.textContent));
+  check('markup in a list of matches: shown as text, no element made of it',
+    listed.length === 2 && listed.some((t) => t.startsWith('<img src=x id=xss-list>')) &&
+    listed.some((t) => t.includes('<b/id=xss-mail>@example.com')) &&
+    await page.evaluate(() => !document.querySelector('#results-list img, [id^=xss]')), JSON.stringify(listed));
   await search(page, 'none\u202E1');
   check('a direction override in a search reverses not the sentence around it',
     await shownAfter(page, '#results-title', 'none\u202E1', '\u201d'));
@@ -623,9 +661,10 @@ async function livePolling(browser) {
   watch(page, 'polling', /status of 503/);
   await signIn(page);
   await search(page, 'tie-1');
-  let polls = 0, failing = true;
-  await page.route(/\/v1\/profiles\?profile_id=/, (route) => {
+  let polls = 0, failing = true, hold = null; // hold: a promise a read waits for
+  await page.route(/\/v1\/profiles\?profile_id=/, async (route) => {
     polls++;
+    if (hold) await hold;
     return failing ? route.fulfill({ status: 503, contentType: 'application/json',
       body: '{"error":{"code":"store_unavailable","message":"held by the test"}}' }) : route.continue();
   });
@@ -656,6 +695,105 @@ async function livePolling(browser) {
   check('the tab shown again: read at once', polls === hiddenFrom + 1, `${polls - hiddenFrom} reads`);
   await advance(2000);
   check('the tab shown again: polled again', polls >= hiddenFrom + 2, `${polls - hiddenFrom} reads`);
+  // hidden while a read is under way (held): once it ends, none is scheduled
+  let release;
+  hold = new Promise((resolve) => { release = resolve; });
+  let reading = false;
+  for (let t = 0; t < 5000 && !reading; t += 250) {
+    await page.clock.runFor(250);
+    reading = await page.evaluate(() => state.polling);
+  }
+  await page.evaluate(() => window.__setHidden(true));
+  hold = null;
+  release();
+  await idle();
+  const endedAt = polls;
+  await advance(30000);
+  check('hidden while a read was under way: no read after it', reading && polls === endedAt,
+    `read under way: ${reading}, ${polls - endedAt} reads in 30 s`);
+  await ctx.close();
+}
+
+// Said on the page when the hub's answers change under it: a profile ID
+// that names no one, an answer without the hub's message (a proxy's 502:
+// its status), a token refused while a profile is open (a 401: the token
+// forgotten, the sign-in panel again).  Back from a profile a search
+// opened goes to the page before the search, and a blank search asks
+// nothing.
+async function refusedMidSession(browser) {
+  const { ctx, page } = await signedInPage(browser, 'refused', {}, null, /status of (401|502)/);
+  await page.fill('#q', '   ');
+  await page.click('#search button[type=submit]');
+  check('a blank search: nothing asked', await page.evaluate(() => location.search === ''),
+    await page.evaluate(() => location.href));
+  await search(page, 'sam-1');
+  await page.evaluate(() => history.back());
+  await page.waitForFunction(() => location.search === '' && !document.getElementById('empty').hidden, null,
+    { timeout: 5000 }).catch(() => {});
+  check('Back from a profile a search opened: the page before the search',
+    await page.evaluate(() => location.search === '') && await visible(page, '#empty'),
+    await page.evaluate(() => location.href));
+  await page.goto(`${BASE}/?profile=p_no-such-profile`);
+  await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 }).catch(() => {});
+  check('a profile ID of no one: said, with why',
+    (await text(page, '#banner')) === 'No profile p_no-such-profile: it may have been erased.' &&
+    await visible(page, '#empty'), await text(page, '#banner'));
+  await search(page, 'sam-1');
+  await page.route(/\/v1\/profiles\?profile_id=/, (route) => route.fulfill({ status: 502, contentType: 'text/html',
+    body: '<html><body>Bad Gateway</body></html>' }));
+  await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 }).catch(() => {});
+  check('an answer without the hub\'s message: its status said',
+    (await text(page, '#banner')) === 'The hub answered HTTP 502.', await text(page, '#banner'));
+  await page.unroute(/\/v1\/profiles\?profile_id=/);
+  await page.route(/\/v1\/profiles\?profile_id=/, (route) => route.fulfill({ status: 401, contentType: 'text/plain',
+    body: 'Unauthorized' }));
+  await page.waitForSelector('#token-panel', { state: 'visible', timeout: 10000 }).catch(() => {});
+  check('a token refused while a profile is open (401): asked for again',
+    (await text(page, '#banner')) === 'Please paste an API token.' && await visible(page, '#token-panel') &&
+    !(await visible(page, '#profile')), await text(page, '#banner'));
+  check('a token refused while a profile is open: forgotten', await page.evaluate(() => sessionStorage.length === 0));
+  await ctx.close();
+}
+
+// More new events at once than the live poll catches up with (five pages
+// of 30): the feed starts over from the newest page, and scrolling then
+// loads the rest, each once.  The poll is held while the batch arrives, so
+// that one read sees all of it.
+async function burstOfEvents(browser) {
+  const n = 160;
+  await seg('identify', { userId: 'burst-1', messageId: 'burst-0' });
+  const { ctx, page } = await signedInPage(browser, 'burst');
+  await search(page, 'burst-1');
+  let release, heldSeen;
+  const released = new Promise((resolve) => { release = resolve; });
+  const held = new Promise((resolve) => { heldSeen = resolve; });
+  await page.route(/\/v1\/profiles\?profile_id=/, async (route) => {
+    heldSeen();
+    await released;
+    await route.continue();
+  });
+  const wasHeld = await Promise.race([held.then(() => true),
+    new Promise((resolve) => setTimeout(resolve, 5000, false))]);
+  const t0 = Date.now() - 10 * 60 * 1000;
+  await seg('batch', { batch: Array.from({ length: n }, (_, i) => ({ type: 'track', userId: 'burst-1', event: 'Burst',
+    messageId: `burst-${String(i + 1).padStart(3, '0')}`, timestamp: new Date(t0 + i * 1000).toISOString() })) });
+  release();
+  let restarted = true;
+  await page.waitForFunction(() => {
+    const first = document.querySelector('#p-events > li');
+    return first && first.dataset.mid === 'burst-160' && /older/.test(document.getElementById('p-more').textContent);
+  }, null, { timeout: 5000 }).catch(() => { restarted = false; });
+  check('a burst past what the poll catches up: the newest page shown, older ones to scroll to', wasHeld && restarted,
+    `held ${wasHeld}, ${(await eventIds(page)).length} events, marker "${await text(page, '#p-more')}"`);
+  for (let i = 0; i < 10 && (await eventIds(page)).length < n; i++) {
+    const before = (await eventIds(page)).length;
+    await scrollFeedToEnd(page);
+    await page.waitForFunction((k) => document.querySelectorAll('#p-events > li').length > k, before, { timeout: 3000 })
+      .catch(() => {});
+  }
+  const all = await eventIds(page);
+  check('a burst: scrolling then loads every event, each once', all.length === n &&
+    new Set(all.map((e) => e.mid)).size === n, `${all.length} of ${n}`);
   await ctx.close();
 }
 
@@ -713,6 +851,7 @@ async function main() {
       check(`search "${q}" opens ann-42`, (await text(page, '#p-title')) === 'ann-42', await text(page, '#p-title'));
       const m = await text(page, '#p-matched');
       check(`search "${q}" says it matched by ${kind}`, m.startsWith(`Found by ${kind}:`), m);
+      if (kind === 'profile ID') check('its own profile ID: not called an older one', !/older ID/.test(m), m);
     }
     await page.waitForSelector('#p-events > li', { timeout: 5000 });
     check('the profile: logged in badge', (await text(page, '#p-badge')) === 'logged in');
@@ -743,6 +882,7 @@ async function main() {
     check('two matches: listed', (await page.$$('#results-list li')).length === 2);
     check('two matches: the title says how', /2 profiles match .* by email/.test(await text(page, '#results-title')),
       await text(page, '#results-title'));
+    check('two matches: no spelling hint', !(await visible(page, '#results-hint')));
     await noOverflow(page, 'results at 1280');
     await shot(page, '04-results-1280', false);
     await page.click('#results-list li a');
@@ -798,6 +938,10 @@ async function main() {
     check('after the login merge: the session\'s event came along',
       (await eventIds(page)).some((e) => e.mid === 'v-pricing'));
     check('after the login merge: the history shows it', (await text(page, '#p-history')).includes(anonPid));
+    await search(page, anonPid);
+    check('the session\'s profile ID: opens the survivor, called an older ID',
+      (await text(page, '#p-title')) === 'ann-42' && /^Found by profile ID: .*an older ID of this profile/
+        .test(await text(page, '#p-matched')), await text(page, '#p-matched'));
 
     // -- a new event appears live within 2 s
     await page.evaluate(() => { window.__noReload = true; });
@@ -812,6 +956,8 @@ async function main() {
     const liveMs = Date.now() - sentAt;
     check(`a new event shows on top within ${LIVE_LIMIT_MS} ms`, liveOk, `not after ${liveMs} ms`);
     check('a new event: no reload', await page.evaluate(() => window.__noReload === true));
+    check('a new event: its time reads "just now"', (await text(page, '#p-events > li:first-child .t')) === 'just now',
+      await text(page, '#p-events > li:first-child .t'));
     await page.waitForFunction((n) => document.getElementById('p-count').textContent === `${n} events`,
       totalSeed + 2, { timeout: 3000 }).catch(() => {});
     check('a new event: the count follows', (await text(page, '#p-count')) === `${totalSeed + 2} events`, await text(page, '#p-count'));
@@ -821,6 +967,8 @@ async function main() {
     await page.click('#p-events > li:first-child .ev');
     const props = await text(page, '#p-events > li:first-child .props');
     check('an event expands to its properties', props.includes('"total": 54.9') && props.includes('v-order'), props);
+    check('an expanded event says so (aria-expanded)',
+      (await page.getAttribute('#p-events > li:first-child .ev', 'aria-expanded')) === 'true');
     await shot(page, '06-live-event-1280', false);
 
     // -- scrolling loads older events: all of them, once, newest first
@@ -843,6 +991,9 @@ async function main() {
     await page.waitForFunction(() => /beginning/.test(document.getElementById('p-more').textContent), null, { timeout: 3000 })
       .catch(() => {});
     check('the feed says where it begins', /beginning/.test(await text(page, '#p-more')), await text(page, '#p-more'));
+    const titles = await page.$$eval('#p-events > li .n', (ns) => ns.map((n) => n.textContent));
+    check('a $screen and a $page read by their names', titles.includes('Screen · Home') &&
+      titles.includes('Page · Checkout'), [...new Set(titles)].join(' | '));
 
     // -- an event older than the newest (an offline batch) shows live, in its place
     const middle = all[Math.floor(all.length / 2)];
@@ -917,6 +1068,8 @@ async function main() {
       .catch(() => {});
     check('erased: said', /^Erased ann-42/.test(await text(page, '#banner')), await text(page, '#banner'));
     check('erased: the profile is gone from the page', !(await visible(page, '#profile')));
+    check('erased: the address is the start page\'s', await page.evaluate(() => location.search === ''),
+      await page.evaluate(() => location.href));
     check('erased: gone from the API', (await pidOf('custom_id=ann-42')) === undefined);
     await shot(page, '10-erased-1280', false);
     await search(page, 'ann@example.com');
@@ -926,6 +1079,8 @@ async function main() {
     check('erased: the other tab says the profile is gone', /no longer exists/.test(await text(mobile, '#banner')),
       await text(mobile, '#banner'));
     check('erased: the other tab hides it', !(await visible(mobile, '#profile')));
+    check('erased: the other tab\'s address is the start page\'s', await mobile.evaluate(() => location.search === ''),
+      await mobile.evaluate(() => location.href));
     await noOverflow(mobile, 'erased banner at 390');
     await shot(mobile, '11-erased-390', false);
     await phone.close();
@@ -942,6 +1097,8 @@ async function main() {
     await inheritedNames(browser);
     await hostileValues(browser);
     await livePolling(browser);
+    await refusedMidSession(browser);
+    await burstOfEvents(browser);
   } finally {
     await browser.close();
   }
