@@ -20,13 +20,18 @@
 #include "../../plugins/bigquery/bq_http.c"
 #include "../../plugins/bigquery/bq_jwt.c"
 
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <openssl/rsa.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 /* bq_param_for() lives in bq_param.c; built in here with the query and
  * its HTTP paging (bq_query.c, bq_job.c), with the shared pull loop's
@@ -594,6 +599,10 @@ static void test_retry_after_header_skips_spaces_and_tabs(void)
 		{"Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n", ""},
 		{"Retry-After-X: 5\r\n", ""},
 		{"X-Retry-After: 5\r\n", ""},
+		{"Retry-After;3\r\n", ""},
+		{"Retry-After: 9\r\n", "9"},
+		{"Retry-After: 1234567890123456789012345678901234567890\r\n",
+		 "1234567890123456789012345678901"}, /* 31 digits: what its buffer holds */
 	};
 	struct bq_http h;
 	char line[128];
@@ -979,6 +988,18 @@ static void test_key_file_is_read_to_its_end(void)
 	free(dir);
 }
 
+
+/* Reaps the child pid, which must have exited 0; one killed by a signal
+ * (its alarm: it blocked) is named with `what`. */
+static void expect_child_exited_0(pid_t pid, const char *what)
+{
+	int status = 0;
+
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (WIFSIGNALED(status))
+		fprintf(stderr, "%s: killed by signal %d (blocked)\n", what, WTERMSIG(status));
+}
 /* A FIFO given for the key file is refused at once, naming why: open()
  * without O_NONBLOCK waited for a writer that never comes, and the plugin's
  * create with it.  Tried in a child that SIGALRM ends, so that the test
@@ -987,7 +1008,6 @@ static void test_key_file_that_is_a_fifo_is_refused_at_once(void)
 {
 	char *dir = testlib_mkdtemp(), fifo[600], err[512], want[700];
 	struct bq_sa_key *k = NULL;
-	int status = 0;
 	pid_t pid;
 
 	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
@@ -1001,11 +1021,7 @@ static void test_key_file_that_is_a_fifo_is_refused_at_once(void)
 		_exit(bq_sa_key_load(fifo, &k, err, sizeof(err)) == -1 && !k &&
 		      strcmp(err, want) == 0 ? 0 : 1);
 	}
-	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
-	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	if (WIFSIGNALED(status))
-		fprintf(stderr, "key_file_read on a FIFO: killed by signal %d (blocked)\n",
-			WTERMSIG(status));
+	expect_child_exited_0(pid, "key_file_read on a FIFO");
 	testlib_rmtree(dir);
 	free(dir);
 }
@@ -1711,6 +1727,173 @@ static void test_refused_cursor_type_says_where_the_type_came_from(void)
 	}
 }
 
+/* A text grows to whatever is added at once, past twice its size too. */
+static void test_text_grows_past_twice_its_size_at_once(void)
+{
+	struct bq_text t = {0};
+	char *big = malloc(100000);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	memset(big, 'x', 100000);
+	bq_text_add(&t, "a", 1);
+	bq_text_add(&t, big, 100000);
+	CU_ASSERT_FATAL(!t.failed && t.len == 100001 && t.cap > 100001);
+	CU_ASSERT_EQUAL(t.p[0], 'a');
+	CU_ASSERT_EQUAL(memcmp(t.p + 1, big, 100000), 0);
+	CU_ASSERT_EQUAL(t.p[100001], '\0');
+	free(big);
+	free(t.p);
+}
+
+/* A JSON string escapes quotes, backslashes and control characters (as
+ * \u00XX, both hex digits), nothing else: a space and DEL stay. */
+static void test_json_string_escapes_quotes_backslashes_and_controls(void)
+{
+	struct bq_text t = {0};
+
+	bq_text_json_string(&t, "a b\"\\\x01\x1f\x7f\n");
+	CU_ASSERT_FATAL(t.p != NULL);
+	CU_ASSERT_STRING_EQUAL(t.p, "\"a b\\\"\\\\\\u0001\\u001f\x7f\\u000a\"");
+	free(t.p);
+}
+
+/* bq_http_now_ms is the monotonic clock in milliseconds. */
+static void test_http_now_is_the_monotonic_clock_in_ms(void)
+{
+	struct timespec ts;
+	int64_t before, now, after;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	before = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	now = bq_http_now_ms();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	after = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	CU_ASSERT(before <= now && now <= after);
+}
+
+/* A POST carries the bearer token, the extra header, its Content-Type,
+ * the user agent and the whole body; the GET after it on the same handle
+ * is a GET.  Each answer's status, body ("" when empty, the first one
+ * too) and Retry-After are its own (none left from the one before). */
+static void test_http_request_sends_headers_body_and_reads_the_answer(void)
+{
+	static const struct testlib_answer answers[] = {
+		{503, NULL, NULL},
+		{200, "Retry-After: 4\r\n", "{\"a\": 1}"},
+		{503, NULL, NULL},
+	};
+	char *dir = testlib_mkdtemp(), requests[512], url[96], err[256] = "", got[8192];
+	struct bq_http h;
+	long status = 0;
+	int port = 0;
+	pid_t pid;
+	FILE *in;
+
+	snprintf(requests, sizeof(requests), "%s/requests", dir);
+	pid = testlib_http_server(answers, 3, requests, &port);
+	CU_ASSERT_FATAL(pid > 0);
+	CU_ASSERT_EQUAL_FATAL(bq_http_init(&h, err, sizeof(err)), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/get", port);
+	CU_ASSERT_EQUAL(bq_http_request(&h, url, NULL, NULL, NULL, NULL, "getQueryResults",
+					&status, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT_EQUAL(status, 503);
+	CU_ASSERT(is_text(h.resp.p, ""));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/post", port);
+	CU_ASSERT_EQUAL(bq_http_request(&h, url, "tok-1", "X-Extra: 1", "{\"q\": 1}",
+					"application/json", "jobs.query", &status, err,
+					sizeof(err)),
+			HUB_OK);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT(is_text(h.resp.p, "{\"a\": 1}"));
+	CU_ASSERT_STRING_EQUAL(h.retry_after, "4");
+	CU_ASSERT_EQUAL(bq_http_request(&h, url, NULL, NULL, NULL, NULL, "getQueryResults",
+					&status, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT_EQUAL(status, 503);
+	CU_ASSERT(is_text(h.resp.p, ""));
+	CU_ASSERT_STRING_EQUAL(h.retry_after, "");
+	got[0] = '\0';
+	if ((in = fopen(requests, "r"))) {
+		got[fread(got, 1, sizeof(got) - 1, in)] = '\0';
+		fclose(in);
+	}
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "POST /post HTTP/1.1"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "Authorization: Bearer tok-1"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "X-Extra: 1"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "Content-Type: application/json"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "Content-Length: 8"), 1);
+	CU_ASSERT_EQUAL(testlib_count_of(got, "\r\n\r\n{\"q\": 1}GET /post HTTP/1.1\r\n"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "User-Agent: " USER_AGENT), 3);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "Authorization:"), 1);
+	bq_http_cleanup(&h);
+	testlib_http_server_stop(pid);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
+/* A failed exchange says what was asked and curl's reason: a server not
+ * listening is retried, a URL curl cannot read is not. */
+static void test_http_request_failure_is_retried_only_when_transient(void)
+{
+	struct sockaddr_in in = {.sin_family = AF_INET};
+	socklen_t len = sizeof(in);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char url[96], err[256] = "";
+	struct bq_http h;
+	long status = 7;
+
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(fd >= 0 && bind(fd, (struct sockaddr *)&in, sizeof(in)) == 0 &&
+			getsockname(fd, (struct sockaddr *)&in, &len) == 0);
+	close(fd); /* its port: nothing listens there */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/q", ntohs(in.sin_port));
+	CU_ASSERT_EQUAL_FATAL(bq_http_init(&h, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(bq_http_request(&h, url, NULL, NULL, NULL, NULL, "jobs.get", &status, err,
+					sizeof(err)),
+			HUB_RETRY);
+	CU_ASSERT_EQUAL(status, 0);
+	CU_ASSERT_STRING_EQUAL(err, "jobs.get: Couldn't connect to server");
+	CU_ASSERT_EQUAL(bq_http_request(&h, "http://[::1/q", NULL, NULL, NULL, NULL, "jobs.get",
+					&status, err, sizeof(err)),
+			HUB_ERR_CONFIG);
+	CU_ASSERT_STRING_EQUAL(err, "jobs.get: URL using bad/illegal format or missing URL");
+	bq_http_cleanup(&h);
+}
+
+/* A server that never answers: the request ends at its deadline (in a
+ * child, which an alarm ends should the request hang). */
+static void test_http_request_ends_at_its_deadline(void)
+{
+	struct sockaddr_in in = {.sin_family = AF_INET};
+	socklen_t len = sizeof(in);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	pid_t pid;
+
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(fd >= 0 && bind(fd, (struct sockaddr *)&in, sizeof(in)) == 0 &&
+			listen(fd, 4) == 0 && getsockname(fd, (struct sockaddr *)&in, &len) == 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) { /* connects (the backlog accepts), sends, never hears back */
+		char url[96], err[256] = "";
+		struct bq_http h;
+		long st = 0;
+		hub_rc rc;
+
+		alarm(10);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/q", ntohs(in.sin_port));
+		if (bq_http_init(&h, err, sizeof(err)) != 0)
+			_exit(2);
+		h.deadline_ms = bq_http_now_ms() + 300;
+		rc = bq_http_request(&h, url, NULL, NULL, NULL, NULL, "jobs.cancel", &st, err,
+				     sizeof(err));
+		_exit(rc == HUB_RETRY && strncmp(err, "jobs.cancel: Timeout", 20) == 0 ? 0 : 1);
+	}
+	expect_child_exited_0(pid, "a request past its deadline");
+	close(fd);
+}
+
 /* ---- against a loopback HTTP server -------------------------------------------------------- */
 
 static int64_t fake_now_ms(void)
@@ -2096,6 +2279,12 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_error_envelope_decides_the_code),
 	   TEST(test_error_text_is_cut_between_characters),
 	   TEST(test_retry_after_header_skips_spaces_and_tabs),
+	   TEST(test_text_grows_past_twice_its_size_at_once),
+	   TEST(test_json_string_escapes_quotes_backslashes_and_controls),
+	   TEST(test_http_now_is_the_monotonic_clock_in_ms),
+	   TEST(test_http_request_sends_headers_body_and_reads_the_answer),
+	   TEST(test_http_request_failure_is_retried_only_when_transient),
+	   TEST(test_http_request_ends_at_its_deadline),
 	   TEST(test_cursor_parameter_is_typed),
 	   TEST(test_jwt_claims_and_signature),
 	   TEST(test_jwt_is_base64url_without_padding),
