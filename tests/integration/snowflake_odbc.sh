@@ -11,7 +11,10 @@
 # mid-way resumes without loss or duplicates (compared with a clean run);
 # SIGTERM while a long query runs cancels it, and so does one before the
 # driver executes it (an LD_PRELOAD shim, odbc_late_execute.c);
-# bad configs refused by `check --connect`; a dead server retried.
+# bad configs refused by `check --connect`, which does not run a query the
+# driver describes; a query without columns refused; a dead server retried;
+# a row failing past the first fetch fails the sync; times read in UTC when
+# the database's time zone is not.
 set -u
 cd "$(dirname "$0")/../.."
 PATH="$PWD/tests/lib/bin:$PATH" # its jq: -e fails on no input (tests/lib/bin/jq)
@@ -62,7 +65,10 @@ export ODBCSYSINI="$T/odbc" ODBCINSTINI=odbcinst.ini ODBCINI="$T/odbc/odbc.ini"
 export LSAN_OPTIONS="suppressions=$PWD/tests/integration/snowflake_odbc.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 CONN="Driver={PostgreSQL Unicode};Servername=127.0.0.1;Port=$PORT;Database=hubtest;UID=postgres;$OPTS"
 
+# the database's time zone is not UTC: the plugin sets its session's (timestamptz read
+# as local times were instants off by 5 hours)
 psql_ <<'EOF'
+ALTER DATABASE hubtest SET timezone TO 'America/New_York';
 CREATE TABLE users (id bigint PRIMARY KEY, user_id text, email text, plan text,
   score numeric(10,2), vip boolean, signup timestamptz, updated_at timestamptz NOT NULL,
   name text, tags text);
@@ -234,6 +240,13 @@ $(for col in at day wall; do printf '  - name: history_%s
     query: WITH z AS (SELECT pg_sleep(s) FROM nap) SELECT u.* FROM users u, z WHERE updated_at >= :cursor ORDER BY updated_at, id
     cursor: [updated_at, id]
     map: $users_map
+  - name: boom
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT id, user_id, 1 / (3000 - id) AS boom FROM bulk WHERE id >= :cursor ORDER BY id
+    cursor: [id]
+    page_size: 500
+    map: {custom_id: user_id, attributes: {b: boom}}
   - name: refused
     plugin: snowflake
     connection_string: "Driver={PostgreSQL Unicode};Servername=127.0.0.1;Port=$PORT;Database=hubtest;UID=hub;PWD=wrong-$$"
@@ -486,6 +499,12 @@ grep -q 'profilehub: sync: refused: connecting: SQLSTATE 08001: .*password authe
 grep -q "^retries" "$T/out" && fail "a wrong password was retried as a network error: $(cat "$T/out") $(cat "$T/err")"
 grep -q "(retry 1 of" "$T/err" && fail "a wrong password was retried: $(cat "$T/err")"
 
+# a row the server fails to compute past the driver's first fetch (2000 rows) fails the
+# sync, named (it ended the result as if it were its last row)
+sync main boom; rc=$?
+[ $rc -eq 1 ] || fail "a failed fetch: exit $rc: $(cat "$T/out")"
+grep -q "boom: fetching rows: SQLSTATE 22012" "$T/err" || fail "a failed fetch: $(cat "$T/err")"
+
 check() {
 	cat >"$T/check.yaml" <<EOF
 store:
@@ -510,5 +529,11 @@ check "SELECT * FROM users ORDER BY updated_at" "$users_map" && fail "a query wi
 grep -q "query: has no :cursor placeholder" "$T/err" || fail "no :cursor message: $(cat "$T/err")"
 check "SELECT * FROM nope WHERE updated_at >= :cursor" "$users_map" && fail "a missing table accepted"
 grep -q "SQLSTATE 42P01" "$T/err" || fail "missing table message: $(cat "$T/err")"
+# a query the driver describes is not run by check (it divides by zero when run)
+check "SELECT id, user_id, updated_at, 1 / (id - id) AS z FROM users WHERE updated_at >= :cursor" \
+	"{custom_id: user_id, attributes: {z: z}}" || fail "check --connect ran the query: $(cat "$T/err")"
+check "UPDATE users SET plan = plan WHERE id < 0 AND user_id >= :cursor" "$users_map" &&
+	fail "a query without columns accepted"
+grep -q "query: returns no columns" "$T/err" || fail "a query without columns: $(cat "$T/err")"
 
 [ $fails -eq 0 ]

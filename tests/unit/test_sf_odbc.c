@@ -1,7 +1,9 @@
 /*
  * test_sf_odbc.c - suite `sf_odbc`: what the Snowflake plugin's ODBC
  * transport binds for :cursor (plugins/snowflake/sf_odbc_param.c,
- * compiled in with its siblings; no driver is called).
+ * compiled in with its siblings; no driver is called), and how
+ * sf_odbc.c classes a SQLSTATE and a failed connect (unixODBC's driver
+ * manager answers; no driver is loaded).
  *
  *   - a saved cursor that does not read whole as its column's type is
  *     refused naming the column and the value, never bound as another
@@ -11,7 +13,9 @@
  *   - the cursors the plugin itself saves bind as they read, a decimal
  *     wider than 79 characters too (it was cut short);
  *   - each as its column's type: a first run the start of it, times as
- *     their civil date and time, text as UTF-16.
+ *     their civil date and time, text as UTF-16;
+ *   - a broken connection, a timeout, a cancel retry, a refused login is
+ *     not retried, a wrong query or data source is the config's.
  *
  * The live transport (unixODBC with a real driver) is tested by
  * tests/integration/snowflake_odbc.sh; rows and parameters are fuzzed by
@@ -230,7 +234,101 @@ static void test_text_cursor_binds_as_utf16(void)
 	free(o.p_num);
 }
 
+/* A SQLSTATE's class: a broken connection, a server out of resources, a
+ * deadlock, a timeout, a server shutting down or a cancelled statement
+ * retry; 28 is refused credentials; a wrong query, object, driver or
+ * schema is the config's; 22 the data's; anything else internal. */
+static void test_sf_odbc_sqlstate_classes(void)
+{
+	static const struct {
+		const char *state;
+		hub_rc rc;
+	} cases[] = {
+		{"08001", HUB_RETRY}, {"08S01", HUB_RETRY}, {"53300", HUB_RETRY},
+		{"40001", HUB_RETRY}, {"40P01", HUB_RETRY}, {"HYT00", HUB_RETRY},
+		{"HYT01", HUB_RETRY}, {"57P01", HUB_RETRY}, {"57P02", HUB_RETRY},
+		{"57P03", HUB_RETRY}, {"57014", HUB_RETRY}, {"28000", HUB_ERR_AUTH},
+		{"28P01", HUB_ERR_AUTH}, {"42P01", HUB_ERR_CONFIG}, {"42000", HUB_ERR_CONFIG},
+		{"IM002", HUB_ERR_CONFIG}, {"3D000", HUB_ERR_CONFIG}, {"3F000", HUB_ERR_CONFIG},
+		{"22003", HUB_ERR_DATA}, {"HY000", HUB_ERR_INTERNAL}, {"57000", HUB_ERR_INTERNAL},
+		{"40002", HUB_ERR_INTERNAL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (classify(cases[i].state) != cases[i].rc)
+			fprintf(stderr, "\n  SQLSTATE %s: %d, expected %d", cases[i].state,
+				(int)classify(cases[i].state), (int)cases[i].rc);
+		CU_ASSERT_EQUAL(classify(cases[i].state), cases[i].rc);
+	}
+}
+
+/* A failed connect that is a refused login (Snowflake's native codes, the
+ * server's words) or 08004 is refused credentials, not a connection to try
+ * again; another 08001 is retried. */
+static void test_sf_odbc_refused_login_is_not_retried(void)
+{
+	static const SQLINTEGER codes[] = {390100, 390144, 394300, 394301, 394304, 394305,
+					   394306, 390303};
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		CU_ASSERT_EQUAL(classify_connect("08001", codes[i], "x"), HUB_ERR_AUTH);
+	CU_ASSERT_EQUAL(classify_connect("08001", 0, "FATAL: password authentication failed "
+						     "for user \"hub\""),
+			HUB_ERR_AUTH);
+	CU_ASSERT_EQUAL(classify_connect("08001", 0, "FATAL: no pg_hba.conf entry for host"),
+			HUB_ERR_AUTH);
+	CU_ASSERT_EQUAL(classify_connect("08001", 0, "Incorrect username or password was "
+						     "specified."),
+			HUB_ERR_AUTH);
+	CU_ASSERT_EQUAL(classify_connect("08001", 0, "JWT token is invalid."), HUB_ERR_AUTH);
+	CU_ASSERT_EQUAL(classify_connect("08004", 0, "rejected"), HUB_ERR_AUTH);
+	CU_ASSERT_EQUAL(classify_connect("08001", 390101, "could not connect to server"),
+			HUB_RETRY);
+	CU_ASSERT_EQUAL(classify_connect("42000", 0, "x"), HUB_ERR_CONFIG);
+}
+
+/* A connect to a data source unixODBC does not know is the config's,
+ * named with its SQLSTATE, and leaves no connection; a handle without
+ * diagnostics says so. */
+static void test_sf_odbc_unknown_dsn_is_the_config_s(void)
+{
+	static const char prefix[] = "connecting: SQLSTATE IM002: ";
+	struct sf_odbc *o = NULL;
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(sf_odbc_new(NULL, NULL, "DSN=profilehub-no-such-dsn", "SELECT 1",
+					  1, &o, err, sizeof(err)),
+			      0);
+	CU_ASSERT_EQUAL(connect_db(o, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_EQUAL(strncmp(err, prefix, sizeof(prefix) - 1), 0);
+	CU_ASSERT(!o->is_connected && o->dbc == NULL && o->env != NULL);
+	CU_ASSERT_EQUAL(sf_odbc_diag(SQL_HANDLE_ENV, o->env, "x", err, sizeof(err)),
+			HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "x: no diagnostics from the driver");
+	sf_odbc_free(o);
+}
+
+/* A source connected keeps its connection: the next query does not
+ * connect again (each would leave a connection open on the server). */
+static void test_sf_odbc_connected_source_is_not_connected_again(void)
+{
+	struct sf_odbc *o = NULL;
+	char err[512] = "";
+
+	CU_ASSERT_EQUAL_FATAL(sf_odbc_new(NULL, NULL, "Driver={profilehub no such driver}",
+					  "SELECT 1", 1, &o, err, sizeof(err)),
+			      0);
+	o->is_connected = 1;
+	CU_ASSERT_EQUAL(connect_db(o, err, sizeof(err)), HUB_OK);
+	CU_ASSERT(o->env == NULL && o->dbc == NULL);
+	o->is_connected = 0;
+	sf_odbc_free(o);
+}
+
 TEST_SUITE(sf_odbc, NULL, NULL, TEST(test_a_cursor_not_of_its_column_s_type_is_refused),
 	   TEST(test_saved_cursors_bind_as_they_read),
 	   TEST(test_first_run_binds_the_start_of_the_column_type),
-	   TEST(test_saved_cursor_binds_as_its_column_type), TEST(test_text_cursor_binds_as_utf16))
+	   TEST(test_saved_cursor_binds_as_its_column_type), TEST(test_text_cursor_binds_as_utf16),
+	   TEST(test_sf_odbc_sqlstate_classes), TEST(test_sf_odbc_refused_login_is_not_retried),
+	   TEST(test_sf_odbc_unknown_dsn_is_the_config_s),
+	   TEST(test_sf_odbc_connected_source_is_not_connected_again))
