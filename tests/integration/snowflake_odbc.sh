@@ -12,7 +12,8 @@
 # SIGTERM while a long query runs cancels it, and so does one before the
 # driver executes it (an LD_PRELOAD shim, odbc_late_execute.c);
 # bad configs refused by `check --connect`, which does not run a query the
-# driver describes; a query without columns refused; a dead server retried;
+# driver describes; a query without columns refused; a dead server retried,
+# a connection lost mid-query too (connected again);
 # a row failing past the first fetch fails the sync; times read in UTC when
 # the database's time zone is not.
 set -u
@@ -247,6 +248,13 @@ $(for col in at day wall; do printf '  - name: history_%s
     cursor: [id]
     page_size: 500
     map: {custom_id: user_id, attributes: {b: boom}}
+  - name: dropped
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT id, user_id, updated_at FROM users WHERE updated_at >= :cursor AND drop_once() ORDER BY updated_at, id
+    cursor: [updated_at, id]
+    max_retries: 2
+    map: {custom_id: user_id, attributes: {n: id}}
   - name: refused
     plugin: snowflake
     connection_string: "Driver={PostgreSQL Unicode};Servername=127.0.0.1;Port=$PORT;Database=hubtest;UID=hub;PWD=wrong-$$"
@@ -479,6 +487,21 @@ sync main down; rc=$?
 [ $rc -eq 1 ] || fail "dead server: exit $rc"
 grep -q "profilehub: sync: down: connecting: SQLSTATE 08001" "$T/err" || fail "dead server message: $(cat "$T/err")"
 grep -qx "retries 1" "$T/out" || fail "a connection failure is retried: $(cat "$T/out")"
+
+# the connection lost while the query runs (its backend ends itself, once): the retry
+# connects again (it ran on the broken connection until out of retries)
+psql_ <<'EOF'
+CREATE SEQUENCE once_seq;
+CREATE FUNCTION drop_once() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF nextval('once_seq') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+  RETURN true;
+END $$;
+EOF
+rows=$(psql_ -At -c "SELECT count(*) FROM users")
+sync main dropped || fail "a connection lost mid-query: $(cat "$T/err")"
+grep -qx "retries 1" "$T/out" || fail "a connection lost mid-query is retried once: $(cat "$T/out")"
+grep -q "^read $rows," "$T/out" || fail "a connection lost mid-query, then every row: $(cat "$T/out")"
 
 # a wrong password: psqlodbc says 08001, as for a dead server, but it is refused
 # credentials (HUB_ERR_AUTH: the source is disabled), not retried max_retries times
