@@ -97,7 +97,9 @@ static hub_rc classify_connect(const char *state, SQLINTEGER native, const char 
 
 /* "what: SQLSTATE 42P01: message; ..." into err; the class of the first
  * non-warning state (classify_connect() when is_connect, else classify()).
- * Line breaks in driver messages become spaces. */
+ * Line breaks in driver messages become spaces.  "no diagnostics" only
+ * when there are none: a failed call may have warnings only (unixODBC's
+ * 01000 "Can't open lib"). */
 static hub_rc diag_as(SQLSMALLINT htype, SQLHANDLE h, const char *what, int is_connect,
 		      char *err, size_t err_size)
 {
@@ -106,13 +108,14 @@ static hub_rc diag_as(SQLSMALLINT htype, SQLHANDLE h, const char *what, int is_c
 	SQLSMALLINT len;
 	size_t used;
 	hub_rc rc = HUB_ERR_INTERNAL;
-	int has_class = 0;
+	int has_class = 0, has_diag = 0;
 
 	used = (size_t)snprintf(err, err_size, "%s", what);
 	for (SQLSMALLINT i = 1; i <= 3 && used < err_size; i++) {
 		if (!SQL_SUCCEEDED(
 			    SQLGetDiagRec(htype, h, i, state, &native, msg, sizeof(msg), &len)))
 			break;
+		has_diag = 1;
 		for (char *p = (char *)msg; *p; p++)
 			if (*p == '\n' || *p == '\r')
 				*p = ' ';
@@ -124,7 +127,7 @@ static hub_rc diag_as(SQLSMALLINT htype, SQLHANDLE h, const char *what, int is_c
 			has_class = 1;
 		}
 	}
-	if (!has_class && used < err_size)
+	if (!has_diag && used < err_size)
 		snprintf(err + used, err_size - used, ": no diagnostics from the driver");
 	return rc;
 }

@@ -308,6 +308,28 @@ static void test_sf_odbc_unknown_dsn_is_the_config_s(void)
 	sf_odbc_free(o);
 }
 
+/* A failed connect whose only diagnostic is a warning (unixODBC's 01000
+ * "Can't open lib" for a driver not installed) names it, not retried, and
+ * does not add that there were none ("...: file not found: no diagnostics
+ * from the driver"). */
+static void test_sf_odbc_warning_only_diagnostics_are_named_not_called_none(void)
+{
+	static const char prefix[] = "connecting: SQLSTATE ";
+	struct sf_odbc *o = NULL;
+	char err[512];
+	hub_rc rc;
+
+	CU_ASSERT_EQUAL_FATAL(sf_odbc_new(NULL, NULL, "Driver={profilehub no such driver}",
+					  "SELECT 1", 1, &o, err, sizeof(err)),
+			      0);
+	rc = connect_db(o, err, sizeof(err));
+	CU_ASSERT(rc != HUB_OK && rc != HUB_RETRY);
+	CU_ASSERT_EQUAL(strncmp(err, prefix, sizeof(prefix) - 1), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "profilehub no such driver"));
+	CU_ASSERT_PTR_NULL(strstr(err, "no diagnostics"));
+	sf_odbc_free(o);
+}
+
 /* A source connected keeps its connection: the next query does not
  * connect again (each would leave a connection open on the server). */
 static void test_sf_odbc_connected_source_is_not_connected_again(void)
@@ -331,4 +353,5 @@ TEST_SUITE(sf_odbc, NULL, NULL, TEST(test_a_cursor_not_of_its_column_s_type_is_r
 	   TEST(test_saved_cursor_binds_as_its_column_type), TEST(test_text_cursor_binds_as_utf16),
 	   TEST(test_sf_odbc_sqlstate_classes), TEST(test_sf_odbc_refused_login_is_not_retried),
 	   TEST(test_sf_odbc_unknown_dsn_is_the_config_s),
+	   TEST(test_sf_odbc_warning_only_diagnostics_are_named_not_called_none),
 	   TEST(test_sf_odbc_connected_source_is_not_connected_again))
