@@ -300,7 +300,9 @@ static void *exec_thread(void *arg)
 }
 
 /* A condition variable whose timed waits read the monotonic clock, so that
- * a wall clock set back (NTP, a restored VM) does not stretch a poll. */
+ * a wall clock set back (NTP, a restored VM) does not stretch a poll (the
+ * hub's time_cond_init(), which a plugin cannot call: it sees only
+ * hub_plugin.h). */
 static int cond_init_monotonic(pthread_cond_t *cond)
 {
 	pthread_condattr_t attr;

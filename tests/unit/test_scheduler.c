@@ -976,35 +976,20 @@ static void test_a_trigger_outlives_a_lease_held_elsewhere(void)
 static const char rl_yaml[] = "sources:\n  - name: rl\n    plugin: reject_lines\n"
 			      "    lines: [p1]\n";
 
-/* 1 once the first source's worker has started and not ended (10 s). */
-static int worker_is_busy(struct scheduler *s)
+/* 1 once the first source's worker is busy (started, not ended) when
+ * want_busy, or joined (the dispatcher made its pass after the run and
+ * sleeps) when not; 0 after 10 s. */
+static int worker_reaches(struct scheduler *s, int want_busy)
 {
 	for (int64_t until = time_mono_ms() + 10000; time_mono_ms() < until;) {
 		struct timespec pause = {0, 2 * 1000 * 1000};
-		int busy;
+		int reached;
 
 		pthread_mutex_lock(&s->lock);
-		busy = s->src[0].has_thread && !s->src[0].is_done;
+		reached = want_busy ? s->src[0].has_thread && !s->src[0].is_done
+				    : !s->src[0].has_thread;
 		pthread_mutex_unlock(&s->lock);
-		if (busy)
-			return 1;
-		nanosleep(&pause, NULL);
-	}
-	return 0;
-}
-
-/* 1 once the first source's ended worker is joined (10 s): the
- * dispatcher has made its pass after the run and sleeps. */
-static int worker_is_joined(struct scheduler *s)
-{
-	for (int64_t until = time_mono_ms() + 10000; time_mono_ms() < until;) {
-		struct timespec pause = {0, 2 * 1000 * 1000};
-		int joined;
-
-		pthread_mutex_lock(&s->lock);
-		joined = !s->src[0].has_thread;
-		pthread_mutex_unlock(&s->lock);
-		if (joined)
+		if (reached)
 			return 1;
 		nanosleep(&pause, NULL);
 	}
@@ -1036,7 +1021,7 @@ static void test_scheduler_a_lease_try_shows_the_source_as_before_it(void)
 	json_decref(list);
 	pthread_mutex_lock(&ps.s->reader_lock);
 	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, "rl"), SCHEDULER_TRIGGERED);
-	CU_ASSERT(worker_is_busy(ps.s));
+	CU_ASSERT(worker_reaches(ps.s, 1));
 	list = scheduler_status_json(ps.s);
 	CU_ASSERT_STRING_EQUAL(source_text(list, "state"), "idle");
 	CU_ASSERT_STRING_EQUAL(result_of(list), "ok");
@@ -1173,7 +1158,7 @@ static void test_scheduler_the_dispatcher_sleeps_while_nothing_is_planned(void)
 	list = status_after_the_run(&ps);
 	CU_ASSERT_STRING_EQUAL(result_of(list), "ok");
 	json_decref(list);
-	CU_ASSERT(worker_is_joined(ps.s));
+	CU_ASSERT(worker_reaches(ps.s, 0));
 	pthread_mutex_lock(&ps.s->lock);
 	rng = ps.s->rng;
 	pthread_mutex_unlock(&ps.s->lock);
