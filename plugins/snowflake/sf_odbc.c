@@ -98,8 +98,9 @@ static hub_rc classify_connect(const char *state, SQLINTEGER native, const char 
 /* "what: SQLSTATE 42P01: message; ..." into err; the class of the first
  * non-warning state (classify_connect() when is_connect, else classify()).
  * Line breaks in driver messages become spaces.  "no diagnostics" only
- * when there are none: a failed call may have warnings only (unixODBC's
- * 01000 "Can't open lib"). */
+ * when there are none: a failed call may have warnings only, as unixODBC's
+ * 01000 "Can't open lib" for a driver not installed, which a connect
+ * classes as the configuration's (the source disabled until it changes). */
 static hub_rc diag_as(SQLSMALLINT htype, SQLHANDLE h, const char *what, int is_connect,
 		      char *err, size_t err_size)
 {
@@ -129,6 +130,8 @@ static hub_rc diag_as(SQLSMALLINT htype, SQLHANDLE h, const char *what, int is_c
 	}
 	if (!has_diag && used < err_size)
 		snprintf(err + used, err_size - used, ": no diagnostics from the driver");
+	if (is_connect && has_diag && !has_class)
+		rc = HUB_ERR_CONFIG; /* the driver manager could not load the driver */
 	return rc;
 }
 

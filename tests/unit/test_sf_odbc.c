@@ -309,9 +309,10 @@ static void test_sf_odbc_unknown_dsn_is_the_config_s(void)
 }
 
 /* A failed connect whose only diagnostic is a warning (unixODBC's 01000
- * "Can't open lib" for a driver not installed) names it, not retried, and
- * does not add that there were none ("...: file not found: no diagnostics
- * from the driver"). */
+ * "Can't open lib" for a driver not installed) names it, is the
+ * configuration's (the source disabled, not retried), and does not add
+ * that there were none ("...: file not found: no diagnostics from the
+ * driver"). */
 static void test_sf_odbc_warning_only_diagnostics_are_named_not_called_none(void)
 {
 	static const char prefix[] = "connecting: SQLSTATE ";
@@ -323,7 +324,7 @@ static void test_sf_odbc_warning_only_diagnostics_are_named_not_called_none(void
 					  "SELECT 1", 1, &o, err, sizeof(err)),
 			      0);
 	rc = connect_db(o, err, sizeof(err));
-	CU_ASSERT(rc != HUB_OK && rc != HUB_RETRY);
+	CU_ASSERT_EQUAL(rc, HUB_ERR_CONFIG);
 	CU_ASSERT_EQUAL(strncmp(err, prefix, sizeof(prefix) - 1), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "profilehub no such driver"));
 	CU_ASSERT_PTR_NULL(strstr(err, "no diagnostics"));
