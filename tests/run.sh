@@ -30,11 +30,11 @@ what=${1:-all}
 # access_doc), the end of erase blocks (housekeep), the intake's group
 # retried after a conflict (intake), a sync's pages committed with their
 # cursors (sync), the writer failing at every statement (faults), the
-# scheduler's ticks and triggers under PostgreSQL's leases (scheduler), and
-# a run's claim of its tick and its lease let go (scheduler_worker).
+# scheduler's ticks and triggers under PostgreSQL's leases (scheduler,
+# scheduler_run), and a run's claim of its tick and its lease let go (scheduler_worker).
 # Not on PostgreSQL: suite http (its full queue and held snapshots are
 # SQLite's writer and WAL) and the SQLite-only ones.
-UNIT_PASSES="unit:postgres:store_gone unit:postgres:scenarios,random,unify,store,store_pg,export,api,access_doc,housekeep,intake,sync,faults,scheduler,scheduler_worker unit:sqlite"
+UNIT_PASSES="unit:postgres:store_gone unit:postgres:scenarios,random,unify,store,store_pg,export,api,access_doc,housekeep,intake,sync,faults,scheduler,scheduler_run,scheduler_worker unit:sqlite"
 # The integration tests that take longest (CI logs, normal or ASan phase),
 # started first, after the unit passes, so that the lanes end together
 # (snowflake_sql_api, 22-25 s and started last among the short ones, left

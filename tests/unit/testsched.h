@@ -1,7 +1,7 @@
 /*
  * testsched.h - a running scheduler over one plugin of the build, on a
  * testhub world, for the tests that look at its status while and after
- * its worker threads run (test_scheduler.c, test_scheduler_worker.c).
+ * its worker threads run (test_scheduler_run.c, test_scheduler_worker.c).
  *
  *     struct plugin_sched ps;
  *
