@@ -337,6 +337,20 @@ static const struct hub_route segment_routes[] = {
 	{"POST", "/v1/group", route_group},
 	{"POST", "/v1/alias", route_alias},
 	{"POST", "/webhook", route_webhook},
+	/* The paths Segment's own mobile and browser libraries post to
+	 * (api.segment.io serves them all): analytics-next sends one call to
+	 * /v1/t, /v1/i, /v1/p, /v1/s, /v1/g or /v1/a (the type's first letter)
+	 * and its batching mode, analytics-swift and analytics-kotlin send
+	 * batches to /v1/b; the classic analytics-android sends its batches
+	 * to /v1/import. */
+	{"POST", "/v1/b", route_batch},
+	{"POST", "/v1/import", route_batch},
+	{"POST", "/v1/i", route_identify},
+	{"POST", "/v1/t", route_track},
+	{"POST", "/v1/p", route_page},
+	{"POST", "/v1/s", route_screen},
+	{"POST", "/v1/g", route_group},
+	{"POST", "/v1/a", route_alias},
 	{.method = NULL},
 };
 

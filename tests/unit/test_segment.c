@@ -862,6 +862,59 @@ static void test_single_calls_take_their_type_from_the_path(void)
 	pt_close(&f);
 }
 
+/* The paths Segment's own libraries post to: analytics-next one call at
+ * /v1/<first letter of the type> (writeKey in a text/plain body) or a batch
+ * at /v1/b, as analytics-swift and analytics-kotlin do; the classic
+ * analytics-android posts batches to /v1/import.  Each is the route of its
+ * long name. */
+static void test_short_paths_of_the_segment_libraries(void)
+{
+	static const struct {
+		const char *path, *body, *event_name;
+		enum hub_record_type type;
+	} rows[] = {
+		{"/v1/i", "{\"type\": \"identify\", \"userId\": \"u\", \"writeKey\": \"wk_live_1\"}",
+		 NULL, HUB_REC_IDENTIFY},
+		{"/v1/t", "{\"type\": \"track\", \"userId\": \"u\", \"event\": \"Played\"}",
+		 "Played", HUB_REC_TRACK},
+		{"/v1/p", "{\"type\": \"page\", \"anonymousId\": \"a\"}", "$page", HUB_REC_TRACK},
+		{"/v1/s", "{\"type\": \"screen\", \"anonymousId\": \"a\"}", "$screen",
+		 HUB_REC_TRACK},
+		{"/v1/g", "{\"type\": \"group\", \"userId\": \"u\", \"groupId\": \"g\"}", "$group",
+		 HUB_REC_TRACK},
+		{"/v1/a", "{\"type\": \"alias\", \"userId\": \"u\", \"previousId\": \"p\"}", NULL,
+		 HUB_REC_ALIAS},
+		{"/v1/b",
+		 "{\"batch\": [{\"type\": \"track\", \"userId\": \"u\", \"event\": \"B\"}], "
+		 "\"sentAt\": \"2026-01-01T00:00:00.000Z\"}",
+		 "B", HUB_REC_TRACK},
+		{"/v1/import", "{\"batch\": [{\"type\": \"track\", \"userId\": \"u\", \"event\": \"I\"}]}",
+		 "I", HUB_REC_TRACK},
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		/* the first row authenticates with the body's writeKey */
+		CU_ASSERT_EQUAL(pt_post(&f, rows[i].path, i == 0 ? NULL : KEY1_BASIC,
+					rows[i].body, &resp),
+				HUB_OK);
+		CU_ASSERT_EQUAL(resp.status, 200);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+		CU_ASSERT_EQUAL(f.got.recs[0].type, rows[i].type);
+		ASSERT_STR_OR_NULL(f.got.recs[0].event_name, rows[i].event_name);
+		pt_reset(&f.got);
+	}
+	/* a short path checks the type like its long name */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/t", KEY1_BASIC,
+				"{\"type\": \"identify\", \"userId\": \"u\"}", &resp),
+			HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(resp.status, 400);
+	CU_ASSERT_EQUAL(f.got.n_recs, 0);
+	pt_close(&f);
+}
+
 static void test_empty_batch_succeeds_with_nothing(void)
 {
 	struct hub_response resp;
@@ -2283,13 +2336,15 @@ static void test_out_of_memory_is_5xx_never_400(void)
 
 static void test_descriptor_declares_routes_and_secret_keys(void)
 {
-	static const char *const paths[] = {"/v1/batch",  "/v1/identify", "/v1/track", "/v1/page",
-					    "/v1/screen", "/v1/group",    "/v1/alias", "/webhook"};
+	static const char *const paths[] = {
+		"/v1/batch", "/v1/identify", "/v1/track", "/v1/page", "/v1/screen", "/v1/group",
+		"/v1/alias", "/webhook",     "/v1/b",     "/v1/import", "/v1/i",    "/v1/t",
+		"/v1/p",     "/v1/s",        "/v1/g",     "/v1/a"};
 	struct pt_fixture f;
 
 	fixture_open(&f);
 	CU_ASSERT_EQUAL(f.mod.desc->roles, HUB_ROLE_PUSH);
-	pt_assert_routes(&f, "POST", paths, 8);
+	pt_assert_routes(&f, "POST", paths, 16);
 	/* the keys and the secret are secret; the switch is not */
 	for (const struct hub_config_key *k = f.mod.desc->config; k->name; k++) {
 		CU_ASSERT_EQUAL(k->is_secret, strcmp(k->name, "webhook_batch_signature") != 0);
@@ -2316,6 +2371,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_integer_too_big_for_64_bits_is_kept_as_a_double),
 	   TEST(test_page_category_and_the_push_token),
 	   TEST(test_single_calls_take_their_type_from_the_path),
+	   TEST(test_short_paths_of_the_segment_libraries),
 	   TEST(test_empty_batch_succeeds_with_nothing),
 	   TEST(test_record_refused_by_the_hub_fails_the_request),
 	   TEST(test_empty_or_blocked_ids_are_named_as_sent),
