@@ -86,6 +86,7 @@ struct mp_event {
 	json_t *item;              /* the event object */
 	json_t *data;              /* its "data" object, or NULL */
 	const char *name;          /* custom: event_name; screen: screen_name */
+	char name_buf[MP_MAX_TEXT + 1]; /* a longer name, cut (mparticle_event.c) */
 	const char *message_id;    /* message_id, else data.source_message_id */
 	int64_t timestamp_ms;      /* data.timestamp_unixtime_ms, or MP_TIME_NONE */
 	json_t *custom_attributes; /* object or NULL */

@@ -91,6 +91,35 @@ static const char *ev_name(json_t *obj, const char *key, const char **out)
 	return *out ? NULL : "required, a non-empty string";
 }
 
+/* custom_event's event_name, screen_view's screen_name: required and
+ * non-empty.  mParticle cuts an S2S event name past its limit (256
+ * characters) rather than refusing the batch ("For S2S data, names
+ * exceeding the limit will be truncated", Default Service Limits): a name
+ * past MP_MAX_TEXT bytes (the hub's limit) is cut at the last whole UTF-8
+ * character that fits, into ev->name_buf. */
+static const char *ev_event_name(json_t *obj, const char *key, struct mp_event *ev)
+{
+	json_t *v = ev_member(obj, key);
+	const char *s = json_string_value(v);
+	size_t cut = MP_MAX_TEXT;
+
+	ev->name = NULL;
+	if (v && !s)
+		return "must be a string";
+	if (!s || !*s)
+		return "required, a non-empty string";
+	if (json_string_length(v) <= MP_MAX_TEXT) {
+		ev->name = s;
+		return NULL;
+	}
+	while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+		cut--; /* s[cut] continues a character: cut before it */
+	memcpy(ev->name_buf, s, cut);
+	ev->name_buf[cut] = '\0';
+	ev->name = ev->name_buf;
+	return NULL;
+}
+
 static int ev_type_of(json_t *v, size_t v_len, const char *name)
 {
 	return strlen(name) == v_len && memcmp(json_string_value(v), name, v_len) == 0;
@@ -272,10 +301,10 @@ static const char *ev_read_kind(struct mp_event *ev, const char **field)
 	switch (ev->kind) {
 	case MP_CUSTOM:
 		*field = "data.event_name";
-		return ev_name(data, "event_name", &ev->name);
+		return ev_event_name(data, "event_name", ev);
 	case MP_SCREEN:
 		*field = "data.screen_name";
-		return ev_name(data, "screen_name", &ev->name);
+		return ev_event_name(data, "screen_name", ev);
 	case MP_COMMERCE:
 		return ev_commerce(data, field);
 	case MP_PUSH:

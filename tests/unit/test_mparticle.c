@@ -1826,10 +1826,14 @@ static void test_limits_are_inclusive(void)
 	ASSERT_STR_OR_NULL(f.got.recs[0].event_name, name);
 	pt_reset(&f.got);
 	free(body);
+	/* one byte more: cut to the 256, as mParticle truncates S2S names */
 	CU_ASSERT_FATAL(asprintf(&body, "{" IDS ",\"events\":[{\"event_type\":\"custom_event\","
 					"\"data\":{\"event_name\":\"%sn\"}}]}", name) > 0);
-	send_refused(&f, 0, NULL, body, "invalid_event", 0, -1,
-		     "events[0].data.event_name: longer than 256 bytes");
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 202);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	ASSERT_STR_OR_NULL(f.got.recs[0].event_name, name);
+	pt_reset(&f.got);
 	free(body);
 	for (int i = 0; i < 31; i++)
 		q += sprintf(q, "%s{\"identity_type\":\"other\",\"identity\":\"o%d\"}",
@@ -1840,6 +1844,47 @@ static void test_limits_are_inclusive(void)
 	free(body);
 	free(ids);
 	free(bulk);
+	pt_close(&f);
+}
+
+/* mParticle's Default Service Limits: an event name past 256 characters
+ * is "truncated" for S2S data, not refused.  A long event_name or
+ * screen_name is cut to at most 256 bytes (the hub's limit) at a character
+ * boundary: 300 'e' become 256 of them; 100 three-byte characters (300
+ * bytes) become 85 of them (255 bytes), never a split character.  The
+ * rest of the batch is stored as sent. */
+static void test_long_event_names_are_cut_not_refused(void)
+{
+	char ascii[301], wide[301], *body;
+	struct hub_response resp;
+	struct pt_fixture f;
+	json_t *props;
+
+	memset(ascii, 'e', 300);
+	ascii[300] = '\0';
+	for (int i = 0; i < 100; i++)
+		memcpy(wide + 3 * i, "\xe2\x82\xac", 3); /* U+20AC, the euro sign */
+	wide[300] = '\0';
+	fixture_open(&f);
+	CU_ASSERT_FATAL(asprintf(&body,
+				 "{" IDS ",\"events\":[{\"event_type\":\"custom_event\","
+				 "\"data\":{\"event_name\":\"%s\"}},{\"event_type\":\"custom_event\","
+				 "\"data\":{\"event_name\":\"%s\"}},{\"event_type\":\"screen_view\","
+				 "\"data\":{\"screen_name\":\"%s\"}}]}",
+				 ascii, wide, wide) > 0);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 202);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
+	ascii[256] = '\0';
+	ASSERT_STR_OR_NULL(f.got.recs[0].event_name, ascii);
+	wide[255] = '\0';
+	ASSERT_STR_OR_NULL(f.got.recs[1].event_name, wide);
+	ASSERT_STR_OR_NULL(f.got.recs[2].event_name, "$screen");
+	props = json_loads(f.got.recs[2].properties_json, 0, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(props);
+	ASSERT_STR_OR_NULL(json_string_value(json_object_get(props, "name")), wide);
+	json_decref(props);
+	free(body);
 	pt_close(&f);
 }
 
@@ -2411,6 +2456,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_malformed_requests_emit_nothing),
 	   TEST(test_json_errors_never_repeat_the_sent_text),
 	   TEST(test_body_of_256kb_is_accepted), TEST(test_limits_are_inclusive),
+	   TEST(test_long_event_names_are_cut_not_refused),
 	   TEST(test_times_run_to_the_end_of_9999),
 	   TEST(test_device_locale_sets_language_and_region),
 	   TEST(test_commerce_event_carries_every_product_action_member),
