@@ -54,6 +54,9 @@ static const struct hub_config_key http_keys[] = {
 	{"max_connections", HUB_CFG_INT, "1024", 0, 0, "open connections at most"},
 	{"timeout", HUB_CFG_DURATION, "30s", 0, 0, "idle connection timeout"},
 	{"max_body", HUB_CFG_INT, "1048576", 0, 0, "largest request body in bytes"},
+	{"cors_origins", HUB_CFG_STRING_LIST, NULL, 0, 0,
+	 "web origins whose pages may read the answers of /in/ routes (CORS): absent or"
+	 " \"*\" any, [] none, else https://shop.example ..."},
 	{0},
 };
 
@@ -370,6 +373,53 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 	return 0;
 }
 
+/* 1 when s is a web origin as a browser sends it: http:// or https://,
+ * then host[:port] (a name, an IPv4 address or a [v6] one), no path. */
+static int is_web_origin(const char *s)
+{
+	const char *host;
+
+	if (strncmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else
+		return 0;
+	if (!*host || *host == ':')
+		return 0;
+	return strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789.-_:[]") == strlen(host);
+}
+
+/* http.cors_origins: absent is any origin; "*" among them too. */
+static int load_cors_origins(struct hub_config *cfg, const struct section *s, char *err,
+			     size_t err_size)
+{
+	const struct cfg_node *seq = cfg_member(s->map, "cors_origins");
+	char item_path[PATH_LEN];
+
+	cfg->http_cors_any = !seq;
+	if (dup_string_list(seq, "http.cors_origins", 0, &cfg->http_cors_origins,
+			    &cfg->n_http_cors_origins, err, err_size))
+		return -1;
+	for (size_t i = 0; i < cfg->n_http_cors_origins; i++) {
+		const char *o = cfg->http_cors_origins[i];
+
+		if (strcmp(o, "*") == 0) {
+			cfg->http_cors_any = 1;
+			continue;
+		}
+		if (!is_web_origin(o)) {
+			cfg_path_index(item_path, sizeof(item_path), "http.cors_origins", i);
+			cfg_errorf(err, err_size, &seq->children[i], 0, item_path,
+				   "expected a web origin, scheme://host[:port] with no path"
+				   " (https://shop.example, http://localhost:3000), or \"*\"");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int load_http(struct hub_config *cfg, char *err, size_t err_size)
 {
 	struct section s;
@@ -396,7 +446,7 @@ static int load_http(struct hub_config *cfg, char *err, size_t err_size)
 		cfg_errorf(err, err_size, n, 0, "http.timeout", "must be from 1ms to 24h");
 		return -1;
 	}
-	return 0;
+	return load_cors_origins(cfg, &s, err, err_size);
 }
 
 static int load_api(struct hub_config *cfg, char *err, size_t err_size)
@@ -612,6 +662,7 @@ void config_free(struct hub_config *cfg)
 	hub_free(cfg->external_ids);
 	free_string_list(cfg->blocked_values, cfg->n_blocked_values);
 	free_string_list(cfg->api_tokens, cfg->n_api_tokens);
+	free_string_list(cfg->http_cors_origins, cfg->n_http_cors_origins);
 	hub_free(cfg->http_listen);
 	hub_free(cfg->store_schema);
 	hub_free(cfg->store_url);

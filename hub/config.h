@@ -140,6 +140,12 @@ struct hub_config {
 	int http_max_connections; /* default 1024 */
 	int64_t http_timeout_ms;  /* default 30000 */
 	int64_t http_max_body;    /* default 1048576 (sources may lower) */
+	/* http.cors_origins: the web origins whose pages may read the answers
+	 * of /in/ routes (CORS).  Absent or "*" (http_cors_any): any origin;
+	 * [] : none; else these, each scheme://host[:port] */
+	int http_cors_any;
+	char **http_cors_origins;
+	size_t n_http_cors_origins;
 
 	char **api_tokens;      /* secret */
 	size_t n_api_tokens;

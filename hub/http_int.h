@@ -72,6 +72,8 @@ enum req_kind {
 };
 
 /* One request; *con_cls of its connection until the completion callback. */
+#define HTTP_CORS_ORIGIN_MAX 255 /* a longer Origin is never echoed */
+
 struct http_req {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
@@ -96,6 +98,9 @@ struct http_req {
 	int64_t started_ms;   /* monotonic, headers received */
 	int is_closing;       /* the answer closes the connection (http_headers_refusal) */
 	char *url;            /* REQ_API: the path, kept until the body is in */
+	/* an /in/ request's Access-Control-Allow-Origin (http.cors_origins):
+	 * its Origin, or "*"; "" when the answer carries none */
+	char cors_origin[HTTP_CORS_ORIGIN_MAX + 1];
 
 	/* a batch being committed (the connection is suspended meanwhile) */
 	struct ingest_pending *pending;

@@ -45,17 +45,112 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 
 #define API_STREAM_BLOCK (16 * 1024) /* a streamed answer's reads at most */
 #define ALLOW_GET "GET, HEAD"
 
-/* ---- answers ---------------------------------------------------------- */
-
 static void free_body(void *p)
 {
 	hub_free(p);
 }
+
+/* ---- CORS (http.cors_origins) ----------------------------------------- */
+
+/* An /in/ request from a web page (its Origin header): the origin its
+ * answers name in Access-Control-Allow-Origin, if http.cors_origins allows
+ * it, into req->cors_origin.  Browser libraries (analytics.js) post as a
+ * simple request and read the answer: without the header the browser hides
+ * it, and the library sends the batch again.  Only /in/ routes: the
+ * management API and the page are never read across origins. */
+static void cors_decide(struct http_req *req, const char *url)
+{
+	const struct hub_config *cfg = req->srv->cfg;
+	const char *origin;
+	size_t len;
+
+	req->cors_origin[0] = '\0';
+	if (strncmp(url, "/in/", 4) != 0)
+		return;
+	origin = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin");
+	if (!origin || !*origin)
+		return;
+	if (cfg->http_cors_any) {
+		snprintf(req->cors_origin, sizeof(req->cors_origin), "*");
+		return;
+	}
+	len = strlen(origin);
+	if (len > HTTP_CORS_ORIGIN_MAX)
+		return;
+	for (size_t i = 0; i < cfg->n_http_cors_origins; i++) {
+		if (strcasecmp(cfg->http_cors_origins[i], origin) == 0) {
+			memcpy(req->cors_origin, origin, len + 1);
+			return;
+		}
+	}
+}
+
+static void cors_headers_add(const struct http_req *req, struct MHD_Response *resp)
+{
+	if (!req->cors_origin[0])
+		return;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN,
+				req->cors_origin);
+	/* a script may read when to send again */
+	MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
+	if (strcmp(req->cors_origin, "*") != 0)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+}
+
+/* The headers a preflight may ask for: a list of header names (letters,
+ * digits, '-', ", ") as a browser sends it; else the usual ones. */
+static const char *cors_allowed_headers(const struct http_req *req)
+{
+	const char *asked = MHD_lookup_connection_value(
+		req->conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+	size_t len = asked ? strlen(asked) : 0;
+
+	if (len == 0 || len > 1024 ||
+	    strspn(asked, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_, ") !=
+		    len)
+		return "Authorization, Content-Type, Content-Encoding";
+	return asked;
+}
+
+/* OPTIONS on an /in/ path some route of the source serves: 204, what it
+ * allows; a preflight from an allowed origin gets the CORS answer too.
+ * Nothing is read or stored, so no credential is asked (a browser sends
+ * none with a preflight). */
+static enum MHD_Result answer_options(struct http_req *req, const char *allow)
+{
+	char methods[160];
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+
+	resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	snprintf(methods, sizeof(methods), "%s, OPTIONS", allow);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, methods);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (req->cors_origin[0]) {
+		cors_headers_add(req, resp);
+		MHD_add_response_header(resp, "Access-Control-Allow-Methods", methods);
+		MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+					cors_allowed_headers(req));
+		MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+	}
+	if (atomic_load(&req->srv->stopping))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	rc = MHD_queue_response(req->conn, MHD_HTTP_NO_CONTENT, resp);
+	MHD_destroy_response(resp);
+	metrics_count_request(req->srv->metrics, req->route_id, MHD_HTTP_NO_CONTENT);
+	req->kind = REQ_ANSWERED;
+	return rc;
+}
+
+/* ---- answers ---------------------------------------------------------- */
 
 /* Queues `body` (taken: hub_malloc'd, freed by MHD) and counts it. */
 static enum MHD_Result http_answer_take(struct http_req *req, unsigned status, char *body,
@@ -93,6 +188,7 @@ static enum MHD_Result http_answer_take(struct http_req *req, unsigned status, c
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	if (atomic_load(&req->srv->stopping) || req->is_closing)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	cors_headers_add(req, resp);
 	rc = MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
 	metrics_count_request(req->srv->metrics, req->route_id, status);
@@ -326,9 +422,13 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 		}
 	}
 	if (!req->route) {
-		if (mount_allow(req->mount, path, allow, sizeof(allow)))
+		if (mount_allow(req->mount, path, allow, sizeof(allow))) {
+			if (strcmp(method, "OPTIONS") == 0 &&
+			    !http_headers_is_body_to_drain(&req->head, srv->max_body))
+				return answer_options(req, allow);
 			return refuse(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
 				      "this route does not take that method", allow);
+		}
 		return refuse(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route", NULL);
 	}
 	req->kind = REQ_INGEST;
@@ -460,6 +560,7 @@ enum MHD_Result http_route_request(struct http_req *req, const char *target,
 	int denied;
 
 	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, head_add, req);
+	cors_decide(req, url);
 	if (atomic_load(&srv->stopping)) {
 		struct ingest_reply r;
 		if (strncmp(url, "/in/", 4) == 0)

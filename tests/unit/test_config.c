@@ -204,6 +204,55 @@ static void test_wrong_type_is_reported_at_the_value(void)
 	CHECK_BAD_ROWS(rows);
 }
 
+/* http.cors_origins: absent is any origin; "*" among them too; [] none;
+ * an entry that is no web origin (no scheme, a path, a trailing slash,
+ * empty) is refused at its place. */
+static void test_cors_origins_are_web_origins_or_a_star(void)
+{
+	static const char expected[] =
+		": expected a web origin, scheme://host[:port] with no path"
+		" (https://shop.example, http://localhost:3000), or \"*\"";
+	static const struct {
+		const char *text, *where;
+	} bad[] = {
+		{"http:\n  cors_origins: [shop.example]\n", "bad.yaml:2:18: http.cors_origins[0]"},
+		{"http:\n  cors_origins: [\"*\", https://shop.example/]\n",
+		 "bad.yaml:2:23: http.cors_origins[1]"},
+		{"http:\n  cors_origins: [\"https://a b\"]\n", "bad.yaml:2:18: http.cors_origins[0]"},
+		{"http:\n  cors_origins: [\"https://\"]\n", "bad.yaml:2:18: http.cors_origins[0]"},
+		{"http:\n  cors_origins: [ftp://shop.example]\n",
+		 "bad.yaml:2:18: http.cors_origins[0]"},
+	};
+	struct hub_config *any, *none, *some, *star;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct hub_config *cfg = NULL;
+		char err[512] = "", want[512];
+
+		snprintf(want, sizeof(want), "%s%s", bad[i].where, expected);
+		CU_ASSERT_EQUAL(config_load_string("bad.yaml", bad[i].text, &cfg, err,
+						   sizeof(err)), -1);
+		CU_ASSERT_STRING_EQUAL(err, want);
+		config_free(cfg);
+	}
+	any = load_ok("http: {listen: \"127.0.0.1:0\"}\n");
+	none = load_ok("http: {cors_origins: []}\n");
+	some = load_ok("http: {cors_origins: [https://shop.example, \"http://[::1]:3000\"]}\n");
+	star = load_ok("http: {cors_origins: [https://shop.example, \"*\"]}\n");
+	if (!any || !none || !some || !star)
+		goto out;
+	CU_ASSERT(any->http_cors_any && any->n_http_cors_origins == 0);
+	CU_ASSERT(!none->http_cors_any && none->n_http_cors_origins == 0);
+	CU_ASSERT(!some->http_cors_any && some->n_http_cors_origins == 2);
+	CU_ASSERT_STRING_EQUAL(some->http_cors_origins[1], "http://[::1]:3000");
+	CU_ASSERT(star->http_cors_any);
+out:
+	config_free(any);
+	config_free(none);
+	config_free(some);
+	config_free(star);
+}
+
 static void test_missing_required_key_points_at_the_mapping(void)
 {
 	static const struct bad_case rows[] = {
@@ -1816,6 +1865,7 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_duplicate_key_is_refused),
 	   TEST(test_unknown_key_suggests_closest),
 	   TEST(test_wrong_type_is_reported_at_the_value),
+	   TEST(test_cors_origins_are_web_origins_or_a_star),
 	   TEST(test_missing_required_key_points_at_the_mapping),
 	   TEST(test_duplicate_instance_name_is_refused),
 	   TEST(test_source_limits_take_their_whole_range),

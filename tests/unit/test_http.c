@@ -200,6 +200,9 @@ struct resp {
 	char content_type[64];
 	char cache_control[32];
 	char nosniff[32]; /* X-Content-Type-Options */
+	/* CORS: Access-Control-Allow-Origin, -Methods, -Headers, -Max-Age,
+	 * -Expose-Headers; Vary */
+	char acao[300], acam[64], acah[160], max_age[16], expose[32], vary[32];
 };
 
 struct upload {
@@ -244,6 +247,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	header_value(p, size * n, "Content-Type", r->content_type, sizeof(r->content_type));
 	header_value(p, size * n, "Cache-Control", r->cache_control, sizeof(r->cache_control));
 	header_value(p, size * n, "X-Content-Type-Options", r->nosniff, sizeof(r->nosniff));
+	header_value(p, size * n, "Access-Control-Allow-Origin", r->acao, sizeof(r->acao));
+	header_value(p, size * n, "Access-Control-Allow-Methods", r->acam, sizeof(r->acam));
+	header_value(p, size * n, "Access-Control-Allow-Headers", r->acah, sizeof(r->acah));
+	header_value(p, size * n, "Access-Control-Max-Age", r->max_age, sizeof(r->max_age));
+	header_value(p, size * n, "Access-Control-Expose-Headers", r->expose, sizeof(r->expose));
+	header_value(p, size * n, "Vary", r->vary, sizeof(r->vary));
 	return size * n;
 }
 
@@ -529,6 +538,123 @@ static void test_wrong_method_is_405_with_allow(void)
 	/* the same path with another declared method is a route of its own */
 	http_do(w.port, "PUT", "/in/web/v1/echo", "p1\n", 3, 0, NULL, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+}
+
+/* ---- CORS (http.cors_origins) ------------------------------------------ */
+
+static const char *const from_shop[] = {"Origin: https://shop.example", NULL};
+
+/* By default a page of any origin may read the answers of /in/ routes
+ * (analytics.js posts as a simple request and reads the answer; without
+ * Access-Control-Allow-Origin the browser hides it and the library sends
+ * the batch again): every answer of a source's routes names "*", an error
+ * too; a request without Origin, and routes other than /in/, name none. */
+static void test_cors_lets_any_origin_read_ingestion_answers_by_default(void)
+{
+	struct world w;
+	struct resp r;
+
+	world_open(&w, NULL, NULL);
+	http_do(w.port, "POST", "/in/web/v1/echo", "p1\n", 3, 0, from_shop, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.acao, "*");
+	CU_ASSERT_STRING_EQUAL(r.expose, "Retry-After");
+	CU_ASSERT_STRING_EQUAL(r.vary, "");
+	http_do(w.port, "POST", "/in/web/v1/reject", "x", 1, 0, from_shop, &r);
+	CU_ASSERT_EQUAL(r.status, 400);
+	CU_ASSERT_STRING_EQUAL(r.acao, "*");
+	http_do(w.port, "POST", "/in/web/v1/none", "x", 1, 0, from_shop, &r);
+	ASSERT_ERROR(&r, 404, "not_found");
+	CU_ASSERT_STRING_EQUAL(r.acao, "*");
+	http_do(w.port, "POST", "/in/web/v1/echo", "p2\n", 3, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.acao, "");
+	http_do(w.port, "GET", "/healthz", NULL, 0, 0, from_shop, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.acao, "");
+	CU_ASSERT_EQUAL(world_profiles(&w), 2);
+	world_close(&w);
+}
+
+/* OPTIONS on a source's path is a browser's preflight (a POST with an
+ * Authorization header or a JSON content type): 204 with the methods the
+ * path takes and the headers asked for, no credential asked, nothing
+ * stored; without an Origin it only says what the path allows; a path no
+ * route serves is 404, and requested headers that are not a list of names
+ * get the usual ones. */
+static void test_cors_preflight_of_a_source_route(void)
+{
+	static const char *const preflight[] = {
+		"Origin: https://shop.example", "Access-Control-Request-Method: POST",
+		"Access-Control-Request-Headers: authorization, content-type", NULL};
+	static const char *const odd[] = {"Origin: https://shop.example",
+					  "Access-Control-Request-Headers: a;b", NULL};
+	struct world w;
+	struct resp r;
+
+	world_open(&w, NULL, NULL);
+	http_do(w.port, "OPTIONS", "/in/web/v1/echo", NULL, 0, 0, preflight, &r);
+	CU_ASSERT_EQUAL(r.status, 204);
+	CU_ASSERT_EQUAL(r.len, 0);
+	CU_ASSERT_STRING_EQUAL(r.allow, "POST, PUT, OPTIONS");
+	CU_ASSERT_STRING_EQUAL(r.acao, "*");
+	CU_ASSERT_STRING_EQUAL(r.acam, "POST, PUT, OPTIONS");
+	CU_ASSERT_STRING_EQUAL(r.acah, "authorization, content-type");
+	CU_ASSERT_STRING_EQUAL(r.max_age, "600");
+	http_do(w.port, "OPTIONS", "/in/web/v1/reject", NULL, 0, 0, odd, &r);
+	CU_ASSERT_EQUAL(r.status, 204);
+	CU_ASSERT_STRING_EQUAL(r.acah, "Authorization, Content-Type, Content-Encoding");
+	http_do(w.port, "OPTIONS", "/in/web/v1/echo", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 204);
+	CU_ASSERT_STRING_EQUAL(r.allow, "POST, PUT, OPTIONS");
+	CU_ASSERT_STRING_EQUAL(r.acao, "");
+	CU_ASSERT_STRING_EQUAL(r.acam, "");
+	http_do(w.port, "OPTIONS", "/in/web/v1/none", NULL, 0, 0, preflight, &r);
+	ASSERT_ERROR(&r, 404, "not_found");
+	http_do(w.port, "OPTIONS", "/in/nosuch/v1/echo", NULL, 0, 0, preflight, &r);
+	ASSERT_ERROR(&r, 404, "not_found");
+	CU_ASSERT_EQUAL(world_profiles(&w), 0);
+	world_close(&w);
+}
+
+/* http.cors_origins lists the origins that may read: a listed one is
+ * named back (any case of it), with Vary: Origin; another gets no header,
+ * its request served all the same (the write key, not CORS, guards the
+ * store); [] turns CORS off. */
+static void test_cors_names_only_the_listed_origins(void)
+{
+	static const char *const from_other[] = {"Origin: https://other.example", NULL};
+	static const char *const from_local[] = {"Origin: HTTP://LOCALHOST:3000", NULL};
+	struct world w;
+	struct resp r;
+
+	world_open(&w, "  cors_origins: [https://shop.example, http://localhost:3000]\n", NULL);
+	http_do(w.port, "POST", "/in/web/v1/echo", "p1\n", 3, 0, from_shop, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.acao, "https://shop.example");
+	CU_ASSERT_STRING_EQUAL(r.vary, "Origin");
+	http_do(w.port, "POST", "/in/web/v1/echo", "p2\n", 3, 0, from_local, &r);
+	CU_ASSERT_STRING_EQUAL(r.acao, "HTTP://LOCALHOST:3000");
+	http_do(w.port, "POST", "/in/web/v1/echo", "p3\n", 3, 0, from_other, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.acao, "");
+	http_do(w.port, "OPTIONS", "/in/web/v1/echo", NULL, 0, 0, from_other, &r);
+	CU_ASSERT_EQUAL(r.status, 204);
+	CU_ASSERT_STRING_EQUAL(r.acao, "");
+	CU_ASSERT_STRING_EQUAL(r.acam, "");
+	CU_ASSERT_EQUAL(world_profiles(&w), 3);
+	world_close(&w);
+
+	world_open(&w, "  cors_origins: []\n", NULL);
+	http_do(w.port, "POST", "/in/web/v1/echo", "p1\n", 3, 0, from_shop, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.acao, "");
+	world_close(&w);
+
+	world_open(&w, "  cors_origins: [https://shop.example, \"*\"]\n", NULL);
+	http_do(w.port, "POST", "/in/web/v1/echo", "p1\n", 3, 0, from_other, &r);
+	CU_ASSERT_STRING_EQUAL(r.acao, "*");
 	world_close(&w);
 }
 
@@ -3907,6 +4033,9 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_readyz_fails_while_commits_fail_and_recovers_by_itself),
 	   TEST(test_unknown_routes_are_404_json),
 	   TEST(test_wrong_method_is_405_with_allow),
+	   TEST(test_cors_lets_any_origin_read_ingestion_answers_by_default),
+	   TEST(test_cors_preflight_of_a_source_route),
+	   TEST(test_cors_names_only_the_listed_origins),
 	   TEST(test_header_lookup_ignores_case),
 	   TEST(test_a_route_reads_the_query_string),
 	   TEST(test_a_start_on_a_taken_port_says_it_is_in_use),
