@@ -170,6 +170,32 @@ static inline int text_url_is_clear_remote(const char *url)
 }
 
 /* The warning for such a URL, named by its key (never its value). */
+/* An attribute name from a free-form key (a Segment trait, an mParticle
+ * user attribute): lowercased, each run of characters outside [a-z0-9_]
+ * made one '_' (none beside a '_' already there, none at either end):
+ * "Favorite Color" -> "favorite_color", "Total _Spend" -> "total_spend".
+ * Into out (size >= 3 bytes); a longer name is cut (the host then refuses
+ * it, past 30 characters). */
+static inline void text_attr_name(const char *key, char *out, size_t size)
+{
+	size_t n = 0;
+	int pending = 0;
+
+	for (const char *p = key; *p && n < size - 2; p++) {
+		char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') {
+			if (pending && n > 0 && out[n - 1] != '_' && c != '_')
+				out[n++] = '_';
+			pending = 0;
+			out[n++] = c;
+		} else {
+			pending = 1;
+		}
+	}
+	out[n] = '\0';
+}
+
 #define TEXT_CLEAR_REMOTE(key, what)                                                     \
 	key ": http:// to a host other than this machine sends " what " in clear text: " \
 	    "use https://"

@@ -24,6 +24,8 @@
  */
 #include "mparticle.h"
 
+#include "../common/text.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -403,8 +405,6 @@ static const struct {
 
 void mp_attr_name(const char *key, char *out)
 {
-	size_t n = 0;
-	int pending = 0;
 	const char *p = key;
 
 	if (*p == '$') {
@@ -418,18 +418,7 @@ void mp_attr_name(const char *key, char *out)
 	}
 	/* $age, $gender, $city, $state, $zip, $address and any other name:
 	 * a custom attribute */
-	for (; *p && n < MP_ATTR_NAME_SIZE - 2; p++) {
-		unsigned char c = (unsigned char)tolower((unsigned char)*p);
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') {
-			if (pending && n > 0 && out[n - 1] != '_' && c != '_')
-				out[n++] = '_';
-			pending = 0;
-			out[n++] = (char)c;
-		} else {
-			pending = 1;
-		}
-	}
-	out[n] = '\0';
+	text_attr_name(p, out, MP_ATTR_NAME_SIZE);
 }
 
 static int read_attributes(struct mp_batch *b, long index, struct mp_error *e)

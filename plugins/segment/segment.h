@@ -29,6 +29,7 @@
 #define SEG_MAX_EVENT_NAME 256      /* bytes of a track's event: the hub's own limit */
 #define SEG_MSG_SIZE 512            /* an error message */
 #define SEG_NUM_SIZE 40             /* a number printed as text */
+#define SEG_ATTR_NAME_SIZE 64       /* a trait's attribute name (the host: 30 at most) */
 #define SEG_SHA256_SIZE 32          /* bytes of a SHA-256 digest */
 /* A derived message_id: "seg-" + 64 hex digits + NUL (segment_map.c). */
 #define SEG_DERIVED_ID_SIZE (4 + 2 * SEG_SHA256_SIZE + 1)

@@ -3,7 +3,8 @@
  * (IDENTITY.md sections 2 and 9), handed to the host with emit().
  *
  *   identify  identify: traits -> attributes (email -> $email_address, ...;
- *             other keys lowercased), context.locale -> $language + $region,
+ *             other keys named as text_attr_name does), context.locale ->
+ *             $language + $region,
  *             context.timezone -> $timezone
  *   track     track named `event` with `properties`
  *   page      track "$page" with properties + name; screen: "$screen"
@@ -32,6 +33,7 @@
 #include "segment.h"
 
 #include "../common/alloc_watch.h"
+#include "../common/text.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -115,19 +117,26 @@ static const struct name_map native_traits[] = {
 	{"lastname", "$last_name"},   {"last_name", "$last_name"},
 };
 
-/* Sets one trait under its attribute name.  Returns 0 or -1 (memory). */
+/* Sets one trait under its attribute name: a native one ($...) lowercased,
+ * any other as the mParticle source names its attributes ("Favorite
+ * Color" -> favorite_color, text_attr_name), or lowercased when nothing of
+ * it is left, so that the host's warning names it.  Returns 0 or -1
+ * (memory). */
 static int trait_set(json_t *attrs, const char *key, json_t *value)
 {
-	char *lower = strdup(key);
-	const char *name;
+	char *lower = strdup(key), name[SEG_ATTR_NAME_SIZE];
+	const char *native;
 	int rc;
 
 	if (!lower)
 		return -1;
 	for (char *c = lower; *c; c++)
 		*c = (char)tolower((unsigned char)*c);
-	name = name_lookup(lower, native_traits, sizeof(native_traits) / sizeof(native_traits[0]));
-	rc = json_object_set(attrs, name ? name : lower, value);
+	text_attr_name(key, name, sizeof(name));
+	if (lower[0] == '$' || !name[0])
+		snprintf(name, sizeof(name), "%s", lower);
+	native = name_lookup(name, native_traits, sizeof(native_traits) / sizeof(native_traits[0]));
+	rc = json_object_set(attrs, native ? native : name, value);
 	free(lower);
 	return rc;
 }

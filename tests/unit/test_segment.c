@@ -352,6 +352,30 @@ static void test_traits_win_over_context_and_keys_are_lowercased(void)
 	pt_close(&f);
 }
 
+/* A trait key of spaces, dashes or other marks is named as the mParticle
+ * source names its attributes (a run of them one '_'): it was only
+ * lowercased, and the host dropped "favorite color" with a warning.  A
+ * native one ($...) stays as written; a key of nothing usable stays
+ * lowercased, for the host's warning to name. */
+static void test_trait_keys_are_named_as_mparticle_names_attributes(void)
+{
+	static const char body[] =
+		"{\"userId\": \"u1\", \"traits\": {\"Favorite Color\": \"blue\","
+		" \"account-type\": \"pro\", \"First Name\": \"Ann\", \"  Total _Spend! \": 3,"
+		" \"$Timezone\": \"Europe/Rome\", \"\u00c9\u00e9\": 1}}";
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/identify", KEY1_BASIC, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	ASSERT_STR_OR_NULL(f.got.recs[0].attributes_json,
+			   "{\"favorite_color\":\"blue\",\"account_type\":\"pro\","
+			   "\"$first_name\":\"Ann\",\"total_spend\":3,"
+			   "\"$timezone\":\"Europe/Rome\",\"\u00c9\u00e9\":1}");
+	pt_close(&f);
+}
+
 static void test_external_ids_become_identifiers(void)
 {
 	static const char body[] =
@@ -2363,6 +2387,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_batch_context_merges_into_items),
 	   TEST(test_locale_and_timezone_become_native_attributes),
 	   TEST(test_traits_win_over_context_and_keys_are_lowercased),
+	   TEST(test_trait_keys_are_named_as_mparticle_names_attributes),
 	   TEST(test_external_ids_become_identifiers), TEST(test_platform_detection),
 	   TEST(test_skew_correction_fields), TEST(test_numeric_ids_become_decimal_text),
 	   TEST(test_message_id_optional_and_up_to_99_chars),
