@@ -89,7 +89,10 @@ push)
        - name: $name
          plugin: $name
          token: "\${$token_var}"
-  5. Try it: run the hub, then post a record and read the profile:
+  5. Try it: set the token (check and run refuse an unset \${$token_var}), run
+     the hub, then, in another terminal with the same $token_var, post a
+     record and read the profile:
+       export $token_var=a-long-random-value-of-yours   # the same in both terminals
        build/profilehub check && build/profilehub run
        curl -H "Authorization: Bearer \$$token_var" \\
          -d '{"user_id": "u1", "event": "signup"}' http://127.0.0.1:8080/in/$name/v1/record
