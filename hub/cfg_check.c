@@ -539,6 +539,15 @@ static int check_secret_set(const struct cfg_node *n, const char *path, char *er
 			   "must not be blank (spaces or line breaks only)");
 		return -1;
 	}
+	/* "$HUB_API_TOKEN", as Compose or a shell would expand it, is the
+	 * variable's name taken as the secret: anyone reading the file knows
+	 * it.  The value is not printed (it might be a real secret). */
+	if (n->kind == CFG_SCALAR && n->is_shell_ref) {
+		cfg_errorf(err, err_size, n, 0, path,
+			   "written as $NAME, which is kept as written, not read from the "
+			   "environment: write ${NAME} (or $$ for a literal $)");
+		return -1;
+	}
 	for (size_t i = 0; n->kind == CFG_SEQ && i < n->n_children; i++) {
 		cfg_path_index(item, sizeof(item), path, i);
 		if (check_secret_set(&n->children[i], item, err, err_size))

@@ -466,6 +466,25 @@ fail:
 	return NULL;
 }
 
+/* The whole scalar is $NAME (a letter or _, then letters, digits, _): what
+ * a shell, Docker Compose or systemd would expand, and this parser keeps as
+ * written (only ${NAME} reads the environment, $$ is a literal $). */
+static int is_name_char(char c, int is_first)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+	       (!is_first && c >= '0' && c <= '9');
+}
+
+static int is_shell_ref(const char *s, size_t len)
+{
+	if (len < 2 || s[0] != '$')
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if (!is_name_char(s[i], i == 1))
+			return 0;
+	return 1;
+}
+
 static int is_null_text(const char *s)
 {
 	return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
@@ -504,6 +523,7 @@ static int parse_scalar(struct parser *p, const yaml_event_t *ev, struct cfg_nod
 	}
 	n->is_quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
 		       ev->data.scalar.tag != NULL;
+	n->is_shell_ref = is_shell_ref(text, len);
 	n->value = expand_env(p, &ev->start_mark, text, len, &n->raw);
 	if (!n->value)
 		return -1;

@@ -29,6 +29,8 @@ struct cfg_node {
 			       * too); else NULL (value is as written) */
 	int is_quoted;        /* scalar was quoted: always a string */
 	int is_null;          /* plain scalar ~, null, Null, NULL or empty */
+	int is_shell_ref;     /* scalar written as $NAME alone (a shell-style
+			       * reference, not ${NAME}): kept as written */
 	const char *file;     /* shared with the whole tree */
 	int line, col;        /* 1-based position of the value */
 	int key_line, key_col;/* map member: position of its key */

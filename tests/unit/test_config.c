@@ -1028,6 +1028,47 @@ static void test_secret_value_never_in_message(void)
 	cfg_free(root);
 }
 
+/* A secret written "$NAME" (as Docker Compose, systemd or a shell would
+ * expand it) is kept as written here, so the hub ran with the variable's
+ * name as its API token or write key: refused, without the value.  $$NAME
+ * (a literal $), ${NAME}, a secret whose expansion is "$NAME", and $NAME in
+ * a key that is no secret stay as they were. */
+static void test_secret_written_as_shell_reference_is_refused(void)
+{
+	static const struct bad_case rows[] = {
+		{"api:\n  tokens: [\"$HUB_API_TOKEN\"]\n", NULL,
+		 "bad.yaml:2:12: api.tokens[0]: written as $NAME, which is kept as written, not read"
+		 " from the environment: write ${NAME} (or $$ for a literal $)"},
+		{"api:\n  tokens: [good-token-1, $_t0]\n", NULL,
+		 "bad.yaml:2:26: api.tokens[1]: written as $NAME, which is kept as written, not read"
+		 " from the environment: write ${NAME} (or $$ for a literal $)"},
+		{"store:\n  driver: postgres\n  url: $HUB_DATABASE_URL\n", NULL,
+		 "bad.yaml:3:8: store.url: written as $NAME, which is kept as written, not read"
+		 " from the environment: write ${NAME} (or $$ for a literal $)"},
+	};
+	struct hub_config *cfg;
+
+	CHECK_BAD_ROWS(rows);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		CU_ASSERT_PTR_NULL(strstr(rows[i].expected, "HUB_"));
+
+	cfg = load_ok("api:\n  tokens: [\"$$HUB_API_TOKEN\", \"$9x\", \"a$B\", \"$A b\"]\n");
+	if (cfg) {
+		CU_ASSERT_EQUAL(cfg->n_api_tokens, 4);
+		CU_ASSERT_STRING_EQUAL(cfg->api_tokens[0], "$HUB_API_TOKEN");
+		config_free(cfg);
+	}
+	setenv("HUB_TEST_SHELL_REF", "$NOT_A_REFERENCE", 1);
+	cfg = load_ok("api:\n  tokens: [\"${HUB_TEST_SHELL_REF}\"]\n");
+	if (cfg) {
+		CU_ASSERT_STRING_EQUAL(cfg->api_tokens[0], "$NOT_A_REFERENCE");
+		config_free(cfg);
+	}
+	unsetenv("HUB_TEST_SHELL_REF");
+	cfg = load_ok("log_level: info\nidentity:\n  blocked_values: [$email_address]\n");
+	config_free(cfg);
+}
+
 /* A password with an '@' or '/' that is not percent-encoded is read by
  * libpq as part of the host, port or database name, which messages show;
  * and libpq's own parse errors quote the whole URL.  Such a URL is refused
@@ -1886,6 +1927,7 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_store_url_read_wrongly_is_refused_without_the_password),
 	   TEST(test_store_pg_open_checks_its_arguments_first),
 	   TEST(test_store_url_control_bytes_are_escaped_in_errors),
+	   TEST(test_secret_written_as_shell_reference_is_refused),
 	   TEST(test_example_secrets_are_found_and_loopback_told_apart),
 	   TEST(test_empty_config_gets_every_default),
 	   TEST(test_null_sections_read_as_empty),
