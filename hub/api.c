@@ -207,9 +207,12 @@ static int auth_check(const struct api *api, const struct api_request *req,
 
 	if (status == 401) {
 		api_resp_header(resp, "WWW-Authenticate", "Bearer"); /* RFC 6750 */
+		/* with api.tokens unset no token would do: say so, as the 403 does */
 		return api_respond_error(
-			resp, 401, "unauthorized",
-			"send Authorization: Bearer <token> (a token of api.tokens)");
+			resp, 401, "unauthorized", "%s",
+			api->cfg->n_api_tokens
+				? "send Authorization: Bearer <token> (a token of api.tokens)"
+				: http_auth_forbidden_message(0));
 	}
 	if (status == 403)
 		return api_respond_error(resp, 403, "forbidden", "%s",

@@ -633,6 +633,46 @@ static void test_api_without_tokens_says_none_is_set(void)
 	world_stop(&w);
 }
 
+/* Without a token, the 401 told to send "a token of api.tokens" when there
+ * is none to send: with api.tokens unset it says that instead, as the 403
+ * does; with tokens set it is as it was. */
+static void test_api_without_tokens_401_says_none_is_set(void)
+{
+	struct one_query q = {"custom_id", "H"};
+	struct api_request req = {.method = "GET", .path = "/v1/sources", .query = one_query_get,
+				  .authorization = NULL, .priv = &q};
+	struct api_response resp;
+	struct world w;
+	json_t *body;
+	size_t n;
+
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(api_handle(w.api, &req, &resp), 1);
+	CU_ASSERT_EQUAL(resp.status, 401);
+	body = json_loadb(resp.body, resp.body_len, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(body, "error"),
+								 "message")),
+			       "send Authorization: Bearer <token> (a token of api.tokens)");
+	json_decref(body);
+	api_response_free(&resp);
+
+	n = w.th->cfg->n_api_tokens;
+	w.th->cfg->n_api_tokens = 0;
+	CU_ASSERT_EQUAL_FATAL(api_handle(w.api, &req, &resp), 1);
+	CU_ASSERT_EQUAL(resp.status, 401);
+	body = json_loadb(resp.body, resp.body_len, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(body, "error"),
+								 "code")),
+			       "unauthorized");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(body, "error"),
+								 "message")),
+			       "no token is allowed: api.tokens is not set in the hub's configuration");
+	json_decref(body);
+	api_response_free(&resp);
+	w.th->cfg->n_api_tokens = n;
+	world_stop(&w);
+}
+
 /* ---- no store ------------------------------------------------------------- */
 
 /* Each route that reads the store, on an API whose store file is gone: a
@@ -1447,6 +1487,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_privacy_requests_without_randomness_are_503),
 	   TEST(test_privacy_request_with_unknown_member_is_refused),
 	   TEST(test_api_without_tokens_says_none_is_set),
+	   TEST(test_api_without_tokens_401_says_none_is_set),
 	   TEST(test_store_unavailable_names_its_path_in_the_log_only),
 	   TEST(test_out_of_memory_fails_a_profile_document_whole),
 	   TEST(test_a_response_out_of_room_for_a_header_is_a_500),
