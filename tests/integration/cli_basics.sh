@@ -547,7 +547,7 @@ sync: no source named "crn" in $cfg (did you mean "crm"?; sources: web, crm)|syn
 sync: no source named "nope" in $cfg (sources: web, crm)|sync nope
 exports: no export named "lak" in $cfg (did you mean "lake"?; exports: lake)|exports backfill lak
 exports: no export named "nope" in $cfg (exports: lake)|exports retry nope
-plugins: no plugin named "nope" in $(cd "$B" && pwd)/plugins|plugins --describe nope
+plugins: no plugin named "nope" in $(cd "$B" && pwd)/plugins (plugins: $(cd "$B/plugins" && LC_ALL=C ls -- *.so | sed 's/\.so$//' | paste -sd, - | sed 's/,/, /g'))|plugins --describe nope
 import: --format segment reads the config of the source --source names: no source named "wbe" in $cfg (did you mean "web"?; sources of plugin segment: web)|import $T/seg.jsonl --source wbe --format segment
 import: --format segment reads the config of the source --source names: source "crm" of $cfg has plugin example, not segment (sources of plugin segment: web)|import $T/seg.jsonl --source crm --format segment
 import: --format mparticle reads the config of the source --source names: no source named "app" in $cfg (no source of plugin mparticle configured)|import $T/seg.jsonl --source app --format mparticle
