@@ -105,6 +105,37 @@ static int config_flag(const struct seg_state *st, const char *key)
 	return st->host->config_bool && st->host->config_bool(st->inst, key) == 1;
 }
 
+/* What create() refuses of which keys are set, whoever asks: HUB_OK or
+ * HUB_ERR_CONFIG with err.  (Empty values are the host's to refuse, at
+ * their place: a secret must not be empty.) */
+static hub_rc keys_set_problem(int has_write_keys, int has_webhook_secret,
+			       int is_batch_signature_allowed, char *err, size_t err_size)
+{
+	if (!has_write_keys && !has_webhook_secret) {
+		snprintf(err, err_size, "set write_keys (tracking API), webhook_secret "
+					"(webhooks) or both");
+		return HUB_ERR_CONFIG;
+	}
+	if (is_batch_signature_allowed && !has_webhook_secret) {
+		snprintf(err, err_size, "webhook_batch_signature: true needs webhook_secret");
+		return HUB_ERR_CONFIG;
+	}
+	return HUB_OK;
+}
+
+/* ABI 1.10: `profilehub check` without --connect refuses what create()
+ * would (a source with neither write_keys nor webhook_secret passed check
+ * and stopped run). */
+static hub_rc segment_check_config(const struct hub_host *host, const struct hub_instance *inst,
+				   char *err, size_t err_size)
+{
+	return keys_set_problem(host->config_list_size(inst, "write_keys") > 0,
+				host->config_string(inst, "webhook_secret") != NULL,
+				host->config_bool &&
+					host->config_bool(inst, "webhook_batch_signature") == 1,
+				err, err_size);
+}
+
 static hub_rc segment_create(const struct hub_host *host, const struct hub_instance *inst,
 			     void **state, char *err, size_t err_size)
 {
@@ -117,18 +148,10 @@ static hub_rc segment_create(const struct hub_host *host, const struct hub_insta
 	st->inst = inst;
 	if ((rc = keys_load(st, err, err_size)) || (rc = secret_load(st, err, err_size)))
 		goto fail;
-	if (!st->n_write_keys && !st->webhook_secret) {
-		snprintf(err, err_size, "set write_keys (tracking API), webhook_secret "
-					"(webhooks) or both");
-		rc = HUB_ERR_CONFIG;
-		goto fail;
-	}
 	st->is_batch_signature_allowed = config_flag(st, "webhook_batch_signature");
-	if (st->is_batch_signature_allowed && !st->webhook_secret) {
-		snprintf(err, err_size, "webhook_batch_signature: true needs webhook_secret");
-		rc = HUB_ERR_CONFIG;
+	if ((rc = keys_set_problem(st->n_write_keys > 0, st->webhook_secret != NULL,
+				   st->is_batch_signature_allowed, err, err_size)))
 		goto fail;
-	}
 	*state = st;
 	return HUB_OK;
 fail:
@@ -395,6 +418,7 @@ static const struct hub_plugin segment_plugin = {
 	.routes = segment_routes,
 	.import_line = segment_import_line,
 	.admit = segment_admit,
+	.check_config = segment_check_config,
 };
 
 HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)

@@ -1210,6 +1210,43 @@ static void test_create_needs_a_key_or_a_secret(void)
 	}
 }
 
+/* `profilehub check` without --connect creates nothing: a source with
+ * neither write_keys nor webhook_secret passed it ("ok") and then stopped
+ * `run`. check_config() (ABI 1.10) refuses what create() refuses of which
+ * keys are set, with create()'s words. */
+static void test_check_refuses_what_create_refuses_of_the_keys(void)
+{
+	static const struct {
+		const char *yaml, *refusal; /* NULL: taken */
+	} rows[] = {
+		{"", "set write_keys (tracking API), webhook_secret (webhooks) or both"},
+		{"    write_keys: []\n",
+		 "set write_keys (tracking API), webhook_secret (webhooks) or both"},
+		{"    write_keys: [wk_live_1]\n    webhook_batch_signature: true\n",
+		 "webhook_batch_signature: true needs webhook_secret"},
+		{"    write_keys: [wk_live_1]\n", NULL},
+		{"    webhook_secret: " WEBHOOK_SECRET "\n    webhook_batch_signature: true\n", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct pt_fixture f;
+		char err[1024] = "";
+		int rc;
+
+		/* create() refuses the same (test_create_needs_a_key_or_a_secret) */
+		pt_try_open(&f, "segment", err, sizeof(err), CONFIG, rows[i].yaml);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f.cfg);
+		err[0] = '\0';
+		rc = plugin_instance_check_config(&f.mod, &f.cfg->sources[0], err, sizeof(err));
+		if (rc != (rows[i].refusal ? -1 : 0))
+			fprintf(stderr, "\n  row %zu: %d %s", i, rc, err);
+		CU_ASSERT_EQUAL(rc, rows[i].refusal ? -1 : 0);
+		if (rows[i].refusal)
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, rows[i].refusal));
+		pt_close(&f);
+	}
+}
+
 /* ---- webhook ----------------------------------------------------------- */
 
 static void hmac_hex(const char *data, size_t len, char out[41])
@@ -2406,7 +2443,9 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_webhook_only_source_refuses_the_api),
 	   TEST(test_admit_refuses_from_the_headers_alone),
 	   TEST(test_basic_auth_reads_standard_and_url_safe_base64),
-	   TEST(test_create_needs_a_key_or_a_secret), TEST(test_webhook_valid_signature_is_stored),
+	   TEST(test_create_needs_a_key_or_a_secret),
+	   TEST(test_check_refuses_what_create_refuses_of_the_keys),
+	   TEST(test_webhook_valid_signature_is_stored),
 	   TEST(test_webhook_bad_or_missing_signature_is_401),
 	   TEST(test_webhook_spliced_batch_is_refused_by_default),
 	   TEST(test_webhook_first_element_signature_needs_the_option),
