@@ -87,6 +87,49 @@ static hub_rc string_load(struct mp_state *st, const char *key, char **out, size
 	return HUB_OK;
 }
 
+/* What create() refuses of which credentials are set, whoever asks:
+ * HUB_OK or HUB_ERR_CONFIG with err. */
+static hub_rc keys_set_problem(const char *api_key, int has_api_secret, int has_webhook_auth,
+			       char *err, size_t err_size)
+{
+	if (!api_key != !has_api_secret) {
+		snprintf(err, err_size, "set api_key and api_secret together");
+		return HUB_ERR_CONFIG;
+	}
+	if (!api_key && !has_webhook_auth) {
+		snprintf(err, err_size, "set api_key and api_secret (Events API), "
+					"webhook_authorization (webhook) or both");
+		return HUB_ERR_CONFIG;
+	}
+	if (strchr(api_key ? api_key : "", ':')) {
+		snprintf(err, err_size, "api_key must not contain \":\" (Basic auth)");
+		return HUB_ERR_CONFIG;
+	}
+	return HUB_OK;
+}
+
+/* ABI 1.10: `profilehub check` without --connect refuses what create()
+ * would of the values alone (a source without credentials passed check
+ * and stopped run). */
+static hub_rc mparticle_check_config(const struct hub_host *host,
+				     const struct hub_instance *inst, char *err, size_t err_size)
+{
+	static const char *const keys[] = {"api_key", "api_secret", "webhook_authorization",
+					   "gdpr_email_purpose", "gdpr_sms_purpose"};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *v = host->config_string(inst, keys[i]);
+		if (v && !*v) { /* as string_load() says it */
+			snprintf(err, err_size, "%s is empty", keys[i]);
+			return HUB_ERR_CONFIG;
+		}
+	}
+	return keys_set_problem(host->config_string(inst, "api_key"),
+				host->config_string(inst, "api_secret") != NULL,
+				host->config_string(inst, "webhook_authorization") != NULL, err,
+				err_size);
+}
+
 static hub_rc mparticle_create(const struct hub_host *host, const struct hub_instance *inst,
 			       void **state, char *err, size_t err_size)
 {
@@ -106,22 +149,12 @@ static hub_rc mparticle_create(const struct hub_host *host, const struct hub_ins
 			      err_size)) ||
 	    (rc = string_load(st, "gdpr_sms_purpose", &st->sms_purpose, NULL, err, err_size)))
 		goto fail;
+	if ((rc = keys_set_problem(st->api_key, st->api_secret != NULL, st->webhook_auth != NULL,
+				   err, err_size)))
+		goto fail;
 	rc = HUB_ERR_CONFIG;
-	if (!st->api_key != !st->api_secret) {
-		snprintf(err, err_size, "set api_key and api_secret together");
-		goto fail;
-	}
-	if (!st->api_key && !st->webhook_auth) {
-		snprintf(err, err_size, "set api_key and api_secret (Events API), "
-					"webhook_authorization (webhook) or both");
-		goto fail;
-	}
 	if (!st->email_purpose || !st->sms_purpose) {
 		snprintf(err, err_size, "gdpr_email_purpose and gdpr_sms_purpose must be set");
-		goto fail;
-	}
-	if (strchr(st->api_key ? st->api_key : "", ':')) {
-		snprintf(err, err_size, "api_key must not contain \":\" (Basic auth)");
 		goto fail;
 	}
 	*state = st;
@@ -350,6 +383,7 @@ static const struct hub_plugin mparticle_plugin = {
 	.import_line = mparticle_import_line,
 	.error_body = mparticle_error_body,
 	.admit = mparticle_admit,
+	.check_config = mparticle_check_config,
 };
 
 HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)

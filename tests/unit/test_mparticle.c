@@ -1519,6 +1519,47 @@ static void test_create_checks_the_keys(void)
 	}
 }
 
+/* `profilehub check` without --connect creates nothing: a source without
+ * credentials, or with api_key alone, passed it ("ok") and then stopped
+ * `run`. check_config() (ABI 1.10) refuses what create() refuses of the
+ * values, with create()'s words. */
+static void test_check_refuses_what_create_refuses_of_the_keys(void)
+{
+	static const struct {
+		const char *yaml, *refusal; /* NULL: taken */
+	} rows[] = {
+		{"", "set api_key and api_secret (Events API), webhook_authorization (webhook) "
+		     "or both"},
+		{"    api_key: k\n", "set api_key and api_secret together"},
+		{"    api_secret: s\n", "set api_key and api_secret together"},
+		{"    api_key: \"\"\n    api_secret: s\n", "api_key is empty"},
+		{"    api_key: \"a:b\"\n    api_secret: s\n",
+		 "api_key must not contain \":\" (Basic auth)"},
+		{"    api_key: k\n    api_secret: s\n    gdpr_sms_purpose: \"\"\n",
+		 "gdpr_sms_purpose is empty"},
+		{"    api_key: k\n    api_secret: s\n", NULL},
+		{"    webhook_authorization: " WEBHOOK_AUTH "\n", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct pt_fixture f;
+		char err[1024] = "";
+		int rc;
+
+		/* create() refuses the same (test_create_checks_the_keys) */
+		pt_try_open(&f, "mparticle", err, sizeof(err), CONFIG, rows[i].yaml);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f.cfg);
+		err[0] = '\0';
+		rc = plugin_instance_check_config(&f.mod, &f.cfg->sources[0], err, sizeof(err));
+		if (rc != (rows[i].refusal ? -1 : 0))
+			fprintf(stderr, "\n  row %zu: %d %s", i, rc, err);
+		CU_ASSERT_EQUAL(rc, rows[i].refusal ? -1 : 0);
+		if (rows[i].refusal)
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, rows[i].refusal));
+		pt_close(&f);
+	}
+}
+
 /* ---- malformed requests: nothing is ever emitted ----------------------- */
 
 
@@ -2453,6 +2494,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_webhook_auth_and_switches),
 	   TEST(test_admit_refuses_from_the_headers_alone),
 	   TEST(test_create_checks_the_keys),
+	   TEST(test_check_refuses_what_create_refuses_of_the_keys),
 	   TEST(test_malformed_requests_emit_nothing),
 	   TEST(test_json_errors_never_repeat_the_sent_text),
 	   TEST(test_body_of_256kb_is_accepted), TEST(test_limits_are_inclusive),
