@@ -364,9 +364,10 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	if (!cli->cfg->n_api_tokens)
 		log_warn("hub", "api.tokens is not set: the management API (/v1), the Profiles "
 				"View and /metrics from afar refuse every request");
-	log_info("hub", "listening on http://%s (port %d), store %s, %zu push sources",
+	log_info("hub", "listening on http://%s (port %d), store %s, %zu push source%s",
 		 cli->cfg->http_listen, http_port(r.http),
-		 cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite", r.n_push);
+		 cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite", r.n_push,
+		 plural_s(r.n_push));
 	sig = run_wait_stop(&signals);
 	log_info("hub", "%s: stopping (again to quit at once)",
 		 sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -399,8 +399,9 @@ static int mounts_build(struct http_server *srv, const struct http_context *ctx,
 			if ((m->route_ids[j] = metrics_route_add(srv->metrics, label)) < 0)
 				goto nomem;
 		}
-		log_info("http", "source \"%s\" (plugin %s): %zu routes under /in/%s/",
-			 m->inst->name, m->inst->mod->name, m->n_routes, m->inst->name);
+		log_info("http", "source \"%s\" (plugin %s): %zu route%s under /in/%s/",
+			 m->inst->name, m->inst->mod->name, m->n_routes, plural_s(m->n_routes),
+			 m->inst->name);
 	}
 	return 0;
 nomem:

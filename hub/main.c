@@ -360,8 +360,9 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 	plugin_registry_close(&reg);
 	if (n_bad)
 		return CLI_FAIL;
-	printf("%s: ok (%zu sources, %zu exports, %zu plugins)\n", cli->cfg->file,
-	       cli->cfg->n_sources, cli->cfg->n_exports, n_plugins);
+	printf("%s: ok (%zu source%s, %zu export%s, %zu plugin%s)\n", cli->cfg->file,
+	       cli->cfg->n_sources, plural_s(cli->cfg->n_sources), cli->cfg->n_exports,
+	       plural_s(cli->cfg->n_exports), n_plugins, plural_s(n_plugins));
 	return CLI_OK;
 }
 

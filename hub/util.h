@@ -115,4 +115,10 @@ char *strbuf_take(struct strbuf *sb);
  * (strerror, "out of memory", or the limit passed). */
 char *file_read_all(const char *path, size_t max, size_t *len, char *err, size_t err_size);
 
+/* "s" after a count other than 1: "%zu source%s", n, plural_s(n). */
+static inline const char *plural_s(size_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
 #endif

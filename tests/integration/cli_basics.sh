@@ -373,7 +373,7 @@ exports:
     secret: "\${HUB_TEST_UNSET_HOOK:-s3cr3t-sign}"
 EOF
 "$HUB" -c "$T/pw.yaml" check >"$T/out" 2>"$T/err" || fail "check of written passwords: $(cat "$T/err")"
-grep -q "pw.yaml: ok (1 sources, 4 exports, [0-9]* plugins)$" "$T/out" ||
+grep -q "pw.yaml: ok (1 source, 4 exports, [0-9]* plugins)$" "$T/out" ||
 	fail "check of pw.yaml: $(cat "$T/out")"
 [ -e "$T/pw.db" ] && fail "check without --connect made the store"
 # the config's log_level error hides those warnings; a --log-level given wins over it

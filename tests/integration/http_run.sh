@@ -102,7 +102,7 @@ hub_stopped() {
 }
 
 hub_run
-grep -q "listening on http://127.0.0.1:$port (port $port), store sqlite, 1 push sources" \
+grep -q "listening on http://127.0.0.1:$port (port $port), store sqlite, 1 push source$" \
 	"$work/log" || fail "no listening line naming the port"
 grep -q 'api.tokens is not set' "$work/log" && fail "api.tokens warned about while set"
 
