@@ -162,6 +162,16 @@ static int profiles_params(const struct api_request *req, const char **by, const
 				  *by ? *by : "q");
 		return -1;
 	}
+	/* no stored email or phone holds a space: one here is a '+' sent as
+	 * is, which a query string reads as a space (?phone=+33..., ann+x@...) */
+	if (*by && (!strcmp(*by, "phone") || !strcmp(*by, "email")) && strchr(*value, ' ')) {
+		api_respond_error(resp, 400, "invalid_parameter",
+				  "%s: contains a space, which no %s holds: a '+' in a query"
+				  " string reads as a space, send it as %%2B (%s)",
+				  *by, *by, !strcmp(*by, "phone") ? "phone=%2B33612345678"
+								   : "email=ann%2Bnews%40example.com");
+		return -1;
+	}
 	return 0;
 }
 

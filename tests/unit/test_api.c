@@ -1045,6 +1045,48 @@ static void test_profiles_lookup_takes_one_parameter_with_a_value(void)
 	world_stop(&w);
 }
 
+/* A phone or an email with a space is a '+' sent as is (a query string
+ * reads it as a space): 400 saying to send %2B, where it found nobody.  A
+ * custom ID or a search may hold a space. */
+static void test_profiles_lookup_of_a_plus_sent_as_is_says_send_2b(void)
+{
+	static const struct {
+		const char *key, *value, *message;
+	} rows[] = {
+		{"phone", " 15550100",
+		 "phone: contains a space, which no phone holds: a '+' in a query string reads"
+		 " as a space, send it as %2B (phone=%2B33612345678)"},
+		{"email", "ann news@example.com",
+		 "email: contains a space, which no email holds: a '+' in a query string reads"
+		 " as a space, send it as %2B (email=ann%2Bnews%40example.com)"},
+	};
+	struct world w;
+
+	shared_email_start(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct pairs_query q = {{{rows[i].key, rows[i].value}}};
+		json_t *body = NULL, *err;
+
+		CU_ASSERT_EQUAL(get_pairs(&w, "GET", "/v1/profiles", &q, &body), 400);
+		err = json_object_get(body, "error");
+		CU_ASSERT_STRING_EQUAL(text_of(err, "code"), "invalid_parameter");
+		CU_ASSERT_STRING_EQUAL(text_of(err, "message"), rows[i].message);
+		json_decref(body);
+	}
+	{
+		struct pairs_query q = {{{"phone", "+15550100"}}}, c = {{{"custom_id", "a b"}}};
+		json_t *body = NULL;
+
+		CU_ASSERT_EQUAL(get_pairs(&w, "GET", "/v1/profiles", &q, &body), 200);
+		CU_ASSERT_EQUAL(json_array_size(json_object_get(body, "profiles")), 1);
+		json_decref(body);
+		body = NULL;
+		CU_ASSERT_EQUAL(get_pairs(&w, "GET", "/v1/profiles", &c, &body), 200);
+		json_decref(body);
+	}
+	world_stop(&w);
+}
+
 /* An array's string at i, "" when it is not one. */
 static const char *text_at(const json_t *array, size_t i)
 {
@@ -1492,6 +1534,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_out_of_memory_fails_a_profile_document_whole),
 	   TEST(test_a_response_out_of_room_for_a_header_is_a_500),
 	   TEST(test_profiles_lookup_takes_one_parameter_with_a_value),
+	   TEST(test_profiles_lookup_of_a_plus_sent_as_is_says_send_2b),
 	   TEST(test_profiles_search_by_plus_finds_a_phone),
 	   TEST(test_profiles_lookup_answers_at_most_50),
 	   TEST(test_a_document_shows_transactional_push_and_the_newest_n_events),
