@@ -338,7 +338,10 @@ char *metrics_render(struct metrics *m, const struct metrics_feeds *f)
 	pthread_mutex_lock(&m->lock);
 	render_requests(m, &sb);
 	put_header(&sb, "records_rejected_total", "counter",
-		   "Records refused at the door: invalid, or part of a rejected request.");
+		   "Records refused at the door: invalid, or handed over by a request that was"
+		   " refused. A request its plugin refused before handing a record over (bad"
+		   " JSON, an event it could not read) counts none: see http_requests_total"
+		   " by status.");
 	strbuf_printf(&sb, "records_rejected_total %lld\n", (long long)m->rejected);
 	put_header(&sb, "http_requests_waiting_commit", "gauge",
 		   "Requests whose records are queued or being committed.");
