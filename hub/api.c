@@ -317,20 +317,69 @@ static int serve_page(const struct api_request *req, struct api_response *resp)
 	return 1;
 }
 
-/* 1 when req's method is the route's, m.  A GET route takes HEAD too
- * (RFC 9110: HEAD wherever GET; the transport sends the answer's status
- * and headers without its body).  Else 0, the 405 with the route's Allow
- * in resp and *handled set. */
-static int method_is(const struct api_request *req, const char *m, struct api_response *resp,
-		     int *handled)
+/* The query parameters each route reads (NULL-terminated: lookup_params
+ * is "q" and api_lookup_keys); the others read none.  A name not read is refused: ?limt=5 or ?user_id=ann was
+ * answered as if it had not been sent. */
+static const char *const lookup_params[] = {"q",     "custom_id", "installation_id", "email",
+					    "phone", "profile_id", NULL};
+static const char *const events_params[] = {"limit", "before", NULL};
+static const char *const history_params[] = {"limit", "after", NULL};
+static const char *const no_params[] = {NULL};
+
+/* 1 when every query parameter of req is one of `takes`; else 0 with the
+ * 400 naming the first other one (and the closest it takes) in resp. */
+static int params_known(const struct api_request *req, const char *const *takes,
+			struct api_response *resp)
+{
+	char shown[RECORD_SHOW_SIZE], list[160] = "";
+	const char *name, *closest;
+	size_t n_takes = 0, len = 0;
+
+	if (!req->query_name)
+		return 1;
+	while (takes[n_takes])
+		n_takes++;
+	for (size_t i = 0; (name = req->query_name(req, i)) != NULL; i++) {
+		size_t k = 0;
+
+		while (takes[k] && strcmp(takes[k], name) != 0)
+			k++;
+		if (takes[k])
+			continue;
+		for (k = 0; takes[k] && len < sizeof(list); k++)
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+						k ? ", " : "", takes[k]);
+		closest = n_takes ? cfg_closest_name(name, takes, n_takes) : NULL;
+		api_respond_error(resp, 400, "invalid_parameter",
+				  "unknown parameter \"%s\": this route reads %s%s%s%s",
+				  record_show(shown, name), n_takes ? list : "none",
+				  closest ? " (did you mean \"" : "", closest ? closest : "",
+				  closest ? "\"?)" : "");
+		return 0;
+	}
+	return 1;
+}
+
+/* 1 when req's method is the route's, m, and it sends only the query
+ * parameters the route reads, `takes`.  A GET route takes HEAD too (RFC
+ * 9110: HEAD wherever GET; the transport sends the answer's status and
+ * headers without its body).  Else 0, the 405 with the route's Allow or
+ * the 400 of an unknown parameter in resp and *handled set. */
+static int route_accepts(const struct api_request *req, const char *m,
+			 const char *const *takes, struct api_response *resp, int *handled)
 {
 	int is_get = strcmp(m, "GET") == 0;
 
-	if (strcmp(req->method, m) == 0 || (is_get && strcmp(req->method, "HEAD") == 0))
-		return 1;
-	api_resp_header(resp, "Allow", is_get ? "GET, HEAD" : m);
-	*handled = api_respond_error(resp, 405, "method_not_allowed", "use %s", m);
-	return 0;
+	if (strcmp(req->method, m) != 0 && !(is_get && strcmp(req->method, "HEAD") == 0)) {
+		api_resp_header(resp, "Allow", is_get ? "GET, HEAD" : m);
+		*handled = api_respond_error(resp, 405, "method_not_allowed", "use %s", m);
+		return 0;
+	}
+	if (!params_known(req, takes, resp)) {
+		*handled = 1;
+		return 0;
+	}
+	return 1;
 }
 
 /* The profile ID of /v1/profiles/<id>/<what> (into id), or -1. */
@@ -394,34 +443,44 @@ static int api_route(struct api *api, const struct api_request *req, struct api_
 	if (auth_check(api, req, resp))
 		return 1;
 	if (strcmp(p, "/v1/profiles") == 0)
-		return method_is(req, "GET", resp, &handled) ? api_get_profiles(api, req, resp)
-							     : handled;
+		return route_accepts(req, "GET", lookup_params, resp, &handled)
+			       ? api_get_profiles(api, req, resp)
+			       : handled;
 	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "events", id, sizeof(id)))
-		return method_is(req, "GET", resp, &handled) ? api_get_events(api, req, id, resp)
-							     : handled;
+		return route_accepts(req, "GET", events_params, resp, &handled)
+			       ? api_get_events(api, req, id, resp)
+			       : handled;
 	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "history", id, sizeof(id)))
-		return method_is(req, "GET", resp, &handled) ? api_get_history(api, req, id, resp)
-							     : handled;
+		return route_accepts(req, "GET", history_params, resp, &handled)
+			       ? api_get_history(api, req, id, resp)
+			       : handled;
 	if (strcmp(p, "/v1/privacy/requests") == 0)
-		return method_is(req, "POST", resp, &handled) ? api_post_privacy(api, req, resp)
-							      : handled;
+		return route_accepts(req, "POST", no_params, resp, &handled)
+			       ? api_post_privacy(api, req, resp)
+			       : handled;
 	if (strncmp(p, "/v1/privacy/requests/", 21) == 0 && p[21] && !strchr(p + 21, '/'))
-		return method_is(req, "GET", resp, &handled) ? api_get_privacy(api, p + 21, resp)
-							     : handled;
+		return route_accepts(req, "GET", no_params, resp, &handled)
+			       ? api_get_privacy(api, p + 21, resp)
+			       : handled;
 	if (strcmp(p, "/v1/sources") == 0)
-		return method_is(req, "GET", resp, &handled)
+		return route_accepts(req, "GET", no_params, resp, &handled)
 			       ? get_status(api->providers.sources_status, api->providers.ctx,
 					    "sources", resp)
 			       : handled;
 	if (!path_named(p, "/v1/sources/", "/sync", id, sizeof(id)))
-		return method_is(req, "POST", resp, &handled) ? post_sync(api, id, resp) : handled;
+		return route_accepts(req, "POST", no_params, resp, &handled)
+			       ? post_sync(api, id, resp)
+			       : handled;
 	if (!path_named(p, "/v1/exports/", "/backfill", id, sizeof(id)))
-		return method_is(req, "POST", resp, &handled) ? post_backfill(api, id, resp)
-							      : handled;
+		return route_accepts(req, "POST", no_params, resp, &handled)
+			       ? post_backfill(api, id, resp)
+			       : handled;
 	if (!path_named(p, "/v1/exports/", "/dead_letters/retry", id, sizeof(id)))
-		return method_is(req, "POST", resp, &handled) ? post_retry(api, id, resp) : handled;
+		return route_accepts(req, "POST", no_params, resp, &handled)
+			       ? post_retry(api, id, resp)
+			       : handled;
 	if (strcmp(p, "/v1/exports") == 0)
-		return method_is(req, "GET", resp, &handled)
+		return route_accepts(req, "GET", no_params, resp, &handled)
 			       ? get_status(api->providers.exports_status, api->providers.ctx,
 					    "exports", resp)
 			       : handled;

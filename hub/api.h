@@ -40,6 +40,10 @@ struct api_request {
 	const char *body;          /* POST bodies; may be NULL */
 	size_t body_len;
 	const void *priv;          /* the transport's */
+	/* the name of the i-th query parameter as sent (0-based), NULL past the
+	 * last; a route refuses a name it does not read.  NULL (a request made
+	 * in process, with no query string of its own): not checked */
+	const char *(*query_name)(const struct api_request *req, size_t i);
 };
 
 struct api_header {

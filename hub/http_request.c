@@ -716,6 +716,37 @@ static const char *api_query(const struct api_request *areq, const char *key, si
 	return q.value;
 }
 
+/* The n-th query parameter's name (MHD_KeyValueIteratorN). */
+struct query_nth {
+	size_t want, at;
+	const char *name;
+};
+
+static enum MHD_Result query_nth_name(void *cls, enum MHD_ValueKind kind, const char *key,
+				      size_t key_len, const char *value, size_t value_len)
+{
+	struct query_nth *q = cls;
+
+	(void)kind;
+	(void)key_len;
+	(void)value;
+	(void)value_len;
+	if (q->at++ != q->want)
+		return MHD_YES;
+	q->name = key;
+	return MHD_NO;
+}
+
+/* struct api_request.query_name: the i-th parameter's name, or NULL. */
+static const char *api_query_name(const struct api_request *areq, size_t i)
+{
+	const struct http_req *req = areq->priv;
+	struct query_nth q = {i, 0, NULL};
+
+	MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, query_nth_name, &q);
+	return q.name;
+}
+
 /* Hands a /v1 or page request to the API and sends what it answers. */
 static enum MHD_Result run_api(struct http_req *req, const char *method)
 {
@@ -727,6 +758,7 @@ static enum MHD_Result run_api(struct http_req *req, const char *method)
 		.body = req->body.len ? req->body.data : NULL,
 		.body_len = req->body.len,
 		.priv = req,
+		.query_name = api_query_name,
 	};
 	struct api_response resp;
 

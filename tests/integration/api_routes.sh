@@ -316,7 +316,7 @@ expect "no lookup key" 400 missing_parameter
 req GET "/v1/profiles?custom_id="
 expect "an empty lookup value" 400 missing_parameter
 req GET "/v1/profiles?color=blue"
-expect "an unknown lookup key" 400 missing_parameter
+expect "an unknown lookup key" 400 invalid_parameter
 req GET "/v1/profiles?custom_id=ann-1&email=ann@example.com"
 expect "two lookup keys" 400 invalid_parameter
 req GET "/v1/profiles?q=ann-1&custom_id=ann-1"

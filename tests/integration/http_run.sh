@@ -126,8 +126,9 @@ code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" 
 	--request-target "HTTPS://hub.example:8443/in/web/v1/echo" --data-binary 'it-abs' "$base/")
 [ "$code" = 200 ] || fail "POST HTTPS://hub.example:8443/in/web/v1/echo: $code $(cat "$work/out")"
 code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $token" \
-	--request-target "http://localhost/v1/sources?x=1" "$base/")
-[ "$code" = 200 ] || fail "GET http://localhost/v1/sources: $code $(cat "$work/out")"
+	--request-target "http://localhost/v1/profiles?custom_id=nobody" "$base/")
+[ "$code" = 200 ] ||
+	fail "GET http://localhost/v1/profiles?custom_id=nobody: $code $(cat "$work/out")"
 code=$(curl -s -o "$work/out" -w '%{http_code}' --request-target "ftp://h/healthz" "$base/")
 [ "$code" = 404 ] || fail "GET ftp://h/healthz: $code, 404 expected"
 

@@ -983,6 +983,13 @@ static const char *pairs_query_get(const struct api_request *req, const char *ke
 	return v;
 }
 
+static const char *pairs_query_name(const struct api_request *req, size_t i)
+{
+	const struct pairs_query *q = req->priv;
+
+	return i < 4 ? q->kv[i][0] : NULL;
+}
+
 static void pairs_add(struct pairs_query *q, size_t *n, const char *key, const char *value)
 {
 	CU_ASSERT_FATAL(*n < 3);
@@ -996,7 +1003,8 @@ static int get_pairs(struct world *w, const char *method, const char *path,
 		     const struct pairs_query *q, json_t **body)
 {
 	struct api_request req = {.method = method, .path = path, .query = pairs_query_get,
-				  .authorization = "Bearer " API_TOKEN, .priv = q};
+				  .authorization = "Bearer " API_TOKEN, .priv = q,
+				  .query_name = pairs_query_name};
 	struct api_response resp;
 	int status;
 
@@ -1022,7 +1030,7 @@ static void test_profiles_lookup_takes_one_parameter_with_a_value(void)
 		{{{{"custom_id", "H"}, {"installation_id", "IH"}}}, 400, "invalid_parameter"},
 		{{{{"custom_id", ""}}}, 400, "missing_parameter"},
 		{{{{"q", ""}}}, 400, "missing_parameter"},
-		{{{{"limit", "5"}}}, 400, "missing_parameter"},
+		{{{{"limit", "5"}}}, 400, "invalid_parameter"},
 		{{{{"custom_id", "H"}}}, 200, ""},
 		{{{{"q", "H"}}}, 200, ""},
 	};
@@ -1082,6 +1090,42 @@ static void test_profiles_lookup_of_a_plus_sent_as_is_says_send_2b(void)
 		json_decref(body);
 		body = NULL;
 		CU_ASSERT_EQUAL(get_pairs(&w, "GET", "/v1/profiles", &c, &body), 200);
+		json_decref(body);
+	}
+	world_stop(&w);
+}
+
+/* A parameter the route does not read is refused, named, with the ones it
+ * reads and the closest of them: ?limt=5 answered the default page, and
+ * ?user_id=ann a "give one of ..." that did not say what was wrong. */
+static void test_a_parameter_no_route_reads_is_named(void)
+{
+	static const struct {
+		const char *path;
+		struct pairs_query q;
+		const char *message;
+	} rows[] = {
+		{"/v1/profiles", {{{"user_id", "ann"}}},
+		 "unknown parameter \"user_id\": this route reads q, custom_id, installation_id,"
+		 " email, phone, profile_id"},
+		{"/v1/profiles/p_x/events", {{{"limt", "5"}}},
+		 "unknown parameter \"limt\": this route reads limit, before (did you mean"
+		 " \"limit\"?)"},
+		{"/v1/profiles/p_x/history", {{{"limit", "5"}, {"before", "3"}}},
+		 "unknown parameter \"before\": this route reads limit, after"},
+		{"/v1/sources", {{{"x\x01y", ""}}},
+		 "unknown parameter \"x?y\": this route reads none"},
+	};
+	struct world w;
+
+	world_start(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		json_t *body = NULL, *err;
+
+		CU_ASSERT_EQUAL(get_pairs(&w, "GET", rows[i].path, &rows[i].q, &body), 400);
+		err = json_object_get(body, "error");
+		CU_ASSERT_STRING_EQUAL(text_of(err, "code"), "invalid_parameter");
+		CU_ASSERT_STRING_EQUAL(text_of(err, "message"), rows[i].message);
 		json_decref(body);
 	}
 	world_stop(&w);
@@ -1534,6 +1578,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_out_of_memory_fails_a_profile_document_whole),
 	   TEST(test_a_response_out_of_room_for_a_header_is_a_500),
 	   TEST(test_profiles_lookup_takes_one_parameter_with_a_value),
+	   TEST(test_a_parameter_no_route_reads_is_named),
 	   TEST(test_profiles_lookup_of_a_plus_sent_as_is_says_send_2b),
 	   TEST(test_profiles_search_by_plus_finds_a_phone),
 	   TEST(test_profiles_lookup_answers_at_most_50),

@@ -2140,22 +2140,35 @@ static void test_api_query_names_match_exactly(void)
 	json_t *o;
 
 	world_open_api_one_profile(&w, pid);
+	/* a name in another case is no name the route reads: refused, naming
+	 * the one meant (it was read as not given) */
 	http_do(w.port, "GET", "/v1/profiles?INSTALLATION_ID=I1", NULL, 0, 0, auth, &r);
-	ASSERT_ERROR(&r, 400, "missing_parameter"); /* no lookup key given */
-	/* the other case's value is not read for the exact name */
+	ASSERT_ERROR(&r, 400, "invalid_parameter");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "unknown parameter \\\"INSTALLATION_ID\\\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "(did you mean \\\"installation_id\\\"?)"));
 	http_do(w.port, "GET", "/v1/profiles?Installation_Id=nobody&installation_id=I1", NULL, 0,
 		0, auth, &r);
+	ASSERT_ERROR(&r, 400, "invalid_parameter");
+	http_do(w.port, "GET", "/v1/profiles?installation_id=I1", NULL, 0, 0, auth, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
 	o = json_loads(r.body, 0, NULL);
 	CU_ASSERT_EQUAL(json_array_size(json_object_get(o, "profiles")), 1);
 	json_decref(o);
 	snprintf(path, sizeof(path), "/v1/profiles/%s/events?LIMIT=0&limit=5", pid);
 	http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
-	CU_ASSERT_EQUAL(r.status, 200);
+	ASSERT_ERROR(&r, 400, "invalid_parameter");
 	/* a bare ?limit (no '=') is not given, as libmicrohttpd's lookup had it */
 	snprintf(path, sizeof(path), "/v1/profiles/%s/events?limit", pid);
 	http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
+	/* a typo is named, over HTTP too; a route that reads none says so */
+	snprintf(path, sizeof(path), "/v1/profiles/%s/events?limt=5", pid);
+	http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
+	ASSERT_ERROR(&r, 400, "invalid_parameter");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "this route reads limit, before"));
+	http_do(w.port, "GET", "/v1/sources?verbose=1", NULL, 0, 0, auth, &r);
+	ASSERT_ERROR(&r, 400, "invalid_parameter");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "this route reads none"));
 	world_close(&w);
 }
 
