@@ -57,11 +57,13 @@ static void print_backfills(json_t *exports)
 
 	json_array_foreach(exports, i, e) {
 		json_t *b = json_object_get(e, "backfill");
+		json_int_t n;
+
 		if (!json_is_object(b))
 			continue;
-		printf("backfill of %s: %s, %lld profiles, started %s", str_or(e, "name", "?"),
-		       str_or(b, "state", "?"),
-		       (long long)json_integer_value(json_object_get(b, "profiles")),
+		n = json_integer_value(json_object_get(b, "profiles"));
+		printf("backfill of %s: %s, %lld profile%s, started %s", str_or(e, "name", "?"),
+		       str_or(b, "state", "?"), (long long)n, plural_s((size_t)n),
 		       str_or(b, "started_at", "?"));
 		if (json_string_value(json_object_get(b, "finished_at")))
 			printf(", finished %s", str_or(b, "finished_at", "?"));

@@ -50,8 +50,8 @@ static void housekeep_pass(struct housekeep *h)
 	int rc = privacy_blocks_prune(h->store, h->erase_block_days, now, &h->stop, &n);
 
 	if (n)
-		log_info("privacy", "deleted %zu erase blocks that ended %d days ago or more", n,
-			 h->erase_block_days);
+		log_info("privacy", "deleted %zu erase block%s that ended %d day%s ago or more", n,
+			 plural_s(n), h->erase_block_days, plural_s((size_t)h->erase_block_days));
 	if (rc)
 		log_warn("privacy", "deleting the erase blocks that are over: %s (tried again"
 			 " in the next pass)", store_error(h->store));

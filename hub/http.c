@@ -630,7 +630,8 @@ static void wait_inflight(struct http_server *srv)
 	while (srv->n_committing > 0)
 		pthread_cond_wait(&srv->active_done, &srv->active_lock);
 	if (srv->active > 0)
-		log_warn("http", "stopping with %d requests still in progress", srv->active);
+		log_warn("http", "stopping with %d request%s still in progress", srv->active,
+			 plural_s((size_t)srv->active));
 	pthread_mutex_unlock(&srv->active_lock);
 }
 

@@ -313,7 +313,8 @@ int pg_reconnect(struct pg_store *ps)
 	/* kept results stay: a PGresult outlives its connection, and callers
 	 * borrow them until the next call of their operation (store.h) */
 	if (ps->n_leases)
-		log_warn("store", "PostgreSQL connection reset: %zu leases lost", ps->n_leases);
+		log_warn("store", "PostgreSQL connection reset: %zu lease%s lost", ps->n_leases,
+			 plural_s(ps->n_leases));
 	pg_leases_forget(ps);
 	ps->conn_gen++;
 	ps->in_tx = 0;

@@ -62,7 +62,7 @@ until [ "$(blocks)" = "C1 C2 live margin " ]; do
 	fi
 	sleep 0.1
 done
-grep -q "deleted 1 erase blocks that ended 10 days ago or more" "$T/hub.log" ||
+grep -q "deleted 1 erase block that ended 10 days ago or more" "$T/hub.log" ||
 	fail "run did not log the deletion"
 hub_stop
 finish erase_blocks

@@ -1185,7 +1185,7 @@ static void test_exports_backfill_says_whether_it_waits(void)
 		   "backfill of x asked for: the hub running it sends", NULL);
 	CU_ASSERT_EQUAL_FATAL(export_backfill_put(th->reader, "x", &done), 0);
 	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, list, 0, NULL, &out, &said), CLI_OK);
-	x_line = line_with(out, "backfill of x: done, 1 profiles, started ");
+	x_line = line_with(out, "backfill of x: done, 1 profile, started ");
 	y_line = line_with(out, "backfill of y: running, 0 profiles, started ");
 	CU_ASSERT_FATAL(x_line && y_line);
 	CU_ASSERT_PTR_NOT_NULL(strstr(x_line, ", finished "));

@@ -159,7 +159,7 @@ static void test_run_uses_the_configured_period_and_keeps_the_last_requests(void
 	housekeep_stop(h); /* after the pass, which goes on to the request records */
 	log = testlib_capture_end(&cap);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
-	CU_ASSERT_EQUAL(testlib_lines_with(log, "deleted 1 erase blocks that ended 10 days ago"),
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "deleted 1 erase block that ended 10 days ago"),
 			1);
 	free(log);
 	CU_ASSERT_EQUAL(is_blocked(th->reader, "c_margin"), 1);
