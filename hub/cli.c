@@ -149,10 +149,11 @@ int cli_open_existing_store(struct cli *cli, struct store **out)
 	const char *path = cli->cfg->store_path;
 
 	if (strcmp(driver, "sqlite") == 0 && path && access(path, F_OK) != 0) {
-		cli_error("store", "%s: %s (a relative store.path is read from the current"
-			  " directory; -c FILE names the config; run or an import creates the"
-			  " store): nothing was read or changed",
-			  path, strerror(errno));
+		cli_error("store", "%s: %s (%s-c FILE names the config; run or an import"
+			  " creates the store): nothing was read or changed",
+			  path, strerror(errno),
+			  path[0] == '/' ? "" : "a relative store.path is read from the current"
+						" directory; ");
 		return -1;
 	}
 	if (store_open_existing(cli->cfg, out, err, sizeof(err)) == 0)

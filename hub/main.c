@@ -417,6 +417,23 @@ static int stdout_check(const char *cmd, int rc)
 	return rc;
 }
 
+/* A command that is none of ours: named, the closest one as "did you
+ * mean" (a letter or two off), then the usage. */
+static int unknown_command(const char *cmd)
+{
+	static const char *const commands[] = {"run",     "check",   "import", "dump",
+					       "profile", "privacy", "sync",   "exports",
+					       "plugins", "version", "help"};
+	const char *closest = cfg_closest_name(cmd, commands, ARRAY_SIZE(commands));
+
+	if (closest)
+		fprintf(stderr, "profilehub: unknown command \"%s\" (did you mean \"%s\"?)\n\n%s",
+			cmd, closest, usage_text);
+	else
+		fprintf(stderr, "profilehub: unknown command \"%s\"\n\n%s", cmd, usage_text);
+	return CLI_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {.config_path = "conf/hub.yaml"};
@@ -468,10 +485,8 @@ int main(int argc, char **argv)
 		rc = cmd_sync(&cli, argc, argv);
 	else if (strcmp(cmd, "exports") == 0)
 		rc = cmd_exports(&cli, argc, argv);
-	else {
-		fprintf(stderr, "profilehub: unknown command \"%s\"\n\n%s", cmd, usage_text);
-		rc = CLI_USAGE;
-	}
+	else
+		rc = unknown_command(cmd);
 	config_free(cli.cfg);
 	return stdout_check(cmd, rc);
 }

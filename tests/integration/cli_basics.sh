@@ -41,6 +41,21 @@ grep -Eq "^    schedule " "$T/out" && grep -Eq "^    cursor " "$T/out" ||
 "$HUB" >/dev/null 2>&1; [ $? -eq 2 ] || fail "no command: exit 2 expected"
 "$HUB" dump --events lots >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --events: exit 2 expected"
 "$HUB" frobnicate >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown command: exit 2 expected"
+"$HUB" dupm >/dev/null 2>"$T/err"; [ $? -eq 2 ] || fail "unknown command dupm: exit 2 expected"
+grep -q '^profilehub: unknown command "dupm" (did you mean "dump"?)$' "$T/err" ||
+	fail "unknown command dupm: $(head -1 "$T/err")"
+# a store not there: a relative path is said to be read from the current
+# directory, an absolute one not
+printf 'store: {path: %s/nothere.db}\n' "$T" >"$T/abs.yaml"
+printf 'store: {path: nothere-%s.db}\n' "$$" >"$T/rel.yaml"
+"$HUB" -c "$T/abs.yaml" profile --custom-id x >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "nothere.db: No such file or directory (-c FILE names" "$T/err" ||
+	fail "profile on an absolute store.path not there: $(cat "$T/err")"
+"$HUB" -c "$T/rel.yaml" profile --custom-id x >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "(a relative store.path is read from the current directory; -c" \
+	"$T/err" || fail "profile on a relative store.path not there: $(cat "$T/err")"
+[ ! -e "$T/nothere.db" ] && [ ! -e "nothere-$$.db" ] ||
+	fail "profile created the store it did not find"
 # a misuse names what is wrong before the usage line (exit 2 every time)
 misuse() { # MESSAGE ARGS...
 	want=$1
