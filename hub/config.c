@@ -239,9 +239,10 @@ static int value_refuse(const struct cfg_node *n, const char *path, const char *
 	return -1;
 }
 
-/* "host:port", "[v6]:port" or ":port"; port 0..65535 (0: any free port). */
-/* host:port with a host (":8080" binds loopback here but every interface
- * in Go and Node: said out loud instead), an IPv6 host in brackets. */
+/* 1 when s is host:port with a host (":8080" binds loopback here but every
+ * interface in Go and Node: said out loud instead), an IPv6 host in
+ * brackets, the port 0..65535 (0: any free one); -1 when only the port is
+ * past 65535; else 0. */
 static int is_listen_address(const char *s)
 {
 	const char *colon = strrchr(s, ':');
@@ -258,7 +259,7 @@ static int is_listen_address(const char *s)
 			return 0;
 		port = port * 10 + (*p - '0');
 		if (port > 65535)
-			return 0;
+			return -1;
 	}
 	return 1;
 }
@@ -429,7 +430,14 @@ static int load_http(struct hub_config *cfg, char *err, size_t err_size)
 	if (section_open(&s, cfg->root, "http", http_keys, err, err_size) ||
 	    section_string(&s, "listen", &cfg->http_listen, err, err_size))
 		return -1;
-	if (!is_listen_address(cfg->http_listen)) {
+	switch (is_listen_address(cfg->http_listen)) {
+	case 1:
+		break;
+	case -1:
+		cfg_errorf(err, err_size, cfg_member(s.map, "listen"), 0, "http.listen",
+			   "the port must be from 0 to 65535 (0: any free one)");
+		return -1;
+	default:
 		cfg_errorf(err, err_size, cfg_member(s.map, "listen"), 0, "http.listen",
 			   "expected host:port, like 127.0.0.1:8080 (0.0.0.0:8080 for every"
 			   " interface; [::1]:8080 for IPv6)");

@@ -374,18 +374,22 @@ out:
 }
 
 /* http.listen is host:port with both parts: no port, an unclosed IPv6
- * bracket, a port past 65535 or with a letter is refused. */
+ * bracket or a port with a letter is refused as not host:port; a port past
+ * 65535 saying so. */
 static void test_config_listen_needs_a_host_and_a_port(void)
 {
 #define LISTEN_MUST "http.listen: expected host:port, like 127.0.0.1:8080 (0.0.0.0:8080" \
 		    " for every interface; [::1]:8080 for IPv6)"
+#define PORT_MUST "http.listen: the port must be from 0 to 65535 (0: any free one)"
 	static const struct bad_case rows[] = {
 		{"http:\n  listen: \"127.0.0.1:\"\n", NULL, "bad.yaml:2:11: " LISTEN_MUST},
 		{"http:\n  listen: \"[::1:8080\"\n", NULL, "bad.yaml:2:11: " LISTEN_MUST},
-		{"http:\n  listen: \"127.0.0.1:65536\"\n", NULL, "bad.yaml:2:11: " LISTEN_MUST},
+		{"http:\n  listen: \"127.0.0.1:65536\"\n", NULL, "bad.yaml:2:11: " PORT_MUST},
+		{"http:\n  listen: \"[::1]:99999\"\n", NULL, "bad.yaml:2:11: " PORT_MUST},
 		{"http:\n  listen: \"127.0.0.1:80a\"\n", NULL, "bad.yaml:2:11: " LISTEN_MUST},
 	};
 #undef LISTEN_MUST
+#undef PORT_MUST
 	CHECK_BAD_ROWS(rows);
 }
 
