@@ -149,7 +149,7 @@ static const char *get_string(json_t *obj, const char *key, const char **bad)
  * *is_ours is set when the line itself is bad, left 0 when emit() refused
  * the record (the hub counted that one already). */
 static hub_rc emit_line(struct example_state *st, struct hub_call *call, const char *line,
-			int *is_ours, char *why, size_t why_size)
+			const char *origin, int *is_ours, char *why, size_t why_size)
 {
 	json_error_t jerr;
 	json_t *obj = json_loads(line, JSON_REJECT_DUPLICATES, &jerr), *payload;
@@ -173,6 +173,9 @@ static hub_rc emit_line(struct example_state *st, struct hub_call *call, const c
 	event = get_string(obj, "event", &bad);
 	ts = get_string(obj, "timestamp", &bad);
 	hub_record_init(&rec, event ? HUB_REC_TRACK : HUB_REC_IDENTIFY);
+	/* where the record is (ABI 1.3): the hub names it so beside what it
+	 * says of the record (a refusal, a warning), in the sync report */
+	rec.origin = origin;
 	rec.message_id = get_string(obj, "id", &bad);
 	if (bad) {
 		snprintf(why, why_size, "\"%s\" must be a string", bad);
@@ -253,7 +256,7 @@ static hub_rc example_pull(void *state, struct hub_call *call, const char *curso
 {
 	struct example_state *st = state;
 	long long offset = 0, saved, line_no = 0, n_read = 0;
-	char *line = NULL, why[512], *end;
+	char *line = NULL, why[512], origin[32], *end;
 	size_t cap = 0;
 	ssize_t len;
 	int is_ours, is_rewound;
@@ -296,7 +299,8 @@ static hub_rc example_pull(void *state, struct hub_call *call, const char *curso
 		offset += len;
 		if (strspn(line, " \t\r\n") == (size_t)len)
 			continue; /* a blank line */
-		rc = emit_line(st, call, line, &is_ours, why, sizeof(why));
+		snprintf(origin, sizeof(origin), "line %lld", line_no);
+		rc = emit_line(st, call, line, origin, &is_ours, why, sizeof(why));
 		if (rc == HUB_ERR_DATA) {
 			/* A bad line, or a record the hub refused (and counted as
 			 * rejected): name it and go on.  Failing the pull instead

@@ -660,6 +660,8 @@ static void test_sync_applies_good_lines_around_bad_ones(void)
 	CU_ASSERT_EQUAL_FATAL(rep.n_reasons, 2);
 	CU_ASSERT_PTR_NOT_NULL(strstr(rep.reasons[0], "events.jsonl:2: invalid JSON: "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(rep.reasons[1], "identifier"));
+	/* named by its line: the record's origin */
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.reasons[1], "(first in line 4)"));
 	CU_ASSERT_PTR_NOT_NULL(rep.cursor);
 	if (rep.cursor)
 		CU_ASSERT_STRING_EQUAL(rep.cursor, offset_after(text, 5, end, sizeof(end)));
