@@ -119,24 +119,22 @@ static const char *cors_allowed_headers(const struct http_req *req)
 }
 
 /* OPTIONS on an /in/ path some route of the source serves: 204, what it
- * allows; a preflight from an allowed origin gets the CORS answer too.
+ * allows (`allow`, mount_allow()); a preflight from an allowed origin gets the CORS answer too.
  * Nothing is read or stored, so no credential is asked (a browser sends
  * none with a preflight). */
 static enum MHD_Result answer_options(struct http_req *req, const char *allow)
 {
-	char methods[160];
 	struct MHD_Response *resp;
 	enum MHD_Result rc;
 
 	resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		return MHD_NO;
-	snprintf(methods, sizeof(methods), "%s, OPTIONS", allow);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, methods);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (req->cors_origin[0]) {
 		cors_headers_add(req, resp);
-		MHD_add_response_header(resp, "Access-Control-Allow-Methods", methods);
+		MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow);
 		MHD_add_response_header(resp, "Access-Control-Allow-Headers",
 					cors_allowed_headers(req));
 		MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
@@ -307,7 +305,8 @@ static const struct http_mount *mount_of_url(const struct http_server *srv, cons
 	return NULL;
 }
 
-/* "POST, PUT" of every route of m at `path` (into buf), or NULL if none. */
+/* "POST, PUT, OPTIONS" of every route of m at `path` (into buf), OPTIONS
+ * last (the host answers it: answer_options), or NULL if none. */
 static const char *mount_allow(const struct http_mount *m, const char *path, char *buf,
 			       size_t size)
 {
@@ -324,7 +323,11 @@ static const char *mount_allow(const struct http_mount *m, const char *path, cha
 			break;
 		len += (size_t)k;
 	}
-	return buf[0] ? buf : NULL;
+	if (!buf[0])
+		return NULL;
+	if (!strstr(buf, "OPTIONS") && len + strlen(", OPTIONS") < size)
+		memcpy(buf + len, ", OPTIONS", strlen(", OPTIONS") + 1);
+	return buf;
 }
 
 /*

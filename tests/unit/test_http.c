@@ -528,10 +528,10 @@ static void test_wrong_method_is_405_with_allow(void)
 	world_open(&w, NULL, NULL);
 	http_do(w.port, "GET", "/in/web/v1/echo", NULL, 0, 0, NULL, &r);
 	ASSERT_ERROR(&r, 405, "method_not_allowed");
-	CU_ASSERT_STRING_EQUAL(r.allow, "POST, PUT");
+	CU_ASSERT_STRING_EQUAL(r.allow, "POST, PUT, OPTIONS");
 	http_do(w.port, "DELETE", "/in/web/v1/reject", NULL, 0, 0, NULL, &r);
 	ASSERT_ERROR(&r, 405, "method_not_allowed");
-	CU_ASSERT_STRING_EQUAL(r.allow, "POST");
+	CU_ASSERT_STRING_EQUAL(r.allow, "POST, OPTIONS");
 	post(&w, "/healthz", "x", &r);
 	ASSERT_ERROR(&r, 405, "method_not_allowed");
 	CU_ASSERT_STRING_EQUAL(r.allow, "GET, HEAD");
