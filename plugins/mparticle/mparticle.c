@@ -89,7 +89,7 @@ static hub_rc string_load(struct mp_state *st, const char *key, char **out, size
 
 /* What create() refuses of which credentials are set, whoever asks:
  * HUB_OK or HUB_ERR_CONFIG with err. */
-static hub_rc keys_set_problem(const char *api_key, int has_api_secret, int has_webhook_auth,
+static hub_rc mp_keys_problem(const char *api_key, int has_api_secret, int has_webhook_auth,
 			       char *err, size_t err_size)
 {
 	if (!api_key != !has_api_secret) {
@@ -124,7 +124,7 @@ static hub_rc mparticle_check_config(const struct hub_host *host,
 			return HUB_ERR_CONFIG;
 		}
 	}
-	return keys_set_problem(host->config_string(inst, "api_key"),
+	return mp_keys_problem(host->config_string(inst, "api_key"),
 				host->config_string(inst, "api_secret") != NULL,
 				host->config_string(inst, "webhook_authorization") != NULL, err,
 				err_size);
@@ -149,7 +149,7 @@ static hub_rc mparticle_create(const struct hub_host *host, const struct hub_ins
 			      err_size)) ||
 	    (rc = string_load(st, "gdpr_sms_purpose", &st->sms_purpose, NULL, err, err_size)))
 		goto fail;
-	if ((rc = keys_set_problem(st->api_key, st->api_secret != NULL, st->webhook_auth != NULL,
+	if ((rc = mp_keys_problem(st->api_key, st->api_secret != NULL, st->webhook_auth != NULL,
 				   err, err_size)))
 		goto fail;
 	rc = HUB_ERR_CONFIG;

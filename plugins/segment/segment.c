@@ -108,7 +108,7 @@ static int config_flag(const struct seg_state *st, const char *key)
 /* What create() refuses of which keys are set, whoever asks: HUB_OK or
  * HUB_ERR_CONFIG with err.  (Empty values are the host's to refuse, at
  * their place: a secret must not be empty.) */
-static hub_rc keys_set_problem(int has_write_keys, int has_webhook_secret,
+static hub_rc seg_keys_problem(int has_write_keys, int has_webhook_secret,
 			       int is_batch_signature_allowed, char *err, size_t err_size)
 {
 	if (!has_write_keys && !has_webhook_secret) {
@@ -129,7 +129,7 @@ static hub_rc keys_set_problem(int has_write_keys, int has_webhook_secret,
 static hub_rc segment_check_config(const struct hub_host *host, const struct hub_instance *inst,
 				   char *err, size_t err_size)
 {
-	return keys_set_problem(host->config_list_size(inst, "write_keys") > 0,
+	return seg_keys_problem(host->config_list_size(inst, "write_keys") > 0,
 				host->config_string(inst, "webhook_secret") != NULL,
 				host->config_bool &&
 					host->config_bool(inst, "webhook_batch_signature") == 1,
@@ -149,7 +149,7 @@ static hub_rc segment_create(const struct hub_host *host, const struct hub_insta
 	if ((rc = keys_load(st, err, err_size)) || (rc = secret_load(st, err, err_size)))
 		goto fail;
 	st->is_batch_signature_allowed = config_flag(st, "webhook_batch_signature");
-	if ((rc = keys_set_problem(st->n_write_keys > 0, st->webhook_secret != NULL,
+	if ((rc = seg_keys_problem(st->n_write_keys > 0, st->webhook_secret != NULL,
 				   st->is_batch_signature_allowed, err, err_size)))
 		goto fail;
 	*state = st;
