@@ -465,8 +465,9 @@ struct hub_plugin {
 	 * message but does not act on the code (HUB_RETRY is not retried): a
 	 * push source stops `profilehub run` (exit 1); a pull source is
 	 * disabled, created again when triggered (POST /v1/sources/<name>/sync);
-	 * an export is disabled until its config changes.  So fail only on
-	 * bad config; connect on first use, not here. */
+	 * an export is disabled until the hub restarts (unlike export_batch()'s
+	 * HUB_ERR_CONFIG, which holds until its config changes).  So fail
+	 * only on bad config; connect on first use, not here. */
 	hub_rc (*create)(const struct hub_host *host,
 			 const struct hub_instance *inst, void **state,
 			 char *err, size_t err_size);
