@@ -362,9 +362,11 @@ struct hub_host {
 	 * *last.  The changes handed over are those of that range still in the
 	 * feed (and wanted by the export), so their own first and last seq can
 	 * change between two sends of one batch (an erase or a merge took some
-	 * out meanwhile); the range does not: a batch sent again after a
-	 * failure, a crash or a restart has the same range.  Build an
-	 * idempotency key from it.  HUB_OK, or HUB_ERR_INTERNAL outside an
+	 * out meanwhile); the range does not: a batch sent again whole (after
+	 * a failure with *n_done 0, a crash or a restart) has the same range.
+	 * After a failure with *n_done > 0 the rest is another batch, its
+	 * range starting after the changes done.  Build an idempotency key
+	 * from it.  HUB_OK, or HUB_ERR_INTERNAL outside an
 	 * export batch. */
 	hub_rc (*batch_range)(const struct hub_call *call, int64_t *first, int64_t *last);
 
@@ -497,8 +499,9 @@ struct hub_plugin {
 	 * 0 first; HUB_OK with *n_done 0 is retried as a failure).  Codes:
 	 * HUB_OK; HUB_RETRY (transient: the rest again after a backoff, from
 	 * changes[*n_done]); HUB_ERR_DATA: changes[*n_done] is refused for
-	 * good: alone in the call it is dead-lettered with err as its reason,
-	 * else the rest are sent again one at a time to find it;
+	 * good: when it is the call's last change (alone, or after *n_done
+	 * accepted ones) it is dead-lettered with err as its reason, else
+	 * the changes from it on are sent again one at a time to find it;
 	 * HUB_ERR_AUTH / HUB_ERR_CONFIG disable the export.  `call` serves
 	 * batch_range() and should_stop() here, nothing else. */
 	hub_rc (*export_batch)(void *state, struct hub_call *call,
