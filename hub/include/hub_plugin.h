@@ -111,8 +111,12 @@ typedef enum hub_rc {
 	HUB_OK = 0,           /* done (pull: caught up) */
 	HUB_MORE = 1,         /* pull: more rows are waiting; call again */
 	HUB_RETRY = 2,        /* transient failure: back off and try again */
-	HUB_ERR_CONFIG = 3,   /* configuration is wrong: disable until it changes */
-	HUB_ERR_AUTH = 4,     /* credentials refused: disable until config changes */
+	HUB_ERR_CONFIG = 3,   /* configuration is wrong: disables an export until
+			       * its config changes, a pull source until it is
+			       * triggered or the hub restarts; from a route,
+			       * refuses only that request (500) */
+	HUB_ERR_AUTH = 4,     /* credentials refused: as HUB_ERR_CONFIG (a
+			       * route: 401) */
 	HUB_ERR_DATA = 5,     /* this input is bad: reject / dead-letter it */
 	HUB_ERR_INTERNAL = 6, /* a bug or an unexpected state */
 	HUB_ERR_NOMEM = 7,    /* out of memory */
