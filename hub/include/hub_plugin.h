@@ -440,8 +440,8 @@ struct hub_response {
 /* A push route.  The hub does not authenticate /in/ routes: check the
  * client yourself (secret_equal).  A code other than HUB_OK or a non-2xx
  * status discards every record the request emitted.  A code not of enum
- * hub_rc, or a status neither 0 nor 200..599, is logged as a plugin bug
- * (answered 500 when the code gives no status).  The whole contract:
+ * hub_rc, HUB_MORE (a pull's), or a status neither 0 nor 200..599, is
+ * logged as a plugin bug (answered 500 when the code gives no status).  The whole contract:
  * plugins/example/README.md, "5. Push routes". */
 struct hub_route {
 	const char *method; /* "POST" */
