@@ -332,7 +332,13 @@ struct hub_host {
 	 * in one transaction.  Records emitted after the last checkpoint of a
 	 * pull that returns HUB_OK or HUB_MORE are committed too, the cursor
 	 * staying where it was: the next pull sends them again and dedupe
-	 * drops them. */
+	 * drops them.  HUB_OK means handed to the writer, not yet committed
+	 * (the host commits one page while the plugin reads the next); a page
+	 * that fails to commit is answered by the next checkpoint() (return
+	 * that code: the pull is tried again from the last committed cursor).
+	 * So never delete or acknowledge rows at their origin on HUB_OK: a
+	 * pull source reads from a cursor, it does not consume.
+	 * HUB_ERR_INTERNAL: a cursor of 8192 bytes or more, or no pull. */
 	hub_rc (*checkpoint)(struct hub_call *call, const char *cursor);
 
 	/* Non-zero when the host is stopping: finish the page and return. */
@@ -441,8 +447,8 @@ struct hub_response {
  * client yourself (secret_equal).  A code other than HUB_OK or a non-2xx
  * status discards every record the request emitted.  A code not of enum
  * hub_rc, HUB_MORE (a pull's), or a status neither 0 nor 200..599, is
- * logged as a plugin bug (answered 500 when the code gives no status).  The whole contract:
- * plugins/example/README.md, "5. Push routes". */
+ * logged as a plugin bug (answered 500 when the code gives no status).  The
+ * whole contract: plugins/example/README.md, "5. Push routes". */
 struct hub_route {
 	const char *method; /* "POST" */
 	const char *path;   /* "/v1/batch"; exact match below the mount */
