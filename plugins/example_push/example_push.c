@@ -17,6 +17,8 @@
  *   3. The route authenticates first (the hub checks nothing on /in/
  *      routes), compares the secret in constant time (secret_equal), then
  *      emits.  The hub answers only once the record is committed.
+ *      admit() refuses a wrong token from the headers already, before the
+ *      body is read.
  *
  * A plugin includes only hub_plugin.h (and its own libraries, here jansson).
  */
@@ -187,6 +189,19 @@ static hub_rc example_push_record(void *state, struct hub_call *call,
 	return HUB_OK; /* sent once the record is committed */
 }
 
+/* Optional (ABI 1.11): the token checked from the headers, before the hub
+ * reads a byte of the body, so that a client without it cannot make the
+ * hub read and inflate up to http.max_body.  The route checks it again: an
+ * older hub does not call this. */
+static hub_rc example_push_admit(void *state, const struct hub_request *req,
+				 struct hub_response *resp)
+{
+	if (!is_authorized(state, req))
+		return refuse(resp, HUB_ERR_AUTH, 401, "unauthorized",
+			      "a wrong or missing bearer token");
+	return HUB_OK;
+}
+
 static const struct hub_route routes[] = {
 	{.method = "POST", .path = "/v1/record", .handle = example_push_record},
 	{.method = NULL},
@@ -202,6 +217,7 @@ static const struct hub_plugin example_push_plugin = {
 	.create = example_push_create,
 	.destroy = example_push_destroy,
 	.routes = routes,
+	.admit = example_push_admit,
 };
 
 /* The one exported function: return the descriptor, nothing else. */

@@ -74,6 +74,24 @@ static void test_push_without_the_token_is_refused(void)
 	pt_close(&f);
 }
 
+/* The token is checked from the headers too (admit(), ABI 1.11), so a
+ * client without it is refused before the hub reads its body. */
+static void test_push_admit_refuses_a_wrong_token_from_the_headers(void)
+{
+	struct pt_fixture f;
+	struct hub_response resp;
+
+	pt_open(&f, "example_push", PUSH_YAML);
+	CU_ASSERT_EQUAL(pt_admit(&f, "/v1/record", "Authorization", "Bearer t0k", &resp), HUB_OK);
+	CU_ASSERT_EQUAL(pt_admit(&f, "/v1/record", "Authorization", "Bearer t0kk", &resp),
+			HUB_ERR_AUTH);
+	CU_ASSERT_EQUAL(resp.status, 401);
+	CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, "\"unauthorized\""));
+	CU_ASSERT_EQUAL(pt_admit(&f, "/v1/record", "X-Other", "Bearer t0k", &resp), HUB_ERR_AUTH);
+	CU_ASSERT_EQUAL(f.got.n_emits, 0);
+	pt_close(&f);
+}
+
 static const char *no_header(const struct hub_request *req, const char *name)
 {
 	(void)req;
@@ -507,6 +525,7 @@ static void test_export_failure_reports_none_done(void)
 TEST_SUITE(example_templates, NULL, NULL,
 	   TEST(test_push_record_is_emitted_with_the_token),
 	   TEST(test_push_without_the_token_is_refused),
+	   TEST(test_push_admit_refuses_a_wrong_token_from_the_headers),
 	   TEST(test_push_refusal_is_a_whole_body),
 	   TEST(test_push_bad_bodies_are_refused_with_the_reason),
 	   TEST(test_push_out_of_memory_is_no_bad_request),
