@@ -517,6 +517,13 @@ int api_post_privacy(struct api *api, const struct api_request *req, struct api_
 	else if (n_ids > 1)
 		rc = api_respond_error(resp, 400, "invalid_parameter",
 				       "give the person's custom_id or installation_id, not both");
+	else if (!by && (json_object_get(body, "email") || json_object_get(body, "phone")))
+		rc = api_respond_error(
+			resp, 400, "missing_parameter",
+			"give the person's custom_id or installation_id (a string): an email or a"
+			" phone may be more than one person's; find whose it is first (GET"
+			" /v1/profiles?email=...) and send that profile's custom_id or"
+			" installation_id");
 	else if (!by)
 		rc = api_respond_error(resp, 400, "missing_parameter",
 				       "give the person's custom_id or installation_id (a string)");

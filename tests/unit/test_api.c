@@ -613,6 +613,39 @@ static void test_privacy_request_with_unknown_member_is_refused(void)
 	world_stop(&w);
 }
 
+/* A privacy request by email or phone (which may be several people's) is
+ * refused saying how to find the person first; it said only to give a
+ * custom_id or an installation_id. */
+static void test_privacy_request_by_email_says_how_to_find_the_person(void)
+{
+	static const char *const bodies[] = {"{\"type\":\"erase\",\"email\":\"h@example.com\"}",
+					     "{\"type\":\"access\",\"phone\":\"+15550100\"}"};
+	struct world w;
+
+	world_start(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(bodies); i++) {
+		struct api_request req = {.method = "POST", .path = "/v1/privacy/requests",
+					  .query = one_query_get,
+					  .authorization = "Bearer " API_TOKEN, .body = bodies[i],
+					  .body_len = strlen(bodies[i])};
+		struct one_query q = {NULL, NULL};
+		struct api_response resp;
+		json_t *doc, *err;
+
+		req.priv = &q;
+		CU_ASSERT_EQUAL_FATAL(api_handle(w.api, &req, &resp), 1);
+		CU_ASSERT_EQUAL(resp.status, 400);
+		doc = json_loadb(resp.body, resp.body_len, 0, NULL);
+		err = json_object_get(doc, "error");
+		CU_ASSERT_STRING_EQUAL(text_of(err, "code"), "missing_parameter");
+		CU_ASSERT_PTR_NOT_NULL(strstr(text_of(err, "message"),
+					      "find whose it is first (GET /v1/profiles?email=...)"));
+		json_decref(doc);
+		api_response_free(&resp);
+	}
+	world_stop(&w);
+}
+
 /* With api.tokens unset no token can be right: the 403 says why (it said
  * "this token is not allowed" to every token, the unset key unnamed). */
 static void test_api_without_tokens_says_none_is_set(void)
@@ -1572,6 +1605,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_bytes_not_utf8_are_refused_or_not_found),
 	   TEST(test_privacy_requests_without_randomness_are_503),
 	   TEST(test_privacy_request_with_unknown_member_is_refused),
+	   TEST(test_privacy_request_by_email_says_how_to_find_the_person),
 	   TEST(test_api_without_tokens_says_none_is_set),
 	   TEST(test_api_without_tokens_401_says_none_is_set),
 	   TEST(test_store_unavailable_names_its_path_in_the_log_only),
