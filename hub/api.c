@@ -222,12 +222,17 @@ static int auth_check(const struct api *api, const struct api_request *req,
 
 /* ---- sources and exports ---------------------------------------------- */
 
+/* A provider that cannot answer (GET /v1/exports reads the store: PostgreSQL
+ * unreachable) is a 503 store_unavailable like every route that cannot read
+ * the store, its reason in the log: it was a 500 "internal", which told a
+ * dashboard or an operator's script that the hub was broken, not that the
+ * store was away and a retry would do. */
 static int get_status(json_t *(*fn)(void *), void *ctx, const char *key,
 		      struct api_response *resp)
 {
 	json_t *list = fn ? fn(ctx) : json_array();
 	if (!list)
-		return api_respond_error(resp, 500, "internal", "status unavailable");
+		return api_respond_store_unavailable(resp);
 	/* a provider may answer the list, or the whole {"<key>": [...]} */
 	if (json_is_object(list) && json_is_array(json_object_get(list, key)))
 		return api_respond_json(resp, 200, list);

@@ -1529,6 +1529,42 @@ static void test_routes_answer_their_status_and_others_are_no_route(void)
 	world_stop(&w);
 }
 
+/* A status provider that cannot answer: GET /v1/exports reads the store on
+ * a connection of its own, and with PostgreSQL away it has no list.  The
+ * answer is the 503 store_unavailable of every route that cannot read the
+ * store, not a 500 "internal" (what it was: an operator read a hub bug). */
+static json_t *fake_status_unavailable(void *ctx)
+{
+	(void)ctx;
+	return NULL;
+}
+
+static void test_a_status_that_cannot_be_read_is_a_503_store_unavailable(void)
+{
+	static const char *const paths[] = {"/v1/sources", "/v1/exports"};
+	struct api_providers providers = {.sources_status = fake_status_unavailable,
+					  .exports_status = fake_status_unavailable};
+	struct world w;
+	char err[512];
+
+	world_start(&w);
+	api_close(w.api);
+	CU_ASSERT_EQUAL_FATAL(api_open(&w.api, w.th->cfg, w.th->intake, &providers, err,
+				       sizeof(err)), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+		struct pairs_query q = {0};
+		json_t *body = NULL, *error;
+
+		CU_ASSERT_EQUAL(get_pairs(&w, "GET", paths[i], &q, &body), 503);
+		error = json_object_get(body, "error");
+		CU_ASSERT_STRING_EQUAL(text_of(error, "code"), "store_unavailable");
+		CU_ASSERT_STRING_EQUAL(text_of(error, "message"),
+				       "the store cannot be read; see the hub's log");
+		json_decref(body);
+	}
+	world_stop(&w);
+}
+
 /* The value of response header `name`, or NULL. */
 static const char *header_of(const struct api_response *resp, const char *name)
 {
@@ -1619,4 +1655,5 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_a_document_shows_transactional_push_and_the_newest_n_events),
 	   TEST(test_an_event_at_the_epoch_is_a_last_visit),
 	   TEST(test_events_limit_is_1_to_200_and_bad_cursors_are_400),
-	   TEST(test_routes_answer_their_status_and_others_are_no_route))
+	   TEST(test_routes_answer_their_status_and_others_are_no_route),
+	   TEST(test_a_status_that_cannot_be_read_is_a_503_store_unavailable))
