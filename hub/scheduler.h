@@ -181,6 +181,13 @@ int64_t sched_entry_wait_ms(const struct sched_entry *e, int64_t now_ms);
  * half the interval. */
 int sched_tick_claim(struct store *s, const struct sched_entry *e, int64_t now_ms,
 		     int64_t *last_ms);
+/* A run not at its scheduled time (a retry after a failure, a trigger) is
+ * never skipped but is a start all the same: it writes "sync_started:
+ * <source>" (now_ms) so that another process's tick it serves is skipped.
+ * It was not written: after PostgreSQL came back, one process's retry and
+ * the other's tick 9 s later both ran an "every 1m" source.  0, or -1 on
+ * a store error (the caller runs anyway). */
+int sched_start_note(struct store *s, const char *source, int64_t now_ms);
 
 /* The firing time after after_ms plus a jitter drawn from `random`:
  * uniform in [0, min(jitter_max, period / 10)].  -1: never. */

@@ -109,6 +109,21 @@ static int tick_is_served(const struct sched_entry *e, int64_t last_ms, int64_t 
 	return last_ms >= e->nominal_ms;
 }
 
+int sched_start_note(struct store *s, const char *source, int64_t now_ms)
+{
+	char key[300], text[24];
+
+	snprintf(key, sizeof(key), "sync_started:%s", source);
+	snprintf(text, sizeof(text), "%" PRId64, now_ms);
+	if (s->ops->begin(s))
+		return -1;
+	if (s->ops->meta_put(s, key, text) || s->ops->commit(s)) {
+		s->ops->rollback(s);
+		return -1;
+	}
+	return 0;
+}
+
 int sched_tick_claim(struct store *s, const struct sched_entry *e, int64_t now_ms,
 		     int64_t *last_ms)
 {
@@ -147,8 +162,20 @@ static int worker_claim_tick(struct sched_source *src)
 	pthread_mutex_lock(&s->lock);
 	e = src->e;
 	pthread_mutex_unlock(&s->lock);
-	if (!e.is_tick_run || s->reader->ops->has_one_writer)
+	if (s->reader->ops->has_one_writer)
 		return 1;
+	if (!e.is_tick_run) {
+		/* a retry or a triggered run is never skipped, but it is a start:
+		 * another process's tick within half the interval (or of the
+		 * same cron time) is served by it, as it is on one process,
+		 * where a retry or a trigger moves the next tick */
+		pthread_mutex_lock(&s->reader_lock);
+		if (sched_start_note(s->reader, src->conf->name, time_now_ms()))
+			log_warn(src->conf->name, "noting the run's start: %s (running it)",
+				 store_error(s->reader));
+		pthread_mutex_unlock(&s->reader_lock);
+		return 1;
+	}
 	pthread_mutex_lock(&s->reader_lock);
 	rc = sched_tick_claim(s->reader, &e, time_now_ms(), &last);
 	if (rc < 0)

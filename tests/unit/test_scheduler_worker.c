@@ -314,6 +314,34 @@ static void test_scheduler_worker_lets_the_lease_go_after_a_tick_run_elsewhere(v
 	plugin_sched_stop(&ps);
 }
 
+/* PostgreSQL: a run not at its scheduled time (here a trigger; a retry
+ * after a failure alike) is a start: it writes sync_started:<source>, so
+ * another process's tick it serves is skipped.  It wrote nothing: after
+ * PostgreSQL came back, one process's retry and the other's tick 9 s later
+ * both ran an "every 1m" source. */
+static void test_scheduler_worker_notes_the_start_of_a_run_off_its_tick(void)
+{
+	struct plugin_sched ps;
+	char started[32] = "";
+	int64_t before = time_now_ms(), at;
+	struct store *r;
+	json_t *list;
+
+	if (!teststore_is_pg())
+		return; /* one writer: no claim */
+	plugin_sched_start(&ps, "sources:\n  - name: rl\n    plugin: reject_lines\n"
+			   "    lines: [p1]\n", "tests/plugins/reject_lines.so");
+	r = ps.th->reader;
+	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, "rl"), SCHEDULER_TRIGGERED);
+	list = status_after_the_run(&ps);
+	CU_ASSERT_STRING_EQUAL(result_of(list), "ok");
+	CU_ASSERT_EQUAL(r->ops->meta_get(r, "sync_started:rl", started, sizeof(started)), 1);
+	at = strtoll(started, NULL, 10);
+	CU_ASSERT(at >= before && at <= time_now_ms());
+	json_decref(list);
+	plugin_sched_stop(&ps);
+}
+
 TEST_SUITE(scheduler_worker, NULL, NULL,
 	   TEST(test_scheduler_worker_shows_a_run_s_progress_while_it_runs),
 	   TEST(test_scheduler_worker_stops_a_run_whose_lease_was_lost),
@@ -321,4 +349,5 @@ TEST_SUITE(scheduler_worker, NULL, NULL,
 	   TEST(test_scheduler_worker_backs_off_when_the_lease_cannot_be_taken),
 	   TEST(test_scheduler_worker_logs_rejections_and_warnings_at_warn),
 	   TEST(test_scheduler_worker_runs_a_tick_whose_claim_failed),
-	   TEST(test_scheduler_worker_lets_the_lease_go_after_a_tick_run_elsewhere))
+	   TEST(test_scheduler_worker_lets_the_lease_go_after_a_tick_run_elsewhere),
+	   TEST(test_scheduler_worker_notes_the_start_of_a_run_off_its_tick))
