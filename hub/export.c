@@ -353,11 +353,31 @@ int export_wait_idle(struct exporter *ex, int64_t timeout_ms)
 	return rc;
 }
 
+#define STATUS_LOG_MS 10000 /* GET /v1/exports that cannot read the store: a line at most this often */
+
+/*
+ * Requests whose status cannot be read (the store down) are logged as a
+ * state, as the API's other routes log theirs (api.c), not one line each:
+ * a dashboard polling GET /v1/exports through an outage wrote an error line
+ * a request.  The first with its cause, then at most one line every
+ * STATUS_LOG_MS with the count, and one when a request reads it again.
+ */
+static const struct outage_words status_outage_words = {
+	.module = "export",
+	.every_ms = STATUS_LOG_MS,
+	.first = "status for GET /v1/exports",
+	.meanwhile = "it is answered 503 until the store can be read",
+	.ongoing = "status for GET /v1/exports unread",
+	.counted = "requests answered 503",
+	.over = "status for GET /v1/exports read again",
+	.was = "unread",
+};
+
 json_t *export_status_provider(void *exporter)
 {
 	struct exporter *ex = exporter;
 	json_t *status = NULL;
-	char err[512];
+	char err[512] = "";
 
 	if (!ex)
 		return NULL;
@@ -365,9 +385,11 @@ json_t *export_status_provider(void *exporter)
 	if (ex->status_store ||
 	    store_open_existing(ex->cfg, &ex->status_store, err, sizeof(err)) == 0)
 		status = export_status_json(ex, ex->status_store, ex->cfg, 100, err, sizeof(err));
-	pthread_mutex_unlock(&ex->status_lock);
 	if (!status)
-		log_error("export", "status: %s", err);
+		outage_note_failure(&ex->status_outage, &status_outage_words, 1, err);
+	else
+		outage_note_ok(&ex->status_outage, &status_outage_words);
+	pthread_mutex_unlock(&ex->status_lock);
 	return status;
 }
 

@@ -257,8 +257,10 @@ struct exporter {
 	pthread_cond_t wake;  /* new changes or stop: idle workers wait on it */
 	pthread_cond_t idle;  /* a worker read to the end or stopped */
 	uint64_t wake_gen;    /* bumped by export_notify and export_wait_idle */
-	pthread_mutex_t status_lock; /* guards status_store (API threads) */
+	pthread_mutex_t status_lock; /* guards status_store and status_outage (API threads) */
 	struct store *status_store;
+	struct outage status_outage; /* GET /v1/exports that could not read the store
+					(status_outage_words) */
 	/* the lag for GET /metrics (export_lag_provider): one read at a time,
 	 * on a connection of its own, so that a read the store keeps waiting
 	 * holds up neither the status nor the other scrapes (they show the

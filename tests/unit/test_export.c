@@ -679,6 +679,45 @@ static void test_metrics_lag_unread_is_logged_once_not_per_scrape(void)
 	world_close(&w);
 }
 
+/* Requests whose export status cannot be read (the store gone: GET
+ * /v1/exports through an outage) are logged as an outage, as the API's
+ * other routes are: one line for three requests, and one when a request
+ * reads it again.  It was an error line a request.  SQLite: its file
+ * moved away before the status connection first opens. */
+static void test_exports_status_unread_is_logged_once_not_per_request(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	char *db, *moved, *logged;
+	json_t *st;
+
+	world_open(&w, "    enabled: false\n");
+	if (w.th->schema) { /* PostgreSQL: no file to move */
+		world_close(&w);
+		return;
+	}
+	world_start(&w);
+	CU_ASSERT_FATAL(asprintf(&db, "%s/hub.db", w.th->dir) > 0);
+	CU_ASSERT_FATAL(asprintf(&moved, "%s/hub.db.away", w.th->dir) > 0);
+	CU_ASSERT_EQUAL_FATAL(rename(db, moved), 0);
+	testlib_capture_begin(&cap);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_PTR_NULL(export_status_provider(w.ex));
+	CU_ASSERT_EQUAL_FATAL(rename(moved, db), 0);
+	st = export_status_provider(w.ex);
+	CU_ASSERT_PTR_NOT_NULL(st);
+	json_decref(st);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "status for GET /v1/exports: "), 1);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "status for GET /v1/exports read again"), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "3 requests answered 503"));
+	free(logged);
+	free(moved);
+	free(db);
+	world_close(&w);
+}
+
 /*
  * A lag read held up in the store (a PostgreSQL server that stopped
  * answering), stalled by the test's hook until released: stall.is_armed
@@ -3776,6 +3815,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_export_status_of_a_fresh_export_and_of_damaged_state),
 	   TEST(test_export_fingerprint_is_16_hex_digits),
 	   TEST(test_metrics_lag_unread_is_logged_once_not_per_scrape),
+	   TEST(test_exports_status_unread_is_logged_once_not_per_request),
 	   TEST(test_a_stalled_lag_read_holds_up_no_scrape_nor_the_status),
 	   TEST(test_a_moved_installation_updates_the_profile_it_left),
 	   TEST(test_a_track_that_sets_profile_data_updates_the_profile),
