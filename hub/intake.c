@@ -524,6 +524,13 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 			why = b->err; /* the group's ("store commit failed: ..."), else
 				       * the first batch's */
 	}
+	/* a group whose every batch had failed alone before its commit (or
+	 * BEGIN) failed: group_fail() wrote the group's cause into none of
+	 * them, so the first batch's own is the cause (it was logged as
+	 * "store commits failing: ;", no cause) */
+	for (const struct intake_batch *b = group; b && !why[0]; b = b->next)
+		if (batch_failed_in_store(b))
+			why = b->err;
 	outage_note_failure(&in->failing, &failing_words, n_refused, why);
 }
 

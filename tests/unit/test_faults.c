@@ -1510,6 +1510,41 @@ static void wrap_world_stop(struct world *w, struct record **recs, size_t n)
 		record_free(recs[i]);
 }
 
+/* A batch that fails alone in the store, then its group's next attempt
+ * (without it) that cannot commit either: the store's failing state is
+ * logged with the batch's cause.  It was "store commits failing: ;
+ * batches are refused ...", no cause at all (seen with PostgreSQL stopped
+ * under `profilehub import`: the INSERT lost its connection, then BEGIN
+ * found no server), since the group's failure is written only into
+ * batches that had not failed already. */
+static void test_commits_failing_after_a_batch_failed_alone_name_its_cause(void)
+{
+	struct intake_batch bs[2];
+	struct record *recs[2] = {0};
+	struct testlib_capture cap;
+	struct world w;
+	char *log;
+
+	wrap_world_start(&w, 1, 0);
+	wrap.n_commit_fail = 1;
+	wrap_batch(&w, &bs[0], &recs[0], "f1", NULL, "t:fail");
+	wrap_batch(&w, &bs[1], &recs[1], "ok1", NULL, NULL);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(intake_submit(w.intake, &bs[0]), HUB_OK);
+	CU_ASSERT_EQUAL(intake_wait(w.intake, &bs[0]), HUB_RETRY);
+	CU_ASSERT_EQUAL(intake_submit(w.intake, &bs[1]), HUB_OK);
+	CU_ASSERT_EQUAL(intake_wait(w.intake, &bs[1]), HUB_OK);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(wrap.n_fail, 0);
+	CU_ASSERT_EQUAL(wrap.n_commit_fail, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "store commits failing: store failed: injected fault:"
+					   " value refused; "));
+	CU_ASSERT_PTR_NULL(strstr(log, "failing: ;"));
+	free(log);
+	wrap_world_stop(&w, recs, ARRAY_SIZE(recs));
+}
+
 /* A group whose one batch is refused by its fence (a sync whose lease
  * another process took) wrote nothing: it says nothing of the store.  It
  * was taken for a store that cannot commit: "store commits failing: " with
@@ -1714,6 +1749,7 @@ TEST_SUITE(intake, NULL, NULL, TEST(test_commits_failing_are_logged_as_a_state),
 	   TEST(test_a_stream_batch_refused_alone_is_no_store_failure),
 	   TEST(test_a_group_s_rolled_back_batches_take_one_line),
 	   TEST(test_statement_failures_are_logged_as_the_same_state),
+	   TEST(test_commits_failing_after_a_batch_failed_alone_name_its_cause),
 	   TEST(test_sqlite_out_of_memory_fails_its_batch_alone),
 	   TEST(test_a_stream_batch_passing_on_a_conflicts_retry_keeps_its_stream),
 	   TEST(test_a_stream_batch_failing_in_every_attempt_stops_its_stream))
