@@ -4,7 +4,9 @@
 # `VACUUM INTO` each make a copy that passes integrity_check, opens with
 # `profilehub dump` (a config naming the copy) and holds every record
 # acknowledged before the copy began; the README's restore steps (hub
-# stopped, the copy in place, no -wal/-shm left) give a hub that starts on it.
+# stopped, the copy in place, no -wal/-shm left) give a hub that starts on it,
+# and its after-restore statements (a new profile-ID key, the change numbers
+# moved on) keep it from handing out again the IDs the lost store gave.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/hub.sh
@@ -88,6 +90,9 @@ check_copy b2 "$T/before2"
 # -wal and -shm removed; the hub starts on it and serves its profiles
 pid_stop TERM "$HUB_PID" 10 || fail "the hub did not stop on SIGTERM"
 HUB_PID=""
+# what the lost store handed out: the profile IDs that went downstream
+"$HUB" -c "$T/hub.yaml" dump >"$T/lost.dump" 2>"$T/lost.err" ||
+	fail "dump of the store before the restore: $(cat "$T/lost.err")"
 cp "$T/b1.db" "$T/hub.db" && rm -f "$T/hub.db-wal" "$T/hub.db-shm" || die "restoring b1"
 hub_start "$T/hub.yaml" "$T/hub.log"
 pid_stop TERM "$HUB_PID" 10 || fail "the hub on the restored store did not stop on SIGTERM"
@@ -95,6 +100,38 @@ HUB_PID=""
 "$HUB" -c "$T/hub.yaml" dump >"$T/restored.dump" 2>"$T/restored.err" ||
 	fail "dump of the restored store: $(cat "$T/restored.err")"
 cmp -s "$T/b1.dump" "$T/restored.dump" || fail "the restored store does not dump as its backup"
+
+# after a restore (README): a new profile-ID key and the change numbers
+# moved on, so that nothing the lost store handed out is handed out again;
+# without it the next profile took the ID the lost store gave its next one
+seq_before=$(sqlite3 "$T/hub.db" "SELECT coalesce(max(seq), 0) FROM sqlite_sequence
+	WHERE name = 'outbox'") || fail "reading the outbox's sequence"
+sqlite3 "$T/hub.db" "BEGIN; DELETE FROM meta WHERE key = 'id_key';
+UPDATE sqlite_sequence SET seq = seq + 4294967296 WHERE name = 'outbox';
+INSERT INTO sqlite_sequence(name, seq) SELECT 'outbox', 4294967296
+  WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'outbox');
+COMMIT;" || fail "the README's after-restore statements"
+seq_after=$(sqlite3 "$T/hub.db" "SELECT group_concat(seq) FROM sqlite_sequence
+	WHERE name = 'outbox'")
+[ "$seq_after" = $((seq_before + 4294967296)) ] ||
+	fail "the outbox's sequence after the restore: $seq_after (was $seq_before)"
+hub_start "$T/hub.yaml" "$T/hub.log"
+for i in 1 2 3; do
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer key-backup" \
+		--data-binary "after-$i" "$BASE/in/web/v1/echo")
+	[ "$code" = 200 ] || fail "a push after the restore: $code"
+done
+pid_stop TERM "$HUB_PID" 10 || fail "the hub after the restore did not stop on SIGTERM"
+HUB_PID=""
+"$HUB" -c "$T/hub.yaml" dump >"$T/after.dump" 2>"$T/after.err" ||
+	fail "dump after the restore: $(cat "$T/after.err")"
+reused=0
+for i in 1 2 3; do
+	pid=$(grep "\"installation_id\":\"after-$i\"" "$T/after.dump" | jq -r '.profile_id')
+	[ -n "$pid" ] && [ "$pid" != null ] || { fail "no profile of after-$i"; continue; }
+	! grep -q "\"profile_id\":\"$pid\"" "$T/lost.dump" || reused=$((reused + 1))
+done
+[ $reused = 0 ] || fail "$reused profile IDs of the lost store handed out again after the restore"
 
 finish backup
 echo "backup: ok ($(wc -l <"$T/acked") pushes acknowledged during the copies)"
