@@ -269,7 +269,7 @@ int scheduler_start(struct scheduler **out, const struct hub_config *cfg,
 		goto fail;
 	}
 	s->has_dispatcher = 1;
-	log_info("scheduler", "%zu pull sources", s->n_src);
+	log_info("scheduler", "%zu pull source%s", s->n_src, plural_s(s->n_src));
 	*out = s;
 	return 0;
 fail:
