@@ -4,8 +4,8 @@
  * per failure: its first failure with the cause, a reminder with the
  * count at most every so often while it lasts, and one line when it
  * ends, each in the words of struct outage_words.  Not locked: the
- * caller's lock (or thread) guards it.  Used by intake.c, api.c and
- * export.c.
+ * caller's lock (or thread) guards it.  Used by intake.c, api.c,
+ * export.c and store_pg_exec.c.
  */
 #ifndef HUB_OUTAGE_H
 #define HUB_OUTAGE_H

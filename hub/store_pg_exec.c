@@ -11,9 +11,11 @@
 #include "store_pg_int.h"
 
 #include "log.h"
+#include "outage.h"
 #include "util.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,24 @@
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
+
+/* A server that does not answer is one outage for the whole process, not
+ * a line per connection and attempt: each connection (writer, readers,
+ * exports, leases) retries on its own backoff, and every one of them
+ * logged each try (about 40 lines a minute a hub).  Guarded by its lock. */
+static pthread_mutex_t reconnect_outage_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct outage reconnect_outage;
+static const struct outage_words reconnect_words = {
+	.module = "store",
+	.every_ms = 30000,
+	.first = "PostgreSQL unreachable",
+	.meanwhile = "each connection tries again 0.1 s to 5 s apart, and what needs the"
+		     " store is refused meanwhile",
+	.ongoing = "PostgreSQL unreachable",
+	.counted = "connection attempts failed",
+	.over = "reconnected to PostgreSQL",
+	.was = "unreachable",
+};
 #define MAX_PARAMS 8
 
 #define PROFILE_COLS "id, seq, custom_id, merged_into, merge_count, created_at"
@@ -327,8 +347,11 @@ int pg_reconnect(struct pg_store *ps)
 		PQexitPipelineMode(ps->conn);
 	if (PQstatus(ps->conn) == CONNECTION_OK && pg_session_setup(ps) == 0) {
 		ps->is_ready = 1;
-		if (ps->backoff_ms)
-			log_info("store", "reconnected to PostgreSQL at %s", ps->where);
+		if (ps->backoff_ms) {
+			pthread_mutex_lock(&reconnect_outage_lock);
+			outage_note_ok(&reconnect_outage, &reconnect_words);
+			pthread_mutex_unlock(&reconnect_outage_lock);
+		}
 		ps->backoff_ms = 0;
 		ps->reconnect_at_ms = 0;
 		return 0;
@@ -338,10 +361,11 @@ int pg_reconnect(struct pg_store *ps)
 	if (ps->backoff_ms > RECONNECT_MAX_MS)
 		ps->backoff_ms = RECONNECT_MAX_MS;
 	ps->reconnect_at_ms = now + ps->backoff_ms;
-	log_warn("store", "PostgreSQL at %s unreachable, retrying in %lld ms: %s", ps->where,
-		 (long long)ps->backoff_ms, line);
 	err_set(ps->base.err, sizeof(ps->base.err), "postgres: cannot reach %s: %s", ps->where,
 		line);
+	pthread_mutex_lock(&reconnect_outage_lock);
+	outage_note_failure(&reconnect_outage, &reconnect_words, 1, ps->base.err);
+	pthread_mutex_unlock(&reconnect_outage_lock);
 	return -1;
 }
 

@@ -114,7 +114,12 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base/readyz")" 
 done
 phase 41 80
 kill -0 "$pid" 2>/dev/null || fail "the hub died"
-grep -q "reconnected to PostgreSQL" "$T/log" || fail "no reconnection in the log"
+grep -q "reconnected to PostgreSQL (unreachable since " "$T/log" ||
+	fail "no reconnection in the log"
+# the outage is one state for the process (its first line, a reminder at
+# most every 30 s, its end), not a line per connection and attempt
+n=$(grep -c "error \[store\] PostgreSQL unreachable: " "$T/log")
+[ "$n" = 1 ] || fail "the outage's first line $n times, once expected"
 # a restart while requests are in flight (groups lose their connection
 # in the middle of a transaction)
 phase 81 160 &
