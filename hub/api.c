@@ -322,11 +322,9 @@ static int serve_page(const struct api_request *req, struct api_response *resp)
 	return 1;
 }
 
-/* The query parameters each route reads (NULL-terminated: lookup_params
- * is "q" and api_lookup_keys); the others read none.  A name not read is refused: ?limt=5 or ?user_id=ann was
- * answered as if it had not been sent. */
-static const char *const lookup_params[] = {"q",     "custom_id", "installation_id", "email",
-					    "phone", "profile_id", NULL};
+/* The query parameters each route reads (NULL-terminated; GET
+ * /v1/profiles': api_lookup_keys); the others read none.  A name not read
+ * is refused: ?limt=5 or ?user_id=ann was answered as if not sent. */
 static const char *const events_params[] = {"limit", "before", NULL};
 static const char *const history_params[] = {"limit", "after", NULL};
 static const char *const no_params[] = {NULL};
@@ -448,7 +446,7 @@ static int api_route(struct api *api, const struct api_request *req, struct api_
 	if (auth_check(api, req, resp))
 		return 1;
 	if (strcmp(p, "/v1/profiles") == 0)
-		return route_accepts(req, "GET", lookup_params, resp, &handled)
+		return route_accepts(req, "GET", api_lookup_keys, resp, &handled)
 			       ? api_get_profiles(api, req, resp)
 			       : handled;
 	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "events", id, sizeof(id)))

@@ -59,9 +59,11 @@ int api_respond_store_unavailable(struct api_response *resp);
 
 /* ---- api_profiles.c ----------------------------------------------------- */
 
-/* The identifiers GET /v1/profiles looks up by; the first two are those a
- * privacy request names its person by. */
-extern const char *const api_lookup_keys[5];
+/* The identifiers GET /v1/profiles looks up by (API_LOOKUP_KEYS of them;
+ * the first two are those a privacy request names its person by), then
+ * "q" and NULL: the parameters that route reads. */
+#define API_LOOKUP_KEYS 5
+extern const char *const api_lookup_keys[API_LOOKUP_KEYS + 2];
 int api_get_profiles(struct api *api, const struct api_request *req, struct api_response *resp);
 int api_get_events(struct api *api, const struct api_request *req, const char *id,
 		   struct api_response *resp);

@@ -84,8 +84,8 @@ static int api_profile_doc(struct store *s, const char *pid, json_t **out)
 	return rc;
 }
 
-const char *const api_lookup_keys[] = {"custom_id", "installation_id", "email", "phone",
-				       "profile_id"};
+const char *const api_lookup_keys[API_LOOKUP_KEYS + 2] = {
+	"custom_id", "installation_id", "email", "phone", "profile_id", "q", NULL};
 
 /* What a free-text search can be, most specific first. */
 static size_t search_kinds(const char *q, const char **kinds)
@@ -137,7 +137,7 @@ static int profiles_params(const struct api_request *req, const char **by, const
 	if (query_param(req, "q", &q, resp))
 		return -1;
 	*value = q;
-	for (size_t i = 0; i < ARRAY_SIZE(api_lookup_keys); i++) {
+	for (size_t i = 0; i < API_LOOKUP_KEYS; i++) {
 		if (query_param(req, api_lookup_keys[i], &v, resp))
 			return -1;
 		if (!v)

@@ -353,7 +353,8 @@ int export_wait_idle(struct exporter *ex, int64_t timeout_ms)
 	return rc;
 }
 
-#define STATUS_LOG_MS 10000 /* GET /v1/exports that cannot read the store: a line at most this often */
+/* GET /v1/exports that cannot read the store: a line at most this often */
+#define STATUS_LOG_MS 10000
 
 /*
  * Requests whose status cannot be read (the store down) are logged as a

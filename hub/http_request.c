@@ -119,9 +119,9 @@ static const char *cors_allowed_headers(const struct http_req *req)
 }
 
 /* OPTIONS on an /in/ path some route of the source serves: 204, what it
- * allows (`allow`, mount_allow()); a preflight from an allowed origin gets the CORS answer too.
- * Nothing is read or stored, so no credential is asked (a browser sends
- * none with a preflight). */
+ * allows (`allow`, mount_allow()); a preflight from an allowed origin gets
+ * the CORS answer too.  Nothing is read or stored, so no credential is
+ * asked (a browser sends none with a preflight). */
 static enum MHD_Result answer_options(struct http_req *req, const char *allow)
 {
 	struct MHD_Response *resp;

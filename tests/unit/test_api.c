@@ -1139,8 +1139,8 @@ static void test_a_parameter_no_route_reads_is_named(void)
 		const char *message;
 	} rows[] = {
 		{"/v1/profiles", {{{"user_id", "ann"}}},
-		 "unknown parameter \"user_id\": this route reads q, custom_id, installation_id,"
-		 " email, phone, profile_id"},
+		 "unknown parameter \"user_id\": this route reads custom_id, installation_id,"
+		 " email, phone, profile_id, q"},
 		{"/v1/profiles/p_x/events", {{{"limt", "5"}}},
 		 "unknown parameter \"limt\": this route reads limit, before (did you mean"
 		 " \"limit\"?)"},
