@@ -27,11 +27,7 @@ hub_need_built mparticle
 
 # ---- the npm SDK (node_modules is not committed) ---------------------------
 
-if [ ! -d "$NODE_DIR/node_modules/mparticle" ]; then
-	echo "mparticle_clients: npm ci in tests/integration/node_mparticle"
-	(cd "$NODE_DIR" && npm ci --no-audit --no-fund >"$T/npm.log" 2>&1) ||
-		{ cat "$T/npm.log"; die "npm ci failed"; }
-fi
+hub_npm_ci "$NODE_DIR" mparticle
 
 # ---- a hub of our own -------------------------------------------------------
 

@@ -65,11 +65,7 @@ hub_tmpdir pgmphttp
 hub_need node npm curl jq psql
 hub_need_built mparticle
 
-if [ ! -d "$NODE_DIR/node_modules/mparticle" ]; then
-	echo "pg_multiprocess_http: npm ci in tests/integration/node_mparticle"
-	(cd "$NODE_DIR" && npm ci --no-audit --no-fund >"$T/npm.log" 2>&1) ||
-		{ cat "$T/npm.log"; die "npm ci failed"; }
-fi
+hub_npm_ci "$NODE_DIR" mparticle
 
 # ---- one PostgreSQL, three hubs -----------------------------------------------
 

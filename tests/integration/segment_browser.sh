@@ -26,13 +26,7 @@ hub_tmpdir segment_browser
 hub_need node npm curl jq
 hub_need_built segment
 
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-if [ ! -d "$DIR/node_modules/@segment/analytics-next" ] ||
-	[ ! -d "$DIR/node_modules/playwright-core" ]; then
-	echo "segment_browser: npm ci in tests/integration/segment_browser"
-	(cd "$DIR" && npm ci --no-audit --no-fund >"$T/npm.log" 2>&1) ||
-		{ cat "$T/npm.log"; die "npm ci failed"; }
-fi
+hub_npm_ci "$DIR" @segment/analytics-next playwright-core
 
 PORT=$(hub_free_port) || die "no free port"
 BASE="http://127.0.0.1:$PORT"

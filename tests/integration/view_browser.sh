@@ -39,12 +39,7 @@ hub_need_built segment
 
 # ---- playwright-core (node_modules is not committed; no browser download) -----
 
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-if [ ! -d "$VIEW_DIR/node_modules/playwright-core" ]; then
-	echo "view_browser: npm ci in tests/integration/view"
-	(cd "$VIEW_DIR" && npm ci --no-audit --no-fund >"$T/npm.log" 2>&1) ||
-		{ cat "$T/npm.log"; die "npm ci failed"; }
-fi
+hub_npm_ci "$VIEW_DIR" playwright-core
 
 # ---- a hub of our own, seeded -------------------------------------------------
 

@@ -135,6 +135,22 @@ hub_now_ms() {
 }
 
 # hub_free_port: prints a free TCP port (use: PORT=$(hub_free_port) || die ...).
+# hub_npm_ci DIR PACKAGE...: `npm ci` in DIR (its package-lock.json; never
+# a browser download) unless every PACKAGE is in DIR/node_modules already;
+# dies with npm's log when it fails.  Needs T (hub_tmpdir).
+hub_npm_ci() {
+	hub_npm_dir=$1
+	shift
+	for hub_npm_pkg in "$@"; do
+		[ -d "$hub_npm_dir/node_modules/$hub_npm_pkg" ] && continue
+		echo "$(basename "$0" .sh): npm ci in ${hub_npm_dir#"$ROOT"/}"
+		(cd "$hub_npm_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+			npm ci --no-audit --no-fund >"$T/npm.log" 2>&1) ||
+			{ cat "$T/npm.log"; die "npm ci failed"; }
+		return 0
+	done
+}
+
 hub_free_port() {
 	"$FREEPORT"
 }
