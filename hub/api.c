@@ -176,6 +176,9 @@ fail:
  * wrong, where to look; its reason is in the log only. */
 int api_respond_store_unavailable(struct api_response *resp)
 {
+	/* as the intake's 503: the store comes back by itself (a connection
+	 * retries 0.1 s to 5 s apart), so a client may ask again soon */
+	api_resp_header(resp, "Retry-After", "1");
 	return api_respond_error(resp, 503, "store_unavailable",
 				 "the store cannot be read; see the hub's log");
 }

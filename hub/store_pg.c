@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /*
  * Migrations, applied in order inside one transaction under LOCK_MIGRATE;
@@ -592,7 +593,8 @@ int store_pg_open(const char *url, const char *schema, struct store **out, char 
 	const char *const keys[] = {"connect_timeout", "fallback_application_name", "keepalives",
 				    "keepalives_idle", "keepalives_interval", "keepalives_count",
 				    "tcp_user_timeout", "dbname", "client_encoding", NULL};
-	const char *vals[] = {"10", "profilehub", "1", "30", "10", "3", "60000", url, "UTF8", NULL};
+	const char *vals[] = {"10", NULL, "1", "30", "10", "3", "60000", url, "UTF8", NULL};
+	char app_name[40];
 	struct pg_store *ps;
 	int is_locked = 0;
 
@@ -624,6 +626,10 @@ int store_pg_open(const char *url, const char *schema, struct store **out, char 
 	ps->base.fault_disconnect = pg_fault_disconnect;
 	snprintf(ps->schema, sizeof(ps->schema), "%s", schema);
 	describe_url(url, ps->where, sizeof(ps->where));
+	/* which process a session is (pg_stat_activity, pg_locks: who holds a
+	 * lease) when several hubs share the database */
+	snprintf(app_name, sizeof(app_name), "profilehub pid %ld", (long)getpid());
+	vals[1] = app_name;
 	ps->conn = PQconnectdbParams(keys, vals, 1);
 	if (!ps->conn) {
 		err_set(err, err_size, "out of memory");

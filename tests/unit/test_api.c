@@ -712,6 +712,15 @@ static void test_api_without_tokens_401_says_none_is_set(void)
  * 503 store_unavailable that says what is wrong but not where the store
  * is (the message was the store's error: "sqlite: cannot open <path>:
  * ..." to any client), and a log line that names the path. */
+/* The value of response header `name`, or NULL. */
+static const char *header_of(const struct api_response *resp, const char *name)
+{
+	for (size_t i = 0; i < resp->n_headers; i++)
+		if (strcmp(resp->headers[i].name, name) == 0)
+			return resp->headers[i].value;
+	return NULL;
+}
+
 /* The store at store_path comes (back): the next request opens it, and
  * the log says the outage of n_refused requests ended. */
 static void api_outage_ends_logged(struct api *api, const char *store_path, size_t n_refused)
@@ -795,6 +804,9 @@ static void test_store_unavailable_names_its_path_in_the_log_only(void)
 		CU_ASSERT_STRING_EQUAL(text_of(error, "code"), "store_unavailable");
 		CU_ASSERT_STRING_EQUAL(text_of(error, "message"),
 				       "the store cannot be read; see the hub's log");
+		CU_ASSERT_PTR_NOT_NULL(header_of(&resp, "Retry-After"));
+		if (header_of(&resp, "Retry-After"))
+			CU_ASSERT_STRING_EQUAL(header_of(&resp, "Retry-After"), "1");
 		CU_ASSERT_PTR_NULL(resp.body ? strstr(resp.body, "moved-away") : NULL);
 		/* the outage is logged once with its cause, not once a request */
 		if (i == 0)
@@ -1563,15 +1575,6 @@ static void test_a_status_that_cannot_be_read_is_a_503_store_unavailable(void)
 		json_decref(body);
 	}
 	world_stop(&w);
-}
-
-/* The value of response header `name`, or NULL. */
-static const char *header_of(const struct api_response *resp, const char *name)
-{
-	for (size_t i = 0; i < resp->n_headers; i++)
-		if (strcmp(resp->headers[i].name, name) == 0)
-			return resp->headers[i].value;
-	return NULL;
 }
 
 /*

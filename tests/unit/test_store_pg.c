@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 /* A database whose sessions default to synchronous_commit=off: the store's
@@ -232,13 +233,15 @@ static int64_t exec_failed_attempt_wait(struct store *s)
  * calls.) */
 static void test_pg_exec_reconnects_back_off_from_100_ms_to_5_s(void)
 {
-	char url[512];
+	char url[512], *logged;
 	struct store *s;
+	struct testlib_capture cap;
 	long ms;
 
 	if (!(s = exec_open(url, sizeof(url))))
 		return;
 	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(1), 0);
+	testlib_capture_begin(&cap);
 	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_BLOCK_ANY, ""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "postgres: cannot reach "));
 	CU_ASSERT_EQUAL(pgs(s)->backoff_ms, 100);
@@ -258,8 +261,37 @@ static void test_pg_exec_reconnects_back_off_from_100_ms_to_5_s(void)
 	pgs(s)->reconnect_at_ms = 0;
 	CU_ASSERT(exec_reads(s));
 	CU_ASSERT_EQUAL(pgs(s)->backoff_ms, 0);
+	logged = testlib_capture_end(&cap);
+	/* five failed attempts are one outage of the process, not a line each
+	 * (none when another test's outage was still running), its end one line */
+	CU_ASSERT(testlib_lines_with(logged, "PostgreSQL unreachable") <= 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "reconnected to PostgreSQL (unreachable since "),
+			1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "connection attempts failed)"));
+	free(logged);
 	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(1), 0);
 	CU_ASSERT_EQUAL(exec_failed_attempt_wait(s), 100);
+	/* and over again, so that no outage outlives the test */
+	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(0), 0);
+	pgs(s)->reconnect_at_ms = 0;
+	CU_ASSERT(exec_reads(s));
+	exec_close(s);
+}
+
+/* A session says which process it is (application_name "profilehub pid
+ * N"), so that pg_stat_activity and pg_locks name the hub holding a lease
+ * when several share the database; it was "profilehub" for every one. */
+static void test_pg_a_session_names_its_process(void)
+{
+	char url[512], sql[160], want[40];
+	struct store *s;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	snprintf(sql, sizeof(sql), "SELECT application_name FROM pg_stat_activity WHERE pid = %d",
+		 PQbackendPID(pgs(s)->conn));
+	snprintf(want, sizeof(want), "profilehub pid %ld", (long)getpid());
+	exec_value_is(url, sql, want);
 	exec_close(s);
 }
 
@@ -448,6 +480,7 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_a_pipelined_write_failure_is_named_by_the_write),
 	   TEST(test_pg_exec_a_new_session_prepares_again),
 	   TEST(test_pg_exec_reconnects_back_off_from_100_ms_to_5_s),
+	   TEST(test_pg_a_session_names_its_process),
 	   TEST(test_pg_exec_a_full_pipeline_is_read_before_a_parse),
 	   TEST(test_pg_exec_a_failure_on_a_live_connection_is_not_run_again),
 	   TEST(test_pg_exec_a_reconnect_forgets_the_leases),
