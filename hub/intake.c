@@ -640,6 +640,9 @@ static void *writer_main(void *arg)
 			in->stats.batches++;
 			in->stats.records += (int64_t)b->n_records;
 			in->stats.applied += b->counts.applied;
+			in->stats.duplicates += b->counts.duplicates;
+			in->stats.blocked += b->counts.blocked;
+			in->stats.refused += b->counts.refused;
 			b->next = NULL;
 			b->is_done = 1;
 		}

@@ -88,6 +88,10 @@ struct intake_stats {
 	int64_t commits;
 	int64_t records;
 	int64_t applied;
+	int64_t duplicates; /* records of a (source, message_id) already stored */
+	int64_t blocked;    /* records of an identifier on the erasure block list */
+	int64_t refused;    /* records the identity rules refused (an alias of two
+			     * known profiles) */
 	int64_t failed_commits;
 	int queue_depth;
 	/* commit latency histogram, upper bounds in ms: 1 2 5 10 25 50 100 250 500 1000 +Inf;

@@ -215,6 +215,17 @@ static void render_intake(const struct intake_stats *st, struct strbuf *sb)
 	put_header(sb, "records_applied_total", "counter",
 		   "Records applied to profiles by the intake writer.");
 	strbuf_printf(sb, "records_applied_total %lld\n", (long long)st->applied);
+	put_header(sb, "records_duplicates_total", "counter",
+		   "Records dropped as duplicates: their (source, message_id) was stored before.");
+	strbuf_printf(sb, "records_duplicates_total %lld\n", (long long)st->duplicates);
+	put_header(sb, "records_blocked_total", "counter",
+		   "Records dropped because an identifier they carry is on the erasure block list"
+		   " (an erased person's, privacy.erase_block_days).");
+	strbuf_printf(sb, "records_blocked_total %lld\n", (long long)st->blocked);
+	put_header(sb, "records_refused_total", "counter",
+		   "Records the identity rules refused after validation: an alias of two"
+		   " known profiles (IDENTITY.md).");
+	strbuf_printf(sb, "records_refused_total %lld\n", (long long)st->refused);
 	put_header(sb, "intake_queue_depth", "gauge", "Batches waiting in the intake queue.");
 	strbuf_printf(sb, "intake_queue_depth %d\n", st->queue_depth);
 	put_header(sb, "intake_commit_seconds", "histogram",

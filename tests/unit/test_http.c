@@ -1315,15 +1315,18 @@ static void test_metrics_count_requests_by_route_and_status(void)
 	static const char *const expected[] = {
 		"http_requests_total{route=\"/healthz\",status=\"200\"} 2\n",
 		"http_requests_total{route=\"unmatched\",status=\"404\"} 1\n",
-		"http_requests_total{route=\"/in/web/v1/echo\",status=\"200\"} 1\n",
+		"http_requests_total{route=\"/in/web/v1/echo\",status=\"200\"} 2\n",
 		"http_requests_total{route=\"/in/web/v1/emit_then_reject\",status=\"400\"} 1\n",
 		"# TYPE http_requests_total counter\n",
 		"records_applied_total 3\n",
+		"records_duplicates_total 1\n",
+		"records_blocked_total 0\n",
+		"records_refused_total 0\n",
 		"records_rejected_total 1\n",
 		"intake_queue_depth 0\n",
 		"# TYPE intake_commit_seconds histogram\n",
-		"intake_commit_seconds_bucket{le=\"+Inf\"} 1\n",
-		"intake_commit_seconds_count 1\n",
+		"intake_commit_seconds_bucket{le=\"+Inf\"} 2\n",
+		"intake_commit_seconds_count 2\n",
 	};
 	struct world w;
 	struct resp r;
@@ -1333,6 +1336,8 @@ static void test_metrics_count_requests_by_route_and_status(void)
 	http_do(w.port, "GET", "/healthz", NULL, 0, 0, NULL, &r);
 	http_do(w.port, "GET", "/nowhere", NULL, 0, 0, NULL, &r);
 	post(&w, "/in/web/v1/echo", "m1\nm2\nm3\n", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	post(&w, "/in/web/v1/echo", "m1\n", &r); /* the same record again: a duplicate */
 	CU_ASSERT_EQUAL(r.status, 200);
 	post(&w, "/in/web/v1/emit_then_reject", "m4\n", &r);
 	http_do(w.port, "GET", "/metrics", NULL, 0, 0, NULL, &r);

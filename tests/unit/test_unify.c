@@ -48,6 +48,8 @@
 #include "testhub.h"
 #include "testlib.h"
 
+#include "../../hub/intake.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1300,7 +1302,43 @@ static void test_an_erase_blocks_until_erase_time_plus_erase_block_days(void)
 	testhub_stop(th);
 }
 
+/* What the writer did with each record is counted for /metrics
+ * (records_duplicates_total, _blocked_total, _refused_total): a message ID
+ * seen before, an erased person's custom_id within the block, an alias of
+ * two known profiles. */
+static void test_the_intake_counts_duplicates_blocked_and_refused(void)
+{
+	static const char *const lines[] = {
+		"{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"s1\","
+		"\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"A\"}}",
+		"{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"s2\","
+		"\"timestamp\":\"2025-03-01T09:01:00.000Z\",\"identifiers\":{\"custom_id\":\"B\"}}",
+		"{\"type\":\"alias\",\"source\":\"test\",\"message_id\":\"s3\","
+		"\"timestamp\":\"2025-03-01T09:02:00.000Z\",\"previous_id\":\"A\","
+		"\"identifiers\":{\"custom_id\":\"B\"}}",
+		"{\"type\":\"erase\",\"source\":\"test\",\"message_id\":\"s4\","
+		"\"timestamp\":\"2025-03-01T09:03:00.000Z\",\"identifiers\":{\"custom_id\":\"A\"}}",
+		"{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"s5\","
+		"\"timestamp\":\"2025-03-01T09:04:00.000Z\",\"identifiers\":{\"custom_id\":\"A\"}}",
+		"{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"s2\","
+		"\"timestamp\":\"2025-03-01T09:01:00.000Z\",\"identifiers\":{\"custom_id\":\"B\"}}",
+	};
+	struct testhub *th = testhub_start(NULL);
+	struct intake_stats st;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		apply(th, lines[i]);
+	intake_get_stats(th->intake, &st);
+	CU_ASSERT_EQUAL(st.duplicates, 1);
+	CU_ASSERT_EQUAL(st.blocked, 1);
+	CU_ASSERT_EQUAL(st.refused, 1);
+	CU_ASSERT_EQUAL(st.applied, 3);
+	testhub_stop(th);
+}
+
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
+	   TEST(test_the_intake_counts_duplicates_blocked_and_refused),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
 	   TEST(test_an_erase_deletes_her_events_attributes_and_consent),
