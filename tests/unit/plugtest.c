@@ -210,6 +210,24 @@ static int vtry_open(struct pt_fixture *f, const char *plugin, char *err, size_t
 	return rc;
 }
 
+void pt_check_config_is(const char *plugin, const char *yaml, const char *refusal, size_t row)
+{
+	struct pt_fixture f;
+	char err[1024] = "";
+	int rc;
+
+	pt_try_open(&f, plugin, err, sizeof(err), "%s", yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f.cfg);
+	err[0] = '\0';
+	rc = plugin_instance_check_config(&f.mod, &f.cfg->sources[0], err, sizeof(err));
+	if (rc != (refusal ? -1 : 0))
+		fprintf(stderr, "\n  row %zu: %d %s", row, rc, err);
+	CU_ASSERT_EQUAL(rc, refusal ? -1 : 0);
+	if (refusal)
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, refusal));
+	pt_close(&f);
+}
+
 int pt_try_open(struct pt_fixture *f, const char *plugin, char *err, size_t err_size,
 		const char *yaml_fmt, ...)
 {

@@ -101,6 +101,11 @@ struct pt_fixture {
 int pt_try_open(struct pt_fixture *f, const char *plugin, char *err, size_t err_size,
 		const char *yaml_fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* The plugin's check_config() (ABI 1.10) of the first source of `yaml`:
+ * refused with a message holding `refusal`, or taken (refusal NULL); `row`
+ * names the case when it fails. */
+void pt_check_config_is(const char *plugin, const char *yaml, const char *refusal, size_t row);
+
 /* pt_try_open() that must succeed (it prints create()'s error if not). */
 void pt_open(struct pt_fixture *f, const char *plugin, const char *yaml_fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -644,6 +644,24 @@ static void test_metrics_show_each_export_s_lag(void)
 	world_close(&w);
 }
 
+/* SQLite only: a world of export x (disabled) started, then its store
+ * file moved away (a connection opened later fails), into *moved, whence
+ * rename(*moved, *db) puts it back; free both.  0, or -1 on PostgreSQL (no
+ * file to move; the world is closed). */
+static int world_start_store_away(struct world *w, char **db, char **moved)
+{
+	world_open(w, "    enabled: false\n");
+	if (w->th->schema) {
+		world_close(w);
+		return -1;
+	}
+	world_start(w);
+	CU_ASSERT_FATAL(asprintf(db, "%s/hub.db", w->th->dir) > 0);
+	CU_ASSERT_FATAL(asprintf(moved, "%s/hub.db.away", w->th->dir) > 0);
+	CU_ASSERT_EQUAL_FATAL(rename(*db, *moved), 0);
+	return 0;
+}
+
 /* Scrapes that cannot read the lag (the store gone) are logged as an
  * outage: one line for three scrapes, and one when a scrape reads it
  * again; meanwhile the series is left out.  SQLite: its file moved away
@@ -654,15 +672,8 @@ static void test_metrics_lag_unread_is_logged_once_not_per_scrape(void)
 	struct world w;
 	char *db, *moved, *logged;
 
-	world_open(&w, "    enabled: false\n");
-	if (w.th->schema) { /* PostgreSQL: no file to move */
-		world_close(&w);
-		return;
-	}
-	world_start(&w);
-	CU_ASSERT_FATAL(asprintf(&db, "%s/hub.db", w.th->dir) > 0);
-	CU_ASSERT_FATAL(asprintf(&moved, "%s/hub.db.away", w.th->dir) > 0);
-	CU_ASSERT_EQUAL_FATAL(rename(db, moved), 0);
+	if (world_start_store_away(&w, &db, &moved))
+		return; /* PostgreSQL: no file to move */
 	testlib_capture_begin(&cap);
 	for (int i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL(metrics_lag_of_x(&w), -1);
@@ -691,15 +702,8 @@ static void test_exports_status_unread_is_logged_once_not_per_request(void)
 	char *db, *moved, *logged;
 	json_t *st;
 
-	world_open(&w, "    enabled: false\n");
-	if (w.th->schema) { /* PostgreSQL: no file to move */
-		world_close(&w);
-		return;
-	}
-	world_start(&w);
-	CU_ASSERT_FATAL(asprintf(&db, "%s/hub.db", w.th->dir) > 0);
-	CU_ASSERT_FATAL(asprintf(&moved, "%s/hub.db.away", w.th->dir) > 0);
-	CU_ASSERT_EQUAL_FATAL(rename(db, moved), 0);
+	if (world_start_store_away(&w, &db, &moved))
+		return; /* PostgreSQL: no file to move */
 	testlib_capture_begin(&cap);
 	for (int i = 0; i < 3; i++)
 		CU_ASSERT_PTR_NULL(export_status_provider(w.ex));
