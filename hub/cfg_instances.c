@@ -181,6 +181,50 @@ int cfg_load_instances(const struct cfg_node *root, const char *what,
 	return 0;
 }
 
+static int is_common_key(const struct hub_config_key *common, const char *key)
+{
+	for (const struct hub_config_key *k = common; k->name; k++)
+		if (strcmp(k->name, key) == 0)
+			return 1;
+	return 0;
+}
+
+/* An entry of sources/exports: its common keys, and all of it when it is
+ * no mapping (refused later as such). */
+static const struct cfg_node *entry_unset_env(const struct cfg_node *entry,
+					      const struct hub_config_key *common)
+{
+	const struct cfg_node *found = NULL;
+
+	if (entry->kind != CFG_MAP)
+		return cfg_first_unset_env(entry);
+	for (size_t i = 0; i < entry->n_children && !found; i++)
+		if (is_common_key(common, entry->children[i].key))
+			found = cfg_first_unset_env(&entry->children[i]);
+	return found;
+}
+
+const struct cfg_node *cfg_unset_env_the_hub_reads(const struct cfg_node *root)
+{
+	const struct cfg_node *found = NULL;
+
+	for (size_t i = 0; root->kind == CFG_MAP && i < root->n_children && !found; i++) {
+		const struct cfg_node *m = &root->children[i];
+		const struct hub_config_key *common =
+			strcmp(m->key, "sources") == 0   ? config_keys_common_source
+			: strcmp(m->key, "exports") == 0 ? config_keys_common_export
+							 : NULL;
+
+		if (!common || m->kind != CFG_SEQ) {
+			found = cfg_first_unset_env(m);
+			continue;
+		}
+		for (size_t e = 0; e < m->n_children && !found; e++)
+			found = entry_unset_env(&m->children[e], common);
+	}
+	return found;
+}
+
 void cfg_free_instances(struct config_instance *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

@@ -49,6 +49,9 @@ struct parser {
 	size_t err_size;
 	size_t expanded; /* bytes of the scalars expanded so far */
 	size_t n_entries; /* entries of every mapping and list so far */
+	unsigned flags;   /* CFG_PARSE_* */
+	char *unset_env;  /* CFG_PARSE_DEFER_UNSET_ENV: the scalar being parsed
+			   * names an unset variable; the message it gives */
 };
 
 /* ---- messages and paths ------------------------------------------- */
@@ -66,6 +69,19 @@ static void verr_at(char *err, size_t err_size, const char *file, int line, int 
 		err_set(err, err_size, "%s:%d:%d: %s: %s", file, line, col, path, msg);
 	else
 		err_set(err, err_size, "%s:%d:%d: %s", file, line, col, msg);
+}
+
+static void err_at(char *err, size_t err_size, const char *file, int line, int col,
+		   const char *path, const char *fmt, ...) HUB_PRINTF(7, 8);
+
+static void err_at(char *err, size_t err_size, const char *file, int line, int col,
+		   const char *path, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verr_at(err, err_size, file, line, col, path, fmt, ap);
+	va_end(ap);
 }
 
 void cfg_errorf(char *err, size_t err_size, const struct cfg_node *n, int at_key,
@@ -205,6 +221,7 @@ static void node_free_contents(struct cfg_node *n)
 	hub_free(n->key);
 	hub_free(n->value);
 	hub_free(n->raw);
+	hub_free(n->unset_env);
 }
 
 void cfg_free(struct cfg_node *root)
@@ -339,6 +356,23 @@ static size_t env_value_len(const char *val)
 	return len;
 }
 
+/* CFG_PARSE_DEFER_UNSET_ENV: keeps the message an unset `var` would have
+ * failed with, for the scalar's node (its first one only).  0 or -1. */
+static int defer_unset_env(struct parser *p, const yaml_mark_t *m, const char *var)
+{
+	char msg[PATH_LEN + 256];
+
+	if (p->unset_env)
+		return 0;
+	msg[0] = '\0';
+	err_at(msg, sizeof(msg), p->file, (int)m->line + 1, (int)m->column + 1, NULL,
+	       "environment variable %s is not set", var);
+	if ((p->unset_env = hub_strdup(msg)))
+		return 0;
+	err_set(p->err, p->err_size, "%s: out of memory", p->file);
+	return -1;
+}
+
 /* One ${...} reference starting at s[0] == '$', s[1] == '{'.  Appends the
  * expansion to sb and what the file alone gives (its default, else the
  * reference as written) to written; returns its length in the input, or
@@ -388,9 +422,14 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
 	if (def && !val_len) {
 		val = def;
 		val_len = (size_t)(end - def);
-	} else if (!val) {
+	} else if (!val && !(p->flags & CFG_PARSE_DEFER_UNSET_ENV)) {
 		parser_error(p, m, NULL, "environment variable %s is not set", var);
 		return -1;
+	} else if (!val) {
+		if (defer_unset_env(p, m, var))
+			return -1;
+		val = "";
+		val_len = 0;
 	} else if (!is_utf8((const unsigned char *)val, val_len)) {
 		parser_error(p, m, NULL, "environment variable %s is not valid UTF-8", var);
 		return -1;
@@ -525,6 +564,8 @@ static int parse_scalar(struct parser *p, const yaml_event_t *ev, struct cfg_nod
 		       ev->data.scalar.tag != NULL;
 	n->is_shell_ref = is_shell_ref(text, len);
 	n->value = expand_env(p, &ev->start_mark, text, len, &n->raw);
+	n->unset_env = p->unset_env; /* the tree owns it, also on failure */
+	p->unset_env = NULL;
 	if (!n->value)
 		return -1;
 	if (!is_utf8((const unsigned char *)n->value, strlen(n->value))) {
@@ -743,6 +784,12 @@ static int parse_stream(struct parser *p, struct cfg_node *root)
 int cfg_parse_string(const char *name, const char *text, size_t len,
 		     struct cfg_node **root_out, char *err, size_t err_size)
 {
+	return cfg_parse_string_with(name, text, len, 0, root_out, err, err_size);
+}
+
+int cfg_parse_string_with(const char *name, const char *text, size_t len, unsigned flags,
+			  struct cfg_node **root_out, char *err, size_t err_size)
+{
 	struct parser p;
 	struct cfg_node *root;
 	size_t name_len;
@@ -767,6 +814,7 @@ int cfg_parse_string(const char *name, const char *text, size_t len,
 	p.len = len;
 	p.err = err;
 	p.err_size = err_size;
+	p.flags = flags;
 	if (!yaml_parser_initialize(&p.yp)) {
 		err_set(err, err_size, "%s: out of memory", name);
 		goto fail_root;
@@ -780,12 +828,19 @@ int cfg_parse_string(const char *name, const char *text, size_t len,
 
 fail_parser:
 	yaml_parser_delete(&p.yp);
+	hub_free(p.unset_env); /* a scalar that failed before its node took it */
 fail_root:
 	cfg_free(root);
 	return -1;
 }
 
 int cfg_parse_file(const char *path, struct cfg_node **root, char *err, size_t err_size)
+{
+	return cfg_parse_file_with(path, 0, root, err, err_size);
+}
+
+int cfg_parse_file_with(const char *path, unsigned flags, struct cfg_node **root, char *err,
+			size_t err_size)
 {
 	size_t len;
 	char *text;
@@ -795,7 +850,19 @@ int cfg_parse_file(const char *path, struct cfg_node **root, char *err, size_t e
 	text = file_read_all(path, CONFIG_FILE_MAX, &len, err, err_size);
 	if (!text)
 		return -1;
-	rc = cfg_parse_string(path, text, len, root, err, err_size);
+	rc = cfg_parse_string_with(path, text, len, flags, root, err, err_size);
 	hub_free(text);
 	return rc;
+}
+
+const struct cfg_node *cfg_first_unset_env(const struct cfg_node *n)
+{
+	const struct cfg_node *found;
+
+	if (!n || n->unset_env)
+		return n;
+	for (size_t i = 0; i < n->n_children; i++)
+		if ((found = cfg_first_unset_env(&n->children[i])))
+			return found;
+	return NULL;
 }

@@ -74,7 +74,7 @@ int cli_usage(const char *usage)
 	return CLI_USAGE;
 }
 
-int cli_load_config(struct cli *cli)
+static int load_config(struct cli *cli, int is_without_plugins)
 {
 	char err[1024];
 
@@ -89,7 +89,10 @@ int cli_load_config(struct cli *cli)
 				cli->config_path);
 			return 0;
 		}
-	} else if (config_load(cli->config_path, &cli->cfg, err, sizeof(err)) == 0) {
+	} else if ((is_without_plugins
+			    ? config_load_without_plugins(cli->config_path, &cli->cfg, err,
+							  sizeof(err))
+			    : config_load(cli->config_path, &cli->cfg, err, sizeof(err))) == 0) {
 		if (cli->cfg->log_level && !cli->has_log_level_flag) {
 			int lvl = log_level_parse(cli->cfg->log_level);
 			if (lvl >= 0)
@@ -99,6 +102,16 @@ int cli_load_config(struct cli *cli)
 	}
 	fprintf(stderr, "profilehub: %s\n", err);
 	return -1;
+}
+
+int cli_load_config(struct cli *cli)
+{
+	return load_config(cli, 0);
+}
+
+int cli_load_config_without_plugins(struct cli *cli)
+{
+	return load_config(cli, 1);
 }
 
 void cli_record_rules(const struct hub_config *cfg, struct record_rules *rules)

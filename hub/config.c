@@ -627,6 +627,23 @@ int config_load(const char *path, struct hub_config **out, char *err, size_t err
 	return config_from_tree(path, root, out, err, err_size);
 }
 
+int config_load_without_plugins(const char *path, struct hub_config **out, char *err,
+				size_t err_size)
+{
+	struct cfg_node *root;
+	const struct cfg_node *unset;
+
+	*out = NULL;
+	if (cfg_parse_file_with(path, CFG_PARSE_DEFER_UNSET_ENV, &root, err, err_size))
+		return -1;
+	if ((unset = cfg_unset_env_the_hub_reads(root))) {
+		err_set(err, err_size, "%s", unset->unset_env);
+		cfg_free(root);
+		return -1;
+	}
+	return config_from_tree(path, root, out, err, err_size);
+}
+
 int config_listen_is_loopback(const char *listen)
 {
 	const char *end;

@@ -31,6 +31,10 @@ struct cfg_node {
 	int is_null;          /* plain scalar ~, null, Null, NULL or empty */
 	int is_shell_ref;     /* scalar written as $NAME alone (a shell-style
 			       * reference, not ${NAME}): kept as written */
+	char *unset_env;      /* CFG_PARSE_DEFER_UNSET_ENV: the scalar names an
+			       * unset variable (value: "" in its place); the
+			       * "file:line:col: environment variable X is not
+			       * set" it fails with where it is used; else NULL */
 	const char *file;     /* shared with the whole tree */
 	int line, col;        /* 1-based position of the value */
 	int key_line, key_col;/* map member: position of its key */
@@ -45,6 +49,19 @@ struct cfg_node {
 int cfg_parse_file(const char *path, struct cfg_node **root, char *err, size_t err_size);
 int cfg_parse_string(const char *name, const char *text, size_t len,
 		     struct cfg_node **root, char *err, size_t err_size);
+
+/* The same, with CFG_PARSE_* flags.  CFG_PARSE_DEFER_UNSET_ENV: an unset
+ * variable without a default fails nothing here; its scalar says so in
+ * cfg_node.unset_env, for a caller that refuses it only where it is used. */
+#define CFG_PARSE_DEFER_UNSET_ENV 0x1u
+int cfg_parse_file_with(const char *path, unsigned flags, struct cfg_node **root, char *err,
+			size_t err_size);
+int cfg_parse_string_with(const char *name, const char *text, size_t len, unsigned flags,
+			  struct cfg_node **root, char *err, size_t err_size);
+
+/* The first node of n's subtree (n too), in the file's order, whose
+ * value names an unset variable (cfg_node.unset_env), or NULL. */
+const struct cfg_node *cfg_first_unset_env(const struct cfg_node *n);
 void cfg_free(struct cfg_node *root);
 
 /* Member `key` of a map node, or NULL. */
@@ -176,6 +193,13 @@ extern const struct hub_config_key config_keys_common_export[];
 /* Loads and checks the hub's keys (not the plugins' keys: plugin.c does that
  * with each plugin's table).  Returns 0 or -1 with "file:line:col: ..." */
 int config_load(const char *path, struct hub_config **out, char *err, size_t err_size);
+/* The same for a command that creates no plugin instance (profile, dump,
+ * privacy, exports): a variable a source's or an export's own keys name
+ * may be unset (the service's environment has it, an operator's shell
+ * not); its value is then "" and creating that instance fails with the
+ * message config_load() would have given. */
+int config_load_without_plugins(const char *path, struct hub_config **out, char *err,
+				size_t err_size);
 /* The values of the config that are example secrets conf/hub.yaml falls
  * back to (published in the README): the first `max` into out, in file
  * order; returns how many there are.  For `run`: fine on loopback,

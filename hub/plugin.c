@@ -426,12 +426,27 @@ static int check_kind(const struct hub_plugin *d, const struct config_instance *
 	return -1;
 }
 
+/* An entry of a config loaded by config_load_without_plugins() naming an
+ * unset variable: refused as config_load() would have, before its keys are
+ * checked or a plugin reads the "" in its place.  0 or -1 (err set). */
+static int unset_env_refused(const struct config_instance *conf, char *err, size_t err_size)
+{
+	const struct cfg_node *unset = cfg_first_unset_env(conf->node);
+
+	if (!unset)
+		return 0;
+	err_set(err, err_size, "%s", unset->unset_env);
+	return -1;
+}
+
 int plugin_instance_check(const struct plugin_module *mod, const struct config_instance *conf,
 			  int is_export, char *err, size_t err_size)
 {
 	const struct hub_plugin *d = mod->desc;
 	unsigned needed = is_export ? HUB_ROLE_EXPORT : HUB_ROLE_PUSH | HUB_ROLE_PULL;
 
+	if (unset_env_refused(conf, err, err_size))
+		return -1;
 	if (!(d->roles & needed)) {
 		const struct cfg_node *at = cfg_get(conf->node, "plugin");
 		char roles[64];
@@ -487,8 +502,11 @@ static struct hub_instance *instance_new(const struct plugin_module *mod,
 					 const struct config_instance *conf, char *err,
 					 size_t err_size)
 {
-	struct hub_instance *inst = hub_calloc(1, sizeof(*inst));
+	struct hub_instance *inst;
 
+	if (unset_env_refused(conf, err, err_size))
+		return NULL;
+	inst = hub_calloc(1, sizeof(*inst));
 	if (!inst || !(inst->name = hub_strdup(conf->name))) {
 		err_set(err, err_size, "%s \"%s\": out of memory", conf->path, conf->name);
 		goto fail;

@@ -359,6 +359,25 @@ grep -q "sec2.yaml:6:13: exports\[0\].secret: must not be empty" "$T/sec.out" ||
 HUB_TEST_EMPTY_SECRET=null "$HUB" -c "$T/sec2.yaml" check >/dev/null 2>&1 ||
 	fail "a secret \"null\" from the environment was taken as absent"
 
+# a variable only the service's environment sets (an export's secret) leaves the
+# commands that create no plugin instance working in an operator's shell; those
+# that create one, and check, still stop at its place
+unset HUB_TEST_UNSET_HOOK
+printf '{"type":"identify","message_id":"e1","timestamp":"2026-01-01T00:00:00Z","identifiers":{"custom_id":"env-1"}}\n' >"$T/env.jsonl"
+sed "s#sec.db#env.db#; s#HUB_TEST_EMPTY_SECRET#HUB_TEST_UNSET_HOOK#" "$T/sec.yaml" >"$T/env.yaml"
+HUB_TEST_UNSET_HOOK=k "$HUB" -c "$T/env.yaml" import "$T/env.jsonl" --source test >/dev/null 2>&1 ||
+	fail "import with the variable set failed"
+for cmd in "dump" "profile --custom-id env-1" "privacy access --custom-id env-1" "exports"; do
+	# shellcheck disable=SC2086
+	"$HUB" -c "$T/env.yaml" $cmd >"$T/env.out" 2>&1 ||
+		fail "$cmd needed an export's variable: $(cat "$T/env.out")"
+done
+"$HUB" -c "$T/env.yaml" dump 2>&1 | grep -q '"custom_id": *"env-1"' ||
+	fail "dump without the export's variable printed no profile env-1"
+"$HUB" -c "$T/env.yaml" check >"$T/env.out" 2>&1 && fail "check passed without the export's variable"
+grep -q "env.yaml:6:13: environment variable HUB_TEST_UNSET_HOOK is not set" "$T/env.out" ||
+	fail "check without the export's variable: $(cat "$T/env.out")"
+
 # a plugin's connection string (postgres export url, Snowflake's ODBC string, the webhook
 # export's url) whose password is written in the file is warned about as store.url is: its
 # place, never its value

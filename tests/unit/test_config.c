@@ -489,6 +489,72 @@ static void test_unset_env_var_is_an_error(void)
 	CHECK_BAD_ROWS(rows);
 }
 
+/* A command that creates no plugin instance (profile, dump, privacy,
+ * exports) loads a config whose sources' and exports' own keys name
+ * variables the operator's shell has not set; the hub's own keys, and an
+ * entry's common ones, still need theirs, with config_load()'s message. */
+static void test_unset_env_var_of_a_plugin_key_waits_for_the_plugin(void)
+{
+	static const char plugin_keys[] =
+		"sources:\n"
+		"  - name: wh\n"
+		"    plugin: example\n"
+		"    path: ${HUB_TEST_UNSET_VAR}\n"
+		"exports:\n"
+		"  - name: hook\n"
+		"    plugin: webhook\n"
+		"    url: \"https://h.example.com/${HUB_TEST_UNSET_VAR}\"\n"
+		"    secret: ${HUB_TEST_OTHER_UNSET_VAR}\n";
+	static const struct {
+		const char *text, *expected;
+	} hub_keys[] = {
+		{"store:\n  path: ${HUB_TEST_UNSET_VAR}\n",
+		 ":2:9: environment variable HUB_TEST_UNSET_VAR is not set"},
+		{"sources:\n  - name: ${HUB_TEST_UNSET_VAR}\n    plugin: example\n",
+		 ":2:11: environment variable HUB_TEST_UNSET_VAR is not set"},
+		{"exports:\n  - name: x\n    plugin: webhook\n    kinds: [\"${HUB_TEST_UNSET_VAR}\"]\n",
+		 ":4:13: environment variable HUB_TEST_UNSET_VAR is not set"},
+		{"sources:\n  - ${HUB_TEST_UNSET_VAR}\n",
+		 ":2:5: environment variable HUB_TEST_UNSET_VAR is not set"},
+	};
+	char *dir = testlib_mkdtemp(), *path, want[512], err[512];
+	struct hub_config *cfg = NULL;
+	const struct cfg_node *url;
+
+	unsetenv("HUB_TEST_UNSET_VAR");
+	unsetenv("HUB_TEST_OTHER_UNSET_VAR");
+	path = testlib_write_file(dir, "hub.yaml", plugin_keys);
+	CU_ASSERT_EQUAL(config_load(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4:11: environment variable HUB_TEST_UNSET_VAR is not set",
+		 path);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	CU_ASSERT_EQUAL_FATAL(config_load_without_plugins(path, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg->n_sources, 1);
+	CU_ASSERT_EQUAL(cfg->n_exports, 1);
+	url = cfg_get(cfg->exports[0].node, "url");
+	CU_ASSERT_STRING_EQUAL(url->value, "https://h.example.com/");
+	snprintf(want, sizeof(want), "%s:8:10: environment variable HUB_TEST_UNSET_VAR is not set",
+		 path);
+	CU_ASSERT_STRING_EQUAL(url->unset_env, want);
+	/* the first of the entry in the file's order */
+	CU_ASSERT_PTR_EQUAL(cfg_first_unset_env(cfg->exports[0].node), url);
+	config_free(cfg);
+	free(path);
+	for (size_t i = 0; i < sizeof(hub_keys) / sizeof(hub_keys[0]); i++) {
+		path = testlib_write_file(dir, "hub.yaml", hub_keys[i].text);
+		snprintf(want, sizeof(want), "%s%s", path, hub_keys[i].expected);
+		cfg = NULL;
+		CU_ASSERT_EQUAL(config_load_without_plugins(path, &cfg, err, sizeof(err)), -1);
+		CU_ASSERT_PTR_NULL(cfg);
+		CU_ASSERT_STRING_EQUAL(err, want);
+		CU_ASSERT_EQUAL(config_load(path, &cfg, err, sizeof(err)), -1);
+		CU_ASSERT_STRING_EQUAL(err, want);
+		free(path);
+	}
+	testlib_rmtree(dir);
+	free(dir);
+}
+
 /* ${A:-${B}} is refused whether A is set or not: the first } ended the
  * reference, so the value was the literal "${B}" (A unset, B never said
  * to be unset) or A's value and a stray "}" (A set). */
@@ -1920,6 +1986,7 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_config_external_ids_are_bounded),
 	   TEST(test_config_unnamed_text_is_config_in_messages),
 	   TEST(test_unset_env_var_is_an_error),
+	   TEST(test_unset_env_var_of_a_plugin_key_waits_for_the_plugin),
 	   TEST(test_bad_values_are_refused),
 	   TEST(test_integer_with_a_leading_zero_is_refused),
 	   TEST(test_bad_external_id_is_refused),

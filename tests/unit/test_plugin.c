@@ -338,6 +338,37 @@ static void test_unresolved_symbol_is_refused_at_load(void)
 	free(path);
 }
 
+/* A config loaded for a command that creates no plugin instance may hold
+ * an unset variable in a plugin's key: creating that instance refuses it
+ * with the message a full load gives, before the plugin sees "". */
+static void test_an_instance_with_an_unset_variable_is_not_created(void)
+{
+	char *path = example_path(), *dir = testlib_mkdtemp(), *yaml, want[512];
+	struct plugin_module mod;
+	struct hub_config *cfg = NULL;
+	struct hub_instance *inst = NULL;
+	char err[1024] = "";
+
+	unsetenv("HUB_TEST_UNSET_VAR");
+	yaml = testlib_write_file(dir, "hub.yaml",
+				  "sources:\n  - name: wh\n    plugin: example\n"
+				  "    path: ${HUB_TEST_UNSET_VAR}\n");
+	CU_ASSERT_EQUAL_FATAL(plugin_load(path, &mod, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(config_load_without_plugins(yaml, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err, sizeof(err)),
+			-1);
+	CU_ASSERT_PTR_NULL(inst);
+	snprintf(want, sizeof(want), "%s:4:11: environment variable HUB_TEST_UNSET_VAR is not set",
+		 yaml);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	config_free(cfg);
+	plugin_unload(&mod);
+	testlib_rmtree(dir);
+	free(dir);
+	free(yaml);
+	free(path);
+}
+
 static void test_example_loads_with_name_version_and_roles(void)
 {
 	char *path = example_path();
@@ -1738,6 +1769,7 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_descriptor_hub_keys_in_memory),
 	   TEST(test_stamp_sizes_in_memory),
 	   TEST(test_example_loads_with_name_version_and_roles),
+	   TEST(test_an_instance_with_an_unset_variable_is_not_created),
 	   TEST(test_pull_plugin_may_own_kind_and_map),
 	   TEST(test_roles_string_joins_with_commas),
 	   TEST(test_default_dir_is_next_to_the_binary),
