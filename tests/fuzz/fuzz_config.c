@@ -3,13 +3,16 @@
  * through cfg_parse_string (YAML tree, ${VAR} expansion), the typed readers,
  * cfg_to_json and the written-password check of connection strings (libpq,
  * ODBC, URLs) on every node, then config_load_string on the same text
- * (and the check of a password written in store.url).
+ * (and the check of a password written in store.url); the same bytes
+ * parsed as the commands that run no plugin do (an unset ${VAR} kept on its
+ * node, then looked for where the hub reads).
  * Everything is freed; a crash, a sanitizer report or a leak is a finding.
  * A few variables are set for ${VAR} to find (LLVMFuzzerInitialize).
  * Seeds: tests/fixtures/config/.
  */
 #include "alloc.h"
 #include "config.h"
+#include "config_int.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -74,6 +77,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		walk(root, 0);
 		(void)cfg_check_keys(root, "sources[0]", keys, config_keys_common_source, err,
 				     sizeof(err));
+		cfg_free(root);
+	}
+	/* as the commands that run no plugin parse it: an unset variable is
+	 * kept on its node, and looked for where the hub reads */
+	if (cfg_parse_string_with("fuzz.yaml", (const char *)data, size,
+				  CFG_PARSE_DEFER_UNSET_ENV, &root, err, sizeof(err)) == 0) {
+		walk(root, 0);
+		(void)cfg_first_unset_env(root);
+		(void)cfg_unset_env_the_hub_reads(root);
 		cfg_free(root);
 	}
 
