@@ -74,7 +74,7 @@ int cli_usage(const char *usage)
 	return CLI_USAGE;
 }
 
-static int load_config(struct cli *cli, int is_without_plugins)
+static int load_config(struct cli *cli, int is_lazy_env)
 {
 	char err[1024];
 
@@ -89,9 +89,8 @@ static int load_config(struct cli *cli, int is_without_plugins)
 				cli->config_path);
 			return 0;
 		}
-	} else if ((is_without_plugins
-			    ? config_load_without_plugins(cli->config_path, &cli->cfg, err,
-							  sizeof(err))
+	} else if ((is_lazy_env
+			    ? config_load_lazy_env(cli->config_path, &cli->cfg, err, sizeof(err))
 			    : config_load(cli->config_path, &cli->cfg, err, sizeof(err))) == 0) {
 		if (cli->cfg->log_level && !cli->has_log_level_flag) {
 			int lvl = log_level_parse(cli->cfg->log_level);
@@ -109,7 +108,7 @@ int cli_load_config(struct cli *cli)
 	return load_config(cli, 0);
 }
 
-int cli_load_config_without_plugins(struct cli *cli)
+int cli_load_config_lazy_env(struct cli *cli)
 {
 	return load_config(cli, 1);
 }

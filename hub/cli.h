@@ -46,9 +46,9 @@ int cli_stdout_errno(void);
 
 /* Loads cli->cfg (once).  Returns 0, or -1 after printing the error. */
 int cli_load_config(struct cli *cli);
-/* The same for a command that creates no plugin instance: the variables of
- * the sources' and exports' own keys may be unset (config.h). */
-int cli_load_config_without_plugins(struct cli *cli);
+/* The same for a command that creates no plugin instance or one only: the
+ * variables of the sources' and exports' own keys may be unset (config.h). */
+int cli_load_config_lazy_env(struct cli *cli);
 void cli_record_rules(const struct hub_config *cfg, struct record_rules *rules);
 /* Opens the plugin registry (plugin_dir, or next to the binary). */
 struct plugin_registry;

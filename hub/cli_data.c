@@ -125,7 +125,7 @@ int cmd_dump(struct cli *cli, int argc, char **argv)
 		if (why)
 			return cli_misuse("dump", "profilehub dump [--events all|N]", "%s", why);
 	}
-	if (cli_load_config_without_plugins(cli) || cli_open_existing_store(cli, &s))
+	if (cli_load_config_lazy_env(cli) || cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	pg = hub_malloc(sizeof(*pg));
 	if (!pg || read_snapshot_begin(s))
@@ -246,7 +246,7 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 				  "profilehub profile (--custom-id C | --installation-id I"
 				  " | --email E | --phone P | --profile-id P) [--events all|N]",
 				  "%s", why);
-	if (cli_load_config_without_plugins(cli) || cli_open_existing_store(cli, &s))
+	if (cli_load_config_lazy_env(cli) || cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	if (read_snapshot_begin(s))
 		goto out;
@@ -400,7 +400,7 @@ int cmd_privacy(struct cli *cli, int argc, char **argv)
 	if (strcmp(lk.by, "custom_id") != 0 && strcmp(lk.by, "installation_id") != 0)
 		return cli_misuse("privacy", usage, "a request names --custom-id or"
 				  " --installation-id, not %s", lk.flag);
-	if (cli_load_config_without_plugins(cli))
+	if (cli_load_config_lazy_env(cli))
 		return CLI_FAIL;
 	if (strcmp(argv[1], "access") == 0)
 		return privacy_access(cli, &lk);

@@ -102,7 +102,7 @@ static int exports_backfill(struct cli *cli, const char *name)
 	char err[512];
 	size_t i;
 
-	if (cli_load_config_without_plugins(cli))
+	if (cli_load_config_lazy_env(cli))
 		return CLI_FAIL;
 	if (export_backfill_check(cli->cfg, name, err, sizeof(err)) != EXPORT_BACKFILL_OK) {
 		cli_error("exports", "%s", err);
@@ -162,7 +162,7 @@ static int exports_forget(struct cli *cli, const char *name)
 	struct store *s = NULL;
 	int was_known = 0;
 
-	if (cli_load_config_without_plugins(cli))
+	if (cli_load_config_lazy_env(cli))
 		return CLI_FAIL;
 	if (export_config(cli->cfg, name)) {
 		cli_error("exports", "export %s is in %s: take it out of the configuration"
@@ -192,7 +192,7 @@ static int exports_retry(struct cli *cli, const char *name)
 	int64_t n = 0;
 	char err[1024];
 
-	if (cli_load_config_without_plugins(cli))
+	if (cli_load_config_lazy_env(cli))
 		return CLI_FAIL;
 	if (!export_config(cli->cfg, name)) {
 		cli_error("exports", "%s", config_missing_export(cli->cfg, name, err, sizeof(err)));
@@ -246,7 +246,7 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 			return cli_misuse("exports", usage, "%s",
 					  cli_arg_problem(argv, argc, i, NULL, err, sizeof(err)));
 	}
-	if (cli_load_config_without_plugins(cli) || cli_open_existing_store(cli, &s))
+	if (cli_load_config_lazy_env(cli) || cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	status = export_status_json(NULL, s, cli->cfg, DEAD_LETTERS_SHOWN, err, sizeof(err));
 	store_close(s);

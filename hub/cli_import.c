@@ -693,7 +693,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 				  "--source NAME is needed (the records' source, for dedupe)");
 	if (commit_every_arg && import_parse_commit_every(commit_every_arg, &commit_every))
 		return CLI_USAGE;
-	if (cli_load_config(cli))
+	if (cli_load_config_lazy_env(cli)) /* --format's source's own are needed */
 		return CLI_FAIL;
 	st = hub_calloc(1, sizeof(*st));
 	if (!st) {

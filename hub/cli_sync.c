@@ -265,7 +265,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	}
 	if (!name)
 		return cli_misuse("sync", usage, "the SOURCE to pull is needed");
-	if (cli_load_config(cli))
+	if (cli_load_config_lazy_env(cli)) /* the source's own are needed (plugin.c) */
 		return CLI_FAIL;
 	memset(&c, 0, sizeof(c));
 	sync_stop_init(&c.stop);

@@ -627,7 +627,7 @@ int config_load(const char *path, struct hub_config **out, char *err, size_t err
 	return config_from_tree(path, root, out, err, err_size);
 }
 
-int config_load_without_plugins(const char *path, struct hub_config **out, char *err,
+int config_load_lazy_env(const char *path, struct hub_config **out, char *err,
 				size_t err_size)
 {
 	struct cfg_node *root;

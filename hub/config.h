@@ -193,13 +193,14 @@ extern const struct hub_config_key config_keys_common_export[];
 /* Loads and checks the hub's keys (not the plugins' keys: plugin.c does that
  * with each plugin's table).  Returns 0 or -1 with "file:line:col: ..." */
 int config_load(const char *path, struct hub_config **out, char *err, size_t err_size);
-/* The same for a command that creates no plugin instance (profile, dump,
- * privacy, exports): a variable a source's or an export's own keys name
- * may be unset (the service's environment has it, an operator's shell
- * not); its value is then "" and creating that instance fails with the
- * message config_load() would have given. */
-int config_load_without_plugins(const char *path, struct hub_config **out, char *err,
-				size_t err_size);
+/* The same for a command that creates no plugin instance, or one only
+ * (profile, dump, privacy, exports, plugins; sync, import): a variable a
+ * source's or an export's own keys name may be unset (the service's
+ * environment has it, an operator's shell not); its value is then "" and
+ * creating that instance fails with the message config_load() would have
+ * given (plugin.c).  `run` and `check` use config_load(). */
+int config_load_lazy_env(const char *path, struct hub_config **out, char *err,
+			 size_t err_size);
 /* The values of the config that are example secrets conf/hub.yaml falls
  * back to (published in the README): the first `max` into out, in file
  * order; returns how many there are.  For `run`: fine on loopback,

@@ -156,7 +156,7 @@ static int cmd_plugins(struct cli *cli, int argc, char **argv)
 			return cli_misuse("plugins", "profilehub plugins [--describe NAME]", "%s",
 					  cli_arg_problem(argv, argc, i, flags, why, sizeof(why)));
 	}
-	if (cli_load_config(cli) || cli_registry_open(cli, &reg))
+	if (cli_load_config_lazy_env(cli) || cli_registry_open(cli, &reg))
 		return CLI_FAIL;
 	if (describe) {
 		const struct plugin_module *m = plugin_registry_find(&reg, describe);

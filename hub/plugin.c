@@ -426,7 +426,7 @@ static int check_kind(const struct hub_plugin *d, const struct config_instance *
 	return -1;
 }
 
-/* An entry of a config loaded by config_load_without_plugins() naming an
+/* An entry of a config loaded by config_load_lazy_env() naming an
  * unset variable: refused as config_load() would have, before its keys are
  * checked or a plugin reads the "" in its place.  0 or -1 (err set). */
 static int unset_env_refused(const struct config_instance *conf, char *err, size_t err_size)

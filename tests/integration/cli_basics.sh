@@ -360,14 +360,15 @@ HUB_TEST_EMPTY_SECRET=null "$HUB" -c "$T/sec2.yaml" check >/dev/null 2>&1 ||
 	fail "a secret \"null\" from the environment was taken as absent"
 
 # a variable only the service's environment sets (an export's secret) leaves the
-# commands that create no plugin instance working in an operator's shell; those
-# that create one, and check, still stop at its place
-unset HUB_TEST_UNSET_HOOK
+# commands that do not run that export working in an operator's shell; check (and
+# run) still stop at its place, and a sync stops at its own source's
+unset HUB_TEST_UNSET_HOOK HUB_TEST_UNSET_WH
 printf '{"type":"identify","message_id":"e1","timestamp":"2026-01-01T00:00:00Z","identifiers":{"custom_id":"env-1"}}\n' >"$T/env.jsonl"
 sed "s#sec.db#env.db#; s#HUB_TEST_EMPTY_SECRET#HUB_TEST_UNSET_HOOK#" "$T/sec.yaml" >"$T/env.yaml"
 HUB_TEST_UNSET_HOOK=k "$HUB" -c "$T/env.yaml" import "$T/env.jsonl" --source test >/dev/null 2>&1 ||
 	fail "import with the variable set failed"
-for cmd in "dump" "profile --custom-id env-1" "privacy access --custom-id env-1" "exports"; do
+for cmd in "dump" "profile --custom-id env-1" "privacy access --custom-id env-1" "exports" \
+	"plugins" "import $T/env.jsonl --source test"; do
 	# shellcheck disable=SC2086
 	"$HUB" -c "$T/env.yaml" $cmd >"$T/env.out" 2>&1 ||
 		fail "$cmd needed an export's variable: $(cat "$T/env.out")"
@@ -377,6 +378,15 @@ done
 "$HUB" -c "$T/env.yaml" check >"$T/env.out" 2>&1 && fail "check passed without the export's variable"
 grep -q "env.yaml:6:13: environment variable HUB_TEST_UNSET_HOOK is not set" "$T/env.out" ||
 	fail "check without the export's variable: $(cat "$T/env.out")"
+printf 'sources:\n  - name: wh\n    plugin: example\n    path: "${HUB_TEST_UNSET_WH}"\n' >>"$T/env.yaml"
+HUB_TEST_UNSET_HOOK=k "$HUB" -c "$T/env.yaml" sync wh >"$T/env.out" 2>&1 &&
+	fail "sync ran without its source's variable"
+grep -q "env.yaml:10:11: environment variable HUB_TEST_UNSET_WH is not set" "$T/env.out" ||
+	fail "sync without its source's variable: $(cat "$T/env.out")"
+printf '{"user_id": "env-2", "id": "e2", "timestamp": "2026-01-01T00:00:00Z"}\n' >"$T/env_wh.jsonl"
+HUB_TEST_UNSET_WH="$T/env_wh.jsonl" "$HUB" -c "$T/env.yaml" sync wh >"$T/env.out" 2>&1 ||
+	fail "sync needed an export's variable: $(cat "$T/env.out")"
+"$HUB" -c "$T/env.yaml" profile --custom-id env-2 >/dev/null 2>&1 || fail "sync stored no env-2"
 
 # a plugin's connection string (postgres export url, Snowflake's ODBC string, the webhook
 # export's url) whose password is written in the file is warned about as store.url is: its

@@ -528,7 +528,7 @@ static void test_unset_env_var_of_a_plugin_key_waits_for_the_plugin(void)
 	snprintf(want, sizeof(want), "%s:4:11: environment variable HUB_TEST_UNSET_VAR is not set",
 		 path);
 	CU_ASSERT_STRING_EQUAL(err, want);
-	CU_ASSERT_EQUAL_FATAL(config_load_without_plugins(path, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(config_load_lazy_env(path, &cfg, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(cfg->n_sources, 1);
 	CU_ASSERT_EQUAL(cfg->n_exports, 1);
 	url = cfg_get(cfg->exports[0].node, "url");
@@ -544,7 +544,7 @@ static void test_unset_env_var_of_a_plugin_key_waits_for_the_plugin(void)
 		path = testlib_write_file(dir, "hub.yaml", hub_keys[i].text);
 		snprintf(want, sizeof(want), "%s%s", path, hub_keys[i].expected);
 		cfg = NULL;
-		CU_ASSERT_EQUAL(config_load_without_plugins(path, &cfg, err, sizeof(err)), -1);
+		CU_ASSERT_EQUAL(config_load_lazy_env(path, &cfg, err, sizeof(err)), -1);
 		CU_ASSERT_PTR_NULL(cfg);
 		CU_ASSERT_STRING_EQUAL(err, want);
 		CU_ASSERT_EQUAL(config_load(path, &cfg, err, sizeof(err)), -1);

@@ -354,7 +354,7 @@ static void test_an_instance_with_an_unset_variable_is_not_created(void)
 				  "sources:\n  - name: wh\n    plugin: example\n"
 				  "    path: ${HUB_TEST_UNSET_VAR}\n");
 	CU_ASSERT_EQUAL_FATAL(plugin_load(path, &mod, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(config_load_without_plugins(yaml, &cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(config_load_lazy_env(yaml, &cfg, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err, sizeof(err)),
 			-1);
 	CU_ASSERT_PTR_NULL(inst);
