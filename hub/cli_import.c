@@ -613,7 +613,7 @@ static int import_open_plugin(struct cli *cli, const char *format, const char *s
 		return CLI_FAIL;
 	m = plugin_registry_find(reg, format);
 	if (!m || !plugin_imports_lines(m)) {
-		cli_error("import", "--format %s: %s (--format takes one of: %s)", format,
+		cli_error("import", "--format %s: %s; --format takes one of: %s", format,
 			  m ? "this plugin cannot import lines (no import_line)"
 			    : plugin_registry_missing(reg, format, err, sizeof(err)),
 			  import_formats(reg, formats, sizeof(formats)));

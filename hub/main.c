@@ -125,29 +125,12 @@ static void plugin_describe(const struct plugin_module *m)
 	}
 }
 
-/* The names of the directory's plugins, "a, b, c" into buf (cut short
- * past size): a name it lacks is answered with the ones it has, as sync
- * and exports answer theirs. */
-static const char *registry_names(const struct plugin_registry *reg, char *buf, size_t size)
-{
-	size_t len = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < reg->n_mods && len < size; i++) {
-		int n = snprintf(buf + len, size - len, "%s%s", i ? ", " : "", reg->mods[i].name);
-		if (n < 0)
-			break;
-		len += (size_t)n;
-	}
-	return buf;
-}
-
 static int cmd_plugins(struct cli *cli, int argc, char **argv)
 {
 	static const char *const flags[] = {"--describe", NULL};
 	struct plugin_registry reg;
 	const char *describe = NULL;
-	char roles[64], why[1024], names[1024];
+	char roles[64], why[1024];
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--describe") == 0 && i + 1 < argc)
@@ -161,10 +144,8 @@ static int cmd_plugins(struct cli *cli, int argc, char **argv)
 	if (describe) {
 		const struct plugin_module *m = plugin_registry_find(&reg, describe);
 		if (!m) {
-			cli_error("plugins", "%s (%s%s)",
-				  plugin_registry_missing(&reg, describe, why, sizeof(why)),
-				  reg.n_mods ? "plugins: " : "no plugin there",
-				  registry_names(&reg, names, sizeof(names)));
+			cli_error("plugins", "%s",
+				  plugin_registry_missing(&reg, describe, why, sizeof(why)));
 			plugin_registry_close(&reg);
 			return CLI_FAIL;
 		}

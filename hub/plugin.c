@@ -312,10 +312,29 @@ static const char *registry_closest(const struct plugin_registry *reg, const cha
 	return best;
 }
 
+#define MISSING_NAMES_MAX 24 /* plugins a "no plugin named" message lists */
+
+/* "; plugins: a, b, c" (the first MISSING_NAMES_MAX, then ", ...") into
+ * buf, or "; no plugin there"; returns buf. */
+static const char *registry_names(const struct plugin_registry *reg, char *buf, size_t size)
+{
+	size_t len = (size_t)snprintf(buf, size, "; %s", reg && reg->n_mods ? "plugins: "
+									 : "no plugin there");
+
+	for (size_t i = 0; reg && i < reg->n_mods && len < size; i++) {
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
+					i < MISSING_NAMES_MAX ? reg->mods[i].name : "...");
+		if (i == MISSING_NAMES_MAX)
+			break;
+	}
+	return buf;
+}
+
 const char *plugin_registry_missing(const struct plugin_registry *reg, const char *name,
 				    char *buf, size_t size)
 {
 	const char *best;
+	char names[512];
 
 	for (size_t i = 0; reg && i < reg->n_refused; i++)
 		if (strcmp(reg->refused[i].name, name) == 0) {
@@ -323,9 +342,12 @@ const char *plugin_registry_missing(const struct plugin_registry *reg, const cha
 			return buf;
 		}
 	best = registry_closest(reg, name);
-	snprintf(buf, size, "no plugin named \"%s\" in %s%s%s%s", name,
+	registry_names(reg, names, sizeof(names));
+	/* "(did you mean "x"?; plugins: ...)", as a name a command lacks */
+	snprintf(buf, size, "no plugin named \"%s\" in %s (%s%s%s%s)", name,
 		 reg && reg->dir ? reg->dir : "the plugin directory",
-		 best ? " (did you mean \"" : "", best ? best : "", best ? "\"?)" : "");
+		 best ? "did you mean \"" : "", best ? best : "", best ? "\"?" : "",
+		 best ? names : names + 2);
 	return buf;
 }
 

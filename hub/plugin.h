@@ -70,8 +70,10 @@ int plugin_registry_open(struct plugin_registry *reg, const char *dir,
 void plugin_registry_close(struct plugin_registry *reg);
 const struct plugin_module *plugin_registry_find(const struct plugin_registry *reg,
 						 const char *name);
-/* Why plugin `name` is not in the registry, for a config naming it: its
- * refusal, or "no plugin named "x" in DIR".  Returns buf. */
+/* Why plugin `name` is not in the registry, for a config or a command
+ * naming it: its refusal, or "no plugin named "x" in DIR (did you mean
+ * "y"?; plugins: a, b, y)", the closest one if any and every one there.
+ * Returns buf. */
 const char *plugin_registry_missing(const struct plugin_registry *reg, const char *name,
 				    char *buf, size_t size);
 /* The same for the entry `ci` whose plugin it is, at the entry's plugin

@@ -503,10 +503,12 @@ odd_cut "check_connect()" 'profilehub: sources\[0\] "app": '
 odd_config "$T/odd6.yaml" "unterminated: pull"
 "$HUB" -c "$T/odd6.yaml" sync app >"$T/out" 2>"$T/err"
 odd_cut "pull()" 'profilehub: sync: app: '
-# sync of a source whose plugin is missing names the key as check does
+# sync of a source whose plugin is missing names the key as check does, and
+# the plugins there, as plugins --describe does
 printf 'store: {path: %s/np.db}\nsources: [{name: a, plugin: nosuch}]\n' "$T" >"$T/np.yaml"
 "$HUB" -c "$T/np.yaml" sync a >"$T/out" 2>"$T/err"
-grep -q "^profilehub: sync: $T/np.yaml:2:29: sources\[0\]\.plugin: no plugin named \"nosuch\"" "$T/err" ||
+grep -q "^profilehub: sync: $T/np.yaml:2:29: sources\[0\]\.plugin: no plugin named \"nosuch\"" "$T/err" &&
+	grep -q '(plugins: .*example, .*segment' "$T/err" ||
 	fail "sync with a missing plugin: $(cat "$T/err")"
 odd_config "$T/odd7.yaml" "unterminated: import"
 echo '{}' >"$T/odd.jsonl"

@@ -507,7 +507,14 @@ static void test_registry_suggests_past_the_64th_plugin(void)
 	mods[70].name = names[70];
 	CU_ASSERT_STRING_EQUAL(plugin_registry_missing(&reg, "warehose", why, sizeof(why)),
 			       "no plugin named \"warehose\" in /plugins (did you mean "
-			       "\"warehouse\"?)");
+			       "\"warehouse\"?; plugins: aaa_00, aaa_01, aaa_02, aaa_03, aaa_04, "
+			       "aaa_05, aaa_06, aaa_07, aaa_08, aaa_09, aaa_10, aaa_11, aaa_12, "
+			       "aaa_13, aaa_14, aaa_15, aaa_16, aaa_17, aaa_18, aaa_19, aaa_20, "
+			       "aaa_21, aaa_22, aaa_23, ...)");
+	reg.n_mods = 0; /* a directory without plugins says so */
+	CU_ASSERT_STRING_EQUAL(plugin_registry_missing(&reg, "warehose", why, sizeof(why)),
+			       "no plugin named \"warehose\" in /plugins (no plugin there)");
+	reg.n_mods = 71;
 	CU_ASSERT_PTR_NOT_NULL(plugin_registry_find(&reg, "warehouse"));
 }
 
@@ -530,12 +537,14 @@ static void test_registry_skips_a_refused_plugin_and_says_why(void)
 	CU_ASSERT_PTR_NULL(plugin_registry_find(&reg, "wrong_name"));
 	CU_ASSERT_STRING_EQUAL(plugin_registry_missing(&reg, "wrong_name", why, sizeof(why)),
 			       expected);
-	snprintf(expected, sizeof(expected), "no plugin named \"other\" in %s", dir);
+	snprintf(expected, sizeof(expected), "no plugin named \"other\" in %s (plugins: example)",
+		 dir);
 	CU_ASSERT_STRING_EQUAL(plugin_registry_missing(&reg, "other", why, sizeof(why)),
 			       expected);
 	/* a typo of a loaded plugin's name is named, as a key's is */
 	snprintf(expected, sizeof(expected),
-		 "no plugin named \"exmaple\" in %s (did you mean \"example\"?)", dir);
+		 "no plugin named \"exmaple\" in %s (did you mean \"example\"?; plugins: example)",
+		 dir);
 	CU_ASSERT_STRING_EQUAL(plugin_registry_missing(&reg, "exmaple", why, sizeof(why)),
 			       expected);
 	plugin_registry_close(&reg);
