@@ -154,13 +154,18 @@ static inline int text_is_key_not_path(const char *value)
  * JWT) crosses the network in clear text. */
 static inline int text_url_is_clear_remote(const char *url)
 {
-	const char *host;
+	const char *host, *at;
 	size_t n;
 
 	if (!url || strncasecmp(url, "http://", 7) != 0)
 		return 0;
 	host = url + 7;
 	n = strcspn(host, "/?#");
+	/* the host follows the user info: http://127.0.0.1:x@db.example is remote */
+	while ((at = memchr(host, '@', n))) {
+		n -= (size_t)(at + 1 - host);
+		host = at + 1;
+	}
 	if (n >= 5 && strncmp(host, "[::1]", 5) == 0)
 		return !(n == 5 || host[5] == ':');
 	n = strcspn(host, ":/?#");
@@ -169,7 +174,6 @@ static inline int text_url_is_clear_remote(const char *url)
 	return !(n > 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") == n);
 }
 
-/* The warning for such a URL, named by its key (never its value). */
 /* An attribute name from a free-form key (a Segment trait, an mParticle
  * user attribute): lowercased, each run of characters outside [a-z0-9_]
  * made one '_' (none beside a '_' already there, none at either end):
@@ -196,6 +200,7 @@ static inline void text_attr_name(const char *key, char *out, size_t size)
 	out[n] = '\0';
 }
 
+/* The warning for such a URL, named by its key (never its value). */
 #define TEXT_CLEAR_REMOTE(key, what)                                                     \
 	key ": http:// to a host other than this machine sends " what " in clear text: " \
 	    "use https://"

@@ -49,6 +49,8 @@
  */
 #include <hub_plugin.h>
 
+#include "../common/text.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/core_names.h>
@@ -497,6 +499,21 @@ out:
 	return rc;
 }
 
+/* What `profilehub check` (and `run` at start) says of the values alone
+ * (ABI 1.10): a url of plain http:// to another machine sends every
+ * profile, and the credentials a URL may hold, in clear text. */
+static hub_rc webhook_check_config(const struct hub_host *host, const struct hub_instance *inst,
+				   char *err, size_t err_size)
+{
+	(void)err;
+	(void)err_size;
+	if (text_url_is_clear_remote(host->config_string(inst, "url")))
+		host->log(inst, HUB_LOG_WARN, "%s",
+			  TEXT_CLEAR_REMOTE("url", "the profiles (personal data) and the "
+						   "credentials the URL may hold"));
+	return HUB_OK;
+}
+
 /* `profilehub check --connect`: the receiver answers at all (any status). */
 static hub_rc webhook_check_connect(void *state, char *err, size_t err_size)
 {
@@ -530,6 +547,7 @@ static const struct hub_plugin webhook_plugin = {
 	.create = webhook_create,
 	.destroy = webhook_destroy,
 	.check_connect = webhook_check_connect,
+	.check_config = webhook_check_config,
 	.export_batch = webhook_export,
 };
 

@@ -1359,6 +1359,10 @@ static void test_check_warns_of_a_clear_text_endpoint(void)
 		{"bigquery", "project: p\n    access_token: t", "HTTP://10.0.0.1", 1},
 		{"bigquery", "project: p\n    access_token: t", "http://127.0.0.1.example.com", 1},
 		{"bigquery", "project: p\n    access_token: t", "http://[::1]x/", 1},
+		/* the host is after the user info */
+		{"bigquery", "project: p\n    access_token: t", "http://127.0.0.1:9@bq.example.com/", 1},
+		{"bigquery", "project: p\n    access_token: t", "http://localhost@bq.example.com", 1},
+		{"bigquery", "project: p\n    access_token: t", "http://u:p@127.0.0.1:9050", 0},
 		{"bigquery", "project: p\n    access_token: t", "https://bq.example.com", 0},
 		{"bigquery", "project: p\n    access_token: t", "http://127.0.0.1:9050", 0},
 		{"bigquery", "project: p\n    access_token: t", "http://localhost/", 0},
@@ -1389,6 +1393,49 @@ static void test_check_warns_of_a_clear_text_endpoint(void)
 		CU_ASSERT_EQUAL(strstr(logged, "endpoint: http:// to a host other than this "
 					       "machine sends") != NULL, rows[i].is_warned);
 		CU_ASSERT_PTR_NULL(strstr(logged, "example.com"));
+		free(logged);
+		pt_close(&f);
+	}
+}
+
+/* The webhook export's url: it carries every profile, and the token its
+ * query or user info may hold (the row with user info is why the host is
+ * read after the '@'). */
+static void test_webhook_check_warns_of_a_clear_text_url(void)
+{
+	static const struct {
+		const char *url;
+		int is_warned;
+	} rows[] = {
+		{"http://crm.example.com/hooks?token=T", 1},
+		{"HTTP://10.0.0.1:8080/", 1},
+		{"http://127.0.0.1:1@crm.example.com/", 1},
+		{"https://crm.example.com/hooks?token=T", 0},
+		{"http://127.0.0.1:9/hooks", 0},
+		{"http://localhost:9/hooks", 0},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct testlib_capture cap;
+		struct pt_fixture f;
+		char err[1024] = "", *logged;
+		int rc;
+
+		pt_open(&f, "webhook",
+			"exports:\n  - name: crm\n    plugin: webhook\n    url: \"%s\"\n"
+			"    secret: S3CRET-abcdef\n",
+			rows[i].url);
+		testlib_capture_begin(&cap);
+		rc = plugin_instance_check_config(&f.mod, &f.cfg->exports[0], err, sizeof(err));
+		logged = testlib_capture_end(&cap);
+		CU_ASSERT_EQUAL(rc, 0);
+		if ((strstr(logged, "url: http://") != NULL) != rows[i].is_warned)
+			fprintf(stderr, "\n  row %zu: logged \"%s\"", i, logged);
+		CU_ASSERT_EQUAL(strstr(logged, "url: http:// to a host other than this machine "
+					       "sends the profiles") != NULL,
+				rows[i].is_warned);
+		CU_ASSERT_PTR_NULL(strstr(logged, "example.com"));
+		CU_ASSERT_PTR_NULL(strstr(logged, "token=T"));
 		free(logged);
 		pt_close(&f);
 	}
@@ -2304,6 +2351,7 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_check_refuses_the_map_sync_refuses),
 	   TEST(test_check_warns_of_a_clear_text_endpoint),
 	   TEST(test_create_warns_of_a_clear_text_token_uri),
+	   TEST(test_webhook_check_warns_of_a_clear_text_url),
 	   TEST(test_request_id_is_kept_for_the_same_query_only),
 	   TEST(test_job_urls_name_the_job_s_project_and_location),
 	   TEST(test_jobs_query_body_asks_for_standard_sql_and_int64_times),
