@@ -3,7 +3,8 @@
  * secrets, for `run` and `check` to warn or refuse: values that are the
  * README's example secrets, and connection strings (store.url, a plugin's
  * HUB_SECRET_CONNECTION keys: libpq and ODBC strings, URLs of any scheme)
- * whose password is written in the file.
+ * whose password is written in the file; a store.url that reaches another
+ * machine without verifying it.
  *
  * Only ever returns nodes, for their place: never print their values.
  */
@@ -126,4 +127,14 @@ const struct cfg_node *config_store_password_in_file(const struct hub_config *cf
 {
 	return cfg->store_url ? config_password_in_file(cfg_get(cfg_get(cfg->root, "store"), "url"))
 			      : NULL;
+}
+
+const struct cfg_node *config_store_url_unverified(const struct hub_config *cfg, char *mode,
+						   size_t size)
+{
+	const struct cfg_node *n = cfg_get(cfg_get(cfg->root, "store"), "url");
+
+	if (!cfg->store_url || !cfg->store_driver || strcmp(cfg->store_driver, "postgres") != 0)
+		return NULL;
+	return n && store_pg_url_unverified(cfg->store_url, mode, size) ? n : NULL;
 }

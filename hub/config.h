@@ -214,6 +214,10 @@ size_t config_example_secrets(const struct hub_config *cfg, const struct cfg_nod
 const struct cfg_node *config_password_in_file(const struct cfg_node *n);
 /* The same for store.url (NULL when the store has none). */
 const struct cfg_node *config_store_password_in_file(const struct hub_config *cfg);
+/* store.url's node when the postgres store reaches another machine with an
+ * sslmode short of verify-ca (the mode into mode[size]), else NULL. */
+const struct cfg_node *config_store_url_unverified(const struct hub_config *cfg, char *mode,
+						   size_t size);
 /* Does http.listen ("host:port"; NULL: the default) accept connections
  * from this machine only (127.x.x.x, localhost, [::1])? */
 int config_listen_is_loopback(const char *listen);

@@ -14,6 +14,8 @@
 #include "scheduler.h"
 #include "util.h"
 
+#include "../plugins/common/pg_tls.h"
+
 #include <ctype.h>
 #include <curl/curl.h>
 #include <jansson.h>
@@ -247,6 +249,18 @@ int cli_check_entries(const struct plugin_registry *reg, const struct hub_config
 	return n_bad;
 }
 
+/* A store.url to another machine that does not verify the server. */
+static void warn_store_unverified(const struct hub_config *cfg)
+{
+	const struct cfg_node *url;
+	char mode[32];
+
+	if ((url = config_store_url_unverified(cfg, mode, sizeof(mode))))
+		log_warn("hub", "%s:%d:%d: store.url: sslmode=%s to a host other than this machine: %s;"
+				" add sslmode=verify-full (with sslrootcert, the server's CA)",
+			 url->file, url->line, url->col, mode, pg_tls_risk(mode));
+}
+
 int cli_check_example_secrets(const struct cli *cli, const char *cmd)
 {
 	const struct cfg_node *found[8], *url;
@@ -275,6 +289,7 @@ int cli_check_example_secrets(const struct cli *cli, const char *cmd)
 				" exports)", cli->cfg->file);
 	if ((url = config_store_password_in_file(cli->cfg)))
 		warn_password_in_file(url, "store.url", "HUB_DATABASE_URL", ", or from ~/.pgpass");
+	warn_store_unverified(cli->cfg);
 	return n && !is_local ? -1 : 0;
 }
 

@@ -418,6 +418,10 @@ int store_pg_url_check(const char *url);
  * own, not a ${...} reference?  1 yes, 0 no (also when it does not parse:
  * then it is all a reference). */
 int store_pg_url_has_written_password(const char *text);
+/* Does the connection string `url` reach a host other than this machine
+ * with an sslmode short of verify-ca (libpq's default, prefer, included)?
+ * 1 with that mode in mode[size], else 0 (plugins/common/pg_tls.h). */
+int store_pg_url_unverified(const char *url, char *mode, size_t size);
 #define STORE_PG_URL_INVALID                                                       \
 	"not a valid PostgreSQL connection URL (expected "                          \
 	"postgresql://user:password@host:port/dbname, with special characters of " \

@@ -50,6 +50,8 @@
 #include "log.h"
 #include "util.h"
 
+#include "../plugins/common/pg_tls.h"
+
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +217,11 @@ int store_pg_url_has_written_password(const char *text)
 			is_written = 1;
 	PQconninfoFree(opts);
 	return is_written;
+}
+
+int store_pg_url_unverified(const char *url, char *mode, size_t size)
+{
+	return pg_tls_unverified(url, mode, size);
 }
 
 /* "user@host:port/dbname" from a URL or conninfo, without the password,

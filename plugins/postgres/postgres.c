@@ -52,6 +52,8 @@
  */
 #include "pgx.h"
 
+#include "../common/pg_tls.h"
+
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +293,23 @@ static hub_rc postgres_create(const struct hub_host *host, const struct hub_inst
 	return HUB_OK;
 }
 
+/* What `profilehub check` (and `run` at start) says of the values alone
+ * (ABI 1.10): a url to another machine that does not verify the server. */
+static hub_rc postgres_check_config(const struct hub_host *host, const struct hub_instance *inst,
+				    char *err, size_t err_size)
+{
+	char mode[32];
+
+	(void)err;
+	(void)err_size;
+	if (pg_tls_unverified(host->config_string(inst, "url"), mode, sizeof(mode)))
+		host->log(inst, HUB_LOG_WARN,
+			  "url: sslmode=%s to a host other than this machine: %s; add "
+			  "sslmode=verify-full (with sslrootcert, the server's CA)",
+			  mode, pg_tls_risk(mode));
+	return HUB_OK;
+}
+
 /* ---- check --connect ---------------------------------------------------- */
 
 /* check --connect: the privileges on the table that a batch needs
@@ -479,6 +498,7 @@ static const struct hub_plugin postgres_plugin = {
 	.create = postgres_create,
 	.destroy = postgres_destroy,
 	.check_connect = postgres_check_connect,
+	.check_config = postgres_check_config,
 	.export_batch = postgres_export,
 };
 

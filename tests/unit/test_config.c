@@ -977,6 +977,64 @@ static void test_store_password_written_in_the_file_is_found(void)
 	config_free(cfg);
 }
 
+/* A postgres store.url to another machine with an sslmode short of
+ * verify-ca (libpq's default, prefer, takes any certificate and falls back
+ * to clear text) is found, with its mode, for run and check to warn; the
+ * environment's PGSSLMODE and PGHOST count as libpq reads them. */
+static void test_store_url_to_another_machine_unverified_is_found(void)
+{
+	static const struct {
+		const char *url, *sslmode_env, *mode; /* mode NULL: not found */
+	} rows[] = {
+		{"postgresql://hub@db.example.com/hub", NULL, "prefer"},
+		{"postgresql://hub@db.example.com/hub?sslmode=allow", NULL, "allow"},
+		{"postgresql://hub@db.example.com/hub?sslmode=require", NULL, "require"},
+		{"postgresql://hub@db.example.com/hub", "verify-full", NULL},
+		{"postgresql://hub@db.example.com/hub?sslmode=prefer", "verify-full", "prefer"},
+		{"postgresql://hub@db.example.com/hub?sslmode=verify-full", NULL, NULL},
+		{"host=db.example.com hostaddr=10.0.0.5 sslmode=verify-ca", NULL, NULL},
+		{"postgresql://hub@127.0.0.2:5432/hub", NULL, NULL},
+		{"host=/tmp dbname=hub", NULL, NULL},
+		{"dbname=hub", NULL, NULL}, /* the default socket */
+	};
+	struct hub_config *cfg;
+	char text[256], mode[32];
+
+	unsetenv("PGHOSTADDR");
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct cfg_node *n;
+
+		unsetenv("PGHOST");
+		if (rows[i].sslmode_env)
+			setenv("PGSSLMODE", rows[i].sslmode_env, 1);
+		else
+			unsetenv("PGSSLMODE");
+		snprintf(text, sizeof(text), "store:\n  driver: postgres\n  url: \"%s\"\n",
+			 rows[i].url);
+		if (!(cfg = load_ok(text)))
+			continue;
+		mode[0] = '\0';
+		n = config_store_url_unverified(cfg, mode, sizeof(mode));
+		if ((n != NULL) != (rows[i].mode != NULL))
+			fprintf(stderr, "\n  row %zu: %s\n", i, rows[i].url);
+		CU_ASSERT_EQUAL(n != NULL, rows[i].mode != NULL);
+		if (n && rows[i].mode) {
+			CU_ASSERT_STRING_EQUAL(mode, rows[i].mode);
+			CU_ASSERT_EQUAL(n->line, 3);
+		}
+		config_free(cfg);
+	}
+	unsetenv("PGSSLMODE");
+	setenv("PGHOST", "db.example.com", 1);
+	cfg = load_ok("store:\n  driver: postgres\n  url: \"dbname=hub\"\n");
+	CU_ASSERT_PTR_NOT_NULL(cfg ? config_store_url_unverified(cfg, mode, sizeof(mode)) : NULL);
+	config_free(cfg);
+	unsetenv("PGHOST");
+	cfg = load_ok("store:\n  path: var/hub.db\n"); /* sqlite: no url */
+	CU_ASSERT_PTR_NULL(cfg ? config_store_url_unverified(cfg, mode, sizeof(mode)) : NULL);
+	config_free(cfg);
+}
+
 /* A plugin's connection string (HUB_SECRET_CONNECTION: the postgres
  * export's url, Snowflake's ODBC connection_string, the webhook export's
  * url) is read for a written password as store.url is, ODBC's PWD= and
@@ -1993,6 +2051,7 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_yaml_features_outside_plain_data_are_refused),
 	   TEST(test_top_level_must_be_a_mapping),
 	   TEST(test_store_password_written_in_the_file_is_found),
+	   TEST(test_store_url_to_another_machine_unverified_is_found),
 	   TEST(test_connection_string_password_in_the_file_is_found),
 	   TEST(test_secret_value_never_in_message),
 	   TEST(test_store_url_read_wrongly_is_refused_without_the_password),

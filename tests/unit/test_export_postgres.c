@@ -238,6 +238,57 @@ static hub_rc px_check(struct px *x, char *err, size_t err_size)
 
 /* ---- the url ---------------------------------------------------------------- */
 
+/* check and run warn of a url to another machine whose server is not
+ * verified (libpq's default sslmode, prefer, takes any certificate and
+ * falls back to clear text), naming the mode, never the url. */
+static void test_a_url_to_another_machine_without_verify_full_is_warned_of(void)
+{
+	static const struct {
+		const char *url, *mode; /* mode NULL: no warning */
+	} rows[] = {
+		{"postgresql://hub:pw@db.example.com/hub", "prefer"},
+		{"postgresql://hub:pw@db.example.com/hub?sslmode=require", "require"},
+		{"postgresql://hub:pw@db.example.com/hub?sslmode=disable", "disable"},
+		{"host=10.0.0.5 dbname=hub user=hub password=pw", "prefer"},
+		{"postgresql://hub:pw@127.0.0.1,db.example.com/hub", "prefer"},
+		{"postgresql://hub:pw@db.example.com/hub?sslmode=verify-full", NULL},
+		{"postgresql://hub:pw@db.example.com/hub?sslmode=verify-ca", NULL},
+		{"postgresql://hub:pw@127.0.0.1:5432/hub", NULL},
+		{"postgresql://hub:pw@localhost/hub", NULL},
+		{"postgresql://hub:pw@[::1]/hub", NULL},
+		{"host=/var/run/postgresql dbname=hub", NULL},
+		{"postgresql:///hub", NULL},
+	};
+
+	unsetenv("PGHOST");
+	unsetenv("PGHOSTADDR");
+	unsetenv("PGSSLMODE");
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct testlib_capture cap;
+		char err[1024] = "", want[64], *logged;
+		struct px x;
+
+		CU_ASSERT_EQUAL_FATAL(px_open(&x, rows[i].url, "    table: t\n", err, sizeof(err)),
+				      0);
+		testlib_capture_begin(&cap);
+		CU_ASSERT_EQUAL(plugin_instance_check_config(&x.mod, &x.cfg->exports[0], err,
+							     sizeof(err)),
+				0);
+		logged = testlib_capture_end(&cap);
+		snprintf(want, sizeof(want), "url: sslmode=%s to a host other than this machine",
+			 rows[i].mode ? rows[i].mode : "");
+		if ((strstr(logged, want) != NULL) != (rows[i].mode != NULL) ||
+		    (!rows[i].mode && *logged))
+			fprintf(stderr, "\n  row %zu: logged \"%s\"", i, logged);
+		CU_ASSERT_EQUAL(strstr(logged, want) != NULL, rows[i].mode != NULL);
+		CU_ASSERT(rows[i].mode || !*logged);
+		CU_ASSERT_PTR_NULL(strstr(logged, "example.com"));
+		CU_ASSERT_PTR_NULL(strstr(logged, "pw"));
+		free(logged);
+		px_close(&x);
+	}
+}
+
 /* An '@' then a '/' in the password: libpq read "tPassw0rd" as the host
  * and quoted it in every connect error.  Refused at create, naming the
  * remedy, without quoting any of it. */
@@ -1746,6 +1797,7 @@ static void test_a_set_up_refused_as_credentials_is_an_auth_error(void)
 }
 
 TEST_SUITE(export_postgres, suite_init, suite_clean,
+	   TEST(test_a_url_to_another_machine_without_verify_full_is_warned_of),
 	   TEST(test_an_unescaped_at_in_the_password_is_refused),
 	   TEST(test_an_unescaped_slash_in_the_user_is_refused),
 	   TEST(test_no_part_of_the_password_is_in_a_libpq_message),
