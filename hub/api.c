@@ -326,7 +326,7 @@ static int serve_page(const struct api_request *req, struct api_response *resp)
 }
 
 /* The query parameters each route reads (NULL-terminated; GET
- * /v1/profiles': api_lookup_keys); the others read none.  A name not read
+ * /v1/profiles': api->profile_params); the others read none.  A name not read
  * is refused: ?limt=5 or ?user_id=ann was answered as if not sent. */
 static const char *const events_params[] = {"limit", "before", NULL};
 static const char *const history_params[] = {"limit", "after", NULL};
@@ -449,7 +449,7 @@ static int api_route(struct api *api, const struct api_request *req, struct api_
 	if (auth_check(api, req, resp))
 		return 1;
 	if (strcmp(p, "/v1/profiles") == 0)
-		return route_accepts(req, "GET", api_lookup_keys, resp, &handled)
+		return route_accepts(req, "GET", api->profile_params, resp, &handled)
 			       ? api_get_profiles(api, req, resp)
 			       : handled;
 	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "events", id, sizeof(id)))
@@ -515,6 +515,7 @@ int api_open(struct api **out, const struct hub_config *cfg, struct intake *inta
 	api->rules.n_external_ids = cfg->n_external_ids;
 	api->rules.blocked_values = cfg->blocked_values;
 	api->rules.n_blocked_values = cfg->n_blocked_values;
+	api_profile_params_init(api);
 	pthread_mutex_init(&api->lock, NULL);
 	pthread_mutex_init(&api->record_lock, NULL);
 	*out = api;

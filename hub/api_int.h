@@ -17,6 +17,8 @@
 
 #define API_POOL_MAX 16
 #define API_FIND_MAX 50
+/* The identifiers GET /v1/profiles looks up by besides external ids */
+#define API_LOOKUP_KEYS 5
 
 struct api {
 	const struct hub_config *cfg;
@@ -33,6 +35,10 @@ struct api {
 	struct store *record_store;     /* writes the privacy request records;
 					 * opened when first needed, closed on
 					 * a failure */
+
+	/* what GET /v1/profiles reads: api_lookup_keys' identifiers, the
+	 * person keys of identity.external (config_person_key), "q", NULL */
+	const char *profile_params[API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS + 2];
 
 	void (*store_hook)(void *ctx, struct store *s); /* tests; set before use */
 	void *store_hook_ctx;
@@ -59,11 +65,11 @@ int api_respond_store_unavailable(struct api_response *resp);
 
 /* ---- api_profiles.c ----------------------------------------------------- */
 
-/* The identifiers GET /v1/profiles looks up by (API_LOOKUP_KEYS of them;
- * the first two are those a privacy request names its person by), then
- * "q" and NULL: the parameters that route reads. */
-#define API_LOOKUP_KEYS 5
+/* The identifiers GET /v1/profiles looks up by (API_LOOKUP_KEYS of them),
+ * then "q" and NULL. */
 extern const char *const api_lookup_keys[API_LOOKUP_KEYS + 2];
+/* Fills api->profile_params from api->cfg. */
+void api_profile_params_init(struct api *api);
 int api_get_profiles(struct api *api, const struct api_request *req, struct api_response *resp);
 int api_get_events(struct api *api, const struct api_request *req, const char *id,
 		   struct api_response *resp);

@@ -455,24 +455,24 @@ static int respond_bad_json(struct api_response *resp, json_error_t *jerr)
 				 jerr->text);
 }
 
-/* The first member of a privacy request's body that is not type,
- * custom_id or installation_id, or an identifier that is not a non-empty
- * string, said into msg; 0 when there is none.  An erase cannot be
- * undone: an option it does not know ("dry_run") or a second identifier
- * it could not read is refused, never passed over. */
-static int privacy_body_problem(json_t *body, char *msg, size_t size)
+/* The first member of a privacy request's body that is not type or a
+ * person key (config_person_key: custom_id, installation_id, an external
+ * id), or an identifier that is not a non-empty string, said into msg; 0
+ * when there is none.  An erase cannot be undone: an option it does not
+ * know ("dry_run") or a second identifier it could not read is refused,
+ * never passed over. */
+static int privacy_body_problem(const struct api *api, json_t *body, char *msg, size_t size)
 {
-	char shown[RECORD_SHOW_SIZE];
+	char shown[RECORD_SHOW_SIZE], keys[256];
 	const char *key;
 	json_t *v;
 
 	json_object_foreach(body, key, v) {
-		int is_id = strcmp(key, "custom_id") == 0 || strcmp(key, "installation_id") == 0;
+		int is_id = config_person_key(api->cfg, key);
 		if (!is_id && strcmp(key, "type") != 0) {
-			snprintf(msg, size,
-				 "unknown key \"%s\": a privacy request has type and "
-				 "custom_id or installation_id",
-				 record_show(shown, key));
+			snprintf(msg, size, "unknown key \"%s\": a privacy request has type and %s",
+				 record_show(shown, key),
+				 config_person_keys(api->cfg, keys, sizeof(keys)));
 			return 1;
 		}
 		if (is_id && (!json_is_string(v) || !*json_string_value(v))) {
@@ -483,15 +483,35 @@ static int privacy_body_problem(json_t *body, char *msg, size_t size)
 	return 0;
 }
 
+/* The person a body names: the last of its person keys with a non-empty
+ * string (*by, *value: the body's), and how many it has. */
+static int privacy_body_person(const struct api *api, json_t *body, const char **by,
+			       const char **value)
+{
+	const char *key;
+	json_t *v;
+	int n = 0;
+
+	json_object_foreach(body, key, v) {
+		const char *text = json_string_value(v);
+		if (config_person_key(api->cfg, key) && text && *text) {
+			n++;
+			*by = key;
+			*value = text;
+		}
+	}
+	return n;
+}
+
 int api_post_privacy(struct api *api, const struct api_request *req, struct api_response *resp)
 {
-	char problem[256];
+	char problem[512], keys[256];
 	json_error_t jerr;
 	json_t *body = req->body
 			       ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr)
 			       : NULL;
 	const char *type, *by = NULL, *value = NULL;
-	int n_ids = 0, rc;
+	int n_ids, rc;
 
 	if (req->body && !body)
 		return respond_bad_json(resp, &jerr);
@@ -503,31 +523,27 @@ int api_post_privacy(struct api *api, const struct api_request *req, struct api_
 			"\"custom_id\": \"C1\"}");
 	}
 	type = json_string_value(json_object_get(body, "type"));
-	for (size_t i = 0; i < 2; i++) {
-		const char *v = json_string_value(json_object_get(body, api_lookup_keys[i]));
-		if (v && *v) {
-			n_ids++;
-			by = api_lookup_keys[i];
-			value = v;
-		}
-	}
+	n_ids = privacy_body_person(api, body, &by, &value);
+	config_person_keys(api->cfg, keys, sizeof(keys));
 	if (!type || (strcmp(type, "access") != 0 && strcmp(type, "erase") != 0))
 		rc = api_respond_error(resp, 400, "invalid_parameter",
 				       "type must be \"access\" or \"erase\"");
 	else if (n_ids > 1)
 		rc = api_respond_error(resp, 400, "invalid_parameter",
-				       "give the person's custom_id or installation_id, not both");
+				       "give one of the person's identifiers (%s), not several",
+				       keys);
 	else if (!by && (json_object_get(body, "email") || json_object_get(body, "phone")))
 		rc = api_respond_error(
 			resp, 400, "missing_parameter",
-			"give the person's custom_id or installation_id (a string): an email or a"
+			"give the person's %s (a string): an email or a"
 			" phone may be more than one person's; find whose it is first (GET"
 			" /v1/profiles?email=...) and send that profile's custom_id or"
-			" installation_id");
+			" installation_id",
+			keys);
 	else if (!by)
 		rc = api_respond_error(resp, 400, "missing_parameter",
-				       "give the person's custom_id or installation_id (a string)");
-	else if (privacy_body_problem(body, problem, sizeof(problem)))
+				       "give the person's %s (a string)", keys);
+	else if (privacy_body_problem(api, body, problem, sizeof(problem)))
 		rc = api_respond_error(resp, 400, "invalid_parameter", "%s", problem);
 	else if (strcmp(type, "access") == 0)
 		rc = privacy_access(api, by, value, resp);

@@ -87,8 +87,24 @@ static int api_profile_doc(struct store *s, const char *pid, json_t **out)
 const char *const api_lookup_keys[API_LOOKUP_KEYS + 2] = {
 	"custom_id", "installation_id", "email", "phone", "profile_id", "q", NULL};
 
-/* What a free-text search can be, most specific first. */
-static size_t search_kinds(const char *q, const char **kinds)
+void api_profile_params_init(struct api *api)
+{
+	const struct hub_config *cfg = api->cfg;
+	size_t n = 0;
+
+	for (size_t i = 0; i < API_LOOKUP_KEYS; i++)
+		api->profile_params[n++] = api_lookup_keys[i];
+	for (size_t i = 0; i < cfg->n_external_ids && i < CONFIG_MAX_EXTERNAL_IDS; i++)
+		if (config_person_key(cfg, cfg->external_ids[i].name))
+			api->profile_params[n++] = cfg->external_ids[i].name;
+	api->profile_params[n++] = "q";
+	api->profile_params[n] = NULL;
+}
+
+/* What a free-text search can be, most specific first: the identifier
+ * kinds, then the external ids (a CRM key, an mParticle ID), into kinds
+ * (room for API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS). */
+static size_t search_kinds(const struct api *api, const char *q, const char **kinds)
 {
 	size_t n = 0;
 	if (strncmp(q, "p_", 2) == 0)
@@ -99,6 +115,8 @@ static size_t search_kinds(const char *q, const char **kinds)
 		kinds[n++] = "phone";
 	kinds[n++] = "custom_id";
 	kinds[n++] = "installation_id";
+	for (size_t i = API_LOOKUP_KEYS; api->profile_params[i + 1]; i++)
+		kinds[n++] = api->profile_params[i];
 	return n;
 }
 
@@ -128,8 +146,8 @@ static int query_param(const struct api_request *req, const char *key, const cha
 
 /* The lookup of GET /v1/profiles: *by (NULL for a search, ?q=) and its
  * *value.  0, or -1 with the 400 in resp. */
-static int profiles_params(const struct api_request *req, const char **by, const char **value,
-			   struct api_response *resp)
+static int profiles_params(const struct api *api, const struct api_request *req,
+			   const char **by, const char **value, struct api_response *resp)
 {
 	const char *q, *v;
 
@@ -137,18 +155,21 @@ static int profiles_params(const struct api_request *req, const char **by, const
 	if (query_param(req, "q", &q, resp))
 		return -1;
 	*value = q;
-	for (size_t i = 0; i < API_LOOKUP_KEYS; i++) {
-		if (query_param(req, api_lookup_keys[i], &v, resp))
+	for (size_t i = 0; api->profile_params[i + 1]; i++) { /* all but q */
+		if (query_param(req, api->profile_params[i], &v, resp))
 			return -1;
 		if (!v)
 			continue;
 		if (*by || q) {
 			api_respond_error(resp, 400, "invalid_parameter",
 					  "give one of custom_id, installation_id, email, phone, "
-					  "profile_id or q, not several");
+					  "profile_id%s or q, not several",
+					  api->profile_params[API_LOOKUP_KEYS + 1]
+						  ? ", an external id"
+						  : "");
 			return -1;
 		}
-		*by = api_lookup_keys[i];
+		*by = api->profile_params[i];
 		*value = v;
 	}
 	if (!*value || !**value) {
@@ -177,19 +198,19 @@ static int profiles_params(const struct api_request *req, const char **by, const
 
 int api_get_profiles(struct api *api, const struct api_request *req, struct api_response *resp)
 {
-	const char *kinds[8], *by, *value;
+	const char *kinds[API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS], *by, *value;
 	char (*ids)[PROFILE_ID_SIZE] = NULL;
 	size_t n_kinds = 0, n_ids = 0;
 	json_t *matched, *profiles;
 	struct store *s;
 	int is_truncated = 0; /* more than API_FIND_MAX profiles match */
 
-	if (profiles_params(req, &by, &value, resp))
+	if (profiles_params(api, req, &by, &value, resp))
 		return 1;
 	if (by)
 		kinds[n_kinds++] = by;
 	else
-		n_kinds = search_kinds(value, kinds);
+		n_kinds = search_kinds(api, value, kinds);
 	if (!(s = api_pool_take(api)))
 		return api_respond_store_unavailable(resp);
 	matched = json_array();

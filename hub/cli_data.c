@@ -158,10 +158,46 @@ out:
 /* ---- profile -------------------------------------------------------- */
 
 struct lookup {
-	const char *by;    /* custom_id installation_id email phone profile_id */
+	const char *by;    /* custom_id installation_id email phone profile_id,
+			    * or an external id (by_external) */
 	const char *flag;  /* as given: "--custom-id" */
 	const char *value;
+	char by_external[64]; /* --external TYPE=VALUE: TYPE */
 };
+
+/* --external TYPE=VALUE into lk (by and value); 0, or -1 with why.  That
+ * TYPE is an external id of the configuration is checked once it is
+ * loaded (lookup_check_external). */
+static int lookup_external(const char *arg, struct lookup *lk, char *why, size_t why_size)
+{
+	const char *eq = strchr(arg, '=');
+	size_t n = eq ? (size_t)(eq - arg) : 0;
+
+	if (!eq || n == 0 || n >= sizeof(lk->by_external) || !eq[1]) {
+		snprintf(why, why_size, "--external takes TYPE=VALUE (crm_id=K7): an external id"
+			 " type of identity.external and its value");
+		return -1;
+	}
+	memcpy(lk->by_external, arg, n);
+	lk->by_external[n] = '\0';
+	lk->by = lk->by_external;
+	lk->value = eq + 1;
+	return 0;
+}
+
+/* 0 when lk is no --external, or names a person key of cfg; else -1 with
+ * why, naming the types the configuration has. */
+static int lookup_check_external(const struct hub_config *cfg, const struct lookup *lk,
+				 char *why, size_t why_size)
+{
+	char keys[256];
+
+	if (strcmp(lk->flag, "--external") != 0 || config_person_key(cfg, lk->by))
+		return 0;
+	snprintf(why, why_size, "--external %s: not an external id of identity.external (a"
+		 " person is named by %s)", lk->by, config_person_keys(cfg, keys, sizeof(keys)));
+	return -1;
+}
 
 /* Reads a lookup flag (and --events where n_events is given).  Returns 0,
  * or -1 with what is wrong in why. */
@@ -171,7 +207,7 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 	static const struct { const char *flag, *by; } flags[] = {
 		{"--custom-id", "custom_id"}, {"--installation-id", "installation_id"},
 		{"--email", "email"},         {"--phone", "phone"},
-		{"--profile-id", "profile_id"},
+		{"--profile-id", "profile_id"}, {"--external", NULL},
 	};
 	for (int i = 1; i < argc; i++) {
 		size_t f;
@@ -191,6 +227,8 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 			lk->by = flags[f].by;
 			lk->flag = flags[f].flag;
 			lk->value = argv[++i];
+			if (!lk->by && lookup_external(lk->value, lk, why, why_size))
+				return -1;
 			if (!str_is_utf8(lk->value)) {
 				/* no identifier is stored so: say it, not "not found" */
 				snprintf(why, why_size, "%s: not valid UTF-8", argv[i - 1]);
@@ -232,6 +270,10 @@ static int lookup_run(struct store *s, const struct lookup *lk, struct found *f)
 	return n < 0 ? -1 : 0;
 }
 
+static const char profile_usage[] =
+	"profilehub profile (--custom-id C | --installation-id I | --email E | --phone P"
+	" | --profile-id P | --external TYPE=VALUE) [--events all|N]";
+
 int cmd_profile(struct cli *cli, int argc, char **argv)
 {
 	struct lookup lk = {0};
@@ -242,11 +284,12 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 	int rc = CLI_FAIL, is_reading = 0, is_told = 0;
 
 	if (lookup_parse(argc, argv, &lk, &n_events, why, sizeof(why)))
-		return cli_misuse("profile",
-				  "profilehub profile (--custom-id C | --installation-id I"
-				  " | --email E | --phone P | --profile-id P) [--events all|N]",
-				  "%s", why);
-	if (cli_load_config_lazy_env(cli) || cli_open_existing_store(cli, &s))
+		return cli_misuse("profile", profile_usage, "%s", why);
+	if (cli_load_config_lazy_env(cli))
+		return CLI_FAIL;
+	if (lookup_check_external(cli->cfg, &lk, why, sizeof(why)))
+		return cli_misuse("profile", profile_usage, "%s", why);
+	if (cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	if (read_snapshot_begin(s))
 		goto out;
@@ -387,7 +430,8 @@ static int privacy_erase(struct cli *cli, const struct lookup *lk)
 int cmd_privacy(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
-		"profilehub privacy (access|erase) (--custom-id C | --installation-id I)";
+		"profilehub privacy (access|erase) (--custom-id C | --installation-id I"
+		" | --external TYPE=VALUE)";
 	struct lookup lk = {0};
 	char why[256];
 
@@ -397,11 +441,14 @@ int cmd_privacy(struct cli *cli, int argc, char **argv)
 		return cli_misuse("privacy", usage, "\"%s\" is not access or erase", argv[1]);
 	if (lookup_parse(argc - 1, argv + 1, &lk, NULL, why, sizeof(why)))
 		return cli_misuse("privacy", usage, "%s", why);
-	if (strcmp(lk.by, "custom_id") != 0 && strcmp(lk.by, "installation_id") != 0)
-		return cli_misuse("privacy", usage, "a request names --custom-id or"
-				  " --installation-id, not %s", lk.flag);
+	if (strcmp(lk.by, "custom_id") != 0 && strcmp(lk.by, "installation_id") != 0 &&
+	    strcmp(lk.flag, "--external") != 0)
+		return cli_misuse("privacy", usage, "a request names --custom-id,"
+				  " --installation-id or --external, not %s", lk.flag);
 	if (cli_load_config_lazy_env(cli))
 		return CLI_FAIL;
+	if (lookup_check_external(cli->cfg, &lk, why, sizeof(why)))
+		return cli_misuse("privacy", usage, "%s", why);
 	if (strcmp(argv[1], "access") == 0)
 		return privacy_access(cli, &lk);
 	return privacy_erase(cli, &lk);

@@ -663,6 +663,40 @@ int config_listen_is_loopback(const char *listen)
 		strspn(listen, "0123456789.") == len);
 }
 
+/* An external id that names one person: not email or phone, which a
+ * deployment may promote (IDENTITY.md section 9) but several share. */
+static int external_is_person_key(const struct config_external_id *e)
+{
+	return strcmp(e->name, "email") != 0 && strcmp(e->name, "phone") != 0;
+}
+
+int config_person_key(const struct hub_config *cfg, const char *name)
+{
+	if (strcmp(name, "custom_id") == 0 || strcmp(name, "installation_id") == 0)
+		return 1;
+	for (size_t i = 0; i < cfg->n_external_ids; i++)
+		if (external_is_person_key(&cfg->external_ids[i]) &&
+		    strcmp(cfg->external_ids[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+const char *config_person_keys(const struct hub_config *cfg, char *buf, size_t size)
+{
+	const char *last = "installation_id";
+	size_t len = (size_t)snprintf(buf, size, "custom_id");
+
+	for (size_t i = 0; i < cfg->n_external_ids && len < size; i++) {
+		if (!external_is_person_key(&cfg->external_ids[i]))
+			continue;
+		len += (size_t)snprintf(buf + len, size - len, ", %s", last);
+		last = cfg->external_ids[i].name;
+	}
+	if (len < size)
+		snprintf(buf + len, size - len, " or %s", last);
+	return buf;
+}
+
 int config_load_string(const char *name, const char *text, struct hub_config **out,
 		       char *err, size_t err_size)
 {

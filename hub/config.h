@@ -232,6 +232,16 @@ const char *config_missing_source(const struct hub_config *cfg, const char *plug
 const char *config_missing_export(const struct hub_config *cfg, const char *name, char *buf,
 				  size_t size);
 
+/* The person keys: the identifier types that name one person in a
+ * privacy request or a lookup (IDENTITY.md section 7): custom_id,
+ * installation_id and each external id of identity.external, except
+ * email and phone (several people may share one; their lookups find all).
+ * config_person_key(): 1 when name is one.  config_person_keys(): their
+ * list for a message, "custom_id, installation_id, crm_id or mpid", into
+ * buf; returns buf. */
+int config_person_key(const struct hub_config *cfg, const char *name);
+const char *config_person_keys(const struct hub_config *cfg, char *buf, size_t size);
+
 int config_load_string(const char *name, const char *text,
 		       struct hub_config **out, char *err, size_t err_size);
 void config_free(struct hub_config *cfg);

@@ -50,9 +50,10 @@ json_t *profile_event_json(const struct store_event *e);
 int profile_resolve_id(struct store *s, const char *pid, char live_id[PROFILE_ID_SIZE]);
 
 /* Live profiles matching one identifier: `by` is custom_id,
- * installation_id, email, phone or profile_id (a merged profile's ID finds
- * its survivor).  Fills up to `max` IDs (sorted); returns how many, or -1.
- * An unknown `by` finds nothing. */
+ * installation_id, email, phone, profile_id (a merged profile's ID finds
+ * its survivor) or another identifier type, such as an external id
+ * (config_person_key(): the caller checks it is one).  Fills up to `max`
+ * IDs (sorted); returns how many, or -1. */
 int profile_find(struct store *s, const char *by, const char *value,
 		 char (*ids)[PROFILE_ID_SIZE], size_t max);
 

@@ -415,10 +415,8 @@ int profile_find(struct store *s, const char *by, const char *value,
 	}
 	if (strcmp(by, "profile_id") == 0)
 		rc = profile_resolve_id(s, value, pid);
-	else if (strcmp(by, "custom_id") == 0 || strcmp(by, "installation_id") == 0)
+	else /* custom_id, installation_id, an external id */
 		rc = s->ops->ident_get(s, by, value, pid);
-	else
-		rc = 0;
 	if (rc == 1 && max > 0)
 		memcpy(ids[f.n++], pid, PROFILE_ID_SIZE);
 	return rc < 0 ? -1 : (int)f.n;

@@ -72,7 +72,7 @@ misuse 'profilehub: profile: one lookup at a time: --email after --custom-id' \
 	profile --custom-id ann --email x@y
 misuse 'profilehub: profile: --custom-id needs a value' profile --custom-id
 misuse 'profilehub: privacy: "foo" is not access or erase' privacy foo --custom-id ann
-misuse 'profilehub: privacy: a request names --custom-id or --installation-id, not --email' \
+misuse 'profilehub: privacy: a request names --custom-id, --installation-id or --external, not --email' \
 	privacy erase --email a@b
 misuse 'profilehub: dump: --events needs a value (all, or a number of events)' dump --events
 misuse 'profilehub: sync: unexpected argument "--bogus"' sync ex --bogus
@@ -88,7 +88,7 @@ misuse 'profilehub: run: unexpected argument "--bogus"' run --bogus
 # --help shows what each command takes (profile's --events as the command reads it) and
 # the exit statuses
 "$HUB" --help >"$T/out" || fail "--help: exit $?"
-grep -q -- "--profile-id P) \[--events all|N\]" "$T/out" || fail "--help: profile's --events: $(cat "$T/out")"
+grep -q -- "--external TYPE=VALUE) \[--events all|N\]" "$T/out" || fail "--help: profile's --events: $(cat "$T/out")"
 grep -q "Exit status: 0 done, 1 failed" "$T/out" && grep -q "2 a misuse of the arguments" "$T/out" &&
 	grep -q "^sync: 130 when a second Ctrl-C" "$T/out" ||
 	fail "--help does not give the exit statuses: $(cat "$T/out")"

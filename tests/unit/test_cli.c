@@ -1018,8 +1018,9 @@ static void test_privacy_access_indents_and_erase_says_done(void)
 	testhub_stop(th);
 }
 
-/* privacy takes access or erase, and --custom-id or --installation-id
- * alone: anything else is a misuse, named. */
+/* privacy takes access or erase, and --custom-id, --installation-id or
+ * --external TYPE=VALUE (an external id of the configuration) alone:
+ * anything else is a misuse, named. */
 static void test_privacy_takes_an_action_and_a_custom_or_installation_id(void)
 {
 	static const struct {
@@ -1031,6 +1032,14 @@ static void test_privacy_takes_an_action_and_a_custom_or_installation_id(void)
 		{{"privacy", "erase", "--phone", "+1", NULL}, "not --phone\n"},
 		{{"privacy", "access", "--custom-id", "c", "--events", "1", NULL},
 		 "privacy: unexpected argument \"--events\"\n"},
+		{{"privacy", "access", "--external", "crm_id", NULL},
+		 "privacy: --external takes TYPE=VALUE (crm_id=K7)"},
+		{{"privacy", "erase", "--external", "=K7", NULL}, "--external takes TYPE=VALUE"},
+		{{"privacy", "erase", "--external", "crm_id=", NULL}, "--external takes TYPE=VALUE"},
+		/* the test hub's configuration has no external id */
+		{{"privacy", "erase", "--external", "crm_id=K7", NULL},
+		 "privacy: --external crm_id: not an external id of identity.external (a person"
+		 " is named by custom_id or installation_id)\n"},
 	};
 	struct testhub *th = testhub_start(NULL);
 
