@@ -37,8 +37,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/err.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,20 +75,13 @@ enum { STREAM_SENDING, STREAM_DONE, STREAM_BROKEN };
  * first. */
 static int request_new(const char *type, struct privacy_request *out)
 {
-	unsigned char rnd[8];
 	char why[256];
-	unsigned long e;
 
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		e = ERR_get_error();
-		ERR_error_string_n(e, why, sizeof(why));
-		log_error("api", "%s request refused: no random request ID (RAND_bytes: %s)", type,
-			  e ? why : "failed");
+	memset(out, 0, sizeof(*out));
+	if (privacy_request_id_new(out->id, sizeof(out->id), why, sizeof(why))) {
+		log_error("api", "%s request refused: %s", type, why);
 		return -1;
 	}
-	memset(out, 0, sizeof(*out));
-	snprintf(out->id, sizeof(out->id), "pr_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
-		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	snprintf(out->type, sizeof(out->type), "%s", type);
 	snprintf(out->status, sizeof(out->status), "running");
 	out->created_ms = time_now_ms();
@@ -106,19 +97,14 @@ static int respond_no_request_id(struct api_response *resp)
 
 static json_t *request_json(const struct privacy_request *r)
 {
-	char c[40], f[40];
-	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", r->id, "type", r->type, "status",
-			 r->status, "created_at", time_format_ms(r->created_ms, c, sizeof(c)),
-			 "finished_at",
-			 r->finished_ms ? json_string(time_format_ms(r->finished_ms, f, sizeof(f)))
-					: json_null());
+	return privacy_request_json(r->id, r->type, r->status, r->created_ms, r->finished_ms);
 }
 
 /* The meta row of a request: its key, and its value (what GET answers,
  * malloc'd by jansson; NULL when out of memory). */
 static void request_key(char *key, size_t size, const char *id)
 {
-	snprintf(key, size, PRIVACY_REQUEST_PREFIX "%s", id);
+	privacy_request_key(key, size, id);
 }
 
 static char *request_text(const struct privacy_request *r)

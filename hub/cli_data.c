@@ -15,11 +15,9 @@
 #include "util.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* ---- dump ----------------------------------------------------------- */
 
@@ -397,11 +395,16 @@ static int privacy_erase(struct cli *cli, const struct lookup *lk)
 	struct record_rules rules;
 	struct intake *in = NULL;
 	struct store *s;
-	char err[512], mid[64];
+	char err[512], id[32];
 	json_t *out;
 	char *text;
 	hub_rc rc;
 
+	/* an ID as the API's requests have: the erase's record names it */
+	if (privacy_request_id_new(id, sizeof(id), err, sizeof(err))) {
+		cli_error("privacy", "%s", err);
+		return CLI_FAIL;
+	}
 	if (cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
 	privacy_erase_prune(s, cli->cfg);
@@ -411,14 +414,14 @@ static int privacy_erase(struct cli *cli, const struct lookup *lk)
 		return CLI_FAIL;
 	}
 	cli_record_rules(cli->cfg, &rules);
-	snprintf(mid, sizeof(mid), "erase-%" PRId64 "-%d", time_now_ms(), (int)getpid());
-	rc = privacy_erase_submit(in, &rules, lk->by, lk->value, mid, err, sizeof(err));
+	rc = privacy_erase_submit(in, &rules, lk->by, lk->value, id, err, sizeof(err));
 	intake_stop(in);
 	if (rc != HUB_OK) {
 		cli_error("privacy", "erase failed: %s", err);
 		return CLI_FAIL;
 	}
-	out = json_pack("{s:s, s:s, s:s}", "type", "erase", "status", "done", lk->by, lk->value);
+	out = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "type", "erase", "status", "done", lk->by,
+			lk->value);
 	text = out ? json_dumps_whole(out, JSON_COMPACT) : NULL;
 	if (text)
 		puts(text);

@@ -1,14 +1,17 @@
 /*
  * privacy.c - a privacy erase as a record through the intake (privacy.h),
- * the deletion of its blocks once they are long over, and of the oldest
- * privacy request records (api_privacy.c writes them).  The erasure
- * itself is the engine's (unify_erase.c).  No SQL here.
+ * with its request's record; request IDs and records (api_privacy.c writes
+ * those of the API's requests); the deletion of erase blocks once they are
+ * long over, and of the oldest request records.  The erasure itself is
+ * the engine's (unify_erase.c).  No SQL here.
  */
 #include "privacy.h"
 
 #include "alloc.h"
 #include "util.h"
 
+#include <openssl/err.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,17 +46,62 @@ hub_rc privacy_erase_record(const struct record_rules *rules, const char *by, co
 	return rc;
 }
 
+int privacy_request_id_new(char *id, size_t size, char *why, size_t why_size)
+{
+	unsigned char rnd[8];
+	unsigned long e;
+	char text[256];
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		e = ERR_get_error();
+		ERR_error_string_n(e, text, sizeof(text));
+		snprintf(why, why_size, "no random request ID (RAND_bytes: %s)",
+			 e ? text : "failed");
+		return -1;
+	}
+	snprintf(id, size, "pr_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
+		 rnd[4], rnd[5], rnd[6], rnd[7]);
+	return 0;
+}
+
+json_t *privacy_request_json(const char *id, const char *type, const char *status,
+			     int64_t created_ms, int64_t finished_ms)
+{
+	char c[40], f[40];
+	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", id, "type", type, "status", status,
+			 "created_at", time_format_ms(created_ms, c, sizeof(c)), "finished_at",
+			 finished_ms ? json_string(time_format_ms(finished_ms, f, sizeof(f)))
+				     : json_null());
+}
+
+void privacy_request_key(char *key, size_t size, const char *id)
+{
+	snprintf(key, size, PRIVACY_REQUEST_PREFIX "%s", id);
+}
+
 hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules, const char *by,
 		     const char *value, const char *request_id, char *err, size_t err_size)
 {
 	struct intake_batch b = {0};
 	struct record *rec = NULL;
-	hub_rc rc = privacy_erase_record(rules, by, value, request_id, &rec, err, err_size);
+	int64_t now = time_now_ms();
+	json_t *done = privacy_request_json(request_id, "erase", "done", now, now);
+	char key[64], *text = done ? json_dumps_whole(done, JSON_COMPACT) : NULL;
+	hub_rc rc = text ? privacy_erase_record(rules, by, value, request_id, &rec, err, err_size)
+			 : HUB_ERR_NOMEM;
 
-	if (rc != HUB_OK)
+	json_decref(done);
+	if (!text)
+		err_set(err, err_size, "out of memory");
+	if (rc != HUB_OK) {
+		free(text); /* json_dumps() allocates with malloc */
 		return rc;
+	}
+	privacy_request_key(key, sizeof(key), request_id);
 	b.records = &rec;
 	b.n_records = 1;
+	b.cursor_key = key; /* the request's record, committed with the erase */
+	b.cursor_value = text;
 	rc = intake_submit(in, &b);
 	if (rc == HUB_OK)
 		rc = intake_wait(in, &b);
@@ -62,6 +110,7 @@ hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules,
 	else if (rc != HUB_OK)
 		err_set(err, err_size, "the intake cannot take it now");
 	record_free(rec);
+	free(text);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #include "record.h"
 #include "store.h"
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,9 +30,11 @@ hub_rc privacy_erase_record(const struct record_rules *rules, const char *by, co
 
 /* Erases the person holding identifier `by` = `value`: the record above,
  * submitted, waited for on this thread (the CLI; the API lets the HTTP
- * server wait instead).  HUB_OK once committed; HUB_ERR_DATA (err says
- * why) for an unusable identifier; HUB_ERR_BUSY, HUB_RETRY or
- * HUB_ERR_STOPPED when it cannot be stored now. */
+ * server wait instead), with the request's record ("done", key
+ * request_id: GET /v1/privacy/requests/<id> answers it) in the same
+ * transaction.  HUB_OK once committed; HUB_ERR_DATA (err says why) for an
+ * unusable identifier; HUB_ERR_BUSY, HUB_RETRY or HUB_ERR_STOPPED when it
+ * cannot be stored now. */
 hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules, const char *by,
 		     const char *value, const char *request_id, char *err, size_t err_size);
 
@@ -60,5 +63,15 @@ int privacy_blocks_prune(struct store *s, int erase_block_days, int64_t now_ms,
 #define PRIVACY_REQUEST_PREFIX "privacy_request:"
 #define PRIVACY_REQUESTS_KEPT 1000
 int privacy_requests_prune(struct store *s, size_t keep, size_t *n_deleted);
+
+/* A new random request ID, "pr_" and 16 hex digits, into id (size >= 20).
+ * 0, or -1 with why (no random bytes: a fixed ID would be shared, and an
+ * erase whose message_id it is dropped as a duplicate of the first). */
+int privacy_request_id_new(char *id, size_t size, char *why, size_t why_size);
+/* A request's record as GET answers it (finished_ms 0: null); a new
+ * reference, NULL when out of memory.  Its meta key into key. */
+json_t *privacy_request_json(const char *id, const char *type, const char *status,
+			     int64_t created_ms, int64_t finished_ms);
+void privacy_request_key(char *key, size_t size, const char *id);
 
 #endif

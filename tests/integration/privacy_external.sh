@@ -10,7 +10,9 @@
 #   document; an unknown key lists the keys a request takes;
 #   profilehub profile / privacy access --external TYPE=VALUE do the same;
 #   POST {"type": "erase", "crm_id": ...} erases them and blocks every
-#   identifier they held; a misspelt type is a misuse (exit 2).
+#   identifier they held; a misspelt type is a misuse (exit 2);
+#   `profilehub privacy erase` prints its request's ID, which the running
+#   hub's GET /v1/privacy/requests/<id> answers.
 #
 # Each was refused: the API and the CLI named a person by custom_id or
 # installation_id only, so a request keyed by an MPID could not be run.
@@ -126,6 +128,18 @@ is "bob after ann's erase" 200 '[.profiles[].custom_id] == ["bob"]'
 blocked=$(sqlite3 "$T/hub.db" "SELECT type || '=' || value FROM blocks ORDER BY 1" | tr '\n' ' ')
 [ "$blocked" = "crm_id=K-ann custom_id=ann installation_id=ios-ann installation_id=web-ann \
 mpid=8000000000000001 " ] || fail "the blocks after the erase: $blocked"
+
+# `profilehub privacy erase` beside the running hub: its request has an ID
+# and a record the hub answers for, as the API's erases do (it had none)
+"$HUB" -c "$T/hub.yaml" privacy erase --external crm_id=K-bob >"$T/out" 2>"$T/err" ||
+	fail "privacy erase --external: $(cat "$T/err")"
+id=$(jq -r .id "$T/out")
+case $id in pr_????????????????) ;; *) fail "privacy erase printed no request ID: $(cat "$T/out")" ;; esac
+api GET "/v1/privacy/requests/$id"
+is "the CLI's erase, asked of the hub" 200 '.type == "erase" and .status == "done" and
+	(tostring | contains("bob") | not)'
+api GET "/v1/profiles?custom_id=bob"
+is "bob after his erase" 200 '.profiles == []'
 
 hub_stop
 finish privacy_external

@@ -14,6 +14,7 @@
 #include "../../hub/export_int.h"
 #include "../../hub/log.h"
 #include "../../hub/plugin.h"
+#include "../../hub/privacy.h"
 #include "../../hub/sync.h"
 #include "../../hub/util.h"
 
@@ -989,7 +990,8 @@ static void test_profile_and_privacy_need_a_lookup(void)
 }
 
 /* privacy access prints one indented document ending its line; erase
- * answers a line saying it is done, and the profile is gone. */
+ * answers a line saying it is done with its request ID, whose record (as
+ * the API's erases have one) is in the store, and the profile is gone. */
 static void test_privacy_access_indents_and_erase_says_done(void)
 {
 	char *access[] = {"privacy", "access", "--custom-id", "d0", NULL};
@@ -1010,8 +1012,22 @@ static void test_privacy_access_indents_and_erase_says_done(void)
 	free(out);
 	free(said);
 	CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, erase, 0, NULL, &out, &said), CLI_OK);
-	CU_ASSERT_STRING_EQUAL(out,
-			       "{\"type\":\"erase\",\"status\":\"done\",\"custom_id\":\"d0\"}\n");
+	/* {"id":"pr_<16 hex>",...}: the ID of its record in the store */
+	CU_ASSERT(starts_with(out, "{\"id\":\"pr_") && strlen(out) > 27 &&
+		  strspn(out + 10, "0123456789abcdef") == 16);
+	CU_ASSERT(strlen(out) > 27 &&
+		  strcmp(out + 26, "\",\"type\":\"erase\",\"status\":\"done\","
+				   "\"custom_id\":\"d0\"}\n") == 0);
+	if (strlen(out) > 27) {
+		char key[64], record[512];
+		out[26] = '\0';
+		privacy_request_key(key, sizeof(key), out + 7);
+		CU_ASSERT_EQUAL(th->reader->ops->meta_get(th->reader, key, record,
+							  sizeof(record)),
+				1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(record, "\"status\":\"done\""));
+		CU_ASSERT_PTR_NULL(strstr(record, "d0")); /* never whom */
+	}
 	free(out);
 	free(said);
 	expect_run(th, NULL, cmd_profile, find, CLI_FAIL, "", "no profile with custom_id");

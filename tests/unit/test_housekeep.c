@@ -390,15 +390,30 @@ static void test_an_erase_record_names_its_request_and_passes_blocked_values(voi
 	CU_ASSERT(err[0] != '\0');
 }
 
+/* The record of request `id` (what GET /v1/privacy/requests/<id> answers),
+ * a new reference; NULL when there is none. */
+static json_t *request_record(struct store *s, const char *id)
+{
+	char key[64], text[512];
+
+	privacy_request_key(key, sizeof(key), id);
+	if (s->ops->meta_get(s, key, text, sizeof(text)) != 1)
+		return NULL;
+	return json_loads(text, 0, NULL);
+}
+
 /* privacy_erase_submit returns once the erase is committed: the person is
- * gone when it returns.  An unusable identifier is HUB_ERR_DATA, saying
- * why, and erases nobody. */
+ * gone when it returns, and the request's record says "done" (`profilehub
+ * privacy erase` left none: GET /v1/privacy/requests/<id> knew only the
+ * API's erases).  An unusable identifier is HUB_ERR_DATA, saying why, and
+ * erases nobody and records nothing. */
 static void test_an_erase_submitted_is_committed_when_it_returns(void)
 {
 	static const char ann[] = "{\"type\":\"identify\",\"message_id\":\"m1\","
 				  "\"identifiers\":{\"custom_id\":\"ann\"}}\n";
 	struct testhub *th = testhub_start(NULL);
 	char ids[1][PROFILE_ID_SIZE], err[256] = "";
+	json_t *rec;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
 	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, ann), 0);
@@ -408,10 +423,18 @@ static void test_an_erase_submitted_is_committed_when_it_returns(void)
 			HUB_ERR_DATA);
 	CU_ASSERT(err[0] != '\0');
 	CU_ASSERT_EQUAL(profile_find(th->reader, "custom_id", "ann", ids, 1), 1);
+	CU_ASSERT_PTR_NULL(request_record(th->reader, "pr_s1"));
 	CU_ASSERT_EQUAL(privacy_erase_submit(th->intake, &th->rules, "custom_id", "ann", "pr_s2",
 					     err, sizeof(err)),
 			HUB_OK);
 	CU_ASSERT_EQUAL(profile_find(th->reader, "custom_id", "ann", ids, 1), 0);
+	rec = request_record(th->reader, "pr_s2");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(rec, "id")), "pr_s2");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(rec, "type")), "erase");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(rec, "status")), "done");
+	CU_ASSERT_PTR_NULL(json_object_get(rec, "custom_id")); /* never whom */
+	json_decref(rec);
 	testhub_stop(th);
 }
 
