@@ -111,6 +111,8 @@ struct seg_event {
 	json_t *traits;               /* identify, group: object or NULL */
 	json_t *properties;           /* track, page, screen: object or NULL */
 	json_t *external_ids;         /* context.externalIds: array or NULL */
+	json_t *subscriptions;        /* identify: context.messaging_subscriptions
+				       * (Twilio Engage): array or NULL */
 	/* Times: has_* says the event gave one; the value is any instant
 	 * (0 is the epoch).  Only segment_map.c turns them into the ABI's
 	 * fields (sent_at and received_at: 0 means unset). */

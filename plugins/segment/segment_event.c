@@ -276,33 +276,48 @@ json_t *seg_context_get(const struct seg_event *ev, const char *const *path)
 	return a ? a : b;
 }
 
-/* context.externalIds: [{"id", "type", "collection", "encoding"}]. */
-static int check_external_ids(struct seg_event *ev, long index, struct seg_error *e)
+/* context.<name> into *out (NULL when absent): an array of objects, each
+ * with a string k1 and a string k2.  0, or -1 with e filled (400). */
+static int context_list(const struct seg_event *ev, const char *name, const char *k1,
+			const char *k2, long index, struct seg_error *e, json_t **out)
 {
-	static const char *const path[] = {"externalIds", NULL};
-	json_t *ids = seg_context_get(ev, path), *x;
+	const char *const path[] = {name, NULL};
+	json_t *list = seg_context_get(ev, path), *x;
 	size_t i;
 
-	ev->external_ids = NULL;
-	if (!ids)
+	*out = NULL;
+	if (!list)
 		return 0;
-	if (!json_is_array(ids)) {
-		seg_error_set(e, 400, "invalid_event", index,
-			      "context.externalIds: must be an array");
+	if (!json_is_array(list)) {
+		seg_error_set(e, 400, "invalid_event", index, "context.%s: must be an array", name);
 		return -1;
 	}
-	json_array_foreach(ids, i, x) {
-		if (!json_is_string(json_object_get(x, "type")) ||
-		    !json_is_string(json_object_get(x, "id"))) {
+	json_array_foreach(list, i, x) {
+		if (!json_is_string(json_object_get(x, k1)) ||
+		    !json_is_string(json_object_get(x, k2))) {
 			seg_error_set(e, 400, "invalid_event", index,
-				      "context.externalIds[%zu]: must be an object with a "
-				      "string \"type\" and a string \"id\"",
-				      i);
+				      "context.%s[%zu]: must be an object with a string \"%s\" "
+				      "and a string \"%s\"",
+				      name, i, k1, k2);
 			return -1;
 		}
 	}
-	ev->external_ids = ids;
+	*out = list;
 	return 0;
+}
+
+/* context.externalIds: [{"id", "type", "collection", "encoding"}]; and an
+ * identify's context.messaging_subscriptions (Twilio Engage): [{"key",
+ * "type", "status"}], whose consent is segment_map.c's (other types
+ * ignore it, as Segment does). */
+static int check_context_lists(struct seg_event *ev, long index, struct seg_error *e)
+{
+	if (context_list(ev, "externalIds", "type", "id", index, e, &ev->external_ids))
+		return -1;
+	if (ev->type != SEG_IDENTIFY)
+		return 0;
+	return context_list(ev, "messaging_subscriptions", "type", "status", index, e,
+			    &ev->subscriptions);
 }
 
 /* ---- one event --------------------------------------------------------- */
@@ -475,5 +490,5 @@ int seg_event_read(json_t *item, long index, int forced, const struct seg_batch_
 		seg_error_set(e, 400, "invalid_event", index, "%s", why);
 		return -1;
 	}
-	return check_external_ids(ev, index, e);
+	return check_context_lists(ev, index, e);
 }

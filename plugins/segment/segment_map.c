@@ -248,6 +248,48 @@ static json_t *payload(const struct seg_event *ev, int *failed)
 	return p;
 }
 
+/* An identify's consent from context.messaging_subscriptions (Twilio
+ * Engage): type EMAIL -> email_marketing, SMS -> sms_marketing (other
+ * channels, WHATSAPP or push, are not the hub's); status SUBSCRIBED ->
+ * "subscribed", UNSUBSCRIBED -> "unsubscribed", DID_NOT_SUBSCRIBE -> null
+ * (unset), any other status as sent, which the hub drops with a warning
+ * naming it, never taken for a state it is not.  The last entry of a
+ * channel wins.  A new reference, NULL when there is none; *failed on
+ * memory errors. */
+static json_t *subscriptions_consent(const struct seg_event *ev, int *failed)
+{
+	json_t *consent, *x;
+	size_t i;
+
+	if (!json_array_size(ev->subscriptions))
+		return NULL;
+	if (!(consent = json_object())) {
+		*failed = 1;
+		return NULL;
+	}
+	json_array_foreach(ev->subscriptions, i, x) {
+		const char *type = json_string_value(json_object_get(x, "type"));
+		const char *status = json_string_value(json_object_get(x, "status"));
+		const char *channel = strcasecmp(type, "EMAIL") == 0 ? "email_marketing"
+				      : strcasecmp(type, "SMS") == 0 ? "sms_marketing"
+								       : NULL;
+		json_t *state = strcasecmp(status, "SUBSCRIBED") == 0 ? json_string("subscribed")
+				: strcasecmp(status, "UNSUBSCRIBED") == 0
+					? json_string("unsubscribed")
+				: strcasecmp(status, "DID_NOT_SUBSCRIBE") == 0 ? json_null()
+									       : json_string(status);
+		if (channel && json_object_set_new(consent, channel, state))
+			*failed = 1;
+		else if (!channel)
+			json_decref(state);
+	}
+	if (json_object_size(consent) == 0 || *failed) {
+		json_decref(consent);
+		return NULL;
+	}
+	return consent;
+}
+
 /* ---- the record -------------------------------------------------------- */
 
 static size_t identifiers_fill(const struct seg_event *ev, struct hub_ident *ids)
@@ -314,7 +356,8 @@ static const char *const view_names[] = {
 };
 
 static void record_fill(const struct seg_event *ev, struct hub_record *rec,
-			struct hub_ident *ids, const char *message_id, const char *payload_text)
+			struct hub_ident *ids, const char *message_id, const char *payload_text,
+			const char *consent_text)
 {
 	const char *token;
 
@@ -337,6 +380,7 @@ static void record_fill(const struct seg_event *ev, struct hub_record *rec,
 	switch (ev->type) {
 	case SEG_IDENTIFY:
 		rec->attributes_json = payload_text;
+		rec->consent_json = consent_text;
 		break;
 	case SEG_TRACK:
 		rec->event_name = ev->event;
@@ -409,22 +453,24 @@ hub_rc seg_event_emit(const struct seg_state *st, struct hub_call *call,
 {
 	size_t n_ext = json_array_size(ev->external_ids);
 	struct hub_ident *ids = malloc((2 + n_ext) * sizeof(*ids));
-	char *text = NULL, why[SEG_MSG_SIZE] = "", derived[SEG_DERIVED_ID_SIZE];
+	char *text = NULL, *ctext = NULL, why[SEG_MSG_SIZE] = "", derived[SEG_DERIVED_ID_SIZE];
 	const char *message_id = ev->message_id;
 	struct hub_record rec;
 	int failed = 0;
-	json_t *p = NULL;
+	json_t *p = NULL, *c = NULL;
 	hub_rc rc = HUB_ERR_NOMEM;
 
 	if (!ids)
 		goto fail;
 	p = payload(ev, &failed);
+	c = failed ? NULL : subscriptions_consent(ev, &failed);
 	/* jansson leaves out what it cannot allocate (alloc_watch.h) */
-	if (failed || (p && !(text = json_dumps(p, JSON_COMPACT))) || alloc_watch_lost(st->host))
+	if (failed || (p && !(text = json_dumps(p, JSON_COMPACT))) ||
+	    (c && !(ctext = json_dumps(c, JSON_COMPACT))) || alloc_watch_lost(st->host))
 		goto fail;
 	if (!message_id && !(message_id = derived_message_id(ev, index, derived)))
 		goto fail; /* memory: the body is hashed before any emit */
-	record_fill(ev, &rec, ids, message_id, text);
+	record_fill(ev, &rec, ids, message_id, text, ctext);
 	rc = st->host->emit(call, &rec, why, sizeof(why));
 	if (rc == HUB_OK)
 		goto out;
@@ -432,7 +478,9 @@ fail:
 	emit_error(ev, rc, index, why, e);
 out:
 	free(text);
+	free(ctext);
 	json_decref(p);
+	json_decref(c);
 	free(ids);
 	return rc;
 }

@@ -332,6 +332,68 @@ static void test_locale_and_timezone_become_native_attributes(void)
 	pt_close(&f);
 }
 
+/* An identify's context.messaging_subscriptions (Twilio Engage) sets the
+ * consent of its channels: EMAIL and SMS, SUBSCRIBED / UNSUBSCRIBED /
+ * DID_NOT_SUBSCRIBE (unset), the last entry of a channel winning; other
+ * channels set nothing; another status goes as sent, for the hub to drop
+ * with a warning.  A track's is ignored; a malformed list is refused
+ * naming it.  The list was ignored: a Segment-fed hub had no consent. */
+static void test_messaging_subscriptions_set_consent(void)
+{
+	static const struct {
+		const char *type, *subscriptions, *consent; /* consent NULL: none */
+	} rows[] = {
+		{"identify",
+		 "[{\"key\": \"ann@example.com\", \"type\": \"EMAIL\", \"status\": \"SUBSCRIBED\"},"
+		 " {\"key\": \"+15550100\", \"type\": \"SMS\", \"status\": \"UNSUBSCRIBED\"}]",
+		 "{\"email_marketing\":\"subscribed\",\"sms_marketing\":\"unsubscribed\"}"},
+		{"identify", "[{\"type\": \"sms\", \"status\": \"did_not_subscribe\"}]",
+		 "{\"sms_marketing\":null}"},
+		{"identify",
+		 "[{\"type\": \"EMAIL\", \"status\": \"SUBSCRIBED\"},"
+		 " {\"type\": \"EMAIL\", \"status\": \"UNSUBSCRIBED\"}]",
+		 "{\"email_marketing\":\"unsubscribed\"}"},
+		{"identify", "[{\"type\": \"EMAIL\", \"status\": \"SUBSCRIBE\"}]",
+		 "{\"email_marketing\":\"SUBSCRIBE\"}"},
+		{"identify",
+		 "[{\"type\": \"WHATSAPP\", \"status\": \"SUBSCRIBED\"},"
+		 " {\"type\": \"IOS_PUSH\", \"status\": \"SUBSCRIBED\"}]",
+		 NULL},
+		{"identify", "[]", NULL},
+		{"track", "[{\"type\": \"EMAIL\", \"status\": \"SUBSCRIBED\"}]", NULL},
+	};
+	static const char *const refused[] = {
+		"{\"type\": \"EMAIL\"}", "[{\"type\": \"EMAIL\"}]",
+		"[{\"type\": \"EMAIL\", \"status\": true}]", "[7]"};
+	struct hub_response resp;
+	struct pt_fixture f;
+	char body[512];
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct pt_seen *s;
+		snprintf(body, sizeof(body),
+			 "{\"type\": \"%s\", \"userId\": \"u1\", \"event\": \"e\","
+			 " \"context\": {\"messaging_subscriptions\": %s}}",
+			 rows[i].type, rows[i].subscriptions);
+		s = pt_post_one(&f, rows[i].type[0] == 't' ? "/v1/track" : "/v1/identify",
+				KEY1_BASIC, body);
+		ASSERT_STR_OR_NULL(s->consent_json, rows[i].consent);
+		pt_reset(&f.got);
+	}
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		hub_rc rc;
+		snprintf(body, sizeof(body),
+			 "{\"userId\": \"u1\", \"context\": {\"messaging_subscriptions\": %s}}",
+			 refused[i]);
+		rc = pt_post(&f, "/v1/identify", KEY1_BASIC, body, &resp);
+		assert_error(&resp, 400, "invalid_event", 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(resp.body, "context.messaging_subscriptions"));
+		pt_assert_refused(&f, refused[i], rc, &resp, 400);
+	}
+	pt_close(&f);
+}
+
 static void test_traits_win_over_context_and_keys_are_lowercased(void)
 {
 	static const char body[] =
@@ -2413,6 +2475,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_spec_examples_map_alike_through_batch),
 	   TEST(test_batch_context_merges_into_items),
 	   TEST(test_locale_and_timezone_become_native_attributes),
+	   TEST(test_messaging_subscriptions_set_consent),
 	   TEST(test_traits_win_over_context_and_keys_are_lowercased),
 	   TEST(test_trait_keys_are_named_as_mparticle_names_attributes),
 	   TEST(test_external_ids_become_identifiers), TEST(test_platform_detection),
