@@ -134,7 +134,10 @@ mpid=8000000000000001 " ] || fail "the blocks after the erase: $blocked"
 "$HUB" -c "$T/hub.yaml" privacy erase --external crm_id=K-bob >"$T/out" 2>"$T/err" ||
 	fail "privacy erase --external: $(cat "$T/err")"
 id=$(jq -r .id "$T/out")
-case $id in pr_????????????????) ;; *) fail "privacy erase printed no request ID: $(cat "$T/out")" ;; esac
+case $id in
+pr_????????????????) ;;
+*) fail "privacy erase printed no request ID: $(cat "$T/out")" ;;
+esac
 api GET "/v1/privacy/requests/$id"
 is "the CLI's erase, asked of the hub" 200 '.type == "erase" and .status == "done" and
 	(tostring | contains("bob") | not)'
