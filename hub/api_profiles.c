@@ -101,23 +101,52 @@ void api_profile_params_init(struct api *api)
 	api->profile_params[n] = NULL;
 }
 
+/* 1 when q is a phone number whose '+' a query string read as a space
+ * (?q=+33612345678 arrives as " 33612345678"). */
+static int search_is_spaced_phone(const char *q)
+{
+	return q[0] == ' ' && q[1] && strspn(q + 1, "0123456789") == strlen(q + 1);
+}
+
 /* What a free-text search can be, most specific first: the identifier
  * kinds, then the external ids (a CRM key, an mParticle ID), into kinds
- * (room for API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS). */
-static size_t search_kinds(const struct api *api, const char *q, const char **kinds)
+ * (room for API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS), each with the
+ * value it is looked up by (values[k]; NULL: q itself).  No email or phone
+ * holds a space: one searched for as such is a '+' sent as is, which a
+ * query string reads as a space (?q=ann+news@example.com,
+ * ?q=+33612345678), and is looked up with its spaces read back as '+'
+ * (`plus`: q so, or NULL when q holds no space) rather than found nobody. */
+static size_t search_kinds(const struct api *api, const char *q, const char *plus,
+			   const char **kinds, const char **values)
 {
 	size_t n = 0;
+
 	if (strncmp(q, "p_", 2) == 0)
 		kinds[n++] = "profile_id";
-	if (strchr(q, '@'))
+	if (strchr(q, '@')) {
+		values[n] = plus;
 		kinds[n++] = "email";
-	if (q[0] == '+')
+	}
+	if (q[0] == '+' || search_is_spaced_phone(q)) {
+		values[n] = q[0] == '+' ? NULL : plus;
 		kinds[n++] = "phone";
+	}
 	kinds[n++] = "custom_id";
 	kinds[n++] = "installation_id";
 	for (size_t i = API_LOOKUP_KEYS; api->profile_params[i + 1]; i++)
 		kinds[n++] = api->profile_params[i];
 	return n;
+}
+
+/* q with every space made a '+' (hub_free it), or NULL. */
+static char *search_plus(const char *q)
+{
+	char *plus = hub_strdup(q);
+
+	for (char *p = plus; p && *p; p++)
+		if (*p == ' ')
+			*p = '+';
+	return plus;
 }
 
 /* The query parameter `key` into *value (NULL: not sent): 0, or -1 with
@@ -199,7 +228,8 @@ static int profiles_params(const struct api *api, const struct api_request *req,
 int api_get_profiles(struct api *api, const struct api_request *req, struct api_response *resp)
 {
 	const char *kinds[API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS], *by, *value;
-	char (*ids)[PROFILE_ID_SIZE] = NULL;
+	const char *values[API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS] = {NULL};
+	char (*ids)[PROFILE_ID_SIZE] = NULL, *plus = NULL;
 	size_t n_kinds = 0, n_ids = 0;
 	json_t *matched, *profiles;
 	struct store *s;
@@ -207,19 +237,20 @@ int api_get_profiles(struct api *api, const struct api_request *req, struct api_
 
 	if (profiles_params(api, req, &by, &value, resp))
 		return 1;
-	if (by)
-		kinds[n_kinds++] = by;
-	else
-		n_kinds = search_kinds(api, value, kinds);
 	if (!(s = api_pool_take(api)))
 		return api_respond_store_unavailable(resp);
 	matched = json_array();
 	profiles = json_array();
 	ids = hub_malloc((API_FIND_MAX + 1) * PROFILE_ID_SIZE); /* one more: are there more? */
-	if (!ids)
+	if (!ids || (!by && strchr(value, ' ') && !(plus = search_plus(value))))
 		goto fail;
+	if (by)
+		kinds[n_kinds++] = by;
+	else
+		n_kinds = search_kinds(api, value, plus, kinds, values);
 	for (size_t k = 0; k < n_kinds; k++) {
-		int n = profile_find(s, kinds[k], value, ids, API_FIND_MAX + 1);
+		int n = profile_find(s, kinds[k], values[k] ? values[k] : value, ids,
+				     API_FIND_MAX + 1);
 		if (n < 0)
 			goto fail;
 		if (n > 0 && json_array_append_new(matched, json_string(kinds[k])))
@@ -252,6 +283,7 @@ int api_get_profiles(struct api *api, const struct api_request *req, struct api_
 		}
 	}
 	hub_free(ids);
+	hub_free(plus);
 	api_pool_give(api, s);
 	return api_respond_json(resp, 200,
 				json_pack("{s:o, s:o, s:b}", "matched_by", matched, "profiles",
@@ -259,6 +291,7 @@ int api_get_profiles(struct api *api, const struct api_request *req, struct api_
 fail:
 	log_error("api", "profile lookup: %s", read_error(s));
 	hub_free(ids);
+	hub_free(plus);
 	store_close(s);
 	json_decref(matched);
 	json_decref(profiles);

@@ -239,7 +239,7 @@ header_is "JSON answers have their type" Content-Type application/json
 for q in "installation_id=dev-1:installation_id" "installation_id=dev-2:installation_id" \
 	"email=ann@example.com:email" "phone=%2B33612345678:phone" "profile_id=$P_ANN:profile_id" \
 	"q=ann@example.com:email" "q=%2B33612345678:phone" "q=ann-1:custom_id" \
-	"q=dev-1:installation_id" "q=$P_ANN:profile_id"; do
+	"q=dev-1:installation_id" "q=$P_ANN:profile_id" "q=+33612345678:phone"; do
 	req GET "/v1/profiles?${q%:*}"
 	expect "lookup ${q%:*}" 200 &&
 		body_is "lookup ${q%:*} finds ann-1, matched by ${q##*:}" \

@@ -1140,6 +1140,49 @@ static void test_profiles_lookup_of_a_plus_sent_as_is_says_send_2b(void)
 	world_stop(&w);
 }
 
+/* A search (?q=) holding a space where an email or a phone has its '+'
+ * (?q=+15550100, ?q=ann+news@... sent as is, which a query string reads
+ * as spaces) looks the email or phone up with the '+' back: it found
+ * nobody.  A custom ID is still looked up as sent. */
+static void test_profiles_search_of_a_plus_sent_as_is_finds_the_person(void)
+{
+	static const struct {
+		const char *q, *by, *custom_id;
+	} rows[] = {
+		{" 15550100", "phone", "B"},
+		{"ann news@example.com", "email", "N"},
+		{"ann  news@example.com", NULL, NULL}, /* two spaces: no such email */
+		{" 1555 0100", NULL, NULL},             /* not a phone with its '+' */
+		{"a b", "custom_id", "a b"},
+	};
+	struct world w;
+
+	shared_email_start(&w);
+	apply(w.th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"n-1\","
+		    "\"timestamp\":\"2025-03-01T11:00:00.000Z\",\"identifiers\":{\"custom_id\":"
+		    "\"N\"},\"attributes\":{\"$email_address\":\"ann+news@example.com\"}}");
+	apply(w.th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"n-2\","
+		    "\"timestamp\":\"2025-03-01T11:00:00.000Z\",\"identifiers\":{\"custom_id\":"
+		    "\"a b\"}}");
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct pairs_query q = {{{"q", rows[i].q}}};
+		json_t *body = NULL, *profiles;
+		const char *by;
+
+		CU_ASSERT_EQUAL(get_pairs(&w, "GET", "/v1/profiles", &q, &body), 200);
+		profiles = json_object_get(body, "profiles");
+		by = json_string_value(json_array_get(json_object_get(body, "matched_by"), 0));
+		CU_ASSERT_EQUAL(json_array_size(profiles), rows[i].by ? 1 : 0);
+		if (rows[i].by) {
+			CU_ASSERT_STRING_EQUAL(
+				text_of(json_array_get(profiles, 0), "custom_id"), rows[i].custom_id);
+			CU_ASSERT_STRING_EQUAL(by ? by : "", rows[i].by);
+		}
+		json_decref(body);
+	}
+	world_stop(&w);
+}
+
 /* A parameter the route does not read is refused, named, with the ones it
  * reads and the closest of them: ?limt=5 answered the default page, and
  * ?user_id=ann a "give one of ..." that did not say what was wrong. */
@@ -1653,6 +1696,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_profiles_lookup_takes_one_parameter_with_a_value),
 	   TEST(test_a_parameter_no_route_reads_is_named),
 	   TEST(test_profiles_lookup_of_a_plus_sent_as_is_says_send_2b),
+	   TEST(test_profiles_search_of_a_plus_sent_as_is_finds_the_person),
 	   TEST(test_profiles_search_by_plus_finds_a_phone),
 	   TEST(test_profiles_lookup_answers_at_most_50),
 	   TEST(test_a_document_shows_transactional_push_and_the_newest_n_events),
