@@ -421,6 +421,27 @@ static int path_named(const char *path, const char *head, const char *tail, char
 	return 0;
 }
 
+/* The 404 of a /v1 path no route takes; it says what the route meant may
+ * be when a client's habit shows: a trailing '/' (/v1/profiles/, which
+ * base URLs joined with a '/' make), or a profile read at its own path
+ * (/v1/profiles/<id>), which a lookup reads here. */
+static int no_route(const char *path, struct api_response *resp)
+{
+	char shown[RECORD_SHOW_SIZE];
+	const char *id = path + strlen("/v1/profiles/");
+	size_t len = strlen(path);
+
+	if (path[len - 1] == '/')
+		return api_respond_error(resp, 404, "not_found",
+					 "no such route (no route's path ends in '/')");
+	if (strncmp(path, "/v1/profiles/", 13) == 0 && !strchr(id, '/'))
+		return api_respond_error(resp, 404, "not_found",
+					 "no such route: a profile is read by a lookup, GET "
+					 "/v1/profiles?profile_id=%s",
+					 record_show(shown, id));
+	return api_respond_error(resp, 404, "not_found", "no such route");
+}
+
 int api_authorize(const struct api *api, const char *path, const char *authorization,
 		  struct api_response *resp)
 {
@@ -490,7 +511,7 @@ static int api_route(struct api *api, const struct api_request *req, struct api_
 			       ? get_status(api->providers.exports_status, api->providers.ctx,
 					    "exports", resp)
 			       : handled;
-	return api_respond_error(resp, 404, "not_found", "no such route");
+	return no_route(p, resp);
 }
 
 int api_handle(struct api *api, const struct api_request *req, struct api_response *resp)

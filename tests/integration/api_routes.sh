@@ -438,6 +438,15 @@ expect "two identifiers in one privacy request" 400 invalid_parameter
 
 req GET /v1/no-such-route
 expect "an unknown /v1 route" 404 not_found
+# a client's habits: a trailing '/' (a base URL joined with one), a profile
+# at its own path; the answer says what the route is
+req GET "/v1/profiles/?custom_id=ann-1"
+expect "a trailing slash" 404 not_found &&
+	body_is "a trailing slash is named" '.error.message | endswith("ends in '"'/'"')")'
+req GET "/v1/profiles/$P_ANN"
+expect "a profile at its own path" 404 not_found &&
+	body_is "a profile at its own path: the lookup is named" \
+		'.error.message | endswith("GET /v1/profiles?profile_id=" + $p)' --arg p "$P_ANN"
 
 # ---- sources and exports -------------------------------------------------------
 

@@ -1502,7 +1502,9 @@ static int fake_export_retry(void *ctx, const char *name, int *why, int64_t *n_r
 
 /* Each route's answer: a sync is queued (202), a backfill requested (202)
  * or refused for an export without profile updates (409), an unknown name
- * a 404; a path with a segment more or less than a route's is no route;
+ * a 404; a path with a segment more or less than a route's is no route,
+ * saying so of a trailing '/' and pointing a profile's own path to the
+ * lookup (both were a bare "no such route");
  * a provider's status is answered as {"<key>": [...]} whether it gives the
  * list or the whole object; a body is kept for a POST of a privacy
  * request only; and only /v1/ paths need a token. */
@@ -1527,6 +1529,14 @@ static void test_routes_answer_their_status_and_others_are_no_route(void)
 		{"GET", "~/events/x", 404, "not_found", "no such route"},
 		{"GET", "~/eventsx", 404, "not_found", "no such route"},
 		{"GET", "~/history/x", 404, "not_found", "no such route"},
+		{"GET", "/v1/profiles/", 404, "not_found",
+		 "no such route (no route's path ends in '/')"},
+		{"GET", "/v1/sources/", 404, "not_found",
+		 "no such route (no route's path ends in '/')"},
+		{"POST", "/v1/privacy/requests/", 404, "not_found",
+		 "no such route (no route's path ends in '/')"},
+		{"GET", "/v1/profiles/p_x", 404, "not_found",
+		 "no such route: a profile is read by a lookup, GET /v1/profiles?profile_id=p_x"},
 	};
 	static const char *const statuses[][2] = {{"/v1/sources", "sources"},
 						  {"/v1/exports", "exports"}};
