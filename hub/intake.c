@@ -141,6 +141,9 @@ static int apply_batch(struct intake *in, struct intake_batch *b)
 	}
 	if (b->cursor_key && s->ops->meta_put(s, b->cursor_key, b->cursor_value))
 		return -1;
+	if (b->cursor_key && b->columns_key &&
+	    s->ops->meta_put(s, b->columns_key, b->columns_value))
+		return -1;
 	return 0;
 }
 

@@ -50,6 +50,10 @@ struct intake_batch {
 	 * cursor; an erase request's record, api_privacy.c) */
 	const char *cursor_key;
 	const char *cursor_value;
+	/* optional, with a cursor only: a second meta row in that transaction
+	 * (the cursor columns a pull cursor was read with, sync_columns.c) */
+	const char *columns_key;
+	const char *columns_value;
 	/* optional fencing of the cursor: when fence_key is set and the batch
 	 * carries a cursor, the meta value under fence_key (a lease's epoch,
 	 * "lease_epoch:sync:<source>") is read in the same transaction and

@@ -125,6 +125,8 @@ struct run {
 	struct sync_report *rep;
 	const char *source;
 	char cursor_key[300];
+	char columns_key[320];   /* cursor_columns:<source> */
+	char *columns;           /* the `cursor` config (sync_columns.c), or NULL */
 	char fence_key[320];     /* lease_epoch:sync:<source> */
 	struct hub_call call;
 
@@ -376,6 +378,8 @@ static hub_rc page_submit(struct run *r, const char *cursor)
 	pg->batch.n_records = pg->n_recs;
 	pg->batch.cursor_key = cursor ? r->cursor_key : NULL;
 	pg->batch.cursor_value = pg->cursor;
+	pg->batch.columns_key = r->columns ? r->columns_key : NULL;
+	pg->batch.columns_value = r->columns;
 	if (r->p->fence_epoch) {
 		pg->batch.fence_key = r->fence_key;
 		pg->batch.fence_epoch = r->p->fence_epoch;
@@ -404,29 +408,71 @@ static hub_rc run_checkpoint(struct hub_call *call, const char *cursor)
 
 /* ---- the run ------------------------------------------------------------ */
 
-static int load_cursor(struct run *r)
+/* A meta value of the reader: 1 found (*out hub_malloc'd), 0 none, -1
+ * failed (rep->err says so). */
+static int reader_get(struct run *r, const char *key, char **out)
 {
 	const struct sync_params *p = r->p;
 	char *buf;
 	int rc;
 
-	if (p->is_full || !p->reader)
-		return 0;
+	*out = NULL;
 	if (!(buf = hub_malloc(CURSOR_MAX)))
 		return -1;
 	if (p->reader_lock)
 		pthread_mutex_lock(p->reader_lock);
-	rc = p->reader->ops->meta_get(p->reader, r->cursor_key, buf, CURSOR_MAX);
+	rc = p->reader->ops->meta_get(p->reader, key, buf, CURSOR_MAX);
 	if (rc < 0)
-		snprintf(r->rep->err, sizeof(r->rep->err), "reading the cursor: %s",
-			 store_error(p->reader));
+		snprintf(r->rep->err, sizeof(r->rep->err), "reading the %s: %s",
+			 key == r->cursor_key ? "cursor" : "cursor columns", store_error(p->reader));
 	if (p->reader_lock)
 		pthread_mutex_unlock(p->reader_lock);
 	if (rc == 1)
-		r->committed = r->rep->cursor = buf;
+		*out = buf;
 	else
 		hub_free(buf);
-	return rc < 0 ? -1 : 0;
+	return rc;
+}
+
+/* The saved cursor applies only to the columns it was read with (or the
+ * first of them): another `cursor` would compare its values with other
+ * columns and skip their rows. */
+static hub_rc check_columns(struct run *r)
+{
+	char *saved = NULL;
+	hub_rc rc = HUB_OK;
+	int got;
+
+	if (!r->columns)
+		return HUB_OK;
+	if ((got = reader_get(r, r->columns_key, &saved)) < 0)
+		return HUB_ERR_INTERNAL;
+	if (got == 1 && !sync_cursor_columns_fit(saved, r->columns)) {
+		snprintf(r->rep->err, sizeof(r->rep->err),
+			 "cursor: the saved cursor %.200s was read with the cursor columns %.200s,"
+			 " the config now names %.200s (the saved values would be compared with"
+			 " other columns, skipping rows): run `profilehub sync %s --full` once"
+			 " (rows read again are duplicates), or put `cursor` back",
+			 r->committed, saved, r->columns, r->source);
+		rc = HUB_ERR_CONFIG;
+	}
+	hub_free(saved);
+	return rc;
+}
+
+static hub_rc load_cursor(struct run *r)
+{
+	char *cursor;
+	int got;
+
+	if (r->p->is_full || !r->p->reader)
+		return HUB_OK;
+	if ((got = reader_get(r, r->cursor_key, &cursor)) < 0)
+		return HUB_ERR_INTERNAL;
+	if (got == 0)
+		return HUB_OK;
+	r->committed = r->rep->cursor = cursor;
+	return check_columns(r);
 }
 
 /* An integer key of the source's config, or dflt when unset or < min. */
@@ -474,6 +520,7 @@ static void run_init(struct run *r, const struct sync_params *p, struct sync_rep
 	r->source = p->inst->name;
 	r->filling = &r->pages[0];
 	sync_cursor_key(r->source, r->cursor_key, sizeof(r->cursor_key));
+	sync_cursor_columns_key(r->source, r->columns_key, sizeof(r->columns_key));
 	snprintf(r->fence_key, sizeof(r->fence_key), "lease_epoch:sync:%s", r->source);
 	r->call.inst = p->inst;
 	r->call.on_emit = run_emit;
@@ -553,10 +600,9 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 	budget =
 		(size_t)(p->page_size > 0 ? p->page_size
 					  : config_int_or(p->inst, "page_size", SYNC_PAGE_SIZE, 1));
-	if (load_cursor(&r)) {
-		rc = HUB_ERR_INTERNAL;
+	r.columns = sync_cursor_columns(p->inst); /* NULL (none, out of memory): unchecked */
+	if ((rc = load_cursor(&r)) != HUB_OK)
 		goto out;
-	}
 	for (;;) {
 		int64_t calls = r.n_host_calls;
 		r.is_progress = 0;
@@ -612,6 +658,7 @@ out:
 	rep->rc = rc;
 	rep->cursor = r.committed;
 	rep->elapsed_ms = time_mono_ms() - t0;
+	hub_free(r.columns);
 	for (int i = 0; i < 2; i++) {
 		page_drop(&r.pages[i]);
 		hub_free(r.pages[i].recs);

@@ -99,6 +99,16 @@ void sync_report_free(struct sync_report *rep);
 /* "cursor:<source>": the meta key holding a source's committed cursor. */
 void sync_cursor_key(const char *source, char *buf, size_t size);
 
+/* sync_columns.c: "cursor_columns:<source>", the meta key holding the
+ * cursor columns the committed cursor was read with (written with it). */
+void sync_cursor_columns_key(const char *source, char *buf, size_t size);
+/* The source's `cursor` config as a JSON array of lowercased names
+ * (hub_malloc'd), or NULL when it names none. */
+char *sync_cursor_columns(const struct hub_instance *inst);
+/* 1 when the saved columns are the first columns of `now` (both from
+ * sync_cursor_columns()): a cursor saved with them still applies. */
+int sync_cursor_columns_fit(const char *saved, const char *now);
+
 
 
 #endif

@@ -484,6 +484,89 @@ static void test_full_starts_over_and_dedupe_absorbs_it(void)
 	world_close(&w);
 }
 
+/* A meta value of the store, "" when there is none. */
+static void meta_text(struct world *w, const char *key, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	w->th->reader->ops->meta_get(w->th->reader, key, buf, size);
+}
+
+/* A meta value put in a transaction of its own (what an earlier config left). */
+static void meta_set(struct world *w, const char *key, const char *value)
+{
+	struct store *s = w->th->reader;
+
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, key, value), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+}
+
+/* The cursor commits with the `cursor` columns it was read with,
+ * lowercased; a cursor saved with the first of today's columns (a unique
+ * last column added since, as the hub advises) still applies. */
+static void test_a_cursor_commits_with_its_columns(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cols[128];
+
+	world_open_with(&w, 25, "    page_size: 10\n    cursor: [Updated_At, id]\n");
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	sync_report_free(&rep);
+	meta_text(&w, "cursor_columns:fake", cols, sizeof(cols));
+	CU_ASSERT_STRING_EQUAL(cols, "[\"updated_at\",\"id\"]");
+
+	meta_set(&w, "cursor_columns:fake", "[\"updated_at\"]");
+	fake.n_rows = 31;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 6);
+	sync_report_free(&rep);
+	meta_text(&w, "cursor_columns:fake", cols, sizeof(cols));
+	CU_ASSERT_STRING_EQUAL(cols, "[\"updated_at\",\"id\"]");
+	world_close(&w);
+}
+
+/* A cursor saved with other columns (`cursor` changed from created_at to
+ * updated_at) is not bound to the new ones, which would skip every row
+ * whose new column is before the old column's value: the run fails
+ * naming both and --full, pulls nothing and keeps the cursor; --full
+ * then starts the new columns' cursor. */
+static void test_a_cursor_of_other_columns_waits_for_full(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cur[64], cols[128];
+
+	world_open_with(&w, 25, "    page_size: 10\n    cursor: updated_at\n");
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	sync_report_free(&rep);
+	meta_set(&w, "cursor_columns:fake", "[\"created_at\"]");
+	fake.n_rows = 31;
+	fake.n_pulls = 0;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_CONFIG);
+	CU_ASSERT_EQUAL(fake.n_pulls, 0);
+	CU_ASSERT_EQUAL(rep.read, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, "[\"created_at\"]"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, "[\"updated_at\"]"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, "profilehub sync fake --full"));
+	sync_report_free(&rep);
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "25");
+
+	w.p.is_full = 1;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 31);
+	sync_report_free(&rep);
+	meta_text(&w, "cursor_columns:fake", cols, sizeof(cols));
+	CU_ASSERT_STRING_EQUAL(cols, "[\"updated_at\"]");
+	w.p.is_full = 0;
+	fake.n_rows = 33;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 2);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 static void test_a_stop_lets_the_page_in_progress_commit(void)
 {
 	struct world w;
@@ -817,6 +900,8 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_retries_give_up_after_max_retries_keeping_the_cursor),
 	   TEST(test_a_stopped_answer_without_a_stop_is_retried),
 	   TEST(test_full_starts_over_and_dedupe_absorbs_it),
+	   TEST(test_a_cursor_commits_with_its_columns),
+	   TEST(test_a_cursor_of_other_columns_waits_for_full),
 	   TEST(test_a_stop_lets_the_page_in_progress_commit),
 	   TEST(test_a_record_emit_could_not_take_keeps_the_cursor_before_it),
 	   TEST(test_rejected_rows_are_counted_with_their_reason),
