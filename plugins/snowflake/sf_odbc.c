@@ -72,6 +72,7 @@ static int is_refused_login(SQLINTEGER native, const char *msg)
 	static const char *const texts[] = {
 		"password authentication failed", /* PostgreSQL */
 		"no pg_hba.conf entry",
+		"FATAL:  role \"", /* ... does not exist: an unknown user (28000) */
 		"Incorrect username or password", /* Snowflake */
 		"JWT token is invalid",
 	};
@@ -87,11 +88,14 @@ static int is_refused_login(SQLINTEGER native, const char *msg)
 
 /* A failed connect's class: refused credentials, or 08004 (the server
  * rejected the connection: trying again gets the same answer), disable
- * the source; the rest as classify(). */
+ * the source, and so does a database the server does not have (PostgreSQL's
+ * 3D000, which psqlodbc reports as 08001); the rest as classify(). */
 static hub_rc classify_connect(const char *state, SQLINTEGER native, const char *msg)
 {
 	if (is_refused_login(native, msg) || strcmp(state, "08004") == 0)
 		return HUB_ERR_AUTH;
+	if (strstr(msg, "FATAL:  database \"") && strstr(msg, "\" does not exist"))
+		return HUB_ERR_CONFIG;
 	return classify(state);
 }
 

@@ -263,8 +263,9 @@ static void test_sf_odbc_sqlstate_classes(void)
 }
 
 /* A failed connect that is a refused login (Snowflake's native codes, the
- * server's words) or 08004 is refused credentials, not a connection to try
- * again; another 08001 is retried. */
+ * server's words, an unknown user) or 08004 is refused credentials, and an
+ * unknown database the config's, not a connection to try again; another
+ * 08001 is retried. */
 static void test_sf_odbc_refused_login_is_not_retried(void)
 {
 	static const SQLINTEGER codes[] = {390100, 390144, 394300, 394301, 394304, 394305,
@@ -282,6 +283,15 @@ static void test_sf_odbc_refused_login_is_not_retried(void)
 			HUB_ERR_AUTH);
 	CU_ASSERT_EQUAL(classify_connect("08001", 0, "JWT token is invalid."), HUB_ERR_AUTH);
 	CU_ASSERT_EQUAL(classify_connect("08004", 0, "rejected"), HUB_ERR_AUTH);
+	/* PostgreSQL's unknown user and database, as psqlodbc reports them */
+	CU_ASSERT_EQUAL(classify_connect("08001", 0, "connection to server at \"127.0.0.1\", port "
+						     "5432 failed: FATAL:  role \"nobody\" does "
+						     "not exist "),
+			HUB_ERR_AUTH);
+	CU_ASSERT_EQUAL(classify_connect("08001", 0, "connection to server at \"127.0.0.1\", port "
+						     "5432 failed: FATAL:  database \"nodb\" "
+						     "does not exist "),
+			HUB_ERR_CONFIG);
 	CU_ASSERT_EQUAL(classify_connect("08001", 390101, "could not connect to server"),
 			HUB_RETRY);
 	CU_ASSERT_EQUAL(classify_connect("42000", 0, "x"), HUB_ERR_CONFIG);
