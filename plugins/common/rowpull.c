@@ -4,7 +4,9 @@
  * The query binds `>=` on the first cursor column; rows at or before the
  * saved tuple (all cursor columns, typed) are skipped, so rows sharing a
  * timestamp across a page or run boundary are neither lost nor applied
- * twice.  A page ends only where the next row's tuple differs from the
+ * twice, provided the tuple is unique per row: a row written later with a
+ * saved tuple that is not is skipped (rows tied on the whole tuple log a
+ * warning saying so, once per source and process).  A page ends only where the next row's tuple differs from the
  * last emitted one: the checkpoint then names a tuple no later row shares.
  *
  * Both rules hold only when the rows arrive ascending in the plugin's own
@@ -209,20 +211,50 @@ static hub_rc utf8_failed(const struct rowpull *rp, const struct rm_cell *row, s
 	return HUB_ERR_DATA;
 }
 
+/* "t = \"...\", id = \"3\"": the remembered tuple, for a message. */
+static void remembered_value(const struct rowmap *m, char *value, size_t size)
+{
+	char buf[48], q[110];
+	size_t len = 0;
+
+	value[0] = '\0';
+	for (size_t i = 0; i < rowmap_cursor_n(m) && len < size; i++) {
+		quote_value(rowmap_remembered_cursor_text(m, i, buf, sizeof(buf)), q, sizeof(q));
+		len += (size_t)snprintf(value + len, size - len, "%s%.60s = %s", i ? ", " : "",
+					rowmap_cursor_name(m, i), q);
+	}
+}
+
+/* A row with the remembered tuple: the cursor is not unique per row, so a
+ * row written later with the tuple a sync ends at is skipped by every
+ * later sync.  Said once per source and process (a warning, not a
+ * failure: ties read together are not lost). */
+static void tie_told(struct rowpull *rp)
+{
+	char value[400], names[200];
+
+	if (rp->is_tie_told)
+		return;
+	rp->is_tie_told = 1;
+	remembered_value(rp->map, value, sizeof(value));
+	cursor_names(rp->map, names, sizeof(names));
+	rp->host->log(rp->inst, HUB_LOG_WARN,
+		      "cursor [%s]: two rows share the cursor value %s, so it is not unique per "
+		      "row: a row written later with the value a sync ends at is never read (rows "
+		      "at or before the saved cursor are skipped).  Add a column unique per row "
+		      "(such as the primary key) as the last cursor column, e.g. cursor: [%s, "
+		      "<unique column>]; an event table needs map.message_id first",
+		      names, value, names);
+}
+
 /* More tied rows than a page may hold (rowpull_page_rows_max). */
 static hub_rc ties_failed(const struct rowpull *rp, size_t n_tied, size_t max, char *err,
 			  size_t err_size)
 {
 	const struct rowmap *m = rp->map;
-	char value[400], names[200], buf[48], q[110];
-	size_t len = 0;
+	char value[400], names[200];
 
-	value[0] = '\0';
-	for (size_t i = 0; i < rowmap_cursor_n(m) && len < sizeof(value); i++) {
-		quote_value(rowmap_remembered_cursor_text(m, i, buf, sizeof(buf)), q, sizeof(q));
-		len += (size_t)snprintf(value + len, sizeof(value) - len, "%s%.60s = %s",
-					i ? ", " : "", rowmap_cursor_name(m, i), q);
-	}
+	remembered_value(m, value, sizeof(value));
 	cursor_names(m, names, sizeof(names));
 	snprintf(err, err_size,
 		 "%zu consecutive rows share the cursor value %s, more than a page may hold (%zu "
@@ -289,6 +321,8 @@ static hub_rc emit_rows(struct rowpull *rp, struct hub_call *call, size_t budget
 			return utf8_failed(rp, row, (size_t)i_bad, err, err_size);
 		if ((cmp = rowmap_cmp_remembered(rp->map, row)) < 0)
 			return order_failed(rp, row, err, err_size);
+		if (cmp == 0)
+			tie_told(rp);
 		if (rowmap_row_is_new(rp->map, row)) {
 			has_checkpoint = has_cursor || rowmap_has_remembered(rp->map);
 			is_boundary = cmp != 0 || !rowmap_row_is_placed(rp->map, row);

@@ -42,6 +42,7 @@ struct rowpull {
 	char *resume_cursor;         /* the last checkpoint of this result */
 	int64_t last_pull_ms;
 	const struct rm_cell *held;  /* read, not yet emitted */
+	int is_tie_told;             /* rows tied on the whole cursor: logged once */
 };
 
 /* A pull (the plugin's pull() forwards here). */

@@ -1471,6 +1471,45 @@ static void test_pages_end_between_different_cursor_tuples(void)
 	rowmap_free(m);
 }
 
+/* Rows tied on the whole cursor (t alone, 4..6 share t = 200) say once
+ * that a row written later with the saved t would be skipped, naming the
+ * value and a unique last column; a unique tuple (t, id) says nothing. */
+static void test_a_cursor_not_unique_per_row_is_warned_once(void)
+{
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "\"t\"");
+	struct script s = {.n_rows = 9};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct got g = {0};
+	struct hub_call call = call_for(&g);
+	struct testlib_capture cap;
+	char err[512], *log;
+
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 100, err, sizeof(err)), HUB_OK);
+	rowpull_close(&rp);
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 100, err, sizeof(err)), HUB_OK);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "two rows share the cursor value t = "
+						"\"1970-01-01T00:01:40.000000000Z\""), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "cursor: [t, <unique column>]"), 1);
+	free(log);
+	got_clear(&g);
+	rowpull_close(&rp);
+	rowmap_free(m);
+
+	m = map_new("{\"custom_id\": \"id\"}", "erase", "[\"t\", \"id\"]");
+	memset(&rp, 0, sizeof(rp));
+	rp = (struct rowpull){.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(rowpull_pull(&rp, &call, NULL, 100, err, sizeof(err)), HUB_OK);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "share the cursor value"), 0);
+	free(log);
+	got_clear(&g);
+	rowpull_close(&rp);
+	rowmap_free(m);
+}
+
 /* The next pull reads on in the open result when it comes with its
  * checkpoint within 30 s of the last pull; later, the query runs again
  * from the cursor; a pull without a cursor (a first or --full sync) always
@@ -2378,6 +2417,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_cursor_placeholder_is_rewritten_outside_quotes),
 	   TEST(test_query_trimmed_len_leaves_out_what_ends_it),
 	   TEST(test_pages_end_between_different_cursor_tuples),
+	   TEST(test_a_cursor_not_unique_per_row_is_warned_once),
 	   TEST(test_a_page_boundary_tie_still_resumes_exactly),
 	   TEST(test_an_open_result_is_read_on_for_30_s_after_its_checkpoint),
 	   TEST(test_a_saved_cursor_that_does_not_fit_runs_nothing_and_closes_the_result),
