@@ -6,8 +6,9 @@
  * timestamp across a page or run boundary are neither lost nor applied
  * twice, provided the tuple is unique per row: a row written later with a
  * saved tuple that is not is skipped (rows tied on the whole tuple log a
- * warning saying so, once per source and process).  A page ends only where the next row's tuple differs from the
- * last emitted one: the checkpoint then names a tuple no later row shares.
+ * warning saying so, once per source and process).  A page ends only
+ * where the next row's tuple differs from the last emitted one: the
+ * checkpoint then names a tuple no later row shares.
  *
  * Both rules hold only when the rows arrive ascending in the plugin's own
  * comparison (rm_cursor.c: strings bytewise).  A row whose tuple sorts
