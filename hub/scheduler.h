@@ -54,7 +54,9 @@ void scheduler_stop(struct scheduler *s);
  *     "idle"|"running"|"backoff"|"disabled"|"held by another process"
  *     (its last try found the lease taken), "last_run": {"started_at",
  *     "ended_at", "result": "ok"|"stopped"|"error" (null while it runs),
- *     "read", "applied", "duplicates", "rejected", "warnings", "retries",
+ *     "read", "applied", "duplicates", "rejected", "blocked" (an identifier
+ *     erased within erase_block_days), "refused" (two known profiles
+ *     aliased), "warnings", "retries",
  *     "first_rejections" and "first_warnings" (the first reasons, as
  *     text)} (or null), "last_error" (or null), "next_run_at" (the planned
  *     run, or a kept trigger's next try; or null), "failures", "cursor"
@@ -124,6 +126,7 @@ struct sched_entry {
 	int64_t last_ok_ms;      /* the end of the last run that ended ok; 0: none */
 	hub_rc last_rc;
 	int64_t read, applied, duplicates, rejected; /* the last (or current) run */
+	int64_t blocked, refused;
 	int64_t warnings;
 	int n_retries;
 	char last_error[1024];

@@ -141,6 +141,7 @@ int sched_entry_begin(struct sched_entry *e, int64_t now_ms)
 	e->last_start_ms = now_ms;
 	e->last_end_ms = 0;
 	e->read = e->applied = e->duplicates = e->rejected = e->warnings = 0;
+	e->blocked = e->refused = 0;
 	e->n_retries = 0;
 	e->n_reasons = e->n_warning_reasons = 0;
 	return 0;
@@ -180,6 +181,8 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 	e->applied = rep->applied;
 	e->duplicates = rep->duplicates;
 	e->rejected = rep->rejected;
+	e->blocked = rep->blocked;
+	e->refused = rep->refused;
 	e->warnings = rep->warnings;
 	e->n_retries = rep->n_retries;
 	/* a plugin's reject() reason may be any bytes: kept as UTF-8 text */

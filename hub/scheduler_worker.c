@@ -52,6 +52,8 @@ static void worker_progress(void *ctx, const struct sync_report *rep)
 	src->e.applied = rep->applied;
 	src->e.duplicates = rep->duplicates;
 	src->e.rejected = rep->rejected;
+	src->e.blocked = rep->blocked;
+	src->e.refused = rep->refused;
 	src->e.warnings = rep->warnings;
 	src->e.n_retries = rep->n_retries;
 	scheduler_source_set_cursor(src, rep->cursor);
@@ -249,8 +251,10 @@ void *scheduler_worker_main(void *arg)
 		log_warn(src->conf->name, "sync stopped: %s", rep.err);
 	else if (rep.rc == HUB_OK)
 		log_info(src->conf->name, "sync done: read %" PRId64 ", applied %" PRId64
-			 ", duplicates %" PRId64 ", rejected %" PRId64 ", warnings %" PRId64,
-			 rep.read, rep.applied, rep.duplicates, rep.rejected, rep.warnings);
+			 ", duplicates %" PRId64 ", rejected %" PRId64 ", blocked %" PRId64
+			 ", refused %" PRId64 ", warnings %" PRId64 " in %.1f s",
+			 rep.read, rep.applied, rep.duplicates, rep.rejected, rep.blocked,
+			 rep.refused, rep.warnings, (double)rep.elapsed_ms / 1000.0);
 	else if (rep.rc != HUB_ERR_STOPPED)
 		log_error(src->conf->name, "sync failed%s: %s",
 			  rep.rc == HUB_ERR_CONFIG || rep.rc == HUB_ERR_AUTH ? " (source disabled)"

@@ -197,6 +197,42 @@ static void test_metrics_show_each_source_s_last_success_and_failure(void)
 static const char rl_yaml[] = "sources:\n  - name: rl\n    plugin: reject_lines\n"
 			      "    lines: [p1]\n";
 
+/* A run's records add up in its status and its log line: a record of a
+ * profile erased within erase_block_days (a century: testhub's records
+ * are dated 2025) is counted as blocked (it was counted nowhere: read 2,
+ * applied 1, and nothing else). */
+static void test_status_and_log_count_a_run_s_blocked_records(void)
+{
+	struct plugin_sched ps;
+	struct testlib_capture cap;
+	json_t *list;
+	char *log;
+
+	plugin_sched_load(&ps, "privacy:\n  erase_block_days: 36500\n"
+			  "sources:\n  - name: rl\n    plugin: reject_lines\n"
+			  "    lines: [p1, p2]\n", "tests/plugins/reject_lines.so");
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(ps.th,
+						  "{\"type\":\"identify\",\"message_id\":\"i1\","
+						  "\"identifiers\":{\"custom_id\":\"p2\"}}\n"
+						  "{\"type\":\"erase\",\"message_id\":\"e1\","
+						  "\"identifiers\":{\"custom_id\":\"p2\"}}\n"), 0);
+	plugin_sched_begin(&ps);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, "rl"), SCHEDULER_TRIGGERED);
+	list = status_after_the_run(&ps);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_STRING_EQUAL(result_of(list), "ok");
+	CU_ASSERT_EQUAL(run_count(list, "read"), 2);
+	CU_ASSERT_EQUAL(run_count(list, "applied"), 1);
+	CU_ASSERT_EQUAL(run_count(list, "blocked"), 1);
+	CU_ASSERT_EQUAL(run_count(list, "refused"), 0);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "sync done: read 2, applied 1, duplicates 0, "
+					   "rejected 0, blocked 1, refused 0, warnings 0 in "), 1);
+	free(log);
+	json_decref(list);
+	plugin_sched_stop(&ps);
+}
+
 /* 1 once the first source's worker is busy (started, not ended) when
  * want_busy, or joined (the dispatcher made its pass after the run and
  * sleeps) when not; 0 after 10 s. */
@@ -601,6 +637,7 @@ static void test_scheduler_a_run_left_far_by_the_clock_is_replanned_and_said(voi
 
 TEST_SUITE(scheduler_run, NULL, NULL,
 	   TEST(test_status_names_the_last_run_s_rejections_and_warnings),
+	   TEST(test_status_and_log_count_a_run_s_blocked_records),
 	   TEST(test_a_source_with_a_cut_error_text_stays_in_the_status),
 	   TEST(test_a_source_disabled_at_start_plans_no_run),
 	   TEST(test_metrics_show_each_source_s_last_success_and_failure),
