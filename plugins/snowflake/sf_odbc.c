@@ -160,6 +160,7 @@ int sf_odbc_new(const struct hub_host *host, const struct hub_instance *inst, co
 	o->host = host;
 	o->inst = inst;
 	o->n_params = n_params;
+	o->timeout_ms = host && inst ? host->config_int(inst, "query_timeout") : 0;
 	*out = o;
 	return 0;
 }
@@ -324,20 +325,44 @@ static int cond_init_monotonic(pthread_cond_t *cond)
 	return rc == 0 ? 0 : -1;
 }
 
+/* Why execute_stoppable() cancelled the query, if it did. */
+enum cancel_why { CANCEL_NONE = 0, CANCEL_STOP, CANCEL_TIMEOUT };
+
+static int64_t mono_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Whether a running query is to be cancelled now: the hub stops, or it
+ * ran past query_timeout (its run started at t0_ms). */
+static enum cancel_why cancel_due(struct sf_odbc *o, int64_t t0_ms)
+{
+	if (o->host->should_stop(o->call))
+		return CANCEL_STOP;
+	if (o->timeout_ms > 0 && mono_ms() - t0_ms >= o->timeout_ms)
+		return CANCEL_TIMEOUT;
+	return CANCEL_NONE;
+}
+
 /* SQLExecute, cancelled (SQLCancel, which ODBC allows from another thread
- * while the statement executes) when the hub stops during a pull: the
- * query may run for minutes, and the hub waits for the pull.  The cancel
- * is sent again every 0.5 s until SQLExecute returns: one sent before the
- * driver is executing (still connecting or preparing) is a no-op.
- * *is_stopped says it was.  Outside a pull (check --connect), or without a thread,
- * a plain SQLExecute. */
-static SQLRETURN execute_stoppable(struct sf_odbc *o, int *is_stopped)
+ * while the statement executes) when the hub stops during a pull (the
+ * query may run for minutes, and the hub waits for the pull) or when it
+ * runs past query_timeout.  The cancel is sent again every 0.5 s until
+ * SQLExecute returns: one sent before the driver is executing (still
+ * connecting or preparing) is a no-op.  *why says it was, and why.
+ * Outside a pull (check --connect), or without a thread, a plain
+ * SQLExecute. */
+static SQLRETURN execute_stoppable(struct sf_odbc *o, enum cancel_why *why)
 {
 	struct exec_job j = {.stmt = o->stmt};
 	struct timespec deadline;
+	int64_t t0_ms = mono_ms();
 	pthread_t t;
 
-	*is_stopped = 0;
+	*why = CANCEL_NONE;
 	if (!o->call)
 		return SQLExecute(o->stmt);
 	pthread_mutex_init(&j.lock, NULL);
@@ -360,11 +385,10 @@ static SQLRETURN execute_stoppable(struct sf_odbc *o, int *is_stopped)
 		pthread_cond_timedwait(&j.cond, &j.lock, &deadline);
 		if (j.is_done)
 			continue;
-		if (*is_stopped ? polls % CANCEL_AGAIN_POLLS != 0 : !o->host->should_stop(o->call))
+		if (*why ? polls % CANCEL_AGAIN_POLLS != 0 : !(*why = cancel_due(o, t0_ms)))
 			continue;
 		pthread_mutex_unlock(&j.lock);
 		SQLCancel(o->stmt);
-		*is_stopped = 1;
 		polls = 0;
 		pthread_mutex_lock(&j.lock);
 	}
@@ -381,18 +405,24 @@ static hub_rc execute(struct sf_odbc *o, struct rowmap *m, const char *param, ch
 {
 	SQLSMALLINT n = 0;
 	SQLRETURN r;
-	int is_stopped;
+	enum cancel_why why;
 	hub_rc rc;
 
 	if ((rc = sf_odbc_bind_param(o, m, param, err, err_size)) != HUB_OK) {
 		odbc_close(o);
 		return rc;
 	}
-	r = execute_stoppable(o, &is_stopped);
-	if (is_stopped) { /* nothing read: the next run reads it */
+	r = execute_stoppable(o, &why);
+	if (why == CANCEL_STOP) { /* nothing read: the next run reads it */
 		snprintf(err, err_size, "stopped while the query ran (cancelled)");
 		odbc_close(o);
 		return HUB_ERR_STOPPED;
+	}
+	if (why == CANCEL_TIMEOUT) { /* as Snowflake's own statement timeout: retried */
+		snprintf(err, err_size, "running the query: still running after query_timeout "
+			 "(%g s): cancelled", (double)o->timeout_ms / 1000.0);
+		odbc_close(o);
+		return HUB_RETRY;
 	}
 	if (!SQL_SUCCEEDED(r) && r != SQL_NO_DATA)
 		return stmt_fail(o, "running the query", err, err_size);

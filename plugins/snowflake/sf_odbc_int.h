@@ -43,6 +43,7 @@ struct sf_odbc {
 	int is_connected;
 	SQLHSTMT stmt;       /* the open result's; NULL when closed */
 	struct hub_call *call; /* during a pull: should_stop() (its thread only) */
+	int64_t timeout_ms;  /* query_timeout: a pull's query is cancelled past it */
 
 	struct ocol *cols;
 	SQLSMALLINT n_cols;

@@ -81,10 +81,19 @@ static struct binding cursor_binding(const struct sf_api *a, const char *param)
 	return param ? (struct binding){"TEXT", param} : first_binding(a);
 }
 
+/* The statement's timeout in seconds: query_timeout (at least 1 s), else
+ * STATEMENT_TIMEOUT_S. */
+static json_int_t statement_timeout_s(const struct sf_api *a)
+{
+	int64_t ms = a->host && a->inst ? a->host->config_int(a->inst, "query_timeout") : 0;
+
+	return ms > 0 ? (json_int_t)(ms < 1000 ? 1 : ms / 1000) : STATEMENT_TIMEOUT_S;
+}
+
 static char *statement_body(struct sf_api *a, const char *statement, const char *param)
 {
-	json_t *body = json_pack("{s:s, s:i}", "statement", statement, "timeout",
-				 STATEMENT_TIMEOUT_S);
+	json_t *body = json_pack("{s:s, s:I}", "statement", statement, "timeout",
+				 statement_timeout_s(a));
 	json_t *bindings = json_object();
 	struct binding b = cursor_binding(a, param);
 	char key[16], *text = NULL;

@@ -44,6 +44,10 @@ static const struct hub_config_key sf_keys[] = {
 	{.name = "database", .type = HUB_CFG_STRING, .description = "sql_api: database"},
 	{.name = "schema", .type = HUB_CFG_STRING, .description = "sql_api: schema"},
 	{.name = "role", .type = HUB_CFG_STRING, .description = "sql_api: role"},
+	{.name = "query_timeout",
+	 .type = HUB_CFG_DURATION,
+	 .default_value = "1h",
+	 .description = "a query still running after this is cancelled and the run retried"},
 	{.name = "endpoint",
 	 .type = HUB_CFG_STRING,
 	 .description = "sql_api: base URL (default https://<account>.snowflakecomputing.com;"

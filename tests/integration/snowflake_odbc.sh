@@ -10,7 +10,8 @@
 # sync reads only new rows; a sync killed (SIGKILL) or stopped (SIGTERM)
 # mid-way resumes without loss or duplicates (compared with a clean run);
 # SIGTERM while a long query runs cancels it, and so does one before the
-# driver executes it (an LD_PRELOAD shim, odbc_late_execute.c);
+# driver executes it (an LD_PRELOAD shim, odbc_late_execute.c), and so does
+# query_timeout;
 # bad configs refused by `check --connect`, which does not run a query the
 # driver describes; a query without columns refused; a dead server retried,
 # a connection lost mid-query too (connected again);
@@ -241,6 +242,14 @@ $(for col in at day wall; do printf '  - name: history_%s
     query: WITH z AS (SELECT pg_sleep(s) FROM nap) SELECT u.* FROM users u, z WHERE updated_at >= :cursor ORDER BY updated_at, id
     cursor: [updated_at, id]
     map: $users_map
+  - name: timed
+    plugin: snowflake
+    dsn: hubtest
+    query: WITH z AS (SELECT pg_sleep(s) FROM nap) SELECT u.* FROM users u, z WHERE updated_at >= :cursor ORDER BY updated_at, id
+    cursor: [updated_at, id]
+    query_timeout: 1s
+    max_retries: 0
+    map: $users_map
   - name: boom
     plugin: snowflake
     dsn: hubtest
@@ -431,6 +440,15 @@ running() { # the number of slow queries PostgreSQL is running
 	psql_ -At -c "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND
 		query LIKE '%pg_sleep(s) FROM nap%' AND pid <> pg_backend_pid()"
 }
+# query_ended WHAT: the slow query no longer runs on the server (5 s): a cancel reached it
+query_ended() {
+	n=0
+	until [ "$(running)" = 0 ]; do
+		n=$((n + 1))
+		[ $n -lt 50 ] || { fail "$1: the cancelled query still runs on the server"; break; }
+		sleep 0.1
+	done
+}
 config slow >"$T/slow.yaml"
 "$HUB" -c "$T/slow.yaml" sync slow >"$T/slow.out" 2>"$T/slow.err" &
 pid=$!
@@ -448,12 +466,7 @@ stopped_in_time() {
 	[ $rc -ne 124 ] || { fail "SIGTERM $1: still running 10 s later (the query sleeps 25 s)"; pid_signal KILL $pid; }
 	[ $(($(date +%s) - t0)) -lt 10 ] || fail "SIGTERM $1: the hub took $(($(date +%s) - t0)) s to stop"
 	grep -q "stopped before catching up" "$2" || fail "SIGTERM $1 (exit $rc): $(cat "$2")"
-	n=0 # the cancel reached the server: the query does not run on
-	until [ "$(running)" = 0 ]; do
-		n=$((n + 1))
-		[ $n -lt 50 ] || { fail "SIGTERM $1: the cancelled query still runs on the server"; break; }
-		sleep 0.1
-	done
+	query_ended "SIGTERM $1"
 }
 stopped_in_time "while the query ran" "$T/slow.err"
 
@@ -474,6 +487,16 @@ until [ -e "$T/late.mark" ]; do
 	sleep 0.1
 done
 stopped_in_time "before the driver executed the query" "$T/late.err"
+
+# ---- 4d. a query past query_timeout: cancelled on the server, the run fails retryable ----------
+# (a query that never ended held its source for ever: ODBC had no timeout)
+t0=$(date +%s)
+sync slow timed; rc=$?
+[ $rc -eq 1 ] || fail "query_timeout: exit $rc: $(cat "$T/err")"
+[ $(($(date +%s) - t0)) -lt 10 ] || fail "query_timeout 1s: the sync took $(($(date +%s) - t0)) s"
+grep -q "sync: timed: running the query: still running after query_timeout (1 s): cancelled" \
+	"$T/err" || fail "query_timeout message: $(cat "$T/err")"
+query_ended "query_timeout"
 
 psql_ -c "UPDATE nap SET s = 0"
 rows=$(psql_ -At -c "SELECT count(*) FROM users")

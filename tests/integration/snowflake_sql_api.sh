@@ -113,7 +113,7 @@ EOF
 	source_yaml phones "" "SELECT * FROM phones WHERE phone >= :cursor ORDER BY phone" \
 		"{custom_id: user_id, attributes: {phone: phone}}" "" "[phone]"
 	source_yaml ledger "" "SELECT * FROM ledger WHERE id >= :cursor ORDER BY id" \
-		"{custom_id: user_id, attributes: {id: id}}" "" "[id]"
+		"{custom_id: user_id, attributes: {id: id}}" "    query_timeout: 90s" "[id]"
 	source_yaml future "" "SELECT * FROM future WHERE at >= :cursor ORDER BY at" \
 		"{custom_id: user_id, attributes: {at: at}}" "" "[at]"
 	for col in at day; do
@@ -193,6 +193,9 @@ fake_log | jq -e 'last | .binding == "alice" and .binding_type == "TEXT"' >/dev/
 	fail "the phones cursor was not bound: $(fake_log | jq -c 'last')"
 
 sync ledger || fail "ledger sync: $(cat "$T/err")"
+# its statements may run query_timeout (90s), the others the default hour
+fake_log | jq -e 'map(select(.method == "POST")) | last.timeout == 90 and first.timeout == 3600' \
+	>/dev/null || fail "query_timeout: $(fake_log | jq -c 'map(select(.method == "POST") | .timeout)')"
 grep -qx "read 4, applied 4, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
 	fail "a first run of a number cursor reads the negative ones too: $(cat "$T/out")"
 grep -qx 'cursor \["5"\]' "$T/out" || fail "ledger cursor: $(cat "$T/out")"

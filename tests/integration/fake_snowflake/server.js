@@ -444,6 +444,7 @@ function postStatement(req, res, url, body, entry) {
 	entry.binding = parsed.bindings && parsed.bindings['1'] ? parsed.bindings['1'].value : null;
 	entry.statement = parsed.statement;
 	entry.database = parsed.database;
+	entry.timeout = parsed.timeout;
 	entry.binding_type = parsed.bindings && parsed.bindings['1'] ? parsed.bindings['1'].type : null;
 	if (byRequestId.has(requestId) || failedByRequestId.has(requestId)) {
 		if (!retry)
