@@ -42,6 +42,8 @@ static const struct hub_config_key bq_keys[] = {
 	 .description = "overrides the @cursor parameter's type: TIMESTAMP, DATETIME, DATE, INT64, "
 			"NUMERIC, BIGNUMERIC, FLOAT64, STRING or BYTES (default: the first cursor "
 			"column's, learned by a dry run)"},
+	{.name = "query_timeout", .type = HUB_CFG_DURATION, .default_value = "1h",
+	 .description = "a query job still running after this is cancelled and the run retried"},
 	{.name = NULL},
 };
 
@@ -133,6 +135,7 @@ static hub_rc bq_create(const struct hub_host *host, const struct hub_instance *
 		.project = cfg_str(host, inst, "project"),
 		.location = cfg_str(host, inst, "location"),
 		.cursor_type = cfg_str(host, inst, "cursor_type"),
+		.timeout_ms = host->config_int(inst, "query_timeout"),
 	};
 	char *query = NULL, ptype[16], pvalue[64];
 

@@ -204,6 +204,7 @@ struct bq_query_config {
 	const char *query;     /* with @cursor */
 	const char *cursor_type; /* NULL: the cursor column's (a dry run learns it) */
 	struct bq_auth *auth;  /* taken */
+	int64_t timeout_ms;    /* query_timeout: a job running longer is given up; 0 none */
 };
 
 struct bq_query;

@@ -182,6 +182,27 @@ out:
 	return rc;
 }
 
+int64_t bq_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A job still running past query_timeout (since jobs.query accepted it):
+ * given up, as a query that never ends (a queue, a lock) would hold its
+ * source for ever; said into err.  1 when past it. */
+static int job_past_timeout(const struct bq_query *q, char *err, size_t err_size)
+{
+	if (!q->timeout_ms || bq_mono_ms() - q->job_started_ms < q->timeout_ms)
+		return 0;
+	snprintf(err, err_size, "job %s still running after query_timeout (%lld s): cancelled, "
+		 "the run is retried (raise query_timeout for a query this long)",
+		 q->job_id ? q->job_id : "?", (long long)(q->timeout_ms / 1000));
+	return 1;
+}
+
 /* The wait before getQueryResults number n_failed + 1 after a transient
  * failure (err): doubling from GET_RETRY_FIRST_MS, or the server's
  * Retry-After when longer.  Logged, as the hub logs its own retries. */
@@ -249,6 +270,10 @@ hub_rc bq_get_results(struct bq_query *q, int with_token, json_t **out, char *er
 				break;
 			}
 			json_decref(root);
+			if (job_past_timeout(q, err, err_size)) {
+				rc = HUB_RETRY; /* the caller cancels the job */
+				break;
+			}
 			n_failed = 0;
 			wait = delay;
 			delay = delay * 2 < POLL_MAX_MS ? delay * 2 : POLL_MAX_MS;
@@ -338,6 +363,7 @@ hub_rc bq_run_query(struct bq_query *q, const char *type, const char *param, int
 	if (rc != HUB_OK)
 		return rc;
 	q->is_job_running = 1;
+	q->job_started_ms = bq_mono_ms();
 	if ((rc = bq_get_results(q, 0, out, err, err_size)) != HUB_OK && q->is_job_running)
 		job_cancel(q); /* a retry runs it anew: this one must stop */
 	return rc;

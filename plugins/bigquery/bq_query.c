@@ -343,6 +343,7 @@ int bq_query_new(const struct hub_host *host, const struct hub_instance *inst,
 	q->host = host;
 	q->inst = inst;
 	q->auth = cfg->auth;
+	q->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 0;
 	if (bq_http_init(&q->http, err, err_size))
 		goto fail;
 	if (!(q->base = strdup(cfg->endpoint ? cfg->endpoint : BQ_DEFAULT_ENDPOINT)) ||

@@ -52,6 +52,8 @@ struct bq_query {
 	char *cancel_url;           /* .../jobs/{jobId}/cancel[?location=...] */
 	char *job_id;               /* the job's, for logs */
 	int is_job_running;         /* accepted, not yet seen complete (nor gone) */
+	int64_t timeout_ms;         /* query_timeout; 0: none */
+	int64_t job_started_ms;     /* monotonic: when jobs.query accepted it */
 	char *page_token;
 	struct bq_field *fields;
 	size_t n_fields;
@@ -68,8 +70,11 @@ struct bq_query {
 hub_rc bq_run_query(struct bq_query *q, const char *type, const char *param, int is_dry,
 		    json_t **out, char *err, size_t err_size);
 /* GET the job's results (first page, or the one after q->page_token) until
- * jobComplete; *out the answer. */
+ * jobComplete (HUB_RETRY once the job has run past q->timeout_ms); *out
+ * the answer. */
 hub_rc bq_get_results(struct bq_query *q, int with_token, json_t **out, char *err,
 		      size_t err_size);
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t bq_mono_ms(void);
 
 #endif

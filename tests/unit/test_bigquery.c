@@ -2006,6 +2006,17 @@ static void fake_close(struct fake_bq *f)
 	free(f->dir);
 }
 
+/* fake_open() with a running job whose results are read at /q */
+static void fake_open_job(struct fake_bq *f, const struct testlib_answer *answers, size_t n)
+{
+	char job_url[96];
+
+	fake_open(f, answers, n);
+	snprintf(job_url, sizeof(job_url), "%s/q?maxResults=1", f->endpoint);
+	f->q->job_url = strdup(job_url);
+	f->q->is_job_running = 1;
+}
+
 /* getQueryResults (polled until jobComplete) against answers: a failed
  * poll (503) is sent again, 4 times in a row at most, and a poll answered
  * in between starts the count again; a job seen complete is no longer
@@ -2028,15 +2039,12 @@ static void test_get_results_polls_and_sends_a_failed_poll_again(void)
 		{503, NULL, NULL},
 		{200, NULL, "{\"jobComplete\": true, \"rows\": []}"}, /* never asked for */
 	};
-	char job_url[96], err[512] = "", want[512], got[8192];
+	char err[512] = "", want[512], got[8192];
 	struct fake_bq f;
 	json_t *root = NULL;
 
-	fake_open(&f, answers, sizeof(answers) / sizeof(answers[0]));
-	snprintf(job_url, sizeof(job_url), "%s/q?maxResults=1", f.endpoint);
-	f.q->job_url = strdup(job_url);
+	fake_open_job(&f, answers, sizeof(answers) / sizeof(answers[0]));
 	f.q->page_token = strdup("p 1/2");
-	f.q->is_job_running = 1;
 	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_OK);
 	CU_ASSERT(json_is_true(json_object_get(root, "jobComplete")));
 	CU_ASSERT_EQUAL(f.q->is_job_running, 0);
@@ -2061,6 +2069,44 @@ static void test_get_results_polls_and_sends_a_failed_poll_again(void)
 	CU_ASSERT_EQUAL(testlib_lines_with(got, "GET /q?maxResults=1 HTTP/1.1"), 14);
 	CU_ASSERT_EQUAL(testlib_lines_with(got, "GET /q?maxResults=1&pageToken=p%201%2F2 HTTP/1.1"),
 			1);
+	fake_close(&f);
+}
+
+/* query_timeout: a job still running (jobComplete: false) once it has
+ * run that long is given up, HUB_RETRY naming the job and the key (the
+ * caller cancels it), without another poll; within it, polled on, and a
+ * job complete past it is read as usual. */
+static void test_get_results_gives_up_a_job_past_query_timeout(void)
+{
+	static const struct testlib_answer answers[] = {
+		{200, NULL, "{\"jobComplete\": false}"},
+		{200, NULL, "{\"jobComplete\": false}"},
+		{200, NULL, "{\"jobComplete\": true, \"rows\": []}"},
+		{200, NULL, "{\"jobComplete\": true, \"rows\": []}"},
+		{200, NULL, "{\"jobComplete\": true, \"rows\": []}"}, /* never asked for */
+	};
+	char err[512] = "", got[4096];
+	struct fake_bq f;
+	json_t *root = NULL;
+
+	fake_open_job(&f, answers, sizeof(answers) / sizeof(answers[0]));
+	f.q->job_id = strdup("job_7");
+	f.q->timeout_ms = 60000;
+	f.q->job_started_ms = bq_mono_ms() - 60000;
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_PTR_NULL(root);
+	CU_ASSERT_STRING_EQUAL(err, "job job_7 still running after query_timeout (60 s): "
+				    "cancelled, the run is retried (raise query_timeout for a "
+				    "query this long)");
+	CU_ASSERT_EQUAL(f.q->is_job_running, 1); /* for the caller to cancel */
+	f.q->job_started_ms = bq_mono_ms();
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_OK);
+	json_decref(root);
+	f.q->job_started_ms = bq_mono_ms() - 600000;
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_OK);
+	json_decref(root);
+	fake_requests(&f, got, sizeof(got));
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "GET /q?maxResults=1 HTTP/1.1"), 4);
 	fake_close(&f);
 }
 
@@ -2361,6 +2407,7 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_query_endpoint_is_an_http_url_without_trailing_slashes),
 	   TEST(test_refused_cursor_type_says_where_the_type_came_from),
 	   TEST(test_get_results_polls_and_sends_a_failed_poll_again),
+	   TEST(test_get_results_gives_up_a_job_past_query_timeout),
 	   TEST(test_api_call_answered_401_is_sent_again_once_with_a_new_token),
 	   TEST(test_dry_runs_learn_the_cursor_type_once),
 	   TEST(test_page_size_is_the_batch_within_1_and_100000_rows),
