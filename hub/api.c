@@ -277,6 +277,27 @@ static int post_backfill(struct api *api, const char *name, struct api_response 
 						 "requested"));
 }
 
+static int post_enable(struct api *api, const char *name, struct api_response *resp)
+{
+	char err[512] = "", shown[RECORD_SHOW_SIZE];
+	int why = 0, was_disabled = 0, rc;
+
+	if (!api->providers.export_enable)
+		return api_respond_error(resp, 404, "not_found", "no export named %s",
+					 record_show(shown, name));
+	rc = api->providers.export_enable(api->providers.ctx, name, &why, &was_disabled, err,
+					  sizeof(err));
+	if (rc == 1)
+		return api_respond_error(resp, 404, "not_found", "no export named %s",
+					 record_show(shown, name));
+	if (rc != 0) {
+		log_error("api", "enabling %s: %s", name, err);
+		return api_respond_error(resp, 503, "store_unavailable", "the store failed; retry");
+	}
+	return api_respond_json(resp, 200, json_pack("{s:s, s:b}", "export", name,
+						 "was_disabled", was_disabled));
+}
+
 static int post_retry(struct api *api, const char *name, struct api_response *resp)
 {
 	char err[512] = "", shown[RECORD_SHOW_SIZE];
@@ -505,6 +526,10 @@ static int api_route(struct api *api, const struct api_request *req, struct api_
 	if (!path_named(p, "/v1/exports/", "/dead_letters/retry", id, sizeof(id)))
 		return route_accepts(req, "POST", no_params, resp, &handled)
 			       ? post_retry(api, id, resp)
+			       : handled;
+	if (!path_named(p, "/v1/exports/", "/enable", id, sizeof(id)))
+		return route_accepts(req, "POST", no_params, resp, &handled)
+			       ? post_enable(api, id, resp)
 			       : handled;
 	if (strcmp(p, "/v1/exports") == 0)
 		return route_accepts(req, "GET", no_params, resp, &handled)

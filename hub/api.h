@@ -94,6 +94,10 @@ struct api_providers {
 	 * set); 1 refused (*why as above: no such export); -1 */
 	int (*export_retry)(void *ctx, const char *name, int *why, int64_t *n_retried,
 			    char *err, size_t err_size);
+	/* POST /v1/exports/<name>/enable: 0 done (*was_disabled set); 1
+	 * refused (*why as above: no such export); -1 */
+	int (*export_enable)(void *ctx, const char *name, int *why, int *was_disabled,
+			     char *err, size_t err_size);
 	void *ctx;
 };
 

@@ -5,7 +5,8 @@
  * reasons.  `profilehub exports backfill NAME` asks for a backfill
  * (export_backfill.c): every live profile to that export again;
  * `profilehub exports retry NAME` sends its dead letters again
- * (export_redrive.c).
+ * (export_redrive.c); `profilehub exports enable NAME` enables one an
+ * error disabled (export_enable()).
  *
  * It reads the store only, so it works while `profilehub run` runs in
  * another process: the state shown is the saved one ("enabled",
@@ -185,20 +186,51 @@ static int exports_forget(struct cli *cli, const char *name)
 	return CLI_OK;
 }
 
+/* The configuration and the store, for an action on export `name` of the
+ * configuration; 0, or -1 (said). */
+static int open_for_export(struct cli *cli, const char *name, struct store **s)
+{
+	char err[1024];
+
+	if (cli_load_config_lazy_env(cli))
+		return -1;
+	if (!export_config(cli->cfg, name)) {
+		cli_error("exports", "%s", config_missing_export(cli->cfg, name, err, sizeof(err)));
+		return -1;
+	}
+	return cli_open_existing_store(cli, s) ? -1 : 0;
+}
+
+/* `profilehub exports enable NAME` */
+static int exports_enable(struct cli *cli, const char *name)
+{
+	struct store *s = NULL;
+	int was_disabled = 0;
+
+	if (open_for_export(cli, name, &s))
+		return CLI_FAIL;
+	if (export_enable(s, name, &was_disabled)) {
+		cli_error("exports", "%s", store_error(s));
+		store_close(s);
+		return CLI_FAIL;
+	}
+	store_close(s);
+	if (!was_disabled)
+		printf("export %s is not disabled: nothing to enable\n", name);
+	else
+		printf("export %s enabled again: the hub running it delivers from its cursor within"
+		       " a second (a restart starts it too); one refused again is disabled again\n",
+		       name);
+	return CLI_OK;
+}
+
 /* `profilehub exports retry NAME` */
 static int exports_retry(struct cli *cli, const char *name)
 {
 	struct store *s = NULL;
 	int64_t n = 0;
-	char err[1024];
 
-	if (cli_load_config_lazy_env(cli))
-		return CLI_FAIL;
-	if (!export_config(cli->cfg, name)) {
-		cli_error("exports", "%s", config_missing_export(cli->cfg, name, err, sizeof(err)));
-		return CLI_FAIL;
-	}
-	if (cli_open_existing_store(cli, &s))
+	if (open_for_export(cli, name, &s))
 		return CLI_FAIL;
 	if (export_dead_letters_retry(s, name, time_now_ms(), &n)) {
 		cli_error("exports", "%s", store_error(s));
@@ -222,13 +254,14 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 
 	static const char usage[] =
 		"profilehub exports [--json] | profilehub exports backfill NAME"
-		" | profilehub exports retry NAME | profilehub exports forget NAME";
+		" | profilehub exports retry NAME | profilehub exports enable NAME"
+		" | profilehub exports forget NAME";
 	static const struct {
 		const char *action;
 		int (*run)(struct cli *cli, const char *name);
 	} actions[] = {
 		{"forget", exports_forget}, {"retry", exports_retry},
-		{"backfill", exports_backfill},
+		{"backfill", exports_backfill}, {"enable", exports_enable},
 	};
 
 	for (size_t a = 0; argc >= 2 && a < ARRAY_SIZE(actions); a++) {

@@ -126,6 +126,13 @@ static int run_export_retry(void *ctx, const char *name, int *why, int64_t *n_re
 	return export_retry_provider(r->exports, name, why, n_retried, err, err_size);
 }
 
+static int run_export_enable(void *ctx, const char *name, int *why, int *was_disabled,
+			     char *err, size_t err_size)
+{
+	struct run *r = ctx;
+	return export_enable_provider(r->exports, name, why, was_disabled, err, err_size);
+}
+
 /* The plugins; every source and export checked as `check` checks them,
  * disabled ones included (cli_check_entries), and an instance of every
  * enabled push source. */
@@ -349,6 +356,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	providers.source_trigger = run_source_trigger;
 	providers.export_backfill = run_export_backfill;
 	providers.export_retry = run_export_retry;
+	providers.export_enable = run_export_enable;
 	providers.ctx = &r;
 	if (api_open(&r.api, cli->cfg, r.intake, &providers, err, sizeof(err))) {
 		cli_error("run", "%s", err);

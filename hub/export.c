@@ -511,15 +511,12 @@ enum export_backfill_check export_backfill_check(const struct hub_config *cfg, c
 	return EXPORT_BACKFILL_OK;
 }
 
-int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n_retried,
-			  char *err, size_t err_size)
+/* An API action's export: 0 in the configuration; 1 not (*why
+ * EXPORT_BACKFILL_NO_EXPORT, err says it); -1 no exporter. */
+static int provider_named(struct exporter *ex, const char *name, int *why, char *err,
+			  size_t err_size)
 {
-	struct exporter *ex = exporter;
-	struct store *s = NULL;
-	int rc = -1;
-
 	*why = EXPORT_BACKFILL_OK;
-	*n_retried = 0;
 	if (!ex) {
 		err_set(err, err_size, "no exporter");
 		return -1;
@@ -529,6 +526,20 @@ int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n
 		*why = EXPORT_BACKFILL_NO_EXPORT;
 		return 1;
 	}
+	return 0;
+}
+
+int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n_retried,
+			  char *err, size_t err_size)
+{
+	struct exporter *ex = exporter;
+	struct store *s = NULL;
+	int rc = -1;
+
+	*n_retried = 0;
+	if ((rc = provider_named(ex, name, why, err, err_size)) != 0)
+		return rc;
+	rc = -1;
 	/* a connection of its own: a retry of many dead letters runs many
 	 * transactions, and the status (GET /v1/exports) must not wait */
 	if (store_open_existing(ex->cfg, &s, err, err_size) == 0) {
@@ -568,6 +579,47 @@ int export_backfill_provider(void *exporter, const char *name, int *why, char *e
 	pthread_mutex_unlock(&ex->status_lock);
 	if (rc == 0) {
 		log_info("export", "backfill of %s asked for over the API", name);
+		export_notify(ex);
+	}
+	return rc;
+}
+
+/* A worker waiting, disabled, for export_enable(): no longer shown
+ * disabled, so export_wait_idle() waits for the delivery it goes on with
+ * (it sets its state again if the store still says disabled). */
+static void enable_mark(struct exporter *ex, const char *name)
+{
+	pthread_mutex_lock(&ex->lock);
+	for (size_t i = 0; i < ex->n_workers; i++) {
+		struct export_worker *w = &ex->workers[i];
+		if (w->inst && strcmp(w->conf->name, name) == 0 &&
+		    strcmp(w->live.state, "disabled") == 0)
+			w->live.state = "starting";
+	}
+	pthread_mutex_unlock(&ex->lock);
+}
+
+int export_enable_provider(void *exporter, const char *name, int *why, int *was_disabled,
+			   char *err, size_t err_size)
+{
+	struct exporter *ex = exporter;
+	int rc = -1;
+
+	*was_disabled = 0;
+	if ((rc = provider_named(ex, name, why, err, err_size)) != 0)
+		return rc;
+	rc = -1;
+	pthread_mutex_lock(&ex->status_lock);
+	if (ex->status_store ||
+	    store_open_existing(ex->cfg, &ex->status_store, err, err_size) == 0) {
+		rc = export_enable(ex->status_store, name, was_disabled);
+		if (rc)
+			err_set(err, err_size, "%s", store_error(ex->status_store));
+	}
+	pthread_mutex_unlock(&ex->status_lock);
+	if (rc == 0 && *was_disabled) {
+		log_info("export", "%s enabled again, asked for over the API", name);
+		enable_mark(ex, name);
 		export_notify(ex);
 	}
 	return rc;

@@ -227,6 +227,23 @@ int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n
 			  char *err, size_t err_size);
 
 /*
+ * Enables export `name` again after an error disabled it (refused
+ * credentials, a wrong URL, a missing table: fixed at the receiver, its
+ * configuration unchanged): `profilehub exports enable NAME`.  The store
+ * forgets the disable; a hub running the export sees it within a second
+ * (export_enable_provider() at once) and delivers from its cursor.
+ * *was_disabled: the store had it disabled.  0, or -1 with s->err set.
+ */
+int export_enable(struct store *s, const char *name, int *was_disabled);
+
+/* POST /v1/exports/<name>/enable: the export must exist (1,
+ * EXPORT_BACKFILL_NO_EXPORT in *why, err set), then export_enable() on the
+ * exporter's status connection and the workers woken.  0 (*was_disabled
+ * set), or -1 the store failed (err set). */
+int export_enable_provider(void *exporter, const char *name, int *why, int *was_disabled,
+			   char *err, size_t err_size);
+
+/*
  * `profilehub exports forget NAME`: the store stops knowing export NAME
  * (taken out of every configuration): it no longer holds the change feed,
  * and its cursor, saved state and dead letters go.  Refused (-1) while a

@@ -132,6 +132,29 @@ int export_saved_put(struct store *s, const char *name, const struct export_save
 					      "config", st->fingerprint));
 }
 
+int export_enable(struct store *s, const char *name, int *was_disabled)
+{
+	struct export_saved saved;
+	int rc;
+
+	*was_disabled = 0;
+	if (s->ops->begin(s))
+		return -1;
+	rc = export_saved_load(s, name, &saved);
+	if (rc > 0 && saved.is_disabled) {
+		/* the error stays, for `profilehub exports`; the config it
+		 * was disabled under no longer matters */
+		saved.is_disabled = 0;
+		*was_disabled = 1;
+		rc = export_saved_put(s, name, &saved);
+	}
+	if (rc < 0 || s->ops->commit(s)) {
+		s->ops->rollback(s);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- the status document --------------------------------------------- */
 
 static json_t *time_or_null(int64_t ms)

@@ -141,7 +141,10 @@ static enum step worker_disable(struct export_worker *w, const char *msg, int is
 	/* logged before the state says disabled: export_wait_idle() takes a
 	 * disabled export for idle, and may return as soon as it is set */
 	if (is_saved)
-		log_error(w->who, "disabled until its configuration changes: %s", msg);
+		log_error(w->who,
+			  "disabled until its configuration changes or `profilehub exports"
+			  " enable %s`: %s",
+			  w->conf->name, msg);
 	else
 		log_error(w->who,
 			  "disabled until the hub restarts (its plugin could not start): %s", msg);
@@ -384,16 +387,18 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 			return worker_retry(w, err);
 		if (rc == 1) {
 			live_state(w, "disabled");
-			log_warn(w->who, "disabled (%s): change its configuration to enable it",
-				 w->saved.error);
+			log_warn(w->who, "disabled (%s): change its configuration, or run"
+				 " `profilehub exports enable %s`, to enable it",
+				 w->saved.error, w->conf->name);
 			return STEP_DISABLED;
 		}
 	}
 	rc = export_worker_lease(w, &is_disabled, err, sizeof(err));
 	if (rc < 0 && is_disabled) {
 		live_state(w, "disabled");
-		log_warn(w->who, "disabled (%s): change its configuration to enable it",
-			 w->saved.error);
+		log_warn(w->who, "disabled (%s): change its configuration, or run"
+			 " `profilehub exports enable %s`, to enable it",
+			 w->saved.error, w->conf->name);
 		return STEP_DISABLED;
 	}
 	if (rc < 0)
@@ -472,6 +477,48 @@ static uint64_t wake_gen_get(struct exporter *ex)
 	return gen;
 }
 
+#define ENABLE_POLL_MS 1000 /* a disabled export reads its saved state this often */
+
+/* A disabled export waits for export_enable() (`profilehub exports
+ * enable`, here or in another process): the store no longer has it
+ * disabled under this configuration.  It gives up its lease meanwhile and
+ * reads its saved state every ENABLE_POLL_MS, at once when woken (the
+ * API's enable).  1: enabled again, taken up from its cursor by a new
+ * take of the lease; 0: stopping, or it cannot be (its plugin could not
+ * start: only a restart creates it again). */
+static int worker_wait_enabled(struct export_worker *w)
+{
+	struct export_saved saved;
+	char name[300];
+
+	if (!w->inst || !w->store)
+		return 0;
+	if (w->lease_epoch > 0) {
+		export_lease_name(w, name, sizeof(name));
+		w->store->ops->lease_release(w->store, name);
+		pthread_mutex_lock(&w->ex->lock);
+		w->live.lease = 0;
+		pthread_mutex_unlock(&w->ex->lock);
+	}
+	w->lease_epoch = 0;
+	while (!atomic_load(&w->ex->stop)) {
+		uint64_t gen = wake_gen_get(w->ex);
+		if (export_saved_load(w->store, w->conf->name, &saved) >= 0 &&
+		    !(saved.is_disabled && strcmp(saved.fingerprint, w->fingerprint) == 0)) {
+			log_info(w->who, "enabled again: delivering from seq %" PRId64,
+				 w->cursor + 1);
+			w->attempt = 0;
+			return 1;
+		}
+		/* disabled: idle for export_wait_idle(), as a stopped thread was */
+		pthread_mutex_lock(&w->ex->lock);
+		pthread_cond_broadcast(&w->ex->idle);
+		pthread_mutex_unlock(&w->ex->lock);
+		worker_sleep(w, ENABLE_POLL_MS, gen, 1);
+	}
+	return 0;
+}
+
 void *export_worker_main(void *arg)
 {
 	struct export_worker *w = arg;
@@ -481,7 +528,7 @@ void *export_worker_main(void *arg)
 	while (!atomic_load(&w->ex->stop)) {
 		uint64_t gen = wake_gen_get(w->ex);
 		st = worker_step(w, gen);
-		if (st == STEP_DISABLED)
+		if (st == STEP_DISABLED && !worker_wait_enabled(w))
 			break;
 		if (st == STEP_IDLE)
 			worker_sleep(w, EXPORT_POLL_MS, gen, 1);

@@ -52,6 +52,7 @@ static const char usage_text[] =
 	"  exports [--json]          export state, cursor, lag, backfill and dead letters\n"
 	"  exports backfill NAME     send every live profile to export NAME again\n"
 	"  exports retry NAME        send the dead letters of export NAME again\n"
+	"  exports enable NAME       enable export NAME again once what disabled it is fixed\n"
 	"  exports forget NAME       an export taken out of every config stops holding the feed\n"
 	"  plugins [--describe NAME] the plugins found, with kind and ABI version\n"
 	"  version                   versions of profilehub and its libraries\n"

@@ -9,7 +9,8 @@
 # waits for an export blocked in its plugin quits at once (exit 130), and
 # the batch is delivered after a restart; one while a push route's plugin
 # does not return names that source and plugin; a backfill of an export disabled
-# by refused credentials says it waits for that.  A store deleted under the
+# by refused credentials says it waits for that, and `exports enable` (CLI
+# and API) has the running hub try it again.  A store deleted under the
 # running hub takes no more pushes (503) and is not made anew by a read.
 # Also: a source whose plugin is
 # missing, or refused (a stale build beside the others, which alone stops
@@ -353,6 +354,23 @@ grep "^backfill of blocked: running" "$work/ex.out" | grep -qF "$refused_wait" |
 curl -s -H "Authorization: Bearer $token" "$base/v1/exports" >"$work/exports.json"
 grep -qF '"waiting":"the export is disabled (scripted auth failure)' "$work/exports.json" ||
 	fail "GET /v1/exports, a disabled export's backfill: $(cat "$work/exports.json")"
+# enabled again, its configuration unchanged, over the API and by the CLI
+# beside the running hub: each time the hub tries it again at once, and,
+# refused again, disables it again (it stayed disabled until the file changed)
+disables() { [ "$(grep -c 'disabled until its configuration changes' "$work/log")" -ge "$1" ]; }
+code=$(curl -s -o "$work/out" -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
+	"$base/v1/exports/blocked/enable")
+[ "$code" = 200 ] && grep -qF '"was_disabled":true' "$work/out" ||
+	fail "POST /v1/exports/blocked/enable: $code $(cat "$work/out")"
+until_true "the export enabled over the API is tried again" disables 2
+HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key "$HUB" -c "$work/refused.yaml" exports enable blocked \
+	>"$work/en.out" 2>&1 || fail "exports enable: $(cat "$work/en.out")"
+grep -q "^export blocked enabled again" "$work/en.out" ||
+	fail "exports enable: $(cat "$work/en.out")"
+until_true "the export enabled by the CLI is tried again" disables 3
+code=$(curl -s -o "$work/out" -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
+	"$base/v1/exports/nosuch/enable")
+[ "$code" = 404 ] || fail "POST /v1/exports/nosuch/enable: $code $(cat "$work/out")"
 hub_stopped TERM
 
 # the store deleted under the running hub (rm): its writer kept the file

@@ -26,6 +26,8 @@
  *                     (rc): a confused plugin's answer
  *   fail: auth|config every call answers HUB_ERR_AUTH / HUB_ERR_CONFIG
  *   fail: create      create() refuses ("scripted create failure")
+ *   fail_while: PATH  `fail` (auth or config) only while PATH exists: the
+ *                     receiver fixed once the test removes it
  *   fail: unterminated every call answers HUB_ERR_CONFIG with err filled
  *                     with 'x' to its last byte, no NUL
  *   gate: PATH        before refusing a bad change (or answering the first
@@ -59,6 +61,8 @@ static const struct hub_config_key keys[] = {
 	{.name = "fail", .type = HUB_CFG_STRING,
 	 .description = "auth, config or unterminated: every call fails so; create: "
 			"create() fails"},
+	{.name = "fail_while", .type = HUB_CFG_STRING,
+	 .description = "fail (auth or config) only while this file exists"},
 	{.name = "lie", .type = HUB_CFG_STRING,
 	 .description = "n_done or rc: a first call of more than one change answers so"},
 	{.name = "gate", .type = HUB_CFG_STRING,
@@ -79,6 +83,7 @@ struct script {
 	int is_short; /* until its first call of more than one change */
 	char lie[8];  /* "n_done", "rc" or "": until that call too */
 	char fail[16];
+	char fail_while[512];
 	char gate[512];
 };
 
@@ -111,6 +116,9 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 	snprintf(s->fail, sizeof(s->fail), "%s", fail ? fail : "");
 	snprintf(s->lie, sizeof(s->lie), "%s",
 		 host->config_string(inst, "lie") ? host->config_string(inst, "lie") : "");
+	snprintf(s->fail_while, sizeof(s->fail_while), "%s",
+		 host->config_string(inst, "fail_while") ? host->config_string(inst, "fail_while")
+							 : "");
 	snprintf(s->gate, sizeof(s->gate), "%s",
 		 host->config_string(inst, "gate") ? host->config_string(inst, "gate") : "");
 	*state = s;
@@ -178,7 +186,8 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 	size_t ok = 0;
 
 	*n_done = 0;
-	if (strcmp(s->fail, "auth") == 0 || strcmp(s->fail, "config") == 0) {
+	if ((strcmp(s->fail, "auth") == 0 || strcmp(s->fail, "config") == 0) &&
+	    (!s->fail_while[0] || access(s->fail_while, F_OK) == 0)) {
 		snprintf(err, err_size, "scripted %s failure", s->fail);
 		return record(s, call, changes, n, 0,
 			      s->fail[0] == 'a' ? HUB_ERR_AUTH : HUB_ERR_CONFIG);

@@ -1795,6 +1795,126 @@ static void test_refused_credentials_disable_until_the_config_changes(void)
 	world_close(&w);
 }
 
+/* Polls the status of export x (WAIT_MS at most): 1 once its lag is 0
+ * and it is not disabled. */
+static int x_catches_up(struct world *w)
+{
+	struct timespec pause = {0, 5 * 1000 * 1000};
+
+	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
+		json_t *st = status_of_x(w);
+		int done = int_of(st, "lag") == 0 && strcmp(str_of(st, "state"), "disabled") != 0;
+		json_decref(st);
+		if (done)
+			return 1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+/* The seqs in the outbox after `after`, as "a,b,c" in buf. */
+static const char *outbox_after(struct world *w, json_int_t after, char *buf, size_t size)
+{
+	json_t *seqs = outbox_seqs(w), *v;
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	json_array_foreach(seqs, i, v)
+		if (json_integer_value(v) > after && used < size)
+			used += (size_t)snprintf(buf + used, size - used, "%s%lld", used ? "," : "",
+						 (long long)json_integer_value(v));
+	json_decref(seqs);
+	return buf;
+}
+
+/* The seqs of the changes export x accepted after `after`, as above. */
+static const char *recorded_after(struct world *w, json_int_t after, char *buf, size_t size)
+{
+	json_t *got = recorded(w, NULL), *c;
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	json_array_foreach(got, i, c)
+		if (int_of(c, "seq") > after && used < size)
+			used += (size_t)snprintf(buf + used, size - used, "%s%lld", used ? "," : "",
+						 (long long)int_of(c, "seq"));
+	json_decref(got);
+	return buf;
+}
+
+/* Refused credentials disable an export; once the receiver is fixed,
+ * `profilehub exports enable` (export_enable(), the store alone, beside
+ * the running hub) and POST /v1/exports/x/enable (export_enable_provider)
+ * enable it again with its configuration unchanged, and the running hub
+ * delivers from its cursor, without a restart.  It stayed disabled until
+ * its configuration changed: an operator had to edit the file to resume
+ * an export whose receiver had been fixed. */
+static void test_a_disabled_export_is_enabled_again_unchanged(void)
+{
+	char *dir = testlib_mkdtemp(), *refusing = NULL, *keys = NULL, err[512] = "";
+	char want[4096], sent[4096];
+	int why = -1, was_disabled = -1;
+	json_int_t cursor;
+	struct world w;
+	json_t *st;
+	FILE *f;
+
+	CU_ASSERT_FATAL(asprintf(&refusing, "%s/refusing", dir) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys, "    fail: auth\n    fail_while: %s\n", refusing) > 0);
+	CU_ASSERT_FATAL((f = fopen(refusing, "w")) != NULL);
+	fclose(f);
+	world_open(&w, keys);
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	json_decref(st);
+
+	/* over the API: at once, the workers woken */
+	outbox_after(&w, 0, want, sizeof(want));
+	CU_ASSERT(want[0] != '\0');
+	CU_ASSERT_EQUAL(unlink(refusing), 0);
+	CU_ASSERT_EQUAL(export_enable_provider(w.ex, "x", &why, &was_disabled, err, sizeof(err)),
+			0);
+	CU_ASSERT_EQUAL(was_disabled, 1);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	CU_ASSERT_FATAL(x_catches_up(&w));
+	CU_ASSERT_STRING_EQUAL(recorded_after(&w, 0, sent, sizeof(sent)), want);
+
+	/* refused again: disabled again; enabled through the store alone */
+	CU_ASSERT_FATAL((f = fopen(refusing, "w")) != NULL);
+	fclose(f);
+	apply(&w,
+	      "{\"type\":\"track\",\"message_id\":\"e1\","
+	      "\"timestamp\":\"2025-03-03T10:00:00.000Z\","
+	      "\"identifiers\":{\"custom_id\":\"ann\"},\"event\":{\"name\":\"again\"}}\n");
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	CU_ASSERT(int_of(st, "lag") > 0);
+	cursor = int_of(st, "cursor");
+	json_decref(st);
+	outbox_after(&w, cursor, want, sizeof(want));
+	CU_ASSERT(want[0] != '\0');
+	CU_ASSERT_EQUAL(unlink(refusing), 0);
+	CU_ASSERT_EQUAL(export_enable(w.th->reader, "x", &was_disabled), 0);
+	CU_ASSERT_EQUAL(was_disabled, 1);
+	CU_ASSERT_FATAL(x_catches_up(&w));
+	CU_ASSERT_STRING_EQUAL(recorded_after(&w, cursor, sent, sizeof(sent)), want);
+
+	/* an export that is not disabled, and one the config lacks */
+	CU_ASSERT_EQUAL(export_enable(w.th->reader, "x", &was_disabled), 0);
+	CU_ASSERT_EQUAL(was_disabled, 0);
+	CU_ASSERT_EQUAL(export_enable_provider(w.ex, "y", &why, &was_disabled, err, sizeof(err)),
+			1);
+	CU_ASSERT_EQUAL(why, EXPORT_BACKFILL_NO_EXPORT);
+	world_close(&w);
+	free(keys);
+	free(refusing);
+	free(dir);
+}
+
 /* A batch planned with batch_size 100, resumed with batch_size 5: no
  * change is skipped. */
 static void test_a_smaller_batch_size_resumes_a_larger_plan(void)
@@ -3855,6 +3975,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_backfill_does_not_wait_for_an_empty_feed),
 	   TEST(test_a_waiting_backfill_says_why),
 	   TEST(test_a_backfill_of_a_disabled_export_says_why),
+	   TEST(test_a_disabled_export_is_enabled_again_unchanged),
 	   TEST(test_dead_letters_are_sent_again),
 	   TEST(test_a_change_erased_while_sent_is_not_dead_lettered),
 	   TEST(test_an_export_of_another_configuration_holds_the_feed),
