@@ -394,6 +394,24 @@ json_t *export_status_provider(void *exporter)
 	return status;
 }
 
+size_t export_stats(struct exporter *ex, struct export_stat *out, size_t max)
+{
+	size_t n = 0;
+
+	if (!ex)
+		return 0;
+	pthread_mutex_lock(&ex->lock);
+	for (; n < ex->n_workers && n < max; n++) {
+		const struct export_worker *w = &ex->workers[n];
+		out[n].name = w->conf->name;
+		out[n].delivered = w->live.delivered;
+		out[n].dead_lettered = w->live.dead_lettered;
+		out[n].is_disabled = strcmp(w->live.state, "disabled") == 0;
+	}
+	pthread_mutex_unlock(&ex->lock);
+	return n;
+}
+
 size_t export_count(const struct exporter *ex)
 {
 	return ex ? ex->cfg->n_exports : 0;

@@ -129,6 +129,19 @@ struct export_lag {
 	int64_t last_seq;        /* the feed's end (the status's "last_seq") */
 };
 
+/* What GET /metrics shows of an export this process runs, from its live
+ * state (no store read): counts since the process started. */
+struct export_stat {
+	const char *name;        /* the config's */
+	int64_t delivered;       /* changes its plugin accepted */
+	int64_t dead_lettered;   /* changes it dead-lettered */
+	int is_disabled;         /* disabled: waits for a config change or `exports enable` */
+};
+
+/* out[i] for each export this process runs (at most max; an export that
+ * is `enabled: false` has none); how many. */
+size_t export_stats(struct exporter *ex, struct export_stat *out, size_t max);
+
 /* How many exports the configuration of ex lists, enabled or not (0 for
  * NULL). */
 size_t export_count(const struct exporter *ex);

@@ -286,6 +286,40 @@ static void render_exports(struct exporter *ex, struct strbuf *sb)
 	hub_free(lags);
 }
 
+/* Of each export this process runs: its deliveries and dead letters since
+ * it started, and whether it is disabled (from the workers, no store
+ * read: shown also while the store cannot be read). */
+static void render_export_stats(struct exporter *ex, struct strbuf *sb)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} series[] = {
+		{"export_delivered_total", "counter",
+		 "Changes the export delivered (its plugin accepted), in this process."},
+		{"export_dead_lettered_total", "counter",
+		 "Changes the export dead-lettered (refused by its receiver), in this process."},
+		{"export_disabled", "gauge",
+		 "1 while the export is disabled (refused credentials, a wrong url or table):"
+		 " it waits for a change of its configuration or `profilehub exports enable`."},
+	};
+	size_t max = export_count(ex);
+	struct export_stat *st = max ? hub_calloc(max, sizeof(*st)) : NULL;
+	size_t n = st ? export_stats(ex, st, max) : 0;
+	char value[24];
+
+	for (size_t k = 0; n > 0 && k < ARRAY_SIZE(series); k++) {
+		put_header(sb, series[k].name, series[k].type, series[k].help);
+		for (size_t i = 0; i < n; i++) {
+			int64_t v = k == 0 ? st[i].delivered
+				    : k == 1 ? st[i].dead_lettered
+					     : st[i].is_disabled;
+			snprintf(value, sizeof(value), "%lld", (long long)v);
+			put_sample(sb, series[k].name, "export", st[i].name, value);
+		}
+	}
+	hub_free(st);
+}
+
 /* Each pull source's last success (only those with one) and whether its
  * last run failed. */
 static void render_syncs(struct scheduler *sched, struct strbuf *sb)
@@ -362,8 +396,10 @@ char *metrics_render(struct metrics *m, const struct metrics_feeds *f)
 		intake_get_stats(f->intake, &st);
 		render_intake(&st, &sb);
 	}
-	if (f && f->exports)
+	if (f && f->exports) {
 		render_exports(f->exports, &sb);
+		render_export_stats(f->exports, &sb);
+	}
 	if (f && f->sched)
 		render_syncs(f->sched, &sb);
 	if (sb.failed) {

@@ -533,20 +533,65 @@ static void test_a_backfill_page_of_one_profile(void)
 
 /* ---- metrics ------------------------------------------------------------ */
 
+/* The value of series `name` of export x in what GET /metrics shows, or
+ * -1 when there is none. */
+static long long metrics_of_x(struct world *w, const char *name)
+{
+	struct metrics *m = metrics_new();
+	char *text = m ? metrics_render(m, &(struct metrics_feeds){.exports = w->ex}) : NULL;
+	char series[128];
+	const char *at;
+	long long value;
+
+	snprintf(series, sizeof(series), "\n%s{export=\"x\"} ", name);
+	at = text ? strstr(text, series) : NULL;
+	value = at ? strtoll(at + strlen(series), NULL, 10) : -1;
+	CU_ASSERT_PTR_NOT_NULL(text);
+	hub_free(text);
+	metrics_free(m);
+	return value;
+}
+
 /* The export_lag_changes line of export x in what GET /metrics shows, or
  * -1 when there is none. */
 static long long metrics_lag_of_x(struct world *w)
 {
-	static const char series[] = "\nexport_lag_changes{export=\"x\"} ";
-	struct metrics *m = metrics_new();
-	char *text = m ? metrics_render(m, &(struct metrics_feeds){.exports = w->ex}) : NULL;
-	const char *at = text ? strstr(text, series) : NULL;
-	long long lag = at ? strtoll(at + strlen(series), NULL, 10) : -1;
+	return metrics_of_x(w, "export_lag_changes");
+}
 
-	CU_ASSERT_PTR_NOT_NULL(text);
-	hub_free(text);
-	metrics_free(m);
-	return lag;
+/* /metrics shows what an export delivered and dead-lettered and whether it
+ * is disabled: a receiver refusing changes (the lag then 0) or the
+ * export's credentials (the lag growing, for no reason said) showed
+ * nothing an alert could tell from a quiet feed. */
+static void test_metrics_show_deliveries_dead_letters_and_disables(void)
+{
+	struct world w;
+	json_t *seqs, *dead;
+
+	world_open(&w, "    bad_custom_id: bad\n    mode: precise\n");
+	apply(&w, people);
+	seqs = outbox_seqs(&w);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	dead = dead_letters(&w);
+	CU_ASSERT_FATAL(json_array_size(dead) > 0);
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_dead_lettered_total"),
+			(long long)json_array_size(dead));
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_delivered_total"),
+			(long long)(json_array_size(seqs) - json_array_size(dead)));
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_disabled"), 0);
+	CU_ASSERT_EQUAL(metrics_lag_of_x(&w), 0);
+	json_decref(dead);
+	json_decref(seqs);
+	world_close(&w);
+
+	world_open(&w, "    fail: auth\n");
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_disabled"), 1);
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_delivered_total"), 0);
+	world_close(&w);
 }
 
 /* An export that never ran: enabled, no error and no time of one, no
@@ -3976,6 +4021,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_waiting_backfill_says_why),
 	   TEST(test_a_backfill_of_a_disabled_export_says_why),
 	   TEST(test_a_disabled_export_is_enabled_again_unchanged),
+	   TEST(test_metrics_show_deliveries_dead_letters_and_disables),
 	   TEST(test_dead_letters_are_sent_again),
 	   TEST(test_a_change_erased_while_sent_is_not_dead_lettered),
 	   TEST(test_an_export_of_another_configuration_holds_the_feed),
