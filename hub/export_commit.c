@@ -240,7 +240,11 @@ static int worker_load(struct export_worker *w, char *err, size_t err_size)
 		return 0;
 	if (strcmp(w->saved.fingerprint, w->fingerprint) == 0)
 		return 1;
-	log_info(w->who, "configuration changed since it was disabled: enabled again");
+	/* once: a lease taken right after the start loads the state again,
+	 * before the commit that writes this */
+	if (!w->is_enable_told)
+		log_info(w->who, "configuration changed since it was disabled: enabled again");
+	w->is_enable_told = 1;
 	w->saved.is_disabled = 0;
 	w->is_saved_dirty = 1;
 	return 0;

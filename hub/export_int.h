@@ -226,6 +226,7 @@ struct export_worker {
 	uint64_t rng;
 	struct export_saved saved;
 	int is_saved_dirty;
+	int is_enable_told;    /* "configuration changed ...: enabled again" logged */
 	int64_t lease_epoch;                /* of the lease held; 0: none (a store
 					       without leases); -1: lost or held
 					       by another process (fenced off:

@@ -1776,8 +1776,9 @@ static void test_refused_credentials_disable_until_the_config_changes(void)
 {
 	struct world w;
 	struct hub_config *same, *changed;
+	struct testlib_capture cap;
 	json_t *st, *got;
-	char err[512];
+	char err[512], *logged;
 
 	world_open(&w, "    fail: auth\n");
 	apply(&w, people);
@@ -1823,8 +1824,15 @@ static void test_refused_credentials_disable_until_the_config_changes(void)
 	CU_ASSERT_STRING_EQUAL( /* disabled under the config it refused only */
 		str_of(json_array_get(json_object_get(st, "exports"), 0), "state"), "enabled");
 	json_decref(st);
+	testlib_capture_begin(&cap);
 	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, changed, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	logged = testlib_capture_end(&cap);
+	/* said once, though the lease's take loads the state again */
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "configuration changed since it was disabled: "
+						 "enabled again"),
+			1);
+	free(logged);
 	got = recorded(&w, &calls);
 	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(seqs) + 1);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(calls), 3); /* refused, then 2 accepted */
