@@ -447,7 +447,8 @@ static hub_rc status_rc(struct webhook *wh, long status, size_t n, size_t *n_don
 			 wh->origin, why);
 		return HUB_ERR_CONFIG;
 	}
-	snprintf(err, err_size, "HTTP %ld from %s: %s", status, wh->origin, snippet_clean(wh));
+	snprintf(err, err_size, "HTTP %ld from %s%s%s", status, wh->origin,
+		 wh->snippet_len ? ": " : " (no body)", snippet_clean(wh));
 	return HUB_ERR_DATA;
 }
 

@@ -2820,6 +2820,7 @@ static void test_webhook_answers_by_status(void)
 		 ": credentials refused"},
 		{ANSWER("301 Moved", "Location: http://127.0.0.1:1/\r\n") NO_BODY, HUB_ERR_CONFIG,
 		 0, "HTTP 301 from ", ": redirects are not followed"},
+		{ANSWER("422 Nope", "") NO_BODY, HUB_ERR_DATA, 0, "HTTP 422 from ", " (no body)"},
 		{NULL, HUB_ERR_DATA, 0, "HTTP 400 from ", NULL}, /* made below */
 	};
 	const char *answers[ARRAY_SIZE(rows)];
