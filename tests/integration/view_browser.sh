@@ -62,6 +62,7 @@ identity:
   external:                     # names an object inherits (seed.js's proto-1)
     constructor: {limit: 2}
     __proto__: {limit: 2}
+    crm_id: {limit: 1}          # seed.js's crm-only-1, known by it alone
 sources:
   - name: web
     plugin: segment

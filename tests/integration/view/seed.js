@@ -122,6 +122,11 @@ add({ type: 'identify', message_id: 'seed-proto-0', timestamp: at(80 * MIN),
     identifiers: { custom_id: 'proto-1' }, event: { name, properties: { name: 'hello' } } });
 });
 
+// crm-only-1: an anonymous profile known by an external id alone, as a
+// warehouse row makes one
+add({ type: 'identify', message_id: 'seed-crm-only-1', timestamp: at(75 * MIN),
+  identifiers: { crm_id: 'crm-only-1' }, attributes: { plan: 'gold' } });
+
 // big-1: an integer past 2^53, written as the JSON text a client sends
 // (JSON.stringify cannot write it): the access document must keep it
 out.push(`{"source":"app","type":"identify","message_id":"seed-big-1","timestamp":"${at(60 * MIN)}",` +

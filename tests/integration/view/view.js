@@ -549,6 +549,24 @@ async function accessVerbatim(browser) {
   await ctx.close();
 }
 
+// An anonymous profile known by an external id alone (crm-only-1): its
+// access and erase name the person by that id, not disabled for want of
+// a custom ID or an installation.
+async function externalIdOnly(browser) {
+  const { ctx, page } = await signedInPage(browser, 'crm');
+  await search(page, 'crm-only-1');
+  check('an external id alone: access is offered', await page.$eval('#p-access', (b) => !b.disabled));
+  check('an external id alone: erase is offered', await page.$eval('#p-erase', (b) => !b.disabled));
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 5000 }), page.click('#p-access')]);
+  const file = path.join(ARTIFACTS, 'access-crm-only-1.json');
+  await download.saveAs(file);
+  let doc = null;
+  try { doc = JSON.parse(fs.readFileSync(file, 'utf8')); } catch (e) { doc = null; }
+  check('an external id alone: the access document is that person\'s', doc && doc.profiles.length === 1 &&
+    JSON.stringify(doc.profiles[0]).includes('"crm-only-1"'), JSON.stringify(doc).slice(0, 200));
+  await ctx.close();
+}
+
 // Names an object inherits (Object.prototype's "constructor", "toString",
 // "__proto__"): an event and an external id type so named show their
 // name, not what a lookup in the page's tables of names inherited
@@ -1087,6 +1105,7 @@ async function main() {
     await ctx.close();
 
     await accessVerbatim(browser);
+    await externalIdOnly(browser);
     await olderPageDuringLiveUpdate(browser);
     await manyTimes(browser);
     await historyBothSides(browser);
