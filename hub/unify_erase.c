@@ -101,7 +101,10 @@ static int erase_live_profile(struct unify *u, struct resolve *rs, const char *p
 			goto out;
 	if (erase_profile_data(s, pid))
 		goto out;
-	snprintf(rs->reason, sizeof(rs->reason), "privacy erase (%zu merged profiles)", tomb.n);
+	/* the erase record's message_id is the request's ID (pr_...), no personal
+	 * data: the audit row names the request GET /v1/privacy/requests has */
+	snprintf(rs->reason, sizeof(rs->reason), "privacy erase %s (%zu merged profile%s)",
+		 rs->r->message_id, tomb.n, plural_s(tomb.n));
 	rc = unify_log_identity(u, rs, pid, "erase", NULL, NULL, NULL);
 	if (rc == 0 && u->is_outbox_on)
 		rc = erase_change(u, pid, rs->r->timestamp_ms, ec->types);

@@ -237,6 +237,8 @@ static void test_an_erase_keeps_other_profiles_log_rows(void)
 	row = json_array_get(rows, 0);
 	if (row) {
 		expect_text(row, "action", "erase");
+		/* named by its request (the record's message_id), no identifier */
+		expect_text(row, "reason", "privacy erase m3 (0 merged profiles)");
 		CU_ASSERT_PTR_NULL(json_string_value(json_object_get(row, "value")));
 	}
 	json_decref(rows);
