@@ -617,15 +617,39 @@ static void enable_mark(struct exporter *ex, const char *name)
 	pthread_mutex_unlock(&ex->lock);
 }
 
+/* The worker of export `name` whose plugin could not start (its create()
+ * failed), or NULL.  w->inst is set before the workers start and never
+ * changes while they run. */
+static const struct export_worker *worker_not_started(const struct exporter *ex,
+						       const char *name)
+{
+	for (size_t i = 0; i < ex->n_workers; i++)
+		if (!ex->workers[i].inst && strcmp(ex->workers[i].conf->name, name) == 0)
+			return &ex->workers[i];
+	return NULL;
+}
+
 int export_enable_provider(void *exporter, const char *name, int *why, int *was_disabled,
 			   char *err, size_t err_size)
 {
 	struct exporter *ex = exporter;
+	const struct export_worker *dead;
 	int rc = -1;
 
 	*was_disabled = 0;
 	if ((rc = provider_named(ex, name, why, err, err_size)) != 0)
 		return rc;
+	/* disabled till a restart: enabling it in the store would change
+	 * nothing here, and answered was_disabled false of an export its
+	 * status shows disabled */
+	if ((dead = worker_not_started(ex, name)) != NULL) {
+		err_set(err, err_size,
+			"export %s is disabled because its plugin could not start (%s): fix that,"
+			" then restart the hub, which creates it again",
+			name, dead->create_error);
+		*why = EXPORT_NOT_STARTED;
+		return 1;
+	}
 	rc = -1;
 	pthread_mutex_lock(&ex->status_lock);
 	if (ex->status_store ||

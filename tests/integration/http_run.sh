@@ -372,6 +372,16 @@ code=$(curl -s -o "$work/out" -w '%{http_code}' -X POST -H "Authorization: Beare
 	"$base/v1/exports/nosuch/enable")
 [ "$code" = 404 ] || fail "POST /v1/exports/nosuch/enable: $code $(cat "$work/out")"
 hub_stopped TERM
+# an export whose plugin could not start is disabled till a restart: enabling
+# it over the API says so (409); it answered was_disabled false, and nothing
+export_config "$work/nostart.yaml" "    fail: create\n"
+hub_run "$work/nostart.yaml"
+code=$(curl -s -o "$work/out" -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
+	"$base/v1/exports/blocked/enable")
+[ "$code" = 409 ] && grep -qF 'its plugin could not start (' "$work/out" &&
+	grep -qF 'restart the hub' "$work/out" ||
+	fail "POST /v1/exports/blocked/enable, its plugin not started: $code $(cat "$work/out")"
+hub_stopped TERM
 
 # the store deleted under the running hub (rm): its writer kept the file
 # open and answered 200 to every later push, lost with the file, and the

@@ -1968,6 +1968,34 @@ static void test_a_disabled_export_is_enabled_again_unchanged(void)
 	free(dir);
 }
 
+/* An export whose plugin could not start is disabled till a restart, as
+ * GET /v1/exports shows it: POST /v1/exports/x/enable says so (409).  It
+ * answered was_disabled false of the export its status showed disabled,
+ * and nothing happened. */
+static void test_enabling_an_export_whose_plugin_could_not_start_says_restart(void)
+{
+	char err[512] = "";
+	int why = -1, was_disabled = -1;
+	struct world w;
+	json_t *st;
+
+	world_open(&w, "    fail: create\n");
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	json_decref(st);
+	CU_ASSERT_EQUAL(export_enable_provider(w.ex, "x", &why, &was_disabled, err, sizeof(err)),
+			1);
+	CU_ASSERT_EQUAL(why, EXPORT_NOT_STARTED);
+	CU_ASSERT_EQUAL(was_disabled, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "export x is disabled because its plugin could not"
+				      " start (exports[0] \"x\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "scripted create failure): fix that, then restart"
+				      " the hub"));
+	world_close(&w);
+}
+
 /* A batch planned with batch_size 100, resumed with batch_size 5: no
  * change is skipped. */
 static void test_a_smaller_batch_size_resumes_a_larger_plan(void)
@@ -4029,6 +4057,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_waiting_backfill_says_why),
 	   TEST(test_a_backfill_of_a_disabled_export_says_why),
 	   TEST(test_a_disabled_export_is_enabled_again_unchanged),
+	   TEST(test_enabling_an_export_whose_plugin_could_not_start_says_restart),
 	   TEST(test_metrics_show_deliveries_dead_letters_and_disables),
 	   TEST(test_dead_letters_are_sent_again),
 	   TEST(test_a_change_erased_while_sent_is_not_dead_lettered),
