@@ -133,6 +133,13 @@ struct builder {
 	const char *email;           /* identifiers.email as an attribute */
 	const char *phone;
 	int has_custom_id_value;     /* a custom_id string, even a blocked one */
+	/* the first blocked value given of each kind (borrowed from `in`): a
+	 * record refused for want of an identifier says which it was sent */
+	const char *blocked_custom;
+	const char *blocked_install;
+	const char *blocked_ext_type;
+	const char *blocked_ext;
+	int has_contact;             /* identifiers.email or .phone given (not external ids) */
 	json_t *props;               /* track: the properties object (owned) */
 	size_t cap_attrs;
 	char *err;
@@ -311,6 +318,36 @@ static hub_rc external_add(struct builder *b, const struct config_external_id *e
 	return HUB_OK;
 }
 
+#define NO_IDENTIFIER "identifiers: no usable identifier"
+
+/* A blocked identifier is absent (IDENTITY.md section 1); remembered only
+ * to name it if the record is refused for want of one. */
+static hub_rc blocked_note(struct builder *b, enum ident_kind kind, const struct hub_ident *id)
+{
+	if (kind == IDENT_CUSTOM && !b->blocked_custom)
+		b->blocked_custom = id->value;
+	else if (kind == IDENT_INSTALL && !b->blocked_install)
+		b->blocked_install = id->value;
+	else if (kind == IDENT_EXTERNAL && !b->blocked_ext) {
+		b->blocked_ext_type = id->type;
+		b->blocked_ext = id->value;
+	}
+	return HUB_OK;
+}
+
+/* "" or, when the identifier was given as a blocked value, what says so:
+ * ` ("null" is a blocked value, so absent)` (shown in buf). */
+static const char *blocked_why(char buf[RECORD_SHOW_SIZE + 48], const char *value)
+{
+	char shown[RECORD_SHOW_SIZE];
+
+	if (!value)
+		return "";
+	snprintf(buf, RECORD_SHOW_SIZE + 48, " (\"%s\" is a blocked value, so absent)",
+		 record_show(shown, value));
+	return buf;
+}
+
 static hub_rc ident_take(struct builder *b, const struct hub_ident *id)
 {
 	const struct config_external_id *ext = NULL;
@@ -331,7 +368,7 @@ static hub_rc ident_take(struct builder *b, const struct hub_ident *id)
 	if (!record_utf8_valid(id->value, len))
 		return reject(b, "identifiers.%s: not valid UTF-8", record_show(shown, id->type));
 	if (record_value_is_blocked(id->value, b->rules))
-		return HUB_OK;
+		return blocked_note(b, kind, id);
 	switch (kind) {
 	case IDENT_CUSTOM:
 		return ident_set_once(b, "custom_id", &b->r->custom_id, id->value);
@@ -340,8 +377,10 @@ static hub_rc ident_take(struct builder *b, const struct hub_ident *id)
 	case IDENT_EXTERNAL:
 		return external_add(b, ext, id->value);
 	case IDENT_EMAIL:
+		b->has_contact = 1;
 		return contact_set_once(b, "email", &b->email, id->value);
 	case IDENT_PHONE:
+		b->has_contact = 1;
 		return contact_set_once(b, "phone", &b->phone, id->value);
 	case IDENT_NONE:
 		break;
@@ -392,6 +431,7 @@ static void externals_drop(struct record *r)
 static hub_rc rules_logout(struct builder *b)
 {
 	struct record *r = b->r;
+	char why[RECORD_SHOW_SIZE + 48];
 
 	if (r->type == HUB_REC_IDENTIFY && b->has_custom_id_value)
 		return reject(b, "identifiers.custom_id: both null and a value");
@@ -401,7 +441,8 @@ static hub_rc rules_logout(struct builder *b)
 	externals_drop(r);
 	b->email = b->phone = NULL; /* either form looks only at the installation */
 	if (!r->installation_id)
-		return reject(b, "identifiers.installation_id: required for logout");
+		return reject(b, "identifiers.installation_id: required for logout%s",
+			      blocked_why(why, b->blocked_install));
 	return HUB_OK;
 }
 
@@ -410,13 +451,15 @@ static hub_rc rules_alias(struct builder *b)
 {
 	struct record *r = b->r;
 	const char *prev = b->in->previous_id;
+	char why[RECORD_SHOW_SIZE + 48];
 	size_t len;
 
 	hub_free(r->installation_id);
 	r->installation_id = NULL;
 	b->email = b->phone = NULL;
 	if (!r->custom_id)
-		return reject(b, "identifiers.custom_id: required for alias");
+		return reject(b, "identifiers.custom_id: required for alias%s",
+			      blocked_why(why, b->blocked_custom));
 	if (!prev)
 		return HUB_OK;
 	len = strlen(prev);
@@ -427,6 +470,29 @@ static hub_rc rules_alias(struct builder *b)
 	if (record_value_is_blocked(prev, b->rules))
 		return HUB_OK;
 	return copy_string(b, &r->previous_id, prev);
+}
+
+/* No usable identifier: saying why when the record gave one that does not
+ * count: the first blocked value (a warehouse row whose user_id is 0, a
+ * client sending "undefined"), or an email or phone, which are contact
+ * points (IDENTITY.md section 1), not merge keys. */
+static hub_rc reject_no_identifier(struct builder *b)
+{
+	const char *type = b->blocked_custom    ? "custom_id"
+			   : b->blocked_install ? "installation_id"
+						: b->blocked_ext_type;
+	const char *value = b->blocked_custom ? b->blocked_custom
+			    : b->blocked_install ? b->blocked_install
+						 : b->blocked_ext;
+	char shown_type[RECORD_SHOW_SIZE], shown[RECORD_SHOW_SIZE];
+
+	if (value)
+		return reject(b, NO_IDENTIFIER ": identifiers.%s \"%s\" is a blocked value, so absent",
+			      record_show(shown_type, type), record_show(shown, value));
+	if (b->has_contact)
+		return reject(b, NO_IDENTIFIER ": email and phone are contact points, not identifiers"
+				 " (unless identity.external names them)");
+	return reject(b, NO_IDENTIFIER " (custom_id, installation_id or an external id)");
 }
 
 static hub_rc build_type_rules(struct builder *b)
@@ -440,8 +506,7 @@ static hub_rc build_type_rules(struct builder *b)
 	if (r->type == HUB_REC_ERASE)
 		b->email = b->phone = NULL;
 	if (!r->custom_id && !r->installation_id && r->n_externals == 0)
-		return reject(b, "identifiers: no usable identifier"
-				 " (custom_id, installation_id or an external id)");
+		return reject_no_identifier(b);
 	return HUB_OK;
 }
 

@@ -196,8 +196,8 @@ enum hub_record_type {
  * is refused).  "email" and "phone" alone are not enough: they are stored
  * as the attributes $email_address / $phone_number, not merge keys, unless
  * identity.external promotes them.  emit() refuses a record with none:
- * "identifiers: no usable identifier (custom_id, installation_id or an
- * external id)". */
+ * "identifiers: no usable identifier ...", naming what it was given that
+ * does not count (a blocked value such as "0", an email or phone). */
 struct hub_ident {
 	const char *type;
 	const char *value;

@@ -222,8 +222,13 @@ static void run_rows(const struct row *rows, size_t n)
 #define TRACK(rest) "{'type':'track','source':'test','message_id':'m1'," rest "}"
 #define ATTRS(attrs) IDENTIFY("'identifiers':{'custom_id':'C1'},'attributes':{" attrs "}")
 
-static const char no_usable[] =
-	"identifiers: no usable identifier (custom_id, installation_id or an external id)";
+#define NO_USABLE "identifiers: no usable identifier"
+static const char no_usable[] = NO_USABLE " (custom_id, installation_id or an external id)";
+/* a record refused for want of an identifier names what it gave that does not count */
+#define NO_USABLE_BLOCKED(type, value) NO_USABLE ": identifiers." type " \"" value "\" is a" \
+	" blocked value, so absent"
+static const char no_usable_contact[] = NO_USABLE ": email and phone are contact points, not"
+					 " identifiers (unless identity.external names them)";
 
 /* ---- the record envelope: type, source, message_id, JSON ----------------- */
 
@@ -341,7 +346,12 @@ static const struct row blocked_rows[] = {
 	 NULL},
 	{"every identifier blocked", R_CRM,
 	 IDENTIFY("'identifiers':{'custom_id':'null','installation_id':'0','crm_id':'guest'}"),
-	 HUB_ERR_DATA, no_usable, NULL},
+	 HUB_ERR_DATA, NO_USABLE_BLOCKED("custom_id", "null"), NULL},
+	{"blocked installation only", R_CRM,
+	 IDENTIFY("'identifiers':{'installation_id':'undefined','crm_id':'guest'}"),
+	 HUB_ERR_DATA, NO_USABLE_BLOCKED("installation_id", "undefined"), NULL},
+	{"blocked external id only", R_CRM, IDENTIFY("'identifiers':{'crm_id':'-1'}"),
+	 HUB_ERR_DATA, NO_USABLE_BLOCKED("crm_id", "-1"), NULL},
 	{"custom_id null string is not a logout", R_DEFAULT,
 	 IDENTIFY("'identifiers':{'custom_id':'null','installation_id':'I1'}"), HUB_OK,
 	 "logout=0 c=- i=I1", NULL},
@@ -426,7 +436,7 @@ static const struct row ident_rows[] = {
 	 IDENTIFY("'identifiers':{'custom_id':'C1','phone':'+33612345678'}"), HUB_OK,
 	 "nattrs=1 attr.$phone_number=set:string:\"+33612345678\"", NULL},
 	{"email alone is no identifier", R_DEFAULT,
-	 IDENTIFY("'identifiers':{'email':'a@x','phone':'+331'}"), HUB_ERR_DATA, no_usable,
+	 IDENTIFY("'identifiers':{'email':'a@x','phone':'+331'}"), HUB_ERR_DATA, no_usable_contact,
 	 NULL},
 	{"invalid email is a warning", R_DEFAULT,
 	 IDENTIFY("'identifiers':{'custom_id':'C1','email':'ab'}"), HUB_OK, "c=C1 nattrs=0",
@@ -456,7 +466,8 @@ static const struct row ident_rows[] = {
 	 "identifiers.installation_id: required for logout", NULL},
 	{"identify logout with a blocked installation", R_DEFAULT,
 	 IDENTIFY("'identifiers':{'custom_id':null,'installation_id':'null'}"), HUB_ERR_DATA,
-	 "identifiers.installation_id: required for logout", NULL},
+	 "identifiers.installation_id: required for logout (\"null\" is a blocked value, so"
+	 " absent)", NULL},
 	{"logout record looks only at the installation", R_CRM,
 	 "{'type':'logout','identifiers':{'custom_id':'C1','installation_id':'I1','mpid':'M',"
 	 "'email':'a@x'}}",
@@ -473,7 +484,9 @@ static const struct row ident_rows[] = {
 	 HUB_ERR_DATA, "identifiers.custom_id: required for alias", NULL},
 	{"alias with blocked custom_id", R_DEFAULT,
 	 "{'type':'alias','previous_id':'I1','identifiers':{'custom_id':'anonymous'}}",
-	 HUB_ERR_DATA, "identifiers.custom_id: required for alias", NULL},
+	 HUB_ERR_DATA,
+	 "identifiers.custom_id: required for alias (\"anonymous\" is a blocked value, so"
+	 " absent)", NULL},
 	{"alias with blocked previous_id", R_DEFAULT,
 	 "{'type':'alias','previous_id':'null','identifiers':{'custom_id':'C2'}}", HUB_OK,
 	 "c=C2 prev=-", NULL},
@@ -491,10 +504,10 @@ static const struct row ident_rows[] = {
 	 "{'type':'erase','identifiers':{'installation_id':'I1','email':'a@x'}}", HUB_OK,
 	 "type=erase i=I1 nattrs=0", NULL},
 	{"erase by email alone", R_DEFAULT, "{'type':'erase','identifiers':{'email':'a@x'}}",
-	 HUB_ERR_DATA, no_usable, NULL},
+	 HUB_ERR_DATA, no_usable_contact, NULL},
 	{"erase with blocked values only", R_DEFAULT,
 	 "{'type':'erase','identifiers':{'custom_id':'0','installation_id':''}}", HUB_ERR_DATA,
-	 no_usable, NULL},
+	 NO_USABLE_BLOCKED("custom_id", "0"), NULL},
 };
 
 static void test_identifier_rules(void)
@@ -1701,7 +1714,7 @@ static void test_from_hub_rejects(void)
 		{"UTF-8 past U+10FFFF", HUB_REC_IDENTIFY, {"custom_id", "C\xf4\x90\x80\x80"}, NULL,
 		 NULL, NULL, -1, 0, "p", "identifiers.custom_id: not valid UTF-8"},
 		{"blocked only", HUB_REC_IDENTIFY, {"custom_id", "NaN"}, NULL, NULL, NULL, -1, 0,
-		 "p", no_usable},
+		 "p", NO_USABLE_BLOCKED("custom_id", "NaN")},
 		{"alias without custom_id", HUB_REC_ALIAS, {"installation_id", "I1"}, NULL, NULL,
 		 NULL, -1, 0, "p", "identifiers.custom_id: required for alias"},
 	};
