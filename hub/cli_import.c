@@ -76,7 +76,7 @@ struct import_state {
 	size_t next_slot;
 	size_t bytes_in_flight;  /* of the busy slots */
 	size_t line_bytes;       /* of the line being read, until a slot takes it */
-	int read_errno;          /* why the input could not be read */
+	char read_error[128];    /* why the input could not be read */
 	struct unify_counts total;
 	int64_t n_lines, n_warnings; /* n_lines: records read (blank lines aside) */
 	int64_t line_no;              /* the file's line being read, for errors */
@@ -519,7 +519,8 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 			 IMPORT_LINE_MAX);
 		import_note_error(st, st->line_no, err);
 	}
-	st->read_errno = got == LINE_ERROR ? reader.read_errno : 0;
+	if (got == LINE_ERROR)
+		snprintf(st->read_error, sizeof(st->read_error), "%s", line_reader_error(&reader));
 	line_reader_free(&reader);
 	import_submit(st);
 	/* oldest first (the ring from next_slot): the writer's warnings are
@@ -725,8 +726,11 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		st->n_slots = IMPORT_WINDOW;
 	st->started_ms = time_mono_ms();
 	st->is_tty = isatty(STDERR_FILENO);
-	if (import_stream(cli, in, source, st))
-		cli_error("import", "%s: read error: %s", file, strerror(st->read_errno));
+	if (import_stream(cli, in, source, st) && st->line_no)
+		cli_error("import", "%s: read error after line %" PRId64 ": %s", file, st->line_no,
+			  st->read_error);
+	else if (st->read_error[0])
+		cli_error("import", "%s: read error: %s", file, st->read_error);
 	else if (!st->failed)
 		rc = st->total.rejected ? CLI_FAIL : CLI_OK;
 	intake_stop(st->intake);

@@ -1,12 +1,23 @@
 /*
- * linereader.c - bounded line reading over a FILE (see linereader.h).
+ * linereader.c - bounded line reading over a FILE, plain or gzip (see
+ * linereader.h).
  */
 #include "linereader.h"
 
 #include "alloc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <zlib.h>
+
+/* The inflating side of a gzip stream: compressed bytes in, r->buf out. */
+struct line_gzip {
+	z_stream z;
+	int is_in_member;        /* inside a member (1 from its header to its end) */
+	int is_in_eof;           /* the compressed input is all read */
+	unsigned char in[65536];
+};
 
 void line_reader_init(struct line_reader *r, FILE *in, size_t max)
 {
@@ -16,7 +27,10 @@ void line_reader_init(struct line_reader *r, FILE *in, size_t max)
 	r->line_cap = 0;
 	r->pos = r->end = 0;
 	r->is_eof = 0;
+	r->is_started = 0;
+	r->gz = NULL;
 	r->read_errno = 0;
+	r->why[0] = '\0';
 }
 
 void line_reader_free(struct line_reader *r)
@@ -24,6 +38,16 @@ void line_reader_free(struct line_reader *r)
 	hub_free(r->line);
 	r->line = NULL;
 	r->line_cap = 0;
+	if (r->gz) {
+		inflateEnd(&r->gz->z);
+		hub_free(r->gz);
+		r->gz = NULL;
+	}
+}
+
+const char *line_reader_error(const struct line_reader *r)
+{
+	return r->why[0] ? r->why : strerror(r->read_errno ? r->read_errno : EIO);
 }
 
 /* Appends n bytes at line[at]; 0 or -1 out of memory (read_errno ENOMEM). */
@@ -45,11 +69,10 @@ static int line_reader_keep(struct line_reader *r, size_t at, const char *p, siz
 	return 0;
 }
 
-/* Refills buf; 1 more bytes, 0 end of stream, -1 read error. */
-static int line_reader_fill(struct line_reader *r)
+/* Refills buf with the stream's bytes as they are; 1 more bytes, 0 end of
+ * stream, -1 read error. */
+static int line_reader_fill_raw(struct line_reader *r)
 {
-	if (r->is_eof)
-		return 0;
 	r->pos = 0;
 	r->end = fread(r->buf, 1, sizeof(r->buf), r->in);
 	if (r->end > 0)
@@ -59,6 +82,107 @@ static int line_reader_fill(struct line_reader *r)
 		return 0;
 	r->read_errno = errno ? errno : EIO;
 	return -1;
+}
+
+/* A gzip stream's error: -1 with why set (and read_errno).  What the
+ * failing inflate gave is dropped: the stream is wrong from there on. */
+static int line_reader_gz_fail(struct line_reader *r, int err, const char *what)
+{
+	r->pos = r->end = 0;
+	r->is_eof = 1;
+	r->read_errno = err;
+	snprintf(r->why, sizeof(r->why), "gzip: %s", what);
+	return -1;
+}
+
+/* More compressed input when none is left; 0, or -1 a read error. */
+static int line_reader_gz_input(struct line_reader *r)
+{
+	struct line_gzip *gz = r->gz;
+	size_t n;
+
+	if (gz->z.avail_in || gz->is_in_eof)
+		return 0;
+	n = fread(gz->in, 1, sizeof(gz->in), r->in);
+	if (n == 0 && ferror(r->in)) {
+		r->is_eof = 1;
+		r->read_errno = errno ? errno : EIO;
+		return -1;
+	}
+	gz->is_in_eof = n == 0;
+	gz->z.next_in = gz->in;
+	gz->z.avail_in = (uInt)n;
+	return 0;
+}
+
+/* Refills buf with inflated bytes; 1, 0 end of stream, -1 error (a read
+ * error, corrupt data, a stream cut short). */
+static int line_reader_fill_gz(struct line_reader *r)
+{
+	struct line_gzip *gz = r->gz;
+	int zrc;
+
+	r->pos = r->end = 0;
+	while (r->end == 0) {
+		if (line_reader_gz_input(r))
+			return -1;
+		if (!gz->z.avail_in && gz->is_in_member)
+			return line_reader_gz_fail(r, EIO, "the compressed data ends early"
+						   " (the file was cut short)");
+		if (!gz->z.avail_in) {
+			r->is_eof = 1;
+			return 0;
+		}
+		if (!gz->is_in_member && inflateReset(&gz->z) == Z_OK)
+			gz->is_in_member = 1; /* the next member (gzip files concatenated) */
+		gz->z.next_out = (unsigned char *)r->buf;
+		gz->z.avail_out = sizeof(r->buf);
+		zrc = inflate(&gz->z, Z_NO_FLUSH);
+		r->end = sizeof(r->buf) - gz->z.avail_out;
+		if (zrc == Z_STREAM_END)
+			gz->is_in_member = 0;
+		else if (zrc == Z_MEM_ERROR)
+			return line_reader_gz_fail(r, ENOMEM, "out of memory");
+		else if (zrc != Z_OK)
+			return line_reader_gz_fail(r, EILSEQ,
+						   gz->z.msg ? gz->z.msg : "invalid data");
+	}
+	return 1;
+}
+
+/* The first bytes: a gzip stream (1f 8b) is inflated from here on, its
+ * bytes read so far its first input.  As line_reader_fill. */
+static int line_reader_start(struct line_reader *r)
+{
+	int rc;
+
+	r->is_started = 1;
+	if ((rc = line_reader_fill_raw(r)) <= 0)
+		return rc;
+	if (r->end < 2 || (unsigned char)r->buf[0] != 0x1f || (unsigned char)r->buf[1] != 0x8b)
+		return 1;
+	if (!(r->gz = hub_calloc(1, sizeof(*r->gz))))
+		return line_reader_gz_fail(r, ENOMEM, "out of memory");
+	if (inflateInit2(&r->gz->z, 16 + MAX_WBITS) != Z_OK) {
+		hub_free(r->gz);
+		r->gz = NULL;
+		return line_reader_gz_fail(r, ENOMEM, "out of memory");
+	}
+	memcpy(r->gz->in, r->buf, r->end);
+	r->gz->z.next_in = r->gz->in;
+	r->gz->z.avail_in = (uInt)r->end;
+	r->gz->is_in_member = 1;
+	return line_reader_fill_gz(r);
+}
+
+/* Refills buf; 1 more bytes, 0 end of stream, -1 read error. */
+static int line_reader_fill(struct line_reader *r)
+{
+	if (r->is_eof)
+		return 0;
+	if (!r->is_started)
+		return line_reader_start(r);
+	return r->gz ? line_reader_fill_gz(r) : line_reader_fill_raw(r);
 }
 
 enum line_result line_reader_next(struct line_reader *r, char **line, size_t *len)

@@ -3,12 +3,16 @@
  * of a line: a longer line is skipped (reported with its length), never
  * buffered whole, so one huge line cannot take the memory a bulk load
  * (import) counts on.  Lines may hold NUL bytes; their length is exact.
+ * A stream that starts as gzip does (1f 8b: a Segment S3 archive, a
+ * `.jsonl.gz`) is inflated as it is read, its members one after another.
  */
 #ifndef HUB_LINEREADER_H
 #define HUB_LINEREADER_H
 
 #include <stddef.h>
 #include <stdio.h>
+
+struct line_gzip;
 
 struct line_reader {
 	FILE *in;                /* borrowed */
@@ -18,11 +22,14 @@ struct line_reader {
 	char buf[65536];
 	size_t pos, end;         /* unread bytes of buf */
 	int is_eof;
+	int is_started;          /* the first bytes were looked at (gzip?) */
+	struct line_gzip *gz;    /* owned; when the stream is gzip */
 	int read_errno;          /* after LINE_ERROR: why (ENOMEM: out of memory) */
+	char why[96];            /* after LINE_ERROR: a gzip stream's own error, or "" */
 };
 
 enum line_result {
-	LINE_ERROR = -1,         /* a read error (ferror) or out of memory */
+	LINE_ERROR = -1,         /* a read error (ferror), out of memory, bad gzip */
 	LINE_END = 0,            /* no more lines */
 	LINE_OK = 1,             /* *line and *len set (newline removed) */
 	LINE_TOO_LONG = 2,       /* longer than max and skipped; *len its length */
@@ -35,5 +42,9 @@ void line_reader_free(struct line_reader *r);
  * place (trim it); it stays valid until the next call.  A last line
  * without a newline is a line.  Out of memory reads as LINE_ERROR. */
 enum line_result line_reader_next(struct line_reader *r, char **line, size_t *len);
+
+/* After LINE_ERROR: what went wrong, for a message ("gzip: ..." or the
+ * text of read_errno). */
+const char *line_reader_error(const struct line_reader *r);
 
 #endif

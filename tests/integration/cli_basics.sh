@@ -821,6 +821,30 @@ grep -q "import: $T: Is a directory" "$T/err" || fail "import of a directory: $(
 "$HUB" -c "$T/dir.yaml" import /proc/self/mem --source test >/dev/null 2>"$T/err" && fail "import of /proc/self/mem succeeded"
 grep -q "import: /proc/self/mem: read error: Input/output error" "$T/err" || fail "a read error: $(cat "$T/err")"
 
+# import: a gzip file (Segment's S3 archives are .gz) is inflated as read, from
+# a file or stdin, its members in turn; one cut short stores its whole lines and
+# fails naming gzip and the last line read (each compressed line was rejected
+# as invalid JSON)
+printf '{"type":"identify","message_id":"g%d","identifiers":{"custom_id":"G%d"}}\n' 1 1 2 2 |
+	gzip >"$T/g.jsonl.gz"
+printf '{"type":"identify","message_id":"g3","identifiers":{"custom_id":"G3"}}\n' | gzip >>"$T/g.jsonl.gz"
+printf 'store: {path: %s/gz.db}\n' "$T" >"$T/gz.yaml"
+"$HUB" -c "$T/gz.yaml" import "$T/g.jsonl.gz" --source test >"$T/out" 2>"$T/err" ||
+	fail "import of a gzip file: $(cat "$T/out" "$T/err")"
+grep -q "records 3, applied 3, duplicates 0" "$T/out" || fail "a gzip file's lines: $(cat "$T/out")"
+"$HUB" -c "$T/gz.yaml" import - --source test <"$T/g.jsonl.gz" >"$T/out" 2>"$T/err" ||
+	fail "import of gzip on stdin: $(cat "$T/err")"
+grep -q "records 3, applied 0, duplicates 3" "$T/out" || fail "gzip on stdin: $(cat "$T/out")"
+awk 'BEGIN { for (i = 0; i < 3000; i++)
+	printf "{\"type\":\"identify\",\"message_id\":\"c%d\",\"identifiers\":{\"custom_id\":\"C%d\"}}\n", i, i }' |
+	gzip >"$T/c.gz"
+head -c $(($(wc -c <"$T/c.gz") - 6)) "$T/c.gz" >"$T/cut.gz"
+"$HUB" -c "$T/gz.yaml" import "$T/cut.gz" --source test >"$T/out" 2>"$T/err" &&
+	fail "import of a gzip file cut short succeeded"
+grep -q "import: $T/cut.gz: read error after line [0-9]*: gzip: the compressed data ends early" \
+	"$T/err" || fail "a gzip file cut short: $(cat "$T/err")"
+grep -q "rejected 0" "$T/out" || fail "a gzip file cut short: lines rejected: $(cat "$T/out")"
+
 # dump reads one snapshot and locks no writer out: an import commits while a
 # dump waits for a reader that has read only its first byte (on SQLite the dump
 # held the write lock: the import failed with "database is locked")

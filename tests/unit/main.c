@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define MAX_SUITES 128
 
@@ -93,6 +94,25 @@ char *testlib_write_file(const char *dir, const char *name, const char *text)
 	fputs(text, f);
 	fclose(f);
 	return path;
+}
+
+char *testlib_compress(int wbits, const char *data, size_t len, size_t *out_len)
+{
+	z_stream zs;
+	size_t cap = deflateBound(NULL, (uLong)len) + 64;
+	char *out = malloc(cap);
+
+	memset(&zs, 0, sizeof(zs));
+	CU_ASSERT_FATAL(out && deflateInit2(&zs, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) ==
+				       Z_OK);
+	zs.next_in = (Bytef *)data;
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)out;
+	zs.avail_out = (uInt)cap;
+	CU_ASSERT_FATAL(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+	*out_len = zs.total_out;
+	deflateEnd(&zs);
+	return out;
 }
 
 char *testlib_plugin_dir(const char *const *links)

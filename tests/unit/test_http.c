@@ -346,26 +346,6 @@ static const char *error_code(const struct resp *r, char *buf, size_t size)
 
 /* ---- compression ------------------------------------------------------ */
 
-/* gzip (wbits 31) or zlib (15) of data; malloc'd. */
-static char *compress_with(int wbits, const char *data, size_t len, size_t *out_len)
-{
-	z_stream zs;
-	size_t cap = deflateBound(NULL, (uLong)len) + 64;
-	char *out = malloc(cap);
-
-	memset(&zs, 0, sizeof(zs));
-	CU_ASSERT_FATAL(out && deflateInit2(&zs, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) ==
-				       Z_OK);
-	zs.next_in = (Bytef *)data;
-	zs.avail_in = (uInt)len;
-	zs.next_out = (Bytef *)out;
-	zs.avail_out = (uInt)cap;
-	CU_ASSERT_FATAL(deflate(&zs, Z_FINISH) == Z_STREAM_END);
-	*out_len = zs.total_out;
-	deflateEnd(&zs);
-	return out;
-}
-
 /* ---- raw sockets (clients that misbehave) ----------------------------- */
 
 static int raw_connect(int port)
@@ -1029,15 +1009,15 @@ static void test_gzip_and_deflate_bodies_are_decoded(void)
 	char *z;
 
 	world_open(&w, NULL, NULL);
-	z = compress_with(31, text, strlen(text), &n);
+	z = testlib_compress(31, text, strlen(text), &n);
 	http_do(w.port, "POST", "/in/web/v1/echo", z, n, 0, gz, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
 	free(z);
-	z = compress_with(15, "d1\n", 3, &n);
+	z = testlib_compress(15, "d1\n", 3, &n);
 	http_do(w.port, "POST", "/in/web/v1/echo", z, n, 0, df, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
 	free(z);
-	z = compress_with(-15, "d2\n", 3, &n); /* raw deflate, as some clients send */
+	z = testlib_compress(-15, "d2\n", 3, &n); /* raw deflate, as some clients send */
 	http_do(w.port, "POST", "/in/web/v1/echo", z, n, 1, df, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
 	free(z);
@@ -1057,7 +1037,7 @@ static void test_bad_gzip_is_400_and_bombs_are_413(void)
 
 	memset(big, 'a', 3 * MAX_BODY);
 	world_open(&w, NULL, NULL);
-	z = compress_with(31, "t1\nt2\nt3\nt4\n", 12, &n);
+	z = testlib_compress(31, "t1\nt2\nt3\nt4\n", 12, &n);
 	http_do(w.port, "POST", "/in/web/v1/echo", z, n - 6, 0, gz, &r); /* truncated */
 	ASSERT_ERROR(&r, 400, "invalid_gzip");
 	z[n / 2] ^= 0x55; /* corrupt */
@@ -1066,7 +1046,7 @@ static void test_bad_gzip_is_400_and_bombs_are_413(void)
 	http_do(w.port, "POST", "/in/web/v1/echo", "plain\n", 6, 0, gz, &r); /* not gzip */
 	ASSERT_ERROR(&r, 400, "invalid_gzip");
 	free(z);
-	z = compress_with(31, big, 3 * MAX_BODY, &n); /* small, inflates past the limit */
+	z = testlib_compress(31, big, 3 * MAX_BODY, &n); /* small, inflates past the limit */
 	CU_ASSERT(n < MAX_BODY);
 	http_do(w.port, "POST", "/in/web/v1/echo", z, n, 0, gz, &r);
 	ASSERT_ERROR(&r, 413, "body_too_large");
@@ -1105,7 +1085,7 @@ static void test_push_credentials_are_checked_before_the_body(void)
 
 	CU_ASSERT_FATAL(big != NULL);
 	memset(big, 'a', 3 * MAX_BODY);
-	z = compress_with(31, big, 3 * MAX_BODY, &n); /* small, inflates past the limit */
+	z = testlib_compress(31, big, 3 * MAX_BODY, &n); /* small, inflates past the limit */
 	CU_ASSERT(n < MAX_BODY);
 
 	world_start_plugin(&w, "segment", MAX_BODY, 0, NULL,

@@ -39,26 +39,6 @@ static const char *error_message_of(json_t *o)
 	return m ? m : "";
 }
 
-/* gzip (31), zlib (15) or raw deflate (-15) of data; malloc'd. */
-static char *compress_with(int wbits, const char *data, size_t len, size_t *out_len)
-{
-	z_stream zs;
-	size_t cap = deflateBound(NULL, (uLong)len) + 64;
-	char *out = malloc(cap);
-
-	memset(&zs, 0, sizeof(zs));
-	CU_ASSERT_FATAL(out && deflateInit2(&zs, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) ==
-				       Z_OK);
-	zs.next_in = (Bytef *)data;
-	zs.avail_in = (uInt)len;
-	zs.next_out = (Bytef *)out;
-	zs.avail_out = (uInt)cap;
-	CU_ASSERT_FATAL(deflate(&zs, Z_FINISH) == Z_STREAM_END);
-	*out_len = zs.total_out;
-	deflateEnd(&zs);
-	return out;
-}
-
 static void test_bearer_tokens(void)
 {
 	static char *tokens[] = {"t-one", "t-two"};
@@ -337,7 +317,7 @@ static void test_inflate_cases(void)
 		int rc;
 		json_t *o;
 
-		z = compress_with(rows[i].wbits, rows[i].data, rows[i].len, &n);
+		z = testlib_compress(rows[i].wbits, rows[i].data, rows[i].len, &n);
 		rc = ingest_inflate(rows[i].enc, z, n - rows[i].cut, rows[i].limit, &out, &out_len,
 				    &r);
 		if (rows[i].status == 0) {
@@ -373,8 +353,8 @@ static void test_inflate_cases(void)
 static char *two_streams(int wbits, size_t *len)
 {
 	size_t na, nb;
-	char *a = compress_with(wbits, "one\n", 4, &na);
-	char *b = compress_with(wbits, "two\n", 4, &nb);
+	char *a = testlib_compress(wbits, "one\n", 4, &na);
+	char *b = testlib_compress(wbits, "two\n", 4, &nb);
 	char *both = malloc(na + nb);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(both);

@@ -2,7 +2,8 @@
  * test_linereader.c - suite `linereader`: the bounded line reader that
  * `profilehub import` reads its input with (hub/linereader.c): lines and
  * their exact lengths, a line past the bound skipped and measured, lines
- * longer than the read buffer, read errors and out of memory.
+ * longer than the read buffer, read errors and out of memory; gzip input
+ * (Segment's S3 archives) inflated as read, and one cut short or corrupt.
  */
 #include "testlib.h"
 
@@ -165,9 +166,94 @@ static void test_linereader_out_of_memory_says_enomem(void)
 	fclose(f);
 }
 
+/* Two gzip members one after the other (`cat a.gz b.gz`), the second's
+ * lines longer than the read buffer in all: every line, in order. */
+static FILE *open_gzip_members(char **plain, size_t *plain_len)
+{
+	size_t big = 2 * sizeof(((struct line_reader *)0)->buf), n1, n2;
+	char *text = malloc(big + 64), *z1, *z2, *both;
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	strcpy(text, "{\"a\":1}\r\n{\"b\":2}\n");
+	for (size_t i = 0; i < big; i++)
+		text[18 + i] = i % 1000 == 999 ? '\n' : (char)('a' + i % 26);
+	text[18 + big] = '\n';
+	z1 = testlib_compress(31, text, 18, &n1);
+	z2 = testlib_compress(31, text + 18, big + 1, &n2);
+	both = malloc(n1 + n2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(both);
+	memcpy(both, z1, n1);
+	memcpy(both + n1, z2, n2);
+	f = open_text(both, n1 + n2);
+	free(z1);
+	free(z2);
+	free(both);
+	*plain = text;
+	*plain_len = 18 + big + 1;
+	return f;
+}
+
+static void test_linereader_inflates_gzip_members_in_order(void)
+{
+	struct line_reader r;
+	size_t plain_len, at = 0, len;
+	char *plain, *line;
+	FILE *f = open_gzip_members(&plain, &plain_len);
+	enum line_result got;
+
+	line_reader_init(&r, f, 1 << 20);
+	while ((got = line_reader_next(&r, &line, &len)) == LINE_OK) {
+		CU_ASSERT_FATAL(at + len < plain_len);
+		CU_ASSERT_EQUAL(memcmp(line, plain + at, len), 0);
+		CU_ASSERT_EQUAL(plain[at + len], '\n');
+		at += len + 1;
+	}
+	CU_ASSERT_EQUAL(got, LINE_END);
+	CU_ASSERT_EQUAL(at, plain_len); /* every byte, none twice */
+	line_reader_free(&r);
+	fclose(f);
+	free(plain);
+}
+
+/* A gzip file cut short (a download that stopped) or corrupt is an error
+ * saying so, after the lines it held whole; never the end of the input. */
+static void test_linereader_gzip_cut_short_or_corrupt_is_an_error(void)
+{
+	static const char text[] = "one\ntwo\nthree\n";
+	struct line_reader r;
+	size_t n, len;
+	char *z = testlib_compress(31, text, sizeof(text) - 1, &n), *line;
+	FILE *f = open_text(z, n - 4); /* the trailer's length is missing */
+	enum line_result got;
+
+	line_reader_init(&r, f, 100);
+	expect_line(&r, "one", 3);
+	expect_line(&r, "two", 3);
+	expect_line(&r, "three", 5);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_ERROR);
+	CU_ASSERT_PTR_NOT_NULL(strstr(line_reader_error(&r), "gzip: the compressed data ends early"));
+	line_reader_free(&r);
+	fclose(f);
+
+	z[n - 8] ^= 0x55; /* the CRC */
+	f = open_text(z, n);
+	line_reader_init(&r, f, 100);
+	while ((got = line_reader_next(&r, &line, &len)) == LINE_OK)
+		;
+	CU_ASSERT_EQUAL(got, LINE_ERROR);
+	CU_ASSERT_EQUAL(r.read_errno, EILSEQ);
+	CU_ASSERT_PTR_NOT_NULL(strstr(line_reader_error(&r), "gzip: incorrect data check"));
+	line_reader_free(&r);
+	fclose(f);
+	free(z);
+}
+
 TEST_SUITE(linereader, NULL, NULL, TEST(test_linereader_splits_lines_keeps_nul_and_a_last_line),
 	   TEST(test_linereader_empty_input_has_no_line),
 	   TEST(test_linereader_skips_a_line_past_its_bound_and_goes_on),
 	   TEST(test_linereader_lines_longer_than_its_buffer),
 	   TEST(test_linereader_read_error_is_not_the_end),
-	   TEST(test_linereader_out_of_memory_says_enomem))
+	   TEST(test_linereader_out_of_memory_says_enomem),
+	   TEST(test_linereader_inflates_gzip_members_in_order),
+	   TEST(test_linereader_gzip_cut_short_or_corrupt_is_an_error))

@@ -37,6 +37,8 @@ char *testlib_mkdtemp(void);
 void testlib_rmtree(const char *dir);
 /* Writes text to dir/name and returns the malloc'd path. */
 char *testlib_write_file(const char *dir, const char *name, const char *text);
+/* gzip (wbits 31), zlib (15) or raw deflate (-15) of data; malloc'd. */
+char *testlib_compress(int wbits, const char *data, size_t len, size_t *out_len);
 /* A fresh temp plugin dir (malloc'd; testlib_rmtree() removes it) with
  * symlinks to built plugins: `links` holds pairs, the name in the dir then
  * the path under the build dir ("tests/plugins/x.so"), NULL-terminated. */
