@@ -6,7 +6,9 @@
  * as one ordered stream: once one fails the later ones are not stored,
  * and the report says from which line to run the same file again.
  * Memory follows the records and bytes in flight, never the file's size.
- * It never writes the store itself (the intake's writer does), and never
+ * SIGINT/SIGTERM stop the reading: what was read commits, and the report
+ * says where to go on (a second signal exits at once, as a crash: the
+ * same run again completes it).  It never writes the store itself (the intake's writer does), and never
  * holds a line longer than IMPORT_LINE_MAX whole.
  */
 #include "cli.h"
@@ -19,6 +21,8 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +57,9 @@ struct import_warnings {
 	int64_t line[IMPORT_MAX_WARNINGS];
 	size_t n;
 };
+
+/* The first SIGINT or SIGTERM: stop reading (import_on_signal). */
+static volatile sig_atomic_t import_signal;
 
 struct import_slot {
 	struct intake_batch batch;
@@ -95,6 +102,7 @@ struct import_state {
 	int64_t unstored_from;   /* that first line, 0: none */
 	char unstored_why[256];
 	int is_unstored_unknown; /* its batch's COMMIT answer was lost: maybe stored */
+	int stopped_by;          /* the signal that stopped the reading, or 0 */
 	struct import_slot *last_slot; /* where the last record read went */
 	int64_t started_ms, last_progress_ms;
 	int is_tty;
@@ -496,6 +504,20 @@ static void import_line(struct import_state *st, const char *source, char *line,
 	st->last_slot->read_warnings += n_warn;
 }
 
+/* Stopped by a signal after line st->line_no: the next line is the first
+ * not stored (unless a failed batch's is earlier). */
+static void import_note_stop(struct import_state *st)
+{
+	st->stopped_by = import_signal;
+	if (st->unstored_from && st->unstored_from <= st->line_no + 1)
+		return;
+	st->unstored_from = st->line_no + 1;
+	st->is_unstored_unknown = 0;
+	snprintf(st->unstored_why, sizeof(st->unstored_why),
+		 "stopped by %s after line %" PRId64 " (what was read before it is committed)",
+		 st->stopped_by == SIGINT ? "SIGINT" : "SIGTERM", st->line_no);
+}
+
 static int import_stream(struct cli *cli, FILE *in, const char *source, struct import_state *st)
 {
 	struct record_rules rules;
@@ -507,7 +529,8 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 	cli_record_rules(cli->cfg, &rules);
 	st->rules = &rules;
 	line_reader_init(&reader, in, IMPORT_LINE_MAX);
-	while (!st->failed && (got = line_reader_next(&reader, &line, &len)) > 0) {
+	while (!st->failed && !import_signal &&
+	       (got = line_reader_next(&reader, &line, &len)) > 0) {
 		st->line_no++;
 		if (got == LINE_OK) {
 			import_line(st, source, line, len);
@@ -518,6 +541,10 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 			 "the line is %zu bytes, longer than a record may be (%u)", len,
 			 IMPORT_LINE_MAX);
 		import_note_error(st, st->line_no, err);
+	}
+	if (import_signal && (got != LINE_END || !reader.is_eof)) {
+		import_note_stop(st); /* a read it interrupted (a pipe) is no error */
+		got = LINE_END;
 	}
 	if (got == LINE_ERROR)
 		snprintf(st->read_error, sizeof(st->read_error), "%s", line_reader_error(&reader));
@@ -571,11 +598,48 @@ static void import_report(const struct import_state *st)
 	if (st->unstored_from)
 		fprintf(stderr, "profilehub: import: %s\nprofilehub: import: line %" PRId64
 			" and every line after it are %s (the lines before it are stored):"
-			" fix the cause and run the same file again; what is stored is skipped"
+			" %s the same file again; what is stored is skipped"
 			" as duplicates\n", st->unstored_why, st->unstored_from,
 			st->is_unstored_unknown ? "not stored, but for those of the batches whose"
 						  " COMMIT answer was lost, which may be"
-					       : "not stored");
+					       : "not stored",
+			st->stopped_by ? "to go on, run" : "fix the cause and run");
+}
+
+static void import_on_signal(int sig)
+{
+	import_signal = sig;
+}
+
+/* SIGINT and SIGTERM stop the reading (SIGINT left ignored when it is, as
+ * for a job started in the background); once: SA_RESETHAND makes a second
+ * one end the process.  No SA_RESTART: a read waiting on a pipe returns. */
+static void import_catch_signals(void)
+{
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = import_on_signal;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+		sigaction(SIGINT, &sa, NULL);
+}
+
+/* The threads started while *old is saved (the store's, the intake's)
+ * never take SIGINT or SIGTERM: this thread's read must be interrupted. */
+static void import_block_signals(int is_blocked, sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (is_blocked)
+		pthread_sigmask(SIG_BLOCK, &set, old);
+	else
+		pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
 /* 1 when plugin m maps lines (import_line, ABI 1.1). */
@@ -671,6 +735,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	struct import_state *st = NULL;
 	struct store *store = NULL;
 	FILE *in = NULL;
+	sigset_t sigs;
 	char err[512];
 	int rc = CLI_FAIL;
 
@@ -712,13 +777,19 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		cli_error("import", "%s: %s", file, strerror(in ? EISDIR : errno));
 		goto out;
 	}
-	if (cli_open_store(cli, &store))
+	import_block_signals(1, &sigs);
+	if (cli_open_store(cli, &store)) {
+		import_block_signals(0, &sigs);
 		goto out;
+	}
 	if (intake_start(&st->intake, store, cli->cfg, err, sizeof(err))) {
+		import_block_signals(0, &sigs);
 		cli_error("import", "%s", err);
 		store_close(store);
 		goto out;
 	}
+	import_block_signals(0, &sigs);
+	import_catch_signals();
 	intake_set_bulk(st->intake, (size_t)commit_every);
 	st->batch_max = (size_t)commit_every < IMPORT_BATCH ? (size_t)commit_every : IMPORT_BATCH;
 	st->n_slots = ((size_t)commit_every + IMPORT_LOOKAHEAD + st->batch_max - 1) / st->batch_max;
@@ -731,7 +802,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 			  st->read_error);
 	else if (st->read_error[0])
 		cli_error("import", "%s: read error: %s", file, st->read_error);
-	else if (!st->failed)
+	else if (!st->failed && !st->stopped_by)
 		rc = st->total.rejected ? CLI_FAIL : CLI_OK;
 	intake_stop(st->intake);
 	import_report(st);

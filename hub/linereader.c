@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* The inflating side of a gzip stream: compressed bytes in, r->buf out. */
@@ -69,16 +70,32 @@ static int line_reader_keep(struct line_reader *r, size_t at, const char *p, siz
 	return 0;
 }
 
+/* Up to n bytes of the stream, as they come (a pipe's lines as they are
+ * written, a signal's EINTR at once: read(2), not fread's full buffer);
+ * through stdio for a stream without a descriptor (fmemopen).  As read. */
+static ssize_t line_reader_read(struct line_reader *r, void *buf, size_t n)
+{
+	int fd = fileno(r->in);
+	size_t got;
+
+	if (fd >= 0)
+		return read(fd, buf, n);
+	got = fread(buf, 1, n, r->in);
+	return got == 0 && ferror(r->in) ? -1 : (ssize_t)got;
+}
+
 /* Refills buf with the stream's bytes as they are; 1 more bytes, 0 end of
  * stream, -1 read error. */
 static int line_reader_fill_raw(struct line_reader *r)
 {
+	ssize_t n = line_reader_read(r, r->buf, sizeof(r->buf));
+
 	r->pos = 0;
-	r->end = fread(r->buf, 1, sizeof(r->buf), r->in);
-	if (r->end > 0)
+	r->end = n > 0 ? (size_t)n : 0;
+	if (n > 0)
 		return 1;
 	r->is_eof = 1;
-	if (!ferror(r->in))
+	if (n == 0)
 		return 0;
 	r->read_errno = errno ? errno : EIO;
 	return -1;
@@ -99,12 +116,12 @@ static int line_reader_gz_fail(struct line_reader *r, int err, const char *what)
 static int line_reader_gz_input(struct line_reader *r)
 {
 	struct line_gzip *gz = r->gz;
-	size_t n;
+	ssize_t n;
 
 	if (gz->z.avail_in || gz->is_in_eof)
 		return 0;
-	n = fread(gz->in, 1, sizeof(gz->in), r->in);
-	if (n == 0 && ferror(r->in)) {
+	if ((n = line_reader_read(r, gz->in, sizeof(gz->in))) < 0) {
+		r->pos = r->end = 0;
 		r->is_eof = 1;
 		r->read_errno = errno ? errno : EIO;
 		return -1;

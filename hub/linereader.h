@@ -29,7 +29,7 @@ struct line_reader {
 };
 
 enum line_result {
-	LINE_ERROR = -1,         /* a read error (ferror), out of memory, bad gzip */
+	LINE_ERROR = -1,         /* a read error (EINTR too), out of memory, bad gzip */
 	LINE_END = 0,            /* no more lines */
 	LINE_OK = 1,             /* *line and *len set (newline removed) */
 	LINE_TOO_LONG = 2,       /* longer than max and skipped; *len its length */
