@@ -232,7 +232,8 @@ static void test_linereader_gzip_cut_short_or_corrupt_is_an_error(void)
 	expect_line(&r, "two", 3);
 	expect_line(&r, "three", 5);
 	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_ERROR);
-	CU_ASSERT_PTR_NOT_NULL(strstr(line_reader_error(&r), "gzip: the compressed data ends early"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(line_reader_error(&r), "gzip: the compressed data ends early"));
 	line_reader_free(&r);
 	fclose(f);
 
