@@ -8,8 +8,9 @@
  * Memory follows the records and bytes in flight, never the file's size.
  * SIGINT/SIGTERM stop the reading: what was read commits, and the report
  * says where to go on (a second signal exits at once, as a crash: the
- * same run again completes it).  It never writes the store itself (the intake's writer does), and never
- * holds a line longer than IMPORT_LINE_MAX whole.
+ * same run again completes it).  It never writes the store itself (the
+ * intake's writer does), and never holds a line longer than
+ * IMPORT_LINE_MAX whole.  --rejects keeps the rejected lines in a file.
  */
 #include "cli.h"
 
@@ -103,6 +104,10 @@ struct import_state {
 	char unstored_why[256];
 	int is_unstored_unknown; /* its batch's COMMIT answer was lost: maybe stored */
 	int stopped_by;          /* the signal that stopped the reading, or 0 */
+	FILE *rejects;           /* --rejects: the rejected lines, or NULL */
+	const char *rejects_path;
+	int rejects_errno;       /* why writing it failed, or 0 */
+	int64_t n_rejects_kept, n_rejects_too_long;
 	struct import_slot *last_slot; /* where the last record read went */
 	int64_t started_ms, last_progress_ms;
 	int is_tty;
@@ -466,7 +471,10 @@ static void import_line_failed(struct import_state *st, hub_rc rc, const char *e
 	st->failed = 1;
 }
 
-static void import_line(struct import_state *st, const char *source, char *line, size_t len)
+/* A line that is not blank, trimmed: its records into the batches, or its
+ * rejection noted. */
+static void import_line_take(struct import_state *st, const char *source, const char *line,
+			     size_t len)
 {
 	struct record_warnings warn = {0};
 	struct record *rec = NULL;
@@ -474,14 +482,6 @@ static void import_line(struct import_state *st, const char *source, char *line,
 	int64_t n_warn;
 	hub_rc rc;
 
-	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		line[--len] = '\0';
-	if (st->line_no == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
-		line += 3; /* a UTF-8 byte order mark (Excel, PowerShell) */
-		len -= 3;
-	}
-	if (is_blank(line, len))
-		return;
 	st->n_lines++;
 	st->line_bytes = len;
 	if (st->inst) {
@@ -502,6 +502,36 @@ static void import_line(struct import_state *st, const char *source, char *line,
 	}
 	import_add(st, rec);
 	st->last_slot->read_warnings += n_warn;
+}
+
+/* --rejects: a line with a rejection, as read (line break and byte order
+ * mark aside), to fix and import again; what of it was stored is then a
+ * duplicate. */
+static void import_keep_rejected(struct import_state *st, const char *line, size_t len)
+{
+	if (!st->rejects || st->rejects_errno)
+		return;
+	if (fwrite(line, 1, len, st->rejects) != len || putc('\n', st->rejects) == EOF)
+		st->rejects_errno = errno ? errno : EIO;
+	else
+		st->n_rejects_kept++;
+}
+
+static void import_line(struct import_state *st, const char *source, char *line, size_t len)
+{
+	int64_t rejected = st->total.rejected;
+
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	if (st->line_no == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+		line += 3; /* a UTF-8 byte order mark (Excel, PowerShell) */
+		len -= 3;
+	}
+	if (is_blank(line, len))
+		return;
+	import_line_take(st, source, line, len);
+	if (st->total.rejected > rejected)
+		import_keep_rejected(st, line, len);
 }
 
 /* Stopped by a signal after line st->line_no: the next line is the first
@@ -541,6 +571,7 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 			 "the line is %zu bytes, longer than a record may be (%u)", len,
 			 IMPORT_LINE_MAX);
 		import_note_error(st, st->line_no, err);
+		st->n_rejects_too_long++; /* not held: not kept either */
 	}
 	if (import_signal && (got != LINE_END || !reader.is_eof)) {
 		import_note_stop(st); /* a read it interrupted (a pipe) is no error */
@@ -579,6 +610,33 @@ static void import_print_warnings(const struct import_state *st)
 			st->n_warnings - (int64_t)n);
 }
 
+/* Closes --rejects (a write that failed shows there) and says what it
+ * holds. */
+static void import_report_rejects(const struct import_state *st)
+{
+	if (!st->rejects_path)
+		return;
+	if (st->rejects_errno) {
+		fprintf(stderr, "profilehub: import: --rejects %s: %s (after %" PRId64
+			" rejected lines written)\n", st->rejects_path, strerror(st->rejects_errno),
+			st->n_rejects_kept);
+		return;
+	}
+	fprintf(stderr, "profilehub: import: %" PRId64 " rejected lines written to %s",
+		st->n_rejects_kept, st->rejects_path);
+	if (st->n_rejects_too_long)
+		fprintf(stderr, ", not the %" PRId64 " longer than %u bytes",
+			st->n_rejects_too_long, IMPORT_LINE_MAX);
+	fputc('\n', stderr);
+}
+
+static void import_close_rejects(struct import_state *st)
+{
+	if (st->rejects && fclose(st->rejects) != 0 && !st->rejects_errno)
+		st->rejects_errno = errno ? errno : EIO;
+	st->rejects = NULL;
+}
+
 static void import_report(const struct import_state *st)
 {
 	const struct unify_counts *t = &st->total;
@@ -595,6 +653,7 @@ static void import_report(const struct import_state *st)
 	if (t->rejected > (int64_t)st->n_errors)
 		fprintf(stderr, "profilehub: import: ... and %" PRId64 " more rejected\n",
 			t->rejected - (int64_t)st->n_errors);
+	import_report_rejects(st);
 	if (st->unstored_from)
 		fprintf(stderr, "profilehub: import: %s\nprofilehub: import: line %" PRId64
 			" and every line after it are %s (the lines before it are stored):"
@@ -726,10 +785,11 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
 		"profilehub import FILE|- --source NAME [--format canonical|<plugin>]\n"
-		"                  [--commit-every RECORDS]";
-	static const char *const flags[] = {"--source", "--format", "--commit-every", NULL};
+		"                  [--commit-every RECORDS] [--rejects FILE]";
+	static const char *const flags[] = {"--source", "--format", "--commit-every",
+					    "--rejects", NULL};
 	const char *file = NULL, *source = NULL, *format = "canonical";
-	const char *commit_every_arg = NULL;
+	const char *commit_every_arg = NULL, *rejects = NULL;
 	long commit_every = IMPORT_COMMIT_EVERY;
 	struct plugin_registry reg;
 	struct import_state *st = NULL;
@@ -746,6 +806,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 			format = argv[++i];
 		else if (strcmp(argv[i], "--commit-every") == 0 && i + 1 < argc)
 			commit_every_arg = argv[++i];
+		else if (strcmp(argv[i], "--rejects") == 0 && i + 1 < argc)
+			rejects = argv[++i];
 		else if (!file && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0))
 			file = argv[i];
 		else
@@ -777,6 +839,11 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		cli_error("import", "%s: %s", file, strerror(in ? EISDIR : errno));
 		goto out;
 	}
+	if (rejects && !(st->rejects = fopen(rejects, "w"))) {
+		cli_error("import", "--rejects %s: %s", rejects, strerror(errno));
+		goto out;
+	}
+	st->rejects_path = rejects;
 	import_block_signals(1, &sigs);
 	if (cli_open_store(cli, &store)) {
 		import_block_signals(0, &sigs);
@@ -805,8 +872,12 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	else if (!st->failed && !st->stopped_by)
 		rc = st->total.rejected ? CLI_FAIL : CLI_OK;
 	intake_stop(st->intake);
+	import_close_rejects(st);
+	if (st->rejects_errno)
+		rc = CLI_FAIL;
 	import_report(st);
 out:
+	import_close_rejects(st);
 	for (size_t i = 0; i < st->n_errors; i++)
 		free(st->errors[i]);
 	import_warnings_free(&st->read_warnings);

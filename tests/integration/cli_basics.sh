@@ -845,6 +845,41 @@ grep -q "import: $T/cut.gz: read error after line [0-9]*: gzip: the compressed d
 	"$T/err" || fail "a gzip file cut short: $(cat "$T/err")"
 grep -q "rejected 0" "$T/out" || fail "a gzip file cut short: lines rejected: $(cat "$T/out")"
 
+# import --rejects FILE: every rejected line as read (a CRLF line's break and the
+# BOM aside), in order, to fix and import again, past the ten shown; a line over
+# the line limit is counted, not kept; FILE that cannot be made fails first
+{
+	printf '\357\273\277{"type":"identify","message_id":"r0","identifiers":{"custom_id":"R0"}}\n'
+	i=1
+	while [ $i -le 12 ]; do
+		printf '{"type":"identify","message_id":"r%d","identifiers":{"custom_id":"R%d"}}\n' $i $i
+		printf '{"type":"identify","message_id":"bad%d",\r\n' $i
+		i=$((i + 1))
+	done
+	printf '{"type":"identify","message_id":"x\377","identifiers":{"custom_id":"X"}}\n'
+	printf '{"type":"identify","message_id":"long","identifiers":{"custom_id":"L"},"p":"'
+	head -c 1100000 /dev/zero | tr '\0' a
+	printf '"}\n{"type":"identify","message_id":"r13","identifiers":{"custom_id":"R13"}}\n'
+} >"$T/rej.jsonl"
+{
+	i=1
+	while [ $i -le 12 ]; do
+		printf '{"type":"identify","message_id":"bad%d",\n' $i
+		i=$((i + 1))
+	done
+	printf '{"type":"identify","message_id":"x\377","identifiers":{"custom_id":"X"}}\n'
+} >"$T/rej.want"
+"$HUB" -c "$T/gz.yaml" import "$T/rej.jsonl" --source test --rejects "$T/rej.out" >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "import --rejects with rejected lines: exit 1 expected"
+grep -q "records 28, applied 14, duplicates 0, blocked 0, refused 0, rejected 14" "$T/out" ||
+	fail "import --rejects: $(cat "$T/out")"
+cmp -s "$T/rej.want" "$T/rej.out" || fail "import --rejects: the file holds $(od -c "$T/rej.out" | head -5)"
+grep -q "import: 13 rejected lines written to $T/rej.out, not the 1 longer than 1048576 bytes" \
+	"$T/err" || fail "import --rejects: the summary: $(cat "$T/err")"
+"$HUB" -c "$T/gz.yaml" import "$T/rej.jsonl" --source test --rejects "$T/none/rej" >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "import: --rejects $T/none/rej: No such file or directory" "$T/err" ||
+	fail "import --rejects into a missing directory: $(cat "$T/err")"
+
 # dump reads one snapshot and locks no writer out: an import commits while a
 # dump waits for a reader that has read only its first byte (on SQLite the dump
 # held the write lock: the import failed with "database is locked")
