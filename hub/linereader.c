@@ -185,6 +185,7 @@ static int line_reader_start(struct line_reader *r)
 		r->gz = NULL;
 		return line_reader_gz_fail(r, ENOMEM, "out of memory");
 	}
+	_Static_assert(sizeof(r->gz->in) >= sizeof(r->buf), "the bytes read so far fit");
 	memcpy(r->gz->in, r->buf, r->end);
 	r->gz->z.next_in = r->gz->in;
 	r->gz->z.avail_in = (uInt)r->end;
