@@ -255,15 +255,19 @@ static int merge_allowed(struct unify *u, const struct record *r,
 	if (profiles[survivor].merge_count + (int)(n - 1) > UNIFY_MAX_MERGES)
 		return cap_warn(r, profiles[survivor].id,
 				"its merge count would pass the cap of 100");
+	/* the union of each external id within its limit; a merge bringing
+	 * none of a type does not pass it (a survivor over a limit lowered
+	 * after it took its ids refused every login, its sessions left behind) */
 	for (size_t k = 0; k < u->n_external_ids; k++) {
-		int sum = 0;
+		int sum = 0, brought = 0;
 		for (size_t i = 0; i < n; i++) {
 			int c = s->ops->ident_count(s, profiles[i].id, u->external_ids[k].name);
 			if (c < 0)
 				return -1;
 			sum += c;
+			brought += i == survivor ? 0 : c;
 		}
-		if (sum > u->external_ids[k].limit)
+		if (brought > 0 && sum > u->external_ids[k].limit)
 			return 0;
 	}
 	return installs_fit(u, r, profiles, n, survivor);

@@ -462,6 +462,49 @@ static void test_a_profile_over_the_limit_still_merges_what_brings_none(void)
 	testhub_stop(th);
 }
 
+/* The same for an external id's limit: C1 took two crm_ids under limit 2;
+ * with the limit lowered to 1, its anonymous session (no crm_id) still
+ * merges at login.  Every login was refused, the session's events left on
+ * an anonymous profile no lookup reached. */
+static void test_a_profile_over_an_external_limit_still_merges_what_brings_none(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 2}\n");
+	struct hub_config *lower = NULL;
+	struct store *writer = NULL;
+	struct intake *in = NULL;
+	char *yaml = NULL, err[512];
+	json_t *dump, *c1;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":"
+		  "\"2025-03-03T09:00:00Z\",\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K1\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":"
+		  "\"2025-03-03T09:01:00Z\",\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K2\"}}");
+	CU_ASSERT_FATAL(asprintf(&yaml, "%sidentity:\n  external:\n    crm_id: {limit: 1}\n",
+				 th->store_yaml) > 0);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("lower.yaml", yaml, &lower, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(lower, &writer, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(intake_start(&in, writer, lower, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(testhub_apply_lines_via(th, in,
+		"{\"type\":\"track\",\"message_id\":\"s1\",\"timestamp\":\"2025-03-03T10:00:00Z\","
+		"\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"browse\"}}\n"
+		"{\"type\":\"identify\",\"message_id\":\"s2\",\"timestamp\":\"2025-03-03T10:01:00Z\","
+		"\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}\n"), 0);
+	intake_stop(in);
+	config_free(lower);
+	free(yaml);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 1); /* the session merged */
+	c1 = profile_of(dump, "C1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(c1, "event_count")), 1);
+	CU_ASSERT_EQUAL(json_array_size(installations_of(c1)), 1);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(json_object_get(c1, "identifiers"),
+							"crm_id")), 2);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 /* identity.max_attributes: a profile storing that many takes no new one
  * (a counted warning, the rest of the record applied); stored ones are
  * still written, and a deleted one keeps its place (its tombstone is a
@@ -1348,6 +1391,7 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_a_profile_holds_at_most_max_installations),
 	   TEST(test_a_profile_stores_at_most_max_attributes),
 	   TEST(test_a_profile_over_the_limit_still_merges_what_brings_none),
+	   TEST(test_a_profile_over_an_external_limit_still_merges_what_brings_none),
 	   TEST(test_records_with_hundreds_of_attributes_are_stored_whole),
 	   TEST(test_the_largest_numbers_read_back),
 	   TEST(test_an_array_op_past_the_limit_is_a_counted_warning),
