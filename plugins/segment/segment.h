@@ -31,6 +31,9 @@
 #define SEG_NUM_SIZE 40             /* a number printed as text */
 #define SEG_ATTR_NAME_SIZE 64       /* a trait's attribute name (the host: 30 at most) */
 #define SEG_SHA256_SIZE 32          /* bytes of a SHA-256 digest */
+/* A time the hub cannot read: one without its zone (2024-05-01T10:00:00)
+ * or a number of milliseconds is refused, as no zone can be assumed. */
+#define SEG_TIME_WANTED "must be an ISO 8601 date-time with its zone (2024-05-01T10:00:00Z)"
 /* A derived message_id: "seg-" + 64 hex digits + NUL (segment_map.c). */
 #define SEG_DERIVED_ID_SIZE (4 + 2 * SEG_SHA256_SIZE + 1)
 

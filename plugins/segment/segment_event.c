@@ -392,13 +392,13 @@ static const char *read_times(struct seg_event *ev)
 	int64_t original, sent, received;
 
 	if (read_time(ev->item, "timestamp", &ev->has_timestamp, &ev->timestamp_ms))
-		return "timestamp: must be an ISO 8601 date-time";
+		return "timestamp: " SEG_TIME_WANTED;
 	if (read_time(ev->item, "originalTimestamp", &has_original, &original))
-		return "originalTimestamp: must be an ISO 8601 date-time";
+		return "originalTimestamp: " SEG_TIME_WANTED;
 	if (read_time(ev->item, "sentAt", &has_sent, &sent))
-		return "sentAt: must be an ISO 8601 date-time";
+		return "sentAt: " SEG_TIME_WANTED;
 	if (read_time(ev->item, "receivedAt", &has_received, &received))
-		return "receivedAt: must be an ISO 8601 date-time";
+		return "receivedAt: " SEG_TIME_WANTED;
 	has_timestamp = ev->has_timestamp;
 	if (!ev->has_timestamp) {
 		ev->has_timestamp = has_original;

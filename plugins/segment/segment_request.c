@@ -122,7 +122,7 @@ static int shape_batch(struct seg_body *b, struct seg_error *e)
 	if ((v && !json_is_null(v) && !sent) ||
 	    (sent && seg_time_parse(sent, &b->batch.sent_at_ms))) {
 		seg_error_set(e, 400, "invalid_request", -1,
-			      "sentAt: must be an ISO 8601 date-time");
+			      "sentAt: " SEG_TIME_WANTED);
 		return -1;
 	}
 	b->batch.has_sent_at = sent != NULL;

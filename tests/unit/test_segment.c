@@ -733,11 +733,17 @@ static void test_times_before_and_at_the_epoch(void)
 		 400, 0, 0, 0, 0, "timestamp: out of range"},
 		{"malformed 1969", "/v1/track",
 		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"1969-12-32T00:00:00Z\"}",
-		 400, 0, 0, 0, 0, "timestamp: must be an ISO 8601 date-time"},
+		 400, 0, 0, 0, 0, "timestamp: must be an ISO 8601 date-time with its zone "
+				  "(2024-05-01T10:00:00Z)"},
+		{"a time without its zone", "/v1/track",
+		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"2024-05-01T10:00:00\"}",
+		 400, 0, 0, 0, 0, "timestamp: must be an ISO 8601 date-time with its zone "
+				  "(2024-05-01T10:00:00Z)"},
 		{"malformed sentAt", "/v1/track",
 		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"1969-12-31T23:59:59Z\", "
 		 "\"sentAt\": \"1969-12-31\"}",
-		 400, 0, 0, 0, 0, "sentAt: must be an ISO 8601 date-time"},
+		 400, 0, 0, 0, 0, "sentAt: must be an ISO 8601 date-time with its zone "
+				  "(2024-05-01T10:00:00Z)"},
 	};
 	static const char line[] = "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\","
 				   "\"timestamp\":\"1969-07-20T20:17:40Z\","
