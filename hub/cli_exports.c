@@ -162,6 +162,7 @@ static int exports_forget(struct cli *cli, const char *name)
 {
 	struct store *s = NULL;
 	int was_known = 0;
+	char hint[1024] = "";
 
 	if (cli_load_config_lazy_env(cli))
 		return CLI_FAIL;
@@ -177,9 +178,11 @@ static int exports_forget(struct cli *cli, const char *name)
 		store_close(s);
 		return CLI_FAIL;
 	}
+	if (!was_known)
+		export_forget_missing(s, cli->cfg, name, hint, sizeof(hint));
 	store_close(s);
 	if (!was_known)
-		printf("the store did not know an export %s: nothing to forget\n", name);
+		printf("the store did not know an export %s: nothing to forget%s\n", name, hint);
 	else
 		printf("export %s forgotten: it no longer holds the change feed; a process whose"
 		       " configuration still has it registers it again when it starts\n", name);

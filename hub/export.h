@@ -267,6 +267,12 @@ int export_enable_provider(void *exporter, const char *name, int *why, int *was_
  * registered.  0, or -1 with s->err set.
  */
 int export_forget(struct store *s, const char *name, int *was_known);
+/* For a name export_forget() did not know: " (did you mean \"y\"?; the
+ * store knows, outside the configuration: y, z)", or that it knows none
+ * (a typo must not leave the real one holding the feed unsaid).  Into
+ * buf ("" when the store cannot be read); returns buf. */
+const char *export_forget_missing(struct store *s, const struct hub_config *cfg,
+				  const char *name, char *buf, size_t size);
 
 /* Inside the caller's write transaction, before it takes any other lock:
  * 1 when the store knows an export (export_known.c), 0 when none, -1 on a

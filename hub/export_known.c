@@ -133,6 +133,34 @@ int export_known_elsewhere(struct store *s, const struct hub_config *cfg,
 	return 0;
 }
 
+#define ELSEWHERE_NAMED 32 /* names a message lists */
+
+const char *export_forget_missing(struct store *s, const struct hub_config *cfg,
+				  const char *name, char *buf, size_t size)
+{
+	char (*names)[EXPORT_NAME_SIZE] = NULL;
+	const char *list[ELSEWHERE_NAMED], *best;
+	size_t n = 0, n_list, len;
+
+	buf[0] = '\0';
+	if (export_known_elsewhere(s, cfg, &names, &n))
+		return buf;
+	n_list = n < ELSEWHERE_NAMED ? n : ELSEWHERE_NAMED;
+	for (size_t i = 0; i < n_list; i++)
+		list[i] = names[i];
+	best = cfg_closest_name(name, list, n_list);
+	len = (size_t)snprintf(buf, size, " (%s%s%s%s", best ? "did you mean \"" : "",
+			       best ? best : "", best ? "\"?; " : "",
+			       n ? "the store knows, outside the configuration: "
+				 : "the store knows no export outside the configuration");
+	for (size_t i = 0; i < n_list && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", list[i]);
+	if (len < size)
+		snprintf(buf + len, size - len, "%s)", n > n_list ? ", ..." : "");
+	hub_free(names);
+	return buf;
+}
+
 struct dl_seqs {
 	int64_t seq[200];
 	size_t n;

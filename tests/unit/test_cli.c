@@ -1249,6 +1249,7 @@ out:
 static void test_exports_names_an_export_known_elsewhere_and_forgets_it_once(void)
 {
 	char *list[] = {"exports", NULL}, *forget[] = {"exports", "forget", "x", NULL};
+	char *forget_yy[] = {"exports", "forget", "yy", NULL};
 	char *plugins, err[512];
 	struct testhub *th = exports_world(&plugins);
 	struct hub_config *plain = NULL;
@@ -1262,7 +1263,13 @@ static void test_exports_names_an_export_known_elsewhere_and_forgets_it_once(voi
 		   "export x: not in this configuration, known to the store", NULL);
 	expect_run(th, plain, cmd_exports, forget, CLI_OK, "export x forgotten: ", NULL);
 	expect_run(th, plain, cmd_exports, forget, CLI_OK,
-		   "the store did not know an export x: nothing to forget\n", NULL);
+		   "the store did not know an export x: nothing to forget (the store knows,"
+		   " outside the configuration: y)\n", NULL);
+	/* a typo is named with the export it may have meant, which still
+	 * holds the feed */
+	expect_run(th, plain, cmd_exports, forget_yy, CLI_OK,
+		   "the store did not know an export yy: nothing to forget (did you mean \"y\"?;"
+		   " the store knows, outside the configuration: y)\n", NULL);
 	expect_run(th, plain, cmd_exports, list, CLI_OK,
 		   "no exports configured in plain.yaml\nexport y: not in this configuration",
 		   NULL);
