@@ -450,18 +450,19 @@ static int path_named(const char *path, const char *head, const char *tail, char
  * (/v1/profiles/<id>), which a lookup reads here. */
 static int no_route(const char *path, struct api_response *resp)
 {
+	static const char profiles[] = "/v1/profiles/";
 	char shown[RECORD_SHOW_SIZE];
-	const char *id = path + strlen("/v1/profiles/");
 	size_t len = strlen(path);
 
-	if (path[len - 1] == '/')
+	if (len && path[len - 1] == '/')
 		return api_respond_error(resp, 404, "not_found",
 					 "no such route (no route's path ends in '/')");
-	if (strncmp(path, "/v1/profiles/", 13) == 0 && !strchr(id, '/'))
+	if (strncmp(path, profiles, sizeof(profiles) - 1) == 0 &&
+	    !strchr(path + sizeof(profiles) - 1, '/'))
 		return api_respond_error(resp, 404, "not_found",
 					 "no such route: a profile is read by a lookup, GET "
 					 "/v1/profiles?profile_id=%s",
-					 record_show(shown, id));
+					 record_show(shown, path + sizeof(profiles) - 1));
 	return api_respond_error(resp, 404, "not_found", "no such route");
 }
 

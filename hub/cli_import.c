@@ -672,18 +672,29 @@ static void import_on_signal(int sig)
 
 /* SIGINT and SIGTERM stop the reading (SIGINT left ignored when it is, as
  * for a job started in the background); once: SA_RESETHAND makes a second
- * one end the process.  No SA_RESTART: a read waiting on a pipe returns. */
-static void import_catch_signals(void)
+ * one end the process.  No SA_RESTART: a read waiting on a pipe returns.
+ * The actions before are kept in old[2] (SIGTERM's, SIGINT's), for
+ * import_restore_signals() once the reading is over. */
+static void import_catch_signals(struct sigaction old[2])
 {
-	struct sigaction sa, old;
+	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = import_on_signal;
 	sa.sa_flags = SA_RESETHAND;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+	sigaction(SIGTERM, &sa, &old[0]);
+	if (sigaction(SIGINT, NULL, &old[1]) == 0 && old[1].sa_handler != SIG_IGN)
 		sigaction(SIGINT, &sa, NULL);
+}
+
+/* What import_catch_signals() replaced, back, once the last commit is
+ * over: the command run in a process that goes on (the unit tests) leaves
+ * no handler behind. */
+static void import_restore_signals(const struct sigaction old[2])
+{
+	sigaction(SIGTERM, &old[0], NULL);
+	sigaction(SIGINT, &old[1], NULL);
 }
 
 /* The threads started while *old is saved (the store's, the intake's)
@@ -796,6 +807,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	struct store *store = NULL;
 	FILE *in = NULL;
 	sigset_t sigs;
+	struct sigaction old_actions[2];
 	char err[512];
 	int rc = CLI_FAIL;
 
@@ -856,7 +868,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	import_block_signals(0, &sigs);
-	import_catch_signals();
+	import_signal = 0; /* a run before in this process (the unit tests) */
+	import_catch_signals(old_actions);
 	intake_set_bulk(st->intake, (size_t)commit_every);
 	st->batch_max = (size_t)commit_every < IMPORT_BATCH ? (size_t)commit_every : IMPORT_BATCH;
 	st->n_slots = ((size_t)commit_every + IMPORT_LOOKAHEAD + st->batch_max - 1) / st->batch_max;
@@ -871,7 +884,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		cli_error("import", "%s: read error: %s", file, st->read_error);
 	else if (!st->failed && !st->stopped_by)
 		rc = st->total.rejected ? CLI_FAIL : CLI_OK;
-	intake_stop(st->intake);
+	intake_stop(st->intake); /* a first signal meanwhile lets the commit end */
+	import_restore_signals(old_actions);
 	import_close_rejects(st);
 	if (st->rejects_errno)
 		rc = CLI_FAIL;

@@ -628,7 +628,7 @@ int config_load(const char *path, struct hub_config **out, char *err, size_t err
 }
 
 int config_load_lazy_env(const char *path, struct hub_config **out, char *err,
-				size_t err_size)
+			 size_t err_size)
 {
 	struct cfg_node *root;
 	const struct cfg_node *unset;

@@ -450,7 +450,8 @@ static int check_kind(const struct hub_plugin *d, const struct config_instance *
 
 /* An entry of a config loaded by config_load_lazy_env() naming an
  * unset variable: refused as config_load() would have, before its keys are
- * checked or a plugin reads the "" in its place.  0 or -1 (err set). */
+ * checked or a plugin reads the "" in its place (every instance is made
+ * after plugin_instance_check()).  0 or -1 (err set). */
 static int unset_env_refused(const struct config_instance *conf, char *err, size_t err_size)
 {
 	const struct cfg_node *unset = cfg_first_unset_env(conf->node);
@@ -524,11 +525,8 @@ static struct hub_instance *instance_new(const struct plugin_module *mod,
 					 const struct config_instance *conf, char *err,
 					 size_t err_size)
 {
-	struct hub_instance *inst;
+	struct hub_instance *inst = hub_calloc(1, sizeof(*inst));
 
-	if (unset_env_refused(conf, err, err_size))
-		return NULL;
-	inst = hub_calloc(1, sizeof(*inst));
 	if (!inst || !(inst->name = hub_strdup(conf->name))) {
 		err_set(err, err_size, "%s \"%s\": out of memory", conf->path, conf->name);
 		goto fail;
