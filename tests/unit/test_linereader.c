@@ -11,9 +11,12 @@
 #include "../../hub/linereader.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* A stream holding n bytes of text, read from its start. */
 static FILE *open_text(const char *text, size_t n)
@@ -250,6 +253,64 @@ static void test_linereader_gzip_cut_short_or_corrupt_is_an_error(void)
 	free(z);
 }
 
+/* The writer of a pipe: "a\n", then, once the reader has that line (or
+ * after 10 s: timed_out), "b\n" and the end. */
+struct slow_writer {
+	int fd;
+	pthread_mutex_t lock;
+	pthread_cond_t got_a;
+	int has_a, timed_out;
+};
+
+static void *slow_writer_main(void *arg)
+{
+	struct slow_writer *w = arg;
+	struct timespec until;
+
+	CU_ASSERT_EQUAL(write(w->fd, "a\n", 2), 2);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&w->lock);
+	while (!w->has_a && !w->timed_out)
+		w->timed_out = pthread_cond_timedwait(&w->got_a, &w->lock, &until) != 0;
+	pthread_mutex_unlock(&w->lock);
+	CU_ASSERT_EQUAL(write(w->fd, "b\n", 2), 2);
+	close(w->fd);
+	return NULL;
+}
+
+/* A line a pipe holds is read at once, not once 64 KiB more came or the
+ * pipe closed (`import -` behind a slow producer). */
+static void test_linereader_returns_a_piped_line_without_waiting_for_more(void)
+{
+	struct slow_writer w = {.lock = PTHREAD_MUTEX_INITIALIZER,
+				.got_a = PTHREAD_COND_INITIALIZER};
+	struct line_reader r;
+	pthread_t writer;
+	int fds[2];
+	char *line;
+	size_t len;
+	FILE *f;
+
+	CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+	w.fd = fds[1];
+	f = fdopen(fds[0], "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&writer, NULL, slow_writer_main, &w), 0);
+	line_reader_init(&r, f, 10);
+	expect_line(&r, "a", 1);
+	pthread_mutex_lock(&w.lock);
+	w.has_a = 1;
+	pthread_cond_signal(&w.got_a);
+	pthread_mutex_unlock(&w.lock);
+	expect_line(&r, "b", 1);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_END);
+	pthread_join(writer, NULL);
+	CU_ASSERT_FALSE(w.timed_out); /* the first line waited for the pipe's end */
+	line_reader_free(&r);
+	fclose(f);
+}
+
 TEST_SUITE(linereader, NULL, NULL, TEST(test_linereader_splits_lines_keeps_nul_and_a_last_line),
 	   TEST(test_linereader_empty_input_has_no_line),
 	   TEST(test_linereader_skips_a_line_past_its_bound_and_goes_on),
@@ -257,4 +318,5 @@ TEST_SUITE(linereader, NULL, NULL, TEST(test_linereader_splits_lines_keeps_nul_a
 	   TEST(test_linereader_read_error_is_not_the_end),
 	   TEST(test_linereader_out_of_memory_says_enomem),
 	   TEST(test_linereader_inflates_gzip_members_in_order),
-	   TEST(test_linereader_gzip_cut_short_or_corrupt_is_an_error))
+	   TEST(test_linereader_gzip_cut_short_or_corrupt_is_an_error),
+	   TEST(test_linereader_returns_a_piped_line_without_waiting_for_more))
