@@ -187,11 +187,17 @@ static void status_error(json_t *o, const char *error, int64_t at_ms)
 }
 
 /* Whether the store has the export disabled under this configuration
- * (refused credentials, a configuration its plugin refused). */
+ * (refused credentials, a configuration its plugin refused).  A
+ * configuration naming a variable this process lacks (config_load_lazy_env:
+ * `profilehub exports` in an operator's shell) has no fingerprint to
+ * compare: the store's word stands (a hub started on a changed one clears
+ * the disable). */
 static int saved_is_disabled(const struct config_instance *ci, const struct export_saved *saved)
 {
 	char fp[20] = "";
 
+	if (cfg_first_unset_env(ci->node))
+		return saved->is_disabled;
 	export_fingerprint(ci, fp);
 	return saved->is_disabled && strcmp(saved->fingerprint, fp) == 0;
 }

@@ -1848,6 +1848,46 @@ static void test_refused_credentials_disable_until_the_config_changes(void)
 	world_close(&w);
 }
 
+/* `profilehub exports` in a shell lacking an export's variable (the
+ * configuration loaded by config_load_lazy_env) cannot compute the
+ * fingerprint the hub saved the disable under: the store's disable is
+ * shown, not "enabled" as if the configuration had changed. */
+static void test_a_disable_shows_where_a_variable_of_the_export_is_unset(void)
+{
+	struct world w;
+	struct hub_config *lazy;
+	char *yaml, *dir, *path, err[512];
+	json_t *st, *x;
+
+	setenv("HUB_TEST_EXPORT_FAIL", "auth", 1);
+	world_open(&w, "    fail: ${HUB_TEST_EXPORT_FAIL}\n");
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	export_stop(w.ex);
+	w.ex = NULL;
+	unsetenv("HUB_TEST_EXPORT_FAIL");
+	CU_ASSERT_FATAL(asprintf(&yaml, "%splugin_dir: %s\nexports:\n  - name: x\n"
+				 "    plugin: export_script\n    record: %s\n    backfill: false\n"
+				 "    fail: ${HUB_TEST_EXPORT_FAIL}\n",
+				 w.th->store_yaml, w.plugin_dir, w.record) > 0);
+	dir = testlib_mkdtemp();
+	path = testlib_write_file(dir, "lazy.yaml", yaml);
+	CU_ASSERT_EQUAL_FATAL(config_load_lazy_env(path, &lazy, err, sizeof(err)), 0);
+	st = export_status_json(NULL, w.th->reader, lazy, 0, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	x = json_array_get(json_object_get(st, "exports"), 0);
+	CU_ASSERT_STRING_EQUAL(str_of(x, "state"), "disabled");
+	CU_ASSERT_STRING_EQUAL(str_of(x, "last_error"), "scripted auth failure");
+	json_decref(st);
+	config_free(lazy);
+	testlib_rmtree(dir);
+	free(dir);
+	free(path);
+	free(yaml);
+	world_close(&w);
+}
+
 /* Polls the status of export x (WAIT_MS at most): 1 once its lag is 0
  * and it is not disabled. */
 static int x_catches_up(struct world *w)
@@ -4045,6 +4085,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_batch_sent_again_keeps_its_range_past_filtered_rows),
 	   TEST(test_a_failed_create_disables_until_a_restart),
 	   TEST(test_refused_credentials_disable_until_the_config_changes),
+	   TEST(test_a_disable_shows_where_a_variable_of_the_export_is_unset),
 	   TEST(test_unterminated_plugin_message_reads_cut),
 	   TEST(test_a_smaller_batch_size_resumes_a_larger_plan),
 	   TEST(test_a_smaller_batch_size_plans_again_before_sending),
