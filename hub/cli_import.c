@@ -712,6 +712,17 @@ static void import_block_signals(int is_blocked, sigset_t *old)
 		pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
+/* 1 when --rejects `path` is the file being read (in): opened for writing
+ * it would be emptied before a line of it is read, the lines that were to
+ * be fixed and imported again lost. */
+static int import_rejects_is_input(const char *path, FILE *in)
+{
+	struct stat a, b;
+
+	return stat(path, &a) == 0 && fstat(fileno(in), &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 /* 1 when plugin m maps lines (import_line, ABI 1.1). */
 static int plugin_imports_lines(const struct plugin_module *m)
 {
@@ -849,6 +860,11 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
 	if (!in || is_directory(in)) {
 		cli_error("import", "%s: %s", file, strerror(in ? EISDIR : errno));
+		goto out;
+	}
+	if (rejects && import_rejects_is_input(rejects, in)) {
+		cli_error("import", "--rejects %s is the file being imported: name another file"
+			  " (it would be emptied before it is read)", rejects);
 		goto out;
 	}
 	if (rejects && !(st->rejects = fopen(rejects, "w"))) {

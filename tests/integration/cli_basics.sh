@@ -879,6 +879,18 @@ grep -q "import: 13 rejected lines written to $T/rej.out, not the 1 longer than 
 "$HUB" -c "$T/gz.yaml" import "$T/rej.jsonl" --source test --rejects "$T/none/rej" >/dev/null 2>"$T/err"
 [ $? -eq 1 ] && grep -q "import: --rejects $T/none/rej: No such file or directory" "$T/err" ||
 	fail "import --rejects into a missing directory: $(cat "$T/err")"
+# --rejects naming the file being read (the rejects file fixed and imported again
+# with the same command line) is refused before it is opened: "w" emptied it first
+cp "$T/rej.out" "$T/again.jsonl"
+"$HUB" -c "$T/gz.yaml" import "$T/again.jsonl" --source test --rejects "$T/again.jsonl" \
+	>/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "import: --rejects $T/again.jsonl is the file being imported" "$T/err" ||
+	fail "import --rejects of its own input: $(cat "$T/err")"
+cmp -s "$T/rej.out" "$T/again.jsonl" || fail "import --rejects of its own input emptied it"
+"$HUB" -c "$T/gz.yaml" import - --source test --rejects "$T/again.jsonl" <"$T/again.jsonl" \
+	>/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "is the file being imported" "$T/err" ||
+	fail "import - --rejects of the file on stdin: $(cat "$T/err")"
 
 # dump reads one snapshot and locks no writer out: an import commits while a
 # dump waits for a reader that has read only its first byte (on SQLite the dump
