@@ -167,6 +167,27 @@ static int line_reader_fill_gz(struct line_reader *r)
 	return 1;
 }
 
+/* A first read that gave 1f alone (a pipe written as it goes): the next
+ * byte too, to tell gzip from text.  0 (at the end of the stream: its one
+ * byte is a line), or -1 a read error. */
+static int line_reader_second_byte(struct line_reader *r)
+{
+	ssize_t n;
+
+	if (r->end != 1 || (unsigned char)r->buf[0] != 0x1f)
+		return 0;
+	if ((n = line_reader_read(r, r->buf + 1, sizeof(r->buf) - 1)) > 0) {
+		r->end += (size_t)n;
+		return 0;
+	}
+	r->is_eof = 1;
+	if (n == 0)
+		return 0;
+	r->pos = r->end = 0;
+	r->read_errno = errno ? errno : EIO;
+	return -1;
+}
+
 /* The first bytes: a gzip stream (1f 8b) is inflated from here on, its
  * bytes read so far its first input.  As line_reader_fill. */
 static int line_reader_start(struct line_reader *r)
@@ -176,6 +197,8 @@ static int line_reader_start(struct line_reader *r)
 	r->is_started = 1;
 	if ((rc = line_reader_fill_raw(r)) <= 0)
 		return rc;
+	if (line_reader_second_byte(r))
+		return -1;
 	if (r->end < 2 || (unsigned char)r->buf[0] != 0x1f || (unsigned char)r->buf[1] != 0x8b)
 		return 1;
 	if (!(r->gz = hub_calloc(1, sizeof(*r->gz))))

@@ -12,9 +12,11 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -311,6 +313,60 @@ static void test_linereader_returns_a_piped_line_without_waiting_for_more(void)
 	fclose(f);
 }
 
+/* A pipe's writer: the first byte alone, then, once the reader has taken
+ * it (the pipe empty: FIONREAD 0), the rest. */
+struct dribble {
+	int fd;
+	const char *bytes;
+	size_t n;
+};
+
+static void *dribble_write(void *arg)
+{
+	struct dribble *d = arg;
+	int left = 1;
+
+	if (write(d->fd, d->bytes, 1) != 1)
+		return NULL;
+	while (ioctl(d->fd, FIONREAD, &left) == 0 && left > 0)
+		sched_yield();
+	if (write(d->fd, d->bytes + 1, d->n - 1) != (ssize_t)(d->n - 1))
+		return NULL;
+	close(d->fd);
+	return d;
+}
+
+/* A gzip stream from a pipe whose first read gives its first byte alone
+ * (a producer writing as it goes) is inflated still: one byte did not tell
+ * gzip from text, and its lines were read as binary text. */
+static void test_linereader_gzip_whose_first_read_is_one_byte(void)
+{
+	static const char text[] = "one\ntwo\n";
+	struct line_reader r;
+	struct dribble d;
+	pthread_t t;
+	void *wrote;
+	int fds[2];
+	size_t n, len;
+	char *z = testlib_compress(31, text, sizeof(text) - 1, &n), *line;
+	FILE *f;
+
+	CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+	d = (struct dribble){.fd = fds[1], .bytes = z, .n = n};
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, dribble_write, &d), 0);
+	f = fdopen(fds[0], "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	line_reader_init(&r, f, 100);
+	expect_line(&r, "one", 3);
+	expect_line(&r, "two", 3);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_END);
+	line_reader_free(&r);
+	fclose(f);
+	pthread_join(t, &wrote);
+	CU_ASSERT_PTR_NOT_NULL(wrote);
+	free(z);
+}
+
 TEST_SUITE(linereader, NULL, NULL, TEST(test_linereader_splits_lines_keeps_nul_and_a_last_line),
 	   TEST(test_linereader_empty_input_has_no_line),
 	   TEST(test_linereader_skips_a_line_past_its_bound_and_goes_on),
@@ -319,4 +375,5 @@ TEST_SUITE(linereader, NULL, NULL, TEST(test_linereader_splits_lines_keeps_nul_a
 	   TEST(test_linereader_out_of_memory_says_enomem),
 	   TEST(test_linereader_inflates_gzip_members_in_order),
 	   TEST(test_linereader_gzip_cut_short_or_corrupt_is_an_error),
-	   TEST(test_linereader_returns_a_piped_line_without_waiting_for_more))
+	   TEST(test_linereader_returns_a_piped_line_without_waiting_for_more),
+	   TEST(test_linereader_gzip_whose_first_read_is_one_byte))
