@@ -62,6 +62,17 @@ function el(tag, attrs, ...children) {
 
 function show(id, visible) { $(id).hidden = !visible; }
 
+/* Focus on `target` when the element that had it was hidden or removed
+ * (a button that is no longer offered, a profile closed): else a keyboard
+ * user is sent back to the top of the page, and a screen reader says
+ * nothing.  Focus anywhere else is left where it is. */
+function keepFocus(target) {
+  const a = document.activeElement;
+  if (a && a !== document.body && a.isConnected && a.getClientRects().length) return;
+  if (!target.hasAttribute("tabindex") && !target.matches("a[href], button, input")) target.tabIndex = -1;
+  target.focus();
+}
+
 /* A value from the data in a sentence: in a <bdi>, a direction override
  * it holds (U+202E, never ended) ends with it instead of reversing the rest
  * of the sentence.  In the tab's title (text only), the same is FSI ... PDI. */
@@ -495,7 +506,11 @@ async function loadMoreHistory() {
     /* another profile opened, or a re-render meanwhile (the profile
      * changed) started the history over */
     if (state.gen !== gen || state.historyNext !== after) return;
+    const shown = historyShown();
     renderHistory(p.profile_id, { rows: r.identity_log, next: r.next }, true);
+    /* at the end, "Show more" goes: focus on the first row it added */
+    const first = $("p-history").children[shown];
+    if (first) keepFocus(first);
   } catch (err) { handleError(err); } finally {
     if (state.gen === gen) state.historyLoading = false;
     $("p-history-more").disabled = false;
@@ -738,6 +753,7 @@ function gone() {
   show("empty", true);
   banner("This profile no longer exists (it was erased). Search again.");
   history.replaceState(null, "", "/");
+  keepFocus($("q"));
 }
 
 /* ---- open, export, erase ------------------------------------------------ */
@@ -840,6 +856,7 @@ async function doErase() {
     banner(["Erased ", p.anonymous ? "the anonymous session" : bdi(p.custom_id), ` (request ${r.id}). ` +
       "Its identifiers are blocked for the configured period."], "info");
     history.pushState(null, "", "/");
+    keepFocus($("q"));
   } catch (err) { handleError(err); }
 }
 

@@ -34,7 +34,9 @@
 // and a token refused while a profile is open (a 401) are said, the last
 // forgetting the token; Back from a profile a search opened goes back to
 // before the search; more new events at once than the poll catches up with
-// start the feed over, and scrolling loads them all.
+// start the feed over, and scrolling loads them all.  By keyboard: focus
+// is kept when what held it goes (the last "Show more", an erase), and the
+// erase dialog's description says what erasing deletes.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -815,6 +817,48 @@ async function burstOfEvents(browser) {
   await ctx.close();
 }
 
+// Keyboard use: focus is never dropped to the top of the page when what
+// held it goes ("Show more" at the end of the history, a profile erased);
+// the erase dialog's description (what erasing deletes, that it cannot be
+// undone) is read with its name as focus lands in the confirmation box.
+// The erase is answered by the test (page.route): no one is erased.
+async function keyboardFocus(browser) {
+  const { ctx, page } = await signedInPage(browser, 'keyboard');
+  await search(page, 'hist-7');
+  await page.waitForSelector('#p-history-more', { state: 'visible', timeout: 5000 });
+  const rows = await page.$$eval('#p-history > li', (lis) => lis.length);
+  await page.focus('#p-history-more');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#p-history-more', { state: 'hidden', timeout: 5000 });
+  const where = (n) => {
+    const a = document.activeElement;
+    if (n >= 0 && a === document.getElementById('p-history').children[n]) return 'the first row added';
+    return a === document.body ? 'nowhere (body)' : `${a.tagName.toLowerCase()}#${a.id}`;
+  };
+  const afterMore = await page.evaluate(where, rows);
+  check('the last "Show more" by keyboard: focus on the first row it added', afterMore === 'the first row added', afterMore);
+
+  await page.route('**/v1/privacy/requests', (route) => route.fulfill({ status: 200,
+    contentType: 'application/json', body: '{"id":"req-keyboard","type":"erase","status":"completed"}' }));
+  await search(page, 'sam-1');
+  await page.focus('#p-erase');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
+  const cdp = await ctx.newCDPSession(page);
+  const { nodes } = await cdp.send('Accessibility.getFullAXTree');
+  const dialog = nodes.find((n) => !n.ignored && n.role && n.role.value === 'dialog') || {};
+  const described = dialog.description ? dialog.description.value : '';
+  check('the erase dialog: its description says what is deleted and that it cannot be undone',
+    /Every event, attribute, consent and identifier/.test(described) && /cannot be undone/.test(described),
+    `name "${dialog.name && dialog.name.value}", description "${described}"`);
+  await page.keyboard.type('sam-1');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /^Erased/.test(document.getElementById('banner').textContent), null, { timeout: 5000 });
+  const afterErase = await page.evaluate(where, -1);
+  check('erased by keyboard: focus in the search box, not lost', afterErase === 'input#q', afterErase);
+  await ctx.close();
+}
+
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const annPid = await pidOf('custom_id=ann-42');
@@ -1118,6 +1162,7 @@ async function main() {
     await livePolling(browser);
     await refusedMidSession(browser);
     await burstOfEvents(browser);
+    await keyboardFocus(browser);
   } finally {
     await browser.close();
   }
