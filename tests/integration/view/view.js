@@ -36,7 +36,8 @@
 // before the search; more new events at once than the poll catches up with
 // start the feed over, and scrolling loads them all.  By keyboard: focus
 // is kept when what held it goes (the last "Show more", an erase), and the
-// erase dialog's description says what erasing deletes.
+// erase dialog's description says what erasing deletes; every focused
+// control shows an outline of 3:1 and is not under the top bar.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -859,6 +860,69 @@ async function keyboardFocus(browser) {
   await ctx.close();
 }
 
+// WCAG's contrast ratio of two computed colours ("rgb(r, g, b)"), the
+// second opaque.
+function contrast(fg, bg) {
+  const lum = (c) => {
+    const [r, g, b] = c.match(/[\d.]+/g).slice(0, 3).map((v) => {
+      const x = Number(v) / 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [a, b] = [lum(fg), lum(bg)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}
+
+// In the page: what has focus, its outline, the background around it (the
+// first opaque one of its parents), and whether the top bar covers it.
+function focusState() {
+  const a = document.activeElement;
+  const opaque = (e) => {
+    for (; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor;
+      if (!/^rgba\(.*, 0\)$/.test(c) && c !== 'transparent') return c;
+    }
+    return 'rgb(255, 255, 255)';
+  };
+  const cs = getComputedStyle(a);
+  const r = a.getBoundingClientRect();
+  const top = document.querySelector('.top');
+  const bar = top.getBoundingClientRect();
+  const fixed = ['sticky', 'fixed'].includes(getComputedStyle(top).position);
+  return { name: `${a.tagName.toLowerCase()}#${a.id}.${a.className} "${a.textContent.trim().slice(0, 20)}"`,
+    outline: cs.outlineStyle === 'none' ? '' : cs.outlineColor, around: opaque(a.parentElement),
+    covered: fixed && !top.contains(a) && r.bottom <= bar.bottom + 1 };
+}
+
+// Focus seen (WCAG 2.2 AA: 2.4.7, 2.4.11, 1.4.11): every tab stop of a
+// profile, 30 forward then 30 back, at 1280 and on a phone, has an outline
+// of 3:1 against what is around it, and the top bar does not cover it
+// (tabbing back scrolls it up under a sticky bar); a text box's border is
+// 3:1 against its background.
+async function focusSeen(browser) {
+  for (const [w, h] of [[1280, 800], [390, 844]]) {
+    const { ctx, page } = await signedInPage(browser, `focus-${w}`, { viewport: { width: w, height: h } });
+    await search(page, 'feed-3');
+    await page.waitForSelector('#p-events > li', { timeout: 5000 });
+    const faint = new Set(), covered = new Set();
+    for (const key of [...Array(30).fill('Tab'), ...Array(30).fill('Shift+Tab')]) {
+      await page.keyboard.press(key);
+      const f = await page.evaluate(focusState);
+      if (!f.outline || contrast(f.outline, f.around) < 3) faint.add(`${f.name}: ${f.outline || 'none'} on ${f.around}`);
+      if (f.covered) covered.add(f.name);
+    }
+    check(`at ${w}: each focused control has an outline of 3:1`, !faint.size, [...faint].join('; '));
+    check(`at ${w}: no focused control is under the top bar`, !covered.size, [...covered].join('; '));
+    const box = await page.evaluate(() => {
+      const q = getComputedStyle(document.getElementById('q'));
+      return [q.borderTopColor, getComputedStyle(document.querySelector('.top')).backgroundColor];
+    });
+    check(`at ${w}: the search box's border is 3:1`, contrast(box[0], box[1]) >= 3, `${box[0]} on ${box[1]}`);
+    await ctx.close();
+  }
+}
+
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const annPid = await pidOf('custom_id=ann-42');
@@ -1163,6 +1227,7 @@ async function main() {
     await refusedMidSession(browser);
     await burstOfEvents(browser);
     await keyboardFocus(browser);
+    await focusSeen(browser);
   } finally {
     await browser.close();
   }
