@@ -84,6 +84,13 @@ const iso = (s) => `\u2068${s}\u2069`;
  * every object inherits.  The page looks every stored value up so. */
 const own = (table, key) => (Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined);
 
+/* Says `text` to a screen reader (the polite live region #status): what
+ * a search found, which profile opened, good news.  The page shows the
+ * same words; focus stays where it is (in the search box, to refine). */
+function announce(text) {
+  $("status").textContent = text.replace(/\s+/g, " ").trim();
+}
+
 let bannerTimer = null;
 /* message: a string, or an array of strings and nodes (a value in a bdi) */
 function banner(message, kind) {
@@ -95,6 +102,9 @@ function banner(message, kind) {
   b.className = "banner" + (kind === "info" ? " info" : "");
   b.setAttribute("role", kind === "info" ? "status" : "alert");
   b.hidden = !b.textContent;
+  /* the banner's role changes with its kind, as it is shown: a status
+   * made so is not read out; an alert is */
+  if (kind === "info" && b.textContent) announce(b.textContent);
 }
 
 /* Times: short and relative on the page ("3 min ago", "12 Mar 2026"),
@@ -307,6 +317,8 @@ async function search(q) {
         el("span", { class: "muted" }, "last visit ", timeEl(p.last_visit)))));
     }
     show("results", true);
+    const hint = r.profiles.length ? "" : ` ${$("results-hint").textContent}`;
+    announce(`${$("results-title").textContent}.${hint}`);
   } catch (err) { handleError(err); }
 }
 
@@ -798,6 +810,10 @@ async function openProfile(id, by, q) {
     addEvents(first.events, false);
     setMore();
     show("profile", true);
+    /* with the good news kept on the banner (a merge followed), said again */
+    const news = $("banner").classList.contains("info") ? `${$("banner").textContent} ` : "";
+    announce(`${news}Profile of ${personName(p)} (${$("p-badge").textContent}).` +
+      ($("p-matched").hidden ? "" : ` ${$("p-matched").textContent}.`));
     schedulePoll(gen);
     state.observer = new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) loadOlder(); });
     state.observer.observe($("p-more"));

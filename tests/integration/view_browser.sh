@@ -16,7 +16,9 @@
 # markup and direction overrides (U+202E) in the data, and the live poll's
 # backoff on 503 and pause while the tab is hidden, a 502 and a 401 while
 # a profile is open, Back after a search, and a burst of events past what
-# the poll catches up with.
+# the poll catches up with; by keyboard and screen reader: focus kept
+# when what held it goes, seen (3:1) and not under the top bar, the erase
+# dialog's description, and what the live region says of a search.
 # Screenshots are left in $HUB_BUILD/artifacts/view/.
 #
 # Needs node, npm and chromium (scripts/deps.sh installs them); installs

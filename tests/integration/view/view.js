@@ -37,7 +37,8 @@
 // start the feed over, and scrolling loads them all.  By keyboard: focus
 // is kept when what held it goes (the last "Show more", an erase), and the
 // erase dialog's description says what erasing deletes; every focused
-// control shows an outline of 3:1 and is not under the top bar.
+// control shows an outline of 3:1 and is not under the top bar; a live
+// region says what a search found and which profile opened.
 // Any console error or page error fails the test; screenshots go to
 // $ARTIFACTS.
 //
@@ -857,6 +858,9 @@ async function keyboardFocus(browser) {
   await page.waitForFunction(() => /^Erased/.test(document.getElementById('banner').textContent), null, { timeout: 5000 });
   const afterErase = await page.evaluate(where, -1);
   check('erased by keyboard: focus in the search box, not lost', afterErase === 'input#q', afterErase);
+  const saidErased = await page.evaluate(() => (document.getElementById('status') || {}).textContent || '');
+  check('erased: said aloud (a status made by changing the banner\'s role is not)', /^Erased sam-1 /.test(saidErased),
+    saidErased);
   await ctx.close();
 }
 
@@ -921,6 +925,33 @@ async function focusSeen(browser) {
     check(`at ${w}: the search box's border is 3:1`, contrast(box[0], box[1]) >= 3, `${box[0]} on ${box[1]}`);
     await ctx.close();
   }
+}
+
+// What a screen reader hears, its focus left in the search box: the live
+// region (role status, on the page before any search, as a live region
+// must be) says how many a search found or that it found none, and which
+// profile a search opened and how it matched.
+async function saidAloud(browser) {
+  const { ctx, page } = await signedInPage(browser, 'status');
+  const role = await page.evaluate(() => {
+    const s = document.getElementById('status');
+    return s ? s.getAttribute('role') : 'no #status';
+  });
+  check('a status region is on the page before any search', role === 'status', role);
+  const said = async () => ((await page.$('#status')) ? text(page, '#status') : '');
+  await search(page, 'nobody@example.com');
+  let s = await said();
+  check('no match: said aloud, with the hint', /^No profile matches .nobody@example\.com.\. Check the spelling/.test(s), s);
+  await search(page, 'family@example.com');
+  s = await said();
+  check('several matches: how many said aloud', /^2 profiles match .family@example\.com. by email\.$/.test(s), s);
+  await search(page, 'feed-3');
+  s = await said();
+  check('a profile opened: said aloud, and how it matched',
+    s === 'Profile of feed-3 (logged in). Found by custom ID: “feed-3”.', s);
+  check('focus stays in the search box to refine it',
+    await page.evaluate(() => ['q', ''].includes(document.activeElement.id) || document.activeElement.closest('#search')));
+  await ctx.close();
 }
 
 async function main() {
@@ -1228,6 +1259,7 @@ async function main() {
     await burstOfEvents(browser);
     await keyboardFocus(browser);
     await focusSeen(browser);
+    await saidAloud(browser);
   } finally {
     await browser.close();
   }
