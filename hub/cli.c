@@ -141,17 +141,34 @@ static int make_parent_dirs(const char *path)
 	return rc;
 }
 
-int cli_open_store(struct cli *cli, struct store **out)
+static int open_store(struct cli *cli, int is_migrate, struct store **out)
 {
 	char err[1024];
 	const char *driver = cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite";
+	int rc;
 
 	if (strcmp(driver, "sqlite") == 0 && cli->cfg->store_path)
 		make_parent_dirs(cli->cfg->store_path);
-	if (store_open(cli->cfg, out, err, sizeof(err)) == 0)
+	rc = is_migrate ? store_open(cli->cfg, out, err, sizeof(err))
+			: store_open_unmigrated(cli->cfg, out, err, sizeof(err));
+	if (rc == 0)
 		return 0;
+	if (rc == STORE_OLDER) {
+		printf("store: %s\n", err);
+		return STORE_OLDER;
+	}
 	cli_error("store", "%s", err);
 	return -1;
+}
+
+int cli_open_store(struct cli *cli, struct store **out)
+{
+	return open_store(cli, 1, out);
+}
+
+int cli_open_store_unmigrated(struct cli *cli, struct store **out)
+{
+	return open_store(cli, 0, out);
 }
 
 int cli_open_existing_store(struct cli *cli, struct store **out)

@@ -70,6 +70,9 @@ int cli_open_store(struct cli *cli, struct store **out);
  * error, not a new empty store (a command run from the wrong directory
  * would read nothing, or erase in the wrong store, and say it was done). */
 int cli_open_existing_store(struct cli *cli, struct store **out);
+/* As cli_open_store, but a store an older hub made is left as it is,
+ * which it prints on stdout (check --connect): STORE_OLDER, *out unset. */
+int cli_open_store_unmigrated(struct cli *cli, struct store **out);
 
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_dump(struct cli *cli, int argc, char **argv);

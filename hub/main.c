@@ -350,11 +350,13 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 			n_bad += check_connect(&reg, &cli->cfg->exports[i]) != 0;
 	}
 	if (connect && n_bad == 0) {
+		/* an older store stays as it is: its hub may still run, or be
+		 * needed back (one migrated refuses it) */
 		struct store *s;
-		if (cli_open_store(cli, &s))
-			n_bad++;
-		else
+		int rc = cli_open_store_unmigrated(cli, &s);
+		if (rc == 0)
 			store_close(s);
+		n_bad += rc == -1;
 	}
 	n_plugins = reg.n_mods;
 	plugin_registry_close(&reg);

@@ -19,30 +19,44 @@
 
 #define ID_KEY_BYTES 32
 
-static int store_open_as(const struct hub_config *cfg, int is_create, struct store **out,
-			 char *err, size_t err_size)
+/* store_open_as's how */
+enum { OPEN_EXISTING, OPEN_CREATE, OPEN_UNMIGRATED };
+
+static int store_open_as(const struct hub_config *cfg, int how, struct store **out, char *err,
+			 size_t err_size)
 {
 	const char *driver = cfg->store_driver ? cfg->store_driver : "sqlite";
 	const char *path = cfg->store_path ? cfg->store_path : "var/hub.db";
 
 	if (strcmp(driver, "sqlite") == 0)
-		return is_create ? store_sqlite_open(path, out, err, err_size)
-				 : store_sqlite_open_existing(path, out, err, err_size);
+		return how == OPEN_CREATE     ? store_sqlite_open(path, out, err, err_size)
+		       : how == OPEN_EXISTING ? store_sqlite_open_existing(path, out, err, err_size)
+					      : store_sqlite_open_unmigrated(path, out, err, err_size);
 	if (strcmp(driver, "postgres") == 0)
-		return store_pg_open(cfg->store_url, cfg->store_schema, out, err, err_size);
+		return how == OPEN_UNMIGRATED
+			       ? store_pg_open_unmigrated(cfg->store_url, cfg->store_schema, out,
+							  err, err_size)
+			       : store_pg_open(cfg->store_url, cfg->store_schema, out, err,
+					       err_size);
 	err_set(err, err_size, "store.driver: \"%s\" is not available in this build", driver);
 	return -1;
 }
 
 int store_open(const struct hub_config *cfg, struct store **out, char *err, size_t err_size)
 {
-	return store_open_as(cfg, 1, out, err, err_size);
+	return store_open_as(cfg, OPEN_CREATE, out, err, err_size);
+}
+
+int store_open_unmigrated(const struct hub_config *cfg, struct store **out, char *err,
+			  size_t err_size)
+{
+	return store_open_as(cfg, OPEN_UNMIGRATED, out, err, err_size);
 }
 
 int store_open_existing(const struct hub_config *cfg, struct store **out, char *err,
 			size_t err_size)
 {
-	return store_open_as(cfg, 0, out, err, err_size);
+	return store_open_as(cfg, OPEN_EXISTING, out, err, err_size);
 }
 
 int store_fault_hit(struct store *s)

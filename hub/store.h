@@ -384,6 +384,17 @@ int store_open(const struct hub_config *cfg, struct store **out, char *err, size
  * ID key) by the next reader to connect. */
 int store_open_existing(const struct hub_config *cfg, struct store **out, char *err,
 			size_t err_size);
+/* As store_open, but a store an older hub made is not migrated (after
+ * which that hub would refuse it): STORE_OLDER, err naming its version
+ * and STORE_OLDER_TEXT.  For `check --connect`, which changes nothing. */
+int store_open_unmigrated(const struct hub_config *cfg, struct store **out, char *err,
+			  size_t err_size);
+#define STORE_OLDER (-2)
+/* after "... has schema version %d, ": this hub's version (%d) */
+#define STORE_OLDER_TEXT                                                                \
+	"made by an older hub: left as it is; the first other command of this hub to"  \
+	" open it migrates it to version %d, after which an older hub refuses it (back" \
+	" it up first to keep the way back)"
 void store_close(struct store *s);
 const char *store_error(const struct store *s);
 
@@ -392,6 +403,9 @@ const char *store_error(const struct store *s);
  * once the file at path is no longer the one opened (deleted, replaced). */
 int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size);
 int store_sqlite_open_existing(const char *path, struct store **out, char *err, size_t err_size);
+/* As store_sqlite_open, not migrating an older store (store_open_unmigrated) */
+int store_sqlite_open_unmigrated(const char *path, struct store **out, char *err,
+				 size_t err_size);
 /* Tests: the WAL size (pages) past which a commit restarts the WAL itself
  * (0: the default, 65536). */
 void store_sqlite_set_wal_restart_pages(int pages);
@@ -406,6 +420,9 @@ int store_sqlite_page_cache_kib(struct store *s);
  * schema a plain identifier ([a-z_][a-z0-9_]*, "public" when NULL). */
 int store_pg_open(const char *url, const char *schema, struct store **out, char *err,
 		  size_t err_size);
+/* As store_pg_open, not migrating an older schema (store_open_unmigrated) */
+int store_pg_open_unmigrated(const char *url, const char *schema, struct store **out,
+			     char *err, size_t err_size);
 /* Is url a connection string whose parts libpq reads as written?  A
  * password with an '@' or '/' not percent-encoded is read as part of the
  * host, port or database name (or, after a user name's '@', of a user set

@@ -510,13 +510,14 @@ static int is_plain_identifier(const char *s)
 /*
  * Creates the schema and applies the missing migrations in one
  * transaction.  The caller holds LOCK_MIGRATE (a session lock), so two
- * processes starting on an empty database do not race.
+ * processes starting on an empty database do not race.  Without
+ * is_migrate an older schema is left as it is: STORE_OLDER.
  */
-static int migrate(struct pg_store *ps, char *err, size_t err_size)
+static int migrate(struct pg_store *ps, int is_migrate, char *err, size_t err_size)
 {
 	char sql[160], version_text[16];
 	long version = 0;
-	int rc;
+	int rc = -1;
 
 	snprintf(sql, sizeof(sql), "CREATE SCHEMA IF NOT EXISTS \"%s\"", ps->schema);
 	if (pg_exec_simple(ps, "BEGIN", W_MIGRATE) || pg_exec_simple(ps, sql, W_MIGRATE) ||
@@ -542,6 +543,13 @@ static int migrate(struct pg_store *ps, char *err, size_t err_size)
 			SCHEMA_VERSION);
 		goto fail;
 	}
+	if (!is_migrate && version > 0 && version < SCHEMA_VERSION) {
+		err_set(ps->base.err, sizeof(ps->base.err),
+			"postgres: the store in schema \"%s\" at %s has schema version %ld, "
+			STORE_OLDER_TEXT, ps->schema, ps->where, version, SCHEMA_VERSION);
+		rc = STORE_OLDER;
+		goto fail;
+	}
 	for (long v = version; v < SCHEMA_VERSION; v++)
 		if (pg_exec_simple(ps, migrations[v], W_MIGRATE))
 			goto fail;
@@ -555,19 +563,23 @@ static int migrate(struct pg_store *ps, char *err, size_t err_size)
 				   2, NULL, vals, NULL, NULL, 0);
 		rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : pg_fail(ps, res, W_MIGRATE);
 		PQclear(res);
-		if (rc)
+		if (rc) {
+			rc = -1;
 			goto fail;
+		}
 		log_msg(version ? HUB_LOG_INFO : HUB_LOG_DEBUG, "store",
 			"PostgreSQL schema \"%s\" at version %d (was %ld)", ps->schema,
 			 SCHEMA_VERSION, version);
 	}
-	if (pg_exec_simple(ps, "COMMIT", W_MIGRATE))
+	if (pg_exec_simple(ps, "COMMIT", W_MIGRATE)) {
+		rc = -1;
 		goto fail;
+	}
 	return 0;
 fail:
 	err_set(err, err_size, "%s", ps->base.err);
 	pg_exec_simple(ps, "ROLLBACK", W_MIGRATE);
-	return -1;
+	return rc;
 }
 
 /* A session-level advisory lock on (salt ^ cls, 0): lock (1) or unlock (0). */
@@ -589,8 +601,8 @@ static int migrate_lock(struct pg_store *ps, int is_lock)
 	return rc;
 }
 
-int store_pg_open(const char *url, const char *schema, struct store **out, char *err,
-		  size_t err_size)
+static int pg_open_as(const char *url, const char *schema, int is_migrate, struct store **out,
+		      char *err, size_t err_size)
 {
 	/* defaults before dbname (the URL may override them), encoding after.
 	 * A server gone without a reset (a failover, a dropped route) is
@@ -603,7 +615,7 @@ int store_pg_open(const char *url, const char *schema, struct store **out, char 
 	const char *vals[] = {"10", NULL, "1", "30", "10", "3", "60000", url, "UTF8", NULL};
 	char app_name[40];
 	struct pg_store *ps;
-	int is_locked = 0;
+	int is_locked = 0, rc = -1;
 
 	if (!url || !*url) {
 		err_set(err, err_size, "postgres: store.url is not set");
@@ -654,8 +666,9 @@ int store_pg_open(const char *url, const char *schema, struct store **out, char 
 		goto fail;
 	}
 	is_locked = 1;
-	if (migrate(ps, err, err_size))
+	if ((rc = migrate(ps, is_migrate, err, err_size)))
 		goto fail;
+	rc = -1;
 	ps->is_ready = 1; /* statements are prepared as they first run */
 	/* under the lock too: two processes on a new store agree on one key */
 	if (store_load_id_key(&ps->base, err, err_size))
@@ -671,5 +684,17 @@ fail:
 	if (is_locked)
 		migrate_lock(ps, 0);
 	pg_close(&ps->base);
-	return -1;
+	return rc;
+}
+
+int store_pg_open(const char *url, const char *schema, struct store **out, char *err,
+		  size_t err_size)
+{
+	return pg_open_as(url, schema, 1, out, err, err_size);
+}
+
+int store_pg_open_unmigrated(const char *url, const char *schema, struct store **out,
+			     char *err, size_t err_size)
+{
+	return pg_open_as(url, schema, 0, out, err, err_size);
 }

@@ -530,8 +530,10 @@ static int lite_version_check(int version, const char *path, char *err, size_t e
  * transaction, and records the version.  The version is read again in that
  * transaction: another process may have migrated the store since the
  * first read (two hubs started at once after an upgrade), and its steps
- * run again failed ("duplicate column name"). */
-static int lite_migrate(sqlite3 *db, const char *path, char *err, size_t err_size)
+ * run again failed ("duplicate column name").  Without is_migrate an
+ * older store is left as it is: STORE_OLDER, err naming its version. */
+static int lite_migrate(sqlite3 *db, const char *path, int is_migrate, char *err,
+			size_t err_size)
 {
 	char *msg = NULL, sql[128];
 	int version = lite_schema_version(db);
@@ -539,6 +541,11 @@ static int lite_migrate(sqlite3 *db, const char *path, char *err, size_t err_siz
 
 	if (done != 0)
 		return done < 0 ? -1 : 0;
+	if (!is_migrate && version > 0) {
+		err_set(err, err_size, "sqlite: %s has schema version %d, " STORE_OLDER_TEXT, path,
+			version, SCHEMA_VERSION);
+		return STORE_OLDER;
+	}
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
 	version = lite_schema_version(db);
@@ -572,7 +579,8 @@ fail:
 	return -1;
 }
 
-static int lite_configure(sqlite3 *db, const char *path, char *err, size_t err_size)
+static int lite_configure(sqlite3 *db, const char *path, int is_migrate, char *err,
+			  size_t err_size)
 {
 	static const char pragmas[] =
 		"PRAGMA journal_mode=WAL;"
@@ -588,7 +596,7 @@ static int lite_configure(sqlite3 *db, const char *path, char *err, size_t err_s
 		sqlite3_free(msg);
 		return -1;
 	}
-	return lite_migrate(db, path, err, err_size);
+	return lite_migrate(db, path, is_migrate, err, err_size);
 }
 
 
@@ -640,11 +648,14 @@ out:
 	return rc;
 }
 
-static int lite_open(const char *path, int is_create, struct store **out, char *err,
-		     size_t err_size)
+/* lite_open's how */
+enum { LITE_CREATE = 1, LITE_NO_MIGRATE = 2 };
+
+static int lite_open(const char *path, int how, struct store **out, char *err, size_t err_size)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct sqlite_store *ls = hub_calloc(1, sizeof(*ls));
+	int is_create = (how & LITE_CREATE) != 0, rc = -1;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
 		    (is_create ? SQLITE_OPEN_CREATE : 0);
 
@@ -682,8 +693,9 @@ static int lite_open(const char *path, int is_create, struct store **out, char *
 	}
 	/* a larger lookaside: most statement allocations never reach malloc */
 	sqlite3_db_config(ls->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 512, 2048);
-	if (lite_configure(ls->db, path, err, err_size))
+	if ((rc = lite_configure(ls->db, path, !(how & LITE_NO_MIGRATE), err, err_size)))
 		goto fail;
+	rc = -1;
 	sqlite3_busy_handler(ls->db, lite_busy, ls);
 	sqlite3_wal_hook(ls->db, lite_wal_hook, ls);
 	for (int i = 0; i < S_COUNT; i++) {
@@ -700,15 +712,21 @@ static int lite_open(const char *path, int is_create, struct store **out, char *
 	return 0;
 fail:
 	lite_close(&ls->base);
-	return -1;
+	return rc;
 }
 
 int store_sqlite_open(const char *path, struct store **out, char *err, size_t err_size)
 {
-	return lite_open(path, 1, out, err, err_size);
+	return lite_open(path, LITE_CREATE, out, err, err_size);
 }
 
 int store_sqlite_open_existing(const char *path, struct store **out, char *err, size_t err_size)
 {
 	return lite_open(path, 0, out, err, err_size);
+}
+
+int store_sqlite_open_unmigrated(const char *path, struct store **out, char *err,
+				 size_t err_size)
+{
+	return lite_open(path, LITE_CREATE | LITE_NO_MIGRATE, out, err, err_size);
 }

@@ -487,6 +487,18 @@ sed "s|$T/odd.db|$T/odd3.yaml/odd.db|" "$T/odd3.yaml" >"$T/oddstore.yaml"
 rc=$?
 [ $rc -eq 1 ] && grep -q "^profilehub: store: " "$T/err" ||
 	fail "check --connect of a store it cannot open: exit $rc, $(cat "$T/err")"
+# check --connect leaves a store an older hub made as it is (that hub may
+# still run, or be needed back: once migrated it refuses the store), says
+# so and passes; the next command of this hub migrates it
+sqlite3 "$T/odd.db" "UPDATE meta SET value = '4' WHERE key = 'schema_version'"
+"$HUB" -c "$T/odd3.yaml" check --connect >"$T/out" 2>"$T/err" &&
+	grep -q "odd.db has schema version 4, made by an older hub: left as it is" "$T/out" ||
+	fail "check --connect of an older store: $(cat "$T/out" "$T/err")"
+[ "$(sqlite3 "$T/odd.db" "SELECT value FROM meta WHERE key = 'schema_version'")" = 4 ] ||
+	fail "check --connect migrated a store an older hub made"
+"$HUB" -c "$T/odd3.yaml" dump >/dev/null 2>"$T/err" &&
+	grep -q "schema migrated from version 4 to" "$T/err" ||
+	fail "dump did not migrate the older store: $(cat "$T/err")"
 # a message a plugin wrote to the end of its buffer, no NUL, is read cut
 # there, never past it (the ASan build aborts on a read past it): create(),
 # check_connect(), pull() (sync) and import_line() (import) fill err

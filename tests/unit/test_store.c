@@ -2139,6 +2139,37 @@ out:
 	world_stop(&w);
 }
 
+/* check --connect leaves a schema an older hub made as it is (that hub
+ * may still run, or be needed back: it refuses a migrated one), naming its
+ * version; once a store_open migrated it, it opens unmigrated at once. */
+static void test_pg_open_unmigrated_leaves_an_older_schema(void)
+{
+	WORLD(w);
+	const char *url = getenv("HUB_TEST_PG_URL");
+	struct store *s2 = NULL;
+	char sql[256], err[512] = "";
+
+	(void)s;
+	if (!teststore_is_pg() || !url)
+		goto out;
+	snprintf(sql, sizeof(sql),
+		 "UPDATE \"%s\".meta SET value = '1' WHERE key = 'schema_version'", w.schema);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, sql), 0);
+	CU_ASSERT_EQUAL(store_open_unmigrated(w.cfg, &s2, err, sizeof(err)), STORE_OLDER);
+	CU_ASSERT_PTR_NULL(s2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "has schema version 1, made by an older hub"));
+	/* left at 1: asked again, the same answer */
+	CU_ASSERT_EQUAL(store_open_unmigrated(w.cfg, &s2, err, sizeof(err)), STORE_OLDER);
+	CU_ASSERT_EQUAL_FATAL(store_open(w.cfg, &s2, err, sizeof(err)), 0);
+	store_close(s2);
+	s2 = NULL;
+	CU_ASSERT_EQUAL(store_open_unmigrated(w.cfg, &s2, err, sizeof(err)), 0);
+	if (s2)
+		store_close(s2);
+out:
+	world_stop(&w);
+}
+
 /* A lease whose epoch could not be bumped is not taken, and its lock is
  * let go: another connection takes it at once. */
 static void test_pg_lease_whose_epoch_fails_is_let_go(void)
@@ -3401,6 +3432,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_ident_lock_of_a_huge_group_fits_the_lock_table),
 	   TEST(test_pg_open_refuses_a_database_not_in_utf8),
 	   TEST(test_pg_open_refuses_a_newer_schema_and_is_quiet_at_its_own),
+	   TEST(test_pg_open_unmigrated_leaves_an_older_schema),
 	   TEST(test_pg_lease_whose_epoch_fails_is_let_go),
 	   TEST(test_commit_survives_reopen_and_rollback_leaves_nothing),
 	   TEST(test_a_damaged_id_key_is_refused),

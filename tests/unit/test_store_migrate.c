@@ -187,6 +187,51 @@ static void test_store_of_a_newer_hub_is_refused(void)
 	free(sql);
 }
 
+/* meta.schema_version of the store at db, read straight from the file */
+static int schema_version_of(const char *db)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	int version = -1;
+
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
+	if (sqlite3_prepare_v2(h, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+			       NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return version;
+}
+
+/* check --connect opens a store without migrating one an older hub made
+ * (that hub may still run, or be needed back: a migrated store is refused
+ * by it); it says which version it found, and a new store is made. */
+static void test_an_older_store_opened_unmigrated_is_left_as_it_is(void)
+{
+	char *dir = testlib_mkdtemp(), *db = make_v3_store(dir), err[512], *fresh = NULL;
+	struct store *s = NULL;
+
+	CU_ASSERT_EQUAL(store_sqlite_open_unmigrated(db, &s, err, sizeof(err)), STORE_OLDER);
+	CU_ASSERT_PTR_NULL(s);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "has schema version 3, made by an older hub"));
+	CU_ASSERT_EQUAL(schema_version_of(db), 3);
+	CU_ASSERT_EQUAL(store_sqlite_open_unmigrated(db, &s, err, sizeof(err)), STORE_OLDER);
+	CU_ASSERT_EQUAL(schema_version_of(db), 3);
+	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(db, &s, err, sizeof(err)), 0);
+	store_close(s);
+	CU_ASSERT(schema_version_of(db) > 3);
+	CU_ASSERT_EQUAL_FATAL(store_sqlite_open_unmigrated(db, &s, err, sizeof(err)), 0);
+	store_close(s);
+	CU_ASSERT_FATAL(asprintf(&fresh, "%s/new.db", dir) > 0);
+	CU_ASSERT_EQUAL_FATAL(store_sqlite_open_unmigrated(fresh, &s, err, sizeof(err)), 0);
+	store_close(s);
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+	free(fresh);
+}
+
 /* A VFS over the default one whose first exclusive take of the WAL write
  * lock (shm lock 0) while armed first runs race_hook: another process
  * migrating the store in the moment between a hub's read of the schema
@@ -413,6 +458,7 @@ TEST_SUITE(store_migrate, NULL, NULL,
 	   TEST(test_version_3_store_is_migrated_keeping_its_data),
 	   TEST(test_dead_letters_of_a_version_3_store_go_with_an_erase),
 	   TEST(test_store_of_a_newer_hub_is_refused),
+	   TEST(test_an_older_store_opened_unmigrated_is_left_as_it_is),
 	   TEST(test_a_store_migrated_by_another_process_meanwhile_opens),
 	   TEST(test_a_new_store_is_not_readable_by_others),
 	   TEST(test_a_store_by_two_paths_has_one_set_of_leases_given_to_its_owner))
