@@ -539,8 +539,9 @@ static int migrate(struct pg_store *ps, int is_migrate, char *err, size_t err_si
 	}
 	if (version > SCHEMA_VERSION) {
 		err_set(ps->base.err, sizeof(ps->base.err),
-			"postgres: store schema version %ld, this hub knows %d", version,
-			SCHEMA_VERSION);
+			"postgres: schema \"%s\" at %s: store schema version %ld, this hub knows"
+			" %d: a newer hub migrated it (run that hub, or restore a backup made"
+			" before the upgrade)", ps->schema, ps->where, version, SCHEMA_VERSION);
 		goto fail;
 	}
 	if (!is_migrate && version > 0 && version < SCHEMA_VERSION) {

@@ -2109,7 +2109,7 @@ static void test_pg_open_refuses_a_database_not_in_utf8(void)
 }
 
 /* A store at this hub's schema version opens without a word; one a newer
- * hub migrated is refused, naming both versions. */
+ * hub migrated is refused, naming both versions, the schema and where. */
 static void test_pg_open_refuses_a_newer_schema_and_is_quiet_at_its_own(void)
 {
 	WORLD(w);
@@ -2135,6 +2135,10 @@ static void test_pg_open_refuses_a_newer_schema_and_is_quiet_at_its_own(void)
 	CU_ASSERT_EQUAL(store_open(w.cfg, &s2, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NULL(s2);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "store schema version 999, this hub knows "));
+	/* which store, and what to do */
+	snprintf(sql, sizeof(sql), "postgres: schema \"%s\" at ", w.schema);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, sql));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "a newer hub migrated it"));
 out:
 	world_stop(&w);
 }
