@@ -505,6 +505,34 @@ static void test_a_profile_over_an_external_limit_still_merges_what_brings_none(
 	testhub_stop(th);
 }
 
+/* What a merge brings is held to the limit: C1 has its one crm_id (limit
+ * 1); a session known by another crm_id may not join it at login, one id
+ * past the limit being enough to refuse the merge. */
+static void test_a_merge_bringing_one_external_id_past_its_limit_is_refused(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 1}\n");
+	json_t *dump, *c1;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":"
+		  "\"2025-03-03T09:00:00Z\",\"identifiers\":{\"custom_id\":\"C1\","
+		  "\"crm_id\":\"K1\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":"
+		  "\"2025-03-03T09:01:00Z\",\"identifiers\":{\"installation_id\":\"I9\","
+		  "\"crm_id\":\"K2\"}}");
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":"
+		  "\"2025-03-03T09:02:00Z\",\"identifiers\":{\"custom_id\":\"C1\","
+		  "\"installation_id\":\"I9\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 2); /* no merge */
+	c1 = profile_of(dump, "C1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(json_object_get(c1, "identifiers"),
+							"crm_id")), 1);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 /* identity.max_attributes: a profile storing that many takes no new one
  * (a counted warning, the rest of the record applied); stored ones are
  * still written, and a deleted one keeps its place (its tombstone is a
@@ -1392,6 +1420,7 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_a_profile_stores_at_most_max_attributes),
 	   TEST(test_a_profile_over_the_limit_still_merges_what_brings_none),
 	   TEST(test_a_profile_over_an_external_limit_still_merges_what_brings_none),
+	   TEST(test_a_merge_bringing_one_external_id_past_its_limit_is_refused),
 	   TEST(test_records_with_hundreds_of_attributes_are_stored_whole),
 	   TEST(test_the_largest_numbers_read_back),
 	   TEST(test_an_array_op_past_the_limit_is_a_counted_warning),
