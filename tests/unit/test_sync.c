@@ -567,6 +567,49 @@ static void test_a_cursor_of_other_columns_waits_for_full(void)
 	world_close(&w);
 }
 
+/* A cursor saved without its columns (by a hub of before they were kept)
+ * goes on from where it is, and is kept with them from then on: such a
+ * store must not wait for --full. */
+static void test_a_cursor_saved_without_its_columns_goes_on(void)
+{
+	struct world w;
+	struct sync_report rep;
+	struct store *s;
+	char cols[128];
+
+	world_open_with(&w, 25, "    page_size: 10\n    cursor: updated_at\n");
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	sync_report_free(&rep);
+	s = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->meta_delete(s, "cursor_columns:fake"), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	fake.n_rows = 31;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 6);
+	sync_report_free(&rep);
+	meta_text(&w, "cursor_columns:fake", cols, sizeof(cols));
+	CU_ASSERT_STRING_EQUAL(cols, "[\"updated_at\"]");
+	world_close(&w);
+}
+
+/* Every saved column is compared, not the first alone: [updated_at, id]
+ * saved and [updated_at, seq] configured would bind the saved id to seq. */
+static void test_a_cursor_whose_later_column_changed_waits_for_full(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open_with(&w, 25, "    page_size: 10\n    cursor: [updated_at, seq]\n");
+	meta_set(&w, "cursor:fake", "20");
+	meta_set(&w, "cursor_columns:fake", "[\"updated_at\",\"id\"]");
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_CONFIG);
+	CU_ASSERT_EQUAL(fake.n_pulls, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, "[\"updated_at\",\"seq\"]"));
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 static void test_a_stop_lets_the_page_in_progress_commit(void)
 {
 	struct world w;
@@ -902,6 +945,8 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_full_starts_over_and_dedupe_absorbs_it),
 	   TEST(test_a_cursor_commits_with_its_columns),
 	   TEST(test_a_cursor_of_other_columns_waits_for_full),
+	   TEST(test_a_cursor_saved_without_its_columns_goes_on),
+	   TEST(test_a_cursor_whose_later_column_changed_waits_for_full),
 	   TEST(test_a_stop_lets_the_page_in_progress_commit),
 	   TEST(test_a_record_emit_could_not_take_keeps_the_cursor_before_it),
 	   TEST(test_rejected_rows_are_counted_with_their_reason),
