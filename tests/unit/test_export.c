@@ -1935,6 +1935,27 @@ static const char *recorded_after(struct world *w, json_int_t after, char *buf, 
 	return buf;
 }
 
+/* Export x, refusing credentials while the file *refusing (in dir) is
+ * there, started on the people and disabled by them; *keys is its config,
+ * both to free. */
+static void refused_export_start(struct world *w, const char *dir, char **refusing, char **keys)
+{
+	json_t *st;
+	FILE *f;
+
+	CU_ASSERT_FATAL(asprintf(refusing, "%s/refusing", dir) > 0);
+	CU_ASSERT_FATAL(asprintf(keys, "    fail: auth\n    fail_while: %s\n", *refusing) > 0);
+	CU_ASSERT_FATAL((f = fopen(*refusing, "w")) != NULL);
+	fclose(f);
+	world_open(w, *keys);
+	apply(w, people);
+	world_start(w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w->ex, WAIT_MS), 0);
+	st = status_of_x(w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	json_decref(st);
+}
+
 /* Refused credentials disable an export; once the receiver is fixed,
  * `profilehub exports enable` (export_enable(), the store alone, beside
  * the running hub) and POST /v1/exports/x/enable (export_enable_provider)
@@ -1952,17 +1973,7 @@ static void test_a_disabled_export_is_enabled_again_unchanged(void)
 	json_t *st;
 	FILE *f;
 
-	CU_ASSERT_FATAL(asprintf(&refusing, "%s/refusing", dir) > 0);
-	CU_ASSERT_FATAL(asprintf(&keys, "    fail: auth\n    fail_while: %s\n", refusing) > 0);
-	CU_ASSERT_FATAL((f = fopen(refusing, "w")) != NULL);
-	fclose(f);
-	world_open(&w, keys);
-	apply(&w, people);
-	world_start(&w);
-	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
-	st = status_of_x(&w);
-	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
-	json_decref(st);
+	refused_export_start(&w, dir, &refusing, &keys);
 
 	/* over the API: at once, the workers woken */
 	outbox_after(&w, 0, want, sizeof(want));
@@ -1971,6 +1982,10 @@ static void test_a_disabled_export_is_enabled_again_unchanged(void)
 	CU_ASSERT_EQUAL(export_enable_provider(w.ex, "x", &why, &was_disabled, err, sizeof(err)),
 			0);
 	CU_ASSERT_EQUAL(was_disabled, 1);
+	/* no longer shown disabled from the answer on, for export_wait_idle() */
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_NOT_EQUAL(str_of(st, "state"), "disabled");
+	json_decref(st);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	CU_ASSERT_FATAL(x_catches_up(&w));
 	CU_ASSERT_STRING_EQUAL(recorded_after(&w, 0, sent, sizeof(sent)), want);
@@ -2002,6 +2017,33 @@ static void test_a_disabled_export_is_enabled_again_unchanged(void)
 	CU_ASSERT_EQUAL(export_enable_provider(w.ex, "y", &why, &was_disabled, err, sizeof(err)),
 			1);
 	CU_ASSERT_EQUAL(why, EXPORT_BACKFILL_NO_EXPORT);
+	world_close(&w);
+	free(keys);
+	free(refusing);
+	free(dir);
+}
+
+/* A disabled export waits for its own configuration's disable to go: a
+ * disable the store keeps under another configuration's fingerprint (a
+ * hub on a changed configuration refused in turn) is not this one's, and
+ * the waiting worker delivers again, as a start under it would. */
+static void test_a_waiting_export_goes_on_when_the_disable_is_another_config_s(void)
+{
+	char *dir = testlib_mkdtemp(), *refusing = NULL, *keys = NULL;
+	struct export_saved saved;
+	struct store *s;
+	struct world w;
+
+	refused_export_start(&w, dir, &refusing, &keys);
+	CU_ASSERT_EQUAL(unlink(refusing), 0);
+	s = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL_FATAL(export_saved_load(s, "x", &saved), 1);
+	CU_ASSERT_FATAL(saved.is_disabled);
+	snprintf(saved.fingerprint, sizeof(saved.fingerprint), "0123456789abcdef");
+	CU_ASSERT_EQUAL_FATAL(export_saved_put(s, "x", &saved), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	CU_ASSERT(x_catches_up(&w));
 	world_close(&w);
 	free(keys);
 	free(refusing);
@@ -4098,6 +4140,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_waiting_backfill_says_why),
 	   TEST(test_a_backfill_of_a_disabled_export_says_why),
 	   TEST(test_a_disabled_export_is_enabled_again_unchanged),
+	   TEST(test_a_waiting_export_goes_on_when_the_disable_is_another_config_s),
 	   TEST(test_enabling_an_export_whose_plugin_could_not_start_says_restart),
 	   TEST(test_metrics_show_deliveries_dead_letters_and_disables),
 	   TEST(test_dead_letters_are_sent_again),
