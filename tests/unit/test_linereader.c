@@ -75,6 +75,23 @@ static void test_linereader_empty_input_has_no_line(void)
 	fclose(f);
 }
 
+/* A stream of the one byte 1f (gzip's first, alone): a one-byte line,
+ * not a read error, when the read for its second byte finds the end. */
+static void test_linereader_a_lone_gzip_first_byte_is_a_line(void)
+{
+	FILE *f = open_text("\x1f", 1);
+	struct line_reader r;
+	char *line;
+	size_t len;
+
+	line_reader_init(&r, f, 10);
+	expect_line(&r, "\x1f", 1);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_END);
+	CU_ASSERT_EQUAL(r.read_errno, 0);
+	line_reader_free(&r);
+	fclose(f);
+}
+
 /* max bytes is a line; one more is skipped with its length, and the
  * reader goes on at the next line. */
 static void test_linereader_skips_a_line_past_its_bound_and_goes_on(void)
@@ -369,6 +386,7 @@ static void test_linereader_gzip_whose_first_read_is_one_byte(void)
 
 TEST_SUITE(linereader, NULL, NULL, TEST(test_linereader_splits_lines_keeps_nul_and_a_last_line),
 	   TEST(test_linereader_empty_input_has_no_line),
+	   TEST(test_linereader_a_lone_gzip_first_byte_is_a_line),
 	   TEST(test_linereader_skips_a_line_past_its_bound_and_goes_on),
 	   TEST(test_linereader_lines_longer_than_its_buffer),
 	   TEST(test_linereader_read_error_is_not_the_end),
