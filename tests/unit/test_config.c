@@ -63,6 +63,27 @@ static struct hub_config *load_ok(const char *text)
 	return cfg;
 }
 
+/* A person is named by custom_id, installation_id or an external id of
+ * identity.external, but not by one named email or phone (several people
+ * may share one: a privacy request by it would erase them all). */
+static void test_person_keys_leave_out_an_external_email_or_phone(void)
+{
+	struct hub_config *cfg = load_ok("store:\n  path: var/hub.db\nidentity:\n"
+					 "  external:\n    email: {limit: 5}\n"
+					 "    crm_id: {limit: 1}\n    phone: {limit: 5}\n");
+	char keys[256];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT(config_person_key(cfg, "custom_id"));
+	CU_ASSERT(config_person_key(cfg, "crm_id"));
+	CU_ASSERT_FALSE(config_person_key(cfg, "email"));
+	CU_ASSERT_FALSE(config_person_key(cfg, "phone"));
+	CU_ASSERT_FALSE(config_person_key(cfg, "mpid"));
+	CU_ASSERT_STRING_EQUAL(config_person_keys(cfg, keys, sizeof(keys)),
+			       "custom_id, installation_id or crm_id");
+	config_free(cfg);
+}
+
 /* ---- malformed configs ---------------------------------------------- */
 
 static void test_yaml_syntax_error_names_file_line_col(void)
@@ -2024,6 +2045,7 @@ static void test_bad_utf8_in_the_file_is_placed(void)
 
 TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_env_var_names_and_values_are_checked),
+	   TEST(test_person_keys_leave_out_an_external_email_or_phone),
 	   TEST(test_expansion_cap_counts_text_after_the_references),
 	   TEST(test_null_forms_and_what_the_file_wrote),
 	   TEST(test_bad_utf8_in_the_file_is_placed),
