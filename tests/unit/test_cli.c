@@ -286,6 +286,39 @@ static int import_run(struct testhub *th, const char *text, int how, char **args
 	return rc;
 }
 
+static void test_on_signal(int sig)
+{
+	(void)sig;
+}
+
+/* import catches SIGINT and SIGTERM while it reads, and puts back the
+ * actions it replaced once it is over: a process going on after it (the
+ * unit tests) was left with import's one-shot handler. */
+static void test_import_puts_back_the_signal_actions_it_replaced(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	struct sigaction mine, old[2], now;
+	char *line = import_line_text("p-1", NULL), *out = NULL, *said = NULL;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	memset(&mine, 0, sizeof(mine));
+	mine.sa_handler = test_on_signal;
+	sigemptyset(&mine.sa_mask);
+	CU_ASSERT_EQUAL_FATAL(sigaction(SIGTERM, &mine, &old[0]), 0);
+	CU_ASSERT_EQUAL_FATAL(sigaction(SIGINT, &mine, &old[1]), 0);
+	CU_ASSERT_EQUAL(import_run(th, line, 0, NULL, &out, &said), CLI_OK);
+	CU_ASSERT_EQUAL(sigaction(SIGTERM, NULL, &now), 0);
+	CU_ASSERT(now.sa_handler == test_on_signal);
+	CU_ASSERT_EQUAL(sigaction(SIGINT, NULL, &now), 0);
+	CU_ASSERT(now.sa_handler == test_on_signal);
+	sigaction(SIGTERM, &old[0], NULL);
+	sigaction(SIGINT, &old[1], NULL);
+	free(line);
+	free(out);
+	free(said);
+	testhub_stop(th);
+}
+
 /* On a terminal, a progress line of the records read (blank lines aside,
  * rejected and over-long ones counted) after a batch goes out, then the
  * final one ending the line; not on a file. */
@@ -1625,6 +1658,7 @@ static void test_cli_registry_open_names_a_missing_plugin_dir(void)
 
 TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_an_import_line_going_on_past_a_failed_emit_fails_the_line),
+	   TEST(test_import_puts_back_the_signal_actions_it_replaced),
 	   TEST(test_import_progress_line_on_a_tty_counts_the_lines_read),
 	   TEST(test_import_names_ten_rejected_lines_and_counts_the_rest),
 	   TEST(test_import_shows_ten_warnings_and_counts_the_rest),
