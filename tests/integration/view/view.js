@@ -596,6 +596,11 @@ async function inheritedNames(browser) {
 // Whether, in the element `sel`, the text `second` is shown to the right
 // of the text `first` (each found in one text node): a direction override
 // in `first` not isolated reverses what follows it.
+// The text of every h1 a reader can see (hidden sections' headings left out).
+async function visibleH1s(page) {
+  return page.$$eval('h1', (hs) => hs.filter((h) => h.getClientRects().length).map((h) => h.textContent));
+}
+
 async function shownAfter(page, sel, first, second) {
   return page.evaluate(([s, a, b]) => {
     const rect = (text) => {
@@ -1040,11 +1045,16 @@ async function main() {
     check('two matches: the title says how', /2 profiles match .* by email/.test(await text(page, '#results-title')),
       await text(page, '#results-title'));
     check('two matches: no spelling hint', !(await visible(page, '#results-hint')));
+    check('the results have one h1, their title (a screen reader\'s first heading)',
+      JSON.stringify(await visibleH1s(page)) === JSON.stringify([await text(page, '#results-title')]),
+      JSON.stringify(await visibleH1s(page)));
     await noOverflow(page, 'results at 1280');
     await shot(page, '04-results-1280', false);
     await page.click('#results-list li a');
     await page.waitForFunction(() => /^sam-/.test(document.getElementById('p-title').textContent), null, { timeout: 5000 });
     check('a listed match opens', /^sam-[12]$/.test(await text(page, '#p-title')));
+    check('a profile has one h1, its name', JSON.stringify(await visibleH1s(page)) ===
+      JSON.stringify([await text(page, '#p-title')]), JSON.stringify(await visibleH1s(page)));
     check('an empty feed says so', await visible(page, '#p-events-empty'));
     await search(page, 'nobody@example.com');
     check('no match: said plainly', /No profile matches/.test(await text(page, '#results-title')));
