@@ -4,7 +4,8 @@
  * README's example secrets, and connection strings (store.url, a plugin's
  * HUB_SECRET_CONNECTION keys: libpq and ODBC strings, URLs of any scheme)
  * whose password is written in the file; a store.url that reaches another
- * machine without verifying it.
+ * machine without verifying it; an API token that is short, or that is
+ * also a source's or an export's secret.
  *
  * Only ever returns nodes, for their place: never print their values.
  */
@@ -42,6 +43,54 @@ size_t config_example_secrets(const struct hub_config *cfg, const struct cfg_nod
 			      size_t max)
 {
 	return cfg->root ? find_example_secrets(cfg->root, out, max, 0) : 0;
+}
+
+/* A scalar under n equal to token (a source's write key, an export's
+ * secret), or NULL. */
+static const struct cfg_node *find_value(const struct cfg_node *n, const char *token)
+{
+	const struct cfg_node *found = NULL;
+
+	if (n->kind == CFG_SCALAR)
+		return n->value && !n->is_null && strcmp(n->value, token) == 0 ? n : NULL;
+	for (size_t i = 0; !found && i < n->n_children; i++)
+		found = find_value(&n->children[i], token);
+	return found;
+}
+
+const struct cfg_node *config_api_token_reused(const struct hub_config *cfg,
+					       const struct cfg_node **token)
+{
+	const struct cfg_node *tokens = cfg_get(cfg_get(cfg->root, "api"), "tokens");
+	static const char *const sections[] = {"sources", "exports"};
+
+	for (size_t i = 0; tokens && i < tokens->n_children; i++) {
+		const struct cfg_node *t = &tokens->children[i];
+
+		for (size_t s = 0; t->value && *t->value && s < ARRAY_SIZE(sections); s++) {
+			const struct cfg_node *sec = cfg_get(cfg->root, sections[s]);
+			const struct cfg_node *same = sec ? find_value(sec, t->value) : NULL;
+
+			if (same) {
+				*token = t;
+				return same;
+			}
+		}
+	}
+	return NULL;
+}
+
+const struct cfg_node *config_api_token_short(const struct hub_config *cfg)
+{
+	const struct cfg_node *tokens = cfg_get(cfg_get(cfg->root, "api"), "tokens");
+
+	for (size_t i = 0; tokens && i < tokens->n_children; i++) {
+		const struct cfg_node *t = &tokens->children[i];
+
+		if (t->value && strlen(t->value) < CONFIG_API_TOKEN_MIN)
+			return t;
+	}
+	return NULL;
 }
 
 /* Is an ODBC key (any case) one whose value is a password: PWD, PASSWORD,

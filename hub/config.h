@@ -207,6 +207,14 @@ int config_load_lazy_env(const char *path, struct hub_config **out, char *err,
  * refused when listening beyond this machine. */
 size_t config_example_secrets(const struct hub_config *cfg, const struct cfg_node **out,
 			      size_t max);
+/* An API token that is also the value of a key under sources or exports
+ * (a Segment write key is public in every web page that sends with it):
+ * that node, the token's into *token; else NULL.  Never print values. */
+const struct cfg_node *config_api_token_reused(const struct hub_config *cfg,
+					       const struct cfg_node **token);
+/* The first API token shorter than CONFIG_API_TOKEN_MIN bytes, else NULL. */
+#define CONFIG_API_TOKEN_MIN 16
+const struct cfg_node *config_api_token_short(const struct hub_config *cfg);
 /* n, a connection string (a libpq URL or keyword string, an ODBC one with
  * PWD=), when the file itself holds its password (written there or as a
  * ${VAR:-default}'s default, not read from a ${VAR}), else NULL: for `run`

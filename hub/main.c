@@ -265,6 +265,24 @@ static void warn_store_unverified(const struct hub_config *cfg)
 			 url->file, url->line, url->col, mode, pg_tls_risk(mode));
 }
 
+/* API tokens that are short, or that are also a source's or an export's
+ * secret: places only, never values. */
+static void warn_weak_api_tokens(const struct hub_config *cfg)
+{
+	const struct cfg_node *token = NULL, *same, *t;
+
+	if ((same = config_api_token_reused(cfg, &token)))
+		log_warn("hub", "%s:%d:%d: api.tokens: this token is also the value at %s:%d:%d (a"
+				" source's or an export's secret): whoever holds that secret (a"
+				" Segment write key is in every web page that sends with it) could"
+				" read and erase profiles; give the API a token of its own",
+			 token->file, token->line, token->col, same->file, same->line, same->col);
+	if ((t = config_api_token_short(cfg)))
+		log_warn("hub", "%s:%d:%d: api.tokens: a token of %zu characters can be guessed;"
+				" use %d random characters or more (openssl rand -hex 32)",
+			 t->file, t->line, t->col, strlen(t->value), 2 * CONFIG_API_TOKEN_MIN);
+}
+
 int cli_check_example_secrets(const struct cli *cli, const char *cmd)
 {
 	const struct cfg_node *found[8], *url;
@@ -294,6 +312,7 @@ int cli_check_example_secrets(const struct cli *cli, const char *cmd)
 	if ((url = config_store_password_in_file(cli->cfg)))
 		warn_password_in_file(url, "store.url", "HUB_DATABASE_URL", ", or from ~/.pgpass");
 	warn_store_unverified(cli->cfg);
+	warn_weak_api_tokens(cli->cfg);
 	return n && !is_local ? -1 : 0;
 }
 

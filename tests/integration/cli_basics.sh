@@ -166,6 +166,18 @@ cmp -s "$T/a" "$T/b" || fail "-c before and after the subcommand differ"
 # its fallback secrets are the README's: fine on loopback, said by check as by run
 grep -q "conf/hub.yaml:[0-9]*:[0-9]*: this secret is the README's example value: fine on this machine" \
 	"$T/err" || fail "check on loopback with the example secrets: no warning: $(cat "$T/err")"
+# an API token that is also the (public) Segment write key, or a short one: said, by
+# place, never by value
+same=0123456789abcdef0123456789abcdef-both
+HUB_API_TOKEN=$same SEGMENT_WRITE_KEY=$same "$HUB" check -c conf/hub.yaml >/dev/null 2>"$T/err" ||
+	fail "check refused a reused API token (a warning, not a refusal)"
+grep -q "conf/hub.yaml:[0-9]*:[0-9]*: api.tokens: this token is also the value at conf/hub.yaml:[0-9]*:[0-9]*" \
+	"$T/err" || fail "check: no warning for an API token that is the write key: $(cat "$T/err")"
+! grep -q "$same" "$T/err" || fail "check printed the reused token"
+HUB_API_TOKEN=tiny-token SEGMENT_WRITE_KEY=$same "$HUB" check -c conf/hub.yaml >/dev/null 2>"$T/err"
+grep -q "api.tokens: a token of 10 characters can be guessed" "$T/err" ||
+	fail "check: no warning for a 10-character API token: $(cat "$T/err")"
+! grep -q "this token is also" "$T/err" || fail "check: a reuse warning for tokens that differ"
 
 # conf/hub.yaml's fallback secrets are printed in the README: `run` refuses
 # them when it would listen beyond this machine (it stops before binding), and

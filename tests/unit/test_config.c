@@ -1363,6 +1363,39 @@ static void test_example_secrets_are_found_and_loopback_told_apart(void)
 				listens[i].is_loopback);
 }
 
+static void test_api_tokens_reused_or_short_are_found(void)
+{
+	struct hub_config *cfg = load_ok("api:\n  tokens: [\"0123456789abcdef-own\","
+					 " \"0123456789abcdef-web\"]\n"
+					 "sources:\n  - name: web\n    plugin: segment\n"
+					 "    write_keys: [\"k1\", \"0123456789abcdef-web\"]\n");
+	const struct cfg_node *token = NULL, *same;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	same = config_api_token_reused(cfg, &token);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(same);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(token);
+	CU_ASSERT_EQUAL(token->line, 2);
+	CU_ASSERT_EQUAL(same->line, 6); /* the write keys' line */
+	CU_ASSERT_PTR_NULL(config_api_token_short(cfg));
+	config_free(cfg);
+	cfg = load_ok("api:\n  tokens: [\"0123456789abcdef-own\", \"short-1\"]\n"
+		      "sources:\n  - name: web\n    plugin: segment\n"
+		      "    write_keys: [\"k1\"]\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	token = NULL;
+	CU_ASSERT_PTR_NULL(config_api_token_reused(cfg, &token));
+	CU_ASSERT_PTR_NULL(token);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(config_api_token_short(cfg));
+	CU_ASSERT_STRING_EQUAL(config_api_token_short(cfg)->value, "short-1");
+	config_free(cfg);
+	cfg = load_ok("sources:\n  - name: web\n    plugin: segment\n    write_keys: [\"k1\"]\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_PTR_NULL(config_api_token_reused(cfg, &token)); /* no api section */
+	CU_ASSERT_PTR_NULL(config_api_token_short(cfg));
+	config_free(cfg);
+}
+
 /* ---- valid configs --------------------------------------------------- */
 
 static void test_empty_config_gets_every_default(void)
@@ -2081,6 +2114,7 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_store_url_control_bytes_are_escaped_in_errors),
 	   TEST(test_secret_written_as_shell_reference_is_refused),
 	   TEST(test_example_secrets_are_found_and_loopback_told_apart),
+	   TEST(test_api_tokens_reused_or_short_are_found),
 	   TEST(test_empty_config_gets_every_default),
 	   TEST(test_null_sections_read_as_empty),
 	   TEST(test_env_var_expands_with_default),
