@@ -17,6 +17,8 @@ struct line_gzip {
 	z_stream z;
 	int is_in_member;        /* inside a member (1 from its header to its end) */
 	int is_in_eof;           /* the compressed input is all read */
+	int is_in_padding;       /* zero bytes after a member (tape/dd padding) */
+	unsigned long long read_total; /* compressed bytes read so far */
 	unsigned char in[65536];
 };
 
@@ -112,6 +114,37 @@ static int line_reader_gz_fail(struct line_reader *r, int err, const char *what)
 	return -1;
 }
 
+/* Bad compressed data: as line_reader_gz_fail, with the offset in the
+ * compressed file where it was found. */
+static int line_reader_gz_bad(struct line_reader *r, const char *what)
+{
+	struct line_gzip *gz = r->gz;
+
+	line_reader_gz_fail(r, EILSEQ, what);
+	snprintf(r->why + strlen(r->why), sizeof(r->why) - strlen(r->why),
+		 " at byte %llu of the compressed data", gz->read_total - gz->z.avail_in);
+	return -1;
+}
+
+/* Between members: skips zero bytes (a file padded by tape or dd; gzip(1)
+ * ignores them too).  Once padding began only zeros may follow: 0, or -1
+ * a non-zero byte after the padding. */
+static int line_reader_gz_skip_padding(struct line_reader *r)
+{
+	struct line_gzip *gz = r->gz;
+
+	if (gz->is_in_member)
+		return 0;
+	while (gz->z.avail_in && *gz->z.next_in == 0) {
+		gz->is_in_padding = 1;
+		gz->z.next_in++;
+		gz->z.avail_in--;
+	}
+	if (gz->z.avail_in && gz->is_in_padding)
+		return line_reader_gz_bad(r, "non-zero bytes after the zero padding");
+	return 0;
+}
+
 /* More compressed input when none is left; 0, or -1 a read error. */
 static int line_reader_gz_input(struct line_reader *r)
 {
@@ -127,6 +160,7 @@ static int line_reader_gz_input(struct line_reader *r)
 		return -1;
 	}
 	gz->is_in_eof = n == 0;
+	gz->read_total += (unsigned long long)n;
 	gz->z.next_in = gz->in;
 	gz->z.avail_in = (uInt)n;
 	return 0;
@@ -141,8 +175,10 @@ static int line_reader_fill_gz(struct line_reader *r)
 
 	r->pos = r->end = 0;
 	while (r->end == 0) {
-		if (line_reader_gz_input(r))
+		if (line_reader_gz_input(r) || line_reader_gz_skip_padding(r))
 			return -1;
+		if (!gz->z.avail_in && !gz->is_in_eof && !gz->is_in_member)
+			continue; /* padding up to the end of what was read */
 		if (!gz->z.avail_in && gz->is_in_member)
 			return line_reader_gz_fail(r, EIO, "the compressed data ends early"
 						   " (the file was cut short)");
@@ -161,8 +197,7 @@ static int line_reader_fill_gz(struct line_reader *r)
 		else if (zrc == Z_MEM_ERROR)
 			return line_reader_gz_fail(r, ENOMEM, "out of memory");
 		else if (zrc != Z_OK)
-			return line_reader_gz_fail(r, EILSEQ,
-						   gz->z.msg ? gz->z.msg : "invalid data");
+			return line_reader_gz_bad(r, gz->z.msg ? gz->z.msg : "invalid data");
 	}
 	return 1;
 }
@@ -212,6 +247,7 @@ static int line_reader_start(struct line_reader *r)
 	memcpy(r->gz->in, r->buf, r->end);
 	r->gz->z.next_in = r->gz->in;
 	r->gz->z.avail_in = (uInt)r->end;
+	r->gz->read_total = r->end;
 	r->gz->is_in_member = 1;
 	return line_reader_fill_gz(r);
 }

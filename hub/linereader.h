@@ -4,7 +4,9 @@
  * buffered whole, so one huge line cannot take the memory a bulk load
  * (import) counts on.  Lines may hold NUL bytes; their length is exact.
  * A stream that starts as gzip does (1f 8b: a Segment S3 archive, a
- * `.jsonl.gz`) is inflated as it is read, its members one after another.
+ * `.jsonl.gz`) is inflated as it is read, its members one after another;
+ * zero bytes after the last member (tape or dd padding) are ignored, as
+ * gzip(1) ignores them, and any other trailing bytes are an error.
  */
 #ifndef HUB_LINEREADER_H
 #define HUB_LINEREADER_H
@@ -25,7 +27,7 @@ struct line_reader {
 	int is_started;          /* the first bytes were looked at (gzip?) */
 	struct line_gzip *gz;    /* owned; when the stream is gzip */
 	int read_errno;          /* after LINE_ERROR: why (ENOMEM: out of memory) */
-	char why[96];            /* after LINE_ERROR: a gzip stream's own error, or "" */
+	char why[160];           /* after LINE_ERROR: a gzip stream's own error, or "" */
 };
 
 enum line_result {

@@ -868,6 +868,17 @@ head -c $(($(wc -c <"$T/c.gz") - 6)) "$T/c.gz" >"$T/cut.gz"
 grep -q "import: $T/cut.gz: read error after line [0-9]*: gzip: the compressed data ends early" \
 	"$T/err" || fail "a gzip file cut short: $(cat "$T/err")"
 grep -q "rejected 0" "$T/out" || fail "a gzip file cut short: lines rejected: $(cat "$T/out")"
+# zero bytes after the last member (tape or dd padding) are ignored, as gzip(1)
+# does; other bytes after it fail naming gzip, the line and the offset
+{ cat "$T/g.jsonl.gz"; head -c 70000 /dev/zero; } >"$T/pad.gz"
+"$HUB" -c "$T/gz.yaml" import "$T/pad.gz" --source test >"$T/out" 2>"$T/err" ||
+	fail "import of a gzip file padded with zeros: $(cat "$T/out" "$T/err")"
+grep -q "records 3, applied 0, duplicates 3" "$T/out" || fail "a padded gzip file: $(cat "$T/out")"
+{ cat "$T/pad.gz"; printf x; } >"$T/junk.gz"
+"$HUB" -c "$T/gz.yaml" import "$T/junk.gz" --source test >"$T/out" 2>"$T/err" &&
+	fail "import of a gzip file with trailing garbage succeeded"
+grep -q "import: $T/junk.gz: read error after line 3: gzip: .* at byte $(($(wc -c <"$T/pad.gz")))" \
+	"$T/err" || fail "a gzip file with trailing garbage: $(cat "$T/err")"
 
 # import --rejects FILE: every rejected line as read (a CRLF line's break and the
 # BOM aside), in order, to fix and import again, past the ten shown; a line over

@@ -3,7 +3,8 @@
  * `profilehub import` reads its input with (hub/linereader.c): lines and
  * their exact lengths, a line past the bound skipped and measured, lines
  * longer than the read buffer, read errors and out of memory; gzip input
- * (Segment's S3 archives) inflated as read, and one cut short or corrupt.
+ * (Segment's S3 archives) inflated as read, one cut short or corrupt, and
+ * one followed by zero padding or by garbage.
  */
 #include "testlib.h"
 
@@ -272,6 +273,74 @@ static void test_linereader_gzip_cut_short_or_corrupt_is_an_error(void)
 	free(z);
 }
 
+/* Reads f to its end: the lines "one" and "two", then LINE_END; closes f. */
+static void expect_one_two_end(FILE *f)
+{
+	struct line_reader r;
+	char *line;
+	size_t len;
+
+	line_reader_init(&r, f, 100);
+	expect_line(&r, "one", 3);
+	expect_line(&r, "two", 3);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_END);
+	line_reader_free(&r);
+	fclose(f);
+}
+
+/* A gzip file followed by n bytes of `tail` (n > the read buffer: the
+ * padding spans reads); *z_len the compressed member's length. */
+static FILE *open_gzip_then(const char *text, const char *tail, size_t n, size_t *z_len)
+{
+	char *z = testlib_compress(31, text, strlen(text), z_len), *all = malloc(*z_len + n);
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(all);
+	memcpy(all, z, *z_len);
+	memcpy(all + *z_len, tail, n);
+	f = open_text(all, *z_len + n);
+	free(z);
+	free(all);
+	return f;
+}
+
+/* Zero bytes after the last member (a file padded by tape or dd: gzip(1)
+ * says "trailing zero bytes ignored") end the stream after its lines; any
+ * other byte after the member, or after the padding, is an error naming
+ * gzip and the offset of the byte in the compressed file. */
+static void test_linereader_gzip_trailing_zeros_end_garbage_fails(void)
+{
+	size_t n = 100000, z_len, len;
+	char *tail = calloc(1, n), *line, want[64];
+	struct line_reader r;
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(tail);
+	expect_one_two_end(open_gzip_then("one\ntwo\n", tail, n, &z_len));
+
+	tail[n - 1] = 'x'; /* garbage after the padding */
+	f = open_gzip_then("one\ntwo\n", tail, n, &z_len);
+	line_reader_init(&r, f, 100);
+	expect_line(&r, "one", 3);
+	expect_line(&r, "two", 3);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_ERROR);
+	CU_ASSERT_EQUAL(r.read_errno, EILSEQ);
+	snprintf(want, sizeof(want), "at byte %zu of the compressed data", z_len + n - 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(line_reader_error(&r), "gzip: non-zero bytes after"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(line_reader_error(&r), want));
+	line_reader_free(&r);
+	fclose(f);
+
+	f = open_gzip_then("one\n", "garbage\n", 8, &z_len); /* no padding */
+	line_reader_init(&r, f, 100);
+	expect_line(&r, "one", 3);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_ERROR);
+	CU_ASSERT_PTR_NOT_NULL(strstr(line_reader_error(&r), "gzip: incorrect header check at"));
+	line_reader_free(&r);
+	fclose(f);
+	free(tail);
+}
+
 /* The writer of a pipe: "a\n", then, once the reader has that line (or
  * after 10 s: timed_out), "b\n" and the end. */
 struct slow_writer {
@@ -359,13 +428,12 @@ static void *dribble_write(void *arg)
 static void test_linereader_gzip_whose_first_read_is_one_byte(void)
 {
 	static const char text[] = "one\ntwo\n";
-	struct line_reader r;
 	struct dribble d;
 	pthread_t t;
 	void *wrote;
 	int fds[2];
-	size_t n, len;
-	char *z = testlib_compress(31, text, sizeof(text) - 1, &n), *line;
+	size_t n;
+	char *z = testlib_compress(31, text, sizeof(text) - 1, &n);
 	FILE *f;
 
 	CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
@@ -373,12 +441,7 @@ static void test_linereader_gzip_whose_first_read_is_one_byte(void)
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, dribble_write, &d), 0);
 	f = fdopen(fds[0], "r");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	line_reader_init(&r, f, 100);
-	expect_line(&r, "one", 3);
-	expect_line(&r, "two", 3);
-	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_END);
-	line_reader_free(&r);
-	fclose(f);
+	expect_one_two_end(f);
 	pthread_join(t, &wrote);
 	CU_ASSERT_PTR_NOT_NULL(wrote);
 	free(z);
@@ -393,5 +456,6 @@ TEST_SUITE(linereader, NULL, NULL, TEST(test_linereader_splits_lines_keeps_nul_a
 	   TEST(test_linereader_out_of_memory_says_enomem),
 	   TEST(test_linereader_inflates_gzip_members_in_order),
 	   TEST(test_linereader_gzip_cut_short_or_corrupt_is_an_error),
+	   TEST(test_linereader_gzip_trailing_zeros_end_garbage_fails),
 	   TEST(test_linereader_returns_a_piped_line_without_waiting_for_more),
 	   TEST(test_linereader_gzip_whose_first_read_is_one_byte))
