@@ -381,6 +381,15 @@ static void erase_done_free(void *ctx, hub_rc rc)
 	hub_free(d);
 }
 
+/* An erase's answers when it is not committed: not the ingestion's words
+ * ("the records could not be stored"), which say nothing of the erase. */
+static const struct ingest_fail_words erase_fail_words = {
+	"the erase was not done: nothing was erased (the store could not commit it);"
+	" retry later",
+	"whether the erase was done is unknown (the store's answer to the commit was lost);"
+	" request it again: an erase may be repeated safely",
+};
+
 /*
  * An erase is a record through the intake, committed before the answer,
  * like ingestion: the answer is pending on its batch (resp->pending), which
@@ -423,6 +432,7 @@ static int privacy_erase(struct api *api, const char *by, const char *value,
 	resp->pending->batch.cursor_value = done->text;
 	resp->pending->on_end = erase_done_free;
 	resp->pending->on_end_ctx = done;
+	resp->pending->fail_words = &erase_fail_words;
 	resp->status = 200;
 	return 1;
 }

@@ -416,8 +416,12 @@ static int privacy_erase(struct cli *cli, const struct lookup *lk)
 	cli_record_rules(cli->cfg, &rules);
 	rc = privacy_erase_submit(in, &rules, lk->by, lk->value, id, err, sizeof(err));
 	intake_stop(in);
-	if (rc != HUB_OK) {
+	if (rc == HUB_ERR_DATA || rc == HUB_ERR_NOMEM) {
 		cli_error("privacy", "erase failed: %s", err);
+		return CLI_FAIL;
+	}
+	if (rc != HUB_OK) { /* err says the erase was not done, or may not be */
+		cli_error("privacy", "%s", err);
 		return CLI_FAIL;
 	}
 	out = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "type", "erase", "status", "done", lk->by,

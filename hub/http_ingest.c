@@ -74,7 +74,17 @@ void ingest_reply_free(struct ingest_reply *r)
 	r->body = NULL;
 }
 
-void ingest_reply_intake(struct ingest_reply *r, hub_rc rc, const char *why)
+/* The ingestion's words when its records are not committed. */
+static const struct ingest_fail_words ingest_records_words = {
+	"the records could not be stored; retry later (a resend of records stored after"
+	" all is skipped as a duplicate)",
+	"whether the records were stored is unknown (the store's answer to the commit was"
+	" lost); resend them: records stored already are skipped as duplicates",
+};
+
+/* ingest_reply_intake() with the words of `w`. */
+static void ingest_reply_failed(struct ingest_reply *r, hub_rc rc, const char *why,
+				const struct ingest_fail_words *w)
 {
 	switch (rc) {
 	case HUB_ERR_BUSY:
@@ -92,16 +102,19 @@ void ingest_reply_intake(struct ingest_reply *r, hub_rc rc, const char *why)
 		/* an outcome the store could not tell is answered apart
 		 * (ingest_pending_finish: commit_unknown); a resend is safe
 		 * either way (dedupe) */
-		ingest_reply_error(r, 503, "commit_failed",
-				   "the records could not be stored; retry later (a resend of"
-				   " records stored after all is skipped as a duplicate)");
+		ingest_reply_error(r, 503, "commit_failed", w->failed);
 		snprintf(r->retry_after, sizeof(r->retry_after), "1");
 		break;
 	default:
 		log_error("http", "intake failed, answering 500: %s", why ? why : "");
-		ingest_reply_error(r, 500, "internal", "the records could not be stored");
+		ingest_reply_error(r, 500, "internal", w->failed);
 		break;
 	}
+}
+
+void ingest_reply_intake(struct ingest_reply *r, hub_rc rc, const char *why)
+{
+	ingest_reply_failed(r, rc, why, &ingest_records_words);
 }
 
 /* ---- bodies ----------------------------------------------------------- */
@@ -703,19 +716,18 @@ struct ingest_pending *ingest_pending_new(struct record **recs, size_t n, int st
 
 void ingest_pending_finish(struct ingest_pending *p, hub_rc rc, struct ingest_reply *r)
 {
+	const struct ingest_fail_words *w = p->fail_words ? p->fail_words : &ingest_records_words;
+
 	p->end_rc = rc;
 	if (rc == HUB_RETRY && p->batch.is_outcome_unknown) {
 		/* the store's answer to COMMIT was lost and it could not be
 		 * asked since: the records may be stored, and saying they were
 		 * not would be false */
 		log_warn("http", "commit outcome unknown, answering 503: %s", p->batch.err);
-		ingest_reply_error(r, 503, "commit_unknown",
-				   "whether the records were stored is unknown (the store's answer"
-				   " to the commit was lost); resend them: records stored already"
-				   " are skipped as duplicates");
+		ingest_reply_error(r, 503, "commit_unknown", w->unknown);
 		snprintf(r->retry_after, sizeof(r->retry_after), "1");
 	} else if (rc != HUB_OK) {
-		ingest_reply_intake(r, rc, p->batch.err);
+		ingest_reply_failed(r, rc, p->batch.err, w);
 	} else {
 		hub_free(r->body);
 		r->status = (unsigned)p->resp.status;

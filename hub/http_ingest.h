@@ -88,6 +88,12 @@ struct ingest_env {
 };
 
 /* A route's accepted outcome, waiting for its batch to be committed. */
+/* What an answer says when its records are not committed: `failed` for
+ * 503 commit_failed and 500 internal, `unknown` for 503 commit_unknown. */
+struct ingest_fail_words {
+	const char *failed, *unknown;
+};
+
 struct ingest_pending {
 	struct intake_batch batch;   /* the validated records (owned) */
 	struct hub_response resp;    /* the plugin's answer */
@@ -102,6 +108,9 @@ struct ingest_pending {
 	void (*on_end)(void *ctx, hub_rc rc);
 	void *on_end_ctx;
 	hub_rc end_rc;
+	/* Borrowed: the words of a failure for records of the hub's own (an
+	 * erase: not "the records"); NULL: the ingestion's. */
+	const struct ingest_fail_words *fail_words;
 };
 
 /* A pending answer for records of the hub's own (an API request): `recs`

@@ -105,10 +105,13 @@ hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules,
 	rc = intake_submit(in, &b);
 	if (rc == HUB_OK)
 		rc = intake_wait(in, &b);
-	if (rc != HUB_OK && rc != HUB_ERR_BUSY && rc != HUB_ERR_STOPPED)
-		err_set(err, err_size, "%s", b.err);
+	if (rc != HUB_OK && b.is_outcome_unknown)
+		err_set(err, err_size, "whether the erase was done is unknown (%s); run it again:"
+			" an erase may be repeated safely", b.err);
 	else if (rc != HUB_OK)
-		err_set(err, err_size, "the intake cannot take it now");
+		err_set(err, err_size, "the erase was not done: nothing was erased (%s); run it"
+			" again", rc == HUB_ERR_BUSY || rc == HUB_ERR_STOPPED
+				  ? "the intake cannot take it now" : b.err);
 	record_free(rec);
 	free(text);
 	return rc;

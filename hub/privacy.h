@@ -34,7 +34,8 @@ hub_rc privacy_erase_record(const struct record_rules *rules, const char *by, co
  * request_id: GET /v1/privacy/requests/<id> answers it) in the same
  * transaction.  HUB_OK once committed; HUB_ERR_DATA (err says why) for an
  * unusable identifier; HUB_ERR_BUSY, HUB_RETRY or HUB_ERR_STOPPED when it
- * cannot be stored now. */
+ * cannot be stored now, err then saying the erase was not done (or, the
+ * commit's answer lost, that whether it was is unknown) and to retry. */
 hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules, const char *by,
 		     const char *value, const char *request_id, char *err, size_t err_size);
 

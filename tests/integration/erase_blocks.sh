@@ -4,7 +4,8 @@
 # (hub/privacy.c): by `profilehub privacy erase`, before its own erase, and
 # by `profilehub run` at start (then every hour).  A block over for less
 # than that, and one not over, stay; so do the erase's own.  SQLite: the
-# rows are planted and read with sqlite3.
+# rows are planted and read with sqlite3.  An erase that cannot commit
+# says nothing was erased.
 #
 # Usage: HUB_BUILD=build sh tests/integration/erase_blocks.sh
 set -u
@@ -25,6 +26,8 @@ http:
   listen: 127.0.0.1:$PORT
 privacy:
   erase_block_days: 10
+api:
+  tokens: ["tok-erase-blocks"]
 EOF
 
 # plant VALUE UNTIL_MS: a custom_id block, as an erase at UNTIL_MS - 10 days left it
@@ -64,6 +67,23 @@ until [ "$(blocks)" = "C1 C2 live margin " ]; do
 done
 grep -q "deleted 1 erase block that ended 10 days ago or more" "$T/hub.log" ||
 	fail "run did not log the deletion"
+
+# an erase the store cannot commit (a trigger refuses its block) says that the
+# erase was not done and nothing was erased, and to retry, from the API and the
+# CLI alike; they said "the records could not be stored"
+sqlite3 "$T/hub.db" "CREATE TRIGGER boom BEFORE INSERT ON blocks
+	BEGIN SELECT RAISE(ABORT, 'injected failure'); END;" || die "trigger"
+code=$(curl -s -o "$T/out" -w '%{http_code}' -H "Authorization: Bearer tok-erase-blocks" \
+	--data '{"type":"erase","custom_id":"C3"}' "$BASE/v1/privacy/requests")
+[ "$code" = 503 ] || fail "an erase that cannot commit: $code $(cat "$T/out")"
+grep -q '"commit_failed".*the erase was not done: nothing was erased.*; retry later' "$T/out" ||
+	fail "an erase that cannot commit, answered: $(cat "$T/out")"
+"$HUB" -c "$T/hub.yaml" privacy erase --custom-id C3 >"$T/out" 2>"$T/err" &&
+	fail "privacy erase that cannot commit exited 0"
+grep -q "privacy: the erase was not done: nothing was erased (.*injected failure.*); run it again" \
+	"$T/err" || fail "privacy erase that cannot commit said: $(cat "$T/err")"
+[ "$(blocks)" = "C1 C2 live margin " ] || fail "after the failed erases, the blocks are: $(blocks)"
+sqlite3 "$T/hub.db" "DROP TRIGGER boom" || die "dropping the trigger"
 hub_stop
 finish erase_blocks
 echo "erase_blocks: ok"

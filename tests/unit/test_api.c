@@ -34,6 +34,7 @@
 #include "../../hub/alloc.h"
 #include "../../hub/api.h"
 #include "../../hub/export.h"
+#include "../../hub/http_ingest.h"
 #include "../../hub/profile.h"
 #include "../../hub/util.h"
 
@@ -562,6 +563,55 @@ static void test_privacy_requests_without_randomness_are_503(void)
 			404);
 	/* with randomness back, a request is taken again */
 	CU_ASSERT_EQUAL(privacy_post(&w, "{\"type\":\"erase\",\"custom_id\":\"Q\"}", code), 200);
+	world_stop(&w);
+}
+
+/* The answer to an erase whose commit failed (is_outcome_unknown 0) or
+ * whose outcome is unknown (1), in *message. */
+static unsigned erase_not_committed(struct world *w, int is_outcome_unknown, char message[256])
+{
+	static const char body[] = "{\"type\":\"erase\",\"custom_id\":\"Q\"}";
+	struct api_request req = {.method = "POST", .path = "/v1/privacy/requests",
+				  .query = one_query_get, .authorization = "Bearer " API_TOKEN,
+				  .body = body, .body_len = strlen(body)};
+	struct one_query q = {NULL, NULL};
+	struct ingest_reply r = {0};
+	struct api_response resp;
+	unsigned status;
+	json_t *doc;
+
+	req.priv = &q;
+	CU_ASSERT_EQUAL_FATAL(api_handle(w->api, &req, &resp), 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(resp.pending);
+	resp.pending->batch.is_outcome_unknown = is_outcome_unknown;
+	snprintf(resp.pending->batch.err, sizeof(resp.pending->batch.err), "store failed: test");
+	ingest_pending_finish(resp.pending, HUB_RETRY, &r);
+	resp.pending = NULL;
+	api_response_free(&resp);
+	status = r.status;
+	doc = r.body ? json_loads(r.body, 0, NULL) : NULL;
+	snprintf(message, 256, "%s", text_of(json_object_get(doc, "error"), "message"));
+	json_decref(doc);
+	ingest_reply_free(&r);
+	return status;
+}
+
+/* An erase the store could not commit says the erase was not done and
+ * nothing was erased (or that whether it was is unknown), and to retry; it
+ * answered the ingestion's "the records could not be stored". */
+static void test_an_erase_not_committed_says_nothing_was_erased(void)
+{
+	struct world w;
+	char message[256];
+
+	world_start(&w);
+	CU_ASSERT_EQUAL(erase_not_committed(&w, 0, message), 503);
+	CU_ASSERT_PTR_NOT_NULL(strstr(message, "the erase was not done: nothing was erased"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(message, "retry later"));
+	CU_ASSERT_EQUAL(erase_not_committed(&w, 1, message), 503);
+	CU_ASSERT_PTR_NOT_NULL(strstr(message, "whether the erase was done is unknown"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(message, "request it again"));
+	CU_ASSERT_PTR_NULL(strstr(message, "records"));
 	world_stop(&w);
 }
 
@@ -1696,6 +1746,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_listing_whose_store_fails_is_a_500),
 	   TEST(test_bytes_not_utf8_are_refused_or_not_found),
 	   TEST(test_privacy_requests_without_randomness_are_503),
+	   TEST(test_an_erase_not_committed_says_nothing_was_erased),
 	   TEST(test_privacy_request_with_unknown_member_is_refused),
 	   TEST(test_privacy_request_by_email_says_how_to_find_the_person),
 	   TEST(test_api_without_tokens_says_none_is_set),
