@@ -127,6 +127,8 @@ struct run {
 	char cursor_key[300];
 	char columns_key[320];   /* cursor_columns:<source> */
 	char *columns;           /* the `cursor` config (sync_columns.c), or NULL */
+	int is_columns_missing;  /* a cursor was loaded without its columns row,
+				  * and no page of this run has saved it yet */
 	char fence_key[320];     /* lease_epoch:sync:<source> */
 	struct hub_call call;
 
@@ -328,6 +330,7 @@ static hub_rc flight_wait(struct run *r)
 				   pg->batch.err[0] ? pg->batch.err : "the page did not commit");
 	add_counts(r, pg);
 	if (pg->cursor) {
+		r->is_columns_missing = 0; /* saved with the page (intake.c) */
 		hub_free(r->committed);
 		r->committed = r->rep->cursor = pg->cursor; /* the report's at the end */
 		pg->cursor = NULL;
@@ -447,6 +450,7 @@ static hub_rc check_columns(struct run *r)
 		return HUB_OK;
 	if ((got = reader_get(r, r->columns_key, &saved)) < 0)
 		return HUB_ERR_INTERNAL;
+	r->is_columns_missing = got == 0;
 	if (got == 1 && !sync_cursor_columns_fit(saved, r->columns)) {
 		snprintf(r->rep->err, sizeof(r->rep->err),
 			 "cursor: the saved cursor %.200s was read with the cursor columns %.200s,"
@@ -458,6 +462,50 @@ static hub_rc check_columns(struct run *r)
 	}
 	hub_free(saved);
 	return rc;
+}
+
+/* In the reader's transaction: the columns row, written when still
+ * absent.  0, or -1 (rep->err not touched: the caller says what failed). */
+static int columns_put_absent(struct run *r, struct store *s, char *buf)
+{
+	int got;
+
+	if (s->ops->begin(s))
+		return -1;
+	got = s->ops->meta_get_held(s, r->columns_key, buf, CURSOR_MAX);
+	if (got < 0 || (got == 0 && s->ops->meta_put(s, r->columns_key, r->columns)) ||
+	    s->ops->commit(s)) {
+		s->ops->rollback(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* A cursor loaded without its columns row (saved by a hub of before they
+ * were kept) and no page since: the row is written at the end of the run
+ * (only if still absent), so that a change of `cursor` is caught from the
+ * next run on, rows or none.  A failure is only a warning: the first page
+ * saves the row too. */
+static void save_missing_columns(struct run *r)
+{
+	const struct sync_params *p = r->p;
+	char *buf;
+	int rc;
+
+	if (!r->is_columns_missing || !r->columns || !p->reader || r->is_lease_lost)
+		return;
+	if (!(buf = hub_malloc(CURSOR_MAX)))
+		return;
+	if (p->reader_lock)
+		pthread_mutex_lock(p->reader_lock);
+	rc = columns_put_absent(r, p->reader, buf);
+	if (rc)
+		log_warn(r->source, "saving the cursor columns %s beside the cursor: %s (saved"
+			 " with the next page instead)", r->columns, store_error(p->reader));
+	if (p->reader_lock)
+		pthread_mutex_unlock(p->reader_lock);
+	r->is_columns_missing = rc != 0;
+	hub_free(buf);
 }
 
 static hub_rc load_cursor(struct run *r)
@@ -650,6 +698,8 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 	}
 out:
 	flight_wait(&r);
+	if (rc == HUB_OK)
+		save_missing_columns(&r);
 	if (r.is_lease_lost) {
 		rc = HUB_ERR_STOPPED;
 		rep->is_lease_lost = 1;

@@ -593,6 +593,39 @@ static void test_a_cursor_saved_without_its_columns_goes_on(void)
 	world_close(&w);
 }
 
+/* A cursor saved without its columns and no rows since: the run that
+ * brings none saves them (only if absent), so that a change of `cursor`
+ * is caught from the next run on.  They were saved with a page only, and
+ * a source without new rows went on unchecked for ever. */
+static void test_a_cursor_without_columns_and_no_rows_gets_them(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char cols[128], cur[64];
+
+	world_open_with(&w, 25, "    page_size: 10\n    cursor: updated_at\n");
+	meta_set(&w, "cursor:fake", "25");
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.read, 0);
+	sync_report_free(&rep);
+	meta_text(&w, "cursor_columns:fake", cols, sizeof(cols));
+	CU_ASSERT_STRING_EQUAL(cols, "[\"updated_at\"]");
+	committed_cursor(&w, cur, sizeof(cur));
+	CU_ASSERT_STRING_EQUAL(cur, "25");
+	/* from then on a cursor of other columns is refused */
+	meta_set(&w, "cursor_columns:fake", "[\"created_at\"]");
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_CONFIG);
+	sync_report_free(&rep);
+	/* with no cursor at all, no columns row is made up */
+	world_close(&w);
+	world_open_with(&w, 0, "    page_size: 10\n    cursor: updated_at\n");
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	sync_report_free(&rep);
+	meta_text(&w, "cursor_columns:fake", cols, sizeof(cols));
+	CU_ASSERT_STRING_EQUAL(cols, "");
+	world_close(&w);
+}
+
 /* Every saved column is compared, not the first alone: [updated_at, id]
  * saved and [updated_at, seq] configured would bind the saved id to seq. */
 static void test_a_cursor_whose_later_column_changed_waits_for_full(void)
@@ -946,6 +979,7 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_a_cursor_commits_with_its_columns),
 	   TEST(test_a_cursor_of_other_columns_waits_for_full),
 	   TEST(test_a_cursor_saved_without_its_columns_goes_on),
+	   TEST(test_a_cursor_without_columns_and_no_rows_gets_them),
 	   TEST(test_a_cursor_whose_later_column_changed_waits_for_full),
 	   TEST(test_a_stop_lets_the_page_in_progress_commit),
 	   TEST(test_a_record_emit_could_not_take_keeps_the_cursor_before_it),
