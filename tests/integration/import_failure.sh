@@ -167,9 +167,9 @@ big_first=$(sed -n 's/^profilehub: import: line \([0-9]*\) and every line after 
 stored=$(sqlite3 "$T/big.db" "SELECT count(*) FROM dedupe")
 [ -n "$big_first" ] && [ "$stored" -eq $((3 * (big_first - 1))) ] ||
 	fail "big lines: line $big_first named, $stored events stored (3 a line)"
-# SIGTERM (SIGINT, Ctrl-C, alike) stops the reading: what was read commits, the
-# summary is printed and names the first line not stored, exit 1; the same run
-# again completes the store as a clean import.  The import reads a pipe that
+# SIGTERM (SIGINT, Ctrl-C, alike unless inherited ignored) stops the reading:
+# what was read commits, the summary is printed and names the first line not
+# stored, exit 1; the same run again completes the store as a clean import.  The import reads a pipe that
 # holds 100 lines and half a line: it is waiting in read() when stopped (a
 # signal used to kill it: no summary, the uncommitted records lost)
 config stop
@@ -185,6 +185,13 @@ while [ "$(sqlite3 "$T/stop.db" "SELECT count(*) FROM dedupe" 2>/dev/null)" != 1
 	i=$((i + 1))
 	sleep 0.05
 done
+# started in the background by a non-interactive shell, the import inherited
+# SIGINT ignored and leaves it so (nohup-like, README): SIGTERM stops it
+sig_mask() { sed -n "s/^$1:[[:space:]]*//p" "/proc/$pid/status"; }
+if [ -r "/proc/$pid/status" ]; then
+	[ $((0x$(sig_mask SigIgn) & 2)) -ne 0 ] || fail "SIGINT not ignored: $(cat "/proc/$pid/status")"
+	[ $((0x$(sig_mask SigCgt) & 16384)) -ne 0 ] || fail "SIGTERM not caught by the import"
+fi
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
