@@ -87,13 +87,13 @@ struct ingest_env {
 	const atomic_int *stop;      /* should_stop() of the calls */
 };
 
-/* A route's accepted outcome, waiting for its batch to be committed. */
 /* What an answer says when its records are not committed: `failed` for
  * 503 commit_failed and 500 internal, `unknown` for 503 commit_unknown. */
 struct ingest_fail_words {
 	const char *failed, *unknown;
 };
 
+/* A route's accepted outcome, waiting for its batch to be committed. */
 struct ingest_pending {
 	struct intake_batch batch;   /* the validated records (owned) */
 	struct hub_response resp;    /* the plugin's answer */
