@@ -407,6 +407,7 @@ size_t export_stats(struct exporter *ex, struct export_stat *out, size_t max)
 		out[n].delivered = w->live.delivered;
 		out[n].dead_lettered = w->live.dead_lettered;
 		out[n].is_disabled = strcmp(w->live.state, "disabled") == 0;
+		out[n].is_leased = w->live.lease == 1;
 	}
 	pthread_mutex_unlock(&ex->lock);
 	return n;

@@ -136,6 +136,7 @@ struct export_stat {
 	int64_t delivered;       /* changes its plugin accepted */
 	int64_t dead_lettered;   /* changes it dead-lettered */
 	int is_disabled;         /* disabled: waits for a config change or `exports enable` */
+	int is_leased;           /* this process holds its lease (it delivers) */
 };
 
 /* out[i] for each export this process runs (at most max; an export that

@@ -287,7 +287,10 @@ int export_worker_lease(struct export_worker *w, int *is_disabled, char *err, si
 	}
 	if (rc == 0) {
 		/* held by another process: fenced off (0 would mean a store
-		 * without leases, and let a commit through) */
+		 * without leases, and let a commit through); said once a take */
+		if (w->lease_epoch != -1)
+			log_info(w->who, "lease %s held by another process: this one"
+				 " waits, trying it every %d ms", name, EXPORT_POLL_MS);
 		w->lease_epoch = -1;
 		live_lease(w, -1);
 		return 0;
@@ -305,7 +308,8 @@ int export_worker_lease(struct export_worker *w, int *is_disabled, char *err, si
 		live_lease(w, 0);
 		return -1;
 	}
-	log_debug(w->who, "lease %s taken (epoch %" PRId64 ")", name, epoch);
+	log_info(w->who, "lease %s taken (epoch %" PRId64 "): this process delivers,"
+		 " from cursor %" PRId64, name, epoch, w->cursor);
 	w->lease_epoch = epoch;
 	live_lease(w, 1);
 	return 1;

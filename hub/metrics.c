@@ -287,8 +287,8 @@ static void render_exports(struct exporter *ex, struct strbuf *sb)
 }
 
 /* Of each export this process runs: its deliveries and dead letters since
- * it started, and whether it is disabled (from the workers, no store
- * read: shown also while the store cannot be read). */
+ * it started, whether it is disabled and whether it holds the lease (from
+ * the workers, no store read: shown also while the store cannot be read). */
 static void render_export_stats(struct exporter *ex, struct strbuf *sb)
 {
 	static const struct {
@@ -301,6 +301,9 @@ static void render_export_stats(struct exporter *ex, struct strbuf *sb)
 		{"export_disabled", "gauge",
 		 "1 while the export is disabled (refused credentials, a wrong url or table):"
 		 " it waits for a change of its configuration or `profilehub exports enable`."},
+		{"export_lease_held", "gauge",
+		 "1 while this process holds the export's lease (it alone delivers the export),"
+		 " else 0; summed over the processes: 1."},
 	};
 	size_t max = export_count(ex);
 	struct export_stat *st = max ? hub_calloc(max, sizeof(*st)) : NULL;
@@ -310,9 +313,10 @@ static void render_export_stats(struct exporter *ex, struct strbuf *sb)
 	for (size_t k = 0; n > 0 && k < ARRAY_SIZE(series); k++) {
 		put_header(sb, series[k].name, series[k].type, series[k].help);
 		for (size_t i = 0; i < n; i++) {
-			int64_t v = k == 0 ? st[i].delivered
+			int64_t v = k == 0   ? st[i].delivered
 				    : k == 1 ? st[i].dead_lettered
-					     : st[i].is_disabled;
+				    : k == 2 ? st[i].is_disabled
+					     : st[i].is_leased;
 			snprintf(value, sizeof(value), "%lld", (long long)v);
 			put_sample(sb, series[k].name, "export", st[i].name, value);
 		}

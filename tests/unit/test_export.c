@@ -16,6 +16,7 @@
 #include "../../hub/export.h"
 #include "../../hub/export_int.h"
 #include "../../hub/host.h"
+#include "../../hub/log.h"
 #include "../../hub/metrics.h"
 #include "../../hub/plugin.h"
 #include "../../hub/privacy.h"
@@ -533,12 +534,12 @@ static void test_a_backfill_page_of_one_profile(void)
 
 /* ---- metrics ------------------------------------------------------------ */
 
-/* The value of series `name` of export x in what GET /metrics shows, or
- * -1 when there is none. */
-static long long metrics_of_x(struct world *w, const char *name)
+/* The value of series `name` of export x in what GET /metrics of the
+ * process running exporter ex shows, or -1 when there is none. */
+static long long metrics_of_x_in(struct exporter *ex, const char *name)
 {
 	struct metrics *m = metrics_new();
-	char *text = m ? metrics_render(m, &(struct metrics_feeds){.exports = w->ex}) : NULL;
+	char *text = m ? metrics_render(m, &(struct metrics_feeds){.exports = ex}) : NULL;
 	char series[128];
 	const char *at;
 	long long value;
@@ -550,6 +551,12 @@ static long long metrics_of_x(struct world *w, const char *name)
 	hub_free(text);
 	metrics_free(m);
 	return value;
+}
+
+/* metrics_of_x_in() of the world's exporter. */
+static long long metrics_of_x(struct world *w, const char *name)
+{
+	return metrics_of_x_in(w->ex, name);
 }
 
 /* The export_lag_changes line of export x in what GET /metrics shows, or
@@ -2773,6 +2780,53 @@ static void test_a_process_not_holding_the_lease_shows_the_holders_cursor(void)
 	world_close(&w);
 }
 
+/*
+ * Which process delivers an export: /metrics of each says whether it holds
+ * the lease (export_lease_held, 1 on one process), and the log of a
+ * process says when it takes the lease and when it finds it held
+ * elsewhere.  Neither said it: after a SIGKILL of the holder, or a
+ * PostgreSQL restart that moved the leases, nothing told an operator which
+ * hub now delivered (the take was logged at debug only).
+ */
+static void test_metrics_and_log_say_which_process_holds_the_lease(void)
+{
+	struct world w;
+	struct exporter *other = NULL;
+	struct testlib_capture cap;
+	enum hub_log_level level = log_get_level();
+	char err[512], *logged;
+
+	world_open(&w, NULL);
+	log_set_level(HUB_LOG_INFO);
+	testlib_capture_begin(&cap);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0); /* w.ex took the lease */
+	CU_ASSERT_EQUAL_FATAL(export_start(&other, w.th->cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(other, WAIT_MS), 0);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(logged ? strstr(logged, "lease export:x taken (epoch 1): this"
+						   " process delivers, from cursor 0") : NULL);
+	CU_ASSERT_PTR_NOT_NULL(logged ? strstr(logged, "lease export:x held by another process")
+				      : NULL);
+	free(logged);
+	CU_ASSERT_EQUAL(metrics_of_x_in(w.ex, "export_lease_held"), 1);
+	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_lease_held"), 0);
+
+	/* the holder stops (releasing it): the other takes it over */
+	apply(&w, people);
+	export_stop(w.ex);
+	w.ex = NULL;
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(other, WAIT_MS), 0);
+	logged = testlib_capture_end(&cap);
+	log_set_level(level);
+	CU_ASSERT_PTR_NOT_NULL(logged ? strstr(logged, "lease export:x taken (epoch 2)") : NULL);
+	free(logged);
+	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_lease_held"), 1);
+	export_stop(other);
+	world_close(&w);
+}
+
 static int count_change(void *ctx, const struct store_change *c)
 {
 	(void)c;
@@ -4149,6 +4203,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_process_without_exports_feeds_the_exports_the_store_knows),
 	   TEST(test_a_registration_waits_for_a_group_that_found_no_export),
 	   TEST(test_a_process_not_holding_the_lease_shows_the_holders_cursor),
+	   TEST(test_metrics_and_log_say_which_process_holds_the_lease),
 	   TEST(test_the_lag_is_the_distance_in_seqs_to_the_feeds_end),
 	   TEST(test_forget_waits_for_the_process_running_the_export),
 	   TEST(test_forget_deletes_every_trace_of_the_export),
