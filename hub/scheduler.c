@@ -194,15 +194,22 @@ nomem:
 	return -1;
 }
 
-static void source_load_cursor(struct scheduler *s, struct sched_source *src)
+void scheduler_source_load_cursor(struct sched_source *src)
 {
+	struct scheduler *s = src->s;
 	char key[300], *buf = hub_malloc(8192);
+	int rc;
 
 	if (!buf)
 		return;
 	sync_cursor_key(src->conf->name, key, sizeof(key));
-	if (s->reader->ops->meta_get(s->reader, key, buf, 8192) == 1)
+	pthread_mutex_lock(&s->reader_lock);
+	rc = s->reader->ops->meta_get(s->reader, key, buf, 8192);
+	pthread_mutex_unlock(&s->reader_lock);
+	pthread_mutex_lock(&s->lock);
+	if (rc == 1)
 		scheduler_source_set_cursor(src, buf);
+	pthread_mutex_unlock(&s->lock);
 	hub_free(buf);
 }
 
@@ -227,7 +234,7 @@ static int scheduler_add_sources(struct scheduler *s, const struct plugin_regist
 		s->n_src++;
 		if (source_prepare(s, src, ci, m, now, err, err_size))
 			return -1;
-		source_load_cursor(s, src);
+		scheduler_source_load_cursor(src);
 	}
 	return 0;
 }

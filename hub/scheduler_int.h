@@ -57,6 +57,10 @@ uint64_t scheduler_next_random(struct scheduler *s);
 /* Keeps a copy of the committed cursor (NULL, the same, or no memory: kept
  * as it was); under lock once the dispatcher runs. */
 void scheduler_source_set_cursor(struct sched_source *src, const char *cursor);
+/* Reads the source's committed cursor from the store (it may be another
+ * process's) and keeps it as above; takes reader_lock, then lock (neither
+ * held by the caller).  Kept as it was when the store cannot be read. */
+void scheduler_source_load_cursor(struct sched_source *src);
 
 /* ---- scheduler_worker.c ---------------------------------------------------- */
 

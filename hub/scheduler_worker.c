@@ -191,12 +191,14 @@ static int worker_claim_tick(struct sched_source *src)
 }
 
 /* The lease is another process's: this tick did not happen; the next try
- * is at the next due time (a trigger is spent). */
+ * is at the next due time (a trigger is spent).  The status shows the
+ * cursor that process committed, not the one read at this one's start. */
 static void worker_skip(struct sched_source *src)
 {
 	struct scheduler *s = src->s;
 	int64_t now = time_now_ms();
 
+	scheduler_source_load_cursor(src);
 	pthread_mutex_lock(&s->lock);
 	sched_entry_skip(&src->e, &src->before, now, scheduler_next_random(s), &s->pol);
 	src->is_held_elsewhere = 1;

@@ -342,6 +342,34 @@ static void test_scheduler_worker_notes_the_start_of_a_run_off_its_tick(void)
 	plugin_sched_stop(&ps);
 }
 
+/* A run that finds the lease held by another process shows the cursor
+ * that process committed: every process but the holder showed the cursor
+ * read at its own start (null on a new source) for as long as it ran, so
+ * GET /v1/sources behind a load balancer told a different cursor by the
+ * process it reached. */
+static void test_scheduler_worker_shows_the_cursor_another_process_committed(void)
+{
+	struct plugin_sched ps;
+	struct store *r;
+	char key[300];
+	int64_t epoch = 0;
+	json_t *list;
+
+	plugin_sched_start(&ps, "sources:\n  - name: rl\n    plugin: reject_lines\n"
+			   "    lines: [p1]\n", "tests/plugins/reject_lines.so");
+	r = ps.th->reader; /* another process's connection */
+	CU_ASSERT_EQUAL_FATAL(r->ops->lease_try(r, "sync:rl", &epoch), 1);
+	sync_cursor_key("rl", key, sizeof(key));
+	CU_ASSERT_EQUAL_FATAL(r->ops->meta_put(r, key, "c7"), 0);
+	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, "rl"), SCHEDULER_TRIGGERED);
+	list = status_once(&ps, is_held_elsewhere);
+	CU_ASSERT(is_held_elsewhere(list));
+	CU_ASSERT_STRING_EQUAL(source_text(list, "cursor"), "c7");
+	json_decref(list);
+	CU_ASSERT_EQUAL(r->ops->lease_release(r, "sync:rl"), 0);
+	plugin_sched_stop(&ps);
+}
+
 TEST_SUITE(scheduler_worker, NULL, NULL,
 	   TEST(test_scheduler_worker_shows_a_run_s_progress_while_it_runs),
 	   TEST(test_scheduler_worker_stops_a_run_whose_lease_was_lost),
@@ -350,4 +378,5 @@ TEST_SUITE(scheduler_worker, NULL, NULL,
 	   TEST(test_scheduler_worker_logs_rejections_and_warnings_at_warn),
 	   TEST(test_scheduler_worker_runs_a_tick_whose_claim_failed),
 	   TEST(test_scheduler_worker_lets_the_lease_go_after_a_tick_run_elsewhere),
-	   TEST(test_scheduler_worker_notes_the_start_of_a_run_off_its_tick))
+	   TEST(test_scheduler_worker_notes_the_start_of_a_run_off_its_tick),
+	   TEST(test_scheduler_worker_shows_the_cursor_another_process_committed))
