@@ -182,6 +182,10 @@ void export_set_prune_interval(int64_t ms);
  * each new lease take) fails as a store error would (0: off). */
 void export_set_load_fault(int nth);
 
+/* Tests: while on, a worker's save of its own disable fails as a store that
+ * refuses writes would (its other writes go through). */
+void export_set_disable_save_fault(int on);
+
 /* Tests: hook(ctx, s) runs on the thread of each read of the lag for
  * GET /metrics, just before it reads the store s (to stall it as a store
  * that stopped answering would).  Set before any scrape. */

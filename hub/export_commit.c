@@ -41,6 +41,7 @@
 
 static _Atomic int64_t prune_interval_ms = 10000;
 static _Atomic int load_fault_at; /* tests: the Nth worker_load fails (0: off) */
+static _Atomic int disable_save_fault; /* tests: a worker's disable is not saved */
 
 void export_set_prune_interval(int64_t ms)
 {
@@ -50,6 +51,24 @@ void export_set_prune_interval(int64_t ms)
 void export_set_load_fault(int nth)
 {
 	atomic_store(&load_fault_at, nth > 0 ? nth : 0);
+}
+
+void export_set_disable_save_fault(int on)
+{
+	atomic_store(&disable_save_fault, on != 0);
+}
+
+/* Inside the caller's transaction: the worker's saved state.  0, or -1
+ * with the store's error set. */
+static int saved_put(struct export_worker *w)
+{
+	struct store *s = w->store;
+
+	if (w->saved.is_disabled && atomic_load(&disable_save_fault)) {
+		err_set(s->err, sizeof(s->err), "an injected refusal to write");
+		return -1;
+	}
+	return export_saved_put(s, w->conf->name, &w->saved);
 }
 
 /* 1 when this worker_load is the one a test wants to fail. */
@@ -196,7 +215,7 @@ int export_worker_commit(struct export_worker *w, int64_t cursor,
 		if (s->ops->meta_put(s, key, text))
 			goto fail;
 	}
-	if (w->is_saved_dirty && export_saved_put(s, w->conf->name, &w->saved))
+	if (w->is_saved_dirty && saved_put(w))
 		goto fail;
 	if (s->ops->commit(s))
 		goto fail;
@@ -208,6 +227,20 @@ fail:
 	log_error(w->who, "cannot save the cursor: %s", store_error(s));
 	s->ops->rollback(s);
 	return -1;
+}
+
+int export_worker_save_state(struct export_worker *w)
+{
+	struct store *s = w->store;
+
+	if (s->ops->begin(s))
+		return -1;
+	if (saved_put(w) || s->ops->commit(s)) {
+		s->ops->rollback(s);
+		return -1;
+	}
+	w->is_saved_dirty = 0;
+	return 0;
 }
 
 /* Opens the worker's own connection and loads its cursor and saved state.

@@ -227,6 +227,7 @@ struct export_worker {
 	struct export_saved saved;
 	int is_saved_dirty;
 	int is_enable_told;    /* "configuration changed ...: enabled again" logged */
+	int is_disable_unsaved; /* disabled here, the store refused to save it */
 	int64_t lease_epoch;                /* of the lease held; 0: none (a store
 					       without leases); -1: lost or held
 					       by another process (fenced off:
@@ -297,6 +298,9 @@ size_t export_worker_limit(const struct export_worker *w, int64_t cursor);
  * fenced by the lease.  0, or -1 (logged; nothing changed). */
 int export_worker_commit(struct export_worker *w, int64_t cursor,
 			 const struct store_dead_letter *dl, int replan);
+/* The saved state alone, in a transaction of its own and not fenced (a
+ * worker waiting, disabled, holds no lease).  0, or -1 (not logged). */
+int export_worker_save_state(struct export_worker *w);
 /* Opens the worker's own connection and loads its cursor and saved state:
  * 0; 1 the export stays disabled (same config as when it was disabled); -1
  * with err set. */

@@ -152,8 +152,13 @@ static enum step worker_disable(struct export_worker *w, const char *msg, int is
 	if (is_saved) {
 		w->saved.is_disabled = 1;
 		snprintf(w->saved.fingerprint, sizeof(w->saved.fingerprint), "%s", w->fingerprint);
-		if (w->store)
-			export_worker_commit(w, w->cursor, NULL, 0);
+		/* unsaved, the store would have it enabled, and the worker
+		 * waiting for that would go on at once: kept here instead */
+		if (w->store && export_worker_commit(w, w->cursor, NULL, 0)) {
+			w->is_disable_unsaved = 1;
+			log_error(w->who, "its disable could not be saved: it stays disabled in"
+				  " this process and saves it when the store takes writes again");
+		}
 	}
 	return STEP_DISABLED;
 }
@@ -483,9 +488,10 @@ static uint64_t wake_gen_get(struct exporter *ex)
  * enable`, here or in another process): the store no longer has it
  * disabled under this configuration.  It gives up its lease meanwhile and
  * reads its saved state every ENABLE_POLL_MS, at once when woken (the
- * API's enable).  1: enabled again, taken up from its cursor by a new
- * take of the lease; 0: stopping, or it cannot be (its plugin could not
- * start: only a restart creates it again). */
+ * API's enable).  A disable the store refused to save is saved again
+ * instead, and the state read only once it is saved.  1: enabled again,
+ * taken up from its cursor by a new take of the lease; 0: stopping, or it
+ * cannot be (its plugin could not start: only a restart creates it again). */
 static int worker_wait_enabled(struct export_worker *w)
 {
 	struct export_saved saved;
@@ -503,7 +509,12 @@ static int worker_wait_enabled(struct export_worker *w)
 	w->lease_epoch = 0;
 	while (!atomic_load(&w->ex->stop)) {
 		uint64_t gen = wake_gen_get(w->ex);
-		if (export_saved_load(w->store, w->conf->name, &saved) >= 0 &&
+		if (w->is_disable_unsaved && export_worker_save_state(w) == 0) {
+			w->is_disable_unsaved = 0;
+			log_info(w->who, "its disable is saved now");
+		}
+		if (!w->is_disable_unsaved &&
+		    export_saved_load(w->store, w->conf->name, &saved) >= 0 &&
 		    !(saved.is_disabled && strcmp(saved.fingerprint, w->fingerprint) == 0)) {
 			log_info(w->who, "enabled again: delivering from seq %" PRId64,
 				 w->cursor + 1);

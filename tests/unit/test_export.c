@@ -161,6 +161,25 @@ static int file_appears(const char *path)
 	return 0;
 }
 
+/* Polls file `path` (WAIT_MS at most): 1 once it holds `what`. */
+static int file_holds(const char *path, const char *what)
+{
+	struct timespec pause = {0, 2 * 1000 * 1000};
+	char text[8192];
+
+	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
+		FILE *f = fopen(path, "r");
+		size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		text[n] = '\0';
+		if (strstr(text, what))
+			return 1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
 /* export_script's `gate`: lets the plugin go on (creates PATH, given as
  * PATH.blocked, the file the plugin made when it stopped there). */
 static void gate_open(const char *blocked)
@@ -2057,6 +2076,59 @@ static void test_a_waiting_export_goes_on_when_the_disable_is_another_config_s(v
 	free(dir);
 }
 
+/* Polls the store (WAIT_MS at most): 1 once it has x disabled. */
+static int x_saved_disabled(struct world *w)
+{
+	struct timespec pause = {0, 5 * 1000 * 1000};
+	struct export_saved saved;
+
+	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
+		if (export_saved_load(w->th->reader, "x", &saved) > 0 && saved.is_disabled)
+			return 1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+/* A disable the store refused to save (a store that reads but cannot
+ * write) keeps the export disabled all the same: the worker sends nothing
+ * more, says so once, and saves the disable when the store writes again.
+ * It read the store, found itself enabled, sent the batch again and was
+ * disabled again, over and over. */
+static void test_a_disable_the_store_refused_to_save_is_kept(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	json_t *calls = NULL, *st;
+	char *logged;
+
+	world_open(&w, "    fail: auth\n");
+	apply(&w, people);
+	export_set_disable_save_fault(1);
+	testlib_capture_begin(&cap);
+	world_start(&w);
+	CU_ASSERT(file_holds(cap.path, "cannot save the cursor: an injected refusal"));
+	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	/* what the worker did meanwhile: one call refused, nothing more */
+	json_decref(recorded(&w, &calls));
+	CU_ASSERT_EQUAL(json_array_size(calls), 1);
+	json_decref(calls);
+	export_set_disable_save_fault(0);
+	CU_ASSERT(x_saved_disabled(&w));
+	CU_ASSERT(file_holds(cap.path, "its disable is saved now"));
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "its disable could not be saved"), 1);
+	json_decref(recorded(&w, &calls));
+	CU_ASSERT_EQUAL(json_array_size(calls), 1);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	json_decref(st);
+	json_decref(calls);
+	free(logged);
+	world_close(&w);
+}
+
 /* An export whose plugin could not start is disabled till a restart, as
  * GET /v1/exports shows it: POST /v1/exports/x/enable says so (409).  It
  * answered was_disabled false of the export its status showed disabled,
@@ -3881,25 +3953,6 @@ static void gated_world_close(struct world *w, char *dir, char *blocked)
 	free(blocked);
 }
 
-/* Polls file `path` (WAIT_MS at most): 1 once it holds `what`. */
-static int file_holds(const char *path, const char *what)
-{
-	struct timespec pause = {0, 2 * 1000 * 1000};
-	char text[8192];
-
-	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
-		FILE *f = fopen(path, "r");
-		size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		text[n] = '\0';
-		if (strstr(text, what))
-			return 1;
-		nanosleep(&pause, NULL);
-	}
-	return 0;
-}
-
 /* A stop held up by a plugin that does not return from export_batch()
  * says so every 10 s (not sooner), naming the export, its plugin and
  * what the plugin is doing. */
@@ -4195,6 +4248,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_backfill_of_a_disabled_export_says_why),
 	   TEST(test_a_disabled_export_is_enabled_again_unchanged),
 	   TEST(test_a_waiting_export_goes_on_when_the_disable_is_another_config_s),
+	   TEST(test_a_disable_the_store_refused_to_save_is_kept),
 	   TEST(test_enabling_an_export_whose_plugin_could_not_start_says_restart),
 	   TEST(test_metrics_show_deliveries_dead_letters_and_disables),
 	   TEST(test_dead_letters_are_sent_again),
