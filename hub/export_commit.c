@@ -268,6 +268,7 @@ static int worker_load(struct export_worker *w, char *err, size_t err_size)
 	w->live.cursor = w->cursor;
 	snprintf(w->live.last_error, sizeof(w->live.last_error), "%s", w->saved.error);
 	w->live.last_error_at_ms = w->saved.error_at_ms;
+	w->live.is_error_past = w->saved.is_error_past;
 	pthread_mutex_unlock(&w->ex->lock);
 	if (!w->saved.is_disabled)
 		return 0;

@@ -149,6 +149,7 @@ struct export_saved {
 	int is_disabled;
 	char error[512];
 	int64_t error_at_ms;
+	int is_error_past;      /* delivered since the error */
 	char fingerprint[20];   /* of the config the state was saved under */
 };
 
@@ -183,6 +184,7 @@ struct export_live {
 	int64_t dead_lettered;
 	char last_error[512];
 	int64_t last_error_at_ms;
+	int is_error_past;       /* delivered since last_error */
 	int64_t next_attempt_at_ms;
 };
 

@@ -100,6 +100,7 @@ int export_saved_load(struct store *s, const char *name, struct export_saved *st
 	st->is_disabled = json_is_true(json_object_get(v, "disabled"));
 	snprintf(st->error, sizeof(st->error), "%s", string_or_empty(v, "error"));
 	st->error_at_ms = json_integer_value(json_object_get(v, "error_at"));
+	st->is_error_past = json_is_true(json_object_get(v, "error_past"));
 	snprintf(st->fingerprint, sizeof(st->fingerprint), "%s", string_or_empty(v, "config"));
 	json_decref(v);
 	return 1;
@@ -126,10 +127,10 @@ int export_saved_put(struct store *s, const char *name, const struct export_save
 
 	export_key_state(key, sizeof(key), name);
 	return export_meta_put_json(s, key,
-				    json_pack("{s:b, s:s, s:I, s:s}", "disabled", st->is_disabled,
+				    json_pack("{s:b, s:s, s:I, s:b, s:s}", "disabled", st->is_disabled,
 					      "error", st->error, "error_at",
-					      (json_int_t)st->error_at_ms,
-					      "config", st->fingerprint));
+					      (json_int_t)st->error_at_ms, "error_past",
+					      st->is_error_past, "config", st->fingerprint));
 }
 
 int export_enable(struct store *s, const char *name, int *was_disabled)
@@ -180,10 +181,13 @@ static int dead_letter_add(void *ctx, const struct store_dead_letter *d)
 	return 0;
 }
 
-static void status_error(json_t *o, const char *error, int64_t at_ms)
+/* The last error, and whether it is past (delivered since): an export
+ * that caught up after it is not failing. */
+static void status_error(json_t *o, const char *error, int64_t at_ms, int is_past)
 {
 	json_object_set_new(o, "last_error", error[0] ? json_string(error) : json_null());
 	json_object_set_new(o, "last_error_at", time_or_null(at_ms));
+	json_object_set_new(o, "last_error_is_past", json_boolean(error[0] && is_past));
 }
 
 /* Whether the store has the export disabled under this configuration
@@ -218,9 +222,9 @@ static void status_state(json_t *o, struct exporter *ex, const struct config_ins
 		json_object_set_new(o, "delivered", json_integer(live.delivered));
 		json_object_set_new(o, "dead_lettered", json_integer(live.dead_lettered));
 		if (live.lease < 0)
-			status_error(o, saved->error, saved->error_at_ms);
+			status_error(o, saved->error, saved->error_at_ms, saved->is_error_past);
 		else
-			status_error(o, live.last_error, live.last_error_at_ms);
+			status_error(o, live.last_error, live.last_error_at_ms, live.is_error_past);
 		json_object_set_new(o, "next_attempt_at", time_or_null(live.next_attempt_at_ms));
 		if (live.lease > 0)
 			*cursor = live.cursor;
@@ -232,7 +236,7 @@ static void status_state(json_t *o, struct exporter *ex, const struct config_ins
 		json_object_set_new(o, "state", json_string("disabled"));
 	else
 		json_object_set_new(o, "state", json_string("enabled"));
-	status_error(o, saved->error, saved->error_at_ms);
+	status_error(o, saved->error, saved->error_at_ms, saved->is_error_past);
 }
 
 /* Why a running backfill makes no progress with this configuration, or

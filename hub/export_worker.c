@@ -87,10 +87,22 @@ static void live_error(struct export_worker *w, const char *state, const char *m
 	w->live.state = state;
 	str_copy_utf8(w->live.last_error, sizeof(w->live.last_error), msg);
 	w->live.last_error_at_ms = now;
+	w->live.is_error_past = 0;
 	w->live.next_attempt_at_ms = next_ms ? now + next_ms : 0;
 	pthread_mutex_unlock(&w->ex->lock);
 	str_copy_utf8(w->saved.error, sizeof(w->saved.error), msg);
 	w->saved.error_at_ms = now;
+	w->saved.is_error_past = 0;
+	w->is_saved_dirty = 1;
+}
+
+/* A delivery after an error: the error is past, saved so with the cursor
+ * of that delivery (live_progress() shows it after the commit). */
+static void worker_error_past(struct export_worker *w)
+{
+	if (!w->saved.error[0] || w->saved.is_error_past)
+		return;
+	w->saved.is_error_past = 1;
 	w->is_saved_dirty = 1;
 }
 
@@ -100,6 +112,7 @@ static void live_progress(struct export_worker *w, size_t delivered, size_t dead
 	w->live.cursor = w->cursor;
 	w->live.delivered += (int64_t)delivered;
 	w->live.dead_lettered += (int64_t)dead;
+	w->live.is_error_past = w->saved.is_error_past;
 	w->live.next_attempt_at_ms = 0;
 	pthread_mutex_unlock(&w->ex->lock);
 }
@@ -309,6 +322,8 @@ static enum step worker_deliver(struct export_worker *w)
 	}
 	if (rc == HUB_ERR_DATA)
 		return worker_data_error(w, m, n_done, err);
+	if (rc == HUB_OK && n_done > 0)
+		worker_error_past(w);
 	if (export_worker_commit(w, handled_cursor(w, m, n_done), NULL, 0))
 		return worker_retry(w, "the store refused the cursor");
 	live_progress(w, n_done, 0);

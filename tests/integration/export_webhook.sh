@@ -222,6 +222,18 @@ post_batches 3
 	die "privacy erase: $(cat "$T/erase.out")"
 post_batches 2
 wait_for "everything to be delivered" lag_is_zero
+# the errors of 2. and 3. are past: kept, said past since a delivery (they
+# read as a live problem), saved and live
+[ "$(export_field .last_error_is_past)" = true ] ||
+	fail "exports --json: last_error $(export_field .last_error) not past after delivering"
+"$HUB" -c "$T/hub.yaml" exports >"$T/ex_table.out" 2>>"$T/cli.log"
+grep -Eq '^crm .* - \(past, delivered since: ' "$T/ex_table.out" ||
+	fail "profilehub exports shows a live error after delivering: $(cat "$T/ex_table.out")"
+api_error_past() {
+	curl -fs -H "Authorization: Bearer $EXPORT_API_TOKEN" "$BASE/v1/exports" >"$T/ex_api.json" &&
+		[ "$(jq -r '.exports[0].last_error_is_past' "$T/ex_api.json")" = true ]
+}
+wait_for "GET /v1/exports to show the error past after delivering" api_error_past
 
 # 5. SIGTERM while the receiver takes 1 s (the export's timeout is 2 s) to
 #    answer a batch it stored: the hub waits for the answer, so that batch

@@ -224,6 +224,19 @@ static json_t *dead_letters(struct world *w)
 	return list;
 }
 
+/* Export x's status as `ex` (NULL: none running) shows it. */
+static json_t *status_of_x_in(struct world *w, struct exporter *ex)
+{
+	char err[256];
+	json_t *st = export_status_json(ex, w->th->reader, w->th->cfg, 0, err, sizeof(err));
+	json_t *x;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	x = json_incref(json_array_get(json_object_get(st, "exports"), 0));
+	json_decref(st);
+	return x;
+}
+
 static json_t *status_of_x(struct world *w)
 {
 	char err[256];
@@ -1462,9 +1475,16 @@ static void test_retries_back_off_then_deliver_everything(void)
 	}
 	json_decref(calls);
 	st = status_of_x(&w);
-	CU_ASSERT_STRING_EQUAL(str_of(st, "last_error"), "retry after 0ms: scripted");
 	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "idle");
 	CU_ASSERT(json_is_null(json_object_get(st, "next_attempt_at"))); /* delivered since */
+	/* the retries' error is kept, said past once a delivery went through,
+	 * live and saved (`profilehub exports`): it was read as a live problem */
+	CU_ASSERT_STRING_EQUAL(str_of(st, "last_error"), "retry after 0ms: scripted");
+	CU_ASSERT(json_is_true(json_object_get(st, "last_error_is_past")));
+	json_decref(st);
+	st = status_of_x_in(&w, NULL);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "last_error"), "retry after 0ms: scripted");
+	CU_ASSERT(json_is_true(json_object_get(st, "last_error_is_past")));
 	json_decref(st);
 	json_decref(got);
 	json_decref(seqs);
@@ -1979,6 +1999,7 @@ static void refused_export_start(struct world *w, const char *dir, char **refusi
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w->ex, WAIT_MS), 0);
 	st = status_of_x(w);
 	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	CU_ASSERT(json_is_false(json_object_get(st, "last_error_is_past")));
 	json_decref(st);
 }
 
@@ -2015,6 +2036,10 @@ static void test_a_disabled_export_is_enabled_again_unchanged(void)
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	CU_ASSERT_FATAL(x_catches_up(&w));
 	CU_ASSERT_STRING_EQUAL(recorded_after(&w, 0, sent, sizeof(sent)), want);
+	st = status_of_x(&w); /* the refusal is past: delivered since */
+	CU_ASSERT_PTR_NOT_NULL(strstr(str_of(st, "last_error"), "scripted auth failure"));
+	CU_ASSERT(json_is_true(json_object_get(st, "last_error_is_past")));
+	json_decref(st);
 
 	/* refused again: disabled again; enabled through the store alone */
 	CU_ASSERT_FATAL((f = fopen(refusing, "w")) != NULL);
@@ -2798,19 +2823,6 @@ static void test_a_registration_waits_for_a_group_that_found_no_export(void)
 	store_close(other);
 	store_close(s);
 	world_close(&w);
-}
-
-/* Export x's status as `ex` (NULL: none running) shows it. */
-static json_t *status_of_x_in(struct world *w, struct exporter *ex)
-{
-	char err[256];
-	json_t *st = export_status_json(ex, w->th->reader, w->th->cfg, 0, err, sizeof(err));
-	json_t *x;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
-	x = json_incref(json_array_get(json_object_get(st, "exports"), 0));
-	json_decref(st);
-	return x;
 }
 
 /*
