@@ -56,8 +56,12 @@ int cli_registry_open(struct cli *cli, struct plugin_registry *reg);
 /* What `check` and `run` both refuse, so that check says what run will:
  * every source and export, enabled or not, against its plugin's keys and
  * the hub's (a missing plugin, an unknown key, a bad schedule or kinds),
- * each error printed.  Returns the number of entries refused. */
+ * then two enabled exports writing one target, each error printed.
+ * Returns the number of entries refused. */
 int cli_check_entries(const struct plugin_registry *reg, const struct hub_config *cfg);
+/* Two enabled exports writing one target (cli_targets.c), each pair's
+ * error printed.  Returns the number of exports refused. */
+int cli_check_export_targets(const struct plugin_registry *reg, const struct hub_config *cfg);
 /* The README's example secrets (conf/hub.yaml's fallbacks): a warning
  * while http.listen is loopback, an error of `cmd` beyond it.  The value is
  * public, yet never printed.  0, or -1 after printing the errors. */

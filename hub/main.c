@@ -250,6 +250,8 @@ int cli_check_entries(const struct plugin_registry *reg, const struct hub_config
 		n_bad += check_entry(reg, &cfg->sources[i], 0) != 0;
 	for (size_t i = 0; i < cfg->n_exports; i++)
 		n_bad += check_entry(reg, &cfg->exports[i], 1) != 0;
+	if (n_bad == 0)
+		n_bad += cli_check_export_targets(reg, cfg);
 	return n_bad;
 }
 

@@ -355,6 +355,55 @@ grep -qx "records 4, applied 3, duplicates 0, blocked 0, refused 0, rejected 1" 
 	fail "import of BOM, blank and CRLF lines: $(cat "$T/lines.out") $(cat "$T/lines.err")"
 grep -q "line 6: " "$T/lines.err" || fail "the bad line is line 6 of the file: $(cat "$T/lines.err")"
 
+# two enabled exports writing one target (a jsonl file however its path is
+# spelled; a table at one url) stop check and run, naming both and the target;
+# they were taken, and interleaved or doubled each other's rows
+mkdir -p "$T/tgt"
+tgt_yaml() { # FILE SECOND_PATH SECOND_TABLE [ENABLED_OF_THE_SECONDS]
+	cat >"$1" <<EOF
+store: {path: $T/tgt.db}
+http: {listen: "127.0.0.1:0"}
+exports:
+  - name: one
+    plugin: jsonl
+    path: $T/tgt/changes.jsonl
+  - name: two
+    plugin: jsonl
+    path: $2
+    enabled: ${4:-true}
+  - name: wh1
+    plugin: postgres
+    url: "\${HUB_TEST_TGT_URL}"
+    table: analytics.people
+  - name: wh2
+    plugin: postgres
+    url: "\${HUB_TEST_TGT_URL}"
+    table: $3
+    enabled: ${4:-true}
+EOF
+}
+export HUB_TEST_TGT_URL="postgresql://hub@localhost/tgt?sslmode=disable"
+tgt_yaml "$T/tgt.yaml" "$T/tgt/../tgt/./changes.jsonl" analytics.people
+"$HUB" -c "$T/tgt.yaml" check >"$T/tgt.out" 2>&1 &&
+	fail "check accepted two exports writing one file"
+real_tgt=$(cd "$T/tgt" && pwd -P)
+grep -qF "exports[1] \"two\" and exports[0] \"one\" both write the file $real_tgt/changes.jsonl" \
+	"$T/tgt.out" || fail "check on two exports writing one file: $(cat "$T/tgt.out")"
+grep -qF 'exports[3] "wh2" and exports[2] "wh1" both write table analytics.people at the same url' \
+	"$T/tgt.out" || fail "check on two exports writing one table: $(cat "$T/tgt.out")"
+timeout 30 "$HUB" -c "$T/tgt.yaml" run >"$T/tgt.out" 2>&1 &&
+	fail "run accepted two exports writing one file"
+grep -qF 'exports[1] "two" and exports[0] "one" both write the file' "$T/tgt.out" ||
+	fail "run on two exports writing one file: $(cat "$T/tgt.out")"
+# each its own target, or the second ones off: accepted
+tgt_yaml "$T/tgt2.yaml" "$T/tgt/other.jsonl" analytics.others
+"$HUB" -c "$T/tgt2.yaml" check >"$T/tgt.out" 2>&1 ||
+	fail "check refused exports with their own targets: $(cat "$T/tgt.out")"
+tgt_yaml "$T/tgt3.yaml" "$T/tgt/changes.jsonl" analytics.people false
+"$HUB" -c "$T/tgt3.yaml" check >"$T/tgt.out" 2>&1 ||
+	fail "check refused a shared target of exports that are off: $(cat "$T/tgt.out")"
+unset HUB_TEST_TGT_URL
+
 # a secret set from an empty ${VAR} stops check (and run) at its place: a webhook
 # export signed with an empty key would be forgeable
 printf 'store: {path: %s/sec.db}\nexports:\n  - name: w\n    plugin: webhook\n    url: https://crm.example.com/hook\n    secret: "${HUB_TEST_EMPTY_SECRET}"\n' "$T" >"$T/sec.yaml"
