@@ -36,54 +36,6 @@ static const char *read_error(const struct store *s)
 	return why[0] ? why : "out of memory";
 }
 
-/* attribute_meta as it is collected (a store list op stopped by its
- * callback returns 0: a failure is kept here). */
-struct attr_meta {
-	json_t *meta;
-	int has_failed;
-};
-
-static int attr_meta_collect(void *ctx, const struct store_attr *a)
-{
-	static const char *const names[] = {"string", "number", "bool", "date", "url", "array"};
-	struct attr_meta *m = ctx;
-	char when[40];
-	if (a->is_deleted)
-		return 0;
-	if (json_object_set_new(m->meta, a->key,
-				json_pack("{s:s, s:s}", "type",
-					  a->type >= 0 && a->type < 6 ? names[a->type] : "string",
-					  "updated_at",
-					  time_format_ms(a->ts_ms, when, sizeof(when)))))
-		m->has_failed = 1;
-	return m->has_failed;
-}
-
-/* A profile document for the API: the document of API.md plus
- * attribute_meta (each attribute's type and time) for the view.  Returns
- * as profile_doc_build() does. */
-static int api_profile_doc(struct store *s, const char *pid, json_t **out)
-{
-	struct attr_meta m = {NULL, 0};
-	json_t *doc = NULL;
-	int rc = profile_doc_build(s, pid, PROFILE_EVENTS_DEFAULT, &doc);
-	if (rc != 1)
-		return rc;
-	m.meta = json_object();
-	if (s->ops->attr_list(s, pid, attr_meta_collect, &m)) {
-		rc = -1;
-	} else if (m.has_failed || json_object_set(doc, "attribute_meta", m.meta)) {
-		err_set(s->err, sizeof(s->err), "out of memory");
-		rc = -1;
-	}
-	json_decref(m.meta);
-	if (rc == 1)
-		*out = doc;
-	else
-		json_decref(doc);
-	return rc;
-}
-
 const char *const api_lookup_keys[API_LOOKUP_KEYS + 2] = {
 	"custom_id", "installation_id", "email", "phone", "profile_id", "q", NULL};
 
@@ -273,7 +225,7 @@ int api_get_profiles(struct api *api, const struct api_request *req, struct api_
 				is_truncated = 1;
 				break;
 			}
-			if (api_profile_doc(s, ids[i], &doc) < 0)
+			if (profile_doc_view(s, ids[i], PROFILE_EVENTS_DEFAULT, &doc) < 0)
 				goto fail;
 			if (!doc)
 				continue;

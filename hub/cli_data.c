@@ -50,13 +50,15 @@ static const char *events_arg_problem(int argc, char **argv, int i, long *n_even
 	return why;
 }
 
-/* One profile's document on a line of stdout: 1, 0 when there is no such
+/* One profile's document on a line of stdout (`view`: the document of a
+ * lookup, as the API gives it; else dump's): 1, 0 when there is no such
  * profile, -1 with the store's error set (a write to stdout that failed
  * included: a full disk must not look like a whole dump). */
-static int print_doc(struct store *s, const char *pid, long n_events)
+static int print_doc(struct store *s, const char *pid, long n_events, int view)
 {
 	json_t *doc = NULL;
-	int rc = profile_doc_build(s, pid, n_events, &doc);
+	int rc = view ? profile_doc_view(s, pid, n_events, &doc)
+		      : profile_doc_build(s, pid, n_events, &doc);
 	if (rc == 1) {
 		char *text = json_dumps_whole(doc, JSON_COMPACT | HUB_JSON_REAL);
 		json_decref(doc);
@@ -134,7 +136,7 @@ int cmd_dump(struct cli *cli, int argc, char **argv)
 		if (s->ops->profile_iter_live(s, after, 500, page_add, pg))
 			goto out;
 		for (size_t i = 0; i < pg->n; i++)
-			if (print_doc(s, pg->ids[i], n_events) < 0)
+			if (print_doc(s, pg->ids[i], n_events, 0) < 0)
 				goto out;
 		if (pg->n < 500)
 			break;
@@ -295,7 +297,7 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 	if (lookup_run(s, &lk, &f))
 		goto out;
 	for (size_t i = 0; i < f.n; i++)
-		if (print_doc(s, f.ids[i], n_events) < 0)
+		if (print_doc(s, f.ids[i], n_events, 1) < 0)
 			goto out;
 	if (print_flush(s))
 		goto out;

@@ -42,6 +42,11 @@ int profile_merge_data(struct store *s, const char *absorbed, const char *surviv
  */
 int profile_doc_build(struct store *s, const char *pid, long n_events, json_t **out);
 
+/* The document as a person looks it up (GET /v1/profiles and `profilehub
+ * profile` alike): profile_doc_build's, with attribute_meta after
+ * attributes (each current attribute's type and updated_at). */
+int profile_doc_view(struct store *s, const char *pid, long n_events, json_t **out);
+
 /* An event as the profile document and the change feed show it. */
 json_t *profile_event_json(const struct store_event *e);
 

@@ -186,12 +186,34 @@ static json_t *identifiers_json(struct ident_acc *acc)
 
 /* ---- attributes, consent, events ------------------------------------ */
 
+/* The attributes, and when asked (meta not NULL) each one's type and
+ * time: attribute_meta, read in the same pass. */
+struct attr_acc {
+	json_t *into;
+	json_t *meta;
+	int has_failed;
+};
+
+static json_t *attr_meta_json(const struct store_attr *a)
+{
+	static const char *const names[] = {"string", "number", "bool", "date", "url", "array"};
+	json_t *m = json_object();
+	int has_failed = 0;
+
+	doc_set(m, "type", json_string(a->type >= ATTR_STRING && a->type <= ATTR_ARRAY
+					       ? names[a->type] : "string"), &has_failed);
+	doc_set(m, "updated_at", instant_json(a->ts_ms), &has_failed);
+	return doc_done(m, has_failed);
+}
+
 static int attr_collect(void *ctx, const struct store_attr *a)
 {
-	struct collect *c = ctx;
+	struct attr_acc *c = ctx;
 	if (a->is_deleted || !a->value_json)
 		return 0;
 	doc_set_stored(c->into, a->key, a->value_json, JSON_DECODE_ANY, &c->has_failed);
+	if (c->meta)
+		doc_set(c->meta, a->key, attr_meta_json(a), &c->has_failed);
 	return c->has_failed;
 }
 
@@ -254,17 +276,20 @@ static json_t *subscriptions_json(json_t *consent, const json_t *attrs, json_t *
 }
 
 /* 0, or -1 with the store's error set ("out of memory" included). */
-static int doc_fill(struct store *s, const struct store_profile *p, long n_events, json_t *doc)
+static int doc_fill(struct store *s, const struct store_profile *p, long n_events,
+		    int with_meta, json_t *doc)
 {
 	struct ident_acc acc = {json_array(), json_array(), json_object(),
 				json_array(), json_array(), 0};
-	struct collect attrs = {json_object(), 0}, consent = {json_object(), 0};
+	struct attr_acc attrs = {json_object(), with_meta ? json_object() : NULL, 0};
+	struct collect consent = {json_object(), 0};
 	struct collect merged = {json_array(), 0}, events = {json_array(), 0};
 	int64_t count = 0, last = 0;
 	int has_failed = 0, rc = -1;
 
 	if (!acc.custom || !acc.installs || !acc.others || !acc.installations || !acc.push ||
-	    !attrs.into || !consent.into || !merged.into || !events.into) {
+	    !attrs.into || (with_meta && !attrs.meta) || !consent.into || !merged.into ||
+	    !events.into) {
 		has_failed = 1;
 		goto out;
 	}
@@ -289,6 +314,8 @@ static int doc_fill(struct store *s, const struct store_profile *p, long n_event
 	/* an event at 1970-01-01T00:00:00Z is a visit too */
 	doc_set(doc, "last_visit", count ? instant_json(last) : json_null(), &has_failed);
 	doc_set(doc, "attributes", json_incref(attrs.into), &has_failed);
+	if (with_meta)
+		doc_set(doc, "attribute_meta", json_incref(attrs.meta), &has_failed);
 	doc_set(doc, "subscriptions", subscriptions_json(consent.into, attrs.into, acc.push),
 		&has_failed);
 	doc_set(doc, "installations", json_incref(acc.installations), &has_failed);
@@ -306,13 +333,15 @@ out:
 	json_decref(acc.installations);
 	json_decref(acc.push);
 	json_decref(attrs.into);
+	json_decref(attrs.meta);
 	json_decref(consent.into);
 	json_decref(merged.into);
 	json_decref(events.into);
 	return rc;
 }
 
-int profile_doc_build(struct store *s, const char *pid, long n_events, json_t **out)
+static int doc_build(struct store *s, const char *pid, long n_events, int with_meta,
+		     json_t **out)
 {
 	struct store_profile p;
 	json_t *doc;
@@ -327,12 +356,22 @@ int profile_doc_build(struct store *s, const char *pid, long n_events, json_t **
 		err_set(s->err, sizeof(s->err), "out of memory");
 		return -1;
 	}
-	if (doc_fill(s, &p, n_events, doc)) {
+	if (doc_fill(s, &p, n_events, with_meta, doc)) {
 		json_decref(doc);
 		return -1;
 	}
 	*out = doc;
 	return 1;
+}
+
+int profile_doc_build(struct store *s, const char *pid, long n_events, json_t **out)
+{
+	return doc_build(s, pid, n_events, 0, out);
+}
+
+int profile_doc_view(struct store *s, const char *pid, long n_events, json_t **out)
+{
+	return doc_build(s, pid, n_events, 1, out);
 }
 
 int profile_resolve_id(struct store *s, const char *pid, char live_id[PROFILE_ID_SIZE])

@@ -990,6 +990,45 @@ static void test_profile_finds_by_each_lookup_flag(void)
 	testhub_stop(th);
 }
 
+/* profile prints the document GET /v1/profiles answers (one builder):
+ * dump's, plus attribute_meta, each current attribute's type and time.
+ * It printed dump's document, without attribute_meta. */
+static void test_profile_prints_the_api_s_document_with_attribute_meta(void)
+{
+	static const char lines[] =
+		"{\"type\":\"identify\",\"message_id\":\"am1\",\"timestamp\":"
+		"\"2025-03-01T00:00:00Z\",\"identifiers\":{\"custom_id\":\"C\"},"
+		"\"attributes\":{\"plan\":\"gold\",\"logins\":3,\"gone\":\"x\"}}\n"
+		"{\"type\":\"attributes\",\"message_id\":\"am2\",\"timestamp\":"
+		"\"2025-03-02T00:00:00Z\",\"identifiers\":{\"custom_id\":\"C\"},"
+		"\"attributes\":{\"logins\":4,\"gone\":null}}\n";
+	struct testhub *th = testhub_start(NULL);
+	char *argv[] = {"profile", "--custom-id", "C", NULL}, *said;
+	json_t *docs, *all, *meta, *plain, *want;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, lines), 0);
+	CU_ASSERT_EQUAL_FATAL(cmd_docs(th, cmd_profile, argv, &docs, &said), CLI_OK);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(docs), 1);
+	meta = json_object_get(json_array_get(docs, 0), "attribute_meta");
+	CU_ASSERT_EQUAL(json_object_size(meta), 2); /* a deleted one has none */
+	want = json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}", "plan", "type", "string", "updated_at",
+			 "2025-03-01T00:00:00.000Z", "logins", "type", "number", "updated_at",
+			 "2025-03-02T00:00:00.000Z");
+	CU_ASSERT(json_equal(meta, want));
+	json_decref(want);
+	/* the rest is dump's document, field for field */
+	all = testhub_dump(th, 20); /* profile shows 20 events */
+	plain = json_deep_copy(json_array_get(docs, 0));
+	json_object_del(plain, "attribute_meta");
+	CU_ASSERT(json_equal(plain, json_array_get(all, 0)));
+	json_decref(plain);
+	json_decref(all);
+	json_decref(docs);
+	free(said);
+	testhub_stop(th);
+}
+
 /* A lookup many profiles match prints the first 64, and says there are more. */
 static void test_profile_prints_64_of_a_shared_email_and_says_more(void)
 {
@@ -1676,6 +1715,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_dump_pages_through_501_profiles_each_once),
 	   TEST(test_dump_and_profile_carry_20_events_unless_events_says),
 	   TEST(test_profile_finds_by_each_lookup_flag),
+	   TEST(test_profile_prints_the_api_s_document_with_attribute_meta),
 	   TEST(test_profile_prints_64_of_a_shared_email_and_says_more),
 	   TEST(test_profile_and_privacy_need_a_lookup),
 	   TEST(test_privacy_access_indents_and_erase_says_done),
