@@ -215,9 +215,10 @@ static int consent_apply_one(struct store *s, const char *pid, const char *chann
 
 int profile_apply_consent(struct store *s, const char *pid, const struct record *r)
 {
-	if (consent_apply_one(s, pid, "email_marketing", r->email_marketing, r))
-		return -1;
-	return consent_apply_one(s, pid, "sms_marketing", r->sms_marketing, r);
+	int email = consent_apply_one(s, pid, "email_marketing", r->email_marketing, r);
+	int sms = email < 0 ? -1 : consent_apply_one(s, pid, "sms_marketing", r->sms_marketing, r);
+
+	return sms < 0 ? -1 : email || sms;
 }
 
 /* ---- events --------------------------------------------------------- */

@@ -20,6 +20,8 @@
  * does a new attribute of a profile storing max_attrs already. */
 int profile_apply_attributes(struct store *s, const char *pid, const struct record *r,
 			     size_t max_attrs, struct record_warnings *warnings);
+/* The record's consent, newer states winning: 1 when a channel's state
+ * changed, 0 when none did (older, or the state stored), -1 error. */
 int profile_apply_consent(struct store *s, const char *pid, const struct record *r);
 int profile_append_event(struct store *s, const char *pid, const struct record *r);
 

@@ -147,10 +147,16 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_CONSENT_PUT] = "INSERT INTO consent(profile_id, channel, state, ts, source)"
 			  " VALUES($1, $2, $3, $4, $5) ON CONFLICT(profile_id, channel) DO UPDATE"
 			  " SET state = excluded.state, ts = excluded.ts, source = excluded.source",
-	[S_CONSENT_PUT_NEWER] = "INSERT INTO consent(profile_id, channel, state, ts, source)"
+	/* one row, whether the state changed, when the write applied: the
+	 * CTE reads the row as it was (the statement's snapshot) */
+	[S_CONSENT_PUT_NEWER] = "WITH old AS (SELECT state FROM consent"
+				" WHERE profile_id = $1 AND channel = $2)"
+				" INSERT INTO consent(profile_id, channel, state, ts, source)"
 				" VALUES($1, $2, $3, $4, $5) ON CONFLICT(profile_id, channel)"
 				" DO UPDATE SET state = excluded.state, ts = excluded.ts,"
-				" source = excluded.source WHERE consent.ts <= excluded.ts",
+				" source = excluded.source WHERE consent.ts <= excluded.ts"
+				" RETURNING NOT EXISTS (SELECT 1 FROM old)"
+				" OR consent.state IS DISTINCT FROM (SELECT state FROM old)",
 	[S_CONSENT_LIST] = "SELECT channel, state, ts, source FROM consent WHERE profile_id = $1"
 			   " ORDER BY channel",
 	[S_CONSENT_DELETE_PROFILE] = "DELETE FROM consent WHERE profile_id = $1",

@@ -523,10 +523,19 @@ static int pg_consent_put(struct store *s, const char *pid, const struct store_c
 			  c->source);
 }
 
+/* Waits for its answer (whether the state changed): a consent write is
+ * rare next to attributes and events, which stay pipelined. */
 static int pg_consent_put_newer(struct store *s, const char *pid, const struct store_consent *c)
 {
-	return pg_command(pgs(s), S_CONSENT_PUT_NEWER, "sssis", pid, c->channel, c->state, c->ts_ms,
-			  c->source);
+	PGresult *res = pg_run(pgs(s), S_CONSENT_PUT_NEWER, "sssis", pid, c->channel, c->state,
+			       c->ts_ms, c->source);
+	int changed;
+
+	if (!res)
+		return -1;
+	changed = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return changed;
 }
 
 static int pg_consent_list(struct store *s, const char *pid, store_consent_cb cb, void *ctx)

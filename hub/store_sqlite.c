@@ -233,7 +233,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_CONSENT_PUT_NEWER] = "INSERT INTO consent(profile_id, channel, state, ts, source)"
 				" VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(profile_id, channel)"
 				" DO UPDATE SET state = excluded.state, ts = excluded.ts,"
-				" source = excluded.source WHERE consent.ts <= excluded.ts",
+				" source = excluded.source WHERE consent.ts <= excluded.ts"
+				" AND consent.state IS NOT excluded.state",
+	/* the same state newer: its time and source (no change to show) */
+	[S_CONSENT_TOUCH] = "UPDATE consent SET ts = ?4, source = ?5"
+			    " WHERE profile_id = ?1 AND channel = ?2 AND state IS ?3 AND ts <= ?4",
 	[S_CONSENT_LIST] = "SELECT channel, state, ts, source FROM consent WHERE profile_id = ?1"
 			   " ORDER BY channel",
 	[S_CONSENT_DELETE_PROFILE] = "DELETE FROM consent WHERE profile_id = ?1",

@@ -366,10 +366,17 @@ static int lite_consent_put(struct store *s, const char *pid, const struct store
 	return RUN(lite(s), S_CONSENT_PUT, "sssis", pid, c->channel, c->state, c->ts_ms, c->source);
 }
 
+/* Another state newer than the stored one (or none stored) is written
+ * first, one statement; else the same state's time and source. */
 static int lite_consent_put_newer(struct store *s, const char *pid, const struct store_consent *c)
 {
-	return RUN(lite(s), S_CONSENT_PUT_NEWER, "sssis", pid, c->channel, c->state, c->ts_ms,
-		   c->source);
+	struct sqlite_store *ls = lite(s);
+
+	if (RUN(ls, S_CONSENT_PUT_NEWER, "sssis", pid, c->channel, c->state, c->ts_ms, c->source))
+		return -1;
+	if (sqlite3_changes(ls->db) > 0)
+		return 1;
+	return RUN(ls, S_CONSENT_TOUCH, "sssis", pid, c->channel, c->state, c->ts_ms, c->source);
 }
 
 static int lite_consent_list(struct store *s, const char *pid, store_consent_cb cb, void *ctx)

@@ -688,8 +688,9 @@ static int apply_payload(struct unify *u, struct resolve *rs)
 		return -1;
 	/* record.c decides which payload a record type carries (a track's
 	 * identifiers.email still sets $email_address) */
-	if (profile_apply_attributes(s, rs->target, r, (size_t)u->max_attributes, rs->warnings) ||
-	    profile_apply_consent(s, rs->target, r))
+	if (profile_apply_attributes(s, rs->target, r, (size_t)u->max_attributes, rs->warnings))
+		return -1;
+	if ((rs->is_consent_changed = profile_apply_consent(s, rs->target, r)) < 0)
 		return -1;
 	if (r->type == HUB_REC_TRACK)
 		return profile_append_event(s, rs->target, r);

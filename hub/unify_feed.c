@@ -64,10 +64,13 @@ int unify_feed_write(struct unify *u, struct resolve *rs)
 	const struct record *r = rs->r;
 	int64_t at = r->timestamp_ms;
 
-	/* every record but a track is about the profile itself (even one that
-	 * only moves an installation's last_seen or platform) */
-	if (r->type != HUB_REC_TRACK || r->n_attrs || r->email_marketing != CONSENT_ABSENT ||
-	    r->sms_marketing != CONSENT_ABSENT || r->push_enabled >= 0)
+	/* what the record's payload changed: attributes (a write an older
+	 * time makes lose still counts: knowing would cost PostgreSQL a wait
+	 * per attribute), a consent state, push, and for any record but a
+	 * track the installation it names (last_seen, platform).  A consent
+	 * record of the state stored, or older, changes nothing */
+	if (r->n_attrs || rs->is_consent_changed || r->push_enabled >= 0 ||
+	    (r->type != HUB_REC_TRACK && rs->use_install && rs->install))
 		unify_note_changed(rs, rs->target);
 	if (rs->merged_from) {
 		json_t *p = json_pack("{s:O}", "merged_from", rs->merged_from);

@@ -32,6 +32,7 @@ struct resolve {
 	char changed[8][PROFILE_ID_SIZE]; /* profiles whose identity changed */
 	size_t n_changed;
 	json_t *merged_from;      /* profiles absorbed into the target */
+	int is_consent_changed;   /* the record changed a consent state */
 	struct record_warnings *warnings; /* the caller's (unify_apply), or NULL */
 };
 

@@ -1083,6 +1083,17 @@ static void kinds_of(struct world *w, const char *lines, const char *pid, char *
 	json_decref(seqs);
 }
 
+/* A world holding `people`, ann's profile ID in ann. */
+static void people_open(struct world *w, char ann[PROFILE_ID_SIZE])
+{
+	char found[1][PROFILE_ID_SIZE];
+
+	world_open(w, NULL);
+	apply(w, people);
+	CU_ASSERT_EQUAL_FATAL(profile_find(w->th->reader, "custom_id", "ann", found, 1), 1);
+	memcpy(ann, found[0], PROFILE_ID_SIZE);
+}
+
 /* A track that also sets an attribute (an email identifier is one) or push
  * changes the profile: a profile_updated before its event, or an export
  * keeps the old values; a merge updates the survivor alone (the absorbed
@@ -1096,9 +1107,7 @@ static void test_a_track_that_sets_profile_data_updates_the_profile(void)
 	struct world w;
 	char ann[1][PROFILE_ID_SIZE], line[512], kinds[256];
 
-	world_open(&w, NULL);
-	apply(&w, people);
-	CU_ASSERT_EQUAL_FATAL(profile_find(w.th->reader, "custom_id", "ann", ann, 1), 1);
+	people_open(&w, ann[0]);
 	for (size_t i = 0; i < ARRAY_SIZE(tracks); i++) {
 		snprintf(line, sizeof(line),
 			 "{\"type\":\"track\",\"message_id\":\"t%zu\","
@@ -1118,6 +1127,44 @@ static void test_a_track_that_sets_profile_data_updates_the_profile(void)
 		     "{\"custom_id\":\"ann\",\"installation_id\":\"I8\"}}",
 		 ann[0], kinds, sizeof(kinds));
 	CU_ASSERT_STRING_EQUAL(kinds, "merged profile_updated");
+	world_close(&w);
+}
+
+/* A consent record that changes no state (the state stored, at a newer
+ * time or an older one; an older other state, which loses) puts nothing on
+ * the feed: each put a profile_updated that exports sent for nothing.  One
+ * that changes a state does; the same state's newer time is still kept
+ * (an unsubscribe between the two times then loses). */
+static void test_a_consent_record_that_changes_nothing_is_no_change(void)
+{
+	static const struct {
+		const char *at, *email, *want;
+	} runs[] = {
+		{"11:00", "subscribed", "profile_updated"},
+		{"12:00", "subscribed", ""},  /* the same state, newer */
+		{"10:30", "subscribed", ""},  /* the same state, older */
+		{"10:45", "unsubscribed", ""}, /* older than the stored 12:00: loses */
+		{"11:30", "unsubscribed", ""}, /* older than 12:00 (kept by the second) */
+		{"12:30", "unsubscribed", "profile_updated"},
+	};
+	struct world w;
+	char ann[1][PROFILE_ID_SIZE], line[512], kinds[256];
+	struct store_consent cs;
+
+	people_open(&w, ann[0]);
+	for (size_t i = 0; i < ARRAY_SIZE(runs); i++) {
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"consent\",\"message_id\":\"cs%zu\","
+			 "\"timestamp\":\"2025-03-01T%s:00.000Z\",\"identifiers\":"
+			 "{\"custom_id\":\"ann\"},\"consent\":{\"email_marketing\":\"%s\"}}",
+			 i, runs[i].at, runs[i].email);
+		kinds_of(&w, line, ann[0], kinds, sizeof(kinds));
+		CU_ASSERT_STRING_EQUAL(kinds, runs[i].want);
+	}
+	CU_ASSERT_EQUAL(w.th->reader->ops->consent_get(w.th->reader, ann[0], "email_marketing",
+						       &cs), 1);
+	CU_ASSERT_STRING_EQUAL(cs.state, "unsubscribed");
+	CU_ASSERT_EQUAL(cs.ts_ms, 1740832200000); /* 2025-03-01T12:30:00Z */
 	world_close(&w);
 }
 
@@ -4225,6 +4272,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_stalled_lag_read_holds_up_no_scrape_nor_the_status),
 	   TEST(test_a_moved_installation_updates_the_profile_it_left),
 	   TEST(test_a_track_that_sets_profile_data_updates_the_profile),
+	   TEST(test_a_consent_record_that_changes_nothing_is_no_change),
 	   TEST(test_an_event_change_carries_the_event_as_recorded),
 	   TEST(test_no_export_known_anywhere_means_no_feed),
 	   TEST(test_a_restart_goes_on_from_the_saved_cursor),

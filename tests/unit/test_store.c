@@ -734,7 +734,8 @@ static void test_consent_keeps_unset_state_as_null(void)
 }
 
 /* attr_put_newer / consent_put_newer: the stored write stays when it is
- * newer; a tie or a newer write replaces it; a delete is a write too. */
+ * newer; a tie or a newer write replaces it; a delete is a write too;
+ * consent_put_newer says whether the state changed. */
 static void test_put_newer_keeps_the_later_write_ties_replace(void)
 {
 	WORLD(w);
@@ -772,20 +773,29 @@ static void test_put_newer_keeps_the_later_write_ties_replace(void)
 	CU_ASSERT_EQUAL(got.is_deleted, 1);
 	CU_ASSERT_EQUAL(got.ts_ms, 300);
 
-	OK(s->ops->consent_put_newer(s, "p_1", &c));
+	/* 1 when the state changed (none stored counts), else 0 */
+	CU_ASSERT_EQUAL(s->ops->consent_put_newer(s, "p_1", &c), 1);
 	c.state = "unsubscribed";
 	c.ts_ms = 100;
 	c.source = "crm";
-	OK(s->ops->consent_put_newer(s, "p_1", &c)); /* older: kept out */
+	CU_ASSERT_EQUAL(s->ops->consent_put_newer(s, "p_1", &c), 0); /* older: kept out */
 	CU_ASSERT_EQUAL(s->ops->consent_get(s, "p_1", "email_marketing", &gc), 1);
 	CU_ASSERT_STRING_EQUAL(gc.state, "subscribed");
 	CU_ASSERT_STRING_EQUAL(gc.source, "web");
 	c.ts_ms = 200;
-	OK(s->ops->consent_put_newer(s, "p_1", &c)); /* a tie replaces */
+	CU_ASSERT_EQUAL(s->ops->consent_put_newer(s, "p_1", &c), 1); /* a tie replaces */
 	CU_ASSERT_EQUAL(s->ops->consent_get(s, "p_1", "email_marketing", &gc), 1);
 	CU_ASSERT_STRING_EQUAL(gc.state, "unsubscribed");
 	CU_ASSERT_STRING_EQUAL(gc.source, "crm");
 	CU_ASSERT_EQUAL(gc.ts_ms, 200);
+	c.ts_ms = 250;
+	c.source = "app";
+	/* the same state newer: no change, its time and source taken */
+	CU_ASSERT_EQUAL(s->ops->consent_put_newer(s, "p_1", &c), 0);
+	CU_ASSERT_EQUAL(s->ops->consent_get(s, "p_1", "email_marketing", &gc), 1);
+	CU_ASSERT_STRING_EQUAL(gc.state, "unsubscribed");
+	CU_ASSERT_STRING_EQUAL(gc.source, "app");
+	CU_ASSERT_EQUAL(gc.ts_ms, 250);
 	OK(s->ops->commit(s));
 	world_stop(&w);
 }
