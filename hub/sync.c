@@ -25,6 +25,7 @@
 #include "alloc.h"
 #include "host.h"
 #include "log.h"
+#include "plugin.h"
 #include "util.h"
 
 #include <inttypes.h>
@@ -396,11 +397,18 @@ static hub_rc page_submit(struct run *r, const char *cursor)
 	return HUB_OK;
 }
 
+static const char *next_cursor(const struct run *r);
+
 static hub_rc run_checkpoint(struct hub_call *call, const char *cursor)
 {
 	struct run *r = call->ctx;
+	const char *from = next_cursor(r);
 
-	r->n_host_calls++;
+	/* the cursor the pull started from again is no progress: a pull
+	 * that checkpoints it at its end each time and answers HUB_MORE
+	 * would otherwise be pulled again forever */
+	if (!from || strcmp(from, cursor) != 0)
+		r->n_host_calls++;
 	if (r->commit_rc != HUB_OK)
 		return r->commit_rc; /* never past a page that did not commit */
 	if (strlen(cursor) >= CURSOR_MAX)
@@ -627,6 +635,22 @@ static hub_rc pull_once(struct run *r, size_t budget, int is_last, char *err, si
 	return rc;
 }
 
+/* A code not of enum hub_rc from pull() says nothing sure of the page: a
+ * bug in the plugin, named as such, with the plugin's message if any (the
+ * run ends, nothing kept past its last checkpoint), not as "the plugin
+ * failed without a message". */
+static hub_rc pull_rc_checked(hub_rc rc, char *err, size_t err_size)
+{
+	char said[512];
+
+	if (plugin_rc_is_known(rc))
+		return rc;
+	snprintf(said, sizeof(said), "%s", err);
+	snprintf(err, err_size, "the plugin's pull() returned %d, which is not a hub_rc"
+		 " (a bug in the plugin)%s%s", (int)rc, said[0] ? ": " : "", said);
+	return HUB_ERR_INTERNAL;
+}
+
 static int is_stopping(const struct sync_params *p)
 {
 	return p->stop && atomic_load(&p->stop->is_stopping);
@@ -654,7 +678,8 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 	for (;;) {
 		int64_t calls = r.n_host_calls;
 		r.is_progress = 0;
-		rc = pull_once(&r, budget, is_stopping(p), err, sizeof(err));
+		rc = pull_rc_checked(pull_once(&r, budget, is_stopping(p), err, sizeof(err)), err,
+				     sizeof(err));
 		if (r.is_progress)
 			attempt = 0;
 		if (r.is_lease_lost)
@@ -668,13 +693,14 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 				snprintf(err, sizeof(err), "the plugin answered HUB_ERR_STOPPED,"
 					 " though no stop was asked");
 		}
-		/* a pull that did nothing yet asks for another would be pulled
-		 * again at once, forever: a bug in the plugin */
+		/* a pull that did nothing (its cursor checkpointed again is
+		 * nothing) yet asks for another would be pulled again at once,
+		 * forever: a bug in the plugin */
 		idle_mores = rc == HUB_MORE && r.n_host_calls == calls ? idle_mores + 1 : 0;
 		if (idle_mores == SYNC_IDLE_MORE_MAX) {
 			rc = HUB_ERR_INTERNAL;
 			snprintf(err, sizeof(err), "the plugin answered HUB_MORE %d times in a row"
-				 " without emitting, rejecting or checkpointing anything (a bug in"
+				 " without emitting or rejecting anything or moving its cursor (a bug in"
 				 " the plugin): the run stops", SYNC_IDLE_MORE_MAX);
 		}
 		if (rc == HUB_MORE && is_stopping(p)) {

@@ -494,7 +494,9 @@ struct hub_plugin {
 
 	/* pull: emit records after `cursor` (NULL on a first or --full run),
 	 * at most about `budget` of them, calling checkpoint() at safe
-	 * boundaries.  Returns HUB_MORE when rows remain, HUB_OK when caught up.
+	 * boundaries.  Returns HUB_MORE when rows remain, HUB_OK when caught up
+	 * (HUB_MORE from a pull that emitted and rejected nothing and moved no
+	 * cursor is a bug: three in a row end the run with an error).
 	 * Any other code drops what was emitted since the last checkpoint, and
 	 * the source is pulled again from there after a backoff (HUB_ERR_CONFIG
 	 * and HUB_ERR_AUTH disable it): never fail on one bad row, which would

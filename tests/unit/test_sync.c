@@ -42,6 +42,9 @@ static struct {
 	struct sync_stop *stop_during_pull; /* asked after the first row */
 	int is_idle_more;     /* answer HUB_MORE having done nothing (a stop is
 			       * asked at the 1000th pull: the test ends) */
+	int is_recheckpointing; /* with is_idle_more: checkpoint the cursor it
+				 * was given (or "0") before answering HUB_MORE */
+	hub_rc odd_rc;        /* non-zero: answer it after the rows (not a hub_rc) */
 	int is_uncheckpointed; /* emit the rows, never checkpoint */
 	int nomem_row;        /* emit() of this row runs out of memory */
 	int is_deaf;          /* go on past any failure of emit() (a plugin bug) */
@@ -112,6 +115,9 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 	if (fake.is_idle_more) {
 		if (fake.n_pulls == 1000)
 			sync_stop_request(fake.stop);
+		if (fake.is_recheckpointing &&
+		    (rc = fake.host->checkpoint(call, cursor ? cursor : "0")) != HUB_OK)
+			return rc;
 		return HUB_MORE;
 	}
 	if (fake.n_stopped_pulls) {
@@ -156,6 +162,10 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 		return HUB_OK;
 	if (i > last && (rc = fake.host->checkpoint(call, text)) != HUB_OK)
 		return rc;
+	if (fake.odd_rc) {
+		snprintf(err, err_size, "odd");
+		return fake.odd_rc;
+	}
 	return i < fake.n_rows ? HUB_MORE : HUB_OK;
 }
 
@@ -965,9 +975,51 @@ static void test_more_without_progress_is_an_error(void)
 	world_close(&w);
 }
 
+/* The same, when each pull checkpoints the cursor it was given again (a
+ * plugin that checkpoints at the end of every pull, at the end of its
+ * input): that is no progress either.  It used to count as some, and the
+ * source was pulled again at once, forever (found writing a plugin from
+ * the docs). */
+static void test_more_checkpointing_the_same_cursor_is_an_error(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 5);
+	fake.is_idle_more = 1;
+	fake.is_recheckpointing = 1;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_INTERNAL);
+	CU_ASSERT(fake.n_pulls < 10);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, "HUB_MORE"));
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* A pull() answering a code not of enum hub_rc is named as a plugin bug,
+ * with the code and its message; it was "the plugin failed without a
+ * message", or only its message (found writing a plugin from the docs).
+ * The page it checkpointed stands. */
+static void test_a_pull_code_not_of_hub_rc_is_named(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 3);
+	fake.odd_rc = (hub_rc)42;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(fake.n_pulls, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, "pull() returned 42, which is not a hub_rc"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, ": odd"));
+	CU_ASSERT_STRING_EQUAL(rep.cursor, "3");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_a_tail_without_a_checkpoint_is_fenced_too),
 	   TEST(test_more_without_progress_is_an_error),
+	   TEST(test_more_checkpointing_the_same_cursor_is_an_error),
+	   TEST(test_a_pull_code_not_of_hub_rc_is_named),
 	   TEST(test_a_holder_that_lost_its_lease_moves_no_cursor),
 	   TEST(test_pages_commit_with_their_cursor),
 	   TEST(test_a_transient_failure_replays_only_the_uncommitted_page),
