@@ -100,7 +100,8 @@ int plugin_load(const char *path, struct plugin_module *mod, char *err, size_t e
 	dlerror();
 	sym = dlsym(mod->handle, HUB_PLUGIN_ENTRY_NAME);
 	if (!sym) {
-		err_set(err, err_size, "plugin \"%s\" (%s) has no %s function", mod->name, path,
+		err_set(err, err_size, "plugin \"%s\" (%s) has no %s function (define it"
+			" as hub_plugin.h declares it, with HUB_EXPORT)", mod->name, path,
 			HUB_PLUGIN_ENTRY_NAME);
 		goto fail;
 	}

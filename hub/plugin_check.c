@@ -302,7 +302,8 @@ int plugin_check_descriptor(const struct hub_plugin *d, const char *name, const 
 		return -1;
 	}
 	if (strcmp(d->name, name) != 0) {
-		err_set(err, err_size, "%s calls itself \"%s\"", prefix, d->name);
+		err_set(err, err_size, "%s calls itself \"%s\" (a descriptor's name must be its"
+			" file name without .so)", prefix, d->name);
 		return -1;
 	}
 	if (!d->version || !d->version[0]) {
@@ -355,7 +356,8 @@ int plugin_check_stamp(const struct hub_abi_stamp *s, const char *name, const ch
 
 	if (s->magic != HUB_ABI_MAGIC) {
 		err_set(err, err_size,
-			"plugin \"%s\" (%s) is not a profilehub plugin (bad ABI magic 0x%08x)",
+			"plugin \"%s\" (%s) is not a profilehub plugin (bad ABI magic 0x%08x:"
+			" a descriptor begins .abi = HUB_ABI_STAMP_INIT)",
 			name, path, (unsigned)s->magic);
 		return -1;
 	}

@@ -72,11 +72,14 @@ static void test_refusals_name_the_plugin_and_the_problem(void)
 		const char *message;
 	} rows[] = {
 		{"bad_magic", "plugin \"bad_magic\" (%s) is not a profilehub plugin "
-			      "(bad ABI magic 0xdeadbeef)"},
-		{"no_entry", "plugin \"no_entry\" (%s) has no hub_plugin_entry function"},
+			      "(bad ABI magic 0xdeadbeef: a descriptor begins "
+			      ".abi = HUB_ABI_STAMP_INIT)"},
+		{"no_entry", "plugin \"no_entry\" (%s) has no hub_plugin_entry function (define "
+			     "it as hub_plugin.h declares it, with HUB_EXPORT)"},
 		{"null_entry",
 		 "plugin \"null_entry\" (%s): hub_plugin_entry returned no descriptor"},
-		{"wrong_name", "plugin \"wrong_name\" (%s) calls itself \"right_name\""},
+		{"wrong_name", "plugin \"wrong_name\" (%s) calls itself \"right_name\" (a "
+			       "descriptor's name must be its file name without .so)"},
 		{"pull_no_callback",
 		 "plugin \"pull_no_callback\" (%s): role pull declared but pull() is missing"},
 		{"push_no_routes",
@@ -530,7 +533,8 @@ static void test_registry_skips_a_refused_plugin_and_says_why(void)
 	char err[1024] = "", expected[2048], why[1024];
 
 	snprintf(expected, sizeof(expected),
-		 "plugin \"wrong_name\" (%s/wrong_name.so) calls itself \"right_name\"", dir);
+		 "plugin \"wrong_name\" (%s/wrong_name.so) calls itself \"right_name\" (a"
+		 " descriptor's name must be its file name without .so)", dir);
 	CU_ASSERT_EQUAL_FATAL(plugin_registry_open(&reg, dir, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(reg.n_mods, 1);
 	CU_ASSERT_STRING_EQUAL(reg.mods[0].name, "example");
