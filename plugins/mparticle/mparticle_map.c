@@ -37,7 +37,8 @@
  *   consent    one per GDPR purpose mapped to a channel, at its own time
  *   attributes ccpa.data_sale_opt_out.consented -> ccpa_data_sale_opt_out
  *              (a bool), at its own time
- *   track      one per event: custom_event (data.event_name), screen_view
+ *   track      one per event: custom_event (data.event_name, + its
+ *              custom_event_type), screen_view
  *              ("$screen", + "name"), commerce_event ("$commerce", + the
  *              product action, products, totals, promotions, impressions,
  *              currency), session_start / session_end ("$session_start" /
@@ -270,6 +271,9 @@ static json_t *event_properties(const struct mp_event *ev)
 			 copy_member(props, "session_uuid", ev->data, "session_uuid");
 		break;
 	case MP_CUSTOM:
+		/* mParticle tells custom events apart by name and type */
+		failed = copy_member(props, "custom_event_type", ev->data, "custom_event_type");
+		break;
 	case MP_PUSH:
 	case MP_IDENTITY_CHANGE:
 	case MP_ATTRIBUTE_CHANGE:

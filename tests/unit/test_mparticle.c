@@ -143,7 +143,8 @@ static void test_custom_event_maps_identities_device_and_attributes(void)
 	CU_ASSERT_EQUAL(s->type, HUB_REC_TRACK);
 	ASSERT_STR_OR_NULL(s->event_name, "Added To Wishlist");
 	ASSERT_JSON(s->properties_json,
-		    "{\"sku\": \"SKU-42\", \"price\": 18.99, \"color\": \"red\"}");
+		    "{\"sku\": \"SKU-42\", \"price\": 18.99, \"color\": \"red\","
+		    " \"custom_event_type\": \"user_preference\"}");
 	ASSERT_STR_OR_NULL(s->message_id, "3DBFC52E-164F-405E-885E-2B448B301F83");
 	CU_ASSERT_EQUAL(s->timestamp_ms, 1767225600123LL);
 	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "cust-1001");
@@ -236,7 +237,8 @@ static void test_session_events_and_derived_message_ids(void)
 	CU_ASSERT_PTR_NULL(s->platform);
 	ASSERT_STR_OR_NULL(f.got.recs[1].event_name, "Played Track");
 	ASSERT_JSON(f.got.recs[1].properties_json,
-		    "{\"track\": \"Blue in Green\", \"seconds\": 337}");
+		    "{\"track\": \"Blue in Green\", \"seconds\": 337,"
+		    " \"custom_event_type\": \"media\"}");
 	s = &f.got.recs[2];
 	ASSERT_STR_OR_NULL(s->event_name, "$session_end");
 	ASSERT_JSON(s->properties_json,
@@ -399,7 +401,7 @@ static void test_webhook_reads_identity_arrays_and_message_ids(void)
 	s = &f.got.recs[1];
 	ASSERT_STR_OR_NULL(s->event_name, "Subscribed");
 	ASSERT_STR_OR_NULL(s->message_id, "wh-msg-1");
-	ASSERT_JSON(s->properties_json, "{\"tier\": \"pro\"}");
+	ASSERT_JSON(s->properties_json, "{\"tier\": \"pro\", \"custom_event_type\": \"transaction\"}");
 	s = &f.got.recs[2];
 	ASSERT_STR_OR_NULL(s->event_name, "$screen");
 	ASSERT_STR_OR_NULL(s->message_id, "wh-msg-2"); /* wins over source_message_id */
@@ -1970,6 +1972,30 @@ static void test_device_locale_sets_language_and_region(void)
 	pt_close(&f);
 }
 
+/* A custom event keeps its custom_event_type (mParticle tells "Search" of
+ * type search from "Search" of type navigation): a property that wins over
+ * a custom attribute of that name; without one the properties are as sent. */
+static void test_custom_event_keeps_its_custom_event_type(void)
+{
+	static const char typed[] =
+		"{" IDS ",\"events\":[{\"event_type\":\"custom_event\",\"data\":{"
+		"\"event_name\":\"Search\",\"custom_event_type\":\"navigation\","
+		"\"custom_attributes\":{\"custom_event_type\":\"mine\",\"q\":\"shoes\"}}}]}";
+	static const char untyped[] =
+		"{" IDS ",\"events\":[{\"event_type\":\"custom_event\",\"data\":{"
+		"\"event_name\":\"Search\",\"custom_event_type\":null,"
+		"\"custom_attributes\":{\"q\":\"hats\"}}}]}";
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	ASSERT_JSON(pt_post_one(&f, "/v2/events", BASIC_OK, typed)->properties_json,
+		    "{\"custom_event_type\": \"navigation\", \"q\": \"shoes\"}");
+	pt_reset(&f.got);
+	ASSERT_JSON(pt_post_one(&f, "/v2/events", BASIC_OK, untyped)->properties_json,
+		    "{\"q\": \"hats\"}");
+	pt_close(&f);
+}
+
 /* Every member of the product action the README lists becomes a property. */
 static void test_commerce_event_carries_every_product_action_member(void)
 {
@@ -2492,6 +2518,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_times_run_to_the_end_of_9999),
 	   TEST(test_device_locale_sets_language_and_region),
 	   TEST(test_commerce_event_carries_every_product_action_member),
+	   TEST(test_custom_event_keeps_its_custom_event_type),
 	   TEST(test_push_unregistration_asks_for_an_identify),
 	   TEST(test_push_registration_registers_by_default),
 	   TEST(test_error_messages_name_the_field),
