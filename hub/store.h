@@ -80,7 +80,8 @@ struct store_log_entry {
 	int64_t seq;             /* row order, numbered by log_append (for paging) */
 	int64_t at_ms;           /* record time */
 	const char *profile_id;
-	const char *action;      /* attach detach move merge create rename erase */
+	const char *action;      /* attach detach move merge create rename erase
+				    merge_refused (unify.c: a cap or limit) */
 	const char *id_type;     /* may be NULL */
 	const char *id_value;    /* may be NULL */
 	const char *other_profile_id; /* merge: absorbed; move: from */

@@ -74,29 +74,37 @@ void unify_note_changed(struct resolve *rs, const char *pid)
 		memcpy(rs->changed[rs->n_changed++], pid, PROFILE_ID_SIZE);
 }
 
+/* One identity log row of the record's time, with its reason. */
+static int log_row(struct unify *u, const struct resolve *rs, const char *pid,
+		   const char *action, const struct store_ident *id, const char *other,
+		   const char *reason)
+{
+	struct store_log_entry e = {
+		.at_ms = rs->r->timestamp_ms,
+		.profile_id = pid,
+		.action = action,
+		.id_type = id ? id->type : NULL,
+		.id_value = id ? id->value : NULL,
+		.other_profile_id = other,
+		.reason = reason,
+	};
+	return u->store->ops->log_append(u->store, &e);
+}
+
 int unify_log_identity(struct unify *u, struct resolve *rs, const char *pid,
 			const char *action, const char *type, const char *value,
 			const char *other)
 {
-	struct store_log_entry e;
+	struct store_ident id = {.type = type, .value = value};
 
 	/* why: the record, named when the first log row needs it */
 	if (!rs->reason[0])
 		snprintf(rs->reason, sizeof(rs->reason), "%s %s (%s)",
 			 record_type_name(rs->r->type), rs->r->message_id, rs->r->source);
-	e = (struct store_log_entry){
-		.at_ms = rs->r->timestamp_ms,
-		.profile_id = pid,
-		.action = action,
-		.id_type = type,
-		.id_value = value,
-		.other_profile_id = other,
-		.reason = rs->reason,
-	};
 	unify_note_changed(rs, pid);
 	if (other && strcmp(action, "merge") != 0)
 		unify_note_changed(rs, other);
-	return u->store->ops->log_append(u->store, &e);
+	return log_row(u, rs, pid, action, type ? &id : NULL, other, rs->reason);
 }
 
 static int profile_load(struct unify *u, const char *pid, struct store_profile *p)
@@ -195,9 +203,14 @@ static int install_room(struct unify *u, struct resolve *rs, const char *pid)
 
 /* IDENTITY.md 3, caps: a merge a cap stops is logged.  Profile IDs and
  * the message ID only (no identifier values: they are personal data).
+ * The cap is kept in rs->refusal for the identity log (merge_refused).
  * Returns 0, "not allowed", for merge_allowed. */
-static int cap_warn(const struct record *r, const char *profile_id, const char *why)
+static int cap_warn(struct resolve *rs, const char *profile_id, const char *cap,
+		    const char *why)
 {
+	const struct record *r = rs->r;
+
+	str_copy(rs->refusal, sizeof(rs->refusal), cap);
 	log_warn("unify", "%s %s (%s): no merge with profile %s: %s", record_type_name(r->type),
 		 r->message_id, r->source, profile_id, why);
 	return 0;
@@ -206,7 +219,7 @@ static int cap_warn(const struct record *r, const char *profile_id, const char *
 /* Whether the installations the others bring fit the survivor's room
  * (identity.max_installations); a merge bringing none always does.  1
  * yes, 0 no (logged), -1 error. */
-static int installs_fit(struct unify *u, const struct record *r,
+static int installs_fit(struct unify *u, struct resolve *rs,
 			const struct store_profile *profiles, size_t n, size_t survivor)
 {
 	size_t total = 0, brought = 0;
@@ -220,8 +233,9 @@ static int installs_fit(struct unify *u, const struct record *r,
 	}
 	if (brought == 0 || total <= (size_t)u->max_installations)
 		return 1;
-	return cap_warn(r, profiles[survivor].id, "the merged profile would hold more"
-			" installations than identity.max_installations");
+	return cap_warn(rs, profiles[survivor].id, "identity.max_installations",
+			"the merged profile would hold more installations than"
+			" identity.max_installations");
 }
 
 /*
@@ -230,18 +244,20 @@ static int installs_fit(struct unify *u, const struct record *r,
  * survivor's after n-1 more merges), the union of identifiers within the
  * 1000 cap and within each external id's limit.  1 yes, 0 no, -1 error.
  */
-static int merge_allowed(struct unify *u, const struct record *r,
+static int merge_allowed(struct unify *u, struct resolve *rs,
 			 const struct store_profile *profiles, size_t n, size_t survivor)
 {
 	struct store *s = u->store;
 	int n_known = 0, total = 0;
 
+	rs->refusal[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		int count;
 		if (!profiles[i].is_anonymous)
 			n_known++;
 		if (i != survivor && profiles[i].merge_count >= UNIFY_MAX_MERGES)
-			return cap_warn(r, profiles[i].id, "its merge count is at the cap of 100");
+			return cap_warn(rs, profiles[i].id, "merge count cap 100",
+					"its merge count is at the cap of 100");
 		count = s->ops->ident_count_all(s, profiles[i].id);
 		if (count < 0)
 			return -1;
@@ -250,10 +266,10 @@ static int merge_allowed(struct unify *u, const struct record *r,
 	if (n_known > 1)
 		return 0;
 	if (total > UNIFY_MAX_IDENTIFIERS)
-		return cap_warn(r, profiles[survivor].id,
+		return cap_warn(rs, profiles[survivor].id, "identifier cap 1000",
 				"the merged profile would hold over 1000 identifiers");
 	if (profiles[survivor].merge_count + (int)(n - 1) > UNIFY_MAX_MERGES)
-		return cap_warn(r, profiles[survivor].id,
+		return cap_warn(rs, profiles[survivor].id, "merge count cap 100",
 				"its merge count would pass the cap of 100");
 	/* the union of each external id within its limit; a merge bringing
 	 * none of a type does not pass it (a survivor over a limit lowered
@@ -267,10 +283,13 @@ static int merge_allowed(struct unify *u, const struct record *r,
 			sum += c;
 			brought += i == survivor ? 0 : c;
 		}
-		if (brought > 0 && sum > u->external_ids[k].limit)
+		if (brought > 0 && sum > u->external_ids[k].limit) {
+			snprintf(rs->refusal, sizeof(rs->refusal), "%s limit %d",
+				 u->external_ids[k].name, u->external_ids[k].limit);
 			return 0;
+		}
 	}
-	return installs_fit(u, r, profiles, n, survivor);
+	return installs_fit(u, rs, profiles, n, survivor);
 }
 
 /* Merges `absorbed` into `survivor`: identifiers, events, attributes and
@@ -306,13 +325,35 @@ static int try_merge_pair(struct unify *u, struct resolve *rs, const char *absor
 
 	if (profile_load(u, survivor, &pair[0]) || profile_load(u, absorbed, &pair[1]))
 		return -1;
-	ok = merge_allowed(u, rs->r, pair, 2, 0);
+	ok = merge_allowed(u, rs, pair, 2, 0);
 	if (ok <= 0)
 		return ok;
 	return merge_into(u, rs, absorbed, survivor) ? -1 : 1;
 }
 
 /* ---- step 3: a record with a custom_id ------------------------------- */
+
+/*
+ * A login's merge a cap or limit refused (rs->refusal): the anonymous
+ * profile stays apart, linked to the target only by this row on the
+ * target's log (action merge_refused, the identifier that linked them, the
+ * anonymous profile as other, the cap in the reason), so the user's
+ * history and access document show it and an erase of the user reports it
+ * (unify_erase.c).  A rare path: nothing is read or written on the common
+ * one.  A refusal by the rules (two known profiles) writes no row.
+ */
+static int merge_refused_log(struct unify *u, struct resolve *rs, const char *type,
+			     const char *value, const char *anonymous)
+{
+	char why[UNIFY_REASON_SIZE + sizeof(rs->refusal) + 2];
+	struct store_ident id = {.type = type, .value = value};
+
+	if (!rs->refusal[0])
+		return 0;
+	snprintf(why, sizeof(why), "%s %s (%s): %s", record_type_name(rs->r->type),
+		 rs->r->message_id, rs->r->source, rs->refusal);
+	return log_row(u, rs, rs->target, "merge_refused", &id, anonymous, why);
+}
 
 static int resolve_install_known(struct unify *u, struct resolve *rs, const char *iid,
 				 int have_target)
@@ -355,6 +396,8 @@ static int resolve_install_known(struct unify *u, struct resolve *rs, const char
 		int merged = try_merge_pair(u, rs, pi, rs->target);
 		if (merged != 0)
 			return merged < 0 ? -1 : 0;
+		if (merge_refused_log(u, rs, "installation_id", iid, pi))
+			return -1;
 	}
 	/* another known user's installation (a user switch), or an anonymous
 	 * profile that cannot merge: the installation moves alone */
@@ -391,7 +434,8 @@ static int resolve_externals_known(struct unify *u, struct resolve *rs)
 		if (profile_load(u, px, &p))
 			return -1;
 		rc = p.is_anonymous ? try_merge_pair(u, rs, px, rs->target) : 0;
-		if (rc < 0)
+		if (rc < 0 || (rc == 0 && p.is_anonymous &&
+			       merge_refused_log(u, rs, x->type, x->value, px)))
 			return -1;
 		rs->use_ext[i] = rc; /* two known profiles never merge: drop x */
 	}
@@ -533,7 +577,7 @@ static int merge_candidates(struct unify *u, struct resolve *rs, const struct ca
 		if (profile_load(u, c->ids[i], &p[i]))
 			goto out;
 	survivor = candidates_survivor(p, c->n);
-	rc = merge_allowed(u, rs->r, p, c->n, survivor);
+	rc = merge_allowed(u, rs, p, c->n, survivor);
 	if (rc <= 0)
 		goto out;
 	memcpy(rs->target, p[survivor].id, PROFILE_ID_SIZE);

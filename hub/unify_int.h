@@ -28,6 +28,9 @@ struct resolve {
 	int use_ext[MAX_EXTERNALS];
 	char target[PROFILE_ID_SIZE];
 	char reason[UNIFY_REASON_SIZE];
+	/* the cap or limit that refused the last merge merge_allowed weighed
+	 * ("crm_id limit 1", "merge count cap 100"), "" when none did */
+	char refusal[96];
 	/* what changed, for the change feed */
 	char changed[8][PROFILE_ID_SIZE]; /* profiles whose identity changed */
 	size_t n_changed;

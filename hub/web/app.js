@@ -460,11 +460,14 @@ function historyVerb(e, pid) {
   if (e.profile_id === pid) {
     if (e.action === "move" && other) return `moved here from ${other}:`;
     if (e.action === "detach" && other) return `detached (logout) to ${other}:`;
+    if (e.action === "merge_refused")
+      return `merge refused (a cap or limit) with ${other || "a profile since erased"}, linked by`;
     return own(HISTORY_VERBS, e.action) || e.action;
   }
   const by = e.profile_id || "a profile since erased";
   if (e.action === "move") return `moved away to ${by}:`;
   if (e.action === "detach") return `detached (logout) from ${by}:`;
+  if (e.action === "merge_refused") return `not merged into ${by} (a cap or limit), linked by`;
   return `${e.action} by ${by}:`;
 }
 

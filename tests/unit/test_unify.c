@@ -34,6 +34,9 @@
  *   - a profile absorbs at most 100 others (the merge count cap); one
  *     whose count reached 100 is not absorbed either; a merge may leave
  *     1000 identifiers, not more; several are absorbed oldest first.
+ *   - a login's merge a cap or limit refuses (the merge count cap, an
+ *     external id's limit) leaves a merge_refused row on the user's log
+ *     naming the identifier, the anonymous profile and the cap.
  *   - a merge tie of consent goes to the more restrictive state
  *     (unsubscribed > unset > subscribed), a newer one wins whatever it is.
  *   - a merge tie of an attribute goes to the survivor, a newer one wins;
@@ -983,6 +986,67 @@ static size_t identifier_total(const json_t *doc)
 	return n;
 }
 
+/* Of a dump of two profiles, the one that is not `doc` (borrowed). */
+static json_t *other_of_two(json_t *dump, const json_t *doc)
+{
+	return json_array_get(dump, json_array_get(dump, 0) == doc ? 1 : 0);
+}
+
+/* The user's log holds a merge_refused row naming the identifier that
+ * linked them, the anonymous profile and the cap; the anonymous profile's
+ * history shows it too. */
+static void expect_merge_refused(struct testhub *th, const json_t *user, const json_t *anon,
+				 const char *type, const char *value, const char *reason)
+{
+	json_t *rows = log_of(th, pid_of(user));
+	json_t *row = row_of(rows, "merge_refused");
+
+	CU_ASSERT_PTR_NOT_NULL(row);
+	if (row) {
+		expect_text(row, "profile_id", pid_of(user));
+		expect_text(row, "type", type);
+		expect_text(row, "value", value);
+		expect_text(row, "other", pid_of(anon));
+		expect_text(row, "reason", reason);
+	}
+	json_decref(rows);
+	rows = log_of(th, pid_of(anon));
+	CU_ASSERT_PTR_NOT_NULL(row_of(rows, "merge_refused"));
+	json_decref(rows);
+}
+
+/* IDENTITY.md section 9: a login whose merge a limit refuses moves the
+ * installation alone, the anonymous profile left apart; the user's log
+ * says so (merge_refused: the installation, the anonymous profile, the
+ * limit), and the anonymous profile's history shows the same row. */
+static void test_a_login_merge_a_limit_refused_is_logged_on_the_user(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 1}\n");
+	json_t *dump, *c1, *anon;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"m1\","
+		  "\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K1\"}}\n"
+		  "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"m2\","
+		  "\"timestamp\":\"2025-03-03T09:01:00Z\",\"event\":{\"name\":\"open\"},"
+		  "\"identifiers\":{\"installation_id\":\"I3\",\"crm_id\":\"K2\"}}\n"
+		  "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"m3\","
+		  "\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I3\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 2);
+	c1 = profile_of(dump, "C1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+	anon = other_of_two(dump, c1);
+	CU_ASSERT_PTR_NULL(json_string_value(json_object_get(anon, "custom_id")));
+	CU_ASSERT_EQUAL(identifier_total(c1), 3); /* C1, K1, I3 */
+	expect_merge_refused(th, c1, anon, "installation_id", "I3",
+			     "identify m3 (test): crm_id limit 1");
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 /* IDENTITY.md section 9, caps: a profile whose merge count has reached 100
  * takes part in no further merge, absorbed as well as survivor.  An
  * anonymous A (crm_id K0) absorbs 100 anonymous sessions (web_id W1..W100)
@@ -1019,8 +1083,10 @@ static void test_a_profile_at_the_merge_cap_is_not_absorbed(void)
 	c1 = profile_of(dump, "C1", NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
 	CU_ASSERT_EQUAL(identifier_total(c1), 1); /* C1 alone: K0 dropped */
-	anon = json_array_get(dump, json_array_get(dump, 0) == c1 ? 1 : 0);
+	anon = other_of_two(dump, c1);
 	CU_ASSERT_EQUAL(identifier_total(anon), 101); /* K0 and W1..W100 */
+	expect_merge_refused(th, c1, anon, "crm_id", "K0",
+			     "identify login (test): merge count cap 100");
 	json_decref(dump);
 	testhub_stop(th);
 }
@@ -1430,6 +1496,7 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_a_merge_may_fill_max_installations_exactly),
 	   TEST(test_the_oldest_anonymous_profile_survives_a_merge),
 	   TEST(test_an_alias_of_an_erased_identifier_is_blocked),
+	   TEST(test_a_login_merge_a_limit_refused_is_logged_on_the_user),
 	   TEST(test_a_profile_absorbs_at_most_100_profiles),
 	   TEST(test_a_profile_at_the_merge_cap_is_not_absorbed),
 	   TEST(test_a_merge_may_reach_1000_identifiers_not_more),
