@@ -398,7 +398,7 @@ static int privacy_erase(struct cli *cli, const struct lookup *lk)
 	struct intake *in = NULL;
 	struct store *s;
 	char err[512], id[32];
-	json_t *out;
+	json_t *out, *warnings = NULL;
 	char *text;
 	hub_rc rc;
 
@@ -416,7 +416,7 @@ static int privacy_erase(struct cli *cli, const struct lookup *lk)
 		return CLI_FAIL;
 	}
 	cli_record_rules(cli->cfg, &rules);
-	rc = privacy_erase_submit(in, &rules, lk->by, lk->value, id, err, sizeof(err));
+	rc = privacy_erase_submit(in, &rules, lk->by, lk->value, id, &warnings, err, sizeof(err));
 	intake_stop(in);
 	if (rc == HUB_ERR_DATA || rc == HUB_ERR_NOMEM) {
 		cli_error("privacy", "erase failed: %s", err);
@@ -426,8 +426,10 @@ static int privacy_erase(struct cli *cli, const struct lookup *lk)
 		cli_error("privacy", "%s", err);
 		return CLI_FAIL;
 	}
-	out = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "type", "erase", "status", "done", lk->by,
-			lk->value);
+	/* as the API's answer: the profiles a refused merge left apart, not
+	 * erased, are its warnings */
+	out = json_pack("{s:s, s:s, s:s, s:s, s:o*}", "id", id, "type", "erase", "status", "done",
+			lk->by, lk->value, "warnings", warnings);
 	text = out ? json_dumps_whole(out, JSON_COMPACT) : NULL;
 	if (text)
 		puts(text);

@@ -79,8 +79,19 @@ void privacy_request_key(char *key, size_t size, const char *id)
 	snprintf(key, size, PRIVACY_REQUEST_PREFIX "%s", id);
 }
 
+/* The batch's warnings as a new array of messages, NULL when none. */
+static json_t *erase_warnings(const struct intake_batch *b)
+{
+	json_t *list = b->n_warnings ? json_array() : NULL;
+
+	for (size_t i = 0; list && i < b->n_warnings; i++)
+		json_array_append_new(list, json_string(b->warnings[i].message));
+	return list;
+}
+
 hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules, const char *by,
-		     const char *value, const char *request_id, char *err, size_t err_size)
+			    const char *value, const char *request_id, json_t **warnings,
+			    char *err, size_t err_size)
 {
 	struct intake_batch b = {0};
 	struct record *rec = NULL;
@@ -102,9 +113,13 @@ hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules,
 	b.n_records = 1;
 	b.cursor_key = key; /* the request's record, committed with the erase */
 	b.cursor_value = text;
+	if (warnings)
+		*warnings = NULL;
 	rc = intake_submit(in, &b);
 	if (rc == HUB_OK)
 		rc = intake_wait(in, &b);
+	if (rc == HUB_OK && warnings)
+		*warnings = erase_warnings(&b);
 	if (rc != HUB_OK && b.is_outcome_unknown)
 		err_set(err, err_size, "whether the erase was done is unknown (%s); run it again:"
 			" an erase may be repeated safely", b.err);

@@ -35,9 +35,13 @@ hub_rc privacy_erase_record(const struct record_rules *rules, const char *by, co
  * transaction.  HUB_OK once committed; HUB_ERR_DATA (err says why) for an
  * unusable identifier; HUB_ERR_BUSY, HUB_RETRY or HUB_ERR_STOPPED when it
  * cannot be stored now, err then saying the erase was not done (or, the
- * commit's answer lost, that whether it was is unknown) and to retry. */
+ * commit's answer lost, that whether it was is unknown) and to retry.
+ * warnings (may be NULL): once committed, a new array of the engine's
+ * warnings (the profiles a refused merge left apart, not erased:
+ * unify_erase.c), NULL when there are none. */
 hub_rc privacy_erase_submit(struct intake *in, const struct record_rules *rules, const char *by,
-		     const char *value, const char *request_id, char *err, size_t err_size);
+			    const char *value, const char *request_id, json_t **warnings,
+			    char *err, size_t err_size);
 
 /*
  * The end of erase blocks.  A block ends on record timestamps (until = the

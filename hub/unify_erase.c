@@ -4,7 +4,9 @@
  * into it, is deleted with all it holds (events, attributes, consent,
  * identifiers, its log, its pending changes and dead letters); every
  * identifier is blocked until erase time + erase_block_days; the exports get
- * an erased change (identifier types, never values).  No SQL here.
+ * an erased change (identifier types, never values).  A profile a refused
+ * merge left apart from it (merge_refused) is reported, not erased.  No
+ * SQL here.
  */
 #include "unify_int.h"
 
@@ -37,9 +39,8 @@ struct pid_list {
 	int failed;
 };
 
-static int pid_list_add(void *ctx, const struct store_profile *p)
+static int pid_list_push(struct pid_list *l, const char *id)
 {
-	struct pid_list *l = ctx;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 8;
 		void *grown = hub_realloc(l->ids, cap * PROFILE_ID_SIZE);
@@ -50,7 +51,83 @@ static int pid_list_add(void *ctx, const struct store_profile *p)
 		l->ids = grown;
 		l->cap = cap;
 	}
-	memcpy(l->ids[l->n++], p->id, PROFILE_ID_SIZE);
+	memcpy(l->ids[l->n++], id, PROFILE_ID_SIZE);
+	return 0;
+}
+
+static int pid_list_add(void *ctx, const struct store_profile *p)
+{
+	return pid_list_push(ctx, p->id);
+}
+
+/* ---- profiles a refused merge left apart ------------------------------ */
+
+/* The anonymous profiles named by pid's own merge_refused rows (unify.c:
+ * a login's merge a cap or limit refused), collected from its log. */
+struct refused_ctx {
+	const char *pid;
+	struct pid_list *apart;
+	int64_t last_seq;
+	size_t n_rows;
+};
+
+static int refused_collect(void *ctx, const struct store_log_entry *e)
+{
+	struct refused_ctx *c = ctx;
+
+	c->last_seq = e->seq;
+	c->n_rows++;
+	if (strcmp(e->action, "merge_refused") != 0 || !e->other_profile_id ||
+	    strcmp(e->profile_id, c->pid) != 0)
+		return 0;
+	return pid_list_push(c->apart, e->other_profile_id);
+}
+
+/* Read before the erase deletes pid's log: the whole log, a page at a
+ * time (an erase is rare; no index by action is kept for it). */
+static int refused_list(struct store *s, const char *pid, struct pid_list *apart)
+{
+	struct refused_ctx c = {pid, apart, 0, 0};
+
+	do {
+		c.n_rows = 0;
+		if (s->ops->log_page(s, pid, c.last_seq, 1000, refused_collect, &c) ||
+		    apart->failed)
+			return -1;
+	} while (c.n_rows == 1000);
+	return 0;
+}
+
+/*
+ * After the erase: each profile a refused merge left apart that is still
+ * there (live, or a tombstone of a live profile not erased) is a warning
+ * of the erase's answer naming its profile ID.  IDENTITY.md section 7
+ * erases the live profiles the request resolves to and their tombstones
+ * only: such a profile holds the person's session but none of the
+ * request's identifiers, so it is reported, not erased.
+ */
+static int refused_report(struct unify *u, struct resolve *rs, const struct pid_list *apart)
+{
+	for (size_t i = 0; i < apart->n; i++) {
+		struct store_profile p;
+		const char *live = apart->ids[i];
+		int rc = u->store->ops->profile_get(u->store, live, &p);
+
+		if (rc < 0)
+			return -1;
+		if (rc == 1 && p.merged_into[0]) {
+			live = p.merged_into;
+			rc = u->store->ops->profile_get(u->store, live, &p);
+			if (rc < 0)
+				return -1;
+		}
+		/* out of memory: counted, not kept (record.h) */
+		if (rc == 1 && rs->warnings)
+			(void)record_warnings_add(rs->warnings, "profile %s not erased: a session"
+						  " a refused merge left apart from the erased"
+						  " profile (merge_refused in its log); erase it"
+						  " by an identifier it holds", live);
+	}
 	return 0;
 }
 
@@ -86,7 +163,7 @@ static int erase_live_profile(struct unify *u, struct resolve *rs, const char *p
 			      struct erase_ctx *ec)
 {
 	struct store *s = u->store;
-	struct pid_list tomb = {0};
+	struct pid_list tomb = {0}, apart = {0};
 	int rc = -1;
 
 	/* block every identifier the person held, then delete it all */
@@ -96,10 +173,12 @@ static int erase_live_profile(struct unify *u, struct resolve *rs, const char *p
 		goto out;
 	if (s->ops->profile_tombstones(s, pid, pid_list_add, &tomb) || tomb.failed)
 		goto out;
+	if (refused_list(s, pid, &apart))
+		goto out;
 	for (size_t i = 0; i < tomb.n; i++)
-		if (erase_profile_data(s, tomb.ids[i]))
+		if (refused_list(s, tomb.ids[i], &apart) || erase_profile_data(s, tomb.ids[i]))
 			goto out;
-	if (erase_profile_data(s, pid))
+	if (erase_profile_data(s, pid) || refused_report(u, rs, &apart))
 		goto out;
 	/* the erase record's message_id is the request's ID (pr_...), no personal
 	 * data: the audit row names the request GET /v1/privacy/requests has */
@@ -117,6 +196,7 @@ static int erase_live_profile(struct unify *u, struct resolve *rs, const char *p
 	}
 out:
 	hub_free(tomb.ids);
+	hub_free(apart.ids);
 	return rc;
 }
 

@@ -1047,6 +1047,38 @@ static void test_profile_prints_64_of_a_shared_email_and_says_more(void)
 	testhub_stop(th);
 }
 
+/* privacy erase of a user a refused merge kept apart from a session
+ * (crm_id limit 1: the session's K2 could not join C1's K1) says in its
+ * answer, as the API's does, which profile it did not erase. */
+static void test_privacy_erase_names_the_session_it_did_not_erase(void)
+{
+	char *erase[] = {"privacy", "erase", "--custom-id", "C1", NULL};
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 1}\n");
+	char *out = NULL, *said = NULL, pid[64] = "";
+	json_t *answer, *warnings;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL_FATAL(
+		testhub_apply_lines(th, "{\"type\":\"identify\",\"message_id\":\"m1\","
+				    "\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K1\"}}\n"
+				    "{\"type\":\"identify\",\"message_id\":\"m2\",\"identifiers\":"
+				    "{\"installation_id\":\"I3\",\"crm_id\":\"K2\"}}\n"
+				    "{\"type\":\"identify\",\"message_id\":\"m3\",\"identifiers\":"
+				    "{\"custom_id\":\"C1\",\"installation_id\":\"I3\"}}"),
+		0);
+	CU_ASSERT_EQUAL(th->reader->ops->ident_get(th->reader, "crm_id", "K2", pid), 1);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, erase, 0, NULL, &out, &said), CLI_OK);
+	answer = out ? json_loads(out, 0, NULL) : NULL;
+	warnings = json_object_get(answer, "warnings");
+	CU_ASSERT_EQUAL(json_array_size(warnings), 1);
+	CU_ASSERT(pid[0] && strstr(json_string_value(json_array_get(warnings, 0)) ?: "", pid));
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(answer, "status")) ?: "", "done");
+	json_decref(answer);
+	free(out);
+	free(said);
+	testhub_stop(th);
+}
+
 /* profile and privacy need a lookup: without one it is a misuse, named. */
 static void test_profile_and_privacy_need_a_lookup(void)
 {
@@ -1720,6 +1752,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_profile_prints_64_of_a_shared_email_and_says_more),
 	   TEST(test_profile_and_privacy_need_a_lookup),
 	   TEST(test_privacy_access_indents_and_erase_says_done),
+	   TEST(test_privacy_erase_names_the_session_it_did_not_erase),
 	   TEST(test_privacy_takes_an_action_and_a_custom_or_installation_id),
 	   TEST(test_privacy_access_to_a_full_disk_names_the_write_error),
 	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),

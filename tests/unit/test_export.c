@@ -3243,7 +3243,7 @@ static void *erase_ann_thread(void *arg)
 	struct erase_arg *a = arg;
 
 	a->rc = privacy_erase_submit(a->w->th->intake, &a->w->th->rules, "custom_id", "ann",
-				     "pr_race", a->err, sizeof(a->err));
+				     "pr_race", NULL, a->err, sizeof(a->err));
 	return NULL;
 }
 

@@ -419,13 +419,13 @@ static void test_an_erase_submitted_is_committed_when_it_returns(void)
 	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, ann), 0);
 	CU_ASSERT_EQUAL(profile_find(th->reader, "custom_id", "ann", ids, 1), 1);
 	CU_ASSERT_EQUAL(privacy_erase_submit(th->intake, &th->rules, "custom_id", "null",
-					     "pr_s1", err, sizeof(err)),
+					     "pr_s1", NULL, err, sizeof(err)),
 			HUB_ERR_DATA);
 	CU_ASSERT(err[0] != '\0');
 	CU_ASSERT_EQUAL(profile_find(th->reader, "custom_id", "ann", ids, 1), 1);
 	CU_ASSERT_PTR_NULL(request_record(th->reader, "pr_s1"));
 	CU_ASSERT_EQUAL(privacy_erase_submit(th->intake, &th->rules, "custom_id", "ann", "pr_s2",
-					     err, sizeof(err)),
+					     NULL, err, sizeof(err)),
 			HUB_OK);
 	CU_ASSERT_EQUAL(profile_find(th->reader, "custom_id", "ann", ids, 1), 0);
 	rec = request_record(th->reader, "pr_s2");
@@ -514,7 +514,7 @@ static void test_an_erase_the_intake_cannot_take_says_so(void)
 		CU_ASSERT_FATAL(wait_queue_depth(th->intake, i));
 	}
 	CU_ASSERT_EQUAL(privacy_erase_submit(th->intake, &th->rules, "custom_id", "ann", "pr_s3",
-					     err, sizeof(err)),
+					     NULL, err, sizeof(err)),
 			HUB_ERR_BUSY);
 	CU_ASSERT_STRING_EQUAL(err, "the erase was not done: nothing was erased (the intake cannot"
 				    " take it now); run it again");

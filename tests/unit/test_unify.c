@@ -36,7 +36,8 @@
  *     1000 identifiers, not more; several are absorbed oldest first.
  *   - a login's merge a cap or limit refuses (the merge count cap, an
  *     external id's limit) leaves a merge_refused row on the user's log
- *     naming the identifier, the anonymous profile and the cap.
+ *     naming the identifier, the anonymous profile and the cap; an erase
+ *     of the user leaves that profile and names it in a warning.
  *   - a merge tie of consent goes to the more restrictive state
  *     (unsubscribed > unset > subscribed), a newer one wins whatever it is.
  *   - a merge tie of an attribute goes to the survivor, a newer one wins;
@@ -1047,6 +1048,52 @@ static void test_a_login_merge_a_limit_refused_is_logged_on_the_user(void)
 	testhub_stop(th);
 }
 
+/* IDENTITY.md section 7 erases the profiles the request resolves to and
+ * their tombstones: the session a refused merge left apart from C1 holds
+ * none of C1's identifiers, so an erase of C1 leaves it, and its answer
+ * (the batch's warning) names it, read from C1's log before the erase
+ * deleted it.  A second erase finds no such row: no warning. */
+static void test_an_erase_names_the_session_a_refused_merge_left_apart(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 1}\n");
+	struct intake_batch b;
+	json_t *dump;
+	char want[256];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\","
+		  "\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K1\"}}\n"
+		  "{\"type\":\"track\",\"message_id\":\"m2\",\"event\":{\"name\":\"open\"},"
+		  "\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I3\",\"crm_id\":\"K2\"}}\n"
+		  "{\"type\":\"identify\",\"message_id\":\"m3\","
+		  "\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I3\"}}");
+	apply_batch(th, "{\"type\":\"erase\",\"message_id\":\"e1\","
+		       "\"timestamp\":\"2025-03-03T10:00:00Z\","
+		       "\"identifiers\":{\"custom_id\":\"C1\"}}", &b);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1); /* the session, with its event */
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(dump, 0),
+							   "event_count")), 1);
+	snprintf(want, sizeof(want), "profile %s not erased: a session a refused merge left"
+		 " apart from the erased profile (merge_refused in its log); erase it by an"
+		 " identifier it holds", pid_of(json_array_get(dump, 0)));
+	CU_ASSERT_EQUAL(b.counts.warnings, 1);
+	CU_ASSERT_EQUAL_FATAL(b.n_warnings, 1);
+	CU_ASSERT_STRING_EQUAL(b.warnings[0].message, want);
+	json_decref(dump);
+	apply_batch(th, "{\"type\":\"erase\",\"message_id\":\"e2\","
+		       "\"timestamp\":\"2025-03-03T10:01:00Z\","
+		       "\"identifiers\":{\"crm_id\":\"K2\"}}", &b);
+	CU_ASSERT_EQUAL(b.n_warnings, 0);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 0);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 /* IDENTITY.md section 9, caps: a profile whose merge count has reached 100
  * takes part in no further merge, absorbed as well as survivor.  An
  * anonymous A (crm_id K0) absorbs 100 anonymous sessions (web_id W1..W100)
@@ -1497,6 +1544,7 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_the_oldest_anonymous_profile_survives_a_merge),
 	   TEST(test_an_alias_of_an_erased_identifier_is_blocked),
 	   TEST(test_a_login_merge_a_limit_refused_is_logged_on_the_user),
+	   TEST(test_an_erase_names_the_session_a_refused_merge_left_apart),
 	   TEST(test_a_profile_absorbs_at_most_100_profiles),
 	   TEST(test_a_profile_at_the_merge_cap_is_not_absorbed),
 	   TEST(test_a_merge_may_reach_1000_identifiers_not_more),
