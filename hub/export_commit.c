@@ -397,17 +397,19 @@ out:
 	return rc;
 }
 
-/* Is a pruning pass due?  Claims it when it is (the next one is then due
- * an interval later). */
-static int prune_is_due(struct exporter *ex)
+/* Is a pruning pass due at `now` (wall-clock ms)?  Claims it when it is
+ * (the next one is then due an interval later).  A next pass further away
+ * than an interval was planned before the clock went back: due now, not
+ * after the step (the feed would grow for its length). */
+int export_prune_is_due(struct exporter *ex, int64_t now)
 {
-	int64_t now = time_now_ms();
+	int64_t interval = atomic_load(&prune_interval_ms);
 	int due;
 
 	pthread_mutex_lock(&ex->lock);
-	due = now >= ex->prune_next_ms;
+	due = now >= ex->prune_next_ms || ex->prune_next_ms - now > interval;
 	if (due)
-		ex->prune_next_ms = now + atomic_load(&prune_interval_ms);
+		ex->prune_next_ms = now + interval;
 	pthread_mutex_unlock(&ex->lock);
 	return due;
 }
@@ -424,7 +426,7 @@ void export_worker_prune(struct export_worker *w)
 	int64_t bound;
 	size_t total = 0, n = 0;
 
-	if (!prune_is_due(w->ex))
+	if (!export_prune_is_due(w->ex, time_now_ms()))
 		return;
 	pthread_mutex_lock(&w->ex->prune_lock);
 	if (prune_bound(w, &bound))

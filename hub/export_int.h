@@ -316,6 +316,9 @@ void export_lease_name(const struct export_worker *w, char *buf, size_t size);
 /* Deletes the changes every export has passed, when a pass is due (a
  * failure is logged and tried again at the next). */
 void export_worker_prune(struct export_worker *w);
+/* Whether a pruning pass is due at `now` (claimed when it is); a pass
+ * planned more than an interval ahead (the wall clock went back) is. */
+int export_prune_is_due(struct exporter *ex, int64_t now);
 /* A new export's backfill saved as started, before its first plan or
  * cursor: 0 (also when the lease was found lost), or -1 a store failure. */
 int export_worker_backfill_begin(struct export_worker *w);

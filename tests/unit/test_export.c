@@ -363,6 +363,29 @@ static void test_retry_after_is_read_from_the_start_of_the_message(void)
 		CU_ASSERT_EQUAL(retry_after_ms_parse(rows[i].msg), rows[i].ms);
 }
 
+/* The wall clock steps back an hour after a pruning pass: the next one,
+ * planned on that clock, was then an hour and an interval away, and the
+ * change feed was not pruned for an hour.  A pass planned further away
+ * than an interval is due at once and planned again from the new time. */
+static void test_a_clock_step_back_does_not_hold_pruning_back(void)
+{
+	struct exporter ex;
+	int64_t now = 1764547200000LL, back = now - 3600000;
+
+	memset(&ex, 0, sizeof(ex));
+	CU_ASSERT_EQUAL_FATAL(pthread_mutex_init(&ex.lock, NULL), 0);
+	export_set_prune_interval(10000);
+	CU_ASSERT(export_prune_is_due(&ex, now));
+	CU_ASSERT_EQUAL(ex.prune_next_ms, now + 10000);
+	CU_ASSERT(!export_prune_is_due(&ex, now + 9999)); /* within its interval */
+	CU_ASSERT(export_prune_is_due(&ex, now + 10000));
+	CU_ASSERT(export_prune_is_due(&ex, back)); /* not an hour later */
+	CU_ASSERT_EQUAL(ex.prune_next_ms, back + 10000);
+	CU_ASSERT(!export_prune_is_due(&ex, back + 1));
+	CU_ASSERT(export_prune_is_due(&ex, back + 10000));
+	pthread_mutex_destroy(&ex.lock);
+}
+
 static void test_outbox_last_seq_finds_the_end_by_probing(void)
 {
 	struct world w;
@@ -4257,6 +4280,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_backoff_is_full_jitter_under_a_growing_cap),
 	   TEST(test_backoff_honours_retry_after_up_to_one_hour),
 	   TEST(test_retry_after_is_read_from_the_start_of_the_message),
+	   TEST(test_a_clock_step_back_does_not_hold_pruning_back),
 	   TEST(test_outbox_last_seq_finds_the_end_by_probing),
 	   TEST(test_an_addressed_change_reaches_only_its_named_export),
 	   TEST(test_a_change_after_the_page_gets_a_new_document),
