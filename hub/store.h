@@ -204,7 +204,8 @@ struct store_ops {
 			  store_ident_cb cb, void *ctx);  /* by type, value */
 	int (*ident_reassign)(struct store *s, const char *from, const char *to);
 	/* installation columns: platform NULL keeps the stored one; last_seen
-	 * keeps the max; push -1 keeps the stored one */
+	 * keeps the max (0, never seen, takes any time: one before 1970 too);
+	 * push -1 keeps the stored one */
 	int (*install_touch)(struct store *s, const char *installation_id,
 			     const char *platform, int64_t seen_ms, int push_enabled);
 	int (*ident_delete_profile)(struct store *s, const char *profile_id);

@@ -95,7 +95,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_IDENT_REASSIGN] = "UPDATE identifiers SET profile_id = $2 WHERE profile_id = $1",
 	[S_INSTALL_TOUCH] =
 		"UPDATE identifiers SET platform = coalesce($2, platform),"
-		" last_seen = greatest(last_seen, $3::int8),"
+		" last_seen = CASE WHEN last_seen = 0 THEN $3::int8"
+		" ELSE greatest(last_seen, $3::int8) END,"
 		" push_enabled = CASE WHEN $4::int8 < 0 THEN push_enabled ELSE $4::int8 END"
 		" WHERE type = 'installation_id' AND value = $1",
 	[S_IDENT_DELETE_PROFILE] = "DELETE FROM identifiers WHERE profile_id = $1",

@@ -199,7 +199,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			 " FROM identifiers WHERE profile_id = ?1 ORDER BY type, value",
 	[S_IDENT_REASSIGN] = "UPDATE identifiers SET profile_id = ?2 WHERE profile_id = ?1",
 	[S_INSTALL_TOUCH] = "UPDATE identifiers SET platform = coalesce(?2, platform),"
-			    " last_seen = max(last_seen, ?3),"
+			    " last_seen = CASE WHEN last_seen = 0 THEN ?3"
+			    " ELSE max(last_seen, ?3) END,"
 			    " push_enabled = CASE WHEN ?4 < 0 THEN push_enabled ELSE ?4 END"
 			    " WHERE type = 'installation_id' AND value = ?1",
 	[S_IDENT_DELETE_PROFILE] = "DELETE FROM identifiers WHERE profile_id = ?1",

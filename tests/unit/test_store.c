@@ -624,6 +624,28 @@ static void test_install_touch_keeps_what_a_record_leaves_unset(void)
 	world_stop(&w);
 }
 
+/* An installation first seen before 1970 (a legacy import, a device clock
+ * reset) keeps that time: its last_seen was max(0, a negative time), 0,
+ * shown as "never"; later touches keep the latest, negative or not. */
+static void test_install_touch_keeps_a_time_before_1970(void)
+{
+	WORLD(w);
+	struct list l = {0};
+
+	OK(s->ops->begin(s));
+	OK(s->ops->ident_put(s, "installation_id", "i1", "p_1"));
+	OK(s->ops->install_touch(s, "i1", NULL, -157766400000LL, -1)); /* 1965 */
+	OK(s->ops->install_touch(s, "i1", NULL, -315532800000LL, -1)); /* 1960: older */
+	OK(s->ops->ident_list(s, "p_1", collect_ident, &l));
+	EXPECT(l, "installation_id=i1@p_1 NULL -157766400000 -1");
+	OK(s->ops->install_touch(s, "i1", NULL, 5000, -1));
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->ident_list(s, "p_1", collect_ident, &l));
+	EXPECT(l, "installation_id=i1@p_1 NULL 5000 -1");
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
 /* ---- attributes and consent ------------------------------------------------- */
 
 static void put_attr(struct store *s, const char *pid, const char *key, const char *json,
@@ -3419,6 +3441,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_profile_mark_merged_sets_the_count_given),
 	   TEST(test_identifiers_move_count_list_and_reassign),
 	   TEST(test_install_touch_keeps_what_a_record_leaves_unset),
+	   TEST(test_install_touch_keeps_a_time_before_1970),
 	   TEST(test_attributes_put_get_list_and_find),
 	   TEST(test_consent_keeps_unset_state_as_null),
 	   TEST(test_a_deleted_attribute_keeps_no_value),
