@@ -645,7 +645,7 @@ static hub_rc pull_rc_checked(hub_rc rc, char *err, size_t err_size)
 
 	if (plugin_rc_is_known(rc))
 		return rc;
-	snprintf(said, sizeof(said), "%s", err);
+	str_copy_utf8(said, sizeof(said), err);
 	snprintf(err, err_size, "the plugin's pull() returned %d, which is not a hub_rc"
 		 " (a bug in the plugin)%s%s", (int)rc, said[0] ? ": " : "", said);
 	return HUB_ERR_INTERNAL;
