@@ -51,7 +51,8 @@ static int pid_list_push(struct pid_list *l, const char *id)
 		l->ids = grown;
 		l->cap = cap;
 	}
-	memcpy(l->ids[l->n++], id, PROFILE_ID_SIZE);
+	/* id may be a string of its own length (a log row's), not a buffer */
+	str_copy(l->ids[l->n++], PROFILE_ID_SIZE, id);
 	return 0;
 }
 
