@@ -641,13 +641,14 @@ static hub_rc pull_once(struct run *r, size_t budget, int is_last, char *err, si
  * failed without a message". */
 static hub_rc pull_rc_checked(hub_rc rc, char *err, size_t err_size)
 {
-	char said[512];
+	char *said; /* the plugin's message whole (out of memory: left out) */
 
 	if (plugin_rc_is_known(rc))
 		return rc;
-	str_copy_utf8(said, sizeof(said), err);
+	said = err[0] ? hub_strdup(err) : NULL;
 	snprintf(err, err_size, "the plugin's pull() returned %d, which is not a hub_rc"
-		 " (a bug in the plugin)%s%s", (int)rc, said[0] ? ": " : "", said);
+		 " (a bug in the plugin)%s%s", (int)rc, said ? ": " : "", said ? said : "");
+	hub_free(said);
 	return HUB_ERR_INTERNAL;
 }
 

@@ -45,6 +45,7 @@ static struct {
 	int is_recheckpointing; /* with is_idle_more: checkpoint the cursor it
 				 * was given (or "0") before answering HUB_MORE */
 	hub_rc odd_rc;        /* non-zero: answer it after the rows (not a hub_rc) */
+	const char *odd_err;  /* with odd_rc: its message (NULL: "odd") */
 	int is_uncheckpointed; /* emit the rows, never checkpoint */
 	int nomem_row;        /* emit() of this row runs out of memory */
 	int is_deaf;          /* go on past any failure of emit() (a plugin bug) */
@@ -163,7 +164,7 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 	if (i > last && (rc = fake.host->checkpoint(call, text)) != HUB_OK)
 		return rc;
 	if (fake.odd_rc) {
-		snprintf(err, err_size, "odd");
+		snprintf(err, err_size, "%s", fake.odd_err ? fake.odd_err : "odd");
 		return fake.odd_rc;
 	}
 	return i < fake.n_rows ? HUB_MORE : HUB_OK;
@@ -1015,11 +1016,34 @@ static void test_a_pull_code_not_of_hub_rc_is_named(void)
 	world_close(&w);
 }
 
+/* The plugin's message is kept whole (the report holds 1023 bytes): it was
+ * cut to 511 bytes before the hub's words, its end lost (and the SAN=1
+ * build refused the copy: -Werror=format-truncation). */
+static void test_a_long_message_with_an_odd_code_is_kept_whole(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char said[801];
+
+	memset(said, 'x', sizeof(said) - 1);
+	said[sizeof(said) - 1] = '\0';
+	memcpy(said + sizeof(said) - 5, "END!", 4);
+	world_open(&w, 3);
+	fake.odd_rc = (hub_rc)42;
+	fake.odd_err = said;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_INTERNAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, "pull() returned 42, which is not a hub_rc"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(rep.err, said));
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
 TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_a_tail_without_a_checkpoint_is_fenced_too),
 	   TEST(test_more_without_progress_is_an_error),
 	   TEST(test_more_checkpointing_the_same_cursor_is_an_error),
 	   TEST(test_a_pull_code_not_of_hub_rc_is_named),
+	   TEST(test_a_long_message_with_an_odd_code_is_kept_whole),
 	   TEST(test_a_holder_that_lost_its_lease_moves_no_cursor),
 	   TEST(test_pages_commit_with_their_cursor),
 	   TEST(test_a_transient_failure_replays_only_the_uncommitted_page),
