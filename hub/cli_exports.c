@@ -43,8 +43,8 @@ static void print_table(json_t *exports)
 		       (long long)json_integer_value(json_object_get(e, "cursor")),
 		       (long long)json_integer_value(json_object_get(e, "lag")));
 		if (json_is_true(json_object_get(e, "last_error_is_past")))
-			printf("- (past, delivered since: %s: %s)\n", str_or(e, "last_error_at", "?"),
-			       str_or(e, "last_error", ""));
+			printf("- (past, delivered since: %s: %s)\n",
+			       str_or(e, "last_error_at", "?"), str_or(e, "last_error", ""));
 		else if (json_string_value(json_object_get(e, "last_error")))
 			printf("%s: %s\n", str_or(e, "last_error_at", "?"),
 			       str_or(e, "last_error", ""));

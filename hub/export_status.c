@@ -127,8 +127,8 @@ int export_saved_put(struct store *s, const char *name, const struct export_save
 
 	export_key_state(key, sizeof(key), name);
 	return export_meta_put_json(s, key,
-				    json_pack("{s:b, s:s, s:I, s:b, s:s}", "disabled", st->is_disabled,
-					      "error", st->error, "error_at",
+				    json_pack("{s:b, s:s, s:I, s:b, s:s}", "disabled",
+					      st->is_disabled, "error", st->error, "error_at",
 					      (json_int_t)st->error_at_ms, "error_past",
 					      st->is_error_past, "config", st->fingerprint));
 }

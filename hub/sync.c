@@ -701,8 +701,8 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 		if (idle_mores == SYNC_IDLE_MORE_MAX) {
 			rc = HUB_ERR_INTERNAL;
 			snprintf(err, sizeof(err), "the plugin answered HUB_MORE %d times in a row"
-				 " without emitting or rejecting anything or moving its cursor (a bug in"
-				 " the plugin): the run stops", SYNC_IDLE_MORE_MAX);
+				 " without emitting or rejecting anything or moving its cursor"
+				 " (a bug in the plugin): the run stops", SYNC_IDLE_MORE_MAX);
 		}
 		if (rc == HUB_MORE && is_stopping(p)) {
 			flight_wait(&r); /* the page in progress commits, then we stop */

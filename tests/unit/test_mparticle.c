@@ -401,7 +401,8 @@ static void test_webhook_reads_identity_arrays_and_message_ids(void)
 	s = &f.got.recs[1];
 	ASSERT_STR_OR_NULL(s->event_name, "Subscribed");
 	ASSERT_STR_OR_NULL(s->message_id, "wh-msg-1");
-	ASSERT_JSON(s->properties_json, "{\"tier\": \"pro\", \"custom_event_type\": \"transaction\"}");
+	ASSERT_JSON(s->properties_json,
+		    "{\"tier\": \"pro\", \"custom_event_type\": \"transaction\"}");
 	s = &f.got.recs[2];
 	ASSERT_STR_OR_NULL(s->event_name, "$screen");
 	ASSERT_STR_OR_NULL(s->message_id, "wh-msg-2"); /* wins over source_message_id */
