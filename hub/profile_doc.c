@@ -18,6 +18,13 @@
 
 static const char *const attr_type_names[] = {"string", "number", "bool", "date", "url", "array"};
 
+/* An attribute's type as the documents name it ("string" for one unknown). */
+static const char *attr_type_name(int type)
+{
+	return type >= 0 && (size_t)type < ARRAY_SIZE(attr_type_names) ? attr_type_names[type]
+								  : "string";
+}
+
 /* Sets key of obj to v (taken, NULL included): *has_failed set when it
  * could not be. */
 static void doc_set(json_t *obj, const char *key, json_t *v, int *has_failed)
@@ -196,12 +203,10 @@ struct attr_acc {
 
 static json_t *attr_meta_json(const struct store_attr *a)
 {
-	static const char *const names[] = {"string", "number", "bool", "date", "url", "array"};
 	json_t *m = json_object();
 	int has_failed = 0;
 
-	doc_set(m, "type", json_string(a->type >= ATTR_STRING && a->type <= ATTR_ARRAY
-					       ? names[a->type] : "string"), &has_failed);
+	doc_set(m, "type", json_string(attr_type_name(a->type)), &has_failed);
 	doc_set(m, "updated_at", instant_json(a->ts_ms), &has_failed);
 	return doc_done(m, has_failed);
 }
@@ -498,9 +503,7 @@ static int attr_row_collect(void *ctx, const struct store_attr *a)
 		doc_set_stored(o, "value", a->value_json, JSON_DECODE_ANY, failed);
 	else
 		doc_set(o, "value", json_null(), failed);
-	doc_set(o, "type",
-		json_string(a->type >= 0 && a->type < 6 ? attr_type_names[a->type] : "string"),
-		failed);
+	doc_set(o, "type", json_string(attr_type_name(a->type)), failed);
 	doc_set(o, "deleted", json_boolean(a->is_deleted), failed);
 	doc_set(o, "updated_at", instant_json(a->ts_ms), failed);
 	doc_append(c->into, o, failed);
