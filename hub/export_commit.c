@@ -229,7 +229,8 @@ fail:
 	return -1;
 }
 
-int export_worker_save_state(struct export_worker *w)
+/* The saved state in a transaction of its own: 0, or -1. */
+static int saved_commit(struct export_worker *w)
 {
 	struct store *s = w->store;
 
@@ -241,6 +242,21 @@ int export_worker_save_state(struct export_worker *w)
 	}
 	w->is_saved_dirty = 0;
 	return 0;
+}
+
+int export_worker_save_state(struct export_worker *w)
+{
+	struct store *s = w->store;
+	char name[300];
+	int64_t epoch = 0;
+	int rc;
+
+	export_lease_name(w, name, sizeof(name));
+	if ((rc = s->ops->lease_try(s, name, &epoch)) <= 0)
+		return rc < 0 ? -1 : 1;
+	rc = saved_commit(w);
+	s->ops->lease_release(s, name);
+	return rc;
 }
 
 /* Opens the worker's own connection and loads its cursor and saved state.

@@ -300,8 +300,10 @@ size_t export_worker_limit(const struct export_worker *w, int64_t cursor);
  * fenced by the lease.  0, or -1 (logged; nothing changed). */
 int export_worker_commit(struct export_worker *w, int64_t cursor,
 			 const struct store_dead_letter *dl, int replan);
-/* The saved state alone, in a transaction of its own and not fenced (a
- * worker waiting, disabled, holds no lease).  0, or -1 (not logged). */
+/* The saved state alone, in a transaction of its own, the lease taken for
+ * it and given back (a worker waiting, disabled, holds none): 0 saved; 1
+ * not, another process holds the lease (it delivers the export: its state
+ * is that process's to save); -1 error (not logged). */
 int export_worker_save_state(struct export_worker *w);
 /* Opens the worker's own connection and loads its cursor and saved state:
  * 0; 1 the export stays disabled (same config as when it was disabled); -1

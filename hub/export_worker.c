@@ -504,13 +504,15 @@ static uint64_t wake_gen_get(struct exporter *ex)
  * disabled under this configuration.  It gives up its lease meanwhile and
  * reads its saved state every ENABLE_POLL_MS, at once when woken (the
  * API's enable).  A disable the store refused to save is saved again
- * instead, and the state read only once it is saved.  1: enabled again,
+ * instead (under the lease: dropped when another process holds it), and
+ * the state read only once that is settled.  1: enabled again,
  * taken up from its cursor by a new take of the lease; 0: stopping, or it
  * cannot be (its plugin could not start: only a restart creates it again). */
 static int worker_wait_enabled(struct export_worker *w)
 {
 	struct export_saved saved;
 	char name[300];
+	int saved_rc;
 
 	if (!w->inst || !w->store)
 		return 0;
@@ -524,9 +526,14 @@ static int worker_wait_enabled(struct export_worker *w)
 	w->lease_epoch = 0;
 	while (!atomic_load(&w->ex->stop)) {
 		uint64_t gen = wake_gen_get(w->ex);
-		if (w->is_disable_unsaved && export_worker_save_state(w) == 0) {
+		if (w->is_disable_unsaved && (saved_rc = export_worker_save_state(w)) >= 0) {
 			w->is_disable_unsaved = 0;
-			log_info(w->who, "its disable is saved now");
+			if (saved_rc == 0)
+				log_info(w->who, "its disable is saved now");
+			else
+				log_warn(w->who, "its disable is not saved: another process"
+					 " delivers the export now (it meets the refusal"
+					 " itself if the cause lasts)");
 		}
 		if (!w->is_disable_unsaved &&
 		    export_saved_load(w->store, w->conf->name, &saved) >= 0 &&

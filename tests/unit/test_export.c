@@ -2224,6 +2224,60 @@ static void test_a_disable_the_store_refused_to_save_is_kept(void)
 	world_close(&w);
 }
 
+/* Polls (WAIT_MS at most) for export x's lease on store s: 1 once taken. */
+static int x_lease_taken(struct store *s)
+{
+	struct timespec pause = {0, 5 * 1000 * 1000};
+	int64_t epoch = 0;
+
+	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
+		if (s->ops->lease_try(s, "export:x", &epoch) == 1)
+			return 1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+/* A disable left unsaved is saved under the export's lease: once another
+ * process holds it (it delivers the export now), the disable is that
+ * process's to decide, and is dropped here.  It was saved without the
+ * lease, over the state of the process delivering the export. */
+static void test_an_unsaved_disable_is_dropped_when_another_process_delivers(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	struct store *other = NULL;
+	struct export_saved saved;
+	json_t *calls = NULL;
+	char err[512], *logged;
+
+	world_open(&w, "    fail: auth\n");
+	apply(&w, people);
+	export_set_disable_save_fault(1);
+	testlib_capture_begin(&cap);
+	world_start(&w);
+	CU_ASSERT(file_holds(cap.path, "its disable could not be saved"));
+	CU_ASSERT_EQUAL_FATAL(store_open(w.th->cfg, &other, err, sizeof(err)), 0);
+	CU_ASSERT_FATAL(x_lease_taken(other)); /* another process delivers x */
+	export_set_disable_save_fault(0);
+	CU_ASSERT(file_holds(cap.path, "its disable is not saved: another process"));
+	saved.is_disabled = 0;
+	CU_ASSERT(export_saved_load(w.th->reader, "x", &saved) >= 0);
+	CU_ASSERT_EQUAL(saved.is_disabled, 0);
+	/* that process gone, this one takes the export up again: refused
+	 * again, it disables it, saved under its lease */
+	CU_ASSERT_EQUAL(other->ops->lease_release(other, "export:x"), 0);
+	store_close(other);
+	CU_ASSERT(x_saved_disabled(&w));
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(logged);
+	free(logged);
+	json_decref(recorded(&w, &calls));
+	CU_ASSERT_EQUAL(json_array_size(calls), 2);
+	json_decref(calls);
+	world_close(&w);
+}
+
 /* An export whose plugin could not start is disabled till a restart, as
  * GET /v1/exports shows it: POST /v1/exports/x/enable says so (409).  It
  * answered was_disabled false of the export its status showed disabled,
@@ -4333,6 +4387,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_disabled_export_is_enabled_again_unchanged),
 	   TEST(test_a_waiting_export_goes_on_when_the_disable_is_another_config_s),
 	   TEST(test_a_disable_the_store_refused_to_save_is_kept),
+	   TEST(test_an_unsaved_disable_is_dropped_when_another_process_delivers),
 	   TEST(test_enabling_an_export_whose_plugin_could_not_start_says_restart),
 	   TEST(test_metrics_show_deliveries_dead_letters_and_disables),
 	   TEST(test_dead_letters_are_sent_again),
