@@ -16,6 +16,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A profile ID is no identifier: the record carries it apart
+ * (record.h), and only this door makes such a record. */
+static hub_rc privacy_erase_record_of_profile(const char *pid, const char *request_id,
+					      struct record **out, char *err, size_t err_size)
+{
+	char shown[RECORD_SHOW_SIZE];
+
+	*out = NULL;
+	if (!store_profile_id_is_valid(pid)) {
+		err_set(err, err_size, "profile_id: \"%s\" is not a profile ID (p_ and 16 letters"
+			" and digits, as the hub gives them)", record_show(shown, pid));
+		return HUB_ERR_DATA;
+	}
+	return record_erase_of_profile(pid, request_id, time_now_ms(), out, err, err_size);
+}
+
 /*
  * The request is read without identity.blocked_values: a value blocked
  * after it was stored still names the person holding it (IDENTITY.md
@@ -27,11 +43,15 @@ hub_rc privacy_erase_record(const struct record_rules *rules, const char *by, co
 			    size_t err_size)
 {
 	struct record_rules request_rules = *rules;
-	json_t *rj = json_pack("{s:s, s:s, s:s, s:{s:s}}", "type", "erase", "source", "privacy",
-			       "message_id", request_id, "identifiers", by, value);
-	char *text = rj ? json_dumps_whole(rj, JSON_COMPACT) : NULL;
+	json_t *rj;
+	char *text;
 	hub_rc rc;
 
+	if (strcmp(by, "profile_id") == 0)
+		return privacy_erase_record_of_profile(value, request_id, out, err, err_size);
+	rj = json_pack("{s:s, s:s, s:s, s:{s:s}}", "type", "erase", "source", "privacy",
+			       "message_id", request_id, "identifiers", by, value);
+	text = rj ? json_dumps_whole(rj, JSON_COMPACT) : NULL;
 	*out = NULL;
 	json_decref(rj);
 	if (!text) {

@@ -20,10 +20,13 @@
 #include <stdint.h>
 
 /* The erase record for the person holding identifier `by` (custom_id,
- * installation_id) = `value`, validated; `request_id` becomes its
+ * installation_id, an external id) = `value`, validated, or, `by` being
+ * "profile_id", for the profile of that ID (resolved when applied: a
+ * merged profile's ID erases its survivor); `request_id` becomes its
  * message_id.  identity.blocked_values in rules do not apply (a value
  * blocked since it was stored is erased).  HUB_OK with *out (the caller's:
- * record_free), or HUB_ERR_DATA (err says why) for an unusable identifier. */
+ * record_free), or HUB_ERR_DATA (err says why) for an unusable identifier
+ * or a malformed profile ID. */
 hub_rc privacy_erase_record(const struct record_rules *rules, const char *by, const char *value,
 			    const char *request_id, struct record **out, char *err,
 			    size_t err_size);

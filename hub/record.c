@@ -785,6 +785,29 @@ fail:
 	return rc;
 }
 
+hub_rc record_erase_of_profile(const char *profile_id, const char *request_id, int64_t now_ms,
+			       struct record **out, char *err, size_t err_size)
+{
+	struct record *r = hub_calloc(1, sizeof(*r));
+
+	*out = NULL;
+	if (r) {
+		r->type = HUB_REC_ERASE;
+		r->timestamp_ms = r->received_at_ms = now_ms;
+		r->push_enabled = -1;
+		r->source = hub_strdup("privacy");
+		r->message_id = hub_strdup(request_id);
+		r->profile_id = hub_strdup(profile_id);
+	}
+	if (!r || !r->source || !r->message_id || !r->profile_id) {
+		record_free(r);
+		err_set(err, err_size, "out of memory");
+		return HUB_ERR_NOMEM;
+	}
+	*out = r;
+	return HUB_OK;
+}
+
 void record_free(struct record *r)
 {
 	if (!r)
@@ -795,6 +818,7 @@ void record_free(struct record *r)
 	hub_free(r->installation_id);
 	externals_drop(r);
 	hub_free(r->previous_id);
+	hub_free(r->profile_id);
 	for (size_t i = 0; i < r->n_attrs; i++) {
 		hub_free(r->attrs[i].key);
 		free(r->attrs[i].value_json); /* json_dumps' */

@@ -86,6 +86,12 @@ struct record {
 	struct record_ident *externals; /* in priority order (then name) */
 	size_t n_externals;
 	char *previous_id;        /* alias */
+	/* erase only: the profile ID a privacy request names instead of an
+	 * identifier (a profile that may hold none).  Set by
+	 * record_erase_of_profile() alone, never by record_from_hub() or
+	 * record_from_json(): no plugin, import or scenario file can erase by
+	 * profile ID, only the hub's privacy requests (privacy.c). */
+	char *profile_id;
 
 	const char *platform;     /* "ios" "android" "web" "server" (static,
 				   * not owned) or NULL */
@@ -145,6 +151,15 @@ hub_rc record_from_json(const char *text, size_t len, const char *default_source
 			const struct record_rules *rules, int64_t now_ms,
 			struct record **out, struct record_warnings *warnings,
 			char *err, size_t err_size);
+
+/*
+ * The erase record of the hub's own privacy request naming a profile by its
+ * ID (privacy.c): type erase, source "privacy", message_id the request's
+ * ID, timed now, no identifier but profile_id (store_profile_id_is_valid()
+ * is the caller's check).  HUB_OK with *out, or HUB_ERR_NOMEM.
+ */
+hub_rc record_erase_of_profile(const char *profile_id, const char *request_id, int64_t now_ms,
+			       struct record **out, char *err, size_t err_size);
 
 void record_free(struct record *r);
 

@@ -223,9 +223,17 @@ static int profile_id_mac(struct store *s, const unsigned char *msg, size_t len,
 	return 0;
 }
 
+static const char profile_id_b32[] = "abcdefghijkmnpqrstuvwxyz23456789"; /* no l, o, 0, 1 */
+
+int store_profile_id_is_valid(const char *id)
+{
+	return strncmp(id, "p_", 2) == 0 && strlen(id) == 18 &&
+	       strspn(id + 2, profile_id_b32) == 16;
+}
+
 int store_new_profile_id(struct store *s, char id[PROFILE_ID_SIZE], int64_t *seq)
 {
-	static const char b32[] = "abcdefghijkmnpqrstuvwxyz23456789"; /* no l, o, 0, 1 */
+	const char *b32 = profile_id_b32;
 	unsigned char mac[EVP_MAX_MD_SIZE], msg[8];
 	int64_t n = 0;
 

@@ -458,4 +458,9 @@ int store_load_id_key(struct store *s, char *err, size_t err_size);
  * of a per-store counter).  Fills id; returns 0 or -1. */
 int store_new_profile_id(struct store *s, char id[PROFILE_ID_SIZE], int64_t *seq);
 
+/* 1 when id has the form store_new_profile_id gives ("p_" + 16 of its
+ * base32 characters), else 0: a privacy request's profile_id is checked
+ * so before anything is looked up or stored. */
+int store_profile_id_is_valid(const char *id);
+
 #endif

@@ -4,13 +4,16 @@
  * into it, is deleted with all it holds (events, attributes, consent,
  * identifiers, its log, its pending changes and dead letters); every
  * identifier is blocked until erase time + erase_block_days; the exports get
- * an erased change (identifier types, never values).  A profile a refused
- * merge left apart from it (merge_refused) is reported, not erased.  No
+ * an erased change (identifier types, never values).  An erase of the hub's
+ * privacy requests may name the profile by its ID instead (record.h).  A
+ * profile a refused merge left apart from it (merge_refused) is reported,
+ * not erased: by its ID, which erases it.  No
  * SQL here.
  */
 #include "unify_int.h"
 
 #include "alloc.h"
+#include "profile.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -127,7 +130,8 @@ static int refused_report(struct unify *u, struct resolve *rs, const struct pid_
 			(void)record_warnings_add(rs->warnings, "profile %s not erased: a session"
 						  " a refused merge left apart from the erased"
 						  " profile (merge_refused in its log); erase it"
-						  " by an identifier it holds", live);
+						  " by its profile ID now (profile_id: \"%s\")",
+						  live, live);
 	}
 	return 0;
 }
@@ -201,6 +205,21 @@ out:
 	return rc;
 }
 
+/* An erase by profile ID (the hub's privacy requests only: record.h): the
+ * live profile it resolves to, as a lookup resolves it, when there is one
+ * still (the request checked it; an erase since may have taken it).  It
+ * holds no identifier of the request: each it held is blocked as it goes. */
+static int erase_by_profile_id(struct unify *u, struct resolve *rs, struct erase_ctx *ec)
+{
+	char live[PROFILE_ID_SIZE];
+	int found = profile_resolve_id(u->store, rs->r->profile_id, live);
+
+	if (found == 0 && rs->warnings)
+		(void)record_warnings_add(rs->warnings, "profile %s not erased: there is no such"
+					  " profile (now)", rs->r->profile_id);
+	return found < 0 || (found == 1 && erase_live_profile(u, rs, live, ec)) ? -1 : 0;
+}
+
 int unify_erase_apply(struct unify *u, struct resolve *rs)
 {
 	const struct record *r = rs->r;
@@ -217,6 +236,8 @@ int unify_erase_apply(struct unify *u, struct resolve *rs)
 	for (size_t i = 0; i < rs->n_ext; i++)
 		req[n_req++] = (struct store_ident){.type = r->externals[i].type,
 						    .value = r->externals[i].value};
+	if (r->profile_id && erase_by_profile_id(u, rs, &ec))
+		goto out;
 	for (size_t i = 0; i < n_req; i++) {
 		char pid[PROFILE_ID_SIZE];
 		int found = unify_owner_of(u, req[i].type, req[i].value, pid);

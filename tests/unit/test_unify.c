@@ -37,7 +37,13 @@
  *   - a login's merge a cap or limit refuses (the merge count cap, an
  *     external id's limit) leaves a merge_refused row on the user's log
  *     naming the identifier, the anonymous profile and the cap; an erase
- *     of the user leaves that profile and names it in a warning.
+ *     of the user leaves that profile and names it in a warning, saying
+ *     to erase it by its profile ID, which erases it and its event.
+ *   - an erase by profile ID (the hub's privacy requests only): a merged
+ *     profile's ID erases its live survivor and every profile merged into
+ *     it, blocks every identifier they held, and its audit row names the
+ *     request; an unknown ID erases nothing and says so; a malformed one
+ *     is refused; a canonical record cannot name a profile ID.
  *   - a merge tie of consent goes to the more restrictive state
  *     (unsubscribed > unset > subscribed), a newer one wins whatever it is.
  *   - a merge tie of an attribute goes to the survivor, a newer one wins;
@@ -53,6 +59,7 @@
 #include "testlib.h"
 
 #include "../../hub/intake.h"
+#include "../../hub/privacy.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -1048,6 +1055,21 @@ static void test_a_login_merge_a_limit_refused_is_logged_on_the_user(void)
 	testhub_stop(th);
 }
 
+/* C1 (crm_id K1, limit 1) logs in on I3, a session holding K2: the merge
+ * is refused, the session (its event) left apart from C1. */
+static void apply_refused_login(struct testhub *th)
+{
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\","
+		  "\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K1\"}}\n"
+		  "{\"type\":\"track\",\"message_id\":\"m2\",\"event\":{\"name\":\"open\"},"
+		  "\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I3\",\"crm_id\":\"K2\"}}\n"
+		  "{\"type\":\"identify\",\"message_id\":\"m3\","
+		  "\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I3\"}}");
+}
+
 /* IDENTITY.md section 7 erases the profiles the request resolves to and
  * their tombstones: the session a refused merge left apart from C1 holds
  * none of C1's identifiers, so an erase of C1 leaves it, and its answer
@@ -1061,15 +1083,7 @@ static void test_an_erase_names_the_session_a_refused_merge_left_apart(void)
 	char want[256];
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\","
-		  "\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K1\"}}\n"
-		  "{\"type\":\"track\",\"message_id\":\"m2\",\"event\":{\"name\":\"open\"},"
-		  "\"timestamp\":\"2025-03-03T09:01:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I3\",\"crm_id\":\"K2\"}}\n"
-		  "{\"type\":\"identify\",\"message_id\":\"m3\","
-		  "\"timestamp\":\"2025-03-03T09:02:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I3\"}}");
+	apply_refused_login(th);
 	apply_batch(th, "{\"type\":\"erase\",\"message_id\":\"e1\","
 		       "\"timestamp\":\"2025-03-03T10:00:00Z\","
 		       "\"identifiers\":{\"custom_id\":\"C1\"}}", &b);
@@ -1078,8 +1092,9 @@ static void test_an_erase_names_the_session_a_refused_merge_left_apart(void)
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(dump, 0),
 							   "event_count")), 1);
 	snprintf(want, sizeof(want), "profile %s not erased: a session a refused merge left"
-		 " apart from the erased profile (merge_refused in its log); erase it by an"
-		 " identifier it holds", pid_of(json_array_get(dump, 0)));
+		 " apart from the erased profile (merge_refused in its log); erase it by its"
+		 " profile ID now (profile_id: \"%s\")", pid_of(json_array_get(dump, 0)),
+		 pid_of(json_array_get(dump, 0)));
 	CU_ASSERT_EQUAL(b.counts.warnings, 1);
 	CU_ASSERT_EQUAL_FATAL(b.n_warnings, 1);
 	CU_ASSERT_STRING_EQUAL(b.warnings[0].message, want);
@@ -1090,6 +1105,172 @@ static void test_an_erase_names_the_session_a_refused_merge_left_apart(void)
 	CU_ASSERT_EQUAL(b.n_warnings, 0);
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL(json_array_size(dump), 0);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+/* Two records naming erased identifiers: both blocked, n_left live
+ * profiles after them. */
+static void apply_blocked(struct testhub *th, const char *two_lines, size_t n_left)
+{
+	size_t blocked = th->counts.blocked;
+	json_t *dump;
+
+	apply(th, two_lines);
+	CU_ASSERT_EQUAL(th->counts.blocked, blocked + 2);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), n_left);
+	json_decref(dump);
+}
+
+/* An erase of the hub's own privacy request naming the profile by its ID
+ * (privacy.c), as the API and the CLI submit it. */
+static hub_rc erase_by_pid(struct testhub *th, const char *pid, const char *request_id,
+			   json_t **warnings)
+{
+	return privacy_erase_submit(th->intake, &th->rules, "profile_id", pid, request_id, warnings,
+				    th->err, sizeof(th->err));
+}
+
+/* The session a refused merge left apart from C1 holds no identifier of
+ * C1's: the warning of C1's erase names it, and an erase by that profile
+ * ID takes it with its event; its identifiers (I3, K2) are blocked after. */
+static void test_an_erase_by_profile_id_takes_the_session_a_refused_merge_left_apart(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 1}\n");
+	json_t *dump, *warnings = NULL;
+	char pid[64];
+	int64_t n_events = -1, last = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_refused_login(th);
+	CU_ASSERT_EQUAL_FATAL(erase_by_pid(th, "p_aaaaaaaaaaaaaaaa", "pr_00000000000000a0", NULL),
+			      HUB_OK); /* no such profile: nothing erased */
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 2);
+	json_decref(dump);
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th,
+						  "{\"type\":\"erase\",\"message_id\":"
+						  "\"e1\",\"timestamp\":\"2025-03-03T10:00:00Z\","
+						  "\"identifiers\":{\"custom_id\":\"C1\"}}"),
+			      0);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
+	snprintf(pid, sizeof(pid), "%s", pid_of(json_array_get(dump, 0)));
+	json_decref(dump);
+	CU_ASSERT_EQUAL_FATAL(erase_by_pid(th, pid, "pr_00000000000000a1", &warnings), HUB_OK);
+	CU_ASSERT_PTR_NULL(warnings);
+	json_decref(warnings);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 0);
+	json_decref(dump);
+	CU_ASSERT_EQUAL(th->reader->ops->event_stats(th->reader, pid, &n_events, &last), 0);
+	CU_ASSERT_EQUAL(n_events, 0);
+	apply_blocked(th,
+		      "{\"type\":\"track\",\"message_id\":\"m4\",\"event\":{\"name\":\"open\"},"
+		      "\"timestamp\":\"2025-03-03T11:00:00Z\","
+		      "\"identifiers\":{\"installation_id\":\"I3\"}}\n"
+		      "{\"type\":\"identify\",\"message_id\":\"m5\","
+		      "\"timestamp\":\"2025-03-03T11:01:00Z\",\"identifiers\":{\"crm_id\":\"K2\"}}",
+		      0);
+	testhub_stop(th);
+}
+
+/* An erase by the ID of a profile merged into C1 (a tombstone) erases C1,
+ * the live profile a lookup of that ID finds, and the tombstone with it;
+ * C1's identifiers and the session's are blocked; the audit row names the
+ * request.  Another profile (C2) stays. */
+static void test_an_erase_by_a_tombstone_id_erases_the_survivor(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *rows, *warnings = NULL;
+	char tomb[64], c1[64];
+	struct store_profile p;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\","
+		  "\"timestamp\":\"2025-03-03T09:00:00Z\",\"identifiers\":{\"custom_id\":\"C1\"}}\n"
+		  "{\"type\":\"track\",\"message_id\":\"m2\",\"event\":{\"name\":\"e\"},"
+		  "\"timestamp\":\"2025-03-03T09:01:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I9\"}}\n"
+		  "{\"type\":\"identify\",\"message_id\":\"m0\","
+		  "\"timestamp\":\"2025-03-03T09:01:30Z\",\"identifiers\":{\"custom_id\":\"C2\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(profile_of(dump, NULL, "I9"));
+	snprintf(tomb, sizeof(tomb), "%s", pid_of(profile_of(dump, NULL, "I9")));
+	snprintf(c1, sizeof(c1), "%s", pid_of(profile_of(dump, "C1", NULL)));
+	json_decref(dump);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\","
+		  "\"timestamp\":\"2025-03-03T09:02:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
+	CU_ASSERT_EQUAL_FATAL(th->reader->ops->profile_get(th->reader, tomb, &p), 1);
+	CU_ASSERT_STRING_EQUAL_FATAL(p.merged_into, c1);
+	CU_ASSERT_EQUAL_FATAL(erase_by_pid(th, tomb, "pr_00000000000000b1", &warnings), HUB_OK);
+	json_decref(warnings);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 1);
+	CU_ASSERT_PTR_NOT_NULL(profile_of(dump, "C2", NULL));
+	json_decref(dump);
+	CU_ASSERT_EQUAL(th->reader->ops->profile_get(th->reader, tomb, &p), 0);
+	CU_ASSERT_EQUAL(th->reader->ops->profile_get(th->reader, c1, &p), 0);
+	rows = log_of(th, c1);
+	CU_ASSERT_EQUAL(json_array_size(rows), 1);
+	if (json_array_size(rows) == 1)
+		expect_text(json_array_get(rows, 0), "reason",
+			    "privacy erase pr_00000000000000b1 (1 merged profile)");
+	json_decref(rows);
+	apply_blocked(
+		th,
+		"{\"type\":\"identify\",\"message_id\":\"m4\","
+		"\"timestamp\":\"2025-03-03T10:00:00Z\",\"identifiers\":{\"custom_id\":\"C1\"}}\n"
+		"{\"type\":\"track\",\"message_id\":\"m5\",\"event\":{\"name\":\"e\"},"
+		"\"timestamp\":\"2025-03-03T10:01:00Z\","
+		"\"identifiers\":{\"installation_id\":\"I9\"}}",
+		1);
+	testhub_stop(th);
+}
+
+/* A malformed profile ID is refused before anything is submitted, naming
+ * the field; a canonical record (import, a source) cannot carry one: its
+ * profile_id member is no identifier, so an erase naming only it is
+ * refused, and one naming an identifier too erases by the identifier. */
+static void test_only_a_privacy_request_erases_by_profile_id(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	struct record *r = NULL;
+	json_t *dump;
+	char pid[64], text[256];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\","
+		  "\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I1\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
+	snprintf(pid, sizeof(pid), "%s", pid_of(json_array_get(dump, 0)));
+	json_decref(dump);
+	CU_ASSERT_EQUAL(erase_by_pid(th, "p_1", "pr_00000000000000c1", NULL), HUB_ERR_DATA);
+	CU_ASSERT_PTR_NOT_NULL(strstr(th->err, "profile_id: \"p_1\" is not a profile ID"));
+	snprintf(text, sizeof(text),
+		 "{\"type\":\"erase\",\"message_id\":\"x\","
+		 "\"profile_id\":\"%s\"}",
+		 pid);
+	CU_ASSERT_EQUAL(record_from_json(text, strlen(text), "privacy", &th->rules, 1741000000000LL,
+					 &r, NULL, th->err, sizeof(th->err)),
+			HUB_ERR_DATA);
+	record_free(r);
+	r = NULL;
+	snprintf(text, sizeof(text),
+		 "{\"type\":\"erase\",\"message_id\":\"x\","
+		 "\"profile_id\":\"%s\",\"identifiers\":{\"custom_id\":\"C7\"}}",
+		 pid);
+	CU_ASSERT_EQUAL_FATAL(record_from_json(text, strlen(text), "privacy", &th->rules,
+					       1741000000000LL, &r, NULL, th->err, sizeof(th->err)),
+			      HUB_OK);
+	CU_ASSERT_PTR_NULL(r->profile_id);
+	CU_ASSERT_EQUAL(testhub_apply_records(th, &r, 1), 0);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 1); /* I1's profile stays */
 	json_decref(dump);
 	testhub_stop(th);
 }
@@ -1545,6 +1726,9 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_an_alias_of_an_erased_identifier_is_blocked),
 	   TEST(test_a_login_merge_a_limit_refused_is_logged_on_the_user),
 	   TEST(test_an_erase_names_the_session_a_refused_merge_left_apart),
+	   TEST(test_an_erase_by_profile_id_takes_the_session_a_refused_merge_left_apart),
+	   TEST(test_an_erase_by_a_tombstone_id_erases_the_survivor),
+	   TEST(test_only_a_privacy_request_erases_by_profile_id),
 	   TEST(test_a_profile_absorbs_at_most_100_profiles),
 	   TEST(test_a_profile_at_the_merge_cap_is_not_absorbed),
 	   TEST(test_a_merge_may_reach_1000_identifiers_not_more),
