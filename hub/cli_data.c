@@ -348,6 +348,10 @@ static int privacy_access(struct cli *cli, const struct lookup *lk)
 	is_reading = 1;
 	if (lookup_run(s, lk, &f))
 		goto out;
+	if (f.n == 0 && strcmp(lk->by, "profile_id") == 0) {
+		err_set(s->err, sizeof(s->err), "no profile %s", lk->value);
+		goto out;
+	}
 	w = access_doc_writer_new(s, head, NULL, lk->by, lk->value,
 				  (const char(*)[PROFILE_ID_SIZE])f.ids, f.n,
 				  JSON_INDENT(2) | HUB_JSON_REAL, stdout_sink, &write_errno);
@@ -391,6 +395,23 @@ static void privacy_erase_prune(struct store *s, const struct hub_config *cfg)
 			  " on)", store_error(s));
 }
 
+/* An erase by profile ID needs the profile (live, or merged into a live
+ * one): else it says so, and nothing is stored.  0, or -1 told. */
+static int privacy_erase_profile_check(struct store *s, const struct lookup *lk)
+{
+	char live[PROFILE_ID_SIZE];
+	int rc = 1;
+
+	if (strcmp(lk->by, "profile_id") != 0)
+		return 0;
+	if (read_snapshot_begin(s) || (rc = profile_resolve_id(s, lk->value, live)) < 0)
+		cli_error("privacy", "%s", store_error(s));
+	else if (rc == 0)
+		cli_error("privacy", "no profile %s: nothing was erased", lk->value);
+	read_snapshot_end(s);
+	return rc == 1 ? 0 : -1;
+}
+
 /* An erase goes through the intake like any record (privacy.c). */
 static int privacy_erase(struct cli *cli, const struct lookup *lk)
 {
@@ -409,6 +430,10 @@ static int privacy_erase(struct cli *cli, const struct lookup *lk)
 	}
 	if (cli_open_existing_store(cli, &s))
 		return CLI_FAIL;
+	if (privacy_erase_profile_check(s, lk)) {
+		store_close(s);
+		return CLI_FAIL;
+	}
 	privacy_erase_prune(s, cli->cfg);
 	if (intake_start(&in, s, cli->cfg, err, sizeof(err))) {
 		cli_error("privacy", "%s", err);
@@ -442,7 +467,7 @@ int cmd_privacy(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
 		"profilehub privacy (access|erase) (--custom-id C | --installation-id I"
-		" | --external TYPE=VALUE)";
+		" | --external TYPE=VALUE | --profile-id P)";
 	struct lookup lk = {0};
 	char why[256];
 
@@ -453,9 +478,14 @@ int cmd_privacy(struct cli *cli, int argc, char **argv)
 	if (lookup_parse(argc - 1, argv + 1, &lk, NULL, why, sizeof(why)))
 		return cli_misuse("privacy", usage, "%s", why);
 	if (strcmp(lk.by, "custom_id") != 0 && strcmp(lk.by, "installation_id") != 0 &&
-	    strcmp(lk.flag, "--external") != 0)
+	    strcmp(lk.by, "profile_id") != 0 && strcmp(lk.flag, "--external") != 0)
 		return cli_misuse("privacy", usage, "a request names --custom-id,"
-				  " --installation-id or --external, not %s", lk.flag);
+				  " --installation-id, --external or --profile-id, not %s",
+				  lk.flag);
+	if (strcmp(lk.by, "profile_id") == 0 && !store_profile_id_is_valid(lk.value))
+		return cli_misuse("privacy", usage, "--profile-id: \"%s\" is not a profile ID"
+				  " (p_ and 16 letters and digits, as the hub gives them)",
+				  lk.value);
 	if (cli_load_config_lazy_env(cli))
 		return CLI_FAIL;
 	if (lookup_check_external(cli->cfg, &lk, why, sizeof(why)))

@@ -1047,9 +1047,53 @@ static void test_profile_prints_64_of_a_shared_email_and_says_more(void)
 	testhub_stop(th);
 }
 
+/* The privacy requests of the store recorded so far. */
+static int request_count(void *ctx, const char *key, const char *value)
+{
+	(void)key;
+	(void)value;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* privacy access, then erase, --profile-id pid (a live profile); and
+ * erase --profile-id of an ID no profile has. */
+static void privacy_by_profile_id(struct testhub *th, const char *pid)
+{
+	char *access[] = {"privacy", "access", "--profile-id", (char *)pid, NULL};
+	char *erase[] = {"privacy", "erase", "--profile-id", (char *)pid, NULL};
+	char *find[] = {"profile", "--profile-id", (char *)pid, NULL};
+	char *unknown[] = {"privacy", "erase", "--profile-id", "p_aaaaaaaaaaaaaaaa", NULL};
+	char *out = NULL, *said = NULL, want[128];
+	int n_before = 0, n_after = 0;
+	json_t *doc;
+
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, access, 0, NULL, &out, &said), CLI_OK);
+	doc = out ? json_loads(out, 0, NULL) : NULL;
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(doc, "profiles")), 1);
+	json_decref(doc);
+	free(out);
+	free(said);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, erase, 0, NULL, &out, &said), CLI_OK);
+	snprintf(want, sizeof(want), "\"status\":\"done\",\"profile_id\":\"%s\"}\n", pid);
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, want));
+	free(out);
+	free(said);
+	expect_run(th, NULL, cmd_profile, find, CLI_FAIL, "", "no profile with profile_id");
+	CU_ASSERT_EQUAL(th->reader->ops->meta_list(th->reader, PRIVACY_REQUEST_PREFIX,
+						   request_count, &n_before), 0);
+	expect_run(th, NULL, cmd_privacy, unknown, CLI_FAIL, "",
+		   "privacy: no profile p_aaaaaaaaaaaaaaaa: nothing was erased\n");
+	CU_ASSERT_EQUAL(th->reader->ops->meta_list(th->reader, PRIVACY_REQUEST_PREFIX,
+						   request_count, &n_after), 0);
+	CU_ASSERT_EQUAL(n_after, n_before);
+}
+
 /* privacy erase of a user a refused merge kept apart from a session
  * (crm_id limit 1: the session's K2 could not join C1's K1) says in its
- * answer, as the API's does, which profile it did not erase. */
+ * answer, as the API's does, which profile it did not erase; privacy
+ * access and erase --profile-id then take that profile, which holds no
+ * identifier of C1's.  An ID no profile has is said, nothing recorded. */
 static void test_privacy_erase_names_the_session_it_did_not_erase(void)
 {
 	char *erase[] = {"privacy", "erase", "--custom-id", "C1", NULL};
@@ -1076,6 +1120,7 @@ static void test_privacy_erase_names_the_session_it_did_not_erase(void)
 	json_decref(answer);
 	free(out);
 	free(said);
+	privacy_by_profile_id(th, pid);
 	testhub_stop(th);
 }
 
@@ -1149,7 +1194,9 @@ static void test_privacy_takes_an_action_and_a_custom_or_installation_id(void)
 		const char *why;
 	} runs[] = {
 		{{"privacy", NULL}, "privacy: access or erase is needed\n"},
-		{{"privacy", "access", "--profile-id", "p", NULL}, "not --profile-id\n"},
+		{{"privacy", "access", "--email", "e@x.com", NULL}, "not --email\n"},
+		{{"privacy", "erase", "--profile-id", "p_1", NULL},
+		 "privacy: --profile-id: \"p_1\" is not a profile ID"},
 		{{"privacy", "erase", "--phone", "+1", NULL}, "not --phone\n"},
 		{{"privacy", "access", "--custom-id", "c", "--events", "1", NULL},
 		 "privacy: unexpected argument \"--events\"\n"},
