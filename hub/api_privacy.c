@@ -1,7 +1,10 @@
 /*
  * api_privacy.c - the management API's privacy requests (api.h): POST
  * /v1/privacy/requests (an access or an erase) and GET
- * /v1/privacy/requests/<id> (what became of one).
+ * /v1/privacy/requests/<id> (what became of one).  A request names the
+ * person by one identifier, or a profile by its profile_id (a merged
+ * profile's takes its live survivor; one no profile has is a 404, nothing
+ * recorded).
  *
  * Erasure is a record like any other: it goes through the intake, so it
  * is ordered with ingestion and blocks what arrives after it.
@@ -451,24 +454,41 @@ static int respond_bad_json(struct api_response *resp, json_error_t *jerr)
 				 jerr->text);
 }
 
+/* A key that names whom a request is about: a person key
+ * (config_person_key: custom_id, installation_id, an external id) or
+ * profile_id (a profile, merged or live, even one holding no identifier). */
+static int privacy_key(const struct api *api, const char *key)
+{
+	return config_person_key(api->cfg, key) || strcmp(key, "profile_id") == 0;
+}
+
+/* The keys privacy_key() takes, for the messages, into buf. */
+static const char *privacy_keys(const struct api *api, char *buf, size_t size)
+{
+	char keys[256];
+
+	snprintf(buf, size, "%s, or a profile's profile_id",
+		 config_person_keys(api->cfg, keys, sizeof(keys)));
+	return buf;
+}
+
 /* The first member of a privacy request's body that is not type or a
- * person key (config_person_key: custom_id, installation_id, an external
- * id), or an identifier that is not a non-empty string, said into msg; 0
+ * key privacy_key() takes, or an identifier that is not a non-empty
+ * string, said into msg; 0
  * when there is none.  An erase cannot be undone: an option it does not
  * know ("dry_run") or a second identifier it could not read is refused,
  * never passed over. */
 static int privacy_body_problem(const struct api *api, json_t *body, char *msg, size_t size)
 {
-	char shown[RECORD_SHOW_SIZE], keys[256];
+	char shown[RECORD_SHOW_SIZE], keys[320];
 	const char *key;
 	json_t *v;
 
 	json_object_foreach(body, key, v) {
-		int is_id = config_person_key(api->cfg, key);
+		int is_id = privacy_key(api, key);
 		if (!is_id && strcmp(key, "type") != 0) {
 			snprintf(msg, size, "unknown key \"%s\": a privacy request has type and %s",
-				 record_show(shown, key),
-				 config_person_keys(api->cfg, keys, sizeof(keys)));
+				 record_show(shown, key), privacy_keys(api, keys, sizeof(keys)));
 			return 1;
 		}
 		if (is_id && (!json_is_string(v) || !*json_string_value(v))) {
@@ -476,6 +496,39 @@ static int privacy_body_problem(const struct api *api, json_t *body, char *msg, 
 			return 1;
 		}
 	}
+	return 0;
+}
+
+/*
+ * A body's profile_id: well formed (else a 400 naming the field) and the
+ * ID of a profile, live or merged into one (else a 404 naming it): an
+ * answer before anything is stored, no request ID given out.  0, or 1
+ * with the answer in resp.
+ */
+static int privacy_profile_check(struct api *api, const char *pid, struct api_response *resp)
+{
+	char shown[RECORD_SHOW_SIZE], live[PROFILE_ID_SIZE];
+	struct store *s;
+	int rc;
+
+	if (!store_profile_id_is_valid(pid))
+		return api_respond_error(resp, 400, "invalid_parameter",
+					 "profile_id: \"%s\" is not a profile ID (p_ and 16 letters"
+					 " and digits, as the hub gives them)",
+					 record_show(shown, pid));
+	if (!(s = api_pool_take(api)))
+		return api_respond_store_unavailable(resp);
+	rc = profile_resolve_id(s, pid, live);
+	if (rc < 0) {
+		log_error("api", "privacy request for profile %s: %s", pid, store_error(s));
+		store_close(s); /* in doubt: never reused */
+		return api_respond_error(resp, 500, "store_error",
+					 "the store failed; see the hub's log");
+	}
+	api_pool_give(api, s);
+	if (rc == 0)
+		return api_respond_error(resp, 404, "not_found",
+					 "profile_id: no profile %s (nothing was done)", pid);
 	return 0;
 }
 
@@ -490,7 +543,7 @@ static int privacy_body_person(const struct api *api, json_t *body, const char *
 
 	json_object_foreach(body, key, v) {
 		const char *text = json_string_value(v);
-		if (config_person_key(api->cfg, key) && text && *text) {
+		if (privacy_key(api, key) && text && *text) {
 			n++;
 			*by = key;
 			*value = text;
@@ -501,7 +554,7 @@ static int privacy_body_person(const struct api *api, json_t *body, const char *
 
 int api_post_privacy(struct api *api, const struct api_request *req, struct api_response *resp)
 {
-	char problem[512], keys[256];
+	char problem[512], keys[320];
 	json_error_t jerr;
 	json_t *body = req->body
 			       ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr)
@@ -520,7 +573,7 @@ int api_post_privacy(struct api *api, const struct api_request *req, struct api_
 	}
 	type = json_string_value(json_object_get(body, "type"));
 	n_ids = privacy_body_person(api, body, &by, &value);
-	config_person_keys(api->cfg, keys, sizeof(keys));
+	privacy_keys(api, keys, sizeof(keys));
 	if (!type || (strcmp(type, "access") != 0 && strcmp(type, "erase") != 0))
 		rc = api_respond_error(resp, 400, "invalid_parameter",
 				       "type must be \"access\" or \"erase\"");
@@ -541,6 +594,8 @@ int api_post_privacy(struct api *api, const struct api_request *req, struct api_
 				       "give the person's %s (a string)", keys);
 	else if (privacy_body_problem(api, body, problem, sizeof(problem)))
 		rc = api_respond_error(resp, 400, "invalid_parameter", "%s", problem);
+	else if (strcmp(by, "profile_id") == 0 && privacy_profile_check(api, value, resp))
+		rc = 1;
 	else if (strcmp(type, "access") == 0)
 		rc = privacy_access(api, by, value, resp);
 	else

@@ -512,20 +512,27 @@ static int rand_status_fails(void)
 	return 0;
 }
 
-/* POST /v1/privacy/requests with body: the status, the error's code into
- * code ("" when none); a pending erase is dropped unsent. */
-static int privacy_post(struct world *w, const char *body, char code[64])
+/* api_handle() of POST /v1/privacy/requests with body, into *resp. */
+static void privacy_handle(struct world *w, const char *body, struct api_response *resp)
 {
 	struct api_request req = {.method = "POST", .path = "/v1/privacy/requests",
 				  .query = one_query_get, .authorization = "Bearer " API_TOKEN,
 				  .body = body, .body_len = strlen(body)};
 	struct one_query q = {NULL, NULL};
+
+	req.priv = &q;
+	CU_ASSERT_EQUAL_FATAL(api_handle(w->api, &req, resp), 1);
+}
+
+/* POST /v1/privacy/requests with body: the status, the error's code into
+ * code ("" when none); a pending erase is dropped unsent. */
+static int privacy_post(struct world *w, const char *body, char code[64])
+{
 	struct api_response resp;
 	json_t *doc;
 	int status;
 
-	req.priv = &q;
-	CU_ASSERT_EQUAL_FATAL(api_handle(w->api, &req, &resp), 1);
+	privacy_handle(w, body, &resp);
 	status = resp.status;
 	doc = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
 	snprintf(code, 64, "%s", text_of(json_object_get(doc, "error"), "code"));
@@ -570,18 +577,12 @@ static void test_privacy_requests_without_randomness_are_503(void)
  * whose outcome is unknown (1), in *message. */
 static unsigned erase_not_committed(struct world *w, int is_outcome_unknown, char message[256])
 {
-	static const char body[] = "{\"type\":\"erase\",\"custom_id\":\"Q\"}";
-	struct api_request req = {.method = "POST", .path = "/v1/privacy/requests",
-				  .query = one_query_get, .authorization = "Bearer " API_TOKEN,
-				  .body = body, .body_len = strlen(body)};
-	struct one_query q = {NULL, NULL};
 	struct ingest_reply r = {0};
 	struct api_response resp;
 	unsigned status;
 	json_t *doc;
 
-	req.priv = &q;
-	CU_ASSERT_EQUAL_FATAL(api_handle(w->api, &req, &resp), 1);
+	privacy_handle(w, "{\"type\":\"erase\",\"custom_id\":\"Q\"}", &resp);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(resp.pending);
 	resp.pending->batch.is_outcome_unknown = is_outcome_unknown;
 	snprintf(resp.pending->batch.err, sizeof(resp.pending->batch.err), "store failed: test");
@@ -646,6 +647,15 @@ static void test_privacy_request_with_unknown_member_is_refused(void)
 		{"{\"type\":\"erase\",\"custom_id\":\"H\",\"custom_id\":\"I\"}", 400,
 		 "invalid_json"},
 		{"{\"type\":\"erase\",\"custom_id\":\"null\"}", 400, "invalid_request"},
+		/* a profile ID: malformed, unknown, empty, with an identifier */
+		{"{\"type\":\"erase\",\"profile_id\":\"p_1\"}", 400, "invalid_parameter"},
+		{"{\"type\":\"access\",\"profile_id\":\"P_AAAAAAAAAAAAAAAA\"}", 400,
+		 "invalid_parameter"},
+		{"{\"type\":\"erase\",\"profile_id\":\"p_aaaaaaaaaaaaaaaa\"}", 404, "not_found"},
+		{"{\"type\":\"access\",\"profile_id\":\"p_aaaaaaaaaaaaaaaa\"}", 404, "not_found"},
+		{"{\"type\":\"erase\",\"profile_id\":\"\"}", 400, "missing_parameter"},
+		{"{\"type\":\"erase\",\"profile_id\":\"p_aaaaaaaaaaaaaaaa\",\"custom_id\":\"H\"}",
+		 400, "invalid_parameter"},
 		{"{\"type\":\"access\",\"custom_id\":\"H\"}", 200, ""},
 		{"{\"type\":\"erase\",\"custom_id\":\"H\"}", 200, ""},
 	};
@@ -660,6 +670,88 @@ static void test_privacy_request_with_unknown_member_is_refused(void)
 		CU_ASSERT_EQUAL(status, rows[i].status);
 		CU_ASSERT_STRING_EQUAL(code, rows[i].code);
 	}
+	world_stop(&w);
+}
+
+/* POST /v1/privacy/requests with body, run as the transport runs it (an
+ * erase committed through the intake, an access document read whole):
+ * the status, and the answer's text (malloc'd) in *text. */
+static int privacy_run(struct world *w, const char *body, char **text)
+{
+	struct ingest_reply r = {0};
+	struct api_response resp;
+	struct strbuf sb;
+	char buf[4096];
+	long n;
+	int status;
+	hub_rc rc;
+
+	strbuf_init(&sb);
+	privacy_handle(w, body, &resp);
+	status = resp.status;
+	if (resp.pending) {
+		rc = intake_submit(w->th->intake, &resp.pending->batch);
+		if (rc == HUB_OK)
+			rc = intake_wait(w->th->intake, &resp.pending->batch);
+		ingest_pending_finish(resp.pending, rc, &r);
+		resp.pending = NULL;
+		status = (int)r.status;
+		strbuf_printf(&sb, "%s", r.body ? r.body : "");
+		ingest_reply_free(&r);
+	}
+	while (resp.stream && (n = api_stream_read(resp.stream, buf, sizeof(buf))) > 0)
+		strbuf_printf(&sb, "%.*s", (int)n, buf);
+	if (resp.body)
+		strbuf_printf(&sb, "%.*s", (int)resp.body_len, resp.body);
+	api_response_free(&resp);
+	CU_ASSERT_FATAL(!sb.failed);
+	*text = sb.data;
+	return status;
+}
+
+static int tomb_first(void *ctx, const struct store_profile *p)
+{
+	if (!*(char *)ctx)
+		snprintf(ctx, PROFILE_ID_SIZE, "%s", p->id);
+	return 0;
+}
+
+/* A privacy request may name a profile by its ID: the ID of a session
+ * merged into H takes H (the live profile a lookup of it finds): the
+ * access document holds H, the erase deletes H and blocks IH.  Asked
+ * again, that ID is a 404 naming it. */
+static void test_privacy_requests_by_a_merged_profile_id_take_the_survivor(void)
+{
+	struct world w;
+	char tomb[PROFILE_ID_SIZE] = "", gone[PROFILE_ID_SIZE], body[128], code[64];
+	char *text = NULL;
+	json_t *doc, *profiles;
+
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(w.th->reader->ops->profile_tombstones(w.th->reader, w.pid,
+								    tomb_first, tomb), 0);
+	CU_ASSERT_FATAL(tomb[0] != '\0');
+	snprintf(body, sizeof(body), "{\"type\":\"access\",\"profile_id\":\"%s\"}", tomb);
+	CU_ASSERT_EQUAL(privacy_run(&w, body, &text), 200);
+	doc = text ? json_loads(text, 0, NULL) : NULL;
+	profiles = json_object_get(json_object_get(doc, "document"), "profiles");
+	CU_ASSERT_EQUAL(json_array_size(profiles), 1);
+	CU_ASSERT_STRING_EQUAL(
+		text_of(json_object_get(json_array_get(profiles, 0), "profile"), "profile_id"),
+		w.pid);
+	json_decref(doc);
+	free(text);
+	snprintf(body, sizeof(body), "{\"type\":\"erase\",\"profile_id\":\"%s\"}", tomb);
+	CU_ASSERT_EQUAL(privacy_run(&w, body, &text), 200);
+	CU_ASSERT_PTR_NOT_NULL(text && strstr(text, "\"status\":\"done\""));
+	free(text);
+	CU_ASSERT_EQUAL(pid_of(w.th, "H", gone), -1); /* H is gone */
+	apply(w.th, "{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"after\","
+		    "\"timestamp\":\"2025-03-03T08:00:00.000Z\",\"event\":{\"name\":\"e\"},"
+		    "\"identifiers\":{\"custom_id\":\"H\"}}");
+	CU_ASSERT_EQUAL(w.th->counts.blocked, 1);
+	CU_ASSERT_EQUAL(privacy_post(&w, body, code), 404);
+	CU_ASSERT_STRING_EQUAL(code, "not_found");
 	world_stop(&w);
 }
 
@@ -1748,6 +1840,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_privacy_requests_without_randomness_are_503),
 	   TEST(test_an_erase_not_committed_says_nothing_was_erased),
 	   TEST(test_privacy_request_with_unknown_member_is_refused),
+	   TEST(test_privacy_requests_by_a_merged_profile_id_take_the_survivor),
 	   TEST(test_privacy_request_by_email_says_how_to_find_the_person),
 	   TEST(test_api_without_tokens_says_none_is_set),
 	   TEST(test_api_without_tokens_401_says_none_is_set),
