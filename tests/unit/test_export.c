@@ -1322,6 +1322,35 @@ static void test_filters_keep_listed_kinds_and_attributes_but_every_erasure(void
 	world_close(&w);
 }
 
+/* An erase of the hub's privacy request naming cy's profile by its ID
+ * gives the exports an erased change of that profile, its identifier
+ * types, as an erase by cy's custom_id does. */
+static void test_an_erase_by_profile_id_gives_an_erased_change(void)
+{
+	struct world w;
+	char ids[1][PROFILE_ID_SIZE], err[512];
+	json_t *got, *c, *erased = NULL;
+	size_t i;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	CU_ASSERT_EQUAL_FATAL(profile_find(w.th->reader, "custom_id", "cy", ids, 1), 1);
+	CU_ASSERT_EQUAL_FATAL(privacy_erase_submit(w.th->intake, &w.th->rules, "profile_id", ids[0],
+						   "pr_00000000000000e1", NULL, err, sizeof(err)),
+			      HUB_OK);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	json_array_foreach(got, i, c)
+		if (strcmp(str_of(c, "kind"), "erased") == 0)
+			erased = c;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(erased);
+	CU_ASSERT_STRING_EQUAL(str_of(erased, "profile_id"), ids[0]);
+	CU_ASSERT(json_array_size(json_object_get(erased, "identifier_types")) >= 1);
+	json_decref(got);
+	world_close(&w);
+}
+
 static void test_an_erased_change_carries_no_personal_data(void)
 {
 	struct world w;
@@ -4357,6 +4386,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_delivered_changes_leave_the_feed_once_every_export_passed_them),
 	   TEST(test_filters_keep_listed_kinds_and_attributes_but_every_erasure),
 	   TEST(test_an_erased_change_carries_no_personal_data),
+	   TEST(test_an_erase_by_profile_id_gives_an_erased_change),
 	   TEST(test_an_erasure_after_delivery_still_reaches_the_export),
 	   TEST(test_a_refused_batch_is_narrowed_to_the_bad_changes),
 	   TEST(test_a_refused_batch_of_two_is_narrowed_too),
