@@ -773,18 +773,12 @@ function gone() {
 
 /* ---- open, export, erase ------------------------------------------------ */
 
-/* What a privacy request names the person by: the custom ID, else an
- * installation, else an external id (a CRM key from a warehouse row); never
- * an email or a phone, which several people may share. */
+/* What a privacy request names the person by: the profile ID the page
+ * shows (a merged profile's ID would take its live survivor), so that a
+ * profile holding no identifier at all (a session a refused merge left
+ * apart) can be downloaded and erased too. */
 function personQuery(p) {
-  if (!p) return null;
-  if (!p.anonymous) return { custom_id: p.custom_id };
-  const ids = p.identifiers || {};
-  const i = own(ids, "installation_id");
-  if (i && i.length) return { installation_id: i[0] };
-  const ext = Object.keys(ids).find((k) => !["custom_id", "installation_id", "email", "phone"]
-    .includes(k) && Array.isArray(ids[k]) && ids[k].length);
-  return ext ? { [ext]: ids[ext][0] } : null;
+  return p ? { profile_id: p.profile_id } : null;
 }
 
 async function openProfile(id, by, q) {

@@ -548,13 +548,15 @@ async function accessVerbatim(browser) {
     (bytes.match(/"big":[^,}]*/) || [bytes.slice(0, 200)])[0]);
   let doc = null;
   try { doc = JSON.parse(bytes); } catch (e) { doc = null; }
-  check('the access document cut from the answer is the person\'s, whole', doc && doc.custom_id === 'big-1' &&
-    doc.profiles.length === 1, bytes.slice(0, 200));
+  const bigPid = await pidOf('custom_id=big-1');
+  check('the access document cut from the answer is the person\'s (asked by the profile ID shown), whole',
+    doc && doc.profile_id === bigPid && doc.profiles.length === 1 &&
+    doc.profiles[0].profile.custom_id === 'big-1', bytes.slice(0, 200));
   await ctx.close();
 }
 
 // An anonymous profile known by an external id alone (crm-only-1): its
-// access and erase name the person by that id, not disabled for want of
+// access and erase name it by its profile ID, not disabled for want of
 // a custom ID or an installation.
 async function externalIdOnly(browser) {
   const { ctx, page } = await signedInPage(browser, 'crm');
@@ -1181,8 +1183,9 @@ async function main() {
     const file = path.join(ARTIFACTS, 'access-ann-42.json');
     await download.saveAs(file);
     const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
-    check('the access document: the person', doc.custom_id === 'ann-42' && doc.profiles.length === 1 &&
-      doc.profiles[0].profile.profile_id === annPid, JSON.stringify(doc).slice(0, 200));
+    check('the access document: the person, asked by the profile ID shown', doc.profile_id === annPid &&
+      doc.profiles.length === 1 && doc.profiles[0].profile.profile_id === annPid &&
+      doc.profiles[0].profile.custom_id === 'ann-42', JSON.stringify(doc).slice(0, 200));
     check('the access document: events, attributes, identity log',
       doc.profiles[0].profile.attributes.$email_address === 'ann@example.com' &&
       Array.isArray(doc.profiles[0].identity_log) && doc.profiles[0].identity_log.length > 0 &&
@@ -1230,7 +1233,12 @@ async function main() {
     await page.fill('#erase-confirm', 'ann-42');
     check('the right confirmation enables it', await page.isEnabled('#erase-go'));
     await shot(page, '09-erase-dialog-1280', false);
+    const eraseBody = page.waitForRequest((r) => r.url().endsWith('/v1/privacy/requests') && r.method() === 'POST',
+      { timeout: 5000 }).then((r) => r.postData()).catch(() => '');
     await page.click('#erase-go');
+    const sent = await eraseBody;
+    check('erase names the profile by the ID the page shows', sent === JSON.stringify({ type: 'erase', profile_id: annPid }),
+      sent);
     await page.waitForFunction(() => /^Erased/.test(document.getElementById('banner').textContent), null, { timeout: 5000 })
       .catch(() => {});
     check('erased: said', /^Erased ann-42/.test(await text(page, '#banner')), await text(page, '#banner'));
