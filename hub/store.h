@@ -258,6 +258,13 @@ struct store_ops {
 	 * order given (callers sort by type, value), until the transaction
 	 * ends.  SQLite has one writer and does nothing. */
 	int (*ident_lock)(struct store *s, const struct store_ident *ids, size_t n);
+	/* Multi-writer backends: lock one profile (as ident_lock locks the
+	 * holders of the group's identifiers) until the transaction ends, for
+	 * a profile reached by its ID, not through an identifier (an erase by
+	 * profile ID).  Out of the group's order: a deadlock is broken by the
+	 * server and the group run again (is_retryable).  In a transaction;
+	 * SQLite does nothing. */
+	int (*profile_lock)(struct store *s, const char *profile_id);
 
 	/* Leases: one process at a time runs a named job ("sync:<source>",
 	 * "export:<name>").  lease_try: 1 held by this connection (now or

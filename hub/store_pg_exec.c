@@ -116,6 +116,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			  " WITH ORDINALITY AS u(t, v, o)"
 			  " LEFT JOIN identifiers i ON i.type = u.t AND i.value = u.v"
 			  " LEFT JOIN blocks b ON b.type = u.t AND b.value = u.v ORDER BY u.o",
+	/* one profile, by the key S_IDENT_LOCK_OWNERS and hub_ident_owner use */
+	[S_PROFILE_LOCK] = "SELECT pg_advisory_xact_lock($2::int4, hashtext($1) & " LOCK_BUCKET_MASK ")",
 	[S_IDENT_LOCK_ONE] = "SELECT pg_advisory_xact_lock($3::int4, (hashtextextended($2,"
 			     " hashtext($1)) & " LOCK_BUCKET_MASK ")::int4)",
 	[S_ATTR_GET] = "SELECT key, value, type, ts, deleted, changed_at FROM attributes"

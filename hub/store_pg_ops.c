@@ -384,6 +384,21 @@ static int memo_fill(struct memo *m, const struct store_ident *ids, size_t n,
  * they are is read once into the memo.  From here on ident_get locks what
  * it returns that the memo does not know.
  */
+static int pg_profile_lock(struct store *s, const char *profile_id)
+{
+	struct pg_store *ps = pgs(s);
+	PGresult *res;
+
+	if (!ps->in_tx) {
+		err_set(s->err, sizeof(s->err), "postgres: profile_lock outside a transaction");
+		return -1;
+	}
+	/* waited for (not pipelined): locked on return; an erase's, rare */
+	res = pg_run(ps, S_PROFILE_LOCK, "ss", profile_id, ps->profile_lock_text);
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
 static int pg_ident_lock(struct store *s, const struct store_ident *ids, size_t n)
 {
 	struct pg_store *ps = pgs(s);
@@ -775,6 +790,7 @@ const struct store_ops pg_ops = {
 	.event_stats = pg_event_stats,
 	.event_delete_profile = pg_event_delete_profile,
 	.ident_lock = pg_ident_lock,
+	.profile_lock = pg_profile_lock,
 	.lease_try = pg_lease_try,
 	.lease_release = pg_lease_release,
 	.outbox_append = pg_outbox_append,

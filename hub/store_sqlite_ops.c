@@ -524,6 +524,13 @@ static int lite_ident_lock(struct store *s, const struct store_ident *ids, size_
 	return 0; /* one writer: the write transaction is the lock */
 }
 
+static int lite_profile_lock(struct store *s, const char *profile_id)
+{
+	(void)s;
+	(void)profile_id;
+	return 0; /* as lite_ident_lock */
+}
+
 /*
  * A lease is an flock(2) on a file of its own in <store>-leases/
  * (lease_lock.c), held by this connection until it releases it or closes,
@@ -733,6 +740,7 @@ const struct store_ops sqlite_ops = {
 	.event_stats = lite_event_stats,
 	.event_delete_profile = lite_event_delete_profile,
 	.ident_lock = lite_ident_lock,
+	.profile_lock = lite_profile_lock,
 	.lease_try = lite_lease_try,
 	.lease_release = lite_lease_release,
 	.outbox_append = lite_outbox_append,

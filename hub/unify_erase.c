@@ -205,6 +205,27 @@ out:
 	return rc;
 }
 
+/* The live profile `pid` resolves to, locked (store.h profile_lock: the
+ * group locked no identifier of it), then resolved again under the lock
+ * until the two agree: another process's merge committed meanwhile may
+ * have absorbed it.  1 found, 0 none, -1 error. */
+static int profile_lock_live(struct store *s, const char *pid, char live[PROFILE_ID_SIZE])
+{
+	char locked[PROFILE_ID_SIZE] = "";
+
+	for (int tries = 0; tries < 100; tries++) {
+		int found = profile_resolve_id(s, pid, live);
+
+		if (found <= 0 || strcmp(live, locked) == 0)
+			return found;
+		if (s->ops->profile_lock(s, live))
+			return -1;
+		str_copy(locked, sizeof(locked), live);
+	}
+	err_set(s->err, sizeof(s->err), "profile %s kept moving while it was locked", pid);
+	return -1;
+}
+
 /* An erase by profile ID (the hub's privacy requests only: record.h): the
  * live profile it resolves to, as a lookup resolves it, when there is one
  * still (the request checked it; an erase since may have taken it).  It
@@ -212,7 +233,7 @@ out:
 static int erase_by_profile_id(struct unify *u, struct resolve *rs, struct erase_ctx *ec)
 {
 	char live[PROFILE_ID_SIZE];
-	int found = profile_resolve_id(u->store, rs->r->profile_id, live);
+	int found = profile_lock_live(u->store, rs->r->profile_id, live);
 
 	if (found == 0 && rs->warnings)
 		(void)record_warnings_add(rs->warnings, "profile %s not erased: there is no such"

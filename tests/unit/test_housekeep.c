@@ -485,6 +485,58 @@ static int wait_queue_depth(struct intake *in, int n)
 	return 0;
 }
 
+/* Whether a session of the server waits for an advisory lock (pg_locks). */
+static int pg_someone_waits_for_a_lock(void)
+{
+	return teststore_pg_exec(getenv("HUB_TEST_PG_URL"),
+				 "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_locks WHERE"
+				 " locktype = 'advisory' AND NOT granted) THEN RAISE EXCEPTION"
+				 " 'no waiter'; END IF; END$$") == 0;
+}
+
+/* PostgreSQL, several writers: an erase by profile ID names no identifier,
+ * so its group locks none up front; it locks the profile itself
+ * (profile_lock), the lock another process's group takes for a record of
+ * that person, and waits for it.  Here a transaction of the test holds
+ * that lock: the erase waits, and goes on when it is released. */
+static void test_pg_an_erase_by_profile_id_waits_for_the_profile_s_lock(void)
+{
+	static const char ann[] = "{\"type\":\"identify\",\"message_id\":\"m1\","
+				  "\"identifiers\":{\"custom_id\":\"ann\"}}\n";
+	struct testhub *th;
+	struct store *lock;
+	struct record *rec = NULL;
+	struct intake_batch b;
+	char ids[1][PROFILE_ID_SIZE], err[256] = "";
+	int waited = 0;
+
+	if (!teststore_is_pg())
+		return; /* SQLite: one writer, nothing to lock */
+	th = testhub_start(NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, ann), 0);
+	CU_ASSERT_EQUAL_FATAL(profile_find(th->reader, "custom_id", "ann", ids, 1), 1);
+	lock = th->reader;
+	CU_ASSERT_EQUAL_FATAL(lock->ops->begin(lock), 0);
+	CU_ASSERT_EQUAL_FATAL(lock->ops->profile_lock(lock, ids[0]), 0);
+	CU_ASSERT_EQUAL_FATAL(privacy_erase_record(&th->rules, "profile_id", ids[0], "pr_l1",
+						   &rec, err, sizeof(err)),
+			      HUB_OK);
+	b = (struct intake_batch){.records = &rec, .n_records = 1};
+	CU_ASSERT_EQUAL_FATAL(intake_submit(th->intake, &b), HUB_OK);
+	for (int i = 0; i < 1000 && !(waited = pg_someone_waits_for_a_lock()); i++) {
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	CU_ASSERT(waited); /* without the profile's lock the erase runs at once */
+	CU_ASSERT_EQUAL(profile_find(lock, "custom_id", "ann", ids, 1), 1);
+	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
+	CU_ASSERT_EQUAL(intake_wait(th->intake, &b), HUB_OK);
+	CU_ASSERT_EQUAL(profile_find(th->reader, "custom_id", "ann", ids, 1), 0);
+	record_free(rec);
+	testhub_stop(th);
+}
+
 /* An erase the intake cannot queue (full: intake.queue_max 1, its writer
  * held up) is HUB_ERR_BUSY, and err says so for the CLI to print.  SQLite:
  * one writer at a time, so a transaction of the test's holds it up. */
@@ -538,4 +590,5 @@ TEST_SUITE(housekeep, NULL, NULL,
 	   TEST(test_requests_prune_out_of_memory_fails_and_deletes_none),
 	   TEST(test_an_erase_record_names_its_request_and_passes_blocked_values),
 	   TEST(test_an_erase_submitted_is_committed_when_it_returns),
+	   TEST(test_pg_an_erase_by_profile_id_waits_for_the_profile_s_lock),
 	   TEST(test_an_erase_the_intake_cannot_take_says_so))

@@ -295,6 +295,28 @@ static void test_pg_a_session_names_its_process(void)
 	exec_close(s);
 }
 
+/* profile_lock (an erase by profile ID) takes the lock another process's
+ * group takes for the profile holding an identifier (S_IDENT_LOCK_OWNERS:
+ * its bucket under the profile salt), held to the end of the transaction;
+ * outside one it is refused. */
+static void test_pg_profile_lock_is_the_holders_lock(void)
+{
+	char url[512], sql[200];
+	struct store *s;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL(s->ops->profile_lock(s, "p_aaaaaaaaaaaaaaaa"), -1);
+	snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_xact_lock(%s, hashtext("
+		 "'p_aaaaaaaaaaaaaaaa') & " LOCK_BUCKET_MASK ")", pgs(s)->profile_lock_text);
+	CU_ASSERT_EQUAL_FATAL(pg_begin(s), 0);
+	CU_ASSERT_EQUAL(s->ops->profile_lock(s, "p_aaaaaaaaaaaaaaaa"), 0);
+	exec_value_is(url, sql, "f"); /* another session waits for it */
+	CU_ASSERT_EQUAL_FATAL(pg_commit(s), 0);
+	exec_value_is(url, sql, "t");
+	exec_close(s);
+}
+
 /* A statement whose first run on the connection (its Parse and itself)
  * would not fit behind PIPE_MAX_PENDING - 1 results in flight waits for
  * them first: the failure among them is still named by its statement. */
@@ -481,6 +503,7 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_a_new_session_prepares_again),
 	   TEST(test_pg_exec_reconnects_back_off_from_100_ms_to_5_s),
 	   TEST(test_pg_a_session_names_its_process),
+	   TEST(test_pg_profile_lock_is_the_holders_lock),
 	   TEST(test_pg_exec_a_full_pipeline_is_read_before_a_parse),
 	   TEST(test_pg_exec_a_failure_on_a_live_connection_is_not_run_again),
 	   TEST(test_pg_exec_a_reconnect_forgets_the_leases),
