@@ -182,7 +182,7 @@ struct store_ops {
 	int (*profile_get)(struct store *s, const char *id, struct store_profile *out);
 	int (*profile_set_custom_id)(struct store *s, const char *id, const char *custom_id);
 	/* a = tombstone merged into b; tombstones of a now point to b;
-	 * b.merge_count = merge_count */
+	 * b.merge_count = merge_count; b.created_at = the earlier of the two */
 	int (*profile_mark_merged)(struct store *s, const char *a, const char *b,
 				   int b_merge_count);
 	int (*profile_delete)(struct store *s, const char *id); /* row only */

@@ -77,7 +77,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	/* a and a's tombstones point to b; b's count (disjoint rows) */
 	[S_PROFILE_MERGE] = "WITH m AS (UPDATE profiles SET merged_into = $2"
 			    " WHERE id = $1 OR merged_into = $1 RETURNING 1)"
-			    " UPDATE profiles SET merge_count = $3 WHERE id = $2",
+			    " UPDATE profiles SET merge_count = $3, created_at = least(created_at,"
+			    " (SELECT created_at FROM profiles WHERE id = $1)) WHERE id = $2",
 	[S_PROFILE_DELETE] = "DELETE FROM profiles WHERE id = $1",
 	[S_PROFILE_TOMBSTONES] = "SELECT " PROFILE_COLS " FROM profiles WHERE merged_into = $1"
 				 " ORDER BY id",

@@ -182,7 +182,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_PROFILE_SET_CUSTOM] = "UPDATE profiles SET custom_id = ?2 WHERE id = ?1",
 	[S_PROFILE_MERGE] = "UPDATE profiles SET merged_into = ?2 WHERE id = ?1",
 	[S_PROFILE_REPOINT] = "UPDATE profiles SET merged_into = ?2 WHERE merged_into = ?1",
-	[S_PROFILE_MERGE_COUNT] = "UPDATE profiles SET merge_count = ?2 WHERE id = ?1",
+	/* the survivor: its merge count, and the earlier of the two creations
+	 * (the person was first seen then) */
+	[S_PROFILE_MERGE_COUNT] = "UPDATE profiles SET merge_count = ?2, created_at = min(created_at,"
+				  " coalesce((SELECT created_at FROM profiles WHERE id = ?3),"
+				  " created_at)) WHERE id = ?1",
 	[S_PROFILE_DELETE] = "DELETE FROM profiles WHERE id = ?1",
 	[S_PROFILE_TOMBSTONES] = "SELECT id, seq, custom_id, merged_into, merge_count, created_at"
 				 " FROM profiles WHERE merged_into = ?1 ORDER BY id",

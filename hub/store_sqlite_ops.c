@@ -89,7 +89,7 @@ static int lite_profile_mark_merged(struct store *s, const char *a, const char *
 	struct sqlite_store *ls = lite(s);
 	if (RUN(ls, S_PROFILE_MERGE, "ss", a, b) || RUN(ls, S_PROFILE_REPOINT, "ss", a, b))
 		return -1;
-	return RUN(ls, S_PROFILE_MERGE_COUNT, "sd", b, count);
+	return RUN(ls, S_PROFILE_MERGE_COUNT, "sds", b, count, a);
 }
 
 static int lite_profile_delete(struct store *s, const char *id)

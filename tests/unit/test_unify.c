@@ -886,6 +886,44 @@ static void test_the_oldest_anonymous_profile_survives_a_merge(void)
 	testhub_stop(th);
 }
 
+/* A merge keeps the earlier of the two creations: a user first known on
+ * June 1 whose anonymous session of January 1 logs in was first seen in
+ * January (created_at stayed June 1, after the profile's first event).
+ * (Times before the test hub's clock, 2025-03-03: later ones are moved to
+ * it as a device clock ahead.) */
+static void test_a_merge_keeps_the_earlier_created_at(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *doc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2024-06-01T00:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply(th,
+	      "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2024-01-01T00:00:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I1\"},\"event\":{\"name\":\"e\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2024-06-02T00:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	/* and a later anonymous session merged in changes nothing */
+	apply(th,
+	      "{\"type\":\"track\",\"message_id\":\"m4\",\"timestamp\":\"2024-07-01T00:00:00Z\","
+	      "\"identifiers\":{\"installation_id\":\"I2\"},\"event\":{\"name\":\"e\"}}");
+	apply(th,
+	      "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2024-07-02T00:00:00Z\","
+	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I2\"}}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
+	doc = profile_of(dump, "C1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "created_at")),
+			       "2024-01-01T00:00:00.000Z");
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(doc, "merged_from")), 2);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 /* IDENTITY.md section 7: an erased person's identifiers are blocked,
  * whichever field of a record brings them back.  An alias whose
  * previous_id is an erased custom_id or installation is blocked like a
@@ -1723,6 +1761,7 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_a_blocked_record_sent_again_is_blocked_not_a_duplicate),
 	   TEST(test_a_merge_may_fill_max_installations_exactly),
 	   TEST(test_the_oldest_anonymous_profile_survives_a_merge),
+	   TEST(test_a_merge_keeps_the_earlier_created_at),
 	   TEST(test_an_alias_of_an_erased_identifier_is_blocked),
 	   TEST(test_a_login_merge_a_limit_refused_is_logged_on_the_user),
 	   TEST(test_an_erase_names_the_session_a_refused_merge_left_apart),
