@@ -72,7 +72,7 @@ misuse 'profilehub: profile: one lookup at a time: --email after --custom-id' \
 	profile --custom-id ann --email x@y
 misuse 'profilehub: profile: --custom-id needs a value' profile --custom-id
 misuse 'profilehub: privacy: "foo" is not access or erase' privacy foo --custom-id ann
-misuse 'profilehub: privacy: a request names --custom-id, --installation-id or --external, not --email' \
+misuse 'profilehub: privacy: a request names --custom-id, --installation-id, --external or --profile-id, not --email' \
 	privacy erase --email a@b
 misuse 'profilehub: dump: --events needs a value (all, or a number of events)' dump --events
 misuse 'profilehub: sync: unexpected argument "--bogus"' sync ex --bogus
