@@ -204,8 +204,11 @@ static int is_single(const char *type)
 	       strcmp(type, "mpid") == 0;
 }
 
-/* Adds type=value (value NULL: nothing).  Returns NULL or why not. */
-static const char *ident_add(struct mp_batch *b, const char *type, const char *value)
+/* Adds type=value (value NULL: nothing).  Returns NULL, or why not in
+ * why[WHY_SIZE] (the hub's identifier type named, never a value). */
+#define WHY_SIZE 160
+static const char *ident_add(struct mp_batch *b, const char *type, const char *value,
+			     char why[WHY_SIZE])
 {
 	if (!value)
 		return NULL;
@@ -214,8 +217,11 @@ static const char *ident_add(struct mp_batch *b, const char *type, const char *v
 			continue;
 		if (strcmp(b->ids[i].value, value) == 0)
 			return NULL; /* said twice */
-		if (is_single(type))
-			return "two different values of one identity";
+		if (is_single(type)) {
+			snprintf(why, WHY_SIZE, "two different values of one identity (a second"
+				 " %s, unlike the one before it: a batch is one user's)", type);
+			return why;
+		}
 	}
 	if (b->n_ids >= MP_MAX_IDS - 2) /* room for the device and the mpid */
 		return "too many identities";
@@ -226,7 +232,7 @@ static const char *ident_add(struct mp_batch *b, const char *type, const char *v
 /* {"customer_id": "C1", "email": "a@x", ...} */
 static int identities_object(struct mp_batch *b, json_t *obj, long index, struct mp_error *e)
 {
-	char field[96];
+	char field[96], why_buf[WHY_SIZE];
 	const char *key, *type, *value, *why;
 	json_t *v;
 
@@ -237,7 +243,7 @@ static int identities_object(struct mp_batch *b, json_t *obj, long index, struct
 		if (mp_identity_value(v, &value, b->num[b->n_ids]))
 			return batch_fail(e, index, "invalid_batch", field,
 					  "must be a string or an integer");
-		if ((why = ident_add(b, type, value)))
+		if ((why = ident_add(b, type, value, why_buf)))
 			return batch_fail(e, index, "invalid_batch", field, why);
 	}
 	return 0;
@@ -246,7 +252,7 @@ static int identities_object(struct mp_batch *b, json_t *obj, long index, struct
 /* [{"identity_type": "customer_id", "identity": "C1"}, ...] */
 static int identities_array(struct mp_batch *b, json_t *arr, long index, struct mp_error *e)
 {
-	char field[64];
+	char field[64], why_buf[WHY_SIZE];
 	const char *type, *value, *why;
 	size_t i;
 	json_t *item;
@@ -262,7 +268,7 @@ static int identities_array(struct mp_batch *b, json_t *arr, long index, struct 
 		if (mp_identity_value(json_object_get(item, "identity"), &value, b->num[b->n_ids]))
 			return batch_fail(e, index, "invalid_batch", field,
 					  "\"identity\" must be a string or an integer");
-		if ((why = ident_add(b, type, value)))
+		if ((why = ident_add(b, type, value, why_buf)))
 			return batch_fail(e, index, "invalid_batch", field, why);
 	}
 	return 0;

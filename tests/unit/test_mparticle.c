@@ -2064,15 +2064,18 @@ static void test_error_messages_name_the_field(void)
 		{"/v2/bulkevents", "[{\"events\":[{\"event_type\":\"x\"}]}]",
 		 "batches[0].events[0].event_type: unknown type \"x\""},
 		{"/v2/events", "{\"user_identities\":{\"customer_id\":\"a\",\"customerid\":\"b\"}}",
-		 "user_identities.customerid: two different values of one identity"},
+		 "user_identities.customerid: two different values of one identity (a second"
+		 " custom_id, unlike the one before it: a batch is one user's)"},
 		{"/v2/events", "{\"user_identities\":[{\"identity_type\":\"email\","
 		 "\"identity\":\"a@x.com\"},{\"identity_type\":\"email\","
 		 "\"identity\":\"b@x.com\"}]}",
-		 "user_identities[1]: two different values of one identity"},
+		 "user_identities[1]: two different values of one identity (a second email,"
+		 " unlike the one before it: a batch is one user's)"},
 		{"/v2/events", "{\"user_identities\":[{\"identity_type\":\"mobile_number\","
 		 "\"identity\":\"+14155550100\"},{\"identity_type\":\"mobile_number\","
 		 "\"identity\":\"+14155550101\"}]}",
-		 "user_identities[1]: two different values of one identity"},
+		 "user_identities[1]: two different values of one identity (a second phone,"
+		 " unlike the one before it: a batch is one user's)"},
 	};
 	struct hub_response resp;
 	struct pt_fixture f;
