@@ -223,6 +223,9 @@ struct export_worker {
 	int64_t batch_end;                  /* committed: the batch after cursor
 					       ends here (<= cursor: none) */
 	int64_t isolate_until;              /* one change per call up to this seq */
+	int is_dead_logged;                 /* a dead letter was logged, at dead_logged_ms */
+	int64_t dead_logged_ms;             /* monotonic */
+	int64_t dead_unlogged;              /* dead letters since, not logged one by one */
 	unsigned attempt;
 	int64_t wait_ms;
 	uint64_t rng;

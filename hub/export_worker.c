@@ -31,6 +31,8 @@
 #include <string.h>
 #include <time.h>
 
+#define DEAD_LOG_EVERY_MS 10000 /* a dead letter's line at most this often */
+
 static _Atomic int64_t backoff_base_ms = 200;
 static _Atomic int64_t backoff_cap_ms = 30000;
 
@@ -203,6 +205,28 @@ static int64_t handled_cursor(const struct export_worker *w, size_t m, size_t n_
 	return w->rows[n_done] > 0 ? pg->rows[w->rows[n_done] - 1].seq : w->cursor;
 }
 
+/* A dead letter's line (note), at most one every DEAD_LOG_EVERY_MS: a
+ * receiver that refuses every change would otherwise write a line per
+ * change for as long as it does.  The ones in between are counted, told
+ * in the next line (and in `profilehub exports` and /metrics meanwhile). */
+static void worker_log_dead_letter(struct export_worker *w, const char *note)
+{
+	int64_t now = time_mono_ms();
+
+	if (w->is_dead_logged && now - w->dead_logged_ms < DEAD_LOG_EVERY_MS) {
+		w->dead_unlogged++;
+		return;
+	}
+	if (w->dead_unlogged)
+		log_warn(w->who, "%s; %lld more dead-lettered since the last such line", note,
+			 (long long)w->dead_unlogged);
+	else
+		log_warn(w->who, "%s", note);
+	w->is_dead_logged = 1;
+	w->dead_logged_ms = now;
+	w->dead_unlogged = 0;
+}
+
 /* HUB_ERR_DATA: dead-letter the change when it is known, else send the
  * undelivered changes of this call again one at a time. */
 static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_done,
@@ -240,7 +264,7 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 	if (export_worker_commit(w, bad->seq, &dl, 0))
 		return worker_retry(w, "the store refused the dead letter");
 	live_progress(w, n_done, 1);
-	log_warn(w->who, "%s", note);
+	worker_log_dead_letter(w, note);
 	w->attempt = 0;
 	return STEP_AGAIN;
 }

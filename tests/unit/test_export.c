@@ -1521,6 +1521,45 @@ static void test_a_precise_refusal_keeps_the_changes_before_it(void)
 					NULL);
 }
 
+/* Bad's 30 events in a row, each refused and dead-lettered: each is kept as
+ * a dead letter, but the log says so in a line or two, not 30 (a receiver
+ * refusing everything for a day would write a line per change). */
+static void test_dead_letters_in_a_row_are_not_logged_one_by_one(void)
+{
+	struct world w;
+	struct testlib_capture cap;
+	enum hub_log_level level = log_get_level();
+	char line[256], *logged, *at;
+	size_t n_lines = 0;
+	json_t *dl, *seqs;
+
+	world_open(&w, "    bad_custom_id: bad\n    mode: precise\n");
+	for (int i = 0; i < 30; i++) {
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"track\",\"message_id\":\"d%d\",\"timestamp\":"
+			 "\"2025-03-01T10:%02d:00.000Z\",\"identifiers\":{\"custom_id\":\"bad\"},"
+			 "\"event\":{\"name\":\"open\"}}\n", i, i);
+		apply(&w, line);
+	}
+	seqs = outbox_seqs(&w);
+	log_set_level(HUB_LOG_INFO);
+	testlib_capture_begin(&cap);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	logged = testlib_capture_end(&cap);
+	log_set_level(level);
+	dl = dead_letters(&w); /* every change is Bad's */
+	CU_ASSERT(json_array_size(dl) >= 30);
+	CU_ASSERT_EQUAL(json_array_size(dl), json_array_size(seqs));
+	for (at = logged; at && (at = strstr(at, "was dead-lettered")); at++)
+		n_lines++;
+	CU_ASSERT(n_lines >= 1 && n_lines <= 2);
+	free(logged);
+	json_decref(dl);
+	json_decref(seqs);
+	world_close(&w);
+}
+
 /* A plugin that accepts every change of a call yet answers bad data: the
  * changes count as delivered, nothing is dead-lettered. */
 static void test_bad_data_with_every_change_accepted_is_a_delivery(void)
@@ -4392,6 +4431,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_refused_batch_of_two_is_narrowed_too),
 	   TEST(test_a_refused_record_writes_no_change),
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
+	   TEST(test_dead_letters_in_a_row_are_not_logged_one_by_one),
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
 	   TEST(test_retries_back_off_then_deliver_everything),
 	   TEST(test_a_retry_shows_when_the_next_attempt_is),
