@@ -198,6 +198,14 @@ int export_lag_read(struct exporter *ex, struct store *s, const struct hub_confi
 
 /* ---- the exporter and its workers (export.c, export_worker.c) ---------- */
 
+/* A line that may repeat once per change or batch, logged at most once
+ * every so often (export_worker.c, log_every_due()). */
+struct log_every {
+	int is_logged;
+	int64_t logged_ms;  /* monotonic: its last line */
+	int64_t n_unlogged; /* occurrences since, not logged */
+};
+
 struct export_worker {
 	struct exporter *ex;
 	const struct config_instance *conf; /* borrowed from the config */
@@ -223,9 +231,8 @@ struct export_worker {
 	int64_t batch_end;                  /* committed: the batch after cursor
 					       ends here (<= cursor: none) */
 	int64_t isolate_until;              /* one change per call up to this seq */
-	int is_dead_logged;                 /* a dead letter was logged, at dead_logged_ms */
-	int64_t dead_logged_ms;             /* monotonic */
-	int64_t dead_unlogged;              /* dead letters since, not logged one by one */
+	struct log_every dead_log;          /* "change N was dead-lettered" */
+	struct log_every isolate_log;       /* "... sending them one at a time" */
 	unsigned attempt;
 	int64_t wait_ms;
 	uint64_t rng;

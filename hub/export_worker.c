@@ -31,7 +31,7 @@
 #include <string.h>
 #include <time.h>
 
-#define DEAD_LOG_EVERY_MS 10000 /* a dead letter's line at most this often */
+#define LOG_EVERY_MS 10000 /* a dead letter's (or a refused batch's) line at most */
 
 static _Atomic int64_t backoff_base_ms = 200;
 static _Atomic int64_t backoff_cap_ms = 30000;
@@ -205,26 +205,33 @@ static int64_t handled_cursor(const struct export_worker *w, size_t m, size_t n_
 	return w->rows[n_done] > 0 ? pg->rows[w->rows[n_done] - 1].seq : w->cursor;
 }
 
-/* A dead letter's line (note), at most one every DEAD_LOG_EVERY_MS: a
- * receiver that refuses every change would otherwise write a line per
- * change for as long as it does.  The ones in between are counted, told
- * in the next line (and in `profilehub exports` and /metrics meanwhile). */
-static void worker_log_dead_letter(struct export_worker *w, const char *note)
+/* Whether the line of l is due, at most one every LOG_EVERY_MS: a receiver
+ * that refuses every change would otherwise write a line per change (or
+ * per batch) for as long as it does.  The ones in between are counted:
+ * *n_since (set when due) says how many the due line stands for besides
+ * itself; `profilehub exports` and /metrics count every dead letter. */
+static int log_every_due(struct log_every *l, int64_t *n_since)
 {
 	int64_t now = time_mono_ms();
 
-	if (w->is_dead_logged && now - w->dead_logged_ms < DEAD_LOG_EVERY_MS) {
-		w->dead_unlogged++;
-		return;
+	if (l->is_logged && now - l->logged_ms < LOG_EVERY_MS) {
+		l->n_unlogged++;
+		return 0;
 	}
-	if (w->dead_unlogged)
-		log_warn(w->who, "%s; %lld more dead-lettered since the last such line", note,
-			 (long long)w->dead_unlogged);
-	else
-		log_warn(w->who, "%s", note);
-	w->is_dead_logged = 1;
-	w->dead_logged_ms = now;
-	w->dead_unlogged = 0;
+	*n_since = l->n_unlogged;
+	l->is_logged = 1;
+	l->logged_ms = now;
+	l->n_unlogged = 0;
+	return 1;
+}
+
+/* " (N more <what> since the last such line)" in buf, or "" when n is 0. */
+static const char *more_since(char *buf, size_t size, int64_t n, const char *what)
+{
+	buf[0] = '\0';
+	if (n > 0)
+		snprintf(buf, size, " (%lld more %s since the last such line)", (long long)n, what);
+	return buf;
 }
 
 /* HUB_ERR_DATA: dead-letter the change when it is known, else send the
@@ -233,7 +240,8 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 				   const char *msg)
 {
 	const struct feed_row *bad = &w->page.rows[w->rows[n_done]];
-	char note[128];
+	int64_t n_since = 0;
+	char note[128], more[80];
 	struct store_dead_letter dl = {
 		.export_name = w->conf->name,
 		.seq = bad->seq,
@@ -248,8 +256,11 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 		if (export_worker_commit(w, handled_cursor(w, m, n_done), NULL, 1))
 			return worker_retry(w, "the store refused the cursor");
 		live_progress(w, n_done, 0);
-		log_info(w->who, "a change of seq %" PRId64 "..%" PRId64
-			 " was refused: sending them one at a time", bad->seq, w->isolate_until);
+		if (log_every_due(&w->isolate_log, &n_since))
+			log_info(w->who, "a change of seq %" PRId64 "..%" PRId64
+				 " was refused: sending them one at a time%s",
+				 bad->seq, w->isolate_until,
+				 more_since(more, sizeof(more), n_since, "refused batches"));
 		return STEP_AGAIN;
 	}
 	/* The reason stays with the dead letter alone: a receiver's answer
@@ -264,7 +275,9 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 	if (export_worker_commit(w, bad->seq, &dl, 0))
 		return worker_retry(w, "the store refused the dead letter");
 	live_progress(w, n_done, 1);
-	worker_log_dead_letter(w, note);
+	if (log_every_due(&w->dead_log, &n_since))
+		log_warn(w->who, "%s%s", note, more_since(more, sizeof(more), n_since,
+							 "dead-lettered"));
 	w->attempt = 0;
 	return STEP_AGAIN;
 }

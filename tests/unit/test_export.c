@@ -1521,10 +1521,11 @@ static void test_a_precise_refusal_keeps_the_changes_before_it(void)
 					NULL);
 }
 
-/* Bad's 30 events in a row, each refused and dead-lettered: each is kept as
- * a dead letter, but the log says so in a line or two, not 30 (a receiver
- * refusing everything for a day would write a line per change). */
-static void test_dead_letters_in_a_row_are_not_logged_one_by_one(void)
+/* Bad's 30 events in a row through an export of keys that refuses each:
+ * every change is kept as a dead letter, but the log says `phrase` in a
+ * line or two, not once per change or batch (a receiver refusing
+ * everything for a day would write that many). */
+static void check_refusals_logged_seldom(const char *keys, const char *phrase)
 {
 	struct world w;
 	struct testlib_capture cap;
@@ -1533,7 +1534,7 @@ static void test_dead_letters_in_a_row_are_not_logged_one_by_one(void)
 	size_t n_lines = 0;
 	json_t *dl, *seqs;
 
-	world_open(&w, "    bad_custom_id: bad\n    mode: precise\n");
+	world_open(&w, keys);
 	for (int i = 0; i < 30; i++) {
 		snprintf(line, sizeof(line),
 			 "{\"type\":\"track\",\"message_id\":\"d%d\",\"timestamp\":"
@@ -1551,13 +1552,27 @@ static void test_dead_letters_in_a_row_are_not_logged_one_by_one(void)
 	dl = dead_letters(&w); /* every change is Bad's */
 	CU_ASSERT(json_array_size(dl) >= 30);
 	CU_ASSERT_EQUAL(json_array_size(dl), json_array_size(seqs));
-	for (at = logged; at && (at = strstr(at, "was dead-lettered")); at++)
+	for (at = logged; at && (at = strstr(at, phrase)); at++)
 		n_lines++;
 	CU_ASSERT(n_lines >= 1 && n_lines <= 2);
 	free(logged);
 	json_decref(dl);
 	json_decref(seqs);
 	world_close(&w);
+}
+
+static void test_dead_letters_in_a_row_are_not_logged_one_by_one(void)
+{
+	check_refusals_logged_seldom("    bad_custom_id: bad\n    mode: precise\n",
+				     "was dead-lettered");
+}
+
+/* batches of 2, each refused whole, then sent one at a time */
+static void test_refused_batches_in_a_row_are_not_logged_one_by_one(void)
+{
+	check_refusals_logged_seldom("    bad_custom_id: bad\n    mode: batch\n"
+				     "    batch_size: 2\n",
+				     "sending them one at a time");
 }
 
 /* A plugin that accepts every change of a call yet answers bad data: the
@@ -4432,6 +4447,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_refused_record_writes_no_change),
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
 	   TEST(test_dead_letters_in_a_row_are_not_logged_one_by_one),
+	   TEST(test_refused_batches_in_a_row_are_not_logged_one_by_one),
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
 	   TEST(test_retries_back_off_then_deliver_everything),
 	   TEST(test_a_retry_shows_when_the_next_attempt_is),
