@@ -89,6 +89,8 @@ misuse 'profilehub: run: unexpected argument "--bogus"' run --bogus
 # the exit statuses
 "$HUB" --help >"$T/out" || fail "--help: exit $?"
 grep -q -- "--external TYPE=VALUE) \[--events all|N\]" "$T/out" || fail "--help: profile's --events: $(cat "$T/out")"
+grep -q -- "--external TYPE=VALUE | --profile-id P)" "$T/out" ||
+	fail "--help: privacy's --profile-id: $(cat "$T/out")"
 grep -q "Exit status: 0 done, 1 failed" "$T/out" && grep -q "2 a misuse of the arguments" "$T/out" &&
 	grep -q "^sync: 130 when a second Ctrl-C" "$T/out" ||
 	fail "--help does not give the exit statuses: $(cat "$T/out")"
