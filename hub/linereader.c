@@ -186,6 +186,11 @@ static int line_reader_fill_gz(struct line_reader *r)
 			r->is_eof = 1;
 			return 0;
 		}
+		/* a byte that starts no member (gzip's 0x1f): named here, since
+		 * one or two of them would read as a member cut short */
+		if (!gz->is_in_member && *gz->z.next_in != 0x1f)
+			return line_reader_gz_bad(r, "bytes after the last member that start no"
+						  " other (nor are zero padding)");
 		if (!gz->is_in_member && inflateReset(&gz->z) == Z_OK)
 			gz->is_in_member = 1; /* the next member (gzip files concatenated) */
 		gz->z.next_out = (unsigned char *)r->buf;
