@@ -102,36 +102,47 @@ static int refused_list(struct store *s, const char *pid, struct pid_list *apart
 	return 0;
 }
 
+/* The warning for one profile a refused merge left apart, live (p). */
+static void refused_warn(struct resolve *rs, const struct store_profile *p)
+{
+	/* out of memory: counted, not kept (record.h) */
+	if (p->is_anonymous)
+		(void)record_warnings_add(rs->warnings, "profile %s not erased: a session a"
+					  " refused merge left apart from the erased profile"
+					  " (merge_refused in its log); erase it by its profile ID"
+					  " now (profile_id: \"%s\")", p->id, p->id);
+	else /* a login or merge since made it a known user's: maybe not hers */
+		(void)record_warnings_add(rs->warnings, "profile %s not erased: a session a"
+					  " refused merge left apart from the erased profile"
+					  " (merge_refused in its log) is a known user's now:"
+					  " perhaps not the same person", p->id);
+}
+
 /*
  * After the erase: each profile a refused merge left apart that is still
  * there (live, or a tombstone of a live profile not erased) is a warning
  * of the erase's answer naming its profile ID.  IDENTITY.md section 7
  * erases the live profiles the request resolves to and their tombstones
  * only: such a profile holds the person's session but none of the
- * request's identifiers, so it is reported, not erased.
+ * request's identifiers, so it is reported, not erased.  One that has
+ * become a known user's since is named, never offered for erasure.
  */
 static int refused_report(struct unify *u, struct resolve *rs, const struct pid_list *apart)
 {
 	for (size_t i = 0; i < apart->n; i++) {
 		struct store_profile p;
-		const char *live = apart->ids[i];
-		int rc = u->store->ops->profile_get(u->store, live, &p);
+		int rc = u->store->ops->profile_get(u->store, apart->ids[i], &p);
 
+		if (rc == 1 && p.merged_into[0]) {
+			char live[PROFILE_ID_SIZE];
+
+			str_copy(live, sizeof(live), p.merged_into);
+			rc = u->store->ops->profile_get(u->store, live, &p);
+		}
 		if (rc < 0)
 			return -1;
-		if (rc == 1 && p.merged_into[0]) {
-			live = p.merged_into;
-			rc = u->store->ops->profile_get(u->store, live, &p);
-			if (rc < 0)
-				return -1;
-		}
-		/* out of memory: counted, not kept (record.h) */
 		if (rc == 1 && rs->warnings)
-			(void)record_warnings_add(rs->warnings, "profile %s not erased: a session"
-						  " a refused merge left apart from the erased"
-						  " profile (merge_refused in its log); erase it"
-						  " by its profile ID now (profile_id: \"%s\")",
-						  live, live);
+			refused_warn(rs, &p);
 	}
 	return 0;
 }

@@ -1147,6 +1147,73 @@ static void test_an_erase_names_the_session_a_refused_merge_left_apart(void)
 	testhub_stop(th);
 }
 
+/* The session a refused merge left apart from C1 (holding K2) is merged
+ * since into C2, a known user, by C2's login with K2: an erase of C1 names
+ * C2's profile as a known user's now, never telling the client to erase
+ * it by its ID (that would erase C2, maybe someone else).  C2 stays. */
+static void test_an_erase_does_not_offer_another_known_user_for_erasure(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 1}\n");
+	struct intake_batch b;
+	json_t *dump;
+	char want[320];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_refused_login(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m9\","
+		  "\"timestamp\":\"2025-03-03T09:30:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C2\",\"crm_id\":\"K2\"}}");
+	apply_batch(th, "{\"type\":\"erase\",\"message_id\":\"e1\","
+		       "\"timestamp\":\"2025-03-03T10:00:00Z\","
+		       "\"identifiers\":{\"custom_id\":\"C1\"}}", &b);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1); /* C2, with the session's event */
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(dump, 0),
+								 "custom_id")), "C2");
+	snprintf(want, sizeof(want), "profile %s not erased: a session a refused merge left"
+		 " apart from the erased profile (merge_refused in its log) is a known user's"
+		 " now: perhaps not the same person", pid_of(json_array_get(dump, 0)));
+	CU_ASSERT_EQUAL_FATAL(b.n_warnings, 1);
+	CU_ASSERT_STRING_EQUAL(b.warnings[0].message, want);
+	CU_ASSERT_PTR_NULL(strstr(b.warnings[0].message, "erase it"));
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+/* The session a refused merge left apart from C1 is merged since into an
+ * older anonymous profile (I0's, by a record naming I0 and K2): the
+ * warning of C1's erase names that live survivor, by an ID that erases
+ * it, not the session's tombstone (nor an empty ID). */
+static void test_an_erase_names_the_survivor_of_the_session_left_apart(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 1}\n");
+	struct intake_batch b;
+	json_t *dump;
+	char want[320];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"track\",\"message_id\":\"m0\",\"event\":{\"name\":\"open\"},"
+		  "\"timestamp\":\"2025-03-03T08:00:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I0\"}}");
+	apply_refused_login(th);
+	apply(th, "{\"type\":\"track\",\"message_id\":\"m9\",\"event\":{\"name\":\"open\"},"
+		  "\"timestamp\":\"2025-03-03T09:30:00Z\","
+		  "\"identifiers\":{\"installation_id\":\"I0\",\"crm_id\":\"K2\"}}");
+	apply_batch(th, "{\"type\":\"erase\",\"message_id\":\"e1\","
+		       "\"timestamp\":\"2025-03-03T10:00:00Z\","
+		       "\"identifiers\":{\"custom_id\":\"C1\"}}", &b);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1); /* I0's, the session merged into it */
+	snprintf(want, sizeof(want), "profile %s not erased: a session a refused merge left"
+		 " apart from the erased profile (merge_refused in its log); erase it by its"
+		 " profile ID now (profile_id: \"%s\")", pid_of(json_array_get(dump, 0)),
+		 pid_of(json_array_get(dump, 0)));
+	CU_ASSERT_EQUAL_FATAL(b.n_warnings, 1);
+	CU_ASSERT_STRING_EQUAL(b.warnings[0].message, want);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 /* Two records naming erased identifiers: both blocked, n_left live
  * profiles after them. */
 static void apply_blocked(struct testhub *th, const char *two_lines, size_t n_left)
@@ -1765,6 +1832,8 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_an_alias_of_an_erased_identifier_is_blocked),
 	   TEST(test_a_login_merge_a_limit_refused_is_logged_on_the_user),
 	   TEST(test_an_erase_names_the_session_a_refused_merge_left_apart),
+	   TEST(test_an_erase_does_not_offer_another_known_user_for_erasure),
+	   TEST(test_an_erase_names_the_survivor_of_the_session_left_apart),
 	   TEST(test_an_erase_by_profile_id_takes_the_session_a_refused_merge_left_apart),
 	   TEST(test_an_erase_by_a_tombstone_id_erases_the_survivor),
 	   TEST(test_only_a_privacy_request_erases_by_profile_id),
