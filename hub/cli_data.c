@@ -400,11 +400,15 @@ static void privacy_erase_prune(struct store *s, const struct hub_config *cfg)
 static int privacy_erase_profile_check(struct store *s, const struct lookup *lk)
 {
 	char live[PROFILE_ID_SIZE];
-	int rc = 1;
+	int rc;
 
 	if (strcmp(lk->by, "profile_id") != 0)
 		return 0;
-	if (read_snapshot_begin(s) || (rc = profile_resolve_id(s, lk->value, live)) < 0)
+	if (read_snapshot_begin(s)) { /* no snapshot: no check, so no erase */
+		cli_error("privacy", "%s", store_error(s));
+		return -1;
+	}
+	if ((rc = profile_resolve_id(s, lk->value, live)) < 0)
 		cli_error("privacy", "%s", store_error(s));
 	else if (rc == 0)
 		cli_error("privacy", "no profile %s: nothing was erased", lk->value);
