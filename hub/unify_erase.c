@@ -84,6 +84,10 @@ static int refused_collect(void *ctx, const struct store_log_entry *e)
 	if (strcmp(e->action, "merge_refused") != 0 || !e->other_profile_id ||
 	    strcmp(e->profile_id, c->pid) != 0)
 		return 0;
+	/* each login that was refused again wrote a row: the profile once */
+	for (size_t i = 0; i < c->apart->n; i++)
+		if (strcmp(c->apart->ids[i], e->other_profile_id) == 0)
+			return 0;
 	return pid_list_push(c->apart, e->other_profile_id);
 }
 

@@ -1214,6 +1214,30 @@ static void test_an_erase_names_the_survivor_of_the_session_left_apart(void)
 	testhub_stop(th);
 }
 
+/* C1 logs in again twice naming K2, the session's: each refusal is a
+ * merge_refused row naming the same session, which the erase of C1 names
+ * once. */
+static void test_an_erase_names_a_session_left_apart_once(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 1}\n");
+	struct intake_batch b;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_refused_login(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"m4\","
+		  "\"timestamp\":\"2025-03-03T09:10:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K2\"}}\n"
+		  "{\"type\":\"identify\",\"message_id\":\"m5\","
+		  "\"timestamp\":\"2025-03-03T09:11:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K2\"}}");
+	apply_batch(th, "{\"type\":\"erase\",\"message_id\":\"e1\","
+		       "\"timestamp\":\"2025-03-03T10:00:00Z\","
+		       "\"identifiers\":{\"custom_id\":\"C1\"}}", &b);
+	CU_ASSERT_EQUAL(b.counts.warnings, 1);
+	CU_ASSERT_EQUAL(b.n_warnings, 1);
+	testhub_stop(th);
+}
+
 /* Two records naming erased identifiers: both blocked, n_left live
  * profiles after them. */
 static void apply_blocked(struct testhub *th, const char *two_lines, size_t n_left)
@@ -1834,6 +1858,7 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_an_erase_names_the_session_a_refused_merge_left_apart),
 	   TEST(test_an_erase_does_not_offer_another_known_user_for_erasure),
 	   TEST(test_an_erase_names_the_survivor_of_the_session_left_apart),
+	   TEST(test_an_erase_names_a_session_left_apart_once),
 	   TEST(test_an_erase_by_profile_id_takes_the_session_a_refused_merge_left_apart),
 	   TEST(test_an_erase_by_a_tombstone_id_erases_the_survivor),
 	   TEST(test_only_a_privacy_request_erases_by_profile_id),
