@@ -2205,7 +2205,12 @@ static void test_a_disabled_export_is_enabled_again_unchanged(void)
 	st = status_of_x(&w);
 	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
 	CU_ASSERT(int_of(st, "lag") > 0);
+	/* the new refusal is no longer past, live and saved */
+	CU_ASSERT(json_is_false(json_object_get(st, "last_error_is_past")));
 	cursor = int_of(st, "cursor");
+	json_decref(st);
+	st = status_of_x_in(&w, NULL);
+	CU_ASSERT(json_is_false(json_object_get(st, "last_error_is_past")));
 	json_decref(st);
 	outbox_after(&w, cursor, want, sizeof(want));
 	CU_ASSERT(want[0] != '\0');
