@@ -1389,6 +1389,21 @@ static void test_api_tokens_reused_or_short_are_found(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(config_api_token_short(cfg));
 	CU_ASSERT_STRING_EQUAL(config_api_token_short(cfg)->value, "short-1");
 	config_free(cfg);
+	/* an export's secret too; 16 characters are enough, 15 are short */
+	cfg = load_ok("api:\n  tokens: [\"0123456789abcdef\"]\n"
+		      "exports:\n  - name: hook\n    plugin: webhook\n"
+		      "    secret: \"0123456789abcdef\"\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	token = NULL;
+	same = config_api_token_reused(cfg, &token);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(same);
+	CU_ASSERT_EQUAL(same->line, 6); /* the secret's line */
+	CU_ASSERT_PTR_NULL(config_api_token_short(cfg));
+	config_free(cfg);
+	cfg = load_ok("api:\n  tokens: [\"0123456789abcde\"]\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_PTR_NOT_NULL(config_api_token_short(cfg));
+	config_free(cfg);
 	cfg = load_ok("sources:\n  - name: web\n    plugin: segment\n    write_keys: [\"k1\"]\n");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
 	CU_ASSERT_PTR_NULL(config_api_token_reused(cfg, &token)); /* no api section */
