@@ -199,12 +199,16 @@ int export_lag_read(struct exporter *ex, struct store *s, const struct hub_confi
 /* ---- the exporter and its workers (export.c, export_worker.c) ---------- */
 
 /* A line that may repeat once per change or batch, logged at most once
- * every so often (export_worker.c, log_every_due()). */
+ * every LOG_EVERY_MS (export_worker.c, log_every_due()). */
+#define LOG_EVERY_MS 10000
 struct log_every {
 	int is_logged;
 	int64_t logged_ms;  /* monotonic: its last line */
 	int64_t n_unlogged; /* occurrences since, not logged */
 };
+/* Whether l's line is due at now_ms (monotonic); when it is, *n_since is
+ * how many occurrences it stands for besides itself. */
+int export_log_every_due_at(struct log_every *l, int64_t now_ms, int64_t *n_since);
 
 struct export_worker {
 	struct exporter *ex;

@@ -31,7 +31,6 @@
 #include <string.h>
 #include <time.h>
 
-#define LOG_EVERY_MS 10000 /* a dead letter's (or a refused batch's) line at most */
 
 static _Atomic int64_t backoff_base_ms = 200;
 static _Atomic int64_t backoff_cap_ms = 30000;
@@ -210,19 +209,22 @@ static int64_t handled_cursor(const struct export_worker *w, size_t m, size_t n_
  * per batch) for as long as it does.  The ones in between are counted:
  * *n_since (set when due) says how many the due line stands for besides
  * itself; `profilehub exports` and /metrics count every dead letter. */
-static int log_every_due(struct log_every *l, int64_t *n_since)
+int export_log_every_due_at(struct log_every *l, int64_t now_ms, int64_t *n_since)
 {
-	int64_t now = time_mono_ms();
-
-	if (l->is_logged && now - l->logged_ms < LOG_EVERY_MS) {
+	if (l->is_logged && now_ms - l->logged_ms < LOG_EVERY_MS) {
 		l->n_unlogged++;
 		return 0;
 	}
 	*n_since = l->n_unlogged;
 	l->is_logged = 1;
-	l->logged_ms = now;
+	l->logged_ms = now_ms;
 	l->n_unlogged = 0;
 	return 1;
+}
+
+static int log_every_due(struct log_every *l, int64_t *n_since)
+{
+	return export_log_every_due_at(l, time_mono_ms(), n_since);
 }
 
 /* " (N more <what> since the last such line)" in buf, or "" when n is 0. */

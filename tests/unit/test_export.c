@@ -1561,6 +1561,26 @@ static void check_refusals_logged_seldom(const char *keys, const char *phrase)
 	world_close(&w);
 }
 
+/* A repeated line is due once every LOG_EVERY_MS, and the due one says how
+ * many it stands for besides itself: here 4 in between, then none. */
+static void test_a_repeated_line_counts_the_ones_it_stands_for(void)
+{
+	struct log_every l = {0};
+	int64_t n = -1;
+
+	CU_ASSERT_EQUAL(export_log_every_due_at(&l, 1000, &n), 1);
+	CU_ASSERT_EQUAL(n, 0);
+	for (int64_t at = 1001; at < 1004; at++)
+		CU_ASSERT_EQUAL(export_log_every_due_at(&l, at, &n), 0);
+	CU_ASSERT_EQUAL(export_log_every_due_at(&l, 1000 + LOG_EVERY_MS - 1, &n), 0);
+	n = -1;
+	CU_ASSERT_EQUAL(export_log_every_due_at(&l, 1000 + LOG_EVERY_MS, &n), 1);
+	CU_ASSERT_EQUAL(n, 4);
+	n = -1;
+	CU_ASSERT_EQUAL(export_log_every_due_at(&l, 1000 + 2 * LOG_EVERY_MS, &n), 1);
+	CU_ASSERT_EQUAL(n, 0);
+}
+
 static void test_dead_letters_in_a_row_are_not_logged_one_by_one(void)
 {
 	check_refusals_logged_seldom("    bad_custom_id: bad\n    mode: precise\n",
@@ -4451,6 +4471,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_refused_batch_of_two_is_narrowed_too),
 	   TEST(test_a_refused_record_writes_no_change),
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
+	   TEST(test_a_repeated_line_counts_the_ones_it_stands_for),
 	   TEST(test_dead_letters_in_a_row_are_not_logged_one_by_one),
 	   TEST(test_refused_batches_in_a_row_are_not_logged_one_by_one),
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
