@@ -349,7 +349,7 @@ static int serve_page(const struct api_request *req, struct api_response *resp)
 }
 
 /* The query parameters each route reads (NULL-terminated; GET
- * /v1/profiles': api->profile_params); the others read none.  A name not read
+ * /v1/profiles': api->profile_takes); the others read none.  A name not read
  * is refused: ?limt=5 or ?user_id=ann was answered as if not sent. */
 static const char *const events_params[] = {"limit", "before", NULL};
 static const char *const history_params[] = {"limit", "after", NULL};
@@ -494,7 +494,7 @@ static int api_route(struct api *api, const struct api_request *req, struct api_
 	if (auth_check(api, req, resp))
 		return 1;
 	if (strcmp(p, "/v1/profiles") == 0)
-		return route_accepts(req, "GET", api->profile_params, resp, &handled)
+		return route_accepts(req, "GET", api->profile_takes, resp, &handled)
 			       ? api_get_profiles(api, req, resp)
 			       : handled;
 	if (strncmp(p, "/v1/profiles/", 13) == 0 && !path_profile(p, "events", id, sizeof(id)))

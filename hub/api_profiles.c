@@ -26,6 +26,30 @@
 #define API_HISTORY_DEFAULT 100
 #define API_HISTORY_MAX 1000
 
+#define CURSOR_INVALID (-1)
+#define CURSOR_OUT_OF_RANGE (-2)
+
+/* One number of a cursor at *p, as cursor_make() writes it (decimal
+ * digits, '-' first when negative), followed by `stop` ('.' between
+ * numbers, '\0' at the end): *p moves past a '.'.  0, CURSOR_INVALID, or
+ * CURSOR_OUT_OF_RANGE when it does not fit 64 bits. */
+static int cursor_number(const char **p, char stop, long long *out)
+{
+	const char *s = *p;
+	char *end;
+
+	if (!((s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && s[1] >= '0' && s[1] <= '9')))
+		return CURSOR_INVALID; /* strtoll would take spaces and '+' too */
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	if (*end != stop)
+		return CURSOR_INVALID;
+	if (errno == ERANGE)
+		return CURSOR_OUT_OF_RANGE;
+	*p = stop ? end + 1 : end;
+	return 0;
+}
+
 /* ---- profiles ---------------------------------------------------------- */
 
 /* Why a read failed, for the log: the store's error, or memory (an answer
@@ -51,6 +75,9 @@ void api_profile_params_init(struct api *api)
 			api->profile_params[n++] = cfg->external_ids[i].name;
 	api->profile_params[n++] = "q";
 	api->profile_params[n] = NULL;
+	memcpy(api->profile_takes, api->profile_params, n * sizeof(api->profile_params[0]));
+	api->profile_takes[n++] = "after";
+	api->profile_takes[n] = NULL;
 }
 
 /* 1 when q is a phone number whose '+' a query string read as a space
@@ -177,76 +204,250 @@ static int profiles_params(const struct api *api, const struct api_request *req,
 	return 0;
 }
 
+/* A lookup reads its kinds in turn (search_kinds' order), an email or a
+ * phone in two steps: the profile holding it as an identifier, then those
+ * holding it as an attribute, by profile ID.  Only that step finds more
+ * than one, so a page's cursor, "<step>.<profile ID>", is the last profile
+ * listed and the step that found it; a profile an earlier step finds is
+ * listed there only, on whatever page that was. */
+struct lookup_step {
+	const char *kind, *value;
+	int is_attr;                  /* the attribute step of an email, a phone */
+	char found[PROFILE_ID_SIZE];  /* an identifier step's profile, or "" */
+};
+
+struct lookup {
+	struct lookup_step steps[API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS + 2];
+	size_t n_steps, n_listed;
+	size_t last_step;             /* of the last profile listed */
+	char last_id[PROFILE_ID_SIZE];
+	int has_more;                 /* a profile past the page's last */
+	json_t *profiles;
+};
+
+static void lookup_steps(struct lookup *lk, const char **kinds, const char **values,
+			 size_t n_kinds, const char *value)
+{
+	for (size_t k = 0; k < n_kinds; k++) {
+		int is_two = !strcmp(kinds[k], "email") || !strcmp(kinds[k], "phone");
+		for (int a = 0; a <= is_two; a++) {
+			struct lookup_step *st = &lk->steps[lk->n_steps++];
+			st->kind = kinds[k];
+			st->value = values[k] ? values[k] : value;
+			st->is_attr = a;
+		}
+	}
+}
+
+/* Each identifier step's profile into its found: 0 or -1. */
+static int lookup_idents(struct store *s, struct lookup *lk)
+{
+	for (size_t k = 0; k < lk->n_steps; k++) {
+		struct lookup_step *st = &lk->steps[k];
+		int rc;
+		if (st->is_attr)
+			continue;
+		if (!strcmp(st->kind, "email") || !strcmp(st->kind, "phone"))
+			rc = s->ops->ident_get(s, st->kind, st->value, st->found);
+		else
+			rc = profile_find(s, st->kind, st->value, &st->found, 1);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			st->found[0] = '\0';
+	}
+	return 0;
+}
+
+/* 1 when a step before `step` finds pid, 0 when none does, -1. */
+static int lookup_found_before(struct store *s, const struct lookup *lk, size_t step,
+			       const char *pid)
+{
+	for (size_t k = 0; k < step; k++) {
+		const struct lookup_step *st = &lk->steps[k];
+		int rc = st->is_attr ? profile_has_attr(s, st->kind, st->value, pid)
+				     : !strcmp(st->found, pid);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* The kinds that find anyone, in their order, onto matched: 0 or -1. */
+static int lookup_matched(struct store *s, const struct lookup *lk, json_t *matched)
+{
+	const char *named = NULL; /* an email's two steps name it once */
+
+	for (size_t k = 0; k < lk->n_steps; k++) {
+		const struct lookup_step *st = &lk->steps[k];
+		char one[1][PROFILE_ID_SIZE];
+		int n;
+		if (st->kind == named)
+			continue;
+		n = st->is_attr ? profile_find_attr(s, st->kind, st->value, "", one, 1)
+				: st->found[0] != '\0';
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			continue;
+		if (json_array_append_new(matched, json_string(st->kind)))
+			return -1;
+		named = st->kind;
+	}
+	return 0;
+}
+
+/* Lists pid, found by `step`, unless an earlier step finds it; notes a
+ * profile past a full page in has_more.  0, 1 (the page is full and one
+ * more follows: stop), or -1. */
+static int lookup_list(struct store *s, struct lookup *lk, size_t step, const char *pid)
+{
+	json_t *doc = NULL;
+	int rc = lookup_found_before(s, lk, step, pid);
+
+	if (rc)
+		return rc < 0 ? -1 : 0;
+	if (lk->n_listed == API_FIND_MAX) {
+		lk->has_more = 1;
+		return 1;
+	}
+	if (profile_doc_view(s, pid, PROFILE_EVENTS_DEFAULT, &doc) < 0)
+		return -1;
+	if (!doc)
+		return 0; /* gone since it was found */
+	if (json_array_append_new(lk->profiles, doc))
+		return -1;
+	lk->n_listed++;
+	lk->last_step = step;
+	memcpy(lk->last_id, pid, PROFILE_ID_SIZE);
+	return 0;
+}
+
+/* The profiles of an attribute step after `after`, listed a chunk at a
+ * time until the page is full: 0, 1 (full), or -1. */
+static int lookup_attr_step(struct store *s, struct lookup *lk, size_t step, const char *after)
+{
+	const struct lookup_step *st = &lk->steps[step];
+	char(*ids)[PROFILE_ID_SIZE] = hub_malloc((API_FIND_MAX + 1) * PROFILE_ID_SIZE);
+	char from[PROFILE_ID_SIZE];
+	int n, rc = 0;
+
+	if (!ids)
+		return -1;
+	snprintf(from, sizeof(from), "%s", after);
+	do {
+		n = profile_find_attr(s, st->kind, st->value, from, ids, API_FIND_MAX + 1);
+		for (int i = 0; i < n && rc == 0; i++)
+			rc = lookup_list(s, lk, step, ids[i]);
+		if (n > 0)
+			memcpy(from, ids[n - 1], PROFILE_ID_SIZE);
+	} while (rc == 0 && n == API_FIND_MAX + 1);
+	hub_free(ids);
+	return n < 0 ? -1 : rc;
+}
+
+/* One page, from step `first` after the profile `after` ("": the first
+ * page): 0 or -1. */
+static int lookup_page(struct store *s, struct lookup *lk, size_t first, const char *after)
+{
+	int rc = 0;
+
+	for (size_t k = first; k < lk->n_steps && rc == 0; k++) {
+		const struct lookup_step *st = &lk->steps[k];
+		if (st->is_attr)
+			rc = lookup_attr_step(s, lk, k, k == first ? after : "");
+		else if (st->found[0] && !(k == first && after[0]))
+			rc = lookup_list(s, lk, k, st->found);
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+/* ?after=: "<step>.<profile ID>" of a previous page's next -> *step, id.
+ * 0, or -1 with the 400 in resp. */
+static int lookup_cursor(const struct api_request *req, const struct lookup *lk,
+			 size_t *step, char id[PROFILE_ID_SIZE], struct api_response *resp)
+{
+	const char *after, *dot;
+	long long k;
+
+	*step = 0;
+	id[0] = '\0';
+	if (query_param(req, "after", &after, resp))
+		return -1;
+	if (!after)
+		return 0;
+	dot = after;
+	if (after[0] == '-' || cursor_number(&dot, '.', &k) || (size_t)k >= lk->n_steps ||
+	    !store_profile_id_is_valid(dot)) {
+		api_respond_error(resp, 400, "invalid_cursor",
+				  "after must be a cursor from a previous page's next");
+		return -1;
+	}
+	*step = (size_t)k;
+	snprintf(id, PROFILE_ID_SIZE, "%s", dot);
+	return 0;
+}
+
+/* The answer of a lookup's page, matched its kinds: 0 or -1 (no memory). */
+static int lookup_answer(struct lookup *lk, json_t *matched, struct api_response *resp)
+{
+	char next[48];
+	json_t *o;
+
+	snprintf(next, sizeof(next), "%zu.%s", lk->last_step, lk->last_id);
+	o = json_pack("{s:o, s:o, s:b, s:o}", "matched_by", matched, "profiles", lk->profiles,
+		      "truncated", lk->has_more, "next",
+		      lk->has_more ? json_string(next) : json_null());
+	lk->profiles = NULL;
+	if (!o)
+		return -1;
+	api_respond_json(resp, 200, o);
+	return 0;
+}
+
 int api_get_profiles(struct api *api, const struct api_request *req, struct api_response *resp)
 {
 	const char *kinds[API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS], *by, *value;
 	const char *values[API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS] = {NULL};
-	char (*ids)[PROFILE_ID_SIZE] = NULL, *plus = NULL;
-	size_t n_kinds = 0, n_ids = 0;
-	json_t *matched, *profiles;
+	char *plus = NULL, after[PROFILE_ID_SIZE];
+	struct lookup lk = {0};
+	size_t n_kinds = 0, first;
+	json_t *matched = NULL;
 	struct store *s;
-	int is_truncated = 0; /* more than API_FIND_MAX profiles match */
 
 	if (profiles_params(api, req, &by, &value, resp))
 		return 1;
-	if (!(s = api_pool_take(api)))
-		return api_respond_store_unavailable(resp);
-	matched = json_array();
-	profiles = json_array();
-	ids = hub_malloc((API_FIND_MAX + 1) * PROFILE_ID_SIZE); /* one more: are there more? */
-	if (!ids || (!by && strchr(value, ' ') && !(plus = search_plus(value))))
-		goto fail;
+	if (!by && strchr(value, ' ') && !(plus = search_plus(value)))
+		return api_respond_error(resp, 500, "store_error", "out of memory");
 	if (by)
 		kinds[n_kinds++] = by;
 	else
 		n_kinds = search_kinds(api, value, plus, kinds, values);
-	for (size_t k = 0; k < n_kinds; k++) {
-		int n = profile_find(s, kinds[k], values[k] ? values[k] : value, ids,
-				     API_FIND_MAX + 1);
-		if (n < 0)
-			goto fail;
-		if (n > 0 && json_array_append_new(matched, json_string(kinds[k])))
-			goto fail;
-		if (n > API_FIND_MAX)
-			is_truncated = 1;
-		for (int i = 0; i < n; i++) {
-			json_t *doc = NULL;
-			int seen = 0;
-			size_t j;
-			json_t *p;
-			json_array_foreach(profiles, j, p) {
-				const char *pid =
-					json_string_value(json_object_get(p, "profile_id"));
-				seen |= pid && strcmp(pid, ids[i]) == 0;
-			}
-			if (seen)
-				continue;
-			if (n_ids == API_FIND_MAX) {
-				is_truncated = 1;
-				break;
-			}
-			if (profile_doc_view(s, ids[i], PROFILE_EVENTS_DEFAULT, &doc) < 0)
-				goto fail;
-			if (!doc)
-				continue;
-			if (json_array_append_new(profiles, doc))
-				goto fail;
-			n_ids++;
-		}
+	lookup_steps(&lk, kinds, values, n_kinds, value);
+	if (lookup_cursor(req, &lk, &first, after, resp)) {
+		hub_free(plus);
+		return 1;
 	}
-	hub_free(ids);
-	hub_free(plus);
+	if (!(s = api_pool_take(api))) {
+		hub_free(plus);
+		return api_respond_store_unavailable(resp);
+	}
+	matched = json_array();
+	lk.profiles = json_array();
+	if (!matched || !lk.profiles || lookup_idents(s, &lk) || lookup_matched(s, &lk, matched) ||
+	    lookup_page(s, &lk, first, after))
+		goto fail;
 	api_pool_give(api, s);
-	return api_respond_json(resp, 200,
-				json_pack("{s:o, s:o, s:b}", "matched_by", matched, "profiles",
-					  profiles, "truncated", is_truncated));
+	hub_free(plus);
+	if (lookup_answer(&lk, matched, resp))
+		return api_respond_error(resp, 500, "store_error", "out of memory");
+	return 1;
 fail:
 	log_error("api", "profile lookup: %s", read_error(s));
-	hub_free(ids);
 	hub_free(plus);
 	store_close(s);
 	json_decref(matched);
-	json_decref(profiles);
+	json_decref(lk.profiles);
 	return api_respond_error(resp, 500, "store_error", "the store failed; see the hub's log");
 }
 
@@ -286,30 +487,6 @@ static char *cursor_make(const struct store_event *e)
 	for (const unsigned char *p = (const unsigned char *)e->message_id; *p; p++)
 		strbuf_printf(&sb, "%02x", *p);
 	return strbuf_take(&sb);
-}
-
-#define CURSOR_INVALID (-1)
-#define CURSOR_OUT_OF_RANGE (-2)
-
-/* One number of a cursor at *p, as cursor_make() writes it (decimal
- * digits, '-' first when negative), followed by `stop` ('.' between
- * numbers, '\0' at the end): *p moves past a '.'.  0, CURSOR_INVALID, or
- * CURSOR_OUT_OF_RANGE when it does not fit 64 bits. */
-static int cursor_number(const char **p, char stop, long long *out)
-{
-	const char *s = *p;
-	char *end;
-
-	if (!((s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && s[1] >= '0' && s[1] <= '9')))
-		return CURSOR_INVALID; /* strtoll would take spaces and '+' too */
-	errno = 0;
-	*out = strtoll(s, &end, 10);
-	if (*end != stop)
-		return CURSOR_INVALID;
-	if (errno == ERANGE)
-		return CURSOR_OUT_OF_RANGE;
-	*p = stop ? end + 1 : end;
-	return 0;
 }
 
 /* "<ts>.<seq>.<hex of message_id>" -> e (message_id into mid).  0,

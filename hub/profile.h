@@ -63,6 +63,15 @@ int profile_resolve_id(struct store *s, const char *pid, char live_id[PROFILE_ID
  * IDs (sorted); returns how many, or -1. */
 int profile_find(struct store *s, const char *by, const char *value,
 		 char (*ids)[PROFILE_ID_SIZE], size_t max);
+/* The part of profile_find() by email or phone (`by`) that reads the
+ * attribute ($email_address, $phone_number): the live profiles whose
+ * current one holds value, sorted by ID, those after `after` ("": from the
+ * start), up to max.  How many, or -1. */
+int profile_find_attr(struct store *s, const char *by, const char *value, const char *after,
+		      char (*ids)[PROFILE_ID_SIZE], size_t max);
+/* 1 when profile pid's current attribute of `by` (email, phone) holds
+ * value, 0 when not, -1 on a failure. */
+int profile_has_attr(struct store *s, const char *by, const char *value, const char *pid);
 
 /* The privacy access document: the profile, every event, the identity log
  * and the raw attribute and consent rows with their times.  Same returns. */

@@ -430,6 +430,65 @@ static size_t found_unique(char (*ids)[PROFILE_ID_SIZE], size_t n)
 	return kept;
 }
 
+/* value as a stored attribute value (JSON text; free() it), or NULL with
+ * the error in s. */
+static char *attr_text(struct store *s, const char *value)
+{
+	json_t *v = json_string(value);
+	char *text = v ? json_dumps_whole(v, JSON_ENCODE_ANY) : NULL;
+
+	json_decref(v);
+	if (!text)
+		err_set(s->err, sizeof(s->err), "out of memory");
+	return text;
+}
+
+static const char *attr_key_of(const char *by)
+{
+	return by[0] == 'e' ? "$email_address" : "$phone_number";
+}
+
+/* Appends to f the profiles whose attribute of `by` holds value, after
+ * `after`: 0 or -1. */
+static int find_attr(struct store *s, const char *by, const char *value, const char *after,
+		     struct found *f)
+{
+	char *text = attr_text(s, value);
+	int rc;
+
+	if (!text)
+		return -1;
+	rc = s->ops->attr_find_profiles(s, attr_key_of(by), text, after, f->max - f->n,
+					found_add, f);
+	free(text);
+	return rc < 0 ? -1 : 0;
+}
+
+int profile_find_attr(struct store *s, const char *by, const char *value, const char *after,
+		      char (*ids)[PROFILE_ID_SIZE], size_t max)
+{
+	struct found f = {ids, 0, max};
+
+	if (max == 0)
+		return 0;
+	return find_attr(s, by, value, after, &f) ? -1 : (int)f.n;
+}
+
+int profile_has_attr(struct store *s, const char *by, const char *value, const char *pid)
+{
+	struct store_attr a;
+	char *text = attr_text(s, value);
+	int rc;
+
+	if (!text)
+		return -1;
+	rc = s->ops->attr_get(s, pid, attr_key_of(by), &a);
+	if (rc == 1)
+		rc = !a.is_deleted && a.value_json && strcmp(a.value_json, text) == 0;
+	free(text);
+	return rc;
+}
+
 int profile_find(struct store *s, const char *by, const char *value,
 		 char (*ids)[PROFILE_ID_SIZE], size_t max)
 {
@@ -438,23 +497,13 @@ int profile_find(struct store *s, const char *by, const char *value,
 	int rc;
 
 	if (strcmp(by, "email") == 0 || strcmp(by, "phone") == 0) {
-		json_t *v = json_string(value);
-		char *text = v ? json_dumps_whole(v, JSON_ENCODE_ANY) : NULL;
-		json_decref(v);
-		if (!text) {
-			err_set(s->err, sizeof(s->err), "out of memory");
-			return -1;
-		}
 		/* promoted to an external id (IDENTITY.md 9), it is an identifier
 		 * and sets no attribute; the one holding it comes first */
 		rc = s->ops->ident_get(s, by, value, pid);
 		if (rc == 1 && max > 0)
 			memcpy(ids[f.n++], pid, PROFILE_ID_SIZE);
-		if (rc >= 0)
-			rc = s->ops->attr_find_profiles(s, by[0] == 'e' ? "$email_address"
-									: "$phone_number",
-							text, found_add, &f);
-		free(text);
+		if (rc >= 0 && f.n < max)
+			rc = find_attr(s, by, value, "", &f);
 		return rc < 0 ? -1 : (int)found_unique(ids, f.n);
 	}
 	if (strcmp(by, "profile_id") == 0)

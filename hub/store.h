@@ -224,9 +224,11 @@ struct store_ops {
 	/* how many attributes the profile stores (deleted ones too: their
 	 * tombstones are rows), or -1 */
 	int (*attr_count)(struct store *s, const char *profile_id);
-	/* live profiles whose current attribute key equals value */
+	/* live profiles whose current attribute key equals value, sorted by
+	 * id, after after_id ("" = from the start), at most limit (0: all) */
 	int (*attr_find_profiles)(struct store *s, const char *key, const char *value_json,
-				  store_profile_cb cb, void *ctx);
+				  const char *after_id, size_t limit, store_profile_cb cb,
+				  void *ctx);
 
 	/* consent */
 	int (*consent_get)(struct store *s, const char *profile_id, const char *channel,

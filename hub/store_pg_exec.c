@@ -145,7 +145,7 @@ static const char *const stmt_sql[S_COUNT] = {
 		" FROM attributes a JOIN profiles p ON p.id = a.profile_id"
 		" WHERE a.key IN ('$email_address', '$phone_number') AND a.key = $1"
 		" AND md5(a.value) = md5($2) AND a.value = $2 AND a.deleted = 0"
-		" AND p.merged_into IS NULL ORDER BY p.id",
+		" AND p.merged_into IS NULL AND p.id > $3 ORDER BY p.id LIMIT $4",
 	[S_CONSENT_GET] = "SELECT channel, state, ts, source FROM consent"
 			  " WHERE profile_id = $1 AND channel = $2",
 	[S_CONSENT_PUT] = "INSERT INTO consent(profile_id, channel, state, ts, source)"

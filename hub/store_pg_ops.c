@@ -503,9 +503,10 @@ static int pg_attr_delete_profile(struct store *s, const char *pid)
 }
 
 static int pg_attr_find_profiles(struct store *s, const char *key, const char *value_json,
-				 store_profile_cb cb, void *ctx)
+				 const char *after, size_t limit, store_profile_cb cb, void *ctx)
 {
-	return each_profile(pg_run(pgs(s), S_ATTR_FIND, "ss", key, value_json), cb, ctx);
+	return each_profile(pg_run(pgs(s), S_ATTR_FIND, "sssn", key, value_json, after, limit),
+			    cb, ctx);
 }
 
 /* ---- consent -------------------------------------------------------- */

@@ -327,10 +327,12 @@ static int lite_attr_delete_profile(struct store *s, const char *pid)
 }
 
 static int lite_attr_find_profiles(struct store *s, const char *key, const char *value_json,
-				   store_profile_cb cb, void *ctx)
+				   const char *after, size_t limit, store_profile_cb cb, void *ctx)
 {
 	struct sqlite_store *ls = lite(s);
-	return each_profile(ls, S_ATTR_FIND, lite_prep(ls, S_ATTR_FIND, "ss", key, value_json), cb,
+	int64_t lim = limit ? (int64_t)limit : -1;
+	return each_profile(ls, S_ATTR_FIND,
+			    lite_prep(ls, S_ATTR_FIND, "sssi", key, value_json, after, lim), cb,
 			    ctx);
 }
 

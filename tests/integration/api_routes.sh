@@ -288,11 +288,25 @@ seg batch "$(cat "$T/crowd.json")"
 req GET "/v1/profiles?email=crowd@example.com"
 expect "51 profiles share an email" 200 &&
 	body_is "51 share an email: 50 listed, truncated" '(.profiles | length) == 50 and .truncated == true'
+# the next page, from the first's next: the 51st, each profile once, then no next
+first=$(jq -c '[.profiles[].profile_id]' "$T/body")
+next=$(jq -r '.next' "$T/body")
+req GET "/v1/profiles?email=crowd@example.com&after=$next"
+expect "51 share an email: the page after next" 200 &&
+	body_is "the page after next: the 51st, none of the first 50, no next" '
+	(.profiles | length) == 1 and .next == null and .truncated == false and
+	.matched_by == ["email"] and ([.profiles[].profile_id] - $first | length) == 1 and
+	(.profiles[0].profile_id > $first[-1])' --argjson first "$first"
+req GET "/v1/profiles?email=crowd@example.com&after=0.nope"
+expect "a lookup's malformed cursor" 400 &&
+	body_is "a malformed after names it" '.error.code == "invalid_cursor" and
+	(.error.message | startswith("after"))'
 
 # nothing found is not an error
 for q in "custom_id=nobody" "email=nobody@example.com" "profile_id=p_aaaaaaaaaaaaaaaa" "q=nobody"; do
 	req GET "/v1/profiles?$q"
-	expect "$q" 200 && body_is "$q: an empty list" '. == {"matched_by": [], "profiles": [], "truncated": false}'
+	expect "$q" 200 && body_is "$q: an empty list" \
+		'. == {"matched_by": [], "profiles": [], "truncated": false, "next": null}'
 done
 
 # ---- profile IDs are opaque -----------------------------------------------------

@@ -16,7 +16,8 @@
  *   - a store that cannot be opened: every read route is a 503
  *     store_unavailable whose message does not name the store, the log does.
  *   - GET /v1/profiles takes one parameter with a value, ?q=+... is a phone,
- *     at most 50 profiles ("truncated" past); the events feed's limit is
+ *     50 profiles a page ("truncated" and a ?after= "next" past, each
+ *     profile on one page); the events feed's limit is
  *     1..200 (default 50), its cursor only what a next makes; each route's
  *     status (202 queued, 409 no profile updates, 404 unknown name or no
  *     such route), and a provider's status as {"<key>": [...]}.
@@ -1337,7 +1338,7 @@ static void test_a_parameter_no_route_reads_is_named(void)
 	} rows[] = {
 		{"/v1/profiles", {{{"user_id", "ann"}}},
 		 "unknown parameter \"user_id\": this route reads custom_id, installation_id,"
-		 " email, phone, profile_id, q"},
+		 " email, phone, profile_id, q, after"},
 		{"/v1/profiles/p_x/events", {{{"limt", "5"}}},
 		 "unknown parameter \"limt\": this route reads limit, before (did you mean"
 		 " \"limit\"?)"},
@@ -1513,6 +1514,132 @@ static void test_profiles_lookup_answers_at_most_50(void)
 				rows[i].n_answered);
 		CU_ASSERT_EQUAL(json_is_true(json_object_get(body, "truncated")),
 				rows[i].is_truncated);
+		json_decref(body);
+	}
+	world_stop(&w);
+}
+
+/* A lookup read whole, following "next" (?after=): each page's profile
+ * IDs appended to ids (n of them, at most max), every page's matched_by
+ * checked against `matched`, every page but the last 50 long.  The
+ * number of pages. */
+static int lookup_read_whole(struct world *w, const char *by, const char *value,
+			     const char *matched, char (*ids)[PROFILE_ID_SIZE], size_t max,
+			     size_t *n)
+{
+	char after[64] = "";
+	int n_pages = 0;
+
+	*n = 0;
+	do {
+		struct pairs_query q = {{{by, value}, {after[0] ? "after" : NULL, after}}};
+		json_t *body = NULL, *p, *next;
+		size_t i, n_page;
+		char *m;
+
+		CU_ASSERT_EQUAL_FATAL(get_pairs(w, "GET", "/v1/profiles", &q, &body), 200);
+		m = json_dumps(json_object_get(body, "matched_by"), JSON_COMPACT);
+		if (strcmp(m, matched))
+			fprintf(stderr, "\n  matched_by %s", m);
+		CU_ASSERT_STRING_EQUAL(m, matched);
+		free(m);
+		n_page = json_array_size(json_object_get(body, "profiles"));
+		json_array_foreach(json_object_get(body, "profiles"), i, p) {
+			CU_ASSERT_FATAL(*n < max);
+			snprintf(ids[(*n)++], PROFILE_ID_SIZE, "%s", text_of(p, "profile_id"));
+		}
+		next = json_object_get(body, "next");
+		CU_ASSERT(json_is_null(next) || (json_is_string(next) && n_page == 50));
+		CU_ASSERT_EQUAL(json_is_true(json_object_get(body, "truncated")),
+				json_is_string(next));
+		snprintf(after, sizeof(after), "%s", json_is_string(next) ? json_string_value(next)
+									  : "");
+		json_decref(body);
+		n_pages++;
+	} while (after[0] && n_pages < 10);
+	return n_pages;
+}
+
+/* How many of ids[0..n) are the same as one before them. */
+static size_t ids_repeated(char (*ids)[PROFILE_ID_SIZE], size_t n)
+{
+	size_t repeated = 0;
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i; j++)
+			repeated += strcmp(ids[i], ids[j]) == 0;
+	return repeated;
+}
+
+/* Past 50 matches a lookup pages: "next" is a cursor for ?after= while more
+ * follow, and following it lists every matching profile once, in the first
+ * page's order (the email's holders by ID, then the other kinds'). */
+static void test_profiles_lookup_pages_past_50(void)
+{
+	char ids[200][PROFILE_ID_SIZE], pid[PROFILE_ID_SIZE];
+	struct strbuf sb;
+	struct world w;
+	size_t n;
+
+	world_start(&w);
+	strbuf_init(&sb);
+	for (int k = 0; k < 120; k++) { /* the last one's custom_id is the email too */
+		char custom_id[32];
+		snprintf(custom_id, sizeof(custom_id), k == 119 ? "crowd@example.com" : "PG-%d", k);
+		strbuf_printf(&sb,
+			      "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":"
+			      "\"pg-%d\",\"timestamp\":\"2025-03-03T08:00:00.000Z\","
+			      "\"identifiers\":{\"custom_id\":\"%s\"},\"attributes\":"
+			      "{\"$email_address\":\"crowd@example.com\"}}\n",
+			      k, custom_id);
+	}
+	strbuf_printf(&sb, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":"
+			   "\"pg-i\",\"timestamp\":\"2025-03-03T08:00:00.000Z\","
+			   "\"identifiers\":{\"installation_id\":\"crowd@example.com\"}}\n");
+	CU_ASSERT_FATAL(!sb.failed);
+	apply(w.th, sb.data);
+	strbuf_free(&sb);
+
+	CU_ASSERT_EQUAL(lookup_read_whole(&w, "email", "crowd@example.com", "[\"email\"]", ids,
+					  200, &n), 3);
+	CU_ASSERT_EQUAL(n, 120);
+	CU_ASSERT_EQUAL(ids_repeated(ids, n), 0);
+	for (size_t i = 1; i < n; i++) /* by profile ID, across pages too */
+		CU_ASSERT(strcmp(ids[i - 1], ids[i]) < 0);
+
+	/* ?q=: the email's 120, then the installation's profile (the custom
+	 * ID's is one of the 120, listed once) */
+	CU_ASSERT_EQUAL(lookup_read_whole(&w, "q", "crowd@example.com",
+					  "[\"email\",\"custom_id\",\"installation_id\"]", ids,
+					  200, &n), 3);
+	CU_ASSERT_EQUAL_FATAL(n, 121);
+	CU_ASSERT_EQUAL(ids_repeated(ids, n), 0);
+	CU_ASSERT_EQUAL_FATAL(
+		profile_find(w.th->reader, "installation_id", "crowd@example.com", &pid, 1), 1);
+	CU_ASSERT_STRING_EQUAL(ids[120], pid);
+	world_stop(&w);
+}
+
+/* A cursor not of a previous page's next is a 400 naming after. */
+static void test_profiles_lookup_refuses_a_bad_cursor(void)
+{
+	static const char *const bad[] = {
+		"", "x", "0", "0.", "0.p_x", "9.p_aaaaaaaaaaaaaaaa", "-1.p_aaaaaaaaaaaaaaaa",
+		" 0.p_aaaaaaaaaaaaaaaa", "0.p_aaaaaaaaaaaaaaaa.", "99999999999999999999.p_a",
+	};
+	struct world w;
+
+	world_start(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct pairs_query q = {{{"email", "a@example.com"}, {"after", bad[i]}}};
+		json_t *body = NULL, *error;
+		const char *message;
+
+		CU_ASSERT_EQUAL(get_pairs(&w, "GET", "/v1/profiles", &q, &body), 400);
+		error = json_object_get(body, "error");
+		message = json_string_value(json_object_get(error, "message"));
+		CU_ASSERT_STRING_EQUAL(text_of(error, "code"), "invalid_cursor");
+		CU_ASSERT(message && strncmp(message, "after", 5) == 0);
 		json_decref(body);
 	}
 	world_stop(&w);
@@ -1853,6 +1980,8 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_profiles_search_of_a_plus_sent_as_is_finds_the_person),
 	   TEST(test_profiles_search_by_plus_finds_a_phone),
 	   TEST(test_profiles_lookup_answers_at_most_50),
+	   TEST(test_profiles_lookup_pages_past_50),
+	   TEST(test_profiles_lookup_refuses_a_bad_cursor),
 	   TEST(test_a_document_shows_transactional_push_and_the_newest_n_events),
 	   TEST(test_an_event_at_the_epoch_is_a_last_visit),
 	   TEST(test_events_limit_is_1_to_200_and_bad_cursors_are_400),

@@ -687,15 +687,26 @@ static void test_attributes_put_get_list_and_find(void)
 	/* live profiles only, by id; a deleted value is not a match */
 	OK(s->ops->profile_mark_merged(s, "p_3", "p_1", 1));
 	memset(&l, 0, sizeof(l));
-	OK(s->ops->attr_find_profiles(s, "$email_address", "\"a@x.io\"", collect_profile, &l));
+	OK(s->ops->attr_find_profiles(s, "$email_address", "\"a@x.io\"", "", 0, collect_profile,
+				      &l));
 	EXPECT(l, "p_1 1 anon -", "p_2 2 anon -");
+	/* a page: after an id, at most limit of them */
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->attr_find_profiles(s, "$email_address", "\"a@x.io\"", "p_1", 1,
+				      collect_profile, &l));
+	EXPECT(l, "p_2 2 anon -");
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->attr_find_profiles(s, "$email_address", "\"a@x.io\"", "", 1, collect_profile,
+				      &l));
+	EXPECT(l, "p_1 1 anon -");
 	/* only the looked-up keys ($email_address, $phone_number) are found */
 	memset(&l, 0, sizeof(l));
-	OK(s->ops->attr_find_profiles(s, "name", "\"Anna\"", collect_profile, &l));
+	OK(s->ops->attr_find_profiles(s, "name", "\"Anna\"", "", 0, collect_profile, &l));
 	CU_ASSERT_EQUAL(l.n, 0);
 	put_attr(s, "p_2", "$email_address", NULL, 20);
 	memset(&l, 0, sizeof(l));
-	OK(s->ops->attr_find_profiles(s, "$email_address", "\"a@x.io\"", collect_profile, &l));
+	OK(s->ops->attr_find_profiles(s, "$email_address", "\"a@x.io\"", "", 0, collect_profile,
+				      &l));
 	EXPECT(l, "p_1 1 anon -");
 	OK(s->ops->attr_delete_profile(s, "p_1"));
 	CU_ASSERT_EQUAL(s->ops->attr_get(s, "p_1", "name", &a), 0);
