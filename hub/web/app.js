@@ -3,9 +3,11 @@
  *
  * Plain JavaScript against the management API (API.md):
  *   GET  /v1/profiles?q=... | ?profile_id=  search (email, phone, custom ID, installation ID,
- *                                           profile ID); the open profile is re-read every
- *                                           LIVE_MS, so a login, a merge, new attributes,
- *                                           new events or an erasure show without a reload
+ *                                           profile ID), 50 matches at a time ("Show more":
+ *                                           ?after= the answer's next); the open profile is
+ *                                           re-read every LIVE_MS, so a login, a merge, new
+ *                                           attributes, new events or an erasure show without
+ *                                           a reload
  *                                           (not while the tab is hidden; after a failed
  *                                           read, twice as long each time, to LIVE_MAX_MS)
  *   GET  /v1/profiles/<id>/events?before=   the events feed, newest first, cursor paging
@@ -288,38 +290,76 @@ const KIND_NAMES = { custom_id: "custom ID", installation_id: "installation ID",
 const kindName = (k) => own(KIND_NAMES, k) || k;
 const personName = (p) => (p.anonymous ? "Anonymous session" : p.custom_id);
 
+/* The results shown: the search, its next page's cursor ("Show more"
+ * while there is one), and a generation a new search moves on. */
+const results = { q: null, next: null, gen: 0, loading: false };
+
+function resultItem(p, by, q) {
+  const a = (p.attributes || {});
+  return el("li", {}, el("a", { href: "/?profile=" + encodeURIComponent(p.profile_id),
+    onclick: (e) => { e.preventDefault(); navigate({ profile: p.profile_id, by: by.join(","), q }); } },
+    el("span", { class: "who-line" }, el("strong", { text: personName(p) }),
+      a.$email_address ? el("span", { class: "muted", text: a.$email_address }) : null),
+    el("span", { class: "muted mono", text: p.profile_id }),
+    el("span", { class: "muted" }, "last visit ", timeEl(p.last_visit))));
+}
+
+/* A page of a lookup's answer r in place of the results (or after them,
+ * appending), the title counting every profile shown. */
+function renderResults(q, r, append) {
+  const list = $("results-list");
+  if (!append) list.replaceChildren();
+  for (const p of r.profiles) list.append(resultItem(p, r.matched_by || [], q));
+  const n = list.children.length, how = (r.matched_by || []).map(kindName).join(" and ");
+  $("results-title").replaceChildren(...(!n ? ["No profile matches “", bdi(q), "”"]
+    : r.truncated ? [`More than ${n} profiles match “`, bdi(q), `” by ${how}: the first ${n}`]
+      : [`${n} profiles match “`, bdi(q), `” by ${how}`]));
+  $("results-hint").hidden = n > 0;
+  results.q = q;
+  results.next = r.next || null;
+  show("results-more", !!results.next);
+}
+
 /* Values are matched as typed ("ann " is an identifier of its own); when
  * nothing matches, without the spaces around it (pasted with a value). */
 async function search(q) {
   banner("");
+  const gen = ++results.gen;
   try {
     let r = await api("/v1/profiles?q=" + encodeURIComponent(q));
     if (!r.profiles.length && q.trim() && q.trim() !== q) {
       const t = await api("/v1/profiles?q=" + encodeURIComponent(q.trim()));
       if (t.profiles.length) { r = t; q = q.trim(); }
     }
-    const how = (r.matched_by || []).map(kindName).join(" and ");
+    if (gen !== results.gen) return; /* another search meanwhile */
     if (r.profiles.length === 1)
       return navigate({ profile: r.profiles[0].profile_id, by: r.matched_by.join(","), q }, true);
-    const list = $("results-list");
-    list.replaceChildren();
-    $("results-title").replaceChildren(...(!r.profiles.length ? ["No profile matches “", bdi(q), "”"]
-      : r.truncated ? [`More than ${r.profiles.length} profiles match “`, bdi(q), `” by ${how}: the first ${r.profiles.length}`]
-        : [`${r.profiles.length} profiles match “`, bdi(q), `” by ${how}`]));
-    $("results-hint").hidden = r.profiles.length > 0;
-    for (const p of r.profiles) {
-      const a = (p.attributes || {});
-      list.append(el("li", {}, el("a", { href: "/?profile=" + encodeURIComponent(p.profile_id),
-        onclick: (e) => { e.preventDefault(); navigate({ profile: p.profile_id, by: r.matched_by.join(","), q }); } },
-        el("span", { class: "who-line" }, el("strong", { text: personName(p) }),
-          a.$email_address ? el("span", { class: "muted", text: a.$email_address }) : null),
-        el("span", { class: "muted mono", text: p.profile_id }),
-        el("span", { class: "muted" }, "last visit ", timeEl(p.last_visit)))));
-    }
+    renderResults(q, r, false);
     show("results", true);
     const hint = r.profiles.length ? "" : ` ${$("results-hint").textContent}`;
     announce(`${$("results-title").textContent}.${hint}`);
   } catch (err) { handleError(err); }
+}
+
+/* "Show more": the next page of the results, after those shown. */
+async function loadMoreResults() {
+  const { q, next, gen } = results;
+  if (!next || results.loading) return;
+  results.loading = true;
+  $("results-more").disabled = true;
+  try {
+    const r = await api(`/v1/profiles?q=${encodeURIComponent(q)}&after=${encodeURIComponent(next)}`);
+    if (results.gen !== gen || results.next !== next) return;
+    const shown = $("results-list").children.length;
+    renderResults(q, r, true);
+    announce(`${$("results-title").textContent}.`);
+    /* at the end, "Show more" goes: focus on the first profile it added */
+    const first = $("results-list").children[shown];
+    if (first) keepFocus(first.querySelector("a"));
+  } catch (err) { handleError(err); } finally {
+    results.loading = false;
+    $("results-more").disabled = false;
+  }
 }
 
 /* ---- one profile -------------------------------------------------------- */
@@ -903,6 +943,7 @@ $("search").addEventListener("submit", (e) => {
 $("signout").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); banner(""); navigate({}); });
 $("p-access").addEventListener("click", downloadAccess);
 $("p-history-more").addEventListener("click", loadMoreHistory);
+$("results-more").addEventListener("click", loadMoreResults);
 $("p-erase").addEventListener("click", askErase);
 $("erase-cancel").addEventListener("click", () => $("erase-dialog").close("cancel"));
 $("erase-dialog").addEventListener("close", () => { if ($("erase-dialog").returnValue === "erase") doErase(); });

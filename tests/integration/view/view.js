@@ -1064,6 +1064,19 @@ async function main() {
     await search(page, 'crowd@example.com');
     check('more matches than listed: said', /^More than 50 profiles match .* the first 50$/.test(await text(page, '#results-title')) &&
       (await page.$$('#results-list li')).length === 50, await text(page, '#results-title'));
+    const resultIds = () => page.$$eval('#results-list li .mono', (s) => s.map((x) => x.textContent));
+    const firstResults = await resultIds();
+    check('more matches than listed: "Show more" is offered', await visible(page, '#results-more'));
+    await page.click('#results-more');
+    await page.waitForFunction(() => document.querySelectorAll('#results-list li').length >= 51, null, { timeout: 5000 })
+      .catch(() => {});
+    const allResults = await resultIds();
+    check('"Show more" appends the 51st, each profile once', allResults.length === 51 &&
+      new Set(allResults).size === 51 && firstResults.every((id, i) => allResults[i] === id),
+      `${allResults.length}: ${new Set(allResults).size} distinct`);
+    check('all matches listed: the title counts them', /^51 profiles match .* by email$/.test(await text(page, '#results-title')),
+      await text(page, '#results-title'));
+    check('at the end of the matches, no "Show more"', !(await visible(page, '#results-more')));
 
     // -- a long identity history: the first page, "Show more" appends the next
     const histPid = await pidOf('custom_id=hist-7');
