@@ -12,6 +12,10 @@
  * one before (event_list's cursor), then the identity log
  * ACCESS_DOC_PAGE_LOG rows at a time (profile_log_reader: log_page's seq).
  *
+ * Its "recipients" come from the configuration, never the store: the
+ * exports, named by name and plugin alone (their other keys are where
+ * the data goes, and may hold secrets).
+ *
  * No SQL here, no transaction either: the caller holds the snapshot.
  */
 #include "access_doc.h"
@@ -44,6 +48,7 @@ struct doc_cursor {
 struct access_doc_writer {
 	struct store *s;                       /* borrowed */
 	const json_t *head;                    /* borrowed */
+	json_t *recipients;                    /* owned */
 	const char *wrap_key, *by, *value;     /* borrowed */
 	const char (*ids)[PROFILE_ID_SIZE];    /* borrowed */
 	size_t n_ids, next_id, n_written;
@@ -178,6 +183,46 @@ static void doc_members(struct access_doc_writer *w, const json_t *obj, const ch
 	}
 }
 
+/* ---- the recipients ---------------------------------------------------- */
+
+#define RECIPIENTS_ABOUT                                                                   \
+	"Where this hub sends profile changes: each export in its configuration is sent a " \
+	"profile's changes as they are stored (of the kinds the export takes: identifiers, " \
+	"attributes, consent, events), and its erasure."
+#define RECIPIENT_ENABLED "enabled: sent the changes of profiles"
+#define RECIPIENT_DISABLED                                                                 \
+	"disabled in the configuration: sent no change; the changes wait in the hub and " \
+	"go to it if it is enabled again"
+
+/* One export: its name, plugin and whether enabled, nothing else of its
+ * entry (a URL, path, table or secret). */
+static json_t *recipient_json(const struct config_instance *ci)
+{
+	return json_pack("{s:s, s:s, s:b, s:s}", "name", ci->name, "plugin", ci->plugin,
+			 "enabled", ci->is_enabled != 0, "receives",
+			 ci->is_enabled ? RECIPIENT_ENABLED : RECIPIENT_DISABLED);
+}
+
+json_t *access_doc_recipients(const struct hub_config *cfg)
+{
+	json_t *exports = json_array();
+	json_t *out = json_object();
+
+	if (!exports || !out || json_object_set_new(out, "about", json_string(RECIPIENTS_ABOUT)))
+		goto fail;
+	for (size_t i = 0; i < cfg->n_exports; i++)
+		if (json_array_append_new(exports, recipient_json(&cfg->exports[i])))
+			goto fail;
+	if (json_object_set(out, "exports", exports))
+		goto fail;
+	json_decref(exports);
+	return out;
+fail:
+	json_decref(exports);
+	json_decref(out);
+	return NULL;
+}
+
 /* ---- the document ------------------------------------------------------ */
 
 static void doc_write_head(struct access_doc_writer *w)
@@ -196,6 +241,8 @@ static void doc_write_head(struct access_doc_writer *w)
 	else
 		w->has_failed = 1;
 	json_decref(value);
+	doc_key(w, "recipients");
+	doc_value(w, w->recipients);
 	doc_key(w, "profiles");
 	doc_open(w, '[');
 }
@@ -398,7 +445,8 @@ size_t access_doc_writer_profiles(const struct access_doc_writer *w)
 	return w->n_written;
 }
 
-struct access_doc_writer *access_doc_writer_new(struct store *s, const json_t *head,
+struct access_doc_writer *access_doc_writer_new(struct store *s, const struct hub_config *cfg,
+						const json_t *head,
 						const char *wrap_key, const char *by,
 						const char *value,
 						const char (*ids)[PROFILE_ID_SIZE], size_t n_ids,
@@ -408,6 +456,10 @@ struct access_doc_writer *access_doc_writer_new(struct store *s, const json_t *h
 
 	if (!w)
 		return NULL;
+	if (!(w->recipients = access_doc_recipients(cfg))) {
+		hub_free(w);
+		return NULL;
+	}
 	w->s = s;
 	w->head = head;
 	w->wrap_key = wrap_key;
@@ -429,6 +481,7 @@ void access_doc_writer_free(struct access_doc_writer *w)
 	if (!w)
 		return;
 	json_decref(w->access);
+	json_decref(w->recipients);
 	hub_free(w->cursor.mid);
 	hub_free(w->next.mid);
 	hub_free(w);

@@ -21,6 +21,7 @@
 #ifndef HUB_ACCESS_DOC_H
 #define HUB_ACCESS_DOC_H
 
+#include "config.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -38,16 +39,27 @@ typedef int (*access_doc_sink)(void *ctx, const char *data, size_t len);
 struct access_doc_writer;
 
 /*
+ * The document's "recipients" (GDPR art. 15(1)(c)): where the hub sends
+ * profile changes, one entry per export of cfg (its name, plugin and
+ * whether enabled; never its URL, path, table or any secret), in the
+ * configuration's order.  New reference; NULL when out of memory.
+ */
+json_t *access_doc_recipients(const struct hub_config *cfg);
+
+/*
  * A writer of
- *   {<head's members>, [<wrap_key>: {] <by>: <value>, "profiles": [<access>...] [}] }
+ *   {<head's members>, [<wrap_key>: {] <by>: <value>, "recipients": {...},
+ *    "profiles": [<access>...] [}] }
  * where each <access> is profile_access_build()'s object for ids[i] (a
- * profile no longer live is left out, as before).  head: an object, its
+ * profile no longer live is left out, as before) and "recipients" is
+ * access_doc_recipients(cfg).  head: an object, its
  * members written first (borrowed: it must outlive the writer); wrap_key
  * may be NULL.  flags: jansson's JSON_COMPACT, JSON_INDENT(n) and
- * JSON_REAL_PRECISION(n) (not JSON_SORT_KEYS).  s, ids and the sink are
- * borrowed too.  NULL when out of memory.
+ * JSON_REAL_PRECISION(n) (not JSON_SORT_KEYS).  s, cfg, ids and the sink
+ * are borrowed too.  NULL when out of memory.
  */
-struct access_doc_writer *access_doc_writer_new(struct store *s, const json_t *head,
+struct access_doc_writer *access_doc_writer_new(struct store *s, const struct hub_config *cfg,
+						const json_t *head,
 						const char *wrap_key, const char *by,
 						const char *value,
 						const char (*ids)[PROFILE_ID_SIZE], size_t n_ids,

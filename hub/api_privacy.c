@@ -294,7 +294,7 @@ static int access_stream_start(struct api *api, const struct privacy_request *r,
 	if (n < 0)
 		goto store_failed;
 	head = request_json_provisional(r);
-	w = head ? access_doc_writer_new(s, head, "document", by, value,
+	w = head ? access_doc_writer_new(s, api->cfg, head, "document", by, value,
 					 (const char(*)[PROFILE_ID_SIZE])ids, (size_t)n,
 					 JSON_COMPACT | HUB_JSON_REAL, spool_sink, st)
 		 : NULL;

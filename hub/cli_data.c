@@ -352,7 +352,7 @@ static int privacy_access(struct cli *cli, const struct lookup *lk)
 		err_set(s->err, sizeof(s->err), "no profile %s", lk->value);
 		goto out;
 	}
-	w = access_doc_writer_new(s, head, NULL, lk->by, lk->value,
+	w = access_doc_writer_new(s, cli->cfg, head, NULL, lk->by, lk->value,
 				  (const char(*)[PROFILE_ID_SIZE])f.ids, f.n,
 				  JSON_INDENT(2) | HUB_JSON_REAL, stdout_sink, &write_errno);
 	if (!w) {

@@ -16,6 +16,8 @@
  *   - memory is bounded: the store is asked for the events and the
  *     identity log a page at a time (never "all"), and no step hands the
  *     sink more than a page of either;
+ *   - its "recipients" name the configuration's exports (name, plugin,
+ *     enabled), never where they send or a secret;
  *   - a store failure at any statement of an API access request is a 500
  *     before the document, or a stream that breaks off: not valid JSON,
  *     the request "failed", its connection released (ASan: no leak; the
@@ -125,8 +127,8 @@ static struct testhub *world_start(void)
 
 /* The document as it was built before: every profile whole in memory,
  * under head (members copied), wrapped in wrap_key when not NULL. */
-static char *doc_built(struct store *s, const json_t *head, const char *wrap_key,
-		       const char *by, const char *value, size_t flags)
+static char *doc_built(struct store *s, const struct hub_config *cfg, const json_t *head,
+		       const char *wrap_key, const char *by, const char *value, size_t flags)
 {
 	char ids[50][PROFILE_ID_SIZE];
 	json_t *docs = json_array(), *inner, *out = json_deep_copy(head);
@@ -143,7 +145,8 @@ static char *doc_built(struct store *s, const json_t *head, const char *wrap_key
 			json_array_append_new(docs, doc);
 	}
 	CU_ASSERT_EQUAL(s->ops->read_end(s), 0);
-	inner = json_pack("{s:s, s:o}", by, value, "profiles", docs);
+	inner = json_pack("{s:s, s:o, s:o}", by, value, "recipients", access_doc_recipients(cfg),
+			  "profiles", docs);
 	if (wrap_key)
 		json_object_set_new(out, wrap_key, inner);
 	else {
@@ -177,8 +180,9 @@ static int sink_record(void *ctx, const char *data, size_t len)
 
 /* Runs a writer to its end (or failure) in one snapshot; the text is in
  * rec->text.  Returns the last step's result (0 or -1). */
-static int doc_stream(struct store *s, const json_t *head, const char *wrap_key,
-		      const char *by, const char *value, size_t flags, struct sink_rec *rec)
+static int doc_stream(struct store *s, const struct hub_config *cfg, const json_t *head,
+		      const char *wrap_key, const char *by, const char *value, size_t flags,
+		      struct sink_rec *rec)
 {
 	char ids[50][PROFILE_ID_SIZE];
 	struct access_doc_writer *w;
@@ -187,7 +191,7 @@ static int doc_stream(struct store *s, const json_t *head, const char *wrap_key,
 	CU_ASSERT_EQUAL(s->ops->read_begin(s), 0);
 	n = profile_find(s, by, value, ids, 50);
 	CU_ASSERT(n >= 0);
-	w = access_doc_writer_new(s, head, wrap_key, by, value,
+	w = access_doc_writer_new(s, cfg, head, wrap_key, by, value,
 				  (const char(*)[PROFILE_ID_SIZE])ids, n > 0 ? (size_t)n : 0,
 				  flags, sink_record, rec);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
@@ -219,11 +223,12 @@ static void expect_same(struct testhub *th, const json_t *head, const char *wrap
 			const char *by, const char *value, size_t flags, size_t n_profiles)
 {
 	struct sink_rec rec = {0};
-	char *built = doc_built(th->reader, head, wrap_key, by, value, flags);
+	char *built = doc_built(th->reader, th->cfg, head, wrap_key, by, value, flags);
 	json_t *parsed;
 
 	strbuf_init(&rec.text);
-	CU_ASSERT_EQUAL(doc_stream(th->reader, head, wrap_key, by, value, flags, &rec), 0);
+	CU_ASSERT_EQUAL(doc_stream(th->reader, th->cfg, head, wrap_key, by, value, flags, &rec),
+			0);
 	CU_ASSERT_EQUAL(rec.n_profiles, n_profiles); /* an erased one is not counted */
 	CU_ASSERT_PTR_NOT_NULL_FATAL(built);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(rec.text.data);
@@ -305,6 +310,78 @@ static int counting_event_list(struct store *s, const char *pid, const struct st
 	return real_ops->event_list(s, pid, before, limit, cb, ctx);
 }
 
+/* Three exports, one disabled, each with keys that say where the data
+ * goes or hold a secret. */
+#define RECIPIENTS_YAML                                                                    \
+	"exports:\n"                                                                       \
+	"  - {name: crm, plugin: webhook, url: \"https://u:s3cret-pw@crm.example/in\",\n"  \
+	"     secret: whsec-0123456789}\n"                                                 \
+	"  - {name: lake, plugin: jsonl, path: /srv/lake-people.jsonl}\n"                  \
+	"  - {name: old_dw, plugin: postgres, url: \"postgresql://dw:pgpass-1@dw/db\",\n" \
+	"     table: people_audit, enabled: false}\n"
+
+/* "recipients" (GDPR art. 15(1)(c)) names every export of the
+ * configuration, in its order, by name and plugin, enabled or not (a
+ * disabled one said to be sent nothing), between the person's key and
+ * "profiles"; none of an export's URL, path, table or secrets.  With no
+ * export, an empty list, the sentence kept. */
+static void test_the_recipients_are_the_configured_exports(void)
+{
+	static const char *const hidden[] = {"s3cret-pw", "crm.example", "whsec-0123456789",
+					     "lake-people",  "pgpass-1",    "people_audit"};
+	struct testhub *th = testhub_start(RECIPIENTS_YAML);
+	json_t *head = json_pack("{s:s}", "type", "access"), *doc, *want, *none;
+	struct sink_rec rec = {0};
+	const char *t, *about;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"r-1\","
+		  "\"timestamp\":\"2025-03-01T09:00:00.000Z\",\"identifiers\":{\"custom_id\":\"R\"}}");
+	strbuf_init(&rec.text);
+	CU_ASSERT_EQUAL(doc_stream(th->reader, th->cfg, head, NULL, "custom_id", "R", FLAGS_CLI,
+				   &rec),
+			0);
+	t = rec.text.data;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	doc = json_loads(t, 0, NULL);
+	want = json_loads("[{\"name\": \"crm\", \"plugin\": \"webhook\", \"enabled\": true},"
+			  " {\"name\": \"lake\", \"plugin\": \"jsonl\", \"enabled\": true},"
+			  " {\"name\": \"old_dw\", \"plugin\": \"postgres\", \"enabled\": false}]",
+			  0, NULL);
+	for (size_t i = 0; i < json_array_size(want); i++) {
+		json_t *got = json_array_get(
+			json_object_get(json_object_get(doc, "recipients"), "exports"), i);
+		const char *says = json_string_value(json_object_get(got, "receives"));
+		CU_ASSERT_PTR_NOT_NULL_FATAL(says);
+		CU_ASSERT_EQUAL(strncmp(says, "disabled", 8) == 0, i == 2);
+		json_object_del(got, "receives");
+		CU_ASSERT(json_equal(got, json_array_get(want, i)));
+	}
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(json_object_get(doc, "recipients"),
+							"exports")),
+			3);
+	about = json_string_value(json_object_get(json_object_get(doc, "recipients"), "about"));
+	CU_ASSERT(about && strstr(about, "Where this hub sends profile changes"));
+	CU_ASSERT(strstr(t, "\"custom_id\"") < strstr(t, "\"recipients\""));
+	CU_ASSERT(strstr(t, "\"recipients\"") < strstr(t, "\"profiles\""));
+	for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
+		CU_ASSERT_PTR_NULL(strstr(t, hidden[i]));
+	json_decref(want);
+	json_decref(doc);
+	strbuf_free(&rec.text);
+	testhub_stop(th);
+	/* no export: none named, the sentence kept */
+	th = testhub_start(NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	none = access_doc_recipients(th->cfg);
+	CU_ASSERT(json_is_array(json_object_get(none, "exports")));
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(none, "exports")), 0);
+	CU_ASSERT_PTR_NOT_NULL(json_string_value(json_object_get(none, "about")));
+	json_decref(none);
+	json_decref(head);
+	testhub_stop(th);
+}
+
 static void test_events_are_read_and_written_a_page_at_a_time(void)
 {
 	struct testhub *th = world_start();
@@ -319,7 +396,8 @@ static void test_events_are_read_and_written_a_page_at_a_time(void)
 	n_event_lists = max_limit = 0;
 	has_unbounded_list = 0;
 	strbuf_init(&rec.text);
-	CU_ASSERT_EQUAL(doc_stream(th->reader, head, NULL, "custom_id", "C785", FLAGS_API, &rec),
+	CU_ASSERT_EQUAL(doc_stream(th->reader, th->cfg, head, NULL, "custom_id", "C785", FLAGS_API,
+				   &rec),
 			0);
 	th->reader->ops = real_ops;
 	/* 785 events: pages of 256, 256, 256 and 17 */
@@ -340,7 +418,8 @@ static void test_events_are_read_and_written_a_page_at_a_time(void)
 	n_event_lists = 0;
 	strbuf_init(&rec.text);
 	th->reader->ops = &counting_ops;
-	CU_ASSERT_EQUAL(doc_stream(th->reader, head, NULL, "custom_id", "C256", FLAGS_API, &rec),
+	CU_ASSERT_EQUAL(doc_stream(th->reader, th->cfg, head, NULL, "custom_id", "C256", FLAGS_API,
+				   &rec),
 			0);
 	th->reader->ops = real_ops;
 	CU_ASSERT_EQUAL(n_event_lists, 2);
@@ -381,7 +460,7 @@ static void test_a_store_failure_keeps_the_store_s_reason(void)
 	counting_ops = *real_ops;
 	counting_ops.event_list = failing_event_list;
 	th->reader->ops = &counting_ops;
-	w = access_doc_writer_new(th->reader, head, NULL, "custom_id", "C1",
+	w = access_doc_writer_new(th->reader, th->cfg, head, NULL, "custom_id", "C1",
 				  (const char(*)[PROFILE_ID_SIZE])ids, 1, FLAGS_API, sink_record,
 				  &rec);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
@@ -436,7 +515,8 @@ static void test_every_event_is_written_when_message_ids_grow_after_a_page(void)
 		  "\"G\",\"installation_id\":\"IG\"}}");
 	add_growing_ids(th, "IG", PAGE + 24, 120);
 	strbuf_init(&rec.text);
-	CU_ASSERT_EQUAL(doc_stream(th->reader, head, NULL, "custom_id", "G", FLAGS_API, &rec), 0);
+	CU_ASSERT_EQUAL(
+		doc_stream(th->reader, th->cfg, head, NULL, "custom_id", "G", FLAGS_API, &rec), 0);
 	doc = json_loads(rec.text.data ? rec.text.data : "", 0, NULL);
 	events = json_object_get(
 		json_object_get(json_array_get(json_object_get(doc, "profiles"), 0), "profile"),
@@ -521,7 +601,8 @@ static void test_a_long_identity_log_is_read_and_written_a_page_at_a_time(void)
 	th->reader->ops = &counting_ops;
 	n_log_pages = max_log_limit = 0;
 	strbuf_init(&rec.text);
-	CU_ASSERT_EQUAL(doc_stream(th->reader, head, NULL, "custom_id", "L", FLAGS_API, &rec), 0);
+	CU_ASSERT_EQUAL(
+		doc_stream(th->reader, th->cfg, head, NULL, "custom_id", "L", FLAGS_API, &rec), 0);
 	th->reader->ops = real_ops;
 	doc = json_loads(rec.text.data, 0, NULL);
 	access = json_array_get(json_object_get(doc, "profiles"), 0);
@@ -552,7 +633,8 @@ static void test_a_refusing_sink_fails_the_writer_with_a_prefix(void)
 
 	strbuf_init(&rec.text);
 	rec.refuse_after = 300;
-	CU_ASSERT_EQUAL(doc_stream(th->reader, head, NULL, "custom_id", "C785", FLAGS_API, &rec),
+	CU_ASSERT_EQUAL(doc_stream(th->reader, th->cfg, head, NULL, "custom_id", "C785", FLAGS_API,
+				   &rec),
 			-1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(rec.text.data);
 	CU_ASSERT(rec.text.len > 100);
@@ -1049,6 +1131,7 @@ static void test_a_broken_stream_stays_broken(void)
 
 TEST_SUITE(access_doc, NULL, NULL,
 	   TEST(test_streamed_document_equals_the_built_one),
+	   TEST(test_the_recipients_are_the_configured_exports),
 	   TEST(test_events_are_read_and_written_a_page_at_a_time),
 	   TEST(test_a_store_failure_keeps_the_store_s_reason),
 	   TEST(test_every_event_is_written_when_message_ids_grow_after_a_page),

@@ -756,6 +756,53 @@ static void test_privacy_requests_by_a_merged_profile_id_take_the_survivor(void)
 	world_stop(&w);
 }
 
+/* An access request's document names its recipients (GDPR art.
+ * 15(1)(c)): the configuration's exports by name, plugin and whether
+ * enabled, inside "document" between the person's key and "profiles",
+ * never an export's URL, table or secret. */
+static void test_an_access_document_names_the_exports_as_recipients(void)
+{
+	struct world w = {0};
+	char err[256], *text = NULL;
+	const char *t;
+	json_t *doc, *exports, *want;
+
+	w.th = testhub_start("api:\n  tokens: [\"" API_TOKEN "\"]\nexports:\n"
+			     "  - {name: crm, plugin: webhook, url: \"https://u:pw-1@crm.example/\"}\n"
+			     "  - {name: dw, plugin: postgres, url: \"postgresql://d:pw-2@dw/x\","
+			     " table: dw_people, enabled: false}\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w.th);
+	apply(w.th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"r-1\","
+		    "\"timestamp\":\"2025-03-01T08:00:00.000Z\",\"identifiers\":{\"custom_id\":\"R\"}}");
+	CU_ASSERT_EQUAL_FATAL(api_open(&w.api, w.th->cfg, w.th->intake, NULL, err, sizeof(err)),
+			      0);
+	CU_ASSERT_EQUAL(privacy_run(&w, "{\"type\":\"access\",\"custom_id\":\"R\"}", &text), 200);
+	t = text ? text : "";
+	doc = json_loads(t, 0, NULL);
+	CU_ASSERT_PTR_NULL(json_object_get(doc, "recipients"));
+	exports = json_object_get(json_object_get(json_object_get(doc, "document"), "recipients"),
+				  "exports");
+	want = json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name", "crm", "plugin", "webhook",
+			 "enabled", 1, "name", "dw", "plugin", "postgres", "enabled", 0);
+	CU_ASSERT_EQUAL(json_array_size(exports), 2);
+	for (size_t i = 0; i < json_array_size(want); i++) {
+		json_t *got = json_deep_copy(json_array_get(exports, i));
+		json_object_del(got, "receives");
+		CU_ASSERT(json_equal(got, json_array_get(want, i)));
+		json_decref(got);
+	}
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "{\"custom_id\":\"R\",\"recipients\":{"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "]},\"profiles\":[{"));
+	CU_ASSERT_PTR_NULL(strstr(t, "pw-1"));
+	CU_ASSERT_PTR_NULL(strstr(t, "pw-2"));
+	CU_ASSERT_PTR_NULL(strstr(t, "crm.example"));
+	CU_ASSERT_PTR_NULL(strstr(t, "dw_people"));
+	json_decref(want);
+	json_decref(doc);
+	free(text);
+	world_stop(&w);
+}
+
 /* A privacy request by email or phone (which may be several people's) is
  * refused saying how to find the person first; it said only to give a
  * custom_id or an installation_id. */
@@ -1968,6 +2015,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_an_erase_not_committed_says_nothing_was_erased),
 	   TEST(test_privacy_request_with_unknown_member_is_refused),
 	   TEST(test_privacy_requests_by_a_merged_profile_id_take_the_survivor),
+	   TEST(test_an_access_document_names_the_exports_as_recipients),
 	   TEST(test_privacy_request_by_email_says_how_to_find_the_person),
 	   TEST(test_api_without_tokens_says_none_is_set),
 	   TEST(test_api_without_tokens_401_says_none_is_set),

@@ -1258,6 +1258,46 @@ static struct testhub *exports_world(char **plugins)
 	return th;
 }
 
+/* obj's string member key, or "" (never NULL: for the string asserts). */
+static const char *str_of(const json_t *obj, const char *key)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+	return v ? v : "";
+}
+
+/* privacy access names the configuration's exports as the document's
+ * recipients, as the API does: x enabled, y disabled and said to be sent
+ * nothing, by name and plugin alone (not their paths), between the
+ * person's key and "profiles". */
+static void test_privacy_access_names_the_exports_as_recipients(void)
+{
+	char *argv[] = {"privacy", "access", "--custom-id", "x0", NULL};
+	char *plugins, *out = NULL, *said = NULL;
+	struct testhub *th = exports_world(&plugins);
+	json_t *doc, *exports, *x, *y;
+
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, argv, 0, NULL, &out, &said), CLI_OK);
+	doc = out ? json_loads(out, 0, NULL) : NULL;
+	exports = json_object_get(json_object_get(doc, "recipients"), "exports");
+	CU_ASSERT_EQUAL(json_array_size(exports), 2);
+	x = json_array_get(exports, 0);
+	y = json_array_get(exports, 1);
+	CU_ASSERT_STRING_EQUAL(str_of(x, "name"), "x");
+	CU_ASSERT_STRING_EQUAL(str_of(x, "plugin"), "jsonl");
+	CU_ASSERT(json_is_true(json_object_get(x, "enabled")));
+	CU_ASSERT_STRING_EQUAL(str_of(y, "name"), "y");
+	CU_ASSERT(json_is_false(json_object_get(y, "enabled")));
+	CU_ASSERT_PTR_NOT_NULL(strstr(str_of(y, "receives"), "disabled in the configuration"));
+	CU_ASSERT_PTR_NULL(strstr(str_of(x, "receives"), "disabled"));
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(doc, "profiles")), 1);
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "\"custom_id\": \"x0\",\n  \"recipients\": {"));
+	CU_ASSERT_PTR_NULL(out && strstr(out, ".jsonl"));
+	json_decref(doc);
+	free(out);
+	free(said);
+	plugin_world_stop(th, plugins);
+}
+
 /* th's store holds `n` dead letters of export `name`, changes of profiles
  * gone since, each refused for reason "`name` refused N" (SQLite). */
 static void store_dead_letters(struct testhub *th, const char *name, int n)
@@ -1802,6 +1842,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_privacy_erase_names_the_session_it_did_not_erase),
 	   TEST(test_privacy_takes_an_action_and_a_custom_or_installation_id),
 	   TEST(test_privacy_access_to_a_full_disk_names_the_write_error),
+	   TEST(test_privacy_access_names_the_exports_as_recipients),
 	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),
 	   TEST(test_exports_backfill_says_whether_it_waits),
 	   TEST(test_exports_retry_says_how_many_dead_letters_went_again),
