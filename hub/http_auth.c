@@ -67,3 +67,63 @@ int http_auth_is_loopback(const struct sockaddr *sa)
 	}
 	return 0;
 }
+
+/* Does name[0..len) end in the label "localhost" (as itself or under it)? */
+static int host_is_localhost_name(const char *name, size_t len)
+{
+	static const char suffix[] = "localhost";
+	size_t n = sizeof(suffix) - 1;
+
+	if (len && name[len - 1] == '.') /* the root's dot: "localhost." */
+		len--;
+	if (len < n || strncasecmp(name + len - n, suffix, n) != 0)
+		return 0;
+	return len == n || name[len - n - 1] == '.';
+}
+
+/* The host part of a Host value (a bracketed IPv6 literal without its
+ * brackets) into buf; 0 when it does not fit or is malformed. */
+static int host_part(const char *host, char *buf, size_t size, int *is_v6)
+{
+	const char *end;
+	size_t len;
+
+	*is_v6 = host[0] == '[';
+	if (*is_v6) {
+		host++;
+		if (!(end = strchr(host, ']')) || (end[1] && end[1] != ':'))
+			return 0;
+	} else {
+		end = host + strcspn(host, ":");
+	}
+	len = (size_t)(end - host);
+	if (len == 0 || len >= size)
+		return 0;
+	memcpy(buf, host, len);
+	buf[len] = '\0';
+	return 1;
+}
+
+int http_auth_is_loopback_host(const char *host)
+{
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+	char name[256];
+	int is_v6;
+
+	if (!host)
+		return 1; /* HTTP/1.0 without Host: no browser sends that */
+	if (!host_part(host, name, sizeof(name), &is_v6))
+		return 0;
+	memset(&in, 0, sizeof(in));
+	memset(&in6, 0, sizeof(in6));
+	if (is_v6) {
+		in6.sin6_family = AF_INET6;
+		return inet_pton(AF_INET6, name, &in6.sin6_addr) == 1 &&
+		       http_auth_is_loopback((const struct sockaddr *)&in6);
+	}
+	in.sin_family = AF_INET;
+	if (inet_pton(AF_INET, name, &in.sin_addr) == 1)
+		return http_auth_is_loopback((const struct sockaddr *)&in);
+	return host_is_localhost_name(name, strlen(name));
+}

@@ -27,4 +27,13 @@ const char *http_auth_forbidden_message(size_t n);
 /* 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104; 0 otherwise or NULL. */
 int http_auth_is_loopback(const struct sockaddr *sa);
 
+/* 1 when a request's Host header (NULL: none sent) names this machine by a
+ * loopback name: "localhost" or a name under ".localhost" (RFC 6761), an
+ * address of 127.0.0.0/8, "[::1]" or "[::ffff:127.x.y.z]", each with or
+ * without ":port", in any case, a final dot allowed.  A page that
+ * rebinds its own name to 127.0.0.1 (DNS rebinding) reaches a loopback
+ * socket with its own name in Host: what is open to loopback clients
+ * must also see a loopback Host. */
+int http_auth_is_loopback_host(const char *host);
+
 #endif

@@ -38,6 +38,8 @@ void http_headers_add(struct http_headers *h, const char *name, const char *valu
 		headers_take(&h->expect, &h->n_expects, value);
 	else if (strcasecmp(name, "X-Signature") == 0)
 		h->n_signatures++;
+	else if (strcasecmp(name, "Host") == 0 && !h->host)
+		h->host = value;
 }
 
 /*

@@ -21,6 +21,7 @@
 struct http_headers {
 	const char *content_length, *transfer_encoding, *content_encoding;
 	const char *expect, *authorization;
+	const char *host; /* the first Host line, or NULL */
 	int n_lengths, n_codings, n_encodings, n_auths, n_expects;
 	int n_signatures; /* X-Signature, the Segment webhook's HMAC */
 };

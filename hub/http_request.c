@@ -275,15 +275,17 @@ const char *http_request_query(const struct hub_request *hreq, const char *name)
 	return q.value;
 }
 
-/* /metrics: open to loopback clients, else a bearer token of the API, as
- * on /v1 (api.c, auth_check).  Returns 0 allowed, 401 without a bearer
+/* /metrics: open to loopback clients that name a loopback host (not a
+ * page's own name rebound to 127.0.0.1), else a bearer token of the API,
+ * as on /v1 (api.c, auth_check).  Returns 0 allowed, 401 without a bearer
  * token, 403 with a wrong one. */
 static int metrics_refusal(const struct http_req *req)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
-	if (ci && http_auth_is_loopback(ci->client_addr))
+	if (ci && http_auth_is_loopback(ci->client_addr) &&
+	    http_auth_is_loopback_host(req->head.host))
 		return 0;
 	return http_auth_bearer_status(req->head.authorization, req->srv->cfg->api_tokens,
 				       req->srv->cfg->n_api_tokens);

@@ -304,6 +304,30 @@ static void check_bearer(const struct http_headers *h)
 	CHECK(http_auth_bearer(a, tokens, 2) == (expected == 0));
 }
 
+/* A loopback Host names no other host: any host part not "localhost"
+ * (or under it) and not a literal address is refused. */
+static void check_loopback_host(const struct http_headers *h)
+{
+	const char *host = h->host;
+	int is_loopback = http_auth_is_loopback_host(host);
+
+	if (!host) {
+		CHECK(is_loopback);
+		return;
+	}
+	if (is_loopback && host[0] != '[' && !(host[0] >= '0' && host[0] <= '9')) {
+		char lower[256];
+		size_t len = strcspn(host, ":");
+		CHECK(len < sizeof(lower));
+		for (size_t i = 0; i < len; i++)
+			lower[i] = (char)tolower((unsigned char)host[i]);
+		lower[len] = '\0';
+		CHECK(strstr(lower, "localhost") != NULL);
+	}
+	if (is_loopback && host[0] == '[')
+		CHECK(strchr(host, ']') != NULL);
+}
+
 static void check_target(const char *target)
 {
 	const char *path = http_target_origin_path(target);
@@ -354,6 +378,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_length(&h, limits[data[0] & 3]);
 	check_api_encoding(&in, &h, msg_sizes[(data[0] >> 2) & 3]);
 	check_bearer(&h);
+	check_loopback_host(&h);
 	check_target(in.target);
 	free(text);
 	return 0;

@@ -352,6 +352,11 @@ req "API privacy, wrong token" 403 -H "Authorization: Bearer $WRONG_TOKEN" -H "$
 req "API sources" 200 -H "$A1" "$BASE/v1/sources"
 req "API exports" 200 -H "$A1" "$BASE/v1/exports"
 req "metrics" 200 "$BASE/metrics"
+# a page that rebinds its own name to 127.0.0.1 (DNS rebinding) comes from
+# loopback with that name in Host: it needs the token as from afar
+req "metrics, a rebound name in Host" 401 -H "Host: rebound.example:80" "$BASE/metrics"
+req "metrics, rebound name, token" 200 -H "Host: rebound.example" -H "$A1" "$BASE/metrics"
+req "metrics, localhost in Host" 200 -H "Host: localhost" "$BASE/metrics"
 # /metrics from afar (curl's source address a non-loopback one of this
 # machine) needs a bearer token of api.tokens, refused as /v1 refuses:
 # 401 without one, 403 forbidden with a wrong one (a wrong one was a 401)

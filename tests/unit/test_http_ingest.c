@@ -93,6 +93,33 @@ static void test_loopback_clients(void)
 	CU_ASSERT_EQUAL(http_auth_is_loopback(NULL), 0);
 }
 
+/* /metrics is open to loopback clients only when they name a loopback
+ * host: a page that rebinds its own name to 127.0.0.1 sends that name. */
+static void test_loopback_hosts(void)
+{
+	static const struct {
+		const char *host;
+		int is_loopback;
+	} rows[] = {
+		{"localhost", 1},	  {"localhost:8080", 1},     {"LocalHost:1", 1},
+		{"localhost.", 1},	  {"app.localhost:80", 1},   {"127.0.0.1", 1},
+		{"127.1.2.3:8080", 1},	  {"[::1]", 1},		     {"[::1]:8080", 1},
+		{"[::ffff:127.0.0.1]", 1}, {"evil.example", 0},	     {"evil.example:8080", 0},
+		{"notlocalhost", 0},	  {"localhost.evil.example", 0}, {"10.0.0.1:80", 0},
+		{"[::2]:80", 0},	  {"[::1", 0},		     {"[::1]x", 0},
+		{"", 0},		  {":8080", 0},		     {"127.0.0.1.evil", 0},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		int got = http_auth_is_loopback_host(rows[i].host);
+		if (got != rows[i].is_loopback)
+			fprintf(stderr, "host %s: %d\n", rows[i].host, got);
+		CU_ASSERT_EQUAL(got, rows[i].is_loopback);
+	}
+	/* HTTP/1.0 without a Host: no browser sends that */
+	CU_ASSERT_EQUAL(http_auth_is_loopback_host(NULL), 1);
+}
+
 static void test_body_far_past_limit_stops_reading(void)
 {
 	struct ingest_body b;
@@ -986,6 +1013,7 @@ TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_a_plugin_shapes_the_hubs_refusals),
 	   TEST(test_bearer_tokens),
 	   TEST(test_loopback_clients),
+	   TEST(test_loopback_hosts),
 	   TEST(test_metrics_text_format),
 	   TEST(test_route_rejects_count_in_the_metrics),
 	   TEST(test_route_warnings_name_their_record),
