@@ -583,6 +583,23 @@ fail:
 	return rc;
 }
 
+int pg_schema_check(struct pg_store *ps, const char *version)
+{
+	long v = strtol(version, NULL, 10);
+
+	if (v <= SCHEMA_VERSION)
+		return 0;
+	err_set(ps->base.err, sizeof(ps->base.err),
+		"postgres: schema \"%s\" at %s: store schema version %ld, this hub knows %d:"
+		" a newer hub migrated it while this one ran; this process writes nothing more"
+		" (stop it and start the new version)", ps->schema, ps->where, v, SCHEMA_VERSION);
+	if (!ps->is_schema_newer_logged) {
+		ps->is_schema_newer_logged = 1;
+		log_error("store", "%s", ps->base.err);
+	}
+	return -1;
+}
+
 /* A session-level advisory lock on (salt ^ cls, 0): lock (1) or unlock (0). */
 static int migrate_lock(struct pg_store *ps, int is_lock)
 {

@@ -120,6 +120,7 @@ struct pg_store {
 	size_t n_leases, size_leases;
 	uint64_t conn_gen;
 	PGconn *fault_killer; /* test hook only: see pg_fault_disconnect */
+	int is_schema_newer_logged; /* pg_schema_check said so once */
 };
 
 static inline struct pg_store *pgs(struct store *s)
@@ -137,6 +138,10 @@ void pg_leases_forget(struct pg_store *ps);
 int pg_lease_try(struct store *s, const char *name, int64_t *epoch);
 int pg_lease_release(struct store *s, const char *name);
 void pg_close(struct store *s);
+/* A write transaction found meta.schema_version `version` (text): 0 when
+ * this hub knows it, -1 (the error set, logged once) when a newer hub has
+ * migrated the schema since this store was opened. */
+int pg_schema_check(struct pg_store *ps, const char *version);
 
 /* ---- store_pg_exec.c ------------------------------------------------ */
 

@@ -82,8 +82,29 @@ static void tx_reset(struct pg_store *ps)
 	memo_reset(&ps->memo);
 }
 
+/* BEGIN of a write transaction, with meta.schema_version read in the same
+ * round trip: a newer hub that migrated the shared schema since this one
+ * opened it stops this one's writes (pg_schema_check).  0, -1 with the
+ * error set, -2 refused (rolled back). */
+static int begin_write(struct pg_store *ps)
+{
+	PGresult *res = PQexec(ps->conn, "BEGIN; SELECT value FROM meta"
+					 " WHERE key = 'schema_version'");
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = pg_fail(ps, res, W_BEGIN);
+	else if (pg_schema_check(ps, PQntuples(res) ? PQgetvalue(res, 0, 0) : "0")) {
+		pg_exec_simple(ps, "ROLLBACK", W_ROLLBACK);
+		rc = -2;
+	}
+	PQclear(res);
+	return rc;
+}
+
 /* Opens a transaction with `sql` (a lost connection is reset first) and
- * enters the pipeline. */
+ * enters the pipeline; a write transaction (sql NULL) checks the schema's
+ * version first (begin_write). */
 static int tx_open(struct pg_store *ps, const char *sql)
 {
 	struct store *s = &ps->base;
@@ -104,8 +125,11 @@ static int tx_open(struct pg_store *ps, const char *sql)
 		if (PQtransactionStatus(ps->conn) == PQTRANS_INTRANS ||
 		    PQtransactionStatus(ps->conn) == PQTRANS_INERROR)
 			pg_exec_simple(ps, "ROLLBACK", W_ROLLBACK);
-		if (pg_exec_simple(ps, sql, W_BEGIN) == 0)
+		int rc = sql ? pg_exec_simple(ps, sql, W_BEGIN) : begin_write(ps);
+		if (rc == 0)
 			break;
+		if (rc == -2)
+			return -1;
 		/* a server restart shows on the first statement after it */
 		if (attempt > 0 || PQstatus(ps->conn) == CONNECTION_OK)
 			return -1;
@@ -121,7 +145,7 @@ static int tx_open(struct pg_store *ps, const char *sql)
 
 int pg_begin(struct store *s)
 {
-	return tx_open(pgs(s), "BEGIN");
+	return tx_open(pgs(s), NULL);
 }
 
 /* One snapshot for the reads of a request (a profile document). */

@@ -482,6 +482,63 @@ static void test_pg_exec_an_armed_fault_fails_a_pipelined_write(void)
 	exec_close(s);
 }
 
+/* Meta key `key` on handle s, put in a write transaction: 0, or -1. */
+static int exec_meta_put(struct store *s, const char *key)
+{
+	if (pg_begin(s))
+		return -1;
+	if (pg_command(pgs(s), S_META_PUT, "ss", key, "v") || pg_commit(s)) {
+		pg_rollback(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* A rolling upgrade: two hubs on one schema, and a newer hub migrates it
+ * while they run (its schema_version bumped, as its migrate() does).  A
+ * running hub's next write transaction sees the new version in its BEGIN's
+ * round trip and writes nothing, naming both versions, logged once per
+ * handle; its reads go on. */
+static void test_pg_a_schema_migrated_by_a_newer_hub_stops_writes(void)
+{
+	char url[512], err[512] = "", want[128], *log;
+	struct testlib_capture cap;
+	struct store *s, *s2 = NULL;
+	PGresult *res;
+	long known = 0;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL_FATAL(store_pg_open(url, "", &s2, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(exec_meta_put(s, "before"), 0);
+	res = PQexec(pgs(s)->conn, "SELECT value FROM meta WHERE key = 'schema_version'");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		known = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	CU_ASSERT_FATAL(known > 0);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, "UPDATE meta SET value ="
+						     " (value::int8 + 1)::text"
+						     " WHERE key = 'schema_version'"),
+			      0);
+	snprintf(want, sizeof(want), "store schema version %ld, this hub knows %ld", known + 1,
+		 known);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(exec_meta_put(s, "after"), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), want));
+	CU_ASSERT_EQUAL(exec_meta_put(s, "after"), -1);
+	CU_ASSERT_EQUAL(exec_meta_put(s2, "after2"), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), want));
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, want), 2); /* once per handle */
+	free(log);
+	CU_ASSERT(exec_reads(s2));
+	CU_ASSERT_EQUAL(pgs(s)->in_tx, 0);
+	exec_value_is(url, "SELECT count(*) FROM meta WHERE key IN ('before', 'after', 'after2')",
+		      "1");
+	store_close(s2);
+	exec_close(s);
+}
+
 /* An error's first line is cut to the buffer, its terminator included. */
 static void test_pg_exec_a_first_line_is_cut_to_its_buffer(void)
 {
@@ -512,4 +569,5 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_a_link_cut_under_commit_is_named_by_commit),
 	   TEST(test_pg_exec_a_read_after_a_lost_commit_answer_runs),
 	   TEST(test_pg_exec_an_armed_fault_fails_a_pipelined_write),
-	   TEST(test_pg_exec_a_first_line_is_cut_to_its_buffer))
+	   TEST(test_pg_exec_a_first_line_is_cut_to_its_buffer),
+	   TEST(test_pg_a_schema_migrated_by_a_newer_hub_stops_writes))
