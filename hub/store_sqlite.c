@@ -503,6 +503,7 @@ void lite_close(struct store *s)
 	lease_locks_free(&ls->leases);
 	kvcache_free(&ls->idents);
 	kvcache_free(&ls->blocks);
+	lite_reader_leave(ls);
 	hub_free(ls);
 }
 
@@ -596,7 +597,8 @@ static int lite_configure(sqlite3 *db, const char *path, int is_migrate, char *e
 		"PRAGMA synchronous=FULL;"
 		"PRAGMA foreign_keys=OFF;"
 		"PRAGMA temp_store=MEMORY;"
-		"PRAGMA cache_size=-65536;"; /* readers; the intake's grows it (lite_cache_begin) */
+		"PRAGMA cache_size=-2048;"; /* a reader's share: lite_reader_fit; the
+					     * intake's grows it (lite_cache_begin) */
 	char *msg = NULL;
 
 	sqlite3_busy_timeout(db, LITE_BUSY_MS); /* lite_busy once open */
@@ -717,6 +719,8 @@ static int lite_open(const char *path, int how, struct store **out, char *err, s
 	}
 	if (store_load_id_key(&ls->base, err, err_size))
 		goto fail;
+	lite_reader_join(ls);
+	lite_reader_fit(ls);
 	*out = &ls->base;
 	return 0;
 fail:

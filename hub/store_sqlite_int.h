@@ -77,6 +77,8 @@ struct sqlite_store {
 	int is_restarting_wal;  /* in lite_wal_hook's restart: never wait */
 	int is_moved_logged;    /* lite_check_unmoved said so */
 	struct lease_locks leases; /* this connection's (lite_lease_try) */
+	int is_reader;          /* counted in the readers' cache budget */
+	int cache_kib;          /* its page cache as last set (lite_reader_fit) */
 };
 
 static inline struct sqlite_store *lite(struct store *s)
@@ -89,6 +91,14 @@ static inline struct sqlite_store *lite(struct store *s)
 void lite_close(struct store *s);
 
 /* ---- store_sqlite_tx.c ---------------------------------------------- */
+
+/* The readers' page caches share READERS_CACHE_KIB: a connection joins
+ * the count at open (lite_reader_join) and leaves it when it closes or
+ * becomes the intake writer (lite_reader_leave); lite_reader_fit sets its
+ * cache to its share, at its open and at each of its transactions. */
+void lite_reader_join(struct sqlite_store *ls);
+void lite_reader_leave(struct sqlite_store *ls);
+void lite_reader_fit(struct sqlite_store *ls);
 
 /* Sets the error from the connection's last failure and returns -1. */
 int lite_fail(struct sqlite_store *ls, enum stmt_id id);

@@ -18,6 +18,7 @@
 
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,52 @@ static int lite_exec(struct store *s, enum stmt_id id)
 
 /* ---- the writer's caches -------------------------------------------- */
 
+/*
+ * The readers' page caches (API pool, exports, status, housekeeping: up to
+ * 20 connections) share one budget: each gets READERS_CACHE_KIB divided by
+ * the readers open in the process, within [READER_CACHE_MIN_KIB,
+ * READER_CACHE_MAX_KIB] (16 readers had 64 MB each: 1 GB).  A reader fits
+ * its cache at its next transaction when the count changed: SQLite frees
+ * the pages past a smaller size at once.  The writer's is its own.
+ */
+#define READERS_CACHE_KIB 131072 /* 128 MB */
+#define READER_CACHE_MAX_KIB 65536
+#define READER_CACHE_MIN_KIB 2048
+
+static atomic_int lite_n_readers;
+
+void lite_reader_join(struct sqlite_store *ls)
+{
+	if (!ls->is_reader) {
+		ls->is_reader = 1;
+		atomic_fetch_add(&lite_n_readers, 1);
+	}
+}
+
+void lite_reader_leave(struct sqlite_store *ls)
+{
+	if (ls->is_reader) {
+		ls->is_reader = 0;
+		atomic_fetch_sub(&lite_n_readers, 1);
+	}
+}
+
+void lite_reader_fit(struct sqlite_store *ls)
+{
+	int n = atomic_load(&lite_n_readers), kib = READERS_CACHE_KIB / (n > 0 ? n : 1);
+	char sql[48];
+
+	if (!ls->is_reader)
+		return;
+	kib = kib > READER_CACHE_MAX_KIB ? READER_CACHE_MAX_KIB : kib;
+	kib = kib < READER_CACHE_MIN_KIB ? READER_CACHE_MIN_KIB : kib;
+	if (kib == ls->cache_kib)
+		return;
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d", kib);
+	if (sqlite3_exec(ls->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+		ls->cache_kib = kib;
+}
+
 #define IDENT_CACHE_KEYS 131072 /* about 13 MB */
 #define WRITER_PAGE_CACHE "PRAGMA cache_size=-122880" /* KiB: 120 MB */
 #define BLOCK_CACHE_KEYS 8192
@@ -157,6 +204,7 @@ static void lite_cache_begin(struct sqlite_store *ls)
 							     : IDENT_CACHE_KEYS;
 		/* the first write transaction of this connection: a writer's
 		 * page cache, and its caches */
+		lite_reader_leave(ls);
 		sqlite3_exec(ls->db, WRITER_PAGE_CACHE, NULL, NULL, NULL);
 		if (kvcache_init(&ls->idents, n_keys) ||
 		    kvcache_init(&ls->blocks, BLOCK_CACHE_KEYS)) {
@@ -207,6 +255,7 @@ int lite_begin(struct store *s)
 	if (lite_end_leftover(s) || lite_exec(s, S_BEGIN))
 		return -1;
 	lite_cache_begin(lite(s));
+	lite_reader_fit(lite(s));
 	lite(s)->tx_began_ms = time_mono_ms();
 	lite(s)->has_seq = 0;
 	lite(s)->is_seq_dirty = 0;
@@ -338,7 +387,10 @@ int lite_savepoint(struct store *s) { return lite_exec(s, S_SAVEPOINT); }
 
 int lite_read_begin(struct store *s)
 {
-	int rc = lite_end_leftover(s) ? -1 : lite_exec(s, S_READ_BEGIN);
+	int rc;
+
+	lite_reader_fit(lite(s));
+	rc = lite_end_leftover(s) ? -1 : lite_exec(s, S_READ_BEGIN);
 	lite(s)->in_tx = rc == 0;
 	return rc;
 }
