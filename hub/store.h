@@ -427,6 +427,10 @@ void store_sqlite_set_wal_restart_pages(int pages);
  * the store at path, logged as the checkpointer logs it: 0 done, 1 another
  * connection held the store (no failure), -1 failed. */
 int store_sqlite_checkpoint_attempt(const char *path);
+/* Tests: the checkpointer's truncation of the WAL once idle, likewise: 0
+ * done (the -wal file empty), 1 the store in use (a writer, a reader of an
+ * older snapshot: never waited for), -1 failed. */
+int store_sqlite_wal_truncate_attempt(const char *path);
 /* Tests: the connection's page cache in KiB (the intake's writer has a
  * bigger one than readers: store_sqlite_tx.c), -1 on error. */
 int store_sqlite_page_cache_kib(struct store *s);

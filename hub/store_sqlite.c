@@ -29,6 +29,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -298,6 +299,7 @@ static const char *const stmt_sql[S_COUNT] = {
 #define CKPT_PAGES 4000          /* wake the checkpointer (16 MB of WAL) */
 #define CKPT_PAGES_INLINE 65536  /* the writer restarts the WAL itself (256 MB) */
 #define LITE_BUSY_MS 10000       /* how long a connection waits for a lock */
+#define CKPT_IDLE_MS 1000        /* no checkpoint asked for this long: truncate the WAL */
 
 static _Atomic int wal_restart_pages = CKPT_PAGES_INLINE;
 
@@ -331,6 +333,8 @@ static enum ckpt_result checkpointer_run(sqlite3 *db, char *err, size_t err_size
 {
 	int n_log = 0, n_done = 0, rc;
 
+	sqlite3_busy_timeout(db, 1000);
+
 	/* synchronous as the writer's: a checkpoint fsyncs the WAL before
 	 * copying it and the file after only at NORMAL or above, which is not
 	 * left to how the library was built */
@@ -357,6 +361,35 @@ fail:
 	return CKPT_FAILED;
 }
 
+/*
+ * The WAL file truncated to nothing, once the checkpointer has found no
+ * work for CKPT_IDLE_MS after a checkpoint: it keeps its size otherwise
+ * (SQLite writes a restarted WAL over the old file), up to the 256 MB of
+ * an import, for good.  A TRUNCATE checkpoint that never waits: a writer
+ * in a transaction or a reader of an older snapshot (an access document
+ * streamed) makes it CKPT_BUSY, tried again after another idle period, and
+ * no commit waits for it.  CKPT_FAILED sets err.
+ */
+static enum ckpt_result checkpointer_truncate(sqlite3 *db, char *err, size_t err_size)
+{
+	int rc;
+
+	sqlite3_busy_timeout(db, 0);
+	rc = sqlite3_exec(db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+		log_debug("store", "WAL truncation: the store is in use: %s", sqlite3_errmsg(db));
+		return CKPT_BUSY;
+	}
+	if (rc != SQLITE_OK) {
+		err_set(err, err_size, "%s", sqlite3_errmsg(db));
+		return CKPT_FAILED;
+	}
+	log_debug("store", "WAL truncated");
+	return CKPT_DONE;
+}
+
 /* The checkpointer's own connection to the store at path, or NULL (logged:
  * the WAL then grows until a commit restarts it). */
 static sqlite3 *checkpointer_open(const char *path)
@@ -375,12 +408,15 @@ static sqlite3 *checkpointer_open(const char *path)
 	return db;
 }
 
-/* One checkpoint on db, logged: a failure once (*is_failing set), the
- * first success after failures; a busy attempt neither. */
-static enum ckpt_result checkpointer_attempt(const char *path, sqlite3 *db, int *is_failing)
+/* One checkpoint on db (or, is_truncate, the WAL's truncation), logged:
+ * a failure once (*is_failing set), the first success after failures; a
+ * busy attempt neither. */
+static enum ckpt_result checkpointer_attempt(const char *path, sqlite3 *db, int is_truncate,
+					     int *is_failing)
 {
 	char err[256] = "";
-	enum ckpt_result rc = checkpointer_run(db, err, sizeof(err));
+	enum ckpt_result rc = is_truncate ? checkpointer_truncate(db, err, sizeof(err))
+					  : checkpointer_run(db, err, sizeof(err));
 
 	if (rc == CKPT_FAILED && !*is_failing)
 		log_error("store", "%s: checkpoint failed: %s", path, err);
@@ -391,24 +427,62 @@ static enum ckpt_result checkpointer_attempt(const char *path, sqlite3 *db, int 
 	return rc;
 }
 
+/* c->wake on the monotonic clock (checkpointer_idle_wait): a clock set
+ * back must not hold the truncation off. */
+static void checkpointer_cond_init(struct checkpointer *c)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->wake, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+/* Waits CKPT_IDLE_MS on c (locked) for a wake: 0 when none came. */
+static int checkpointer_idle_wait(struct checkpointer *c)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += CKPT_IDLE_MS / 1000;
+	until.tv_nsec += (long)(CKPT_IDLE_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!c->is_due && !c->is_stopping)
+		if (pthread_cond_timedwait(&c->wake, &c->lock, &until) == ETIMEDOUT)
+			break;
+	return c->is_due || c->is_stopping;
+}
+
 static void *checkpointer_main(void *arg)
 {
 	struct checkpointer *c = arg;
 	sqlite3 *db;
 	int is_failing = 0; /* the last attempt not CKPT_BUSY failed (logged once) */
 
+	int is_truncate_due = 0; /* a checkpoint done since the last truncation */
+
 	pthread_setname_np(pthread_self(), "hub-checkpoint");
 	db = checkpointer_open(c->path);
 	pthread_mutex_lock(&c->lock);
 	while (!c->is_stopping) {
-		if (!c->is_due) {
+		int is_truncate = 0;
+		if (!c->is_due && !is_truncate_due) {
 			pthread_cond_wait(&c->wake, &c->lock);
 			continue;
 		}
+		if (!c->is_due && checkpointer_idle_wait(c))
+			continue; /* woken: due, or stopping */
+		is_truncate = !c->is_due;
 		c->is_due = 0;
 		pthread_mutex_unlock(&c->lock);
 		if (db)
-			checkpointer_attempt(c->path, db, &is_failing);
+			is_truncate_due = checkpointer_attempt(c->path, db, is_truncate,
+							       &is_failing) != CKPT_DONE ||
+					  !is_truncate;
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -420,7 +494,17 @@ int store_sqlite_checkpoint_attempt(const char *path)
 {
 	sqlite3 *db = checkpointer_open(path);
 	int is_failing = 0;
-	enum ckpt_result rc = db ? checkpointer_attempt(path, db, &is_failing) : CKPT_FAILED;
+	enum ckpt_result rc = db ? checkpointer_attempt(path, db, 0, &is_failing) : CKPT_FAILED;
+
+	sqlite3_close(db);
+	return (int)rc;
+}
+
+int store_sqlite_wal_truncate_attempt(const char *path)
+{
+	sqlite3 *db = checkpointer_open(path);
+	int is_failing = 0;
+	enum ckpt_result rc = db ? checkpointer_attempt(path, db, 1, &is_failing) : CKPT_FAILED;
 
 	sqlite3_close(db);
 	return (int)rc;
@@ -677,7 +761,7 @@ static int lite_open(const char *path, int how, struct store **out, char *err, s
 	pthread_once(&once, lite_global_init);
 	ls->base.ops = &sqlite_ops;
 	pthread_mutex_init(&ls->ckpt.lock, NULL);
-	pthread_cond_init(&ls->ckpt.wake, NULL);
+	checkpointer_cond_init(&ls->ckpt);
 	/* the checkpointer opens its own connection by this path: a store
 	 * without one would let its WAL grow unchecked */
 	if (!(ls->ckpt.path = hub_strdup(path))) {

@@ -3137,6 +3137,75 @@ static void test_sqlite_checkpointer_copies_the_wal_into_the_file(void)
 	lite_temp_close(w, dir, db);
 }
 
+/* The size of db's -wal file, -1 when there is none. */
+static off_t wal_size(const char *db)
+{
+	char wal[512];
+	struct stat st;
+
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	return stat(wal, &st) == 0 ? st.st_size : -1;
+}
+
+/* SQLite: the WAL kept its high-water size for good after a big import
+ * (SQLite writes a restarted WAL over the old file).  Once the hub is idle
+ * after a checkpoint, the checkpointer truncates it to nothing. */
+static void test_sqlite_wal_is_truncated_once_idle_after_a_checkpoint(void)
+{
+	char *dir, *db, *value = NULL;
+	struct store *w;
+	int64_t deadline;
+
+	if (teststore_is_pg())
+		return;
+	w = lite_temp_open(&dir, &db);
+	wal_fill_past_ckpt_pages(w);
+	CU_ASSERT(wal_size(db) >= (off_t)16 * WAL_VALUE_SIZE);
+	deadline = time_mono_ms() + 30000;
+	while (wal_size(db) != 0 && time_mono_ms() < deadline) {
+		const struct timespec poll = {0, 10000000L};
+		nanosleep(&poll, NULL);
+	}
+	CU_ASSERT_EQUAL(wal_size(db), 0);
+	value = malloc(WAL_VALUE_SIZE + 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(value);
+	CU_ASSERT_EQUAL(w->ops->meta_get(w, "big", value, WAL_VALUE_SIZE + 1), 1);
+	CU_ASSERT_EQUAL(value[0], 'a' + 19); /* the last commit's, from the file */
+	free(value);
+	lite_temp_close(w, dir, db);
+}
+
+/* SQLite: the truncation never waits for a reader of an older snapshot
+ * (an access document streamed): it is put off, the WAL left whole. */
+static void test_sqlite_wal_truncation_is_put_off_by_a_reader(void)
+{
+	char *dir, *db, err[256], got[8];
+	struct store *w, *r = NULL;
+	off_t before;
+
+	if (teststore_is_pg())
+		return;
+	w = lite_temp_open(&dir, &db); /* below CKPT_PAGES: no checkpointer thread */
+	CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "k", "1") == 0);
+	CU_ASSERT_EQUAL_FATAL(w->ops->commit(w), 0);
+	CU_ASSERT_FATAL(store_sqlite_open(db, &r, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(r->ops->read_begin(r) == 0);
+	CU_ASSERT_EQUAL(r->ops->meta_get(r, "k", got, sizeof(got)), 1);
+	CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "k", "2") == 0);
+	CU_ASSERT_EQUAL_FATAL(w->ops->commit(w), 0);
+	before = wal_size(db);
+	CU_ASSERT(before > 0);
+	CU_ASSERT_EQUAL(store_sqlite_wal_truncate_attempt(db), 1);
+	CU_ASSERT_EQUAL(wal_size(db), before);
+	CU_ASSERT_EQUAL(r->ops->read_end(r), 0);
+	CU_ASSERT_EQUAL(store_sqlite_wal_truncate_attempt(db), 0);
+	CU_ASSERT_EQUAL(wal_size(db), 0);
+	CU_ASSERT_EQUAL(r->ops->meta_get(r, "k", got, sizeof(got)), 1);
+	CU_ASSERT_STRING_EQUAL(got, "2");
+	store_close(r);
+	lite_temp_close(w, dir, db);
+}
+
 /* The bytes of an SQLite store's wal-index (its -shm file) that a writer,
  * a checkpoint and a recovery of the index lock, on the unix VFS
  * (https://sqlite.org/walformat.html); the index's header is twice at its
@@ -3557,6 +3626,8 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_sqlite_checkpointer_copies_the_wal_into_the_file),
 	   TEST(test_sqlite_checkpoint_beside_another_process_is_no_failure),
 	   TEST(test_sqlite_checkpoint_read_beside_a_recovery_is_no_failure),
+	   TEST(test_sqlite_wal_is_truncated_once_idle_after_a_checkpoint),
+	   TEST(test_sqlite_wal_truncation_is_put_off_by_a_reader),
 	   TEST(test_sqlite_store_deleted_or_replaced_under_a_writer_takes_no_commit),
 	   TEST(test_sqlite_open_beside_a_writer_and_readers_keep_a_small_cache),
 	   TEST(test_sqlite_readers_share_one_page_cache_budget),
