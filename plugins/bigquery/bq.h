@@ -52,7 +52,7 @@ void bq_text_json_string(struct bq_text *t, const char *s);
 struct bq_http {
 	void *curl;             /* CURL * */
 	struct bq_text resp;    /* the last answer's body, NUL-terminated */
-	char retry_after[32];   /* its Retry-After in seconds, or "" */
+	char retry_after[32];   /* its Retry-After in seconds (or an HTTP date's), or "" */
 	int64_t deadline_ms;    /* bq_http_now_ms() past which no request runs
 				 * (0: no bound but the connect and low-speed
 				 * ones): one bound on several requests */

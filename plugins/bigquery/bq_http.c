@@ -8,6 +8,7 @@
  * was asked ("jobs.query", "the token endpoint") and curl's reason.
  */
 #include "bq.h"
+#include "../common/retry_after.h"
 #include "../common/transient.h"
 
 #include <curl/curl.h>
@@ -93,23 +94,14 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 	return t->failed ? 0 : len; /* 0: curl fails the transfer */
 }
 
+/* Retry-After's seconds, from delta-seconds or an HTTP date; "" when it
+ * is neither. */
 static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 {
 	struct bq_http *h = ctx;
-	size_t len = size * n, k = 0;
-	static const char name[] = "retry-after:";
-	const char *v;
+	size_t len = size * n;
 
-	if (len <= sizeof(name) || strncasecmp(data, name, sizeof(name) - 1) != 0)
-		return len;
-	v = data + sizeof(name) - 1;
-	while (v < data + len && (*v == ' ' || *v == '\t')) /* OWS, RFC 9110 */
-		v++;
-	while (k + 1 < sizeof(h->retry_after) && v + k < data + len && v[k] >= '0' && v[k] <= '9') {
-		h->retry_after[k] = v[k];
-		k++;
-	}
-	h->retry_after[k] = '\0';
+	retry_after_keep(data, len, h->retry_after, sizeof(h->retry_after));
 	return len;
 }
 

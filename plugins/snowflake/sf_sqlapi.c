@@ -11,7 +11,8 @@
  *          /api/v2/statements/<handle>/cancel)
  *     422  the SQL failed (its message is the error); retried when its
  *          SQLSTATE is transient (08xxx, 40001, 57014), as over ODBC
- *     429 / 503 / 5xx  retry (Retry-After honoured by the hub's backoff)
+ *     429 / 503 / 5xx  retry (Retry-After, seconds or an HTTP date, honoured
+ *                      by the hub's backoff)
  *   GET  /api/v2/statements/<handle>?partition=N  the other partitions
  *        (Snowflake sizes them; they may come gzip-encoded)
  *
@@ -29,6 +30,7 @@
  * endpoint with credentials in it (endpoint_check refuses them).
  */
 #include "sf_sqlapi_int.h"
+#include "../common/retry_after.h"
 #include "../common/transient.h"
 
 #include <curl/curl.h>
@@ -73,24 +75,14 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 	return len;
 }
 
+/* Retry-After's seconds, from delta-seconds or an HTTP date; "" when it
+ * is neither. */
 static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 {
 	struct sf_api *a = ctx;
 	size_t len = size * n;
-	static const char name[] = "retry-after:";
 
-	if (len > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0) {
-		const char *v = data + sizeof(name) - 1;
-		size_t k = 0;
-		while (v < data + len && *v == ' ') /* a header line is not NUL-terminated */
-			v++;
-		while (k + 1 < sizeof(a->retry_after) && v + k < data + len && v[k] >= '0' &&
-		       v[k] <= '9') {
-			a->retry_after[k] = v[k];
-			k++;
-		}
-		a->retry_after[k] = '\0';
-	}
+	retry_after_keep(data, len, a->retry_after, sizeof(a->retry_after));
 	return len;
 }
 

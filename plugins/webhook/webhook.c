@@ -49,6 +49,7 @@
  */
 #include <hub_plugin.h>
 
+#include "../common/retry_after.h"
 #include "../common/text.h"
 
 #include <curl/curl.h>
@@ -284,31 +285,15 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	return n;
 }
 
-/* Retry-After: delta-seconds or an HTTP date, after optional spaces or
- * tabs (the OWS of RFC 9110). */
+/* Retry-After: delta-seconds or an HTTP date (0 when it is past). */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 {
-	static const char name[] = "retry-after:";
 	struct webhook *wh = ctx;
 	size_t n = size * nmemb;
-	char value[128];
-	const char *v;
+	long s = retry_after_line(data, n, time(NULL));
 
-	if (n <= sizeof(name) - 1 || n - (sizeof(name) - 1) >= sizeof(value) ||
-	    strncasecmp(data, name, sizeof(name) - 1) != 0)
-		return n;
-	memcpy(value, data + sizeof(name) - 1, n - (sizeof(name) - 1));
-	value[n - (sizeof(name) - 1)] = '\0';
-	value[strcspn(value, "\r\n")] = '\0';
-	v = value + strspn(value, " \t");
-	if (*v >= '0' && *v <= '9') {
-		wh->retry_after_s = strtol(v, NULL, 10); /* past LONG_MAX: LONG_MAX */
-	} else {
-		time_t at = curl_getdate(v, NULL);
-		time_t now = time(NULL);
-		if (at > now)
-			wh->retry_after_s = (long)(at - now);
-	}
+	if (s >= 0)
+		wh->retry_after_s = s;
 	return n;
 }
 

@@ -29,8 +29,9 @@
  *   - a refusal that keeps no message, a message that is not one line of
  *     valid UTF-8, a cached token lost or changed by a refusal;
  *   - a Retry-After of delta-seconds (after spaces or tabs) not read as
- *     such, by the webhook or by BigQuery, a negative one, a BigQuery one
- *     that is not digits;
+ *     such, by the webhook or by BigQuery (both through plugins/common/
+ *     retry_after.h, which reads an HTTP date too), a negative one, a
+ *     BigQuery one that is not digits;
  *   - a webhook message with a byte outside printable ASCII, a "retry
  *     after" prefix the hub does not read back, a code that does not fit
  *     the status.
@@ -114,16 +115,11 @@ static void check_token(long status, unsigned flags, const char *body, const cha
 
 /* ---- the webhook's receiver ------------------------------------------------- */
 
-/* BigQuery read the digits of a delta-seconds line (those that fit). */
-static void check_bq_delta(const char *line, const struct bq_http *h)
+/* BigQuery read a delta-seconds line as the seconds it says (past
+ * LONG_MAX: LONG_MAX), as the webhook does (one reader, retry_after.h). */
+static void check_bq_delta(long v, const struct bq_http *h)
 {
-	const char *d = line + strlen("retry-after:");
-	size_t n;
-
-	d += strspn(d, " \t");
-	n = strspn(d, "0123456789");
-	if (n < sizeof(h->retry_after) && (strlen(h->retry_after) != n ||
-					  strncmp(h->retry_after, d, n) != 0))
+	if (strtol(h->retry_after, NULL, 10) != v)
 		abort();
 }
 
@@ -182,7 +178,7 @@ static void check_webhook(long status, char *lines, const char *raw, size_t raw_
 		    strspn(h.retry_after, "0123456789") != strlen(h.retry_after))
 			abort();
 		if (v >= 0)
-			check_bq_delta(line, &h);
+			check_bq_delta(v, &h);
 	}
 	wh.retry_after_s = expected > 0 ? expected : 0;
 	for (size_t off = 0; off < raw_len; off += 7) /* the body, in pieces */

@@ -586,7 +586,8 @@ static void test_error_text_is_cut_between_characters(void)
 }
 
 /* Retry-After: its value after optional spaces or tabs (the OWS of RFC
- * 9110); a tab before it lost the value. */
+ * 9110); a tab before it lost the value.  An HTTP date in the past: wait
+ * no longer (an HTTP date was not read at all). */
 static void test_retry_after_header_skips_spaces_and_tabs(void)
 {
 	static const struct {
@@ -596,13 +597,14 @@ static void test_retry_after_header_skips_spaces_and_tabs(void)
 		{"retry-after:7\r\n", "7"},
 		{"Retry-After:\t7\r\n", "7"},
 		{"RETRY-AFTER: \t \t120\r\n", "120"},
-		{"Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n", ""},
+		{"Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n", "0"},
+		{"Retry-After: soon\r\n", ""},
 		{"Retry-After-X: 5\r\n", ""},
 		{"X-Retry-After: 5\r\n", ""},
 		{"Retry-After;3\r\n", ""},
 		{"Retry-After: 9\r\n", "9"},
 		{"Retry-After: 1234567890123456789012345678901234567890\r\n",
-		 "1234567890123456789012345678901"}, /* 31 digits: what its buffer holds */
+		 "9223372036854775807"}, /* LONG_MAX: capped where it is waited */
 	};
 	struct bq_http h;
 	char line[128];
@@ -615,6 +617,61 @@ static void test_retry_after_header_skips_spaces_and_tabs(void)
 			fprintf(stderr, "\nheader \"%s\": \"%s\", expected \"%s\"\n", cases[i].line,
 				h.retry_after, cases[i].value);
 			CU_FAIL("Retry-After");
+		}
+	}
+}
+
+/* An HTTP date an hour ahead asks for an hour (RFC 9110 10.2.3), as
+ * BigQuery's front ends may send it; it was dropped, and the poll retried
+ * at once against a 503 that had asked for patience. */
+static void test_retry_after_header_reads_an_http_date(void)
+{
+	time_t at = time(NULL) + 3600;
+	char line[128], date[64];
+	struct bq_http h;
+	long got;
+
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime(&at));
+	snprintf(line, sizeof(line), "Retry-After: %s\r\n", date);
+	memset(&h, 0, sizeof(h));
+	CU_ASSERT_EQUAL(on_header(line, 1, strlen(line), &h), strlen(line));
+	got = strtol(h.retry_after, NULL, 10);
+	CU_ASSERT(got > 3500 && got <= 3600);
+	/* capped as delta-seconds are: GET_RETRY_AFTER_MAX_S at most */
+	CU_ASSERT_EQUAL(retry_wait_ms(0, GET_RETRY_FIRST_MS, h.retry_after,
+				      GET_RETRY_AFTER_MAX_S), got * 1000);
+	snprintf(line, sizeof(line), "Retry-After: Fri, 01 Jan 2100 00:00:00 GMT\r\n");
+	CU_ASSERT_EQUAL(on_header(line, 1, strlen(line), &h), strlen(line));
+	CU_ASSERT_EQUAL(retry_wait_ms(0, GET_RETRY_FIRST_MS, h.retry_after,
+				      GET_RETRY_AFTER_MAX_S), GET_RETRY_AFTER_MAX_S * 1000L);
+}
+
+/* The shared reader, against a fixed clock: the three date forms RFC 9110
+ * has recipients read, delta-seconds, and what is neither. */
+static void test_retry_after_line_reads_both_forms(void)
+{
+	static const struct {
+		const char *line;
+		long seconds;
+	} rows[] = {
+		{"Retry-After: 120\r\n", 120},
+		{"Retry-After: Sun, 06 Nov 1994 08:49:37 GMT\r\n", 37},
+		{"Retry-After: Sunday, 06-Nov-94 08:49:37 GMT\r\n", 37},
+		{"Retry-After: Sun Nov  6 08:49:37 1994\r\n", 37},
+		{"retry-after:\tSun, 06 Nov 1994 08:51:00 GMT\r\n", 120},
+		{"Retry-After: Sun, 06 Nov 1994 08:48:00 GMT\r\n", 0}, /* past */
+		{"Retry-After: \r\n", RETRY_AFTER_UNREAD},
+		{"Retry-After: later\r\n", RETRY_AFTER_UNREAD},
+		{"Content-Type: text/plain\r\n", RETRY_AFTER_NOT_IT},
+	};
+	const time_t now = 784111740; /* 1994-11-06T08:49:00Z */
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		long got = retry_after_line(rows[i].line, strlen(rows[i].line), now);
+		if (got != rows[i].seconds) {
+			fprintf(stderr, "\n\"%s\": %ld, expected %ld\n", rows[i].line, got,
+				rows[i].seconds);
+			CU_FAIL("retry_after_line");
 		}
 	}
 }
@@ -2372,6 +2429,8 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_error_envelope_decides_the_code),
 	   TEST(test_error_text_is_cut_between_characters),
 	   TEST(test_retry_after_header_skips_spaces_and_tabs),
+	   TEST(test_retry_after_header_reads_an_http_date),
+	   TEST(test_retry_after_line_reads_both_forms),
 	   TEST(test_text_grows_past_twice_its_size_at_once),
 	   TEST(test_json_string_escapes_quotes_backslashes_and_controls),
 	   TEST(test_http_now_is_the_monotonic_clock_in_ms),

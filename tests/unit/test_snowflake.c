@@ -1201,8 +1201,9 @@ static void test_body_keeps_room_for_its_nul(void)
 }
 
 /* Retry-After, as curl hands its header lines (not NUL-terminated): the
- * name in any case, blanks skipped, its seconds' digits (an HTTP date is
- * not read), at most 31 of them. */
+ * name in any case, blanks skipped, its seconds (past LONG_MAX: LONG_MAX),
+ * or an HTTP date's less now: 0 for one in the past, "" for neither (an
+ * HTTP date was not read at all). */
 static void test_retry_after_header_keeps_its_seconds(void)
 {
 	static const struct {
@@ -1211,9 +1212,9 @@ static void test_retry_after_header_keeps_its_seconds(void)
 		{"Retry-After: 0\r\n", "0"},
 		{"retry-after:   1209\r\n", "1209"},
 		{"RETRY-AFTER:9\r\n", "9"},
-		{"Retry-After: Wed, 21 Oct 2026 07:28:00 GMT\r\n", ""},
-		{"Retry-After: 12345678901234567890123456789012345\r\n",
-		 "1234567890123456789012345678901"},
+		{"Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n", "0"},
+		{"Retry-After: in a while\r\n", ""},
+		{"Retry-After: 12345678901234567890123456789012345\r\n", "9223372036854775807"},
 		{"X-Retry-After: 5\r\n", "unset"},
 	};
 	struct sf_api a = {0};
@@ -1229,6 +1230,24 @@ static void test_retry_after_header_keeps_its_seconds(void)
 		CU_ASSERT_STRING_EQUAL(a.retry_after, rows[i].seconds);
 		free(line);
 	}
+}
+
+/* An HTTP date ten minutes ahead waits ten minutes: the poll's wait
+ * (retry_wait_ms) and the message the hub's backoff reads both say so. */
+static void test_retry_after_header_reads_an_http_date(void)
+{
+	time_t at = time(NULL) + 600;
+	char line[128], date[64];
+	struct sf_api a = {0};
+	long got;
+
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime(&at));
+	snprintf(line, sizeof(line), "Retry-After: %s\r\n", date);
+	CU_ASSERT_EQUAL(on_header(line, 1, strlen(line), &a), strlen(line));
+	got = strtol(a.retry_after, NULL, 10);
+	CU_ASSERT(got > 500 && got <= 600);
+	CU_ASSERT_EQUAL(retry_wait_ms(0, POLL_RETRY_FIRST_MS, a.retry_after, STATEMENT_TIMEOUT_S),
+			got * 1000);
 }
 
 /* ---- HTTP exchanges ---------------------------------------------------------------------- */
@@ -1340,4 +1359,5 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_endpoint_is_512_characters_at_most),
 	   TEST(test_body_keeps_room_for_its_nul),
 	   TEST(test_retry_after_header_keeps_its_seconds),
+	   TEST(test_retry_after_header_reads_an_http_date),
 	   TEST(test_http_answer_keeps_no_retry_after_or_body_of_the_one_before))
