@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include "alloc.h"
+#include "../plugins/common/time_text.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -70,17 +71,6 @@ int64_t time_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
 	z += 719468;
@@ -109,83 +99,11 @@ char *time_format_ms(int64_t ms, char *buf, size_t size)
 	return buf;
 }
 
-static int parse_digits(const char **p, int n, int *out)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)(*p)[i]))
-			return -1;
-		v = v * 10 + ((*p)[i] - '0');
-	}
-	*p += n;
-	*out = v;
-	return 0;
-}
-
-static int days_in_month(int y, int m)
-{
-	static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	return m == 2 && leap ? 29 : dm[m - 1];
-}
-
+/* One reader with the Segment plugin's (plugins/common/time_text.h); a
+ * date alone is midnight UTC (a date attribute, a record's day). */
 int time_parse_rfc3339(const char *s, int64_t *ms)
 {
-	const char *p = s;
-	int y, mo, d, h = 0, mi = 0, sec = 0, frac_ms = 0, off_min = 0;
-
-	if (!s || parse_digits(&p, 4, &y) || *p++ != '-' || parse_digits(&p, 2, &mo) ||
-	    *p++ != '-' || parse_digits(&p, 2, &d))
-		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
-		return -1;
-	if (*p == '\0')
-		goto done;
-	if (*p != 'T' && *p != 't' && *p != ' ')
-		return -1;
-	p++;
-	if (parse_digits(&p, 2, &h) || *p++ != ':' || parse_digits(&p, 2, &mi))
-		return -1;
-	if (*p == ':') {
-		p++;
-		if (parse_digits(&p, 2, &sec))
-			return -1;
-		if (*p == '.') {
-			int scale = 100, digits = 0;
-			p++;
-			while (isdigit((unsigned char)*p)) {
-				frac_ms += (*p - '0') * scale;
-				scale /= 10;
-				p++;
-				digits++;
-			}
-			if (digits == 0)
-				return -1;
-		}
-	}
-	if (h > 23 || mi > 59 || sec > 60)
-		return -1;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int sign = *p == '-' ? -1 : 1, oh, om;
-		p++;
-		if (parse_digits(&p, 2, &oh))
-			return -1;
-		if (*p == ':')
-			p++;
-		if (parse_digits(&p, 2, &om) || oh > 23 || om > 59)
-			return -1;
-		off_min = sign * (oh * 60 + om);
-	} else {
-		return -1;
-	}
-	if (*p != '\0')
-		return -1;
-done:
-	*ms = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
-	       (int64_t)off_min * 60) * 1000 + frac_ms;
-	return 0;
+	return time_text_parse_ms(s, 0, ms);
 }
 
 /* One group's unit at s ("ms" before "m"): its milliseconds and length,

@@ -4,7 +4,9 @@
  *
  *   - the hub's time_parse_rfc3339 (hub/util.c: canonical records, dates
  *     in attribute values);
- *   - the segment plugin's seg_time_parse (timestamp, sentAt...);
+ *   - the segment plugin's seg_time_parse (timestamp, sentAt...): since
+ *     session 42 the same reader (plugins/common/time_text.h), a date
+ *     alone refused;
  *   - the shared warehouse mapping's rm_time_parse (plugins/common/
  *     rm_value.c: TIMESTAMP cells as text, cursors read back);
  *   - the example plugin's parse_time_ms (plugins/example/example.c: the

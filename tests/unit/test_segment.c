@@ -11,6 +11,7 @@
 #include "plugtest.h"
 
 #include "../../hub/alloc.h"
+#include "../../hub/record.h"
 #include "../../hub/util.h"
 
 #include <ctype.h>
@@ -780,6 +781,97 @@ static void test_times_before_and_at_the_epoch(void)
 	CU_ASSERT_EQUAL(f.got.recs[0].timestamp_ms, ms("1969-07-20T20:17:40Z"));
 	CU_ASSERT_EQUAL(f.got.recs[0].received_at_ms, ms("1969-07-20T20:17:41Z"));
 	CU_ASSERT_EQUAL(f.got.recs[0].rec->received_at_ms, ms("1969-07-20T20:17:41Z"));
+	pt_close(&f);
+}
+
+/* The canonical record's time of text (record_from_json), its received_at
+ * far enough ahead that no clamp moves it: the instant, or -1 refused. */
+static int64_t canonical_time(const char *text)
+{
+	char json[512], err[256] = "";
+	struct record *r = NULL;
+	int64_t got = -1;
+
+	snprintf(json, sizeof(json),
+		 "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"m1\","
+		 "\"identifiers\":{\"custom_id\":\"C1\"},\"timestamp\":\"%s\","
+		 "\"received_at\":\"9999-12-31T23:59:59.999Z\"}", text);
+	if (record_from_json(json, strlen(json), "test", NULL, PT_NOW_MS, &r, NULL, err,
+			     sizeof(err)) == HUB_OK)
+		got = r->timestamp_ms;
+	record_free(r);
+	return got;
+}
+
+/* Segment's timestamp (POST /v1/track, as emitted): the instant, or -1
+ * when the event is refused (400). */
+static int64_t segment_time(struct pt_fixture *f, const char *text)
+{
+	char body[512];
+	struct hub_response resp;
+	int64_t got = -1;
+
+	snprintf(body, sizeof(body),
+		 "{\"userId\": \"u\", \"event\": \"e\", \"timestamp\": \"%s\"}", text);
+	pt_post(f, "/v1/track", KEY1_BASIC, body, &resp);
+	if (resp.status == 200 && f->got.n_recs == 1)
+		got = f->got.recs[0].timestamp_ms;
+	else
+		CU_ASSERT_EQUAL(resp.status, 400);
+	pt_reset(&f->got);
+	return got;
+}
+
+/* One grammar of date-time text for Segment's fields and canonical records
+ * (plugins/common/time_text.h): each row read alike by both, but a date
+ * alone (a record's day, a sentAt that would move events by hours).  They
+ * had differed: Segment refused a time without seconds, which records
+ * take; records refused a decimal comma and a "+hh" zone, which Segment
+ * took; Segment took "+02:" with nothing after its colon. */
+static void test_segment_and_canonical_records_read_times_alike(void)
+{
+	static const int64_t b = 1714557600000; /* 2024-05-01T10:00:00Z */
+	static const struct {
+		const char *text;
+		int64_t ms; /* -1: refused */
+	} rows[] = {
+		{"2024-05-01T10:00:00Z", b},
+		{"2024-05-01t10:00:00z", b},
+		{"2024-05-01 10:00:00Z", b},
+		{"2024-05-01T10:00:00+00:00", b},
+		{"2024-05-01T10:00:00+0000", b},
+		{"2024-05-01T12:00:00+02", b},            /* was refused by records */
+		{"2024-05-01T07:30:00-0230", b},
+		{"2024-05-01T10:00Z", b},                 /* was refused by Segment */
+		{"2024-05-01T10:00:00.123456789Z", b + 123},
+		{"2024-05-01T10:00:00,5Z", b + 500},      /* was refused by records */
+		{"2024-05-01T09:59:60Z", b},              /* a leap second */
+		{"1969-12-31T23:59:58.999Z", -1001},
+		{"9999-12-31T23:59:59.999Z", 253402300799999},
+		{"2024-05-01T10:00:00", -1},              /* a time needs its zone */
+		{"2024-05-01T10:00:00+02:", -1},          /* was taken by Segment */
+		{"2024-05-01T10:00:00+2", -1},
+		{"2024-05-01T10Z", -1},
+		{"2024-05-01T10:00:00.Z", -1},
+		{"2024-05-01Z", -1},
+		{"10000-01-01T00:00:00Z", -1},
+		{"2024-05-01T10:00:61Z", -1},
+	};
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(canonical_time("2024-05-01"), b - 10 * 3600000);
+	CU_ASSERT_EQUAL(segment_time(&f, "2024-05-01"), -1);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		int64_t want = rows[i].ms, seg = segment_time(&f, rows[i].text);
+		int64_t rec = canonical_time(rows[i].text);
+
+		if (seg != want || rec != want) {
+			fprintf(stderr, "\n  \"%s\": Segment %lld, record %lld, expected %lld\n",
+				rows[i].text, (long long)seg, (long long)rec, (long long)want);
+			CU_FAIL("a time read differently");
+		}
+	}
 	pt_close(&f);
 }
 
@@ -2489,6 +2581,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_message_id_optional_and_up_to_99_chars),
 	   TEST(test_idless_events_get_ids_from_the_body_and_their_index),
 	   TEST(test_times_before_and_at_the_epoch),
+	   TEST(test_segment_and_canonical_records_read_times_alike),
 	   TEST(test_integer_too_big_for_64_bits_is_kept_as_a_double),
 	   TEST(test_page_category_and_the_push_token),
 	   TEST(test_single_calls_take_their_type_from_the_path),
