@@ -275,6 +275,13 @@ int cron_parse(const char *text, struct cron *out, char *err, size_t err_size)
 	}
 	while (isspace((unsigned char)*text))
 		text++;
+	if (strncmp(text, "CRON_TZ=", 8) == 0 || strncmp(text, "TZ=", 3) == 0) {
+		err_set(err, err_size,
+			"a time zone (%.*s) is not read: cron schedules are UTC, so give the "
+			"hours in UTC (and mind that a zone's offset changes with DST)",
+			(int)strcspn(text, " \t"), text);
+		return -1;
+	}
 	if (strncmp(text, "every", 5) == 0 && (text[5] == ' ' || text[5] == '\t'))
 		return parse_interval(text + 5, out, err, err_size);
 	if (*text == '@') {

@@ -98,6 +98,13 @@ static void test_parse_refuses_with_the_field_and_reason(void)
 		{"0 0 31 2 *", "this schedule never fires (no such day in those months)"},
 		{"0 0 30 2,4 *", NULL}, /* April 30 exists: valid */
 		{"@often", "unknown macro (@hourly, @daily, @weekly, @monthly, @yearly)"},
+		/* Kubernetes' and cronie's zone prefix read as a sixth field */
+		{"CRON_TZ=Europe/Paris 0 3 * * *",
+		 "a time zone (CRON_TZ=Europe/Paris) is not read: cron schedules are UTC, so give "
+		 "the hours in UTC (and mind that a zone's offset changes with DST)"},
+		{"TZ=America/New_York 0 3 * * *",
+		 "a time zone (TZ=America/New_York) is not read: cron schedules are UTC, so give "
+		 "the hours in UTC (and mind that a zone's offset changes with DST)"},
 		{"", "expected \"every <duration>\" or 5 cron fields (minute hour day-of-month "
 		     "month day-of-week), found 0"},
 	};
