@@ -40,6 +40,9 @@ static const struct hub_config_key mparticle_keys[] = {
 	{.name = "gdpr_sms_purpose", .type = HUB_CFG_STRING, .default_value = "sms_marketing",
 	 .description = "the GDPR consent purpose whose \"consented\" sets the "
 			"sms_marketing subscription (case-insensitive)"},
+	{.name = "environments", .type = HUB_CFG_STRING_LIST, .default_value = "[production]",
+	 .description = "the batch environments stored: production, development or both; a "
+			"batch of another is acknowledged (202), counted and not stored"},
 	{.name = NULL},
 };
 
@@ -108,6 +111,35 @@ static hub_rc mp_keys_problem(const char *api_key, int has_api_secret, int has_w
 	return HUB_OK;
 }
 
+/* `environments`: which batch environments are stored, into *production
+ * and *development.  HUB_OK, or HUB_ERR_CONFIG with err (an unknown name,
+ * or an empty list, which would store nothing). */
+static hub_rc mp_envs_read(const struct hub_host *host, const struct hub_instance *inst,
+			   int *production, int *development, char *err, size_t err_size)
+{
+	size_t n = host->config_list_size(inst, "environments");
+
+	*production = *development = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *v = host->config_list_item(inst, "environments", i);
+		if (v && strcmp(v, "production") == 0) {
+			*production = 1;
+		} else if (v && strcmp(v, "development") == 0) {
+			*development = 1;
+		} else {
+			snprintf(err, err_size, "environments[%zu]: \"%.40s\" is no mParticle "
+				 "environment (production or development)", i, v ? v : "");
+			return HUB_ERR_CONFIG;
+		}
+	}
+	if (!*production && !*development) {
+		snprintf(err, err_size, "environments: empty: it would store nothing (the "
+					"default is [production])");
+		return HUB_ERR_CONFIG;
+	}
+	return HUB_OK;
+}
+
 /* ABI 1.10: `profilehub check` without --connect refuses what create()
  * would of the values alone (a source without credentials passed check
  * and stopped run). */
@@ -116,6 +148,7 @@ static hub_rc mparticle_check_config(const struct hub_host *host,
 {
 	static const char *const keys[] = {"api_key", "api_secret", "webhook_authorization",
 					   "gdpr_email_purpose", "gdpr_sms_purpose"};
+	int production, development;
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const char *v = host->config_string(inst, keys[i]);
@@ -124,6 +157,8 @@ static hub_rc mparticle_check_config(const struct hub_host *host,
 			return HUB_ERR_CONFIG;
 		}
 	}
+	if (mp_envs_read(host, inst, &production, &development, err, err_size))
+		return HUB_ERR_CONFIG;
 	return mp_keys_problem(host->config_string(inst, "api_key"),
 				host->config_string(inst, "api_secret") != NULL,
 				host->config_string(inst, "webhook_authorization") != NULL, err,
@@ -151,6 +186,9 @@ static hub_rc mparticle_create(const struct hub_host *host, const struct hub_ins
 		goto fail;
 	if ((rc = mp_keys_problem(st->api_key, st->api_secret != NULL, st->webhook_auth != NULL,
 				   err, err_size)))
+		goto fail;
+	if ((rc = mp_envs_read(host, inst, &st->store_production, &st->store_development, err,
+			       err_size)))
 		goto fail;
 	rc = HUB_ERR_CONFIG;
 	if (!st->email_purpose || !st->sms_purpose) {
@@ -207,12 +245,26 @@ static void mparticle_error_body(unsigned status, const char *code, const char *
 		body[0] = '\0'; /* the hub's shape, rather than nothing */
 }
 
+/* The 202's body: {} when every batch was stored, else what was not. */
+static void mp_accepted(struct hub_response *resp, size_t n_skipped, const char *skipped_env)
+{
+	resp->status = 202;
+	if (n_skipped == 0)
+		snprintf(resp->body, sizeof(resp->body), "{}");
+	else
+		snprintf(resp->body, sizeof(resp->body),
+			 "{\"not_stored\":{\"batches\":%zu,\"reason\":\"environment %s: not "
+			 "one of this source's environments\"}}",
+			 n_skipped, skipped_env);
+}
+
 /* Fills the answer for an outcome; returns the rc the route returns. */
-static hub_rc mp_respond(struct hub_response *resp, hub_rc rc, struct mp_error *e)
+static hub_rc mp_respond(const struct mp_state *st, struct hub_response *resp, hub_rc rc,
+			 struct mp_error *e, size_t n_skipped)
 {
 	if (rc == HUB_OK) {
-		resp->status = 202;
-		snprintf(resp->body, sizeof(resp->body), "{}");
+		/* one of the two environments is stored: the other is skipped */
+		mp_accepted(resp, n_skipped, st->store_production ? "development" : "production");
 		return HUB_OK;
 	}
 	resp->status = e->status ? e->status : 500;
@@ -238,7 +290,7 @@ static hub_rc mp_refuse(struct hub_response *resp, int status, const char *what)
 		mp_error_set(&e, 401, "unauthorized", -1, "missing or unreadable %s", what);
 	else
 		mp_error_set(&e, 403, "forbidden", -1, "wrong %s", what);
-	return mp_respond(resp, HUB_ERR_DATA, &e);
+	return mp_respond(NULL, resp, HUB_ERR_DATA, &e, 0);
 }
 
 static hub_rc mp_too_large(struct hub_response *resp, size_t len)
@@ -247,7 +299,7 @@ static hub_rc mp_too_large(struct hub_response *resp, size_t len)
 
 	mp_error_set(&e, 413, "body_too_large", -1, "body: %zu bytes, the limit is %d", len,
 		     MP_MAX_BODY);
-	return mp_respond(resp, HUB_ERR_DATA, &e);
+	return mp_respond(NULL, resp, HUB_ERR_DATA, &e, 0);
 }
 
 static hub_rc mp_off(struct hub_response *resp, const char *what)
@@ -255,7 +307,7 @@ static hub_rc mp_off(struct hub_response *resp, const char *what)
 	struct mp_error e = {0};
 
 	mp_error_set(&e, 404, "not_found", -1, "%s", what);
-	return mp_respond(resp, HUB_ERR_DATA, &e);
+	return mp_respond(NULL, resp, HUB_ERR_DATA, &e, 0);
 }
 
 /* ---- routes ----------------------------------------------------------- */
@@ -297,14 +349,16 @@ static hub_rc route_api(void *state, struct hub_call *call, const struct hub_req
 {
 	const struct mp_state *st = state;
 	struct mp_error e = {0};
+	size_t n_skipped;
 	hub_rc rc;
 
 	if ((rc = api_header_refusal(st, req, resp)) != HUB_OK)
 		return rc;
 	if (req->body_len > MP_MAX_BODY)
 		return mp_too_large(resp, req->body_len);
-	rc = mp_request_run(st, call, req->body, req->body_len, shape, st->host->now_ms(), &e);
-	return mp_respond(resp, rc, &e);
+	rc = mp_request_run(st, call, req->body, req->body_len, shape, st->host->now_ms(), &e,
+			    &n_skipped);
+	return mp_respond(st, resp, rc, &e, n_skipped);
 }
 
 static hub_rc route_events(void *state, struct hub_call *call, const struct hub_request *req,
@@ -325,14 +379,16 @@ static hub_rc route_webhook(void *state, struct hub_call *call,
 {
 	const struct mp_state *st = state;
 	struct mp_error e = {0};
+	size_t n_skipped;
 	hub_rc rc;
 
 	if ((rc = webhook_header_refusal(st, req, resp)) != HUB_OK)
 		return rc;
 	if (req->body_len > MP_MAX_BODY)
 		return mp_too_large(resp, req->body_len);
-	rc = mp_request_run(st, call, req->body, req->body_len, MP_ANY, st->host->now_ms(), &e);
-	return mp_respond(resp, rc, &e);
+	rc = mp_request_run(st, call, req->body, req->body_len, MP_ANY, st->host->now_ms(), &e,
+			    &n_skipped);
+	return mp_respond(st, resp, rc, &e, n_skipped);
 }
 
 static const struct hub_route mparticle_routes[] = {
@@ -361,7 +417,8 @@ static hub_rc mparticle_import_line(void *state, struct hub_call *call, const ch
 				    size_t len, char *err, size_t err_size)
 {
 	struct mp_error e = {0};
-	hub_rc rc = mp_request_run(state, call, line, len, MP_ONE_BATCH, 0, &e);
+	size_t n_skipped;
+	hub_rc rc = mp_request_run(state, call, line, len, MP_ONE_BATCH, 0, &e, &n_skipped);
 
 	if (rc != HUB_OK)
 		snprintf(err, err_size, "%s", e.message);

@@ -28,6 +28,7 @@
 #include <hub_plugin.h>
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,7 +46,7 @@
 #define MP_TIME_NONE (-1)
 
 /* One instance: read-only after create(), so routes on several HTTP
- * threads share it without a lock. */
+ * threads share it without a lock (the one counter is atomic). */
 struct mp_state {
 	const struct hub_host *host;
 	const struct hub_instance *inst;
@@ -55,6 +56,9 @@ struct mp_state {
 	size_t webhook_auth_len;
 	char *email_purpose;          /* GDPR purpose -> email_marketing */
 	char *sms_purpose;            /* GDPR purpose -> sms_marketing */
+	int store_production;         /* environments: which batches are stored */
+	int store_development;
+	atomic_llong n_env_skipped;   /* batches not stored for their environment */
 };
 
 /* Why a request failed: what the route answers. */
@@ -123,6 +127,7 @@ struct mp_consent {
 struct mp_batch {
 	json_t *obj;
 	const char *source_request_id; /* NULL when absent or empty */
+	int development;               /* environment "development" (else production) */
 	char text_digest[MP_DIGEST_SIZE]; /* without source_request_id: SHA-256
 					     of the batch's text (mp_batch_digest),
 					     else "" */
@@ -201,8 +206,12 @@ enum mp_shape {
  * (received_ms: a request's arrival, 0 for an import line).  Emits
  * everything or nothing that the host keeps (a refusal of record i after
  * 0..i-1 returns an error, and the host discards the whole call). */
+/* *n_skipped counts the batches read and checked but not stored: their
+ * environment is not one of the source's `environments` (a development
+ * batch, by default); each is counted and logged (mp_env_skipped()). */
 hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const char *body,
-		      size_t len, enum mp_shape shape, int64_t received_ms, struct mp_error *e);
+		      size_t len, enum mp_shape shape, int64_t received_ms, struct mp_error *e,
+		      size_t *n_skipped);
 
 /* mparticle_auth.c: each returns 200 when allowed, else the status to
  * answer: 401 (no or unreadable credentials), 403 (wrong ones).

@@ -19,6 +19,9 @@
  *                     ccpa.data_sale_opt_out, each with its own time
  *   a logout          a user_identity_change that removes the customer_id
  *                     logs the batch's device out: refused without one
+ *   environment       "development" (any case) marks a development batch;
+ *                     absent, null, "production" or any other string is
+ *                     production (mParticle's default when it is absent)
  *
  * Unknown keys are ignored, JSON null is read as absent.
  */
@@ -546,6 +549,8 @@ static int read_events(struct mp_batch *b, long index, struct mp_error *e)
 int mp_batch_read(const struct mp_state *st, json_t *obj, long index, struct mp_batch *b,
 		  struct mp_error *e)
 {
+	const char *env;
+
 	memset(b, 0, sizeof(*b));
 	b->obj = obj;
 	b->push_enabled = -1;
@@ -561,6 +566,10 @@ int mp_batch_read(const struct mp_state *st, json_t *obj, long index, struct mp_
 	if (b_string(obj, "source_request_id", &b->source_request_id))
 		return batch_fail(e, index, "invalid_batch", "source_request_id",
 				  "must be a string");
+	if (b_string(obj, "environment", &env))
+		return batch_fail(e, index, "invalid_batch", "environment",
+				  "must be a string (\"production\" or \"development\")");
+	b->development = env && strcasecmp(env, "development") == 0;
 	if (mp_read_time(obj, "timestamp_unixtime_ms", &b->timestamp_ms))
 		return batch_fail(e, index, "invalid_batch", "timestamp_unixtime_ms",
 				  "must be a time in ms since the epoch (an integer)");

@@ -11,7 +11,10 @@
  *      at most 100 batches (/v2/bulkevents), either (the webhook);
  *   4. read every batch and every event (mparticle_batch.c) - the first
  *      bad one is named by its index and nothing is emitted;
- *   5. read and emit each batch again (mparticle_map.c); a batch without
+ *   5. read and emit each batch again (mparticle_map.c), except a batch of
+ *      an environment the source does not store (`environments`, by
+ *      default production only): checked like any, acknowledged, counted
+ *      and logged (mp_env_skip()), not stored; a batch without
  *      source_request_id first gets the digest of its text, the key of
  *      its events' message ids: the body or line as received for one
  *      batch, the element's canonical dump (compact, keys sorted) and its
@@ -105,14 +108,39 @@ out:
 	return rc;
 }
 
+/* Is a batch of this environment stored? */
+static int mp_env_stored(const struct mp_state *st, const struct mp_batch *b)
+{
+	return b->development ? st->store_development : st->store_production;
+}
+
+/* Counts a batch not stored for its environment; logs the 1st, 2nd, 4th,
+ * 8th, ... such batch of the instance, so a client that sends development
+ * data all day says so a few dozen times, not once per request. */
+static void mp_env_skip(const struct mp_state *st, const struct mp_batch *b)
+{
+	/* the counter is the one member of the state that changes: atomic */
+	long long n = atomic_fetch_add((atomic_llong *)&st->n_env_skipped, 1) + 1;
+
+	if ((n & (n - 1)) != 0)
+		return;
+	st->host->log(st->inst, HUB_LOG_INFO,
+		      "%lld %s batch(es) acknowledged and not stored so far (the source's "
+		      "environments: [%s])",
+		      n, b->development ? "development" : "production",
+		      b->development ? "production" : "development");
+}
+
 hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const char *body,
-		      size_t len, enum mp_shape shape, int64_t received_ms, struct mp_error *e)
+		      size_t len, enum mp_shape shape, int64_t received_ms, struct mp_error *e,
+		      size_t *n_skipped)
 {
 	struct mp_batch b;
 	json_t *root, *items;
 	size_t n;
 	hub_rc rc = HUB_ERR_DATA;
 
+	*n_skipped = 0;
 	if (len > MP_MAX_BODY) {
 		mp_error_set(e, 413, "body_too_large", -1, "body: %zu bytes, the limit is %d", len,
 			     MP_MAX_BODY);
@@ -134,6 +162,11 @@ hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const ch
 		if (mp_batch_read(st, obj, index, &b, e)) {
 			rc = HUB_ERR_DATA; /* cannot happen: read twice alike */
 			goto out;
+		}
+		if (!mp_env_stored(st, &b)) {
+			mp_env_skip(st, &b);
+			++*n_skipped;
+			continue;
 		}
 		b.received_ms = received_ms;
 		if ((rc = mp_digest_batch(&b, items, body, len, index, e)) != HUB_OK ||

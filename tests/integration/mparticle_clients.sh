@@ -6,7 +6,8 @@
 # screen views, a purchase, sessions, user attributes, identities, consent,
 # an anonymous device that then logs in; a wrong secret and no credentials
 # refused), an mpid of 2^63-1 and mParticle webhook bodies sent with curl,
-# and bad requests that must store nothing.  Then the hub is stopped and
+# a development batch (acknowledged, not stored) and bad requests that must
+# store nothing.  Then the hub is stopped and
 # `profilehub dump --events all` must show exactly the profiles those calls
 # make, with each mpid's digits exactly as sent.
 #
@@ -105,6 +106,20 @@ status=$(post /webhook "$forged")
 status=$(post /v2/events "$forged" "Basic $(printf 'nope:nope' | base64)")
 [ "$status" = 403 ] || fail "Events API, wrong key: $status, 403 expected"
 
+# development data stays out of the production profiles: acknowledged (202, so
+# mParticle does not retry), said in the answer and the log, not stored
+envbulk='[{"environment": "development", "user_identities": {"customer_id": "curl-dev-1"},
+  "events": [{"event_type": "custom_event", "data": {"event_name": "Dev Test"}}]},
+ {"environment": "production", "user_identities": {"customer_id": "curl-prod-1"},
+  "events": [{"event_type": "custom_event", "data": {"event_name": "Prod Event",
+  "timestamp_unixtime_ms": '"$NOW_MS"'}}]}]'
+status=$(post /v2/bulkevents "$envbulk" "$BASIC")
+[ "$status" = 202 ] || fail "a development batch beside a production one: $status $(cat "$T/resp")"
+jq -e '.not_stored.batches == 1 and (.not_stored.reason | contains("development"))' \
+	"$T/resp" >/dev/null || fail "development batch: answer $(cat "$T/resp")"
+grep -q "1 development batch(es) acknowledged and not stored" "$T/hub.log" ||
+	fail "development batch: not in the log"
+
 # a bad event in batch 1 of a bulk: 400 naming it, nothing of the request stored
 badbulk='[{"user_identities": {"customer_id": "curl-bad-2"}, "events": []},
  {"user_identities": {"customer_id": "curl-bad-3"},
@@ -166,9 +181,12 @@ check() {
 	jq -e -s "$2" "$T/dump.jsonl" >/dev/null 2>&1 || fail "$1"
 }
 
-check "5 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 5'
+check "6 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 6'
 check "nothing of a refused request is stored" \
 	'[.[] | .identifiers.custom_id[]? | select(test("bad"))] == []'
+check "a development batch is not stored, the production one beside it is" '
+	([.[] | select(.custom_id == "curl-dev-1")] == []) and
+	(.[] | select(.custom_id == "curl-prod-1") | .events[0].name == "Prod Event")'
 
 check "sdk-user-1: identifiers, the mpid's digits exactly, the iOS installation" '
 	.[] | select(.custom_id == "sdk-user-1") |

@@ -1502,6 +1502,12 @@ static void test_create_checks_the_keys(void)
 		 "api_key must not contain \":\" (Basic auth)"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_sms_purpose: \"\"\n",
 		 "gdpr_sms_purpose is empty"},
+		/* a list's refusal names its place in the file too */
+		{"    api_key: k\n    api_secret: s\n    environments: [staging]\n",
+		 "@10:20: sources[0] \"mp\" (plugin mparticle): environments[0]: \"staging\" is no mParticle environment (production or "
+		 "development)"},
+		{"    api_key: k\n    api_secret: s\n    environments: []\n",
+		 "@10:19: sources[0] \"mp\" (plugin mparticle): environments: empty: it would store nothing (the default is [production])"},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -1517,6 +1523,8 @@ static void test_create_checks_the_keys(void)
 		}
 		snprintf(expected, sizeof(expected), "sources[0] \"mp\" (plugin mparticle): %s",
 			 rows[i].message);
+		if (strcmp(err, expected) != 0)
+			fprintf(stderr, "\n  create row %zu: %s", i, err);
 		CU_ASSERT_STRING_EQUAL(err, expected);
 		pt_close(&f);
 	}
@@ -1540,6 +1548,10 @@ static void test_check_refuses_what_create_refuses_of_the_keys(void)
 		 "api_key must not contain \":\" (Basic auth)"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_sms_purpose: \"\"\n",
 		 "gdpr_sms_purpose is empty"},
+		{"    api_key: k\n    api_secret: s\n    environments: [Production]\n",
+		 "environments[0]: \"Production\" is no mParticle environment (production or "
+		 "development)"},
+		{"    api_key: k\n    api_secret: s\n    environments: [development]\n", NULL},
 		{"    api_key: k\n    api_secret: s\n", NULL},
 		{"    webhook_authorization: " WEBHOOK_AUTH "\n", NULL},
 	};
@@ -2362,6 +2374,106 @@ static void test_ccpa_opt_out_withdrawn_is_recorded_false(void)
 	pt_close(&f);
 }
 
+/* ---- environments -------------------------------------------------------- */
+
+#define DEV_BATCH "{\"environment\":\"development\"," IDS ",\"events\":[" EV_OK "]}"
+#define PROD_BATCH "{\"environment\":\"production\"," IDS ",\"events\":[" EV_OK "]}"
+#define SKIPPED(n, env)                                                                 \
+	"{\"not_stored\":{\"batches\":" #n ",\"reason\":\"environment " env ": not one of " \
+	"this source's environments\"}}"
+
+/* mParticle keeps development data apart from production: a development
+ * batch is acknowledged (202, so no retry), not stored, and the answer
+ * says so; absent, null or "unknown" is production (mParticle's default).
+ * Development batches were stored with the production ones. */
+static void test_development_batches_are_acknowledged_not_stored(void)
+{
+	static const struct {
+		const char *path, *body, *answer, *records;
+	} rows[] = {
+		{"/v2/events", DEV_BATCH, SKIPPED(1, "development"), ""},
+		{"/v2/events", "{\"environment\":\"Development\"," IDS "}",
+		 SKIPPED(1, "development"), ""},
+		{"/v2/events", PROD_BATCH, "{}", "track u -"},
+		{"/v2/events", BATCH_OK, "{}", "track u -"},
+		{"/v2/events", "{\"environment\":null," IDS ",\"events\":[" EV_OK "]}", "{}",
+		 "track u -"},
+		{"/v2/events", "{\"environment\":\"unknown\"," IDS ",\"events\":[" EV_OK "]}",
+		 "{}", "track u -"},
+		{"/v2/bulkevents", "[" DEV_BATCH "," PROD_BATCH "," DEV_BATCH "]",
+		 SKIPPED(2, "development"), "track u -"},
+		{"/webhook", "[" PROD_BATCH "," DEV_BATCH "]", SKIPPED(1, "development"),
+		 "track u -"},
+	};
+	struct pt_fixture f;
+	struct hub_response resp;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *auth = strcmp(rows[i].path, "/webhook") == 0 ? WEBHOOK_AUTH : BASIC_OK;
+		CU_ASSERT_EQUAL(pt_post(&f, rows[i].path, auth, rows[i].body, &resp), HUB_OK);
+		CU_ASSERT_EQUAL(resp.status, 202);
+		if (strcmp(resp.body, rows[i].answer) != 0)
+			fprintf(stderr, "\n  env row %zu: %s", i, resp.body);
+		CU_ASSERT_STRING_EQUAL(resp.body, rows[i].answer);
+		CU_ASSERT_STRING_EQUAL(records_text(&f.got), rows[i].records);
+		pt_reset(&f.got);
+	}
+	pt_close(&f);
+}
+
+/* A development batch is still checked: a bad one is refused like any,
+ * naming it, and the request stores nothing. */
+static void test_development_batches_are_still_checked(void)
+{
+	static const char body[] = "[" PROD_BATCH ",{\"environment\":\"development\","
+				   "\"events\":[{\"data\":{}}]}]";
+	struct pt_fixture f;
+	struct hub_response resp;
+
+	fixture_open(&f);
+	pt_post(&f, "/v2/bulkevents", BASIC_OK, body, &resp);
+	assert_error(&resp, 400, "missing_field", 1, 0);
+	pt_post(&f, "/v2/events", BASIC_OK, "{\"environment\":1}", &resp);
+	assert_error(&resp, 400, "invalid_batch", -1, -1);
+	CU_ASSERT_STRING_EQUAL(error_message(&resp),
+			       "environment: must be a string (\"production\" or \"development\")");
+	pt_close(&f);
+}
+
+/* environments: [development] (a staging hub) stores development batches
+ * and skips production ones; both store everything; an import line is
+ * filtered alike. */
+static void test_environments_setting_chooses_what_is_stored(void)
+{
+	struct pt_fixture f;
+	struct hub_response resp;
+	char err[512] = "";
+
+	fixture_open_with(&f, "    api_key: mp_key_1\n    api_secret: mp_secret_1\n"
+			      "    environments: [development]\n");
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK,
+				"[" DEV_BATCH "," PROD_BATCH "," BATCH_OK "]", &resp), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(resp.body, SKIPPED(2, "production"));
+	CU_ASSERT_STRING_EQUAL(records_text(&f.got), "track u -");
+	pt_close(&f);
+
+	fixture_open_with(&f, "    api_key: mp_key_1\n    api_secret: mp_secret_1\n"
+			      "    environments: [production, development]\n");
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK, "[" DEV_BATCH "," PROD_BATCH "]",
+				&resp), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(resp.body, "{}");
+	CU_ASSERT_STRING_EQUAL(records_text(&f.got), "track u -; track u -");
+	pt_close(&f);
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_import_line(&f, DEV_BATCH, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(f.got.n_emits, 0);
+	CU_ASSERT_EQUAL(pt_import_line(&f, PROD_BATCH, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(f.got.n_emits, 1);
+	pt_close(&f);
+}
+
 /* ---- import ------------------------------------------------------------ */
 
 static void test_import_line_maps_one_batch_without_auth(void)
@@ -2536,6 +2648,9 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_batch_without_tracks_still_says_who_it_is),
 	   TEST(test_consent_nulls_are_absent_and_one_purpose_sets_both),
 	   TEST(test_ccpa_opt_out_withdrawn_is_recorded_false),
+	   TEST(test_development_batches_are_acknowledged_not_stored),
+	   TEST(test_development_batches_are_still_checked),
+	   TEST(test_environments_setting_chooses_what_is_stored),
 	   TEST(test_import_line_maps_one_batch_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
 	   TEST(test_out_of_memory_is_5xx_never_400),
