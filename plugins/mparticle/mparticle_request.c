@@ -10,7 +10,11 @@
  *   3. shape: one batch object (/v2/events, an import line), an array of
  *      at most 100 batches (/v2/bulkevents), either (the webhook);
  *   4. read every batch and every event (mparticle_batch.c) - the first
- *      bad one is named by its index and nothing is emitted;
+ *      bad one is named by its index and nothing is emitted; so is a batch
+ *      whose source_request_id an earlier batch of the request has (its
+ *      records would take that batch's message ids and be dropped as its
+ *      duplicates: a resend is another request, never a second batch of
+ *      one);
  *   5. read and emit each batch again (mparticle_map.c), except a batch of
  *      an environment the source does not store (`environments`, by
  *      default production only): checked like any, acknowledged, counted
@@ -131,10 +135,28 @@ static void mp_env_skip(const struct mp_state *st, const struct mp_batch *b)
 		      b->development ? "production" : "development");
 }
 
+/* Refuses batch i when an earlier batch of the request has its
+ * source_request_id (ids[0..i) the earlier ones, NULL when absent). */
+static int mp_request_id_repeated(const char *const *ids, size_t i, struct mp_error *e)
+{
+	for (size_t j = 0; ids[i] && j < i; j++) {
+		if (!ids[j] || strcmp(ids[j], ids[i]) != 0)
+			continue;
+		mp_error_set(e, 400, "invalid_batch", (long)i,
+			     "batches[%zu].source_request_id: the same as batches[%zu]'s: each "
+			     "batch of a request needs its own (the second would be dropped as a "
+			     "duplicate of the first)",
+			     i, j);
+		return -1;
+	}
+	return 0;
+}
+
 hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const char *body,
 		      size_t len, enum mp_shape shape, int64_t received_ms, struct mp_error *e,
 		      size_t *n_skipped)
 {
+	const char *request_ids[MP_MAX_BATCHES];
 	struct mp_batch b;
 	json_t *root, *items;
 	size_t n;
@@ -154,6 +176,9 @@ hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const ch
 	for (size_t i = 0; i < n; i++) {
 		json_t *obj = items ? json_array_get(items, i) : root;
 		if (mp_batch_read(st, obj, items ? (long)i : -1, &b, e))
+			goto out;
+		request_ids[i] = b.source_request_id;
+		if (mp_request_id_repeated(request_ids, i, e))
 			goto out;
 	}
 	for (size_t i = 0; i < n; i++) {

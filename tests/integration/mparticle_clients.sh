@@ -120,6 +120,16 @@ jq -e '.not_stored.batches == 1 and (.not_stored.reason | contains("development"
 grep -q "1 development batch(es) acknowledged and not stored" "$T/hub.log" ||
 	fail "development batch: not in the log"
 
+# two batches of one request with one source_request_id: no resend, a client's
+# mistake that lost the second batch behind a 202; now a 400 naming both
+twice='[{"source_request_id": "curl-r1", "user_identities": {"customer_id": "curl-bad-6"}},
+ {"source_request_id": "curl-r1", "user_identities": {"customer_id": "curl-bad-7"}}]'
+status=$(post /v2/bulkevents "$twice" "$BASIC")
+[ "$status" = 400 ] || fail "one source_request_id on two batches: $status, 400 expected"
+jq -e '.errors[0].code == "invalid_batch" and .errors[0].index == 1 and
+	(.errors[0].message | startswith("batches[1].source_request_id: the same as batches[0]"))' \
+	"$T/resp" >/dev/null || fail "one source_request_id on two batches: $(cat "$T/resp")"
+
 # a bad event in batch 1 of a bulk: 400 naming it, nothing of the request stored
 badbulk='[{"user_identities": {"customer_id": "curl-bad-2"}, "events": []},
  {"user_identities": {"customer_id": "curl-bad-3"},

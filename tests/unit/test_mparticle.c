@@ -2374,6 +2374,45 @@ static void test_ccpa_opt_out_withdrawn_is_recorded_false(void)
 	pt_close(&f);
 }
 
+/* ---- source_request_id ---------------------------------------------------- */
+
+#define REQ_BATCH(rid, user) \
+	"{\"source_request_id\":\"" rid "\",\"user_identities\":{\"customer_id\":\"" user \
+	"\"},\"events\":[" EV_OK "]}"
+
+/* Two batches of one request with one source_request_id: the second's
+ * records took the first's message ids and were dropped as duplicates
+ * (another user's data, lost behind a 202).  It is no resend (a resend is
+ * another request): a 400 naming both, and nothing stored. */
+static void test_request_id_shared_by_two_batches_is_refused(void)
+{
+	static const char bulk[] = "[" REQ_BATCH("R1", "a") "," REQ_BATCH("R2", "b") ","
+				   REQ_BATCH("R1", "c") "]";
+	static const char same[] = "[" REQ_BATCH("R1", "a") "," REQ_BATCH("R1", "a") "]";
+	static const char apart[] = "[" REQ_BATCH("R1", "a") "," REQ_BATCH("R2", "b") ","
+				    BATCH_OK "," BATCH_OK "]";
+	struct pt_fixture f;
+	struct hub_response resp;
+	hub_rc rc;
+
+	fixture_open(&f);
+	rc = pt_post(&f, "/v2/bulkevents", BASIC_OK, bulk, &resp);
+	assert_error(&resp, 400, "invalid_batch", 2, -1);
+	pt_assert_refused(&f, "batches[2].source_request_id: the same as batches[0]'s", rc,
+			  &resp, 400);
+	CU_ASSERT_STRING_EQUAL(error_message(&resp),
+			       "batches[2].source_request_id: the same as batches[0]'s: each batch "
+			       "of a request needs its own (the second would be dropped as a "
+			       "duplicate of the first)");
+	rc = pt_post(&f, "/webhook", WEBHOOK_AUTH, same, &resp);
+	assert_error(&resp, 400, "invalid_batch", 1, -1);
+	CU_ASSERT_EQUAL(f.got.n_emits, 0);
+	/* batches without one, or with their own, go through */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK, apart, &resp), HUB_OK);
+	CU_ASSERT_STRING_EQUAL(records_text(&f.got), "track a -; track b -; track u -; track u -");
+	pt_close(&f);
+}
+
 /* ---- environments -------------------------------------------------------- */
 
 #define DEV_BATCH "{\"environment\":\"development\"," IDS ",\"events\":[" EV_OK "]}"
@@ -2648,6 +2687,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_batch_without_tracks_still_says_who_it_is),
 	   TEST(test_consent_nulls_are_absent_and_one_purpose_sets_both),
 	   TEST(test_ccpa_opt_out_withdrawn_is_recorded_false),
+	   TEST(test_request_id_shared_by_two_batches_is_refused),
 	   TEST(test_development_batches_are_acknowledged_not_stored),
 	   TEST(test_development_batches_are_still_checked),
 	   TEST(test_environments_setting_chooses_what_is_stored),
