@@ -10,7 +10,8 @@
  *                        consent (field types, no output)
  *   mparticle_event.c    one event: its type and the fields that type uses
  *                        (user_identity_change: login and logout;
- *                        user_attribute_change: a deleted attribute)
+ *                        user_attribute_change: a deleted attribute;
+ *                        opt_out: whether the user opted out)
  *   mparticle_map.c      one checked batch -> struct hub_record(s) -> emit()
  *
  * The rule the files follow (the segment plugin's): every structural check
@@ -81,6 +82,7 @@ enum mp_kind {
 	MP_PUSH,           /* push_registration: push on the installation */
 	MP_IDENTITY_CHANGE, /* user_identity_change: login / logout (customer_id) */
 	MP_ATTRIBUTE_CHANGE, /* user_attribute_change: deleted -> an attribute delete */
+	MP_OPT_OUT,        /* opt_out: data.is_opted_out -> the attribute opted_out */
 };
 
 /* One event, read and checked.  Pointers are borrowed from the JSON, or
@@ -95,6 +97,7 @@ struct mp_event {
 	int64_t timestamp_ms;      /* data.timestamp_unixtime_ms, or MP_TIME_NONE */
 	json_t *custom_attributes; /* object or NULL */
 	int push_enabled;          /* MP_PUSH: data.register (default 1) */
+	int opted_out;             /* MP_OPT_OUT: data.is_opted_out, -1 absent */
 	/* MP_IDENTITY_CHANGE: data.new / data.old, one identity type */
 	const char *change_type;   /* its identifier ("custom_id", "email", ...),
 				      NULL: an identity type not mapped */
@@ -184,8 +187,9 @@ enum mp_change mp_event_change(const struct mp_event *ev);
 /* mparticle_map.c: emits the records of a checked batch: first its
  * identity changes (login: identify, logout: logout), then its attribute
  * deletions by user_attribute_change, an identify when it carries
- * attributes or push (or has no event to say who it is), its consent, then
- * one track per mapped event.  HUB_OK, or an error with e filled (the
+ * attributes or push (or has no event to say who it is), its consent, its
+ * opt_out events (the attribute opted_out), then one track per mapped
+ * event.  HUB_OK, or an error with e filled (the
  * host's message for a refused record). */
 hub_rc mp_batch_emit(const struct mp_state *st, struct hub_call *call,
 		     const struct mp_batch *b, long index, struct mp_error *e);

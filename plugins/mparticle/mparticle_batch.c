@@ -536,7 +536,8 @@ static int read_events(struct mp_batch *b, long index, struct mp_error *e)
 		else if (ev.kind == MP_IDENTITY_CHANGE) {
 			if (b->first_logout < 0 && mp_event_change(&ev) == MP_CHANGE_LOGOUT)
 				b->first_logout = (long)i;
-		} else if (ev.kind != MP_IGNORED && ev.kind != MP_ATTRIBUTE_CHANGE)
+		} else if (ev.kind != MP_IGNORED && ev.kind != MP_ATTRIBUTE_CHANGE &&
+			   ev.kind != MP_OPT_OUT)
 			b->n_tracks++;
 	}
 	if (b->timestamp_ms == MP_TIME_NONE)

@@ -41,7 +41,7 @@ static const struct mp_type mp_types[] = {
 	{"push_registration", MP_PUSH},
 	{"unknown", MP_IGNORED},
 	{"crash_report", MP_IGNORED},
-	{"opt_out", MP_IGNORED},
+	{"opt_out", MP_OPT_OUT},
 	{"first_run", MP_IGNORED},
 	{"pre_attribution", MP_IGNORED},
 	{"application_state_transition", MP_IGNORED},
@@ -314,6 +314,13 @@ static const char *ev_read_kind(struct mp_event *ev, const char **field)
 			return "must be a boolean";
 		ev->push_enabled = v ? json_is_true(v) : 1;
 		return NULL;
+	case MP_OPT_OUT:
+		*field = "data.is_opted_out";
+		v = ev_member(data, "is_opted_out");
+		if (v && !json_is_boolean(v))
+			return "must be a boolean";
+		ev->opted_out = v ? json_is_true(v) : -1;
+		return NULL;
 	case MP_IDENTITY_CHANGE:
 		return ev_identity_change(ev, field);
 	case MP_ATTRIBUTE_CHANGE:
@@ -333,7 +340,7 @@ const char *mp_event_read(json_t *item, struct mp_event *ev, char *why, size_t w
 
 	memset(ev, 0, sizeof(*ev));
 	ev->item = item;
-	ev->push_enabled = -1;
+	ev->push_enabled = ev->opted_out = -1;
 	ev->timestamp_ms = ev->new_ms = MP_TIME_NONE;
 	if (!json_is_object(item)) {
 		snprintf(why, why_size, ": must be an object");

@@ -37,6 +37,8 @@
  *   consent    one per GDPR purpose mapped to a channel, at its own time
  *   attributes ccpa.data_sale_opt_out.consented -> ccpa_data_sale_opt_out
  *              (a bool), at its own time
+ *   opt-outs   one attributes record per opt_out event with
+ *              data.is_opted_out: {opted_out: bool}, at the event's time
  *   track      one per event: custom_event (data.event_name, + its
  *              custom_event_type), screen_view
  *              ("$screen", + "name"), commerce_event ("$commerce", + the
@@ -49,7 +51,7 @@
  * else "mp-" + a SHA-256 of the batch's source_request_id and the record's
  * place in it ("event:<index>", "identify", "consent:<channel>", "ccpa"),
  * so a resent batch is applied once.  Without a source_request_id, an
- * event's record (track, attribute deletion) hashes the batch's text
+ * event's record (track, attribute deletion, opt-out) hashes the batch's text
  * instead: SHA-256 of the body or import line exactly as received, or for
  * a batch of an array (/v2/bulkevents, the webhook) its element's
  * canonical dump (compact, keys sorted), with the event's index.  Two
@@ -277,6 +279,7 @@ static json_t *event_properties(const struct mp_event *ev)
 	case MP_PUSH:
 	case MP_IDENTITY_CHANGE:
 	case MP_ATTRIBUTE_CHANGE:
+	case MP_OPT_OUT:
 	case MP_IGNORED:
 		break;
 	}
@@ -303,6 +306,7 @@ static const char *event_name(const struct mp_event *ev)
 	case MP_PUSH:
 	case MP_IDENTITY_CHANGE:
 	case MP_ATTRIBUTE_CHANGE:
+	case MP_OPT_OUT:
 	case MP_IGNORED:
 		break;
 	}
@@ -511,6 +515,25 @@ static hub_rc emit_event(const struct mp_state *st, struct hub_call *call,
 	return emit_with(st, call, &rec, props, &rec.properties_json, index, (long)i, e);
 }
 
+/* An attributes record of event i (attrs: a new reference, NULL when
+ * memory ran out) with the batch's identifiers, at the event's time, else
+ * the batch's, keyed like the event's track would be. */
+static hub_rc emit_event_attributes(const struct mp_state *st, struct hub_call *call,
+				    const struct mp_batch *b, const struct mp_event *ev,
+				    size_t i, json_t *attrs, long index, struct mp_error *e)
+{
+	struct hub_record rec;
+	char id[MP_MSGID_SIZE];
+
+	if (!attrs) {
+		emit_error(HUB_ERR_NOMEM, index, (long)i, "", e);
+		return HUB_ERR_NOMEM;
+	}
+	record_start(b, &rec, HUB_REC_ATTRIBUTES, time_or(ev->timestamp_ms, b->timestamp_ms));
+	rec.message_id = event_id(b, ev, i, id);
+	return emit_with(st, call, &rec, attrs, &rec.attributes_json, index, (long)i, e);
+}
+
 /* A user_attribute_change that deletes: an attributes record with the
  * mapped name set to null (IDENTITY.md: null deletes), carrying the
  * batch's identifiers like deleted_user_attributes' identify, at the
@@ -519,20 +542,26 @@ static hub_rc emit_attribute_delete(const struct mp_state *st, struct hub_call *
 				    const struct mp_batch *b, const struct mp_event *ev,
 				    size_t i, long index, struct mp_error *e)
 {
-	struct hub_record rec;
-	char id[MP_MSGID_SIZE], name[MP_ATTR_NAME_SIZE];
-	json_t *attrs;
+	char name[MP_ATTR_NAME_SIZE];
 
 	if (ev->kind != MP_ATTRIBUTE_CHANGE || !ev->deleted_attribute)
 		return HUB_OK;
 	mp_attr_name(ev->deleted_attribute, name);
-	if (!(attrs = json_pack("{s:n}", name))) {
-		emit_error(HUB_ERR_NOMEM, index, (long)i, "", e);
-		return HUB_ERR_NOMEM;
-	}
-	record_start(b, &rec, HUB_REC_ATTRIBUTES, time_or(ev->timestamp_ms, b->timestamp_ms));
-	rec.message_id = event_id(b, ev, i, id);
-	return emit_with(st, call, &rec, attrs, &rec.attributes_json, index, (long)i, e);
+	return emit_event_attributes(st, call, b, ev, i, json_pack("{s:n}", name), index, e);
+}
+
+/* An opt_out event that says is_opted_out: an attributes record setting
+ * the attribute opted_out (true: the user opted out of tracking).
+ * mParticle's opt-out is no consent to a channel and no erase: the flag
+ * lets an export or a query leave the person out. */
+static hub_rc emit_opt_out(const struct mp_state *st, struct hub_call *call,
+			   const struct mp_batch *b, const struct mp_event *ev, size_t i,
+			   long index, struct mp_error *e)
+{
+	if (ev->kind != MP_OPT_OUT || ev->opted_out < 0)
+		return HUB_OK;
+	return emit_event_attributes(st, call, b, ev, i,
+				     json_pack("{s:b}", "opted_out", ev->opted_out), index, e);
 }
 
 /* A login (identify of the new custom_id on the device) or a logout of
@@ -576,7 +605,7 @@ static hub_rc event_again(json_t *item, struct mp_event *ev, size_t i, long inde
 }
 
 /* Reads every event of the batch again and hands it to emit_one
- * (emit_change, emit_attribute_delete or emit_event). */
+ * (emit_change, emit_attribute_delete, emit_opt_out or emit_event). */
 static hub_rc emit_each_event(const struct mp_state *st, struct hub_call *call,
 			      const struct mp_batch *b,
 			      hub_rc (*emit_one)(const struct mp_state *, struct hub_call *,
@@ -613,6 +642,8 @@ hub_rc mp_batch_emit(const struct mp_state *st, struct hub_call *call,
 	    (rc = emit_consent(st, call, b, "sms_marketing", c->sms, c->sms_ms, index, e)) !=
 		    HUB_OK ||
 	    (rc = emit_ccpa(st, call, b, index, e)) != HUB_OK)
+		return rc;
+	if ((rc = emit_each_event(st, call, b, emit_opt_out, index, e)) != HUB_OK)
 		return rc;
 	return emit_each_event(st, call, b, emit_event, index, e);
 }

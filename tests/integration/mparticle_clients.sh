@@ -94,7 +94,9 @@ hook='{"user_identities": [{"identity_type": "customer_id", "identity": "wh-user
  "mpid": -7636538281262557001,
  "device_info": {"platform": "Android", "android_uuid": "wh-uuid-1"},
  "events": [{"event_type": "custom_event", "message_id": "wh-1",
- "data": {"event_name": "Webhook Event", "timestamp_unixtime_ms": '"$NOW_MS"'}}]}'
+ "data": {"event_name": "Webhook Event", "timestamp_unixtime_ms": '"$NOW_MS"'}},
+ {"event_type": "opt_out", "message_id": "wh-2",
+ "data": {"is_opted_out": true, "timestamp_unixtime_ms": '"$NOW_MS"'}}]}'
 status=$(post /webhook "$hook" "$MPARTICLE_WEBHOOK_AUTH")
 [ "$status" = 202 ] || fail "webhook: $status $(cat "$T/resp")"
 forged='{"user_identities": {"customer_id": "curl-bad-1"}}'
@@ -239,7 +241,7 @@ check "webhook: wh-user-1" '
 	.[] | select(.custom_id == "wh-user-1") |
 	.identifiers.mpid == ["-7636538281262557001"] and
 	.identifiers.installation_id == ["wh-uuid-1"] and
-	.attributes."$email_address" == "wh1@example.com" and
+	.attributes."$email_address" == "wh1@example.com" and .attributes.opted_out == true and
 	.event_count == 1 and .events[0].name == "Webhook Event" and .events[0].message_id == "wh-1"'
 
 if [ "$fails" -ne 0 ]; then

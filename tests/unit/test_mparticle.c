@@ -272,8 +272,9 @@ static void test_other_event_types_are_accepted_and_only_push_counts(void)
 	fixture_open(&f);
 	send_fixture_ok(&f, "/v2/events", "other_events.json");
 	/* the user_identity_change sets a customer_id: a login of the device,
-	 * first (test_identity_change_records below) */
-	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	 * first (test_identity_change_records below); the opt_out its
+	 * attribute, last */
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
 	s = &f.got.recs[0];
 	CU_ASSERT_EQUAL(s->type, HUB_REC_IDENTIFY);
 	ASSERT_STR_OR_NULL(pt_id_of(s, "custom_id"), "123456");
@@ -290,6 +291,10 @@ static void test_other_event_types_are_accepted_and_only_push_counts(void)
 	CU_ASSERT_EQUAL(s->push_enabled, 0);
 	CU_ASSERT_PTR_NULL(s->attributes_json);
 	CU_ASSERT_EQUAL(s->timestamp_ms, 1767226000900LL); /* the latest event */
+	s = &f.got.recs[2];
+	CU_ASSERT_EQUAL(s->type, HUB_REC_ATTRIBUTES);
+	ASSERT_JSON(s->attributes_json, "{\"opted_out\": false}");
+	CU_ASSERT_EQUAL(s->timestamp_ms, 1767226000600LL);
 	pt_close(&f);
 }
 
@@ -766,7 +771,7 @@ static void test_fixtures_map_alike_through_bulk_and_webhook(void)
 					    "commerce_event.json", "session_events.json",
 					    "other_events.json", "consent.json", "webhook.json",
 					    "identity_change.json"};
-	static const size_t n_records[] = {2, 1, 2, 3, 2, 4, 3, 2};
+	static const size_t n_records[] = {2, 1, 2, 3, 3, 4, 3, 2};
 	const size_t n = sizeof(names) / sizeof(names[0]);
 	struct hub_response resp;
 	struct pt_fixture f;
@@ -2174,6 +2179,8 @@ static void test_event_refusals_name_the_member_and_the_rule(void)
 		 "events[0].data.product_impressions: must be an array"},
 		{ONE_EVENT("commerce_event", "{\"currency_code\":978}"), "invalid_event",
 		 "events[0].data.currency_code: must be a string"},
+		{ONE_EVENT("opt_out", "{\"is_opted_out\":\"yes\"}"), "invalid_event",
+		 "events[0].data.is_opted_out: must be a boolean"},
 		{ONE_EVENT("custom_event", "{\"event_name\":\"e\",\"custom_attributes\":[1]}"),
 		 "invalid_event", "events[0].data.custom_attributes: must be an object"},
 		{ONE_EVENT("push_registration", "{\"register\":\"yes\"}"), "invalid_event",
@@ -2262,6 +2269,16 @@ static void post_expect_records(struct pt_fixture *f, const char *body, const ch
 
 	CU_ASSERT_EQUAL(pt_post(f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
 	CU_ASSERT_STRING_EQUAL(records_text(&f->got), records);
+}
+
+/* post_expect_records(), then record i: its attributes and its time. */
+static void post_expect_attributes(struct pt_fixture *f, const char *body, const char *records,
+				   size_t i, const char *attributes, int64_t timestamp_ms)
+{
+	post_expect_records(f, body, records);
+	CU_ASSERT_FATAL(f->got.n_recs > i);
+	ASSERT_JSON(f->got.recs[i].attributes_json, attributes);
+	CU_ASSERT_EQUAL(f->got.recs[i].timestamp_ms, timestamp_ms);
 }
 
 /* An empty push_token is no token: it asks for no identify with push on. */
@@ -2367,11 +2384,39 @@ static void test_ccpa_opt_out_withdrawn_is_recorded_false(void)
 	struct pt_fixture f;
 
 	fixture_open(&f);
-	post_expect_records(&f, body, "identify u -; attributes u -");
-	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
-	ASSERT_JSON(f.got.recs[1].attributes_json, "{\"ccpa_data_sale_opt_out\": false}");
-	CU_ASSERT_EQUAL(f.got.recs[1].timestamp_ms, 1767000000000LL);
+	post_expect_attributes(&f, body, "identify u -; attributes u -", 1,
+			       "{\"ccpa_data_sale_opt_out\": false}", 1767000000000LL);
 	pt_close(&f);
+}
+
+/* mParticle's opt_out event (a user opted out of tracking) was accepted and
+ * ignored: the profile never said so.  Now data.is_opted_out sets the
+ * attribute opted_out, at the event's time, keyed like an event; without
+ * is_opted_out it says nothing (the batch's identify says who it is). */
+static void test_opt_out_event_sets_the_opted_out_attribute(void)
+{
+#define OPT_OUT(v) "{\"event_type\":\"opt_out\",\"data\":{\"is_opted_out\":" v \
+	",\"timestamp_unixtime_ms\":1767000000000}}"
+	static const char body[] = "{\"source_request_id\":\"R5\"," IDS ",\"events\":["
+				   OPT_OUT("true") "," EV_OK "]}";
+	static const char back[] = "{" IDS ",\"events\":[" OPT_OUT("false") "]}";
+	static const char unsaid[] = "{" IDS ",\"events\":[{\"event_type\":\"opt_out\"}]}";
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	post_expect_attributes(&f, body, "attributes u -; track u -", 0, "{\"opted_out\": true}",
+			       1767000000000LL);
+	ASSERT_STR_OR_NULL(f.got.recs[0].origin, "events[0]");
+	CU_ASSERT_EQUAL(strncmp(f.got.recs[0].message_id ? f.got.recs[0].message_id : "", "mp-",
+				3), 0);
+	pt_reset(&f.got);
+	post_expect_records(&f, back, "identify u -; attributes u -");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	ASSERT_JSON(f.got.recs[1].attributes_json, "{\"opted_out\": false}");
+	pt_reset(&f.got);
+	post_expect_records(&f, unsaid, "identify u -");
+	pt_close(&f);
+#undef OPT_OUT
 }
 
 /* ---- source_request_id ---------------------------------------------------- */
@@ -2687,6 +2732,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_batch_without_tracks_still_says_who_it_is),
 	   TEST(test_consent_nulls_are_absent_and_one_purpose_sets_both),
 	   TEST(test_ccpa_opt_out_withdrawn_is_recorded_false),
+	   TEST(test_opt_out_event_sets_the_opted_out_attribute),
 	   TEST(test_request_id_shared_by_two_batches_is_refused),
 	   TEST(test_development_batches_are_acknowledged_not_stored),
 	   TEST(test_development_batches_are_still_checked),
