@@ -129,8 +129,7 @@ static void mp_env_skip(const struct mp_state *st, const struct mp_batch *b)
 	if ((n & (n - 1)) != 0)
 		return;
 	st->host->log(st->inst, HUB_LOG_INFO,
-		      "%lld %s batch(es) acknowledged and not stored so far (the source's "
-		      "environments: [%s])",
+		      "%lld %s batch(es) not stored so far: the source's environments are [%s]",
 		      n, b->development ? "development" : "production",
 		      b->development ? "production" : "development");
 }
