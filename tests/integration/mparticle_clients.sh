@@ -232,7 +232,8 @@ check "bulk: sdk-user-3 session" '
 	.[] | select(.custom_id == "sdk-user-3") |
 	.identifiers.installation_id == ["sdk-uuid-3"] and .installations[0].platform == "android" and
 	([.events[].name] | sort) == ["$session_end", "$session_start", "Played"] and
-	(.events[] | select(.name == "$session_end") | .properties.session_duration_ms == 60000)'
+	(.events[] | select(.name == "$session_end") | .properties.session_duration_ms == 60000) and
+	.attributes.opted_out == true'
 
 check "curl-user-1: mpid 2^63-1 exactly" '
 	.[] | select(.custom_id == "curl-user-1") |

@@ -140,6 +140,9 @@ function bulk() {
   end.timestamp_unixtime_ms = T0 + 66000;
   end.session_id = 77;
   c.addEvent(end);
+  const optOut = new mParticle.OptOutEvent(true); // the SDK's opt_out: the attribute opted_out
+  optOut.timestamp_unixtime_ms = T0 + 67000;
+  c.addEvent(optOut);
   return [a, b, c];
 }
 
