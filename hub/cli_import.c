@@ -392,12 +392,15 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 	struct unify_counts mark = st->total;
 	size_t n_errors = st->n_errors, n_warnings_shown = st->read_warnings.n;
 	struct import_slot *cur;
+	struct hub_call *h;
 	hub_rc rc;
 
 	st->n_pending = 0;
 	st->n_line_warnings = 0;
 	st->emit_failed_rc = HUB_OK;
-	rc = st->inst->mod->desc->import_line(st->inst->state, &call, line, len, err, err_size);
+	h = host_call_enter(&call, "import_line");
+	rc = st->inst->mod->desc->import_line(st->inst->state, h, line, len, err, err_size);
+	host_call_leave(h);
 	plugin_err_end(err, err_size);
 	if (st->emit_failed_rc != HUB_OK && rc != st->emit_failed_rc) {
 		err_set(err, err_size, "the %s plugin went on after emit() failed (%s)",

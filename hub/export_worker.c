@@ -330,6 +330,7 @@ static enum step worker_deliver(struct export_worker *w)
 	const struct feed_page *pg = &w->page;
 	size_t m = 0, n_done = 0;
 	char err[1024] = "";
+	struct hub_call *h;
 	hub_rc rc;
 
 	for (size_t i = 0; i < pg->n; i++) {
@@ -348,8 +349,10 @@ static enum step worker_deliver(struct export_worker *w)
 	call.batch_first = w->cursor + 1;
 	call.batch_last = page_end(w);
 	live_state(w, "delivering");
-	rc = w->mod->desc->export_batch(w->inst->state, &call, w->texts, m, &n_done, err,
+	h = host_call_enter(&call, "export_batch");
+	rc = w->mod->desc->export_batch(w->inst->state, h, w->texts, m, &n_done, err,
 					sizeof(err));
+	host_call_leave(h);
 	plugin_err_end(err, sizeof(err));
 	if (worker_bad_answer(w, rc, m, n_done, err, sizeof(err))) {
 		n_done = 0;

@@ -23,8 +23,10 @@
 #include "plugin.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -172,6 +174,120 @@ void host_instance_config_free(struct hub_instance *inst)
 	inst->json = NULL;
 }
 
+/* ---- live calls (ownership rule 6) ----------------------------------- */
+
+#define CALL_SLOTS 1024
+
+/* What a plugin is handed for one call: `shell` is only an address. */
+struct call_slot {
+	struct hub_call shell;
+	_Atomic uintptr_t owner; /* the live call's thread (thread_id()), 0 once ended */
+	struct hub_call *call;   /* the caller's, while live */
+	const char *callback;    /* "pull", ...: the last call's */
+	char plugin[64];         /* and its plugin and instance, kept after it */
+	char instance[64];
+};
+
+static struct call_slot slots[CALL_SLOTS];
+static size_t slots_next; /* round robin: a slot is reused as late as possible */
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local char thread_mark;
+
+static uintptr_t thread_id(void)
+{
+	return (uintptr_t)&thread_mark;
+}
+
+static struct call_slot *slot_of(const struct hub_call *h)
+{
+	uintptr_t p = (uintptr_t)h, lo = (uintptr_t)&slots[0], hi = (uintptr_t)&slots[CALL_SLOTS];
+
+	if (p < lo || p >= hi || (p - lo) % sizeof(slots[0]) != 0)
+		return NULL;
+	return &slots[(p - lo) / sizeof(slots[0])];
+}
+
+static void slot_name(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "?");
+}
+
+struct hub_call *host_call_enter(struct hub_call *call, const char *callback)
+{
+	struct call_slot *s = NULL;
+
+	pthread_mutex_lock(&slots_lock);
+	for (size_t i = 0; i < CALL_SLOTS && !s; i++) {
+		struct call_slot *c = &slots[(slots_next + i) % CALL_SLOTS];
+		if (atomic_load(&c->owner) == 0)
+			s = c;
+	}
+	if (s) {
+		slots_next = (size_t)(s - slots + 1) % CALL_SLOTS;
+		s->call = call;
+		s->callback = callback;
+		slot_name(s->plugin, sizeof(s->plugin),
+			  call->inst && call->inst->mod ? call->inst->mod->name : NULL);
+		slot_name(s->instance, sizeof(s->instance), call->inst ? call->inst->name : NULL);
+		atomic_store(&s->owner, thread_id());
+	}
+	pthread_mutex_unlock(&slots_lock);
+	return s ? &s->shell : call;
+}
+
+void host_call_leave(struct hub_call *handle)
+{
+	struct call_slot *s = slot_of(handle);
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&slots_lock);
+	s->call = NULL;
+	atomic_store(&s->owner, 0);
+	pthread_mutex_unlock(&slots_lock);
+}
+
+/* A handle used where it is not live: logs who did what, never touching
+ * the caller's call (it may be gone). */
+static void slot_refuse(struct call_slot *s, const char *fn)
+{
+	char plugin[64], instance[64];
+	const char *callback;
+	int is_live;
+
+	pthread_mutex_lock(&slots_lock);
+	memcpy(plugin, s->plugin, sizeof(plugin));
+	memcpy(instance, s->instance, sizeof(instance));
+	callback = s->callback ? s->callback : "callback";
+	is_live = atomic_load(&s->owner) != 0;
+	pthread_mutex_unlock(&slots_lock);
+	if (is_live)
+		log_error(instance, "plugin %s called %s() from another thread than its %s()'s "
+			  "(the call it was handed is valid only on that thread: hub_plugin.h, "
+			  "ownership rule 6); refused", plugin, fn, callback);
+	else
+		log_error(instance, "plugin %s called %s() after its %s() returned (the call "
+			  "it was handed is no longer live: hub_plugin.h, ownership rule 6); "
+			  "refused", plugin, fn, callback);
+}
+
+/* The caller's call behind what the plugin passed, or NULL (refused and
+ * logged) when that is a handle not live on this thread.  A pointer that is
+ * no handle is the caller's own call (a test's), or NULL. */
+static struct hub_call *call_live(const struct hub_call *h, const char *fn, int *is_refused)
+{
+	struct call_slot *s = slot_of(h);
+
+	*is_refused = 0;
+	if (!s)
+		return (struct hub_call *)h;
+	if (atomic_load(&s->owner) == thread_id())
+		return s->call;
+	slot_refuse(s, fn);
+	*is_refused = 1;
+	return NULL;
+}
+
 /* ---- the table's functions ------------------------------------------ */
 
 static const char *who_of(const struct hub_instance *inst)
@@ -293,9 +409,17 @@ static const char *host_instance_name(const struct hub_instance *inst)
 	return inst ? inst->name : NULL;
 }
 
-static hub_rc host_emit(struct hub_call *call, const struct hub_record *rec, char *err,
+static hub_rc host_emit(struct hub_call *h, const struct hub_record *rec, char *err,
 			size_t err_size)
 {
+	int is_refused;
+	struct hub_call *call = call_live(h, "emit", &is_refused);
+
+	if (is_refused) {
+		err_set(err, err_size, "emit() with a call that is no longer live (ownership "
+			"rule 6)");
+		return HUB_ERR_INTERNAL;
+	}
 	if (!call || !call->on_emit) {
 		err_set(err, err_size, "emit() outside of a call");
 		return HUB_ERR_INTERNAL;
@@ -307,8 +431,13 @@ static hub_rc host_emit(struct hub_call *call, const struct hub_record *rec, cha
 	return call->on_emit(call, rec, err, err_size);
 }
 
-static hub_rc host_checkpoint(struct hub_call *call, const char *cursor)
+static hub_rc host_checkpoint(struct hub_call *h, const char *cursor)
 {
+	int is_refused;
+	struct hub_call *call = call_live(h, "checkpoint", &is_refused);
+
+	if (is_refused)
+		return HUB_ERR_INTERNAL;
 	if (!call || !call->on_checkpoint) {
 		log_error(call ? who_of(call->inst) : "plugin",
 			  "checkpoint() outside of a pull");
@@ -323,8 +452,13 @@ static hub_rc host_checkpoint(struct hub_call *call, const char *cursor)
 
 /* ABI 1.2.  The call counts and shows the reason, as for a record its
  * on_emit refused; an empty reason gets a generic one. */
-static hub_rc host_reject(struct hub_call *call, const char *why)
+static hub_rc host_reject(struct hub_call *h, const char *why)
 {
+	int is_refused;
+	struct hub_call *call = call_live(h, "reject", &is_refused);
+
+	if (is_refused)
+		return HUB_ERR_INTERNAL;
 	if (!call || !call->on_reject) {
 		log_error(call ? who_of(call->inst) : "plugin",
 			  "reject() outside of a source's call");
@@ -335,8 +469,13 @@ static hub_rc host_reject(struct hub_call *call, const char *why)
 
 /* ABI 1.6.  The call counts and shows the reason, as for a value its
  * validation dropped; an empty reason gets a generic one. */
-static hub_rc host_warn(struct hub_call *call, const char *why)
+static hub_rc host_warn(struct hub_call *h, const char *why)
 {
+	int is_refused;
+	struct hub_call *call = call_live(h, "warn", &is_refused);
+
+	if (is_refused)
+		return HUB_ERR_INTERNAL;
 	if (!call || !call->on_warn) {
 		log_error(call ? who_of(call->inst) : "plugin",
 			  "warn() outside of a source's call");
@@ -346,8 +485,13 @@ static hub_rc host_warn(struct hub_call *call, const char *why)
 }
 
 /* ABI 1.4.  The exporter sets the range of the batch it hands over. */
-static hub_rc host_batch_range(const struct hub_call *call, int64_t *first, int64_t *last)
+static hub_rc host_batch_range(const struct hub_call *h, int64_t *first, int64_t *last)
 {
+	int is_refused;
+	const struct hub_call *call = call_live(h, "batch_range", &is_refused);
+
+	if (is_refused)
+		return HUB_ERR_INTERNAL;
 	if (!call || call->batch_last <= 0 || !first || !last) {
 		log_error(call ? who_of(call->inst) : "plugin",
 			  "batch_range() outside of an export batch");
@@ -358,8 +502,13 @@ static hub_rc host_batch_range(const struct hub_call *call, int64_t *first, int6
 	return HUB_OK;
 }
 
-static int host_should_stop(const struct hub_call *call)
+static int host_should_stop(const struct hub_call *h)
 {
+	int is_refused;
+	const struct hub_call *call = call_live(h, "should_stop", &is_refused);
+
+	if (is_refused)
+		return 1;
 	return call && call->stop ? atomic_load(call->stop) : 0;
 }
 

@@ -34,6 +34,23 @@ struct hub_call {
 	void *ctx;               /* the caller's */
 };
 
+/*
+ * Ownership rule 6 (hub_plugin.h): a call is live only during the callback
+ * it was handed to, on that callback's thread.  host_call_enter() returns
+ * what to hand the plugin instead of `call`: a handle the host functions
+ * check before they touch `call`.  One used after host_call_leave() (a
+ * plugin that kept it), or from another thread, is refused with
+ * HUB_ERR_INTERNAL (should_stop(): 1) and an error log naming the plugin,
+ * the instance, the function and the callback ("pull", "handle",
+ * "import_line", "export_batch": a string literal), never touching `call`.
+ * A handle's slot is reused only after many other calls (a stale handle
+ * used that much later from the callback's own thread reaches the later
+ * call).  When every slot is live, `call` itself is returned (unchecked).
+ * A call a caller hands a plugin directly (a unit test's) is used as is.
+ */
+struct hub_call *host_call_enter(struct hub_call *call, const char *callback);
+void host_call_leave(struct hub_call *handle);
+
 /* The table (static, lives for the process). */
 const struct hub_host *host_table(void);
 

@@ -636,7 +636,7 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 {
 	struct ingest_pending *p;
 	struct ingest_call ic;
-	struct hub_call call;
+	struct hub_call call, *h;
 	hub_rc rc;
 
 	*out = NULL;
@@ -659,7 +659,9 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	call.ctx = &ic;
 
 	atomic_fetch_add(&inst->n_in_handler, 1);
-	rc = route->handle(inst->state, &call, req, &p->resp);
+	h = host_call_enter(&call, "handle");
+	rc = route->handle(inst->state, h, req, &p->resp);
+	host_call_leave(h);
 	atomic_fetch_sub(&inst->n_in_handler, 1);
 	p->resp.body[sizeof(p->resp.body) - 1] = '\0';
 	if (rc == HUB_OK && p->resp.status == 0)

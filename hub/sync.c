@@ -613,7 +613,10 @@ static hub_rc pull_once(struct run *r, size_t budget, int is_last, char *err, si
 		err_set(err, err_size, "out of memory");
 		rc = HUB_ERR_NOMEM; /* handled below as a failed pull */
 	} else {
-		rc = desc->pull(r->p->inst->state, &r->call, cursor, budget, err, err_size);
+		struct hub_call *h = host_call_enter(&r->call, "pull");
+
+		rc = desc->pull(r->p->inst->state, h, cursor, budget, err, err_size);
+		host_call_leave(h);
 		plugin_err_end(err, err_size);
 	}
 	hub_free(cursor);

@@ -28,8 +28,11 @@
  *   5. hub_plugin_entry() must do nothing but return the static descriptor:
  *      the host checks the ABI stamp before it calls anything else.
  *   6. A struct hub_call is valid only during the callback it was passed to,
- *      on that callback's thread: never keep it or hand it to another thread
- *      (emit() after the callback returned uses freed memory).  Only log,
+ *      on that callback's thread: never keep it or hand it to another thread.
+ *      The hub refuses one used after its callback returned, or from another
+ *      thread: emit(), checkpoint(), reject(), warn() and batch_range()
+ *      answer HUB_ERR_INTERNAL, should_stop() 1, with an error logged naming
+ *      the plugin, the function and the callback.  Only log,
  *      config_*, instance_name, now_ms, secret_equal and alloc_failed may
  *      be called from any thread, between create() and the end of destroy().
  *

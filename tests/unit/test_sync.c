@@ -17,6 +17,7 @@
 #include "../../hub/plugin.h"
 #include "../../hub/sync.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,11 @@ static struct {
 	int is_uncheckpointed; /* emit the rows, never checkpoint */
 	int nomem_row;        /* emit() of this row runs out of memory */
 	int is_deaf;          /* go on past any failure of emit() (a plugin bug) */
+	int is_keeping_call;  /* keep the first pull's call; emit "late" through
+			       * it from the second pull (a plugin bug) */
+	int is_threading;     /* emit "threaded" from a thread of its own */
+	struct hub_call *kept;
+	hub_rc late_rc;       /* what that emit() answered */
 	struct sync_stop *stop;
 	int n_pulls;
 	const struct hub_host *host;
@@ -103,6 +109,40 @@ static hub_rc emit_row(struct hub_call *call, int i, char *err, size_t err_size)
 	return rc;
 }
 
+/* One identify of custom_id `cid` through `call`: what emit() answers. */
+static hub_rc emit_one(struct hub_call *call, const char *cid)
+{
+	struct hub_ident id = {"custom_id", cid};
+	struct hub_record rec;
+	char err[256];
+
+	hub_record_init(&rec, HUB_REC_IDENTIFY);
+	rec.identifiers = &id;
+	rec.n_identifiers = 1;
+	return fake.host->emit(call, &rec, err, sizeof(err));
+}
+
+static void *emit_threaded(void *call)
+{
+	fake.late_rc = emit_one(call, "threaded");
+	return NULL;
+}
+
+/* The plugin bugs of ownership rule 6: a call kept past its pull, or
+ * handed to another thread. */
+static void misuse_call(struct hub_call *call)
+{
+	pthread_t t;
+
+	if (fake.is_keeping_call && !fake.kept)
+		fake.kept = call;
+	else if (fake.is_keeping_call)
+		fake.late_rc = emit_one(fake.kept, "late");
+	if (fake.is_threading && fake.n_pulls == 1 &&
+	    pthread_create(&t, NULL, emit_threaded, call) == 0)
+		pthread_join(t, NULL);
+}
+
 static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, size_t budget,
 			char *err, size_t err_size)
 {
@@ -113,6 +153,7 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 
 	(void)state;
 	fake.n_pulls++;
+	misuse_call(call);
 	if (fake.is_idle_more) {
 		if (fake.n_pulls == 1000)
 			sync_stop_request(fake.stop);
@@ -425,6 +466,19 @@ static void test_max_retries_unset_retries_5_times(void)
 	world_close(&w);
 }
 
+/* Runs the sync (HUB_OK expected) and returns what it logged (free()). */
+static char *sync_logged(struct world *w, struct sync_report *rep)
+{
+	struct testlib_capture cap;
+	char *log;
+
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(sync_run(&w->p, rep), HUB_OK);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	return log;
+}
+
 /* The wait before a retry is at least what the plugin asked for ("retry
  * after 30ms"), however small the backoff's draw (0 here): the log says
  * what is waited. */
@@ -432,16 +486,12 @@ static void test_a_retry_waits_at_least_what_the_plugin_asked(void)
 {
 	struct world w;
 	struct sync_report rep;
-	struct testlib_capture cap;
 	char *log;
 
 	world_open(&w, 12);
 	fake.n_flaky_pulls = 1;
 	fake.flaky_err = "retry after 30ms: rate limited";
-	testlib_capture_begin(&cap);
-	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
-	log = testlib_capture_end(&cap);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	log = sync_logged(&w, &rep);
 	CU_ASSERT_EQUAL(testlib_lines_with(log, "(retry 1 of 2 in 30 ms)"), 1);
 	CU_ASSERT_EQUAL(rep.n_retries, 1);
 	CU_ASSERT_EQUAL(rep.applied, 12);
@@ -695,6 +745,68 @@ static void test_a_record_emit_could_not_take_keeps_the_cursor_before_it(void)
 	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
 	CU_ASSERT_EQUAL(rep.applied, 5);
 	CU_ASSERT_EQUAL(n_profiles(&w), 5);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* Whether the profile of custom_id `cid` exists. */
+static int has_profile(struct world *w, const char *cid)
+{
+	json_t *dump = testhub_dump(w->th, 0);
+	char *text = json_dumps(dump, 0);
+	char quoted[64];
+	int found;
+
+	snprintf(quoted, sizeof(quoted), "\"%s\"", cid);
+	found = text && strstr(text, quoted) != NULL;
+	free(text);
+	json_decref(dump);
+	return found;
+}
+
+/* A plugin that keeps the call of one pull and emits through it in the
+ * next: refused (not written into a call that is over), logged naming the
+ * plugin, the function and the callback; the run itself goes on. */
+static void test_emit_through_a_call_kept_past_its_pull_is_refused(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char *log;
+
+	world_open(&w, 15); /* page_size 10: two pulls */
+	fake.is_keeping_call = 1;
+	fake.late_rc = HUB_OK;
+	log = sync_logged(&w, &rep);
+	CU_ASSERT_EQUAL(fake.n_pulls, 2);
+	CU_ASSERT_EQUAL(fake.late_rc, HUB_ERR_INTERNAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, " error [fake] plugin fake called emit() after its "
+				      "pull() returned (the call it was handed is no longer live"));
+	CU_ASSERT_EQUAL(rep.applied, 15);
+	CU_ASSERT_FALSE(has_profile(&w, "late"));
+	CU_ASSERT_TRUE(has_profile(&w, "c15"));
+	free(log);
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* emit() from a thread the plugin started, while its pull runs: refused
+ * the same way (the call is valid only on the callback's thread). */
+static void test_emit_from_another_thread_is_refused(void)
+{
+	struct world w;
+	struct sync_report rep;
+	char *log;
+
+	world_open(&w, 3);
+	fake.is_threading = 1;
+	fake.late_rc = HUB_OK;
+	log = sync_logged(&w, &rep);
+	CU_ASSERT_EQUAL(fake.late_rc, HUB_ERR_INTERNAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, " error [fake] plugin fake called emit() from another "
+				      "thread than its pull()'s"));
+	CU_ASSERT_EQUAL(rep.applied, 3);
+	CU_ASSERT_FALSE(has_profile(&w, "threaded"));
+	free(log);
 	sync_report_free(&rep);
 	world_close(&w);
 }
@@ -1070,4 +1182,6 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_a_retry_waits_at_least_what_the_plugin_asked),
 	   TEST(test_a_cursor_longer_than_8191_bytes_is_refused),
 	   TEST(test_the_first_five_distinct_reasons_are_kept),
-	   TEST(test_a_tail_of_rejected_rows_without_a_checkpoint_is_counted))
+	   TEST(test_a_tail_of_rejected_rows_without_a_checkpoint_is_counted),
+	   TEST(test_emit_through_a_call_kept_past_its_pull_is_refused),
+	   TEST(test_emit_from_another_thread_is_refused))
