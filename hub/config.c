@@ -26,8 +26,9 @@
 #define HTTP_MAX_BODY_MAX (1LL << 30)          /* a body is kept whole in memory */
 
 static const struct hub_config_key root_keys[] = {
-	{"plugin_dir", HUB_CFG_STRING, NULL, 0, 0,
-	 "directory of the plugin .so files (default: next to the binary)"},
+	{"plugin_dir", HUB_CFG_ANY, NULL, 0, 0,
+	 "directory of the plugin .so files, or a list of them (a YAML list, or joined with "
+	 "':' like PATH); default: next to the binary"},
 	{"log_level", HUB_CFG_STRING, "info", 0, 0, "error, warn, info or debug"},
 	{"store", HUB_CFG_OBJECT, NULL, 0, 0, "where profiles are stored"},
 	{"http", HUB_CFG_OBJECT, NULL, 0, 0, "the HTTP listener"},
@@ -155,6 +156,95 @@ static int section_string(const struct section *s, const char *key, char **out, 
 	if (!*out) {
 		err_set(err, err_size, "out of memory");
 		return -1;
+	}
+	return 0;
+}
+
+/* One directory of plugin_dir (`n`, at `path`; `dir` is len bytes of its
+ * text): not empty, not listed before in the joined `seen`. */
+static int plugin_dir_check(const struct cfg_node *n, const char *path, const char *dir,
+			    size_t len, const char *seen, char *err, size_t err_size)
+{
+	if (len == 0) {
+		cfg_errorf(err, err_size, n, 0, path, "a directory must not be empty%s",
+			   n->kind == CFG_SCALAR && strchr(n->value, ':') ? " (an empty part "
+			   "between ':')" : "");
+		return -1;
+	}
+	for (const char *p = seen; p && *p; p += strcspn(p, ":"), p += *p == ':') {
+		if (strcspn(p, ":") == len && strncmp(p, dir, len) == 0) {
+			cfg_errorf(err, err_size, n, 0, path, "directory %.*s is listed twice",
+				   (int)len, dir);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Appends `len` bytes of `dir` to the ':'-joined *joined. */
+static int plugin_dir_join(char **joined, const char *dir, size_t len, char *err,
+			   size_t err_size)
+{
+	size_t have = *joined ? strlen(*joined) : 0;
+	char *grown = hub_realloc(*joined, have + len + 2);
+
+	if (!grown) {
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	if (have)
+		grown[have++] = ':';
+	memcpy(grown + have, dir, len);
+	grown[have + len] = '\0';
+	*joined = grown;
+	return 0;
+}
+
+/* plugin_dir: one directory, several joined with ':' (as PATH: a value
+ * from ${VAR} too), or a YAML list of them.  Kept joined with ':', which
+ * plugin_registry_open() splits; a list item holding ':' is refused. */
+static int plugin_dir_fill(struct hub_config *cfg, char *err, size_t err_size)
+{
+	const struct cfg_node *n = cfg_member(cfg->root, "plugin_dir");
+	char path[PATH_LEN];
+
+	if (!n)
+		return 0;
+	if (n->kind == CFG_SCALAR) {
+		for (const char *p = n->value;; p++) {
+			size_t len = strcspn(p, ":");
+
+			if (plugin_dir_check(n, "plugin_dir", p, len, cfg->plugin_dir, err,
+					     err_size) ||
+			    plugin_dir_join(&cfg->plugin_dir, p, len, err, err_size))
+				return -1;
+			if (!p[len])
+				return 0;
+			p += len;
+		}
+	}
+	if (n->kind != CFG_SEQ || n->n_children == 0) {
+		cfg_errorf(err, err_size, n, 0, "plugin_dir",
+			   "must be a directory or a list of directories");
+		return -1;
+	}
+	for (size_t i = 0; i < n->n_children; i++) {
+		const struct cfg_node *c = &n->children[i];
+
+		cfg_path_index(path, sizeof(path), "plugin_dir", i);
+		if (c->kind != CFG_SCALAR || c->is_null) {
+			cfg_errorf(err, err_size, c, 0, path, "must be a directory");
+			return -1;
+		}
+		if (strchr(c->value, ':')) {
+			cfg_errorf(err, err_size, c, 0, path, "a directory in a list must not "
+				   "hold ':' (give each directory as an item of its own)");
+			return -1;
+		}
+		if (plugin_dir_check(c, path, c->value, strlen(c->value), cfg->plugin_dir, err,
+				     err_size) ||
+		    plugin_dir_join(&cfg->plugin_dir, c->value, strlen(c->value), err, err_size))
+			return -1;
 	}
 	return 0;
 }
@@ -571,7 +661,7 @@ static int config_fill(struct hub_config *cfg, char *err, size_t err_size)
 	s.path = "";
 	s.keys = root_keys;
 	if (cfg_check_keys(cfg->root, "", root_keys, NULL, err, err_size) ||
-	    section_string(&s, "plugin_dir", &cfg->plugin_dir, err, err_size) ||
+	    plugin_dir_fill(cfg, err, err_size) ||
 	    section_string(&s, "log_level", &cfg->log_level, err, err_size))
 		return -1;
 	if (log_level_parse(cfg->log_level) < 0) {

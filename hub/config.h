@@ -146,7 +146,8 @@ struct hub_config {
 	char *file;
 	struct cfg_node *root;
 
-	char *plugin_dir;       /* NULL: next to the binary */
+	char *plugin_dir;       /* its directories joined with ':' (a YAML list
+				 * too); NULL: next to the binary */
 	char *log_level;        /* NULL: info */
 
 	char *store_driver;     /* "sqlite" (default) | "postgres" */

@@ -222,50 +222,136 @@ static int registry_refuse(struct plugin_registry *reg, const char *path, const 
 	return 0;
 }
 
-int plugin_registry_open(struct plugin_registry *reg, const char *dir, char *err,
-			 size_t err_size)
+/* Where plugin `name` was already found, loaded or refused, by an earlier
+ * directory: its loaded module's index (*refusal -1), or its refusal's
+ * (*refusal 1); -1 when it was not. */
+static long registry_seen(const struct plugin_registry *reg, const char *name, int *refusal)
+{
+	for (size_t i = 0; i < reg->n_mods; i++)
+		if (strcmp(reg->mods[i].name, name) == 0) {
+			*refusal = 0;
+			return (long)i;
+		}
+	for (size_t i = 0; i < reg->n_refused; i++)
+		if (strcmp(reg->refused[i].name, name) == 0) {
+			*refusal = 1;
+			return (long)i;
+		}
+	return -1;
+}
+
+/* `path` holds a plugin an earlier directory held too: neither is used, the
+ * name refused for both ("plugin "x" is in two plugin directories: ...").
+ * Returns 0, or -1 out of memory. */
+static int registry_refuse_twice(struct plugin_registry *reg, const char *path)
+{
+	char *name = name_from_path(path), why[1024], *first;
+	int refusal = 0;
+	long at = name ? registry_seen(reg, name, &refusal) : -1;
+	int rc = -1;
+
+	if (at < 0)
+		goto out;
+	if (refusal) { /* refused already (twice, or a stale build): say both */
+		snprintf(why, sizeof(why), "%s; and plugin \"%s\" is in another plugin "
+			 "directory too: %s", reg->refused[at].why, name, path);
+		first = hub_strdup(why);
+		if (!first)
+			goto out;
+		hub_free(reg->refused[at].why);
+		reg->refused[at].why = first;
+		rc = 0;
+		goto out;
+	}
+	snprintf(why, sizeof(why), "plugin \"%s\" is in two plugin directories, %s and %s: "
+		 "remove one (plugin_dir lists %s)", name, reg->mods[at].path, path, reg->dir);
+	plugin_unload(&reg->mods[at]);
+	memmove(&reg->mods[at], &reg->mods[at + 1], (reg->n_mods - (size_t)at - 1) *
+		sizeof(*reg->mods));
+	reg->n_mods--;
+	rc = registry_refuse(reg, path, why);
+out:
+	hub_free(name);
+	return rc;
+}
+
+/* Loads the files of one directory of the registry's list into it: one
+ * whose name an earlier directory held is refused with that one. */
+static int registry_load_dir(struct plugin_registry *reg, const char *dir, char *err,
+			     size_t err_size)
 {
 	char **files = NULL, why[1024];
 	size_t n_files = 0;
+	struct plugin_module *grown;
 	int rc = -1;
 
-	memset(reg, 0, sizeof(*reg));
-	if (!(reg->dir = hub_strdup(dir))) {
-		err_set(err, err_size, "plugin directory %s: out of memory", dir);
-		goto out;
-	}
 	if (list_plugin_files(dir, &files, &n_files, err, err_size))
-		goto out;
-	if (n_files && !(reg->mods = hub_calloc(n_files, sizeof(*reg->mods)))) {
-		err_set(err, err_size, "plugin directory %s: out of memory", dir);
-		goto out;
-	}
+		return -1;
+	grown = hub_realloc(reg->mods, (reg->n_mods + n_files + 1) * sizeof(*reg->mods));
+	if (!grown)
+		goto nomem;
+	reg->mods = grown;
 	for (size_t i = 0; i < n_files; i++) {
-		char *path = hub_malloc(strlen(dir) + strlen(files[i]) + 2);
-		int failed;
+		char *path = hub_malloc(strlen(dir) + strlen(files[i]) + 2), *name;
+		int failed, refusal;
 
-		if (!path) {
-			err_set(err, err_size, "plugin directory %s: out of memory", dir);
-			goto out;
-		}
+		if (!path)
+			goto nomem;
 		sprintf(path, "%s/%s", dir, files[i]);
+		name = name_from_path(path);
+		if (name && registry_seen(reg, name, &refusal) >= 0) {
+			failed = registry_refuse_twice(reg, path);
+			hub_free(name);
+			hub_free(path);
+			if (failed)
+				goto nomem;
+			continue;
+		}
+		hub_free(name);
+		memset(&reg->mods[reg->n_mods], 0, sizeof(*reg->mods));
 		failed = plugin_load(path, &reg->mods[reg->n_mods], why, sizeof(why));
 		if (failed && registry_refuse(reg, path, why)) {
 			hub_free(path);
-			err_set(err, err_size, "plugin directory %s: out of memory", dir);
-			goto out;
+			goto nomem;
 		}
 		hub_free(path);
 		if (!failed)
 			reg->n_mods++;
 	}
-	if (reg->n_mods)
-		qsort(reg->mods, reg->n_mods, sizeof(*reg->mods), module_cmp);
 	rc = 0;
+	goto out;
+nomem:
+	err_set(err, err_size, "plugin directory %s: out of memory", dir);
 out:
 	for (size_t i = 0; i < n_files; i++)
 		hub_free(files[i]);
 	hub_free(files);
+	return rc;
+}
+
+int plugin_registry_open(struct plugin_registry *reg, const char *dirs, char *err,
+			 size_t err_size)
+{
+	char *list;
+	int rc = -1;
+
+	memset(reg, 0, sizeof(*reg));
+	if (!(reg->dir = hub_strdup(dirs)) || !(list = hub_strdup(dirs))) {
+		err_set(err, err_size, "plugin directory %s: out of memory", dirs);
+		plugin_registry_close(reg);
+		return -1;
+	}
+	for (char *dir = list, *next; dir; dir = next) {
+		if ((next = strchr(dir, ':')))
+			*next++ = '\0';
+		if (registry_load_dir(reg, dir, err, err_size))
+			goto out;
+	}
+	if (reg->n_mods)
+		qsort(reg->mods, reg->n_mods, sizeof(*reg->mods), module_cmp);
+	rc = 0;
+out:
+	hub_free(list);
 	if (rc)
 		plugin_registry_close(reg);
 	return rc;
@@ -331,11 +417,31 @@ static const char *registry_names(const struct plugin_registry *reg, char *buf, 
 	return buf;
 }
 
+/* The registry's directories for a message: "DIR", or "DIR1 or DIR2". */
+static void registry_dirs(const struct plugin_registry *reg, char *buf, size_t size)
+{
+	size_t at = 0;
+
+	if (!reg || !reg->dir) {
+		snprintf(buf, size, "the plugin directory");
+		return;
+	}
+	for (const char *p = reg->dir; *p && at + 5 < size; p++) {
+		if (*p != ':') {
+			buf[at++] = *p;
+			continue;
+		}
+		memcpy(buf + at, " or ", 4);
+		at += 4;
+	}
+	buf[at] = '\0';
+}
+
 const char *plugin_registry_missing(const struct plugin_registry *reg, const char *name,
 				    char *buf, size_t size)
 {
 	const char *best;
-	char names[512];
+	char names[512], dirs[512];
 
 	for (size_t i = 0; reg && i < reg->n_refused; i++)
 		if (strcmp(reg->refused[i].name, name) == 0) {
@@ -344,9 +450,9 @@ const char *plugin_registry_missing(const struct plugin_registry *reg, const cha
 		}
 	best = registry_closest(reg, name);
 	registry_names(reg, names, sizeof(names));
+	registry_dirs(reg, dirs, sizeof(dirs));
 	/* "(did you mean "x"?; plugins: ...)", as a name a command lacks */
-	snprintf(buf, size, "no plugin named \"%s\" in %s (%s%s%s%s)", name,
-		 reg && reg->dir ? reg->dir : "the plugin directory",
+	snprintf(buf, size, "no plugin named \"%s\" in %s (%s%s%s%s)", name, dirs,
 		 best ? "did you mean \"" : "", best ? best : "", best ? "\"?" : "",
 		 best ? names : names + 2);
 	return buf;

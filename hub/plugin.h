@@ -35,7 +35,7 @@ struct plugin_refusal {
 };
 
 struct plugin_registry {
-	char *dir;
+	char *dir; /* the directories, joined with ':' */
 	struct plugin_module *mods; /* sorted by name */
 	size_t n_mods;
 	struct plugin_refusal *refused; /* in file order */
@@ -60,12 +60,15 @@ char *plugin_default_dir(void);
 int plugin_load(const char *path, struct plugin_module *mod, char *err, size_t err_size);
 void plugin_unload(struct plugin_module *mod);
 
-/* Loads every *.so of `dir` (sorted).  A file refused (a stale plugin of
- * another ABI major, a broken build) is skipped with a warning and kept
- * among the refusals: it matters only to a config that names it, which
- * then fails with its reason (plugin_registry_missing).  Returns 0, or -1
- * when the directory cannot be read (or out of memory). */
-int plugin_registry_open(struct plugin_registry *reg, const char *dir,
+/* Loads every *.so of `dirs`, one directory or several joined with ':'
+ * (config.plugin_dir).  A file refused (a stale plugin of another ABI
+ * major, a broken build) is skipped with a warning and kept among the
+ * refusals: it matters only to a config that names it, which then fails
+ * with its reason (plugin_registry_missing).  So is a name two directories
+ * hold (neither is loaded: "plugin "x" is in two plugin directories, A/x.so
+ * and B/x.so: remove one ...").  Returns 0, or -1 when a directory cannot
+ * be read (or out of memory). */
+int plugin_registry_open(struct plugin_registry *reg, const char *dirs,
 			 char *err, size_t err_size);
 void plugin_registry_close(struct plugin_registry *reg);
 const struct plugin_module *plugin_registry_find(const struct plugin_registry *reg,

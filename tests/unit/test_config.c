@@ -787,6 +787,20 @@ static void test_bad_values_are_refused(void)
 		{"http:\n  listen: \"::1:8080\"\n", NULL,
 		 "bad.yaml:2:11: http.listen: expected host:port, like 127.0.0.1:8080 (0.0.0.0:8080"
 		 " for every interface; [::1]:8080 for IPv6)"},
+		{"plugin_dir: \"/a::/b\"\n", NULL,
+		 "bad.yaml:1:13: plugin_dir: a directory must not be empty (an empty part "
+		 "between ':')"},
+		{"plugin_dir: /a:/b:/a\n", NULL,
+		 "bad.yaml:1:13: plugin_dir: directory /a is listed twice"},
+		{"plugin_dir: [/a, /b, /b]\n", NULL,
+		 "bad.yaml:1:22: plugin_dir[2]: directory /b is listed twice"},
+		{"plugin_dir:\n  - /a\n  - /b:/c\n", NULL,
+		 "bad.yaml:3:5: plugin_dir[1]: a directory in a list must not hold ':' (give each "
+		 "directory as an item of its own)"},
+		{"plugin_dir: {a: b}\n", NULL,
+		 "bad.yaml:1:13: plugin_dir: must be a directory or a list of directories"},
+		{"plugin_dir: []\n", NULL,
+		 "bad.yaml:1:13: plugin_dir: must be a directory or a list of directories"},
 		{"log_level: verbose\n", NULL,
 		 "bad.yaml:1:12: log_level: must be error, warn, info or debug"},
 		/* another case, or a letter or two off: the value suggested */
@@ -1565,6 +1579,29 @@ static void test_external_ids_sorted_by_priority_then_name(void)
 	config_free(cfg);
 }
 
+/* plugin_dir: one directory, a ':'-joined path (as PATH, from ${VAR} too)
+ * or a YAML list; kept ':'-joined for the registry. */
+static void test_plugin_dir_takes_a_list(void)
+{
+	static const char *const rows[][2] = {
+		{"plugin_dir: /usr/lib/profilehub\n", "/usr/lib/profilehub"},
+		{"plugin_dir: /usr/lib/profilehub:/opt/x\n", "/usr/lib/profilehub:/opt/x"},
+		{"plugin_dir: [/usr/lib/profilehub, /opt/x]\n", "/usr/lib/profilehub:/opt/x"},
+		{"plugin_dir:\n  - /usr/lib/profilehub\n  - rel/x\n", "/usr/lib/profilehub:rel/x"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct hub_config *cfg = NULL;
+		char err[512] = "";
+
+		CU_ASSERT_EQUAL_FATAL(config_load_string("t.yaml", rows[i][0], &cfg, err,
+							 sizeof(err)), 0);
+		CU_ASSERT_STRING_EQUAL(err, "");
+		CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, rows[i][1]);
+		config_free(cfg);
+	}
+}
+
 static void test_sources_and_exports_keep_common_keys(void)
 {
 	struct hub_config *cfg;
@@ -2140,6 +2177,7 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_env_var_loses_one_trailing_line_break),
 	   TEST(test_dollar_dollar_is_a_literal_dollar),
 	   TEST(test_external_ids_sorted_by_priority_then_name),
+	   TEST(test_plugin_dir_takes_a_list),
 	   TEST(test_sources_and_exports_keep_common_keys),
 	   TEST(test_conf_hub_yaml_loads_cleanly),
 	   TEST(test_positions_are_one_based_for_keys_and_values),

@@ -557,6 +557,44 @@ static void test_registry_skips_a_refused_plugin_and_says_why(void)
 	free(dir);
 }
 
+/* plugin_dir lists several directories: the plugins of each are loaded;
+ * a name two of them hold is refused, naming both files (neither is used:
+ * which one a hub runs must not depend on the order of a list). */
+static void test_registry_of_two_dirs_loads_both_and_refuses_a_name_held_twice(void)
+{
+	static const char *const hub_own[] = {"example.so", "plugins/example.so",
+					      "kitchen_sink.so", "tests/plugins/kitchen_sink.so",
+					      NULL};
+	static const char *const operator_own[] = {"older_minor.so",
+						   "tests/plugins/older_minor.so", "example.so",
+						   "plugins/example.so", NULL};
+	char *a = testlib_plugin_dir(hub_own), *b = testlib_plugin_dir(operator_own), *dirs;
+	struct plugin_registry reg;
+	char err[1024] = "", expected[2048], why[1024];
+
+	CU_ASSERT_FATAL(asprintf(&dirs, "%s:%s", a, b) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_registry_open(&reg, dirs, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(reg.n_mods, 2);
+	CU_ASSERT_STRING_EQUAL(reg.mods[0].name, "kitchen_sink");
+	CU_ASSERT_STRING_EQUAL(reg.mods[1].name, "older_minor");
+	CU_ASSERT_PTR_NULL(plugin_registry_find(&reg, "example"));
+	snprintf(expected, sizeof(expected),
+		 "plugin \"example\" is in two plugin directories, %s/example.so and "
+		 "%s/example.so: remove one (plugin_dir lists %s)", a, b, dirs);
+	CU_ASSERT_STRING_EQUAL(plugin_registry_missing(&reg, "example", why, sizeof(why)),
+			       expected);
+	snprintf(expected, sizeof(expected), "no plugin named \"other\" in %s or %s (plugins: "
+		 "kitchen_sink, older_minor)", a, b);
+	CU_ASSERT_STRING_EQUAL(plugin_registry_missing(&reg, "other", why, sizeof(why)),
+			       expected);
+	plugin_registry_close(&reg);
+	free(dirs);
+	testlib_rmtree(a);
+	testlib_rmtree(b);
+	free(a);
+	free(b);
+}
+
 static void test_registry_of_missing_dir_fails(void)
 {
 	struct plugin_registry reg;
@@ -1789,6 +1827,7 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_registry_loads_every_so_sorted),
 	   TEST(test_registry_skips_a_refused_plugin_and_says_why),
 	   TEST(test_registry_suggests_past_the_64th_plugin),
+	   TEST(test_registry_of_two_dirs_loads_both_and_refuses_a_name_held_twice),
 	   TEST(test_registry_of_missing_dir_fails),
 	   TEST(test_empty_registry_finds_nothing),
 	   TEST(test_instance_check_accepts_valid_example_config),
