@@ -10,6 +10,8 @@
 #   make check      the suite under AddressSanitizer + UBSan
 #   make fuzz       every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each
 #   make plugin NAME=foo   scaffold plugins/foo from plugins/example
+#   make install [PREFIX=/usr/local] [DESTDIR=]   the hub, its plugins, and
+#                   the plugin header with its pkg-config file (profilehub-plugin)
 #   make format     clang-format the C lines changed since HEAD (.clang-format)
 #
 # Outputs go to build/ (build/asan/ for `make check`).  The top-level targets
@@ -20,7 +22,7 @@
 # first, for the npm test clients; absent, the system's node is used.
 export PATH := $(CURDIR)/.deps/node/bin:$(PATH)
 
-PUBLIC_TARGETS := all run test suite check unit integration bench fuzz
+PUBLIC_TARGETS := all run test suite check unit integration bench fuzz install
 .PHONY: $(PUBLIC_TARGETS) deps plugin format clean fuzz-run
 
 ifndef HUB_DEPS_DONE
@@ -147,6 +149,33 @@ TEST_BUILD := all $(B)/tests/unit_tests $(TEST_PLUGIN_SO) $(PGX_SMALL_SO) $(TEST
 
 run: all
 	$(B)/profilehub -c conf/hub.yaml run
+
+# install: PREFIX/lib/profilehub/ holds the binary with its plugins/ beside
+# it (the default plugin_dir is next to the binary, symbolic links
+# resolved), PREFIX/bin/profilehub links there.  A plugin built elsewhere
+# compiles against PREFIX/include/profilehub/hub_plugin.h (`pkg-config
+# --cflags profilehub-plugin`) and the templates in
+# PREFIX/share/profilehub/examples/ (not installed as plugins: a name of
+# the operator's own must not clash with them).  DESTDIR stages a package.
+PREFIX ?= /usr/local
+INSTALL_LIB = $(DESTDIR)$(PREFIX)/lib/profilehub
+INSTALL_SO := $(filter-out $(B)/plugins/example%,$(PLUGIN_SO))
+HUB_ABI := $(shell sed -n 's/^\#define HUB_ABI_MAJOR //p; s/^\#define HUB_ABI_MINOR //p' \
+	hub/include/hub_plugin.h | paste -sd.)
+
+install: all
+	install -d $(INSTALL_LIB)/plugins $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/include/profilehub $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/share/profilehub/examples
+	install -m 0755 $(B)/profilehub $(INSTALL_LIB)/profilehub
+	install -m 0755 $(INSTALL_SO) $(INSTALL_LIB)/plugins/
+	ln -sf ../lib/profilehub/profilehub $(DESTDIR)$(PREFIX)/bin/profilehub
+	install -m 0644 hub/include/hub_plugin.h $(DESTDIR)$(PREFIX)/include/profilehub/
+	install -m 0644 plugins/example/example.c plugins/example_push/example_push.c \
+		plugins/example_export/example_export.c plugins/example/README.md \
+		$(DESTDIR)$(PREFIX)/share/profilehub/examples/
+	sed 's|@PREFIX@|$(PREFIX)|; s|@ABI@|$(HUB_ABI)|' scripts/profilehub-plugin.pc.in \
+		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/profilehub-plugin.pc
 
 unit: $(TEST_BUILD)
 	HUB_BUILD=$(B) sh tests/run.sh unit

@@ -1,0 +1,83 @@
+#!/bin/sh
+# install.sh - `make install` gives a plugin author what building a plugin
+# outside the tree needs, and gives the hub its plugins: into a staging
+# DESTDIR, install; the header and the pkg-config file are there (the
+# header the tree's, the .pc's Version the ABI), the templates are not
+# installed as plugins; build the example pull source renamed "tapfile"
+# in a directory of its own against the installed header alone; the
+# installed hub (run through its bin/ link) finds its own plugins without
+# plugin_dir, and with plugin_dir listing its directory and the author's
+# it checks, syncs the new plugin's file and shows the record; a copy of
+# tapfile.so in both directories is refused, naming both files.
+set -eu
+cd "$(dirname "$0")/../.."
+. tests/lib/hub.sh
+hub_need_built jsonl segment
+hub_need cc pkg-config jq
+hub_tmpdir install
+
+stage="$T/stage"
+prefix=/opt/ph
+root="$stage$prefix"
+# the build's objects as they are: install only copies (no SAN or B of a
+# calling make: B names the build)
+(unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+ make --no-print-directory HUB_DEPS_DONE=1 B="$B" DESTDIR="$stage" PREFIX="$prefix" install \
+	>"$T/install.out" 2>&1) || die "make install: $(tail -5 "$T/install.out")"
+
+[ -L "$root/bin/profilehub" ] && [ -x "$root/lib/profilehub/profilehub" ] ||
+	fail "no bin/profilehub link to lib/profilehub/profilehub: $(ls -lR "$root" | head -20)"
+for p in jsonl segment; do
+	[ -f "$root/lib/profilehub/plugins/$p.so" ] || fail "$p.so is not installed"
+done
+for f in "$root"/lib/profilehub/plugins/example*; do
+	[ ! -e "$f" ] || fail "a template is installed as a plugin: $f"
+done
+cmp -s hub/include/hub_plugin.h "$root/include/profilehub/hub_plugin.h" ||
+	fail "include/profilehub/hub_plugin.h is not the tree's"
+[ -f "$root/share/profilehub/examples/example.c" ] || fail "the example's source is not installed"
+abi=$(sed -n 's/^#define HUB_ABI_MAJOR //p' hub/include/hub_plugin.h).$(sed -n \
+	's/^#define HUB_ABI_MINOR //p' hub/include/hub_plugin.h)
+pc() {
+	PKG_CONFIG_PATH="$root/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" pkg-config "$@" \
+		profilehub-plugin
+}
+[ "$(pc --modversion)" = "$abi" ] || fail "the .pc's version is not the ABI $abi: $(pc --modversion)"
+
+# the author's plugin, outside the tree, against the installed header alone
+mkdir "$T/src" "$T/mine"
+sed 's/\.name = "example"/.name = "tapfile"/' "$root/share/profilehub/examples/example.c" \
+	>"$T/src/tapfile.c"
+# shellcheck disable=SC2046 # the flags are words
+(cd "$T/src" && cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror $(pc --cflags) -shared \
+	-fPIC -fvisibility=hidden -o "$T/mine/tapfile.so" tapfile.c -ljansson) >"$T/cc.out" 2>&1 ||
+	die "the out-of-tree build: $(cat "$T/cc.out")"
+
+hub="$root/bin/profilehub"
+(cd "$T" && "$hub" plugins) >"$T/out" 2>&1 && grep -Eq '^segment +[0-9.]+ +push' "$T/out" ||
+	fail "the installed hub does not find its own plugins: $(cat "$T/out")"
+
+cat >"$T/hub.yaml" <<EOT
+plugin_dir: [$root/lib/profilehub/plugins, $T/mine]
+store: {path: $T/hub.db}
+sources:
+  - {name: tap, plugin: tapfile, path: $T/tap.jsonl}
+exports:
+  - {name: out, plugin: jsonl, path: $T/out.jsonl}
+EOT
+"$hub" -c "$T/hub.yaml" check >"$T/out" 2>&1 || fail "check: $(cat "$T/out")"
+echo '{"user_id": "u1", "event": "signup", "id": "t1"}' >"$T/tap.jsonl"
+"$hub" -c "$T/hub.yaml" sync tap >"$T/out" 2>&1 || fail "sync tap: $(cat "$T/out")"
+"$hub" -c "$T/hub.yaml" profile --custom-id u1 >"$T/out" 2>&1 &&
+	jq -e '.event_count == 1 and .events[0].name == "signup" and .events[0].source == "tap"' \
+		"$T/out" >/dev/null || fail "the pulled record is not in the profile: $(cat "$T/out")"
+
+# one name in two directories: refused, both files named
+cp "$T/mine/tapfile.so" "$root/lib/profilehub/plugins/"
+if "$hub" -c "$T/hub.yaml" check >"$T/out" 2>&1; then
+	fail "check passed with tapfile.so in two plugin directories"
+fi
+grep -qF "plugin \"tapfile\" is in two plugin directories, $root/lib/profilehub/plugins/tapfile.so and $T/mine/tapfile.so: remove one" \
+	"$T/out" || fail "the duplicate is not named: $(cat "$T/out")"
+finish install.sh
+echo "install.sh: ok"
