@@ -564,8 +564,9 @@ struct hub_plugin {
 	/* ---- appended in ABI 1.11 (an older host ignores it) ---- */
 
 	/* optional (push): called with a request's headers, before a byte of
-	 * its body is read: req->method, req->path (the route's) and
-	 * req->header() as handle() gets them, req->body "" and body_len 0.
+	 * its body is read: req->method, req->path (the route's),
+	 * req->header() and host->query() as handle() gets them, req->body ""
+	 * and body_len 0.
 	 * HUB_OK (status 0 or 2xx): the body is read and the route runs.
 	 * Anything else is answered as handle()'s refusal would be (resp's
 	 * status and body), the body never read, the connection closed after

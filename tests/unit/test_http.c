@@ -1056,6 +1056,27 @@ static void test_bad_gzip_is_400_and_bombs_are_413(void)
 	free(big);
 }
 
+/* admit() reads the request's query string with host->query(), as
+ * handle() does: a webhook whose token is in ?token= is refused before its
+ * body is read, and let through with the right one. */
+static void test_admit_reads_the_query_string(void)
+{
+	static const char *const expect100[] = {"Expect: 100-continue", NULL};
+	struct world w;
+	struct resp r;
+
+	world_start_plugin(&w, "query_admit", MAX_BODY, 0, NULL, "    token: t0k\n");
+	http_do(w.port, "POST", "/in/web/v1/hit?token=nope", "{}", 2, 0, expect100, &r);
+	CU_ASSERT_EQUAL(r.status, 401);
+	http_do(w.port, "POST", "/in/web/v1/hit", "{}", 2, 0, expect100, &r);
+	CU_ASSERT_EQUAL(r.status, 401);
+	CU_ASSERT_EQUAL(world_profiles(&w), 0);
+	http_do(w.port, "POST", "/in/web/v1/hit?token=t0k", "{}", 2, 0, expect100, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(world_profiles(&w), 1);
+	world_close(&w);
+}
+
 /*
  * The security review's case for the push routes: Segment and mParticle
  * checked a credential sent in a header only once the whole body was read
@@ -4046,6 +4067,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_gzip_and_deflate_bodies_are_decoded),
 	   TEST(test_bad_gzip_is_400_and_bombs_are_413),
 	   TEST(test_push_credentials_are_checked_before_the_body),
+	   TEST(test_admit_reads_the_query_string),
 	   TEST(test_unknown_encoding_is_415),
 	   TEST(test_rejected_request_stores_nothing),
 	   TEST(test_2xx_means_records_are_stored),
