@@ -185,6 +185,8 @@ void export_set_load_fault(int nth);
 /* Tests: while on, a worker's save of its own disable fails as a store that
  * refuses writes would (its other writes go through). */
 void export_set_disable_save_fault(int on);
+/* Tests: how many saves that fault refused since the start. */
+int export_disable_save_refusals(void);
 
 /* Tests: hook(ctx, s) runs on the thread of each read of the lag for
  * GET /metrics, just before it reads the store s (to stall it as a store

@@ -42,6 +42,7 @@
 static _Atomic int64_t prune_interval_ms = 10000;
 static _Atomic int load_fault_at; /* tests: the Nth worker_load fails (0: off) */
 static _Atomic int disable_save_fault; /* tests: a worker's disable is not saved */
+static _Atomic int disable_save_refusals; /* tests: how often it was not */
 
 void export_set_prune_interval(int64_t ms)
 {
@@ -58,6 +59,11 @@ void export_set_disable_save_fault(int on)
 	atomic_store(&disable_save_fault, on != 0);
 }
 
+int export_disable_save_refusals(void)
+{
+	return atomic_load(&disable_save_refusals);
+}
+
 /* Inside the caller's transaction: the worker's saved state.  0, or -1
  * with the store's error set. */
 static int saved_put(struct export_worker *w)
@@ -65,6 +71,7 @@ static int saved_put(struct export_worker *w)
 	struct store *s = w->store;
 
 	if (w->saved.is_disabled && atomic_load(&disable_save_fault)) {
+		atomic_fetch_add(&disable_save_refusals, 1);
 		err_set(s->err, sizeof(s->err), "an injected refusal to write");
 		return -1;
 	}
@@ -254,6 +261,15 @@ int export_worker_save_state(struct export_worker *w)
 	export_lease_name(w, name, sizeof(name));
 	if ((rc = s->ops->lease_try(s, name, &epoch)) <= 0)
 		return rc < 0 ? -1 : 1;
+	/* each take bumps the epoch: one past this process's last take, or
+	 * another process held the lease between and its state is newer */
+	if (epoch != 0 && (w->unsaved_epoch <= 0 || epoch != w->unsaved_epoch + 1)) {
+		log_info(w->who, "lease %s: epoch %" PRId64 ", this process's last take was"
+			 " %" PRId64, name, epoch, w->unsaved_epoch);
+		s->ops->lease_release(s, name);
+		return 2;
+	}
+	w->unsaved_epoch = epoch;
 	rc = saved_commit(w);
 	s->ops->lease_release(s, name);
 	return rc;

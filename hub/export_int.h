@@ -244,6 +244,9 @@ struct export_worker {
 	int is_saved_dirty;
 	int is_enable_told;    /* "configuration changed ...: enabled again" logged */
 	int is_disable_unsaved; /* disabled here, the store refused to save it */
+	int64_t unsaved_epoch;  /* while it is: the epoch of this process's last take
+				   of the lease (a take of another process since:
+				   its disable is dropped, not saved over newer state) */
 	int64_t lease_epoch;                /* of the lease held; 0: none (a store
 					       without leases); -1: lost or held
 					       by another process (fenced off:
@@ -317,7 +320,9 @@ int export_worker_commit(struct export_worker *w, int64_t cursor,
 /* The saved state alone, in a transaction of its own, the lease taken for
  * it and given back (a worker waiting, disabled, holds none): 0 saved; 1
  * not, another process holds the lease (it delivers the export: its state
- * is that process's to save); -1 error (not logged). */
+ * is that process's to save); 2 not, another process took the lease since
+ * w->unsaved_epoch (its state may be newer: an enable, a cursor); -1
+ * error (not logged). */
 int export_worker_save_state(struct export_worker *w);
 /* Opens the worker's own connection and loads its cursor and saved state:
  * 0; 1 the export stays disabled (same config as when it was disabled); -1

@@ -170,6 +170,7 @@ static enum step worker_disable(struct export_worker *w, const char *msg, int is
 		 * waiting for that would go on at once: kept here instead */
 		if (w->store && export_worker_commit(w, w->cursor, NULL, 0)) {
 			w->is_disable_unsaved = 1;
+			w->unsaved_epoch = w->lease_epoch; /* -1: lost, dropped */
 			log_error(w->who, "its disable could not be saved: it stays disabled in"
 				  " this process and saves it when the store takes writes again");
 		}
@@ -572,10 +573,16 @@ static int worker_wait_enabled(struct export_worker *w)
 			w->is_disable_unsaved = 0;
 			if (saved_rc == 0)
 				log_info(w->who, "its disable is saved now");
-			else
+			else if (saved_rc == 1)
 				log_warn(w->who, "its disable is not saved: another process"
 					 " delivers the export now (it meets the refusal"
 					 " itself if the cause lasts)");
+			else
+				log_warn(w->who, "its disable is not saved: another process"
+					 " took the export's lease since and may have saved"
+					 " newer state (an enable, a cursor); this process"
+					 " reads it and meets the refusal again if the cause"
+					 " lasts");
 		}
 		if (!w->is_disable_unsaved &&
 		    export_saved_load(w->store, w->conf->name, &saved) >= 0 &&

@@ -2386,6 +2386,72 @@ static void test_an_unsaved_disable_is_dropped_when_another_process_delivers(voi
 	world_close(&w);
 }
 
+/* Polls (WAIT_MS at most) until the disable fault refused n saves: 1. */
+static int disable_refusals_reach(int n)
+{
+	struct timespec pause = {0, 2 * 1000 * 1000};
+
+	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
+		if (export_disable_save_refusals() >= n)
+			return 1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+/* Another process saves export x's state under its lease, and gives it back. */
+static void other_saves_x_enabled(struct world *w)
+{
+	struct store *other = NULL;
+	struct export_saved saved;
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(store_open(w->th->cfg, &other, err, sizeof(err)), 0);
+	CU_ASSERT_FATAL(x_lease_taken(other));
+	memset(&saved, 0, sizeof(saved));
+	snprintf(saved.error, sizeof(saved.error), "enabled by the other process");
+	CU_ASSERT_EQUAL(other->ops->begin(other), 0);
+	CU_ASSERT_EQUAL(export_saved_put(other, "x", &saved), 0);
+	CU_ASSERT_EQUAL(other->ops->commit(other), 0);
+	CU_ASSERT_EQUAL(other->ops->lease_release(other, "export:x"), 0);
+	store_close(other);
+}
+
+/* A disable left unsaved is not saved over the state another process
+ * saved meanwhile: between two tries of this one, that process took the
+ * export's lease, saved it enabled and gave the lease back.  The late
+ * save took a lease of its own and wrote over that newer state. */
+static void test_an_unsaved_disable_is_dropped_after_another_process_saved_state(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	json_t *calls = NULL;
+	char *logged;
+	int base = export_disable_save_refusals();
+
+	world_open(&w, "    fail: auth\n");
+	apply(&w, people);
+	export_set_disable_save_fault(1);
+	testlib_capture_begin(&cap);
+	world_start(&w);
+	/* the disable refused, then its first save while it waits (the next
+	 * one a poll later) */
+	CU_ASSERT_FATAL(disable_refusals_reach(base + 2));
+	other_saves_x_enabled(&w);
+	export_set_disable_save_fault(0);
+	CU_ASSERT(file_holds(cap.path, "its disable is not saved: another process took"));
+	/* this process reads that state, sends again and is refused again */
+	CU_ASSERT(x_saved_disabled(&w));
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(logged);
+	CU_ASSERT_PTR_NULL(logged ? strstr(logged, "its disable is saved now") : NULL);
+	free(logged);
+	json_decref(recorded(&w, &calls));
+	CU_ASSERT_EQUAL(json_array_size(calls), 2);
+	json_decref(calls);
+	world_close(&w);
+}
+
 /* An export whose plugin could not start is disabled till a restart, as
  * GET /v1/exports shows it: POST /v1/exports/x/enable says so (409).  It
  * answered was_disabled false of the export its status showed disabled,
@@ -4500,6 +4566,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_waiting_export_goes_on_when_the_disable_is_another_config_s),
 	   TEST(test_a_disable_the_store_refused_to_save_is_kept),
 	   TEST(test_an_unsaved_disable_is_dropped_when_another_process_delivers),
+	   TEST(test_an_unsaved_disable_is_dropped_after_another_process_saved_state),
 	   TEST(test_enabling_an_export_whose_plugin_could_not_start_says_restart),
 	   TEST(test_metrics_show_deliveries_dead_letters_and_disables),
 	   TEST(test_dead_letters_are_sent_again),
