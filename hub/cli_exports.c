@@ -222,7 +222,11 @@ static int exports_enable(struct cli *cli, const char *name)
 	}
 	store_close(s);
 	if (!was_disabled)
-		printf("export %s is not disabled: nothing to enable\n", name);
+		printf("export %s is not disabled in the store: nothing to enable there (a"
+		       " running hub whose store refused to save a disable keeps it disabled"
+		       " in memory: its GET /v1/exports says so, and POST"
+		       " /v1/exports/%s/enable enables it)\n",
+		       name, name);
 	else
 		printf("export %s enabled again: the hub running it delivers from its cursor within"
 		       " a second (a restart starts it too); one refused again is disabled again\n",

@@ -618,6 +618,22 @@ static void enable_mark(struct exporter *ex, const char *name)
 	pthread_mutex_unlock(&ex->lock);
 }
 
+/* The store has export `name` enabled: a worker here disabled it, the
+ * store refusing to save that, is asked to drop its disable.  1 asked. */
+static int enable_unsaved(struct exporter *ex, const char *name)
+{
+	int is_asked = 0;
+
+	pthread_mutex_lock(&ex->lock);
+	for (size_t i = 0; i < ex->n_workers; i++) {
+		struct export_worker *w = &ex->workers[i];
+		if (w->inst && strcmp(w->conf->name, name) == 0 && w->is_unsaved_shared)
+			is_asked = w->is_enable_asked = 1;
+	}
+	pthread_mutex_unlock(&ex->lock);
+	return is_asked;
+}
+
 /* The worker of export `name` whose plugin could not start (its create()
  * failed), or NULL.  w->inst is set before the workers start and never
  * changes while they run. */
@@ -660,6 +676,8 @@ int export_enable_provider(void *exporter, const char *name, int *why, int *was_
 			err_set(err, err_size, "%s", store_error(ex->status_store));
 	}
 	pthread_mutex_unlock(&ex->status_lock);
+	if (rc == 0 && !*was_disabled)
+		*was_disabled = enable_unsaved(ex, name);
 	if (rc == 0 && *was_disabled) {
 		log_info("export", "%s enabled again, asked for over the API", name);
 		enable_mark(ex, name);

@@ -265,6 +265,9 @@ struct export_worker {
 	/* under ex->lock */
 	struct export_live live;
 	uint64_t idle_gen;                  /* wake_gen of its last read to the end */
+	int is_unsaved_shared;              /* is_disable_unsaved, for the API's enable */
+	int is_enable_asked;                /* the API's enable found it: the worker
+					       drops its unsaved disable */
 };
 
 struct exporter {

@@ -150,6 +150,15 @@ static enum step worker_retry(struct export_worker *w, const char *msg)
 	return STEP_BACKOFF;
 }
 
+/* w->is_disable_unsaved, shared for export_enable_provider(). */
+static void worker_unsaved_set(struct export_worker *w, int on)
+{
+	w->is_disable_unsaved = on;
+	pthread_mutex_lock(&w->ex->lock);
+	w->is_unsaved_shared = on;
+	pthread_mutex_unlock(&w->ex->lock);
+}
+
 static enum step worker_disable(struct export_worker *w, const char *msg, int is_saved)
 {
 	/* logged before the state says disabled: export_wait_idle() takes a
@@ -169,7 +178,7 @@ static enum step worker_disable(struct export_worker *w, const char *msg, int is
 		/* unsaved, the store would have it enabled, and the worker
 		 * waiting for that would go on at once: kept here instead */
 		if (w->store && export_worker_commit(w, w->cursor, NULL, 0)) {
-			w->is_disable_unsaved = 1;
+			worker_unsaved_set(w, 1);
 			w->unsaved_epoch = w->lease_epoch; /* -1: lost, dropped */
 			log_error(w->who, "its disable could not be saved: it stays disabled in"
 				  " this process and saves it when the store takes writes again");
@@ -542,6 +551,28 @@ static uint64_t wake_gen_get(struct exporter *ex)
 
 #define ENABLE_POLL_MS 1000 /* a disabled export reads its saved state this often */
 
+/* The API's enable of an export disabled here, unsaved: dropped.  Saved
+ * since the API read the store: enabled in the store, as asked. */
+static void worker_enable_asked(struct export_worker *w)
+{
+	int is_asked, was_disabled = 0;
+
+	pthread_mutex_lock(&w->ex->lock);
+	is_asked = w->is_enable_asked;
+	w->is_enable_asked = 0;
+	pthread_mutex_unlock(&w->ex->lock);
+	if (!is_asked)
+		return;
+	if (w->is_disable_unsaved) {
+		worker_unsaved_set(w, 0);
+		log_info(w->who, "its disable, which the store refused to save, is dropped:"
+			 " enabled again over the API");
+	} else if (export_enable(w->store, w->conf->name, &was_disabled)) {
+		log_error(w->who, "cannot enable it again as the API asked: %s",
+			  store_error(w->store));
+	}
+}
+
 /* A disabled export waits for export_enable() (`profilehub exports
  * enable`, here or in another process): the store no longer has it
  * disabled under this configuration.  It gives up its lease meanwhile and
@@ -569,8 +600,9 @@ static int worker_wait_enabled(struct export_worker *w)
 	w->lease_epoch = 0;
 	while (!atomic_load(&w->ex->stop)) {
 		uint64_t gen = wake_gen_get(w->ex);
+		worker_enable_asked(w);
 		if (w->is_disable_unsaved && (saved_rc = export_worker_save_state(w)) >= 0) {
-			w->is_disable_unsaved = 0;
+			worker_unsaved_set(w, 0);
 			if (saved_rc == 0)
 				log_info(w->who, "its disable is saved now");
 			else if (saved_rc == 1)

@@ -1368,6 +1368,26 @@ out:
 	plugin_world_stop(th, plugins);
 }
 
+/* `exports enable` of an export the store has enabled says where a
+ * disable it cannot see lives: a running hub whose store refused to save
+ * one keeps it in memory, shown and enabled over its API.  It said "not
+ * disabled", of an export the hub's GET /v1/exports showed disabled. */
+static void test_exports_enable_of_an_enabled_export_names_the_hubs_api(void)
+{
+	char *argv[] = {"exports", "enable", "x", NULL};
+	char *plugins, *out = NULL, *said = NULL;
+	struct testhub *th = exports_world(&plugins);
+
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, argv, 0, NULL, &out, &said), CLI_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "export x is not disabled in the store: nothing to"
+				      " enable there"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "GET /v1/exports says so, and POST"
+				      " /v1/exports/x/enable enables it"));
+	free(out);
+	free(said);
+	plugin_world_stop(th, plugins);
+}
+
 /* The line of text that starts with `start` (malloc'd), or NULL. */
 static char *line_with(const char *text, const char *start)
 {
@@ -1844,6 +1864,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_privacy_access_to_a_full_disk_names_the_write_error),
 	   TEST(test_privacy_access_names_the_exports_as_recipients),
 	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),
+	   TEST(test_exports_enable_of_an_enabled_export_names_the_hubs_api),
 	   TEST(test_exports_backfill_says_whether_it_waits),
 	   TEST(test_exports_retry_says_how_many_dead_letters_went_again),
 	   TEST(test_exports_names_an_export_known_elsewhere_and_forgets_it_once),

@@ -2452,6 +2452,61 @@ static void test_an_unsaved_disable_is_dropped_after_another_process_saved_state
 	world_close(&w);
 }
 
+/* Polls (WAIT_MS at most) until the plugin of w was called n times: 1. */
+static int calls_reach(struct world *w, size_t n)
+{
+	struct timespec pause = {0, 5 * 1000 * 1000};
+
+	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
+		json_t *calls = NULL;
+		size_t got;
+
+		json_decref(recorded(w, &calls));
+		got = json_array_size(calls);
+		json_decref(calls);
+		if (got >= n)
+			return 1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+/* The API's enable of an export whose disable the store refused to save
+ * (GET /v1/exports shows it disabled) drops that disable: the export
+ * sends again.  It read the store, which had it enabled, answered
+ * was_disabled false, and the export stayed disabled. */
+static void test_the_apis_enable_drops_a_disable_the_store_refused_to_save(void)
+{
+	struct testlib_capture cap;
+	char err[512] = "", *logged;
+	int why = -1, was_disabled = -1;
+	struct world w;
+	json_t *st;
+
+	world_open(&w, "    fail: auth\n");
+	apply(&w, people);
+	export_set_disable_save_fault(1);
+	testlib_capture_begin(&cap);
+	world_start(&w);
+	CU_ASSERT_FATAL(file_holds(cap.path, "its disable could not be saved"));
+	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	json_decref(st);
+	CU_ASSERT_EQUAL(export_enable_provider(w.ex, "x", &why, &was_disabled, err, sizeof(err)),
+			0);
+	CU_ASSERT_EQUAL(was_disabled, 1);
+	CU_ASSERT(file_holds(cap.path, "its disable, which the store refused to save, is"
+			     " dropped"));
+	CU_ASSERT(calls_reach(&w, 2)); /* sent again, refused again */
+	export_set_disable_save_fault(0);
+	CU_ASSERT(x_saved_disabled(&w));
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(logged);
+	free(logged);
+	world_close(&w);
+}
+
 /* An export whose plugin could not start is disabled till a restart, as
  * GET /v1/exports shows it: POST /v1/exports/x/enable says so (409).  It
  * answered was_disabled false of the export its status showed disabled,
@@ -4567,6 +4622,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_disable_the_store_refused_to_save_is_kept),
 	   TEST(test_an_unsaved_disable_is_dropped_when_another_process_delivers),
 	   TEST(test_an_unsaved_disable_is_dropped_after_another_process_saved_state),
+	   TEST(test_the_apis_enable_drops_a_disable_the_store_refused_to_save),
 	   TEST(test_enabling_an_export_whose_plugin_could_not_start_says_restart),
 	   TEST(test_metrics_show_deliveries_dead_letters_and_disables),
 	   TEST(test_dead_letters_are_sent_again),
