@@ -7,13 +7,19 @@
  * Only the plugins whose target the hub knows are compared (the table
  * below).  A path is compared normalized: the realpath of its directory
  * plus its file name (as written when the directory does not exist yet).
- * A url may hold a password: it is compared, never printed.
+ * A PostgreSQL url or key/value conninfo is compared as the server and
+ * database libpq reads from it (host, port, dbname: postgres://h/db is
+ * postgresql://h:5432/db is "host=h dbname=db"), a table without a schema
+ * as public.<table> (unless the url sets a search_path).  A url may hold
+ * a password: never printed.
  */
 #include "cli.h"
 
 #include "plugin.h"
 
+#include <ctype.h>
 #include <libgen.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +69,46 @@ static void path_normal(const char *path, char *buf, size_t size)
 		snprintf(buf, size, "%s", path);
 }
 
+/* What libpq read for keyword `kw` from a parsed conninfo; NULL: unset. */
+static const char *conninfo_value(const PQconninfoOption *opts, const char *kw)
+{
+	for (const PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, kw) == 0)
+			return o->val && o->val[0] ? o->val : NULL;
+	return NULL;
+}
+
+/* A PostgreSQL url (or key/value conninfo) and table as the database and
+ * table they name, "host:port/dbname\nschema.table", in buf: libpq's
+ * defaults for a port (5432) and a dbname (the user) left out, host names
+ * in lower case.  0, or -1 when libpq cannot parse the url (its plugin
+ * refuses it). */
+static int db_table_normal(const char *url, const char *table, char *buf, size_t size)
+{
+	PQconninfoOption *opts = PQconninfoParse(url, NULL);
+	const char *host, *port, *db, *options;
+	char host_low[256];
+	size_t i;
+
+	if (!opts)
+		return -1;
+	if (!(host = conninfo_value(opts, "host")) && !(host = conninfo_value(opts, "hostaddr")))
+		host = "";
+	for (i = 0; host[i] && i + 1 < sizeof(host_low); i++)
+		host_low[i] = (char)tolower((unsigned char)host[i]);
+	host_low[i] = '\0';
+	port = conninfo_value(opts, "port");
+	if (!(db = conninfo_value(opts, "dbname")))
+		db = conninfo_value(opts, "user");
+	options = conninfo_value(opts, "options");
+	snprintf(buf, size, "%s:%s/%s\n%s%s", host_low, port ? port : "5432", db ? db : "",
+		 strchr(table, '.') || (options && strstr(options, "search_path")) ? ""
+										   : "public.",
+		 table);
+	PQconninfoFree(opts);
+	return 0;
+}
+
 /* The target of an enabled export the table knows, in buf (url and table
  * joined by a newline, which no url holds): 1, else 0. */
 static int export_target(const struct plugin_registry *reg, const struct config_instance *ci,
@@ -87,8 +133,7 @@ static int export_target(const struct plugin_registry *reg, const struct config_
 		b = entry_value(reg, ci, r->table_key);
 		if (!a || !b)
 			return 0;
-		snprintf(buf, size, "%s\n%s", a, b);
-		return 1;
+		return db_table_normal(a, b, buf, size) == 0;
 	}
 	return 0;
 }
@@ -98,6 +143,7 @@ static void shared_target_error(const struct config_instance *first,
 				const char *target)
 {
 	const char *table = strchr(target, '\n');
+	int db_len = table ? (int)(table - target) : 0;
 
 	if (r->path_key)
 		fprintf(stderr, "profilehub: %s \"%s\" and %s \"%s\" both write the file %s: their"
@@ -106,10 +152,11 @@ static void shared_target_error(const struct config_instance *first,
 			r->path_key);
 	else
 		fprintf(stderr, "profilehub: %s \"%s\" and %s \"%s\" both write table %s at the"
-			" same %s: each would write the other's rows again; give each export its"
-			" own %s or %s\n",
+			" same %s (%.*s): each would write the other's rows again; give each"
+			" export its own %s or %s\n",
 			second->path, second->name, first->path, first->name,
-			table ? table + 1 : "?", r->url_key, r->table_key, r->url_key);
+			table ? table + 1 : "?", r->url_key, db_len, target, r->table_key,
+			r->url_key);
 }
 
 int cli_check_export_targets(const struct plugin_registry *reg, const struct hub_config *cfg)

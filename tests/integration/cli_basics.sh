@@ -405,6 +405,44 @@ tgt_yaml "$T/tgt3.yaml" "$T/tgt/changes.jsonl" analytics.people false
 "$HUB" -c "$T/tgt3.yaml" check >"$T/tgt.out" 2>&1 ||
 	fail "check refused a shared target of exports that are off: $(cat "$T/tgt.out")"
 unset HUB_TEST_TGT_URL
+# one database and table spelled two ways (a url with or without its default
+# port, a key/value conninfo; a table with or without public.), one file by a
+# relative path and through a symlinked directory: refused too, no password
+# printed.  They were compared as written, and taken.
+tgt_two() { # FILE URL1 TABLE1 URL2 TABLE2 PATH1 PATH2
+	printf 'store: {path: %s/tgt.db}\nexports:\n' "$T" >"$1"
+	printf '  - {name: p1, plugin: postgres, url: "%s", table: %s}\n' "$2" "$3" >>"$1"
+	printf '  - {name: p2, plugin: postgres, url: "%s", table: %s}\n' "$4" "$5" >>"$1"
+	printf '  - {name: j1, plugin: jsonl, path: "%s"}\n' "$6" >>"$1"
+	printf '  - {name: j2, plugin: jsonl, path: "%s"}\n' "$7" >>"$1"
+}
+ln -s "$T/tgt" "$T/tgtlink"
+hub_abs=$(cd "$(dirname "$HUB")" && pwd -P)/$(basename "$HUB")
+for pair in "postgresql://hub:s3cret@DB.example:5432/crm|people|postgres://db.example/crm?sslmode=disable|public.people" \
+	"host=db.example dbname=crm password=s3cret|public.people|postgres://hub@db.example:5432/crm|people"; do
+	IFS='|' read -r u1 t1 u2 t2 <<EOF
+$pair
+EOF
+	tgt_two "$T/tgt4.yaml" "$u1" "$t1" "$u2" "$t2" ./tgt/same.jsonl "$T/tgtlink/same.jsonl"
+	(cd "$T" && "$hub_abs" -c "$T/tgt4.yaml" check) >"$T/tgt.out" 2>&1 &&
+		fail "check accepted two exports writing one table spelled two ways ($pair)"
+	grep -qF 'exports[1] "p2" and exports[0] "p1" both write table public.people at the same url (db.example:5432/crm)' \
+		"$T/tgt.out" || fail "one table spelled two ways ($pair): $(cat "$T/tgt.out")"
+	grep -qF "exports[3] \"j2\" and exports[2] \"j1\" both write the file $real_tgt/same.jsonl" \
+		"$T/tgt.out" || fail "one file spelled two ways: $(cat "$T/tgt.out")"
+	grep -q s3cret "$T/tgt.out" && fail "a password printed: $(cat "$T/tgt.out")"
+done
+# another database, port or schema: accepted
+for pair in "postgres://db.example/crm|people|postgres://db.example/crm2|people" \
+	"postgres://db.example/crm|people|postgres://db.example:5433/crm|people" \
+	"postgres://db.example/crm|people|postgres://db.example/crm|analytics.people"; do
+	IFS='|' read -r u1 t1 u2 t2 <<EOF
+$pair
+EOF
+	tgt_two "$T/tgt4.yaml" "$u1" "$t1" "$u2" "$t2" ./tgt/a.jsonl "$T/tgtlink/b.jsonl"
+	(cd "$T" && "$hub_abs" -c "$T/tgt4.yaml" check) >"$T/tgt.out" 2>&1 ||
+		fail "check refused exports with their own targets ($pair): $(cat "$T/tgt.out")"
+done
 
 # a secret set from an empty ${VAR} stops check (and run) at its place: a webhook
 # export signed with an empty key would be forgeable
@@ -469,7 +507,7 @@ exports:
     url: postgresql://hub:s3cr3t-pg@127.0.0.1/hub
   - name: pg-env
     plugin: postgres
-    url: "postgresql://hub:\${HUB_TEST_UNSET_PGPASS:-}@127.0.0.1/hub"
+    url: "postgresql://hub:\${HUB_TEST_UNSET_PGPASS:-}@127.0.0.1/hub2"
   - name: hook
     plugin: webhook
     url: https://hook:s3cr3t-hook@127.0.0.1:9/in?token=s3cr3t-query
