@@ -210,6 +210,7 @@ static int open_for_export(struct cli *cli, const char *name, struct store **s)
 /* `profilehub exports enable NAME` */
 static int exports_enable(struct cli *cli, const char *name)
 {
+	const struct config_instance *ci;
 	struct store *s = NULL;
 	int was_disabled = 0;
 
@@ -221,7 +222,13 @@ static int exports_enable(struct cli *cli, const char *name)
 		return CLI_FAIL;
 	}
 	store_close(s);
-	if (!was_disabled)
+	ci = export_config(cli->cfg, name);
+	if (ci && !ci->is_enabled)
+		printf("export %s is off in %s (enabled: false)%s: no hub delivers it until its"
+		       " entry there says enabled: true\n",
+		       name, cli->config_path,
+		       was_disabled ? "; its disable in the store is cleared" : "");
+	else if (!was_disabled)
 		printf("export %s is not disabled in the store: nothing to enable there (a"
 		       " running hub whose store refused to save a disable keeps it disabled"
 		       " in memory: its GET /v1/exports says so, and POST"

@@ -1368,24 +1368,47 @@ out:
 	plugin_world_stop(th, plugins);
 }
 
+/* What `exports enable NAME` prints in exports_world() (malloc'd). */
+static char *exports_enable_out(char *name)
+{
+	char *argv[] = {"exports", "enable", name, NULL};
+	char *plugins, *out = NULL, *said = NULL;
+	struct testhub *th = exports_world(&plugins);
+
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, argv, 0, NULL, &out, &said), CLI_OK);
+	free(said);
+	plugin_world_stop(th, plugins);
+	return out;
+}
+
 /* `exports enable` of an export the store has enabled says where a
  * disable it cannot see lives: a running hub whose store refused to save
  * one keeps it in memory, shown and enabled over its API.  It said "not
  * disabled", of an export the hub's GET /v1/exports showed disabled. */
 static void test_exports_enable_of_an_enabled_export_names_the_hubs_api(void)
 {
-	char *argv[] = {"exports", "enable", "x", NULL};
-	char *plugins, *out = NULL, *said = NULL;
-	struct testhub *th = exports_world(&plugins);
+	char *out = exports_enable_out("x");
 
-	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, argv, 0, NULL, &out, &said), CLI_OK);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "export x is not disabled in the store: nothing to"
 				      " enable there"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "GET /v1/exports says so, and POST"
 				      " /v1/exports/x/enable enables it"));
 	free(out);
-	free(said);
-	plugin_world_stop(th, plugins);
+}
+
+/* `exports enable` of an export its configuration has off says so: it
+ * said "not disabled: nothing to enable", and the operator who wanted it
+ * delivered was left to guess why nothing was. */
+static void test_exports_enable_of_an_export_off_in_the_config_says_so(void)
+{
+	char *out = exports_enable_out("y");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "export y is off in (test) (enabled: false): no hub"
+				      " delivers it until its entry there says enabled: true\n"));
+	CU_ASSERT_PTR_NULL(strstr(out, "nothing to enable"));
+	free(out);
 }
 
 /* The line of text that starts with `start` (malloc'd), or NULL. */
@@ -1865,6 +1888,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_privacy_access_names_the_exports_as_recipients),
 	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),
 	   TEST(test_exports_enable_of_an_enabled_export_names_the_hubs_api),
+	   TEST(test_exports_enable_of_an_export_off_in_the_config_says_so),
 	   TEST(test_exports_backfill_says_whether_it_waits),
 	   TEST(test_exports_retry_says_how_many_dead_letters_went_again),
 	   TEST(test_exports_names_an_export_known_elsewhere_and_forgets_it_once),
