@@ -289,6 +289,8 @@ static int post_enable(struct api *api, const char *name, struct api_response *r
 					  sizeof(err));
 	if (rc == 1 && why == EXPORT_NOT_STARTED)
 		return api_respond_error(resp, 409, "not_started", "%s", err);
+	if (rc == 1 && why == EXPORT_OFF)
+		return api_respond_error(resp, 409, "off", "%s", err);
 	if (rc == 1)
 		return api_respond_error(resp, 404, "not_found", "no export named %s",
 					 record_show(shown, name));

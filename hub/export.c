@@ -656,6 +656,16 @@ int export_enable_provider(void *exporter, const char *name, int *why, int *was_
 	*was_disabled = 0;
 	if ((rc = provider_named(ex, name, why, err, err_size)) != 0)
 		return rc;
+	/* it answered was_disabled false, and the export still delivered
+	 * nothing: the operator was left to guess why */
+	if (!export_config(ex->cfg, name)->is_enabled) {
+		err_set(err, err_size,
+			"export %s is off in the configuration (enabled: false): no hub delivers"
+			" it until its entry there says enabled: true",
+			name);
+		*why = EXPORT_OFF;
+		return 1;
+	}
 	/* disabled till a restart: enabling it in the store would change
 	 * nothing here, and answered was_disabled false of an export its
 	 * status shows disabled */

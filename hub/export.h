@@ -216,6 +216,7 @@ enum export_backfill_check {
 	EXPORT_BACKFILL_NO_EXPORT = 1,    /* no export of that name */
 	EXPORT_BACKFILL_NO_UPDATES = 2,   /* its kinds leave out profile_updated */
 	EXPORT_NOT_STARTED = 3,           /* enable: its plugin could not start here */
+	EXPORT_OFF = 4,                   /* enable: `enabled: false` in the configuration */
 };
 enum export_backfill_check export_backfill_check(const struct hub_config *cfg, const char *name,
 						 char *err, size_t err_size);
@@ -258,7 +259,8 @@ int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n
 int export_enable(struct store *s, const char *name, int *was_disabled);
 
 /* POST /v1/exports/<name>/enable: the export must exist (1,
- * EXPORT_BACKFILL_NO_EXPORT in *why, err set) and its plugin have started
+ * EXPORT_BACKFILL_NO_EXPORT in *why, err set), be on in the configuration
+ * (1, EXPORT_OFF: nothing changed) and its plugin have started
  * in this process (1, EXPORT_NOT_STARTED: only a restart creates it
  * again), then export_enable() on the exporter's status connection and the
  * workers woken.  0 (*was_disabled set), or -1 the store failed (err set). */

@@ -2535,6 +2535,26 @@ static void test_enabling_an_export_whose_plugin_could_not_start_says_restart(vo
 	world_close(&w);
 }
 
+/* POST /v1/exports/x/enable of an export off in the configuration says
+ * so (409 off).  It answered was_disabled false, and nothing said why the
+ * export still delivered nothing. */
+static void test_enabling_an_export_off_in_the_config_says_so(void)
+{
+	char err[512] = "";
+	int why = -1, was_disabled = -1;
+	struct world w;
+
+	world_open(&w, "    enabled: false\n");
+	world_start(&w);
+	CU_ASSERT_EQUAL(export_enable_provider(w.ex, "x", &why, &was_disabled, err, sizeof(err)),
+			1);
+	CU_ASSERT_EQUAL(why, EXPORT_OFF);
+	CU_ASSERT_EQUAL(was_disabled, 0);
+	CU_ASSERT_STRING_EQUAL(err, "export x is off in the configuration (enabled: false): no"
+			       " hub delivers it until its entry there says enabled: true");
+	world_close(&w);
+}
+
 /* A batch planned with batch_size 100, resumed with batch_size 5: no
  * change is skipped. */
 static void test_a_smaller_batch_size_resumes_a_larger_plan(void)
@@ -4623,6 +4643,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_an_unsaved_disable_is_dropped_when_another_process_delivers),
 	   TEST(test_an_unsaved_disable_is_dropped_after_another_process_saved_state),
 	   TEST(test_the_apis_enable_drops_a_disable_the_store_refused_to_save),
+	   TEST(test_enabling_an_export_off_in_the_config_says_so),
 	   TEST(test_enabling_an_export_whose_plugin_could_not_start_says_restart),
 	   TEST(test_metrics_show_deliveries_dead_letters_and_disables),
 	   TEST(test_dead_letters_are_sent_again),
