@@ -235,9 +235,10 @@ struct store_ops {
 			   struct store_consent *out); /* 1 found */
 	int (*consent_put)(struct store *s, const char *profile_id, const struct store_consent *c);
 	/* consent_put unless the stored state is newer (ts > c->ts_ms): 1
-	 * when that changed the channel's state (none stored counts as a
-	 * change), 0 when it did not (older, or the same state: its time and
-	 * source are still taken), -1 error */
+	 * when that changed the channel's state (none stored reads as unset:
+	 * a first subscribed/unsubscribed is a change, a first unset is stored
+	 * but no change), 0 when it did not (older, or the same state: its
+	 * time and source are still taken), -1 error */
 	int (*consent_put_newer)(struct store *s, const char *profile_id,
 				 const struct store_consent *c);
 	int (*consent_list)(struct store *s, const char *profile_id,

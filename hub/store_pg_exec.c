@@ -159,8 +159,8 @@ static const char *const stmt_sql[S_COUNT] = {
 				" VALUES($1, $2, $3, $4, $5) ON CONFLICT(profile_id, channel)"
 				" DO UPDATE SET state = excluded.state, ts = excluded.ts,"
 				" source = excluded.source WHERE consent.ts <= excluded.ts"
-				" RETURNING NOT EXISTS (SELECT 1 FROM old)"
-				" OR consent.state IS DISTINCT FROM (SELECT state FROM old)",
+				/* none stored reads as unset: a first unset is no change */
+				" RETURNING consent.state IS DISTINCT FROM (SELECT state FROM old)",
 	[S_CONSENT_LIST] = "SELECT channel, state, ts, source FROM consent WHERE profile_id = $1"
 			   " ORDER BY channel",
 	[S_CONSENT_DELETE_PROFILE] = "DELETE FROM consent WHERE profile_id = $1",

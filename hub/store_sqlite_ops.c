@@ -373,11 +373,15 @@ static int lite_consent_put(struct store *s, const char *pid, const struct store
 static int lite_consent_put_newer(struct store *s, const char *pid, const struct store_consent *c)
 {
 	struct sqlite_store *ls = lite(s);
+	struct store_consent old;
+	int had = 1; /* a row stored: an unset written over a state changes it */
 
+	if (!c->state && (had = lite_consent_get(s, pid, c->channel, &old)) < 0)
+		return -1;
 	if (RUN(ls, S_CONSENT_PUT_NEWER, "sssis", pid, c->channel, c->state, c->ts_ms, c->source))
 		return -1;
 	if (sqlite3_changes(ls->db) > 0)
-		return 1;
+		return had; /* a first unset is stored (its time) but reads as before */
 	return RUN(ls, S_CONSENT_TOUCH, "sssis", pid, c->channel, c->state, c->ts_ms, c->source);
 }
 

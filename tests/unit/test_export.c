@@ -1191,6 +1191,32 @@ static void test_a_consent_record_that_changes_nothing_is_no_change(void)
 	world_close(&w);
 }
 
+/* A first unset for a channel nothing was stored for leaves it unset: no
+ * change on the feed (exports were sent a profile_updated for nothing),
+ * though the unset is stored with its time (an older subscribe loses). */
+static void test_a_first_unset_consent_is_no_change(void)
+{
+	struct world w;
+	char ann[1][PROFILE_ID_SIZE], kinds[256];
+	struct store_consent cs;
+
+	people_open(&w, ann[0]);
+	kinds_of(&w, "{\"type\":\"consent\",\"message_id\":\"cn1\","
+		     "\"timestamp\":\"2025-03-01T11:00:00.000Z\",\"identifiers\":"
+		     "{\"custom_id\":\"ann\"},\"consent\":{\"sms_marketing\":null}}",
+		 ann[0], kinds, sizeof(kinds));
+	CU_ASSERT_STRING_EQUAL(kinds, "");
+	CU_ASSERT_EQUAL(w.th->reader->ops->consent_get(w.th->reader, ann[0], "sms_marketing",
+						       &cs), 1);
+	CU_ASSERT_PTR_NULL(cs.state);
+	kinds_of(&w, "{\"type\":\"consent\",\"message_id\":\"cn2\","
+		     "\"timestamp\":\"2025-03-01T10:00:00.000Z\",\"identifiers\":"
+		     "{\"custom_id\":\"ann\"},\"consent\":{\"sms_marketing\":\"subscribed\"}}",
+		 ann[0], kinds, sizeof(kinds));
+	CU_ASSERT_STRING_EQUAL(kinds, ""); /* older than the unset: loses */
+	world_close(&w);
+}
+
 /* An event change carries the event as the profile document shows it:
  * its name, source, message_id, its own timestamp and its properties
  * (decimals as written). */
@@ -4600,6 +4626,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_moved_installation_updates_the_profile_it_left),
 	   TEST(test_a_track_that_sets_profile_data_updates_the_profile),
 	   TEST(test_a_consent_record_that_changes_nothing_is_no_change),
+	   TEST(test_a_first_unset_consent_is_no_change),
 	   TEST(test_an_event_change_carries_the_event_as_recorded),
 	   TEST(test_no_export_known_anywhere_means_no_feed),
 	   TEST(test_a_restart_goes_on_from_the_saved_cursor),

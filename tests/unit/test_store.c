@@ -766,6 +766,39 @@ static void test_consent_keeps_unset_state_as_null(void)
 	world_stop(&w);
 }
 
+/* A first unset state (nothing stored for the channel) is stored with its
+ * time, so an older state cannot win later, but it changes nothing: the
+ * channel read unset before and after.  A later unset over a state is a
+ * change. */
+static void test_consent_a_first_unset_is_stored_but_no_change(void)
+{
+	WORLD(w);
+	struct store_consent c = {.channel = "sms_marketing", .state = NULL, .ts_ms = 200,
+				  .source = "web"};
+	struct store_consent got;
+
+	OK(s->ops->begin(s));
+	put_profile(s, "p_1", 1, NULL);
+	CU_ASSERT_EQUAL(s->ops->consent_put_newer(s, "p_1", &c), 0);
+	CU_ASSERT_EQUAL(s->ops->consent_get(s, "p_1", "sms_marketing", &got), 1);
+	CU_ASSERT_PTR_NULL(got.state);
+	CU_ASSERT_EQUAL(got.ts_ms, 200);
+	c.state = "subscribed";
+	c.ts_ms = 100;
+	CU_ASSERT_EQUAL(s->ops->consent_put_newer(s, "p_1", &c), 0); /* older: kept out */
+	c.ts_ms = 300;
+	CU_ASSERT_EQUAL(s->ops->consent_put_newer(s, "p_1", &c), 1);
+	c.state = NULL;
+	c.ts_ms = 400;
+	CU_ASSERT_EQUAL(s->ops->consent_put_newer(s, "p_1", &c), 1); /* subscribed -> unset */
+	c.ts_ms = 500;
+	CU_ASSERT_EQUAL(s->ops->consent_put_newer(s, "p_1", &c), 0); /* unset again */
+	CU_ASSERT_EQUAL(s->ops->consent_get(s, "p_1", "sms_marketing", &got), 1);
+	CU_ASSERT_EQUAL(got.ts_ms, 500);
+	OK(s->ops->commit(s));
+	world_stop(&w);
+}
+
 /* attr_put_newer / consent_put_newer: the stored write stays when it is
  * newer; a tie or a newer write replaces it; a delete is a write too;
  * consent_put_newer says whether the state changed. */
@@ -3563,6 +3596,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_install_touch_keeps_a_time_before_1970),
 	   TEST(test_attributes_put_get_list_and_find),
 	   TEST(test_consent_keeps_unset_state_as_null),
+	   TEST(test_consent_a_first_unset_is_stored_but_no_change),
 	   TEST(test_a_deleted_attribute_keeps_no_value),
 	   TEST(test_put_newer_keeps_the_later_write_ties_replace),
 	   TEST(test_put_newer_keeps_out_1_ms_older_and_replaces_every_column),
