@@ -162,6 +162,7 @@ struct lookup {
 			    * or an external id (by_external) */
 	const char *flag;  /* as given: "--custom-id" */
 	const char *value;
+	const char *after; /* --after P: the page after profile P (email, phone) */
 	char by_external[64]; /* --external TYPE=VALUE: TYPE */
 };
 
@@ -236,6 +237,15 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 			}
 			continue;
 		}
+		if (n_events && strcmp(argv[i], "--after") == 0) {
+			if (i + 1 >= argc || !argv[i + 1][0]) {
+				snprintf(why, why_size, "--after needs a profile ID (the one the"
+					 " previous page's note names)");
+				return -1;
+			}
+			lk->after = argv[++i];
+			continue;
+		}
 		if (!n_events) {
 			cli_arg_problem(argv, argc, i, NULL, why, why_size);
 			return -1;
@@ -244,35 +254,52 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 			return -1;
 		i++; /* --events' value */
 	}
-	if (!lk->by)
+	if (!lk->by) {
 		snprintf(why, why_size, "a lookup is needed (--custom-id, --installation-id, ...)");
-	return lk->by ? 0 : -1;
+		return -1;
+	}
+	if (lk->after && strcmp(lk->by, "email") != 0 && strcmp(lk->by, "phone") != 0) {
+		snprintf(why, why_size, "--after pages an --email or --phone lookup (%s finds one"
+			 " profile at most)", lk->flag);
+		return -1;
+	}
+	return 0;
 }
 
 #define FOUND_MAX 64 /* profiles printed for one lookup (an email many share) */
 
 struct found {
-	char ids[FOUND_MAX + 1][PROFILE_ID_SIZE]; /* one more: to know there are more */
+	/* two more: to know there are more, past the identifier's holder
+	 * that a later page leaves out (profile_find_after) */
+	char ids[FOUND_MAX + 2][PROFILE_ID_SIZE];
 	size_t n;
+	int is_more; /* more match than the n printed */
 };
 
-/* Resolves a lookup to live profile IDs, at most FOUND_MAX (said on stderr
- * when more match).  Returns 0 or -1. */
+/* Resolves a lookup to live profile IDs, at most FOUND_MAX, the page
+ * after lk->after when given.  Returns 0 or -1. */
 static int lookup_run(struct store *s, const struct lookup *lk, struct found *f)
 {
-	int n = profile_find(s, lk->by, lk->value, f->ids, ARRAY_SIZE(f->ids));
+	int n = profile_find_after(s, lk->by, lk->value, lk->after ? lk->after : "", f->ids,
+				   ARRAY_SIZE(f->ids));
 	f->n = n > 0 ? (size_t)n : 0;
-	if (f->n > FOUND_MAX) {
+	f->is_more = f->n > FOUND_MAX;
+	if (f->is_more)
 		f->n = FOUND_MAX;
-		cli_error("profile", "more than %d profiles have this %s: the first %d follow",
-			  FOUND_MAX, lk->by, FOUND_MAX);
-	}
 	return n < 0 ? -1 : 0;
+}
+
+/* Said on stderr after a page that is not the last: how to see the next. */
+static void lookup_tell_more(const struct lookup *lk, const struct found *f)
+{
+	cli_error("profile", "more than %d profiles have this %s%s: the first %d are printed;"
+		  " the next ones: the same command with --after %s", FOUND_MAX, lk->by,
+		  lk->after ? " past --after" : "", FOUND_MAX, f->ids[f->n - 1]);
 }
 
 static const char profile_usage[] =
 	"profilehub profile (--custom-id C | --installation-id I | --email E | --phone P"
-	" | --profile-id P | --external TYPE=VALUE) [--events all|N]";
+	" | --profile-id P | --external TYPE=VALUE) [--after P] [--events all|N]";
 
 int cmd_profile(struct cli *cli, int argc, char **argv)
 {
@@ -301,6 +328,14 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 			goto out;
 	if (print_flush(s))
 		goto out;
+	if (f.is_more)
+		lookup_tell_more(&lk, &f);
+	if (f.n == 0 && lk.after) {
+		cli_error("profile", "no profile with %s \"%s\" after %s", lk.by, lk.value,
+			  lk.after);
+		is_told = 1;
+		goto out;
+	}
 	if (f.n == 0) {
 		cli_error("profile", "no profile with %s \"%s\"", lk.by, lk.value);
 		is_told = 1;

@@ -63,6 +63,13 @@ int profile_resolve_id(struct store *s, const char *pid, char live_id[PROFILE_ID
  * IDs (sorted); returns how many, or -1. */
 int profile_find(struct store *s, const char *by, const char *value,
 		 char (*ids)[PROFILE_ID_SIZE], size_t max);
+/* The page of profile_find() by email or phone (`by`) after the profile
+ * `after` ("": the first page, profile_find() itself): the profiles
+ * holding value as the attribute, sorted by ID, after `after`, without
+ * the one holding it as an identifier (always on the first page).  How
+ * many, up to max, or -1. */
+int profile_find_after(struct store *s, const char *by, const char *value, const char *after,
+		       char (*ids)[PROFILE_ID_SIZE], size_t max);
 /* The part of profile_find() by email or phone (`by`) that reads the
  * attribute ($email_address, $phone_number): the live profiles whose
  * current one holds value, sorted by ID, those after `after` ("": from the

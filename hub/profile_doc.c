@@ -489,6 +489,26 @@ int profile_has_attr(struct store *s, const char *by, const char *value, const c
 	return rc;
 }
 
+int profile_find_after(struct store *s, const char *by, const char *value, const char *after,
+		       char (*ids)[PROFILE_ID_SIZE], size_t max)
+{
+	struct found f = {ids, 0, max};
+	char pid[PROFILE_ID_SIZE];
+	size_t kept = 0;
+	int rc;
+
+	if (!after[0])
+		return profile_find(s, by, value, ids, max);
+	/* the holder of the identifier came first, on the first page */
+	rc = s->ops->ident_get(s, by, value, pid);
+	if (rc >= 0 && find_attr(s, by, value, after, &f) < 0)
+		rc = -1;
+	for (size_t i = 0; rc >= 0 && i < f.n; i++)
+		if (rc != 1 || strcmp(ids[i], pid) != 0)
+			memmove(ids[kept++], ids[i], PROFILE_ID_SIZE);
+	return rc < 0 ? -1 : (int)kept;
+}
+
 int profile_find(struct store *s, const char *by, const char *value,
 		 char (*ids)[PROFILE_ID_SIZE], size_t max)
 {

@@ -1029,19 +1029,62 @@ static void test_profile_prints_the_api_s_document_with_attribute_meta(void)
 	testhub_stop(th);
 }
 
-/* A lookup many profiles match prints the first 64, and says there are more. */
+/* A lookup many profiles match prints the first 64, says there are more
+ * and how to see them: --after the last one printed gives the rest, each
+ * profile on one page only. */
 static void test_profile_prints_64_of_a_shared_email_and_says_more(void)
 {
 	struct testhub *th = testhub_start(NULL);
-	char *argv[] = {"profile", "--email", "s@x.com", NULL}, *said;
+	char *argv[] = {"profile", "--email", "s@x.com", NULL, NULL, NULL}, *said;
+	char want[256], last[PROFILE_ID_SIZE];
+	json_t *docs, *docs2;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_text(th, profiles_text("s", 66, "s@x.com"));
+	CU_ASSERT_EQUAL_FATAL(cmd_docs(th, cmd_profile, argv, &docs, &said), CLI_OK);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(docs), 64);
+	snprintf(last, sizeof(last), "%s",
+		 json_string_value(json_object_get(json_array_get(docs, 63), "profile_id")));
+	snprintf(want, sizeof(want), "profilehub: profile: more than 64 profiles have this"
+		 " email: the first 64 are printed; the next ones: the same command with"
+		 " --after %s\n", last);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, want));
+	free(said);
+	argv[3] = "--after";
+	argv[4] = last;
+	CU_ASSERT_EQUAL_FATAL(cmd_docs(th, cmd_profile, argv, &docs2, &said), CLI_OK);
+	CU_ASSERT_EQUAL(json_array_size(docs2), 2); /* the rest, and no note */
+	CU_ASSERT_PTR_NULL(strstr(said, "more than"));
+	for (size_t i = 0; i < json_array_size(docs2); i++) {
+		const char *id = json_string_value(json_object_get(json_array_get(docs2, i),
+								   "profile_id"));
+		CU_ASSERT(strcmp(id, last) > 0);
+		for (size_t j = 0; j < 64; j++)
+			CU_ASSERT(strcmp(id, json_string_value(json_object_get(
+				json_array_get(docs, j), "profile_id"))) != 0);
+	}
+	json_decref(docs);
+	json_decref(docs2);
+	free(said);
+	testhub_stop(th);
+}
+
+/* --after pages an email or phone lookup only, and needs its value. */
+static void test_profile_after_is_for_an_email_or_phone(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char *by_id[] = {"profile", "--custom-id", "C", "--after", "p_1", NULL};
+	char *bare[] = {"profile", "--email", "s@x.com", "--after", NULL};
+	char *said;
 	json_t *docs;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply_text(th, profiles_text("s", 65, "s@x.com"));
-	CU_ASSERT_EQUAL(cmd_docs(th, cmd_profile, argv, &docs, &said), CLI_OK);
-	CU_ASSERT_EQUAL(json_array_size(docs), 64);
-	CU_ASSERT_PTR_NOT_NULL(strstr(said, "profilehub: profile: more than 64 profiles have this"
-					    " email: the first 64 follow\n"));
+	CU_ASSERT_EQUAL(cmd_docs(th, cmd_profile, by_id, &docs, &said), CLI_USAGE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "--after pages an --email or --phone lookup"));
+	json_decref(docs);
+	free(said);
+	CU_ASSERT_EQUAL(cmd_docs(th, cmd_profile, bare, &docs, &said), CLI_USAGE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "--after needs a profile ID"));
 	json_decref(docs);
 	free(said);
 	testhub_stop(th);
@@ -1880,6 +1923,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_profile_finds_by_each_lookup_flag),
 	   TEST(test_profile_prints_the_api_s_document_with_attribute_meta),
 	   TEST(test_profile_prints_64_of_a_shared_email_and_says_more),
+	   TEST(test_profile_after_is_for_an_email_or_phone),
 	   TEST(test_profile_and_privacy_need_a_lookup),
 	   TEST(test_privacy_access_indents_and_erase_says_done),
 	   TEST(test_privacy_erase_names_the_session_it_did_not_erase),
