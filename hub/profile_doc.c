@@ -90,13 +90,6 @@ static json_t *instant_json(int64_t ms)
 	return json_string(time_format_ms(ms, buf, sizeof(buf)));
 }
 
-/* A time that may be unknown: 0 means never (no event yet, an
- * installation never seen), shown as null. */
-static json_t *time_json(int64_t ms)
-{
-	return ms ? instant_json(ms) : json_null();
-}
-
 /* ---- identifiers and installations ---------------------------------- */
 
 struct ident_acc {
@@ -131,7 +124,8 @@ static int ident_collect(void *ctx, const struct store_ident *id)
 		doc_set(inst, "installation_id", json_string(id->value), failed);
 		doc_set(inst, "platform", id->platform ? json_string(id->platform) : json_null(),
 			failed);
-		doc_set(inst, "last_seen", time_json(id->last_seen_ms), failed);
+		doc_set(inst, "last_seen", id->last_seen_ms == STORE_NEVER_SEEN
+			? json_null() : instant_json(id->last_seen_ms), failed);
 		doc_set(inst, "push_enabled",
 			id->push_enabled < 0 ? json_null() : json_boolean(id->push_enabled),
 			failed);

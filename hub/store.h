@@ -39,6 +39,13 @@ struct store_profile {
 	int64_t created_at_ms;
 };
 
+/* last_seen of an installation never seen: below any time, so the first
+ * sighting (at the epoch, 0, or before it) takes its place.  0 was "never"
+ * before: a row an older hub left at 0 reads as seen at 0 (every hub
+ * touches an installation in the transaction that attaches it). */
+#define STORE_NEVER_SEEN INT64_MIN
+#define STORE_NEVER_SEEN_SQL "(-9223372036854775807 - 1)"
+
 /* An identifier held by a profile.  Installation columns are meaningful
  * for type "installation_id" only. */
 struct store_ident {
@@ -46,7 +53,7 @@ struct store_ident {
 	const char *value;
 	const char *profile_id;
 	const char *platform;    /* NULL: unknown */
-	int64_t last_seen_ms;    /* 0: never */
+	int64_t last_seen_ms;    /* STORE_NEVER_SEEN: never */
 	int push_enabled;        /* -1 unset, 0, 1 */
 };
 
@@ -204,8 +211,8 @@ struct store_ops {
 			  store_ident_cb cb, void *ctx);  /* by type, value */
 	int (*ident_reassign)(struct store *s, const char *from, const char *to);
 	/* installation columns: platform NULL keeps the stored one; last_seen
-	 * keeps the max (0, never seen, takes any time: one before 1970 too);
-	 * push -1 keeps the stored one */
+	 * keeps the max (STORE_NEVER_SEEN takes any time: 0 and one before
+	 * 1970 too); push -1 keeps the stored one */
 	int (*install_touch)(struct store *s, const char *installation_id,
 			     const char *platform, int64_t seen_ms, int push_enabled);
 	int (*ident_delete_profile)(struct store *s, const char *profile_id);

@@ -195,7 +195,10 @@ static const char *const stmt_sql[S_COUNT] = {
 			   " FROM profiles WHERE merged_into IS NULL AND id > ?1"
 			   " ORDER BY id LIMIT ?2",
 	[S_IDENT_GET] = "SELECT profile_id FROM identifiers WHERE type = ?1 AND value = ?2",
-	[S_IDENT_PUT] = "INSERT INTO identifiers(type, value, profile_id) VALUES(?1, ?2, ?3)"
+	/* a new installation is never seen (STORE_NEVER_SEEN) until touched */
+	[S_IDENT_PUT] = "INSERT INTO identifiers(type, value, profile_id, last_seen)"
+			" VALUES(?1, ?2, ?3, CASE WHEN ?1 = 'installation_id'"
+			" THEN " STORE_NEVER_SEEN_SQL " ELSE 0 END)"
 			" ON CONFLICT(type, value) DO UPDATE SET profile_id = excluded.profile_id",
 	[S_IDENT_DELETE] = "DELETE FROM identifiers WHERE type = ?1 AND value = ?2",
 	[S_IDENT_COUNT] = "SELECT count(*) FROM identifiers WHERE profile_id = ?1 AND type = ?2",
@@ -204,8 +207,7 @@ static const char *const stmt_sql[S_COUNT] = {
 			 " FROM identifiers WHERE profile_id = ?1 ORDER BY type, value",
 	[S_IDENT_REASSIGN] = "UPDATE identifiers SET profile_id = ?2 WHERE profile_id = ?1",
 	[S_INSTALL_TOUCH] = "UPDATE identifiers SET platform = coalesce(?2, platform),"
-			    " last_seen = CASE WHEN last_seen = 0 THEN ?3"
-			    " ELSE max(last_seen, ?3) END,"
+			    " last_seen = max(last_seen, ?3),"
 			    " push_enabled = CASE WHEN ?4 < 0 THEN push_enabled ELSE ?4 END"
 			    " WHERE type = 'installation_id' AND value = ?1",
 	[S_IDENT_DELETE_PROFILE] = "DELETE FROM identifiers WHERE profile_id = ?1",

@@ -565,6 +565,8 @@ static void test_profile_mark_merged_sets_the_count_given(void)
 
 /* ---- identifiers --------------------------------------------------------- */
 
+#define NEVER "-9223372036854775808" /* STORE_NEVER_SEEN */
+
 static void test_identifiers_move_count_list_and_reassign(void)
 {
 	WORLD(w);
@@ -583,10 +585,11 @@ static void test_identifiers_move_count_list_and_reassign(void)
 	CU_ASSERT_EQUAL(s->ops->ident_count(s, "p_1", "installation_id"), 3);
 	CU_ASSERT_EQUAL(s->ops->ident_count(s, "p_1", "crm_id"), 0);
 	CU_ASSERT_EQUAL(s->ops->ident_count_all(s, "p_1"), 4);
-	/* by type, then value, in byte order */
+	/* by type, then value, in byte order; an installation never seen yet */
 	OK(s->ops->ident_list(s, "p_1", collect_ident, &l));
-	EXPECT(l, "custom_id=u1@p_1 NULL 0 -1", "installation_id=I-a@p_1 NULL 0 -1",
-	       "installation_id=i-b@p_1 NULL 0 -1", "installation_id=é@p_1 NULL 0 -1");
+	EXPECT(l, "custom_id=u1@p_1 NULL 0 -1", "installation_id=I-a@p_1 NULL " NEVER " -1",
+	       "installation_id=i-b@p_1 NULL " NEVER " -1",
+	       "installation_id=é@p_1 NULL " NEVER " -1");
 	/* put moves */
 	OK(s->ops->ident_put(s, "installation_id", "i-b", "p_2"));
 	CU_ASSERT_EQUAL(s->ops->ident_get(s, "installation_id", "i-b", pid), 1);
@@ -642,6 +645,13 @@ static void test_install_touch_keeps_a_time_before_1970(void)
 	memset(&l, 0, sizeof(l));
 	OK(s->ops->ident_list(s, "p_1", collect_ident, &l));
 	EXPECT(l, "installation_id=i1@p_1 NULL 5000 -1");
+	/* seen at the epoch itself: 0 is a time, not "never" */
+	OK(s->ops->ident_put(s, "installation_id", "i2", "p_2"));
+	OK(s->ops->install_touch(s, "i2", NULL, 0, -1));
+	OK(s->ops->install_touch(s, "i2", NULL, -1000, -1)); /* older: kept out */
+	memset(&l, 0, sizeof(l));
+	OK(s->ops->ident_list(s, "p_2", collect_ident, &l));
+	EXPECT(l, "installation_id=i2@p_2 NULL 0 -1");
 	OK(s->ops->commit(s));
 	world_stop(&w);
 }

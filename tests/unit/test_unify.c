@@ -167,6 +167,33 @@ static void test_an_alias_of_an_installation_takes_its_details(void)
 	testhub_stop(th);
 }
 
+/* An installation seen at the epoch itself (a client clock never set:
+ * timestamp 0) was seen: last_seen is 1970-01-01T00:00:00.000Z, not null
+ * ("never"), and a later sighting before 1970 does not take it back. */
+static void test_an_installation_seen_at_the_epoch_shows_that_time(void)
+{
+	static const char *const times[] = {"1970-01-01T00:00:00.000Z",
+					    "1969-12-31T23:59:59.000Z"};
+	struct testhub *th = testhub_start(NULL);
+	char line[512];
+	json_t *dump, *inst;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		snprintf(line, sizeof(line), "{\"type\":\"identify\",\"source\":\"test\","
+			 "\"message_id\":\"e%zu\",\"timestamp\":\"%s\",\"identifiers\":"
+			 "{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}", i, times[i]);
+		apply(th, line);
+		dump = testhub_dump(th, 0);
+		inst = json_array_get(json_object_get(profile_of(dump, "C1", NULL),
+						      "installations"), 0);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(inst);
+		expect_text(inst, "last_seen", times[0]);
+		json_decref(dump);
+	}
+	testhub_stop(th);
+}
+
 static void test_a_logout_session_is_created_holding_the_installation(void)
 {
 	struct testhub *th = testhub_start(NULL);
@@ -1834,6 +1861,7 @@ static void test_the_intake_counts_duplicates_blocked_and_refused(void)
 }
 
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
+	   TEST(test_an_installation_seen_at_the_epoch_shows_that_time),
 	   TEST(test_the_intake_counts_duplicates_blocked_and_refused),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
 	   TEST(test_an_erase_keeps_other_profiles_log_rows),
