@@ -442,6 +442,30 @@ static const char *attr_key_of(const char *by)
 	return by[0] == 'e' ? "$email_address" : "$phone_number";
 }
 
+/* An email is looked up without the case of its ASCII letters (the
+ * store's lower() folds those alone); a phone as it is. */
+static char ascii_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static void attr_text_fold(const char *by, char *text)
+{
+	if (by[0] != 'e')
+		return;
+	for (; *text; text++)
+		*text = ascii_lower(*text);
+}
+
+static int attr_text_equal(const char *by, const char *a, const char *b)
+{
+	if (by[0] != 'e')
+		return strcmp(a, b) == 0;
+	while (*a && ascii_lower(*a) == ascii_lower(*b))
+		a++, b++;
+	return ascii_lower(*a) == ascii_lower(*b);
+}
+
 /* Appends to f the profiles whose attribute of `by` holds value, after
  * `after`: 0 or -1. */
 static int find_attr(struct store *s, const char *by, const char *value, const char *after,
@@ -452,6 +476,7 @@ static int find_attr(struct store *s, const char *by, const char *value, const c
 
 	if (!text)
 		return -1;
+	attr_text_fold(by, text);
 	rc = s->ops->attr_find_profiles(s, attr_key_of(by), text, after, f->max - f->n,
 					found_add, f);
 	free(text);
@@ -478,7 +503,7 @@ int profile_has_attr(struct store *s, const char *by, const char *value, const c
 		return -1;
 	rc = s->ops->attr_get(s, pid, attr_key_of(by), &a);
 	if (rc == 1)
-		rc = !a.is_deleted && a.value_json && strcmp(a.value_json, text) == 0;
+		rc = !a.is_deleted && a.value_json && attr_text_equal(by, a.value_json, text);
 	free(text);
 	return rc;
 }

@@ -232,7 +232,9 @@ struct store_ops {
 	 * tombstones are rows), or -1 */
 	int (*attr_count)(struct store *s, const char *profile_id);
 	/* live profiles whose current attribute key equals value, sorted by
-	 * id, after after_id ("" = from the start), at most limit (0: all) */
+	 * id, after after_id ("" = from the start), at most limit (0: all);
+	 * $email_address ignores the case of ASCII letters: value_json given
+	 * with those in lower case */
 	int (*attr_find_profiles)(struct store *s, const char *key, const char *value_json,
 				  const char *after_id, size_t limit, store_profile_cb cb,
 				  void *ctx);

@@ -140,6 +140,10 @@ static const char *const migrations[] = {
 	"   cur := again;"
 	"  END LOOP;"
 	" END $f$;",
+	/* 3: email lookups without case: lower() of a "C" column folds ASCII
+	 * letters alone, as SQLite's does (md5: a long value) */
+	"CREATE INDEX IF NOT EXISTS attributes_email_ci ON attributes(md5(lower(value)))"
+	" WHERE key = '$email_address';",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))

@@ -148,6 +148,13 @@ static const char *const stmt_sql[S_COUNT] = {
 		" WHERE a.key IN ('$email_address', '$phone_number') AND a.key = $1"
 		" AND md5(a.value) = md5($2) AND a.value = $2 AND a.deleted = 0"
 		" AND p.merged_into IS NULL AND p.id > $3 ORDER BY p.id LIMIT $4",
+	/* value given in lower case: attributes_email_ci */
+	[S_ATTR_FIND_EMAIL] =
+		"SELECT p.id, p.seq, p.custom_id, p.merged_into, p.merge_count, p.created_at"
+		" FROM attributes a JOIN profiles p ON p.id = a.profile_id"
+		" WHERE a.key = '$email_address' AND md5(lower(a.value)) = md5($1)"
+		" AND lower(a.value) = $1 AND a.deleted = 0"
+		" AND p.merged_into IS NULL AND p.id > $2 ORDER BY p.id LIMIT $3",
 	[S_CONSENT_GET] = "SELECT channel, state, ts, source FROM consent"
 			  " WHERE profile_id = $1 AND channel = $2",
 	[S_CONSENT_PUT] = "INSERT INTO consent(profile_id, channel, state, ts, source)"

@@ -505,6 +505,9 @@ static int pg_attr_delete_profile(struct store *s, const char *pid)
 static int pg_attr_find_profiles(struct store *s, const char *key, const char *value_json,
 				 const char *after, size_t limit, store_profile_cb cb, void *ctx)
 {
+	if (strcmp(key, "$email_address") == 0)
+		return each_profile(pg_run(pgs(s), S_ATTR_FIND_EMAIL, "ssn", value_json, after,
+					   limit), cb, ctx);
 	return each_profile(pg_run(pgs(s), S_ATTR_FIND, "sssn", key, value_json, after, limit),
 			    cb, ctx);
 }

@@ -41,7 +41,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
+
+/* An email lookup ignores the case of ASCII letters (lower() folds those
+ * alone here and on PostgreSQL's "C" collation); the value stays as sent */
+#define EMAIL_CI_INDEX                                                          \
+	"CREATE INDEX IF NOT EXISTS attributes_email_ci ON attributes(lower(value))" \
+	" WHERE key = '$email_address';"
 
 /* A dead letter's change (JSON text): its profile_id and kind when they
  * are strings, else NULL (step 4) */
@@ -105,6 +111,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	      " AND NOT EXISTS (SELECT 1 FROM profiles WHERE id = " DL_PROFILE ");"
 	      "UPDATE dead_letters SET profile_id = " DL_PROFILE
 	      " WHERE profile_id = '' AND " DL_PROFILE " IS NOT NULL;",
+	/* 5 -> 6: email lookups without case (ASCII letters) */
+	[5] = EMAIL_CI_INDEX,
 };
 
 static const char schema_sql[] =
@@ -123,6 +131,7 @@ static const char schema_sql[] =
 	" changed_at INTEGER NOT NULL, PRIMARY KEY(profile_id, key)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS attributes_lookup ON attributes(key, value)"
 	" WHERE key IN ('$email_address', '$phone_number');"
+	EMAIL_CI_INDEX
 	"CREATE TABLE IF NOT EXISTS consent(profile_id TEXT NOT NULL, channel TEXT NOT NULL,"
 	" state TEXT, ts INTEGER NOT NULL, source TEXT NOT NULL,"
 	" PRIMARY KEY(profile_id, channel)) WITHOUT ROWID;"
@@ -233,6 +242,12 @@ static const char *const stmt_sql[S_COUNT] = {
 			" WHERE a.key = ?1 AND a.value = ?2 AND a.deleted = 0"
 			" AND a.key IN ('$email_address', '$phone_number')" /* the partial index */
 			" AND p.merged_into IS NULL AND p.id > ?3 ORDER BY p.id LIMIT ?4",
+	/* value given in lower case: attributes_email_ci */
+	[S_ATTR_FIND_EMAIL] = "SELECT p.id, p.seq, p.custom_id, p.merged_into, p.merge_count,"
+			      " p.created_at FROM attributes a JOIN profiles p"
+			      " ON p.id = a.profile_id WHERE a.key = '$email_address'"
+			      " AND lower(a.value) = ?1 AND a.deleted = 0"
+			      " AND p.merged_into IS NULL AND p.id > ?2 ORDER BY p.id LIMIT ?3",
 	[S_CONSENT_GET] = "SELECT channel, state, ts, source FROM consent"
 			  " WHERE profile_id = ?1 AND channel = ?2",
 	[S_CONSENT_PUT] = "INSERT INTO consent(profile_id, channel, state, ts, source)"

@@ -331,6 +331,11 @@ static int lite_attr_find_profiles(struct store *s, const char *key, const char 
 {
 	struct sqlite_store *ls = lite(s);
 	int64_t lim = limit ? (int64_t)limit : -1;
+
+	if (strcmp(key, "$email_address") == 0)
+		return each_profile(ls, S_ATTR_FIND_EMAIL,
+				    lite_prep(ls, S_ATTR_FIND_EMAIL, "ssi", value_json, after, lim),
+				    cb, ctx);
 	return each_profile(ls, S_ATTR_FIND,
 			    lite_prep(ls, S_ATTR_FIND, "sssi", key, value_json, after, lim), cb,
 			    ctx);

@@ -37,6 +37,8 @@ static char *make_v3_store(const char *dir)
 			     "INSERT INTO meta VALUES('profile_seq', '1');"
 			     "INSERT INTO identifiers(type, value, profile_id)"
 			     " VALUES('custom_id', 'C1', 'p_old');"
+			     "INSERT INTO attributes VALUES('p_old', '$email_address',"
+			     " '\"Ann@X.com\"', 0, 5, 0, 5);"
 			     "INSERT INTO outbox(kind, profile_id, at, payload)"
 			     " VALUES('profile_updated', 'p_old', 1, '{}');"
 			     "INSERT INTO outbox(kind, profile_id, at, payload)"
@@ -61,6 +63,31 @@ static int count_changes(void *ctx, const struct store_change *c)
 	return 0;
 }
 
+/* 1 when the store at db has an index of that name, read from the file */
+static int has_index(const char *db, const char *name)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	int found;
+
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(h, "SELECT 1 FROM sqlite_master WHERE"
+						 " type = 'index' AND name = ?1", -1, &st, NULL),
+			      SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return found;
+}
+
+static int count_profiles(void *ctx, const struct store_profile *p)
+{
+	(void)p;
+	(*(int *)ctx)++;
+	return 0;
+}
+
 static void test_version_3_store_is_migrated_keeping_its_data(void)
 {
 	char *dir = testlib_mkdtemp(), *db = make_v3_store(dir), pid[PROFILE_ID_SIZE], err[512];
@@ -70,6 +97,7 @@ static void test_version_3_store_is_migrated_keeping_its_data(void)
 	struct store_dead_letter dl = {.export_name = "crm", .seq = 9, .profile_id = "p_old",
 				       .at_ms = 6, .reason = "x", .change_json = "{}"};
 	int64_t max = 0;
+	int n_found = 0;
 
 	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(db, &s, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(s->ops->ident_get(s, "custom_id", "C1", pid), 1);
@@ -82,7 +110,12 @@ static void test_version_3_store_is_migrated_keeping_its_data(void)
 	CU_ASSERT_EQUAL(s->ops->commit(s), 0);
 	CU_ASSERT_EQUAL(s->ops->outbox_read(s, 0, 10, count_changes, &max), 0);
 	CU_ASSERT_EQUAL(max, 3);
+	/* its emails are found without their case (step 5 -> 6: the index) */
+	CU_ASSERT_EQUAL(s->ops->attr_find_profiles(s, "$email_address", "\"ann@x.com\"", "", 0,
+						   count_profiles, &n_found), 0);
+	CU_ASSERT_EQUAL(n_found, 1);
 	store_close(s);
+	CU_ASSERT(has_index(db, "attributes_email_ci"));
 	/* and it opens again as the current version */
 	CU_ASSERT_EQUAL(store_sqlite_open(db, &s, err, sizeof(err)), 0);
 	store_close(s);

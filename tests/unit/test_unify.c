@@ -60,6 +60,7 @@
 
 #include "../../hub/intake.h"
 #include "../../hub/privacy.h"
+#include "../../hub/profile.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -191,6 +192,43 @@ static void test_an_installation_seen_at_the_epoch_shows_that_time(void)
 		expect_text(inst, "last_seen", times[0]);
 		json_decref(dump);
 	}
+	testhub_stop(th);
+}
+
+/* An email lookup ignores the case of ASCII letters (Ann@X.com is
+ * ann@x.com's mailbox; a Segment or Braze user expects one answer), on
+ * both pages and the check a page makes; the stored value stays as
+ * received, and other letters are compared as they are. */
+static void test_an_email_lookup_ignores_ascii_case(void)
+{
+	static const char *const people[][2] = {
+		{"I1", "Ann@X.com"}, {"I2", "ann@x.COM"}, {"I3", "bob@x.com"}, {"I4", "\u00c9va@x.com"},
+	};
+	struct testhub *th = testhub_start(NULL);
+	char ids[4][PROFILE_ID_SIZE], line[512];
+	json_t *dump;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (size_t i = 0; i < sizeof(people) / sizeof(people[0]); i++) {
+		snprintf(line, sizeof(line), "{\"type\":\"attributes\",\"source\":\"test\","
+			 "\"message_id\":\"m%zu\",\"timestamp\":\"2025-03-01T10:00:00.000Z\","
+			 "\"identifiers\":{\"installation_id\":\"%s\"},"
+			 "\"attributes\":{\"$email_address\":\"%s\"}}", i, people[i][0],
+			 people[i][1]);
+		apply(th, line);
+	}
+	CU_ASSERT_EQUAL(profile_find(th->reader, "email", "ANN@x.com", ids, 4), 2);
+	CU_ASSERT_EQUAL(profile_find(th->reader, "email", "ann@x.com", ids, 4), 2);
+	CU_ASSERT_EQUAL(profile_find_attr(th->reader, "email", "aNN@X.COM", ids[0], ids + 1, 3), 1);
+	CU_ASSERT_EQUAL(profile_has_attr(th->reader, "email", "ANN@X.COM", ids[1]), 1);
+	CU_ASSERT_EQUAL(profile_has_attr(th->reader, "email", "bob@x.com", ids[1]), 0);
+	CU_ASSERT_EQUAL(profile_find(th->reader, "email", "BOB@X.COM", ids, 4), 1);
+	CU_ASSERT_EQUAL(profile_find(th->reader, "email", "\u00c9va@x.com", ids, 4), 1);
+	CU_ASSERT_EQUAL(profile_find(th->reader, "email", "\u00e9va@x.com", ids, 4), 0);
+	dump = testhub_dump(th, 0); /* shown as received */
+	expect_text(json_object_get(profile_of(dump, NULL, "I1"), "attributes"),
+		    "$email_address", "Ann@X.com");
+	json_decref(dump);
 	testhub_stop(th);
 }
 
@@ -1861,6 +1899,7 @@ static void test_the_intake_counts_duplicates_blocked_and_refused(void)
 }
 
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
+	   TEST(test_an_email_lookup_ignores_ascii_case),
 	   TEST(test_an_installation_seen_at_the_epoch_shows_that_time),
 	   TEST(test_the_intake_counts_duplicates_blocked_and_refused),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
