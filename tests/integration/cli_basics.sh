@@ -85,10 +85,11 @@ misuse 'profilehub: -c: needs a value (a config FILE)' -c
 [ "$(wc -l <"$T/err")" -eq 1 ] || fail "a missing -c value: more than its message: $(cat "$T/err")"
 misuse 'profilehub: version: unexpected argument "--bogus"' version --bogus
 misuse 'profilehub: run: unexpected argument "--bogus"' run --bogus
-# --help shows what each command takes (profile's --events as the command reads it) and
-# the exit statuses
+# --help shows what each command takes (profile's --after and --events as the command
+# reads them) and the exit statuses
 "$HUB" --help >"$T/out" || fail "--help: exit $?"
-grep -q -- "--external TYPE=VALUE) \[--events all|N\]" "$T/out" || fail "--help: profile's --events: $(cat "$T/out")"
+grep -q -- "--external TYPE=VALUE) \[--after P\] \[--events all|N\]" "$T/out" ||
+	fail "--help: profile's --after and --events: $(cat "$T/out")"
 grep -q -- "--external TYPE=VALUE | --profile-id P)" "$T/out" ||
 	fail "--help: privacy's --profile-id: $(cat "$T/out")"
 grep -q "Exit status: 0 done, 1 failed" "$T/out" && grep -q "2 a misuse of the arguments" "$T/out" &&
