@@ -39,8 +39,9 @@ struct api {
 	/* what GET /v1/profiles reads: api_lookup_keys' identifiers, the
 	 * person keys of identity.external (config_person_key), "q", NULL */
 	const char *profile_params[API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS + 2];
-	/* what GET /v1/profiles reads: profile_params and the cursor, after */
-	const char *profile_takes[API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS + 3];
+	/* what GET /v1/profiles reads: profile_params, the cursor (after) and
+	 * the page's size (limit), as the other listings do */
+	const char *profile_takes[API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS + 4];
 
 	void (*store_hook)(void *ctx, struct store *s); /* tests; set before use */
 	void *store_hook_ctx;

@@ -77,6 +77,7 @@ void api_profile_params_init(struct api *api)
 	api->profile_params[n] = NULL;
 	memcpy(api->profile_takes, api->profile_params, n * sizeof(api->profile_params[0]));
 	api->profile_takes[n++] = "after";
+	api->profile_takes[n++] = "limit";
 	api->profile_takes[n] = NULL;
 }
 
@@ -204,6 +205,38 @@ static int profiles_params(const struct api *api, const struct api_request *req,
 	return 0;
 }
 
+/* ?limit=: 1..max into *out, or -1. */
+static int limit_parse(const char *text, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!isdigit((unsigned char)text[0])) /* strtol would skip blanks, take + */
+		return -1;
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (end == text || *end || errno == ERANGE || v < 1 || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* ?limit= of a listing (a lookup's pages, a profile's events or history):
+ * 1..max, def when absent.  0, or 1 with the 400 naming it in resp. */
+static int limit_param(const struct api_request *req, long def, long max, long *limit,
+		       struct api_response *resp)
+{
+	const char *text;
+
+	*limit = def;
+	if (query_param(req, "limit", &text, resp))
+		return 1;
+	if (text && limit_parse(text, max, limit))
+		return api_respond_error(resp, 400, "invalid_parameter",
+					 "limit must be a number from 1 to %ld", max);
+	return 0;
+}
+
 /* A lookup reads its kinds in turn (search_kinds' order), an email or a
  * phone in two steps: the profile holding it as an identifier, then those
  * holding it as an attribute, by profile ID.  Only that step finds more
@@ -219,6 +252,7 @@ struct lookup_step {
 struct lookup {
 	struct lookup_step steps[API_LOOKUP_KEYS + CONFIG_MAX_EXTERNAL_IDS + 2];
 	size_t n_steps, n_listed;
+	size_t limit;                 /* profiles a page: ?limit=, API_FIND_MAX */
 	size_t last_step;             /* of the last profile listed */
 	char last_id[PROFILE_ID_SIZE];
 	int has_more;                 /* a profile past the page's last */
@@ -307,7 +341,7 @@ static int lookup_list(struct store *s, struct lookup *lk, size_t step, const ch
 
 	if (rc)
 		return rc < 0 ? -1 : 0;
-	if (lk->n_listed == API_FIND_MAX) {
+	if (lk->n_listed == lk->limit) {
 		lk->has_more = 1;
 		return 1;
 	}
@@ -414,9 +448,12 @@ int api_get_profiles(struct api *api, const struct api_request *req, struct api_
 	size_t n_kinds = 0, first;
 	json_t *matched = NULL;
 	struct store *s;
+	long limit;
 
-	if (profiles_params(api, req, &by, &value, resp))
+	if (profiles_params(api, req, &by, &value, resp) ||
+	    limit_param(req, API_FIND_MAX, API_FIND_MAX, &limit, resp))
 		return 1;
+	lk.limit = (size_t)limit;
 	if (!by && strchr(value, ' ') && !(plus = search_plus(value)))
 		return api_respond_error(resp, 500, "store_error", "out of memory");
 	if (by)
@@ -517,22 +554,6 @@ static int cursor_parse(const char *text, struct store_event *e, char *mid, size
 	return 0;
 }
 
-/* ?limit=: 1..max into *out, or -1. */
-static int limit_parse(const char *text, long max, long *out)
-{
-	char *end;
-	long v;
-
-	if (!isdigit((unsigned char)text[0])) /* strtol would skip blanks, take + */
-		return -1;
-	errno = 0;
-	v = strtol(text, &end, 10);
-	if (end == text || *end || errno == ERANGE || v < 1 || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* ---- what a profile's paged listings share --------------------------- */
 
 /* ?limit= (1..max, def when absent) and the cursor parameter `cursor_key`
@@ -544,15 +565,9 @@ static int listing_params(const struct api_request *req, const char *cursor_key,
 			  struct api_response *resp)
 {
 	char shown[RECORD_SHOW_SIZE];
-	const char *limit_text;
 
-	*limit = def;
-	if (query_param(req, "limit", &limit_text, resp) ||
-	    query_param(req, cursor_key, cursor, resp))
+	if (limit_param(req, def, max, limit, resp) || query_param(req, cursor_key, cursor, resp))
 		return 1;
-	if (limit_text && limit_parse(limit_text, max, limit))
-		return api_respond_error(resp, 400, "invalid_parameter",
-					 "limit must be a number from 1 to %ld", max);
 	if (!str_is_utf8(id))
 		return api_respond_error(resp, 404, "not_found", "no profile %s",
 					 record_show(shown, id));

@@ -1250,6 +1250,19 @@ static int get_pairs(struct world *w, const char *method, const char *path,
 	return status;
 }
 
+/* GET path?<q> answers status with the error code and message given. */
+static void get_error_is(struct world *w, const char *path, const struct pairs_query *q,
+			 int status, const char *code, const char *message)
+{
+	json_t *body = NULL, *error;
+
+	CU_ASSERT_EQUAL(get_pairs(w, "GET", path, q, &body), status);
+	error = json_object_get(body, "error");
+	CU_ASSERT_STRING_EQUAL(text_of(error, "code"), code);
+	CU_ASSERT_STRING_EQUAL(text_of(error, "message"), message);
+	json_decref(body);
+}
+
 /* A lookup takes one parameter, with a value: ?q= with an identifier, or
  * an empty one, is refused (an empty value looked up nothing: a 200
  * without profiles). */
@@ -1265,7 +1278,9 @@ static void test_profiles_lookup_takes_one_parameter_with_a_value(void)
 		{{{{"custom_id", "H"}, {"installation_id", "IH"}}}, 400, "invalid_parameter"},
 		{{{{"custom_id", ""}}}, 400, "missing_parameter"},
 		{{{{"q", ""}}}, 400, "missing_parameter"},
-		{{{{"limit", "5"}}}, 400, "invalid_parameter"},
+		{{{{"limit", "5"}}}, 400, "missing_parameter"},
+		{{{{"custom_id", "H"}, {"limit", "0"}}}, 400, "invalid_parameter"},
+		{{{{"custom_id", "H"}, {"limit", "5"}}}, 200, ""},
 		{{{{"custom_id", "H"}}}, 200, ""},
 		{{{{"q", "H"}}}, 200, ""},
 	};
@@ -1385,7 +1400,7 @@ static void test_a_parameter_no_route_reads_is_named(void)
 	} rows[] = {
 		{"/v1/profiles", {{{"user_id", "ann"}}},
 		 "unknown parameter \"user_id\": this route reads custom_id, installation_id,"
-		 " email, phone, profile_id, q, after"},
+		 " email, phone, profile_id, q, after, limit"},
 		{"/v1/profiles/p_x/events", {{{"limt", "5"}}},
 		 "unknown parameter \"limt\": this route reads limit, before (did you mean"
 		 " \"limit\"?)"},
@@ -1566,23 +1581,29 @@ static void test_profiles_lookup_answers_at_most_50(void)
 	world_stop(&w);
 }
 
-/* A lookup read whole, following "next" (?after=): each page's profile
- * IDs appended to ids (n of them, at most max), every page's matched_by
- * checked against `matched`, every page but the last 50 long.  The
- * number of pages. */
-static int lookup_read_whole(struct world *w, const char *by, const char *value,
-			     const char *matched, char (*ids)[PROFILE_ID_SIZE], size_t max,
-			     size_t *n)
+/* A lookup read whole with ?limit=`limit` (NULL: none, 50 a page),
+ * following "next" (?after=): each page's profile IDs appended to ids (n
+ * of them, at most max), every page's matched_by checked against
+ * `matched`, every page but the last a full page.  The number of pages. */
+static int lookup_read_pages(struct world *w, const char *by, const char *value,
+			     const char *limit, const char *matched,
+			     char (*ids)[PROFILE_ID_SIZE], size_t max, size_t *n)
 {
+	size_t page_size = limit ? strtoul(limit, NULL, 10) : 50;
 	char after[64] = "";
 	int n_pages = 0;
 
 	*n = 0;
 	do {
-		struct pairs_query q = {{{by, value}, {after[0] ? "after" : NULL, after}}};
+		struct pairs_query q = {{{by, value}}};
 		json_t *body = NULL, *p, *next;
-		size_t i, n_page;
+		size_t i, n_page, n_q = 1;
 		char *m;
+
+		if (limit)
+			pairs_add(&q, &n_q, "limit", limit);
+		if (after[0])
+			pairs_add(&q, &n_q, "after", after);
 
 		CU_ASSERT_EQUAL_FATAL(get_pairs(w, "GET", "/v1/profiles", &q, &body), 200);
 		m = json_dumps(json_object_get(body, "matched_by"), JSON_COMPACT);
@@ -1596,7 +1617,7 @@ static int lookup_read_whole(struct world *w, const char *by, const char *value,
 			snprintf(ids[(*n)++], PROFILE_ID_SIZE, "%s", text_of(p, "profile_id"));
 		}
 		next = json_object_get(body, "next");
-		CU_ASSERT(json_is_null(next) || (json_is_string(next) && n_page == 50));
+		CU_ASSERT(json_is_null(next) || (json_is_string(next) && n_page == page_size));
 		CU_ASSERT_EQUAL(json_is_true(json_object_get(body, "truncated")),
 				json_is_string(next));
 		snprintf(after, sizeof(after), "%s", json_is_string(next) ? json_string_value(next)
@@ -1605,6 +1626,14 @@ static int lookup_read_whole(struct world *w, const char *by, const char *value,
 		n_pages++;
 	} while (after[0] && n_pages < 10);
 	return n_pages;
+}
+
+/* lookup_read_pages() at 50 a page, the default. */
+static int lookup_read_whole(struct world *w, const char *by, const char *value,
+			     const char *matched, char (*ids)[PROFILE_ID_SIZE], size_t max,
+			     size_t *n)
+{
+	return lookup_read_pages(w, by, value, NULL, matched, ids, max, n);
 }
 
 /* How many of ids[0..n) are the same as one before them. */
@@ -1664,6 +1693,53 @@ static void test_profiles_lookup_pages_past_50(void)
 	CU_ASSERT_EQUAL_FATAL(
 		profile_find(w.th->reader, "installation_id", "crowd@example.com", &pid, 1), 1);
 	CU_ASSERT_STRING_EQUAL(ids[120], pid);
+	world_stop(&w);
+}
+
+/* A lookup takes ?limit= (1 to 50) as the events feed and the history do:
+ * it was refused as an unknown parameter, so a client paging every list
+ * route the same way could not page lookups.  Pages of 5 list what one
+ * page of 50 lists, in the same order; a limit out of range is a 400
+ * naming it. */
+static void test_profiles_lookup_takes_a_limit(void)
+{
+	static const char *const bad[] = {"0", "51", "x", "-1", " 5"};
+	char all[20][PROFILE_ID_SIZE], paged[20][PROFILE_ID_SIZE];
+	struct strbuf sb;
+	struct world w;
+	size_t n_all, n_paged;
+
+	world_start(&w);
+	strbuf_init(&sb);
+	for (int k = 0; k < 12; k++)
+		strbuf_printf(&sb,
+			      "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":"
+			      "\"lim-%d\",\"timestamp\":\"2025-03-03T08:00:00.000Z\","
+			      "\"identifiers\":{\"custom_id\":\"LIM-%d\"},\"attributes\":"
+			      "{\"$email_address\":\"twelve@example.com\"}}\n",
+			      k, k);
+	CU_ASSERT_FATAL(!sb.failed);
+	apply(w.th, sb.data);
+	strbuf_free(&sb);
+
+	CU_ASSERT_EQUAL(lookup_read_whole(&w, "email", "twelve@example.com", "[\"email\"]",
+					  all, 20, &n_all), 1);
+	CU_ASSERT_EQUAL_FATAL(n_all, 12);
+	CU_ASSERT_EQUAL(lookup_read_pages(&w, "email", "twelve@example.com", "5",
+					  "[\"email\"]", paged, 20, &n_paged), 3);
+	CU_ASSERT_EQUAL_FATAL(n_paged, 12);
+	for (size_t i = 0; i < n_all; i++)
+		CU_ASSERT_STRING_EQUAL(paged[i], all[i]);
+	CU_ASSERT_EQUAL(lookup_read_pages(&w, "email", "twelve@example.com", "12",
+					  "[\"email\"]", paged, 20, &n_paged), 1);
+	CU_ASSERT_EQUAL(n_paged, 12);
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct pairs_query q = {{{"email", "twelve@example.com"}, {"limit", bad[i]}}};
+
+		get_error_is(&w, "/v1/profiles", &q, 400, "invalid_parameter",
+			     "limit must be a number from 1 to 50");
+	}
 	world_stop(&w);
 }
 
@@ -1934,14 +2010,9 @@ static void test_a_status_that_cannot_be_read_is_a_503_store_unavailable(void)
 				       sizeof(err)), 0);
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
 		struct pairs_query q = {0};
-		json_t *body = NULL, *error;
 
-		CU_ASSERT_EQUAL(get_pairs(&w, "GET", paths[i], &q, &body), 503);
-		error = json_object_get(body, "error");
-		CU_ASSERT_STRING_EQUAL(text_of(error, "code"), "store_unavailable");
-		CU_ASSERT_STRING_EQUAL(text_of(error, "message"),
-				       "the store cannot be read; see the hub's log");
-		json_decref(body);
+		get_error_is(&w, paths[i], &q, 503, "store_unavailable",
+			     "the store cannot be read; see the hub's log");
 	}
 	world_stop(&w);
 }
@@ -2029,6 +2100,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_profiles_search_by_plus_finds_a_phone),
 	   TEST(test_profiles_lookup_answers_at_most_50),
 	   TEST(test_profiles_lookup_pages_past_50),
+	   TEST(test_profiles_lookup_takes_a_limit),
 	   TEST(test_profiles_lookup_refuses_a_bad_cursor),
 	   TEST(test_a_document_shows_transactional_push_and_the_newest_n_events),
 	   TEST(test_an_event_at_the_epoch_is_a_last_visit),
