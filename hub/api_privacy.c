@@ -589,11 +589,11 @@ int api_post_privacy(struct api *api, const struct api_request *req, struct api_
 			" /v1/profiles?email=...) and send that profile's custom_id or"
 			" installation_id",
 			keys);
+	else if (privacy_body_problem(api, body, problem, sizeof(problem)))
+		rc = api_respond_error(resp, 400, "invalid_parameter", "%s", problem);
 	else if (!by)
 		rc = api_respond_error(resp, 400, "missing_parameter",
 				       "give the person's %s (a string)", keys);
-	else if (privacy_body_problem(api, body, problem, sizeof(problem)))
-		rc = api_respond_error(resp, 400, "invalid_parameter", "%s", problem);
 	else if (strcmp(by, "profile_id") == 0 && privacy_profile_check(api, value, resp))
 		rc = 1;
 	else if (strcmp(type, "access") == 0)

@@ -445,7 +445,8 @@ expect "a privacy request without an identifier" 400 missing_parameter
 req POST /v1/privacy/requests '{"type":"erase","email":"ann@example.com"}'
 expect "erase by email (not an identifier of the person)" 400 missing_parameter
 req POST /v1/privacy/requests '{"type":"erase","custom_id":42}'
-expect "a custom_id that is not a string" 400 missing_parameter
+expect "a custom_id that is not a string" 400 invalid_parameter &&
+	body_is "a custom_id that is not a string is named" '.error.message | startswith("custom_id")'
 req POST /v1/privacy/requests '{"type":"erase","custom_id":"ann-1","installation_id":"dev-1"}'
 expect "two identifiers in one privacy request" 400 invalid_parameter
 [ "$(pid_of custom_id=ann-1)" = "$P_ANN" ] || fail "a refused erase request erased"

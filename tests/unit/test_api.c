@@ -526,20 +526,32 @@ static void privacy_handle(struct world *w, const char *body, struct api_respons
 }
 
 /* POST /v1/privacy/requests with body: the status, the error's code into
- * code ("" when none); a pending erase is dropped unsent. */
-static int privacy_post(struct world *w, const char *body, char code[64])
+ * code and its message into message[0..size) ("" when none); a pending
+ * erase is dropped unsent. */
+static int privacy_post_error(struct world *w, const char *body, char code[64], char *message,
+			      size_t size)
 {
 	struct api_response resp;
-	json_t *doc;
+	json_t *doc, *error;
 	int status;
 
 	privacy_handle(w, body, &resp);
 	status = resp.status;
 	doc = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
-	snprintf(code, 64, "%s", text_of(json_object_get(doc, "error"), "code"));
+	error = json_object_get(doc, "error");
+	snprintf(code, 64, "%s", text_of(error, "code"));
+	snprintf(message, size, "%s", text_of(error, "message"));
 	json_decref(doc);
 	api_response_free(&resp);
 	return status;
+}
+
+/* privacy_post_error() without the message. */
+static int privacy_post(struct world *w, const char *body, char code[64])
+{
+	char message[512];
+
+	return privacy_post_error(w, body, code, message, sizeof(message));
 }
 
 /* A privacy request needs a random ID: without one (RAND_bytes failing) it
@@ -641,9 +653,10 @@ static void test_privacy_request_with_unknown_member_is_refused(void)
 		{"{\"type\":\"erase\",\"email\":\"h@example.com\"}", 400, "missing_parameter"},
 		{"{\"type\":\"erase\",\"custom_id\":\"H\",\"installation_id\":\"IH\"}", 400,
 		 "invalid_parameter"},
-		/* an empty identifier is none; a type is the whole word; a
-		 * member given twice is no JSON object; a junk word names nobody */
-		{"{\"type\":\"erase\",\"custom_id\":\"\"}", 400, "missing_parameter"},
+		/* an empty identifier is one that is no string (below); a type
+		 * is the whole word; a member given twice is no JSON object; a
+		 * junk word names nobody */
+		{"{\"type\":\"erase\",\"custom_id\":\"\"}", 400, "invalid_parameter"},
 		{"{\"type\":\"eras\",\"custom_id\":\"H\"}", 400, "invalid_parameter"},
 		{"{\"type\":\"erase\",\"custom_id\":\"H\",\"custom_id\":\"I\"}", 400,
 		 "invalid_json"},
@@ -654,7 +667,7 @@ static void test_privacy_request_with_unknown_member_is_refused(void)
 		 "invalid_parameter"},
 		{"{\"type\":\"erase\",\"profile_id\":\"p_aaaaaaaaaaaaaaaa\"}", 404, "not_found"},
 		{"{\"type\":\"access\",\"profile_id\":\"p_aaaaaaaaaaaaaaaa\"}", 404, "not_found"},
-		{"{\"type\":\"erase\",\"profile_id\":\"\"}", 400, "missing_parameter"},
+		{"{\"type\":\"erase\",\"profile_id\":\"\"}", 400, "invalid_parameter"},
 		{"{\"type\":\"erase\",\"profile_id\":\"p_aaaaaaaaaaaaaaaa\",\"custom_id\":\"H\"}",
 		 400, "invalid_parameter"},
 		{"{\"type\":\"access\",\"custom_id\":\"H\"}", 200, ""},
@@ -671,6 +684,45 @@ static void test_privacy_request_with_unknown_member_is_refused(void)
 		CU_ASSERT_EQUAL(status, rows[i].status);
 		CU_ASSERT_STRING_EQUAL(code, rows[i].code);
 	}
+	world_stop(&w);
+}
+
+/* The one identifier of a privacy request, given but no non-empty string
+ * (a number, as Segment's numeric user IDs are sent), is a 400
+ * invalid_parameter naming it, as a second one is: it was a
+ * missing_parameter "give the person's custom_id, ..." that did not say
+ * the custom_id given was the fault.  A member the hub does not read is
+ * named the same way when no identifier is given. */
+static void test_privacy_request_names_an_identifier_that_is_no_string(void)
+{
+	static const struct {
+		const char *body, *message;
+	} rows[] = {
+		{"{\"type\":\"erase\",\"custom_id\":42}",
+		 "custom_id must be a non-empty string (or left out)"},
+		{"{\"type\":\"access\",\"installation_id\":null}",
+		 "installation_id must be a non-empty string (or left out)"},
+		{"{\"type\":\"erase\",\"custom_id\":[\"H\"]}",
+		 "custom_id must be a non-empty string (or left out)"},
+		{"{\"type\":\"access\",\"profile_id\":\"\"}",
+		 "profile_id must be a non-empty string (or left out)"},
+		{"{\"type\":\"erase\",\"dry_run\":true}", "unknown key \"dry_run\""},
+	};
+	struct world w;
+	char code[64], message[512];
+
+	world_start(&w);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		CU_ASSERT_EQUAL(privacy_post_error(&w, rows[i].body, code, message,
+						   sizeof(message)), 400);
+		CU_ASSERT_STRING_EQUAL(code, "invalid_parameter");
+		if (strncmp(message, rows[i].message, strlen(rows[i].message)) != 0)
+			fprintf(stderr, "\n  row %zu: %s", i, message);
+		CU_ASSERT_EQUAL(strncmp(message, rows[i].message, strlen(rows[i].message)), 0);
+	}
+	/* none at all is still a missing one */
+	CU_ASSERT_EQUAL(privacy_post(&w, "{\"type\":\"erase\"}", code), 400);
+	CU_ASSERT_STRING_EQUAL(code, "missing_parameter");
 	world_stop(&w);
 }
 
@@ -2085,6 +2137,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_privacy_requests_without_randomness_are_503),
 	   TEST(test_an_erase_not_committed_says_nothing_was_erased),
 	   TEST(test_privacy_request_with_unknown_member_is_refused),
+	   TEST(test_privacy_request_names_an_identifier_that_is_no_string),
 	   TEST(test_privacy_requests_by_a_merged_profile_id_take_the_survivor),
 	   TEST(test_an_access_document_names_the_exports_as_recipients),
 	   TEST(test_privacy_request_by_email_says_how_to_find_the_person),
