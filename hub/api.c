@@ -242,15 +242,36 @@ static int get_status(json_t *(*fn)(void *), void *ctx, const char *key,
 	return api_respond_json(resp, 200, json_pack("{s:o}", key, list));
 }
 
-static int post_sync(struct api *api, const char *name, struct api_response *resp)
+/* Why the scheduler has no source `name` to sync, from the configuration:
+ * one `enabled: false` (409 off, as an export's enable answers), one that
+ * is pushed to (409 not_pull_source), or none (404).  Both 404'd as "no
+ * scheduled pull source", which told a client with the name right to look
+ * for a typo, and said a source without a schedule could not be synced,
+ * which it can. */
+static int sync_refused(const struct api *api, const char *name, struct api_response *resp)
 {
+	const struct config_instance *ci = config_source(api->cfg, name);
 	char shown[RECORD_SHOW_SIZE];
 
+	record_show(shown, name);
+	if (ci && !ci->is_enabled)
+		return api_respond_error(resp, 409, "off",
+					 "source %s is disabled (enabled: false in the hub's"
+					 " configuration): nothing was queued",
+					 shown);
+	if (ci)
+		return api_respond_error(resp, 409, "not_pull_source",
+					 "source %s (plugin %s) is not a pull source: its data is"
+					 " pushed to /in/%s/, there is nothing to sync",
+					 shown, ci->plugin, shown);
+	return api_respond_error(resp, 404, "not_found", "no pull source named %s", shown);
+}
+
+static int post_sync(struct api *api, const char *name, struct api_response *resp)
+{
 	if (!api->providers.source_trigger ||
 	    api->providers.source_trigger(api->providers.ctx, name))
-		return api_respond_error(resp, 404, "not_found",
-					 "no scheduled pull source named %s",
-					 record_show(shown, name));
+		return sync_refused(api, name, resp);
 	return api_respond_json(resp, 202,
 				json_pack("{s:s, s:s}", "source", name, "status", "queued"));
 }

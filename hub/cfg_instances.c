@@ -291,6 +291,14 @@ static const char *missing_instance(const struct hub_config *cfg,
 	return buf;
 }
 
+const struct config_instance *config_source(const struct hub_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_sources; i++)
+		if (strcmp(cfg->sources[i].name, name) == 0)
+			return &cfg->sources[i];
+	return NULL;
+}
+
 const char *config_missing_source(const struct hub_config *cfg, const char *plugin,
 				  const char *name, char *buf, size_t size)
 {

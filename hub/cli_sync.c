@@ -128,18 +128,10 @@ static void print_summary(struct sync_cli *c, const char *source, const struct s
 
 /* ---- setup ------------------------------------------------------------- */
 
-static const struct config_instance *find_source(const struct hub_config *cfg, const char *name)
-{
-	for (size_t i = 0; i < cfg->n_sources; i++)
-		if (strcmp(cfg->sources[i].name, name) == 0)
-			return &cfg->sources[i];
-	return NULL;
-}
-
 /* The plugin registry and the source's instance.  0 or -1 (printed). */
 static int open_instance(struct sync_cli *c, struct cli *cli, const char *name)
 {
-	const struct config_instance *ci = find_source(cli->cfg, name);
+	const struct config_instance *ci = config_source(cli->cfg, name);
 	const struct plugin_module *m;
 	char err[1024], *dir;
 	int rc;

@@ -231,6 +231,9 @@ const struct cfg_node *config_store_url_unverified(const struct hub_config *cfg,
  * from this machine only (127.x.x.x, localhost, [::1])? */
 int config_listen_is_loopback(const char *listen);
 
+/* The source entry of cfg named `name`, or NULL. */
+const struct config_instance *config_source(const struct hub_config *cfg, const char *name);
+
 /* Why `name` names no source (of `plugin`; NULL: of any) or no export of
  * cfg, for a command given a name: "no source named "crn" in conf/hub.yaml
  * (did you mean "crm"?; sources: web, crm)", or for a source of another

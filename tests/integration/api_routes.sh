@@ -56,6 +56,10 @@ sources:
   - name: web
     plugin: segment
     write_keys: ["\${SEGMENT_WRITE_KEY}"]
+  - name: off_pull
+    plugin: example
+    path: $T/off_pull.jsonl
+    enabled: false
 exports:
   - name: feed
     plugin: jsonl
@@ -364,6 +368,14 @@ req GET "/v1/privacy/requests/pr_0000000000000000"
 expect "an unknown privacy request" 404 not_found
 req POST "/v1/sources/no-such-source/sync"
 expect "sync of an unknown source" 404 not_found
+# a source the configuration has but the scheduler does not run is named
+# as what it is, not "no scheduled pull source" as an unknown name is
+req POST "/v1/sources/off_pull/sync"
+expect "sync of a source with enabled: false" 409 off &&
+	body_is "a disabled source is said to be" '.error.message | test("off_pull is disabled")'
+req POST "/v1/sources/web/sync"
+expect "sync of a push source" 409 not_pull_source &&
+	body_is "a push source is said to be" '.error.message | test("web \\(plugin segment\\)")'
 req POST "/v1/exports/no-such-export/backfill"
 expect "backfill of an unknown export" 404 not_found
 req POST "/v1/exports/no-such-export/dead_letters/retry"
