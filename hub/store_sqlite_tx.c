@@ -38,10 +38,45 @@
 
 /* ---- statement helpers ---------------------------------------------- */
 
+/* What the person on call can do about a failed statement, after "; ",
+ * or "", by SQLite's extended error code.  A full disk's write is
+ * SQLITE_FULL or, written in part or not at all (a file-size limit too),
+ * SQLITE_IOERR_WRITE; SQLite's saved errno is lost by then (0). */
+static const char *lite_fail_hint(int code)
+{
+	if (code == SQLITE_IOERR_WRITE)
+		return "; a write failed: free space on its filesystem, or raise a file-size"
+		       " limit (ulimit -f), or see the kernel's log for a failing device (the hub"
+		       " commits again by itself)";
+	switch (code & 0xff) {
+	case SQLITE_FULL:
+		return "; its filesystem is full: free space there (the hub commits again by"
+		       " itself)";
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return "; another process holds its write lock (an sqlite3 shell or a program"
+		       " inside a transaction, a second hub or an import): end that transaction";
+	case SQLITE_READONLY:
+		return "; it cannot be written: check the permissions of the file, its -wal and"
+		       " -shm files and its directory";
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+		return "; check that the file, its -wal and -shm files and its directory are"
+		       " there and writable";
+	default:
+		return "";
+	}
+}
+
+/* The error names the store's file: the log line of a failed commit is
+ * what the person on call reads first (several stores may share a host). */
 int lite_fail(struct sqlite_store *ls, enum stmt_id id)
 {
-	err_set(ls->base.err, sizeof(ls->base.err), "sqlite: %s (statement %d)",
-		sqlite3_errmsg(ls->db), (int)id);
+	const char *path = sqlite3_db_filename(ls->db, "main");
+
+	err_set(ls->base.err, sizeof(ls->base.err), "sqlite: %s (statement %d) on %s%s",
+		sqlite3_errmsg(ls->db), (int)id, path && path[0] ? path : "a store in memory",
+		lite_fail_hint(sqlite3_extended_errcode(ls->db)));
 	return -1;
 }
 

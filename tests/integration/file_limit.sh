@@ -4,7 +4,9 @@
 # WAL with prlimit(1), then raised again.  Checked:
 #   - pushes meanwhile answer 503 commit_failed with Retry-After, the hub
 #     stays up (a write past the limit raises SIGXFSZ, whose default action
-#     killed the hub), and "store commits failing" is logged once, as a state;
+#     killed the hub), and "store commits failing" is logged once, as a state,
+#     naming the store's file and what to free or raise (it named neither:
+#     "disk I/O error (statement 2)");
 #   - once the limit is raised the next push is 200 without a restart,
 #     "store commits succeed again" is logged, SIGTERM stops it with exit 0
 #     and `dump` holds the pushes answered 200 and none answered 503;
@@ -16,22 +18,7 @@ cd "$(dirname "$0")/../.." || exit 1
 
 hub_tmpdir file_limit
 hub_need prlimit
-hub_echo_push_dir
-
-PORT=$(hub_free_port) || die "no free port"
-BASE="http://127.0.0.1:$PORT"
-cat >"$T/hub.yaml" <<EOF
-plugin_dir: $T/plugins
-log_level: info
-store:
-  path: $T/hub.db
-http:
-  listen: 127.0.0.1:$PORT
-sources:
-  - name: web
-    plugin: echo_push
-    key: "key-file-limit"
-EOF
+hub_echo_push_conf key-file-limit
 
 # push ID: POSTs one record (echo_push makes an installation ID of the
 # body); prints the status, the answer in $T/out, its head in $T/head
@@ -59,6 +46,11 @@ for id in fl-2 fl-3; do
 done
 n=$(grep -c 'store commits failing: ' "$T/hub.log")
 [ "$n" = 1 ] || fail "\"store commits failing: \" logged $n times, once expected"
+line=$(grep 'store commits failing: ' "$T/hub.log")
+case $line in
+*"$T/hub.db; a write failed: free space on its filesystem, or raise a file-size limit"*) ;;
+*) fail "the failing line does not name the store's file and what to do: $line" ;;
+esac
 
 prlimit --pid "$HUB_PID" --fsize="$hard:$hard" || die "prlimit could not raise the hub's limit"
 code=$(push fl-4)

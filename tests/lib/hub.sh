@@ -88,6 +88,27 @@ hub_echo_push_dir() {
 		die "copying echo_push.so to $T/plugins"
 }
 
+# hub_echo_push_conf KEY: hub_echo_push_dir, then PORT (free), BASE and
+# $T/hub.yaml: the SQLite store $T/hub.db, log_level info, and the source
+# "web" of the echo_push plugin taking the bearer KEY.
+hub_echo_push_conf() {
+	hub_echo_push_dir
+	PORT=$(hub_free_port) || die "no free port"
+	BASE="http://127.0.0.1:$PORT"
+	cat >"$T/hub.yaml" <<EOF
+plugin_dir: $T/plugins
+log_level: info
+store:
+  path: $T/hub.db
+http:
+  listen: 127.0.0.1:$PORT
+sources:
+  - name: web
+    plugin: echo_push
+    key: "$1"
+EOF
+}
+
 # hub_at_exit COMMAND: COMMAND (a shell string) runs at exit, after the hub
 # is stopped and before $T is removed; several compose, in order.
 hub_at_exit() {
