@@ -238,6 +238,7 @@ struct export_worker {
 	struct log_every dead_log;          /* "change N was dead-lettered" */
 	struct log_every isolate_log;       /* "... sending them one at a time" */
 	unsigned attempt;
+	struct outage failing;              /* deliveries failing, logged as a state */
 	int64_t wait_ms;
 	uint64_t rng;
 	struct export_saved saved;

@@ -135,17 +135,52 @@ int export_live_get(struct exporter *ex, const char *name, struct export_live *o
 
 /* ---- reactions ------------------------------------------------------- */
 
+#define FAILING_LOG_MS 60000 /* while deliveries fail: a line at most this often */
+
+/*
+ * Failed attempts (a receiver down, the store refusing the cursor) are
+ * logged as a state, not one line per retry (a receiver down for an hour
+ * was about 240 lines, and its return none): the first with its cause, a
+ * reminder with the count at most every FAILING_LOG_MS, and "delivering
+ * again" at the next delivery.  The words name the export (w->who).
+ */
+static struct outage_words worker_failing_words(const struct export_worker *w)
+{
+	return (struct outage_words){
+		.module = w->who,
+		.every_ms = FAILING_LOG_MS,
+		.first = "delivery failing",
+		.meanwhile = "its changes wait in the feed and are sent again with backoff",
+		.ongoing = "delivery failing",
+		.counted = "attempts failed",
+		.over = "delivering again",
+		.was = "failing",
+	};
+}
+
+/* A delivery (or a receiver's answer about a change): a failing state
+ * ends. */
+static void worker_failing_over(struct export_worker *w)
+{
+	struct outage_words words = worker_failing_words(w);
+
+	outage_note_ok(&w->failing, &words);
+}
+
 static enum step worker_retry(struct export_worker *w, const char *msg)
 {
+	struct outage_words words = worker_failing_words(w);
 	int64_t delay = export_backoff_ms(w->attempt, retry_after_ms_parse(msg),
 					  worker_random(w));
+	char why[1200];
 
 	if (w->attempt < 64)
 		w->attempt++;
 	live_error(w, "retrying", msg, delay);
 	if (w->store) /* the error, for `profilehub exports` */
 		export_worker_commit(w, w->cursor, NULL, 0);
-	log_warn(w->who, "%s (retry %u in %" PRId64 " ms)", msg, w->attempt, delay);
+	snprintf(why, sizeof(why), "%s (retry %u in %" PRId64 " ms)", msg, w->attempt, delay);
+	outage_note_failure(&w->failing, &words, 1, why);
 	w->wait_ms = delay;
 	return STEP_BACKOFF;
 }
@@ -287,6 +322,7 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 	if (export_worker_commit(w, bad->seq, &dl, 0))
 		return worker_retry(w, "the store refused the dead letter");
 	live_progress(w, n_done, 1);
+	worker_failing_over(w);
 	if (log_every_due(&w->dead_log, &n_since))
 		log_warn(w->who, "%s%s", note, more_since(more, sizeof(more), n_since,
 							 "dead-lettered"));
@@ -379,8 +415,10 @@ static enum step worker_deliver(struct export_worker *w)
 	if (export_worker_commit(w, handled_cursor(w, m, n_done), NULL, 0))
 		return worker_retry(w, "the store refused the cursor");
 	live_progress(w, n_done, 0);
-	if (n_done > 0)
+	if (n_done > 0) {
 		w->attempt = 0;
+		worker_failing_over(w);
+	}
 	w->is_delivering = rc == HUB_OK && n_done > 0;
 	if (rc != HUB_OK && atomic_load(&w->ex->stop))
 		return STEP_AGAIN; /* interrupted by the stop: the next run goes on */

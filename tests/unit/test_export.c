@@ -1547,6 +1547,23 @@ static void test_a_precise_refusal_keeps_the_changes_before_it(void)
 					NULL);
 }
 
+/* Starts w's exports with the log at info captured, waits until they are
+ * idle; the log (free it), or NULL. */
+static char *start_logged(struct world *w)
+{
+	struct testlib_capture cap;
+	enum hub_log_level level = log_get_level();
+	char *logged;
+
+	log_set_level(HUB_LOG_INFO);
+	testlib_capture_begin(&cap);
+	world_start(w);
+	CU_ASSERT_EQUAL(export_wait_idle(w->ex, WAIT_MS), 0);
+	logged = testlib_capture_end(&cap);
+	log_set_level(level);
+	return logged;
+}
+
 /* Bad's 30 events in a row through an export of keys that refuses each:
  * every change is kept as a dead letter, but the log says `phrase` in a
  * line or two, not once per change or batch (a receiver refusing
@@ -1554,8 +1571,6 @@ static void test_a_precise_refusal_keeps_the_changes_before_it(void)
 static void check_refusals_logged_seldom(const char *keys, const char *phrase)
 {
 	struct world w;
-	struct testlib_capture cap;
-	enum hub_log_level level = log_get_level();
 	char line[256], *logged, *at;
 	size_t n_lines = 0;
 	json_t *dl, *seqs;
@@ -1569,12 +1584,7 @@ static void check_refusals_logged_seldom(const char *keys, const char *phrase)
 		apply(&w, line);
 	}
 	seqs = outbox_seqs(&w);
-	log_set_level(HUB_LOG_INFO);
-	testlib_capture_begin(&cap);
-	world_start(&w);
-	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
-	logged = testlib_capture_end(&cap);
-	log_set_level(level);
+	logged = start_logged(&w);
 	dl = dead_letters(&w); /* every change is Bad's */
 	CU_ASSERT(json_array_size(dl) >= 30);
 	CU_ASSERT_EQUAL(json_array_size(dl), json_array_size(seqs));
@@ -1687,6 +1697,29 @@ static void test_retries_back_off_then_deliver_everything(void)
 	json_decref(st);
 	json_decref(got);
 	json_decref(seqs);
+	world_close(&w);
+}
+
+/* Failed attempts in a row are logged as a state, not a line per retry
+ * (a receiver down for an hour was ~240 warn lines, and its return none):
+ * the first with its cause and retry, then "delivering again" with the
+ * count once a batch goes through. */
+static void test_retries_are_logged_as_a_state_that_ends(void)
+{
+	struct world w;
+	char *logged;
+
+	world_open(&w, "    retries: 4\n    batch_size: 5\n");
+	apply(&w, people);
+	logged = start_logged(&w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "scripted"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "[export x] delivery failing: retry after 0ms:"
+					   " scripted (retry 1 in "), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "[export x] delivering again (failing since "),
+			1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, " s: 4 attempts failed)"), 1);
+	free(logged);
 	world_close(&w);
 }
 
@@ -4644,6 +4677,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_refused_batches_in_a_row_are_not_logged_one_by_one),
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
 	   TEST(test_retries_back_off_then_deliver_everything),
+	   TEST(test_retries_are_logged_as_a_state_that_ends),
 	   TEST(test_a_retry_shows_when_the_next_attempt_is),
 	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
 	   TEST(test_an_answer_past_the_batch_delivers_the_batch_again),
