@@ -364,7 +364,8 @@ static int lite_check_unmoved(struct sqlite_store *ls)
 		return 0;
 	err_set(ls->base.err, sizeof(ls->base.err), "sqlite: %s is no longer the store this"
 		" process opened (deleted, moved or replaced): nothing is committed to it;"
-		" restart the hub", path);
+		" put the store back (or restore a backup) at that path, then restart the hub"
+		" (started where no store is, it makes a new, empty one)", path);
 	if (!ls->is_moved_logged)
 		log_error("store", "%s", ls->base.err);
 	ls->is_moved_logged = 1;

@@ -401,6 +401,11 @@ code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $token
 [ -e "$work/gone/hub.db" ] && fail "a read made a new store at the deleted one's path ($code)"
 grep -q "$work/gone/hub.db is no longer the store this process opened" "$work/log" ||
 	fail "the deleted store is not logged"
+# what to do, and what a bare restart would do (it made a new, empty store
+# at the path, the log having said only "restart the hub")
+todo="or restore a backup) at that path, then restart the hub (started where no store is,"
+grep -q "$todo it makes a new, empty one)" "$work/log" ||
+	fail "the deleted store's line does not say what to do: $(grep 'no longer' "$work/log")"
 hub_stopped TERM
 [ -e "$work/gone/hub.db" ] && fail "the stop made a new store at the deleted one's path"
 
