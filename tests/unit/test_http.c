@@ -1831,7 +1831,7 @@ static void test_an_unread_body_is_held_to_the_limit(void)
 
 	world_open_api(&w);
 	http_do(w.port, "POST", "/v1/sources/web/sync", body, API_MAX_BODY, 1, auth, &r);
-	ASSERT_ERROR(&r, 404, "not_found");
+	ASSERT_ERROR(&r, 409, "not_pull_source"); /* web is pushed to */
 	http_do(w.port, "POST", "/v1/sources/web/sync", body, API_MAX_BODY + 1, 1, auth, &r);
 	ASSERT_ERROR(&r, 413, "body_too_large");
 	http_do(w.port, "POST", "/v1/sources/web/sync", body, 2 * API_MAX_BODY, 1, auth, &r);
@@ -1898,7 +1898,7 @@ static void test_api_with_a_token_still_works(void)
 	CU_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "{\"sources\":[]}"));
 	http_do(w.port, "POST", "/v1/sources/web/sync", access, strlen(access), 0, auth, &r);
-	ASSERT_ERROR(&r, 404, "not_found"); /* no scheduled source in this world */
+	ASSERT_ERROR(&r, 409, "not_pull_source"); /* web, this world's source, is pushed to */
 	http_do(w.port, "POST", "/v1/sources/web/sync", body, BIG_BODY, 1, auth, &r);
 	ASSERT_ERROR(&r, 413, "body_too_large");
 	/* the page still needs no token, /metrics is still open to loopback */
