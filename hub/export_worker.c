@@ -359,6 +359,21 @@ static int worker_bad_answer(struct export_worker *w, hub_rc rc, size_t m, size_
 	return 1;
 }
 
+/* HUB_OK with *n_done 0: nothing delivered, so retried as a failure.  Says
+ * so in err, with what the plugin wrote there: an export_batch() that
+ * forgot to set *n_done (its author's likeliest slip) is otherwise told
+ * only that it "accepted none", which it believes it did not. */
+static const char *ok_of_none(size_t m, char *err, size_t err_size)
+{
+	char own[512];
+
+	snprintf(own, sizeof(own), "%s", err);
+	snprintf(err, err_size, "the plugin's export_batch() answered HUB_OK with *n_done 0 of"
+		 " %zu changes: none taken as delivered, the batch is sent again (set *n_done"
+		 " to the changes accepted)%s%s", m, own[0] ? "; its message: " : "", own);
+	return err;
+}
+
 static hub_rc refuse_emit(struct hub_call *call, const struct hub_record *rec, char *err,
 			  size_t err_size)
 {
@@ -426,7 +441,7 @@ static enum step worker_deliver(struct export_worker *w)
 	case HUB_OK:
 		if (n_done > 0)
 			return STEP_AGAIN;
-		return worker_retry(w, "the plugin accepted none of the changes");
+		return worker_retry(w, ok_of_none(m, err, sizeof(err)));
 	case HUB_ERR_AUTH:
 	case HUB_ERR_CONFIG:
 		return worker_disable(w, err[0] ? err : "refused by the plugin", 1);

@@ -517,7 +517,11 @@ struct hub_plugin {
 	 * good: when it is the call's last change (alone, or after *n_done
 	 * accepted ones) it is dead-lettered with err as its reason, else
 	 * the changes from it on are sent again one at a time to find it;
-	 * HUB_ERR_AUTH / HUB_ERR_CONFIG disable the export.  `call` serves
+	 * HUB_ERR_AUTH / HUB_ERR_CONFIG disable the export; any other code
+	 * (HUB_ERR_NOMEM, HUB_ERR_INTERNAL, ...) is retried as HUB_RETRY.
+	 * HUB_OK with 0 < *n_done < n sends the rest at once as the next
+	 * batch; with *n_done left 0 (a plugin that forgot to set it) it is
+	 * a failure, the batch sent again after a backoff.  `call` serves
 	 * batch_range() and should_stop() here, nothing else. */
 	hub_rc (*export_batch)(void *state, struct hub_call *call,
 			       const char *const *changes, size_t n,

@@ -8,6 +8,9 @@
  *   retries: N        the first N calls answer HUB_RETRY ("retry after 0ms");
  *                     with `gate`, the first of them waits at the gate
  *   retry_after: D    what they ask instead of 0ms ("60s": "retry after 60s")
+ *   forgets: N        the first N calls answer HUB_OK with *n_done left 0
+ *                     and nothing in err, as a plugin that forgot to set
+ *                     it would (`forgot_says: TEXT`: with TEXT in err)
  *   stops: N          the first N calls answer HUB_ERR_STOPPED ("scripted
  *                     stop"), as a plugin passing on a library's own
  *                     cancellation would, the hub not stopping
@@ -50,6 +53,10 @@ static const struct hub_config_key keys[] = {
 	 .description = "calls answered HUB_RETRY first"},
 	{.name = "retry_after", .type = HUB_CFG_STRING, .default_value = "0ms",
 	 .description = "the wait the scripted retries ask for"},
+	{.name = "forgets", .type = HUB_CFG_INT, .default_value = "0",
+	 .description = "calls answered HUB_OK with *n_done left 0 first"},
+	{.name = "forgot_says", .type = HUB_CFG_STRING,
+	 .description = "what those calls write in err (default nothing)"},
 	{.name = "stops", .type = HUB_CFG_INT, .default_value = "0",
 	 .description = "calls answered HUB_ERR_STOPPED first"},
 	{.name = "bad_custom_id", .type = HUB_CFG_STRING,
@@ -77,6 +84,8 @@ struct script {
 	long long retries;
 	char retry_after[32];
 	long long stops;
+	long long forgets;
+	char forgot_says[64];
 	char bad[160];  /* "\"custom_id\":\"C\"" or "" */
 	int is_precise;
 	int is_contradicting;
@@ -106,6 +115,10 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 	s->host = host;
 	s->retries = (long long)host->config_int(inst, "retries");
 	s->stops = (long long)host->config_int(inst, "stops");
+	s->forgets = (long long)host->config_int(inst, "forgets");
+	snprintf(s->forgot_says, sizeof(s->forgot_says), "%s",
+		 host->config_string(inst, "forgot_says") ? host->config_string(inst, "forgot_says")
+							  : "");
 	snprintf(s->retry_after, sizeof(s->retry_after), "%s",
 		 host->config_string(inst, "retry_after"));
 	if (bad)
@@ -195,6 +208,11 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 	if (strcmp(s->fail, "unterminated") == 0) {
 		memset(err, 'x', err_size);
 		return record(s, call, changes, n, 0, HUB_ERR_CONFIG);
+	}
+	if (s->forgets > 0) {
+		s->forgets--;
+		snprintf(err, err_size, "%s", s->forgot_says);
+		return record(s, call, changes, n, 0, HUB_OK);
 	}
 	if (s->stops > 0) {
 		s->stops--;

@@ -1786,6 +1786,24 @@ static void test_a_call_short_of_its_last_change_sends_that_change_again(void)
 	world_close(&w);
 }
 
+/* A world of `keys` with `people` applied (*seqs: the feed's seqs), its
+ * export run until idle; what it logged meanwhile. */
+static char *world_run_logged(struct world *w, const char *keys, json_t **seqs)
+{
+	struct testlib_capture cap;
+	char *logged;
+
+	world_open(w, keys);
+	apply(w, people);
+	*seqs = outbox_seqs(w);
+	testlib_capture_begin(&cap);
+	world_start(w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w->ex, WAIT_MS), 0);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	return logged;
+}
+
 /*
  * An answer export_batch() cannot mean (a bug in the plugin): *n_done past
  * the changes given, or a code no hub_rc.  The plugin accepted only the
@@ -1810,19 +1828,11 @@ static void test_an_answer_past_the_batch_delivers_the_batch_again(void)
 	};
 
 	for (size_t r = 0; r < ARRAY_SIZE(rows); r++) {
-		struct testlib_capture cap;
 		struct world w;
 		json_t *got, *seqs, *st;
 		char *logged;
 
-		world_open(&w, rows[r].keys);
-		apply(&w, people);
-		seqs = outbox_seqs(&w);
-		testlib_capture_begin(&cap);
-		world_start(&w);
-		CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
-		logged = testlib_capture_end(&cap);
-		CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+		logged = world_run_logged(&w, rows[r].keys, &seqs);
 		CU_ASSERT_PTR_NOT_NULL(strstr(logged, rows[r].logged));
 		CU_ASSERT_PTR_NOT_NULL(
 			strstr(logged, "(a bug in the plugin; 1 such answers so far)"));
@@ -1875,6 +1885,54 @@ static void test_a_stopped_answer_without_a_stop_is_a_retry(void)
 	json_decref(got);
 	json_decref(seqs);
 	world_close(&w);
+}
+
+/*
+ * HUB_OK with *n_done left 0, an export_batch() that forgot to set it (the
+ * likeliest slip of a plugin's author): none taken as delivered, the batch
+ * sent again after a backoff.  The error said only "the plugin accepted
+ * none of the changes", to an author whose plugin answered HUB_OK, and
+ * dropped what the plugin wrote in err.  Now it names HUB_OK and *n_done,
+ * and keeps the plugin's message.
+ */
+static void test_an_ok_with_no_change_done_says_n_done_was_not_set(void)
+{
+	static const struct {
+		const char *keys;
+		const char *error;
+	} rows[] = {
+		{"    forgets: 2\n    batch_size: 5\n",
+		 "the plugin's export_batch() answered HUB_OK with *n_done 0 of 5 changes: none"
+		 " taken as delivered, the batch is sent again (set *n_done to the changes"
+		 " accepted)"},
+		{"    forgets: 1\n    forgot_says: receiver took none\n    batch_size: 5\n",
+		 "the plugin's export_batch() answered HUB_OK with *n_done 0 of 5 changes: none"
+		 " taken as delivered, the batch is sent again (set *n_done to the changes"
+		 " accepted); its message: receiver took none"},
+	};
+
+	for (size_t r = 0; r < ARRAY_SIZE(rows); r++) {
+		struct world w;
+		json_t *got, *seqs, *st;
+		char *logged;
+
+		logged = world_run_logged(&w, rows[r].keys, &seqs);
+		CU_ASSERT_PTR_NOT_NULL(strstr(logged, rows[r].error));
+		/* every change once, in order: none taken as delivered before */
+		got = recorded(&w, NULL);
+		CU_ASSERT_EQUAL_FATAL(json_array_size(got), json_array_size(seqs));
+		for (size_t i = 0; i < json_array_size(seqs); i++)
+			CU_ASSERT_EQUAL(int_of(json_array_get(got, i), "seq"),
+					json_integer_value(json_array_get(seqs, i)));
+		st = status_of_x(&w);
+		CU_ASSERT_STRING_EQUAL(str_of(st, "last_error"), rows[r].error);
+		CU_ASSERT_EQUAL(int_of(st, "lag"), 0);
+		json_decref(st);
+		json_decref(got);
+		json_decref(seqs);
+		free(logged);
+		world_close(&w);
+	}
 }
 
 static const char erase_ann[] =
@@ -4682,6 +4740,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
 	   TEST(test_an_answer_past_the_batch_delivers_the_batch_again),
 	   TEST(test_a_stopped_answer_without_a_stop_is_a_retry),
+	   TEST(test_an_ok_with_no_change_done_says_n_done_was_not_set),
 	   TEST(test_a_batch_sent_again_keeps_its_range_when_changes_left_it),
 	   TEST(test_a_batch_sent_again_keeps_its_range_past_filtered_rows),
 	   TEST(test_a_failed_create_disables_until_a_restart),
