@@ -367,7 +367,7 @@ static const char *ok_of_none(size_t m, char *err, size_t err_size)
 {
 	char own[512];
 
-	snprintf(own, sizeof(own), "%s", err);
+	snprintf(own, sizeof(own), "%.*s", (int)sizeof(own) - 1, err); /* cut past 511 */
 	snprintf(err, err_size, "the plugin's export_batch() answered HUB_OK with *n_done 0 of"
 		 " %zu changes: none taken as delivered, the batch is sent again (set *n_done"
 		 " to the changes accepted)%s%s", m, own[0] ? "; its message: " : "", own);
