@@ -44,13 +44,18 @@ struct example_export_state {
 static hub_rc example_export_create(const struct hub_host *host, const struct hub_instance *inst,
 				    void **state, char *err, size_t err_size)
 {
-	struct example_export_state *st = calloc(1, sizeof(*st));
+	struct example_export_state *st;
+	const char *path = host->config_string(inst, "path");
 
-	(void)err;
-	(void)err_size;
-	if (!st)
+	/* bad config, the one failure create() reports: "" would pass until
+	 * the first batch, then fail every retry ("": no such file) */
+	if (!path[0]) {
+		snprintf(err, err_size, "path: must not be empty");
+		return HUB_ERR_CONFIG;
+	}
+	if (!(st = calloc(1, sizeof(*st))))
 		return HUB_ERR_NOMEM;
-	st->path = host->config_string(inst, "path");
+	st->path = path;
 	st->fd = -1;
 	*state = st;
 	return HUB_OK;

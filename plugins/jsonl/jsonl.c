@@ -199,6 +199,10 @@ static int file_check(const struct jsonl *j, char *err, size_t err_size)
 {
 	struct stat st;
 
+	if (!j->path[0]) { /* else taken (dirname "." is writable), then failing every batch */
+		snprintf(err, err_size, "path: must not be empty");
+		return -1;
+	}
 	if (stat(j->path, &st) == 0) {
 		if (S_ISDIR(st.st_mode)) {
 			errno = EISDIR;

@@ -350,6 +350,22 @@ static void test_export_appends_one_line_per_change(void)
 	free(dir);
 }
 
+/* `path: ""` was taken, by check --connect and run alike, and then every
+ * batch failed with ": No such file or directory", retried for ever.
+ * Refused at create, naming the key. */
+static void test_export_empty_path_is_a_config_error(void)
+{
+	struct pt_fixture f;
+	char err[256] = "";
+
+	CU_ASSERT_EQUAL(pt_try_open(&f, "example_export", err, sizeof(err), "%s",
+				    "exports:\n  - name: sink\n    plugin: example_export\n"
+				    "    path: \"\"\n"),
+			-1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "path: must not be empty"));
+	pt_close(&f);
+}
+
 /* A crash between a change and its '\n' left a torn last line: the batch
  * sent again began on its tail ({"seq":6,"ki{"seq":7,...}), its first
  * change in a line no one could read.  The torn line is cut at open. */
@@ -536,6 +552,7 @@ TEST_SUITE(example_templates, NULL, NULL,
 	   TEST(test_push_refusal_too_long_for_the_answer_is_empty),
 	   TEST(test_push_older_host_is_not_asked_about_memory),
 	   TEST(test_export_appends_one_line_per_change),
+	   TEST(test_export_empty_path_is_a_config_error),
 	   TEST(test_export_cuts_a_torn_last_line),
 	   TEST(test_export_failure_reports_none_done),
 	   TEST(test_export_a_file_of_one_torn_line_is_cut_whole),

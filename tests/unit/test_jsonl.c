@@ -407,6 +407,21 @@ static void test_jsonl_unwritable_path_is_a_config_error(void)
 	jl_close(&j);
 }
 
+/* `path: ""` passed the create check (its directory, ".", is writable) and
+ * then failed every batch with ": No such file or directory", retried for
+ * ever.  Refused at create, naming the key. */
+static void test_jsonl_empty_path_is_a_config_error(void)
+{
+	struct jl j;
+	char err[512] = "";
+
+	jl_prepare(&j, "unused");
+	j.path[0] = '\0';
+	CU_ASSERT_EQUAL(jl_create(&j, "", err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "path: must not be empty"));
+	jl_close(&j);
+}
+
 /* A path that is a symbolic link to nothing passed the create check and
  * then failed every batch (O_EXCL saw the link, a plain open its missing
  * target): refused at create, named. */
@@ -782,6 +797,7 @@ TEST_SUITE(jsonl, NULL, NULL,
 	   TEST(test_jsonl_a_file_rotated_by_another_process_is_not_written_to),
 	   TEST(test_jsonl_a_failed_write_keeps_what_another_process_wrote),
 	   TEST(test_jsonl_unwritable_path_is_a_config_error),
+	   TEST(test_jsonl_empty_path_is_a_config_error),
 	   TEST(test_jsonl_dangling_symlink_path_is_a_config_error),
 	   TEST(test_jsonl_cuts_a_torn_line_of_any_length),
 	   TEST(test_jsonl_cuts_a_torn_line_written_under_its_open_file),
