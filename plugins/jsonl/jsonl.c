@@ -199,10 +199,6 @@ static int file_check(const struct jsonl *j, char *err, size_t err_size)
 {
 	struct stat st;
 
-	if (!j->path[0]) { /* else taken (dirname "." is writable), then failing every batch */
-		snprintf(err, err_size, "path: must not be empty");
-		return -1;
-	}
 	if (stat(j->path, &st) == 0) {
 		if (S_ISDIR(st.st_mode)) {
 			errno = EISDIR;
@@ -287,23 +283,41 @@ static void jsonl_destroy(void *state)
 	free(j);
 }
 
+/* What create() refuses of the values alone, also `profilehub check`'s
+ * (check_config, ABI 1.10): each message starts with its key, which the hub
+ * names with its file:line:col.  A path "" was taken (its directory, ".",
+ * is writable), then failed every batch. */
+static hub_rc jsonl_check_config(const struct hub_host *host, const struct hub_instance *inst,
+				 char *err, size_t err_size)
+{
+	long long keep = (long long)host->config_int(inst, "keep");
+
+	if (!host->config_string(inst, "path")[0])
+		snprintf(err, err_size, "path: must not be empty");
+	else if (host->config_int(inst, "max_bytes") < 0)
+		snprintf(err, err_size, "max_bytes: must be 0 (never rotate) or more");
+	else if (keep < 0 || keep > 1000)
+		snprintf(err, err_size, "keep: must be 0 to 1000");
+	else
+		return HUB_OK;
+	return HUB_ERR_CONFIG;
+}
+
 static hub_rc jsonl_create(const struct hub_host *host, const struct hub_instance *inst,
 			   void **state, char *err, size_t err_size)
 {
-	struct jsonl *j = calloc(1, sizeof(*j));
+	struct jsonl *j;
 	char *copy = NULL;
+	hub_rc rc = jsonl_check_config(host, inst, err, err_size);
 
-	if (!j)
+	if (rc != HUB_OK)
+		return rc;
+	if (!(j = calloc(1, sizeof(*j))))
 		return HUB_ERR_NOMEM;
 	j->fd = -1;
 	j->lock_fd = -1;
 	j->max_bytes = (long long)host->config_int(inst, "max_bytes");
 	j->keep = (long long)host->config_int(inst, "keep");
-	if (j->max_bytes < 0 || j->keep < 0 || j->keep > 1000) {
-		snprintf(err, err_size, "max_bytes must be >= 0 and keep 0 to 1000");
-		jsonl_destroy(j);
-		return HUB_ERR_CONFIG;
-	}
 	if (!(j->path = strdup(host->config_string(inst, "path"))) ||
 	    !(copy = strdup(j->path)) || !(j->dir = strdup(dirname(copy))) ||
 	    asprintf(&j->lock_path, "%s.lock", j->path) < 0) {
@@ -494,6 +508,7 @@ static const struct hub_plugin jsonl_plugin = {
 	.destroy = jsonl_destroy,
 	.check_connect = jsonl_check_connect,
 	.export_batch = jsonl_export,
+	.check_config = jsonl_check_config,
 };
 
 HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)

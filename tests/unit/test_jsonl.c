@@ -76,6 +76,21 @@ static int jl_create(struct jl *j, const char *keys, char *err, size_t err_size)
 	return 0;
 }
 
+/* `profilehub check`'s word on j's config (check_config, ABI 1.10): the
+ * refusal holding `refusal` (with the value's place), or taken when NULL.
+ * Once only create() refused them, so check passed what run refused. */
+static void jl_check_config_is(struct jl *j, const char *refusal)
+{
+	char err[512] = "";
+	int rc = plugin_instance_check_config(&j->mod, &j->cfg->exports[0], err, sizeof(err));
+
+	CU_ASSERT_EQUAL(rc, refusal ? -1 : 0);
+	if (refusal) {
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, refusal));
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "jl.yaml:"));
+	}
+}
+
 static int jl_open(struct jl *j, const char *rel, const char *keys, char *err, size_t err_size)
 {
 	jl_prepare(j, rel);
@@ -409,7 +424,8 @@ static void test_jsonl_unwritable_path_is_a_config_error(void)
 
 /* `path: ""` passed the create check (its directory, ".", is writable) and
  * then failed every batch with ": No such file or directory", retried for
- * ever.  Refused at create, naming the key. */
+ * ever.  Refused at create, and by `profilehub check` (check_config),
+ * naming the key. */
 static void test_jsonl_empty_path_is_a_config_error(void)
 {
 	struct jl j;
@@ -419,6 +435,7 @@ static void test_jsonl_empty_path_is_a_config_error(void)
 	j.path[0] = '\0';
 	CU_ASSERT_EQUAL(jl_create(&j, "", err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "path: must not be empty"));
+	jl_check_config_is(&j, "path: must not be empty");
 	jl_close(&j);
 }
 
@@ -687,15 +704,18 @@ static void test_jsonl_rotates_past_100_mib_by_default(void)
 	jl_close(&j);
 }
 
-/* max_bytes >= 0 and keep 0 to 1000, else create refuses, saying so. */
+/* max_bytes >= 0 and keep 0 to 1000, else create and check refuse, naming the key. */
 static void test_jsonl_max_bytes_and_keep_are_bounded(void)
 {
 	static const struct {
 		const char *keys;
-		int rc;
+		const char *refusal; /* NULL: taken */
 	} cases[] = {
-		{"    max_bytes: -1\n", -1}, {"    max_bytes: 0\n", 0}, {"    keep: -1\n", -1},
-		{"    keep: 1000\n", 0},     {"    keep: 1001\n", -1},
+		{"    max_bytes: -1\n", "max_bytes: must be 0 (never rotate) or more"},
+		{"    max_bytes: 0\n", NULL},
+		{"    keep: -1\n", "keep: must be 0 to 1000"},
+		{"    keep: 1000\n", NULL},
+		{"    keep: 1001\n", "keep: must be 0 to 1000"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -703,10 +723,10 @@ static void test_jsonl_max_bytes_and_keep_are_bounded(void)
 		char err[512] = "";
 
 		CU_ASSERT_EQUAL(jl_open(&j, "out.jsonl", cases[i].keys, err, sizeof(err)),
-				cases[i].rc);
-		if (cases[i].rc)
-			CU_ASSERT_PTR_NOT_NULL(
-				strstr(err, "max_bytes must be >= 0 and keep 0 to 1000"));
+				cases[i].refusal ? -1 : 0);
+		if (cases[i].refusal)
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, cases[i].refusal));
+		jl_check_config_is(&j, cases[i].refusal);
 		jl_close(&j);
 	}
 }
