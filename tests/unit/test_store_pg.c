@@ -103,13 +103,15 @@ static int exec_sessions_end(int is_down)
 					" WHERE datname = '" EXEC_DB "'; END$$");
 }
 
-/* The first value of `sql` on the database of url must be `want`. */
+/* `sql` on the database of url must give one row whose first value is
+ * `want` (no row is a failure, not a pass). */
 static void exec_value_is(const char *url, const char *sql, const char *want)
 {
 	PGconn *c = PQconnectdb(url);
 	PGresult *res = PQexec(c, sql);
 
 	CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
+	CU_ASSERT_EQUAL(PQntuples(res), 1);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
 		CU_ASSERT_STRING_EQUAL(PQgetvalue(res, 0, 0), want);
 	PQclear(res);
@@ -539,6 +541,37 @@ static void test_pg_a_schema_migrated_by_a_newer_hub_stops_writes(void)
 	exec_close(s);
 }
 
+/* A schema an older hub made (version 2: no attributes_email_ci) is
+ * migrated at its first open by this hub: the index that email lookups
+ * without case use is made, and the version recorded.  Without the step
+ * the lookups still answer, scanning every attribute. */
+static void test_pg_a_version_2_schema_gets_the_email_index(void)
+{
+	char url[512], err[512] = "", known[32] = "";
+	struct store *s, *s2 = NULL;
+	PGresult *res;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	res = PQexec(pgs(s)->conn, "SELECT value FROM meta WHERE key = 'schema_version'");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		snprintf(known, sizeof(known), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	CU_ASSERT_FATAL(strtol(known, NULL, 10) > 2);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, "DROP INDEX attributes_email_ci;"
+						     " UPDATE meta SET value = '2'"
+						     " WHERE key = 'schema_version'"),
+			      0);
+	exec_value_is(url, "SELECT count(*) FROM pg_indexes"
+			   " WHERE indexname = 'attributes_email_ci'", "0");
+	CU_ASSERT_EQUAL_FATAL(store_pg_open(url, "", &s2, err, sizeof(err)), 0);
+	exec_value_is(url, "SELECT count(*) FROM pg_indexes WHERE indexname ="
+			   " 'attributes_email_ci' AND indexdef LIKE '%md5(lower(value))%'", "1");
+	exec_value_is(url, "SELECT value FROM meta WHERE key = 'schema_version'", known);
+	store_close(s2);
+	exec_close(s);
+}
+
 /* An error's first line is cut to the buffer, its terminator included. */
 static void test_pg_exec_a_first_line_is_cut_to_its_buffer(void)
 {
@@ -570,4 +603,5 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_a_read_after_a_lost_commit_answer_runs),
 	   TEST(test_pg_exec_an_armed_fault_fails_a_pipelined_write),
 	   TEST(test_pg_exec_a_first_line_is_cut_to_its_buffer),
-	   TEST(test_pg_a_schema_migrated_by_a_newer_hub_stops_writes))
+	   TEST(test_pg_a_schema_migrated_by_a_newer_hub_stops_writes),
+	   TEST(test_pg_a_version_2_schema_gets_the_email_index))
