@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- the plugin directory ------------------------------------------- */
@@ -275,8 +276,24 @@ out:
 	return rc;
 }
 
+/* Is plugin `name` loaded already from the file at `path` (a link to it, or
+ * its directory listed twice under two spellings)?  One file is one plugin:
+ * no second copy that a list's order would choose between. */
+static int registry_is_loaded_from(const struct plugin_registry *reg, const char *name,
+				   const char *path)
+{
+	struct stat a, b;
+
+	for (size_t i = 0; i < reg->n_mods; i++)
+		if (strcmp(reg->mods[i].name, name) == 0)
+			return stat(reg->mods[i].path, &a) == 0 && stat(path, &b) == 0 &&
+			       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	return 0;
+}
+
 /* Loads the files of one directory of the registry's list into it: one
- * whose name an earlier directory held is refused with that one. */
+ * whose name an earlier directory held is refused with that one, unless
+ * it is the same file. */
 static int registry_load_dir(struct plugin_registry *reg, const char *dir, char *err,
 			     size_t err_size)
 {
@@ -299,6 +316,11 @@ static int registry_load_dir(struct plugin_registry *reg, const char *dir, char 
 			goto nomem;
 		sprintf(path, "%s/%s", dir, files[i]);
 		name = name_from_path(path);
+		if (name && registry_is_loaded_from(reg, name, path)) {
+			hub_free(name);
+			hub_free(path);
+			continue;
+		}
 		if (name && registry_seen(reg, name, &refusal) >= 0) {
 			failed = registry_refuse_twice(reg, path);
 			hub_free(name);

@@ -66,8 +66,9 @@ void plugin_unload(struct plugin_module *mod);
  * refusals: it matters only to a config that names it, which then fails
  * with its reason (plugin_registry_missing).  So is a name two directories
  * hold (neither is loaded: "plugin "x" is in two plugin directories, A/x.so
- * and B/x.so: remove one ...").  Returns 0, or -1 when a directory cannot
- * be read (or out of memory). */
+ * and B/x.so: remove one ..."), unless both are one file (a link to the
+ * other, a directory listed twice): loaded once.  Returns 0, or -1 when a
+ * directory cannot be read (or out of memory). */
 int plugin_registry_open(struct plugin_registry *reg, const char *dirs,
 			 char *err, size_t err_size);
 void plugin_registry_close(struct plugin_registry *reg);

@@ -557,6 +557,44 @@ static void test_registry_skips_a_refused_plugin_and_says_why(void)
 	free(dir);
 }
 
+/* dir_from/name copied (its bytes, not a link) into dir_to: 0, or -1. */
+static int file_copy(const char *dir_from, const char *dir_to, const char *name)
+{
+	char *from = NULL, *to = NULL, buf[65536];
+	FILE *in = NULL, *out = NULL;
+	size_t n;
+	int rc = -1;
+
+	if (asprintf(&from, "%s/%s", dir_from, name) < 0 || asprintf(&to, "%s/%s", dir_to, name) < 0)
+		goto out;
+	if (!(in = fopen(from, "rb")) || !(out = fopen(to, "wb")))
+		goto out;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, out) != n)
+			goto out;
+	rc = ferror(in) ? -1 : 0;
+out:
+	if (in)
+		fclose(in);
+	if (out && fclose(out))
+		rc = -1;
+	free(from);
+	free(to);
+	return rc;
+}
+
+/* The registry of two test directories a and b (dirs: their list) closed,
+ * the directories removed, and the strings freed. */
+static void two_dirs_close(struct plugin_registry *reg, char *dirs, char *a, char *b)
+{
+	plugin_registry_close(reg);
+	free(dirs);
+	testlib_rmtree(a);
+	testlib_rmtree(b);
+	free(a);
+	free(b);
+}
+
 /* plugin_dir lists several directories: the plugins of each are loaded;
  * a name two of them hold is refused, naming both files (neither is used:
  * which one a hub runs must not depend on the order of a list). */
@@ -566,12 +604,13 @@ static void test_registry_of_two_dirs_loads_both_and_refuses_a_name_held_twice(v
 					      "kitchen_sink.so", "tests/plugins/kitchen_sink.so",
 					      NULL};
 	static const char *const operator_own[] = {"older_minor.so",
-						   "tests/plugins/older_minor.so", "example.so",
-						   "plugins/example.so", NULL};
+						   "tests/plugins/older_minor.so", NULL};
 	char *a = testlib_plugin_dir(hub_own), *b = testlib_plugin_dir(operator_own), *dirs;
 	struct plugin_registry reg;
 	char err[1024] = "", expected[2048], why[1024];
 
+	/* the operator's example.so: a file of its own, not a link to the hub's */
+	CU_ASSERT_EQUAL_FATAL(file_copy(a, b, "example.so"), 0);
 	CU_ASSERT_FATAL(asprintf(&dirs, "%s:%s", a, b) > 0);
 	CU_ASSERT_EQUAL_FATAL(plugin_registry_open(&reg, dirs, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(reg.n_mods, 2);
@@ -587,12 +626,32 @@ static void test_registry_of_two_dirs_loads_both_and_refuses_a_name_held_twice(v
 		 "kitchen_sink, older_minor)", a, b);
 	CU_ASSERT_STRING_EQUAL(plugin_registry_missing(&reg, "other", why, sizeof(why)),
 			       expected);
-	plugin_registry_close(&reg);
-	free(dirs);
-	testlib_rmtree(a);
-	testlib_rmtree(b);
-	free(a);
-	free(b);
+	two_dirs_close(&reg, dirs, a, b);
+}
+
+/* One file reached from two directories of plugin_dir (the hub's plugin
+ * linked into the operator's directory, as the docs had it before lists;
+ * a directory listed twice under two spellings) is one plugin, loaded
+ * once: no order of the list chooses between two builds.  It was refused
+ * as "in two plugin directories", and a config naming it failed. */
+static void test_registry_loads_one_file_reached_from_two_dirs_once(void)
+{
+	static const char *const hub_own[] = {"example.so", "plugins/example.so", NULL};
+	static const char *const operator_own[] = {"example.so", "plugins/example.so",
+						   "older_minor.so",
+						   "tests/plugins/older_minor.so", NULL};
+	char *a = testlib_plugin_dir(hub_own), *b = testlib_plugin_dir(operator_own), *dirs;
+	struct plugin_registry reg;
+	char err[1024] = "";
+
+	CU_ASSERT_FATAL(asprintf(&dirs, "%s:%s:%s/.", a, b, a) > 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_registry_open(&reg, dirs, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(reg.n_refused, 0);
+	CU_ASSERT_EQUAL_FATAL(reg.n_mods, 2);
+	CU_ASSERT_STRING_EQUAL(reg.mods[0].name, "example");
+	CU_ASSERT_STRING_EQUAL(reg.mods[1].name, "older_minor");
+	CU_ASSERT_PTR_NOT_NULL(plugin_registry_find(&reg, "example"));
+	two_dirs_close(&reg, dirs, a, b);
 }
 
 static void test_registry_of_missing_dir_fails(void)
@@ -1828,6 +1887,7 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_registry_skips_a_refused_plugin_and_says_why),
 	   TEST(test_registry_suggests_past_the_64th_plugin),
 	   TEST(test_registry_of_two_dirs_loads_both_and_refuses_a_name_held_twice),
+	   TEST(test_registry_loads_one_file_reached_from_two_dirs_once),
 	   TEST(test_registry_of_missing_dir_fails),
 	   TEST(test_empty_registry_finds_nothing),
 	   TEST(test_instance_check_accepts_valid_example_config),
