@@ -135,16 +135,23 @@ static void mp_env_skip(const struct mp_state *st, const struct mp_batch *b)
 }
 
 /* Refuses batch i when an earlier batch of the request has its
- * source_request_id (ids[0..i) the earlier ones, NULL when absent). */
-static int mp_request_id_repeated(const char *const *ids, size_t i, struct mp_error *e)
+ * source_request_id (ids[0..i) the earlier ones, NULL when absent) and
+ * other content: its records would take the earlier one's message ids and
+ * be dropped as duplicates.  The same batch sent twice is let through: its
+ * records are the duplicates they look like, counted as such, as
+ * mParticle drops a repeat. */
+static int mp_request_id_repeated(json_t *items, const char *const *ids, size_t i,
+				  struct mp_error *e)
 {
 	for (size_t j = 0; ids[i] && j < i; j++) {
 		if (!ids[j] || strcmp(ids[j], ids[i]) != 0)
 			continue;
+		if (json_equal(json_array_get(items, j), json_array_get(items, i)))
+			return 0;
 		mp_error_set(e, 400, "invalid_batch", (long)i,
-			     "batches[%zu].source_request_id: the same as batches[%zu]'s: each "
-			     "batch of a request needs its own (the second would be dropped as a "
-			     "duplicate of the first)",
+			     "batches[%zu].source_request_id: the same as batches[%zu]'s, with "
+			     "other content: each batch of a request needs its own (the second "
+			     "would be dropped as a duplicate of the first)",
 			     i, j);
 		return -1;
 	}
@@ -177,7 +184,7 @@ hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const ch
 		if (mp_batch_read(st, obj, items ? (long)i : -1, &b, e))
 			goto out;
 		request_ids[i] = b.source_request_id;
-		if (mp_request_id_repeated(request_ids, i, e))
+		if (mp_request_id_repeated(items, request_ids, i, e))
 			goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
