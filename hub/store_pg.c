@@ -511,36 +511,128 @@ static int is_plain_identifier(const char *s)
 	       !(s[0] >= '0' && s[0] <= '9');
 }
 
+/* A DDL statement of the migration to version `to` (from `from`).  A
+ * refusal for want of privileges says what the role lacks and what to do:
+ * the running hub needs none of them once the schema is at its version. */
+static int migrate_exec(struct pg_store *ps, const char *sql, long from, long to)
+{
+	PGresult *res = PQexec(ps->conn, sql);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	char line[256];
+	int rc = 0;
+
+	if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK)
+		goto out;
+	rc = pg_fail(ps, res, W_MIGRATE);
+	if (!state || strcmp(state, "42501") != 0)
+		goto out;
+	pg_first_line(line, sizeof(line), PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+	err_set(ps->base.err, sizeof(ps->base.err),
+		"postgres: schema \"%s\" at %s is at version %ld and this hub must %s it to"
+		" version %ld, which this role may not: %s (SQLSTATE 42501); start the hub once as"
+		" a role that may (CREATE on the database for a new schema, owner of the schema"
+		" and its tables to migrate one): later starts need only USAGE on the schema,"
+		" SELECT, INSERT, UPDATE, DELETE on its tables and USAGE, SELECT, UPDATE on its"
+		" sequences", ps->schema, ps->where, from, from ? "migrate" : "create", to, line);
+out:
+	PQclear(res);
+	return rc;
+}
+
+/* Reads meta.schema_version into *version (0: no meta table, or no row)
+ * and whether the schema exists, without DDL: a role that may not create
+ * runs a hub on a schema migrated by another.  0, or -1. */
+static int migrate_read_version(struct pg_store *ps, int *is_schema, long *version)
+{
+	const char *vals[1] = {ps->schema};
+	PGresult *res = PQexecParams(ps->conn,
+				     "SELECT EXISTS(SELECT 1 FROM pg_namespace WHERE nspname = $1),"
+				     " to_regclass(quote_ident($1) || '.meta') IS NOT NULL",
+				     1, NULL, vals, NULL, NULL, 0);
+	int rc = 0, is_meta;
+
+	*version = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		rc = pg_fail(ps, res, W_MIGRATE);
+		goto out;
+	}
+	*is_schema = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	is_meta = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	PQclear(res);
+	res = NULL;
+	if (!is_meta)
+		goto out;
+	vals[0] = "schema_version";
+	res = PQexecParams(ps->conn, "SELECT value FROM meta WHERE key = $1", 1, NULL, vals, NULL,
+			   NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = pg_fail(ps, res, W_MIGRATE);
+		goto out;
+	}
+	if (PQntuples(res) > 0)
+		*version = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+out:
+	PQclear(res);
+	return rc;
+}
+
+/* The schema and its meta table, made where missing (DDL only then). */
+static int migrate_create_meta(struct pg_store *ps, int is_schema)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "CREATE SCHEMA IF NOT EXISTS \"%s\"", ps->schema);
+	if (!is_schema && migrate_exec(ps, sql, 0, SCHEMA_VERSION))
+		return -1;
+	return migrate_exec(ps, "CREATE TABLE IF NOT EXISTS meta(key text COLLATE \"C\""
+				" PRIMARY KEY, value text NOT NULL)", 0, SCHEMA_VERSION);
+}
+
+/* Applies the steps after `version` and records SCHEMA_VERSION. */
+static int migrate_steps(struct pg_store *ps, long version)
+{
+	const char *vals[2] = {"schema_version", NULL};
+	char version_text[16];
+	PGresult *res;
+	int rc;
+
+	for (long v = version; v < SCHEMA_VERSION; v++)
+		if (migrate_exec(ps, migrations[v], version, SCHEMA_VERSION))
+			return -1;
+	snprintf(version_text, sizeof(version_text), "%d", SCHEMA_VERSION);
+	vals[1] = version_text;
+	res = PQexecParams(ps->conn,
+			   "INSERT INTO meta(key, value) VALUES($1, $2)"
+			   " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+			   2, NULL, vals, NULL, NULL, 0);
+	rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : pg_fail(ps, res, W_MIGRATE);
+	PQclear(res);
+	if (rc)
+		return -1;
+	log_msg(version ? HUB_LOG_INFO : HUB_LOG_DEBUG, "store",
+		"PostgreSQL schema \"%s\" at version %d (was %ld)", ps->schema, SCHEMA_VERSION,
+		version);
+	return 0;
+}
+
 /*
  * Creates the schema and applies the missing migrations in one
  * transaction.  The caller holds LOCK_MIGRATE (a session lock), so two
  * processes starting on an empty database do not race.  Without
- * is_migrate an older schema is left as it is: STORE_OLDER.
+ * is_migrate an older schema is left as it is: STORE_OLDER.  A schema at
+ * this hub's version is read, not written: no privilege beyond its tables'.
  */
 static int migrate(struct pg_store *ps, int is_migrate, char *err, size_t err_size)
 {
-	char sql[160], version_text[16];
 	long version = 0;
-	int rc = -1;
+	int is_schema = 0, rc = -1;
 
-	snprintf(sql, sizeof(sql), "CREATE SCHEMA IF NOT EXISTS \"%s\"", ps->schema);
-	if (pg_exec_simple(ps, "BEGIN", W_MIGRATE) || pg_exec_simple(ps, sql, W_MIGRATE) ||
-	    pg_exec_simple(ps, "CREATE TABLE IF NOT EXISTS meta(key text COLLATE \"C\" PRIMARY KEY,"
-			       " value text NOT NULL)", W_MIGRATE))
+	if (pg_exec_simple(ps, "BEGIN", W_MIGRATE) ||
+	    migrate_read_version(ps, &is_schema, &version))
 		goto fail;
-	{
-		const char *vals[1] = {"schema_version"};
-		PGresult *res = PQexecParams(ps->conn, "SELECT value FROM meta WHERE key = $1", 1,
-					     NULL, vals, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			pg_fail(ps, res, W_MIGRATE);
-			PQclear(res);
-			goto fail;
-		}
-		if (PQntuples(res) > 0)
-			version = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
-	}
+	if (version == 0 && (migrate_create_meta(ps, is_schema) ||
+			     migrate_read_version(ps, &is_schema, &version)))
+		goto fail;
 	if (version > SCHEMA_VERSION) {
 		err_set(ps->base.err, sizeof(ps->base.err),
 			"postgres: schema \"%s\" at %s: store schema version %ld, this hub knows"
@@ -555,31 +647,9 @@ static int migrate(struct pg_store *ps, int is_migrate, char *err, size_t err_si
 		rc = STORE_OLDER;
 		goto fail;
 	}
-	for (long v = version; v < SCHEMA_VERSION; v++)
-		if (pg_exec_simple(ps, migrations[v], W_MIGRATE))
-			goto fail;
-	if (version < SCHEMA_VERSION) {
-		const char *vals[2] = {"schema_version", version_text};
-		PGresult *res;
-		snprintf(version_text, sizeof(version_text), "%d", SCHEMA_VERSION);
-		res = PQexecParams(ps->conn,
-				   "INSERT INTO meta(key, value) VALUES($1, $2)"
-				   " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-				   2, NULL, vals, NULL, NULL, 0);
-		rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : pg_fail(ps, res, W_MIGRATE);
-		PQclear(res);
-		if (rc) {
-			rc = -1;
-			goto fail;
-		}
-		log_msg(version ? HUB_LOG_INFO : HUB_LOG_DEBUG, "store",
-			"PostgreSQL schema \"%s\" at version %d (was %ld)", ps->schema,
-			 SCHEMA_VERSION, version);
-	}
-	if (pg_exec_simple(ps, "COMMIT", W_MIGRATE)) {
-		rc = -1;
+	if ((version < SCHEMA_VERSION && migrate_steps(ps, version)) ||
+	    pg_exec_simple(ps, "COMMIT", W_MIGRATE))
 		goto fail;
-	}
 	return 0;
 fail:
 	err_set(err, err_size, "%s", ps->base.err);

@@ -572,6 +572,48 @@ static void test_pg_a_version_2_schema_gets_the_email_index(void)
 	exec_close(s);
 }
 
+/* A role with no CREATE anywhere (a DBA's runtime role: USAGE on the schema,
+ * DML on its tables and sequences) opens a schema another role migrated,
+ * and writes to it; asked to create a new schema, it is refused naming the
+ * privilege and what to do. */
+static void test_pg_a_role_that_may_not_create_runs_a_migrated_schema(void)
+{
+	const char *admin = getenv("HUB_TEST_PG_URL");
+	char url[512], app_url[560], err[1024] = "";
+	struct store *s = NULL, *app = NULL;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	snprintf(app_url, sizeof(app_url), "%s?user=hub_app", url);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(admin, "DROP ROLE IF EXISTS hub_app"), 0);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(admin, "CREATE ROLE hub_app LOGIN"), 0);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, "REVOKE ALL ON DATABASE " EXEC_DB
+						     " FROM PUBLIC; REVOKE CREATE ON SCHEMA public"
+						     " FROM PUBLIC; GRANT CONNECT ON DATABASE " EXEC_DB
+						     " TO hub_app; GRANT USAGE ON SCHEMA public TO"
+						     " hub_app; GRANT SELECT, INSERT, UPDATE, DELETE"
+						     " ON ALL TABLES IN SCHEMA public TO hub_app;"
+						     " GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN"
+						     " SCHEMA public TO hub_app"),
+			      0);
+	CU_ASSERT_EQUAL(store_pg_open(app_url, "", &app, err, sizeof(err)), 0);
+	if (app) {
+		CU_ASSERT_EQUAL(exec_meta_put(app, "by_app"), 0);
+		store_close(app);
+		app = NULL;
+	} else {
+		fprintf(stderr, "\n  hub_app: %s\n", err);
+	}
+	exec_value_is(url, "SELECT count(*) FROM meta WHERE key = 'by_app'", "1");
+	CU_ASSERT_EQUAL(store_pg_open(app_url, "other", &app, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "schema \"other\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "SQLSTATE 42501"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "start the hub once as a role that may"));
+	store_close(app);
+	exec_close(s);
+	CU_ASSERT_EQUAL(teststore_pg_exec(admin, "DROP ROLE hub_app"), 0);
+}
+
 /* An error's first line is cut to the buffer, its terminator included. */
 static void test_pg_exec_a_first_line_is_cut_to_its_buffer(void)
 {
@@ -604,4 +646,5 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_an_armed_fault_fails_a_pipelined_write),
 	   TEST(test_pg_exec_a_first_line_is_cut_to_its_buffer),
 	   TEST(test_pg_a_schema_migrated_by_a_newer_hub_stops_writes),
-	   TEST(test_pg_a_version_2_schema_gets_the_email_index))
+	   TEST(test_pg_a_version_2_schema_gets_the_email_index),
+	   TEST(test_pg_a_role_that_may_not_create_runs_a_migrated_schema))
