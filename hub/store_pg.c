@@ -596,6 +596,15 @@ static int migrate_steps(struct pg_store *ps, long version)
 	PGresult *res;
 	int rc;
 
+	/* a step builds an index over a whole table: a statement_timeout set
+	 * on the role or database for the hub's short statements would cancel
+	 * it at every start, and the store could never be upgraded */
+	if (pg_exec_simple(ps, "SET LOCAL statement_timeout = 0", W_MIGRATE))
+		return -1;
+	if (version)
+		log_info("store", "migrating PostgreSQL schema \"%s\" from version %ld to %d: writes"
+			 " to its tables wait until it commits", ps->schema, version,
+			 SCHEMA_VERSION);
 	for (long v = version; v < SCHEMA_VERSION; v++)
 		if (migrate_exec(ps, migrations[v], version, SCHEMA_VERSION))
 			return -1;

@@ -614,6 +614,42 @@ static void test_pg_a_role_that_may_not_create_runs_a_migrated_schema(void)
 	CU_ASSERT_EQUAL(teststore_pg_exec(admin, "DROP ROLE hub_app"), 0);
 }
 
+/* An upgrade on a database whose sessions have a statement_timeout far
+ * shorter than step 3's index build (over 100k email attributes): the
+ * migration runs to its end, not cancelled at every start. */
+static void test_pg_a_migration_outlasts_a_statement_timeout(void)
+{
+	const char *admin = getenv("HUB_TEST_PG_URL");
+	char url[512], err[512] = "";
+	struct store *s = NULL;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	store_close(s);
+	s = NULL;
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, "DROP INDEX attributes_email_ci;"
+						     " INSERT INTO attributes SELECT 'p' || i,"
+						     " '$email_address', 'U' || i || '@X.com', 1, 0,"
+						     " 0, 0 FROM generate_series(1, 100000) i;"
+						     " UPDATE meta SET value = '2'"
+						     " WHERE key = 'schema_version'"),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(admin, "ALTER DATABASE " EXEC_DB
+						       " SET statement_timeout = '20ms'"),
+			      0);
+	CU_ASSERT_EQUAL(store_pg_open(url, "", &s, err, sizeof(err)), 0);
+	if (!s)
+		fprintf(stderr, "\n  migration: %s\n", err);
+	exec_value_is(url, "SELECT count(*) FROM pg_indexes"
+			   " WHERE indexname = 'attributes_email_ci'", "1");
+	exec_value_is(url, "SELECT value FROM meta WHERE key = 'schema_version'", "3");
+	if (s)
+		exec_close(s);
+	else
+		CU_ASSERT_EQUAL(teststore_pg_exec(admin, "DROP DATABASE " EXEC_DB " WITH (FORCE)"),
+				0);
+}
+
 /* An error's first line is cut to the buffer, its terminator included. */
 static void test_pg_exec_a_first_line_is_cut_to_its_buffer(void)
 {
@@ -647,4 +683,5 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_a_first_line_is_cut_to_its_buffer),
 	   TEST(test_pg_a_schema_migrated_by_a_newer_hub_stops_writes),
 	   TEST(test_pg_a_version_2_schema_gets_the_email_index),
-	   TEST(test_pg_a_role_that_may_not_create_runs_a_migrated_schema))
+	   TEST(test_pg_a_role_that_may_not_create_runs_a_migrated_schema),
+	   TEST(test_pg_a_migration_outlasts_a_statement_timeout))
