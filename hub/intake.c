@@ -43,6 +43,8 @@ struct intake {
 	size_t group_max;         /* records per group; set before the first submit */
 	int is_bulk;              /* groups take batches that arrive while they run */
 	int64_t group_began_ms;   /* writer thread only: when the group's transaction began */
+	int64_t group_taken_ms;   /* under lock: when the group running was taken (0: none) */
+	int64_t stall_ms;         /* a group running longer is stalled (/readyz) */
 
 	struct store *store;      /* writer thread only */
 	struct unify unify;       /* writer thread only */
@@ -537,6 +539,20 @@ static void writer_note_group(struct intake *in, const struct intake_batch *grou
 	outage_note_failure(&in->failing, &failing_words, n_refused, why);
 }
 
+/* The group taken at group_taken_ms has ended: one that ran past
+ * stall_ms is logged (readers saw it stalled meanwhile); under lock. */
+static void writer_group_ended(struct intake *in)
+{
+	int64_t took_ms = time_mono_ms() - in->group_taken_ms;
+
+	in->group_taken_ms = 0;
+	if (took_ms >= in->stall_ms)
+		log_warn("intake", "a group commit took %lld.%03lld s: the store kept it waiting"
+			 " (on PostgreSQL: a lock another session held on a table, see"
+			 " pg_locks)",
+			 (long long)(took_ms / 1000), (long long)(took_ms % 1000));
+}
+
 /* The failing state into the stats, for readers (/readyz); under lock. */
 static void writer_share_failing(struct intake *in)
 {
@@ -584,9 +600,11 @@ static void writer_wait_work(struct intake *in)
 		if (pthread_cond_timedwait(&in->work, &in->lock, &until) == 0 || in->head ||
 		    in->is_stopping)
 			continue;
+		in->group_taken_ms = time_mono_ms();
 		pthread_mutex_unlock(&in->lock);
 		writer_probe(in);
 		pthread_mutex_lock(&in->lock);
+		writer_group_ended(in);
 		writer_share_failing(in);
 	}
 }
@@ -626,12 +644,14 @@ static void *writer_main(void *arg)
 		if (!in->head)
 			break;
 		group = queue_take_group(in);
+		in->group_taken_ms = time_mono_ms();
 		pthread_mutex_unlock(&in->lock);
 
 		writer_run_group(in, group, &commit_us);
 		writer_note_group(in, group, commit_us);
 
 		pthread_mutex_lock(&in->lock);
+		writer_group_ended(in);
 		writer_share_failing(in);
 		if (commit_us >= 0)
 			stats_commit(&in->stats, commit_us);
@@ -677,6 +697,7 @@ int intake_start(struct intake **out, struct store *store, const struct hub_conf
 	store->is_intake_writer = 1;
 	in->max_depth = cfg->intake_queue_max > 0 ? cfg->intake_queue_max : 1024;
 	in->group_max = GROUP_MAX_RECORDS;
+	in->stall_ms = INTAKE_STALL_MS;
 	unify_init(&in->unify, store, cfg);
 	if (pthread_create(&in->writer, NULL, writer_main, in) != 0) {
 		err_set(err, err_size, "cannot start the intake writer thread");
@@ -760,10 +781,20 @@ void intake_set_bulk(struct intake *in, size_t group_max_records)
 	pthread_mutex_unlock(&in->lock);
 }
 
+void intake_set_stall(struct intake *in, int64_t stall_ms)
+{
+	pthread_mutex_lock(&in->lock);
+	in->stall_ms = stall_ms;
+	pthread_mutex_unlock(&in->lock);
+}
+
 void intake_get_stats(struct intake *in, struct intake_stats *st)
 {
 	pthread_mutex_lock(&in->lock);
 	*st = in->stats;
 	st->queue_depth = in->depth;
+	st->stalled_ms = 0;
+	if (in->group_taken_ms && time_mono_ms() - in->group_taken_ms >= in->stall_ms)
+		st->stalled_ms = time_mono_ms() - in->group_taken_ms;
 	pthread_mutex_unlock(&in->lock);
 }

@@ -111,9 +111,15 @@ struct intake_stats {
 	 * INTAKE_PROBE_MS (a load balancer sends nothing to a hub not ready) */
 	int64_t failing_since_ms;
 	int64_t failing_refused;
+	/* how long the group being committed has run, once that is
+	 * INTAKE_STALL_MS or more (else 0): the store keeps it waiting (on
+	 * PostgreSQL a lock another session holds on a table, which a
+	 * statement waits for without end), and every request waits with it */
+	int64_t stalled_ms;
 };
 
 #define INTAKE_PROBE_MS 1000
+#define INTAKE_STALL_MS 30000 /* a full group on PostgreSQL (50,000 records) takes about 20 s */
 #define INTAKE_PROBE_KEY "intake_probe" /* the meta row the probe writes: its time */
 
 /* Starts the writer thread; it takes ownership of `store` (closed by
@@ -128,6 +134,9 @@ int intake_start(struct intake **out, struct store *store, const struct hub_conf
  * first submit.  A store with several writers (PostgreSQL) keeps its
  * groups at most their usual size: there this only makes them smaller. */
 void intake_set_bulk(struct intake *in, size_t group_max_records);
+
+/* Tests: a group running stall_ms or longer is stalled (INTAKE_STALL_MS). */
+void intake_set_stall(struct intake *in, int64_t stall_ms);
 
 /* Queues a batch.  HUB_OK, HUB_ERR_BUSY (queue full), HUB_ERR_STOPPED. */
 hub_rc intake_submit(struct intake *in, struct intake_batch *b);

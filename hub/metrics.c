@@ -363,14 +363,20 @@ char *metrics_readiness(struct intake *in, unsigned *status)
 
 	if (in)
 		intake_get_stats(in, &st);
-	*status = st.failing_since_ms ? 503 : 200;
-	if (!st.failing_since_ms)
+	*status = st.failing_since_ms || st.stalled_ms ? 503 : 200;
+	if (*status == 200)
 		return hub_strdup("{\"status\":\"ok\"}");
 	strbuf_init(&sb);
-	strbuf_printf(&sb, "{\"status\":\"failing\",\"store\":\"commits failing since %s (%lld"
-		      " batches refused); the cause is in the hub's log\"}",
-		      time_format_ms(st.failing_since_ms, since, sizeof(since)),
-		      (long long)st.failing_refused);
+	if (st.failing_since_ms)
+		strbuf_printf(&sb, "{\"status\":\"failing\",\"store\":\"commits failing since %s"
+			      " (%lld batches refused); the cause is in the hub's log\"}",
+			      time_format_ms(st.failing_since_ms, since, sizeof(since)),
+			      (long long)st.failing_refused);
+	else
+		strbuf_printf(&sb, "{\"status\":\"stalled\",\"store\":\"a commit has waited %lld s"
+			      " for the store (on PostgreSQL: a lock another session holds on a"
+			      " table, see pg_locks); requests wait with it\"}",
+			      (long long)(st.stalled_ms / 1000));
 	if (sb.failed) {
 		strbuf_free(&sb);
 		return NULL;

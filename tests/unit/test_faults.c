@@ -1617,6 +1617,58 @@ static void full_queue_refuses(int queue_max)
 	wrap_world_stop(&w, recs, ARRAY_SIZE(recs));
 }
 
+/* /readyz: the HTTP status, and whether its document holds `want`. */
+static unsigned readiness_is(struct intake *in, const char *want)
+{
+	unsigned status = 0;
+	char *doc = metrics_readiness(in, &status);
+
+	CU_ASSERT_PTR_NOT_NULL(doc ? strstr(doc, want) : NULL);
+	hub_free(doc);
+	return status;
+}
+
+/* A group the store keeps waiting (on PostgreSQL a statement waits without
+ * end for a lock another session holds on a table) makes /readyz 503
+ * "stalled" once it has run the stall time, so a load balancer drains the
+ * hub whose requests all wait; it was 200 throughout.  Once the group
+ * commits, 200 again, and how long it took is logged. */
+static void test_a_group_kept_waiting_by_the_store_is_not_ready(void)
+{
+	struct intake_batch gate;
+	struct record *recs[1] = {0};
+	struct testlib_capture cap;
+	struct timespec pause = {0, 5 * 1000 * 1000};
+	struct world w;
+	unsigned status = 200;
+	int64_t until;
+	char *log;
+
+	wrap_world_start(&w, 0, 0);
+	wrap_batch(&w, &gate, &recs[0], "gate", NULL, NULL);
+	intake_set_stall(w.intake, 50);
+	testlib_capture_begin(&cap);
+	wrap_gate_shut(&w, &gate);
+	until = time_mono_ms() + 5000; /* the stall time to pass, polled */
+	while (status == 200 && time_mono_ms() < until) {
+		unsigned st = 0;
+		char *doc = metrics_readiness(w.intake, &st);
+
+		if (st == 503)
+			CU_ASSERT_PTR_NOT_NULL(doc ? strstr(doc, "\"status\":\"stalled\"") : NULL);
+		status = st;
+		hub_free(doc);
+		nanosleep(&pause, NULL);
+	}
+	CU_ASSERT_EQUAL(status, 503);
+	wrap_gate_open(&w, &gate);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(log ? strstr(log, "a group commit took") : NULL);
+	free(log);
+	CU_ASSERT_EQUAL(readiness_is(w.intake, "\"status\":\"ok\""), 200);
+	wrap_world_stop(&w, recs, ARRAY_SIZE(recs));
+}
+
 static void test_a_full_queue_refuses_the_next_batch(void)
 {
 	full_queue_refuses(0);
@@ -1746,6 +1798,7 @@ TEST_SUITE(intake, NULL, NULL, TEST(test_commits_failing_are_logged_as_a_state),
 	   TEST(test_a_fenced_batch_alone_is_no_store_failure),
 	   TEST(test_a_fence_without_a_lease_row_passes),
 	   TEST(test_a_full_queue_refuses_the_next_batch),
+	   TEST(test_a_group_kept_waiting_by_the_store_is_not_ready),
 	   TEST(test_a_stream_batch_refused_alone_is_no_store_failure),
 	   TEST(test_a_group_s_rolled_back_batches_take_one_line),
 	   TEST(test_statement_failures_are_logged_as_the_same_state),
