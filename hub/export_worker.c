@@ -142,7 +142,10 @@ int export_live_get(struct exporter *ex, const char *name, struct export_live *o
  * logged as a state, not one line per retry (a receiver down for an hour
  * was about 240 lines, and its return none): the first with its cause, a
  * reminder with the count at most every FAILING_LOG_MS, and "delivering
- * again" at the next delivery.  The words name the export (w->who).
+ * again" at the next batch delivered (or once caught up).  At warn, as the
+ * retries were: a receiver's 429 or a minute's outage loses nothing and is
+ * waited out, no error to page anyone for (the hub's own store failing,
+ * the intake's outage, is).  The words name the export (w->who).
  */
 static struct outage_words worker_failing_words(const struct export_worker *w)
 {
@@ -155,11 +158,12 @@ static struct outage_words worker_failing_words(const struct export_worker *w)
 		.counted = "attempts failed",
 		.over = "delivering again",
 		.was = "failing",
+		.is_warn = 1,
 	};
 }
 
-/* A delivery (or a receiver's answer about a change): a failing state
- * ends. */
+/* A delivery (a receiver's answer about a change, or nothing left to
+ * deliver): a failing state ends. */
 static void worker_failing_over(struct export_worker *w)
 {
 	struct outage_words words = worker_failing_words(w);
@@ -430,10 +434,10 @@ static enum step worker_deliver(struct export_worker *w)
 	if (export_worker_commit(w, handled_cursor(w, m, n_done), NULL, 0))
 		return worker_retry(w, "the store refused the cursor");
 	live_progress(w, n_done, 0);
-	if (n_done > 0) {
+	if (n_done > 0)
 		w->attempt = 0;
+	if (n_done > 0 && rc == HUB_OK) /* part then a retry: failing still, one state */
 		worker_failing_over(w);
-	}
 	w->is_delivering = rc == HUB_OK && n_done > 0;
 	if (rc != HUB_OK && atomic_load(&w->ex->stop))
 		return STEP_AGAIN; /* interrupted by the stop: the next run goes on */
@@ -459,8 +463,11 @@ static void worker_set_idle_as(struct export_worker *w, uint64_t gen, const char
 	pthread_mutex_unlock(&w->ex->lock);
 }
 
+/* Caught up: a failing state (the store refusing the lease or the cursor,
+ * with nothing to deliver since) ends here, not at some later delivery. */
 static void worker_set_idle(struct export_worker *w, uint64_t gen)
 {
+	worker_failing_over(w);
 	worker_set_idle_as(w, gen, "idle");
 }
 

@@ -24,6 +24,8 @@ struct outage {
  *   error  "<first>: <cause>; <meanwhile> (logged again at most every N s)"
  *   error  "<ongoing> since <time>: <n> <counted> so far; the last: <cause>"
  *   info   "<over> (<was> since <time>, for <s> s: <n> <counted>)"
+ * (the first two at warn with is_warn: a failure of something outside the
+ * hub that it waits out, losing nothing, as an export's receiver down).
  */
 struct outage_words {
 	const char *module;    /* "intake" */
@@ -34,6 +36,7 @@ struct outage_words {
 	const char *counted;   /* "batches refused" */
 	const char *over;      /* "store commits succeed again" */
 	const char *was;       /* "failing" */
+	int is_warn;           /* the first line and reminders at warn, not error */
 };
 
 /* Counts n failures (n >= 0; the cause: err) and logs the outage's first

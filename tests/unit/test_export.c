@@ -1700,25 +1700,79 @@ static void test_retries_back_off_then_deliver_everything(void)
 	world_close(&w);
 }
 
+/* A world of `keys` with `people` applied, its export run until idle; the
+ * log at info meanwhile (free it), or NULL. */
+static char *people_logged(struct world *w, const char *keys)
+{
+	world_open(w, keys);
+	apply(w, people);
+	return start_logged(w);
+}
+
 /* Failed attempts in a row are logged as a state, not a line per retry
  * (a receiver down for an hour was ~240 warn lines, and its return none):
- * the first with its cause and retry, then "delivering again" with the
- * count once a batch goes through. */
+ * the first with its cause and retry, at warn as the retries were (a
+ * receiver's blip is no error to page for: it was logged at error), then
+ * "delivering again" with the count once a batch goes through. */
 static void test_retries_are_logged_as_a_state_that_ends(void)
+{
+	struct world w;
+	char *logged = people_logged(&w, "    retries: 4\n    batch_size: 5\n");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "scripted"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, " warn [export x] delivery failing: retry after"
+					   " 0ms: scripted (retry 1 in "), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "[export x] delivering again (failing since "),
+			1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, " s: 4 attempts failed)"), 1);
+	free(logged);
+	world_close(&w);
+}
+
+/* The failing state's lines in `logged`: `n_failing` starts, one end
+ * counting `attempts` ("2 attempts failed"). */
+static void check_failing_logged(const char *logged, int n_failing, const char *attempts)
+{
+	char end[64];
+
+	snprintf(end, sizeof(end), " s: %s)", attempts);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "[export x] delivery failing: "), n_failing);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "[export x] delivering again (failing since "),
+			1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, end), 1);
+}
+
+/* A call that delivered part of its batch and answered a retry (a
+ * connection lost before the last ack) is no end of the failing state:
+ * it was ended and begun again, two lines an attempt for a receiver that
+ * keeps failing midway, whatever the state's rate.  One state of two
+ * attempts, then its end at the batch delivered. */
+static void test_a_part_delivered_then_a_retry_is_one_failing_state(void)
+{
+	struct world w;
+	char *logged = people_logged(&w, "    retries: 1\n    mode: short\n    batch_size: 5\n");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	check_failing_logged(logged, 1, "2 attempts failed");
+	free(logged);
+	world_close(&w);
+}
+
+/* A failure with nothing to deliver (the store refusing the worker's load
+ * after its lease) ends once the worker is caught up: it waited for a
+ * delivery that could be hours away, then ended a state long over. */
+static void test_a_failure_with_nothing_to_deliver_ends_once_caught_up(void)
 {
 	struct world w;
 	char *logged;
 
-	world_open(&w, "    retries: 4\n    batch_size: 5\n");
-	apply(&w, people);
+	world_open(&w, NULL);
+	export_set_load_fault(2);
 	logged = start_logged(&w);
+	export_set_load_fault(0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
-	CU_ASSERT_EQUAL(testlib_count_of(logged, "scripted"), 1);
-	CU_ASSERT_EQUAL(testlib_lines_with(logged, "[export x] delivery failing: retry after 0ms:"
-					   " scripted (retry 1 in "), 1);
-	CU_ASSERT_EQUAL(testlib_lines_with(logged, "[export x] delivering again (failing since "),
-			1);
-	CU_ASSERT_EQUAL(testlib_lines_with(logged, " s: 4 attempts failed)"), 1);
+	check_failing_logged(logged, 1, "1 attempts failed");
 	free(logged);
 	world_close(&w);
 }
@@ -4736,6 +4790,8 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_bad_data_with_every_change_accepted_is_a_delivery),
 	   TEST(test_retries_back_off_then_deliver_everything),
 	   TEST(test_retries_are_logged_as_a_state_that_ends),
+	   TEST(test_a_part_delivered_then_a_retry_is_one_failing_state),
+	   TEST(test_a_failure_with_nothing_to_deliver_ends_once_caught_up),
 	   TEST(test_a_retry_shows_when_the_next_attempt_is),
 	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
 	   TEST(test_an_answer_past_the_batch_delivers_the_batch_again),
