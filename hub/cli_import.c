@@ -101,7 +101,7 @@ struct import_state {
 	 * completes it in order. */
 	struct intake_chain chain;
 	int64_t unstored_from;   /* that first line, 0: none */
-	char unstored_why[256];
+	char unstored_why[640];  
 	int is_unstored_unknown; /* its batch's COMMIT answer was lost: maybe stored */
 	int stopped_by;          /* the signal that stopped the reading, or 0 */
 	FILE *rejects;           /* --rejects: the rejected lines, or NULL */

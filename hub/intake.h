@@ -75,7 +75,8 @@ struct intake_batch {
 				   the store unable to tell since whether it
 				   committed: it may all be stored (a resend is
 				   safe: dedupe) */
-	char err[256];
+	char err[640];          /* a store's error (512) and what failed: cut
+				   at 256, SQLite's hint of what to do was lost */
 	struct unify_counts counts;   /* counts.warnings: the writer's warnings */
 	enum unify_outcome *outcomes; /* optional, n_records entries, caller-owned */
 	struct intake_warning warnings[INTAKE_WARNINGS_KEPT]; /* the first ones */

@@ -41,17 +41,17 @@
 /* What the person on call can do about a failed statement, after "; ",
  * or "", by SQLite's extended error code.  A full disk's write is
  * SQLITE_FULL or, written in part or not at all (a file-size limit too),
- * SQLITE_IOERR_WRITE; SQLite's saved errno is lost by then (0). */
+ * SQLITE_IOERR_WRITE; SQLite's saved errno is lost by then (0).  Nothing
+ * of what the caller does next: a command (import, sync, erase) fails and
+ * is run again, the intake tries again by itself and says so. */
 static const char *lite_fail_hint(int code)
 {
 	if (code == SQLITE_IOERR_WRITE)
 		return "; a write failed: free space on its filesystem, or raise a file-size"
-		       " limit (ulimit -f), or see the kernel's log for a failing device (the hub"
-		       " commits again by itself)";
+		       " limit (ulimit -f), or see the kernel's log for a failing device";
 	switch (code & 0xff) {
 	case SQLITE_FULL:
-		return "; its filesystem is full: free space there (the hub commits again by"
-		       " itself)";
+		return "; its filesystem is full: free space there";
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		return "; another process holds its write lock (an sqlite3 shell or a program"

@@ -139,7 +139,7 @@ struct run {
 
 	char *committed;         /* the last committed cursor (hub_malloc'd) */
 	hub_rc commit_rc;        /* HUB_OK, or why a page of this pull failed */
-	char commit_err[256];
+	char commit_err[640];
 	int is_progress;         /* a page of this pull committed */
 	int64_t n_host_calls;    /* emit, reject, checkpoint: a pull that made
 				  * none and answered HUB_MORE did nothing */

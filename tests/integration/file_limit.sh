@@ -83,6 +83,29 @@ rc=0
 sh -c 'ulimit -f 1 && exec "$@"' sh "$HUB" -c "$T/hub.yaml" dump >"$T/cut" 2>"$T/cut.err" || rc=$?
 [ $rc = 1 ] || fail "dump over ulimit -f: exit $rc, 1 expected ($(cat "$T/cut.err"))"
 grep -q "hub.db" "$T/cut.err" || fail "dump over ulimit -f said: $(cat "$T/cut.err")"
+# an import (a command, run again by hand) past the limit, its store at a
+# path as long as a deployment's: its store's error names the file and
+# what to free, whole (a batch's error was cut at 256 bytes, in the middle
+# of the hint), and not that "the hub commits again by itself" (the
+# intake's way, not a command's), which it said beside "fix the cause and
+# run the same file again"
+long="$T/srv/profilehub/production-eu-west-1/store"
+mkdir -p "$long" && cp "$T/hub.db" "$long/hub.db" || die "copying the store to $long"
+sed "s#$T/hub.db#$long/hub.db#" "$T/hub.yaml" >"$T/long.yaml"
+awk 'BEGIN { pad = sprintf("%2000s", ""); for (i = 1; i <= 200; i++)
+	printf "{\"type\":\"track\",\"message_id\":\"fl-im%d\",\"timestamp\":" \
+	    "\"2025-01-01T00:00:00Z\",\"identifiers\":{\"installation_id\":\"fl-im%d\"}," \
+	    "\"event\":{\"name\":\"x\",\"properties\":{\"pad\":\"%s\"}}}\n", i, i, pad }' \
+	>"$T/big.jsonl"
+rc=0
+sh -c 'ulimit -f 512 && exec "$@"' sh "$HUB" -c "$T/long.yaml" import "$T/big.jsonl" \
+	--source web >"$T/cut" 2>"$T/cut.err" || rc=$?
+[ $rc = 1 ] || fail "import over ulimit -f: exit $rc, 1 expected ($(cat "$T/cut.err"))"
+grep -q "$long/hub.db; a write failed: free space on its filesystem, or raise a file-size limit\
+ (ulimit -f), or see the kernel's log for a failing device$" "$T/cut.err" ||
+	fail "import over ulimit -f said: $(cat "$T/cut.err")"
+! grep -q "by itself" "$T/cut.err" ||
+	fail "import over ulimit -f says the hub commits again by itself: $(cat "$T/cut.err")"
 
 finish file_limit
 echo "file_limit: ok"

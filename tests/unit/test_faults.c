@@ -246,7 +246,7 @@ static hub_rc apply_line(struct world *w, const char *line, char *err, size_t er
 	rc = intake_submit(w->intake, &b);
 	if (rc == HUB_OK)
 		rc = intake_wait(w->intake, &b);
-	snprintf(err, err_size, "%s", b.err);
+	snprintf(err, err_size, "%.*s", (int)err_size - 1, b.err); /* cut to fit */
 	record_free(r);
 	return rc;
 }

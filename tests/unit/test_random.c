@@ -848,7 +848,7 @@ struct replay {
 	const struct stream *st;
 	struct unify_counts counts;
 	int is_failed;
-	char err[300];
+	char err[700];
 };
 
 static void *replay_main(void *arg)
