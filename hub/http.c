@@ -226,8 +226,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		req->started_ms = time_mono_ms();
 		*con_cls = req;
 		headers_in(srv, conn);
+		req->is_uncounted = atomic_load(&srv->stopping);
 		pthread_mutex_lock(&srv->active_lock);
-		srv->active++;
+		srv->active += !req->is_uncounted;
 		pthread_mutex_unlock(&srv->active_lock);
 		return http_route_request(req, url, method, is_path_nul);
 	}
@@ -257,7 +258,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct http_server *srv = cls;
 	struct http_req *req = *con_cls;
-	int was_committing;
+	int was_committing, was_counted;
 
 	(void)toe;
 	deadline_request_done(srv->deadline, conn_watch_of(conn));
@@ -270,6 +271,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (req->pending && req->is_committed)
 		req->pending->end_rc = req->commit_rc;
 	was_committing = req->is_committed;
+	was_counted = !req->is_uncounted;
 	ingest_pending_free(req->pending);
 	ingest_body_free(&req->body);
 	hub_free(req->url);
@@ -277,7 +279,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	pthread_mutex_lock(&srv->active_lock);
 	srv->n_committing -= was_committing;
-	if (--srv->active == 0 || (was_committing && srv->n_committing == 0))
+	srv->active -= was_counted;
+	if ((was_counted && srv->active == 0) || (was_committing && srv->n_committing == 0))
 		pthread_cond_broadcast(&srv->active_done);
 	pthread_mutex_unlock(&srv->active_lock);
 }
@@ -611,7 +614,8 @@ struct metrics *http_metrics(struct http_server *srv)
 	return srv->metrics;
 }
 
-/* Waits until no request is in progress, or the grace period ends. */
+/* Waits until no request begun before the stop is in progress, or the
+ * grace period ends. */
 static void wait_inflight(struct http_server *srv)
 {
 	struct timespec until;
@@ -623,10 +627,16 @@ static void wait_inflight(struct http_server *srv)
 		if (pthread_cond_timedwait(&srv->active_done, &srv->active_lock, &until) != 0)
 			break;
 	}
-	/* past the grace: still let every request whose batch went to the
-	 * intake be answered, not only resumed (the intake runs until after
-	 * the server stops; a suspended connection must not outlive the
-	 * daemon, and a resumed one closed with it lost its answer) */
+	pthread_mutex_unlock(&srv->active_lock);
+}
+
+/* Past the grace: still lets every request whose batch went to the intake
+ * be answered, not only resumed (the intake runs until after the server
+ * stops; a suspended connection must not outlive the daemon, and a
+ * resumed one closed with it lost its answer). */
+static void wait_committing(struct http_server *srv)
+{
+	pthread_mutex_lock(&srv->active_lock);
 	while (srv->n_committing > 0)
 		pthread_cond_wait(&srv->active_done, &srv->active_lock);
 	if (srv->active > 0)
@@ -642,14 +652,19 @@ void http_stop(struct http_server *srv)
 	if (!srv)
 		return;
 	atomic_store(&srv->stopping, 1);
-	/* The pool's threads let go of the listener only when they next
-	 * wake, so it is closed after MHD_stop_daemon (libmicrohttpd's rule);
-	 * shutting it down refuses new connections at once, and a thread
-	 * still polling it gets EINVAL from accept, which MHD expects. */
+	/* While the requests in progress finish, the listener stays open: a
+	 * new request (a load balancer's /readyz) is answered 503 "stopping"
+	 * and is not waited for, so the balancer takes the hub out before it
+	 * refuses connections.  The pool's threads let go of the listener only
+	 * when they next wake, so it is closed after MHD_stop_daemon
+	 * (libmicrohttpd's rule); shutting it down refuses new connections at
+	 * once, and a thread still polling it gets EINVAL from accept, which
+	 * MHD expects. */
+	wait_inflight(srv);
 	fd = MHD_quiesce_daemon(srv->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		shutdown(fd, SHUT_RDWR);
-	wait_inflight(srv);
+	wait_committing(srv);
 	waiter_close(srv);
 	MHD_stop_daemon(srv->daemon);
 	if (fd != MHD_INVALID_SOCKET)

@@ -97,6 +97,8 @@ struct http_req {
 				   * from the connection, as long as the request) */
 	int64_t started_ms;   /* monotonic, headers received */
 	int is_closing;       /* the answer closes the connection (http_headers_refusal) */
+	int is_uncounted;     /* begun while stopping: answered 503 at once, not in
+			       * `active`, so the stop's drain does not wait for it */
 	char *url;            /* REQ_API: the path, kept until the body is in */
 	/* an /in/ request's Access-Control-Allow-Origin (http.cors_origins):
 	 * its Origin, or "*"; "" when the answer carries none */

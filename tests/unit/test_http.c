@@ -1476,6 +1476,26 @@ static int listener_closed(void *arg)
 	return 0;
 }
 
+/* 1 when a new connection's GET /readyz is answered 503 "stopping". */
+static int readyz_says_stopping(void *arg)
+{
+	static const char req[] = "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+	char buf[1024];
+	int fd = raw_connect(*(int *)arg), closed;
+
+	if (fd < 0)
+		return 0;
+	buf[0] = '\0';
+	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(req) - 1)
+		raw_read_all(fd, buf, sizeof(buf), 2000, &closed);
+	close(fd);
+	return strncmp(buf, "HTTP/1.1 503", 12) == 0 && strstr(buf, "\"stopping\"") &&
+	       strcasestr(buf, "\r\nConnection: close\r\n");
+}
+
+/* While a request is in progress the stop keeps its listener: a new
+ * connection (a load balancer's health check) is answered 503 "stopping",
+ * as README says; once the request is answered the listener is closed. */
 static void test_stop_finishes_requests_in_progress(void)
 {
 	struct world w;
@@ -1492,14 +1512,17 @@ static void test_stop_finishes_requests_in_progress(void)
 	/* no FATAL assertion until a is joined: one would leave this frame
 	 * with a still writing its answer into it */
 	CU_ASSERT(wait_until(one_with_writer, &w));
-	/* stop while the request waits for its commit: no new connections... */
+	/* stop while the request waits for its commit: new requests are
+	 * refused 503 "stopping", not waited for... */
 	s.srv = w.srv;
 	is_stopping = pthread_create(&s.thread, NULL, bg_stop_main, &s) == 0;
 	CU_ASSERT(is_stopping);
-	CU_ASSERT(is_stopping && wait_until(listener_closed, &w.port));
-	/* ...but the request in progress is answered once committed */
+	CU_ASSERT(is_stopping && wait_until(readyz_says_stopping, &w.port));
+	CU_ASSERT(is_stopping && !atomic_load(&s.is_done));
+	/* ...and the request in progress is answered once committed */
 	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
 	pthread_join(a.thread, NULL);
+	CU_ASSERT(wait_until(listener_closed, &w.port));
 	bg_stop_join(&s, is_stopping, &w);
 	CU_ASSERT_EQUAL(a.r.status, 200);
 	CU_ASSERT(world_has_installation(&w, "f1"));
@@ -3733,8 +3756,8 @@ static void test_stop_past_its_grace_still_answers_a_commit(void)
 	CU_ASSERT(is_holding && wait_until(hold_is_in, &hold));
 	s.srv = w.srv;
 	is_stopping = pthread_create(&s.thread, NULL, bg_stop_main, &s) == 0;
-	CU_ASSERT(is_stopping && wait_until(listener_closed, &w.port));
 	CU_ASSERT(is_stopping && !stop_done_within(&s, 2000)); /* twice the grace */
+	CU_ASSERT(is_stopping && listener_closed(&w.port)); /* past it: closed */
 	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
 	CU_ASSERT(wait_until(none_waiting, &w)); /* committed, its connection resumed */
 	hold_release(&hold);
@@ -3947,7 +3970,7 @@ static void test_stop_reads_a_body_in_progress_to_its_end(void)
 	CU_ASSERT_FATAL(raw_read_until(fd, buf, sizeof(buf), "100 Continue\r\n\r\n"));
 	s.srv = w.srv;
 	is_stopping = pthread_create(&s.thread, NULL, bg_stop_main, &s) == 0;
-	CU_ASSERT(is_stopping && wait_until(listener_closed, &w.port));
+	CU_ASSERT(is_stopping && wait_until(readyz_says_stopping, &w.port));
 	send_text(fd, "s1\ns2\n");
 	raw_read_all(fd, buf, sizeof(buf), WAIT_MS, &closed);
 	CU_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
