@@ -188,6 +188,10 @@ void export_set_disable_save_fault(int on);
 /* Tests: how many saves that fault refused since the start. */
 int export_disable_save_refusals(void);
 
+/* Tests: the next n commits of a worker's cursor are refused, as by a
+ * store that cannot write (0: off). */
+void export_set_cursor_save_fault(int n);
+
 /* Tests: hook(ctx, s) runs on the thread of each read of the lag for
  * GET /metrics, just before it reads the store s (to stall it as a store
  * that stopped answering would).  Set before any scrape. */

@@ -38,11 +38,13 @@
 #include <string.h>
 
 #define PRUNE_CHUNK 5000 /* changes deleted per transaction */
+#define SAVE_FAILING_LOG_MS 60000 /* while cursor saves fail: a line at most this often */
 
 static _Atomic int64_t prune_interval_ms = 10000;
 static _Atomic int load_fault_at; /* tests: the Nth worker_load fails (0: off) */
 static _Atomic int disable_save_fault; /* tests: a worker's disable is not saved */
 static _Atomic int disable_save_refusals; /* tests: how often it was not */
+static _Atomic int cursor_save_fault; /* tests: the next N cursor saves fail */
 
 void export_set_prune_interval(int64_t ms)
 {
@@ -57,6 +59,21 @@ void export_set_load_fault(int nth)
 void export_set_disable_save_fault(int on)
 {
 	atomic_store(&disable_save_fault, on != 0);
+}
+
+void export_set_cursor_save_fault(int n)
+{
+	atomic_store(&cursor_save_fault, n > 0 ? n : 0);
+}
+
+/* 1 when this cursor save is one a test wants refused. */
+static int cursor_save_fault_hit(void)
+{
+	int n = atomic_load(&cursor_save_fault);
+
+	while (n > 0 && !atomic_compare_exchange_weak(&cursor_save_fault, &n, n - 1))
+		;
+	return n > 0;
 }
 
 int export_disable_save_refusals(void)
@@ -166,6 +183,26 @@ static void worker_lease_lost(struct export_worker *w)
 }
 
 /*
+ * Cursor saves that fail (a store gone, a disk full) are logged as a
+ * state, as failed deliveries are (export_worker.c): each retry tried a
+ * save or two, and each wrote its line, about 480 an hour.
+ */
+static struct outage_words save_failing_words(const struct export_worker *w)
+{
+	return (struct outage_words){
+		.module = w->who,
+		.every_ms = SAVE_FAILING_LOG_MS,
+		.first = "cannot save the cursor",
+		.meanwhile = "the export retries with backoff; what it sent since its last"
+			     " saved cursor may be sent again",
+		.ongoing = "cursor saves failing",
+		.counted = "saves failed",
+		.over = "the cursor is saved again",
+		.was = "failing",
+	};
+}
+
+/*
  * Commits the new cursor, the end of the next batch, the saved state when
  * it changed and a dead letter, in one transaction.  0, or -1 (logged;
  * nothing changed).
@@ -181,6 +218,7 @@ int export_worker_commit(struct export_worker *w, int64_t cursor,
 {
 	struct store *s = w->store;
 	int64_t end = w->batch_end;
+	struct outage_words words;
 	char key[300], text[32];
 	int fence, held = 1;
 
@@ -192,6 +230,10 @@ int export_worker_commit(struct export_worker *w, int64_t cursor,
 		return 0;
 	if (s->ops->begin(s))
 		goto fail;
+	if (cursor_save_fault_hit()) {
+		err_set(s->err, sizeof(s->err), "an injected refusal to write");
+		goto fail;
+	}
 	if ((fence = worker_fence(w)) < 0)
 		goto fail;
 	if (fence == 0) {
@@ -229,9 +271,12 @@ int export_worker_commit(struct export_worker *w, int64_t cursor,
 	w->cursor = cursor;
 	w->batch_end = end;
 	w->is_saved_dirty = 0;
+	words = save_failing_words(w);
+	outage_note_ok(&w->save_failing, &words);
 	return 0;
 fail:
-	log_error(w->who, "cannot save the cursor: %s", store_error(s));
+	words = save_failing_words(w);
+	outage_note_failure(&w->save_failing, &words, 1, store_error(s));
 	s->ops->rollback(s);
 	return -1;
 }

@@ -239,6 +239,7 @@ struct export_worker {
 	struct log_every isolate_log;       /* "... sending them one at a time" */
 	unsigned attempt;
 	struct outage failing;              /* deliveries failing, logged as a state */
+	struct outage save_failing;         /* cursor saves failing (export_commit.c) */
 	int64_t wait_ms;
 	uint64_t rng;
 	struct export_saved saved;

@@ -2642,6 +2642,33 @@ static int calls_reach(struct world *w, size_t n)
 	return 0;
 }
 
+/* Cursor saves that keep failing (a store that cannot write: each
+ * delivery is sent, its cursor refused, and sent again) are logged as a
+ * state: one "cannot save the cursor" with the cause, not one per try, and
+ * one line when a save succeeds.  Each try wrote its own error line, two
+ * per retry, ~480 an hour while a store's directory was gone. */
+static void test_failing_cursor_saves_are_logged_once_and_their_end(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	char *logged;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	export_set_cursor_save_fault(5);
+	testlib_capture_begin(&cap);
+	world_start(&w);
+	CU_ASSERT(export_wait_idle(w.ex, WAIT_MS) == 0);
+	CU_ASSERT(x_catches_up(&w));
+	CU_ASSERT(file_holds(cap.path, "the cursor is saved again (failing since "));
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "cannot save the cursor: an injected refusal"),
+			1);
+	free(logged);
+	world_close(&w);
+}
+
 /* The API's enable of an export whose disable the store refused to save
  * (GET /v1/exports shows it disabled) drops that disable: the export
  * sends again.  It read the store, which had it enabled, answered
@@ -4816,6 +4843,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_disabled_export_is_enabled_again_unchanged),
 	   TEST(test_a_waiting_export_goes_on_when_the_disable_is_another_config_s),
 	   TEST(test_a_disable_the_store_refused_to_save_is_kept),
+	   TEST(test_failing_cursor_saves_are_logged_once_and_their_end),
 	   TEST(test_an_unsaved_disable_is_dropped_when_another_process_delivers),
 	   TEST(test_an_unsaved_disable_is_dropped_after_another_process_saved_state),
 	   TEST(test_the_apis_enable_drops_a_disable_the_store_refused_to_save),
