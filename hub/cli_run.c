@@ -328,6 +328,9 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	}
 	if (run_open_sources(&r, cli) || cli_open_store(cli, &store))
 		goto fail;
+	/* a store deleted while the hub was down is not quietly replaced */
+	if (store->created_where[0])
+		log_info("store", "created a new, empty store at %s", store->created_where);
 	if (intake_start(&r.intake, store, cli->cfg, err, sizeof(err))) {
 		cli_error("run", "%s", err);
 		store_close(store);

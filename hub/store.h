@@ -338,6 +338,10 @@ struct store {
 	const struct store_ops *ops;
 	char err[512];
 	unsigned char id_key[32]; /* the profile ID key, loaded at open */
+	/* Set by the open that created the schema (a new, empty store): where
+	 * it is (the SQLite file; the PostgreSQL schema and server), for
+	 * `run` to say so; "" otherwise. */
+	char created_where[400];
 	void *id_mac;             /* EVP_MAC_CTX keyed with id_key (store.c), or NULL */
 	/* Fault injection for tests: the statements numbered fault_at[0] and
 	 * fault_at[1] (1-based, counted from when armed) fail once each as an

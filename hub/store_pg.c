@@ -659,6 +659,9 @@ static int migrate(struct pg_store *ps, int is_migrate, char *err, size_t err_si
 	if ((version < SCHEMA_VERSION && migrate_steps(ps, version)) ||
 	    pg_exec_simple(ps, "COMMIT", W_MIGRATE))
 		goto fail;
+	if (version == 0) /* none before: made by this open */
+		snprintf(ps->base.created_where, sizeof(ps->base.created_where),
+			 "schema \"%s\" of %s", ps->schema, ps->where);
 	return 0;
 fail:
 	err_set(err, err_size, "%s", ps->base.err);

@@ -643,8 +643,8 @@ static int lite_version_check(int version, const char *path, char *err, size_t e
  * first read (two hubs started at once after an upgrade), and its steps
  * run again failed ("duplicate column name").  Without is_migrate an
  * older store is left as it is: STORE_OLDER, err naming its version. */
-static int lite_migrate(sqlite3 *db, const char *path, int is_migrate, char *err,
-			size_t err_size)
+static int lite_migrate(sqlite3 *db, const char *path, int is_migrate, int *is_created,
+			char *err, size_t err_size)
 {
 	char *msg = NULL, sql[128];
 	int version = lite_schema_version(db);
@@ -680,6 +680,7 @@ static int lite_migrate(sqlite3 *db, const char *path, int is_migrate, char *err
 	if (version > 0)
 		log_info("store", "%s: schema migrated from version %d to %d", path, version,
 			 SCHEMA_VERSION);
+	*is_created = version == 0;
 	return 0;
 fail:
 	err_set(err, err_size,
@@ -690,8 +691,8 @@ fail:
 	return -1;
 }
 
-static int lite_configure(sqlite3 *db, const char *path, int is_migrate, char *err,
-			  size_t err_size)
+static int lite_configure(sqlite3 *db, const char *path, int is_migrate, int *is_created,
+			  char *err, size_t err_size)
 {
 	static const char pragmas[] =
 		"PRAGMA journal_mode=WAL;"
@@ -708,7 +709,7 @@ static int lite_configure(sqlite3 *db, const char *path, int is_migrate, char *e
 		sqlite3_free(msg);
 		return -1;
 	}
-	return lite_migrate(db, path, is_migrate, err, err_size);
+	return lite_migrate(db, path, is_migrate, is_created, err, err_size);
 }
 
 
@@ -767,7 +768,7 @@ static int lite_open(const char *path, int how, struct store **out, char *err, s
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct sqlite_store *ls = hub_calloc(1, sizeof(*ls));
-	int is_create = (how & LITE_CREATE) != 0, rc = -1;
+	int is_create = (how & LITE_CREATE) != 0, rc = -1, is_created = 0;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
 		    (is_create ? SQLITE_OPEN_CREATE : 0);
 
@@ -805,9 +806,12 @@ static int lite_open(const char *path, int how, struct store **out, char *err, s
 	}
 	/* a larger lookaside: most statement allocations never reach malloc */
 	sqlite3_db_config(ls->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 512, 2048);
-	if ((rc = lite_configure(ls->db, path, !(how & LITE_NO_MIGRATE), err, err_size)))
+	if ((rc = lite_configure(ls->db, path, !(how & LITE_NO_MIGRATE), &is_created, err,
+				 err_size)))
 		goto fail;
 	rc = -1;
+	if (is_created)
+		snprintf(ls->base.created_where, sizeof(ls->base.created_where), "%s", path);
 	sqlite3_busy_handler(ls->db, lite_busy, ls);
 	sqlite3_wal_hook(ls->db, lite_wal_hook, ls);
 	for (int i = 0; i < S_COUNT; i++) {

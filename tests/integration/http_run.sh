@@ -16,7 +16,7 @@
 # missing, or refused (a stale build beside the others, which alone stops
 # nothing), refuses to start, saying why; a second hub on the busy port
 # starts nothing; one without the address space for its request threads
-# says so, not that the port is in use.
+# says so, not that the port is in use.  A new store is said to be new, once.
 set -eu
 cd "$(dirname "$0")/../.."
 . tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
@@ -106,6 +106,9 @@ hub_run
 grep -q "listening on http://127.0.0.1:$port (port $port), store sqlite, 1 push source$" \
 	"$work/log" || fail "no listening line naming the port"
 grep -q 'api.tokens is not set' "$work/log" && fail "api.tokens warned about while set"
+# a store made anew is said (a deleted store is not replaced silently)...
+grep -q "info \[store\] created a new, empty store at $work/var/hub.db$" "$work/log" ||
+	fail "no \"created a new, empty store\" line for a new store"
 
 code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" \
 	--data-binary "$(printf 'it-1\nit-2')" "$base/in/web/v1/echo")
@@ -161,6 +164,8 @@ fi
 # the hub at once: no drain, requests in progress cut), the hub still
 # serves, and SIGTERM then stops it cleanly
 hub_run
+# ...and one opened again is not
+grep -q 'created a new, empty store' "$work/log" && fail "an existing store said to be new"
 kill -HUP "$pid"
 i=0
 until grep -q 'SIGHUP: no configuration reload; ignored' "$work/log"; do

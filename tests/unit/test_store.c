@@ -1722,12 +1722,15 @@ static void test_a_read_or_commit_at_the_pipelines_bound_gets_its_result(void)
 	world_stop(&w);
 }
 
+/* Also: the open that made the store says where (`run` logs "created a
+ * new, empty store at ..."); one that found it made does not. */
 static void test_commit_survives_reopen_and_rollback_leaves_nothing(void)
 {
 	WORLD(w);
 	unsigned char key[32];
 	struct store *again;
 
+	CU_ASSERT(strstr(s->created_where, w.schema ? w.schema : "hub.db") != NULL);
 	memcpy(key, s->id_key, sizeof(key));
 	OK(s->ops->begin(s));
 	write_batch(s, "a");
@@ -1743,6 +1746,7 @@ static void test_commit_survives_reopen_and_rollback_leaves_nothing(void)
 	CU_ASSERT_EQUAL(batch_present(again, "a"), 1);
 	CU_ASSERT_EQUAL(batch_present(again, "b"), 0);
 	CU_ASSERT_EQUAL(memcmp(key, again->id_key, sizeof(key)), 0);
+	CU_ASSERT_STRING_EQUAL(again->created_where, "");
 	world_stop(&w);
 }
 
