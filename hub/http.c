@@ -157,6 +157,23 @@ static int body_ignore(struct ingest_body *b, size_t n)
 	return b->discarded - b->limit > b->limit ? -1 : 1;
 }
 
+/* Notes in req->ignored_body what a piece of a dropped body holds. */
+static void body_scan(struct http_req *req, const char *data, size_t n)
+{
+	for (size_t i = 0; i < n && req->ignored_body != IGNORED_CONTENT; i++) {
+		char c = data[i];
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (c == '{' && req->ignored_body == IGNORED_BLANK)
+			req->ignored_body = IGNORED_OPEN;
+		else if (c == '}' && req->ignored_body == IGNORED_OPEN)
+			req->ignored_body = IGNORED_EMPTY_OBJECT;
+		else
+			req->ignored_body = IGNORED_CONTENT;
+	}
+}
+
 /*
  * A request whose path holds %00 (path_nul_mark, on_uri): libmicrohttpd
  * hands the decoded path over as a C string, cut at the NUL, so
@@ -237,8 +254,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 			*upload_size = 0;
 			return MHD_YES;
 		}
-		if (req->is_body_ignored)
+		if (req->is_body_ignored) {
+			body_scan(req, upload_data, *upload_size);
 			rc = body_ignore(&req->body, *upload_size);
+		}
 		else
 			rc = ingest_body_append(&req->body, upload_data, *upload_size);
 		*upload_size = 0;

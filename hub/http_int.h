@@ -97,6 +97,8 @@ struct http_req {
 				   * from the connection, as long as the request) */
 	int64_t started_ms;   /* monotonic, headers received */
 	int is_closing;       /* the answer closes the connection (http_headers_refusal) */
+	int ignored_body;     /* what the body of a route that takes none held
+			       * (enum ignored_body, http.c body_scan) */
 	int is_uncounted;     /* begun while stopping: answered 503 at once, not in
 			       * `active`, so the stop's drain does not wait for it */
 	char *url;            /* REQ_API: the path, kept until the body is in */
@@ -110,6 +112,11 @@ struct http_req {
 	int is_committed;
 	struct http_req *wait_next;
 };
+
+/* What a body dropped unread (is_body_ignored) held so far: white space
+ * only, then `{`, then `{}` (a no-op a client may send to any POST), or
+ * anything else. */
+enum ignored_body { IGNORED_BLANK, IGNORED_OPEN, IGNORED_EMPTY_OBJECT, IGNORED_CONTENT };
 
 /* ---- http_request.c ----------------------------------------------------- */
 

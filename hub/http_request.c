@@ -782,6 +782,25 @@ static enum MHD_Result run_api(struct http_req *req, const char *method)
 	return api_answer(req, &resp);
 }
 
+/* A POST to a /v1 route that takes no body came with one that is neither
+ * empty nor `{}`: refused, 400.  Dropped unread, `{"full": true}` to
+ * /v1/sources/<name>/sync was answered 202 and an incremental sync run:
+ * the client believed it had asked for something the hub never saw. */
+static enum MHD_Result refuse_unread_body(struct http_req *req)
+{
+	return http_answer_error(req, MHD_HTTP_BAD_REQUEST, "body_not_taken",
+				 "this route takes no request body and would read nothing of"
+				 " this one (its options, if any, are query parameters): send"
+				 " none, or {}",
+				 NULL);
+}
+
+static int is_body_unread(const struct http_req *req, const char *method)
+{
+	return req->is_body_ignored && strcmp(method, "POST") == 0 &&
+	       (req->ignored_body == IGNORED_OPEN || req->ignored_body == IGNORED_CONTENT);
+}
+
 enum MHD_Result http_request_finish(struct http_req *req, const char *method)
 {
 	unsigned status;
@@ -810,6 +829,8 @@ enum MHD_Result http_request_finish(struct http_req *req, const char *method)
 	case REQ_API:
 		if (req->is_committed)
 			return commit_answer(req, method);
+		if (is_body_unread(req, method))
+			return refuse_unread_body(req);
 		return run_api(req, method);
 	case REQ_INGEST:
 		if (req->is_committed)

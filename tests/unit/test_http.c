@@ -1842,8 +1842,8 @@ static void test_api_token_is_checked_before_the_body(void)
 }
 
 /* A route that takes no body counts one sent without a length against
- * http.max_body, both ends held: max_body bytes are dropped and the route
- * answers; one byte more is a 413 once read; past twice the limit the
+ * http.max_body, both ends held: max_body bytes are dropped and answered
+ * (400 body_not_taken, a POST's body not being empty or {}); one byte more is a 413 once read; past twice the limit the
  * connection is closed unanswered rather than read on. */
 static void test_an_unread_body_is_held_to_the_limit(void)
 {
@@ -1854,7 +1854,7 @@ static void test_an_unread_body_is_held_to_the_limit(void)
 
 	world_open_api(&w);
 	http_do(w.port, "POST", "/v1/sources/web/sync", body, API_MAX_BODY, 1, auth, &r);
-	ASSERT_ERROR(&r, 409, "not_pull_source"); /* web is pushed to */
+	ASSERT_ERROR(&r, 400, "body_not_taken"); /* answered, not 413: read, dropped */
 	http_do(w.port, "POST", "/v1/sources/web/sync", body, API_MAX_BODY + 1, 1, auth, &r);
 	ASSERT_ERROR(&r, 413, "body_too_large");
 	http_do(w.port, "POST", "/v1/sources/web/sync", body, 2 * API_MAX_BODY, 1, auth, &r);
@@ -1920,8 +1920,17 @@ static void test_api_with_a_token_still_works(void)
 	raw_exchange(w.port, head, 3000, buf, sizeof(buf), 5000, &closed);
 	CU_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "{\"sources\":[]}"));
+	/* ...but a POST's body is refused rather than dropped, unless it is
+	 * empty or {}: {"full": true} to .../sync was answered 202 and the
+	 * sync run incremental (web is a push source here: 409 when read) */
 	http_do(w.port, "POST", "/v1/sources/web/sync", access, strlen(access), 0, auth, &r);
-	ASSERT_ERROR(&r, 409, "not_pull_source"); /* web, this world's source, is pushed to */
+	ASSERT_ERROR(&r, 400, "body_not_taken");
+	http_do(w.port, "POST", "/v1/sources/web/sync", "{\"full\":true}", 13, 1, auth, &r);
+	ASSERT_ERROR(&r, 400, "body_not_taken");
+	http_do(w.port, "POST", "/v1/sources/web/sync", " { }\n", 5, 0, auth, &r);
+	ASSERT_ERROR(&r, 409, "not_pull_source");
+	http_do(w.port, "POST", "/v1/sources/web/sync", "", 0, 0, auth, &r);
+	ASSERT_ERROR(&r, 409, "not_pull_source");
 	http_do(w.port, "POST", "/v1/sources/web/sync", body, BIG_BODY, 1, auth, &r);
 	ASSERT_ERROR(&r, 413, "body_too_large");
 	/* the page still needs no token, /metrics is still open to loopback */
