@@ -142,8 +142,8 @@ static const char *const migrations[] = {
 	" END $f$;",
 	/* 3: email lookups without case: lower() of a "C" column folds ASCII
 	 * letters alone, as SQLite's does (md5: a long value) */
-	"CREATE INDEX IF NOT EXISTS attributes_email_ci ON attributes(md5(lower(value)))"
-	" WHERE key = '$email_address';",
+	("CREATE INDEX IF NOT EXISTS attributes_email_ci ON attributes(md5(lower(value)))"
+	 " WHERE key = '$email_address';"),
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
