@@ -574,7 +574,10 @@ int api_post_privacy(struct api *api, const struct api_request *req, struct api_
 	type = json_string_value(json_object_get(body, "type"));
 	n_ids = privacy_body_person(api, body, &by, &value);
 	privacy_keys(api, keys, sizeof(keys));
-	if (!type || (strcmp(type, "access") != 0 && strcmp(type, "erase") != 0))
+	if (!json_object_get(body, "type")) /* missing, as every other member is */
+		rc = api_respond_error(resp, 400, "missing_parameter",
+				       "give the request's type: \"access\" or \"erase\"");
+	else if (!type || (strcmp(type, "access") != 0 && strcmp(type, "erase") != 0))
 		rc = api_respond_error(resp, 400, "invalid_parameter",
 				       "type must be \"access\" or \"erase\"");
 	else if (n_ids > 1)

@@ -451,7 +451,9 @@ n_checks=$((n_checks + 1))
 req POST /v1/privacy/requests '{"type":"delete","custom_id":"ann-1"}'
 expect "an unknown privacy type" 400 invalid_parameter
 req POST /v1/privacy/requests '{"custom_id":"ann-1"}'
-expect "a privacy request without a type" 400 invalid_parameter
+expect "a privacy request without a type" 400 missing_parameter
+req POST /v1/privacy/requests '{"type":1,"custom_id":"ann-1"}'
+expect "a privacy type that is not a string" 400 invalid_parameter
 req POST /v1/privacy/requests '{"type":"access"}'
 expect "a privacy request without an identifier" 400 missing_parameter
 req POST /v1/privacy/requests '{"type":"erase","email":"ann@example.com"}'

@@ -692,21 +692,27 @@ static void test_privacy_request_with_unknown_member_is_refused(void)
  * invalid_parameter naming it, as a second one is: it was a
  * missing_parameter "give the person's custom_id, ..." that did not say
  * the custom_id given was the fault.  A member the hub does not read is
- * named the same way when no identifier is given. */
+ * named the same way when no identifier is given.  Also the type. */
 static void test_privacy_request_names_an_identifier_that_is_no_string(void)
 {
 	static const struct {
-		const char *body, *message;
+		const char *body, *message, *code; /* code: NULL, invalid_parameter */
 	} rows[] = {
 		{"{\"type\":\"erase\",\"custom_id\":42}",
-		 "custom_id must be a non-empty string (or left out)"},
+		 "custom_id must be a non-empty string (or left out)", NULL},
 		{"{\"type\":\"access\",\"installation_id\":null}",
-		 "installation_id must be a non-empty string (or left out)"},
+		 "installation_id must be a non-empty string (or left out)", NULL},
 		{"{\"type\":\"erase\",\"custom_id\":[\"H\"]}",
-		 "custom_id must be a non-empty string (or left out)"},
+		 "custom_id must be a non-empty string (or left out)", NULL},
 		{"{\"type\":\"access\",\"profile_id\":\"\"}",
-		 "profile_id must be a non-empty string (or left out)"},
-		{"{\"type\":\"erase\",\"dry_run\":true}", "unknown key \"dry_run\""},
+		 "profile_id must be a non-empty string (or left out)", NULL},
+		{"{\"type\":\"erase\",\"dry_run\":true}", "unknown key \"dry_run\"", NULL},
+		/* a type left out is missing, as every other member is (it was
+		 * invalid_parameter); one not "access" or "erase" is invalid */
+		{"{\"custom_id\":\"C1\"}", "give the request's type: \"access\" or \"erase\"",
+		 "missing_parameter"},
+		{"{\"type\":null,\"custom_id\":\"C1\"}", "type must be \"access\" or \"erase\"", NULL},
+		{"{\"type\":\"delete\",\"custom_id\":\"C1\"}", "type must be", NULL},
 	};
 	struct world w;
 	char code[64], message[512];
@@ -715,7 +721,7 @@ static void test_privacy_request_names_an_identifier_that_is_no_string(void)
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		CU_ASSERT_EQUAL(privacy_post_error(&w, rows[i].body, code, message,
 						   sizeof(message)), 400);
-		CU_ASSERT_STRING_EQUAL(code, "invalid_parameter");
+		CU_ASSERT_STRING_EQUAL(code, rows[i].code ? rows[i].code : "invalid_parameter");
 		if (strncmp(message, rows[i].message, strlen(rows[i].message)) != 0)
 			fprintf(stderr, "\n  row %zu: %s", i, message);
 		CU_ASSERT_EQUAL(strncmp(message, rows[i].message, strlen(rows[i].message)), 0);
