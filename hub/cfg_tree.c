@@ -358,14 +358,15 @@ static size_t env_value_len(const char *val)
 
 /* CFG_PARSE_DEFER_UNSET_ENV: keeps the message an unset `var` would have
  * failed with, for the scalar's node (its first one only).  0 or -1. */
-static int defer_unset_env(struct parser *p, const yaml_mark_t *m, const char *var)
+static int defer_unset_env(struct parser *p, const yaml_mark_t *m, const char *path,
+			   const char *var)
 {
-	char msg[PATH_LEN + 256];
+	char msg[2 * PATH_LEN + 256];
 
 	if (p->unset_env)
 		return 0;
 	msg[0] = '\0';
-	err_at(msg, sizeof(msg), p->file, (int)m->line + 1, (int)m->column + 1, NULL,
+	err_at(msg, sizeof(msg), p->file, (int)m->line + 1, (int)m->column + 1, path,
 	       "environment variable %s is not set", var);
 	if ((p->unset_env = hub_strdup(msg)))
 		return 0;
@@ -373,12 +374,12 @@ static int defer_unset_env(struct parser *p, const yaml_mark_t *m, const char *v
 	return -1;
 }
 
-/* One ${...} reference starting at s[0] == '$', s[1] == '{'.  Appends the
- * expansion to sb and what the file alone gives (its default, else the
- * reference as written) to written; returns its length in the input, or
- * -1 with an error. */
-static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, size_t len,
-		       struct strbuf *sb, struct strbuf *written)
+/* One ${...} reference starting at s[0] == '$', s[1] == '{', in the value
+ * of the key `path`.  Appends the expansion to sb and what the file alone
+ * gives (its default, else the reference as written) to written; returns
+ * its length in the input, or -1 with an error naming path. */
+static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *path, const char *s,
+		       size_t len, struct strbuf *sb, struct strbuf *written)
 {
 	const char *end = memchr(s, '}', len);
 	const char *name = s + 2, *name_end = name, *def = NULL;
@@ -387,7 +388,7 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
 	size_t val_len;
 
 	if (!end) {
-		parser_error(p, m, NULL, "malformed ${...} reference: no closing }");
+		parser_error(p, m, path, "malformed ${...} reference: no closing }");
 		return -1;
 	}
 	if (name_end < end && is_var_start(*name_end))
@@ -395,12 +396,12 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
 			name_end++;
 	if (name_end == name || (name_end != end && (end - name_end < 2 ||
 						     name_end[0] != ':' || name_end[1] != '-'))) {
-		parser_error(p, m, NULL,
+		parser_error(p, m, path,
 			     "malformed ${...} reference (use ${NAME} or ${NAME:-default})");
 		return -1;
 	}
 	if ((size_t)(name_end - name) >= sizeof(var)) {
-		parser_error(p, m, NULL, "environment variable name is too long");
+		parser_error(p, m, path, "environment variable name is too long");
 		return -1;
 	}
 	memcpy(var, name, (size_t)(name_end - name));
@@ -410,7 +411,7 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
 	if (def && memmem(def, (size_t)(end - def), "${", 2)) {
 		/* ${A:-${B}} ended at B's brace: the default was "${B" and a
 		 * stray "}" followed, so an unset B was never reported */
-		parser_error(p, m, NULL, "nested ${...} in a default is not supported");
+		parser_error(p, m, path, "nested ${...} in a default is not supported");
 		return -1;
 	}
 	if (def)
@@ -423,15 +424,15 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
 		val = def;
 		val_len = (size_t)(end - def);
 	} else if (!val && !(p->flags & CFG_PARSE_DEFER_UNSET_ENV)) {
-		parser_error(p, m, NULL, "environment variable %s is not set", var);
+		parser_error(p, m, path, "environment variable %s is not set", var);
 		return -1;
 	} else if (!val) {
-		if (defer_unset_env(p, m, var))
+		if (defer_unset_env(p, m, path, var))
 			return -1;
 		val = "";
 		val_len = 0;
 	} else if (!is_utf8((const unsigned char *)val, val_len)) {
-		parser_error(p, m, NULL, "environment variable %s is not valid UTF-8", var);
+		parser_error(p, m, path, "environment variable %s is not valid UTF-8", var);
 		return -1;
 	}
 	if (!expansion_fits(p, m, sb->len + val_len))
@@ -446,8 +447,8 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *s, si
  * reference counts in the file's expanded bytes, both capped.  With a
  * reference, *written is what the file alone gives (cfg_node.raw); else
  * NULL. */
-static char *expand_env(struct parser *p, const yaml_mark_t *m, const char *s, size_t len,
-			char **written)
+static char *expand_env(struct parser *p, const yaml_mark_t *m, const char *path, const char *s,
+			size_t len, char **written)
 {
 	struct strbuf sb, wb;
 	/* what the file alone gives, kept only where a reference may be */
@@ -474,7 +475,7 @@ static char *expand_env(struct parser *p, const yaml_mark_t *m, const char *s, s
 				strbuf_append(w, "$$", 2);
 			i += 2;
 		} else if (i + 1 < len && s[i + 1] == '{') {
-			long used = expand_ref(p, m, s + i, len - i, &sb, w);
+			long used = expand_ref(p, m, path, s + i, len - i, &sb, w);
 			if (used < 0)
 				goto fail;
 			i += (size_t)used;
@@ -563,7 +564,7 @@ static int parse_scalar(struct parser *p, const yaml_event_t *ev, struct cfg_nod
 	n->is_quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
 		       ev->data.scalar.tag != NULL;
 	n->is_shell_ref = is_shell_ref(text, len);
-	n->value = expand_env(p, &ev->start_mark, text, len, &n->raw);
+	n->value = expand_env(p, &ev->start_mark, path, text, len, &n->raw);
 	n->unset_env = p->unset_env; /* the tree owns it, also on failure */
 	p->unset_env = NULL;
 	if (!n->value)

@@ -478,12 +478,12 @@ done
 "$HUB" -c "$T/env.yaml" dump 2>&1 | grep -q '"custom_id": *"env-1"' ||
 	fail "dump without the export's variable printed no profile env-1"
 "$HUB" -c "$T/env.yaml" check >"$T/env.out" 2>&1 && fail "check passed without the export's variable"
-grep -q "env.yaml:6:13: environment variable HUB_TEST_UNSET_HOOK is not set" "$T/env.out" ||
+grep -q "env.yaml:6:13: exports\[0\].secret: environment variable HUB_TEST_UNSET_HOOK is not set" "$T/env.out" ||
 	fail "check without the export's variable: $(cat "$T/env.out")"
 printf 'sources:\n  - name: wh\n    plugin: example\n    path: "${HUB_TEST_UNSET_WH}"\n' >>"$T/env.yaml"
 HUB_TEST_UNSET_HOOK=k "$HUB" -c "$T/env.yaml" sync wh >"$T/env.out" 2>&1 &&
 	fail "sync ran without its source's variable"
-grep -q "env.yaml:10:11: environment variable HUB_TEST_UNSET_WH is not set" "$T/env.out" ||
+grep -q "env.yaml:10:11: sources\[0\].path: environment variable HUB_TEST_UNSET_WH is not set" "$T/env.out" ||
 	fail "sync without its source's variable: $(cat "$T/env.out")"
 printf '{"user_id": "env-2", "id": "e2", "timestamp": "2026-01-01T00:00:00Z"}\n' >"$T/env_wh.jsonl"
 HUB_TEST_UNSET_WH="$T/env_wh.jsonl" "$HUB" -c "$T/env.yaml" sync wh >"$T/env.out" 2>&1 ||

@@ -493,17 +493,17 @@ static void test_unset_env_var_is_an_error(void)
 {
 	static const struct bad_case rows[] = {
 		{"http:\n  listen: ${HUB_TEST_UNSET_VAR}\n", NULL,
-		 "bad.yaml:2:11: environment variable HUB_TEST_UNSET_VAR is not set"},
+		 "bad.yaml:2:11: http.listen: environment variable HUB_TEST_UNSET_VAR is not set"},
 		{"api:\n  tokens:\n    - \"a-${HUB_TEST_UNSET_VAR}\"\n", NULL,
-		 "bad.yaml:3:7: environment variable HUB_TEST_UNSET_VAR is not set"},
+		 "bad.yaml:3:7: api.tokens[0]: environment variable HUB_TEST_UNSET_VAR is not set"},
 		{"log_level: ${HUB_TEST_UNSET_VAR\n", NULL,
-		 "bad.yaml:1:12: malformed ${...} reference: no closing }"},
+		 "bad.yaml:1:12: log_level: malformed ${...} reference: no closing }"},
 		{"log_level: ${}\n", NULL,
-		 "bad.yaml:1:12: malformed ${...} reference (use ${NAME} or ${NAME:-default})"},
+		 "bad.yaml:1:12: log_level: malformed ${...} reference (use ${NAME} or ${NAME:-default})"},
 		{"log_level: ${HUB X}\n", NULL,
-		 "bad.yaml:1:12: malformed ${...} reference (use ${NAME} or ${NAME:-default})"},
+		 "bad.yaml:1:12: log_level: malformed ${...} reference (use ${NAME} or ${NAME:-default})"},
 		{"log_level: ${HUB_X:default}\n", NULL,
-		 "bad.yaml:1:12: malformed ${...} reference (use ${NAME} or ${NAME:-default})"},
+		 "bad.yaml:1:12: log_level: malformed ${...} reference (use ${NAME} or ${NAME:-default})"},
 	};
 
 	unsetenv("HUB_TEST_UNSET_VAR");
@@ -530,13 +530,13 @@ static void test_unset_env_var_of_a_plugin_key_waits_for_the_plugin(void)
 		const char *text, *expected;
 	} hub_keys[] = {
 		{"store:\n  path: ${HUB_TEST_UNSET_VAR}\n",
-		 ":2:9: environment variable HUB_TEST_UNSET_VAR is not set"},
+		 ":2:9: store.path: environment variable HUB_TEST_UNSET_VAR is not set"},
 		{"sources:\n  - name: ${HUB_TEST_UNSET_VAR}\n    plugin: example\n",
-		 ":2:11: environment variable HUB_TEST_UNSET_VAR is not set"},
+		 ":2:11: sources[0].name: environment variable HUB_TEST_UNSET_VAR is not set"},
 		{"exports:\n  - name: x\n    plugin: webhook\n    kinds: [\"${HUB_TEST_UNSET_VAR}\"]\n",
-		 ":4:13: environment variable HUB_TEST_UNSET_VAR is not set"},
+		 ":4:13: exports[0].kinds[0]: environment variable HUB_TEST_UNSET_VAR is not set"},
 		{"sources:\n  - ${HUB_TEST_UNSET_VAR}\n",
-		 ":2:5: environment variable HUB_TEST_UNSET_VAR is not set"},
+		 ":2:5: sources[0]: environment variable HUB_TEST_UNSET_VAR is not set"},
 	};
 	char *dir = testlib_mkdtemp(), *path, want[512], err[512];
 	struct hub_config *cfg = NULL;
@@ -546,7 +546,8 @@ static void test_unset_env_var_of_a_plugin_key_waits_for_the_plugin(void)
 	unsetenv("HUB_TEST_OTHER_UNSET_VAR");
 	path = testlib_write_file(dir, "hub.yaml", plugin_keys);
 	CU_ASSERT_EQUAL(config_load(path, &cfg, err, sizeof(err)), -1);
-	snprintf(want, sizeof(want), "%s:4:11: environment variable HUB_TEST_UNSET_VAR is not set",
+	snprintf(want, sizeof(want), "%s:4:11: sources[0].path: environment variable HUB_TEST_UNSET_VAR"
+		 " is not set",
 		 path);
 	CU_ASSERT_STRING_EQUAL(err, want);
 	CU_ASSERT_EQUAL_FATAL(config_load_lazy_env(path, &cfg, err, sizeof(err)), 0);
@@ -554,7 +555,8 @@ static void test_unset_env_var_of_a_plugin_key_waits_for_the_plugin(void)
 	CU_ASSERT_EQUAL(cfg->n_exports, 1);
 	url = cfg_get(cfg->exports[0].node, "url");
 	CU_ASSERT_STRING_EQUAL(url->value, "https://h.example.com/");
-	snprintf(want, sizeof(want), "%s:8:10: environment variable HUB_TEST_UNSET_VAR is not set",
+	snprintf(want, sizeof(want), "%s:8:10: exports[0].url: environment variable HUB_TEST_UNSET_VAR"
+		 " is not set",
 		 path);
 	CU_ASSERT_STRING_EQUAL(url->unset_env, want);
 	/* the first of the entry in the file's order */
@@ -583,11 +585,11 @@ static void test_nested_reference_in_a_default_is_refused(void)
 {
 	static const struct bad_case rows[] = {
 		{"api:\n  tokens: [\"${HUB_TEST_UNSET_VAR:-${HUB_TEST_OLD_VAR}}\"]\n", NULL,
-		 "bad.yaml:2:12: nested ${...} in a default is not supported"},
+		 "bad.yaml:2:12: api.tokens[0]: nested ${...} in a default is not supported"},
 		{"api:\n  tokens: [\"${HUB_TEST_TOKEN:-${HUB_TEST_OLD_VAR}}\"]\n", NULL,
-		 "bad.yaml:2:12: nested ${...} in a default is not supported"},
+		 "bad.yaml:2:12: api.tokens[0]: nested ${...} in a default is not supported"},
 		{"http:\n  listen: \"${HUB_TEST_UNSET_VAR:-127.0.0.1:${HUB_TEST_TOKEN}}\"\n", NULL,
-		 "bad.yaml:2:11: nested ${...} in a default is not supported"},
+		 "bad.yaml:2:11: http.listen: nested ${...} in a default is not supported"},
 	};
 
 	unsetenv("HUB_TEST_UNSET_VAR");
@@ -1166,7 +1168,7 @@ static void test_secret_value_never_in_message(void)
 		{"store:\n  driver: postgres\n  url: [\"postgresql://hub:SECRET123@db/hub\"]\n",
 		 NULL, "bad.yaml:3:8: store.url: expected a string"},
 		{"api:\n  tokens: [\"SECRET123${oops\"]\n", NULL,
-		 "bad.yaml:2:12: malformed ${...} reference: no closing }"},
+		 "bad.yaml:2:12: api.tokens[0]: malformed ${...} reference: no closing }"},
 		{"store:\n  driver: postgres\n  url: \"\"\n", NULL,
 		 "bad.yaml:3:8: store.url: must not be empty"},
 	};
@@ -2043,17 +2045,17 @@ static void test_env_var_names_and_values_are_checked(void)
 	} rows[] = {
 		{"x", "a: <${HUB_TEST_V9}>\n", NULL},
 		{"x", "a: ${9V}\n",
-		 "t.yaml:1:4: malformed ${...} reference (use ${NAME} or ${NAME:-default})"},
+		 "t.yaml:1:4: a: malformed ${...} reference (use ${NAME} or ${NAME:-default})"},
 		{"\xc0\x80", "a: ${HUB_TEST_V9}\n",
-		 "t.yaml:1:4: environment variable HUB_TEST_V9 is not valid UTF-8"},
+		 "t.yaml:1:4: a: environment variable HUB_TEST_V9 is not valid UTF-8"},
 		{"\xe0\x80\x80", "a: ${HUB_TEST_V9}\n",
-		 "t.yaml:1:4: environment variable HUB_TEST_V9 is not valid UTF-8"},
+		 "t.yaml:1:4: a: environment variable HUB_TEST_V9 is not valid UTF-8"},
 		{"\xed\xbf\xbf", "a: ${HUB_TEST_V9}\n",
-		 "t.yaml:1:4: environment variable HUB_TEST_V9 is not valid UTF-8"},
+		 "t.yaml:1:4: a: environment variable HUB_TEST_V9 is not valid UTF-8"},
 		{"ok\xc3", "a: ${HUB_TEST_V9}\n",
-		 "t.yaml:1:4: environment variable HUB_TEST_V9 is not valid UTF-8"},
+		 "t.yaml:1:4: a: environment variable HUB_TEST_V9 is not valid UTF-8"},
 	};
-	char name[300], yaml[400];
+	char name[320], yaml[400];
 	struct cfg_node *root;
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -2068,10 +2070,10 @@ static void test_env_var_names_and_values_are_checked(void)
 	name[256] = '\0';
 	snprintf(yaml, sizeof(yaml), "a: ${%s}\n", name);
 	cfg_free(parse_expecting(strdup(yaml),
-				 "t.yaml:1:4: environment variable name is too long"));
+				 "t.yaml:1:4: a: environment variable name is too long"));
 	name[255] = '\0';
 	snprintf(yaml, sizeof(yaml), "a: ${%s}\n", name);
-	CU_ASSERT_FATAL(snprintf(name, sizeof(name), "t.yaml:1:4: environment variable %.255s is"
+	CU_ASSERT_FATAL(snprintf(name, sizeof(name), "t.yaml:1:4: a: environment variable %.255s is"
 				 " not set", yaml + 5) > 0);
 	cfg_free(parse_expecting(strdup(yaml), name));
 }

@@ -361,7 +361,8 @@ static void test_an_instance_with_an_unset_variable_is_not_created(void)
 	CU_ASSERT_EQUAL(plugin_instance_create(&mod, &cfg->sources[0], &inst, err, sizeof(err)),
 			-1);
 	CU_ASSERT_PTR_NULL(inst);
-	snprintf(want, sizeof(want), "%s:4:11: environment variable HUB_TEST_UNSET_VAR is not set",
+	snprintf(want, sizeof(want), "%s:4:11: sources[0].path: environment variable HUB_TEST_UNSET_VAR"
+		 " is not set",
 		 yaml);
 	CU_ASSERT_STRING_EQUAL(err, want);
 	config_free(cfg);
