@@ -220,7 +220,8 @@ static int scheduler_add_sources(struct scheduler *s, const struct plugin_regist
 	int64_t now = time_now_ms();
 
 	s->src = hub_calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof(*s->src));
-	if (!s->src) {
+	s->off = hub_calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof(*s->off));
+	if (!s->src || !s->off) {
 		err_set(err, err_size, "out of memory");
 		return -1;
 	}
@@ -229,8 +230,12 @@ static int scheduler_add_sources(struct scheduler *s, const struct plugin_regist
 		const struct plugin_module *m = reg ? plugin_registry_find(reg, ci->plugin) : NULL;
 		struct sched_source *src = &s->src[s->n_src];
 
-		if (!ci->is_enabled || !m || !(m->desc->roles & HUB_ROLE_PULL))
+		if (!m || !(m->desc->roles & HUB_ROLE_PULL))
 			continue;
+		if (!ci->is_enabled) {
+			s->off[s->n_off++] = ci;
+			continue;
+		}
 		s->n_src++;
 		if (source_prepare(s, src, ci, m, now, err, err_size))
 			return -1;
@@ -304,6 +309,7 @@ void scheduler_stop(struct scheduler *s)
 		hub_free(src->cursor);
 	}
 	hub_free(s->src);
+	hub_free(s->off);
 	if (s->reader)
 		store_close(s->reader);
 	sync_stop_destroy(&s->stop);
@@ -377,22 +383,66 @@ static json_t *source_json(const struct sched_source *src)
 			 "cursor", src->cursor ? json_string(src->cursor) : json_null());
 }
 
+/* A pull source `enabled: false`, as source_json shows one (state "off"):
+ * it was left out of GET /v1/sources, while POST .../sync answered 409 off
+ * and GET /v1/exports lists an export off in the configuration.  Its
+ * cursor is the store's (another process may run it), read under
+ * reader_lock alone. */
+static json_t *off_source_json(struct scheduler *s, const struct config_instance *ci)
+{
+	const struct cfg_node *sched = cfg_get(ci->node, "schedule");
+	char key[300], *cursor = hub_malloc(8192);
+	json_t *j;
+	int rc = -1;
+
+	if (!cursor)
+		return NULL;
+	sync_cursor_key(ci->name, key, sizeof(key));
+	pthread_mutex_lock(&s->reader_lock);
+	rc = s->reader->ops->meta_get(s->reader, key, cursor, 8192);
+	pthread_mutex_unlock(&s->reader_lock);
+	j = json_pack("{s:s, s:s, s:o, s:s, s:n, s:n, s:n, s:i, s:o}", "name", ci->name,
+		      "plugin", ci->plugin,
+		      "schedule", sched && sched->value ? json_string(sched->value) : json_null(),
+		      "state", "off", "last_run", "last_error", "next_run_at", "failures", 0,
+		      "cursor", rc == 1 ? json_string(cursor) : json_null());
+	hub_free(cursor);
+	return j;
+}
+
+/* The sources as the configuration lists them; the off ones' cursors are
+ * read before the lock is taken (lock is never held with reader_lock). */
 json_t *scheduler_status_json(struct scheduler *s)
 {
-	json_t *list = json_array(), *item;
+	json_t *list = json_array(), *off = json_array(), *item;
+	size_t next_off = 0;
 
-	if (!list)
-		return NULL;
+	for (size_t i = 0; list && off && i < s->n_off; i++)
+		if (!(item = off_source_json(s, s->off[i])) || json_array_append_new(off, item))
+			goto fail;
+	if (!list || !off)
+		goto fail;
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->n_src; i++) {
-		if (!(item = source_json(&s->src[i])) || json_array_append_new(list, item)) {
+	for (size_t i = 0, k = 0; i < s->cfg->n_sources; i++) {
+		const struct config_instance *ci = &s->cfg->sources[i];
+		if (next_off < s->n_off && s->off[next_off] == ci)
+			item = json_incref(json_array_get(off, next_off++));
+		else if (k < s->n_src && s->src[k].conf == ci)
+			item = source_json(&s->src[k++]);
+		else
+			continue;
+		if (!item || json_array_append_new(list, item)) {
 			pthread_mutex_unlock(&s->lock);
-			json_decref(list);
-			return NULL;
+			goto fail;
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
+	json_decref(off);
 	return list;
+fail:
+	json_decref(off);
+	json_decref(list);
+	return NULL;
 }
 
 size_t scheduler_source_count(const struct scheduler *s)

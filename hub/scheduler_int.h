@@ -48,6 +48,9 @@ struct scheduler {
 
 	struct sched_source *src;
 	size_t n_src;
+	/* the pull sources `enabled: false`: listed by the status, never run */
+	const struct config_instance **off;
+	size_t n_off;
 };
 
 /* ---- scheduler.c ----------------------------------------------------------- */

@@ -481,6 +481,10 @@ expect "a profile at its own path" 404 not_found &&
 
 req GET /v1/sources
 expect "GET /v1/sources" 200 && body_is "sources: a list" '.sources | type == "array"'
+# a pull source enabled: false is listed as off (as GET /v1/exports lists an
+# export off), not left out while its sync answers 409 off; push sources are not
+body_is "sources: the one off, named" '[.sources[] | [.name, .plugin, .state]] ==
+	[["off_pull", "example", "off"]] and .sources[0].next_run_at == null'
 req GET /v1/exports
 expect "GET /v1/exports" 200 &&
 	body_is "exports: the configured export" '(.exports | type == "array") and

@@ -478,19 +478,29 @@ static void test_scheduler_a_null_schedule_is_on_demand(void)
 }
 
 /* Only the enabled sources of a pull plugin are run: one `enabled: false`
- * and one of a push-only plugin are not sources of the scheduler. */
+ * and one of a push-only plugin are not sources of the scheduler.  The
+ * status (GET /v1/sources) lists the one off all the same, in the
+ * configuration's order, as "off" (it was left out, while its sync answered
+ * 409 off and GET /v1/exports lists an export off). */
 static void test_scheduler_runs_only_enabled_pull_sources(void)
 {
 	struct plugin_sched ps;
-	json_t *list;
+	json_t *list, *off;
 
 	plugin_sched_start(&ps, "sources:\n  - name: off\n    plugin: reject_lines\n"
-			   "    enabled: false\n  - name: on\n    plugin: reject_lines\n",
+			   "    enabled: false\n    schedule: every 1h\n"
+			   "  - name: on\n    plugin: reject_lines\n",
 			   "tests/plugins/reject_lines.so");
 	CU_ASSERT_EQUAL(scheduler_source_count(ps.s), 1);
 	list = scheduler_status_json(ps.s);
-	CU_ASSERT_EQUAL(json_array_size(list), 1);
-	CU_ASSERT_STRING_EQUAL(source_text(list, "name"), "on");
+	CU_ASSERT_EQUAL_FATAL(json_array_size(list), 2);
+	off = json_array_get(list, 0);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(off, "name")), "off");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(off, "state")), "off");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(off, "schedule")), "every 1h");
+	CU_ASSERT_TRUE(json_is_null(json_object_get(off, "next_run_at")));
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(list, 1),
+								 "name")), "on");
 	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, "off"), SCHEDULER_NO_SOURCE);
 	json_decref(list);
 	plugin_sched_stop(&ps);
