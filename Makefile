@@ -157,6 +157,9 @@ run: all
 # --cflags profilehub-plugin`) and the templates in
 # PREFIX/share/profilehub/examples/ (not installed as plugins: a name of
 # the operator's own must not clash with them).  DESTDIR stages a package.
+# Every file gets its mode from install -m, never from the umask: a .pc
+# written in place by a umask of 0 was world-writable (its Cflags are
+# what a plugin, code loaded into the hub, is compiled with).
 PREFIX ?= /usr/local
 INSTALL_LIB = $(DESTDIR)$(PREFIX)/lib/profilehub
 INSTALL_SO := $(filter-out $(B)/plugins/example%,$(PLUGIN_SO))
@@ -175,7 +178,8 @@ install: all
 		plugins/example_export/example_export.c plugins/example/README.md \
 		$(DESTDIR)$(PREFIX)/share/profilehub/examples/
 	sed 's|@PREFIX@|$(PREFIX)|; s|@ABI@|$(HUB_ABI)|' scripts/profilehub-plugin.pc.in \
-		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/profilehub-plugin.pc
+		>$(B)/profilehub-plugin.pc
+	install -m 0644 $(B)/profilehub-plugin.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 
 unit: $(TEST_BUILD)
 	HUB_BUILD=$(B) sh tests/run.sh unit

@@ -8,7 +8,8 @@
 # installed hub (run through its bin/ link) finds its own plugins without
 # plugin_dir, and with plugin_dir listing its directory and the author's
 # it checks, syncs the new plugin's file and shows the record; a copy of
-# tapfile.so in both directories is refused, naming both files.
+# tapfile.so in both directories is refused, naming both files.  The
+# install runs under a umask of 0 and leaves nothing writable by others.
 set -eu
 cd "$(dirname "$0")/../.."
 . tests/lib/hub.sh
@@ -20,11 +21,17 @@ stage="$T/stage"
 prefix=/opt/ph
 root="$stage$prefix"
 # the build's objects as they are: install only copies (no SAN or B of a
-# calling make: B names the build)
+# calling make: B names the build), under a umask of 0: every mode must
+# come from the install itself
 (unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+ umask 000
  make --no-print-directory HUB_DEPS_DONE=1 B="$B" DESTDIR="$stage" PREFIX="$prefix" install \
 	>"$T/install.out" 2>&1) || die "make install: $(tail -5 "$T/install.out")"
 
+# nothing installed is writable by others (a .pc written with the umask was
+# 0666: anyone could change the flags plugins are compiled with)
+ww=$(find "$stage" ! -type l -perm -o+w)
+[ -z "$ww" ] || fail "installed writable by anyone: $ww"
 [ -L "$root/bin/profilehub" ] && [ -x "$root/lib/profilehub/profilehub" ] ||
 	fail "no bin/profilehub link to lib/profilehub/profilehub: $(ls -lR "$root" | head -20)"
 for p in jsonl segment; do
