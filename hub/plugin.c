@@ -8,7 +8,8 @@
  * key without a description, a default that does not parse) is refused at
  * load (the checks: plugin_check.c) with one exact message naming the
  * plugin and its file, so a broken plugin never gets as far as a running
- * hub.
+ * hub.  Before that, a plugin file or directory anyone may write to is
+ * refused: whoever can write there runs code in the hub.
  *
  * This file never calls a plugin callback other than hub_plugin_entry(),
  * check_config(), create() and destroy().
@@ -62,6 +63,63 @@ out:
 	return dir;
 }
 
+/* ---- who may write there -------------------------------------------- */
+
+/* Whoever can write a plugin file, or put one in a plugin directory, runs
+ * code in the hub: a file or directory anyone may write to is refused,
+ * and so is a directory under one anyone may rename entries of (writable
+ * by all and not sticky, as /tmp is).  Group-writable is the operator's
+ * choice (a umask of 002) and allowed. */
+static int is_open_to_all(const struct stat *st)
+{
+	return (st->st_mode & S_IWOTH) != 0;
+}
+
+/* 0 when the file at path is writable by its owner and group only; else
+ * -1 with the reason in err (plugin "name" (path): ...). */
+static int plugin_file_guarded(const char *name, const char *path, char *err,
+			       size_t err_size)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0 || !is_open_to_all(&st))
+		return 0; /* a missing file: dlopen says so */
+	err_set(err, err_size, "plugin \"%s\" (%s): writable by anyone (mode %04o), not loaded:"
+		" whoever can change it runs code in the hub; chmod o-w %s", name, path,
+		(unsigned)(st.st_mode & 07777), path);
+	return -1;
+}
+
+/* 0 when dir (resolved) and the directories above it are safe from other
+ * users as the top comment says; else -1 with the reason in err. */
+static int plugin_dir_guarded(const char *dir, char *err, size_t err_size)
+{
+	char *real = realpath(dir, NULL), *slash;
+	struct stat st;
+	int rc = 0;
+
+	if (!real)
+		return 0; /* opendir() names the problem */
+	if (stat(real, &st) == 0 && is_open_to_all(&st)) {
+		err_set(err, err_size, "plugin directory %s: writable by anyone (mode %04o):"
+			" whoever can put a .so there runs code in the hub; chmod o-w %s", dir,
+			(unsigned)(st.st_mode & 07777), real);
+		rc = -1;
+	}
+	while (rc == 0 && (slash = strrchr(real, '/')) && slash != real) {
+		*slash = '\0';
+		if (stat(real, &st) == 0 && is_open_to_all(&st) && !(st.st_mode & S_ISVTX)) {
+			err_set(err, err_size, "plugin directory %s: %s above it is writable by"
+				" anyone (mode %04o, not sticky): whoever can replace the directory"
+				" runs code in the hub; chmod o-w %s", dir, real,
+				(unsigned)(st.st_mode & 07777), real);
+			rc = -1;
+		}
+	}
+	free(real);
+	return rc;
+}
+
 /* ---- loading -------------------------------------------------------- */
 
 /* The file name without directory and ".so" (hub_malloc'd). */
@@ -91,6 +149,8 @@ int plugin_load(const char *path, struct plugin_module *mod, char *err, size_t e
 		err_set(err, err_size, "plugin %s: out of memory", path);
 		goto fail;
 	}
+	if (plugin_file_guarded(mod->name, path, err, err_size))
+		goto fail;
 	mod->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!mod->handle) {
 		const char *why = dlerror();
@@ -302,7 +362,8 @@ static int registry_load_dir(struct plugin_registry *reg, const char *dir, char 
 	struct plugin_module *grown;
 	int rc = -1;
 
-	if (list_plugin_files(dir, &files, &n_files, err, err_size))
+	if (plugin_dir_guarded(dir, err, err_size) ||
+	    list_plugin_files(dir, &files, &n_files, err, err_size))
 		return -1;
 	grown = hub_realloc(reg->mods, (reg->n_mods + n_files + 1) * sizeof(*reg->mods));
 	if (!grown)

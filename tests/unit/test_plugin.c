@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char *test_plugin_path(const char *name)
@@ -653,6 +654,80 @@ static void test_registry_loads_one_file_reached_from_two_dirs_once(void)
 	CU_ASSERT_STRING_EQUAL(reg.mods[1].name, "older_minor");
 	CU_ASSERT_PTR_NOT_NULL(plugin_registry_find(&reg, "example"));
 	two_dirs_close(&reg, dirs, a, b);
+}
+
+/* Whoever can write a plugin file runs code in the hub: one writable by
+ * anyone is refused before dlopen() runs a byte of it, naming its mode
+ * and the fix, and a config that names it fails with that.  It was
+ * loaded (the README said the hub did not check). */
+static void test_registry_refuses_a_plugin_file_anyone_may_write(void)
+{
+	static const char *const hub_own[] = {"kitchen_sink.so", "tests/plugins/kitchen_sink.so",
+					      NULL};
+	static const char *const linked[] = {"example.so", "plugins/example.so", NULL};
+	char *a = testlib_plugin_dir(hub_own), *b = testlib_plugin_dir(linked), *so, *dirs;
+	struct plugin_registry reg;
+	char err[1024] = "", expected[2048], why[1024];
+
+	CU_ASSERT_EQUAL_FATAL(file_copy(b, a, "example.so"), 0); /* a file, not a link */
+	CU_ASSERT_FATAL(asprintf(&so, "%s/example.so", a) > 0);
+	CU_ASSERT_EQUAL_FATAL(chmod(so, 0666), 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_registry_open(&reg, a, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(reg.n_refused, 1);
+	CU_ASSERT_EQUAL_FATAL(reg.n_mods, 1);
+	CU_ASSERT_STRING_EQUAL(reg.mods[0].name, "kitchen_sink");
+	snprintf(expected, sizeof(expected), "plugin \"example\" (%s): writable by anyone (mode "
+		 "0666), not loaded: whoever can change it runs code in the hub; chmod o-w %s",
+		 so, so);
+	CU_ASSERT_STRING_EQUAL(plugin_registry_missing(&reg, "example", why, sizeof(why)),
+			       expected);
+	plugin_registry_close(&reg);
+	/* writable by its group (a umask of 002) is the operator's choice */
+	CU_ASSERT_EQUAL_FATAL(chmod(so, 0664), 0);
+	CU_ASSERT_EQUAL_FATAL(plugin_registry_open(&reg, a, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(reg.n_refused, 0);
+	CU_ASSERT_EQUAL(reg.n_mods, 2);
+	free(so);
+	CU_ASSERT_FATAL(asprintf(&dirs, "%s", a) > 0);
+	two_dirs_close(&reg, dirs, a, b);
+}
+
+/* A plugin directory anyone may write to, or one under a directory anyone
+ * may rename it in (writable by all, not sticky), fails the registry,
+ * naming the directory, the mode and the fix; a sticky one above (as
+ * /tmp) is fine.  Such a directory's plugins were loaded. */
+static void test_registry_refuses_a_dir_anyone_may_write(void)
+{
+	static const char *const hub_own[] = {"kitchen_sink.so", "tests/plugins/kitchen_sink.so",
+					      NULL};
+	char *a = testlib_plugin_dir(hub_own), *real = realpath(a, NULL), *sub;
+	struct plugin_registry reg;
+	char err[1024] = "", expected[2048];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(real);
+	CU_ASSERT_EQUAL_FATAL(chmod(a, 0777), 0);
+	CU_ASSERT_EQUAL(plugin_registry_open(&reg, a, err, sizeof(err)), -1);
+	snprintf(expected, sizeof(expected), "plugin directory %s: writable by anyone (mode "
+		 "0777): whoever can put a .so there runs code in the hub; chmod o-w %s", a, real);
+	CU_ASSERT_STRING_EQUAL(err, expected);
+	CU_ASSERT_FATAL(asprintf(&sub, "%s/sub", a) > 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0755), 0);
+	CU_ASSERT_EQUAL(plugin_registry_open(&reg, sub, err, sizeof(err)), -1);
+	snprintf(expected, sizeof(expected), "plugin directory %s: %s above it is writable by "
+		 "anyone (mode 0777, not sticky): whoever can replace the directory runs code in "
+		 "the hub; chmod o-w %s", sub, real, real);
+	CU_ASSERT_STRING_EQUAL(err, expected);
+	CU_ASSERT_EQUAL_FATAL(chmod(a, 01777), 0);
+	CU_ASSERT_EQUAL(plugin_registry_open(&reg, sub, err, sizeof(err)), 0);
+	plugin_registry_close(&reg);
+	CU_ASSERT_EQUAL_FATAL(chmod(a, 0750), 0);
+	CU_ASSERT_EQUAL(plugin_registry_open(&reg, a, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(reg.n_mods, 1);
+	plugin_registry_close(&reg);
+	testlib_rmtree(a);
+	free(sub);
+	free(real);
+	free(a);
 }
 
 static void test_registry_of_missing_dir_fails(void)
@@ -1889,6 +1964,8 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_registry_suggests_past_the_64th_plugin),
 	   TEST(test_registry_of_two_dirs_loads_both_and_refuses_a_name_held_twice),
 	   TEST(test_registry_loads_one_file_reached_from_two_dirs_once),
+	   TEST(test_registry_refuses_a_plugin_file_anyone_may_write),
+	   TEST(test_registry_refuses_a_dir_anyone_may_write),
 	   TEST(test_registry_of_missing_dir_fails),
 	   TEST(test_empty_registry_finds_nothing),
 	   TEST(test_instance_check_accepts_valid_example_config),
