@@ -26,7 +26,13 @@
 # privacy, exports, sync of each warehouse source, and a config with a bad key.  Then the hub's log
 # and every command's stdout and stderr are searched for each secret, the
 # wrong credentials the clients sent, and the base64 forms of the Basic
-# credentials: none may appear.
+# credentials: none may appear.  The identifiers of people the records
+# carry (random custom IDs, emails, a phone, a device ID) may be in what
+# shows a person to a token (the API's answers, dump, profile, privacy) but
+# in no log, no answer to a wrong or missing token, and none of /metrics,
+# /readyz, /healthz, check, plugins, exports or sync; lookups by email,
+# the 409 of a push source's sync and a privacy request's identifier of
+# the wrong type are among the requests.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 PATH="$PWD/tests/lib/bin:$PATH" # its jq: -e fails on no input (tests/lib/bin/jq)
@@ -120,6 +126,22 @@ export SEC_WRITE_KEY_1 SEC_WRITE_KEY_2 SEC_SEG_WEBHOOK SEC_MP_KEY SEC_MP_SECRET 
 	SEC_TOKEN_1 SEC_TOKEN_2 SEC_STORE_URL SEC_EXPORT_SECRET SEC_PG_EXPORT_URL SEC_SF_CONN \
 	SEC_BQ_TOKEN SEC_BQ_KEY_JSON PROFILEHUB_ID_KEY
 
+# identifiers of people: in records, lookups and privacy requests; they may
+# be in what a token reads (dump, profile, privacy, the API's answers) but
+# in no log, no answer without a token, and none of check, plugins,
+# exports, sync, /metrics, /readyz, /healthz
+PU1=u1$(rand)
+PA1=a1$(rand)
+PEMAIL1=Ann.$(rand)@Example.com
+PU2=u2$(rand)
+PEMAIL2=bob.$(rand)@example.com
+PD1=d1$(rand)
+PPHONE=+1555$(od -An -N4 -tu4 /dev/urandom | tr -d ' \n')
+PIMP=imp$(rand)
+lower() {
+	printf '%s' "$1" | tr '[:upper:]' '[:lower:]'
+}
+
 # what a client sends wrongly is no business of the log either
 WRONG_KEY=wwk$(rand)
 WRONG_SECRET=wms$(rand)
@@ -144,6 +166,10 @@ WRONG_WEBHOOK=wwh$(rand)
 	grep -E '^[A-Za-z0-9+/]{64}$' "$T/bq_key.pem"
 } >"$T/needles"
 [ "$(grep -c -E '^[A-Za-z0-9+/]{64}$' "$T/needles")" -ge 20 ] || die "the key's PEM lines are not in the needles"
+for v in "$PU1" "$PA1" "$PEMAIL1" "$(lower "$PEMAIL1")" "$PU2" "$PEMAIL2" "$PD1" "$PPHONE" \
+	"$PIMP"; do
+	echo "$v"
+done >"$T/people"
 
 # bq_source NAME AUTH: a BigQuery source entry at the closed port, signing in with AUTH
 bq_source() {
@@ -226,7 +252,7 @@ for p in segment mparticle snowflake bigquery webhook postgres jsonl example; do
 	cli "describe_$p" plugins --describe "$p"
 	[ "$(rc_of "describe_$p")" = 0 ] || fail "plugins --describe $p: $(cat "$T/out/describe_$p.err")"
 done
-printf '%s\n' '{"type":"identify","userId":"imp-1","anonymousId":"imp-a1","messageId":"imp-1","timestamp":"2026-05-01T00:00:00Z","traits":{"plan":"gold"}}' \
+printf '%s\n' '{"type":"identify","userId":"'"$PIMP"'","anonymousId":"imp-a1","messageId":"imp-1","timestamp":"2026-05-01T00:00:00Z","traits":{"plan":"gold"}}' \
 	>"$T/import.jsonl"
 cli import import "$T/import.jsonl" --source web --format segment
 [ "$(rc_of import)" = 0 ] || fail "import: $(cat "$T/out/import.err")"
@@ -278,13 +304,18 @@ req() {
 		-w '%{http_code}' "$@")
 	[ "$code" = "$want" ] || fail "$name: $code, $want expected: $(head -c 300 "$T/out/req_$n.body")"
 }
+# pub: the last answer is one no identifier of a person may be in
+pub() {
+	echo "$T/out/req_$n.body" >>"$T/public"
+	echo "$T/out/req_$n.head" >>"$T/public"
+}
 sign() {
 	printf '%s' "$1" | openssl dgst -sha1 -hmac "$2" | sed 's/^.*= *//'
 }
 
 J='Content-Type: application/json'
-ev='{"type":"track","userId":"sec-u1","anonymousId":"sec-a1","event":"Seen","messageId":"sec-1","timestamp":"2026-05-01T00:00:01Z"}'
-idf='{"type":"identify","userId":"sec-u1","messageId":"sec-2","timestamp":"2026-05-01T00:00:02Z","traits":{"email":"sec@example.com"}}'
+ev='{"type":"track","userId":"'"$PU1"'","anonymousId":"'"$PA1"'","event":"Seen","messageId":"sec-1","timestamp":"2026-05-01T00:00:01Z"}'
+idf='{"type":"identify","userId":"'"$PU1"'","messageId":"sec-2","timestamp":"2026-05-01T00:00:02Z","traits":{"email":"'"$PEMAIL1"'","phone":"'"$PPHONE"'"}}'
 req "segment batch, Basic" 200 -u "$SEC_WRITE_KEY_1:" -H "$J" -d "{\"batch\":[$ev,$idf]}" "$BASE/in/web/v1/batch"
 req "segment track, second key" 200 -u "$SEC_WRITE_KEY_2:" -H "$J" -d "$ev" "$BASE/in/web/v1/track"
 req "segment track, corrupt gzip" 400 -u "$SEC_WRITE_KEY_1:" -H "$J" -H 'Content-Encoding: gzip' \
@@ -325,7 +356,7 @@ req "segment webhook, forged" 401 -H "$J" -H "X-Signature: $(sign "$idf" "$WRONG
 	-d "$idf" "$BASE/in/web/webhook"
 req "segment webhook, unsigned" 401 -H "$J" -d "$idf" "$BASE/in/web/webhook"
 
-mpb='{"environment":"production","source_request_id":"sec-r1","mp_deviceid":"sec-d1","user_identities":{"customer_id":"sec-u2","email":"sec2@example.com"},"user_attributes":{"plan":"gold"},"events":[{"event_type":"custom_event","data":{"event_name":"Played","custom_event_type":"other","source_message_id":"sec-m1","timestamp_unixtime_ms":1777593600000}}]}'
+mpb='{"environment":"production","source_request_id":"sec-r1","mp_deviceid":"'"$PD1"'","user_identities":{"customer_id":"'"$PU2"'","email":"'"$PEMAIL2"'"},"user_attributes":{"plan":"gold"},"events":[{"event_type":"custom_event","data":{"event_name":"Played","custom_event_type":"other","source_message_id":"sec-m1","timestamp_unixtime_ms":1777593600000}}]}'
 req "mparticle events" 202 -u "$SEC_MP_KEY:$SEC_MP_SECRET" -H "$J" -d "$mpb" "$BASE/in/mp/v2/events"
 req "mparticle bulkevents" 202 -u "$SEC_MP_KEY:$SEC_MP_SECRET" -H "$J" -d "[$mpb]" "$BASE/in/mp/v2/bulkevents"
 req "mparticle events, wrong secret" 403 -u "$SEC_MP_KEY:$WRONG_SECRET" -H "$J" -d "$mpb" "$BASE/in/mp/v2/events"
@@ -337,21 +368,45 @@ req "mparticle webhook, none" 401 -H "$J" -d "$mpb" "$BASE/in/mp/webhook"
 req "mparticle events, bad batch" 400 -u "$SEC_MP_KEY:$SEC_MP_SECRET" -H "$J" -d '{"events": 1}' "$BASE/in/mp/v2/events"
 
 A1="Authorization: Bearer $SEC_TOKEN_1"
-req "API lookup" 200 -H "$A1" "$BASE/v1/profiles?custom_id=sec-u1"
+req "API lookup" 200 -H "$A1" "$BASE/v1/profiles?custom_id=$PU1"
 pid=$(jq -r '.profiles[0].profile_id' "$T/out/req_$n.body")
 req "API events" 200 -H "Authorization: Bearer $SEC_TOKEN_2" "$BASE/v1/profiles/$pid/events?limit=5"
-req "API lookup, wrong token" 403 -H "Authorization: Bearer $WRONG_TOKEN" "$BASE/v1/profiles?custom_id=sec-u1"
-req "API lookup, no token" 401 "$BASE/v1/profiles?custom_id=sec-u1"
+req "API lookup, wrong token" 403 -H "Authorization: Bearer $WRONG_TOKEN" "$BASE/v1/profiles?custom_id=$PU1"
+pub
+req "API lookup, no token" 401 "$BASE/v1/profiles?custom_id=$PU1"
+pub
+# an email, as another case spells it: found; a bad limit beside it is a 400 naming limit
+req "API lookup by email" 200 -H "$A1" "$BASE/v1/profiles?email=$(lower "$PEMAIL1")"
+jq -e --arg u "$PU1" '.profiles[0].custom_id == $u' "$T/out/req_$n.body" >/dev/null ||
+	fail "API lookup by email: $(head -c 300 "$T/out/req_$n.body")"
+req "API lookup by email, limit 0" 400 -H "$A1" "$BASE/v1/profiles?email=$PEMAIL1&limit=0"
+pub
+req "API lookup by email, no token" 401 "$BASE/v1/profiles?email=$PEMAIL1"
+pub
 req "API lookup, Authorization twice" 400 -H "$A1" -H "Authorization: Bearer $WRONG_TOKEN" \
-	"$BASE/v1/profiles?custom_id=sec-u1"
+	"$BASE/v1/profiles?custom_id=$PU1"
 dup_refused "API lookup, Authorization twice" Authorization
-req "API privacy access" 200 -H "$A1" -H "$J" -d '{"type":"access","custom_id":"sec-u2"}' \
+req "API privacy access" 200 -H "$A1" -H "$J" -d '{"type":"access","custom_id":"'"$PU2"'"}' \
 	"$BASE/v1/privacy/requests"
 req "API privacy, wrong token" 403 -H "Authorization: Bearer $WRONG_TOKEN" -H "$J" \
-	-d '{"type":"erase","custom_id":"sec-u2"}' "$BASE/v1/privacy/requests"
+	-d '{"type":"erase","custom_id":"'"$PU2"'"}' "$BASE/v1/privacy/requests"
+req "API privacy, an identifier no string" 400 -H "$A1" -H "$J" \
+	-d "{\"type\":\"access\",\"custom_id\":{\"email\":\"$PEMAIL2\"}}" "$BASE/v1/privacy/requests"
+pub
 req "API sources" 200 -H "$A1" "$BASE/v1/sources"
+pub
 req "API exports" 200 -H "$A1" "$BASE/v1/exports"
+pub
+req "API sync of a push source" 409 -H "$A1" -X POST "$BASE/v1/sources/web/sync"
+pub
+req "API sync of a pull source" 202 -H "$A1" -X POST "$BASE/v1/sources/warehouse/sync"
+pub
+req "API enable of an export" 200 -H "$A1" -X POST "$BASE/v1/exports/hook/enable"
+pub
+req "readyz" 200 "$BASE/readyz"
+pub
 req "metrics" 200 "$BASE/metrics"
+pub
 # a page that rebinds its own name to 127.0.0.1 (DNS rebinding) comes from
 # loopback with that name in Host: it needs the token as from afar
 req "metrics, a rebound name in Host" 401 -H "Host: rebound.example:80" "$BASE/metrics"
@@ -377,18 +432,19 @@ else
 	echo "secrets: no non-loopback IPv4 address here: /metrics from afar not tried"
 fi
 req "healthz" 200 "$BASE/healthz"
+pub
 req "the page" 200 "$BASE/"
 
 # commands beside the running hub (they read the store)
 cli dump dump --events all
-cli profile profile --custom-id sec-u1
-cli privacy privacy access --custom-id sec-u2
+cli profile profile --custom-id "$PU1"
+cli privacy privacy access --custom-id "$PU2"
 cli exports exports
 cli sync sync warehouse
 cli sync_bq_token sync bq_token
 cli sync_bq_key sync bq_key
 [ "$(rc_of dump)" = 0 ] || fail "dump: $(cat "$T/out/dump.err")"
-grep -q '"sec-u1"' "$T/out/dump.out" || fail "the accepted records are not in the dump"
+grep -q "\"$PU1\"" "$T/out/dump.out" || fail "the accepted records are not in the dump"
 [ "$(rc_of sync)" != 0 ] || fail "a sync against a closed port succeeded"
 # the token went with a query, the key signed a token request: both to the closed port
 for s in "sync_bq_token:jobs.query" "sync_bq_key:the key file's token_uri"; do
@@ -413,6 +469,15 @@ grep -q 'debug' "$T/out/hub.log" || fail "the hub did not log at debug level"
 # ---- the search -------------------------------------------------------------------
 if grep -r -F -f "$T/needles" "$T/out" >"$T/found"; then
 	fail "secrets found in logs or outputs:"
+	cut -c1-300 "$T/found" | head -10
+fi
+# identifiers of people: in no log, no public answer, no command but those
+# that show a person to the operator (dump, profile, privacy)
+find "$T/out" -type f ! -name 'req_*' ! -name 'dump.*' ! -name 'profile.*' \
+	! -name 'privacy.*' >>"$T/public"
+# shellcheck disable=SC2046 # the list is file names made here, without blanks
+if grep -F -f "$T/people" $(cat "$T/public") >"$T/found"; then
+	fail "identifiers of people found in logs or public outputs:"
 	cut -c1-300 "$T/found" | head -10
 fi
 if [ $fails -ne 0 ]; then
