@@ -114,11 +114,13 @@ $(B)/plugins/%.so: $$(wildcard plugins/%/*.c) $$($$*_SRC_EXTRA) hub/include/hub_
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MF $(B)/plugins/$*.d -fPIC -fvisibility=hidden -Ihub/include -shared \
 		$(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $($*_LIBS)
+	@chmod go-w $@ $(dir $@) # the hub refuses a plugin anyone may write (plugin.c)
 
 $(B)/tests/plugins/%.so: tests/plugins/%.c hub/include/hub_plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MF $(B)/tests/plugins/$*.d -fPIC -fvisibility=hidden -Ihub/include -shared \
 		$(LDFLAGS_ALL) -o $@ $<
+	@chmod go-w $@ $(dir $@)
 
 # The postgres plugin built with a 1 MB statement cap, for the unit test of
 # a batch cut into several statements (tests/unit/test_export_postgres.c);
@@ -130,6 +132,7 @@ $(PGX_SMALL_SO): $(wildcard plugins/postgres/*.c) plugins/postgres/pgx.h hub/inc
 	$(CC) $(CFLAGS_ALL) -MF $@.d -fPIC -fvisibility=hidden -Ihub/include -shared \
 		-DPGX_CHUNK_MAX_BYTES=$(PGX_TEST_CHUNK_MAX_BYTES)u \
 		$(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $(postgres_LIBS)
+	@chmod go-w $@ $(dir $@)
 
 # unit tests may compile plugin-side code in (plugins/common), which includes <hub_plugin.h>
 $(UNIT_OBJ): CFLAGS_ALL += -Ihub/include

@@ -90,8 +90,11 @@ static int plugin_file_guarded(const char *name, const char *path, char *err,
 	return -1;
 }
 
-/* 0 when dir (resolved) and the directories above it are safe from other
- * users as the top comment says; else -1 with the reason in err. */
+/* 0 when dir (resolved) is safe from other users as the top comment says;
+ * else -1 with the reason in err.  A directory above it that anyone may
+ * rename entries of is warned of, not refused: a checkout or a build on a
+ * shared volume (a container's world-writable work directory) would
+ * otherwise never start, and sshd's StrictModes asks no more. */
 static int plugin_dir_guarded(const char *dir, char *err, size_t err_size)
 {
 	char *real = realpath(dir, NULL), *slash;
@@ -109,11 +112,11 @@ static int plugin_dir_guarded(const char *dir, char *err, size_t err_size)
 	while (rc == 0 && (slash = strrchr(real, '/')) && slash != real) {
 		*slash = '\0';
 		if (stat(real, &st) == 0 && is_open_to_all(&st) && !(st.st_mode & S_ISVTX)) {
-			err_set(err, err_size, "plugin directory %s: %s above it is writable by"
-				" anyone (mode %04o, not sticky): whoever can replace the directory"
-				" runs code in the hub; chmod o-w %s", dir, real,
-				(unsigned)(st.st_mode & 07777), real);
-			rc = -1;
+			log_warn("plugins", "plugin directory %s: %s above it is writable by"
+				 " anyone (mode %04o, not sticky): whoever can replace the directory"
+				 " runs code in the hub; chmod o-w %s", dir, real,
+				 (unsigned)(st.st_mode & 07777), real);
+			break;
 		}
 	}
 	free(real);
