@@ -535,6 +535,10 @@ static void test_pg_a_schema_migrated_by_a_newer_hub_stops_writes(void)
 	free(log);
 	CU_ASSERT(exec_reads(s2));
 	CU_ASSERT_EQUAL(pgs(s)->in_tx, 0);
+	/* the refused BEGIN is rolled back: left idle in a transaction, the
+	 * connection would hold its lock on meta, which the newer hub's next
+	 * migration step waits for */
+	CU_ASSERT_EQUAL(PQtransactionStatus(pgs(s)->conn), PQTRANS_IDLE);
 	exec_value_is(url, "SELECT count(*) FROM meta WHERE key IN ('before', 'after', 'after2')",
 		      "1");
 	store_close(s2);
