@@ -3044,6 +3044,32 @@ static void test_sqlite_open_beside_a_writer_and_readers_keep_a_small_cache(void
 	free(db);
 }
 
+/* Past 64 readers the 128 MB budget would leave each less than 2 MB: each
+ * keeps 2 MB at least (a reader with a tiny cache rereads every page). */
+static void test_sqlite_many_readers_keep_2_mb_of_cache_each(void)
+{
+	enum { N = 70 }; /* 128 MB / 70: 1872 KiB */
+	char err[256], *dir, *db = NULL;
+	struct store *r[N] = {0};
+
+	if (teststore_is_pg())
+		return;
+	dir = testlib_mkdtemp();
+	CU_ASSERT_FATAL(dir && asprintf(&db, "%s/hub.db", dir) > 0);
+	for (int i = 0; i < N; i++)
+		CU_ASSERT_FATAL(store_sqlite_open(db, &r[i], err, sizeof(err)) == 0);
+	for (int i = 0; i < N; i++) {
+		CU_ASSERT_FATAL(r[i]->ops->read_begin(r[i]) == 0);
+		CU_ASSERT_EQUAL(r[i]->ops->read_end(r[i]), 0);
+		CU_ASSERT_EQUAL(store_sqlite_page_cache_kib(r[i]), 2048);
+	}
+	for (int i = 0; i < N; i++)
+		store_close(r[i]);
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+}
+
 /* Sixteen readers (the API pool's most) share 128 MB of page cache, the
  * intake writer not counted: each had 64 MB, 1 GB in all.  A reader left
  * alone grows back to 64 MB at its next read. */
@@ -3679,6 +3705,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_sqlite_store_deleted_or_replaced_under_a_writer_takes_no_commit),
 	   TEST(test_sqlite_open_beside_a_writer_and_readers_keep_a_small_cache),
 	   TEST(test_sqlite_readers_share_one_page_cache_budget),
+	   TEST(test_sqlite_many_readers_keep_2_mb_of_cache_each),
 	   TEST(test_sqlite_a_statement_refused_by_the_lock_is_an_error),
 	   TEST(test_sqlite_a_failed_counter_read_hands_out_no_number),
 	   TEST(test_sqlite_a_long_transaction_pauses_its_writer_at_commit))
