@@ -1590,6 +1590,9 @@ static void test_plugin_dir_takes_a_list(void)
 		{"plugin_dir: /usr/lib/profilehub:/opt/x\n", "/usr/lib/profilehub:/opt/x"},
 		{"plugin_dir: [/usr/lib/profilehub, /opt/x]\n", "/usr/lib/profilehub:/opt/x"},
 		{"plugin_dir:\n  - /usr/lib/profilehub\n  - rel/x\n", "/usr/lib/profilehub:rel/x"},
+		/* one directory's name the start of another's: not listed twice */
+		{"plugin_dir: /opt/xy:/opt/x\n", "/opt/xy:/opt/x"},
+		{"plugin_dir: [/opt/xy, /opt/x]\n", "/opt/xy:/opt/x"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
