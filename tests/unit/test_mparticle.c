@@ -2512,6 +2512,26 @@ static void test_development_batches_are_acknowledged_not_stored(void)
 	pt_close(&f);
 }
 
+/* The skipped batches are logged at the 1st, 2nd, 4th, 8th...: an app
+ * left sending development data writes no line per request into the log. */
+static void test_environment_skips_are_logged_at_powers_of_two(void)
+{
+	struct testlib_capture cap;
+	struct pt_fixture f;
+	struct hub_response resp;
+	char *log;
+
+	fixture_open(&f);
+	testlib_capture_begin(&cap);
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, DEV_BATCH, &resp), HUB_OK);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, " development batch(es) not stored so far"), 3);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, " 4 development batch(es) not stored so far"), 1);
+	free(log);
+	pt_close(&f);
+}
+
 /* A development batch is still checked: a bad one is refused like any,
  * naming it, and the request stores nothing. */
 static void test_development_batches_are_still_checked(void)
@@ -2742,6 +2762,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_request_id_shared_by_two_batches_is_refused),
 	   TEST(test_development_batches_are_acknowledged_not_stored),
 	   TEST(test_development_batches_are_still_checked),
+	   TEST(test_environment_skips_are_logged_at_powers_of_two),
 	   TEST(test_environments_setting_chooses_what_is_stored),
 	   TEST(test_import_line_maps_one_batch_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
