@@ -203,6 +203,7 @@ static void test_an_email_lookup_ignores_ascii_case(void)
 {
 	static const char *const people[][2] = {
 		{"I1", "Ann@X.com"}, {"I2", "ann@x.COM"}, {"I3", "bob@x.com"}, {"I4", "\u00c9va@x.com"},
+		{"I5", "zoe@x.com"}, /* A and Z: both ends of the folded letters */
 	};
 	struct testhub *th = testhub_start(NULL);
 	char ids[4][PROFILE_ID_SIZE], line[512];
@@ -223,6 +224,8 @@ static void test_an_email_lookup_ignores_ascii_case(void)
 	CU_ASSERT_EQUAL(profile_has_attr(th->reader, "email", "ANN@X.COM", ids[1]), 1);
 	CU_ASSERT_EQUAL(profile_has_attr(th->reader, "email", "bob@x.com", ids[1]), 0);
 	CU_ASSERT_EQUAL(profile_find(th->reader, "email", "BOB@X.COM", ids, 4), 1);
+	CU_ASSERT_EQUAL(profile_find(th->reader, "email", "ZOE@X.COM", ids, 4), 1);
+	CU_ASSERT_EQUAL(profile_has_attr(th->reader, "email", "Zoe@x.com", ids[0]), 1);
 	CU_ASSERT_EQUAL(profile_find(th->reader, "email", "\u00c9va@x.com", ids, 4), 1);
 	CU_ASSERT_EQUAL(profile_find(th->reader, "email", "\u00e9va@x.com", ids, 4), 0);
 	dump = testhub_dump(th, 0); /* shown as received */
