@@ -1069,6 +1069,24 @@ static void test_profile_prints_64_of_a_shared_email_and_says_more(void)
 	testhub_stop(th);
 }
 
+/* 64 profiles of one email are a full page and all of them: no note of
+ * more (a note naming --after would lead to an empty page). */
+static void test_profile_prints_exactly_64_with_no_note(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char *argv[] = {"profile", "--email", "e@x.com", NULL}, *said;
+	json_t *docs;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_text(th, profiles_text("e", 64, "e@x.com"));
+	CU_ASSERT_EQUAL_FATAL(cmd_docs(th, cmd_profile, argv, &docs, &said), CLI_OK);
+	CU_ASSERT_EQUAL(json_array_size(docs), 64);
+	CU_ASSERT_PTR_NULL(strstr(said, "more than"));
+	json_decref(docs);
+	free(said);
+	testhub_stop(th);
+}
+
 /* --after pages an email or phone lookup only, and needs its value. */
 static void test_profile_after_is_for_an_email_or_phone(void)
 {
@@ -1923,6 +1941,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_profile_finds_by_each_lookup_flag),
 	   TEST(test_profile_prints_the_api_s_document_with_attribute_meta),
 	   TEST(test_profile_prints_64_of_a_shared_email_and_says_more),
+	   TEST(test_profile_prints_exactly_64_with_no_note),
 	   TEST(test_profile_after_is_for_an_email_or_phone),
 	   TEST(test_profile_and_privacy_need_a_lookup),
 	   TEST(test_privacy_access_indents_and_erase_says_done),
