@@ -8,6 +8,7 @@
 #   POST /v1/privacy/requests    GET /v1/privacy/requests/<id>
 #   GET  /v1/sources   POST /v1/sources/<name>/sync   GET /v1/exports
 #   POST /v1/exports/<name>/backfill   POST /v1/exports/<name>/dead_letters/retry
+#   POST /v1/exports/<name>/enable (of an export off in the configuration)
 #   GET  /, /app.js, /style.css
 #
 # with their success shapes, 401 without a token and 403 with a wrong one
@@ -64,6 +65,10 @@ exports:
   - name: feed
     plugin: jsonl
     path: $T/feed.jsonl
+  - name: off_feed
+    plugin: jsonl
+    path: $T/off_feed.jsonl
+    enabled: false
 EOF
 
 hub_start "$T/hub.yaml" "$T/hub.log"
@@ -376,6 +381,11 @@ expect "sync of a source with enabled: false" 409 off &&
 req POST "/v1/sources/web/sync"
 expect "sync of a push source" 409 not_pull_source &&
 	body_is "a push source is said to be" '.error.message | test("web \\(plugin segment\\)")'
+# an export off in the configuration: enabling it over the API cannot
+# change that, and says so (it answered 404 "no export named")
+req POST "/v1/exports/off_feed/enable"
+expect "enable of an export with enabled: false" 409 off &&
+	body_is "an export off is said to be" '.error.message | test("off_feed is off in the configuration")'
 req POST "/v1/exports/no-such-export/backfill"
 expect "backfill of an unknown export" 404 not_found
 req POST "/v1/exports/no-such-export/dead_letters/retry"
@@ -487,8 +497,9 @@ body_is "sources: the one off, named" '[.sources[] | [.name, .plugin, .state]] =
 	[["off_pull", "example", "off"]] and .sources[0].next_run_at == null'
 req GET /v1/exports
 expect "GET /v1/exports" 200 &&
-	body_is "exports: the configured export" '(.exports | type == "array") and
-	([.exports[].name] == ["feed"]) and .exports[0].plugin == "jsonl"'
+	body_is "exports: the configured exports" '(.exports | type == "array") and
+	([.exports[].name] == ["feed", "off_feed"]) and .exports[0].plugin == "jsonl" and
+	.exports[1].state == "off"'
 # a backfill asked for: 202, and the export shows it (running or done)
 req POST /v1/exports/feed/backfill
 expect "POST /v1/exports/feed/backfill" 202 &&
