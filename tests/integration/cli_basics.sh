@@ -433,10 +433,16 @@ EOF
 		"$T/tgt.out" || fail "one file spelled two ways: $(cat "$T/tgt.out")"
 	grep -q s3cret "$T/tgt.out" && fail "a password printed: $(cat "$T/tgt.out")"
 done
-# another database, port or schema: accepted
+# another database, port or schema: accepted (without dbname, libpq's
+# database is the user's; a host may be given as hostaddr; a search_path in
+# options makes a bare table another schema's, maybe)
+sp="options=-csearch_path%3Danalytics"
 for pair in "postgres://db.example/crm|people|postgres://db.example/crm2|people" \
 	"postgres://db.example/crm|people|postgres://db.example:5433/crm|people" \
-	"postgres://db.example/crm|people|postgres://db.example/crm|analytics.people"; do
+	"postgres://db.example/crm|people|postgres://db.example/crm|analytics.people" \
+	"postgres://ann@db.example|people|postgres://bob@db.example|people" \
+	"hostaddr=10.0.0.1 dbname=crm|people|hostaddr=10.0.0.2 dbname=crm|people" \
+	"postgres://db.example/crm?$sp|people|postgres://db.example/crm|people"; do
 	IFS='|' read -r u1 t1 u2 t2 <<EOF
 $pair
 EOF
