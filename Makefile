@@ -109,8 +109,11 @@ $(B)/profilehub: $(B)/obj/hub/main.o $(LIBHUB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # Plugins: one shared object per plugins/<name>/, only hub_plugin_entry visible.
+# Its headers and plugins/common's are prerequisites: the -MF file of one
+# compiler run over several sources keeps the last source's alone.
 .SECONDEXPANSION:
-$(B)/plugins/%.so: $$(wildcard plugins/%/*.c) $$($$*_SRC_EXTRA) hub/include/hub_plugin.h
+$(B)/plugins/%.so: $$(wildcard plugins/%/*.c plugins/%/*.h plugins/common/*.h) $$($$*_SRC_EXTRA) \
+		   hub/include/hub_plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MF $(B)/plugins/$*.d -fPIC -fvisibility=hidden -Ihub/include -shared \
 		$(LDFLAGS_ALL) -o $@ $(filter %.c,$^) $($*_LIBS)

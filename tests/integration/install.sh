@@ -32,6 +32,16 @@ root="$stage$prefix"
 # 0666: anyone could change the flags plugins are compiled with)
 ww=$(find "$stage" ! -type l -perm -o+w)
 [ -z "$ww" ] || fail "installed writable by anyone: $ww"
+
+# a header of plugins/common/ changed rebuilds the plugins that read it:
+# segment.so (segment_event.c reads time_text.h) was left as it was, the
+# dependency file of its one compiler run naming the last source's alone
+(unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+ make --no-print-directory -n HUB_DEPS_DONE=1 B="$B" -W plugins/common/time_text.h \
+	"$B/plugins/segment.so" >"$T/deps.out" 2>&1) || die "make -n: $(tail -5 "$T/deps.out")"
+grep -q "plugins/segment/segment_event.c" "$T/deps.out" ||
+	fail "plugins/common/time_text.h changed: segment.so not rebuilt: $(head -3 "$T/deps.out")"
+
 [ -L "$root/bin/profilehub" ] && [ -x "$root/lib/profilehub/profilehub" ] ||
 	fail "no bin/profilehub link to lib/profilehub/profilehub: $(ls -lR "$root" | head -20)"
 for p in jsonl segment; do
