@@ -235,6 +235,32 @@ static void test_an_email_lookup_ignores_ascii_case(void)
 	testhub_stop(th);
 }
 
+/* An email promoted to an external id: its holder comes first on the
+ * first page of a lookup, and on no later page (profile --after) though it
+ * holds the attribute too. */
+static void test_an_email_holder_is_on_the_first_page_only(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    email: {limit: 1}\n");
+	char ids[8][PROFILE_ID_SIZE], line[512];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"h\","
+		  "\"timestamp\":\"2025-03-01T10:00:00.000Z\",\"identifiers\":"
+		  "{\"installation_id\":\"H\",\"email\":\"h@x.com\"},"
+		  "\"attributes\":{\"$email_address\":\"h@x.com\"}}");
+	for (int i = 0; i < 3; i++) {
+		snprintf(line, sizeof(line), "{\"type\":\"attributes\",\"source\":\"test\","
+			 "\"message_id\":\"m%d\",\"timestamp\":\"2025-03-01T10:00:00.000Z\","
+			 "\"identifiers\":{\"installation_id\":\"I%d\"},"
+			 "\"attributes\":{\"$email_address\":\"h@x.com\"}}", i, i);
+		apply(th, line);
+	}
+	CU_ASSERT_EQUAL(profile_find(th->reader, "email", "h@x.com", ids, 8), 4);
+	/* "p_": before every profile ID, the holder's included */
+	CU_ASSERT_EQUAL(profile_find_after(th->reader, "email", "h@x.com", "p_", ids, 8), 3);
+	testhub_stop(th);
+}
+
 static void test_a_logout_session_is_created_holding_the_installation(void)
 {
 	struct testhub *th = testhub_start(NULL);
@@ -1903,6 +1929,7 @@ static void test_the_intake_counts_duplicates_blocked_and_refused(void)
 
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_an_email_lookup_ignores_ascii_case),
+	   TEST(test_an_email_holder_is_on_the_first_page_only),
 	   TEST(test_an_installation_seen_at_the_epoch_shows_that_time),
 	   TEST(test_the_intake_counts_duplicates_blocked_and_refused),
 	   TEST(test_a_logout_session_is_created_holding_the_installation),
