@@ -396,6 +396,7 @@ json_t *export_status_provider(void *exporter)
 
 size_t export_stats(struct exporter *ex, struct export_stat *out, size_t max)
 {
+	int64_t now = time_mono_ms();
 	size_t n = 0;
 
 	if (!ex)
@@ -408,6 +409,9 @@ size_t export_stats(struct exporter *ex, struct export_stat *out, size_t max)
 		out[n].dead_lettered = w->live.dead_lettered;
 		out[n].is_disabled = strcmp(w->live.state, "disabled") == 0;
 		out[n].is_leased = w->live.lease == 1;
+		out[n].is_failing = w->live.failing_began_ms != 0;
+		out[n].failing_ms = out[n].is_failing ? now - w->live.failing_began_ms : 0;
+		out[n].failed_attempts = w->live.failed_attempts;
 	}
 	pthread_mutex_unlock(&ex->lock);
 	return n;

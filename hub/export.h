@@ -137,6 +137,9 @@ struct export_stat {
 	int64_t dead_lettered;   /* changes it dead-lettered */
 	int is_disabled;         /* disabled: waits for a config change or `exports enable` */
 	int is_leased;           /* this process holds its lease (it delivers) */
+	int64_t failing_ms;      /* how long its attempts have failed in a row; 0: not */
+	int64_t failed_attempts; /* attempts failed in a row (0: its last delivered) */
+	int is_failing;          /* its last attempt failed: it retries with backoff */
 };
 
 /* out[i] for each export this process runs (at most max; an export that

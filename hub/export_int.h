@@ -186,6 +186,8 @@ struct export_live {
 	int64_t last_error_at_ms;
 	int is_error_past;       /* delivered since last_error */
 	int64_t next_attempt_at_ms;
+	int64_t failing_began_ms; /* monotonic: w->failing began; 0: not failing */
+	int64_t failed_attempts;  /* w->failing's count: attempts failed in a row */
 };
 
 /* Copies the live state of export `name`; 1 found, 0 not running. */

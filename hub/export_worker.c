@@ -162,13 +162,23 @@ static struct outage_words worker_failing_words(const struct export_worker *w)
 	};
 }
 
+/* w->failing as GET /metrics shows it (export_stats()). */
+static void live_failing(struct export_worker *w)
+{
+	pthread_mutex_lock(&w->ex->lock);
+	w->live.failing_began_ms = w->failing.since_ms ? w->failing.began_ms : 0;
+	w->live.failed_attempts = w->failing.since_ms ? w->failing.n : 0;
+	pthread_mutex_unlock(&w->ex->lock);
+}
+
 /* A delivery (a receiver's answer about a change, or nothing left to
  * deliver): a failing state ends. */
 static void worker_failing_over(struct export_worker *w)
 {
 	struct outage_words words = worker_failing_words(w);
 
-	outage_note_ok(&w->failing, &words);
+	if (outage_note_ok(&w->failing, &words))
+		live_failing(w);
 }
 
 static enum step worker_retry(struct export_worker *w, const char *msg)
@@ -185,6 +195,7 @@ static enum step worker_retry(struct export_worker *w, const char *msg)
 		export_worker_commit(w, w->cursor, NULL, 0);
 	snprintf(why, sizeof(why), "%s (retry %u in %" PRId64 " ms)", msg, w->attempt, delay);
 	outage_note_failure(&w->failing, &words, 1, why);
+	live_failing(w);
 	w->wait_ms = delay;
 	return STEP_BACKOFF;
 }

@@ -286,9 +286,24 @@ static void render_exports(struct exporter *ex, struct strbuf *sb)
 	hub_free(lags);
 }
 
+/* The value of series k of render_export_stats() for st, in value: the
+ * last (export_failing_seconds) in seconds with milliseconds. */
+static void export_stat_value(const struct export_stat *st, size_t k, char *value, size_t len)
+{
+	const int64_t v[] = {st->delivered,  st->dead_lettered, st->is_disabled,
+			     st->is_leased,  st->is_failing,    st->failed_attempts};
+
+	if (k < ARRAY_SIZE(v))
+		snprintf(value, len, "%lld", (long long)v[k]);
+	else
+		snprintf(value, len, "%lld.%03lld", (long long)(st->failing_ms / 1000),
+			 (long long)(st->failing_ms % 1000));
+}
+
 /* Of each export this process runs: its deliveries and dead letters since
- * it started, whether it is disabled and whether it holds the lease (from
- * the workers, no store read: shown also while the store cannot be read). */
+ * it started, whether it is disabled, whether it holds the lease and
+ * whether its attempts fail (from the workers, no store read: shown also
+ * while the store cannot be read). */
 static void render_export_stats(struct exporter *ex, struct strbuf *sb)
 {
 	static const struct {
@@ -304,20 +319,23 @@ static void render_export_stats(struct exporter *ex, struct strbuf *sb)
 		{"export_lease_held", "gauge",
 		 "1 while this process holds the export's lease (it alone delivers the export),"
 		 " else 0; summed over the processes: 1."},
+		{"export_failing", "gauge",
+		 "1 while the export's attempts fail (its receiver down or refusing for now, the"
+		 " store refusing its cursor): it retries with backoff; 0 once one delivers."},
+		{"export_failed_attempts", "gauge",
+		 "Attempts of the export that failed in a row (0: its last one delivered)."},
+		{"export_failing_seconds", "gauge",
+		 "Seconds since the export's first failed attempt in a row (0: not failing)."},
 	};
 	size_t max = export_count(ex);
 	struct export_stat *st = max ? hub_calloc(max, sizeof(*st)) : NULL;
 	size_t n = st ? export_stats(ex, st, max) : 0;
-	char value[24];
+	char value[32];
 
 	for (size_t k = 0; n > 0 && k < ARRAY_SIZE(series); k++) {
 		put_header(sb, series[k].name, series[k].type, series[k].help);
 		for (size_t i = 0; i < n; i++) {
-			int64_t v = k == 0   ? st[i].delivered
-				    : k == 1 ? st[i].dead_lettered
-				    : k == 2 ? st[i].is_disabled
-					     : st[i].is_leased;
-			snprintf(value, sizeof(value), "%lld", (long long)v);
+			export_stat_value(&st[i], k, value, sizeof(value));
 			put_sample(sb, series[k].name, "export", st[i].name, value);
 		}
 	}

@@ -1817,6 +1817,37 @@ static void test_a_retry_shows_when_the_next_attempt_is(void)
 	world_close(&w);
 }
 
+/* /metrics says an export is failing, for how long and how many attempts
+ * in a row, and that it is not once it delivers again: only its lag said
+ * so, and on a quiet feed an export failing for good stayed under a lag
+ * alert. */
+static void test_metrics_show_a_failing_export_until_it_delivers(void)
+{
+	struct world w;
+	json_t *st;
+
+	world_open(&w, "    retries: 1\n    retry_after: 60s\n");
+	apply(&w, people);
+	world_start(&w);
+	st = status_of_x_once(&w, "retrying");
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "retrying");
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_failing"), 1);
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_failed_attempts"), 1);
+	CU_ASSERT(metrics_of_x(&w, "export_failing_seconds") >= 0);
+	json_decref(st);
+	world_close(&w);
+
+	world_open(&w, "    retries: 3\n");
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_failing"), 0);
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_failed_attempts"), 0);
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_failing_seconds"), 0);
+	CU_ASSERT(metrics_of_x(&w, "export_delivered_total") > 0);
+	world_close(&w);
+}
+
 /* A call that delivered all but its last change before it failed (HUB_RETRY
  * with n_done = n - 1): the cursor moves past the delivered ones only, and
  * the last is sent again: every change reaches the export once, in order. */
@@ -4820,6 +4851,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_part_delivered_then_a_retry_is_one_failing_state),
 	   TEST(test_a_failure_with_nothing_to_deliver_ends_once_caught_up),
 	   TEST(test_a_retry_shows_when_the_next_attempt_is),
+	   TEST(test_metrics_show_a_failing_export_until_it_delivers),
 	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
 	   TEST(test_an_answer_past_the_batch_delivers_the_batch_again),
 	   TEST(test_a_stopped_answer_without_a_stop_is_a_retry),
