@@ -50,9 +50,11 @@ struct run_step {
 	const char *abandoned;
 };
 
-enum { STEP_HTTP, STEP_SYNCS, STEP_UPKEEP, STEP_INTAKE, STEP_EXPORTS, STEP_PLUGINS };
+enum { STEP_DELAY, STEP_HTTP, STEP_SYNCS, STEP_UPKEEP, STEP_INTAKE, STEP_EXPORTS, STEP_PLUGINS };
 
 static const struct run_step run_steps[] = {
+	[STEP_DELAY] = {"http.stop_delay to pass (/readyz answers 503, requests are served)",
+			"a request in progress was not answered: its client sends it again"},
 	[STEP_HTTP] = {"the HTTP requests in progress",
 		       "a request not answered was not acknowledged: its client sends it again"},
 	[STEP_SYNCS] = {"the syncs in progress",
@@ -209,6 +211,8 @@ static const char *run_waits_for(struct run *r, char *buf, size_t size,
 
 static void run_close(struct run *r)
 {
+	run_step_to(r, STEP_DELAY);
+	http_stop_delay(r->http); /* a load balancer sees /readyz 503 meanwhile */
 	run_step_to(r, STEP_HTTP);
 	http_stop(r->http);      /* no route is called after this */
 	run_step_to(r, STEP_SYNCS);
@@ -282,7 +286,7 @@ static void *run_watch_main(void *arg)
 /* Stops the hub (run_close) with the stop watch on. */
 static void run_stop(struct run *r)
 {
-	atomic_store(&r->step, &run_steps[STEP_HTTP]); /* before run_close() says it */
+	atomic_store(&r->step, &run_steps[STEP_DELAY]); /* before run_close() says it */
 	r->has_watch = pthread_create(&r->watch, NULL, run_watch_main, r) == 0;
 	if (!r->has_watch)
 		log_warn("hub", "no stop watch thread: a second signal will not quit at once");

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #define HTTP_TIMEOUT_MAX_MS (24LL * 3600 * 1000) /* libmicrohttpd counts whole seconds */
+#define HTTP_STOP_DELAY_MAX_MS 60000 /* a stop that a load balancer must notice */
 #define HTTP_MAX_BODY_MAX (1LL << 30)          /* a body is kept whole in memory */
 
 static const struct hub_config_key root_keys[] = {
@@ -54,6 +55,8 @@ static const struct hub_config_key http_keys[] = {
 	{"threads", HUB_CFG_INT, "4", 0, 0, "request threads"},
 	{"max_connections", HUB_CFG_INT, "1024", 0, 0, "open connections at most"},
 	{"timeout", HUB_CFG_DURATION, "30s", 0, 0, "idle connection timeout"},
+	{"stop_delay", HUB_CFG_DURATION, "0s", 0, 0,
+	 "a stop serves this long, /readyz 503, before it drains"},
 	{"max_body", HUB_CFG_INT, "1048576", 0, 0, "largest request body in bytes"},
 	{"cors_origins", HUB_CFG_STRING_LIST, NULL, 0, 0,
 	 "web origins whose pages may read the answers of /in/ routes (CORS): absent or"
@@ -542,6 +545,13 @@ static int load_http(struct hub_config *cfg, char *err, size_t err_size)
 	if (cfg_as_duration_ms(n, &cfg->http_timeout_ms) || cfg->http_timeout_ms < 1 ||
 	    cfg->http_timeout_ms > HTTP_TIMEOUT_MAX_MS) {
 		cfg_errorf(err, err_size, n, 0, "http.timeout", "must be from 1ms to 24h");
+		return -1;
+	}
+	n = section_value(&s, "stop_delay", &tmp);
+	if (cfg_as_duration_ms(n, &cfg->http_stop_delay_ms) || cfg->http_stop_delay_ms < 0 ||
+	    cfg->http_stop_delay_ms > HTTP_STOP_DELAY_MAX_MS) {
+		cfg_errorf(err, err_size, n, 0, "http.stop_delay",
+			   "must be from 0s (a stop drains at once) to 60s");
 		return -1;
 	}
 	return load_cors_origins(cfg, &s, err, err_size);

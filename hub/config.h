@@ -159,6 +159,8 @@ struct hub_config {
 	int http_threads;       /* default 4 */
 	int http_max_connections; /* default 1024 */
 	int64_t http_timeout_ms;  /* default 30000 */
+	int64_t http_stop_delay_ms; /* default 0: a stop drains at once; at most
+				       60 s (http.stop_delay) */
 	int64_t http_max_body;    /* default 1048576 (sources may lower) */
 	/* http.cors_origins: the web origins whose pages may read the answers
 	 * of /in/ routes (CORS).  Absent or "*" (http_cors_any): any origin;

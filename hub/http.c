@@ -461,6 +461,7 @@ static struct http_server *server_new(const struct http_context *ctx)
 	pthread_mutex_init(&srv->wait_lock, NULL);
 	pthread_cond_init(&srv->wait_more, NULL);
 	atomic_init(&srv->stopping, 0);
+	atomic_init(&srv->is_leaving, 0);
 	srv->cfg = cfg;
 	srv->max_body = cfg->http_max_body > 0 ? (size_t)cfg->http_max_body : 1048576;
 	srv->body_deadline_ms = 2 * timeout_ms;
@@ -662,6 +663,25 @@ static void wait_committing(struct http_server *srv)
 		log_warn("http", "stopping with %d request%s still in progress", srv->active,
 			 plural_s((size_t)srv->active));
 	pthread_mutex_unlock(&srv->active_lock);
+}
+
+/* The load balancer's checks come every few seconds: it needs time to
+ * see the 503 before the hub drains. */
+void http_stop_delay(struct http_server *srv)
+{
+	int64_t ms = srv ? srv->cfg->http_stop_delay_ms : 0;
+	struct timespec left;
+
+	if (ms <= 0)
+		return;
+	atomic_store(&srv->is_leaving, 1);
+	log_info("http", "stopping in %lld.%03lld s (http.stop_delay): /readyz answers 503"
+		 " meanwhile, other requests are served", (long long)(ms / 1000),
+		 (long long)(ms % 1000));
+	left.tv_sec = (time_t)(ms / 1000);
+	left.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&left, &left) != 0 && errno == EINTR)
+		;
 }
 
 void http_stop(struct http_server *srv)

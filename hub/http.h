@@ -47,6 +47,12 @@ int http_port(const struct http_server *srv);
 /* The server's counters (for tests). */
 struct metrics *http_metrics(struct http_server *srv);
 
+/* The first part of a stop: for http.stop_delay (0: not at all) /readyz
+ * answers 503 "stopping" while every other request is served, so that a
+ * load balancer takes the hub out before http_stop() drains it.  Returns
+ * when the delay is over.  NULL is ignored. */
+void http_stop_delay(struct http_server *srv);
+
 /* Stops accepting connections, lets the requests in progress finish (at
  * most http.timeout; a request whose batch went to the intake is answered
  * however long its commit takes), then closes everything.  Plugins'

@@ -46,6 +46,7 @@ struct http_server {
 	struct deadline *deadline; /* request headers must arrive in time */
 
 	atomic_int stopping;
+	atomic_int is_leaving;     /* http.stop_delay runs: /readyz 503, all else served */
 	pthread_mutex_t active_lock;
 	pthread_cond_t active_done;
 	int active;                /* requests between headers and completion */

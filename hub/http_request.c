@@ -50,6 +50,10 @@
 
 #define API_STREAM_BLOCK (16 * 1024) /* a streamed answer's reads at most */
 #define ALLOW_GET "GET, HEAD"
+/* /readyz while http.stop_delay runs (http_stop_delay) */
+#define READYZ_LEAVING                                                                    \
+	"{\"status\":\"stopping\",\"message\":\"the hub is stopping: it serves requests" \
+	" until http.stop_delay is over, then drains\"}"
 
 static void free_body(void *p)
 {
@@ -817,6 +821,9 @@ enum MHD_Result http_request_finish(struct http_req *req, const char *method)
 		return http_answer_take(req, MHD_HTTP_OK, hub_strdup("{\"status\":\"ok\"}"), NULL,
 					NULL, NULL);
 	case REQ_READYZ:
+		if (atomic_load(&req->srv->is_leaving))
+			return http_answer_take(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+						hub_strdup(READYZ_LEAVING), NULL, NULL, NULL);
 		text = metrics_readiness(req->srv->env.intake, &status);
 		return http_answer_take(req, status, text, NULL, NULL, NULL);
 	case REQ_METRICS:

@@ -783,6 +783,10 @@ static void test_bad_values_are_refused(void)
 		 "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
 		{"http:\n  timeout: 25h\n", NULL,
 		 "bad.yaml:2:12: http.timeout: must be from 1ms to 24h"},
+		{"http:\n  stop_delay: 61s\n", NULL,
+		 "bad.yaml:2:15: http.stop_delay: must be from 0s (a stop drains at once) to 60s"},
+		{"http:\n  stop_delay: -1s\n", NULL,
+		 "bad.yaml:2:15: http.stop_delay: expected a duration like 30s, 15m, 1h30m or 2d"},
 		{"http:\n  listen: localhost\n", NULL,
 		 "bad.yaml:2:11: http.listen: expected host:port, like 127.0.0.1:8080 (0.0.0.0:8080"
 		 " for every interface; [::1]:8080 for IPv6)"},

@@ -1529,6 +1529,54 @@ static void test_stop_finishes_requests_in_progress(void)
 	world_close(&w);
 }
 
+static void *bg_stop_delay_main(void *arg)
+{
+	struct bg_stop *s = arg;
+
+	http_stop_delay(s->srv);
+	atomic_store(&s->is_done, 1);
+	return NULL;
+}
+
+/* 1 when GET /readyz is answered 503 "stopping" (http.stop_delay). */
+static int readyz_says_leaving(void *arg)
+{
+	struct resp r;
+
+	http_do(*(int *)arg, "GET", "/readyz", NULL, 0, 0, NULL, &r);
+	return r.status == 503 && strstr(r.body, "\"status\":\"stopping\"") != NULL;
+}
+
+/* http.stop_delay: a stopping hub answers /readyz 503 "stopping" while it
+ * still serves every other request (ingestion stored, /healthz 200), so
+ * that a load balancer takes it out before the drain refuses them; a load
+ * balancer used to see the hub ready until the drain's own 503s. */
+static void test_stop_delay_answers_readyz_503_while_serving(void)
+{
+	struct world w;
+	struct bg_stop s = {0};
+	struct resp r;
+	int is_delaying;
+
+	world_open(&w, "  stop_delay: 5s\n", NULL);
+	CU_ASSERT_EQUAL(w.th->cfg->http_stop_delay_ms, 5000);
+	http_do(w.port, "GET", "/readyz", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	s.srv = w.srv;
+	is_delaying = pthread_create(&s.thread, NULL, bg_stop_delay_main, &s) == 0;
+	CU_ASSERT_FATAL(is_delaying);
+	CU_ASSERT(wait_until(readyz_says_leaving, &w.port));
+	post(&w, "/in/web/v1/echo", "sd-1\n", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(world_has_installation(&w, "sd-1"));
+	http_do(w.port, "GET", "/healthz", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(!atomic_load(&s.is_done)); /* all that within the delay */
+	pthread_join(s.thread, NULL);
+	CU_ASSERT(atomic_load(&s.is_done));
+	world_close(&w);
+}
+
 /*
  * Stopping while clients keep connecting.  On an epoll pool,
  * libmicrohttpd 0.9.75's MHD_quiesce_daemon() races the pool's threads for
@@ -4108,6 +4156,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_metrics_count_requests_by_route_and_status),
 	   TEST(test_full_queue_is_429_with_retry_after),
 	   TEST(test_stop_finishes_requests_in_progress),
+	   TEST(test_stop_delay_answers_readyz_503_while_serving),
 	   TEST(test_stop_under_load_never_aborts),
 	   TEST(test_slow_clients_do_not_exhaust_the_server),
 	   TEST(test_api_token_is_checked_before_the_body),
