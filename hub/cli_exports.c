@@ -207,7 +207,10 @@ static int open_for_export(struct cli *cli, const char *name, struct store **s)
 	return cli_open_existing_store(cli, s) ? -1 : 0;
 }
 
-/* `profilehub exports enable NAME` */
+/* `profilehub exports enable NAME`.  One `enabled: false` in the
+ * configuration is not enabled by it: exit 1 as the API's 409 off (a saved
+ * disable is cleared still, and said), so a script does not go on as if
+ * the export delivered. */
 static int exports_enable(struct cli *cli, const char *name)
 {
 	const struct config_instance *ci;
@@ -223,12 +226,14 @@ static int exports_enable(struct cli *cli, const char *name)
 	}
 	store_close(s);
 	ci = export_config(cli->cfg, name);
-	if (ci && !ci->is_enabled)
-		printf("export %s is off in %s (enabled: false)%s: no hub delivers it until its"
-		       " entry there says enabled: true\n",
-		       name, cli->config_path,
-		       was_disabled ? "; its disable in the store is cleared" : "");
-	else if (!was_disabled)
+	if (ci && !ci->is_enabled) {
+		cli_error("exports", "export %s is off in %s (enabled: false)%s: no hub delivers"
+			  " it until its entry there says enabled: true",
+			  name, cli->config_path,
+			  was_disabled ? "; its disable in the store is cleared" : "");
+		return CLI_FAIL;
+	}
+	if (!was_disabled)
 		printf("export %s is not disabled in the store: nothing to enable there (a"
 		       " running hub whose store refused to save a disable keeps it disabled"
 		       " in memory: its GET /v1/exports says so, and POST"

@@ -1429,17 +1429,22 @@ out:
 	plugin_world_stop(th, plugins);
 }
 
-/* What `exports enable NAME` prints in exports_world() (malloc'd). */
-static char *exports_enable_out(char *name)
+/* What `exports enable NAME` prints in exports_world() (malloc'd): on
+ * stdout when it exits want_rc CLI_OK, else on stderr. */
+static char *exports_enable_out(char *name, int want_rc)
 {
 	char *argv[] = {"exports", "enable", name, NULL};
 	char *plugins, *out = NULL, *said = NULL;
 	struct testhub *th = exports_world(&plugins);
 
-	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, argv, 0, NULL, &out, &said), CLI_OK);
-	free(said);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, argv, 0, NULL, &out, &said), want_rc);
 	plugin_world_stop(th, plugins);
-	return out;
+	if (want_rc == CLI_OK) {
+		free(said);
+		return out;
+	}
+	free(out);
+	return said;
 }
 
 /* `exports enable` of an export the store has enabled says where a
@@ -1448,7 +1453,7 @@ static char *exports_enable_out(char *name)
  * disabled", of an export the hub's GET /v1/exports showed disabled. */
 static void test_exports_enable_of_an_enabled_export_names_the_hubs_api(void)
 {
-	char *out = exports_enable_out("x");
+	char *out = exports_enable_out("x", CLI_OK);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "export x is not disabled in the store: nothing to"
@@ -1458,16 +1463,18 @@ static void test_exports_enable_of_an_enabled_export_names_the_hubs_api(void)
 	free(out);
 }
 
-/* `exports enable` of an export its configuration has off says so: it
- * said "not disabled: nothing to enable", and the operator who wanted it
- * delivered was left to guess why nothing was. */
+/* `exports enable` of an export its configuration has off says so, and
+ * fails (exit 1) as the API's 409 off: it said "not disabled: nothing to
+ * enable", then that it was off but exited 0, so a script went on as if
+ * the export delivered. */
 static void test_exports_enable_of_an_export_off_in_the_config_says_so(void)
 {
-	char *out = exports_enable_out("y");
+	char *out = exports_enable_out("y", CLI_FAIL);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, "export y is off in (test) (enabled: false): no hub"
-				      " delivers it until its entry there says enabled: true\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "profilehub: exports: export y is off in (test)"
+				      " (enabled: false): no hub delivers it until its entry"
+				      " there says enabled: true\n"));
 	CU_ASSERT_PTR_NULL(strstr(out, "nothing to enable"));
 	free(out);
 }
