@@ -211,8 +211,10 @@ static const char *run_waits_for(struct run *r, char *buf, size_t size,
 
 static void run_close(struct run *r)
 {
-	run_step_to(r, STEP_DELAY);
-	http_stop_delay(r->http); /* a load balancer sees /readyz 503 meanwhile */
+	if (http_stop_delay_ms(r->http) > 0) {
+		run_step_to(r, STEP_DELAY);
+		http_stop_delay(r->http); /* a load balancer sees /readyz 503 meanwhile */
+	}
 	run_step_to(r, STEP_HTTP);
 	http_stop(r->http);      /* no route is called after this */
 	run_step_to(r, STEP_SYNCS);
@@ -286,7 +288,9 @@ static void *run_watch_main(void *arg)
 /* Stops the hub (run_close) with the stop watch on. */
 static void run_stop(struct run *r)
 {
-	atomic_store(&r->step, &run_steps[STEP_DELAY]); /* before run_close() says it */
+	int first = http_stop_delay_ms(r->http) > 0 ? STEP_DELAY : STEP_HTTP;
+
+	atomic_store(&r->step, &run_steps[first]); /* before run_close() says it */
 	r->has_watch = pthread_create(&r->watch, NULL, run_watch_main, r) == 0;
 	if (!r->has_watch)
 		log_warn("hub", "no stop watch thread: a second signal will not quit at once");

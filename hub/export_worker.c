@@ -190,12 +190,12 @@ static enum step worker_retry(struct export_worker *w, const char *msg)
 
 	if (w->attempt < 64)
 		w->attempt++;
+	snprintf(why, sizeof(why), "%s (retry %u in %" PRId64 " ms)", msg, w->attempt, delay);
+	outage_note_failure(&w->failing, &words, 1, why);
+	live_failing(w); /* before "retrying" shows: /metrics agrees with the status */
 	live_error(w, "retrying", msg, delay);
 	if (w->store) /* the error, for `profilehub exports` */
 		export_worker_commit(w, w->cursor, NULL, 0);
-	snprintf(why, sizeof(why), "%s (retry %u in %" PRId64 " ms)", msg, w->attempt, delay);
-	outage_note_failure(&w->failing, &words, 1, why);
-	live_failing(w);
 	w->wait_ms = delay;
 	return STEP_BACKOFF;
 }

@@ -667,9 +667,14 @@ static void wait_committing(struct http_server *srv)
 
 /* The load balancer's checks come every few seconds: it needs time to
  * see the 503 before the hub drains. */
+int64_t http_stop_delay_ms(const struct http_server *srv)
+{
+	return srv ? srv->cfg->http_stop_delay_ms : 0;
+}
+
 void http_stop_delay(struct http_server *srv)
 {
-	int64_t ms = srv ? srv->cfg->http_stop_delay_ms : 0;
+	int64_t ms = http_stop_delay_ms(srv);
 	struct timespec left;
 
 	if (ms <= 0)

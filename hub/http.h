@@ -53,6 +53,9 @@ struct metrics *http_metrics(struct http_server *srv);
  * when the delay is over.  NULL is ignored. */
 void http_stop_delay(struct http_server *srv);
 
+/* http.stop_delay in ms (0 for none, or NULL). */
+int64_t http_stop_delay_ms(const struct http_server *srv);
+
 /* Stops accepting connections, lets the requests in progress finish (at
  * most http.timeout; a request whose batch went to the intake is answered
  * however long its commit takes), then closes everything.  Plugins'
