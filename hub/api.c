@@ -267,13 +267,41 @@ static int sync_refused(const struct api *api, const char *name, struct api_resp
 	return api_respond_error(resp, 404, "not_found", "no pull source named %s", shown);
 }
 
-static int post_sync(struct api *api, const char *name, struct api_response *resp)
+/* ?full=true asks for a full sync (from the plugin's first record, as
+ * `profilehub sync --full`), false or none an incremental one: 0, or -1
+ * with the 400 naming the value in resp. */
+static int sync_full_param(const struct api_request *req, int *is_full,
+			   struct api_response *resp)
 {
+	char shown[RECORD_SHOW_SIZE];
+	const char *v;
+
+	*is_full = 0;
+	if (api_query_param(req, "full", &v, resp))
+		return -1;
+	if (!v || strcmp(v, "false") == 0)
+		return 0;
+	if (strcmp(v, "true") == 0) {
+		*is_full = 1;
+		return 0;
+	}
+	api_respond_error(resp, 400, "invalid_parameter", "full: \"%s\" is neither true nor false",
+			  record_show(shown, v));
+	return -1;
+}
+
+static int post_sync(struct api *api, const struct api_request *req, const char *name,
+		     struct api_response *resp)
+{
+	int is_full;
+
+	if (sync_full_param(req, &is_full, resp))
+		return 1; /* the 400 is in resp */
 	if (!api->providers.source_trigger ||
-	    api->providers.source_trigger(api->providers.ctx, name))
+	    api->providers.source_trigger(api->providers.ctx, name, is_full))
 		return sync_refused(api, name, resp);
-	return api_respond_json(resp, 202,
-				json_pack("{s:s, s:s}", "source", name, "status", "queued"));
+	return api_respond_json(resp, 202, json_pack("{s:s, s:s, s:b}", "source", name, "status",
+						     "queued", "full", is_full));
 }
 
 static int post_backfill(struct api *api, const char *name, struct api_response *resp)
@@ -377,6 +405,7 @@ static int serve_page(const struct api_request *req, struct api_response *resp)
 static const char *const events_params[] = {"limit", "before", NULL};
 static const char *const history_params[] = {"limit", "after", NULL};
 static const char *const no_params[] = {NULL};
+static const char *const sync_params[] = {"full", NULL};
 
 /* 1 when every query parameter of req is one of `takes`; else 0 with the
  * 400 naming the first other one (and the closest it takes) in resp. */
@@ -542,8 +571,8 @@ static int api_route(struct api *api, const struct api_request *req, struct api_
 					    "sources", resp)
 			       : handled;
 	if (!path_named(p, "/v1/sources/", "/sync", id, sizeof(id)))
-		return route_accepts(req, "POST", no_params, resp, &handled)
-			       ? post_sync(api, id, resp)
+		return route_accepts(req, "POST", sync_params, resp, &handled)
+			       ? post_sync(api, req, id, resp)
 			       : handled;
 	if (!path_named(p, "/v1/exports/", "/backfill", id, sizeof(id)))
 		return route_accepts(req, "POST", no_params, resp, &handled)

@@ -84,7 +84,8 @@ struct api_response {
  * that own them (NULL: none configured).  Each returns a new reference. */
 struct api_providers {
 	json_t *(*sources_status)(void *ctx);
-	int (*source_trigger)(void *ctx, const char *name); /* 0 ok, -1 unknown name */
+	/* 0 ok, -1 unknown name; is_full: a full sync (from the start) */
+	int (*source_trigger)(void *ctx, const char *name, int is_full);
 	json_t *(*exports_status)(void *ctx);
 	/* POST /v1/exports/<name>/backfill: 0 asked; 1 refused (*why: an
 	 * enum export_backfill_check of export.h; err says it); -1 */

@@ -68,6 +68,11 @@ int api_respond_store_unavailable(struct api_response *resp);
 
 /* ---- api_profiles.c ----------------------------------------------------- */
 
+/* The query parameter `key` into *value (NULL: not sent): 0, or -1 with
+ * the 400 in resp (a NUL byte in it, or sent more than once). */
+int api_query_param(const struct api_request *req, const char *key, const char **value,
+		    struct api_response *resp);
+
 /* The identifiers GET /v1/profiles looks up by (API_LOOKUP_KEYS of them),
  * then "q" and NULL. */
 extern const char *const api_lookup_keys[API_LOOKUP_KEYS + 2];

@@ -133,8 +133,8 @@ static char *search_plus(const char *q)
  * the 400 in resp when it holds a NUL byte (a decoded %00: read as a C
  * string, "C1%00zz" would stand for "C1") or is sent more than once
  * (?custom_id=a&custom_id=b: answering for one of them would be a guess). */
-static int query_param(const struct api_request *req, const char *key, const char **value,
-		       struct api_response *resp)
+int api_query_param(const struct api_request *req, const char *key, const char **value,
+		    struct api_response *resp)
 {
 	size_t len = 0, n_sent = 0;
 	const char *v = req->query(req, key, &len, &n_sent);
@@ -161,11 +161,11 @@ static int profiles_params(const struct api *api, const struct api_request *req,
 	const char *q, *v;
 
 	*by = NULL;
-	if (query_param(req, "q", &q, resp))
+	if (api_query_param(req, "q", &q, resp))
 		return -1;
 	*value = q;
 	for (size_t i = 0; api->profile_params[i + 1]; i++) { /* all but q */
-		if (query_param(req, api->profile_params[i], &v, resp))
+		if (api_query_param(req, api->profile_params[i], &v, resp))
 			return -1;
 		if (!v)
 			continue;
@@ -229,7 +229,7 @@ static int limit_param(const struct api_request *req, long def, long max, long *
 	const char *text;
 
 	*limit = def;
-	if (query_param(req, "limit", &text, resp))
+	if (api_query_param(req, "limit", &text, resp))
 		return 1;
 	if (text && limit_parse(text, max, limit))
 		return api_respond_error(resp, 400, "invalid_parameter",
@@ -406,7 +406,7 @@ static int lookup_cursor(const struct api_request *req, const struct lookup *lk,
 
 	*step = 0;
 	id[0] = '\0';
-	if (query_param(req, "after", &after, resp))
+	if (api_query_param(req, "after", &after, resp))
 		return -1;
 	if (!after)
 		return 0;
@@ -566,7 +566,7 @@ static int listing_params(const struct api_request *req, const char *cursor_key,
 {
 	char shown[RECORD_SHOW_SIZE];
 
-	if (limit_param(req, def, max, limit, resp) || query_param(req, cursor_key, cursor, resp))
+	if (limit_param(req, def, max, limit, resp) || api_query_param(req, cursor_key, cursor, resp))
 		return 1;
 	if (!str_is_utf8(id))
 		return api_respond_error(resp, 404, "not_found", "no profile %s",

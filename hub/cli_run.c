@@ -108,10 +108,12 @@ static json_t *run_sources_status(void *ctx)
  * says the same while the scheduler stops, but the API never sees that:
  * run_close() stops the HTTP server (no route runs after) before the
  * scheduler. */
-static int run_source_trigger(void *ctx, const char *name)
+static int run_source_trigger(void *ctx, const char *name, int is_full)
 {
 	struct run *r = ctx;
-	return r->sched && scheduler_trigger(r->sched, name) != SCHEDULER_NO_SOURCE ? 0 : -1;
+	return r->sched && scheduler_trigger_full(r->sched, name, is_full) != SCHEDULER_NO_SOURCE
+		       ? 0
+		       : -1;
 }
 
 static int run_export_backfill(void *ctx, const char *name, int *why, char *err,

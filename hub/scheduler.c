@@ -469,13 +469,22 @@ size_t scheduler_sync_stats(struct scheduler *s, struct sched_sync_stat *out, si
 
 int scheduler_trigger(struct scheduler *s, const char *name)
 {
+	return scheduler_trigger_full(s, name, 0);
+}
+
+int scheduler_trigger_full(struct scheduler *s, const char *name, int is_full)
+{
 	int rc = SCHEDULER_NO_SOURCE;
 
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->n_src; i++) {
 		if (strcmp(s->src[i].conf->name, name) != 0)
 			continue;
-		rc = s->is_stopping ? SCHEDULER_RUNNING : sched_entry_trigger(&s->src[i].e);
+		if (s->is_stopping)
+			rc = SCHEDULER_RUNNING;
+		else
+			rc = is_full ? sched_entry_trigger_full(&s->src[i].e)
+				     : sched_entry_trigger(&s->src[i].e);
 		pthread_cond_signal(&s->wake);
 		break;
 	}

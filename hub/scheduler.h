@@ -88,6 +88,10 @@ size_t scheduler_sync_stats(struct scheduler *s, struct sched_sync_stat *out, si
  * running one runs once more when this run ends (never two at once); one
  * whose lease another process holds runs when that process lets it go. */
 int scheduler_trigger(struct scheduler *s, const char *name);
+/* scheduler_trigger(), and with is_full the run it asks for is a full one
+ * (POST /v1/sources/<name>/sync?full=true, as `profilehub sync --full`):
+ * from the plugin's first record, not the saved cursor. */
+int scheduler_trigger_full(struct scheduler *s, const char *name, int is_full);
 
 /* ---- pieces, exposed for tests ------------------------------------------ */
 
@@ -115,6 +119,8 @@ struct sched_entry {
 	enum source_state state;
 	int is_triggered;        /* run as soon as possible (not before trigger_at_ms) */
 	int64_t trigger_at_ms;   /* a kept trigger's next try (sched_entry_skip); 0: now */
+	int is_full_wanted;      /* a trigger asked for a full sync (kept like it) */
+	int is_full_run;         /* the run begun is a full one (not from the cursor) */
 	unsigned n_failures;     /* failed runs in a row */
 	int64_t backoff_ms;      /* backing off: the wait planned after the failure */
 	int64_t next_run_ms;     /* -1: none planned */
@@ -161,6 +167,8 @@ int sched_entry_follow_clock(struct sched_entry *e, int64_t now_ms, uint64_t ran
 /* Asks for a run now: SCHEDULER_TRIGGERED, or SCHEDULER_RUNNING (queued
  * after the running one). */
 int sched_entry_trigger(struct sched_entry *e);
+/* sched_entry_trigger() for a full sync: the next run begun is one. */
+int sched_entry_trigger_full(struct sched_entry *e);
 /* The lease was another process's: the run did not happen.  The entry is
  * `before` again; a disabled one stays disabled with nothing planned,
  * another plans its next tick after now.  A trigger (the run's, or one

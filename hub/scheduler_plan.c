@@ -138,6 +138,8 @@ int sched_entry_begin(struct sched_entry *e, int64_t now_ms)
 	e->state = SOURCE_RUNNING;
 	e->is_triggered = 0;
 	e->trigger_at_ms = 0;
+	e->is_full_run = e->is_full_wanted;
+	e->is_full_wanted = 0;
 	e->last_start_ms = now_ms;
 	e->last_end_ms = 0;
 	e->read = e->applied = e->duplicates = e->rejected = e->warnings = 0;
@@ -280,13 +282,21 @@ int sched_entry_trigger(struct sched_entry *e)
 	return e->state == SOURCE_RUNNING ? SCHEDULER_RUNNING : SCHEDULER_TRIGGERED;
 }
 
+int sched_entry_trigger_full(struct sched_entry *e)
+{
+	e->is_full_wanted = 1;
+	return sched_entry_trigger(e);
+}
+
 void sched_entry_skip(struct sched_entry *e, const struct sched_entry *before, int64_t now_ms,
 		      uint64_t random, const struct sched_policy *pol)
 {
 	int is_kept = before->is_triggered || e->is_triggered;
+	int is_full = before->is_full_wanted || e->is_full_wanted;
 
 	*e = *before;
 	e->is_triggered = is_kept;
+	e->is_full_wanted = is_full; /* the full sync asked for is not lost */
 	e->trigger_at_ms = is_kept ? now_ms + SCHED_TRIGGER_RETRY_MS : 0;
 	if (e->state == SOURCE_DISABLED) {
 		sched_entry_disable(e);

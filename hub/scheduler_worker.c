@@ -215,7 +215,7 @@ void *scheduler_worker_main(void *arg)
 	struct sync_report rep;
 	struct sync_params p;
 	int64_t epoch = 0;
-	int leased;
+	int leased, is_full;
 
 	memset(&rep, 0, sizeof(rep));
 	leased = worker_lease(src, 1, &rep, &epoch);
@@ -232,9 +232,14 @@ void *scheduler_worker_main(void *arg)
 	pthread_mutex_lock(&s->lock);
 	src->is_held_elsewhere = 0;
 	src->is_taking_lease = 0;
+	is_full = src->e.is_full_run;
 	pthread_mutex_unlock(&s->lock);
 	if (leased == 1 && worker_ensure_instance(src, &rep) == 0) {
 		memset(&p, 0, sizeof(p));
+		p.is_full = is_full; /* a trigger's ?full=true: from the start */
+		if (is_full)
+			log_info(src->conf->name, "full sync (asked for): from the first record,"
+				 " not the saved cursor");
 		p.inst = src->inst;
 		p.intake = s->intake;
 		p.reader = s->reader;

@@ -106,9 +106,10 @@ static json_t *fake_sources(void *ctx)
 	return json_pack("[{s:s}]", "name", "wh");
 }
 
-static int fake_trigger(void *ctx, const char *name)
+static int fake_trigger(void *ctx, const char *name, int is_full)
 {
 	(void)ctx;
+	(void)is_full;
 	return strcmp(name, "wh") == 0 ? 0 : -1;
 }
 

@@ -24,7 +24,8 @@
 #
 # Synchronization is by answers: a 2xx from the segment source means the
 # records are committed, so the API sees them on the next request.  The
-# only polling: bounded waits for /healthz and for the stop.
+# only polling: bounded waits for /healthz, for the stop and for the end of
+# a sync asked of the pull source "crm" (the API queues it: 202).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/hub.sh
@@ -61,6 +62,9 @@ sources:
     plugin: example
     path: $T/off_pull.jsonl
     enabled: false
+  - name: crm
+    plugin: example
+    path: $T/crm.jsonl
 exports:
   - name: feed
     plugin: jsonl
@@ -71,6 +75,7 @@ exports:
     enabled: false
 EOF
 
+printf '%s\n' '{"user_id": "crm-1", "traits": {"plan": "pro"}, "id": "crm-m1"}' >"$T/crm.jsonl"
 hub_start "$T/hub.yaml" "$T/hub.log"
 
 # ---- helpers ------------------------------------------------------------------
@@ -493,8 +498,39 @@ req GET /v1/sources
 expect "GET /v1/sources" 200 && body_is "sources: a list" '.sources | type == "array"'
 # a pull source enabled: false is listed as off (as GET /v1/exports lists an
 # export off), not left out while its sync answers 409 off; push sources are not
-body_is "sources: the one off, named" '[.sources[] | [.name, .plugin, .state]] ==
-	[["off_pull", "example", "off"]] and .sources[0].next_run_at == null'
+body_is "sources: the one off, named" '[.sources[] | select(.name == "off_pull") |
+	[.name, .plugin, .state, .next_run_at]] == [["off_pull", "example", "off", null]]'
+# sync_ends FILTER: GET /v1/sources until crm's last run ended and FILTER
+# holds on it (bounded: 10 s); the answer then in $T/body.
+sync_ends() {
+	n_checks=$((n_checks + 1))
+	s_i=0
+	while [ $s_i -lt 200 ]; do
+		req GET /v1/sources
+		jq -e ".sources[] | select(.name == \"crm\") | .last_run |
+			.ended_at != null and ($1)" "$T/body" >/dev/null 2>&1 && return 0
+		s_i=$((s_i + 1))
+		sleep 0.05
+	done
+	fail "crm's sync never ended with $1: $(head -c 400 "$T/body")"
+}
+# a sync asked for is incremental (from the saved cursor) unless ?full=true,
+# which reads the source from its start again, as `profilehub sync --full`:
+# the line read once more, a duplicate (?full was refused, 400 unknown)
+req POST /v1/sources/crm/sync
+expect "POST /v1/sources/crm/sync" 202 &&
+	body_is "sync: queued, not full" '.source == "crm" and .status == "queued" and .full == false'
+sync_ends '.result == "ok" and .read == 1 and .applied == 1'
+req POST "/v1/sources/crm/sync?full=false"
+expect "POST /v1/sources/crm/sync?full=false" 202 && body_is "sync: full false" '.full == false'
+sync_ends '.result == "ok" and .read == 0'
+req POST "/v1/sources/crm/sync?full=true"
+expect "POST /v1/sources/crm/sync?full=true" 202 &&
+	body_is "sync: queued, full" '.source == "crm" and .status == "queued" and .full == true'
+sync_ends '.result == "ok" and .read == 1 and .duplicates == 1'
+req POST "/v1/sources/crm/sync?full=yes"
+expect "sync?full=yes" 400 invalid_parameter &&
+	body_is "full=yes: the value named" '.error.message | test("full: \"yes\"")'
 req GET /v1/exports
 expect "GET /v1/exports" 200 &&
 	body_is "exports: the configured exports" '(.exports | type == "array") and

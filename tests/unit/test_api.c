@@ -1920,9 +1920,23 @@ static json_t *fake_exports_status(void *ctx)
 	return json_pack("[{s:s}]", "name", "pg");
 }
 
-static int fake_source_trigger(void *ctx, const char *name)
+/* world_start() with the API's providers those given. */
+static void world_start_providers(struct world *w, const struct api_providers *providers)
+{
+	char err[512];
+
+	world_start(w);
+	api_close(w->api);
+	CU_ASSERT_EQUAL_FATAL(api_open(&w->api, w->th->cfg, w->th->intake, providers, err,
+				       sizeof(err)), 0);
+}
+
+static int fake_trigger_full = -1; /* the last trigger's is_full */
+
+static int fake_source_trigger(void *ctx, const char *name, int is_full)
 {
 	(void)ctx;
+	fake_trigger_full = is_full;
 	return strcmp(name, "crm") == 0 ? 0 : -1;
 }
 
@@ -1996,12 +2010,8 @@ static void test_routes_answer_their_status_and_others_are_no_route(void)
 		.export_retry = fake_export_retry};
 	struct world w;
 	struct api_response resp;
-	char err[512];
 
-	world_start(&w);
-	api_close(w.api);
-	CU_ASSERT_EQUAL_FATAL(api_open(&w.api, w.th->cfg, w.th->intake, &providers, err,
-				       sizeof(err)), 0);
+	world_start_providers(&w, &providers);
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct pairs_query q = {0};
 		json_t *body = NULL, *error;
@@ -2044,6 +2054,44 @@ static void test_routes_answer_their_status_and_others_are_no_route(void)
 	world_stop(&w);
 }
 
+/* POST /v1/sources/<name>/sync?full=true asks the scheduler for a full
+ * sync, answered "full": true; false or none an incremental one; another
+ * value is a 400 naming it, nothing queued.  ?full was refused as an
+ * unknown parameter: only `profilehub sync --full` could resync. */
+static void test_sync_full_is_asked_of_the_trigger(void)
+{
+	static const struct {
+		const char *value; /* NULL: not sent */
+		int status, is_full;
+	} rows[] = {{NULL, 202, 0}, {"false", 202, 0}, {"true", 202, 1}, {"yes", 400, -1},
+		    {"1", 400, -1}, {"", 400, -1}};
+	struct api_providers providers = {.source_trigger = fake_source_trigger};
+	struct world w;
+
+	world_start_providers(&w, &providers);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct pairs_query q = {0};
+		json_t *body = NULL;
+		size_t n = 0;
+
+		if (rows[i].value)
+			pairs_add(&q, &n, "full", rows[i].value);
+		fake_trigger_full = -1;
+		CU_ASSERT_EQUAL(get_pairs(&w, "POST", "/v1/sources/crm/sync", &q, &body),
+				rows[i].status);
+		CU_ASSERT_EQUAL(fake_trigger_full, rows[i].is_full);
+		if (rows[i].status == 202) {
+			CU_ASSERT(json_equal(json_object_get(body, "full"),
+					     rows[i].is_full ? json_true() : json_false()));
+		} else {
+			CU_ASSERT_PTR_NOT_NULL(strstr(text_of(json_object_get(body, "error"),
+							      "message"), "full"));
+		}
+		json_decref(body);
+	}
+	world_stop(&w);
+}
+
 /* A status provider that cannot answer: GET /v1/exports reads the store on
  * a connection of its own, and with PostgreSQL away it has no list.  The
  * answer is the 503 store_unavailable of every route that cannot read the
@@ -2060,12 +2108,8 @@ static void test_a_status_that_cannot_be_read_is_a_503_store_unavailable(void)
 	struct api_providers providers = {.sources_status = fake_status_unavailable,
 					  .exports_status = fake_status_unavailable};
 	struct world w;
-	char err[512];
 
-	world_start(&w);
-	api_close(w.api);
-	CU_ASSERT_EQUAL_FATAL(api_open(&w.api, w.th->cfg, w.th->intake, &providers, err,
-				       sizeof(err)), 0);
+	world_start_providers(&w, &providers);
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
 		struct pairs_query q = {0};
 
@@ -2165,4 +2209,5 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_an_event_at_the_epoch_is_a_last_visit),
 	   TEST(test_events_limit_is_1_to_200_and_bad_cursors_are_400),
 	   TEST(test_routes_answer_their_status_and_others_are_no_route),
+	   TEST(test_sync_full_is_asked_of_the_trigger),
 	   TEST(test_a_status_that_cannot_be_read_is_a_503_store_unavailable))

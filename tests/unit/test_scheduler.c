@@ -582,6 +582,32 @@ static void test_on_demand_source_runs_only_when_triggered(void)
 	CU_ASSERT_EQUAL(e.next_run_ms, -1);
 }
 
+/* A trigger for a full sync (POST .../sync?full=true) makes the next run
+ * begun a full one, and that one only; one asked for during a run is
+ * kept for the run after it, and through a lease held elsewhere. */
+static void test_a_full_trigger_makes_the_next_run_full(void)
+{
+	struct sched_entry e, before;
+	struct sync_report r = report(HUB_OK, "", 0);
+
+	sched_entry_init(&e, "w", NULL, t0, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_trigger_full(&e), SCHEDULER_TRIGGERED);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0), 0);
+	CU_ASSERT(e.is_full_run);
+	CU_ASSERT_EQUAL(sched_entry_trigger_full(&e), SCHEDULER_RUNNING);
+	sched_entry_finish(&e, &r, t0 + 5, 0, &pol);
+	before = e;
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 10), 0);
+	CU_ASSERT(e.is_full_run);
+	sched_entry_skip(&e, &before, t0 + 20, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 20 + SCHED_TRIGGER_RETRY_MS), 0);
+	CU_ASSERT(e.is_full_run);
+	sched_entry_finish(&e, &r, t0 + 30 + SCHED_TRIGGER_RETRY_MS, 0, &pol);
+	CU_ASSERT_EQUAL(sched_entry_trigger(&e), SCHEDULER_TRIGGERED);
+	CU_ASSERT_EQUAL(sched_entry_begin(&e, t0 + 40 + SCHED_TRIGGER_RETRY_MS), 0);
+	CU_ASSERT(!e.is_full_run);
+}
+
 /* 1 when s is valid UTF-8: jansson's json_string() refuses anything else. */
 static int is_json_text(const char *s)
 {
@@ -825,6 +851,7 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_a_tick_is_run_by_one_process),
 	   TEST(test_cron_jitter_is_a_tenth_of_the_period_at_most),
 	   TEST(test_on_demand_source_runs_only_when_triggered),
+	   TEST(test_a_full_trigger_makes_the_next_run_full),
 	   TEST(test_a_trigger_outlives_a_lease_held_elsewhere),
 	   TEST(test_a_run_s_reasons_are_kept_until_the_next_run),
 	   TEST(test_a_broken_error_text_is_kept_as_valid_utf8),

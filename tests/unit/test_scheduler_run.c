@@ -330,6 +330,35 @@ static void test_scheduler_a_trigger_during_a_run_runs_once_more_after_it(void)
 	free(dir);
 }
 
+/* gp's full run after its first: every item read again, each a duplicate. */
+static int is_a_full_run_again(json_t *list)
+{
+	return strcmp(result_of(list), "ok") == 0 && run_count(list, "duplicates") == 3;
+}
+
+/* A full sync asked for during a run (POST .../sync?full=true) runs after
+ * it from the first record, not the saved cursor (c3), which a plain
+ * trigger reads nothing after (the test above): only `profilehub sync
+ * --full` could resync. */
+static void test_scheduler_a_full_trigger_reads_from_the_start(void)
+{
+	struct plugin_sched ps;
+	json_t *list;
+	char *dir;
+
+	gated_running(&ps, &dir);
+	CU_ASSERT_EQUAL(scheduler_trigger_full(ps.s, "gp", 1), SCHEDULER_RUNNING);
+	gate_open(dir);
+	list = status_once(&ps, is_a_full_run_again);
+	CU_ASSERT(is_a_full_run_again(list));
+	CU_ASSERT_EQUAL(run_count(list, "read"), 4);
+	CU_ASSERT_STRING_EQUAL(source_text(list, "cursor"), "c3");
+	json_decref(list);
+	plugin_sched_stop(&ps);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
 /* Stopping asks a running pull to stop (gated_pull waits 30 s for its
  * gate otherwise, then fails): the stop returns soon, the pages before
  * are committed, and no failure is logged. */
@@ -341,15 +370,10 @@ static void test_scheduler_stop_asks_a_running_pull_to_stop(void)
 	char key[300], cursor[64], *dir, *said;
 	struct store *r;
 	int64_t began;
-	json_t *list;
 
 	log_set_level(HUB_LOG_WARN);
 	testlib_capture_begin(&cap);
-	gated_start(&ps, &dir);
-	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, "gp"), SCHEDULER_TRIGGERED);
-	list = status_once(&ps, is_running_past_a_page);
-	CU_ASSERT(is_running_past_a_page(list));
-	json_decref(list);
+	gated_running(&ps, &dir);
 	began = time_mono_ms();
 	scheduler_stop(ps.s);
 	ps.s = NULL;
@@ -653,6 +677,7 @@ TEST_SUITE(scheduler_run, NULL, NULL,
 	   TEST(test_metrics_show_each_source_s_last_success_and_failure),
 	   TEST(test_scheduler_a_lease_try_shows_the_source_as_before_it),
 	   TEST(test_scheduler_a_trigger_during_a_run_runs_once_more_after_it),
+	   TEST(test_scheduler_a_full_trigger_reads_from_the_start),
 	   TEST(test_scheduler_stop_asks_a_running_pull_to_stop),
 	   TEST(test_scheduler_a_scheduled_source_runs_without_a_trigger),
 	   TEST(test_scheduler_the_dispatcher_sleeps_while_nothing_is_planned),

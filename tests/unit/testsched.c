@@ -116,6 +116,17 @@ void gated_start(struct plugin_sched *ps, char **dir)
 	plugin_sched_start(ps, yaml, "tests/plugins/gated_pull.so");
 }
 
+void gated_running(struct plugin_sched *ps, char **dir)
+{
+	json_t *list;
+
+	gated_start(ps, dir);
+	CU_ASSERT_EQUAL(scheduler_trigger(ps->s, "gp"), SCHEDULER_TRIGGERED);
+	list = status_once(ps, is_running_past_a_page);
+	CU_ASSERT(is_running_past_a_page(list));
+	json_decref(list);
+}
+
 void gate_open(const char *dir)
 {
 	char *path = testlib_write_file(dir, "gate", "");

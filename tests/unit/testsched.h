@@ -57,6 +57,8 @@ const char *result_of(json_t *list);
 json_int_t run_count(json_t *list, const char *key);
 /* The first source runs and has read two items (gated_pull at its gate). */
 int is_running_past_a_page(json_t *list);
+/* gated_start(), then gp triggered and waited for at its gate (10 s). */
+void gated_running(struct plugin_sched *ps, char **dir);
 
 /* A scheduler over gated_pull's source "gp", its gate in a dir of its own
  * (*dir, testlib_rmtree() removes it); gate_open() lets its pull go on. */
