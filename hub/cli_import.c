@@ -87,6 +87,7 @@ struct import_state {
 	char read_error[128];    /* why the input could not be read */
 	struct unify_counts total;
 	int64_t n_lines, n_warnings; /* n_lines: records read (blank lines aside) */
+	int64_t n_skipped, n_line_skipped; /* items the plugin skip()ped; of the line */
 	int64_t line_no;              /* the file's line being read, for errors */
 	char *errors[IMPORT_MAX_ERRORS];
 	size_t n_errors;
@@ -364,6 +365,18 @@ static hub_rc import_on_warn(struct hub_call *call, const char *why)
 	return HUB_OK;
 }
 
+/* on_skip of a plugin's import_line (ABI 1.12): an item of the line the
+ * plugin deliberately does not store (host_skip logged why), counted
+ * apart from the rejected once the line stands. */
+static hub_rc import_on_skip(struct hub_call *call, const char *why)
+{
+	struct import_state *st = call->ctx;
+
+	(void)why;
+	st->n_line_skipped++;
+	return HUB_OK;
+}
+
 /* Forgets the rejections and warnings noted since the counts and errors
  * were `mark`: the line failed after all, and counts once, as a whole. */
 static void import_rejections_drop(struct import_state *st, const struct unify_counts *mark,
@@ -388,7 +401,7 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 {
 	struct hub_call call = {.inst = st->inst, .on_emit = import_on_emit,
 				.on_reject = import_on_reject, .on_warn = import_on_warn,
-				.ctx = st};
+				.on_skip = import_on_skip, .ctx = st};
 	struct unify_counts mark = st->total;
 	size_t n_errors = st->n_errors, n_warnings_shown = st->read_warnings.n;
 	struct import_slot *cur;
@@ -397,6 +410,7 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 
 	st->n_pending = 0;
 	st->n_line_warnings = 0;
+	st->n_line_skipped = 0;
 	st->emit_failed_rc = HUB_OK;
 	h = host_call_enter(&call, "import_line");
 	rc = st->inst->mod->desc->import_line(st->inst->state, h, line, len, err, err_size);
@@ -430,6 +444,7 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 		import_rejections_drop(st, &mark, n_errors, n_warnings_shown);
 	if (rc == HUB_OK) {
 		st->n_warnings += st->n_line_warnings;
+		st->n_skipped += st->n_line_skipped;
 		if (st->n_pending && st->last_slot)
 			st->last_slot->read_warnings += st->n_line_warnings;
 	} else if (!err[0])
@@ -647,6 +662,9 @@ static void import_report(const struct import_state *st)
 	printf("records %" PRId64 ", applied %" PRId64 ", duplicates %" PRId64 ", blocked %" PRId64
 	       ", refused %" PRId64 ", rejected %" PRId64 "\n",
 	       t->records, t->applied, t->duplicates, t->blocked, t->refused, t->rejected);
+	if (st->n_skipped)
+		printf("skipped %" PRId64 " (items the %s plugin does not store, as configured;"
+		       " the reason in the log)\n", st->n_skipped, st->inst->mod->name);
 	if (st->n_warnings)
 		printf("warnings %" PRId64 " (values dropped as invalid, over a limit or not"
 		       " convertible; the rest of each record kept)\n", st->n_warnings);

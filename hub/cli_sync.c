@@ -112,6 +112,9 @@ static void print_summary(struct sync_cli *c, const char *source, const struct s
 	if (rep->warnings)
 		printf("warnings %" PRId64 " (values dropped as invalid, over a limit or not"
 		       " convertible; the rest of each record kept)\n", rep->warnings);
+	if (rep->skipped)
+		printf("skipped %" PRId64 " (items the plugin does not store, as configured;"
+		       " the reason in the log)\n", rep->skipped);
 	if (rep->n_retries)
 		printf("retries %d\n", rep->n_retries);
 	printf("cursor %s\n", rep->cursor ? rep->cursor : "(none)");

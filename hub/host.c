@@ -484,6 +484,30 @@ static hub_rc host_warn(struct hub_call *h, const char *why)
 	return call->on_warn(call, why && why[0] ? why : "a value was left out by the plugin");
 }
 
+/* ABI 1.12.  The call counts it; the reason is logged here, the 1st, 2nd,
+ * 4th, 8th, ... skip of the instance (plugin_skip_count), so a client that
+ * sends what the source does not keep all day says so a few dozen times,
+ * not once per item; an empty reason gets a generic one. */
+static hub_rc host_skip(struct hub_call *h, const char *why)
+{
+	int is_refused;
+	struct hub_call *call = call_live(h, "skip", &is_refused);
+	long long n;
+
+	if (is_refused)
+		return HUB_ERR_INTERNAL;
+	if (!call || !call->on_skip) {
+		log_error(call ? who_of(call->inst) : "plugin",
+			  "skip() outside of a source's call");
+		return HUB_ERR_INTERNAL;
+	}
+	why = why && why[0] ? why : "not stored, as the plugin chose";
+	n = call->inst ? plugin_skip_count(call->inst) : 1; /* a test's call: no instance */
+	if (n > 0)
+		log_info(who_of(call->inst), "skipped: %s (%lld item(s) skipped so far)", why, n);
+	return call->on_skip(call, why);
+}
+
 /* ABI 1.4.  The exporter sets the range of the batch it hands over. */
 static hub_rc host_batch_range(const struct hub_call *h, int64_t *first, int64_t *last)
 {
@@ -546,10 +570,12 @@ static const struct hub_host host = {
 	.warn = host_warn,
 	.query = http_request_query,
 	.alloc_failed = alloc_failed_poll,
+	.skip = host_skip,
 };
 
 /* ABI 1.1's table ended at secret_equal; 1.2 appended reject, 1.4
- * batch_range, 1.6 warn, 1.7 query and 1.8 alloc_failed, which a plugin tests with
+ * batch_range, 1.6 warn, 1.7 query, 1.8 alloc_failed and 1.12 skip, which a plugin
+ * tests with
  * HUB_HOST_HAS().
  * Append-only: nothing before them moved. */
 _Static_assert(offsetof(struct hub_host, reject) ==
@@ -567,9 +593,11 @@ _Static_assert(offsetof(struct hub_host, query) ==
 _Static_assert(offsetof(struct hub_host, alloc_failed) ==
 		       offsetof(struct hub_host, query) + sizeof(host.query),
 	       "hub_host.alloc_failed must directly follow query (ABI 1.8)");
-_Static_assert(sizeof(struct hub_host) ==
+_Static_assert(offsetof(struct hub_host, skip) ==
 		       offsetof(struct hub_host, alloc_failed) + sizeof(host.alloc_failed),
-	       "struct hub_host grew past alloc_failed: bump HUB_ABI_MINOR and document it");
+	       "hub_host.skip must directly follow alloc_failed (ABI 1.12)");
+_Static_assert(sizeof(struct hub_host) == offsetof(struct hub_host, skip) + sizeof(host.skip),
+	       "struct hub_host grew past skip: bump HUB_ABI_MINOR and document it");
 
 const struct hub_host *host_table(void)
 {

@@ -27,6 +27,11 @@ struct hub_call {
 	 * and show `why` (borrowed, never NULL).  NULL: HUB_ERR_INTERNAL (an
 	 * export batch). */
 	hub_rc (*on_warn)(struct hub_call *call, const char *why);
+	/* Where skip() goes (ABI 1.12): count one input item the plugin
+	 * deliberately does not store; `why` is borrowed (never NULL) and
+	 * already logged (host_skip).  NULL: HUB_ERR_INTERNAL (an export
+	 * batch). */
+	hub_rc (*on_skip)(struct hub_call *call, const char *why);
 	const atomic_int *stop;  /* non-zero: should_stop(); may be NULL */
 	/* An export batch: the seqs it was planned over (batch_range());
 	 * batch_last 0: not an export batch. */

@@ -327,6 +327,7 @@ struct ingest_call {
 	size_t n_recs, cap_recs;
 	size_t n_emitted;  /* emit() calls: the index of the next record */
 	size_t n_invalid;  /* refused: by validation, or by the plugin (reject()) */
+	size_t n_skipped;  /* not stored by the plugin's choice (skip()) */
 	json_t *warnings;  /* [{"index", "at"?, "message"}] or NULL */
 	hub_rc failed_rc;  /* the first emit() failure not a refusal (out of
 			    * memory), its record not taken: no 2xx may follow */
@@ -437,6 +438,17 @@ static hub_rc call_on_reject(struct hub_call *call, const char *why)
 
 	(void)why;
 	ic->n_invalid++;
+	return HUB_OK;
+}
+
+/* skip() (ABI 1.12): an item the route deliberately does not store
+ * (host_skip logged why): counted in the metrics if the request stands. */
+static hub_rc call_on_skip(struct hub_call *call, const char *why)
+{
+	struct ingest_call *ic = call->ctx;
+
+	(void)why;
+	ic->n_skipped++;
 	return HUB_OK;
 }
 
@@ -655,6 +667,7 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	call.on_emit = call_on_emit;
 	call.on_reject = call_on_reject;
 	call.on_warn = call_on_warn;
+	call.on_skip = call_on_skip;
 	call.stop = env->stop;
 	call.ctx = &ic;
 
@@ -677,6 +690,7 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 		return 0;
 	}
 	metrics_add_rejected(env->metrics, (int64_t)ic.n_invalid);
+	metrics_add_skipped(env->metrics, (int64_t)ic.n_skipped);
 	/* the plugin's Retry-After is borrowed: keep a copy */
 	copy_retry_after(r, p->resp.retry_after);
 	memcpy(p->retry_after, r->retry_after, sizeof(p->retry_after));

@@ -41,6 +41,7 @@ struct metrics {
 	struct route_counts *routes; /* the table: set up before serving */
 	size_t n_routes;
 	int64_t rejected;            /* under lock */
+	int64_t skipped;             /* under lock */
 	int waiting;                 /* under lock */
 };
 
@@ -123,6 +124,13 @@ void metrics_add_rejected(struct metrics *m, int64_t n_records)
 {
 	pthread_mutex_lock(&m->lock);
 	m->rejected += n_records;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_add_skipped(struct metrics *m, int64_t n_items)
+{
+	pthread_mutex_lock(&m->lock);
+	m->skipped += n_items;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -416,6 +424,11 @@ char *metrics_render(struct metrics *m, const struct metrics_feeds *f)
 		   " JSON, an event it could not read) counts none: see http_requests_total"
 		   " by status.");
 	strbuf_printf(&sb, "records_rejected_total %lld\n", (long long)m->rejected);
+	put_header(&sb, "records_skipped_total", "counter",
+		   "Items a push source's plugin deliberately did not store (skip(): an mParticle"
+		   " batch of an environment the source does not keep), in accepted requests."
+		   " Not an error: see records_rejected_total for those.");
+	strbuf_printf(&sb, "records_skipped_total %lld\n", (long long)m->skipped);
 	put_header(&sb, "http_requests_waiting_commit", "gauge",
 		   "Requests whose records are queued or being committed.");
 	strbuf_printf(&sb, "http_requests_waiting_commit %d\n", m->waiting);

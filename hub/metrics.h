@@ -30,6 +30,8 @@ int metrics_route_add(struct metrics *m, const char *label);
 /* Thread-safe updates. */
 void metrics_count_request(struct metrics *m, int route_id, unsigned status);
 void metrics_add_rejected(struct metrics *m, int64_t n_records);
+/* Items a push route's plugin skip()ped (ABI 1.12) in an accepted request. */
+void metrics_add_skipped(struct metrics *m, int64_t n_items);
 void metrics_waiting_add(struct metrics *m, int delta);
 
 /* Reads, for tests and the text form. */

@@ -831,3 +831,11 @@ long long plugin_bad_answer_count(struct hub_instance *inst)
 		return 0; /* another thread logs this one */
 	return n;
 }
+
+long long plugin_skip_count(const struct hub_instance *inst)
+{
+	/* the counter is the one member a call's instance changes: atomic */
+	long long n = atomic_fetch_add((atomic_llong *)&inst->n_skipped, 1) + 1;
+
+	return (n & (n - 1)) == 0 ? n : 0;
+}

@@ -118,6 +118,8 @@ struct hub_instance {
 	 * last logged (monotonic); plugin_bad_answer_count() */
 	atomic_llong n_bad_answers;
 	_Atomic int64_t bad_answer_noted_ms;
+	/* items its plugin skipped (skip(), ABI 1.12); plugin_skip_count() */
+	atomic_llong n_skipped;
 	/* requests in one of its push routes' handle() now (http_ingest.c;
 	 * read by the stop watch, cli_run.c, to name a route that holds the
 	 * stop up) */
@@ -153,5 +155,9 @@ void plugin_instance_destroy(struct hub_instance *inst);
  * plugin that always answers so does not flood the log), else 0: the
  * caller logs what was wrong with the count.  Any thread. */
 long long plugin_bad_answer_count(struct hub_instance *inst);
+/* Counts an item the instance's plugin skipped (skip()).  Returns the
+ * count so far when it is a power of two (the 1st, 2nd, 4th, ... skip: the
+ * caller logs the reason with it), else 0.  Any thread. */
+long long plugin_skip_count(const struct hub_instance *inst);
 
 #endif

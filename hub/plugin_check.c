@@ -44,6 +44,7 @@ static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
 	PLUGIN_SIZE_1_6,           /* 1.9: no struct grew (HUB_SECRET_CONNECTION) */
 	PLUGIN_SIZE_1_10,          /* 1.10: check_config */
 	sizeof(struct hub_plugin), /* 1.11: admit */
+	sizeof(struct hub_plugin), /* 1.12: only hub_host grew (skip) */
 };
 static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_0,
@@ -58,6 +59,7 @@ static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	sizeof(struct hub_record), /* 1.9: none (HUB_SECRET_CONNECTION) */
 	sizeof(struct hub_record), /* 1.10: hub_plugin (check_config) */
 	sizeof(struct hub_record), /* 1.11: hub_plugin (admit) */
+	sizeof(struct hub_record), /* 1.12: hub_host (skip) */
 };
 _Static_assert(offsetof(struct hub_plugin, error_body) == PLUGIN_SIZE_1_1,
 	       "hub_plugin.error_body must directly follow import_line (ABI 1.6)");

@@ -349,7 +349,7 @@ static json_t *last_run_json(const struct sched_entry *e)
 		result = "stopped";
 	else
 		result = "error";
-	return json_pack("{s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:o}",
 			 "started_at", time_or_null(e->last_start_ms),
 			 "ended_at", time_or_null(e->state == SOURCE_RUNNING ? 0 : e->last_end_ms),
 			 "result", result ? json_string(result) : json_null(),
@@ -357,7 +357,8 @@ static json_t *last_run_json(const struct sched_entry *e)
 			 "duplicates", (json_int_t)e->duplicates,
 			 "rejected", (json_int_t)e->rejected,
 			 "blocked", (json_int_t)e->blocked, "refused", (json_int_t)e->refused,
-			 "warnings", (json_int_t)e->warnings, "retries", e->n_retries,
+			 "warnings", (json_int_t)e->warnings,
+			 "skipped", (json_int_t)e->skipped, "retries", e->n_retries,
 			 "first_rejections", reasons_json(e->reasons, e->n_reasons),
 			 "first_warnings", reasons_json(e->warning_reasons, e->n_warning_reasons));
 }

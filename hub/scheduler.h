@@ -134,6 +134,7 @@ struct sched_entry {
 	int64_t read, applied, duplicates, rejected; /* the last (or current) run */
 	int64_t blocked, refused;
 	int64_t warnings;
+	int64_t skipped;         /* items the plugin deliberately did not store */
 	int n_retries;
 	char last_error[1024];
 	/* the last finished run's first distinct rejections and warnings */

@@ -143,7 +143,7 @@ int sched_entry_begin(struct sched_entry *e, int64_t now_ms)
 	e->last_start_ms = now_ms;
 	e->last_end_ms = 0;
 	e->read = e->applied = e->duplicates = e->rejected = e->warnings = 0;
-	e->blocked = e->refused = 0;
+	e->blocked = e->refused = e->skipped = 0;
 	e->n_retries = 0;
 	e->n_reasons = e->n_warning_reasons = 0;
 	return 0;
@@ -186,6 +186,7 @@ void sched_entry_finish(struct sched_entry *e, const struct sync_report *rep,
 	e->blocked = rep->blocked;
 	e->refused = rep->refused;
 	e->warnings = rep->warnings;
+	e->skipped = rep->skipped;
 	e->n_retries = rep->n_retries;
 	/* a plugin's reject() reason may be any bytes: kept as UTF-8 text */
 	for (e->n_reasons = 0; e->n_reasons < rep->n_reasons; e->n_reasons++)

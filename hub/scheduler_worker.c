@@ -55,6 +55,7 @@ static void worker_progress(void *ctx, const struct sync_report *rep)
 	src->e.blocked = rep->blocked;
 	src->e.refused = rep->refused;
 	src->e.warnings = rep->warnings;
+	src->e.skipped = rep->skipped;
 	src->e.n_retries = rep->n_retries;
 	scheduler_source_set_cursor(src, rep->cursor);
 	pthread_mutex_unlock(&src->s->lock);
@@ -259,9 +260,10 @@ void *scheduler_worker_main(void *arg)
 	else if (rep.rc == HUB_OK)
 		log_info(src->conf->name, "sync done: read %" PRId64 ", applied %" PRId64
 			 ", duplicates %" PRId64 ", rejected %" PRId64 ", blocked %" PRId64
-			 ", refused %" PRId64 ", warnings %" PRId64 " in %.1f s",
+			 ", refused %" PRId64 ", warnings %" PRId64 ", skipped %" PRId64
+			 " in %.1f s",
 			 rep.read, rep.applied, rep.duplicates, rep.rejected, rep.blocked,
-			 rep.refused, rep.warnings, (double)rep.elapsed_ms / 1000.0);
+			 rep.refused, rep.warnings, rep.skipped, (double)rep.elapsed_ms / 1000.0);
 	else if (rep.rc != HUB_ERR_STOPPED)
 		log_error(src->conf->name, "sync failed%s: %s",
 			  rep.rc == HUB_ERR_CONFIG || rep.rc == HUB_ERR_AUTH ? " (source disabled)"

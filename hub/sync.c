@@ -116,7 +116,7 @@ static uint64_t default_random(void *ctx)
 struct page {
 	struct record **recs;
 	size_t n_recs, cap_recs;
-	int64_t read, rejected, warnings;
+	int64_t read, rejected, warnings, skipped;
 	char *cursor;            /* the checkpoint it commits, or NULL */
 	struct intake_batch batch;
 };
@@ -141,7 +141,7 @@ struct run {
 	hub_rc commit_rc;        /* HUB_OK, or why a page of this pull failed */
 	char commit_err[640];
 	int is_progress;         /* a page of this pull committed */
-	int64_t n_host_calls;    /* emit, reject, checkpoint: a pull that made
+	int64_t n_host_calls;    /* emit, reject, skip, checkpoint: a pull that made
 				  * none and answered HUB_MORE did nothing */
 	int is_lease_lost;       /* a page was fenced off: stop */
 };
@@ -151,7 +151,7 @@ static void page_drop(struct page *pg)
 	for (size_t i = 0; i < pg->n_recs; i++)
 		record_free(pg->recs[i]);
 	pg->n_recs = 0;
-	pg->read = pg->rejected = pg->warnings = 0;
+	pg->read = pg->rejected = pg->warnings = pg->skipped = 0;
 	hub_free(pg->cursor);
 	pg->cursor = NULL;
 }
@@ -275,6 +275,20 @@ static hub_rc run_warn(struct hub_call *call, const char *why)
 	return HUB_OK;
 }
 
+/* skip() of an item the plugin deliberately does not store (host_skip
+ * logged why): counted with its page.  After a failed page nothing counts. */
+static hub_rc run_skip(struct hub_call *call, const char *why)
+{
+	struct run *r = call->ctx;
+
+	(void)why;
+	r->n_host_calls++;
+	if (r->commit_rc != HUB_OK)
+		return r->commit_rc;
+	r->filling->skipped++;
+	return HUB_OK;
+}
+
 /* reject() of an item the plugin refused: as a record emit() refused.
  * After a failed page nothing of this pull counts: that code instead. */
 static hub_rc run_reject(struct hub_call *call, const char *why)
@@ -296,6 +310,7 @@ static void add_counts(struct run *r, const struct page *pg)
 
 	rep->read += pg->read;
 	rep->rejected += pg->rejected;
+	rep->skipped += pg->skipped;
 	rep->warnings += pg->warnings + c->warnings; /* validation's, the writer's */
 	for (size_t i = 0; i < pg->batch.n_warnings; i++)
 		note_reason_in(rep->warning_reasons, &rep->n_warning_reasons,
@@ -583,6 +598,7 @@ static void run_init(struct run *r, const struct sync_params *p, struct sync_rep
 	r->call.on_checkpoint = run_checkpoint;
 	r->call.on_reject = run_reject;
 	r->call.on_warn = run_warn;
+	r->call.on_skip = run_skip;
 	r->call.stop = p->stop ? &p->stop->is_stopping : NULL;
 	r->call.ctx = r;
 }

@@ -44,6 +44,7 @@ struct sync_report {
 	int64_t read;         /* records the plugin emitted, and items it reject()ed */
 	int64_t applied, duplicates, blocked, refused;
 	int64_t rejected;     /* refused by validation or the plugin (reasons below) */
+	int64_t skipped;      /* items the plugin deliberately did not store (skip()) */
 	int64_t warnings;     /* values dropped as invalid or over a limit (the records
 				 * applied) */
 	/* the first distinct reasons, each with where it was first seen when

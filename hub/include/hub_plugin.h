@@ -86,6 +86,9 @@
  *        --connect (a warehouse `map` its `kind` cannot use)
  *   1.11 hub_plugin.admit(): a push source refuses a request from its
  *        headers (a missing or wrong credential) before its body is read
+ *   1.12 hub_host.skip(): an input item the plugin deliberately does not
+ *        store (an mParticle development batch) is counted as skipped,
+ *        not as rejected
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -99,7 +102,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 11
+#define HUB_ABI_MINOR 12
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -419,6 +422,21 @@ struct hub_host {
 	 * alloc_failed(0) says 1, drop the result and answer as for
 	 * HUB_ERR_NOMEM (a 5xx), not as for bad input.  Any thread. */
 	int (*alloc_failed)(int clear);
+
+	/* ---- appended in ABI 1.12 (check HUB_HOST_HAS(host, skip)) ---- */
+
+	/* This input item (a line, a row, a batch of a request) is valid and
+	 * deliberately not stored, by the source's configuration (a batch of
+	 * an environment it does not keep): the host counts it as skipped,
+	 * never as rejected (records_skipped_total in /metrics, "skipped" in
+	 * the import summary and the sync report) and logs `why` now and then
+	 * (the 1st, 2nd, 4th, 8th, ... of the instance), so say what was
+	 * skipped and why in it, never a secret.  `why` is borrowed and
+	 * copied before return.  Not for bad input: reject() that.  HUB_OK;
+	 * any other code: stop and return it, as after emit()
+	 * (HUB_ERR_INTERNAL outside a source's call).  A host before 1.12 has
+	 * none: log the item instead. */
+	hub_rc (*skip)(struct hub_call *call, const char *why);
 };
 
 #define HUB_HOST_HAS(host, member)                                             \

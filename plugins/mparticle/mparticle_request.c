@@ -18,7 +18,7 @@
  *   5. read and emit each batch again (mparticle_map.c), except a batch of
  *      an environment the source does not store (`environments`, by
  *      default production only): checked like any, acknowledged, counted
- *      and logged (mp_env_skip()), not stored; a batch without
+ *      (skip(), ABI 1.12: mp_env_skip()), not stored; a batch without
  *      source_request_id first gets the digest of its text, the key of
  *      its events' message ids: the body or line as received for one
  *      batch, the element's canonical dump (compact, keys sorted) and its
@@ -118,20 +118,32 @@ static int mp_env_stored(const struct mp_state *st, const struct mp_batch *b)
 	return b->development ? st->store_development : st->store_production;
 }
 
-/* Counts a batch not stored for its environment; logs the 1st, 2nd, 4th,
- * 8th, ... such batch of the instance, so a client that sends development
- * data all day says so a few dozen times, not once per request. */
-static void mp_env_skip(const struct mp_state *st, const struct mp_batch *b)
+/* A batch not stored for its environment: counted by the host as skipped
+ * (ABI 1.12: records_skipped_total, "skipped" in the import summary, the
+ * reason logged now and then).  A host before 1.12 has no skip(): the
+ * plugin counts it and logs the 1st, 2nd, 4th, 8th, ... such batch of the
+ * instance, so a client that sends development data all day says so a few
+ * dozen times, not once per request. */
+static hub_rc mp_env_skip(const struct mp_state *st, struct hub_call *call,
+			  const struct mp_batch *b)
 {
-	/* the counter is the one member of the state that changes: atomic */
-	long long n = atomic_fetch_add((atomic_llong *)&st->n_env_skipped, 1) + 1;
+	const char *env = b->development ? "development" : "production";
+	const char *kept = b->development ? "production" : "development";
+	char why[160];
+	long long n;
 
-	if ((n & (n - 1)) != 0)
-		return;
-	st->host->log(st->inst, HUB_LOG_INFO,
-		      "%lld %s batch(es) not stored so far: the source's environments are [%s]",
-		      n, b->development ? "development" : "production",
-		      b->development ? "production" : "development");
+	if (HUB_HOST_HAS(st->host, skip)) {
+		snprintf(why, sizeof(why), "a %s batch not stored: the source's environments"
+			 " are [%s]", env, kept);
+		return st->host->skip(call, why);
+	}
+	/* the counter is the one member of the state that changes: atomic */
+	n = atomic_fetch_add((atomic_llong *)&st->n_env_skipped, 1) + 1;
+	if ((n & (n - 1)) == 0)
+		st->host->log(st->inst, HUB_LOG_INFO,
+			      "%lld %s batch(es) not stored so far: the source's environments"
+			      " are [%s]", n, env, kept);
+	return HUB_OK;
 }
 
 /* Refuses batch i when an earlier batch of the request has its
@@ -195,7 +207,8 @@ hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const ch
 			goto out;
 		}
 		if (!mp_env_stored(st, &b)) {
-			mp_env_skip(st, &b);
+			if ((rc = mp_env_skip(st, call, &b)) != HUB_OK)
+				goto out;
 			++*n_skipped;
 			continue;
 		}

@@ -9,7 +9,8 @@
  *                     the plugin refuses itself: host->reject(why) (ABI
  *                     1.2), and the others go on; a line "?why" is a
  *                     value left out of the line before: host->warn(why)
- *                     (ABI 1.6).  200 {"ok":true}, or 400
+ *                     (ABI 1.6); a line "~why" an item deliberately not
+ *                     stored: host->skip(why) (ABI 1.12).  200 {"ok":true}, or 400
  *                     naming the first line the host refused.
  *   POST /v1/reject   400 without emitting anything.
  *   POST /v1/emit_then_reject   emits every line, then answers 400 (the
@@ -134,6 +135,15 @@ static hub_rc echo_emit_lines(const struct echo *e, struct hub_call *call,
 		line[len] = '\0';
 		if (line[0] == '!' && HUB_HOST_HAS(e->host, reject)) {
 			if ((rc = e->host->reject(call, line + 1)) != HUB_OK) {
+				*bad = index;
+				return rc;
+			}
+			index++;
+			p += len + 1;
+			continue;
+		}
+		if (line[0] == '~' && HUB_HOST_HAS(e->host, skip)) {
+			if ((rc = e->host->skip(call, line + 1)) != HUB_OK) {
 				*bad = index;
 				return rc;
 			}

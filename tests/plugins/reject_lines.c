@@ -20,6 +20,8 @@
  *                  that it left a value out of it.
  *                  "x:TYPE:ID" emits an identify whose one identifier is
  *                  of type TYPE (an external id of the config, say).
+ *                  "skip:why" is not stored, said through host->skip()
+ *                  (ABI 1.12) with reason "why".
  *   pull()         the same for each item of the `lines` list, then one
  *                  checkpoint "done"; an item "RETRY" fails the instance's
  *                  first pull there (HUB_RETRY, "a transient failure"), and
@@ -81,6 +83,8 @@ static hub_rc rl_item(const struct rl_state *st, struct hub_call *call, const ch
 		}
 		return st->host->reject(call, item + 1);
 	}
+	if (strncmp(item, "skip:", 5) == 0 && HUB_HOST_HAS(st->host, skip))
+		return st->host->skip(call, item + 5);
 	if (strcmp(item, "FAIL") == 0) {
 		snprintf(err, err_size, "the line fails");
 		return HUB_ERR_DATA;

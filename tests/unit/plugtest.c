@@ -143,6 +143,14 @@ static hub_rc collect_warn(struct hub_call *call, const char *why)
 	return HUB_OK;
 }
 
+static hub_rc collect_skip(struct hub_call *call, const char *why)
+{
+	struct pt_collector *c = call->ctx;
+
+	keep_reason(&c->skips, &c->n_skips, &c->cap_skips, why);
+	return HUB_OK;
+}
+
 void pt_reset(struct pt_collector *c)
 {
 	for (size_t i = 0; i < c->n_recs; i++)
@@ -153,7 +161,9 @@ void pt_reset(struct pt_collector *c)
 		free(c->rejects[i]);
 	for (size_t i = 0; i < c->n_warns; i++)
 		free(c->warns[i]);
-	c->n_recs = c->n_emits = c->n_cursors = c->n_rejects = c->n_warns = 0;
+	for (size_t i = 0; i < c->n_skips; i++)
+		free(c->skips[i]);
+	c->n_recs = c->n_emits = c->n_cursors = c->n_rejects = c->n_warns = c->n_skips = 0;
 }
 
 /* ---- the fixture ------------------------------------------------------ */
@@ -195,6 +205,7 @@ static int vtry_open(struct pt_fixture *f, const char *plugin, char *err, size_t
 		f->call.on_emit = collect_emit;
 		f->call.on_reject = collect_reject;
 		f->call.on_warn = collect_warn;
+		f->call.on_skip = collect_skip;
 		/* like the hub: checkpoints only where there is a pull */
 		if (f->mod.desc->pull)
 			f->call.on_checkpoint = collect_checkpoint;
@@ -261,6 +272,7 @@ void pt_close(struct pt_fixture *f)
 	free(f->got.cursors);
 	free(f->got.rejects);
 	free(f->got.warns);
+	free(f->got.skips);
 	plugin_instance_destroy(f->inst);
 	config_free(f->cfg);
 	plugin_unload(&f->mod);

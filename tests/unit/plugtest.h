@@ -65,6 +65,8 @@ struct pt_collector {
 	size_t n_rejects;
 	char **warns;   /* warn() reasons (ABI 1.6), in order */
 	size_t n_warns;
+	char **skips;   /* skip() reasons (ABI 1.12), in order */
+	size_t n_skips;
 
 	/* How records are validated; pt_open() sets them from the config. */
 	const char *source; /* the source's name */
@@ -74,7 +76,7 @@ struct pt_collector {
 	hub_rc refuse_rc;              /* HUB_OK (0): HUB_ERR_DATA */
 	const char *refuse_why;        /* and this message (NULL: "refused by the test") */
 
-	size_t cap_recs, cap_cursors, cap_rejects, cap_warns;
+	size_t cap_recs, cap_cursors, cap_rejects, cap_warns, cap_skips;
 };
 
 /* A test's world: the plugin, its config, the instance and one call. */

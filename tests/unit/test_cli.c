@@ -676,6 +676,33 @@ out:
 	plugin_world_stop(th, plugins);
 }
 
+/* A development batch, which an mParticle source keeps out by default, is
+ * counted as skipped (skip(), ABI 1.12), not rejected: the summary of this
+ * 2-line file said "records 1, applied 1" and nothing of line 2 but a log
+ * line of the plugin's. */
+static void test_import_counts_what_the_plugin_skips(void)
+{
+	static const char text[] =
+		"{\"environment\":\"production\",\"user_identities\":{\"customer_id\":\"u1\"},"
+		"\"events\":[{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\","
+		"\"source_message_id\":\"sk-1\",\"timestamp_unixtime_ms\":1767225600000}}]}\n"
+		"{\"environment\":\"development\",\"user_identities\":{\"customer_id\":\"u2\"},"
+		"\"events\":[{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\","
+		"\"source_message_id\":\"sk-2\",\"timestamp_unixtime_ms\":1767225600000}}]}\n";
+	char *plugins, *out, *said;
+	char *args[] = {"--format", "mparticle", NULL};
+	struct testhub *th = plugin_world("mparticle", "plugins/mparticle.so",
+					  "    api_key: k\n    api_secret: s\n", &plugins);
+
+	CU_ASSERT_EQUAL(import_run(th, text, 0, args, &out, &said), CLI_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 1, applied 1, "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, ", rejected 0\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "skipped 1 (items the mparticle plugin does not store"));
+	free(out);
+	free(said);
+	plugin_world_stop(th, plugins);
+}
+
 /* Reading stops at a failed batch: with a batch a line, line 1's refused,
  * the ring of batches in flight (85) fills long before line 200, which is
  * never read, so its error is not reported nor counted. */
@@ -1939,6 +1966,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_import_shows_a_lines_read_warning_before_its_writer_warning),
 	   TEST(test_import_drops_the_warnings_of_a_line_not_stored),
 	   TEST(test_import_keeps_a_line_crossing_a_full_batch_in_one_batch),
+	   TEST(test_import_counts_what_the_plugin_skips),
 	   TEST(test_import_stops_reading_at_a_failed_batch),
 	   TEST(test_import_rejects_a_line_of_nul_bytes),
 	   TEST(test_import_goes_round_the_ring_of_batches),

@@ -562,6 +562,30 @@ static void test_route_rejects_count_in_the_metrics(void)
 	echo_close(&w);
 }
 
+/* An item a route deliberately does not store (skip(), ABI 1.12) counts
+ * in records_skipped_total, never in records_rejected_total, and only when
+ * the request is accepted (a refused one is sent again). */
+static void test_route_skips_count_in_the_metrics(void)
+{
+	struct echo_world w;
+	size_t n_records;
+	unsigned status;
+	char *text;
+
+	echo_open(&w);
+	CU_ASSERT_EQUAL(run_echo(&w.env, w.inst, "/v1/echo", "a1\n~development\n~again\n",
+				 &n_records, &status), 1);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_EQUAL(n_records, 1);
+	CU_ASSERT_EQUAL(metrics_rejected(w.env.metrics), 0);
+	text = metrics_render(w.env.metrics, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nrecords_skipped_total 2\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nrecords_rejected_total 0\n"));
+	hub_free(text);
+	echo_close(&w);
+}
+
 /* A value a route leaves out of a record it keeps (warn(), ABI 1.6) is in
  * the 2xx answer's warnings with that record's index and origin ("at"),
  * as validation's warnings are. */
@@ -1016,6 +1040,7 @@ TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_loopback_hosts),
 	   TEST(test_metrics_text_format),
 	   TEST(test_route_rejects_count_in_the_metrics),
+	   TEST(test_route_skips_count_in_the_metrics),
 	   TEST(test_route_warnings_name_their_record),
 	   TEST(test_warnings_stop_at_100),
 	   TEST(test_a_commit_of_unknown_outcome_says_so),

@@ -2512,23 +2512,57 @@ static void test_development_batches_are_acknowledged_not_stored(void)
 	pt_close(&f);
 }
 
-/* The skipped batches are logged at the 1st, 2nd, 4th, 8th...: an app
- * left sending development data writes no line per request into the log. */
-static void test_environment_skips_are_logged_at_powers_of_two(void)
+/* Each development batch not stored is counted by the host as skipped
+ * (skip(), ABI 1.12: records_skipped_total, the import summary), with its
+ * reason; it was only a log line of the plugin's. */
+static void test_development_batches_are_skipped_with_the_host(void)
 {
-	struct testlib_capture cap;
 	struct pt_fixture f;
 	struct hub_response resp;
-	char *log;
 
 	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK,
+				"[" DEV_BATCH "," PROD_BATCH "," DEV_BATCH "]", &resp), HUB_OK);
+	CU_ASSERT_EQUAL(f.got.n_skips, 2);
+	CU_ASSERT_EQUAL(f.got.n_rejects, 0);
+	if (f.got.n_skips)
+		CU_ASSERT_STRING_EQUAL(f.got.skips[0], "a development batch not stored: the "
+				       "source's environments are [production]");
+	pt_close(&f);
+}
+
+/* A host older than ABI 1.12 has no skip(): the plugin does not call past
+ * its table, and logs the batches itself, as before, at the 1st, 2nd, 4th,
+ * 8th...: an app left sending development data writes no line per request
+ * into the log. */
+static void test_development_batches_on_an_older_host_are_logged(void)
+{
+	struct hub_host old = *host_table();
+	struct testlib_capture cap;
+	struct hub_response resp;
+	struct pt_fixture f;
+	void *state = NULL, *saved;
+	char err[256], *said;
+
+	old.size = (uint32_t)offsetof(struct hub_host, skip); /* 1.11's table */
+	old.abi_minor = 11;
+	old.skip = NULL;
+	fixture_open(&f);
+	CU_ASSERT_EQUAL_FATAL(f.mod.desc->create(&old, f.inst, &state, err, sizeof(err)), HUB_OK);
+	saved = f.inst->state;
+	f.inst->state = state;
 	testlib_capture_begin(&cap);
 	for (int i = 0; i < 5; i++)
 		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, DEV_BATCH, &resp), HUB_OK);
-	log = testlib_capture_end(&cap);
-	CU_ASSERT_EQUAL(testlib_lines_with(log, " development batch(es) not stored so far"), 3);
-	CU_ASSERT_EQUAL(testlib_lines_with(log, " 4 development batch(es) not stored so far"), 1);
-	free(log);
+	said = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(resp.status, 202);
+	CU_ASSERT_EQUAL(f.got.n_skips, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "1 development batch(es) not stored so far"));
+	CU_ASSERT_EQUAL(testlib_lines_with(said, " development batch(es) not stored so far"), 3);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, " 4 development batch(es) not stored so far"), 1);
+	free(said);
+	f.inst->state = saved;
+	f.mod.desc->destroy(state);
 	pt_close(&f);
 }
 
@@ -2761,8 +2795,9 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_opt_out_event_sets_the_opted_out_attribute),
 	   TEST(test_request_id_shared_by_two_batches_is_refused),
 	   TEST(test_development_batches_are_acknowledged_not_stored),
+	   TEST(test_development_batches_are_skipped_with_the_host),
+	   TEST(test_development_batches_on_an_older_host_are_logged),
 	   TEST(test_development_batches_are_still_checked),
-	   TEST(test_environment_skips_are_logged_at_powers_of_two),
 	   TEST(test_environments_setting_chooses_what_is_stored),
 	   TEST(test_import_line_maps_one_batch_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),

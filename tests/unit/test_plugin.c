@@ -1091,7 +1091,7 @@ static void test_host_defaults_apply_to_lists(void)
 }
 
 struct sink {
-	int n_emitted, n_rejected, n_warned;
+	int n_emitted, n_rejected, n_warned, n_skipped;
 	char cursor[64];
 	char reason[64];
 };
@@ -1296,6 +1296,54 @@ static void test_host_refuses_what_it_cannot_forward(void)
 	CU_ASSERT_STRING_EQUAL(s.cursor, "");
 	CU_ASSERT_EQUAL(seq, 0);
 	CU_ASSERT_EQUAL(h->should_stop(NULL), 0);
+}
+
+static hub_rc sink_skip(struct hub_call *call, const char *why)
+{
+	struct sink *s = call->ctx;
+	return sink_note(s, &s->n_skipped, why);
+}
+
+/* ABI 1.12: skip() goes to the call's on_skip with the plugin's reason, or
+ * a generic one for none, and is logged for the 1st, 2nd, 4th, ... skip of
+ * the instance only; a call without on_skip (an export batch) refuses it,
+ * logged.  A plugin could count what it skips on purpose only as rejected
+ * (reject()), which people alert on. */
+static void test_host_has_skip_and_forwards_it(void)
+{
+	const struct hub_host *h = host_table();
+	struct hub_instance inst = {.name = "mp"};
+	struct sink s = {0};
+	struct hub_call call = {.inst = &inst, .on_emit = sink_emit, .on_skip = sink_skip,
+				.ctx = &s};
+	struct hub_call export_call = {.on_emit = sink_emit, .ctx = &s, .batch_last = 1};
+	enum hub_log_level saved = log_get_level();
+	struct testlib_capture cap;
+	char *logged;
+
+	CU_ASSERT_FATAL(HUB_HOST_HAS(h, skip));
+	CU_ASSERT_EQUAL(h->abi_minor, 12);
+	log_set_level(HUB_LOG_INFO);
+	testlib_capture_begin(&cap);
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(h->skip(&call, "a development batch"), HUB_OK);
+	CU_ASSERT_EQUAL(h->skip(&call, ""), HUB_OK);
+	logged = testlib_capture_end(&cap);
+	log_set_level(saved);
+	CU_ASSERT_EQUAL(s.n_skipped, 6);
+	CU_ASSERT_STRING_EQUAL(s.reason, "not stored, as the plugin chose");
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "[mp] skipped: a development batch"), 3);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "(4 item(s) skipped so far)"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "skipped:"), 3); /* 1, 2, 4: not 3, 5, 6 */
+	free(logged);
+
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(h->skip(&export_call, "x"), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(h->skip(NULL, "x"), HUB_ERR_INTERNAL);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "skip() outside of a source's call"));
+	CU_ASSERT_EQUAL(s.n_skipped, 6);
+	free(logged);
 }
 
 /* ABI 1.6: warn() goes to the call's on_warn with the plugin's reason, or
@@ -1996,6 +2044,7 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_host_has_batch_range_for_an_export_call),
 	   TEST(test_host_refuses_what_it_cannot_forward),
 	   TEST(test_host_has_warn_and_forwards_it),
+	   TEST(test_host_has_skip_and_forwards_it),
 	   TEST(test_host_log_clamps_the_level_and_names_the_instance),
 	   TEST(test_host_config_readers_refuse_other_shapes),
 	   TEST(test_host_any_default_is_a_tree_and_a_required_null_stays),

@@ -127,6 +127,37 @@ static void test_a_source_disabled_at_start_plans_no_run(void)
 	plugin_sched_stop(&ps);
 }
 
+/* An item the plugin deliberately does not store (skip(), ABI 1.12) is
+ * counted as skipped in the run's status and its "sync done" line, not as
+ * rejected, and its reason is logged. */
+static void test_scheduler_a_run_counts_what_the_plugin_skips(void)
+{
+	enum hub_log_level saved = log_get_level();
+	struct testlib_capture cap;
+	struct plugin_sched ps;
+	json_t *list;
+	char *log;
+
+	log_set_level(HUB_LOG_INFO);
+	testlib_capture_begin(&cap);
+	plugin_sched_start(&ps, "sources:\n  - name: rl\n    plugin: reject_lines\n"
+			   "    lines: [p1, 'skip:a development row', 'skip:another']\n",
+			   "tests/plugins/reject_lines.so");
+	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, "rl"), SCHEDULER_TRIGGERED);
+	list = status_after_the_run(&ps);
+	log = testlib_capture_end(&cap);
+	log_set_level(saved);
+	CU_ASSERT_STRING_EQUAL(result_of(list), "ok");
+	CU_ASSERT_EQUAL(run_count(list, "skipped"), 2);
+	CU_ASSERT_EQUAL(run_count(list, "rejected"), 0);
+	CU_ASSERT_EQUAL(run_count(list, "applied"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, ", skipped 2 in "), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "[rl] skipped: a development row"), 1);
+	free(log);
+	json_decref(list);
+	plugin_sched_stop(&ps);
+}
+
 /* Runs the one source of `yaml` (reject_lines), waits for its result
  * (10 s), and returns what /metrics shows then (hub_malloc'd). */
 static char *metrics_after_a_run(const char *yaml, const char *name)
@@ -227,7 +258,7 @@ static void test_status_and_log_count_a_run_s_blocked_records(void)
 	CU_ASSERT_EQUAL(run_count(list, "blocked"), 1);
 	CU_ASSERT_EQUAL(run_count(list, "refused"), 0);
 	CU_ASSERT_EQUAL(testlib_lines_with(log, "sync done: read 2, applied 1, duplicates 0, "
-					   "rejected 0, blocked 1, refused 0, warnings 0 in "), 1);
+					   "rejected 0, blocked 1, refused 0, warnings 0, skipped 0 in "), 1);
 	free(log);
 	json_decref(list);
 	plugin_sched_stop(&ps);
@@ -678,6 +709,7 @@ TEST_SUITE(scheduler_run, NULL, NULL,
 	   TEST(test_scheduler_a_lease_try_shows_the_source_as_before_it),
 	   TEST(test_scheduler_a_trigger_during_a_run_runs_once_more_after_it),
 	   TEST(test_scheduler_a_full_trigger_reads_from_the_start),
+	   TEST(test_scheduler_a_run_counts_what_the_plugin_skips),
 	   TEST(test_scheduler_stop_asks_a_running_pull_to_stop),
 	   TEST(test_scheduler_a_scheduled_source_runs_without_a_trigger),
 	   TEST(test_scheduler_the_dispatcher_sleeps_while_nothing_is_planned),
