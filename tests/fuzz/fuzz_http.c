@@ -147,6 +147,8 @@ static double fake_float(const struct hub_instance *inst, const char *key)
 static size_t fake_list_size(const struct hub_instance *inst, const char *key)
 {
 	(void)inst;
+	if (strcmp(key, "environments") == 0)
+		return 1; /* [production]: a development batch is skipped */
 	return strcmp(key, "write_keys") == 0 ? 2 : 0;
 }
 
@@ -154,6 +156,8 @@ static const char *fake_list_item(const struct hub_instance *inst, const char *k
 				  size_t index)
 {
 	(void)inst;
+	if (strcmp(key, "environments") == 0)
+		return index == 0 ? "production" : NULL;
 	if (strcmp(key, "write_keys") != 0)
 		return NULL;
 	return index == 0 ? "another" : index == 1 ? "wk_fuzz" : NULL;

@@ -56,9 +56,25 @@ static const char *fake_string(const struct hub_instance *inst, const char *key)
 	return NULL;
 }
 
+/* `environments`: [production], so a development batch is skipped */
+static size_t fake_list_size(const struct hub_instance *inst, const char *key)
+{
+	(void)inst;
+	return strcmp(key, "environments") == 0 ? 1 : 0;
+}
+
+static const char *fake_list_item(const struct hub_instance *inst, const char *key,
+				  size_t index)
+{
+	(void)inst;
+	return strcmp(key, "environments") == 0 && index == 0 ? "production" : NULL;
+}
+
 static const struct hub_host fake_host = {
 	FUZZ_HOST_COMMON,
 	.config_string = fake_string,
+	.config_list_size = fake_list_size,
+	.config_list_item = fake_list_item,
 };
 
 /* "-?[0-9]+" that strtoll reads back to the same text. */

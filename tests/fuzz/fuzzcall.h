@@ -95,6 +95,18 @@ static hub_rc fuzz_emit(struct hub_call *call, const struct hub_record *rec, cha
 	return HUB_OK;
 }
 
+/* Counts an item the plugin chose not to store (ABI 1.12), as the hub
+ * does: never a failure. */
+static size_t fuzz_n_skipped;
+static hub_rc fuzz_skip(struct hub_call *call, const char *why)
+{
+	(void)call;
+	if (!why)
+		abort();
+	fuzz_n_skipped++;
+	return HUB_OK;
+}
+
 static int fuzz_secret_equal(const char *a, size_t a_len, const char *b, size_t b_len)
 {
 	unsigned char diff = (unsigned char)(a_len != b_len);
@@ -112,7 +124,7 @@ static int64_t fuzz_now(void)
 #define FUZZ_HOST_COMMON                                                                   \
 	.size = sizeof(struct hub_host), .abi_major = HUB_ABI_MAJOR,                       \
 	.abi_minor = HUB_ABI_MINOR, .log = fuzz_log, .emit = fuzz_emit, .now_ms = fuzz_now, \
-	.secret_equal = fuzz_secret_equal
+	.secret_equal = fuzz_secret_equal, .skip = fuzz_skip
 
 /* The answer of a plugin whose success is 200 {"success":true} and whose
  * refusals are {"error": {"code": ...}} (segment, example_push), for its
