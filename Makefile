@@ -48,7 +48,7 @@ OPT := -O2 -g
 ifeq ($(SAN),1)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
-# SAN=thread: ThreadSanitizer (not in CI, too slow; README "Testing" says how to run it)
+# SAN=thread: ThreadSanitizer (not in CI, too slow; docs/testing.md says how to run it)
 ifeq ($(SAN),thread)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 endif

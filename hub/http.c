@@ -52,8 +52,8 @@
 
 
 /* Per connection: the request line and headers must fit, else
- * libmicrohttpd answers 414/431 itself, with its own HTML body (README,
- * "Reliability and security"). */
+ * libmicrohttpd answers 414/431 itself, with its own HTML body
+ * (docs/reliability-and-security.md, "What is proven"). */
 #define CONNECTION_MEMORY_LIMIT (64 * 1024)
 #define STOP_GRACE_MAX_MS 30000
 

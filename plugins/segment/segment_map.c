@@ -312,7 +312,7 @@ static size_t identifiers_fill(const struct seg_event *ev, struct hub_ident *ids
 }
 
 /* sentAt and receivedAt as the ABI carries them: 0 is "unset", so one at
- * exactly the epoch reads as unset (documented in the README).  The event
+ * exactly the epoch reads as unset (docs/plugins.md, ABI 1.5).  The event
  * time says it was given (has_timestamp, ABI 1.5): the epoch is kept. */
 static int64_t abi_time(int has, int64_t ms)
 {

@@ -1,9 +1,9 @@
 #!/bin/sh
-# backup.sh - the README's backup advice for a running SQLite store, tested:
+# backup.sh - docs/operations.md's backup advice for a running SQLite store, tested:
 # while pushes are being committed, `sqlite3 STORE ".backup FILE"` and
 # `VACUUM INTO` each make a copy that passes integrity_check, opens with
 # `profilehub dump` (a config naming the copy) and holds every record
-# acknowledged before the copy began; the README's restore steps (hub
+# acknowledged before the copy began; its restore steps (hub
 # stopped, the copy in place, no -wal/-shm left) give a hub that starts on it,
 # and its after-restore statements (a new profile-ID key, the change numbers
 # moved on) keep it from handing out again the IDs the lost store gave.
@@ -86,7 +86,7 @@ check_copy() {
 check_copy b1 "$T/before1"
 check_copy b2 "$T/before2"
 
-# restore (README): the hub stopped, the copy in place of the store, its
+# restore (docs/operations.md): the hub stopped, the copy in place of the store, its
 # -wal and -shm removed; the hub starts on it and serves its profiles
 pid_stop TERM "$HUB_PID" 10 || fail "the hub did not stop on SIGTERM"
 HUB_PID=""
@@ -101,7 +101,7 @@ HUB_PID=""
 	fail "dump of the restored store: $(cat "$T/restored.err")"
 cmp -s "$T/b1.dump" "$T/restored.dump" || fail "the restored store does not dump as its backup"
 
-# after a restore (README): a new profile-ID key and the change numbers
+# after a restore (docs/operations.md): a new profile-ID key and the change numbers
 # moved on, so that nothing the lost store handed out is handed out again;
 # without it the next profile took the ID the lost store gave its next one
 seq_before=$(sqlite3 "$T/hub.db" "SELECT coalesce(max(seq), 0) FROM sqlite_sequence
@@ -110,7 +110,7 @@ sqlite3 "$T/hub.db" "BEGIN; DELETE FROM meta WHERE key = 'id_key';
 UPDATE sqlite_sequence SET seq = seq + 4294967296 WHERE name = 'outbox';
 INSERT INTO sqlite_sequence(name, seq) SELECT 'outbox', 4294967296
   WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'outbox');
-COMMIT;" || fail "the README's after-restore statements"
+COMMIT;" || fail "the after-restore statements of docs/operations.md"
 seq_after=$(sqlite3 "$T/hub.db" "SELECT group_concat(seq) FROM sqlite_sequence
 	WHERE name = 'outbox'")
 [ "$seq_after" = $((seq_before + 4294967296)) ] ||

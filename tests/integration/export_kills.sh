@@ -22,7 +22,7 @@
 # next chunk of records is imported (the hub is down) and noted, and the
 # rounds go on.  Then the hub runs until the cursor is at the end.
 #
-# The contract (hub/export.h, README "Exports"): delivery at least once, in
+# The contract (hub/export.h, docs/exports.md): delivery at least once, in
 # seq order, a batch sent again after a crash covering the same seqs under
 # the same Idempotency-Key.  Asserted:
 #   - every change of the outbox arrived (nothing lost), nothing else did

@@ -186,7 +186,7 @@ while [ "$(sqlite3 "$T/stop.db" "SELECT count(*) FROM dedupe" 2>/dev/null)" != 1
 	sleep 0.05
 done
 # started in the background by a non-interactive shell, the import inherited
-# SIGINT ignored and leaves it so (nohup-like, README): SIGTERM stops it
+# SIGINT ignored and leaves it so (nohup-like, docs/sources.md): SIGTERM stops it
 sig_mask() { sed -n "s/^$1:[[:space:]]*//p" "/proc/$pid/status"; }
 if [ -r "/proc/$pid/status" ]; then
 	[ $((0x$(sig_mask SigIgn) & 2)) -ne 0 ] || fail "SIGINT not ignored: $(cat "/proc/$pid/status")"

@@ -3521,8 +3521,8 @@ static int count_change(void *ctx, const struct store_change *c)
 }
 
 /*
- * The lag is a distance in seqs, found in a few indexed reads (README,
- * export.h): a change an erasure deleted after the cursor still counts, so
+ * The lag is a distance in seqs, found in a few indexed reads
+ * (docs/exports.md, export.h): a change an erasure deleted after the cursor still counts, so
  * the lag bounds what is left to deliver, it does not count it.
  */
 static void test_the_lag_is_the_distance_in_seqs_to_the_feeds_end(void)

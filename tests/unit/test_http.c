@@ -885,7 +885,7 @@ static void healthz_with_header_of(int port, size_t pad, char status[13])
 }
 
 /* The request line and headers share the connection's 64 KiB pool
- * (README, "Reliability and security"): 60,000 bytes of headers are
+ * (docs/reliability-and-security.md): 60,000 bytes of headers are
  * served, 70,000 refused 431 by libmicrohttpd. */
 static void test_headers_fit_a_64_kib_pool(void)
 {
@@ -1495,7 +1495,7 @@ static int readyz_says_stopping(void *arg)
 
 /* While a request is in progress the stop keeps its listener: a new
  * connection (a load balancer's health check) is answered 503 "stopping",
- * as README says; once the request is answered the listener is closed. */
+ * as docs/api.md says; once the request is answered the listener is closed. */
 static void test_stop_finishes_requests_in_progress(void)
 {
 	struct world w;
