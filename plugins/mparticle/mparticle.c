@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const struct hub_config_key mparticle_keys[] = {
 	{.name = "api_key", .type = HUB_CFG_STRING,
@@ -41,8 +42,9 @@ static const struct hub_config_key mparticle_keys[] = {
 	 .description = "the GDPR consent purpose whose \"consented\" sets the "
 			"sms_marketing subscription (case-insensitive)"},
 	{.name = "environments", .type = HUB_CFG_STRING_LIST, .default_value = "[production]",
-	 .description = "the batch environments stored: production, development or both; a "
-			"batch of another is acknowledged (202), counted and not stored"},
+	 .description = "the batch environments stored: production, development or both "
+			"(without case); a batch of another is acknowledged (202), counted "
+			"and not stored"},
 	{.name = NULL},
 };
 
@@ -112,8 +114,9 @@ static hub_rc mp_keys_problem(const char *api_key, int has_api_secret, int has_w
 }
 
 /* `environments`: which batch environments are stored, into *production
- * and *development.  HUB_OK, or HUB_ERR_CONFIG with err (an unknown name,
- * or an empty list, which would store nothing). */
+ * and *development, named without case as a batch's `environment` is read
+ * ("Production" is production).  HUB_OK, or HUB_ERR_CONFIG with err (an
+ * unknown name, or an empty list, which would store nothing). */
 static hub_rc mp_envs_read(const struct hub_host *host, const struct hub_instance *inst,
 			   int *production, int *development, char *err, size_t err_size)
 {
@@ -122,9 +125,9 @@ static hub_rc mp_envs_read(const struct hub_host *host, const struct hub_instanc
 	*production = *development = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *v = host->config_list_item(inst, "environments", i);
-		if (v && strcmp(v, "production") == 0) {
+		if (v && strcasecmp(v, "production") == 0) {
 			*production = 1;
-		} else if (v && strcmp(v, "development") == 0) {
+		} else if (v && strcasecmp(v, "development") == 0) {
 			*development = 1;
 		} else {
 			snprintf(err, err_size, "environments[%zu]: \"%.40s\" is no mParticle "

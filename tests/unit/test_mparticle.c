@@ -1553,9 +1553,11 @@ static void test_check_refuses_what_create_refuses_of_the_keys(void)
 		 "api_key must not contain \":\" (Basic auth)"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_sms_purpose: \"\"\n",
 		 "gdpr_sms_purpose is empty"},
-		{"    api_key: k\n    api_secret: s\n    environments: [Production]\n",
-		 "environments[0]: \"Production\" is no mParticle environment (production or "
+		{"    api_key: k\n    api_secret: s\n    environments: [stage]\n",
+		 "environments[0]: \"stage\" is no mParticle environment (production or "
 		 "development)"},
+		/* without case, as a batch's environment is read */
+		{"    api_key: k\n    api_secret: s\n    environments: [Production]\n", NULL},
 		{"    api_key: k\n    api_secret: s\n    environments: [development]\n", NULL},
 		{"    api_key: k\n    api_secret: s\n", NULL},
 		{"    webhook_authorization: " WEBHOOK_AUTH "\n", NULL},
@@ -2587,7 +2589,8 @@ static void test_development_batches_are_still_checked(void)
 
 /* environments: [development] (a staging hub) stores development batches
  * and skips production ones; both store everything; an import line is
- * filtered alike. */
+ * filtered alike.  The names are read without case, as a batch's
+ * environment is ([Development] refused to start the hub). */
 static void test_environments_setting_chooses_what_is_stored(void)
 {
 	struct pt_fixture f;
@@ -2603,7 +2606,7 @@ static void test_environments_setting_chooses_what_is_stored(void)
 	pt_close(&f);
 
 	fixture_open_with(&f, "    api_key: mp_key_1\n    api_secret: mp_secret_1\n"
-			      "    environments: [production, development]\n");
+			      "    environments: [Production, DEVELOPMENT]\n");
 	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK, "[" DEV_BATCH "," PROD_BATCH "]",
 				&resp), HUB_OK);
 	CU_ASSERT_STRING_EQUAL(resp.body, "{}");
