@@ -35,12 +35,18 @@ static const struct hub_config_key mparticle_keys[] = {
 	{.name = "webhook_authorization", .type = HUB_CFG_STRING, .is_secret = 1,
 	 .description = "the Authorization header value mParticle's webhook output sends "
 			"(/webhook); unset: the webhook is off"},
-	{.name = "gdpr_email_purpose", .type = HUB_CFG_STRING, .default_value = "email_marketing",
+	{.name = "gdpr_purposes", .type = HUB_CFG_OBJECT,
+	 .description = "GDPR consent purpose -> the subscription it sets (email_marketing, "
+			"sms_marketing or a list of both), purposes without case; unset: "
+			"gdpr_email_purpose and gdpr_sms_purpose"},
+	{.name = "gdpr_email_purpose", .type = HUB_CFG_STRING,
 	 .description = "the GDPR consent purpose whose \"consented\" sets the "
-			"email_marketing subscription (case-insensitive)"},
-	{.name = "gdpr_sms_purpose", .type = HUB_CFG_STRING, .default_value = "sms_marketing",
+			"email_marketing subscription (case-insensitive; default "
+			"email_marketing; not with gdpr_purposes)"},
+	{.name = "gdpr_sms_purpose", .type = HUB_CFG_STRING,
 	 .description = "the GDPR consent purpose whose \"consented\" sets the "
-			"sms_marketing subscription (case-insensitive)"},
+			"sms_marketing subscription (case-insensitive; default "
+			"sms_marketing; not with gdpr_purposes)"},
 	{.name = "environments", .type = HUB_CFG_STRING_LIST, .default_value = "[production]",
 	 .description = "the batch environments stored: production, development or both "
 			"(without case); a batch of another is acknowledged (202), counted "
@@ -66,8 +72,8 @@ static void mparticle_destroy(void *state)
 	secret_free(st->api_key, st->api_key_len);
 	secret_free(st->api_secret, st->api_secret_len);
 	secret_free(st->webhook_auth, st->webhook_auth_len);
-	free(st->email_purpose);
-	free(st->sms_purpose);
+	mp_purposes_free(&st->purposes);
+	mp_unmapped_free(st->unmapped);
 	free(st);
 }
 
@@ -149,8 +155,8 @@ static hub_rc mp_envs_read(const struct hub_host *host, const struct hub_instanc
 static hub_rc mparticle_check_config(const struct hub_host *host,
 				     const struct hub_instance *inst, char *err, size_t err_size)
 {
-	static const char *const keys[] = {"api_key", "api_secret", "webhook_authorization",
-					   "gdpr_email_purpose", "gdpr_sms_purpose"};
+	static const char *const keys[] = {"api_key", "api_secret", "webhook_authorization"};
+	struct mp_purposes purposes;
 	int production, development;
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -162,6 +168,9 @@ static hub_rc mparticle_check_config(const struct hub_host *host,
 	}
 	if (mp_envs_read(host, inst, &production, &development, err, err_size))
 		return HUB_ERR_CONFIG;
+	if (mp_purposes_read(host, inst, &purposes, err, err_size))
+		return HUB_ERR_CONFIG;
+	mp_purposes_free(&purposes);
 	return mp_keys_problem(host->config_string(inst, "api_key"),
 				host->config_string(inst, "api_secret") != NULL,
 				host->config_string(inst, "webhook_authorization") != NULL, err,
@@ -182,10 +191,7 @@ static hub_rc mparticle_create(const struct hub_host *host, const struct hub_ins
 	    (rc = string_load(st, "api_secret", &st->api_secret, &st->api_secret_len, err,
 			      err_size)) ||
 	    (rc = string_load(st, "webhook_authorization", &st->webhook_auth,
-			      &st->webhook_auth_len, err, err_size)) ||
-	    (rc = string_load(st, "gdpr_email_purpose", &st->email_purpose, NULL, err,
-			      err_size)) ||
-	    (rc = string_load(st, "gdpr_sms_purpose", &st->sms_purpose, NULL, err, err_size)))
+			      &st->webhook_auth_len, err, err_size)))
 		goto fail;
 	if ((rc = mp_keys_problem(st->api_key, st->api_secret != NULL, st->webhook_auth != NULL,
 				   err, err_size)))
@@ -193,11 +199,11 @@ static hub_rc mparticle_create(const struct hub_host *host, const struct hub_ins
 	if ((rc = mp_envs_read(host, inst, &st->store_production, &st->store_development, err,
 			       err_size)))
 		goto fail;
-	rc = HUB_ERR_CONFIG;
-	if (!st->email_purpose || !st->sms_purpose) {
-		snprintf(err, err_size, "gdpr_email_purpose and gdpr_sms_purpose must be set");
+	if ((rc = mp_purposes_read(host, inst, &st->purposes, err, err_size)))
 		goto fail;
-	}
+	rc = HUB_ERR_NOMEM;
+	if (!(st->unmapped = mp_unmapped_new()))
+		goto fail;
 	*state = st;
 	return HUB_OK;
 fail:

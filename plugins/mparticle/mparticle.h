@@ -46,8 +46,26 @@
  * 0 is a time: the records say so (hub_record.has_timestamp). */
 #define MP_TIME_NONE (-1)
 
+/* Subscription channels a GDPR purpose sets (bits). */
+#define MP_CH_EMAIL 1u /* email_marketing */
+#define MP_CH_SMS 2u   /* sms_marketing */
+
+/* GDPR purpose -> channels (mparticle_consent.c). */
+struct mp_purpose {
+	char *name; /* compared without case */
+	unsigned channels;
+};
+
+struct mp_purposes {
+	struct mp_purpose *items;
+	size_t n;
+};
+
+struct mp_unmapped; /* the unmapped purposes logged so far (own lock) */
+
 /* One instance: read-only after create(), so routes on several HTTP
- * threads share it without a lock (the one counter is atomic). */
+ * threads share it without a lock (the one counter is atomic; `unmapped`
+ * has its own lock). */
 struct mp_state {
 	const struct hub_host *host;
 	const struct hub_instance *inst;
@@ -55,8 +73,8 @@ struct mp_state {
 	size_t api_key_len, api_secret_len;
 	char *webhook_auth;           /* NULL: the webhook route is off */
 	size_t webhook_auth_len;
-	char *email_purpose;          /* GDPR purpose -> email_marketing */
-	char *sms_purpose;            /* GDPR purpose -> sms_marketing */
+	struct mp_purposes purposes;  /* GDPR purpose -> subscription channels */
+	struct mp_unmapped *unmapped; /* purposes without a channel, logged once */
 	int store_production;         /* environments: which batches are stored */
 	int store_development;
 	atomic_llong n_env_skipped;   /* batches not stored for their environment */
@@ -216,6 +234,20 @@ enum mp_shape {
 hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const char *body,
 		      size_t len, enum mp_shape shape, int64_t received_ms, struct mp_error *e,
 		      size_t *n_skipped);
+
+/* mparticle_consent.c: the purposes of `gdpr_purposes`, else of
+ * gdpr_email_purpose / gdpr_sms_purpose (their defaults without either).
+ * HUB_OK, or HUB_ERR_CONFIG with err (a value that is no channel, both
+ * ways of saying it set), HUB_ERR_NOMEM; p is empty on failure. */
+hub_rc mp_purposes_read(const struct hub_host *host, const struct hub_instance *inst,
+			struct mp_purposes *p, char *err, size_t err_size);
+void mp_purposes_free(struct mp_purposes *p);
+/* The channels (MP_CH_*) a purpose sets, 0 for none. */
+unsigned mp_purpose_channels(const struct mp_state *st, const char *purpose);
+/* Logs a purpose without a channel, once per name (any thread). */
+void mp_unmapped_purpose(const struct mp_state *st, const char *purpose);
+struct mp_unmapped *mp_unmapped_new(void);
+void mp_unmapped_free(struct mp_unmapped *u);
 
 /* mparticle_auth.c: each returns 200 when allowed, else the status to
  * answer: 401 (no or unreadable credentials), 403 (wrong ones).

@@ -14,9 +14,10 @@
  *                     tracking is limited, is not usable)
  *   platform          device_info.platform, else application_info.os, else
  *                     the kind of device id (IDFV: ios, Android UUID: android)
- *   consent_state     gdpr purposes named by gdpr_email_purpose /
- *                     gdpr_sms_purpose (case-insensitive) and
- *                     ccpa.data_sale_opt_out, each with its own time
+ *   consent_state     gdpr purposes mapped to a channel (gdpr_purposes,
+ *                     case-insensitive: mparticle_consent.c; others are
+ *                     logged once per name) and ccpa.data_sale_opt_out,
+ *                     each with its own time
  *   a logout          a user_identity_change that removes the customer_id
  *                     logs the batch's device out: refused without one
  *   environment       "development" (any case) marks a development batch;
@@ -466,6 +467,17 @@ static const char *consent_read(json_t *v, int *consented, int64_t *ms)
 	return NULL;
 }
 
+/* A channel two purposes set keeps the later consent; at the same time (or
+ * none) the more restrictive, unsubscribed, as a merge tie does (IDENTITY.md
+ * section 5). */
+static void channel_set(int *value, int64_t *value_ms, int consented, int64_t ms)
+{
+	if (*value >= 0 && (*value_ms > ms || (*value_ms == ms && !*value)))
+		return;
+	*value = consented;
+	*value_ms = ms;
+}
+
 static int read_consent(const struct mp_state *st, struct mp_batch *b, long index,
 			struct mp_error *e)
 {
@@ -473,6 +485,7 @@ static int read_consent(const struct mp_state *st, struct mp_batch *b, long inde
 	json_t *state, *gdpr, *ccpa, *v;
 	const char *purpose, *why;
 	char field[96];
+	unsigned channels;
 	int consented;
 	int64_t ms;
 
@@ -489,14 +502,13 @@ static int read_consent(const struct mp_state *st, struct mp_batch *b, long inde
 		snprintf(field, sizeof(field), "consent_state.gdpr.%.40s", purpose);
 		if ((why = consent_read(v, &consented, &ms)))
 			return batch_fail(e, index, "invalid_batch", field, why);
-		if (strcasecmp(purpose, st->email_purpose) == 0) {
-			c->email = consented;
-			c->email_ms = ms;
-		}
-		if (strcasecmp(purpose, st->sms_purpose) == 0) {
-			c->sms = consented;
-			c->sms_ms = ms;
-		}
+		channels = mp_purpose_channels(st, purpose);
+		if (channels & MP_CH_EMAIL)
+			channel_set(&c->email, &c->email_ms, consented, ms);
+		if (channels & MP_CH_SMS)
+			channel_set(&c->sms, &c->sms_ms, consented, ms);
+		if (!channels)
+			mp_unmapped_purpose(st, purpose);
 	}
 	if (b_object(state, "ccpa", &ccpa))
 		return batch_fail(e, index, "invalid_batch", "consent_state.ccpa",

@@ -68,6 +68,7 @@
 #include "../../plugins/mparticle/mparticle.c"
 #include "../../plugins/mparticle/mparticle_auth.c"
 #include "../../plugins/mparticle/mparticle_batch.c"
+#include "../../plugins/mparticle/mparticle_consent.c"
 #include "../../plugins/mparticle/mparticle_event.c"
 #include "../../plugins/mparticle/mparticle_map.c"
 #include "../../plugins/mparticle/mparticle_request.c"

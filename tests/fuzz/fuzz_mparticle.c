@@ -21,6 +21,7 @@
 #include "../../plugins/mparticle/mparticle.c"
 #include "../../plugins/mparticle/mparticle_auth.c"
 #include "../../plugins/mparticle/mparticle_batch.c"
+#include "../../plugins/mparticle/mparticle_consent.c"
 #include "../../plugins/mparticle/mparticle_event.c"
 #include "../../plugins/mparticle/mparticle_map.c"
 #include "../../plugins/mparticle/mparticle_request.c"
@@ -45,8 +46,6 @@ static const char *fake_string(const struct hub_instance *inst, const char *key)
 		{"api_key", "mp_key_1"},
 		{"api_secret", "mp_secret_1"},
 		{"webhook_authorization", FUZZ_WEBHOOK},
-		{"gdpr_email_purpose", "email_marketing"},
-		{"gdpr_sms_purpose", "sms_marketing"},
 	};
 
 	(void)inst;
@@ -54,6 +53,18 @@ static const char *fake_string(const struct hub_instance *inst, const char *key)
 		if (strcmp(key, values[i][0]) == 0)
 			return values[i][1];
 	return NULL;
+}
+
+/* `gdpr_purposes`: a purpose per channel, one for both; any other purpose
+ * is logged once (fuzz_http's host gives the older gdpr_*_purpose keys) */
+static const char *fake_json(const struct hub_instance *inst, const char *key)
+{
+	(void)inst;
+	return strcmp(key, "gdpr_purposes") == 0
+		       ? "{\"email_marketing\": \"email_marketing\", \"sms_marketing\": "
+			 "\"sms_marketing\", \"marketing\": [\"email_marketing\", "
+			 "\"sms_marketing\"]}"
+		       : NULL;
 }
 
 /* `environments`: [production], so a development batch is skipped */
@@ -75,6 +86,7 @@ static const struct hub_host fake_host = {
 	.config_string = fake_string,
 	.config_list_size = fake_list_size,
 	.config_list_item = fake_list_item,
+	.config_json = fake_json,
 };
 
 /* "-?[0-9]+" that strtoll reads back to the same text. */

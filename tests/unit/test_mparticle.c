@@ -1507,6 +1507,12 @@ static void test_create_checks_the_keys(void)
 		 "api_key must not contain \":\" (Basic auth)"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_sms_purpose: \"\"\n",
 		 "gdpr_sms_purpose is empty"},
+		{"    api_key: k\n    api_secret: s\n    gdpr_purposes: {news: email}\n",
+		 "@: sources[0] \"mp\" (plugin mparticle): gdpr_purposes.news: must be a channel, email_marketing or sms_marketing, or a "
+		 "list of them"},
+		{"    api_key: k\n    api_secret: s\n    gdpr_purposes: {news: email_marketing}\n"
+		 "    gdpr_email_purpose: news\n",
+		 "set gdpr_purposes or gdpr_email_purpose / gdpr_sms_purpose, not both"},
 		/* a list's refusal names its place in the file too */
 		{"    api_key: k\n    api_secret: s\n    environments: [staging]\n",
 		 "@10:20: sources[0] \"mp\" (plugin mparticle): environments[0]: \"staging\" is no mParticle environment (production or "
@@ -1553,6 +1559,11 @@ static void test_check_refuses_what_create_refuses_of_the_keys(void)
 		 "api_key must not contain \":\" (Basic auth)"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_sms_purpose: \"\"\n",
 		 "gdpr_sms_purpose is empty"},
+		{"    api_key: k\n    api_secret: s\n    gdpr_purposes: {n: [sms_marketing, x]}\n",
+		 "gdpr_purposes.n: must be a channel, email_marketing or sms_marketing, or a "
+		 "list of them"},
+		{"    api_key: k\n    api_secret: s\n    gdpr_purposes: {n: sms_marketing}\n",
+		 NULL},
 		{"    api_key: k\n    api_secret: s\n    environments: [stage]\n",
 		 "environments[0]: \"stage\" is no mParticle environment (production or "
 		 "development)"},
@@ -2376,6 +2387,92 @@ static void test_consent_nulls_are_absent_and_one_purpose_sets_both(void)
 	pt_close(&f);
 }
 
+/* gdpr_purposes maps any number of purposes to the two channels (a list
+ * sets both); only two purposes could be named before, and every other
+ * was dropped. */
+static void test_gdpr_purposes_map_sets_channels(void)
+{
+	static const char body[] =
+		"{\"user_identities\": {\"customer_id\": \"c1\"}, \"events\": [],"
+		" \"consent_state\": {\"gdpr\": {"
+		"\"Promotions\": {\"consented\": true},"
+		"\"all_marketing\": {\"consented\": false}}}}";
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open_with(&f, "    api_key: mp_key_1\n"
+			      "    api_secret: mp_secret_1\n"
+			      "    gdpr_purposes:\n"
+			      "      promotions: email_marketing\n"
+			      "      All_Marketing: [email_marketing, sms_marketing]\n");
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
+	CU_ASSERT_EQUAL(f.got.recs[1].type, HUB_REC_CONSENT);
+	CU_ASSERT_EQUAL(f.got.recs[2].type, HUB_REC_CONSENT);
+	/* both purposes set email at no time: the more restrictive wins */
+	ASSERT_JSON(f.got.recs[1].consent_json, "{\"email_marketing\": \"unsubscribed\"}");
+	ASSERT_JSON(f.got.recs[2].consent_json, "{\"sms_marketing\": \"unsubscribed\"}");
+	pt_close(&f);
+}
+
+/* Two purposes of one channel: the later consent wins, whatever the key
+ * order of the batch. */
+static void test_gdpr_purposes_of_one_channel_keep_the_later(void)
+{
+	static const char *const bodies[] = {
+		"{" IDS ",\"consent_state\":{\"gdpr\":{"
+		"\"a\":{\"consented\":true,\"timestamp_unixtime_ms\":1767000000002},"
+		"\"b\":{\"consented\":false,\"timestamp_unixtime_ms\":1767000000001}}}}",
+		"{" IDS ",\"consent_state\":{\"gdpr\":{"
+		"\"b\":{\"consented\":false,\"timestamp_unixtime_ms\":1767000000001},"
+		"\"a\":{\"consented\":true,\"timestamp_unixtime_ms\":1767000000002}}}}",
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	for (size_t i = 0; i < 2; i++) {
+		fixture_open_with(&f, "    api_key: mp_key_1\n    api_secret: mp_secret_1\n"
+				      "    gdpr_purposes: {a: email_marketing, b: email_marketing}\n");
+		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, bodies[i], &resp), HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+		ASSERT_JSON(f.got.recs[1].consent_json, "{\"email_marketing\": \"subscribed\"}");
+		CU_ASSERT_EQUAL(f.got.recs[1].timestamp_ms, 1767000000002LL);
+		pt_close(&f);
+	}
+}
+
+/* A purpose no setting maps was dropped without a word: now it is logged,
+ * once per purpose name (without case), however often it comes. */
+static void test_unmapped_gdpr_purposes_are_logged_once_each(void)
+{
+	static const char body[] =
+		"{" IDS ",\"consent_state\":{\"gdpr\":{"
+		"\"analytics\":{\"consented\":true},\"Email_Marketing\":{\"consented\":true},"
+		"\"location_collection\":{\"consented\":false}}}}";
+	static const char again[] =
+		"{" IDS ",\"consent_state\":{\"gdpr\":{\"Analytics\":{\"consented\":false}}}}";
+	struct testlib_capture cap;
+	struct hub_response resp;
+	struct pt_fixture f;
+	char *said;
+
+	fixture_open(&f);
+	testlib_capture_begin(&cap);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, again, &resp), HUB_OK);
+	}
+	said = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(resp.status, 202);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "no subscription channel for this purpose"), 2);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "consent_state.gdpr.\"analytics\": no "
+					   "subscription channel"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "consent_state.gdpr.\"location_collection\": "
+					   "no subscription channel"), 1);
+	free(said);
+	pt_close(&f);
+}
+
 /* A CCPA opt-out that is not given (consented false) is said too: an
  * attributes record setting the flag false, at the consent's time. */
 static void test_ccpa_opt_out_withdrawn_is_recorded_false(void)
@@ -2745,6 +2842,9 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_session_events_and_derived_message_ids),
 	   TEST(test_other_event_types_are_accepted_and_only_push_counts),
 	   TEST(test_consent_maps_gdpr_purposes_and_ccpa_with_their_times),
+	   TEST(test_gdpr_purposes_map_sets_channels),
+	   TEST(test_gdpr_purposes_of_one_channel_keep_the_later),
+	   TEST(test_unmapped_gdpr_purposes_are_logged_once_each),
 	   TEST(test_consent_purposes_are_configurable),
 	   TEST(test_bulkevents_maps_every_batch),
 	   TEST(test_webhook_reads_identity_arrays_and_message_ids),
