@@ -56,6 +56,10 @@ sources:
     api_key: "\${MPARTICLE_API_KEY}"
     api_secret: "\${MPARTICLE_API_SECRET}"
     webhook_authorization: "\${MPARTICLE_WEBHOOK_AUTH}"
+    environments: [Production]
+    gdpr_purposes:
+      email_marketing: email_marketing
+      Newsletter: [email_marketing, sms_marketing]
 EOF
 
 hub_start "$T/hub.yaml" "$T/hub.log"
@@ -126,6 +130,18 @@ grep -q "(1 item(s) skipped so far)" "$T/hub.log" ||
 	fail "development batch: the log does not count it"
 curl -s "$BASE/metrics" | grep -q '^records_skipped_total 1$' ||
 	fail "development batch: records_skipped_total is not 1"
+
+# GDPR purposes: gdpr_purposes maps any of them (without case); one it does not
+# map is logged once per name, however often it comes, never dropped silently
+consent='{"user_identities": {"customer_id": "curl-consent-1"}, "consent_state": {"gdpr": {
+ "newsletter": {"consented": false, "timestamp_unixtime_ms": '"$NOW_MS"'},
+ "analytics": {"consented": true}}}}'
+for i in 1 2; do
+	status=$(post /v2/events "$consent" "$BASIC")
+	[ "$status" = 202 ] || fail "GDPR purposes, request $i: $status $(cat "$T/resp")"
+done
+[ "$(grep -c 'consent_state.gdpr."analytics": no subscription channel' "$T/hub.log")" = 1 ] ||
+	fail "an unmapped GDPR purpose is not logged once: $(grep analytics "$T/hub.log")"
 
 # two batches of one request with one source_request_id: no resend, a client's
 # mistake that lost the second batch behind a 202; now a 400 naming both
@@ -198,7 +214,11 @@ check() {
 	jq -e -s "$2" "$T/dump.jsonl" >/dev/null 2>&1 || fail "$1"
 }
 
-check "6 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 6'
+check "7 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 7'
+check "curl-consent-1: the purpose Newsletter sets both channels" '
+	.[] | select(.custom_id == "curl-consent-1") |
+	.subscriptions.email_marketing == "unsubscribed" and
+	.subscriptions.sms_marketing == "unsubscribed"'
 check "nothing of a refused request is stored" \
 	'[.[] | .identifiers.custom_id[]? | select(test("bad"))] == []'
 check "a development batch is not stored, the production one beside it is" '
