@@ -25,6 +25,10 @@
 
 #define GROUP_MAX_RECORDS 50000
 #define GROUP_MAX_TRIES 8 /* attempts of a group that conflicts with another process */
+/* ... and none begun after this long: a conflict that was a lock_timeout
+ * (a DBA's LOCK TABLE) waited its seconds already, and the requests of
+ * the group would wait GROUP_MAX_TRIES times as long for their 503 */
+#define GROUP_RETRY_MS 2000
 
 /* the histogram's upper bounds (intake.h), in microseconds */
 static const int64_t commit_bounds_us[10] = {1000,  2000,   5000,   10000,  25000,
@@ -410,11 +414,13 @@ again:
 /*
  * Runs one group.  A deadlock or serialization failure against another hub
  * process (the store sets is_retryable) rolls the group back and runs it
- * again, after a random pause that doubles each time (at most ~0.5 s).
+ * again, after a random pause that doubles each time (at most ~0.5 s),
+ * while it has run less than GROUP_RETRY_MS in all.
  */
 static void writer_run_group(struct intake *in, struct intake_batch *group, int64_t *commit_us)
 {
 	struct store *s = in->store;
+	int64_t began_ms = time_mono_ms();
 
 	for (int attempt = 1;; attempt++) {
 		struct timespec pause;
@@ -423,9 +429,10 @@ static void writer_run_group(struct intake *in, struct intake_batch *group, int6
 		writer_try_group(in, group, commit_us);
 		if (*commit_us >= 0 || !s->is_retryable)
 			return;
-		if (attempt == GROUP_MAX_TRIES) {
-			log_warn("intake", "group gave up after %d conflicts: %s", attempt,
-				 store_error(s));
+		if (attempt == GROUP_MAX_TRIES || time_mono_ms() - began_ms >= GROUP_RETRY_MS) {
+			log_warn("intake", "group gave up after %d conflict%s in %lld ms: %s",
+				 attempt, plural_s((size_t)attempt),
+				 (long long)(time_mono_ms() - began_ms), store_error(s));
 			return;
 		}
 		ms = 1 + random() % (2L << (attempt < 8 ? attempt : 8));

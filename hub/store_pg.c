@@ -279,9 +279,24 @@ static void kept_clear(struct pg_store *ps)
 }
 
 /*
+ * A lock another session holds (a DBA's LOCK TABLE, a transaction left
+ * open) made the hub's statements wait for it without end: pushes hung
+ * until their clients gave up.  Sessions wait PG_LOCK_TIMEOUT at most
+ * where nothing else set lock_timeout, then fail (55P03, pg_fail names the
+ * wait).  Not while the store is opened: a second process waits for the
+ * first one's migration as long as it takes.
+ */
+static int lock_timeout_apply(struct pg_store *ps)
+{
+	if (!ps->is_lock_timeout_ours)
+		return 0;
+	return pg_exec_simple(ps, "SET lock_timeout = '" PG_LOCK_TIMEOUT "'", W_SETUP);
+}
+
+/*
  * Per-connection settings: search_path (bound as a value, never spliced
- * in), the lock namespace, and durable commits even where the server's
- * default is synchronous_commit=off.
+ * in), the lock namespace, durable commits even where the server's
+ * default is synchronous_commit=off, and a lock_timeout (lock_timeout_apply).
  */
 int pg_session_setup(struct pg_store *ps)
 {
@@ -289,7 +304,8 @@ int pg_session_setup(struct pg_store *ps)
 	PGresult *res = PQexecParams(ps->conn,
 				     "SELECT set_config('search_path', quote_ident($1), false),"
 				     " hashtext($1), current_setting('synchronous_commit'),"
-				     " current_setting('server_encoding')",
+				     " current_setting('server_encoding'),"
+				     " current_setting('lock_timeout')",
 				     1, NULL, vals, NULL, NULL, 0);
 	int rc = 0;
 
@@ -313,8 +329,15 @@ int pg_session_setup(struct pg_store *ps)
 		 (int)(ps->salt ^ LOCK_PROFILE));
 	snprintf(ps->ident_lock_text, sizeof(ps->ident_lock_text), "%d",
 		 (int)(ps->salt ^ LOCK_IDENT));
-	if (strcmp(PQgetvalue(res, 0, 2), "off") == 0)
-		rc = pg_exec_simple(ps, "SET synchronous_commit = on", W_SETUP);
+	if (strcmp(PQgetvalue(res, 0, 2), "off") == 0 &&
+	    pg_exec_simple(ps, "SET synchronous_commit = on", W_SETUP))
+		rc = -1;
+	/* one a DBA set (the role, the database, the URL's options) is kept */
+	ps->is_lock_timeout_ours = strcmp(PQgetvalue(res, 0, 4), "0") == 0;
+	snprintf(ps->lock_timeout, sizeof(ps->lock_timeout), "%s",
+		 ps->is_lock_timeout_ours ? PG_LOCK_TIMEOUT : PQgetvalue(res, 0, 4));
+	if (rc == 0 && ps->is_open_done)
+		rc = lock_timeout_apply(ps);
 out:
 	PQclear(res);
 	return rc;
@@ -780,7 +803,8 @@ static int pg_open_as(const char *url, const char *schema, int is_migrate, struc
 	if (store_load_id_key(&ps->base, err, err_size))
 		goto fail;
 	is_locked = 0;
-	if (migrate_lock(ps, 0)) {
+	ps->is_open_done = 1;
+	if (migrate_lock(ps, 0) || lock_timeout_apply(ps)) {
 		err_set(err, err_size, "%s", ps->base.err);
 		goto fail;
 	}

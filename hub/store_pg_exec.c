@@ -298,6 +298,14 @@ int pg_fail(struct pg_store *ps, const PGresult *res, int id)
 		return -1;
 	}
 	pg_first_line(line, sizeof(line), msg ? msg : PQerrorMessage(ps->conn));
+	if (state && strcmp(state, "55P03") == 0) {
+		err_set(ps->base.err, sizeof(ps->base.err),
+			"postgres: waited lock_timeout (%s) for a lock another session holds on"
+			" schema \"%s\" at %s (%s, SQLSTATE 55P03); the transaction is rolled back"
+			" (pg_locks with pg_stat_activity names the holder)",
+			ps->lock_timeout[0] ? ps->lock_timeout : "?", ps->schema, ps->where, what);
+		return -1;
+	}
 	err_set(ps->base.err, sizeof(ps->base.err), "postgres: %s (%s, SQLSTATE %s)", line, what,
 		state ? state : "none");
 	return -1;

@@ -76,6 +76,9 @@ struct outbox_row {
 	char *payload;
 };
 
+/* The session's lock_timeout where the role, database or URL set none. */
+#define PG_LOCK_TIMEOUT "10s"
+
 #define PIPE_MAX_PENDING 256 /* results read at least this often */
 
 struct pg_store {
@@ -122,6 +125,9 @@ struct pg_store {
 	uint64_t conn_gen;
 	PGconn *fault_killer; /* test hook only: see pg_fault_disconnect */
 	int is_schema_newer_logged; /* pg_schema_check said so once */
+	int is_open_done;           /* opened: migrated, the migration lock freed */
+	int is_lock_timeout_ours;   /* the session had none: PG_LOCK_TIMEOUT */
+	char lock_timeout[32];      /* the session's, for messages */
 };
 
 static inline struct pg_store *pgs(struct store *s)

@@ -496,6 +496,64 @@ static int exec_meta_put(struct store *s, const char *key)
 	return 0;
 }
 
+/* The setting `name` of the store's session is `want`. */
+static void exec_setting_is(struct store *s, const char *name, const char *want)
+{
+	const char *vals[1] = {name};
+	PGresult *res = PQexecParams(pgs(s)->conn, "SELECT current_setting($1)", 1, NULL, vals,
+				     NULL, NULL, 0);
+
+	CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		CU_ASSERT_STRING_EQUAL(PQgetvalue(res, 0, 0), want);
+	PQclear(res);
+}
+
+/* A DBA's LOCK TABLE made the hub's writes wait for it without end: its
+ * sessions had no lock_timeout.  They have PG_LOCK_TIMEOUT now, also after
+ * a reconnect, and one set by the URL (a DBA's) is kept; a write meeting
+ * the held lock fails after it, named as a lock wait, retryable, with
+ * nothing stored and no transaction left open, and runs once it is free. */
+static void test_pg_a_held_lock_fails_a_write_after_the_lock_timeout(void)
+{
+	char url[512], short_url[600], err[512] = "";
+	struct store *s, *s2 = NULL;
+	PGconn *dba;
+	PGresult *res;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	exec_setting_is(s, "lock_timeout", PG_LOCK_TIMEOUT);
+	CU_ASSERT_EQUAL(exec_sessions_end(0), 0);
+	pgs(s)->reconnect_at_ms = 0;
+	CU_ASSERT_EQUAL(pg_reconnect(pgs(s)), 0);
+	exec_setting_is(s, "lock_timeout", PG_LOCK_TIMEOUT);
+	snprintf(short_url, sizeof(short_url), "%s?options=-c%%20lock_timeout%%3D300ms", url);
+	CU_ASSERT_EQUAL_FATAL(store_pg_open(short_url, "", &s2, err, sizeof(err)), 0);
+	exec_setting_is(s2, "lock_timeout", "300ms");
+	dba = PQconnectdb(url);
+	res = PQexec(dba, "BEGIN; LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE");
+	CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	CU_ASSERT_EQUAL_FATAL(pg_begin(s2), 0);
+	CU_ASSERT_EQUAL(exec_insert_p(s2) || pg_commit(s2), 1);
+	CU_ASSERT_EQUAL(s2->is_retryable, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), "waited lock_timeout (300ms) for a lock"
+						       " another session holds on schema \"public\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), "SQLSTATE 55P03"));
+	pg_rollback(s2);
+	CU_ASSERT_EQUAL(PQtransactionStatus(pgs(s2)->conn), PQTRANS_IDLE);
+	PQclear(PQexec(dba, "ROLLBACK"));
+	exec_value_is(url, "SELECT count(*) FROM profiles", "0");
+	CU_ASSERT_EQUAL_FATAL(pg_begin(s2), 0);
+	CU_ASSERT_EQUAL(exec_insert_p(s2), 0);
+	CU_ASSERT_EQUAL(pg_commit(s2), 0);
+	exec_value_is(url, "SELECT count(*) FROM profiles", "1");
+	PQfinish(dba);
+	store_close(s2);
+	exec_close(s);
+}
+
 /* A rolling upgrade: two hubs on one schema, and a newer hub migrates it
  * while they run (its schema_version bumped, as its migrate() does).  A
  * running hub's next write transaction sees the new version in its BEGIN's
@@ -686,6 +744,7 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_an_armed_fault_fails_a_pipelined_write),
 	   TEST(test_pg_exec_a_first_line_is_cut_to_its_buffer),
 	   TEST(test_pg_a_schema_migrated_by_a_newer_hub_stops_writes),
+	   TEST(test_pg_a_held_lock_fails_a_write_after_the_lock_timeout),
 	   TEST(test_pg_a_version_2_schema_gets_the_email_index),
 	   TEST(test_pg_a_role_that_may_not_create_runs_a_migrated_schema),
 	   TEST(test_pg_a_migration_outlasts_a_statement_timeout))
