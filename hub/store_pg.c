@@ -425,6 +425,46 @@ static int lease_find(const struct pg_store *ps, const char *name)
 }
 
 /*
+ * An older process that stopped writing (pg_schema_check) kept its
+ * export's and syncs' leases until it was stopped, and the newer ones
+ * could deliver nothing meanwhile.  They are its only session locks (the
+ * migration's is held only while the store opens).
+ */
+void pg_leases_give_up(struct pg_store *ps)
+{
+	char keep_err[sizeof(ps->base.err)];
+	size_t n = ps->n_leases;
+
+	if (n == 0)
+		return;
+	memcpy(keep_err, ps->base.err, sizeof(keep_err)); /* the cause matters more */
+	log_warn("store", "schema \"%s\" was migrated by a newer hub (version %ld): this process"
+		 " gives up its %zu lease%s (%s%s) for the newer processes, and takes none",
+		 ps->schema, ps->schema_newer, n, plural_s(n), ps->leases[0].name,
+		 n > 1 ? ", ..." : "");
+	pg_leases_forget(ps);
+	if (pg_exec_simple(ps, "SELECT pg_advisory_unlock_all()", W_LEASE_GIVE_UP))
+		ps->is_ready = 0; /* reset before its next use: the locks go with it */
+	memcpy(ps->base.err, keep_err, sizeof(keep_err));
+}
+
+/* A lease is not taken, nor one held kept, once a newer hub migrated the
+ * schema: 0, or -1 with the error set (pg_schema_check's). */
+static int lease_schema_check(struct pg_store *ps, const char *version)
+{
+	char text[24];
+
+	if (!version) {
+		snprintf(text, sizeof(text), "%ld", ps->schema_newer);
+		version = text;
+	}
+	if (!pg_schema_check(ps, version))
+		return 0;
+	pg_leases_give_up(ps);
+	return -1;
+}
+
+/*
  * pg_try_advisory_lock(salt ^ LOCK_LEASE, hashtext(name)) on this session,
  * then lease_epoch:<name> bumped (autocommit).  A lease already held here
  * is not taken again (session locks stack).  Two names whose hashes meet
@@ -441,6 +481,8 @@ int pg_lease_try(struct store *s, const char *name, int64_t *epoch)
 		err_set(s->err, sizeof(s->err), "postgres: lease_try inside a transaction");
 		return -1;
 	}
+	if (ps->schema_newer && lease_schema_check(ps, NULL))
+		return -1;
 	if ((i = lease_find(ps, name)) >= 0) {
 		*epoch = ps->leases[i].epoch;
 		return 1;
@@ -462,7 +504,14 @@ int pg_lease_try(struct store *s, const char *name, int64_t *epoch)
 	PQclear(res);
 	if (!rc)
 		return 0;
-	if (pg_query_int(pg_run(ps, S_LEASE_EPOCH, "s", name), epoch) != 1 || ps->conn_gen != gen) {
+	res = pg_run(ps, S_LEASE_EPOCH, "s", name);
+	rc = res && PQntuples(res) == 1 && ps->conn_gen == gen;
+	if (rc) {
+		*epoch = pg_col_int(res, 0, 0);
+		rc = !pg_schema_check(ps, PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+	if (!rc) {
 		if (ps->conn_gen != gen) /* the lock went with the old connection */
 			err_set(s->err, sizeof(s->err), "postgres: connection lost taking lease %s",
 				name);
@@ -704,6 +753,7 @@ int pg_schema_check(struct pg_store *ps, const char *version)
 		"postgres: schema \"%s\" at %s: store schema version %ld, this hub knows %d:"
 		" a newer hub migrated it while this one ran; this process writes nothing more"
 		" (stop it and start the new version)", ps->schema, ps->where, v, SCHEMA_VERSION);
+	ps->schema_newer = v;
 	if (!ps->is_schema_newer_logged) {
 		ps->is_schema_newer_logged = 1;
 		log_error("store", "%s", ps->base.err);

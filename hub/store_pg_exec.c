@@ -230,7 +230,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_LEASE_TRY] = "SELECT pg_try_advisory_lock($1::int4, hashtext($2))",
 	[S_LEASE_EPOCH] = "INSERT INTO meta(key, value) VALUES('lease_epoch:' || $1, '1')"
 			  " ON CONFLICT(key) DO UPDATE SET value = (meta.value::int8 + 1)::text"
-			  " RETURNING value::int8",
+			  " RETURNING value::int8,"
+			  " (SELECT value FROM meta WHERE key = 'schema_version')",
 	[S_LEASE_RELEASE] = "SELECT pg_advisory_unlock($1::int4, hashtext($2))",
 };
 
@@ -254,7 +255,7 @@ static int is_retryable_state(const char *state)
 }
 
 /* A pending result of the pipeline that is statement id's Parse. */
-#define PREP_ID(id) ((id) + W_XID + 1)
+#define PREP_ID(id) ((id) + W_LAST + 1)
 enum { PREP_SENT = 1, PREP_DONE = 2 };
 
 static void describe_stmt(int id, char *buf, size_t size)
@@ -262,10 +263,11 @@ static void describe_stmt(int id, char *buf, size_t size)
 	static const char *const names[] = {"begin", "savepoint", "release savepoint",
 					    "rollback to savepoint", "commit", "rollback",
 					    "session setup", "schema migration",
-					    "transaction id before commit"};
-	if (id > W_XID)
-		id -= W_XID + 1; /* its Parse: named as the statement */
-	if (id >= S_COUNT && id <= W_XID)
+					    "transaction id before commit",
+					    "giving up the leases"};
+	if (id > W_LAST)
+		id -= W_LAST + 1; /* its Parse: named as the statement */
+	if (id >= S_COUNT && id <= W_LAST)
 		snprintf(buf, size, "%s", names[id - S_COUNT]);
 	else if (id >= 0 && id < S_COUNT && stmt_sql[id])
 		snprintf(buf, size, "%.40s...", stmt_sql[id]); /* the statement's start */
@@ -407,8 +409,8 @@ static int pipe_broken(struct pg_store *ps, int id)
 		int due = ps->pending_id[(ps->pending_head + i) % PIPE_MAX_PENDING];
 		if (due == W_COMMIT)
 			id = W_COMMIT;
-		else if (due > W_XID) /* a Parse whose fate is unknown */
-			ps->prep[due - (W_XID + 1)] = 0;
+		else if (due > W_LAST) /* a Parse whose fate is unknown */
+			ps->prep[due - (W_LAST + 1)] = 0;
 	}
 	pg_fail(ps, NULL, id);
 	ps->n_pending = 0;
@@ -465,8 +467,8 @@ int pg_pipe_collect_ex(struct pg_store *ps, PGresult **last, int is_sync)
 		ps->n_pending--;
 		ps->pending_head = (ps->pending_head + 1) % PIPE_MAX_PENDING;
 		st = PQresultStatus(res);
-		if (id > W_XID) /* a Parse: done, or not (aborted: sent again) */
-			ps->prep[id - (W_XID + 1)] = st == PGRES_COMMAND_OK ? PREP_DONE : 0;
+		if (id > W_LAST) /* a Parse: done, or not (aborted: sent again) */
+			ps->prep[id - (W_LAST + 1)] = st == PGRES_COMMAND_OK ? PREP_DONE : 0;
 		if (id == W_XID && st == PGRES_TUPLES_OK && PQntuples(res) == 1)
 			snprintf(ps->xid, sizeof(ps->xid), "%s",
 				 PQgetisnull(res, 0, 0) ? "-" : PQgetvalue(res, 0, 0));

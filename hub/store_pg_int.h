@@ -65,7 +65,8 @@ enum stmt_id {
 /* Transaction control statements in messages (ids after the prepared). */
 enum {
 	W_BEGIN = S_COUNT, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO, W_COMMIT, W_ROLLBACK, W_SETUP,
-	W_MIGRATE, W_XID
+	W_MIGRATE, W_XID, W_LEASE_GIVE_UP,
+	W_LAST = W_LEASE_GIVE_UP /* the ids after it are Parses (store_pg_exec.c) */
 };
 
 /* A change waiting for commit (the outbox is written then, in order). */
@@ -125,6 +126,7 @@ struct pg_store {
 	uint64_t conn_gen;
 	PGconn *fault_killer; /* test hook only: see pg_fault_disconnect */
 	int is_schema_newer_logged; /* pg_schema_check said so once */
+	long schema_newer;          /* the newer version it saw, or 0 */
 	int is_open_done;           /* opened: migrated, the migration lock freed */
 	int is_lock_timeout_ours;   /* the session had none: PG_LOCK_TIMEOUT */
 	char lock_timeout[32];      /* the session's, for messages */
@@ -142,6 +144,9 @@ static inline struct pg_store *pgs(struct store *s)
 int pg_session_setup(struct pg_store *ps);
 /* The connection's session locks are gone (a reset, a close). */
 void pg_leases_forget(struct pg_store *ps);
+/* A newer hub migrated the schema (pg_schema_check refused): every lease
+ * this connection holds is given up, with a line saying why. */
+void pg_leases_give_up(struct pg_store *ps);
 int pg_lease_try(struct store *s, const char *name, int64_t *epoch);
 int pg_lease_release(struct store *s, const char *name);
 void pg_close(struct store *s);

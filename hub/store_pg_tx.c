@@ -96,6 +96,7 @@ static int begin_write(struct pg_store *ps)
 		rc = pg_fail(ps, res, W_BEGIN);
 	else if (pg_schema_check(ps, PQntuples(res) ? PQgetvalue(res, 0, 0) : "0")) {
 		pg_exec_simple(ps, "ROLLBACK", W_ROLLBACK);
+		pg_leases_give_up(ps); /* the newer processes deliver */
 		rc = -2;
 	}
 	PQclear(res);

@@ -554,6 +554,24 @@ static void test_pg_a_held_lock_fails_a_write_after_the_lock_timeout(void)
 	exec_close(s);
 }
 
+/* A newer hub migrates the schema of s (its schema_version bumped, as its
+ * migrate() does); into want what the refusal says.  0, or -1. */
+static int exec_schema_bump(const char *url, struct store *s, char *want, size_t size)
+{
+	PGresult *res = PQexec(pgs(s)->conn, "SELECT value FROM meta WHERE"
+					     " key = 'schema_version'");
+	long known = 0;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		known = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	snprintf(want, size, "store schema version %ld, this hub knows %ld", known + 1, known);
+	if (known <= 0)
+		return -1;
+	return teststore_pg_exec(url, "UPDATE meta SET value = (value::int8 + 1)::text"
+				      " WHERE key = 'schema_version'");
+}
+
 /* A rolling upgrade: two hubs on one schema, and a newer hub migrates it
  * while they run (its schema_version bumped, as its migrate() does).  A
  * running hub's next write transaction sees the new version in its BEGIN's
@@ -564,24 +582,12 @@ static void test_pg_a_schema_migrated_by_a_newer_hub_stops_writes(void)
 	char url[512], err[512] = "", want[128], *log;
 	struct testlib_capture cap;
 	struct store *s, *s2 = NULL;
-	PGresult *res;
-	long known = 0;
 
 	if (!(s = exec_open(url, sizeof(url))))
 		return;
 	CU_ASSERT_EQUAL_FATAL(store_pg_open(url, "", &s2, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(exec_meta_put(s, "before"), 0);
-	res = PQexec(pgs(s)->conn, "SELECT value FROM meta WHERE key = 'schema_version'");
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-		known = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	CU_ASSERT_FATAL(known > 0);
-	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, "UPDATE meta SET value ="
-						     " (value::int8 + 1)::text"
-						     " WHERE key = 'schema_version'"),
-			      0);
-	snprintf(want, sizeof(want), "store schema version %ld, this hub knows %ld", known + 1,
-		 known);
+	CU_ASSERT_EQUAL_FATAL(exec_schema_bump(url, s, want, sizeof(want)), 0);
 	testlib_capture_begin(&cap);
 	CU_ASSERT_EQUAL(exec_meta_put(s, "after"), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), want));
@@ -599,6 +605,58 @@ static void test_pg_a_schema_migrated_by_a_newer_hub_stops_writes(void)
 	CU_ASSERT_EQUAL(PQtransactionStatus(pgs(s)->conn), PQTRANS_IDLE);
 	exec_value_is(url, "SELECT count(*) FROM meta WHERE key IN ('before', 'after', 'after2')",
 		      "1");
+	store_close(s2);
+	exec_close(s);
+}
+
+/* How many advisory locks the store's session holds. */
+static void exec_advisory_locks_are(const char *url, struct store *s, const char *want)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+				   " AND pid = %d", PQbackendPID(pgs(s)->conn));
+	exec_value_is(url, sql, want);
+}
+
+/* An older hub that stopped writing once a newer one migrated the schema
+ * kept its leases until it was stopped, and the newer processes could
+ * deliver none of those exports.  Its next write gives them up (one line
+ * naming them), a lease held is not kept nor a new one taken, by that
+ * handle and by one that never wrote (at its take), and another process
+ * takes them. */
+static void test_pg_an_older_hub_gives_up_its_leases_after_a_migration(void)
+{
+	char url[512], err[512] = "", want[128], sql[200], *log;
+	struct testlib_capture cap;
+	struct store *s, *s2 = NULL;
+	int64_t epoch = 0;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL_FATAL(store_pg_open(url, "", &s2, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(pg_lease_try(s, "export:a", &epoch), 1);
+	CU_ASSERT_EQUAL(pg_lease_try(s, "sync:b", &epoch), 1);
+	exec_advisory_locks_are(url, s, "2");
+	CU_ASSERT_EQUAL_FATAL(exec_schema_bump(url, s, want, sizeof(want)), 0);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(exec_meta_put(s, "after"), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), want));
+	exec_advisory_locks_are(url, s, "0");
+	CU_ASSERT_EQUAL(pg_lease_try(s, "export:a", &epoch), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), want));
+	CU_ASSERT_EQUAL(pg_lease_try(s2, "export:c", &epoch), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), want));
+	exec_advisory_locks_are(url, s, "0");
+	exec_advisory_locks_are(url, s2, "0");
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "this process gives up its 2 leases (export:a, ...)"
+						 " for the newer processes"),
+			1);
+	free(log);
+	snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%d, hashtext('export:a'))",
+		 (int)(pgs(s)->salt ^ LOCK_LEASE));
+	exec_value_is(url, sql, "t");
 	store_close(s2);
 	exec_close(s);
 }
@@ -745,6 +803,7 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_a_first_line_is_cut_to_its_buffer),
 	   TEST(test_pg_a_schema_migrated_by_a_newer_hub_stops_writes),
 	   TEST(test_pg_a_held_lock_fails_a_write_after_the_lock_timeout),
+	   TEST(test_pg_an_older_hub_gives_up_its_leases_after_a_migration),
 	   TEST(test_pg_a_version_2_schema_gets_the_email_index),
 	   TEST(test_pg_a_role_that_may_not_create_runs_a_migrated_schema),
 	   TEST(test_pg_a_migration_outlasts_a_statement_timeout))
