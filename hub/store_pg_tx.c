@@ -18,7 +18,9 @@
 #include <string.h>
 #include <time.h>
 
-#define COMMIT_SETTLE_MS 10000 /* commit_status: an old backend's COMMIT */
+/* commit_status asks this long: a server restarting, an old backend's COMMIT */
+#define COMMIT_SETTLE_MS 10000
+#define COMMIT_RECONNECT_MS 200 /* commit_status: between its connection attempts */
 
 /* ---- transactions --------------------------------------------------- */
 
@@ -228,17 +230,35 @@ out:
 	return rc;
 }
 
+/* A new connection, tried every COMMIT_RECONNECT_MS until `until`: a
+ * server that restarted (the COMMIT cut by its shutdown) answers again
+ * within seconds, and one attempt at once found it still starting, so the
+ * outcome stayed unknown.  0, or -1 with the error set. */
+static int commit_reconnect(struct pg_store *ps, int64_t until)
+{
+	struct timespec pause = {0, COMMIT_RECONNECT_MS * 1000 * 1000};
+
+	for (;;) {
+		ps->reconnect_at_ms = 0; /* no backoff: the caller is waiting */
+		if (pg_reconnect(ps) == 0)
+			return 0;
+		if (time_mono_ms() + COMMIT_RECONNECT_MS > until)
+			return -1;
+		nanosleep(&pause, NULL);
+	}
+}
+
 /* txid_status() of the transaction `xid` over a new connection: 1
- * committed, 0 aborted, -1 unknown.  A transaction still "in progress" (its
- * old backend finishing the COMMIT the client no longer hears) is asked
- * again for up to COMMIT_SETTLE_MS. */
+ * committed, 0 aborted, -1 unknown.  The server is asked for up to
+ * COMMIT_SETTLE_MS: reached again (commit_reconnect), and a transaction
+ * still "in progress" (its old backend finishing the COMMIT the client no
+ * longer hears) asked again. */
 static int commit_status(struct pg_store *ps, const char *xid)
 {
 	struct timespec pause = {0, 50 * 1000 * 1000};
 	int64_t until = time_mono_ms() + COMMIT_SETTLE_MS;
 
-	ps->reconnect_at_ms = 0; /* one attempt now: the caller is waiting */
-	if (pg_reconnect(ps))
+	if (commit_reconnect(ps, until))
 		return -1;
 	for (;;) {
 		PGresult *res = PQexecParams(ps->conn, "SELECT txid_status($1::bigint)", 1, NULL,
@@ -288,8 +308,8 @@ static int commit_settle(struct pg_store *ps, const char *xid)
 	}
 	s->is_commit_unknown = 1;
 	err_set(s->err, sizeof(s->err),
-		"%s; whether COMMIT took effect is unknown: a resend is safe (message IDs"
-		" dedupe)", lost);
+		"%s; whether COMMIT took effect is unknown (the server could not say within"
+		" %d s): a resend is safe (message IDs dedupe)", lost, COMMIT_SETTLE_MS / 1000);
 	return -1;
 }
 

@@ -91,13 +91,13 @@ until [ $(($(pg_commits) - commits0)) -ge 30 ]; do
 	sleep 0.1
 done
 
-# an import whose COMMIT's answer is lost, the server then unreachable: it
-# cannot ask, so it stops there and says the lines from that batch on are
+# an import whose COMMIT's answer is lost, the server then unreachable for
+# longer than the hub asks (10 s): it cannot ask, so it stops there and says the lines from that batch on are
 # not stored but for the batch whose answer was lost, which may be; a run
 # again (once the server answers) completes the file, each record once
 sed -n 's/"message_id":"m-/"message_id":"u-/p' "$T/in.jsonl" | head -n 1000 >"$T/in2.jsonl"
 rm -f "$T/arm.cut"
-echo down >"$T/arm"
+echo "down 12" >"$T/arm"
 "$HUB" -c "$T/hub.yaml" import "$T/in2.jsonl" --source s --commit-every 100 >"$T/out" 2>"$T/err" &&
 	die "an import went on past a COMMIT whose outcome is unknown: $(cat "$T/out" "$T/err")"
 [ -e "$T/arm.cut" ] || die "the proxy cut no COMMIT of the second import"
@@ -106,8 +106,8 @@ grep -q "but for those of the batches whose COMMIT answer was lost, which may be
 i=0
 until "$HUB" -c "$T/hub.yaml" import "$T/in2.jsonl" --source s >"$T/out" 2>"$T/err"; do
 	i=$((i + 1))
-	[ $i -lt 150 ] || die "the second import run again: $(cat "$T/out" "$T/err")"
-	sleep 0.1 # the proxy refuses connections for 4 s
+	[ $i -lt 250 ] || die "the second import run again: $(cat "$T/out" "$T/err")"
+	sleep 0.1 # the proxy refuses connections for 12 s
 done
 applied=$(sed -n 's/^records 1000, applied \([0-9]*\), duplicates \([0-9]*\),.*/\1+\2/p' "$T/out")
 [ -n "$applied" ] && [ $(($applied)) = 1000 ] ||
@@ -115,24 +115,35 @@ applied=$(sed -n 's/^records 1000, applied \([0-9]*\), duplicates \([0-9]*\),.*/
 n=$(psql -X -At "$pg_url" -c "SELECT count(*) FROM lost.events WHERE message_id LIKE 'u-%'")
 [ "$n" = 1000 ] || die "the second import's records are not stored once each: $n events"
 
-# a request whose COMMIT's answer is lost: 2xx, stored once
-rm -f "$T/arm.cut"
+# a request (installation ID $1) whose COMMIT's answer is lost, the proxy
+# armed with $2: 2xx, stored once
+request_settled() {
+	rm -f "$T/arm.cut"
+	echo "$2" >"$T/arm"
+	code=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 30 --data-binary "$1" \
+		"$BASE/in/web/v1/echo")
+	[ -e "$T/arm.cut" ] || die "the proxy ($2) cut no COMMIT of request $1"
+	[ "$code" = 200 ] || die "request $1 committed, its answer lost ($2): $code $(cat "$T/body")"
+	"$HUB" -c "$T/hub.yaml" profile --installation-id "$1" >"$T/profile" 2>&1 ||
+		die "the record of request $1 is not stored: $(cat "$T/profile")"
+	[ "$(jq -r '.event_count' "$T/profile")" = 1 ] ||
+		die "the record of request $1 is not stored once: $(cat "$T/profile")"
+}
 hub_start "$T/hub.yaml" "$T/log"
-: >"$T/arm"
-code=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 30 --data-binary "lost-1" \
-	"$BASE/in/web/v1/echo")
-[ -e "$T/arm.cut" ] || die "the proxy cut no COMMIT of the request"
-[ "$code" = 200 ] || die "a committed request whose answer was lost: $code $(cat "$T/body")"
-"$HUB" -c "$T/hub.yaml" profile --installation-id lost-1 >"$T/profile" 2>&1 ||
-	die "the request's record is not stored: $(cat "$T/profile")"
-[ "$(jq -r '.event_count' "$T/profile")" = 1 ] ||
-	die "the request's record is not stored once: $(cat "$T/profile")"
+request_settled lost-1 ""
 
-# the same, the server then unreachable for a while: the hub cannot ask, so
-# it cannot say "not stored" either: 503 commit_unknown, and the record is
+# the same, the server then unreachable for 4 s, as while it restarts: the
+# hub asks once it answers again (it tried once at once, and answered 503
+# commit_unknown), 2xx, stored once
+request_settled lost-3 down
+grep -q "the answer to COMMIT was lost (.*); transaction [0-9]* committed" "$T/log" ||
+	die "the hub did not say what became of the COMMIT: $(grep -i commit "$T/log")"
+
+# the same, the server then unreachable for longer than the hub asks: it
+# cannot say "not stored" either: 503 commit_unknown, and the record is
 # stored (a resend is a duplicate)
 rm -f "$T/arm.cut"
-echo down >"$T/arm"
+echo "down 12" >"$T/arm"
 code=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 30 --data-binary "lost-2" \
 	"$BASE/in/web/v1/echo")
 [ -e "$T/arm.cut" ] || die "the proxy cut no COMMIT of the second request"
@@ -143,8 +154,8 @@ grep -q "commit outcome unknown, answering 503: .*connection to .* lost (commit)
 i=0
 until "$HUB" -c "$T/hub.yaml" profile --installation-id lost-2 >"$T/profile" 2>&1; do
 	i=$((i + 1))
-	[ $i -lt 150 ] || die "the second request's record is not stored: $(cat "$T/profile")"
-	sleep 0.1 # the proxy refuses connections for 4 s
+	[ $i -lt 250 ] || die "the second request's record is not stored: $(cat "$T/profile")"
+	sleep 0.1 # the proxy refuses connections for 12 s
 done
 i=0
 while :; do # resent until 2xx, as a client must (a 503 while the hub reconnects)
@@ -160,4 +171,4 @@ done
 [ "$(jq -r '.event_count' "$T/profile")" = 1 ] ||
 	die "the resent record is not stored once: $(cat "$T/profile")"
 finish pg_lost_commit
-echo "pg_lost_commit: an import and a request whose COMMIT's answer was lost: stored once, said so; unknown when the server could not be asked"
+echo "pg_lost_commit: an import and a request whose COMMIT's answer was lost: stored once, said so, also beside a 4 s outage; unknown when the server could not be asked for 12 s"

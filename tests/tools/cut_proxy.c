@@ -14,8 +14,9 @@
  *      whole, both sides of that connection are closed, ARM_FILE is
  *      removed and ARM_FILE.cut created.
  * When ARM_FILE says "down", new connections are then closed at once for
- * DOWN_MS, as a server unreachable for a while: the hub cannot ask what
- * became of the COMMIT.  Every other connection, and every connection once
+ * DOWN_MS, as a server restarting: the hub asks what became of the COMMIT
+ * once it answers again; "down N" for N seconds, as a server unreachable
+ * for longer than the hub asks (commit_status): it cannot say.  Every other connection, and every connection once
  * disarmed, is relayed as it is.
  *
  * Usage: cut_proxy LISTEN_PORT UPSTREAM_PORT ARM_FILE
@@ -138,8 +139,10 @@ static void cut(struct pair *p)
 			mode[0] = '\0';
 		fclose(f);
 	}
-	if (strncmp(mode, "down", 4) == 0)
-		down_until_ms = now_ms() + DOWN_MS;
+	if (strncmp(mode, "down", 4) == 0) {
+		long secs = strtol(mode + 4, NULL, 10);
+		down_until_ms = now_ms() + (secs > 0 ? secs * 1000LL : DOWN_MS);
+	}
 	unlink(arm_file);
 	snprintf(done, sizeof(done), "%s.cut", arm_file);
 	if ((f = fopen(done, "w")))
