@@ -25,10 +25,6 @@
 
 #define GROUP_MAX_RECORDS 50000
 #define GROUP_MAX_TRIES 8 /* attempts of a group that conflicts with another process */
-/* ... and none begun after this long: a conflict that was a lock_timeout
- * (a DBA's LOCK TABLE) waited its seconds already, and the requests of
- * the group would wait GROUP_MAX_TRIES times as long for their 503 */
-#define GROUP_RETRY_MS 2000
 
 /* the histogram's upper bounds (intake.h), in microseconds */
 static const int64_t commit_bounds_us[10] = {1000,  2000,   5000,   10000,  25000,
@@ -414,8 +410,10 @@ again:
 /*
  * Runs one group.  A deadlock or serialization failure against another hub
  * process (the store sets is_retryable) rolls the group back and runs it
- * again, after a random pause that doubles each time (at most ~0.5 s),
- * while it has run less than GROUP_RETRY_MS in all.
+ * again, after a random pause that doubles each time (at most ~0.5 s).  A
+ * lock_timeout (a DBA's LOCK TABLE) is not run again: it waited its
+ * seconds already, and the group's requests would wait GROUP_MAX_TRIES
+ * times as long for their 503.
  */
 static void writer_run_group(struct intake *in, struct intake_batch *group, int64_t *commit_us)
 {
@@ -429,7 +427,7 @@ static void writer_run_group(struct intake *in, struct intake_batch *group, int6
 		writer_try_group(in, group, commit_us);
 		if (*commit_us >= 0 || !s->is_retryable)
 			return;
-		if (attempt == GROUP_MAX_TRIES || time_mono_ms() - began_ms >= GROUP_RETRY_MS) {
+		if (attempt == GROUP_MAX_TRIES || s->is_lock_timeout) {
 			log_warn("intake", "group gave up after %d conflict%s in %lld ms: %s",
 				 attempt, plural_s((size_t)attempt),
 				 (long long)(time_mono_ms() - began_ms), store_error(s));

@@ -353,6 +353,10 @@ struct store {
 	 * another writer (deadlock, serialization failure): the caller rolls
 	 * back and retries the whole transaction.  Cleared by begin. */
 	int is_retryable;
+	/* ... and that conflict was a lock wait that timed out (PostgreSQL's
+	 * lock_timeout): it waited already, so the caller does not retry.
+	 * Cleared by begin. */
+	int is_lock_timeout;
 	/* Fault injection, continued: what a fault of fault_at does (enum
 	 * store_fault_kind; 0, the default, is STORE_FAULT_IO). */
 	int fault_kind;

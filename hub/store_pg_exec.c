@@ -301,6 +301,7 @@ int pg_fail(struct pg_store *ps, const PGresult *res, int id)
 	}
 	pg_first_line(line, sizeof(line), msg ? msg : PQerrorMessage(ps->conn));
 	if (state && strcmp(state, "55P03") == 0) {
+		ps->base.is_lock_timeout = 1;
 		err_set(ps->base.err, sizeof(ps->base.err),
 			"postgres: waited lock_timeout (%s) for a lock another session holds on"
 			" schema \"%s\" at %s (%s, SQLSTATE 55P03); the transaction is rolled back"

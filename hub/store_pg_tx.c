@@ -117,6 +117,7 @@ static int tx_open(struct pg_store *ps, const char *sql)
 		return -1;
 	}
 	s->is_retryable = 0;
+	s->is_lock_timeout = 0;
 	s->is_commit_unknown = 0;
 	tx_reset(ps);
 	if (store_fault_hit(s))
