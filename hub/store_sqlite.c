@@ -41,8 +41,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 6
-
 /* An email lookup ignores the case of ASCII letters (lower() folds those
  * alone here and on PostgreSQL's "C" collation); the value stays as sent */
 #define EMAIL_CI_INDEX                                                          \

@@ -20,6 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The schema this hub knows (store_sqlite.c's migrations); a write
+ * transaction refuses a store a newer hub has migrated since (lite_begin). */
+#define SCHEMA_VERSION 6
+
 /* Every statement, prepared once at open.  Keep the enum and the table
  * (store_sqlite.c's stmt_sql) in step. */
 enum stmt_id {
@@ -77,6 +81,9 @@ struct sqlite_store {
 	unsigned data_version;  /* the file's, when this connection last wrote */
 	int is_restarting_wal;  /* in lite_wal_hook's restart: never wait */
 	int is_moved_logged;    /* lite_check_unmoved said so */
+	int is_schema_known;    /* schema_version read at data version schema_dv */
+	unsigned schema_dv;
+	int is_schema_newer_logged; /* lite_schema_check said so */
 	struct lease_locks leases; /* this connection's (lite_lease_try) */
 	int is_reader;          /* counted in the readers' cache budget */
 	int cache_kib;          /* its page cache as last set (lite_reader_fit) */

@@ -283,12 +283,52 @@ static int lite_end_leftover(struct store *s)
 	return lite_exec(s, S_ROLLBACK);
 }
 
+/*
+ * Two processes may share the file (a hub beside an import, a second
+ * hub), and a newer hub may migrate it while this one has it open: this
+ * one's rows would then go, in its older form, into a schema it does not
+ * know.  So a write transaction, once its BEGIN holds the write lock,
+ * reads meta.schema_version whenever the file changed since this
+ * connection last looked (its data version: a migration is a commit),
+ * as PostgreSQL's BEGIN does (store_pg_tx.c, begin_write).  0, or -1 with
+ * the error set (logged once per connection).
+ */
+static int lite_schema_check(struct sqlite_store *ls)
+{
+	unsigned dv = lite_data_version(ls);
+	char text[32] = "";
+	long v;
+
+	if (ls->is_schema_known && dv == ls->schema_dv)
+		return 0;
+	if (lite_meta_get(&ls->base, "schema_version", text, sizeof(text)) < 0)
+		return -1;
+	if ((v = strtol(text, NULL, 10)) <= SCHEMA_VERSION) {
+		ls->is_schema_known = 1;
+		ls->schema_dv = dv;
+		return 0;
+	}
+	err_set(ls->base.err, sizeof(ls->base.err), "sqlite: %s: store schema version %ld,"
+		" this hub knows %d: a newer hub migrated it while this one ran; this process"
+		" writes nothing more (stop it and start the new version)",
+		sqlite3_db_filename(ls->db, "main"), v, SCHEMA_VERSION);
+	if (!ls->is_schema_newer_logged)
+		log_error("store", "%s", ls->base.err);
+	ls->is_schema_newer_logged = 1;
+	return -1;
+}
+
 /* A BEGIN refused (inside a transaction, or the lock not had) leaves the
  * state as it was: an open transaction keeps its counters to write. */
 int lite_begin(struct store *s)
 {
 	if (lite_end_leftover(s) || lite_exec(s, S_BEGIN))
 		return -1;
+	if (lite_schema_check(lite(s))) {
+		lite_reset_all(lite(s));
+		lite_exec(s, S_ROLLBACK); /* its error is the check's */
+		return -1;
+	}
 	lite_cache_begin(lite(s));
 	lite_reader_fit(lite(s));
 	lite(s)->tx_began_ms = time_mono_ms();
@@ -390,6 +430,7 @@ int lite_commit(struct store *s)
 		ls->in_tx = 0;
 		ls->is_writing = 0;
 		ls->data_version = lite_data_version(ls);
+		ls->schema_dv = ls->data_version; /* its own commit: no migration */
 		lite_give_turn(ls);
 	}
 	return rc;

@@ -1,7 +1,8 @@
 /*
  * test_store_migrate.c - an SQLite store made by an older hub opens and is
  * migrated in place, keeping its data; one made by a newer hub is refused
- * with a clear message; a new one is not readable by other users.
+ * with a clear message, and stops the writes of a hub that had it open
+ * already; a new one is not readable by other users.
  * tests/fixtures/store/schema_v3.sql is the schema version 3 shipped
  * with, verbatim.
  */
@@ -235,6 +236,71 @@ static int schema_version_of(const char *db)
 	sqlite3_finalize(st);
 	sqlite3_close(h);
 	return version;
+}
+
+/* A write through s of key in its own transaction: 0, or -1 */
+static int meta_put_tx(struct store *s, const char *key)
+{
+	if (s->ops->begin(s))
+		return -1;
+	if (s->ops->meta_put(s, key, "1") || s->ops->commit(s)) {
+		s->ops->rollback(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* Two processes on one file (a hub beside an import), and a newer hub
+ * migrates it while they have it open (a table made, schema_version
+ * bumped, by a third connection as its migration does): their next write
+ * transactions write nothing, naming both versions and the file, logged
+ * once per connection, and leave the write lock free for the newer hub;
+ * their reads go on.  They wrote their old rows into the new schema. */
+static void test_a_store_migrated_by_a_newer_hub_meanwhile_stops_writes(void)
+{
+	char *dir = testlib_mkdtemp(), *db = NULL, *want = NULL, err[512], got[32] = "", *log;
+	struct store *s = NULL, *s2 = NULL;
+	struct testlib_capture cap;
+	sqlite3 *h = NULL;
+
+	CU_ASSERT_FATAL(asprintf(&db, "%s/hub.db", dir) > 0);
+	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(db, &s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(db, &s2, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(meta_put_tx(s, "before"), 0);
+	CU_ASSERT_EQUAL(meta_put_tx(s2, "before2"), 0);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_exec(h, "BEGIN IMMEDIATE; CREATE TABLE newer(x);"
+					      " UPDATE meta SET value = value + 1"
+					      " WHERE key = 'schema_version'; COMMIT",
+					      NULL, NULL, NULL),
+			      SQLITE_OK);
+	CU_ASSERT_FATAL(asprintf(&want, "sqlite: %s: store schema version %d, this hub knows %d:"
+				       " a newer hub migrated it", db, schema_version_of(db),
+				 schema_version_of(db) - 1) > 0);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(meta_put_tx(s, "after"), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), want));
+	CU_ASSERT_EQUAL(meta_put_tx(s, "after"), -1);
+	CU_ASSERT_EQUAL(meta_put_tx(s2, "after2"), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), want));
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, want), 2); /* once per connection */
+	free(log);
+	/* the refused BEGIN let the lock go: the newer hub writes at once */
+	sqlite3_busy_timeout(h, 0);
+	CU_ASSERT_EQUAL(sqlite3_exec(h, "BEGIN IMMEDIATE; COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	CU_ASSERT_EQUAL(s2->ops->read_begin(s2), 0);
+	CU_ASSERT_EQUAL(s2->ops->meta_get(s2, "before", got, sizeof(got)), 1);
+	CU_ASSERT_EQUAL(s2->ops->meta_get(s2, "after", got, sizeof(got)), 0);
+	CU_ASSERT_EQUAL(s2->ops->meta_get(s2, "after2", got, sizeof(got)), 0);
+	CU_ASSERT_EQUAL(s2->ops->read_end(s2), 0);
+	store_close(s2);
+	store_close(s);
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+	free(want);
 }
 
 /* check --connect opens a store without migrating one an older hub made
@@ -493,5 +559,6 @@ TEST_SUITE(store_migrate, NULL, NULL,
 	   TEST(test_store_of_a_newer_hub_is_refused),
 	   TEST(test_an_older_store_opened_unmigrated_is_left_as_it_is),
 	   TEST(test_a_store_migrated_by_another_process_meanwhile_opens),
+	   TEST(test_a_store_migrated_by_a_newer_hub_meanwhile_stops_writes),
 	   TEST(test_a_new_store_is_not_readable_by_others),
 	   TEST(test_a_store_by_two_paths_has_one_set_of_leases_given_to_its_owner))
