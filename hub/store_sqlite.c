@@ -689,6 +689,62 @@ fail:
 	return -1;
 }
 
+/* 1 when file exists and this process may not read and write it (set
+ * *st), else 0.  Root may, whatever the mode. */
+static int lite_is_barred(const char *file, int mode, struct stat *st)
+{
+	return stat(file, st) == 0 && faccessat(AT_FDCWD, file, mode, AT_EACCESS) != 0;
+}
+
+/*
+ * Why the store at path could not be opened, after "; " (or ""): SQLite's
+ * "unable to open database file" names neither the file nor the cause.  A
+ * directory at store.path; the file, its -wal or -shm file that this
+ * process may not read and write (left by another user: restored or
+ * copied as root); its directory, where SQLite makes the -wal and -shm,
+ * not writable; else the system's error.
+ */
+static void lite_open_why(sqlite3 *db, const char *path, char *out, size_t size)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	char file[4096], *slash;
+	struct stat st;
+	int e = db ? sqlite3_system_errno(db) : 0;
+
+	out[0] = '\0';
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		err_set(out, size, "; it is a directory: store.path names the database file"
+			 " itself (e.g. %s/hub.db)", path);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		if (snprintf(file, sizeof(file), "%s%s", path, suffixes[i]) >= (int)sizeof(file) ||
+		    !lite_is_barred(file, R_OK | W_OK, &st))
+			continue;
+		err_set(out, size, "; %s is owned by uid %u (mode %04o) and this process (uid %u)"
+			 " may not read and write it: give it to the user the hub runs as, like the"
+			 " store file", file, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+			 (unsigned)geteuid());
+		return;
+	}
+	if (snprintf(file, sizeof(file), "%s", path) < (int)sizeof(file)) {
+		slash = strrchr(file, '/');
+		if (slash)
+			slash[slash == file] = '\0'; /* "/x" is in "/" */
+		else
+			snprintf(file, sizeof(file), ".");
+		if (lite_is_barred(file, W_OK | X_OK, &st)) {
+			err_set(out, size, "; this process (uid %u) may not write its directory %s"
+				 " (owned by uid %u, mode %04o), where the store's file and its -wal and"
+				 " -shm files are made", (unsigned)geteuid(), file, (unsigned)st.st_uid,
+				 (unsigned)(st.st_mode & 07777));
+			return;
+		}
+	}
+	if (e)
+		err_set(out, size, " (%s)", strerror(e));
+}
+
 static int lite_configure(sqlite3 *db, const char *path, int is_migrate, int *is_created,
 			  char *err, size_t err_size)
 {
@@ -699,11 +755,13 @@ static int lite_configure(sqlite3 *db, const char *path, int is_migrate, int *is
 		"PRAGMA temp_store=MEMORY;"
 		"PRAGMA cache_size=-2048;"; /* a reader's share: lite_reader_fit; the
 					     * intake's grows it (lite_cache_begin) */
-	char *msg = NULL;
+	char *msg = NULL, why[1024];
 
 	sqlite3_busy_timeout(db, LITE_BUSY_MS); /* lite_busy once open */
 	if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
-		err_set(err, err_size, "sqlite: %s: %s", path, msg ? msg : sqlite3_errmsg(db));
+		lite_open_why(db, path, why, sizeof(why));
+		err_set(err, err_size, "sqlite: %s: %s%s", path, msg ? msg : sqlite3_errmsg(db),
+			why);
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -787,8 +845,10 @@ static int lite_open(const char *path, int how, struct store **out, char *err, s
 	if (is_create)
 		lite_create_private(path);
 	if (sqlite3_open_v2(path, &ls->db, flags, NULL) != SQLITE_OK) {
-		err_set(err, err_size, "sqlite: cannot open %s: %s", path,
-			ls->db ? sqlite3_errmsg(ls->db) : "out of memory");
+		char why[1024];
+		lite_open_why(ls->db, path, why, sizeof(why));
+		err_set(err, err_size, "sqlite: cannot open %s: %s%s", path,
+			ls->db ? sqlite3_errmsg(ls->db) : "out of memory", why);
 		goto fail;
 	}
 	if (lite_leases_init(ls, path)) {

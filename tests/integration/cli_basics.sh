@@ -275,6 +275,30 @@ rc=$?
 grep -q "sqlite: $ro/hub.db is read-only (its permissions, or a read-only mount)" "$T/err" ||
 	fail "a read-only store: $(cat "$T/err")"
 
+# a -wal file the hub's user may not write (restored or copied as root) is
+# named with its owner, and a store.path that is a directory is said to be
+# one: both were SQLite's bare "unable to open database file"
+mkdir "$ro/w"
+printf 'store: {path: %s/w/hub.db}\n' "$ro" >"$ro/w.yaml"
+"$HUB" -c "$ro/w.yaml" import /dev/null --source s >/dev/null 2>&1 || fail "making the wal store"
+: >"$ro/w/hub.db-wal"
+if [ -n "$as_other" ]; then
+	chown -R nobody "$ro/w" && chown root "$ro/w/hub.db-wal" && chmod 600 "$ro/w/hub.db-wal"
+else
+	chmod 000 "$ro/w/hub.db-wal"
+fi
+$as_other "$ro/profilehub" -c "$ro/w.yaml" import /dev/null --source s >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc -eq 1 ] || fail "a -wal the hub may not write: exit $rc, want 1: $(cat "$T/err")"
+grep -q "sqlite: $ro/w/hub.db: .*; $ro/w/hub.db-wal is owned by uid [0-9]* (mode 0[0-7]*)" \
+	"$T/err" && grep -q "may not read and write it" "$T/err" ||
+	fail "a -wal the hub may not write: $(cat "$T/err")"
+printf 'store: {path: %s/w}\n' "$ro" >"$ro/wdir.yaml"
+"$HUB" -c "$ro/wdir.yaml" import /dev/null --source s >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "sqlite: cannot open $ro/w: .*; it is a directory: store.path names" \
+	"$T/err" || fail "a store.path that is a directory: exit $rc, $(cat "$T/err")"
+
 # privacy access also lists the identity log of the profiles merged into it
 cfg="$T/access.yaml"
 printf 'store: {path: %s/access.db}\n' "$T" >"$cfg"
