@@ -372,7 +372,8 @@ static enum ckpt_result checkpointer_run(sqlite3 *db, char *err, size_t err_size
 	log_debug("store", "checkpoint: %d of %d WAL frames in the file", n_done, n_log);
 	return CKPT_DONE;
 fail:
-	err_set(err, err_size, "%s", sqlite3_errmsg(db));
+	err_set(err, err_size, "%s%s", sqlite3_errmsg(db),
+		lite_fail_hint(sqlite3_extended_errcode(db)));
 	return CKPT_FAILED;
 }
 
@@ -398,7 +399,8 @@ static enum ckpt_result checkpointer_truncate(sqlite3 *db, char *err, size_t err
 		return CKPT_BUSY;
 	}
 	if (rc != SQLITE_OK) {
-		err_set(err, err_size, "%s", sqlite3_errmsg(db));
+		err_set(err, err_size, "%s%s", sqlite3_errmsg(db),
+			lite_fail_hint(sqlite3_extended_errcode(db)));
 		return CKPT_FAILED;
 	}
 	log_debug("store", "WAL truncated");
@@ -434,7 +436,8 @@ static enum ckpt_result checkpointer_attempt(const char *path, sqlite3 *db, int 
 					  : checkpointer_run(db, err, sizeof(err));
 
 	if (rc == CKPT_FAILED && !*is_failing)
-		log_error("store", "%s: checkpoint failed: %s", path, err);
+		log_error("store", "%s: checkpoint failed: %s (until one succeeds the WAL"
+			  " file grows)", path, err);
 	else if (rc == CKPT_DONE && *is_failing)
 		log_info("store", "%s: checkpoints succeed again", path);
 	if (rc != CKPT_BUSY) /* neither a failure nor a recovery */

@@ -108,6 +108,9 @@ void lite_reader_join(struct sqlite_store *ls);
 void lite_reader_leave(struct sqlite_store *ls);
 void lite_reader_fit(struct sqlite_store *ls);
 
+/* What the person on call can do about a failure of SQLite's extended
+ * error code `code`, after "; ", or "". */
+const char *lite_fail_hint(int code);
 /* Sets the error from the connection's last failure and returns -1. */
 int lite_fail(struct sqlite_store *ls, enum stmt_id id);
 /* Resets and binds: fmt has one letter per parameter: s (const char *,

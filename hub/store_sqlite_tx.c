@@ -43,8 +43,9 @@
  * SQLITE_FULL or, written in part or not at all (a file-size limit too),
  * SQLITE_IOERR_WRITE; SQLite's saved errno is lost by then (0).  Nothing
  * of what the caller does next: a command (import, sync, erase) fails and
- * is run again, the intake tries again by itself and says so. */
-static const char *lite_fail_hint(int code)
+ * is run again, the intake tries again by itself and says so.  The
+ * checkpointer's failures get it too. */
+const char *lite_fail_hint(int code)
 {
 	if (code == SQLITE_IOERR_WRITE)
 		return "; a write failed: free space on its filesystem, or raise a file-size"

@@ -27,12 +27,14 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -3476,6 +3478,50 @@ static void test_sqlite_checkpoint_read_beside_a_recovery_is_no_failure(void)
 	lite_temp_close(w, dir, db);
 }
 
+/* SQLite: a checkpoint whose write into the file fails (a full disk; here
+ * a file-size limit, SIGXFSZ ignored as the hub does) says what to do and
+ * what it means: the log line was SQLite's bare "disk I/O error". */
+static void test_sqlite_checkpoint_that_cannot_write_says_what_to_do(void)
+{
+	char *dir, *db, *log, *value = malloc(WAL_VALUE_SIZE + 1);
+	struct store *w;
+	struct testlib_capture cap;
+	struct rlimit was, small;
+	struct stat st = {0};
+	void (*was_handler)(int);
+
+	if (teststore_is_pg()) {
+		free(value);
+		return;
+	}
+	w = lite_temp_open(&dir, &db); /* below CKPT_PAGES: no checkpointer thread */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(value);
+	memset(value, 'a', WAL_VALUE_SIZE);
+	value[WAL_VALUE_SIZE] = '\0';
+	CU_ASSERT_FATAL(w->ops->begin(w) == 0 && w->ops->meta_put(w, "k", value) == 0);
+	CU_ASSERT_EQUAL_FATAL(w->ops->commit(w), 0);
+	CU_ASSERT_EQUAL_FATAL(stat(db, &st), 0);
+	CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_FSIZE, &was), 0);
+	small = was;
+	small.rlim_cur = (rlim_t)st.st_size; /* the WAL's pages go past it */
+	was_handler = signal(SIGXFSZ, SIG_IGN);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(setrlimit(RLIMIT_FSIZE, &small), 0);
+	CU_ASSERT_EQUAL(store_sqlite_checkpoint_attempt(db), -1);
+	CU_ASSERT_EQUAL(setrlimit(RLIMIT_FSIZE, &was), 0);
+	log = testlib_capture_end(&cap);
+	signal(SIGXFSZ, was_handler);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, ": checkpoint failed: disk I/O error; a write failed:"
+					   " free space on its filesystem, or raise a file-size"
+					   " limit (ulimit -f)"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "(until one succeeds the WAL file grows)"));
+	CU_ASSERT_EQUAL(store_sqlite_checkpoint_attempt(db), 0); /* the limit gone */
+	free(log);
+	free(value);
+	lite_temp_close(w, dir, db);
+}
+
 /* SQLite: a store file deleted or replaced under a running hub (rm, mv)
  * stayed open in the writer, whose commits went on succeeding into a file
  * no one would read again, while the next connection to open (an API
@@ -3700,6 +3746,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_sqlite_checkpointer_copies_the_wal_into_the_file),
 	   TEST(test_sqlite_checkpoint_beside_another_process_is_no_failure),
 	   TEST(test_sqlite_checkpoint_read_beside_a_recovery_is_no_failure),
+	   TEST(test_sqlite_checkpoint_that_cannot_write_says_what_to_do),
 	   TEST(test_sqlite_wal_is_truncated_once_idle_after_a_checkpoint),
 	   TEST(test_sqlite_wal_truncation_is_put_off_by_a_reader),
 	   TEST(test_sqlite_store_deleted_or_replaced_under_a_writer_takes_no_commit),
