@@ -297,13 +297,23 @@ static int lite_end_leftover(struct store *s)
 static int lite_schema_check(struct sqlite_store *ls)
 {
 	unsigned dv = lite_data_version(ls);
+	sqlite3_stmt *st = ls->stmt[S_META_GET];
 	char text[32] = "";
 	long v;
+	int rc;
 
 	if (ls->is_schema_known && dv == ls->schema_dv)
 		return 0;
-	if (lite_meta_get(&ls->base, "schema_version", text, sizeof(text)) < 0)
-		return -1;
+	/* not through lite_prep: read or not, depending on other connections,
+	 * it must not move the statement a test's injected fault hits */
+	sqlite3_reset(st);
+	if (sqlite3_bind_text(st, 1, "schema_version", -1, SQLITE_STATIC) != SQLITE_OK)
+		return lite_fail(ls, S_META_GET);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		snprintf(text, sizeof(text), "%s", lite_col_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return lite_fail(ls, S_META_GET);
 	if ((v = strtol(text, NULL, 10)) <= SCHEMA_VERSION) {
 		ls->is_schema_known = 1;
 		ls->schema_dv = dv;
