@@ -617,7 +617,7 @@ static int lite_schema_version(sqlite3 *db)
 
 	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
 			       NULL) != SQLITE_OK) {
-		/* no meta table: a new store (or not ours at all, caught below) */
+		/* no meta table: a new store (or not ours at all: lite_foreign_check) */
 		return 0;
 	}
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -636,6 +636,35 @@ static int lite_version_check(int version, const char *path, char *err, size_t e
 		return -1;
 	}
 	return version == SCHEMA_VERSION;
+}
+
+/* A file with tables but no schema version is not a store (another
+ * program's database: store.path mistyped) and is refused: the hub's
+ * tables went in beside its own, even by a read command.  An empty file
+ * (no tables) is a new store.  0, or -1 with err set. */
+static int lite_foreign_check(sqlite3 *db, int version, const char *path, char *err,
+			      size_t err_size)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	if (version != 0)
+		return 0;
+	if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table'"
+			       " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK) {
+		err_set(err, err_size, "sqlite: %s: %s", path, sqlite3_errmsg(db));
+		return -1;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		err_set(err, err_size, "sqlite: %s is not a profilehub store: it holds tables of"
+			" another program (\"%s\") and no schema version; store.path names the"
+			" hub's own file (where there is none, a new store is made)", path,
+			(const char *)sqlite3_column_text(st, 0));
+		rc = -1;
+	}
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* Creates the schema of a new store or migrates an older one, in one
@@ -662,6 +691,8 @@ static int lite_migrate(sqlite3 *db, const char *path, int is_migrate, int *is_c
 		goto fail;
 	version = lite_schema_version(db);
 	done = lite_version_check(version, path, err, err_size);
+	if (done == 0 && lite_foreign_check(db, version, path, err, err_size))
+		done = -1;
 	if (done != 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return done < 0 ? -1 : 0;

@@ -238,6 +238,67 @@ static int schema_version_of(const char *db)
 	return version;
 }
 
+/* The tables of the database at db, by name, ';' after each */
+static char *table_names(const char *db)
+{
+	static char names[512];
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+
+	names[0] = '\0';
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
+	if (sqlite3_prepare_v2(h, "SELECT group_concat(name || ';', '') FROM (SELECT name"
+				  " FROM sqlite_master WHERE type = 'table' ORDER BY name)",
+			       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(names, sizeof(names), "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return names;
+}
+
+/* store.path naming another program's SQLite database is refused, naming
+ * the file and one of its tables, and the file is left as it was: the
+ * hub's tables went in beside that program's (a read command too).  An
+ * empty file there is a new store. */
+static void test_another_program_s_database_is_refused_and_left_as_it_is(void)
+{
+	char *dir = testlib_mkdtemp(), *db = NULL, *empty = NULL, *want = NULL, err[512] = "";
+	struct store *s = NULL;
+	sqlite3 *h = NULL;
+	FILE *f;
+
+	CU_ASSERT_FATAL(asprintf(&db, "%s/grafana.db", dir) > 0 &&
+			asprintf(&empty, "%s/empty.db", dir) > 0);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_exec(h, "CREATE TABLE dashboard(id INTEGER PRIMARY KEY);"
+					      " CREATE TABLE alert(id);", NULL, NULL, NULL),
+			      SQLITE_OK);
+	sqlite3_close(h);
+	CU_ASSERT_FATAL(asprintf(&want, "sqlite: %s is not a profilehub store: it holds tables"
+				       " of another program (\"alert\")", db) > 0);
+	CU_ASSERT_EQUAL(store_sqlite_open(db, &s, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+	err[0] = '\0';
+	CU_ASSERT_EQUAL(store_sqlite_open_existing(db, &s, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+	err[0] = '\0';
+	CU_ASSERT_EQUAL(store_sqlite_open_unmigrated(db, &s, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+	CU_ASSERT_PTR_NULL(s);
+	CU_ASSERT_STRING_EQUAL(table_names(db), "alert;dashboard;");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(empty, "w"));
+	fclose(f);
+	CU_ASSERT_EQUAL(store_sqlite_open(empty, &s, err, sizeof(err)), 0);
+	store_close(s);
+	CU_ASSERT(schema_version_of(empty) > 0); /* made */
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+	free(empty);
+	free(want);
+}
+
 /* A write through s of key in its own transaction: 0, or -1 */
 static int meta_put_tx(struct store *s, const char *key)
 {
@@ -557,6 +618,7 @@ TEST_SUITE(store_migrate, NULL, NULL,
 	   TEST(test_version_3_store_is_migrated_keeping_its_data),
 	   TEST(test_dead_letters_of_a_version_3_store_go_with_an_erase),
 	   TEST(test_store_of_a_newer_hub_is_refused),
+	   TEST(test_another_program_s_database_is_refused_and_left_as_it_is),
 	   TEST(test_an_older_store_opened_unmigrated_is_left_as_it_is),
 	   TEST(test_a_store_migrated_by_another_process_meanwhile_opens),
 	   TEST(test_a_store_migrated_by_a_newer_hub_meanwhile_stops_writes),
