@@ -425,9 +425,20 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 		return -1;
 	if (strcmp(cfg->store_driver, "sqlite") == 0) {
 		if (store_key_refuse(&s, "url", "sqlite", err, err_size) ||
-		    store_key_refuse(&s, "schema", "sqlite", err, err_size))
+		    store_key_refuse(&s, "schema", "sqlite", err, err_size) ||
+		    section_string(&s, "path", &cfg->store_path, err, err_size))
 			return -1;
-		return section_string(&s, "path", &cfg->store_path, err, err_size);
+		/* SQLite's name of a database in memory is each connection's own:
+		 * the intake acknowledged records that no API connection saw, all
+		 * lost at exit (and an empty file of that name was left) */
+		if (cfg->store_path && strcmp(cfg->store_path, ":memory:") == 0) {
+			cfg_errorf(err, err_size, cfg_member(s.map, "path"), 0, "store.path",
+				   "must name a file: \":memory:\" would be a new, empty database"
+				   " for each connection (the API would read nothing the intake"
+				   " stored, and nothing would outlive the hub)");
+			return -1;
+		}
+		return 0;
 	} else if (strcmp(cfg->store_driver, "postgres") != 0) {
 		static const char *const drivers[] = {"sqlite", "postgres"};
 		return value_refuse(cfg_member(s.map, "driver"), "store.driver", drivers,

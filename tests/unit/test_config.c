@@ -820,6 +820,11 @@ static void test_bad_values_are_refused(void)
 		 "bad.yaml:2:11: store.driver: must be sqlite or postgres (did you mean"
 		 " \"postgres\"?)"},
 		{"store:\n  path: \"\"\n", NULL, "bad.yaml:2:9: store.path: must not be empty"},
+		/* each connection's own database: the API read none of the intake's */
+		{"store:\n  path: \":memory:\"\n", NULL,
+		 "bad.yaml:2:9: store.path: must name a file: \":memory:\" would be a new, empty"
+		 " database for each connection (the API would read nothing the intake stored,"
+		 " and nothing would outlive the hub)"},
 		{"store:\n  driver: postgres\n  url: postgresql://h/db\n  schema: \"x; DROP\"\n",
 		 NULL,
 		 "bad.yaml:4:11: store.schema: must be a lower-case SQL identifier "
