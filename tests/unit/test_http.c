@@ -1,11 +1,12 @@
 /*
- * test_http.c - the HTTP server in-process: a real SQLite store and intake
- * (testhub), the echo_push test plugin mounted at /in/web/ (and, for the
- * /v1 tests, the management API of hub/api.c), the server on 127.0.0.1
- * port 0, and libcurl (or a raw socket, where a client must misbehave) on
- * the other side.  Also the other direction once: the webhook export
- * (webhook.so) as a raw receiver sees it: its Retry-After reading, the
- * statuses it retries, its Idempotency-Key and what its signature covers.
+ * test_http.c - the HTTP server in-process: a real store (SQLite, or
+ * PostgreSQL: teststore.h) and intake (testhub), the echo_push test plugin
+ * mounted at /in/web/ (and, for the /v1 tests, the management API of
+ * hub/api.c), the server on 127.0.0.1 port 0, and libcurl (or a raw
+ * socket, where a client must misbehave) on the other side.  Also the
+ * other direction once: the webhook export (webhook.so) as a raw receiver
+ * sees it: its Retry-After reading, the statuses it retries, its
+ * Idempotency-Key and what its signature covers.
  *
  * No sleep stands for synchronization: where a test needs the server in a
  * given state (a request waiting for its commit, the queue full, the
@@ -13,6 +14,7 @@
  */
 #include "testlib.h"
 #include "testhub.h"
+#include "teststore.h"
 
 #include "../../hub/alloc.h"
 #include "../../hub/api.h"
@@ -63,6 +65,7 @@ struct world {
 	struct http_server *srv;
 	struct api *api;      /* world_open_api() only */
 	int port;
+	void *writer_hold;    /* PostgreSQL: world_hold_writer()'s */
 };
 
 /* Starts store, intake, the instance "web" of `plugin` (the hub's own, else
@@ -172,6 +175,27 @@ static int world_has_ident(struct world *w, const char *type, const char *value)
 static int world_has_installation(struct world *w, const char *iid)
 {
 	return world_has_ident(w, "installation_id", iid);
+}
+
+/* Holds the store's writer in its BEGIN until world_release_writer(): on
+ * SQLite a transaction of the world's reader takes the write lock; on
+ * PostgreSQL, where that would not block it, a lock it waits for at BEGIN
+ * (teststore_hold_writes).  0, else -1. */
+static int world_hold_writer(struct world *w)
+{
+	if (teststore_is_pg())
+		return (w->writer_hold = teststore_hold_writes(w->th->schema)) ? 0 : -1;
+	return w->th->reader->ops->begin(w->th->reader);
+}
+
+static int world_release_writer(struct world *w)
+{
+	void *hold = w->writer_hold;
+
+	w->writer_hold = NULL;
+	if (teststore_is_pg())
+		return teststore_release_writes(hold);
+	return w->th->reader->ops->rollback(w->th->reader);
 }
 
 /* Polls cond(arg) until true or WAIT_MS passed; returns its last value. */
@@ -1398,16 +1422,13 @@ static void test_full_queue_is_429_with_retry_after(void)
 {
 	struct world w;
 	struct bg_post a = {.body = "q1\n"}, b = {.body = "q2\n"};
-	struct store *lock;
 	struct resp r;
 	char *text;
 	int has_b = 0;
 
 	world_open(&w, NULL, "intake:\n  queue_max: 1\n");
 	a.w = b.w = &w;
-	/* hold the database's write lock: the writer blocks in BEGIN */
-	lock = w.th->reader;
-	CU_ASSERT_EQUAL_FATAL(lock->ops->begin(lock), 0);
+	CU_ASSERT_EQUAL_FATAL(world_hold_writer(&w), 0); /* the writer blocks in BEGIN */
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&a.thread, NULL, bg_post_main, &a), 0);
 	/* no FATAL assertion until the joins: one would leave this frame with
 	 * a and b still writing their answers into it */
@@ -1428,7 +1449,7 @@ static void test_full_queue_is_429_with_retry_after(void)
 	CU_ASSERT_STRING_EQUAL(r.retry_after, "1");
 
 out:
-	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
+	CU_ASSERT_EQUAL(world_release_writer(&w), 0);
 	pthread_join(a.thread, NULL);
 	if (has_b)
 		pthread_join(b.thread, NULL);
@@ -1501,13 +1522,11 @@ static void test_stop_finishes_requests_in_progress(void)
 	struct world w;
 	struct bg_post a = {.body = "f1\n"};
 	struct bg_stop s;
-	struct store *lock;
 	int is_stopping;
 
 	world_open(&w, NULL, NULL);
 	a.w = &w;
-	lock = w.th->reader;
-	CU_ASSERT_EQUAL_FATAL(lock->ops->begin(lock), 0);
+	CU_ASSERT_EQUAL_FATAL(world_hold_writer(&w), 0); /* the writer blocks in BEGIN */
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&a.thread, NULL, bg_post_main, &a), 0);
 	/* no FATAL assertion until a is joined: one would leave this frame
 	 * with a still writing its answer into it */
@@ -1520,7 +1539,7 @@ static void test_stop_finishes_requests_in_progress(void)
 	CU_ASSERT(is_stopping && wait_until(readyz_says_stopping, &w.port));
 	CU_ASSERT(is_stopping && !atomic_load(&s.is_done));
 	/* ...and the request in progress is answered once committed */
-	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
+	CU_ASSERT_EQUAL(world_release_writer(&w), 0);
 	pthread_join(a.thread, NULL);
 	CU_ASSERT(wait_until(listener_closed, &w.port));
 	bg_stop_join(&s, is_stopping, &w);
@@ -2022,14 +2041,12 @@ static void test_erase_requests_wait_off_the_request_threads(void)
 	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
 	struct bg_erase e[3];
 	struct world w;
-	struct store *lock;
 	struct resp r;
 
 	world_open_api(&w);
 	post(&w, "/in/web/v1/echo", "e0\ne1\ne2\n", &r);
 	CU_ASSERT_EQUAL_FATAL(r.status, 200);
-	lock = w.th->reader;
-	CU_ASSERT_EQUAL_FATAL(lock->ops->begin(lock), 0); /* the writer blocks in BEGIN */
+	CU_ASSERT_EQUAL_FATAL(world_hold_writer(&w), 0); /* the writer blocks in BEGIN */
 	for (int i = 0; i < 3; i++) {
 		e[i].w = &w;
 		snprintf(e[i].body, sizeof(e[i].body),
@@ -2041,7 +2058,7 @@ static void test_erase_requests_wait_off_the_request_threads(void)
 	CU_ASSERT_EQUAL(r.status, 200);
 	CU_ASSERT(world_has_installation(&w, "e0"));
 
-	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
+	CU_ASSERT_EQUAL(world_release_writer(&w), 0);
 	for (int i = 0; i < 3; i++) {
 		char id[32] = "", path[64], iid[16];
 		const char *p;
@@ -2640,26 +2657,17 @@ static void test_api_access_stream_client_gone_and_stop(void)
  * A client that stalls midway through its access document holds no store
  * snapshot: the document was spooled whole before the answer began.  On
  * SQLite a snapshot held while the client read kept every checkpoint from
- * restarting the WAL, which grew while the hub took writes (on PostgreSQL
- * it held back vacuum).  Here a TRUNCATE checkpoint must complete while
- * the client is stalled.
+ * restarting the WAL, which grew while the hub took writes: a TRUNCATE
+ * checkpoint must complete while the client is stalled.  On PostgreSQL it
+ * held back vacuum: no session of the hub may keep a snapshot from a
+ * transaction begun before the stall was seen.
  */
-static void test_a_stalled_access_client_holds_no_snapshot(void)
+static void assert_no_sqlite_snapshot(struct world *w)
 {
-	struct world w;
 	sqlite3 *db = NULL;
-	char id[32];
-	int fd, n_log = -1, n_done = -1;
+	int n_log = -1, n_done = -1;
 
-	world_start(&w, API_MAX_BODY, 1, NULL, "api:\n  tokens: [\"" API_TOKEN "\"]\n");
-	add_stream_events(&w);
-	fd = stream_begin(w.port, id, sizeof(id));
-	CU_ASSERT(request_status_is(w.api, id, "running")); /* stalled midway */
-	CU_ASSERT_EQUAL(testhub_apply_lines(w.th,
-		"{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"late\","
-		"\"timestamp\":\"2025-03-03T09:00:00.000Z\",\"identifiers\":"
-		"{\"installation_id\":\"IS\"},\"event\":{\"name\":\"late\"}}"), 0);
-	CU_ASSERT_EQUAL_FATAL(sqlite3_open(w.th->cfg->store_path, &db), SQLITE_OK);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(w->th->cfg->store_path, &db), SQLITE_OK);
 	sqlite3_busy_timeout(db, 3000); /* the hub's own writer may hold it a moment */
 	/* a first read: the connection learns the store is in WAL mode */
 	CU_ASSERT_EQUAL(sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL),
@@ -2668,6 +2676,30 @@ static void test_a_stalled_access_client_holds_no_snapshot(void)
 						  &n_done), SQLITE_OK);
 	CU_ASSERT_EQUAL(n_log, 0); /* the WAL restarted: nobody reads from it */
 	sqlite3_close(db);
+}
+
+static void test_a_stalled_access_client_holds_no_snapshot(void)
+{
+	struct world w;
+	char id[32], stalled_at[64] = "";
+	int fd;
+
+	world_start(&w, API_MAX_BODY, 1, NULL, "api:\n  tokens: [\"" API_TOKEN "\"]\n");
+	add_stream_events(&w);
+	fd = stream_begin(w.port, id, sizeof(id));
+	CU_ASSERT(request_status_is(w.api, id, "running")); /* stalled midway */
+	if (teststore_is_pg()) {
+		CU_ASSERT_EQUAL_FATAL(teststore_pg_clock(stalled_at, sizeof(stalled_at)), 0);
+	}
+	CU_ASSERT_EQUAL(testhub_apply_lines(w.th,
+		"{\"type\":\"track\",\"source\":\"test\",\"message_id\":\"late\","
+		"\"timestamp\":\"2025-03-03T09:00:00.000Z\",\"identifiers\":"
+		"{\"installation_id\":\"IS\"},\"event\":{\"name\":\"late\"}}"), 0);
+	if (teststore_is_pg()) {
+		CU_ASSERT_EQUAL(teststore_snapshots_before(stalled_at), 0);
+	} else {
+		assert_no_sqlite_snapshot(&w);
+	}
 	close(fd);
 	world_close(&w);
 }
@@ -2766,6 +2798,16 @@ static struct testhub *webhook_create_from(const char *keys, struct plugin_modul
 	free(so);
 	*rc = plugin_instance_create(mod, &th->cfg->exports[0], inst, err, err_size);
 	return th;
+}
+
+/* How many lines YAML text has (its newlines). */
+static int yaml_lines(const char *yaml)
+{
+	int n = 0;
+
+	for (const char *p = yaml; *p; p++)
+		n += *p == '\n';
+	return n;
 }
 
 /* The same, posting to `url` with `timeout` and the test's secret. */
@@ -3020,11 +3062,15 @@ static void test_webhook_url_must_be_http_or_https(void)
 		int rc = 0;
 		struct testhub *th = webhook_try_open(bad[i], "5s", &mod, &inst, &rc, err,
 						      sizeof(err));
+		char expected[256];
 
+		/* url's line: the 4th of the exports after the store's (2 lines on
+		 * SQLite, 4 on PostgreSQL) */
+		snprintf(expected, sizeof(expected),
+			 "test.yaml:%d:10: exports[0] \"crm\" (plugin webhook): url: not an "
+			 "http:// or https:// URL", yaml_lines(th->store_yaml) + 4);
 		CU_ASSERT_NOT_EQUAL(rc, 0);
-		CU_ASSERT_STRING_EQUAL(err, "test.yaml:6:10: exports[0] \"crm\" (plugin webhook): "
-					    "url: not an "
-					    "http:// or https:// URL");
+		CU_ASSERT_STRING_EQUAL(err, expected);
 		if (rc == 0)
 			plugin_instance_destroy(inst);
 		plugin_unload(&mod);
@@ -3796,7 +3842,6 @@ static void test_stop_past_its_grace_still_answers_a_commit(void)
 {
 	struct bg_post a = {.body = "g1\n"}, h = {.body = "", .path = "/in/web/v1/hold"};
 	struct bg_stop s = {0};
-	struct store *lock;
 	struct hold hold;
 	struct world w;
 	int is_holding, is_stopping = 0;
@@ -3804,8 +3849,7 @@ static void test_stop_past_its_grace_still_answers_a_commit(void)
 	hold_init(&hold);
 	world_open(&w, "  timeout: 1s\n  threads: 1\n", hold.extra);
 	a.w = h.w = &w;
-	lock = w.th->reader;
-	CU_ASSERT_EQUAL_FATAL(lock->ops->begin(lock), 0); /* the writer blocks in BEGIN */
+	CU_ASSERT_EQUAL_FATAL(world_hold_writer(&w), 0); /* the writer blocks in BEGIN */
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&a.thread, NULL, bg_post_main, &a), 0);
 	/* no FATAL assertion until the joins */
 	CU_ASSERT(wait_until(one_with_writer, &w));
@@ -3815,7 +3859,7 @@ static void test_stop_past_its_grace_still_answers_a_commit(void)
 	is_stopping = pthread_create(&s.thread, NULL, bg_stop_main, &s) == 0;
 	CU_ASSERT(is_stopping && !stop_done_within(&s, 2000)); /* twice the grace */
 	CU_ASSERT(is_stopping && listener_closed(&w.port)); /* past it: closed */
-	CU_ASSERT_EQUAL(lock->ops->rollback(lock), 0);
+	CU_ASSERT_EQUAL(world_release_writer(&w), 0);
 	CU_ASSERT(wait_until(none_waiting, &w)); /* committed, its connection resumed */
 	hold_release(&hold);
 	pthread_join(a.thread, NULL);

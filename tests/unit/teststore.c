@@ -151,23 +151,94 @@ char *teststore_digest(const char *schema)
 	return out;
 }
 
-int teststore_lock_waiters(void)
+/* The value of a one-row, one-column query with at most one parameter, on a
+ * connection of its own to HUB_TEST_PG_URL, as text into out: 0, else -1
+ * (with the error on stderr, or without HUB_TEST_PG_URL). */
+static int pg_value(const char *sql, const char *param, char *out, size_t size)
 {
 	const char *url = getenv("HUB_TEST_PG_URL");
 	PGconn *c;
 	PGresult *res;
-	int n = -1;
+	int rc = -1;
 
 	if (!url)
 		return -1;
 	c = PQconnectdb(url);
-	if (PQstatus(c) == CONNECTION_OK) {
-		res = PQexec(c, "SELECT count(*) FROM pg_stat_activity"
-			     " WHERE wait_event_type = 'Lock'");
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-			n = atoi(PQgetvalue(res, 0, 0));
-		PQclear(res);
-	}
+	res = PQexecParams(c, sql, param ? 1 : 0, NULL, &param, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	    (size_t)snprintf(out, size, "%s", PQgetvalue(res, 0, 0)) < size)
+		rc = 0;
+	else
+		fprintf(stderr, "teststore: %s: %s", sql, PQerrorMessage(c));
+	PQclear(res);
 	PQfinish(c);
-	return n;
+	return rc;
+}
+
+/* The count a query gives (pg_value), -1 on error. */
+static int pg_count(const char *sql, const char *param)
+{
+	char n[32];
+
+	return pg_value(sql, param, n, sizeof(n)) ? -1 : atoi(n);
+}
+
+int teststore_lock_waiters(void)
+{
+	return pg_count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+			NULL);
+}
+
+int teststore_pg_clock(char *out, size_t size)
+{
+	return pg_value("SELECT clock_timestamp()::text", NULL, out, size);
+}
+
+int teststore_snapshots_before(const char *clock)
+{
+	return pg_count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+			" AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+			" AND backend_xmin IS NOT NULL AND xact_start < $1::timestamptz",
+			clock);
+}
+
+void *teststore_hold_writes(const char *schema)
+{
+	const char *url = getenv("HUB_TEST_PG_URL");
+	char sql[160];
+	PGconn *c;
+	PGresult *res;
+
+	if (!schema || !url)
+		return NULL;
+	c = PQconnectdb(url);
+	/* the name is ours: t_ and hex digits */
+	snprintf(sql, sizeof(sql), "BEGIN; LOCK TABLE \"%s\".meta IN ACCESS EXCLUSIVE MODE",
+		 schema);
+	res = PQexec(c, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "teststore_hold_writes: %s: %s", sql, PQerrorMessage(c));
+		PQfinish(c);
+		c = NULL;
+	}
+	PQclear(res);
+	return c;
+}
+
+int teststore_release_writes(void *hold)
+{
+	PGconn *c = hold;
+	PGresult *res;
+	int rc = -1;
+
+	if (!c)
+		return -1;
+	res = PQexec(c, "ROLLBACK");
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		rc = 0;
+	else
+		fprintf(stderr, "teststore_release_writes: %s", PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+	return rc;
 }

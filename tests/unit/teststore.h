@@ -43,4 +43,23 @@ int teststore_pg_fresh_db(const char *name, const char *with, char *url, size_t 
  * -1 on error or without HUB_TEST_PG_URL. */
 int teststore_lock_waiters(void);
 
+/* PostgreSQL: the server's clock_timestamp() as text into out; 0, else -1
+ * with the error on stderr. */
+int teststore_pg_clock(char *out, size_t size);
+
+/* PostgreSQL: how many other client sessions of the test database hold a
+ * snapshot (backend_xmin, what holds back vacuum) in a transaction begun
+ * before `clock` (teststore_pg_clock), -1 on error. */
+int teststore_snapshots_before(const char *clock);
+
+/* PostgreSQL: holds every write transaction on schema (teststore_yaml) in
+ * its BEGIN, as a transaction of another connection holding SQLite's write
+ * lock does: an ACCESS EXCLUSIVE lock on its meta table, which each reads
+ * at BEGIN, from a connection of its own.  The hold, or NULL with the
+ * error on stderr. */
+void *teststore_hold_writes(const char *schema);
+
+/* Lets them go and closes the hold's connection: 0, else -1. */
+int teststore_release_writes(void *hold);
+
 #endif
