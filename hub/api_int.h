@@ -73,6 +73,12 @@ int api_respond_store_unavailable(struct api_response *resp);
 int api_query_param(const struct api_request *req, const char *key, const char **value,
 		    struct api_response *resp);
 
+/* 0 when id is a profile ID as the hub gives them; else 1 with the 400
+ * invalid_parameter naming `key` and what a profile ID looks like in resp:
+ * every route that takes one (the lookup's ?profile_id=, the path of
+ * /v1/profiles/<id>/..., a privacy request's "profile_id") answers so. */
+int api_profile_id_check(const char *key, const char *id, struct api_response *resp);
+
 /* The identifiers GET /v1/profiles looks up by (API_LOOKUP_KEYS of them),
  * then "q" and NULL. */
 extern const char *const api_lookup_keys[API_LOOKUP_KEYS + 2];

@@ -507,15 +507,12 @@ static int privacy_body_problem(const struct api *api, json_t *body, char *msg, 
  */
 static int privacy_profile_check(struct api *api, const char *pid, struct api_response *resp)
 {
-	char shown[RECORD_SHOW_SIZE], live[PROFILE_ID_SIZE];
+	char live[PROFILE_ID_SIZE];
 	struct store *s;
 	int rc;
 
-	if (!store_profile_id_is_valid(pid))
-		return api_respond_error(resp, 400, "invalid_parameter",
-					 "profile_id: \"%s\" is not a profile ID (p_ and 16 letters"
-					 " and digits, as the hub gives them)",
-					 record_show(shown, pid));
+	if (api_profile_id_check("profile_id", pid, resp))
+		return 1;
 	if (!(s = api_pool_take(api)))
 		return api_respond_store_unavailable(resp);
 	rc = profile_resolve_id(s, pid, live);

@@ -153,6 +153,18 @@ int api_query_param(const struct api_request *req, const char *key, const char *
 	return 0;
 }
 
+int api_profile_id_check(const char *key, const char *id, struct api_response *resp)
+{
+	char shown[RECORD_SHOW_SIZE];
+
+	if (store_profile_id_is_valid(id))
+		return 0;
+	return api_respond_error(resp, 400, "invalid_parameter",
+				 "%s: \"%s\" is not a profile ID (p_ and 16 letters and digits,"
+				 " as the hub gives them)",
+				 key, record_show(shown, id));
+}
+
 /* The lookup of GET /v1/profiles: *by (NULL for a search, ?q=) and its
  * *value.  0, or -1 with the 400 in resp. */
 static int profiles_params(const struct api *api, const struct api_request *req,
@@ -187,6 +199,8 @@ static int profiles_params(const struct api *api, const struct api_request *req,
 			"give one of custom_id, installation_id, email, phone, profile_id or q");
 		return -1;
 	}
+	if (*by && !strcmp(*by, "profile_id") && api_profile_id_check(*by, *value, resp))
+		return -1; /* it found nobody (200), where the other routes said 404 or 400 */
 	if (!str_is_utf8(*value)) { /* no identifier is stored so (PostgreSQL refuses it) */
 		api_respond_error(resp, 400, "invalid_parameter", "%s: not valid UTF-8",
 				  *by ? *by : "q");
@@ -557,21 +571,17 @@ static int cursor_parse(const char *text, struct store_event *e, char *mid, size
 /* ---- what a profile's paged listings share --------------------------- */
 
 /* ?limit= (1..max, def when absent) and the cursor parameter `cursor_key`
- * (NULL when absent) of GET /v1/profiles/<id>/<listing>, then the ID (no
- * profile's ID is other than UTF-8: 404), in that order.  0, or 1 with
- * the answer in resp. */
+ * (NULL when absent) of GET /v1/profiles/<id>/<listing>, then the ID (a
+ * malformed one: 400, as the lookup's ?profile_id= and a privacy request
+ * answer it; it was a 404 "no profile"), in that order.  0, or 1 with the
+ * answer in resp. */
 static int listing_params(const struct api_request *req, const char *cursor_key, long def,
 			  long max, const char *id, long *limit, const char **cursor,
 			  struct api_response *resp)
 {
-	char shown[RECORD_SHOW_SIZE];
-
 	if (limit_param(req, def, max, limit, resp) || api_query_param(req, cursor_key, cursor, resp))
 		return 1;
-	if (!str_is_utf8(id))
-		return api_respond_error(resp, 404, "not_found", "no profile %s",
-					 record_show(shown, id));
-	return 0;
+	return api_profile_id_check("profile_id", id, resp);
 }
 
 /* The 500 of a listing whose store failed: logged under `what`, the

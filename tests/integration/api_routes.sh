@@ -368,6 +368,16 @@ for c in zz -1 1.2 1x 0x10 99999999999999999999; do
 	expect "history after=\"$c\"" 400 invalid_cursor &&
 		body_is "history after=\"$c\": the message names it" '.error.message | startswith("after")'
 done
+# a malformed profile ID is the same 400 on every route that takes one (the
+# lookup answered 200 with no profile, events and history 404 "no profile")
+for r in "GET /v1/profiles?profile_id=ann-1" "GET /v1/profiles/ann-1/events" \
+	"GET /v1/profiles/ann-1/history" "GET /v1/profiles?profile_id=p_AAAAAAAAAAAAAAAA" \
+	"GET /v1/profiles/p_aaa/events?limit=5" "POST /v1/privacy/requests"; do
+	req "${r%% *}" "${r#* }" '{"type": "access", "profile_id": "ann-1"}'
+	expect "malformed profile ID: $r" 400 invalid_parameter &&
+		body_is "malformed profile ID: $r: names profile_id and its shape" \
+			'.error.message | startswith("profile_id: \"") and contains("is not a profile ID (p_ and 16")'
+done
 req GET "/v1/profiles/p_aaaaaaaaaaaaaaaa/events"
 expect "events of an unknown profile" 404 not_found
 req GET "/v1/profiles/p_aaaaaaaaaaaaaaaa/history"
@@ -628,11 +638,14 @@ n_checks=$((n_checks + 1))
 [ "$pages" = "$(wc -l <"$T/hist_whole")" ] ||
 	fail "history by 1: $pages pages for $(wc -l <"$T/hist_whole") rows"
 
-# a path id that is not UTF-8, or cut inside a character, is still a 404
+# a path id that is not UTF-8, or cut inside a character, is the 400 of
+# any malformed ID, its message still valid UTF-8 (jq reads it)
 req GET "/v1/profiles/%ff/events"
-expect "a profile id of a byte that is not UTF-8" 404 not_found
+expect "a profile id of a byte that is not UTF-8" 400 invalid_parameter &&
+	body_is "a profile id not UTF-8: named" '.error.message | startswith("profile_id: ")'
 req GET "/v1/profiles/$(printf 'a%.0s' $(seq 63))%C3%A9/history"
-expect "a profile id cut inside a character in the message" 404 not_found
+expect "a profile id cut inside a character in the message" 400 invalid_parameter &&
+	body_is "a profile id cut: named" '.error.message | startswith("profile_id: \"aaaa")'
 
 # ---- privacy: access ------------------------------------------------------------
 

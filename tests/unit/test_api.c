@@ -470,8 +470,8 @@ static int get_one(struct world *w, const char *path, const char *key, const cha
 }
 
 /* Lookup values, profile IDs and cursors decoded from %FF are no identifier,
- * profile or message ID the store can hold: a 400 naming the parameter, or
- * a 404 (PostgreSQL refused them: a 500, an error in the log and a closed
+ * profile or message ID the store can hold: a 400 naming the parameter
+ * (PostgreSQL refused them: a 500, an error in the log and a closed
  * connection; an email lookup was a 500 on both stores) */
 static void test_bytes_not_utf8_are_refused_or_not_found(void)
 {
@@ -486,9 +486,21 @@ static void test_bytes_not_utf8_are_refused_or_not_found(void)
 		snprintf(want, sizeof(want), "%s: not valid UTF-8", keys[i]);
 		CU_ASSERT_STRING_EQUAL(message, want);
 	}
-	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles/p_\377/history", NULL, NULL, code, message), 404);
-	CU_ASSERT_STRING_EQUAL(code, "not_found");
-	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles/p_\377/events", NULL, NULL, code, message), 404);
+	/* a profile ID is malformed alike wherever it is taken (the path's was a
+	 * 404 "no profile", the lookup's found nobody: 200) */
+	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles/p_\377/history", NULL, NULL, code, message), 400);
+	CU_ASSERT_STRING_EQUAL(code, "invalid_parameter");
+	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles/p_\377/events", NULL, NULL, code, message), 400);
+	CU_ASSERT_STRING_EQUAL(code, "invalid_parameter");
+	CU_ASSERT_PTR_NOT_NULL(strstr(message, "profile_id: \"p_?\" is not a profile ID"));
+	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles", "profile_id", "p_\377", code, message), 400);
+	CU_ASSERT_STRING_EQUAL(code, "invalid_parameter");
+	CU_ASSERT_PTR_NOT_NULL(strstr(message, "profile_id: \"p_?\" is not a profile ID"));
+	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles", "profile_id", "C1", code, message), 400);
+	CU_ASSERT_STRING_EQUAL(code, "invalid_parameter");
+	/* a well-formed ID no profile has: 404 on a profile's routes */
+	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles/p_aaaaaaaaaaaaaaaa/events", NULL, NULL, code,
+				message), 404);
 	CU_ASSERT_STRING_EQUAL(code, "not_found");
 	snprintf(path, sizeof(path), "/v1/profiles/%s/events", w.pid);
 	CU_ASSERT_EQUAL(get_one(&w, path, "before", "1740816000000.1.ff", code, message), 400);
