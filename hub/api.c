@@ -374,15 +374,24 @@ static int post_retry(struct api *api, const char *name, struct api_response *re
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+/* The 405 of a route that takes `allow` ("GET, HEAD", "POST"): Allow and a
+ * message that lists the same methods (it said "use GET" beside "Allow:
+ * GET, HEAD"). */
+static int method_refused(const struct api_request *req, const char *allow,
+			  struct api_response *resp)
+{
+	api_resp_header(resp, "Allow", allow);
+	return api_respond_error(resp, 405, "method_not_allowed",
+				 "%.32s is not allowed here: this route takes %s", req->method, allow);
+}
+
 static int serve_page(const struct api_request *req, struct api_response *resp)
 {
 	const struct web_asset *a = web_asset_find(req->path);
 	if (!a)
 		return 0;
-	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-		api_resp_header(resp, "Allow", "GET, HEAD");
-		return api_respond_error(resp, 405, "method_not_allowed", "use GET");
-	}
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+		return method_refused(req, "GET, HEAD", resp);
 	resp->status = 200;
 	resp->static_body = a->data;
 	resp->body_len = a->size;
@@ -452,8 +461,7 @@ static int route_accepts(const struct api_request *req, const char *m,
 	int is_get = strcmp(m, "GET") == 0;
 
 	if (strcmp(req->method, m) != 0 && !(is_get && strcmp(req->method, "HEAD") == 0)) {
-		api_resp_header(resp, "Allow", is_get ? "GET, HEAD" : m);
-		*handled = api_respond_error(resp, 405, "method_not_allowed", "use %s", m);
+		*handled = method_refused(req, is_get ? "GET, HEAD" : m, resp);
 		return 0;
 	}
 	if (!params_known(req, takes, resp)) {

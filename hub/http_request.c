@@ -358,6 +358,18 @@ static enum MHD_Result refuse(struct http_req *req, unsigned status, const char 
 	return ingest_body_init(&req->body, req->srv->max_body, 0) ? MHD_NO : MHD_YES;
 }
 
+/* The 405 of a method the route at the URL does not take: Allow and the
+ * message list the same methods (the message said "use GET" beside
+ * "Allow: GET, HEAD", or no method at all on a source's route). */
+static enum MHD_Result refuse_method(struct http_req *req, const char *method, const char *allow)
+{
+	char msg[sizeof(req->refusal.message)];
+
+	snprintf(msg, sizeof(msg), "%.32s is not allowed here: this route takes %s", method,
+		 allow);
+	return refuse(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg, allow);
+}
+
 /* Reads the body the client announced: MHD_YES (body pieces follow; one
  * announced past the limit is counted and dropped, as refuse() drops one,
  * and answered 413 at its end), MHD_NO out of memory. */
@@ -435,8 +447,7 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 			if (strcmp(method, "OPTIONS") == 0 &&
 			    !http_headers_is_body_to_drain(&req->head, srv->max_body))
 				return answer_options(req, allow);
-			return refuse(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-				      "this route does not take that method", allow);
+			return refuse_method(req, method, allow);
 		}
 		return refuse(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route", NULL);
 	}
@@ -617,8 +628,7 @@ enum MHD_Result http_route_request(struct http_req *req, const char *target,
 		return refuse(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route", NULL);
 	}
 	if (!is_get)
-		return refuse(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "use GET",
-			      ALLOW_GET);
+		return refuse_method(req, method, ALLOW_GET);
 	denied = req->kind == REQ_METRICS ? metrics_refusal(req) : 0;
 	if (denied == MHD_HTTP_UNAUTHORIZED)
 		return refuse(req, MHD_HTTP_UNAUTHORIZED, "unauthorized",

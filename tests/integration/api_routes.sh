@@ -416,7 +416,19 @@ for route in "POST /v1/profiles:GET, HEAD" "DELETE /v1/profiles/$P_ANN/events:GE
 	"POST /app.js:GET, HEAD"; do
 	rm=${route%%:*}
 	req "${rm%% *}" "${rm#* }"
-	expect "$rm" 405 method_not_allowed && header_is "$rm names the method" Allow "${route#*:}\$"
+	expect "$rm" 405 method_not_allowed && header_is "$rm names the method" Allow "${route#*:}\$" &&
+		body_is "$rm: the message lists what Allow lists (it said \"use GET\")" \
+			'.error.message | endswith("this route takes " + $allow) and startswith($m)' \
+			--arg allow "${route#*:}" --arg m "${rm%% *}"
+done
+for route in "POST /healthz:GET, HEAD" "PUT /metrics:GET, HEAD" "GET /in/web/v1/batch:POST, OPTIONS"; do
+	rm=${route%%:*}
+	req "${rm%% *}" "${rm#* }"
+	n_checks=$((n_checks + 1))
+	[ "$code" = 405 ] && header_is "$rm names the method" Allow "${route#*:}\$" &&
+		body_is "$rm: the message lists what Allow lists" \
+			'.. | .message? // empty | strings | endswith("this route takes " + $allow)' \
+			--arg allow "${route#*:}" || fail "$rm: HTTP $code $(head -c 300 "$T/body")"
 done
 
 # HEAD wherever GET (RFC 9110): GET's status and headers, no body
