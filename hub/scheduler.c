@@ -349,10 +349,12 @@ static json_t *last_run_json(const struct sched_entry *e)
 		result = "stopped";
 	else
 		result = "error";
-	return json_pack("{s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:o,"
+			 " s:o}",
 			 "started_at", time_or_null(e->last_start_ms),
 			 "ended_at", time_or_null(e->state == SOURCE_RUNNING ? 0 : e->last_end_ms),
 			 "result", result ? json_string(result) : json_null(),
+			 "full", e->is_full_run,
 			 "read", (json_int_t)e->read, "applied", (json_int_t)e->applied,
 			 "duplicates", (json_int_t)e->duplicates,
 			 "rejected", (json_int_t)e->rejected,
@@ -363,6 +365,16 @@ static json_t *last_run_json(const struct sched_entry *e)
 			 "first_warnings", reasons_json(e->warning_reasons, e->n_warning_reasons));
 }
 
+/* The sync a trigger queued and no run has begun yet: "full" (?full=true),
+ * "incremental", or null.  GET /v1/sources showed none, so a client that
+ * got 202 for ?full=true could not tell it was still to come. */
+static json_t *pending_sync_json(const struct sched_entry *e)
+{
+	if (!e->is_triggered)
+		return json_null();
+	return json_string(e->is_full_wanted ? "full" : "incremental");
+}
+
 static json_t *source_json(const struct sched_source *src)
 {
 	/* a worker still trying the lease has not started a run: shown as
@@ -370,7 +382,7 @@ static json_t *source_json(const struct sched_source *src)
 	 * tries every second, and is no run) */
 	const struct sched_entry *e = src->is_taking_lease ? &src->before : &src->e;
 
-	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:I, s:o}",
+	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:I, s:o, s:o}",
 			 "name", src->conf->name, "plugin", src->conf->plugin,
 			 "schedule", src->schedule ? json_string(src->schedule) : json_null(),
 			 "state", src->is_held_elsewhere && e->state != SOURCE_RUNNING
@@ -381,7 +393,8 @@ static json_t *source_json(const struct sched_source *src)
 			 /* null: none, or now */
 			 "next_run_at", time_or_null(sched_entry_next_at(e)),
 			 "failures", (json_int_t)e->n_failures,
-			 "cursor", src->cursor ? json_string(src->cursor) : json_null());
+			 "cursor", src->cursor ? json_string(src->cursor) : json_null(),
+			 "pending_sync", pending_sync_json(e));
 }
 
 /* A pull source `enabled: false`, as source_json shows one (state "off"):
@@ -402,11 +415,11 @@ static json_t *off_source_json(struct scheduler *s, const struct config_instance
 	pthread_mutex_lock(&s->reader_lock);
 	rc = s->reader->ops->meta_get(s->reader, key, cursor, 8192);
 	pthread_mutex_unlock(&s->reader_lock);
-	j = json_pack("{s:s, s:s, s:o, s:s, s:n, s:n, s:n, s:i, s:o}", "name", ci->name,
+	j = json_pack("{s:s, s:s, s:o, s:s, s:n, s:n, s:n, s:i, s:o, s:n}", "name", ci->name,
 		      "plugin", ci->plugin,
 		      "schedule", sched && sched->value ? json_string(sched->value) : json_null(),
 		      "state", "off", "last_run", "last_error", "next_run_at", "failures", 0,
-		      "cursor", rc == 1 ? json_string(cursor) : json_null());
+		      "cursor", rc == 1 ? json_string(cursor) : json_null(), "pending_sync");
 	hub_free(cursor);
 	return j;
 }

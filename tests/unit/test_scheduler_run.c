@@ -349,6 +349,9 @@ static void test_scheduler_a_trigger_during_a_run_runs_once_more_after_it(void)
 	CU_ASSERT(json_is_null(json_object_get(run, "ended_at")));
 	json_decref(list);
 	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, "gp"), SCHEDULER_RUNNING);
+	list = scheduler_status_json(ps.s);
+	CU_ASSERT_STRING_EQUAL(source_text(list, "pending_sync"), "incremental");
+	json_decref(list);
 	CU_ASSERT_EQUAL(scheduler_trigger(ps.s, "no such source"), SCHEDULER_NO_SOURCE);
 	gate_open(dir);
 	list = status_once(&ps, is_the_run_after_the_gate);
@@ -378,10 +381,20 @@ static void test_scheduler_a_full_trigger_reads_from_the_start(void)
 	char *dir;
 
 	gated_running(&ps, &dir);
+	list = scheduler_status_json(ps.s);
+	CU_ASSERT_STRING_EQUAL(source_text(list, "pending_sync"), "(null)");
+	json_decref(list);
 	CU_ASSERT_EQUAL(scheduler_trigger_full(ps.s, "gp", 1), SCHEDULER_RUNNING);
+	/* queued and not begun: GET /v1/sources says so (it showed nothing) */
+	list = scheduler_status_json(ps.s);
+	CU_ASSERT_STRING_EQUAL(source_text(list, "pending_sync"), "full");
+	CU_ASSERT(json_is_false(json_object_get(last_run_of(list), "full")));
+	json_decref(list);
 	gate_open(dir);
 	list = status_once(&ps, is_a_full_run_again);
 	CU_ASSERT(is_a_full_run_again(list));
+	CU_ASSERT_STRING_EQUAL(source_text(list, "pending_sync"), "(null)");
+	CU_ASSERT(json_is_true(json_object_get(last_run_of(list), "full")));
 	CU_ASSERT_EQUAL(run_count(list, "read"), 4);
 	CU_ASSERT_STRING_EQUAL(source_text(list, "cursor"), "c3");
 	json_decref(list);
