@@ -690,7 +690,7 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 		return 0;
 	}
 	metrics_add_rejected(env->metrics, (int64_t)ic.n_invalid);
-	metrics_add_skipped(env->metrics, (int64_t)ic.n_skipped);
+	metrics_add_skipped(env->metrics, inst->name, (int64_t)ic.n_skipped);
 	/* the plugin's Retry-After is borrowed: keep a copy */
 	copy_retry_after(r, p->resp.retry_after);
 	memcpy(p->retry_after, r->retry_after, sizeof(p->retry_after));

@@ -36,12 +36,19 @@ struct route_counts {
 	size_t n_slots;
 };
 
+/* The items one push source's plugin skip()ped. */
+struct source_count {
+	char *source;
+	int64_t n;
+};
+
 struct metrics {
 	pthread_mutex_t lock;
 	struct route_counts *routes; /* the table: set up before serving */
 	size_t n_routes;
 	int64_t rejected;            /* under lock */
-	int64_t skipped;             /* under lock */
+	struct source_count *skipped; /* under lock: per push source, as they skip */
+	size_t n_skipped;
 	int waiting;                 /* under lock */
 };
 
@@ -72,6 +79,9 @@ void metrics_free(struct metrics *m)
 	for (size_t i = 0; i < m->n_routes; i++)
 		hub_free(m->routes[i].label);
 	hub_free(m->routes);
+	for (size_t i = 0; i < m->n_skipped; i++)
+		hub_free(m->skipped[i].source);
+	hub_free(m->skipped);
 	pthread_mutex_destroy(&m->lock);
 	hub_free(m);
 }
@@ -127,10 +137,35 @@ void metrics_add_rejected(struct metrics *m, int64_t n_records)
 	pthread_mutex_unlock(&m->lock);
 }
 
-void metrics_add_skipped(struct metrics *m, int64_t n_items)
+/* source's count, added at its first skip; NULL out of memory.  Under lock. */
+static struct source_count *skipped_of(struct metrics *m, const char *source)
 {
+	struct source_count *grown;
+	char *copy;
+
+	for (size_t i = 0; i < m->n_skipped; i++)
+		if (strcmp(m->skipped[i].source, source) == 0)
+			return &m->skipped[i];
+	copy = hub_strdup(source);
+	grown = copy ? hub_realloc(m->skipped, (m->n_skipped + 1) * sizeof(*grown)) : NULL;
+	if (!grown) {
+		hub_free(copy);
+		return NULL;
+	}
+	m->skipped = grown;
+	m->skipped[m->n_skipped] = (struct source_count){copy, 0};
+	return &m->skipped[m->n_skipped++];
+}
+
+void metrics_add_skipped(struct metrics *m, const char *source, int64_t n_items)
+{
+	struct source_count *c;
+
+	if (n_items <= 0)
+		return;
 	pthread_mutex_lock(&m->lock);
-	m->skipped += n_items;
+	if ((c = skipped_of(m, source)) != NULL)
+		c->n += n_items;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -350,6 +385,35 @@ static void render_export_stats(struct exporter *ex, struct strbuf *sb)
 	hub_free(st);
 }
 
+/* records_skipped_total per source: each push source that skipped, and
+ * each pull source (its runs since the hub started, the running one so
+ * far).  Pulls were counted in their reports and status only, and the
+ * pushes' one unlabelled total named no source. */
+static void render_skipped(struct metrics *m, struct scheduler *sched, struct strbuf *sb)
+{
+	size_t max = scheduler_source_count(sched), n;
+	struct sched_sync_stat *st = max ? hub_calloc(max, sizeof(*st)) : NULL;
+	char value[24];
+
+	put_header(sb, "records_skipped_total", "counter",
+		   "Items a source's plugin deliberately did not store (skip(): an mParticle"
+		   " batch of an environment the source does not keep), per source: a push"
+		   " source's in accepted requests, a pull source's in its syncs. Not an error:"
+		   " see records_rejected_total for those.");
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->n_skipped; i++) {
+		snprintf(value, sizeof(value), "%lld", (long long)m->skipped[i].n);
+		put_sample(sb, "records_skipped_total", "source", m->skipped[i].source, value);
+	}
+	pthread_mutex_unlock(&m->lock);
+	n = st ? scheduler_sync_stats(sched, st, max) : 0;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(value, sizeof(value), "%lld", (long long)st[i].skipped);
+		put_sample(sb, "records_skipped_total", "source", st[i].name, value);
+	}
+	hub_free(st);
+}
+
 /* Each pull source's last success (only those with one) and whether its
  * last run failed. */
 static void render_syncs(struct scheduler *sched, struct strbuf *sb)
@@ -424,15 +488,11 @@ char *metrics_render(struct metrics *m, const struct metrics_feeds *f)
 		   " JSON, an event it could not read) counts none: see http_requests_total"
 		   " by status.");
 	strbuf_printf(&sb, "records_rejected_total %lld\n", (long long)m->rejected);
-	put_header(&sb, "records_skipped_total", "counter",
-		   "Items a push source's plugin deliberately did not store (skip(): an mParticle"
-		   " batch of an environment the source does not keep), in accepted requests."
-		   " Not an error: see records_rejected_total for those.");
-	strbuf_printf(&sb, "records_skipped_total %lld\n", (long long)m->skipped);
 	put_header(&sb, "http_requests_waiting_commit", "gauge",
 		   "Requests whose records are queued or being committed.");
 	strbuf_printf(&sb, "http_requests_waiting_commit %d\n", m->waiting);
 	pthread_mutex_unlock(&m->lock);
+	render_skipped(m, f ? f->sched : NULL, &sb);
 	if (f && f->intake) {
 		intake_get_stats(f->intake, &st);
 		render_intake(&st, &sb);

@@ -1,6 +1,7 @@
 /*
  * metrics.h - the hub's counters and their Prometheus text form (format
  * 0.0.4): HTTP requests by route and status, records rejected at the door,
+ * records skipped per source,
  * requests waiting for their commit, and, read from the intake when
  * rendered, records applied, queue depth and the commit latency histogram,
  * each export's lag and each pull source's last success and failure; also
@@ -30,8 +31,9 @@ int metrics_route_add(struct metrics *m, const char *label);
 /* Thread-safe updates. */
 void metrics_count_request(struct metrics *m, int route_id, unsigned status);
 void metrics_add_rejected(struct metrics *m, int64_t n_records);
-/* Items a push route's plugin skip()ped (ABI 1.12) in an accepted request. */
-void metrics_add_skipped(struct metrics *m, int64_t n_items);
+/* Items a push route of `source` skip()ped (ABI 1.12) in an accepted
+ * request (records_skipped_total{source=...}). */
+void metrics_add_skipped(struct metrics *m, const char *source, int64_t n_items);
 void metrics_waiting_add(struct metrics *m, int delta);
 
 /* Reads, for tests and the text form. */

@@ -476,6 +476,8 @@ size_t scheduler_sync_stats(struct scheduler *s, struct sched_sync_stat *out, si
 		out[n].name = src->conf->name;
 		out[n].last_ok_ms = e->last_ok_ms;
 		out[n].is_last_failed = e->last_rc != HUB_OK && e->last_rc != HUB_ERR_STOPPED;
+		out[n].skipped = src->skipped_done +
+				 (src->e.state == SOURCE_RUNNING ? src->e.skipped : 0);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return n;

@@ -72,6 +72,7 @@ struct sched_sync_stat {
 	int64_t last_ok_ms;      /* the end of its last run that ended ok; 0: none */
 	int is_last_failed;      /* its last run ended in an error (not "stopped"), or
 				  * its plugin refused its configuration */
+	int64_t skipped;         /* items its plugin skip()ped in this process's runs */
 };
 
 /* How many pull sources s runs (0 for NULL). */

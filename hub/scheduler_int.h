@@ -25,6 +25,7 @@ struct sched_source {
 	int is_held_elsewhere;       /* lock: the last try found the lease taken */
 	int is_taking_lease;         /* lock: the worker has not got the lease yet */
 	char *cursor;                /* lock: the committed cursor */
+	int64_t skipped_done;        /* lock: items skip()ped in the runs that ended */
 	pthread_t thread;
 	int has_thread;              /* lock */
 	int is_done;                 /* lock: the worker has finished */

@@ -272,6 +272,7 @@ void *scheduler_worker_main(void *arg)
 	log_reasons(src->conf->name, &rep);
 	pthread_mutex_lock(&s->lock);
 	sched_entry_finish(&src->e, &rep, time_now_ms(), scheduler_next_random(s), &s->pol);
+	src->skipped_done += rep.skipped;
 	if (rep.is_lease_lost)
 		src->is_held_elsewhere = 1;
 	scheduler_source_set_cursor(src, rep.cursor);

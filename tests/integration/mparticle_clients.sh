@@ -128,8 +128,8 @@ grep -q "skipped: a development batch not stored: the source's environments are"
 	"$T/hub.log" || fail "development batch: not in the log"
 grep -q "(1 item(s) skipped so far)" "$T/hub.log" ||
 	fail "development batch: the log does not count it"
-curl -s "$BASE/metrics" | grep -q '^records_skipped_total 1$' ||
-	fail "development batch: records_skipped_total is not 1"
+curl -s "$BASE/metrics" | grep -q '^records_skipped_total{source="mp"} 1$' ||
+	fail "development batch: records_skipped_total{source=\"mp\"} is not 1"
 
 # GDPR purposes: gdpr_purposes maps any of them (without case); one it does not
 # map is logged once per name, however often it comes, never dropped silently

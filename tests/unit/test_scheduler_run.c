@@ -158,6 +158,45 @@ static void test_scheduler_a_run_counts_what_the_plugin_skips(void)
 	plugin_sched_stop(&ps);
 }
 
+/* rl's second full run: its one stored item again, a duplicate. */
+static int is_a_full_run_of_p1_again(json_t *list)
+{
+	return strcmp(result_of(list), "ok") == 0 && run_count(list, "duplicates") == 1;
+}
+
+/* A pull source's skipped items are in /metrics under its name, as a push
+ * source's are, adding up over its runs (they were in its report and
+ * status only). */
+static void test_metrics_count_a_pull_source_s_skips(void)
+{
+	struct metrics *m = metrics_new();
+	struct plugin_sched ps;
+	json_t *list;
+	char *text;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	plugin_sched_start(&ps, "sources:\n  - name: rl\n    plugin: reject_lines\n"
+			   "    lines: [p1, 'skip:a development row', 'skip:another']\n",
+			   "tests/plugins/reject_lines.so");
+	text = metrics_render(m, &(struct metrics_feeds){.sched = ps.s});
+	CU_ASSERT_PTR_NOT_NULL(text ? strstr(text, "\nrecords_skipped_total{source=\"rl\"} 0\n")
+				    : NULL);
+	hub_free(text);
+	for (int run = 1; run <= 2; run++) {
+		CU_ASSERT_EQUAL(scheduler_trigger_full(ps.s, "rl", 1), SCHEDULER_TRIGGERED);
+		list = run == 1 ? status_after_the_run(&ps)
+				: status_once(&ps, is_a_full_run_of_p1_again);
+		CU_ASSERT_EQUAL(run_count(list, "skipped"), 2);
+		json_decref(list);
+	}
+	text = metrics_render(m, &(struct metrics_feeds){.sched = ps.s});
+	CU_ASSERT_PTR_NOT_NULL(text ? strstr(text, "\nrecords_skipped_total{source=\"rl\"} 4\n")
+				    : NULL);
+	hub_free(text);
+	plugin_sched_stop(&ps);
+	metrics_free(m);
+}
+
 /* Runs the one source of `yaml` (reject_lines), waits for its result
  * (10 s), and returns what /metrics shows then (hub_malloc'd). */
 static char *metrics_after_a_run(const char *yaml, const char *name)
@@ -723,6 +762,7 @@ TEST_SUITE(scheduler_run, NULL, NULL,
 	   TEST(test_scheduler_a_trigger_during_a_run_runs_once_more_after_it),
 	   TEST(test_scheduler_a_full_trigger_reads_from_the_start),
 	   TEST(test_scheduler_a_run_counts_what_the_plugin_skips),
+	   TEST(test_metrics_count_a_pull_source_s_skips),
 	   TEST(test_scheduler_stop_asks_a_running_pull_to_stop),
 	   TEST(test_scheduler_a_scheduled_source_runs_without_a_trigger),
 	   TEST(test_scheduler_the_dispatcher_sleeps_while_nothing_is_planned),
