@@ -323,6 +323,28 @@ for q in "custom_id=nobody" "email=nobody@example.com" "profile_id=p_aaaaaaaaaaa
 		'. == {"matched_by": [], "profiles": [], "truncated": false, "next": null}'
 done
 
+# ---- an alias the identity rules refuse ------------------------------------------
+
+# alias-a and alias-b are two known profiles: an alias never merges them
+# (IDENTITY.md).  Segment's API accepts it (200), and so does the hub, but
+# the answer says it was refused (it said success and nothing else), and it
+# is logged and counted in records_refused_total.
+refused_before=$(curl -s "$BASE/metrics" | sed -n 's/^records_refused_total //p')
+seg identify '{"userId": "alias-a", "messageId": "al-a"}'
+seg identify '{"userId": "alias-b", "messageId": "al-b"}'
+seg alias '{"previousId": "alias-a", "userId": "alias-b", "messageId": "al-ab"}'
+n_checks=$((n_checks + 1))
+jq -e '.success == true and (.warnings | length) == 1 and .warnings[0].index == 0 and
+	(.warnings[0].message | startswith("previous_id: \"alias-a\" is the custom_id of another"))' \
+	"$T/seg" >/dev/null || fail "a refused alias: answer $(cat "$T/seg")"
+n_checks=$((n_checks + 1))
+[ "$(curl -s "$BASE/metrics" | sed -n 's/^records_refused_total //p')" = $((refused_before + 1)) ] ||
+	fail "a refused alias: records_refused_total not $((refused_before + 1))"
+n_checks=$((n_checks + 1))
+grep -q "info \[unify\] alias al-ab (web): refused: previous_id is the custom_id of another" \
+	"$T/hub.log" || fail "a refused alias: not logged with its reason"
+[ "$(pid_of custom_id=alias-a)" != "$(pid_of custom_id=alias-b)" ] || fail "a refused alias merged"
+
 # ---- profile IDs are opaque -----------------------------------------------------
 
 ids="$P_R0 $P_ANN $P_ANON $P_PAGER"
