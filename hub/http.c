@@ -421,6 +421,8 @@ static int mounts_build(struct http_server *srv, const struct http_context *ctx,
 			if ((m->route_ids[j] = metrics_route_add(srv->metrics, label)) < 0)
 				goto nomem;
 		}
+		if (metrics_source_add(srv->metrics, m->inst->name))
+			goto nomem; /* records_skipped_total{source=...} 0 from the start */
 		log_info("http", "source \"%s\" (plugin %s): %zu route%s under /in/%s/",
 			 m->inst->name, m->inst->mod->name, m->n_routes, plural_s(m->n_routes),
 			 m->inst->name);

@@ -137,7 +137,8 @@ void metrics_add_rejected(struct metrics *m, int64_t n_records)
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* source's count, added at its first skip; NULL out of memory.  Under lock. */
+/* source's count, added when registered or at its first skip; NULL out of
+ * memory.  Under lock. */
 static struct source_count *skipped_of(struct metrics *m, const char *source)
 {
 	struct source_count *grown;
@@ -155,6 +156,16 @@ static struct source_count *skipped_of(struct metrics *m, const char *source)
 	m->skipped = grown;
 	m->skipped[m->n_skipped] = (struct source_count){copy, 0};
 	return &m->skipped[m->n_skipped++];
+}
+
+int metrics_source_add(struct metrics *m, const char *source)
+{
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	rc = skipped_of(m, source) ? 0 : -1;
+	pthread_mutex_unlock(&m->lock);
+	return rc;
 }
 
 void metrics_add_skipped(struct metrics *m, const char *source, int64_t n_items)

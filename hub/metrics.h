@@ -31,6 +31,9 @@ int metrics_route_add(struct metrics *m, const char *label);
 /* Thread-safe updates. */
 void metrics_count_request(struct metrics *m, int route_id, unsigned status);
 void metrics_add_rejected(struct metrics *m, int64_t n_records);
+/* Registers a push source, whose records_skipped_total is shown from the
+ * start (0), before it first skips.  0, or -1 (no memory). */
+int metrics_source_add(struct metrics *m, const char *source);
 /* Items a push route of `source` skip()ped (ABI 1.12) in an accepted
  * request (records_skipped_total{source=...}). */
 void metrics_add_skipped(struct metrics *m, const char *source, int64_t n_items);

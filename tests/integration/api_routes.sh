@@ -330,6 +330,10 @@ done
 # the answer says it was refused (it said success and nothing else), and it
 # is logged and counted in records_refused_total.
 refused_before=$(curl -s "$BASE/metrics" | sed -n 's/^records_refused_total //p')
+# (and a push source's records_skipped_total is there from the start)
+n_checks=$((n_checks + 1))
+curl -s "$BASE/metrics" | grep -q '^records_skipped_total{source="web"} 0$' ||
+	fail "records_skipped_total{source=\"web\"} is not shown before a skip"
 seg identify '{"userId": "alias-a", "messageId": "al-a"}'
 seg identify '{"userId": "alias-b", "messageId": "al-b"}'
 seg alias '{"previousId": "alias-a", "userId": "alias-b", "messageId": "al-ab"}'
