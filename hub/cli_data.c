@@ -297,6 +297,18 @@ static void lookup_tell_more(const struct lookup *lk, const struct found *f)
 		  lk->after ? " past --after" : "", FOUND_MAX, f->ids[f->n - 1]);
 }
 
+/* -1 with why when lk looks a profile up by a malformed ID (--profile-id
+ * xyz), as the API's routes refuse one; else 0.  `profile` said "no profile
+ * with profile_id" (exit 1), as of a well-formed ID no profile has. */
+static int lookup_check_profile_id(const struct lookup *lk, char *why, size_t size)
+{
+	if (strcmp(lk->by, "profile_id") != 0 || store_profile_id_is_valid(lk->value))
+		return 0;
+	snprintf(why, size, "--profile-id: \"%.64s\" is not a profile ID (p_ and 16 letters"
+		 " and digits, as the hub gives them)", lk->value);
+	return -1;
+}
+
 static const char profile_usage[] =
 	"profilehub profile (--custom-id C | --installation-id I | --email E | --phone P"
 	" | --profile-id P | --external TYPE=VALUE) [--after P] [--events all|N]";
@@ -310,7 +322,8 @@ int cmd_profile(struct cli *cli, int argc, char **argv)
 	char why[256];
 	int rc = CLI_FAIL, is_reading = 0, is_told = 0;
 
-	if (lookup_parse(argc, argv, &lk, &n_events, why, sizeof(why)))
+	if (lookup_parse(argc, argv, &lk, &n_events, why, sizeof(why)) ||
+	    lookup_check_profile_id(&lk, why, sizeof(why)))
 		return cli_misuse("profile", profile_usage, "%s", why);
 	if (cli_load_config_lazy_env(cli))
 		return CLI_FAIL;
@@ -521,10 +534,8 @@ int cmd_privacy(struct cli *cli, int argc, char **argv)
 		return cli_misuse("privacy", usage, "a request names --custom-id,"
 				  " --installation-id, --external or --profile-id, not %s",
 				  lk.flag);
-	if (strcmp(lk.by, "profile_id") == 0 && !store_profile_id_is_valid(lk.value))
-		return cli_misuse("privacy", usage, "--profile-id: \"%s\" is not a profile ID"
-				  " (p_ and 16 letters and digits, as the hub gives them)",
-				  lk.value);
+	if (lookup_check_profile_id(&lk, why, sizeof(why)))
+		return cli_misuse("privacy", usage, "%s", why);
 	if (cli_load_config_lazy_env(cli))
 		return CLI_FAIL;
 	if (lookup_check_external(cli->cfg, &lk, why, sizeof(why)))

@@ -1168,6 +1168,11 @@ static void privacy_by_profile_id(struct testhub *th, const char *pid)
 	free(out);
 	free(said);
 	expect_run(th, NULL, cmd_profile, find, CLI_FAIL, "", "no profile with profile_id");
+	/* a malformed ID is a misuse, as privacy's and the API's (it said "no
+	 * profile with profile_id", exit 1, as of an ID no profile has) */
+	find[2] = "xyz";
+	expect_run(th, NULL, cmd_profile, find, CLI_USAGE, NULL,
+		   "profile: --profile-id: \"xyz\" is not a profile ID (p_ and 16");
 	CU_ASSERT_EQUAL(th->reader->ops->meta_list(th->reader, PRIVACY_REQUEST_PREFIX,
 						   request_count, &n_before), 0);
 	expect_run(th, NULL, cmd_privacy, unknown, CLI_FAIL, "",
