@@ -112,11 +112,13 @@ const pidOf = async (q) => ((await apiGet(`/v1/profiles?${q}`)).profiles[0] || {
 
 const consoleErrors = [];
 let allowRefusedToken = false; // the one expected network error: a wrong token's 403
+let allowBadRequest = false; // and a malformed profile ID's 400
 
 function watch(page, name, allowed) {
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     if (allowRefusedToken && /status of 403/.test(m.text())) return;
+    if (allowBadRequest && /status of 400/.test(m.text())) return;
     if (allowed && allowed.test(m.text())) return;
     consoleErrors.push(`${name}: console.error: ${m.text()}`);
   });
@@ -762,12 +764,20 @@ async function refusedMidSession(browser) {
   check('Back from a profile a search opened: the page before the search',
     await page.evaluate(() => location.search === '') && await visible(page, '#empty'),
     await page.evaluate(() => location.href));
-  await page.goto(`${BASE}/?profile=p_no-such-profile`);
+  await page.goto(`${BASE}/?profile=p_aaaaaaaaaaaaaaaa`);
   await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 }).catch(() => {});
   check('a profile ID of no one: said, with why',
-    (await text(page, '#banner')) === 'No profile p_no-such-profile: it may have been erased.' &&
+    (await text(page, '#banner')) === 'No profile p_aaaaaaaaaaaaaaaa: it may have been erased.' &&
     await visible(page, '#empty'), await text(page, '#banner'));
+  /* a link whose ID is garbled: the hub's 400 says what a profile ID looks like */
+  allowBadRequest = true;
+  await page.goto(`${BASE}/?profile=p_no-such-profile`);
+  await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 }).catch(() => {});
+  check('a malformed profile ID: the hub\'s message',
+    (await text(page, '#banner')).startsWith('profile_id: "p_no-such-profile" is not a profile ID'),
+    await text(page, '#banner'));
   await search(page, 'sam-1');
+  allowBadRequest = false;
   await page.route(/\/v1\/profiles\?profile_id=/, (route) => route.fulfill({ status: 502, contentType: 'text/html',
     body: '<html><body>Bad Gateway</body></html>' }));
   await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 }).catch(() => {});
