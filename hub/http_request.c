@@ -363,7 +363,7 @@ static enum MHD_Result refuse(struct http_req *req, unsigned status, const char 
  * "Allow: GET, HEAD", or no method at all on a source's route). */
 static enum MHD_Result refuse_method(struct http_req *req, const char *method, const char *allow)
 {
-	char msg[sizeof(req->refusal.message)];
+	char msg[256]; /* the method cut at 32, an Allow of mount_allow at most 127 */
 
 	snprintf(msg, sizeof(msg), "%.32s is not allowed here: this route takes %s", method,
 		 allow);
