@@ -181,6 +181,17 @@ static void worker_failing_over(struct export_worker *w)
 		live_failing(w);
 }
 
+/* A disabled export is not failing (/metrics' export_failing, alerted on):
+ * its failing state, if any, ends without a "delivering again" line, and
+ * one enabled again that fails starts a new one.  Before its state shows
+ * disabled, so that /metrics agrees with the status. */
+static void worker_failing_drop(struct export_worker *w)
+{
+	memset(&w->failing, 0, sizeof(w->failing));
+	w->attempt = 0;
+	live_failing(w);
+}
+
 static enum step worker_retry(struct export_worker *w, const char *msg)
 {
 	struct outage_words words = worker_failing_words(w);
@@ -221,6 +232,7 @@ static enum step worker_disable(struct export_worker *w, const char *msg, int is
 	else
 		log_error(w->who,
 			  "disabled until the hub restarts (its plugin could not start): %s", msg);
+	worker_failing_drop(w);
 	live_error(w, "disabled", msg, 0);
 	if (is_saved) {
 		w->saved.is_disabled = 1;
@@ -517,6 +529,17 @@ static int worker_read(struct export_worker *w)
 	return feed_page_build(pg, w->store, &w->filter, &w->docs);
 }
 
+/* The store has the export disabled under this configuration. */
+static enum step worker_found_disabled(struct export_worker *w)
+{
+	worker_failing_drop(w);
+	live_state(w, "disabled");
+	log_warn(w->who, "disabled (%s): change its configuration, or run"
+		 " `profilehub exports enable %s`, to enable it",
+		 w->saved.error, w->conf->name);
+	return STEP_DISABLED;
+}
+
 static enum step worker_step(struct export_worker *w, uint64_t gen)
 {
 	char err[1024];
@@ -528,22 +551,12 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 		rc = export_worker_open_store(w, err, sizeof(err));
 		if (rc < 0)
 			return worker_retry(w, err);
-		if (rc == 1) {
-			live_state(w, "disabled");
-			log_warn(w->who, "disabled (%s): change its configuration, or run"
-				 " `profilehub exports enable %s`, to enable it",
-				 w->saved.error, w->conf->name);
-			return STEP_DISABLED;
-		}
+		if (rc == 1)
+			return worker_found_disabled(w);
 	}
 	rc = export_worker_lease(w, &is_disabled, err, sizeof(err));
-	if (rc < 0 && is_disabled) {
-		live_state(w, "disabled");
-		log_warn(w->who, "disabled (%s): change its configuration, or run"
-			 " `profilehub exports enable %s`, to enable it",
-			 w->saved.error, w->conf->name);
-		return STEP_DISABLED;
-	}
+	if (rc < 0 && is_disabled)
+		return worker_found_disabled(w);
 	if (rc < 0)
 		return worker_retry(w, err);
 	if (rc == 0) { /* nothing for this process to do: idle, retried */

@@ -1848,6 +1848,42 @@ static void test_metrics_show_a_failing_export_until_it_delivers(void)
 	world_close(&w);
 }
 
+/* An export failing, then disabled (its receiver refusing the credentials
+ * after an outage): /metrics says disabled, no longer failing, which
+ * stayed 1 with its seconds growing (an alert on export_failing_seconds
+ * for an export that tries nothing). */
+static void test_metrics_a_disabled_export_is_not_failing(void)
+{
+	struct world w;
+	char *keys, *gate, *blocked, *refusing;
+	FILE *f;
+
+	gate = testlib_mkdtemp();
+	CU_ASSERT_FATAL(asprintf(&blocked, "%s/go.blocked", gate) > 0);
+	CU_ASSERT_FATAL(asprintf(&refusing, "%s/refusing", gate) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys, "    retries: 1\n    gate: %s/go\n    fail: auth\n"
+				 "    fail_while: %s\n", gate, refusing) > 0);
+	world_open(&w, keys);
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_FATAL(file_appears(blocked)); /* the first send, answered "retry" */
+	f = fopen(refusing, "w");               /* then the credentials are refused */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fclose(f);
+	gate_open(blocked);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_disabled"), 1);
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_failing"), 0);
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_failed_attempts"), 0);
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_failing_seconds"), 0);
+	world_close(&w);
+	testlib_rmtree(gate);
+	free(gate);
+	free(blocked);
+	free(refusing);
+	free(keys);
+}
+
 /* A call that delivered all but its last change before it failed (HUB_RETRY
  * with n_done = n - 1): the cursor moves past the delivered ones only, and
  * the last is sent again: every change reaches the export once, in order. */
@@ -4852,6 +4888,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_failure_with_nothing_to_deliver_ends_once_caught_up),
 	   TEST(test_a_retry_shows_when_the_next_attempt_is),
 	   TEST(test_metrics_show_a_failing_export_until_it_delivers),
+	   TEST(test_metrics_a_disabled_export_is_not_failing),
 	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
 	   TEST(test_an_answer_past_the_batch_delivers_the_batch_again),
 	   TEST(test_a_stopped_answer_without_a_stop_is_a_retry),
