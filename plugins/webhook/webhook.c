@@ -40,7 +40,10 @@
  *                            refused the batch without saying which change
  *                            is bad; the exporter then sends that batch's
  *                            changes one at a time and dead-letters only
- *                            those refused alone
+ *                            those refused alone.  The message gives the
+ *                            answer's length, media type and first bytes,
+ *                            words that may identify someone (an email,
+ *                            3 digits or more) redacted
  *
  * Messages name the receiver by scheme://host:port only: a URL's user
  * info, path or query may hold credentials, so `url` is a secret
@@ -95,6 +98,8 @@ struct webhook {
 	long retry_after_s;
 	char snippet[SNIPPET_MAX + 1];
 	size_t snippet_len;
+	size_t body_len;        /* the whole answer's, the snippet its start */
+	char content_type[64];  /* its media type, printable, "" when none */
 };
 
 /* ---- create / destroy -------------------------------------------------- */
@@ -277,6 +282,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	struct webhook *wh = ctx;
 	size_t n = size * nmemb, room = SNIPPET_MAX - wh->snippet_len;
 
+	wh->body_len += n;
 	if (room > n)
 		room = n;
 	memcpy(wh->snippet + wh->snippet_len, data, room);
@@ -313,13 +319,83 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return wh->call && wh->host->should_stop(wh->call) ? 1 : 0;
 }
 
-/* Printable ASCII only, for a message. */
-static const char *snippet_clean(struct webhook *wh)
+#define REDACTED "[redacted]"
+/* Every word a redaction may replace fits: REDACTED is no longer than 4
+ * bytes a byte. */
+#define SNIPPET_SAFE_MAX (SNIPPET_MAX * 4 + sizeof(REDACTED))
+
+/* A byte between the words of an answer ("{\"error\": \"x\"}"). */
+static int is_word_break(char c)
 {
-	for (size_t i = 0; i < wh->snippet_len; i++)
-		if (wh->snippet[i] < 32 || wh->snippet[i] > 126)
-			wh->snippet[i] = ' ';
-	return wh->snippet;
+	return c == ' ' || strchr("\"'`,;:()[]{}<>=", c) != NULL;
+}
+
+/* A word that may be a person's identifier: an email (an '@', or "%40"
+ * URL-encoded), or a run of 3 digits or more (a phone number, an ID). */
+static int is_word_personal(const char *w, size_t n)
+{
+	size_t digits = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (w[i] == '@' || (i + 2 < n && w[i] == '%' && w[i + 1] == '4' && w[i + 2] == '0'))
+			return 1;
+		digits = w[i] >= '0' && w[i] <= '9' ? digits + 1 : 0;
+		if (digits >= 3)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The snippet of a refusal as a message may hold it: printable ASCII, and
+ * each word that may be a person's identifier (the receiver echoing the
+ * email it refused) replaced by REDACTED.  The message goes to the log,
+ * the export's last error and the dead letter's reason: the receiver's
+ * words ("invalid field email") stay, whoever they named does not.
+ */
+static const char *snippet_safe(struct webhook *wh, char out[SNIPPET_SAFE_MAX])
+{
+	char *s = wh->snippet, *o = out;
+	size_t i = 0;
+
+	for (size_t k = 0; k < wh->snippet_len; k++)
+		if (s[k] < 32 || s[k] > 126)
+			s[k] = ' ';
+	while (i < wh->snippet_len) {
+		size_t n = 0;
+		while (i + n < wh->snippet_len && !is_word_break(s[i + n]))
+			n++;
+		if (n == 0) {
+			*o++ = s[i++];
+			continue;
+		}
+		if (is_word_personal(s + i, n)) {
+			memcpy(o, REDACTED, sizeof(REDACTED) - 1);
+			o += sizeof(REDACTED) - 1;
+		} else {
+			memcpy(o, s + i, n);
+			o += n;
+		}
+		i += n;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* The answer's media type (before any ';'), printable, for a message. */
+static void content_type_keep(struct webhook *wh, const char *ct)
+{
+	size_t n = 0;
+
+	wh->content_type[0] = '\0';
+	if (!ct)
+		return;
+	while (ct[n] && ct[n] != ';' && ct[n] > 32 && ct[n] < 127 &&
+	       n + 1 < sizeof(wh->content_type)) {
+		wh->content_type[n] = ct[n];
+		n++;
+	}
+	wh->content_type[n] = '\0';
 }
 
 static void request_setup(struct webhook *wh, const char *body, size_t len,
@@ -403,6 +479,7 @@ static hub_rc status_rc(struct webhook *wh, long status, size_t n, size_t *n_don
 			size_t err_size)
 {
 	const char *why;
+	char safe[SNIPPET_SAFE_MAX];
 
 	if (status >= 200 && status < 300) {
 		*n_done = n;
@@ -432,8 +509,12 @@ static hub_rc status_rc(struct webhook *wh, long status, size_t n, size_t *n_don
 			 wh->origin, why);
 		return HUB_ERR_CONFIG;
 	}
-	snprintf(err, err_size, "HTTP %ld from %s%s%s", status, wh->origin,
-		 wh->snippet_len ? ": " : " (no body)", snippet_clean(wh));
+	if (!wh->body_len)
+		snprintf(err, err_size, "HTTP %ld from %s (no body)", status, wh->origin);
+	else
+		snprintf(err, err_size, "HTTP %ld from %s (%zu bytes%s%s): %s", status,
+			 wh->origin, wh->body_len, wh->content_type[0] ? ", " : "",
+			 wh->content_type, snippet_safe(wh, safe));
 	return HUB_ERR_DATA;
 }
 
@@ -461,11 +542,16 @@ static hub_rc webhook_export(void *state, struct hub_call *call, const char *con
 	wh->retry_after_s = 0;
 	wh->snippet_len = 0;
 	wh->snippet[0] = '\0';
+	wh->body_len = 0;
+	wh->content_type[0] = '\0';
 	request_setup(wh, body, len, headers, curl_err);
 	res = curl_easy_perform(wh->curl);
 	wh->call = NULL;
 	if (res == CURLE_OK) {
+		char *ct = NULL;
 		curl_easy_getinfo(wh->curl, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(wh->curl, CURLINFO_CONTENT_TYPE, &ct);
+		content_type_keep(wh, ct);
 		rc = status_rc(wh, status, n, n_done, err, err_size);
 	} else if (res == CURLE_URL_MALFORMAT || res == CURLE_UNSUPPORTED_PROTOCOL) {
 		snprintf(err, err_size, "%s: %s", wh->origin, curl_easy_strerror(res));

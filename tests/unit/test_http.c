@@ -2917,7 +2917,9 @@ static void test_webhook_retries_a_425_too_early(void)
 /* What each answer means for the batch (webhook.c's table): 2xx done;
  * 408, 429 (Retry-After also as an HTTP date) and 5xx retried; 401, 403,
  * 407 refused credentials; 3xx not followed; another 4xx bad data, its
- * message ending with the first 200 bytes of the answer, printable. */
+ * message ending with the answer's length, media type and first 200
+ * bytes, printable, a word that may identify someone redacted (it went to
+ * the log, the last error and the dead letter as the receiver wrote it). */
 static void test_webhook_answers_by_status(void)
 {
 #define ANSWER(status, head) "HTTP/1.1 " status "\r\n" head "Connection: close\r\n"
@@ -2944,6 +2946,13 @@ static void test_webhook_answers_by_status(void)
 		{ANSWER("301 Moved", "Location: http://127.0.0.1:1/\r\n") NO_BODY, HUB_ERR_CONFIG,
 		 0, "HTTP 301 from ", ": redirects are not followed"},
 		{ANSWER("422 Nope", "") NO_BODY, HUB_ERR_DATA, 0, "HTTP 422 from ", " (no body)"},
+		{ANSWER("422 Echo", "Content-Type: application/json; charset=utf-8\r\n"
+			"Content-Length: 79\r\n") "\r\n"
+		 "{\"error\":\"invalid email ann@example.com\",\"phone\":\"+15551234567\","
+		 "\"code\":\"E_BAD\"}",
+		 HUB_ERR_DATA, 0, "HTTP 422 from ",
+		 " (79 bytes, application/json): {\"error\":\"invalid email [redacted]\","
+		 "\"phone\":\"[redacted]\",\"code\":\"E_BAD\"}"},
 		{NULL, HUB_ERR_DATA, 0, "HTTP 400 from ", NULL}, /* made below */
 	};
 	const char *answers[ARRAY_SIZE(rows)];
@@ -2962,8 +2971,8 @@ static void test_webhook_answers_by_status(void)
 	memset(p, 'b', 50);
 	p[50] = '\0';
 	memset(tail, 'a', sizeof(tail));
-	memcpy(tail, ":  ", 3);
-	tail[2 + 200] = '\0';
+	memcpy(tail, " (301 bytes):  ", 15);
+	tail[14 + 200] = '\0';
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
 		answers[i] = rows[i].answer ? rows[i].answer : bad;
 	receiver_start(&r, answers, ARRAY_SIZE(answers));
@@ -3312,9 +3321,9 @@ static void test_webhook_a_url_without_an_endpoint_is_a_config_error(void)
 #undef REFUSAL
 }
 
-/* A refusal's message ends with the start of that answer's body: all of
- * it when it came in pieces (chunks), none of an earlier answer's, bytes
- * outside printable ASCII (32 to 126) shown as spaces. */
+/* A refusal's message ends with its answer's length and the start of its
+ * body: all of it when it came in pieces (chunks), none of an earlier
+ * answer's, bytes outside printable ASCII (32 to 126) shown as spaces. */
 static void test_webhook_a_refusal_quotes_only_its_own_answer(void)
 {
 #define REFUSED "HTTP/1.1 422 No\r\nConnection: close\r\n"
@@ -3323,7 +3332,8 @@ static void test_webhook_a_refusal_quotes_only_its_own_answer(void)
 		REFUSED "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
 		REFUSED "Content-Length: 7\r\n\r\na\x1f ~\x7f\xffz",
 	};
-	static const char *const tails[] = {": first", ": hello world", ": a  ~  z"};
+	static const char *const tails[] = {" (5 bytes): first", " (11 bytes): hello world",
+					    " (7 bytes): a  ~  z"};
 	char err[1024], want[256];
 	struct hook h;
 	size_t n_done;
