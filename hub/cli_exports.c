@@ -30,18 +30,55 @@ static const char *str_or(json_t *o, const char *key, const char *fallback)
 	return v ? v : fallback;
 }
 
-static void print_table(json_t *exports)
+/* The table's column widths: each its widest value's, its title's at least
+ * (a name or plugin longer than a fixed width shifted the rest of its row). */
+struct table_widths {
+	int name, plugin, state, cursor, lag;
+};
+
+static int width_max(int w, const char *text)
 {
+	size_t n = strlen(text);
+	return n > (size_t)w ? (int)(n < 300 ? n : 300) : w;
+}
+
+static int width_of_int(int w, json_t *v)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(v));
+	return width_max(w, text);
+}
+
+static struct table_widths table_widths(json_t *exports)
+{
+	struct table_widths tw = {4, 6, 5, 6, 3}; /* NAME PLUGIN STATE CURSOR LAG */
 	size_t i;
 	json_t *e;
 
-	printf("%-20s %-10s %-10s %10s %10s  %s\n", "NAME", "PLUGIN", "STATE", "CURSOR", "LAG",
-	       "LAST ERROR");
 	json_array_foreach(exports, i, e) {
-		printf("%-20s %-10s %-10s %10lld %10lld  ", str_or(e, "name", "?"),
-		       str_or(e, "plugin", "?"), str_or(e, "state", "?"),
-		       (long long)json_integer_value(json_object_get(e, "cursor")),
-		       (long long)json_integer_value(json_object_get(e, "lag")));
+		tw.name = width_max(tw.name, str_or(e, "name", "?"));
+		tw.plugin = width_max(tw.plugin, str_or(e, "plugin", "?"));
+		tw.state = width_max(tw.state, str_or(e, "state", "?"));
+		tw.cursor = width_of_int(tw.cursor, json_object_get(e, "cursor"));
+		tw.lag = width_of_int(tw.lag, json_object_get(e, "lag"));
+	}
+	return tw;
+}
+
+static void print_table(json_t *exports)
+{
+	struct table_widths tw = table_widths(exports);
+	size_t i;
+	json_t *e;
+
+	printf("%-*s  %-*s  %-*s  %*s  %*s  %s\n", tw.name, "NAME", tw.plugin, "PLUGIN",
+	       tw.state, "STATE", tw.cursor, "CURSOR", tw.lag, "LAG", "LAST ERROR");
+	json_array_foreach(exports, i, e) {
+		printf("%-*s  %-*s  %-*s  %*lld  %*lld  ", tw.name, str_or(e, "name", "?"),
+		       tw.plugin, str_or(e, "plugin", "?"), tw.state, str_or(e, "state", "?"),
+		       tw.cursor, (long long)json_integer_value(json_object_get(e, "cursor")),
+		       tw.lag, (long long)json_integer_value(json_object_get(e, "lag")));
 		if (json_is_true(json_object_get(e, "last_error_is_past")))
 			printf("- (past, delivered since: %s: %s)\n",
 			       str_or(e, "last_error_at", "?"), str_or(e, "last_error", ""));

@@ -1410,6 +1410,94 @@ static void store_dead_letters(struct testhub *th, const char *name, int n)
 	sqlite3_close(db);
 }
 
+/* The line of `out` that starts with `name` and a space (a table's row),
+ * or "" (never NULL). */
+static const char *table_row(const char *out, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *line = out; line && *line; line = strchr(line, '\n')) {
+		line += *line == '\n';
+		if (strncmp(line, name, n) == 0 && line[n] == ' ')
+			return line;
+	}
+	return "";
+}
+
+/* The words of the line at `line`, joined by one space, in buf. */
+static void words_of_line(const char *line, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	for (const char *p = line; *p && *p != '\n' && n + 1 < size; p++)
+		if (*p != ' ' || (n > 0 && buf[n - 1] != ' '))
+			buf[n++] = *p;
+	while (n > 0 && buf[n - 1] == ' ')
+		n--;
+	buf[n] = '\0';
+}
+
+/* Where column `title` of the table's header starts (left) or ends
+ * (right-aligned numbers), and where the word of `row` in that column
+ * does: -1 when there is none. */
+static int column_at(const char *line, int nth, int is_end)
+{
+	int word = -1, at = -1;
+
+	for (int i = 0; line[i] && line[i] != '\n'; i++) {
+		int starts = line[i] != ' ' && (i == 0 || line[i - 1] == ' ');
+		int ends = line[i] != ' ' && (line[i + 1] == ' ' || line[i + 1] == '\n' ||
+					      !line[i + 1]);
+		if (starts)
+			word++;
+		if (word == nth && (is_end ? ends : starts)) {
+			at = i;
+			break;
+		}
+	}
+	return at;
+}
+
+/* The table's columns are as wide as their widest value: an export's name
+ * longer than 20 or a plugin's than 10 ("export_script") shifted the rest
+ * of its row, out of line with the header and the other rows. */
+static void test_exports_table_columns_fit_their_widest_value(void)
+{
+	static const char *const links[] = {"jsonl.so", "plugins/jsonl.so", NULL};
+	static const char *const names[] = {"a_crm_feed_with_a_rather_long_name", "x"};
+	char *argv[] = {"exports", NULL}, *plugins, *yaml, *out = NULL, *said = NULL;
+	const char *header;
+	struct testhub *th;
+
+	plugins = testlib_plugin_dir(links);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(plugins);
+	CU_ASSERT_FATAL(asprintf(&yaml, "plugin_dir: %s\nexports:\n"
+				 "  - {name: %s, plugin: jsonl, path: %s/a.jsonl, enabled: false}\n"
+				 "  - {name: %s, plugin: jsonl, path: %s/x.jsonl}\n",
+				 plugins, names[0], plugins, names[1], plugins) > 0);
+	th = testhub_start(yaml);
+	free(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, argv, 0, NULL, &out, &said), CLI_OK);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	header = table_row(out, "NAME");
+	CU_ASSERT_FATAL(*header != '\0');
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		const char *row = table_row(out, names[i]);
+		CU_ASSERT_FATAL(*row != '\0');
+		/* PLUGIN, STATE and LAST ERROR start where their values do;
+		 * CURSOR and LAG end where theirs do */
+		CU_ASSERT_EQUAL(column_at(row, 1, 0), column_at(header, 1, 0));
+		CU_ASSERT_EQUAL(column_at(row, 2, 0), column_at(header, 2, 0));
+		CU_ASSERT_EQUAL(column_at(row, 3, 1), column_at(header, 3, 1));
+		CU_ASSERT_EQUAL(column_at(row, 4, 1), column_at(header, 4, 1));
+		CU_ASSERT_EQUAL(column_at(row, 5, 0), column_at(header, 5, 0));
+	}
+	free(out);
+	free(said);
+	plugin_world_stop(th, plugins);
+}
+
 /* The table's row of each export says what --json says of it: name,
  * plugin, state, cursor, lag and no last error; no backfill line when none
  * was asked for.  Dead letters: at most 100 listed ("shown" then), each
@@ -1434,18 +1522,17 @@ static void test_exports_table_says_what_json_says_and_lists_dead_letters(void)
 	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, table_argv, 0, NULL, &out, &said), CLI_OK);
 	CU_ASSERT_EQUAL(json_array_size(json_object_get(status, "exports")), 2);
 	json_array_foreach(json_object_get(status, "exports"), i, e) {
-		char want[256], *row;
+		char want[256], got[256] = "";
+		const char *row = table_row(out, json_string_value(json_object_get(e, "name")));
 
-		snprintf(want, sizeof(want), "\n%-20s %-10s %-10s %10lld %10lld  -\n",
+		snprintf(want, sizeof(want), "%s %s %s %lld %lld -",
 			 json_string_value(json_object_get(e, "name")),
 			 json_string_value(json_object_get(e, "plugin")),
 			 json_string_value(json_object_get(e, "state")),
 			 (long long)json_integer_value(json_object_get(e, "cursor")),
 			 (long long)json_integer_value(json_object_get(e, "lag")));
-		row = strstr(out, want);
-		CU_ASSERT_PTR_NOT_NULL(row);
-		if (!row)
-			fprintf(stderr, "\nno row %s in:\n%s\n", want, out);
+		words_of_line(row, got, sizeof(got));
+		CU_ASSERT_STRING_EQUAL(got, want);
 	}
 	CU_ASSERT(json_integer_value(json_object_get(json_array_get(json_object_get(status,
 		"exports"), 0), "lag")) > 0);
@@ -1990,6 +2077,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_privacy_access_to_a_full_disk_names_the_write_error),
 	   TEST(test_privacy_access_names_the_exports_as_recipients),
 	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),
+	   TEST(test_exports_table_columns_fit_their_widest_value),
 	   TEST(test_exports_enable_of_an_enabled_export_names_the_hubs_api),
 	   TEST(test_exports_enable_of_an_export_off_in_the_config_says_so),
 	   TEST(test_exports_backfill_says_whether_it_waits),
