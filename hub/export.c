@@ -94,6 +94,15 @@ static int read_backfill(const struct config_instance *ci, unsigned kinds_mask, 
 	return 0;
 }
 
+int export_is_backfill_off(const struct config_instance *ci)
+{
+	const struct cfg_node *n = cfg_get(ci->node, "backfill");
+	int is_on = 1;
+
+	return n && !(n->kind == CFG_SCALAR && n->is_null) && cfg_as_bool(n, &is_on) == 0 &&
+	       !is_on;
+}
+
 static int read_batch_size(const struct config_instance *ci, size_t *size, char *err,
 			   size_t err_size)
 {
@@ -196,11 +205,17 @@ static int register_exports(const struct hub_config *cfg, char *err, size_t err_
 		return 0;
 	if (store_open_existing(cfg, &s, err, err_size))
 		return -1;
-	rc = export_known_register(s, cfg);
-	if (rc)
-		err_set(err, err_size, "registering the exports in the store: %s", store_error(s));
+	rc = export_register_in(s, cfg, err, err_size);
 	store_close(s);
 	return rc;
+}
+
+int export_register_in(struct store *s, const struct hub_config *cfg, char *err, size_t err_size)
+{
+	if (export_known_register(s, cfg) == 0)
+		return 0;
+	err_set(err, err_size, "registering the exports in the store: %s", store_error(s));
+	return -1;
 }
 
 int export_start(struct exporter **out, const struct hub_config *cfg, char *err,

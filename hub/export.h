@@ -56,6 +56,12 @@
 
 struct exporter;
 
+/* Registers every export of cfg in store s (export_known.c), as a
+ * process that writes the change feed for them does before its first
+ * write (intake_start()): one with `backfill: false` the store did not
+ * know starts at the feed's end then.  0, or -1 with err set. */
+int export_register_in(struct store *s, const struct hub_config *cfg, char *err, size_t err_size);
+
 /*
  * Loads the plugins, checks every enabled export against its plugin (a
  * missing plugin, an unknown key or a bad `kinds` value fails the start

@@ -133,8 +133,12 @@ int export_retry_target(const char *payload, char **name, int64_t *retry_of, cha
 
 #define EXPORT_NAME_SIZE 256
 
-/* Registers every export of cfg in the store, in one transaction.  0, or
- * -1 with s->err set. */
+/* 1 when the export's config says `backfill: false` (export.c). */
+int export_is_backfill_off(const struct config_instance *ci);
+
+/* Registers every export of cfg in the store, in one transaction; one
+ * with `backfill: false` that never ran starts at the feed's end then
+ * (its cursor saved there).  0, or -1 with s->err set. */
 int export_known_register(struct store *s, const struct hub_config *cfg);
 /* The exports registered in the store that cfg does not configure (another
  * process's, or one taken out of the configurations): *names (hub_free

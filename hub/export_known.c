@@ -13,13 +13,47 @@
 #include "export_int.h"
 
 #include "alloc.h"
+#include "log.h"
 #include "util.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #define KNOWN_PREFIX "export_known:"
 #define GATE_KEY "export_gate" /* several writers: export_known_any() */
+
+/*
+ * An export with `backfill: false` starts at the change feed's end at the
+ * moment the store first knows it: its cursor is saved there, in the
+ * registration's transaction, unless it has one (it ran, or a process
+ * registered it before: once, and a restart before its first delivery
+ * keeps it).  Without it the export began at cursor 0, with whatever the
+ * feed still held for the other exports (none, or days of changes behind
+ * a disabled one).  The outbox's seqs are taken in commit order, so every
+ * change committed after this transaction is past the head.
+ */
+static int head_begin(struct store *s, const struct config_instance *ci)
+{
+	char key[300], text[32];
+	int64_t head = 0;
+	int rc;
+
+	if (!export_is_backfill_off(ci))
+		return 0;
+	if ((rc = export_has_history(s, ci->name)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (export_outbox_last_seq(s, 0, &head))
+		return -1;
+	export_key_cursor(key, sizeof(key), ci->name);
+	snprintf(text, sizeof(text), "%" PRId64, head);
+	if (s->ops->meta_put(s, key, text))
+		return -1;
+	if (head > 0)
+		log_info("export", "%s is new with backfill: false: it starts after the change"
+			 " feed's last change, seq %" PRId64, ci->name, head);
+	return 0;
+}
 
 int export_known_register(struct store *s, const struct hub_config *cfg)
 {
@@ -34,7 +68,7 @@ int export_known_register(struct store *s, const struct hub_config *cfg)
 		goto fail;
 	for (size_t i = 0; i < cfg->n_exports; i++) {
 		snprintf(key, sizeof(key), KNOWN_PREFIX "%s", cfg->exports[i].name);
-		if (s->ops->meta_put(s, key, "1"))
+		if (s->ops->meta_put(s, key, "1") || head_begin(s, &cfg->exports[i]))
 			goto fail;
 	}
 	if (s->ops->commit(s))

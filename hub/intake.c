@@ -14,6 +14,7 @@
 #include "intake.h"
 
 #include "alloc.h"
+#include "export.h"
 #include "log.h"
 #include "outage.h"
 #include "util.h"
@@ -698,6 +699,16 @@ int intake_start(struct intake **out, struct store *store, const struct hub_conf
 	}
 	pthread_mutex_init(&in->lock, NULL);
 	pthread_cond_init(&in->done, NULL);
+	/* the exports it writes the feed for are known before its first
+	 * write: a new one with `backfill: false` starts at the end of the
+	 * feed as it is now (an import listing it gets its changes) */
+	if (cfg->n_exports > 0 && export_register_in(store, cfg, err, err_size)) {
+		pthread_mutex_destroy(&in->lock);
+		pthread_cond_destroy(&in->work);
+		pthread_cond_destroy(&in->done);
+		hub_free(in);
+		return -1;
+	}
 	in->store = store;
 	store->is_intake_writer = 1;
 	in->max_depth = cfg->intake_queue_max > 0 ? cfg->intake_queue_max : 1024;

@@ -51,7 +51,9 @@ static char *plugin_dir_new(void)
 /* A hub whose one export "x" uses export_script with `keys` (YAML lines,
  * four spaces in; more exports may follow).  x has `backfill: false`
  * unless `keys` says otherwise: the tests apply their records before x
- * first runs, and most count its changes against the outbox. */
+ * first runs, and most count its changes against the outbox: its intake
+ * registers its exports in the store when it starts (intake_start()), so
+ * they are known before those changes, as an import's are. */
 static void world_open(struct world *w, const char *keys)
 {
 	char *yaml, *dir;
@@ -532,7 +534,8 @@ static void test_a_retried_change_of_a_gone_profile_is_skipped(void)
 }
 
 /* An export has run when either its cursor or its batch end is saved; a
- * damaged backfill state is as if none was asked for. */
+ * damaged backfill state is as if none was asked for.  (Export "n": the
+ * world's x has the cursor its registration saved.) */
 static void test_history_and_a_damaged_backfill_state(void)
 {
 	struct world w;
@@ -542,15 +545,15 @@ static void test_history_and_a_damaged_backfill_state(void)
 
 	world_open(&w, NULL);
 	s = w.th->reader;
-	CU_ASSERT_EQUAL(export_has_history(s, "x"), 0);
+	CU_ASSERT_EQUAL(export_has_history(s, "n"), 0);
 	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
-	export_key_batch_end(key, sizeof(key), "x");
+	export_key_batch_end(key, sizeof(key), "n");
 	CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, key, "12"), 0);
-	export_key_backfill(key, sizeof(key), "x");
+	export_key_backfill(key, sizeof(key), "n");
 	CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, key, "{\"state\":"), 0);
 	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
-	CU_ASSERT(export_has_history(s, "x") > 0);
-	CU_ASSERT_EQUAL(export_backfill_load(s, "x", &b, 0), 0);
+	CU_ASSERT(export_has_history(s, "n") > 0);
+	CU_ASSERT_EQUAL(export_backfill_load(s, "n", &b, 0), 0);
 	CU_ASSERT_EQUAL(b.state, BACKFILL_NONE);
 	world_close(&w);
 }
@@ -1277,8 +1280,10 @@ static void test_no_export_known_anywhere_means_no_feed(void)
 	struct hub_config *plain;
 	struct intake *in = NULL;
 	json_t *seqs;
+	int was_known = 0;
 
 	world_open(&w, NULL);
+	CU_ASSERT_EQUAL_FATAL(export_forget(w.th->reader, "x", &was_known), 0);
 	plain_intake_start(&w, &plain, &in);
 	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines_via(w.th, in, people), 0);
 	seqs = outbox_seqs(&w);
@@ -2158,6 +2163,53 @@ static struct hub_config *config_like(struct world *w, const char *keys)
 	CU_ASSERT_EQUAL_FATAL(config_load_string("again.yaml", yaml, &cfg, err, sizeof(err)), 0);
 	free(yaml);
 	return cfg;
+}
+
+/* An export added with `backfill: false` starts at the feed's end when the
+ * store first knows it, also when its first run comes after a restart: it
+ * began at cursor 0, with whatever the feed still held for the others (the
+ * people x was sent before it existed). */
+static void test_a_new_export_without_backfill_starts_at_the_feeds_end(void)
+{
+	struct world w;
+	struct hub_config *cfg;
+	char *keys, *late, err[512];
+	json_t *before, *got, *mine;
+	int64_t head;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	before = outbox_seqs(&w);
+	CU_ASSERT_FATAL(json_array_size(before) > 0);
+	head = json_integer_value(json_array_get(before, json_array_size(before) - 1));
+	CU_ASSERT_FATAL(asprintf(&late, "%s.late", w.record) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys, "  - name: late\n    plugin: export_script\n"
+				 "    record: %s\n    backfill: false\n", late) > 0);
+	cfg = config_like(&w, keys);
+	/* first known (a process that stops before it delivers), then changes */
+	CU_ASSERT_EQUAL_FATAL(export_known_register(w.th->reader, cfg), 0);
+	apply(&w, "{\"type\":\"track\",\"message_id\":\"z1\","
+		  "\"timestamp\":\"2025-03-03T10:00:00.000Z\","
+		  "\"identifiers\":{\"custom_id\":\"ann\"},\"event\":{\"name\":\"again\"}}\n");
+	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	mine = recorded_at(late, NULL);
+	CU_ASSERT(json_array_size(mine) > 0);
+	for (size_t i = 0; i < json_array_size(mine); i++)
+		CU_ASSERT(json_integer_value(json_object_get(json_array_get(mine, i), "seq")) >
+			  head);
+	got = recorded(&w, NULL); /* x, known from the start, has them all */
+	CU_ASSERT_EQUAL(json_array_size(got), json_array_size(before) + json_array_size(mine));
+	export_stop(w.ex);
+	w.ex = NULL;
+	config_free(cfg);
+	json_decref(before);
+	json_decref(got);
+	json_decref(mine);
+	unlink(late);
+	free(late);
+	free(keys);
+	world_close(&w);
 }
 
 /* The line of config_like's YAML that `keys` starts on (keys without
@@ -3281,8 +3333,6 @@ static void test_an_export_of_another_configuration_holds_the_feed(void)
 	export_set_prune_interval(0); /* a pass at every step */
 	CU_ASSERT_FATAL(asprintf(&y_record, "%s/y.jsonl", dir) > 0);
 	world_open(&w, NULL);
-	apply(&w, people);
-	all = outbox_seqs(&w);
 	CU_ASSERT_FATAL(asprintf(&keys,
 				 "    enabled: false\n  - name: y\n    plugin: export_script\n"
 				 "    record: %s\n    backfill: false\n    fail: auth\n",
@@ -3295,6 +3345,10 @@ static void test_an_export_of_another_configuration_holds_the_feed(void)
 				 y_record) > 0);
 	b_fixed = config_like(&w, keys);
 	a = config_like(&w, "");
+	/* y (backfill: false) known before the changes: it is to get them */
+	CU_ASSERT_EQUAL_FATAL(export_known_register(w.th->reader, b), 0);
+	apply(&w, people);
+	all = outbox_seqs(&w);
 
 	ex_b = start_idle(b);
 	ex_a = start_idle(a); /* x delivers everything, then prunes */
@@ -3452,6 +3506,8 @@ static void test_a_registration_waits_for_a_group_that_found_no_export(void)
 	if (!teststore_is_pg())
 		return;
 	world_open(&w, NULL);
+	/* its intake registered x: forgotten, the store knows none */
+	CU_ASSERT_EQUAL_FATAL(export_forget(w.th->reader, "x", &was_known), 0);
 	CU_ASSERT_EQUAL_FATAL(store_open(w.th->cfg, &s, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(store_open(w.th->cfg, &other, err, sizeof(err)), 0);
 	check_registration_waits_for_the_group(&w, s, other);
@@ -4889,6 +4945,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_retry_shows_when_the_next_attempt_is),
 	   TEST(test_metrics_show_a_failing_export_until_it_delivers),
 	   TEST(test_metrics_a_disabled_export_is_not_failing),
+	   TEST(test_a_new_export_without_backfill_starts_at_the_feeds_end),
 	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
 	   TEST(test_an_answer_past_the_batch_delivers_the_batch_again),
 	   TEST(test_a_stopped_answer_without_a_stop_is_a_retry),
