@@ -123,9 +123,13 @@ static void print_dead_letters(json_t *exports)
 		json_t *list = json_object_get(e, "dead_letters");
 		if (!json_array_size(list))
 			continue;
-		printf("\ndead letters of %s (%zu%s):\n", str_or(e, "name", "?"),
-		       json_array_size(list),
-		       json_array_size(list) >= DEAD_LETTERS_SHOWN ? " shown" : "");
+		json_int_t total = json_integer_value(json_object_get(e, "dead_letters_total"));
+		if (total > (json_int_t)json_array_size(list))
+			printf("\ndead letters of %s (%zu of %lld shown, lowest seq first):\n",
+			       str_or(e, "name", "?"), json_array_size(list), (long long)total);
+		else
+			printf("\ndead letters of %s (%zu):\n", str_or(e, "name", "?"),
+			       json_array_size(list));
 		json_array_foreach(list, j, d)
 			printf("  seq %-10lld %s  %s\n",
 			       (long long)json_integer_value(json_object_get(d, "seq")),

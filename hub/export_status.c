@@ -299,7 +299,7 @@ static json_t *status_one(struct exporter *ex, struct store *s, const struct hub
 	json_t *backfill;
 	struct export_saved saved;
 	struct dl_ctx dl = {json_array(), 0};
-	int64_t cursor = 0, last = 0;
+	int64_t cursor = 0, last = 0, n_dead = 0;
 	json_t *o = json_pack("{s:s, s:s, s:b}", "name", ci->name, "plugin", ci->plugin,
 			      "enabled", ci->is_enabled);
 
@@ -320,6 +320,11 @@ static json_t *status_one(struct exporter *ex, struct store *s, const struct hub
 		       dl.failed))
 		goto fail;
 	json_object_set_new(o, "dead_letters", dl.list);
+	dl.list = NULL;
+	/* the list holds the first dl_max: how many there are in all */
+	if (s->ops->dead_letter_count(s, ci->name, &n_dead))
+		goto fail;
+	json_object_set_new(o, "dead_letters_total", json_integer(n_dead));
 	return o;
 fail:
 	json_decref(dl.list);

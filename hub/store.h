@@ -317,6 +317,8 @@ struct store_ops {
 	int (*dead_letter_delete)(struct store *s, const char *export_name, int64_t seq);
 	/* the largest seq of the export's dead letters, 0 when it has none */
 	int (*dead_letter_last_seq)(struct store *s, const char *export_name, int64_t *seq);
+	/* how many dead letters the export has */
+	int (*dead_letter_count)(struct store *s, const char *export_name, int64_t *n);
 
 	/* identity log */
 	int (*log_append)(struct store *s, const struct store_log_entry *e);

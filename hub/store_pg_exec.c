@@ -224,6 +224,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	 * waits for the erase and finds the row gone */
 	[S_OUTBOX_HOLD] = "SELECT 1 FROM outbox WHERE seq = $1 FOR SHARE",
 	[S_DEAD_LAST] = "SELECT coalesce(max(seq), 0) FROM dead_letters WHERE export_name = $1",
+	[S_DEAD_COUNT] = "SELECT count(*) FROM dead_letters WHERE export_name = $1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
 			" WHERE export_name = $1 AND seq > $3 ORDER BY seq LIMIT $2",
 	/* a session lock: it outlives transactions, ends with the connection */

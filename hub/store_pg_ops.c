@@ -716,6 +716,12 @@ static int pg_dead_letter_last_seq(struct store *s, const char *name, int64_t *s
 	return pg_query_int(pg_run(pgs(s), S_DEAD_LAST, "s", name), seq) < 0 ? -1 : 0;
 }
 
+static int pg_dead_letter_count(struct store *s, const char *name, int64_t *n)
+{
+	*n = 0;
+	return pg_query_int(pg_run(pgs(s), S_DEAD_COUNT, "s", name), n) < 0 ? -1 : 0;
+}
+
 static int pg_dead_letter_list(struct store *s, const char *name, int64_t after, size_t limit,
 			       store_dead_letter_cb cb, void *ctx)
 {
@@ -807,6 +813,7 @@ const struct store_ops pg_ops = {
 	.dead_letter_delete = pg_dead_letter_delete,
 	.outbox_hold = pg_outbox_hold,
 	.dead_letter_last_seq = pg_dead_letter_last_seq,
+	.dead_letter_count = pg_dead_letter_count,
 	.log_append = pg_log_append,
 	.log_page = pg_log_page,
 	.log_delete_profile = pg_log_delete_profile,

@@ -304,6 +304,7 @@ static const char *const stmt_sql[S_COUNT] = {
 			  " RETURNING 1",
 	[S_OUTBOX_HOLD] = "SELECT 1 FROM outbox WHERE seq = ?1",
 	[S_DEAD_LAST] = "SELECT coalesce(max(seq), 0) FROM dead_letters WHERE export_name = ?1",
+	[S_DEAD_COUNT] = "SELECT count(*) FROM dead_letters WHERE export_name = ?1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
 			" WHERE export_name = ?1 AND seq > ?3 ORDER BY seq LIMIT ?2",
 	[S_LEASE_EPOCH] = "INSERT INTO meta(key, value) VALUES('lease_epoch:' || ?1, '1')"

@@ -669,6 +669,16 @@ static int lite_dead_letter_last_seq(struct store *s, const char *name, int64_t 
 			      seq) < 0 ? -1 : 0;
 }
 
+static int lite_dead_letter_count(struct store *s, const char *name, int64_t *n)
+{
+	struct sqlite_store *ls = lite(s);
+
+	*n = 0;
+	return lite_query_int(ls, S_DEAD_COUNT, lite_prep(ls, S_DEAD_COUNT, "s", name), n) < 0
+		       ? -1
+		       : 0;
+}
+
 static int lite_dead_letter_list(struct store *s, const char *name, int64_t after, size_t limit,
 				 store_dead_letter_cb cb, void *ctx)
 {
@@ -764,6 +774,7 @@ const struct store_ops sqlite_ops = {
 	.dead_letter_delete = lite_dead_letter_delete,
 	.outbox_hold = lite_outbox_hold,
 	.dead_letter_last_seq = lite_dead_letter_last_seq,
+	.dead_letter_count = lite_dead_letter_count,
 	.log_append = lite_log_append,
 	.log_page = lite_log_page,
 	.log_delete_profile = lite_log_delete_profile,

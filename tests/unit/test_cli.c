@@ -1500,8 +1500,9 @@ static void test_exports_table_columns_fit_their_widest_value(void)
 
 /* The table's row of each export says what --json says of it: name,
  * plugin, state, cursor, lag and no last error; no backfill line when none
- * was asked for.  Dead letters: at most 100 listed ("shown" then), each
- * with its reason. */
+ * was asked for.  Dead letters: at most 100 listed, each with its reason,
+ * and how many there are in all (`dead_letters_total`): "100 shown" did
+ * not say whether 101 or a million waited. */
 static void test_exports_table_says_what_json_says_and_lists_dead_letters(void)
 {
 	char *json_argv[] = {"exports", "--json", NULL}, *table_argv[] = {"exports", NULL};
@@ -1537,7 +1538,10 @@ static void test_exports_table_says_what_json_says_and_lists_dead_letters(void)
 	CU_ASSERT(json_integer_value(json_object_get(json_array_get(json_object_get(status,
 		"exports"), 0), "lag")) > 0);
 	CU_ASSERT_PTR_NULL(strstr(out, "backfill of"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\ndead letters of x (100 shown):\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\ndead letters of x (100 of 101 shown, lowest seq"
+				      " first):\n"));
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(json_object_get(status,
+		"exports"), 0), "dead_letters_total")), 101);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\ndead letters of y (1):\n"));
 	CU_ASSERT_EQUAL(testlib_lines_with(out, "  seq "), 101);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  y refused 1\n"));

@@ -1383,8 +1383,9 @@ static void test_a_dead_letter_put_again_goes_with_its_new_profile(void)
 }
 
 /* dead_letter_delete says whether it deleted (a concurrent retry relies
- * on it: tests/integration/pg_lease.sh), dead_letter_last_seq is per
- * export, outbox_hold finds a change until it is deleted. */
+ * on it: tests/integration/pg_lease.sh), dead_letter_last_seq and
+ * dead_letter_count are per export, outbox_hold finds a change until it
+ * is deleted. */
 static void test_dead_letter_delete_counts_and_outbox_hold_finds(void)
 {
 	WORLD(w);
@@ -1406,6 +1407,10 @@ static void test_dead_letter_delete_counts_and_outbox_hold_finds(void)
 	OK(s->ops->commit(s));
 	OK(s->ops->dead_letter_last_seq(s, "hook", &last));
 	CU_ASSERT_EQUAL(last, 9);
+	OK(s->ops->dead_letter_count(s, "hook", &last));
+	CU_ASSERT_EQUAL(last, 2);
+	OK(s->ops->dead_letter_count(s, "nobody", &last));
+	CU_ASSERT_EQUAL(last, 0);
 	OK(s->ops->begin(s));
 	CU_ASSERT_EQUAL(s->ops->dead_letter_delete(s, "hook", 9), 1);
 	CU_ASSERT_EQUAL(s->ops->dead_letter_delete(s, "hook", 9), 0);
@@ -1420,6 +1425,8 @@ static void test_dead_letter_delete_counts_and_outbox_hold_finds(void)
 	OK(s->ops->commit(s));
 	OK(s->ops->dead_letter_last_seq(s, "hook", &last));
 	CU_ASSERT_EQUAL(last, 4);
+	OK(s->ops->dead_letter_count(s, "hook", &last));
+	CU_ASSERT_EQUAL(last, 1);
 	world_stop(&w);
 }
 
