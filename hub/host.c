@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* One declared key of an instance, resolved. */
 struct config_value {
@@ -176,35 +177,82 @@ void host_instance_config_free(struct hub_instance *inst)
 
 /* ---- live calls (ownership rule 6) ----------------------------------- */
 
-#define CALL_SLOTS 1024
+#define CALL_SLOTS HOST_CALL_SLOTS
+#define HANDLE_STEP 16 /* bytes between two handles: aligned as any struct is */
 
-/* What a plugin is handed for one call: `shell` is only an address. */
+/* A call's handle is an address in a range reserved PROT_NONE (no object
+ * of anyone's is ever there, and nothing reads it): slot i at generation g
+ * is handle_base + (g * CALL_SLOTS + i) * HANDLE_STEP, modulo the range's
+ * size.  A slot's next call gets the next generation, so a kept handle is
+ * another address than the slot's live one: refused however late it is
+ * used, until the generation wraps (handle_span / HANDLE_STEP calls: 2^32
+ * on a 64-bit host).  One compare of the per-record path's. */
 struct call_slot {
-	struct hub_call shell;
-	_Atomic uintptr_t owner; /* the live call's thread (thread_id()), 0 once ended */
-	struct hub_call *call;   /* the caller's, while live */
-	const char *callback;    /* "pull", ...: the last call's */
-	char plugin[64];         /* and its plugin and instance, kept after it */
+	_Atomic uintptr_t handle; /* the live (or last) call's */
+	_Atomic uintptr_t owner;  /* the live call's thread (thread_id()), 0 once ended */
+	struct hub_call *call;    /* the caller's, while live */
+	const char *callback;     /* "pull", ...: the last call's */
+	char plugin[64];          /* and its plugin and instance, kept after it */
 	char instance[64];
 };
 
 static struct call_slot slots[CALL_SLOTS];
 static size_t slots_next; /* round robin: a slot is reused as late as possible */
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uintptr_t handle_base; /* 0: not reserved (yet): calls go unchecked */
+static _Atomic uintptr_t handle_span; /* the range's size, a power of two */
 static _Thread_local char thread_mark;
+static _Thread_local struct call_slot *thread_slot; /* this thread's live call's */
 
 static uintptr_t thread_id(void)
 {
 	return (uintptr_t)&thread_mark;
 }
 
+/* Reserves the handles' range (under slots_lock): the largest of 64 GiB
+ * down to 64 generations that the address space grants.  0 or -1. */
+static int handles_reserve(void)
+{
+	size_t span = (size_t)1 << (sizeof(size_t) > 4 ? 36 : 26);
+	void *at;
+
+	if (atomic_load(&handle_base))
+		return 0;
+	for (; span >= (size_t)CALL_SLOTS * HANDLE_STEP * 64; span /= 2) {
+		at = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+			  0);
+		if (at == MAP_FAILED)
+			continue;
+		atomic_store(&handle_span, (uintptr_t)span);
+		atomic_store(&handle_base, (uintptr_t)at);
+		return 0;
+	}
+	return -1;
+}
+
+/* The slot a handle's address names (whether or not it is its live
+ * handle), or NULL: not a handle. */
 static struct call_slot *slot_of(const struct hub_call *h)
 {
-	uintptr_t p = (uintptr_t)h, lo = (uintptr_t)&slots[0], hi = (uintptr_t)&slots[CALL_SLOTS];
+	uintptr_t base = atomic_load_explicit(&handle_base, memory_order_acquire);
+	uintptr_t off = (uintptr_t)h - base;
 
-	if (p < lo || p >= hi || (p - lo) % sizeof(slots[0]) != 0)
+	if (!base || off >= atomic_load_explicit(&handle_span, memory_order_relaxed) ||
+	    off % HANDLE_STEP != 0)
 		return NULL;
-	return &slots[(p - lo) / sizeof(slots[0])];
+	return &slots[off / HANDLE_STEP % CALL_SLOTS];
+}
+
+/* The slot's next handle: its generation's successor's address. */
+static uintptr_t slot_next_handle(const struct call_slot *s)
+{
+	uintptr_t base = atomic_load(&handle_base), span = atomic_load(&handle_span);
+	uintptr_t cur = atomic_load(&s->handle);
+	uintptr_t idx = cur ? (cur - base) / HANDLE_STEP : (uintptr_t)(s - slots);
+
+	if (cur)
+		idx += CALL_SLOTS;
+	return base + idx * HANDLE_STEP % span;
 }
 
 static void slot_name(char *dst, size_t size, const char *src)
@@ -217,7 +265,7 @@ struct hub_call *host_call_enter(struct hub_call *call, const char *callback)
 	struct call_slot *s = NULL;
 
 	pthread_mutex_lock(&slots_lock);
-	for (size_t i = 0; i < CALL_SLOTS && !s; i++) {
+	for (size_t i = 0; i < CALL_SLOTS && !s && handles_reserve() == 0; i++) {
 		struct call_slot *c = &slots[(slots_next + i) % CALL_SLOTS];
 		if (atomic_load(&c->owner) == 0)
 			s = c;
@@ -229,10 +277,12 @@ struct hub_call *host_call_enter(struct hub_call *call, const char *callback)
 		slot_name(s->plugin, sizeof(s->plugin),
 			  call->inst && call->inst->mod ? call->inst->mod->name : NULL);
 		slot_name(s->instance, sizeof(s->instance), call->inst ? call->inst->name : NULL);
+		atomic_store(&s->handle, slot_next_handle(s));
 		atomic_store(&s->owner, thread_id());
+		thread_slot = s;
 	}
 	pthread_mutex_unlock(&slots_lock);
-	return s ? &s->shell : call;
+	return s ? (struct hub_call *)atomic_load(&s->handle) : call;
 }
 
 void host_call_leave(struct hub_call *handle)
@@ -244,31 +294,89 @@ void host_call_leave(struct hub_call *handle)
 	pthread_mutex_lock(&slots_lock);
 	s->call = NULL;
 	atomic_store(&s->owner, 0);
+	if (thread_slot == s)
+		thread_slot = NULL;
 	pthread_mutex_unlock(&slots_lock);
 }
 
-/* A handle used where it is not live: logs who did what, never touching
- * the caller's call (it may be gone). */
-static void slot_refuse(struct call_slot *s, const char *fn)
+/* The refusal lines: the first, then at most one every
+ * PLUGIN_BAD_ANSWER_NOTE_MS with the count of those not logged since (a
+ * plugin that loops over a kept call would fill the log). */
+static atomic_llong n_refusals, n_refusals_noted;
+static _Atomic int64_t refusal_noted_ms;
+
+/* The clock of that limit: now_ms()'s when a test fixed it. */
+static int64_t refusal_clock_ms(void)
 {
-	char plugin[64], instance[64];
+	int64_t fixed = atomic_load(&fixed_now_ms);
+	return fixed ? fixed : time_mono_ms();
+}
+
+/* Whether to log this refusal; *unlogged: the refusals not logged since
+ * the last line. */
+static int refusal_is_noted(long long *unlogged)
+{
+	long long n = atomic_fetch_add(&n_refusals, 1) + 1;
+	int64_t now = refusal_clock_ms(), last = atomic_load(&refusal_noted_ms);
+
+	if (n > 1 && (uint64_t)(now - last) < PLUGIN_BAD_ANSWER_NOTE_MS)
+		return 0; /* (a clock gone back, as a test's fixed one unfixed: logged) */
+	if (!atomic_compare_exchange_strong(&refusal_noted_ms, &last, now))
+		return 0; /* another thread logs this one */
+	*unlogged = n - atomic_exchange(&n_refusals_noted, n) - 1;
+	return 1;
+}
+
+/* " (N more like it not logged ...)" for a refusal line, or "". */
+static const char *refusal_unlogged(long long unlogged, char *buf, size_t size)
+{
+	if (unlogged <= 0)
+		return "";
+	snprintf(buf, size, " (and %lld more refusals of kept or foreign calls since the last "
+		 "such line, not logged: at most one every %d s)", unlogged,
+		 PLUGIN_BAD_ANSWER_NOTE_MS / 1000);
+	return buf;
+}
+
+/* A handle used where it is not live: logs who did what (now and then),
+ * never touching the caller's call (it may be gone).  `is_reused`: the
+ * slot serves a later call since, whose names are not the culprit's. */
+static void slot_refuse(struct call_slot *s, const char *fn, int is_reused)
+{
+	char plugin[64] = "?", instance[64] = "plugins", more[160];
 	const char *callback;
+	long long unlogged = 0;
 	int is_live;
 
+	if (!refusal_is_noted(&unlogged))
+		return;
+	refusal_unlogged(unlogged, more, sizeof(more));
 	pthread_mutex_lock(&slots_lock);
-	memcpy(plugin, s->plugin, sizeof(plugin));
-	memcpy(instance, s->instance, sizeof(instance));
-	callback = s->callback ? s->callback : "callback";
-	is_live = atomic_load(&s->owner) != 0;
+	if (is_reused)
+		s = thread_slot; /* this thread's own call, if any: the likely culprit */
+	if (s) {
+		memcpy(plugin, s->plugin, sizeof(plugin));
+		memcpy(instance, s->instance, sizeof(instance));
+	}
+	callback = s && s->callback ? s->callback : "callback";
+	is_live = s && atomic_load(&s->owner) != 0;
 	pthread_mutex_unlock(&slots_lock);
-	if (is_live)
+	if (is_reused && s)
+		log_error(instance, "plugin %s called %s() during its %s() with the call of an "
+			  "earlier callback (no longer live: hub_plugin.h, ownership rule 6); "
+			  "refused%s", plugin, fn, callback, more);
+	else if (is_reused)
+		log_error("plugins", "a plugin called %s() with the call of a callback that "
+			  "returned (no longer live: hub_plugin.h, ownership rule 6); refused%s",
+			  fn, more);
+	else if (is_live)
 		log_error(instance, "plugin %s called %s() from another thread than its %s()'s "
 			  "(the call it was handed is valid only on that thread: hub_plugin.h, "
-			  "ownership rule 6); refused", plugin, fn, callback);
+			  "ownership rule 6); refused%s", plugin, fn, callback, more);
 	else
 		log_error(instance, "plugin %s called %s() after its %s() returned (the call "
 			  "it was handed is no longer live: hub_plugin.h, ownership rule 6); "
-			  "refused", plugin, fn, callback);
+			  "refused%s", plugin, fn, callback, more);
 }
 
 /* The caller's call behind what the plugin passed, or NULL (refused and
@@ -281,9 +389,9 @@ static struct hub_call *call_live(const struct hub_call *h, const char *fn, int 
 	*is_refused = 0;
 	if (!s)
 		return (struct hub_call *)h;
-	if (atomic_load(&s->owner) == thread_id())
+	if (atomic_load(&s->handle) == (uintptr_t)h && atomic_load(&s->owner) == thread_id())
 		return s->call;
-	slot_refuse(s, fn);
+	slot_refuse(s, fn, atomic_load(&s->handle) != (uintptr_t)h);
 	*is_refused = 1;
 	return NULL;
 }
@@ -607,4 +715,11 @@ const struct hub_host *host_table(void)
 void host_set_fixed_now_ms(int64_t ms)
 {
 	atomic_store(&fixed_now_ms, ms);
+}
+
+void host_reset_refusal_lines(void)
+{
+	atomic_store(&n_refusals, 0);
+	atomic_store(&n_refusals_noted, 0);
+	atomic_store(&refusal_noted_ms, 0);
 }

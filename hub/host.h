@@ -48,11 +48,15 @@ struct hub_call {
  * HUB_ERR_INTERNAL (should_stop(): 1) and an error log naming the plugin,
  * the instance, the function and the callback ("pull", "handle",
  * "import_line", "export_batch": a string literal), never touching `call`.
- * A handle's slot is reused only after many other calls (a stale handle
- * used that much later from the callback's own thread reaches the later
- * call).  When every slot is live, `call` itself is returned (unchecked).
+ * A handle is never handed out twice (until 2^32 calls on a 64-bit host):
+ * one kept is refused however many calls later it is used.  Refusals are
+ * logged the first time, then at most every PLUGIN_BAD_ANSWER_NOTE_MS with
+ * the count not logged.  When every one of HOST_CALL_SLOTS calls is live,
+ * `call` itself is returned (unchecked).
  * A call a caller hands a plugin directly (a unit test's) is used as is.
  */
+#define HOST_CALL_SLOTS 1024 /* calls live at once that are checked */
+
 struct hub_call *host_call_enter(struct hub_call *call, const char *callback);
 void host_call_leave(struct hub_call *handle);
 
@@ -61,6 +65,9 @@ const struct hub_host *host_table(void);
 
 /* Tests: fix now_ms() (0 = the real clock). */
 void host_set_fixed_now_ms(int64_t ms);
+
+/* Tests: the next refusal of a call (rule 6) is logged, as a first one. */
+void host_reset_refusal_lines(void);
 
 /*
  * The resolved config of one instance (inst->json): every key the plugin

@@ -32,7 +32,9 @@
  *      The hub refuses one used after its callback returned, or from another
  *      thread: emit(), checkpoint(), reject(), warn() and batch_range()
  *      answer HUB_ERR_INTERNAL, should_stop() 1, with an error logged naming
- *      the plugin, the function and the callback.  Only log,
+ *      the plugin, the function and the callback (the first such refusal,
+ *      then at most one line every 10 s with the count not logged), however
+ *      many calls later a kept one is used.  Only log,
  *      config_*, instance_name, now_ms, secret_equal and alloc_failed may
  *      be called from any thread, between create() and the end of destroy().
  *

@@ -1381,6 +1381,86 @@ static void test_host_has_warn_and_forwards_it(void)
 	CU_ASSERT_EQUAL(s.n_warned, 3);
 }
 
+/* A call kept by a plugin is refused however late it is used: here after
+ * its slot served HOST_CALL_SLOTS more calls and is live again, on this
+ * same thread, for another call (which the kept one must not reach). */
+static void test_host_refuses_a_call_kept_past_its_slots_reuse(void)
+{
+	const struct hub_host *h = host_table();
+	struct sink first = {0}, later = {0};
+	struct hub_call call1 = {.on_emit = sink_emit, .ctx = &first};
+	struct hub_call call2 = {.on_emit = sink_emit, .ctx = &later};
+	struct hub_call *kept, *live;
+	struct hub_record rec;
+	struct testlib_capture cap;
+	char err[256] = "", *logged;
+
+	hub_record_init(&rec, HUB_REC_TRACK);
+	kept = host_call_enter(&call1, "pull");
+	CU_ASSERT_EQUAL(h->emit(kept, &rec, err, sizeof(err)), HUB_OK);
+	host_call_leave(kept);
+	for (int i = 0; i < HOST_CALL_SLOTS - 1; i++)
+		host_call_leave(host_call_enter(&call2, "pull"));
+	live = host_call_enter(&call2, "pull");
+	host_reset_refusal_lines();
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(h->emit(kept, &rec, err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(h->should_stop(kept), 1);
+	logged = testlib_capture_end(&cap);
+	host_set_fixed_now_ms(0);
+	CU_ASSERT_EQUAL(later.n_emitted, 0);
+	CU_ASSERT_EQUAL(first.n_emitted, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "called emit() during its pull() with the call of an "
+				      "earlier callback (no longer live"));
+	CU_ASSERT_EQUAL(h->emit(live, &rec, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(later.n_emitted, 1);
+	host_call_leave(live);
+	free(logged);
+}
+
+/* A plugin looping over a kept call does not fill the log: the first
+ * refusal is logged, then one line per PLUGIN_BAD_ANSWER_NOTE_MS at most,
+ * counting those not logged.  Every refusal is still refused. */
+static void test_host_refusal_lines_are_rate_limited(void)
+{
+	const struct hub_host *h = host_table();
+	struct sink s = {0};
+	struct hub_call call = {.on_emit = sink_emit, .ctx = &s};
+	struct hub_call *kept = host_call_enter(&call, "handle");
+	struct hub_record rec;
+	struct testlib_capture cap;
+	char err[256], *logged;
+	int n_refused = 0;
+	const int64_t t0 = 4000000000000LL;
+
+	host_call_leave(kept);
+	hub_record_init(&rec, HUB_REC_TRACK);
+	host_reset_refusal_lines();
+	host_set_fixed_now_ms(t0);
+	testlib_capture_begin(&cap);
+	for (int i = 0; i < 100; i++)
+		n_refused += h->emit(kept, &rec, err, sizeof(err)) == HUB_ERR_INTERNAL;
+	host_set_fixed_now_ms(t0 + PLUGIN_BAD_ANSWER_NOTE_MS - 1);
+	n_refused += h->reject(kept, "x") == HUB_ERR_INTERNAL;
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(n_refused, 101);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "refused"), 1);
+	CU_ASSERT_PTR_NULL(strstr(logged, "more refusals"));
+	free(logged);
+
+	host_set_fixed_now_ms(t0 + PLUGIN_BAD_ANSWER_NOTE_MS);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(h->warn(kept, "x"), HUB_ERR_INTERNAL);
+	logged = testlib_capture_end(&cap);
+	host_set_fixed_now_ms(0);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, ""), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "called warn() after its handle() returned"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "(and 100 more refusals of kept or foreign calls "
+				      "since the last such line, not logged: at most one every 10 s)"));
+	CU_ASSERT_EQUAL(s.n_emitted, 0);
+	free(logged);
+}
+
 /* log() names the instance (else "plugin"), brings a level out of range
  * into error..debug, and skips a NULL format. */
 static void test_host_log_clamps_the_level_and_names_the_instance(void)
@@ -2045,6 +2125,8 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_host_refuses_what_it_cannot_forward),
 	   TEST(test_host_has_warn_and_forwards_it),
 	   TEST(test_host_has_skip_and_forwards_it),
+	   TEST(test_host_refuses_a_call_kept_past_its_slots_reuse),
+	   TEST(test_host_refusal_lines_are_rate_limited),
 	   TEST(test_host_log_clamps_the_level_and_names_the_instance),
 	   TEST(test_host_config_readers_refuse_other_shapes),
 	   TEST(test_host_any_default_is_a_tree_and_a_required_null_stays),

@@ -776,6 +776,7 @@ static void test_emit_through_a_call_kept_past_its_pull_is_refused(void)
 	world_open(&w, 15); /* page_size 10: two pulls */
 	fake.is_keeping_call = 1;
 	fake.late_rc = HUB_OK;
+	host_reset_refusal_lines(); /* its line: not one limited by an earlier test's */
 	log = sync_logged(&w, &rep);
 	CU_ASSERT_EQUAL(fake.n_pulls, 2);
 	CU_ASSERT_EQUAL(fake.late_rc, HUB_ERR_INTERNAL);
@@ -800,6 +801,7 @@ static void test_emit_from_another_thread_is_refused(void)
 	world_open(&w, 3);
 	fake.is_threading = 1;
 	fake.late_rc = HUB_OK;
+	host_reset_refusal_lines();
 	log = sync_logged(&w, &rep);
 	CU_ASSERT_EQUAL(fake.late_rc, HUB_ERR_INTERNAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(log, " error [fake] plugin fake called emit() from another "
