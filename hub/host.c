@@ -187,13 +187,18 @@ void host_instance_config_free(struct hub_instance *inst)
  * another address than the slot's live one: refused however late it is
  * used, until the generation wraps (handle_span / HANDLE_STEP calls: 2^32
  * on a 64-bit host).  One compare of the per-record path's. */
+/* Who a slot's last call or request was for, kept after it. */
+struct slot_who {
+	const char *callback; /* "pull", "handle", ...: a string literal */
+	char plugin[64];
+	char instance[64];
+};
+
 struct call_slot {
 	_Atomic uintptr_t handle; /* the live (or last) call's */
 	_Atomic uintptr_t owner;  /* the live call's thread (thread_id()), 0 once ended */
 	struct hub_call *call;    /* the caller's, while live */
-	const char *callback;     /* "pull", ...: the last call's */
-	char plugin[64];          /* and its plugin and instance, kept after it */
-	char instance[64];
+	struct slot_who who;
 };
 
 static struct call_slot slots[CALL_SLOTS];
@@ -255,9 +260,12 @@ static uintptr_t slot_next_handle(const struct call_slot *s)
 	return base + idx * HANDLE_STEP % span;
 }
 
-static void slot_name(char *dst, size_t size, const char *src)
+static void who_set(struct slot_who *w, const struct hub_instance *inst, const char *callback)
 {
-	snprintf(dst, size, "%s", src ? src : "?");
+	w->callback = callback;
+	snprintf(w->plugin, sizeof(w->plugin), "%s",
+		 inst && inst->mod && inst->mod->name ? inst->mod->name : "?");
+	snprintf(w->instance, sizeof(w->instance), "%s", inst && inst->name ? inst->name : "?");
 }
 
 struct hub_call *host_call_enter(struct hub_call *call, const char *callback)
@@ -273,10 +281,7 @@ struct hub_call *host_call_enter(struct hub_call *call, const char *callback)
 	if (s) {
 		slots_next = (size_t)(s - slots + 1) % CALL_SLOTS;
 		s->call = call;
-		s->callback = callback;
-		slot_name(s->plugin, sizeof(s->plugin),
-			  call->inst && call->inst->mod ? call->inst->mod->name : NULL);
-		slot_name(s->instance, sizeof(s->instance), call->inst ? call->inst->name : NULL);
+		who_set(&s->who, call->inst, callback);
 		atomic_store(&s->handle, slot_next_handle(s));
 		atomic_store(&s->owner, thread_id());
 		thread_slot = s;
@@ -327,56 +332,72 @@ static int refusal_is_noted(long long *unlogged)
 	return 1;
 }
 
-/* " (N more like it not logged ...)" for a refusal line, or "". */
-static const char *refusal_unlogged(long long unlogged, char *buf, size_t size)
+/* " (and N more ...)" for a refusal line into buf, or "". */
+static void refusal_unlogged(long long unlogged, char *buf, size_t size)
 {
-	if (unlogged <= 0)
-		return "";
-	snprintf(buf, size, " (and %lld more refusals of kept or foreign calls since the last "
-		 "such line, not logged: at most one every %d s)", unlogged,
-		 PLUGIN_BAD_ANSWER_NOTE_MS / 1000);
-	return buf;
+	buf[0] = '\0';
+	if (unlogged > 0)
+		snprintf(buf, size, " (and %lld more refusals of kept or foreign calls since the "
+			 "last such line, not logged: at most one every %d s)", unlogged,
+			 PLUGIN_BAD_ANSWER_NOTE_MS / 1000);
+}
+
+/* Whether a refusal's line is due (refusal_is_noted): then *out holds a
+ * copy of `w` (NULL: "?" and "plugins"), *is_live whether `owner` is, and
+ * more the count of those not logged. */
+static int refusal_due(const struct slot_who *w, _Atomic uintptr_t *owner, struct slot_who *out,
+		       int *is_live, char *more, size_t more_size)
+{
+	long long unlogged = 0;
+
+	if (!refusal_is_noted(&unlogged))
+		return 0;
+	refusal_unlogged(unlogged, more, more_size);
+	pthread_mutex_lock(&slots_lock);
+	if (w)
+		*out = *w;
+	else
+		who_set(out, NULL, NULL);
+	if (!out->callback)
+		out->callback = "callback";
+	if (!w)
+		snprintf(out->instance, sizeof(out->instance), "plugins");
+	*is_live = owner && atomic_load(owner) != 0;
+	pthread_mutex_unlock(&slots_lock);
+	return 1;
 }
 
 /* A handle used where it is not live: logs who did what (now and then),
  * never touching the caller's call (it may be gone).  `is_reused`: the
- * slot serves a later call since, whose names are not the culprit's. */
+ * slot serves a later call since, whose names are not the culprit's: the
+ * call live on this thread, if any, is named instead. */
 static void slot_refuse(struct call_slot *s, const char *fn, int is_reused)
 {
-	char plugin[64] = "?", instance[64] = "plugins", more[160];
-	const char *callback;
-	long long unlogged = 0;
+	struct call_slot *named = is_reused ? thread_slot : s;
+	struct slot_who who;
+	char more[160];
 	int is_live;
 
-	if (!refusal_is_noted(&unlogged))
+	if (!refusal_due(named ? &named->who : NULL, named ? &named->owner : NULL, &who,
+			 &is_live, more, sizeof(more)))
 		return;
-	refusal_unlogged(unlogged, more, sizeof(more));
-	pthread_mutex_lock(&slots_lock);
-	if (is_reused)
-		s = thread_slot; /* this thread's own call, if any: the likely culprit */
-	if (s) {
-		memcpy(plugin, s->plugin, sizeof(plugin));
-		memcpy(instance, s->instance, sizeof(instance));
-	}
-	callback = s && s->callback ? s->callback : "callback";
-	is_live = s && atomic_load(&s->owner) != 0;
-	pthread_mutex_unlock(&slots_lock);
-	if (is_reused && s)
-		log_error(instance, "plugin %s called %s() during its %s() with the call of an "
-			  "earlier callback (no longer live: hub_plugin.h, ownership rule 6); "
-			  "refused%s", plugin, fn, callback, more);
+	if (is_reused && named)
+		log_error(who.instance, "plugin %s called %s() during its %s() with the call of "
+			  "an earlier callback (no longer live: hub_plugin.h, ownership rule 6); "
+			  "refused%s", who.plugin, fn, who.callback, more);
 	else if (is_reused)
-		log_error("plugins", "a plugin called %s() with the call of a callback that "
+		log_error(who.instance, "a plugin called %s() with the call of a callback that "
 			  "returned (no longer live: hub_plugin.h, ownership rule 6); refused%s",
 			  fn, more);
 	else if (is_live)
-		log_error(instance, "plugin %s called %s() from another thread than its %s()'s "
-			  "(the call it was handed is valid only on that thread: hub_plugin.h, "
-			  "ownership rule 6); refused%s", plugin, fn, callback, more);
+		log_error(who.instance, "plugin %s called %s() from another thread than its "
+			  "%s()'s (the call it was handed is valid only on that thread: "
+			  "hub_plugin.h, ownership rule 6); refused%s", who.plugin, fn,
+			  who.callback, more);
 	else
-		log_error(instance, "plugin %s called %s() after its %s() returned (the call "
-			  "it was handed is no longer live: hub_plugin.h, ownership rule 6); "
-			  "refused%s", plugin, fn, callback, more);
+		log_error(who.instance, "plugin %s called %s() after its %s() returned (the "
+			  "call it was handed is no longer live: hub_plugin.h, ownership rule 6); "
+			  "refused%s", who.plugin, fn, who.callback, more);
 }
 
 /* The caller's call behind what the plugin passed, or NULL (refused and
@@ -393,6 +414,100 @@ static struct hub_call *call_live(const struct hub_call *h, const char *fn, int 
 		return s->call;
 	slot_refuse(s, fn, atomic_load(&s->handle) != (uintptr_t)h);
 	*is_refused = 1;
+	return NULL;
+}
+
+/* ---- live requests (ownership rule 1) -------------------------------- */
+
+/* What a push route or admit() is handed for one request: a copy of the
+ * server's hub_request in static memory, so that one kept past its
+ * callback is never freed memory (its body "" then), and its header() and
+ * the host's query() ask host_request_private(), which refuses it.  A kept
+ * request whose slot serves a later one again (HOST_CALL_SLOTS requests
+ * later) on the same thread reads that one: the struct's address is the
+ * plugin's to read, so it cannot change per request as a call's can. */
+struct request_slot {
+	struct hub_request req;
+	_Atomic uintptr_t owner; /* the live request's thread, 0 once its callback returned */
+	const void *priv;        /* the server's host_private, while live */
+	struct slot_who who;
+};
+
+static struct request_slot requests[CALL_SLOTS];
+static size_t requests_next;
+
+static struct request_slot *request_slot_of(const struct hub_request *req)
+{
+	uintptr_t p = (uintptr_t)req, lo = (uintptr_t)&requests[0];
+
+	if (p < lo || p >= (uintptr_t)&requests[CALL_SLOTS] ||
+	    (p - lo) % sizeof(requests[0]) != 0)
+		return NULL;
+	return &requests[(p - lo) / sizeof(requests[0])];
+}
+
+const struct hub_request *host_request_enter(const struct hub_request *req,
+					     const struct hub_instance *inst,
+					     const char *callback)
+{
+	struct request_slot *s = NULL;
+
+	pthread_mutex_lock(&slots_lock);
+	for (size_t i = 0; i < CALL_SLOTS && !s; i++) {
+		struct request_slot *c = &requests[(requests_next + i) % CALL_SLOTS];
+		if (atomic_load(&c->owner) == 0)
+			s = c;
+	}
+	if (s) {
+		requests_next = (size_t)(s - requests + 1) % CALL_SLOTS;
+		s->req = *req;
+		s->priv = req->host_private;
+		who_set(&s->who, inst, callback);
+		atomic_store(&s->owner, thread_id());
+	}
+	pthread_mutex_unlock(&slots_lock);
+	return s ? &s->req : req;
+}
+
+void host_request_leave(const struct hub_request *handed)
+{
+	struct request_slot *s = request_slot_of(handed);
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&slots_lock);
+	s->priv = NULL;
+	s->req.body = ""; /* the server frees it */
+	s->req.body_len = 0;
+	s->req.host_private = NULL;
+	atomic_store(&s->owner, 0);
+	pthread_mutex_unlock(&slots_lock);
+}
+
+/* A kept request used: logged (now and then) as a kept call is. */
+static void request_refuse(struct request_slot *s, const char *fn)
+{
+	struct slot_who who;
+	char more[160];
+	int is_live;
+
+	if (!refusal_due(&s->who, &s->owner, &who, &is_live, more, sizeof(more)))
+		return;
+	log_error(who.instance, "plugin %s called %s() with the request of its %s() %s (a "
+		  "request is borrowed for its callback, on its thread: hub_plugin.h, "
+		  "ownership rules 1 and 6); refused%s", who.plugin, fn, who.callback,
+		  is_live ? "from another thread" : "after it returned", more);
+}
+
+const void *host_request_private(const struct hub_request *req, const char *fn)
+{
+	struct request_slot *s = request_slot_of(req);
+
+	if (!s)
+		return req ? req->host_private : NULL;
+	if (atomic_load(&s->owner) == thread_id())
+		return s->priv;
+	request_refuse(s, fn);
 	return NULL;
 }
 

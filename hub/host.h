@@ -60,6 +60,21 @@ struct hub_call {
 struct hub_call *host_call_enter(struct hub_call *call, const char *callback);
 void host_call_leave(struct hub_call *handle);
 
+/*
+ * Ownership rule 1 for a push request: host_request_enter() returns what to
+ * hand the route or admit() instead of `req` (a copy in static memory, or
+ * `req` itself when HOST_CALL_SLOTS are live); host_request_leave() after
+ * the callback returns.  The server's header() and query() get their
+ * host_private through host_request_private(): NULL (refused, logged as a
+ * kept call is) for a handed request used after its callback or from
+ * another thread; a request not handed this way (a test's) gives its own.
+ */
+const struct hub_request *host_request_enter(const struct hub_request *req,
+					     const struct hub_instance *inst,
+					     const char *callback);
+void host_request_leave(const struct hub_request *handed);
+const void *host_request_private(const struct hub_request *req, const char *fn);
+
 /* The table (static, lives for the process). */
 const struct hub_host *host_table(void);
 

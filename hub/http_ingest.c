@@ -661,7 +661,9 @@ int ingest_admit(struct hub_instance *inst, const struct hub_route *route,
 		return 0;
 	memset(&resp, 0, sizeof(resp));
 	atomic_fetch_add(&inst->n_in_handler, 1);
+	req = host_request_enter(req, inst, "admit");
 	rc = inst->mod->admit(inst->state, req, &resp);
+	host_request_leave(req);
 	atomic_fetch_sub(&inst->n_in_handler, 1);
 	resp.body[sizeof(resp.body) - 1] = '\0';
 	if (rc == HUB_OK && (resp.status == 0 || (resp.status >= 200 && resp.status <= 299)))
@@ -701,7 +703,9 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 
 	atomic_fetch_add(&inst->n_in_handler, 1);
 	h = host_call_enter(&call, "handle");
+	req = host_request_enter(req, inst, "handle");
 	rc = route->handle(inst->state, h, req, &p->resp);
+	host_request_leave(req);
 	host_call_leave(h);
 	atomic_fetch_sub(&inst->n_in_handler, 1);
 	p->resp.body[sizeof(p->resp.body) - 1] = '\0';

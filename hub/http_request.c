@@ -34,6 +34,7 @@
 #include "web_assets.h"
 
 #include "alloc.h"
+#include "host.h"
 #include "http_auth.h"
 #include "http_headers.h"
 #include "http_ingest.h"
@@ -234,9 +235,9 @@ static const char *req_header(const struct http_req *req, const char *name)
  * without case). */
 static const char *hub_request_header(const struct hub_request *hreq, const char *name)
 {
-	const struct http_req *req = hreq->host_private;
+	const struct http_req *req = host_request_private(hreq, "header");
 
-	return name ? req_header(req, name) : NULL;
+	return name && req ? req_header(req, name) : NULL;
 }
 
 /* The first query parameter named exactly `name` (libmicrohttpd's lookup
@@ -269,9 +270,9 @@ const char *http_request_query(const struct hub_request *hreq, const char *name)
 	struct query_first q = {name, 0, NULL, 0, 0};
 
 	/* only a request of this server has an http_req behind it */
-	if (!hreq || !name || hreq->header != hub_request_header)
+	if (!hreq || !name || hreq->header != hub_request_header ||
+	    !(req = host_request_private(hreq, "query")))
 		return NULL;
-	req = hreq->host_private;
 	q.name_len = strlen(name);
 	MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, query_first_exact, &q);
 	if (!q.value || strlen(q.value) != q.value_len)

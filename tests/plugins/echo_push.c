@@ -33,6 +33,11 @@
  *                     waits (at most 20 s) until host->should_stop() says
  *                     the hub stops: 200 {"stopped":true}, or
  *                     {"stopped":false} when it never did.
+ *   POST /v1/keep     keeps its request past its return (ownership rule 1
+ *                     broken on purpose) and answers what the request the
+ *                     last /v1/keep kept gives now: {"header": its
+ *                     X-Probe header, "query": its ?probe=, "body_len": N}
+ *                     (null: none; {"first":true} when none was kept).
  *   PUT  /v1/echo     so that POST-only paths and wrong methods differ.
  *
  * With the key `key` set, every route wants "Authorization: Bearer <key>",
@@ -52,6 +57,7 @@ struct echo {
 	char *key;        /* NULL: no auth */
 	const char *hold; /* /v1/hold's file, or NULL */
 	char retry_after[128]; /* /v1/answer's last Retry-After */
+	const struct hub_request *kept; /* /v1/keep's last request (a bug, on purpose) */
 };
 
 static const struct hub_config_key keys[] = {
@@ -218,6 +224,34 @@ static hub_rc echo_reject(void *state, struct hub_call *call, const struct hub_r
 	return HUB_ERR_DATA;
 }
 
+/* A JSON string of s (plain ASCII, as the tests send) or null. */
+static const char *json_or_null(const char *s, char *buf, size_t size)
+{
+	if (!s)
+		return "null";
+	snprintf(buf, size, "\"%.60s\"", s);
+	return buf;
+}
+
+static hub_rc echo_keep(void *state, struct hub_call *call, const struct hub_request *req,
+			struct hub_response *resp)
+{
+	struct echo *e = state;
+	const struct hub_request *old = e->kept;
+	char h[80], q[80];
+
+	(void)call;
+	e->kept = req;
+	if (!old) {
+		snprintf(resp->body, sizeof(resp->body), "{\"first\":true}");
+		return HUB_OK;
+	}
+	snprintf(resp->body, sizeof(resp->body), "{\"header\":%s,\"query\":%s,\"body_len\":%zu}",
+		 json_or_null(old->header(old, "x-probe"), h, sizeof(h)),
+		 json_or_null(e->host->query(old, "probe"), q, sizeof(q)), old->body_len);
+	return HUB_OK;
+}
+
 static hub_rc echo_emit_then_reject(void *state, struct hub_call *call,
 				    const struct hub_request *req, struct hub_response *resp)
 {
@@ -351,6 +385,7 @@ static const struct hub_route routes[] = {
 	{.method = "POST", .path = "/v1/emit_deaf", .handle = echo_emit_deaf},
 	{.method = "POST", .path = "/v1/answer", .handle = echo_answer},
 	{.method = "POST", .path = "/v1/hold", .handle = echo_hold},
+	{.method = "POST", .path = "/v1/keep", .handle = echo_keep},
 	{.method = "POST", .path = "/v1/until_stop", .handle = echo_until_stop},
 	{.method = NULL},
 };

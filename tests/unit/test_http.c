@@ -739,6 +739,37 @@ static void test_a_route_reads_the_query_string(void)
 	world_close(&w);
 }
 
+/* A route that keeps its request (ownership rule 1 broken) and reads it
+ * in a later request: its header() and query() answer none, and its body
+ * is empty, where they read a freed request (on this one thread: the later
+ * request's own headers); the refusal is logged naming the plugin. */
+static void test_a_request_kept_past_its_route_is_refused(void)
+{
+	static const char *const first[] = {"X-Probe: first", NULL};
+	static const char *const later[] = {"X-Probe: later", NULL};
+	struct testlib_capture cap;
+	struct world w;
+	struct resp r;
+	char *logged;
+
+	world_open(&w, "  threads: 1\n", NULL);
+	host_reset_refusal_lines();
+	http_do(w.port, "POST", "/in/web/v1/keep?probe=one", "abc", 3, 0, first, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"first\":true"));
+	testlib_capture_begin(&cap);
+	http_do(w.port, "POST", "/in/web/v1/keep?probe=two", "abcdef", 6, 0, later, &r);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "{\"header\":null,\"query\":null,\"body_len\":0}");
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "error [web] plugin echo_push called "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "() with the request of its handle() after it "
+				      "returned (a request is borrowed for its callback"));
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, ""), 1); /* the second: rate-limited */
+	world_close(&w);
+	free(logged);
+}
+
 /* host->query answers only for a request of this server: a hub_request a
  * plugin made up itself has no connection behind it. */
 static const char *made_up_header(const struct hub_request *req, const char *name)
@@ -4234,6 +4265,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_webhook_key_is_the_planned_range),
 	   TEST(test_webhook_signs_the_time_the_key_and_the_body),
 	   TEST(test_a_method_in_lowercase_is_no_routes),
+	   TEST(test_a_request_kept_past_its_route_is_refused),
 	   TEST(test_query_of_a_made_up_request_is_none),
 	   TEST(test_a_header_refusal_on_a_source_is_in_its_shape),
 	   TEST(test_api_body_with_a_content_encoding_is_415),
