@@ -69,10 +69,29 @@ out:
  * code in the hub: a file or directory anyone may write to is refused,
  * and so is a directory under one anyone may rename entries of (writable
  * by all and not sticky, as /tmp is).  Group-writable is the operator's
- * choice (a umask of 002) and allowed. */
+ * choice (a umask of 002) and allowed, with a warning when the group is
+ * not the hub's own (a shared one: its every member runs code in the hub). */
 static int is_open_to_all(const struct stat *st)
 {
 	return (st->st_mode & S_IWOTH) != 0;
+}
+
+/* Writable by a group other than the hub's effective one. */
+static int is_open_to_a_group(const struct stat *st)
+{
+	return (st->st_mode & S_IWGRP) && st->st_gid != getegid();
+}
+
+/* Warns of what (`what` at `path`, a plugin file or directory) writable by
+ * a group not the hub's; `fix` is what to chmod. */
+static void group_warn(const char *what, const char *path, const struct stat *st)
+{
+	if (!is_open_to_a_group(st))
+		return;
+	log_warn("plugins", "%s: writable by group %u (mode %04o), not the hub's own (%u):"
+		 " every member of it can change what runs in the hub; chmod g-w %s, or make"
+		 " the group the hub's", what, (unsigned)st->st_gid,
+		 (unsigned)(st->st_mode & 07777), (unsigned)getegid(), path);
 }
 
 /* 0 when the file at path is writable by its owner and group only; else
@@ -81,46 +100,73 @@ static int plugin_file_guarded(const char *name, const char *path, char *err,
 			       size_t err_size)
 {
 	struct stat st;
+	char what[1024];
 
-	if (stat(path, &st) != 0 || !is_open_to_all(&st))
+	if (stat(path, &st) != 0)
 		return 0; /* a missing file: dlopen says so */
+	if (!is_open_to_all(&st)) {
+		snprintf(what, sizeof(what), "plugin \"%s\" (%s)", name, path);
+		group_warn(what, path, &st);
+		return 0;
+	}
 	err_set(err, err_size, "plugin \"%s\" (%s): writable by anyone (mode %04o), not loaded:"
 		" whoever can change it runs code in the hub; chmod o-w %s", name, path,
 		(unsigned)(st.st_mode & 07777), path);
 	return -1;
 }
 
+/* Warns of the first directory above `path` (cut in place) anyone may
+ * rename entries of; 1 when it did. */
+static int ancestors_warned(const char *dir, char *path)
+{
+	char *slash;
+	struct stat st;
+
+	while ((slash = strrchr(path, '/')) && slash != path) {
+		*slash = '\0';
+		if (stat(path, &st) == 0 && is_open_to_all(&st) && !(st.st_mode & S_ISVTX)) {
+			log_warn("plugins", "plugin directory %s: %s above it is writable by"
+				 " anyone (mode %04o, not sticky): whoever can replace the directory"
+				 " runs code in the hub; chmod o-w %s", dir, path,
+				 (unsigned)(st.st_mode & 07777), path);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* 0 when dir (resolved) is safe from other users as the top comment says;
  * else -1 with the reason in err.  A directory above it that anyone may
  * rename entries of is warned of, not refused: a checkout or a build on a
  * shared volume (a container's world-writable work directory) would
- * otherwise never start, and sshd's StrictModes asks no more. */
+ * otherwise never start, and sshd's StrictModes asks no more.  The
+ * directories of the path as given are looked at too (one holding a link
+ * on it), and a group-writable one is warned of as a file is. */
 static int plugin_dir_guarded(const char *dir, char *err, size_t err_size)
 {
-	char *real = realpath(dir, NULL), *slash;
+	char *real = realpath(dir, NULL), *given = NULL, what[1024];
 	struct stat st;
-	int rc = 0;
 
 	if (!real)
 		return 0; /* opendir() names the problem */
-	if (stat(real, &st) == 0 && is_open_to_all(&st)) {
+	if (stat(real, &st) != 0)
+		st.st_mode = 0; /* opendir() names the problem */
+	if (is_open_to_all(&st)) {
 		err_set(err, err_size, "plugin directory %s: writable by anyone (mode %04o):"
 			" whoever can put a .so there runs code in the hub; chmod o-w %s", dir,
 			(unsigned)(st.st_mode & 07777), real);
-		rc = -1;
+		free(real);
+		return -1;
 	}
-	while (rc == 0 && (slash = strrchr(real, '/')) && slash != real) {
-		*slash = '\0';
-		if (stat(real, &st) == 0 && is_open_to_all(&st) && !(st.st_mode & S_ISVTX)) {
-			log_warn("plugins", "plugin directory %s: %s above it is writable by"
-				 " anyone (mode %04o, not sticky): whoever can replace the directory"
-				 " runs code in the hub; chmod o-w %s", dir, real,
-				 (unsigned)(st.st_mode & 07777), real);
-			break;
-		}
-	}
+	snprintf(what, sizeof(what), "plugin directory %s", dir);
+	group_warn(what, real, &st);
+	/* and the directories of the path as given: one holding a link on it
+	 * (plugin_dir: /opt/hub/plugins -> /srv/p) may have it replaced */
+	if (!ancestors_warned(dir, real) && (given = hub_strdup(dir)))
+		ancestors_warned(dir, given);
+	hub_free(given);
 	free(real);
-	return rc;
+	return 0;
 }
 
 /* ---- loading -------------------------------------------------------- */

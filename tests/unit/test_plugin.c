@@ -742,6 +742,131 @@ static void test_registry_refuses_a_dir_anyone_may_write(void)
 	free(a);
 }
 
+/* A plugin directory reached through a link held by a directory anyone
+ * may rename entries of is warned of as such a directory above it is:
+ * whoever replaces the link chooses the plugins.  It was not (the check
+ * looked only at the link's target and the target's parents). */
+static void test_registry_warns_of_a_link_in_a_dir_anyone_may_write(void)
+{
+	static const char *const hub_own[] = {"kitchen_sink.so", "tests/plugins/kitchen_sink.so",
+					      NULL};
+	char *a = testlib_plugin_dir(hub_own), *w = testlib_mkdtemp(), *link;
+	struct plugin_registry reg;
+	struct testlib_capture cap;
+	char err[1024] = "", expected[2048], *log_text;
+	int rc;
+
+	CU_ASSERT_FATAL(asprintf(&link, "%s/plugins", w) > 0);
+	CU_ASSERT_EQUAL_FATAL(symlink(a, link), 0);
+	CU_ASSERT_EQUAL_FATAL(chmod(w, 0777), 0);
+	testlib_capture_begin(&cap);
+	rc = plugin_registry_open(&reg, link, err, sizeof(err));
+	log_text = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(rc, 0);
+	if (rc == 0) {
+		CU_ASSERT_EQUAL(reg.n_mods, 1);
+		plugin_registry_close(&reg);
+	}
+	snprintf(expected, sizeof(expected), "plugin directory %s: %s above it is writable by "
+		 "anyone (mode 0777, not sticky): whoever can replace the directory runs code in "
+		 "the hub; chmod o-w %s", link, w, w);
+	CU_ASSERT_EQUAL(testlib_lines_with(log_text, expected), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log_text, "writable"), 1);
+	free(log_text);
+	CU_ASSERT_EQUAL_FATAL(chmod(w, 0755), 0);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(plugin_registry_open(&reg, link, err, sizeof(err)), 0);
+	log_text = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NULL(strstr(log_text, "writable"));
+	free(log_text);
+	plugin_registry_close(&reg);
+	testlib_rmtree(w);
+	testlib_rmtree(a);
+	free(link);
+	free(w);
+	free(a);
+}
+
+/* A group other than the hub's own: root may give a file any; another
+ * user one of its supplementary groups; -1 when there is none. */
+static gid_t another_group(void)
+{
+	gid_t groups[64];
+	int n = getgroups(64, groups);
+
+	if (geteuid() == 0)
+		return getegid() + 4242;
+	for (int i = 0; i < n; i++)
+		if (groups[i] != getegid())
+			return groups[i];
+	return (gid_t)-1;
+}
+
+/* Group-writable stays allowed (a umask of 002, the hub's own group), but
+ * a plugin file or directory a shared group may write is warned of, naming
+ * the group and the fix: its every member runs code in the hub.  It was
+ * loaded silently. */
+static void test_registry_warns_of_a_shared_group_that_may_write(void)
+{
+	static const char *const hub_own[] = {"kitchen_sink.so", "tests/plugins/kitchen_sink.so",
+					      NULL};
+	char *a = testlib_plugin_dir(hub_own), *real = realpath(a, NULL), *so, *from;
+	gid_t other = another_group();
+	struct plugin_registry reg;
+	struct testlib_capture cap;
+	char err[1024] = "", expected[2048], *log_text;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(real);
+	CU_ASSERT_FATAL(asprintf(&so, "%s/kitchen_sink.so", a) > 0);
+	CU_ASSERT_EQUAL_FATAL(chmod(a, 0770), 0);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(plugin_registry_open(&reg, a, err, sizeof(err)), 0);
+	log_text = testlib_capture_end(&cap);
+	plugin_registry_close(&reg);
+	CU_ASSERT_PTR_NULL(strstr(log_text, "writable")); /* the hub's own group */
+	free(log_text);
+	if (other == (gid_t)-1) {
+		fprintf(stderr, "(no other group to try) ");
+		goto out;
+	}
+	CU_ASSERT_EQUAL_FATAL(chown(a, (uid_t)-1, other), 0);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(plugin_registry_open(&reg, a, err, sizeof(err)), 0);
+	log_text = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(reg.n_mods, 1);
+	plugin_registry_close(&reg);
+	snprintf(expected, sizeof(expected), "plugin directory %s: writable by group %u (mode "
+		 "0770), not the hub's own (%u): every member of it can change what runs in the "
+		 "hub; chmod g-w %s, or make the group the hub's", a, (unsigned)other,
+		 (unsigned)getegid(), real);
+	CU_ASSERT_EQUAL(testlib_lines_with(log_text, expected), 1);
+	free(log_text);
+	CU_ASSERT_EQUAL_FATAL(chmod(a, 0750), 0);
+	CU_ASSERT_FATAL(asprintf(&from, "%s/tests/plugins", testlib_build_dir()) > 0);
+	CU_ASSERT_EQUAL_FATAL(unlink(so), 0); /* a link: a file of its own instead */
+	CU_ASSERT_EQUAL_FATAL(file_copy(from, a, "kitchen_sink.so"), 0);
+	free(from);
+	CU_ASSERT_EQUAL_FATAL(chmod(so, 0664), 0);
+	CU_ASSERT_EQUAL_FATAL(chown(so, (uid_t)-1, other), 0);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(plugin_registry_open(&reg, a, err, sizeof(err)), 0);
+	log_text = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(reg.n_mods, 1);
+	plugin_registry_close(&reg);
+	snprintf(expected, sizeof(expected), "plugin \"kitchen_sink\" (%s): writable by group %u "
+		 "(mode 0664), not the hub's own (%u): every member of it can change what runs in "
+		 "the hub; chmod g-w %s, or make the group the hub's", so, (unsigned)other,
+		 (unsigned)getegid(), so);
+	CU_ASSERT_EQUAL(testlib_lines_with(log_text, expected), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(log_text, "writable"), 1);
+	free(log_text);
+out:
+	testlib_rmtree(a);
+	free(so);
+	free(real);
+	free(a);
+}
+
 static void test_registry_of_missing_dir_fails(void)
 {
 	struct plugin_registry reg;
@@ -2106,6 +2231,8 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_registry_loads_one_file_reached_from_two_dirs_once),
 	   TEST(test_registry_refuses_a_plugin_file_anyone_may_write),
 	   TEST(test_registry_refuses_a_dir_anyone_may_write),
+	   TEST(test_registry_warns_of_a_link_in_a_dir_anyone_may_write),
+	   TEST(test_registry_warns_of_a_shared_group_that_may_write),
 	   TEST(test_registry_of_missing_dir_fails),
 	   TEST(test_empty_registry_finds_nothing),
 	   TEST(test_instance_check_accepts_valid_example_config),
