@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 /* One declared key of an instance, resolved. */
 struct config_value {
@@ -215,14 +216,20 @@ static uintptr_t thread_id(void)
 }
 
 /* Reserves the handles' range (under slots_lock): the largest of 64 GiB
- * down to 64 generations that the address space grants.  0 or -1. */
+ * down to 64 generations that the address space grants, and at most a
+ * 64th of an address-space limit (ulimit -v: the range counts there).
+ * 0 or -1. */
 static int handles_reserve(void)
 {
 	size_t span = (size_t)1 << (sizeof(size_t) > 4 ? 36 : 26);
+	struct rlimit as;
 	void *at;
 
 	if (atomic_load(&handle_base))
 		return 0;
+	if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+		while (span > as.rlim_cur / 64 && span > (size_t)CALL_SLOTS * HANDLE_STEP * 64)
+			span /= 2;
 	for (; span >= (size_t)CALL_SLOTS * HANDLE_STEP * 64; span /= 2) {
 		at = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
 			  0);
