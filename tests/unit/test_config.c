@@ -449,6 +449,45 @@ static void test_config_store_schema_is_a_plain_identifier(void)
 #undef PG
 }
 
+/* store.path in SQLite's URI forms of a database in memory is refused as
+ * ":memory:" is (Debian's SQLite reads URIs: the intake stored into one
+ * connection's memory and the API read another's, empty); a file named in
+ * a URI, or merely called "memory", is a file. */
+static void test_config_store_path_in_memory_uris_are_refused(void)
+{
+#define MEM_MUST(v) \
+	"bad.yaml:2:9: store.path: must name a file: \"" v "\" would be a new, empty" \
+	" database for each connection (the API would read nothing the intake stored," \
+	" and nothing would outlive the hub)"
+	static const struct bad_case rows[] = {
+		{"store:\n  path: \"file::memory:\"\n", NULL, MEM_MUST("file::memory:")},
+		{"store:\n  path: \"file::memory:?cache=shared\"\n", NULL,
+		 MEM_MUST("file::memory:?cache=shared")},
+		{"store:\n  path: \"file:hub?mode=memory&cache=shared\"\n", NULL,
+		 MEM_MUST("file:hub?mode=memory&cache=shared")},
+		{"store:\n  path: \"file:hub?cache=shared&mode=memory#x\"\n", NULL,
+		 MEM_MUST("file:hub?cache=shared&mode=memory#x")},
+		{"store:\n  path: \"file:%3Amemory%3A\"\n", NULL, MEM_MUST("file:%3Amemory%3A")},
+		{"store:\n  path: \"file:hub?mode=%6Demory\"\n", NULL,
+		 MEM_MUST("file:hub?mode=%6Demory")},
+	};
+	static const char *const good[] = {
+		"var/hub.db", "memory.db", ":memory:x", "file:var/hub.db",
+		"file:hub?mode=rwc", "file:hub#mode=memory", "file:hub?cache=shared%26mode=memory",
+	};
+	struct hub_config *cfg;
+	char text[256];
+
+	CHECK_BAD_ROWS(rows);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "store:\n  path: \"%s\"\n", good[i]);
+		cfg = load_ok(text);
+		CU_ASSERT_STRING_EQUAL(cfg && cfg->store_path ? cfg->store_path : "", good[i]);
+		config_free(cfg);
+	}
+#undef MEM_MUST
+}
+
 /* identity.external holds CONFIG_MAX_EXTERNAL_IDS ids at most. */
 static void test_config_external_ids_are_bounded(void)
 {
@@ -2162,6 +2201,7 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_config_hub_limits_take_their_whole_range),
 	   TEST(test_config_listen_needs_a_host_and_a_port),
 	   TEST(test_config_store_schema_is_a_plain_identifier),
+	   TEST(test_config_store_path_in_memory_uris_are_refused),
 	   TEST(test_config_external_ids_are_bounded),
 	   TEST(test_config_unnamed_text_is_config_in_messages),
 	   TEST(test_unset_env_var_is_an_error),
