@@ -160,8 +160,7 @@ int api_profile_id_check(const char *key, const char *id, struct api_response *r
 	if (store_profile_id_is_valid(id))
 		return 0;
 	return api_respond_error(resp, 400, "invalid_parameter",
-				 "%s: \"%s\" is not a profile ID (p_ and 16 letters and digits,"
-				 " as the hub gives them)",
+				 "%s: \"%s\" is not a profile ID (" PROFILE_ID_SHAPE ")",
 				 key, record_show(shown, id));
 }
 

@@ -304,8 +304,8 @@ static int lookup_check_profile_id(const struct lookup *lk, char *why, size_t si
 {
 	if (strcmp(lk->by, "profile_id") != 0 || store_profile_id_is_valid(lk->value))
 		return 0;
-	snprintf(why, size, "--profile-id: \"%.64s\" is not a profile ID (p_ and 16 letters"
-		 " and digits, as the hub gives them)", lk->value);
+	snprintf(why, size, "--profile-id: \"%.64s\" is not a profile ID (" PROFILE_ID_SHAPE ")",
+		 lk->value);
 	return -1;
 }
 

@@ -25,8 +25,8 @@ static hub_rc privacy_erase_record_of_profile(const char *pid, const char *reque
 
 	*out = NULL;
 	if (!store_profile_id_is_valid(pid)) {
-		err_set(err, err_size, "profile_id: \"%s\" is not a profile ID (p_ and 16 letters"
-			" and digits, as the hub gives them)", record_show(shown, pid));
+		err_set(err, err_size, "profile_id: \"%s\" is not a profile ID (" PROFILE_ID_SHAPE
+			")", record_show(shown, pid));
 		return HUB_ERR_DATA;
 	}
 	return record_erase_of_profile(pid, request_id, time_now_ms(), out, err, err_size);

@@ -495,5 +495,10 @@ int store_new_profile_id(struct store *s, char id[PROFILE_ID_SIZE], int64_t *seq
  * base32 characters), else 0: a privacy request's profile_id is checked
  * so before anything is looked up or stored. */
 int store_profile_id_is_valid(const char *id);
+/* What a message says a profile ID is ("16 letters and digits" read as
+ * any: p_0123456789abcdef, no ID's shape, was "not p_ and 16 letters and
+ * digits"). */
+#define PROFILE_ID_SHAPE \
+	"p_ and 16 of a-z and 2-9, without l and o, as the hub gives them"
 
 #endif

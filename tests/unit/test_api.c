@@ -498,6 +498,12 @@ static void test_bytes_not_utf8_are_refused_or_not_found(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(message, "profile_id: \"p_?\" is not a profile ID"));
 	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles", "profile_id", "C1", code, message), 400);
 	CU_ASSERT_STRING_EQUAL(code, "invalid_parameter");
+	/* the message names the alphabet: 0, 1, l and o are in no ID ("16
+	 * letters and digits" said this one had the shape) */
+	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles", "profile_id", "p_0123456789abcdef", code,
+				message), 400);
+	CU_ASSERT_STRING_EQUAL(message, "profile_id: \"p_0123456789abcdef\" is not a profile ID"
+			       " (p_ and 16 of a-z and 2-9, without l and o, as the hub gives them)");
 	/* a well-formed ID no profile has: 404 on a profile's routes */
 	CU_ASSERT_EQUAL(get_one(&w, "/v1/profiles/p_aaaaaaaaaaaaaaaa/events", NULL, NULL, code,
 				message), 404);
