@@ -415,59 +415,33 @@ static int store_key_refuse(const struct section *s, const char *key, const char
 	return -1;
 }
 
-/* The next character of an SQLite URI, a %HH escape decoded (SQLite
- * decodes them in the path and the query), into *c; *raw says whether it
- * was written as itself (only such a '?', '&' or '#' separates). */
-static const char *uri_char(const char *p, char *c, int *raw)
+/* store.path under sqlite names the store's file: 0, or -1 with err.
+ * ":memory:" is each connection's own database (the intake acknowledged
+ * records no API connection saw, all lost at exit).  "file:..." is an URI
+ * to SQLite (Debian's reads them) and a file name to the hub, which made
+ * the directory "file:data", an empty file "file:data/hub.db?..." and its
+ * leases' locks beside that, not beside the database SQLite opened (and
+ * "file::memory:" was :memory: again). */
+static int store_path_check(const struct section *s, const char *path, char *err,
+			    size_t err_size)
 {
-	if (p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
-		char hex[3] = {p[1], p[2], '\0'};
-		*c = (char)strtol(hex, NULL, 16);
-		*raw = 0;
-		return p + 3;
+	const struct cfg_node *n = cfg_member(s->map, "path");
+
+	if (strcmp(path, ":memory:") == 0) {
+		cfg_errorf(err, err_size, n, 0, "store.path",
+			   "must name a file: \":memory:\" would be a new, empty database for"
+			   " each connection (the API would read nothing the intake stored, and"
+			   " nothing would outlive the hub)");
+		return -1;
 	}
-	*c = *p;
-	*raw = 1;
-	return p + 1;
-}
-
-/* 1 when `uri` (after "file:") is an SQLite database in memory: the path
- * ":memory:" ("file::memory:") or the query parameter mode=memory. */
-static int uri_is_memory(const char *uri)
-{
-	char part[64]; /* the path, then each query parameter (cut: neither) */
-	size_t n = 0;
-	int raw = 0, is_query = 0, is_end;
-	char c = '\0';
-
-	if (strncmp(uri, "//", 2) == 0 && !(uri = strchr(uri + 2, '/')))
-		return 0; /* an authority and no path */
-	for (;;) {
-		if (!(is_end = !*uri))
-			uri = uri_char(uri, &c, &raw);
-		if (!is_end && !(raw && (c == '#' || c == (is_query ? '&' : '?')))) {
-			if (n < sizeof(part))
-				part[n++] = c;
-			continue;
-		}
-		part[n < sizeof(part) ? n : sizeof(part) - 1] = '\0';
-		if (strcmp(part, is_query ? "mode=memory" : ":memory:") == 0)
-			return 1;
-		if (is_end || c == '#')
-			return 0;
-		is_query = 1;
-		n = 0;
+	if (strncmp(path, "file:", 5) == 0) {
+		cfg_errorf(err, err_size, n, 0, "store.path",
+			   "must name a file, not an SQLite URI: \"%.100s\" (the hub makes the"
+			   " file, its directory and its leases' locks by the name as written:"
+			   " write the file's path)", path);
+		return -1;
 	}
-}
-
-/* 1 when store.path names an SQLite database in memory, as SQLite (built
- * with URIs, as Debian's is) reads it: ":memory:", "file::memory:",
- * "file:x?mode=memory"... */
-static int sqlite_path_is_memory(const char *path)
-{
-	if (strncmp(path, "file:", 5) == 0)
-		return uri_is_memory(path + 5);
-	return strcmp(path, ":memory:") == 0;
+	return 0;
 }
 
 static int load_store(struct hub_config *cfg, char *err, size_t err_size)
@@ -483,18 +457,7 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 		    store_key_refuse(&s, "schema", "sqlite", err, err_size) ||
 		    section_string(&s, "path", &cfg->store_path, err, err_size))
 			return -1;
-		/* SQLite's database in memory is each connection's own (its URI
-		 * forms too: "file::memory:", "?mode=memory"):
-		 * the intake acknowledged records that no API connection saw, all
-		 * lost at exit (and an empty file of that name was left) */
-		if (cfg->store_path && sqlite_path_is_memory(cfg->store_path)) {
-			cfg_errorf(err, err_size, cfg_member(s.map, "path"), 0, "store.path",
-				   "must name a file: \"%.100s\" would be a new, empty database"
-				   " for each connection (the API would read nothing the intake"
-				   " stored, and nothing would outlive the hub)", cfg->store_path);
-			return -1;
-		}
-		return 0;
+		return cfg->store_path ? store_path_check(&s, cfg->store_path, err, err_size) : 0;
 	} else if (strcmp(cfg->store_driver, "postgres") != 0) {
 		static const char *const drivers[] = {"sqlite", "postgres"};
 		return value_refuse(cfg_member(s.map, "driver"), "store.driver", drivers,
