@@ -467,9 +467,9 @@ static const char *consent_read(json_t *v, int *consented, int64_t *ms)
 	return NULL;
 }
 
-/* A channel two purposes set keeps the later consent; at the same time (or
- * none) the more restrictive, unsubscribed, as a merge tie does (IDENTITY.md
- * section 5). */
+/* A channel two purposes set keeps the later consent (a purpose without a
+ * time is at the batch's); at the same time (or none) the more restrictive,
+ * unsubscribed, as a merge tie does (IDENTITY.md section 5). */
 static void channel_set(int *value, int64_t *value_ms, int consented, int64_t ms)
 {
 	if (*value >= 0 && (*value_ms > ms || (*value_ms == ms && !*value)))
@@ -503,6 +503,8 @@ static int read_consent(const struct mp_state *st, struct mp_batch *b, long inde
 		if ((why = consent_read(v, &consented, &ms)))
 			return batch_fail(e, index, "invalid_batch", field, why);
 		channels = mp_purpose_channels(st, purpose);
+		if (ms == MP_TIME_NONE) /* at the batch's time, as its record is (read_events) */
+			ms = b->timestamp_ms;
 		if (channels & MP_CH_EMAIL)
 			channel_set(&c->email, &c->email_ms, consented, ms);
 		if (channels & MP_CH_SMS)

@@ -2441,6 +2441,33 @@ static void test_gdpr_purposes_of_one_channel_keep_the_later(void)
 	}
 }
 
+/* A purpose without its own time is at the batch's time, as its record is:
+ * it was older than any timed one, so an older "consented": true beat a
+ * withdrawal the batch sent now (and the hub stored subscribed). */
+static void test_gdpr_purpose_without_a_time_is_at_the_batchs(void)
+{
+	static const char *const bodies[] = {
+		"{" IDS ",\"timestamp_unixtime_ms\":1767000000005,\"consent_state\":{\"gdpr\":{"
+		"\"a\":{\"consented\":false},"
+		"\"b\":{\"consented\":true,\"timestamp_unixtime_ms\":1767000000001}}}}",
+		"{" IDS ",\"timestamp_unixtime_ms\":1767000000005,\"consent_state\":{\"gdpr\":{"
+		"\"b\":{\"consented\":true,\"timestamp_unixtime_ms\":1767000000001},"
+		"\"a\":{\"consented\":false}}}}",
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	for (size_t i = 0; i < 2; i++) {
+		fixture_open_with(&f, "    api_key: mp_key_1\n    api_secret: mp_secret_1\n"
+				      "    gdpr_purposes: {a: email_marketing, b: email_marketing}\n");
+		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, bodies[i], &resp), HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+		ASSERT_JSON(f.got.recs[1].consent_json, "{\"email_marketing\": \"unsubscribed\"}");
+		CU_ASSERT_EQUAL(f.got.recs[1].timestamp_ms, 1767000000005LL);
+		pt_close(&f);
+	}
+}
+
 /* A purpose no setting maps was dropped without a word: now it is logged,
  * once per purpose name (without case), however often it comes. */
 static void test_unmapped_gdpr_purposes_are_logged_once_each(void)
@@ -2844,6 +2871,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_consent_maps_gdpr_purposes_and_ccpa_with_their_times),
 	   TEST(test_gdpr_purposes_map_sets_channels),
 	   TEST(test_gdpr_purposes_of_one_channel_keep_the_later),
+	   TEST(test_gdpr_purpose_without_a_time_is_at_the_batchs),
 	   TEST(test_unmapped_gdpr_purposes_are_logged_once_each),
 	   TEST(test_consent_purposes_are_configurable),
 	   TEST(test_bulkevents_maps_every_batch),
