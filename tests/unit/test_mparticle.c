@@ -2415,6 +2415,25 @@ static void test_gdpr_purposes_map_sets_channels(void)
 	pt_close(&f);
 }
 
+/* Each of the two bodies (one batch, its purposes a and b both of
+ * email_marketing, in either key order) gives one email consent: `want`
+ * at want_ms. */
+static void check_one_channel(const char *const bodies[2], const char *want, int64_t want_ms)
+{
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	for (size_t i = 0; i < 2; i++) {
+		fixture_open_with(&f, "    api_key: mp_key_1\n    api_secret: mp_secret_1\n"
+				      "    gdpr_purposes: {a: email_marketing, b: email_marketing}\n");
+		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, bodies[i], &resp), HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+		ASSERT_JSON(f.got.recs[1].consent_json, want);
+		CU_ASSERT_EQUAL(f.got.recs[1].timestamp_ms, want_ms);
+		pt_close(&f);
+	}
+}
+
 /* Two purposes of one channel: the later consent wins, whatever the key
  * order of the batch. */
 static void test_gdpr_purposes_of_one_channel_keep_the_later(void)
@@ -2427,18 +2446,8 @@ static void test_gdpr_purposes_of_one_channel_keep_the_later(void)
 		"\"b\":{\"consented\":false,\"timestamp_unixtime_ms\":1767000000001},"
 		"\"a\":{\"consented\":true,\"timestamp_unixtime_ms\":1767000000002}}}}",
 	};
-	struct hub_response resp;
-	struct pt_fixture f;
 
-	for (size_t i = 0; i < 2; i++) {
-		fixture_open_with(&f, "    api_key: mp_key_1\n    api_secret: mp_secret_1\n"
-				      "    gdpr_purposes: {a: email_marketing, b: email_marketing}\n");
-		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, bodies[i], &resp), HUB_OK);
-		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
-		ASSERT_JSON(f.got.recs[1].consent_json, "{\"email_marketing\": \"subscribed\"}");
-		CU_ASSERT_EQUAL(f.got.recs[1].timestamp_ms, 1767000000002LL);
-		pt_close(&f);
-	}
+	check_one_channel(bodies, "{\"email_marketing\": \"subscribed\"}", 1767000000002LL);
 }
 
 /* A purpose without its own time is at the batch's time, as its record is:
@@ -2454,18 +2463,8 @@ static void test_gdpr_purpose_without_a_time_is_at_the_batchs(void)
 		"\"b\":{\"consented\":true,\"timestamp_unixtime_ms\":1767000000001},"
 		"\"a\":{\"consented\":false}}}}",
 	};
-	struct hub_response resp;
-	struct pt_fixture f;
 
-	for (size_t i = 0; i < 2; i++) {
-		fixture_open_with(&f, "    api_key: mp_key_1\n    api_secret: mp_secret_1\n"
-				      "    gdpr_purposes: {a: email_marketing, b: email_marketing}\n");
-		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, bodies[i], &resp), HUB_OK);
-		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
-		ASSERT_JSON(f.got.recs[1].consent_json, "{\"email_marketing\": \"unsubscribed\"}");
-		CU_ASSERT_EQUAL(f.got.recs[1].timestamp_ms, 1767000000005LL);
-		pt_close(&f);
-	}
+	check_one_channel(bodies, "{\"email_marketing\": \"unsubscribed\"}", 1767000000005LL);
 }
 
 /* A purpose no setting maps was dropped without a word: now it is logged,
