@@ -359,42 +359,14 @@ static void call_add_warnings(struct ingest_call *ic, size_t index, const char *
 		warnings_add(&ic->warnings, index, origin, w->items[i]);
 }
 
-/* The warning of a committed record the identity rules refused (an alias
- * whose previous_id is another profile's custom_id: IDENTITY.md), into
- * msg.  The 2xx said nothing of it: a client saw success, and only the
- * hub's log and records_refused_total told the two were not merged. */
-static void refusal_message(const struct record *r, char *msg, size_t size)
-{
-	char shown[RECORD_SHOW_SIZE];
-
-	if (r->type == HUB_REC_ALIAS && r->previous_id)
-		snprintf(msg, size, "previous_id: \"%s\" is the custom_id of another profile,"
-			 " which an alias never merges: the alias was refused (nothing of it"
-			 " applied; the hub's log names the profile)",
-			 record_show(shown, r->previous_id));
-	else
-		snprintf(msg, size, "refused by the identity rules: nothing of this record was"
-			 " applied (the hub's log says why)");
-}
-
 /* The writer's warnings about the committed records (an array op past the
- * limit because of what was stored: intake.h), after validation's, and
- * one for each record the identity rules refused. */
+ * limit because of what was stored: intake.h), after validation's. */
 static void pending_add_warnings(struct ingest_pending *p)
 {
-	char msg[320];
-
 	for (size_t i = 0; i < p->batch.n_warnings; i++) {
 		const struct intake_warning *w = &p->batch.warnings[i];
 		size_t index = p->indexes ? p->indexes[w->index] : w->index;
 		warnings_add(&p->warnings, index, p->batch.records[w->index]->origin, w->message);
-	}
-	for (size_t i = 0; p->batch.outcomes && i < p->batch.n_records; i++) {
-		if (p->batch.outcomes[i] != UNIFY_REFUSED)
-			continue;
-		refusal_message(p->batch.records[i], msg, sizeof(msg));
-		warnings_add(&p->warnings, p->indexes ? p->indexes[i] : i,
-			     p->batch.records[i]->origin, msg);
 	}
 }
 
@@ -736,9 +708,6 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	}
 	p->batch.records = ic.recs;
 	p->batch.n_records = ic.n_recs;
-	/* each record's outcome, for the warning of a refused one (none
-	 * without the memory: the refusal is still logged and counted) */
-	p->batch.outcomes = hub_calloc(ic.n_recs, sizeof(*p->batch.outcomes));
 	p->indexes = ic.indexes;
 	*out = p;
 	return 1;
@@ -798,7 +767,6 @@ void ingest_pending_free(struct ingest_pending *p)
 	for (size_t i = 0; i < p->batch.n_records; i++)
 		record_free(p->batch.records[i]);
 	hub_free(p->batch.records);
-	hub_free(p->batch.outcomes);
 	hub_free(p->indexes);
 	json_decref(p->warnings);
 	hub_free(p);

@@ -326,9 +326,10 @@ done
 # ---- an alias the identity rules refuse ------------------------------------------
 
 # alias-a and alias-b are two known profiles: an alias never merges them
-# (IDENTITY.md).  Segment's API accepts it (200), and so does the hub, but
-# the answer says it was refused (it said success and nothing else), and it
-# is logged and counted in records_refused_total.
+# (IDENTITY.md).  Segment's API accepts it (200), and so does the hub, with
+# the same bare answer as an alias it applies: a write key is public in a
+# browser, and a warning would tell anyone holding it that previousId is a
+# known customer's.  The refusal is logged and counted in records_refused_total.
 refused_before=$(curl -s "$BASE/metrics" | sed -n 's/^records_refused_total //p')
 # (and a push source's records_skipped_total is there from the start)
 n_checks=$((n_checks + 1))
@@ -338,9 +339,8 @@ seg identify '{"userId": "alias-a", "messageId": "al-a"}'
 seg identify '{"userId": "alias-b", "messageId": "al-b"}'
 seg alias '{"previousId": "alias-a", "userId": "alias-b", "messageId": "al-ab"}'
 n_checks=$((n_checks + 1))
-jq -e '.success == true and (.warnings | length) == 1 and .warnings[0].index == 0 and
-	(.warnings[0].message | startswith("previous_id: \"alias-a\" is the custom_id of another"))' \
-	"$T/seg" >/dev/null || fail "a refused alias: answer $(cat "$T/seg")"
+jq -e '. == {"success": true}' "$T/seg" >/dev/null ||
+	fail "a refused alias: answer $(cat "$T/seg"), not the bare success of any alias"
 n_checks=$((n_checks + 1))
 [ "$(curl -s "$BASE/metrics" | sed -n 's/^records_refused_total //p')" = $((refused_before + 1)) ] ||
 	fail "a refused alias: records_refused_total not $((refused_before + 1))"

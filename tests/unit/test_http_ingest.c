@@ -916,31 +916,22 @@ static void test_admit_lets_the_body_come_only_on_ok_and_2xx(void)
 	echo_close(&w);
 }
 
-/* w opened and the pending batch of a request of a1 (refused: not JSON),
- * a2 and a3: batch records 0 and 1 are the request's 1 and 2. */
-static struct ingest_pending *pending_a2_a3(struct echo_world *w, struct ingest_reply *r)
-{
-	static const char body[] = "a1\tnot json\na2\na3\n";
-	struct hub_request req = {.method = "POST", .path = "/v1/emit_deaf", .body = body,
-				  .body_len = sizeof(body) - 1, .header = no_header};
-	struct ingest_pending *p = NULL;
-
-	echo_open(w);
-	CU_ASSERT_EQUAL_FATAL(ingest_run(&w->env, w->inst, echo_route(w, "/v1/emit_deaf"), &req,
-					 r, &p), 1);
-	CU_ASSERT_EQUAL_FATAL(p->batch.n_records, 2); /* a1 refused */
-	return p;
-}
-
 /* The writer's warning about a batch record names it by its index among
  * the request's records, which counts the ones validation refused. */
 static void test_a_writers_warning_names_the_records_request_index(void)
 {
+	static const char body[] = "a1\tnot json\na2\na3\n";
+	struct hub_request req = {.method = "POST", .path = "/v1/emit_deaf", .body = body,
+				  .body_len = sizeof(body) - 1, .header = no_header};
 	struct echo_world w;
 	struct ingest_reply r = {0};
-	struct ingest_pending *p = pending_a2_a3(&w, &r);
+	struct ingest_pending *p = NULL;
 	json_t *o, *warn;
 
+	echo_open(&w);
+	CU_ASSERT_EQUAL_FATAL(ingest_run(&w.env, w.inst, echo_route(&w, "/v1/emit_deaf"), &req,
+					 &r, &p), 1);
+	CU_ASSERT_EQUAL_FATAL(p->batch.n_records, 2); /* a1 refused */
 	p->batch.warnings[0].index = 1; /* a3, as the writer says it */
 	snprintf(p->batch.warnings[0].message, sizeof(p->batch.warnings[0].message), "w");
 	p->batch.n_warnings = 1;
@@ -949,32 +940,6 @@ static void test_a_writers_warning_names_the_records_request_index(void)
 	o = json_loads(r.body ? r.body : "", 0, NULL);
 	warn = json_array_get(json_object_get(o, "warnings"), 0);
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(warn, "index")), 2);
-	json_decref(o);
-	ingest_reply_free(&r);
-	echo_close(&w);
-}
-
-/* A record the identity rules refused (UNIFY_REFUSED: an alias of two
- * known profiles) is a warning of the 2xx at its request index: the
- * answer said success and nothing else. */
-static void test_a_refused_record_is_a_warning_of_the_answer(void)
-{
-	struct echo_world w;
-	struct ingest_reply r = {0};
-	struct ingest_pending *p = pending_a2_a3(&w, &r);
-	json_t *o, *warns;
-	const char *msg;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(p->batch.outcomes);
-	p->batch.outcomes[1] = UNIFY_REFUSED; /* a3, as the writer says it */
-	ingest_pending_finish(p, HUB_OK, &r);
-	CU_ASSERT_EQUAL(r.status, 200);
-	o = json_loads(r.body ? r.body : "", 0, NULL);
-	warns = json_object_get(o, "warnings");
-	CU_ASSERT_EQUAL(json_array_size(warns), 1);
-	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(warns, 0), "index")), 2);
-	msg = json_string_value(json_object_get(json_array_get(warns, 0), "message"));
-	CU_ASSERT_PTR_NOT_NULL(msg ? strstr(msg, "refused by the identity rules") : NULL);
 	json_decref(o);
 	ingest_reply_free(&r);
 	echo_close(&w);
@@ -1087,7 +1052,6 @@ TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_a_plugins_error_shape_is_cut_at_its_buffer),
 	   TEST(test_admit_lets_the_body_come_only_on_ok_and_2xx),
 	   TEST(test_a_writers_warning_names_the_records_request_index),
-	   TEST(test_a_refused_record_is_a_warning_of_the_answer),
 	   TEST(test_a_routes_own_warnings_member_is_kept),
 	   TEST(test_a_committed_batch_is_answered_as_the_route_said),
 	   TEST(test_a_pending_batch_tells_its_end))
