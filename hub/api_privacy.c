@@ -616,26 +616,32 @@ int api_get_privacy(struct api *api, const char *id, struct api_response *resp)
 	char shown[RECORD_SHOW_SIZE], key[64], text[512];
 	json_t *found = NULL;
 	struct store *s;
-	int rc = 0;
+	int rc;
 
-	if (request_id_is_valid(id)) {
-		if (!(s = api_pool_take(api)))
-			return api_respond_store_unavailable(resp);
-		request_key(key, sizeof(key), id);
-		rc = s->ops->meta_get(s, key, text, sizeof(text));
-		if (rc < 0) {
-			log_error("api", "privacy request %s: %s", id, store_error(s));
-			store_close(s);
-			return api_respond_error(resp, 500, "store_error",
-						 "the store failed; see the hub's log");
-		}
-		api_pool_give(api, s);
+	/* as a malformed profile ID is (api_profile_id_check): it was a 404
+	 * "no privacy request", which told a client with a mangled ID (cut
+	 * short, upper-cased) to look for a request that was never made */
+	if (!request_id_is_valid(id))
+		return api_respond_error(resp, 400, "invalid_parameter",
+					 "id: \"%s\" is not a privacy request ID (pr_ and 16"
+					 " hex digits, a-f lowercase, as POST /v1/privacy/requests"
+					 " answers in \"id\")",
+					 record_show(shown, id));
+	if (!(s = api_pool_take(api)))
+		return api_respond_store_unavailable(resp);
+	request_key(key, sizeof(key), id);
+	rc = s->ops->meta_get(s, key, text, sizeof(text));
+	if (rc < 0) {
+		log_error("api", "privacy request %s: %s", id, store_error(s));
+		store_close(s);
+		return api_respond_error(resp, 500, "store_error",
+					 "the store failed; see the hub's log");
 	}
+	api_pool_give(api, s);
 	if (rc == 1 && !(found = json_loads_whole(text, 0, NULL, NULL)))
 		return api_respond_error(resp, 500, "internal",
 					 "the request's record is unreadable");
 	if (!found)
-		return api_respond_error(resp, 404, "not_found", "no privacy request %s",
-					 record_show(shown, id));
+		return api_respond_error(resp, 404, "not_found", "no privacy request %s", id);
 	return api_respond_json(resp, 200, found);
 }

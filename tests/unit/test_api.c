@@ -2008,6 +2008,15 @@ static void test_routes_answer_their_status_and_others_are_no_route(void)
 		{"POST", "/v1/exports/nope/dead_letters/retry", 404, "not_found", NULL},
 		{"GET", "/v1/privacy/requests/pr_0123456789abcdef/x", 404, "not_found",
 		 "no such route"},
+		/* a malformed request ID is a 400 naming what one looks like, as a
+		 * malformed profile ID is; a well-formed one nobody made a 404 */
+		{"GET", "/v1/privacy/requests/zzz", 400, "invalid_parameter",
+		 "id: \"zzz\" is not a privacy request ID (pr_ and 16 hex digits, a-f"
+		 " lowercase, as POST /v1/privacy/requests answers in \"id\")"},
+		{"GET", "/v1/privacy/requests/pr_0123456789ABCDEF", 400, "invalid_parameter", NULL},
+		{"GET", "/v1/privacy/requests/pr_0123456789abcde", 400, "invalid_parameter", NULL},
+		{"GET", "/v1/privacy/requests/pr_0123456789abcdef", 404, "not_found",
+		 "no privacy request pr_0123456789abcdef"},
 		{"GET", "~/events/x", 404, "not_found", "no such route"},
 		{"GET", "~/eventsx", 404, "not_found", "no such route"},
 		{"GET", "~/history/x", 404, "not_found", "no such route"},
