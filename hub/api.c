@@ -372,6 +372,37 @@ static int post_retry(struct api *api, const char *name, struct api_response *re
 						 (json_int_t)n));
 }
 
+/* GET /v1/exports/<name>/dead_letters?after=<seq>&limit=<1..1000>: a page
+ * of the export's dead letters, in one snapshot with their total
+ * (GET /v1/exports shows the first 100 only). */
+static int get_dead_letters(struct api *api, const struct api_request *req, const char *name,
+			    struct api_response *resp)
+{
+	char err[512] = "", shown[RECORD_SHOW_SIZE];
+	struct store *s;
+	int64_t after;
+	long limit;
+	json_t *page;
+
+	if (api_limit_param(req, EXPORT_DEAD_LETTERS_PAGE, EXPORT_DEAD_LETTERS_PAGE_MAX, &limit,
+			    resp) ||
+	    api_seq_param(req, "after", &after, resp))
+		return 1;
+	if (!export_config(api->cfg, name))
+		return api_respond_error(resp, 404, "not_found", "no export named %s",
+					 record_show(shown, name));
+	if (!(s = api_pool_take(api)))
+		return api_respond_store_unavailable(resp);
+	if (!(page = export_dead_letters_page(s, name, after, (size_t)limit, err, sizeof(err)))) {
+		log_error("api", "dead letters of %s: %s", name, err);
+		store_close(s); /* in doubt: never reused */
+		return api_respond_error(resp, 500, "store_error",
+					 "the store failed; see the hub's log");
+	}
+	api_pool_give(api, s);
+	return api_respond_json(resp, 200, page);
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 /* The 405 of a route that takes `allow` ("GET, HEAD", "POST"): Allow and a
@@ -415,6 +446,7 @@ static const char *const events_params[] = {"limit", "before", NULL};
 static const char *const history_params[] = {"limit", "after", NULL};
 static const char *const no_params[] = {NULL};
 static const char *const sync_params[] = {"full", NULL};
+static const char *const dead_letters_params[] = {"limit", "after", NULL};
 
 /* 1 when every query parameter of req is one of `takes`; else 0 with the
  * 400 naming the first other one (and the closest it takes) in resp. */
@@ -589,6 +621,10 @@ static int api_route(struct api *api, const struct api_request *req, struct api_
 	if (!path_named(p, "/v1/exports/", "/dead_letters/retry", id, sizeof(id)))
 		return route_accepts(req, "POST", no_params, resp, &handled)
 			       ? post_retry(api, id, resp)
+			       : handled;
+	if (!path_named(p, "/v1/exports/", "/dead_letters", id, sizeof(id)))
+		return route_accepts(req, "GET", dead_letters_params, resp, &handled)
+			       ? get_dead_letters(api, req, id, resp)
 			       : handled;
 	if (!path_named(p, "/v1/exports/", "/enable", id, sizeof(id)))
 		return route_accepts(req, "POST", no_params, resp, &handled)

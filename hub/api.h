@@ -9,6 +9,7 @@
  *   POST /v1/privacy/requests      {"type": "access"|"erase", "custom_id"|"installation_id"}
  *   GET  /v1/privacy/requests/<id>
  *   GET  /v1/sources, POST /v1/sources/<name>/sync, GET /v1/exports
+ *   GET  /v1/exports/<name>/dead_letters?after=<seq>&limit=<1..1000>
  *   GET  /, /app.js, /style.css    the Profiles View (no token needed)
  *
  * Every /v1 route needs "Authorization: Bearer <token>" with a token of

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define API_POOL_MAX 16
 #define API_FIND_MAX 50
@@ -72,6 +73,16 @@ int api_respond_store_unavailable(struct api_response *resp);
  * the 400 in resp (a NUL byte in it, or sent more than once). */
 int api_query_param(const struct api_request *req, const char *key, const char **value,
 		    struct api_response *resp);
+
+/* ?limit= of a listing (a lookup's pages, a profile's events or history,
+ * an export's dead letters): 1..max, def when absent.  0, or 1 with the
+ * 400 naming it in resp. */
+int api_limit_param(const struct api_request *req, long def, long max, long *limit,
+		    struct api_response *resp);
+/* ?<key>= a seq (decimal, 0 or more) into *seq, 0 when absent: 0, or 1
+ * with the 400 invalid_cursor naming key in resp. */
+int api_seq_param(const struct api_request *req, const char *key, int64_t *seq,
+		  struct api_response *resp);
 
 /* 0 when id is a profile ID as the hub gives them; else 1 with the 400
  * invalid_parameter naming `key` and what a profile ID looks like in resp:

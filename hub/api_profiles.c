@@ -234,9 +234,7 @@ static int limit_parse(const char *text, long max, long *out)
 	return 0;
 }
 
-/* ?limit= of a listing (a lookup's pages, a profile's events or history):
- * 1..max, def when absent.  0, or 1 with the 400 naming it in resp. */
-static int limit_param(const struct api_request *req, long def, long max, long *limit,
+int api_limit_param(const struct api_request *req, long def, long max, long *limit,
 		       struct api_response *resp)
 {
 	const char *text;
@@ -247,6 +245,32 @@ static int limit_param(const struct api_request *req, long def, long max, long *
 	if (text && limit_parse(text, max, limit))
 		return api_respond_error(resp, 400, "invalid_parameter",
 					 "limit must be a number from 1 to %ld", max);
+	return 0;
+}
+
+int api_seq_param(const struct api_request *req, const char *key, int64_t *seq,
+		  struct api_response *resp)
+{
+	const char *text, *p;
+	long long v;
+	int rc;
+
+	*seq = 0;
+	if (api_query_param(req, key, &text, resp))
+		return 1;
+	if (!text)
+		return 0;
+	p = text;
+	rc = text[0] == '-' ? CURSOR_INVALID : cursor_number(&p, '\0', &v);
+	if (rc == CURSOR_OUT_OF_RANGE)
+		return api_respond_error(resp, 400, "invalid_cursor",
+					 "%s: the seq is out of range (use a previous page's next)",
+					 key);
+	if (rc)
+		return api_respond_error(resp, 400, "invalid_cursor",
+					 "%s must be a seq: a whole number, 0 or more (a previous"
+					 " page's next)", key);
+	*seq = v;
 	return 0;
 }
 
@@ -464,7 +488,7 @@ int api_get_profiles(struct api *api, const struct api_request *req, struct api_
 	long limit;
 
 	if (profiles_params(api, req, &by, &value, resp) ||
-	    limit_param(req, API_FIND_MAX, API_FIND_MAX, &limit, resp))
+	    api_limit_param(req, API_FIND_MAX, API_FIND_MAX, &limit, resp))
 		return 1;
 	lk.limit = (size_t)limit;
 	if (!by && strchr(value, ' ') && !(plus = search_plus(value)))
@@ -578,7 +602,8 @@ static int listing_params(const struct api_request *req, const char *cursor_key,
 			  long max, const char *id, long *limit, const char **cursor,
 			  struct api_response *resp)
 {
-	if (limit_param(req, def, max, limit, resp) || api_query_param(req, cursor_key, cursor, resp))
+	if (api_limit_param(req, def, max, limit, resp) ||
+	    api_query_param(req, cursor_key, cursor, resp))
 		return 1;
 	return api_profile_id_check("profile_id", id, resp);
 }

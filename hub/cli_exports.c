@@ -6,7 +6,8 @@
  * (export_backfill.c): every live profile to that export again;
  * `profilehub exports retry NAME` sends its dead letters again
  * (export_redrive.c); `profilehub exports enable NAME` enables one an
- * error disabled (export_enable()).
+ * error disabled (export_enable()); `profilehub exports dead-letters NAME
+ * [--after SEQ] [--limit N] [--json]` pages through its dead letters.
  *
  * It reads the store only, so it works while `profilehub run` runs in
  * another process: the state shown is the saved one ("enabled",
@@ -18,11 +19,15 @@
 #include "export.h"
 #include "util.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define DEAD_LETTERS_SHOWN 100
+#define DEAD_LETTERS_SHOWN EXPORT_DEAD_LETTERS_PAGE
 
 static const char *str_or(json_t *o, const char *key, const char *fallback)
 {
@@ -114,10 +119,22 @@ static void print_backfills(json_t *exports)
 	}
 }
 
+/* "  seq N  <at>  <reason>", a line each */
+static void print_dead_letter_rows(json_t *list)
+{
+	size_t j;
+	json_t *d;
+
+	json_array_foreach(list, j, d)
+		printf("  seq %-10lld %s  %s\n",
+		       (long long)json_integer_value(json_object_get(d, "seq")),
+		       str_or(d, "at", "?"), str_or(d, "reason", ""));
+}
+
 static void print_dead_letters(json_t *exports)
 {
-	size_t i, j;
-	json_t *e, *d;
+	size_t i;
+	json_t *e;
 
 	json_array_foreach(exports, i, e) {
 		json_t *list = json_object_get(e, "dead_letters");
@@ -130,10 +147,12 @@ static void print_dead_letters(json_t *exports)
 		else
 			printf("\ndead letters of %s (%zu):\n", str_or(e, "name", "?"),
 			       json_array_size(list));
-		json_array_foreach(list, j, d)
-			printf("  seq %-10lld %s  %s\n",
-			       (long long)json_integer_value(json_object_get(d, "seq")),
-			       str_or(d, "at", "?"), str_or(d, "reason", ""));
+		print_dead_letter_rows(list);
+		if (total > (json_int_t)json_array_size(list))
+			printf("  (the next ones: profilehub exports dead-letters %s --after %lld)\n",
+			       str_or(e, "name", "?"),
+			       (long long)json_integer_value(json_object_get(
+				       json_array_get(list, json_array_size(list) - 1), "seq")));
 	}
 }
 
@@ -308,6 +327,119 @@ static int exports_retry(struct cli *cli, const char *name)
 	return CLI_OK;
 }
 
+/* `profilehub exports dead-letters NAME [--after SEQ] [--limit N]
+ * [--json]`: one page, as GET /v1/exports/<name>/dead_letters answers it;
+ * the next page's option on stderr, as `profilehub profile` says its. */
+struct dl_args {
+	const char *name;
+	int64_t after;
+	long limit;
+	int is_json;
+};
+
+/* A whole number of min..max at argv[i + 1], for flag argv[i]: 0, or -1
+ * with why. */
+static int dl_number(int argc, char **argv, int i, long long min, long long max,
+		     long long *out, char *why, size_t why_size)
+{
+	char *end;
+
+	if (i + 1 >= argc) {
+		snprintf(why, why_size, "%s needs a value", argv[i]);
+		return -1;
+	}
+	errno = 0;
+	*out = strtoll(argv[i + 1], &end, 10);
+	if (!isdigit((unsigned char)argv[i + 1][0]) || *end || errno == ERANGE || *out < min ||
+	    *out > max) {
+		snprintf(why, why_size, "%s: \"%.64s\" is not a number from %lld to %lld",
+			 argv[i], argv[i + 1], min, max);
+		return -1;
+	}
+	return 0;
+}
+
+/* argv[0] is "dead-letters".  0, or -1 with why. */
+static int dl_args_parse(int argc, char **argv, struct dl_args *a, char *why, size_t why_size)
+{
+	long long v;
+
+	*a = (struct dl_args){NULL, 0, EXPORT_DEAD_LETTERS_PAGE, 0};
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			a->is_json = 1;
+		} else if (strcmp(argv[i], "--after") == 0) {
+			if (dl_number(argc, argv, i++, 0, INT64_MAX, &v, why, why_size))
+				return -1;
+			a->after = v;
+		} else if (strcmp(argv[i], "--limit") == 0) {
+			if (dl_number(argc, argv, i++, 1, EXPORT_DEAD_LETTERS_PAGE_MAX, &v, why,
+				      why_size))
+				return -1;
+			a->limit = (long)v;
+		} else if (argv[i][0] != '-' && !a->name) {
+			a->name = argv[i];
+		} else {
+			cli_arg_problem(argv, argc, i, NULL, why, why_size);
+			return -1;
+		}
+	}
+	if (!a->name) {
+		snprintf(why, why_size, "dead-letters takes one export NAME");
+		return -1;
+	}
+	return 0;
+}
+
+/* 0, or -1 when stdout could not be written (said). */
+static int print_dead_letters_page(const struct dl_args *a, json_t *page)
+{
+	json_t *list = json_object_get(page, "dead_letters");
+	const char *next = json_string_value(json_object_get(page, "next"));
+
+	if (a->is_json) {
+		json_dumpf(page, stdout, JSON_COMPACT);
+		putchar('\n');
+	} else {
+		printf("dead letters of %s after seq %lld: %zu shown of %lld, lowest seq first\n",
+		       a->name, (long long)a->after, json_array_size(list),
+		       (long long)json_integer_value(json_object_get(page, "dead_letters_total")));
+		print_dead_letter_rows(list);
+	}
+	if (cli_stdout_flush()) {
+		cli_error("exports", "cannot write to stdout: %s", strerror(cli_stdout_errno()));
+		return -1;
+	}
+	/* after the page: on a terminal, below it */
+	if (next)
+		cli_error("exports", "more dead letters follow: the same command with --after %s",
+			  next);
+	return 0;
+}
+
+static int exports_dead_letters(struct cli *cli, int argc, char **argv, const char *usage)
+{
+	struct dl_args a;
+	struct store *s = NULL;
+	char err[1024];
+	json_t *page;
+	int rc;
+
+	if (dl_args_parse(argc, argv, &a, err, sizeof(err)))
+		return cli_misuse("exports", usage, "%s", err);
+	if (open_for_export(cli, a.name, &s))
+		return CLI_FAIL;
+	page = export_dead_letters_page(s, a.name, a.after, (size_t)a.limit, err, sizeof(err));
+	store_close(s);
+	if (!page) {
+		cli_error("exports", "dead letters of %s: %s", a.name, err);
+		return CLI_FAIL;
+	}
+	rc = print_dead_letters_page(&a, page) ? CLI_FAIL : CLI_OK;
+	json_decref(page);
+	return rc;
+}
+
 int cmd_exports(struct cli *cli, int argc, char **argv)
 {
 	struct store *s = NULL;
@@ -318,7 +450,8 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 	static const char usage[] =
 		"profilehub exports [--json] | profilehub exports backfill NAME"
 		" | profilehub exports retry NAME | profilehub exports enable NAME"
-		" | profilehub exports forget NAME";
+		" | profilehub exports forget NAME"
+		" | profilehub exports dead-letters NAME [--after SEQ] [--limit N] [--json]";
 	static const struct {
 		const char *action;
 		int (*run)(struct cli *cli, const char *name);
@@ -327,6 +460,8 @@ int cmd_exports(struct cli *cli, int argc, char **argv)
 		{"backfill", exports_backfill}, {"enable", exports_enable},
 	};
 
+	if (argc >= 2 && strcmp(argv[1], "dead-letters") == 0)
+		return exports_dead_letters(cli, argc - 1, argv + 1, usage);
 	for (size_t a = 0; argc >= 2 && a < ARRAY_SIZE(actions); a++) {
 		if (strcmp(argv[1], actions[a].action) != 0)
 			continue;

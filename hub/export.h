@@ -121,6 +121,25 @@ int export_wait_idle(struct exporter *ex, int64_t timeout_ms);
 json_t *export_status_json(struct exporter *ex, struct store *s, const struct hub_config *cfg,
 			   size_t dead_letters_max, char *err, size_t err_size);
 
+/* A page of dead letters: the default and the most (GET /v1/exports shows
+ * the first EXPORT_DEAD_LETTERS_PAGE of each export). */
+#define EXPORT_DEAD_LETTERS_PAGE 100
+#define EXPORT_DEAD_LETTERS_PAGE_MAX 1000
+
+/*
+ * One page of export `name`'s dead letters, lowest seq first, those after
+ * seq `after` (0: from the first), at most `limit` (1..PAGE_MAX):
+ *   {"export", "dead_letters": [{"seq", "at", "reason"}, ...],
+ *    "dead_letters_total", "next": "<seq>" or null}
+ * where "next" is the last seq listed while more follow (the next page is
+ * after it), and "dead_letters_total" counts all of the export's, read in
+ * the caller's snapshot of `s` (GET /v1/exports/<name>/dead_letters,
+ * `profilehub exports dead-letters NAME`).  Never a change's content.
+ * A new reference, or NULL with err set.
+ */
+json_t *export_dead_letters_page(struct store *s, const char *name, int64_t after,
+				 size_t limit, char *err, size_t err_size);
+
 /* export_status_json() for the management API (GET /v1/exports), shaped
  * as struct api_providers.exports_status with ctx = the running exporter:
  * reads through a store connection of the exporter's own, one caller at a

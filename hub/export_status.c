@@ -332,6 +332,44 @@ fail:
 	return NULL;
 }
 
+/* dead_letter_add() with one more than the page holds: its seq is not
+ * listed, but says a next page follows. */
+struct dl_page {
+	struct dl_ctx dl;
+	size_t limit, n;
+	int64_t last_seq; /* of the last one listed */
+};
+
+static int dead_letter_page_add(void *ctx, const struct store_dead_letter *d)
+{
+	struct dl_page *pg = ctx;
+
+	if (++pg->n > pg->limit)
+		return 1;
+	pg->last_seq = d->seq;
+	return dead_letter_add(&pg->dl, d);
+}
+
+json_t *export_dead_letters_page(struct store *s, const char *name, int64_t after,
+				 size_t limit, char *err, size_t err_size)
+{
+	struct dl_page pg = {{json_array(), 0}, limit, 0, 0};
+	int64_t total = 0;
+	char next[24];
+
+	if (!pg.dl.list ||
+	    s->ops->dead_letter_list(s, name, after, limit + 1, dead_letter_page_add, &pg) ||
+	    pg.dl.failed || s->ops->dead_letter_count(s, name, &total)) {
+		err_set(err, err_size, "%s", s->err[0] ? s->err : "out of memory");
+		json_decref(pg.dl.list);
+		return NULL;
+	}
+	snprintf(next, sizeof(next), "%lld", (long long)pg.last_seq);
+	return json_pack("{s:s, s:o, s:I, s:o}", "export", name, "dead_letters", pg.dl.list,
+			 "dead_letters_total", (json_int_t)total, "next",
+			 pg.n > pg.limit ? json_string(next) : json_null());
+}
+
 int export_lag_read(struct exporter *ex, struct store *s, const struct hub_config *cfg,
 		    struct export_lag *out, size_t max)
 {

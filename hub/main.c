@@ -53,6 +53,8 @@ static const char usage_text[] =
 	"                            a person's document, or their erasure\n"
 	"  exports [--json]          export state, cursor, lag, backfill and dead letters\n"
 	"  exports backfill NAME     send every live profile to export NAME again\n"
+	"  exports dead-letters NAME [--after SEQ] [--limit N] [--json]\n"
+	"                            a page of export NAME's dead letters (100 a page)\n"
 	"  exports retry NAME        send the dead letters of export NAME again\n"
 	"  exports enable NAME       enable export NAME again once what disabled it is fixed\n"
 	"  exports forget NAME       an export taken out of every config stops holding the feed\n"

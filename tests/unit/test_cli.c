@@ -1540,6 +1540,9 @@ static void test_exports_table_says_what_json_says_and_lists_dead_letters(void)
 	CU_ASSERT_PTR_NULL(strstr(out, "backfill of"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\ndead letters of x (100 of 101 shown, lowest seq"
 				      " first):\n"));
+	/* and where the others are */
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  (the next ones: profilehub exports dead-letters x"
+				      " --after 100)\n"));
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(json_object_get(status,
 		"exports"), 0), "dead_letters_total")), 101);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\ndead letters of y (1):\n"));
@@ -1549,6 +1552,76 @@ static void test_exports_table_says_what_json_says_and_lists_dead_letters(void)
 	free(out);
 	free(said);
 out:
+	plugin_world_stop(th, plugins);
+}
+
+/* The dead letters of export `name` at seqs 10, 20, ... (n of them),
+ * through the store's own writes (either store). */
+static void put_dead_letters(struct testhub *th, const char *name, int n)
+{
+	struct store *s = th->reader;
+
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	for (int i = 1; i <= n; i++) {
+		char reason[32];
+		struct store_dead_letter d = {name, 10 * i, "p_gone", 1000, reason,
+					      "{\"kind\":\"erased\"}"};
+
+		snprintf(reason, sizeof(reason), "refused %d", 10 * i);
+		CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+}
+
+/* `profilehub exports` lists the first 100 dead letters: `exports
+ * dead-letters NAME` pages through them all, --limit a page after --after
+ * SEQ, the next page's option on stderr (as `profile` says its), --json
+ * the document GET /v1/exports/<name>/dead_letters answers.  A bad
+ * --limit or --after is a misuse naming it; an unknown export a failure. */
+static void test_exports_dead_letters_pages_after_a_seq(void)
+{
+	char *first[] = {"exports", "dead-letters", "x", "--limit", "2", NULL};
+	char *last[] = {"exports", "dead-letters", "x", "--after", "20", "--limit", "2", NULL};
+	char *json[] = {"exports", "dead-letters", "--json", "x", "--after", "10", NULL};
+	char *zero[] = {"exports", "dead-letters", "x", "--limit", "0", NULL};
+	char *word[] = {"exports", "dead-letters", "x", "--after", "ten", NULL};
+	char *none[] = {"exports", "dead-letters", NULL};
+	char *nope[] = {"exports", "dead-letters", "nope", NULL};
+	char *plugins, *out = NULL, *said = NULL;
+	struct testhub *th = exports_world(&plugins);
+	json_t *page;
+
+	put_dead_letters(th, "x", 4);
+	put_dead_letters(th, "y", 1);
+	expect_run(th, NULL, cmd_exports, first, CLI_OK,
+		   "dead letters of x after seq 0: 2 shown of 4, lowest seq first\n"
+		   "  seq 10         ",
+		   "more dead letters follow: the same command with --after 20\n");
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, last, 0, NULL, &out, &said), CLI_OK);
+	CU_ASSERT_EQUAL(testlib_lines_with(out, "  seq "), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  refused 30\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  refused 40\n"));
+	CU_ASSERT_STRING_EQUAL(said, ""); /* the last page */
+	free(out);
+	free(said);
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, json, 0, NULL, &out, &said), CLI_OK);
+	page = json_loads(out, 0, NULL);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(page, "dead_letters")), 3);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(page, "dead_letters_total")), 4);
+	CU_ASSERT(json_is_null(json_object_get(page, "next")));
+	json_decref(page);
+	free(out);
+	free(said);
+	expect_run(th, NULL, cmd_exports, zero, CLI_USAGE, NULL,
+		   "--limit: \"0\" is not a number from 1 to 1000");
+	expect_run(th, NULL, cmd_exports, word, CLI_USAGE, NULL, "--after: \"ten\" is not a number");
+	expect_run(th, NULL, cmd_exports, none, CLI_USAGE, NULL, "takes one export NAME");
+	expect_run(th, NULL, cmd_exports, nope, CLI_FAIL, NULL, "nope");
+	/* a full disk: exit 1, said */
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, first, RUN_FULL, NULL, &out, &said), CLI_FAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "cannot write to stdout"));
+	free(out);
+	free(said);
 	plugin_world_stop(th, plugins);
 }
 
@@ -2081,6 +2154,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_privacy_access_to_a_full_disk_names_the_write_error),
 	   TEST(test_privacy_access_names_the_exports_as_recipients),
 	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),
+	   TEST(test_exports_dead_letters_pages_after_a_seq),
 	   TEST(test_exports_table_columns_fit_their_widest_value),
 	   TEST(test_exports_enable_of_an_enabled_export_names_the_hubs_api),
 	   TEST(test_exports_enable_of_an_export_off_in_the_config_says_so),

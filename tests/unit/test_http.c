@@ -2427,6 +2427,146 @@ static void test_a_request_with_uncertain_framing_is_400_and_closed(void)
 	world_close(&w);
 }
 
+/* The dead letters of export `name` at `seqs` (n of them), through the
+ * store's own writes (either store). */
+static void put_dead_letters(struct world *w, const char *name, const int64_t *seqs, size_t n)
+{
+	struct store *s = w->th->reader;
+
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	for (size_t i = 0; i < n; i++) {
+		char reason[32];
+		struct store_dead_letter d = {name, seqs[i], "p_gone", 1000 * seqs[i], reason,
+					      "{\"kind\":\"erased\"}"};
+
+		snprintf(reason, sizeof(reason), "refused %lld", (long long)seqs[i]);
+		CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+}
+
+/* GET `path` with the token: 200, the body parsed (new reference). */
+static json_t *api_get_json(struct world *w, const char *path)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	struct resp r;
+	json_t *o;
+
+	http_do(w->port, "GET", path, NULL, 0, 0, auth, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	if (r.status != 200)
+		fprintf(stderr, "\n  GET %s: %ld %s", path, r.status, r.body);
+	o = json_loads(r.body, 0, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	return o;
+}
+
+/* GET /v1/exports showed an export's first 100 dead letters and their
+ * total, with no way to read the others: GET
+ * /v1/exports/<name>/dead_letters pages through them, lowest seq first,
+ * ?limit= of them a page and next the cursor for ?after= (null on the last
+ * page), as the identity history does; every page says the export's total
+ * (not another export's).  A bad limit or after is a 400 naming it, an
+ * export the configuration lacks a 404, HEAD is answered, a token needed. */
+static void test_api_dead_letters_are_paged_after_a_seq(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	static const int64_t seqs[] = {3, 7, 8, 20, 41};
+	static const int64_t other[] = {5};
+	static const struct {
+		const char *query;
+		int status;
+		const char *code, *named;
+	} bad[] = {
+		{"?limit=0", 400, "invalid_parameter", "limit"},
+		{"?limit=1001", 400, "invalid_parameter", "limit"},
+		{"?limit=x", 400, "invalid_parameter", "limit"},
+		{"?after=-1", 400, "invalid_cursor", "after"},
+		{"?after=7x", 400, "invalid_cursor", "after"},
+		{"?after=99999999999999999999", 400, "invalid_cursor", "after"},
+		{"?before=7", 400, "invalid_parameter", "before"},
+	};
+	struct world w;
+	struct resp r, head;
+	char path[128], after[32] = "0";
+	size_t n_seen = 0, n_pages = 0;
+	json_t *o;
+
+	world_start(&w, API_MAX_BODY, 1, NULL,
+		    "api:\n  tokens: [\"" API_TOKEN "\"]\n"
+		    "exports:\n  - {name: feed, plugin: jsonl, path: /nonexistent/f.jsonl}\n");
+	put_dead_letters(&w, "feed", seqs, ARRAY_SIZE(seqs));
+	put_dead_letters(&w, "gone", other, ARRAY_SIZE(other));
+	do {
+		json_t *list, *d;
+		size_t i;
+
+		snprintf(path, sizeof(path), "/v1/exports/feed/dead_letters?limit=2&after=%s",
+			 after);
+		o = api_get_json(&w, path);
+		list = json_object_get(o, "dead_letters");
+		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "export")), "feed");
+		CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "dead_letters_total")),
+				(json_int_t)ARRAY_SIZE(seqs));
+		CU_ASSERT(json_array_size(list) >= 1 && json_array_size(list) <= 2);
+		json_array_foreach(list, i, d) {
+			char reason[32];
+
+			CU_ASSERT_FATAL(n_seen < ARRAY_SIZE(seqs));
+			CU_ASSERT_EQUAL(json_integer_value(json_object_get(d, "seq")),
+					seqs[n_seen]);
+			snprintf(reason, sizeof(reason), "refused %lld", (long long)seqs[n_seen]);
+			CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(d, "reason")),
+					       reason);
+			CU_ASSERT_PTR_NULL(json_object_get(d, "change")); /* personal data */
+			n_seen++;
+		}
+		d = json_object_get(o, "next");
+		CU_ASSERT(json_is_null(d) || json_is_string(d));
+		snprintf(after, sizeof(after), "%s", json_is_string(d) ? json_string_value(d) : "");
+		json_decref(o);
+	} while (after[0] && ++n_pages < 10);
+	CU_ASSERT_EQUAL(n_seen, ARRAY_SIZE(seqs));
+	CU_ASSERT_EQUAL(n_pages, 2); /* 3 pages: 2, 2 and 1 */
+	/* the default page holds them all; after any seq, those above it */
+	o = api_get_json(&w, "/v1/exports/feed/dead_letters");
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(o, "dead_letters")), ARRAY_SIZE(seqs));
+	CU_ASSERT(json_is_null(json_object_get(o, "next")));
+	json_decref(o);
+	o = api_get_json(&w, "/v1/exports/feed/dead_letters?after=10");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(
+				json_array_get(json_object_get(o, "dead_letters"), 0), "seq")),
+			20);
+	json_decref(o);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char message[512] = "";
+		json_t *e;
+
+		snprintf(path, sizeof(path), "/v1/exports/feed/dead_letters%s", bad[i].query);
+		http_do(w.port, "GET", path, NULL, 0, 0, auth, &r);
+		ASSERT_ERROR(&r, bad[i].status, bad[i].code);
+		e = json_loads(r.body, 0, NULL);
+		snprintf(message, sizeof(message), "%s", json_string_value(json_object_get(
+			json_object_get(e, "error"), "message")) ?: "");
+		json_decref(e);
+		CU_ASSERT_PTR_NOT_NULL(strstr(message, bad[i].named));
+		if (r.status != bad[i].status)
+			fprintf(stderr, "\n  %s: %ld %s", path, r.status, r.body);
+	}
+	http_do(w.port, "GET", "/v1/exports/gone/dead_letters", NULL, 0, 0, auth, &r);
+	ASSERT_ERROR(&r, 404, "not_found");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "no export named gone"));
+	http_do(w.port, "GET", "/v1/exports/feed/dead_letters", NULL, 0, 0, NULL, &r);
+	ASSERT_ERROR(&r, 401, "unauthorized");
+	http_do(w.port, "HEAD", "/v1/exports/feed/dead_letters?limit=1", NULL, 0, 0, auth, &head);
+	CU_ASSERT_EQUAL(head.status, 200);
+	CU_ASSERT_EQUAL(head.len, 0);
+	http_do(w.port, "DELETE", "/v1/exports/feed/dead_letters", NULL, 0, 0, auth, &r);
+	ASSERT_ERROR(&r, 405, "method_not_allowed");
+	CU_ASSERT_STRING_EQUAL(r.allow, "GET, HEAD");
+	world_close(&w);
+}
+
 /* HEAD is answered wherever GET is (RFC 9110), with GET's status and no
  * body: the GET routes of /v1 answered it 405 (only /healthz and the page
  * took it).  A 405 lists GET, HEAD on those routes and POST on the others. */
@@ -4254,6 +4394,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_a_path_with_a_nul_byte_is_400),
 	   TEST(test_a_request_with_uncertain_framing_is_400_and_closed),
 	   TEST(test_api_head_is_answered_as_get_without_the_body),
+	   TEST(test_api_dead_letters_are_paged_after_a_seq),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
 	   TEST(test_api_access_stream_client_gone_and_stop),
 	   TEST(test_a_stalled_access_client_holds_no_snapshot),
