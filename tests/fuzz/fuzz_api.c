@@ -23,11 +23,12 @@
  *            bits 3-4  Authorization: 0 "Bearer <token>", 1 "bearer
  *                      <second token>" (case and spaces), 2 line 2 below,
  *                      3 none
- *   byte 1   the path (mod 12): 0 line 1 as it is, /v1/profiles,
+ *   byte 1   the path (mod 13): 0 line 1 as it is, /v1/profiles,
  *            /v1/profiles/<line 1>/events, /v1/profiles/<seeded>/events,
  *            /v1/profiles/<line 1>/history, /v1/profiles/<seeded>/history,
  *            /v1/privacy/requests, /v1/privacy/requests/<line 1>,
- *            /v1/sources/<line 1>/sync, /v1/sources, /v1/exports, /<line 1>
+ *            /v1/sources/<line 1>/sync, /v1/sources, /v1/exports, /<line 1>,
+ *            /v1/exports/<line 1>/dead_letters (export "feed" configured)
  *   rest     up to a NUL (a header holds none), lines (\n): line 1,
  *            line 2, then query parameters "key=value" up to an empty
  *            line (in a value, "%00" is a NUL byte, as http_request.c hands a
@@ -202,8 +203,9 @@ static void fuzz_init(void)
 		abort();
 	if (asprintf(&yaml,
 		     "store:\n  driver: sqlite\n  path: %s/hub.db\n"
-		     "api:\n  tokens: [\"" FUZZ_TOKEN "\", \"" FUZZ_TOKEN2 "\"]\n",
-		     dir) < 0)
+		     "api:\n  tokens: [\"" FUZZ_TOKEN "\", \"" FUZZ_TOKEN2 "\"]\n"
+		     "exports:\n  - {name: feed, plugin: jsonl, path: %s/feed.jsonl}\n",
+		     dir, dir) < 0)
 		abort();
 	if (config_load_string("fuzz.yaml", yaml, &cfg, err, sizeof(err)) ||
 	    store_open(cfg, &writer, err, sizeof(err)) ||
@@ -302,6 +304,7 @@ static char *path_of(unsigned pick, const char *piece)
 		{"/v1/sources", NULL},
 		{"/v1/exports", NULL},
 		{"/", ""},
+		{"/v1/exports/", "/dead_letters"},
 	};
 	char *out;
 
