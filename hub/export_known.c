@@ -31,15 +31,18 @@
  * keeps it).  Without it the export began at cursor 0, with whatever the
  * feed still held for the other exports (none, or days of changes behind
  * a disabled one).  The outbox's seqs are taken in commit order, so every
- * change committed after this transaction is past the head.
+ * change committed after this transaction is past the head.  One the
+ * store knew already (`was_known`: registered by an earlier release, which
+ * saved no cursor) keeps cursor 0: the feed was kept for it (disabled, or
+ * failing since it was added), and what it holds is that export's due.
  */
-static int head_begin(struct store *s, const struct config_instance *ci)
+static int head_begin(struct store *s, const struct config_instance *ci, int was_known)
 {
 	char key[300], text[32];
 	int64_t head = 0;
 	int rc;
 
-	if (!export_is_backfill_off(ci))
+	if (was_known || !export_is_backfill_off(ci))
 		return 0;
 	if ((rc = export_has_history(s, ci->name)) != 0)
 		return rc < 0 ? -1 : 0;
@@ -57,7 +60,8 @@ static int head_begin(struct store *s, const struct config_instance *ci)
 
 int export_known_register(struct store *s, const struct hub_config *cfg)
 {
-	char key[300];
+	char key[300], text[8];
+	int was_known;
 
 	if (cfg->n_exports == 0)
 		return 0;
@@ -68,7 +72,8 @@ int export_known_register(struct store *s, const struct hub_config *cfg)
 		goto fail;
 	for (size_t i = 0; i < cfg->n_exports; i++) {
 		snprintf(key, sizeof(key), KNOWN_PREFIX "%s", cfg->exports[i].name);
-		if (s->ops->meta_put(s, key, "1") || head_begin(s, &cfg->exports[i]))
+		if ((was_known = s->ops->meta_get(s, key, text, sizeof(text))) < 0 ||
+		    s->ops->meta_put(s, key, "1") || head_begin(s, &cfg->exports[i], was_known))
 			goto fail;
 	}
 	if (s->ops->commit(s))

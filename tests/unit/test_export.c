@@ -2212,6 +2212,50 @@ static void test_a_new_export_without_backfill_starts_at_the_feeds_end(void)
 	world_close(&w);
 }
 
+/* An export an earlier release registered (no cursor saved: disabled, or
+ * failing since it was added) keeps the feed that was kept for it when this
+ * one first registers it: it was moved to the feed's end, and the changes
+ * held for it were lost. */
+static void test_an_export_known_before_keeps_its_changes(void)
+{
+	struct world w;
+	struct hub_config *cfg;
+	char *keys, *late, err[512];
+	json_t *before, *mine;
+	int64_t cursor = -1;
+	struct store *s;
+
+	world_open(&w, NULL);
+	s = w.th->reader;
+	/* as the release before registered it: the name alone */
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->meta_put(s, "export_known:late", "1"), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	apply(&w, people);
+	before = outbox_seqs(&w);
+	CU_ASSERT_FATAL(json_array_size(before) > 0);
+	CU_ASSERT_FATAL(asprintf(&late, "%s.late", w.record) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys, "  - name: late\n    plugin: export_script\n"
+				 "    record: %s\n    backfill: false\n", late) > 0);
+	cfg = config_like(&w, keys);
+	CU_ASSERT_EQUAL_FATAL(export_known_register(s, cfg), 0);
+	CU_ASSERT_EQUAL(export_cursor_load(s, "late", &cursor), 0);
+	CU_ASSERT_EQUAL(cursor, 0);
+	CU_ASSERT_EQUAL_FATAL(export_start(&w.ex, cfg, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	mine = recorded_at(late, NULL);
+	CU_ASSERT_EQUAL(json_array_size(mine), json_array_size(before));
+	export_stop(w.ex);
+	w.ex = NULL;
+	config_free(cfg);
+	json_decref(before);
+	json_decref(mine);
+	unlink(late);
+	free(late);
+	free(keys);
+	world_close(&w);
+}
+
 /* The line of config_like's YAML that `keys` starts on (keys without
  * `backfill`). */
 static int config_like_keys_line(const struct world *w)
@@ -4946,6 +4990,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_metrics_show_a_failing_export_until_it_delivers),
 	   TEST(test_metrics_a_disabled_export_is_not_failing),
 	   TEST(test_a_new_export_without_backfill_starts_at_the_feeds_end),
+	   TEST(test_an_export_known_before_keeps_its_changes),
 	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
 	   TEST(test_an_answer_past_the_batch_delivers_the_batch_again),
 	   TEST(test_a_stopped_answer_without_a_stop_is_a_retry),
