@@ -320,9 +320,10 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off
 }
 
 #define REDACTED "[redacted]"
-/* Every word a redaction may replace fits: REDACTED is no longer than 4
- * bytes a byte. */
-#define SNIPPET_SAFE_MAX (SNIPPET_MAX * 4 + sizeof(REDACTED))
+/* The snippet with every word a redaction may replace replaced: a word of
+ * one byte (an '@') becomes all of REDACTED, so each byte may become as
+ * many (4 a byte overran it: an answer of "@ @ @ ..."). */
+#define SNIPPET_SAFE_MAX (SNIPPET_MAX * (sizeof(REDACTED) - 1) + 1)
 
 /* A byte between the words of an answer ("{\"error\": \"x\"}"). */
 static int is_word_break(char c)

@@ -3520,6 +3520,31 @@ static void test_webhook_a_refusal_quotes_only_its_own_answer(void)
 #undef REFUSED
 }
 
+/* An answer of one-byte words a redaction replaces ("@ @ @ ...") makes a
+ * message five times as long as its 200 bytes: it overran the buffer the
+ * redacted snippet was written to (sized for 4 times). */
+static void test_webhook_a_refusal_of_many_short_identifiers(void)
+{
+	static char answer[512];
+	const char *const answers[] = {answer};
+	char err[4096], want[2048];
+	struct hook h;
+	size_t n_done, len;
+
+	len = (size_t)snprintf(answer, sizeof(answer), "HTTP/1.1 422 No\r\nConnection: close\r\n"
+			       "Content-Length: 200\r\n\r\n");
+	for (int i = 0; i < 100; i++)
+		len += (size_t)snprintf(answer + len, sizeof(answer) - len, "@ ");
+	hook_open(&h, answers, ARRAY_SIZE(answers));
+	CU_ASSERT_EQUAL(hook_send_one(&h, &n_done, err, sizeof(err)), HUB_ERR_DATA);
+	len = (size_t)snprintf(want, sizeof(want), "HTTP 422 from http://127.0.0.1:%d (200 bytes): ",
+			       h.r.port);
+	for (int i = 0; i < 100; i++)
+		len += (size_t)snprintf(want + len, sizeof(want) - len, "[redacted] ");
+	CU_ASSERT_STRING_EQUAL(err, want);
+	hook_close(&h);
+}
+
 /* `check --connect`: any answer at all is a receiver (a HEAD, so nothing
  * is posted); none is HUB_RETRY, the message naming the origin only, never
  * the url's path.  No test called check_connect. */
@@ -4415,6 +4440,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_webhook_posts_the_changes_as_one_json_array),
 	   TEST(test_webhook_a_url_without_an_endpoint_is_a_config_error),
 	   TEST(test_webhook_a_refusal_quotes_only_its_own_answer),
+	   TEST(test_webhook_a_refusal_of_many_short_identifiers),
 	   TEST(test_webhook_check_connect_takes_any_answer_and_posts_nothing),
 	   TEST(test_webhook_takes_https_and_a_url_without_a_port),
 	   TEST(test_webhook_stop_cuts_only_a_batch_not_yet_sent),
