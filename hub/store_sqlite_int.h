@@ -108,6 +108,10 @@ void lite_reader_join(struct sqlite_store *ls);
 void lite_reader_leave(struct sqlite_store *ls);
 void lite_reader_fit(struct sqlite_store *ls);
 
+/* The schema check of a write transaction or a lease take: a store a
+ * newer hub migrated is refused, and every lease held given up (logged).
+ * 0, or -1 with the error set. */
+int lite_schema_check_leases(struct sqlite_store *ls);
 /* What the person on call can do about a failure of SQLite's extended
  * error code `code`, after "; ", or "". */
 const char *lite_fail_hint(int code);

@@ -560,6 +560,10 @@ static int lite_lease_try(struct store *s, const char *name, int64_t *epoch)
 		err_set(s->err, sizeof(s->err), "sqlite: lease_try inside a transaction");
 		return -1;
 	}
+	/* read each time: outside a transaction the data version may be stale */
+	ls->is_schema_known = 0;
+	if (lite_schema_check_leases(ls))
+		return -1;
 	if ((i = lease_locks_find(&ls->leases, name)) >= 0) {
 		*epoch = ls->leases.held[i].epoch;
 		return 1;

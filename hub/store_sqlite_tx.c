@@ -13,6 +13,7 @@
 #include "store_sqlite_int.h"
 
 #include "kvcache.h"
+#include "lease_lock.h"
 #include "log.h"
 #include "util.h"
 
@@ -329,13 +330,38 @@ static int lite_schema_check(struct sqlite_store *ls)
 	return -1;
 }
 
+/*
+ * An older process that stopped writing (lite_schema_check) kept its
+ * exports' and syncs' leases (their lock files) until it was stopped, and
+ * the newer processes delivered none of those exports meanwhile.  So its
+ * next refused write or lease take gives them up, in one line, as
+ * PostgreSQL's does (store_pg.c, pg_leases_give_up).  0, or -1 with the
+ * error set.
+ */
+int lite_schema_check_leases(struct sqlite_store *ls)
+{
+	size_t n = ls->leases.n_held;
+
+	if (lite_schema_check(ls) == 0)
+		return 0;
+	if (!ls->is_schema_newer_logged || n == 0) /* a read that failed: kept */
+		return -1;
+	log_warn("store", "%s was migrated by a newer hub: this process gives up its %zu"
+		 " lease%s (%s%s) for the newer processes, and takes none",
+		 sqlite3_db_filename(ls->db, "main"), n, plural_s(n), ls->leases.held[0].name,
+		 n > 1 ? ", ..." : "");
+	while (ls->leases.n_held > 0)
+		lease_locks_drop(&ls->leases, (int)ls->leases.n_held - 1);
+	return -1;
+}
+
 /* A BEGIN refused (inside a transaction, or the lock not had) leaves the
  * state as it was: an open transaction keeps its counters to write. */
 int lite_begin(struct store *s)
 {
 	if (lite_end_leftover(s) || lite_exec(s, S_BEGIN))
 		return -1;
-	if (lite_schema_check(lite(s))) {
+	if (lite_schema_check_leases(lite(s))) {
 		lite_reset_all(lite(s));
 		lite_exec(s, S_ROLLBACK); /* its error is the check's */
 		return -1;

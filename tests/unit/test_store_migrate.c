@@ -8,6 +8,7 @@
  */
 #include "testlib.h"
 
+#include "../../hub/lease_lock.h"
 #include "../../hub/store.h"
 #include "../../hub/util.h"
 
@@ -364,6 +365,52 @@ static void test_a_store_migrated_by_a_newer_hub_meanwhile_stops_writes(void)
 	free(want);
 }
 
+/* Such a process held export and sync leases: at its refused write it
+ * gives them up, in one line, and takes none again, so the newer hub
+ * delivers those exports (they were held until it was stopped); another
+ * older connection that only takes leases is refused too. */
+static void test_an_older_hub_gives_up_its_leases_after_a_migration(void)
+{
+	char *dir = testlib_mkdtemp(), *db = NULL, *leases = NULL, err[512], *log;
+	struct store *s = NULL, *s2 = NULL;
+	struct testlib_capture cap;
+	struct lease_locks newer;
+	int64_t epoch = 0;
+	sqlite3 *h = NULL;
+
+	CU_ASSERT_FATAL(asprintf(&db, "%s/hub.db", dir) > 0 &&
+			asprintf(&leases, "%s-leases", db) > 0);
+	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(db, &s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_sqlite_open(db, &s2, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "export:a", &epoch), 1);
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "sync:b", &epoch), 1);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(db, &h), SQLITE_OK);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_exec(h, "UPDATE meta SET value = value + 1"
+					      " WHERE key = 'schema_version'", NULL, NULL, NULL),
+			      SQLITE_OK);
+	sqlite3_close(h);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(meta_put_tx(s, "after"), -1);
+	CU_ASSERT_EQUAL(s->ops->lease_try(s, "export:a", &epoch), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "a newer hub migrated it"));
+	CU_ASSERT_EQUAL(s2->ops->lease_try(s2, "export:c", &epoch), -1);
+	log = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "this process gives up its 2 leases"
+					   " (export:a, ...) for the newer processes"), 1);
+	free(log);
+	CU_ASSERT_EQUAL_FATAL(lease_locks_init(&newer, leases), 0);
+	CU_ASSERT_EQUAL(lease_locks_take(&newer, "export:a", err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(lease_locks_take(&newer, "sync:b", err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(lease_locks_take(&newer, "export:c", err, sizeof(err)), 1);
+	lease_locks_free(&newer);
+	store_close(s2);
+	store_close(s);
+	testlib_rmtree(dir);
+	free(dir);
+	free(db);
+	free(leases);
+}
+
 /* check --connect opens a store without migrating one an older hub made
  * (that hub may still run, or be needed back: a migrated store is refused
  * by it); it says which version it found, and a new store is made. */
@@ -622,5 +669,6 @@ TEST_SUITE(store_migrate, NULL, NULL,
 	   TEST(test_an_older_store_opened_unmigrated_is_left_as_it_is),
 	   TEST(test_a_store_migrated_by_another_process_meanwhile_opens),
 	   TEST(test_a_store_migrated_by_a_newer_hub_meanwhile_stops_writes),
+	   TEST(test_an_older_hub_gives_up_its_leases_after_a_migration),
 	   TEST(test_a_new_store_is_not_readable_by_others),
 	   TEST(test_a_store_by_two_paths_has_one_set_of_leases_given_to_its_owner))
