@@ -3537,8 +3537,8 @@ static void test_webhook_a_refusal_of_many_short_identifiers(void)
 		len += (size_t)snprintf(answer + len, sizeof(answer) - len, "@ ");
 	hook_open(&h, answers, ARRAY_SIZE(answers));
 	CU_ASSERT_EQUAL(hook_send_one(&h, &n_done, err, sizeof(err)), HUB_ERR_DATA);
-	len = (size_t)snprintf(want, sizeof(want), "HTTP 422 from http://127.0.0.1:%d (200 bytes): ",
-			       h.r.port);
+	len = (size_t)snprintf(want, sizeof(want),
+			       "HTTP 422 from http://127.0.0.1:%d (200 bytes): ", h.r.port);
 	for (int i = 0; i < 100; i++)
 		len += (size_t)snprintf(want + len, sizeof(want) - len, "[redacted] ");
 	CU_ASSERT_STRING_EQUAL(err, want);
