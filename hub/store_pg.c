@@ -293,6 +293,17 @@ static int lock_timeout_apply(struct pg_store *ps)
 	return pg_exec_simple(ps, "SET lock_timeout = '" PG_LOCK_TIMEOUT "'", W_SETUP);
 }
 
+/* lock_timeout's value and pg_settings' source: the server's (its default,
+ * or postgresql.conf's) 0, which no one set for the hub.  A role's, a
+ * database's or the URL's is theirs, 0 too ("user", "database",
+ * "client"). */
+static int lock_timeout_is_unset(const char *value, const char *source)
+{
+	return strcmp(value, "0") == 0 &&
+	       (strcmp(source, "default") == 0 || strcmp(source, "configuration file") == 0 ||
+		!*source);
+}
+
 /*
  * Per-connection settings: search_path (bound as a value, never spliced
  * in), the lock namespace, durable commits even where the server's
@@ -305,7 +316,8 @@ int pg_session_setup(struct pg_store *ps)
 				     "SELECT set_config('search_path', quote_ident($1), false),"
 				     " hashtext($1), current_setting('synchronous_commit'),"
 				     " current_setting('server_encoding'),"
-				     " current_setting('lock_timeout')",
+				     " current_setting('lock_timeout'),"
+				     " (SELECT source FROM pg_settings WHERE name = 'lock_timeout')",
 				     1, NULL, vals, NULL, NULL, 0);
 	int rc = 0;
 
@@ -332,8 +344,10 @@ int pg_session_setup(struct pg_store *ps)
 	if (strcmp(PQgetvalue(res, 0, 2), "off") == 0 &&
 	    pg_exec_simple(ps, "SET synchronous_commit = on", W_SETUP))
 		rc = -1;
-	/* one a DBA set (the role, the database, the URL's options) is kept */
-	ps->is_lock_timeout_ours = strcmp(PQgetvalue(res, 0, 4), "0") == 0;
+	/* one a DBA set (the role, the database, the URL's options) is kept,
+	 * also 0 (wait without end): by where it comes from, not its value */
+	ps->is_lock_timeout_ours = lock_timeout_is_unset(PQgetvalue(res, 0, 4),
+							 PQgetvalue(res, 0, 5));
 	snprintf(ps->lock_timeout, sizeof(ps->lock_timeout), "%s",
 		 ps->is_lock_timeout_ours ? PG_LOCK_TIMEOUT : PQgetvalue(res, 0, 4));
 	if (rc == 0 && ps->is_open_done)

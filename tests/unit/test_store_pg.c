@@ -511,13 +511,13 @@ static void exec_setting_is(struct store *s, const char *name, const char *want)
 
 /* A DBA's LOCK TABLE made the hub's writes wait for it without end: its
  * sessions had no lock_timeout.  They have PG_LOCK_TIMEOUT now, also after
- * a reconnect, and one set by the URL (a DBA's) is kept; a write meeting
+ * a reconnect, and one set by the URL (a DBA's, 0 too) is kept; a write meeting
  * the held lock fails after it, named as a lock wait, retryable, with
  * nothing stored and no transaction left open, and runs once it is free. */
 static void test_pg_a_held_lock_fails_a_write_after_the_lock_timeout(void)
 {
 	char url[512], short_url[600], err[512] = "";
-	struct store *s, *s2 = NULL;
+	struct store *s, *s2 = NULL, *s3 = NULL;
 	PGconn *dba;
 	PGresult *res;
 
@@ -531,6 +531,11 @@ static void test_pg_a_held_lock_fails_a_write_after_the_lock_timeout(void)
 	snprintf(short_url, sizeof(short_url), "%s?options=-c%%20lock_timeout%%3D300ms", url);
 	CU_ASSERT_EQUAL_FATAL(store_pg_open(short_url, "", &s2, err, sizeof(err)), 0);
 	exec_setting_is(s2, "lock_timeout", "300ms");
+	/* 0 set on purpose (wait without end) is the DBA's too */
+	snprintf(short_url, sizeof(short_url), "%s?options=-c%%20lock_timeout%%3D0", url);
+	CU_ASSERT_EQUAL_FATAL(store_pg_open(short_url, "", &s3, err, sizeof(err)), 0);
+	exec_setting_is(s3, "lock_timeout", "0");
+	store_close(s3);
 	dba = PQconnectdb(url);
 	res = PQexec(dba, "BEGIN; LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE");
 	CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_COMMAND_OK);
