@@ -352,12 +352,16 @@ static int is_word_personal(const char *w, size_t n)
  * each word that may be a person's identifier (the receiver echoing the
  * email it refused) replaced by REDACTED.  The message goes to the log,
  * the export's last error and the dead letter's reason: the receiver's
- * words ("invalid field email") stay, whoever they named does not.
+ * words ("invalid field email") stay, whoever they named does not.  When
+ * the answer was longer than the snippet, its last word may be the start
+ * of an identifier cut before its '@' ("ann" of "ann@example.com"): it is
+ * left out, and "..." says so.
  */
 static const char *snippet_safe(struct webhook *wh, char out[SNIPPET_SAFE_MAX])
 {
 	char *s = wh->snippet, *o = out;
 	size_t i = 0;
+	int is_cut = wh->body_len > wh->snippet_len;
 
 	for (size_t k = 0; k < wh->snippet_len; k++)
 		if (s[k] < 32 || s[k] > 126)
@@ -370,7 +374,10 @@ static const char *snippet_safe(struct webhook *wh, char out[SNIPPET_SAFE_MAX])
 			*o++ = s[i++];
 			continue;
 		}
-		if (is_word_personal(s + i, n)) {
+		if (is_cut && i + n == wh->snippet_len) {
+			memcpy(o, "...", 3);
+			o += 3;
+		} else if (is_word_personal(s + i, n)) {
 			memcpy(o, REDACTED, sizeof(REDACTED) - 1);
 			o += sizeof(REDACTED) - 1;
 		} else {

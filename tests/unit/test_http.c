@@ -3135,15 +3135,14 @@ static void test_webhook_answers_by_status(void)
 	char err[1024], want[1024], bad[512], tail[256], *p;
 	size_t n_done;
 
-	/* 301 bytes: a control byte, 250 a, 50 b; the message keeps 200 */
+	/* 301 bytes: a control byte, 250 a, 50 b; the message keeps 200, less
+	 * the word the cut ends (it may be an identifier cut before its '@') */
 	p = bad + sprintf(bad, ANSWER("400 Bad", "Content-Length: 301\r\n") "\r\n\x01");
 	memset(p, 'a', 250);
 	p += 250;
 	memset(p, 'b', 50);
 	p[50] = '\0';
-	memset(tail, 'a', sizeof(tail));
-	memcpy(tail, " (301 bytes):  ", 15);
-	tail[14 + 200] = '\0';
+	snprintf(tail, sizeof(tail), " (301 bytes):  ...");
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
 		answers[i] = rows[i].answer ? rows[i].answer : bad;
 	receiver_start(&r, answers, ARRAY_SIZE(answers));
@@ -3542,6 +3541,31 @@ static void test_webhook_a_refusal_of_many_short_identifiers(void)
 	for (int i = 0; i < 100; i++)
 		len += (size_t)snprintf(want + len, sizeof(want) - len, "[redacted] ");
 	CU_ASSERT_STRING_EQUAL(err, want);
+	hook_close(&h);
+}
+
+/* An answer longer than the snippet is cut at SNIPPET_MAX (200) bytes: a
+ * word the cut ends, which may be the start of an email before its '@'
+ * ("ann" of "ann@example.com"), is left out, "..." in its place. */
+static void test_webhook_a_refusal_cut_in_a_word_leaves_the_word_out(void)
+{
+	static char answer[512];
+	const char *const answers[] = {answer};
+	char err[4096], pad[256];
+	struct hook h;
+	size_t n_done;
+
+	memset(pad, 'x', 190);
+	pad[190] = '\0';
+	/* 190 + 5 bytes, then the cut at 200 in "annabel" */
+	snprintf(answer, sizeof(answer), "HTTP/1.1 422 No\r\nConnection: close\r\n"
+		 "Content-Length: %zu\r\n\r\n%s bad annabel@example.com",
+		 strlen(pad) + strlen(" bad annabel@example.com"), pad);
+	hook_open(&h, answers, ARRAY_SIZE(answers));
+	CU_ASSERT_EQUAL(hook_send_one(&h, &n_done, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_PTR_NULL(strstr(err, "annab"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "(214 bytes): "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, " bad ..."));
 	hook_close(&h);
 }
 
@@ -4441,6 +4465,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_webhook_a_url_without_an_endpoint_is_a_config_error),
 	   TEST(test_webhook_a_refusal_quotes_only_its_own_answer),
 	   TEST(test_webhook_a_refusal_of_many_short_identifiers),
+	   TEST(test_webhook_a_refusal_cut_in_a_word_leaves_the_word_out),
 	   TEST(test_webhook_check_connect_takes_any_answer_and_posts_nothing),
 	   TEST(test_webhook_takes_https_and_a_url_without_a_port),
 	   TEST(test_webhook_stop_cuts_only_a_batch_not_yet_sent),
