@@ -13,14 +13,16 @@
  * ACCESS_DOC_PAGE_LOG rows at a time (profile_log_reader: log_page's seq).
  *
  * Its "recipients" come from the configuration, never the store: the
- * exports, named by name and plugin alone (their other keys are where
- * the data goes, and may hold secrets).
+ * exports, named by name and plugin, with the `kinds` and `attributes`
+ * they are limited to, nothing else (their other keys are where the data
+ * goes, and may hold secrets).
  *
  * No SQL here, no transaction either: the caller holds the snapshot.
  */
 #include "access_doc.h"
 
 #include "alloc.h"
+#include "export.h"
 #include "profile.h"
 #include "util.h"
 
@@ -188,19 +190,27 @@ static void doc_members(struct access_doc_writer *w, const json_t *obj, const ch
 #define RECIPIENTS_ABOUT                                                                   \
 	"Where this hub sends profile changes: each export in its configuration is sent a " \
 	"profile's changes as they are stored (of the kinds the export takes: identifiers, " \
-	"attributes, consent, events), and its erasure."
+	"attributes, consent, events), and its erasure; an export limited to some change " \
+	"kinds or profile attributes lists them in its \"kinds\" and \"attributes\"."
 #define RECIPIENT_ENABLED "enabled: sent the changes of profiles"
 #define RECIPIENT_DISABLED                                                                 \
 	"disabled in the configuration: sent no change; the changes wait in the hub and " \
 	"go to it if it is enabled again"
 
-/* One export: its name, plugin and whether enabled, nothing else of its
- * entry (a URL, path, table or secret). */
+/* One export: its name, plugin, whether enabled and the kinds and
+ * attributes it is limited to (when it is), nothing else of its entry (a
+ * URL, path, table or secret). */
 static json_t *recipient_json(const struct config_instance *ci)
 {
-	return json_pack("{s:s, s:s, s:b, s:s}", "name", ci->name, "plugin", ci->plugin,
-			 "enabled", ci->is_enabled != 0, "receives",
-			 ci->is_enabled ? RECIPIENT_ENABLED : RECIPIENT_DISABLED);
+	json_t *r = json_pack("{s:s, s:s, s:b, s:s}", "name", ci->name, "plugin", ci->plugin,
+			      "enabled", ci->is_enabled != 0, "receives",
+			      ci->is_enabled ? RECIPIENT_ENABLED : RECIPIENT_DISABLED);
+
+	if (r && export_filters_json(ci, r)) {
+		json_decref(r);
+		return NULL;
+	}
+	return r;
 }
 
 json_t *access_doc_recipients(const struct hub_config *cfg)

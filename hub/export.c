@@ -61,11 +61,20 @@ static int read_kinds(const struct config_instance *ci, unsigned *mask, char *er
 	return 0;
 }
 
+/* The `attributes` an export lists, NULL when it lists none (it is sent
+ * every attribute). */
+static const struct cfg_node *listed_attributes(const struct config_instance *ci)
+{
+	const struct cfg_node *n = cfg_get(ci->node, "attributes");
+
+	return n && n->kind == CFG_SEQ && n->n_children ? n : NULL;
+}
+
 static int filter_attributes(struct export_worker *w)
 {
-	const struct cfg_node *n = cfg_get(w->conf->node, "attributes");
+	const struct cfg_node *n = listed_attributes(w->conf);
 
-	if (!n || n->kind != CFG_SEQ)
+	if (!n)
 		return 0;
 	w->filter.attributes = hub_calloc(n->n_children + 1, sizeof(*w->filter.attributes));
 	if (!w->filter.attributes)
@@ -131,6 +140,45 @@ int export_check_config(const struct config_instance *ci, char *err, size_t err_
 			       read_batch_size(ci, &size, err, err_size)
 		       ? -1
 		       : 0;
+}
+
+/* Sets on obj a string array `key` of the mask's kind names. */
+static int set_kinds(json_t *obj, unsigned mask)
+{
+	json_t *a = json_array();
+
+	for (int k = 0; a && k < FEED_N_KINDS; k++)
+		if ((mask & (1u << k)) && json_array_append_new(a, json_string(feed_kind_name(k))))
+			goto fail;
+	return json_object_set_new(obj, "kinds", a);
+fail:
+	json_decref(a);
+	return -1;
+}
+
+static int set_attributes(json_t *obj, const struct cfg_node *n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n->n_children; i++)
+		if (n->children[i].value &&
+		    json_array_append_new(a, json_string(n->children[i].value)))
+			goto fail;
+	return json_object_set_new(obj, "attributes", a);
+fail:
+	json_decref(a);
+	return -1;
+}
+
+int export_filters_json(const struct config_instance *ci, json_t *obj)
+{
+	const struct cfg_node *attrs = listed_attributes(ci);
+	unsigned mask = 0;
+	char err[256];
+
+	if (read_kinds(ci, &mask, err, sizeof(err)) == 0 && mask && set_kinds(obj, mask))
+		return -1;
+	return attrs && set_attributes(obj, attrs) ? -1 : 0;
 }
 
 /* Checks one export against its plugin and creates its instance; a

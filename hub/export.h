@@ -238,6 +238,11 @@ void export_set_backfill_page(size_t n);
  */
 int export_backfill_request(struct store *s, const char *name);
 
+/* Sets on obj what export ci is limited to, as its privacy access
+ * document's recipient says it: "kinds" (names, when it lists some) and
+ * "attributes" (when it lists some).  0, or -1 out of memory. */
+int export_filters_json(const struct config_instance *ci, json_t *obj);
+
 /* The export of cfg named `name`, or NULL. */
 const struct config_instance *export_config(const struct hub_config *cfg, const char *name);
 

@@ -41,6 +41,11 @@ int feed_kind_parse(const char *name)
 	return -1;
 }
 
+const char *feed_kind_name(int kind)
+{
+	return kind_names[kind];
+}
+
 const char *feed_kind_list(void)
 {
 	return "profile_updated, event, merged, erased";

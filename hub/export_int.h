@@ -23,6 +23,7 @@ enum feed_kind {
 	FEED_EVENT = 1,
 	FEED_MERGED = 2,
 	FEED_ERASED = 3,
+	FEED_N_KINDS = 4,
 };
 
 /* One outbox row, copied (the store's strings live only in its callback),
@@ -64,6 +65,8 @@ struct feed_filter {
 /* enum feed_kind of a name, or -1. */
 int feed_kind_parse(const char *name);
 const char *feed_kind_list(void);
+/* The name of an enum feed_kind. */
+const char *feed_kind_name(int kind);
 /* The kind closest to a name that is none ("Event"), for "did you mean";
  * else NULL. */
 const char *feed_kind_closest(const char *name);

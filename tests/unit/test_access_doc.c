@@ -382,6 +382,44 @@ static void test_the_recipients_are_the_configured_exports(void)
 	testhub_stop(th);
 }
 
+/* Exports limited by `kinds` or `attributes` (GDPR art. 15(1)(c): what
+ * each recipient is sent): each says its own, kinds by name in the feed's
+ * order, attributes as listed; an export with neither, or with empty
+ * lists, says none; its other keys stay as they were. */
+static void test_a_recipient_says_its_kinds_and_attributes(void)
+{
+	struct testhub *th = testhub_start(
+		"exports:\n"
+		"  - {name: crm, plugin: jsonl, path: /tmp/x.jsonl,\n"
+		"     kinds: [erased, profile_updated], attributes: [email, plan]}\n"
+		"  - {name: ads, plugin: jsonl, path: /tmp/y.jsonl, attributes: [plan],"
+		" enabled: false}\n"
+		"  - {name: lake, plugin: jsonl, path: /tmp/z.jsonl, kinds: [], attributes: []}\n");
+	json_t *recipients, *exports, *want;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	recipients = access_doc_recipients(th->cfg);
+	exports = json_object_get(recipients, "exports");
+	want = json_loads(
+		"[{\"name\": \"crm\", \"plugin\": \"jsonl\", \"enabled\": true,"
+		"  \"kinds\": [\"profile_updated\", \"erased\"],"
+		"  \"attributes\": [\"email\", \"plan\"]},"
+		" {\"name\": \"ads\", \"plugin\": \"jsonl\", \"enabled\": false,"
+		"  \"attributes\": [\"plan\"]},"
+		" {\"name\": \"lake\", \"plugin\": \"jsonl\", \"enabled\": true}]",
+		0, NULL);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(exports), 3);
+	for (size_t i = 0; i < 3; i++) {
+		json_t *got = json_array_get(exports, i);
+		CU_ASSERT_PTR_NOT_NULL(json_string_value(json_object_get(got, "receives")));
+		json_object_del(got, "receives");
+		CU_ASSERT(json_equal(got, json_array_get(want, i)));
+	}
+	json_decref(want);
+	json_decref(recipients);
+	testhub_stop(th);
+}
+
 static void test_events_are_read_and_written_a_page_at_a_time(void)
 {
 	struct testhub *th = world_start();
@@ -1132,6 +1170,7 @@ static void test_a_broken_stream_stays_broken(void)
 TEST_SUITE(access_doc, NULL, NULL,
 	   TEST(test_streamed_document_equals_the_built_one),
 	   TEST(test_the_recipients_are_the_configured_exports),
+	   TEST(test_a_recipient_says_its_kinds_and_attributes),
 	   TEST(test_events_are_read_and_written_a_page_at_a_time),
 	   TEST(test_a_store_failure_keeps_the_store_s_reason),
 	   TEST(test_every_event_is_written_when_message_ids_grow_after_a_page),
