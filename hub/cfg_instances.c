@@ -191,24 +191,24 @@ static int is_common_key(const struct hub_config_key *common, const char *key)
 
 /* An entry of sources/exports: its common keys, and all of it when it is
  * no mapping (refused later as such). */
-static const struct cfg_node *entry_unset_env(const struct cfg_node *entry,
-					      const struct hub_config_key *common)
+static size_t entry_unset_env(const struct cfg_node *entry, const struct hub_config_key *common,
+			      struct strbuf *lines)
 {
-	const struct cfg_node *found = NULL;
+	size_t found = 0;
 
 	if (entry->kind != CFG_MAP)
-		return cfg_first_unset_env(entry);
-	for (size_t i = 0; i < entry->n_children && !found; i++)
+		return cfg_unset_env_collect(entry, lines);
+	for (size_t i = 0; i < entry->n_children; i++)
 		if (is_common_key(common, entry->children[i].key))
-			found = cfg_first_unset_env(&entry->children[i]);
+			found += cfg_unset_env_collect(&entry->children[i], lines);
 	return found;
 }
 
-const struct cfg_node *cfg_unset_env_the_hub_reads(const struct cfg_node *root)
+size_t cfg_unset_env_the_hub_reads(const struct cfg_node *root, struct strbuf *lines)
 {
-	const struct cfg_node *found = NULL;
+	size_t found = 0;
 
-	for (size_t i = 0; root->kind == CFG_MAP && i < root->n_children && !found; i++) {
+	for (size_t i = 0; root->kind == CFG_MAP && i < root->n_children; i++) {
 		const struct cfg_node *m = &root->children[i];
 		const struct hub_config_key *common =
 			strcmp(m->key, "sources") == 0   ? config_keys_common_source
@@ -216,11 +216,11 @@ const struct cfg_node *cfg_unset_env_the_hub_reads(const struct cfg_node *root)
 							 : NULL;
 
 		if (!common || m->kind != CFG_SEQ) {
-			found = cfg_first_unset_env(m);
+			found += cfg_unset_env_collect(m, lines);
 			continue;
 		}
-		for (size_t e = 0; e < m->n_children && !found; e++)
-			found = entry_unset_env(&m->children[e], common);
+		for (size_t e = 0; e < m->n_children; e++)
+			found += entry_unset_env(&m->children[e], common, lines);
 	}
 	return found;
 }

@@ -52,6 +52,9 @@ struct parser {
 	unsigned flags;   /* CFG_PARSE_* */
 	char *unset_env;  /* CFG_PARSE_DEFER_UNSET_ENV: the scalar being parsed
 			   * names an unset variable; the message it gives */
+	struct strbuf unset_all; /* without it: every unset variable's message,
+				  * one a line, the file read on to find them */
+	size_t n_unset;
 };
 
 /* ---- messages and paths ------------------------------------------- */
@@ -356,22 +359,90 @@ static size_t env_value_len(const char *val)
 	return len;
 }
 
+#define UNSET_MSG_SIZE (2 * PATH_LEN + 256)
+
+static void unset_env_message(const struct parser *p, const yaml_mark_t *m, const char *path,
+			      const char *var, char *msg)
+{
+	msg[0] = '\0';
+	err_at(msg, UNSET_MSG_SIZE, p->file, (int)m->line + 1, (int)m->column + 1, path,
+	       "environment variable %s is not set", var);
+}
+
 /* CFG_PARSE_DEFER_UNSET_ENV: keeps the message an unset `var` would have
  * failed with, for the scalar's node (its first one only).  0 or -1. */
 static int defer_unset_env(struct parser *p, const yaml_mark_t *m, const char *path,
 			   const char *var)
 {
-	char msg[2 * PATH_LEN + 256];
+	char msg[UNSET_MSG_SIZE];
 
 	if (p->unset_env)
 		return 0;
-	msg[0] = '\0';
-	err_at(msg, sizeof(msg), p->file, (int)m->line + 1, (int)m->column + 1, path,
-	       "environment variable %s is not set", var);
+	unset_env_message(p, m, path, var, msg);
 	if ((p->unset_env = hub_strdup(msg)))
 		return 0;
 	err_set(p->err, p->err_size, "%s: out of memory", p->file);
 	return -1;
+}
+
+static void unset_env_add(struct strbuf *lines, const char *msg)
+{
+	if (lines->len)
+		strbuf_append(lines, "\n", 1);
+	strbuf_puts(lines, msg);
+}
+
+/* Without CFG_PARSE_DEFER_UNSET_ENV: an unset `var` is noted, and the
+ * file read on, so that one error names them all (cfg_unset_env_error). */
+static void note_unset_env(struct parser *p, const yaml_mark_t *m, const char *path,
+			   const char *var)
+{
+	char msg[UNSET_MSG_SIZE];
+
+	unset_env_message(p, m, path, var, msg);
+	unset_env_add(&p->unset_all, msg);
+	p->n_unset++;
+}
+
+void cfg_unset_env_error(const struct strbuf *lines, size_t n, char *err, size_t err_size)
+{
+	const char *line = lines->data;
+	struct strbuf out;
+
+	if (lines->failed || !line) {
+		err_set(err, err_size, "out of memory listing the unset variables");
+		return;
+	}
+	strbuf_init(&out);
+	for (size_t i = 0; i < n; i++) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		if (i && out.len + len + 64 >= err_size) {
+			strbuf_printf(&out, "\n(and %zu more unset)", n - i);
+			break;
+		}
+		if (i)
+			strbuf_append(&out, "\n", 1);
+		strbuf_append(&out, line, len);
+		line = end ? end + 1 : line + len;
+	}
+	err_set(err, err_size, "%s", out.failed || !out.data ? "out of memory" : out.data);
+	strbuf_free(&out);
+}
+
+size_t cfg_unset_env_collect(const struct cfg_node *n, struct strbuf *lines)
+{
+	size_t found = 0;
+
+	if (!n)
+		return 0;
+	if (n->unset_env) {
+		unset_env_add(lines, n->unset_env);
+		return 1;
+	}
+	for (size_t i = 0; i < n->n_children; i++)
+		found += cfg_unset_env_collect(&n->children[i], lines);
+	return found;
 }
 
 /* One ${...} reference starting at s[0] == '$', s[1] == '{', in the value
@@ -423,11 +494,10 @@ static long expand_ref(struct parser *p, const yaml_mark_t *m, const char *path,
 	if (def && !val_len) {
 		val = def;
 		val_len = (size_t)(end - def);
-	} else if (!val && !(p->flags & CFG_PARSE_DEFER_UNSET_ENV)) {
-		parser_error(p, m, path, "environment variable %s is not set", var);
-		return -1;
 	} else if (!val) {
-		if (defer_unset_env(p, m, path, var))
+		if (!(p->flags & CFG_PARSE_DEFER_UNSET_ENV))
+			note_unset_env(p, m, path, var);
+		else if (defer_unset_env(p, m, path, var))
 			return -1;
 		val = "";
 		val_len = 0;
@@ -816,13 +886,18 @@ int cfg_parse_string_with(const char *name, const char *text, size_t len, unsign
 	p.err = err;
 	p.err_size = err_size;
 	p.flags = flags;
+	strbuf_init(&p.unset_all);
 	if (!yaml_parser_initialize(&p.yp)) {
 		err_set(err, err_size, "%s: out of memory", name);
 		goto fail_root;
 	}
 	yaml_parser_set_input_string(&p.yp, (const unsigned char *)text, len);
-	if (parse_stream(&p, root))
+	/* an unset variable comes before any error the file gives after it */
+	if (parse_stream(&p, root) || p.n_unset) {
+		if (p.n_unset)
+			cfg_unset_env_error(&p.unset_all, p.n_unset, err, err_size);
 		goto fail_parser;
+	}
 	yaml_parser_delete(&p.yp);
 	*root_out = root;
 	return 0;
@@ -831,6 +906,7 @@ fail_parser:
 	yaml_parser_delete(&p.yp);
 	hub_free(p.unset_env); /* a scalar that failed before its node took it */
 fail_root:
+	strbuf_free(&p.unset_all);
 	cfg_free(root);
 	return -1;
 }

@@ -761,13 +761,18 @@ int config_load_lazy_env(const char *path, struct hub_config **out, char *err,
 			 size_t err_size)
 {
 	struct cfg_node *root;
-	const struct cfg_node *unset;
+	struct strbuf unset;
+	size_t n_unset;
 
 	*out = NULL;
 	if (cfg_parse_file_with(path, CFG_PARSE_DEFER_UNSET_ENV, &root, err, err_size))
 		return -1;
-	if ((unset = cfg_unset_env_the_hub_reads(root))) {
-		err_set(err, err_size, "%s", unset->unset_env);
+	strbuf_init(&unset);
+	n_unset = cfg_unset_env_the_hub_reads(root, &unset);
+	if (n_unset)
+		cfg_unset_env_error(&unset, n_unset, err, err_size);
+	strbuf_free(&unset);
+	if (n_unset) {
 		cfg_free(root);
 		return -1;
 	}

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct strbuf;
+
 enum cfg_kind { CFG_SCALAR, CFG_MAP, CFG_SEQ };
 
 /* One node of the YAML tree.  Owned by the tree (cfg_free on the root). */
@@ -62,6 +64,12 @@ int cfg_parse_string_with(const char *name, const char *text, size_t len, unsign
 /* The first node of n's subtree (n too), in the file's order, whose
  * value names an unset variable (cfg_node.unset_env), or NULL. */
 const struct cfg_node *cfg_first_unset_env(const struct cfg_node *n);
+/* Appends to `lines` (one a line) the message of every node of n's subtree
+ * naming an unset variable; how many. */
+size_t cfg_unset_env_collect(const struct cfg_node *n, struct strbuf *lines);
+/* The error naming the n unset variables of `lines`: their messages, one a
+ * line (one alone as it is); those err cannot hold are counted. */
+void cfg_unset_env_error(const struct strbuf *lines, size_t n, char *err, size_t err_size);
 void cfg_free(struct cfg_node *root);
 
 /* Member `key` of a map node, or NULL. */

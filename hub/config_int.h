@@ -31,9 +31,10 @@ int cfg_load_instances(const struct cfg_node *root, const char *what,
 		       struct config_instance **out, size_t *n_out, char *err,
 		       size_t err_size);
 void cfg_free_instances(struct config_instance *v, size_t n);
-/* The first node of the tree naming an unset variable (cfg_node.unset_env)
- * that the hub itself reads: anywhere but a source's or an export's own
- * plugin keys, which only a plugin instance reads.  NULL when none. */
-const struct cfg_node *cfg_unset_env_the_hub_reads(const struct cfg_node *root);
+/* Appends to `lines` (cfg_unset_env_collect) every node of the tree naming
+ * an unset variable (cfg_node.unset_env) that the hub itself reads:
+ * anywhere but a source's or an export's own plugin keys, which only a
+ * plugin instance reads.  How many (0: none). */
+size_t cfg_unset_env_the_hub_reads(const struct cfg_node *root, struct strbuf *lines);
 
 #endif

@@ -693,12 +693,15 @@ static int check_kind(const struct hub_plugin *d, const struct config_instance *
  * after plugin_instance_check()).  0 or -1 (err set). */
 static int unset_env_refused(const struct config_instance *conf, char *err, size_t err_size)
 {
-	const struct cfg_node *unset = cfg_first_unset_env(conf->node);
+	struct strbuf lines;
+	size_t n;
 
-	if (!unset)
-		return 0;
-	err_set(err, err_size, "%s", unset->unset_env);
-	return -1;
+	strbuf_init(&lines);
+	n = cfg_unset_env_collect(conf->node, &lines);
+	if (n)
+		cfg_unset_env_error(&lines, n, err, err_size);
+	strbuf_free(&lines);
+	return n ? -1 : 0;
 }
 
 int plugin_instance_check(const struct plugin_module *mod, const struct config_instance *conf,

@@ -584,9 +584,8 @@ static void test_unset_env_var_of_a_plugin_key_waits_for_the_plugin(void)
 	path = testlib_write_file(dir, "hub.yaml", plugin_keys);
 	CU_ASSERT_EQUAL(config_load(path, &cfg, err, sizeof(err)), -1);
 	snprintf(want, sizeof(want), "%s:4:11: sources[0].path: environment variable HUB_TEST_UNSET_VAR"
-		 " is not set",
-		 path);
-	CU_ASSERT_STRING_EQUAL(err, want);
+		 " is not set\n", path);
+	CU_ASSERT_EQUAL(strncmp(err, want, strlen(want)), 0);
 	CU_ASSERT_EQUAL_FATAL(config_load_lazy_env(path, &cfg, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(cfg->n_sources, 1);
 	CU_ASSERT_EQUAL(cfg->n_exports, 1);
@@ -611,6 +610,59 @@ static void test_unset_env_var_of_a_plugin_key_waits_for_the_plugin(void)
 		CU_ASSERT_STRING_EQUAL(err, want);
 		free(path);
 	}
+	testlib_rmtree(dir);
+	free(dir);
+}
+
+/* Every unset variable of a file is named in one error, one a line with
+ * its place, in the file's order (config_load: all of them; the lazy load:
+ * those the hub reads; a plugin check: its entry's), so that one run tells
+ * what to set; what the buffer cannot hold is counted. */
+static void test_every_unset_env_var_is_named_at_once(void)
+{
+	static const char text[] =
+		"store:\n"
+		"  path: ${HUB_TEST_UNSET_A}\n"
+		"api:\n"
+		"  tokens: [\"${HUB_TEST_SET_VAR}\", \"${HUB_TEST_UNSET_B}\"]\n"
+		"exports:\n"
+		"  - name: hook\n"
+		"    plugin: webhook\n"
+		"    url: ${HUB_TEST_UNSET_C}\n"
+		"    secret: ${HUB_TEST_UNSET_D}\n";
+	static const char *const lines[] = {
+		":2:9: store.path: environment variable HUB_TEST_UNSET_A is not set",
+		":4:35: api.tokens[1]: environment variable HUB_TEST_UNSET_B is not set",
+		":8:10: exports[0].url: environment variable HUB_TEST_UNSET_C is not set",
+		":9:13: exports[0].secret: environment variable HUB_TEST_UNSET_D is not set",
+	};
+	char *dir = testlib_mkdtemp(), *path, want[2048], err[1024], small[200];
+	struct hub_config *cfg = NULL;
+
+	unsetenv("HUB_TEST_UNSET_A");
+	unsetenv("HUB_TEST_UNSET_B");
+	unsetenv("HUB_TEST_UNSET_C");
+	unsetenv("HUB_TEST_UNSET_D");
+	setenv("HUB_TEST_SET_VAR", "tok", 1);
+	path = testlib_write_file(dir, "hub.yaml", text);
+	want[0] = '\0';
+	for (size_t i = 0; i < 4; i++)
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s%s",
+			 i ? "\n" : "", path, lines[i]);
+	CU_ASSERT_EQUAL(config_load(path, &cfg, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	/* the lazy load: the hub's own keys only */
+	*strstr(strstr(want, "\n") + 1, "\n") = '\0';
+	CU_ASSERT_EQUAL(config_load_lazy_env(path, &cfg, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	/* too many for the buffer: the first whole, the rest counted */
+	CU_ASSERT_EQUAL(config_load(path, &cfg, small, sizeof(small)), -1);
+	snprintf(want, sizeof(want), "%s%s\n", path, lines[0]);
+	CU_ASSERT_EQUAL(strncmp(small, want, strlen(want)), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(small, " more unset)"));
+	CU_ASSERT_PTR_NULL(cfg);
+	unsetenv("HUB_TEST_SET_VAR");
+	free(path);
 	testlib_rmtree(dir);
 	free(dir);
 }
@@ -2203,6 +2255,7 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_config_external_ids_are_bounded),
 	   TEST(test_config_unnamed_text_is_config_in_messages),
 	   TEST(test_unset_env_var_is_an_error),
+	   TEST(test_every_unset_env_var_is_named_at_once),
 	   TEST(test_unset_env_var_of_a_plugin_key_waits_for_the_plugin),
 	   TEST(test_bad_values_are_refused),
 	   TEST(test_integer_with_a_leading_zero_is_refused),
