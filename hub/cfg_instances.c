@@ -306,6 +306,23 @@ const char *config_missing_source(const struct hub_config *cfg, const char *plug
 				size);
 }
 
+const char *config_missing_source_kept(const struct hub_config *cfg, const char *kind,
+				       config_source_keep keep, void *ctx, const char *name,
+				       char *buf, size_t size)
+{
+	struct config_instance *kept = hub_calloc(cfg->n_sources + 1, sizeof(*kept));
+	size_t n = 0;
+
+	if (!kept)
+		return config_missing_source(cfg, NULL, name, buf, size);
+	for (size_t i = 0; i < cfg->n_sources; i++)
+		if (keep(ctx, &cfg->sources[i]))
+			kept[n++] = cfg->sources[i]; /* shallow: only read */
+	missing_instance(cfg, kept, n, kind, NULL, name, buf, size);
+	hub_free(kept);
+	return buf;
+}
+
 const char *config_missing_export(const struct hub_config *cfg, const char *name, char *buf,
 				  size_t size)
 {

@@ -131,23 +131,19 @@ static void print_summary(struct sync_cli *c, const char *source, const struct s
 
 /* ---- setup ------------------------------------------------------------- */
 
-/* The plugin registry and the source's instance.  0 or -1 (printed). */
-static int open_instance(struct sync_cli *c, struct cli *cli, const char *name)
+/* A source sync can pull: its plugin is found and pulls. */
+static int is_pull_source(void *reg, const struct config_instance *ci)
 {
-	const struct config_instance *ci = config_source(cli->cfg, name);
-	const struct plugin_module *m;
+	const struct plugin_module *m = plugin_registry_find(reg, ci->plugin);
+
+	return m && (m->desc->roles & HUB_ROLE_PULL);
+}
+
+static int open_registry(struct sync_cli *c, struct cli *cli)
+{
 	char err[1024], *dir;
 	int rc;
 
-	if (!ci) {
-		cli_error("sync", "%s",
-			  config_missing_source(cli->cfg, NULL, name, err, sizeof(err)));
-		return -1;
-	}
-	if (!ci->is_enabled) {
-		cli_error("sync", "source \"%s\" is disabled (enabled: false)", name);
-		return -1;
-	}
 	dir = cli->cfg->plugin_dir ? hub_strdup(cli->cfg->plugin_dir) : plugin_default_dir();
 	if (!dir) {
 		cli_error("sync", "cannot find the plugin directory");
@@ -160,13 +156,47 @@ static int open_instance(struct sync_cli *c, struct cli *cli, const char *name)
 		return -1;
 	}
 	c->has_reg = 1;
-	if (!(m = plugin_registry_find(&c->reg, ci->plugin))) {
+	return 0;
+}
+
+/* A source that is not, or cannot be, pulled: said with the pull sources
+ * it could have been. */
+static void say_not_pulled(struct sync_cli *c, struct cli *cli, const char *name,
+			   const struct config_instance *ci, const struct plugin_module *m)
+{
+	char err[1024];
+
+	if (!ci)
+		cli_error("sync", "%s",
+			  config_missing_source_kept(cli->cfg, "pull source", is_pull_source,
+						     &c->reg, name, err, sizeof(err)));
+	else if (m->desc->roles & HUB_ROLE_PUSH)
+		cli_error("sync", "source \"%s\" (plugin %s) is a push source: it is not synced"
+			  " (its data is sent to the hub over HTTP)", name, ci->plugin);
+	else
+		cli_error("sync", "source \"%s\" (plugin %s) is not a pull source", name,
+			  ci->plugin);
+}
+
+/* The plugin registry and the source's instance.  0 or -1 (printed). */
+static int open_instance(struct sync_cli *c, struct cli *cli, const char *name)
+{
+	const struct config_instance *ci = config_source(cli->cfg, name);
+	const struct plugin_module *m = NULL;
+	char err[1024];
+
+	if (ci && !ci->is_enabled) {
+		cli_error("sync", "source \"%s\" is disabled (enabled: false)", name);
+		return -1;
+	}
+	if (open_registry(c, cli))
+		return -1;
+	if (ci && !(m = plugin_registry_find(&c->reg, ci->plugin))) {
 		cli_error("sync", "%s", plugin_registry_missing_at(&c->reg, ci, err, sizeof(err)));
 		return -1;
 	}
-	if (!(m->desc->roles & HUB_ROLE_PULL)) {
-		cli_error("sync", "source \"%s\" (plugin %s) is not a pull source", name,
-			  ci->plugin);
+	if (!ci || !(m->desc->roles & HUB_ROLE_PULL)) {
+		say_not_pulled(c, cli, name, ci, m);
 		return -1;
 	}
 	if (plugin_instance_create(m, ci, &c->inst, err, sizeof(err))) {

@@ -253,6 +253,12 @@ const char *config_missing_source(const struct hub_config *cfg, const char *plug
 				  const char *name, char *buf, size_t size);
 const char *config_missing_export(const struct hub_config *cfg, const char *name, char *buf,
 				  size_t size);
+/* config_missing_source() among the sources keep() accepts, called `kind`
+ * ("no pull source named ... (pull sources: crm)"). */
+typedef int (*config_source_keep)(void *ctx, const struct config_instance *ci);
+const char *config_missing_source_kept(const struct hub_config *cfg, const char *kind,
+				       config_source_keep keep, void *ctx, const char *name,
+				       char *buf, size_t size);
 
 /* The person keys: the identifier types that name one person in a
  * privacy request or a lookup (IDENTITY.md section 7): custom_id,

@@ -733,8 +733,10 @@ while IFS='|' read -r want args; do
 	# shellcheck disable=SC2086 # args are words
 	unknown_name "profilehub: $want" $args
 done <<NAMES
-sync: no source named "crn" in $cfg (did you mean "crm"?; sources: web, crm)|sync crn
-sync: no source named "nope" in $cfg (sources: web, crm)|sync nope
+sync: no pull source named "crn" in $cfg (did you mean "crm"?; pull sources: crm)|sync crn
+sync: no pull source named "nope" in $cfg (pull sources: crm)|sync nope
+sync: no pull source named "wbe" in $cfg (pull sources: crm)|sync wbe
+sync: source "web" (plugin segment) is a push source: it is not synced (its data is sent to the hub over HTTP)|sync web
 exports: no export named "lak" in $cfg (did you mean "lake"?; exports: lake)|exports backfill lak
 exports: no export named "nope" in $cfg (exports: lake)|exports retry nope
 plugins: no plugin named "nope" in $(cd "$B" && pwd)/plugins (plugins: $(cd "$B/plugins" && LC_ALL=C ls -- *.so | sed 's/\.so$//' | paste -sd, - | sed 's/,/, /g'))|plugins --describe nope

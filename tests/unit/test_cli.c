@@ -1962,9 +1962,10 @@ static void test_sync_stops_when_its_lease_is_lost_mid_sync(void)
 	free(t.gate_dir);
 }
 
-/* sync refuses a source it cannot pull: disabled, of a push plugin, or
- * whose instance cannot start (its plugin's message); and takes one
- * SOURCE, which is needed. */
+/* sync refuses a source it cannot pull: disabled, of a push plugin (said
+ * to be one), or whose instance cannot start (its plugin's message); a
+ * name no source has is offered the pull sources only, never a push one
+ * it is closest to; and takes one SOURCE, which is needed. */
 static void test_sync_refuses_what_it_cannot_pull(void)
 {
 	static const char sources[] =
@@ -1979,7 +1980,11 @@ static void test_sync_refuses_what_it_cannot_pull(void)
 		{{"sync", "off", NULL}, CLI_FAIL,
 		 "sync: source \"off\" is disabled (enabled: false)\n"},
 		{{"sync", "push", NULL}, CLI_FAIL,
-		 "sync: source \"push\" (plugin segment) is not a pull source\n"},
+		 "sync: source \"push\" (plugin segment) is a push source: it is not synced"
+		 " (its data is sent to the hub over HTTP)\n"},
+		{{"sync", "puhs", NULL}, CLI_FAIL, " (pull sources: off, odd)\n"},
+		{{"sync", "od", NULL}, CLI_FAIL,
+		 "(did you mean \"odd\"?; pull sources: off, odd)\n"},
 		{{"sync", "odd", NULL}, CLI_FAIL,
 		 "profilehub: sources[2] \"odd\" (plugin odd_messages): x"},
 		{{"sync", NULL}, CLI_USAGE, "sync: the SOURCE to pull is needed\n"},
@@ -1992,6 +1997,8 @@ static void test_sync_refuses_what_it_cannot_pull(void)
 	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++)
 		expect_run(th, NULL, cmd_sync, (char **)runs[i].argv, runs[i].rc, NULL,
 			   runs[i].said);
+	expect_run(th, NULL, cmd_sync, (char *[]){"sync", "puhs", NULL}, CLI_FAIL, NULL,
+		   "sync: no pull source named \"puhs\" in ");
 	plugin_world_stop(th, plugins);
 }
 
