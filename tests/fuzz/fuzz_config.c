@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "config.h"
 #include "config_int.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -83,9 +84,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * kept on its node, and looked for where the hub reads */
 	if (cfg_parse_string_with("fuzz.yaml", (const char *)data, size,
 				  CFG_PARSE_DEFER_UNSET_ENV, &root, err, sizeof(err)) == 0) {
+		struct strbuf lines;
+		size_t n;
+
 		walk(root, 0);
 		(void)cfg_first_unset_env(root);
-		(void)cfg_unset_env_the_hub_reads(root);
+		strbuf_init(&lines);
+		if ((n = cfg_unset_env_the_hub_reads(root, &lines)))
+			cfg_unset_env_error(&lines, n, err, sizeof(err));
+		strbuf_free(&lines);
 		cfg_free(root);
 	}
 
