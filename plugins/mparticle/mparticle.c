@@ -37,8 +37,8 @@ static const struct hub_config_key mparticle_keys[] = {
 			"(/webhook); unset: the webhook is off"},
 	{.name = "gdpr_purposes", .type = HUB_CFG_OBJECT,
 	 .description = "GDPR consent purpose -> the subscription it sets (email_marketing, "
-			"sms_marketing or a list of both), purposes without case; unset: "
-			"gdpr_email_purpose and gdpr_sms_purpose"},
+			"sms_marketing or a list of both), purposes and channels without case; "
+			"unset: gdpr_email_purpose and gdpr_sms_purpose"},
 	{.name = "gdpr_email_purpose", .type = HUB_CFG_STRING,
 	 .description = "the GDPR consent purpose whose \"consented\" sets the "
 			"email_marketing subscription (case-insensitive; default "

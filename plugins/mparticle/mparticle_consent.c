@@ -2,7 +2,8 @@
  * mparticle_consent.c - which GDPR consent purposes set which subscription
  * channel: the `gdpr_purposes` map ({purpose: channel or [channels]}), or,
  * without it, gdpr_email_purpose / gdpr_sms_purpose (defaults
- * email_marketing and sms_marketing).  Purposes are compared without case.
+ * email_marketing and sms_marketing).  Purposes and channels are compared
+ * without case.
  *
  * A purpose a batch sends that no setting maps is checked and not stored:
  * the plugin logs it once per purpose name (up to MP_UNMAPPED_MAX names),
@@ -37,7 +38,7 @@ static const struct {
 static unsigned channel_bit(const char *name)
 {
 	for (size_t i = 0; i < sizeof(mp_channels) / sizeof(mp_channels[0]); i++)
-		if (strcmp(name, mp_channels[i].name) == 0)
+		if (strcasecmp(name, mp_channels[i].name) == 0)
 			return mp_channels[i].bit;
 	return 0;
 }
@@ -186,8 +187,10 @@ void mp_unmapped_free(struct mp_unmapped *u)
 }
 
 /* 1: `purpose` is new (now remembered), 0: said before, -1: the table is
- * full (and *full_first says whether this is the first time). */
-static int unmapped_note(struct mp_unmapped *u, const char *purpose, int *full_first)
+ * full or could not grow (*full_first says whether this is the first time,
+ * *n_named how many it holds). */
+static int unmapped_note(struct mp_unmapped *u, const char *purpose, int *full_first,
+			 size_t *n_named)
 {
 	int rc = 1;
 
@@ -198,6 +201,7 @@ static int unmapped_note(struct mp_unmapped *u, const char *purpose, int *full_f
 	if (rc == 1 && (u->n == MP_UNMAPPED_MAX || !(u->names[u->n] = strdup(purpose)))) {
 		rc = -1;
 		*full_first = !u->full_said;
+		*n_named = u->n;
 		u->full_said = 1;
 	} else if (rc == 1) {
 		u->n++;
@@ -220,14 +224,17 @@ void mp_unmapped_purpose(const struct mp_state *st, const char *purpose)
 {
 	char shown[65];
 	int full_first = 0;
+	size_t n_named = 0;
 	int rc;
 
-	if (!st->unmapped || (rc = unmapped_note(st->unmapped, purpose, &full_first)) == 0)
+	if (!st->unmapped ||
+	    (rc = unmapped_note(st->unmapped, purpose, &full_first, &n_named)) == 0)
 		return;
 	if (rc < 0) {
 		if (full_first)
 			st->host->log(st->inst, HUB_LOG_WARN, "more unmapped GDPR purposes: no longer "
-				      "logged (%d named already)", MP_UNMAPPED_MAX);
+				      "logged (%zu named already%s)", n_named,
+				      n_named < MP_UNMAPPED_MAX ? "; out of memory" : "");
 		return;
 	}
 	printable(purpose, shown, sizeof(shown));

@@ -2389,7 +2389,8 @@ static void test_consent_nulls_are_absent_and_one_purpose_sets_both(void)
 
 /* gdpr_purposes maps any number of purposes to the two channels (a list
  * sets both); only two purposes could be named before, and every other
- * was dropped. */
+ * was dropped.  Channels are read without case, as purposes are
+ * (Email_Marketing was refused). */
 static void test_gdpr_purposes_map_sets_channels(void)
 {
 	static const char body[] =
@@ -2403,8 +2404,8 @@ static void test_gdpr_purposes_map_sets_channels(void)
 	fixture_open_with(&f, "    api_key: mp_key_1\n"
 			      "    api_secret: mp_secret_1\n"
 			      "    gdpr_purposes:\n"
-			      "      promotions: email_marketing\n"
-			      "      All_Marketing: [email_marketing, sms_marketing]\n");
+			      "      promotions: Email_Marketing\n"
+			      "      All_Marketing: [EMAIL_MARKETING, sms_Marketing]\n");
 	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
 	CU_ASSERT_EQUAL(f.got.recs[1].type, HUB_REC_CONSENT);
