@@ -393,11 +393,13 @@ static enum MHD_Result answer_too_large(struct http_req *req)
 	return http_answer_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", msg, NULL);
 }
 
-/* A push route's view of req (hub_plugin.h): `body` borrowed. */
-static struct hub_request request_of(struct http_req *req, const char *method, const char *body,
-				     size_t body_len)
+/* A push route's view of req (hub_plugin.h): `body` borrowed.  Its method
+ * is the route's own (the same text), not MHD's, which lives in the
+ * connection's memory: a request a plugin keeps past its callback
+ * (host_request_enter) would read it after the connection is gone. */
+static struct hub_request request_of(struct http_req *req, const char *body, size_t body_len)
 {
-	return (struct hub_request){.method = method,
+	return (struct hub_request){.method = req->route->method,
 				    .path = req->route->path,
 				    .body = body,
 				    .body_len = body_len,
@@ -453,7 +455,7 @@ static enum MHD_Result route_ingest(struct http_req *req, const char *url, const
 		return refuse(req, MHD_HTTP_NOT_FOUND, "not_found", "no such route", NULL);
 	}
 	req->kind = REQ_INGEST;
-	hreq = request_of(req, method, "", 0);
+	hreq = request_of(req, "", 0);
 	r = reply_for(req);
 	if (ingest_admit(req->mount->inst, req->route, &hreq, &r))
 		return answer_unadmitted(req, &r);
@@ -654,7 +656,7 @@ static enum MHD_Result run_ingest(struct http_req *req, const char *method)
 	int64_t t0 = time_mono_ms();
 	int is_pending;
 
-	hreq = request_of(req, method, req->body.data ? req->body.data : "", req->body.len);
+	hreq = request_of(req, req->body.data ? req->body.data : "", req->body.len);
 	if (req->enc != INGEST_IDENTITY) {
 		if (ingest_inflate(req->enc, hreq.body, hreq.body_len, srv->max_body, &decoded,
 				   &decoded_len, &r))

@@ -16,7 +16,7 @@
  *      JSON) is borrowed until the callback returns: copy what you keep.
  *      A push request kept past its route or admit() reads as none: its
  *      header() and query() answer NULL (an error logged, as for rule 6),
- *      its body is "".
+ *      its body is ""; its method and path stay its route's.
  *      Config values and instance_name() live as long as the instance.
  *   2. Everything the plugin hands to the host (records through emit(), a
  *      checkpoint cursor, a reason to reject(), a response body) is copied

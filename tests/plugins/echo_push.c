@@ -35,8 +35,9 @@
  *                     {"stopped":false} when it never did.
  *   POST /v1/keep     keeps its request past its return (ownership rule 1
  *                     broken on purpose) and answers what the request the
- *                     last /v1/keep kept gives now: {"header": its
- *                     X-Probe header, "query": its ?probe=, "body_len": N}
+ *                     last /v1/keep kept gives now: {"method": its
+ *                     method, "header": its X-Probe header, "query": its
+ *                     ?probe=, "body_len": N}
  *                     (null: none; {"first":true} when none was kept).
  *   PUT  /v1/echo     so that POST-only paths and wrong methods differ.
  *
@@ -238,7 +239,7 @@ static hub_rc echo_keep(void *state, struct hub_call *call, const struct hub_req
 {
 	struct echo *e = state;
 	const struct hub_request *old = e->kept;
-	char h[80], q[80];
+	char m[80], h[80], q[80];
 
 	(void)call;
 	e->kept = req;
@@ -246,7 +247,9 @@ static hub_rc echo_keep(void *state, struct hub_call *call, const struct hub_req
 		snprintf(resp->body, sizeof(resp->body), "{\"first\":true}");
 		return HUB_OK;
 	}
-	snprintf(resp->body, sizeof(resp->body), "{\"header\":%s,\"query\":%s,\"body_len\":%zu}",
+	snprintf(resp->body, sizeof(resp->body),
+		 "{\"method\":%s,\"header\":%s,\"query\":%s,\"body_len\":%zu}",
+		 json_or_null(old->method, m, sizeof(m)),
 		 json_or_null(old->header(old, "x-probe"), h, sizeof(h)),
 		 json_or_null(e->host->query(old, "probe"), q, sizeof(q)), old->body_len);
 	return HUB_OK;
