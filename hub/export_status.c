@@ -356,18 +356,30 @@ json_t *export_dead_letters_page(struct store *s, const char *name, int64_t afte
 	struct dl_page pg = {{json_array(), 0}, limit, 0, 0};
 	int64_t total = 0;
 	char next[24];
+	json_t *page;
 
-	if (!pg.dl.list ||
-	    s->ops->dead_letter_list(s, name, after, limit + 1, dead_letter_page_add, &pg) ||
-	    pg.dl.failed || s->ops->dead_letter_count(s, name, &total)) {
-		err_set(err, err_size, "%s", s->err[0] ? s->err : "out of memory");
+	if (!pg.dl.list)
+		goto nomem;
+	if (s->ops->dead_letter_list(s, name, after, limit + 1, dead_letter_page_add, &pg) ||
+	    (!pg.dl.failed && s->ops->dead_letter_count(s, name, &total))) {
+		err_set(err, err_size, "%s", store_error(s));
 		json_decref(pg.dl.list);
 		return NULL;
 	}
+	if (pg.dl.failed) {
+		json_decref(pg.dl.list);
+		goto nomem;
+	}
 	snprintf(next, sizeof(next), "%lld", (long long)pg.last_seq);
-	return json_pack("{s:s, s:o, s:I, s:o}", "export", name, "dead_letters", pg.dl.list,
+	/* "o": the list is the page's, or freed with it on a failure */
+	page = json_pack("{s:s, s:o, s:I, s:o}", "export", name, "dead_letters", pg.dl.list,
 			 "dead_letters_total", (json_int_t)total, "next",
 			 pg.n > pg.limit ? json_string(next) : json_null());
+	if (page)
+		return page;
+nomem: /* said as such, not as the store's last error (an earlier one's) */
+	err_set(err, err_size, "out of memory");
+	return NULL;
 }
 
 int export_lag_read(struct exporter *ex, struct store *s, const struct hub_config *cfg,

@@ -1625,6 +1625,44 @@ static void test_exports_dead_letters_pages_after_a_seq(void)
 	plugin_world_stop(th, plugins);
 }
 
+/* A page that cannot be made for want of memory says so in err, at
+ * whichever allocation fails: the document's own (json_pack) left err as
+ * it was, which `exports dead-letters` then printed unset. */
+static void test_exports_dead_letters_page_out_of_memory_says_so(void)
+{
+	char *plugins, err[256];
+	struct testhub *th = exports_world(&plugins);
+	struct store *s = th->reader;
+	json_malloc_t saved_malloc;
+	json_free_t saved_free;
+	json_t *page;
+	long k, n_tried = 0;
+	int n_failed = 0;
+
+	put_dead_letters(th, "x", 3);
+	json_get_alloc_funcs(&saved_malloc, &saved_free);
+	json_set_alloc_funcs(hub_malloc, hub_free);
+	for (k = 1; k < 10000; k++) {
+		snprintf(err, sizeof(err), "unset");
+		alloc_fail_only(k);
+		page = export_dead_letters_page(s, "x", 0, 2, err, sizeof(err));
+		n_tried = alloc_count();
+		alloc_fail_after(0);
+		if (!page) {
+			n_failed++;
+			CU_ASSERT_STRING_NOT_EQUAL(err, "unset");
+			CU_ASSERT_STRING_NOT_EQUAL(err, "");
+		}
+		json_decref(page);
+		if (n_tried < k) /* nothing failed: every allocation was tried */
+			break;
+	}
+	json_set_alloc_funcs(saved_malloc, saved_free);
+	CU_ASSERT(n_failed > 0);
+	CU_ASSERT(k < 10000);
+	plugin_world_stop(th, plugins);
+}
+
 /* What `exports enable NAME` prints in exports_world() (malloc'd): on
  * stdout when it exits want_rc CLI_OK, else on stderr. */
 static char *exports_enable_out(char *name, int want_rc)
@@ -2162,6 +2200,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_privacy_access_names_the_exports_as_recipients),
 	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),
 	   TEST(test_exports_dead_letters_pages_after_a_seq),
+	   TEST(test_exports_dead_letters_page_out_of_memory_says_so),
 	   TEST(test_exports_table_columns_fit_their_widest_value),
 	   TEST(test_exports_enable_of_an_enabled_export_names_the_hubs_api),
 	   TEST(test_exports_enable_of_an_export_off_in_the_config_says_so),
