@@ -23,6 +23,7 @@
 #include "plugin.h"
 #include "util.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -218,15 +219,19 @@ static uintptr_t thread_id(void)
 /* Reserves the handles' range (under slots_lock): the largest of 64 GiB
  * down to 64 generations that the address space grants, and at most a
  * 64th of an address-space limit (ulimit -v: the range counts there).
- * 0 or -1. */
+ * 0 or -1; a failure is logged once and not tried again (each call would
+ * try up to 16 mmaps under slots_lock). */
 static int handles_reserve(void)
 {
+	static int is_failed;
 	size_t span = (size_t)1 << (sizeof(size_t) > 4 ? 36 : 26);
 	struct rlimit as;
 	void *at;
 
 	if (atomic_load(&handle_base))
 		return 0;
+	if (is_failed)
+		return -1;
 	if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
 		while (span > as.rlim_cur / 64 && span > (size_t)CALL_SLOTS * HANDLE_STEP * 64)
 			span /= 2;
@@ -239,6 +244,10 @@ static int handles_reserve(void)
 		atomic_store(&handle_base, (uintptr_t)at);
 		return 0;
 	}
+	is_failed = 1;
+	log_warn("plugin", "no address range could be reserved for plugin call handles (%s):"
+		 " a plugin's call made after its callback returned is not detected",
+		 strerror(errno));
 	return -1;
 }
 
