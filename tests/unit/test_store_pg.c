@@ -513,7 +513,9 @@ static void exec_setting_is(struct store *s, const char *name, const char *want)
  * sessions had no lock_timeout.  They have PG_LOCK_TIMEOUT now, also after
  * a reconnect, and one set by the URL (a DBA's, 0 too) is kept; a write meeting
  * the held lock fails after it, named as a lock wait, retryable, with
- * nothing stored and no transaction left open, and runs once it is free. */
+ * nothing stored and no transaction left open, and runs once it is free.
+ * is_lock_timeout says so to the intake (not run again) until the next
+ * BEGIN. */
 static void test_pg_a_held_lock_fails_a_write_after_the_lock_timeout(void)
 {
 	char url[512], short_url[600], err[512] = "";
@@ -543,6 +545,7 @@ static void test_pg_a_held_lock_fails_a_write_after_the_lock_timeout(void)
 	CU_ASSERT_EQUAL_FATAL(pg_begin(s2), 0);
 	CU_ASSERT_EQUAL(exec_insert_p(s2) || pg_commit(s2), 1);
 	CU_ASSERT_EQUAL(s2->is_retryable, 1);
+	CU_ASSERT_EQUAL(s2->is_lock_timeout, 1); /* the intake runs it not again */
 	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), "waited lock_timeout (300ms) for a lock"
 						       " another session holds on schema \"public\""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), "SQLSTATE 55P03"));
@@ -551,6 +554,7 @@ static void test_pg_a_held_lock_fails_a_write_after_the_lock_timeout(void)
 	PQclear(PQexec(dba, "ROLLBACK"));
 	exec_value_is(url, "SELECT count(*) FROM profiles", "0");
 	CU_ASSERT_EQUAL_FATAL(pg_begin(s2), 0);
+	CU_ASSERT_EQUAL(s2->is_lock_timeout, 0); /* a later conflict is retried */
 	CU_ASSERT_EQUAL(exec_insert_p(s2), 0);
 	CU_ASSERT_EQUAL(pg_commit(s2), 0);
 	exec_value_is(url, "SELECT count(*) FROM profiles", "1");
@@ -663,6 +667,28 @@ static void test_pg_an_older_hub_gives_up_its_leases_after_a_migration(void)
 		 (int)(pgs(s)->salt ^ LOCK_LEASE));
 	exec_value_is(url, sql, "t");
 	store_close(s2);
+	exec_close(s);
+}
+
+/* A handle that learns of the migration at a lease's take (it never
+ * wrote): the take is refused, and the lease it already holds is not kept
+ * at its next renewal either: all of them are given up there (answered 1
+ * from the handle's own list, it was kept until a write). */
+static void test_pg_a_lease_refused_at_its_take_gives_up_the_ones_held(void)
+{
+	char url[512], want[128];
+	struct store *s;
+	int64_t epoch = 0;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL(pg_lease_try(s, "export:a", &epoch), 1);
+	CU_ASSERT_EQUAL_FATAL(exec_schema_bump(url, s, want, sizeof(want)), 0);
+	CU_ASSERT_EQUAL(pg_lease_try(s, "export:b", &epoch), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), want));
+	CU_ASSERT_EQUAL(pg_lease_try(s, "export:a", &epoch), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), want));
+	exec_advisory_locks_are(url, s, "0");
 	exec_close(s);
 }
 
@@ -809,6 +835,7 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_a_schema_migrated_by_a_newer_hub_stops_writes),
 	   TEST(test_pg_a_held_lock_fails_a_write_after_the_lock_timeout),
 	   TEST(test_pg_an_older_hub_gives_up_its_leases_after_a_migration),
+	   TEST(test_pg_a_lease_refused_at_its_take_gives_up_the_ones_held),
 	   TEST(test_pg_a_version_2_schema_gets_the_email_index),
 	   TEST(test_pg_a_role_that_may_not_create_runs_a_migrated_schema),
 	   TEST(test_pg_a_migration_outlasts_a_statement_timeout))
