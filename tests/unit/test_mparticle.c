@@ -2468,6 +2468,62 @@ static void test_gdpr_purpose_without_a_time_is_at_the_batchs(void)
 	check_one_channel(bodies, "{\"email_marketing\": \"unsubscribed\"}", 1767000000005LL);
 }
 
+/* Two purposes of one channel at the same time: the more restrictive,
+ * unsubscribed, whatever the key order (as a merge's tie, IDENTITY.md 5). */
+static void test_gdpr_purposes_of_one_channel_at_one_time_keep_unsubscribed(void)
+{
+	static const char *const bodies[] = {
+		"{" IDS ",\"consent_state\":{\"gdpr\":{"
+		"\"a\":{\"consented\":true,\"timestamp_unixtime_ms\":1767000000001},"
+		"\"b\":{\"consented\":false,\"timestamp_unixtime_ms\":1767000000001}}}}",
+		"{" IDS ",\"consent_state\":{\"gdpr\":{"
+		"\"b\":{\"consented\":false,\"timestamp_unixtime_ms\":1767000000001},"
+		"\"a\":{\"consented\":true,\"timestamp_unixtime_ms\":1767000000001}}}}",
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	for (size_t i = 0; i < 2; i++) {
+		fixture_open_with(&f, "    api_key: mp_key_1\n    api_secret: mp_secret_1\n"
+				      "    gdpr_purposes: {a: email_marketing,"
+				      " b: email_marketing}\n");
+		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, bodies[i], &resp), HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+		ASSERT_JSON(f.got.recs[1].consent_json, "{\"email_marketing\": \"unsubscribed\"}");
+		pt_close(&f);
+	}
+}
+
+/* Unmapped purposes are named in the log up to 32 of them, then one line
+ * says no more are, once, however many more come. */
+static void test_unmapped_gdpr_purposes_are_logged_up_to_32_names(void)
+{
+	struct testlib_capture cap;
+	struct hub_response resp;
+	struct pt_fixture f;
+	char *body, *said;
+	size_t len = 0;
+	FILE *m = open_memstream(&body, &len);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	fputs("{" IDS ",\"consent_state\":{\"gdpr\":{", m);
+	for (int i = 0; i < 34; i++)
+		fprintf(m, "%s\"u%d\":{\"consented\":true}", i ? "," : "", i);
+	fputs("}}}", m);
+	CU_ASSERT_FATAL(fclose(m) == 0);
+	fixture_open(&f);
+	testlib_capture_begin(&cap);
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	said = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "no subscription channel for this purpose"), 32);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "more unmapped GDPR purposes: no longer logged"
+					   " (32 named already)"), 1);
+	free(said);
+	free(body);
+	pt_close(&f);
+}
+
 /* A purpose no setting maps was dropped without a word: now it is logged,
  * once per purpose name (without case), however often it comes. */
 static void test_unmapped_gdpr_purposes_are_logged_once_each(void)
@@ -2873,6 +2929,8 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_gdpr_purposes_of_one_channel_keep_the_later),
 	   TEST(test_gdpr_purpose_without_a_time_is_at_the_batchs),
 	   TEST(test_unmapped_gdpr_purposes_are_logged_once_each),
+	   TEST(test_gdpr_purposes_of_one_channel_at_one_time_keep_unsubscribed),
+	   TEST(test_unmapped_gdpr_purposes_are_logged_up_to_32_names),
 	   TEST(test_consent_purposes_are_configurable),
 	   TEST(test_bulkevents_maps_every_batch),
 	   TEST(test_webhook_reads_identity_arrays_and_message_ids),
