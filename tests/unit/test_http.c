@@ -3130,6 +3130,11 @@ static void test_webhook_answers_by_status(void)
 		 HUB_ERR_DATA, 0, "HTTP 422 from ",
 		 " (79 bytes, application/json): {\"error\":\"invalid email [redacted]\","
 		 "\"phone\":\"[redacted]\",\"code\":\"E_BAD\"}"},
+		/* an email URL-encoded, a run of 3 digits; 2 digits stay */
+		{ANSWER("422 Echo", "Content-Type: text/plain\r\nContent-Length: 38\r\n") "\r\n"
+		 "user ann%40example.com id 123 code E12",
+		 HUB_ERR_DATA, 0, "HTTP 422 from ",
+		 " (38 bytes, text/plain): user [redacted] id [redacted] code E12"},
 		{NULL, HUB_ERR_DATA, 0, "HTTP 400 from ", NULL}, /* made below */
 	};
 	const char *answers[ARRAY_SIZE(rows)];
