@@ -1460,10 +1460,13 @@ static int column_at(const char *line, int nth, int is_end)
 
 /* The table's columns are as wide as their widest value: an export's name
  * longer than 20 or a plugin's than 10 ("export_script") shifted the rest
- * of its row, out of line with the header and the other rows. */
+ * of its row, out of line with the header and the other rows.  Here a
+ * plugin wider than PLUGIN and a lag wider than LAG (the disabled export's,
+ * 1000 changes behind) too. */
 static void test_exports_table_columns_fit_their_widest_value(void)
 {
-	static const char *const links[] = {"jsonl.so", "plugins/jsonl.so", NULL};
+	static const char *const links[] = {"jsonl.so", "plugins/jsonl.so", "example_export.so",
+					    "plugins/example_export.so", NULL};
 	static const char *const names[] = {"a_crm_feed_with_a_rather_long_name", "x"};
 	char *argv[] = {"exports", NULL}, *plugins, *yaml, *out = NULL, *said = NULL;
 	const char *header;
@@ -1472,12 +1475,14 @@ static void test_exports_table_columns_fit_their_widest_value(void)
 	plugins = testlib_plugin_dir(links);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(plugins);
 	CU_ASSERT_FATAL(asprintf(&yaml, "plugin_dir: %s\nexports:\n"
-				 "  - {name: %s, plugin: jsonl, path: %s/a.jsonl, enabled: false}\n"
+				 "  - {name: %s, plugin: example_export, path: %s/a.jsonl,"
+				 " enabled: false}\n"
 				 "  - {name: %s, plugin: jsonl, path: %s/x.jsonl}\n",
 				 plugins, names[0], plugins, names[1], plugins) > 0);
 	th = testhub_start(yaml);
 	free(yaml);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_text(th, profiles_text("x", 1000, NULL));
 	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, argv, 0, NULL, &out, &said), CLI_OK);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
 	header = table_row(out, "NAME");
