@@ -586,6 +586,28 @@ static void test_route_skips_count_in_the_metrics(void)
 	echo_close(&w);
 }
 
+/* Each push source's skips are its own: one registered before it skips
+ * (shown 0 from the start) and one first seen at its skip keep apart. */
+static void test_skips_of_two_sources_count_apart(void)
+{
+	struct metrics *m = metrics_new();
+	char *text;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL(metrics_source_add(m, "web"), 0);
+	CU_ASSERT_EQUAL(metrics_source_add(m, "idle"), 0);
+	metrics_add_skipped(m, "mp", 2);
+	metrics_add_skipped(m, "web", 1);
+	metrics_add_skipped(m, "mp", 3);
+	text = metrics_render(m, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nrecords_skipped_total{source=\"web\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nrecords_skipped_total{source=\"idle\"} 0\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nrecords_skipped_total{source=\"mp\"} 5\n"));
+	hub_free(text);
+	metrics_free(m);
+}
+
 /* A value a route leaves out of a record it keeps (warn(), ABI 1.6) is in
  * the 2xx answer's warnings with that record's index and origin ("at"),
  * as validation's warnings are. */
@@ -1041,6 +1063,7 @@ TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_metrics_text_format),
 	   TEST(test_route_rejects_count_in_the_metrics),
 	   TEST(test_route_skips_count_in_the_metrics),
+	   TEST(test_skips_of_two_sources_count_apart),
 	   TEST(test_route_warnings_name_their_record),
 	   TEST(test_warnings_stop_at_100),
 	   TEST(test_a_commit_of_unknown_outcome_says_so),
