@@ -299,6 +299,17 @@ rc=$?
 [ $rc -eq 1 ] && grep -q "sqlite: cannot open $ro/w: .*; it is a directory: store.path names" \
 	"$T/err" || fail "a store.path that is a directory: exit $rc, $(cat "$T/err")"
 
+# a new store in a directory the hub's user may not write names the
+# directory, its owner and mode (SQLite said "unable to open database file")
+mkdir "$ro/d"
+[ -n "$as_other" ] || chmod 555 "$ro/d"
+printf 'store: {path: %s/d/hub.db}\n' "$ro" >"$ro/d.yaml"
+$as_other "$ro/profilehub" -c "$ro/d.yaml" import /dev/null --source s >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "sqlite: cannot open $ro/d/hub.db: " "$T/err" &&
+	grep -q "; this process (uid [0-9]*) may not write its directory $ro/d (owned by uid" \
+		"$T/err" || fail "a directory the hub may not write: exit $rc, $(cat "$T/err")"
+
 # privacy access also lists the identity log of the profiles merged into it
 cfg="$T/access.yaml"
 printf 'store: {path: %s/access.db}\n' "$T" >"$cfg"
