@@ -7,7 +7,8 @@
  *     202  still running: poll GET /api/v2/statements/<handle> (a poll
  *          that fails in transit or with 429/5xx is sent again, at most
  *          POLL_RETRIES times in a row; a statement given up on, when the
- *          hub stops or the polls keep failing, is cancelled: POST
+ *          hub stops, the polls keep failing or it still runs
+ *          query_timeout after it was sent, is cancelled: POST
  *          /api/v2/statements/<handle>/cancel)
  *     422  the SQL failed (its message is the error); retried when its
  *          SQLSTATE is transient (08xxx, 40001, 57014), as over ODBC

@@ -14,7 +14,8 @@
  * same requestId and retry=true, so Snowflake runs the statement at most
  * once; a statement that ran and failed (422) runs again under a new one.
  * A 202 is polled until the statement answers; a statement given up on
- * (the hub stops, its polls keep failing) is cancelled.
+ * (the hub stops, its polls keep failing, it still runs query_timeout
+ * after it was sent) is cancelled.
  *
  * Never puts the cursor value into the SQL text (it is a binding), and
  * never reads a result set's columns or rows (sf_sqlapi_result.c).
@@ -81,13 +82,44 @@ static struct binding cursor_binding(const struct sf_api *a, const char *param)
 	return param ? (struct binding){"TEXT", param} : first_binding(a);
 }
 
-/* The statement's timeout in seconds: query_timeout (at least 1 s), else
- * STATEMENT_TIMEOUT_S. */
-static json_int_t statement_timeout_s(const struct sf_api *a)
+/* query_timeout in ms (at least 1 s), else STATEMENT_TIMEOUT_S's. */
+static int64_t statement_timeout_ms(const struct sf_api *a)
 {
 	int64_t ms = a->host && a->inst ? a->host->config_int(a->inst, "query_timeout") : 0;
 
-	return ms > 0 ? (json_int_t)(ms < 1000 ? 1 : ms / 1000) : STATEMENT_TIMEOUT_S;
+	return ms > 0 ? (ms < 1000 ? 1000 : ms) : (int64_t)STATEMENT_TIMEOUT_S * 1000;
+}
+
+/* The statement's timeout in seconds, as the request body says it. */
+static json_int_t statement_timeout_s(const struct sf_api *a)
+{
+	return (json_int_t)(statement_timeout_ms(a) / 1000);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* A statement still running (202) query_timeout after it was sent
+ * (sent_ms, monotonic): given up, said into err.  Snowflake's own
+ * `timeout` counts the time it runs, not the time it waits in a queued
+ * warehouse's queue, so a statement that never leaves the queue held its
+ * source, polled, for ever.  1 when past it. */
+static int statement_past_timeout(const struct sf_api *a, const char *handle, int64_t sent_ms,
+				  char *err, size_t err_size)
+{
+	int64_t timeout_ms = statement_timeout_ms(a);
+
+	if (mono_ms() - sent_ms < timeout_ms)
+		return 0;
+	snprintf(err, err_size, "statement %s still running after query_timeout (%lld s): "
+		 "cancelled, the run is retried (raise query_timeout for a query this long, or "
+		 "look at the warehouse's queue)", handle, (long long)(timeout_ms / 1000));
+	return 1;
 }
 
 static char *statement_body(struct sf_api *a, const char *statement, const char *param)
@@ -159,14 +191,15 @@ static long poll_retry_delay(struct sf_api *a, int n_failed, const char *err)
 	return ms;
 }
 
-/* Polls a running statement until it answers: HUB_OK with *status its
- * answer (200, or its failure).  A poll that fails in transit or with
- * 429/408/5xx is sent again, POLL_RETRIES times in a row at most: the
- * statement runs on meanwhile, and a retry that ran it anew would leave
- * it running, billed, beside the new one.  Any other code (err says why):
- * the statement is given up on. */
-static hub_rc poll_statement(struct sf_api *a, const char *handle, long *status, char *err,
-			     size_t err_size)
+/* Polls a running statement (sent at sent_ms) until it answers: HUB_OK
+ * with *status its answer (200, or its failure).  A poll that fails in
+ * transit or with 429/408/5xx is sent again, POLL_RETRIES times in a row
+ * at most: the statement runs on meanwhile, and a retry that ran it anew
+ * would leave it running, billed, beside the new one.  Any other code
+ * (err says why): the statement is given up on, as is one still running
+ * after query_timeout (HUB_RETRY). */
+static hub_rc poll_statement(struct sf_api *a, const char *handle, int64_t sent_ms,
+			     long *status, char *err, size_t err_size)
 {
 	char url[1024];
 	long delay = POLL_FIRST_MS;
@@ -181,6 +214,8 @@ static hub_rc poll_statement(struct sf_api *a, const char *handle, long *status,
 		}
 		rc = sf_sqlapi_http(a, url, NULL, status, err, err_size);
 		if (rc == HUB_OK && *status == 202) {
+			if (statement_past_timeout(a, handle, sent_ms, err, err_size))
+				return HUB_RETRY; /* the caller cancels it */
 			n_failed = 0;
 			delay = delay * 2 < POLL_MAX_MS ? delay * 2 : POLL_MAX_MS;
 			continue;
@@ -251,6 +286,7 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 			       json_t **out, char *err, size_t err_size)
 {
 	char url[1024], *body = statement_body(a, statement, param);
+	int64_t sent_ms = mono_ms();
 	long status = 0;
 	int is_retry;
 	hub_rc rc;
@@ -273,7 +309,7 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 		if ((rc = take_accepted(a, h, sizeof(h), err, err_size)) != HUB_OK)
 			return rc;
 		a->has_pending = 0; /* accepted: polled below until it answers */
-		if ((rc = poll_statement(a, h, &status, err, err_size)) != HUB_OK) {
+		if ((rc = poll_statement(a, h, sent_ms, &status, err, err_size)) != HUB_OK) {
 			cancel_statement(a, h); /* a retry runs it anew: this one must stop */
 			return rc;
 		}

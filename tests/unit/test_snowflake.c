@@ -1257,6 +1257,67 @@ static int64_t fixed_now_ms(void)
 	return 1700000000000;
 }
 
+/* A transport talking to a testlib_http_server that gives `answers`. */
+struct api_world {
+	EVP_PKEY *key;
+	char *dir, *path;
+	char endpoint[64], requests[512];
+	pid_t pid;
+	struct sf_api *a;
+};
+
+/* 0, or -1 (said) when the world could not be made; api_world_close() it
+ * either way. */
+static int api_world_open(struct api_world *w, const struct testlib_answer *answers, size_t n,
+			  const struct hub_host *host, const struct hub_instance *inst)
+{
+	struct sf_api_config cfg = {.endpoint = w->endpoint, .account = "acct", .user = "u",
+				    .query = "SELECT 1"};
+	char err[SF_MSG] = "";
+	int port = 0;
+
+	memset(w, 0, sizeof(*w));
+	w->pid = -1;
+	w->key = EVP_RSA_gen(2048);
+	w->dir = testlib_mkdtemp();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->key);
+	w->path = key_file_of(w->dir, w->key);
+	snprintf(w->requests, sizeof(w->requests), "%s/requests", w->dir);
+	w->pid = testlib_http_server(answers, n, w->requests, &port);
+	CU_ASSERT_FATAL(w->pid > 0);
+	snprintf(w->endpoint, sizeof(w->endpoint), "http://127.0.0.1:%d", port);
+	cfg.key_file = w->path;
+	if (sf_api_new(host, inst, &cfg, &w->a, err, sizeof(err)) != 0) {
+		fprintf(stderr, "\n  sf_api_new: %s\n", err);
+		CU_FAIL("sf_api_new");
+		return -1;
+	}
+	return 0;
+}
+
+/* The requests the server got, into buf. */
+static void api_world_requests(const struct api_world *w, char *buf, size_t size)
+{
+	FILE *f = fopen(w->requests, "r");
+
+	buf[0] = '\0';
+	if (f) {
+		buf[fread(buf, 1, size - 1, f)] = '\0';
+		fclose(f);
+	}
+}
+
+static void api_world_close(struct api_world *w)
+{
+	sf_api_free(w->a);
+	if (w->pid > 0)
+		testlib_http_server_stop(w->pid);
+	testlib_rmtree(w->dir);
+	free(w->path);
+	free(w->dir);
+	EVP_PKEY_free(w->key);
+}
+
 /* A request carries the JWT and says it is one; a POST's body is JSON.
  * Each answer starts afresh: its Retry-After and its body are its own, not
  * the answer's before it (a 503 without them after a 429 with them). */
@@ -1267,42 +1328,23 @@ static void test_http_answer_keeps_no_retry_after_or_body_of_the_one_before(void
 		 "{\"message\": \"slow down\"}"},
 		{503, NULL, NULL},
 	};
-	EVP_PKEY *key = EVP_RSA_gen(2048);
-	char *dir = testlib_mkdtemp(), *path, endpoint[64], url[128], err[SF_MSG] = "";
-	char requests[512], got[8192] = "", *get;
 	struct hub_host host = {.now_ms = fixed_now_ms};
-	struct sf_api_config cfg = {.endpoint = endpoint, .account = "acct", .user = "u",
-				    .query = "SELECT 1"};
-	struct sf_api *a = NULL;
+	struct api_world w;
+	char url[128], err[SF_MSG] = "", got[8192], *get;
 	long status = 0;
-	int port = 0;
-	FILE *f;
-	pid_t pid;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
-	path = key_file_of(dir, key);
-	snprintf(requests, sizeof(requests), "%s/requests", dir);
-	pid = testlib_http_server(answers, 2, requests, &port);
-	CU_ASSERT_FATAL(pid > 0);
-	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", port);
-	cfg.key_file = path;
-	if (sf_api_new(&host, NULL, &cfg, &a, err, sizeof(err)) != 0) {
-		fprintf(stderr, "\n  sf_api_new: %s\n", err);
+	if (api_world_open(&w, answers, 2, &host, NULL))
 		goto out;
-	}
-	snprintf(url, sizeof(url), "%s/api/v2/statements", endpoint);
-	CU_ASSERT_EQUAL(sf_sqlapi_http(a, url, "{}", &status, err, sizeof(err)), HUB_OK);
+	snprintf(url, sizeof(url), "%s/api/v2/statements", w.endpoint);
+	CU_ASSERT_EQUAL(sf_sqlapi_http(w.a, url, "{}", &status, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(status, 429);
-	CU_ASSERT_EQUAL(sf_sqlapi_status_error(a, status, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(sf_sqlapi_status_error(w.a, status, err, sizeof(err)), HUB_RETRY);
 	CU_ASSERT_STRING_EQUAL(err, "retry after 5s: HTTP 429 from Snowflake: slow down");
-	CU_ASSERT_EQUAL(sf_sqlapi_http(a, url, NULL, &status, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(sf_sqlapi_http(w.a, url, NULL, &status, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(status, 503);
-	CU_ASSERT_EQUAL(sf_sqlapi_status_error(a, status, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(sf_sqlapi_status_error(w.a, status, err, sizeof(err)), HUB_RETRY);
 	CU_ASSERT_STRING_EQUAL(err, "HTTP 503 from Snowflake: (no message)");
-	if ((f = fopen(requests, "r"))) {
-		got[fread(got, 1, sizeof(got) - 1, f)] = '\0';
-		fclose(f);
-	}
+	api_world_requests(&w, got, sizeof(got));
 	get = strstr(got, "GET /api/v2/statements HTTP/1.1\r\n");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(get);
 	*get = '\0'; /* got: the POST alone */
@@ -1314,20 +1356,66 @@ static void test_http_answer_keeps_no_retry_after_or_body_of_the_one_before(void
 		char bearer[2048];
 
 		snprintf(bearer, sizeof(bearer), "\r\nAuthorization: Bearer %s\r\n",
-			 sf_jwt_token(a->jwt, fixed_now_ms() / 1000, err, sizeof(err)));
+			 sf_jwt_token(w.a->jwt, fixed_now_ms() / 1000, err, sizeof(err)));
 		CU_ASSERT_PTR_NOT_NULL(strstr(r, bearer));
 		CU_ASSERT_PTR_NOT_NULL(strstr(r, "\r\nX-Snowflake-Authorization-Token-Type: "
 						 "KEYPAIR_JWT\r\n"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(r, "\r\nAccept: application/json\r\n"));
 	}
 out:
-	CU_ASSERT_PTR_NOT_NULL(a);
-	sf_api_free(a);
-	testlib_http_server_stop(pid);
-	testlib_rmtree(dir);
-	free(path);
-	free(dir);
-	EVP_PKEY_free(key);
+	api_world_close(&w);
+}
+
+/* query_timeout as config_int() gives it (ms): 1 s, the least the body says. */
+static int64_t one_second_timeout(const struct hub_instance *inst, const char *key)
+{
+	(void)inst;
+	return strcmp(key, "query_timeout") == 0 ? 1000 : 0;
+}
+
+static void log_nothing(const struct hub_instance *inst, enum hub_log_level level,
+			const char *fmt, ...)
+{
+	(void)inst, (void)level, (void)fmt;
+}
+
+/* A statement that stays 202 (a warehouse whose queue it never leaves:
+ * Snowflake's `timeout` counts the time it runs, not the time it is queued)
+ * is given up query_timeout after it was sent, cancelled, and the run is
+ * retried.  It was polled for ever, the source held by the run. */
+static void test_a_statement_still_running_after_query_timeout_is_cancelled(void)
+{
+	enum { N_POLLS = 12 };
+	struct testlib_answer answers[1 + N_POLLS + 1];
+	struct hub_host host = {.now_ms = fixed_now_ms, .config_int = one_second_timeout,
+				.log = log_nothing};
+	int inst_tag = 0;
+	struct api_world w;
+	char err[SF_MSG] = "", got[16384];
+	json_t *out = NULL;
+	int n_polls;
+
+	for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
+		answers[i] = (struct testlib_answer){202, "Content-Type: application/json\r\n",
+						     "{\"statementHandle\": \"q-1\"}"};
+	if (api_world_open(&w, answers, sizeof(answers) / sizeof(answers[0]), &host,
+			   (const struct hub_instance *)&inst_tag))
+		goto out;
+	CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err, sizeof(err)),
+			HUB_RETRY);
+	CU_ASSERT_PTR_NULL(out);
+	CU_ASSERT_STRING_EQUAL(err, "statement q-1 still running after query_timeout (1 s): "
+			       "cancelled, the run is retried (raise query_timeout for a query "
+			       "this long, or look at the warehouse's queue)");
+	api_world_requests(&w, got, sizeof(got));
+	/* polled 100, 200, 400, 800 ms apart: past 1 s at the 4th or 5th */
+	n_polls = testlib_count_of(got, "GET /api/v2/statements/q-1 HTTP/1.1\r\n");
+	CU_ASSERT(n_polls >= 4 && n_polls < N_POLLS);
+	CU_ASSERT_EQUAL(testlib_count_of(got, "POST /api/v2/statements/q-1/cancel HTTP/1.1\r\n"),
+			1);
+	CU_ASSERT_FALSE(w.a->has_pending); /* accepted: a retry sends it anew */
+out:
+	api_world_close(&w);
 }
 
 TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
@@ -1342,6 +1430,7 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_an_empty_answer_is_not_the_one_before),
 	   TEST(test_transient_sql_errors_are_retried),
 	   TEST(test_a_poll_s_422_is_the_statement_s_failure),
+	   TEST(test_a_statement_still_running_after_query_timeout_is_cancelled),
 	   TEST(test_first_run_binds_the_start_of_the_cursor_type),
 	   TEST(test_limit_0_wraps_a_query_ending_in_a_comment_or_semicolon),
 	   TEST(test_request_id_is_reused_for_the_same_request_only),
