@@ -70,6 +70,7 @@ struct sf_api_config {
 	const char *warehouse, *database, *schema, *role; /* may be NULL */
 	const char *query;      /* ? for :cursor */
 	int n_params;
+	int64_t max_answer_bytes; /* one answer's decoded body at most; 0: no bound */
 };
 
 struct sf_api;

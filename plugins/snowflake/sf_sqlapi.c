@@ -51,22 +51,31 @@
 static void body_reset(struct body *b)
 {
 	b->len = 0;
+	b->is_over = b->is_nomem = 0;
 	if (b->p)
 		b->p[0] = '\0';
 }
 
+/* Appends what curl got (decoded); past b->max, or out of memory, it
+ * returns 0 and curl fails the transfer (the flags say why). */
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 {
 	struct body *b = ctx;
 	size_t len = size * n;
 
+	if (b->max && len > b->max - b->len) {
+		b->is_over = 1;
+		return 0;
+	}
 	if (b->len + len + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 16384;
 		char *p;
 		while (cap < b->len + len + 1)
 			cap *= 2;
-		if (!(p = realloc(b->p, cap)))
-			return 0; /* curl fails the transfer */
+		if (!(p = realloc(b->p, cap))) {
+			b->is_nomem = 1;
+			return 0;
+		}
 		b->p = p;
 		b->cap = cap;
 	}
@@ -141,6 +150,19 @@ hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long 
 		curl_easy_setopt(a->curl, CURLOPT_HTTPGET, 1L);
 	c = curl_easy_perform(a->curl);
 	curl_slist_free_all(h);
+	if (a->resp.is_over) {
+		/* a partition this size held whole, and parsed, would take the
+		 * hub's memory (a gzip one inflates many times over) */
+		snprintf(err, err_size, "%s %s: an answer over max_answer_bytes (%zu bytes, "
+			 "decoded): raise max_answer_bytes if the rows are that large",
+			 post ? "POST" : "GET", a->base, a->resp.max);
+		return HUB_ERR_CONFIG;
+	}
+	if (a->resp.is_nomem) { /* not the endpoint's fault: not CURLE_WRITE_ERROR's class */
+		snprintf(err, err_size, "%s %s: out of memory for the answer (%zu bytes so far)",
+			 post ? "POST" : "GET", a->base, a->resp.len);
+		return HUB_ERR_NOMEM;
+	}
 	if (c != CURLE_OK) {
 		snprintf(err, err_size, "%s %s: %s", post ? "POST" : "GET", a->base,
 			 curl_easy_strerror(c));
@@ -294,6 +316,7 @@ int sf_api_new(const struct hub_host *host, const struct hub_instance *inst,
 	a->host = host;
 	a->inst = inst;
 	a->n_params = cfg->n_params;
+	a->resp.max = cfg->max_answer_bytes > 0 ? (size_t)cfg->max_answer_bytes : 0;
 	if (sf_jwt_new(cfg->key_file, cfg->account, cfg->user, &a->jwt, err, err_size))
 		goto fail;
 	a->base = make_base(cfg);

@@ -18,9 +18,14 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* An answer's body, decoded (a gzip partition inflated).  Past max bytes
+ * (0: no bound) the transfer fails with is_over set; is_nomem: memory ran
+ * out for it. */
 struct body {
 	char *p;
 	size_t len, cap;
+	size_t max;
+	int is_over, is_nomem;
 };
 
 struct sf_api {

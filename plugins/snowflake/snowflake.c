@@ -52,8 +52,16 @@ static const struct hub_config_key sf_keys[] = {
 	 .type = HUB_CFG_STRING,
 	 .description = "sql_api: base URL (default https://<account>.snowflakecomputing.com;"
 			" no user:password@, query or fragment)"},
+	{.name = "max_answer_bytes",
+	 .type = HUB_CFG_INT,
+	 .default_value = "268435456",
+	 .description = "sql_api: the most bytes one answer (a partition of the result, "
+			"decoded) may have; a larger one fails the run (default 256 MiB)"},
 	{.name = NULL},
 };
+
+/* max_answer_bytes: below this, every error answer would be refused too. */
+#define MAX_ANSWER_BYTES_MIN 65536
 
 struct sf_state {
 	const struct hub_host *host;
@@ -140,12 +148,18 @@ static hub_rc create_api(struct sf_state *st, const char *query, int n_params, c
 		.role = cfg_str(st->host, st->inst, "role"),
 		.query = query,
 		.n_params = n_params,
+		.max_answer_bytes = st->host->config_int(st->inst, "max_answer_bytes"),
 	};
 
 	if (need(c.account, "account", "sql_api", err, err_size) ||
 	    need(c.user, "user", "sql_api", err, err_size) ||
 	    need(c.key_file, "private_key_file", "sql_api", err, err_size))
 		return HUB_ERR_CONFIG;
+	if (c.max_answer_bytes < MAX_ANSWER_BYTES_MIN) {
+		snprintf(err, err_size, "max_answer_bytes: %lld is below %d (bytes)",
+			 (long long)c.max_answer_bytes, MAX_ANSWER_BYTES_MIN);
+		return HUB_ERR_CONFIG;
+	}
 	if (sf_api_new(st->host, st->inst, &c, &st->api, err, err_size))
 		return HUB_ERR_CONFIG;
 	st->pull.ops = &sf_api_ops;

@@ -3,7 +3,8 @@
 # fake of the SQL API v2 (tests/integration/fake_snowflake/server.js, from
 # the documented shapes): key-pair JWT checked against a key pair made
 # here, result partitions (gzip), 202 then 200, 422, injected 429 / 503
-# with Retry-After and idempotent resubmission, a gateway's empty 503,
+# with Retry-After and idempotent resubmission, a gateway's empty 503, a
+# partition over max_answer_bytes once inflated,
 # transient SQLSTATEs retried, first runs of text, number, time and date
 # cursors that read every row (times before 1970 too; NUMBERs past 2^53 in
 # order), a DATE cursor bound again, all through `profilehub sync`; bad
@@ -62,7 +63,11 @@ jq -n --argjson base $base '
    HISTORY: {columns: [{name: "ID", type: "fixed"}, {name: "USER_ID", type: "text"},
        {name: "AT", type: "timestamp_ntz"}, {name: "DAY", type: "date"}],
      rows: [["4", "h4", ts($base), "20454"], ["1", "h1", ts(-62135596800), "-719162"],
-       ["3", "h3", "-0.500000000", "-1"], ["2", "h2", ts(-2208988800), "-25567"]]}}' >"$T/data.json"
+       ["3", "h3", "-0.500000000", "-1"], ["2", "h2", ts(-2208988800), "-25567"]]},
+   BLOBS: {columns: [{name: "ID", type: "fixed"}, {name: "USER_ID", type: "text"},
+       {name: "NOTE", type: "text"}],
+     rows: [range(1; 11) as $i | ["\($i)", "b\($i)",
+       (if $i <= 5 then "short" else [range(20000) | "x"] | add end)]]}}' >"$T/data.json"
 
 node tests/integration/fake_snowflake/server.js --port-file "$T/port" --public-key "$T/pub.pem" \
 	--account xy12345 --user hub_user --data "$T/data.json" --partition-rows 5 \
@@ -120,6 +125,8 @@ EOF
 		source_yaml "history_$col" "" "SELECT * FROM history WHERE $col >= :cursor ORDER BY $col, id" \
 			"{custom_id: user_id, attributes: {n: id}}" "" "[$col, id]"
 	done
+	source_yaml blobs "" "SELECT * FROM blobs WHERE id >= :cursor ORDER BY id" \
+		"{custom_id: user_id, attributes: {note: note}}" "    max_answer_bytes: 65536" "[id]"
 } >"$T/hub.yaml"
 sync() { "$HUB" -c "$T/hub.yaml" sync "$@" >"$T/out" 2>"$T/err"; }
 dump() { "$HUB" -c "$T/hub.yaml" dump; }
@@ -359,6 +366,22 @@ sync wrong_key; rc=$?
 grep -q "HTTP 401 from Snowflake: JWT token is invalid" "$T/err" || fail "401 message: $(cat "$T/err")"
 [ "$(fake_log | jq --argjson from "$before" '.[$from:] | length')" -eq 1 ] || fail "a refused key was retried"
 
+# ---- 5b. an answer past max_answer_bytes (decoded) fails the run; the pages before it stay ----
+# partition 1 (rows 6..10, 20 KB of text each) comes gzip'd, about 1 KB: its decoded
+# 100 KB are what count.  It was held whole, however large.
+before=$(fake_log | jq length)
+sync blobs; rc=$?
+[ $rc -eq 1 ] || fail "max_answer_bytes: exit $rc"
+over="an answer over max_answer_bytes (65536 bytes, decoded): raise max_answer_bytes"
+grep -q "profilehub: sync: blobs: GET $FAKE: $over" "$T/err" ||
+	fail "max_answer_bytes: message: $(cat "$T/err")"
+grep -q "^retries" "$T/out" && fail "max_answer_bytes: an answer too large was retried"
+grep -qx 'cursor \["4"\]' "$T/out" ||
+	fail "max_answer_bytes: the page before it was not kept: $(cat "$T/out")"
+fake_log | jq -e --argjson from "$before" '.[$from:] | map(select(.method == "GET")) |
+	length == 1 and .[0].gzip == true' >/dev/null ||
+	fail "max_answer_bytes: the partition did not come gzip'd: $(fake_log | jq -c '.[-3:]')"
+
 # ---- 6. check --connect refuses bad configs clearly ------------------------------------
 check() {
 	{
@@ -376,6 +399,9 @@ grep -q "private_key_file: cannot read $T/missing.pem: No such file or directory
 	fail "unreadable key: $(cat "$T/err")"
 check "" "SELECT * FROM users ORDER BY updated_at"
 grep -q "query: has no :cursor placeholder" "$T/err" || fail "no :cursor: $(cat "$T/err")"
+check "" "" "" "    max_answer_bytes: 1000" && fail "check --connect took max_answer_bytes: 1000"
+grep -q "max_answer_bytes: 1000 is below 65536 (bytes)" "$T/err" ||
+	fail "max_answer_bytes too small: $(cat "$T/err")"
 # an endpoint is named whole in errors, the log and the status: credentials in it
 # (which the plugin does not use) are refused without being printed
 FAKE_AT=$FAKE

@@ -19,7 +19,16 @@
 
 #include "../../plugins/snowflake/sf_jwt.c"
 #include "../../plugins/snowflake/sf_cell.c"
+/* sf_sqlapi.c's realloc (its answer's body) fails for more than this many
+ * bytes (0: never), as memory running out would. */
+static size_t body_realloc_max;
+static void *body_realloc(void *p, size_t n)
+{
+	return body_realloc_max && n > body_realloc_max ? NULL : realloc(p, n);
+}
+#define realloc body_realloc
 #include "../../plugins/snowflake/sf_sqlapi.c"
+#undef realloc
 #include "../../plugins/snowflake/sf_sqlapi_stmt.c"
 #include "../../plugins/snowflake/sf_sqlapi_result.c"
 #include "../../plugins/common/rowmap_int.h" /* rm_append_value: test_rowmap.c compiles it */
@@ -1366,6 +1375,69 @@ out:
 	api_world_close(&w);
 }
 
+/* An answer past max_answer_bytes (decoded) fails the request, naming the
+ * bound, as a configuration matter: its body was held whole however large
+ * (a gzip partition inflates many times over).  Memory running out for
+ * one is HUB_ERR_NOMEM, saying so: curl reports either as a failed write
+ * (CURLE_WRITE_ERROR), which was taken for a misconfiguration and
+ * disabled the source.  The next answer is read afresh. */
+static void test_an_answer_over_its_bound_or_memory_says_which(void)
+{
+	struct testlib_answer answers[3] = {{200, NULL, NULL}, {200, NULL, NULL},
+					    {200, NULL, "{\"data\": []}"}};
+	struct hub_host host = {.now_ms = fixed_now_ms};
+	size_t n = 200000;
+	char *big = malloc(n + 1), url[128], err[SF_MSG] = "";
+	struct api_world w;
+	long status = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	memset(big, ' ', n);
+	big[n] = '\0';
+	answers[0].body = answers[1].body = big;
+	if (api_world_open(&w, answers, 3, &host, NULL))
+		goto out;
+	snprintf(url, sizeof(url), "%s/api/v2/statements", w.endpoint);
+	w.a->resp.max = 65536;
+	CU_ASSERT_EQUAL(sf_sqlapi_http(w.a, url, "{}", &status, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, ": an answer over max_answer_bytes (65536 bytes, "
+					   "decoded): raise max_answer_bytes"));
+	CU_ASSERT(w.a->resp.len <= 65536);
+	w.a->resp.max = 0;
+	body_realloc_max = 100000;
+	CU_ASSERT_EQUAL(sf_sqlapi_http(w.a, url, NULL, &status, err, sizeof(err)), HUB_ERR_NOMEM);
+	body_realloc_max = 0;
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, ": out of memory for the answer ("));
+	CU_ASSERT_EQUAL(sf_sqlapi_http(w.a, url, NULL, &status, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_STRING_EQUAL(w.a->resp.p, "{\"data\": []}");
+out:
+	body_realloc_max = 0;
+	api_world_close(&w);
+	free(big);
+}
+
+/* Past max bytes the body takes no more (the one byte that fits does),
+ * and says so; no bound (0) takes anything. */
+static void test_body_stops_at_its_max(void)
+{
+	struct body b = {.max = 4};
+	char five[] = "12345";
+
+	CU_ASSERT_EQUAL(on_body(five, 1, 3, &b), 3);
+	CU_ASSERT_EQUAL(on_body(five + 3, 1, 1, &b), 1);
+	CU_ASSERT_FALSE(b.is_over);
+	CU_ASSERT_EQUAL(on_body(five + 4, 1, 1, &b), 0);
+	CU_ASSERT_TRUE(b.is_over);
+	CU_ASSERT_STRING_EQUAL(b.p, "1234");
+	body_reset(&b);
+	CU_ASSERT_FALSE(b.is_over);
+	b.max = 0;
+	CU_ASSERT_EQUAL(on_body(five, 1, 5, &b), 5);
+	CU_ASSERT_STRING_EQUAL(b.p, "12345");
+	free(b.p);
+}
+
 /* query_timeout as config_int() gives it (ms): 1 s, the least the body says. */
 static int64_t one_second_timeout(const struct hub_instance *inst, const char *key)
 {
@@ -1447,6 +1519,8 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_endpoint_is_a_base_url_without_credentials),
 	   TEST(test_endpoint_is_512_characters_at_most),
 	   TEST(test_body_keeps_room_for_its_nul),
+	   TEST(test_body_stops_at_its_max),
+	   TEST(test_an_answer_over_its_bound_or_memory_says_which),
 	   TEST(test_retry_after_header_keeps_its_seconds),
 	   TEST(test_retry_after_header_reads_an_http_date),
 	   TEST(test_http_answer_keeps_no_retry_after_or_body_of_the_one_before))
