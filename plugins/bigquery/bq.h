@@ -49,9 +49,16 @@ void bq_text_puts(struct bq_text *t, const char *s);
 /* s as a JSON string literal (UTF-8 kept, controls escaped). */
 void bq_text_json_string(struct bq_text *t, const char *s);
 
+/* The most bytes an answer (decoded) may have: a page is at most
+ * maxResults rows (page_size) and what BigQuery's own limits let through,
+ * a row at most 100 MB; anything past this is not an answer to read whole. */
+#define BQ_ANSWER_MAX ((size_t)256 << 20)
+
 struct bq_http {
 	void *curl;             /* CURL * */
 	struct bq_text resp;    /* the last answer's body, NUL-terminated */
+	size_t answer_max;      /* resp's bound (bq_http_init: BQ_ANSWER_MAX); 0: none */
+	int is_over;            /* the last answer passed answer_max: cut short */
 	char retry_after[32];   /* its Retry-After in seconds (or an HTTP date's), or "" */
 	int64_t deadline_ms;    /* bq_http_now_ms() past which no request runs
 				 * (0: no bound but the connect and low-speed
@@ -65,8 +72,8 @@ void bq_http_cleanup(struct bq_http *h);
  * `bearer` (may be NULL) is sent as Authorization: Bearer; `extra` (may be
  * NULL) is one more header line.  HUB_OK with *status set, or HUB_RETRY
  * (network trouble, h->deadline_ms passed) / HUB_ERR_CONFIG (a URL that
- * cannot work) with err naming `what` (never the URL's query string,
- * never a token).
+ * cannot work, an answer past h->answer_max) / HUB_ERR_NOMEM with err
+ * naming `what` (never the URL's query string, never a token).
  */
 hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 		       const char *extra, const char *body, const char *content_type,

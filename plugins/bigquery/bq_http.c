@@ -85,13 +85,20 @@ void bq_text_json_string(struct bq_text *t, const char *s)
 
 /* ---- HTTP ------------------------------------------------------------------ */
 
+/* Appends what curl got (decoded); past h->answer_max, or out of memory,
+ * it returns 0 and curl fails the transfer (is_over, resp.failed say
+ * which). */
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 {
-	struct bq_text *t = ctx;
+	struct bq_http *h = ctx;
 	size_t len = size * n;
 
-	bq_text_add(t, data, len);
-	return t->failed ? 0 : len; /* 0: curl fails the transfer */
+	if (h->answer_max && len > h->answer_max - h->resp.len) {
+		h->is_over = 1;
+		return 0;
+	}
+	bq_text_add(&h->resp, data, len);
+	return h->resp.failed ? 0 : len;
 }
 
 /* Retry-After's seconds, from delta-seconds or an HTTP date; "" when it
@@ -115,7 +122,7 @@ int bq_http_init(struct bq_http *h, char *err, size_t err_size)
 		return -1;
 	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &h->resp);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
@@ -125,6 +132,7 @@ int bq_http_init(struct bq_http *h, char *err, size_t err_size)
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
 	h->curl = c;
+	h->answer_max = BQ_ANSWER_MAX;
 	return 0;
 }
 
@@ -207,6 +215,7 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 	}
 	bq_text_reset(&h->resp);
 	bq_text_add(&h->resp, "", 0);
+	h->is_over = 0;
 	h->retry_after[0] = '\0';
 	curl_easy_setopt(h->curl, CURLOPT_URL, url);
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
@@ -220,13 +229,20 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 	c = curl_easy_perform(h->curl);
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
-	if (c != CURLE_OK) {
-		snprintf(err, err_size, "%s: %s", what, curl_easy_strerror(c));
-		return transient_curl(c) ? HUB_RETRY : HUB_ERR_CONFIG;
+	/* before curl's code: either is its CURLE_WRITE_ERROR, which is no
+	 * misconfiguration (out of memory disabled the source) */
+	if (h->is_over) {
+		snprintf(err, err_size, "%s: an answer over %zu bytes (decoded): lower page_size",
+			 what, h->answer_max);
+		return HUB_ERR_CONFIG;
 	}
 	if (h->resp.failed) {
 		snprintf(err, err_size, "%s: out of memory for the answer", what);
 		return HUB_ERR_NOMEM;
+	}
+	if (c != CURLE_OK) {
+		snprintf(err, err_size, "%s: %s", what, curl_easy_strerror(c));
+		return transient_curl(c) ? HUB_RETRY : HUB_ERR_CONFIG;
 	}
 	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status);
 	return HUB_OK;

@@ -17,7 +17,16 @@
 #include "../../plugins/bigquery/bq_auth.c"
 #include "../../plugins/bigquery/bq_cell.c"
 #include "../../plugins/bigquery/bq_error.c"
+/* bq_http.c's realloc (an answer's body) fails for more than this many
+ * bytes (0: never), as memory running out would. */
+static size_t text_realloc_max;
+static void *text_realloc(void *p, size_t n)
+{
+	return text_realloc_max && n > text_realloc_max ? NULL : realloc(p, n);
+}
+#define realloc text_realloc
 #include "../../plugins/bigquery/bq_http.c"
+#undef realloc
 #include "../../plugins/bigquery/bq_jwt.c"
 
 #include <arpa/inet.h>
@@ -1943,6 +1952,56 @@ static void test_http_request_sends_headers_body_and_reads_the_answer(void)
 	free(dir);
 }
 
+/* An answer past answer_max (decoded; BQ_ANSWER_MAX unless set) fails the
+ * request as a configuration matter naming the bound: it was held whole
+ * however large.  Memory running out for one is HUB_ERR_NOMEM: curl
+ * reports either as a failed write (CURLE_WRITE_ERROR), which was taken
+ * for a misconfiguration and disabled the source.  The next answer is
+ * read afresh. */
+static void test_http_answer_over_its_bound_or_memory_says_which(void)
+{
+	struct testlib_answer answers[3] = {{200, NULL, NULL}, {200, NULL, NULL},
+					    {200, NULL, "{\"a\": 1}"}};
+	size_t n = 200000;
+	char *big = malloc(n + 1), url[96], err[256] = "";
+	struct bq_http h;
+	long status = 0;
+	int port = 0;
+	pid_t pid;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	memset(big, ' ', n);
+	big[n] = '\0';
+	answers[0].body = answers[1].body = big;
+	pid = testlib_http_server(answers, 3, NULL, &port);
+	CU_ASSERT_FATAL(pid > 0);
+	CU_ASSERT_EQUAL_FATAL(bq_http_init(&h, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(h.answer_max, BQ_ANSWER_MAX);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/q", port);
+	h.answer_max = 65536;
+	CU_ASSERT_EQUAL(bq_http_request(&h, url, NULL, NULL, NULL, NULL, "getQueryResults",
+					&status, err, sizeof(err)),
+			HUB_ERR_CONFIG);
+	CU_ASSERT_STRING_EQUAL(err, "getQueryResults: an answer over 65536 bytes (decoded): lower "
+			       "page_size");
+	CU_ASSERT(h.resp.len <= 65536);
+	h.answer_max = 0;
+	text_realloc_max = 100000;
+	CU_ASSERT_EQUAL(bq_http_request(&h, url, NULL, NULL, NULL, NULL, "getQueryResults",
+					&status, err, sizeof(err)),
+			HUB_ERR_NOMEM);
+	text_realloc_max = 0;
+	CU_ASSERT_STRING_EQUAL(err, "getQueryResults: out of memory for the answer");
+	CU_ASSERT_EQUAL(bq_http_request(&h, url, NULL, NULL, NULL, NULL, "getQueryResults",
+					&status, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT(is_text(h.resp.p, "{\"a\": 1}"));
+	bq_http_cleanup(&h);
+	testlib_http_server_stop(pid);
+	free(big);
+}
+
 /* A failed exchange says what was asked and curl's reason: a server not
  * listening is retried, a URL curl cannot read is not. */
 static void test_http_request_failure_is_retried_only_when_transient(void)
@@ -2443,6 +2502,7 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_http_now_is_the_monotonic_clock_in_ms),
 	   TEST(test_http_request_sends_headers_body_and_reads_the_answer),
 	   TEST(test_http_request_failure_is_retried_only_when_transient),
+	   TEST(test_http_answer_over_its_bound_or_memory_says_which),
 	   TEST(test_http_request_ends_at_its_deadline),
 	   TEST(test_cursor_parameter_is_typed),
 	   TEST(test_jwt_claims_and_signature),
