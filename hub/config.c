@@ -47,6 +47,9 @@ static const struct hub_config_key store_keys[] = {
 	{"path", HUB_CFG_STRING, "var/hub.db", 0, 0, "sqlite: the database file"},
 	{"url", HUB_CFG_STRING, NULL, 0, 1, "postgres: postgresql://user:password@host/db"},
 	{"schema", HUB_CFG_STRING, "public", 0, 0, "postgres: the schema of the hub's tables"},
+	{"lock_timeout", HUB_CFG_DURATION, NULL, 0, 0,
+	 "postgres: how long a statement waits for a lock another session holds, then fails"
+	 " (0s: without end); unset: the role's, database's or URL's, else 10s"},
 	{0},
 };
 
@@ -444,6 +447,41 @@ static int store_path_check(const struct section *s, const char *path, char *err
 	return 0;
 }
 
+/*
+ * store.lock_timeout (postgres): the hub's sessions SET it, so it wins
+ * over the role's and the database's (defaults a session may change, as in
+ * PostgreSQL) and over PGOPTIONS.  Beside a lock_timeout in store.url's
+ * options it is refused: two values in one file, which one was meant is
+ * unsure.  Unset, the store keeps any of those, else 10 s (store_pg.c).
+ */
+static int load_store_lock_timeout(struct hub_config *cfg, const struct section *s, char *err,
+				   size_t err_size)
+{
+	const struct cfg_node *n = cfg_member(s->map, "lock_timeout");
+
+	if (!n)
+		return 0;
+	if (cfg_as_duration_ms(n, &cfg->store_lock_timeout_ms) || cfg->store_lock_timeout_ms < 0 ||
+	    cfg->store_lock_timeout_ms > STORE_PG_LOCK_TIMEOUT_MAX_MS) {
+		cfg_errorf(err, err_size, n, 0, "store.lock_timeout",
+			   "must be from 1ms to 24h, or 0s (wait without end)");
+		return -1;
+	}
+	switch (store_pg_url_sets(cfg->store_url, "lock_timeout")) {
+	case 0:
+		break;
+	case 1: /* never the URL itself: it may hold a password */
+		cfg_errorf(err, err_size, n, 0, "store.lock_timeout",
+			   "store.url's options set lock_timeout too: keep one of them");
+		return -1;
+	default:
+		err_set(err, err_size, "out of memory");
+		return -1;
+	}
+	cfg->is_store_lock_timeout_set = 1;
+	return 0;
+}
+
 static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 {
 	struct section s;
@@ -455,6 +493,7 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 	if (strcmp(cfg->store_driver, "sqlite") == 0) {
 		if (store_key_refuse(&s, "url", "sqlite", err, err_size) ||
 		    store_key_refuse(&s, "schema", "sqlite", err, err_size) ||
+		    store_key_refuse(&s, "lock_timeout", "sqlite", err, err_size) ||
 		    section_string(&s, "path", &cfg->store_path, err, err_size))
 			return -1;
 		return cfg->store_path ? store_path_check(&s, cfg->store_path, err, err_size) : 0;
@@ -494,7 +533,7 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 			   "must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63)");
 		return -1;
 	}
-	return 0;
+	return load_store_lock_timeout(cfg, &s, err, err_size);
 }
 
 /* 1 when s is a web origin as a browser sends it: http:// or https://,

@@ -162,6 +162,10 @@ struct hub_config {
 	char *store_path;       /* sqlite; default "var/hub.db" */
 	char *store_url;        /* postgres */
 	char *store_schema;     /* postgres; default "public" */
+	/* postgres: store.lock_timeout (0: without end), when is_..._set; else
+	 * the role's, database's or URL's, or 10 s (store_pg.c) */
+	int64_t store_lock_timeout_ms;
+	int is_store_lock_timeout_set;
 
 	char *http_listen;      /* default "127.0.0.1:8080" */
 	int http_threads;       /* default 4 */

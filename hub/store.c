@@ -22,6 +22,26 @@
 /* store_open_as's how */
 enum { OPEN_EXISTING, OPEN_CREATE, OPEN_UNMIGRATED };
 
+/* The PostgreSQL store, with store.lock_timeout when it is set. */
+static int store_pg_open_as(const struct hub_config *cfg, int how, struct store **out,
+			    char *err, size_t err_size)
+{
+	int rc = how == OPEN_UNMIGRATED
+			 ? store_pg_open_unmigrated(cfg->store_url, cfg->store_schema, out, err,
+						    err_size)
+			 : store_pg_open(cfg->store_url, cfg->store_schema, out, err, err_size);
+
+	if (rc || !cfg->is_store_lock_timeout_set)
+		return rc;
+	if (store_pg_lock_timeout_set(*out, cfg->store_lock_timeout_ms)) {
+		err_set(err, err_size, "%s", store_error(*out));
+		store_close(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static int store_open_as(const struct hub_config *cfg, int how, struct store **out, char *err,
 			 size_t err_size)
 {
@@ -33,11 +53,7 @@ static int store_open_as(const struct hub_config *cfg, int how, struct store **o
 		       : how == OPEN_EXISTING ? store_sqlite_open_existing(path, out, err, err_size)
 					      : store_sqlite_open_unmigrated(path, out, err, err_size);
 	if (strcmp(driver, "postgres") == 0)
-		return how == OPEN_UNMIGRATED
-			       ? store_pg_open_unmigrated(cfg->store_url, cfg->store_schema, out,
-							  err, err_size)
-			       : store_pg_open(cfg->store_url, cfg->store_schema, out, err,
-					       err_size);
+		return store_pg_open_as(cfg, how, out, err, err_size);
 	err_set(err, err_size, "store.driver: \"%s\" is not available in this build", driver);
 	return -1;
 }

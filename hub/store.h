@@ -461,6 +461,14 @@ int store_pg_open(const char *url, const char *schema, struct store **out, char 
 /* As store_pg_open, not migrating an older schema (store_open_unmigrated) */
 int store_pg_open_unmigrated(const char *url, const char *schema, struct store **out,
 			     char *err, size_t err_size);
+/* store.lock_timeout: ms (0 without end, at most STORE_PG_LOCK_TIMEOUT_MAX_MS)
+ * is this session's lock_timeout and every later one's, whatever the role,
+ * database or URL set.  0, or -1 with store_error set. */
+int store_pg_lock_timeout_set(struct store *s, int64_t ms);
+#define STORE_PG_LOCK_TIMEOUT_MAX_MS (24 * 3600 * 1000LL)
+/* Does url (checked by store_pg_url_check) set the server setting `name` in
+ * its options ("-c name=v", "--name=v")?  1 yes, 0 no, -1 out of memory. */
+int store_pg_url_sets(const char *url, const char *name);
 /* Is url a connection string whose parts libpq reads as written?  A
  * password with an '@' or '/' not percent-encoded is read as part of the
  * host, port or database name (or, after a user name's '@', of a user set

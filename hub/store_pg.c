@@ -52,6 +52,7 @@
 
 #include "../plugins/common/pg_tls.h"
 
+#include <ctype.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +211,52 @@ int store_pg_url_check(const char *url)
 	return ok;
 }
 
+/* Is the option `opt` (len bytes) "name=..."?  The server reads a name in
+ * any case and '-' as '_'. */
+static int option_is(const char *opt, size_t len, const char *name)
+{
+	size_t i = 0;
+
+	for (; i < len && name[i]; i++) {
+		char c = (char)tolower((unsigned char)opt[i]);
+		if ((c == '-' ? '_' : c) != name[i])
+			return 0;
+	}
+	return !name[i] && i < len && opt[i] == '=';
+}
+
+/* The options are split at white space (a backslash keeps the next byte),
+ * as the server splits them: "-c name=v", "-cname=v" or "--name=v". */
+int store_pg_url_sets(const char *url, const char *name)
+{
+	PQconninfoOption *opts;
+	const char *p = NULL;
+	int is_after_c = 0, is_set = 0;
+
+	if (!url)
+		return 0;
+	if (!(opts = PQconninfoParse(url, NULL)))
+		return -1; /* url was checked: out of memory */
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "options") == 0)
+			p = o->val;
+	while (p && *p && !is_set) {
+		size_t len = 0;
+
+		p += strspn(p, " \t\n\v\f\r");
+		for (; p[len] && !isspace((unsigned char)p[len]); len++)
+			len += p[len] == '\\' && p[len + 1];
+		if (is_after_c)
+			is_set = option_is(p, len, name);
+		else if (len > 2 && (strncmp(p, "-c", 2) == 0 || strncmp(p, "--", 2) == 0))
+			is_set = option_is(p + 2, len - 2, name);
+		is_after_c = len == 2 && strncmp(p, "-c", 2) == 0;
+		p += len;
+	}
+	PQconninfoFree(opts);
+	return is_set;
+}
+
 int store_pg_url_has_written_password(const char *text)
 {
 	PQconninfoOption *opts = PQconninfoParse(text, NULL);
@@ -281,16 +328,26 @@ static void kept_clear(struct pg_store *ps)
 /*
  * A lock another session holds (a DBA's LOCK TABLE, a transaction left
  * open) made the hub's statements wait for it without end: pushes hung
- * until their clients gave up.  Sessions wait PG_LOCK_TIMEOUT at most
- * where nothing else set lock_timeout, then fail (55P03, pg_fail names the
- * wait).  Not while the store is opened: a second process waits for the
- * first one's migration as long as it takes.
+ * until their clients gave up.  Sessions wait store.lock_timeout at most
+ * (store_pg_lock_timeout_set), else PG_LOCK_TIMEOUT where nothing else set
+ * lock_timeout, then fail (55P03, pg_fail names the wait).  Bound as a
+ * value, never spliced in.  Not while the store is opened: a second
+ * process waits for the first one's migration as long as it takes.
  */
 static int lock_timeout_apply(struct pg_store *ps)
 {
+	const char *vals[1] = {ps->lock_timeout};
+	PGresult *res;
+	int rc = 0;
+
 	if (!ps->is_lock_timeout_ours)
 		return 0;
-	return pg_exec_simple(ps, "SET lock_timeout = '" PG_LOCK_TIMEOUT "'", W_SETUP);
+	res = PQexecParams(ps->conn, "SELECT set_config('lock_timeout', $1, false)", 1, NULL, vals,
+			   NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = pg_fail(ps, res, W_SETUP);
+	PQclear(res);
+	return rc;
 }
 
 /* lock_timeout's value and pg_settings' source: the server's (its default,
@@ -302,6 +359,19 @@ static int lock_timeout_is_unset(const char *value, const char *source)
 	return strcmp(value, "0") == 0 &&
 	       (strcmp(source, "default") == 0 || strcmp(source, "configuration file") == 0 ||
 		!*source);
+}
+
+/* As a SET in the session: over the role's, the database's, PGOPTIONS'. */
+int store_pg_lock_timeout_set(struct store *s, int64_t ms)
+{
+	struct pg_store *ps = pgs(s);
+	int is_whole_s = ms && ms % 1000 == 0;
+
+	ps->lock_timeout_cfg_ms = ms;
+	snprintf(ps->lock_timeout, sizeof(ps->lock_timeout), is_whole_s ? "%llds" : "%lldms",
+		 (long long)(is_whole_s ? ms / 1000 : ms));
+	ps->is_lock_timeout_ours = 1;
+	return lock_timeout_apply(ps);
 }
 
 /*
@@ -344,12 +414,15 @@ int pg_session_setup(struct pg_store *ps)
 	if (strcmp(PQgetvalue(res, 0, 2), "off") == 0 &&
 	    pg_exec_simple(ps, "SET synchronous_commit = on", W_SETUP))
 		rc = -1;
-	/* one a DBA set (the role, the database, the URL's options) is kept,
-	 * also 0 (wait without end): by where it comes from, not its value */
-	ps->is_lock_timeout_ours = lock_timeout_is_unset(PQgetvalue(res, 0, 4),
-							 PQgetvalue(res, 0, 5));
-	snprintf(ps->lock_timeout, sizeof(ps->lock_timeout), "%s",
-		 ps->is_lock_timeout_ours ? PG_LOCK_TIMEOUT : PQgetvalue(res, 0, 4));
+	/* store.lock_timeout's wins; else one a DBA set (the role, the
+	 * database, the URL's options) is kept, also 0 (wait without end): by
+	 * where it comes from, not its value */
+	if (ps->lock_timeout_cfg_ms < 0) {
+		ps->is_lock_timeout_ours = lock_timeout_is_unset(PQgetvalue(res, 0, 4),
+								 PQgetvalue(res, 0, 5));
+		snprintf(ps->lock_timeout, sizeof(ps->lock_timeout), "%s",
+			 ps->is_lock_timeout_ours ? PG_LOCK_TIMEOUT : PQgetvalue(res, 0, 4));
+	}
 	if (rc == 0 && ps->is_open_done)
 		rc = lock_timeout_apply(ps);
 out:
@@ -836,6 +909,7 @@ static int pg_open_as(const char *url, const char *schema, int is_migrate, struc
 	}
 	ps->base.ops = &pg_ops;
 	ps->base.fault_disconnect = pg_fault_disconnect;
+	ps->lock_timeout_cfg_ms = -1; /* none: store_pg_lock_timeout_set */
 	snprintf(ps->schema, sizeof(ps->schema), "%s", schema);
 	describe_url(url, ps->where, sizeof(ps->where));
 	/* which process a session is (pg_stat_activity, pg_locks: who holds a

@@ -129,8 +129,10 @@ struct pg_store {
 	int is_schema_newer_logged; /* pg_schema_check said so once */
 	long schema_newer;          /* the newer version it saw, or 0 */
 	int is_open_done;           /* opened: migrated, the migration lock freed */
-	int is_lock_timeout_ours;   /* the session had none: PG_LOCK_TIMEOUT */
-	char lock_timeout[32];      /* the session's, for messages */
+	int64_t lock_timeout_cfg_ms;/* store.lock_timeout, or -1: not set */
+	int is_lock_timeout_ours;   /* the hub SETs lock_timeout: store.lock_timeout's,
+				     * or PG_LOCK_TIMEOUT where the session had none */
+	char lock_timeout[32];      /* the session's, for messages (and the SET) */
 };
 
 static inline struct pg_store *pgs(struct store *s)

@@ -414,6 +414,57 @@ static void test_config_listen_needs_a_host_and_a_port(void)
 	CHECK_BAD_ROWS(rows);
 }
 
+/* store.lock_timeout under postgres is a duration from 1ms to 24h, or 0s
+ * (wait without end); unset it is not set (the store keeps the role's,
+ * database's or URL's, else 10 s).  sqlite has none, and beside a
+ * lock_timeout in the URL's options, whichever way written, it is refused
+ * without the URL. */
+static void test_config_store_lock_timeout_is_a_postgres_duration(void)
+{
+#define PG "store:\n  driver: postgres\n  url: postgresql://h/db\n"
+#define MUST "store.lock_timeout: must be from 1ms to 24h, or 0s (wait without end)"
+#define BOTH "store.lock_timeout: store.url's options set lock_timeout too: keep one of them"
+	static const struct bad_case rows[] = {
+		{PG "  lock_timeout: 25h\n", NULL, "bad.yaml:4:17: " MUST},
+		{PG "  lock_timeout: -1s\n", NULL,
+		 "bad.yaml:4:17: store.lock_timeout: expected a duration like 30s, 15m, 1h30m or"
+		 " 2d"},
+		{"store:\n  lock_timeout: 5s\n", NULL,
+		 "bad.yaml:2:17: store.lock_timeout: a key of driver: postgres, and the driver is"
+		 " sqlite (the default)"},
+		{"store:\n  driver: postgres\n  url: \"postgresql://u:secret@h/db?options=-c%20"
+		 "lock_timeout%3D1s\"\n  lock_timeout: 5s\n", NULL, "bad.yaml:4:17: " BOTH},
+		{"store:\n  driver: postgres\n  url: \"host=h options='-cstatement_timeout=1"
+		 " --Lock-Timeout=1s'\"\n  lock_timeout: 5s\n", NULL, "bad.yaml:4:17: " BOTH},
+	};
+	static const struct {
+		const char *yaml;
+		int64_t ms;
+	} good[] = {
+		{PG "  lock_timeout: 0s\n", 0},
+		{PG "  lock_timeout: 1500ms\n", 1500},
+		{PG "  lock_timeout: 24h\n", 24 * 3600 * 1000LL},
+		/* another setting's name holding it is not it */
+		{"store:\n  driver: postgres\n  url: \"postgresql://h/db?options=-c%20"
+		 "deadlock_timeout%3D1s\"\n  lock_timeout: 30s\n", 30000},
+	};
+	struct hub_config *cfg;
+
+	CHECK_BAD_ROWS(rows);
+	cfg = load_ok(PG);
+	CU_ASSERT(cfg && !cfg->is_store_lock_timeout_set);
+	config_free(cfg);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		cfg = load_ok(good[i].yaml);
+		CU_ASSERT(cfg && cfg->is_store_lock_timeout_set);
+		CU_ASSERT_EQUAL(cfg ? cfg->store_lock_timeout_ms : -1, good[i].ms);
+		config_free(cfg);
+	}
+#undef BOTH
+#undef MUST
+#undef PG
+}
+
 /* store.schema under postgres is a plain SQL identifier of at most 63
  * characters, "public" when not given; sqlite has none. */
 static void test_config_store_schema_is_a_plain_identifier(void)
@@ -2251,6 +2302,7 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_config_hub_limits_take_their_whole_range),
 	   TEST(test_config_listen_needs_a_host_and_a_port),
 	   TEST(test_config_store_schema_is_a_plain_identifier),
+	   TEST(test_config_store_lock_timeout_is_a_postgres_duration),
 	   TEST(test_config_store_path_is_no_sqlite_uri),
 	   TEST(test_config_external_ids_are_bounded),
 	   TEST(test_config_unnamed_text_is_config_in_messages),

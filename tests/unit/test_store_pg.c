@@ -7,6 +7,7 @@
 #include "testlib.h"
 #include "teststore.h"
 
+#include "../../hub/config.h"
 #include "../../hub/store_pg_int.h"
 #include "../../hub/util.h"
 
@@ -509,6 +510,18 @@ static void exec_setting_is(struct store *s, const char *name, const char *want)
 	PQclear(res);
 }
 
+/* A DBA's session on the database of url, holding profiles locked in an
+ * open transaction (PQexec(dba, "ROLLBACK") lets it go). */
+static PGconn *exec_dba_locks_profiles(const char *url)
+{
+	PGconn *dba = PQconnectdb(url);
+	PGresult *res = PQexec(dba, "BEGIN; LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE");
+
+	CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	return dba;
+}
+
 /* A DBA's LOCK TABLE made the hub's writes wait for it without end: its
  * sessions had no lock_timeout.  They have PG_LOCK_TIMEOUT now, also after
  * a reconnect, and one set by the URL (a DBA's, 0 too) is kept; a write meeting
@@ -521,7 +534,6 @@ static void test_pg_a_held_lock_fails_a_write_after_the_lock_timeout(void)
 	char url[512], short_url[600], err[512] = "";
 	struct store *s, *s2 = NULL, *s3 = NULL;
 	PGconn *dba;
-	PGresult *res;
 
 	if (!(s = exec_open(url, sizeof(url))))
 		return;
@@ -538,10 +550,7 @@ static void test_pg_a_held_lock_fails_a_write_after_the_lock_timeout(void)
 	CU_ASSERT_EQUAL_FATAL(store_pg_open(short_url, "", &s3, err, sizeof(err)), 0);
 	exec_setting_is(s3, "lock_timeout", "0");
 	store_close(s3);
-	dba = PQconnectdb(url);
-	res = PQexec(dba, "BEGIN; LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE");
-	CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_COMMAND_OK);
-	PQclear(res);
+	dba = exec_dba_locks_profiles(url);
 	CU_ASSERT_EQUAL_FATAL(pg_begin(s2), 0);
 	CU_ASSERT_EQUAL(exec_insert_p(s2) || pg_commit(s2), 1);
 	CU_ASSERT_EQUAL(s2->is_retryable, 1);
@@ -560,6 +569,64 @@ static void test_pg_a_held_lock_fails_a_write_after_the_lock_timeout(void)
 	exec_value_is(url, "SELECT count(*) FROM profiles", "1");
 	PQfinish(dba);
 	store_close(s2);
+	exec_close(s);
+}
+
+/* The store of EXEC_DB (exec_open's) that store_open makes from a config
+ * whose store section is `url` and `extra` YAML: the hub's way.  NULL, and
+ * the reason on stderr, when it cannot. */
+static struct store *exec_open_cfg(const char *url, const char *extra)
+{
+	char yaml[1024], err[1024] = "";
+	struct hub_config *cfg = NULL;
+	struct store *s = NULL;
+
+	snprintf(yaml, sizeof(yaml), "store:\n  driver: postgres\n  url: \"%s\"\n%s", url,
+		 extra);
+	if (config_load_string("hub.yaml", yaml, &cfg, err, sizeof(err)) ||
+	    store_open(cfg, &s, err, sizeof(err)))
+		fprintf(stderr, "\n  no store from config: %s\n", err);
+	config_free(cfg);
+	return s;
+}
+
+/* store.lock_timeout is the hub's sessions' lock_timeout over one the
+ * database sets (a DBA's 0, kept without the key), also after a reconnect;
+ * a write meeting a held lock fails after it, the wait named with it. */
+static void test_pg_store_lock_timeout_wins_over_the_databases(void)
+{
+	char url[512];
+	struct store *s, *keyed;
+	PGconn *dba;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(url, "ALTER DATABASE " EXEC_DB
+						     " SET lock_timeout = 0"),
+			      0);
+	store_close(s);
+	s = exec_open_cfg(url, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	exec_setting_is(s, "lock_timeout", "0"); /* the DBA's, without the key */
+	keyed = exec_open_cfg(url, "  lock_timeout: 300ms\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(keyed);
+	exec_setting_is(keyed, "lock_timeout", "300ms");
+	CU_ASSERT_EQUAL(exec_sessions_end(0), 0);
+	pgs(keyed)->reconnect_at_ms = 0;
+	CU_ASSERT_EQUAL(pg_reconnect(pgs(keyed)), 0);
+	exec_setting_is(keyed, "lock_timeout", "300ms");
+	dba = exec_dba_locks_profiles(url);
+	CU_ASSERT_EQUAL_FATAL(pg_begin(keyed), 0);
+	CU_ASSERT_EQUAL(exec_insert_p(keyed) || pg_commit(keyed), 1);
+	CU_ASSERT_EQUAL(keyed->is_lock_timeout, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(keyed), "waited lock_timeout (300ms) for a"));
+	pg_rollback(keyed);
+	PQclear(PQexec(dba, "ROLLBACK"));
+	PQfinish(dba);
+	/* whole seconds are written as such, as the docs write them */
+	CU_ASSERT_EQUAL(store_pg_lock_timeout_set(keyed, 2000), 0);
+	exec_setting_is(keyed, "lock_timeout", "2s");
+	store_close(keyed);
 	exec_close(s);
 }
 
@@ -834,6 +901,7 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_a_first_line_is_cut_to_its_buffer),
 	   TEST(test_pg_a_schema_migrated_by_a_newer_hub_stops_writes),
 	   TEST(test_pg_a_held_lock_fails_a_write_after_the_lock_timeout),
+	   TEST(test_pg_store_lock_timeout_wins_over_the_databases),
 	   TEST(test_pg_an_older_hub_gives_up_its_leases_after_a_migration),
 	   TEST(test_pg_a_lease_refused_at_its_take_gives_up_the_ones_held),
 	   TEST(test_pg_a_version_2_schema_gets_the_email_index),
