@@ -14,7 +14,10 @@
 #include "outage.h"
 #include "util.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -347,13 +350,51 @@ static int stmt_prepare(struct pg_store *ps, int id)
 }
 
 /*
+ * PQreset bounded at `until` (time_mono_ms): the reset started and polled
+ * without blocking until then.  A blocking one waits connect_timeout (the
+ * URL's, else 10 s) per address from whenever it starts, so an attempt
+ * begun late in commit_status's 10 s ran on 10 s past them.  libpq leaves
+ * the timing of such a connection to its caller: connect_timeout is not
+ * read here, so a host of a multi-host URL that hangs (not one that
+ * refuses) is not left for the next before `until`.  1 connected, 0 failed
+ * (PQerrorMessage says why), -1 out of time.
+ */
+static int conn_reset_until(PGconn *conn, int64_t until)
+{
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING; /* as libpq says */
+
+	if (!PQresetStart(conn))
+		return 0;
+	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		struct pollfd pfd = {PQsocket(conn), 0, 0};
+		int64_t left = until - time_mono_ms();
+		int n;
+
+		if (left <= 0)
+			return -1;
+		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		n = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (n > 0 || (n < 0 && errno != EINTR))
+			st = PQresetPoll(conn); /* it reads or writes, or names the error */
+	}
+	return st == PGRES_POLLING_OK;
+}
+
+int pg_reconnect(struct pg_store *ps)
+{
+	return pg_reconnect_until(ps, 0);
+}
+
+/*
  * Resets a broken connection, at most once per backoff period (100 ms
  * doubling to 5 s) so a down server costs each caller one quick failure.
+ * until 0: as long as libpq's connect_timeout; else no later than it.
  */
-int pg_reconnect(struct pg_store *ps)
+int pg_reconnect_until(struct pg_store *ps, int64_t until)
 {
 	int64_t now = time_mono_ms();
 	char line[256];
+	int is_late = 0;
 
 	if (now < ps->reconnect_at_ms) {
 		err_set(ps->base.err, sizeof(ps->base.err),
@@ -373,10 +414,13 @@ int pg_reconnect(struct pg_store *ps)
 	memset(ps->prep, 0, sizeof(ps->prep)); /* a new session prepares anew */
 	ps->is_pipelined = 0;
 	ps->n_pending = 0;
-	PQreset(ps->conn);
+	if (!until)
+		PQreset(ps->conn);
+	else
+		is_late = conn_reset_until(ps->conn, until) < 0;
 	if (PQpipelineStatus(ps->conn) != PQ_PIPELINE_OFF)
 		PQexitPipelineMode(ps->conn);
-	if (PQstatus(ps->conn) == CONNECTION_OK && pg_session_setup(ps) == 0) {
+	if (!is_late && PQstatus(ps->conn) == CONNECTION_OK && pg_session_setup(ps) == 0) {
 		ps->is_ready = 1;
 		if (ps->backoff_ms) {
 			pthread_mutex_lock(&reconnect_outage_lock);
@@ -387,7 +431,10 @@ int pg_reconnect(struct pg_store *ps)
 		ps->reconnect_at_ms = 0;
 		return 0;
 	}
-	pg_first_line(line, sizeof(line), PQerrorMessage(ps->conn));
+	if (is_late)
+		snprintf(line, sizeof(line), "no answer within %lld ms", (long long)(until - now));
+	else
+		pg_first_line(line, sizeof(line), PQerrorMessage(ps->conn));
 	ps->backoff_ms = ps->backoff_ms ? ps->backoff_ms * 2 : RECONNECT_MIN_MS;
 	if (ps->backoff_ms > RECONNECT_MAX_MS)
 		ps->backoff_ms = RECONNECT_MAX_MS;

@@ -166,8 +166,11 @@ void pg_first_line(char *buf, size_t size, const char *msg);
 int pg_fail(struct pg_store *ps, const PGresult *res, int id);
 /* A statement outside any pipeline (setup, migrations), waited for. */
 int pg_exec_simple(struct pg_store *ps, const char *sql, int id);
-/* Resets a broken connection, at most once per backoff period. */
+/* Resets a broken connection, at most once per backoff period: 0, or -1
+ * with the error set.  pg_reconnect_until gives up at `until`
+ * (time_mono_ms) whatever connect_timeout says. */
 int pg_reconnect(struct pg_store *ps);
+int pg_reconnect_until(struct pg_store *ps, int64_t until);
 /* The pipeline, inside a transaction: pg_pipe_send sends a statement (or
  * sql) without waiting; pg_pipe_collect_ex reads every result in flight,
  * the last one handed to *last when last is not NULL, and with is_sync

@@ -234,14 +234,15 @@ out:
 /* A new connection, tried every COMMIT_RECONNECT_MS until `until`: a
  * server that restarted (the COMMIT cut by its shutdown) answers again
  * within seconds, and one attempt at once found it still starting, so the
- * outcome stayed unknown.  0, or -1 with the error set. */
+ * outcome stayed unknown.  Each attempt ends by `until` too: one begun
+ * late ran its own connect_timeout past it.  0, or -1 with the error set. */
 static int commit_reconnect(struct pg_store *ps, int64_t until)
 {
 	struct timespec pause = {0, COMMIT_RECONNECT_MS * 1000 * 1000};
 
 	for (;;) {
 		ps->reconnect_at_ms = 0; /* no backoff: the caller is waiting */
-		if (pg_reconnect(ps) == 0)
+		if (pg_reconnect_until(ps, until) == 0)
 			return 0;
 		if (time_mono_ms() + COMMIT_RECONNECT_MS > until)
 			return -1;

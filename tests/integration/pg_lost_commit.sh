@@ -170,5 +170,24 @@ done
 "$HUB" -c "$T/hub.yaml" profile --installation-id lost-2 >"$T/profile" 2>&1
 [ "$(jq -r '.event_count' "$T/profile")" = 1 ] ||
 	die "the resent record is not stored once: $(cat "$T/profile")"
+# the same, the server refusing connections for 6 s and then accepting them
+# without a word (its host stopped answering): the hub's attempt from then
+# on waited its own connect_timeout (10 s), the whole check 16 s where it
+# is bound at 10 s.  Answered 503 commit_unknown by then, counted from the
+# cut, and the record is stored once (read from the server itself)
+rm -f "$T/arm.cut"
+echo "down 6 hang 11" >"$T/arm"
+code=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 30 --data-binary "lost-4" \
+	"$BASE/in/web/v1/echo")
+answered_ms=$(date +%s%3N)
+[ -s "$T/arm.cut" ] || die "the proxy cut no COMMIT of request lost-4"
+[ "$code" = 503 ] && grep -q '"commit_unknown"' "$T/body" ||
+	die "a request whose COMMIT's outcome could not be asked: $code $(cat "$T/body")"
+took_ms=$((answered_ms - $(cat "$T/arm.cut")))
+[ "$took_ms" -lt 13000 ] ||
+	die "asking what became of a COMMIT took $took_ms ms from the cut, past its 10 s"
+n=$(psql -X -At "$pg_url" -c "SELECT count(*) FROM lost.events e JOIN lost.identifiers i
+	ON i.profile_id = e.profile_id WHERE i.type = 'installation_id' AND i.value = 'lost-4'")
+[ "$n" = 1 ] || die "request lost-4, committed, its answer lost: $n events stored"
 finish pg_lost_commit
-echo "pg_lost_commit: an import and a request whose COMMIT's answer was lost: stored once, said so, also beside a 4 s outage; unknown when the server could not be asked for 12 s"
+echo "pg_lost_commit: an import and a request whose COMMIT's answer was lost: stored once, said so, also beside a 4 s outage; unknown when the server could not be asked for 12 s, said within 10 s also when connecting hangs"

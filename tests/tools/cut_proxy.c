@@ -16,8 +16,12 @@
  * When ARM_FILE says "down", new connections are then closed at once for
  * DOWN_MS, as a server restarting: the hub asks what became of the COMMIT
  * once it answers again; "down N" for N seconds, as a server unreachable
- * for longer than the hub asks (commit_status): it cannot say.  Every other connection, and every connection once
- * disarmed, is relayed as it is.
+ * for longer than the hub asks (commit_status): it cannot say.  "down N
+ * hang M": after those N seconds, new connections are accepted and never
+ * answered for M seconds more, as a server whose host stops answering (a
+ * connect attempt then waits its connect_timeout).  ARM_FILE.cut holds
+ * the time of the cut (ms since the epoch).  Every other connection, and
+ * every connection once disarmed, is relayed as it is.
  *
  * Usage: cut_proxy LISTEN_PORT UPSTREAM_PORT ARM_FILE
  *   prints "ready" once listening; runs until killed.
@@ -50,6 +54,8 @@ struct pair {
 static struct pair pairs[MAX_PAIRS];
 static const char *arm_file;
 static long long down_until_ms; /* new connections are closed until then */
+static long long hang_until_ms; /* then accepted, never answered, until then */
+static int hung[MAX_PAIRS];      /* those connections (-1: free) */
 
 static long long now_ms(void)
 {
@@ -128,9 +134,18 @@ static long find_commit_parse(const char *buf, size_t n)
 	return -1;
 }
 
+static long long wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void cut(struct pair *p)
 {
-	char done[1024], mode[16] = "";
+	char done[1024], mode[64] = "";
+	const char *hang;
 	FILE *f;
 
 	pair_close(p);
@@ -143,10 +158,38 @@ static void cut(struct pair *p)
 		long secs = strtol(mode + 4, NULL, 10);
 		down_until_ms = now_ms() + (secs > 0 ? secs * 1000LL : DOWN_MS);
 	}
+	if ((hang = strstr(mode, "hang")))
+		hang_until_ms = down_until_ms + strtol(hang + 4, NULL, 10) * 1000LL;
 	unlink(arm_file);
 	snprintf(done, sizeof(done), "%s.cut", arm_file);
-	if ((f = fopen(done, "w")))
+	if ((f = fopen(done, "w"))) {
+		fprintf(f, "%lld\n", wall_ms());
 		fclose(f);
+	}
+}
+
+/* A connection accepted while the server "hangs": held open, unread. */
+static void hang_one(int cfd)
+{
+	for (int i = 0; i < MAX_PAIRS; i++) {
+		if (hung[i] < 0) {
+			hung[i] = cfd;
+			return;
+		}
+	}
+	close(cfd);
+}
+
+/* Once the hang is over, its connections are closed. */
+static void hang_end(void)
+{
+	if (now_ms() < hang_until_ms)
+		return;
+	for (int i = 0; i < MAX_PAIRS; i++) {
+		if (hung[i] >= 0)
+			close(hung[i]);
+		hung[i] = -1;
+	}
 }
 
 /* Bytes from the client: relayed, or from COMMIT on held (armed). */
@@ -209,6 +252,10 @@ static void accept_one(int lfd, int upstream)
 		close(cfd); /* the server is "down" */
 		return;
 	}
+	if (now_ms() < hang_until_ms) {
+		hang_one(cfd); /* the server "hangs" */
+		return;
+	}
 	sfd = connect_to(upstream);
 	for (int i = 0; sfd >= 0 && i < MAX_PAIRS; i++) {
 		if (pairs[i].cfd < 0) {
@@ -239,8 +286,10 @@ int main(int argc, char **argv)
 		perror("cut_proxy: listen");
 		return 1;
 	}
-	for (int i = 0; i < MAX_PAIRS; i++)
+	for (int i = 0; i < MAX_PAIRS; i++) {
 		pairs[i].cfd = pairs[i].sfd = -1;
+		hung[i] = -1;
+	}
 	printf("ready\n");
 	fflush(stdout);
 	for (;;) {
@@ -258,6 +307,7 @@ int main(int argc, char **argv)
 			idx[n++] = i;
 		}
 		poll(fds, (nfds_t)n, 100);
+		hang_end();
 		for (int i = 0; i < MAX_PAIRS; i++)
 			if (pairs[i].cfd >= 0 && pairs[i].state == HOLDING &&
 			    now_ms() - pairs[i].hold_since_ms >= HOLD_MS)
