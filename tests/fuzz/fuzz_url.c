@@ -2,7 +2,7 @@
  * fuzz_url.c - libFuzzer target for the URLs of the config that reach a
  * connection: the PostgreSQL store's store.url (hub/store_pg.c:
  * store_pg_url_check, and describe_url, which names the store in every
- * message), the postgres export's url (plugins/postgres/postgres.c:
+ * message; store_pg_url_sets, which reads its options), the postgres export's url (plugins/postgres/postgres.c:
  * uri_has_stray_at, url_is_valid) and the webhook export's url
  * (plugins/webhook/webhook.c: url_origin, which its messages quote).  The
  * sources are compiled in; libpq and libcurl parse, the hub decides what
@@ -86,6 +86,10 @@ static void check_url(const char *url, const char *secret)
 	describe_url(url, where, sizeof(where));
 	if (strlen(where) >= sizeof(where))
 		abort(); /* (its bytes are the URL's, control bytes included) */
+	/* what config.c asks of an accepted URL with store.lock_timeout set:
+	 * its options read through, within their bounds */
+	if (store_ok == 1 && store_pg_url_sets(url, "lock_timeout") < 0)
+		abort(); /* parsed once already: not out of memory */
 	if (store_ok == 1 && secret && (strstr(where, secret) || options_hold(url, secret))) {
 		fprintf(stderr, "fuzz_url: store.url \"%s\" let through, shown as \"%s\"\n", url,
 			where);
