@@ -9,7 +9,9 @@
  *     (record_from_hub); invalid ones are refused to the plugin with the
  *     reason, which decides (Segment rejects the whole request, naming the
  *     item).  Nothing reaches the intake unless the route answered 2xx.
- *   - The answer waits for the commit: 2xx means durable.
+ *   - The answer waits for the commit: 2xx means durable.  It says what
+ *     was wrong with the request, never what is stored: the writer's
+ *     warnings about a push source's records are logged instead.
  *
  * Runs on the HTTP threads; nothing here knows libmicrohttpd.  Never log a
  * body, a header or a record value.
@@ -360,7 +362,8 @@ static void call_add_warnings(struct ingest_call *ic, size_t index, const char *
 }
 
 /* The writer's warnings about the committed records (an array op past the
- * limit because of what was stored: intake.h), after validation's. */
+ * limit because of what was stored: intake.h), after validation's: for
+ * records of the hub's own (an erase's: its client holds an API token). */
 static void pending_add_warnings(struct ingest_pending *p)
 {
 	for (size_t i = 0; i < p->batch.n_warnings; i++) {
@@ -368,6 +371,30 @@ static void pending_add_warnings(struct ingest_pending *p)
 		size_t index = p->indexes ? p->indexes[w->index] : w->index;
 		warnings_add(&p->warnings, index, p->batch.records[w->index]->origin, w->message);
 	}
+}
+
+/* The same warnings of a push source's records, logged instead: they say
+ * what is stored ("would leave 26 items": the stored array and whether a
+ * value $removed was in it), and a write key is public in a browser, so
+ * whoever holds one could read any customer's attributes through them
+ * without changing a thing.  As a refused alias, the log says why. */
+static void pending_log_warnings(const struct ingest_pending *p)
+{
+	const char *source = p->batch.n_records ? p->batch.records[0]->source : "?";
+	int64_t n_more = p->batch.counts.warnings - (int64_t)p->batch.n_warnings;
+	char shown[RECORD_SHOW_SIZE];
+
+	for (size_t i = 0; i < p->batch.n_warnings; i++) {
+		const struct intake_warning *w = &p->batch.warnings[i];
+		const char *message_id = p->batch.records[w->index]->message_id;
+		log_info("http", "source \"%s\": record %zu of a request (message_id %s): %s (not"
+			 " in the answer: it tells what is stored)", source,
+			 p->indexes ? p->indexes[w->index] : w->index,
+			 record_show(shown, message_id ? message_id : ""), w->message);
+	}
+	if (n_more > 0)
+		log_info("http", "source \"%s\": %lld more such warnings of that request", source,
+			 (long long)n_more);
 }
 
 /* Room for more records (and their indexes).  0, or -1 out of memory. */
@@ -709,6 +736,7 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	p->batch.records = ic.recs;
 	p->batch.n_records = ic.n_recs;
 	p->indexes = ic.indexes;
+	p->is_push = 1;
 	*out = p;
 	return 1;
 }
@@ -751,7 +779,10 @@ void ingest_pending_finish(struct ingest_pending *p, hub_rc rc, struct ingest_re
 	} else {
 		hub_free(r->body);
 		r->status = (unsigned)p->resp.status;
-		pending_add_warnings(p);
+		if (p->is_push)
+			pending_log_warnings(p);
+		else
+			pending_add_warnings(p);
 		r->body = body_with_warnings(p->resp.body, p->warnings);
 		memcpy(r->retry_after, p->retry_after, sizeof(r->retry_after));
 	}

@@ -101,6 +101,9 @@ struct ingest_pending {
 	json_t *warnings;            /* [{"index", "message"}] or NULL */
 	size_t *indexes;             /* each batch record's index among the
 				      * request's (owned), or NULL: the same */
+	int is_push;                 /* a push source's records: the writer's
+				      * warnings are logged, never answered
+				      * (they tell what is stored) */
 	void *next;                  /* the caller's (a wait queue) */
 	/* Called once when p is freed, with the batch's outcome (HUB_OK: it is
 	 * committed; HUB_ERR_STOPPED when it was never submitted).  May be

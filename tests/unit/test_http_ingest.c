@@ -15,6 +15,7 @@
 #include "../../hub/log.h"
 #include "../../hub/metrics.h"
 #include "../../hub/plugin.h"
+#include "../../hub/record.h"
 #include "../../hub/util.h"
 
 #include <arpa/inet.h>
@@ -938,17 +939,21 @@ static void test_admit_lets_the_body_come_only_on_ok_and_2xx(void)
 	echo_close(&w);
 }
 
-/* The writer's warning about a batch record names it by its index among
- * the request's records, which counts the ones validation refused. */
+/* The writer's warning about a push source's record names it, in the
+ * log, by its index among the request's records, which counts the ones
+ * validation refused; the answer does not carry it (it tells what is
+ * stored, to anyone holding a write key). */
 static void test_a_writers_warning_names_the_records_request_index(void)
 {
 	static const char body[] = "a1\tnot json\na2\na3\n";
 	struct hub_request req = {.method = "POST", .path = "/v1/emit_deaf", .body = body,
 				  .body_len = sizeof(body) - 1, .header = no_header};
+	struct testlib_capture cap;
+	enum hub_log_level level = log_get_level();
 	struct echo_world w;
 	struct ingest_reply r = {0};
 	struct ingest_pending *p = NULL;
-	json_t *o, *warn;
+	char *logged;
 
 	echo_open(&w);
 	CU_ASSERT_EQUAL_FATAL(ingest_run(&w.env, w.inst, echo_route(&w, "/v1/emit_deaf"), &req,
@@ -957,14 +962,53 @@ static void test_a_writers_warning_names_the_records_request_index(void)
 	p->batch.warnings[0].index = 1; /* a3, as the writer says it */
 	snprintf(p->batch.warnings[0].message, sizeof(p->batch.warnings[0].message), "w");
 	p->batch.n_warnings = 1;
+	p->batch.counts.warnings = 3;
+	log_set_level(HUB_LOG_INFO);
+	testlib_capture_begin(&cap);
+	ingest_pending_finish(p, HUB_OK, &r);
+	logged = testlib_capture_end(&cap);
+	log_set_level(level);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_PTR_NULL(strstr(r.body ? r.body : "", "warnings"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "record 2 of a request (message_id "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "): w (not in the answer: it tells what is stored)"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, ": 2 more such warnings of that request"));
+	free(logged);
+	ingest_reply_free(&r);
+	echo_close(&w);
+}
+
+/* The writer's warnings about records of the hub's own (an erase, asked
+ * with an API token) are in its answer, by the record's index. */
+static void test_a_writers_warning_of_the_hubs_own_records_is_answered(void)
+{
+	static const char line[] = "{\"type\":\"attributes\",\"message_id\":\"m1\","
+				   "\"identifiers\":{\"custom_id\":\"C1\"}}";
+	struct record_rules rules;
+	struct record *rec = NULL;
+	struct ingest_pending *p;
+	struct ingest_reply r = {0};
+	char err[256];
+	json_t *o, *warn;
+
+	memset(&rules, 0, sizeof(rules));
+	CU_ASSERT_EQUAL_FATAL(record_from_json(line, sizeof(line) - 1, "privacy", &rules,
+					       1741000000000LL, &rec, NULL, err, sizeof(err)),
+			      HUB_OK);
+	p = ingest_pending_new(&rec, 1, 200, "{\"id\":\"r1\"}");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	snprintf(p->batch.warnings[0].message, sizeof(p->batch.warnings[0].message),
+		 "profile p_1 not erased");
+	p->batch.n_warnings = 1;
 	ingest_pending_finish(p, HUB_OK, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
 	o = json_loads(r.body ? r.body : "", 0, NULL);
 	warn = json_array_get(json_object_get(o, "warnings"), 0);
-	CU_ASSERT_EQUAL(json_integer_value(json_object_get(warn, "index")), 2);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(warn, "index")), 0);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(warn, "message")),
+			       "profile p_1 not erased");
 	json_decref(o);
 	ingest_reply_free(&r);
-	echo_close(&w);
 }
 
 /* A route's 2xx body that has "warnings" of its own is sent as it is: the
@@ -1075,6 +1119,7 @@ TEST_SUITE(http_ingest, suite_init, suite_clean,
 	   TEST(test_a_plugins_error_shape_is_cut_at_its_buffer),
 	   TEST(test_admit_lets_the_body_come_only_on_ok_and_2xx),
 	   TEST(test_a_writers_warning_names_the_records_request_index),
+	   TEST(test_a_writers_warning_of_the_hubs_own_records_is_answered),
 	   TEST(test_a_routes_own_warnings_member_is_kept),
 	   TEST(test_a_committed_batch_is_answered_as_the_route_said),
 	   TEST(test_a_pending_batch_tells_its_end))
