@@ -7,7 +7,12 @@
  *
  * A purpose a batch sends that no setting maps is checked and not stored:
  * the plugin logs it once per purpose name (up to MP_UNMAPPED_MAX names),
- * so consent the hub drops is never dropped silently.
+ * so consent the hub drops is never dropped silently.  It is logged as the
+ * batch is read, also when the request is then refused: the line is about
+ * the source's settings, true whatever that request's fate (its fixed
+ * resend is not logged again), and "only for stored batches" cannot be
+ * kept: the hub may still refuse a record or fail the commit after the
+ * plugin emitted, and never tells the plugin.
  */
 #include "mparticle.h"
 

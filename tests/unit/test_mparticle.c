@@ -2556,6 +2556,48 @@ static void test_unmapped_gdpr_purposes_are_logged_once_each(void)
 	pt_close(&f);
 }
 
+/* What posting `body` to `path` logged (malloc'd), its rc in *rc. */
+static char *said_posting(struct pt_fixture *f, const char *path, const char *body,
+			  struct hub_response *resp, hub_rc *rc)
+{
+	struct testlib_capture cap;
+
+	testlib_capture_begin(&cap);
+	*rc = pt_post(f, path, BASIC_OK, body, resp);
+	return testlib_capture_end(&cap);
+}
+
+/* An unmapped purpose is said when the batch that names it is read, even
+ * if the request is then refused (here for its second batch): the line is
+ * about the source's settings, true whatever that request's fate, and the
+ * fixed request resent is not logged again (decided in session 44: only a
+ * committed batch could be told apart, which the plugin never learns). */
+static void test_an_unmapped_purpose_of_a_refused_request_is_said_once(void)
+{
+#define ADS_BATCH "{" IDS ",\"consent_state\":{\"gdpr\":{\"ads\":{\"consented\":true}}}}"
+	static const char refused[] = "[" ADS_BATCH ",{" IDS ",\"events\":5}]";
+	static const char fixed[] = "[" ADS_BATCH "]";
+#undef ADS_BATCH
+	struct hub_response resp;
+	struct pt_fixture f;
+	hub_rc rc;
+	char *said;
+
+	fixture_open(&f);
+	said = said_posting(&f, "/v2/bulkevents", refused, &resp, &rc);
+	CU_ASSERT_EQUAL(rc, HUB_ERR_DATA);
+	CU_ASSERT_EQUAL(resp.status, 400);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "consent_state.gdpr.\"ads\": no subscription "
+					   "channel"), 1);
+	free(said);
+	said = said_posting(&f, "/v2/bulkevents", fixed, &resp, &rc);
+	CU_ASSERT_EQUAL(rc, HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 202);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, ""), 0);
+	free(said);
+	pt_close(&f);
+}
+
 /* A CCPA opt-out that is not given (consented false) is said too: an
  * attributes record setting the flag false, at the consent's time. */
 static void test_ccpa_opt_out_withdrawn_is_recorded_false(void)
@@ -2929,6 +2971,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_gdpr_purposes_of_one_channel_keep_the_later),
 	   TEST(test_gdpr_purpose_without_a_time_is_at_the_batchs),
 	   TEST(test_unmapped_gdpr_purposes_are_logged_once_each),
+	   TEST(test_an_unmapped_purpose_of_a_refused_request_is_said_once),
 	   TEST(test_gdpr_purposes_of_one_channel_at_one_time_keep_unsubscribed),
 	   TEST(test_unmapped_gdpr_purposes_are_logged_up_to_32_names),
 	   TEST(test_consent_purposes_are_configurable),
