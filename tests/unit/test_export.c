@@ -1782,21 +1782,27 @@ static void test_a_failure_with_nothing_to_deliver_ends_once_caught_up(void)
 	world_close(&w);
 }
 
-/* The status of x once its state is `state`, polled (WAIT_MS); the last
- * one seen when it never is.  A new reference. */
-static json_t *status_of_x_once(struct world *w, const char *state)
+/* The status of x as `ex` (NULL: the world's) shows it once its state is
+ * `state`, polled (WAIT_MS); the last one seen when it never is.  A new
+ * reference. */
+static json_t *status_of_x_in_once(struct world *w, struct exporter *ex, const char *state)
 {
 	struct timespec pause = {0, 2 * 1000 * 1000};
 	json_t *st = NULL;
 
 	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
 		json_decref(st);
-		st = status_of_x(w);
+		st = ex ? status_of_x_in(w, ex) : status_of_x(w);
 		if (strcmp(str_of(st, "state"), state) == 0)
 			break;
 		nanosleep(&pause, NULL);
 	}
 	return st;
+}
+
+static json_t *status_of_x_once(struct world *w, const char *state)
+{
+	return status_of_x_in_once(w, NULL, state);
 }
 
 /* While a batch waits to be sent again, the status says when: the wait
@@ -1853,6 +1859,48 @@ static void test_metrics_show_a_failing_export_until_it_delivers(void)
 	world_close(&w);
 }
 
+/* A world whose export x answers its first call "retry" after waiting at
+ * a gate (in `dir`: blocked once it waits), then is refused its
+ * credentials while `refusing` exists, which refuse_now() creates. */
+struct refusal {
+	char *dir, *blocked, *refusing;
+};
+
+static void refusal_open(struct world *w, struct refusal *r)
+{
+	char *keys;
+
+	r->dir = testlib_mkdtemp();
+	CU_ASSERT_FATAL(asprintf(&r->blocked, "%s/go.blocked", r->dir) > 0);
+	CU_ASSERT_FATAL(asprintf(&r->refusing, "%s/refusing", r->dir) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys, "    retries: 1\n    gate: %s/go\n    fail: auth\n"
+				 "    fail_while: %s\n", r->dir, r->refusing) > 0);
+	world_open(w, keys);
+	free(keys);
+	apply(w, people);
+	world_start(w);
+	CU_ASSERT_FATAL(file_appears(r->blocked)); /* the first send, at the gate */
+}
+
+/* The credentials are refused from now on; the first send goes on. */
+static void refuse_now(struct refusal *r)
+{
+	FILE *f = fopen(r->refusing, "w");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fclose(f);
+	gate_open(r->blocked);
+}
+
+static void refusal_close(struct world *w, struct refusal *r)
+{
+	world_close(w);
+	testlib_rmtree(r->dir);
+	free(r->dir);
+	free(r->blocked);
+	free(r->refusing);
+}
+
 /* An export failing, then disabled (its receiver refusing the credentials
  * after an outage): /metrics says disabled, no longer failing, which
  * stayed 1 with its seconds growing (an alert on export_failing_seconds
@@ -1860,33 +1908,59 @@ static void test_metrics_show_a_failing_export_until_it_delivers(void)
 static void test_metrics_a_disabled_export_is_not_failing(void)
 {
 	struct world w;
-	char *keys, *gate, *blocked, *refusing;
-	FILE *f;
+	struct refusal r;
 
-	gate = testlib_mkdtemp();
-	CU_ASSERT_FATAL(asprintf(&blocked, "%s/go.blocked", gate) > 0);
-	CU_ASSERT_FATAL(asprintf(&refusing, "%s/refusing", gate) > 0);
-	CU_ASSERT_FATAL(asprintf(&keys, "    retries: 1\n    gate: %s/go\n    fail: auth\n"
-				 "    fail_while: %s\n", gate, refusing) > 0);
-	world_open(&w, keys);
-	apply(&w, people);
-	world_start(&w);
-	CU_ASSERT_FATAL(file_appears(blocked)); /* the first send, answered "retry" */
-	f = fopen(refusing, "w");               /* then the credentials are refused */
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	fclose(f);
-	gate_open(blocked);
+	refusal_open(&w, &r); /* the first send, answered "retry" */
+	refuse_now(&r);       /* then the credentials are refused */
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
 	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_disabled"), 1);
 	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_failing"), 0);
 	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_failed_attempts"), 0);
 	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_failing_seconds"), 0);
-	world_close(&w);
-	testlib_rmtree(gate);
-	free(gate);
-	free(blocked);
-	free(refusing);
-	free(keys);
+	refusal_close(&w, &r);
+}
+
+static int x_saved_disabled(struct world *w);
+
+/*
+ * Two processes: one (w.ex) holds x's lease with a batch in its plugin's
+ * hands; the other, whose store failed at its start (a failed attempt: it
+ * is failing), waits for the lease.  The holder is refused the credentials
+ * and disables x in the store; the other takes the lease, finds x disabled
+ * there, and its /metrics says disabled, no longer failing.  Its failing
+ * state stayed, export_failing 1 with its seconds growing, for an export
+ * no process tries.
+ */
+static void test_metrics_an_export_found_disabled_by_another_process_is_not_failing(void)
+{
+	struct world w;
+	struct refusal r;
+	struct exporter *other = NULL;
+	char err[512];
+	json_t *st;
+
+	refusal_open(&w, &r);     /* w.ex holds the lease, in its plugin */
+	export_set_load_fault(1); /* the other's first load: a store error */
+	CU_ASSERT_EQUAL_FATAL(export_start(&other, w.th->cfg, err, sizeof(err)), 0);
+	st = status_of_x_in_once(&w, other, "held by another process");
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "held by another process");
+	json_decref(st);
+	export_set_load_fault(0);
+	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_failing"), 1);
+	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_failed_attempts"), 1);
+
+	refuse_now(&r);
+	CU_ASSERT(x_saved_disabled(&w));
+	st = status_of_x_in_once(&w, other, "disabled");
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	CU_ASSERT_PTR_NOT_NULL(strstr(str_of(st, "last_error"), "scripted auth failure"));
+	json_decref(st);
+	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_disabled"), 1);
+	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_failing"), 0);
+	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_failed_attempts"), 0);
+	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_failing_seconds"), 0);
+	export_stop(other);
+	refusal_close(&w, &r);
 }
 
 /* A call that delivered all but its last change before it failed (HUB_RETRY
@@ -4989,6 +5063,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_retry_shows_when_the_next_attempt_is),
 	   TEST(test_metrics_show_a_failing_export_until_it_delivers),
 	   TEST(test_metrics_a_disabled_export_is_not_failing),
+	   TEST(test_metrics_an_export_found_disabled_by_another_process_is_not_failing),
 	   TEST(test_a_new_export_without_backfill_starts_at_the_feeds_end),
 	   TEST(test_an_export_known_before_keeps_its_changes),
 	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
