@@ -417,6 +417,24 @@ static int print_dead_letters_page(const struct dl_args *a, json_t *page)
 	return 0;
 }
 
+/* The page of a, and its total, of one read snapshot of s, as the API
+ * reads them: a dead letter committed between the two reads made them
+ * disagree.  A new reference, or NULL with err set. */
+static json_t *dead_letters_read(struct store *s, const struct dl_args *a, char *err,
+				 size_t err_size)
+{
+	json_t *page;
+
+	if (s->ops->read_begin && s->ops->read_begin(s)) {
+		err_set(err, err_size, "%s", store_error(s));
+		return NULL;
+	}
+	page = export_dead_letters_page(s, a->name, a->after, (size_t)a->limit, err, err_size);
+	if (s->ops->read_end)
+		s->ops->read_end(s); /* only read: nothing to lose */
+	return page;
+}
+
 static int exports_dead_letters(struct cli *cli, int argc, char **argv, const char *usage)
 {
 	struct dl_args a;
@@ -429,7 +447,7 @@ static int exports_dead_letters(struct cli *cli, int argc, char **argv, const ch
 		return cli_misuse("exports", usage, "%s", err);
 	if (open_for_export(cli, a.name, &s))
 		return CLI_FAIL;
-	page = export_dead_letters_page(s, a.name, a.after, (size_t)a.limit, err, sizeof(err));
+	page = dead_letters_read(s, &a, err, sizeof(err));
 	store_close(s);
 	if (!page) {
 		cli_error("exports", "dead letters of %s: %s", a.name, err);

@@ -140,6 +140,11 @@ json_t *export_status_json(struct exporter *ex, struct store *s, const struct hu
 json_t *export_dead_letters_page(struct store *s, const char *name, int64_t after,
 				 size_t limit, char *err, size_t err_size);
 
+/* Tests: hook(ctx) runs in export_dead_letters_page() between its read of
+ * the page and its read of the total (to commit a dead letter between
+ * them).  NULL: none.  Set before use, on the thread that reads. */
+void export_set_dead_letters_hook(void (*hook)(void *ctx), void *ctx);
+
 /* export_status_json() for the management API (GET /v1/exports), shaped
  * as struct api_providers.exports_status with ctx = the running exporter:
  * reads through a store connection of the exporter's own, one caller at a

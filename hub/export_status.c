@@ -350,6 +350,28 @@ static int dead_letter_page_add(void *ctx, const struct store_dead_letter *d)
 	return dead_letter_add(&pg->dl, d);
 }
 
+static void (*dead_letters_hook)(void *ctx); /* tests */
+static void *dead_letters_hook_ctx;
+
+void export_set_dead_letters_hook(void (*hook)(void *ctx), void *ctx)
+{
+	dead_letters_hook = hook;
+	dead_letters_hook_ctx = ctx;
+}
+
+/* The page's list then its total: one snapshot only in the caller's. */
+static int dead_letters_read(struct store *s, const char *name, int64_t after,
+			     struct dl_page *pg, int64_t *total)
+{
+	if (s->ops->dead_letter_list(s, name, after, pg->limit + 1, dead_letter_page_add, pg))
+		return -1;
+	if (pg->dl.failed)
+		return 0;
+	if (dead_letters_hook)
+		dead_letters_hook(dead_letters_hook_ctx);
+	return s->ops->dead_letter_count(s, name, total);
+}
+
 json_t *export_dead_letters_page(struct store *s, const char *name, int64_t after,
 				 size_t limit, char *err, size_t err_size)
 {
@@ -360,8 +382,7 @@ json_t *export_dead_letters_page(struct store *s, const char *name, int64_t afte
 
 	if (!pg.dl.list)
 		goto nomem;
-	if (s->ops->dead_letter_list(s, name, after, limit + 1, dead_letter_page_add, &pg) ||
-	    (!pg.dl.failed && s->ops->dead_letter_count(s, name, &total))) {
+	if (dead_letters_read(s, name, after, &pg, &total)) {
 		err_set(err, err_size, "%s", store_error(s));
 		json_decref(pg.dl.list);
 		return NULL;

@@ -1630,6 +1630,60 @@ static void test_exports_dead_letters_pages_after_a_seq(void)
 	plugin_world_stop(th, plugins);
 }
 
+/* The hook of export_dead_letters_page(): export x's dead letter of seq 5
+ * committed on another connection of th's store (ctx) between the page's
+ * reads. */
+static void dead_letter_put_between(void *ctx)
+{
+	struct testhub *th = ctx;
+	struct store *s = th->reader;
+	struct store_dead_letter d = {"x", 5, "p_gone", 1000, "refused 5", "{\"kind\":\"erased\"}"};
+
+	CU_ASSERT(s->ops->begin(s) == 0 && s->ops->dead_letter_put(s, &d) == 0 &&
+		  s->ops->commit(s) == 0);
+}
+
+/* What `exports dead-letters x --json` answers in th: the number listed
+ * and the total it says. */
+static void dead_letters_of_x(struct testhub *th, size_t *n_listed, json_int_t *total)
+{
+	char *json[] = {"exports", "dead-letters", "x", "--json", NULL};
+	char *out = NULL, *said = NULL;
+	json_t *page;
+
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_exports, json, 0, NULL, &out, &said), CLI_OK);
+	page = json_loads(out, 0, NULL);
+	CU_ASSERT_PTR_NOT_NULL(page);
+	*n_listed = json_array_size(json_object_get(page, "dead_letters"));
+	*total = json_integer_value(json_object_get(page, "dead_letters_total"));
+	json_decref(page);
+	free(out);
+	free(said);
+}
+
+/* `exports dead-letters` reads its page and the total in one snapshot, as
+ * GET /v1/exports/<name>/dead_letters does: a dead letter committed
+ * between the two reads was in the total, not in the page ("3 shown of 4"
+ * on the only page, no next one said). */
+static void test_exports_dead_letters_page_and_total_are_one_snapshot(void)
+{
+	char *plugins;
+	struct testhub *th = exports_world(&plugins);
+	json_int_t total = -1;
+	size_t n = 0;
+
+	put_dead_letters(th, "x", 3);
+	export_set_dead_letters_hook(dead_letter_put_between, th);
+	dead_letters_of_x(th, &n, &total);
+	export_set_dead_letters_hook(NULL, NULL);
+	CU_ASSERT_EQUAL(n, 3);
+	CU_ASSERT_EQUAL(total, 3);
+	dead_letters_of_x(th, &n, &total); /* the one committed meanwhile, now seen */
+	CU_ASSERT_EQUAL(n, 4);
+	CU_ASSERT_EQUAL(total, 4);
+	plugin_world_stop(th, plugins);
+}
+
 /* A page that cannot be made for want of memory says so in err, at
  * whichever allocation fails: the document's own (json_pack) left err as
  * it was, which `exports dead-letters` then printed unset. */
@@ -2205,6 +2259,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_privacy_access_names_the_exports_as_recipients),
 	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),
 	   TEST(test_exports_dead_letters_pages_after_a_seq),
+	   TEST(test_exports_dead_letters_page_and_total_are_one_snapshot),
 	   TEST(test_exports_dead_letters_page_out_of_memory_says_so),
 	   TEST(test_exports_table_columns_fit_their_widest_value),
 	   TEST(test_exports_enable_of_an_enabled_export_names_the_hubs_api),
