@@ -374,7 +374,10 @@ static int post_retry(struct api *api, const char *name, struct api_response *re
 
 /* GET /v1/exports/<name>/dead_letters?after=<seq>&limit=<1..1000>: a page
  * of the export's dead letters, in one snapshot with their total
- * (GET /v1/exports shows the first 100 only). */
+ * (GET /v1/exports shows the first 100 only).  Also of an export another
+ * hub's configuration has (the store knows it: "elsewhere" in GET
+ * /v1/exports): hubs sharing a store answer alike, whichever one a load
+ * balancer picks. */
 static int get_dead_letters(struct api *api, const struct api_request *req, const char *name,
 			    struct api_response *resp)
 {
@@ -382,18 +385,26 @@ static int get_dead_letters(struct api *api, const struct api_request *req, cons
 	struct store *s;
 	int64_t after;
 	long limit;
-	json_t *page;
+	json_t *page = NULL;
+	int known;
 
 	if (api_limit_param(req, EXPORT_DEAD_LETTERS_PAGE, EXPORT_DEAD_LETTERS_PAGE_MAX, &limit,
 			    resp) ||
 	    api_seq_param(req, "after", &after, resp))
 		return 1;
-	if (!export_config(api->cfg, name))
-		return api_respond_error(resp, 404, "not_found", "no export named %s",
-					 record_show(shown, name));
 	if (!(s = api_pool_take(api)))
 		return api_respond_store_unavailable(resp);
-	if (!(page = export_dead_letters_page(s, name, after, (size_t)limit, err, sizeof(err)))) {
+	known = export_config(api->cfg, name) ? 1 : export_is_known(s, name);
+	if (known == 0) {
+		api_pool_give(api, s);
+		return api_respond_error(resp, 404, "not_found", "no export named %s",
+					 record_show(shown, name));
+	}
+	if (known < 0)
+		err_set(err, sizeof(err), "%s", store_error(s));
+	else
+		page = export_dead_letters_page(s, name, after, (size_t)limit, err, sizeof(err));
+	if (!page) {
 		log_error("api", "dead letters of %s: %s", name, err);
 		store_close(s); /* in doubt: never reused */
 		return api_respond_error(resp, 500, "store_error",

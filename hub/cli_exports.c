@@ -417,6 +417,32 @@ static int print_dead_letters_page(const struct dl_args *a, json_t *page)
 	return 0;
 }
 
+/* The configuration and the store for the dead letters of `name`: an
+ * export of the configuration, or one the store knows from another hub's
+ * (hubs sharing a store may each run exports of their own).  0, or -1
+ * (said). */
+static int open_for_dead_letters(struct cli *cli, const char *name, struct store **s)
+{
+	char err[1024], known_there[1024];
+	int known;
+
+	if (cli_load_config_lazy_env(cli) || cli_open_existing_store(cli, s))
+		return -1;
+	known = export_config(cli->cfg, name) ? 1 : export_is_known(*s, name);
+	if (known > 0)
+		return 0;
+	if (known < 0)
+		cli_error("exports", "%s", store_error(*s));
+	else
+		cli_error("exports", "%s, nor does the store know it from another configuration%s",
+			  config_missing_export(cli->cfg, name, err, sizeof(err)),
+			  export_forget_missing(*s, cli->cfg, name, known_there,
+						sizeof(known_there)));
+	store_close(*s);
+	*s = NULL;
+	return -1;
+}
+
 /* The page of a, and its total, of one read snapshot of s, as the API
  * reads them: a dead letter committed between the two reads made them
  * disagree.  A new reference, or NULL with err set. */
@@ -445,7 +471,7 @@ static int exports_dead_letters(struct cli *cli, int argc, char **argv, const ch
 
 	if (dl_args_parse(argc, argv, &a, err, sizeof(err)))
 		return cli_misuse("exports", usage, "%s", err);
-	if (open_for_export(cli, a.name, &s))
+	if (open_for_dead_letters(cli, a.name, &s))
 		return CLI_FAIL;
 	page = dead_letters_read(s, &a, err, sizeof(err));
 	store_close(s);

@@ -325,6 +325,11 @@ int export_forget(struct store *s, const char *name, int *was_known);
 const char *export_forget_missing(struct store *s, const struct hub_config *cfg,
 				  const char *name, char *buf, size_t size);
 
+/* 1 when the store knows export `name` (a hub registered it: this
+ * configuration's, or another's sharing the store), 0 when not, -1 on a
+ * store failure (s->err). */
+int export_is_known(struct store *s, const char *name);
+
 /* Inside the caller's write transaction, before it takes any other lock:
  * 1 when the store knows an export (export_known.c), 0 when none, -1 on a
  * store failure.  The answer holds until the transaction ends: an export

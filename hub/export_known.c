@@ -172,6 +172,14 @@ int export_known_elsewhere(struct store *s, const struct hub_config *cfg,
 	return 0;
 }
 
+int export_is_known(struct store *s, const char *name)
+{
+	char key[300], text[8];
+
+	snprintf(key, sizeof(key), KNOWN_PREFIX "%s", name);
+	return s->ops->meta_get(s, key, text, sizeof(text));
+}
+
 #define ELSEWHERE_NAMED 32 /* names a message lists */
 
 const char *export_forget_missing(struct store *s, const struct hub_config *cfg,

@@ -1630,6 +1630,51 @@ static void test_exports_dead_letters_pages_after_a_seq(void)
 	plugin_world_stop(th, plugins);
 }
 
+/* A configuration "plain.yaml" of th's store without exports, for a hub
+ * beside one running th's, whose exports the store knows (registered as
+ * that hub does when it starts).  config_free() it. */
+static struct hub_config *elsewhere_config(struct testhub *th)
+{
+	struct hub_config *plain = NULL;
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(config_load_string("plain.yaml", th->store_yaml, &plain, err,
+						 sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(export_known_register(th->reader, th->cfg), 0);
+	return plain;
+}
+
+/* An export of another hub's configuration (the store knows it, `exports`
+ * names it) has its dead letters listed too: hubs sharing a store each
+ * run exports of their own, and one's dead letters could not be read
+ * from the others ("no export named x").  A name neither the
+ * configuration nor the store knows is a failure saying both, with the
+ * export it may have meant; one with dead letters the store does not know
+ * (forgotten meanwhile) as well. */
+static void test_exports_dead_letters_of_an_export_known_elsewhere(void)
+{
+	char *x[] = {"exports", "dead-letters", "x", NULL};
+	char *typo[] = {"exports", "dead-letters", "xx", NULL};
+	char *gone[] = {"exports", "dead-letters", "gone", NULL};
+	char *plugins;
+	struct testhub *th = exports_world(&plugins);
+	struct hub_config *plain = elsewhere_config(th);
+
+	put_dead_letters(th, "x", 2);
+	put_dead_letters(th, "gone", 1);
+	expect_run(th, plain, cmd_exports, x, CLI_OK,
+		   "dead letters of x after seq 0: 2 shown of 2, lowest seq first\n"
+		   "  seq 10 ", "");
+	expect_run(th, plain, cmd_exports, typo, CLI_FAIL, "",
+		   "no export named \"xx\" in plain.yaml (no export configured), nor does the"
+		   " store know it from another configuration (did you mean \"x\"?; the store"
+		   " knows, outside the configuration: x, y)\n");
+	expect_run(th, plain, cmd_exports, gone, CLI_FAIL, "",
+		   "no export named \"gone\" in plain.yaml");
+	config_free(plain);
+	plugin_world_stop(th, plugins);
+}
+
 /* The hook of export_dead_letters_page(): export x's dead letter of seq 5
  * committed on another connection of th's store (ctx) between the page's
  * reads. */
@@ -1846,14 +1891,10 @@ static void test_exports_names_an_export_known_elsewhere_and_forgets_it_once(voi
 {
 	char *list[] = {"exports", NULL}, *forget[] = {"exports", "forget", "x", NULL};
 	char *forget_yy[] = {"exports", "forget", "yy", NULL};
-	char *plugins, err[512];
+	char *plugins;
 	struct testhub *th = exports_world(&plugins);
-	struct hub_config *plain = NULL;
+	struct hub_config *plain = elsewhere_config(th);
 
-	CU_ASSERT_EQUAL_FATAL(config_load_string("plain.yaml", th->store_yaml, &plain, err,
-						 sizeof(err)), 0);
-	/* as a hub running th's configuration does when it starts */
-	CU_ASSERT_EQUAL_FATAL(export_known_register(th->reader, th->cfg), 0);
 	expect_run(th, plain, cmd_exports, list, CLI_OK,
 		   "no exports configured in plain.yaml\n"
 		   "export x: not in this configuration, known to the store", NULL);
@@ -2259,6 +2300,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_privacy_access_names_the_exports_as_recipients),
 	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),
 	   TEST(test_exports_dead_letters_pages_after_a_seq),
+	   TEST(test_exports_dead_letters_of_an_export_known_elsewhere),
 	   TEST(test_exports_dead_letters_page_and_total_are_one_snapshot),
 	   TEST(test_exports_dead_letters_page_out_of_memory_says_so),
 	   TEST(test_exports_table_columns_fit_their_widest_value),

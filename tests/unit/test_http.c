@@ -18,6 +18,8 @@
 
 #include "../../hub/alloc.h"
 #include "../../hub/api.h"
+#include "../../hub/config.h"
+#include "../../hub/export_int.h"
 #include "../../hub/host.h"
 #include "../../hub/http.h"
 #include "../../hub/http_deadline.h"
@@ -2576,6 +2578,47 @@ static void test_api_dead_letters_are_paged_after_a_seq(void)
 	world_close(&w);
 }
 
+/* An export of another hub's configuration sharing the store ("elsewhere"
+ * in GET /v1/exports) has its dead letters paged too: behind a load
+ * balancer, a hub without it answered 404 "no export named crm" while
+ * the next request, on the hub running it, listed them.  A name the store
+ * does not know is a 404 still, dead letters or not. */
+static void test_api_dead_letters_of_an_export_known_elsewhere(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	static const int64_t seqs[] = {4, 9};
+	struct hub_config *other = NULL;
+	struct world w;
+	struct resp r;
+	char *yaml, err[512];
+	json_t *o, *list;
+
+	world_start(&w, API_MAX_BODY, 1, NULL,
+		    "api:\n  tokens: [\"" API_TOKEN "\"]\n"
+		    "exports:\n  - {name: feed, plugin: jsonl, path: /nonexistent/f.jsonl}\n");
+	CU_ASSERT_FATAL(asprintf(&yaml, "%sexports:\n"
+				 "  - {name: crm, plugin: jsonl, path: /nonexistent/c.jsonl}\n",
+				 w.th->store_yaml) > 0);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("other.yaml", yaml, &other, err, sizeof(err)), 0);
+	free(yaml);
+	/* as the other hub does when it starts */
+	CU_ASSERT_EQUAL_FATAL(export_known_register(w.th->reader, other), 0);
+	config_free(other);
+	put_dead_letters(&w, "crm", seqs, ARRAY_SIZE(seqs));
+	put_dead_letters(&w, "gone", seqs, 1);
+	o = api_get_json(&w, "/v1/exports/crm/dead_letters?limit=1");
+	list = json_object_get(o, "dead_letters");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "export")), "crm");
+	CU_ASSERT_EQUAL(json_array_size(list), 1);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(list, 0), "seq")), 4);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "dead_letters_total")), 2);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "next")), "4");
+	json_decref(o);
+	http_do(w.port, "GET", "/v1/exports/gone/dead_letters", NULL, 0, 0, auth, &r);
+	ASSERT_ERROR(&r, 404, "not_found");
+	world_close(&w);
+}
+
 /* HEAD is answered wherever GET is (RFC 9110), with GET's status and no
  * body: the GET routes of /v1 answered it 405 (only /healthz and the page
  * took it).  A 405 lists GET, HEAD on those routes and POST on the others. */
@@ -4458,6 +4501,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_a_request_with_uncertain_framing_is_400_and_closed),
 	   TEST(test_api_head_is_answered_as_get_without_the_body),
 	   TEST(test_api_dead_letters_are_paged_after_a_seq),
+	   TEST(test_api_dead_letters_of_an_export_known_elsewhere),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
 	   TEST(test_api_access_stream_client_gone_and_stop),
 	   TEST(test_a_stalled_access_client_holds_no_snapshot),
