@@ -304,18 +304,34 @@ static int post_sync(struct api *api, const struct api_request *req, const char 
 						     "queued", "full", is_full));
 }
 
+/* The 404 of an export `name` the configuration lacks, naming the closest
+ * one it has when one is close, as the CLI does: a typo ("crm_fed") was
+ * answered as if the export were gone. */
+static int export_not_found(const struct api *api, const char *name,
+			    struct api_response *resp)
+{
+	const char *names[64], *best;
+	char shown[RECORD_SHOW_SIZE];
+	size_t n = 0;
+
+	for (size_t i = 0; i < api->cfg->n_exports && n < ARRAY_SIZE(names); i++)
+		names[n++] = api->cfg->exports[i].name;
+	best = cfg_closest_name(name, names, n);
+	return api_respond_error(resp, 404, "not_found", "no export named %s%s%s%s",
+				 record_show(shown, name), best ? " (did you mean \"" : "",
+				 best ? best : "", best ? "\"?)" : "");
+}
+
 static int post_backfill(struct api *api, const char *name, struct api_response *resp)
 {
-	char err[512] = "", shown[RECORD_SHOW_SIZE];
+	char err[512] = "";
 	int why = 0, rc;
 
 	if (!api->providers.export_backfill)
-		return api_respond_error(resp, 404, "not_found", "no export named %s",
-					 record_show(shown, name));
+		return export_not_found(api, name, resp);
 	rc = api->providers.export_backfill(api->providers.ctx, name, &why, err, sizeof(err));
 	if (rc == 1 && why == EXPORT_BACKFILL_NO_EXPORT)
-		return api_respond_error(resp, 404, "not_found", "no export named %s",
-					 record_show(shown, name));
+		return export_not_found(api, name, resp);
 	if (rc == 1)
 		return api_respond_error(resp, 409, "no_profile_updates", "%s", err);
 	if (rc != 0) {
@@ -328,12 +344,11 @@ static int post_backfill(struct api *api, const char *name, struct api_response 
 
 static int post_enable(struct api *api, const char *name, struct api_response *resp)
 {
-	char err[512] = "", shown[RECORD_SHOW_SIZE];
+	char err[512] = "";
 	int why = 0, was_disabled = 0, rc;
 
 	if (!api->providers.export_enable)
-		return api_respond_error(resp, 404, "not_found", "no export named %s",
-					 record_show(shown, name));
+		return export_not_found(api, name, resp);
 	rc = api->providers.export_enable(api->providers.ctx, name, &why, &was_disabled, err,
 					  sizeof(err));
 	if (rc == 1 && why == EXPORT_NOT_STARTED)
@@ -341,8 +356,7 @@ static int post_enable(struct api *api, const char *name, struct api_response *r
 	if (rc == 1 && why == EXPORT_OFF)
 		return api_respond_error(resp, 409, "off", "%s", err);
 	if (rc == 1)
-		return api_respond_error(resp, 404, "not_found", "no export named %s",
-					 record_show(shown, name));
+		return export_not_found(api, name, resp);
 	if (rc != 0) {
 		log_error("api", "enabling %s: %s", name, err);
 		return api_respond_error(resp, 503, "store_unavailable", "the store failed; retry");
@@ -353,17 +367,15 @@ static int post_enable(struct api *api, const char *name, struct api_response *r
 
 static int post_retry(struct api *api, const char *name, struct api_response *resp)
 {
-	char err[512] = "", shown[RECORD_SHOW_SIZE];
+	char err[512] = "";
 	int why = 0, rc;
 	int64_t n = 0;
 
 	if (!api->providers.export_retry)
-		return api_respond_error(resp, 404, "not_found", "no export named %s",
-					 record_show(shown, name));
+		return export_not_found(api, name, resp);
 	rc = api->providers.export_retry(api->providers.ctx, name, &why, &n, err, sizeof(err));
 	if (rc == 1)
-		return api_respond_error(resp, 404, "not_found", "no export named %s",
-					 record_show(shown, name));
+		return export_not_found(api, name, resp);
 	if (rc != 0) {
 		log_error("api", "dead letters of %s: %s", name, err);
 		return api_respond_error(resp, 503, "store_unavailable", "the store failed; retry");
@@ -381,7 +393,7 @@ static int post_retry(struct api *api, const char *name, struct api_response *re
 static int get_dead_letters(struct api *api, const struct api_request *req, const char *name,
 			    struct api_response *resp)
 {
-	char err[512] = "", shown[RECORD_SHOW_SIZE];
+	char err[512] = "";
 	struct store *s;
 	int64_t after;
 	long limit;
@@ -397,8 +409,7 @@ static int get_dead_letters(struct api *api, const struct api_request *req, cons
 	known = export_config(api->cfg, name) ? 1 : export_is_known(s, name);
 	if (known == 0) {
 		api_pool_give(api, s);
-		return api_respond_error(resp, 404, "not_found", "no export named %s",
-					 record_show(shown, name));
+		return export_not_found(api, name, resp);
 	}
 	if (known < 0)
 		err_set(err, sizeof(err), "%s", store_error(s));

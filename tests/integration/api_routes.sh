@@ -431,6 +431,14 @@ req POST "/v1/exports/no-such-export/backfill"
 expect "backfill of an unknown export" 404 not_found
 req POST "/v1/exports/no-such-export/dead_letters/retry"
 expect "dead letters of an unknown export" 404 not_found
+# a typo is answered with the export it may have meant (the running
+# exporter's answer for the POSTs, the store's for the GET)
+for route in "POST backfill" "POST enable" "POST dead_letters/retry" "GET dead_letters"; do
+	req "${route%% *}" "/v1/exports/fed/${route#* }"
+	expect "$route of a typo of an export" 404 not_found &&
+		body_is "$route of a typo names the closest export" \
+			'.error.message == "no export named fed (did you mean \"feed\"?)"'
+done
 
 for route in "POST /v1/profiles:GET, HEAD" "DELETE /v1/profiles/$P_ANN/events:GET, HEAD" \
 	"PUT /v1/profiles/$P_ANN/history:GET, HEAD" "GET /v1/privacy/requests:POST" \

@@ -2619,6 +2619,44 @@ static void test_api_dead_letters_of_an_export_known_elsewhere(void)
 	world_close(&w);
 }
 
+/* An export name the configuration lacks is a 404 naming the closest one
+ * it has when one is close, as the CLI says it: a typo was answered as if
+ * the export were gone.  A name close to none is answered without one. */
+static void test_api_an_unknown_export_is_answered_with_the_closest_name(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	static const struct {
+		const char *method, *route;
+	} routes[] = {
+		{"GET", "dead_letters"},
+		{"POST", "backfill"},
+		{"POST", "enable"},
+		{"POST", "dead_letters/retry"},
+	};
+	struct world w;
+	struct resp r;
+	char path[128];
+
+	world_start(&w, API_MAX_BODY, 1, NULL,
+		    "api:\n  tokens: [\"" API_TOKEN "\"]\n"
+		    "exports:\n  - {name: crm_feed, plugin: jsonl, path: /nonexistent/f.jsonl}\n"
+		    "  - {name: archive, plugin: jsonl, path: /nonexistent/a.jsonl}\n");
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		snprintf(path, sizeof(path), "/v1/exports/crm_fed/%s", routes[i].route);
+		http_do(w.port, routes[i].method, path, NULL, 0, 0, auth, &r);
+		ASSERT_ERROR(&r, 404, "not_found");
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "no export named crm_fed (did you mean"
+						      " \\\"crm_feed\\\"?)"));
+		snprintf(path, sizeof(path), "/v1/exports/warehouse/%s", routes[i].route);
+		http_do(w.port, routes[i].method, path, NULL, 0, 0, auth, &r);
+		ASSERT_ERROR(&r, 404, "not_found");
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "no export named warehouse\""));
+		if (!strstr(r.body, "no export named warehouse\""))
+			fprintf(stderr, "\n  %s %s: %s", routes[i].method, path, r.body);
+	}
+	world_close(&w);
+}
+
 /* HEAD is answered wherever GET is (RFC 9110), with GET's status and no
  * body: the GET routes of /v1 answered it 405 (only /healthz and the page
  * took it).  A 405 lists GET, HEAD on those routes and POST on the others. */
@@ -4502,6 +4540,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_head_is_answered_as_get_without_the_body),
 	   TEST(test_api_dead_letters_are_paged_after_a_seq),
 	   TEST(test_api_dead_letters_of_an_export_known_elsewhere),
+	   TEST(test_api_an_unknown_export_is_answered_with_the_closest_name),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
 	   TEST(test_api_access_stream_client_gone_and_stop),
 	   TEST(test_a_stalled_access_client_holds_no_snapshot),
