@@ -98,6 +98,27 @@ static hub_rc secret_load(struct seg_state *st, char *err, size_t err_size)
 	return HUB_OK;
 }
 
+/* A write key holding ":" could never match through Basic auth: the user
+ * name ends at its first ":" (RFC 7617), and Segment's libraries send
+ * base64("<writeKey>:") as it is.  Refused by its place, never its value:
+ * HUB_OK or HUB_ERR_CONFIG with err. */
+static hub_rc seg_write_keys_problem(const struct hub_host *host,
+				     const struct hub_instance *inst, char *err, size_t err_size)
+{
+	size_t n = host->config_list_size(inst, "write_keys");
+
+	for (size_t i = 0; i < n; i++) {
+		const char *key = host->config_list_item(inst, "write_keys", i);
+		if (key && strchr(key, ':')) {
+			snprintf(err, err_size, "write_keys[%zu]: must not contain \":\" (a Basic "
+				 "auth user name ends at its first \":\": the key would never "
+				 "match)", i);
+			return HUB_ERR_CONFIG;
+		}
+	}
+	return HUB_OK;
+}
+
 /* A boolean key; false when the host table has no config_bool (the fuzzers'
  * fake hosts): the secure default. */
 static int config_flag(const struct seg_state *st, const char *key)
@@ -129,6 +150,8 @@ static hub_rc seg_keys_problem(int has_write_keys, int has_webhook_secret,
 static hub_rc segment_check_config(const struct hub_host *host, const struct hub_instance *inst,
 				   char *err, size_t err_size)
 {
+	if (seg_write_keys_problem(host, inst, err, err_size))
+		return HUB_ERR_CONFIG;
 	return seg_keys_problem(host->config_list_size(inst, "write_keys") > 0,
 				host->config_string(inst, "webhook_secret") != NULL,
 				host->config_bool &&
@@ -146,7 +169,8 @@ static hub_rc segment_create(const struct hub_host *host, const struct hub_insta
 		return HUB_ERR_NOMEM;
 	st->host = host;
 	st->inst = inst;
-	if ((rc = keys_load(st, err, err_size)) || (rc = secret_load(st, err, err_size)))
+	if ((rc = seg_write_keys_problem(host, inst, err, err_size)) ||
+	    (rc = keys_load(st, err, err_size)) || (rc = secret_load(st, err, err_size)))
 		goto fail;
 	st->is_batch_signature_allowed = config_flag(st, "webhook_batch_signature");
 	if ((rc = seg_keys_problem(st->n_write_keys > 0, st->webhook_secret != NULL,

@@ -1328,6 +1328,11 @@ static void test_admit_refuses_from_the_headers_alone(void)
 	pt_close(&f);
 }
 
+/* A write key with ":" is refused: it would never match through Basic auth. */
+#define COLON_KEY_REFUSAL                                                           \
+	"write_keys[1]: must not contain \":\" (a Basic auth user name ends at its first " \
+	"\":\": the key would never match)"
+
 static void test_create_needs_a_key_or_a_secret(void)
 {
 	static const struct {
@@ -1342,6 +1347,9 @@ static void test_create_needs_a_key_or_a_secret(void)
 		{"    webhook_secret: \"\"\n", "@sources[0].webhook_secret: must not be empty"},
 		{"    webhook_secret: \"\\n\"\n",
 		 "@sources[0].webhook_secret: must not be blank (spaces or line breaks only)"},
+		/* Basic auth could never carry it: named by its place, not its value */
+		{"    write_keys: [wk_live_1, \"wk:2\"]\n", "=test.yaml:7:29: sources[0] \"web\" "
+		 "(plugin segment): " COLON_KEY_REFUSAL},
 		/* the plugin's message starts with the key: at its place */
 		{"    write_keys: [wk_live_1]\n    webhook_batch_signature: true\n",
 		 "=test.yaml:8:30: sources[0] \"web\" (plugin segment): "
@@ -1385,6 +1393,7 @@ static void test_check_refuses_what_create_refuses_of_the_keys(void)
 		{"    write_keys: [wk_live_1]\n    webhook_batch_signature: true\n",
 		 "webhook_batch_signature: true needs webhook_secret"},
 		{"    write_keys: [wk_live_1]\n", NULL},
+		{"    write_keys: [wk_live_1, \"wk:2\"]\n", COLON_KEY_REFUSAL},
 		{"    webhook_secret: " WEBHOOK_SECRET "\n    webhook_batch_signature: true\n", NULL},
 	};
 
