@@ -12,12 +12,17 @@
  * "event_index"?}]} with 400, 401, 403, 404, 413 or 503.  The host
  * discards everything a call emitted unless the answer is 2xx.
  *
- * The state is read-only after create(): routes run on several HTTP
- * threads at once.  The key, secret and webhook Authorization value never
+ * A route whose credential is not set (api_key, webhook_authorization) is
+ * off: it answers as a path the hub does not serve (route_off.h), and the
+ * log says why.
+ *
+ * The state is read-only after create(), but for atomic counters: routes
+ * run on several HTTP threads at once.  The key, secret and webhook Authorization value never
  * appear in a message or a log line.
  */
 #include "mparticle.h"
 
+#include "../common/route_off.h"
 #include "../common/text.h"
 
 #include <openssl/crypto.h>
@@ -311,11 +316,15 @@ static hub_rc mp_too_large(struct hub_response *resp, size_t len)
 	return mp_respond(NULL, resp, HUB_ERR_DATA, &e, 0);
 }
 
-static hub_rc mp_off(struct hub_response *resp, const char *what)
+/* A route that is off for want of `key`: answered as a path the hub
+ * does not serve, said in the log (route_off.h). */
+static hub_rc mp_off(const struct mp_state *st, struct hub_response *resp, const char *route,
+		     const char *key)
 {
 	struct mp_error e = {0};
 
-	mp_error_set(&e, 404, "not_found", -1, "%s", what);
+	route_off_log(st->host, st->inst, (atomic_llong *)&st->n_off_requests, route, key);
+	mp_error_set(&e, 404, ROUTE_OFF_CODE, -1, ROUTE_OFF_MESSAGE);
 	return mp_respond(NULL, resp, HUB_ERR_DATA, &e, 0);
 }
 
@@ -334,7 +343,8 @@ static hub_rc api_header_refusal(const struct mp_state *st, const struct hub_req
 	int status;
 
 	if (!st->api_key)
-		return mp_off(resp, "this source has no api_key: the Events API is off");
+		return mp_off(st, resp, "the Events API (POST /v2/events, /v2/bulkevents)",
+			      "api_key");
 	if ((status = mp_auth_basic(st, mp_header(req, "Authorization"))) != 200)
 		return mp_refuse(resp, status, "Basic credentials (api_key:api_secret)");
 	return HUB_OK;
@@ -347,7 +357,7 @@ static hub_rc webhook_header_refusal(const struct mp_state *st, const struct hub
 	int status;
 
 	if (!st->webhook_auth)
-		return mp_off(resp, "this source has no webhook_authorization: the webhook is off");
+		return mp_off(st, resp, "POST /webhook", "webhook_authorization");
 	if ((status = mp_auth_webhook(st, mp_header(req, "Authorization"))) != 200)
 		return mp_refuse(resp, status, "Authorization");
 	return HUB_OK;

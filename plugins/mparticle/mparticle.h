@@ -64,7 +64,7 @@ struct mp_purposes {
 struct mp_unmapped; /* the unmapped purposes logged so far (own lock) */
 
 /* One instance: read-only after create(), so routes on several HTTP
- * threads share it without a lock (the one counter is atomic; `unmapped`
+ * threads share it without a lock (the counters are atomic; `unmapped`
  * has its own lock). */
 struct mp_state {
 	const struct hub_host *host;
@@ -78,6 +78,7 @@ struct mp_state {
 	int store_production;         /* environments: which batches are stored */
 	int store_development;
 	atomic_llong n_env_skipped;   /* batches not stored for their environment */
+	atomic_llong n_off_requests;  /* to a route that is off (route_off.h) */
 };
 
 /* Why a request failed: what the route answers. */

@@ -16,12 +16,16 @@
  * such a signature says nothing of the later elements, so anyone holding one
  * signed event could append any events to it.
  *
- * The state is read-only after create(): routes run on several HTTP
- * threads at once.  Write keys, the webhook secret and signatures never
+ * The webhook of a source without webhook_secret is off: it answers as a
+ * path the hub does not serve (route_off.h), and the log says why.
+ *
+ * The state is read-only after create(), but for one atomic counter:
+ * routes run on several HTTP threads at once.  Write keys, the webhook secret and signatures never
  * appear in a message or a log line.
  */
 #include "segment.h"
 
+#include "../common/route_off.h"
 #include "../common/text.h"
 
 #include <openssl/crypto.h>
@@ -247,13 +251,15 @@ static int api_header_refused(const struct seg_state *st, const struct hub_reque
 }
 
 /* The webhook's refusal from the headers: no webhook_secret (the webhook
- * is off), or no X-Signature.  1 with e set, or 0. */
+ * is off: answered as a path the hub does not serve, said in the log), or
+ * no X-Signature.  1 with e set, or 0. */
 static int webhook_header_refused(const struct seg_state *st, const struct hub_request *req,
 				  struct seg_error *e)
 {
 	if (!st->webhook_secret) {
-		seg_error_set(e, 404, "not_found", -1,
-			      "this source has no webhook_secret: the webhook is off");
+		route_off_log(st->host, st->inst, (atomic_llong *)&st->n_off_requests,
+			      "POST /webhook", "webhook_secret");
+		seg_error_set(e, 404, ROUTE_OFF_CODE, -1, ROUTE_OFF_MESSAGE);
 		return 1;
 	}
 	if (header(req, "X-Signature"))

@@ -19,6 +19,7 @@
 #include <hub_plugin.h>
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,7 +44,7 @@ struct seg_key {
 };
 
 /* One instance: read-only after create(), so routes on several HTTP
- * threads share it without a lock. */
+ * threads share it without a lock (the one counter is atomic). */
 struct seg_state {
 	const struct hub_host *host;
 	const struct hub_instance *inst;
@@ -55,6 +56,7 @@ struct seg_state {
 	 * only (Segment Actions batch mode) is accepted.  Off by default: the
 	 * later elements of such an array are not authenticated. */
 	int is_batch_signature_allowed;
+	atomic_llong n_off_requests; /* to /webhook while it is off (route_off.h) */
 };
 
 /* How times are read: the tracking API corrects client clock skew with

@@ -1202,6 +1202,43 @@ static void test_push_credentials_are_checked_before_the_body(void)
 	free(big);
 }
 
+/* A push route a source leaves off (Segment's /webhook without
+ * webhook_secret, mParticle's Events API without api_key, its webhook
+ * without webhook_authorization) answers as a path the hub does not serve:
+ * the same status and body, in the source's shape.  It answered "this
+ * source has no webhook_secret: the webhook is off", which told a caller
+ * without credentials how the source is configured. */
+static void test_a_route_off_answers_as_an_unknown_path(void)
+{
+	static const struct {
+		const char *plugin, *keys, *path, *header;
+	} rows[] = {
+		{"segment", "    write_keys: [wk_1]\n", "/in/web/webhook", "X-Signature: 00"},
+		{"mparticle", "    api_key: key\n    api_secret: secret\n", "/in/web/webhook",
+		 "Authorization: Bearer x"},
+		{"mparticle", "    webhook_authorization: x\n", "/in/web/v2/events",
+		 "Authorization: Basic a2V5OnNlY3JldA=="},
+		{"mparticle", "    webhook_authorization: x\n", "/in/web/v2/bulkevents", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *const headers[] = {rows[i].header, NULL};
+		struct resp off, unknown;
+		struct world w;
+
+		world_start_plugin(&w, rows[i].plugin, MAX_BODY, 0, NULL, rows[i].keys);
+		http_do(w.port, "POST", rows[i].path, "[]", 2, 0, headers, &off);
+		http_do(w.port, "POST", "/in/web/no/such/path", "[]", 2, 0, headers, &unknown);
+		if (strcmp(off.body, unknown.body) != 0)
+			fprintf(stderr, "\n  row %zu: %s\n  unknown: %s\n", i, off.body, unknown.body);
+		CU_ASSERT_EQUAL(off.status, 404);
+		CU_ASSERT_EQUAL(unknown.status, 404);
+		CU_ASSERT_STRING_EQUAL(off.body, unknown.body);
+		CU_ASSERT_EQUAL(world_profiles(&w), 0);
+		world_close(&w);
+	}
+}
+
 /* The hub's refusal of a request's headers on a source's route (a header
  * sent twice) is written in the source's error shape, as its others are. */
 static void test_a_header_refusal_on_a_source_is_in_its_shape(void)
@@ -4516,6 +4553,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_gzip_and_deflate_bodies_are_decoded),
 	   TEST(test_bad_gzip_is_400_and_bombs_are_413),
 	   TEST(test_push_credentials_are_checked_before_the_body),
+	   TEST(test_a_route_off_answers_as_an_unknown_path),
 	   TEST(test_admit_reads_the_query_string),
 	   TEST(test_unknown_encoding_is_415),
 	   TEST(test_rejected_request_stores_nothing),

@@ -1461,10 +1461,11 @@ static void test_admit_refuses_from_the_headers_alone(void)
 		{default_keys, "/webhook", NULL, 401, "missing or unreadable Authorization"},
 		{default_keys, "/webhook", BASIC_OK, 403, "wrong Authorization"},
 		{default_keys, "/webhook", WEBHOOK_AUTH, 0, NULL},
+		/* off: the words of a path the hub does not serve, naming no key */
 		{"    api_key: k\n    api_secret: s\n", "/webhook", WEBHOOK_AUTH, 404,
-		 "this source has no webhook_authorization: the webhook is off"},
+		 "no such route"},
 		{"    webhook_authorization: \"" WEBHOOK_AUTH "\"\n", "/v2/events", BASIC_OK, 404,
-		 "this source has no api_key: the Events API is off"},
+		 "no such route"},
 	};
 	static const char *const codes[] = {[401] = "unauthorized", [403] = "forbidden",
 					    [404] = "not_found"};
@@ -1488,6 +1489,43 @@ static void test_admit_refuses_from_the_headers_alone(void)
 		}
 		pt_close(&f);
 	}
+}
+
+/* A route that is off answers as a path the hub does not serve (above);
+ * the log tells the operator which key would turn it on, on the 1st, 2nd,
+ * 4th... request (a caller cannot fill the log), never what was sent. */
+static void test_a_route_off_is_said_in_the_log_not_the_answer(void)
+{
+	struct testlib_capture cap;
+	struct hub_response resp;
+	struct pt_fixture f;
+	char *said;
+
+	fixture_open_with(&f, "    api_key: k\n    api_secret: s\n");
+	testlib_capture_begin(&cap);
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(pt_post(&f, "/webhook", WEBHOOK_AUTH, small_batch, &resp),
+				HUB_ERR_DATA);
+	said = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "POST /webhook is off (no webhook_authorization "
+					   "set): "), 3);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, ": 4 requests to it answered 404 as an unknown "
+					   "path so far"), 1);
+	CU_ASSERT_PTR_NULL(strstr(said, WEBHOOK_AUTH));
+	CU_ASSERT_PTR_NULL(strstr(resp.body, "webhook_authorization"));
+	free(said);
+	pt_close(&f);
+
+	fixture_open_with(&f, "    webhook_authorization: \"" WEBHOOK_AUTH "\"\n");
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK, "[]", &resp), HUB_ERR_DATA);
+	said = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "the Events API (POST /v2/events, "
+					   "/v2/bulkevents) is off (no api_key set): 1 request "
+					   "to it answered 404"), 1);
+	CU_ASSERT_PTR_NULL(strstr(resp.body, "api_key"));
+	free(said);
+	pt_close(&f);
 }
 
 static void test_create_checks_the_keys(void)
@@ -3001,6 +3039,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_basic_auth_401_when_missing_403_when_wrong),
 	   TEST(test_webhook_auth_and_switches),
 	   TEST(test_admit_refuses_from_the_headers_alone),
+	   TEST(test_a_route_off_is_said_in_the_log_not_the_answer),
 	   TEST(test_create_checks_the_keys),
 	   TEST(test_check_refuses_what_create_refuses_of_the_keys),
 	   TEST(test_malformed_requests_emit_nothing),

@@ -1749,14 +1749,30 @@ static void test_webhook_bad_events_are_400_after_the_signature(void)
 	pt_close(&f);
 }
 
+/* Without webhook_secret the webhook is off: answered with the words of a
+ * path the hub does not serve (tests/unit/test_http.c compares the two
+ * bodies), naming no key; the log tells the operator which key would turn
+ * it on, on the 1st, 2nd, 4th... request (a caller cannot fill the log). */
 static void test_webhook_is_off_without_a_secret(void)
 {
+	struct testlib_capture cap;
 	struct hub_response resp;
 	struct pt_fixture f;
+	char *said;
 
 	fixture_open_with(&f, "    write_keys: [wk_live_1]\n");
-	CU_ASSERT_EQUAL(send_webhook(&f, "00", webhook_event, &resp), HUB_ERR_DATA);
+	testlib_capture_begin(&cap);
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(send_webhook(&f, "00", webhook_event, &resp), HUB_ERR_DATA);
+	said = testlib_capture_end(&cap);
 	assert_error(&resp, 404, "not_found", -1);
+	CU_ASSERT_STRING_EQUAL(resp.body, "{\"error\":{\"code\":\"not_found\",\"message\":"
+					  "\"no such route\"}}");
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "POST /webhook is off (no webhook_secret set): "),
+			3);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, ": 4 requests to it answered 404 as an unknown "
+					   "path so far"), 1);
+	free(said);
 	pt_close(&f);
 }
 
