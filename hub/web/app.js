@@ -15,6 +15,10 @@
  *                                           oldest first, a page at a time ("Show more")
  *   POST /v1/privacy/requests               access (a file to download) and erase
  * The token is pasted once and kept in sessionStorage (this tab only).
+ * The page's address names at most a profile ID (/?profile=p_...: a link
+ * to share); what was searched (an email, a phone: personal data) is kept
+ * in the history entry's state, never in the address, so it stays out of
+ * the browser's history, bookmarks, copied links and proxy logs.
  * Data from the API is only ever put in the page as text (never as HTML),
  * each value isolated for bidi (iso, bdi) so that a direction override in it
  * (U+202E) reverses none of the text around it.
@@ -271,17 +275,40 @@ function route() {
   show("search", !!token);
   show("signout", !!token);
   if (!token) { show("token-panel", true); $("token").focus(); return; }
-  const params = new URLSearchParams(location.search);
-  if (params.get("q")) $("q").value = params.get("q");
-  if (params.get("profile")) return openProfile(params.get("profile"), params.get("by"), params.get("q"));
-  if (params.get("q")) return search(params.get("q"));
+  const { profile, q, by } = pageWanted();
+  if (q) $("q").value = q;
+  if (profile) return openProfile(profile, by, q);
+  if (q) return search(q);
   show("empty", true);
   $("q").focus();
 }
 
-function navigate(query, replace) {
-  const url = "/?" + new URLSearchParams(query).toString();
-  if (replace) history.replaceState(null, "", url); else history.pushState(null, "", url);
+/* The page's address: the profile's, or the start page's. */
+const pageUrl = (profile) => (profile ? "/?profile=" + encodeURIComponent(profile) : "/");
+const textOf = (v) => (typeof v === "string" ? v : "");
+
+/* What to show: the profile the address names; the search (q) and what
+ * it matched by (by) from the history entry's state, where navigate() put
+ * them.  An address of an older page that held them (?q=, ?by=) is read
+ * once and rewritten without them. */
+function pageWanted() {
+  const params = new URLSearchParams(location.search);
+  const memo = history.state || {};
+  const want = { profile: params.get("profile") || "", q: textOf(memo.q), by: textOf(memo.by) };
+  if (params.has("q") || params.has("by")) {
+    want.q = params.get("q") || want.q;
+    want.by = params.get("by") || want.by;
+    history.replaceState(want.q ? { q: want.q, by: want.by } : null, "", pageUrl(want.profile));
+  }
+  return want;
+}
+
+/* Opens { profile } and/or shows { q, by }: a new history entry, or this
+ * one replaced.  Only the profile goes in the address (pageWanted). */
+function navigate({ profile, q, by }, replace) {
+  const memo = q ? { q, by: by || "" } : null;
+  if (replace) history.replaceState(memo, "", pageUrl(profile));
+  else history.pushState(memo, "", pageUrl(profile));
   route();
 }
 
@@ -296,7 +323,7 @@ const results = { q: null, next: null, gen: 0, loading: false };
 
 function resultItem(p, by, q) {
   const a = (p.attributes || {});
-  return el("li", {}, el("a", { href: "/?profile=" + encodeURIComponent(p.profile_id),
+  return el("li", {}, el("a", { href: pageUrl(p.profile_id),
     onclick: (e) => { e.preventDefault(); navigate({ profile: p.profile_id, by: by.join(","), q }); } },
     el("span", { class: "who-line" }, el("strong", { text: personName(p) }),
       a.$email_address ? el("span", { class: "muted", text: a.$email_address }) : null),
@@ -834,7 +861,7 @@ async function openProfile(id, by, q) {
     }
     const p = r.profiles[0];
     if (p.profile_id !== id && !by)
-      history.replaceState(null, "", "/?profile=" + encodeURIComponent(p.profile_id));
+      history.replaceState(history.state, "", pageUrl(p.profile_id));
     const [hist, first] = await Promise.all([
       historyFirst(p.profile_id, 0),
       eventsPage(p, null),

@@ -15,7 +15,8 @@
 # identifier type names an object inherits ("constructor", "__proto__"),
 # markup and direction overrides (U+202E) in the data, and the live poll's
 # backoff on 503 and pause while the tab is hidden, a 502 and a 401 while
-# a profile is open, Back after a search, and a burst of events past what
+# a profile is open, Back after a search, the search text kept out of the
+# page's address (a reload, Back, an older ?q= link), and a burst of events past what
 # the poll catches up with; by keyboard and screen reader: focus kept
 # when what held it goes, seen (3:1) and not under the top bar, the erase
 # dialog's description, and what the live region says of a search.

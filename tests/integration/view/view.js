@@ -33,7 +33,9 @@
 // read under way when it was hidden; a profile ID of no one, a proxy's 502
 // and a token refused while a profile is open (a 401) are said, the last
 // forgetting the token; Back from a profile a search opened goes back to
-// before the search; more new events at once than the poll catches up with
+// before the search; what was searched stays out of the page's address
+// (the profile's ID alone), through a reload, Back to the results and an
+// older page's ?q= address; more new events at once than the poll catches up with
 // start the feed over, and scrolling loads them all.  By keyboard: focus
 // is kept when what held it goes (the last "Show more", an erase), and the
 // erase dialog's description says what erasing deletes; every focused
@@ -148,8 +150,8 @@ async function search(page, q) {
   await page.fill('#q', q);
   await page.click('#search button[type=submit]');
   await page.waitForFunction((value) => {
-    const u = new URLSearchParams(location.search);
-    if (u.get('q') !== value) return false;
+    /* the search is kept in the history entry's state, not the address */
+    if (!history.state || history.state.q !== value) return false;
     return !document.getElementById('results').hidden ||
       (!document.getElementById('profile').hidden && !document.getElementById('p-matched').hidden);
   }, q, { timeout: 5000 });
@@ -794,6 +796,50 @@ async function refusedMidSession(browser) {
   await ctx.close();
 }
 
+// What was searched (an email: personal data) never goes in the page's
+// address, which the browser's history, a bookmark or a copied link keeps:
+// the address names a profile at most.  A reload and Back still show the
+// search; an address of an older page (?q=) still opens, and is rewritten
+// without it.  Every address the page had is recorded (framenavigated: a
+// pushState or replaceState too, as the first check shows).
+async function searchTextOffTheAddress(browser) {
+  const { ctx, page } = await signedInPage(browser, 'address');
+  const addresses = [];
+  page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) addresses.push(frame.url()); });
+  const where = () => page.evaluate(() => location.search);
+  const rtlPid = await pidOf('email=rtl%40example.com');
+  await search(page, 'rtl@example.com');
+  check('a search that opens one profile: the address names the profile alone',
+    (await where()) === `?profile=${rtlPid}`, await where());
+  check('the addresses the page had are seen', addresses.some((a) => a.endsWith(`/?profile=${rtlPid}`)),
+    JSON.stringify(addresses));
+  await page.reload();
+  await page.waitForFunction(() => /rtl@example\.com/.test(document.getElementById('p-matched').textContent) &&
+    !document.getElementById('p-matched').hidden, null, { timeout: 5000 }).catch(() => {});
+  check('a reload: what found the profile is still said',
+    /^Found by email: .rtl@example\.com/.test(await text(page, '#p-matched')), await text(page, '#p-matched'));
+  await search(page, 'family@example.com');
+  check('the results of a search: the start page\'s address', (await where()) === '', await where());
+  await page.click('#results-list li a');
+  await page.waitForFunction(() => /^sam-/.test(document.getElementById('p-title').textContent), null, { timeout: 5000 });
+  check('a listed profile: the address names it alone', /^\?profile=p_[A-Za-z0-9_-]+$/.test(await where()), await where());
+  await page.evaluate(() => history.back());
+  await page.waitForFunction(() => !document.getElementById('results').hidden, null, { timeout: 5000 }).catch(() => {});
+  check('Back from a listed profile: the search\'s results again',
+    /^2 profiles match .family@example\.com. by email$/.test(await text(page, '#results-title')),
+    await text(page, '#results-title'));
+  const older = `${BASE}/?q=${encodeURIComponent('rtl@example.com')}`;
+  await page.goto(older);
+  await page.waitForFunction(() => !document.getElementById('p-matched').hidden, null, { timeout: 5000 }).catch(() => {});
+  check('an older page\'s address with ?q=: the search still runs',
+    /^Found by email: .rtl@example\.com/.test(await text(page, '#p-matched')), await text(page, '#p-matched'));
+  check('an older page\'s address with ?q=: rewritten without it', (await where()) === `?profile=${rtlPid}`,
+    await where());
+  check('no address the page had holds what was searched (but the older one gone to)',
+    addresses.filter((a) => a !== older).every((a) => !/example\.com|%40|[?&]q=|[?&]by=/.test(a)), JSON.stringify(addresses));
+  await ctx.close();
+}
+
 // More new events at once than the live poll catches up with (five pages
 // of 30): the feed starts over from the newest page, and scrolling then
 // loads the rest, each once.  The poll is held while the batch arrives, so
@@ -1297,6 +1343,7 @@ async function main() {
     await hostileValues(browser);
     await livePolling(browser);
     await refusedMidSession(browser);
+    await searchTextOffTheAddress(browser);
     await burstOfEvents(browser);
     await keyboardFocus(browser);
     await focusSeen(browser);
