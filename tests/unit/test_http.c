@@ -1230,7 +1230,8 @@ static void test_a_route_off_answers_as_an_unknown_path(void)
 		http_do(w.port, "POST", rows[i].path, "[]", 2, 0, headers, &off);
 		http_do(w.port, "POST", "/in/web/no/such/path", "[]", 2, 0, headers, &unknown);
 		if (strcmp(off.body, unknown.body) != 0)
-			fprintf(stderr, "\n  row %zu: %s\n  unknown: %s\n", i, off.body, unknown.body);
+			fprintf(stderr, "\n  row %zu: %s\n  unknown: %s\n", i, off.body,
+				unknown.body);
 		CU_ASSERT_EQUAL(off.status, 404);
 		CU_ASSERT_EQUAL(unknown.status, 404);
 		CU_ASSERT_STRING_EQUAL(off.body, unknown.body);
