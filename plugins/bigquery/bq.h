@@ -25,6 +25,7 @@
 
 #include "../common/rowmap.h"
 #include "../common/rowpull.h"
+#include "../common/transient.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -54,6 +55,9 @@ void bq_text_json_string(struct bq_text *t, const char *s);
  * a row at most 100 MB; anything past this is not an answer to read whole. */
 #define BQ_ANSWER_MAX ((size_t)256 << 20)
 
+/* query_timeout's default (bigquery.c's key), in ms */
+#define BQ_QUERY_TIMEOUT_DEFAULT_MS 3600000
+
 struct bq_http {
 	void *curl;             /* CURL * */
 	struct bq_text resp;    /* the last answer's body, NUL-terminated */
@@ -61,8 +65,12 @@ struct bq_http {
 	int is_over;            /* the last answer passed answer_max: cut short */
 	char retry_after[32];   /* its Retry-After in seconds (or an HTTP date's), or "" */
 	int64_t deadline_ms;    /* bq_http_now_ms() past which no request runs
-				 * (0: no bound but the connect and low-speed
-				 * ones): one bound on several requests */
+				 * (0: none but transfer_ms): one bound on
+				 * several requests (a cancel's) */
+	long transfer_ms;       /* the most one request may take, its answer read
+				 * (transient_transfer_ms: query_timeout, 60 s
+				 * at least); past it, HUB_RETRY */
+	struct transient_stop stop; /* a request ends when the pull is asked to stop */
 };
 
 int bq_http_init(struct bq_http *h, char *err, size_t err_size);
@@ -71,9 +79,10 @@ void bq_http_cleanup(struct bq_http *h);
  * One request: GET when body is NULL, else POST with content_type.
  * `bearer` (may be NULL) is sent as Authorization: Bearer; `extra` (may be
  * NULL) is one more header line.  HUB_OK with *status set, or HUB_RETRY
- * (network trouble, h->deadline_ms passed) / HUB_ERR_CONFIG (a URL that
- * cannot work, an answer past h->answer_max) / HUB_ERR_NOMEM with err
- * naming `what` (never the URL's query string, never a token).
+ * (network trouble, h->deadline_ms or h->transfer_ms passed) /
+ * HUB_ERR_STOPPED (the pull was asked to stop: h->stop) / HUB_ERR_CONFIG
+ * (a URL that cannot work, an answer past h->answer_max) / HUB_ERR_NOMEM
+ * with err naming `what` (never the URL's query string, never a token).
  */
 hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 		       const char *extra, const char *body, const char *content_type,

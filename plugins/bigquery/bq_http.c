@@ -4,6 +4,11 @@
  * growable buffer and its Retry-After header.  Also the small text buffer
  * the plugin writes JSON into.
  *
+ * A request ends at its deadline (transfer_ms: query_timeout, 60 s at
+ * least; a cancel's deadline_ms when sooner) and within a second of the
+ * hub asking the pull to stop, however slowly the server sends its answer
+ * (curl's low-speed limit alone let a trickle hold a pull and a shutdown).
+ *
  * Never put a token or a query string into an error: messages name what
  * was asked ("jobs.query", "the token endpoint") and curl's reason.
  */
@@ -131,8 +136,10 @@ int bq_http_init(struct bq_http *h, char *err, size_t err_size)
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
+	transient_stop_install(c, &h->stop);
 	h->curl = c;
 	h->answer_max = BQ_ANSWER_MAX;
+	h->transfer_ms = transient_transfer_ms(0, BQ_QUERY_TIMEOUT_DEFAULT_MS);
 	return 0;
 }
 
@@ -186,7 +193,7 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 	char ct[128];
 	CURLcode c;
 	int failed = 0;
-	int64_t left_ms = h->deadline_ms ? h->deadline_ms - bq_http_now_ms() : 0;
+	int64_t left_ms = h->deadline_ms ? h->deadline_ms - bq_http_now_ms() : 0, t0_ms;
 
 	*status = 0;
 	if (h->deadline_ms && left_ms <= 0) {
@@ -219,7 +226,11 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 	h->retry_after[0] = '\0';
 	curl_easy_setopt(h->curl, CURLOPT_URL, url);
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
+	if (!h->deadline_ms || left_ms > h->transfer_ms)
+		left_ms = h->transfer_ms;
 	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)left_ms);
+	h->stop.is_stopped = 0;
+	t0_ms = bq_http_now_ms();
 	if (body) {
 		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
@@ -229,6 +240,14 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 	c = curl_easy_perform(h->curl);
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
+	if (h->stop.is_stopped) { /* the answer is dropped: the run reads it again */
+		snprintf(err, err_size, "%s: stopped while the answer was read", what);
+		return HUB_ERR_STOPPED;
+	}
+	if (transient_is_past(c, bq_http_now_ms() - t0_ms, h->transfer_ms)) {
+		transient_timed_out(err, err_size, what, NULL, h->transfer_ms);
+		return HUB_RETRY;
+	}
 	/* before curl's code: either is its CURLE_WRITE_ERROR, which is no
 	 * misconfiguration (out of memory disabled the source) */
 	if (h->is_over) {

@@ -305,7 +305,9 @@ static void job_cancel(struct bq_query *q)
 
 	q->is_job_running = 0;
 	q->http.deadline_ms = bq_http_now_ms() + CANCEL_MAX_MS;
+	q->http.stop.call = NULL; /* it goes out while the hub stops: CANCEL_MAX_MS bounds it */
 	rc = api_call(q, q->cancel_url, "", "jobs.cancel", &status, err, sizeof(err));
+	q->http.stop.call = q->call;
 	q->http.deadline_ms = 0;
 	if (rc == HUB_OK && status == 200)
 		return;

@@ -325,6 +325,7 @@ hub_rc bq_query_check(struct bq_query *q, struct rowmap *m, const char *param, c
 void bq_query_set_call(struct bq_query *q, struct hub_call *call)
 {
 	q->call = call;
+	q->http.stop.call = call;
 }
 
 int bq_query_new(const struct hub_host *host, const struct hub_instance *inst,
@@ -346,6 +347,8 @@ int bq_query_new(const struct hub_host *host, const struct hub_instance *inst,
 	q->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 0;
 	if (bq_http_init(&q->http, err, err_size))
 		goto fail;
+	q->http.stop.host = host;
+	q->http.transfer_ms = transient_transfer_ms(q->timeout_ms, BQ_QUERY_TIMEOUT_DEFAULT_MS);
 	if (!(q->base = strdup(cfg->endpoint ? cfg->endpoint : BQ_DEFAULT_ENDPOINT)) ||
 	    !(q->query = strdup(cfg->query)) ||
 	    !(q->project_esc = bq_http_escape(&q->http, cfg->project)) ||

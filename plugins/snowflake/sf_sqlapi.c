@@ -25,7 +25,11 @@
  * (sf_sqlapi_int.h holds what they share).
  *
  * Every answer starts from an empty body: one without a body (a gateway's
- * 502/503/504) is never read as the answer before it.
+ * 502/503/504) is never read as the answer before it.  A transfer ends at
+ * its deadline (transfer_ms: query_timeout, 60 s at least; HUB_RETRY) and
+ * within a second of the hub asking the pull to stop (HUB_ERR_STOPPED),
+ * however slowly the server sends: curl's low-speed limit (1 byte/s over
+ * 120 s) alone let a trickling server hold the pull and a shutdown.
  *
  * Never builds a statement or reads a result set, and never names the
  * endpoint with credentials in it (endpoint_check refuses them).
@@ -124,6 +128,7 @@ hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long 
 	char auth[4096], jwt_err[128];
 	const char *token =
 		sf_jwt_token(a->jwt, a->host->now_ms() / 1000, jwt_err, sizeof(jwt_err));
+	int64_t t0_ms;
 	CURLcode c;
 
 	if (!token) {
@@ -142,14 +147,27 @@ hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long 
 	}
 	body_reset(&a->resp);
 	a->retry_after[0] = '\0';
+	a->stop.is_stopped = 0;
 	curl_easy_setopt(a->curl, CURLOPT_URL, url);
 	curl_easy_setopt(a->curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(a->curl, CURLOPT_TIMEOUT_MS, a->transfer_ms);
 	if (post)
 		curl_easy_setopt(a->curl, CURLOPT_POSTFIELDS, post);
 	else
 		curl_easy_setopt(a->curl, CURLOPT_HTTPGET, 1L);
+	t0_ms = transient_mono_ms();
 	c = curl_easy_perform(a->curl);
 	curl_slist_free_all(h);
+	if (a->stop.is_stopped) { /* the answer is dropped: the run reads it again */
+		snprintf(err, err_size, "%s %s: stopped while the answer was read",
+			 post ? "POST" : "GET", a->base);
+		return HUB_ERR_STOPPED;
+	}
+	if (transient_is_past(c, transient_mono_ms() - t0_ms, a->transfer_ms)) {
+		transient_timed_out(err, err_size, post ? "POST" : "GET", a->base,
+				    a->transfer_ms);
+		return HUB_RETRY;
+	}
 	if (a->resp.is_over) {
 		/* a partition this size held whole, and parsed, would take the
 		 * hub's memory (a gzip one inflates many times over) */
@@ -172,6 +190,14 @@ hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long 
 	if (a->resp.p == NULL)
 		on_body("", 1, 0, &a->resp);
 	return HUB_OK;
+}
+
+/* query_timeout in ms (at least 1 s), else SF_QUERY_TIMEOUT_DEFAULT_S's. */
+int64_t sf_sqlapi_query_timeout_ms(const struct sf_api *a)
+{
+	int64_t ms = a->host && a->inst ? a->host->config_int(a->inst, "query_timeout") : 0;
+
+	return ms > 0 ? (ms < 1000 ? 1000 : ms) : (int64_t)SF_QUERY_TIMEOUT_DEFAULT_S * 1000;
 }
 
 /* 1 when a statement that failed with this SQLSTATE may pass when run
@@ -341,6 +367,9 @@ int sf_api_new(const struct hub_host *host, const struct hub_instance *inst,
 	curl_easy_setopt(a->curl, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(a->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(a->curl, CURLOPT_LOW_SPEED_TIME, 120L);
+	a->stop.host = host;
+	transient_stop_install(a->curl, &a->stop);
+	a->transfer_ms = transient_transfer_ms(sf_sqlapi_query_timeout_ms(a), 0);
 	*out = a;
 	return 0;
 fail:
@@ -351,6 +380,7 @@ fail:
 void sf_api_set_call(struct sf_api *a, struct hub_call *call)
 {
 	a->call = call;
+	a->stop.call = call;
 }
 
 void sf_api_free(struct sf_api *a)

@@ -13,6 +13,7 @@
 #define SF_SQLAPI_INT_H
 
 #include "sf.h"
+#include "../common/transient.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -38,6 +39,8 @@ struct sf_api {
 	char *warehouse, *database, *schema, *role;
 	CURL *curl;
 	struct hub_call *call;      /* during a pull: should_stop() */
+	struct transient_stop stop; /* ends a transfer when the pull is asked to stop */
+	long transfer_ms;           /* the most one transfer may take (CURLOPT_TIMEOUT_MS) */
 	struct body resp;
 	char retry_after[32];
 
@@ -61,7 +64,13 @@ struct sf_api {
 	char **names;
 };
 
+/* query_timeout's default: a statement's `timeout`, the plugin's own limit */
+#define SF_QUERY_TIMEOUT_DEFAULT_S 3600
+
 /* ---- sf_sqlapi.c ---------------------------------------------------------------------------- */
+
+/* query_timeout in ms (at least 1 s), else SF_QUERY_TIMEOUT_DEFAULT_S's. */
+int64_t sf_sqlapi_query_timeout_ms(const struct sf_api *a);
 
 /* One request; *status is the HTTP status, the body is in a->resp. */
 hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long *status, char *err,

@@ -31,11 +31,12 @@
 #include <string.h>
 #include <time.h>
 
-#define STATEMENT_TIMEOUT_S 3600
+#define STATEMENT_TIMEOUT_S SF_QUERY_TIMEOUT_DEFAULT_S
 #define POLL_FIRST_MS 100
 #define POLL_MAX_MS 2000
 #define POLL_RETRIES 4          /* failed polls in a row sent again: 200 ms .. 1.6 s */
 #define POLL_RETRY_FIRST_MS 200
+#define CANCEL_MAX_MS 3000      /* a cancel's transfer, at most */
 
 /* Snowflake's statement handles are UUIDs; they go into URLs. */
 #define HANDLE_MAX 128
@@ -82,26 +83,10 @@ static struct binding cursor_binding(const struct sf_api *a, const char *param)
 	return param ? (struct binding){"TEXT", param} : first_binding(a);
 }
 
-/* query_timeout in ms (at least 1 s), else STATEMENT_TIMEOUT_S's. */
-static int64_t statement_timeout_ms(const struct sf_api *a)
-{
-	int64_t ms = a->host && a->inst ? a->host->config_int(a->inst, "query_timeout") : 0;
-
-	return ms > 0 ? (ms < 1000 ? 1000 : ms) : (int64_t)STATEMENT_TIMEOUT_S * 1000;
-}
-
 /* The statement's timeout in seconds, as the request body says it. */
 static json_int_t statement_timeout_s(const struct sf_api *a)
 {
-	return (json_int_t)(statement_timeout_ms(a) / 1000);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	return (json_int_t)(sf_sqlapi_query_timeout_ms(a) / 1000);
 }
 
 /* A statement still running (202) query_timeout after it was sent
@@ -112,9 +97,9 @@ static int64_t mono_ms(void)
 static int statement_past_timeout(const struct sf_api *a, const char *handle, int64_t sent_ms,
 				  char *err, size_t err_size)
 {
-	int64_t timeout_ms = statement_timeout_ms(a);
+	int64_t timeout_ms = sf_sqlapi_query_timeout_ms(a);
 
-	if (mono_ms() - sent_ms < timeout_ms)
+	if (transient_mono_ms() - sent_ms < timeout_ms)
 		return 0;
 	snprintf(err, err_size, "statement %s still running after query_timeout (%lld s): "
 		 "cancelled, the run is retried (raise query_timeout for a query this long, or "
@@ -233,15 +218,23 @@ static hub_rc poll_statement(struct sf_api *a, const char *handle, int64_t sent_
 
 /* Asks Snowflake to cancel a statement given up on (the hub stops, its
  * polls keep failing), so that it does not run on with no one to read
- * it.  Best effort: a cancel that fails is logged. */
+ * it.  Best effort and bounded: it goes out while the hub stops, and
+ * takes CANCEL_MAX_MS at most (a server that stalls it held a stop up);
+ * a cancel that fails is logged. */
 static void cancel_statement(struct sf_api *a, const char *handle)
 {
+	const struct hub_call *call = a->stop.call;
+	long transfer_ms = a->transfer_ms;
 	char url[1024], err[SF_MSG];
 	long status = 0;
 	hub_rc rc;
 
 	snprintf(url, sizeof(url), "%s/api/v2/statements/%s/cancel", a->base, handle);
+	a->stop.call = NULL;
+	a->transfer_ms = CANCEL_MAX_MS;
 	rc = sf_sqlapi_http(a, url, "", &status, err, sizeof(err));
+	a->stop.call = call;
+	a->transfer_ms = transfer_ms;
 	if (rc == HUB_OK && status == 200)
 		return;
 	if (rc == HUB_OK)
@@ -286,7 +279,7 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 			       json_t **out, char *err, size_t err_size)
 {
 	char url[1024], *body = statement_body(a, statement, param);
-	int64_t sent_ms = mono_ms();
+	int64_t sent_ms = transient_mono_ms();
 	long status = 0;
 	int is_retry;
 	hub_rc rc;

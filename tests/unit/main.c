@@ -210,26 +210,35 @@ static void http_server_read(int fd, const char *requests)
 	}
 }
 
-pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const char *requests,
-			  int *port)
+/* A socket listening on 127.0.0.1 (*port), and a fork: in the parent
+ * (*pid > 0) the socket is closed and -1 returned; in the child (*pid 0)
+ * the socket is returned.  -1 with *pid -1 when either failed. */
+static int server_fork(int *port, pid_t *pid)
 {
 	struct sockaddr_in in = {.sin_family = AF_INET};
 	socklen_t len = sizeof(in);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	pid_t pid;
 
+	*pid = -1;
 	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof(in)) != 0 || listen(fd, 4) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&in, &len) != 0 || (pid = fork()) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&in, sizeof(in)) == 0 && listen(fd, 4) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&in, &len) == 0) {
+		*port = ntohs(in.sin_port);
+		*pid = fork();
 	}
-	*port = ntohs(in.sin_port);
-	if (pid > 0) {
+	if (*pid != 0 && fd >= 0)
 		close(fd);
+	return *pid == 0 ? fd : -1;
+}
+
+pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const char *requests,
+			  int *port)
+{
+	pid_t pid;
+	int fd = server_fork(port, &pid);
+
+	if (pid != 0)
 		return pid;
-	}
 	for (size_t i = 0; i < n; i++) {
 		const char *body = answers[i].body ? answers[i].body : "";
 		int c = accept(fd, NULL, NULL);
@@ -249,6 +258,41 @@ pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const 
 		close(c);
 	}
 	_exit(0);
+}
+
+/* The trickle of testlib_trickle_server on connection c. */
+static void trickle_answer(int c, long byte_ms, long max_ms)
+{
+	static const char head[] = "HTTP/1.1 200 X\r\nContent-Type: application/json\r\n"
+				   "Content-Length: 1048576\r\n\r\n{";
+	struct timespec d = {byte_ms / 1000, (byte_ms % 1000) * 1000000L};
+
+	if (write(c, head, sizeof(head) - 1) != (ssize_t)sizeof(head) - 1)
+		return;
+	for (long waited = 0; waited < max_ms; waited += byte_ms) {
+		nanosleep(&d, NULL); /* the server's pace, not a synchronisation */
+		if (write(c, " ", 1) != 1)
+			return; /* the client gave up */
+	}
+}
+
+pid_t testlib_trickle_server(long byte_ms, long max_ms, int *port)
+{
+	pid_t pid;
+	int fd = server_fork(port, &pid);
+
+	if (pid != 0)
+		return pid;
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		int c = accept(fd, NULL, NULL);
+
+		if (c < 0)
+			_exit(1);
+		http_server_read(c, NULL);
+		trickle_answer(c, byte_ms, max_ms);
+		close(c);
+	}
 }
 
 void testlib_http_server_stop(pid_t pid)

@@ -2485,6 +2485,122 @@ static void test_run_query_resends_cancels_and_logs_as_the_job_went(void)
 	fake_close(&f);
 }
 
+/* ---- a request's bound and a stop ---------------------------------------------------------- */
+
+static const struct bq_text *stop_once_read; /* should_stop: 1 once this text has bytes */
+
+static int stop_once_reading(const struct hub_call *call)
+{
+	(void)call;
+	return stop_once_read && stop_once_read->len > 0;
+}
+
+/* A server that trickles its answer (a byte every 100 ms, never the whole
+ * of it) held a request until it gave up itself, 20 s here, for ever in
+ * life: curl's low-speed limit does not trip at 10 bytes/s, and with no
+ * deadline_ms (only a cancel sets one) nothing else ended it.  Now it
+ * ends at transfer_ms (query_timeout, 60 s at least; HUB_RETRY, saying so)
+ * and once the hub asks the pull to stop, mid-answer (HUB_ERR_STOPPED). */
+static void test_http_request_trickled_ends_at_its_bound_or_a_stop(void)
+{
+	struct hub_host host = {.now_ms = fake_now_ms, .should_stop = stop_once_reading};
+	char url[96], err[256] = "";
+	int port = 0, call_tag = 0;
+	struct bq_http h;
+	long status = 0;
+	int64_t t0;
+	pid_t pid = testlib_trickle_server(100, 20000, &port);
+
+	CU_ASSERT_FATAL(pid > 0);
+	CU_ASSERT_EQUAL_FATAL(bq_http_init(&h, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(h.transfer_ms, BQ_QUERY_TIMEOUT_DEFAULT_MS);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/q", port);
+	h.transfer_ms = 1500;
+	t0 = bq_http_now_ms();
+	CU_ASSERT_EQUAL(bq_http_request(&h, url, NULL, NULL, NULL, NULL, "getQueryResults",
+					&status, err, sizeof(err)),
+			HUB_RETRY);
+	CU_ASSERT(bq_http_now_ms() - t0 < 10000);
+	CU_ASSERT(h.resp.len > 0); /* it was reading */
+	CU_ASSERT_STRING_EQUAL(err, "getQueryResults: no whole answer within 1500 ms");
+
+	h.transfer_ms = 60000;
+	h.stop.host = &host;
+	h.stop.call = (struct hub_call *)&call_tag;
+	stop_once_read = &h.resp;
+	t0 = bq_http_now_ms();
+	CU_ASSERT_EQUAL(bq_http_request(&h, url, NULL, NULL, NULL, NULL, "getQueryResults",
+					&status, err, sizeof(err)),
+			HUB_ERR_STOPPED);
+	CU_ASSERT(bq_http_now_ms() - t0 < 10000);
+	CU_ASSERT_STRING_EQUAL(err, "getQueryResults: stopped while the answer was read");
+	stop_once_read = NULL;
+	bq_http_cleanup(&h);
+	testlib_http_server_stop(pid);
+}
+
+/* A request's bound: query_timeout (1 h unless set), 60 s at least. */
+static void test_query_s_request_bound_is_query_timeout_60_s_at_least(void)
+{
+	struct bq_query_config cfg = {NULL, "proj-1", NULL, "SELECT 1", NULL, NULL};
+	static const struct {
+		int64_t timeout_ms;
+		long transfer_ms;
+	} rows[] = {{0, 3600000}, {1000, 60000}, {7200000, 7200000}};
+	char err[256] = "";
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct bq_query *q = NULL;
+
+		CU_ASSERT_EQUAL_FATAL(bq_auth_new(BQ_AUTH_STATIC, "t", &cfg.auth, err, sizeof(err)),
+				      0);
+		cfg.timeout_ms = rows[i].timeout_ms;
+		CU_ASSERT_EQUAL_FATAL(bq_query_new(NULL, NULL, &cfg, &q, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(q->http.transfer_ms, rows[i].transfer_ms);
+		bq_query_free(q);
+	}
+}
+
+static const struct bq_query *stop_once_running; /* should_stop: 1 once its job runs */
+
+static int stop_once_the_job_runs(const struct hub_call *call)
+{
+	(void)call;
+	return stop_once_running && stop_once_running->is_job_running;
+}
+
+/* The hub stops while a job runs: it is cancelled, the cancel sent though
+ * should_stop() says 1 by then (a request ends on a stop, a cancel's does
+ * not: it would never go out). */
+static void test_a_job_running_at_a_stop_is_cancelled(void)
+{
+	/* the poll, stopped at once, may have connected (and take an answer) or not */
+	static const struct testlib_answer answers[] = {JOB_RUNS("j1"), {200, NULL, "{}"},
+							{200, NULL, "{}"}};
+	struct hub_host host = {.now_ms = fake_now_ms, .log = fake_log,
+				.should_stop = stop_once_the_job_runs};
+	char err[512] = "", got[8192];
+	int call_tag = 0;
+	struct fake_bq f;
+	json_t *root = NULL;
+
+	fake_open(&f, answers, 3);
+	f.q->host = f.q->http.stop.host = &host;
+	bq_query_set_call(f.q, (struct hub_call *)&call_tag);
+	stop_once_running = f.q;
+	fake_logged[0] = '\0';
+	CU_ASSERT_EQUAL(bq_run_query(f.q, "STRING", "a", 0, &root, err, sizeof(err)),
+			HUB_ERR_STOPPED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "stopped while the "));
+	CU_ASSERT_STRING_EQUAL(fake_logged, ""); /* the cancel was answered 200 */
+	fake_requests(&f, got, sizeof(got));
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "POST /bigquery/v2/projects/proj-1/jobs/j1/cancel"),
+			1);
+	CU_ASSERT_PTR_EQUAL(f.q->http.stop.call, (struct hub_call *)&call_tag);
+	stop_once_running = NULL;
+	fake_close(&f);
+}
+
 TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_cells_decode_every_type),
 	   TEST(test_nan_is_a_float),
@@ -2504,6 +2620,9 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_http_request_failure_is_retried_only_when_transient),
 	   TEST(test_http_answer_over_its_bound_or_memory_says_which),
 	   TEST(test_http_request_ends_at_its_deadline),
+	   TEST(test_http_request_trickled_ends_at_its_bound_or_a_stop),
+	   TEST(test_query_s_request_bound_is_query_timeout_60_s_at_least),
+	   TEST(test_a_job_running_at_a_stop_is_cancelled),
 	   TEST(test_cursor_parameter_is_typed),
 	   TEST(test_jwt_claims_and_signature),
 	   TEST(test_jwt_is_base64url_without_padding),

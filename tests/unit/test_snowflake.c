@@ -34,6 +34,7 @@ static void *body_realloc(void *p, size_t n)
 #include "../../plugins/common/rowmap_int.h" /* rm_append_value: test_rowmap.c compiles it */
 
 #include <math.h>
+#include <stdarg.h>
 #include <openssl/rsa.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1275,16 +1276,9 @@ struct api_world {
 	struct sf_api *a;
 };
 
-/* 0, or -1 (said) when the world could not be made; api_world_close() it
- * either way. */
-static int api_world_open(struct api_world *w, const struct testlib_answer *answers, size_t n,
-			  const struct hub_host *host, const struct hub_instance *inst)
+/* The world's key and temp dir, no server yet. */
+static void api_world_init(struct api_world *w)
 {
-	struct sf_api_config cfg = {.endpoint = w->endpoint, .account = "acct", .user = "u",
-				    .query = "SELECT 1"};
-	char err[SF_MSG] = "";
-	int port = 0;
-
 	memset(w, 0, sizeof(*w));
 	w->pid = -1;
 	w->key = EVP_RSA_gen(2048);
@@ -1292,7 +1286,17 @@ static int api_world_open(struct api_world *w, const struct testlib_answer *answ
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w->key);
 	w->path = key_file_of(w->dir, w->key);
 	snprintf(w->requests, sizeof(w->requests), "%s/requests", w->dir);
-	w->pid = testlib_http_server(answers, n, w->requests, &port);
+}
+
+/* The transport, its endpoint the server w->pid listening on port.  0, or
+ * -1 (said). */
+static int api_world_connect(struct api_world *w, int port, const struct hub_host *host,
+			     const struct hub_instance *inst)
+{
+	struct sf_api_config cfg = {.endpoint = w->endpoint, .account = "acct", .user = "u",
+				    .query = "SELECT 1"};
+	char err[SF_MSG] = "";
+
 	CU_ASSERT_FATAL(w->pid > 0);
 	snprintf(w->endpoint, sizeof(w->endpoint), "http://127.0.0.1:%d", port);
 	cfg.key_file = w->path;
@@ -1302,6 +1306,18 @@ static int api_world_open(struct api_world *w, const struct testlib_answer *answ
 		return -1;
 	}
 	return 0;
+}
+
+/* 0, or -1 (said) when the world could not be made; api_world_close() it
+ * either way. */
+static int api_world_open(struct api_world *w, const struct testlib_answer *answers, size_t n,
+			  const struct hub_host *host, const struct hub_instance *inst)
+{
+	int port = 0;
+
+	api_world_init(w);
+	w->pid = testlib_http_server(answers, n, w->requests, &port);
+	return api_world_connect(w, port, host, inst);
 }
 
 /* The requests the server got, into buf. */
@@ -1490,6 +1506,141 @@ out:
 	api_world_close(&w);
 }
 
+/* ---- a transfer's deadline and a stop ------------------------------------------------------ */
+
+#define TRICKLE_BYTE_MS 100  /* 10 bytes/s: curl's low-speed limit (1 byte/s) never trips */
+#define TRICKLE_MAX_MS 20000 /* how long the server trickles one answer before it closes */
+
+static const struct body *stop_once_read; /* should_stop: 1 once this body has bytes */
+
+static int stop_once_reading(const struct hub_call *call)
+{
+	(void)call;
+	return stop_once_read && stop_once_read->len > 0;
+}
+
+static char logged[SF_MSG]; /* the last line logged */
+
+static void log_keep(const struct hub_instance *inst, enum hub_log_level level, const char *fmt,
+		     ...)
+{
+	va_list ap;
+
+	(void)inst, (void)level;
+	va_start(ap, fmt);
+	vsnprintf(logged, sizeof(logged), fmt, ap);
+	va_end(ap);
+}
+
+/* A server that trickles its answer (a byte every 100 ms, never the whole
+ * of it) held a transfer until it gave up itself, 20 s here, for ever in
+ * life: curl's low-speed limit does not trip at 10 bytes/s.  Now the
+ * transfer ends at transfer_ms (HUB_RETRY, saying so), and once the hub
+ * asks the pull to stop, mid-answer (HUB_ERR_STOPPED).  A cancel, which
+ * goes out while the hub stops, is not stopped, but bounded (3 s). */
+static void test_a_trickled_answer_ends_at_its_deadline_or_a_stop(void)
+{
+	struct hub_host host = {.now_ms = fixed_now_ms, .should_stop = stop_once_reading,
+				.log = log_keep};
+	int port = 0, call_tag = 0;
+	struct api_world w;
+	char url[256], err[SF_MSG] = "";
+	long status = 0;
+	int64_t t0;
+
+	api_world_init(&w);
+	w.pid = testlib_trickle_server(TRICKLE_BYTE_MS, TRICKLE_MAX_MS, &port);
+	if (api_world_connect(&w, port, &host, NULL))
+		goto out;
+	snprintf(url, sizeof(url), "%s/api/v2/statements/q-1?partition=1", w.endpoint);
+	CU_ASSERT_EQUAL(w.a->transfer_ms, 3600000); /* query_timeout unset: its default, 1 h */
+
+	w.a->transfer_ms = 1500;
+	t0 = transient_mono_ms();
+	CU_ASSERT_EQUAL(sf_sqlapi_http(w.a, url, NULL, &status, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT(transient_mono_ms() - t0 < 10000);
+	CU_ASSERT(w.a->resp.len > 0); /* it was reading */
+	snprintf(url, sizeof(url), "GET %s: no whole answer within 1500 ms", w.endpoint);
+	CU_ASSERT_STRING_EQUAL(err, url);
+
+	w.a->transfer_ms = 60000;
+	stop_once_read = &w.a->resp;
+	sf_api_set_call(w.a, (struct hub_call *)&call_tag);
+	snprintf(url, sizeof(url), "%s/api/v2/statements/q-1?partition=1", w.endpoint);
+	t0 = transient_mono_ms();
+	CU_ASSERT_EQUAL(sf_sqlapi_http(w.a, url, NULL, &status, err, sizeof(err)),
+			HUB_ERR_STOPPED);
+	CU_ASSERT(transient_mono_ms() - t0 < 10000);
+	snprintf(url, sizeof(url), "GET %s: stopped while the answer was read", w.endpoint);
+	CU_ASSERT_STRING_EQUAL(err, url);
+
+	/* stopping, a cancel goes out all the same, for 3 s at most */
+	logged[0] = '\0';
+	t0 = transient_mono_ms();
+	cancel_statement(w.a, "q-1");
+	CU_ASSERT(transient_mono_ms() - t0 >= CANCEL_MAX_MS - 100); /* curl's clock, not ours */
+	CU_ASSERT(transient_mono_ms() - t0 < 10000);
+	snprintf(url, sizeof(url), "could not cancel statement q-1: POST %s: no whole answer "
+		 "within 3000 ms", w.endpoint);
+	CU_ASSERT_STRING_EQUAL(logged, url);
+	CU_ASSERT_EQUAL(w.a->transfer_ms, 60000); /* the pull's bound again */
+	CU_ASSERT_PTR_EQUAL(w.a->stop.call, (struct hub_call *)&call_tag);
+out:
+	stop_once_read = NULL;
+	api_world_close(&w);
+}
+
+/* A transfer's bound: query_timeout, 60 s at least (Snowflake holds a
+ * POST up to 45 s before its 202), 1 h when unset. */
+static void test_a_transfer_s_bound_is_query_timeout_60_s_at_least(void)
+{
+	CU_ASSERT_EQUAL(transient_transfer_ms(0, 3600000), 3600000);
+	CU_ASSERT_EQUAL(transient_transfer_ms(1000, 3600000), 60000);
+	CU_ASSERT_EQUAL(transient_transfer_ms(7200000, 3600000), 7200000);
+	CU_ASSERT_EQUAL(transient_transfer_ms(0, 0), 60000);
+}
+
+static const struct sf_api *stop_once_accepted; /* should_stop: 1 once it holds no POST */
+
+static int stop_after_the_post(const struct hub_call *call)
+{
+	(void)call;
+	return stop_once_accepted && !stop_once_accepted->has_pending;
+}
+
+/* The hub stops while a statement runs (202): its cancel is sent, though
+ * should_stop() says 1 by then (a transfer ends on a stop, a cancel's does
+ * not: it would never go out). */
+static void test_a_statement_running_at_a_stop_is_cancelled(void)
+{
+	static const struct testlib_answer answers[] = {
+		{202, "Content-Type: application/json\r\n", "{\"statementHandle\": \"q-1\"}"},
+		{200, "Content-Type: application/json\r\n", "{\"statementHandle\": \"q-1\"}"},
+	};
+	struct hub_host host = {.now_ms = fixed_now_ms, .should_stop = stop_after_the_post,
+				.log = log_keep};
+	int call_tag = 0;
+	struct api_world w;
+	char err[SF_MSG] = "", got[8192];
+	json_t *out = NULL;
+
+	if (api_world_open(&w, answers, 2, &host, NULL))
+		goto out;
+	sf_api_set_call(w.a, (struct hub_call *)&call_tag);
+	stop_once_accepted = w.a;
+	logged[0] = '\0';
+	CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err, sizeof(err)),
+			HUB_ERR_STOPPED);
+	CU_ASSERT_STRING_EQUAL(err, "stopped while the statement ran");
+	CU_ASSERT_STRING_EQUAL(logged, ""); /* the cancel was answered 200 */
+	api_world_requests(&w, got, sizeof(got));
+	CU_ASSERT_EQUAL(testlib_count_of(got, "POST /api/v2/statements/q-1/cancel HTTP/1.1\r\n"),
+			1);
+out:
+	stop_once_accepted = NULL;
+	api_world_close(&w);
+}
+
 TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_decfloat_is_a_number),
 	   TEST(test_variant_object_array_map_as_json),
@@ -1523,4 +1674,7 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_an_answer_over_its_bound_or_memory_says_which),
 	   TEST(test_retry_after_header_keeps_its_seconds),
 	   TEST(test_retry_after_header_reads_an_http_date),
-	   TEST(test_http_answer_keeps_no_retry_after_or_body_of_the_one_before))
+	   TEST(test_http_answer_keeps_no_retry_after_or_body_of_the_one_before),
+	   TEST(test_a_trickled_answer_ends_at_its_deadline_or_a_stop),
+	   TEST(test_a_transfer_s_bound_is_query_timeout_60_s_at_least),
+	   TEST(test_a_statement_running_at_a_stop_is_cancelled))

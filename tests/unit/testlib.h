@@ -75,5 +75,12 @@ pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const 
 /* Kills and reaps the server `pid`: done, or waiting for a request that
  * never came. */
 void testlib_http_server_stop(pid_t pid);
+/* An HTTP server on 127.0.0.1 in a child process (*port its port) that
+ * answers each request (one connection at a time, for ever) with a 200
+ * whose Content-Length promises a megabyte, then trickles it a byte every
+ * byte_ms (well above curl's low-speed limit) for at most max_ms before it
+ * closes the connection: a stalled answer that never ends by itself.
+ * Its pid (testlib_http_server_stop() ends it), or -1. */
+pid_t testlib_trickle_server(long byte_ms, long max_ms, int *port);
 
 #endif
