@@ -56,6 +56,7 @@ struct sf_api {
 	/* the open result */
 	char *handle;
 	json_t *part;               /* the current partition's response */
+	json_t *part_info;          /* partitionInfo: each partition's rowCount */
 	size_t n_parts, part_no, row_no;
 	struct rm_column *cols;
 	enum sf_kind *kinds;

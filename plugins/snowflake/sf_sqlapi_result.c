@@ -12,7 +12,8 @@
  * offset after a space), DATE as days since the epoch, VARIANT as JSON.
  * A cell that is not a value of its column's type (sf_cell.c), or a time
  * beyond int64 microseconds, fails the page, naming the partition, row,
- * column and type.
+ * column and type.  A partition whose rows are not as many as
+ * partitionInfo's rowCount says fails the run (retried).
  * One partition is in memory at a time.
  *
  * Never sends a statement itself: sf_sqlapi_run_statement does
@@ -28,7 +29,8 @@
 void sf_sqlapi_result_free(struct sf_api *a)
 {
 	json_decref(a->part);
-	a->part = NULL;
+	json_decref(a->part_info);
+	a->part = a->part_info = NULL;
 	for (size_t i = 0; i < a->n_cols; i++)
 		free(a->names[i]);
 	free(a->names);
@@ -74,6 +76,24 @@ nomem:
 	return HUB_ERR_NOMEM;
 }
 
+/* Partition n's rows (data) against partitionInfo[n].rowCount, when
+ * given: a partition answered short (cut in transit, a proxy's limit) was
+ * taken as whole, and the cursor moved past rows never read.  HUB_RETRY:
+ * the run reads it again from the committed cursor. */
+static hub_rc check_row_count(const struct sf_api *a, size_t n, const json_t *data, char *err,
+			      size_t err_size)
+{
+	json_t *count = json_object_get(json_array_get(a->part_info, n), "rowCount");
+	size_t got = json_array_size(data);
+
+	if (!json_is_integer(count) || json_integer_value(count) == (json_int_t)got)
+		return HUB_OK;
+	snprintf(err, err_size, "partition %zu: %zu rows where partitionInfo says %lld: the run "
+		 "is retried (the answer was not the whole partition)", n, got,
+		 (long long)json_integer_value(count));
+	return HUB_RETRY;
+}
+
 /* A 200 result set: its columns bound into m, partition 0 kept. */
 static hub_rc take_result(struct sf_api *a, json_t *root, struct rowmap *m, char *err,
 			  size_t err_size)
@@ -94,6 +114,9 @@ static hub_rc take_result(struct sf_api *a, json_t *root, struct rowmap *m, char
 	if ((rc = take_columns(a, meta, err, err_size)) != HUB_OK)
 		return rc;
 	a->n_parts = json_array_size(parts) ? json_array_size(parts) : 1;
+	a->part_info = json_incref(parts);
+	if ((rc = check_row_count(a, 0, json_object_get(root, "data"), err, err_size)) != HUB_OK)
+		return rc;
 	if (!handle && a->n_parts > 1) {
 		snprintf(err, err_size, "a result set in %zu partitions without a statementHandle",
 			 a->n_parts);
@@ -186,6 +209,7 @@ static hub_rc take_partition(struct sf_api *a, size_t n, long status, char *err,
 			     size_t err_size)
 {
 	json_t *root;
+	hub_rc rc;
 
 	if (status == 404) {
 		snprintf(err, err_size, "partition %zu of the result is gone (HTTP 404)", n);
@@ -198,6 +222,10 @@ static hub_rc take_partition(struct sf_api *a, size_t n, long status, char *err,
 		json_decref(root);
 		snprintf(err, err_size, "partition %zu: not a JSON result", n);
 		return HUB_ERR_INTERNAL;
+	}
+	if ((rc = check_row_count(a, n, json_object_get(root, "data"), err, err_size)) != HUB_OK) {
+		json_decref(root);
+		return rc;
 	}
 	json_decref(a->part);
 	a->part = root;

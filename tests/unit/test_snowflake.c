@@ -455,6 +455,49 @@ static hub_rc take(const char *json, char *err, size_t err_size)
 	return rc;
 }
 
+/* partitionInfo[n].rowCount is held against the rows partition n brings:
+ * one short (or long) was taken as whole, and the cursor moved past rows
+ * never read.  HUB_RETRY: the run reads it again.  No rowCount: nothing
+ * to hold it against. */
+static void test_a_partition_not_of_its_row_count_is_retried(void)
+{
+	struct rm_config cfg = {"wh", "{\"custom_id\": \"ID\", \"attributes\": {\"id\": \"ID\"}}",
+				NULL, "\"ID\""};
+	struct sf_api *a = calloc(1, sizeof(*a));
+	struct rowmap *m = NULL;
+	char err[SF_MSG] = "";
+
+#define COUNTED(data, counts)                                                               \
+	"{\"statementHandle\": \"q-1\", \"resultSetMetaData\": {\"rowType\": [{\"name\": "  \
+	"\"ID\", \"type\": \"fixed\"}], \"partitionInfo\": [" counts "]}, \"data\": " data "}"
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL_FATAL(rowmap_new(&cfg, &m, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(take_result(a, json_loads(COUNTED("[[\"1\"]]", "{\"rowCount\": 2}, "
+						     "{\"rowCount\": 3}"), 0, NULL), m, err,
+				    sizeof(err)), HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "partition 0: 1 rows where partitionInfo says 2: the run is "
+			       "retried (the answer was not the whole partition)");
+#define THREE "{\"rowCount\": 2}, {\"rowCount\": 3}, {}"
+	CU_ASSERT_EQUAL(take_result(a, json_loads(COUNTED("[[\"1\"], [\"2\"]]", THREE), 0, NULL),
+				    m, err, sizeof(err)), HUB_OK);
+#undef THREE
+	CU_ASSERT_EQUAL(answer_partition(a, 1, 200, "{\"data\": [[\"3\"], [\"4\"]]}", err,
+					 sizeof(err)), HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "partition 1: 2 rows where partitionInfo says 3: the run is "
+			       "retried (the answer was not the whole partition)");
+	CU_ASSERT_EQUAL(a->part_no, 0); /* not taken */
+	CU_ASSERT_EQUAL(answer_partition(a, 1, 200, "{\"data\": [[\"3\"], [\"4\"], [\"5\"], "
+					 "[\"6\"]]}", err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(answer_partition(a, 1, 200, "{\"data\": [[\"3\"], [\"4\"], [\"5\"]]}",
+					 err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(a->part_no, 1);
+	CU_ASSERT_EQUAL(answer_partition(a, 2, 200, "{\"data\": [[\"7\"]]}", err, sizeof(err)),
+			HUB_OK); /* partition 2 gives no rowCount */
+#undef COUNTED
+	sf_api_free(a);
+	rowmap_free(m);
+}
+
 static void test_statement_handle_must_be_one(void)
 {
 	static const char uuid[] = "01b2c3d4-0000-0001-0000-000000000000";
@@ -1506,19 +1549,6 @@ out:
 	api_world_close(&w);
 }
 
-/* ---- a transfer's deadline and a stop ------------------------------------------------------ */
-
-#define TRICKLE_BYTE_MS 100  /* 10 bytes/s: curl's low-speed limit (1 byte/s) never trips */
-#define TRICKLE_MAX_MS 20000 /* how long the server trickles one answer before it closes */
-
-static const struct body *stop_once_read; /* should_stop: 1 once this body has bytes */
-
-static int stop_once_reading(const struct hub_call *call)
-{
-	(void)call;
-	return stop_once_read && stop_once_read->len > 0;
-}
-
 static char logged[SF_MSG]; /* the last line logged */
 
 static void log_keep(const struct hub_instance *inst, enum hub_log_level level, const char *fmt,
@@ -1530,6 +1560,19 @@ static void log_keep(const struct hub_instance *inst, enum hub_log_level level, 
 	va_start(ap, fmt);
 	vsnprintf(logged, sizeof(logged), fmt, ap);
 	va_end(ap);
+}
+
+/* ---- a transfer's deadline and a stop ------------------------------------------------------ */
+
+#define TRICKLE_BYTE_MS 100  /* 10 bytes/s: curl's low-speed limit (1 byte/s) never trips */
+#define TRICKLE_MAX_MS 20000 /* how long the server trickles one answer before it closes */
+
+static const struct body *stop_once_read; /* should_stop: 1 once this body has bytes */
+
+static int stop_once_reading(const struct hub_call *call)
+{
+	(void)call;
+	return stop_once_read && stop_once_read->len > 0;
 }
 
 /* A server that trickles its answer (a byte every 100 ms, never the whole
@@ -1646,6 +1689,7 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_variant_object_array_map_as_json),
 	   TEST(test_bad_cell_fails_the_page_naming_row_column_and_type),
 	   TEST(test_out_of_range_times_fail_the_page), TEST(test_partition_answers),
+	   TEST(test_a_partition_not_of_its_row_count_is_retried),
 	   TEST(test_statement_handle_must_be_one),
 	   TEST(test_result_without_columns_or_as_another_format_is_refused),
 	   TEST(test_statement_handle_is_1_to_128_characters),
