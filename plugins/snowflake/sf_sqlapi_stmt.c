@@ -15,7 +15,9 @@
  * once; a statement that ran and failed (422) runs again under a new one.
  * A 202 is polled until the statement answers; a statement given up on
  * (the hub stops, its polls keep failing, it still runs query_timeout
- * after it was sent) is cancelled.
+ * after it was sent) is cancelled.  A poll answered 404 (the handle
+ * unknown to the endpoint that gave it) is retried as a run, the
+ * statement cancelled should it run on.
  *
  * Never puts the cursor value into the SQL text (it is a binding), and
  * never reads a result set's columns or rows (sf_sqlapi_result.c).
@@ -242,6 +244,24 @@ static void cancel_statement(struct sf_api *a, const char *handle)
 	a->host->log(a->inst, HUB_LOG_WARN, "could not cancel statement %s: %s", handle, err);
 }
 
+/* A poll of a statement the endpoint accepted (202) answered 404.
+ * Snowflake documents a 404 as "the request endpoint is not valid" (its
+ * OpenAPI sqlapi.yaml, 404NotFound): the endpoint was, a moment ago, so
+ * the handle is what it does not know (a statement lost on its side, a
+ * gateway's routing).  Nothing of the source's configuration is wrong,
+ * and running the statement anew is the remedy: HUB_RETRY, not the
+ * HUB_ERR_CONFIG of other 4xx (which disabled the source).  A 404 to the
+ * POST itself stays that: the endpoint is wrong. */
+static hub_rc poll_not_found(struct sf_api *a, const char *handle, char *err, size_t err_size)
+{
+	char why[SF_MSG];
+
+	sf_sqlapi_status_error(a, 404, why, sizeof(why));
+	snprintf(err, err_size, "statement %s: its poll was answered %.300s (the statement is "
+		 "unknown there): the run is retried", handle, why);
+	return HUB_RETRY;
+}
+
 /* 1 when a statementHandle may go into a URL as it is (Snowflake's are
  * UUIDs). */
 int sf_sqlapi_handle_is_valid(const char *h)
@@ -306,7 +326,12 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 			cancel_statement(a, h); /* a retry runs it anew: this one must stop */
 			return rc;
 		}
-		if (status != 200 && status != 422 && status != 404) {
+		if (status == 404) {
+			rc = poll_not_found(a, h, err, err_size);
+			cancel_statement(a, h); /* should it run on, unseen */
+			return rc;
+		}
+		if (status != 200 && status != 422) {
 			/* a poll refused (400, 401/403, 501): the statement runs on */
 			rc = sf_sqlapi_status_error(a, status, err, err_size);
 			cancel_statement(a, h);

@@ -1562,6 +1562,47 @@ static void log_keep(const struct hub_instance *inst, enum hub_log_level level, 
 	va_end(ap);
 }
 
+/* A poll of an accepted statement answered 404: Snowflake documents a
+ * 404 as "the request endpoint is not valid", and the endpoint had just
+ * accepted the statement, so the handle is what it does not know.  The run
+ * is retried (a new requestId), the statement cancelled should it run on;
+ * it was HUB_ERR_CONFIG, which disabled the source.  A 404 to the POST
+ * stays a configuration matter (the endpoint is wrong). */
+static void test_a_poll_answered_404_retries_the_run(void)
+{
+	static const struct testlib_answer answers[] = {
+		{202, "Content-Type: application/json\r\n", "{\"statementHandle\": \"q-1\"}"},
+		{404, "Content-Type: application/json\r\n",
+		 "{\"code\": \"000709\", \"message\": \"Statement not found\"}"},
+		{404, "Content-Type: application/json\r\n", "{\"code\": \"000709\"}"},
+		{404, "Content-Type: application/json\r\n", "{\"message\": \"no such route\"}"},
+	};
+	struct hub_host host = {.now_ms = fixed_now_ms, .log = log_keep};
+	struct api_world w;
+	char err[SF_MSG] = "", got[8192];
+	json_t *out = NULL;
+
+	if (api_world_open(&w, answers, 4, &host, NULL))
+		goto out;
+	logged[0] = '\0';
+	CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err, sizeof(err)),
+			HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "statement q-1: its poll was answered HTTP 404 from Snowflake: "
+			       "Statement not found (the statement is unknown there): the run is "
+			       "retried");
+	CU_ASSERT_FALSE(w.a->has_pending); /* accepted: a retry sends it anew */
+	api_world_requests(&w, got, sizeof(got));
+	CU_ASSERT_EQUAL(testlib_count_of(got, "POST /api/v2/statements/q-1/cancel HTTP/1.1\r\n"),
+			1);
+	CU_ASSERT_STRING_EQUAL(logged, "could not cancel statement q-1: HTTP 404 from Snowflake: "
+			       "(no message)");
+	CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err, sizeof(err)),
+			HUB_ERR_CONFIG);
+	CU_ASSERT_STRING_EQUAL(err, "HTTP 404 from Snowflake: no such route");
+out:
+	api_world_close(&w);
+}
+
 /* ---- a transfer's deadline and a stop ------------------------------------------------------ */
 
 #define TRICKLE_BYTE_MS 100  /* 10 bytes/s: curl's low-speed limit (1 byte/s) never trips */
@@ -1721,4 +1762,5 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_http_answer_keeps_no_retry_after_or_body_of_the_one_before),
 	   TEST(test_a_trickled_answer_ends_at_its_deadline_or_a_stop),
 	   TEST(test_a_transfer_s_bound_is_query_timeout_60_s_at_least),
-	   TEST(test_a_statement_running_at_a_stop_is_cancelled))
+	   TEST(test_a_statement_running_at_a_stop_is_cancelled),
+	   TEST(test_a_poll_answered_404_retries_the_run))
