@@ -192,6 +192,24 @@ static void worker_failing_drop(struct export_worker *w)
 	live_failing(w);
 }
 
+/* Another process holds the export's lease: it delivers the export, and
+ * its /metrics say how that goes.  This one tries nothing meanwhile, so a
+ * failing state of its own (its store failing at its start, a cursor its
+ * lease was lost under) ends, said in the log: export_failing stayed 1
+ * here with its seconds growing, an alert on a process that delivers
+ * nothing while the holder was fine.  One that fails again once it takes
+ * the lease starts a new one, its backoff from the first retry. */
+static void worker_failing_held(struct export_worker *w)
+{
+	struct outage_words words = worker_failing_words(w);
+
+	words.over = "not failing in this process: another process holds the export's lease"
+		     " and delivers it";
+	if (outage_note_ok(&w->failing, &words))
+		live_failing(w);
+	w->attempt = 0;
+}
+
 static enum step worker_retry(struct export_worker *w, const char *msg)
 {
 	struct outage_words words = worker_failing_words(w);
@@ -560,6 +578,7 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 	if (rc < 0)
 		return worker_retry(w, err);
 	if (rc == 0) { /* nothing for this process to do: idle, retried */
+		worker_failing_held(w); /* before the state: /metrics agrees with it */
 		worker_set_idle_as(w, gen, "held by another process");
 		return STEP_HELD;
 	}

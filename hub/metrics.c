@@ -375,7 +375,8 @@ static void render_export_stats(struct exporter *ex, struct strbuf *sb)
 		 " else 0; summed over the processes: 1."},
 		{"export_failing", "gauge",
 		 "1 while the export's attempts fail (its receiver down or refusing for now, the"
-		 " store refusing its cursor): it retries with backoff; 0 once one delivers."},
+		 " store refusing its cursor): it retries with backoff; 0 once one delivers, and"
+		 " in a process waiting for the lease another holds (that one says)."},
 		{"export_failed_attempts", "gauge",
 		 "Attempts of the export that failed in a row (0: its last one delivered)."},
 		{"export_failing_seconds", "gauge",

@@ -1922,39 +1922,82 @@ static void test_metrics_a_disabled_export_is_not_failing(void)
 
 static int x_saved_disabled(struct world *w);
 
+/* Two processes: w.ex holds x's lease with a batch in its plugin's hands
+ * (r's gate); *other, whose store failed at its start (a failed attempt),
+ * waits for the lease, its state shown so.  export_stop() *other. */
+static void other_waits_for_the_lease(struct world *w, struct refusal *r,
+				      struct exporter **other)
+{
+	char err[512];
+	json_t *st;
+
+	refusal_open(w, r);       /* w->ex holds the lease, in its plugin */
+	export_set_load_fault(1); /* the other's first load: a store error */
+	CU_ASSERT_EQUAL_FATAL(export_start(other, w->th->cfg, err, sizeof(err)), 0);
+	st = status_of_x_in_once(w, *other, "held by another process");
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "held by another process");
+	json_decref(st);
+	export_set_load_fault(0);
+}
+
 /*
- * Two processes: one (w.ex) holds x's lease with a batch in its plugin's
- * hands; the other, whose store failed at its start (a failed attempt: it
- * is failing), waits for the lease.  The holder is refused the credentials
- * and disables x in the store; the other takes the lease, finds x disabled
- * there, and its /metrics says disabled, no longer failing.  Its failing
- * state stayed, export_failing 1 with its seconds growing, for an export
- * no process tries.
+ * A process that failed, then finds the export's lease held by another,
+ * is not failing: it tries nothing, the holder delivers and its /metrics
+ * say how that goes.  Its failing state stayed, export_failing 1 with its
+ * seconds growing on a process delivering nothing (an alert on every hub
+ * but the one delivering).  The log says it ended, and why.
+ */
+static void test_metrics_an_export_held_by_another_process_is_not_failing(void)
+{
+	struct testlib_capture cap;
+	struct exporter *other = NULL;
+	struct world w;
+	struct refusal r;
+	char *logged;
+
+	testlib_capture_begin(&cap);
+	other_waits_for_the_lease(&w, &r, &other);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "delivery failing: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "not failing in this process: another process"
+					      " holds the export's lease and delivers it (failing"
+					      " since "));
+	free(logged);
+	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_lease_held"), 0);
+	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_failing"), 0);
+	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_failed_attempts"), 0);
+	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_failing_seconds"), 0);
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_lease_held"), 1);
+	gate_open(r.blocked); /* the holder's send goes on: it stops at once */
+	export_stop(other);
+	refusal_close(&w, &r);
+}
+
+/*
+ * Two processes as above.  The holder is refused the credentials and
+ * disables x in the store; the other takes the lease, its load there
+ * failing once (a failed attempt: it is failing), then finds x disabled,
+ * and its /metrics says disabled, no longer failing.  Its failing state
+ * stayed, export_failing 1 with its seconds growing, for an export no
+ * process tries.
  */
 static void test_metrics_an_export_found_disabled_by_another_process_is_not_failing(void)
 {
 	struct world w;
 	struct refusal r;
 	struct exporter *other = NULL;
-	char err[512];
 	json_t *st;
 
-	refusal_open(&w, &r);     /* w.ex holds the lease, in its plugin */
-	export_set_load_fault(1); /* the other's first load: a store error */
-	CU_ASSERT_EQUAL_FATAL(export_start(&other, w.th->cfg, err, sizeof(err)), 0);
-	st = status_of_x_in_once(&w, other, "held by another process");
-	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "held by another process");
-	json_decref(st);
-	export_set_load_fault(0);
-	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_failing"), 1);
-	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_failed_attempts"), 1);
-
+	other_waits_for_the_lease(&w, &r, &other);
+	export_set_load_fault(1); /* its load at the take: a store error */
 	refuse_now(&r);
 	CU_ASSERT(x_saved_disabled(&w));
 	st = status_of_x_in_once(&w, other, "disabled");
 	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
 	CU_ASSERT_PTR_NOT_NULL(strstr(str_of(st, "last_error"), "scripted auth failure"));
 	json_decref(st);
+	export_set_load_fault(0);
 	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_disabled"), 1);
 	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_failing"), 0);
 	CU_ASSERT_EQUAL(metrics_of_x_in(other, "export_failed_attempts"), 0);
@@ -5063,6 +5106,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_retry_shows_when_the_next_attempt_is),
 	   TEST(test_metrics_show_a_failing_export_until_it_delivers),
 	   TEST(test_metrics_a_disabled_export_is_not_failing),
+	   TEST(test_metrics_an_export_held_by_another_process_is_not_failing),
 	   TEST(test_metrics_an_export_found_disabled_by_another_process_is_not_failing),
 	   TEST(test_a_new_export_without_backfill_starts_at_the_feeds_end),
 	   TEST(test_an_export_known_before_keeps_its_changes),
