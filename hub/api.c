@@ -406,7 +406,7 @@ static int get_dead_letters(struct api *api, const struct api_request *req, cons
 		return 1;
 	if (!(s = api_pool_take(api)))
 		return api_respond_store_unavailable(resp);
-	known = export_config(api->cfg, name) ? 1 : export_is_known(s, name);
+	known = export_exists(s, api->cfg, name);
 	if (known == 0) {
 		api_pool_give(api, s);
 		return export_not_found(api, name, resp);

@@ -306,13 +306,40 @@ static int exports_enable(struct cli *cli, const char *name)
 	return CLI_OK;
 }
 
+/* The configuration and the store for the dead letters of `name` (to list
+ * or retry): an export of the configuration, or one the store knows from
+ * another hub's (hubs sharing a store may each run exports of their own;
+ * a retried dead letter waits in the feed for the export's worker,
+ * wherever it runs).  0, or -1 (said). */
+static int open_for_dead_letters(struct cli *cli, const char *name, struct store **s)
+{
+	char err[1024], known_there[1024];
+	int known;
+
+	if (cli_load_config_lazy_env(cli) || cli_open_existing_store(cli, s))
+		return -1;
+	known = export_exists(*s, cli->cfg, name);
+	if (known > 0)
+		return 0;
+	if (known < 0)
+		cli_error("exports", "%s", store_error(*s));
+	else
+		cli_error("exports", "%s, nor does the store know it from another configuration%s",
+			  config_missing_export(cli->cfg, name, err, sizeof(err)),
+			  export_forget_missing(*s, cli->cfg, name, known_there,
+						sizeof(known_there)));
+	store_close(*s);
+	*s = NULL;
+	return -1;
+}
+
 /* `profilehub exports retry NAME` */
 static int exports_retry(struct cli *cli, const char *name)
 {
 	struct store *s = NULL;
 	int64_t n = 0;
 
-	if (open_for_export(cli, name, &s))
+	if (open_for_dead_letters(cli, name, &s))
 		return CLI_FAIL;
 	if (export_dead_letters_retry(s, name, time_now_ms(), &n)) {
 		cli_error("exports", "%s", store_error(s));
@@ -415,32 +442,6 @@ static int print_dead_letters_page(const struct dl_args *a, json_t *page)
 		cli_error("exports", "more dead letters follow: the same command with --after %s",
 			  next);
 	return 0;
-}
-
-/* The configuration and the store for the dead letters of `name`: an
- * export of the configuration, or one the store knows from another hub's
- * (hubs sharing a store may each run exports of their own).  0, or -1
- * (said). */
-static int open_for_dead_letters(struct cli *cli, const char *name, struct store **s)
-{
-	char err[1024], known_there[1024];
-	int known;
-
-	if (cli_load_config_lazy_env(cli) || cli_open_existing_store(cli, s))
-		return -1;
-	known = export_config(cli->cfg, name) ? 1 : export_is_known(*s, name);
-	if (known > 0)
-		return 0;
-	if (known < 0)
-		cli_error("exports", "%s", store_error(*s));
-	else
-		cli_error("exports", "%s, nor does the store know it from another configuration%s",
-			  config_missing_export(cli->cfg, name, err, sizeof(err)),
-			  export_forget_missing(*s, cli->cfg, name, known_there,
-						sizeof(known_there)));
-	store_close(*s);
-	*s = NULL;
-	return -1;
 }
 
 /* The page of a, and its total, of one read snapshot of s, as the API

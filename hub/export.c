@@ -615,28 +615,44 @@ static int provider_named(struct exporter *ex, const char *name, int *why, char 
 	return 0;
 }
 
+/* Retrying only puts dead letters back in the shared feed, for the
+ * export's own worker wherever it runs: an export another hub's
+ * configuration runs (known to the store) is retried from any hub, as its
+ * dead letters are read from any (GET /v1/exports/<name>/dead_letters). */
 int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n_retried,
 			  char *err, size_t err_size)
 {
 	struct exporter *ex = exporter;
 	struct store *s = NULL;
-	int rc = -1;
+	int rc;
 
 	*n_retried = 0;
-	if ((rc = provider_named(ex, name, why, err, err_size)) != 0)
-		return rc;
-	rc = -1;
+	*why = EXPORT_BACKFILL_OK;
+	if (!ex) {
+		err_set(err, err_size, "no exporter");
+		return -1;
+	}
 	/* a connection of its own: a retry of many dead letters runs many
 	 * transactions, and the status (GET /v1/exports) must not wait */
-	if (store_open_existing(ex->cfg, &s, err, err_size) == 0) {
+	if (store_open_existing(ex->cfg, &s, err, err_size))
+		return -1;
+	if ((rc = export_exists(s, ex->cfg, name)) == 0) {
+		config_missing_export(ex->cfg, name, err, err_size);
+		*why = EXPORT_BACKFILL_NO_EXPORT;
+		rc = 1;
+	} else if (rc > 0) {
 		rc = export_dead_letters_retry(s, name, time_now_ms(), n_retried);
-		if (rc)
-			err_set(err, err_size, "%s", store_error(s));
-		store_close(s);
 	}
+	if (rc < 0)
+		err_set(err, err_size, "%s", store_error(s));
+	store_close(s);
 	if (rc == 0) {
-		log_info("export", "%s: %lld dead letters sent again, asked for over the API", name,
-			 (long long)*n_retried);
+		log_info("export", "%s: %lld dead letters sent again, asked for over the API%s",
+			 name, (long long)*n_retried,
+			 export_config(ex->cfg, name)
+				 ? ""
+				 : " (not in this configuration: a hub whose configuration has it"
+					   " delivers them)");
 		export_notify(ex);
 	}
 	return rc;

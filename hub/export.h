@@ -282,11 +282,13 @@ int export_backfill_provider(void *exporter, const char *name, int *why, char *e
 int export_dead_letters_retry(struct store *s, const char *name, int64_t now_ms,
 			      int64_t *n_retried);
 
-/* POST /v1/exports/<name>/dead_letters/retry: the export must exist (1,
- * EXPORT_BACKFILL_NO_EXPORT in *why), then export_dead_letters_retry() on
- * a connection of its own (its transactions must not hold up the status
- * reads) and the workers woken.  0 (*n_retried
- * set), or -1 the store failed (err set). */
+/* POST /v1/exports/<name>/dead_letters/retry: the export must exist, in
+ * the configuration or known to the store from another's (export_exists():
+ * the retried changes wait in the feed for its worker, wherever it runs)
+ * (1, EXPORT_BACKFILL_NO_EXPORT in *why), then export_dead_letters_retry()
+ * on a connection of its own (its transactions must not hold up the status
+ * reads) and the workers woken.  0 (*n_retried set), or -1 the store
+ * failed (err set). */
 int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n_retried,
 			  char *err, size_t err_size);
 
@@ -329,6 +331,11 @@ const char *export_forget_missing(struct store *s, const struct hub_config *cfg,
  * configuration's, or another's sharing the store), 0 when not, -1 on a
  * store failure (s->err). */
 int export_is_known(struct store *s, const char *name);
+
+/* 1 when cfg configures export `name` or the store knows it from another
+ * configuration sharing it ("elsewhere" in export_status_json()), 0 when
+ * neither does, -1 on a store failure (s->err). */
+int export_exists(struct store *s, const struct hub_config *cfg, const char *name);
 
 /* Inside the caller's write transaction, before it takes any other lock:
  * 1 when the store knows an export (export_known.c), 0 when none, -1 on a

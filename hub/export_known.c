@@ -180,6 +180,11 @@ int export_is_known(struct store *s, const char *name)
 	return s->ops->meta_get(s, key, text, sizeof(text));
 }
 
+int export_exists(struct store *s, const struct hub_config *cfg, const char *name)
+{
+	return export_config(cfg, name) ? 1 : export_is_known(s, name);
+}
+
 #define ELSEWHERE_NAMED 32 /* names a message lists */
 
 const char *export_forget_missing(struct store *s, const struct hub_config *cfg,

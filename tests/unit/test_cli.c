@@ -1560,6 +1560,11 @@ out:
 	plugin_world_stop(th, plugins);
 }
 
+/* A dead letter's change: an erasure of p_gone, whole, so that a retry
+ * sends it again (one without its profile is left as it is). */
+#define ERASED_CHANGE                                                                   \
+	"{\"kind\":\"erased\",\"profile_id\":\"p_gone\",\"identifier_types\":[\"custom_id\"]}"
+
 /* The dead letters of export `name` at seqs 10, 20, ... (n of them),
  * through the store's own writes (either store). */
 static void put_dead_letters(struct testhub *th, const char *name, int n)
@@ -1570,7 +1575,7 @@ static void put_dead_letters(struct testhub *th, const char *name, int n)
 	for (int i = 1; i <= n; i++) {
 		char reason[32];
 		struct store_dead_letter d = {name, 10 * i, "p_gone", 1000, reason,
-					      "{\"kind\":\"erased\"}"};
+					      ERASED_CHANGE};
 
 		snprintf(reason, sizeof(reason), "refused %d", 10 * i);
 		CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
@@ -1644,6 +1649,18 @@ static struct hub_config *elsewhere_config(struct testhub *th)
 	return plain;
 }
 
+/* exports_world() with *plain its elsewhere_config(), the dead letters of x
+ * (2: seqs 10, 20) and of "gone" (1), an export no configuration has. */
+static struct testhub *elsewhere_world(char **plugins, struct hub_config **plain)
+{
+	struct testhub *th = exports_world(plugins);
+
+	*plain = elsewhere_config(th);
+	put_dead_letters(th, "x", 2);
+	put_dead_letters(th, "gone", 1);
+	return th;
+}
+
 /* An export of another hub's configuration (the store knows it, `exports`
  * names it) has its dead letters listed too: hubs sharing a store each
  * run exports of their own, and one's dead letters could not be read
@@ -1657,11 +1674,9 @@ static void test_exports_dead_letters_of_an_export_known_elsewhere(void)
 	char *typo[] = {"exports", "dead-letters", "xx", NULL};
 	char *gone[] = {"exports", "dead-letters", "gone", NULL};
 	char *plugins;
-	struct testhub *th = exports_world(&plugins);
-	struct hub_config *plain = elsewhere_config(th);
+	struct hub_config *plain;
+	struct testhub *th = elsewhere_world(&plugins, &plain);
 
-	put_dead_letters(th, "x", 2);
-	put_dead_letters(th, "gone", 1);
 	expect_run(th, plain, cmd_exports, x, CLI_OK,
 		   "dead letters of x after seq 0: 2 shown of 2, lowest seq first\n"
 		   "  seq 10 ", "");
@@ -1671,6 +1686,42 @@ static void test_exports_dead_letters_of_an_export_known_elsewhere(void)
 		   " knows, outside the configuration: x, y)\n");
 	expect_run(th, plain, cmd_exports, gone, CLI_FAIL, "",
 		   "no export named \"gone\" in plain.yaml");
+	config_free(plain);
+	plugin_world_stop(th, plugins);
+}
+
+/* How many dead letters export `name` has in th's store. */
+static int64_t dead_letters_total(struct testhub *th, const char *name)
+{
+	struct store *s = th->reader;
+	int64_t n = -1;
+
+	CU_ASSERT_EQUAL(s->ops->dead_letter_count(s, name, &n), 0);
+	return n;
+}
+
+/* `exports retry NAME` of an export another hub's configuration runs (the
+ * store knows it) sends its dead letters again, from any configuration
+ * sharing the store, as the API does: it said "no export named x" while
+ * `exports dead-letters x` listed them, and a retry only puts them back in
+ * the feed, for the export's worker wherever it runs.  A name neither the
+ * configuration nor the store knows fails, saying so, its dead letters
+ * kept. */
+static void test_exports_retry_of_an_export_known_elsewhere(void)
+{
+	char *x[] = {"exports", "retry", "x", NULL};
+	char *gone[] = {"exports", "retry", "gone", NULL};
+	char *plugins;
+	struct hub_config *plain;
+	struct testhub *th = elsewhere_world(&plugins, &plain);
+
+	expect_run(th, plain, cmd_exports, x, CLI_OK, "2 dead letters of x sent again: ", "");
+	CU_ASSERT_EQUAL(dead_letters_total(th, "x"), 0);
+	expect_run(th, plain, cmd_exports, gone, CLI_FAIL, "",
+		   "no export named \"gone\" in plain.yaml (no export configured), nor does the"
+		   " store know it from another configuration (the store knows, outside the"
+		   " configuration: x, y)\n");
+	CU_ASSERT_EQUAL(dead_letters_total(th, "gone"), 1);
 	config_free(plain);
 	plugin_world_stop(th, plugins);
 }
@@ -2301,6 +2352,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),
 	   TEST(test_exports_dead_letters_pages_after_a_seq),
 	   TEST(test_exports_dead_letters_of_an_export_known_elsewhere),
+	   TEST(test_exports_retry_of_an_export_known_elsewhere),
 	   TEST(test_exports_dead_letters_page_and_total_are_one_snapshot),
 	   TEST(test_exports_dead_letters_page_out_of_memory_says_so),
 	   TEST(test_exports_table_columns_fit_their_widest_value),

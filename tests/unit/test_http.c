@@ -66,15 +66,34 @@ struct world {
 	struct http_context ctx;
 	struct http_server *srv;
 	struct api *api;      /* world_open_api() only */
+	struct exporter *ex;  /* WORLD_API_EXPORTING only */
 	int port;
 	void *writer_hold;    /* PostgreSQL: world_hold_writer()'s */
 };
 
+/* with_api of world_start(): the API's export routes answered by an
+ * exporter of the world's configuration, as `profilehub run` wires them
+ * (1: the API without providers). */
+#define WORLD_API_EXPORTING 2
+
+/* The API of w, its export routes those of w->ex when it has one. */
+static void world_api_open(struct world *w)
+{
+	struct api_providers providers = {
+		.exports_status = export_status_provider, .export_backfill = export_backfill_provider,
+		.export_retry = export_retry_provider, .export_enable = export_enable_provider,
+		.ctx = w->ex};
+	char err[512] = "";
+
+	CU_ASSERT_EQUAL_FATAL(api_open(&w->api, w->th->cfg, w->th->intake,
+				       w->ex ? &providers : NULL, err, sizeof(err)), 0);
+}
+
 /* Starts store, intake, the instance "web" of `plugin` (the hub's own, else
- * the tests'), with_api the management API, and the server (http.max_body =
- * max_body, 2 threads unless http_extra sets them).  `extra` is more YAML
- * (http: keys go in `http_extra`, indented; the source's own keys first,
- * indented by 4). */
+ * the tests'), with_api the management API (WORLD_API_EXPORTING: with an
+ * exporter), and the server (http.max_body = max_body, 2 threads unless
+ * http_extra sets them).  `extra` is more YAML (http: keys go in
+ * `http_extra`, indented; the source's own keys first, indented by 4). */
 static void world_start_plugin(struct world *w, const char *plugin, int max_body, int with_api,
 			       const char *http_extra, const char *extra)
 {
@@ -114,9 +133,10 @@ static void world_start_plugin(struct world *w, const char *plugin, int max_body
 	ctx->intake = w->th->intake;
 	ctx->push = &w->inst;
 	ctx->n_push = 1;
+	if (with_api == WORLD_API_EXPORTING)
+		CU_ASSERT_EQUAL_FATAL(export_start(&w->ex, w->th->cfg, err, sizeof(err)), 0);
 	if (with_api) {
-		CU_ASSERT_EQUAL_FATAL(api_open(&w->api, w->th->cfg, w->th->intake, NULL, err,
-					       sizeof(err)), 0);
+		world_api_open(w);
 		ctx->api = w->api;
 	}
 	if (http_start(&w->srv, ctx, err, sizeof(err)))
@@ -141,6 +161,7 @@ static void world_close(struct world *w)
 {
 	http_stop(w->srv);
 	api_close(w->api);
+	export_stop(w->ex);
 	plugin_instance_destroy(w->inst);
 	testhub_stop(w->th);
 	plugin_unload(&w->mod);
@@ -2476,6 +2497,11 @@ static void test_a_request_with_uncertain_framing_is_400_and_closed(void)
 	world_close(&w);
 }
 
+/* A dead letter's change: an erasure of p_gone, whole, so that a retry
+ * sends it again (one without its profile is left as it is). */
+#define ERASED_CHANGE                                                                   \
+	"{\"kind\":\"erased\",\"profile_id\":\"p_gone\",\"identifier_types\":[\"custom_id\"]}"
+
 /* The dead letters of export `name` at `seqs` (n of them), through the
  * store's own writes (either store). */
 static void put_dead_letters(struct world *w, const char *name, const int64_t *seqs, size_t n)
@@ -2486,7 +2512,7 @@ static void put_dead_letters(struct world *w, const char *name, const int64_t *s
 	for (size_t i = 0; i < n; i++) {
 		char reason[32];
 		struct store_dead_letter d = {name, seqs[i], "p_gone", 1000 * seqs[i], reason,
-					      "{\"kind\":\"erased\"}"};
+					      ERASED_CHANGE};
 
 		snprintf(reason, sizeof(reason), "refused %lld", (long long)seqs[i]);
 		CU_ASSERT_EQUAL_FATAL(s->ops->dead_letter_put(s, &d), 0);
@@ -2616,6 +2642,22 @@ static void test_api_dead_letters_are_paged_after_a_seq(void)
 	world_close(&w);
 }
 
+/* The store of w knows export `name` from another hub's configuration
+ * sharing it, registered as that hub does when it starts. */
+static void world_know_elsewhere(struct world *w, const char *name)
+{
+	struct hub_config *other = NULL;
+	char *yaml, err[512];
+
+	CU_ASSERT_FATAL(asprintf(&yaml, "%sexports:\n"
+				 "  - {name: %s, plugin: jsonl, path: /nonexistent/c.jsonl}\n",
+				 w->th->store_yaml, name) > 0);
+	CU_ASSERT_EQUAL_FATAL(config_load_string("other.yaml", yaml, &other, err, sizeof(err)), 0);
+	free(yaml);
+	CU_ASSERT_EQUAL_FATAL(export_known_register(w->th->reader, other), 0);
+	config_free(other);
+}
+
 /* An export of another hub's configuration sharing the store ("elsewhere"
  * in GET /v1/exports) has its dead letters paged too: behind a load
  * balancer, a hub without it answered 404 "no export named crm" while
@@ -2625,23 +2667,14 @@ static void test_api_dead_letters_of_an_export_known_elsewhere(void)
 {
 	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
 	static const int64_t seqs[] = {4, 9};
-	struct hub_config *other = NULL;
 	struct world w;
 	struct resp r;
-	char *yaml, err[512];
 	json_t *o, *list;
 
 	world_start(&w, API_MAX_BODY, 1, NULL,
 		    "api:\n  tokens: [\"" API_TOKEN "\"]\n"
 		    "exports:\n  - {name: feed, plugin: jsonl, path: /nonexistent/f.jsonl}\n");
-	CU_ASSERT_FATAL(asprintf(&yaml, "%sexports:\n"
-				 "  - {name: crm, plugin: jsonl, path: /nonexistent/c.jsonl}\n",
-				 w.th->store_yaml) > 0);
-	CU_ASSERT_EQUAL_FATAL(config_load_string("other.yaml", yaml, &other, err, sizeof(err)), 0);
-	free(yaml);
-	/* as the other hub does when it starts */
-	CU_ASSERT_EQUAL_FATAL(export_known_register(w.th->reader, other), 0);
-	config_free(other);
+	world_know_elsewhere(&w, "crm");
 	put_dead_letters(&w, "crm", seqs, ARRAY_SIZE(seqs));
 	put_dead_letters(&w, "gone", seqs, 1);
 	o = api_get_json(&w, "/v1/exports/crm/dead_letters?limit=1");
@@ -2654,6 +2687,89 @@ static void test_api_dead_letters_of_an_export_known_elsewhere(void)
 	json_decref(o);
 	http_do(w.port, "GET", "/v1/exports/gone/dead_letters", NULL, 0, 0, auth, &r);
 	ASSERT_ERROR(&r, 404, "not_found");
+	world_close(&w);
+}
+
+/* The feed's changes after seq `after` addressed to a retry (their
+ * payload {"for", "retry_of", "payload"}): [{"for", "retry_of"}, ...]. */
+static int retried_add(void *ctx, const struct store_change *c)
+{
+	json_t *payload = json_loads(c->payload_json ? c->payload_json : "", 0, NULL);
+	json_t *f = json_object_get(payload, "for");
+
+	if (f)
+		json_array_append_new(ctx, json_pack("{s:O, s:O}", "for", f, "retry_of",
+						     json_object_get(payload, "retry_of")));
+	json_decref(payload);
+	return 0;
+}
+
+static json_t *feed_retried_after(struct world *w, int64_t after)
+{
+	struct store *s = w->th->reader;
+	json_t *list = json_array();
+
+	CU_ASSERT_EQUAL(s->ops->outbox_read(s, after, 100, retried_add, list), 0);
+	return list;
+}
+
+/* How many dead letters export `name` has in w's store. */
+static int64_t world_dead_letters(struct world *w, const char *name)
+{
+	struct store *s = w->th->reader;
+	int64_t n = -1;
+
+	CU_ASSERT_EQUAL(s->ops->dead_letter_count(s, name, &n), 0);
+	return n;
+}
+
+/* POST /v1/exports/<name>/dead_letters/retry of an export another hub's
+ * configuration runs (the store knows it: "elsewhere") puts its dead
+ * letters back in the shared feed, each addressed to that export, whose
+ * worker delivers it wherever it runs: they could be read from every hub
+ * sharing the store, but retried only from the one running it (404 "no
+ * export named crm" from the others, behind a load balancer one request in
+ * two).  A name the store does not know is a 404 naming the closest known
+ * one, and its dead letters stay. */
+static void test_api_retries_the_dead_letters_of_an_export_known_elsewhere(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	static const int64_t seqs[] = {4, 9};
+	struct world w;
+	struct resp r;
+	int64_t last = 0;
+	json_t *o, *retried;
+
+	world_start(&w, API_MAX_BODY, WORLD_API_EXPORTING, NULL,
+		    "api:\n  tokens: [\"" API_TOKEN "\"]\n"
+		    "exports:\n  - {name: feed, plugin: jsonl, path: /nonexistent/f.jsonl,"
+		    " enabled: false}\n");
+	world_know_elsewhere(&w, "crm");
+	put_dead_letters(&w, "crm", seqs, ARRAY_SIZE(seqs));
+	put_dead_letters(&w, "gone", seqs, 1);
+	CU_ASSERT_EQUAL_FATAL(export_outbox_last_seq(w.th->reader, 0, &last), 0);
+	http_do(w.port, "POST", "/v1/exports/crm/dead_letters/retry", NULL, 0, 0, auth, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	o = json_loads(r.body, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "export")) ?: "", "crm");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "retried")), 2);
+	json_decref(o);
+	CU_ASSERT_EQUAL(world_dead_letters(&w, "crm"), 0);
+	retried = feed_retried_after(&w, last);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(retried), 2);
+	for (size_t i = 0; i < ARRAY_SIZE(seqs); i++) {
+		json_t *c = json_array_get(retried, i);
+		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(c, "for")) ?: "", "crm");
+		CU_ASSERT_EQUAL(json_integer_value(json_object_get(c, "retry_of")), seqs[i]);
+	}
+	json_decref(retried);
+	/* a name neither the configuration nor the store knows */
+	http_do(w.port, "POST", "/v1/exports/gone/dead_letters/retry", NULL, 0, 0, auth, &r);
+	ASSERT_ERROR(&r, 404, "not_found");
+	CU_ASSERT_EQUAL(world_dead_letters(&w, "gone"), 1);
+	retried = feed_retried_after(&w, last);
+	CU_ASSERT_EQUAL(json_array_size(retried), 2);
+	json_decref(retried);
 	world_close(&w);
 }
 
@@ -4579,6 +4695,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_head_is_answered_as_get_without_the_body),
 	   TEST(test_api_dead_letters_are_paged_after_a_seq),
 	   TEST(test_api_dead_letters_of_an_export_known_elsewhere),
+	   TEST(test_api_retries_the_dead_letters_of_an_export_known_elsewhere),
 	   TEST(test_api_an_unknown_export_is_answered_with_the_closest_name),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
 	   TEST(test_api_access_stream_client_gone_and_stop),
