@@ -306,20 +306,25 @@ static int post_sync(struct api *api, const struct api_request *req, const char 
 
 /* The 404 of an export `name` the configuration lacks, naming the closest
  * one it has when one is close, as the CLI does: a typo ("crm_fed") was
- * answered as if the export were gone. */
-static int export_not_found(const struct api *api, const char *name,
+ * answered as if the export were gone.  With s (a route that serves the
+ * exports of other configurations sharing the store too: its dead
+ * letters), the closest of those as well; s is given back to the pool, or
+ * closed when its read failed. */
+static int export_not_found(struct api *api, const char *name, struct store *s,
 			    struct api_response *resp)
 {
-	const char *names[64], *best;
-	char shown[RECORD_SHOW_SIZE];
-	size_t n = 0;
+	char shown[RECORD_SHOW_SIZE], best[256];
 
-	for (size_t i = 0; i < api->cfg->n_exports && n < ARRAY_SIZE(names); i++)
-		names[n++] = api->cfg->exports[i].name;
-	best = cfg_closest_name(name, names, n);
+	if (export_closest_name(s, api->cfg, name, best, sizeof(best)) && s) {
+		log_warn("api", "the exports the store knows, for a 404's closest name: %s",
+			 store_error(s));
+		store_close(s); /* in doubt: never reused */
+	} else if (s) {
+		api_pool_give(api, s);
+	}
 	return api_respond_error(resp, 404, "not_found", "no export named %s%s%s%s",
-				 record_show(shown, name), best ? " (did you mean \"" : "",
-				 best ? best : "", best ? "\"?)" : "");
+				 record_show(shown, name), best[0] ? " (did you mean \"" : "",
+				 best, best[0] ? "\"?)" : "");
 }
 
 static int post_backfill(struct api *api, const char *name, struct api_response *resp)
@@ -328,10 +333,10 @@ static int post_backfill(struct api *api, const char *name, struct api_response 
 	int why = 0, rc;
 
 	if (!api->providers.export_backfill)
-		return export_not_found(api, name, resp);
+		return export_not_found(api, name, NULL, resp);
 	rc = api->providers.export_backfill(api->providers.ctx, name, &why, err, sizeof(err));
 	if (rc == 1 && why == EXPORT_BACKFILL_NO_EXPORT)
-		return export_not_found(api, name, resp);
+		return export_not_found(api, name, NULL, resp);
 	if (rc == 1)
 		return api_respond_error(resp, 409, "no_profile_updates", "%s", err);
 	if (rc != 0) {
@@ -348,7 +353,7 @@ static int post_enable(struct api *api, const char *name, struct api_response *r
 	int why = 0, was_disabled = 0, rc;
 
 	if (!api->providers.export_enable)
-		return export_not_found(api, name, resp);
+		return export_not_found(api, name, NULL, resp);
 	rc = api->providers.export_enable(api->providers.ctx, name, &why, &was_disabled, err,
 					  sizeof(err));
 	if (rc == 1 && why == EXPORT_NOT_STARTED)
@@ -356,7 +361,7 @@ static int post_enable(struct api *api, const char *name, struct api_response *r
 	if (rc == 1 && why == EXPORT_OFF)
 		return api_respond_error(resp, 409, "off", "%s", err);
 	if (rc == 1)
-		return export_not_found(api, name, resp);
+		return export_not_found(api, name, NULL, resp);
 	if (rc != 0) {
 		log_error("api", "enabling %s: %s", name, err);
 		return api_respond_error(resp, 503, "store_unavailable", "the store failed; retry");
@@ -372,10 +377,10 @@ static int post_retry(struct api *api, const char *name, struct api_response *re
 	int64_t n = 0;
 
 	if (!api->providers.export_retry)
-		return export_not_found(api, name, resp);
+		return export_not_found(api, name, NULL, resp);
 	rc = api->providers.export_retry(api->providers.ctx, name, &why, &n, err, sizeof(err));
-	if (rc == 1)
-		return export_not_found(api, name, resp);
+	if (rc == 1) /* the closest name of those it retries too */
+		return export_not_found(api, name, api_pool_take(api), resp);
 	if (rc != 0) {
 		log_error("api", "dead letters of %s: %s", name, err);
 		return api_respond_error(resp, 503, "store_unavailable", "the store failed; retry");
@@ -407,10 +412,8 @@ static int get_dead_letters(struct api *api, const struct api_request *req, cons
 	if (!(s = api_pool_take(api)))
 		return api_respond_store_unavailable(resp);
 	known = export_exists(s, api->cfg, name);
-	if (known == 0) {
-		api_pool_give(api, s);
-		return export_not_found(api, name, resp);
-	}
+	if (known == 0)
+		return export_not_found(api, name, s, resp);
 	if (known < 0)
 		err_set(err, sizeof(err), "%s", store_error(s));
 	else

@@ -337,6 +337,14 @@ int export_is_known(struct store *s, const char *name);
  * neither does, -1 on a store failure (s->err). */
 int export_exists(struct store *s, const struct hub_config *cfg, const char *name);
 
+/* The export name closest to `name` (a typo's "did you mean") among those
+ * cfg configures and, s not NULL, those the store knows from other
+ * configurations, into buf ("" when none is close).  0, or -1 when the
+ * store could not be read (s->err; buf then from cfg alone) or out of
+ * memory. */
+int export_closest_name(struct store *s, const struct hub_config *cfg, const char *name,
+			char *buf, size_t size);
+
 /* Inside the caller's write transaction, before it takes any other lock:
  * 1 when the store knows an export (export_known.c), 0 when none, -1 on a
  * store failure.  The answer holds until the transaction ends: an export

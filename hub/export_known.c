@@ -185,6 +185,33 @@ int export_exists(struct store *s, const struct hub_config *cfg, const char *nam
 	return export_config(cfg, name) ? 1 : export_is_known(s, name);
 }
 
+int export_closest_name(struct store *s, const struct hub_config *cfg, const char *name,
+			char *buf, size_t size)
+{
+	char(*known)[EXPORT_NAME_SIZE] = NULL;
+	const char **names, *best;
+	size_t n = 0, n_known = 0;
+	int rc = 0;
+
+	buf[0] = '\0';
+	if (s && export_known_elsewhere(s, cfg, &known, &n_known))
+		rc = -1; /* the configuration's names still */
+	names = hub_calloc(cfg->n_exports + n_known + 1, sizeof(*names));
+	if (!names) {
+		hub_free(known);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_exports; i++)
+		names[n++] = cfg->exports[i].name;
+	for (size_t i = 0; i < n_known; i++)
+		names[n++] = known[i];
+	if ((best = cfg_closest_name(name, names, n)))
+		snprintf(buf, size, "%s", best);
+	hub_free(names);
+	hub_free(known);
+	return rc;
+}
+
 #define ELSEWHERE_NAMED 32 /* names a message lists */
 
 const char *export_forget_missing(struct store *s, const struct hub_config *cfg,

@@ -2773,6 +2773,52 @@ static void test_api_retries_the_dead_letters_of_an_export_known_elsewhere(void)
 	world_close(&w);
 }
 
+/* A typo of an export another hub's configuration runs is answered with
+ * that one on the routes that serve it (its dead letters, to read or
+ * retry): the 404 named only the configuration's, none of them close
+ * here.  The others (backfill, enable) act on the configuration's alone,
+ * and name only those. */
+static void test_api_a_typo_of_an_export_known_elsewhere_is_answered_with_it(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	static const struct {
+		const char *method, *route;
+		int is_elsewhere_named;
+	} routes[] = {
+		{"GET", "dead_letters", 1},
+		{"POST", "dead_letters/retry", 1},
+		{"POST", "backfill", 0},
+		{"POST", "enable", 0},
+	};
+	struct world w;
+	struct resp r;
+	char path[128];
+
+	world_start(&w, API_MAX_BODY, WORLD_API_EXPORTING, NULL,
+		    "api:\n  tokens: [\"" API_TOKEN "\"]\n"
+		    "exports:\n  - {name: archive, plugin: jsonl, path: /nonexistent/a.jsonl,"
+		    " enabled: false}\n");
+	world_know_elsewhere(&w, "crm_feed");
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		const char *named = routes[i].is_elsewhere_named
+					    ? "no export named crm_fed (did you mean \\\"crm_feed\\\"?)\""
+					    : "no export named crm_fed\"";
+
+		snprintf(path, sizeof(path), "/v1/exports/crm_fed/%s", routes[i].route);
+		http_do(w.port, routes[i].method, path, NULL, 0, 0, auth, &r);
+		ASSERT_ERROR(&r, 404, "not_found");
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.body, named));
+		if (!strstr(r.body, named))
+			fprintf(stderr, "\n  %s %s: %s", routes[i].method, path, r.body);
+		/* the configuration's names still */
+		snprintf(path, sizeof(path), "/v1/exports/archiv/%s", routes[i].route);
+		http_do(w.port, routes[i].method, path, NULL, 0, 0, auth, &r);
+		ASSERT_ERROR(&r, 404, "not_found");
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "(did you mean \\\"archive\\\"?)"));
+	}
+	world_close(&w);
+}
+
 /* An export name the configuration lacks is a 404 naming the closest one
  * it has when one is close, as the CLI says it: a typo was answered as if
  * the export were gone.  A name close to none is answered without one. */
@@ -4696,6 +4742,7 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_api_dead_letters_are_paged_after_a_seq),
 	   TEST(test_api_dead_letters_of_an_export_known_elsewhere),
 	   TEST(test_api_retries_the_dead_letters_of_an_export_known_elsewhere),
+	   TEST(test_api_a_typo_of_an_export_known_elsewhere_is_answered_with_it),
 	   TEST(test_api_an_unknown_export_is_answered_with_the_closest_name),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
 	   TEST(test_api_access_stream_client_gone_and_stop),
