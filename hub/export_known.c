@@ -60,7 +60,7 @@ static int head_begin(struct store *s, const struct config_instance *ci, int was
 
 int export_known_register(struct store *s, const struct hub_config *cfg)
 {
-	char key[300], text[8];
+	char key[300];
 	int was_known;
 
 	if (cfg->n_exports == 0)
@@ -72,7 +72,7 @@ int export_known_register(struct store *s, const struct hub_config *cfg)
 		goto fail;
 	for (size_t i = 0; i < cfg->n_exports; i++) {
 		snprintf(key, sizeof(key), KNOWN_PREFIX "%s", cfg->exports[i].name);
-		if ((was_known = s->ops->meta_get(s, key, text, sizeof(text))) < 0 ||
+		if ((was_known = export_is_known(s, cfg->exports[i].name)) < 0 ||
 		    s->ops->meta_put(s, key, "1") || head_begin(s, &cfg->exports[i], was_known))
 			goto fail;
 	}
