@@ -171,13 +171,20 @@ int cli_open_store_unmigrated(struct cli *cli, struct store **out)
 	return open_store(cli, 0, out);
 }
 
-int cli_open_existing_store(struct cli *cli, struct store **out)
+int cli_store_is_missing(const struct cli *cli)
 {
-	char err[1024];
 	const char *driver = cli->cfg->store_driver ? cli->cfg->store_driver : "sqlite";
 	const char *path = cli->cfg->store_path;
 
-	if (strcmp(driver, "sqlite") == 0 && path && access(path, F_OK) != 0) {
+	return strcmp(driver, "sqlite") == 0 && path && access(path, F_OK) != 0;
+}
+
+int cli_open_existing_store(struct cli *cli, struct store **out)
+{
+	char err[1024];
+	const char *path = cli->cfg->store_path;
+
+	if (cli_store_is_missing(cli)) {
 		cli_error("store", "%s: %s (%s-c FILE names the config; run or an import"
 			  " creates the store): nothing was read or changed",
 			  path, strerror(errno),

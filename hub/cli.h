@@ -74,6 +74,10 @@ int cli_open_store(struct cli *cli, struct store **out);
  * error, not a new empty store (a command run from the wrong directory
  * would read nothing, or erase in the wrong store, and say it was done). */
 int cli_open_existing_store(struct cli *cli, struct store **out);
+/* 1 when the configuration's store is an SQLite file that does not exist
+ * (no run or import created it: it holds nothing), errno access()'s; else
+ * 0 (PostgreSQL: only opening it tells). */
+int cli_store_is_missing(const struct cli *cli);
 /* As cli_open_store, but a store an older hub made is left as it is,
  * which it prints on stdout (check --connect): STORE_OLDER, *out unset. */
 int cli_open_store_unmigrated(struct cli *cli, struct store **out);

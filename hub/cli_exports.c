@@ -316,7 +316,14 @@ static int open_for_dead_letters(struct cli *cli, const char *name, struct store
 	char err[1024], known_there[1024];
 	int known;
 
-	if (cli_load_config_lazy_env(cli) || cli_open_existing_store(cli, s))
+	if (cli_load_config_lazy_env(cli))
+		return -1;
+	/* no store yet: it knows no export from elsewhere either */
+	if (!export_config(cli->cfg, name) && cli_store_is_missing(cli)) {
+		cli_error("exports", "%s", config_missing_export(cli->cfg, name, err, sizeof(err)));
+		return -1;
+	}
+	if (cli_open_existing_store(cli, s))
 		return -1;
 	known = export_exists(*s, cli->cfg, name);
 	if (known > 0)
