@@ -118,7 +118,7 @@ static hub_rc mp_keys_problem(const char *api_key, int has_api_secret, int has_w
 		return HUB_ERR_CONFIG;
 	}
 	if (strchr(api_key ? api_key : "", ':')) {
-		snprintf(err, err_size, "api_key must not contain \":\" (Basic auth)");
+		snprintf(err, err_size, "api_key: must not contain \":\" (Basic auth)");
 		return HUB_ERR_CONFIG;
 	}
 	return HUB_OK;

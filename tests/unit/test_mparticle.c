@@ -1541,8 +1541,10 @@ static void test_create_checks_the_keys(void)
 		/* an empty secret: the host's config check, at its place */
 		{"    webhook_authorization: \"\"\n",
 		 "@sources[0].webhook_authorization: must not be empty"},
+		/* the plugin's message starts with the key: at its place */
 		{"    api_key: \"a:b\"\n    api_secret: s\n",
-		 "api_key must not contain \":\" (Basic auth)"},
+		 "@test.yaml:8:14: sources[0] \"mp\" (plugin mparticle): api_key: must not contain"
+		 " \":\" (Basic auth)"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_sms_purpose: \"\"\n",
 		 "gdpr_sms_purpose is empty"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_purposes: {news: email}\n",
@@ -1594,7 +1596,8 @@ static void test_check_refuses_what_create_refuses_of_the_keys(void)
 		{"    api_secret: s\n", "set api_key and api_secret together"},
 		{"    api_key: \"\"\n    api_secret: s\n", "api_key is empty"},
 		{"    api_key: \"a:b\"\n    api_secret: s\n",
-		 "api_key must not contain \":\" (Basic auth)"},
+		 "test.yaml:8:14: sources[0] \"mp\" (plugin mparticle): api_key: must not"
+		 " contain \":\" (Basic auth)"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_sms_purpose: \"\"\n",
 		 "gdpr_sms_purpose is empty"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_purposes: {n: [sms_marketing, x]}\n",
