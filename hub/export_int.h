@@ -182,7 +182,8 @@ int export_batch_end_load(struct store *s, const char *name, int64_t *end);
 /* Live counters the status shows for a running export (copied under the
  * exporter's lock). */
 struct export_live {
-	const char *state;       /* starting idle delivering retrying disabled stopped */
+	const char *state;       /* starting idle delivering retrying disabled stopped,
+				    "held by another process" */
 	int lease;               /* 1 this worker holds the export's lease, -1
 				    another process does (or took it), 0 not
 				    tried (starting, stopped) */
@@ -192,7 +193,7 @@ struct export_live {
 	char last_error[512];
 	int64_t last_error_at_ms;
 	int is_error_past;       /* delivered since last_error */
-	int64_t next_attempt_at_ms;
+	int64_t next_attempt_at_ms; /* when "retrying" tries again; 0 in any other state */
 	int64_t failing_began_ms; /* monotonic: w->failing began; 0: not failing */
 	int64_t failed_attempts;  /* w->failing's count: attempts failed in a row */
 };

@@ -72,10 +72,13 @@ static uint64_t worker_random(struct export_worker *w)
 
 /* ---- live state (shared) -------------------------------------------- */
 
+/* A state other than "retrying": no next attempt is waited for (one
+ * shown would be a retry's, a time past). */
 static void live_state(struct export_worker *w, const char *state)
 {
 	pthread_mutex_lock(&w->ex->lock);
 	w->live.state = state;
+	w->live.next_attempt_at_ms = 0;
 	pthread_mutex_unlock(&w->ex->lock);
 }
 
@@ -495,10 +498,13 @@ static enum step worker_deliver(struct export_worker *w)
 	}
 }
 
+/* Idle, or "held by another process": as live_state(), and said to
+ * export_wait_idle(). */
 static void worker_set_idle_as(struct export_worker *w, uint64_t gen, const char *state)
 {
 	pthread_mutex_lock(&w->ex->lock);
 	w->live.state = state;
+	w->live.next_attempt_at_ms = 0;
 	w->idle_gen = gen;
 	pthread_cond_broadcast(&w->ex->idle);
 	pthread_mutex_unlock(&w->ex->lock);
@@ -757,6 +763,7 @@ void *export_worker_main(void *arg)
 	pthread_mutex_lock(&w->ex->lock);
 	if (st != STEP_DISABLED)
 		w->live.state = "stopped";
+	w->live.next_attempt_at_ms = 0; /* none: stopped, or disabled */
 	w->live.lease = 0; /* released below */
 	pthread_cond_broadcast(&w->ex->idle);
 	pthread_mutex_unlock(&w->ex->lock);

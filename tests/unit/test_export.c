@@ -2006,6 +2006,55 @@ static void test_metrics_an_export_found_disabled_by_another_process_is_not_fail
 	refusal_close(&w, &r);
 }
 
+/* A process waiting for the lease tries nothing, so it shows no next
+ * attempt: it showed its last retry's, a time long past while the holder
+ * delivers (docs: next_attempt_at says when a `retrying` export tries
+ * again). */
+static void test_an_export_held_by_another_process_shows_no_next_attempt(void)
+{
+	struct exporter *other = NULL;
+	struct world w;
+	struct refusal r;
+	json_t *st;
+
+	other_waits_for_the_lease(&w, &r, &other); /* its start failed: a retry */
+	st = status_of_x_in(&w, other);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "held by another process");
+	CU_ASSERT_PTR_NOT_NULL(json_object_get(st, "next_attempt_at"));
+	CU_ASSERT(json_is_null(json_object_get(st, "next_attempt_at")));
+	json_decref(st);
+	gate_open(r.blocked);
+	export_stop(other);
+	refusal_close(&w, &r);
+}
+
+/* The same once idle after a retry (its store failed at its start, then
+ * nothing was left to deliver): no next attempt is waited for. */
+static void test_an_idle_export_shows_no_next_attempt(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	char *logged;
+	json_t *st;
+
+	world_open(&w, NULL);
+	export_set_load_fault(1);
+	testlib_capture_begin(&cap);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	logged = testlib_capture_end(&cap);
+	export_set_load_fault(0);
+	CU_ASSERT_PTR_NOT_NULL(logged ? strstr(logged, "delivery failing: an injected store"
+						       " failure") : NULL);
+	st = status_of_x_once(&w, "idle");
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "idle");
+	CU_ASSERT_PTR_NOT_NULL(json_object_get(st, "next_attempt_at"));
+	CU_ASSERT(json_is_null(json_object_get(st, "next_attempt_at")));
+	json_decref(st);
+	free(logged);
+	world_close(&w);
+}
+
 /* A call that delivered all but its last change before it failed (HUB_RETRY
  * with n_done = n - 1): the cursor moves past the delivered ones only, and
  * the last is sent again: every change reaches the export once, in order. */
@@ -5108,6 +5157,8 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_metrics_a_disabled_export_is_not_failing),
 	   TEST(test_metrics_an_export_held_by_another_process_is_not_failing),
 	   TEST(test_metrics_an_export_found_disabled_by_another_process_is_not_failing),
+	   TEST(test_an_export_held_by_another_process_shows_no_next_attempt),
+	   TEST(test_an_idle_export_shows_no_next_attempt),
 	   TEST(test_a_new_export_without_backfill_starts_at_the_feeds_end),
 	   TEST(test_an_export_known_before_keeps_its_changes),
 	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
