@@ -197,11 +197,11 @@ static void worker_failing_drop(struct export_worker *w)
 
 /* Another process holds the export's lease: it delivers the export, and
  * its /metrics say how that goes.  This one tries nothing meanwhile, so a
- * failing state of its own (its store failing at its start, a cursor its
- * lease was lost under) ends, said in the log: export_failing stayed 1
- * here with its seconds growing, an alert on a process that delivers
- * nothing while the holder was fine.  One that fails again once it takes
- * the lease starts a new one, its backoff from the first retry. */
+ * failing state of its own (its store failing at its start) ends, said in
+ * the log: export_failing stayed 1 here with its seconds growing, an alert
+ * on a process that delivers nothing while the holder was fine.  One that
+ * fails again once it takes the lease starts a new one, its backoff from
+ * the first retry. */
 static void worker_failing_held(struct export_worker *w)
 {
 	struct outage_words words = worker_failing_words(w);
@@ -281,6 +281,29 @@ static int64_t page_end(const struct export_worker *w)
 	return pg->rows[pg->n - 1].seq;
 }
 
+/*
+ * After export_worker_commit() failed: the store refused it, a failed
+ * attempt retried with backoff (msg); or its fence found the lease lost
+ * (export_commit.c logged that): another process took it since this
+ * one's take.  Nothing failed then, and nothing is counted: the next step
+ * takes the lease again (reading the cursor again) or finds it held.  A
+ * batch the plugin had (is_sent) went with no cursor saved: the process
+ * holding the lease (this one, should it take it again) sends it again
+ * from the saved cursor, its planned range unchanged, so with the same
+ * idempotency key.
+ */
+static enum step worker_commit_failed(struct export_worker *w, const char *msg, int is_sent)
+{
+	if (w->lease_epoch >= 0)
+		return worker_retry(w, msg);
+	if (is_sent)
+		log_info(w->who, "the batch of seq %" PRId64 "..%" PRId64 " was sent, its cursor"
+			 " not saved (the lease was lost): the process holding the lease sends it"
+			 " again, the same range with the same idempotency key; not a failed"
+			 " attempt", w->cursor + 1, page_end(w));
+	return STEP_AGAIN;
+}
+
 /* The cursor after the first n_done of the m changes sent: every row before
  * the first one not delivered (filtered rows included).  None delivered:
  * the cursor stays, filtered rows before the first change included, so the
@@ -349,7 +372,7 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 	if (m - n_done > 1) {
 		w->isolate_until = w->page.rows[w->rows[m - 1]].seq;
 		if (export_worker_commit(w, handled_cursor(w, m, n_done), NULL, 1))
-			return worker_retry(w, "the store refused the cursor");
+			return worker_commit_failed(w, "the store refused the cursor", 1);
 		live_progress(w, n_done, 0);
 		if (log_every_due(&w->isolate_log, &n_since))
 			log_info(w->who, "a change of seq %" PRId64 "..%" PRId64
@@ -368,7 +391,7 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 		 bad->seq);
 	live_error(w, "delivering", note, 0);
 	if (export_worker_commit(w, bad->seq, &dl, 0))
-		return worker_retry(w, "the store refused the dead letter");
+		return worker_commit_failed(w, "the store refused the dead letter", 1);
 	live_progress(w, n_done, 1);
 	worker_failing_over(w);
 	if (log_every_due(&w->dead_log, &n_since))
@@ -450,7 +473,7 @@ static enum step worker_deliver(struct export_worker *w)
 	}
 	if (m == 0) { /* all filtered out */
 		if (export_worker_commit(w, page_end(w), NULL, 0))
-			return worker_retry(w, "the store refused the cursor");
+			return worker_commit_failed(w, "the store refused the cursor", 0);
 		live_progress(w, 0, 0);
 		return STEP_AGAIN;
 	}
@@ -476,7 +499,7 @@ static enum step worker_deliver(struct export_worker *w)
 	if (rc == HUB_OK && n_done > 0)
 		worker_error_past(w);
 	if (export_worker_commit(w, handled_cursor(w, m, n_done), NULL, 0))
-		return worker_retry(w, "the store refused the cursor");
+		return worker_commit_failed(w, "the store refused the cursor", 1);
 	live_progress(w, n_done, 0);
 	if (n_done > 0)
 		w->attempt = 0;
@@ -596,7 +619,7 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 		return STEP_AGAIN; /* lost: taken again (or found held) first */
 	if (w->batch_end <= w->cursor && export_worker_commit(w, w->cursor, NULL, 1)) {
 		snprintf(err, sizeof(err), "planning a batch: %s", store_error(w->store));
-		return worker_retry(w, err);
+		return worker_commit_failed(w, err, 0);
 	}
 	export_worker_prune(w);
 	if (export_worker_backfill_beside(w) < 0) {
@@ -622,7 +645,7 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 	}
 	if (w->page.n == 0) /* the planned changes were erased meanwhile */
 		return export_worker_commit(w, w->batch_end, NULL, 0)
-			       ? worker_retry(w, "the store refused the cursor")
+			       ? worker_commit_failed(w, "the store refused the cursor", 0)
 			       : STEP_AGAIN;
 	/* a plan larger than a page (batch_size lowered since it was made):
 	 * planned again to the page's size and read again, so the batch sent
@@ -630,7 +653,7 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 	 * of it leave the feed meanwhile (the page's last row would move) */
 	if (w->page.n >= w->page_limit && page_end(w) < w->batch_end)
 		return export_worker_commit(w, w->cursor, NULL, 1)
-			       ? worker_retry(w, "the store refused the plan")
+			       ? worker_commit_failed(w, "the store refused the plan", 0)
 			       : STEP_AGAIN;
 	return worker_deliver(w);
 }

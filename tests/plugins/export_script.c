@@ -37,6 +37,7 @@
  *                     scripted retry), creates PATH.blocked and waits (20 s
  *                     at most) until PATH exists: a test acts while the
  *                     changes are in the plugin's hands
+ *   gate_first: true  the first call waits at the gate, whatever it answers
  */
 #include <hub_plugin.h>
 
@@ -74,13 +75,16 @@ static const struct hub_config_key keys[] = {
 	 .description = "n_done or rc: a first call of more than one change answers so"},
 	{.name = "gate", .type = HUB_CFG_STRING,
 	 .description = "a bad change waits for this file (PATH.blocked says so)"},
+	{.name = "gate_first", .type = HUB_CFG_BOOL, .default_value = "false",
+	 .description = "the first call waits at the gate too"},
 	{.name = NULL},
 };
 
 struct script {
 	const struct hub_host *host;
 	char *record;
-	int is_gate_passed; /* a retry waited at the gate once */
+	int is_gate_passed; /* a retry (or with is_gate_first, a call) waited at the gate */
+	int is_gate_first;
 	long long retries;
 	char retry_after[32];
 	long long stops;
@@ -134,6 +138,7 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 							 : "");
 	snprintf(s->gate, sizeof(s->gate), "%s",
 		 host->config_string(inst, "gate") ? host->config_string(inst, "gate") : "");
+	s->is_gate_first = host->config_bool(inst, "gate_first");
 	*state = s;
 	return HUB_OK;
 }
@@ -199,6 +204,10 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 	size_t ok = 0;
 
 	*n_done = 0;
+	if (s->is_gate_first && !s->is_gate_passed) {
+		s->is_gate_passed = 1;
+		gate_wait(s);
+	}
 	if ((strcmp(s->fail, "auth") == 0 || strcmp(s->fail, "config") == 0) &&
 	    (!s->fail_while[0] || access(s->fail_while, F_OK) == 0)) {
 		snprintf(err, err_size, "scripted %s failure", s->fail);

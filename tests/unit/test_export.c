@@ -2055,6 +2055,73 @@ static void test_an_idle_export_shows_no_next_attempt(void)
 	world_close(&w);
 }
 
+/* As another process's take of x's lease moves its epoch on (the lock is
+ * this process's, held on its worker's connection: no test can take it). */
+static void x_lease_epoch_move(struct world *w)
+{
+	struct store *other = NULL;
+	char err[512], epoch[32];
+
+	CU_ASSERT_EQUAL_FATAL(store_open(w->th->cfg, &other, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(other->ops->begin(other), 0);
+	CU_ASSERT_EQUAL_FATAL(other->ops->meta_get_held(other, "lease_epoch:export:x", epoch,
+							sizeof(epoch)), 1);
+	snprintf(epoch, sizeof(epoch), "%lld", strtoll(epoch, NULL, 10) + 1);
+	CU_ASSERT_EQUAL(other->ops->meta_put(other, "lease_epoch:export:x", epoch), 0);
+	CU_ASSERT_EQUAL(other->ops->commit(other), 0);
+	store_close(other);
+}
+
+/*
+ * The lease lost while a batch is in the plugin's hands (another process
+ * took it): the cursor is not saved, and nothing failed.  The log said
+ * "delivery failing: the store refused the cursor" and counted a failed
+ * attempt.  It says the batch goes again, and it does: from the saved
+ * cursor, with the same planned range (the same idempotency key), here
+ * by this process, which takes the lease again.
+ */
+static void test_a_cursor_fenced_off_by_a_lost_lease_is_no_failed_attempt(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	char *dir = testlib_mkdtemp(), *blocked, *keys, *logged;
+	json_t *calls = NULL;
+
+	CU_ASSERT_FATAL(asprintf(&blocked, "%s/go.blocked", dir) > 0);
+	CU_ASSERT_FATAL(asprintf(&keys, "    gate: %s/go\n    gate_first: true\n", dir) > 0);
+	world_open(&w, keys);
+	apply(&w, people);
+	testlib_capture_begin(&cap);
+	world_start(&w);
+	CU_ASSERT_FATAL(file_appears(blocked)); /* the first batch, in the plugin */
+	x_lease_epoch_move(&w);
+	gate_open(blocked);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "lease lost: lease_epoch:export:x is "), 1);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, " was sent, its cursor not saved (the lease was"
+					 " lost): the process holding the lease sends it again,"
+					 " the same range with the same idempotency key; not a"
+					 " failed attempt"), 1);
+	CU_ASSERT_PTR_NULL(strstr(logged, "delivery failing"));
+	CU_ASSERT_PTR_NULL(strstr(logged, "delivering again"));
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "lease export:x taken (epoch "), 2);
+	json_decref(recorded(&w, &calls));
+	CU_ASSERT_FATAL(json_array_size(calls) >= 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_array_get(calls, 0)), " 0 range "));
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(calls, 1)),
+			       json_string_value(json_array_get(calls, 0)));
+	CU_ASSERT_EQUAL(metrics_of_x(&w, "export_failed_attempts"), 0);
+	json_decref(calls);
+	free(logged);
+	free(keys);
+	free(blocked);
+	world_close(&w);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
 /* A call that delivered all but its last change before it failed (HUB_RETRY
  * with n_done = n - 1): the cursor moves past the delivered ones only, and
  * the last is sent again: every change reaches the export once, in order. */
@@ -5159,6 +5226,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_metrics_an_export_found_disabled_by_another_process_is_not_failing),
 	   TEST(test_an_export_held_by_another_process_shows_no_next_attempt),
 	   TEST(test_an_idle_export_shows_no_next_attempt),
+	   TEST(test_a_cursor_fenced_off_by_a_lost_lease_is_no_failed_attempt),
 	   TEST(test_a_new_export_without_backfill_starts_at_the_feeds_end),
 	   TEST(test_an_export_known_before_keeps_its_changes),
 	   TEST(test_a_call_short_of_its_last_change_sends_that_change_again),
