@@ -93,7 +93,7 @@ static hub_rc string_load(struct mp_state *st, const char *key, char **out, size
 	if (!v)
 		return HUB_OK;
 	if (!*v) {
-		snprintf(err, err_size, "%s is empty", key);
+		snprintf(err, err_size, "%s: must not be empty", key);
 		return HUB_ERR_CONFIG;
 	}
 	if (!(*out = strdup(v)))
@@ -167,7 +167,7 @@ static hub_rc mparticle_check_config(const struct hub_host *host,
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const char *v = host->config_string(inst, keys[i]);
 		if (v && !*v) { /* as string_load() says it */
-			snprintf(err, err_size, "%s is empty", keys[i]);
+			snprintf(err, err_size, "%s: must not be empty", keys[i]);
 			return HUB_ERR_CONFIG;
 		}
 	}

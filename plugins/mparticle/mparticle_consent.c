@@ -142,8 +142,8 @@ hub_rc mp_purposes_read(const struct hub_host *host, const struct hub_instance *
 	p->items = NULL;
 	p->n = 0;
 	if ((email && !*email) || (sms && !*sms)) {
-		snprintf(err, err_size, "%s is empty", email && !*email ? "gdpr_email_purpose"
-								     : "gdpr_sms_purpose");
+		snprintf(err, err_size, "%s: must not be empty",
+			 email && !*email ? "gdpr_email_purpose" : "gdpr_sms_purpose");
 		return HUB_ERR_CONFIG;
 	}
 	if (map && (email || sms)) {

@@ -1537,7 +1537,8 @@ static void test_create_checks_the_keys(void)
 		     "or both"},
 		{"    api_key: k\n", "set api_key and api_secret together"},
 		{"    api_secret: s\n", "set api_key and api_secret together"},
-		{"    api_key: \"\"\n    api_secret: s\n", "api_key is empty"},
+		{"    api_key: \"\"\n    api_secret: s\n",
+		 "@test.yaml:8:14: sources[0] \"mp\" (plugin mparticle): api_key: must not be empty"},
 		/* an empty secret: the host's config check, at its place */
 		{"    webhook_authorization: \"\"\n",
 		 "@sources[0].webhook_authorization: must not be empty"},
@@ -1546,7 +1547,8 @@ static void test_create_checks_the_keys(void)
 		 "@test.yaml:8:14: sources[0] \"mp\" (plugin mparticle): api_key: must not contain"
 		 " \":\" (Basic auth)"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_sms_purpose: \"\"\n",
-		 "gdpr_sms_purpose is empty"},
+		 "@test.yaml:10:23: sources[0] \"mp\" (plugin mparticle): gdpr_sms_purpose: must not"
+		 " be empty"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_purposes: {news: email}\n",
 		 "@: sources[0] \"mp\" (plugin mparticle): gdpr_purposes.news: must be a channel, email_marketing or sms_marketing, or a "
 		 "list of them"},
@@ -1594,12 +1596,14 @@ static void test_check_refuses_what_create_refuses_of_the_keys(void)
 		     "or both"},
 		{"    api_key: k\n", "set api_key and api_secret together"},
 		{"    api_secret: s\n", "set api_key and api_secret together"},
-		{"    api_key: \"\"\n    api_secret: s\n", "api_key is empty"},
+		{"    api_key: \"\"\n    api_secret: s\n",
+		 "test.yaml:8:14: sources[0] \"mp\" (plugin mparticle): api_key: must not be empty"},
 		{"    api_key: \"a:b\"\n    api_secret: s\n",
 		 "test.yaml:8:14: sources[0] \"mp\" (plugin mparticle): api_key: must not"
 		 " contain \":\" (Basic auth)"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_sms_purpose: \"\"\n",
-		 "gdpr_sms_purpose is empty"},
+		 "test.yaml:10:23: sources[0] \"mp\" (plugin mparticle): gdpr_sms_purpose: must not"
+		 " be empty"},
 		{"    api_key: k\n    api_secret: s\n    gdpr_purposes: {n: [sms_marketing, x]}\n",
 		 "gdpr_purposes.n: must be a channel, email_marketing or sms_marketing, or a "
 		 "list of them"},
