@@ -325,6 +325,22 @@ static void kept_clear(struct pg_store *ps)
 	}
 }
 
+/* One statement of the session's setup, answered by `until` (0: no bound):
+ * 0, or -1 with the error set. */
+static int setup_run(struct pg_store *ps, const char *sql, int n, const char *const *vals,
+		     int64_t until)
+{
+	PGresult *res = pg_exec_until(ps, sql, n, vals, W_SETUP, until);
+	int rc = 0;
+
+	if (!res)
+		return -1;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = pg_fail(ps, res, W_SETUP);
+	PQclear(res);
+	return rc;
+}
+
 /*
  * A lock another session holds (a DBA's LOCK TABLE, a transaction left
  * open) made the hub's statements wait for it without end: pushes hung
@@ -334,20 +350,13 @@ static void kept_clear(struct pg_store *ps)
  * value, never spliced in.  Not while the store is opened: a second
  * process waits for the first one's migration as long as it takes.
  */
-static int lock_timeout_apply(struct pg_store *ps)
+static int lock_timeout_apply(struct pg_store *ps, int64_t until)
 {
 	const char *vals[1] = {ps->lock_timeout};
-	PGresult *res;
-	int rc = 0;
 
 	if (!ps->is_lock_timeout_ours)
 		return 0;
-	res = PQexecParams(ps->conn, "SELECT set_config('lock_timeout', $1, false)", 1, NULL, vals,
-			   NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = pg_fail(ps, res, W_SETUP);
-	PQclear(res);
-	return rc;
+	return setup_run(ps, "SELECT set_config('lock_timeout', $1, false)", 1, vals, until);
 }
 
 /* lock_timeout's value and pg_settings' source: the server's (its default,
@@ -371,26 +380,30 @@ int store_pg_lock_timeout_set(struct store *s, int64_t ms)
 	snprintf(ps->lock_timeout, sizeof(ps->lock_timeout), is_whole_s ? "%llds" : "%lldms",
 		 (long long)(is_whole_s ? ms / 1000 : ms));
 	ps->is_lock_timeout_ours = 1;
-	return lock_timeout_apply(ps);
+	return lock_timeout_apply(ps, 0);
 }
 
 /*
  * Per-connection settings: search_path (bound as a value, never spliced
  * in), the lock namespace, durable commits even where the server's
  * default is synchronous_commit=off, and a lock_timeout (lock_timeout_apply).
+ * Each statement answered by `until` (0: no bound): the check of a lost
+ * COMMIT sets up its new connection within its 10 s.
  */
-int pg_session_setup(struct pg_store *ps)
+int pg_session_setup(struct pg_store *ps, int64_t until)
 {
 	const char *vals[1] = {ps->schema};
-	PGresult *res = PQexecParams(ps->conn,
-				     "SELECT set_config('search_path', quote_ident($1), false),"
-				     " hashtext($1), current_setting('synchronous_commit'),"
-				     " current_setting('server_encoding'),"
-				     " current_setting('lock_timeout'),"
-				     " (SELECT source FROM pg_settings WHERE name = 'lock_timeout')",
-				     1, NULL, vals, NULL, NULL, 0);
+	PGresult *res = pg_exec_until(ps,
+				      "SELECT set_config('search_path', quote_ident($1), false),"
+				      " hashtext($1), current_setting('synchronous_commit'),"
+				      " current_setting('server_encoding'),"
+				      " current_setting('lock_timeout'),"
+				      " (SELECT source FROM pg_settings WHERE name = 'lock_timeout')",
+				      1, vals, W_SETUP, until);
 	int rc = 0;
 
+	if (!res)
+		return -1; /* no answer by `until` */
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		rc = pg_fail(ps, res, W_SETUP);
 		goto out;
@@ -412,7 +425,7 @@ int pg_session_setup(struct pg_store *ps)
 	snprintf(ps->ident_lock_text, sizeof(ps->ident_lock_text), "%d",
 		 (int)(ps->salt ^ LOCK_IDENT));
 	if (strcmp(PQgetvalue(res, 0, 2), "off") == 0 &&
-	    pg_exec_simple(ps, "SET synchronous_commit = on", W_SETUP))
+	    setup_run(ps, "SET synchronous_commit = on", 0, NULL, until))
 		rc = -1;
 	/* store.lock_timeout's wins; else one a DBA set (the role, the
 	 * database, the URL's options) is kept, also 0 (wait without end): by
@@ -424,7 +437,7 @@ int pg_session_setup(struct pg_store *ps)
 			 ps->is_lock_timeout_ours ? PG_LOCK_TIMEOUT : PQgetvalue(res, 0, 4));
 	}
 	if (rc == 0 && ps->is_open_done)
-		rc = lock_timeout_apply(ps);
+		rc = lock_timeout_apply(ps, until);
 out:
 	PQclear(res);
 	return rc;
@@ -928,7 +941,7 @@ static int pg_open_as(const char *url, const char *schema, int is_migrate, struc
 		goto fail;
 	}
 	PQsetNoticeProcessor(ps->conn, pg_notice, NULL);
-	if (pg_session_setup(ps) || migrate_lock(ps, 1)) {
+	if (pg_session_setup(ps, 0) || migrate_lock(ps, 1)) {
 		err_set(err, err_size, "%s", ps->base.err);
 		goto fail;
 	}
@@ -942,7 +955,7 @@ static int pg_open_as(const char *url, const char *schema, int is_migrate, struc
 		goto fail;
 	is_locked = 0;
 	ps->is_open_done = 1;
-	if (migrate_lock(ps, 0) || lock_timeout_apply(ps)) {
+	if (migrate_lock(ps, 0) || lock_timeout_apply(ps, 0)) {
 		err_set(err, err_size, "%s", ps->base.err);
 		goto fail;
 	}

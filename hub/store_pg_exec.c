@@ -268,6 +268,7 @@ static void describe_stmt(int id, char *buf, size_t size)
 					    "rollback to savepoint", "commit", "rollback",
 					    "session setup", "schema migration",
 					    "transaction id before commit",
+					    "what became of the transaction",
 					    "giving up the leases"};
 	if (id > W_LAST)
 		id -= W_LAST + 1; /* its Parse: named as the statement */
@@ -349,6 +350,23 @@ static int stmt_prepare(struct pg_store *ps, int id)
 	return rc;
 }
 
+/* Waits until conn's socket is ready for `events` (POLLIN, POLLOUT) or
+ * fails: 1, or 0 at `until` (time_mono_ms). */
+static int conn_wait(PGconn *conn, short events, int64_t until)
+{
+	for (;;) {
+		struct pollfd pfd = {PQsocket(conn), events, 0};
+		int64_t left = until - time_mono_ms();
+		int n;
+
+		if (left <= 0)
+			return 0;
+		n = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (n > 0 || (n < 0 && errno != EINTR))
+			return 1;
+	}
+}
+
 /*
  * PQreset bounded at `until` (time_mono_ms): the reset started and polled
  * without blocking until then.  A blocking one waits connect_timeout (the
@@ -366,18 +384,64 @@ static int conn_reset_until(PGconn *conn, int64_t until)
 	if (!PQresetStart(conn))
 		return 0;
 	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
-		struct pollfd pfd = {PQsocket(conn), 0, 0};
-		int64_t left = until - time_mono_ms();
-		int n;
-
-		if (left <= 0)
+		if (!conn_wait(conn, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, until))
 			return -1;
-		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-		n = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
-		if (n > 0 || (n < 0 && errno != EINTR))
-			st = PQresetPoll(conn); /* it reads or writes, or names the error */
+		st = PQresetPoll(conn); /* it reads or writes, or names the error */
 	}
 	return st == PGRES_POLLING_OK;
+}
+
+/*
+ * One statement (sql, n parameters vals) outside any pipeline, waited for
+ * no later than `until` (time_mono_ms; 0: as long as it takes, which is
+ * PQexecParams).  The check of a lost COMMIT (commit_status) runs its
+ * statements so: a server that accepts the login and then never answers
+ * held a blocking one past the check's 10 s, until the TCP user timeout
+ * (60 s), or without end while its host still acknowledges.  Sent at once (a statement of a few hundred bytes on a connection
+ * with nothing else in flight fits the socket's buffer), then its answer
+ * read as the socket has it.  Not cancelled at `until` (PQcancel connects
+ * again, without a bound, to the host that hangs): the connection is left
+ * for a reset at its next use (is_ready 0), which closes it, and the
+ * server's backend with it.  Its result (PQclear it; a failed one too), or
+ * NULL with the error set: not sent, or no answer by `until`.
+ */
+PGresult *pg_exec_until(struct pg_store *ps, const char *sql, int n, const char *const *vals,
+			int id, int64_t until)
+{
+	PGresult *res = NULL, *next;
+	char what[64];
+
+	if (!until) {
+		if (!(res = PQexecParams(ps->conn, sql, n, NULL, vals, NULL, NULL, 0)))
+			pg_fail(ps, NULL, id); /* out of memory */
+		return res;
+	}
+	if (!PQsendQueryParams(ps->conn, sql, n, NULL, vals, NULL, NULL, 0)) {
+		pg_fail(ps, NULL, id);
+		return NULL;
+	}
+	for (;;) { /* to the NULL after the last result: the connection is idle */
+		while (PQisBusy(ps->conn)) {
+			if (!conn_wait(ps->conn, POLLIN, until))
+				goto late;
+			if (!PQconsumeInput(ps->conn))
+				break; /* the link broke: PQgetResult says so, at once */
+		}
+		if (!(next = PQgetResult(ps->conn)))
+			return res;
+		if (res)
+			PQclear(next); /* one statement: one result */
+		else
+			res = next;
+	}
+late:
+	PQclear(res);
+	ps->is_ready = 0; /* the statement is still in flight */
+	describe_stmt(id, what, sizeof(what));
+	err_set(ps->base.err, sizeof(ps->base.err),
+		"postgres: %s accepted the connection but did not answer (%s) in time",
+		ps->where, what);
+	return NULL;
 }
 
 int pg_reconnect(struct pg_store *ps)
@@ -388,7 +452,8 @@ int pg_reconnect(struct pg_store *ps)
 /*
  * Resets a broken connection, at most once per backoff period (100 ms
  * doubling to 5 s) so a down server costs each caller one quick failure.
- * until 0: as long as libpq's connect_timeout; else no later than it.
+ * until 0: as long as libpq's connect_timeout; else no later than it, the
+ * session's setup included (pg_exec_until).
  */
 int pg_reconnect_until(struct pg_store *ps, int64_t until)
 {
@@ -420,7 +485,7 @@ int pg_reconnect_until(struct pg_store *ps, int64_t until)
 		is_late = conn_reset_until(ps->conn, until) < 0;
 	if (PQpipelineStatus(ps->conn) != PQ_PIPELINE_OFF)
 		PQexitPipelineMode(ps->conn);
-	if (!is_late && PQstatus(ps->conn) == CONNECTION_OK && pg_session_setup(ps) == 0) {
+	if (!is_late && PQstatus(ps->conn) == CONNECTION_OK && pg_session_setup(ps, until) == 0) {
 		ps->is_ready = 1;
 		if (ps->backoff_ms) {
 			pthread_mutex_lock(&reconnect_outage_lock);
@@ -433,6 +498,9 @@ int pg_reconnect_until(struct pg_store *ps, int64_t until)
 	}
 	if (is_late)
 		snprintf(line, sizeof(line), "no answer within %lld ms", (long long)(until - now));
+	else if (PQtransactionStatus(ps->conn) == PQTRANS_ACTIVE) /* in flight: pg_exec_until */
+		snprintf(line, sizeof(line), "connected, then no answer to the session setup"
+			 " within %lld ms", (long long)(until - now));
 	else
 		pg_first_line(line, sizeof(line), PQerrorMessage(ps->conn));
 	ps->backoff_ms = ps->backoff_ms ? ps->backoff_ms * 2 : RECONNECT_MIN_MS;

@@ -66,7 +66,7 @@ enum stmt_id {
 /* Transaction control statements in messages (ids after the prepared). */
 enum {
 	W_BEGIN = S_COUNT, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO, W_COMMIT, W_ROLLBACK, W_SETUP,
-	W_MIGRATE, W_XID, W_LEASE_GIVE_UP,
+	W_MIGRATE, W_XID, W_XID_STATUS, W_LEASE_GIVE_UP,
 	W_LAST = W_LEASE_GIVE_UP /* the ids after it are Parses (store_pg_exec.c) */
 };
 
@@ -143,8 +143,9 @@ static inline struct pg_store *pgs(struct store *s)
 /* ---- store_pg.c ----------------------------------------------------- */
 
 /* Per-connection settings (search_path, the lock namespace, durable
- * commits): 0, or -1 with the error set. */
-int pg_session_setup(struct pg_store *ps);
+ * commits), waited for until `until` (time_mono_ms; 0: no bound): 0, or
+ * -1 with the error set. */
+int pg_session_setup(struct pg_store *ps, int64_t until);
 /* The connection's session locks are gone (a reset, a close). */
 void pg_leases_forget(struct pg_store *ps);
 /* A newer hub migrated the schema (pg_schema_check refused): every lease
@@ -166,6 +167,12 @@ void pg_first_line(char *buf, size_t size, const char *msg);
 int pg_fail(struct pg_store *ps, const PGresult *res, int id);
 /* A statement outside any pipeline (setup, migrations), waited for. */
 int pg_exec_simple(struct pg_store *ps, const char *sql, int id);
+/* One statement with n parameters outside any pipeline, waited for until
+ * `until` (time_mono_ms; 0: no bound, PQexecParams): its result (PQclear
+ * it), or NULL with the error set; left unanswered at `until`, the
+ * connection is reset at its next use. */
+PGresult *pg_exec_until(struct pg_store *ps, const char *sql, int n, const char *const *vals,
+			int id, int64_t until);
 /* Resets a broken connection, at most once per backoff period: 0, or -1
  * with the error set.  pg_reconnect_until gives up at `until`
  * (time_mono_ms) whatever connect_timeout says. */

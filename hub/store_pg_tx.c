@@ -254,7 +254,10 @@ static int commit_reconnect(struct pg_store *ps, int64_t until)
  * committed, 0 aborted, -1 unknown.  The server is asked for up to
  * COMMIT_SETTLE_MS: reached again (commit_reconnect), and a transaction
  * still "in progress" (its old backend finishing the COMMIT the client no
- * longer hears) asked again. */
+ * longer hears) asked again.  Every statement of it, the new session's
+ * setup too, is answered by then or given up (pg_exec_until): a server
+ * that accepts the login and then hangs held it until the TCP user
+ * timeout. */
 static int commit_status(struct pg_store *ps, const char *xid)
 {
 	struct timespec pause = {0, 50 * 1000 * 1000};
@@ -263,8 +266,8 @@ static int commit_status(struct pg_store *ps, const char *xid)
 	if (commit_reconnect(ps, until))
 		return -1;
 	for (;;) {
-		PGresult *res = PQexecParams(ps->conn, "SELECT txid_status($1::bigint)", 1, NULL,
-					     &xid, NULL, NULL, 0);
+		PGresult *res = pg_exec_until(ps, "SELECT txid_status($1::bigint)", 1, &xid,
+					      W_XID_STATUS, until);
 		const char *st = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 						 !PQgetisnull(res, 0, 0)
 					 ? PQgetvalue(res, 0, 0)
