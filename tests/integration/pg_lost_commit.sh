@@ -7,7 +7,8 @@
 # cut (it stopped, saying the lines from there on were not stored).  Each
 # record is stored exactly once: a second run of the file is all
 # duplicates, and its --commit-every is the size of PostgreSQL's groups
-# (the server counts its commits).
+# (the server counts its commits).  The check is bound at 10 s also when
+# the server accepts the new connection and then never answers it.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/hub.sh
@@ -18,21 +19,26 @@ hub_need jq curl psql
 [ -x "$ROOT/$B/tests/tools/cut_proxy" ] || die "$B/tests/tools/cut_proxy is not built"
 hub_tmpdir lost_commit
 PGD=$(mktemp -d "${TMPDIR:-/tmp}/hubpg.XXXXXX") || die "mktemp failed" # pgtest.sh's own
-proxy=""
-hub_at_exit 'pid_signal KILL "$proxy"; sh tests/pgtest.sh stop "$PGD"; rm -rf "$PGD"'
+proxies=""
+hub_at_exit 'pid_signal KILL $proxies; sh tests/pgtest.sh stop "$PGD"; rm -rf "$PGD"'
 url=$(sh tests/pgtest.sh start "$PGD") || die "cannot start PostgreSQL"
 pg_port=$(echo "$url" | sed -n 's|.*@127\.0\.0\.1:\([0-9]*\)/.*|\1|p')
 [ -n "$pg_port" ] || die "no port in $url"
-proxy_port=$(hub_free_port) || die "no free port"
-"$B/tests/tools/cut_proxy" "$proxy_port" "$pg_port" "$T/arm" >"$T/proxy.out" 2>&1 &
-proxy=$!
-i=0
-until grep -q ready "$T/proxy.out" 2>/dev/null; do
-	kill -0 "$proxy" 2>/dev/null || die "cut_proxy exited: $(cat "$T/proxy.out")"
-	i=$((i + 1))
-	[ $i -lt 100 ] || die "cut_proxy not ready within 10 s"
-	sleep 0.1
-done
+# proxy_start ARM_FILE: a cut_proxy in front of the server, armed by
+# ARM_FILE; its port in proxy_port
+proxy_start() {
+	proxy_port=$(hub_free_port) || die "no free port"
+	"$B/tests/tools/cut_proxy" "$proxy_port" "$pg_port" "$1" >"$1.out" 2>&1 &
+	proxies="$proxies $!"
+	i=0
+	until grep -q ready "$1.out" 2>/dev/null; do
+		kill -0 "$!" 2>/dev/null || die "cut_proxy exited: $(cat "$1.out")"
+		i=$((i + 1))
+		[ $i -lt 100 ] || die "cut_proxy not ready within 10 s"
+		sleep 0.1
+	done
+}
+proxy_start "$T/arm"
 pg_url=$url # the server itself, not through the proxy
 url=$(echo "$url" | sed "s|@127\.0\.0\.1:$pg_port/|@127.0.0.1:$proxy_port/|")
 
@@ -170,6 +176,30 @@ done
 "$HUB" -c "$T/hub.yaml" profile --installation-id lost-2 >"$T/profile" 2>&1
 [ "$(jq -r '.event_count' "$T/profile")" = 1 ] ||
 	die "the resent record is not stored once: $(cat "$T/profile")"
+# imports whose COMMIT's answer is lost, each through a proxy of its own
+# that then lets new connections log in but never answers the statement
+# named, for 14 s: the new session's setup, or the txid_status asked over
+# it.  Each blocked until the proxy closed the connection (a host that
+# stops answering: the TCP user timeout, 60 s; a server process that hangs:
+# no end) where the check is bound at 10 s.  Run beside the request below:
+# each waits those 10 s.
+stall_import() { # NAME: $T/NAME.yaml imports $T/NAME.jsonl
+	sed -n "s/\"message_id\":\"m-/\"message_id\":\"$1-/p" "$T/in.jsonl" |
+		head -n 300 >"$T/$1.jsonl"
+	"$HUB" -c "$T/$1.yaml" import "$T/$1.jsonl" --source s --commit-every 100 \
+		>"$T/$1.out" 2>"$T/$1.err"
+	echo $? >"$T/$1.rc"
+}
+stalls=""
+for stall in setup:search_path status:txid_status; do
+	name=${stall%%:*}
+	proxy_start "$T/$name.arm"
+	sed "s|@127\.0\.0\.1:[0-9]*/|@127.0.0.1:$proxy_port/|" "$T/hub.yaml" >"$T/$name.yaml"
+	echo "hang 14 at ${stall#*:}" >"$T/$name.arm"
+	stall_import "$name" &
+	stalls="$stalls $!"
+done
+
 # the same, the server refusing connections for 6 s and then accepting them
 # without a word (its host stopped answering): the hub's attempt from then
 # on waited its own connect_timeout (10 s), the whole check 16 s where it
@@ -189,5 +219,27 @@ took_ms=$((answered_ms - $(cat "$T/arm.cut")))
 n=$(psql -X -At "$pg_url" -c "SELECT count(*) FROM lost.events e JOIN lost.identifiers i
 	ON i.profile_id = e.profile_id WHERE i.type = 'installation_id' AND i.value = 'lost-4'")
 [ "$n" = 1 ] || die "request lost-4, committed, its answer lost: $n events stored"
+wait $stalls
+# each import stopped within the 10 s, the batch whose answer was lost
+# stored (once) and said to be maybe stored, nothing after it
+for name in setup status; do
+	[ -s "$T/$name.arm.cut" ] || die "the proxy cut no COMMIT of the $name import"
+	[ "$(cat "$T/$name.rc")" != 0 ] ||
+		die "the $name import went on past an unknown COMMIT: $(cat "$T/$name.err")"
+	grep -q "but for those of the batches whose COMMIT answer was lost, which may be" \
+		"$T/$name.err" ||
+		die "the $name import did not say a batch may be stored: $(cat "$T/$name.err")"
+	# when the check ended: the intake's line (the import's next batch then
+	# waits for a connection that hangs, as any statement outside the check)
+	at=$(sed -n 's/^\([0-9T:.-]*Z\) error \[intake\] store commits failing: .*whether COMMIT took effect is unknown.*/\1/p' \
+		"$T/$name.err" | head -n 1)
+	[ -n "$at" ] || die "the $name import logged no unknown COMMIT: $(cat "$T/$name.err")"
+	took_ms=$(($(date -d "$at" +%s%3N) - $(cat "$T/$name.arm.cut")))
+	[ "$took_ms" -lt 13000 ] || die "asking what became of a COMMIT, the server hanging at" \
+		"the $name: $took_ms ms from the cut, past its 10 s"
+	n=$(psql -X -At "$pg_url" -c \
+		"SELECT count(*) FROM lost.events WHERE message_id LIKE '$name-%'")
+	[ "$n" = 100 ] || die "the $name import: $n events stored, want its first batch's 100"
+done
 finish pg_lost_commit
-echo "pg_lost_commit: an import and a request whose COMMIT's answer was lost: stored once, said so, also beside a 4 s outage; unknown when the server could not be asked for 12 s, said within 10 s also when connecting hangs"
+echo "pg_lost_commit: an import and a request whose COMMIT's answer was lost: stored once, said so, also beside a 4 s outage; unknown when the server could not be asked for 12 s, said within 10 s also when connecting, the session setup or txid_status hangs"

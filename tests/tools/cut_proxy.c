@@ -19,9 +19,14 @@
  * for longer than the hub asks (commit_status): it cannot say.  "down N
  * hang M": after those N seconds, new connections are accepted and never
  * answered for M seconds more, as a server whose host stops answering (a
- * connect attempt then waits its connect_timeout).  ARM_FILE.cut holds
- * the time of the cut (ms since the epoch).  Every other connection, and
- * every connection once disarmed, is relayed as it is.
+ * connect attempt then waits its connect_timeout).  "hang M at WORD"
+ * (after "down N", or at once): for M seconds new connections are
+ * relayed until the client sends WORD (a statement's text), and from that
+ * message on nothing more is relayed either way, as a server that accepts
+ * the login and then never answers (the statement never reaches it);
+ * they are closed after those M seconds.  ARM_FILE.cut holds the time of
+ * the cut (ms since the epoch).  Every other connection, and every
+ * connection once disarmed, is relayed as it is.
  *
  * Usage: cut_proxy LISTEN_PORT UPSTREAM_PORT ARM_FILE
  *   prints "ready" once listening; runs until killed.
@@ -41,7 +46,7 @@
 #define DOWN_MS 4000
 #define BUF_SIZE 65536
 
-enum cut_state { RELAY = 0, HOLDING, WAIT_REPLY };
+enum cut_state { RELAY = 0, HOLDING, WAIT_REPLY, STALLED };
 
 struct pair {
 	int cfd, sfd; /* -1: free */
@@ -49,6 +54,7 @@ struct pair {
 	char held[BUF_SIZE];
 	size_t n_held;
 	long long hold_since_ms;
+	int is_in_hang; /* accepted while the server "hangs at" hang_word */
 };
 
 static struct pair pairs[MAX_PAIRS];
@@ -56,6 +62,7 @@ static const char *arm_file;
 static long long down_until_ms; /* new connections are closed until then */
 static long long hang_until_ms; /* then accepted, never answered, until then */
 static int hung[MAX_PAIRS];      /* those connections (-1: free) */
+static char hang_word[64];       /* "hang M at WORD": relayed up to WORD */
 
 static long long now_ms(void)
 {
@@ -154,12 +161,19 @@ static void cut(struct pair *p)
 			mode[0] = '\0';
 		fclose(f);
 	}
+	down_until_ms = now_ms();
 	if (strncmp(mode, "down", 4) == 0) {
 		long secs = strtol(mode + 4, NULL, 10);
-		down_until_ms = now_ms() + (secs > 0 ? secs * 1000LL : DOWN_MS);
+		down_until_ms += secs > 0 ? secs * 1000LL : DOWN_MS;
 	}
-	if ((hang = strstr(mode, "hang")))
-		hang_until_ms = down_until_ms + strtol(hang + 4, NULL, 10) * 1000LL;
+	hang_until_ms = 0;
+	hang_word[0] = '\0';
+	if ((hang = strstr(mode, "hang"))) {
+		char *at;
+		hang_until_ms = down_until_ms + strtol(hang + 4, &at, 10) * 1000LL;
+		if (sscanf(at, " at %63s", hang_word) != 1)
+			hang_word[0] = '\0';
+	}
 	unlink(arm_file);
 	snprintf(done, sizeof(done), "%s.cut", arm_file);
 	if ((f = fopen(done, "w"))) {
@@ -189,7 +203,18 @@ static void hang_end(void)
 		if (hung[i] >= 0)
 			close(hung[i]);
 		hung[i] = -1;
+		if (pairs[i].cfd >= 0 && pairs[i].state == STALLED)
+			pair_close(&pairs[i]);
+		pairs[i].is_in_hang = 0;
 	}
+}
+
+/* "hang M at WORD": the client's message with WORD, and all after it, is
+ * never relayed. */
+static int is_stalling(const struct pair *p, const char *buf, size_t n)
+{
+	return p->is_in_hang && hang_word[0] &&
+	       memmem(buf, n, hang_word, strlen(hang_word)) != NULL;
 }
 
 /* Bytes from the client: relayed, or from COMMIT on held (armed). */
@@ -197,6 +222,10 @@ static void from_client(struct pair *p, const char *buf, size_t n)
 {
 	long at = p->state == RELAY && is_armed() ? find_commit_parse(buf, n) : -1;
 
+	if (p->state == STALLED || is_stalling(p, buf, n)) {
+		p->state = STALLED; /* read and dropped: the server "hangs" */
+		return;
+	}
 	if (at < 0 || n - (size_t)at > sizeof(p->held)) {
 		if (p->state == HOLDING && p->n_held + n <= sizeof(p->held)) {
 			memcpy(p->held + p->n_held, buf, n);
@@ -230,6 +259,8 @@ static void release(struct pair *p)
 /* Bytes from the server: relayed, or COMMIT's answer dropped and cut. */
 static void from_server(struct pair *p, const char *buf, size_t n)
 {
+	if (p->state == STALLED)
+		return;
 	if (p->state == WAIT_REPLY) {
 		cut(p);
 		return;
@@ -252,7 +283,7 @@ static void accept_one(int lfd, int upstream)
 		close(cfd); /* the server is "down" */
 		return;
 	}
-	if (now_ms() < hang_until_ms) {
+	if (now_ms() < hang_until_ms && !hang_word[0]) {
 		hang_one(cfd); /* the server "hangs" */
 		return;
 	}
@@ -263,6 +294,7 @@ static void accept_one(int lfd, int upstream)
 			pairs[i].sfd = sfd;
 			pairs[i].state = RELAY;
 			pairs[i].n_held = 0;
+			pairs[i].is_in_hang = now_ms() < hang_until_ms; /* then at hang_word */
 			return;
 		}
 	}
@@ -288,6 +320,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < MAX_PAIRS; i++) {
 		pairs[i].cfd = pairs[i].sfd = -1;
+		pairs[i].is_in_hang = 0;
 		hung[i] = -1;
 	}
 	printf("ready\n");
