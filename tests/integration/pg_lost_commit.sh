@@ -226,6 +226,8 @@ for name in setup status; do
 	[ -s "$T/$name.arm.cut" ] || die "the proxy cut no COMMIT of the $name import"
 	[ "$(cat "$T/$name.rc")" != 0 ] ||
 		die "the $name import went on past an unknown COMMIT: $(cat "$T/$name.err")"
+	! grep -q "Sanitizer\|runtime error:" "$T/$name.err" ||
+		die "the $name import (SAN=1): $(cat "$T/$name.err")"
 	grep -q "but for those of the batches whose COMMIT answer was lost, which may be" \
 		"$T/$name.err" ||
 		die "the $name import did not say a batch may be stored: $(cat "$T/$name.err")"
