@@ -397,9 +397,10 @@ static int conn_reset_until(PGconn *conn, int64_t until)
  * PQexecParams).  The check of a lost COMMIT (commit_status) runs its
  * statements so: a server that accepts the login and then never answers
  * held a blocking one past the check's 10 s, until the TCP user timeout
- * (60 s), or without end while its host still acknowledges.  Sent at once (a statement of a few hundred bytes on a connection
- * with nothing else in flight fits the socket's buffer), then its answer
- * read as the socket has it.  Not cancelled at `until` (PQcancel connects
+ * (60 s), or without end while its host still acknowledges.  Sent at once
+ * (a statement of a few hundred bytes on a connection with nothing else in
+ * flight fits the socket's buffer), then its answer read as the socket has
+ * it.  Not cancelled at `until` (PQcancel connects
  * again, without a bound, to the host that hangs): the connection is left
  * for a reset at its next use (is_ready 0), which closes it, and the
  * server's backend with it.  Its result (PQclear it; a failed one too), or

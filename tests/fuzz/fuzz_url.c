@@ -2,8 +2,9 @@
  * fuzz_url.c - libFuzzer target for the URLs of the config that reach a
  * connection: the PostgreSQL store's store.url (hub/store_pg.c:
  * store_pg_url_check, and describe_url, which names the store in every
- * message; store_pg_url_sets, which reads its options), the postgres export's url (plugins/postgres/postgres.c:
- * uri_has_stray_at, url_is_valid) and the webhook export's url
+ * message; store_pg_url_sets, which reads its options), the postgres
+ * export's url (plugins/postgres/postgres.c: uri_has_stray_at,
+ * url_is_valid) and the webhook export's url
  * (plugins/webhook/webhook.c: url_origin, which its messages quote).  The
  * sources are compiled in; libpq and libcurl parse, the hub decides what
  * it lets through and what it prints.
