@@ -52,6 +52,13 @@
  *     time; $remove drops every occurrence, $add is set-like.
  *   - an erase blocks records before erase time + erase_block_days, not
  *     one at that end; an older erase does not shorten the block.
+ *   - a merge step 4 refuses drops the record's installation first, then
+ *     its external ids from the highest priority number; a login takes
+ *     its external ids in priority order (not the names' order).
+ *   - a merge weighs a deleted attribute like a value, and the record's
+ *     array op applies to what the merge kept.
+ *   - a tombstone of a tombstone resolves to the live profile, and an
+ *     erase of that profile deletes both.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -1927,6 +1934,200 @@ static void test_the_intake_counts_duplicates_blocked_and_refused(void)
 	testhub_stop(th);
 }
 
+/* One record of `type` at 2025-03-03T<hhmm>:00Z; body is the rest of its
+ * JSON object (identifiers and payload). */
+static void apply_rec(struct testhub *th, const char *type, const char *mid, const char *hhmm,
+		      const char *body)
+{
+	char line[1024];
+
+	CU_ASSERT_FATAL(snprintf(line, sizeof(line),
+				 "{\"type\":\"%s\",\"message_id\":\"%s\",\"timestamp\":"
+				 "\"2025-03-03T%.2s:%.2s:00Z\",%s}",
+				 type, mid, hhmm, hhmm + 2, body) < (int)sizeof(line));
+	apply(th, line);
+}
+
+/* The live profile document holding identifier (type, value), or NULL;
+ * borrowed from dump. */
+static json_t *holder_of(json_t *dump, const char *type, const char *value)
+{
+	size_t i, k;
+	json_t *doc, *v;
+
+	json_array_foreach(dump, i, doc)
+		json_array_foreach(json_object_get(json_object_get(doc, "identifiers"), type), k, v)
+			if (strcmp(json_string_value(v), value) == 0)
+				return doc;
+	return NULL;
+}
+
+static long event_count_of(const json_t *doc)
+{
+	return (long)json_integer_value(json_object_get(doc, "event_count"));
+}
+
+/* IDENTITY.md section 3, step 4: a merge that is not allowed drops the
+ * record's installation first, then its external ids from the highest
+ * priority number (not by name: mpid has priority 1, crm_id 2).  The
+ * session I5, C1 (by mpid M1) and C2 (by crm_id K2) cannot all merge, two
+ * being known; without I5 they still cannot; without K2 the track lands on
+ * C1 alone.  I5 stays on its session, which the dropped installation's
+ * platform does not reach. */
+static void test_a_refused_merge_drops_the_installation_then_the_last_priority(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n"
+					   "    mpid: {limit: 1, priority: 1}\n"
+					   "    crm_id: {limit: 1, priority: 2}\n");
+	json_t *dump, *c1, *c2, *session;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_rec(th, "identify", "m1", "0901", "\"identifiers\":{\"custom_id\":\"C1\","
+		  "\"mpid\":\"M1\"}");
+	apply_rec(th, "identify", "m2", "0902", "\"identifiers\":{\"custom_id\":\"C2\","
+		  "\"crm_id\":\"K2\"}");
+	apply_rec(th, "track", "m3", "0903", "\"identifiers\":{\"installation_id\":\"I5\"},"
+		  "\"event\":{\"name\":\"e\"}");
+	apply_rec(th, "track", "m4", "0904", "\"identifiers\":{\"installation_id\":\"I5\","
+		  "\"crm_id\":\"K2\",\"mpid\":\"M1\"},\"platform\":\"ios\","
+		  "\"event\":{\"name\":\"e\"}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 3); /* nothing merged */
+	c1 = profile_of(dump, "C1", NULL);
+	c2 = profile_of(dump, "C2", NULL);
+	session = profile_of(dump, NULL, "I5");
+	CU_ASSERT_FATAL(c1 && c2 && session);
+	CU_ASSERT_EQUAL(event_count_of(c1), 1); /* the track, by mpid */
+	CU_ASSERT_EQUAL(event_count_of(c2), 0);
+	CU_ASSERT_EQUAL(event_count_of(session), 1);
+	CU_ASSERT_PTR_EQUAL(holder_of(dump, "crm_id", "K2"), c2);
+	CU_ASSERT_EQUAL(json_array_size(installations_of(c1)), 0);
+	CU_ASSERT(json_is_null(json_object_get(
+		json_array_get(json_object_get(session, "installations"), 0), "platform")));
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+/* IDENTITY.md section 3, step 3: a login takes its external ids in
+ * priority order (mpid, priority 1, before crm_id, 2, whatever the names'
+ * order).  The sessions holding M and K each hold a zid (limit 1): the
+ * first merged brings its zid, so the second may not join (x dropped, the
+ * session left live with all it holds). */
+static void test_a_login_takes_its_external_ids_in_priority_order(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n"
+					   "    mpid: {limit: 1, priority: 1}\n"
+					   "    crm_id: {limit: 1, priority: 2}\n"
+					   "    zid: {limit: 1, priority: 3}\n");
+	json_t *dump, *c1, *apart;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_rec(th, "track", "m1", "0901", "\"identifiers\":{\"crm_id\":\"K\",\"zid\":\"Z1\"},"
+		  "\"event\":{\"name\":\"e\"}");
+	apply_rec(th, "track", "m2", "0902", "\"identifiers\":{\"mpid\":\"M\",\"zid\":\"Z2\"},"
+		  "\"event\":{\"name\":\"e\"}");
+	apply_rec(th, "identify", "m3", "0903", "\"identifiers\":{\"custom_id\":\"C1\","
+		  "\"crm_id\":\"K\",\"mpid\":\"M\"}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 2);
+	c1 = profile_of(dump, "C1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+	CU_ASSERT_PTR_EQUAL(holder_of(dump, "mpid", "M"), c1);
+	CU_ASSERT_PTR_EQUAL(holder_of(dump, "zid", "Z2"), c1);
+	CU_ASSERT_EQUAL(event_count_of(c1), 1);
+	apart = holder_of(dump, "crm_id", "K");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(apart);
+	CU_ASSERT_PTR_NOT_EQUAL(apart, c1);
+	CU_ASSERT(json_is_true(json_object_get(apart, "anonymous")));
+	CU_ASSERT_PTR_EQUAL(holder_of(dump, "zid", "Z1"), apart);
+	CU_ASSERT_EQUAL(event_count_of(apart), 1);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+/* IDENTITY.md sections 4 and 9: on a merge a delete competes like a value
+ * (a's newer delete wins, b's older delete loses, c's older delete loses
+ * to C1's value) and keeps its time, so an older plain write cannot bring
+ * a back; the record's array op applies after the merge, to the array
+ * the merge kept (the session's newer one), whatever the op's own time,
+ * and the attribute keeps the newer time. */
+static void test_a_merge_weighs_deletes_like_values_then_the_array_op_applies(void)
+{
+	static const char *const tags[] = {"a", "c"};
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *attrs;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_rec(th, "identify", "m1", "0901", "\"identifiers\":{\"custom_id\":\"C1\"},"
+		  "\"attributes\":{\"a\":\"c1\",\"b\":null,\"c\":\"c1\",\"tags\":[\"b\"]}");
+	apply_rec(th, "identify", "m2", "0902", "\"identifiers\":{\"installation_id\":\"I9\"},"
+		  "\"attributes\":{\"a\":null,\"b\":\"i9\",\"tags\":[\"a\"]}");
+	apply_rec(th, "identify", "m3", "0900", "\"identifiers\":{\"installation_id\":\"I9\"},"
+		  "\"attributes\":{\"c\":null}");
+	apply_rec(th, "identify", "m4", "0800", "\"identifiers\":{\"custom_id\":\"C1\","
+		  "\"installation_id\":\"I9\"},\"attributes\":{\"tags\":{\"$add\":[\"c\"]}}");
+	/* older than the merged delete of a and than the tags' time */
+	apply_rec(th, "identify", "m5", "0901", "\"identifiers\":{\"custom_id\":\"C1\"},"
+		  "\"attributes\":{\"a\":\"back\",\"tags\":[\"old\"]}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
+	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
+	CU_ASSERT_PTR_NULL(json_object_get(attrs, "a"));
+	expect_text(attrs, "b", "i9");
+	expect_text(attrs, "c", "c1");
+	CU_ASSERT(array_is(json_object_get(attrs, "tags"), tags, 2));
+	CU_ASSERT_EQUAL(json_object_size(attrs), 3);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+/* IDENTITY.md sections 3 and 7: a tombstone of a tombstone resolves to the
+ * live profile (the session K merged into the session I1, which merged
+ * into C1), and an erase of C1 takes both with it: no profile row and no
+ * log row of either is left. */
+static void test_an_erase_takes_the_tombstones_of_tombstones(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n    crm_id: {limit: 1}\n");
+	char first[64], second[64], live[PROFILE_ID_SIZE];
+	struct store_profile p;
+	json_t *dump, *rows;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_rec(th, "track", "m1", "0901", "\"identifiers\":{\"installation_id\":\"I1\"},"
+		  "\"event\":{\"name\":\"e\"}");
+	apply_rec(th, "track", "m2", "0902", "\"identifiers\":{\"crm_id\":\"K\"},"
+		  "\"event\":{\"name\":\"e\"}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_FATAL(holder_of(dump, "installation_id", "I1") && holder_of(dump, "crm_id", "K"));
+	snprintf(first, sizeof(first), "%s", pid_of(holder_of(dump, "installation_id", "I1")));
+	snprintf(second, sizeof(second), "%s", pid_of(holder_of(dump, "crm_id", "K")));
+	json_decref(dump);
+	apply_rec(th, "track", "m3", "0903", "\"identifiers\":{\"installation_id\":\"I1\","
+		  "\"crm_id\":\"K\"},\"event\":{\"name\":\"e\"}"); /* K's session into I1's */
+	apply_rec(th, "identify", "m4", "0904", "\"identifiers\":{\"custom_id\":\"C1\"}");
+	apply_rec(th, "identify", "m5", "0905", "\"identifiers\":{\"custom_id\":\"C1\","
+		  "\"installation_id\":\"I1\"}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
+	CU_ASSERT_EQUAL(event_count_of(json_array_get(dump, 0)), 3);
+	CU_ASSERT_EQUAL(profile_resolve_id(th->reader, second, live), 1);
+	CU_ASSERT_STRING_EQUAL(live, pid_of(json_array_get(dump, 0)));
+	CU_ASSERT_EQUAL(th->reader->ops->profile_get(th->reader, second, &p), 1);
+	CU_ASSERT_STRING_EQUAL(p.merged_into, live); /* pointed at the live one */
+	json_decref(dump);
+	apply_rec(th, "erase", "e1", "0906", "\"identifiers\":{\"custom_id\":\"C1\"}");
+	CU_ASSERT_EQUAL(th->reader->ops->profile_get(th->reader, first, &p), 0);
+	CU_ASSERT_EQUAL(th->reader->ops->profile_get(th->reader, second, &p), 0);
+	CU_ASSERT_EQUAL(profile_resolve_id(th->reader, second, live), 0);
+	rows = log_of(th, second);
+	CU_ASSERT_EQUAL(json_array_size(rows), 0);
+	json_decref(rows);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 0);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_an_email_lookup_ignores_ascii_case),
 	   TEST(test_an_email_holder_is_on_the_first_page_only),
@@ -1966,4 +2167,8 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_a_merge_tie_of_consent_goes_to_the_more_restrictive),
 	   TEST(test_a_merge_tie_of_an_attribute_goes_to_the_survivor),
 	   TEST(test_an_array_op_keeps_the_newer_time_and_is_set_like),
-	   TEST(test_an_erase_blocks_until_erase_time_plus_erase_block_days))
+	   TEST(test_an_erase_blocks_until_erase_time_plus_erase_block_days),
+	   TEST(test_a_refused_merge_drops_the_installation_then_the_last_priority),
+	   TEST(test_a_login_takes_its_external_ids_in_priority_order),
+	   TEST(test_a_merge_weighs_deletes_like_values_then_the_array_op_applies),
+	   TEST(test_an_erase_takes_the_tombstones_of_tombstones))
