@@ -880,6 +880,22 @@ static int migrate_lock(struct pg_store *ps, int is_lock)
 	return rc;
 }
 
+/* libpq's connect_timeout of conn in ms, as libpq reads it: at least 2 s,
+ * 0 (none) when it is 0, negative or unreadable. */
+static int64_t conn_timeout_ms(PGconn *conn)
+{
+	PQconninfoOption *opts = PQconninfo(conn);
+	long secs = 0;
+
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "connect_timeout") == 0 && o->val)
+			secs = strtol(o->val, NULL, 10);
+	PQconninfoFree(opts);
+	if (secs <= 0)
+		return 0;
+	return (secs < 2 ? 2 : secs) * 1000LL;
+}
+
 static int pg_open_as(const char *url, const char *schema, int is_migrate, struct store **out,
 		      char *err, size_t err_size)
 {
@@ -941,6 +957,7 @@ static int pg_open_as(const char *url, const char *schema, int is_migrate, struc
 		goto fail;
 	}
 	PQsetNoticeProcessor(ps->conn, pg_notice, NULL);
+	ps->connect_timeout_ms = conn_timeout_ms(ps->conn);
 	if (pg_session_setup(ps, 0) || migrate_lock(ps, 1)) {
 		err_set(err, err_size, "%s", ps->base.err);
 		goto fail;

@@ -319,6 +319,14 @@ int pg_fail(struct pg_store *ps, const PGresult *res, int id)
 	return -1;
 }
 
+const char *pg_err_reason(const struct pg_store *ps)
+{
+	static const char prefix[] = "postgres: ";
+	size_t n = strlen(prefix);
+
+	return ps->base.err + (strncmp(ps->base.err, prefix, n) == 0 ? n : 0);
+}
+
 /* A statement outside any pipeline (setup, migrations), waited for. */
 int pg_exec_simple(struct pg_store *ps, const char *sql, int id)
 {
@@ -451,16 +459,50 @@ int pg_reconnect(struct pg_store *ps)
 }
 
 /*
+ * Why a reset failed, into the error: the server not reached (libpq's
+ * reason, or no answer within waited_ms), or reached and its session setup
+ * not answered within setup_ms or refused, the setup's own reason kept (a
+ * lock_timeout the server refuses, a role without rights): "cannot reach"
+ * with libpq's stale message hid it.
+ */
+static void reconnect_fail_say(struct pg_store *ps, int is_connected, int64_t waited_ms,
+			       int64_t setup_ms)
+{
+	char line[256], setup[sizeof(ps->base.err)];
+
+	if (is_connected && PQtransactionStatus(ps->conn) == PQTRANS_ACTIVE) {
+		/* in flight: pg_exec_until gave up */
+		err_set(ps->base.err, sizeof(ps->base.err), "postgres: %s accepted the connection,"
+			" then did not answer the session setup within %lld ms", ps->where,
+			(long long)setup_ms);
+	} else if (is_connected) {
+		snprintf(setup, sizeof(setup), "%s", pg_err_reason(ps));
+		err_set(ps->base.err, sizeof(ps->base.err), "postgres: %s accepted the connection,"
+			" but the session setup failed: %s", ps->where, setup);
+	} else {
+		if (waited_ms < 0)
+			pg_first_line(line, sizeof(line), PQerrorMessage(ps->conn));
+		else
+			snprintf(line, sizeof(line), "no answer within %lld ms",
+				 (long long)waited_ms);
+		err_set(ps->base.err, sizeof(ps->base.err), "postgres: cannot reach %s: %s",
+			ps->where, line);
+	}
+}
+
+/*
  * Resets a broken connection, at most once per backoff period (100 ms
  * doubling to 5 s) so a down server costs each caller one quick failure.
- * until 0: as long as libpq's connect_timeout; else no later than it, the
- * session's setup included (pg_exec_until).
+ * until 0: the reset as long as libpq's connect_timeout (per address), and
+ * the session's setup answered within connect_timeout of it (a server that
+ * logs in and then never answers held the writer, and every request
+ * waiting on it, until the TCP user timeout); else both no later than
+ * `until` (pg_exec_until).
  */
 int pg_reconnect_until(struct pg_store *ps, int64_t until)
 {
-	int64_t now = time_mono_ms();
-	char line[256];
-	int is_late = 0;
+	int64_t now = time_mono_ms(), setup_until = until, setup_at;
+	int is_late = 0, is_connected;
 
 	if (now < ps->reconnect_at_ms) {
 		err_set(ps->base.err, sizeof(ps->base.err),
@@ -486,7 +528,11 @@ int pg_reconnect_until(struct pg_store *ps, int64_t until)
 		is_late = conn_reset_until(ps->conn, until) < 0;
 	if (PQpipelineStatus(ps->conn) != PQ_PIPELINE_OFF)
 		PQexitPipelineMode(ps->conn);
-	if (!is_late && PQstatus(ps->conn) == CONNECTION_OK && pg_session_setup(ps, until) == 0) {
+	setup_at = time_mono_ms();
+	if (!until && ps->connect_timeout_ms)
+		setup_until = setup_at + ps->connect_timeout_ms;
+	is_connected = !is_late && PQstatus(ps->conn) == CONNECTION_OK;
+	if (is_connected && pg_session_setup(ps, setup_until) == 0) {
 		ps->is_ready = 1;
 		if (ps->backoff_ms) {
 			pthread_mutex_lock(&reconnect_outage_lock);
@@ -497,19 +543,11 @@ int pg_reconnect_until(struct pg_store *ps, int64_t until)
 		ps->reconnect_at_ms = 0;
 		return 0;
 	}
-	if (is_late)
-		snprintf(line, sizeof(line), "no answer within %lld ms", (long long)(until - now));
-	else if (PQtransactionStatus(ps->conn) == PQTRANS_ACTIVE) /* in flight: pg_exec_until */
-		snprintf(line, sizeof(line), "connected, then no answer to the session setup"
-			 " within %lld ms", (long long)(until - now));
-	else
-		pg_first_line(line, sizeof(line), PQerrorMessage(ps->conn));
+	reconnect_fail_say(ps, is_connected, is_late ? until - now : -1, setup_until - setup_at);
 	ps->backoff_ms = ps->backoff_ms ? ps->backoff_ms * 2 : RECONNECT_MIN_MS;
 	if (ps->backoff_ms > RECONNECT_MAX_MS)
 		ps->backoff_ms = RECONNECT_MAX_MS;
 	ps->reconnect_at_ms = now + ps->backoff_ms;
-	err_set(ps->base.err, sizeof(ps->base.err), "postgres: cannot reach %s: %s", ps->where,
-		line);
 	pthread_mutex_lock(&reconnect_outage_lock);
 	outage_note_failure(&reconnect_outage, &reconnect_words, 1, ps->base.err);
 	pthread_mutex_unlock(&reconnect_outage_lock);

@@ -117,6 +117,9 @@ struct pg_store {
 	struct memo memo;
 	int64_t reconnect_at_ms;
 	int64_t backoff_ms;
+	/* libpq's connect_timeout (the URL's, else 10 s; 0: none): a reset's
+	 * session setup is answered within it too (pg_reconnect) */
+	int64_t connect_timeout_ms;
 	/* the leases this connection holds (its session locks); a reconnect
 	 * loses them all, and conn_gen counts reconnects */
 	struct pg_lease {
@@ -165,6 +168,8 @@ int pg_schema_check(struct pg_store *ps, const char *version);
 void pg_first_line(char *buf, size_t size, const char *msg);
 /* Sets the error from a failed result (may be NULL) and returns -1. */
 int pg_fail(struct pg_store *ps, const PGresult *res, int id);
+/* The error without its "postgres: ", to quote it inside another. */
+const char *pg_err_reason(const struct pg_store *ps);
 /* A statement outside any pipeline (setup, migrations), waited for. */
 int pg_exec_simple(struct pg_store *ps, const char *sql, int id);
 /* One statement with n parameters outside any pipeline, waited for until
@@ -174,8 +179,9 @@ int pg_exec_simple(struct pg_store *ps, const char *sql, int id);
 PGresult *pg_exec_until(struct pg_store *ps, const char *sql, int n, const char *const *vals,
 			int id, int64_t until);
 /* Resets a broken connection, at most once per backoff period: 0, or -1
- * with the error set.  pg_reconnect_until gives up at `until`
- * (time_mono_ms) whatever connect_timeout says. */
+ * with the error set.  pg_reconnect waits connect_timeout for the reset
+ * and as long again for the session's setup; pg_reconnect_until gives up
+ * at `until` (time_mono_ms) whatever connect_timeout says. */
 int pg_reconnect(struct pg_store *ps);
 int pg_reconnect_until(struct pg_store *ps, int64_t until);
 /* The pipeline, inside a transaction: pg_pipe_send sends a statement (or

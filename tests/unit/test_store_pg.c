@@ -281,6 +281,97 @@ static void test_pg_exec_reconnects_back_off_from_100_ms_to_5_s(void)
 	exec_close(s);
 }
 
+/* A session holding a lock on pg_settings (which the session setup reads)
+ * until it has been idle in its transaction for 8 s: the server logs a new
+ * session in and then does not answer its setup for as long.  Its
+ * connection (ROLLBACK ends it sooner), or NULL (a failed assertion). */
+static PGconn *exec_dba_locks_settings(const char *url)
+{
+	PGconn *dba = PQconnectdb(url);
+	PGresult *res = PQexec(dba, "SET idle_in_transaction_session_timeout = '8s'; BEGIN;"
+				    " LOCK TABLE pg_catalog.pg_settings IN ACCESS EXCLUSIVE MODE");
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (!ok)
+		fprintf(stderr, "\n  pg_settings not locked: %s\n", PQerrorMessage(dba));
+	CU_ASSERT(ok);
+	PQclear(res);
+	if (ok)
+		return dba;
+	PQfinish(dba);
+	return NULL;
+}
+
+/* A reset to a server that logs in and then does not answer the session
+ * setup (exec_dba_locks_settings) gives up after connect_timeout (the
+ * URL's 2 s here; the hub's default 10 s), saying what hung, as the
+ * connection attempt itself does; once the server answers, the next
+ * attempt connects.  The setup was waited for without end (here until the
+ * lock went, 8 s), holding the writer and every request waiting on it. */
+static void test_pg_exec_a_reset_gives_up_a_hung_setup_at_connect_timeout(void)
+{
+	char url[512], short_url[560], err[512] = "";
+	struct store *s, *s2 = NULL;
+	PGconn *dba;
+	int64_t t0, took_ms;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL(pgs(s)->connect_timeout_ms, 10000);
+	snprintf(short_url, sizeof(short_url), "%s?connect_timeout=2", url);
+	CU_ASSERT_EQUAL_FATAL(store_pg_open(short_url, "", &s2, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(pgs(s2)->connect_timeout_ms, 2000);
+	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(0), 0);
+	if (!(dba = exec_dba_locks_settings(url)))
+		goto out;
+	t0 = time_mono_ms();
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s2), S_BLOCK_ANY, ""));
+	took_ms = time_mono_ms() - t0;
+	CU_ASSERT(took_ms >= 1900 && took_ms < 5000);
+	if (took_ms < 1900 || took_ms >= 5000)
+		fprintf(stderr, "\n  the reset took %lld ms\n", (long long)took_ms);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), " accepted the connection, then did not"
+						       " answer the session setup within 2000 ms"));
+	PQclear(PQexec(dba, "ROLLBACK"));
+	PQfinish(dba);
+	pgs(s2)->reconnect_at_ms = 0;
+	CU_ASSERT(exec_reads(s2));
+out:
+	store_close(s2);
+	exec_close(s);
+}
+
+/* A reset that reaches the server whose session setup is refused (here the
+ * lock_timeout the hub SETs, past the server's range) says so, with the
+ * server's reason and SQLSTATE, in the error and the log: it said "cannot
+ * reach" the server, with libpq's last message. */
+static void test_pg_exec_a_refused_session_setup_says_why(void)
+{
+	char url[512], *logged;
+	struct store *s;
+	struct testlib_capture cap;
+	const char *why = "the session setup failed: invalid value for parameter"
+			  " \"lock_timeout\": \"1099511627776ms\" (session setup, SQLSTATE 22023)";
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL(store_pg_lock_timeout_set(s, (int64_t)1 << 40), -1); /* at once too */
+	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(0), 0);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_BLOCK_ANY, ""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), " accepted the connection, but"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), why));
+	CU_ASSERT_PTR_NULL(strstr(store_error(s), "cannot reach"));
+	/* a value the server takes: the next attempt connects */
+	CU_ASSERT_EQUAL(store_pg_lock_timeout_set(s, 2000), 0);
+	pgs(s)->reconnect_at_ms = 0;
+	CU_ASSERT(exec_reads(s));
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, why));
+	free(logged);
+	exec_close(s);
+}
+
 /* A session says which process it is (application_name "profilehub pid
  * N"), so that pg_stat_activity and pg_locks name the hub holding a lease
  * when several share the database; it was "profilehub" for every one. */
@@ -890,6 +981,8 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_a_pipelined_write_failure_is_named_by_the_write),
 	   TEST(test_pg_exec_a_new_session_prepares_again),
 	   TEST(test_pg_exec_reconnects_back_off_from_100_ms_to_5_s),
+	   TEST(test_pg_exec_a_reset_gives_up_a_hung_setup_at_connect_timeout),
+	   TEST(test_pg_exec_a_refused_session_setup_says_why),
 	   TEST(test_pg_a_session_names_its_process),
 	   TEST(test_pg_profile_lock_is_the_holders_lock),
 	   TEST(test_pg_exec_a_full_pipeline_is_read_before_a_parse),
