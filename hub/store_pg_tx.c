@@ -250,35 +250,68 @@ static int commit_reconnect(struct pg_store *ps, int64_t until)
 	}
 }
 
+/* What txid_status() said in res (PQclear it after): 1 committed, 0
+ * aborted, 2 still in progress, -1 no answer (the error says why). */
+static int xid_status_read(struct pg_store *ps, const PGresult *res, const char *xid)
+{
+	const char *st;
+
+	if (!res)
+		return -1; /* pg_exec_until said why */
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		return pg_fail(ps, res, W_XID_STATUS);
+	if (PQgetisnull(res, 0, 0)) {
+		err_set(ps->base.err, sizeof(ps->base.err), "postgres: transaction %s is too old"
+			" for txid_status to tell", xid);
+		return -1;
+	}
+	st = PQgetvalue(res, 0, 0);
+	if (strcmp(st, "in progress") == 0) {
+		err_set(ps->base.err, sizeof(ps->base.err), "postgres: transaction %s still in"
+			" progress after %d s", xid, COMMIT_SETTLE_MS / 1000);
+		return 2;
+	}
+	if (strcmp(st, "committed") == 0 || strcmp(st, "aborted") == 0)
+		return st[0] == 'c';
+	err_set(ps->base.err, sizeof(ps->base.err), "postgres: txid_status said \"%.40s\"", st);
+	return -1;
+}
+
 /* txid_status() of the transaction `xid` over a new connection: 1
- * committed, 0 aborted, -1 unknown.  The server is asked for up to
- * COMMIT_SETTLE_MS: reached again (commit_reconnect), and a transaction
- * still "in progress" (its old backend finishing the COMMIT the client no
- * longer hears) asked again.  Every statement of it, the new session's
- * setup too, is answered by then or given up (pg_exec_until): a server
- * that accepts the login and then hangs held it until the TCP user
- * timeout. */
+ * committed, 0 aborted, -1 unknown, the error saying why the server could
+ * not tell.  The server is asked for up to COMMIT_SETTLE_MS: reached again
+ * (commit_reconnect), a transaction still "in progress" (its old backend
+ * finishing the COMMIT the client no longer hears) asked again, and so is
+ * one whose answer a link that broke again lost (over a new connection: it
+ * was "unknown" at once, the 10 s not spent).  Every statement of it, the
+ * new session's setup too, is answered by then or given up
+ * (pg_exec_until): a server that accepts the login and then hangs held it
+ * until the TCP user timeout. */
 static int commit_status(struct pg_store *ps, const char *xid)
 {
-	struct timespec pause = {0, 50 * 1000 * 1000};
+	struct timespec in_progress = {0, 50 * 1000 * 1000};
+	struct timespec lost = {0, COMMIT_RECONNECT_MS * 1000 * 1000};
 	int64_t until = time_mono_ms() + COMMIT_SETTLE_MS;
+	int is_linked = 0;
 
-	if (commit_reconnect(ps, until))
-		return -1;
 	for (;;) {
-		PGresult *res = pg_exec_until(ps, "SELECT txid_status($1::bigint)", 1, &xid,
-					      W_XID_STATUS, until);
-		const char *st = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-						 !PQgetisnull(res, 0, 0)
-					 ? PQgetvalue(res, 0, 0)
-					 : "";
-		int rc = strcmp(st, "committed") == 0 ? 1 : strcmp(st, "aborted") == 0 ? 0 : -1;
-		int is_waiting = strcmp(st, "in progress") == 0;
+		PGresult *res;
+		int rc;
 
+		if (!is_linked && commit_reconnect(ps, until))
+			return -1;
+		res = pg_exec_until(ps, "SELECT txid_status($1::bigint)", 1, &xid, W_XID_STATUS,
+				    until);
+		rc = xid_status_read(ps, res, xid);
 		PQclear(res);
-		if (!is_waiting || time_mono_ms() >= until)
+		if (rc == 0 || rc == 1)
 			return rc;
-		nanosleep(&pause, NULL);
+		is_linked = PQstatus(ps->conn) == CONNECTION_OK && ps->is_ready;
+		if (rc == -1 && is_linked)
+			return -1; /* the server's own answer: asked again, the same */
+		if (time_mono_ms() + (is_linked ? 0 : COMMIT_RECONNECT_MS) >= until)
+			return -1;
+		nanosleep(is_linked ? &in_progress : &lost, NULL);
 	}
 }
 
@@ -287,12 +320,13 @@ static int commit_status(struct pg_store *ps, const char *xid)
  * (only its answer lost) or not.  Saying "not stored" of a commit that
  * happened would be false, so the server is asked, over a new connection,
  * what became of the transaction: 0 when it committed, else -1 with the
- * error, and is_commit_unknown set when it cannot tell.
+ * error, and is_commit_unknown set when it cannot tell, saying why (never
+ * more of the URL than ps->where).
  */
 static int commit_settle(struct pg_store *ps, const char *xid)
 {
 	struct store *s = &ps->base;
-	char lost[sizeof(s->err)];
+	char lost[sizeof(s->err)], why[sizeof(s->err)];
 	int status;
 
 	snprintf(lost, sizeof(lost), "%s", s->err);
@@ -312,9 +346,17 @@ static int commit_settle(struct pg_store *ps, const char *xid)
 		return -1;
 	}
 	s->is_commit_unknown = 1;
+	if (!xid[0]) {
+		err_set(s->err, sizeof(s->err), "%s; whether COMMIT took effect is unknown (the"
+			" transaction's id was lost with the link: the server cannot be asked): a"
+			" resend is safe (message IDs dedupe)", lost);
+		return -1;
+	}
+	snprintf(why, sizeof(why), "%s", pg_err_reason(ps));
 	err_set(s->err, sizeof(s->err),
 		"%s; whether COMMIT took effect is unknown (the server could not say within"
-		" %d s): a resend is safe (message IDs dedupe)", lost, COMMIT_SETTLE_MS / 1000);
+		" %d s: %.200s): a resend is safe (message IDs dedupe)", lost,
+		COMMIT_SETTLE_MS / 1000, why);
 	return -1;
 }
 

@@ -24,7 +24,9 @@
  * relayed until the client sends WORD (a statement's text), and from that
  * message on nothing more is relayed either way, as a server that accepts
  * the login and then never answers (the statement never reaches it);
- * they are closed after those M seconds.  ARM_FILE.cut holds the time of
+ * they are closed after those M seconds.  "drop M at WORD": the same, but
+ * the connection is closed (both sides) at WORD, as a link that breaks
+ * again before the answer.  ARM_FILE.cut holds the time of
  * the cut (ms since the epoch).  Every other connection, and every
  * connection once disarmed, is relayed as it is.
  *
@@ -63,6 +65,7 @@ static long long down_until_ms; /* new connections are closed until then */
 static long long hang_until_ms; /* then accepted, never answered, until then */
 static int hung[MAX_PAIRS];      /* those connections (-1: free) */
 static char hang_word[64];       /* "hang M at WORD": relayed up to WORD */
+static int is_drop;              /* "drop M at WORD": closed at WORD */
 
 static long long now_ms(void)
 {
@@ -168,7 +171,8 @@ static void cut(struct pair *p)
 	}
 	hang_until_ms = 0;
 	hang_word[0] = '\0';
-	if ((hang = strstr(mode, "hang"))) {
+	is_drop = (hang = strstr(mode, "drop")) != NULL;
+	if (hang || (hang = strstr(mode, "hang"))) {
 		char *at;
 		hang_until_ms = down_until_ms + strtol(hang + 4, &at, 10) * 1000LL;
 		if (sscanf(at, " at %63s", hang_word) != 1)
@@ -222,6 +226,10 @@ static void from_client(struct pair *p, const char *buf, size_t n)
 {
 	long at = p->state == RELAY && is_armed() ? find_commit_parse(buf, n) : -1;
 
+	if (p->state != STALLED && is_stalling(p, buf, n) && is_drop) {
+		pair_close(p); /* the link breaks before the answer */
+		return;
+	}
 	if (p->state == STALLED || is_stalling(p, buf, n)) {
 		p->state = STALLED; /* read and dropped: the server "hangs" */
 		return;
