@@ -327,8 +327,9 @@ static void test_pg_exec_a_reset_gives_up_a_hung_setup_at_connect_timeout(void)
 	t0 = time_mono_ms();
 	CU_ASSERT_PTR_NULL(pg_run(pgs(s2), S_BLOCK_ANY, ""));
 	took_ms = time_mono_ms() - t0;
-	CU_ASSERT(took_ms >= 1900 && took_ms < 5000);
-	if (took_ms < 1900 || took_ms >= 5000)
+	/* 8 s without the bound: 7 s leaves a loaded machine room to connect */
+	CU_ASSERT(took_ms >= 1900 && took_ms < 7000);
+	if (took_ms < 1900 || took_ms >= 7000)
 		fprintf(stderr, "\n  the reset took %lld ms\n", (long long)took_ms);
 	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), " accepted the connection, then did not"
 						       " answer the session setup within 2000 ms"));
