@@ -67,6 +67,12 @@ if (!BASE || !TOKEN || !WRITE_KEY || !ARTIFACTS) {
   process.exit(2);
 }
 const LIVE_LIMIT_MS = 2000; // a new event must show within this, without reload
+// The bounds of the waits for the page (not the live limit above, a
+// requirement): three times what an idle machine needs, so that a loaded
+// CI machine's slow moments do not fail a step that would have passed;
+// a step that passes costs no more for it (VIEW_TIMEOUT_SCALE changes it).
+const TIMEOUT_SCALE = Number(process.env.VIEW_TIMEOUT_SCALE) || 3;
+const bound = (ms) => ms * TIMEOUT_SCALE;
 
 let passed = 0;
 const failures = [];
@@ -143,7 +149,7 @@ async function signIn(page) {
   await page.goto(BASE + '/');
   await page.fill('#token', TOKEN);
   await page.click('#token-form button[type=submit]');
-  await page.waitForSelector('#empty', { state: 'visible', timeout: 5000 });
+  await page.waitForSelector('#empty', { state: 'visible', timeout: bound(5000) });
 }
 
 async function search(page, q) {
@@ -154,7 +160,7 @@ async function search(page, q) {
     if (!history.state || history.state.q !== value) return false;
     return !document.getElementById('results').hidden ||
       (!document.getElementById('profile').hidden && !document.getElementById('p-matched').hidden);
-  }, q, { timeout: 5000 });
+  }, q, { timeout: bound(5000) });
 }
 
 const openPid = (page) => page.evaluate(() => new URLSearchParams(location.search).get('profile'));
@@ -213,7 +219,7 @@ function countFormatters() {
 async function manyTimes(browser) {
   const { ctx, page } = await signedInPage(browser, 'wide', {}, countFormatters);
   await search(page, 'wide-1');
-  await page.waitForFunction(() => document.querySelectorAll('#p-custom time').length === 5000, null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelectorAll('#p-custom time').length === 5000, null, { timeout: bound(10000) });
   const opened = await page.evaluate(() => window.__formatters);
   check('5,000 attributes: opening makes a few date formatters, not one per time', opened <= 5, opened);
   const refresh = await page.evaluate(() => {
@@ -234,7 +240,7 @@ async function manyTimes(browser) {
     });
     window.__timeObserver.observe(document.getElementById('profile'), { subtree: true, childList: true, characterData: true });
   });
-  const pollRequest = () => page.waitForRequest((r) => r.url().includes('/v1/profiles?profile_id='), { timeout: 5000 });
+  const pollRequest = () => page.waitForRequest((r) => r.url().includes('/v1/profiles?profile_id='), { timeout: bound(5000) });
   for (let i = 0; i < 3; i++) await pollRequest();
   const writes = await page.evaluate(() => {
     const pending = window.__timeObserver.takeRecords().length;
@@ -260,7 +266,7 @@ async function tokenChecks(browser) {
   await page.goto(BASE + '/');
   await page.fill('#token', `${TOKEN.slice(0, 3)}\u2011${TOKEN.slice(3)}`);
   await page.click('#token-form button[type=submit]');
-  await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 });
+  await page.waitForSelector('#banner', { state: 'visible', timeout: bound(5000) });
   let b = await text(page, '#banner');
   check('a token with U+2011: said to be no token', /not an API token/.test(b) && !/does not answer/.test(b), b);
   check('a token with U+2011: not kept', await page.evaluate(() => sessionStorage.length === 0));
@@ -269,7 +275,7 @@ async function tokenChecks(browser) {
   await page.evaluate(() => { document.getElementById('banner').hidden = true; });
   await page.fill('#token', `${TOKEN.slice(0, 3)} ${TOKEN.slice(3)}`);
   await page.click('#token-form button[type=submit]');
-  await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 });
+  await page.waitForSelector('#banner', { state: 'visible', timeout: bound(5000) });
   b = await text(page, '#banner');
   check('a token with a space inside: said to be no token', /not an API token/.test(b), b);
   // a hub without api.tokens refuses every token with a 403 that says so
@@ -284,7 +290,7 @@ async function tokenChecks(browser) {
   await page.fill('#token', TOKEN);
   await page.click('#token-form button[type=submit]');
   await page.waitForFunction(() => /api\.tokens/.test(document.getElementById('banner').textContent), null,
-    { timeout: 5000 }).catch(() => {});
+    { timeout: bound(5000) }).catch(() => {});
   allowRefusedToken = false;
   b = await text(page, '#banner');
   check('a hub without api.tokens: said so', /api\.tokens is not set/.test(b) && !/was refused/.test(b), b);
@@ -294,7 +300,7 @@ async function tokenChecks(browser) {
   await page.fill('#token', TOKEN);
   await page.click('#token-form button[type=submit]');
   await page.waitForFunction(() => /does not answer/.test(document.getElementById('banner').textContent), null,
-    { timeout: 5000 }).catch(() => {});
+    { timeout: bound(5000) }).catch(() => {});
   b = await text(page, '#banner');
   check('a token tried while the hub does not answer: said', /does not answer/.test(b), b);
   check('a token tried while the hub does not answer: not kept', await page.evaluate(() => sessionStorage.length === 0));
@@ -310,7 +316,7 @@ async function tokenChecks(browser) {
     await page.evaluate(() => { document.getElementById('banner').hidden = true; });
     await page.fill('#token', TOKEN);
     await page.click('#token-form button[type=submit]');
-    await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 });
+    await page.waitForSelector('#banner', { state: 'visible', timeout: bound(5000) });
     b = await text(page, '#banner');
     check(`a 403 ${body[0] === '{' ? 'with' : 'without'} the hub's message: shown`, b === shown, b);
     check('a 403: its message is text, not markup',
@@ -322,16 +328,16 @@ async function tokenChecks(browser) {
   // (fetch would throw on it: "the hub does not answer" for ever)
   await page.evaluate(() => sessionStorage.setItem('profilehub.token', 'tok\u2011old'));
   await page.reload();
-  await page.waitForSelector('#token-panel', { state: 'visible', timeout: 5000 }).catch(() => {});
+  await page.waitForSelector('#token-panel', { state: 'visible', timeout: bound(5000) }).catch(() => {});
   check('a kept token no header can carry: forgotten, the sign-in panel shown',
     await visible(page, '#token-panel') && await page.evaluate(() => sessionStorage.length === 0));
   await page.fill('#token', TOKEN);
   await page.click('#token-form button[type=submit]');
-  await page.waitForSelector('#empty', { state: 'visible', timeout: 5000 });
+  await page.waitForSelector('#empty', { state: 'visible', timeout: bound(5000) });
   check('a token accepted by the hub: kept',
     await page.evaluate((t) => sessionStorage.getItem('profilehub.token') === t, TOKEN));
   await page.click('#signout');
-  await page.waitForSelector('#token-panel', { state: 'visible', timeout: 5000 }).catch(() => {});
+  await page.waitForSelector('#token-panel', { state: 'visible', timeout: bound(5000) }).catch(() => {});
   check('"Forget token": the sign-in panel again, the token forgotten',
     await visible(page, '#token-panel') && await page.evaluate(() => sessionStorage.length === 0));
   await ctx.close();
@@ -352,7 +358,7 @@ async function spacedIdentifiers(browser) {
   check('"space-5 " (the space kept) opens its profile', spaceOpen, await text(page, '#p-title'));
   if (!spaceOpen) return ctx.close();
   await page.click('#p-erase');
-  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
+  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: bound(3000) });
   const word = await page.textContent('#erase-word');
   await page.fill('#erase-confirm', word);
   check('the erase of "space-5 ": typing the ID as shown enables it', word === 'space-5 ' && await page.isEnabled('#erase-go'),
@@ -366,7 +372,7 @@ async function spacedIdentifiers(browser) {
   await page.fill('#q', ' sam-1 ');
   await page.click('#search button[type=submit]');
   await page.waitForFunction(() => document.getElementById('p-title').textContent === 'sam-1' &&
-    !document.getElementById('profile').hidden, null, { timeout: 5000 }).catch(() => {});
+    !document.getElementById('profile').hidden, null, { timeout: bound(5000) }).catch(() => {});
   check('" sam-1 " (no such ID) finds sam-1', (await text(page, '#p-title')) === 'sam-1' && await visible(page, '#profile'),
     await text(page, '#p-title'));
   await ctx.close();
@@ -380,7 +386,7 @@ async function tiedEvents(browser) {
   const fromApi = (await apiGet(`/v1/profiles/${pid}/events?limit=10`)).events.map((e) => e.message_id);
   const { ctx, page } = await signedInPage(browser, 'tie');
   await search(page, 'tie-1');
-  await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 3, null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 3, null, { timeout: bound(5000) });
   const shown = (await eventIds(page)).map((e) => e.mid);
   check('events of one time: in the API\'s order of message_id', fromApi.length === 3 &&
     JSON.stringify(shown) === JSON.stringify(fromApi), `${JSON.stringify(shown)} vs ${JSON.stringify(fromApi)}`);
@@ -403,10 +409,10 @@ async function eraseEscape(browser) {
   await page.click('#p-erase');
   await page.fill('#erase-confirm', 'sam-2');
   await page.click('#erase-go');
-  await page.waitForFunction(() => document.getElementById('banner').textContent === 'held by the test', null, { timeout: 5000 });
+  await page.waitForFunction(() => document.getElementById('banner').textContent === 'held by the test', null, { timeout: bound(5000) });
   check('a failed erase: one request, the person still shown', posts === 1 && await visible(page, '#profile'), posts);
   await page.click('#p-erase');
-  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
+  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: bound(3000) });
   check('the erase dialog opens with no returnValue', await page.evaluate(() => document.getElementById('erase-dialog').returnValue === ''),
     await page.evaluate(() => document.getElementById('erase-dialog').returnValue));
   // the page's close listener runs before this one, and calls fetch (if
@@ -427,7 +433,7 @@ async function eraseEscape(browser) {
   });
   await page.keyboard.press('Escape');
   let escapeClosed = true;
-  await page.waitForFunction(() => window.__closed !== null, null, { timeout: 5000 })
+  await page.waitForFunction(() => window.__closed !== null, null, { timeout: bound(5000) })
     .catch(() => { escapeClosed = false; });
   check('Escape closes the erase dialog', escapeClosed);
   const [escapePosts, rv] = escapeClosed ? await page.evaluate(() => window.__closed) : [0, ''];
@@ -466,7 +472,7 @@ async function historyBothSides(browser) {
     h.some((t) => t.includes(`detached (logout) from ${outPid}: installation ID ios-out`)), h.join(' | '));
   // an anonymous session has no custom ID to type: its erase asks for "erase"
   await page.click('#p-erase');
-  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
+  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: bound(3000) });
   check('the erase of an anonymous session: confirmed by typing "erase"',
     (await page.textContent('#erase-word')) === 'erase' && (await text(page, '#erase-who')).includes(anonPid),
     `${await page.textContent('#erase-word')} / ${await text(page, '#erase-who')}`);
@@ -495,7 +501,7 @@ async function olderPageDuringLiveUpdate(browser) {
     await route.continue();
   });
   await search(page, 'feed-3');
-  await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 30, null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 30, null, { timeout: bound(5000) });
   await page.evaluate(() => { window.__openDoc = state.profile; });
   // the first older page is asked for, and held: scrolled to the end, the
   // marker's observer asks (a .ci/run once waited for ever here, most
@@ -512,7 +518,7 @@ async function olderPageDuringLiveUpdate(browser) {
       await page.evaluate(() => { document.getElementById('p-events-box').scrollTop = 0; window.scrollTo(0, 0); });
     }
     await scrollFeedToEnd(page);
-    await Promise.race([seen, new Promise((resolve) => setTimeout(resolve, 3000))]);
+    await Promise.race([seen, new Promise((resolve) => setTimeout(resolve, bound(3000)))]);
   }
   if (!check('older page during a live update: scrolling to the end asks for the older page', asked)) {
     release();
@@ -523,13 +529,13 @@ async function olderPageDuringLiveUpdate(browser) {
   await page.waitForFunction(() => {
     const first = document.querySelector('#p-events > li');
     return first && first.dataset.mid === 'feed-live';
-  }, null, { timeout: 5000 });
+  }, null, { timeout: bound(5000) });
   check('older page during a live update: the poll replaced the open document meanwhile',
     await page.evaluate(() => state.profile !== window.__openDoc && state.profile.profile_id === window.__openDoc.profile_id));
   release();
   let allOk = true;
   await page.waitForFunction((n) => document.querySelectorAll('#p-events > li').length === n &&
-    /beginning/.test(document.getElementById('p-more').textContent), total, { timeout: 5000 })
+    /beginning/.test(document.getElementById('p-more').textContent), total, { timeout: bound(5000) })
     .catch(() => { allOk = false; });
   const all = await eventIds(page);
   check('older page during a live update: the feed still loads every event', allOk && all.length === total,
@@ -544,7 +550,7 @@ async function accessVerbatim(browser) {
   const shown = await page.evaluate(() => [...document.querySelectorAll('#p-custom tr')]
     .map((tr) => tr.textContent).find((t) => t.startsWith('big')) || '');
   check('the attribute table shows an integer past 2^53 as it was sent', shown.includes('9007199254740993'), shown);
-  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 5000 }), page.click('#p-access')]);
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: bound(5000) }), page.click('#p-access')]);
   const file = path.join(ARTIFACTS, 'access-big-1.json');
   await download.saveAs(file);
   const bytes = fs.readFileSync(file, 'utf8');
@@ -567,7 +573,7 @@ async function externalIdOnly(browser) {
   await search(page, 'crm-only-1');
   check('an external id alone: access is offered', await page.$eval('#p-access', (b) => !b.disabled));
   check('an external id alone: erase is offered', await page.$eval('#p-erase', (b) => !b.disabled));
-  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 5000 }), page.click('#p-access')]);
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: bound(5000) }), page.click('#p-access')]);
   const file = path.join(ARTIFACTS, 'access-crm-only-1.json');
   await download.saveAs(file);
   let doc = null;
@@ -584,7 +590,7 @@ async function externalIdOnly(browser) {
 async function inheritedNames(browser) {
   const { ctx, page } = await signedInPage(browser, 'proto');
   await search(page, 'proto-1');
-  await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 3, null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 3, null, { timeout: bound(5000) });
   const titles = await page.$$eval('#p-events > li .n', (ns) => ns.map((n) => n.textContent).sort());
   check('events named "constructor", "toString", "__proto__": their names shown',
     JSON.stringify(titles) === JSON.stringify(['__proto__', 'constructor', 'toString']), JSON.stringify(titles));
@@ -634,7 +640,7 @@ async function shownAfter(page, sel, first, second) {
 async function hostileValues(browser) {
   const { ctx, page } = await signedInPage(browser, 'hostile');
   await search(page, 'rtl@example.com');
-  await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 1, null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelectorAll('#p-events > li').length === 1, null, { timeout: bound(5000) });
   await page.click('#p-events > li .ev');
   const made = await page.evaluate(() => [document.querySelectorAll('[id^=xss], img, svg, b, iframe').length,
     document.scripts.length, document.body.id, document.querySelectorAll('a[href^="javascript:"]').length]);
@@ -654,7 +660,7 @@ async function hostileValues(browser) {
   check('a direction override in an event\'s message ID reverses not its time',
     await shownAfter(page, '#p-events .props .muted', 'seed-rtl\u202E-2', evTime));
   await page.click('#p-erase');
-  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
+  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: bound(3000) });
   check('a direction override in the ID to type reverses not "to confirm"',
     await shownAfter(page, '#erase-dialog label', 'rtl\u202E9', 'to confirm'));
   await page.click('#erase-cancel');
@@ -703,7 +709,7 @@ async function livePolling(browser) {
   });
   // the page's clock moved ms on, a quarter of a second at a time, each
   // poll it starts awaited to its end
-  const idle = () => page.waitForFunction(() => !state.polling, null, { timeout: 5000, polling: 20 });
+  const idle = () => page.waitForFunction(() => !state.polling, null, { timeout: bound(5000), polling: 20 });
   const advance = async (ms) => {
     for (let t = 0; t < ms; t += 250) {
       await page.clock.runFor(250);
@@ -762,19 +768,19 @@ async function refusedMidSession(browser) {
   await search(page, 'sam-1');
   await page.evaluate(() => history.back());
   await page.waitForFunction(() => location.search === '' && !document.getElementById('empty').hidden, null,
-    { timeout: 5000 }).catch(() => {});
+    { timeout: bound(5000) }).catch(() => {});
   check('Back from a profile a search opened: the page before the search',
     await page.evaluate(() => location.search === '') && await visible(page, '#empty'),
     await page.evaluate(() => location.href));
   await page.goto(`${BASE}/?profile=p_aaaaaaaaaaaaaaaa`);
-  await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 }).catch(() => {});
+  await page.waitForSelector('#banner', { state: 'visible', timeout: bound(5000) }).catch(() => {});
   check('a profile ID of no one: said, with why',
     (await text(page, '#banner')) === 'No profile p_aaaaaaaaaaaaaaaa: it may have been erased.' &&
     await visible(page, '#empty'), await text(page, '#banner'));
   /* a link whose ID is garbled: the hub's 400 says what a profile ID looks like */
   allowBadRequest = true;
   await page.goto(`${BASE}/?profile=p_no-such-profile`);
-  await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 }).catch(() => {});
+  await page.waitForSelector('#banner', { state: 'visible', timeout: bound(5000) }).catch(() => {});
   check('a malformed profile ID: the hub\'s message',
     (await text(page, '#banner')).startsWith('profile_id: "p_no-such-profile" is not a profile ID'),
     await text(page, '#banner'));
@@ -782,13 +788,13 @@ async function refusedMidSession(browser) {
   allowBadRequest = false;
   await page.route(/\/v1\/profiles\?profile_id=/, (route) => route.fulfill({ status: 502, contentType: 'text/html',
     body: '<html><body>Bad Gateway</body></html>' }));
-  await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 }).catch(() => {});
+  await page.waitForSelector('#banner', { state: 'visible', timeout: bound(5000) }).catch(() => {});
   check('an answer without the hub\'s message: its status said',
     (await text(page, '#banner')) === 'The hub answered HTTP 502.', await text(page, '#banner'));
   await page.unroute(/\/v1\/profiles\?profile_id=/);
   await page.route(/\/v1\/profiles\?profile_id=/, (route) => route.fulfill({ status: 401, contentType: 'text/plain',
     body: 'Unauthorized' }));
-  await page.waitForSelector('#token-panel', { state: 'visible', timeout: 10000 }).catch(() => {});
+  await page.waitForSelector('#token-panel', { state: 'visible', timeout: bound(10000) }).catch(() => {});
   check('a token refused while a profile is open (401): asked for again',
     (await text(page, '#banner')) === 'Please paste an API token.' && await visible(page, '#token-panel') &&
     !(await visible(page, '#profile')), await text(page, '#banner'));
@@ -815,22 +821,22 @@ async function searchTextOffTheAddress(browser) {
     JSON.stringify(addresses));
   await page.reload();
   await page.waitForFunction(() => /rtl@example\.com/.test(document.getElementById('p-matched').textContent) &&
-    !document.getElementById('p-matched').hidden, null, { timeout: 5000 }).catch(() => {});
+    !document.getElementById('p-matched').hidden, null, { timeout: bound(5000) }).catch(() => {});
   check('a reload: what found the profile is still said',
     /^Found by email: .rtl@example\.com/.test(await text(page, '#p-matched')), await text(page, '#p-matched'));
   await search(page, 'family@example.com');
   check('the results of a search: the start page\'s address', (await where()) === '', await where());
   await page.click('#results-list li a');
-  await page.waitForFunction(() => /^sam-/.test(document.getElementById('p-title').textContent), null, { timeout: 5000 });
+  await page.waitForFunction(() => /^sam-/.test(document.getElementById('p-title').textContent), null, { timeout: bound(5000) });
   check('a listed profile: the address names it alone', /^\?profile=p_[A-Za-z0-9_-]+$/.test(await where()), await where());
   await page.evaluate(() => history.back());
-  await page.waitForFunction(() => !document.getElementById('results').hidden, null, { timeout: 5000 }).catch(() => {});
+  await page.waitForFunction(() => !document.getElementById('results').hidden, null, { timeout: bound(5000) }).catch(() => {});
   check('Back from a listed profile: the search\'s results again',
     /^2 profiles match .family@example\.com. by email$/.test(await text(page, '#results-title')),
     await text(page, '#results-title'));
   const older = `${BASE}/?q=${encodeURIComponent('rtl@example.com')}`;
   await page.goto(older);
-  await page.waitForFunction(() => !document.getElementById('p-matched').hidden, null, { timeout: 5000 }).catch(() => {});
+  await page.waitForFunction(() => !document.getElementById('p-matched').hidden, null, { timeout: bound(5000) }).catch(() => {});
   check('an older page\'s address with ?q=: the search still runs',
     /^Found by email: .rtl@example\.com/.test(await text(page, '#p-matched')), await text(page, '#p-matched'));
   check('an older page\'s address with ?q=: rewritten without it', (await where()) === `?profile=${rtlPid}`,
@@ -858,7 +864,7 @@ async function burstOfEvents(browser) {
     await route.continue();
   });
   const wasHeld = await Promise.race([held.then(() => true),
-    new Promise((resolve) => setTimeout(resolve, 5000, false))]);
+    new Promise((resolve) => setTimeout(resolve, bound(5000), false))]);
   const t0 = Date.now() - 10 * 60 * 1000;
   await seg('batch', { batch: Array.from({ length: n }, (_, i) => ({ type: 'track', userId: 'burst-1', event: 'Burst',
     messageId: `burst-${String(i + 1).padStart(3, '0')}`, timestamp: new Date(t0 + i * 1000).toISOString() })) });
@@ -867,13 +873,13 @@ async function burstOfEvents(browser) {
   await page.waitForFunction(() => {
     const first = document.querySelector('#p-events > li');
     return first && first.dataset.mid === 'burst-160' && /older/.test(document.getElementById('p-more').textContent);
-  }, null, { timeout: 5000 }).catch(() => { restarted = false; });
+  }, null, { timeout: bound(5000) }).catch(() => { restarted = false; });
   check('a burst past what the poll catches up: the newest page shown, older ones to scroll to', wasHeld && restarted,
     `held ${wasHeld}, ${(await eventIds(page)).length} events, marker "${await text(page, '#p-more')}"`);
   for (let i = 0; i < 10 && (await eventIds(page)).length < n; i++) {
     const before = (await eventIds(page)).length;
     await scrollFeedToEnd(page);
-    await page.waitForFunction((k) => document.querySelectorAll('#p-events > li').length > k, before, { timeout: 3000 })
+    await page.waitForFunction((k) => document.querySelectorAll('#p-events > li').length > k, before, { timeout: bound(3000) })
       .catch(() => {});
   }
   const all = await eventIds(page);
@@ -890,11 +896,11 @@ async function burstOfEvents(browser) {
 async function keyboardFocus(browser) {
   const { ctx, page } = await signedInPage(browser, 'keyboard');
   await search(page, 'hist-7');
-  await page.waitForSelector('#p-history-more', { state: 'visible', timeout: 5000 });
+  await page.waitForSelector('#p-history-more', { state: 'visible', timeout: bound(5000) });
   const rows = await page.$$eval('#p-history > li', (lis) => lis.length);
   await page.focus('#p-history-more');
   await page.keyboard.press('Enter');
-  await page.waitForSelector('#p-history-more', { state: 'hidden', timeout: 5000 });
+  await page.waitForSelector('#p-history-more', { state: 'hidden', timeout: bound(5000) });
   const where = (n) => {
     const a = document.activeElement;
     if (n >= 0 && a === document.getElementById('p-history').children[n]) return 'the first row added';
@@ -908,7 +914,7 @@ async function keyboardFocus(browser) {
   await search(page, 'sam-1');
   await page.focus('#p-erase');
   await page.keyboard.press('Enter');
-  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
+  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: bound(3000) });
   const cdp = await ctx.newCDPSession(page);
   const { nodes } = await cdp.send('Accessibility.getFullAXTree');
   const dialog = nodes.find((n) => !n.ignored && n.role && n.role.value === 'dialog') || {};
@@ -918,7 +924,7 @@ async function keyboardFocus(browser) {
     `name "${dialog.name && dialog.name.value}", description "${described}"`);
   await page.keyboard.type('sam-1');
   await page.keyboard.press('Enter');
-  await page.waitForFunction(() => /^Erased/.test(document.getElementById('banner').textContent), null, { timeout: 5000 });
+  await page.waitForFunction(() => /^Erased/.test(document.getElementById('banner').textContent), null, { timeout: bound(5000) });
   const afterErase = await page.evaluate(where, -1);
   check('erased by keyboard: focus in the search box, not lost', afterErase === 'input#q', afterErase);
   const saidErased = await page.evaluate(() => (document.getElementById('status') || {}).textContent || '');
@@ -971,7 +977,7 @@ async function focusSeen(browser) {
   for (const [w, h] of [[1280, 800], [390, 844]]) {
     const { ctx, page } = await signedInPage(browser, `focus-${w}`, { viewport: { width: w, height: h } });
     await search(page, 'feed-3');
-    await page.waitForSelector('#p-events > li', { timeout: 5000 });
+    await page.waitForSelector('#p-events > li', { timeout: bound(5000) });
     const faint = new Set(), covered = new Set();
     for (const key of [...Array(30).fill('Tab'), ...Array(30).fill('Shift+Tab')]) {
       await page.keyboard.press(key);
@@ -1048,7 +1054,7 @@ async function main() {
     allowRefusedToken = true;
     await page.fill('#token', 'not-the-token');
     await page.click('#token-form button[type=submit]');
-    await page.waitForSelector('#banner', { state: 'visible', timeout: 5000 });
+    await page.waitForSelector('#banner', { state: 'visible', timeout: bound(5000) });
     allowRefusedToken = false;
     check('a wrong token is refused, in the hub\'s words',
       (await text(page, '#banner')) === 'That token was refused: this token is not allowed', await text(page, '#banner'));
@@ -1056,7 +1062,7 @@ async function main() {
     check('a wrong token is not kept', await page.evaluate(() => sessionStorage.length === 0));
     await page.fill('#token', TOKEN);
     await page.click('#token-form button[type=submit]');
-    await page.waitForSelector('#empty', { state: 'visible', timeout: 5000 });
+    await page.waitForSelector('#empty', { state: 'visible', timeout: bound(5000) });
     check('the right token: the empty state', /Find anyone/.test(await text(page, '#empty h1')));
     check('the right token: the banner goes', !(await visible(page, '#banner')));
     check('the token is kept in sessionStorage only',
@@ -1073,7 +1079,7 @@ async function main() {
       check(`search "${q}" says it matched by ${kind}`, m.startsWith(`Found by ${kind}:`), m);
       if (kind === 'profile ID') check('its own profile ID: not called an older one', !/older ID/.test(m), m);
     }
-    await page.waitForSelector('#p-events > li', { timeout: 5000 });
+    await page.waitForSelector('#p-events > li', { timeout: bound(5000) });
     check('the profile: logged in badge', (await text(page, '#p-badge')) === 'logged in');
     const facts = await text(page, '#p-facts');
     for (const f of ['ann@example.com', '+33612345678', 'Ann Lee', 'Europe/Paris', 'FR', annPid])
@@ -1109,7 +1115,7 @@ async function main() {
     await noOverflow(page, 'results at 1280');
     await shot(page, '04-results-1280', false);
     await page.click('#results-list li a');
-    await page.waitForFunction(() => /^sam-/.test(document.getElementById('p-title').textContent), null, { timeout: 5000 });
+    await page.waitForFunction(() => /^sam-/.test(document.getElementById('p-title').textContent), null, { timeout: bound(5000) });
     check('a listed match opens', /^sam-[12]$/.test(await text(page, '#p-title')));
     check('a profile has one h1, its name', JSON.stringify(await visibleH1s(page)) ===
       JSON.stringify([await text(page, '#p-title')]), JSON.stringify(await visibleH1s(page)));
@@ -1124,7 +1130,7 @@ async function main() {
     const firstResults = await resultIds();
     check('more matches than listed: "Show more" is offered', await visible(page, '#results-more'));
     await page.click('#results-more');
-    await page.waitForFunction(() => document.querySelectorAll('#results-list li').length >= 51, null, { timeout: 5000 })
+    await page.waitForFunction(() => document.querySelectorAll('#results-list li').length >= 51, null, { timeout: bound(5000) })
       .catch(() => {});
     const allResults = await resultIds();
     check('"Show more" appends the 51st, each profile once', allResults.length === 51 &&
@@ -1145,7 +1151,7 @@ async function main() {
       /created with/.test(firstHist[0]), `${firstHist.length}: ${firstHist[0]}`);
     check('a long history: "Show more" is offered', await visible(page, '#p-history-more'));
     await page.click('#p-history-more');
-    await page.waitForFunction((n) => document.querySelectorAll('#p-history > li').length >= n, histTotal, { timeout: 5000 })
+    await page.waitForFunction((n) => document.querySelectorAll('#p-history > li').length >= n, histTotal, { timeout: bound(5000) })
       .catch(() => {});
     const allHist = await histRows();
     check('"Show more" appends the rest, each row once', allHist.length === histTotal &&
@@ -1165,14 +1171,14 @@ async function main() {
     await shot(page, '05-anonymous-1280', false);
     await page.evaluate(() => { window.__noReload = true; });
     await seg('identify', { userId: 'ann-42', anonymousId: 'web-visitor-7', messageId: 'v-login' });
-    await page.waitForFunction(() => document.getElementById('p-title').textContent === 'ann-42', null, { timeout: 4000 })
+    await page.waitForFunction(() => document.getElementById('p-title').textContent === 'ann-42', null, { timeout: bound(4000) })
       .catch(() => {});
     check('after the login merge: the logged-in user, without reload',
       (await text(page, '#p-title')) === 'ann-42' && await page.evaluate(() => window.__noReload === true),
       await text(page, '#p-title'));
     check('after the login merge: the survivor is open', (await openPid(page)) === annPid, await openPid(page));
     check('after the login merge: it says so', /merged into ann-42/.test(await text(page, '#banner')), await text(page, '#banner'));
-    await page.waitForSelector('#p-events > li', { timeout: 5000 });
+    await page.waitForSelector('#p-events > li', { timeout: bound(5000) });
     check('after the login merge: the session\'s event came along',
       (await eventIds(page)).some((e) => e.mid === 'v-pricing'));
     check('after the login merge: the history shows it', (await text(page, '#p-history')).includes(anonPid));
@@ -1197,7 +1203,7 @@ async function main() {
     check('a new event: its time reads "just now"', (await text(page, '#p-events > li:first-child .t')) === 'just now',
       await text(page, '#p-events > li:first-child .t'));
     await page.waitForFunction((n) => document.getElementById('p-count').textContent === `${n} events`,
-      totalSeed + 2, { timeout: 3000 }).catch(() => {});
+      totalSeed + 2, { timeout: bound(3000) }).catch(() => {});
     check('a new event: the count follows', (await text(page, '#p-count')) === `${totalSeed + 2} events`, await text(page, '#p-count'));
     console.log(`view: a new event showed after ${liveMs} ms`);
 
@@ -1218,7 +1224,7 @@ async function main() {
         window.scrollTo(0, document.documentElement.scrollHeight);
       });
       const before = (await eventIds(page)).length;
-      await page.waitForFunction((n) => document.querySelectorAll('#p-events > li').length > n, before, { timeout: 3000 })
+      await page.waitForFunction((n) => document.querySelectorAll('#p-events > li').length > n, before, { timeout: bound(3000) })
         .catch(() => {});
     }
     const all = await eventIds(page);
@@ -1226,7 +1232,7 @@ async function main() {
     check('no event twice', new Set(all.map((e) => e.mid)).size === all.length);
     check('newest first', all.every((e, i) => i === 0 || all[i - 1].ts > e.ts ||
       (all[i - 1].ts === e.ts && all[i - 1].mid > e.mid)));
-    await page.waitForFunction(() => /beginning/.test(document.getElementById('p-more').textContent), null, { timeout: 3000 })
+    await page.waitForFunction(() => /beginning/.test(document.getElementById('p-more').textContent), null, { timeout: bound(3000) })
       .catch(() => {});
     check('the feed says where it begins', /beginning/.test(await text(page, '#p-more')), await text(page, '#p-more'));
     const titles = await page.$$eval('#p-events > li .n', (ns) => ns.map((n) => n.textContent));
@@ -1239,7 +1245,7 @@ async function main() {
       timestamp: new Date(middle.ts - 1).toISOString() });
     let lateOk = true;
     await page.waitForFunction(() => [...document.querySelectorAll('#p-events > li')].some((li) => li.dataset.mid === 'v-late'),
-      null, { timeout: 2 * LIVE_LIMIT_MS, polling: 50 }).catch(() => { lateOk = false; });
+      null, { timeout: bound(2) * LIVE_LIMIT_MS, polling: 50 }).catch(() => { lateOk = false; });
     check('an event older than the newest shows live', lateOk);
     const withLate = await eventIds(page);
     check('the late event: in its place, every event once', withLate.length === total + 1 &&
@@ -1248,7 +1254,7 @@ async function main() {
       `${withLate.length} of ${total + 1}`);
 
     // -- download the access document
-    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 5000 }), page.click('#p-access')]);
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: bound(5000) }), page.click('#p-access')]);
     const file = path.join(ARTIFACTS, 'access-ann-42.json');
     await download.saveAs(file);
     const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -1279,7 +1285,7 @@ async function main() {
     await search(mobile, 'family@example.com');
     await noOverflow(mobile, 'results at 390');
     await search(mobile, 'ann-42');
-    await mobile.waitForSelector('#p-events > li', { timeout: 5000 });
+    await mobile.waitForSelector('#p-events > li', { timeout: bound(5000) });
     check('the phone: the profile', (await text(mobile, '#p-title')) === 'ann-42');
     await noOverflow(mobile, 'profile at 390');
     const feedBox = await mobile.evaluate(() => {
@@ -1291,7 +1297,7 @@ async function main() {
 
     // -- erase, with the confirmation (desktop), and see it gone (both tabs)
     await page.click('#p-erase');
-    await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: 3000 });
+    await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: bound(3000) });
     check('erase asks first', /Erase ann-42\?/.test(await text(page, '#erase-title')), await text(page, '#erase-title'));
     check('erase is disabled until confirmed', await page.isDisabled('#erase-go'));
     await page.fill('#erase-confirm', 'ann');
@@ -1303,12 +1309,12 @@ async function main() {
     check('the right confirmation enables it', await page.isEnabled('#erase-go'));
     await shot(page, '09-erase-dialog-1280', false);
     const eraseBody = page.waitForRequest((r) => r.url().endsWith('/v1/privacy/requests') && r.method() === 'POST',
-      { timeout: 5000 }).then((r) => r.postData()).catch(() => '');
+      { timeout: bound(5000) }).then((r) => r.postData()).catch(() => '');
     await page.click('#erase-go');
     const sent = await eraseBody;
     check('erase names the profile by the ID the page shows', sent === JSON.stringify({ type: 'erase', profile_id: annPid }),
       sent);
-    await page.waitForFunction(() => /^Erased/.test(document.getElementById('banner').textContent), null, { timeout: 5000 })
+    await page.waitForFunction(() => /^Erased/.test(document.getElementById('banner').textContent), null, { timeout: bound(5000) })
       .catch(() => {});
     check('erased: said', /^Erased ann-42/.test(await text(page, '#banner')), await text(page, '#banner'));
     check('erased: the profile is gone from the page', !(await visible(page, '#profile')));
@@ -1319,7 +1325,7 @@ async function main() {
     await search(page, 'ann@example.com');
     check('erased: a search finds nothing', /No profile matches/.test(await text(page, '#results-title')));
     await mobile.waitForFunction(() => /no longer exists/.test(document.getElementById('banner').textContent), null,
-      { timeout: 4000 }).catch(() => {});
+      { timeout: bound(4000) }).catch(() => {});
     check('erased: the other tab says the profile is gone', /no longer exists/.test(await text(mobile, '#banner')),
       await text(mobile, '#banner'));
     check('erased: the other tab hides it', !(await visible(mobile, '#profile')));
