@@ -377,24 +377,29 @@ static void pending_add_warnings(struct ingest_pending *p)
  * what is stored ("would leave 26 items": the stored array and whether a
  * value $removed was in it), and a write key is public in a browser, so
  * whoever holds one could read any customer's attributes through them
- * without changing a thing.  As a refused alias, the log says why. */
+ * without changing a thing.  As a refused alias, the log says why.  A
+ * client can send them at will, so the source's first one is logged, then
+ * one at most every LOG_NOTE_MS, with the count so far (the request's
+ * first warning stands for the rest of it). */
 static void pending_log_warnings(const struct ingest_pending *p)
 {
-	const char *source = p->batch.n_records ? p->batch.records[0]->source : "?";
-	int64_t n_more = p->batch.counts.warnings - (int64_t)p->batch.n_warnings;
+	const struct intake_warning *w = &p->batch.warnings[0];
+	const char *message_id;
 	char shown[RECORD_SHOW_SIZE];
+	long long n;
 
-	for (size_t i = 0; i < p->batch.n_warnings; i++) {
-		const struct intake_warning *w = &p->batch.warnings[i];
-		const char *message_id = p->batch.records[w->index]->message_id;
-		log_info("http", "source \"%s\": record %zu of a request (message_id %s): %s (not"
-			 " in the answer: it tells what is stored)", source,
-			 p->indexes ? p->indexes[w->index] : w->index,
-			 record_show(shown, message_id ? message_id : ""), w->message);
-	}
-	if (n_more > 0)
-		log_info("http", "source \"%s\": %lld more such warnings of that request", source,
-			 (long long)n_more);
+	if (p->batch.n_warnings == 0 || !p->inst)
+		return;
+	n = log_note_add(&p->inst->write_warnings, (long long)p->batch.counts.warnings,
+			 time_mono_ms());
+	if (n == 0)
+		return;
+	message_id = p->batch.records[w->index]->message_id;
+	log_info("http", "source \"%s\": record %zu of a request (message_id %s): %s (not in the"
+		 " answer: it tells what is stored; %lld such warning%s so far, a line every %d s"
+		 " at most)", p->inst->name, p->indexes ? p->indexes[w->index] : w->index,
+		 record_show(shown, message_id ? message_id : ""), w->message, n, n == 1 ? "" : "s",
+		 LOG_NOTE_MS / 1000);
 }
 
 /* Room for more records (and their indexes).  0, or -1 out of memory. */
@@ -737,6 +742,7 @@ int ingest_run(const struct ingest_env *env, struct hub_instance *inst,
 	p->batch.n_records = ic.n_recs;
 	p->indexes = ic.indexes;
 	p->is_push = 1;
+	p->inst = inst;
 	*out = p;
 	return 1;
 }

@@ -104,6 +104,8 @@ struct ingest_pending {
 	int is_push;                 /* a push source's records: the writer's
 				      * warnings are logged, never answered
 				      * (they tell what is stored) */
+	struct hub_instance *inst;   /* that push source (borrowed: it outlives
+				      * the request), or NULL */
 	void *next;                  /* the caller's (a wait queue) */
 	/* Called once when p is freed, with the batch's outcome (HUB_OK: it is
 	 * committed; HUB_ERR_STOPPED when it was never submitted).  May be

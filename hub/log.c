@@ -67,6 +67,20 @@ size_t log_escape(const char *in, char *out, size_t out_size)
 	return n;
 }
 
+long long log_note_add(struct log_note *l, long long n_new, int64_t now_ms)
+{
+	long long n = atomic_fetch_add(&l->n, n_new) + n_new;
+	int64_t last = atomic_load(&l->noted_ms);
+
+	if (now_ms <= 0)
+		now_ms = 1; /* 0 says "none yet" */
+	if (last != 0 && now_ms - last < LOG_NOTE_MS)
+		return 0;
+	if (!atomic_compare_exchange_strong(&l->noted_ms, &last, now_ms))
+		return 0; /* another thread writes this one */
+	return n;
+}
+
 void log_vmsg(enum hub_log_level level, const char *who, const char *fmt, va_list ap)
 {
 	char msg[2048], line[2048];

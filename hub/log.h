@@ -8,7 +8,9 @@
 #include "include/hub_plugin.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 void log_set_level(enum hub_log_level level);
 enum hub_log_level log_get_level(void);
@@ -24,6 +26,20 @@ void log_msg(enum hub_log_level level, const char *who, const char *fmt, ...)
 	HUB_PRINTF(3, 4);
 void log_vmsg(enum hub_log_level level, const char *who, const char *fmt, va_list ap)
 	HUB_PRINTF(3, 0);
+
+/* A line that a client can have repeated at will (once per record or per
+ * request): logged the first time, then at most once every LOG_NOTE_MS,
+ * each line with the count so far, so a flood of them writes a line every
+ * 10 s rather than one per item.  Zeroed to start; any thread. */
+#define LOG_NOTE_MS 10000
+struct log_note {
+	atomic_llong n;           /* occurrences so far */
+	_Atomic int64_t noted_ms; /* monotonic time of its last line, 0: none yet */
+};
+
+/* Counts n_new occurrences at now_ms (monotonic).  Returns the count so far
+ * when a line is due (the caller writes it, with that count), else 0. */
+long long log_note_add(struct log_note *l, long long n_new, int64_t now_ms);
 
 #define log_error(who, ...) log_msg(HUB_LOG_ERROR, who, __VA_ARGS__)
 #define log_warn(who, ...) log_msg(HUB_LOG_WARN, who, __VA_ARGS__)

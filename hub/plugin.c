@@ -871,14 +871,7 @@ void plugin_instance_destroy(struct hub_instance *inst)
 
 long long plugin_bad_answer_count(struct hub_instance *inst)
 {
-	long long n = atomic_fetch_add(&inst->n_bad_answers, 1) + 1;
-	int64_t now = time_mono_ms(), last = atomic_load(&inst->bad_answer_noted_ms);
-
-	if (n > 1 && now - last < PLUGIN_BAD_ANSWER_NOTE_MS)
-		return 0;
-	if (!atomic_compare_exchange_strong(&inst->bad_answer_noted_ms, &last, now))
-		return 0; /* another thread logs this one */
-	return n;
+	return log_note_add(&inst->bad_answers, 1, time_mono_ms());
 }
 
 long long plugin_skip_count(const struct hub_instance *inst)

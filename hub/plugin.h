@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "include/hub_plugin.h"
+#include "log.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -114,10 +115,11 @@ struct hub_instance {
 	void *state;                        /* the plugin's, from create() */
 	struct instance_json_cache *json;   /* config_json() results */
 	/* its answers the hub could not use (push routes: http_ingest.c, any
-	 * HTTP thread; export_batch(): export_worker.c): how many, and when one was
-	 * last logged (monotonic); plugin_bad_answer_count() */
-	atomic_llong n_bad_answers;
-	_Atomic int64_t bad_answer_noted_ms;
+	 * HTTP thread; export_batch(): export_worker.c); plugin_bad_answer_count() */
+	struct log_note bad_answers;
+	/* the writer's warnings about its push routes' records, logged by
+	 * http_ingest.c (any HTTP thread) */
+	struct log_note write_warnings;
 	/* items its plugin skipped (skip(), ABI 1.12); plugin_skip_count() */
 	atomic_llong n_skipped;
 	/* requests in one of its push routes' handle() now (http_ingest.c;
@@ -147,7 +149,7 @@ int plugin_instance_create(const struct plugin_module *mod,
 			   struct hub_instance **out, char *err, size_t err_size);
 void plugin_instance_destroy(struct hub_instance *inst);
 
-#define PLUGIN_BAD_ANSWER_NOTE_MS 10000 /* how often a plugin's unusable answers are logged */
+#define PLUGIN_BAD_ANSWER_NOTE_MS LOG_NOTE_MS /* how often a plugin's unusable answers are logged */
 
 /* Counts an answer of the instance's plugin that the hub cannot use (a bug
  * in the plugin).  Returns the count so far when this one is to be logged

@@ -697,6 +697,21 @@ static int resolve_logout(struct unify *u, struct resolve *rs)
 
 /* ---- step 5: alias -------------------------------------------------- */
 
+/* A refused alias says why in the log: the first, then one at most every
+ * LOG_NOTE_MS with the count so far (a client can send them by the
+ * thousand; records_refused_total counts each).  A batch applied again,
+ * its group run again after a failure, counts its refusals again. */
+static void alias_log_refused(struct unify *u, const struct record *r, const char *pid)
+{
+	long long n = log_note_add(&u->refused_aliases, 1, time_mono_ms());
+
+	if (n > 0)
+		log_info("unify", "alias %s (%s): refused: previous_id is the custom_id of"
+			 " another profile (%s); %lld alias%s refused so far, a line every %d s"
+			 " at most", r->message_id, r->source, pid, n, n == 1 ? "" : "es",
+			 LOG_NOTE_MS / 1000);
+}
+
 /* 1 resolved, 0 refused. */
 static int resolve_alias(struct unify *u, struct resolve *rs)
 {
@@ -711,8 +726,7 @@ static int resolve_alias(struct unify *u, struct resolve *rs)
 	if (rc < 0)
 		return -1;
 	if (rc == 1) { /* another known profile: never merged automatically */
-		log_info("unify", "alias %s (%s): refused: previous_id is the custom_id of"
-			 " another profile (%s)", r->message_id, r->source, pid);
+		alias_log_refused(u, r, pid);
 		return 0;
 	}
 	rs->use_install = 1;

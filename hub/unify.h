@@ -7,6 +7,7 @@
 #define HUB_UNIFY_H
 
 #include "config.h"
+#include "log.h"
 #include "record.h"
 #include "store.h"
 
@@ -43,6 +44,7 @@ struct unify {
 	int has_exports;                     /* the config lists an export */
 	int is_outbox_on;                    /* write the change feed: refreshed
 						by unify_group_outbox */
+	struct log_note refused_aliases;     /* their log line (resolve_alias) */
 };
 
 void unify_init(struct unify *u, struct store *s, const struct hub_config *cfg);

@@ -337,6 +337,7 @@ curl -s "$BASE/metrics" | grep -q '^records_skipped_total{source="web"} 0$' ||
 	fail "records_skipped_total{source=\"web\"} is not shown before a skip"
 seg identify '{"userId": "alias-a", "messageId": "al-a"}'
 seg identify '{"userId": "alias-b", "messageId": "al-b"}'
+alias_t0=$(date +%s)
 seg alias '{"previousId": "alias-a", "userId": "alias-b", "messageId": "al-ab"}'
 n_checks=$((n_checks + 1))
 jq -e '. == {"success": true}' "$T/seg" >/dev/null ||
@@ -348,6 +349,22 @@ n_checks=$((n_checks + 1))
 grep -q "info \[unify\] alias al-ab (web): refused: previous_id is the custom_id of another" \
 	"$T/hub.log" || fail "a refused alias: not logged with its reason"
 [ "$(pid_of custom_id=alias-a)" != "$(pid_of custom_id=alias-b)" ] || fail "a refused alias merged"
+# A client can send refused aliases by the thousand: the log says why for
+# the first, then once every 10 s at most with the count so far (20 more
+# in one batch: one line, or one more per 10 s the test took).
+items=$(seq 1 20 | sed 's/.*/{"type": "alias", "previousId": "alias-a", "userId": "alias-b", "messageId": "al-ab&"}/' |
+	paste -sd, -)
+seg batch "{\"batch\": [$items]}"
+n_checks=$((n_checks + 1))
+[ "$(curl -s "$BASE/metrics" | sed -n 's/^records_refused_total //p')" = $((refused_before + 21)) ] ||
+	fail "20 refused aliases more: records_refused_total not $((refused_before + 21))"
+n_checks=$((n_checks + 1))
+n_lines=$(grep -c "\[unify\] alias al-ab[0-9]* (web): refused: " "$T/hub.log")
+most=$((2 + ($(date +%s) - alias_t0) / 10))
+[ "$n_lines" -le "$most" ] ||
+	fail "21 refused aliases: $n_lines log lines, not one per 10 s ($most at most)"
+grep -q "alias al-ab (web): refused: .*; 1 alias refused so far, a line every 10 s at most" \
+	"$T/hub.log" || fail "a refused alias: its line does not count the refusals so far"
 
 # ---- profile IDs are opaque -----------------------------------------------------
 

@@ -713,7 +713,9 @@ static void test_a_2xx_after_a_failed_emit_is_not_sent(void)
 		int is_pending;
 		long n_allocs;
 
-		atomic_store(&w.inst->n_bad_answers, 0); /* each a first one: logged */
+		/* each a first one: logged */
+		atomic_store(&w.inst->bad_answers.n, 0);
+		atomic_store(&w.inst->bad_answers.noted_ms, 0);
 		testlib_capture_begin(&c);
 		alloc_fail_only(n);
 		is_pending = ingest_run(&w.env, w.inst, route, &req, &r, &p);
@@ -845,7 +847,9 @@ static void test_a_routes_unusable_answer_names_the_plugin(void)
 
 	echo_open(&w);
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
-		atomic_store(&w.inst->n_bad_answers, 0); /* each row a first one */
+		/* each row a first one */
+		atomic_store(&w.inst->bad_answers.n, 0);
+		atomic_store(&w.inst->bad_answers.noted_ms, 0);
 		run_answer(&w, rows[i].rc_status, &status, &body, &logged);
 		CU_ASSERT_EQUAL(status, rows[i].status);
 		if (rows[i].logged) {
@@ -862,15 +866,15 @@ static void test_a_routes_unusable_answer_names_the_plugin(void)
 	}
 
 	/* a second one soon after the first's note: counted, not logged */
-	atomic_store(&w.inst->n_bad_answers, 1);
-	atomic_store(&w.inst->bad_answer_noted_ms, time_mono_ms());
+	atomic_store(&w.inst->bad_answers.n, 1);
+	atomic_store(&w.inst->bad_answers.noted_ms, time_mono_ms());
 	run_answer(&w, "42 0", &status, &body, &logged);
 	CU_ASSERT_EQUAL(status, 500);
 	CU_ASSERT_STRING_EQUAL(logged, "");
 	free(body);
 	free(logged);
 	/* the next past the interval is logged with the count */
-	atomic_store(&w.inst->bad_answer_noted_ms, time_mono_ms() - 10000);
+	atomic_store(&w.inst->bad_answers.noted_ms, time_mono_ms() - 10000);
 	run_answer(&w, "42 0", &status, &body, &logged);
 	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "3 such answers so far"));
 	free(body);
@@ -939,30 +943,28 @@ static void test_admit_lets_the_body_come_only_on_ok_and_2xx(void)
 	echo_close(&w);
 }
 
-/* The writer's warning about a push source's record names it, in the
- * log, by its index among the request's records, which counts the ones
- * validation refused; the answer does not carry it (it tells what is
- * stored, to anyone holding a write key). */
-static void test_a_writers_warning_names_the_records_request_index(void)
+/* A request of the echo world's /v1/emit_deaf ("a1\tnot json\na2\na3\n":
+ * a1 refused, a2 and a3 taken) as the writer leaves it: a warning about
+ * a3 (the batch's record 1), `n` warnings in all; finished and logged at
+ * info.  Returns what was logged (free it). */
+static char *warned_request_log(struct echo_world *w, int64_t n)
 {
 	static const char body[] = "a1\tnot json\na2\na3\n";
 	struct hub_request req = {.method = "POST", .path = "/v1/emit_deaf", .body = body,
 				  .body_len = sizeof(body) - 1, .header = no_header};
-	struct testlib_capture cap;
 	enum hub_log_level level = log_get_level();
-	struct echo_world w;
+	struct testlib_capture cap;
 	struct ingest_reply r = {0};
 	struct ingest_pending *p = NULL;
 	char *logged;
 
-	echo_open(&w);
-	CU_ASSERT_EQUAL_FATAL(ingest_run(&w.env, w.inst, echo_route(&w, "/v1/emit_deaf"), &req,
+	CU_ASSERT_EQUAL_FATAL(ingest_run(&w->env, w->inst, echo_route(w, "/v1/emit_deaf"), &req,
 					 &r, &p), 1);
 	CU_ASSERT_EQUAL_FATAL(p->batch.n_records, 2); /* a1 refused */
 	p->batch.warnings[0].index = 1; /* a3, as the writer says it */
 	snprintf(p->batch.warnings[0].message, sizeof(p->batch.warnings[0].message), "w");
 	p->batch.n_warnings = 1;
-	p->batch.counts.warnings = 3;
+	p->batch.counts.warnings = n;
 	log_set_level(HUB_LOG_INFO);
 	testlib_capture_begin(&cap);
 	ingest_pending_finish(p, HUB_OK, &r);
@@ -970,11 +972,34 @@ static void test_a_writers_warning_names_the_records_request_index(void)
 	log_set_level(level);
 	CU_ASSERT_EQUAL(r.status, 200);
 	CU_ASSERT_PTR_NULL(strstr(r.body ? r.body : "", "warnings"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "record 2 of a request (message_id "));
-	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "): w (not in the answer: it tells what is stored)"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(logged, ": 2 more such warnings of that request"));
-	free(logged);
 	ingest_reply_free(&r);
+	return logged;
+}
+
+/* The writer's warning about a push source's record names it, in the
+ * log, by its index among the request's records, which counts the ones
+ * validation refused; the answer does not carry it (it tells what is
+ * stored, to anyone holding a write key).  A client can have such
+ * warnings at will: the source's first is logged, with the count, and the
+ * ones of the next requests (within LOG_NOTE_MS of it: this test's two
+ * requests are microseconds apart) are counted, not logged. */
+static void test_a_writers_warning_names_the_records_request_index(void)
+{
+	struct echo_world w;
+	char *logged;
+
+	echo_open(&w);
+	logged = warned_request_log(&w, 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "record 2 of a request (message_id "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "): w (not in the answer: it tells what is stored;"
+					      " 3 such warnings so far, a line every 10 s at most)"));
+	CU_ASSERT_PTR_NOT_NULL(strchr(logged, '\n'));
+	CU_ASSERT_EQUAL(strchr(logged, '\n'), logged + strlen(logged) - 1); /* one line */
+	free(logged);
+	logged = warned_request_log(&w, 8);
+	CU_ASSERT_STRING_EQUAL(logged, "");
+	free(logged);
+	CU_ASSERT_EQUAL(atomic_load(&w.inst->write_warnings.n), 11);
 	echo_close(&w);
 }
 

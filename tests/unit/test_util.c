@@ -239,6 +239,32 @@ static void test_a_log_line_names_its_module_or_the_hub(void)
 	free(buf);
 }
 
+/* A line a client can repeat at will: the first, then one per LOG_NOTE_MS
+ * at most, each with the count so far (the ones between counted, not
+ * logged).  One row per occurrence: when, how many, what is answered. */
+static void test_a_log_note_is_due_first_then_once_a_period(void)
+{
+	static const struct {
+		int64_t at_ms;
+		long long n_new, due; /* due: the count when a line is due, else 0 */
+	} rows[] = {
+		{5000, 1, 1},
+		{5001, 3, 0},
+		{5000 + LOG_NOTE_MS - 1, 1, 0},
+		{5000 + LOG_NOTE_MS, 2, 7},
+		{5000 + LOG_NOTE_MS + 1, 1, 0},
+		{5000 + 3 * LOG_NOTE_MS, 1, 9},
+	};
+	struct log_note l = {0};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		long long due = log_note_add(&l, rows[i].n_new, rows[i].at_ms);
+		CU_ASSERT_EQUAL(due, rows[i].due);
+		if (due != rows[i].due)
+			fprintf(stderr, "log note row %zu: %lld\n", i, due);
+	}
+}
+
 TEST_SUITE(util, NULL, NULL, TEST(test_log_levels_are_whole_names),
 	   TEST(test_log_escape_into_no_room_writes_nothing),
 	   TEST(test_a_log_line_names_its_module_or_the_hub),
@@ -249,4 +275,5 @@ TEST_SUITE(util, NULL, NULL, TEST(test_log_levels_are_whole_names),
 	   TEST(test_time_parse_rfc3339_holds_every_field_to_its_range),
 	   TEST(test_retry_after_is_seconds_or_milliseconds_only),
 	   TEST(test_log_escape_writes_control_characters_visibly),
-	   TEST(test_a_log_message_is_one_line_whatever_it_carries))
+	   TEST(test_a_log_message_is_one_line_whatever_it_carries),
+	   TEST(test_a_log_note_is_due_first_then_once_a_period))
