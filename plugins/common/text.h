@@ -107,6 +107,19 @@ static inline int text_base64_digit(unsigned char c, int url_safe)
 	return -1;
 }
 
+/* The n bytes at md as 2n lowercase hex digits and a NUL, into out
+ * (2n + 1 bytes). */
+static inline void text_hex(const unsigned char *md, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
 /* 1 when the value of a key-file setting (BigQuery's credentials_file,
  * Snowflake's private_key_file) is the key itself rather than a path: a
  * PEM block, its bare base64 body or a JSON document pasted in (say

@@ -64,6 +64,7 @@
 #include "mparticle.h"
 
 #include "../common/alloc_watch.h"
+#include "../common/text.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -91,18 +92,6 @@ static int map_sha256(const char *const *parts, const size_t *lens, size_t n,
 	return ok ? 0 : -1;
 }
 
-/* The first n bytes of md as 2n hex digits and a NUL. */
-static void map_hex(const unsigned char *md, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* "mp-" + 40 hex digits of SHA-256(key "\n" what), or NULL without a key
  * (or when OpenSSL fails).  `out` has MP_MSGID_SIZE bytes. */
 static const char *hashed_id(const char *key, const char *what, char *out)
@@ -119,7 +108,7 @@ static const char *hashed_id(const char *key, const char *what, char *out)
 	if (map_sha256(parts, lens, 3, md))
 		return NULL;
 	memcpy(out, "mp-", 3);
-	map_hex(md, 20, out + 3);
+	text_hex(md, 20, out + 3);
 	return out;
 }
 
@@ -170,7 +159,7 @@ int mp_batch_digest(struct mp_batch *b, const char *text, size_t len, long batch
 		lens[1] = (size_t)snprintf(at, sizeof(at), "\x1f%ld", batch_index);
 	if (map_sha256(parts, lens, batch_index >= 0 ? 2 : 1, md))
 		return -1;
-	map_hex(md, MP_SHA256_LEN, b->text_digest);
+	text_hex(md, MP_SHA256_LEN, b->text_digest);
 	return 0;
 }
 

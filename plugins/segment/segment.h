@@ -35,7 +35,7 @@
 /* A time the hub cannot read: one without its zone (2024-05-01T10:00:00)
  * or a number of milliseconds is refused, as no zone can be assumed. */
 #define SEG_TIME_WANTED "must be an ISO 8601 date-time with its zone (2024-05-01T10:00:00Z)"
-/* A derived message_id: "seg-" + 64 hex digits + NUL (segment_map.c). */
+/* A derived message_id: "seg-" + 64 hex digits + NUL (segment_msgid.c). */
 #define SEG_DERIVED_ID_SIZE (4 + 2 * SEG_SHA256_SIZE + 1)
 
 struct seg_key {
@@ -92,11 +92,6 @@ struct seg_batch_ctx {
 	int has_sent_at;     /* a batch-level sentAt was given ... */
 	int64_t sent_at_ms;  /* ... this one (any instant, the epoch and before too) */
 	enum seg_mode mode;
-	/* SHA-256 of the raw body (the imported line), set before events are
-	 * emitted when one has no messageId: its message_id is derived from
-	 * it (segment_map.c). */
-	int has_body_sha256;
-	unsigned char body_sha256[SEG_SHA256_SIZE];
 };
 
 /* One event, read and checked.  Strings are borrowed from the JSON or
@@ -141,10 +136,20 @@ const char *seg_type_name(enum seg_type type);
  * before 1970).  Returns 0, or -1 if malformed (*ms untouched). */
 int seg_time_parse(const char *s, int64_t *ms);
 
-/* segment_map.c: one checked event -> emitted record.  HUB_OK, or an
- * error with e filled (the host's message for a refused record). */
+/* segment_map.c: one checked event, its message_id set (given or
+ * derived) -> emitted record.  HUB_OK, or an error with e filled (the
+ * host's message for a refused record). */
 hub_rc seg_event_emit(const struct seg_state *st, struct hub_call *call,
 		      const struct seg_event *ev, long index, struct seg_error *e);
+
+/* segment_msgid.c: the message_id of an event without messageId is
+ * seg_msgid_format(seg_msgid_digest(the event), its occurrence: how many
+ * events before it in the request have that digest).  Each returns 0, or
+ * -1 when memory ran out. */
+int seg_msgid_digest(const struct seg_state *st, const struct seg_event *ev,
+		     unsigned char md[SEG_SHA256_SIZE]);
+int seg_msgid_format(const unsigned char md[SEG_SHA256_SIZE], size_t occurrence,
+		     char out[SEG_DERIVED_ID_SIZE]);
 
 /* segment_request.c: a whole body.  `forced` as for seg_event_read; -1 for
  * /v1/batch and the webhook.  With `check_write_key`, the body's writeKey

@@ -17,12 +17,8 @@
  * or context.library.name.  Values are passed as they are: the host checks
  * attribute values and drops a bad one with a warning.
  *
- * message_id: the event's messageId; without one, "seg-" + the hex SHA-256
- * of (SHA-256 of the request's raw body, the record type, the event's
- * index in the request; an imported line is the body and its index is 0).
- * A resent byte-identical request gets the same ids, so the hub applies it
- * once; two identical events of one request differ by their index, so
- * both are applied (the hub's own content hash would have merged them).
+ * message_id: the event's messageId, else the one segment_msgid.c derives
+ * (segment_request.c sets it before the event comes here).
  *
  * Times: the ABI says "unset" with 0 (hub_plugin.h), so only here does a
  * time the event gave at exactly 1970-01-01T00:00:00.000Z become "unset":
@@ -36,7 +32,6 @@
 #include "../common/text.h"
 
 #include <ctype.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,38 +314,6 @@ static int64_t abi_time(int has, int64_t ms)
 	return has ? ms : 0;
 }
 
-/* The message_id of an event without messageId (see the top of the
- * file), in `out`; NULL if the body was not hashed or hashing failed. */
-static const char *derived_message_id(const struct seg_event *ev, long index,
-				      char out[SEG_DERIVED_ID_SIZE])
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	char tail[48];
-	unsigned md_len = 0;
-	EVP_MD_CTX *ctx;
-	int n, ok;
-
-	if (!ev->batch->has_body_sha256 || !(ctx = EVP_MD_CTX_new()))
-		return NULL;
-	n = snprintf(tail, sizeof(tail), "\n%s\n%ld", seg_type_name(ev->type), index);
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-	     EVP_DigestUpdate(ctx, "profilehub-segment-1\n", 21) == 1 &&
-	     EVP_DigestUpdate(ctx, ev->batch->body_sha256, SEG_SHA256_SIZE) == 1 &&
-	     EVP_DigestUpdate(ctx, tail, (size_t)n) == 1 &&
-	     EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len == SEG_SHA256_SIZE;
-	EVP_MD_CTX_free(ctx);
-	if (!ok)
-		return NULL;
-	memcpy(out, "seg-", 4);
-	for (unsigned i = 0; i < md_len; i++) {
-		out[4 + 2 * i] = digits[md[i] >> 4];
-		out[5 + 2 * i] = digits[md[i] & 15];
-	}
-	out[4 + 2 * md_len] = '\0';
-	return out;
-}
-
 static const char *const view_names[] = {
 	[SEG_PAGE] = "$page", [SEG_SCREEN] = "$screen", [SEG_GROUP] = "$group",
 };
@@ -453,8 +416,7 @@ hub_rc seg_event_emit(const struct seg_state *st, struct hub_call *call,
 {
 	size_t n_ext = json_array_size(ev->external_ids);
 	struct hub_ident *ids = malloc((2 + n_ext) * sizeof(*ids));
-	char *text = NULL, *ctext = NULL, why[SEG_MSG_SIZE] = "", derived[SEG_DERIVED_ID_SIZE];
-	const char *message_id = ev->message_id;
+	char *text = NULL, *ctext = NULL, why[SEG_MSG_SIZE] = "";
 	struct hub_record rec;
 	int failed = 0;
 	json_t *p = NULL, *c = NULL;
@@ -468,9 +430,7 @@ hub_rc seg_event_emit(const struct seg_state *st, struct hub_call *call,
 	if (failed || (p && !(text = json_dumps(p, JSON_COMPACT))) ||
 	    (c && !(ctext = json_dumps(c, JSON_COMPACT))) || alloc_watch_lost(st->host))
 		goto fail;
-	if (!message_id && !(message_id = derived_message_id(ev, index, derived)))
-		goto fail; /* memory: the body is hashed before any emit */
-	record_fill(ev, &rec, ids, message_id, text, ctext);
+	record_fill(ev, &rec, ids, ev->message_id, text, ctext);
 	rc = st->host->emit(call, &rec, why, sizeof(why));
 	if (rc == HUB_OK)
 		goto out;

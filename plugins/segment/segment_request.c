@@ -16,8 +16,9 @@
  *   5. read every event: its size as sent, in the raw body (32 KB), then
  *      its fields (segment_event.c) - the first bad one is named by its
  *      index and nothing is emitted;
- *   6. when an event has no messageId, hash the raw body once (SHA-256):
- *      its message_id is derived from that and its index (segment_map.c);
+ *   6. an event without messageId gets one derived from its content and
+ *      its occurrence in the request (segment_msgid.c, which says what
+ *      counts as its content);
  *   7. read and emit each event again (segment_map.c).
  *
  * The batch-level context merges into each item (the item's keys win) and
@@ -29,8 +30,8 @@
 #include "../common/alloc_watch.h"
 #include "../common/json_bigint.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Where a body's events are and what their batch lends them. */
@@ -260,18 +261,32 @@ static int check_size(struct event_scan *sc, long index, struct seg_error *e)
 	return -1;
 }
 
-/* Step 6: the SHA-256 of the raw body, which derived message_ids start
- * from.  Returns 0, or -1 (e filled). */
-static int body_hash(struct seg_body *b, struct seg_error *e)
-{
-	unsigned md_len = 0;
+/* Step 6 for each event: given its messageId, or derived. */
+struct event_id {
+	int is_derived;
+	unsigned char md[SEG_SHA256_SIZE];  /* its digest (segment_msgid.c) */
+	char derived[SEG_DERIVED_ID_SIZE];
+};
 
-	if (EVP_Digest(b->text, b->len, b->batch.body_sha256, &md_len, EVP_sha256(), NULL) != 1 ||
-	    md_len != SEG_SHA256_SIZE) {
-		seg_error_set(e, 500, "internal", -1, "cannot hash the body");
+/* Derives ids[i] of an event without messageId, ids[0..i) done: its
+ * occurrence is how many of those are derived from the same digest.
+ * Returns 0, or -1 (e filled: out of memory). */
+static int derive_id(const struct seg_state *st, const struct seg_event *ev,
+		     struct event_id *ids, size_t i, struct seg_error *e)
+{
+	size_t occurrence = 0;
+
+	if (seg_msgid_digest(st, ev, ids[i].md)) {
+		seg_error_set(e, 500, "internal", (long)i, "out of memory");
 		return -1;
 	}
-	b->batch.has_body_sha256 = 1;
+	for (size_t j = 0; j < i; j++)
+		occurrence += ids[j].is_derived && !memcmp(ids[j].md, ids[i].md, SEG_SHA256_SIZE);
+	if (seg_msgid_format(ids[i].md, occurrence, ids[i].derived)) {
+		seg_error_set(e, 500, "internal", (long)i, "out of memory");
+		return -1;
+	}
+	ids[i].is_derived = 1;
 	return 0;
 }
 
@@ -280,30 +295,36 @@ static hub_rc run_events(const struct seg_state *st, struct hub_call *call,
 			 struct seg_body *b, struct seg_error *e)
 {
 	size_t n = body_n_items(b);
+	struct event_id *ids = NULL;
 	struct event_scan sc;
 	struct seg_event ev;
-	int has_idless = 0;
-	hub_rc rc;
+	hub_rc rc = HUB_ERR_DATA;
 
-	if (scan_start(&sc, b)) {
+	if (scan_start(&sc, b) || !(ids = calloc(n ? n : 1, sizeof(*ids)))) {
 		seg_error_set(e, 500, "internal", -1, "out of memory");
 		return HUB_ERR_INTERNAL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (check_size(&sc, (long)i, e) ||
 		    seg_event_read(body_item(b, i), (long)i, b->forced, &b->batch, &ev, e))
-			return HUB_ERR_DATA;
-		has_idless |= !ev.message_id;
+			goto out;
+		if (!ev.message_id && derive_id(st, &ev, ids, i, e)) {
+			rc = HUB_ERR_INTERNAL;
+			goto out;
+		}
 	}
-	if (has_idless && body_hash(b, e))
-		return HUB_ERR_INTERNAL;
 	for (size_t i = 0; i < n; i++) {
 		if (seg_event_read(body_item(b, i), (long)i, b->forced, &b->batch, &ev, e))
-			return HUB_ERR_DATA; /* cannot happen: read twice alike */
+			goto out; /* cannot happen: read twice alike */
+		if (ids[i].is_derived)
+			ev.message_id = ids[i].derived;
 		if ((rc = seg_event_emit(st, call, &ev, (long)i, e)) != HUB_OK)
-			return rc;
+			goto out;
 	}
-	return HUB_OK;
+	rc = HUB_OK;
+out:
+	free(ids);
+	return rc;
 }
 
 hub_rc seg_request_run(const struct seg_state *st, struct hub_call *call, const char *body,

@@ -623,16 +623,19 @@ static void test_message_id_optional_and_up_to_99_chars(void)
 
 /* Two identical events of one request without messageId nor timestamp
  * were one record to the hub (its content hash, same receive time): their
- * message_ids now come from the body's hash and their index, so both are
- * applied, and a resent body gets the same ids (applied once). */
-static void test_idless_events_get_ids_from_the_body_and_their_index(void)
+ * message_ids come from their content and their occurrence in the
+ * request, so both are applied, and a resent body gets the same ids
+ * (applied once), whatever its whitespace. */
+static void test_idless_events_get_ids_from_their_content_and_occurrence(void)
 {
 	static const char body[] =
 		"{\"batch\": [{\"type\": \"track\", \"userId\": \"u1\", \"event\": \"Same\"},"
 		"{\"type\": \"track\", \"userId\": \"u1\", \"event\": \"Same\"}]}";
-	static const char other[] =
+	static const char spaced[] =
 		"{\"batch\": [{\"type\": \"track\", \"userId\": \"u1\", \"event\": \"Same\"},"
-		"{\"type\": \"track\", \"userId\": \"u1\", \"event\": \"Same\"}] }";
+		"{\"event\": \"Same\", \"type\": \"track\", \"userId\": \"u1\"}] }";
+	static const char other[] =
+		"{\"batch\": [{\"type\": \"track\", \"userId\": \"u1\", \"event\": \"Other\"}]}";
 	static const char single[] = "{\"userId\": \"u1\", \"name\": \"Home\"}";
 	static const char line[] = "{\"type\":\"track\",\"userId\":\"u1\",\"event\":\"Same\"}";
 	char first[2][80], page_id[80], err[512] = "";
@@ -652,19 +655,18 @@ static void test_idless_events_get_ids_from_the_body_and_their_index(void)
 	CU_ASSERT_STRING_NOT_EQUAL(first[0], first[1]);
 	pt_reset(&f.got);
 
-	/* the same body again: the same ids, in order */
-	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, body, &resp), HUB_OK);
+	/* the same events again, other whitespace and key order: the same ids */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, spaced, &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
 	ASSERT_STR_OR_NULL(f.got.recs[0].message_id, first[0]);
 	ASSERT_STR_OR_NULL(f.got.recs[1].message_id, first[1]);
 	pt_reset(&f.got);
 
-	/* another body (one byte more): other ids */
+	/* another event: another id */
 	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, other, &resp), HUB_OK);
-	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 	CU_ASSERT(is_derived_id(f.got.recs[0].message_id));
 	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[0].message_id, first[0]);
-	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[1].message_id, first[1]);
 	pt_reset(&f.got);
 
 	/* one body on two single-call paths is two different records */
@@ -678,13 +680,76 @@ static void test_idless_events_get_ids_from_the_body_and_their_index(void)
 	CU_ASSERT_STRING_NOT_EQUAL(f.got.recs[0].message_id, page_id);
 	pt_reset(&f.got);
 
-	/* an imported line is its own body, index 0: stable across imports */
+	/* an imported line: the same content, the same id, run after run (and
+	 * as the first such event of a request) */
 	CU_ASSERT_EQUAL(pt_import_line(&f, line, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(pt_import_line(&f, line, err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
-	CU_ASSERT(is_derived_id(f.got.recs[0].message_id));
-	ASSERT_STR_OR_NULL(f.got.recs[1].message_id, f.got.recs[0].message_id);
+	ASSERT_STR_OR_NULL(f.got.recs[0].message_id, first[0]);
+	ASSERT_STR_OR_NULL(f.got.recs[1].message_id, first[0]);
 	pt_close(&f);
+}
+
+/* What identifies an event without messageId is the event, not how it was
+ * sent: one with a time of its own, sent again with a new sentAt (its own
+ * or the batch's), a new receivedAt, _metadata or writeKey, or alone
+ * rather than second in a batch, keeps its id; one without a time of its
+ * own, sent again with a new sentAt, is another action (another id).  One
+ * row per resend: its body, and whether its first event's id is the
+ * first row's. */
+static void test_an_idless_resend_keeps_its_id_whatever_its_transport(void)
+{
+#define EV_T "\"type\": \"track\", \"userId\": \"u1\", \"event\": \"Buy\"," \
+	     " \"timestamp\": \"2026-03-01T10:00:00.000Z\""
+#define EV_NT "\"type\": \"track\", \"userId\": \"u1\", \"event\": \"Tap\""
+	static const struct {
+		const char *body;
+		int is_same; /* the id of the row's first event is its group's first */
+		int group;   /* 0: with a timestamp, 1: without */
+	} rows[] = {
+		{"{\"batch\": [{" EV_T ", \"sentAt\": \"2026-03-01T10:00:01.000Z\"}]}", 1, 0},
+		{"{\"batch\": [{" EV_T ", \"sentAt\": \"2026-03-01T10:05:00.000Z\"}]}", 1, 0},
+		{"{\"sentAt\": \"2026-03-01T11:00:00.000Z\", \"batch\": [{" EV_T "}]}", 1, 0},
+		{"{\"batch\": [{" EV_T ", \"receivedAt\": \"2026-03-01T10:05:00.000Z\","
+		 " \"_metadata\": {\"bundled\": [\"Segment.io\"]}}]}", 1, 0},
+		{"{\"writeKey\": \"wk_live_1\", \"batch\": [{" EV_T ", \"writeKey\": \"wk_live_1\"}]}",
+		 1, 0},
+		{"{\"batch\": [{" EV_T ", \"messageId\": \"\"}]}", 1, 0},
+		{"{\"batch\": [{" EV_T ", \"properties\": {\"n\": 2}}]}", 0, 0},
+		{"{\"batch\": [{" EV_NT ", \"sentAt\": \"2026-03-01T10:00:01.000Z\"}]}", 1, 1},
+		{"{\"batch\": [{" EV_NT ", \"sentAt\": \"2026-03-01T10:00:01.000Z\"}]}", 1, 1},
+		{"{\"batch\": [{" EV_NT ", \"sentAt\": \"2026-03-01T10:05:00.000Z\"}]}", 0, 1},
+		{"{\"sentAt\": \"2026-03-01T10:05:00.000Z\", \"batch\": [{" EV_NT "}]}", 0, 1},
+	};
+	char first[2][80] = {"", ""};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		const char *id;
+		int g = rows[i].group;
+
+		pt_reset(&f.got);
+		CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, rows[i].body, &resp), HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+		id = f.got.recs[0].message_id;
+		CU_ASSERT_FATAL(is_derived_id(id));
+		if (!first[g][0])
+			snprintf(first[g], sizeof(first[g]), "%s", id);
+		CU_ASSERT_EQUAL(strcmp(id, first[g]) == 0, rows[i].is_same);
+		if ((strcmp(id, first[g]) == 0) != rows[i].is_same)
+			fprintf(stderr, "idless resend row %zu: id %s\n", i, id);
+	}
+	/* second in a batch, after another event: the same id as alone */
+	pt_reset(&f.got);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC,
+				"{\"batch\": [{" EV_NT "}, {" EV_T "}]}", &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	ASSERT_STR_OR_NULL(f.got.recs[1].message_id, first[0]);
+	pt_close(&f);
+#undef EV_T
+#undef EV_NT
 }
 
 /* Times are given or not apart from their value: 1969 is a time (the hub
@@ -2604,7 +2669,8 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_external_ids_become_identifiers), TEST(test_platform_detection),
 	   TEST(test_skew_correction_fields), TEST(test_numeric_ids_become_decimal_text),
 	   TEST(test_message_id_optional_and_up_to_99_chars),
-	   TEST(test_idless_events_get_ids_from_the_body_and_their_index),
+	   TEST(test_idless_events_get_ids_from_their_content_and_occurrence),
+	   TEST(test_an_idless_resend_keeps_its_id_whatever_its_transport),
 	   TEST(test_times_before_and_at_the_epoch),
 	   TEST(test_segment_and_canonical_records_read_times_alike),
 	   TEST(test_integer_too_big_for_64_bits_is_kept_as_a_double),
