@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- responses -------------------------------------------------------- */
 
@@ -200,6 +201,21 @@ void api_pool_give(struct api *api, struct store *s)
 
 /* ---- auth -------------------------------------------------------------- */
 
+/* The 401's message.  Basic auth is a source's write key: a Segment client
+ * given the hub's address without the source's path posts to /v1/batch,
+ * and was told to send a bearer token, which sent people looking for an
+ * API token to use as a write key. */
+static const char *auth_unauthorized_message(const struct api *api, const char *authorization)
+{
+	if (authorization && strncasecmp(authorization, "Basic ", 6) == 0)
+		return "this is the management API (Authorization: Bearer <token>, a token of"
+		       " api.tokens); Basic auth, a write key, is for a push source's routes"
+		       " under /in/<source>/ (Segment's: POST /in/<source>/v1/batch)";
+	/* with api.tokens unset no token would do: say so, as the 403 does */
+	return api->cfg->n_api_tokens ? "send Authorization: Bearer <token> (a token of api.tokens)"
+				      : http_auth_forbidden_message(0);
+}
+
 /* 0 allowed; else the response is filled (401 / 403). */
 static int auth_check(const struct api *api, const struct api_request *req,
 		      struct api_response *resp)
@@ -210,12 +226,8 @@ static int auth_check(const struct api *api, const struct api_request *req,
 
 	if (status == 401) {
 		api_resp_header(resp, "WWW-Authenticate", "Bearer"); /* RFC 6750 */
-		/* with api.tokens unset no token would do: say so, as the 403 does */
-		return api_respond_error(
-			resp, 401, "unauthorized", "%s",
-			api->cfg->n_api_tokens
-				? "send Authorization: Bearer <token> (a token of api.tokens)"
-				: http_auth_forbidden_message(0));
+		return api_respond_error(resp, 401, "unauthorized", "%s",
+					 auth_unauthorized_message(api, req->authorization));
 	}
 	if (status == 403)
 		return api_respond_error(resp, 403, "forbidden", "%s",

@@ -972,6 +972,50 @@ static void test_api_without_tokens_401_says_none_is_set(void)
 	world_stop(&w);
 }
 
+/* A Segment client given the hub's address without the source's path
+ * posts its batch to /v1/batch with Basic auth (its write key): the 401
+ * told it to send a bearer token, as if the write key were the wrong
+ * token; it now names where a write key goes.  A missing header keeps the
+ * bearer message. */
+static void test_api_basic_auth_401_points_to_the_sources(void)
+{
+	static const char *const headers[] = {"Basic ZGV2LXdyaXRlLWtleTo=", "basic eDo="};
+	struct one_query q = {NULL, NULL};
+	static const char batch[] = "{\"batch\": []}";
+	struct api_request req = {.method = "POST", .path = "/v1/batch", .query = one_query_get,
+				  .body = batch, .body_len = sizeof(batch) - 1, .priv = &q};
+	struct api_response resp;
+	struct world w;
+	json_t *body;
+	const char *message;
+
+	world_start(&w);
+	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+		req.authorization = headers[i];
+		CU_ASSERT_EQUAL_FATAL(api_handle(w.api, &req, &resp), 1);
+		CU_ASSERT_EQUAL(resp.status, 401);
+		body = json_loadb(resp.body, resp.body_len, 0, NULL);
+		message = json_string_value(
+			json_object_get(json_object_get(body, "error"), "message"));
+		CU_ASSERT_PTR_NOT_NULL_FATAL(message);
+		CU_ASSERT_PTR_NOT_NULL(strstr(message, "a write key, is for a push source's routes"
+						       " under /in/<source>/"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(message, "POST /in/<source>/v1/batch"));
+		json_decref(body);
+		api_response_free(&resp);
+	}
+	req.authorization = NULL;
+	CU_ASSERT_EQUAL_FATAL(api_handle(w.api, &req, &resp), 1);
+	CU_ASSERT_EQUAL(resp.status, 401);
+	body = json_loadb(resp.body, resp.body_len, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(body, "error"),
+								 "message")),
+			       "send Authorization: Bearer <token> (a token of api.tokens)");
+	json_decref(body);
+	api_response_free(&resp);
+	world_stop(&w);
+}
+
 /* ---- no store ------------------------------------------------------------- */
 
 /* Each route that reads the store, on an API whose store file is gone: a
@@ -2220,6 +2264,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_privacy_request_by_email_says_how_to_find_the_person),
 	   TEST(test_api_without_tokens_says_none_is_set),
 	   TEST(test_api_without_tokens_401_says_none_is_set),
+	   TEST(test_api_basic_auth_401_points_to_the_sources),
 	   TEST(test_store_unavailable_names_its_path_in_the_log_only),
 	   TEST(test_out_of_memory_fails_a_profile_document_whole),
 	   TEST(test_a_response_out_of_room_for_a_header_is_a_500),
