@@ -519,10 +519,15 @@ int http_listen_check(const char *addr, char *err, size_t err_size)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) != 0)
-		err_set(err, err_size, "cannot listen on %s: %s", addr, strerror(errno));
-	else
+	if (bind(fd, (struct sockaddr *)&ss, len) == 0)
 		rc = 0;
+	else if (errno == EADDRINUSE) /* a second `make run`, another server on 8080 */
+		err_set(err, err_size,
+			"cannot listen on %s: %s (another process listens there, a hub already"
+			" running?: stop it, or set http.listen to another address)",
+			addr, strerror(EADDRINUSE));
+	else
+		err_set(err, err_size, "cannot listen on %s: %s", addr, strerror(errno));
 	close(fd);
 	return rc;
 }

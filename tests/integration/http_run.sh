@@ -184,7 +184,9 @@ rc=0
 HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key timeout 20 "$HUB" -c "$work/second.yaml" run \
 	>"$work/second.log" 2>&1 || rc=$?
 [ $rc = 1 ] || fail "a second hub on a busy port: exit $rc: $(cat "$work/second.log")"
-grep -q "cannot listen on 127.0.0.1:$port: Address already in use" "$work/second.log" ||
+in_use="cannot listen on 127.0.0.1:$port: Address already in use (another process listens"
+in_use="$in_use there, a hub already running?: stop it, or set http.listen to another address)"
+grep -qF "$in_use" "$work/second.log" ||
 	fail "a second hub on a busy port: $(cat "$work/second.log")"
 [ -e "$work/second" ] && fail "a second hub on a busy port opened its store first"
 kill -0 "$pid" 2>/dev/null || fail "the first hub exited"

@@ -816,6 +816,13 @@ static void test_query_of_a_made_up_request_is_none(void)
 	CU_ASSERT_PTR_NULL(http_request_query(NULL, "key"));
 }
 
+/* What a port in use is answered with: the bind's error, then what to do
+ * (a newcomer's second `make run`, or another server on 8080, got the
+ * error alone). */
+#define IN_USE_MESSAGE                                                                 \
+	"cannot listen on %s: Address already in use (another process listens there, a hub" \
+	" already running?: stop it, or set http.listen to another address)"
+
 /* A server started on a port another listens on says the port is in use,
  * for certain (the bind's own error), where it guessed "(address in use?)"
  * for any failure to start, a thread it could not create included (that
@@ -824,7 +831,7 @@ static void test_a_start_on_a_taken_port_says_it_is_in_use(void)
 {
 	struct world w;
 	struct http_server *second = NULL;
-	char listen[32], want[96], err[1024] = "";
+	char listen[32], want[256], err[1024] = "";
 	char *saved;
 
 	world_open(&w, NULL, NULL);
@@ -835,7 +842,7 @@ static void test_a_start_on_a_taken_port_says_it_is_in_use(void)
 	w.th->cfg->http_listen = saved;
 	if (second)
 		http_stop(second);
-	snprintf(want, sizeof(want), "cannot listen on %s: Address already in use", listen);
+	snprintf(want, sizeof(want), IN_USE_MESSAGE, listen);
 	CU_ASSERT_STRING_EQUAL(err, want);
 	world_close(&w);
 }
@@ -891,7 +898,7 @@ static void test_listen_addresses_are_read_as_documented(void)
 	CU_ASSERT_FATAL(fd >= 0);
 	snprintf(addr, sizeof(addr), "localhost:%d", port);
 	CU_ASSERT_EQUAL(http_listen_check(addr, err, sizeof(err)), -1);
-	snprintf(want, sizeof(want), "cannot listen on %s: Address already in use", addr);
+	snprintf(want, sizeof(want), IN_USE_MESSAGE, addr);
 	CU_ASSERT_STRING_EQUAL(err, want);
 	close(fd);
 
