@@ -106,8 +106,12 @@ export)
        - name: $name
          plugin: $name
          path: var/$name.jsonl
-  5. Try it: run the hub, send it a record, and watch the file:
+  5. Try it: run the hub, then, in another terminal, send a record to the
+     Segment source of conf/hub.yaml and watch the file (a new export first
+     gets a line for every profile already stored: its backfill):
        build/profilehub check && build/profilehub run
+       curl -u "\${SEGMENT_WRITE_KEY:-dev-write-key}:" http://127.0.0.1:8080/in/web/v1/track \\
+         -d '{"userId": "u1", "event": "signup"}'
        tail -f var/$name.jsonl
 EOT
 	;;

@@ -90,6 +90,7 @@ mkdir -p "$T/plugins"
 for p in tap hook sink; do
 	cp "build/plugins/$p.so" "$T/plugins/"
 done
+cp "$ROOT/$B/plugins/segment.so" "$T/plugins/" # conf/hub.yaml's `web`, for sink's step 5
 cd "$ROOT"
 PORT=$(hub_free_port) || die "no free port"
 BASE="http://127.0.0.1:$PORT"
@@ -102,6 +103,7 @@ http: {listen: "127.0.0.1:$PORT"}
 sources:
   - {name: tap, plugin: tap, path: $T/tap.jsonl}
   - {name: hook, plugin: hook, token: "\${HOOK_TOKEN}"}
+  - {name: web, plugin: segment, write_keys: ["\${SEGMENT_WRITE_KEY:-dev-write-key}"]}
 exports:
   - {name: sink, plugin: sink, path: $T/sink.jsonl}
 EOT
@@ -152,6 +154,23 @@ until [ -f "$T/sink.jsonl" ] &&
 	sleep 0.1
 done
 jq -e -s 'all(.[]; .seq > 0)' "$T/sink.jsonl" >/dev/null || fail "a line of the export is no change: $(cat "$T/sink.jsonl")"
+
+# export: the record its step 5 sends, by the printed curl (on this hub's
+# port), reaches the file too: the step said "send it a record" and showed none
+sed -n '/^  5\. /,/^  6\. /p' "$work/sink.steps" | grep -A1 '^ *curl ' |
+	sed "s|127\.0\.0\.1:8080|127.0.0.1:$PORT|" >"$T/step5.sh"
+grep -q 'in/web/v1/track' "$T/step5.sh" ||
+	fail "the export's step 5 shows no curl: $(cat "$work/sink.steps")"
+[ "$(unset SEGMENT_WRITE_KEY; sh "$T/step5.sh" 2>/dev/null)" = '{"success":true}' ] ||
+	fail "the export's step 5 curl: $(cat "$T/step5.sh")"
+i=0
+until jq -e 'select(.kind == "event" and .custom_id == "u1" and .event.source == "web")' \
+	"$T/sink.jsonl" >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -le 200 ] ||
+		die "the export wrote no change of step 5's record within 20 s: $(cat "$T/sink.jsonl")"
+	sleep 0.1
+done
 hub_stop TERM
 finish new_plugin
 echo "new_plugin: a pull, a push and an export plugin scaffolded, built, loaded and used by a hub"
