@@ -207,7 +207,10 @@ done
 # the scenario vectors through the CLI: counts printed by import
 S=${HUB_SHARED:-../shared}/data/scenarios
 for f in "$S"/*.jsonl; do
-	[ -e "$f" ] || { fail "no scenarios in $S"; break; }
+	[ -e "$f" ] || {
+		fail "no scenarios in $S (set HUB_SHARED to the shared directory, beside the repository)"
+		break
+	}
 	n=$(basename "$f" .jsonl)
 	exp="$S/$n.expected.json"
 	cfg="$T/$n.yaml"

@@ -312,6 +312,8 @@ char *testlib_shared_path(const char *rel)
 	if (env && *env) {
 		if (asprintf(&path, "%s/%s", env, rel) < 0)
 			return NULL;
+		if (access(path, R_OK) != 0)
+			fprintf(stderr, "tests: %s: not found (HUB_SHARED=%s)\n", path, env);
 		return path;
 	}
 	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
@@ -321,6 +323,12 @@ char *testlib_shared_path(const char *rel)
 			return path;
 		free(path);
 	}
+	/* a clone that is not beside the shared directory (its design docs
+	 * and test data) failed the tests that read it with no word of why */
+	fprintf(stderr,
+		"tests: ../shared/%s not found: set HUB_SHARED to the shared directory"
+		" (the design docs' and test data's, beside the repository)\n",
+		rel);
 	return NULL;
 }
 
