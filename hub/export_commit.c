@@ -144,9 +144,11 @@ static int next_batch_end(struct export_worker *w, int64_t cursor, int64_t *end)
 /*
  * The fence of a commit, inside its transaction: 1 this worker's take is
  * still the lease's last (or the store keeps no epoch of it), 0 the
- * lease was taken since (lost), -1 a store failure.
+ * lease was taken since (lost: logged, with `unwritten`, what the commit
+ * would have written: "the cursor was not moved", "no backfill page was
+ * written"), -1 a store failure.
  */
-static int worker_fence(struct export_worker *w)
+static int worker_fence(struct export_worker *w, const char *unwritten)
 {
 	struct store *s = w->store;
 	char name[300], key[320], buf[32], *end;
@@ -165,8 +167,8 @@ static int worker_fence(struct export_worker *w)
 	now = strtoll(buf, &end, 10);
 	if (end != buf && *end == '\0' && now == (long long)w->lease_epoch)
 		return 1;
-	log_warn(w->who, "lease lost: %s is %s, this worker took epoch %" PRId64
-		 "; the cursor was not moved", key, buf, w->lease_epoch);
+	log_warn(w->who, "lease lost: %s is %s, this worker took epoch %" PRId64 "; %s", key,
+		 buf, w->lease_epoch, unwritten);
 	return 0;
 }
 
@@ -234,7 +236,7 @@ int export_worker_commit(struct export_worker *w, int64_t cursor,
 		err_set(s->err, sizeof(s->err), "an injected refusal to write");
 		goto fail;
 	}
-	if ((fence = worker_fence(w)) < 0)
+	if ((fence = worker_fence(w, "the cursor was not moved")) < 0)
 		goto fail;
 	if (fence == 0) {
 		s->ops->rollback(s);
@@ -528,14 +530,15 @@ fail:
 /* ---- backfill ---------------------------------------------------------- */
 
 /* Begins a transaction fenced by this worker's lease: 1 begun, 0 the lease
- * was lost (rolled back and dropped: w->lease_epoch is -1), -1 a store
- * failure (rolled back). */
-static int worker_begin_fenced(struct export_worker *w)
+ * was lost (rolled back and dropped: w->lease_epoch is -1; logged with
+ * `unwritten`, what the transaction was for), -1 a store failure (rolled
+ * back). */
+static int worker_begin_fenced(struct export_worker *w, const char *unwritten)
 {
 	struct store *s = w->store;
 	int fence;
 
-	if (s->ops->begin(s) || (fence = worker_fence(w)) < 0) {
+	if (s->ops->begin(s) || (fence = worker_fence(w, unwritten)) < 0) {
 		s->ops->rollback(s);
 		return -1;
 	}
@@ -563,7 +566,7 @@ int export_worker_backfill_begin(struct export_worker *w)
 
 	if (!w->is_backfill_new || w->lease_epoch < 0)
 		return 0;
-	if ((rc = worker_begin_fenced(w)) <= 0)
+	if ((rc = worker_begin_fenced(w, "the backfill's start was not saved")) <= 0)
 		return rc;
 	if ((rc = export_backfill_load(s, w->conf->name, &b, 1)) < 0)
 		goto fail;
@@ -609,7 +612,8 @@ int export_worker_backfill(struct export_worker *w)
 		return 0; /* fenced off until the lease is taken again */
 	if ((rc = backfill_is_due(w)) <= 0)
 		return rc;
-	if ((rc = worker_begin_fenced(w)) <= 0)
+	if ((rc = worker_begin_fenced(w, "no backfill page was written (the process holding"
+				      " the lease writes it)")) <= 0)
 		return rc;
 	/* read again, held: a request made meanwhile wins */
 	if (export_backfill_load(s, w->conf->name, &b, 1) < 0)

@@ -636,6 +636,8 @@ static enum step worker_step(struct export_worker *w, uint64_t gen)
 		}
 		if (rc > 0)
 			return STEP_AGAIN; /* deliver that page */
+		if (w->lease_epoch < 0)
+			return STEP_AGAIN; /* lost before the page: not idle, its page is due */
 		worker_set_idle(w, gen);
 		return STEP_IDLE;
 	}

@@ -3521,6 +3521,48 @@ static void test_an_export_that_ran_is_backfilled_only_when_asked(void)
 	world_close(&w);
 }
 
+/*
+ * The lease lost before a backfill page (another process took it while
+ * the export was idle): the page is not written, and the log says that;
+ * it said "the cursor was not moved", of a transaction that moves none.
+ * The worker is not idle then (its page is due): it takes the lease again
+ * and writes and delivers the whole backfill before it is.
+ */
+static void test_a_backfill_page_fenced_off_by_a_lost_lease_says_so(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	json_t *got, *ids;
+	size_t first;
+	char *logged;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	ids = live_ids(&w);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	got = recorded(&w, NULL);
+	first = json_array_size(got);
+	json_decref(got);
+	x_lease_epoch_move(&w);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_EQUAL_FATAL(export_backfill_request(w.th->reader, "x"), 0);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "lease lost: lease_epoch:export:x is "), 1);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "; no backfill page was written (the process"
+					 " holding the lease writes it)"), 1);
+	CU_ASSERT_PTR_NULL(strstr(logged, "cursor was not moved"));
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "lease export:x taken (epoch "), 1);
+	got = recorded(&w, NULL);
+	check_backfill(got, first, ids, 0);
+	json_decref(got);
+	json_decref(ids);
+	free(logged);
+	world_close(&w);
+}
+
 /* A store failure while a worker loads its cursor after taking its lease
  * (the second load of a start) closes its connection: the worker releases
  * no lease on it (that crashed the hub), backs off, and delivers everything
@@ -5245,6 +5287,7 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_backfill_unset_is_on_as_described),
 	   TEST(test_a_backfill_goes_to_its_export_alone),
 	   TEST(test_an_export_that_ran_is_backfilled_only_when_asked),
+	   TEST(test_a_backfill_page_fenced_off_by_a_lost_lease_says_so),
 	   TEST(test_a_new_export_stopped_before_its_backfill_still_gets_it),
 	   TEST(test_a_backfill_does_not_wait_for_an_empty_feed),
 	   TEST(test_a_waiting_backfill_says_why),
