@@ -391,6 +391,8 @@ static int post_retry(struct api *api, const char *name, struct api_response *re
 	if (!api->providers.export_retry)
 		return export_not_found(api, name, NULL, resp);
 	rc = api->providers.export_retry(api->providers.ctx, name, &why, &n, err, sizeof(err));
+	if (rc == 1 && why == EXPORT_NOT_RUNNING) /* its dead letters kept */
+		return api_respond_error(resp, 409, "not_running", "%s", err);
 	if (rc == 1) /* the closest name of those it retries too */
 		return export_not_found(api, name, api_pool_take(api), resp);
 	if (rc != 0) {

@@ -345,9 +345,16 @@ static int exports_retry(struct cli *cli, const char *name)
 {
 	struct store *s = NULL;
 	int64_t n = 0;
+	char why[1024];
+	int rc;
 
 	if (open_for_dead_letters(cli, name, &s))
 		return CLI_FAIL;
+	if ((rc = export_retry_check(s, cli->cfg, name, why, sizeof(why))) <= 0) {
+		cli_error("exports", "%s", rc < 0 ? store_error(s) : why);
+		store_close(s);
+		return CLI_FAIL;
+	}
 	if (export_dead_letters_retry(s, name, time_now_ms(), &n)) {
 		cli_error("exports", "%s", store_error(s));
 		store_close(s);

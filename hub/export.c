@@ -618,7 +618,9 @@ static int provider_named(struct exporter *ex, const char *name, int *why, char 
 /* Retrying only puts dead letters back in the shared feed, for the
  * export's own worker wherever it runs: an export another hub's
  * configuration runs (known to the store) is retried from any hub, as its
- * dead letters are read from any (GET /v1/exports/<name>/dead_letters). */
+ * dead letters are read from any (GET /v1/exports/<name>/dead_letters),
+ * while a process runs it (export_retry_check): else they stay dead
+ * letters. */
 int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n_retried,
 			  char *err, size_t err_size)
 {
@@ -640,6 +642,9 @@ int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n
 		config_missing_export(ex->cfg, name, err, err_size);
 		*why = EXPORT_BACKFILL_NO_EXPORT;
 		rc = 1;
+	} else if (rc > 0 && (rc = export_retry_check(s, ex->cfg, name, err, err_size)) == 0) {
+		*why = EXPORT_NOT_RUNNING;
+		rc = 1;
 	} else if (rc > 0) {
 		rc = export_dead_letters_retry(s, name, time_now_ms(), n_retried);
 	}
@@ -651,8 +656,8 @@ int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n
 			 name, (long long)*n_retried,
 			 export_config(ex->cfg, name)
 				 ? ""
-				 : " (not in this configuration: a hub whose configuration has it"
-					   " delivers them)");
+				 : " (not in this configuration: the process running it, which"
+					   " holds its lease, delivers them)");
 		export_notify(ex);
 	}
 	return rc;

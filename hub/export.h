@@ -259,6 +259,7 @@ enum export_backfill_check {
 	EXPORT_BACKFILL_NO_UPDATES = 2,   /* its kinds leave out profile_updated */
 	EXPORT_NOT_STARTED = 3,           /* enable: its plugin could not start here */
 	EXPORT_OFF = 4,                   /* enable: `enabled: false` in the configuration */
+	EXPORT_NOT_RUNNING = 5,           /* retry: no process runs it (export_retry_check) */
 };
 enum export_backfill_check export_backfill_check(const struct hub_config *cfg, const char *name,
 						 char *err, size_t err_size);
@@ -282,13 +283,28 @@ int export_backfill_provider(void *exporter, const char *name, int *why, char *e
 int export_dead_letters_retry(struct store *s, const char *name, int64_t now_ms,
 			      int64_t *n_retried);
 
+/*
+ * Would a retry of export `name`'s dead letters reach a process that sends
+ * them?  A retry only puts them back in the feed, for the export's worker:
+ * for an export no process runs they would wait there for no one, out of
+ * sight (no longer dead letters, their reasons gone) until `exports
+ * forget` deletes them.  1 yes: cfg runs it (enabled: its hub sends them,
+ * now or once it starts), or another process holds its lease now (it runs
+ * it); 0 no (why says so, nothing changed); -1 with s->err set.  Outside
+ * a transaction.  A process that stops right after the check leaves them
+ * in the feed, held for it, as a hub stopped after any retry does.
+ */
+int export_retry_check(struct store *s, const struct hub_config *cfg, const char *name,
+		       char *why, size_t why_size);
+
 /* POST /v1/exports/<name>/dead_letters/retry: the export must exist, in
  * the configuration or known to the store from another's (export_exists():
  * the retried changes wait in the feed for its worker, wherever it runs)
- * (1, EXPORT_BACKFILL_NO_EXPORT in *why), then export_dead_letters_retry()
- * on a connection of its own (its transactions must not hold up the status
- * reads) and the workers woken.  0 (*n_retried set), or -1 the store
- * failed (err set). */
+ * (1, EXPORT_BACKFILL_NO_EXPORT in *why) and be run by some process
+ * (export_retry_check(): 1, EXPORT_NOT_RUNNING, nothing changed), then
+ * export_dead_letters_retry() on a connection of its own (its transactions
+ * must not hold up the status reads) and the workers woken.  0
+ * (*n_retried set), or -1 the store failed (err set). */
 int export_retry_provider(void *exporter, const char *name, int *why, int64_t *n_retried,
 			  char *err, size_t err_size);
 

@@ -13,6 +13,9 @@
  * skipped, as for a backfill; an erasure is always sent.  The change says
  * which one it replaces: "retry_of", the dead letter's seq.  Two retries
  * at once (two processes) each send a dead letter only if they deleted it.
+ * An export no process runs (not enabled in the configuration asking, its
+ * lease free) is not retried (export_retry_check): its changes would wait
+ * in the feed for no one, no longer listed as dead letters.
  *
  * A feed row of a retry has the payload
  *   {"for": "<export>", "retry_of": <seq>, "payload": <the change's own>}
@@ -211,6 +214,35 @@ static int64_t retry_page(struct store *s, const char *name, struct dl_page *pg,
 fail:
 	s->ops->rollback(s);
 	return -1;
+}
+
+int export_retry_check(struct store *s, const struct hub_config *cfg, const char *name,
+		       char *why, size_t why_size)
+{
+	const struct config_instance *ci = export_config(cfg, name);
+	char lease[300];
+	int64_t epoch = 0;
+	int rc;
+
+	if (ci && ci->is_enabled)
+		return 1;
+	snprintf(lease, sizeof(lease), "export:%s", name);
+	/* free, it is taken and given back at once (its epoch moves on, as at
+	 * any take: a worker taking it next reads its cursor again) */
+	if ((rc = s->ops->lease_try(s, lease, &epoch)) <= 0)
+		return rc < 0 ? -1 : 1; /* held: another process runs it */
+	s->ops->lease_release(s, lease);
+	err_set(why, why_size,
+		"export %s is %s and no process runs it now (none holds its lease: the hubs"
+		" whose configuration has it are stopped, or it is disabled there, or no"
+		" configuration has it any more): its dead letters are kept as they are, not"
+		" put back in the feed for no one to send; retry them once a hub runs it, or"
+		" from one whose configuration has it%s%s",
+		name,
+		ci ? "off in this configuration (enabled: false)" : "not in this configuration",
+		ci ? "" : "; one that no configuration has any more: profilehub exports forget ",
+		ci ? "" : name);
+	return 0;
 }
 
 int export_dead_letters_retry(struct store *s, const char *name, int64_t now_ms,

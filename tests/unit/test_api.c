@@ -2021,6 +2021,12 @@ static int fake_export_retry(void *ctx, const char *name, int *why, int64_t *n_r
 		*n_retried = 3;
 		return 0;
 	}
+	if (strcmp(name, "retired") == 0) {
+		*why = EXPORT_NOT_RUNNING;
+		snprintf(err, err_size, "export %s is not in this configuration and no process"
+			 " runs it now", name);
+		return 1;
+	}
 	*why = EXPORT_BACKFILL_NO_EXPORT;
 	snprintf(err, err_size, "no export %s", name);
 	return 1;
@@ -2050,6 +2056,8 @@ static void test_routes_answer_their_status_and_others_are_no_route(void)
 		{"POST", "/v1/exports/nope/backfill", 404, "not_found", NULL},
 		{"POST", "/v1/exports/pg/dead_letters/retry", 200, "", NULL},
 		{"POST", "/v1/exports/nope/dead_letters/retry", 404, "not_found", NULL},
+		{"POST", "/v1/exports/retired/dead_letters/retry", 409, "not_running",
+		 "export retired is not in this configuration and no process runs it now"},
 		{"GET", "/v1/privacy/requests/pr_0123456789abcdef/x", 404, "not_found",
 		 "no such route"},
 		/* a malformed request ID is a 400 naming what one looks like, as a

@@ -1700,11 +1700,34 @@ static int64_t dead_letters_total(struct testhub *th, const char *name)
 	return n;
 }
 
+/* As another process running export `name` would: its lease taken on
+ * th's reader (release_export_lease() gives it back). */
+static void hold_export_lease(struct testhub *th, const char *name)
+{
+	char lease[300];
+	int64_t epoch = 0;
+
+	snprintf(lease, sizeof(lease), "export:%s", name);
+	CU_ASSERT_EQUAL_FATAL(th->reader->ops->lease_try(th->reader, lease, &epoch), 1);
+}
+
+static void release_export_lease(struct testhub *th, const char *name)
+{
+	char lease[300];
+
+	snprintf(lease, sizeof(lease), "export:%s", name);
+	th->reader->ops->lease_release(th->reader, lease);
+}
+
 /* `exports retry NAME` of an export another hub's configuration runs (the
- * store knows it) sends its dead letters again, from any configuration
- * sharing the store, as the API does: it said "no export named x" while
- * `exports dead-letters x` listed them, and a retry only puts them back in
- * the feed, for the export's worker wherever it runs.  A name neither the
+ * store knows it, and that hub holds its lease) sends its dead letters
+ * again, from any configuration sharing the store, as the API does: it
+ * said "no export named x" while `exports dead-letters x` listed them, and
+ * a retry only puts them back in the feed, for the export's worker
+ * wherever it runs.  While no process runs it (taken out of every
+ * configuration, or its hub stopped) it fails, saying why, its dead
+ * letters kept: put back in the feed they waited there for no one, no
+ * longer listed, and `exports forget` deleted them.  A name neither the
  * configuration nor the store knows fails, saying so, its dead letters
  * kept. */
 static void test_exports_retry_of_an_export_known_elsewhere(void)
@@ -1714,8 +1737,22 @@ static void test_exports_retry_of_an_export_known_elsewhere(void)
 	char *plugins;
 	struct hub_config *plain;
 	struct testhub *th = elsewhere_world(&plugins, &plain);
+	int64_t last = -1, after = -1;
 
+	CU_ASSERT_EQUAL_FATAL(export_outbox_last_seq(th->reader, 0, &last), 0);
+	expect_run(th, plain, cmd_exports, x, CLI_FAIL, "",
+		   "profilehub: exports: export x is not in this configuration and no process"
+		   " runs it now (none holds its lease: the hubs whose configuration has it are"
+		   " stopped, or it is disabled there, or no configuration has it any more): its"
+		   " dead letters are kept as they are, not put back in the feed for no one to"
+		   " send; retry them once a hub runs it, or from one whose configuration has"
+		   " it; one that no configuration has any more: profilehub exports forget x\n");
+	CU_ASSERT_EQUAL(dead_letters_total(th, "x"), 2);
+	CU_ASSERT_EQUAL_FATAL(export_outbox_last_seq(th->reader, 0, &after), 0);
+	CU_ASSERT_EQUAL(after, last);
+	hold_export_lease(th, "x");
 	expect_run(th, plain, cmd_exports, x, CLI_OK, "2 dead letters of x sent again: ", "");
+	release_export_lease(th, "x");
 	CU_ASSERT_EQUAL(dead_letters_total(th, "x"), 0);
 	expect_run(th, plain, cmd_exports, gone, CLI_FAIL, "",
 		   "no export named \"gone\" in plain.yaml (no export configured), nor does the"
@@ -1916,19 +1953,29 @@ static void test_exports_backfill_says_whether_it_waits(void)
 }
 
 /* exports retry NAME says how many dead letters it sent again (and takes
- * one NAME only). */
+ * one NAME only).  One of an export off in the configuration (y, enabled:
+ * false) that no other process runs stays: no hub would send it. */
 static void test_exports_retry_says_how_many_dead_letters_went_again(void)
 {
-	char *retry[] = {"exports", "retry", "y", NULL};
+	char *retry[] = {"exports", "retry", "x", NULL};
+	char *off[] = {"exports", "retry", "y", NULL};
 	char *two[] = {"exports", "retry", "y", "x", NULL};
 	char *plugins;
 	struct testhub *th = exports_world(&plugins);
 
 	if (teststore_is_pg())
 		goto out; /* the dead letters are written with SQLite */
-	store_dead_letters(th, "y", 3);
-	expect_run(th, NULL, cmd_exports, retry, CLI_OK, "3 dead letters of y sent again: ", NULL);
-	expect_run(th, NULL, cmd_exports, retry, CLI_OK, "0 dead letters of y sent again: ", NULL);
+	store_dead_letters(th, "x", 3);
+	store_dead_letters(th, "y", 2);
+	expect_run(th, NULL, cmd_exports, retry, CLI_OK, "3 dead letters of x sent again: ", NULL);
+	expect_run(th, NULL, cmd_exports, retry, CLI_OK, "0 dead letters of x sent again: ", NULL);
+	expect_run(th, NULL, cmd_exports, off, CLI_FAIL, "",
+		   "profilehub: exports: export y is off in this configuration (enabled: false)"
+		   " and no process runs it now (none holds its lease: ");
+	CU_ASSERT_EQUAL(dead_letters_total(th, "y"), 2);
+	hold_export_lease(th, "y"); /* another hub runs it */
+	expect_run(th, NULL, cmd_exports, off, CLI_OK, "2 dead letters of y sent again: ", NULL);
+	release_export_lease(th, "y");
 	expect_run(th, NULL, cmd_exports, two, CLI_USAGE, NULL,
 		   "exports: retry takes one export NAME, 2 given\n");
 out:

@@ -2731,20 +2731,22 @@ static int64_t world_dead_letters(struct world *w, const char *name)
 }
 
 /* POST /v1/exports/<name>/dead_letters/retry of an export another hub's
- * configuration runs (the store knows it: "elsewhere") puts its dead
- * letters back in the shared feed, each addressed to that export, whose
- * worker delivers it wherever it runs: they could be read from every hub
- * sharing the store, but retried only from the one running it (404 "no
- * export named crm" from the others, behind a load balancer one request in
- * two).  A name the store does not know is a 404 naming the closest known
- * one, and its dead letters stay. */
+ * configuration runs (the store knows it: "elsewhere"; that hub holds its
+ * lease) puts its dead letters back in the shared feed, each addressed to
+ * that export, whose worker delivers it wherever it runs: they could be
+ * read from every hub sharing the store, but retried only from the one
+ * running it (404 "no export named crm" from the others, behind a load
+ * balancer one request in two).  While no process runs it, 409
+ * not_running saying why, and they stay dead letters: in the feed they
+ * waited for no one.  A name the store does not know is a 404 naming the
+ * closest known one, and its dead letters stay. */
 static void test_api_retries_the_dead_letters_of_an_export_known_elsewhere(void)
 {
 	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
 	static const int64_t seqs[] = {4, 9};
 	struct world w;
 	struct resp r;
-	int64_t last = 0;
+	int64_t last = 0, epoch = 0;
 	json_t *o, *retried;
 
 	world_start(&w, API_MAX_BODY, WORLD_API_EXPORTING, NULL,
@@ -2756,6 +2758,18 @@ static void test_api_retries_the_dead_letters_of_an_export_known_elsewhere(void)
 	put_dead_letters(&w, "gone", seqs, 1);
 	CU_ASSERT_EQUAL_FATAL(export_outbox_last_seq(w.th->reader, 0, &last), 0);
 	http_do(w.port, "POST", "/v1/exports/crm/dead_letters/retry", NULL, 0, 0, auth, &r);
+	ASSERT_ERROR(&r, 409, "not_running");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "export crm is not in this configuration and no"
+				      " process runs it now"));
+	CU_ASSERT_EQUAL(world_dead_letters(&w, "crm"), 2);
+	retried = feed_retried_after(&w, last);
+	CU_ASSERT_EQUAL(json_array_size(retried), 0);
+	json_decref(retried);
+	/* the hub running it (its lease held on another connection) */
+	CU_ASSERT_EQUAL_FATAL(w.th->reader->ops->lease_try(w.th->reader, "export:crm", &epoch),
+			      1);
+	http_do(w.port, "POST", "/v1/exports/crm/dead_letters/retry", NULL, 0, 0, auth, &r);
+	w.th->reader->ops->lease_release(w.th->reader, "export:crm");
 	CU_ASSERT_EQUAL(r.status, 200);
 	o = json_loads(r.body, 0, NULL);
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "export")) ?: "", "crm");
