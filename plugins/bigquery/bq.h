@@ -64,7 +64,7 @@ struct bq_http {
 	size_t answer_max;      /* resp's bound (bq_http_init: BQ_ANSWER_MAX); 0: none */
 	int is_over;            /* the last answer passed answer_max: cut short */
 	char retry_after[32];   /* its Retry-After in seconds (or an HTTP date's), or "" */
-	int64_t deadline_ms;    /* bq_http_now_ms() past which no request runs
+	int64_t deadline_ms;    /* mono_clock_ms() past which no request runs
 				 * (0: none but transfer_ms): one bound on
 				 * several requests (a cancel's) */
 	long transfer_ms;       /* the most one request may take, its answer read
@@ -87,8 +87,6 @@ void bq_http_cleanup(struct bq_http *h);
 hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 		       const char *extra, const char *body, const char *content_type,
 		       const char *what, long *status, char *err, size_t err_size);
-/* The monotonic clock, in ms (struct bq_http's deadline_ms). */
-int64_t bq_http_now_ms(void);
 /* A malloc'd URL-escaped copy of s. */
 char *bq_http_escape(struct bq_http *h, const char *s);
 

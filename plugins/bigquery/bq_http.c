@@ -176,14 +176,6 @@ static void header_add(struct curl_slist **list, const char *line, int *failed)
 		*list = l;
 }
 
-int64_t bq_http_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 		       const char *extra, const char *body, const char *content_type,
 		       const char *what, long *status, char *err, size_t err_size)
@@ -193,7 +185,7 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 	char ct[128];
 	CURLcode c;
 	int failed = 0;
-	int64_t left_ms = h->deadline_ms ? h->deadline_ms - bq_http_now_ms() : 0, t0_ms;
+	int64_t left_ms = h->deadline_ms ? h->deadline_ms - mono_clock_ms() : 0, t0_ms;
 
 	*status = 0;
 	if (h->deadline_ms && left_ms <= 0) {
@@ -230,7 +222,7 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 		left_ms = h->transfer_ms;
 	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)left_ms);
 	h->stop.is_stopped = 0;
-	t0_ms = bq_http_now_ms();
+	t0_ms = mono_clock_ms();
 	if (body) {
 		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
@@ -244,7 +236,7 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 		snprintf(err, err_size, "%s: stopped while the answer was read", what);
 		return HUB_ERR_STOPPED;
 	}
-	if (transient_is_past(c, bq_http_now_ms() - t0_ms, h->transfer_ms)) {
+	if (transient_is_past(c, mono_clock_ms() - t0_ms, h->transfer_ms)) {
 		transient_timed_out(err, err_size, what, NULL, h->transfer_ms);
 		return HUB_RETRY;
 	}

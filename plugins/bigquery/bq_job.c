@@ -182,20 +182,12 @@ out:
 	return rc;
 }
 
-int64_t bq_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A job still running past query_timeout (since jobs.query accepted it):
  * given up, as a query that never ends (a queue, a lock) would hold its
  * source for ever; said into err.  1 when past it. */
 static int job_past_timeout(const struct bq_query *q, char *err, size_t err_size)
 {
-	if (!q->timeout_ms || bq_mono_ms() - q->job_started_ms < q->timeout_ms)
+	if (!q->timeout_ms || mono_clock_ms() - q->job_started_ms < q->timeout_ms)
 		return 0;
 	snprintf(err, err_size, "job %s still running after query_timeout (%lld s): cancelled, "
 		 "the run is retried (raise query_timeout for a query this long)",
@@ -304,7 +296,7 @@ static void job_cancel(struct bq_query *q)
 	hub_rc rc;
 
 	q->is_job_running = 0;
-	q->http.deadline_ms = bq_http_now_ms() + CANCEL_MAX_MS;
+	q->http.deadline_ms = mono_clock_ms() + CANCEL_MAX_MS;
 	q->http.stop.call = NULL; /* it goes out while the hub stops: CANCEL_MAX_MS bounds it */
 	rc = api_call(q, q->cancel_url, "", "jobs.cancel", &status, err, sizeof(err));
 	q->http.stop.call = q->call;
@@ -365,7 +357,7 @@ hub_rc bq_run_query(struct bq_query *q, const char *type, const char *param, int
 	if (rc != HUB_OK)
 		return rc;
 	q->is_job_running = 1;
-	q->job_started_ms = bq_mono_ms();
+	q->job_started_ms = mono_clock_ms();
 	if ((rc = bq_get_results(q, 0, out, err, err_size)) != HUB_OK && q->is_job_running)
 		job_cancel(q); /* a retry runs it anew: this one must stop */
 	return rc;

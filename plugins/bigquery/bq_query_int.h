@@ -74,7 +74,5 @@ hub_rc bq_run_query(struct bq_query *q, const char *type, const char *param, int
  * the answer. */
 hub_rc bq_get_results(struct bq_query *q, int with_token, json_t **out, char *err,
 		      size_t err_size);
-/* CLOCK_MONOTONIC in milliseconds. */
-int64_t bq_mono_ms(void);
 
 #endif

@@ -14,6 +14,8 @@
 
 #include <hub_plugin.h>
 
+#include "mono_clock.h"
+
 #include <curl/curl.h>
 #include <limits.h>
 #include <stdint.h>
@@ -60,15 +62,6 @@ static inline int transient_wait(const struct hub_host *host, const struct hub_c
 		ms -= slice;
 	}
 	return call && host->should_stop(call);
-}
-
-/* CLOCK_MONOTONIC in milliseconds. */
-static inline int64_t transient_mono_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 /*

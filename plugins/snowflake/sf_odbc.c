@@ -23,6 +23,7 @@
  * name.
  */
 #include "sf_odbc_int.h"
+#include "../common/mono_clock.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -328,21 +329,13 @@ static int cond_init_monotonic(pthread_cond_t *cond)
 /* Why execute_stoppable() cancelled the query, if it did. */
 enum cancel_why { CANCEL_NONE = 0, CANCEL_STOP, CANCEL_TIMEOUT };
 
-static int64_t mono_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /* Whether a running query is to be cancelled now: the hub stops, or it
  * ran past query_timeout (its run started at t0_ms). */
 static enum cancel_why cancel_due(struct sf_odbc *o, int64_t t0_ms)
 {
 	if (o->host->should_stop(o->call))
 		return CANCEL_STOP;
-	if (o->timeout_ms > 0 && mono_ms() - t0_ms >= o->timeout_ms)
+	if (o->timeout_ms > 0 && mono_clock_ms() - t0_ms >= o->timeout_ms)
 		return CANCEL_TIMEOUT;
 	return CANCEL_NONE;
 }
@@ -359,7 +352,7 @@ static SQLRETURN execute_stoppable(struct sf_odbc *o, enum cancel_why *why)
 {
 	struct exec_job j = {.stmt = o->stmt};
 	struct timespec deadline;
-	int64_t t0_ms = mono_ms();
+	int64_t t0_ms = mono_clock_ms();
 	pthread_t t;
 
 	*why = CANCEL_NONE;

@@ -155,7 +155,7 @@ hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long 
 		curl_easy_setopt(a->curl, CURLOPT_POSTFIELDS, post);
 	else
 		curl_easy_setopt(a->curl, CURLOPT_HTTPGET, 1L);
-	t0_ms = transient_mono_ms();
+	t0_ms = mono_clock_ms();
 	c = curl_easy_perform(a->curl);
 	curl_slist_free_all(h);
 	if (a->stop.is_stopped) { /* the answer is dropped: the run reads it again */
@@ -163,7 +163,7 @@ hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long 
 			 post ? "POST" : "GET", a->base);
 		return HUB_ERR_STOPPED;
 	}
-	if (transient_is_past(c, transient_mono_ms() - t0_ms, a->transfer_ms)) {
+	if (transient_is_past(c, mono_clock_ms() - t0_ms, a->transfer_ms)) {
 		transient_timed_out(err, err_size, post ? "POST" : "GET", a->base,
 				    a->transfer_ms);
 		return HUB_RETRY;

@@ -101,7 +101,7 @@ static int statement_past_timeout(const struct sf_api *a, const char *handle, in
 {
 	int64_t timeout_ms = sf_sqlapi_query_timeout_ms(a);
 
-	if (transient_mono_ms() - sent_ms < timeout_ms)
+	if (mono_clock_ms() - sent_ms < timeout_ms)
 		return 0;
 	snprintf(err, err_size, "statement %s still running after query_timeout (%lld s): "
 		 "cancelled, the run is retried (raise query_timeout for a query this long, or "
@@ -299,7 +299,7 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 			       json_t **out, char *err, size_t err_size)
 {
 	char url[1024], *body = statement_body(a, statement, param);
-	int64_t sent_ms = transient_mono_ms();
+	int64_t sent_ms = mono_clock_ms();
 	long status = 0;
 	int is_retry;
 	hub_rc rc;

@@ -1877,15 +1877,16 @@ static void test_json_string_escapes_quotes_backslashes_and_controls(void)
 	free(t.p);
 }
 
-/* bq_http_now_ms is the monotonic clock in milliseconds. */
-static void test_http_now_is_the_monotonic_clock_in_ms(void)
+/* mono_clock_ms (plugins/common/mono_clock.h), which times requests
+ * (struct bq_http's deadline_ms) and jobs, is the monotonic clock in ms. */
+static void test_mono_clock_is_the_monotonic_clock_in_ms(void)
 {
 	struct timespec ts;
 	int64_t before, now, after;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	before = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	now = bq_http_now_ms();
+	now = mono_clock_ms();
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	after = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	CU_ASSERT(before <= now && now <= after);
@@ -2055,7 +2056,7 @@ static void test_http_request_ends_at_its_deadline(void)
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/q", ntohs(in.sin_port));
 		if (bq_http_init(&h, err, sizeof(err)) != 0)
 			_exit(2);
-		h.deadline_ms = bq_http_now_ms() + 300;
+		h.deadline_ms = mono_clock_ms() + 300;
 		rc = bq_http_request(&h, url, NULL, NULL, NULL, NULL, "jobs.cancel", &st, err,
 				     sizeof(err));
 		_exit(rc == HUB_RETRY && strncmp(err, "jobs.cancel: Timeout", 20) == 0 ? 0 : 1);
@@ -2215,17 +2216,17 @@ static void test_get_results_gives_up_a_job_past_query_timeout(void)
 	fake_open_job(&f, answers, sizeof(answers) / sizeof(answers[0]));
 	f.q->job_id = strdup("job_7");
 	f.q->timeout_ms = 60000;
-	f.q->job_started_ms = bq_mono_ms() - 60000;
+	f.q->job_started_ms = mono_clock_ms() - 60000;
 	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_RETRY);
 	CU_ASSERT_PTR_NULL(root);
 	CU_ASSERT_STRING_EQUAL(err, "job job_7 still running after query_timeout (60 s): "
 				    "cancelled, the run is retried (raise query_timeout for a "
 				    "query this long)");
 	CU_ASSERT_EQUAL(f.q->is_job_running, 1); /* for the caller to cancel */
-	f.q->job_started_ms = bq_mono_ms();
+	f.q->job_started_ms = mono_clock_ms();
 	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_OK);
 	json_decref(root);
-	f.q->job_started_ms = bq_mono_ms() - 600000;
+	f.q->job_started_ms = mono_clock_ms() - 600000;
 	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_OK);
 	json_decref(root);
 	fake_requests(&f, got, sizeof(got));
@@ -2516,11 +2517,11 @@ static void test_http_request_trickled_ends_at_its_bound_or_a_stop(void)
 	CU_ASSERT_EQUAL(h.transfer_ms, BQ_QUERY_TIMEOUT_DEFAULT_MS);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/q", port);
 	h.transfer_ms = 1500;
-	t0 = bq_http_now_ms();
+	t0 = mono_clock_ms();
 	CU_ASSERT_EQUAL(bq_http_request(&h, url, NULL, NULL, NULL, NULL, "getQueryResults",
 					&status, err, sizeof(err)),
 			HUB_RETRY);
-	CU_ASSERT(bq_http_now_ms() - t0 < 10000);
+	CU_ASSERT(mono_clock_ms() - t0 < 10000);
 	CU_ASSERT(h.resp.len > 0); /* it was reading */
 	CU_ASSERT_STRING_EQUAL(err, "getQueryResults: no whole answer within 1500 ms");
 
@@ -2528,11 +2529,11 @@ static void test_http_request_trickled_ends_at_its_bound_or_a_stop(void)
 	h.stop.host = &host;
 	h.stop.call = (struct hub_call *)&call_tag;
 	stop_once_read = &h.resp;
-	t0 = bq_http_now_ms();
+	t0 = mono_clock_ms();
 	CU_ASSERT_EQUAL(bq_http_request(&h, url, NULL, NULL, NULL, NULL, "getQueryResults",
 					&status, err, sizeof(err)),
 			HUB_ERR_STOPPED);
-	CU_ASSERT(bq_http_now_ms() - t0 < 10000);
+	CU_ASSERT(mono_clock_ms() - t0 < 10000);
 	CU_ASSERT_STRING_EQUAL(err, "getQueryResults: stopped while the answer was read");
 	stop_once_read = NULL;
 	bq_http_cleanup(&h);
@@ -2615,7 +2616,7 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_retry_after_line_reads_both_forms),
 	   TEST(test_text_grows_past_twice_its_size_at_once),
 	   TEST(test_json_string_escapes_quotes_backslashes_and_controls),
-	   TEST(test_http_now_is_the_monotonic_clock_in_ms),
+	   TEST(test_mono_clock_is_the_monotonic_clock_in_ms),
 	   TEST(test_http_request_sends_headers_body_and_reads_the_answer),
 	   TEST(test_http_request_failure_is_retried_only_when_transient),
 	   TEST(test_http_answer_over_its_bound_or_memory_says_which),
