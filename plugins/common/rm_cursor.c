@@ -126,6 +126,7 @@ int rowmap_cursor_set(struct rowmap *m, const char *cursor, char *err, size_t er
 
 	m->saved.n = 0;
 	m->last.n = 0;
+	m->before.n = 0;
 	for (i = 0; i < m->cursor.n; i++)
 		m->cursor.items[i].nulls = 0; /* a new result shows its own order */
 	if (!cursor)
@@ -306,6 +307,14 @@ int rowmap_remember(struct rowmap *m, const struct rm_cell *row)
 	if (!rowmap_row_is_placed(m, row))
 		return 0; /* never a checkpoint */
 	learn_nulls(m, row);
+	if (m->last.n > 0) { /* kept as the one before: its buffers swapped, not copied */
+		struct tuple t = m->before;
+		m->before = m->last;
+		m->is_before_new = m->is_last_new;
+		m->last = t;
+	}
+	m->last.n = 0;
+	m->is_last_new = rowmap_row_is_new(m, row);
 	if (tuple_reserve(&m->last, m->cursor.n))
 		return -1;
 	for (size_t i = 0; i < m->cursor.n; i++) {
@@ -361,9 +370,9 @@ static const char *cell_text(enum rm_type type, const struct rm_cell *c, char *b
 	}
 }
 
-char *rowmap_remembered_text(const struct rowmap *m)
+/* A tuple as cursor text (malloc'd), or NULL (none; out of memory). */
+static char *tuple_text(const struct rowmap *m, const struct tuple *t)
 {
-	const struct tuple *t = &m->last;
 	struct buf b = {0};
 	char num[48];
 
@@ -386,6 +395,16 @@ char *rowmap_remembered_text(const struct rowmap *m)
 		return NULL;
 	}
 	return b.p;
+}
+
+char *rowmap_remembered_text(const struct rowmap *m)
+{
+	return tuple_text(m, &m->last);
+}
+
+char *rowmap_settled_text(const struct rowmap *m)
+{
+	return m->is_before_new ? tuple_text(m, &m->before) : NULL;
 }
 
 /* ---- cursor values for hashing and messages ------------------------------------------ */

@@ -426,6 +426,7 @@ void rowmap_free(struct rowmap *m)
 	free(m->cols);
 	rm_tuple_free(&m->saved);
 	rm_tuple_free(&m->last);
+	rm_tuple_free(&m->before);
 	free(m->attrs_json.p);
 	free(m->consent_json.p);
 	free(m->props_json.p);

@@ -136,6 +136,11 @@ int rowmap_cmp_remembered(const struct rowmap *m, const struct rm_cell *row);
 int rowmap_has_remembered(const struct rowmap *m);
 /* The remembered tuple as cursor text (malloc'd), or NULL (nothing). */
 char *rowmap_remembered_text(const struct rowmap *m);
+/* The tuple remembered before the remembered one, as cursor text
+ * (malloc'd), when its row was after the saved tuple (rowmap_row_is_new):
+ * every row up to it has been read, while rows tied with the remembered
+ * one may still follow.  NULL: none such (or out of memory). */
+char *rowmap_settled_text(const struct rowmap *m);
 /* Where this result put cursor column i's NULLs, as far as its rows
  * showed: -1 first, 1 last, 0 not yet. */
 int rowmap_cursor_nulls(const struct rowmap *m, size_t i);

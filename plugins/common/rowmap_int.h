@@ -79,6 +79,9 @@ struct rowmap {
 	struct rm_column *cols; /* bound: names copied */
 	size_t n_cols;
 	struct tuple saved, last;
+	struct tuple before;     /* the tuple remembered before last (less than it) */
+	int is_last_new;         /* last's row was after saved (rowmap_row_is_new) */
+	int is_before_new;       /* before's was */
 
 	struct buf attrs_json, consent_json, props_json, text, hash_in;
 

@@ -30,6 +30,11 @@
  * The result stays open between pulls of one sync and is reused when the
  * next pull comes soon with the cursor this one checkpointed; anything else
  * (a retry from an older cursor, a new sync) runs the query again.
+ *
+ * A stop asked while the transport reads (a page or partition in transit,
+ * dropped: HUB_ERR_STOPPED from next()) does not drop the rows this pull
+ * emitted before it: they are kept, checkpointed at the last tuple known
+ * whole (keep_cut_page), so that the next run does not read them again.
  */
 #include "rowpull.h"
 #include "text.h"
@@ -296,14 +301,22 @@ static hub_rc next_row(struct rowpull *rp, const struct rm_cell **row, char *err
 	return rp->ops->next(rp->t, row, err, err_size);
 }
 
+/* How emit_rows() ended its page. */
+enum page_end {
+	PAGE_BOUNDARY, /* at a tuple boundary: the held row starts the next page */
+	PAGE_LAST,     /* at the end of the result */
+	PAGE_CUT,      /* the transport stopped mid-read (HUB_ERR_STOPPED) */
+	PAGE_FAILED,
+};
+
 /* Emits rows until the budget is spent (at a tuple boundary), the result
  * ends, or a stop is asked.  Every row read, skipped or not, must sort at
  * or after the one before it (rows without a first cursor value aside).
  * A page ends only where it has a checkpoint: a remembered tuple, or the
- * saved one (has_cursor).  *n counts emitted rows; *is_end is set at the
- * end of the result. */
+ * saved one (has_cursor).  *n counts emitted rows; *end says how the page
+ * ended. */
 static hub_rc emit_rows(struct rowpull *rp, struct hub_call *call, size_t budget,
-			int has_cursor, size_t *n, int *is_end, char *err, size_t err_size)
+			int has_cursor, size_t *n, enum page_end *end, char *err, size_t err_size)
 {
 	const size_t max = rowpull_page_rows_max(budget);
 	size_t n_tied = 0; /* emitted rows sharing the remembered tuple */
@@ -311,9 +324,11 @@ static hub_rc emit_rows(struct rowpull *rp, struct hub_call *call, size_t budget
 	hub_rc rc;
 	int cmp, has_checkpoint, is_boundary, i_bad;
 
+	*end = PAGE_FAILED;
 	for (;;) {
 		if ((rc = next_row(rp, &row, err, err_size)) != HUB_MORE) {
-			*is_end = rc == HUB_OK;
+			*end = rc == HUB_OK ? PAGE_LAST
+					    : rc == HUB_ERR_STOPPED ? PAGE_CUT : PAGE_FAILED;
 			return rc;
 		}
 		if ((i_bad = rowmap_row_cursor_out_of_range(rp->map, row)) >= 0)
@@ -330,6 +345,7 @@ static hub_rc emit_rows(struct rowpull *rp, struct hub_call *call, size_t budget
 			if (*n > 0 && has_checkpoint && is_boundary &&
 			    (*n >= budget || rp->host->should_stop(call))) {
 				rp->held = row; /* the first row of the next page */
+				*end = PAGE_BOUNDARY;
 				return HUB_OK;
 			}
 			if (*n >= max) /* max >= budget: only a tie, or no checkpoint yet */
@@ -361,19 +377,46 @@ static int checkpoint_text(const struct rowpull *rp, const char *cursor, char **
 	return *text || (!cursor && !rowmap_has_remembered(rp->map)) ? 0 : -1;
 }
 
+/*
+ * The transport stopped mid-read (the hub stops: the page or partition in
+ * transit is dropped) after this pull emitted rows: they are kept, not
+ * read again next run.  Rows tied with the last one emitted may be among
+ * those not read, so the checkpoint is the tuple before it (every row up
+ * to it was read), when that one is past the saved cursor; the last
+ * tuple's rows commit past the checkpoint, and the next run reads them
+ * again as duplicates.  None such (the rows emitted share one tuple; out of
+ * memory): the rows commit and the cursor stays.  HUB_MORE: the hub
+ * commits the page and, stopping, ends the run there.
+ */
+static hub_rc keep_cut_page(struct rowpull *rp, struct hub_call *call, char *err,
+			    size_t err_size)
+{
+	char *text = rowmap_settled_text(rp->map);
+	hub_rc rc = HUB_MORE;
+
+	rowpull_close(rp); /* the transport's read was cut: the next pull runs it again */
+	err[0] = '\0';        /* its "stopped ..." is no failure now */
+	if (text && (rc = rp->host->checkpoint(call, text)) != HUB_OK)
+		snprintf(err, err_size, "checkpoint refused");
+	free(text);
+	return rc == HUB_OK ? HUB_MORE : rc;
+}
+
 hub_rc rowpull_pull(struct rowpull *rp, struct hub_call *call, const char *cursor,
 		    size_t budget, char *err, size_t err_size)
 {
 	int64_t now = rp->host->now_ms();
 	size_t n = 0;
-	int is_end = 0;
+	enum page_end end;
 	char *text = NULL;
 	hub_rc rc;
 
 	if (!can_resume(rp, cursor, now) &&
 	    (rc = open_result(rp, cursor, budget, err, err_size)) != HUB_OK)
 		return rc;
-	rc = emit_rows(rp, call, budget ? budget : 1, cursor != NULL, &n, &is_end, err, err_size);
+	rc = emit_rows(rp, call, budget ? budget : 1, cursor != NULL, &n, &end, err, err_size);
+	if (end == PAGE_CUT && n > 0 && rp->host->should_stop(call))
+		return keep_cut_page(rp, call, err, err_size);
 	if (rc != HUB_OK) {
 		rowpull_close(rp); /* the next pull starts again from the cursor */
 		return rc;
@@ -394,7 +437,7 @@ hub_rc rowpull_pull(struct rowpull *rp, struct hub_call *call, const char *curso
 		}
 	}
 	rp->last_pull_ms = rp->host->now_ms();
-	if (is_end) {
+	if (end == PAGE_LAST) {
 		rowpull_close(rp);
 		return HUB_OK;
 	}

@@ -8,6 +8,9 @@
  * order, or more tied rows than a page holds, fail the pull (HUB_ERR_CONFIG)
  * before its checkpoint; so does a cursor value no checkpoint can hold (a
  * time outside years 0000..9999, a text that is not UTF-8: HUB_ERR_DATA).
+ * A stop that cuts the transport's read (next() answers HUB_ERR_STOPPED)
+ * keeps the rows the pull emitted: checkpointed at the last tuple known
+ * whole, the pull answers HUB_MORE and the hub commits them as it stops.
  * The transport (ODBC, an HTTP API) only opens a result and hands rows.
  */
 #ifndef ROWPULL_H

@@ -1372,6 +1372,8 @@ struct script {
 	int n_opens, n_closes;
 	char last_param[64];
 	struct rm_cell cells[2];
+	size_t cut_at;           /* the read of row cut_at (1-based) is cut by a stop */
+	atomic_int *stop;        /* set then, as the hub's stop request */
 };
 
 static hub_rc script_open(void *t, struct rowmap *m, const char *param, size_t hint, char *err,
@@ -1403,12 +1405,15 @@ static hub_rc script_next(void *t, const struct rm_cell **row, char *err, size_t
 	struct script *s = t;
 	const struct trow *rows = s->rows ? s->rows : table;
 
-	(void)err;
-	(void)err_size;
 	while (s->pos < s->n_rows && rows[s->pos].t != T_NULL && rows[s->pos].t < s->from)
 		s->pos++;
 	if (s->pos >= s->n_rows)
 		return HUB_OK;
+	if (s->cut_at && s->pos + 1 == s->cut_at) { /* a transfer the stop ended */
+		atomic_store(s->stop, 1);
+		snprintf(err, err_size, "stopped while reading");
+		return HUB_ERR_STOPPED;
+	}
 	memset(s->cells, 0, sizeof(s->cells));
 	s->cells[0].sec = rows[s->pos].t;
 	s->cells[0].is_null = rows[s->pos].t == T_NULL;
@@ -1571,6 +1576,72 @@ static void test_a_stop_ends_the_page_at_the_next_boundary(void)
 	got_clear(&g);
 	rowpull_close(&rp);
 	rowmap_free(m);
+}
+
+/* One pull from `cursor` whose transport is stopped as it reads row
+ * cut_at (0: never): its answer, *g holding what it emitted and
+ * checkpointed. */
+static hub_rc pull_cut(const char *cursor, size_t cut_at, struct got *g)
+{
+	struct rowmap *m = map_new("{\"custom_id\": \"id\"}", "erase", "\"t\"");
+	atomic_int stop = 0;
+	struct script s = {.n_rows = 9, .cut_at = cut_at, .stop = &stop};
+	struct rowpull rp = {.host = host_table(), .map = m, .ops = &script_ops, .t = &s};
+	struct hub_call call = call_for(g);
+	char err[512];
+	hub_rc rc;
+
+	call.stop = &stop;
+	rc = rowpull_pull(&rp, &call, cursor, 100, err, sizeof(err));
+	if (cut_at)
+		CU_ASSERT_EQUAL(s.n_closes, 1); /* a cut result is not read on */
+	rowpull_close(&rp);
+	rowmap_free(m);
+	return rc;
+}
+
+/* A stop that cuts the transport's read (a page in transit, dropped)
+ * keeps the rows the pull emitted before it: checkpointed at the tuple
+ * before the last one (rows tied with the last may be among those not
+ * read), which the next run reads on from, so only the last tuple's rows
+ * are read again; with no such tuple past the saved cursor, they are kept
+ * without a checkpoint; with none emitted, the pull is stopped. */
+static void test_a_stop_mid_read_keeps_the_rows_emitted(void)
+{
+	struct got g = {0};
+
+	/* rows 1..5 (t 100, 100, 200, 200, 200): t = 200 may go on in row 6 */
+	CU_ASSERT_EQUAL(pull_cut(NULL, 6, &g), HUB_MORE);
+	CU_ASSERT_EQUAL(g.n, 5);
+	CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
+	CU_ASSERT_STRING_EQUAL(g.cursors[0], "[\"1970-01-01T00:01:40.000000000Z\"]");
+	/* the next run: rows 3..9, none lost; 3..5 again (duplicates to the hub) */
+	CU_ASSERT_EQUAL(pull_cut(g.cursors[0], 0, &g), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(g.n, 12);
+	CU_ASSERT_STRING_EQUAL(g.r[5].ids, "custom_id=3");
+	CU_ASSERT_STRING_EQUAL(g.r[11].ids, "custom_id=9");
+	got_clear(&g);
+	/* rows 1 and 2 share t = 100: kept, no checkpoint */
+	CU_ASSERT_EQUAL(pull_cut(NULL, 3, &g), HUB_MORE);
+	CU_ASSERT_EQUAL(g.n, 2);
+	CU_ASSERT_EQUAL(g.n_cursors, 0);
+	got_clear(&g);
+	/* nothing emitted: the stop as it was */
+	CU_ASSERT_EQUAL(pull_cut(NULL, 1, &g), HUB_ERR_STOPPED);
+	CU_ASSERT_EQUAL(g.n + g.n_cursors, 0);
+	/* from the saved t = 200: rows 3..6 skipped, 7 emitted; the tuple
+	 * before it is the saved one, never checkpointed again (nor one before
+	 * it: a cursor going back) */
+	CU_ASSERT_EQUAL(pull_cut("[\"1970-01-01T00:03:20.000000000Z\"]", 8, &g), HUB_MORE);
+	CU_ASSERT_EQUAL(g.n, 1);
+	CU_ASSERT_EQUAL(g.n_cursors, 0);
+	got_clear(&g);
+	/* 7 and 8 emitted: t = 300 is whole */
+	CU_ASSERT_EQUAL(pull_cut("[\"1970-01-01T00:03:20.000000000Z\"]", 9, &g), HUB_MORE);
+	CU_ASSERT_EQUAL(g.n, 2);
+	CU_ASSERT_EQUAL_FATAL(g.n_cursors, 1);
+	CU_ASSERT_STRING_EQUAL(g.cursors[0], "[\"1970-01-01T00:05:00.000000000Z\"]");
+	got_clear(&g);
 }
 
 static hub_rc refuse_id_2(struct hub_call *call, const struct hub_record *rec, char *err,
@@ -2426,6 +2497,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_an_open_result_is_read_on_for_30_s_after_its_checkpoint),
 	   TEST(test_a_saved_cursor_that_does_not_fit_runs_nothing_and_closes_the_result),
 	   TEST(test_a_stop_ends_the_page_at_the_next_boundary),
+	   TEST(test_a_stop_mid_read_keeps_the_rows_emitted),
 	   TEST(test_a_refused_row_does_not_end_the_pull),
 	   TEST(test_rows_out_of_cursor_order_fail_rather_than_be_skipped),
 	   TEST(test_out_of_order_messages_fit_the_column),
