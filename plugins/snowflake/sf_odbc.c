@@ -162,6 +162,7 @@ int sf_odbc_new(const struct hub_host *host, const struct hub_instance *inst, co
 	o->inst = inst;
 	o->n_params = n_params;
 	o->timeout_ms = host && inst ? host->config_int(inst, "query_timeout") : 0;
+	o->value_max = host && inst ? host->config_int(inst, "max_answer_bytes") : 0;
 	*out = o;
 	return 0;
 }

@@ -8,7 +8,9 @@
  * into UTF-8 here; DECIMAL / NUMERIC as text (SQL_C_CHAR, NUMBER_WIDTH
  * bytes).  A value longer than its bound buffer (rare: buffers follow the
  * declared column size; a NUMERIC past 71 digits) is fetched whole with
- * SQLGetData on that row only, never cut.
+ * SQLGetData on that row only, never cut, up to max_answer_bytes (as the
+ * driver hands it: UTF-16, 2 bytes a character); a longer one fails the
+ * run rather than grow memory without bound (a text cell may hold 1 GB).
  *
  * Never cuts a value, and never fetches a rowset or frees the statement:
  * SQLFetch and the statement's life are sf_odbc.c's.
@@ -269,14 +271,27 @@ static int text_set(struct ocol *c, const char *s, size_t n)
 	return 0;
 }
 
+/* A value of `bytes` (as the driver hands it) past max_answer_bytes, said
+ * into err: the run fails as the configuration's (raise the bound or cast
+ * the column shorter), as an SQL API answer past it does. */
+static hub_rc too_long(const struct sf_odbc *o, const struct ocol *c, size_t bytes, char *err,
+		       size_t err_size)
+{
+	snprintf(err, err_size, "column %s: a value of %zu bytes or more (as the driver hands it), "
+		 "over max_answer_bytes (%lld bytes): raise max_answer_bytes, or cast it shorter "
+		 "in the query", c->name, bytes, (long long)o->value_max);
+	return HUB_ERR_CONFIG;
+}
+
 /* A value longer than its buffer (a string, or a DECIMAL / NUMERIC as
  * text): this row's value, whole, with SQLGetData in the column's C type
- * (the driver must support it on block cursors), into c->text as UTF-8. */
+ * (the driver must support it on block cursors), into c->text as UTF-8;
+ * one past max_answer_bytes is refused before it is read whole. */
 static hub_rc fetch_whole(struct sf_odbc *o, SQLSMALLINT i, char *err, size_t err_size)
 {
 	struct ocol *c = &o->cols[i];
 	size_t unit = c->c_type == SQL_C_CHAR ? 1 : sizeof(SQLWCHAR); /* bytes a character */
-	size_t cap = (size_t)c->width / unit * 4, used = 0;           /* in characters */
+	size_t cap = (size_t)c->width / unit * 4, used = 0, known;    /* in characters */
 	char *buf = NULL, *grown;
 	SQLLEN ind;
 	SQLRETURN r;
@@ -296,6 +311,13 @@ static hub_rc fetch_whole(struct sf_odbc *o, SQLSMALLINT i, char *err, size_t er
 			       (SQLLEN)((cap - used) * unit), &ind);
 		if (r == SQL_SUCCESS_WITH_INFO && (ind == SQL_NO_TOTAL ||
 						   (size_t)ind >= (cap - used) * unit)) {
+			/* the value's bytes: ind from where this call read, or (none
+			 * told) at least what the buffer holds now */
+			known = ind == SQL_NO_TOTAL ? cap * unit : used * unit + (size_t)ind;
+			if (o->value_max > 0 && known > (uint64_t)o->value_max) {
+				free(buf);
+				return too_long(o, c, known, err, err_size);
+			}
 			used = cap - 1; /* the part read, without its NUL */
 			cap *= 2;
 			continue;

@@ -44,6 +44,7 @@ struct sf_odbc {
 	SQLHSTMT stmt;       /* the open result's; NULL when closed */
 	struct hub_call *call; /* during a pull: should_stop() (its thread only) */
 	int64_t timeout_ms;  /* query_timeout: a pull's query is cancelled past it */
+	int64_t value_max;   /* max_answer_bytes: one value's bytes at most (0: none) */
 
 	struct ocol *cols;
 	SQLSMALLINT n_cols;

@@ -55,12 +55,14 @@ static const struct hub_config_key sf_keys[] = {
 	{.name = "max_answer_bytes",
 	 .type = HUB_CFG_INT,
 	 .default_value = "268435456",
-	 .description = "sql_api: the most bytes one answer (a partition of the result, "
-			"decoded) may have; a larger one fails the run (default 256 MiB)"},
+	 .description = "the most bytes one answer may have (sql_api: a partition of the "
+			"result, decoded; odbc: one value, as the driver hands it); a larger "
+			"one fails the run (default 256 MiB)"},
 	{.name = NULL},
 };
 
-/* max_answer_bytes: below this, every error answer would be refused too. */
+/* max_answer_bytes: below this, every error answer would be refused too
+ * (sql_api), and values of an ordinary size (odbc). */
 #define MAX_ANSWER_BYTES_MIN 65536
 
 struct sf_state {
@@ -155,11 +157,6 @@ static hub_rc create_api(struct sf_state *st, const char *query, int n_params, c
 	    need(c.user, "user", "sql_api", err, err_size) ||
 	    need(c.key_file, "private_key_file", "sql_api", err, err_size))
 		return HUB_ERR_CONFIG;
-	if (c.max_answer_bytes < MAX_ANSWER_BYTES_MIN) {
-		snprintf(err, err_size, "max_answer_bytes: %lld is below %d (bytes)",
-			 (long long)c.max_answer_bytes, MAX_ANSWER_BYTES_MIN);
-		return HUB_ERR_CONFIG;
-	}
 	if (sf_api_new(st->host, st->inst, &c, &st->api, err, err_size))
 		return HUB_ERR_CONFIG;
 	st->pull.ops = &sf_api_ops;
@@ -204,6 +201,12 @@ static hub_rc sf_create(const struct hub_host *host, const struct hub_instance *
 		goto fail;
 	}
 	st->is_api = strcmp(transport, "sql_api") == 0;
+	if (host->config_int(inst, "max_answer_bytes") < MAX_ANSWER_BYTES_MIN) {
+		snprintf(err, err_size, "max_answer_bytes: %lld is below %d (bytes)",
+			 (long long)host->config_int(inst, "max_answer_bytes"),
+			 MAX_ANSWER_BYTES_MIN);
+		goto fail;
+	}
 	if (rowmap_new(&mc, &st->map, err, err_size) ||
 	    !(query = read_query(host, inst, &n_params, err, err_size)))
 		goto fail;

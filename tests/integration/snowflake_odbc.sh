@@ -15,7 +15,8 @@
 # bad configs refused by `check --connect`, which does not run a query the
 # driver describes; a query without columns refused; a dead server retried,
 # a connection lost mid-query too (connected again);
-# a row failing past the first fetch fails the sync; times read in UTC when
+# a row failing past the first fetch fails the sync; a value past max_answer_bytes fails it,
+# named; times read in UTC when
 # the database's time zone is not.
 set -u
 cd "$(dirname "$0")/../.."
@@ -242,6 +243,13 @@ $(for col in at day wall; do printf '  - name: history_%s
     query: WITH z AS (SELECT pg_sleep(s) FROM nap) SELECT u.* FROM users u, z WHERE updated_at >= :cursor ORDER BY updated_at, id
     cursor: [updated_at, id]
     map: $users_map
+  - name: huge
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT id, user_id, updated_at, repeat('y', 70000) AS big FROM users WHERE updated_at >= :cursor ORDER BY updated_at, id
+    cursor: [updated_at, id]
+    max_answer_bytes: 65536
+    map: {custom_id: user_id, attributes: {string(big): big}}
   - name: timed
     plugin: snowflake
     dsn: hubtest
@@ -550,6 +558,14 @@ grep -q "(retry 1 of" "$T/err" && fail "a wrong password was retried: $(cat "$T/
 sync main boom; rc=$?
 [ $rc -eq 1 ] || fail "a failed fetch: exit $rc: $(cat "$T/out")"
 grep -q "boom: fetching rows: SQLSTATE 22012" "$T/err" || fail "a failed fetch: $(cat "$T/err")"
+
+# a value past max_answer_bytes fails the run as the configuration's, naming the column and
+# the bound (it was read whole, however large: a text cell may hold 1 GB)
+sync main huge; rc=$?
+[ $rc -eq 1 ] || fail "a value past max_answer_bytes: exit $rc: $(cat "$T/out")"
+grep -q "huge: column big: a value of [0-9]* bytes or more (as the driver hands it), over \
+max_answer_bytes (65536 bytes): raise max_answer_bytes" "$T/err" ||
+	fail "a value past max_answer_bytes: $(cat "$T/err")"
 
 check() {
 	cat >"$T/check.yaml" <<EOF
