@@ -552,6 +552,7 @@ grep -q 'profilehub: sync: refused: connecting: SQLSTATE 08001: .*password authe
 	fail "a wrong password: message: $(cat "$T/err")"
 grep -q "^retries" "$T/out" && fail "a wrong password was retried as a network error: $(cat "$T/out") $(cat "$T/err")"
 grep -q "(retry 1 of" "$T/err" && fail "a wrong password was retried: $(cat "$T/err")"
+grep -q "wrong-$$" "$T/out" "$T/err" && fail "the connection string's password in a message: $(cat "$T/err")"
 
 # a row the server fails to compute past the driver's first fetch (2000 rows) fails the
 # sync, named (it ended the result as if it were its last row)
