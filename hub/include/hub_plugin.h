@@ -1,15 +1,136 @@
 /*
  * hub_plugin.h - the profilehub plugin ABI: the only header a plugin includes.
  *
- * A plugin is one shared object exporting one function, hub_plugin_entry(),
- * which returns a static descriptor (struct hub_plugin).  The descriptor says
- * what the plugin is (name, version, roles), which config keys it accepts, and
- * which callbacks implement its roles:
+ * ==== READ THIS FIRST (about five minutes, down to REFERENCE) ============
  *
- *   push source   routes[]       HTTP routes mounted under /in/<instance>/
- *   pull source   pull()         called with the last committed cursor
- *   export        export_batch() called with changes from the change feed
- *                                (their JSON: plugins/webhook/README.md)
+ * A plugin is one shared object (foo.so) exporting one function,
+ * hub_plugin_entry(), which returns a static descriptor, struct hub_plugin:
+ * the plugin's name, version, roles, config keys and callbacks.  A role is
+ * one of three kinds (one plugin may have several):
+ *
+ *   pull source  pull()          on the source's schedule: read the input after
+ *                                the cursor, emit() records, checkpoint() a
+ *                                new cursor
+ *   push source  routes[]        HTTP routes mounted under /in/<source name>/:
+ *                                each request emit()s records, answered once
+ *                                they are committed
+ *   export       export_batch()  changes from the change feed, as JSON text
+ *                                (plugins/webhook/README.md): deliver them,
+ *                                say how many are done
+ *
+ * LIFE CYCLE of one instance (one configured source or export):
+ *
+ *   hub_plugin_entry()   at load: return the descriptor, nothing else
+ *   check_config()       optional: refuse bad values (`profilehub check`, and
+ *                        `run` at its start)
+ *   create()             read the config (host->config_*), allocate the state;
+ *                        fail only on bad config: connect on first use
+ *   pull() / a route's handle() / export_batch()
+ *                        called again and again while the hub runs, each
+ *                        with a struct hub_call for emit() and the like
+ *   destroy()            free the state
+ *
+ * There is no start() or stop() callback: calls begin after create(); to
+ * stop, the hub makes should_stop() answer 1, waits for the callback in
+ * progress to return, then calls destroy().
+ *
+ * MEMORY, in short (all six rules: OWNERSHIP RULES, in REFERENCE):
+ *   - What the hub hands you (a request, a cursor, changes) is borrowed until
+ *     your callback returns: copy what you keep.  Config values live until
+ *     destroy().
+ *   - What you hand the hub (a record, a cursor, a reason, a response body) is
+ *     copied before the host function returns: free or reuse it right after.
+ *   - Your state is yours: create() allocates it, destroy() frees it; a
+ *     create() that fails frees it itself (destroy() is not called).
+ *   A struct hub_call is valid only in its callback, on its thread.
+ *
+ * WHAT A FIRST PLUGIN USES (the other declarations are for later):
+ *   struct hub_plugin, HUB_ABI_STAMP_INIT   the descriptor hub_plugin_entry() returns
+ *   struct hub_config_key                   the keys it accepts, ended by {NULL}
+ *   struct hub_host                         config_string(), config_int() in create();
+ *                                           emit(), checkpoint(), reject(), log()
+ *   struct hub_record, hub_record_init()    one record, its hub_ident identifiers
+ *   enum hub_rc                             what a callback returns: RETURN CODES
+ *   struct hub_route, hub_request, hub_response    push sources only
+ *
+ * WHERE THE REST IS: plugins/example/example.c (a pull source, the template of
+ * `make plugin`), plugins/example_push/ and plugins/example_export/ (the other
+ * two kinds), plugins/example/README.md part 1 (the walk-through; its part 2
+ * is reference).  Below: RETURN CODES; then, as REFERENCE, OWNERSHIP RULES,
+ * COMPATIBILITY, ABI HISTORY, and each declaration with its own comment.
+ *
+ * RETURN CODES: what the hub does with a code depends on which callback
+ * returns it.  HUB_ERR_CONFIG from pull() disables the source; from a route
+ * it fails that one request and disables nothing.
+ *
+ *   code              pull()                    route handle(),    export_batch()
+ *                                               admit() (a)
+ *   HUB_OK            caught up: the run ends   2xx, sent once     *n_done changes are
+ *                                               the records are    delivered; 0 is retried
+ *                                               committed          as a failure (e)
+ *   HUB_MORE          more is waiting: called   a bug: 500         as HUB_RETRY
+ *                     again at once (b)
+ *   HUB_RETRY         page dropped; pulled      503                the rest sent again
+ *                     again after a backoff (c)                    after a backoff
+ *   HUB_ERR_DATA      as HUB_RETRY (c); never   400                changes[*n_done] refused
+ *                     for one bad row: pass                        for good (d)
+ *                     over it, reject() it
+ *   HUB_ERR_CONFIG    page dropped; the source  500, for this      the export DISABLED
+ *                     DISABLED until triggered  request only:      until its config
+ *                     or the hub restarts       nothing disabled   changes or it is
+ *                                                                  enabled again (f)
+ *   HUB_ERR_AUTH      as HUB_ERR_CONFIG (your   401: the client's  as HUB_ERR_CONFIG (your
+ *                     credentials, refused)     are refused        credentials, refused)
+ *   HUB_ERR_NOMEM     as HUB_RETRY (c)          503                as HUB_RETRY
+ *   HUB_ERR_INTERNAL  as HUB_RETRY (c)          500                as HUB_RETRY
+ *   HUB_ERR_BUSY      as HUB_RETRY (c)          429                as HUB_RETRY
+ *   HUB_ERR_STOPPED   the hub stopping: a       503                as HUB_RETRY
+ *                     clean end; else as
+ *                     HUB_RETRY
+ *   not a hub_rc      a bug: as                 a bug: 500         a bug: as HUB_RETRY,
+ *                     HUB_ERR_INTERNAL                             none of it delivered
+ *
+ *   (a) Only HUB_OK with resp->status 0 (200) or 2xx commits what the request
+ *       emitted; any other code or status discards all of it.  A status of
+ *       300..599 is sent instead of the code's.  admit() emits nothing: its
+ *       refusal is answered the same, the body never read.
+ *   (b) HUB_MORE from a pull that emitted and rejected nothing and moved no
+ *       cursor is a bug: three in a row end the run with an error.
+ *   (c) Any code but HUB_OK and HUB_MORE (HUB_ERR_STOPPED too) drops what the
+ *       pull emitted since its last checkpoint; the next pull starts from the
+ *       last committed cursor.  HUB_RETRY is tried again within the run, at
+ *       most max_retries (default 5) times in a row; any other failure ends
+ *       the run.  Either way the scheduler pulls the source again after a
+ *       backoff; it stays enabled.
+ *   (d) When changes[*n_done] is the call's last change it is dead-lettered
+ *       with err as its reason; else the changes from it on are sent again
+ *       one at a time to find it.  With every change done it is HUB_OK.
+ *   (e) With 0 < *n_done < n the rest is sent at once as the next batch.
+ *   (f) `profilehub exports enable NAME` or POST /v1/exports/NAME/enable.
+ *
+ *   create() and check_config(): any code but HUB_OK refuses the instance and
+ *     the code itself is not acted on (HUB_RETRY is not retried: fail only on
+ *     bad config, with HUB_ERR_CONFIG).  After create(): a push source stops `profilehub run`
+ *     (exit 1); a pull source is disabled, created again when triggered
+ *     (POST /v1/sources/<name>/sync); an export is disabled until the hub
+ *     restarts.  After check_config(): `profilehub check` and `run` refuse
+ *     the entry.
+ *   check_connect(): any code but HUB_OK fails `profilehub check --connect`.
+ *   import_line(): HUB_ERR_NOMEM stops the import at that line (the lines
+ *     before it are stored); any other failure rejects the line (its records
+ *     dropped) and the import goes on.
+ *   What the host functions answer you (emit, checkpoint, reject, warn, skip):
+ *     HUB_OK, go on; emit()'s HUB_ERR_DATA, that record is refused (counted
+ *     as rejected already), go on; anything else, stop and return that code.
+ *
+ *   With a code, a callback may write a NUL-terminated message into the
+ *   caller-owned buffer (err, err_size; the host reads at most err_size - 1
+ *   bytes of it).  The message is for people: name the input it is about, and
+ *   never put secrets in it.  A HUB_RETRY whose message starts with
+ *   "retry after <N>s: " (or "<N>ms: ") is not tried again sooner than that
+ *   (a server's Retry-After, passed on).
+ *
+ * ==== REFERENCE ==========================================================
  *
  * OWNERSHIP RULES
  *   1. What the host passes to a callback (request, body, cursor, change
@@ -20,7 +141,8 @@
  *      Config values and instance_name() live as long as the instance.
  *   2. Everything the plugin hands to the host (records through emit(), a
  *      checkpoint cursor, a reason to reject(), a response body) is copied
- *      by the host before the host function returns.  The plugin may reuse or free it right after.
+ *      by the host before the host function returns.  The plugin may reuse or
+ *      free it right after.
  *   3. Plugin state (the void * from create()) is owned by the plugin and
  *      released by its destroy().  One instance is called from one thread at a
  *      time, except push routes, which may run on several HTTP threads at once.
@@ -40,15 +162,6 @@
  *      many calls later a kept one is used.  Only log,
  *      config_*, instance_name, now_ms, secret_equal and alloc_failed may
  *      be called from any thread, between create() and the end of destroy().
- *
- * ERRORS
- *   Callbacks return an enum hub_rc and may write a NUL-terminated message into
- *   the caller-owned buffer (err, err_size; the host reads at most err_size - 1
- *   bytes of it).  The code decides the reaction
- *   (retry with backoff, disable the instance, dead-letter the item); the
- *   message is for people.  Never put secrets in it.  A HUB_RETRY whose
- *   message starts with "retry after <N>s: " (or "<N>ms: ") is not tried
- *   again sooner than that (a server's Retry-After, passed on).
  *
  * COMPATIBILITY
  *   HUB_ABI_MINOR grows when members are appended to struct hub_plugin,
@@ -117,17 +230,19 @@ extern "C" {
 #define HUB_PRINTF(a, b)
 #endif
 
-/* Return codes.  Append only; never renumber. */
+/* Return codes.  Append only; never renumber.  What the hub does with one
+ * depends on the callback that returns it: RETURN CODES, at the top. */
 typedef enum hub_rc {
 	HUB_OK = 0,           /* done (pull: caught up) */
-	HUB_MORE = 1,         /* pull: more rows are waiting; call again */
+	HUB_MORE = 1,         /* pull only: more rows are waiting; call again */
 	HUB_RETRY = 2,        /* transient failure: back off and try again */
-	HUB_ERR_CONFIG = 3,   /* configuration is wrong: disables an export until
-			       * its config changes, a pull source until it is
-			       * triggered or the hub restarts; from a route,
-			       * refuses only that request (500) */
-	HUB_ERR_AUTH = 4,     /* credentials refused: as HUB_ERR_CONFIG (a
-			       * route: 401) */
+	HUB_ERR_CONFIG = 3,   /* the configuration is wrong; trying again will
+			       * not help.  From pull() or export_batch() it
+			       * disables the source or export; from a route it
+			       * fails only that request (500) */
+	HUB_ERR_AUTH = 4,     /* credentials refused: yours, by a remote end
+			       * (pull, export: as HUB_ERR_CONFIG), or, from a
+			       * route, the client's (401) */
 	HUB_ERR_DATA = 5,     /* this input is bad: reject / dead-letter it */
 	HUB_ERR_INTERNAL = 6, /* a bug or an unexpected state */
 	HUB_ERR_NOMEM = 7,    /* out of memory */
@@ -474,7 +589,7 @@ struct hub_response {
  * status discards every record the request emitted.  A code not of enum
  * hub_rc, HUB_MORE (a pull's), or a status neither 0 nor 200..599, is
  * logged as a plugin bug (answered 500 when the code gives no status).  The
- * whole contract: plugins/example/README.md, "5. Push routes". */
+ * whole contract: plugins/example/README.md, "Push routes in full". */
 struct hub_route {
 	const char *method; /* "POST" */
 	const char *path;   /* "/v1/batch"; exact match below the mount */
@@ -525,9 +640,10 @@ struct hub_plugin {
 	 * cursor is a bug: three in a row end the run with an error).
 	 * Any other code drops what was emitted since the last checkpoint, and
 	 * the source is pulled again from there after a backoff (HUB_ERR_CONFIG
-	 * and HUB_ERR_AUTH disable it): never fail on one bad row, which would
-	 * fail every retry; skip it, counted with reject() (ABI 1.2; an older
-	 * host: log it), as plugins/example does. */
+	 * and HUB_ERR_AUTH disable it; RETURN CODES at the top): never fail on
+	 * one bad row, which would fail every retry; pass over it and count it
+	 * as rejected with reject() (ABI 1.2; an older host: log it), as
+	 * plugins/example does. */
 	hub_rc (*pull)(void *state, struct hub_call *call, const char *cursor,
 		       size_t budget, char *err, size_t err_size);
 
