@@ -14,7 +14,7 @@
  *      boundaries; the hub commits the records and the cursor together, so
  *      after a crash the next pull starts from the last checkpoint.  A bad
  *      line is logged, counted as rejected (host->reject(), ABI 1.2) and
- *      skipped, never a reason to fail the pull.
+ *      passed over, never a reason to fail the pull.
  *
  * A line: {"user_id": "u1", "device_id": "d1", "event": "purchase",
  * "properties": {...}, "traits": {...}, "timestamp": "2026-01-02T03:04:05Z",
@@ -221,13 +221,15 @@ out:
 	return rc;
 }
 
-/* A bad line: named in the log and skipped.  A line the plugin could not
- * read is also handed to reject(), so the hub counts it as rejected and
- * shows why (sync report, source status) as it does for the records it
- * refuses itself; an older hub (ABI < 1.2) lacks reject(): log only.
- * Returns reject()'s code (HUB_OK, or a failure that ends the pull). */
-static hub_rc skip_line(struct example_state *st, struct hub_call *call, long long line_no,
-			int is_ours, const char *why)
+/* A bad line, not stored: named in the log, and counted as rejected.  A
+ * line the plugin could not read is handed to reject(), so the hub counts
+ * it and shows why (sync report, source status) as it does for a record
+ * emit() refused, which it counted already (is_ours 0: not again).  An
+ * older hub (ABI < 1.2) lacks reject(): log only.  Not skip() (ABI 1.12):
+ * that counts a valid item left out on purpose.  Returns reject()'s code
+ * (HUB_OK, or a failure that ends the pull). */
+static hub_rc reject_line(struct example_state *st, struct hub_call *call, long long line_no,
+			  int is_ours, const char *why)
 {
 	char reason[600];
 
@@ -273,15 +275,15 @@ static hub_rc example_pull(void *state, struct hub_call *call, const char *curso
 		snprintf(err, err_size, "%s: %s", st->path, strerror(errno));
 		return HUB_ERR_CONFIG;
 	}
-	/* Skip to the cursor, counting lines for messages.  (A real source
+	/* Read up to the cursor, counting lines for messages.  (A real source
 	 * would seek; this keeps line numbers exact and the code short.) */
 	while (ftello(f) < offset && getline(&line, &cap, f) > 0)
 		line_no++;
 	is_rewound = ftello(f) < offset;
 	if (is_rewound) {
-		/* Shorter than the cursor: truncated or replaced.  Skipping to
-		 * the cursor would lose its lines: read it from the start (a
-		 * line read again is a duplicate by its message_id). */
+		/* Shorter than the cursor: truncated or replaced.  Going on
+		 * from the cursor would lose its lines: read it from the start
+		 * (a line read again is a duplicate by its message_id). */
 		st->host->log(st->inst, HUB_LOG_WARN, "%s: %lld bytes, shorter than the cursor"
 			      " (%lld): truncated or replaced, read again from its start",
 			      st->path, (long long)ftello(f), offset);
@@ -305,7 +307,7 @@ static hub_rc example_pull(void *state, struct hub_call *call, const char *curso
 			/* A bad line, or a record the hub refused (and counted as
 			 * rejected): name it and go on.  Failing the pull instead
 			 * would drop the page and fail again on every retry. */
-			if ((rc = skip_line(st, call, line_no, is_ours, why)) != HUB_OK) {
+			if ((rc = reject_line(st, call, line_no, is_ours, why)) != HUB_OK) {
 				snprintf(err, err_size, "%s:%lld: reject() failed (%d)", st->path,
 					 line_no, (int)rc);
 				goto out;
