@@ -210,10 +210,12 @@ echo "  2000 profiles, 40000 events: the same as a clean single-process sync"
 # 3000 dead letters of export x: two processes sending them again at once
 # send each once in all (each only what it deleted itself).  They are
 # erasures (sent again whatever became of their profile; a change of a
-# profile gone since is deleted, not sent).
+# profile gone since is deleted, not sent).  The configuration asking has
+# x enabled (no hub runs it here: a retry of an export no process runs and
+# the configuration has off is refused, its dead letters kept).
 {
 	config retry
-	printf 'exports:\n  - name: x\n    plugin: jsonl\n    path: %s/x.jsonl\n    enabled: false\n' "$T"
+	printf 'exports:\n  - name: x\n    plugin: jsonl\n    path: %s/x.jsonl\n' "$T"
 } | sed "s|^plugin_dir: .*|plugin_dir: $PWD/$B/plugins|" >"$T/retry.yaml"
 "$HUB" -c "$T/retry.yaml" exports >/dev/null 2>"$T/retry.err" || fail "exports: $(cat "$T/retry.err")"
 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT_" -U postgres hubtest \
