@@ -21,7 +21,9 @@
 #define SOURCE_RETRIES_MAX 1000
 
 /* A description starting "pull:" marks a key only a pull reads: a source
- * whose plugin cannot pull is refused it (plugin.c, check_pull_keys). */
+ * whose plugin cannot pull is refused it (plugin.c, check_pull_keys).  Of
+ * those, query, cursor, cursor_start, kind and map are the plugin's to read:
+ * one of ABI 1.13 on is refused those it does not declare (plugin_owns_pull_key). */
 const struct hub_config_key config_keys_common_source[] = {
 	{"name", HUB_CFG_STRING, NULL, 1, 0, "unique name of this source"},
 	{"plugin", HUB_CFG_STRING, NULL, 1, 0, "the plugin that implements it"},

@@ -95,14 +95,16 @@ static const char *const cfg_type_names[] = {
 };
 
 /* Keys, one each with its type, flags and description.  A key whose
- * description starts "pull:" only when is_pull (cfg_instances.c). */
-static void keys_describe(const struct hub_config_key *keys, int is_pull)
+ * description starts "pull:" only when is_pull (cfg_instances.c); none the
+ * hub leaves to plugin `owner` (listed among its own keys if it reads it). */
+static void keys_describe(const struct hub_config_key *keys, int is_pull,
+			  const struct hub_plugin *owner)
 {
 	for (const struct hub_config_key *k = keys; k && k->name; k++) {
 		const char *desc = k->description ? k->description : "";
 		int is_pull_key = strncmp(desc, "pull: ", 6) == 0;
 
-		if (is_pull_key && !is_pull)
+		if ((is_pull_key && !is_pull) || (owner && plugin_owns_pull_key(owner, k->name)))
 			continue;
 		printf("    %-18s %s%s%s", k->name, cfg_type_names[k->type],
 		       k->is_required ? ", required" : "", k->is_secret ? ", secret" : "");
@@ -113,7 +115,7 @@ static void keys_describe(const struct hub_config_key *keys, int is_pull)
 }
 
 /* The plugin's own keys, then those the hub reads on every entry of its
- * roles (a source's schedule and map, an export's kinds and batch_size). */
+ * roles (a source's schedule, an export's kinds and batch_size). */
 static void plugin_describe(const struct plugin_module *m)
 {
 	unsigned r = m->desc->roles;
@@ -123,14 +125,14 @@ static void plugin_describe(const struct plugin_module *m)
 	printf("  roles: %s\n  file: %s\n  ABI: %u.%u\n  keys:\n",
 	       plugin_roles_string(r, roles, sizeof(roles)), m->path, m->desc->abi.major,
 	       m->desc->abi.minor);
-	keys_describe(m->desc->config, 1);
+	keys_describe(m->desc->config, 1, NULL);
 	if (r & (HUB_ROLE_PUSH | HUB_ROLE_PULL)) {
 		printf("  keys of every source entry (read by the hub):\n");
-		keys_describe(config_keys_common_source, (r & HUB_ROLE_PULL) != 0);
+		keys_describe(config_keys_common_source, (r & HUB_ROLE_PULL) != 0, m->desc);
 	}
 	if (r & HUB_ROLE_EXPORT) {
 		printf("  keys of every export entry (read by the hub):\n");
-		keys_describe(config_keys_common_export, 0);
+		keys_describe(config_keys_common_export, 0, NULL);
 	}
 }
 

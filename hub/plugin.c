@@ -629,6 +629,15 @@ const char *plugin_roles_string(unsigned roles, char *buf, size_t size)
 
 static const struct hub_config_key no_keys[] = {{.name = NULL}};
 
+/* Whether plugin `d` declares a config key `name`. */
+static int declares_key(const struct hub_plugin *d, const char *name)
+{
+	for (const struct hub_config_key *o = d->config; o && o->name; o++)
+		if (strcmp(o->name, name) == 0)
+			return 1;
+	return 0;
+}
+
 /*
  * The common source keys only a pull reads (config_keys_common_source's
  * "pull:" ones), given to a source whose plugin cannot pull: refused
@@ -644,13 +653,9 @@ static int check_pull_keys(const struct hub_plugin *d, const struct config_insta
 		return 0;
 	for (const struct hub_config_key *k = config_keys_common_source; k->name; k++) {
 		const struct cfg_node *at = cfg_get(conf->node, k->name);
-		int is_own = 0;
 
-		if (!at || strncmp(k->description ? k->description : "", "pull:", 5) != 0)
-			continue;
-		for (const struct hub_config_key *o = d->config; o && o->name && !is_own; o++)
-			is_own = strcmp(o->name, k->name) == 0;
-		if (is_own)
+		if (!at || strncmp(k->description ? k->description : "", "pull:", 5) != 0 ||
+		    declares_key(d, k->name))
 			continue;
 		cfg_path_key(path, sizeof(path), conf->path, k->name);
 		cfg_errorf(err, err_size, at, 1, path,
@@ -662,9 +667,35 @@ static int check_pull_keys(const struct hub_plugin *d, const struct config_insta
 }
 
 /*
+ * The common keys a pull only hands to its plugin (query, map, ...), given
+ * to a source whose plugin (of ABI 1.13 or later) does not declare them:
+ * refused rather than ignored, as any unknown key.  0 or -1 (err set).
+ */
+static int check_unread_pull_keys(const struct hub_plugin *d,
+				  const struct config_instance *conf, char *err, size_t err_size)
+{
+	char path[256];
+
+	for (const struct hub_config_key *k = config_keys_common_source; k->name; k++) {
+		const struct cfg_node *at = cfg_get(conf->node, k->name);
+
+		if (!at || !plugin_owns_pull_key(d, k->name) || declares_key(d, k->name))
+			continue;
+		cfg_path_key(path, sizeof(path), conf->path, k->name);
+		cfg_errorf(err, err_size, at, 1, path,
+			   "plugin \"%s\" does not read this key (not one of its keys:"
+			   " profilehub plugins --describe %s)", d->name, d->name);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * A pull source's `kind`, one of the common keys (its values are the
  * hub's: rowmap.c), checked here so that `check` sees a wrong one without
- * --connect, unless the plugin declares the key as its own.  0 or -1.
+ * --connect, unless the plugin declares the key as its own.  A plugin of
+ * ABI 1.13 or later reads it only declared (check_unread_pull_keys), and
+ * checks its values itself (rowmap_check): this is for older ones.  0 or -1.
  */
 static int check_kind(const struct hub_plugin *d, const struct config_instance *conf,
 		      char *err, size_t err_size)
@@ -673,11 +704,9 @@ static int check_kind(const struct hub_plugin *d, const struct config_instance *
 	const struct cfg_node *kind = cfg_get(conf->node, "kind");
 	char path[256];
 
-	if (!(d->roles & HUB_ROLE_PULL) || !kind || !kind->value || kind->is_null)
-		return 0;
-	for (const struct hub_config_key *o = d->config; o && o->name; o++)
-		if (strcmp(o->name, "kind") == 0)
-			return 0; /* the plugin's own */
+	if (!(d->roles & HUB_ROLE_PULL) || !kind || !kind->value || kind->is_null ||
+	    declares_key(d, "kind"))
+		return 0; /* declared: the plugin's own */
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
 		if (strcmp(kind->value, kinds[i]) == 0)
 			return 0;
@@ -726,6 +755,7 @@ int plugin_instance_check(const struct plugin_module *mod, const struct config_i
 		return -1;
 	}
 	if (!is_export && (check_pull_keys(d, conf, err, err_size) ||
+			   check_unread_pull_keys(d, conf, err, err_size) ||
 			   check_kind(d, conf, err, err_size)))
 		return -1;
 	return cfg_check_keys(conf->node, conf->path, d->config ? d->config : no_keys,

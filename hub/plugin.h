@@ -87,6 +87,13 @@ const char *plugin_registry_missing(const struct plugin_registry *reg, const cha
 const char *plugin_registry_missing_at(const struct plugin_registry *reg,
 				       const struct config_instance *ci, char *buf, size_t size);
 
+/* Is `name` a common source key the hub hands to pull plugin `d` only if
+ * `d` declares it in its config table (query, cursor, cursor_start, kind,
+ * map; a pull plugin of ABI 1.13 or later)?  A source giving one its
+ * plugin does not declare is refused (plugin_instance_check).  0 for any
+ * other key or plugin (an older pull plugin is handed them all). */
+int plugin_owns_pull_key(const struct hub_plugin *d, const char *name);
+
 /* Role names: "push", "pull", "export" joined by ",". */
 const char *plugin_roles_string(unsigned roles, char *buf, size_t size);
 

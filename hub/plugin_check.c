@@ -45,6 +45,7 @@ static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
 	PLUGIN_SIZE_1_10,          /* 1.10: check_config */
 	sizeof(struct hub_plugin), /* 1.11: admit */
 	sizeof(struct hub_plugin), /* 1.12: only hub_host grew (skip) */
+	sizeof(struct hub_plugin), /* 1.13: no struct grew (pull keys declared) */
 };
 static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_0,
@@ -60,6 +61,7 @@ static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	sizeof(struct hub_record), /* 1.10: hub_plugin (check_config) */
 	sizeof(struct hub_record), /* 1.11: hub_plugin (admit) */
 	sizeof(struct hub_record), /* 1.12: hub_host (skip) */
+	sizeof(struct hub_record), /* 1.13: none (pull keys declared) */
 };
 _Static_assert(offsetof(struct hub_plugin, error_body) == PLUGIN_SIZE_1_1,
 	       "hub_plugin.error_body must directly follow import_line (ABI 1.6)");
@@ -158,9 +160,23 @@ out:
 
 /* The common source keys a pull hands to its plugin and never reads
  * itself (rowmap.c, rowpull.c): a pull plugin may declare them as its own,
- * the way check_kind (plugin.c) lets it own `kind`. */
+ * the way check_kind (plugin.c) lets it own `kind`, and from ABI 1.13 on
+ * reads only those it declares (plugin_owns_pull_key). */
 static const char *const pull_keys_of_the_plugin[] = {"query", "cursor", "cursor_start",
 						      "kind", "map"};
+
+/* The first minor whose pull plugins read only the pull keys they declare. */
+#define MINOR_PULL_KEYS_DECLARED 13
+
+int plugin_owns_pull_key(const struct hub_plugin *d, const char *name)
+{
+	if (!(d->roles & HUB_ROLE_PULL) || d->abi.minor < MINOR_PULL_KEYS_DECLARED)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(pull_keys_of_the_plugin); i++)
+		if (strcmp(name, pull_keys_of_the_plugin[i]) == 0)
+			return 1;
+	return 0;
+}
 
 static const struct hub_config_key *common_key(const struct hub_config_key *common,
 					       const char *name)

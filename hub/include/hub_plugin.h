@@ -207,6 +207,11 @@
  *   1.12 hub_host.skip(): an input item the plugin deliberately does not
  *        store (an mParticle development batch) is counted as skipped,
  *        not as rejected
+ *   1.13 a pull plugin reads only the common pull keys (query, cursor,
+ *        cursor_start, kind, map) its config table declares: a source
+ *        giving one it does not declare is refused, as an unknown key (no
+ *        member added: a plugin of an older minor is handed them all, as
+ *        before)
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -220,7 +225,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 12
+#define HUB_ABI_MINOR 13
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -611,7 +616,11 @@ struct hub_plugin {
 	const char *version;      /* the plugin's own version, e.g. "1.2.0"; not empty */
 	const char *description;  /* one line; not empty */
 	unsigned roles;           /* HUB_ROLE_* */
-	const struct hub_config_key *config; /* ended by {NULL} */
+	/* Ended by {NULL}.  A pull plugin declares here the common pull keys
+	 * it reads (query, cursor, cursor_start, kind, map; ABI 1.13), with
+	 * its own types: the hub reads none of them, and refuses in a
+	 * source's config those the plugin does not declare. */
+	const struct hub_config_key *config;
 
 	/* Create an instance from its validated config.  On failure free
 	 * whatever you allocated: destroy() is not called.  The hub shows the

@@ -44,6 +44,7 @@ static const struct hub_config_key bq_keys[] = {
 			"column's, learned by a dry run)"},
 	{.name = "query_timeout", .type = HUB_CFG_DURATION, .default_value = "1h",
 	 .description = "a query job still running after this is cancelled and the run retried"},
+	ROWPULL_CONFIG_KEYS,
 	{.name = NULL},
 };
 

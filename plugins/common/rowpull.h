@@ -18,6 +18,25 @@
 
 #include "rowmap.h"
 
+/*
+ * The common pull keys a warehouse plugin reads through this loop (query,
+ * cursor, cursor_start) and rowmap.c (kind, map), for its config table:
+ * since ABI 1.13 a pull plugin is handed only those it declares.  With the
+ * hub's own types; none required (create() says what is missing).
+ */
+#define ROWPULL_CONFIG_KEYS                                                             \
+	{.name = "query", .type = HUB_CFG_STRING,                                       \
+	 .description = "SQL with :cursor, ordered by the cursor columns"},             \
+	{.name = "cursor", .type = HUB_CFG_ANY,                                         \
+	 .description = "cursor column or list of columns (committed with each page)"}, \
+	{.name = "cursor_start", .type = HUB_CFG_STRING,                                \
+	 .description = "first cursor (default the start of the column's type)"},       \
+	{.name = "kind", .type = HUB_CFG_STRING,                                        \
+	 .description = "attributes, events, consent or erase (default events when "    \
+			"map.event.name is set, else attributes)"},                     \
+	{.name = "map", .type = HUB_CFG_OBJECT,                                         \
+	 .description = "record fields -> result columns"}
+
 /* What a transport provides.  `t` is the transport's state. */
 struct rp_reader_ops {
 	/* Runs the query with :cursor bound to `param` (NULL: the start of

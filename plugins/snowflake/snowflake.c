@@ -58,6 +58,7 @@ static const struct hub_config_key sf_keys[] = {
 	 .description = "the most bytes one answer may have (sql_api: a partition of the "
 			"result, decoded; odbc: one value, as the driver hands it); a larger "
 			"one fails the run (default 256 MiB)"},
+	ROWPULL_CONFIG_KEYS,
 	{.name = NULL},
 };
 

@@ -29,9 +29,15 @@ done
 grep -Eq "^example +[0-9.]+ +pull +$abi " "$T/out" || fail "plugins does not list example with ABI $abi: $(cat "$T/out")"
 "$HUB" plugins --describe example >"$T/out" && grep -q "path" "$T/out" || fail "plugins --describe example"
 # the hub's keys of each entry too: a pull source's schedule, an export's
-# batch_size; a push-only source is refused pull keys, so none is listed
-grep -Eq "^    schedule " "$T/out" && grep -Eq "^    cursor " "$T/out" ||
-	fail "plugins --describe example lists no schedule/cursor: $(cat "$T/out")"
+# batch_size; a push-only source is refused pull keys, so none is listed;
+# the keys a pull only hands to its plugin (query, cursor, ...) are listed
+# where the plugin reads them (snowflake), not where it does not (example)
+grep -Eq "^    schedule " "$T/out" &&
+	! grep -Eq "^    (query|cursor|cursor_start|kind|map) " "$T/out" ||
+	fail "plugins --describe example: schedule, and no query/cursor/...: $(cat "$T/out")"
+"$HUB" plugins --describe snowflake >"$T/out" && grep -Eq "^    query " "$T/out" &&
+	[ "$(grep -Ec "^    (query|cursor|cursor_start|kind|map) " "$T/out")" -eq 5 ] ||
+	fail "plugins --describe snowflake lists not each of query/cursor/...: $(cat "$T/out")"
 "$HUB" plugins --describe webhook >"$T/out" && grep -Eq "^    batch_size " "$T/out" &&
 	grep -Eq "^    kinds " "$T/out" || fail "plugins --describe webhook lists no batch_size/kinds"
 "$HUB" plugins --describe segment >"$T/out" && grep -Eq "^    enabled " "$T/out" &&

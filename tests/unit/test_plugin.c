@@ -1447,7 +1447,7 @@ static void test_host_has_skip_and_forwards_it(void)
 	char *logged;
 
 	CU_ASSERT_FATAL(HUB_HOST_HAS(h, skip));
-	CU_ASSERT_EQUAL(h->abi_minor, 12);
+	CU_ASSERT(h->abi_minor >= 12);
 	log_set_level(HUB_LOG_INFO);
 	testlib_capture_begin(&cap);
 	for (int i = 0; i < 5; i++)
@@ -1803,12 +1803,12 @@ static void test_minors_1_6_and_1_10_give_what_they_appended(void)
 	free(path);
 }
 
-/* Loads tests/plugins/minor_1_10 (a push source) and the YAML's first
- * source; 0, or -1 with err set. */
-static int push_1_10_check(struct plugin_module *mod, struct hub_config **cfg, const char *yaml,
-			   char *err, size_t err_size)
+/* Loads the plugin at `path` (freed) and checks the YAML's first source
+ * against it; 0, or -1 with err set.  The caller frees *cfg and unloads
+ * *mod. */
+static int source_check(char *path, struct plugin_module *mod, struct hub_config **cfg,
+			const char *yaml, char *err, size_t err_size)
 {
-	char *path = test_plugin_path("minor_1_10");
 	int rc = -1;
 
 	if (plugin_load(path, mod, err, err_size))
@@ -1830,9 +1830,9 @@ static void test_pull_keys_on_a_push_source_unless_its_own(void)
 	struct world w;
 	char err[1024] = "";
 
-	CU_ASSERT_EQUAL(push_1_10_check(&mod, &cfg,
-					"sources:\n  - name: p\n    plugin: minor_1_10\n"
-					"    page_size: 50\n", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(source_check(test_plugin_path("minor_1_10"), &mod, &cfg,
+				     "sources:\n  - name: p\n    plugin: minor_1_10\n"
+				     "    page_size: 50\n", err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(err, "");
 	config_free(cfg);
 	plugin_unload(&mod);
@@ -1850,45 +1850,85 @@ static void test_pull_keys_on_a_push_source_unless_its_own(void)
 	world_close(&w);
 }
 
-/* A pull's kind is one of the four the hub maps, or unset (null); a
+/* A pull's kind is one of the four the hub maps, or unset (null), on a
+ * plugin of ABI 1.12 or older that reads it undeclared (older_minor); a
  * plugin that declares kind as its own has its own values checked. */
 static void test_pull_kind_is_one_of_four_unless_the_plugins_own(void)
 {
 	static const char *const kinds[] = {"attributes", "events", "consent", "erase", "~"};
-	char *own = test_plugin_path("pull_own_keys");
 	struct plugin_module mod;
-	struct world w;
+	struct hub_config *cfg = NULL;
 	char err[1024] = "", yaml[256];
 
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
-		snprintf(yaml, sizeof(yaml), "sources:\n  - name: lines\n    plugin: example\n"
-			 "    path: /tmp/x\n    kind: %s\n", kinds[i]);
-		CU_ASSERT_EQUAL_FATAL(world_open(&w, yaml, err, sizeof(err)), 0);
-		CU_ASSERT_EQUAL(plugin_instance_check(&w.example, &w.cfg->sources[0], 0, err,
-						      sizeof(err)), 0);
+		snprintf(yaml, sizeof(yaml), "sources:\n  - name: old\n    plugin: older_minor\n"
+			 "    kind: %s\n", kinds[i]);
+		CU_ASSERT_EQUAL(source_check(test_plugin_path("older_minor"), &mod, &cfg, yaml,
+					     err, sizeof(err)), 0);
 		CU_ASSERT_STRING_EQUAL(err, "");
-		world_close(&w);
+		config_free(cfg);
+		plugin_unload(&mod);
 	}
-	CU_ASSERT_EQUAL_FATAL(world_open(&w, "sources:\n  - name: lines\n    plugin: example\n"
-					 "    path: /tmp/x\n    kind: rows\n",
-					 err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL(plugin_instance_check(&w.example, &w.cfg->sources[0], 0, err,
-					      sizeof(err)), -1);
-	CU_ASSERT_STRING_EQUAL(err, "test.yaml:5:11: sources[0].kind: \"rows\" is not one of "
+	CU_ASSERT_EQUAL(source_check(test_plugin_path("older_minor"), &mod, &cfg,
+				     "sources:\n  - name: old\n    plugin: older_minor\n"
+				     "    kind: rows\n", err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "test.yaml:4:11: sources[0].kind: \"rows\" is not one of "
 				    "attributes, events, consent, erase");
-	world_close(&w);
+	config_free(cfg);
+	plugin_unload(&mod);
 
 	/* pull_own_keys declares kind a list: a scalar is its type's error */
-	CU_ASSERT_EQUAL_FATAL(plugin_load(own, &mod, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(config_load_string("test.yaml", "sources:\n  - name: rows\n"
-						 "    plugin: pull_own_keys\n    kind: rows\n",
-						 &w.cfg, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL(plugin_instance_check(&mod, &w.cfg->sources[0], 0, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(source_check(test_plugin_path("pull_own_keys"), &mod, &cfg,
+				     "sources:\n  - name: rows\n    plugin: pull_own_keys\n"
+				     "    kind: rows\n", err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NULL(strstr(err, "is not one of"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "sources[0].kind: "));
-	config_free(w.cfg);
+	config_free(cfg);
 	plugin_unload(&mod);
-	free(own);
+}
+
+/* The keys a pull only hands to its plugin (query, cursor, cursor_start,
+ * kind, map) are refused, at the key, on a source whose plugin (ABI 1.13
+ * on) does not declare them: example reads a file, and would have ignored
+ * them.  pull_own_keys declares kind and map, not query.  A plugin of an
+ * older minor (older_minor, 1.1) is handed them all, as before. */
+static void test_pull_keys_the_plugin_does_not_declare_are_refused(void)
+{
+	static const char *const keys[] = {"query", "cursor", "cursor_start", "kind", "map"};
+	struct plugin_module mod;
+	struct hub_config *cfg = NULL;
+	char err[1024] = "", yaml[256], want[512];
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		snprintf(yaml, sizeof(yaml), "sources:\n  - name: lines\n    plugin: example\n"
+			 "    path: /tmp/x\n    %s: ~\n", keys[i]);
+		CU_ASSERT_EQUAL(source_check(example_path(), &mod, &cfg, yaml, err, sizeof(err)),
+				-1);
+		snprintf(want, sizeof(want), "test.yaml:5:5: sources[0].%s: plugin \"example\" does"
+			 " not read this key (not one of its keys: profilehub plugins --describe"
+			 " example)", keys[i]);
+		CU_ASSERT_STRING_EQUAL(err, want);
+		config_free(cfg);
+		plugin_unload(&mod);
+	}
+
+	CU_ASSERT_EQUAL(source_check(test_plugin_path("pull_own_keys"), &mod, &cfg,
+				     "sources:\n  - name: rows\n    plugin: pull_own_keys\n"
+				     "    kind: [a]\n    map: m.yaml\n    query: SELECT 1\n",
+				     err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "test.yaml:6:5: sources[0].query: plugin "
+					   "\"pull_own_keys\" does not read this key"));
+	config_free(cfg);
+	plugin_unload(&mod);
+
+	err[0] = '\0';
+	CU_ASSERT_EQUAL(source_check(test_plugin_path("older_minor"), &mod, &cfg,
+				     "sources:\n  - name: old\n    plugin: older_minor\n"
+				     "    query: SELECT 1\n    cursor: [a, b]\n    cursor_start: x\n"
+				     "    map: {custom_id: id}\n", err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	config_free(cfg);
+	plugin_unload(&mod);
 }
 
 /* plugin_instance_destroy() hands the state to the plugin's destroy(). */
@@ -1900,8 +1940,9 @@ static void test_instance_destroy_calls_the_plugin(void)
 	char err[1024] = "";
 	int *destroyed, before;
 
-	CU_ASSERT_EQUAL_FATAL(push_1_10_check(&mod, &cfg, "sources:\n  - name: p\n"
-					      "    plugin: minor_1_10\n", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(source_check(test_plugin_path("minor_1_10"), &mod, &cfg,
+					   "sources:\n  - name: p\n    plugin: minor_1_10\n", err,
+					   sizeof(err)), 0);
 	destroyed = dlsym(mod.handle, "minor_1_10_destroyed");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(destroyed);
 	before = *destroyed;
@@ -2211,6 +2252,7 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_minors_1_6_and_1_10_give_what_they_appended),
 	   TEST(test_pull_keys_on_a_push_source_unless_its_own),
 	   TEST(test_pull_kind_is_one_of_four_unless_the_plugins_own),
+	   TEST(test_pull_keys_the_plugin_does_not_declare_are_refused),
 	   TEST(test_instance_destroy_calls_the_plugin),
 	   TEST(test_rc_text_names_every_code),
 	   TEST(test_descriptor_refusals_in_memory),

@@ -211,7 +211,12 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 	return i < fake.n_rows ? HUB_MORE : HUB_OK;
 }
 
-static const struct hub_config_key fake_keys[] = {{NULL}};
+/* cursor: declared as a warehouse plugin does (ABI 1.13), so that the hub
+ * saves its columns beside the cursor (sync_columns.c) */
+static const struct hub_config_key fake_keys[] = {
+	{.name = "cursor", .type = HUB_CFG_ANY, .description = "cursor column or columns"},
+	{NULL},
+};
 
 static const struct hub_plugin fake_desc = {
 	.abi = HUB_ABI_STAMP_INIT,
