@@ -896,6 +896,21 @@ static int64_t conn_timeout_ms(PGconn *conn)
 	return (secs < 2 ? 2 : secs) * 1000LL;
 }
 
+/* The new connection's session setup, answered within connect_timeout as
+ * a reset's is (pg_reconnect_until): a server that took the login and then
+ * never answered held `run` at its start without end.  0, or -1 with the
+ * error set. */
+static int open_session_setup(struct pg_store *ps)
+{
+	int64_t until = ps->connect_timeout_ms ? time_mono_ms() + ps->connect_timeout_ms : 0;
+
+	if (pg_session_setup(ps, until) == 0)
+		return 0;
+	if (until && PQtransactionStatus(ps->conn) == PQTRANS_ACTIVE)
+		pg_setup_unanswered_say(ps, ps->connect_timeout_ms); /* still in flight */
+	return -1;
+}
+
 static int pg_open_as(const char *url, const char *schema, int is_migrate, struct store **out,
 		      char *err, size_t err_size)
 {
@@ -958,7 +973,8 @@ static int pg_open_as(const char *url, const char *schema, int is_migrate, struc
 	}
 	PQsetNoticeProcessor(ps->conn, pg_notice, NULL);
 	ps->connect_timeout_ms = conn_timeout_ms(ps->conn);
-	if (pg_session_setup(ps, 0) || migrate_lock(ps, 1)) {
+	/* the migration lock is waited for without end: another hub migrating */
+	if (open_session_setup(ps) || migrate_lock(ps, 1)) {
 		err_set(err, err_size, "%s", ps->base.err);
 		goto fail;
 	}

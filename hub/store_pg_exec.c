@@ -458,6 +458,13 @@ int pg_reconnect(struct pg_store *ps)
 	return pg_reconnect_until(ps, 0);
 }
 
+void pg_setup_unanswered_say(struct pg_store *ps, int64_t setup_ms)
+{
+	err_set(ps->base.err, sizeof(ps->base.err), "postgres: %s accepted the connection, then"
+		" did not answer the session setup within %lld ms (connect_timeout)", ps->where,
+		(long long)setup_ms);
+}
+
 /*
  * Why a reset failed, into the error: the server not reached (libpq's
  * reason, or no answer within waited_ms), or reached and its session setup
@@ -471,10 +478,7 @@ static void reconnect_fail_say(struct pg_store *ps, int is_connected, int64_t wa
 	char line[256], setup[sizeof(ps->base.err)];
 
 	if (is_connected && PQtransactionStatus(ps->conn) == PQTRANS_ACTIVE) {
-		/* in flight: pg_exec_until gave up */
-		err_set(ps->base.err, sizeof(ps->base.err), "postgres: %s accepted the connection,"
-			" then did not answer the session setup within %lld ms", ps->where,
-			(long long)setup_ms);
+		pg_setup_unanswered_say(ps, setup_ms); /* in flight: pg_exec_until gave up */
 	} else if (is_connected) {
 		snprintf(setup, sizeof(setup), "%s", pg_err_reason(ps));
 		err_set(ps->base.err, sizeof(ps->base.err), "postgres: %s accepted the connection,"

@@ -117,8 +117,9 @@ struct pg_store {
 	struct memo memo;
 	int64_t reconnect_at_ms;
 	int64_t backoff_ms;
-	/* libpq's connect_timeout (the URL's, else 10 s; 0: none): a reset's
-	 * session setup is answered within it too (pg_reconnect) */
+	/* libpq's connect_timeout (the URL's, else 10 s; 0: none): an open's
+	 * and a reset's session setup are answered within it too (pg_open_as,
+	 * pg_reconnect) */
 	int64_t connect_timeout_ms;
 	/* the leases this connection holds (its session locks); a reconnect
 	 * loses them all, and conn_gen counts reconnects */
@@ -178,6 +179,9 @@ int pg_exec_simple(struct pg_store *ps, const char *sql, int id);
  * connection is reset at its next use. */
 PGresult *pg_exec_until(struct pg_store *ps, const char *sql, int n, const char *const *vals,
 			int id, int64_t until);
+/* The error of a session setup left unanswered after setup_ms (an open's,
+ * a reset's): the server took the login, then did not answer. */
+void pg_setup_unanswered_say(struct pg_store *ps, int64_t setup_ms);
 /* Resets a broken connection, at most once per backoff period: 0, or -1
  * with the error set.  pg_reconnect waits connect_timeout for the reset
  * and as long again for the session's setup; pg_reconnect_until gives up

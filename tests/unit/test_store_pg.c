@@ -302,6 +302,19 @@ static PGconn *exec_dba_locks_settings(const char *url)
 	return NULL;
 }
 
+/* A wait since t0 (time_mono_ms) for a session setup bounded by a URL's
+ * connect_timeout=2 ended at about 2 s: 8 s (until the lock of
+ * exec_dba_locks_settings went) without the bound; 7 s leaves a loaded
+ * machine room to connect.  `what`: the wait, for the message. */
+static void exec_gave_up_at_2_s(int64_t t0, const char *what)
+{
+	int64_t took_ms = time_mono_ms() - t0;
+
+	CU_ASSERT(took_ms >= 1900 && took_ms < 7000);
+	if (took_ms < 1900 || took_ms >= 7000)
+		fprintf(stderr, "\n  the %s took %lld ms\n", what, (long long)took_ms);
+}
+
 /* A reset to a server that logs in and then does not answer the session
  * setup (exec_dba_locks_settings) gives up after connect_timeout (the
  * URL's 2 s here; the hub's default 10 s), saying what hung, as the
@@ -313,7 +326,7 @@ static void test_pg_exec_a_reset_gives_up_a_hung_setup_at_connect_timeout(void)
 	char url[512], short_url[560], err[512] = "";
 	struct store *s, *s2 = NULL;
 	PGconn *dba;
-	int64_t t0, took_ms;
+	int64_t t0;
 
 	if (!(s = exec_open(url, sizeof(url))))
 		return;
@@ -326,17 +339,44 @@ static void test_pg_exec_a_reset_gives_up_a_hung_setup_at_connect_timeout(void)
 		goto out;
 	t0 = time_mono_ms();
 	CU_ASSERT_PTR_NULL(pg_run(pgs(s2), S_BLOCK_ANY, ""));
-	took_ms = time_mono_ms() - t0;
-	/* 8 s without the bound: 7 s leaves a loaded machine room to connect */
-	CU_ASSERT(took_ms >= 1900 && took_ms < 7000);
-	if (took_ms < 1900 || took_ms >= 7000)
-		fprintf(stderr, "\n  the reset took %lld ms\n", (long long)took_ms);
+	exec_gave_up_at_2_s(t0, "reset");
 	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), " accepted the connection, then did not"
 						       " answer the session setup within 2000 ms"));
 	PQclear(PQexec(dba, "ROLLBACK"));
 	PQfinish(dba);
 	pgs(s2)->reconnect_at_ms = 0;
 	CU_ASSERT(exec_reads(s2));
+out:
+	store_close(s2);
+	exec_close(s);
+}
+
+/* An open whose session setup the server does not answer (it took the
+ * login: exec_dba_locks_settings) gives up after connect_timeout (the
+ * URL's 2 s here), saying what hung, as a reset does; once the server
+ * answers, the open succeeds.  It waited without end (here until the lock
+ * went, 8 s): `run` hung at its start. */
+static void test_pg_an_open_gives_up_a_hung_setup_at_connect_timeout(void)
+{
+	char url[512], short_url[560], err[512] = "";
+	struct store *s, *s2 = NULL;
+	PGconn *dba;
+	int64_t t0;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	snprintf(short_url, sizeof(short_url), "%s?connect_timeout=2", url);
+	if (!(dba = exec_dba_locks_settings(url)))
+		goto out;
+	t0 = time_mono_ms();
+	CU_ASSERT_EQUAL(store_pg_open(short_url, "", &s2, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(s2);
+	exec_gave_up_at_2_s(t0, "open");
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, " accepted the connection, then did not answer the"
+					   " session setup within 2000 ms (connect_timeout)"));
+	PQclear(PQexec(dba, "ROLLBACK"));
+	PQfinish(dba);
+	CU_ASSERT_EQUAL(store_pg_open(short_url, "", &s2, err, sizeof(err)), 0);
 out:
 	store_close(s2);
 	exec_close(s);
@@ -983,6 +1023,7 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_a_new_session_prepares_again),
 	   TEST(test_pg_exec_reconnects_back_off_from_100_ms_to_5_s),
 	   TEST(test_pg_exec_a_reset_gives_up_a_hung_setup_at_connect_timeout),
+	   TEST(test_pg_an_open_gives_up_a_hung_setup_at_connect_timeout),
 	   TEST(test_pg_exec_a_refused_session_setup_says_why),
 	   TEST(test_pg_a_session_names_its_process),
 	   TEST(test_pg_profile_lock_is_the_holders_lock),
