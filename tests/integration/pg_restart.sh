@@ -63,6 +63,10 @@ until curl -s --max-time 1 "$base/healthz" >/dev/null 2>&1; do
 	[ $i -lt 100 ] || fail "no answer on /healthz within 10 s"
 	sleep 0.1
 done
+# a new schema is said to be made, naming it, as a new SQLite file is
+# (logged before the hub listens)
+grep -q "info \[store\] created a new, empty store at schema \"restart\" of " "$T/log" ||
+	fail "no \"created a new, empty store\" line for the new schema"
 
 # one request: prints the HTTP status ("000" when no answer in time)
 send() { # installation id
