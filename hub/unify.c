@@ -182,20 +182,27 @@ static int below_limit(struct unify *u, const char *pid, const char *type)
  * identity.max_installations already, so the record's installation is
  * dropped from it (logged; the rest of the record applies).  Else one
  * client could attach installations without end, and every read and
- * export of the profile would carry them all.  -1 error.
+ * export of the profile would carry them all.  -1 error.  A client can
+ * send such records at will: the first is logged, then one at most every
+ * LOG_NOTE_MS with the count so far.
  */
 static int install_room(struct unify *u, struct resolve *rs, const char *pid)
 {
 	int n = u->store->ops->ident_count(u->store, pid, "installation_id");
+	long long n_noted;
 
 	if (n < 0)
 		return -1;
 	if (n < u->max_installations)
 		return 1;
-	log_warn("unify", "%s %s (%s): profile %s holds %d installations, the most it may"
-		 " (identity.max_installations): the record's installation is left out",
-		 record_type_name(rs->r->type), rs->r->message_id, rs->r->source, pid, n);
 	rs->use_install = 0;
+	n_noted = log_note_add(&u->installs_left_out, 1, time_mono_ms());
+	if (n_noted > 0)
+		log_warn("unify", "%s %s (%s): profile %s holds %d installations, the most it"
+			 " may (identity.max_installations): the record's installation is left"
+			 " out; %lld left out so far, a line every %d s at most",
+			 record_type_name(rs->r->type), rs->r->message_id, rs->r->source, pid, n,
+			 n_noted, LOG_NOTE_MS / 1000);
 	return 0;
 }
 
@@ -203,16 +210,25 @@ static int install_room(struct unify *u, struct resolve *rs, const char *pid)
 
 /* IDENTITY.md 3, caps: a merge a cap stops is logged.  Profile IDs and
  * the message ID only (no identifier values: they are personal data).
+ * A client can have merges stopped at will (a login of each new session
+ * once a profile is full), so the first is logged, then one at most every
+ * LOG_NOTE_MS with the count so far; a record's merge weighed again
+ * without some of its identifiers (merge_candidates) counts again.
  * The cap is kept in rs->refusal for the identity log (merge_refused).
  * Returns 0, "not allowed", for merge_allowed. */
-static int cap_warn(struct resolve *rs, const char *profile_id, const char *cap,
-		    const char *why)
+static int cap_warn(struct unify *u, struct resolve *rs, const char *profile_id,
+		    const char *cap, const char *why)
 {
 	const struct record *r = rs->r;
+	long long n;
 
 	str_copy(rs->refusal, sizeof(rs->refusal), cap);
-	log_warn("unify", "%s %s (%s): no merge with profile %s: %s", record_type_name(r->type),
-		 r->message_id, r->source, profile_id, why);
+	n = log_note_add(&u->merges_capped, 1, time_mono_ms());
+	if (n > 0)
+		log_warn("unify", "%s %s (%s): no merge with profile %s: %s; %lld merge%s"
+			 " stopped by a cap so far, a line every %d s at most",
+			 record_type_name(r->type), r->message_id, r->source, profile_id, why, n,
+			 n == 1 ? "" : "s", LOG_NOTE_MS / 1000);
 	return 0;
 }
 
@@ -233,7 +249,7 @@ static int installs_fit(struct unify *u, struct resolve *rs,
 	}
 	if (brought == 0 || total <= (size_t)u->max_installations)
 		return 1;
-	return cap_warn(rs, profiles[survivor].id, "identity.max_installations",
+	return cap_warn(u, rs, profiles[survivor].id, "identity.max_installations",
 			"the merged profile would hold more installations than"
 			" identity.max_installations");
 }
@@ -256,7 +272,7 @@ static int merge_allowed(struct unify *u, struct resolve *rs,
 		if (!profiles[i].is_anonymous)
 			n_known++;
 		if (i != survivor && profiles[i].merge_count >= UNIFY_MAX_MERGES)
-			return cap_warn(rs, profiles[i].id, "merge count cap 100",
+			return cap_warn(u, rs, profiles[i].id, "merge count cap 100",
 					"its merge count is at the cap of 100");
 		count = s->ops->ident_count_all(s, profiles[i].id);
 		if (count < 0)
@@ -266,10 +282,10 @@ static int merge_allowed(struct unify *u, struct resolve *rs,
 	if (n_known > 1)
 		return 0;
 	if (total > UNIFY_MAX_IDENTIFIERS)
-		return cap_warn(rs, profiles[survivor].id, "identifier cap 1000",
+		return cap_warn(u, rs, profiles[survivor].id, "identifier cap 1000",
 				"the merged profile would hold over 1000 identifiers");
 	if (profiles[survivor].merge_count + (int)(n - 1) > UNIFY_MAX_MERGES)
-		return cap_warn(rs, profiles[survivor].id, "merge count cap 100",
+		return cap_warn(u, rs, profiles[survivor].id, "merge count cap 100",
 				"its merge count would pass the cap of 100");
 	/* the union of each external id within its limit; a merge bringing
 	 * none of a type does not pass it (a survivor over a limit lowered

@@ -45,6 +45,8 @@ struct unify {
 	int is_outbox_on;                    /* write the change feed: refreshed
 						by unify_group_outbox */
 	struct log_note refused_aliases;     /* their log line (resolve_alias) */
+	struct log_note installs_left_out;   /* at max_installations (install_room) */
+	struct log_note merges_capped;       /* stopped by a cap (cap_warn) */
 };
 
 void unify_init(struct unify *u, struct store *s, const struct hub_config *cfg);

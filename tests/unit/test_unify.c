@@ -59,6 +59,9 @@
  *     array op applies to what the merge kept.
  *   - a tombstone of a tombstone resolves to the live profile, and an
  *     erase of that profile deletes both.
+ *   - a merge a cap stops and an installation left out of a full profile
+ *     (a client can have both at will) are logged the first time, then
+ *     once every 10 s at most with the count so far.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -66,8 +69,10 @@
 #include "testlib.h"
 
 #include "../../hub/intake.h"
+#include "../../hub/log.h"
 #include "../../hub/privacy.h"
 #include "../../hub/profile.h"
+#include "../../hub/util.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -1194,6 +1199,59 @@ static void test_a_login_merge_a_limit_refused_is_logged_on_the_user(void)
 	testhub_stop(th);
 }
 
+/* A client can have both of these warnings at will: a login of each new
+ * session on a profile at identity.max_installations stops its merge (a
+ * cap) and leaves its installation out.  Each is logged the first time,
+ * with the count, then one at most every LOG_NOTE_MS: 20 such logins
+ * write one line of each (one more per 10 s the batch took), not 40. */
+static void test_merges_a_cap_stops_are_logged_once_a_period(void)
+{
+	struct testhub *th = testhub_start("identity:\n  max_installations: 1\n");
+	char *lines = lines_for(
+		"{\"type\":\"track\",\"message_id\":\"t%d\",\"timestamp\":\"2025-03-03T09:01:00Z\","
+		"\"identifiers\":{\"installation_id\":\"I%d\"},\"event\":{\"name\":\"e\"}}\n"
+		"{\"type\":\"identify\",\"message_id\":\"i%d\","
+		"\"timestamp\":\"2025-03-03T09:02:00Z\","
+		"\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I%d\"}}\n",
+		2, 21);
+	enum hub_log_level level = log_get_level();
+	struct testlib_capture cap;
+	int64_t t0;
+	int rc, most;
+	char *logged;
+	json_t *dump;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply(th, "{\"type\":\"identify\",\"message_id\":\"i1\","
+		  "\"timestamp\":\"2025-03-03T09:00:00Z\","
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	log_set_level(HUB_LOG_WARN);
+	t0 = time_mono_ms();
+	testlib_capture_begin(&cap);
+	rc = testhub_apply_lines(th, lines);
+	logged = testlib_capture_end(&cap);
+	most = 1 + (int)((time_mono_ms() - t0) / LOG_NOTE_MS);
+	log_set_level(level);
+	free(lines);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_EQUAL(th->counts.applied, 41);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 21); /* C1 and 20 sessions left apart */
+	json_decref(dump);
+	rc = testlib_lines_with(logged, ": no merge with profile ");
+	CU_ASSERT(rc >= 1 && rc <= most);
+	rc = testlib_lines_with(logged, " installations, the most it may");
+	CU_ASSERT(rc >= 1 && rc <= most);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "would hold more installations than"
+					      " identity.max_installations; 1 merge stopped by a"
+					      " cap so far, a line every 10 s at most\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "the record's installation is left out; 1 left"
+					      " out so far, a line every 10 s at most\n"));
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "identify i2 ("), 2);
+	free(logged);
+	testhub_stop(th);
+}
+
 /* C1 (crm_id K1, limit 1) logs in on I3, a session holding K2: the merge
  * is refused, the session (its event) left apart from C1. */
 static void apply_refused_login(struct testhub *th)
@@ -2153,6 +2211,7 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_a_merge_keeps_the_earlier_created_at),
 	   TEST(test_an_alias_of_an_erased_identifier_is_blocked),
 	   TEST(test_a_login_merge_a_limit_refused_is_logged_on_the_user),
+	   TEST(test_merges_a_cap_stops_are_logged_once_a_period),
 	   TEST(test_an_erase_names_the_session_a_refused_merge_left_apart),
 	   TEST(test_an_erase_does_not_offer_another_known_user_for_erasure),
 	   TEST(test_an_erase_names_the_survivor_of_the_session_left_apart),
