@@ -19,7 +19,10 @@
  *
  * One CURL handle per instance, reused, so the connection is kept alive
  * between batches; TLS peer and host verification stay on (`ca_file` may
- * name a private CA bundle).  `timeout` bounds the whole request.
+ * name a private CA bundle: one that cannot be read, or holds no PEM
+ * certificate, is refused at create and by `check`, naming it and why;
+ * one that goes bad later is retried, as a file being replaced may be).
+ * `timeout` bounds the whole request.
  *
  * Answers:
  *   2xx                      accepted: every change of the batch is done
@@ -56,14 +59,20 @@
 #include "../common/text.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/x509_vfy.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const struct hub_config_key webhook_keys[] = {
 	/* a secret: its user info, path or query may hold credentials */
@@ -143,6 +152,46 @@ static int url_origin(const char *url, char *out, size_t size)
 	return rc;
 }
 
+/*
+ * Whether `path` can verify a receiver: it opens, is a regular file, and
+ * holds a certificate OpenSSL takes (X509_STORE_load_file, what curl loads
+ * CURLOPT_CAINFO with).  HUB_OK, else HUB_ERR_CONFIG with "ca_file: <path>:
+ * why" in err (why: the errno's text, a directory, no PEM certificate).
+ * Without it every batch failed at its TLS handshake and was retried for
+ * ever, the cause in a curl message.
+ */
+static hub_rc ca_file_check(const char *path, char *err, size_t err_size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	X509_STORE *store;
+	int is_loaded;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		snprintf(err, err_size, "ca_file: %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return HUB_ERR_CONFIG;
+	}
+	close(fd);
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, err_size, "ca_file: %s: %s, not a file of PEM certificates", path,
+			 S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+		return HUB_ERR_CONFIG;
+	}
+	if (!(store = X509_STORE_new()))
+		return HUB_ERR_NOMEM;
+	is_loaded = X509_STORE_load_file(store, path);
+	X509_STORE_free(store);
+	ERR_clear_error(); /* a failed load's, which curl would take for its own */
+	if (!is_loaded) {
+		snprintf(err, err_size, "ca_file: %s: holds no PEM certificate (-----BEGIN"
+			 " CERTIFICATE-----)", path);
+		return HUB_ERR_CONFIG;
+	}
+	return HUB_OK;
+}
+
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -153,6 +202,7 @@ static hub_rc webhook_create(const struct hub_host *host, const struct hub_insta
 {
 	struct webhook *wh = calloc(1, sizeof(*wh));
 	const char *ca = host->config_string(inst, "ca_file");
+	hub_rc rc;
 
 	if (!wh)
 		return HUB_ERR_NOMEM;
@@ -172,16 +222,20 @@ static hub_rc webhook_create(const struct hub_host *host, const struct hub_insta
 		snprintf(err, err_size, "url: not an http:// or https:// URL");
 		goto config;
 	}
+	if (wh->ca_file && (rc = ca_file_check(wh->ca_file, err, err_size)) != HUB_OK)
+		goto fail;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(wh->curl = curl_easy_init()))
 		goto nomem;
 	*state = wh;
 	return HUB_OK;
 nomem:
-	webhook_destroy(wh);
-	return HUB_ERR_NOMEM;
+	rc = HUB_ERR_NOMEM;
+	goto fail;
 config:
+	rc = HUB_ERR_CONFIG;
+fail:
 	webhook_destroy(wh);
-	return HUB_ERR_CONFIG;
+	return rc;
 }
 
 /* ---- one request ---------------------------------------------------------- */
@@ -565,8 +619,14 @@ static hub_rc webhook_export(void *state, struct hub_call *call, const char *con
 		snprintf(err, err_size, "%s: %s", wh->origin, curl_easy_strerror(res));
 		rc = HUB_ERR_CONFIG;
 	} else {
-		snprintf(err, err_size, "POST to %s: %s", wh->origin,
-			 curl_err[0] ? curl_err : curl_easy_strerror(res));
+		/* ca_file gone bad since create: retried (it may be being
+		 * replaced), the message naming it and why */
+		char why[512];
+		if (res != CURLE_SSL_CACERT_BADFILE || !wh->ca_file ||
+		    ca_file_check(wh->ca_file, why, sizeof(why)) != HUB_ERR_CONFIG)
+			snprintf(why, sizeof(why), "%s",
+				 curl_err[0] ? curl_err : curl_easy_strerror(res));
+		snprintf(err, err_size, "POST to %s: %s", wh->origin, why);
 		rc = HUB_RETRY;
 	}
 out:
@@ -585,13 +645,13 @@ out:
 static hub_rc webhook_check_config(const struct hub_host *host, const struct hub_instance *inst,
 				   char *err, size_t err_size)
 {
-	(void)err;
-	(void)err_size;
+	const char *ca = host->config_string(inst, "ca_file");
+
 	if (text_url_is_clear_remote(host->config_string(inst, "url")))
 		host->log(inst, HUB_LOG_WARN, "%s",
 			  TEXT_CLEAR_REMOTE("url", "the profiles (personal data) and the "
 						   "credentials the URL may hold"));
-	return HUB_OK;
+	return ca ? ca_file_check(ca, err, err_size) : HUB_OK;
 }
 
 /* `profilehub check --connect`: the receiver answers at all (any status). */

@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -4315,6 +4316,132 @@ static void test_webhook_verifies_the_receivers_certificate(void)
 	free(dir);
 }
 
+/* A webhook.so instance posting to https://127.0.0.1:port with `ca_file`
+ * ca: created (*rc 0) or refused, its message in err. */
+static struct testhub *webhook_create_with_ca(int port, const char *ca, struct plugin_module *mod,
+					      struct hub_instance **inst, int *rc, char *err,
+					      size_t err_size)
+{
+	struct testhub *th;
+	char *keys;
+
+	CU_ASSERT_FATAL(asprintf(&keys, "    url: https://127.0.0.1:%d/hook\n"
+				 "    secret: whsec-test\n    ca_file: %s\n", port, ca) > 0);
+	th = webhook_create_from(keys, mod, inst, rc, err, err_size);
+	free(keys);
+	return th;
+}
+
+/* The PEM of a P-256 private key (malloc'd): a file that is not a CA. */
+static char *tls_key_pem(void)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	BIO *b = BIO_new(BIO_s_mem());
+	char *pem;
+	long n;
+
+	CU_ASSERT_FATAL(key && b && PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL));
+	n = BIO_get_mem_data(b, &pem);
+	pem = strndup(pem, (size_t)n);
+	BIO_free(b);
+	EVP_PKEY_free(key);
+	return pem;
+}
+
+/* A ca_file that cannot verify a receiver is refused at create (`run`,
+ * `check --connect`) and by `check` (check_config), at its line, naming
+ * the file and why: missing, a directory, text or a key alone (no PEM
+ * certificate), unreadable by this user (not as root: it reads all).  It
+ * was taken, and every batch failed at its TLS handshake, retried for
+ * ever with curl's words. */
+static void test_webhook_a_ca_file_that_cannot_verify_is_refused(void)
+{
+	char *dir = testlib_mkdtemp(), *key = tls_key_pem();
+	const struct {
+		const char *name; /* in dir; "" the dir itself */
+		const char *text; /* NULL: none written */
+		const char *why;
+	} rows[] = {
+		{"none.pem", NULL, "No such file or directory"},
+		{"", NULL, "a directory, not a file of PEM certificates"},
+		{"text.pem", "not a certificate\n",
+		 "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"},
+		{"key.pem", key, "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"},
+		{"locked.pem", key, "Permission denied"}, /* made mode 000 below */
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct plugin_module mod;
+		struct hub_instance *inst = NULL;
+		char path[512], want[1024], err[1024] = "";
+		int rc = 0;
+		struct testhub *th;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, rows[i].name);
+		if (rows[i].text)
+			free(testlib_write_file(dir, rows[i].name, rows[i].text));
+		if (strcmp(rows[i].name, "locked.pem") == 0) {
+			if (geteuid() == 0)
+				continue;
+			CU_ASSERT_EQUAL_FATAL(chmod(path, 0), 0);
+		}
+		th = webhook_create_with_ca(1, path, &mod, &inst, &rc, err, sizeof(err));
+		/* ca_file's line: the 6th of the exports after the store's */
+		snprintf(want, sizeof(want), "test.yaml:%d:14: exports[0] \"crm\" (plugin webhook):"
+			 " ca_file: %s: %s", yaml_lines(th->store_yaml) + 6, path, rows[i].why);
+		CU_ASSERT_NOT_EQUAL(rc, 0);
+		CU_ASSERT_STRING_EQUAL(err, want);
+		if (rc == 0)
+			plugin_instance_destroy(inst);
+		err[0] = '\0';
+		CU_ASSERT_EQUAL(plugin_instance_check_config(&mod, &th->cfg->exports[0], err,
+							     sizeof(err)), -1);
+		CU_ASSERT_STRING_EQUAL(err, want);
+		plugin_unload(&mod);
+		testhub_stop(th);
+	}
+	free(key);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
+/* A ca_file gone after create (being replaced, say) is retried, as a
+ * receiver out of reach is, the message naming the file and why rather
+ * than curl's "problem with the SSL CA cert". */
+static void test_webhook_a_ca_file_gone_after_create_is_retried_naming_it(void)
+{
+	const char *changes[] = {"{\"seq\": 1, \"kind\": \"profile_updated\"}"};
+	char *dir = testlib_mkdtemp(), *ca, want[1024], err[1024] = "";
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	struct receiver r;
+	struct testhub *th;
+	EVP_PKEY *key;
+	X509 *x = tls_cert_new("IP:127.0.0.1", &key);
+	size_t n_done = 9;
+	int rc;
+
+	ca = tls_cert_file(dir, "ca.pem", x);
+	receiver_start(&r, NULL, 0);
+	pthread_join(r.thread, NULL); /* listening, nobody accepting */
+	th = webhook_create_with_ca(r.port, ca, &mod, &inst, &rc, err, sizeof(err));
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_EQUAL(unlink(ca), 0);
+	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
+					       sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(n_done, 0);
+	snprintf(want, sizeof(want), "POST to https://127.0.0.1:%d: ca_file: %s: No such file or"
+		 " directory", r.port, ca);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	close(r.lfd);
+	webhook_close(&mod, inst, th);
+	free(ca);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	testlib_rmtree(dir);
+	free(dir);
+}
+
 /* ---- tests: what http.c itself holds (mutation pass) ------------------ */
 
 /* The file echo_push's /v1/hold and /v1/until_stop wait on (the source's
@@ -4797,6 +4924,8 @@ TEST_SUITE(http, suite_init, suite_clean,
 	   TEST(test_webhook_a_big_batch_does_not_wait_for_100_continue),
 	   TEST(test_webhook_url_and_secret_are_required),
 	   TEST(test_webhook_verifies_the_receivers_certificate),
+	   TEST(test_webhook_a_ca_file_that_cannot_verify_is_refused),
+	   TEST(test_webhook_a_ca_file_gone_after_create_is_retried_naming_it),
 	   TEST(test_stop_past_its_grace_still_answers_a_commit),
 	   TEST(test_a_header_trickler_is_cut_also_between_requests),
 	   TEST(test_a_body_has_twice_http_timeout_to_arrive),
