@@ -35,7 +35,9 @@
  *   401, 403, 407            HUB_ERR_AUTH (the export is disabled until its
  *                            config, e.g. the secret, changes)
  *   3xx                      HUB_ERR_CONFIG (redirects are not followed: a
- *                            POST must not silently change its target)
+ *                            POST must not silently change its target); the
+ *                            message names the Location's scheme://host:port
+ *                            (where to point url), never its path or query
  *   404, 405, 410            HUB_ERR_CONFIG (the URL is wrong or gone, so
  *                            every batch would be refused alike: the export
  *                            stops, the changes stay in the feed)
@@ -48,8 +50,9 @@
  *                            words that may identify someone (an email,
  *                            3 digits or more) redacted
  *
- * Messages name the receiver by scheme://host:port only: a URL's user
- * info, path or query may hold credentials, so `url` is a secret
+ * Messages name the receiver (and a redirect's Location) by
+ * scheme://host:port only: a URL's user info, path or query may hold
+ * credentials, so `url` is a secret
  * (HUB_SECRET_CONNECTION: `check` and `run` warn when its password is
  * written in the file).  The secret never appears anywhere.
  */
@@ -109,6 +112,8 @@ struct webhook {
 	size_t snippet_len;
 	size_t body_len;        /* the whole answer's, the snippet its start */
 	char content_type[64];  /* its media type, printable, "" when none */
+	enum { LOCATION_NONE, LOCATION_READ, LOCATION_UNREAD } location_is;
+	char location[256];     /* its Location's origin when LOCATION_READ */
 };
 
 /* ---- create / destroy -------------------------------------------------- */
@@ -130,24 +135,42 @@ static void webhook_destroy(void *state)
 	free(wh);
 }
 
-/* scheme://host:port of the URL; -1 when it is not an http(s) URL. */
-static int url_origin(const char *url, char *out, size_t size)
+/* scheme://host:port of the URL held by u (the scheme's default port when
+ * it names none), each byte outside printable ASCII written '?': never its
+ * user info, path or query.  -1 when it lacks one of the three. */
+static int curlu_origin(CURLU *u, char *out, size_t size)
 {
-	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *port = NULL;
 	int rc = -1;
 
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-	    (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0)) {
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
 		snprintf(out, size, "%s://%s:%s", scheme, host, port);
+		for (char *c = out; *c; c++)
+			if (*c < 0x20 || *c > 0x7e)
+				*c = '?';
 		rc = 0;
 	}
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(port);
+	return rc;
+}
+
+/* scheme://host:port of `url`, else of `location` resolved against it when
+ * location is not NULL (a redirect's, maybe relative).  -1 when it is not
+ * an http(s) URL. */
+static int url_origin(const char *url, const char *location, char *out, size_t size)
+{
+	CURLU *u = curl_url();
+	int rc = -1;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    (!location || curl_url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK) &&
+	    curlu_origin(u, out, size) == 0 &&
+	    (strncmp(out, "http://", 7) == 0 || strncmp(out, "https://", 8) == 0))
+		rc = 0;
 	curl_url_cleanup(u);
 	return rc;
 }
@@ -218,7 +241,7 @@ static hub_rc webhook_create(const struct hub_host *host, const struct hub_insta
 		snprintf(err, err_size, "timeout must be positive");
 		goto config;
 	}
-	if (url_origin(wh->url, wh->origin, sizeof(wh->origin))) {
+	if (url_origin(wh->url, NULL, wh->origin, sizeof(wh->origin))) {
 		snprintf(err, err_size, "url: not an http:// or https:// URL");
 		goto config;
 	}
@@ -345,7 +368,32 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	return n;
 }
 
-/* Retry-After: delta-seconds or an HTTP date (0 when it is past). */
+/* A Location line's origin (relative to url when it is), for the message
+ * of a redirect: where the operator may point url.  Its path, query and
+ * user info are never kept (they may hold credentials). */
+static void location_keep(struct webhook *wh, const char *line, size_t len)
+{
+	static const char name[] = "location:";
+	size_t name_len = sizeof(name) - 1;
+	char *value;
+
+	if (len <= name_len || strncasecmp(line, name, name_len) != 0)
+		return;
+	line += name_len;
+	len -= name_len;
+	while (len > 0 && (*line == ' ' || *line == '\t'))
+		line++, len--;
+	while (len > 0 && strchr(" \t\r\n", line[len - 1]))
+		len--;
+	wh->location_is = LOCATION_UNREAD;
+	if (!(value = strndup(line, len)))
+		return;
+	if (url_origin(wh->url, value, wh->location, sizeof(wh->location)) == 0)
+		wh->location_is = LOCATION_READ;
+	free(value);
+}
+
+/* Retry-After: delta-seconds or an HTTP date (0 when it is past); Location. */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 {
 	struct webhook *wh = ctx;
@@ -354,6 +402,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 
 	if (s >= 0)
 		wh->retry_after_s = s;
+	location_keep(wh, data, n);
 	return n;
 }
 
@@ -536,6 +585,28 @@ static const char *url_refusal(long status)
 	}
 }
 
+/* A 3xx: not followed (a POST must not change its target unseen), and
+ * its Location's origin named, so the operator knows where to point url. */
+static hub_rc redirect_refusal(const struct webhook *wh, long status, char *err,
+			       size_t err_size)
+{
+	char where[sizeof(wh->location) + 96];
+
+	if (wh->location_is == LOCATION_NONE)
+		snprintf(where, sizeof(where), " (no Location given)");
+	else if (wh->location_is == LOCATION_UNREAD)
+		snprintf(where, sizeof(where), " (its Location is not an http(s) URL)");
+	else if (strcmp(wh->location, wh->origin) == 0)
+		snprintf(where, sizeof(where), "; its Location is another path at the same"
+			 " origin: check the path of the export's url");
+	else
+		snprintf(where, sizeof(where), "; its Location is at %s: set the export's url"
+			 " there if that is the receiver", wh->location);
+	snprintf(err, err_size, "HTTP %ld from %s: redirects are not followed%s", status,
+		 wh->origin, where);
+	return HUB_ERR_CONFIG;
+}
+
 /* What an HTTP status means for the batch. */
 static hub_rc status_rc(struct webhook *wh, long status, size_t n, size_t *n_done, char *err,
 			size_t err_size)
@@ -561,11 +632,8 @@ static hub_rc status_rc(struct webhook *wh, long status, size_t n, size_t *n_don
 			 wh->origin);
 		return HUB_ERR_AUTH;
 	}
-	if (status < 400) {
-		snprintf(err, err_size, "HTTP %ld from %s: redirects are not followed", status,
-			 wh->origin);
-		return HUB_ERR_CONFIG;
-	}
+	if (status < 400)
+		return redirect_refusal(wh, status, err, err_size);
 	if ((why = url_refusal(status))) {
 		snprintf(err, err_size, "HTTP %ld from %s: %s; check the export's url", status,
 			 wh->origin, why);
@@ -606,6 +674,7 @@ static hub_rc webhook_export(void *state, struct hub_call *call, const char *con
 	wh->snippet[0] = '\0';
 	wh->body_len = 0;
 	wh->content_type[0] = '\0';
+	wh->location_is = LOCATION_NONE;
 	request_setup(wh, body, len, headers, curl_err);
 	res = curl_easy_perform(wh->curl);
 	wh->call = NULL;

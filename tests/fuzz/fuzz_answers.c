@@ -34,7 +34,9 @@
  *     BigQuery one that is not digits;
  *   - a webhook message with a byte outside printable ASCII, an '@' of
  *     the answer's body (an email it echoed), a "retry after" prefix the
- *     hub does not read back, a code that does not fit the status.
+ *     hub does not read back, a code that does not fit the status;
+ *   - a redirect's message holding more of its Location than scheme,
+ *     host and port (a '/' of a path, an '@' of user info).
  *
  *   make fuzz     (tests/fuzz/run.sh; seeds from tests/fixtures/answers/
  *                  when there are any)
@@ -143,6 +145,19 @@ static long delta_seconds(const char *line)
 	return *end ? -1 : v;
 }
 
+/* 1 when the message names URLs by scheme://host:port only: its only '/'
+ * are those of "://" (no path), and it holds no '@' (no user info). */
+static int origins_only(const char *err)
+{
+	size_t slashes = 0, schemes = 0;
+
+	for (const char *c = err; *c; c++)
+		slashes += *c == '/';
+	for (const char *c = err; (c = strstr(c, "://")); c += 3)
+		schemes++;
+	return slashes == 2 * schemes && !strchr(err, '@');
+}
+
 static void check_webhook(long status, char *lines, const char *raw, size_t raw_len)
 {
 	struct webhook wh = {0};
@@ -152,6 +167,9 @@ static void check_webhook(long status, char *lines, const char *raw, size_t raw_
 	size_t n_done = 0;
 	hub_rc rc;
 
+	static char url[] = "https://receiver.example/hook?key=k"; /* relative Locations' base */
+
+	wh.url = url;
 	snprintf(wh.origin, sizeof(wh.origin), "https://receiver.example:443");
 	for (line = lines; line; line = next) {
 		size_t len;
@@ -197,6 +215,8 @@ static void check_webhook(long status, char *lines, const char *raw, size_t raw_
 		if (*c < 0x20 || *c > 0x7e)
 			abort();
 	if (rc == HUB_ERR_DATA && strchr(err, '@')) /* the receiver's echo of an email */
+		abort();
+	if (status >= 300 && status < 400 && !origins_only(err))
 		abort();
 	if (rc == HUB_RETRY && wh.retry_after_s > 0 &&
 	    retry_after_ms_parse(err) != (wh.retry_after_s < 3600 ? wh.retry_after_s * 1000

@@ -3400,7 +3400,10 @@ static void test_webhook_retries_a_425_too_early(void)
 
 /* What each answer means for the batch (webhook.c's table): 2xx done;
  * 408, 429 (Retry-After also as an HTTP date) and 5xx retried; 401, 403,
- * 407 refused credentials; 3xx not followed; another 4xx bad data, its
+ * 407 refused credentials; 3xx not followed, its Location named by its
+ * origin (where to point url; never its user info, path or query, which
+ * may hold credentials), relative ones resolved: it named the receiver's
+ * only, which the operator knew; another 4xx bad data, its
  * message ending with the answer's length, media type and first 200
  * bytes, printable, a word that may identify someone redacted (it went to
  * the log, the last error and the dead letter as the receiver wrote it). */
@@ -3428,7 +3431,20 @@ static void test_webhook_answers_by_status(void)
 		{ANSWER("407 Proxy", "") NO_BODY, HUB_ERR_AUTH, 0, "HTTP 407 from ",
 		 ": credentials refused"},
 		{ANSWER("301 Moved", "Location: http://127.0.0.1:1/\r\n") NO_BODY, HUB_ERR_CONFIG,
-		 0, "HTTP 301 from ", ": redirects are not followed"},
+		 0, "HTTP 301 from ", ": redirects are not followed; its Location is at "
+		 "http://127.0.0.1:1: set the export's url there if that is the receiver"},
+		{ANSWER("302 Found", "location:  https://ann:pw@crm.example/v2/hook?token=t0k \r\n")
+		 NO_BODY, HUB_ERR_CONFIG, 0, "HTTP 302 from ", ": redirects are not followed; its "
+		 "Location is at https://crm.example:443: set the export's url there if that is the "
+		 "receiver"},
+		{ANSWER("307 Temporary", "Location: /v2/hook?token=t0k\r\n") NO_BODY, HUB_ERR_CONFIG,
+		 0, "HTTP 307 from ", ": redirects are not followed; its Location is another path "
+		 "at the same origin: check the path of the export's url"},
+		{ANSWER("308 Permanent", "") NO_BODY, HUB_ERR_CONFIG, 0, "HTTP 308 from ",
+		 ": redirects are not followed (no Location given)"},
+		{ANSWER("301 Moved", "Location: ftp://crm.example/hook\r\n") NO_BODY, HUB_ERR_CONFIG,
+		 0, "HTTP 301 from ", ": redirects are not followed (its Location is not an http(s)"
+		 " URL)"},
 		{ANSWER("422 Nope", "") NO_BODY, HUB_ERR_DATA, 0, "HTTP 422 from ", " (no body)"},
 		{ANSWER("422 Echo", "Content-Type: application/json; charset=utf-8\r\n"
 			"Content-Length: 79\r\n") "\r\n"
