@@ -57,6 +57,7 @@
 #include "../../plugins/segment/segment_auth.c"
 #include "../../plugins/segment/segment_event.c"
 #include "../../plugins/segment/segment_map.c"
+#include "../../plugins/segment/segment_msgid.c"
 #include "../../plugins/segment/segment_request.c"
 
 /* static names that segment's sources already use */

@@ -37,6 +37,7 @@
 #include "../../plugins/segment/segment_auth.c"
 #include "../../plugins/segment/segment_event.c"
 #include "../../plugins/segment/segment_map.c"
+#include "../../plugins/segment/segment_msgid.c"
 #include "../../plugins/segment/segment_request.c"
 #undef digits
 #undef days_in_month
