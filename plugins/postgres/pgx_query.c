@@ -12,6 +12,7 @@
  * table or the batch (postgres.c, pgx_conn.c).
  */
 #include "pgx.h"
+#include "../common/mono_clock.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -21,7 +22,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define WAIT_SLICE_MS 200          /* how often a wait for an answer looks at should_stop() */
@@ -85,14 +85,6 @@ hub_rc pgx_result_fail(struct pgx *p, PGresult *res, const char *what, char *err
 
 /* ---- waiting for an answer ---------------------------------------------- */
 
-static int64_t clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int is_stopping(const struct pgx *p)
 {
 	return p->call && p->host->should_stop(p->call);
@@ -100,7 +92,7 @@ static int is_stopping(const struct pgx *p)
 
 /* Sends what is queued and reads until the answer is in (PQisBusy() 0), or
  * the connection broke (PQgetResult() then says how): 0.  1 when the hub
- * is stopping or the deadline (a clock_ms(); 0: none) passed first.  The
+ * is stopping or the deadline (a mono_clock_ms(); 0: none) passed first.  The
  * connection is non-blocking (pgx_connect), and poll() wakes at least
  * every WAIT_SLICE_MS to look at should_stop(). */
 static int answer_wait(struct pgx *p, int64_t deadline)
@@ -108,7 +100,7 @@ static int answer_wait(struct pgx *p, int64_t deadline)
 	for (;;) {
 		int flush = PQflush(p->conn);
 		struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
-		int64_t left = deadline ? deadline - clock_ms() : WAIT_SLICE_MS;
+		int64_t left = deadline ? deadline - mono_clock_ms() : WAIT_SLICE_MS;
 
 		if (flush < 0 || !PQconsumeInput(p->conn))
 			return 0;
@@ -146,14 +138,14 @@ static void cancel_child(PGcancel *cancel, int fd)
 }
 
 /* What cancel_child() wrote to fd before EOF or the deadline (a
- * clock_ms()), into out; 0, or -1 when the deadline came first. */
+ * mono_clock_ms()), into out; 0, or -1 when the deadline came first. */
 static int cancel_read(int fd, int64_t deadline, char *out, size_t size)
 {
 	size_t n = 0;
 
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		int64_t left = deadline - clock_ms();
+		int64_t left = deadline - mono_clock_ms();
 		ssize_t got;
 
 		if (left <= 0)
@@ -201,7 +193,7 @@ static void pgx_cancel(struct pgx *p)
 		cancel_child(cancel, fds[1]);
 	close(fds[1]);
 	fds[1] = -1;
-	if (cancel_read(fds[0], clock_ms() + CANCEL_WAIT_MS, got, sizeof(got))) {
+	if (cancel_read(fds[0], mono_clock_ms() + CANCEL_WAIT_MS, got, sizeof(got))) {
 		kill(pid, SIGKILL);
 		snprintf(why, sizeof(why), "no answer from the server within %d s",
 			 CANCEL_WAIT_MS / 1000);
@@ -240,7 +232,7 @@ out:
 hub_rc pgx_query_end(struct pgx *p, int sent, const char *what, PGresult **res, char *err,
 		     size_t err_size)
 {
-	int64_t deadline = p->answer_ms ? clock_ms() + p->answer_ms : 0;
+	int64_t deadline = p->answer_ms ? mono_clock_ms() + p->answer_ms : 0;
 	PGresult *next;
 
 	*res = NULL;
