@@ -2816,6 +2816,7 @@ static void test_a_disabled_export_is_enabled_again_unchanged(void)
 	world_close(&w);
 	free(keys);
 	free(refusing);
+	testlib_rmtree(dir);
 	free(dir);
 }
 
@@ -2843,6 +2844,7 @@ static void test_a_waiting_export_goes_on_when_the_disable_is_another_config_s(v
 	world_close(&w);
 	free(keys);
 	free(refusing);
+	testlib_rmtree(dir);
 	free(dir);
 }
 
