@@ -12,9 +12,10 @@
  * The query's `:cursor` becomes the named parameter @cursor (never
  * interpolated), typed from the first cursor column: a dry run learns its
  * type before a process's first query (`cursor_type` overrides it).
- * Config mistakes are refused in create(), before any request, so
- * `profilehub check` reports them; `check --connect` dry-runs the query and
- * checks the map against its columns.
+ * Config mistakes are refused in create(), before any request; those of the
+ * values alone (bq_values_read()) by `profilehub check` too, which never
+ * reads credentials_file.  `check --connect` dry-runs the query and checks
+ * the map against its columns.
  */
 #include "bq.h"
 
@@ -86,19 +87,75 @@ static char *read_query(const struct hub_host *host, const struct hub_instance *
 	return out;
 }
 
+/* Exactly one way to authenticate is set (credentials_file is not read
+ * here).  0, or -1 with err. */
+static int auth_choice_check(const struct hub_host *host, const struct hub_instance *inst,
+			     char *err, size_t err_size)
+{
+	int n = !!cfg_str(host, inst, "credentials_file") + !!cfg_str(host, inst, "access_token") +
+		!!host->config_bool(inst, "metadata");
+
+	if (n == 1)
+		return 0;
+	snprintf(err, err_size, "%s of credentials_file, access_token and metadata: true",
+		 n ? "only one" : "needs one");
+	return -1;
+}
+
+/* What an instance's values make (bq_values_read()); the caller frees them
+ * with bq_values_free(). */
+struct bq_values {
+	struct rowmap *map;
+	char *query; /* @cursor for :cursor */
+};
+
+static void bq_values_free(struct bq_values *v)
+{
+	rowmap_free(v->map);
+	free(v->query);
+	memset(v, 0, sizeof(*v));
+}
+
+/*
+ * Everything create() refuses of the values alone, and all that
+ * check_config() refuses (ABI 1.10): project, cursor_type, the row map
+ * against the kind, the query and its :cursor, one way to authenticate,
+ * the endpoint.  Opens no file (credentials_file is read by create()) and
+ * no connection.  0 with *v filled, or -1 with err naming the key (*v
+ * empty).
+ */
+static int bq_values_read(const struct hub_host *host, const struct hub_instance *inst,
+			  struct bq_values *v, char *err, size_t err_size)
+{
+	const char *cursor_type = cfg_str(host, inst, "cursor_type");
+	struct rm_config mc = rowmap_config_of(host, inst);
+	char ptype[16], pvalue[64];
+
+	memset(v, 0, sizeof(*v));
+	if (!cfg_str(host, inst, "project")) {
+		snprintf(err, err_size, "project: required");
+		return -1;
+	}
+	if (cursor_type && bq_param_for(cursor_type, NULL, ptype, sizeof(ptype), pvalue,
+					sizeof(pvalue), err, err_size))
+		return -1;
+	if (rowmap_new(&mc, &v->map, err, err_size) ||
+	    !(v->query = read_query(host, inst, err, err_size)) ||
+	    auth_choice_check(host, inst, err, err_size) ||
+	    bq_query_endpoint_check(cfg_str(host, inst, "endpoint"), err, err_size)) {
+		bq_values_free(v);
+		return -1;
+	}
+	return 0;
+}
+
+/* The choice was checked (auth_choice_check()); a key file is read here. */
 static int make_auth(const struct hub_host *host, const struct hub_instance *inst,
 		     struct bq_auth **out, char *err, size_t err_size)
 {
 	const char *file = cfg_str(host, inst, "credentials_file");
 	const char *token = cfg_str(host, inst, "access_token");
-	int is_metadata = host->config_bool(inst, "metadata");
-	int n = !!file + !!token + !!is_metadata;
 
-	if (n != 1) {
-		snprintf(err, err_size, "%s of credentials_file, access_token and metadata: true",
-			 n ? "only one" : "needs one");
-		return -1;
-	}
 	if (file) {
 		if (bq_auth_new(BQ_AUTH_SERVICE_ACCOUNT, file, out, err, err_size))
 			return -1;
@@ -130,7 +187,7 @@ static hub_rc bq_create(const struct hub_host *host, const struct hub_instance *
 			void **state, char *err, size_t err_size)
 {
 	struct bq_state *st = calloc(1, sizeof(*st));
-	struct rm_config mc = rowmap_config_of(host, inst);
+	struct bq_values v = {0};
 	struct bq_query_config qc = {
 		.endpoint = cfg_str(host, inst, "endpoint"),
 		.project = cfg_str(host, inst, "project"),
@@ -138,7 +195,6 @@ static hub_rc bq_create(const struct hub_host *host, const struct hub_instance *
 		.cursor_type = cfg_str(host, inst, "cursor_type"),
 		.timeout_ms = host->config_int(inst, "query_timeout"),
 	};
-	char *query = NULL, ptype[16], pvalue[64];
 
 	if (!st)
 		return HUB_ERR_NOMEM;
@@ -147,29 +203,21 @@ static hub_rc bq_create(const struct hub_host *host, const struct hub_instance *
 	st->pull.host = host;
 	st->pull.inst = inst;
 	st->pull.cursor_start = cfg_str(host, inst, "cursor_start");
-	if (!qc.project) {
-		snprintf(err, err_size, "project: required");
-		goto fail;
-	}
-	if (qc.cursor_type &&
-	    bq_param_for(qc.cursor_type, NULL, ptype, sizeof(ptype), pvalue, sizeof(pvalue), err,
-			 err_size))
-		goto fail;
-	if (rowmap_new(&mc, &st->map, err, err_size) ||
-	    !(query = read_query(host, inst, err, err_size)) ||
+	if (bq_values_read(host, inst, &v, err, err_size) ||
 	    make_auth(host, inst, &qc.auth, err, err_size))
 		goto fail;
-	qc.query = query;
+	st->map = st->pull.map = v.map; /* taken */
+	v.map = NULL;
+	qc.query = v.query;
 	if (bq_query_new(host, inst, &qc, &st->query, err, err_size))
 		goto fail; /* the query took the auth, and freed it */
-	st->pull.map = st->map;
 	st->pull.ops = &bq_query_ops;
 	st->pull.t = st->query;
-	free(query);
+	bq_values_free(&v);
 	*state = st;
 	return HUB_OK;
 fail:
-	free(query);
+	bq_values_free(&v);
 	bq_destroy(st);
 	return HUB_ERR_CONFIG;
 }
@@ -187,14 +235,19 @@ static hub_rc bq_pull(void *state, struct hub_call *call, const char *cursor, si
 }
 
 /* What create() refuses of the values alone, for `profilehub check`
- * without --connect (ABI 1.10): the row map against the kind. */
+ * without --connect and `run` at start (ABI 1.10): bq_values_read(). */
 static hub_rc bq_check_config(const struct hub_host *host, const struct hub_instance *inst,
 			      char *err, size_t err_size)
 {
+	struct bq_values v;
+
 	if (text_url_is_clear_remote(cfg_str(host, inst, "endpoint")))
 		host->log(inst, HUB_LOG_WARN, "%s",
 			  TEXT_CLEAR_REMOTE("endpoint", "the access token"));
-	return rowmap_check(host, inst, err, err_size) ? HUB_ERR_CONFIG : HUB_OK;
+	if (bq_values_read(host, inst, &v, err, err_size))
+		return HUB_ERR_CONFIG;
+	bq_values_free(&v);
+	return HUB_OK;
 }
 
 static hub_rc bq_check_connect(void *state, char *err, size_t err_size)

@@ -223,6 +223,10 @@ struct bq_query_config {
 
 struct bq_query;
 
+/* Whether endpoint (NULL: the default) is one bq_query_new() takes: an
+ * http:// or https:// URL.  0, or -1 with err ("endpoint: ..."). */
+int bq_query_endpoint_check(const char *endpoint, char *err, size_t err_size);
+
 int bq_query_new(const struct hub_host *host, const struct hub_instance *inst,
 		 const struct bq_query_config *cfg, struct bq_query **out, char *err,
 		 size_t err_size);

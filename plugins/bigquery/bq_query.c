@@ -328,6 +328,15 @@ void bq_query_set_call(struct bq_query *q, struct hub_call *call)
 	q->http.stop.call = call;
 }
 
+int bq_query_endpoint_check(const char *endpoint, char *err, size_t err_size)
+{
+	if (!endpoint || strncmp(endpoint, "https://", 8) == 0 ||
+	    strncmp(endpoint, "http://", 7) == 0)
+		return 0;
+	snprintf(err, err_size, "endpoint: expected an http:// or https:// URL");
+	return -1;
+}
+
 int bq_query_new(const struct hub_host *host, const struct hub_instance *inst,
 		 const struct bq_query_config *cfg, struct bq_query **out, char *err,
 		 size_t err_size)
@@ -361,10 +370,8 @@ int bq_query_new(const struct hub_host *host, const struct hub_instance *inst,
 	n = strlen(q->base);
 	while (n && q->base[n - 1] == '/')
 		q->base[--n] = '\0';
-	if (strncmp(q->base, "https://", 8) != 0 && strncmp(q->base, "http://", 7) != 0) {
-		snprintf(err, err_size, "endpoint: expected an http:// or https:// URL");
+	if (bq_query_endpoint_check(q->base, err, err_size))
 		goto fail;
-	}
 	*out = q;
 	return 0;
 fail:

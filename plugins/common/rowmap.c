@@ -382,18 +382,6 @@ struct rm_config rowmap_config_of(const struct hub_host *host, const struct hub_
 	return mc;
 }
 
-int rowmap_check(const struct hub_host *host, const struct hub_instance *inst, char *err,
-		 size_t err_size)
-{
-	struct rm_config mc = rowmap_config_of(host, inst);
-	struct rowmap *m;
-
-	if (rowmap_new(&mc, &m, err, err_size))
-		return -1;
-	rowmap_free(m);
-	return 0;
-}
-
 void rm_tuple_free(struct tuple *t)
 {
 	free(t->v);

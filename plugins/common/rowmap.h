@@ -78,10 +78,6 @@ void rowmap_free(struct rowmap *m);
 /* An instance's map, kind and cursor keys as rowmap_new() reads them
  * (borrowed from the host until the instance is destroyed). */
 struct rm_config rowmap_config_of(const struct hub_host *host, const struct hub_instance *inst);
-/* Whether they make a row map (rowmap_new()'s errors), for a plugin's
- * check_config(): 0 or -1 with err set. */
-int rowmap_check(const struct hub_host *host, const struct hub_instance *inst, char *err,
-		 size_t err_size);
 
 /*
  * Binds to a result's columns: every mapped and cursor column must exist

@@ -75,6 +75,11 @@ struct sf_api_config {
 
 struct sf_api;
 
+/* The base URL cfg makes (endpoint, else the account's) as sf_api_new()
+ * takes it: no user:password@, query or fragment, 512 characters at most.
+ * Reads no file.  0, or -1 with err ("endpoint: ..."). */
+int sf_api_endpoint_check(const struct sf_api_config *cfg, char *err, size_t err_size);
+
 int sf_api_new(const struct hub_host *host, const struct hub_instance *inst,
 	       const struct sf_api_config *cfg, struct sf_api **out, char *err,
 	       size_t err_size);

@@ -328,6 +328,20 @@ static int endpoint_check(const char *base, char *err, size_t err_size)
 	return 0;
 }
 
+int sf_api_endpoint_check(const struct sf_api_config *cfg, char *err, size_t err_size)
+{
+	char *base = make_base(cfg);
+	int rc;
+
+	if (!base) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	rc = endpoint_check(base, err, err_size);
+	free(base);
+	return rc;
+}
+
 int sf_api_new(const struct hub_host *host, const struct hub_instance *inst,
 	       const struct sf_api_config *cfg, struct sf_api **out, char *err, size_t err_size)
 {

@@ -11,7 +11,9 @@
  * the last committed cursor; see plugins/common/rowpull.c for how pages,
  * cursors and ties work.  Config mistakes are refused in create(), so
  * `profilehub check --connect`, `profilehub sync` and the scheduler all
- * report them before any row is read.
+ * report them before any row is read; those of the values alone
+ * (sf_values_read()) by `profilehub check` too, which never reads
+ * private_key_file.
  */
 #include "sf.h"
 
@@ -114,6 +116,84 @@ static char *read_query(const struct hub_host *host, const struct hub_instance *
 	return out;
 }
 
+/* A transport's keys, of their values alone: odbc takes exactly one of dsn
+ * and connection_string; sql_api needs account, user and private_key_file
+ * (not read here: create() reads it) and an endpoint it can name. */
+static int transport_keys_check(const struct hub_host *host, const struct hub_instance *inst,
+				int is_api, char *err, size_t err_size)
+{
+	struct sf_api_config c = {
+		.endpoint = cfg_str(host, inst, "endpoint"),
+		.account = cfg_str(host, inst, "account"),
+	};
+
+	if (!is_api) {
+		if (!cfg_str(host, inst, "dsn") != !cfg_str(host, inst, "connection_string"))
+			return 0;
+		snprintf(err, err_size, "transport odbc needs exactly one of dsn and "
+			 "connection_string");
+		return -1;
+	}
+	if (need(c.account, "account", "sql_api", err, err_size) ||
+	    need(cfg_str(host, inst, "user"), "user", "sql_api", err, err_size) ||
+	    need(cfg_str(host, inst, "private_key_file"), "private_key_file", "sql_api", err,
+		 err_size))
+		return -1;
+	return sf_api_endpoint_check(&c, err, err_size);
+}
+
+/* What an instance's values make (sf_values_read()); the caller frees them
+ * with sf_values_free(). */
+struct sf_values {
+	int is_api;
+	struct rowmap *map;
+	char *query; /* ? for :cursor */
+	int n_params;
+};
+
+static void sf_values_free(struct sf_values *v)
+{
+	rowmap_free(v->map);
+	free(v->query);
+	memset(v, 0, sizeof(*v));
+}
+
+/*
+ * Everything create() refuses of the values alone, and all that
+ * check_config() refuses (ABI 1.10): the transport and its keys,
+ * max_answer_bytes, the row map against the kind, the query and its
+ * :cursor.  Opens no file and no connection.  HUB_OK with *v filled, or
+ * HUB_ERR_CONFIG with err naming the key (*v empty).
+ */
+static hub_rc sf_values_read(const struct hub_host *host, const struct hub_instance *inst,
+			     struct sf_values *v, char *err, size_t err_size)
+{
+	const char *transport = host->config_string(inst, "transport");
+	long long max_answer = (long long)host->config_int(inst, "max_answer_bytes");
+	struct rm_config mc = rowmap_config_of(host, inst);
+
+	memset(v, 0, sizeof(*v));
+	if (!transport || (strcmp(transport, "odbc") != 0 && strcmp(transport, "sql_api") != 0)) {
+		snprintf(err, err_size, "transport: \"%s\" is not odbc or sql_api",
+			 transport ? transport : "");
+		return HUB_ERR_CONFIG;
+	}
+	v->is_api = strcmp(transport, "sql_api") == 0;
+	if (max_answer < MAX_ANSWER_BYTES_MIN) {
+		snprintf(err, err_size, "max_answer_bytes: %lld is below %d (bytes)", max_answer,
+			 MAX_ANSWER_BYTES_MIN);
+		return HUB_ERR_CONFIG;
+	}
+	if (rowmap_new(&mc, &v->map, err, err_size) ||
+	    !(v->query = read_query(host, inst, &v->n_params, err, err_size)) ||
+	    transport_keys_check(host, inst, v->is_api, err, err_size)) {
+		sf_values_free(v);
+		return HUB_ERR_CONFIG;
+	}
+	return HUB_OK;
+}
+
+/* The keys were checked (sf_values_read()). */
 static hub_rc create_odbc(struct sf_state *st, const char *query, int n_params, char *err,
 			  size_t err_size)
 {
@@ -121,11 +201,6 @@ static hub_rc create_odbc(struct sf_state *st, const char *query, int n_params, 
 	const char *conn = cfg_str(st->host, st->inst, "connection_string");
 	char buf[512];
 
-	if (!dsn == !conn) {
-		snprintf(err, err_size, "transport odbc needs exactly one of dsn and "
-			 "connection_string");
-		return HUB_ERR_CONFIG;
-	}
 	if (dsn) {
 		snprintf(buf, sizeof(buf), "DSN=%s", dsn);
 		conn = buf;
@@ -137,6 +212,7 @@ static hub_rc create_odbc(struct sf_state *st, const char *query, int n_params, 
 	return HUB_OK;
 }
 
+/* The keys were checked (sf_values_read()); the key file is read here. */
 static hub_rc create_api(struct sf_state *st, const char *query, int n_params, char *err,
 			 size_t err_size)
 {
@@ -154,10 +230,6 @@ static hub_rc create_api(struct sf_state *st, const char *query, int n_params, c
 		.max_answer_bytes = st->host->config_int(st->inst, "max_answer_bytes"),
 	};
 
-	if (need(c.account, "account", "sql_api", err, err_size) ||
-	    need(c.user, "user", "sql_api", err, err_size) ||
-	    need(c.key_file, "private_key_file", "sql_api", err, err_size))
-		return HUB_ERR_CONFIG;
 	if (sf_api_new(st->host, st->inst, &c, &st->api, err, err_size))
 		return HUB_ERR_CONFIG;
 	st->pull.ops = &sf_api_ops;
@@ -183,11 +255,8 @@ static hub_rc sf_create(const struct hub_host *host, const struct hub_instance *
 			void **state, char *err, size_t err_size)
 {
 	struct sf_state *st = calloc(1, sizeof(*st));
-	const char *transport = host->config_string(inst, "transport");
-	struct rm_config mc = rowmap_config_of(host, inst);
-	char *query = NULL;
-	int n_params = 0;
-	hub_rc rc = HUB_ERR_CONFIG;
+	struct sf_values v = {0};
+	hub_rc rc;
 
 	if (!st)
 		return HUB_ERR_NOMEM;
@@ -196,31 +265,20 @@ static hub_rc sf_create(const struct hub_host *host, const struct hub_instance *
 	st->pull.host = host;
 	st->pull.inst = inst;
 	st->pull.cursor_start = cfg_str(host, inst, "cursor_start");
-	if (!transport || (strcmp(transport, "odbc") != 0 && strcmp(transport, "sql_api") != 0)) {
-		snprintf(err, err_size, "transport: \"%s\" is not odbc or sql_api",
-			 transport ? transport : "");
+	if ((rc = sf_values_read(host, inst, &v, err, err_size)) != HUB_OK)
 		goto fail;
-	}
-	st->is_api = strcmp(transport, "sql_api") == 0;
-	if (host->config_int(inst, "max_answer_bytes") < MAX_ANSWER_BYTES_MIN) {
-		snprintf(err, err_size, "max_answer_bytes: %lld is below %d (bytes)",
-			 (long long)host->config_int(inst, "max_answer_bytes"),
-			 MAX_ANSWER_BYTES_MIN);
-		goto fail;
-	}
-	if (rowmap_new(&mc, &st->map, err, err_size) ||
-	    !(query = read_query(host, inst, &n_params, err, err_size)))
-		goto fail;
-	st->pull.map = st->map;
-	rc = st->is_api ? create_api(st, query, n_params, err, err_size)
-			: create_odbc(st, query, n_params, err, err_size);
+	st->is_api = v.is_api;
+	st->map = st->pull.map = v.map; /* taken */
+	v.map = NULL;
+	rc = st->is_api ? create_api(st, v.query, v.n_params, err, err_size)
+			: create_odbc(st, v.query, v.n_params, err, err_size);
 	if (rc != HUB_OK)
 		goto fail;
-	free(query);
+	sf_values_free(&v);
 	*state = st;
 	return HUB_OK;
 fail:
-	free(query);
+	sf_values_free(&v);
 	sf_destroy(st);
 	return rc;
 }
@@ -244,14 +302,19 @@ static hub_rc sf_pull(void *state, struct hub_call *call, const char *cursor, si
 }
 
 /* What create() refuses of the values alone, for `profilehub check`
- * without --connect (ABI 1.10): the row map against the kind. */
+ * without --connect and `run` at start (ABI 1.10): sf_values_read(). */
 static hub_rc sf_check_config(const struct hub_host *host, const struct hub_instance *inst,
 			      char *err, size_t err_size)
 {
+	struct sf_values v;
+	hub_rc rc;
+
 	if (text_url_is_clear_remote(cfg_str(host, inst, "endpoint")))
 		host->log(inst, HUB_LOG_WARN, "%s",
 			  TEXT_CLEAR_REMOTE("endpoint", "the key-pair JWT"));
-	return rowmap_check(host, inst, err, err_size) ? HUB_ERR_CONFIG : HUB_OK;
+	if ((rc = sf_values_read(host, inst, &v, err, err_size)) == HUB_OK)
+		sf_values_free(&v);
+	return rc;
 }
 
 static hub_rc sf_check_connect(void *state, char *err, size_t err_size)

@@ -94,6 +94,7 @@ static const struct hub_config_key webhook_keys[] = {
 #define SNIPPET_MAX 200
 #define KEY_MAX 128 /* "<name>-<first>-<last>": 64 + 2 * 20 + 2 */
 #define SIG_MAX (3 + 2 * EVP_MAX_MD_SIZE + 1) /* "v1=" + hex + NUL */
+#define ORIGIN_MAX 256 /* scheme://host:port and its NUL */
 
 struct webhook {
 	const struct hub_host *host;
@@ -101,7 +102,7 @@ struct webhook {
 	char *url;
 	char *secret;
 	char *ca_file;
-	char origin[256]; /* scheme://host:port, for messages */
+	char origin[ORIGIN_MAX]; /* scheme://host:port, for messages */
 	long timeout_ms;
 	CURL *curl;
 
@@ -220,6 +221,29 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/*
+ * Everything create() refuses of the values alone, and all that
+ * check_config() refuses (ABI 1.10): timeout, the url, and a ca_file that
+ * cannot verify a receiver (the one file read, as create() reads it;
+ * nothing connects).  The url's scheme://host:port into origin (size
+ * bytes).  HUB_OK, or a code with err naming the key.
+ */
+static hub_rc webhook_values_check(const struct hub_host *host, const struct hub_instance *inst,
+				   char *origin, size_t size, char *err, size_t err_size)
+{
+	const char *ca = host->config_string(inst, "ca_file");
+
+	if (host->config_int(inst, "timeout") < 1) {
+		snprintf(err, err_size, "timeout must be positive");
+		return HUB_ERR_CONFIG;
+	}
+	if (url_origin(host->config_string(inst, "url"), NULL, origin, size)) {
+		snprintf(err, err_size, "url: not an http:// or https:// URL");
+		return HUB_ERR_CONFIG;
+	}
+	return ca ? ca_file_check(ca, err, err_size) : HUB_OK;
+}
+
 static hub_rc webhook_create(const struct hub_host *host, const struct hub_instance *inst,
 			     void **state, char *err, size_t err_size)
 {
@@ -237,15 +261,8 @@ static hub_rc webhook_create(const struct hub_host *host, const struct hub_insta
 	wh->ca_file = dup_or_null(ca);
 	if (!wh->name || !wh->url || !wh->secret || (ca && !wh->ca_file))
 		goto nomem;
-	if (wh->timeout_ms < 1) {
-		snprintf(err, err_size, "timeout must be positive");
-		goto config;
-	}
-	if (url_origin(wh->url, NULL, wh->origin, sizeof(wh->origin))) {
-		snprintf(err, err_size, "url: not an http:// or https:// URL");
-		goto config;
-	}
-	if (wh->ca_file && (rc = ca_file_check(wh->ca_file, err, err_size)) != HUB_OK)
+	if ((rc = webhook_values_check(host, inst, wh->origin, sizeof(wh->origin), err,
+				       err_size)) != HUB_OK)
 		goto fail;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(wh->curl = curl_easy_init()))
 		goto nomem;
@@ -253,9 +270,6 @@ static hub_rc webhook_create(const struct hub_host *host, const struct hub_insta
 	return HUB_OK;
 nomem:
 	rc = HUB_ERR_NOMEM;
-	goto fail;
-config:
-	rc = HUB_ERR_CONFIG;
 fail:
 	webhook_destroy(wh);
 	return rc;
@@ -709,18 +723,19 @@ out:
 }
 
 /* What `profilehub check` (and `run` at start) says of the values alone
- * (ABI 1.10): a url of plain http:// to another machine sends every
- * profile, and the credentials a URL may hold, in clear text. */
+ * (ABI 1.10): what create() refuses (webhook_values_check()), and a warning
+ * for a url of plain http:// to another machine, which sends every profile,
+ * and the credentials a URL may hold, in clear text. */
 static hub_rc webhook_check_config(const struct hub_host *host, const struct hub_instance *inst,
 				   char *err, size_t err_size)
 {
-	const char *ca = host->config_string(inst, "ca_file");
+	char origin[ORIGIN_MAX];
 
 	if (text_url_is_clear_remote(host->config_string(inst, "url")))
 		host->log(inst, HUB_LOG_WARN, "%s",
 			  TEXT_CLEAR_REMOTE("url", "the profiles (personal data) and the "
 						   "credentials the URL may hold"));
-	return ca ? ca_file_check(ca, err, err_size) : HUB_OK;
+	return webhook_values_check(host, inst, origin, sizeof(origin), err, err_size);
 }
 
 /* `profilehub check --connect`: the receiver answers at all (any status). */

@@ -239,6 +239,20 @@ void pt_check_config_is(const char *plugin, const char *yaml, const char *refusa
 	pt_close(&f);
 }
 
+void pt_check_is_create_s(int rc, const char *err, int created_rc, const char *created,
+			  const char *refusal, size_t row)
+{
+	if (rc != (refusal ? -1 : 0) || (refusal && strcmp(err, created) != 0))
+		fprintf(stderr, "\n  row %zu: check %d \"%s\", create %d \"%s\"", row, rc, err,
+			created_rc, created);
+	CU_ASSERT_EQUAL(rc, refusal ? -1 : 0);
+	if (!refusal)
+		return;
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, refusal));
+	CU_ASSERT_EQUAL(created_rc, -1);
+	CU_ASSERT_STRING_EQUAL(err, created);
+}
+
 int pt_try_open(struct pt_fixture *f, const char *plugin, char *err, size_t err_size,
 		const char *yaml_fmt, ...)
 {

@@ -108,6 +108,13 @@ int pt_try_open(struct pt_fixture *f, const char *plugin, char *err, size_t err_
  * names the case when it fails. */
 void pt_check_config_is(const char *plugin, const char *yaml, const char *refusal, size_t row);
 
+/* check_config()'s answer (rc, err) to an entry that create() answered
+ * (created_rc, created): refused with a message holding `refusal` in
+ * create()'s very words, or taken (refusal NULL: create() may refuse what
+ * check never reads, a key file).  `row` names the case when it fails. */
+void pt_check_is_create_s(int rc, const char *err, int created_rc, const char *created,
+			  const char *refusal, size_t row);
+
 /* pt_try_open() that must succeed (it prints create()'s error if not). */
 void pt_open(struct pt_fixture *f, const char *plugin, const char *yaml_fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -1417,6 +1417,84 @@ static void test_check_refuses_the_map_sync_refuses(void)
 	}
 }
 
+/* A source's keys for the rows below, each line four spaces in. */
+#define CHK_QUERY "    query: SELECT id FROM t WHERE id > :cursor ORDER BY id\n"
+#define CHK_MAP "    cursor: id\n    map: {custom_id: id, attributes: {a: a}}\n"
+#define CHK_BQ "    project: p\n    access_token: t\n"
+#define CHK_SF_ODBC "    transport: odbc\n    dsn: d\n"
+#define CHK_SF_API                                                                         \
+	"    transport: sql_api\n    account: a\n    user: u\n"                             \
+	"    private_key_file: /nonexistent/k.pem\n"
+
+/*
+ * `profilehub check` without --connect creates nothing: a Snowflake or
+ * BigQuery source without a query, with one without :cursor, or without
+ * the keys its transport or authentication needs, passed it ("ok") and
+ * was refused at every sync.  check_config() (ABI 1.10) refuses what
+ * create() refuses of the values, in create()'s words at the key's line.
+ * A key file is create()'s to read, not check's: a missing one passes.
+ */
+static void test_check_refuses_what_create_refuses_of_the_values(void)
+{
+	static const struct {
+		const char *plugin, *keys;
+		const char *refusal; /* NULL: taken */
+	} rows[] = {
+		{"bigquery", CHK_BQ CHK_MAP, "query: required (SQL with :cursor)"},
+		{"bigquery", CHK_BQ "    query: SELECT id FROM t ORDER BY id\n" CHK_MAP,
+		 "query: has no :cursor placeholder"},
+		{"bigquery", "    project: p\n" CHK_QUERY CHK_MAP,
+		 "needs one of credentials_file, access_token and metadata: true"},
+		{"bigquery", CHK_BQ "    metadata: true\n" CHK_QUERY CHK_MAP,
+		 "only one of credentials_file, access_token and metadata: true"},
+		{"bigquery", CHK_BQ "    cursor_type: BOOL\n" CHK_QUERY CHK_MAP,
+		 "cursor_type: \"BOOL\" is not TIMESTAMP"},
+		{"bigquery", CHK_BQ "    endpoint: ftp://bq.example.com\n" CHK_QUERY CHK_MAP,
+		 "endpoint: expected an http:// or https:// URL"},
+		{"bigquery", CHK_BQ CHK_QUERY CHK_MAP, NULL},
+		{"bigquery", "    project: p\n    credentials_file: /nonexistent/k.json\n" CHK_QUERY
+			     CHK_MAP, NULL},
+		{"snowflake", CHK_SF_ODBC CHK_MAP, "query: required (SQL with :cursor)"},
+		{"snowflake", CHK_SF_ODBC "    query: SELECT id FROM t ORDER BY id\n" CHK_MAP,
+		 "query: has no :cursor placeholder"},
+		{"snowflake", "    transport: jdbc\n    dsn: d\n" CHK_QUERY CHK_MAP,
+		 "transport: \"jdbc\" is not odbc or sql_api"},
+		{"snowflake", CHK_SF_ODBC "    max_answer_bytes: 1000\n" CHK_QUERY CHK_MAP,
+		 "max_answer_bytes: 1000 is below 65536 (bytes)"},
+		{"snowflake", "    transport: odbc\n" CHK_QUERY CHK_MAP,
+		 "transport odbc needs exactly one of dsn and connection_string"},
+		{"snowflake", CHK_SF_ODBC "    connection_string: \"Driver=x\"\n" CHK_QUERY CHK_MAP,
+		 "transport odbc needs exactly one of dsn and connection_string"},
+		{"snowflake", "    transport: sql_api\n    user: u\n    private_key_file: /k\n"
+			      CHK_QUERY CHK_MAP, "account: required with transport sql_api"},
+		{"snowflake", "    transport: sql_api\n    account: a\n    private_key_file: /k\n"
+			      CHK_QUERY CHK_MAP, "user: required with transport sql_api"},
+		{"snowflake", "    transport: sql_api\n    account: a\n    user: u\n" CHK_QUERY
+			      CHK_MAP, "private_key_file: required with transport sql_api"},
+		{"snowflake", CHK_SF_API "    endpoint: \"https://u:pw@sf.example.com\"\n" CHK_QUERY
+			      CHK_MAP, "endpoint: has a user or password (user:password@)"},
+		{"snowflake", CHK_SF_API "    endpoint: ftp://sf.example.com\n" CHK_QUERY CHK_MAP,
+		 "endpoint: expected an http:// or https:// URL"},
+		{"snowflake", CHK_SF_ODBC CHK_QUERY CHK_MAP, NULL},
+		{"snowflake", CHK_SF_API CHK_QUERY CHK_MAP, NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct pt_fixture f;
+		char created[1024] = "", err[1024] = "";
+		int rc, created_rc;
+
+		created_rc = pt_try_open(&f, rows[i].plugin, created, sizeof(created),
+					 "sources:\n  - name: w\n    plugin: %s\n%s",
+					 rows[i].plugin, rows[i].keys);
+		rc = plugin_instance_check_config(&f.mod, &f.cfg->sources[0], err, sizeof(err));
+		pt_check_is_create_s(rc, err, created_rc, created, rows[i].refusal, i);
+		CU_ASSERT_PTR_NULL(strstr(err, "example.com"));
+		CU_ASSERT_PTR_NULL(strstr(err, "pw"));
+		pt_close(&f);
+	}
+}
+
 /*
  * An endpoint over plain http:// sends the bearer token (BigQuery) or the
  * JWT (Snowflake's SQL API) in clear text: check and run warn, naming the
@@ -1424,26 +1502,28 @@ static void test_check_refuses_the_map_sync_refuses(void)
  */
 static void test_check_warns_of_a_clear_text_endpoint(void)
 {
+#define BQ_KEYS "project: p\n    access_token: t"
 	static const struct {
 		const char *plugin, *keys, *endpoint;
 		int is_warned;
+		int is_refused; /* an endpoint create() refuses too (warned of all the same) */
 	} rows[] = {
-		{"bigquery", "project: p\n    access_token: t", "http://bq.example.com:8080/x", 1},
-		{"bigquery", "project: p\n    access_token: t", "HTTP://10.0.0.1", 1},
-		{"bigquery", "project: p\n    access_token: t", "http://127.0.0.1.example.com", 1},
-		{"bigquery", "project: p\n    access_token: t", "http://[::1]x/", 1},
+		{"bigquery", BQ_KEYS, "http://bq.example.com:8080/x", 1, 0},
+		{"bigquery", BQ_KEYS, "HTTP://10.0.0.1", 1, 1},
+		{"bigquery", BQ_KEYS, "http://127.0.0.1.example.com", 1, 0},
+		{"bigquery", BQ_KEYS, "http://[::1]x/", 1, 0},
 		/* the host is after the user info */
-		{"bigquery", "project: p\n    access_token: t", "http://127.0.0.1:9@bq.example.com/", 1},
-		{"bigquery", "project: p\n    access_token: t", "http://localhost@bq.example.com", 1},
-		{"bigquery", "project: p\n    access_token: t", "http://u:p@127.0.0.1:9050", 0},
-		{"bigquery", "project: p\n    access_token: t", "https://bq.example.com", 0},
-		{"bigquery", "project: p\n    access_token: t", "http://127.0.0.1:9050", 0},
-		{"bigquery", "project: p\n    access_token: t", "http://localhost/", 0},
-		{"bigquery", "project: p\n    access_token: t", "http://[::1]:9050", 0},
+		{"bigquery", BQ_KEYS, "http://127.0.0.1:9@bq.example.com/", 1, 0},
+		{"bigquery", BQ_KEYS, "http://localhost@bq.example.com", 1, 0},
+		{"bigquery", BQ_KEYS, "http://u:p@127.0.0.1:9050", 0, 0},
+		{"bigquery", BQ_KEYS, "https://bq.example.com", 0, 0},
+		{"bigquery", BQ_KEYS, "http://127.0.0.1:9050", 0, 0},
+		{"bigquery", BQ_KEYS, "http://localhost/", 0, 0},
+		{"bigquery", BQ_KEYS, "http://[::1]:9050", 0, 0},
 		{"snowflake", "transport: sql_api\n    account: a\n    user: u\n"
-			      "    private_key_file: /nonexistent", "http://sf.example.com", 1},
+			      "    private_key_file: /nonexistent", "http://sf.example.com", 1, 0},
 		{"snowflake", "transport: sql_api\n    account: a\n    user: u\n"
-			      "    private_key_file: /nonexistent", "http://127.0.0.1:9051", 0},
+			      "    private_key_file: /nonexistent", "http://127.0.0.1:9051", 0, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -1460,7 +1540,7 @@ static void test_check_warns_of_a_clear_text_endpoint(void)
 		testlib_capture_begin(&cap);
 		rc = plugin_instance_check_config(&f.mod, &f.cfg->sources[0], err, sizeof(err));
 		logged = testlib_capture_end(&cap);
-		CU_ASSERT_EQUAL(rc, 0);
+		CU_ASSERT_EQUAL(rc, rows[i].is_refused ? -1 : 0);
 		if ((strstr(logged, "endpoint: http://") != NULL) != rows[i].is_warned)
 			fprintf(stderr, "\n  row %zu: logged \"%s\"", i, logged);
 		CU_ASSERT_EQUAL(strstr(logged, "endpoint: http:// to a host other than this "
@@ -1469,6 +1549,7 @@ static void test_check_warns_of_a_clear_text_endpoint(void)
 		free(logged);
 		pt_close(&f);
 	}
+#undef BQ_KEYS
 }
 
 /* The webhook export's url: it carries every profile, and the token its
@@ -1510,6 +1591,38 @@ static void test_webhook_check_warns_of_a_clear_text_url(void)
 		CU_ASSERT_PTR_NULL(strstr(logged, "example.com"));
 		CU_ASSERT_PTR_NULL(strstr(logged, "token=T"));
 		free(logged);
+		pt_close(&f);
+	}
+}
+
+/* `profilehub check` refused a webhook export's ca_file alone: a timeout
+ * of 0s, or a url that is no http(s) URL, passed it and stopped `run`.
+ * check_config() (ABI 1.10) refuses them in create()'s words. */
+static void test_webhook_check_refuses_what_create_refuses(void)
+{
+	static const struct {
+		const char *url, *keys;
+		const char *refusal; /* NULL: taken */
+	} rows[] = {
+		{"https://crm.example.com/hooks", "    timeout: 0s\n", "timeout must be positive"},
+		{"ftp://crm.example.com/hooks", "", "url: not an http:// or https:// URL"},
+		{"crm.example.com/hooks", "", "url: not an http:// or https:// URL"},
+		{"https://crm.example.com/hooks", "    timeout: 1s\n", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct pt_fixture f;
+		char created[1024] = "", err[1024] = "";
+		int rc, created_rc;
+
+		created_rc = pt_try_open(&f, "webhook", created, sizeof(created),
+					 "exports:\n  - name: crm\n    plugin: webhook\n"
+					 "    url: \"%s\"\n    secret: S3CRET-abcdef\n%s",
+					 rows[i].url, rows[i].keys);
+		rc = plugin_instance_check_config(&f.mod, &f.cfg->exports[0], err, sizeof(err));
+		pt_check_is_create_s(rc, err, created_rc, created, rows[i].refusal, i);
+		CU_ASSERT_EQUAL(created_rc, rc);
+		CU_ASSERT_PTR_NULL(strstr(err, "example.com"));
 		pt_close(&f);
 	}
 }
@@ -2641,9 +2754,11 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_auth_metadata_host_is_read_from_the_environment),
 	   TEST(test_auth_service_account_token_uri_is_the_key_files),
 	   TEST(test_check_refuses_the_map_sync_refuses),
+	   TEST(test_check_refuses_what_create_refuses_of_the_values),
 	   TEST(test_check_warns_of_a_clear_text_endpoint),
 	   TEST(test_create_warns_of_a_clear_text_token_uri),
 	   TEST(test_webhook_check_warns_of_a_clear_text_url),
+	   TEST(test_webhook_check_refuses_what_create_refuses),
 	   TEST(test_request_id_is_kept_for_the_same_query_only),
 	   TEST(test_job_urls_name_the_job_s_project_and_location),
 	   TEST(test_jobs_query_body_asks_for_standard_sql_and_int64_times),
