@@ -231,22 +231,24 @@ static int kinds_have_merged(const struct hub_host *host, const struct hub_insta
 	return n == 0;
 }
 
-static hub_rc postgres_create(const struct hub_host *host, const struct hub_instance *inst,
-			      void **state, char *err, size_t err_size)
+/*
+ * Everything create() refuses of the values alone, and all that
+ * check_config() refuses (ABI 1.10): the url (never quoted), the table,
+ * kinds and timeout.  Opens no connection.  Fills p's url, password,
+ * table and timeout_ms (postgres_destroy() frees them); HUB_OK, or
+ * HUB_ERR_CONFIG (err naming the key) or HUB_ERR_NOMEM.
+ */
+static hub_rc postgres_values_read(const struct hub_host *host, const struct hub_instance *inst,
+				   struct pgx *p, char *err, size_t err_size)
 {
-	struct pgx *p = calloc(1, sizeof(*p));
+	const char *table = host->config_string(inst, "table");
 
-	if (!p || !(p->url = strdup(host->config_string(inst, "url")))) {
-		free(p);
+	if (!(p->url = strdup(host->config_string(inst, "url"))))
 		return HUB_ERR_NOMEM;
-	}
-	p->host = host;
-	p->inst = inst;
 	if (uri_has_stray_at(p->url)) {
 		snprintf(err, err_size, "url: not a valid PostgreSQL connection URL: an '@' in "
 					"the user name, password, database name or a query "
 					"value must be percent-encoded as %%40");
-		postgres_destroy(p);
 		return HUB_ERR_CONFIG;
 	}
 	switch (url_is_valid(p->url, &p->password)) {
@@ -256,52 +258,70 @@ static hub_rc postgres_create(const struct hub_host *host, const struct hub_inst
 		snprintf(err, err_size, "url: not a valid PostgreSQL connection URL (expected "
 					"postgresql://user:password@host:port/dbname, special "
 					"characters percent-encoded)");
-		postgres_destroy(p);
 		return HUB_ERR_CONFIG;
 	default:
-		postgres_destroy(p);
 		return HUB_ERR_NOMEM;
 	}
-	if (table_has_upper(host->config_string(inst, "table"))) {
+	if (table_has_upper(table)) {
 		snprintf(err, err_size, "table: \"%s\" has upper-case letters: PostgreSQL folds "
 					"a name written without quotes to lower case, so write the "
 					"name in lower case",
-			 host->config_string(inst, "table"));
-		postgres_destroy(p);
+			 table);
 		return HUB_ERR_CONFIG;
 	}
-	if (table_quote(host->config_string(inst, "table"), p->table, sizeof(p->table))) {
+	if (table_quote(table, p->table, sizeof(p->table))) {
 		snprintf(err, err_size, "table: expected name or schema.name of lower-case "
 					"letters, digits and _ (at most 63 characters each)");
-		postgres_destroy(p);
 		return HUB_ERR_CONFIG;
 	}
 	if (!kinds_have_merged(host, inst)) {
 		snprintf(err, err_size,
 			 "kinds: must include merged (or be left out): without it "
 			 "the rows of profiles merged into others are never deleted");
-		postgres_destroy(p);
 		return HUB_ERR_CONFIG;
 	}
 	p->timeout_ms = (long long)host->config_int(inst, "timeout");
 	if (p->timeout_ms < 0 || p->timeout_ms > TIMEOUT_MAX_MS) {
 		snprintf(err, err_size, "timeout: at most 1d (0: none)");
-		postgres_destroy(p);
 		return HUB_ERR_CONFIG;
+	}
+	return HUB_OK;
+}
+
+static hub_rc postgres_create(const struct hub_host *host, const struct hub_instance *inst,
+			      void **state, char *err, size_t err_size)
+{
+	struct pgx *p = calloc(1, sizeof(*p));
+	hub_rc rc;
+
+	if (!p)
+		return HUB_ERR_NOMEM;
+	p->host = host;
+	p->inst = inst;
+	if ((rc = postgres_values_read(host, inst, p, err, err_size)) != HUB_OK) {
+		postgres_destroy(p);
+		return rc;
 	}
 	*state = p;
 	return HUB_OK;
 }
 
 /* What `profilehub check` (and `run` at start) says of the values alone
- * (ABI 1.10): a url to another machine that does not verify the server. */
+ * (ABI 1.10): what create() refuses (postgres_values_read()), and a
+ * warning for a url to another machine that does not verify the server. */
 static hub_rc postgres_check_config(const struct hub_host *host, const struct hub_instance *inst,
 				    char *err, size_t err_size)
 {
+	struct pgx *p = calloc(1, sizeof(*p));
 	char mode[32];
+	hub_rc rc;
 
-	(void)err;
-	(void)err_size;
+	if (!p)
+		return HUB_ERR_NOMEM;
+	rc = postgres_values_read(host, inst, p, err, err_size);
+	postgres_destroy(p);
+	if (rc != HUB_OK)
+		return rc;
 	if (pg_tls_unverified(host->config_string(inst, "url"), mode, sizeof(mode)))
 		host->log(inst, HUB_LOG_WARN,
 			  "url: sslmode=%s to a host other than this machine: %s; add "

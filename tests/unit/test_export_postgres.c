@@ -11,6 +11,7 @@
  * statements and what a SQLSTATE means (plugins/postgres/pgx_batch.c) is
  * compiled in and tested as well.
  */
+#include "plugtest.h"
 #include "testlib.h"
 
 #include "../../plugins/postgres/pgx_batch.c"
@@ -1347,6 +1348,44 @@ static void test_a_timeout_past_one_day_is_refused(void)
 	free(url);
 }
 
+/* `profilehub check` without --connect refused none of the export's
+ * values: a url libpq cannot read, a table name it would not take, kinds
+ * without merged or a timeout past a day passed it ("ok") and stopped
+ * `run`.  check_config() (ABI 1.10) refuses what create() refuses, in its
+ * words, quoting nothing of the url; nothing connects (no server here). */
+static void test_check_refuses_what_create_refuses(void)
+{
+#define GOOD_URL "postgresql://hub:S3cretPassw0rd@127.0.0.1:1/hub"
+	static const struct {
+		const char *url, *keys, *refusal; /* refusal NULL: taken */
+	} rows[] = {
+		{"postgresql://hub:S3cret@Passw0rd@127.0.0.1/hub", "",
+		 "url: not a valid PostgreSQL connection URL: an '@' in the user name"},
+		{"postgresql://localhost/db?no_such_key=S3cretPassw0rd", "",
+		 "url: not a valid PostgreSQL connection URL (expected postgresql://"},
+		{GOOD_URL, "    table: analytics.Profiles\n",
+		 "table: \"analytics.Profiles\" has upper-case letters"},
+		{GOOD_URL, "    table: a.b.c\n", "table: expected name or schema.name"},
+		{GOOD_URL, "    kinds: [profile_updated]\n", "kinds: must include merged"},
+		{GOOD_URL, "    timeout: 86401s\n", "timeout: at most 1d (0: none)"},
+		{GOOD_URL, "    table: analytics.profiles\n    timeout: 1d\n", NULL},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		char created[1024] = "", err[1024] = "";
+		struct px x;
+		int rc, created_rc = px_open(&x, rows[i].url, rows[i].keys, created,
+					     sizeof(created));
+
+		rc = plugin_instance_check_config(&x.mod, &x.cfg->exports[0], err, sizeof(err));
+		pt_check_is_create_s(rc, err, created_rc, created, rows[i].refusal, i);
+		CU_ASSERT_EQUAL(created_rc, rc);
+		CU_ASSERT_PTR_NULL(strstr(err, "Passw0rd"));
+		px_close(&x);
+	}
+#undef GOOD_URL
+}
+
 /* What a trigger on the target table saw of the export's session: its
  * statement_timeout and lock_timeout, separated by a space. */
 #define TIMEOUTS_SQL                                                           \
@@ -1823,6 +1862,7 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_urls_refused_at_create_say_why_and_quote_nothing),
 	   TEST(test_a_table_name_is_one_or_two_plain_identifiers),
 	   TEST(test_a_timeout_past_one_day_is_refused),
+	   TEST(test_check_refuses_what_create_refuses),
 	   TEST(test_the_session_times_out_as_the_timeout_key_says),
 	   TEST(test_check_connect_names_a_missing_select_privilege),
 	   TEST(test_a_missing_table_after_a_new_set_up_is_a_retry),
