@@ -82,20 +82,15 @@ static void mparticle_destroy(void *state)
 	free(st);
 }
 
-/* Copies config key `key` into *out (NULL when unset).  An empty value is
- * a config error. */
-static hub_rc string_load(struct mp_state *st, const char *key, char **out, size_t *len,
-			  char *err, size_t err_size)
+/* Copies config key `key` into *out (NULL when unset; mp_values_read()
+ * refused an empty one). */
+static hub_rc string_load(struct mp_state *st, const char *key, char **out, size_t *len)
 {
 	const char *v = st->host->config_string(st->inst, key);
 
 	*out = NULL;
 	if (!v)
 		return HUB_OK;
-	if (!*v) {
-		snprintf(err, err_size, "%s: must not be empty", key);
-		return HUB_ERR_CONFIG;
-	}
 	if (!(*out = strdup(v)))
 		return HUB_ERR_NOMEM;
 	if (len)
@@ -154,32 +149,48 @@ static hub_rc mp_envs_read(const struct hub_host *host, const struct hub_instanc
 	return HUB_OK;
 }
 
-/* ABI 1.10: `profilehub check` without --connect refuses what create()
- * would of the values alone (a source without credentials passed check
- * and stopped run). */
-static hub_rc mparticle_check_config(const struct hub_host *host,
-				     const struct hub_instance *inst, char *err, size_t err_size)
+/*
+ * Everything create() refuses of the values alone, and all that
+ * check_config() refuses (ABI 1.10; a source without credentials passed
+ * `check` and stopped `run`): an empty credential, which credentials are
+ * set, environments and the GDPR purposes.  Reads them into *production,
+ * *development and *purposes (the caller's to free, also on failure).
+ * HUB_OK, or a code with err naming the key.
+ */
+static hub_rc mp_values_read(const struct hub_host *host, const struct hub_instance *inst,
+			     int *production, int *development, struct mp_purposes *purposes,
+			     char *err, size_t err_size)
 {
 	static const char *const keys[] = {"api_key", "api_secret", "webhook_authorization"};
-	struct mp_purposes purposes;
-	int production, development;
+	hub_rc rc;
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const char *v = host->config_string(inst, keys[i]);
-		if (v && !*v) { /* as string_load() says it */
+		if (v && !*v) {
 			snprintf(err, err_size, "%s: must not be empty", keys[i]);
 			return HUB_ERR_CONFIG;
 		}
 	}
-	if (mp_envs_read(host, inst, &production, &development, err, err_size))
-		return HUB_ERR_CONFIG;
-	if (mp_purposes_read(host, inst, &purposes, err, err_size))
-		return HUB_ERR_CONFIG;
+	if ((rc = mp_keys_problem(host->config_string(inst, "api_key"),
+				  host->config_string(inst, "api_secret") != NULL,
+				  host->config_string(inst, "webhook_authorization") != NULL, err,
+				  err_size)) ||
+	    (rc = mp_envs_read(host, inst, production, development, err, err_size)))
+		return rc;
+	return mp_purposes_read(host, inst, purposes, err, err_size);
+}
+
+static hub_rc mparticle_check_config(const struct hub_host *host,
+				     const struct hub_instance *inst, char *err, size_t err_size)
+{
+	struct mp_purposes purposes;
+	int production, development;
+	hub_rc rc;
+
+	memset(&purposes, 0, sizeof(purposes));
+	rc = mp_values_read(host, inst, &production, &development, &purposes, err, err_size);
 	mp_purposes_free(&purposes);
-	return mp_keys_problem(host->config_string(inst, "api_key"),
-				host->config_string(inst, "api_secret") != NULL,
-				host->config_string(inst, "webhook_authorization") != NULL, err,
-				err_size);
+	return rc;
 }
 
 static hub_rc mparticle_create(const struct hub_host *host, const struct hub_instance *inst,
@@ -192,21 +203,14 @@ static hub_rc mparticle_create(const struct hub_host *host, const struct hub_ins
 		return HUB_ERR_NOMEM;
 	st->host = host;
 	st->inst = inst;
-	if ((rc = string_load(st, "api_key", &st->api_key, &st->api_key_len, err, err_size)) ||
-	    (rc = string_load(st, "api_secret", &st->api_secret, &st->api_secret_len, err,
-			      err_size)) ||
-	    (rc = string_load(st, "webhook_authorization", &st->webhook_auth,
-			      &st->webhook_auth_len, err, err_size)))
-		goto fail;
-	if ((rc = mp_keys_problem(st->api_key, st->api_secret != NULL, st->webhook_auth != NULL,
-				   err, err_size)))
-		goto fail;
-	if ((rc = mp_envs_read(host, inst, &st->store_production, &st->store_development, err,
-			       err_size)))
-		goto fail;
-	if ((rc = mp_purposes_read(host, inst, &st->purposes, err, err_size)))
+	if ((rc = mp_values_read(host, inst, &st->store_production, &st->store_development,
+				 &st->purposes, err, err_size)))
 		goto fail;
 	rc = HUB_ERR_NOMEM;
+	if (string_load(st, "api_key", &st->api_key, &st->api_key_len) ||
+	    string_load(st, "api_secret", &st->api_secret, &st->api_secret_len) ||
+	    string_load(st, "webhook_authorization", &st->webhook_auth, &st->webhook_auth_len))
+		goto fail;
 	if (!(st->unmapped = mp_unmapped_new()))
 		goto fail;
 	*state = st;

@@ -66,7 +66,8 @@ static void segment_destroy(void *state)
 	free(st);
 }
 
-static hub_rc keys_load(struct seg_state *st, char *err, size_t err_size)
+/* The write keys (seg_values_check() refused an empty one). */
+static hub_rc keys_load(struct seg_state *st)
 {
 	size_t n = st->host->config_list_size(st->inst, "write_keys");
 
@@ -74,10 +75,6 @@ static hub_rc keys_load(struct seg_state *st, char *err, size_t err_size)
 		return HUB_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const char *key = st->host->config_list_item(st->inst, "write_keys", i);
-		if (!key || !*key) {
-			snprintf(err, err_size, "write_keys[%zu] is empty", i);
-			return HUB_ERR_CONFIG;
-		}
 		if (!(st->write_keys[i].value = strdup(key)))
 			return HUB_ERR_NOMEM;
 		st->write_keys[i].len = strlen(key);
@@ -86,16 +83,13 @@ static hub_rc keys_load(struct seg_state *st, char *err, size_t err_size)
 	return HUB_OK;
 }
 
-static hub_rc secret_load(struct seg_state *st, char *err, size_t err_size)
+/* The webhook secret, when set (seg_values_check() refused an empty one). */
+static hub_rc secret_load(struct seg_state *st)
 {
 	const char *secret = st->host->config_string(st->inst, "webhook_secret");
 
 	if (!secret)
 		return HUB_OK;
-	if (!*secret) {
-		snprintf(err, err_size, "webhook_secret is empty");
-		return HUB_ERR_CONFIG;
-	}
 	if (!(st->webhook_secret = strdup(secret)))
 		return HUB_ERR_NOMEM;
 	st->webhook_secret_len = strlen(secret);
@@ -113,7 +107,11 @@ static hub_rc seg_write_keys_problem(const struct hub_host *host,
 
 	for (size_t i = 0; i < n; i++) {
 		const char *key = host->config_list_item(inst, "write_keys", i);
-		if (key && strchr(key, ':')) {
+		if (!key || !*key) {
+			snprintf(err, err_size, "write_keys[%zu] is empty", i);
+			return HUB_ERR_CONFIG;
+		}
+		if (strchr(key, ':')) {
 			snprintf(err, err_size, "write_keys[%zu]: must not contain \":\" (a Basic "
 				 "auth user name ends at its first \":\": the key would never "
 				 "match)", i);
@@ -125,9 +123,10 @@ static hub_rc seg_write_keys_problem(const struct hub_host *host,
 
 /* A boolean key; false when the host table has no config_bool (the fuzzers'
  * fake hosts): the secure default. */
-static int config_flag(const struct seg_state *st, const char *key)
+static int config_flag(const struct hub_host *host, const struct hub_instance *inst,
+		       const char *key)
 {
-	return st->host->config_bool && st->host->config_bool(st->inst, key) == 1;
+	return host->config_bool && host->config_bool(inst, key) == 1;
 }
 
 /* What create() refuses of which keys are set, whoever asks: HUB_OK or
@@ -148,19 +147,33 @@ static hub_rc seg_keys_problem(int has_write_keys, int has_webhook_secret,
 	return HUB_OK;
 }
 
-/* ABI 1.10: `profilehub check` without --connect refuses what create()
- * would (a source with neither write_keys nor webhook_secret passed check
- * and stopped run). */
+/*
+ * Everything create() refuses of the values alone, and all that
+ * check_config() refuses (ABI 1.10; a source with neither write_keys nor
+ * webhook_secret passed `check` and stopped `run`): the write keys, an
+ * empty webhook_secret, which keys are set.  HUB_OK or HUB_ERR_CONFIG with
+ * err.
+ */
+static hub_rc seg_values_check(const struct hub_host *host, const struct hub_instance *inst,
+			       char *err, size_t err_size)
+{
+	const char *secret = host->config_string(inst, "webhook_secret");
+
+	if (seg_write_keys_problem(host, inst, err, err_size))
+		return HUB_ERR_CONFIG;
+	if (secret && !*secret) {
+		snprintf(err, err_size, "webhook_secret is empty");
+		return HUB_ERR_CONFIG;
+	}
+	return seg_keys_problem(host->config_list_size(inst, "write_keys") > 0, secret != NULL,
+				config_flag(host, inst, "webhook_batch_signature"), err,
+				err_size);
+}
+
 static hub_rc segment_check_config(const struct hub_host *host, const struct hub_instance *inst,
 				   char *err, size_t err_size)
 {
-	if (seg_write_keys_problem(host, inst, err, err_size))
-		return HUB_ERR_CONFIG;
-	return seg_keys_problem(host->config_list_size(inst, "write_keys") > 0,
-				host->config_string(inst, "webhook_secret") != NULL,
-				host->config_bool &&
-					host->config_bool(inst, "webhook_batch_signature") == 1,
-				err, err_size);
+	return seg_values_check(host, inst, err, err_size);
 }
 
 static hub_rc segment_create(const struct hub_host *host, const struct hub_instance *inst,
@@ -173,13 +186,10 @@ static hub_rc segment_create(const struct hub_host *host, const struct hub_insta
 		return HUB_ERR_NOMEM;
 	st->host = host;
 	st->inst = inst;
-	if ((rc = seg_write_keys_problem(host, inst, err, err_size)) ||
-	    (rc = keys_load(st, err, err_size)) || (rc = secret_load(st, err, err_size)))
+	if ((rc = seg_values_check(host, inst, err, err_size)) || (rc = keys_load(st)) ||
+	    (rc = secret_load(st)))
 		goto fail;
-	st->is_batch_signature_allowed = config_flag(st, "webhook_batch_signature");
-	if ((rc = seg_keys_problem(st->n_write_keys > 0, st->webhook_secret != NULL,
-				   st->is_batch_signature_allowed, err, err_size)))
-		goto fail;
+	st->is_batch_signature_allowed = config_flag(host, inst, "webhook_batch_signature");
 	*state = st;
 	return HUB_OK;
 fail:

@@ -1460,6 +1460,10 @@ static void test_check_refuses_what_create_refuses_of_the_keys(void)
 		{"    write_keys: [wk_live_1]\n", NULL},
 		{"    write_keys: [wk_live_1, \"wk:2\"]\n", COLON_KEY_REFUSAL},
 		{"    webhook_secret: " WEBHOOK_SECRET "\n    webhook_batch_signature: true\n", NULL},
+		/* the hub refuses an empty secret first; the plugin's own check
+		 * is create()'s all the same */
+		{"    webhook_secret: \"\"\n", "webhook_secret is empty"},
+		{"    write_keys: [wk_live_1, \"\"]\n", "write_keys[1] is empty"},
 	};
 
 	/* create() refuses the same (test_create_needs_a_key_or_a_secret) */
