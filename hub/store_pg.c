@@ -565,15 +565,63 @@ static int lease_schema_check(struct pg_store *ps, const char *version)
 }
 
 /*
- * pg_try_advisory_lock(salt ^ LOCK_LEASE, hashtext(name)) on this session,
- * then lease_epoch:<name> bumped (autocommit).  A lease already held here
- * is not taken again (session locks stack).  Two names whose hashes meet
- * share one lock: they only take turns.
+ * A lease is a session lock on an id of its own name: a row
+ * lease_id:<name> of meta, made at the name's first take from the counter
+ * lease_id_last, so two names never share a lock.  Until session 46 it
+ * was the lock (salt ^ LOCK_LEASE, hashtext(name)), which two names whose
+ * hashes meet shared: two processes wanting the two leases took turns.
+ * That lock is still taken beside the id's, shared: hubs before session
+ * 46 take it exclusive, so a new and an old process sharing one schema
+ * (the schema's version is the same: nothing stops the old) never hold
+ * one lease together, while new processes only meet at the id.
  */
+
+/* Releases the locks of the lease (name, id), both held: 0, or -1 with
+ * the error set. */
+static int lease_unlock(struct pg_store *ps, const char *name, int id)
+{
+	PGresult *res = pg_run(ps, S_LEASE_RELEASE, "ddds", (int)(ps->salt ^ LOCK_LEASE_ID), id,
+			       (int)(ps->salt ^ LOCK_LEASE), name);
+
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
+/* Takes the locks of lease `name` on this session, making its name's id
+ * first if it has none: 1 taken (its id in *id), 0 held by another
+ * session, -1 with the error set. */
+static int lease_lock(struct pg_store *ps, const char *name, int *id)
+{
+	int cls = (int)(ps->salt ^ LOCK_LEASE_ID), old_cls = (int)(ps->salt ^ LOCK_LEASE), rc;
+	PGresult *res;
+
+	for (int is_made = 0;; is_made = 1) {
+		if (!(res = pg_run(ps, S_LEASE_TRY, "dsd", cls, name, old_cls)))
+			return -1;
+		if (PQntuples(res) == 1)
+			break;
+		PQclear(res);
+		if (is_made) { /* a row of meta deleted as it was made */
+			err_set(ps->base.err, sizeof(ps->base.err), "postgres: lease %s has no"
+				" lease_id row in meta though one was just made", name);
+			return -1;
+		}
+		if (pg_command(ps, S_LEASE_ID_MAKE, "s", name))
+			return -1;
+	}
+	rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	*id = (int)pg_col_int(res, 0, 1);
+	PQclear(res);
+	return rc;
+}
+
+/* The lease's locks (lease_lock), then lease_epoch:<name> bumped
+ * (autocommit).  A lease already held here is not taken again (session
+ * locks stack). */
 int pg_lease_try(struct store *s, const char *name, int64_t *epoch)
 {
 	struct pg_store *ps = pgs(s);
-	int cls = (int)(ps->salt ^ LOCK_LEASE), i, rc;
+	int i, rc, id = 0;
 	uint64_t gen;
 	PGresult *res;
 
@@ -597,13 +645,9 @@ int pg_lease_try(struct store *s, const char *name, int64_t *epoch)
 		ps->leases = leases;
 		ps->size_leases = size;
 	}
-	if (!(res = pg_run(ps, S_LEASE_TRY, "ds", cls, name)))
-		return -1;
+	if ((rc = lease_lock(ps, name, &id)) <= 0)
+		return rc;
 	gen = ps->conn_gen;
-	rc = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	if (!rc)
-		return 0;
 	res = pg_run(ps, S_LEASE_EPOCH, "s", name);
 	rc = res && PQntuples(res) == 1 && ps->conn_gen == gen;
 	if (rc) {
@@ -616,14 +660,15 @@ int pg_lease_try(struct store *s, const char *name, int64_t *epoch)
 			err_set(s->err, sizeof(s->err), "postgres: connection lost taking lease %s",
 				name);
 		else
-			PQclear(pg_run(ps, S_LEASE_RELEASE, "ds", cls, name));
+			lease_unlock(ps, name, id);
 		return -1;
 	}
 	if (!(ps->leases[ps->n_leases].name = hub_strdup(name))) {
-		PQclear(pg_run(ps, S_LEASE_RELEASE, "ds", cls, name));
+		lease_unlock(ps, name, id);
 		err_set(s->err, sizeof(s->err), "out of memory");
 		return -1;
 	}
+	ps->leases[ps->n_leases].id = id;
 	ps->leases[ps->n_leases++].epoch = *epoch;
 	return 1;
 }
@@ -631,8 +676,7 @@ int pg_lease_try(struct store *s, const char *name, int64_t *epoch)
 int pg_lease_release(struct store *s, const char *name)
 {
 	struct pg_store *ps = pgs(s);
-	int i = lease_find(ps, name);
-	PGresult *res;
+	int i = lease_find(ps, name), id;
 
 	if (i < 0)
 		return 0; /* not held (or lost with a connection) */
@@ -642,13 +686,10 @@ int pg_lease_release(struct store *s, const char *name)
 	}
 	/* forgotten before the statement, which may reconnect (and forget
 	 * every lease): a lock it failed to free goes with the connection */
+	id = ps->leases[i].id;
 	hub_free(ps->leases[i].name);
 	ps->leases[i] = ps->leases[--ps->n_leases];
-	res = pg_run(ps, S_LEASE_RELEASE, "ds", (int)(ps->salt ^ LOCK_LEASE), name);
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+	return lease_unlock(ps, name, id);
 }
 
 /* ---- open / close --------------------------------------------------- */

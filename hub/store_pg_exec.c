@@ -230,13 +230,27 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_DEAD_COUNT] = "SELECT count(*) FROM dead_letters WHERE export_name = $1",
 	[S_DEAD_LIST] = "SELECT export_name, seq, at, reason, change FROM dead_letters"
 			" WHERE export_name = $1 AND seq > $3 ORDER BY seq LIMIT $2",
-	/* a session lock: it outlives transactions, ends with the connection */
-	[S_LEASE_TRY] = "SELECT pg_try_advisory_lock($1::int4, hashtext($2))",
+	/* session locks: they outlive transactions, end with the connection.
+	 * The name's id exclusive ($1), then its hash shared ($3), which a hub
+	 * before session 46 takes exclusive: both or neither (pg_lease_try).
+	 * No row: the name has no id yet (S_LEASE_ID_MAKE) */
+	[S_LEASE_TRY] = "SELECT CASE WHEN NOT pg_try_advisory_lock($1::int4, value::int4) THEN false"
+			" WHEN pg_try_advisory_lock_shared($3::int4, hashtext($2)) THEN true"
+			" ELSE NOT pg_advisory_unlock($1::int4, value::int4) END, value::int4"
+			" FROM meta WHERE key = 'lease_id:' || $2",
+	/* ids are never given twice: the counter's row is locked to the end of
+	 * the statement.  Two processes making the same name's id at once use
+	 * up one number for nothing */
+	[S_LEASE_ID_MAKE] = "WITH n AS (INSERT INTO meta(key, value) VALUES('lease_id_last', '1')"
+			    " ON CONFLICT(key) DO UPDATE SET value = (meta.value::int8 + 1)::text"
+			    " RETURNING value) INSERT INTO meta(key, value)"
+			    " SELECT 'lease_id:' || $1, value FROM n ON CONFLICT(key) DO NOTHING",
 	[S_LEASE_EPOCH] = "INSERT INTO meta(key, value) VALUES('lease_epoch:' || $1, '1')"
 			  " ON CONFLICT(key) DO UPDATE SET value = (meta.value::int8 + 1)::text"
 			  " RETURNING value::int8,"
 			  " (SELECT value FROM meta WHERE key = 'schema_version')",
-	[S_LEASE_RELEASE] = "SELECT pg_advisory_unlock($1::int4, hashtext($2))",
+	[S_LEASE_RELEASE] = "SELECT pg_advisory_unlock($1::int4, $2::int4),"
+			    " pg_advisory_unlock_shared($3::int4, hashtext($4))",
 };
 
 /* ---- errors and connection ------------------------------------------ */

@@ -23,8 +23,9 @@ struct strbuf;
 #define LOCK_PROFILE 0   /* objid: the profile id's bucket */
 #define LOCK_OUTBOX 1    /* objid 0 */
 #define LOCK_MIGRATE 2   /* objid 0: schema creation and migrations */
-#define LOCK_LEASE 3     /* objid hashtext(lease name): session locks */
+#define LOCK_LEASE 3     /* objid hashtext(lease name): taken shared (pg_lease_try) */
 #define LOCK_IDENT 4     /* objid: the identifier's bucket */
+#define LOCK_LEASE_ID 5  /* objid: the lease name's id (meta lease_id:<name>) */
 
 /* Identifiers and profiles are locked by bucket, 1024 of each (a hash and
  * this mask), so a group takes at most 2048 such locks however large it
@@ -59,7 +60,7 @@ enum stmt_id {
 	S_OUTBOX_ALLOC, S_OUTBOX_INSERT, S_OUTBOX_READ, S_OUTBOX_DELETE_PROFILE, S_OUTBOX_PRUNE,
 	S_DEAD_PUT, S_DEAD_LIST, S_DEAD_DELETE_PROFILE, S_DEAD_DELETE, S_DEAD_LAST, S_DEAD_COUNT,
 	S_OUTBOX_HOLD,
-	S_LEASE_TRY, S_LEASE_EPOCH, S_LEASE_RELEASE,
+	S_LEASE_TRY, S_LEASE_ID_MAKE, S_LEASE_EPOCH, S_LEASE_RELEASE,
 	S_COUNT
 };
 
@@ -126,6 +127,7 @@ struct pg_store {
 	struct pg_lease {
 		char *name;
 		int64_t epoch;
+		int id; /* its name's id: LOCK_LEASE_ID's objid */
 	} *leases; /* n_leases of size_leases; as many as its syncs running at once */
 	size_t n_leases, size_leases;
 	uint64_t conn_gen;

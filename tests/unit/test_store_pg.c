@@ -535,7 +535,7 @@ static void test_pg_exec_a_lease_whose_lock_was_lost_is_not_taken(void)
 		return;
 	s->fault_kind = STORE_FAULT_GONE;
 	s->fault_calls = 0;
-	s->fault_at[0] = 2; /* the epoch's statement */
+	s->fault_at[0] = 4; /* the epoch's (a new name: no id, its id made, taken) */
 	CU_ASSERT_EQUAL(pg_lease_try(s, "export:x", &epoch), -1);
 	CU_ASSERT_EQUAL(s->fault_disconnects, 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "connection lost taking lease export:x"));
@@ -845,7 +845,7 @@ static void test_pg_an_older_hub_gives_up_its_leases_after_a_migration(void)
 	CU_ASSERT_EQUAL_FATAL(store_pg_open(url, "", &s2, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(pg_lease_try(s, "export:a", &epoch), 1);
 	CU_ASSERT_EQUAL(pg_lease_try(s, "sync:b", &epoch), 1);
-	exec_advisory_locks_are(url, s, "2");
+	exec_advisory_locks_are(url, s, "4"); /* two a lease: pg_lease_try */
 	CU_ASSERT_EQUAL_FATAL(exec_schema_bump(url, s, want, sizeof(want)), 0);
 	testlib_capture_begin(&cap);
 	CU_ASSERT_EQUAL(exec_meta_put(s, "after"), -1);
@@ -888,6 +888,80 @@ static void test_pg_a_lease_refused_at_its_take_gives_up_the_ones_held(void)
 	CU_ASSERT_EQUAL(pg_lease_try(s, "export:a", &epoch), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), want));
 	exec_advisory_locks_are(url, s, "0");
+	exec_close(s);
+}
+
+/* Two lease names whose hashtext meet, "export:n70005" and "sync:n7512"
+ * (found by grouping hashtext('export:n' || i) and hashtext('sync:n' || i),
+ * i from 1 to 150000, by value; asserted here), are two leases: two
+ * processes each hold one at once, and each is still one process's.  They
+ * shared the lock (salt ^ LOCK_LEASE, hashtext(name)): the second process
+ * waited for the first's export to take its sync. */
+static void test_pg_two_names_whose_hashes_meet_are_two_leases(void)
+{
+	char url[512], err[512] = "";
+	struct store *s, *s2 = NULL;
+	int64_t epoch = 0;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	exec_value_is(url, "SELECT hashtext('export:n70005') = hashtext('sync:n7512')", "t");
+	CU_ASSERT_EQUAL_FATAL(store_pg_open(url, "", &s2, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(pg_lease_try(s, "export:n70005", &epoch), 1);
+	CU_ASSERT_EQUAL(pg_lease_try(s2, "sync:n7512", &epoch), 1);
+	CU_ASSERT_EQUAL(pg_lease_try(s2, "export:n70005", &epoch), 0);
+	CU_ASSERT_EQUAL(pg_lease_try(s, "sync:n7512", &epoch), 0);
+	CU_ASSERT_EQUAL(pg_lease_release(s, "export:n70005"), 0);
+	CU_ASSERT_EQUAL(pg_lease_try(s2, "export:n70005", &epoch), 1);
+	exec_value_is(url, "SELECT count(*) FROM meta WHERE left(key, 9) = 'lease_id:'", "2");
+	store_close(s2);
+	exec_close(s);
+}
+
+/* A hub before session 46 takes (is_take) or releases lease export:a on
+ * its session `old` (the lock it knew: LOCK_LEASE by the name's hash, on
+ * the schema of s): its answer must be `want`. */
+static void exec_old_hub_lease(PGconn *old, struct store *s, int is_take, const char *want)
+{
+	char sql[120];
+	PGresult *res;
+
+	snprintf(sql, sizeof(sql),
+		 is_take ? "SELECT pg_try_advisory_lock(%d, hashtext('export:a'))"
+			 : "SELECT pg_advisory_unlock(%d, hashtext('export:a'))",
+		 (int)(pgs(s)->salt ^ LOCK_LEASE));
+	res = PQexec(old, sql);
+	CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		CU_ASSERT_STRING_EQUAL(PQgetvalue(res, 0, 0), want);
+	PQclear(res);
+}
+
+/* A hub before session 46 sharing the schema (its lease taken by hand on a
+ * session of its own: pg_try_advisory_lock(salt ^ LOCK_LEASE,
+ * hashtext(name))) and this one never hold one lease together, whichever
+ * takes it first; this one's failed take leaves no lock behind. */
+static void test_pg_a_lease_is_not_held_beside_an_older_hubs(void)
+{
+	char url[512];
+	struct store *s;
+	PGconn *old;
+	int64_t epoch = 0;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	old = PQconnectdb(url);
+	CU_ASSERT_EQUAL_FATAL(PQstatus(old), CONNECTION_OK);
+	exec_old_hub_lease(old, s, 1, "t");
+	CU_ASSERT_EQUAL(pg_lease_try(s, "export:a", &epoch), 0);
+	exec_advisory_locks_are(url, s, "0");
+	exec_old_hub_lease(old, s, 0, "t");
+	CU_ASSERT_EQUAL(pg_lease_try(s, "export:a", &epoch), 1);
+	exec_old_hub_lease(old, s, 1, "f");
+	CU_ASSERT_EQUAL(pg_lease_release(s, "export:a"), 0);
+	exec_advisory_locks_are(url, s, "0");
+	exec_old_hub_lease(old, s, 1, "t");
+	PQfinish(old);
 	exec_close(s);
 }
 
@@ -1041,6 +1115,8 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_store_lock_timeout_wins_over_the_databases),
 	   TEST(test_pg_an_older_hub_gives_up_its_leases_after_a_migration),
 	   TEST(test_pg_a_lease_refused_at_its_take_gives_up_the_ones_held),
+	   TEST(test_pg_two_names_whose_hashes_meet_are_two_leases),
+	   TEST(test_pg_a_lease_is_not_held_beside_an_older_hubs),
 	   TEST(test_pg_a_version_2_schema_gets_the_email_index),
 	   TEST(test_pg_a_role_that_may_not_create_runs_a_migrated_schema),
 	   TEST(test_pg_a_migration_outlasts_a_statement_timeout))
