@@ -30,19 +30,39 @@
 /* A server that does not answer is one outage for the whole process, not
  * a line per connection and attempt: each connection (writer, readers,
  * exports, leases) retries on its own backoff, and every one of them
- * logged each try (about 40 lines a minute a hub).  Guarded by its lock. */
+ * logged each try (about 40 lines a minute a hub).  A server that answers
+ * and refuses (no such database, a password or a role refused, a session
+ * setup statement failed) is an outage of its own, in its own words: it
+ * was "unreachable" too, sending the reader to the network and the
+ * server's process while the cause was in the URL or the server's
+ * configuration.  Indexed by enum reconnect_kind; guarded by the lock. */
+enum reconnect_kind { RECONNECT_UNREACHABLE, RECONNECT_REFUSED, RECONNECT_KINDS };
+#define RECONNECT_MEANWHILE                                                                        \
+	"each connection tries again 0.1 s to 5 s apart, and what needs the store is refused"      \
+	" meanwhile"
 static pthread_mutex_t reconnect_outage_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct outage reconnect_outage;
-static const struct outage_words reconnect_words = {
-	.module = "store",
-	.every_ms = 30000,
-	.first = "PostgreSQL unreachable",
-	.meanwhile = "each connection tries again 0.1 s to 5 s apart, and what needs the"
-		     " store is refused meanwhile",
-	.ongoing = "PostgreSQL unreachable",
-	.counted = "connection attempts failed",
-	.over = "reconnected to PostgreSQL",
-	.was = "unreachable",
+static struct outage reconnect_outages[RECONNECT_KINDS];
+static const struct outage_words reconnect_words[RECONNECT_KINDS] = {
+	[RECONNECT_UNREACHABLE] = {
+		.module = "store",
+		.every_ms = 30000,
+		.first = "PostgreSQL unreachable",
+		.meanwhile = RECONNECT_MEANWHILE,
+		.ongoing = "PostgreSQL unreachable",
+		.counted = "connection attempts failed",
+		.over = "reconnected to PostgreSQL",
+		.was = "unreachable",
+	},
+	[RECONNECT_REFUSED] = {
+		.module = "store",
+		.every_ms = 30000,
+		.first = "PostgreSQL refuses the hub's connections",
+		.meanwhile = RECONNECT_MEANWHILE,
+		.ongoing = "PostgreSQL refusing the hub's connections",
+		.counted = "connection attempts refused",
+		.over = "PostgreSQL takes the hub's connections again",
+		.was = "refusing them",
+	},
 };
 #define MAX_PARAMS 8
 
@@ -234,7 +254,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	 * The name's id exclusive ($1), then its hash shared ($3), which a hub
 	 * before session 46 takes exclusive: both or neither (pg_lease_try).
 	 * No row: the name has no id yet (S_LEASE_ID_MAKE) */
-	[S_LEASE_TRY] = "SELECT CASE WHEN NOT pg_try_advisory_lock($1::int4, value::int4) THEN false"
+	[S_LEASE_TRY] = "SELECT CASE"
+			" WHEN NOT pg_try_advisory_lock($1::int4, value::int4) THEN false"
 			" WHEN pg_try_advisory_lock_shared($3::int4, hashtext($2)) THEN true"
 			" ELSE NOT pg_advisory_unlock($1::int4, value::int4) END, value::int4"
 			" FROM meta WHERE key = 'lease_id:' || $2",
@@ -480,32 +501,72 @@ void pg_setup_unanswered_say(struct pg_store *ps, int64_t setup_ms)
 }
 
 /*
- * Why a reset failed, into the error: the server not reached (libpq's
- * reason, or no answer within waited_ms), or reached and its session setup
- * not answered within setup_ms or refused, the setup's own reason kept (a
- * lock_timeout the server refuses, a role without rights): "cannot reach"
- * with libpq's stale message hid it.
+ * The line of libpq's message msg (a failed connection's) that holds the
+ * server's answer, into line: 1, or 0 when the server gave none (not
+ * reached, no answer, the link closed).  libpq writes a server's error as
+ * "<severity>:  <message>", two spaces after the colon, in every language
+ * (pqBuildErrorMessage3); its own reasons never hold them.  No public
+ * call says whether the server answered (PQping connects again).
  */
-static void reconnect_fail_say(struct pg_store *ps, int is_connected, int64_t waited_ms,
-			       int64_t setup_ms)
+static int conn_refusal_line(const char *msg, char *line, size_t size)
 {
+	const char *at = msg ? msg : "";
+
+	while (*at) {
+		size_t n = strcspn(at, "\n");
+		const char *both = strstr(at, ":  ");
+
+		if (both && both < at + n) {
+			pg_first_line(line, size, at);
+			return 1;
+		}
+		at += n + (at[n] == '\n');
+	}
+	return 0;
+}
+
+/*
+ * Why a reset failed, into the error, and which outage it is: the server
+ * not reached (libpq's reason, or no answer within waited_ms), or reached
+ * and its session setup not answered within setup_ms (unreachable both);
+ * or the server refused: the login (libpq's line with the server's answer,
+ * or the password it asked for and the URL lacks), or the session setup
+ * (the setup's own reason kept: a lock_timeout the server refuses, a role
+ * without rights).  "cannot reach" with libpq's stale message hid the
+ * setup's reason.  Never the URL: describe_url's `where`.
+ */
+static enum reconnect_kind reconnect_fail_say(struct pg_store *ps, int is_connected,
+					      int64_t waited_ms, int64_t setup_ms)
+{
+	const char *msg = PQerrorMessage(ps->conn);
 	char line[256], setup[sizeof(ps->base.err)];
+	int is_refused = 0;
 
 	if (is_connected && PQtransactionStatus(ps->conn) == PQTRANS_ACTIVE) {
 		pg_setup_unanswered_say(ps, setup_ms); /* in flight: pg_exec_until gave up */
-	} else if (is_connected) {
+		return RECONNECT_UNREACHABLE;
+	}
+	if (is_connected) {
 		snprintf(setup, sizeof(setup), "%s", pg_err_reason(ps));
 		err_set(ps->base.err, sizeof(ps->base.err), "postgres: %s accepted the connection,"
 			" but the session setup failed: %s", ps->where, setup);
-	} else {
-		if (waited_ms < 0)
-			pg_first_line(line, sizeof(line), PQerrorMessage(ps->conn));
-		else
-			snprintf(line, sizeof(line), "no answer within %lld ms",
-				 (long long)waited_ms);
-		err_set(ps->base.err, sizeof(ps->base.err), "postgres: cannot reach %s: %s",
-			ps->where, line);
+		return PQstatus(ps->conn) == CONNECTION_OK ? RECONNECT_REFUSED
+							   : RECONNECT_UNREACHABLE;
 	}
+	if (waited_ms >= 0) {
+		snprintf(line, sizeof(line), "no answer within %lld ms", (long long)waited_ms);
+	} else if (!(is_refused = conn_refusal_line(msg, line, sizeof(line)))) {
+		pg_first_line(line, sizeof(line), msg);
+		is_refused = PQconnectionNeedsPassword(ps->conn); /* the URL has none */
+	}
+	if (is_refused) {
+		err_set(ps->base.err, sizeof(ps->base.err), "postgres: %s refused the connection:"
+			" %s", ps->where, line);
+		return RECONNECT_REFUSED;
+	}
+	err_set(ps->base.err, sizeof(ps->base.err), "postgres: cannot reach %s: %s", ps->where,
+		line);
+	return RECONNECT_UNREACHABLE;
 }
 
 /*
@@ -521,6 +582,7 @@ int pg_reconnect_until(struct pg_store *ps, int64_t until)
 {
 	int64_t now = time_mono_ms(), setup_until = until, setup_at;
 	int is_late = 0, is_connected;
+	enum reconnect_kind kind;
 
 	if (now < ps->reconnect_at_ms) {
 		err_set(ps->base.err, sizeof(ps->base.err),
@@ -554,20 +616,22 @@ int pg_reconnect_until(struct pg_store *ps, int64_t until)
 		ps->is_ready = 1;
 		if (ps->backoff_ms) {
 			pthread_mutex_lock(&reconnect_outage_lock);
-			outage_note_ok(&reconnect_outage, &reconnect_words);
+			for (int k = 0; k < RECONNECT_KINDS; k++)
+				outage_note_ok(&reconnect_outages[k], &reconnect_words[k]);
 			pthread_mutex_unlock(&reconnect_outage_lock);
 		}
 		ps->backoff_ms = 0;
 		ps->reconnect_at_ms = 0;
 		return 0;
 	}
-	reconnect_fail_say(ps, is_connected, is_late ? until - now : -1, setup_until - setup_at);
+	kind = reconnect_fail_say(ps, is_connected, is_late ? until - now : -1,
+				  setup_until - setup_at);
 	ps->backoff_ms = ps->backoff_ms ? ps->backoff_ms * 2 : RECONNECT_MIN_MS;
 	if (ps->backoff_ms > RECONNECT_MAX_MS)
 		ps->backoff_ms = RECONNECT_MAX_MS;
 	ps->reconnect_at_ms = now + ps->backoff_ms;
 	pthread_mutex_lock(&reconnect_outage_lock);
-	outage_note_failure(&reconnect_outage, &reconnect_words, 1, ps->base.err);
+	outage_note_failure(&reconnect_outages[kind], &reconnect_words[kind], 1, ps->base.err);
 	pthread_mutex_unlock(&reconnect_outage_lock);
 	return -1;
 }

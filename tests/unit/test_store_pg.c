@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 /* A database whose sessions default to synchronous_commit=off: the store's
@@ -218,13 +220,13 @@ static long exec_next_attempt_ms(struct store *s)
 	return at ? strtol(at + strlen("(next attempt in "), NULL, 10) : -1;
 }
 
-/* A failed attempt against a server that refuses connections: "cannot
- * reach", and the wait it set before the next one. */
+/* A failed attempt against a server that refuses connections, saying so,
+ * and the wait it set before the next one. */
 static int64_t exec_failed_attempt_wait(struct store *s)
 {
 	pgs(s)->reconnect_at_ms = 0; /* any wait before it is over */
 	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_BLOCK_ANY, ""));
-	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "postgres: cannot reach "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), " refused the connection: "));
 	return pgs(s)->backoff_ms;
 }
 
@@ -246,7 +248,7 @@ static void test_pg_exec_reconnects_back_off_from_100_ms_to_5_s(void)
 	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(1), 0);
 	testlib_capture_begin(&cap);
 	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_BLOCK_ANY, ""));
-	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "postgres: cannot reach "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), " refused the connection: "));
 	CU_ASSERT_EQUAL(pgs(s)->backoff_ms, 100);
 	CU_ASSERT_EQUAL(exec_failed_attempt_wait(s), 200);
 	CU_ASSERT_EQUAL(exec_failed_attempt_wait(s), 400);
@@ -267,10 +269,11 @@ static void test_pg_exec_reconnects_back_off_from_100_ms_to_5_s(void)
 	logged = testlib_capture_end(&cap);
 	/* five failed attempts are one outage of the process, not a line each
 	 * (none when another test's outage was still running), its end one line */
-	CU_ASSERT(testlib_lines_with(logged, "PostgreSQL unreachable") <= 1);
-	CU_ASSERT_EQUAL(testlib_lines_with(logged, "reconnected to PostgreSQL (unreachable since "),
+	CU_ASSERT(testlib_lines_with(logged, "PostgreSQL refuses the hub's connections") <= 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "PostgreSQL takes the hub's connections again"
+						   " (refusing them since "),
 			1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "connection attempts failed)"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "connection attempts refused)"));
 	free(logged);
 	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(1), 0);
 	CU_ASSERT_EQUAL(exec_failed_attempt_wait(s), 100);
@@ -278,6 +281,102 @@ static void test_pg_exec_reconnects_back_off_from_100_ms_to_5_s(void)
 	CU_ASSERT_EQUAL_FATAL(exec_sessions_end(0), 0);
 	pgs(s)->reconnect_at_ms = 0;
 	CU_ASSERT(exec_reads(s));
+	exec_close(s);
+}
+
+/* A reset the server refuses (here its database is gone: a missing one is
+ * refused whatever the authentication) says so, with the server's
+ * reason, in the error and as an outage of its own in the log, never
+ * the password of the URL; it said "cannot reach" the server and
+ * "PostgreSQL unreachable", sending the reader to the network.  Once the
+ * database is back, the outage's end. */
+static void test_pg_exec_a_refused_reset_is_not_unreachable(void)
+{
+	char url[512], secret_url[600], err[512] = "", *logged;
+	const char *why = " refused the connection: connection to server at ";
+	const char *missing = "FATAL:  database \"" EXEC_DB "\" does not exist";
+	struct testlib_capture cap;
+	struct store *s, *s2 = NULL;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	snprintf(secret_url, sizeof(secret_url), "%s?password=Secret-Pw-77", url);
+	CU_ASSERT_EQUAL_FATAL(store_pg_open(secret_url, "", &s2, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(getenv("HUB_TEST_PG_URL"),
+						"DROP DATABASE " EXEC_DB " WITH (FORCE)"),
+			      0);
+	testlib_capture_begin(&cap);
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s2), S_BLOCK_ANY, ""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), why));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), missing));
+	CU_ASSERT_PTR_NULL(strstr(store_error(s2), "cannot reach"));
+	CU_ASSERT_PTR_NULL(strstr(store_error(s2), "Secret-Pw-77"));
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_fresh_db(EXEC_DB, "", url, sizeof(url)), 0);
+	pgs(s2)->reconnect_at_ms = 0;
+	CU_ASSERT_EQUAL(pg_reconnect(pgs(s2)), 0);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "error [store] PostgreSQL refuses the hub's"
+						   " connections: postgres: "),
+			1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, missing), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "PostgreSQL unreachable"), 0);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "PostgreSQL takes the hub's connections again"
+						   " (refusing them since "),
+			1);
+	CU_ASSERT_PTR_NULL(strstr(logged, "Secret-Pw-77"));
+	free(logged);
+	store_close(s2);
+	exec_close(s);
+}
+
+/* A port of 127.0.0.1 on which nothing listens (bound, then let go), or 0. */
+static int exec_closed_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t n = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &n) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* A reset that reaches no server (its connection's port has no listener)
+ * is "cannot reach", logged as "PostgreSQL unreachable", not as a
+ * refusal; and the outage's end once a server answers. */
+static void test_pg_exec_an_unreachable_server_is_unreachable(void)
+{
+	char url[512], gone[128], *logged;
+	struct testlib_capture cap;
+	struct store *s;
+	int port;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_FATAL((port = exec_closed_port()) > 0);
+	snprintf(gone, sizeof(gone), "host=127.0.0.1 port=%d dbname=" EXEC_DB, port);
+	testlib_capture_begin(&cap);
+	PQfinish(pgs(s)->conn); /* the store's connection now leads nowhere */
+	pgs(s)->conn = PQconnectdb(gone);
+	CU_ASSERT_PTR_NULL(pg_run(pgs(s), S_BLOCK_ANY, ""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "postgres: cannot reach "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "Connection refused"));
+	PQfinish(pgs(s)->conn);
+	pgs(s)->conn = PQconnectdb(url);
+	pgs(s)->reconnect_at_ms = 0;
+	CU_ASSERT(exec_reads(s));
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "error [store] PostgreSQL unreachable: postgres:"
+						   " cannot reach "),
+			1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "PostgreSQL refuses"), 0);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, " refused the connection"), 0);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "reconnected to PostgreSQL (unreachable since "),
+			1);
+	free(logged);
 	exec_close(s);
 }
 
@@ -1096,6 +1195,8 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_a_pipelined_write_failure_is_named_by_the_write),
 	   TEST(test_pg_exec_a_new_session_prepares_again),
 	   TEST(test_pg_exec_reconnects_back_off_from_100_ms_to_5_s),
+	   TEST(test_pg_exec_a_refused_reset_is_not_unreachable),
+	   TEST(test_pg_exec_an_unreachable_server_is_unreachable),
 	   TEST(test_pg_exec_a_reset_gives_up_a_hung_setup_at_connect_timeout),
 	   TEST(test_pg_an_open_gives_up_a_hung_setup_at_connect_timeout),
 	   TEST(test_pg_exec_a_refused_session_setup_says_why),
