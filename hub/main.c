@@ -462,6 +462,22 @@ static int unknown_command(const char *cmd)
 	return CLI_USAGE;
 }
 
+/* 1 when --help or -h stands anywhere after the command, which is then
+ * left with argv[1] = "--help" alone: its usage is the answer, and nothing
+ * runs.  Given to the command whole, the flag was the value of another
+ * ("privacy erase --custom-id --help" erased custom_id "--help", exit 0;
+ * "exports backfill --help" looked for an export "--help", exit 1). */
+static int help_take(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			argv[1] = argv[i];
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {.config_path = "conf/hub.yaml"};
@@ -490,9 +506,10 @@ int main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return stdout_check(cmd, CLI_OK);
 	}
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			cli_set_help_asked(1);
+	if (help_take(argc, argv)) {
+		cli_set_help_asked(1);
+		argc = 2; /* the command sees only its --help: its usage, nothing run */
+	}
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
 		rc = cmd_version(argc, argv);
 	else if (strcmp(cmd, "plugins") == 0)

@@ -107,6 +107,20 @@ grep -q "Exit status: 0 done, 1 failed" "$T/out" && grep -q "2 a misuse of the a
 # a command's --help is an answer: its usage on stdout, exit 0
 "$HUB" import --help >"$T/out" 2>"$T/err" || fail "import --help: exit $? expected 0"
 grep -q "^usage: profilehub import FILE" "$T/out" && [ ! -s "$T/err" ] || fail "import --help: $(cat "$T/out" "$T/err")"
+# --help anywhere after the command is its usage, and nothing runs: given to the command,
+# it was the value of the flag before it ("privacy erase --custom-id --help" erased the
+# custom_id "--help" and printed its request, exit 0), or a NAME ("exports backfill --help")
+printf 'store: {path: %s/help.db}\n' "$T" >"$T/help.yaml"
+"$HUB" -c "$T/help.yaml" check --connect >/dev/null 2>&1 || fail "check --connect: no store for the --help checks"
+for args in "privacy erase --custom-id --help" "privacy access --installation-id -h" \
+	"exports backfill --help" "exports forget -h" "plugins --describe --help" \
+	"sync --help" "profile --custom-id --help"; do
+	# shellcheck disable=SC2086 # the words of $args are the arguments
+	"$HUB" -c "$T/help.yaml" $args >"$T/out" 2>"$T/err"
+	rc=$?
+	[ $rc -eq 0 ] && [ ! -s "$T/err" ] && grep -q "^usage: profilehub ${args%% *}" "$T/out" ||
+		fail "$args: exit $rc, want 0 and the usage alone: $(cat "$T/out" "$T/err")"
+done
 # no config at the default place: the defaults, said on stderr
 case "$HUB" in /*) hub_abs=$HUB ;; *) hub_abs=$PWD/$HUB ;; esac
 (cd "$T" && "$hub_abs" plugins >/dev/null 2>"$T/err") || fail "plugins without a config"
