@@ -57,6 +57,22 @@ static const char *text_of(const json_t *obj, const char *key)
 	return v ? v : "";
 }
 
+/* The error of an answer: its code into code and its message into
+ * message[0..size) ("" for what it does not have); the answer is freed.
+ * Its status. */
+static int answer_error(struct api_response *resp, char code[64], char *message, size_t size)
+{
+	json_t *body = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+	json_t *error = json_object_get(body, "error");
+	int status = resp->status;
+
+	snprintf(code, 64, "%s", text_of(error, "code"));
+	snprintf(message, size, "%s", text_of(error, "message"));
+	json_decref(body);
+	api_response_free(resp);
+	return status;
+}
+
 /* ---- the world ---------------------------------------------------------- */
 
 struct world {
@@ -454,19 +470,9 @@ static int get_one(struct world *w, const char *path, const char *key, const cha
 	struct api_request req = {.method = "GET", .path = path, .query = one_query_get,
 				  .authorization = "Bearer " API_TOKEN, .priv = &q};
 	struct api_response resp;
-	json_t *body, *error;
-	int status;
 
 	CU_ASSERT_EQUAL_FATAL(api_handle(w->api, &req, &resp), 1);
-	status = resp.status;
-	body = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
-	error = json_object_get(body, "error");
-	snprintf(code, 64, "%s", error ? text_of(error, "code") : "");
-	snprintf(message, 256, "%s",
-		 error ? json_string_value(json_object_get(error, "message")) : "");
-	json_decref(body);
-	api_response_free(&resp);
-	return status;
+	return answer_error(&resp, code, message, 256);
 }
 
 /* Lookup values, profile IDs and cursors decoded from %FF are no identifier,
@@ -550,18 +556,9 @@ static int privacy_post_error(struct world *w, const char *body, char code[64], 
 			      size_t size)
 {
 	struct api_response resp;
-	json_t *doc, *error;
-	int status;
 
 	privacy_handle(w, body, &resp);
-	status = resp.status;
-	doc = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
-	error = json_object_get(doc, "error");
-	snprintf(code, 64, "%s", text_of(error, "code"));
-	snprintf(message, size, "%s", text_of(error, "message"));
-	json_decref(doc);
-	api_response_free(&resp);
-	return status;
+	return answer_error(&resp, code, message, size);
 }
 
 /* privacy_post_error() without the message. */
@@ -942,32 +939,21 @@ static void test_api_without_tokens_401_says_none_is_set(void)
 				  .authorization = NULL, .priv = &q};
 	struct api_response resp;
 	struct world w;
-	json_t *body;
+	char code[64], message[256];
 	size_t n;
 
 	world_start(&w);
 	CU_ASSERT_EQUAL_FATAL(api_handle(w.api, &req, &resp), 1);
-	CU_ASSERT_EQUAL(resp.status, 401);
-	body = json_loadb(resp.body, resp.body_len, 0, NULL);
-	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(body, "error"),
-								 "message")),
-			       "send Authorization: Bearer <token> (a token of api.tokens)");
-	json_decref(body);
-	api_response_free(&resp);
+	CU_ASSERT_EQUAL(answer_error(&resp, code, message, sizeof(message)), 401);
+	CU_ASSERT_STRING_EQUAL(message, "send Authorization: Bearer <token> (a token of api.tokens)");
 
 	n = w.th->cfg->n_api_tokens;
 	w.th->cfg->n_api_tokens = 0;
 	CU_ASSERT_EQUAL_FATAL(api_handle(w.api, &req, &resp), 1);
-	CU_ASSERT_EQUAL(resp.status, 401);
-	body = json_loadb(resp.body, resp.body_len, 0, NULL);
-	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(body, "error"),
-								 "code")),
-			       "unauthorized");
-	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(body, "error"),
-								 "message")),
-			       "no token is allowed: api.tokens is not set in the hub's configuration");
-	json_decref(body);
-	api_response_free(&resp);
+	CU_ASSERT_EQUAL(answer_error(&resp, code, message, sizeof(message)), 401);
+	CU_ASSERT_STRING_EQUAL(code, "unauthorized");
+	CU_ASSERT_STRING_EQUAL(
+		message, "no token is allowed: api.tokens is not set in the hub's configuration");
 	w.th->cfg->n_api_tokens = n;
 	world_stop(&w);
 }
@@ -986,33 +972,22 @@ static void test_api_basic_auth_401_points_to_the_sources(void)
 				  .body = batch, .body_len = sizeof(batch) - 1, .priv = &q};
 	struct api_response resp;
 	struct world w;
-	json_t *body;
-	const char *message;
+	char code[64], message[512];
 
 	world_start(&w);
 	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
 		req.authorization = headers[i];
 		CU_ASSERT_EQUAL_FATAL(api_handle(w.api, &req, &resp), 1);
-		CU_ASSERT_EQUAL(resp.status, 401);
-		body = json_loadb(resp.body, resp.body_len, 0, NULL);
-		message = json_string_value(
-			json_object_get(json_object_get(body, "error"), "message"));
-		CU_ASSERT_PTR_NOT_NULL_FATAL(message);
+		CU_ASSERT_EQUAL(answer_error(&resp, code, message, sizeof(message)), 401);
+		CU_ASSERT_STRING_NOT_EQUAL_FATAL(message, "");
 		CU_ASSERT_PTR_NOT_NULL(strstr(message, "a write key, is for a push source's routes"
 						       " under /in/<source>/"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(message, "POST /in/<source>/v1/batch"));
-		json_decref(body);
-		api_response_free(&resp);
 	}
 	req.authorization = NULL;
 	CU_ASSERT_EQUAL_FATAL(api_handle(w.api, &req, &resp), 1);
-	CU_ASSERT_EQUAL(resp.status, 401);
-	body = json_loadb(resp.body, resp.body_len, 0, NULL);
-	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(body, "error"),
-								 "message")),
-			       "send Authorization: Bearer <token> (a token of api.tokens)");
-	json_decref(body);
-	api_response_free(&resp);
+	CU_ASSERT_EQUAL(answer_error(&resp, code, message, sizeof(message)), 401);
+	CU_ASSERT_STRING_EQUAL(message, "send Authorization: Bearer <token> (a token of api.tokens)");
 	world_stop(&w);
 }
 
