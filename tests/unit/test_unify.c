@@ -83,6 +83,20 @@ static void apply(struct testhub *th, const char *line)
 	CU_ASSERT_EQUAL_FATAL(testhub_apply_lines(th, line), 0);
 }
 
+/* One record of `type` at 2025-03-03T<hhmm>:00Z; body is the rest of its
+ * JSON object (identifiers and payload). */
+static void apply_rec(struct testhub *th, const char *type, const char *mid, const char *hhmm,
+		      const char *body)
+{
+	char line[1024];
+
+	CU_ASSERT_FATAL(snprintf(line, sizeof(line),
+				 "{\"type\":\"%s\",\"message_id\":\"%s\",\"timestamp\":"
+				 "\"2025-03-03T%.2s:%.2s:00Z\",%s}",
+				 type, mid, hhmm, hhmm + 2, body) < (int)sizeof(line));
+	apply(th, line);
+}
+
 /* The live profile document whose custom_id is `custom_id` (NULL: the
  * anonymous one holding installation `iid`); borrowed from dump. */
 static json_t *profile_of(json_t *dump, const char *custom_id, const char *iid)
@@ -383,21 +397,17 @@ static void test_an_erase_deletes_her_events_attributes_and_consent(void)
 	int n_consent = 0;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"},"
-	      "\"attributes\":{\"plan\":\"gold\"},"
-	      "\"consent\":{\"email_marketing\":\"subscribed\"}}");
-	apply(th,
-	      "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"},\"event\":{\"name\":\"diagnosis\"}}");
+	apply_rec(th, "identify", "m1", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"},"
+		  "\"attributes\":{\"plan\":\"gold\"},"
+		  "\"consent\":{\"email_marketing\":\"subscribed\"}");
+	apply_rec(th, "track", "m2", "0901",
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"event\":{\"name\":\"diagnosis\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(profile_of(dump, "C1", NULL));
 	snprintf(pid, sizeof(pid), "%s", pid_of(profile_of(dump, "C1", NULL)));
 	json_decref(dump);
-	apply(th,
-	      "{\"type\":\"erase\",\"message_id\":\"e1\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply_rec(th, "erase", "e1", "0902", "\"identifiers\":{\"custom_id\":\"C1\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL(json_array_size(dump), 0);
 	json_decref(dump);
@@ -422,26 +432,20 @@ static void test_an_erase_deletes_the_profiles_merged_into_her(void)
 	struct store_profile p;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
-	apply(th,
-	      "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-	      "\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"e\"}}");
+	apply_rec(th, "identify", "m1", "0900", "\"identifiers\":{\"custom_id\":\"C1\"}");
+	apply_rec(th, "track", "m2", "0901",
+		  "\"identifiers\":{\"installation_id\":\"I9\"},\"event\":{\"name\":\"e\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(profile_of(dump, NULL, "I9"));
 	snprintf(tomb, sizeof(tomb), "%s", pid_of(profile_of(dump, NULL, "I9")));
 	json_decref(dump);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
+	apply_rec(th, "identify", "m3", "0902",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}");
 	rows = log_of(th, tomb);
 	CU_ASSERT(json_array_size(rows) > 0);
 	json_decref(rows);
 	CU_ASSERT_EQUAL(th->reader->ops->profile_get(th->reader, tomb, &p), 1);
-	apply(th,
-	      "{\"type\":\"erase\",\"message_id\":\"e1\",\"timestamp\":\"2025-03-03T09:03:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply_rec(th, "erase", "e1", "0903", "\"identifiers\":{\"custom_id\":\"C1\"}");
 	rows = log_of(th, tomb);
 	CU_ASSERT_EQUAL(json_array_size(rows), 0);
 	json_decref(rows);
@@ -488,32 +492,25 @@ static void test_a_profile_holds_at_most_max_installations(void)
 	json_t *dump, *c1, *doc;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
-	apply(th,
-	      "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I2\"},"
-	      "\"event\":{\"name\":\"e2\"}}");
+	apply_rec(th, "identify", "m1", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}");
+	apply_rec(th, "track", "m2", "0901",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I2\"},"
+		  "\"event\":{\"name\":\"e2\"}");
 	/* full: I3 is left out, the event lands */
-	apply(th,
-	      "{\"type\":\"track\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I3\"},"
-	      "\"event\":{\"name\":\"e3\"}}");
+	apply_rec(th, "track", "m3", "0902",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I3\"},"
+		  "\"event\":{\"name\":\"e3\"}");
 	/* an anonymous session, then its login as C1: no merge, no move */
-	apply(th,
-	      "{\"type\":\"track\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
-	      "\"identifiers\":{\"installation_id\":\"I4\"},\"event\":{\"name\":\"e4\"}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:04:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I4\"}}");
+	apply_rec(th, "track", "m4", "0903",
+		  "\"identifiers\":{\"installation_id\":\"I4\"},\"event\":{\"name\":\"e4\"}");
+	apply_rec(th, "identify", "m5", "0904",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I4\"}");
 	/* another user's device, then C1 on it: it stays C2's */
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I5\"}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m7\",\"timestamp\":\"2025-03-03T09:06:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I5\"}}");
+	apply_rec(th, "identify", "m6", "0905",
+		  "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I5\"}");
+	apply_rec(th, "identify", "m7", "0906",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I5\"}");
 	CU_ASSERT_EQUAL(th->counts.applied, 7);
 	dump = testhub_dump(th, 0);
 	c1 = profile_of(dump, "C1", NULL);
@@ -593,10 +590,10 @@ static void test_a_profile_over_an_external_limit_still_merges_what_brings_none(
 	json_t *dump, *c1;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":"
-		  "\"2025-03-03T09:00:00Z\",\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K1\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":"
-		  "\"2025-03-03T09:01:00Z\",\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K2\"}}");
+	apply_rec(th, "identify", "m1", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K1\"}");
+	apply_rec(th, "identify", "m2", "0901",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K2\"}");
 	CU_ASSERT_FATAL(asprintf(&yaml, "%sidentity:\n  external:\n    crm_id: {limit: 1}\n",
 				 th->store_yaml) > 0);
 	CU_ASSERT_EQUAL_FATAL(config_load_string("lower.yaml", yaml, &lower, err, sizeof(err)), 0);
@@ -631,15 +628,12 @@ static void test_a_merge_bringing_one_external_id_past_its_limit_is_refused(void
 	json_t *dump, *c1;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":"
-		  "\"2025-03-03T09:00:00Z\",\"identifiers\":{\"custom_id\":\"C1\","
-		  "\"crm_id\":\"K1\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":"
-		  "\"2025-03-03T09:01:00Z\",\"identifiers\":{\"installation_id\":\"I9\","
-		  "\"crm_id\":\"K2\"}}");
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":"
-		  "\"2025-03-03T09:02:00Z\",\"identifiers\":{\"custom_id\":\"C1\","
-		  "\"installation_id\":\"I9\"}}");
+	apply_rec(th, "identify", "m1", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K1\"}");
+	apply_rec(th, "identify", "m2", "0901",
+		  "\"identifiers\":{\"installation_id\":\"I9\",\"crm_id\":\"K2\"}");
+	apply_rec(th, "identify", "m3", "0902",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL(json_array_size(dump), 2); /* no merge */
 	c1 = profile_of(dump, "C1", NULL);
@@ -661,39 +655,34 @@ static void test_a_profile_stores_at_most_max_attributes(void)
 	json_t *dump, *attrs;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"a\":1,\"b\":2}}");
+	apply_rec(th, "identify", "m1", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"a\":1,\"b\":2}");
 	CU_ASSERT_EQUAL(th->counts.warnings, 0);
 	/* a is written, c takes the last place, d is left out */
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"a\":5,\"c\":3,\"d\":4}}");
+	apply_rec(th, "identify", "m2", "0901",
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"a\":5,\"c\":3,"
+		  "\"d\":4}");
 	CU_ASSERT_EQUAL(th->counts.warnings, 1);
 	/* c deleted: its tombstone keeps the place; b is still written */
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"c\":null}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"d\":6,\"b\":7,"
-	      "\"tags\":{\"$add\":[\"x\"]}}}");
+	apply_rec(th, "identify", "m3", "0902",
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"c\":null}");
+	apply_rec(th, "identify", "m4", "0903",
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"d\":6,\"b\":7,"
+		  "\"tags\":{\"$add\":[\"x\"]}}");
 	CU_ASSERT_EQUAL(th->counts.warnings, 3);
 	CU_ASSERT_EQUAL(th->counts.applied, 4);
 	/* another profile has its own room */
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:04:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C2\"},\"attributes\":{\"d\":1,\"e\":2,\"f\":3}}");
+	apply_rec(th, "identify", "m5", "0904",
+		  "\"identifiers\":{\"custom_id\":\"C2\"},\"attributes\":{\"d\":1,\"e\":2,"
+		  "\"f\":3}");
 	CU_ASSERT_EQUAL(th->counts.warnings, 3);
 	/* a session merged in at the limit: its new keys are left out, a
 	 * newer value of a stored one is taken (merges of many small
 	 * sessions built a profile past the limit) */
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
-	      "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"x\":1,\"a\":9}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m7\",\"timestamp\":\"2025-03-03T09:06:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
+	apply_rec(th, "identify", "m6", "0905",
+		  "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"x\":1,\"a\":9}");
+	apply_rec(th, "identify", "m7", "0906",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL(json_array_size(dump), 2); /* the session merged */
 	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
@@ -876,20 +865,15 @@ static void test_an_alias_never_joins_two_known_users(void)
 	json_t *dump, *c1, *c2;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C2\"}}");
-	apply(th,
-	      "{\"type\":\"alias\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-	      "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C2\"}}");
+	apply_rec(th, "identify", "m1", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}");
+	apply_rec(th, "identify", "m2", "0901", "\"identifiers\":{\"custom_id\":\"C2\"}");
+	apply_rec(th, "alias", "m3", "0902",
+		  "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C2\"}");
 	CU_ASSERT_EQUAL(th->counts.refused, 1);
 	CU_ASSERT_EQUAL(th->counts.applied, 2);
-	apply(th,
-	      "{\"type\":\"alias\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
-	      "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply_rec(th, "alias", "m4", "0903",
+		  "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C1\"}");
 	CU_ASSERT_EQUAL(th->counts.refused, 1);
 	CU_ASSERT_EQUAL(th->counts.applied, 3);
 	dump = testhub_dump(th, 0);
@@ -915,12 +899,8 @@ static void test_a_blocked_record_sent_again_is_blocked_not_a_duplicate(void)
 	struct testhub *th = testhub_start(NULL);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
-	apply(th,
-	      "{\"type\":\"erase\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply_rec(th, "identify", "m1", "0900", "\"identifiers\":{\"custom_id\":\"C1\"}");
+	apply_rec(th, "erase", "m2", "0901", "\"identifiers\":{\"custom_id\":\"C1\"}");
 	apply(th, blocked);
 	apply(th, blocked);
 	CU_ASSERT_EQUAL(th->counts.blocked, 2);
@@ -939,15 +919,12 @@ static void test_a_merge_may_fill_max_installations_exactly(void)
 	json_t *dump, *c1;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
-	apply(th,
-	      "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-	      "\"identifiers\":{\"installation_id\":\"I2\"},\"event\":{\"name\":\"e2\"}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I2\"}}");
+	apply_rec(th, "identify", "m1", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}");
+	apply_rec(th, "track", "m2", "0901",
+		  "\"identifiers\":{\"installation_id\":\"I2\"},\"event\":{\"name\":\"e2\"}");
+	apply_rec(th, "identify", "m3", "0902",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I2\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL(json_array_size(dump), 1); /* the session merged */
 	c1 = profile_of(dump, "C1", NULL);
@@ -969,20 +946,16 @@ static void test_the_oldest_anonymous_profile_survives_a_merge(void)
 	char old_pid[64];
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"crm_id\":\"K1\"}}");
+	apply_rec(th, "identify", "m1", "0900", "\"identifiers\":{\"crm_id\":\"K1\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
 	snprintf(old_pid, sizeof(old_pid), "%s", pid_of(json_array_get(dump, 0)));
 	json_decref(dump);
-	apply(th,
-	      "{\"type\":\"track\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-	      "\"identifiers\":{\"installation_id\":\"I1\"},\"event\":{\"name\":\"e\"}}");
-	apply(th,
-	      "{\"type\":\"track\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-	      "\"identifiers\":{\"installation_id\":\"I1\",\"crm_id\":\"K1\"},"
-	      "\"event\":{\"name\":\"e\"}}");
+	apply_rec(th, "track", "m2", "0901",
+		  "\"identifiers\":{\"installation_id\":\"I1\"},\"event\":{\"name\":\"e\"}");
+	apply_rec(th, "track", "m3", "0902",
+		  "\"identifiers\":{\"installation_id\":\"I1\",\"crm_id\":\"K1\"},"
+		  "\"event\":{\"name\":\"e\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
 	CU_ASSERT_STRING_EQUAL(pid_of(json_array_get(dump, 0)), old_pid);
@@ -1041,18 +1014,13 @@ static void test_an_alias_of_an_erased_identifier_is_blocked(void)
 	json_t *dump;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
-	apply(th,
-	      "{\"type\":\"erase\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"}}");
-	apply(th,
-	      "{\"type\":\"alias\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-	      "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C8\"}}");
-	apply(th,
-	      "{\"type\":\"alias\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:03:00Z\","
-	      "\"previous_id\":\"I1\",\"identifiers\":{\"custom_id\":\"C9\"}}");
+	apply_rec(th, "identify", "m1", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}");
+	apply_rec(th, "erase", "m2", "0901", "\"identifiers\":{\"custom_id\":\"C1\"}");
+	apply_rec(th, "alias", "m3", "0902",
+		  "\"previous_id\":\"C1\",\"identifiers\":{\"custom_id\":\"C8\"}");
+	apply_rec(th, "alias", "m4", "0903",
+		  "\"previous_id\":\"I1\",\"identifiers\":{\"custom_id\":\"C9\"}");
 	CU_ASSERT_EQUAL(th->counts.applied, 2);
 	CU_ASSERT_EQUAL(th->counts.blocked, 2);
 	dump = testhub_dump(th, 0);
@@ -1222,9 +1190,8 @@ static void test_merges_a_cap_stops_are_logged_once_a_period(void)
 	json_t *dump;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"i1\","
-		  "\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}}");
+	apply_rec(th, "identify", "i1", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I1\"}");
 	log_set_level(HUB_LOG_WARN);
 	t0 = time_mono_ms();
 	testlib_capture_begin(&cap);
@@ -1319,9 +1286,8 @@ static void test_an_erase_does_not_offer_another_known_user_for_erasure(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
 	apply_refused_login(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m9\","
-		  "\"timestamp\":\"2025-03-03T09:30:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C2\",\"crm_id\":\"K2\"}}");
+	apply_rec(th, "identify", "m9", "0930",
+		  "\"identifiers\":{\"custom_id\":\"C2\",\"crm_id\":\"K2\"}");
 	apply_batch(th, "{\"type\":\"erase\",\"message_id\":\"e1\","
 		       "\"timestamp\":\"2025-03-03T10:00:00Z\","
 		       "\"identifiers\":{\"custom_id\":\"C1\"}}", &b);
@@ -1488,9 +1454,8 @@ static void test_an_erase_by_a_tombstone_id_erases_the_survivor(void)
 	snprintf(tomb, sizeof(tomb), "%s", pid_of(profile_of(dump, NULL, "I9")));
 	snprintf(c1, sizeof(c1), "%s", pid_of(profile_of(dump, "C1", NULL)));
 	json_decref(dump);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m3\","
-		  "\"timestamp\":\"2025-03-03T09:02:00Z\","
-		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
+	apply_rec(th, "identify", "m3", "0902",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}");
 	CU_ASSERT_EQUAL_FATAL(th->reader->ops->profile_get(th->reader, tomb, &p), 1);
 	CU_ASSERT_STRING_EQUAL_FATAL(p.merged_into, c1);
 	CU_ASSERT_EQUAL_FATAL(erase_by_pid(th, tomb, "pr_00000000000000b1", &warnings), HUB_OK);
@@ -1530,9 +1495,7 @@ static void test_only_a_privacy_request_erases_by_profile_id(void)
 	char pid[64], text[256];
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"m1\","
-		  "\"timestamp\":\"2025-03-03T09:00:00Z\","
-		  "\"identifiers\":{\"installation_id\":\"I1\"}}");
+	apply_rec(th, "identify", "m1", "0900", "\"identifiers\":{\"installation_id\":\"I1\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
 	snprintf(pid, sizeof(pid), "%s", pid_of(json_array_get(dump, 0)));
@@ -1576,8 +1539,7 @@ static void test_a_profile_at_the_merge_cap_is_not_absorbed(void)
 	char *lines;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"c\","
-		  "\"timestamp\":\"2025-03-03T09:00:00Z\",\"identifiers\":{\"custom_id\":\"C1\"}}");
+	apply_rec(th, "identify", "c", "0900", "\"identifiers\":{\"custom_id\":\"C1\"}");
 	apply(th, "{\"type\":\"identify\",\"message_id\":\"a\","
 		  "\"timestamp\":\"2025-03-03T09:00:01Z\",\"identifiers\":{\"crm_id\":\"K0\"}}");
 	lines = lines_for("{\"type\":\"identify\",\"message_id\":\"w%d\","
@@ -1591,9 +1553,8 @@ static void test_a_profile_at_the_merge_cap_is_not_absorbed(void)
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 2); /* C1, and A with all 100 */
 	json_decref(dump);
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"login\","
-		  "\"timestamp\":\"2025-03-03T11:00:00Z\",\"identifiers\":"
-		  "{\"custom_id\":\"C1\",\"crm_id\":\"K0\"}}");
+	apply_rec(th, "identify", "login", "1100",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"crm_id\":\"K0\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 2);
 	c1 = profile_of(dump, "C1", NULL);
@@ -1677,9 +1638,8 @@ static void test_a_merge_of_several_absorbs_them_oldest_first(void)
 		json_decref(dump);
 	}
 	/* the newest first in the record: the order is creation's, not the record's */
-	apply(th, "{\"type\":\"identify\",\"message_id\":\"all\","
-		  "\"timestamp\":\"2025-03-03T11:00:00Z\",\"identifiers\":"
-		  "{\"app_id\":\"P1\",\"web_id\":\"W1\",\"crm_id\":\"K1\"}}");
+	apply_rec(th, "identify", "all", "1100",
+		  "\"identifiers\":{\"app_id\":\"P1\",\"web_id\":\"W1\",\"crm_id\":\"K1\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
 	CU_ASSERT_STRING_EQUAL(pid_of(json_array_get(dump, 0)), pids[0]);
@@ -1766,33 +1726,28 @@ static void test_a_merge_tie_of_consent_goes_to_the_more_restrictive(void)
 	json_t *dump, *subs;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"},"
-	      "\"consent\":{\"email_marketing\":\"subscribed\","
-	      "\"sms_marketing\":\"unsubscribed\"}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"installation_id\":\"I9\"},\"consent\":{\"email_marketing\":"
-	      "\"unsubscribed\",\"sms_marketing\":\"subscribed\"}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C2\"},"
-	      "\"consent\":{\"email_marketing\":\"unsubscribed\","
-	      "\"sms_marketing\":\"subscribed\"}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"installation_id\":\"I8\"},\"consent\":{\"sms_marketing\":null}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-	      "\"identifiers\":{\"installation_id\":\"I8\"},\"consent\":{\"email_marketing\":"
-	      "\"subscribed\"}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m7\",\"timestamp\":\"2025-03-03T09:05:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I8\"}}");
+	apply_rec(th, "identify", "m1", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C1\"},"
+		  "\"consent\":{\"email_marketing\":\"subscribed\","
+		  "\"sms_marketing\":\"unsubscribed\"}");
+	apply_rec(th, "identify", "m2", "0900",
+		  "\"identifiers\":{\"installation_id\":\"I9\"},"
+		  "\"consent\":{\"email_marketing\":\"unsubscribed\","
+		  "\"sms_marketing\":\"subscribed\"}");
+	apply_rec(th, "identify", "m3", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C2\"},"
+		  "\"consent\":{\"email_marketing\":\"unsubscribed\","
+		  "\"sms_marketing\":\"subscribed\"}");
+	apply_rec(th, "identify", "m4", "0900",
+		  "\"identifiers\":{\"installation_id\":\"I8\"},"
+		  "\"consent\":{\"sms_marketing\":null}");
+	apply_rec(th, "identify", "m5", "0901",
+		  "\"identifiers\":{\"installation_id\":\"I8\"},"
+		  "\"consent\":{\"email_marketing\":\"subscribed\"}");
+	apply_rec(th, "identify", "m6", "0905",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}");
+	apply_rec(th, "identify", "m7", "0905",
+		  "\"identifiers\":{\"custom_id\":\"C2\",\"installation_id\":\"I8\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL(json_array_size(dump), 2); /* both sessions merged */
 	subs = json_object_get(profile_of(dump, "C1", NULL), "subscriptions");
@@ -1818,29 +1773,24 @@ static void test_a_merge_tie_of_an_attribute_goes_to_the_survivor(void)
 	char absorbed[64];
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"plan\":\"gold\","
-	      "\"seen\":1,\"age\":30}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"plan\":\"free\","
-	      "\"age\":31}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:01:00Z\","
-	      "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"seen\":2,"
-	      "\"note\":\"n\"}}");
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m5\",\"timestamp\":\"2025-03-03T09:02:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"age\":40}}");
+	apply_rec(th, "identify", "m1", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"plan\":\"gold\","
+		  "\"seen\":1,\"age\":30}");
+	apply_rec(th, "identify", "m2", "0900",
+		  "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"plan\":\"free\","
+		  "\"age\":31}");
+	apply_rec(th, "identify", "m4", "0901",
+		  "\"identifiers\":{\"installation_id\":\"I9\"},\"attributes\":{\"seen\":2,"
+		  "\"note\":\"n\"}");
+	apply_rec(th, "identify", "m5", "0902",
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"age\":40}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 2);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(profile_of(dump, NULL, "I9"));
 	snprintf(absorbed, sizeof(absorbed), "%s", pid_of(profile_of(dump, NULL, "I9")));
 	json_decref(dump);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m6\",\"timestamp\":\"2025-03-03T09:05:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}}");
+	apply_rec(th, "identify", "m6", "0905",
+		  "\"identifiers\":{\"custom_id\":\"C1\",\"installation_id\":\"I9\"}");
 	dump = testhub_dump(th, 0);
 	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1); /* the session merged */
 	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
@@ -1885,27 +1835,23 @@ static void test_an_array_op_keeps_the_newer_time_and_is_set_like(void)
 	json_t *dump, *attrs;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m1\",\"timestamp\":\"2025-03-03T09:10:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"},"
-	      "\"attributes\":{\"tags\":[\"a\",\"b\",\"a\"]}}");
+	apply_rec(th, "identify", "m1", "0910",
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"tags\":[\"a\",\"b\","
+		  "\"a\"]}");
 	/* older than the stored value: applies all the same */
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m2\",\"timestamp\":\"2025-03-03T09:00:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"},"
-	      "\"attributes\":{\"tags\":{\"$add\":[\"b\",\"c\"],\"$remove\":[\"a\"]}}}");
+	apply_rec(th, "identify", "m2", "0900",
+		  "\"identifiers\":{\"custom_id\":\"C1\"},"
+		  "\"attributes\":{\"tags\":{\"$add\":[\"b\",\"c\"],\"$remove\":[\"a\"]}}");
 	/* newer than the op, older than the stored value: refused */
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m3\",\"timestamp\":\"2025-03-03T09:05:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"tags\":[\"z\"]}}");
+	apply_rec(th, "identify", "m3", "0905",
+		  "\"identifiers\":{\"custom_id\":\"C1\"},\"attributes\":{\"tags\":[\"z\"]}");
 	dump = testhub_dump(th, 0);
 	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
 	CU_ASSERT(array_is(json_object_get(attrs, "tags"), after_op, 2));
 	json_decref(dump);
-	apply(th,
-	      "{\"type\":\"identify\",\"message_id\":\"m4\",\"timestamp\":\"2025-03-03T09:11:00Z\","
-	      "\"identifiers\":{\"custom_id\":\"C1\"},"
-	      "\"attributes\":{\"tags\":{\"$add\":[\"c\",\"d\",\"d\"]}}}");
+	apply_rec(th, "identify", "m4", "0911",
+		  "\"identifiers\":{\"custom_id\":\"C1\"},"
+		  "\"attributes\":{\"tags\":{\"$add\":[\"c\",\"d\",\"d\"]}}");
 	dump = testhub_dump(th, 0);
 	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
 	CU_ASSERT(array_is(json_object_get(attrs, "tags"), after_add, 3));
@@ -1990,20 +1936,6 @@ static void test_the_intake_counts_duplicates_blocked_and_refused(void)
 	CU_ASSERT_EQUAL(st.refused, 1);
 	CU_ASSERT_EQUAL(st.applied, 3);
 	testhub_stop(th);
-}
-
-/* One record of `type` at 2025-03-03T<hhmm>:00Z; body is the rest of its
- * JSON object (identifiers and payload). */
-static void apply_rec(struct testhub *th, const char *type, const char *mid, const char *hhmm,
-		      const char *body)
-{
-	char line[1024];
-
-	CU_ASSERT_FATAL(snprintf(line, sizeof(line),
-				 "{\"type\":\"%s\",\"message_id\":\"%s\",\"timestamp\":"
-				 "\"2025-03-03T%.2s:%.2s:00Z\",%s}",
-				 type, mid, hhmm, hhmm + 2, body) < (int)sizeof(line));
-	apply(th, line);
 }
 
 /* The live profile document holding identifier (type, value), or NULL;
