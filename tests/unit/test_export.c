@@ -2298,6 +2298,31 @@ static const char erase_ann[] =
 	"{\"type\":\"erase\",\"message_id\":\"e2\",\"timestamp\":\"2025-03-02T10:00:00.000Z\","
 	"\"identifiers\":{\"custom_id\":\"ann\"}}\n";
 
+/* A world of people whose export x (its keys `keys`, then a gate) holds its
+ * first batch in export_script's gate: *dir holds the gate, *blocked is
+ * the file the plugin made there (gate_open() lets it go on). */
+static void gated_world_open(struct world *w, const char *keys, char **dir, char **blocked)
+{
+	char *all;
+
+	*dir = testlib_mkdtemp();
+	CU_ASSERT_FATAL(asprintf(blocked, "%s/go.blocked", *dir) > 0);
+	CU_ASSERT_FATAL(asprintf(&all, "%s    gate: %s/go\n", keys, *dir) > 0);
+	world_open(w, all);
+	free(all);
+	apply(w, people);
+	world_start(w);
+	CU_ASSERT_FATAL(file_appears(*blocked)); /* export_batch() waits at the gate */
+}
+
+static void gated_world_close(struct world *w, char *dir, char *blocked)
+{
+	world_close(w);
+	testlib_rmtree(dir);
+	free(dir);
+	free(blocked);
+}
+
 /*
  * A batch sent again after an erase took its first changes out of the feed
  * keeps its planned range (batch_range(), the webhook's Idempotency-Key):
@@ -2308,19 +2333,13 @@ static const char erase_ann[] =
 static void test_a_batch_sent_again_keeps_its_range_when_changes_left_it(void)
 {
 	struct world w;
-	char *keys, *gate, *blocked;
+	char *gate, *blocked;
 	json_t *calls, *got;
 	char first_sent[64], again_sent[64], first_range[64], again_range[64];
 	int first_rc = -1, again_rc = -1;
 
-	gate = testlib_mkdtemp();
-	CU_ASSERT_FATAL(asprintf(&blocked, "%s/go.blocked", gate) > 0);
-	CU_ASSERT_FATAL(asprintf(&keys, "    retries: 1\n    batch_size: 5\n    gate: %s/go\n",
-				 gate) > 0);
-	world_open(&w, keys);
-	apply(&w, people);
-	world_start(&w);
-	CU_ASSERT_FATAL(file_appears(blocked)); /* the first send, answered "retry" */
+	/* the first send, held, then answered "retry" */
+	gated_world_open(&w, "    retries: 1\n    batch_size: 5\n", &gate, &blocked);
 	apply(&w, erase_ann); /* ann's changes, first in the batch, leave the feed */
 	gate_open(blocked);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
@@ -2337,11 +2356,7 @@ static void test_a_batch_sent_again_keeps_its_range_when_changes_left_it(void)
 	CU_ASSERT_STRING_EQUAL(first_range, first_sent);    /* nothing was filtered at first */
 	json_decref(calls);
 	json_decref(got);
-	world_close(&w);
-	testlib_rmtree(gate);
-	free(gate);
-	free(blocked);
-	free(keys);
+	gated_world_close(&w, gate, blocked);
 }
 
 /* The same with rows the export filters out first in the batch (kinds:
@@ -3597,18 +3612,11 @@ static void test_a_failed_load_after_the_lease_take_is_retried(void)
 static void test_a_change_erased_while_sent_is_not_dead_lettered(void)
 {
 	struct world w;
-	char *keys, *gate, *blocked;
+	char *gate, *blocked;
 	json_t *dl, *c;
 	size_t i;
 
-	gate = testlib_mkdtemp();
-	CU_ASSERT_FATAL(asprintf(&blocked, "%s/go.blocked", gate) > 0);
-	CU_ASSERT_FATAL(asprintf(&keys, "    bad_custom_id: cy\n    batch_size: 1\n"
-				 "    gate: %s/go\n", gate) > 0);
-	world_open(&w, keys);
-	apply(&w, people);
-	world_start(&w);
-	CU_ASSERT_FATAL(file_appears(blocked));
+	gated_world_open(&w, "    bad_custom_id: cy\n    batch_size: 1\n", &gate, &blocked);
 	apply(&w, erase_cy); /* commits while the plugin holds cy's change */
 	gate_open(blocked);
 	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
@@ -3616,11 +3624,7 @@ static void test_a_change_erased_while_sent_is_not_dead_lettered(void)
 	json_array_foreach(dl, i, c)
 		CU_ASSERT_PTR_NULL(strstr(str_of(c, "change"), "\"custom_id\":\"cy\""));
 	json_decref(dl);
-	world_close(&w);
-	testlib_rmtree(gate);
-	free(gate);
-	free(blocked);
-	free(keys);
+	gated_world_close(&w, gate, blocked);
 }
 
 /* Starts an exporter on cfg and waits until it is idle. */
@@ -4957,31 +4961,6 @@ static void *stop_main(void *ex)
 	return NULL;
 }
 
-/* A world whose export x holds its first batch in export_script's gate
- * (the call to be answered "retry"): *dir holds the gate, *blocked is the
- * file the plugin made there (gate_open() lets it go on). */
-static void gated_world_open(struct world *w, char **dir, char **blocked)
-{
-	char *keys;
-
-	*dir = testlib_mkdtemp();
-	CU_ASSERT_FATAL(asprintf(blocked, "%s/go.blocked", *dir) > 0);
-	CU_ASSERT_FATAL(asprintf(&keys, "    retries: 1\n    gate: %s/go\n", *dir) > 0);
-	world_open(w, keys);
-	free(keys);
-	apply(w, people);
-	world_start(w);
-	CU_ASSERT_FATAL(file_appears(*blocked)); /* export_batch() waits at the gate */
-}
-
-static void gated_world_close(struct world *w, char *dir, char *blocked)
-{
-	world_close(w);
-	testlib_rmtree(dir);
-	free(dir);
-	free(blocked);
-}
-
 /* A stop held up by a plugin that does not return from export_batch()
  * says so every 10 s (not sooner), naming the export, its plugin and
  * what the plugin is doing. */
@@ -4993,7 +4972,7 @@ static void test_export_stop_held_by_a_plugin_says_so_after_10_s(void)
 	char *dir, *blocked, *logged;
 	int64_t t0, waited_ms = -1;
 
-	gated_world_open(&w, &dir, &blocked);
+	gated_world_open(&w, "    retries: 1\n", &dir, &blocked);
 	testlib_capture_begin(&cap);
 	t0 = time_mono_ms();
 	CU_ASSERT_FATAL(pthread_create(&t, NULL, stop_main, w.ex) == 0);
@@ -5082,7 +5061,7 @@ static void test_export_wait_idle_times_out_while_a_batch_is_held(void)
 	struct world w;
 	char *dir, *blocked;
 
-	gated_world_open(&w, &dir, &blocked);
+	gated_world_open(&w, "    retries: 1\n", &dir, &blocked);
 	CU_ASSERT_EQUAL(export_wait_idle(w.ex, 200), -1);
 	gate_open(blocked);
 	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0);
