@@ -34,9 +34,14 @@
 // Test controls (no auth): POST /_control {faults: [{on: "post"|"get"|
 // "partition", status, retry_after, empty (no body at all, as gateways
 // answer), bad_gzip (a 200 saying gzip whose body is not: cut or spoiled
-// in transit), sql_state, code, message (a 422's)}], async_polls: N, append:
+// in transit), sql_state, code, message (a 422's), partition: N (only a
+// request for partition N takes it), cut_after: BYTES with cut: "close" |
+// "reset" | "hold" (a 200 with the partition's real headers, Content-Length
+// the whole body's, then only its first BYTES bytes, gzip'd if accepted:
+// the connection is closed, reset, or held open until the client leaves;
+// its log entry says `cut: {how, sent, of}`)}], async_polls: N, append:
 // {TABLE: [rows]}}; GET /_log -> every /api/v2 request seen (a statement's
-// handle in `handle`).
+// handle in `handle`).  A fault is taken once, by the first request it fits.
 'use strict';
 
 const crypto = require('crypto');
@@ -408,9 +413,27 @@ function resultSet(handle, st) {
 	};
 }
 
-function takeFault(on) {
-	const i = control.faults.findIndex(f => f.on === on);
+// The first fault armed for this request (a partition's: for its number
+// when the fault names one), taken: it fires once.
+function takeFault(on, partition) {
+	const i = control.faults.findIndex(f => f.on === on &&
+		(f.partition === undefined || f.partition === partition));
 	return i < 0 ? null : control.faults.splice(i, 1)[0];
+}
+
+// A partition's answer cut in transit (f.cut_after, f.cut): its headers as
+// a whole answer's, then the first bytes of its body, then the connection
+// closed (FIN), reset (RST) or held open, sending nothing more.
+function sendCut(res, f, headers, body, entry) {
+	const sent = Math.max(0, Math.min(f.cut_after, body.length - 1));
+	res.writeHead(200, Object.assign({ 'Content-Length': String(body.length) }, headers));
+	res.write(body.subarray(0, sent), () => {
+		entry.cut = { how: f.cut, sent, of: body.length };
+		if (f.cut === 'reset')
+			res.socket.resetAndDestroy();
+		else if (f.cut !== 'hold')
+			res.socket.destroy();
+	});
 }
 
 function sendFault(res, f) {
@@ -526,8 +549,8 @@ function getStatement(req, res, url, handle, entry) {
 	const partition = url.searchParams.get('partition');
 	entry.handle = handle;
 	entry.partition = partition === null ? null : Number(partition);
-	const f = takeFault(partition === null ? 'get' : 'partition');
-	if (f) {
+	const f = takeFault(partition === null ? 'get' : 'partition', entry.partition);
+	if (f && !f.cut) {
 		entry.status = f.status;
 		return sendFault(res, f);
 	}
@@ -554,14 +577,18 @@ function getStatement(req, res, url, handle, entry) {
 		return send(res, 422, { code: '000000', message: `partition ${partition} does not exist` });
 	}
 	const text = JSON.stringify({ data: parts[n] });
+	const headers = { 'Content-Type': 'application/json' };
+	let body = Buffer.from(text);
 	entry.status = 200;
 	if (/\bgzip\b/.test(req.headers['accept-encoding'] || '')) {
 		entry.gzip = true;
-		res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
-		return res.end(zlib.gzipSync(text));
+		headers['Content-Encoding'] = 'gzip';
+		body = zlib.gzipSync(text);
 	}
-	res.writeHead(200, { 'Content-Type': 'application/json' });
-	res.end(text);
+	if (f)
+		return sendCut(res, f, headers, body, entry);
+	res.writeHead(200, headers);
+	res.end(body);
 }
 
 function handle(req, res, body) {
@@ -617,4 +644,7 @@ server.listen(0, '127.0.0.1', () => {
 	fs.renameSync(file + '.tmp', file); /* whole, or not there yet */
 });
 for (const sig of ['SIGTERM', 'SIGINT'])
-	process.on(sig, () => server.close(() => process.exit(0)));
+	process.on(sig, () => {
+		server.close(() => process.exit(0));
+		server.closeAllConnections(); // a held cut's too
+	});
