@@ -234,6 +234,24 @@ static hub_rc take_partition(struct sf_api *a, size_t n, long status, char *err,
 	return HUB_OK;
 }
 
+/* A partition's transfer that failed in transit (cut, reset, stalled; err
+ * says how): err then names the partition, its statement and the bytes of
+ * its body that came (as sent, gzip'd or not) of those its Content-Length
+ * promised, before curl's words. */
+static void partition_in_transit(struct sf_api *a, size_t n, char *err, size_t err_size)
+{
+	curl_off_t got = 0, of = -1;
+	char why[SF_MSG], of_text[32] = "";
+
+	snprintf(why, sizeof(why), "%s", err);
+	curl_easy_getinfo(a->curl, CURLINFO_SIZE_DOWNLOAD_T, &got);
+	curl_easy_getinfo(a->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &of);
+	if (of >= 0)
+		snprintf(of_text, sizeof(of_text), " of %lld", (long long)of);
+	snprintf(err, err_size, "partition %zu of statement %s: %lld%s bytes received: %s", n,
+		 a->handle, (long long)got, of_text, why);
+}
+
 static hub_rc fetch_partition(struct sf_api *a, size_t n, char *err, size_t err_size)
 {
 	char url[1024];
@@ -241,8 +259,11 @@ static hub_rc fetch_partition(struct sf_api *a, size_t n, char *err, size_t err_
 	hub_rc rc;
 
 	snprintf(url, sizeof(url), "%s/api/v2/statements/%s?partition=%zu", a->base, a->handle, n);
-	if ((rc = sf_sqlapi_http(a, url, NULL, &status, err, err_size)) != HUB_OK)
+	if ((rc = sf_sqlapi_http(a, url, NULL, &status, err, err_size)) != HUB_OK) {
+		if (rc == HUB_RETRY) /* the run reads it again from the committed cursor */
+			partition_in_transit(a, n, err, err_size);
 		return rc;
+	}
 	return take_partition(a, n, status, err, err_size);
 }
 
