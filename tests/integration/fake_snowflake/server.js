@@ -36,10 +36,13 @@
 // answer), bad_gzip (a 200 saying gzip whose body is not: cut or spoiled
 // in transit), sql_state, code, message (a 422's), partition: N (only a
 // request for partition N takes it), cut_after: BYTES with cut: "close" |
-// "reset" | "hold" (a 200 with the partition's real headers, Content-Length
-// the whole body's, then only its first BYTES bytes, gzip'd if accepted:
-// the connection is closed, reset, or held open until the client leaves;
-// its log entry says `cut: {how, sent, of}`)}], async_polls: N, append:
+// "reset" | "hold" (a partition's answer, or a POST's 200, with its real
+// headers and Content-Length the whole body's, then only its first BYTES
+// bytes, a partition gzip'd if accepted: the connection is closed, reset,
+// or held open until the client leaves; its log entry says `cut: {how,
+// sent, of}`; unframed: true sends neither Content-Length nor chunks, so
+// the body ends where the connection does, as HTTP/1.0 allows)}],
+// async_polls: N, append:
 // {TABLE: [rows]}}; GET /_log -> every /api/v2 request seen (a statement's
 // handle in `handle`).  A fault is taken once, by the first request it fits.
 'use strict';
@@ -421,12 +424,19 @@ function takeFault(on, partition) {
 	return i < 0 ? null : control.faults.splice(i, 1)[0];
 }
 
-// A partition's answer cut in transit (f.cut_after, f.cut): its headers as
-// a whole answer's, then the first bytes of its body, then the connection
-// closed (FIN), reset (RST) or held open, sending nothing more.
+// An answer cut in transit (f.cut_after, f.cut): its headers as a whole
+// answer's (f.unframed: without a length, the body closed by the
+// connection's end), then the first bytes of its body, then the
+// connection closed (FIN), reset (RST) or held open, sending nothing more.
 function sendCut(res, f, headers, body, entry) {
 	const sent = Math.max(0, Math.min(f.cut_after, body.length - 1));
-	res.writeHead(200, Object.assign({ 'Content-Length': String(body.length) }, headers));
+	if (f.unframed) {
+		res.useChunkedEncodingByDefault = false;
+		res.shouldKeepAlive = false;
+	} else {
+		headers = Object.assign({ 'Content-Length': String(body.length) }, headers);
+	}
+	res.writeHead(200, headers);
 	res.write(body.subarray(0, sent), () => {
 		entry.cut = { how: f.cut, sent, of: body.length };
 		if (f.cut === 'reset')
@@ -488,7 +498,7 @@ function postStatement(req, res, url, body, entry) {
 		failedByRequestId.set(requestId, failure);
 		return send(res, 422, failure);
 	}
-	if (f) {
+	if (f && !f.cut) {
 		entry.status = f.status;
 		return sendFault(res, f);
 	}
@@ -517,6 +527,9 @@ function postStatement(req, res, url, body, entry) {
 		statementHandle: handle, statementStatusUrl: `/api/v2/statements/${handle}` });
 	}
 	entry.status = 200;
+	if (f) // a cut: the statement ran, its answer is lost on the way
+		return sendCut(res, f, { 'Content-Type': 'application/json' },
+			Buffer.from(JSON.stringify(resultSet(handle, st))), entry);
 	send(res, 200, resultSet(handle, st));
 }
 
