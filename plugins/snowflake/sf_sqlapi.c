@@ -258,6 +258,26 @@ hub_rc sf_sqlapi_status_error(struct sf_api *a, long status, char *err, size_t e
 	return rc;
 }
 
+/* 1 when a 200's body (a->resp) that json_loads refused (jerr) broke off
+ * in transit: it is empty, or an object (every answer of the SQL API is
+ * one) whose JSON ends before it closes, or in a token cut at its last
+ * byte (`tr` of true).  An answer sent without a length (no
+ * Content-Length, no chunks: HTTP/1.0's framing, a proxy's) ends where its
+ * connection does, so curl takes one cut short as whole.  Not a malformed
+ * answer (text after the object, a stray token), which the same request
+ * meets again: the run is retried. */
+int sf_sqlapi_answer_is_cut(const struct sf_api *a, const json_error_t *jerr)
+{
+	enum json_error_code code = json_error_code(jerr);
+
+	if (a->resp.len == 0)
+		return 1;
+	return a->resp.p[0] == '{' &&
+	       (code == json_error_premature_end_of_input ||
+		(code == json_error_invalid_syntax && jerr->position >= 0 &&
+		 (size_t)jerr->position >= a->resp.len));
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
 static char *dup_or_null(const char *s, int *failed)

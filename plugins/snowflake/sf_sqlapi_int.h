@@ -78,6 +78,9 @@ hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long 
 		      size_t err_size);
 /* The error of a non-2xx answer, from its JSON body {code, message, sqlState}. */
 hub_rc sf_sqlapi_status_error(struct sf_api *a, long status, char *err, size_t err_size);
+/* 1 when a 200's body (a->resp) that json_loads refused (jerr) broke off
+ * in transit: it is empty, or an object whose JSON fails at its last byte. */
+int sf_sqlapi_answer_is_cut(const struct sf_api *a, const json_error_t *jerr);
 
 /* ---- sf_sqlapi_stmt.c ----------------------------------------------------------------------- */
 

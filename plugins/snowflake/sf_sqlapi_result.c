@@ -13,7 +13,10 @@
  * A cell that is not a value of its column's type (sf_cell.c), or a time
  * beyond int64 microseconds, fails the page, naming the partition, row,
  * column and type.  A partition whose rows are not as many as
- * partitionInfo's rowCount says fails the run (retried).
+ * partitionInfo's rowCount says fails the run (retried), as does one cut
+ * in transit: its transfer failed (the error names the partition, its
+ * statement and the bytes received), or its JSON breaks off at its end (an
+ * answer without a length, which curl takes as whole).
  * One partition is in memory at a time.
  *
  * Never sends a statement itself: sf_sqlapi_run_statement does
@@ -208,6 +211,7 @@ static hub_rc api_open(void *t, struct rowmap *m, const char *param, size_t batc
 static hub_rc take_partition(struct sf_api *a, size_t n, long status, char *err,
 			     size_t err_size)
 {
+	json_error_t jerr;
 	json_t *root;
 	hub_rc rc;
 
@@ -217,8 +221,14 @@ static hub_rc take_partition(struct sf_api *a, size_t n, long status, char *err,
 	}
 	if (status != 200)
 		return sf_sqlapi_status_error(a, status, err, err_size);
-	if (!(root = json_loads(a->resp.p ? a->resp.p : "", 0, NULL)) ||
-	    !json_is_array(json_object_get(root, "data"))) {
+	root = json_loads(a->resp.p ? a->resp.p : "", 0, &jerr);
+	if (!root && sf_sqlapi_answer_is_cut(a, &jerr)) {
+		snprintf(err, err_size, "partition %zu of statement %s: the answer breaks off after "
+			 "%zu bytes (decoded), in the middle of its JSON: cut in transit", n,
+			 a->handle ? a->handle : "?", a->resp.len);
+		return HUB_RETRY;
+	}
+	if (!root || !json_is_array(json_object_get(root, "data"))) {
 		json_decref(root);
 		snprintf(err, err_size, "partition %zu: not a JSON result", n);
 		return HUB_ERR_INTERNAL;

@@ -300,6 +300,7 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 {
 	char url[1024], *body = statement_body(a, statement, param);
 	int64_t sent_ms = mono_clock_ms();
+	json_error_t jerr;
 	long status = 0;
 	int is_retry;
 	hub_rc rc;
@@ -347,8 +348,13 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 			a->has_pending = 0;
 		return rc;
 	}
-	a->has_pending = 0;
-	if (!(*out = json_loads(a->resp.p, 0, NULL))) {
+	a->has_pending = 0; /* it ran: a retry of a cut answer runs it anew */
+	if (!(*out = json_loads(a->resp.p, 0, &jerr))) {
+		if (sf_sqlapi_answer_is_cut(a, &jerr)) {
+			snprintf(err, err_size, "the statement's answer breaks off after %zu bytes, "
+				 "in the middle of its JSON: cut in transit", a->resp.len);
+			return HUB_RETRY;
+		}
 		snprintf(err, err_size, "a result set that is not JSON");
 		return HUB_ERR_INTERNAL;
 	}

@@ -339,7 +339,7 @@ grep -q "bad HTTP Content or Transfer-Encoding (retry 1 of" "$T/err" ||
 # partition 1 and a close of partition 2 (each retried from the committed cursor); a sync
 # stopped (SIGTERM) while partition 2 arrives, then run again.  All end with the same rows,
 # stored once, and the same cursor.
-for db in clean cut stopped; do
+for db in clean cut stopped unframed; do
 	{
 		printf 'store:\n  path: %s/%s.db\nplugin_dir: %s/plugins\nsources:\n' "$T" $db "$T"
 		source_yaml users
@@ -399,6 +399,26 @@ then=$(applied stopped)
 [ $((${first:-0} + ${then:-0})) -eq "$(applied clean)" ] ||
 	fail "4d: applied $first, then $then, where a clean sync applies $(applied clean)"
 grep -qxF "$clean_cursor" "$T/out.stopped" || fail "4d: the cursor after the run again: $(cat "$T/out.stopped")"
+
+# answers without a length (no Content-Length, no chunks: the body ends where the connection
+# does), a statement's and a partition's, cut: curl takes each as whole, its JSON broken off
+# (the run failed, "not JSON", and was not retried)
+before=$(fake_log | jq length)
+control '{"faults": [{"on": "post", "cut_after": 200, "cut": "close", "unframed": true},
+  {"on": "partition", "partition": 1, "cut_after": 60, "cut": "close", "unframed": true}]}'
+sync_db unframed || fail "4d: a sync through unframed cuts: $(cat "$T/err.unframed")"
+grep -qx "retries 2" "$T/out.unframed" || fail "4d: two unframed cuts, two retries: $(cat "$T/out.unframed")"
+fake_log | jq -e --argjson from "$before" '[.[$from:][] | select(.cut)] | length == 2' >/dev/null ||
+	fail "4d: the fake did not cut: $(fake_log | jq -c --argjson from "$before" '.[$from:]')"
+stored unframed | cmp -s - "$T/stored.clean" ||
+	fail "4d: the unframed cuts' sync stored otherwise: $(stored unframed | diff "$T/stored.clean" - | head -5)"
+[ "$(applied unframed)" = "$(applied clean)" ] ||
+	fail "4d: applied $(applied unframed) where a clean sync applies $(applied clean)"
+grep -qxF "$clean_cursor" "$T/out.unframed" || fail "4d: the unframed cuts' cursor: $(cat "$T/out.unframed")"
+grep -q "the statement's answer breaks off after 200 bytes, in the middle of its JSON: cut in transit (retry 1 of" \
+	"$T/err.unframed" || fail "4d: the message of a statement's unframed cut: $(cat "$T/err.unframed")"
+grep -q "partition 1 of statement 01b2c3d4-[0-9-]*: the answer breaks off after [0-9]* bytes (decoded), in the middle of its JSON: cut in transit (retry 1 of" \
+	"$T/err.unframed" || fail "4d: the message of a partition's unframed cut: $(cat "$T/err.unframed")"
 
 # ---- 5. failures: retries run out; a SQL error; a refused key ------------------------
 control '{"faults": [{"on": "post", "status": 503}, {"on": "post", "status": 503}]}'

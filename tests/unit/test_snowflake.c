@@ -436,6 +436,39 @@ static void test_partition_answers(void)
 	sf_api_free(a);
 }
 
+/* A 200 whose JSON breaks off at its end (empty, or an object cut at its
+ * last byte) was cut in transit: an answer sent without a length ends where
+ * its connection does, and curl takes it as whole.  HUB_RETRY naming the
+ * partition, its statement and the bytes (it failed the run as "not a JSON
+ * result", unretried); JSON spoiled before its end is no cut. */
+static void test_a_partition_broken_off_is_retried(void)
+{
+	struct sf_api *a = open_page(META("{\"name\": \"ID\", \"type\": \"fixed\"}")
+				     "\"data\": [[\"1\"]]}");
+	static const char *const cut[] = {"", "{", "{\"data\": [[\"7\"], [\"",
+					  "{\"data\": [[\"7\"], [tr", "{\"data\": [[\"7\"]]"};
+	static const char *const spoiled[] = {"x", "[1", "{\"data\": [[\"7\"]]} x",
+					      "{\"data\": [1,]}"};
+	char err[SF_MSG] = "", want[SF_MSG];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a->handle = strdup("01b2c3d4-q"));
+	a->n_parts = 3;
+	for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+		CU_ASSERT_EQUAL(answer_partition(a, 2, 200, cut[i], err, sizeof(err)), HUB_RETRY);
+		snprintf(want, sizeof(want), "partition 2 of statement 01b2c3d4-q: the answer breaks "
+			 "off after %zu bytes (decoded), in the middle of its JSON: cut in transit",
+			 strlen(cut[i]));
+		CU_ASSERT_STRING_EQUAL(err, want);
+		CU_ASSERT_EQUAL(a->part_no, 0); /* not taken */
+	}
+	for (size_t i = 0; i < sizeof(spoiled) / sizeof(spoiled[0]); i++) {
+		CU_ASSERT_EQUAL(answer_partition(a, 2, 200, spoiled[i], err, sizeof(err)),
+				HUB_ERR_INTERNAL);
+		CU_ASSERT_STRING_EQUAL(err, "partition 2: not a JSON result");
+	}
+	sf_api_free(a);
+}
+
 /* A result set through take_result(), bound to a map of ID. */
 static hub_rc take(const char *json, char *err, size_t err_size)
 {
@@ -1731,6 +1764,7 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_bad_cell_fails_the_page_naming_row_column_and_type),
 	   TEST(test_out_of_range_times_fail_the_page), TEST(test_partition_answers),
 	   TEST(test_a_partition_not_of_its_row_count_is_retried),
+	   TEST(test_a_partition_broken_off_is_retried),
 	   TEST(test_statement_handle_must_be_one),
 	   TEST(test_result_without_columns_or_as_another_format_is_refused),
 	   TEST(test_statement_handle_is_1_to_128_characters),
