@@ -33,7 +33,8 @@ const struct hub_config_key config_keys_common_source[] = {
 	{"cursor", HUB_CFG_ANY, NULL, 0, 0, "pull: cursor column or list of columns"},
 	{"cursor_start", HUB_CFG_STRING, NULL, 0, 0,
 	 "pull: first cursor (default the start of the column's type)"},
-	{"page_size", HUB_CFG_INT, NULL, 0, 0, "pull: rows per page"},
+	{"page_size", HUB_CFG_INT, NULL, 0, 0, /* SYNC_PAGE_SIZE, SOURCE_PAGE_SIZE_MAX */
+	 "pull: rows per page (default 10000, at most 1000000)"},
 	{"kind", HUB_CFG_STRING, NULL, 0, 0, "pull: attributes, events, consent or erase"},
 	{"map", HUB_CFG_OBJECT, NULL, 0, 0, "pull: columns -> record fields"},
 	{"max_retries", HUB_CFG_INT, "5", 0, 0, "pull: retries of transient errors"},
@@ -46,7 +47,8 @@ const struct hub_config_key config_keys_common_export[] = {
 	{"enabled", HUB_CFG_BOOL, "true", 0, 0, "false: configured but not run"},
 	{"kinds", HUB_CFG_STRING_LIST, NULL, 0, 0, "change kinds to deliver (default all)"},
 	{"attributes", HUB_CFG_STRING_LIST, NULL, 0, 0, "attributes to include (default all)"},
-	{"batch_size", HUB_CFG_INT, NULL, 0, 0, "changes per delivery"},
+	{"batch_size", HUB_CFG_INT, NULL, 0, 0, /* export.c: BATCH_DEFAULT, BATCH_MAX */
+	 "changes per delivery (default 100, at most 10000)"},
 	{"backfill", HUB_CFG_BOOL, "true", 0, 0,
 	 "on its first run, first every live profile (a profile_updated change each)"},
 	{0},

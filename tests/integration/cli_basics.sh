@@ -40,6 +40,12 @@ grep -Eq "^    schedule " "$T/out" &&
 	fail "plugins --describe snowflake lists not each of query/cursor/...: $(cat "$T/out")"
 "$HUB" plugins --describe webhook >"$T/out" && grep -Eq "^    batch_size " "$T/out" &&
 	grep -Eq "^    kinds " "$T/out" || fail "plugins --describe webhook lists no batch_size/kinds"
+# the hub's defaults of the keys it reads on every entry, where the plugin cannot say them
+grep -q "changes per delivery (default 100, at most 10000)" "$T/out" ||
+	fail "plugins --describe webhook: batch_size's default: $(cat "$T/out")"
+"$HUB" plugins --describe snowflake >"$T/out" &&
+	grep -q "rows per page (default 10000, at most 1000000)" "$T/out" ||
+	fail "plugins --describe snowflake: page_size's default: $(cat "$T/out")"
 "$HUB" plugins --describe segment >"$T/out" && grep -Eq "^    enabled " "$T/out" &&
 	! grep -Eq "^    schedule " "$T/out" || fail "plugins --describe segment: $(cat "$T/out")"
 
