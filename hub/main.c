@@ -41,7 +41,7 @@ static const char usage_text[] =
 	"  run                       run the hub (HTTP intake, API, scheduler, exports)\n"
 	"  check [--connect]         validate the config and load every plugin\n"
 	"  import FILE|- --source NAME [--format canonical|<plugin>]\n"
-	"         [--commit-every N] [--rejects FILE]\n"
+	"         [--commit-every RECORDS] [--rejects FILE]\n"
 	"                            backfill records from a JSON Lines file (gzip too)\n"
 	"  sync SOURCE [--full]      run one pull sync now\n"
 	"  profile (--custom-id C | --installation-id I | --email E | --phone P |\n"
