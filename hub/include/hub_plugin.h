@@ -705,11 +705,14 @@ struct hub_plugin {
 	/* ---- appended in ABI 1.10 (an older host ignores it) ---- */
 
 	/* optional: what create() would refuse of this entry's values alone,
-	 * checked without opening a file or a connection (so without
-	 * --connect): `profilehub check` and `run` at start call it on every
-	 * entry, enabled or not, before any create().  HUB_OK, or a code and
-	 * err as create() would give.  `inst` serves the config getters and
-	 * log() only; there is no state. */
+	 * checked without opening a connection (so without --connect):
+	 * `profilehub check` and `run` at start call it on every entry,
+	 * enabled or not, before any create().  HUB_OK, or a code and err as
+	 * create() would give.  Files are create()'s to read (a key file
+	 * mounted after the hub starts must not stop it); the webhook reads
+	 * its ca_file here, a bundle shipped with the config, so that one
+	 * verifying nothing is refused by `check`.  `inst` serves the config
+	 * getters and log() only; there is no state. */
 	hub_rc (*check_config)(const struct hub_host *host, const struct hub_instance *inst,
 			       char *err, size_t err_size);
 
