@@ -126,7 +126,8 @@ static const char *cors_allowed_headers(const struct http_req *req)
 /* OPTIONS on an /in/ path some route of the source serves: 204, what it
  * allows (`allow`, mount_allow()); a preflight from an allowed origin gets
  * the CORS answer too.  Nothing is read or stored, so no credential is
- * asked (a browser sends none with a preflight). */
+ * asked (a browser sends none with a preflight).  no-store and nosniff as
+ * every other answer (http_answer_take). */
 static enum MHD_Result answer_options(struct http_req *req, const char *allow)
 {
 	struct MHD_Response *resp;
@@ -137,6 +138,7 @@ static enum MHD_Result answer_options(struct http_req *req, const char *allow)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (req->cors_origin[0]) {
 		cors_headers_add(req, resp);
 		MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow);

@@ -223,7 +223,8 @@ static void test_cors_lets_any_origin_read_ingestion_answers_by_default(void)
  * path takes and the headers asked for, no credential asked, nothing
  * stored; without an Origin it only says what the path allows; a path no
  * route serves is 404, and requested headers that are not a list of names
- * get the usual ones. */
+ * get the usual ones.  Like every answer of the ingestion routes it is
+ * no-store and nosniff (docs/reliability-and-security.md). */
 static void test_cors_preflight_of_a_source_route(void)
 {
 	static const char *const preflight[] = {
@@ -243,12 +244,15 @@ static void test_cors_preflight_of_a_source_route(void)
 	CU_ASSERT_STRING_EQUAL(r.acam, "POST, PUT, OPTIONS");
 	CU_ASSERT_STRING_EQUAL(r.acah, "authorization, content-type");
 	CU_ASSERT_STRING_EQUAL(r.max_age, "600");
+	CU_ASSERT_STRING_EQUAL(r.cache_control, "no-store");
+	CU_ASSERT_STRING_EQUAL(r.nosniff, "nosniff");
 	http_do(w.port, "OPTIONS", "/in/web/v1/reject", NULL, 0, 0, odd, &r);
 	CU_ASSERT_EQUAL(r.status, 204);
 	CU_ASSERT_STRING_EQUAL(r.acah, "Authorization, Content-Type, Content-Encoding");
 	http_do(w.port, "OPTIONS", "/in/web/v1/echo", NULL, 0, 0, NULL, &r);
 	CU_ASSERT_EQUAL(r.status, 204);
 	CU_ASSERT_STRING_EQUAL(r.allow, "POST, PUT, OPTIONS");
+	CU_ASSERT_STRING_EQUAL(r.nosniff, "nosniff");
 	CU_ASSERT_STRING_EQUAL(r.acao, "");
 	CU_ASSERT_STRING_EQUAL(r.acam, "");
 	http_do(w.port, "OPTIONS", "/in/web/v1/none", NULL, 0, 0, preflight, &r);
