@@ -635,9 +635,12 @@ enum MHD_Result http_route_request(struct http_req *req, const char *target,
 	if (!is_get)
 		return refuse_method(req, method, ALLOW_GET);
 	denied = req->kind == REQ_METRICS ? metrics_refusal(req) : 0;
+	/* with api.tokens unset no token would do: say so, as /v1 does */
 	if (denied == MHD_HTTP_UNAUTHORIZED)
 		return refuse(req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-			      "a bearer token of api.tokens is required", NULL);
+			      srv->cfg->n_api_tokens ? "a bearer token of api.tokens is required"
+						     : http_auth_forbidden_message(0),
+			      NULL);
 	if (denied == MHD_HTTP_FORBIDDEN)
 		return refuse(req, MHD_HTTP_FORBIDDEN, "forbidden",
 			      http_auth_forbidden_message(srv->cfg->n_api_tokens), NULL);

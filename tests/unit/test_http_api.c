@@ -247,6 +247,41 @@ static void test_api_with_a_token_still_works(void)
 	free(body);
 }
 
+/* With api.tokens unset, /metrics from afar (here a rebound name in Host)
+ * is answered as /v1 is: the 401 without a token says, as the 403 with one
+ * does, that no token is allowed, since api.tokens is not set (it asked
+ * for "a bearer token of api.tokens", which none could be). */
+static void test_metrics_from_afar_without_api_tokens_says_they_are_not_set(void)
+{
+	static const char *const rebound[] = {"Host: rebound.example", NULL};
+	static const char *const rebound_token[] = {"Host: rebound.example",
+						    "Authorization: Bearer " API_TOKEN, NULL};
+	static const char not_set[] = "api.tokens is not set";
+	struct world w;
+	struct resp r;
+
+	world_start(&w, API_MAX_BODY, 1, NULL, NULL);
+	http_do(w.port, "GET", "/metrics", NULL, 0, 0, rebound, &r);
+	ASSERT_ERROR(&r, 401, "unauthorized");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, not_set));
+	http_do(w.port, "GET", "/metrics", NULL, 0, 0, rebound_token, &r);
+	ASSERT_ERROR(&r, 403, "forbidden");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, not_set));
+	http_do(w.port, "GET", "/v1/sources", NULL, 0, 0, NULL, &r);
+	ASSERT_ERROR(&r, 401, "unauthorized");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, not_set));
+	world_close(&w);
+
+	/* with a token set, the 401 asks for one */
+	world_open_api(&w);
+	http_do(w.port, "GET", "/metrics", NULL, 0, 0, rebound, &r);
+	ASSERT_ERROR(&r, 401, "unauthorized");
+	CU_ASSERT_PTR_NULL(strstr(r.body, not_set));
+	http_do(w.port, "GET", "/metrics", NULL, 0, 0, rebound_token, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	world_close(&w);
+}
+
 struct bg_erase {
 	struct world *w;
 	char body[96];
@@ -1320,6 +1355,7 @@ static void test_a_stalled_access_client_holds_no_snapshot(void)
 TEST_SUITE(http_api, http_suite_init, http_suite_clean,
 	   TEST(test_api_token_is_checked_before_the_body),
 	   TEST(test_api_with_a_token_still_works),
+	   TEST(test_metrics_from_afar_without_api_tokens_says_they_are_not_set),
 	   TEST(test_an_unread_body_is_held_to_the_limit),
 	   TEST(test_api_cursor_out_of_range_is_400),
 	   TEST(test_api_query_value_with_a_nul_byte_is_400),
