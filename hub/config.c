@@ -346,8 +346,8 @@ static int is_listen_address(const char *s)
 
 	if (!colon || !colon[1] || colon == s)
 		return 0;
-	if (s[0] == '[' && colon[-1] != ']')
-		return 0;
+	if (s[0] == '[' && (colon[-1] != ']' || colon - s < 3))
+		return 0; /* [::1:8080, []:8080 */
 	if (s[0] != '[' && memchr(s, ':', (size_t)(colon - s)))
 		return 0; /* ::1:8080 */
 	for (const char *p = colon + 1; *p; p++) {

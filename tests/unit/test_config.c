@@ -395,8 +395,8 @@ out:
 }
 
 /* http.listen is host:port with both parts: no port, an unclosed IPv6
- * bracket or a port with a letter is refused as not host:port; a port past
- * 65535 saying so. */
+ * bracket, empty brackets or a port with a letter is refused as not
+ * host:port; a port past 65535 saying so. */
 static void test_config_listen_needs_a_host_and_a_port(void)
 {
 #define LISTEN_MUST "http.listen: expected host:port, like 127.0.0.1:8080 (0.0.0.0:8080" \
@@ -405,6 +405,7 @@ static void test_config_listen_needs_a_host_and_a_port(void)
 	static const struct bad_case rows[] = {
 		{"http:\n  listen: \"127.0.0.1:\"\n", NULL, "bad.yaml:2:11: " LISTEN_MUST},
 		{"http:\n  listen: \"[::1:8080\"\n", NULL, "bad.yaml:2:11: " LISTEN_MUST},
+		{"http:\n  listen: \"[]:8080\"\n", NULL, "bad.yaml:2:11: " LISTEN_MUST},
 		{"http:\n  listen: \"127.0.0.1:65536\"\n", NULL, "bad.yaml:2:11: " PORT_MUST},
 		{"http:\n  listen: \"[::1]:99999\"\n", NULL, "bad.yaml:2:11: " PORT_MUST},
 		{"http:\n  listen: \"127.0.0.1:80a\"\n", NULL, "bad.yaml:2:11: " LISTEN_MUST},
