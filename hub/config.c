@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define HTTP_TIMEOUT_MAX_MS (24LL * 3600 * 1000) /* libmicrohttpd counts whole seconds */
 #define HTTP_STOP_DELAY_MAX_MS 60000 /* a stop that a load balancer must notice */
@@ -536,15 +537,16 @@ static int load_store(struct hub_config *cfg, char *err, size_t err_size)
 	return load_store_lock_timeout(cfg, &s, err, err_size);
 }
 
-/* 1 when s is a web origin as a browser sends it: http:// or https://,
- * then host[:port] (a name, an IPv4 address or a [v6] one), no path. */
+/* 1 when s is a web origin as a browser sends it: http:// or https:// (in
+ * any case, as origins are compared), then host[:port] (a name, an IPv4
+ * address or a [v6] one), no path. */
 static int is_web_origin(const char *s)
 {
 	const char *host;
 
-	if (strncmp(s, "https://", 8) == 0)
+	if (strncasecmp(s, "https://", 8) == 0)
 		host = s + 8;
-	else if (strncmp(s, "http://", 7) == 0)
+	else if (strncasecmp(s, "http://", 7) == 0)
 		host = s + 7;
 	else
 		return 0;

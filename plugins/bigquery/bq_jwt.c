@@ -132,7 +132,7 @@ int bq_sa_key_parse(const char *json, struct bq_sa_key **out, char *err, size_t 
 		snprintf(err, err_size, "out of memory");
 		goto out;
 	}
-	if (strncmp(k->token_uri, "https://", 8) != 0 && strncmp(k->token_uri, "http://", 7) != 0) {
+	if (!text_url_http_prefix(k->token_uri)) {
 		snprintf(err, err_size, "token_uri is not an http(s) URL");
 		goto out;
 	}

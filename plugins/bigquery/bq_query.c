@@ -16,6 +16,7 @@
  * retries and cancel around it, go through bq_job.c.
  */
 #include "bq_query_int.h"
+#include "../common/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -330,8 +331,7 @@ void bq_query_set_call(struct bq_query *q, struct hub_call *call)
 
 int bq_query_endpoint_check(const char *endpoint, char *err, size_t err_size)
 {
-	if (!endpoint || strncmp(endpoint, "https://", 8) == 0 ||
-	    strncmp(endpoint, "http://", 7) == 0)
+	if (!endpoint || text_url_http_prefix(endpoint))
 		return 0;
 	snprintf(err, err_size, "endpoint: expected an http:// or https:// URL");
 	return -1;

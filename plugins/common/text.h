@@ -162,6 +162,18 @@ static inline int text_is_key_not_path(const char *value)
 	key ": holds what looks like the key itself, not the path of a file holding " \
 	    "it (the value is not shown)"
 
+/* The length of url's "https://" or "http://" (8 or 7), 0 for another
+ * scheme or none.  A scheme is case-insensitive (RFC 3986 3.1):
+ * "HTTPS://" is https, as curl takes it. */
+static inline size_t text_url_http_prefix(const char *url)
+{
+	if (url && strncasecmp(url, "https://", 8) == 0)
+		return 8;
+	if (url && strncasecmp(url, "http://", 7) == 0)
+		return 7;
+	return 0;
+}
+
 /* Whether the URL is plain http:// to a host other than this machine's
  * loopback (localhost, 127.x, [::1]): what it carries (a bearer token, a
  * JWT) crosses the network in clear text. */

@@ -36,6 +36,7 @@
  */
 #include "sf_sqlapi_int.h"
 #include "../common/retry_after.h"
+#include "../common/text.h"
 #include "../common/transient.h"
 
 #include <curl/curl.h>
@@ -316,13 +317,10 @@ static char *make_base(const struct sf_api_config *c)
  * messages do not repeat it.  0, or -1 with err filled. */
 static int endpoint_check(const char *base, char *err, size_t err_size)
 {
-	const char *authority, *end;
+	size_t scheme_n = text_url_http_prefix(base);
+	const char *authority = base + scheme_n, *end;
 
-	if (strncmp(base, "https://", 8) == 0)
-		authority = base + 8;
-	else if (strncmp(base, "http://", 7) == 0)
-		authority = base + 7;
-	else {
+	if (!scheme_n) {
 		snprintf(err, err_size, "endpoint: expected an http:// or https:// URL");
 		return -1;
 	}

@@ -227,7 +227,8 @@ static void test_wrong_type_is_reported_at_the_value(void)
 
 /* http.cors_origins: absent is any origin; "*" among them too; [] none;
  * an entry that is no web origin (no scheme, a path, a trailing slash,
- * empty) is refused at its place. */
+ * empty) is refused at its place; its scheme may be in any case (origins
+ * are compared without case). */
 static void test_cors_origins_are_web_origins_or_a_star(void)
 {
 	static const char expected[] =
@@ -244,7 +245,7 @@ static void test_cors_origins_are_web_origins_or_a_star(void)
 		{"http:\n  cors_origins: [ftp://shop.example]\n",
 		 "bad.yaml:2:18: http.cors_origins[0]"},
 	};
-	struct hub_config *any, *none, *some, *star;
+	struct hub_config *any, *none, *some, *star, *upper;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct hub_config *cfg = NULL;
@@ -260,14 +261,17 @@ static void test_cors_origins_are_web_origins_or_a_star(void)
 	none = load_ok("http: {cors_origins: []}\n");
 	some = load_ok("http: {cors_origins: [https://shop.example, \"http://[::1]:3000\"]}\n");
 	star = load_ok("http: {cors_origins: [https://shop.example, \"*\"]}\n");
-	if (!any || !none || !some || !star)
+	upper = load_ok("http: {cors_origins: [HTTPS://Shop.example, Http://localhost:3000]}\n");
+	if (!any || !none || !some || !star || !upper)
 		goto out;
 	CU_ASSERT(any->http_cors_any && any->n_http_cors_origins == 0);
 	CU_ASSERT(!none->http_cors_any && none->n_http_cors_origins == 0);
 	CU_ASSERT(!some->http_cors_any && some->n_http_cors_origins == 2);
 	CU_ASSERT_STRING_EQUAL(some->http_cors_origins[1], "http://[::1]:3000");
 	CU_ASSERT(star->http_cors_any);
+	CU_ASSERT(!upper->http_cors_any && upper->n_http_cors_origins == 2);
 out:
+	config_free(upper);
 	config_free(any);
 	config_free(none);
 	config_free(some);

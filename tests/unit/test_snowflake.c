@@ -1214,7 +1214,8 @@ static void test_status_error_message_is_cut_at_300_bytes(void)
 /* The base URL: the endpoint without its trailing '/'s, else the account's
  * own; named whole in messages, so refused with a user or password in its
  * authority (an '@' in its path is no credential), with a query or a
- * fragment, or past 512 characters. */
+ * fragment, or past 512 characters.  Its scheme is http or https in any
+ * case (RFC 3986 3.1). */
 static void test_endpoint_is_a_base_url_without_credentials(void)
 {
 	static const struct {
@@ -1222,6 +1223,11 @@ static void test_endpoint_is_a_base_url_without_credentials(void)
 	} rows[] = {
 		{"https://xy.example.com///", "https://xy.example.com", NULL},
 		{"http://127.0.0.1:9051/", "http://127.0.0.1:9051", NULL},
+		{"HTTPS://xy.example.com/", "HTTPS://xy.example.com", NULL}, /* a scheme: any case */
+		{"Http://127.0.0.1:9051", "Http://127.0.0.1:9051", NULL},
+		{"HTTPS://u:p@xy.example.com", NULL,
+		 "endpoint: has a user or password (user:password@), which the plugin does not "
+		 "use (it signs in with private_key_file): remove it"},
 		{"https://xy.example.com/a@b", "https://xy.example.com/a@b", NULL},
 		{NULL, "https://xy12345.snowflakecomputing.com", NULL},
 		{"ftp://xy.example.com", NULL, "endpoint: expected an http:// or https:// URL"},
