@@ -10,9 +10,10 @@
  * result's rowType; before a process's first result, the query with
  * LIMIT 0 learns it.
  *
- * A POST that failed in transit or with 429/503 is sent again with the
- * same requestId and retry=true, so Snowflake runs the statement at most
- * once; a statement that ran and failed (422) runs again under a new one.
+ * A POST that failed in transit (its answer cut, with a length or
+ * without one) or with 429/503 is sent again with the same requestId and
+ * retry=true, so Snowflake runs the statement at most once; a statement
+ * that ran and failed (422) runs again under a new one.
  * A 202 is polled until the statement answers; a statement given up on
  * (the hub stops, its polls keep failing, it still runs query_timeout
  * after it was sent) is cancelled.  A poll answered 404 (the handle
@@ -348,15 +349,19 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 			a->has_pending = 0;
 		return rc;
 	}
-	a->has_pending = 0; /* it ran: a retry of a cut answer runs it anew */
 	if (!(*out = json_loads(a->resp.p, 0, &jerr))) {
 		if (sf_sqlapi_answer_is_cut(a, &jerr)) {
+			/* cut in transit as one with a length is (curl's error
+			 * above): the same requestId with retry=true, which
+			 * Snowflake answers without running it again */
 			snprintf(err, err_size, "the statement's answer breaks off after %zu bytes, "
 				 "in the middle of its JSON: cut in transit", a->resp.len);
 			return HUB_RETRY;
 		}
+		a->has_pending = 0;
 		snprintf(err, err_size, "a result set that is not JSON");
 		return HUB_ERR_INTERNAL;
 	}
+	a->has_pending = 0; /* answered: the same request again is a new run */
 	return HUB_OK;
 }

@@ -402,7 +402,9 @@ grep -qxF "$clean_cursor" "$T/out.stopped" || fail "4d: the cursor after the run
 
 # answers without a length (no Content-Length, no chunks: the body ends where the connection
 # does), a statement's and a partition's, cut: curl takes each as whole, its JSON broken off
-# (the run failed, "not JSON", and was not retried)
+# (the run failed, "not JSON", and was not retried); the statement ran, so its retry is sent
+# under the same requestId with retry=true, as a cut with a length is (it ran again under a
+# new requestId)
 before=$(fake_log | jq length)
 control '{"faults": [{"on": "post", "cut_after": 200, "cut": "close", "unframed": true},
   {"on": "partition", "partition": 1, "cut_after": 60, "cut": "close", "unframed": true}]}'
@@ -417,6 +419,11 @@ stored unframed | cmp -s - "$T/stored.clean" ||
 grep -qxF "$clean_cursor" "$T/out.unframed" || fail "4d: the unframed cuts' cursor: $(cat "$T/out.unframed")"
 grep -q "the statement's answer breaks off after 200 bytes, in the middle of its JSON: cut in transit (retry 1 of" \
 	"$T/err.unframed" || fail "4d: the message of a statement's unframed cut: $(cat "$T/err.unframed")"
+fake_log | jq -e --argjson from "$before" '[.[$from:][] | select(.path == "/api/v2/statements")] |
+	(map(.cut != null) | index(true)) as $c | $c != null and (.[$c].retry | not) and
+	.[$c + 1].requestId == .[$c].requestId and .[$c + 1].retry == true and
+	.[$c + 1].status == 200 and .[$c + 1].answered_again' >/dev/null ||
+	fail "4d: the statement's unframed cut was not sent again under its requestId with retry=true: $(fake_log | jq -c --argjson from "$before" '.[$from:] | map(select(.path == "/api/v2/statements") | {requestId, retry, status, cut})')"
 grep -q "partition 1 of statement 01b2c3d4-[0-9-]*: the answer breaks off after [0-9]* bytes (decoded), in the middle of its JSON: cut in transit (retry 1 of" \
 	"$T/err.unframed" || fail "4d: the message of a partition's unframed cut: $(cat "$T/err.unframed")"
 
@@ -582,12 +589,14 @@ rc=$?
 [ $rc -eq 124 ] || HUB_PID=
 grep -q "source disabled\|sync failed (source disabled)" "$T/run.log" || fail "no log line for the disabled source"
 
-# a statement Snowflake accepted (202) or answered (200) is never sent again under its
+# a statement Snowflake accepted (202) or answered (200, whole) is never sent again under its
 # requestId (the retry of a run given up on too): Snowflake would answer with that
-# statement's outcome, the cancelled one's, instead of running it anew
+# statement's outcome, the cancelled one's, instead of running it anew.  A 200 cut in transit
+# is: it ran, and its retry gets its answer (4d)
 fake_log | jq -e '[.[] | select(.method == "POST" and .requestId != null)] as $p |
 	all(range($p | length); . as $i | ($p[$i].retry | not) or
-	    all($p[:$i][]; .requestId != $p[$i].requestId or (.status != 200 and .status != 202)))' \
+	    all($p[:$i][]; .requestId != $p[$i].requestId or .cut != null or
+		(.status != 200 and .status != 202)))' \
 	>/dev/null || fail "a statement accepted or answered was sent again under its requestId"
 
 [ $fails -eq 0 ]

@@ -1642,6 +1642,74 @@ out:
 	api_world_close(&w);
 }
 
+/* The requestId of the nth POST to /api/v2/statements in got (n from 0)
+ * into id, and whether it said retry=true.  0, or -1 with no such POST. */
+static int nth_post_request_id(const char *got, int n, char *id, size_t size, int *is_retry)
+{
+	static const char post[] = "POST /api/v2/statements?requestId=";
+	const char *p = got;
+	size_t len;
+
+	for (int i = 0; (p = strstr(p, post)); i++, p++) {
+		if (i < n)
+			continue;
+		p += strlen(post);
+		len = strcspn(p, "& ");
+		if (len >= size)
+			return -1;
+		memcpy(id, p, len);
+		id[len] = '\0';
+		*is_retry = strncmp(p + len, "&retry=true ", 12) == 0;
+		return 0;
+	}
+	return -1;
+}
+
+/* A statement's 200 whose JSON breaks off at its end (an answer without a
+ * length, cut: curl takes it as whole) ran on Snowflake: the retry sends it
+ * under the same requestId with retry=true, as after a cut that curl sees
+ * (it ran again under a new requestId); once answered whole, the same
+ * request is a new run under a new one. */
+static void test_a_statement_answer_broken_off_is_resent_under_its_request_id(void)
+{
+	static const struct testlib_answer answers[] = {
+		{200, "Content-Type: application/json\r\n", "{\"data\": [[\"1\"]"},
+		{200, "Content-Type: application/json\r\n", "{\"data\": [[\"1\"]]}"},
+		{200, "Content-Type: application/json\r\n", "{\"data\": [[\"1\"]]}"},
+	};
+	struct hub_host host = {.now_ms = fixed_now_ms};
+	struct api_world w;
+	char err[SF_MSG] = "", got[16384], id[3][64];
+	int is_retry[3];
+	json_t *out = NULL;
+
+	if (api_world_open(&w, answers, 3, &host, NULL))
+		goto out;
+	CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err, sizeof(err)),
+			HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "the statement's answer breaks off after 15 bytes, in the "
+			       "middle of its JSON: cut in transit");
+	CU_ASSERT_PTR_NULL(out);
+	for (int run = 0; run < 2; run++) {
+		CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err,
+							sizeof(err)), HUB_OK);
+		CU_ASSERT_PTR_NOT_NULL(out);
+		json_decref(out);
+		out = NULL;
+	}
+	api_world_requests(&w, got, sizeof(got));
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL_FATAL(nth_post_request_id(got, i, id[i], sizeof(id[i]),
+							  &is_retry[i]), 0);
+	CU_ASSERT_FALSE(is_retry[0]);
+	CU_ASSERT_STRING_EQUAL(id[1], id[0]);
+	CU_ASSERT_TRUE(is_retry[1]);
+	CU_ASSERT_STRING_NOT_EQUAL(id[2], id[0]);
+	CU_ASSERT_FALSE(is_retry[2]);
+out:
+	api_world_close(&w);
+}
+
 /* ---- a transfer's deadline and a stop ------------------------------------------------------ */
 
 #define TRICKLE_BYTE_MS 100  /* 10 bytes/s: curl's low-speed limit (1 byte/s) never trips */
@@ -1803,4 +1871,5 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_a_trickled_answer_ends_at_its_deadline_or_a_stop),
 	   TEST(test_a_transfer_s_bound_is_query_timeout_60_s_at_least),
 	   TEST(test_a_statement_running_at_a_stop_is_cancelled),
-	   TEST(test_a_poll_answered_404_retries_the_run))
+	   TEST(test_a_poll_answered_404_retries_the_run),
+	   TEST(test_a_statement_answer_broken_off_is_resent_under_its_request_id))

@@ -7,7 +7,8 @@
 //              "DATE"|"TIMESTAMP_*", value}}, parameters}
 //        -> 200 result set (partition 0 inline), 202 {statementHandle} when
 //           asked to run "asynchronously", 422 for a SQL error (a requestId
-//           that failed answers its failure again)
+//           that failed answers its failure again, one that ran its result
+//           set again, logged answered_again: it does not run twice)
 //   GET  /api/v2/statements/HANDLE            -> 202 while running, then 200
 //   GET  /api/v2/statements/HANDLE?partition=N -> {data} (gzip if accepted)
 //   POST /api/v2/statements/HANDLE/cancel -> 200 {statementHandle, code,
@@ -487,7 +488,9 @@ function postStatement(req, res, url, body, entry) {
 			entry.failed_again = true;
 			return send(res, 422, failedByRequestId.get(requestId));
 		}
-		const handle = byRequestId.get(requestId);
+		const handle = byRequestId.get(requestId); // it ran: its result, not run again
+		entry.status = 200;
+		entry.answered_again = true;
 		return send(res, 200, resultSet(handle, statements.get(handle)));
 	}
 	const f = takeFault('post');
