@@ -16,7 +16,13 @@
  *
  * A stop of the hub during a pull cancels a running query (SQLCancel from
  * the pull's thread while SQLExecute runs on a thread of its own): the
- * hub waits for the pull, and the query may run for minutes.
+ * hub waits for the pull, and the query may run for minutes.  What a stop
+ * cannot cut short: the connect (ODBC cancels statements only; it ends by
+ * LOGIN_TIMEOUT_S, which psqlodbc passes to libpq as connect_timeout), and,
+ * with psqlodbc, the describe after SQLPrepare (it waits behind a lock on a
+ * table) and a SQLFetch that sends FETCH (UseDeclareFetch=1): psqlodbc's
+ * SQLCancel sends PostgreSQL a cancel only while SQLExecute runs, and
+ * answers SQL_SUCCESS otherwise.  A second signal quits the hub at once.
  *
  * Session: timestamps are read in UTC (ALTER SESSION on Snowflake, SET TIME
  * ZONE on PostgreSQL), so TIMESTAMP_LTZ/TZ values are the instants they
@@ -33,7 +39,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define LOGIN_TIMEOUT_S 30
+#define LOGIN_TIMEOUT_S 30      /* a connect's bound, a stop's during it too */
 #define STOP_POLL_MS 50         /* how often a running query looks for a stop */
 #define CANCEL_AGAIN_POLLS 10   /* a stopped query is cancelled again every 0.5 s */
 
