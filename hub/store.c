@@ -7,6 +7,7 @@
 #include "store.h"
 
 #include "alloc.h"
+#include "log.h"
 #include "util.h"
 
 #include <inttypes.h>
@@ -156,12 +157,14 @@ static int id_key_read(struct store *s, char hex[ID_KEY_HEX_SIZE])
 }
 
 /* The store's ID key: created with the store.  PROFILEHUB_ID_KEY (64 hex
- * digits) fixes it, for tests that compare two stores byte for byte. */
+ * digits) fixes it, for tests that compare two stores byte for byte; a
+ * store it gave its key says so once, after the key is committed (the
+ * variable named, never its value). */
 int store_load_id_key(struct store *s, char *err, size_t err_size)
 {
 	char hex[ID_KEY_HEX_SIZE];
 	const char *fixed = getenv("PROFILEHUB_ID_KEY");
-	int rc = id_key_read(s, hex);
+	int rc = id_key_read(s, hex), is_fixed_made = 0;
 
 	if (rc < 0) {
 		err_set(err, err_size, "%s", s->err);
@@ -189,6 +192,7 @@ int store_load_id_key(struct store *s, char *err, size_t err_size)
 					2 * ID_KEY_BYTES);
 				goto fail;
 			}
+			is_fixed_made = 1;
 		} else if (RAND_bytes(s->id_key, ID_KEY_BYTES) != 1) {
 			err_set(s->err, sizeof(s->err), "no random bytes for the profile ID key");
 			goto fail;
@@ -199,6 +203,10 @@ int store_load_id_key(struct store *s, char *err, size_t err_size)
 	}
 	if (s->ops->commit(s))
 		goto fail;
+	if (is_fixed_made)
+		log_warn("store", "PROFILEHUB_ID_KEY gave this new store its profile ID key: it is"
+			 " meant for tests (profile IDs are guessable to whoever knows the key;"
+			 " unset, a store makes a random one)");
 	return 0;
 fail:
 	err_set(err, err_size, "%s", s->err);

@@ -1827,6 +1827,53 @@ out:
 	world_stop(&w);
 }
 
+/* A new store given its ID key by PROFILEHUB_ID_KEY says so once, naming
+ * the variable (never its value) as meant for tests: a key known outside
+ * the store makes its profile IDs guessable.  Opened again, the store has
+ * its key: nothing is said.  The variable was read silently. */
+static void test_a_fixed_id_key_given_to_a_new_store_is_warned_of(void)
+{
+	static const char key[] =
+		"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+	WORLD(w);
+	const char *had = getenv("PROFILEHUB_ID_KEY");
+	char *saved = had ? strdup(had) : NULL, *path = NULL, *logged[2] = {NULL, NULL};
+	char err[512] = "";
+	struct testlib_capture cap;
+
+	(void)s;
+	if (teststore_is_pg())
+		goto out; /* store.c's own rule: SQLite shows it */
+	CU_ASSERT_FATAL(asprintf(&path, "%s/fixed.db", w.dir) > 0);
+	setenv("PROFILEHUB_ID_KEY", key, 1);
+	for (int i = 0; i < 2; i++) { /* new, then again */
+		struct store *other = NULL;
+
+		testlib_capture_begin(&cap);
+		CU_ASSERT_EQUAL(store_sqlite_open(path, &other, err, sizeof(err)), 0);
+		logged[i] = testlib_capture_end(&cap);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(logged[i]);
+		if (other)
+			store_close(other);
+	}
+	CU_ASSERT_EQUAL(testlib_lines_with(logged[0], " warn [store] PROFILEHUB_ID_KEY gave"
+					   " this new store its profile ID key: it is meant"
+					   " for tests"), 1);
+	CU_ASSERT_PTR_NULL(strstr(logged[0], key));
+	CU_ASSERT_PTR_NULL(strstr(logged[0], "0f1e2d3c"));
+	CU_ASSERT_PTR_NULL(strstr(logged[1], "PROFILEHUB_ID_KEY"));
+	if (saved)
+		setenv("PROFILEHUB_ID_KEY", saved, 1);
+	else
+		unsetenv("PROFILEHUB_ID_KEY");
+out:
+	free(logged[0]);
+	free(logged[1]);
+	free(saved);
+	free(path);
+	world_stop(&w);
+}
+
 /* A damaged id_key is refused by name: 64 hex digits and nothing else.
  * sscanf's %2x took a sign, a space or "0x", and with an odd length read
  * past the end of the text. */
@@ -3722,6 +3769,7 @@ TEST_SUITE(store, NULL, NULL,
 	   TEST(test_making_the_id_key_fails_cleanly_at_every_statement),
 	   TEST(test_profile_ids_are_the_hmac_of_their_sequence_number),
 	   TEST(test_a_fixed_id_key_not_in_hex_is_refused),
+	   TEST(test_a_fixed_id_key_given_to_a_new_store_is_warned_of),
 	   TEST(test_read_begin_holds_one_snapshot_until_read_end),
 	   TEST(test_ident_lock_leaves_reads_and_writes_as_they_were),
 	   TEST(test_a_locked_group_reads_its_blocks_and_holders_as_written),
