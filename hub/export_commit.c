@@ -184,10 +184,19 @@ static void worker_lease_lost(struct export_worker *w)
 	live_lease(w, -1);
 }
 
+/* 1 when the plugin took changes past the saved cursor (w->sent_end): a
+ * cursor not saved sends them again. */
+static int worker_is_sent_unsaved(const struct export_worker *w)
+{
+	return w->sent_end > w->cursor;
+}
+
 /*
  * Cursor saves that fail (a store gone, a disk full) are logged as a
  * state, as failed deliveries are (export_worker.c): each retry tried a
- * save or two, and each wrote its line, about 480 an hour.
+ * save or two, and each wrote its line, about 480 an hour.  What may be
+ * sent again is said as it is: an export planning its next batch, or
+ * saving an error, with nothing taken past its cursor, sends nothing twice.
  */
 static struct outage_words save_failing_words(const struct export_worker *w)
 {
@@ -195,13 +204,32 @@ static struct outage_words save_failing_words(const struct export_worker *w)
 		.module = w->who,
 		.every_ms = SAVE_FAILING_LOG_MS,
 		.first = "cannot save the cursor",
-		.meanwhile = "the export retries with backoff; what it sent since its last"
-			     " saved cursor may be sent again",
+		.meanwhile = worker_is_sent_unsaved(w)
+				     ? "the export retries with backoff; what it sent since its"
+				       " last saved cursor may be sent again"
+				     : "the export retries with backoff; nothing was sent past its"
+				       " last saved cursor, so nothing is sent again",
 		.ongoing = "cursor saves failing",
 		.counted = "saves failed",
 		.over = "the cursor is saved again",
 		.was = "failing",
 	};
+}
+
+/* A failed save, counted in the outage.  One that began with nothing sent
+ * past the cursor says so when changes are sent, unsaved, meanwhile: its
+ * first line did not. */
+static void save_failing_note(struct export_worker *w, const char *err)
+{
+	struct outage_words words = save_failing_words(w);
+
+	if (worker_is_sent_unsaved(w) && w->save_failing.since_ms && !w->is_sent_told)
+		log_error(w->who, "changes of seq %" PRId64 "..%" PRId64 " were delivered, their"
+			  " cursor not saved either: what it sent since its last saved cursor"
+			  " may be sent again", w->cursor + 1, w->sent_end);
+	if (worker_is_sent_unsaved(w))
+		w->is_sent_told = 1;
+	outage_note_failure(&w->save_failing, &words, 1, err);
 }
 
 /*
@@ -275,10 +303,10 @@ int export_worker_commit(struct export_worker *w, int64_t cursor,
 	w->is_saved_dirty = 0;
 	words = save_failing_words(w);
 	outage_note_ok(&w->save_failing, &words);
+	w->is_sent_told = 0;
 	return 0;
 fail:
-	words = save_failing_words(w);
-	outage_note_failure(&w->save_failing, &words, 1, store_error(s));
+	save_failing_note(w, store_error(s));
 	s->ops->rollback(s);
 	return -1;
 }

@@ -250,6 +250,10 @@ struct export_worker {
 	unsigned attempt;
 	struct outage failing;              /* deliveries failing, logged as a state */
 	struct outage save_failing;         /* cursor saves failing (export_commit.c) */
+	int64_t sent_end;                   /* the plugin took the changes up to
+					       here (past cursor: unsaved) */
+	int is_sent_told;                   /* save_failing said that they may
+					       be sent again */
 	int64_t wait_ms;
 	uint64_t rng;
 	struct export_saved saved;

@@ -490,6 +490,8 @@ static enum step worker_deliver(struct export_worker *w)
 		n_done = 0;
 		rc = HUB_RETRY;
 	}
+	if (n_done > 0) /* taken: sent again should its cursor not be saved */
+		w->sent_end = handled_cursor(w, m, n_done);
 	if (rc == HUB_ERR_DATA && n_done == m) { /* every change accepted: none to dead-letter */
 		log_warn(w->who, "the plugin answered bad data but accepted all %zu changes", m);
 		rc = HUB_OK;

@@ -3082,6 +3082,125 @@ static void test_failing_cursor_saves_are_logged_once_and_their_end(void)
 	world_close(&w);
 }
 
+/* The first words of the line of cursor saves an injected fault refused. */
+#define SAVE_REFUSED \
+	"[export x] cannot save the cursor: an injected refusal to write; the export" \
+	" retries with backoff; "
+
+/* The n calls export x had (calls: recorded()'s, dropped here) end with
+ * one batch sent twice: the same changes, answer and range. */
+static void assert_last_sent_twice(json_t *calls, size_t n)
+{
+	CU_ASSERT_EQUAL_FATAL(json_array_size(calls), n);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(calls, n - 2)),
+			       json_string_value(json_array_get(calls, n - 1)));
+	json_decref(calls);
+}
+
+/* An export caught up (its cursor at the end of what it sent) whose store
+ * refuses the plan of its next batch has nothing to send again: the line
+ * says so.  It said that what was sent since the last saved cursor may be
+ * sent again. */
+static void test_a_refused_plan_with_nothing_sent_says_nothing_is_sent_again(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	json_t *calls = NULL;
+	char *logged;
+
+	world_open(&w, NULL);
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	CU_ASSERT(x_catches_up(&w));
+	export_set_cursor_save_fault(1);
+	testlib_capture_begin(&cap);
+	apply(&w, erase_cy); /* a change to plan a batch for */
+	CU_ASSERT(file_holds(cap.path, "the cursor is saved again (failing since "));
+	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	CU_ASSERT(x_catches_up(&w));
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, SAVE_REFUSED
+					   "nothing was sent past its last saved cursor, so"
+					   " nothing is sent again"), 1);
+	CU_ASSERT_PTR_NULL(strstr(logged, "may be sent again"));
+	json_decref(recorded(&w, &calls)); /* and nothing was: each range once */
+	CU_ASSERT_EQUAL(json_array_size(calls), 2);
+	for (size_t i = 1; i < json_array_size(calls); i++)
+		CU_ASSERT_STRING_NOT_EQUAL(json_string_value(json_array_get(calls, i - 1)),
+					   json_string_value(json_array_get(calls, i)));
+	json_decref(calls);
+	free(logged);
+	world_close(&w);
+}
+
+/* The first line of failing cursor saves with the export's first batch in
+ * its plugin's hands: n saves are refused once the gate opens; what is
+ * logged meanwhile in *logged, the plugin's calls in *calls. */
+static void save_failing_while_gated(const char *keys, int n, char **logged, json_t **calls)
+{
+	struct testlib_capture cap;
+	struct world w;
+	char *gate, *blocked;
+
+	gated_world_open(&w, keys, &gate, &blocked);
+	export_set_cursor_save_fault(n);
+	testlib_capture_begin(&cap);
+	gate_open(blocked);
+	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	CU_ASSERT(x_catches_up(&w));
+	CU_ASSERT(file_holds(cap.path, "the cursor is saved again (failing since "));
+	*logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(*logged);
+	json_decref(recorded(&w, calls));
+	export_set_cursor_save_fault(0);
+	gated_world_close(&w, gate, blocked);
+}
+
+/* A batch delivered whose cursor is refused is sent again: the first line
+ * of the failing saves says so, and the batch arrives twice. */
+static void test_a_refused_cursor_after_a_delivery_says_it_may_be_sent_again(void)
+{
+	json_t *calls = NULL;
+	char *logged = NULL;
+
+	save_failing_while_gated("    gate_first: true\n", 1, &logged, &calls);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, SAVE_REFUSED
+					   "what it sent since its last saved cursor may be sent"
+					   " again"), 1);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "nothing is sent again"), 0);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "may be sent again"), 1);
+	assert_last_sent_twice(calls, 2);
+	free(logged);
+}
+
+/* A save refused with nothing taken past the cursor (the error of a
+ * failed attempt saved) sends nothing again, and says so; the batch then
+ * delivered with its cursor refused too is said, once, to be sent again,
+ * and is.  Every first line said "may be sent again", planning an idle
+ * export's next batch included. */
+static void test_a_refused_save_with_nothing_sent_says_nothing_is_sent_again(void)
+{
+	json_t *calls = NULL;
+	char *logged = NULL;
+
+	/* the first call waits at the gate, then answers a retry: its error
+	 * is refused (1), the next call's delivery is too (2) */
+	save_failing_while_gated("    retries: 1\n", 2, &logged, &calls);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, SAVE_REFUSED
+					   "nothing was sent past its last saved cursor, so"
+					   " nothing is sent again"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, " were delivered, their cursor not saved"
+					   " either: what it sent since its last saved cursor"
+					   " may be sent again"), 1);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "may be sent again"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "the cursor is saved again (failing since "),
+			1);
+	assert_last_sent_twice(calls, 3); /* the retry, then twice */
+	free(logged);
+}
+
 /* The API's enable of an export whose disable the store refused to save
  * (GET /v1/exports shows it disabled) drops that disable: the export
  * sends again.  It read the store, which had it enabled, answered
@@ -5279,6 +5398,9 @@ TEST_SUITE(export, suite_init, NULL,
 	   TEST(test_a_waiting_export_goes_on_when_the_disable_is_another_config_s),
 	   TEST(test_a_disable_the_store_refused_to_save_is_kept),
 	   TEST(test_failing_cursor_saves_are_logged_once_and_their_end),
+	   TEST(test_a_refused_plan_with_nothing_sent_says_nothing_is_sent_again),
+	   TEST(test_a_refused_cursor_after_a_delivery_says_it_may_be_sent_again),
+	   TEST(test_a_refused_save_with_nothing_sent_says_nothing_is_sent_again),
 	   TEST(test_an_unsaved_disable_is_dropped_when_another_process_delivers),
 	   TEST(test_an_unsaved_disable_is_dropped_after_another_process_saved_state),
 	   TEST(test_the_apis_enable_drops_a_disable_the_store_refused_to_save),
