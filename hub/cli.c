@@ -64,6 +64,14 @@ const char *cli_arg_problem(char **argv, int argc, int i, const char *const *fla
 	return buf;
 }
 
+const char *cli_given_twice(const char *flag, const char *first, const char *second, char *buf,
+			    size_t size)
+{
+	snprintf(buf, size, "%s given twice (\"%.100s\", then \"%.100s\"): it takes one value",
+		 flag, first, second);
+	return buf;
+}
+
 int cli_usage(const char *usage)
 {
 	if (is_help_asked) {

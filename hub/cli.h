@@ -37,6 +37,11 @@ void cli_set_help_asked(int is_asked);
 const char *cli_arg_problem(char **argv, int argc, int i, const char *const *flags, char *buf,
 			    size_t size);
 
+/* The reason `flag`, which takes one value, was not taken a second time
+ * (first, then second): "--source given twice (\"a\", then \"b\"): ...".
+ * The last given won, silently. */
+const char *cli_given_twice(const char *flag, const char *first, const char *second, char *buf,
+			    size_t size);
 /* fflush(stdout): 0, or -1 when what was written did not all reach it;
  * the first such failure's errno is kept for the command's own message
  * (a later call, with nothing left to write, would find errno stale). */

@@ -396,18 +396,38 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 
 /* ---- dispatch ------------------------------------------------------- */
 
-/* Pulls -c/--config and --log-level out of argv wherever they stand.
- * Returns the new argc, or -1 on a usage error. */
+/* 0, or -1 after naming `flag` given a second time (its first value
+ * `had`): the last one silently won. */
+static int global_once(const char *flag, const char *had, const char *value)
+{
+	char why[320];
+
+	if (!had)
+		return 0;
+	fprintf(stderr, "profilehub: %s\n", cli_given_twice(flag, had, value, why, sizeof(why)));
+	return -1;
+}
+
+/* Pulls -c/--config and --log-level out of argv wherever they stand, each
+ * once.  Returns the new argc, or -1 on a usage error. */
 static int take_global_options(struct cli *cli, int argc, char **argv)
 {
+	const char *log_level = NULL;
 	int out = 0;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
+			if (global_once(a, cli->is_config_explicit ? cli->config_path : NULL,
+					argv[i + 1]))
+				return -1;
 			cli->config_path = argv[++i];
 			cli->is_config_explicit = 1;
 		} else if (strcmp(a, "--log-level") == 0 && i + 1 < argc) {
-			int lvl = log_level_parse(argv[++i]);
+			int lvl;
+			if (global_once(a, log_level, argv[i + 1]))
+				return -1;
+			log_level = argv[++i];
+			lvl = log_level_parse(log_level);
 			if (lvl < 0) {
 				cli_error("--log-level",
 					  "unknown level \"%s\" (error, warn, info, debug)",

@@ -97,6 +97,16 @@ misuse 'profilehub: -c: needs a value (a config FILE)' -c
 [ "$(wc -l <"$T/err")" -eq 1 ] || fail "a missing -c value: more than its message: $(cat "$T/err")"
 misuse 'profilehub: version: unexpected argument "--bogus"' version --bogus
 misuse 'profilehub: run: unexpected argument "--bogus"' run --bogus
+# an option that takes one value, given twice, is a misuse naming it and both values
+# (the last one silently won: a second -c read another store than the first named)
+twice() { # FLAG FIRST SECOND: the end of the message
+	echo "$1 given twice (\"$2\", then \"$3\"): it takes one value"
+}
+misuse "profilehub: $(twice -c a.yaml b.yaml)" -c a.yaml version -c b.yaml
+[ "$(wc -l <"$T/err")" -eq 1 ] || fail "-c given twice: more than its message: $(cat "$T/err")"
+misuse "profilehub: $(twice --config a.yaml b.yaml)" --config a.yaml dump --config b.yaml
+misuse "profilehub: $(twice --config a.yaml b.yaml)" -c a.yaml dump --config b.yaml
+misuse "profilehub: $(twice --log-level warn debug)" --log-level warn version --log-level debug
 # --help shows what each command takes (profile's --after and --events as the command
 # reads them) and the exit statuses
 "$HUB" --help >"$T/out" || fail "--help: exit $?"
