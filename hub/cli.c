@@ -72,6 +72,23 @@ const char *cli_given_twice(const char *flag, const char *first, const char *sec
 	return buf;
 }
 
+int cli_flag_take(int argc, char **argv, int *i, const char *const *flags,
+		  const char **const *vals, char *why, size_t why_size)
+{
+	size_t f;
+
+	for (f = 0; flags[f] && strcmp(argv[*i], flags[f]) != 0; f++)
+		;
+	if (!flags[f] || *i + 1 >= argc)
+		return 0;
+	if (*vals[f]) {
+		cli_given_twice(flags[f], *vals[f], argv[*i + 1], why, why_size);
+		return -1;
+	}
+	*vals[f] = argv[++*i];
+	return 1;
+}
+
 int cli_usage(const char *usage)
 {
 	if (is_help_asked) {

@@ -42,6 +42,12 @@ const char *cli_arg_problem(char **argv, int argc, int i, const char *const *fla
  * The last given won, silently. */
 const char *cli_given_twice(const char *flag, const char *first, const char *second, char *buf,
 			    size_t size);
+/* argv[*i] when it is flags[f] (NULL-terminated, each taking one value)
+ * with a value after it: the value into *vals[f] and *i onto it, 1; -1 with
+ * why when *vals[f] has one already (cli_given_twice); 0 for any other
+ * argument, the flag without its value included (cli_arg_problem). */
+int cli_flag_take(int argc, char **argv, int *i, const char *const *flags,
+		  const char **const *vals, char *why, size_t why_size);
 /* fflush(stdout): 0, or -1 when what was written did not all reach it;
  * the first such failure's errno is kept for the command's own message
  * (a later call, with nothing left to write, would find errno stale). */

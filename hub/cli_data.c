@@ -33,20 +33,25 @@ static int parse_events_arg(const char *arg, long *out)
 	return errno || end == arg || *end || *out < 0 ? -1 : 0;
 }
 
-/* NULL when argv[i] is "--events" with a good value (in *n_events), else
- * what is wrong with argv[i] (in why). */
-static const char *events_arg_problem(int argc, char **argv, int i, long *n_events, char *why,
-				      size_t why_size)
+/* NULL when argv[i] is "--events" with a good value (in *n_events; the
+ * text in *had, which holds the value given before, if any), else what is
+ * wrong with argv[i] (in why). */
+static const char *events_arg_problem(int argc, char **argv, int i, long *n_events,
+				      const char **had, char *why, size_t why_size)
 {
 	if (strcmp(argv[i], "--events") != 0)
 		cli_arg_problem(argv, argc, i, NULL, why, why_size);
 	else if (i + 1 >= argc)
 		snprintf(why, why_size, "--events needs a value (all, or a number of events)");
+	else if (*had)
+		cli_given_twice(argv[i], *had, argv[i + 1], why, why_size);
 	else if (parse_events_arg(argv[i + 1], n_events) != 0)
 		snprintf(why, why_size, "--events: \"%.100s\" is not all or a number of events",
 			 argv[i + 1]);
-	else
+	else {
+		*had = argv[i + 1];
 		return NULL;
+	}
 	return why;
 }
 
@@ -116,11 +121,13 @@ int cmd_dump(struct cli *cli, int argc, char **argv)
 	struct id_page *pg;
 	struct store *s = NULL;
 	char after[PROFILE_ID_SIZE] = "";
+	const char *events = NULL;
 	int rc = CLI_FAIL, is_reading = 0;
 
 	for (int i = 1; i < argc; i += 2) { /* --events and its value */
 		char buf[256];
-		const char *why = events_arg_problem(argc, argv, i, &n_events, buf, sizeof(buf));
+		const char *why = events_arg_problem(argc, argv, i, &n_events, &events, buf,
+						     sizeof(buf));
 
 		if (why)
 			return cli_misuse("dump", "profilehub dump [--events all|N]", "%s", why);
@@ -210,6 +217,8 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 		{"--email", "email"},         {"--phone", "phone"},
 		{"--profile-id", "profile_id"}, {"--external", NULL},
 	};
+	const char *events = NULL;
+
 	for (int i = 1; i < argc; i++) {
 		size_t f;
 
@@ -243,6 +252,10 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 					 " previous page's note names)");
 				return -1;
 			}
+			if (lk->after) {
+				cli_given_twice("--after", lk->after, argv[i + 1], why, why_size);
+				return -1;
+			}
 			lk->after = argv[++i];
 			continue;
 		}
@@ -250,7 +263,7 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 			cli_arg_problem(argv, argc, i, NULL, why, why_size);
 			return -1;
 		}
-		if (events_arg_problem(argc, argv, i, n_events, why, why_size))
+		if (events_arg_problem(argc, argv, i, n_events, &events, why, why_size))
 			return -1;
 		i++; /* --events' value */
 	}

@@ -378,15 +378,19 @@ struct dl_args {
 	int is_json;
 };
 
-/* A whole number of min..max at argv[i + 1], for flag argv[i]: 0, or -1
- * with why. */
+/* A whole number of min..max at argv[i + 1], for flag argv[i] (its value
+ * given before: had, NULL if none): 0, or -1 with why. */
 static int dl_number(int argc, char **argv, int i, long long min, long long max,
-		     long long *out, char *why, size_t why_size)
+		     long long *out, const char *had, char *why, size_t why_size)
 {
 	char *end;
 
 	if (i + 1 >= argc) {
 		snprintf(why, why_size, "%s needs a value", argv[i]);
+		return -1;
+	}
+	if (had) {
+		cli_given_twice(argv[i], had, argv[i + 1], why, why_size);
 		return -1;
 	}
 	errno = 0;
@@ -403,6 +407,7 @@ static int dl_number(int argc, char **argv, int i, long long min, long long max,
 /* argv[0] is "dead-letters".  0, or -1 with why. */
 static int dl_args_parse(int argc, char **argv, struct dl_args *a, char *why, size_t why_size)
 {
+	const char *after = NULL, *limit = NULL;
 	long long v;
 
 	*a = (struct dl_args){NULL, 0, EXPORT_DEAD_LETTERS_PAGE, 0};
@@ -410,13 +415,15 @@ static int dl_args_parse(int argc, char **argv, struct dl_args *a, char *why, si
 		if (strcmp(argv[i], "--json") == 0) {
 			a->is_json = 1;
 		} else if (strcmp(argv[i], "--after") == 0) {
-			if (dl_number(argc, argv, i++, 0, INT64_MAX, &v, why, why_size))
+			if (dl_number(argc, argv, i, 0, INT64_MAX, &v, after, why, why_size))
 				return -1;
+			after = argv[++i];
 			a->after = v;
 		} else if (strcmp(argv[i], "--limit") == 0) {
-			if (dl_number(argc, argv, i++, 1, EXPORT_DEAD_LETTERS_PAGE_MAX, &v, why,
+			if (dl_number(argc, argv, i, 1, EXPORT_DEAD_LETTERS_PAGE_MAX, &v, limit, why,
 				      why_size))
 				return -1;
+			limit = argv[++i];
 			a->limit = (long)v;
 		} else if (argv[i][0] != '-' && !a->name) {
 			a->name = argv[i];

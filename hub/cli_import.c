@@ -831,8 +831,9 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		"                  [--commit-every RECORDS] [--rejects FILE]";
 	static const char *const flags[] = {"--source", "--format", "--commit-every",
 					    "--rejects", NULL};
-	const char *file = NULL, *source = NULL, *format = "canonical";
+	const char *file = NULL, *source = NULL, *format = NULL;
 	const char *commit_every_arg = NULL, *rejects = NULL;
+	const char **const vals[] = {&source, &format, &commit_every_arg, &rejects};
 	long commit_every = IMPORT_COMMIT_EVERY;
 	struct plugin_registry reg;
 	struct import_state *st = NULL;
@@ -844,20 +845,20 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	int rc = CLI_FAIL;
 
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--source") == 0 && i + 1 < argc)
-			source = argv[++i];
-		else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
-			format = argv[++i];
-		else if (strcmp(argv[i], "--commit-every") == 0 && i + 1 < argc)
-			commit_every_arg = argv[++i];
-		else if (strcmp(argv[i], "--rejects") == 0 && i + 1 < argc)
-			rejects = argv[++i];
-		else if (!file && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0))
+		int took = cli_flag_take(argc, argv, &i, flags, vals, err, sizeof(err));
+
+		if (took < 0)
+			return cli_misuse("import", usage, "%s", err);
+		if (took)
+			continue;
+		if (!file && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0))
 			file = argv[i];
 		else
 			return cli_misuse("import", usage, "%s",
 					  cli_arg_problem(argv, argc, i, flags, err, sizeof(err)));
 	}
+	if (!format)
+		format = "canonical";
 	if (!file)
 		return cli_misuse("import", usage, "the FILE to import is needed (- reads stdin)");
 	if (!source)

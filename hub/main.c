@@ -141,14 +141,17 @@ static int cmd_plugins(struct cli *cli, int argc, char **argv)
 	static const char *const flags[] = {"--describe", NULL};
 	struct plugin_registry reg;
 	const char *describe = NULL;
+	const char **const vals[] = {&describe};
 	char roles[64], why[1024];
 
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--describe") == 0 && i + 1 < argc)
-			describe = argv[++i];
-		else
+		int took = cli_flag_take(argc, argv, &i, flags, vals, why, sizeof(why));
+
+		if (took <= 0)
 			return cli_misuse("plugins", "profilehub plugins [--describe NAME]", "%s",
-					  cli_arg_problem(argv, argc, i, flags, why, sizeof(why)));
+					  took < 0 ? why
+						   : cli_arg_problem(argv, argc, i, flags, why,
+								     sizeof(why)));
 	}
 	if (cli_load_config_lazy_env(cli) || cli_registry_open(cli, &reg))
 		return CLI_FAIL;

@@ -107,6 +107,20 @@ misuse "profilehub: $(twice -c a.yaml b.yaml)" -c a.yaml version -c b.yaml
 misuse "profilehub: $(twice --config a.yaml b.yaml)" --config a.yaml dump --config b.yaml
 misuse "profilehub: $(twice --config a.yaml b.yaml)" -c a.yaml dump --config b.yaml
 misuse "profilehub: $(twice --log-level warn debug)" --log-level warn version --log-level debug
+misuse "profilehub: import: $(twice --source s t)" import f.jsonl --source s --source t
+misuse "profilehub: import: $(twice --format canonical segment)" \
+	import f.jsonl --source s --format canonical --format segment
+misuse "profilehub: import: $(twice --commit-every 5 6)" \
+	import f.jsonl --source s --commit-every 5 --commit-every 6
+misuse "profilehub: import: $(twice --rejects r1 r2)" \
+	import f.jsonl --source s --rejects r1 --rejects r2
+misuse "profilehub: plugins: $(twice --describe jsonl webhook)" \
+	plugins --describe jsonl --describe webhook
+misuse "profilehub: dump: $(twice --events all 3)" dump --events all --events 3
+misuse "profilehub: profile: $(twice --events 1 2)" profile --custom-id ann --events 1 --events 2
+misuse "profilehub: profile: $(twice --after p_a p_b)" profile --email a@b --after p_a --after p_b
+misuse "profilehub: exports: $(twice --after 1 2)" exports dead-letters x --after 1 --after 2
+misuse "profilehub: exports: $(twice --limit 5 6)" exports dead-letters x --limit 5 --limit 6
 # --help shows what each command takes (profile's --after and --events as the command
 # reads them) and the exit statuses
 "$HUB" --help >"$T/out" || fail "--help: exit $?"
