@@ -1254,7 +1254,7 @@ static void test_stop_finishes_requests_in_progress(void)
 {
 	struct world w;
 	struct bg_post a = {.body = "f1\n"};
-	struct bg_stop s;
+	struct bg_stop s = {0};
 	int is_stopping;
 
 	world_open(&w, NULL, NULL);
