@@ -128,7 +128,7 @@
  *   bytes of it).  The message is for people: name the input it is about, and
  *   never put secrets in it.  A HUB_RETRY whose message starts with
  *   "retry after <N>s: " (or "<N>ms: ") is not tried again sooner than that
- *   (a server's Retry-After, passed on).
+ *   (a server's Retry-After, passed on; at most an hour).
  *
  * ==== REFERENCE ==========================================================
  *
@@ -137,7 +137,11 @@
  *      JSON) is borrowed until the callback returns: copy what you keep.
  *      A push request kept past its route or admit() reads as none: its
  *      header() and query() answer NULL (an error logged, as for rule 6),
- *      its body is ""; its method and path stay its route's.
+ *      its body is ""; its method and path stay its route's.  (It is one
+ *      of 1024 slots, reused round robin: once its slot serves a later
+ *      request, the kept pointer reads that one's method and path, its
+ *      body while it is live and, on the thread it is live on, its
+ *      headers.  Copy what you keep.)
  *      Config values and instance_name() live as long as the instance.
  *   2. Everything the plugin hands to the host (records through emit(), a
  *      checkpoint cursor, a reason to reject(), a response body) is copied
@@ -145,7 +149,8 @@
  *      free it right after.
  *   3. Plugin state (the void * from create()) is owned by the plugin and
  *      released by its destroy().  One instance is called from one thread at a
- *      time, except push routes, which may run on several HTTP threads at once.
+ *      time, except push routes (handle() and admit()), which may run on
+ *      several HTTP threads at once.
  *      A PUSH|PULL plugin gets two instances per configured source (two
  *      create() calls): its routes and its pull() share no state.
  *   4. No library object (json_t *, PGconn *, CURL *) crosses this boundary.
@@ -155,11 +160,14 @@
  *   6. A struct hub_call is valid only during the callback it was passed to,
  *      on that callback's thread: never keep it or hand it to another thread.
  *      The hub refuses one used after its callback returned, or from another
- *      thread: emit(), checkpoint(), reject(), warn() and batch_range()
- *      answer HUB_ERR_INTERNAL, should_stop() 1, with an error logged naming
- *      the plugin, the function and the callback (the first such refusal,
- *      then at most one line every 10 s with the count not logged), however
- *      many calls later a kept one is used.  Only log,
+ *      thread: emit(), checkpoint(), reject(), warn(), skip() and
+ *      batch_range() answer HUB_ERR_INTERNAL, should_stop() 1, however
+ *      many calls later a kept one is used, with an error logged (the
+ *      first such refusal, then at most one line every 10 s with the count
+ *      not logged) naming the plugin, the function and the callback; once
+ *      the kept call's slot (one of 1024) serves a later call, the line
+ *      names the function and the call live on the calling thread, if any,
+ *      not the plugin that kept it.  Only log,
  *      config_*, instance_name, now_ms, secret_equal and alloc_failed may
  *      be called from any thread, between create() and the end of destroy().
  *
@@ -628,7 +636,8 @@ struct hub_plugin {
 	 * push source stops `profilehub run` (exit 1); a pull source is
 	 * disabled, created again when triggered (POST /v1/sources/<name>/sync);
 	 * an export is disabled until the hub restarts (unlike export_batch()'s
-	 * HUB_ERR_CONFIG, which holds until its config changes).  So fail
+	 * HUB_ERR_CONFIG, which holds until its config changes or it is
+	 * enabled again).  So fail
 	 * only on bad config; connect on first use, not here. */
 	hub_rc (*create)(const struct hub_host *host,
 			 const struct hub_instance *inst, void **state,
@@ -680,7 +689,8 @@ struct hub_plugin {
 	/* optional: map one raw message of this source's own format (one JSON
 	 * Lines line) to records, as the routes would (no auth), for
 	 * `profilehub import FILE --source NAME --format <plugin>`.  A failure
-	 * rejects the whole line (its records dropped); import goes on.
+	 * rejects the whole line (its records dropped); import goes on, except
+	 * after HUB_ERR_NOMEM, which stops it at that line (RETURN CODES).
 	 * reject() (ABI 1.2) drops one item of the line instead, counted and
 	 * named with the line's number; the line's other records stand. */
 	hub_rc (*import_line)(void *state, struct hub_call *call, const char *line,
@@ -725,9 +735,10 @@ struct hub_plugin {
 	 * HUB_OK (status 0 or 2xx): the body is read and the route runs.
 	 * Anything else is answered as handle()'s refusal would be (resp's
 	 * status and body), the body never read, the connection closed after
-	 * the answer.  Refuse here what the headers alone decide, a missing
-	 * or wrong credential, so that an unauthenticated client cannot make
-	 * the hub read and inflate up to http.max_body; let through what
+	 * the answer when a body was coming.  Refuse here what the headers
+	 * alone decide, a missing or wrong credential, so that an
+	 * unauthenticated client cannot make the hub read and inflate up to
+	 * http.max_body; let through what
 	 * needs the body (a key sent in it, a signature of it), and keep the
 	 * same checks in handle() (an older hub does not call this).  Runs
 	 * on the HTTP threads, like handle(); emits nothing (no call). */
