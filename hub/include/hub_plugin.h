@@ -437,8 +437,12 @@ struct hub_host {
 	void (*log)(const struct hub_instance *inst, enum hub_log_level level,
 		    const char *fmt, ...) HUB_PRINTF(3, 4);
 
-	/* Config values of this instance (declared keys only; defaults applied).
-	 * Strings are borrowed for the instance's lifetime.  NULL when unset.
+	/* Config values of this instance: the keys the plugin declares and the
+	 * hub's own keys of every entry (name, enabled, schedule, ...: both
+	 * listed by `profilehub plugins --describe`); defaults applied.  Any
+	 * other key reads as unset, with a warning logged: declare every key
+	 * you read.  Strings are borrowed for the instance's lifetime.  NULL
+	 * (config_int() and the like: 0) when unset.
 	 * config_int() of a HUB_CFG_DURATION key gives milliseconds. */
 	const char *(*config_string)(const struct hub_instance *inst, const char *key);
 	int64_t (*config_int)(const struct hub_instance *inst, const char *key);
