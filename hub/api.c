@@ -74,7 +74,7 @@ int api_respond_json(struct api_response *resp, int status, json_t *body)
 
 int api_respond_error(struct api_response *resp, int status, const char *code, const char *fmt, ...)
 {
-	char message[512];
+	char message[1024]; /* a 409 not_running naming a 64-character export twice: 548 */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
@@ -384,7 +384,7 @@ static int post_enable(struct api *api, const char *name, struct api_response *r
 
 static int post_retry(struct api *api, const char *name, struct api_response *resp)
 {
-	char err[512] = "";
+	char err[1024] = ""; /* export_retry_check's, as api_respond_error's message */
 	int why = 0, rc;
 	int64_t n = 0;
 

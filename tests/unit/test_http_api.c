@@ -959,6 +959,32 @@ static void test_api_retries_the_dead_letters_of_an_export_known_elsewhere(void)
 	world_close(&w);
 }
 
+/* The 409 of a retry no process would deliver ends with the command
+ * that forgets the export, its name whole, for a name of the most
+ * characters a name may have (64): the answer was cut at 511 bytes, its
+ * command naming an export that does not exist ("... forget crm_aaaa"). */
+static void test_api_not_running_names_a_long_export_whole(void)
+{
+	static const char *const auth[] = {"Authorization: Bearer " API_TOKEN, NULL};
+	static const char name[] =
+		"crm_012345678901234567890123456789012345678901234567890123456789";
+	struct world w;
+	struct resp r;
+	char path[160], tail[160];
+
+	CU_ASSERT_EQUAL_FATAL(strlen(name), 64);
+	world_start(&w, API_MAX_BODY, WORLD_API_EXPORTING, NULL,
+		    "api:\n  tokens: [\"" API_TOKEN "\"]\n");
+	world_know_elsewhere(&w, name);
+	snprintf(path, sizeof(path), "/v1/exports/%s/dead_letters/retry", name);
+	http_do(w.port, "POST", path, NULL, 0, 0, auth, &r);
+	ASSERT_ERROR(&r, 409, "not_running");
+	snprintf(tail, sizeof(tail), "; one that no configuration has any more: profilehub"
+		 " exports forget %s\"}}", name);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, tail));
+	world_close(&w);
+}
+
 /* A typo of an export another hub's configuration runs is answered with
  * that one on the routes that serve it (its dead letters, to read or
  * retry): the 404 named only the configuration's, none of them close
@@ -1367,6 +1393,7 @@ TEST_SUITE(http_api, http_suite_init, http_suite_clean,
 	   TEST(test_api_dead_letters_are_paged_after_a_seq),
 	   TEST(test_api_dead_letters_of_an_export_known_elsewhere),
 	   TEST(test_api_retries_the_dead_letters_of_an_export_known_elsewhere),
+	   TEST(test_api_not_running_names_a_long_export_whole),
 	   TEST(test_api_a_typo_of_an_export_known_elsewhere_is_answered_with_it),
 	   TEST(test_api_an_unknown_export_is_answered_with_the_closest_name),
 	   TEST(test_erase_requests_wait_off_the_request_threads),
