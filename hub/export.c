@@ -316,6 +316,13 @@ fail:
 
 #define EXPORT_STOP_NOTE_S 10 /* how often a stop still waiting says so */
 
+static _Atomic int64_t stop_note_s = EXPORT_STOP_NOTE_S; /* tests shorten it */
+
+int64_t export_set_stop_note(int64_t s)
+{
+	return atomic_exchange(&stop_note_s, s > 0 ? s : EXPORT_STOP_NOTE_S);
+}
+
 /* Joins a worker's thread.  Every EXPORT_STOP_NOTE_S it has not ended (a
  * plugin blocked in export_batch(), not checking should_stop()), logs what
  * the stop waits for; on the monotonic clock, so that a wall clock set back
@@ -324,13 +331,13 @@ static void worker_join(struct export_worker *w)
 {
 	struct timespec until;
 	const char *state;
-	int64_t waited_s = 0;
+	int64_t waited_s = 0, every_s = atomic_load(&stop_note_s);
 
 	for (;;) {
-		time_deadline(&until, CLOCK_MONOTONIC, EXPORT_STOP_NOTE_S * 1000);
+		time_deadline(&until, CLOCK_MONOTONIC, every_s * 1000);
 		if (pthread_clockjoin_np(w->thread, NULL, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
 			return;
-		waited_s += EXPORT_STOP_NOTE_S;
+		waited_s += every_s;
 		pthread_mutex_lock(&w->ex->lock);
 		state = w->live.state;
 		pthread_mutex_unlock(&w->ex->lock);

@@ -211,6 +211,14 @@ void export_set_backoff(int64_t base_ms, int64_t cap_ms);
  * pruned before export_wait_idle() returns). */
 void export_set_prune_interval(int64_t ms);
 
+/* Tests: how often a stop held up by a plugin says so, in whole seconds
+ * (default 10; 0 or less: the default); returns the previous value. */
+int64_t export_set_stop_note(int64_t s);
+
+/* Tests: how often a disabled export reads its saved state (default 1 s;
+ * 0 or less: the default). */
+void export_set_enable_poll(int64_t ms);
+
 /* Tests: the Nth load of a worker's cursor and state (at its start and at
  * each new lease take) fails as a store error would (0: off). */
 void export_set_load_fault(int nth);

@@ -687,6 +687,13 @@ static uint64_t wake_gen_get(struct exporter *ex)
 
 #define ENABLE_POLL_MS 1000 /* a disabled export reads its saved state this often */
 
+static _Atomic int64_t enable_poll_ms = ENABLE_POLL_MS; /* tests shorten it */
+
+void export_set_enable_poll(int64_t ms)
+{
+	atomic_store(&enable_poll_ms, ms > 0 ? ms : ENABLE_POLL_MS);
+}
+
 /* The API's enable of an export disabled here, unsaved: dropped.  Saved
  * since the API read the store: enabled in the store, as asked. */
 static void worker_enable_asked(struct export_worker *w)
@@ -764,7 +771,7 @@ static int worker_wait_enabled(struct export_worker *w)
 		pthread_mutex_lock(&w->ex->lock);
 		pthread_cond_broadcast(&w->ex->idle);
 		pthread_mutex_unlock(&w->ex->lock);
-		worker_sleep(w, ENABLE_POLL_MS, gen, 1);
+		worker_sleep(w, atomic_load(&enable_poll_ms), gen, 1);
 	}
 	return 0;
 }
