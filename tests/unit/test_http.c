@@ -1310,8 +1310,8 @@ static void test_stop_delay_answers_readyz_503_while_serving(void)
 	struct resp r;
 	int is_delaying;
 
-	world_open(&w, "  stop_delay: 5s\n", NULL);
-	CU_ASSERT_EQUAL(w.th->cfg->http_stop_delay_ms, 5000);
+	world_open(&w, "  stop_delay: 2s\n", NULL);
+	CU_ASSERT_EQUAL(w.th->cfg->http_stop_delay_ms, 2000);
 	http_do(w.port, "GET", "/readyz", NULL, 0, 0, NULL, &r);
 	CU_ASSERT_EQUAL(r.status, 200);
 	s.srv = w.srv;
@@ -1714,22 +1714,22 @@ static void test_a_header_trickler_is_cut_also_between_requests(void)
 #define SLOW_BODY "trickle01\ntrickle02\n"
 
 /* Sends a POST of SLOW_BODY's 20 bytes on fd, its headers at once and its
- * body a byte every 200 ms (3.8 s, past a header deadline of http.timeout
- * 3 s and its sweep, 2.2 s short of the body's 6 s): 1 when it is answered
- * 200. */
+ * body a byte every 150 ms (2.85 s, past a header deadline of http.timeout
+ * 2 s and its 0.5 s sweep, 1.15 s short of the body's 4 s): 1 when it is
+ * answered 200. */
 static int slow_body_is_served(int fd)
 {
 	char buf[1024];
 
 	send_text(fd, "POST /in/web/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n");
-	return trickle(fd, SLOW_BODY, 20, 200) == -1 &&
+	return trickle(fd, SLOW_BODY, 20, 150) == -1 &&
 	       raw_read_until(fd, buf, sizeof(buf), "\r\n\r\n") &&
 	       strncmp(buf, "HTTP/1.1 200", 12) == 0;
 }
 
-/* A body has twice http.timeout (3 s here) from its headers: one that
- * takes 1.25 times it is read, stored and answered (the header deadline no
- * longer watches a request whose headers are in); one that would take
+/* A body has twice http.timeout (2 s here) from its headers: one that
+ * takes over 1.4 times it is read, stored and answered (the header deadline
+ * no longer watches a request whose headers are in); one that would take
  * longer is cut, never before twice the timeout. */
 static void test_a_body_has_twice_http_timeout_to_arrive(void)
 {
@@ -1740,7 +1740,7 @@ static void test_a_body_has_twice_http_timeout_to_arrive(void)
 	if (teststore_is_pg())
 		return; /* the server alone: SQLite pass only (top of file) */
 	memset(body, 'x', sizeof(body));
-	world_open(&w, "  timeout: 3s\n", NULL);
+	world_open(&w, "  timeout: 2s\n", NULL);
 	fd = raw_connect(w.port);
 	CU_ASSERT_FATAL(fd >= 0);
 	CU_ASSERT(slow_body_is_served(fd));
@@ -1750,14 +1750,14 @@ static void test_a_body_has_twice_http_timeout_to_arrive(void)
 	fd = raw_connect(w.port);
 	CU_ASSERT_FATAL(fd >= 0);
 	send_text(fd, "POST /in/web/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
-	CU_ASSERT(trickle(fd, body, sizeof(body), 200) > 5000); /* cut at 6 s, not 3 */
+	CU_ASSERT(trickle(fd, body, sizeof(body), 200) > 3500); /* cut at 4 s, not 2 */
 	close(fd);
 	world_close(&w);
 }
 
 /* A connection closed before its headers leaves the deadline's watch with
  * it: the next connection, given the same descriptor, is not cut at the
- * first one's deadline (3 s here) while its body still comes. */
+ * first one's deadline (2 s here) while its body still comes. */
 static void test_a_closed_connection_is_no_longer_watched(void)
 {
 	struct world w;
@@ -1765,7 +1765,7 @@ static void test_a_closed_connection_is_no_longer_watched(void)
 
 	if (teststore_is_pg())
 		return; /* the server alone: SQLite pass only (top of file) */
-	world_open(&w, "  timeout: 3s\n", NULL);
+	world_open(&w, "  timeout: 2s\n", NULL);
 	fd = raw_connect(w.port);
 	CU_ASSERT_FATAL(fd >= 0);
 	shutdown(fd, SHUT_WR);
