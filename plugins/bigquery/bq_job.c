@@ -38,6 +38,9 @@
 #define GET_RETRIES 4          /* failed getQueryResults in a row sent again: 200 ms .. 1.6 s */
 #define GET_RETRY_FIRST_MS 200
 #define GET_RETRY_AFTER_MAX_S 3600
+
+/* GET_RETRY_FIRST_MS; the unit tests, which compile this file in, shorten it */
+static long get_retry_first_ms = GET_RETRY_FIRST_MS;
 #define CANCEL_MAX_MS 3000     /* jobs.cancel: the most the whole step may take */
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -200,7 +203,7 @@ static int job_past_timeout(const struct bq_query *q, char *err, size_t err_size
  * Retry-After when longer.  Logged, as the hub logs its own retries. */
 static long get_retry_delay(struct bq_query *q, int n_failed, const char *err)
 {
-	long ms = retry_wait_ms(n_failed, GET_RETRY_FIRST_MS, q->http.retry_after,
+	long ms = retry_wait_ms(n_failed, get_retry_first_ms, q->http.retry_after,
 				GET_RETRY_AFTER_MAX_S);
 
 	q->host->log(q->inst, HUB_LOG_WARN, "getQueryResults: %s (sent again, %d of %d, in %ld ms)",

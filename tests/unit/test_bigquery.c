@@ -2273,7 +2273,8 @@ static void fake_open_job(struct fake_bq *f, const struct testlib_answer *answer
  * running; a 404 (the results are gone) runs the query again, with nothing
  * left to cancel; a 400 is the job's own failure, ended too.  A next page
  * is asked for with its pageToken.  A fifth failure in a row fails the
- * pull. */
+ * pull.  The waits double from 20 ms here (GET_RETRY_FIRST_MS, 200 ms, took
+ * 6 s of this test). */
 static void test_get_results_polls_and_sends_a_failed_poll_again(void)
 {
 	static const struct testlib_answer answers[] = {
@@ -2293,6 +2294,8 @@ static void test_get_results_polls_and_sends_a_failed_poll_again(void)
 	struct fake_bq f;
 	json_t *root = NULL;
 
+	CU_ASSERT_EQUAL(get_retry_first_ms, 200);
+	get_retry_first_ms = 20;
 	fake_open_job(&f, answers, sizeof(answers) / sizeof(answers[0]));
 	f.q->page_token = strdup("p 1/2");
 	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_OK);
@@ -2315,6 +2318,8 @@ static void test_get_results_polls_and_sends_a_failed_poll_again(void)
 	CU_ASSERT_PTR_NULL(root);
 	bq_error_decode(503, "", "", want, sizeof(want)); /* the fifth 503's */
 	CU_ASSERT_STRING_EQUAL(err, want);
+	CU_ASSERT_PTR_NOT_NULL(strstr(fake_logged, "(sent again, 4 of 4, in 160 ms)"));
+	get_retry_first_ms = GET_RETRY_FIRST_MS;
 	fake_requests(&f, got, sizeof(got));
 	CU_ASSERT_EQUAL(testlib_lines_with(got, "GET /q?maxResults=1 HTTP/1.1"), 14);
 	CU_ASSERT_EQUAL(testlib_lines_with(got, "GET /q?maxResults=1&pageToken=p%201%2F2 HTTP/1.1"),
@@ -2642,14 +2647,14 @@ static void test_http_request_trickled_ends_at_its_bound_or_a_stop(void)
 	CU_ASSERT_EQUAL_FATAL(bq_http_init(&h, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(h.transfer_ms, BQ_QUERY_TIMEOUT_DEFAULT_MS);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/q", port);
-	h.transfer_ms = 1500;
+	h.transfer_ms = 750;
 	t0 = mono_clock_ms();
 	CU_ASSERT_EQUAL(bq_http_request(&h, url, NULL, NULL, NULL, NULL, "getQueryResults",
 					&status, err, sizeof(err)),
 			HUB_RETRY);
 	CU_ASSERT(mono_clock_ms() - t0 < 10000);
 	CU_ASSERT(h.resp.len > 0); /* it was reading */
-	CU_ASSERT_STRING_EQUAL(err, "getQueryResults: no whole answer within 1500 ms");
+	CU_ASSERT_STRING_EQUAL(err, "getQueryResults: no whole answer within 750 ms");
 
 	h.transfer_ms = 60000;
 	h.stop.host = &host;
