@@ -1286,7 +1286,7 @@ static void test_api_access_stream_client_gone_and_stop(void)
 	int fd, closed;
 	char buf[4096];
 
-	world_start(&w, API_MAX_BODY, 1, "  timeout: 2s\n",
+	world_start(&w, API_MAX_BODY, 1, "  timeout: 1s\n",
 		    "api:\n  tokens: [\"" API_TOKEN "\"]\n");
 	add_stream_events(&w);
 
