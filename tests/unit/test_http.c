@@ -1423,7 +1423,7 @@ static void test_slow_clients_do_not_exhaust_the_server(void)
 
 	if (teststore_is_pg())
 		return; /* the server alone: SQLite pass only (top of file) */
-	world_open(&w, "  timeout: 2s\n  max_connections: 4\n", NULL);
+	world_open(&w, "  timeout: 1s\n  max_connections: 4\n", NULL);
 	/* every connection slot taken: two sent half their headers, two nothing */
 	for (int i = 0; i < 4; i++) {
 		fds[i] = raw_connect(w.port);
