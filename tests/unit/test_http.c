@@ -1230,18 +1230,22 @@ static int listener_closed(void *arg)
 	return 0;
 }
 
-/* 1 when a new connection's GET /readyz is answered 503 "stopping". */
+static int raw_read_until(int fd, char *buf, size_t size, const char *needle);
+
+/* 1 when a new connection's GET /readyz is answered 503 "stopping".  Read
+ * to the end of its JSON body, not to a close: a 200 from before the stop
+ * began keeps the connection open (it held this wait 2 s). */
 static int readyz_says_stopping(void *arg)
 {
 	static const char req[] = "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
 	char buf[1024];
-	int fd = raw_connect(*(int *)arg), closed;
+	int fd = raw_connect(*(int *)arg);
 
 	if (fd < 0)
 		return 0;
 	buf[0] = '\0';
 	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(req) - 1)
-		raw_read_all(fd, buf, sizeof(buf), 2000, &closed);
+		raw_read_until(fd, buf, sizeof(buf), "\"}");
 	close(fd);
 	return strncmp(buf, "HTTP/1.1 503", 12) == 0 && strstr(buf, "\"stopping\"") &&
 	       strcasestr(buf, "\r\nConnection: close\r\n");
