@@ -311,10 +311,18 @@ static void lookup_tell_more(const struct lookup *lk, const struct found *f)
 }
 
 /* -1 with why when lk looks a profile up by a malformed ID (--profile-id
- * xyz), as the API's routes refuse one; else 0.  `profile` said "no profile
- * with profile_id" (exit 1), as of a well-formed ID no profile has. */
+ * xyz), as the API's routes refuse one, or pages past one (--after xyz:
+ * the API refuses such an `after` as invalid_cursor); else 0.  `profile`
+ * said "no profile with profile_id" (exit 1), as of a well-formed ID no
+ * profile has, and took any --after as a place in the order of profile IDs
+ * (--after a printed every profile again, the first page's too). */
 static int lookup_check_profile_id(const struct lookup *lk, char *why, size_t size)
 {
+	if (lk->after && !store_profile_id_is_valid(lk->after)) {
+		snprintf(why, size, "--after: \"%.64s\" is not a profile ID (" PROFILE_ID_SHAPE
+			 "): the one the previous page's note names", lk->after);
+		return -1;
+	}
 	if (strcmp(lk->by, "profile_id") != 0 || store_profile_id_is_valid(lk->value))
 		return 0;
 	snprintf(why, size, "--profile-id: \"%.64s\" is not a profile ID (" PROFILE_ID_SHAPE ")",

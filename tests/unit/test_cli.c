@@ -1114,24 +1114,35 @@ static void test_profile_prints_exactly_64_with_no_note(void)
 	testhub_stop(th);
 }
 
-/* --after pages an email or phone lookup only, and needs its value. */
+/* `profile` with argv is a misuse (exit 2) that prints no document and
+ * says `text`. */
+static void profile_misuse_says(struct testhub *th, char **argv, const char *text)
+{
+	char *said;
+	json_t *docs;
+
+	CU_ASSERT_EQUAL(cmd_docs(th, cmd_profile, argv, &docs, &said), CLI_USAGE);
+	CU_ASSERT_EQUAL(json_array_size(docs), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, text));
+	json_decref(docs);
+	free(said);
+}
+
+/* --after pages an email or phone lookup only, and needs its value: a
+ * profile ID (one not of the hub's form is a misuse, as the API's invalid
+ * cursor: "a" sorts before every ID, and printed the first page again). */
 static void test_profile_after_is_for_an_email_or_phone(void)
 {
 	struct testhub *th = testhub_start(NULL);
 	char *by_id[] = {"profile", "--custom-id", "C", "--after", "p_1", NULL};
 	char *bare[] = {"profile", "--email", "s@x.com", "--after", NULL};
-	char *said;
-	json_t *docs;
+	char *not_id[] = {"profile", "--email", "s@x.com", "--after", "a", NULL};
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
-	CU_ASSERT_EQUAL(cmd_docs(th, cmd_profile, by_id, &docs, &said), CLI_USAGE);
-	CU_ASSERT_PTR_NOT_NULL(strstr(said, "--after pages an --email or --phone lookup"));
-	json_decref(docs);
-	free(said);
-	CU_ASSERT_EQUAL(cmd_docs(th, cmd_profile, bare, &docs, &said), CLI_USAGE);
-	CU_ASSERT_PTR_NOT_NULL(strstr(said, "--after needs a profile ID"));
-	json_decref(docs);
-	free(said);
+	profile_misuse_says(th, by_id, "--after pages an --email or --phone lookup");
+	profile_misuse_says(th, bare, "--after needs a profile ID");
+	apply_text(th, profiles_text("s", 2, "s@x.com"));
+	profile_misuse_says(th, not_id, "--after: \"a\" is not a profile ID (p_ and 16");
 	testhub_stop(th);
 }
 
