@@ -164,12 +164,27 @@ int api_profile_id_check(const char *key, const char *id, struct api_response *r
 				 key, record_show(shown, id));
 }
 
+/* "custom_id, ..., profile_id, crm_id": the keys GET /v1/profiles looks
+ * up by, q aside, into buf, for its 400s (the one for no key named no
+ * external id, which a lookup takes too). */
+static const char *lookup_keys_list(const struct api *api, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; api->profile_params[i + 1] && len < size; i++) /* all but q */
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
+					api->profile_params[i]);
+	return buf;
+}
+
 /* The lookup of GET /v1/profiles: *by (NULL for a search, ?q=) and its
  * *value.  0, or -1 with the 400 in resp. */
 static int profiles_params(const struct api *api, const struct api_request *req,
 			   const char **by, const char **value, struct api_response *resp)
 {
 	const char *q, *v;
+	char keys[512];
 
 	*by = NULL;
 	if (api_query_param(req, "q", &q, resp))
@@ -182,20 +197,16 @@ static int profiles_params(const struct api *api, const struct api_request *req,
 			continue;
 		if (*by || q) {
 			api_respond_error(resp, 400, "invalid_parameter",
-					  "give one of custom_id, installation_id, email, phone, "
-					  "profile_id%s or q, not several",
-					  api->profile_params[API_LOOKUP_KEYS + 1]
-						  ? ", an external id"
-						  : "");
+					  "give one of %s or q, not several",
+					  lookup_keys_list(api, keys, sizeof(keys)));
 			return -1;
 		}
 		*by = api->profile_params[i];
 		*value = v;
 	}
 	if (!*value || !**value) {
-		api_respond_error(
-			resp, 400, "missing_parameter",
-			"give one of custom_id, installation_id, email, phone, profile_id or q");
+		api_respond_error(resp, 400, "missing_parameter", "give one of %s or q",
+				  lookup_keys_list(api, keys, sizeof(keys)));
 		return -1;
 	}
 	if (*by && !strcmp(*by, "profile_id") && api_profile_id_check(*by, *value, resp))

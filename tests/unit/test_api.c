@@ -1358,6 +1358,25 @@ static void get_error_is(struct world *w, const char *path, const struct pairs_q
 	json_decref(body);
 }
 
+/* A lookup's 400 for no key, or for two, names every key the route reads:
+ * the external ids of identity.external too (?crm_id=K finds the person),
+ * which the one for no key left out. */
+static void test_profiles_lookup_errors_name_the_external_ids(void)
+{
+	struct pairs_query none = {{{"limit", "5"}}};
+	struct pairs_query two = {{{"custom_id", "A"}, {"crm_id", "K"}}};
+	struct world w;
+
+	shared_email_start(&w);
+	get_error_is(&w, "/v1/profiles", &none, 400, "missing_parameter",
+		     "give one of custom_id, installation_id, email, phone, profile_id, crm_id"
+		     " or q");
+	get_error_is(&w, "/v1/profiles", &two, 400, "invalid_parameter",
+		     "give one of custom_id, installation_id, email, phone, profile_id, crm_id"
+		     " or q, not several");
+	world_stop(&w);
+}
+
 /* A lookup takes one parameter, with a value: ?q= with an identifier, or
  * an empty one, is refused (an empty value looked up nothing: a 200
  * without profiles). */
@@ -2252,6 +2271,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_out_of_memory_fails_a_profile_document_whole),
 	   TEST(test_a_response_out_of_room_for_a_header_is_a_500),
 	   TEST(test_profiles_lookup_takes_one_parameter_with_a_value),
+	   TEST(test_profiles_lookup_errors_name_the_external_ids),
 	   TEST(test_a_parameter_no_route_reads_is_named),
 	   TEST(test_profiles_lookup_of_a_plus_sent_as_is_says_send_2b),
 	   TEST(test_profiles_search_of_a_plus_sent_as_is_finds_the_person),
