@@ -166,15 +166,21 @@ int api_profile_id_check(const char *key, const char *id, struct api_response *r
 
 /* "custom_id, ..., profile_id, crm_id": the keys GET /v1/profiles looks
  * up by, q aside, into buf, for its 400s (the one for no key named no
- * external id, which a lookup takes too). */
+ * external id, which a lookup takes too); names that do not fit whole are
+ * left out, said by ", ...". */
 static const char *lookup_keys_list(const struct api *api, char *buf, size_t size)
 {
 	size_t len = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; api->profile_params[i + 1] && len < size; i++) /* all but q */
+	for (size_t i = 0; api->profile_params[i + 1]; i++) { /* all but q */
+		if (len + strlen(api->profile_params[i]) + sizeof(", , ...") > size) {
+			snprintf(buf + len, size - len, ", ...");
+			break;
+		}
 		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
 					api->profile_params[i]);
+	}
 	return buf;
 }
 
