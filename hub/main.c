@@ -1,7 +1,8 @@
 /*
  * main.c - the profilehub command line: global options (-c FILE,
- * --log-level L, before or after the subcommand), dispatch to the
- * subcommands of API.md, and the small ones (version, plugins, check).
+ * --log-level L, before or after the subcommand, never as another
+ * option's value), dispatch to the subcommands of API.md, and the small
+ * ones (version, plugins, check).
  * The data subcommands live in cli_import.c and cli_data.c, `run` in
  * cli_run.c, what they share (errors, config, store, registry) in cli.c.
  */
@@ -411,15 +412,39 @@ static int global_once(const char *flag, const char *had, const char *value)
 	return -1;
 }
 
-/* Pulls -c/--config and --log-level out of argv wherever they stand, each
- * once.  Returns the new argc, or -1 on a usage error. */
+/* 1 when `arg` is an option of a command that takes the argument after
+ * it as its value (usage_text's "--flag VALUE"; none is a flag without a
+ * value in another command). */
+static int option_takes_value(const char *arg)
+{
+	static const char *const options[] = {
+		"--source", "--format", "--commit-every", "--rejects", /* import */
+		"--describe",                                          /* plugins */
+		"--events", "--after", "--limit",                      /* dump, profile, exports */
+		"--custom-id", "--installation-id", "--email", "--phone", "--profile-id",
+		"--external",                                          /* profile, privacy */
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		if (strcmp(arg, options[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Pulls -c/--config and --log-level out of argv wherever an option may
+ * stand, each once: a command's option's value is its own ("profile
+ * --custom-id -c" looks up "-c"; -c took it as its config).  Returns the
+ * new argc, or -1 on a usage error. */
 static int take_global_options(struct cli *cli, int argc, char **argv)
 {
 	const char *log_level = NULL;
 	int out = 0;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
+		if (option_takes_value(a) && i + 1 < argc) {
+			argv[out++] = argv[i++];
+			argv[out++] = argv[i];
+		} else if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
 			if (global_once(a, cli->is_config_explicit ? cli->config_path : NULL,
 					argv[i + 1]))
 				return -1;

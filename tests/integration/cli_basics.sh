@@ -403,6 +403,28 @@ printf '%s\n' '{"type":"identify","message_id":"p1","timestamp":"2026-01-01T00:0
 "$HUB" -c "$cfg" profile --custom-id C2 | jq -e '.subscriptions.push == ["ios"]' >/dev/null ||
 	fail "push subscriptions: $("$HUB" -c "$cfg" profile --custom-id C2 | jq -c .subscriptions)"
 
+# a command's option's value is never read as a global option: "--custom-id -c" looks up
+# custom_id "-c" (-c took the argument after it as the config, or said it needs a value),
+# and -c or --log-level after that value is still global
+printf '%s\n' '{"type":"identify","message_id":"d1","timestamp":"2026-01-01T00:00:00Z","identifiers":{"custom_id":"-c"}}' \
+	'{"type":"identify","message_id":"d2","timestamp":"2026-01-01T00:00:00Z","identifiers":{"custom_id":"--log-level"}}' \
+	>"$T/dash.jsonl"
+"$HUB" -c "$cfg" import "$T/dash.jsonl" --source test >/dev/null || fail "dash: import"
+"$HUB" -c "$cfg" profile --custom-id -c >"$T/out" 2>"$T/err" &&
+	jq -e '.custom_id == "-c"' "$T/out" >/dev/null || fail "profile --custom-id -c: $(cat "$T/err")"
+"$HUB" profile --custom-id -c --config "$cfg" --log-level warn >"$T/out" 2>"$T/err" &&
+	jq -e '.custom_id == "-c"' "$T/out" >/dev/null ||
+	fail "profile --custom-id -c --config FILE: $(cat "$T/err")"
+"$HUB" privacy access --custom-id --log-level -c "$cfg" >"$T/out" 2>"$T/err" &&
+	jq -e '.profiles[0].profile.custom_id == "--log-level"' "$T/out" >/dev/null ||
+	fail "privacy access --custom-id --log-level: $(cat "$T/err")"
+# so for every option of --help that takes a value: "version FLAG --log-level loud" is
+# version's misuse of FLAG (its value is --log-level), not an unknown level "loud"
+for flag in $("$HUB" --help | grep -o -- '--[a-z-]* [A-Za-z<]' | cut -d' ' -f1 | sort -u); do
+	case $flag in --log-level | --help) continue ;; esac
+	misuse "profilehub: version: unexpected argument \"$flag\"" version "$flag" --log-level loud
+done
+
 # a merge stopped by the 100-merge cap (a warning) and a refused alias (info) are
 # logged (IDENTITY.md 3)
 cfg="$T/caps.yaml"
