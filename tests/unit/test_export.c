@@ -163,19 +163,19 @@ static int file_appears(const char *path)
 	return 0;
 }
 
-/* Polls file `path` (WAIT_MS at most): 1 once it holds `what`. */
+/* Polls file `path` (WAIT_MS at most): 1 once it holds `what`, anywhere
+ * in it (it read its first 8191 bytes: a line after them was never seen). */
 static int file_holds(const char *path, const char *what)
 {
 	struct timespec pause = {0, 2 * 1000 * 1000};
-	char text[8192];
+	char err[256];
 
 	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
-		FILE *f = fopen(path, "r");
-		size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		text[n] = '\0';
-		if (strstr(text, what))
+		char *text = file_read_all(path, SIZE_MAX, NULL, err, sizeof(err));
+		int has = text && strstr(text, what);
+
+		hub_free(text);
+		if (has)
 			return 1;
 		nanosleep(&pause, NULL);
 	}
@@ -299,6 +299,24 @@ static const char erase_cy[] =
 	"\"identifiers\":{\"custom_id\":\"cy\"}}\n";
 
 /* ---- pure pieces -------------------------------------------------------- */
+
+/* file_holds(), which the log tests wait on and assert with, sees a line
+ * anywhere in a log: it read the first 8191 bytes, and a line after them
+ * was never seen. */
+static void test_file_holds_sees_a_line_past_the_first_8_kib(void)
+{
+	char *dir = testlib_mkdtemp(), *path, text[20000];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+	memset(text, 'x', sizeof(text)); /* 19992 x's, then the line */
+	memcpy(text + sizeof(text) - sizeof("\nfound\n"), "\nfound\n", sizeof("\nfound\n"));
+	path = testlib_write_file(dir, "log", text);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(path);
+	CU_ASSERT(file_holds(path, "\nfound"));
+	free(path);
+	testlib_rmtree(dir);
+	free(dir);
+}
 
 static void test_backoff_is_full_jitter_under_a_growing_cap(void)
 {
@@ -5333,6 +5351,7 @@ static int suite_clean(void)
 }
 
 TEST_SUITE(export, suite_init, suite_clean,
+	   TEST(test_file_holds_sees_a_line_past_the_first_8_kib),
 	   TEST(test_backoff_is_full_jitter_under_a_growing_cap),
 	   TEST(test_backoff_honours_retry_after_up_to_one_hour),
 	   TEST(test_retry_after_is_read_from_the_start_of_the_message),
