@@ -3193,6 +3193,27 @@ static void test_a_refused_cursor_after_a_delivery_says_it_may_be_sent_again(voi
 	free(logged);
 }
 
+/* The line of changes delivered while cursor saves fail, after the outage
+ * began with nothing sent, from its seqs on. */
+#define SENT_UNSAVED \
+	" were delivered, their cursor not saved either: what it sent since its last saved" \
+	" cursor may be sent again"
+
+/* What n outages of cursor saves logged, each begun with nothing sent and
+ * then a delivery refused: each its first line saying nothing is sent
+ * again, then once that what was delivered may be sent again, then its
+ * end. */
+static void assert_outages_said_sent_again(const char *logged, int n)
+{
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, SAVE_REFUSED
+					   "nothing was sent past its last saved cursor, so"
+					   " nothing is sent again"), n);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, SENT_UNSAVED), n);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "may be sent again"), n);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "the cursor is saved again (failing since "),
+			n);
+}
+
 /* A save refused with nothing taken past the cursor (the error of a
  * failed attempt saved) sends nothing again, and says so; the batch then
  * delivered with its cursor refused too is said, once, to be sent again,
@@ -3206,17 +3227,54 @@ static void test_a_refused_save_with_nothing_sent_says_nothing_is_sent_again(voi
 	/* the first call waits at the gate, then answers a retry: its error
 	 * is refused (1), the next call's delivery is too (2) */
 	save_failing_while_gated("    retries: 1\n", 2, &logged, &calls);
-	CU_ASSERT_EQUAL(testlib_lines_with(logged, SAVE_REFUSED
-					   "nothing was sent past its last saved cursor, so"
-					   " nothing is sent again"), 1);
-	CU_ASSERT_EQUAL(testlib_lines_with(logged, " were delivered, their cursor not saved"
-					   " either: what it sent since its last saved cursor"
-					   " may be sent again"), 1);
-	CU_ASSERT_EQUAL(testlib_count_of(logged, "may be sent again"), 1);
-	CU_ASSERT_EQUAL(testlib_lines_with(logged, "the cursor is saved again (failing since "),
-			1);
+	assert_outages_said_sent_again(logged, 1);
 	assert_last_sent_twice(calls, 3); /* the retry, then twice */
 	free(logged);
+}
+
+/* One outage of cursor saves on worker ew (its cursor at first_seq - 1): a
+ * save of its error refused with nothing sent past the cursor, then the
+ * plugin takes the changes up to last_seq and their cursor is refused
+ * twice, then saved. */
+static void save_failing_after_an_error(struct export_worker *ew, int64_t first_seq,
+					int64_t last_seq)
+{
+	CU_ASSERT_EQUAL_FATAL(ew->cursor, first_seq - 1);
+	export_set_cursor_save_fault(3);
+	ew->is_saved_dirty = 1; /* an error to save */
+	CU_ASSERT_EQUAL(export_worker_commit(ew, ew->cursor, NULL, 0), -1);
+	ew->sent_end = last_seq;
+	CU_ASSERT_EQUAL(export_worker_commit(ew, last_seq, NULL, 0), -1);
+	CU_ASSERT_EQUAL(export_worker_commit(ew, last_seq, NULL, 0), -1);
+	CU_ASSERT_EQUAL(export_worker_commit(ew, last_seq, NULL, 0), 0);
+	CU_ASSERT_EQUAL(ew->cursor, last_seq);
+}
+
+/* Each outage of cursor saves that began with nothing sent says once what
+ * it then sent unsaved may be sent again: a second outage after the
+ * cursor was saved says it again (is_sent_told is reset by a good save). */
+static void test_a_second_outage_of_cursor_saves_says_again_what_may_be_sent_again(void)
+{
+	struct testlib_capture cap;
+	struct export_worker ew = {0};
+	struct world w;
+	char *logged;
+
+	world_open(&w, NULL); /* not started: ew is the only worker, run here */
+	ew.store = w.th->reader;
+	ew.conf = &w.th->cfg->exports[0];
+	snprintf(ew.who, sizeof(ew.who), "export x");
+	ew.batch_end = 1000; /* planned past every cursor here: no plan read */
+	testlib_capture_begin(&cap);
+	save_failing_after_an_error(&ew, 1, 2);
+	save_failing_after_an_error(&ew, 3, 4);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	assert_outages_said_sent_again(logged, 2);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "[export x] changes of seq 1..2" SENT_UNSAVED), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "[export x] changes of seq 3..4" SENT_UNSAVED), 1);
+	free(logged);
+	world_close(&w);
 }
 
 /* The API's enable of an export whose disable the store refused to save
@@ -5431,6 +5489,7 @@ TEST_SUITE(export, suite_init, suite_clean,
 	   TEST(test_a_refused_plan_with_nothing_sent_says_nothing_is_sent_again),
 	   TEST(test_a_refused_cursor_after_a_delivery_says_it_may_be_sent_again),
 	   TEST(test_a_refused_save_with_nothing_sent_says_nothing_is_sent_again),
+	   TEST(test_a_second_outage_of_cursor_saves_says_again_what_may_be_sent_again),
 	   TEST(test_an_unsaved_disable_is_dropped_when_another_process_delivers),
 	   TEST(test_an_unsaved_disable_is_dropped_after_another_process_saved_state),
 	   TEST(test_the_apis_enable_drops_a_disable_the_store_refused_to_save),
