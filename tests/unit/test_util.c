@@ -178,6 +178,25 @@ static void test_a_log_message_is_one_line_whatever_it_carries(void)
 	free(buf);
 }
 
+/* The harness's capture (every test that asserts a log line, or its absence,
+ * reads one) hands back the whole text: it read the first 8191 bytes, and a
+ * line after them was never seen. */
+static void test_a_capture_holds_every_line_written(void)
+{
+	struct testlib_capture cap;
+	char *buf;
+
+	testlib_capture_begin(&cap);
+	for (int i = 0; i < 400; i++)
+		fprintf(stderr, "line %03d of a long log, about fifty bytes each\n", i);
+	fprintf(stderr, "the last line\n");
+	buf = testlib_capture_end(&cap);
+	CU_ASSERT_EQUAL(testlib_lines_with(buf, "of a long log"), 400);
+	CU_ASSERT_EQUAL(testlib_lines_with(buf, "the last line"), 1);
+	CU_ASSERT(strlen(buf) > 16384);
+	free(buf);
+}
+
 /* A condition variable made by time_cond_init waits for a deadline on the
  * monotonic clock: until it, not past it at once (as one on the wall
  * clock would, the monotonic seconds being far in its past). */
@@ -276,4 +295,5 @@ TEST_SUITE(util, NULL, NULL, TEST(test_log_levels_are_whole_names),
 	   TEST(test_retry_after_is_seconds_or_milliseconds_only),
 	   TEST(test_log_escape_writes_control_characters_visibly),
 	   TEST(test_a_log_message_is_one_line_whatever_it_carries),
+	   TEST(test_a_capture_holds_every_line_written),
 	   TEST(test_a_log_note_is_due_first_then_once_a_period))

@@ -47,8 +47,8 @@ char *testlib_plugin_dir(const char *const *links);
 char *testlib_shared_path(const char *rel);
 
 /* stderr into a temp file between testlib_capture_begin() and
- * testlib_capture_end(), which returns what was written (malloc'd, at most
- * 8 KB): the log lines of the code between. */
+ * testlib_capture_end(), which returns all that was written (malloc'd):
+ * the log lines of the code between. */
 struct testlib_capture {
 	char path[32];
 	int fd, saved;
