@@ -359,16 +359,20 @@ static enum step worker_data_error(struct export_worker *w, size_t m, size_t n_d
 {
 	const struct feed_row *bad = &w->page.rows[w->rows[n_done]];
 	int64_t n_since = 0;
-	char note[128], more[80];
+	char note[128], more[80], reason[1024];
 	struct store_dead_letter dl = {
 		.export_name = w->conf->name,
 		.seq = bad->seq,
 		.profile_id = bad->profile_id,
 		.at_ms = time_now_ms(),
-		.reason = msg[0] ? msg : "refused by the plugin",
+		.reason = reason,
 		.change_json = bad->text,
 	};
 
+	/* the plugin's text, UTF-8 as the store and the status's JSON take it
+	 * (PostgreSQL refused the dead letter, for ever; SQLite kept it, and
+	 * every status failed) */
+	str_copy_utf8(reason, sizeof(reason), msg[0] ? msg : "refused by the plugin");
 	if (m - n_done > 1) {
 		w->isolate_until = w->page.rows[w->rows[m - 1]].seq;
 		if (export_worker_commit(w, handled_cursor(w, m, n_done), NULL, 1))

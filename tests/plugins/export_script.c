@@ -18,6 +18,8 @@
  *                     mode "batch" refuses the whole call (n_done 0, like a
  *                     webhook's 400), mode "precise" accepts the changes
  *                     before it and points at it (n_done = its index)
+ *   bad_latin1: true  the reason a bad change is refused for is not UTF-8
+ *                     (a receiver's Latin-1 text passed on: "caf\xe9")
  *   mode: contradict  every call accepts all its changes (n_done = n) yet
  *                     answers HUB_ERR_DATA
  *   mode: short       the first call of more than one change accepts all
@@ -62,6 +64,8 @@ static const struct hub_config_key keys[] = {
 	 .description = "calls answered HUB_ERR_STOPPED first"},
 	{.name = "bad_custom_id", .type = HUB_CFG_STRING,
 	 .description = "changes of this custom_id are bad data"},
+	{.name = "bad_latin1", .type = HUB_CFG_BOOL, .default_value = "false",
+	 .description = "the reason bad data is refused for is Latin-1, not UTF-8"},
 	{.name = "mode", .type = HUB_CFG_STRING, .default_value = "batch",
 	 .description = "batch: refuse the whole call; precise: point at the bad change;"
 			" contradict: accept all yet answer bad data; short: a first call stops"
@@ -92,6 +96,7 @@ struct script {
 	char forgot_says[64];
 	char bad[160];  /* "\"custom_id\":\"C\"" or "" */
 	int is_precise;
+	int is_latin1; /* the bad data's reason is not UTF-8 */
 	int is_contradicting;
 	int is_short; /* until its first call of more than one change */
 	char lie[8];  /* "n_done", "rc" or "": until that call too */
@@ -128,6 +133,7 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 	if (bad)
 		snprintf(s->bad, sizeof(s->bad), "\"custom_id\":\"%s\"", bad);
 	s->is_precise = strcmp(host->config_string(inst, "mode"), "precise") == 0;
+	s->is_latin1 = host->config_bool(inst, "bad_latin1");
 	s->is_contradicting = strcmp(host->config_string(inst, "mode"), "contradict") == 0;
 	s->is_short = strcmp(host->config_string(inst, "mode"), "short") == 0;
 	snprintf(s->fail, sizeof(s->fail), "%s", fail ? fail : "");
@@ -264,7 +270,8 @@ static hub_rc script_export(void *state, struct hub_call *call, const char *cons
 	}
 	*n_done = ok;
 	if (ok < n) {
-		snprintf(err, err_size, "scripted bad data at %zu", ok);
+		snprintf(err, err_size, "scripted bad data at %zu%s", ok,
+			 s->is_latin1 ? ": caf\xe9" : "");
 		return record(s, call, changes, n, ok, HUB_ERR_DATA);
 	}
 	return record(s, call, changes, n, n, HUB_OK);

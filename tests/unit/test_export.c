@@ -1570,6 +1570,40 @@ static void test_a_precise_refusal_keeps_the_changes_before_it(void)
 					NULL);
 }
 
+/* A plugin's reason that is not UTF-8 (a receiver's Latin-1 text passed
+ * on) is kept as UTF-8, each bad byte a '?': stored as it was, PostgreSQL
+ * refused the dead letter (the export retried for ever), and on SQLite
+ * every status (GET /v1/exports, `profilehub exports`) failed, "out of
+ * memory", once the dead letter was there. */
+static void test_a_reason_that_is_not_utf8_is_dead_lettered_as_utf8(void)
+{
+	struct world w;
+	json_t *dl, *c, *st;
+	size_t i;
+
+	world_open(&w, "    bad_custom_id: bad\n    mode: precise\n    bad_latin1: true\n");
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	dl = dead_letters(&w);
+	CU_ASSERT_EQUAL(json_array_size(dl), 2); /* Bad's profile_updated and event */
+	json_array_foreach(dl, i, c) {
+		const char *reason = str_of(c, "reason");
+		size_t n = strlen(reason);
+		CU_ASSERT_PTR_NOT_NULL(strstr(reason, "scripted bad data at "));
+		CU_ASSERT(n > 6 && strcmp(reason + n - 6, ": caf?") == 0);
+	}
+	st = status_of_x(&w);
+	CU_ASSERT_EQUAL(int_of(st, "dead_lettered"), 2);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(st, "dead_letters")), 2);
+	json_array_foreach(json_object_get(st, "dead_letters"), i, c)
+		CU_ASSERT_STRING_EQUAL(str_of(c, "reason"),
+				       str_of(json_array_get(dl, i), "reason"));
+	json_decref(st);
+	json_decref(dl);
+	world_close(&w);
+}
+
 /* Starts w's exports with the log at info captured, waits until they are
  * idle; the log (free it), or NULL. */
 static char *start_logged(struct world *w)
@@ -5443,6 +5477,7 @@ TEST_SUITE(export, suite_init, suite_clean,
 	   TEST(test_a_refused_batch_of_two_is_narrowed_too),
 	   TEST(test_a_refused_record_writes_no_change),
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
+	   TEST(test_a_reason_that_is_not_utf8_is_dead_lettered_as_utf8),
 	   TEST(test_a_repeated_line_counts_the_ones_it_stands_for),
 	   TEST(test_dead_letters_in_a_row_are_not_logged_one_by_one),
 	   TEST(test_refused_batches_in_a_row_are_not_logged_one_by_one),
