@@ -5190,36 +5190,73 @@ static void *stop_main(void *ex)
 	return NULL;
 }
 
+/* Stops w's exporter (gated_world_open: its plugin holds the first batch
+ * at the gate) with the stop's note every 1 s, and opens the gate once the
+ * stop has said it waits: the plugin answers while the hub stops.  The log
+ * of it (free it), or NULL; *waited_ms: when the note came (-1: never). */
+static char *stop_held_at_the_gate(struct world *w, const char *blocked, int64_t *waited_ms)
+{
+	struct testlib_capture cap;
+	pthread_t t;
+	int64_t t0;
+
+	*waited_ms = -1;
+	CU_ASSERT_EQUAL(export_set_stop_note(1), 10);
+	testlib_capture_begin(&cap);
+	t0 = time_mono_ms();
+	CU_ASSERT_FATAL(pthread_create(&t, NULL, stop_main, w->ex) == 0);
+	if (file_holds(cap.path, "still waiting"))
+		*waited_ms = time_mono_ms() - t0;
+	gate_open(blocked);
+	pthread_join(t, NULL);
+	w->ex = NULL;
+	export_set_stop_note(0);
+	return testlib_capture_end(&cap);
+}
+
 /* A stop held up by a plugin that does not return from export_batch()
  * says so every 10 s (not sooner), naming the export, its plugin and
  * what the plugin is doing.  Run with the note every 1 s (the same
  * join, its interval shortened), the 10 s asserted as the default. */
 static void test_export_stop_held_by_a_plugin_says_so_after_10_s(void)
 {
-	struct testlib_capture cap;
 	struct world w;
-	pthread_t t;
 	char *dir, *blocked, *logged;
-	int64_t t0, waited_ms = -1;
+	int64_t waited_ms;
 
-	CU_ASSERT_EQUAL(export_set_stop_note(1), 10);
 	gated_world_open(&w, "    retries: 1\n", &dir, &blocked);
-	testlib_capture_begin(&cap);
-	t0 = time_mono_ms();
-	CU_ASSERT_FATAL(pthread_create(&t, NULL, stop_main, w.ex) == 0);
-	if (file_holds(cap.path, "still waiting"))
-		waited_ms = time_mono_ms() - t0;
-	gate_open(blocked);
-	pthread_join(t, NULL);
-	w.ex = NULL;
-	export_set_stop_note(0);
-	logged = testlib_capture_end(&cap);
+	logged = stop_held_at_the_gate(&w, blocked, &waited_ms);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
 	CU_ASSERT(waited_ms >= 900);
 	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "export x"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "stopping: still waiting after 1 s for plugin "
 					      "export_script (delivering): its export_batch() "
 					      "has not returned"));
+	free(logged);
+	gated_world_close(&w, dir, blocked);
+}
+
+/* A batch the stop interrupted (its plugin answers "retry" once the stop
+ * began, as a webhook whose transfer the stop cut does) is no failed
+ * attempt: nothing is logged as failing, no error is saved for `profilehub
+ * exports` (it showed one, "retrying", after every such stop), the cursor
+ * stays and the next run sends the batch again. */
+static void test_a_batch_the_stop_interrupts_is_no_failed_attempt(void)
+{
+	struct export_saved saved;
+	struct world w;
+	char *dir, *blocked, *logged;
+	int64_t waited_ms, cursor = -1;
+
+	gated_world_open(&w, "    retries: 1\n", &dir, &blocked);
+	logged = stop_held_at_the_gate(&w, blocked, &waited_ms);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT(waited_ms >= 0); /* the plugin answered after the stop began */
+	CU_ASSERT_PTR_NULL(strstr(logged, "delivery failing"));
+	CU_ASSERT(export_saved_load(w.th->reader, "x", &saved) >= 0);
+	CU_ASSERT_STRING_EQUAL(saved.error, "");
+	CU_ASSERT_EQUAL(export_cursor_load(w.th->reader, "x", &cursor), 0);
+	CU_ASSERT_EQUAL(cursor, 0);
 	free(logged);
 	gated_world_close(&w, dir, blocked);
 }
@@ -5558,6 +5595,7 @@ TEST_SUITE(export, suite_init, suite_clean,
 	   TEST(test_export_batch_size_is_100_by_default),
 	   TEST(test_export_stop_ends_a_wait_before_a_retry_at_once),
 	   TEST(test_export_stop_held_by_a_plugin_says_so_after_10_s),
+	   TEST(test_a_batch_the_stop_interrupts_is_no_failed_attempt),
 	   TEST(test_export_start_with_every_export_disabled_loads_no_plugin),
 	   TEST(test_export_start_out_of_memory_fails_saying_why),
 	   TEST(test_export_wait_idle_times_out_while_a_batch_is_held),
