@@ -44,6 +44,12 @@ static int read_kinds(const struct config_instance *ci, unsigned *mask, char *er
 	if (!n || n->kind != CFG_SEQ)
 		return 0;
 	cfg_path_key(key, sizeof(key), ci->path, "kinds");
+	if (n->n_children == 0) { /* a mask of none is every kind */
+		cfg_errorf(err, err_size, n, 0, key,
+			   "lists no kind, which would deliver every one: leave the key out to"
+			   " deliver every kind, or list those to deliver (%s)", feed_kind_list());
+		return -1;
+	}
 	for (size_t i = 0; i < n->n_children; i++) {
 		const struct cfg_node *k = &n->children[i];
 		const char *name = k->value ? k->value : "", *best;
@@ -68,6 +74,23 @@ static const struct cfg_node *listed_attributes(const struct config_instance *ci
 	const struct cfg_node *n = cfg_get(ci->node, "attributes");
 
 	return n && n->kind == CFG_SEQ && n->n_children ? n : NULL;
+}
+
+/* `attributes: []` lists none, and the worker sends every attribute when
+ * none is listed (as without the key): refused, whichever was meant, so
+ * that a list emptied by mistake never sends what it meant to keep. */
+static int check_attributes(const struct config_instance *ci, char *err, size_t err_size)
+{
+	const struct cfg_node *n = cfg_get(ci->node, "attributes");
+	char key[64];
+
+	if (!n || n->kind != CFG_SEQ || n->n_children)
+		return 0;
+	cfg_path_key(key, sizeof(key), ci->path, "attributes");
+	cfg_errorf(err, err_size, n, 0, key,
+		   "lists no attribute, which would send every one: leave the key out to send"
+		   " every attribute, or list those to send");
+	return -1;
 }
 
 static int filter_attributes(struct export_worker *w)
@@ -135,7 +158,7 @@ int export_check_config(const struct config_instance *ci, char *err, size_t err_
 	size_t size;
 	int is_on;
 
-	return read_kinds(ci, &mask, err, err_size) ||
+	return read_kinds(ci, &mask, err, err_size) || check_attributes(ci, err, err_size) ||
 			       read_backfill(ci, mask, &is_on, err, err_size) ||
 			       read_batch_size(ci, &size, err, err_size)
 		       ? -1
@@ -198,6 +221,7 @@ static int worker_init(struct exporter *ex, struct export_worker *w,
 	w->filter.export_name = ci->name;
 	if (plugin_instance_check(w->mod, ci, 1, err, err_size) ||
 	    read_kinds(ci, &w->filter.kinds_mask, err, err_size) ||
+	    check_attributes(ci, err, err_size) ||
 	    read_backfill(ci, w->filter.kinds_mask, &w->is_backfill_on, err, err_size) ||
 	    read_batch_size(ci, &w->batch_size, err, err_size))
 		return -1;

@@ -5099,6 +5099,14 @@ static void test_export_config_keys_are_checked_at_their_bounds(void)
 		{"    batch_size: 10001\n", -1, -1, "exports[0].batch_size: expected 1 to 10000"},
 		{"    backfill: maybe\n", -1, -1, "exports[0].backfill: expected"},
 		{"    kinds: [merged, erased]\n", 0, 0, ""},
+		/* an empty list is no filter (every kind, every attribute):
+		 * refused, so one emptied by mistake sends nothing unmeant */
+		{"    kinds: []\n", -1, -1,
+		 "exports[0].kinds: lists no kind, which would deliver every one: leave the key"
+		 " out"},
+		{"    attributes: []\n", -1, -1,
+		 "exports[0].attributes: lists no attribute, which would send every one"},
+		{"    attributes: [plan]\n", 0, 0, ""},
 		{"    colour: red\n", 0, -1, "colour"},
 	};
 	struct world w;
