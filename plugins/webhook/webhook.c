@@ -234,7 +234,7 @@ static hub_rc webhook_values_check(const struct hub_host *host, const struct hub
 	const char *ca = host->config_string(inst, "ca_file");
 
 	if (host->config_int(inst, "timeout") < 1) {
-		snprintf(err, err_size, "timeout must be positive");
+		snprintf(err, err_size, "timeout: must be at least 1ms (0s would be none at all)");
 		return HUB_ERR_CONFIG;
 	}
 	if (url_origin(host->config_string(inst, "url"), NULL, origin, size)) {

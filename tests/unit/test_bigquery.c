@@ -1611,7 +1611,8 @@ static void test_webhook_check_refuses_what_create_refuses(void)
 		const char *url, *keys;
 		const char *refusal; /* NULL: taken */
 	} rows[] = {
-		{"https://crm.example.com/hooks", "    timeout: 0s\n", "timeout must be positive"},
+		{"https://crm.example.com/hooks", "    timeout: 0s\n",
+		 "timeout: must be at least 1ms (0s would be none at all)"},
 		{"ftp://crm.example.com/hooks", "", "url: not an http:// or https:// URL"},
 		{"crm.example.com/hooks", "", "url: not an http:// or https:// URL"},
 		{"https://crm.example.com/hooks", "    timeout: 1s\n", NULL},

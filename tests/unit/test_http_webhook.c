@@ -398,10 +398,15 @@ static void test_webhook_timeout_must_be_positive(void)
 	int rc = 0;
 	struct testhub *th = webhook_try_open("http://127.0.0.1:1/hook", "0s", &mod, &inst, &rc,
 					      err, sizeof(err));
+	char want[256];
 
+	/* named where it is, as url is: timeout's line is the 6th of the
+	 * exports after the store's */
+	snprintf(want, sizeof(want),
+		 "test.yaml:%d:14: exports[0] \"crm\" (plugin webhook): timeout: must be at"
+		 " least 1ms (0s would be none at all)", yaml_lines(th->store_yaml) + 6);
 	CU_ASSERT_NOT_EQUAL(rc, 0);
-	CU_ASSERT_STRING_EQUAL(err,
-			       "exports[0] \"crm\" (plugin webhook): timeout must be positive");
+	CU_ASSERT_STRING_EQUAL(err, want);
 	if (rc == 0)
 		plugin_instance_destroy(inst);
 	plugin_unload(&mod);
