@@ -107,7 +107,7 @@ static int load_config(struct cli *cli, int is_lazy_env)
 		return 0;
 	if (!cli->is_config_explicit && access(cli->config_path, F_OK) != 0) {
 		/* no config at the default place: run on defaults, and say so */
-		if (config_load_string("(defaults)", "{}", &cli->cfg, err, sizeof(err)) == 0) {
+		if (config_load_string(CLI_DEFAULTS_NAME, "{}", &cli->cfg, err, sizeof(err)) == 0) {
 			fprintf(stderr,
 				"profilehub: no %s here: using the defaults (-c FILE to name"
 				" a config)\n",

@@ -14,6 +14,10 @@
 #define CLI_FAIL 1
 #define CLI_USAGE 2
 
+/* The file name of the configuration a command runs on when there is no
+ * conf/hub.yaml at the default place (cli_load_config says so once). */
+#define CLI_DEFAULTS_NAME "(defaults)"
+
 struct cli {
 	const char *config_path;  /* -c FILE (default conf/hub.yaml) */
 	int is_config_explicit;

@@ -316,7 +316,9 @@ int cli_check_example_secrets(const struct cli *cli, const char *cmd)
 	if (n > ARRAY_SIZE(found))
 		log_warn("hub", "and %zu more of the README's example secrets",
 			 n - ARRAY_SIZE(found));
-	if (cli->cfg->root && !cli->cfg->root->children)
+	/* an empty file, not the defaults cli_load_config already named */
+	if (cli->cfg->root && !cli->cfg->root->children &&
+	    strcmp(cli->cfg->file, CLI_DEFAULTS_NAME) != 0)
 		log_warn("hub", "%s: the configuration is empty: running on the defaults (the"
 				" SQLite store var/hub.db, HTTP on 127.0.0.1:8080, no sources, no"
 				" exports)", cli->cfg->file);

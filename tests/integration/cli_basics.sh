@@ -155,6 +155,10 @@ done
 case "$HUB" in /*) hub_abs=$HUB ;; *) hub_abs=$PWD/$HUB ;; esac
 (cd "$T" && "$hub_abs" plugins >/dev/null 2>"$T/err") || fail "plugins without a config"
 grep -q "no conf/hub.yaml here: using the defaults" "$T/err" || fail "no notice of the defaults: $(cat "$T/err")"
+# check says it once, not again as an empty configuration
+(cd "$T" && "$hub_abs" check >/dev/null 2>"$T/err") || fail "check without a config"
+[ "$(grep -c "using the defaults\|running on the defaults" "$T/err")" = 1 ] ||
+	fail "check without a config: the defaults said other than once: $(cat "$T/err")"
 
 # the global options and the dispatch: --version is version; a --log-level
 # that is no level, or one without its value, an argument check or plugins
