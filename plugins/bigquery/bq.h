@@ -83,6 +83,8 @@ void bq_http_cleanup(struct bq_http *h);
  * HUB_ERR_STOPPED (the pull was asked to stop: h->stop) / HUB_ERR_CONFIG
  * (a URL that cannot work, an answer past h->answer_max) / HUB_ERR_NOMEM
  * with err naming `what` (never the URL's query string, never a token).
+ * A non-2xx answer's body has every copy of `bearer` redacted (an
+ * endpoint that echoes the request it refused), so no message quotes it.
  */
 hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 		       const char *extra, const char *body, const char *content_type,

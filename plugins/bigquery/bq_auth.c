@@ -131,6 +131,14 @@ static char *grant_body(struct bq_auth *a, struct bq_http *h, int64_t now_s)
 	return body;
 }
 
+/* The assertion of a grant_body() (the JWT, as sent): it buys a token. */
+static const char *grant_assertion(const char *body)
+{
+	const char *p = strstr(body, "&assertion=");
+
+	return p ? p + strlen("&assertion=") : NULL;
+}
+
 /* expires_in of a token answer, in seconds: absent or not a number
  * DEFAULT_LIFETIME_S, below one second 60, at most MAX_LIFETIME_S (any
  * JSON number, so never cast out of range). */
@@ -241,6 +249,9 @@ const char *bq_auth_token(struct bq_auth *a, struct bq_http *h, int64_t now_ms, 
 		*rc = bq_http_request(h, bq_sa_key_token_uri(a->key), NULL, NULL, body,
 				      "application/x-www-form-urlencoded",
 				      "the key file's token_uri", &status, err, err_size);
+		if (*rc == HUB_OK && (status < 200 || status > 299)) /* an echo of the grant */
+			h->resp.len = text_secret_redact(h->resp.p, h->resp.len,
+							 grant_assertion(body));
 		bq_free_wiped(body, strlen(body));
 		if (*rc == HUB_OK)
 			*rc = take_token(a, status, h->resp.p, "the key file's token_uri",

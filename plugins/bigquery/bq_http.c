@@ -14,6 +14,7 @@
  */
 #include "bq.h"
 #include "../common/retry_after.h"
+#include "../common/text.h"
 #include "../common/transient.h"
 
 #include <curl/curl.h>
@@ -256,5 +257,7 @@ hub_rc bq_http_request(struct bq_http *h, const char *url, const char *bearer,
 		return transient_curl(c) ? HUB_RETRY : HUB_ERR_CONFIG;
 	}
 	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status);
+	if (*status < 200 || *status > 299) /* a refusal that echoes the request */
+		h->resp.len = text_secret_redact(h->resp.p, h->resp.len, bearer);
 	return HUB_OK;
 }

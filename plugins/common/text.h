@@ -225,6 +225,47 @@ static inline void text_attr_name(const char *key, char *out, size_t size)
 	out[n] = '\0';
 }
 
+/*
+ * Replaces in text[0..len) (NUL-terminated, as every answer body here is)
+ * each copy of `secret`, a credential the request carried (its bearer
+ * token, a grant's assertion), with "[redacted]" (stars when the secret is
+ * shorter), and wipes the bytes freed at the end.  Returns the new length.
+ * A copy cut short counts (TEXT_SECRET_MIN bytes or more of the secret's
+ * start): an echo may keep only the start of what it quotes.  For a
+ * refusal's body, before a message quotes it: an endpoint that is not the
+ * service (a proxy, a test server, a misrouted URL) may echo the request
+ * it refused.  A NULL secret, or one shorter than TEXT_SECRET_MIN (a
+ * test's "t", which would match the message's words by chance; no service
+ * issues one), changes nothing.
+ */
+#define TEXT_SECRET_MIN 8
+static inline size_t text_secret_redact(char *text, size_t len, const char *secret)
+{
+	static const char mark[] = "[redacted]";
+	size_t n = secret ? strlen(secret) : 0, r = 0, w = 0, k;
+
+	if (!text || n < TEXT_SECRET_MIN)
+		return len;
+	while (r < len) {
+		for (k = 0; k < n && r + k < len && text[r + k] == secret[k]; k++)
+			;
+		if (k < TEXT_SECRET_MIN) {
+			text[w++] = text[r++];
+			continue;
+		}
+		if (k < sizeof(mark) - 1) {
+			memset(text + w, '*', k);
+			w += k;
+		} else {
+			memcpy(text + w, mark, sizeof(mark) - 1);
+			w += sizeof(mark) - 1;
+		}
+		r += k;
+	}
+	memset(text + w, 0, len - w); /* no byte of the secret is left past the end */
+	return w;
+}
+
 /* The warning for such a URL, named by its key (never its value). */
 #define TEXT_CLEAR_REMOTE(key, what)                                                     \
 	key ": http:// to a host other than this machine sends " what " in clear text: " \

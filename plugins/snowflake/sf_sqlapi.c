@@ -190,6 +190,8 @@ hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long 
 	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, status);
 	if (a->resp.p == NULL)
 		on_body("", 1, 0, &a->resp);
+	if (*status < 200 || *status > 299) /* a refusal that echoes the request */
+		a->resp.len = text_secret_redact(a->resp.p, a->resp.len, token);
 	return HUB_OK;
 }
 

@@ -73,7 +73,9 @@ struct sf_api {
 /* query_timeout in ms (at least 1 s), else SF_QUERY_TIMEOUT_DEFAULT_S's. */
 int64_t sf_sqlapi_query_timeout_ms(const struct sf_api *a);
 
-/* One request; *status is the HTTP status, the body is in a->resp. */
+/* One request; *status is the HTTP status, the body is in a->resp (a
+ * non-2xx one with every copy of the JWT redacted: an endpoint that echoes
+ * the request it refused is quoted without it). */
 hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long *status, char *err,
 		      size_t err_size);
 /* The error of a non-2xx answer, from its JSON body {code, message, sqlState}. */

@@ -197,16 +197,20 @@ int testlib_count_of(const char *text, const char *what)
 	return n;
 }
 
-/* Reads one request from fd: its head, then Content-Length bytes of body;
- * appends it to the file `requests` (may be NULL). */
-static void http_server_read(int fd, const char *requests)
+#define REQUEST_MAX 8192 /* what http_server_read() keeps of a request */
+
+/* Reads one request from fd into buf (REQUEST_MAX bytes): its head, then
+ * Content-Length bytes of body; appends it to the file `requests` (may be
+ * NULL). */
+static void http_server_read(int fd, const char *requests, char *buf)
 {
 	FILE *f;
-	char buf[8192], *end = NULL, *cl;
+	char *end = NULL, *cl;
 	size_t len = 0, body = 0;
 	ssize_t k;
 
-	while (len < sizeof(buf) - 1 && (k = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+	buf[0] = '\0';
+	while (len < REQUEST_MAX - 1 && (k = read(fd, buf + len, REQUEST_MAX - 1 - len)) > 0) {
 		len += (size_t)k;
 		buf[len] = '\0';
 		if (!end && (end = strstr(buf, "\r\n\r\n"))) {
@@ -220,6 +224,24 @@ static void http_server_read(int fd, const char *requests)
 		fwrite(buf, 1, len, f);
 		fclose(f);
 	}
+}
+
+/* An echo answer (testlib_http_echo_server): `body` with its %s replaced by
+ * the request, whose '"', '\\' and control bytes become blanks so that a
+ * JSON string may hold it.  malloc'd, or NULL. */
+static char *echo_of(const char *body, char *request)
+{
+	const char *at = strstr(body, "%s");
+	char *out = NULL;
+
+	for (char *p = request; *p; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			*p = ' ';
+	if (!at)
+		return strdup(body);
+	if (asprintf(&out, "%.*s%s%s", (int)(at - body), body, request, at + 2) < 0)
+		return NULL;
+	return out;
 }
 
 /* A socket listening on 127.0.0.1 (*port), and a fork: in the parent
@@ -243,8 +265,9 @@ static int server_fork(int *port, pid_t *pid)
 	return *pid == 0 ? fd : -1;
 }
 
-pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const char *requests,
-			  int *port)
+/* testlib_http_server(), its answers echoing the requests or not. */
+static pid_t http_server(const struct testlib_answer *answers, size_t n, const char *requests,
+			 int *port, int is_echo)
 {
 	pid_t pid;
 	int fd = server_fork(port, &pid);
@@ -254,12 +277,14 @@ pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const 
 	for (size_t i = 0; i < n; i++) {
 		const char *body = answers[i].body ? answers[i].body : "";
 		int c = accept(fd, NULL, NULL);
-		char *text = NULL;
+		char *text = NULL, *echo = NULL, request[REQUEST_MAX];
 		int k;
 
 		if (c < 0)
 			_exit(1);
-		http_server_read(c, requests);
+		http_server_read(c, requests, request);
+		if (is_echo && !(body = echo = echo_of(body, request)))
+			_exit(1);
 		k = asprintf(&text, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n"
 			     "%s\r\n%s", answers[i].status, strlen(body),
 			     answers[i].headers ? answers[i].headers : "", body);
@@ -267,9 +292,22 @@ pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const 
 			if ((w = (int)write(c, text + done, (size_t)(k - done))) <= 0)
 				break;
 		free(text);
+		free(echo);
 		close(c);
 	}
 	_exit(0);
+}
+
+pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const char *requests,
+			  int *port)
+{
+	return http_server(answers, n, requests, port, 0);
+}
+
+pid_t testlib_http_echo_server(const struct testlib_answer *answers, size_t n, const char *requests,
+			       int *port)
+{
+	return http_server(answers, n, requests, port, 1);
 }
 
 /* The trickle of testlib_trickle_server on connection c. */
@@ -298,10 +336,11 @@ pid_t testlib_trickle_server(long byte_ms, long max_ms, int *port)
 	signal(SIGPIPE, SIG_IGN);
 	for (;;) {
 		int c = accept(fd, NULL, NULL);
+		char request[REQUEST_MAX];
 
 		if (c < 0)
 			_exit(1);
-		http_server_read(c, NULL);
+		http_server_read(c, NULL, request);
 		trickle_answer(c, byte_ms, max_ms);
 		close(c);
 	}

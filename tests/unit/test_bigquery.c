@@ -749,7 +749,8 @@ static void test_cursor_parameter_is_typed(void)
 
 /* ---- the service-account JWT ----------------------------------------------------------------- */
 
-static char *key_json(EVP_PKEY *key, const char *type)
+/* A key file's JSON for key, its token_uri `uri`. */
+static char *key_json_at(EVP_PKEY *key, const char *type, const char *uri)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
 	char *pem = NULL, *out;
@@ -760,12 +761,16 @@ static char *key_json(EVP_PKEY *key, const char *type)
 	n = BIO_get_mem_data(bio, &pem);
 	j = json_pack("{s:s, s:s, s:s#, s:s, s:s}", "type", type, "private_key_id", "kid-1",
 		      "private_key", pem, (size_t)n, "client_email",
-		      "loader@proj.iam.gserviceaccount.com", "token_uri",
-		      "http://127.0.0.1:9/token");
+		      "loader@proj.iam.gserviceaccount.com", "token_uri", uri);
 	out = json_dumps(j, 0);
 	json_decref(j);
 	BIO_free(bio);
 	return out;
+}
+
+static char *key_json(EVP_PKEY *key, const char *type)
+{
+	return key_json_at(key, type, "http://127.0.0.1:9/token");
 }
 
 static json_t *b64url_part(const char *s, size_t n)
@@ -2080,6 +2085,99 @@ static void test_http_request_sends_headers_body_and_reads_the_answer(void)
 	free(dir);
 }
 
+/* text_secret_redact (plugins/common/text.h): each copy of the secret,
+ * whole or cut short (8 bytes or more of its start: an echo that keeps
+ * only the start), becomes "[redacted]" (stars when shorter), the rest
+ * stays and the bytes freed are wiped; a secret under 8 bytes changes
+ * nothing. */
+static void test_secret_redact_takes_whole_and_cut_copies(void)
+{
+	static const struct {
+		const char *text, *secret, *want;
+	} rows[] = {
+		{"a SECRET-12345 b SECRET-12345.", "SECRET-12345", "a [redacted] b [redacted]."},
+		{"cut: SECRET-123", "SECRET-12345", "cut: [redacted]"},
+		{"cut: SECRET-1", "SECRET-12345", "cut: ********"},
+		{"short SECRET- x", "SECRET-12345", "short SECRET- x"},
+		{"abcdefgh!", "abcdefghi", "********!"},
+		{"t t t", "t", "t t t"},
+		{"none", NULL, "none"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char buf[64];
+		size_t was = (size_t)snprintf(buf, sizeof(buf), "%s", rows[i].text);
+		size_t len = text_secret_redact(buf, was, rows[i].secret);
+
+		CU_ASSERT_STRING_EQUAL(buf, rows[i].want);
+		CU_ASSERT_EQUAL(len, strlen(rows[i].want));
+		for (size_t j = len; j <= was; j++)
+			CU_ASSERT_EQUAL(buf[j], '\0');
+	}
+}
+
+/*
+ * A refusal that echoes the request (a proxy, a test server, a misrouted
+ * endpoint or token_uri) is quoted without the credential the request
+ * carried: a call's bearer token, a token grant's assertion (the signed
+ * JWT, which buys a token).  Both were quoted whole.  A 2xx answer is
+ * data: it is left as it came.
+ */
+static void test_a_refusal_that_echoes_the_request_quotes_no_credential(void)
+{
+	static const struct testlib_answer answers[] = {
+		{401, NULL,
+		 "{\"error\": {\"code\": 401, \"message\": \"you sent %s\", "
+		 "\"errors\": [{\"reason\": \"unauthorized\"}]}}"},
+		{200, NULL, "{\"echo\": \"%s\"}"},
+		{400, NULL,
+		 "{\"error\": {\"code\": 400, \"message\": \"you sent %s\", "
+		 "\"errors\": [{\"reason\": \"invalid\"}]}}"},
+	};
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	char *dir = testlib_mkdtemp(), *made = NULL, *path = NULL, url[96], err[1024] = "";
+	struct bq_auth *a = NULL;
+	struct bq_http h;
+	hub_rc rc = HUB_OK;
+	long status = 0;
+	int port = 0;
+	pid_t pid = testlib_http_echo_server(answers, 3, NULL, &port);
+
+	CU_ASSERT_FATAL(pid > 0);
+	CU_ASSERT_EQUAL_FATAL(bq_http_init(&h, err, sizeof(err)), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/queries", port);
+	CU_ASSERT_EQUAL(bq_http_request(&h, url, "tok-secret-1", NULL, "{}", "application/json",
+					"jobs.query", &status, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT_EQUAL(status, 401);
+	CU_ASSERT_PTR_NULL(strstr(h.resp.p, "tok-secret-1"));
+	CU_ASSERT_EQUAL(strlen(h.resp.p), h.resp.len);
+	CU_ASSERT_EQUAL(bq_error_decode(status, h.resp.p, "", err, sizeof(err)), HUB_ERR_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, " Authorization: Bearer [redacted] "));
+	CU_ASSERT_EQUAL(bq_http_request(&h, url, "tok-secret-1", NULL, "{}", "application/json",
+					"jobs.query", &status, err, sizeof(err)),
+			HUB_OK);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(h.resp.p, " Authorization: Bearer tok-secret-1 "));
+	/* the grant: the key file's token_uri is the server */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/token", port);
+	made = key_json_at(key, "service_account", url);
+	path = testlib_write_file(dir, "key.json", made);
+	CU_ASSERT_EQUAL_FATAL(bq_auth_new(BQ_AUTH_SERVICE_ACCOUNT, path, &a, err, sizeof(err)), 0);
+	CU_ASSERT_PTR_NULL(bq_auth_token(a, &h, 1000, &rc, err, sizeof(err)));
+	CU_ASSERT_EQUAL(rc, HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "&assertion=[redacted]"));
+	CU_ASSERT_PTR_NULL(strstr(err, "&assertion=eyJ"));
+	bq_auth_free(a);
+	bq_http_cleanup(&h);
+	testlib_http_server_stop(pid);
+	testlib_rmtree(dir);
+	free(path);
+	free(made);
+	free(dir);
+	EVP_PKEY_free(key);
+}
+
 /* An answer past answer_max (decoded; BQ_ANSWER_MAX unless set) fails the
  * request as a configuration matter naming the bound: it was held whole
  * however large.  Memory running out for one is HUB_ERR_NOMEM: curl
@@ -2750,6 +2848,8 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_json_string_escapes_quotes_backslashes_and_controls),
 	   TEST(test_mono_clock_is_the_monotonic_clock_in_ms),
 	   TEST(test_http_request_sends_headers_body_and_reads_the_answer),
+	   TEST(test_a_refusal_that_echoes_the_request_quotes_no_credential),
+	   TEST(test_secret_redact_takes_whole_and_cut_copies),
 	   TEST(test_http_request_failure_is_retried_only_when_transient),
 	   TEST(test_http_answer_over_its_bound_or_memory_says_which),
 	   TEST(test_http_request_ends_at_its_deadline),

@@ -1473,6 +1473,43 @@ out:
 	api_world_close(&w);
 }
 
+/* A refusal that echoes the request (a proxy, a test server, a misrouted
+ * endpoint) is quoted without the JWT the request carried (it signs in as
+ * the user for an hour; the message quoted it).  A 2xx answer is data: it
+ * is left as it came. */
+static void test_a_refusal_that_echoes_the_request_quotes_no_jwt(void)
+{
+	static const struct testlib_answer answers[] = {
+		{401, NULL, "{\"message\": \"you sent %s\"}"},
+		{200, NULL, "{\"echo\": \"%s\"}"},
+	};
+	struct hub_host host = {.now_ms = fixed_now_ms};
+	struct api_world w;
+	char url[128], err[SF_MSG] = "", jwt_err[128] = "";
+	const char *token;
+	long status = 0;
+	int port = 0;
+
+	api_world_init(&w);
+	w.pid = testlib_http_echo_server(answers, 2, w.requests, &port);
+	if (api_world_connect(&w, port, &host, NULL))
+		goto out;
+	token = sf_jwt_token(w.a->jwt, fixed_now_ms() / 1000, jwt_err, sizeof(jwt_err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(token);
+	snprintf(url, sizeof(url), "%s/api/v2/statements", w.endpoint);
+	CU_ASSERT_EQUAL(sf_sqlapi_http(w.a, url, "{}", &status, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(status, 401);
+	CU_ASSERT_PTR_NULL(strstr(w.a->resp.p, token));
+	CU_ASSERT_EQUAL(strlen(w.a->resp.p), w.a->resp.len);
+	CU_ASSERT_EQUAL(sf_sqlapi_status_error(w.a, status, err, sizeof(err)), HUB_ERR_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, " Authorization: Bearer [redacted] "));
+	CU_ASSERT_EQUAL(sf_sqlapi_http(w.a, url, NULL, &status, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(w.a->resp.p, token));
+out:
+	api_world_close(&w);
+}
+
 /* An answer past max_answer_bytes (decoded) fails the request, naming the
  * bound, as a configuration matter: its body was held whole however large
  * (a gzip partition inflates many times over).  Memory running out for
@@ -1871,6 +1908,7 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_retry_after_header_keeps_its_seconds),
 	   TEST(test_retry_after_header_reads_an_http_date),
 	   TEST(test_http_answer_keeps_no_retry_after_or_body_of_the_one_before),
+	   TEST(test_a_refusal_that_echoes_the_request_quotes_no_jwt),
 	   TEST(test_a_trickled_answer_ends_at_its_deadline_or_a_stop),
 	   TEST(test_a_transfer_s_bound_is_query_timeout_60_s_at_least),
 	   TEST(test_a_statement_running_at_a_stop_is_cancelled),

@@ -72,6 +72,12 @@ struct testlib_answer {
 };
 pid_t testlib_http_server(const struct testlib_answer *answers, size_t n, const char *requests,
 			  int *port);
+/* testlib_http_server() whose answers echo the requests: the %s of each
+ * body (the first) is replaced by the request it answers (head and body;
+ * '"', '\\' and control bytes as blanks, so that a JSON string may hold
+ * it), as an endpoint that quotes what it refused. */
+pid_t testlib_http_echo_server(const struct testlib_answer *answers, size_t n, const char *requests,
+			       int *port);
 /* Kills and reaps the server `pid`: done, or waiting for a request that
  * never came. */
 void testlib_http_server_stop(pid_t pid);
