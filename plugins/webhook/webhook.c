@@ -102,6 +102,9 @@ struct webhook {
 	char *url;
 	char *secret;
 	char *ca_file;
+	char *url_secrets; /* the url, then (after a '\n') the Basic credentials
+			    * curl makes of its user info: words of a refusal
+			    * found in it are redacted (url_secrets_make) */
 	char origin[ORIGIN_MAX]; /* scheme://host:port, for messages */
 	long timeout_ms;
 	CURL *curl;
@@ -133,7 +136,53 @@ static void webhook_destroy(void *state)
 	free(wh->url);
 	free(wh->secret);
 	free(wh->ca_file);
+	if (wh->url_secrets)
+		explicit_bzero(wh->url_secrets, strlen(wh->url_secrets));
+	free(wh->url_secrets);
 	free(wh);
+}
+
+/*
+ * What of the request a receiver may echo in a refusal that is secret:
+ * the url (its user info, path and query may hold credentials) and the
+ * "Authorization: Basic" value curl sends for its user info (base64 of
+ * "user:password", percent-decoded).  The url, '\n', that value; malloc'd,
+ * or NULL.  The url was checked (url_origin).
+ */
+static char *url_secrets_make(const char *url)
+{
+	CURLU *u = curl_url();
+	char *user = NULL, *password = NULL, *plain = NULL, *out = NULL;
+	size_t len, b64;
+
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+		goto out;
+	(void)curl_url_get(u, CURLUPART_USER, &user, CURLU_URLDECODE);
+	(void)curl_url_get(u, CURLUPART_PASSWORD, &password, CURLU_URLDECODE);
+	if (asprintf(&plain, "%s:%s", user ? user : "", password ? password : "") < 0) {
+		plain = NULL;
+		goto out;
+	}
+	len = strlen(plain);
+	b64 = user || password ? 4 * ((len + 2) / 3) : 0;
+	if (!(out = malloc(strlen(url) + 1 + b64 + 1)))
+		goto out;
+	len = (size_t)sprintf(out, "%s\n", url);
+	if (b64)
+		EVP_EncodeBlock((unsigned char *)out + len, (const unsigned char *)plain,
+				(int)strlen(plain));
+	else
+		out[len] = '\0';
+out:
+	if (plain)
+		explicit_bzero(plain, strlen(plain));
+	free(plain);
+	if (password)
+		explicit_bzero(password, strlen(password));
+	curl_free(password);
+	curl_free(user);
+	curl_url_cleanup(u);
+	return out;
 }
 
 /* scheme://host:port of the URL held by u (the scheme's default port when
@@ -264,6 +313,8 @@ static hub_rc webhook_create(const struct hub_host *host, const struct hub_insta
 	if ((rc = webhook_values_check(host, inst, wh->origin, sizeof(wh->origin), err,
 				       err_size)) != HUB_OK)
 		goto fail;
+	if (!(wh->url_secrets = url_secrets_make(wh->url)))
+		goto nomem;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(wh->curl = curl_easy_init()))
 		goto nomem;
 	*state = wh;
@@ -464,6 +515,15 @@ static int is_word_personal(const char *w, size_t n)
 	return 0;
 }
 
+/* A word that is part of the url or the Basic credentials made of it (a
+ * receiver echoing the request it refused): a word of TEXT_SECRET_MIN
+ * bytes or more found in wh->url_secrets. */
+static int is_word_secret(const struct webhook *wh, const char *w, size_t n)
+{
+	return n >= TEXT_SECRET_MIN && wh->url_secrets &&
+	       memmem(wh->url_secrets, strlen(wh->url_secrets), w, n) != NULL;
+}
+
 /*
  * The snippet of a refusal as a message may hold it: printable ASCII, and
  * each word that may be a person's identifier (the receiver echoing the
@@ -494,7 +554,7 @@ static const char *snippet_safe(struct webhook *wh, char out[SNIPPET_SAFE_MAX])
 		if (is_cut && i + n == wh->snippet_len) {
 			memcpy(o, "...", 3);
 			o += 3;
-		} else if (is_word_personal(s + i, n)) {
+		} else if (is_word_personal(s + i, n) || is_word_secret(wh, s + i, n)) {
 			memcpy(o, REDACTED, sizeof(REDACTED) - 1);
 			o += sizeof(REDACTED) - 1;
 		} else {

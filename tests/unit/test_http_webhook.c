@@ -357,6 +357,50 @@ static void test_webhook_answers_by_status(void)
 #undef NO_BODY
 }
 
+/* A refusal that echoes the request it refused is quoted without the
+ * url's credentials: a token in its query, its password, and the
+ * "Authorization: Basic" value curl makes of its user info (they went to
+ * the log, the export's last error and the dead letter). */
+static void test_webhook_refusal_echoing_the_request_quotes_no_credential(void)
+{
+	static const char user_pw[] = "hookuser:pw-in-url-xy"; /* base64 without padding */
+	const char *changes[] = {"{\"seq\": 1, \"kind\": \"profile_updated\"}"};
+	unsigned char basic[64];
+	const char *answers[1];
+	char body[256], answer[512], url[160], err[1024] = "";
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	struct testhub *th;
+	struct receiver r;
+	size_t n_done = 9;
+	int rc = -1;
+
+	EVP_EncodeBlock(basic, (const unsigned char *)user_pw, (int)strlen(user_pw));
+	snprintf(body, sizeof(body), "you sent POST /hook?token=tok-in-query-x Authorization: "
+		 "Basic %s (password pw-in-url-xy)", (const char *)basic);
+	snprintf(answer, sizeof(answer), "HTTP/1.1 400 Bad\r\nContent-Length: %zu\r\n"
+		 "Connection: close\r\n\r\n%s", strlen(body), body);
+	answers[0] = answer;
+	receiver_start(&r, answers, 1);
+	snprintf(url, sizeof(url), "http://%s@127.0.0.1:%d/hook?token=tok-in-query-x", user_pw,
+		 r.port);
+	th = webhook_try_open(url, "5s", &mod, &inst, &rc, err, sizeof(err));
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
+					       sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.seen[0], (const char *)basic)); /* what curl sent */
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, " Authorization: Basic [redacted] "));
+	CU_ASSERT_PTR_NULL(strstr(err, (const char *)basic));
+	CU_ASSERT_PTR_NULL(strstr(err, "tok-in-query-x"));
+	CU_ASSERT_PTR_NULL(strstr(err, "pw-in-url-xy"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "you sent POST "));
+	pthread_join(r.thread, NULL);
+	close(r.lfd);
+	plugin_instance_destroy(inst);
+	plugin_unload(&mod);
+	testhub_stop(th);
+}
+
 /* A receiver that cannot be reached (connection refused) is retried,
  * named by its origin. */
 static void test_webhook_retries_when_the_receiver_is_down(void)
@@ -1316,6 +1360,7 @@ TEST_SUITE(http_webhook, http_suite_init, http_suite_clean,
 	   TEST(test_webhook_reads_retry_after_after_spaces_or_tabs),
 	   TEST(test_webhook_retries_a_425_too_early),
 	   TEST(test_webhook_answers_by_status),
+	   TEST(test_webhook_refusal_echoing_the_request_quotes_no_credential),
 	   TEST(test_webhook_timeout_must_be_positive),
 	   TEST(test_webhook_url_must_be_http_or_https),
 	   TEST(test_webhook_retries_when_the_receiver_is_down),
