@@ -48,7 +48,10 @@
  *                            those refused alone.  The message gives the
  *                            answer's length, media type and first bytes,
  *                            words that may identify someone (an email,
- *                            3 digits or more) redacted
+ *                            3 digits or more) redacted, and words of 8
+ *                            bytes or more that are part of the url or
+ *                            of the Basic credentials curl makes of it (a
+ *                            receiver echoing the request it refused)
  *
  * Messages name the receiver (and a redirect's Location) by
  * scheme://host:port only: a URL's user info, path or query may hold
