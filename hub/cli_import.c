@@ -577,6 +577,7 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 	cli_record_rules(cli->cfg, &rules);
 	st->rules = &rules;
 	line_reader_init(&reader, in, IMPORT_LINE_MAX);
+	reader.stop = &import_signal; /* a line without end must not outlast a stop */
 	while (!st->failed && !import_signal &&
 	       (got = line_reader_next(&reader, &line, &len)) > 0) {
 		st->line_no++;

@@ -34,6 +34,7 @@ void line_reader_init(struct line_reader *r, FILE *in, size_t max)
 	r->gz = NULL;
 	r->read_errno = 0;
 	r->why[0] = '\0';
+	r->stop = NULL;
 }
 
 void line_reader_free(struct line_reader *r)
@@ -257,11 +258,16 @@ static int line_reader_start(struct line_reader *r)
 	return line_reader_fill_gz(r);
 }
 
-/* Refills buf; 1 more bytes, 0 end of stream, -1 read error. */
+/* Refills buf; 1 more bytes, 0 end of stream, -1 read error (EINTR once
+ * the stop flag is set). */
 static int line_reader_fill(struct line_reader *r)
 {
 	if (r->is_eof)
 		return 0;
+	if (r->stop && *r->stop) {
+		r->read_errno = EINTR;
+		return -1;
+	}
 	if (!r->is_started)
 		return line_reader_start(r);
 	return r->gz ? line_reader_fill_gz(r) : line_reader_fill_raw(r);

@@ -7,10 +7,12 @@
  * `.jsonl.gz`) is inflated as it is read, its members one after another;
  * zero bytes after the last member (tape or dd padding) are ignored, as
  * gzip(1) ignores them, and any other trailing bytes are an error.
+ * A stop flag (a signal's) ends a line in progress, however long.
  */
 #ifndef HUB_LINEREADER_H
 #define HUB_LINEREADER_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -28,6 +30,11 @@ struct line_reader {
 	struct line_gzip *gz;    /* owned; when the stream is gzip */
 	int read_errno;          /* after LINE_ERROR: why (ENOMEM: out of memory) */
 	char why[160];           /* after LINE_ERROR: a gzip stream's own error, or "" */
+	/* borrowed, optional (NULL from line_reader_init): once *stop is set,
+	 * the next refill ends the read, LINE_ERROR with EINTR, as a signal's
+	 * EINTR on a pipe does; else a line without end (/dev/zero, a JSON
+	 * array of gigabytes on one line) kept a stopped import reading */
+	const volatile sig_atomic_t *stop;
 };
 
 enum line_result {

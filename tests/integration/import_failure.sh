@@ -206,4 +206,34 @@ grep -q "^profilehub: import: stopped by SIGTERM after line 100 " "$T/err" &&
 grep -q "^records 10000, applied 9900, duplicates 100" "$T/out" || fail "after a stop: $(cat "$T/out")"
 "$PH" -c "$T/stop.yaml" dump --events all >"$T/stop.dump" || fail "dump after a stop"
 cmp -s "$T/clean.dump" "$T/stop.dump" || fail "a stopped import run again differs from a clean one"
+# A line without end (/dev/zero; a JSON array of gigabytes on one line) is
+# stopped too: the reading ends at the signal, not at the line's end, which
+# never came (the first SIGTERM was taken and then nothing happened until a
+# second one killed the import, as a crash).
+"$PH" -c "$T/stop.yaml" import /dev/zero --source s >"$T/out" 2>"$T/err" &
+pid=$!
+i=0 # SIGTERM caught: the import is past its start, reading
+while [ -r "/proc/$pid/status" ] && [ $((0x$(sig_mask SigCgt) & 16384)) -eq 0 ] &&
+	[ $i -lt 200 ]; do
+	i=$((i + 1))
+	sleep 0.05
+done
+kill -TERM "$pid"
+i=0 # bounded: a reading blind to the stop never ends
+while kill -0 "$pid" 2>/dev/null && [ $i -lt 200 ]; do
+	i=$((i + 1))
+	sleep 0.05
+done
+if kill -0 "$pid" 2>/dev/null; then
+	kill -KILL "$pid"
+	wait "$pid"
+	fail "import /dev/zero still reading 10 s after SIGTERM"
+fi
+wait "$pid"
+rc=$?
+[ $rc -eq 1 ] || fail "import /dev/zero stopped by SIGTERM must exit 1 (got $rc): $(cat "$T/err")"
+grep -q "^records 0, applied 0," "$T/out" || fail "/dev/zero stopped: $(cat "$T/out")"
+grep -q "^profilehub: import: stopped by SIGTERM after line 0 " "$T/err" &&
+	grep -q "^profilehub: import: line 1 and every line after it are not stored" "$T/err" ||
+	fail "/dev/zero stopped: the first line not stored: $(cat "$T/err")"
 echo "import_failure: ok (first line not stored: $first)"

@@ -4,7 +4,8 @@
  * their exact lengths, a line past the bound skipped and measured, lines
  * longer than the read buffer, read errors and out of memory; gzip input
  * (Segment's S3 archives) inflated as read, one cut short or corrupt, and
- * one followed by zero padding or by garbage.
+ * one followed by zero padding or by garbage; a stop flag that ends a line
+ * without end.
  */
 #include "testlib.h"
 
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -457,6 +459,69 @@ static void test_linereader_gzip_whose_first_read_is_one_byte(void)
 	free(z);
 }
 
+/* A stream of zeros without end (/dev/zero) whose first read sets the stop
+ * flag; it ends after `left` bytes so that a reader blind to the flag
+ * ends too (with the line too long) instead of hanging the suite. */
+struct zeros {
+	volatile sig_atomic_t *stop;
+	size_t left;
+	size_t given;
+};
+
+static ssize_t zeros_read(void *cookie, char *buf, size_t n)
+{
+	struct zeros *z = cookie;
+
+	if (n > z->left)
+		n = z->left;
+	z->left -= n;
+	z->given += n;
+	*z->stop = 1;
+	memset(buf, 0, n);
+	return (ssize_t)n;
+}
+
+enum { ZEROS_TOTAL = 64 << 16 }; /* 64 reads of the reader's 64 KiB */
+
+/* The stop flag ends a line that has no end, at the next refill (EINTR),
+ * as a signal ends a read waiting on a pipe: `profilehub import /dev/zero`
+ * (or a file of gigabytes on one line) went on reading after SIGINT or
+ * SIGTERM, its "line too long" never reached, and only a second signal
+ * ended it, as a crash.  Without a flag, the same stream reads to its end. */
+static void test_linereader_a_stop_ends_a_line_without_end(void)
+{
+	cookie_io_functions_t io = {.read = zeros_read};
+	volatile sig_atomic_t stop = 0;
+	struct zeros z = {.stop = &stop, .left = ZEROS_TOTAL};
+	struct line_reader r;
+	char *line;
+	size_t len;
+	FILE *f = fopencookie(&z, "r", io);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	line_reader_init(&r, f, 10);
+	CU_ASSERT_PTR_NULL(r.stop);
+	r.stop = &stop;
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_ERROR);
+	CU_ASSERT_EQUAL(r.read_errno, EINTR);
+	CU_ASSERT(z.given <= 2 * sizeof(r.buf)); /* the first refill's, read ahead */
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_ERROR); /* and stays so */
+	line_reader_free(&r);
+	fclose(f);
+
+	/* the flag's effect, not the stream's: without one, the same stream is
+	 * one line too long, read to its end */
+	z = (struct zeros){.stop = &stop, .left = ZEROS_TOTAL};
+	f = fopencookie(&z, "r", io);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	line_reader_init(&r, f, 10);
+	CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_TOO_LONG);
+	CU_ASSERT_EQUAL(len, ZEROS_TOTAL);
+	CU_ASSERT_EQUAL(z.left, 0);
+	line_reader_free(&r);
+	fclose(f);
+}
+
 TEST_SUITE(linereader, NULL, NULL, TEST(test_linereader_splits_lines_keeps_nul_and_a_last_line),
 	   TEST(test_linereader_empty_input_has_no_line),
 	   TEST(test_linereader_a_lone_gzip_first_byte_is_a_line),
@@ -468,4 +533,5 @@ TEST_SUITE(linereader, NULL, NULL, TEST(test_linereader_splits_lines_keeps_nul_a
 	   TEST(test_linereader_gzip_cut_short_or_corrupt_is_an_error),
 	   TEST(test_linereader_gzip_trailing_zeros_end_garbage_fails),
 	   TEST(test_linereader_returns_a_piped_line_without_waiting_for_more),
-	   TEST(test_linereader_gzip_whose_first_read_is_one_byte))
+	   TEST(test_linereader_gzip_whose_first_read_is_one_byte),
+	   TEST(test_linereader_a_stop_ends_a_line_without_end))
