@@ -169,11 +169,33 @@ struct dl_ctx {
 	int failed;
 };
 
+/* A dead letter's reason as UTF-8, each ill-formed byte a '?': one stored
+ * as the plugin gave it (SQLite kept Latin-1 text before the worker cleaned
+ * it) failed every status and page, json_string() refusing it.  A new
+ * reference, or NULL for want of memory. */
+static json_t *reason_json(const char *reason)
+{
+	size_t size;
+	char *clean;
+	json_t *v;
+
+	if (!reason || str_is_utf8(reason))
+		return json_string(reason ? reason : "");
+	size = strlen(reason) + 1; /* a '?' per ill-formed part: never longer */
+	if (!(clean = hub_malloc(size)))
+		return NULL;
+	str_copy_utf8(clean, size, reason);
+	v = json_string(clean);
+	hub_free(clean);
+	return v;
+}
+
 static int dead_letter_add(void *ctx, const struct store_dead_letter *d)
 {
 	struct dl_ctx *c = ctx;
-	json_t *o = json_pack("{s:I, s:o, s:s}", "seq", (json_int_t)d->seq, "at",
-			      time_or_null(d->at_ms), "reason", d->reason ? d->reason : "");
+	/* "o": NULL (no memory) fails the pack, which frees what it took */
+	json_t *o = json_pack("{s:I, s:o, s:o}", "seq", (json_int_t)d->seq, "at",
+			      time_or_null(d->at_ms), "reason", reason_json(d->reason));
 	if (!o || json_array_append_new(c->list, o)) {
 		c->failed = 1;
 		return 1;

@@ -1604,6 +1604,41 @@ static void test_a_reason_that_is_not_utf8_is_dead_lettered_as_utf8(void)
 	world_close(&w);
 }
 
+/* A dead letter stored with a reason that is not UTF-8 (SQLite kept a
+ * plugin's Latin-1 text as it was before the worker cleaned it) reads as
+ * UTF-8, each ill-formed byte a '?': while it was there every status (GET
+ * /v1/exports 503, `profilehub exports`) and its page of dead letters
+ * failed, "out of memory".  SQLite only: PostgreSQL never took one. */
+static void test_a_stored_reason_that_is_not_utf8_reads_as_utf8(void)
+{
+	struct store_dead_letter d = {.export_name = "x", .seq = 7, .profile_id = "p_old",
+				      .at_ms = 1000, .reason = "refused: caf\xe9 \xff!",
+				      .change_json = "{}"};
+	char err[256] = "";
+	struct world w;
+	json_t *st, *page;
+
+	world_open(&w, NULL);
+	if (w.th->schema) {
+		world_close(&w);
+		return; /* PostgreSQL refuses such a reason (22021) */
+	}
+	CU_ASSERT_EQUAL_FATAL(w.th->reader->ops->dead_letter_put(w.th->reader, &d), 0);
+	st = status_of_x(&w);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(st, "dead_letters")), 1);
+	CU_ASSERT_STRING_EQUAL(str_of(json_array_get(json_object_get(st, "dead_letters"), 0),
+				      "reason"),
+			       "refused: caf? ?!");
+	json_decref(st);
+	page = export_dead_letters_page(w.th->reader, "x", 0, 10, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(page);
+	CU_ASSERT_STRING_EQUAL(str_of(json_array_get(json_object_get(page, "dead_letters"), 0),
+				      "reason"),
+			       "refused: caf? ?!");
+	json_decref(page);
+	world_close(&w);
+}
+
 /* Starts w's exports with the log at info captured, waits until they are
  * idle; the log (free it), or NULL. */
 static char *start_logged(struct world *w)
@@ -5523,6 +5558,7 @@ TEST_SUITE(export, suite_init, suite_clean,
 	   TEST(test_a_refused_record_writes_no_change),
 	   TEST(test_a_precise_refusal_keeps_the_changes_before_it),
 	   TEST(test_a_reason_that_is_not_utf8_is_dead_lettered_as_utf8),
+	   TEST(test_a_stored_reason_that_is_not_utf8_reads_as_utf8),
 	   TEST(test_a_repeated_line_counts_the_ones_it_stands_for),
 	   TEST(test_dead_letters_in_a_row_are_not_logged_one_by_one),
 	   TEST(test_refused_batches_in_a_row_are_not_logged_one_by_one),
