@@ -289,12 +289,25 @@ static const char *backfill_waiting(const struct hub_config *cfg,
 	return NULL;
 }
 
-/* The backfill as the status shows it, or null when none was ever asked
- * for; NULL on a store failure.  A running one says what it waits for
- * (o: the export's status so far, with its state and last error). */
-static json_t *status_backfill(struct store *s, const struct hub_config *cfg,
-			       const struct config_instance *ci,
-			       const struct export_saved *saved, json_t *o)
+/*
+ * Why a part of the status could not be read: the store failed (its error
+ * says why) or memory ran out.  Told apart where they happen: the store's
+ * error is not cleared by the statements that succeed, and GET /v1/exports
+ * keeps its connection, so after a failure for want of memory it was an
+ * earlier statement's, unrelated.
+ */
+enum status_rc {
+	STATUS_OK = 0,
+	STATUS_STORE_FAILED = -1,
+	STATUS_NO_MEMORY = -2,
+};
+
+/* The backfill as the status shows it into *out, null when none was ever
+ * asked for.  A running one says what it waits for (o: the export's
+ * status so far, with its state and last error). */
+static enum status_rc status_backfill(struct store *s, const struct hub_config *cfg,
+				      const struct config_instance *ci,
+				      const struct export_saved *saved, json_t *o, json_t **out)
 {
 	struct export_backfill b;
 	char why[1280];
@@ -302,21 +315,26 @@ static json_t *status_backfill(struct store *s, const struct hub_config *cfg,
 	int rc = export_backfill_load(s, ci->name, &b, 0);
 
 	if (rc < 0)
-		return NULL;
-	if (rc == 0 || b.state == BACKFILL_NONE)
-		return json_null();
+		return STATUS_STORE_FAILED;
+	if (rc == 0 || b.state == BACKFILL_NONE) {
+		*out = json_null();
+		return STATUS_OK;
+	}
 	waiting = b.state == BACKFILL_RUNNING
 			  ? backfill_waiting(cfg, ci, saved, o, why, sizeof(why))
 			  : NULL;
-	return json_pack("{s:s, s:I, s:o, s:o, s:o}", "state", export_backfill_state_name(b.state),
+	*out = json_pack("{s:s, s:I, s:o, s:o, s:o}", "state", export_backfill_state_name(b.state),
 			 "profiles", (json_int_t)b.sent,
 			 "started_at", time_or_null(b.started_at_ms),
 			 "finished_at", time_or_null(b.finished_at_ms), "waiting",
 			 waiting ? json_string(waiting) : json_null());
+	return *out ? STATUS_OK : STATUS_NO_MEMORY;
 }
 
-static json_t *status_one(struct exporter *ex, struct store *s, const struct hub_config *cfg,
-			  const struct config_instance *ci, size_t dl_max)
+/* One export's status into *out (a new reference). */
+static enum status_rc status_one(struct exporter *ex, struct store *s,
+				 const struct hub_config *cfg, const struct config_instance *ci,
+				 size_t dl_max, json_t **out)
 {
 	json_t *backfill;
 	struct export_saved saved;
@@ -324,8 +342,13 @@ static json_t *status_one(struct exporter *ex, struct store *s, const struct hub
 	int64_t cursor = 0, last = 0, n_dead = 0;
 	json_t *o = json_pack("{s:s, s:s, s:b}", "name", ci->name, "plugin", ci->plugin,
 			      "enabled", ci->is_enabled);
+	enum status_rc rc = STATUS_STORE_FAILED;
 
-	if (!o || !dl.list || export_saved_load(s, ci->name, &saved) < 0 ||
+	if (!o || !dl.list) {
+		rc = STATUS_NO_MEMORY;
+		goto fail;
+	}
+	if (export_saved_load(s, ci->name, &saved) < 0 ||
 	    export_cursor_load(s, ci->name, &cursor))
 		goto fail;
 	status_state(o, ex, ci, &saved, &cursor);
@@ -335,23 +358,28 @@ static json_t *status_one(struct exporter *ex, struct store *s, const struct hub
 	json_object_set_new(o, "last_seq", json_integer(last));
 	/* a distance in seqs, not a count of the export's changes (export.h) */
 	json_object_set_new(o, "lag", json_integer(last > cursor ? last - cursor : 0));
-	if (!(backfill = status_backfill(s, cfg, ci, &saved, o)))
+	if ((rc = status_backfill(s, cfg, ci, &saved, o, &backfill)) != STATUS_OK)
 		goto fail;
 	json_object_set_new(o, "backfill", backfill);
-	if (dl_max && (s->ops->dead_letter_list(s, ci->name, 0, dl_max, dead_letter_add, &dl) ||
-		       dl.failed))
+	rc = STATUS_STORE_FAILED;
+	if (dl_max && s->ops->dead_letter_list(s, ci->name, 0, dl_max, dead_letter_add, &dl))
 		goto fail;
+	if (dl.failed) {
+		rc = STATUS_NO_MEMORY;
+		goto fail;
+	}
 	json_object_set_new(o, "dead_letters", dl.list);
 	dl.list = NULL;
 	/* the list holds the first dl_max: how many there are in all */
 	if (s->ops->dead_letter_count(s, ci->name, &n_dead))
 		goto fail;
 	json_object_set_new(o, "dead_letters_total", json_integer(n_dead));
-	return o;
+	*out = o;
+	return STATUS_OK;
 fail:
 	json_decref(dl.list);
 	json_decref(o);
-	return NULL;
+	return rc;
 }
 
 /* dead_letter_add() with one more than the page holds: its seq is not
@@ -446,47 +474,64 @@ int export_lag_read(struct exporter *ex, struct store *s, const struct hub_confi
 }
 
 /* [{"name", "cursor"}] of the exports the store knows from other
- * configurations, or NULL on a failure. */
-static json_t *status_elsewhere(struct store *s, const struct hub_config *cfg)
+ * configurations into *out (a new reference).  A name list that could not
+ * be kept for want of memory is the store's failure, said so in its error
+ * (export_known_elsewhere). */
+static enum status_rc status_elsewhere(struct store *s, const struct hub_config *cfg,
+				       json_t **out)
 {
 	char(*names)[EXPORT_NAME_SIZE] = NULL;
 	json_t *list = json_array();
+	enum status_rc rc = STATUS_NO_MEMORY;
 	size_t n = 0;
 
-	if (!list || export_known_elsewhere(s, cfg, &names, &n))
+	if (!list)
+		goto fail;
+	rc = STATUS_STORE_FAILED;
+	if (export_known_elsewhere(s, cfg, &names, &n))
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		int64_t cursor;
-		if (export_cursor_load(s, names[i], &cursor) ||
-		    json_array_append_new(list, json_pack("{s:s, s:I}", "name", names[i], "cursor",
+		rc = STATUS_STORE_FAILED;
+		if (export_cursor_load(s, names[i], &cursor))
+			goto fail;
+		rc = STATUS_NO_MEMORY;
+		if (json_array_append_new(list, json_pack("{s:s, s:I}", "name", names[i], "cursor",
 							  (json_int_t)cursor)))
 			goto fail;
 	}
 	hub_free(names);
-	return list;
+	*out = list;
+	return STATUS_OK;
 fail:
 	hub_free(names);
 	json_decref(list);
-	return NULL;
+	return rc;
 }
 
 json_t *export_status_json(struct exporter *ex, struct store *s, const struct hub_config *cfg,
 			   size_t dead_letters_max, char *err, size_t err_size)
 {
-	json_t *list = json_array(), *elsewhere = NULL;
+	json_t *list = json_array(), *o = NULL, *elsewhere = NULL, *status;
+	enum status_rc rc = list ? STATUS_OK : STATUS_NO_MEMORY;
 
-	if (!list)
-		goto fail;
-	for (size_t i = 0; i < cfg->n_exports; i++) {
-		json_t *o = status_one(ex, s, cfg, &cfg->exports[i], dead_letters_max);
-		if (!o || json_array_append_new(list, o))
-			goto fail;
+	for (size_t i = 0; rc == STATUS_OK && i < cfg->n_exports; i++) {
+		rc = status_one(ex, s, cfg, &cfg->exports[i], dead_letters_max, &o);
+		if (rc == STATUS_OK && json_array_append_new(list, o))
+			rc = STATUS_NO_MEMORY;
 	}
-	if (!(elsewhere = status_elsewhere(s, cfg)))
-		goto fail;
-	return json_pack("{s:o, s:o}", "exports", list, "elsewhere", elsewhere);
-fail:
-	err_set(err, err_size, "%s", s->err[0] ? s->err : "out of memory");
+	if (rc == STATUS_OK && (rc = status_elsewhere(s, cfg, &elsewhere)) == STATUS_OK) {
+		/* "o": both are the status's, or freed with it on a failure */
+		status = json_pack("{s:o, s:o}", "exports", list, "elsewhere", elsewhere);
+		if (status)
+			return status;
+		list = NULL;
+		rc = STATUS_NO_MEMORY;
+	}
+	if (rc == STATUS_NO_MEMORY) /* said as such, not as the store's last error */
+		err_set(err, err_size, "out of memory");
+	else
+		err_set(err, err_size, "%s", store_error(s));
 	json_decref(list);
 	return NULL;
 }

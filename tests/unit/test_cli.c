@@ -1828,41 +1828,88 @@ static void test_exports_dead_letters_page_and_total_are_one_snapshot(void)
 	plugin_world_stop(th, plugins);
 }
 
-/* A page that cannot be made for want of memory says so in err, at
- * whichever allocation fails: the document's own (json_pack) left err as
- * it was, which `exports dead-letters` then printed unset. */
-static void test_exports_dead_letters_page_out_of_memory_says_so(void)
+/* One read of th's store that makes a document: export_dead_letters_page()
+ * or export_status_json() (ctx: the configuration). */
+typedef json_t *doc_read_fn(struct testhub *th, void *ctx, char *err, size_t err_size);
+
+/* `read` with every allocation made to fail in turn (jansson's too), on a
+ * connection whose last error is an earlier statement's (an injected
+ * fault's, which the first read says): each read that fails says why,
+ * never nothing nor that earlier error. */
+static void assert_out_of_memory_said(struct testhub *th, doc_read_fn *read, void *ctx)
 {
-	char *plugins, err[256];
-	struct testhub *th = exports_world(&plugins);
-	struct store *s = th->reader;
 	json_malloc_t saved_malloc;
 	json_free_t saved_free;
-	json_t *page;
+	char err[256] = "";
 	long k, n_tried = 0;
 	int n_failed = 0;
+	json_t *doc;
 
-	put_dead_letters(th, "x", 3);
+	th->reader->fault_calls = 0;
+	th->reader->fault_at[0] = 1;
+	CU_ASSERT_PTR_NULL(read(th, ctx, err, sizeof(err)));
+	CU_ASSERT_STRING_EQUAL(err, "injected fault: disk I/O error");
 	json_get_alloc_funcs(&saved_malloc, &saved_free);
 	json_set_alloc_funcs(hub_malloc, hub_free);
 	for (k = 1; k < 10000; k++) {
 		snprintf(err, sizeof(err), "unset");
 		alloc_fail_only(k);
-		page = export_dead_letters_page(s, "x", 0, 2, err, sizeof(err));
+		doc = read(th, ctx, err, sizeof(err));
 		n_tried = alloc_count();
 		alloc_fail_after(0);
-		if (!page) {
+		if (!doc) {
 			n_failed++;
 			CU_ASSERT_STRING_NOT_EQUAL(err, "unset");
 			CU_ASSERT_STRING_NOT_EQUAL(err, "");
+			CU_ASSERT_PTR_NULL(strstr(err, "injected fault"));
 		}
-		json_decref(page);
+		json_decref(doc);
 		if (n_tried < k) /* nothing failed: every allocation was tried */
 			break;
 	}
 	json_set_alloc_funcs(saved_malloc, saved_free);
 	CU_ASSERT(n_failed > 0);
 	CU_ASSERT(k < 10000);
+}
+
+static json_t *page_read(struct testhub *th, void *ctx, char *err, size_t err_size)
+{
+	(void)ctx;
+	return export_dead_letters_page(th->reader, "x", 0, 2, err, err_size);
+}
+
+/* A page that cannot be made for want of memory says so in err, at
+ * whichever allocation fails: the document's own (json_pack) left err as
+ * it was, which `exports dead-letters` then printed unset. */
+static void test_exports_dead_letters_page_out_of_memory_says_so(void)
+{
+	char *plugins;
+	struct testhub *th = exports_world(&plugins);
+
+	put_dead_letters(th, "x", 3);
+	assert_out_of_memory_said(th, page_read, NULL);
+	plugin_world_stop(th, plugins);
+}
+
+static json_t *status_read(struct testhub *th, void *ctx, char *err, size_t err_size)
+{
+	return export_status_json(NULL, th->reader, ctx, 100, err, err_size);
+}
+
+/* A status that cannot be made for want of memory says so too, in its
+ * exports' part and in "elsewhere" (read with a configuration without
+ * exports): it said the store's last error, an earlier statement's on the
+ * connection GET /v1/exports keeps, and nothing when its document's own
+ * json_pack failed. */
+static void test_exports_status_out_of_memory_says_so(void)
+{
+	struct hub_config *plain;
+	char *plugins;
+	struct testhub *th = elsewhere_world(&plugins, &plain);
+
+	assert_out_of_memory_said(th, status_read, th->cfg);
+	assert_out_of_memory_said(th, status_read, plain);
+	config_free(plain);
 	plugin_world_stop(th, plugins);
 }
 
@@ -2413,6 +2460,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_exports_retry_of_an_export_known_elsewhere),
 	   TEST(test_exports_dead_letters_page_and_total_are_one_snapshot),
 	   TEST(test_exports_dead_letters_page_out_of_memory_says_so),
+	   TEST(test_exports_status_out_of_memory_says_so),
 	   TEST(test_exports_table_columns_fit_their_widest_value),
 	   TEST(test_exports_enable_of_an_enabled_export_names_the_hubs_api),
 	   TEST(test_exports_enable_of_an_export_off_in_the_config_says_so),
