@@ -209,6 +209,8 @@ int export_filters_json(const struct config_instance *ci, json_t *obj)
 static int worker_init(struct exporter *ex, struct export_worker *w,
 		       const struct config_instance *ci, char *err, size_t err_size)
 {
+	char raw[sizeof(w->create_error)] = "";
+
 	w->ex = ex;
 	w->conf = ci;
 	w->live.state = "starting";
@@ -229,9 +231,13 @@ static int worker_init(struct exporter *ex, struct export_worker *w,
 		err_set(err, err_size, "out of memory");
 		return -1;
 	}
-	if (plugin_instance_create(w->mod, ci, &w->inst, w->create_error,
-				   sizeof(w->create_error)))
+	if (plugin_instance_create(w->mod, ci, &w->inst, raw, sizeof(raw))) {
 		w->inst = NULL;
+		/* UTF-8, as the 409 of POST /v1/exports/<name>/enable, the
+		 * status and the log quote it (a library's Latin-1 text made
+		 * that answer impossible to build) */
+		str_copy_utf8(w->create_error, sizeof(w->create_error), raw);
+	}
 	return 0;
 }
 

@@ -380,12 +380,14 @@ code=$(curl -s -o "$work/out" -w '%{http_code}' -X POST -H "Authorization: Beare
 [ "$code" = 404 ] || fail "POST /v1/exports/nosuch/enable: $code $(cat "$work/out")"
 hub_stopped TERM
 # an export whose plugin could not start is disabled till a restart: enabling
-# it over the API says so (409); it answered was_disabled false, and nothing
-export_config "$work/nostart.yaml" "    fail: create\n"
+# it over the API says so (409); it answered was_disabled false, and nothing.
+# Its error, Latin-1 here, is quoted as UTF-8 (the 409 could not be made: 500)
+export_config "$work/nostart.yaml" "    fail: create\n    bad_latin1: true\n"
 hub_run "$work/nostart.yaml"
 code=$(curl -s -o "$work/out" -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
 	"$base/v1/exports/blocked/enable")
 [ "$code" = 409 ] && grep -qF 'its plugin could not start (' "$work/out" &&
+	grep -qF 'scripted create failure: caf?)' "$work/out" &&
 	grep -qF 'restart the hub' "$work/out" ||
 	fail "POST /v1/exports/blocked/enable, its plugin not started: $code $(cat "$work/out")"
 hub_stopped TERM

@@ -19,7 +19,8 @@
  *                     webhook's 400), mode "precise" accepts the changes
  *                     before it and points at it (n_done = its index)
  *   bad_latin1: true  the reason a bad change is refused for is not UTF-8
- *                     (a receiver's Latin-1 text passed on: "caf\xe9")
+ *                     (a receiver's Latin-1 text passed on: "caf\xe9"), nor
+ *                     is that of `fail: create`
  *   mode: contradict  every call accepts all its changes (n_done = n) yet
  *                     answers HUB_ERR_DATA
  *   mode: short       the first call of more than one change accepts all
@@ -65,7 +66,8 @@ static const struct hub_config_key keys[] = {
 	{.name = "bad_custom_id", .type = HUB_CFG_STRING,
 	 .description = "changes of this custom_id are bad data"},
 	{.name = "bad_latin1", .type = HUB_CFG_BOOL, .default_value = "false",
-	 .description = "the reason bad data is refused for is Latin-1, not UTF-8"},
+	 .description = "the reason bad data is refused for (and fail: create's) is Latin-1,"
+			" not UTF-8"},
 	{.name = "mode", .type = HUB_CFG_STRING, .default_value = "batch",
 	 .description = "batch: refuse the whole call; precise: point at the bad change;"
 			" contradict: accept all yet answer bad data; short: a first call stops"
@@ -113,7 +115,8 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 	const char *fail = host->config_string(inst, "fail");
 
 	if (fail && strcmp(fail, "create") == 0) {
-		snprintf(err, err_size, "scripted create failure");
+		snprintf(err, err_size, "scripted create failure%s",
+			 host->config_bool(inst, "bad_latin1") ? ": caf\xe9" : "");
 		free(s);
 		return HUB_ERR_CONFIG;
 	}

@@ -3382,6 +3382,27 @@ static void test_the_apis_enable_drops_a_disable_the_store_refused_to_save(void)
 	world_close(&w);
 }
 
+/* What POST /v1/exports/x/enable says (into err) of export x, shown
+ * disabled, whose plugin could not start (keys: `fail: create` and more):
+ * that it is not started, nothing enabled. */
+static void enable_not_started(const char *keys, char *err, size_t size)
+{
+	int why = -1, was_disabled = -1;
+	struct world w;
+	json_t *st;
+
+	world_open(&w, keys);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	json_decref(st);
+	CU_ASSERT_EQUAL(export_enable_provider(w.ex, "x", &why, &was_disabled, err, size), 1);
+	CU_ASSERT_EQUAL(why, EXPORT_NOT_STARTED);
+	CU_ASSERT_EQUAL(was_disabled, 0);
+	world_close(&w);
+}
+
 /* An export whose plugin could not start is disabled till a restart, as
  * GET /v1/exports shows it: POST /v1/exports/x/enable says so (409).  It
  * answered was_disabled false of the export its status showed disabled,
@@ -3389,25 +3410,25 @@ static void test_the_apis_enable_drops_a_disable_the_store_refused_to_save(void)
 static void test_enabling_an_export_whose_plugin_could_not_start_says_restart(void)
 {
 	char err[512] = "";
-	int why = -1, was_disabled = -1;
-	struct world w;
-	json_t *st;
 
-	world_open(&w, "    fail: create\n");
-	world_start(&w);
-	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
-	st = status_of_x(&w);
-	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
-	json_decref(st);
-	CU_ASSERT_EQUAL(export_enable_provider(w.ex, "x", &why, &was_disabled, err, sizeof(err)),
-			1);
-	CU_ASSERT_EQUAL(why, EXPORT_NOT_STARTED);
-	CU_ASSERT_EQUAL(was_disabled, 0);
+	enable_not_started("    fail: create\n", err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "export x is disabled because its plugin could not"
 				      " start (exports[0] \"x\""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "scripted create failure): fix that, then restart"
 				      " the hub"));
-	world_close(&w);
+}
+
+/* A create() error that is not UTF-8 (a library's Latin-1 text passed on)
+ * is kept as UTF-8, each ill-formed byte a '?': the 409 not_started of
+ * POST /v1/exports/x/enable quotes it, and could not be made (json_pack
+ * refused the message: a 500 internal). */
+static void test_a_create_error_that_is_not_utf8_is_kept_as_utf8(void)
+{
+	char err[512] = "";
+
+	enable_not_started("    fail: create\n    bad_latin1: true\n", err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "scripted create failure: caf?): fix that"));
+	CU_ASSERT(str_is_utf8(err));
 }
 
 /* POST /v1/exports/x/enable of an export off in the configuration says
@@ -5611,6 +5632,7 @@ TEST_SUITE(export, suite_init, suite_clean,
 	   TEST(test_the_apis_enable_drops_a_disable_the_store_refused_to_save),
 	   TEST(test_enabling_an_export_off_in_the_config_says_so),
 	   TEST(test_enabling_an_export_whose_plugin_could_not_start_says_restart),
+	   TEST(test_a_create_error_that_is_not_utf8_is_kept_as_utf8),
 	   TEST(test_metrics_show_deliveries_dead_letters_and_disables),
 	   TEST(test_dead_letters_are_sent_again),
 	   TEST(test_a_change_erased_while_sent_is_not_dead_lettered),
