@@ -233,6 +233,55 @@ static void save_failing_note(struct export_worker *w, const char *err)
 }
 
 /*
+ * Commits that carry a dead letter and fail (a disk full for its row while
+ * the export's smaller writes still fit) are an outage of their own, said
+ * as such: counted as cursor saves, each retry wrote "cannot save the
+ * cursor", then "the cursor is saved again" when the save of the retry's
+ * error went through, at no limit.  Their cursor is not saved either: the
+ * retry sends the refused change again, and what was delivered with it.
+ */
+static struct outage_words dead_failing_words(const struct export_worker *w)
+{
+	return (struct outage_words){
+		.module = w->who,
+		.every_ms = SAVE_FAILING_LOG_MS,
+		.first = "cannot save a dead letter",
+		.meanwhile = "the export retries with backoff, sending the refused change again"
+			     " and what it sent since its last saved cursor",
+		.ongoing = "dead-letter saves failing",
+		.counted = "saves failed",
+		.over = "dead letters are saved again",
+		.was = "failing",
+	};
+}
+
+/* A commit's failure, counted in the outage of what it saves. */
+static void commit_failing_note(struct export_worker *w, const struct store_dead_letter *dl)
+{
+	struct outage_words words;
+
+	if (!dl) {
+		save_failing_note(w, store_error(w->store));
+		return;
+	}
+	words = dead_failing_words(w);
+	outage_note_failure(&w->dead_failing, &words, 1, store_error(w->store));
+}
+
+/* A commit that saved what it carries: the outages it was in are over. */
+static void commit_ok_note(struct export_worker *w, const struct store_dead_letter *dl)
+{
+	struct outage_words words = save_failing_words(w);
+
+	outage_note_ok(&w->save_failing, &words);
+	w->is_sent_told = 0;
+	if (!dl)
+		return;
+	words = dead_failing_words(w);
+	outage_note_ok(&w->dead_failing, &words);
+}
+
+/*
  * Commits the new cursor, the end of the next batch, the saved state when
  * it changed and a dead letter, in one transaction.  0, or -1 (logged;
  * nothing changed).
@@ -248,7 +297,6 @@ int export_worker_commit(struct export_worker *w, int64_t cursor,
 {
 	struct store *s = w->store;
 	int64_t end = w->batch_end;
-	struct outage_words words;
 	char key[300], text[32];
 	int fence, held = 1;
 
@@ -301,12 +349,10 @@ int export_worker_commit(struct export_worker *w, int64_t cursor,
 	w->cursor = cursor;
 	w->batch_end = end;
 	w->is_saved_dirty = 0;
-	words = save_failing_words(w);
-	outage_note_ok(&w->save_failing, &words);
-	w->is_sent_told = 0;
+	commit_ok_note(w, dl);
 	return 0;
 fail:
-	save_failing_note(w, store_error(s));
+	commit_failing_note(w, dl);
 	s->ops->rollback(s);
 	return -1;
 }

@@ -250,6 +250,7 @@ struct export_worker {
 	unsigned attempt;
 	struct outage failing;              /* deliveries failing, logged as a state */
 	struct outage save_failing;         /* cursor saves failing (export_commit.c) */
+	struct outage dead_failing;         /* dead-letter saves failing (the same) */
 	int64_t sent_end;                   /* the plugin took the changes up to
 					       here (past cursor: unsaved) */
 	int is_sent_told;                   /* save_failing said that they may

@@ -25,6 +25,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -3169,6 +3170,90 @@ static void test_failing_cursor_saves_are_logged_once_and_their_end(void)
 	world_close(&w);
 }
 
+/* Makes w's store refuse every dead letter (on) or take them again (off),
+ * as a disk full for a row that size would while the export's smaller
+ * writes still fit: a trigger on dead_letters that raises "dead letters
+ * refused (a test's trigger)". */
+static void dead_letters_refused(struct world *w, int on)
+{
+	static const char refuse_pg[] =
+		"CREATE FUNCTION %s.refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+		" RAISE EXCEPTION 'dead letters refused (a test''s trigger)'; END$$;"
+		"CREATE TRIGGER refuse BEFORE INSERT ON %s.dead_letters FOR EACH ROW"
+		" EXECUTE FUNCTION %s.refuse()";
+	static const char refuse_lite[] =
+		"CREATE TRIGGER refuse BEFORE INSERT ON dead_letters BEGIN"
+		" SELECT RAISE(ABORT, 'dead letters refused (a test''s trigger)'); END";
+	const char *schema = w->th->schema;
+	sqlite3 *db = NULL;
+	char *sql = NULL;
+
+	if (schema) {
+		int n = on ? asprintf(&sql, refuse_pg, schema, schema, schema)
+			   : asprintf(&sql, "DROP TRIGGER refuse ON %s.dead_letters", schema);
+		CU_ASSERT_FATAL(n > 0);
+		CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(getenv("HUB_TEST_PG_URL"), sql), 0);
+		free(sql);
+		return;
+	}
+	CU_ASSERT_FATAL(sqlite3_open(w->th->cfg->store_path, &db) == SQLITE_OK);
+	sqlite3_busy_timeout(db, WAIT_MS);
+	CU_ASSERT_FATAL(sqlite3_exec(db, on ? refuse_lite : "DROP TRIGGER refuse", NULL, NULL,
+				     NULL) == SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* Polls export x's failed attempts (WAIT_MS at most): 1 once they are n. */
+static int x_failed_attempts_reach(struct world *w, int64_t n)
+{
+	struct timespec pause = {0, 2 * 1000 * 1000};
+	struct export_stat st;
+
+	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until;) {
+		if (export_stats(w->ex, &st, 1) == 1 && st.failed_attempts >= n)
+			return 1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+/* A dead letter the store refuses (a disk full for its row while the
+ * export's state still fits) is logged as such, as a state: one "cannot
+ * save a dead letter" with the cause for every retry, one line when dead
+ * letters are saved again.  Each retry wrote "cannot save the cursor" and
+ * "the cursor is saved again" (the save of the retry's error went through
+ * and ended that outage), at no limit. */
+static void test_refused_dead_letters_are_logged_once_as_such(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	char *logged;
+	json_t *dl;
+
+	world_open(&w, "    bad_custom_id: bad\n    mode: precise\n");
+	apply(&w, people);
+	dead_letters_refused(&w, 1);
+	testlib_capture_begin(&cap);
+	world_start(&w);
+	CU_ASSERT(x_failed_attempts_reach(&w, 3));
+	dead_letters_refused(&w, 0);
+	CU_ASSERT(file_holds(cap.path, "dead letters are saved again (failing since "));
+	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "[export x] cannot save a dead letter: "), 1);
+	/* the cause, with it */
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "dead letters refused (a test's trigger)"), 1);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "dead letters are saved again"), 1);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "cannot save the cursor"), 0);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "the cursor is saved again"), 0);
+	free(logged);
+	dl = dead_letters(&w); /* nothing lost: Bad's two changes */
+	CU_ASSERT_EQUAL(json_array_size(dl), 2);
+	json_decref(dl);
+	world_close(&w);
+}
+
 /* The first words of the line of cursor saves an injected fault refused. */
 #define SAVE_REFUSED \
 	"[export x] cannot save the cursor: an injected refusal to write; the export" \
@@ -5623,6 +5708,7 @@ TEST_SUITE(export, suite_init, suite_clean,
 	   TEST(test_a_waiting_export_goes_on_when_the_disable_is_another_config_s),
 	   TEST(test_a_disable_the_store_refused_to_save_is_kept),
 	   TEST(test_failing_cursor_saves_are_logged_once_and_their_end),
+	   TEST(test_refused_dead_letters_are_logged_once_as_such),
 	   TEST(test_a_refused_plan_with_nothing_sent_says_nothing_is_sent_again),
 	   TEST(test_a_refused_cursor_after_a_delivery_says_it_may_be_sent_again),
 	   TEST(test_a_refused_save_with_nothing_sent_says_nothing_is_sent_again),
