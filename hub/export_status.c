@@ -15,6 +15,7 @@
 
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,13 +204,29 @@ static int dead_letter_add(void *ctx, const struct store_dead_letter *d)
 	return 0;
 }
 
-/* The last error, and whether it is past (delivered since): an export
- * that caught up after it is not failing. */
-static void status_error(json_t *o, const char *error, int64_t at_ms, int is_past)
+/* Sets in o the fields of one part of the status, packed (json_pack's
+ * `fmt` and its arguments; "o": a NULL for want of memory fails the pack,
+ * which frees what it took): 0, or -1 for want of memory, o then with some
+ * of them or none.  Each set was left unchecked: a status could come back
+ * with fields missing instead of failing. */
+static int status_set(json_t *o, const char *fmt, ...)
 {
-	json_object_set_new(o, "last_error", error[0] ? json_string(error) : json_null());
-	json_object_set_new(o, "last_error_at", time_or_null(at_ms));
-	json_object_set_new(o, "last_error_is_past", json_boolean(error[0] && is_past));
+	json_t *part;
+	va_list ap;
+
+	va_start(ap, fmt);
+	part = json_vpack_ex(NULL, 0, fmt, ap);
+	va_end(ap);
+	return json_object_update_new(o, part); /* -1 for a NULL part */
+}
+
+/* The last error, and whether it is past (delivered since): an export
+ * that caught up after it is not failing.  0, or -1 for want of memory. */
+static int status_error(json_t *o, const char *error, int64_t at_ms, int is_past)
+{
+	return status_set(o, "{s:o, s:o, s:b}", "last_error",
+			  error[0] ? json_string(error) : json_null(), "last_error_at",
+			  time_or_null(at_ms), "last_error_is_past", error[0] && is_past);
 }
 
 /* Whether the store has the export disabled under this configuration
@@ -233,32 +250,34 @@ static int saved_is_disabled(const struct config_instance *ci, const struct expo
  * holds the export's lease, and the last error unless another process
  * holds it: that one moves them in the store, and this worker's copies
  * are what it read at its start or last take (*cursor and saved are what
- * the caller read from the store). */
-static void status_state(json_t *o, struct exporter *ex, const struct config_instance *ci,
-			 const struct export_saved *saved, int64_t *cursor)
+ * the caller read from the store).  0, or -1 for want of memory. */
+static int status_state(json_t *o, struct exporter *ex, const struct config_instance *ci,
+			const struct export_saved *saved, int64_t *cursor)
 {
 	struct export_live live;
+	const char *state = "enabled";
 
 	if (ex && export_live_get(ex, ci->name, &live)) {
-		json_object_set_new(o, "state", json_string(live.state));
-		json_object_set_new(o, "delivered", json_integer(live.delivered));
-		json_object_set_new(o, "dead_lettered", json_integer(live.dead_lettered));
-		if (live.lease < 0)
-			status_error(o, saved->error, saved->error_at_ms, saved->is_error_past);
-		else
-			status_error(o, live.last_error, live.last_error_at_ms, live.is_error_past);
-		json_object_set_new(o, "next_attempt_at", time_or_null(live.next_attempt_at_ms));
 		if (live.lease > 0)
 			*cursor = live.cursor;
-		return;
+		if (status_set(o, "{s:s, s:I, s:I}", "state", live.state, "delivered",
+			       (json_int_t)live.delivered, "dead_lettered",
+			       (json_int_t)live.dead_lettered) ||
+		    (live.lease < 0 ? status_error(o, saved->error, saved->error_at_ms,
+						   saved->is_error_past)
+				    : status_error(o, live.last_error, live.last_error_at_ms,
+						   live.is_error_past)))
+			return -1;
+		return status_set(o, "{s:o}", "next_attempt_at",
+				  time_or_null(live.next_attempt_at_ms));
 	}
 	if (!ci->is_enabled)
-		json_object_set_new(o, "state", json_string("off"));
+		state = "off";
 	else if (saved_is_disabled(ci, saved))
-		json_object_set_new(o, "state", json_string("disabled"));
-	else
-		json_object_set_new(o, "state", json_string("enabled"));
-	status_error(o, saved->error, saved->error_at_ms, saved->is_error_past);
+		state = "disabled";
+	if (status_set(o, "{s:s}", "state", state))
+		return -1;
+	return status_error(o, saved->error, saved->error_at_ms, saved->is_error_past);
 }
 
 /* Why a running backfill makes no progress with this configuration, or
@@ -344,38 +363,43 @@ static enum status_rc status_one(struct exporter *ex, struct store *s,
 			      "enabled", ci->is_enabled);
 	enum status_rc rc = STATUS_STORE_FAILED;
 
-	if (!o || !dl.list) {
-		rc = STATUS_NO_MEMORY;
-		goto fail;
-	}
+	if (!o || !dl.list)
+		goto nomem;
 	if (export_saved_load(s, ci->name, &saved) < 0 ||
 	    export_cursor_load(s, ci->name, &cursor))
 		goto fail;
-	status_state(o, ex, ci, &saved, &cursor);
+	if (status_state(o, ex, ci, &saved, &cursor))
+		goto nomem;
 	if (export_outbox_last_seq(s, cursor, &last))
 		goto fail;
-	json_object_set_new(o, "cursor", json_integer(cursor));
-	json_object_set_new(o, "last_seq", json_integer(last));
-	/* a distance in seqs, not a count of the export's changes (export.h) */
-	json_object_set_new(o, "lag", json_integer(last > cursor ? last - cursor : 0));
+	/* lag: a distance in seqs, not a count of the export's changes (export.h) */
+	if (status_set(o, "{s:I, s:I, s:I}", "cursor", (json_int_t)cursor, "last_seq",
+		       (json_int_t)last, "lag", (json_int_t)(last > cursor ? last - cursor : 0)))
+		goto nomem;
 	if ((rc = status_backfill(s, cfg, ci, &saved, o, &backfill)) != STATUS_OK)
 		goto fail;
-	json_object_set_new(o, "backfill", backfill);
+	if (json_object_set_new(o, "backfill", backfill))
+		goto nomem;
 	rc = STATUS_STORE_FAILED;
 	if (dl_max && s->ops->dead_letter_list(s, ci->name, 0, dl_max, dead_letter_add, &dl))
 		goto fail;
-	if (dl.failed) {
-		rc = STATUS_NO_MEMORY;
-		goto fail;
+	if (dl.failed)
+		goto nomem;
+	/* the list is o's, or freed, either way */
+	if (json_object_set_new(o, "dead_letters", dl.list)) {
+		dl.list = NULL;
+		goto nomem;
 	}
-	json_object_set_new(o, "dead_letters", dl.list);
 	dl.list = NULL;
 	/* the list holds the first dl_max: how many there are in all */
 	if (s->ops->dead_letter_count(s, ci->name, &n_dead))
 		goto fail;
-	json_object_set_new(o, "dead_letters_total", json_integer(n_dead));
+	if (status_set(o, "{s:I}", "dead_letters_total", (json_int_t)n_dead))
+		goto nomem;
 	*out = o;
 	return STATUS_OK;
+nomem:
+	rc = STATUS_NO_MEMORY;
 fail:
 	json_decref(dl.list);
 	json_decref(o);
