@@ -324,12 +324,17 @@ int export_worker_commit(struct export_worker *w, int64_t cursor,
 	 * erasure with the profile's data */
 	if (dl && (held = s->ops->outbox_hold(s, dl->seq)) < 0)
 		goto fail;
-	if (dl && held == 0)
+	if (dl && held == 0) {
 		log_info(w->who,
 			 "change %" PRId64 " was erased while it was sent: not dead-lettered",
 			 dl->seq);
-	else if (dl && s->ops->dead_letter_put(s, dl))
+		/* nothing of it is saved: the commit does not end (nor fail
+		 * as) an outage of dead-letter saves, it said "dead letters are
+		 * saved again" of none */
+		dl = NULL;
+	} else if (dl && s->ops->dead_letter_put(s, dl)) {
 		goto fail;
+	}
 	if (cursor != w->cursor) {
 		export_key_cursor(key, sizeof(key), w->conf->name);
 		snprintf(text, sizeof(text), "%" PRId64, cursor);

@@ -41,6 +41,10 @@
  *                     at most) until PATH exists: a test acts while the
  *                     changes are in the plugin's hands
  *   gate_first: true  the first call waits at the gate, whatever it answers
+ *   gate_each: true   each opening of the gate lets one call through: the
+ *                     plugin removes PATH as it passes, so the next bad
+ *                     change waits again (a test removes PATH.blocked
+ *                     before it opens the gate, and waits for it again)
  */
 #include <hub_plugin.h>
 
@@ -83,6 +87,8 @@ static const struct hub_config_key keys[] = {
 	 .description = "a bad change waits for this file (PATH.blocked says so)"},
 	{.name = "gate_first", .type = HUB_CFG_BOOL, .default_value = "false",
 	 .description = "the first call waits at the gate too"},
+	{.name = "gate_each", .type = HUB_CFG_BOOL, .default_value = "false",
+	 .description = "the gate closes behind each call it lets through"},
 	{.name = NULL},
 };
 
@@ -91,6 +97,7 @@ struct script {
 	char *record;
 	int is_gate_passed; /* a retry (or with is_gate_first, a call) waited at the gate */
 	int is_gate_first;
+	int is_gate_each; /* the gate closes behind each call (PATH removed) */
 	long long retries;
 	char retry_after[32];
 	long long stops;
@@ -148,6 +155,7 @@ static hub_rc script_create(const struct hub_host *host, const struct hub_instan
 	snprintf(s->gate, sizeof(s->gate), "%s",
 		 host->config_string(inst, "gate") ? host->config_string(inst, "gate") : "");
 	s->is_gate_first = host->config_bool(inst, "gate_first");
+	s->is_gate_each = host->config_bool(inst, "gate_each");
 	*state = s;
 	return HUB_OK;
 }
@@ -185,6 +193,8 @@ static void gate_wait(const struct script *s)
 		fclose(f);
 	for (int i = 0; i < 4000 && access(s->gate, F_OK) != 0; i++)
 		nanosleep(&pause, NULL);
+	if (s->is_gate_each)
+		unlink(s->gate);
 }
 
 static hub_rc record(const struct script *s, struct hub_call *call, const char *const *changes,

@@ -3254,6 +3254,56 @@ static void test_refused_dead_letters_are_logged_once_as_such(void)
 	world_close(&w);
 }
 
+static const char erase_bad[] =
+	"{\"type\":\"erase\",\"message_id\":\"e3\",\"timestamp\":\"2025-03-02T10:00:00.000Z\","
+	"\"identifiers\":{\"custom_id\":\"bad\"}}\n";
+
+/* export_script's gate_each: lets the call at the gate through (blocked:
+ * the file it made there) and waits until the next one stops there. */
+static void gate_pass_one(const char *blocked)
+{
+	CU_ASSERT_EQUAL_FATAL(unlink(blocked), 0);
+	gate_open(blocked);
+	CU_ASSERT_FATAL(file_appears(blocked));
+}
+
+/* A dead letter the store refused, whose change an erase then took out of
+ * the feed while the retry had it in the plugin's hands, is not written
+ * (its row would outlive the erasure): the commit that follows saved no
+ * dead letter, so it does not say "dead letters are saved again".  It did,
+ * of none saved; the outage goes on until one is. */
+static void test_a_dead_letter_erased_while_refused_is_not_said_saved_again(void)
+{
+	struct testlib_capture cap;
+	struct world w;
+	char *gate, *blocked, *logged;
+	json_t *dl;
+
+	gated_world_open(&w, "    bad_custom_id: bad\n    mode: precise\n    gate_each: true\n",
+			 &gate, &blocked);
+	dead_letters_refused(&w, 1);
+	testlib_capture_begin(&cap);
+	gate_pass_one(blocked); /* the batch refused: its changes sent one at a time */
+	CU_ASSERT(file_holds(cap.path, "was refused: sending them one at a time"));
+	gate_pass_one(blocked); /* Bad's first refused, its dead letter too: the retry */
+	CU_ASSERT(file_holds(cap.path, "[export x] cannot save a dead letter: "));
+	apply(&w, erase_bad); /* Bad's changes leave the feed */
+	CU_ASSERT_EQUAL_FATAL(unlink(blocked), 0);
+	gate_open(blocked);
+	CU_ASSERT(file_holds(cap.path, "was erased while it was sent: not dead-lettered"));
+	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	logged = testlib_capture_end(&cap);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	CU_ASSERT_EQUAL(testlib_lines_with(logged, "[export x] cannot save a dead letter: "), 1);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "dead letters are saved again"), 0);
+	CU_ASSERT_EQUAL(testlib_count_of(logged, "cannot save the cursor"), 0);
+	free(logged);
+	dl = dead_letters(&w); /* none: the change is erased */
+	CU_ASSERT_EQUAL(json_array_size(dl), 0);
+	json_decref(dl);
+	gated_world_close(&w, gate, blocked);
+}
+
 /* The first words of the line of cursor saves an injected fault refused. */
 #define SAVE_REFUSED \
 	"[export x] cannot save the cursor: an injected refusal to write; the export" \
@@ -5709,6 +5759,7 @@ TEST_SUITE(export, suite_init, suite_clean,
 	   TEST(test_a_disable_the_store_refused_to_save_is_kept),
 	   TEST(test_failing_cursor_saves_are_logged_once_and_their_end),
 	   TEST(test_refused_dead_letters_are_logged_once_as_such),
+	   TEST(test_a_dead_letter_erased_while_refused_is_not_said_saved_again),
 	   TEST(test_a_refused_plan_with_nothing_sent_says_nothing_is_sent_again),
 	   TEST(test_a_refused_cursor_after_a_delivery_says_it_may_be_sent_again),
 	   TEST(test_a_refused_save_with_nothing_sent_says_nothing_is_sent_again),
