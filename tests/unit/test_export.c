@@ -819,6 +819,38 @@ static void test_metrics_lag_unread_is_logged_once_not_per_scrape(void)
 	world_close(&w);
 }
 
+/* GET /v1/exports keeps its connection (export_status_provider), where
+ * the API's other reads close one that failed: one the server ended (its
+ * sessions terminated, as a restart does) is made again by the next
+ * request, not kept broken.  PostgreSQL's own: SQLite has no server. */
+static void test_exports_status_reads_again_after_the_server_ended_its_connection(void)
+{
+	static const char end_all[] =
+		"DO $$BEGIN PERFORM pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+		" WHERE datname = current_database() AND pid <> pg_backend_pid(); END$$";
+	struct world w;
+	json_t *st;
+
+	if (!teststore_is_pg())
+		return;
+	world_open(&w, NULL);
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	st = export_status_provider(w.ex); /* the status connection, open */
+	CU_ASSERT_PTR_NOT_NULL(st);
+	json_decref(st);
+	CU_ASSERT_EQUAL_FATAL(teststore_pg_exec(getenv("HUB_TEST_PG_URL"), end_all), 0);
+	for (int i = 0; i < 2; i++) {
+		st = export_status_provider(w.ex);
+		CU_ASSERT_PTR_NOT_NULL(st);
+		if (!st)
+			fprintf(stderr, "\n  request %d after the sessions ended: unread\n", i + 1);
+		json_decref(st);
+	}
+	world_close(&w);
+}
+
 /* Requests whose export status cannot be read (the store gone: GET
  * /v1/exports through an outage) are logged as an outage, as the API's
  * other routes are: one line for three requests, and one when a request
@@ -5696,6 +5728,7 @@ TEST_SUITE(export, suite_init, suite_clean,
 	   TEST(test_export_fingerprint_is_16_hex_digits),
 	   TEST(test_metrics_lag_unread_is_logged_once_not_per_scrape),
 	   TEST(test_exports_status_unread_is_logged_once_not_per_request),
+	   TEST(test_exports_status_reads_again_after_the_server_ended_its_connection),
 	   TEST(test_a_stalled_lag_read_holds_up_no_scrape_nor_the_status),
 	   TEST(test_a_moved_installation_updates_the_profile_it_left),
 	   TEST(test_a_track_that_sets_profile_data_updates_the_profile),
