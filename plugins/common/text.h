@@ -225,6 +225,22 @@ static inline void text_attr_name(const char *key, char *out, size_t size)
 	out[n] = '\0';
 }
 
+#define TEXT_SECRET_MIN 8
+
+/* Writes at text + w the mark of a redacted run of n bytes ("[redacted]",
+ * or n stars when shorter: never longer than the run).  Returns the new w. */
+static inline size_t text_secret_mark(char *text, size_t w, size_t n)
+{
+	static const char mark[] = "[redacted]";
+
+	if (n < sizeof(mark) - 1) {
+		memset(text + w, '*', n);
+		return w + n;
+	}
+	memcpy(text + w, mark, sizeof(mark) - 1);
+	return w + sizeof(mark) - 1;
+}
+
 /*
  * Replaces in text[0..len) (NUL-terminated, as every answer body here is)
  * each copy of `secret`, a credential the request carried (its bearer
@@ -236,31 +252,29 @@ static inline void text_attr_name(const char *key, char *out, size_t size)
  * service (a proxy, a test server, a misrouted URL) may echo the request
  * it refused.  A NULL secret, or one shorter than TEXT_SECRET_MIN (a
  * test's "t", which would match the message's words by chance; no service
- * issues one), changes nothing.
+ * issues one), changes nothing.  Copies that overlap (a cut one running
+ * into a whole one, when the secret's start repeats in it) are one run:
+ * each offset is tried, not only those past the last copy, else the
+ * whole copy's tail was left in clear.
  */
-#define TEXT_SECRET_MIN 8
 static inline size_t text_secret_redact(char *text, size_t len, const char *secret)
 {
-	static const char mark[] = "[redacted]";
-	size_t n = secret ? strlen(secret) : 0, r = 0, w = 0, k;
+	size_t n = secret ? strlen(secret) : 0, w = 0, k, from = 0, end = 0;
 
 	if (!text || n < TEXT_SECRET_MIN)
 		return len;
-	while (r < len) {
+	for (size_t r = 0; r < len; r++) {
 		for (k = 0; k < n && r + k < len && text[r + k] == secret[k]; k++)
 			;
-		if (k < TEXT_SECRET_MIN) {
-			text[w++] = text[r++];
-			continue;
+		if (k >= TEXT_SECRET_MIN && r + k > end) {
+			if (r >= end)
+				from = r; /* a run of its own */
+			end = r + k;
 		}
-		if (k < sizeof(mark) - 1) {
-			memset(text + w, '*', k);
-			w += k;
-		} else {
-			memcpy(text + w, mark, sizeof(mark) - 1);
-			w += sizeof(mark) - 1;
-		}
-		r += k;
+		if (r >= end)
+			text[w++] = text[r];
+		else if (r + 1 == end) /* w <= from: the mark never passes r */
+			w = text_secret_mark(text, w, end - from);
 	}
 	memset(text + w, 0, len - w); /* no byte of the secret is left past the end */
 	return w;

@@ -2089,7 +2089,8 @@ static void test_http_request_sends_headers_body_and_reads_the_answer(void)
  * whole or cut short (8 bytes or more of its start: an echo that keeps
  * only the start), becomes "[redacted]" (stars when shorter), the rest
  * stays and the bytes freed are wiped; a secret under 8 bytes changes
- * nothing. */
+ * nothing.  Copies that overlap are one run (the greedy scan left a whole
+ * copy's tail in clear after a cut copy it took first). */
 static void test_secret_redact_takes_whole_and_cut_copies(void)
 {
 	static const struct {
@@ -2100,6 +2101,11 @@ static void test_secret_redact_takes_whole_and_cut_copies(void)
 		{"cut: SECRET-1", "SECRET-12345", "cut: ********"},
 		{"short SECRET- x", "SECRET-12345", "short SECRET- x"},
 		{"abcdefgh!", "abcdefghi", "********!"},
+		/* a cut copy running into a whole one (the secret's start
+		 * repeats): one run, the whole copy's tail too */
+		{"x abcdefghabcdefghabcdefghXYZ-tail-0123 y", "abcdefghabcdefghXYZ-tail-0123",
+		 "x [redacted] y"},
+		{"aaaaaaaaaaaaaaaaaaab!", "aaaaaaaaaaaab", "[redacted]!"},
 		{"t t t", "t", "t t t"},
 		{"none", NULL, "none"},
 	};
