@@ -48,9 +48,9 @@
  *                            those refused alone.  The message gives the
  *                            answer's length, media type and first bytes,
  *                            words that may identify someone (an email,
- *                            3 digits or more) redacted, and words of 8
- *                            bytes or more that are part of the url or
- *                            of the Basic credentials curl makes of it (a
+ *                            3 digits or more) redacted, and words that
+ *                            hold 8 bytes in a row of the url or of the
+ *                            Basic credentials curl makes of it (a
  *                            receiver echoing the request it refused)
  *
  * Messages name the receiver (and a redirect's Location) by
@@ -518,13 +518,19 @@ static int is_word_personal(const char *w, size_t n)
 	return 0;
 }
 
-/* A word that is part of the url or the Basic credentials made of it (a
- * receiver echoing the request it refused): a word of TEXT_SECRET_MIN
- * bytes or more found in wh->url_secrets. */
+/* A word that holds TEXT_SECRET_MIN bytes in a row of the url or of the
+ * Basic credentials made of it (a receiver echoing the request it refused),
+ * found in wh->url_secrets.  Not only a word that is all part of them: one
+ * ending a sentence ("token-x.") or JSON-escaped ("\/hook\/token-x") was
+ * quoted whole. */
 static int is_word_secret(const struct webhook *wh, const char *w, size_t n)
 {
-	return n >= TEXT_SECRET_MIN && wh->url_secrets &&
-	       memmem(wh->url_secrets, strlen(wh->url_secrets), w, n) != NULL;
+	size_t len = wh->url_secrets ? strlen(wh->url_secrets) : 0;
+
+	for (size_t i = 0; len && i + TEXT_SECRET_MIN <= n; i++)
+		if (memmem(wh->url_secrets, len, w + i, TEXT_SECRET_MIN))
+			return 1;
+	return 0;
 }
 
 /*

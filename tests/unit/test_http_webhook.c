@@ -377,13 +377,14 @@ static void test_webhook_refusal_echoing_the_request_quotes_no_credential(void)
 
 	EVP_EncodeBlock(basic, (const unsigned char *)user_pw, (int)strlen(user_pw));
 	snprintf(body, sizeof(body), "you sent POST /hook?token=tok-in-query-x Authorization: "
-		 "Basic %s (password pw-in-url-xy)", (const char *)basic);
+		 "Basic %s (password pw-in-url-xy) for the hook at /hook/path-key-xy.",
+		 (const char *)basic);
 	snprintf(answer, sizeof(answer), "HTTP/1.1 400 Bad\r\nContent-Length: %zu\r\n"
 		 "Connection: close\r\n\r\n%s", strlen(body), body);
 	answers[0] = answer;
 	receiver_start(&r, answers, 1);
-	snprintf(url, sizeof(url), "http://%s@127.0.0.1:%d/hook?token=tok-in-query-x", user_pw,
-		 r.port);
+	snprintf(url, sizeof(url), "http://%s@127.0.0.1:%d/hook/path-key-xy?token=tok-in-query-x",
+		 user_pw, r.port);
 	th = webhook_try_open(url, "5s", &mod, &inst, &rc, err, sizeof(err));
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
 	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
@@ -393,7 +394,10 @@ static void test_webhook_refusal_echoing_the_request_quotes_no_credential(void)
 	CU_ASSERT_PTR_NULL(strstr(err, (const char *)basic));
 	CU_ASSERT_PTR_NULL(strstr(err, "tok-in-query-x"));
 	CU_ASSERT_PTR_NULL(strstr(err, "pw-in-url-xy"));
+	/* a word that is more than a part of the url (a sentence's '.') */
+	CU_ASSERT_PTR_NULL(strstr(err, "path-key-xy"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "you sent POST "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, " for the hook at [redacted]"));
 	pthread_join(r.thread, NULL);
 	close(r.lfd);
 	plugin_instance_destroy(inst);
