@@ -109,6 +109,9 @@ struct seg_event {
 	const char *group_id;         /* group */
 	const char *previous_id;      /* alias */
 	json_t *traits;               /* identify, group: object or NULL */
+	json_t *context_traits;       /* identify: context.traits (RudderStack's
+				       * libraries send traits there): object or
+				       * NULL; the event's traits win over it */
 	json_t *properties;           /* track, page, screen: object or NULL */
 	json_t *external_ids;         /* context.externalIds: array or NULL */
 	json_t *subscriptions;        /* identify: context.messaging_subscriptions

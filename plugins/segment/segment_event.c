@@ -229,16 +229,37 @@ static int context_list(const struct seg_event *ev, const char *name, const char
 	return 0;
 }
 
+/* An identify's context.traits into ev->context_traits: an object or
+ * absent.  RudderStack's libraries put an identify's traits there (its
+ * JavaScript and mobile SDKs there only, its Node SDK in both places).
+ * Another call's context.traits repeats the user's cached traits (the
+ * mobile libraries add them to every call): not read, so a stale copy
+ * never overwrites what a later identify set. */
+static int context_traits(struct seg_event *ev, long index, struct seg_error *e)
+{
+	static const char *const path[] = {"traits", NULL};
+	json_t *v = seg_context_get(ev, path);
+
+	if (v && !json_is_object(v)) {
+		seg_error_set(e, 400, "invalid_event", index, "context.traits: must be an object");
+		return -1;
+	}
+	ev->context_traits = v;
+	return 0;
+}
+
 /* context.externalIds: [{"id", "type", "collection", "encoding"}]; and an
- * identify's context.messaging_subscriptions (Twilio Engage): [{"key",
- * "type", "status"}], whose consent is segment_map.c's (other types
- * ignore it, as Segment does). */
-static int check_context_lists(struct seg_event *ev, long index, struct seg_error *e)
+ * identify's context.traits and context.messaging_subscriptions (Twilio
+ * Engage): [{"key", "type", "status"}], whose consent is segment_map.c's
+ * (other types ignore them, as Segment does). */
+static int check_context(struct seg_event *ev, long index, struct seg_error *e)
 {
 	if (context_list(ev, "externalIds", "type", "id", index, e, &ev->external_ids))
 		return -1;
 	if (ev->type != SEG_IDENTIFY)
 		return 0;
+	if (context_traits(ev, index, e))
+		return -1;
 	return context_list(ev, "messaging_subscriptions", "type", "status", index, e,
 			    &ev->subscriptions);
 }
@@ -413,5 +434,5 @@ int seg_event_read(json_t *item, long index, int forced, const struct seg_batch_
 		seg_error_set(e, 400, "invalid_event", index, "%s", why);
 		return -1;
 	}
-	return check_context_lists(ev, index, e);
+	return check_context(ev, index, e);
 }

@@ -2,8 +2,9 @@
  * segment_map.c - one checked Segment event -> one canonical record
  * (IDENTITY.md sections 2 and 9), handed to the host with emit().
  *
- *   identify  identify: traits -> attributes (email -> $email_address, ...;
- *             other keys named as text_attr_name does), context.locale ->
+ *   identify  identify: traits, then context.traits -> attributes (email ->
+ *             $email_address, ...; other keys named as text_attr_name
+ *             does), context.locale ->
  *             $language + $region,
  *             context.timezone -> $timezone
  *   track     track named `event` with `properties`
@@ -166,26 +167,44 @@ static int locale_set(json_t *attrs, const char *locale)
 	return 0;
 }
 
-/* identify: traits, then what the context says (traits win). */
+/* Every trait of `traits` (an object or NULL) into attrs.  0 or -1. */
+static int traits_set(json_t *attrs, json_t *traits)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(traits, key, value) {
+		if (trait_set(attrs, key, value))
+			return -1;
+	}
+	return 0;
+}
+
+/* identify: traits, then context.traits (RudderStack's place for them),
+ * then what the rest of the context says; each source wins over the ones
+ * after it, attribute by attribute (a trait's name as mapped: "email"
+ * beside a context's "Email" is one $email_address, the event's). */
 static json_t *identify_attributes(const struct seg_event *ev)
 {
-	json_t *attrs = json_object(), *value;
-	const char *key, *locale, *tz;
+	json_t *attrs = json_object(), *more = NULL;
+	const char *locale, *tz;
 
-	if (!attrs)
-		return NULL;
-	json_object_foreach(ev->traits, key, value) {
-		if (trait_set(attrs, key, value))
-			goto fail;
-	}
+	if (!attrs || traits_set(attrs, ev->traits))
+		goto fail;
+	if (ev->context_traits &&
+	    (!(more = json_object()) || traits_set(more, ev->context_traits) ||
+	     json_object_update_missing(attrs, more)))
+		goto fail;
 	if ((locale = context_string(ev, "locale", NULL)) && locale_set(attrs, locale))
 		goto fail;
 	tz = context_string(ev, "timezone", NULL);
 	if (tz && !json_object_get(attrs, "$timezone") &&
 	    json_object_set_new(attrs, "$timezone", json_string(tz)))
 		goto fail;
+	json_decref(more);
 	return attrs;
 fail:
+	json_decref(more);
 	json_decref(attrs);
 	return NULL;
 }

@@ -415,6 +415,68 @@ static void test_traits_win_over_context_and_keys_are_lowercased(void)
 	pt_close(&f);
 }
 
+/* RudderStack's JavaScript and mobile SDKs send an identify's traits in
+ * context.traits only (its Node SDK in both places): they were dropped, and
+ * the identify stored no attribute.  The event's traits win over them, name
+ * by mapped name ("email" and "Email" are one $email_address), and they win
+ * over the locale and timezone; the batch's context.traits stands in for an
+ * event without its own; another call's context.traits (the cached traits
+ * the mobile libraries repeat on every call) sets nothing; one that is no
+ * object is refused, naming it. */
+static void test_context_traits_are_an_identifys_traits_under_its_own(void)
+{
+	static const char rudder[] =
+		"{\"type\": \"identify\", \"userId\": \"u1\", \"context\": {\"locale\":"
+		" \"fr-FR\", \"traits\": {\"Email\": \"ann@example.com\", \"name\": \"Ann\","
+		" \"$region\": \"BE\"}}}";
+	static const char both[] =
+		"{\"type\": \"identify\", \"userId\": \"u1\", \"traits\": {\"email\":"
+		" \"new@example.com\", \"plan\": \"gold\"}, \"context\": {\"traits\": {\"Email\":"
+		" \"old@example.com\", \"plan\": \"free\", \"logins\": 3}}}";
+	static const char batch[] =
+		"{\"context\": {\"traits\": {\"plan\": \"batch\"}}, \"batch\": ["
+		"{\"type\": \"identify\", \"userId\": \"u1\"},"
+		"{\"type\": \"identify\", \"userId\": \"u2\","
+		" \"context\": {\"traits\": {\"plan\": \"own\"}}},"
+		"{\"type\": \"track\", \"userId\": \"u3\", \"event\": \"e\","
+		" \"context\": {\"traits\": {\"plan\": \"cached\"}}}]}";
+	static const char bad[] =
+		"{\"batch\": [{\"type\": \"identify\", \"userId\": \"u1\"},"
+		" {\"type\": \"identify\", \"userId\": \"u2\","
+		" \"context\": {\"traits\": [\"gold\"]}}]}";
+	struct hub_response resp;
+	struct pt_fixture f;
+	json_t *doc;
+
+	fixture_open(&f);
+	ASSERT_STR_OR_NULL(pt_post_one(&f, "/v1/identify", KEY1_BASIC, rudder)->attributes_json,
+			   "{\"$email_address\":\"ann@example.com\",\"name\":\"Ann\","
+			   "\"$region\":\"BE\",\"$language\":\"fr\"}");
+	pt_reset(&f.got);
+	ASSERT_STR_OR_NULL(pt_post_one(&f, "/v1/identify", KEY1_BASIC, both)->attributes_json,
+			   "{\"$email_address\":\"new@example.com\",\"plan\":\"gold\","
+			   "\"logins\":3}");
+	pt_reset(&f.got);
+
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, batch, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 200);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
+	ASSERT_STR_OR_NULL(f.got.recs[0].attributes_json, "{\"plan\":\"batch\"}");
+	ASSERT_STR_OR_NULL(f.got.recs[1].attributes_json, "{\"plan\":\"own\"}");
+	CU_ASSERT_PTR_NULL(f.got.recs[2].attributes_json);
+	pt_reset(&f.got);
+
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, bad, &resp), HUB_ERR_DATA);
+	assert_error(&resp, 400, "invalid_event", 1);
+	doc = pt_answer_json(&resp, 400);
+	ASSERT_STR_OR_NULL(json_string_value(json_object_get(json_object_get(doc, "error"),
+							     "message")),
+			   "context.traits: must be an object");
+	json_decref(doc);
+	CU_ASSERT_EQUAL(f.got.n_emits, 0);
+	pt_close(&f);
+}
+
 /* A trait key of spaces, dashes or other marks is named as the mParticle
  * source names its attributes (a run of them one '_'): it was only
  * lowercased, and the host dropped "favorite color" with a warning.  A
@@ -2669,6 +2731,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_locale_and_timezone_become_native_attributes),
 	   TEST(test_messaging_subscriptions_set_consent),
 	   TEST(test_traits_win_over_context_and_keys_are_lowercased),
+	   TEST(test_context_traits_are_an_identifys_traits_under_its_own),
 	   TEST(test_trait_keys_are_named_as_mparticle_names_attributes),
 	   TEST(test_external_ids_become_identifiers), TEST(test_platform_detection),
 	   TEST(test_skew_correction_fields), TEST(test_numeric_ids_become_decimal_text),
