@@ -10,6 +10,11 @@
  *   keys, the batch-level context, and the event's occurrence: how many
  *   events before it in the request had all of that alike).
  *
+ * A single call's event without "type" is hashed with it, as a batch's
+ * item has it ("profilehub-segment-2" hashed it without, until session
+ * 49: such an event posted to /v1/track and sent again through /v1/batch
+ * was two records).
+ *
  * Transport fields: `messageId` (absent or ""), `writeKey`, `_metadata`
  * (analytics.js's, per send), and, for an event with a time of its own
  * (`timestamp` or `originalTimestamp`), `sentAt` and `receivedAt`: a resend
@@ -35,16 +40,25 @@
 #define SEG_MSGID_TAG "profilehub-segment-2"
 
 /* The event as hashed: a shallow copy of item without its transport
- * fields, dumped.  NULL when memory ran out. */
+ * fields, dumped.  A single call's event that leaves out "type" (its path
+ * says it: /v1/track) is hashed with the type written in, as /v1/batch and
+ * an import line carry it: one event, one id, whatever its route.  NULL
+ * when memory ran out. */
 static char *event_text_new(const struct seg_state *st, const struct seg_event *ev)
 {
 	static const char *const transport[] = {"messageId", "writeKey", "_metadata"};
 	static const char *const times[] = {"sentAt", "receivedAt"};
-	json_t *copy = json_copy(ev->item);
+	json_t *copy = json_copy(ev->item), *type;
 	char *text = NULL;
 
 	if (!copy)
 		return NULL;
+	type = json_object_get(copy, "type");
+	if ((!type || json_is_null(type)) &&
+	    json_object_set_new(copy, "type", json_string(seg_type_name(ev->type)))) {
+		json_decref(copy);
+		return NULL;
+	}
 	for (size_t i = 0; i < sizeof(transport) / sizeof(transport[0]); i++)
 		json_object_del(copy, transport[i]);
 	for (size_t i = 0; ev->has_timestamp && i < sizeof(times) / sizeof(times[0]); i++)

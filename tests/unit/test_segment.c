@@ -754,8 +754,8 @@ static void test_idless_events_get_ids_from_their_content_and_occurrence(void)
 
 /* What identifies an event without messageId is the event, not how it was
  * sent: one with a time of its own, sent again with a new sentAt (its own
- * or the batch's), a new receivedAt, _metadata or writeKey, or alone
- * rather than second in a batch, keeps its id; one without a time of its
+ * or the batch's), a new receivedAt, _metadata or writeKey, alone rather
+ * than second in a batch, or as a single call, keeps its id; one without a time of its
  * own, sent again with a new sentAt, is another action (another id).  One
  * row per resend: its body, and whether its first event's id is the
  * first row's. */
@@ -809,6 +809,22 @@ static void test_an_idless_resend_keeps_its_id_whatever_its_transport(void)
 				"{\"batch\": [{" EV_NT "}, {" EV_T "}]}", &resp), HUB_OK);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
 	ASSERT_STR_OR_NULL(f.got.recs[1].message_id, first[0]);
+	/* a single call, "type" left out (the path says it), null or written:
+	 * the same id as through /v1/batch (it was another, stored twice) */
+	for (int i = 0; i < 3; i++) {
+		static const char *const types[] = {"", "\"type\": null, ",
+						    "\"type\": \"track\", "};
+		char body[256];
+
+		snprintf(body, sizeof(body),
+			 "{%s\"userId\": \"u1\", \"event\": \"Buy\","
+			 " \"timestamp\": \"2026-03-01T10:00:00.000Z\"}",
+			 types[i]);
+		pt_reset(&f.got);
+		CU_ASSERT_EQUAL(pt_post(&f, "/v1/track", KEY1_BASIC, body, &resp), HUB_OK);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+		ASSERT_STR_OR_NULL(f.got.recs[0].message_id, first[0]);
+	}
 	pt_close(&f);
 #undef EV_T
 #undef EV_NT
