@@ -109,9 +109,10 @@ struct seg_event {
 	const char *group_id;         /* group */
 	const char *previous_id;      /* alias */
 	json_t *traits;               /* identify, group: object or NULL */
-	json_t *context_traits;       /* identify: context.traits (RudderStack's
-				       * libraries send traits there): object or
-				       * NULL; the event's traits win over it */
+	json_t *context_traits[2];    /* identify: the event's context.traits,
+				       * then the batch's (RudderStack's libraries
+				       * send traits there): objects or NULL; the
+				       * event's traits win over them, key by key */
 	json_t *properties;           /* track, page, screen: object or NULL */
 	json_t *external_ids;         /* context.externalIds: array or NULL */
 	json_t *subscriptions;        /* identify: context.messaging_subscriptions

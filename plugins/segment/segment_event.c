@@ -229,22 +229,26 @@ static int context_list(const struct seg_event *ev, const char *name, const char
 	return 0;
 }
 
-/* An identify's context.traits into ev->context_traits: an object or
- * absent.  RudderStack's libraries put an identify's traits there (its
+/* An identify's context.traits into ev->context_traits: the event's and
+ * the batch's, merged key by key as the rest of the context is (the
+ * event's win; an event's own value that is no object wins whole, and is
+ * refused).  RudderStack's libraries put an identify's traits there (its
  * JavaScript and mobile SDKs there only, its Node SDK in both places).
  * Another call's context.traits repeats the user's cached traits (the
  * mobile libraries add them to every call): not read, so a stale copy
  * never overwrites what a later identify set. */
 static int context_traits(struct seg_event *ev, long index, struct seg_error *e)
 {
-	static const char *const path[] = {"traits", NULL};
-	json_t *v = seg_context_get(ev, path);
+	json_t *context = member(ev->item, "context"); /* an object or NULL (read_payload) */
+	json_t *own = context ? member(context, "traits") : NULL;
+	json_t *lent = ev->batch->context ? member(ev->batch->context, "traits") : NULL;
 
-	if (v && !json_is_object(v)) {
+	if ((own && !json_is_object(own)) || (!own && lent && !json_is_object(lent))) {
 		seg_error_set(e, 400, "invalid_event", index, "context.traits: must be an object");
 		return -1;
 	}
-	ev->context_traits = v;
+	ev->context_traits[0] = own;
+	ev->context_traits[1] = json_is_object(lent) ? lent : NULL;
 	return 0;
 }
 

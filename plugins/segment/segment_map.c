@@ -180,10 +180,11 @@ static int traits_set(json_t *attrs, json_t *traits)
 	return 0;
 }
 
-/* identify: traits, then context.traits (RudderStack's place for them),
- * then what the rest of the context says; each source wins over the ones
- * after it, attribute by attribute (a trait's name as mapped: "email"
- * beside a context's "Email" is one $email_address, the event's). */
+/* identify: traits, then context.traits (RudderStack's place for them:
+ * the event's, then the batch's), then what the rest of the context says;
+ * each source wins over the ones after it, attribute by attribute (a
+ * trait's name as mapped: "email" beside a context's "Email" is one
+ * $email_address, the event's). */
 static json_t *identify_attributes(const struct seg_event *ev)
 {
 	json_t *attrs = json_object(), *more = NULL;
@@ -191,10 +192,15 @@ static json_t *identify_attributes(const struct seg_event *ev)
 
 	if (!attrs || traits_set(attrs, ev->traits))
 		goto fail;
-	if (ev->context_traits &&
-	    (!(more = json_object()) || traits_set(more, ev->context_traits) ||
-	     json_object_update_missing(attrs, more)))
-		goto fail;
+	for (size_t i = 0; i < 2; i++) {
+		if (!ev->context_traits[i])
+			continue;
+		if (!(more = json_object()) || traits_set(more, ev->context_traits[i]) ||
+		    json_object_update_missing(attrs, more))
+			goto fail;
+		json_decref(more);
+		more = NULL;
+	}
 	if ((locale = context_string(ev, "locale", NULL)) && locale_set(attrs, locale))
 		goto fail;
 	tz = context_string(ev, "timezone", NULL);

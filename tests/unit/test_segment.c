@@ -419,10 +419,10 @@ static void test_traits_win_over_context_and_keys_are_lowercased(void)
  * context.traits only (its Node SDK in both places): they were dropped, and
  * the identify stored no attribute.  The event's traits win over them, name
  * by mapped name ("email" and "Email" are one $email_address), and they win
- * over the locale and timezone; the batch's context.traits stands in for an
- * event without its own; another call's context.traits (the cached traits
- * the mobile libraries repeat on every call) sets nothing; one that is no
- * object is refused, naming it. */
+ * over the locale and timezone; the batch's context.traits merge into the
+ * event's, key by key, as the rest of the context does; another call's
+ * context.traits (the cached traits the mobile libraries repeat on every
+ * call) sets nothing; one that is no object is refused, naming it. */
 static void test_context_traits_are_an_identifys_traits_under_its_own(void)
 {
 	static const char rudder[] =
@@ -434,7 +434,7 @@ static void test_context_traits_are_an_identifys_traits_under_its_own(void)
 		" \"new@example.com\", \"plan\": \"gold\"}, \"context\": {\"traits\": {\"Email\":"
 		" \"old@example.com\", \"plan\": \"free\", \"logins\": 3}}}";
 	static const char batch[] =
-		"{\"context\": {\"traits\": {\"plan\": \"batch\"}}, \"batch\": ["
+		"{\"context\": {\"traits\": {\"plan\": \"batch\", \"tier\": 2}}, \"batch\": ["
 		"{\"type\": \"identify\", \"userId\": \"u1\"},"
 		"{\"type\": \"identify\", \"userId\": \"u2\","
 		" \"context\": {\"traits\": {\"plan\": \"own\"}}},"
@@ -461,8 +461,8 @@ static void test_context_traits_are_an_identifys_traits_under_its_own(void)
 	CU_ASSERT_EQUAL(pt_post(&f, "/v1/batch", KEY1_BASIC, batch, &resp), HUB_OK);
 	CU_ASSERT_EQUAL(resp.status, 200);
 	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 3);
-	ASSERT_STR_OR_NULL(f.got.recs[0].attributes_json, "{\"plan\":\"batch\"}");
-	ASSERT_STR_OR_NULL(f.got.recs[1].attributes_json, "{\"plan\":\"own\"}");
+	ASSERT_STR_OR_NULL(f.got.recs[0].attributes_json, "{\"plan\":\"batch\",\"tier\":2}");
+	ASSERT_STR_OR_NULL(f.got.recs[1].attributes_json, "{\"plan\":\"own\",\"tier\":2}");
 	CU_ASSERT_PTR_NULL(f.got.recs[2].attributes_json);
 	pt_reset(&f.got);
 
