@@ -140,6 +140,10 @@ struct builder {
 	const char *blocked_ext_type;
 	const char *blocked_ext;
 	int has_contact;             /* identifiers.email or .phone given (not external ids) */
+	/* the first identifier type given with a value that is none of the
+	 * hub's (an external id identity.external does not configure: an
+	 * mParticle batch's mpid), named alike (borrowed from `in`) */
+	const char *ignored_type;
 	json_t *props;               /* track: the properties object (owned) */
 	size_t cap_attrs;
 	char *err;
@@ -355,8 +359,13 @@ static hub_rc ident_take(struct builder *b, const struct hub_ident *id)
 	char shown[RECORD_SHOW_SIZE];
 	size_t len;
 
-	if (kind == IDENT_NONE || !id->value)
+	if (!id->value)
 		return HUB_OK;
+	if (kind == IDENT_NONE) {
+		if (!b->ignored_type)
+			b->ignored_type = id->type;
+		return HUB_OK;
+	}
 	len = strlen(id->value);
 	if (kind == IDENT_CUSTOM)
 		b->has_custom_id_value = 1;
@@ -474,8 +483,10 @@ static hub_rc rules_alias(struct builder *b)
 
 /* No usable identifier: saying why when the record gave one that does not
  * count: the first blocked value (a warehouse row whose user_id is 0, a
- * client sending "undefined"), or an email or phone, which are contact
- * points (IDENTITY.md section 1), not merge keys. */
+ * client sending "undefined"), a type identity.external does not configure
+ * (an mParticle batch of an mpid alone, the hub keeping no mpid), or an
+ * email or phone, which are contact points (IDENTITY.md section 1), not
+ * merge keys. */
 static hub_rc reject_no_identifier(struct builder *b)
 {
 	const char *type = b->blocked_custom    ? "custom_id"
@@ -489,6 +500,11 @@ static hub_rc reject_no_identifier(struct builder *b)
 	if (value)
 		return reject(b, NO_IDENTIFIER ": identifiers.%s \"%s\" is a blocked value, so absent",
 			      record_show(shown_type, type), record_show(shown, value));
+	if (b->ignored_type)
+		return reject(b, NO_IDENTIFIER ": identifiers.%s is none of custom_id,"
+				 " installation_id or an external id identity.external"
+				 " configures, so ignored",
+			      record_show(shown_type, b->ignored_type));
 	if (b->has_contact)
 		return reject(b, NO_IDENTIFIER ": email and phone are contact points, not identifiers"
 				 " (unless identity.external names them)");

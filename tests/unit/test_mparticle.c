@@ -1273,6 +1273,34 @@ static void test_empty_batches_succeed_with_nothing(void)
 	pt_close(&f);
 }
 
+/* A batch of an mpid alone (the Events API's minimum) on a hub that keeps
+ * no MPIDs (identity.external without mpid): refused, and the answer says
+ * the mpid was ignored and why, not only "no usable identifier"; with mpid
+ * configured, the same batch is stored under it. */
+static void test_an_mpid_alone_is_refused_naming_identity_external(void)
+{
+	static const char batch[] =
+		"{\"mpid\": -8433569109474474420, \"events\": [{\"event_type\": \"custom_event\","
+		" \"data\": {\"event_name\": \"e\"}}]}";
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	pt_open(&f, "mparticle", "sources:\n  - name: mp\n    plugin: mparticle\n%s",
+		default_keys);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, batch, &resp), HUB_ERR_DATA);
+	assert_error(&resp, 400, "invalid_event", 0, -1);
+	ASSERT_STR_OR_NULL(error_message(&resp),
+			   "events[0]: identifiers: no usable identifier: identifiers.mpid is none"
+			   " of custom_id, installation_id or an external id identity.external"
+			   " configures, so ignored");
+	pt_close(&f);
+
+	fixture_open(&f);
+	ASSERT_STR_OR_NULL(pt_external_of(pt_post_one(&f, "/v2/events", BASIC_OK, batch), "mpid"),
+			   "-8433569109474474420");
+	pt_close(&f);
+}
+
 /* A record the hub refuses (no usable identifier: an mpid alone is not
  * one unless configured, "null" is a blocked value) fails the request,
  * naming the batch and the event; the host discards the call. */
@@ -3040,6 +3068,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_user_attribute_change_bad_input_names_the_field),
 	   TEST(test_customer_id_spellings),
 	   TEST(test_empty_batches_succeed_with_nothing),
+	   TEST(test_an_mpid_alone_is_refused_naming_identity_external),
 	   TEST(test_record_refused_by_the_hub_fails_the_request),
 	   TEST(test_record_the_hub_cannot_store_now_is_503),
 	   TEST(test_refusal_reason_of_any_length_keeps_the_answer_json),

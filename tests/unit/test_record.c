@@ -227,6 +227,9 @@ static const char no_usable[] = NO_USABLE " (custom_id, installation_id or an ex
 /* a record refused for want of an identifier names what it gave that does not count */
 #define NO_USABLE_BLOCKED(type, value) NO_USABLE ": identifiers." type " \"" value "\" is a" \
 	" blocked value, so absent"
+/* a plugin's identifier of a type that is none (an external id not configured), named */
+#define NO_USABLE_IGNORED(type) NO_USABLE ": identifiers." type " is none of custom_id," \
+	" installation_id or an external id identity.external configures, so ignored"
 static const char no_usable_contact[] = NO_USABLE ": email and phone are contact points, not"
 					 " identifiers (unless identity.external names them)";
 
@@ -1715,6 +1718,8 @@ static void test_from_hub_rejects(void)
 		 NULL, NULL, -1, 0, "p", "identifiers.custom_id: not valid UTF-8"},
 		{"blocked only", HUB_REC_IDENTIFY, {"custom_id", "NaN"}, NULL, NULL, NULL, -1, 0,
 		 "p", NO_USABLE_BLOCKED("custom_id", "NaN")},
+		{"an external id not configured only", HUB_REC_TRACK, {"mpid", "-843"}, NULL, NULL,
+		 "e", -1, 0, "p", NO_USABLE_IGNORED("mpid")},
 		{"alias without custom_id", HUB_REC_ALIAS, {"installation_id", "I1"}, NULL, NULL,
 		 NULL, -1, 0, "p", "identifiers.custom_id: required for alias"},
 	};
