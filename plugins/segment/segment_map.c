@@ -184,7 +184,9 @@ static int traits_set(json_t *attrs, json_t *traits)
  * the event's, then the batch's), then what the rest of the context says;
  * each source wins over the ones after it, attribute by attribute (a
  * trait's name as mapped: "email" beside a context's "Email" is one
- * $email_address, the event's). */
+ * $email_address, the event's).  RudderStack's JavaScript SDK adds the
+ * anonymousId to context.traits on its own: an identifier, no trait of
+ * the user's, it is left out there (anonymousId says it already). */
 static json_t *identify_attributes(const struct seg_event *ev)
 {
 	json_t *attrs = json_object(), *more = NULL;
@@ -195,8 +197,10 @@ static json_t *identify_attributes(const struct seg_event *ev)
 	for (size_t i = 0; i < 2; i++) {
 		if (!ev->context_traits[i])
 			continue;
-		if (!(more = json_object()) || traits_set(more, ev->context_traits[i]) ||
-		    json_object_update_missing(attrs, more))
+		if (!(more = json_object()) || traits_set(more, ev->context_traits[i]))
+			goto fail;
+		json_object_del(more, "anonymousid"); /* absent: nothing to do */
+		if (json_object_update_missing(attrs, more))
 			goto fail;
 		json_decref(more);
 		more = NULL;

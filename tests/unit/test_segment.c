@@ -422,13 +422,14 @@ static void test_traits_win_over_context_and_keys_are_lowercased(void)
  * over the locale and timezone; the batch's context.traits merge into the
  * event's, key by key, as the rest of the context does; another call's
  * context.traits (the cached traits the mobile libraries repeat on every
- * call) sets nothing; one that is no object is refused, naming it. */
+ * call) sets nothing; one that is no object is refused, naming it.  The
+ * anonymousId RudderStack's JavaScript SDK adds to them is no attribute. */
 static void test_context_traits_are_an_identifys_traits_under_its_own(void)
 {
 	static const char rudder[] =
 		"{\"type\": \"identify\", \"userId\": \"u1\", \"context\": {\"locale\":"
 		" \"fr-FR\", \"traits\": {\"Email\": \"ann@example.com\", \"name\": \"Ann\","
-		" \"$region\": \"BE\"}}}";
+		" \"$region\": \"BE\", \"anonymousId\": \"1e7673da\"}}}";
 	static const char both[] =
 		"{\"type\": \"identify\", \"userId\": \"u1\", \"traits\": {\"email\":"
 		" \"new@example.com\", \"plan\": \"gold\"}, \"context\": {\"traits\": {\"Email\":"
