@@ -58,6 +58,7 @@ static const struct name_map library_platforms[] = {
 	{"analytics-next", "web"},
 	{"@segment/analytics-next", "web"},
 	{"rudderstack-javascript-sdk", "web"},
+	{"RudderLabs JavaScript SDK", "web"}, /* RudderStack's browser SDK, v1.1 and v3 */
 	{"analytics-ios", "ios"},
 	{"analytics-swift", "ios"},
 	{"analytics-android", "android"},

@@ -549,6 +549,9 @@ static void test_platform_detection(void)
 		{"{\"library\": {\"name\": \"@segment/analytics-node\"}}", "server"},
 		{"{\"library\": {\"name\": \"analytics-node\"}}", "server"},
 		{"{\"library\": {\"name\": \"rudder-sdk-node\"}}", "server"},
+		/* RudderStack's browser SDK: an empty os.name, its own library name */
+		{"{\"os\": {\"name\": \"\"},"
+		 " \"library\": {\"name\": \"RudderLabs JavaScript SDK\"}}", "web"},
 		{"{\"library\": {\"name\": \"my-own-sdk\"}}", NULL},
 		{"{\"os\": \"iOS\"}", NULL},
 		{"{}", NULL},
