@@ -3,8 +3,9 @@
 # `profilehub run` (temp dir, temp config with a segment source "web", a
 # free port) takes the six Segment calls from three npm libraries --
 # @segment/analytics-node, the legacy analytics-node and
-# @rudderstack/rudder-sdk-node (gzip) -- and signed webhook bodies sent with
-# curl (classic, whole-body signed array; bad and missing signatures
+# @rudderstack/rudder-sdk-node (gzip) --, an identify shaped as RudderStack's
+# browser SDK posts it (traits in context.traits only), and signed webhook
+# bodies sent with curl (classic, whole-body signed array; bad and missing signatures
 # refused; an array signed over its first element only -- Segment Actions
 # batch mode -- refused by default, a spliced one included, and accepted by
 # a second source "batch" that sets webhook_batch_signature).
@@ -76,6 +77,14 @@ for script in segment_next:seg segment_legacy:legacy rudder:rudder; do
 done
 (cd "$NODE_DIR" && node segment_next.js "$BASE" seg-badkey --bad-key) >"$T/badkey.out" 2>&1 ||
 	fail "a wrong write key: $(cat "$T/badkey.out")"
+
+# ---- RudderStack's browser SDK: its identify as it posts it (traits in
+# context.traits only, its anonymousId among them), sent with curl --------
+
+rsjs='{"type":"identify","userId":"rsjs-user-1","anonymousId":"rsjs-anon-1","channel":"web","context":{"library":{"name":"RudderLabs JavaScript SDK","version":"3.31.4"},"os":{"name":"","version":""},"locale":"fr-FR","traits":{"anonymousId":"rsjs-anon-1","email":"rsjs@example.com","firstName":"Ann","plan":"gold"}},"messageId":"rsjs-1","originalTimestamp":"2026-02-01T10:00:00.000Z","sentAt":"2026-02-01T10:00:01.000Z","integrations":{"All":true}}'
+status=$(curl -s -o "$T/resp" -w '%{http_code}' -u "$SEGMENT_WRITE_KEY:" \
+	-H 'Content-Type: application/json' --data-binary "$rsjs" "$BASE/in/web/v1/identify")
+[ "$status" = 200 ] || fail "RudderStack browser identify: $status $(cat "$T/resp")"
 
 # ---- webhooks (Segment's servers), signed with curl + openssl --------------
 
@@ -153,7 +162,7 @@ check() {
 	jq -e -s "$2" "$T/dump.jsonl" >/dev/null 2>&1 || fail "$1"
 }
 
-check "9 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 9'
+check "10 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 10'
 check "nothing of a refused request is stored" \
 	'[.[] | .identifiers.custom_id[]? | select(startswith("wh-bad") or startswith("seg-badkey"))] == []'
 check "no spliced attribute is stored" \
@@ -183,6 +192,12 @@ for p in seg legacy rudder; do
 		.events[0].properties.path == \"/pricing\""
 done
 
+check "RudderStack browser identify: context.traits as attributes, a web installation" '
+	.[] | select(.custom_id == "rsjs-user-1") |
+	.attributes == {"$email_address": "rsjs@example.com", "$first_name": "Ann", "plan": "gold",
+		"$language": "fr", "$region": "FR"} and
+	.installations == [.installations[0]] and .installations[0].installation_id == "rsjs-anon-1" and
+	.installations[0].platform == "web"'
 check "webhook: wh-user-1 with its event" '
 	.[] | select(.custom_id == "wh-user-1") |
 	.event_count == 1 and .events[0].name == "Webhook Order" and .events[0].message_id == "wh-1"'
