@@ -2701,7 +2701,8 @@ static void test_import_line_refuses_bad_lines(void)
 static void test_out_of_memory_is_5xx_never_400(void)
 {
 	static const char small[] = "{\"batch\":[" SMALL_IDENTIFY "," SMALL_TRACK "],"
-				    "\"context\":{\"app\":{\"name\":\"a\"}}}";
+				    "\"context\":{\"app\":{\"name\":\"a\"},"
+				    "\"traits\":{\"plan\":\"p\",\"anonymousId\":\"x\"}}}";
 	char *track = pt_read_file(FIXTURES, "track.json");
 	char *identify = pt_read_file(FIXTURES, "identify.json");
 	char *body = NULL;
