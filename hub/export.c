@@ -227,7 +227,7 @@ static int worker_init(struct exporter *ex, struct export_worker *w,
 	    read_backfill(ci, w->filter.kinds_mask, &w->is_backfill_on, err, err_size) ||
 	    read_batch_size(ci, &w->batch_size, err, err_size))
 		return -1;
-	if (filter_attributes(w) || export_fingerprint(ci, w->fingerprint)) {
+	if (filter_attributes(w)) {
 		err_set(err, err_size, "out of memory");
 		return -1;
 	}

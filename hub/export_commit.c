@@ -401,6 +401,31 @@ int export_worker_save_state(struct export_worker *w)
 	return rc;
 }
 
+const char *export_worker_fingerprint(struct export_worker *w)
+{
+	if (!w->fingerprint[0] && export_fingerprint(w->conf, w->fingerprint))
+		w->fingerprint[0] = '\0';
+	return w->fingerprint;
+}
+
+/* A disable saved by an older version, under the same config: its fast
+ * fingerprint, a test of guessed secrets for whoever reads the store, is
+ * replaced by the slow one.  Failing, it stays (still recognised) and the
+ * next start tries again. */
+static void fingerprint_upgrade(struct export_worker *w)
+{
+	const char *fp = export_worker_fingerprint(w);
+
+	if (!export_fingerprint_is_legacy(w->saved.fingerprint) || !fp[0])
+		return;
+	if (export_fingerprint_upgrade(w->store, w->conf->name, w->saved.fingerprint, fp)) {
+		log_warn(w->who, "its disable keeps the fingerprint an older version saved: %s",
+			 store_error(w->store));
+		return;
+	}
+	snprintf(w->saved.fingerprint, sizeof(w->saved.fingerprint), "%s", fp);
+}
+
 /* Opens the worker's own connection and loads its cursor and saved state.
  * 1: the export stays disabled (same config as when it was disabled). */
 static int worker_load(struct export_worker *w, char *err, size_t err_size)
@@ -430,8 +455,10 @@ static int worker_load(struct export_worker *w, char *err, size_t err_size)
 	pthread_mutex_unlock(&w->ex->lock);
 	if (!w->saved.is_disabled)
 		return 0;
-	if (strcmp(w->saved.fingerprint, w->fingerprint) == 0)
+	if (export_fingerprint_is_of(w->conf, w->saved.fingerprint, export_worker_fingerprint(w))) {
+		fingerprint_upgrade(w);
 		return 1;
+	}
 	/* once: a lease taken right after the start loads the state again,
 	 * before the commit that writes this */
 	if (!w->is_enable_told)

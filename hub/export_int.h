@@ -165,9 +165,24 @@ void export_key_cursor(char *buf, size_t size, const char *name);
 void export_key_state(char *buf, size_t size, const char *name);
 void export_key_batch_end(char *buf, size_t size, const char *name);
 
-/* Hex digest of the export's whole config mapping (secrets included, so a
- * new secret counts as a change).  0 or -1. */
+/* The fingerprint of the export's whole config mapping (secrets included,
+ * so a new secret counts as a change): "s:" and 16 hex digits of a slow,
+ * salted hash, so that the store's copy gives no fast test of a guessed
+ * secret (export_status.c).  Some 0.1 s: computed only for a disable.
+ * 0 or -1. */
 int export_fingerprint(const struct config_instance *ci, char out[20]);
+/* Whether saved (a state's fingerprint) is of ci's config: equal to fp
+ * (export_fingerprint(ci); "" when it could not be computed), or the plain
+ * SHA-256 fingerprint older versions saved, of the same config. */
+int export_fingerprint_is_of(const struct config_instance *ci, const char *saved,
+			     const char *fp);
+/* Whether saved is of the older, fast form. */
+int export_fingerprint_is_legacy(const char *saved);
+/* Replaces in the store the older fingerprint `legacy` of export name's
+ * disable with fp, in a transaction of its own, unless the state changed
+ * since.  0, or -1 with s->err set. */
+int export_fingerprint_upgrade(struct store *s, const char *name, const char *legacy,
+			       const char *fp);
 
 /* 0 (absent: zeroed), 1 loaded, -1 store failure. */
 int export_saved_load(struct store *s, const char *name, struct export_saved *st);
@@ -228,7 +243,8 @@ struct export_worker {
 	char create_error[512];
 	struct feed_filter filter;
 	size_t batch_size;
-	char fingerprint[20];
+	char fingerprint[20];               /* the worker thread's, computed when
+					       first needed: export_worker_fingerprint() */
 	char who[80];                       /* "export crm_feed" for logs */
 	pthread_t thread;
 	int has_thread;
@@ -329,6 +345,11 @@ void *export_worker_main(void *arg);
 /* ---- what a worker writes to the store (export_commit.c) ---------------- */
 
 /* All called on the worker's thread, on its own connection. */
+
+/* The worker's config fingerprint (export_fingerprint()), computed on the
+ * first call (slow: only a disable needs it); "" when it could not be
+ * (out of memory: a disable saved with it ends at the next start). */
+const char *export_worker_fingerprint(struct export_worker *w);
 
 /* Changes per read after `cursor`: 1 while a refused change is isolated. */
 size_t export_worker_limit(const struct export_worker *w, int64_t cursor);

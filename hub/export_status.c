@@ -14,6 +14,7 @@
 #include "util.h"
 
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,9 +36,58 @@ void export_key_state(char *buf, size_t size, const char *name)
 	snprintf(buf, size, "export_state:%s", name);
 }
 
-int export_fingerprint(const struct config_instance *ci, char out[20])
+/*
+ * The fingerprint of an export's config: scrypt (RFC 7914) of its whole
+ * mapping, secrets included (a new secret is a change: the usual fix of a
+ * refused credential), the first 8 bytes in hex after "s:".  Slow on
+ * purpose: the store keeps it, and whoever reads the store and knows the
+ * rest of the config could test guesses of a short secret against a fast
+ * digest at billions a second (older versions kept plain SHA-256: still
+ * recognised, export_fingerprint_is_of()).  N = 2^14, r = 8: 16 MiB and
+ * some 0.1 s, paid only where a disable is saved or read.  The salt is
+ * fixed: what is hashed already holds the export's name and settings, so
+ * no table computed ahead serves two deployments.
+ */
+#define FP_PREFIX "s:"
+#define FP_SCRYPT_N 16384
+#define FP_SCRYPT_R 8
+#define FP_SCRYPT_P 1
+#define FP_SCRYPT_MAXMEM (64u << 20)
+static const char fp_salt[] = "profilehub export config fingerprint";
+
+/* The n bytes at md as 2n lowercase hex digits and a NUL, into out. */
+static void fingerprint_hex(const unsigned char *md, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int export_fingerprint(const struct config_instance *ci, char out[20])
+{
+	unsigned char md[8];
+	char *text = cfg_to_json(ci->node);
+	int rc = -1;
+
+	if (text && EVP_PBE_scrypt(text, strlen(text), (const unsigned char *)fp_salt,
+				   sizeof(fp_salt) - 1, FP_SCRYPT_N, FP_SCRYPT_R, FP_SCRYPT_P,
+				   FP_SCRYPT_MAXMEM, md, sizeof(md)) == 1) {
+		memcpy(out, FP_PREFIX, 2);
+		fingerprint_hex(md, sizeof(md), out + 2);
+		rc = 0;
+	}
+	hub_free(text);
+	return rc;
+}
+
+/* The fingerprint older versions saved: the first 8 bytes of SHA-256 of
+ * the config, in hex.  0 or -1. */
+static int fingerprint_legacy(const struct config_instance *ci, char out[20])
+{
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
 	char *text = cfg_to_json(ci->node);
@@ -45,15 +95,57 @@ int export_fingerprint(const struct config_instance *ci, char out[20])
 
 	if (text && EVP_Digest(text, strlen(text), md, &md_len, EVP_sha256(), NULL) == 1 &&
 	    md_len >= 8) {
-		for (int i = 0; i < 8; i++) {
-			out[2 * i] = digits[md[i] >> 4];
-			out[2 * i + 1] = digits[md[i] & 15];
-		}
-		out[16] = '\0';
+		fingerprint_hex(md, 8, out);
 		rc = 0;
 	}
 	hub_free(text);
 	return rc;
+}
+
+int export_fingerprint_is_legacy(const char *saved)
+{
+	return strlen(saved) == 16 && strspn(saved, "0123456789abcdef") == 16;
+}
+
+/* a and b equal, in a time that does not depend on where they differ */
+static int fingerprint_equal(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	return n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
+}
+
+int export_fingerprint_is_of(const struct config_instance *ci, const char *saved,
+			     const char *fp)
+{
+	char legacy[20];
+
+	if (strncmp(saved, FP_PREFIX, 2) == 0)
+		return fp[0] != '\0' && fingerprint_equal(saved, fp);
+	return export_fingerprint_is_legacy(saved) && fingerprint_legacy(ci, legacy) == 0 &&
+	       fingerprint_equal(saved, legacy);
+}
+
+int export_fingerprint_upgrade(struct store *s, const char *name, const char *legacy,
+			       const char *fp)
+{
+	struct export_saved saved;
+	int rc;
+
+	if (s->ops->begin(s))
+		return -1;
+	rc = export_saved_load(s, name, &saved);
+	/* only the very state read before: another process may have
+	 * enabled the export, or disabled it again, meanwhile */
+	if (rc > 0 && saved.is_disabled && strcmp(saved.fingerprint, legacy) == 0) {
+		snprintf(saved.fingerprint, sizeof(saved.fingerprint), "%s", fp);
+		rc = export_saved_put(s, name, &saved);
+	}
+	if (rc < 0 || s->ops->commit(s)) {
+		s->ops->rollback(s);
+		return -1;
+	}
+	return 0;
 }
 
 int export_cursor_load(struct store *s, const char *name, int64_t *cursor)
@@ -131,7 +223,10 @@ int export_saved_put(struct store *s, const char *name, const struct export_save
 				    json_pack("{s:b, s:s, s:I, s:b, s:s}", "disabled",
 					      st->is_disabled, "error", st->error, "error_at",
 					      (json_int_t)st->error_at_ms, "error_past",
-					      st->is_error_past, "config", st->fingerprint));
+					      st->is_error_past, "config",
+					      /* only a disable needs it: none is
+					       * kept that nothing reads */
+					      st->is_disabled ? st->fingerprint : ""));
 }
 
 int export_enable(struct store *s, const char *name, int *was_disabled)
@@ -239,10 +334,11 @@ static int saved_is_disabled(const struct config_instance *ci, const struct expo
 {
 	char fp[20] = "";
 
-	if (cfg_first_unset_env(ci->node))
+	if (!saved->is_disabled || cfg_first_unset_env(ci->node))
 		return saved->is_disabled;
+	/* slow (export_fingerprint()): once a status, only for a disable */
 	export_fingerprint(ci, fp);
-	return saved->is_disabled && strcmp(saved->fingerprint, fp) == 0;
+	return export_fingerprint_is_of(ci, saved->fingerprint, fp);
 }
 
 /* State, error and counters: live when this process runs the export,
@@ -273,7 +369,7 @@ static int status_state(json_t *o, struct exporter *ex, const struct config_inst
 	}
 	if (!ci->is_enabled)
 		state = "off";
-	else if (saved_is_disabled(ci, saved))
+	else if (saved->is_disabled)
 		state = "disabled";
 	if (status_set(o, "{s:s}", "state", state))
 		return -1;
@@ -292,7 +388,7 @@ static const char *backfill_waiting(const struct hub_config *cfg,
 {
 	const char *state = json_string_value(json_object_get(o, "state"));
 	const char *error = json_string_value(json_object_get(o, "last_error"));
-	int is_saved = saved_is_disabled(ci, saved);
+	int is_saved = saved->is_disabled;
 
 	if (!ci->is_enabled)
 		return "the export is off (enabled: false): the backfill goes on when it is on";
@@ -368,6 +464,8 @@ static enum status_rc status_one(struct exporter *ex, struct store *s,
 	if (export_saved_load(s, ci->name, &saved) < 0 ||
 	    export_cursor_load(s, ci->name, &cursor))
 		goto fail;
+	/* from here: disabled under this configuration */
+	saved.is_disabled = saved_is_disabled(ci, &saved);
 	if (status_state(o, ex, ci, &saved, &cursor))
 		goto nomem;
 	if (export_outbox_last_seq(s, cursor, &last))

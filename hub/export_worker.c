@@ -257,7 +257,8 @@ static enum step worker_disable(struct export_worker *w, const char *msg, int is
 	live_error(w, "disabled", msg, 0);
 	if (is_saved) {
 		w->saved.is_disabled = 1;
-		snprintf(w->saved.fingerprint, sizeof(w->saved.fingerprint), "%s", w->fingerprint);
+		snprintf(w->saved.fingerprint, sizeof(w->saved.fingerprint), "%s",
+			 export_worker_fingerprint(w));
 		/* unsaved, the store would have it enabled, and the worker
 		 * waiting for that would go on at once: kept here instead */
 		if (w->store && export_worker_commit(w, w->cursor, NULL, 0)) {
@@ -765,7 +766,9 @@ static int worker_wait_enabled(struct export_worker *w)
 		}
 		if (!w->is_disable_unsaved &&
 		    export_saved_load(w->store, w->conf->name, &saved) >= 0 &&
-		    !(saved.is_disabled && strcmp(saved.fingerprint, w->fingerprint) == 0)) {
+		    !(saved.is_disabled &&
+		      export_fingerprint_is_of(w->conf, saved.fingerprint,
+					       export_worker_fingerprint(w)))) {
 			log_info(w->who, "enabled again: delivering from seq %" PRId64,
 				 w->cursor + 1);
 			w->attempt = 0;

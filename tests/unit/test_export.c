@@ -24,6 +24,7 @@
 #include "../../hub/util.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -707,23 +708,6 @@ static void test_export_status_of_a_fresh_export_and_of_damaged_state(void)
 	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "enabled");
 	CU_ASSERT(json_is_null(json_object_get(st, "backfill")));
 	json_decref(st);
-	world_close(&w);
-}
-
-/* A configuration's fingerprint (the saved state's "config") is 16
- * lowercase hex digits, the same for the same configuration. */
-static void test_export_fingerprint_is_16_hex_digits(void)
-{
-	struct world w;
-	char fp[20], again[20];
-
-	world_open(&w, NULL);
-	memset(fp, 'Z', sizeof(fp));
-	CU_ASSERT_EQUAL_FATAL(export_fingerprint(&w.th->cfg->exports[0], fp), 0);
-	CU_ASSERT_EQUAL(strlen(fp), 16);
-	CU_ASSERT_EQUAL(strspn(fp, "0123456789abcdef"), 16);
-	CU_ASSERT_EQUAL_FATAL(export_fingerprint(&w.th->cfg->exports[0], again), 0);
-	CU_ASSERT_STRING_EQUAL(fp, again);
 	world_close(&w);
 }
 
@@ -2766,6 +2750,143 @@ static void test_refused_credentials_disable_until_the_config_changes(void)
 	w.ex = NULL;
 	config_free(same);
 	config_free(changed);
+	world_close(&w);
+}
+
+/* The n bytes at md in lowercase hex after prefix, into out. */
+static void hex_after(const char *prefix, const unsigned char *md, size_t n, char *out)
+{
+	size_t at = (size_t)sprintf(out, "%s", prefix);
+
+	for (size_t i = 0; i < n; i++)
+		at += (size_t)sprintf(out + at, "%02x", md[i]);
+}
+
+/* The fingerprint versions before the slow one saved: the first 8 bytes
+ * of SHA-256 of the config mapping, in hex. */
+static void fingerprint_of_old(const struct config_instance *ci, char out[20])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	char *text = cfg_to_json(ci->node);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_EQUAL_FATAL(EVP_Digest(text, strlen(text), md, &md_len, EVP_sha256(), NULL), 1);
+	hex_after("", md, 8, out);
+	hub_free(text);
+}
+
+/* A configuration's fingerprint (the saved state's "config") is "s:" and
+ * 16 hex digits of scrypt (N 2^14, r 8) of the config mapping, not the
+ * plain SHA-256 older versions saved, which let whoever reads the store
+ * test a guessed secret billions of times a second.  The same for the
+ * same configuration; another for another value of a secret (passed as a
+ * variable): a new credential still counts as a change. */
+static void test_export_fingerprint_is_a_slow_hash_of_the_config(void)
+{
+	static const char salt[] = "profilehub export config fingerprint";
+	struct hub_config *one, *two;
+	char fp[20], again[20], want[20], old[20], other[20];
+	unsigned char md[8];
+	struct world w;
+	char *text;
+
+	world_open(&w, NULL);
+	setenv("HUB_TEST_FP_SECRET", "hunter2", 1);
+	one = config_like(&w, "    forgot_says: ${HUB_TEST_FP_SECRET}\n");
+	setenv("HUB_TEST_FP_SECRET", "hunter3", 1);
+	two = config_like(&w, "    forgot_says: ${HUB_TEST_FP_SECRET}\n");
+	unsetenv("HUB_TEST_FP_SECRET");
+	memset(fp, 'Z', sizeof(fp));
+	CU_ASSERT_EQUAL_FATAL(export_fingerprint(&one->exports[0], fp), 0);
+	CU_ASSERT_EQUAL(strlen(fp), 18);
+	CU_ASSERT_EQUAL(strncmp(fp, "s:", 2), 0);
+	CU_ASSERT_EQUAL(strspn(fp + 2, "0123456789abcdef"), 16);
+	text = cfg_to_json(one->exports[0].node);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_EQUAL_FATAL(EVP_PBE_scrypt(text, strlen(text), (const unsigned char *)salt,
+					     strlen(salt), 16384, 8, 1, 64u << 20, md, sizeof(md)),
+			      1);
+	hub_free(text);
+	hex_after("s:", md, sizeof(md), want);
+	CU_ASSERT_STRING_EQUAL(fp, want);
+	fingerprint_of_old(&one->exports[0], old);
+	CU_ASSERT_PTR_NULL(strstr(fp, old));
+	CU_ASSERT_EQUAL_FATAL(export_fingerprint(&one->exports[0], again), 0);
+	CU_ASSERT_STRING_EQUAL(fp, again);
+	CU_ASSERT_EQUAL_FATAL(export_fingerprint(&two->exports[0], other), 0);
+	CU_ASSERT_STRING_NOT_EQUAL(fp, other);
+	/* the saved form and the older one of the same config are its;
+	 * another config's, of either form, are not */
+	CU_ASSERT(export_fingerprint_is_of(&one->exports[0], fp, fp));
+	CU_ASSERT(export_fingerprint_is_of(&one->exports[0], old, fp));
+	CU_ASSERT_FALSE(export_fingerprint_is_of(&two->exports[0], fp, other));
+	CU_ASSERT_FALSE(export_fingerprint_is_of(&two->exports[0], old, other));
+	CU_ASSERT_FALSE(export_fingerprint_is_of(&one->exports[0], "", fp));
+	config_free(one);
+	config_free(two);
+	world_close(&w);
+}
+
+/* A disable an older version saved under the same configuration (its
+ * fingerprint plain SHA-256) holds after the upgrade: the export stays
+ * disabled and sends nothing, and the store's copy becomes the slow one.
+ * An enable then keeps none: nothing reads it. */
+static void test_a_disable_saved_by_an_older_version_holds_and_is_rehashed(void)
+{
+	struct export_saved saved;
+	struct world w;
+	struct store *s;
+	json_t *st, *got, *calls;
+	char old[20], fp[20];
+	size_t n_calls;
+	int was_disabled = -1;
+
+	world_open(&w, "    fail: auth\n");
+	apply(&w, people);
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	export_stop(w.ex);
+	w.ex = NULL;
+	got = recorded(&w, &calls);
+	n_calls = json_array_size(calls);
+	CU_ASSERT(n_calls > 0);
+	json_decref(calls);
+	json_decref(got);
+
+	CU_ASSERT_EQUAL_FATAL(export_fingerprint(&w.th->cfg->exports[0], fp), 0);
+	fingerprint_of_old(&w.th->cfg->exports[0], old);
+	s = w.th->reader;
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL_FATAL(export_saved_load(s, "x", &saved), 1);
+	CU_ASSERT_FATAL(saved.is_disabled);
+	CU_ASSERT_STRING_EQUAL(saved.fingerprint, fp);
+	snprintf(saved.fingerprint, sizeof(saved.fingerprint), "%s", old);
+	CU_ASSERT_EQUAL_FATAL(export_saved_put(s, "x", &saved), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	st = status_of_x_in(&w, NULL); /* `profilehub exports` agrees */
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	json_decref(st);
+
+	world_start(&w);
+	CU_ASSERT_EQUAL_FATAL(export_wait_idle(w.ex, WAIT_MS), 0);
+	st = status_of_x(&w);
+	CU_ASSERT_STRING_EQUAL(str_of(st, "state"), "disabled");
+	json_decref(st);
+	export_stop(w.ex);
+	w.ex = NULL;
+	got = recorded(&w, &calls);
+	CU_ASSERT_EQUAL(json_array_size(calls), n_calls); /* nothing sent again */
+	json_decref(calls);
+	json_decref(got);
+	CU_ASSERT_EQUAL_FATAL(export_saved_load(s, "x", &saved), 1);
+	CU_ASSERT(saved.is_disabled);
+	CU_ASSERT_STRING_EQUAL(saved.fingerprint, fp);
+
+	CU_ASSERT_EQUAL(export_enable(s, "x", &was_disabled), 0);
+	CU_ASSERT_EQUAL(was_disabled, 1);
+	CU_ASSERT_EQUAL_FATAL(export_saved_load(s, "x", &saved), 1);
+	CU_ASSERT_STRING_EQUAL(saved.fingerprint, "");
 	world_close(&w);
 }
 
@@ -5725,7 +5846,8 @@ TEST_SUITE(export, suite_init, suite_clean,
 	   TEST(test_every_change_arrives_in_seq_order_with_its_profile),
 	   TEST(test_metrics_show_each_export_s_lag),
 	   TEST(test_export_status_of_a_fresh_export_and_of_damaged_state),
-	   TEST(test_export_fingerprint_is_16_hex_digits),
+	   TEST(test_export_fingerprint_is_a_slow_hash_of_the_config),
+	   TEST(test_a_disable_saved_by_an_older_version_holds_and_is_rehashed),
 	   TEST(test_metrics_lag_unread_is_logged_once_not_per_scrape),
 	   TEST(test_exports_status_unread_is_logged_once_not_per_request),
 	   TEST(test_exports_status_reads_again_after_the_server_ended_its_connection),
