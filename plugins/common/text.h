@@ -241,32 +241,63 @@ static inline size_t text_secret_mark(char *text, size_t w, size_t n)
 	return w + sizeof(mark) - 1;
 }
 
+/* Whether c may be part of a word around a short secret's copy: an ASCII
+ * letter or digit, or a byte of a multibyte UTF-8 character. */
+static inline int text_is_word_byte(char c)
+{
+	unsigned char u = (unsigned char)c;
+
+	return u >= 0x80 || (u >= '0' && u <= '9') || (u >= 'A' && u <= 'Z') ||
+	       (u >= 'a' && u <= 'z');
+}
+
+/* How many bytes of a copy of the secret (n bytes) start at text + r, k of
+ * them matching, the byte before them `before` (the text's, before any
+ * redaction; 0 at its start): k when they count as a copy, else 0.  A
+ * copy cut short
+ * counts from TEXT_SECRET_MIN bytes of the secret's start on (an echo may
+ * keep only the start of what it quotes).  A secret shorter than that (a
+ * test server's token, a short password) counts only whole and standing
+ * apart, no letter or digit just before or after it: "t" or "abc12" in
+ * any text would otherwise match parts of its words. */
+static inline size_t text_secret_copy_at(const char *text, size_t len, size_t r, size_t k,
+					 size_t n, char before)
+{
+	if (k >= TEXT_SECRET_MIN)
+		return k;
+	if (k < n || text_is_word_byte(before) || (r + k < len && text_is_word_byte(text[r + k])))
+		return 0;
+	return k;
+}
+
 /*
  * Replaces in text[0..len) (NUL-terminated, as every answer body here is)
  * each copy of `secret`, a credential the request carried (its bearer
- * token, a grant's assertion), with "[redacted]" (stars when the secret is
+ * token, a grant's assertion), with "[redacted]" (stars when the copy is
  * shorter), and wipes the bytes freed at the end.  Returns the new length.
- * A copy cut short counts (TEXT_SECRET_MIN bytes or more of the secret's
- * start): an echo may keep only the start of what it quotes.  For a
+ * A copy is text_secret_copy_at()'s: whole, or cut short from
+ * TEXT_SECRET_MIN bytes on; a secret shorter than that, only whole and
+ * standing apart (a word of its own: "Bearer t," but not "the").  For a
  * refusal's body, before a message quotes it: an endpoint that is not the
  * service (a proxy, a test server, a misrouted URL) may echo the request
- * it refused.  A NULL secret, or one shorter than TEXT_SECRET_MIN (a
- * test's "t", which would match the message's words by chance; no service
- * issues one), changes nothing.  Copies that overlap (a cut one running
- * into a whole one, when the secret's start repeats in it) are one run:
- * each offset is tried, not only those past the last copy, else the
- * whole copy's tail was left in clear.
+ * it refused.  A NULL or empty secret changes nothing.  Copies that
+ * overlap (a cut one running into a whole one, when the secret's start
+ * repeats in it) are one run: each offset is tried, not only those past
+ * the last copy, else the whole copy's tail was left in clear.
  */
 static inline size_t text_secret_redact(char *text, size_t len, const char *secret)
 {
 	size_t n = secret ? strlen(secret) : 0, w = 0, k, from = 0, end = 0;
+	char before = 0, here; /* the text's bytes: a mark may have overwritten them */
 
-	if (!text || n < TEXT_SECRET_MIN)
+	if (!text || n == 0)
 		return len;
-	for (size_t r = 0; r < len; r++) {
+	for (size_t r = 0; r < len; r++, before = here) {
+		here = text[r];
 		for (k = 0; k < n && r + k < len && text[r + k] == secret[k]; k++)
 			;
-		if (k >= TEXT_SECRET_MIN && r + k > end) {
+		k = text_secret_copy_at(text, len, r, k, n, before);
+		if (k > 0 && r + k > end) {
 			if (r >= end)
 				from = r; /* a run of its own */
 			end = r + k;

@@ -2088,9 +2088,11 @@ static void test_http_request_sends_headers_body_and_reads_the_answer(void)
 /* text_secret_redact (plugins/common/text.h): each copy of the secret,
  * whole or cut short (8 bytes or more of its start: an echo that keeps
  * only the start), becomes "[redacted]" (stars when shorter), the rest
- * stays and the bytes freed are wiped; a secret under 8 bytes changes
- * nothing.  Copies that overlap are one run (the greedy scan left a whole
- * copy's tail in clear after a cut copy it took first). */
+ * stays and the bytes freed are wiped.  A secret under 8 bytes is
+ * redacted where it stands apart (no letter or digit beside it), not
+ * inside a word: it was left in clear everywhere.  Copies that overlap
+ * are one run (the greedy scan left a whole copy's tail in clear after a
+ * cut copy it took first). */
 static void test_secret_redact_takes_whole_and_cut_copies(void)
 {
 	static const struct {
@@ -2106,8 +2108,14 @@ static void test_secret_redact_takes_whole_and_cut_copies(void)
 		{"x abcdefghabcdefghabcdefghXYZ-tail-0123 y", "abcdefghabcdefghXYZ-tail-0123",
 		 "x [redacted] y"},
 		{"aaaaaaaaaaaaaaaaaaab!", "aaaaaaaaaaaab", "[redacted]!"},
-		{"t t t", "t", "t t t"},
+		/* shorter than 8 bytes: whole, and a word of its own */
+		{"t t t", "t", "* * *"},
+		{"the tt t.", "t", "the tt *."},
+		{"Bearer abc12, \"abc12\" abc12", "abc12", "Bearer *****, \"*****\" *****"},
+		{"xabc12 abc12x abc1 \xc3\xa9" "abc12", "abc12", "xabc12 abc12x abc1 \xc3\xa9" "abc12"},
+		{"-a-a x-a", "-a", "**-a x-a"}, /* beside the text's "a", not the mark's "*" */
 		{"none", NULL, "none"},
+		{"none", "", "none"},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
