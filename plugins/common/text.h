@@ -311,6 +311,34 @@ static inline size_t text_secret_redact(char *text, size_t len, const char *secr
 	return w;
 }
 
+/* Replaces in s (NUL-terminated) the user info of each URL it holds
+ * ("scheme://user:password@host") with text_secret_mark()'s mark, so s
+ * may get shorter: a library's message may quote a URL whole (curl's
+ * "Unsupported proxy scheme for 'http://user:pw@proxy'", of a proxy the
+ * environment names).  Its authority ends at the first of "/?#", a quote,
+ * a blank or '<' '>'; its user info at its last '@'. */
+static inline void text_url_userinfo_redact(char *s)
+{
+	char *r = s, *w = s, *p;
+
+	while ((p = strstr(r, "://"))) {
+		size_t n = (size_t)(p + 3 - r), a, at = 0;
+
+		memmove(w, r, n);
+		w += n;
+		r = p + 3;
+		a = strcspn(r, "/?#'\"` \t\r\n<>");
+		for (size_t i = 0; i < a; i++)
+			if (r[i] == '@')
+				at = i;
+		if (at > 0) {
+			w = s + text_secret_mark(s, (size_t)(w - s), at);
+			r += at;
+		}
+	}
+	memmove(w, r, strlen(r) + 1);
+}
+
 /* The warning for such a URL, named by its key (never its value). */
 #define TEXT_CLEAR_REMOTE(key, what)                                                     \
 	key ": http:// to a host other than this machine sends " what " in clear text: " \

@@ -774,6 +774,9 @@ static hub_rc webhook_export(void *state, struct hub_call *call, const char *con
 		/* ca_file gone bad since create: retried (it may be being
 		 * replaced), the message naming it and why */
 		char why[512];
+		/* curl's own words may quote a proxy's URL whole, its
+		 * password too (one from https_proxy, say) */
+		text_url_userinfo_redact(curl_err);
 		if (res != CURLE_SSL_CACERT_BADFILE || !wh->ca_file ||
 		    ca_file_check(wh->ca_file, why, sizeof(why)) != HUB_ERR_CONFIG)
 			snprintf(why, sizeof(why), "%s",

@@ -2130,6 +2130,35 @@ static void test_secret_redact_takes_whole_and_cut_copies(void)
 	}
 }
 
+/* text_url_userinfo_redact (plugins/common/text.h): the user info of each
+ * URL a message holds becomes "[redacted]" (stars when shorter); an '@'
+ * past the authority (a path's, a query's) and the rest stay. */
+static void test_url_userinfo_redact_takes_each_url_s_user_info(void)
+{
+	static const struct {
+		const char *text, *want;
+	} rows[] = {
+		{"Unsupported proxy scheme for 'foo://u:s3cretpw@h:1'",
+		 "Unsupported proxy scheme for 'foo://[redacted]@h:1'"},
+		{"http://u:pw@h/x?a=b@c", "http://****@h/x?a=b@c"},
+		{"a://x@y@z b://@h c://h/p@q d://h?k=v@w",
+		 "a://***@z b://@h c://h/p@q d://h?k=v@w"},
+		{"\"http://user:password-long@db\" and https://k@e",
+		 "\"http://[redacted]@db\" and https://*@e"},
+		{"no url here", "no url here"},
+		{"x://", "x://"},
+		{"://@", "://@"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char buf[128];
+
+		snprintf(buf, sizeof(buf), "%s", rows[i].text);
+		text_url_userinfo_redact(buf);
+		CU_ASSERT_STRING_EQUAL(buf, rows[i].want);
+	}
+}
+
 /*
  * A refusal that echoes the request (a proxy, a test server, a misrouted
  * endpoint or token_uri) is quoted without the credential the request
@@ -2864,6 +2893,7 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_http_request_sends_headers_body_and_reads_the_answer),
 	   TEST(test_a_refusal_that_echoes_the_request_quotes_no_credential),
 	   TEST(test_secret_redact_takes_whole_and_cut_copies),
+	   TEST(test_url_userinfo_redact_takes_each_url_s_user_info),
 	   TEST(test_http_request_failure_is_retried_only_when_transient),
 	   TEST(test_http_answer_over_its_bound_or_memory_says_which),
 	   TEST(test_http_request_ends_at_its_deadline),

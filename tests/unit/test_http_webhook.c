@@ -437,6 +437,60 @@ static void test_webhook_retries_when_the_receiver_is_down(void)
 	testhub_stop(th);
 }
 
+/* Sets (value) or unsets (NULL) variable name; returns its value before
+ * (malloc'd, or NULL) for env_put_back(). */
+static char *env_put(const char *name, const char *value)
+{
+	const char *was = getenv(name);
+	char *kept = was ? strdup(was) : NULL;
+
+	if (value)
+		setenv(name, value, 1);
+	else
+		unsetenv(name);
+	return kept;
+}
+
+static void env_put_back(const char *name, char *kept)
+{
+	free(env_put(name, kept));
+	free(kept);
+}
+
+/* A proxy the environment names for http://, with a password in its URL
+ * and a scheme curl does not take: curl's message quotes that URL whole,
+ * and the error (logged, kept as the export's last error and shown by
+ * GET /v1/exports) held the password.  Its user info is redacted; the rest
+ * still says what is wrong. */
+static void test_webhook_quotes_no_proxy_password_curl_gives(void)
+{
+	const char *changes[] = {"{\"seq\": 1, \"kind\": \"profile_updated\"}"};
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	struct testhub *th;
+	char err[1024] = "", *proxy, *no_proxy, *no_proxy_up;
+	size_t n_done = 9;
+	hub_rc rc;
+
+	proxy = env_put("http_proxy", "foo://proxyuser:s3cret-pw@proxy.invalid:1");
+	no_proxy = env_put("no_proxy", NULL);
+	no_proxy_up = env_put("NO_PROXY", NULL);
+	th = webhook_open(1, &mod, &inst); /* never reached */
+	rc = mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err, sizeof(err));
+	env_put_back("http_proxy", proxy);
+	env_put_back("no_proxy", no_proxy);
+	env_put_back("NO_PROXY", no_proxy_up);
+	CU_ASSERT_EQUAL(rc, HUB_RETRY);
+	CU_ASSERT_EQUAL(n_done, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "POST to http://127.0.0.1:1: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "'foo://[redacted]@proxy.invalid:1'"));
+	CU_ASSERT_PTR_NULL(strstr(err, "s3cret"));
+	CU_ASSERT_PTR_NULL(strstr(err, "proxyuser"));
+	plugin_instance_destroy(inst);
+	plugin_unload(&mod);
+	testhub_stop(th);
+}
+
 /* A timeout of 0 would be none at all (curl's 0): refused at create. */
 static void test_webhook_timeout_must_be_positive(void)
 {
@@ -1368,6 +1422,7 @@ TEST_SUITE(http_webhook, http_suite_init, http_suite_clean,
 	   TEST(test_webhook_timeout_must_be_positive),
 	   TEST(test_webhook_url_must_be_http_or_https),
 	   TEST(test_webhook_retries_when_the_receiver_is_down),
+	   TEST(test_webhook_quotes_no_proxy_password_curl_gives),
 	   TEST(test_webhook_key_is_the_planned_range),
 	   TEST(test_webhook_signs_the_time_the_key_and_the_body),
 	   TEST(test_webhook_posts_the_changes_as_one_json_array),
