@@ -168,9 +168,11 @@ void export_key_batch_end(char *buf, size_t size, const char *name);
 /* The fingerprint of the export's whole config mapping (secrets included,
  * so a new secret counts as a change): "s:" and 16 hex digits of a slow,
  * salted hash, so that the store's copy gives no fast test of a guessed
- * secret (export_status.c).  Some 0.1 s: computed only for a disable.
- * 0 or -1. */
+ * secret (export_status.c).  Some 0.1 s: computed only for a disable,
+ * once a config in a process (later calls find it in memory).  0 or -1. */
 int export_fingerprint(const struct config_instance *ci, char out[20]);
+/* How many fingerprints this process computed (not found in memory): tests. */
+unsigned export_fingerprint_n_computed(void);
 /* Whether saved (a state's fingerprint) is of ci's config: equal to fp
  * (export_fingerprint(ci); "" when it could not be computed), or the plain
  * SHA-256 fingerprint older versions saved, of the same config. */

@@ -16,6 +16,8 @@
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +46,8 @@ void export_key_state(char *buf, size_t size, const char *name)
  * rest of the config could test guesses of a short secret against a fast
  * digest at billions a second (older versions kept plain SHA-256: still
  * recognised, export_fingerprint_is_of()).  N = 2^14, r = 8: 16 MiB and
- * some 0.1 s, paid only where a disable is saved or read.  The salt is
+ * some 0.1 s, paid only where a disable is saved or read, once a config
+ * in a process (fp_memo).  The salt is
  * fixed: what is hashed already holds the export's name and settings, so
  * no table computed ahead serves two deployments.
  */
@@ -67,21 +70,80 @@ static void fingerprint_hex(const unsigned char *md, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/*
+ * The fingerprints this process computed, by SHA-256 of the config text:
+ * a config does not change while a process runs, so each GET /v1/exports
+ * of a disabled export paid scrypt's 0.1 s again.  In memory only (the
+ * process holds the config itself); a few entries, the oldest replaced.
+ */
+#define FP_MEMO_SIZE 16
+static struct {
+	unsigned char key[32];
+	char fp[20];
+} fp_memo[FP_MEMO_SIZE];
+static unsigned fp_memo_used, fp_memo_next, fp_n_computed;
+static pthread_mutex_t fp_memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* 1 with the fingerprint of the config whose SHA-256 is key in out, else 0 */
+static int fp_memo_get(const unsigned char key[32], char out[20])
+{
+	int is_found = 0;
+
+	pthread_mutex_lock(&fp_memo_lock);
+	for (unsigned i = 0; i < fp_memo_used && !is_found; i++)
+		if (memcmp(fp_memo[i].key, key, 32) == 0) {
+			memcpy(out, fp_memo[i].fp, 20);
+			is_found = 1;
+		}
+	pthread_mutex_unlock(&fp_memo_lock);
+	return is_found;
+}
+
+static void fp_memo_put(const unsigned char key[32], const char fp[20])
+{
+	pthread_mutex_lock(&fp_memo_lock);
+	memcpy(fp_memo[fp_memo_next].key, key, 32);
+	memcpy(fp_memo[fp_memo_next].fp, fp, 20);
+	fp_memo_next = (fp_memo_next + 1) % FP_MEMO_SIZE;
+	if (fp_memo_used < FP_MEMO_SIZE)
+		fp_memo_used++;
+	fp_n_computed++;
+	pthread_mutex_unlock(&fp_memo_lock);
+}
+
 int export_fingerprint(const struct config_instance *ci, char out[20])
 {
-	unsigned char md[8];
+	unsigned char md[8], key[32];
 	char *text = cfg_to_json(ci->node);
 	int rc = -1;
 
-	if (text && EVP_PBE_scrypt(text, strlen(text), (const unsigned char *)fp_salt,
-				   sizeof(fp_salt) - 1, FP_SCRYPT_N, FP_SCRYPT_R, FP_SCRYPT_P,
-				   FP_SCRYPT_MAXMEM, md, sizeof(md)) == 1) {
+	if (!text || !SHA256((const unsigned char *)text, strlen(text), key))
+		goto out;
+	if (fp_memo_get(key, out)) {
+		rc = 0;
+		goto out;
+	}
+	if (EVP_PBE_scrypt(text, strlen(text), (const unsigned char *)fp_salt,
+			   sizeof(fp_salt) - 1, FP_SCRYPT_N, FP_SCRYPT_R, FP_SCRYPT_P,
+			   FP_SCRYPT_MAXMEM, md, sizeof(md)) == 1) {
 		memcpy(out, FP_PREFIX, 2);
 		fingerprint_hex(md, sizeof(md), out + 2);
+		fp_memo_put(key, out);
 		rc = 0;
 	}
+out:
 	hub_free(text);
 	return rc;
+}
+
+unsigned export_fingerprint_n_computed(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&fp_memo_lock);
+	n = fp_n_computed;
+	pthread_mutex_unlock(&fp_memo_lock);
+	return n;
 }
 
 /* The fingerprint older versions saved: the first 8 bytes of SHA-256 of

@@ -2781,7 +2781,8 @@ static void fingerprint_of_old(const struct config_instance *ci, char out[20])
  * plain SHA-256 older versions saved, which let whoever reads the store
  * test a guessed secret billions of times a second.  The same for the
  * same configuration; another for another value of a secret (passed as a
- * variable): a new credential still counts as a change. */
+ * variable): a new credential still counts as a change.  Computed once a
+ * configuration in a process: each status of a disabled export paid it. */
 static void test_export_fingerprint_is_a_slow_hash_of_the_config(void)
 {
 	static const char salt[] = "profilehub export config fingerprint";
@@ -2789,6 +2790,7 @@ static void test_export_fingerprint_is_a_slow_hash_of_the_config(void)
 	char fp[20], again[20], want[20], old[20], other[20];
 	unsigned char md[8];
 	struct world w;
+	unsigned n_computed;
 	char *text;
 
 	world_open(&w, NULL);
@@ -2798,6 +2800,7 @@ static void test_export_fingerprint_is_a_slow_hash_of_the_config(void)
 	two = config_like(&w, "    forgot_says: ${HUB_TEST_FP_SECRET}\n");
 	unsetenv("HUB_TEST_FP_SECRET");
 	memset(fp, 'Z', sizeof(fp));
+	n_computed = export_fingerprint_n_computed();
 	CU_ASSERT_EQUAL_FATAL(export_fingerprint(&one->exports[0], fp), 0);
 	CU_ASSERT_EQUAL(strlen(fp), 18);
 	CU_ASSERT_EQUAL(strncmp(fp, "s:", 2), 0);
@@ -2816,6 +2819,14 @@ static void test_export_fingerprint_is_a_slow_hash_of_the_config(void)
 	CU_ASSERT_STRING_EQUAL(fp, again);
 	CU_ASSERT_EQUAL_FATAL(export_fingerprint(&two->exports[0], other), 0);
 	CU_ASSERT_STRING_NOT_EQUAL(fp, other);
+	/* the same config again came from memory, if this process had not
+	 * computed it before this test already; the other one was computed */
+	CU_ASSERT(export_fingerprint_n_computed() - n_computed <= 2);
+	n_computed = export_fingerprint_n_computed();
+	CU_ASSERT_EQUAL(export_fingerprint(&one->exports[0], again), 0);
+	CU_ASSERT_EQUAL(export_fingerprint(&two->exports[0], again), 0);
+	CU_ASSERT_STRING_EQUAL(again, other);
+	CU_ASSERT_EQUAL(export_fingerprint_n_computed(), n_computed);
 	/* the saved form and the older one of the same config are its;
 	 * another config's, of either form, are not */
 	CU_ASSERT(export_fingerprint_is_of(&one->exports[0], fp, fp));
