@@ -62,6 +62,14 @@
  *   - a merge a cap stops and an installation left out of a full profile
  *     (a client can have both at will) are logged the first time, then
  *     once every 10 s at most with the count so far.
+ *   - a logout of an installation nobody holds does nothing; one an
+ *     anonymous profile holds detaches nothing (section 9);
+ *   - an external id past its limit is dropped and stays unheld, on a
+ *     login and without a custom_id; the one that joins is logged;
+ *   - push is per installation, kept by records that say nothing of it;
+ *   - an array op on an absent or deleted attribute stores [] even when
+ *     empty, with the max of both times;
+ *   - a login of a new user renames the session, logged as such.
  *
  * Runs on SQLite, and on PostgreSQL with HUB_TEST_STORE=postgres.
  */
@@ -2118,6 +2126,191 @@ static void test_an_erase_takes_the_tombstones_of_tombstones(void)
 	testhub_stop(th);
 }
 
+/* IDENTITY.md sections 2 and 9: a logout looks at the installation only.
+ * Nobody holding it, nothing happens at all (no profile is created, the
+ * Batch-style form's attributes are dropped); an anonymous profile
+ * holding it keeps it (nothing detaches, no new profile) and takes the
+ * record's attributes. */
+static void test_a_logout_detaches_only_from_a_known_user(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *anon;
+	char pid[PROFILE_ID_SIZE];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_rec(th, "logout", "m1", "0900", "\"identifiers\":{\"installation_id\":\"I7\"}");
+	apply_rec(th, "identify", "m2", "0901", "\"identifiers\":{\"custom_id\":null,"
+		  "\"installation_id\":\"I8\"},\"attributes\":{\"plan\":\"gold\"}");
+	CU_ASSERT_EQUAL(th->counts.applied, 2);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL(json_array_size(dump), 0);
+	json_decref(dump);
+
+	apply_rec(th, "track", "m3", "0902", "\"identifiers\":{\"installation_id\":\"I1\"},"
+		  "\"event\":{\"name\":\"e\"}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
+	str_copy(pid, sizeof(pid), pid_of(json_array_get(dump, 0)));
+	json_decref(dump);
+	apply_rec(th, "logout", "m4", "0903", "\"identifiers\":{\"installation_id\":\"I1\"}");
+	apply_rec(th, "identify", "m5", "0904", "\"identifiers\":{\"custom_id\":null,"
+		  "\"installation_id\":\"I1\"},\"attributes\":{\"plan\":\"gold\"}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
+	anon = profile_of(dump, NULL, "I1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(anon);
+	CU_ASSERT_STRING_EQUAL(pid_of(anon), pid);
+	CU_ASSERT_EQUAL(event_count_of(anon), 1);
+	expect_text(json_object_get(anon, "attributes"), "plan", "gold");
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+/* IDENTITY.md section 3: an external id nobody holds joins the profile
+ * only within its limit, else it is dropped from the record and stays
+ * unheld: on a login (step 3) and on a record without a custom_id (step
+ * 4).  Here crm_id has limit 1. */
+static void test_an_external_id_past_its_limit_is_dropped(void)
+{
+	struct testhub *th = testhub_start("identity:\n  external:\n"
+					   "    crm_id: {limit: 1, priority: 1}\n");
+	json_t *dump, *known, *anon, *rows, *row;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_rec(th, "identify", "m1", "0900", "\"identifiers\":{\"custom_id\":\"C1\","
+		  "\"crm_id\":\"K1\"}");
+	apply_rec(th, "identify", "m2", "0901", "\"identifiers\":{\"custom_id\":\"C1\","
+		  "\"crm_id\":\"K2\"}");
+	apply_rec(th, "track", "m3", "0902", "\"identifiers\":{\"installation_id\":\"I1\","
+		  "\"crm_id\":\"K3\"},\"event\":{\"name\":\"e\"}");
+	apply_rec(th, "track", "m4", "0903", "\"identifiers\":{\"installation_id\":\"I1\","
+		  "\"crm_id\":\"K4\"},\"event\":{\"name\":\"e\"}");
+	CU_ASSERT_EQUAL(th->counts.applied, 4);
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 2);
+	known = profile_of(dump, "C1", NULL);
+	anon = profile_of(dump, NULL, "I1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(known);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(anon);
+	CU_ASSERT_PTR_EQUAL(holder_of(dump, "crm_id", "K1"), known);
+	CU_ASSERT_PTR_EQUAL(holder_of(dump, "crm_id", "K3"), anon);
+	CU_ASSERT_PTR_NULL(holder_of(dump, "crm_id", "K2"));
+	CU_ASSERT_PTR_NULL(holder_of(dump, "crm_id", "K4"));
+	CU_ASSERT_EQUAL(event_count_of(anon), 2);
+	/* the one that joined is logged as attached (section 3: every attach) */
+	rows = log_of(th, pid_of(known));
+	row = row_of(rows, "attach");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+	expect_text(row, "type", "crm_id");
+	expect_text(row, "value", "K1");
+	json_decref(rows);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+/* The push state of the installation (push_enabled at the record's top
+ * level) as the document shows it; a record that says nothing of push
+ * leaves it as it was. */
+static void expect_push(struct testhub *th, const char *iid, int want)
+{
+	json_t *dump = testhub_dump(th, 0);
+	json_t *doc = holder_of(dump, "installation_id", iid);
+	json_t *inst = json_array_get(json_object_get(doc, "installations"), 0);
+	json_t *push = json_object_get(json_object_get(doc, "subscriptions"), "push");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(inst);
+	CU_ASSERT(json_is_boolean(json_object_get(inst, "push_enabled")));
+	CU_ASSERT_EQUAL(json_is_true(json_object_get(inst, "push_enabled")), want);
+	CU_ASSERT_EQUAL(json_array_size(push), want ? 1 : 0);
+	if (want) {
+		const char *platform = json_string_value(json_array_get(push, 0));
+		CU_ASSERT(platform && strcmp(platform, "ios") == 0);
+	}
+	json_decref(dump);
+}
+
+/* IDENTITY.md sections 5 and 9: push is per installation, set by a
+ * record's push_enabled and kept by records that say nothing of it; the
+ * profile's push subscriptions are the platforms of its enabled
+ * installations. */
+static void test_push_stays_until_a_record_sets_it(void)
+{
+	struct testhub *th = testhub_start(NULL);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_rec(th, "identify", "m1", "0900", "\"identifiers\":{\"installation_id\":\"I1\"},"
+		  "\"platform\":\"ios\",\"push_enabled\":true");
+	apply_rec(th, "track", "m2", "0901", "\"identifiers\":{\"installation_id\":\"I1\"},"
+		  "\"event\":{\"name\":\"e\"}");
+	expect_push(th, "I1", 1);
+	apply_rec(th, "identify", "m3", "0902", "\"identifiers\":{\"installation_id\":\"I1\"},"
+		  "\"push_enabled\":false");
+	apply_rec(th, "identify", "m4", "0903", "\"identifiers\":{\"custom_id\":\"C1\","
+		  "\"installation_id\":\"I1\"}");
+	expect_push(th, "I1", 0);
+	testhub_stop(th);
+}
+
+/* IDENTITY.md section 9: an array op on an absent or deleted attribute
+ * starts from [] and its result is stored even when empty, with the max
+ * of both times: a $remove of an attribute never set stores [] with the
+ * op's time, one older than a delete keeps the delete's time, and an older
+ * plain write is refused after either. */
+static void test_an_array_op_on_nothing_stores_an_empty_array(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *attrs;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_rec(th, "identify", "m1", "0900", "\"identifiers\":{\"custom_id\":\"C1\"},"
+		  "\"attributes\":{\"gone\":null,\"tags\":{\"$remove\":[\"a\"]}}");
+	apply_rec(th, "identify", "m2", "0800", "\"identifiers\":{\"custom_id\":\"C1\"},"
+		  "\"attributes\":{\"gone\":{\"$remove\":[\"x\"]}}");
+	apply_rec(th, "identify", "m3", "0830", "\"identifiers\":{\"custom_id\":\"C1\"},"
+		  "\"attributes\":{\"gone\":[\"old\"],\"tags\":[\"old\"]}");
+	dump = testhub_dump(th, 0);
+	attrs = json_object_get(profile_of(dump, "C1", NULL), "attributes");
+	CU_ASSERT_EQUAL(json_object_size(attrs), 2);
+	CU_ASSERT(json_is_array(json_object_get(attrs, "tags")));
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(attrs, "tags")), 0);
+	CU_ASSERT(json_is_array(json_object_get(attrs, "gone")));
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(attrs, "gone")), 0);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
+/* IDENTITY.md sections 3 and 9: a login whose user does not exist yet
+ * gives the session its custom_id (a rename: the same profile, no merge),
+ * and the identity log says so. */
+static void test_a_login_of_a_new_user_renames_the_session_and_logs_it(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	json_t *dump, *rows, *row;
+	char pid[PROFILE_ID_SIZE];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_rec(th, "track", "m1", "0900", "\"identifiers\":{\"installation_id\":\"I1\"},"
+		  "\"event\":{\"name\":\"e\"}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
+	str_copy(pid, sizeof(pid), pid_of(json_array_get(dump, 0)));
+	json_decref(dump);
+	apply_rec(th, "identify", "m2", "0901", "\"identifiers\":{\"custom_id\":\"C1\","
+		  "\"installation_id\":\"I1\"}");
+	dump = testhub_dump(th, 0);
+	CU_ASSERT_EQUAL_FATAL(json_array_size(dump), 1);
+	CU_ASSERT_STRING_EQUAL(pid_of(profile_of(dump, "C1", NULL)), pid);
+	rows = log_of(th, pid);
+	CU_ASSERT_PTR_NULL(row_of(rows, "merge"));
+	row = row_of(rows, "rename");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+	expect_text(row, "type", "custom_id");
+	expect_text(row, "value", "C1");
+	json_decref(rows);
+	json_decref(dump);
+	testhub_stop(th);
+}
+
 TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_details),
 	   TEST(test_an_email_lookup_ignores_ascii_case),
 	   TEST(test_an_email_holder_is_on_the_first_page_only),
@@ -2162,4 +2355,9 @@ TEST_SUITE(unify, NULL, NULL, TEST(test_an_alias_of_an_installation_takes_its_de
 	   TEST(test_a_refused_merge_drops_the_installation_then_the_last_priority),
 	   TEST(test_a_login_takes_its_external_ids_in_priority_order),
 	   TEST(test_a_merge_weighs_deletes_like_values_then_the_array_op_applies),
-	   TEST(test_an_erase_takes_the_tombstones_of_tombstones))
+	   TEST(test_an_erase_takes_the_tombstones_of_tombstones),
+	   TEST(test_a_logout_detaches_only_from_a_known_user),
+	   TEST(test_an_external_id_past_its_limit_is_dropped),
+	   TEST(test_push_stays_until_a_record_sets_it),
+	   TEST(test_an_array_op_on_nothing_stores_an_empty_array),
+	   TEST(test_a_login_of_a_new_user_renames_the_session_and_logs_it))
