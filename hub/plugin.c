@@ -236,8 +236,10 @@ int plugin_load(const char *path, struct plugin_module *mod, char *err, size_t e
 		mod->error_body = desc->error_body; /* ABI 1.6 */
 	if (desc->abi.plugin_size >= PLUGIN_SIZE_1_10)
 		mod->check_config = desc->check_config; /* ABI 1.10 */
-	if (desc->abi.plugin_size >= sizeof(struct hub_plugin))
+	if (desc->abi.plugin_size >= PLUGIN_SIZE_1_11)
 		mod->admit = desc->admit; /* ABI 1.11 */
+	if (desc->abi.plugin_size >= sizeof(struct hub_plugin))
+		mod->run_end = desc->run_end; /* ABI 1.14 */
 	return 0;
 fail:
 	plugin_unload(mod);

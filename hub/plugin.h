@@ -27,6 +27,8 @@ struct plugin_module {
 			       char *err, size_t err_size);
 	/* desc->admit when the plugin's minor has it (ABI 1.11), else NULL */
 	hub_rc (*admit)(void *state, const struct hub_request *req, struct hub_response *resp);
+	/* desc->run_end when the plugin's minor has it (ABI 1.14), else NULL */
+	void (*run_end)(void *state);
 };
 
 /* A plugin file the registry could not load, and why. */

@@ -43,9 +43,10 @@ static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
 	PLUGIN_SIZE_1_6,           /* 1.8: only hub_host grew (alloc_failed) */
 	PLUGIN_SIZE_1_6,           /* 1.9: no struct grew (HUB_SECRET_CONNECTION) */
 	PLUGIN_SIZE_1_10,          /* 1.10: check_config */
-	sizeof(struct hub_plugin), /* 1.11: admit */
-	sizeof(struct hub_plugin), /* 1.12: only hub_host grew (skip) */
-	sizeof(struct hub_plugin), /* 1.13: no struct grew (pull keys declared) */
+	PLUGIN_SIZE_1_11,          /* 1.11: admit */
+	PLUGIN_SIZE_1_11,          /* 1.12: only hub_host grew (skip) */
+	PLUGIN_SIZE_1_11,          /* 1.13: no struct grew (pull keys declared) */
+	sizeof(struct hub_plugin), /* 1.14: run_end */
 };
 static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_0,
@@ -62,14 +63,17 @@ static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	sizeof(struct hub_record), /* 1.11: hub_plugin (admit) */
 	sizeof(struct hub_record), /* 1.12: hub_host (skip) */
 	sizeof(struct hub_record), /* 1.13: none (pull keys declared) */
+	sizeof(struct hub_record), /* 1.14: hub_plugin (run_end) */
 };
 _Static_assert(offsetof(struct hub_plugin, error_body) == PLUGIN_SIZE_1_1,
 	       "hub_plugin.error_body must directly follow import_line (ABI 1.6)");
 _Static_assert(offsetof(struct hub_plugin, check_config) == PLUGIN_SIZE_1_6,
 	       "hub_plugin.check_config must directly follow error_body (ABI 1.10)");
-_Static_assert(offsetof(struct hub_plugin, admit) == PLUGIN_SIZE_1_10 &&
-		       sizeof(struct hub_plugin) == PLUGIN_SIZE_1_10 + sizeof(void (*)(void)),
-	       "hub_plugin.admit must directly follow check_config and end it (ABI 1.11)");
+_Static_assert(offsetof(struct hub_plugin, admit) == PLUGIN_SIZE_1_10,
+	       "hub_plugin.admit must directly follow check_config (ABI 1.11)");
+_Static_assert(offsetof(struct hub_plugin, run_end) == PLUGIN_SIZE_1_11 &&
+		       sizeof(struct hub_plugin) == PLUGIN_SIZE_1_11 + sizeof(void (*)(void)),
+	       "hub_plugin.run_end must directly follow admit and end it (ABI 1.14)");
 _Static_assert(offsetof(struct hub_record, origin) == RECORD_SIZE_1_0,
 	       "hub_record.origin must directly follow previous_id (ABI 1.3)");
 _Static_assert(offsetof(struct hub_record, has_timestamp) == RECORD_SIZE_1_3,

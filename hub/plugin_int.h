@@ -25,6 +25,9 @@
 /* ABI 1.10's ended at check_config. */
 #define PLUGIN_SIZE_1_10                                                       \
 	(offsetof(struct hub_plugin, check_config) + sizeof(((struct hub_plugin *)0)->check_config))
+/* ABI 1.11 to 1.13's ended at admit. */
+#define PLUGIN_SIZE_1_11                                                       \
+	(offsetof(struct hub_plugin, admit) + sizeof(((struct hub_plugin *)0)->admit))
 
 /* ---- plugin_check.c ------------------------------------------------- */
 

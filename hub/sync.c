@@ -16,6 +16,7 @@
  * failed commit) drops the uncommitted page and pulls again from that
  * cursor after a backoff with full jitter, at most max_retries times in a
  * row.  A stop request lets the page in progress finish and commit.
+ * Once the run's last pull has returned, the plugin's run_end() is told.
  *
  * Thread: everything here runs on the caller's thread; the intake's writer
  * is the only other thread involved (through intake_submit/wait).
@@ -671,6 +672,16 @@ static hub_rc pull_rc_checked(hub_rc rc, char *err, size_t err_size)
 	return HUB_ERR_INTERNAL;
 }
 
+/* The plugin's run_end() (ABI 1.14), once the run's last pull has
+ * returned: what it kept for retries within this run goes. */
+static void run_end_tell(const struct sync_params *p)
+{
+	const struct hub_instance *inst = p->inst;
+
+	if (inst->mod->run_end)
+		inst->mod->run_end(inst->state);
+}
+
 static int is_stopping(const struct sync_params *p)
 {
 	return p->stop && atomic_load(&p->stop->is_stopping);
@@ -744,6 +755,7 @@ hub_rc sync_run(const struct sync_params *p, struct sync_report *rep)
 	}
 out:
 	flight_wait(&r);
+	run_end_tell(p);
 	if (rc == HUB_OK)
 		save_missing_columns(&r);
 	if (r.is_lease_lost) {

@@ -28,6 +28,7 @@
  *   pull() / a route's handle() / export_batch()
  *                        called again and again while the hub runs, each
  *                        with a struct hub_call for emit() and the like
+ *   run_end()            optional (pull): after each sync run's last pull()
  *   destroy()            free the state
  *
  * There is no start() or stop() callback: calls begin after create(); to
@@ -220,6 +221,9 @@
  *        giving one it does not declare is refused, as an unknown key (no
  *        member added: a plugin of an older minor is handed them all, as
  *        before)
+ *   1.14 hub_plugin.run_end(): a pull source learns that a sync run ended,
+ *        so that what it keeps to retry within a run (a request id sent
+ *        again) does not carry over into the next run
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -233,7 +237,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 13
+#define HUB_ABI_MINOR 14
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -747,6 +751,21 @@ struct hub_plugin {
 	 * same checks in handle() (an older hub does not call this).  Runs
 	 * on the HTTP threads, like handle(); emits nothing (no call). */
 	hub_rc (*admit)(void *state, const struct hub_request *req, struct hub_response *resp);
+
+	/* ---- appended in ABI 1.14 (an older host ignores it) ---- */
+
+	/* optional (pull): the sync run that called pull() has ended, however
+	 * (caught up, failed after its retries, stopped, its lease lost).
+	 * Called once per run, on the thread of its pulls, after its last
+	 * pull() returned; a run may end without any pull (its cursor could
+	 * not be read).  A run's retries (HUB_RETRY, a page that failed to
+	 * commit) are pulls of that run; the next run is a new one.  Drop
+	 * here what is kept only to go on within a run: a request id sent
+	 * again so that a request that may have reached the server runs once
+	 * (reused by the next run, it gets the earlier run's answer, rows
+	 * written since then a run late), a result held open for the next
+	 * page.  An older host never calls it: stay correct without it. */
+	void (*run_end)(void *state);
 };
 
 /* The one exported symbol. */

@@ -7,6 +7,8 @@
  *           waits until the file `gate` exists (or the hub asks it to
  *           stop; HUB_RETRY after 30 s), emits "g3" and checkpoints "c3".
  *           With a cursor: nothing more to read (HUB_OK).
+ *   run_end()  counts the runs ended in gated_pull_run_ends (a test reads
+ *           it with dlsym()).
  */
 #include <hub_plugin.h>
 
@@ -29,6 +31,8 @@ struct gp_state {
 };
 
 static struct gp_state the_state;
+
+HUB_EXPORT int gated_pull_run_ends;
 
 static hub_rc gp_create(const struct hub_host *host, const struct hub_instance *inst,
 			void **state, char *err, size_t err_size)
@@ -97,6 +101,12 @@ static hub_rc gp_pull(void *state, struct hub_call *call, const char *cursor, si
 	return gp_page(st, call, "g3", "c3", err, err_size);
 }
 
+static void gp_run_end(void *state)
+{
+	(void)state;
+	gated_pull_run_ends++;
+}
+
 static const struct hub_plugin plugin = {
 	.abi = HUB_ABI_STAMP_INIT,
 	.name = "gated_pull",
@@ -106,6 +116,7 @@ static const struct hub_plugin plugin = {
 	.config = keys,
 	.create = gp_create,
 	.pull = gp_pull,
+	.run_end = gp_run_end,
 };
 
 HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)

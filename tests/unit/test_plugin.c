@@ -1803,6 +1803,31 @@ static void test_minors_1_6_and_1_10_give_what_they_appended(void)
 	free(path);
 }
 
+/* A pull plugin of ABI 1.13 ends at admit: its run_end (ABI 1.14), set
+ * past that end, is never taken; one of this hub's minor has it taken. */
+static void test_minor_1_13_has_no_run_end(void)
+{
+	char *path = test_plugin_path("minor_1_13");
+	struct plugin_module mod;
+	char *logged = load_logged(path, &mod);
+
+	free(logged);
+	CU_ASSERT_EQUAL_FATAL(mod.desc->abi.plugin_size, offsetof(struct hub_plugin, run_end));
+	CU_ASSERT_PTR_NOT_NULL(mod.desc->run_end);
+	CU_ASSERT_PTR_NULL(mod.run_end); /* set past its end: never called */
+	plugin_unload(&mod);
+	free(path);
+
+	path = test_plugin_path("gated_pull");
+	logged = load_logged(path, &mod);
+	free(logged);
+	CU_ASSERT_EQUAL_FATAL(mod.desc->abi.plugin_size, sizeof(struct hub_plugin));
+	CU_ASSERT_PTR_NOT_NULL(mod.desc->run_end);
+	CU_ASSERT_PTR_EQUAL(mod.run_end, mod.desc->run_end);
+	plugin_unload(&mod);
+	free(path);
+}
+
 /* Loads the plugin at `path` (freed) and checks the YAML's first source
  * against it; 0, or -1 with err set.  The caller frees *cfg and unloads
  * *mod. */
@@ -2250,6 +2275,7 @@ TEST_SUITE(plugin, NULL, NULL,
 	   TEST(test_unloadable_file_gives_dlerror),
 	   TEST(test_unresolved_symbol_is_refused_at_load),
 	   TEST(test_minors_1_6_and_1_10_give_what_they_appended),
+	   TEST(test_minor_1_13_has_no_run_end),
 	   TEST(test_pull_keys_on_a_push_source_unless_its_own),
 	   TEST(test_pull_kind_is_one_of_four_unless_the_plugins_own),
 	   TEST(test_pull_keys_the_plugin_does_not_declare_are_refused),

@@ -57,6 +57,8 @@ static struct {
 	hub_rc late_rc;       /* what that emit() answered */
 	struct sync_stop *stop;
 	int n_pulls;
+	int n_run_ends;       /* run_end() calls (ABI 1.14) */
+	int pulls_at_run_end; /* n_pulls when run_end() was last called */
 	const struct hub_host *host;
 } fake;
 
@@ -211,6 +213,13 @@ static hub_rc fake_pull(void *state, struct hub_call *call, const char *cursor, 
 	return i < fake.n_rows ? HUB_MORE : HUB_OK;
 }
 
+static void fake_run_end(void *state)
+{
+	(void)state;
+	fake.n_run_ends++;
+	fake.pulls_at_run_end = fake.n_pulls;
+}
+
 /* cursor: declared as a warehouse plugin does (ABI 1.13), so that the hub
  * saves its columns beside the cursor (sync_columns.c) */
 static const struct hub_config_key fake_keys[] = {
@@ -227,6 +236,7 @@ static const struct hub_plugin fake_desc = {
 	.config = fake_keys,
 	.create = fake_create,
 	.pull = fake_pull,
+	.run_end = fake_run_end,
 };
 
 struct world {
@@ -258,6 +268,7 @@ static void world_open_with(struct world *w, int n_rows, const char *limits)
 	w->mod.name = "fake";
 	w->mod.path = "(in the test)";
 	w->mod.desc = &fake_desc;
+	w->mod.run_end = fake_desc.run_end; /* as plugin_load() takes it */
 	CU_ASSERT_EQUAL_FATAL(plugin_instance_create(&w->mod, &w->th->cfg->sources[0], &w->inst,
 						     err, sizeof(err)), 0);
 	sync_stop_init(&w->stop);
@@ -403,6 +414,38 @@ static void test_retries_give_up_after_max_retries_keeping_the_cursor(void)
 	CU_ASSERT_STRING_EQUAL(rep.cursor, "25");
 	committed_cursor(&w, cur, sizeof(cur));
 	CU_ASSERT_STRING_EQUAL(cur, "25");
+	sync_report_free(&rep);
+	world_close(&w);
+}
+
+/* run_end() (ABI 1.14) is told once per run, after its last pull: not
+ * between a run's retries, which go on with what the plugin keeps for
+ * them (a request id sent again), but after the run that gave up, so the
+ * next run starts anew; and after a run caught up or stopped. */
+static void test_run_end_is_told_once_a_run_after_its_last_pull(void)
+{
+	struct world w;
+	struct sync_report rep;
+
+	world_open(&w, 40);
+	fake.n_flaky_pulls = 100;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_RETRY);
+	CU_ASSERT_EQUAL(fake.n_pulls, 3); /* max_retries: 2 */
+	CU_ASSERT_EQUAL(fake.n_run_ends, 1);
+	CU_ASSERT_EQUAL(fake.pulls_at_run_end, 3);
+	sync_report_free(&rep);
+	fake.n_flaky_pulls = 1;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_OK);
+	CU_ASSERT_EQUAL(rep.n_retries, 1);
+	CU_ASSERT_EQUAL(fake.n_pulls, 3 + 1 + 4); /* a retry, then 4 pages of 10 */
+	CU_ASSERT_EQUAL(fake.n_run_ends, 2);
+	CU_ASSERT_EQUAL(fake.pulls_at_run_end, 8);
+	sync_report_free(&rep);
+	fake.n_rows = 60;
+	fake.stop_during_pull = &w.stop;
+	CU_ASSERT_EQUAL(sync_run(&w.p, &rep), HUB_ERR_STOPPED);
+	CU_ASSERT_EQUAL(fake.n_run_ends, 3);
+	CU_ASSERT_EQUAL(fake.pulls_at_run_end, 9);
 	sync_report_free(&rep);
 	world_close(&w);
 }
@@ -1162,6 +1205,7 @@ TEST_SUITE(sync, NULL, NULL,
 	   TEST(test_more_without_progress_is_an_error),
 	   TEST(test_more_checkpointing_the_same_cursor_is_an_error),
 	   TEST(test_a_pull_code_not_of_hub_rc_is_named),
+	   TEST(test_run_end_is_told_once_a_run_after_its_last_pull),
 	   TEST(test_a_long_message_with_an_odd_code_is_kept_whole),
 	   TEST(test_a_holder_that_lost_its_lease_moves_no_cursor),
 	   TEST(test_pages_commit_with_their_cursor),
