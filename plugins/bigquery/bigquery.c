@@ -234,6 +234,16 @@ static hub_rc bq_pull(void *state, struct hub_call *call, const char *cursor, si
 	return rc;
 }
 
+/* The sync run ended (ABI 1.14): nothing of it is resumed by the next
+ * one, neither its open result nor its jobs.query pending a retry. */
+static void bq_run_end(void *state)
+{
+	struct bq_state *st = state;
+
+	rowpull_close(&st->pull);
+	bq_query_run_end(st->query);
+}
+
 /* What create() refuses of the values alone, for `profilehub check`
  * without --connect and `run` at start (ABI 1.10): bq_values_read(). */
 static hub_rc bq_check_config(const struct hub_host *host, const struct hub_instance *inst,
@@ -270,6 +280,7 @@ static const struct hub_plugin bq_plugin = {
 	.check_connect = bq_check_connect,
 	.check_config = bq_check_config,
 	.pull = bq_pull,
+	.run_end = bq_run_end,
 };
 
 HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)

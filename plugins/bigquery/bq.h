@@ -241,6 +241,10 @@ hub_rc bq_query_check(struct bq_query *q, struct rowmap *m, const char *param, c
 		      size_t err_size);
 /* Lets a long wait (jobComplete: false) end early when the hub stops. */
 void bq_query_set_call(struct bq_query *q, struct hub_call *call);
+/* The sync run ended (ABI 1.14): a jobs.query pending a retry under its
+ * requestId is forgotten, so the next run's is a new request (sent again,
+ * BigQuery would answer with the earlier run's job). */
+void bq_query_run_end(struct bq_query *q);
 
 /* ---- bq_param.c ---------------------------------------------------------- */
 

@@ -14,7 +14,8 @@
  *        keep failing or are refused (job_cancel)
  *
  * A jobs.query that failed in transit is sent again with the same
- * requestId, so BigQuery runs it once; a getQueryResults that failed
+ * requestId within the run, so BigQuery runs it once (the next run's is
+ * a new one: bq_query_run_end); a getQueryResults that failed
  * (in transit, 429, 5xx) is sent again as it was, so a job that ran is
  * read, not run again (bq_get_results).  Failures keep Google's reason
  * (bq_error.c).
@@ -62,7 +63,8 @@ static hub_rc api_call(struct bq_query *q, const char *url, const char *body, co
 	}
 }
 
-/* The requestId: the pending one when the same query failed in transit. */
+/* The requestId: the pending one when the same query failed in transit
+ * in this run. */
 static void request_id_for(struct bq_query *q, const char *param, int is_dry)
 {
 	int is_retry = !is_dry && q->has_pending &&
@@ -75,6 +77,13 @@ static void request_id_for(struct bq_query *q, const char *param, int is_dry)
 		request_id_new(q->request_id, sizeof(q->request_id));
 	}
 	q->has_pending = !is_dry;
+}
+
+void bq_query_run_end(struct bq_query *q)
+{
+	q->has_pending = 0;
+	free(q->pending_param);
+	q->pending_param = NULL;
 }
 
 /* ---- the job ----------------------------------------------------------------------- */

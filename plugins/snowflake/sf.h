@@ -90,6 +90,10 @@ hub_rc sf_api_check(struct sf_api *a, struct rowmap *m, const char *param, char 
 		    size_t err_size);
 /* Lets a long wait (202 polling) end early when the hub stops. */
 void sf_api_set_call(struct sf_api *a, struct hub_call *call);
+/* The sync run ended (ABI 1.14): a statement pending a retry under its
+ * requestId is forgotten, so the next run's is a new request (sent again
+ * with retry=true, Snowflake answers with the earlier run's result). */
+void sf_api_run_end(struct sf_api *a);
 
 /* ---- SQL API cells (sf_cell.c) -------------------------------------------- */
 

@@ -13,7 +13,9 @@
  * A POST that failed in transit (its answer cut, with a length or
  * without one) or with 429/503 is sent again with the same requestId and
  * retry=true, so Snowflake runs the statement at most once; a statement
- * that ran and failed (422) runs again under a new one.
+ * that ran and failed (422) runs again under a new one, and so does the
+ * next run's (sf_api_run_end): Snowflake would answer the requestId with
+ * the result it made for the earlier run.
  * A 202 is polled until the statement answers; a statement given up on
  * (the hub stops, its polls keep failing, it still runs query_timeout
  * after it was sent) is cancelled.  A poll answered 404 (the handle
@@ -148,7 +150,7 @@ out:
 
 /* The request id for this request body: the pending one again
  * (retry=true) when the same request (statement, bindings) failed in
- * transit, else a new one. */
+ * transit in this run, else a new one. */
 static int request_id_for(struct sf_api *a, const char *body)
 {
 	int is_retry = a->has_pending && a->pending_body && strcmp(body, a->pending_body) == 0;
@@ -160,6 +162,13 @@ static int request_id_for(struct sf_api *a, const char *body)
 	}
 	a->has_pending = 1;
 	return is_retry;
+}
+
+void sf_api_run_end(struct sf_api *a)
+{
+	a->has_pending = 0;
+	free(a->pending_body);
+	a->pending_body = NULL;
 }
 
 /* 1 when a poll's answer (not 200 or 202; err set from it) is a

@@ -301,6 +301,17 @@ static hub_rc sf_pull(void *state, struct hub_call *call, const char *cursor, si
 	return rc;
 }
 
+/* The sync run ended (ABI 1.14): nothing of it is resumed by the next
+ * one, neither its open result nor its statement pending a retry. */
+static void sf_run_end(void *state)
+{
+	struct sf_state *st = state;
+
+	rowpull_close(&st->pull);
+	if (st->api)
+		sf_api_run_end(st->api);
+}
+
 /* What create() refuses of the values alone, for `profilehub check`
  * without --connect and `run` at start (ABI 1.10): sf_values_read(). */
 static hub_rc sf_check_config(const struct hub_host *host, const struct hub_instance *inst,
@@ -339,6 +350,7 @@ static const struct hub_plugin sf_plugin = {
 	.check_connect = sf_check_connect,
 	.check_config = sf_check_config,
 	.pull = sf_pull,
+	.run_end = sf_run_end,
 };
 
 HUB_EXPORT const struct hub_plugin *hub_plugin_entry(const struct hub_host *host)

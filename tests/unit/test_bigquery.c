@@ -2759,6 +2759,49 @@ static void test_run_query_resends_cancels_and_logs_as_the_job_went(void)
 	fake_close(&f);
 }
 
+/* The plugin through the loader: a jobs.query refused for now (503) is
+ * sent again with its requestId by the run's retry; once the run has
+ * ended (run_end, ABI 1.14), the next run's is a new request with a new
+ * requestId: with the old one BigQuery would answer with the earlier
+ * run's job, its rows as they were then. */
+static void test_a_request_id_pending_at_a_run_end_is_not_sent_again(void)
+{
+	static const struct testlib_answer answers[] = {
+		{503, NULL, "{\"error\": {\"code\": 503, \"errors\": [{\"reason\": "
+			    "\"backendError\"}]}}"},
+		{503, NULL, "{\"error\": {\"code\": 503, \"errors\": [{\"reason\": "
+			    "\"backendError\"}]}}"},
+		{200, NULL, "{\"jobComplete\": true, \"totalRows\": \"0\", \"rows\": [], "
+			    "\"schema\": {\"fields\": [{\"name\": \"id\", \"type\": \"INTEGER\"}]}}"},
+	};
+	char err[1024] = "", got[16384], id[3][64] = {"", "", ""};
+	const char *at;
+	struct pt_fixture f;
+	struct fake_bq fb; /* its server only */
+	size_t n = 0;
+
+	fake_open(&fb, answers, 3);
+	pt_open(&f, "bigquery",
+		"sources:\n  - name: w\n    plugin: bigquery\n    project: proj-1\n"
+		"    access_token: t0k3n\n    endpoint: %s\n    cursor_type: INT64\n"
+		"    query: SELECT id FROM t WHERE id > :cursor ORDER BY id\n"
+		"    cursor: id\n    map: {custom_id: id, attributes: {n: id}}\n", fb.endpoint);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f.inst);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f.mod.run_end);
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL(pt_pull(&f, "[\"5\"]", 10, err, sizeof(err)), HUB_RETRY);
+	f.mod.run_end(f.inst->state);
+	CU_ASSERT_EQUAL(pt_pull(&f, "[\"5\"]", 10, err, sizeof(err)), HUB_OK);
+	pt_close(&f);
+	fake_requests(&fb, got, sizeof(got));
+	for (at = got; n < 3 && (at = strstr(at, "\"requestId\":\"")); at++, n++)
+		sscanf(at, "\"requestId\":\"%63[^\"]", id[n]);
+	CU_ASSERT_EQUAL(n, 3);
+	CU_ASSERT_STRING_EQUAL(id[1], id[0]);
+	CU_ASSERT_STRING_NOT_EQUAL(id[2], id[0]);
+	fake_close(&fb);
+}
+
 /* ---- a request's bound and a stop ---------------------------------------------------------- */
 
 static const struct bq_text *stop_once_read; /* should_stop: 1 once this text has bytes */
@@ -2923,6 +2966,7 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_webhook_check_warns_of_a_clear_text_url),
 	   TEST(test_webhook_check_refuses_what_create_refuses),
 	   TEST(test_request_id_is_kept_for_the_same_query_only),
+	   TEST(test_a_request_id_pending_at_a_run_end_is_not_sent_again),
 	   TEST(test_job_urls_name_the_job_s_project_and_location),
 	   TEST(test_jobs_query_body_asks_for_standard_sql_and_int64_times),
 	   TEST(test_job_answer_must_be_a_json_object),

@@ -1747,6 +1747,44 @@ out:
 	api_world_close(&w);
 }
 
+/* A statement refused for now (503) is sent again under its requestId
+ * with retry=true within the run; once the run has ended (its retries ran
+ * out), the next run's is a new request under a new requestId: with the
+ * old one Snowflake would answer the earlier run's result. */
+static void test_a_request_id_pending_at_a_run_end_is_not_sent_again(void)
+{
+	static const struct testlib_answer answers[] = {
+		{503, NULL, NULL},
+		{503, NULL, NULL},
+		{200, "Content-Type: application/json\r\n", "{\"data\": [[\"1\"]]}"},
+	};
+	struct hub_host host = {.now_ms = fixed_now_ms};
+	struct api_world w;
+	char err[SF_MSG] = "", got[16384], id[3][64];
+	int is_retry[3];
+	json_t *out = NULL;
+
+	if (api_world_open(&w, answers, 3, &host, NULL))
+		goto out;
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err,
+							sizeof(err)), HUB_RETRY);
+	sf_api_run_end(w.a);
+	CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err, sizeof(err)),
+			HUB_OK);
+	json_decref(out);
+	api_world_requests(&w, got, sizeof(got));
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL_FATAL(nth_post_request_id(got, i, id[i], sizeof(id[i]),
+							  &is_retry[i]), 0);
+	CU_ASSERT_STRING_EQUAL(id[1], id[0]);
+	CU_ASSERT_TRUE(is_retry[1]);
+	CU_ASSERT_STRING_NOT_EQUAL(id[2], id[0]);
+	CU_ASSERT_FALSE(is_retry[2]);
+out:
+	api_world_close(&w);
+}
+
 /* ---- a transfer's deadline and a stop ------------------------------------------------------ */
 
 #define TRICKLE_BYTE_MS 100  /* 10 bytes/s: curl's low-speed limit (1 byte/s) never trips */
@@ -1913,4 +1951,5 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_a_transfer_s_bound_is_query_timeout_60_s_at_least),
 	   TEST(test_a_statement_running_at_a_stop_is_cancelled),
 	   TEST(test_a_poll_answered_404_retries_the_run),
-	   TEST(test_a_statement_answer_broken_off_is_resent_under_its_request_id))
+	   TEST(test_a_statement_answer_broken_off_is_resent_under_its_request_id),
+	   TEST(test_a_request_id_pending_at_a_run_end_is_not_sent_again))
