@@ -294,6 +294,33 @@ static void test_a_late_tick_counts_from_its_start(void)
 	CU_ASSERT_EQUAL(e.next_run_ms, begin + 20 * MIN_MS);
 }
 
+/* A cron source whose run outlasts firings of its schedule (a run of 2 h
+ * 30 min of an hourly one), or whose tick comes hours late (the process
+ * suspended, the host down), runs once, at the first firing after the
+ * run's end: the missed firings are skipped, not run one after another. */
+static void test_a_cron_run_past_firings_is_followed_by_the_next_one_only(void)
+{
+	struct cron hourly = parse("0 * * * *");
+	struct sync_report r = report(HUB_OK, NULL, 0);
+	int64_t top = (t0 / (60 * MIN_MS) + 1) * 60 * MIN_MS;
+	const int64_t ends[] = {top + 150 * MIN_MS, top + 301 * MIN_MS};
+	const int64_t begins[] = {top, top + 300 * MIN_MS};
+
+	for (size_t i = 0; i < ARRAY_SIZE(ends); i++) {
+		struct sched_entry e;
+		int64_t next = (ends[i] / (60 * MIN_MS) + 1) * 60 * MIN_MS;
+
+		sched_entry_init(&e, "w", &hourly, t0, 0, &pol);
+		CU_ASSERT(sched_entry_is_due(&e, begins[i]));
+		CU_ASSERT_EQUAL(sched_entry_begin(&e, begins[i]), 0);
+		sched_entry_finish(&e, &r, ends[i], 0, &pol);
+		CU_ASSERT_EQUAL(e.state, SOURCE_IDLE);
+		CU_ASSERT(e.next_run_ms >= next && e.next_run_ms <= next + 30000);
+		CU_ASSERT(!sched_entry_is_due(&e, ends[i] + 1000));
+		CU_ASSERT(!sched_entry_is_due(&e, next - 1));
+	}
+}
+
 /* A tick exactly an interval late also counts the next from its start:
  * counted from the missed time, the next was due at once. */
 static void test_a_tick_exactly_an_interval_late_counts_from_its_start(void)
@@ -841,6 +868,7 @@ TEST_SUITE(scheduler, NULL, NULL,
 	   TEST(test_interval_jitter_does_not_add_up),
 	   TEST(test_a_late_tick_counts_from_its_start),
 	   TEST(test_a_tick_exactly_an_interval_late_counts_from_its_start),
+	   TEST(test_a_cron_run_past_firings_is_followed_by_the_next_one_only),
 	   TEST(test_a_run_begun_exactly_at_its_tick_is_a_tick_run),
 	   TEST(test_a_triggered_run_past_its_tick_is_no_tick_run),
 	   TEST(test_a_stopped_run_is_not_a_success),
