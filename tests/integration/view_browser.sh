@@ -13,7 +13,8 @@
 # 403 said on the page), custom IDs with spaces around
 # them, events of one time, Escape after a failed erase, event and
 # identifier type names an object inherits ("constructor", "__proto__"),
-# markup and direction overrides (U+202E) in the data, and the live poll's
+# markup and direction overrides (U+202E) in the data, values wider than a
+# phone (a list of matches, the erase dialog), and the live poll's
 # backoff on 503 and pause while the tab is hidden, a 502 and a 401 while
 # a profile is open, Back after a search, the search text kept out of the
 # page's address (a reload, Back, an older ?q= link), and a burst of events past what

@@ -154,4 +154,13 @@ add({ type: 'identify', message_id: 'seed-list-2', timestamp: at(30 * MIN),
   identifiers: { custom_id: 'list-2', installation_id: '<img src=x id=xss-list>' }, platform: 'web',
   attributes: { $email_address: '<b/id=xss-mail>@example.com' } });
 
+// long-1, long-2: custom IDs of 200 characters without a space, sharing an
+// email of 70: a list of matches, a profile and its erase dialog at a
+// phone's width, none wider than the screen
+for (const n of [1, 2]) {
+  add({ type: 'identify', message_id: `seed-long-${n}`, timestamp: at(20 * MIN),
+    identifiers: { custom_id: `long-${n}-${'x'.repeat(200)}` },
+    attributes: { $email_address: 'firstname.lastname.marketing-department@subsidiary-company.example.com' } });
+}
+
 process.stdout.write(out.join('\n') + '\n');

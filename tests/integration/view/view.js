@@ -27,7 +27,9 @@
 // erases nothing; names an object inherits (an event "constructor", an
 // external id type "__proto__") show as they are; markup in the data is
 // shown as text, and a direction override (U+202E) in a value reverses
-// none of the text around it; the live poll waits longer after each 503,
+// none of the text around it; values without a space wider than a phone (a
+// custom ID of 200 characters) break in a list of matches, a search's title
+// and the erase dialog rather than widen them; the live poll waits longer after each 503,
 // takes its error down once the hub answers, and reads nothing while the
 // tab is hidden (on the page's clock, moved by the test), not even after a
 // read under way when it was hidden; a profile ID of no one, a proxy's 502
@@ -674,6 +676,42 @@ async function hostileValues(browser) {
   await search(page, 'none\u202E1');
   check('a direction override in a search reverses not the sentence around it',
     await shownAfter(page, '#results-title', 'none\u202E1', '\u201d'));
+  await ctx.close();
+}
+
+// long-1, long-2 (seed.js): values without a space that are wider than a
+// phone (a custom ID of 200 characters, an email of 70) break rather than
+// widen the page: in a list of matches (a custom ID took the page to 2,500
+// px), in the title of a search that found nothing, and in the erase
+// dialog, whose "Type <the custom ID> to confirm" was cut at its edge
+// (read by scrolling the dialog sideways).
+async function longValues(browser) {
+  const { ctx, page } = await signedInPage(browser, 'long', { viewport: { width: 390, height: 844 } });
+  await search(page, 'firstname.lastname.marketing-department@subsidiary-company.example.com');
+  check('long values: the shared email lists both', (await page.$$('#results-list li')).length === 2,
+    await text(page, '#results-title'));
+  await noOverflow(page, 'long custom IDs and email in a list of matches at 390');
+  await page.click('#results-list li a');
+  await page.waitForSelector('#profile', { state: 'visible', timeout: bound(5000) });
+  await noOverflow(page, 'a long custom ID\'s profile at 390');
+  await page.click('#p-erase');
+  await page.waitForSelector('#erase-dialog', { state: 'visible', timeout: bound(3000) });
+  const [scrollW, clientW] = await page.evaluate(() => {
+    const d = document.getElementById('erase-dialog');
+    return [d.scrollWidth, d.clientWidth];
+  });
+  check('long values: the erase dialog shows the whole ID to type, not cut at its edge', scrollW <= clientW,
+    `scrollWidth ${scrollW} > clientWidth ${clientW}`);
+  check('long values: "to confirm" follows the ID inside the dialog', await page.evaluate(() => {
+    const d = document.getElementById('erase-dialog').getBoundingClientRect();
+    const r = document.getElementById('erase-word').getBoundingClientRect();
+    return r.right <= d.right && r.width > 0;
+  }));
+  await page.click('#erase-cancel');
+  await search(page, `none-${'x'.repeat(200)}`);
+  check('long values: a search that found nothing says so', /No profile matches/.test(await text(page, '#results-title')));
+  await noOverflow(page, 'a long search that found nothing at 390');
+  await shot(page, '15-long-values-390');
   await ctx.close();
 }
 
@@ -1347,6 +1385,7 @@ async function main() {
     await eraseEscape(browser);
     await inheritedNames(browser);
     await hostileValues(browser);
+    await longValues(browser);
     await livePolling(browser);
     await refusedMidSession(browser);
     await searchTextOffTheAddress(browser);
