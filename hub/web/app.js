@@ -418,9 +418,17 @@ function renderSummary(p) {
   fact(dl, "First seen", timeEl(p.created_at, true));
 }
 
-function renderMatched(p, by, q) {
+/* How the profile was reached: the search that found it (by, q), or the
+ * page's address when it names a profile merged into this one (asked):
+ * a link kept from before a merge opened another ID without a word. */
+function renderMatched(p, by, q, asked) {
   const box = $("p-matched");
   const kinds = (by || "").split(",").filter(Boolean);
+  if ((!kinds.length || !q) && asked && asked !== p.profile_id) {
+    box.replaceChildren("The address names “", bdi(asked), "”, an older ID of this profile, merged into it");
+    box.hidden = false;
+    return;
+  }
   if (!kinds.length || !q) { box.hidden = true; return; }
   const older = kinds.includes("profile_id") && q !== p.profile_id ? " (an older ID of this profile, merged into it)" : "";
   box.replaceChildren(`Found by ${kinds.map(kindName).join(" and ")}: “`, bdi(q), `”${older}`);
@@ -868,7 +876,7 @@ async function openProfile(id, by, q) {
     ]);
     if (state.gen !== gen) return;
     Object.assign(state, { profile: p, docKey: docKeyOf(p), seen: new Set(), next: first.next });
-    renderMatched(p, by, q);
+    renderMatched(p, by, q, id);
     renderProfile(p, hist);
     $("p-events").replaceChildren();
     addEvents(first.events, false);

@@ -9,7 +9,8 @@
 // see several matches listed and an empty result explained, page through a
 // long identity history ("Show more"), open an
 // anonymous session and watch it become the logged-in user after a login
-// merge, see a new event appear within 2 s without a reload, scroll to load
+// merge (a link to the session's ID then opens the survivor and says
+// why), see a new event appear within 2 s without a reload, scroll to load
 // older events, expand an event, download the access document, erase with
 // the confirmation and see the person gone (also on a second tab that had
 // them open), all at 1280x800 and at 390x844 with no horizontal overflow.
@@ -1224,6 +1225,16 @@ async function main() {
     check('the session\'s profile ID: opens the survivor, called an older ID',
       (await text(page, '#p-title')) === 'ann-42' && /^Found by profile ID: .*an older ID of this profile/
         .test(await text(page, '#p-matched')), await text(page, '#p-matched'));
+    // a link to the session kept from before the merge: the survivor, and why
+    await page.goto(`${BASE}/?profile=${anonPid}`);
+    await page.waitForFunction(() => document.getElementById('p-title').textContent === 'ann-42', null,
+      { timeout: bound(5000) }).catch(() => {});
+    check('a link to a merged profile: opens the survivor, at the survivor\'s address',
+      (await text(page, '#p-title')) === 'ann-42' && (await openPid(page)) === annPid, await openPid(page));
+    check('a link to a merged profile: says the link\'s ID is an older one of this profile',
+      (await visible(page, '#p-matched')) && (await text(page, '#p-matched')).includes(anonPid) &&
+        /an older ID of this profile, merged into it/.test(await text(page, '#p-matched')),
+      await text(page, '#p-matched'));
 
     // -- a new event appears live within 2 s
     await page.evaluate(() => { window.__noReload = true; });
