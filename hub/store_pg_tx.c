@@ -84,19 +84,37 @@ static void tx_reset(struct pg_store *ps)
 	memo_reset(&ps->memo);
 }
 
+/* A transaction a failed BEGIN left open on a live connection is rolled
+ * back, the failure's error kept: else what ran next outside a
+ * transaction (a read, a lease) failed "current transaction is aborted"
+ * (25P02) until the next BEGIN. */
+static void begin_failed_end(struct pg_store *ps)
+{
+	char keep_err[sizeof(ps->base.err)];
+
+	if (PQstatus(ps->conn) != CONNECTION_OK ||
+	    PQtransactionStatus(ps->conn) == PQTRANS_IDLE)
+		return;
+	memcpy(keep_err, ps->base.err, sizeof(keep_err)); /* the cause matters more */
+	if (pg_exec_simple(ps, "ROLLBACK", W_ROLLBACK))
+		ps->is_ready = 0; /* reset before its next use */
+	memcpy(ps->base.err, keep_err, sizeof(keep_err));
+}
+
 /* BEGIN of a write transaction, with meta.schema_version read in the same
  * round trip: a newer hub that migrated the shared schema since this one
  * opened it stops this one's writes (pg_schema_check).  0, -1 with the
- * error set, -2 refused (rolled back). */
+ * error set (nothing left open), -2 refused (rolled back). */
 static int begin_write(struct pg_store *ps)
 {
 	PGresult *res = PQexec(ps->conn, "BEGIN; SELECT value FROM meta"
 					 " WHERE key = 'schema_version'");
 	int rc = 0;
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = pg_fail(ps, res, W_BEGIN);
-	else if (pg_schema_check(ps, PQntuples(res) ? PQgetvalue(res, 0, 0) : "0")) {
+		begin_failed_end(ps);
+	} else if (pg_schema_check(ps, PQntuples(res) ? PQgetvalue(res, 0, 0) : "0")) {
 		pg_exec_simple(ps, "ROLLBACK", W_ROLLBACK);
 		pg_leases_give_up(ps); /* the newer processes deliver */
 		rc = -2;

@@ -741,12 +741,16 @@ static void exec_setting_is(struct store *s, const char *name, const char *want)
 	PQclear(res);
 }
 
-/* A DBA's session on the database of url, holding profiles locked in an
+/* A DBA's session on the database of url, holding `table` locked in an
  * open transaction (PQexec(dba, "ROLLBACK") lets it go). */
-static PGconn *exec_dba_locks_profiles(const char *url)
+static PGconn *exec_dba_locks(const char *url, const char *table)
 {
 	PGconn *dba = PQconnectdb(url);
-	PGresult *res = PQexec(dba, "BEGIN; LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE");
+	char sql[96];
+	PGresult *res;
+
+	snprintf(sql, sizeof(sql), "BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", table);
+	res = PQexec(dba, sql);
 
 	CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
@@ -781,7 +785,7 @@ static void test_pg_a_held_lock_fails_a_write_after_the_lock_timeout(void)
 	CU_ASSERT_EQUAL_FATAL(store_pg_open(short_url, "", &s3, err, sizeof(err)), 0);
 	exec_setting_is(s3, "lock_timeout", "0");
 	store_close(s3);
-	dba = exec_dba_locks_profiles(url);
+	dba = exec_dba_locks(url, "profiles");
 	CU_ASSERT_EQUAL_FATAL(pg_begin(s2), 0);
 	CU_ASSERT_EQUAL(exec_insert_p(s2) || pg_commit(s2), 1);
 	CU_ASSERT_EQUAL(s2->is_retryable, 1);
@@ -798,6 +802,33 @@ static void test_pg_a_held_lock_fails_a_write_after_the_lock_timeout(void)
 	CU_ASSERT_EQUAL(exec_insert_p(s2), 0);
 	CU_ASSERT_EQUAL(pg_commit(s2), 0);
 	exec_value_is(url, "SELECT count(*) FROM profiles", "1");
+	PQfinish(dba);
+	store_close(s2);
+	exec_close(s);
+}
+
+/* A BEGIN whose read of the schema's version failed on a live connection
+ * (meta locked by a DBA past lock_timeout) left the session in the failed
+ * transaction: what ran next outside a transaction (a read, a lease)
+ * failed with "current transaction is aborted" (SQLSTATE 25P02) until the
+ * next BEGIN.  It is rolled back at once, its cause kept as the error. */
+static void test_pg_a_failed_begin_leaves_no_transaction_open(void)
+{
+	char url[512], short_url[600], err[512] = "";
+	struct store *s, *s2 = NULL;
+	PGconn *dba;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	snprintf(short_url, sizeof(short_url), "%s?options=-c%%20lock_timeout%%3D300ms", url);
+	CU_ASSERT_EQUAL_FATAL(store_pg_open(short_url, "", &s2, err, sizeof(err)), 0);
+	dba = exec_dba_locks(url, "meta");
+	CU_ASSERT_EQUAL(pg_begin(s2), -1);
+	CU_ASSERT_EQUAL(s2->is_lock_timeout, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s2), "SQLSTATE 55P03"));
+	CU_ASSERT_EQUAL(PQtransactionStatus(pgs(s2)->conn), PQTRANS_IDLE);
+	PQclear(PQexec(dba, "ROLLBACK"));
+	CU_ASSERT_EQUAL(exec_reads(s2), 1); /* not "current transaction is aborted" */
 	PQfinish(dba);
 	store_close(s2);
 	exec_close(s);
@@ -846,7 +877,7 @@ static void test_pg_store_lock_timeout_wins_over_the_databases(void)
 	pgs(keyed)->reconnect_at_ms = 0;
 	CU_ASSERT_EQUAL(pg_reconnect(pgs(keyed)), 0);
 	exec_setting_is(keyed, "lock_timeout", "300ms");
-	dba = exec_dba_locks_profiles(url);
+	dba = exec_dba_locks(url, "profiles");
 	CU_ASSERT_EQUAL_FATAL(pg_begin(keyed), 0);
 	CU_ASSERT_EQUAL(exec_insert_p(keyed) || pg_commit(keyed), 1);
 	CU_ASSERT_EQUAL(keyed->is_lock_timeout, 1);
@@ -1213,6 +1244,7 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_exec_a_first_line_is_cut_to_its_buffer),
 	   TEST(test_pg_a_schema_migrated_by_a_newer_hub_stops_writes),
 	   TEST(test_pg_a_held_lock_fails_a_write_after_the_lock_timeout),
+	   TEST(test_pg_a_failed_begin_leaves_no_transaction_open),
 	   TEST(test_pg_store_lock_timeout_wins_over_the_databases),
 	   TEST(test_pg_an_older_hub_gives_up_its_leases_after_a_migration),
 	   TEST(test_pg_a_lease_refused_at_its_take_gives_up_the_ones_held),
