@@ -834,6 +834,29 @@ static void test_pg_a_failed_begin_leaves_no_transaction_open(void)
 	exec_close(s);
 }
 
+/* A commit after a statement failed, the failure read and the transaction
+ * not rolled back (a caller going on past it), stores nothing and says
+ * it failed: the server ends such a transaction as ROLLBACK whatever is
+ * sent, and a commit said to succeed would answer 2xx for nothing. */
+static void test_pg_a_commit_after_a_failed_statement_fails(void)
+{
+	char url[512];
+	struct store *s;
+
+	if (!(s = exec_open(url, sizeof(url))))
+		return;
+	CU_ASSERT_EQUAL_FATAL(pg_begin(s), 0);
+	CU_ASSERT_EQUAL(exec_insert_p(s), 0);
+	CU_ASSERT_EQUAL(exec_insert_p(s), 0); /* sent: P again, refused by its key */
+	CU_ASSERT_EQUAL(exec_reads(s), 0);    /* the refusal read here */
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_error(s), "SQLSTATE 23505"));
+	CU_ASSERT_EQUAL(pg_commit(s), -1);
+	pg_rollback(s);
+	CU_ASSERT_EQUAL(PQtransactionStatus(pgs(s)->conn), PQTRANS_IDLE);
+	exec_value_is(url, "SELECT count(*) FROM profiles", "0");
+	exec_close(s);
+}
+
 /* The store of EXEC_DB (exec_open's) that store_open makes from a config
  * whose store section is `url` and `extra` YAML: the hub's way.  NULL, and
  * the reason on stderr, when it cannot. */
@@ -1245,6 +1268,7 @@ TEST_SUITE(store_pg, NULL, NULL,
 	   TEST(test_pg_a_schema_migrated_by_a_newer_hub_stops_writes),
 	   TEST(test_pg_a_held_lock_fails_a_write_after_the_lock_timeout),
 	   TEST(test_pg_a_failed_begin_leaves_no_transaction_open),
+	   TEST(test_pg_a_commit_after_a_failed_statement_fails),
 	   TEST(test_pg_store_lock_timeout_wins_over_the_databases),
 	   TEST(test_pg_an_older_hub_gives_up_its_leases_after_a_migration),
 	   TEST(test_pg_a_lease_refused_at_its_take_gives_up_the_ones_held),
