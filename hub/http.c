@@ -230,7 +230,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	struct http_req *req = *con_cls;
 	int rc;
 
-	(void)version;
 	if (!req || req == (void *)&path_nul_mark) {
 		int is_path_nul = req != NULL;
 
@@ -247,7 +246,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		pthread_mutex_lock(&srv->active_lock);
 		srv->active += !req->is_uncounted;
 		pthread_mutex_unlock(&srv->active_lock);
-		return http_route_request(req, url, method, is_path_nul);
+		return http_route_request(req, url, method, version, is_path_nul);
 	}
 	if (*upload_size) {
 		if (req->kind == REQ_ANSWERED) {

@@ -22,6 +22,13 @@ static void headers_take(const char **first, int *n, const char *value)
 	(*n)++;
 }
 
+void http_headers_set_version(struct http_headers *h, const char *version)
+{
+	/* libmicrohttpd answers 505 to any version but HTTP/1.x */
+	h->is_host_required = version && strncmp(version, "HTTP/1.", 7) == 0 &&
+			      strcmp(version + 7, "0") != 0;
+}
+
 void http_headers_add(struct http_headers *h, const char *name, const char *value)
 {
 	if (!name)
@@ -38,8 +45,8 @@ void http_headers_add(struct http_headers *h, const char *name, const char *valu
 		headers_take(&h->expect, &h->n_expects, value);
 	else if (strcasecmp(name, "X-Signature") == 0)
 		h->n_signatures++;
-	else if (strcasecmp(name, "Host") == 0 && !h->host)
-		h->host = value;
+	else if (strcasecmp(name, "Host") == 0)
+		headers_take(&h->host, &h->n_hosts, value);
 }
 
 /*
@@ -71,7 +78,8 @@ const char *http_headers_framing_problem(const struct http_headers *h)
  * "gzip" is gzip, refused 415 on one line), two Authorization or
  * X-Signature lines (a plugin's credential headers) two credentials.  Only
  * the first line was read, so a second coding went unseen and only the
- * first credential was checked.
+ * first credential was checked.  Two Host lines (RFC 9112 3.2: a server
+ * MUST answer 400) name two hosts, of which /metrics read the first.
  */
 const char *http_headers_twice(const struct http_headers *h)
 {
@@ -81,6 +89,15 @@ const char *http_headers_twice(const struct http_headers *h)
 		return "Authorization more than once: send one credential";
 	if (h->n_signatures > 1)
 		return "X-Signature more than once: send one signature";
+	if (h->n_hosts > 1)
+		return "Host more than once: send one Host";
+	return NULL;
+}
+
+const char *http_headers_host_missing(const struct http_headers *h)
+{
+	if (h->is_host_required && !h->n_hosts)
+		return "Host missing: an HTTP/1.1 request names its host in a Host header";
 	return NULL;
 }
 
@@ -88,13 +105,14 @@ int http_headers_refusal(const struct http_headers *h, struct http_headers_refus
 {
 	const char *framing = http_headers_framing_problem(h);
 	const char *twice = http_headers_twice(h);
+	const char *no_host = http_headers_host_missing(h);
 
 	memset(out, 0, sizeof(*out));
-	if (!framing && !twice)
+	if (!framing && !twice && !no_host)
 		return 0;
 	out->status = 400;
-	out->code = framing ? "bad_framing" : "duplicate_header";
-	out->message = framing ? framing : twice;
+	out->code = framing ? "bad_framing" : twice ? "duplicate_header" : "missing_host";
+	out->message = framing ? framing : twice ? twice : no_host;
 	out->is_closing = framing != NULL;
 	return 1;
 }

@@ -3,8 +3,9 @@
  * libmicrohttpd: the header lines as it hands them over, and the request
  * target.  The framing checks against request smuggling, the announced
  * Content-Length against http.max_body, Expect: 100-continue, the API's
- * Content-Encoding, absolute-form targets, %00 in a path.  http_request.c
- * feeds these from a connection; tests/fuzz/fuzz_httphdr.c from arbitrary bytes.
+ * Content-Encoding, Host (one, and present in HTTP/1.1), absolute-form
+ * targets, %00 in a path.  http_request.c feeds these from a connection;
+ * tests/fuzz/fuzz_httphdr.c from arbitrary bytes.
  */
 #ifndef HUB_HTTP_HEADERS_H
 #define HUB_HTTP_HEADERS_H
@@ -22,8 +23,9 @@ struct http_headers {
 	const char *content_length, *transfer_encoding, *content_encoding;
 	const char *expect, *authorization;
 	const char *host; /* the first Host line, or NULL */
-	int n_lengths, n_codings, n_encodings, n_auths, n_expects;
+	int n_lengths, n_codings, n_encodings, n_auths, n_expects, n_hosts;
 	int n_signatures; /* X-Signature, the Segment webhook's HMAC */
+	int is_host_required; /* HTTP/1.1 (http_headers_set_version); 0: HTTP/1.0 */
 };
 
 /* A refusal decided from the headers alone: `code` and `message` are
@@ -35,6 +37,10 @@ struct http_headers_refusal {
 	int is_closing; /* the body's end is uncertain: answer now, then close */
 };
 
+/* The request line's version ("HTTP/1.1"): a request of HTTP/1.1 or later
+ * must name its Host (RFC 9112 3.2), one of HTTP/1.0 need not. */
+void http_headers_set_version(struct http_headers *h, const char *version);
+
 /* Takes one header line; name and value borrowed (NULL name: ignored). */
 void http_headers_add(struct http_headers *h, const char *name, const char *value);
 
@@ -43,12 +49,16 @@ void http_headers_add(struct http_headers *h, const char *name, const char *valu
  * or NULL when the body's end is certain. */
 const char *http_headers_framing_problem(const struct http_headers *h);
 
-/* Content-Encoding, Authorization or X-Signature sent on more than one line: the
- * message naming the header, or NULL. */
+/* Content-Encoding, Authorization, X-Signature or Host sent on more than one
+ * line: the message naming the header, or NULL. */
 const char *http_headers_twice(const struct http_headers *h);
 
+/* An HTTP/1.1 request without Host (RFC 9112 3.2): the message, or NULL. */
+const char *http_headers_host_missing(const struct http_headers *h);
+
 /* 1 and *out filled when the headers alone refuse the request (400: the
- * framing, then a header sent twice); 0 when they do not. */
+ * framing, then a header sent twice, then Host missing); 0 when they do
+ * not. */
 int http_headers_refusal(const struct http_headers *h, struct http_headers_refusal *out);
 
 /* Does the client wait for 100 Continue before it sends its body? */

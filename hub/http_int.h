@@ -122,9 +122,10 @@ enum ignored_body { IGNORED_BLANK, IGNORED_OPEN, IGNORED_EMPTY_OBJECT, IGNORED_C
 /* ---- http_request.c ----------------------------------------------------- */
 
 /* Headers in: chooses req's route and refuses what can be refused now
- * (`is_path_nul`: the target holds %00, on_uri). */
+ * (`version`: the request line's, "HTTP/1.1"; `is_path_nul`: the target
+ * holds %00, on_uri). */
 enum MHD_Result http_route_request(struct http_req *req, const char *target,
-				   const char *method, int is_path_nul);
+				   const char *method, const char *version, int is_path_nul);
 /* End of body: runs the route, or answers its refusal. */
 enum MHD_Result http_request_finish(struct http_req *req, const char *method);
 /* Queues r's answer (its body taken) and counts it. */

@@ -576,7 +576,7 @@ static enum MHD_Result head_add(void *cls, enum MHD_ValueKind kind, const char *
 }
 
 enum MHD_Result http_route_request(struct http_req *req, const char *target,
-				   const char *method, int is_path_nul)
+				   const char *method, const char *version, int is_path_nul)
 {
 	const char *url = http_target_origin_path(target);
 	struct http_server *srv = req->srv;
@@ -584,6 +584,7 @@ enum MHD_Result http_route_request(struct http_req *req, const char *target,
 	int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	int denied;
 
+	http_headers_set_version(&req->head, version);
 	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, head_add, req);
 	cors_decide(req, url);
 	if (atomic_load(&srv->stopping)) {
@@ -595,8 +596,8 @@ enum MHD_Result http_route_request(struct http_req *req, const char *target,
 		return http_answer_reply(req, &r);
 	}
 	/* a body of uncertain end is answered 400 and its connection closed,
-	 * never read; a header twice is refuse()d (the framing is sound, a
-	 * body on its way is drained first) */
+	 * never read; a header twice or Host missing is refuse()d (the
+	 * framing is sound, a body on its way is drained first) */
 	if (http_headers_refusal(&req->head, &bad)) {
 		if (strncmp(url, "/in/", 4) == 0)
 			req->mount = mount_of_url(srv, url); /* its source's error shape */

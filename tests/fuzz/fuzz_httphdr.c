@@ -6,7 +6,8 @@
  *
  *   the framing checks against request smuggling (Content-Length and
  *   Transfer-Encoding: counts and values), Content-Encoding,
- *   Authorization and X-Signature twice, the refusal they make (400, closing or not),
+ *   Authorization, X-Signature and Host twice, Host missing in HTTP/1.1,
+ *   the refusal they make (400, closing or not),
  *   Expect: 100-continue, the announced Content-Length against the limit,
  *   whether a refused request's body is drained, the API's
  *   Content-Encoding refusal (its message), the bearer token of /v1 and
@@ -16,6 +17,7 @@
  *
  *   byte 0   bits 0-1  http.max_body: 1, 512, 1 MiB or 2^62
  *            bits 2-3  the API's message buffer: 160 (http_request.c's), 1, 16, 40
+ *            bit 4     the version: HTTP/1.0, or HTTP/1.1 (Host required)
  *   rest     lines (\n; a NUL ends a line's text, as a header cannot hold
  *            one): the method, the target, then one header a line,
  *            "name:value" (no ':': the name, an empty value).  "@D..." with
@@ -23,7 +25,8 @@
  *            mutations reach the headers the hub reads.
  *
  * Findings, besides crashes, sanitizer reports: a count or first value
- * that is not the header list's (names without case); a framing verdict
+ * that is not the header list's (names without case); an HTTP/1.1
+ * request without Host, or any with two, taken; a framing verdict
  * other than RFC 9112's (Content-Length twice, with Transfer-Encoding,
  * Transfer-Encoding twice or not "chunked") and so a request with two
  * Content-Length lines ever taken; a refusal without a status, code or
@@ -180,6 +183,7 @@ static void check_collected(const struct head_in *in, const struct http_headers 
 	CHECK(count_named(in, "Authorization", &v) == h->n_auths && v == h->authorization);
 	CHECK(count_named(in, "Expect", &v) == h->n_expects && v == h->expect);
 	CHECK(count_named(in, "X-Signature", &v) == h->n_signatures);
+	CHECK(count_named(in, "Host", &v) == h->n_hosts && v == h->host);
 }
 
 static void check_refusal(const struct http_headers *h)
@@ -187,14 +191,17 @@ static void check_refusal(const struct http_headers *h)
 	const char *te = h->transfer_encoding;
 	int is_uncertain = (h->n_lengths && h->n_codings) || h->n_lengths > 1 ||
 			   h->n_codings > 1 || (te && !eq_nocase(te, "chunked"));
-	int is_twice = h->n_encodings > 1 || h->n_auths > 1 || h->n_signatures > 1;
+	int is_twice = h->n_encodings > 1 || h->n_auths > 1 || h->n_signatures > 1 ||
+		       h->n_hosts > 1;
+	int is_hostless = h->is_host_required && !h->n_hosts;
 	const char *framing = http_headers_framing_problem(h);
 	struct http_headers_refusal r;
 	int is_refused = http_headers_refusal(h, &r);
 
 	CHECK((framing != NULL) == is_uncertain);
 	CHECK((http_headers_twice(h) != NULL) == is_twice);
-	CHECK(is_refused == (is_uncertain || is_twice));
+	CHECK((http_headers_host_missing(h) != NULL) == is_hostless);
+	CHECK(is_refused == (is_uncertain || is_twice || is_hostless));
 	if (h->n_lengths > 1) /* never taken, never read */
 		CHECK(is_refused && r.is_closing);
 	if (!is_refused) {
@@ -204,7 +211,9 @@ static void check_refusal(const struct http_headers *h)
 	CHECK(r.status == 400 && r.code && r.message && r.message[0]);
 	CHECK(is_printable(r.message));
 	CHECK(r.is_closing == is_uncertain);
-	CHECK(strcmp(r.code, is_uncertain ? "bad_framing" : "duplicate_header") == 0);
+	CHECK(strcmp(r.code, is_uncertain ? "bad_framing"
+			     : is_twice   ? "duplicate_header"
+					  : "missing_host") == 0);
 }
 
 /* The digits of an all-digit value of up to 19 digits into *n, or 0. */
@@ -371,6 +380,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size - 1] = '\0';
 	parse_input(&in, text, size - 1);
 	memset(&h, 0, sizeof(h));
+	http_headers_set_version(&h, data[0] & 16 ? "HTTP/1.1" : "HTTP/1.0");
 	for (size_t i = 0; i < in.n; i++)
 		http_headers_add(&h, in.name[i], in.value[i]);
 	check_collected(&in, &h);

@@ -324,6 +324,65 @@ static void test_a_method_in_lowercase_is_no_routes(void)
 	world_close(&w);
 }
 
+/* `req` sent alone on a new connection: the answer into buf (the
+ * connection closed by the request's "Connection: close"). */
+static void raw_exchange(const struct world *w, const char *req, char *buf, size_t size)
+{
+	int fd = raw_connect(w->port), closed;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+	raw_read_all(fd, buf, size, 5000, &closed);
+	close(fd);
+}
+
+/* RFC 9112 3.2: an HTTP/1.1 request without Host, or one with two, is
+ * answered 400 (JSON, naming Host) and nothing it carries is stored; an
+ * HTTP/1.0 request needs none. */
+static void test_host_missing_or_twice_is_400(void)
+{
+	static const struct {
+		const char *head;
+		const char *code; /* NULL: taken */
+	} rows[] = {
+		{"POST /in/web/v1/echo HTTP/1.1\r\n", "missing_host"},
+		{"POST /in/web/v1/echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n", "duplicate_header"},
+		{"POST /in/web/v1/echo HTTP/1.0\r\nHost: a\r\nhost: a\r\n", "duplicate_header"},
+		{"POST /in/web/v1/echo HTTP/1.0\r\n", NULL},
+		{"POST /in/web/v1/echo HTTP/1.1\r\nHost: x\r\n", NULL},
+	};
+	struct world w;
+	char req[512], buf[2048];
+	size_t n_taken = 0;
+
+	world_open(&w, NULL, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		snprintf(req, sizeof(req),
+			 "%sConnection: close\r\nContent-Length: 3\r\n\r\nh%zu\n", rows[i].head,
+			 i);
+		raw_exchange(&w, req, buf, sizeof(buf));
+		if (!rows[i].code) {
+			CU_ASSERT(strncmp(buf + 8, " 200", 4) == 0);
+			n_taken++;
+		} else {
+			const char *body = strstr(buf, "\r\n\r\n");
+			json_t *o = body ? json_loads(body + 4, 0, NULL) : NULL;
+			json_t *e = json_object_get(o, "error");
+
+			CU_ASSERT(strncmp(buf + 8, " 400", 4) == 0);
+			CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(e, "code")) ?: "",
+					       rows[i].code);
+			CU_ASSERT_EQUAL(strncmp(json_string_value(json_object_get(e, "message")) ?: "",
+						"Host ", 5), 0);
+			json_decref(o);
+		}
+		if (!strstr(buf, rows[i].code ? rows[i].code : " 200"))
+			fprintf(stderr, "\n  row %zu: %s", i, buf);
+		CU_ASSERT_EQUAL(world_profiles(&w), n_taken);
+	}
+	world_close(&w);
+}
+
 static void test_header_lookup_ignores_case(void)
 {
 	static const char *const good[] = {"AUTHORIZATION: Bearer k-123", NULL};
@@ -2000,6 +2059,7 @@ TEST_SUITE(http, http_suite_init, http_suite_clean,
 	   TEST(test_stop_under_load_never_aborts),
 	   TEST(test_slow_clients_do_not_exhaust_the_server),
 	   TEST(test_a_method_in_lowercase_is_no_routes),
+	   TEST(test_host_missing_or_twice_is_400),
 	   TEST(test_a_request_kept_past_its_route_is_refused),
 	   TEST(test_query_of_a_made_up_request_is_none),
 	   TEST(test_a_header_refusal_on_a_source_is_in_its_shape),

@@ -35,24 +35,38 @@ static void test_header_lists_that_are_refused(void)
 		const char *lines[MAX_ROW_LINES];
 		const char *code; /* NULL: taken */
 		int is_closing;
+		const char *version; /* the request line's; NULL: none said */
 	} rows[] = {
-		{{"Content-Length: 5", "Host: x"}, NULL, 0},
-		{{"Transfer-Encoding: Chunked"}, NULL, 0},
-		{{"Content-Length: 5", "transfer-encoding: chunked"}, "bad_framing", 1},
-		{{"Content-Length: 2", "CONTENT-LENGTH: 2"}, "bad_framing", 1},
-		{{"Transfer-Encoding: chunked", "Transfer-Encoding: identity"}, "bad_framing", 1},
-		{{"Transfer-Encoding: gzip, chunked"}, "bad_framing", 1},
-		{{"Transfer-Encoding: "}, "bad_framing", 1},
+		{{"Content-Length: 5", "Host: x"}, NULL, 0, NULL},
+		{{"Transfer-Encoding: Chunked"}, NULL, 0, NULL},
+		{{"Content-Length: 5", "transfer-encoding: chunked"}, "bad_framing", 1, NULL},
+		{{"Content-Length: 2", "CONTENT-LENGTH: 2"}, "bad_framing", 1, NULL},
+		{{"Transfer-Encoding: chunked", "Transfer-Encoding: identity"}, "bad_framing", 1,
+		 NULL},
+		{{"Transfer-Encoding: gzip, chunked"}, "bad_framing", 1, NULL},
+		{{"Transfer-Encoding: "}, "bad_framing", 1, NULL},
 		/* one list on one line: chunked is not the only coding */
-		{{"Transfer-Encoding: chunked, identity"}, "bad_framing", 1},
-		{{"Transfer-Encoding: chunkedx"}, "bad_framing", 1},
-		{{"Content-Encoding: identity", "content-encoding: gzip"}, "duplicate_header", 0},
-		{{"Authorization: Bearer a", "Authorization: Bearer b"}, "duplicate_header", 0},
-		{{"X-Signature: 00", "x-signature: 11"}, "duplicate_header", 0},
-		{{"X-Signature: 00", "Authorization: Basic a"}, NULL, 0},
+		{{"Transfer-Encoding: chunked, identity"}, "bad_framing", 1, NULL},
+		{{"Transfer-Encoding: chunkedx"}, "bad_framing", 1, NULL},
+		{{"Content-Encoding: identity", "content-encoding: gzip"}, "duplicate_header", 0,
+		 NULL},
+		{{"Authorization: Bearer a", "Authorization: Bearer b"}, "duplicate_header", 0,
+		 NULL},
+		{{"X-Signature: 00", "x-signature: 11"}, "duplicate_header", 0, NULL},
+		{{"X-Signature: 00", "Authorization: Basic a"}, NULL, 0, NULL},
+		/* RFC 9112 3.2: an HTTP/1.1 request without Host is 400, one
+		 * of HTTP/1.0 needs none; two Host lines are 400 in either;
+		 * an empty Host is a valid one */
+		{{"Content-Length: 2"}, "missing_host", 0, "HTTP/1.1"},
+		{{"Host: x"}, NULL, 0, "HTTP/1.1"},
+		{{"HOST: "}, NULL, 0, "HTTP/1.1"},
+		{{"Host: a", "Host: a"}, "duplicate_header", 0, "HTTP/1.1"},
+		{{"Content-Length: 2"}, NULL, 0, "HTTP/1.0"},
+		{{"Host: a.example", "host: b.example"}, "duplicate_header", 0, "HTTP/1.0"},
+		{{"Content-Length: 2", "Content-Length: 2"}, "bad_framing", 1, "HTTP/1.1"},
 		/* both: the framing first, the connection closed */
 		{{"Authorization: a", "Authorization: b", "Content-Length: 1", "Content-Length: 1"},
-		 "bad_framing", 1},
+		 "bad_framing", 1, NULL},
 	};
 	char buf[MAX_ROW_LINES][128];
 
@@ -62,6 +76,8 @@ static void test_header_lists_that_are_refused(void)
 		int is_refused;
 
 		headers_of(&h, rows[i].lines, buf);
+		if (rows[i].version)
+			http_headers_set_version(&h, rows[i].version);
 		is_refused = http_headers_refusal(&h, &r);
 		CU_ASSERT_EQUAL(is_refused, rows[i].code != NULL);
 		CU_ASSERT_EQUAL(r.is_closing, rows[i].is_closing);
@@ -73,6 +89,8 @@ static void test_header_lists_that_are_refused(void)
 		CU_ASSERT_EQUAL(r.status, 400);
 		CU_ASSERT_STRING_EQUAL(r.code, rows[i].code);
 		CU_ASSERT(r.message && r.message[0]);
+		if (strstr(rows[i].lines[0], "Host") || !strcmp(r.code, "missing_host"))
+			CU_ASSERT_EQUAL(strncmp(r.message, "Host ", 5), 0); /* names it */
 	}
 }
 
