@@ -105,6 +105,8 @@ struct import_state {
 	char unstored_why[640];  
 	int is_unstored_unknown; /* its batch's COMMIT answer was lost: maybe stored */
 	int stopped_by;          /* the signal that stopped the reading, or 0 */
+	int is_stop_at_a_line;   /* the stop cut line unstored_from (bytes of it read);
+				  * 0: nothing past the line before was read */
 	FILE *rejects;           /* --rejects: the rejected lines, or NULL */
 	const char *rejects_path;
 	int rejects_errno;       /* why writing it failed, or 0 */
@@ -553,13 +555,15 @@ static void import_line(struct import_state *st, const char *source, char *line,
 }
 
 /* Stopped by a signal after line st->line_no: the next line is the first
- * not stored (unless a failed batch's is earlier). */
-static void import_note_stop(struct import_state *st)
+ * not stored (unless a failed batch's is earlier), if there is one:
+ * `is_at_a_line` when bytes of it were read. */
+static void import_note_stop(struct import_state *st, int is_at_a_line)
 {
 	st->stopped_by = import_signal;
 	if (st->unstored_from && st->unstored_from <= st->line_no + 1)
 		return;
 	st->unstored_from = st->line_no + 1;
+	st->is_stop_at_a_line = is_at_a_line;
 	st->is_unstored_unknown = 0;
 	snprintf(st->unstored_why, sizeof(st->unstored_why),
 		 "stopped by %s after line %" PRId64 " (what was read before it is committed)",
@@ -593,7 +597,8 @@ static int import_stream(struct cli *cli, FILE *in, const char *source, struct i
 		st->n_rejects_too_long++; /* not held: not kept either */
 	}
 	if (import_signal && (got != LINE_END || !reader.is_eof)) {
-		import_note_stop(st); /* a read it interrupted (a pipe) is no error */
+		/* a read it interrupted (a pipe) is no error */
+		import_note_stop(st, line_reader_has_read_past(&reader));
 		got = LINE_END;
 	}
 	if (got == LINE_ERROR)
@@ -656,6 +661,41 @@ static void import_close_rejects(struct import_state *st)
 	st->rejects = NULL;
 }
 
+/*
+ * The first line not stored, and why.  A stop between lines, nothing of
+ * the next one read, names no line past the last one read: the file may
+ * hold none (a pipe whose writer had sent all it had, a file read to its
+ * last newline), and "line N+1 is not stored" named a line that was never
+ * there.
+ */
+static void import_report_unstored(const struct import_state *st)
+{
+	int64_t last = st->line_no;
+
+	if (!st->unstored_from)
+		return;
+	fprintf(stderr, "profilehub: import: %s\n", st->unstored_why);
+	if (st->stopped_by && st->unstored_from > last && !st->is_stop_at_a_line) {
+		if (last)
+			fprintf(stderr, "profilehub: import: nothing after line %" PRId64
+				" was read: line %" PRId64 " and those before it are stored, any"
+				" after it is not: to go on, run the same file again; what is"
+				" stored is skipped as duplicates\n", last, last);
+		else
+			fprintf(stderr, "profilehub: import: no line was read, none is stored:"
+				" to go on, run the same file again\n");
+		return;
+	}
+	fprintf(stderr, "profilehub: import: line %" PRId64
+		" and every line after it are %s (the lines before it are stored):"
+		" %s the same file again; what is stored is skipped"
+		" as duplicates\n", st->unstored_from,
+		st->is_unstored_unknown ? "not stored, but for those of the batches whose"
+					  " COMMIT answer was lost, which may be"
+				       : "not stored",
+		st->stopped_by ? "to go on, run" : "fix the cause and run");
+}
+
 static void import_report(const struct import_state *st)
 {
 	const struct unify_counts *t = &st->total;
@@ -676,15 +716,7 @@ static void import_report(const struct import_state *st)
 		fprintf(stderr, "profilehub: import: ... and %" PRId64 " more rejected\n",
 			t->rejected - (int64_t)st->n_errors);
 	import_report_rejects(st);
-	if (st->unstored_from)
-		fprintf(stderr, "profilehub: import: %s\nprofilehub: import: line %" PRId64
-			" and every line after it are %s (the lines before it are stored):"
-			" %s the same file again; what is stored is skipped"
-			" as duplicates\n", st->unstored_why, st->unstored_from,
-			st->is_unstored_unknown ? "not stored, but for those of the batches whose"
-						  " COMMIT answer was lost, which may be"
-					       : "not stored",
-			st->stopped_by ? "to go on, run" : "fix the cause and run");
+	import_report_unstored(st);
 }
 
 static void import_on_signal(int sig)

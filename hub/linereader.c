@@ -33,6 +33,7 @@ void line_reader_init(struct line_reader *r, FILE *in, size_t max)
 	r->is_started = 0;
 	r->gz = NULL;
 	r->read_errno = 0;
+	r->is_in_line = 0;
 	r->why[0] = '\0';
 	r->stop = NULL;
 }
@@ -52,6 +53,11 @@ void line_reader_free(struct line_reader *r)
 const char *line_reader_error(const struct line_reader *r)
 {
 	return r->why[0] ? r->why : strerror(r->read_errno ? r->read_errno : EIO);
+}
+
+int line_reader_has_read_past(const struct line_reader *r)
+{
+	return r->is_in_line || r->pos < r->end;
 }
 
 /* Appends n bytes at line[at]; 0 or -1 out of memory (read_errno ENOMEM). */
@@ -278,13 +284,16 @@ enum line_result line_reader_next(struct line_reader *r, char **line, size_t *le
 	size_t total = 0;
 	int has_bytes = 0, rc;
 
+	r->is_in_line = 0;
 	for (;;) {
 		const char *start, *nl;
 		size_t n;
 
 		if (r->pos == r->end && (rc = line_reader_fill(r)) <= 0) {
-			if (rc < 0)
+			if (rc < 0) {
+				r->is_in_line = has_bytes;
 				return LINE_ERROR;
+			}
 			if (!has_bytes)
 				return LINE_END;
 			break; /* a last line without a newline */
@@ -293,8 +302,10 @@ enum line_result line_reader_next(struct line_reader *r, char **line, size_t *le
 		start = r->buf + r->pos;
 		nl = memchr(start, '\n', r->end - r->pos);
 		n = nl ? (size_t)(nl - start) : r->end - r->pos;
-		if (total + n <= r->max && line_reader_keep(r, total, start, n))
+		if (total + n <= r->max && line_reader_keep(r, total, start, n)) {
+			r->is_in_line = 1;
 			return LINE_ERROR;
+		}
 		total += n;
 		r->pos += n + (nl != NULL);
 		if (nl)
@@ -303,8 +314,10 @@ enum line_result line_reader_next(struct line_reader *r, char **line, size_t *le
 	*len = total;
 	if (total > r->max)
 		return LINE_TOO_LONG;
-	if (line_reader_keep(r, total, "", 1))
+	if (line_reader_keep(r, total, "", 1)) {
+		r->is_in_line = 1;
 		return LINE_ERROR;
+	}
 	*line = r->line;
 	return LINE_OK;
 }

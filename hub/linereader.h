@@ -29,6 +29,7 @@ struct line_reader {
 	int is_started;          /* the first bytes were looked at (gzip?) */
 	struct line_gzip *gz;    /* owned; when the stream is gzip */
 	int read_errno;          /* after LINE_ERROR: why (ENOMEM: out of memory) */
+	int is_in_line;          /* after LINE_ERROR: bytes of the line were read */
 	char why[160];           /* after LINE_ERROR: a gzip stream's own error, or "" */
 	/* borrowed, optional (NULL from line_reader_init): once *stop is set,
 	 * the next refill ends the read, LINE_ERROR with EINTR, as a signal's
@@ -55,5 +56,11 @@ enum line_result line_reader_next(struct line_reader *r, char **line, size_t *le
 /* After LINE_ERROR: what went wrong, for a message ("gzip: ..." or the
  * text of read_errno). */
 const char *line_reader_error(const struct line_reader *r);
+
+/* 1 when bytes past the last line handed out were read (a line that a
+ * LINE_ERROR cut, the stop's too, or more in buf): the stream holds
+ * another line.  0 says only that none was read (a pipe may send more;
+ * compressed bytes not yet inflated are not counted). */
+int line_reader_has_read_past(const struct line_reader *r);
 
 #endif

@@ -7,7 +7,8 @@
  * byte picks the limit (0..63); the reader's 64 KB buffer boundary is
  * crossed by inputs longer than that.  Input that starts as gzip (1f 8b)
  * is inflated: its lines keep their bounds, and a bad stream is an error,
- * never a crash or a leak.
+ * never a crash or a leak.  Bytes past a line said read
+ * (line_reader_has_read_past, import's stop) are there: another line.
  */
 #include "linereader.h"
 
@@ -71,8 +72,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			at++;
 		}
+		if (line_reader_has_read_past(&r) && at >= n)
+			abort(); /* bytes past the line said read: another line is there */
 	}
-	if (got != LINE_END || at != n)
+	if (got != LINE_END || at != n || line_reader_has_read_past(&r))
 		abort(); /* every byte was read, and no error */
 out:
 	line_reader_free(&r);

@@ -167,35 +167,48 @@ big_first=$(sed -n 's/^profilehub: import: line \([0-9]*\) and every line after 
 stored=$(sqlite3 "$T/big.db" "SELECT count(*) FROM dedupe")
 [ -n "$big_first" ] && [ "$stored" -eq $((3 * (big_first - 1))) ] ||
 	fail "big lines: line $big_first named, $stored events stored (3 a line)"
+# stopped_import NAME TAIL: an import of a pipe (store NAME) that holds
+# the first 100 lines of in.jsonl, then TAIL, its writer open, stopped by
+# SIGTERM once the 100 are committed; its exit status in rc, its output in
+# $T/out and $T/err
+sig_mask() { sed -n "s/^$1:[[:space:]]*//p" "/proc/$pid/status"; }
+stopped_import() {
+	config "$1"
+	mkfifo "$T/$1.fifo" || fail "mkfifo"
+	"$PH" -c "$T/$1.yaml" import - --source s --commit-every 1 <"$T/$1.fifo" \
+		>"$T/out" 2>"$T/err" &
+	pid=$!
+	exec 3>"$T/$1.fifo"
+	# one write: the import reads TAIL with the lines (a TAIL written later
+	# could still be unread at the stop, which then names no line 101)
+	{ head -100 "$T/in.jsonl" && printf '%s' "$2"; } >"$T/$1.head"
+	cat "$T/$1.head" >&3
+	i=0 # the 100 lines committed (a batch a record): the import waits for more
+	while [ "$(sqlite3 "$T/$1.db" "SELECT count(*) FROM dedupe" 2>/dev/null)" != 100 ] &&
+		[ $i -lt 400 ]; do
+		i=$((i + 1))
+		sleep 0.05
+	done
+	# started in the background by a non-interactive shell, the import
+	# inherited SIGINT ignored and leaves it so (nohup-like,
+	# docs/sources.md): SIGTERM stops it
+	if [ -r "/proc/$pid/status" ]; then
+		[ $((0x$(sig_mask SigIgn) & 2)) -ne 0 ] ||
+			fail "SIGINT not ignored: $(cat "/proc/$pid/status")"
+		[ $((0x$(sig_mask SigCgt) & 16384)) -ne 0 ] ||
+			fail "SIGTERM not caught by the import"
+	fi
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	exec 3>&-
+}
 # SIGTERM (SIGINT, Ctrl-C, alike unless inherited ignored) stops the reading:
 # what was read commits, the summary is printed and names the first line not
 # stored, exit 1; the same run again completes the store as a clean import.  The import reads a pipe that
 # holds 100 lines and half a line: it is waiting in read() when stopped (a
 # signal used to kill it: no summary, the uncommitted records lost)
-config stop
-mkfifo "$T/fifo" || fail "mkfifo"
-"$PH" -c "$T/stop.yaml" import - --source s --commit-every 1 <"$T/fifo" >"$T/out" 2>"$T/err" &
-pid=$!
-exec 3>"$T/fifo"
-head -100 "$T/in.jsonl" >&3
-printf '{"type":"track","message_id":"hal' >&3
-i=0 # the 100 lines committed (a batch a record): the import waits for more
-while [ "$(sqlite3 "$T/stop.db" "SELECT count(*) FROM dedupe" 2>/dev/null)" != 100 ] &&
-	[ $i -lt 400 ]; do
-	i=$((i + 1))
-	sleep 0.05
-done
-# started in the background by a non-interactive shell, the import inherited
-# SIGINT ignored and leaves it so (nohup-like, docs/sources.md): SIGTERM stops it
-sig_mask() { sed -n "s/^$1:[[:space:]]*//p" "/proc/$pid/status"; }
-if [ -r "/proc/$pid/status" ]; then
-	[ $((0x$(sig_mask SigIgn) & 2)) -ne 0 ] || fail "SIGINT not ignored: $(cat "/proc/$pid/status")"
-	[ $((0x$(sig_mask SigCgt) & 16384)) -ne 0 ] || fail "SIGTERM not caught by the import"
-fi
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-exec 3>&-
+stopped_import stop '{"type":"track","message_id":"hal'
 [ $rc -eq 1 ] || fail "an import stopped by SIGTERM must exit 1 (got $rc): $(cat "$T/err")"
 grep -q "^records 100, applied 100, duplicates 0" "$T/out" || fail "stopped: $(cat "$T/out")"
 grep -q "^profilehub: import: stopped by SIGTERM after line 100 " "$T/err" &&
@@ -206,6 +219,18 @@ grep -q "^profilehub: import: stopped by SIGTERM after line 100 " "$T/err" &&
 grep -q "^records 10000, applied 9900, duplicates 100" "$T/out" || fail "after a stop: $(cat "$T/out")"
 "$PH" -c "$T/stop.yaml" dump --events all >"$T/stop.dump" || fail "dump after a stop"
 cmp -s "$T/clean.dump" "$T/stop.dump" || fail "a stopped import run again differs from a clean one"
+# A stop between lines, nothing past the last one read (the pipe's writer
+# sent 100 whole lines and holds it open), names no line after it: the file
+# may hold none ("line 101 and every line after it are not stored" named a
+# line that was never sent)
+stopped_import stop2 ''
+[ $rc -eq 1 ] || fail "an import stopped between lines must exit 1 (got $rc): $(cat "$T/err")"
+grep -q "^records 100, applied 100, duplicates 0" "$T/out" || fail "stopped: $(cat "$T/out")"
+read_to="nothing after line 100 was read: line 100 and those before it are stored, any after"
+grep -q "^profilehub: import: stopped by SIGTERM after line 100 " "$T/err" &&
+	grep -q "^profilehub: import: $read_to it is not: to go on, run the same file again" \
+		"$T/err" && ! grep -q "line 101" "$T/err" ||
+	fail "stopped between lines: a line never sent named: $(cat "$T/err")"
 # A line without end (/dev/zero; a JSON array of gigabytes on one line) is
 # stopped too: the reading ends at the signal, not at the line's end, which
 # never came (the first SIGTERM was taken and then nothing happened until a

@@ -11,6 +11,7 @@
 
 #include "../../hub/alloc.h"
 #include "../../hub/linereader.h"
+#include "../../hub/util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -522,6 +523,48 @@ static void test_linereader_a_stop_ends_a_line_without_end(void)
 	fclose(f);
 }
 
+/* Whether bytes past the last line were read, as import's stop asks to
+ * say which line it stopped at: a line begun, cut by the stop, is there;
+ * a stop right after a newline read nothing of a next line (a pipe whose
+ * writer sent all it had: none may come), and a blank line is one. */
+static void test_linereader_says_whether_it_read_past_a_line(void)
+{
+	static const struct {
+		const char *text; /* what the pipe holds, its writer open */
+		int is_past_one;  /* after "one" */
+		enum line_result second;
+		int is_past_second;
+	} rows[] = {
+		{"one\n", 0, LINE_ERROR, 0},   /* stopped between lines */
+		{"one\ntw", 1, LINE_ERROR, 1}, /* stopped in line 2 */
+		{"one\n\n", 1, LINE_OK, 0},   /* line 2 is blank */
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		volatile sig_atomic_t stop = 0;
+		size_t len = strlen(rows[i].text);
+		struct line_reader r;
+		char *line;
+		int fds[2];
+		FILE *f;
+
+		CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+		CU_ASSERT_FATAL(write(fds[1], rows[i].text, len) == (ssize_t)len);
+		f = fdopen(fds[0], "r");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+		line_reader_init(&r, f, 10);
+		r.stop = &stop;
+		CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), LINE_OK);
+		CU_ASSERT_EQUAL(line_reader_has_read_past(&r), rows[i].is_past_one);
+		stop = 1; /* the signal, while the import took line 1 */
+		CU_ASSERT_EQUAL(line_reader_next(&r, &line, &len), rows[i].second);
+		CU_ASSERT_EQUAL(line_reader_has_read_past(&r), rows[i].is_past_second);
+		line_reader_free(&r);
+		fclose(f);
+		close(fds[1]);
+	}
+}
+
 TEST_SUITE(linereader, NULL, NULL, TEST(test_linereader_splits_lines_keeps_nul_and_a_last_line),
 	   TEST(test_linereader_empty_input_has_no_line),
 	   TEST(test_linereader_a_lone_gzip_first_byte_is_a_line),
@@ -534,4 +577,5 @@ TEST_SUITE(linereader, NULL, NULL, TEST(test_linereader_splits_lines_keeps_nul_a
 	   TEST(test_linereader_gzip_trailing_zeros_end_garbage_fails),
 	   TEST(test_linereader_returns_a_piped_line_without_waiting_for_more),
 	   TEST(test_linereader_gzip_whose_first_read_is_one_byte),
-	   TEST(test_linereader_a_stop_ends_a_line_without_end))
+	   TEST(test_linereader_a_stop_ends_a_line_without_end),
+	   TEST(test_linereader_says_whether_it_read_past_a_line))
