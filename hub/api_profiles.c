@@ -167,19 +167,24 @@ int api_profile_id_check(const char *key, const char *id, struct api_response *r
 /* "custom_id, ..., profile_id, crm_id": the keys GET /v1/profiles looks
  * up by, q aside, into buf, for its 400s (the one for no key named no
  * external id, which a lookup takes too); names that do not fit whole are
- * left out, said by ", ...". */
+ * left out, said by ", ...".  Room for ", ..." is kept only while a name
+ * follows: the last one fits to buf's last byte (it was left out, and
+ * ", ..." said so, when it fit but for that room). */
 static const char *lookup_keys_list(const struct api *api, char *buf, size_t size)
 {
+	static const char more[] = ", ...";
+	const char *const *keys = api->profile_params;
 	size_t len = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; api->profile_params[i + 1]; i++) { /* all but q */
-		if (len + strlen(api->profile_params[i]) + sizeof(", , ...") > size) {
-			snprintf(buf + len, size - len, ", ...");
+	for (size_t i = 0; keys[i + 1]; i++) { /* all but q */
+		size_t after = keys[i + 2] ? strlen(more) : 0;
+
+		if (len + (i ? 2 : 0) + strlen(keys[i]) + after + 1 > size) {
+			snprintf(buf + len, size - len, "%s", i ? more : more + 2);
 			break;
 		}
-		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
-					api->profile_params[i]);
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", keys[i]);
 	}
 	return buf;
 }

@@ -1377,34 +1377,64 @@ static void test_profiles_lookup_errors_name_the_external_ids(void)
 	world_stop(&w);
 }
 
-/* Twelve external ids of 60 characters do not fit the 400's list: those
- * that fit are named whole, then ", ...". */
-static void test_profiles_lookup_error_elides_what_does_not_fit(void)
+/* The message of GET /v1/profiles' 400 for no key, with n external ids
+ * x00_<tail>, x01_<tail>, ...; the answer in *body (a new reference,
+ * which holds the message). */
+static const char *lookup_error_with_external_ids(int n, const char *tail, json_t **body)
 {
 	struct pairs_query none = {{{"limit", "5"}}};
 	struct strbuf cfg;
 	struct world w;
-	json_t *body = NULL;
-	const char *message;
 	char err[512];
 
 	strbuf_init(&cfg);
 	strbuf_printf(&cfg, "api:\n  tokens: [\"" API_TOKEN "\"]\nidentity:\n  external:\n");
-	for (int i = 0; i < 12; i++)
-		strbuf_printf(&cfg, "    x%02d_%s: {limit: 1, priority: %d}\n", i,
-			      "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz1234", i + 1);
+	for (int i = 0; i < n; i++)
+		strbuf_printf(&cfg, "    x%02d_%s: {limit: 1, priority: %d}\n", i, tail, i + 1);
 	memset(&w, 0, sizeof(w));
 	w.th = testhub_start(cfg.data);
 	strbuf_free(&cfg);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(w.th);
 	CU_ASSERT_EQUAL_FATAL(api_open(&w.api, w.th->cfg, w.th->intake, NULL, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL(get_pairs(&w, "GET", "/v1/profiles", &none, &body), 400);
-	message = text_of(json_object_get(body, "error"), "message");
+	*body = NULL;
+	CU_ASSERT_EQUAL(get_pairs(&w, "GET", "/v1/profiles", &none, body), 400);
+	world_stop(&w);
+	return text_of(json_object_get(*body, "error"), "message");
+}
+
+/* Twelve external ids of 60 characters do not fit the 400's list: those
+ * that fit are named whole, then ", ...". */
+static void test_profiles_lookup_error_elides_what_does_not_fit(void)
+{
+	json_t *body;
+	const char *message = lookup_error_with_external_ids(
+		12, "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz1234", &body);
+
 	CU_ASSERT_PTR_NOT_NULL(strstr(message, "profile_id, x00_abcdefghijklmnopqrstuvwxyzab"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(message, "1234, ... or q"));
 	CU_ASSERT_PTR_NULL(strstr(message, "x11_"));
 	json_decref(body);
-	world_stop(&w);
+}
+
+/* Nine external ids of 49 characters make a list of 511 characters, the
+ * 400's buffer (512) to its last byte: all are named, without ", ..."
+ * (the last was left out, the room for ", ..." kept after it too); with a
+ * tenth, the ninth makes room for ", ...". */
+static void test_profiles_lookup_error_names_a_last_key_that_fits(void)
+{
+	static const char tail[] = "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrs";
+	json_t *body;
+	const char *message = lookup_error_with_external_ids(9, tail, &body);
+
+	CU_ASSERT_PTR_NOT_NULL(strstr(message, ", x08_abcdefghijklmnopqrstuvwxyz"
+					       "abcdefghijklmnopqrs or q"));
+	CU_ASSERT_PTR_NULL(strstr(message, "..."));
+	json_decref(body);
+	message = lookup_error_with_external_ids(10, tail, &body);
+	CU_ASSERT_PTR_NOT_NULL(strstr(message, "x07_abcdefghijklmnopqrstuvwxyz"
+					       "abcdefghijklmnopqrs, ... or q"));
+	CU_ASSERT_PTR_NULL(strstr(message, "x08_"));
+	json_decref(body);
 }
 
 /* A lookup takes one parameter, with a value: ?q= with an identifier, or
@@ -2303,6 +2333,7 @@ TEST_SUITE(api, NULL, NULL,
 	   TEST(test_profiles_lookup_takes_one_parameter_with_a_value),
 	   TEST(test_profiles_lookup_errors_name_the_external_ids),
 	   TEST(test_profiles_lookup_error_elides_what_does_not_fit),
+	   TEST(test_profiles_lookup_error_names_a_last_key_that_fits),
 	   TEST(test_a_parameter_no_route_reads_is_named),
 	   TEST(test_profiles_lookup_of_a_plus_sent_as_is_says_send_2b),
 	   TEST(test_profiles_search_of_a_plus_sent_as_is_finds_the_person),
