@@ -745,12 +745,10 @@ static int config_fill(struct hub_config *cfg, char *err, size_t err_size)
 	    plugin_dir_fill(cfg, err, err_size) ||
 	    section_string(&s, "log_level", &cfg->log_level, err, err_size))
 		return -1;
-	if (log_level_parse(cfg->log_level) < 0) {
-		static const char *const levels[] = {"error", "warn", "info", "debug"};
-		return value_refuse(cfg_member(cfg->root, "log_level"), "log_level", levels,
-				    ARRAY_SIZE(levels), "must be error, warn, info or debug", err,
-				    err_size);
-	}
+	if (log_level_parse(cfg->log_level) < 0)
+		return value_refuse(cfg_member(cfg->root, "log_level"), "log_level",
+				    log_level_names, LOG_N_LEVELS,
+				    "must be error, warn, info or debug", err, err_size);
 	if (load_store(cfg, err, err_size) || load_http(cfg, err, err_size) ||
 	    load_api(cfg, err, err_size) || load_identity(cfg, err, err_size) ||
 	    load_small_sections(cfg, err, err_size) ||

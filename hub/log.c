@@ -17,7 +17,7 @@
 
 static atomic_int current_level = HUB_LOG_INFO;
 
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
+const char *const log_level_names[LOG_N_LEVELS] = {"error", "warn", "info", "debug"};
 
 void log_set_level(enum hub_log_level level)
 {
@@ -31,8 +31,8 @@ enum hub_log_level log_get_level(void)
 
 int log_level_parse(const char *name)
 {
-	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
-		if (strcmp(name, level_names[i]) == 0)
+	for (size_t i = 0; i < LOG_N_LEVELS; i++)
+		if (strcmp(name, log_level_names[i]) == 0)
 			return (int)i;
 	return -1;
 }
@@ -91,7 +91,7 @@ void log_vmsg(enum hub_log_level level, const char *who, const char *fmt, va_lis
 		return;
 	time_format_ms(time_now_ms(), when, sizeof(when));
 	n = snprintf(line, sizeof(line), "%s %s [%s] ", when,
-		     level_names[level], who ? who : "hub");
+		     log_level_names[level], who ? who : "hub");
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
 	vsnprintf(msg, sizeof(msg), fmt, ap);

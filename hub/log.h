@@ -14,6 +14,10 @@
 
 void log_set_level(enum hub_log_level level);
 enum hub_log_level log_get_level(void);
+/* The levels' names, by level ("error" is HUB_LOG_ERROR). */
+#define LOG_N_LEVELS 4
+extern const char *const log_level_names[LOG_N_LEVELS];
+
 /* "error" "warn" "info" "debug"; returns -1 for anything else. */
 int log_level_parse(const char *name);
 

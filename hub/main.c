@@ -433,6 +433,18 @@ static int option_takes_value(const char *arg)
 	return 0;
 }
 
+/* --log-level's value that is no level: named, the closest level as "did
+ * you mean" (another case, "WARN", or a letter or two off), as the
+ * config's log_level says it.  Returns -1. */
+static int log_level_refuse(const char *value)
+{
+	const char *best = cfg_closest_name(value, log_level_names, LOG_N_LEVELS);
+
+	cli_error("--log-level", "unknown level \"%s\" (%s%s%serror, warn, info, debug)", value,
+		  best ? "did you mean \"" : "", best ? best : "", best ? "\"?; " : "");
+	return -1;
+}
+
 /* Pulls -c/--config and --log-level out of argv wherever an option may
  * stand, each once: a command's option's value is its own ("profile
  * --custom-id -c" looks up "-c"; -c took it as its config).  Returns the
@@ -458,12 +470,8 @@ static int take_global_options(struct cli *cli, int argc, char **argv)
 				return -1;
 			log_level = argv[++i];
 			lvl = log_level_parse(log_level);
-			if (lvl < 0) {
-				cli_error("--log-level",
-					  "unknown level \"%s\" (error, warn, info, debug)",
-					  argv[i]);
-				return -1;
-			}
+			if (lvl < 0)
+				return log_level_refuse(log_level);
 			log_set_level((enum hub_log_level)lvl);
 			cli->has_log_level_flag = 1;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 ||

@@ -169,6 +169,12 @@ grep -q "no conf/hub.yaml here: using the defaults" "$T/err" || fail "no notice 
 grep -Eq "^  libpq [0-9]{1,2}\.[0-9]+$" "$T/out" || fail "libpq's version: $(grep libpq "$T/out")"
 misuse 'profilehub: --log-level: unknown level "loud" (error, warn, info, debug)' \
 	--log-level loud version
+# another case, or a letter or two off: the level suggested, as the config's
+# log_level does
+misuse 'profilehub: --log-level: unknown level "WARN" (did you mean "warn"?; error, warn, info, debug)' \
+	--log-level WARN version
+misuse 'profilehub: --log-level: unknown level "debgu" (did you mean "debug"?; error, warn, info, debug)' \
+	version --log-level debgu
 misuse 'profilehub: --log-level: needs a value (LEVEL)' version --log-level
 misuse 'profilehub: check: unexpected argument "--bogus"' check --bogus
 misuse 'profilehub: plugins: --describe needs a value' plugins --describe
