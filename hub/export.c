@@ -17,6 +17,7 @@
 #include "log.h"
 #include "outage.h"
 #include "plugin.h"
+#include "record.h"
 #include "util.h"
 
 #include <errno.h>
@@ -78,19 +79,33 @@ static const struct cfg_node *listed_attributes(const struct config_instance *ci
 
 /* `attributes: []` lists none, and the worker sends every attribute when
  * none is listed (as without the key): refused, whichever was meant, so
- * that a list emptied by mistake never sends what it meant to keep. */
+ * that a list emptied by mistake never sends what it meant to keep.  A
+ * name no profile holds ("", "Plan", "$email") is refused too: it kept
+ * nothing, and a list of only such names sent profiles without any. */
 static int check_attributes(const struct config_instance *ci, char *err, size_t err_size)
 {
 	const struct cfg_node *n = cfg_get(ci->node, "attributes");
-	char key[64];
+	char key[64], path[80], why[320];
 
-	if (!n || n->kind != CFG_SEQ || n->n_children)
+	if (!n || n->kind != CFG_SEQ)
 		return 0;
 	cfg_path_key(key, sizeof(key), ci->path, "attributes");
-	cfg_errorf(err, err_size, n, 0, key,
-		   "lists no attribute, which would send every one: leave the key out to send"
-		   " every attribute, or list those to send");
-	return -1;
+	if (!n->n_children) {
+		cfg_errorf(err, err_size, n, 0, key,
+			   "lists no attribute, which would send every one: leave the key out"
+			   " to send every attribute, or list those to send");
+		return -1;
+	}
+	for (size_t i = 0; i < n->n_children; i++) {
+		const struct cfg_node *a = &n->children[i];
+
+		if (!record_attr_key_refusal(a->value ? a->value : "", why, sizeof(why)))
+			continue;
+		cfg_path_index(path, sizeof(path), key, i);
+		cfg_errorf(err, err_size, a, 0, path, "%s", why);
+		return -1;
+	}
+	return 0;
 }
 
 static int filter_attributes(struct export_worker *w)

@@ -170,6 +170,12 @@ void record_free(struct record *r);
  * the plugin was built before it or left it unset.  Borrowed from rec. */
 const char *record_origin(const struct hub_record *rec);
 
+/* 0 when a profile can hold an attribute named `key` (IDENTITY.md section
+ * 4: a native one, "$email_address", or a custom [a-z0-9_]{1,30}); else 1
+ * with why in buf (the key not quoted: "empty, ..." or "no attribute of a
+ * profile is named so (did you mean "plan"?; ...)"). */
+int record_attr_key_refusal(const char *key, char *buf, size_t size);
+
 /* 1 when `value` is a blocked identifier value (IDENTITY.md section 9). */
 int record_value_is_blocked(const char *value, const struct record_rules *rules);
 

@@ -486,6 +486,58 @@ const char *record_attr_check(const char *key, json_t *value, struct attr_verdic
 	return check_custom(key, value, v);
 }
 
+/* ---- attribute names (an export's `attributes`) ---------------------- */
+
+static int native_key_valid(const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(natives); i++)
+		if (strcmp(natives[i].key, key) == 0)
+			return 1;
+	return 0;
+}
+
+/* The name meant, as "did you mean" would say it: a native key a letter
+ * or two off, a custom key in lower case ("Plan"); else NULL.  lower is
+ * the caller's, RECORD_ATTR_KEY_MAX + 1 bytes. */
+static const char *attr_key_closest(const char *key, char *lower)
+{
+	const char *names[ARRAY_SIZE(natives)];
+	size_t n = strlen(key);
+
+	if (key[0] == '$') {
+		for (size_t i = 0; i < ARRAY_SIZE(natives); i++)
+			names[i] = natives[i].key;
+		return cfg_closest_name(key, names, ARRAY_SIZE(natives));
+	}
+	if (n > RECORD_ATTR_KEY_MAX)
+		return NULL;
+	for (size_t i = 0; i <= n; i++)
+		lower[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] - 'A' + 'a' : key[i]);
+	return custom_key_valid(lower) ? lower : NULL;
+}
+
+int record_attr_key_refusal(const char *key, char *buf, size_t size)
+{
+	char lower[RECORD_ATTR_KEY_MAX + 1];
+	const char *best;
+	size_t len;
+
+	if (key[0] == '$' ? native_key_valid(key) : custom_key_valid(key))
+		return 0;
+	best = attr_key_closest(key, lower);
+	len = (size_t)snprintf(buf, size, "%s (%s%s%scustom attributes match [a-z0-9_]{1,%d},"
+			       " native ones are", key[0] ? "no attribute of a profile is named so"
+							  : "empty, which names no attribute",
+			       best ? "did you mean \"" : "", best ? best : "", best ? "\"?; " : "",
+			       RECORD_ATTR_KEY_MAX);
+	for (size_t i = 0; i < ARRAY_SIZE(natives) && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : " ",
+					natives[i].key);
+	if (len < size)
+		snprintf(buf + len, size - len, ")");
+	return 1;
+}
+
 /* ---- consent ---------------------------------------------------------- */
 
 const char *record_consent_check(json_t *value, enum consent_state *state)

@@ -5462,6 +5462,20 @@ static void test_export_config_keys_are_checked_at_their_bounds(void)
 		{"    attributes: []\n", -1, -1,
 		 "exports[0].attributes: lists no attribute, which would send every one"},
 		{"    attributes: [plan]\n", 0, 0, ""},
+		/* a name no profile holds (IDENTITY.md section 4) kept
+		 * nothing: [""] sent profiles without any attribute */
+		{"    attributes: [plan, \"\"]\n", -1, -1,
+		 ":24: exports[0].attributes[1]: empty, which names no attribute (custom"
+		 " attributes match [a-z0-9_]{1,30}, native ones are $email_address,"},
+		{"    attributes: [Plan]\n", -1, -1,
+		 ":18: exports[0].attributes[0]: no attribute of a profile is named so (did you"
+		 " mean \"plan\"?; custom"},
+		{"    attributes: [$emial_address]\n", -1, -1,
+		 "exports[0].attributes[0]: no attribute of a profile is named so (did you mean"
+		 " \"$email_address\"?; custom"},
+		{"    attributes: [abcdefghijklmnopqrstuvwxyz01234]\n", -1, -1,
+		 "exports[0].attributes[0]: no attribute of a profile is named so (custom"},
+		{"    attributes: [$last_name, abcdefghijklmnopqrstuvwxyz0123]\n", 0, 0, ""},
 		{"    colour: red\n", 0, -1, "colour"},
 	};
 	struct world w;
