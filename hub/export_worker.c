@@ -243,6 +243,11 @@ static void worker_unsaved_set(struct export_worker *w, int on)
 
 static enum step worker_disable(struct export_worker *w, const char *msg, int is_saved)
 {
+	/* the slow fingerprint (some 0.1 s) before the line, not between it
+	 * and the save: a reader of the store that saw the line found the
+	 * export still enabled */
+	if (is_saved)
+		export_worker_fingerprint(w);
 	/* logged before the state says disabled: export_wait_idle() takes a
 	 * disabled export for idle, and may return as soon as it is set */
 	if (is_saved)

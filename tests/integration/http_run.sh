@@ -347,6 +347,12 @@ code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" 
 	--data-binary 'it-6' "$base/in/web/v1/echo")
 [ "$code" = 200 ] || fail "push before the refusing export: $code $(cat "$work/out")"
 until_true "the export is disabled" grep -q 'disabled until its configuration changes' "$work/log"
+# the line comes before the save: the CLIs below read the store
+store_has_disabled() {
+	HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key "$HUB" -c "$work/refused.yaml" exports 2>/dev/null |
+		grep -q '^blocked  *[a-z_]*  *disabled '
+}
+until_true "the disable is saved" store_has_disabled
 refused_wait="waiting: the export is disabled (scripted auth failure): the backfill goes on once its configuration changes"
 HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key "$HUB" -c "$work/refused.yaml" exports backfill blocked \
 	>"$work/bf.out" 2>&1 || fail "exports backfill: $(cat "$work/bf.out")"
