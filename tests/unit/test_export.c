@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #define WAIT_MS 20000
+#define SUITE_ENABLE_POLL_MS 50 /* a disabled export reads its state this often, not 1 s */
 
 /* ---- a world: store, intake, plugin dir, exporter ----------------------- */
 
@@ -3256,7 +3257,11 @@ static void other_saves_x_enabled(struct world *w)
 /* A disable left unsaved is not saved over the state another process
  * saved meanwhile: between two tries of this one, that process took the
  * export's lease, saved it enabled and gave the lease back.  The late
- * save took a lease of its own and wrote over that newer state. */
+ * save took a lease of its own and wrote over that newer state.  The
+ * waiting worker tries again only when woken (its poll an hour): one
+ * polling while the other held the lease found it held ("another process
+ * delivers"), one polling before the fault was off saved its next disable
+ * late ("saved now"), both a flake on a loaded machine. */
 static void test_an_unsaved_disable_is_dropped_after_another_process_saved_state(void)
 {
 	struct testlib_capture cap;
@@ -3267,14 +3272,17 @@ static void test_an_unsaved_disable_is_dropped_after_another_process_saved_state
 
 	world_open(&w, "    fail: auth\n");
 	apply(&w, people);
+	export_set_enable_poll(3600 * 1000); /* no try of its own: woken below */
 	export_set_disable_save_fault(1);
 	testlib_capture_begin(&cap);
 	world_start(&w);
 	/* the disable refused, then its first save while it waits (the next
-	 * one a poll later) */
+	 * one when woken below) */
 	CU_ASSERT_FATAL(disable_refusals_reach(base + 2));
 	other_saves_x_enabled(&w);
 	export_set_disable_save_fault(0);
+	export_notify(w.ex); /* its next try */
+	export_set_enable_poll(SUITE_ENABLE_POLL_MS);
 	CU_ASSERT(file_holds(cap.path, "its disable is not saved: another process took"));
 	/* this process reads that state, sends again and is refused again */
 	CU_ASSERT(x_saved_disabled(&w));
@@ -5845,7 +5853,7 @@ static void test_export_retry_provider_sends_the_dead_letters_again(void)
 static int suite_init(void)
 {
 	export_set_backoff(1, 10);
-	export_set_enable_poll(50); /* a disabled export sees its enable in 50 ms, not 1 s */
+	export_set_enable_poll(SUITE_ENABLE_POLL_MS);
 	return 0;
 }
 
