@@ -241,16 +241,33 @@ static hub_rc build_head(struct builder *b)
 	return copy_string(b, &b->r->source, in->source);
 }
 
+/* A received_at the record carries (an import's, a plugin's) is at most
+ * the clamp's 24 h ahead of the hub's clock: the clamp is measured from
+ * it, and a far-future one would win last-write-wins for years. */
+static hub_rc received_at_check(struct builder *b, int64_t ms)
+{
+	char at[32], now[32];
+
+	if (ms < TIME_MIN_MS || ms > TIME_MAX_MS)
+		return reject(b, "received_at: out of range");
+	if (b->now_ms >= ms - RECORD_FUTURE_CLAMP_MS) /* ms in range: no overflow */
+		return HUB_OK;
+	return reject(b, "received_at: %s is more than 24 h ahead of the hub's clock (%s)",
+		      time_format_ms(ms, at, sizeof(at)),
+		      time_format_ms(b->now_ms, now, sizeof(now)));
+}
+
 /* received_at defaults to now, timestamp to received_at; skew correction
  * when the source knows the send time; the 24 h future clamp. */
 static hub_rc build_times(struct builder *b)
 {
 	const struct record_input *in = b->in;
 	struct record *r = b->r;
+	hub_rc rc;
 
 	r->received_at_ms = in->has_received_at ? in->received_at_ms : b->now_ms;
-	if (r->received_at_ms < TIME_MIN_MS || r->received_at_ms > TIME_MAX_MS)
-		return reject(b, "received_at: out of range");
+	if ((rc = received_at_check(b, r->received_at_ms)) != HUB_OK)
+		return rc;
 	if (!in->has_timestamp) {
 		r->timestamp_ms = r->received_at_ms;
 		return HUB_OK;

@@ -64,7 +64,7 @@
 #define BATCH 50              /* records per step */
 #define REPLAY_BATCH 1000     /* second pass and second store */
 #define FULL_CHECK_EVERY 200  /* steps between whole-dump checks */
-#define NOW_MS 1741000000000LL
+#define NOW_MS 1767225600000LL /* 2026-01-01: after every record of the streams (200 days) */
 #define ID_KEY "5f3a9c1e7b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f2a4c6e8b0d1f3a"
 #define MAX_SHOWN 4
 #define FIXTURES "tests/fixtures/random/"

@@ -803,6 +803,24 @@ static const struct row time_rows[] = {
 	{"timestamp exactly 24 h ahead is kept", R_DEFAULT,
 	 IDENTIFY("'identifiers':{'custom_id':'C1'},'timestamp':'2025-03-04T11:06:40.000Z'"),
 	 HUB_OK, "ts=1741086400000", NULL},
+	/* a received_at the record carries, ahead of the hub's clock: the
+	 * clamp's 24 h at most (the clamp is measured from it, and one years
+	 * ahead won last-write-wins, consent too, for years) */
+	{"received_at exactly 24 h ahead is kept, its timestamp clamped from it", R_DEFAULT,
+	 IDENTIFY("'identifiers':{'custom_id':'C1'},'received_at':'2025-03-04T11:06:40.000Z',"
+		  "'timestamp':'2025-03-06T11:06:40.000Z'"),
+	 HUB_OK, "ts=1741086400000 rcv=1741086400000", NULL},
+	{"received_at more than 24 h ahead is refused", R_DEFAULT,
+	 IDENTIFY("'identifiers':{'custom_id':'C1'},'received_at':'2025-03-04T11:06:40.001Z'"),
+	 HUB_ERR_DATA,
+	 "received_at: 2025-03-04T11:06:40.001Z is more than 24 h ahead of the hub's clock"
+	 " (2025-03-03T11:06:40.000Z)", NULL},
+	{"received_at years ahead is refused, with a timestamp as far", R_DEFAULT,
+	 IDENTIFY("'identifiers':{'custom_id':'C1'},'received_at':'2099-01-01T00:00:00.000Z',"
+		  "'timestamp':'2099-01-01T00:00:00.000Z','consent':{'email':'opted_out'}"),
+	 HUB_ERR_DATA,
+	 "received_at: 2099-01-01T00:00:00.000Z is more than 24 h ahead of the hub's clock"
+	 " (2025-03-03T11:06:40.000Z)", NULL},
 	{"timestamp not RFC 3339", R_DEFAULT,
 	 IDENTIFY("'identifiers':{'custom_id':'C1'},'timestamp':'yesterday'"), HUB_ERR_DATA,
 	 "timestamp: not an RFC 3339 time", NULL},
@@ -1558,15 +1576,23 @@ static void test_from_hub_skew_correction_and_clamp(void)
 	CU_ASSERT_EQUAL(from_hub(&rec, R_DEFAULT, &r, NULL, err, sizeof(err)), HUB_ERR_DATA);
 	CU_ASSERT_PTR_NULL(r);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "sent_at: the clock-skew correction"));
-	/* received at the last millisecond of year 9999, 6 h ahead of its send
-	 * time: the corrected time past the range is clamped to received_at
-	 * (found by fuzz_hubrec) */
+	/* received at the last millisecond of year 9999 (the hub's clock
+	 * then too), 6 h ahead of its send time: the corrected time past the
+	 * range is clamped to received_at (found by fuzz_hubrec) */
 	rec.timestamp_ms = 26565551;
 	rec.sent_at_ms = 4194304;
 	rec.received_at_ms = 253402300799999LL;
-	CU_ASSERT_EQUAL_FATAL(from_hub(&rec, R_DEFAULT, &r, NULL, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(record_from_hub(&rec, "plug", NULL, rec.received_at_ms, &r, NULL,
+					      err, sizeof(err)), HUB_OK);
 	CU_ASSERT_EQUAL(r->timestamp_ms, 253402300799999LL);
 	record_free(r);
+	/* a plugin's received_at a day and a millisecond ahead of the hub's
+	 * clock: refused, naming it */
+	rec.received_at_ms = NOW_MS + 24 * HOUR_MS + 1;
+	CU_ASSERT_EQUAL(from_hub(&rec, R_DEFAULT, &r, NULL, err, sizeof(err)), HUB_ERR_DATA);
+	CU_ASSERT_PTR_NULL(r);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "received_at: 2025-03-04T11:06:40.001Z is more than"
+				      " 24 h ahead of the hub's clock"));
 	rec.received_at_ms = NOW_MS;
 	/* no sent_at: 2 days ahead is clamped to received_at */
 	rec.timestamp_ms = NOW_MS + 48 * HOUR_MS - 5000;

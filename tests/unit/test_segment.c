@@ -932,7 +932,8 @@ static void test_times_before_and_at_the_epoch(void)
 }
 
 /* The canonical record's time of text (record_from_json), its received_at
- * far enough ahead that no clamp moves it: the instant, or -1 refused. */
+ * (and the hub's clock) far enough ahead that no clamp moves it: the
+ * instant, or -1 refused. */
 static int64_t canonical_time(const char *text)
 {
 	char json[512], err[256] = "";
@@ -943,7 +944,7 @@ static int64_t canonical_time(const char *text)
 		 "{\"type\":\"identify\",\"source\":\"test\",\"message_id\":\"m1\","
 		 "\"identifiers\":{\"custom_id\":\"C1\"},\"timestamp\":\"%s\","
 		 "\"received_at\":\"9999-12-31T23:59:59.999Z\"}", text);
-	if (record_from_json(json, strlen(json), "test", NULL, PT_NOW_MS, &r, NULL, err,
+	if (record_from_json(json, strlen(json), "test", NULL, 253402300799999LL, &r, NULL, err,
 			     sizeof(err)) == HUB_OK)
 		got = r->timestamp_ms;
 	record_free(r);
