@@ -794,6 +794,7 @@ hub_rc record_build(const struct record_input *in, const struct record_rules *ru
 {
 	struct builder b = {
 		.in = in, .rules = rules, .now_ms = now_ms, .err = err, .err_size = err_size,
+		.ignored_type = in->ignored_ident_type,
 	};
 	hub_rc rc;
 

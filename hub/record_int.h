@@ -27,6 +27,10 @@ struct record_input {
 	int has_received_at;
 	const struct hub_ident *idents; /* value NULL: absent */
 	size_t n_idents;
+	/* the first key the door dropped from identifiers, given a value, that
+	 * is no identifier type (canonical JSON: an external id not
+	 * configured): named when the record has no usable identifier */
+	const char *ignored_ident_type;
 	int custom_id_is_null;    /* identify: logout */
 	const char *platform;
 	int is_platform_invalid;  /* the door saw something that is no string */

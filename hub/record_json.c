@@ -155,7 +155,9 @@ static hub_rc read_head(struct json_door *d, const char *default_source)
 }
 
 /* identifiers: only identifier types are read; a non-string value of one
- * rejects; null is absent, except custom_id null on identify (logout). */
+ * rejects; null is absent, except custom_id null on identify (logout).
+ * The first other key with a string value is noted, for the refusal of a
+ * record with no usable identifier to name it. */
 static hub_rc read_idents(struct json_door *d)
 {
 	json_t *ids = json_object_get(d->root, "identifiers"), *value;
@@ -176,8 +178,11 @@ static hub_rc read_idents(struct json_door *d)
 		}
 	}
 	json_object_foreach(ids, key, value) {
-		if (!record_is_ident_type(key, d->rules))
+		if (!record_is_ident_type(key, d->rules)) {
+			if (!d->in.ignored_ident_type && json_is_string(value))
+				d->in.ignored_ident_type = key;
 			continue;
+		}
 		if (json_is_null(value)) {
 			if (strcmp(key, "custom_id") == 0)
 				d->in.custom_id_is_null = d->in.type == HUB_REC_IDENTIFY;

@@ -227,7 +227,7 @@ static const char no_usable[] = NO_USABLE " (custom_id, installation_id or an ex
 /* a record refused for want of an identifier names what it gave that does not count */
 #define NO_USABLE_BLOCKED(type, value) NO_USABLE ": identifiers." type " \"" value "\" is a" \
 	" blocked value, so absent"
-/* a plugin's identifier of a type that is none (an external id not configured), named */
+/* an identifier of a type that is none (an external id not configured), named */
 #define NO_USABLE_IGNORED(type) NO_USABLE ": identifiers." type " is none of custom_id," \
 	" installation_id or an external id identity.external configures, so ignored"
 static const char no_usable_contact[] = NO_USABLE ": email and phone are contact points, not"
@@ -412,8 +412,15 @@ static const struct row ident_rows[] = {
 	{"unknown identifier key ignored, even a number", R_DEFAULT,
 	 IDENTIFY("'identifiers':{'custom_id':'C1','device':5,'anonymous_id':'A'}"), HUB_OK,
 	 "c=C1 i=- nx=0", NULL},
-	{"unknown identifier key alone is no identifier", R_DEFAULT,
-	 IDENTIFY("'identifiers':{'anonymous_id':'A'}"), HUB_ERR_DATA, no_usable, NULL},
+	{"unknown identifier key alone is no identifier, named", R_DEFAULT,
+	 IDENTIFY("'identifiers':{'anonymous_id':'A'}"), HUB_ERR_DATA,
+	 NO_USABLE_IGNORED("anonymous_id"), NULL},
+	{"unknown identifier keys alone: the first with a string named", R_DEFAULT,
+	 IDENTIFY("'identifiers':{'device':5,'anonymous_id':'A','mpid':'M'}"), HUB_ERR_DATA,
+	 NO_USABLE_IGNORED("anonymous_id"), NULL},
+	{"unknown identifier key alone, no string, is not named", R_DEFAULT,
+	 IDENTIFY("'identifiers':{'device':5,'anonymous_id':null}"), HUB_ERR_DATA, no_usable,
+	 NULL},
 	{"no identifiers at all", R_DEFAULT, "{'type':'identify'}", HUB_ERR_DATA, no_usable,
 	 NULL},
 	{"identifiers not an object", R_DEFAULT, IDENTIFY("'identifiers':['C1']"), HUB_ERR_DATA,
@@ -425,7 +432,8 @@ static const struct row ident_rows[] = {
 	{"external id configured", R_CRM, IDENTIFY("'identifiers':{'crm_id':'K'}"), HUB_OK,
 	 "c=- i=- nx=1 x=crm_id:K:p2:l1", NULL},
 	{"external id not configured is ignored", R_DEFAULT,
-	 IDENTIFY("'identifiers':{'crm_id':'K'}"), HUB_ERR_DATA, no_usable, NULL},
+	 IDENTIFY("'identifiers':{'crm_id':'K'}"), HUB_ERR_DATA, NO_USABLE_IGNORED("crm_id"),
+	 NULL},
 	{"externals sorted by priority then name", R_CRM,
 	 IDENTIFY("'identifiers':{'crm_id':'K','zz_id':'Z','mpid':'M'}"), HUB_OK,
 	 "nx=3 x=mpid:M:p1:l5 x=zz_id:Z:p1:l3 x=crm_id:K:p2:l1", NULL},
