@@ -106,8 +106,11 @@ struct webhook {
 	char *secret;
 	char *ca_file;
 	char *url_secrets; /* the url, then (after a '\n') the Basic credentials
-			    * curl makes of its user info: words of a refusal
-			    * found in it are redacted (url_secrets_make) */
+			    * curl makes of its user info, its user and its
+			    * password: words of a refusal found in it are
+			    * redacted (url_secrets_make) */
+	char *url_user;     /* the url's user and password, decoded, NULL when */
+	char *url_password; /* none: a short one is redacted as a word of its own */
 	char origin[ORIGIN_MAX]; /* scheme://host:port, for messages */
 	long timeout_ms;
 	CURL *curl;
@@ -125,6 +128,14 @@ struct webhook {
 
 /* ---- create / destroy -------------------------------------------------- */
 
+/* Wipes and frees s (NULL: nothing). */
+static void secret_free(char *s)
+{
+	if (s)
+		explicit_bzero(s, strlen(s));
+	free(s);
+}
+
 static void webhook_destroy(void *state)
 {
 	struct webhook *wh = state;
@@ -133,32 +144,33 @@ static void webhook_destroy(void *state)
 		return;
 	if (wh->curl)
 		curl_easy_cleanup(wh->curl);
-	if (wh->secret)
-		explicit_bzero(wh->secret, strlen(wh->secret));
 	free(wh->name);
 	free(wh->url);
-	free(wh->secret);
+	secret_free(wh->secret);
 	free(wh->ca_file);
-	if (wh->url_secrets)
-		explicit_bzero(wh->url_secrets, strlen(wh->url_secrets));
-	free(wh->url_secrets);
+	secret_free(wh->url_secrets);
+	secret_free(wh->url_user);
+	secret_free(wh->url_password);
 	free(wh);
 }
 
 /*
  * What of the request a receiver may echo in a refusal that is secret:
- * the url (its user info, path and query may hold credentials) and the
+ * the url (its user info, path and query may hold credentials), the
  * "Authorization: Basic" value curl sends for its user info (base64 of
- * "user:password", percent-decoded).  The url, '\n', that value; malloc'd,
- * or NULL.  The url was checked (url_origin).
+ * "user:password", percent-decoded), and that user and password.  Sets
+ * wh->url_secrets (the url, '\n', that value, '\n', the user, '\n', the
+ * password) and wh->url_user, wh->url_password (NULL when none): 0, or -1
+ * out of memory.  The url was checked (url_origin).
  */
-static char *url_secrets_make(const char *url)
+static int url_secrets_make(struct webhook *wh)
 {
 	CURLU *u = curl_url();
 	char *user = NULL, *password = NULL, *plain = NULL, *out = NULL;
 	size_t len, b64;
+	int rc = -1;
 
-	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+	if (!u || curl_url_set(u, CURLUPART_URL, wh->url, 0) != CURLUE_OK)
 		goto out;
 	(void)curl_url_get(u, CURLUPART_USER, &user, CURLU_URLDECODE);
 	(void)curl_url_get(u, CURLUPART_PASSWORD, &password, CURLU_URLDECODE);
@@ -168,24 +180,28 @@ static char *url_secrets_make(const char *url)
 	}
 	len = strlen(plain);
 	b64 = user || password ? 4 * ((len + 2) / 3) : 0;
-	if (!(out = malloc(strlen(url) + 1 + b64 + 1)))
+	if (!(out = malloc(strlen(wh->url) + 1 + b64 + 1 + len + 1)))
 		goto out;
-	len = (size_t)sprintf(out, "%s\n", url);
+	len = (size_t)sprintf(out, "%s\n", wh->url);
 	if (b64)
-		EVP_EncodeBlock((unsigned char *)out + len, (const unsigned char *)plain,
-				(int)strlen(plain));
-	else
-		out[len] = '\0';
+		len += (size_t)EVP_EncodeBlock((unsigned char *)out + len,
+					       (const unsigned char *)plain, (int)strlen(plain));
+	sprintf(out + len, "\n%s\n%s", user ? user : "", password ? password : "");
+	if ((user && !(wh->url_user = strdup(user))) ||
+	    (password && !(wh->url_password = strdup(password))))
+		goto out;
+	wh->url_secrets = out;
+	out = NULL;
+	rc = 0;
 out:
-	if (plain)
-		explicit_bzero(plain, strlen(plain));
-	free(plain);
+	secret_free(out);
+	secret_free(plain);
 	if (password)
 		explicit_bzero(password, strlen(password));
 	curl_free(password);
 	curl_free(user);
 	curl_url_cleanup(u);
-	return out;
+	return rc;
 }
 
 /* scheme://host:port of the URL held by u (the scheme's default port when
@@ -316,7 +332,7 @@ static hub_rc webhook_create(const struct hub_host *host, const struct hub_insta
 	if ((rc = webhook_values_check(host, inst, wh->origin, sizeof(wh->origin), err,
 				       err_size)) != HUB_OK)
 		goto fail;
-	if (!(wh->url_secrets = url_secrets_make(wh->url)))
+	if (url_secrets_make(wh))
 		goto nomem;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(wh->curl = curl_easy_init()))
 		goto nomem;
@@ -518,11 +534,32 @@ static int is_word_personal(const char *w, size_t n)
 	return 0;
 }
 
-/* A word that holds TEXT_SECRET_MIN bytes in a row of the url or of the
- * Basic credentials made of it (a receiver echoing the request it refused),
- * found in wh->url_secrets.  Not only a word that is all part of them: one
- * ending a sentence ("token-x.") or JSON-escaped ("\/hook\/token-x") was
- * quoted whole. */
+/* Whether the word w (n bytes) holds s, a secret under TEXT_SECRET_MIN
+ * bytes, whole and standing apart (text_secret_copy_at(): no letter or
+ * digit beside it), as a short password echoed alone ("pw7.") does and
+ * "pw7x" does not.  0 for a longer or empty s. */
+static int word_holds_short(const char *w, size_t n, const char *s)
+{
+	size_t len = s ? strlen(s) : 0, k;
+
+	if (len == 0 || len >= TEXT_SECRET_MIN)
+		return 0;
+	for (size_t i = 0; i + len <= n; i++) {
+		for (k = 0; k < len && w[i + k] == s[k]; k++)
+			;
+		if (text_secret_copy_at(w, n, i, k, len, i ? w[i - 1] : 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* A word that holds TEXT_SECRET_MIN bytes in a row of the url, of the
+ * Basic credentials made of it or of its user or password (a receiver
+ * echoing the request it refused), found in wh->url_secrets, or the url's
+ * user or password shorter than that, standing apart.  Not only a word
+ * that is all part of them: one ending a sentence ("token-x.") or
+ * JSON-escaped ("\/hook\/token-x") was quoted whole; and a password under
+ * 8 bytes echoed alone was quoted. */
 static int is_word_secret(const struct webhook *wh, const char *w, size_t n)
 {
 	size_t len = wh->url_secrets ? strlen(wh->url_secrets) : 0;
@@ -530,7 +567,7 @@ static int is_word_secret(const struct webhook *wh, const char *w, size_t n)
 	for (size_t i = 0; len && i + TEXT_SECRET_MIN <= n; i++)
 		if (memmem(wh->url_secrets, len, w + i, TEXT_SECRET_MIN))
 			return 1;
-	return 0;
+	return word_holds_short(w, n, wh->url_user) || word_holds_short(w, n, wh->url_password);
 }
 
 /*

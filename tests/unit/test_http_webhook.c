@@ -357,17 +357,15 @@ static void test_webhook_answers_by_status(void)
 #undef NO_BODY
 }
 
-/* A refusal that echoes the request it refused is quoted without the
- * url's credentials: a token in its query, its password, and the
- * "Authorization: Basic" value curl makes of its user info (they went to
- * the log, the export's last error and the dead letter). */
-static void test_webhook_refusal_echoing_the_request_quotes_no_credential(void)
+/* Exports a change to http://<userinfo>@127.0.0.1:<port><path>, a
+ * receiver refusing it (400) with body: its error into err.  What curl
+ * sent holds `sent` (NULL: not looked at). */
+static void refused_with(const char *userinfo, const char *path, const char *body,
+			 const char *sent, char *err, size_t size)
 {
-	static const char user_pw[] = "hookuser:pw-in-url-xy"; /* base64 without padding */
 	const char *changes[] = {"{\"seq\": 1, \"kind\": \"profile_updated\"}"};
-	unsigned char basic[64];
 	const char *answers[1];
-	char body[256], answer[512], url[160], err[1024] = "";
+	char answer[512], url[160];
 	struct plugin_module mod;
 	struct hub_instance *inst = NULL;
 	struct testhub *th;
@@ -375,21 +373,41 @@ static void test_webhook_refusal_echoing_the_request_quotes_no_credential(void)
 	size_t n_done = 9;
 	int rc = -1;
 
-	EVP_EncodeBlock(basic, (const unsigned char *)user_pw, (int)strlen(user_pw));
-	snprintf(body, sizeof(body), "you sent POST /hook?token=tok-in-query-x Authorization: "
-		 "Basic %s (password pw-in-url-xy) for the hook at /hook/path-key-xy.",
-		 (const char *)basic);
 	snprintf(answer, sizeof(answer), "HTTP/1.1 400 Bad\r\nContent-Length: %zu\r\n"
 		 "Connection: close\r\n\r\n%s", strlen(body), body);
 	answers[0] = answer;
 	receiver_start(&r, answers, 1);
-	snprintf(url, sizeof(url), "http://%s@127.0.0.1:%d/hook/path-key-xy?token=tok-in-query-x",
-		 user_pw, r.port);
-	th = webhook_try_open(url, "5s", &mod, &inst, &rc, err, sizeof(err));
+	snprintf(url, sizeof(url), "http://%s@127.0.0.1:%d%s", userinfo, r.port, path);
+	th = webhook_try_open(url, "5s", &mod, &inst, &rc, err, size);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
-	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
-					       sizeof(err)), HUB_ERR_DATA);
-	CU_ASSERT_PTR_NOT_NULL(strstr(r.seen[0], (const char *)basic)); /* what curl sent */
+	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err, size),
+			HUB_ERR_DATA);
+	if (sent)
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.seen[0], sent));
+	pthread_join(r.thread, NULL);
+	close(r.lfd);
+	plugin_instance_destroy(inst);
+	plugin_unload(&mod);
+	testhub_stop(th);
+}
+
+/* A refusal that echoes the request it refused is quoted without the
+ * url's credentials: a token in its query, its password, and the
+ * "Authorization: Basic" value curl makes of its user info (they went to
+ * the log, the export's last error and the dead letter). */
+static void test_webhook_refusal_echoing_the_request_quotes_no_credential(void)
+{
+	static const char user_pw[] = "hookuser:pw-in-url-xy"; /* base64 without padding */
+	unsigned char basic[64];
+	char body[256], err[1024] = "";
+
+	EVP_EncodeBlock(basic, (const unsigned char *)user_pw, (int)strlen(user_pw));
+	snprintf(body, sizeof(body), "you sent POST /hook?token=tok-in-query-x Authorization: "
+		 "Basic %s (password pw-in-url-xy) for the hook at /hook/path-key-xy.",
+		 (const char *)basic);
+	/* what curl sent: that Basic value */
+	refused_with(user_pw, "/hook/path-key-xy?token=tok-in-query-x", body,
+		     (const char *)basic, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, " Authorization: Basic [redacted] "));
 	CU_ASSERT_PTR_NULL(strstr(err, (const char *)basic));
 	CU_ASSERT_PTR_NULL(strstr(err, "tok-in-query-x"));
@@ -398,11 +416,25 @@ static void test_webhook_refusal_echoing_the_request_quotes_no_credential(void)
 	CU_ASSERT_PTR_NULL(strstr(err, "path-key-xy"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "you sent POST "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, " for the hook at [redacted]"));
-	pthread_join(r.thread, NULL);
-	close(r.lfd);
-	plugin_instance_destroy(inst);
-	plugin_unload(&mod);
-	testhub_stop(th);
+}
+
+/* A refusal that echoes the url's user and password alone, each shorter
+ * than the 8 bytes a part of the url must hold to be redacted, quotes
+ * neither: each is redacted where it stands apart (text_secret_redact's
+ * rule), and a word that only holds them ("bobby", "pw7x") stays.  The
+ * short password was quoted (the log, the export's last error and the
+ * dead letter).  Its url holds it percent-encoded: the one sent is
+ * decoded. */
+static void test_webhook_refusal_quotes_no_short_url_password(void)
+{
+	char err[1024] = "";
+
+	refused_with("bob:pw%37", "/hook", "{\"error\":\"user bob (not bobby): wrong password"
+		     " pw7. pw7x is not it\"}", NULL, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "\"error\":\"user [redacted] (not bobby): wrong"
+				      " password [redacted] pw7x is not it\""));
+	CU_ASSERT_PTR_NULL(strstr(err, " bob "));
+	CU_ASSERT_PTR_NULL(strstr(err, "pw7."));
 }
 
 /* A receiver that cannot be reached (connection refused) is retried,
@@ -1423,6 +1455,7 @@ TEST_SUITE(http_webhook, http_suite_init, http_suite_clean,
 	   TEST(test_webhook_url_must_be_http_or_https),
 	   TEST(test_webhook_retries_when_the_receiver_is_down),
 	   TEST(test_webhook_quotes_no_proxy_password_curl_gives),
+	   TEST(test_webhook_refusal_quotes_no_short_url_password),
 	   TEST(test_webhook_key_is_the_planned_range),
 	   TEST(test_webhook_signs_the_time_the_key_and_the_body),
 	   TEST(test_webhook_posts_the_changes_as_one_json_array),
