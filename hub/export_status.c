@@ -188,6 +188,8 @@ int export_fingerprint_is_of(const struct config_instance *ci, const char *saved
 	       fingerprint_equal(saved, legacy);
 }
 
+static int saved_load(struct store *s, const char *name, struct export_saved *st, int is_held);
+
 int export_fingerprint_upgrade(struct store *s, const char *name, const char *legacy,
 			       const char *fp)
 {
@@ -196,7 +198,10 @@ int export_fingerprint_upgrade(struct store *s, const char *name, const char *le
 
 	if (s->ops->begin(s))
 		return -1;
-	rc = export_saved_load(s, name, &saved);
+	/* held: an enable another process has not committed yet is waited
+	 * for and read (READ COMMITTED); read plainly, the disable read
+	 * before it was written over it once it committed */
+	rc = saved_load(s, name, &saved, 1);
 	/* only the very state read before: another process may have
 	 * enabled the export, or disabled it again, meanwhile */
 	if (rc > 0 && saved.is_disabled && strcmp(saved.fingerprint, legacy) == 0) {
@@ -238,7 +243,9 @@ int export_batch_end_load(struct store *s, const char *name, int64_t *end)
 	return rc < 0 ? -1 : 0;
 }
 
-int export_saved_load(struct store *s, const char *name, struct export_saved *st)
+/* export_saved_load(), the state held to the transaction's end when
+ * is_held (meta_get_held: a writer of it waits, and it waits for one). */
+static int saved_load(struct store *s, const char *name, struct export_saved *st, int is_held)
 {
 	char key[300], text[2048];
 	json_t *v;
@@ -246,7 +253,8 @@ int export_saved_load(struct store *s, const char *name, struct export_saved *st
 
 	memset(st, 0, sizeof(*st));
 	export_key_state(key, sizeof(key), name);
-	rc = s->ops->meta_get(s, key, text, sizeof(text));
+	rc = is_held ? s->ops->meta_get_held(s, key, text, sizeof(text))
+		     : s->ops->meta_get(s, key, text, sizeof(text));
 	if (rc <= 0)
 		return rc;
 	v = json_loads_whole(text, 0, NULL, NULL);
@@ -259,6 +267,11 @@ int export_saved_load(struct store *s, const char *name, struct export_saved *st
 	snprintf(st->fingerprint, sizeof(st->fingerprint), "%s", string_or_empty(v, "config"));
 	json_decref(v);
 	return 1;
+}
+
+int export_saved_load(struct store *s, const char *name, struct export_saved *st)
+{
+	return saved_load(s, name, st, 0);
 }
 
 int export_meta_put_json(struct store *s, const char *key, json_t *v)

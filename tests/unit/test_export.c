@@ -2902,6 +2902,82 @@ static void test_a_disable_saved_by_an_older_version_holds_and_is_rehashed(void)
 	world_close(&w);
 }
 
+/* PostgreSQL: polls (WAIT_MS at most) until a session waits for a lock: 1. */
+static int lock_waiter_seen(void)
+{
+	for (int64_t until = time_mono_ms() + WAIT_MS; time_mono_ms() < until; usleep(2000))
+		if (teststore_lock_waiters() >= 1)
+			return 1;
+	return 0;
+}
+
+struct upgrade_arg {
+	struct world *w;
+	const char *legacy, *fp;
+	int rc;
+};
+
+/* export_fingerprint_upgrade() of export x on a connection of its own. */
+static void *upgrade_thread(void *arg)
+{
+	struct upgrade_arg *a = arg;
+	struct store *u = NULL;
+	char err[512];
+
+	a->rc = store_open(a->w->th->cfg, &u, err, sizeof(err));
+	if (a->rc == 0)
+		a->rc = export_fingerprint_upgrade(u, "x", a->legacy, a->fp);
+	store_close(u);
+	return NULL;
+}
+
+/*
+ * PostgreSQL: the rehash of an older version's disable beside an enable
+ * (`profilehub exports enable`, another process) not yet committed.  The
+ * rehash waits for it and, the export enabled, leaves it so.  Its read
+ * took no lock: it read the disable, waited on its write, and wrote the
+ * disable over the enable committed meanwhile (READ COMMITTED).
+ */
+static void test_a_rehash_beside_an_enable_leaves_it_enabled(void)
+{
+	struct upgrade_arg ua = {.rc = -1};
+	struct export_saved saved = {.is_disabled = 1};
+	struct world w;
+	struct store *e = NULL, *s;
+	char old[20], fp[20], err[512];
+	pthread_t t;
+
+	if (!teststore_is_pg())
+		return; /* one writer: no race */
+	world_open(&w, NULL);
+	CU_ASSERT_EQUAL_FATAL(export_fingerprint(&w.th->cfg->exports[0], fp), 0);
+	fingerprint_of_old(&w.th->cfg->exports[0], old);
+	s = w.th->reader;
+	snprintf(saved.fingerprint, sizeof(saved.fingerprint), "%s", old);
+	CU_ASSERT_EQUAL_FATAL(s->ops->begin(s), 0);
+	CU_ASSERT_EQUAL_FATAL(export_saved_put(s, "x", &saved), 0);
+	CU_ASSERT_EQUAL_FATAL(s->ops->commit(s), 0);
+	/* the enable, as export_enable() writes it, up to its commit */
+	CU_ASSERT_EQUAL_FATAL(store_open(w.th->cfg, &e, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(e->ops->begin(e), 0);
+	saved.is_disabled = 0;
+	CU_ASSERT_EQUAL_FATAL(export_saved_put(e, "x", &saved), 0);
+	CU_ASSERT_EQUAL_FATAL(export_saved_load(e, "x", &saved), 1); /* the write is done */
+	CU_ASSERT_FATAL(!saved.is_disabled);
+	ua.w = &w;
+	ua.legacy = old;
+	ua.fp = fp;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, upgrade_thread, &ua), 0);
+	CU_ASSERT(lock_waiter_seen());
+	CU_ASSERT_EQUAL(e->ops->commit(e), 0);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(ua.rc, 0);
+	CU_ASSERT_EQUAL(export_saved_load(s, "x", &saved), 1);
+	CU_ASSERT_EQUAL(saved.is_disabled, 0);
+	store_close(e);
+	world_close(&w);
+}
+
 /* `profilehub exports` in a shell lacking an export's variable (the
  * configuration loaded by config_load_lazy_env) cannot compute the
  * fingerprint the hub saved the disable under: the store's disable is
@@ -4858,10 +4934,7 @@ static void test_an_erase_beside_a_retry_of_her_dead_letter_leaves_nothing(void)
 	/* the erase meanwhile: it waits for the dead letter the retry holds */
 	ea.w = &w;
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, erase_ann_thread, &ea), 0);
-	for (int64_t until = time_mono_ms() + WAIT_MS;
-	     teststore_lock_waiters() < 1 && time_mono_ms() < until;)
-		usleep(2000);
-	CU_ASSERT(teststore_lock_waiters() >= 1);
+	CU_ASSERT(lock_waiter_seen());
 	CU_ASSERT_EQUAL(r->ops->commit(r), 0);
 	pthread_join(t, NULL);
 	CU_ASSERT_EQUAL(ea.rc, HUB_OK);
@@ -5881,6 +5954,7 @@ TEST_SUITE(export, suite_init, suite_clean,
 	   TEST(test_export_status_of_a_fresh_export_and_of_damaged_state),
 	   TEST(test_export_fingerprint_is_a_slow_hash_of_the_config),
 	   TEST(test_a_disable_saved_by_an_older_version_holds_and_is_rehashed),
+	   TEST(test_a_rehash_beside_an_enable_leaves_it_enabled),
 	   TEST(test_metrics_lag_unread_is_logged_once_not_per_scrape),
 	   TEST(test_exports_status_unread_is_logged_once_not_per_request),
 	   TEST(test_exports_status_reads_again_after_the_server_ended_its_connection),
