@@ -145,7 +145,7 @@ static void webhook_destroy(void *state)
 	if (wh->curl)
 		curl_easy_cleanup(wh->curl);
 	free(wh->name);
-	free(wh->url);
+	secret_free(wh->url); /* its user info may be credentials */
 	secret_free(wh->secret);
 	free(wh->ca_file);
 	secret_free(wh->url_secrets);
