@@ -311,23 +311,49 @@ static inline size_t text_secret_redact(char *text, size_t len, const char *secr
 	return w;
 }
 
+/* The quote just before the scheme of the URL whose "://" is at p (a
+ * quote, a double quote or a backtick at or after from), else 0. */
+static inline char text_url_quote(const char *from, const char *p)
+{
+	while (p > from && ((p[-1] >= 'a' && p[-1] <= 'z') || (p[-1] >= 'A' && p[-1] <= 'Z') ||
+			    (p[-1] >= '0' && p[-1] <= '9') || strchr("+-.", p[-1])))
+		p--;
+	return p > from && strchr("'\"`", p[-1]) ? p[-1] : 0;
+}
+
+/* How many bytes of the URL from r (just past its "://") its user info
+ * may end within: the authority, up to the first of "/?#", a quote, a
+ * blank or '<' '>'; in quotes (q), up to the line's last q, as a password
+ * may hold any of those (curl refuses its syntax then, quoting it). */
+static inline size_t text_url_authority_len(const char *r, char q)
+{
+	size_t a = strcspn(r, "/?#'\"` \t\r\n<>"), line = strcspn(r, "\r\n");
+
+	for (size_t i = line; q && i > a; i--)
+		if (r[i - 1] == q)
+			return i - 1;
+	return a;
+}
+
 /* Replaces in s (NUL-terminated) the user info of each URL it holds
  * ("scheme://user:password@host") with text_secret_mark()'s mark, so s
  * may get shorter: a library's message may quote a URL whole (curl's
  * "Unsupported proxy scheme for 'http://user:pw@proxy'", of a proxy the
- * environment names).  Its authority ends at the first of "/?#", a quote,
- * a blank or '<' '>'; its user info at its last '@'. */
+ * environment names).  Its user info ends at the last '@' within
+ * text_url_authority_len(): in quotes, a path's '@' takes the host with
+ * it, rather than a password's quote, blank or '/' leaving it in clear. */
 static inline void text_url_userinfo_redact(char *s)
 {
 	char *r = s, *w = s, *p;
 
 	while ((p = strstr(r, "://"))) {
 		size_t n = (size_t)(p + 3 - r), a, at = 0;
+		char q = text_url_quote(r, p);
 
 		memmove(w, r, n);
 		w += n;
 		r = p + 3;
-		a = strcspn(r, "/?#'\"` \t\r\n<>");
+		a = text_url_authority_len(r, q);
 		for (size_t i = 0; i < a; i++)
 			if (r[i] == '@')
 				at = i;

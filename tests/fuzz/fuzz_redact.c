@@ -18,7 +18,9 @@
  *     outside every copy of the secret kept, in order, and each run of
  *     copies one mark ("[redacted]", or a star a byte when shorter);
  *   - text_url_userinfo_redact: a text that got longer, or a URL in the
- *     result whose user info is anything but marks.
+ *     result whose user info is anything but marks: up to the last '@' of
+ *     its authority, or, quoted (a quote, double quote or backtick just
+ *     before its scheme), of all up to the line's last such quote.
  *
  * The model of a copy (text.h's rule, restated): at each offset, the
  * longest run of the secret's start; a copy when it is TEXT_SECRET_MIN
@@ -121,6 +123,22 @@ static void secret_check(const char *secret, const char *data, size_t len)
 	free(text);
 }
 
+/* Where the URL whose user info starts at a (past "://", its scheme
+ * starting at scheme in s) may have it end: its authority (up to "/?#", a
+ * quote, a blank or '<' '>'), or in quotes up to the line's last one. */
+static size_t userinfo_limit(const char *s, const char *scheme, const char *a)
+{
+	size_t n = strcspn(a, "/?#'\"` \t\r\n<>"), line = strcspn(a, "\r\n");
+	char q = scheme > s ? scheme[-1] : 0;
+
+	if (q != '\'' && q != '"' && q != '`')
+		return n;
+	for (size_t i = n; i < line; i++)
+		if (a[i] == q)
+			n = i;
+	return n;
+}
+
 static void userinfo_check(const char *data, size_t len)
 {
 	char *s = malloc(len + 1), *p;
@@ -135,8 +153,15 @@ static void userinfo_check(const char *data, size_t len)
 	if (strlen(s) > was)
 		abort();
 	for (p = strstr(s, "://"); p; p = strstr(p + 3, "://")) {
-		const char *a = p + 3;
-		size_t n = strcspn(a, "/?#'\"` \t\r\n<>"), at = 0;
+		const char *a = p + 3, *scheme = p;
+		size_t n, at = 0;
+
+		while (scheme > s && ((scheme[-1] >= 'a' && scheme[-1] <= 'z') ||
+				      (scheme[-1] >= 'A' && scheme[-1] <= 'Z') ||
+				      (scheme[-1] >= '0' && scheme[-1] <= '9') ||
+				      (scheme[-1] && strchr("+-.", scheme[-1]))))
+			scheme--;
+		n = userinfo_limit(s, scheme, a);
 
 		for (size_t i = 0; i < n; i++)
 			if (a[i] == '@')

@@ -2132,7 +2132,12 @@ static void test_secret_redact_takes_whole_and_cut_copies(void)
 
 /* text_url_userinfo_redact (plugins/common/text.h): the user info of each
  * URL a message holds becomes "[redacted]" (stars when shorter); an '@'
- * past the authority (a path's, a query's) and the rest stay. */
+ * past the authority (a path's, a query's) and the rest stay.  A URL in
+ * quotes (curl's "Unsupported proxy syntax in '...'") runs to the line's
+ * last such quote, its user info to the last '@' before it: a password
+ * holding a quote, a blank or a '/' (why curl refused its syntax) ended
+ * the authority early and was left in clear; a quoted path's '@' takes
+ * the host with it. */
 static void test_url_userinfo_redact_takes_each_url_s_user_info(void)
 {
 	static const struct {
@@ -2148,6 +2153,14 @@ static void test_url_userinfo_redact_takes_each_url_s_user_info(void)
 		{"no url here", "no url here"},
 		{"x://", "x://"},
 		{"://@", "://@"},
+		{"Unsupported proxy scheme for 'foo://user:p'ssw0rd@h:1'",
+		 "Unsupported proxy scheme for 'foo://[redacted]@h:1'"},
+		{"Unsupported proxy syntax in 'http://user:pa ss/w0rd@h:1'",
+		 "Unsupported proxy syntax in 'http://[redacted]@h:1'"},
+		{"in \"http://user:pa\"ss#w@h\"\nhttp://h/p@q \"",
+		 "in \"http://[redacted]@h\"\nhttp://h/p@q \""}, /* a quote's URL ends its line */
+		{"'http://h/x?a=b@c' `x://u@h`", "'http://*******@c' `x://*@h`"},
+		{"'http://user:pw@h", "'http://*******@h"}, /* no closing quote */
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
