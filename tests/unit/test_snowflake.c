@@ -11,10 +11,12 @@
  * retried; a first run's :cursor bound to the start of the cursor
  * column's type, every :cursor bound, the statement's context named; a
  * request id reused only for the same request; VARIANT, OBJECT and ARRAY
- * read as JSON; the JWT's claims, signature and renewal.
+ * read as JSON; the JWT's claims, signature and renewal; through the
+ * loaded plugin, its run_end (ABI 1.14) forgetting a pending request id.
  * The shared mapping it binds to comes from test_rowmap.c.  The HTTP side
  * is tested against the fake in tests/integration/snowflake_sql_api.sh.
  */
+#include "plugtest.h"
 #include "testlib.h"
 
 #include "../../plugins/snowflake/sf_jwt.c"
@@ -1785,6 +1787,63 @@ out:
 	api_world_close(&w);
 }
 
+/* The same through the loaded plugin: its descriptor hands the hub
+ * run_end (ABI 1.14), which forgets the statement pending a retry, so the
+ * next run's pull sends a new requestId; the run's own retry sent the
+ * pending one again.  Without run_end in the descriptor, every unit test
+ * above still passed while the hub never told the plugin a run ended. */
+static void test_the_plugin_forgets_a_pending_request_id_at_its_run_end(void)
+{
+	static const struct testlib_answer answers[] = {
+		{503, NULL, NULL},
+		{503, NULL, NULL},
+		{200, "Content-Type: application/json\r\n",
+		 META("{\"name\": \"ID\", \"type\": \"fixed\"}") "\"data\": []}"},
+	};
+	struct api_world w;
+	struct pt_fixture f;
+	char err[SF_MSG] = "", got[16384], id[3][64];
+	int is_retry[3], port = 0;
+
+	api_world_init(&w);
+	w.pid = testlib_http_server(answers, 3, w.requests, &port);
+	if (w.pid <= 0) {
+		CU_FAIL("the server did not start");
+		goto out_server;
+	}
+	if (pt_try_open(&f, "snowflake", err, sizeof(err),
+			"sources:\n  - name: w\n    plugin: snowflake\n    transport: sql_api\n"
+			"    endpoint: http://127.0.0.1:%d\n    account: acct\n    user: u\n"
+			"    private_key_file: %s\n"
+			"    query: SELECT id FROM t WHERE id > :cursor ORDER BY id\n"
+			"    cursor: id\n    map: {custom_id: id, attributes: {n: id}}\n", port,
+			w.path)) {
+		CU_FAIL("the plugin did not start");
+		fprintf(stderr, "\n  %s\n", err);
+		goto out;
+	}
+	CU_ASSERT_PTR_NOT_NULL(f.mod.run_end);
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL(pt_pull(&f, "[\"5\"]", 10, err, sizeof(err)), HUB_RETRY);
+	if (f.mod.run_end) /* the hub calls it once the run's retries ran out */
+		f.mod.run_end(f.inst->state);
+	CU_ASSERT_EQUAL(pt_pull(&f, "[\"5\"]", 10, err, sizeof(err)), HUB_OK);
+	api_world_requests(&w, got, sizeof(got));
+	for (int i = 0; i < 3; i++)
+		if (nth_post_request_id(got, i, id[i], sizeof(id[i]), &is_retry[i])) {
+			CU_FAIL("a statement was not sent");
+			goto out;
+		}
+	CU_ASSERT_STRING_EQUAL(id[1], id[0]);
+	CU_ASSERT_TRUE(is_retry[1]);
+	CU_ASSERT_STRING_NOT_EQUAL(id[2], id[0]);
+	CU_ASSERT_FALSE(is_retry[2]);
+out:
+	pt_close(&f);
+out_server:
+	api_world_close(&w);
+}
+
 /* ---- a transfer's deadline and a stop ------------------------------------------------------ */
 
 #define TRICKLE_BYTE_MS 100  /* 10 bytes/s: curl's low-speed limit (1 byte/s) never trips */
@@ -1952,4 +2011,5 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_a_statement_running_at_a_stop_is_cancelled),
 	   TEST(test_a_poll_answered_404_retries_the_run),
 	   TEST(test_a_statement_answer_broken_off_is_resent_under_its_request_id),
-	   TEST(test_a_request_id_pending_at_a_run_end_is_not_sent_again))
+	   TEST(test_a_request_id_pending_at_a_run_end_is_not_sent_again),
+	   TEST(test_the_plugin_forgets_a_pending_request_id_at_its_run_end))
