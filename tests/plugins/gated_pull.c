@@ -7,8 +7,9 @@
  *           waits until the file `gate` exists (or the hub asks it to
  *           stop; HUB_RETRY after 30 s), emits "g3" and checkpoints "c3".
  *           With a cursor: nothing more to read (HUB_OK).
- *   run_end()  counts the runs ended in gated_pull_run_ends (a test reads
- *           it with dlsym()).
+ *   run_end()  counts the runs ended in gated_pull_run_ends: declared so
+ *           that the plugin suite sees the loader take run_end() from a 1.14
+ *           descriptor (the count itself is the sync suite's, on its fake).
  */
 #include <hub_plugin.h>
 
