@@ -3,9 +3,11 @@
 #   make            build the hub, its plugins and the CLI (installs missing
 #                   Debian packages first, see scripts/deps.sh)
 #   make run        build and run the hub on conf/hub.yaml
-#   make test       everything CI runs (.ci/run): the suite (unit +
-#                   integration), the suite again under AddressSanitizer +
-#                   UBSan, then every libFuzzer target for 10 s
+#   make test       everything CI runs (.ci/run): the normal build and the
+#                   sanitizer build, the suite (unit + integration) once
+#                   under AddressSanitizer + UBSan with the few jobs a
+#                   sanitizer build cannot run on the normal build, then
+#                   every libFuzzer target for 10 s
 #   make suite      the suite once, on the normal build (the quick loop)
 #   make check      the suite under AddressSanitizer + UBSan
 #   make fuzz       every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each
@@ -23,7 +25,7 @@
 export PATH := $(CURDIR)/.deps/node/bin:$(PATH)
 
 PUBLIC_TARGETS := all run test suite check unit integration bench fuzz install
-.PHONY: $(PUBLIC_TARGETS) deps plugin format clean fuzz-run
+.PHONY: $(PUBLIC_TARGETS) deps plugin format clean fuzz-run test-build
 
 ifndef HUB_DEPS_DONE
 
@@ -196,15 +198,22 @@ integration: $(TEST_BUILD)
 suite: $(TEST_BUILD)
 	HUB_BUILD=$(B) sh tests/run.sh
 
-# What CI runs: the suite, the suite under the sanitizers, the fuzzers
-# (two at a time on CI's two cores; 10 s each from the seed corpora keeps
-# the 24 targets at 2 minutes, a guard against a parser's regressions;
-# `make fuzz` runs them longer, FUZZ_SECONDS=600 for a real search).
+# What CI runs (docs/testing.md): both builds (warnings are errors in
+# each), every test once under the sanitizers and, on the normal build,
+# the jobs the sanitizers cannot run or run only in part (RELEASE_ONLY and
+# RELEASE_TOO in tests/run.sh: valgrind, memory budgets); then the fuzzers
+# (two at a time on CI's two cores; 10 s each from the seed corpora, a
+# guard against a parser's regressions; `make fuzz` runs them longer,
+# FUZZ_SECONDS=600 for a real search).  The suite on the normal build alone
+# is `make suite`: the quick loop.
 FUZZ_CI_SECONDS ?= 10
 
-test: suite
-	@$(MAKE) --no-print-directory check
+test: $(TEST_BUILD)
+	@$(MAKE) --no-print-directory B=build/asan SAN=1 test-build
+	HUB_BUILD=build/asan HUB_RELEASE_BUILD=$(B) sh tests/run.sh ci
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
+
+test-build: $(TEST_BUILD)
 
 check:
 	@$(MAKE) --no-print-directory B=build/asan SAN=1 suite

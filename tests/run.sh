@@ -5,6 +5,10 @@
 # servers and temp dirs), as jobs two at a time on two cores
 # (HUB_TEST_JOBS=1: one at a time).
 # Usage: HUB_BUILD=build sh tests/run.sh [unit|integration]
+#        HUB_BUILD=build/asan HUB_RELEASE_BUILD=build sh tests/run.sh ci
+# "ci" (what `make test` runs) is every job once on HUB_BUILD, the
+# sanitizer build, and on HUB_RELEASE_BUILD the jobs that a sanitizer build
+# cannot run or runs only in part (RELEASE_JOBS below).
 # Prints one closing line "N passed, N failed" (a unit pass counts its
 # CUnit tests, an integration test counts one) and exits non-zero on
 # failure; before it, a job run twice because it hung in the sanitizer's
@@ -22,6 +26,20 @@ fi
 B=${HUB_BUILD:-build}
 export HUB_BUILD="$B"
 what=${1:-all}
+RB=${HUB_RELEASE_BUILD:-}
+case "$what" in
+all | unit | integration) ;;
+ci)
+	[ -n "$RB" ] || {
+		echo "run.sh: ci needs HUB_RELEASE_BUILD (the release build's directory)" >&2
+		exit 2
+	}
+	;;
+*)
+	echo "usage: run.sh [all|unit|integration|ci]" >&2
+	exit 2
+	;;
+esac
 # The unit passes: "unit:sqlite" runs every suite; "unit:postgres:A,B"
 # runs suites A and B on PostgreSQL (store_pg.c): the store-facing ones,
 # the exporter's included, store_gone (the server terminating the store's
@@ -47,6 +65,13 @@ UNIT_PASSES="unit:postgres:store_gone unit:postgres:scenarios,random,unify,store
 # 100 s), then pg_lost_commit and export_webhook (50-60 s), which came
 # among the short ones by name and could leave one lane idle near the end.
 INTEGRATION_LONG="view_browser pg_lost_commit export_webhook bigquery api_routes snowflake_sql_api import_crash snowflake_odbc export_postgres_setup import_turns pg_lease cli_basics export_kills crash_http limits sync_kills valgrind"
+# In "ci", these jobs run on the release build as well (named "release:NAME"
+# in the output): valgrind (which cannot run an AddressSanitizer build) and
+# import_limits (whose memory budget is the release hub's) only there;
+# limits (its RSS budget: 64 MB, 192 MB under ASan) and http_run (an
+# address-space limit tried on the release hub only) on both builds.
+RELEASE_ONLY="valgrind import_limits"
+RELEASE_TOO="limits http_run"
 # A job still running after HUB_TEST_TIMEOUT seconds (default 600; the
 # slowest takes about 2 minutes under the sanitizers on a busy machine) is
 # stuck: the watchdog (job_once) names it, shows what each of its processes
@@ -111,17 +136,26 @@ test_watchdog() {
 
 # job_start NAME: starts the job NAME in a session of its own, its output
 # appended to $ires/NAME.log: a unit pass (unit:sqlite, unit:postgres:A,B)
-# or tests/integration/NAME.sh.
+# or tests/integration/NAME.sh; "release:NAME" runs NAME on the release build.
 job_start() {
-	case "$1" in
+	job=$1
+	HUB_BUILD=$B
+	case "$job" in
+	release:*)
+		job=${job#release:}
+		HUB_BUILD=$RB
+		;;
+	esac
+	export HUB_BUILD
+	case "$job" in
 	unit:*)
 		# "unit:postgres:A,B" is `pass.sh postgres A B`
 		# shellcheck disable=SC2046 # the store and the suites, one word each
-		setsid sh tests/unit/pass.sh $(echo "${1#unit:}" | tr ':,' '  ') \
+		setsid sh tests/unit/pass.sh $(echo "${job#unit:}" | tr ':,' '  ') \
 			>>"$ires/$1.log" 2>&1 </dev/null &
 		;;
 	*)
-		setsid sh "tests/integration/$1.sh" >>"$ires/$1.log" 2>&1 </dev/null &
+		setsid sh "tests/integration/$job.sh" >>"$ires/$1.log" 2>&1 </dev/null &
 		;;
 	esac
 }
@@ -205,12 +239,12 @@ export PGTEST_TEMPLATE
 mkdir "$ires/curl"
 echo 'max-time = 120' >"$ires/curl/.curlrc"
 export CURL_HOME="$ires/curl"
-if [ "$what" = all ] || [ "$what" = unit ]; then
+if [ "$what" != integration ]; then
 	for name in $UNIT_PASSES; do
 		echo "$name"
 	done >>"$ires/.list"
 fi
-if [ "$what" = all ] || [ "$what" = integration ]; then
+if [ "$what" != unit ]; then
 	# the npm clients (Segment, mParticle, BigQuery) and Playwright need
 	# Node.js 20 or later: said once here rather than by each failing test
 	node_v=$(node --version 2>/dev/null || echo v0)
@@ -233,6 +267,14 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 		*" $name "*) ;;
 		*) echo "$name" ;;
 		esac
+	done >>"$ires/.list"
+fi
+if [ "$what" = ci ]; then
+	for name in $RELEASE_ONLY; do
+		sed -i "/^$name\$/d" "$ires/.list"
+	done
+	for name in $RELEASE_ONLY $RELEASE_TOO; do
+		echo "release:$name"
 	done >>"$ires/.list"
 fi
 echo 0 >"$ires/.next"
