@@ -3,8 +3,9 @@
  * worker owns (housekeep.h): one thread, with a store connection of its
  * own, runs a pass at start and then every interval.  A pass deletes the
  * erase blocks that are long over (privacy.c says when) and the privacy
- * request records past the last PRIVACY_REQUESTS_KEPT; a failed pass is
- * logged and the next one tries again, nothing waits for it.
+ * request records past the last PRIVACY_REQUESTS_KEPT, and logs how many
+ * of each went; a failed pass is logged and the next one tries again,
+ * nothing waits for it.
  *
  * Its own connection, never the intake writer's: the writer's cache of the
  * block list (SQLite) is dropped at its next transaction, which sees that
@@ -58,6 +59,9 @@ static void housekeep_pass(struct housekeep *h)
 	if (privacy_requests_prune(h->store, PRIVACY_REQUESTS_KEPT, &n))
 		log_warn("privacy", "deleting the oldest privacy request records: %s (tried again"
 			 " in the next pass)", store_error(h->store));
+	else if (n)
+		log_info("privacy", "deleted %zu privacy request record%s, the oldest: the last %d"
+			 " are kept", n, plural_s(n), PRIVACY_REQUESTS_KEPT);
 }
 
 static void *housekeep_main(void *arg)

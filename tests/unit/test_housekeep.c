@@ -136,7 +136,8 @@ static void test_run_deletes_blocks_a_period_past_their_end_at_start_and_hourly(
 
 /* run's pass at start (the interval left at its hour) uses the configured
  * erase_block_days, not the default, keeps the last PRIVACY_REQUESTS_KEPT
- * privacy request records, and logs how many blocks it deleted. */
+ * privacy request records, and logs how many blocks and records it
+ * deleted. */
 static void test_run_uses_the_configured_period_and_keeps_the_last_requests(void)
 {
 	struct testhub *th = testhub_start("privacy:\n  erase_block_days: 10\n");
@@ -161,6 +162,9 @@ static void test_run_uses_the_configured_period_and_keeps_the_last_requests(void
 	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
 	CU_ASSERT_EQUAL(testlib_lines_with(log, "deleted 1 erase block that ended 10 days ago"),
 			1);
+	/* and how many request records went: a GET of one answers 404 now */
+	CU_ASSERT_EQUAL(testlib_lines_with(log, "deleted 2 privacy request records, the oldest:"
+					   " the last 1000 are kept"), 1);
 	free(log);
 	CU_ASSERT_EQUAL(is_blocked(th->reader, "c_margin"), 1);
 	CU_ASSERT_EQUAL(has_request(th->reader, 0), 0);
