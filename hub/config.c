@@ -17,7 +17,9 @@
 #include "store.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,10 +338,65 @@ static int value_refuse(const struct cfg_node *n, const char *path, const char *
 	return -1;
 }
 
+static int is_host_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '-' || c == '_';
+}
+
+/* 1 when the NUL-terminated h is a host name: labels of letters, digits,
+ * '-' and '_' (a name in /etc/hosts may hold one), 1 to 63 each, joined by
+ * single dots, a last dot allowed, the last label not all digits (no name:
+ * getaddrinfo reads "127.1", "0" or "0x7f.1" as an IPv4 address). */
+static int is_host_name(const char *h)
+{
+	size_t len = strlen(h), i = 0;
+	int is_number = 0;
+
+	if (len == 0 || len > 253)
+		return 0;
+	while (i < len) {
+		size_t start = i;
+
+		is_number = 1;
+		for (; i < len && is_host_char(h[i]); i++)
+			is_number &= isdigit((unsigned char)h[i]) != 0;
+		if (i == start || i - start > 63 || (i < len && h[i] != '.'))
+			return 0;
+		i += i < len; /* the dot */
+	}
+	return !is_number;
+}
+
+/* 1 when the len bytes at h are a host `run` binds as written: an IPv6
+ * address in brackets (a %zone after it), a dotted IPv4 address
+ * (inet_pton's: "010.0.0.1", octal 8.0.0.1 to getaddrinfo, is none) or a
+ * host name. */
+static int is_listen_host(const char *h, size_t len)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+	char host[256];
+	char *zone;
+
+	if (len >= sizeof(host))
+		return 0;
+	memcpy(host, h, len);
+	host[len] = '\0';
+	if (host[0] != '[')
+		return inet_pton(AF_INET, host, addr) == 1 || is_host_name(host);
+	host[len - 1] = '\0'; /* the ']' is_listen_address found */
+	if ((zone = strchr(host, '%'))) {
+		*zone++ = '\0';
+		if (!*zone || strspn(zone, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "0123456789-_.") != strlen(zone))
+			return 0;
+	}
+	return inet_pton(AF_INET6, host + 1, addr) == 1;
+}
+
 /* 1 when s is host:port with a host (":8080" binds loopback here but every
  * interface in Go and Node: said out loud instead), an IPv6 host in
  * brackets, the port 0..65535 (0: any free one); -1 when only the port is
- * past 65535; else 0. */
+ * past 65535; -2 when only the host is no address or name; else 0. */
 static int is_listen_address(const char *s)
 {
 	const char *colon = strrchr(s, ':');
@@ -358,7 +415,7 @@ static int is_listen_address(const char *s)
 		if (port > 65535)
 			return -1;
 	}
-	return 1;
+	return is_listen_host(s, (size_t)(colon - s)) ? 1 : -2;
 }
 
 /* Copies a list of strings (already type-checked). */
@@ -600,6 +657,11 @@ static int load_http(struct hub_config *cfg, char *err, size_t err_size)
 	case -1:
 		cfg_errorf(err, err_size, cfg_member(s.map, "listen"), 0, "http.listen",
 			   "the port must be from 0 to 65535 (0: any free one)");
+		return -1;
+	case -2:
+		cfg_errorf(err, err_size, cfg_member(s.map, "listen"), 0, "http.listen",
+			   "the host must be an IPv4 address (127.0.0.1), an IPv6 one in brackets"
+			   " ([::1]) or a host name (localhost)");
 		return -1;
 	default:
 		cfg_errorf(err, err_size, cfg_member(s.map, "listen"), 0, "http.listen",

@@ -419,6 +419,45 @@ static void test_config_listen_needs_a_host_and_a_port(void)
 	CHECK_BAD_ROWS(rows);
 }
 
+/* The host of http.listen is read as `run` binds it: `check` said ok to
+ * each of these, and `run` refused it ("... is not host:port", no place)
+ * or bound another address than the one written (getaddrinfo reads
+ * "010.0.0.1" as octal 8.0.0.1, "0" as 0.0.0.0: every interface). */
+static void test_config_listen_host_is_an_address_or_a_name(void)
+{
+#define HOST_MUST "http.listen: the host must be an IPv4 address (127.0.0.1), an IPv6 one" \
+		  " in brackets ([::1]) or a host name (localhost)"
+	static const struct bad_case rows[] = {
+		{"http:\n  listen: \"256.1.1.1:80\"\n", NULL, "bad.yaml:2:11: " HOST_MUST},
+		{"http:\n  listen: \"010.0.0.1:80\"\n", NULL, "bad.yaml:2:11: " HOST_MUST},
+		{"http:\n  listen: \"127.1:8080\"\n", NULL, "bad.yaml:2:11: " HOST_MUST},
+		{"http:\n  listen: \"0:8080\"\n", NULL, "bad.yaml:2:11: " HOST_MUST},
+		{"http:\n  listen: \"0x7f.1:8080\"\n", NULL, "bad.yaml:2:11: " HOST_MUST},
+		{"http:\n  listen: \"[127.0.0.1]:8080\"\n", NULL, "bad.yaml:2:11: " HOST_MUST},
+		{"http:\n  listen: \"[]]:8080\"\n", NULL, "bad.yaml:2:11: " HOST_MUST},
+		{"http:\n  listen: \"127.0.0.1 :8080\"\n", NULL, "bad.yaml:2:11: " HOST_MUST},
+		{"http:\n  listen: \"hub..example:8080\"\n", NULL, "bad.yaml:2:11: " HOST_MUST},
+		{"http:\n  listen: \".hub:8080\"\n", NULL, "bad.yaml:2:11: " HOST_MUST},
+	};
+	static const char *const good[] = {
+		"127.0.0.1:8080", "0.0.0.0:0", "localhost:8080", "[::]:8080", "[::1]:65535",
+		"[::ffff:127.0.0.1]:80", "[fe80::1%lo]:80", "hub-1.internal.:8080",
+		"my_service:80", "Hub.Example.COM:80",
+	};
+	char text[128];
+#undef HOST_MUST
+	CHECK_BAD_ROWS(rows);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct hub_config *cfg;
+
+		snprintf(text, sizeof(text), "http:\n  listen: \"%s\"\n", good[i]);
+		cfg = load_ok(text);
+		if (cfg)
+			CU_ASSERT_STRING_EQUAL(cfg->http_listen, good[i]);
+		config_free(cfg);
+	}
+}
+
 /* store.lock_timeout under postgres is a duration from 1ms to 24h, or 0s
  * (wait without end); unset it is not set (the store keeps the role's,
  * database's or URL's, else 10 s).  sqlite has none, and beside a
@@ -2306,6 +2345,7 @@ TEST_SUITE(config, NULL, NULL, TEST(test_nesting_is_bounded_at_64_levels),
 	   TEST(test_source_limits_take_their_whole_range),
 	   TEST(test_config_hub_limits_take_their_whole_range),
 	   TEST(test_config_listen_needs_a_host_and_a_port),
+	   TEST(test_config_listen_host_is_an_address_or_a_name),
 	   TEST(test_config_store_schema_is_a_plain_identifier),
 	   TEST(test_config_store_lock_timeout_is_a_postgres_duration),
 	   TEST(test_config_store_path_is_no_sqlite_uri),
