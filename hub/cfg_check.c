@@ -37,11 +37,6 @@ const struct cfg_node *cfg_get(const struct cfg_node *map, const char *key)
 	return NULL;
 }
 
-static int is_key_char(char c)
-{
-	return isalnum((unsigned char)c) || c == '_' || c == '-';
-}
-
 /* Steps over the [i] after a key ("lines[2]"): *n the item, or NULL. */
 static const char *path_indexes(const char *p, const struct cfg_node **n)
 {
@@ -60,23 +55,37 @@ static const char *path_indexes(const char *p, const struct cfg_node **n)
 	return *n ? p : NULL;
 }
 
+/* The member of map whose key p starts with, followed by what ends a key
+ * in a path ('.', '[' or ':'); the longest such key ("a.b" before "a"),
+ * so a key of any text ("$email_address", "date(signup)") is found.
+ * *len its length; NULL when none. */
+static const struct cfg_node *path_member(const struct cfg_node *map, const char *p,
+					  size_t *len)
+{
+	const struct cfg_node *found = NULL;
+
+	*len = 0;
+	for (size_t i = 0; map && map->kind == CFG_MAP && i < map->n_children; i++) {
+		const char *key = map->children[i].key;
+		size_t k = strlen(key);
+
+		if (k > *len && strncmp(p, key, k) == 0 && p[k] && strchr(".[:", p[k])) {
+			found = &map->children[i];
+			*len = k;
+		}
+	}
+	return found;
+}
+
 const struct cfg_node *cfg_path_lead(const struct cfg_node *map, const char *text)
 {
 	const struct cfg_node *n = map;
 	const char *p = text;
-	char key[128];
 
 	for (;;) {
-		size_t len = 0;
+		size_t len;
 
-		while (is_key_char(p[len]))
-			len++;
-		if (len == 0 || len >= sizeof(key))
-			return NULL;
-		memcpy(key, p, len);
-		key[len] = '\0';
-		n = cfg_get(n, key);
-		if (!(p = path_indexes(p + len, &n)))
+		if (!(n = path_member(n, p, &len)) || !(p = path_indexes(p + len, &n)))
 			return NULL;
 		if (*p == ':' && (p[1] == ' ' || p[1] == '\0'))
 			return n;

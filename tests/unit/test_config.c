@@ -2161,7 +2161,8 @@ static void test_load_survives_every_allocation_failure(void)
  * that path, else none; no guessing from a word that is no such path. */
 static void test_a_message_key_path_finds_its_node(void)
 {
-	static const char text[] = "map:\n  event: {name: e}\nlines: [a, b]\nurl: x\n";
+	static const char text[] = "map:\n  event: {name: e}\nlines: [a, b]\nurl: x\n"
+				   "attributes: {$email_address: e, date(signup): s, a.b: c, a: {b: d}}\n";
 	static const struct {
 		const char *message;
 		int line, col; /* 0: no node */
@@ -2181,6 +2182,12 @@ static void test_a_message_key_path_finds_its_node(void)
 		{"map..event: bad", 0, 0},
 		{": nothing", 0, 0},
 		{"told to fail", 0, 0},
+		/* keys the documented map syntax writes: a native attribute, a cast */
+		{"attributes.$email_address: expected a column name", 5, 30},
+		{"attributes.date(signup): expected a column name", 5, 47},
+		{"attributes.date(signup.x: bad", 0, 0},
+		{"attributes.a.b: bad", 5, 55},    /* the longer key first */
+		{"attributes.a: bad", 5, 61},
 	};
 	struct cfg_node *root = NULL;
 	char err[256];
