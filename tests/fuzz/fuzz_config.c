@@ -2,7 +2,8 @@
  * fuzz_config.c - libFuzzer target for the configuration: any bytes go
  * through cfg_parse_string (YAML tree, ${VAR} expansion), the typed readers,
  * cfg_to_json and the written-password check of connection strings (libpq,
- * ODBC, URLs) on every node, then config_load_string on the same text
+ * ODBC, URLs) on every node, cfg_path_lead with the text as a plugin's
+ * message naming a key path, then config_load_string on the same text
  * (and the check of a password written in store.url); the same bytes
  * parsed as the commands that run no plugin do (an unset ${VAR} kept on its
  * node, then looked for where the hub reads).
@@ -73,9 +74,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[512];
 	char *text;
 
+	/* config_load_string reads a NUL-terminated text */
+	text = malloc(size + 1);
+	if (!text)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
 	if (cfg_parse_string("fuzz.yaml", (const char *)data, size, &root, err,
 			     sizeof(err)) == 0) {
 		walk(root, 0);
+		/* the text as a plugin's message naming a key path of the tree
+		 * ("a.b: x" finds the value of key "a.b") */
+		(void)cfg_path_lead(root, text);
 		(void)cfg_check_keys(root, "sources[0]", keys, config_keys_common_source, err,
 				     sizeof(err));
 		cfg_free(root);
@@ -96,12 +106,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg_free(root);
 	}
 
-	/* config_load_string reads a NUL-terminated text */
-	text = malloc(size + 1);
-	if (!text)
-		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
 	if (config_load_string("fuzz.yaml", text, &cfg, err, sizeof(err)) == 0) {
 		(void)config_store_password_in_file(cfg); /* store.url's text (raw) */
 		config_free(cfg);
