@@ -179,9 +179,10 @@ int mp_batch_read(const struct mp_state *st, json_t *obj, long index, struct mp_
 		  struct mp_error *e);
 /* The attribute name of a user attribute key: reserved mParticle names
  * ($FirstName ...) -> native attributes, others lowercased with every run
- * of characters outside [a-z0-9_] made one "_".  `out` has
- * MP_ATTR_NAME_SIZE bytes; a longer name is cut (the host then refuses
- * it with a warning: 30 characters at most). */
+ * of characters outside [a-z0-9_] made one "_"; a key with nothing of
+ * [a-z0-9_] ("名前") stays itself, lowercased, so the host's warning names
+ * it.  `out` has MP_ATTR_NAME_SIZE bytes; a longer name is cut (the host
+ * then refuses it with a warning: 30 characters at most). */
 void mp_attr_name(const char *key, char *out);
 /* A time member in ms: 0 when absent or null (*ms = MP_TIME_NONE) or a
  * valid integer (0 is the epoch), -1 otherwise. */

@@ -413,6 +413,19 @@ static const struct {
 	{"country", "$region"},
 };
 
+/* A key of which no [a-z0-9_] is left ("名前", "$"): the key itself,
+ * ASCII lowercased and cut at a character, so that the host's warning
+ * (such a name is no attribute name) says which one was dropped and two
+ * of them stay two warnings, not one key of "". */
+static void attr_name_as_sent(const char *key, char *out)
+{
+	size_t n = text_utf8_prefix(key, MP_ATTR_NAME_SIZE - 1);
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)key[i]);
+	out[n] = '\0';
+}
+
 void mp_attr_name(const char *key, char *out)
 {
 	const char *p = key;
@@ -429,6 +442,8 @@ void mp_attr_name(const char *key, char *out)
 	/* $age, $gender, $city, $state, $zip, $address and any other name:
 	 * a custom attribute */
 	text_attr_name(p, out, MP_ATTR_NAME_SIZE);
+	if (!out[0])
+		attr_name_as_sent(key, out);
 }
 
 static int read_attributes(struct mp_batch *b, long index, struct mp_error *e)

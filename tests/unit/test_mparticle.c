@@ -1018,6 +1018,33 @@ static void test_null_user_attribute_is_no_delete(void)
 	pt_close(&f);
 }
 
+/* A user attribute name with nothing of [a-z0-9_] in it (another script,
+ * "$" alone) is no attribute name: the hub drops it with a warning.  The
+ * warning must say which one: the name goes as sent (lowercased), never as
+ * "" (which named none, and made two such attributes one key, the first
+ * dropped without a word).  Deletions likewise. */
+static void test_attribute_without_a_usable_name_is_named(void)
+{
+	static const char body[] =
+		"{" IDS ",\"user_attributes\":{\"名前\":\"Ann\",\"$\":\"x\",\"Plan\":\"gold\"},"
+		"\"deleted_user_attributes\":[\"Ω€\"],\"events\":[{\"event_type\":"
+		"\"user_attribute_change\",\"data\":{\"deleted\":true,"
+		"\"user_attribute_name\":\"ÄÖ\"}}]}";
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/events", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	/* the deletion by user_attribute_change, then the identify */
+	ASSERT_JSON(f.got.recs[0].attributes_json, "{\"ÄÖ\": null}");
+	CU_ASSERT_EQUAL(f.got.recs[0].n_warnings, 1);
+	ASSERT_JSON(f.got.recs[1].attributes_json,
+		    "{\"名前\": \"Ann\", \"$\": \"x\", \"plan\": \"gold\", \"Ω€\": null}");
+	CU_ASSERT_EQUAL(f.got.recs[1].n_warnings, 3);
+	pt_close(&f);
+}
+
 /* Sends body to path; copies the message ids of its n records to ids. */
 static void post_ids(struct pt_fixture *f, const char *path, const char *body, size_t n,
 		     char ids[][64])
@@ -3062,6 +3089,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_integer_past_64_bits_is_kept_as_a_double),
 	   TEST(test_message_id_precedence),
 	   TEST(test_null_user_attribute_is_no_delete),
+	   TEST(test_attribute_without_a_usable_name_is_named),
 	   TEST(test_identical_events_without_ids_stay_two_and_dedupe_on_resend),
 	   TEST(test_webhook_event_without_a_time_sent_later_is_another),
 	   TEST(test_user_attribute_change_deleted_deletes_the_attribute),
