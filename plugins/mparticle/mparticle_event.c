@@ -7,7 +7,8 @@
  * Nothing is emitted or allocated here.
  *
  * Types with no record of their own (crash_report, breadcrumb,
- * application_state_transition, ...) are read, checked alike and ignored;
+ * application_state_transition, validation_result, ...) are read, checked
+ * alike and ignored;
  * a type mParticle does not define is refused, as the Events API does.
  *
  * user_identity_change (mParticle's UserIdentityChangeEvent) carries
@@ -54,6 +55,9 @@ static const struct mp_type mp_types[] = {
 	{"user_identity_change", MP_IDENTITY_CHANGE},
 	{"uninstall", MP_IGNORED},
 	{"media", MP_IGNORED},
+	/* a data plan's verdict on an event, which the webhook output sends
+	 * with "Send Validation Results" (mParticle's EventTypeEnum) */
+	{"validation_result", MP_IGNORED},
 };
 
 /* A member, with JSON null read as absent. */

@@ -298,6 +298,36 @@ static void test_other_event_types_are_accepted_and_only_push_counts(void)
 	pt_close(&f);
 }
 
+/* mParticle's webhook output sends data planning verdicts as events of
+ * type validation_result when its "Send Validation Results" is on: a type
+ * mParticle defines (its event models' EventTypeEnum), so it is accepted
+ * and stores nothing; refused as unknown_type, it took the batch's real
+ * events with it (mParticle drops what a 4xx answers). */
+static void test_webhook_validation_result_is_accepted_not_stored(void)
+{
+	static const char body[] =
+		"[{\"user_identities\":[{\"identity_type\":\"customer_id\",\"identity\":\"v1\"}],"
+		"\"source_request_id\":\"vr-1\",\"environment\":\"production\",\"events\":["
+		"{\"event_type\":\"validation_result\",\"data\":{\"match\":{\"type\":"
+		"\"custom_event\",\"criteria\":{\"event_name\":\"Signed Up\","
+		"\"custom_event_type\":\"other\"}},\"validation_errors\":[{"
+		"\"validation_error_type\":\"unplanned\",\"key\":\"Signed Up\","
+		"\"error_pointer\":\"#\"}],\"timestamp_unixtime_ms\":1767226400000}},"
+		"{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"Signed Up\","
+		"\"custom_event_type\":\"other\",\"timestamp_unixtime_ms\":1767226400000}}]}]";
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, "/webhook", WEBHOOK_AUTH, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 202);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	CU_ASSERT_EQUAL(f.got.recs[0].type, HUB_REC_TRACK);
+	ASSERT_STR_OR_NULL(f.got.recs[0].event_name, "Signed Up");
+	ASSERT_STR_OR_NULL(pt_id_of(&f.got.recs[0], "custom_id"), "v1");
+	pt_close(&f);
+}
+
 static void test_consent_maps_gdpr_purposes_and_ccpa_with_their_times(void)
 {
 	struct pt_fixture f;
@@ -3066,6 +3096,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_commerce_event_carries_product_action_and_totals),
 	   TEST(test_session_events_and_derived_message_ids),
 	   TEST(test_other_event_types_are_accepted_and_only_push_counts),
+	   TEST(test_webhook_validation_result_is_accepted_not_stored),
 	   TEST(test_consent_maps_gdpr_purposes_and_ccpa_with_their_times),
 	   TEST(test_gdpr_purposes_map_sets_channels),
 	   TEST(test_gdpr_purposes_of_one_channel_keep_the_later),
