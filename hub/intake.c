@@ -28,8 +28,13 @@
 #define GROUP_MAX_TRIES 8 /* attempts of a group that conflicts with another process */
 
 /* the histogram's upper bounds (intake.h), in microseconds */
-static const int64_t commit_bounds_us[10] = {1000,  2000,   5000,   10000,  25000,
-					      50000, 100000, 250000, 500000, 1000000};
+static const int64_t commit_bounds_us[14] = {
+	1000,   2000,   5000,    10000,   25000,   50000,   100000,
+	250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000,
+};
+_Static_assert(sizeof(commit_bounds_us) / sizeof(commit_bounds_us[0]) + 1 ==
+		       sizeof(((struct intake_stats *)0)->commit_us_buckets) / sizeof(int64_t),
+	       "one bound per bucket of intake_stats.commit_us_buckets but +Inf");
 
 struct intake {
 	pthread_mutex_t lock;

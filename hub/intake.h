@@ -99,10 +99,12 @@ struct intake_stats {
 			     * known profiles) */
 	int64_t failed_commits;
 	int queue_depth;
-	/* commit latency histogram, upper bounds in ms: 1 2 5 10 25 50 100 250 500 1000 +Inf;
-	 * measured in microseconds, so a commit shorter than a millisecond counts
-	 * what it took (not 0 or 1 ms, as the millisecond clock ticked) */
-	int64_t commit_us_buckets[11];
+	/* commit latency histogram, upper bounds in ms: 1 2 5 10 25 50 100 250 500 1000
+	 * 2500 5000 10000 30000 +Inf (a full group takes seconds on PostgreSQL; a
+	 * commit waited INTAKE_STALL_MS, 30 s, is stalled); measured in
+	 * microseconds, so a commit shorter than a millisecond counts what it
+	 * took (not 0 or 1 ms, as the millisecond clock ticked) */
+	int64_t commit_us_buckets[15];
 	int64_t commit_us_sum;
 	/* the store cannot commit: since when (wall clock, ms; 0 while groups
 	 * commit) and the batches refused since.  Set by the first group that

@@ -52,11 +52,15 @@ struct metrics {
 	int waiting;                 /* under lock */
 };
 
-/* Upper bounds of intake_stats.commit_us_buckets, as Prometheus "le" in
- * seconds; the 11th bucket is +Inf. */
-static const char *const commit_le[10] = {
-	"0.001", "0.002", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
+/* Upper bounds of intake_stats.commit_us_buckets (intake.c,
+ * commit_bounds_us), as Prometheus "le" in seconds; the last bucket is +Inf. */
+static const char *const commit_le[] = {
+	"0.001", "0.002", "0.005", "0.01", "0.025", "0.05", "0.1",
+	"0.25",  "0.5",   "1",     "2.5",  "5",     "10",  "30",
 };
+_Static_assert(sizeof(commit_le) / sizeof(commit_le[0]) + 1 ==
+		       sizeof(((struct intake_stats *)0)->commit_us_buckets) / sizeof(int64_t),
+	       "one le per bucket of intake_stats.commit_us_buckets but +Inf");
 
 struct metrics *metrics_new(void)
 {

@@ -1177,7 +1177,8 @@ static int wrap_commit(struct store *s)
 		return -1;
 	}
 	if (wrap.commit_pause_us > 0) {
-		struct timespec pause = {0, wrap.commit_pause_us * 1000};
+		struct timespec pause = {wrap.commit_pause_us / 1000000,
+					 wrap.commit_pause_us % 1000000 * 1000};
 		nanosleep(&pause, NULL); /* a slow disk's fsync, not a wait for anything */
 	}
 	return wrap.real->commit(s);
@@ -1832,8 +1833,42 @@ static void test_commit_time_is_counted_in_fractions_of_a_millisecond(void)
 		record_free(recs[i]);
 }
 
+/* A commit of seconds (a full group on PostgreSQL takes about 20 s, a
+ * stall is 30 s) falls in a bucket of its own: one of 1.2 s is above
+ * le="1" and within le="2.5".  The buckets ended at 1 s, so every commit
+ * from 1 s to a stall was +Inf alone, and no alert could tell 2 s from 25. */
+static void test_a_commit_of_seconds_has_a_bucket_below_inf(void)
+{
+	enum { PAUSE_US = 1200000 };
+	struct intake_batch b;
+	struct record *rec = NULL;
+	struct metrics *m = metrics_new();
+	struct world w;
+	char *text;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	wrap_world_start(&w, 0, 0);
+	wrap.commit_pause_us = PAUSE_US; /* a slow fsync, not a wait for anything */
+	wrap_batch(&w, &b, &rec, "t1", NULL, NULL);
+	CU_ASSERT_EQUAL(intake_submit(w.intake, &b), HUB_OK);
+	CU_ASSERT_EQUAL(intake_wait(w.intake, &b), HUB_OK);
+	wrap.commit_pause_us = 0;
+	text = metrics_render(m, &(struct metrics_feeds){.intake = w.intake});
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_EQUAL(metric_value(text, "intake_commit_seconds_count"), 1);
+	CU_ASSERT_EQUAL(metric_value(text, "intake_commit_seconds_bucket{le=\"1\"}"), 0);
+	CU_ASSERT_EQUAL(metric_value(text, "intake_commit_seconds_bucket{le=\"2.5\"}"), 1);
+	CU_ASSERT_EQUAL(metric_value(text, "intake_commit_seconds_bucket{le=\"30\"}"), 1);
+	CU_ASSERT(metric_value(text, "intake_commit_seconds_sum") >= PAUSE_US / 1e6);
+	hub_free(text);
+	metrics_free(m);
+	free(world_stop_dump(&w));
+	record_free(rec);
+}
+
 TEST_SUITE(intake, NULL, NULL, TEST(test_commits_failing_are_logged_as_a_state),
 	   TEST(test_commit_time_is_counted_in_fractions_of_a_millisecond),
+	   TEST(test_a_commit_of_seconds_has_a_bucket_below_inf),
 	   TEST(test_a_fenced_batch_alone_is_no_store_failure),
 	   TEST(test_a_fence_without_a_lease_row_passes),
 	   TEST(test_a_full_queue_refuses_the_next_batch),
