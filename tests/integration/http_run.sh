@@ -2,7 +2,8 @@
 # http_run.sh - `profilehub run` end to end: a temp config on a free port
 # with the echo_push test plugin mounted at /in/web/, readiness by polling
 # /healthz, an authorized push that is stored (checked with `dump` after
-# the stop), request targets in absolute form (http://host/path), /metrics,
+# the stop), request targets in absolute form (http://host/path), /metrics
+# (each scrape held to the text format's grammar by tests/tools/promtext),
 # no secret in the log (debug level), SIGINT -> exit 0
 # with "stopped" logged; SIGHUP logged and ignored (no reload), the hub
 # still serving, then SIGTERM -> exit 0; a second SIGTERM while the stop
@@ -37,7 +38,8 @@ fail() {
 	exit 1
 }
 
-for f in "$HUB" "$B/tests/plugins/echo_push.so" "$B/tests/tools/freeport"; do
+for f in "$HUB" "$B/tests/plugins/echo_push.so" "$B/tests/tools/freeport" \
+	"$B/tests/tools/promtext"; do
 	[ -e "$f" ] || fail "$f is not built (make test builds it)"
 done
 
@@ -69,6 +71,15 @@ EOF
 # hub_run [CONFIG]: `run` (of $work/hub.yaml) in the background, logging to
 # $work/log (truncated; or $RUN_LOG), and readiness: poll /healthz (bounded), giving up
 # early if the hub died; under `ulimit $RUN_ULIMIT` when that is set
+# GET /metrics into $work/metrics, held to the format (promtext): $1 says
+# which hub
+metrics_scrape() {
+	curl -s "$base/metrics" >"$work/metrics" || fail "GET /metrics $1"
+	"$B/tests/tools/promtext" <"$work/metrics" 2>"$work/promtext.err" ||
+		fail "GET /metrics $1 is not sound Prometheus text: $(cat "$work/promtext.err")
+$(cat "$work/metrics")"
+}
+
 hub_run() {
 	# shellcheck disable=SC2016 # "$@" is the inner shell's
 	log_to=${RUN_LOG:-$work/log}
@@ -136,7 +147,7 @@ code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $token
 code=$(curl -s -o "$work/out" -w '%{http_code}' --request-target "ftp://h/healthz" "$base/")
 [ "$code" = 404 ] || fail "GET ftp://h/healthz: $code, 404 expected"
 
-curl -s "$base/metrics" >"$work/metrics" || fail "GET /metrics"
+metrics_scrape "after pushes"
 grep -q '^http_requests_total{route="/in/web/v1/echo",status="200"} 2$' "$work/metrics" ||
 	fail "metrics: $(cat "$work/metrics")"
 grep -q '^records_applied_total 3$' "$work/metrics" || fail "records_applied_total"
@@ -313,7 +324,7 @@ cp "$B/plugins/example.so" "$work/plugins/"
 	printf '  - name: pull\n    plugin: example\n    path: %s/pull.jsonl\n' "$work"
 } >"$work/pull.yaml"
 hub_run "$work/pull.yaml"
-curl -s "$base/metrics" >"$work/metrics" || fail "GET /metrics with a pull source"
+metrics_scrape "with a pull source"
 grep -q '^sync_last_run_failed{source="pull"} [01]$' "$work/metrics" ||
 	fail "no sync state of the pull source in /metrics: $(cat "$work/metrics")"
 curl -s -H "Authorization: Bearer $token" "$base/v1/sources" >"$work/sources.json"
@@ -347,6 +358,9 @@ code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $key" 
 	--data-binary 'it-6' "$base/in/web/v1/echo")
 [ "$code" = 200 ] || fail "push before the refusing export: $code $(cat "$work/out")"
 until_true "the export is disabled" grep -q 'disabled until its configuration changes' "$work/log"
+metrics_scrape "with a disabled export"
+grep -q '^export_disabled{export="blocked"} 1$' "$work/metrics" ||
+	fail "the disabled export is not export_disabled 1: $(cat "$work/metrics")"
 # the line comes before the save: the CLIs below read the store
 store_has_disabled() {
 	HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key "$HUB" -c "$work/refused.yaml" exports 2>/dev/null |
