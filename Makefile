@@ -14,6 +14,7 @@
 #   make plugin NAME=foo   scaffold plugins/foo from plugins/example
 #   make install [PREFIX=/usr/local] [DESTDIR=]   the hub, its plugins, and
 #                   the plugin header with its pkg-config file (profilehub-plugin)
+#   make uninstall [PREFIX=] [DESTDIR=]   takes out what install put there
 #   make format     clang-format the C lines changed since HEAD (.clang-format)
 #
 # Outputs go to build/ (build/asan/ for `make check`).  The top-level targets
@@ -25,7 +26,7 @@
 export PATH := $(CURDIR)/.deps/node/bin:$(PATH)
 
 PUBLIC_TARGETS := all run test suite check unit integration bench fuzz install
-.PHONY: $(PUBLIC_TARGETS) deps plugin format clean fuzz-run test-build
+.PHONY: $(PUBLIC_TARGETS) deps plugin format clean fuzz-run test-build uninstall
 
 ifndef HUB_DEPS_DONE
 
@@ -167,24 +168,21 @@ run: all
 # the operator's own must not clash with them).  DESTDIR stages a package.
 # Every file gets its mode from install -m, never from the umask: a .pc
 # written in place by a umask of 0 was world-writable (its Cflags are
-# what a plugin, code loaded into the hub, is compiled with).
-PREFIX ?= /usr/local
-INSTALL_LIB = $(DESTDIR)$(PREFIX)/lib/profilehub
-INSTALL_SO := $(filter-out $(B)/plugins/example%,$(PLUGIN_SO))
+# what a plugin, code loaded into the hub, is compiled with).  PREFIX and
+# the lists install and uninstall share are below, with uninstall.
+INSTALL_SO = $(INSTALL_NAMES:%=$(B)/plugins/%.so)
 HUB_ABI := $(shell sed -n 's/^\#define HUB_ABI_MAJOR //p; s/^\#define HUB_ABI_MINOR //p' \
 	hub/include/hub_plugin.h | paste -sd.)
 
 install: all
 	install -d $(INSTALL_LIB)/plugins $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/include/profilehub $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-		$(DESTDIR)$(PREFIX)/share/profilehub/examples
+		$(INSTALL_SHARE)/examples
 	install -m 0755 $(B)/profilehub $(INSTALL_LIB)/profilehub
 	install -m 0755 $(INSTALL_SO) $(INSTALL_LIB)/plugins/
 	ln -sf ../lib/profilehub/profilehub $(DESTDIR)$(PREFIX)/bin/profilehub
 	install -m 0644 hub/include/hub_plugin.h $(DESTDIR)$(PREFIX)/include/profilehub/
-	install -m 0644 plugins/example/example.c plugins/example_push/example_push.c \
-		plugins/example_export/example_export.c plugins/example/README.md \
-		$(DESTDIR)$(PREFIX)/share/profilehub/examples/
+	install -m 0644 $(INSTALL_EXAMPLES) $(INSTALL_SHARE)/examples/
 	sed 's|@PREFIX@|$(PREFIX)|; s|@ABI@|$(HUB_ABI)|' scripts/profilehub-plugin.pc.in \
 		>$(B)/profilehub-plugin.pc
 	install -m 0644 $(B)/profilehub-plugin.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
@@ -286,3 +284,27 @@ format:
 
 clean:
 	rm -rf build
+
+# install's places (PREFIX, DESTDIR as given to install) and the files it
+# puts there.  uninstall takes out those files alone, then the directories
+# of profilehub's own that are left empty: a plugin of the operator's own
+# in lib/profilehub/plugins/ stays, with its directory, and is named.  It
+# needs no build and no package.
+PREFIX ?= /usr/local
+INSTALL_LIB = $(DESTDIR)$(PREFIX)/lib/profilehub
+INSTALL_SHARE = $(DESTDIR)$(PREFIX)/share/profilehub
+INSTALL_EXAMPLES := plugins/example/example.c plugins/example_push/example_push.c \
+	plugins/example_export/example_export.c plugins/example/README.md
+INSTALL_NAMES := $(filter-out common example%,$(notdir $(patsubst %/,%,$(wildcard plugins/*/))))
+
+uninstall:
+	rm -f $(INSTALL_LIB)/profilehub $(INSTALL_NAMES:%=$(INSTALL_LIB)/plugins/%.so) \
+		$(DESTDIR)$(PREFIX)/bin/profilehub \
+		$(DESTDIR)$(PREFIX)/include/profilehub/hub_plugin.h \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig/profilehub-plugin.pc \
+		$(addprefix $(INSTALL_SHARE)/examples/,$(notdir $(INSTALL_EXAMPLES)))
+	@for d in $(INSTALL_LIB)/plugins $(INSTALL_LIB) $(DESTDIR)$(PREFIX)/include/profilehub \
+		$(INSTALL_SHARE)/examples $(INSTALL_SHARE); do \
+		[ ! -d "$$d" ] || rmdir "$$d" 2>/dev/null || \
+			echo "uninstall: $$d is kept: it holds files install did not put there"; \
+	done

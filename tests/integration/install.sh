@@ -10,6 +10,8 @@
 # it checks, syncs the new plugin's file and shows the record; a copy of
 # tapfile.so in both directories is refused, naming both files.  The
 # install runs under a umask of 0 and leaves nothing writable by others.
+# `make uninstall` takes out every file the install put there and its
+# directories, keeping the author's copy in the hub's plugins/ (named).
 set -eu
 cd "$(dirname "$0")/../.."
 . tests/lib/hub.sh
@@ -96,5 +98,25 @@ if "$hub" -c "$T/hub.yaml" check >"$T/out" 2>&1; then
 fi
 grep -qF "plugin \"tapfile\" is in two plugin directories, $root/lib/profilehub/plugins/tapfile.so and $T/mine/tapfile.so: remove one" \
 	"$T/out" || fail "the duplicate is not named: $(cat "$T/out")"
+# uninstall: all of it gone but the author's copy in the hub's plugins/,
+# which keeps that directory (and says so); the shared directories stay
+uninst() {
+	(unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+	 make --no-print-directory DESTDIR="$stage" PREFIX="$prefix" uninstall \
+		>"$T/uninstall.out" 2>&1) || die "make uninstall: $(tail -5 "$T/uninstall.out")"
+}
+uninst
+left=$(cd "$stage" && find . ! -type d | sort)
+[ "$left" = "./opt/ph/lib/profilehub/plugins/tapfile.so" ] ||
+	fail "make uninstall left other files than the author's, or took it: $left"
+kept="uninstall: $root/lib/profilehub/plugins is kept: it holds files install did not put there"
+grep -qF "$kept" "$T/uninstall.out" ||
+	fail "uninstall does not name the directory it keeps: $(cat "$T/uninstall.out")"
+rm "$root/lib/profilehub/plugins/tapfile.so"
+uninst
+left=$(cd "$stage" && find . -mindepth 1 | sort | tr '\n' ' ')
+shared="./opt ./opt/ph ./opt/ph/bin ./opt/ph/include ./opt/ph/lib ./opt/ph/lib/pkgconfig"
+[ "$left" = "$shared ./opt/ph/share " ] ||
+	fail "make uninstall left profilehub's directories, or took shared ones: $left"
 finish install.sh
 echo "install.sh: ok"
