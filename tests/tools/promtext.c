@@ -241,7 +241,7 @@ static struct family *family_of_sample(struct check *c, const char *name, size_t
 static void series_note(struct check *c, const char *name, size_t len, const char *labels,
 			const char *line)
 {
-	char key[LINE_SIZE];
+	char key[NAME_SIZE + LINE_SIZE + 2];
 
 	snprintf(key, sizeof(key), "%.*s{%s}", (int)len, name, labels);
 	for (size_t i = 0; i < c->n_series; i++) {
