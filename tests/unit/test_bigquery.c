@@ -2793,25 +2793,32 @@ static void test_a_request_id_pending_at_a_run_end_is_not_sent_again(void)
 	struct fake_bq fb; /* its server only */
 	size_t n = 0;
 
+	/* no _FATAL once the server runs: a test that returned here would
+	 * leave it running, holding the pass's output open (a hang) */
 	fake_open(&fb, answers, 3);
-	pt_open(&f, "bigquery",
-		"sources:\n  - name: w\n    plugin: bigquery\n    project: proj-1\n"
-		"    access_token: t0k3n\n    endpoint: %s\n    cursor_type: INT64\n"
-		"    query: SELECT id FROM t WHERE id > :cursor ORDER BY id\n"
-		"    cursor: id\n    map: {custom_id: id, attributes: {n: id}}\n", fb.endpoint);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f.inst);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f.mod.run_end);
+	if (pt_try_open(&f, "bigquery", err, sizeof(err),
+			"sources:\n  - name: w\n    plugin: bigquery\n    project: proj-1\n"
+			"    access_token: t0k3n\n    endpoint: %s\n    cursor_type: INT64\n"
+			"    query: SELECT id FROM t WHERE id > :cursor ORDER BY id\n"
+			"    cursor: id\n    map: {custom_id: id, attributes: {n: id}}\n",
+			fb.endpoint) ||
+	    !f.mod.run_end) {
+		CU_FAIL("the plugin did not start, or has no run_end");
+		fprintf(stderr, "\n  %s\n", err);
+		goto out;
+	}
 	for (int i = 0; i < 2; i++)
 		CU_ASSERT_EQUAL(pt_pull(&f, "[\"5\"]", 10, err, sizeof(err)), HUB_RETRY);
 	f.mod.run_end(f.inst->state);
 	CU_ASSERT_EQUAL(pt_pull(&f, "[\"5\"]", 10, err, sizeof(err)), HUB_OK);
-	pt_close(&f);
 	fake_requests(&fb, got, sizeof(got));
 	for (at = got; n < 3 && (at = strstr(at, "\"requestId\":\"")); at++, n++)
 		sscanf(at, "\"requestId\":\"%63[^\"]", id[n]);
 	CU_ASSERT_EQUAL(n, 3);
 	CU_ASSERT_STRING_EQUAL(id[1], id[0]);
 	CU_ASSERT_STRING_NOT_EQUAL(id[2], id[0]);
+out:
+	pt_close(&f);
 	fake_close(&fb);
 }
 
@@ -2839,10 +2846,16 @@ static void test_http_request_trickled_ends_at_its_bound_or_a_stop(void)
 	struct bq_http h;
 	long status = 0;
 	int64_t t0;
-	pid_t pid = testlib_trickle_server(100, 20000, &port);
+	pid_t pid;
 
-	CU_ASSERT_FATAL(pid > 0);
+	/* the server once started, no _FATAL: it would be left running */
 	CU_ASSERT_EQUAL_FATAL(bq_http_init(&h, err, sizeof(err)), 0);
+	pid = testlib_trickle_server(100, 20000, &port);
+	if (pid <= 0) {
+		CU_FAIL("the trickling server did not start");
+		bq_http_cleanup(&h);
+		return;
+	}
 	CU_ASSERT_EQUAL(h.transfer_ms, BQ_QUERY_TIMEOUT_DEFAULT_MS);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/q", port);
 	h.transfer_ms = 750;
