@@ -1,8 +1,11 @@
 /*
  * main.c - the CUnit runner for every tests/unit/test_*.c suite.
- * Usage: unit_tests [SUITE...]  (no argument: every suite).
+ * Usage: unit_tests [SUITE | SUITE:TEST ...]  (no argument: every suite;
+ * SUITE:TEST one test of it, e.g. util:test_log_levels_are_whole_names,
+ * named as CUnit's output names it; a suite's init and cleanup run as for
+ * the whole suite).
  * Exit status is non-zero when any test fails or cannot run, or a SUITE
- * named does not exist.
+ * or TEST named does not exist.
  * HUB_TEST_TIMES=1: each test's seconds on stderr ("time: SUITE TEST S"),
  * to find where a pass spends its time.
  */
@@ -383,26 +386,67 @@ char *testlib_shared_path(const char *rel)
 	return NULL;
 }
 
+/* Does the argument "SUITE" or "SUITE:TEST" name the suite `name`? */
+static int arg_names_suite(const char *arg, const char *name)
+{
+	size_t n = strcspn(arg, ":");
+
+	return strlen(name) == n && strncmp(arg, name, n) == 0;
+}
+
 static int suite_selected(const char *name, int argc, char **argv)
 {
 	if (argc < 2)
 		return 1;
 	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], name) == 0)
+		if (arg_names_suite(argv[i], name))
 			return 1;
 	return 0;
 }
 
-/* Every suite named on the command line exists: a misspelt or renamed
- * suite is an error, not a pass of nothing.  0, or 2 with a message. */
+/* Test `test` of suite `name` runs: no argument, the suite's name alone,
+ * or "name:test". */
+static int test_selected(const char *name, const char *test, int argc, char **argv)
+{
+	if (argc < 2)
+		return 1;
+	for (int i = 1; i < argc; i++) {
+		const char *colon = strchr(argv[i], ':');
+		if (!arg_names_suite(argv[i], name))
+			continue;
+		if (!colon || strcmp(colon + 1, test) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Does suite k hold a test named `test`? */
+static int suite_has_test(size_t k, const char *test)
+{
+	for (const struct test_case *c = suites[k].cases; c->name; c++)
+		if (strcmp(c->name, test) == 0)
+			return 1;
+	return 0;
+}
+
+/* Every suite (and test) named on the command line exists: a misspelt or
+ * renamed one is an error, not a pass of nothing.  0, or 2 with a
+ * message. */
 static int suites_named_exist(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
+		const char *colon = strchr(argv[i], ':');
 		size_t k = 0;
-		while (k < n_suites && strcmp(suites[k].name, argv[i]) != 0)
+		while (k < n_suites && !arg_names_suite(argv[i], suites[k].name))
 			k++;
 		if (k == n_suites) {
-			fprintf(stderr, "unit: no suite is named '%s'\n", argv[i]);
+			fprintf(stderr, "unit: no suite is named '%.*s'\n",
+				(int)strcspn(argv[i], ":"), argv[i]);
+			return 2;
+		}
+		if (colon && !suite_has_test(k, colon + 1)) {
+			fprintf(stderr, "unit: suite '%s' has no test named '%s'\n",
+				suites[k].name, colon + 1);
 			return 2;
 		}
 	}
@@ -449,7 +493,8 @@ int main(int argc, char **argv)
 		if (!s)
 			return 2;
 		for (const struct test_case *c = suites[i].cases; c->name; c++)
-			if (!CU_add_test(s, c->name, is_timed ? test_timed : c->fn))
+			if (test_selected(suites[i].name, c->name, argc, argv) &&
+			    !CU_add_test(s, c->name, is_timed ? test_timed : c->fn))
 				return 2;
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);

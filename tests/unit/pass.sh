@@ -6,6 +6,12 @@
 #   sh tests/unit/pass.sh sqlite [SUITE...]  every suite, or those (stores on SQLite)
 #   sh tests/unit/pass.sh postgres SUITE...  those suites on PostgreSQL
 #
+# A SUITE may be SUITE:TEST, one test of it, on either store (to repeat a
+# flaky one: a shell loop over the pass), e.g.
+#   sh tests/unit/pass.sh postgres store:test_every_op_is_implemented
+# A suite or test that does not exist is an error (exit 2), never a pass
+# of nothing.
+#
 # The PostgreSQL pass starts its own throwaway server (tests/pgtest.sh; a
 # fresh schema per test world), stopped also when the pass is interrupted
 # (INT, TERM).  That
@@ -39,7 +45,7 @@ postgres)
 	HUB_TEST_STORE=postgres HUB_TEST_PG_URL="$pgurl" "$B/tests/unit_tests" "$@"
 	;;
 *)
-	echo "usage: pass.sh sqlite [SUITE...] | postgres SUITE..." >&2
+	echo "usage: pass.sh sqlite [SUITE[:TEST]...] | postgres SUITE[:TEST]..." >&2
 	exit 2
 	;;
 esac
