@@ -117,8 +117,12 @@ static const struct name_map native_traits[] = {
 /* Sets one trait under its attribute name: a native one ($...) lowercased,
  * any other as the mParticle source names its attributes ("Favorite
  * Color" -> favorite_color, text_attr_name), or lowercased when nothing of
- * it is left, so that the host's warning names it.  Returns 0 or -1
- * (memory). */
+ * it is left, so that the host's warning names it.  A trait named
+ * anonymousId (any case) is none: it is the installation's identifier
+ * (RudderStack's SDKs keep it among an identify's traits: the JavaScript
+ * SDK's context.traits, the Android SDK's RudderTraits), which the
+ * event's anonymousId gives as installation_id; as an attribute every
+ * device would overwrite it in turn.  Returns 0 or -1 (memory). */
 static int trait_set(json_t *attrs, const char *key, json_t *value)
 {
 	char *lower = strdup(key), name[SEG_ATTR_NAME_SIZE];
@@ -133,7 +137,8 @@ static int trait_set(json_t *attrs, const char *key, json_t *value)
 	if (lower[0] == '$' || !name[0])
 		snprintf(name, sizeof(name), "%s", lower);
 	native = name_lookup(name, native_traits, sizeof(native_traits) / sizeof(native_traits[0]));
-	rc = json_object_set(attrs, native ? native : name, value);
+	rc = strcmp(name, "anonymousid") == 0 ? 0
+					       : json_object_set(attrs, native ? native : name, value);
 	free(lower);
 	return rc;
 }
@@ -185,9 +190,8 @@ static int traits_set(json_t *attrs, json_t *traits)
  * the event's, then the batch's), then what the rest of the context says;
  * each source wins over the ones after it, attribute by attribute (a
  * trait's name as mapped: "email" beside a context's "Email" is one
- * $email_address, the event's).  RudderStack's JavaScript SDK adds the
- * anonymousId to context.traits on its own: an identifier, no trait of
- * the user's, it is left out there (anonymousId says it already). */
+ * $email_address, the event's).  An anonymousId among them is left out
+ * (trait_set). */
 static json_t *identify_attributes(const struct seg_event *ev)
 {
 	json_t *attrs = json_object(), *more = NULL;
@@ -200,7 +204,6 @@ static json_t *identify_attributes(const struct seg_event *ev)
 			continue;
 		if (!(more = json_object()) || traits_set(more, ev->context_traits[i]))
 			goto fail;
-		json_object_del(more, "anonymousid"); /* absent: nothing to do */
 		if (json_object_update_missing(attrs, more))
 			goto fail;
 		json_decref(more);

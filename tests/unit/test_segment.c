@@ -478,6 +478,39 @@ static void test_context_traits_are_an_identifys_traits_under_its_own(void)
 	pt_close(&f);
 }
 
+/* A trait named anonymousId, in traits as in context.traits and in any
+ * case, is the installation's identifier (the event's anonymousId gives
+ * it as installation_id), no attribute: in `traits` it became an
+ * "anonymousid" attribute each device overwrote in turn.  A trait named
+ * otherwise ("anonymous_id") stays one. */
+static void test_a_trait_named_anonymous_id_is_no_attribute(void)
+{
+	static const char *const bodies[] = {
+		"{\"type\": \"identify\", \"userId\": \"u1\", \"anonymousId\": \"a-1\","
+		" \"traits\": {\"anonymousId\": \"a-1\", \"plan\": \"gold\"}}",
+		"{\"type\": \"identify\", \"userId\": \"u1\", \"anonymousId\": \"a-1\","
+		" \"traits\": {\"ANONYMOUSID\": \"a-1\", \"plan\": \"gold\"},"
+		" \"context\": {\"traits\": {\"anonymousId\": \"a-1\"}}}",
+		"{\"type\": \"identify\", \"userId\": \"u1\", \"anonymousId\": \"a-1\","
+		" \"context\": {\"traits\": {\"anonymousId\": \"a-1\", \"plan\": \"gold\"}}}",
+	};
+	static const char kept[] = "{\"type\": \"identify\", \"userId\": \"u1\","
+				   " \"traits\": {\"anonymous_id\": \"x\"}}";
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < ARRAY_SIZE(bodies); i++) {
+		const struct pt_seen *s = pt_post_one(&f, "/v1/identify", KEY1_BASIC, bodies[i]);
+
+		ASSERT_STR_OR_NULL(s->attributes_json, "{\"plan\":\"gold\"}");
+		ASSERT_STR_OR_NULL(pt_id_of(s, "installation_id"), "a-1");
+		pt_reset(&f.got);
+	}
+	ASSERT_STR_OR_NULL(pt_post_one(&f, "/v1/identify", KEY1_BASIC, kept)->attributes_json,
+			   "{\"anonymous_id\":\"x\"}");
+	pt_close(&f);
+}
+
 /* A trait key of spaces, dashes or other marks is named as the mParticle
  * source names its attributes (a run of them one '_'): it was only
  * lowercased, and the host dropped "favorite color" with a warning.  A
@@ -2754,6 +2787,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_messaging_subscriptions_set_consent),
 	   TEST(test_traits_win_over_context_and_keys_are_lowercased),
 	   TEST(test_context_traits_are_an_identifys_traits_under_its_own),
+	   TEST(test_a_trait_named_anonymous_id_is_no_attribute),
 	   TEST(test_trait_keys_are_named_as_mparticle_names_attributes),
 	   TEST(test_external_ids_become_identifiers), TEST(test_platform_detection),
 	   TEST(test_skew_correction_fields), TEST(test_numeric_ids_become_decimal_text),
