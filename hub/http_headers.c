@@ -101,18 +101,98 @@ const char *http_headers_host_missing(const struct http_headers *h)
 	return NULL;
 }
 
+/* A reg-name's characters (RFC 3986 3.2.2: unreserved, sub-delims, '%'
+ * of pct-encoded), and a byte past ASCII: a name sent unencoded (an IDN
+ * not in punycode) is taken, as nothing of it is read but /metrics's
+ * loopback check, which takes no such name for local. */
+static int host_is_name_byte(unsigned char c)
+{
+	return c >= 0x80 || (c && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					  "0123456789-._~!$&'()*+,;=%",
+					  c) != NULL);
+}
+
+/* What is wrong with the IP literal at v ('[' ... ']'), its end past ']'
+ * into *rest; NULL when nothing.  Its characters alone are checked (hex,
+ * ':' and '.', an IPvFuture's or a zone's): inet_pton() is not the
+ * judge of what a client may name. */
+static const char *host_literal_problem(const char *v, const char **rest)
+{
+	const char *end = strchr(v, ']');
+
+	if (!end)
+		return "Host invalid: the '[' of an IP address is not closed by ']'";
+	*rest = end + 1;
+	if (end == v + 1)
+		return "Host invalid: no address between '[' and ']'";
+	for (const char *p = v + 1; p < end; p++)
+		if (*p != ':' && ((unsigned char)*p >= 0x80 || !host_is_name_byte((unsigned char)*p)))
+			return "Host invalid: the address in [ ] holds a character no address does";
+	if (**rest && **rest != ':')
+		return "Host invalid: after the ']' of an IP address only \":port\" may follow";
+	return NULL;
+}
+
+/* What is wrong with the reg-name or IPv4 address at v, up to its ':'
+ * (its end into *rest); NULL when nothing. */
+static const char *host_name_problem(const char *v, const char **rest)
+{
+	*rest = v + strcspn(v, ":");
+	if (strchr(v, '/'))
+		return "Host invalid: '/' in it (a host has no path: the path goes in the "
+		       "request line)";
+	if (strchr(v, '@'))
+		return "Host invalid: '@' in it (a host carries no user name)";
+	for (const char *p = v; p < *rest; p++)
+		if (!host_is_name_byte((unsigned char)*p))
+			return "Host invalid: a host name holds letters, digits and "
+			       "- . _ ~ ! $ & ' ( ) * + , ; = % only";
+	return NULL;
+}
+
+/*
+ * RFC 9112 3.2: a Host "with an invalid field value" is answered 400.
+ * Valid is uri-host [":" port] (RFC 9110 7.2): a reg-name or IPv4
+ * address, or an IP literal in brackets, then digits; an empty value (the
+ * target's authority empty) and an empty port are valid too.  Lenient
+ * where clients are, strict on what no client sends: blanks, control
+ * characters, a path or user info, a port that is not digits.
+ */
+const char *http_headers_host_invalid(const struct http_headers *h)
+{
+	const char *v = h->host, *rest, *problem;
+
+	if (!v)
+		return NULL;
+	if (strpbrk(v, " \t"))
+		return "Host invalid: it holds a blank (a host, then \":port\", and nothing else)";
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return "Host invalid: it holds a control character";
+	problem = v[0] == '[' ? host_literal_problem(v, &rest) : host_name_problem(v, &rest);
+	if (problem)
+		return problem;
+	if (*rest == ':' && rest[1 + strspn(rest + 1, "0123456789")])
+		return "Host invalid: its port is not digits";
+	return NULL;
+}
+
 int http_headers_refusal(const struct http_headers *h, struct http_headers_refusal *out)
 {
 	const char *framing = http_headers_framing_problem(h);
 	const char *twice = http_headers_twice(h);
 	const char *no_host = http_headers_host_missing(h);
+	const char *bad_host = http_headers_host_invalid(h);
 
 	memset(out, 0, sizeof(*out));
-	if (!framing && !twice && !no_host)
+	if (!framing && !twice && !no_host && !bad_host)
 		return 0;
 	out->status = 400;
-	out->code = framing ? "bad_framing" : twice ? "duplicate_header" : "missing_host";
-	out->message = framing ? framing : twice ? twice : no_host;
+	out->code = framing ? "bad_framing"
+		    : twice ? "duplicate_header"
+		    : no_host ? "missing_host"
+			      : "invalid_host";
+	out->message = framing ? framing : twice ? twice : no_host ? no_host : bad_host;
 	out->is_closing = framing != NULL;
 	return 1;
 }

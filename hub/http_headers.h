@@ -3,7 +3,7 @@
  * libmicrohttpd: the header lines as it hands them over, and the request
  * target.  The framing checks against request smuggling, the announced
  * Content-Length against http.max_body, Expect: 100-continue, the API's
- * Content-Encoding, Host (one, and present in HTTP/1.1), absolute-form
+ * Content-Encoding, Host (one, valid, and present in HTTP/1.1), absolute-form
  * targets, %00 in a path.  http_request.c feeds these from a connection;
  * tests/fuzz/fuzz_httphdr.c from arbitrary bytes.
  */
@@ -56,9 +56,14 @@ const char *http_headers_twice(const struct http_headers *h);
 /* An HTTP/1.1 request without Host (RFC 9112 3.2): the message, or NULL. */
 const char *http_headers_host_missing(const struct http_headers *h);
 
+/* A Host whose value is not uri-host [":" port] (RFC 9110 7.2; blanks,
+ * control characters, '/', '@', a port not digits): the message naming
+ * what is wrong, or NULL (no Host, an empty one, a valid one). */
+const char *http_headers_host_invalid(const struct http_headers *h);
+
 /* 1 and *out filled when the headers alone refuse the request (400: the
- * framing, then a header sent twice, then Host missing); 0 when they do
- * not. */
+ * framing, then a header sent twice, then Host missing, then Host
+ * invalid); 0 when they do not. */
 int http_headers_refusal(const struct http_headers *h, struct http_headers_refusal *out);
 
 /* Does the client wait for 100 Continue before it sends its body? */

@@ -7,6 +7,7 @@
  *   the framing checks against request smuggling (Content-Length and
  *   Transfer-Encoding: counts and values), Content-Encoding,
  *   Authorization, X-Signature and Host twice, Host missing in HTTP/1.1,
+ *   a Host value that is not host[:port],
  *   the refusal they make (400, closing or not),
  *   Expect: 100-continue, the announced Content-Length against the limit,
  *   whether a refused request's body is drained, the API's
@@ -26,7 +27,9 @@
  *
  * Findings, besides crashes, sanitizer reports: a count or first value
  * that is not the header list's (names without case); an HTTP/1.1
- * request without Host, or any with two, taken; a framing verdict
+ * request without Host, or any with two, taken; a Host value judged
+ * otherwise than uri-host [":" digits] (a reg-name's bytes or one past
+ * ASCII, or an IP literal's in brackets); a framing verdict
  * other than RFC 9112's (Content-Length twice, with Transfer-Encoding,
  * Transfer-Encoding twice or not "chunked") and so a request with two
  * Content-Length lines ever taken; a refusal without a status, code or
@@ -186,6 +189,46 @@ static void check_collected(const struct head_in *in, const struct http_headers 
 	CHECK(count_named(in, "Host", &v) == h->n_hosts && v == h->host);
 }
 
+/* A reg-name's byte (RFC 3986: unreserved, sub-delims, '%'), or one past
+ * ASCII (taken leniently); in brackets ':' too, ASCII only. */
+static int is_host_byte(unsigned char c, int is_literal)
+{
+	static const char extra[] = "-._~!$&'()*+,;=%";
+
+	if (c >= 0x80)
+		return !is_literal;
+	return isalnum(c) || (c && strchr(extra, c)) || (is_literal && c == ':');
+}
+
+/* Host is uri-host [":" *DIGIT], uri-host empty, a reg-name or "[...]". */
+static int host_is_valid(const char *v)
+{
+	const char *p = v, *close;
+
+	if (!v)
+		return 1;
+	if (*p == '[') {
+		close = strchr(p, ']');
+		if (!close || close == p + 1)
+			return 0;
+		for (p++; p < close; p++)
+			if (!is_host_byte((unsigned char)*p, 1))
+				return 0;
+		p = close + 1;
+		if (*p && *p != ':')
+			return 0;
+	} else {
+		while (*p && *p != ':')
+			if (!is_host_byte((unsigned char)*p++, 0))
+				return 0;
+	}
+	if (*p == ':')
+		for (p++; *p; p++)
+			if (!isdigit((unsigned char)*p))
+				return 0;
+	return 1;
+}
+
 static void check_refusal(const struct http_headers *h)
 {
 	const char *te = h->transfer_encoding;
@@ -194,6 +237,7 @@ static void check_refusal(const struct http_headers *h)
 	int is_twice = h->n_encodings > 1 || h->n_auths > 1 || h->n_signatures > 1 ||
 		       h->n_hosts > 1;
 	int is_hostless = h->is_host_required && !h->n_hosts;
+	int is_bad_host = !host_is_valid(h->host);
 	const char *framing = http_headers_framing_problem(h);
 	struct http_headers_refusal r;
 	int is_refused = http_headers_refusal(h, &r);
@@ -201,7 +245,8 @@ static void check_refusal(const struct http_headers *h)
 	CHECK((framing != NULL) == is_uncertain);
 	CHECK((http_headers_twice(h) != NULL) == is_twice);
 	CHECK((http_headers_host_missing(h) != NULL) == is_hostless);
-	CHECK(is_refused == (is_uncertain || is_twice || is_hostless));
+	CHECK((http_headers_host_invalid(h) != NULL) == is_bad_host);
+	CHECK(is_refused == (is_uncertain || is_twice || is_hostless || is_bad_host));
 	if (h->n_lengths > 1) /* never taken, never read */
 		CHECK(is_refused && r.is_closing);
 	if (!is_refused) {
@@ -211,9 +256,10 @@ static void check_refusal(const struct http_headers *h)
 	CHECK(r.status == 400 && r.code && r.message && r.message[0]);
 	CHECK(is_printable(r.message));
 	CHECK(r.is_closing == is_uncertain);
-	CHECK(strcmp(r.code, is_uncertain ? "bad_framing"
-			     : is_twice   ? "duplicate_header"
-					  : "missing_host") == 0);
+	CHECK(strcmp(r.code, is_uncertain  ? "bad_framing"
+			     : is_twice    ? "duplicate_header"
+			     : is_hostless ? "missing_host"
+					   : "invalid_host") == 0);
 }
 
 /* The digits of an all-digit value of up to 19 digits into *n, or 0. */

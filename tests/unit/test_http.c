@@ -336,10 +336,10 @@ static void raw_exchange(const struct world *w, const char *req, char *buf, size
 	close(fd);
 }
 
-/* RFC 9112 3.2: an HTTP/1.1 request without Host, or one with two, is
- * answered 400 (JSON, naming Host) and nothing it carries is stored; an
- * HTTP/1.0 request needs none. */
-static void test_host_missing_or_twice_is_400(void)
+/* RFC 9112 3.2: an HTTP/1.1 request without Host, or one with two, or
+ * one whose Host is not a host[:port] is answered 400 (JSON, naming Host)
+ * and nothing it carries is stored; an HTTP/1.0 request needs none. */
+static void test_host_missing_twice_or_invalid_is_400(void)
 {
 	static const struct {
 		const char *head;
@@ -350,6 +350,14 @@ static void test_host_missing_or_twice_is_400(void)
 		{"POST /in/web/v1/echo HTTP/1.0\r\nHost: a\r\nhost: a\r\n", "duplicate_header"},
 		{"POST /in/web/v1/echo HTTP/1.0\r\n", NULL},
 		{"POST /in/web/v1/echo HTTP/1.1\r\nHost: x\r\n", NULL},
+		/* a Host of an invalid value (RFC 9112 3.2): 400 too */
+		{"POST /in/web/v1/echo HTTP/1.1\r\nHost: a b\r\n", "invalid_host"},
+		{"POST /in/web/v1/echo HTTP/1.1\r\nHost: a.example/p\r\n", "invalid_host"},
+		{"POST /in/web/v1/echo HTTP/1.1\r\nHost: ann@a.example\r\n", "invalid_host"},
+		{"POST /in/web/v1/echo HTTP/1.1\r\nHost: a.example:80x\r\n", "invalid_host"},
+		{"POST /in/web/v1/echo HTTP/1.0\r\nHost: a\x01" "b\r\n", "invalid_host"},
+		{"POST /in/web/v1/echo HTTP/1.1\r\nHost: [::1]:8080\r\n", NULL},
+		{"POST /in/web/v1/echo HTTP/1.1\r\nHost: \r\n", NULL},
 	};
 	struct world w;
 	char req[512], buf[2048];
@@ -2059,7 +2067,7 @@ TEST_SUITE(http, http_suite_init, http_suite_clean,
 	   TEST(test_stop_under_load_never_aborts),
 	   TEST(test_slow_clients_do_not_exhaust_the_server),
 	   TEST(test_a_method_in_lowercase_is_no_routes),
-	   TEST(test_host_missing_or_twice_is_400),
+	   TEST(test_host_missing_twice_or_invalid_is_400),
 	   TEST(test_a_request_kept_past_its_route_is_refused),
 	   TEST(test_query_of_a_made_up_request_is_none),
 	   TEST(test_a_header_refusal_on_a_source_is_in_its_shape),

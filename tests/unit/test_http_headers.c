@@ -64,6 +64,11 @@ static void test_header_lists_that_are_refused(void)
 		{{"Content-Length: 2"}, NULL, 0, "HTTP/1.0"},
 		{{"Host: a.example", "host: b.example"}, "duplicate_header", 0, "HTTP/1.0"},
 		{{"Content-Length: 2", "Content-Length: 2"}, "bad_framing", 1, "HTTP/1.1"},
+		/* RFC 9112 3.2: a Host of an invalid value is 400 too; twice
+		 * is said before it */
+		{{"Host: a/b"}, "invalid_host", 0, "HTTP/1.1"},
+		{{"Host: a b"}, "invalid_host", 0, "HTTP/1.0"},
+		{{"Host: a/b", "Host: a"}, "duplicate_header", 0, "HTTP/1.1"},
 		/* both: the framing first, the connection closed */
 		{{"Authorization: a", "Authorization: b", "Content-Length: 1", "Content-Length: 1"},
 		 "bad_framing", 1, NULL},
@@ -91,6 +96,85 @@ static void test_header_lists_that_are_refused(void)
 		CU_ASSERT(r.message && r.message[0]);
 		if (strstr(rows[i].lines[0], "Host") || !strcmp(r.code, "missing_host"))
 			CU_ASSERT_EQUAL(strncmp(r.message, "Host ", 5), 0); /* names it */
+	}
+}
+
+/* Host is uri-host [":" port] (RFC 9110 7.2): what curl, node and the
+ * browsers send is taken (a name, IPv4, [IPv6], a port, empty); blanks,
+ * control characters, a path, user info, a port of other than digits are
+ * not, each said by name. */
+static void test_host_values_valid_and_invalid(void)
+{
+	static const struct {
+		const char *host;
+		const char *said; /* in the message; NULL: valid */
+	} rows[] = {
+		{"localhost:8080", NULL},
+		{"127.0.0.1", NULL},
+		{"hub.example.com.", NULL},
+		{"[::1]:8080", NULL},
+		{"[fe80::1%25eth0]", NULL},
+		{"[v1.fe80::a+en1]", NULL},
+		{"", NULL},
+		{"x:", NULL}, /* port = *DIGIT */
+		{":80", NULL},
+		{"my_host", NULL},
+		{"xn--bcher-kva.example", NULL},
+		{"b\xc3\xbc" "cher.example", NULL}, /* an IDN not in punycode */
+		{"a%2Db", NULL},
+		{"a b", "blank"},
+		{"a\tb", "blank"},
+		{"a\x01" "b", "control character"},
+		{"a\x7f", "control character"},
+		{"a.example/path", "'/'"},
+		{"user@a.example", "'@'"},
+		{"user:pw@a.example", "'@'"},
+		{"a.example:80/x", "'/'"},
+		{"a.example:80x", "port is not digits"},
+		{"a.example:-1", "port is not digits"},
+		{"a.example:80:81", "port is not digits"},
+		{"a?b", "letters, digits"},
+		{"a#b", "letters, digits"},
+		{"a\\b", "letters, digits"},
+		{"a\"b", "letters, digits"},
+		{"[::1", "not closed"},
+		{"[]", "no address"},
+		{"[::1]x", "only \":port\""},
+		{"[::1]:8o", "port is not digits"},
+		{"[::1/64]", "no address does"},
+		{"[::1 ]", "blank"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct http_headers h;
+		struct http_headers_refusal r;
+		const char *msg;
+
+		memset(&h, 0, sizeof(h));
+		http_headers_set_version(&h, "HTTP/1.1");
+		http_headers_add(&h, "Host", rows[i].host);
+		msg = http_headers_host_invalid(&h);
+		CU_ASSERT_EQUAL(http_headers_refusal(&h, &r), rows[i].said != NULL);
+		if (!rows[i].said) {
+			CU_ASSERT_PTR_NULL(msg);
+			if (msg)
+				fprintf(stderr, "\n  row %zu: %s", i, msg);
+			continue;
+		}
+		CU_ASSERT_PTR_NOT_NULL(msg);
+		CU_ASSERT_PTR_NOT_NULL(msg ? strstr(msg, rows[i].said) : NULL);
+		if (!msg || !strstr(msg, rows[i].said))
+			fprintf(stderr, "\n  row %zu: %s", i, msg ? msg : "(taken)");
+		CU_ASSERT_EQUAL(r.status, 400);
+		CU_ASSERT_STRING_EQUAL(r.code ? r.code : "", "invalid_host");
+		CU_ASSERT_PTR_EQUAL(r.message, msg);
+		CU_ASSERT_FALSE(r.is_closing);
+		CU_ASSERT_EQUAL(strncmp(msg ? msg : "", "Host ", 5), 0); /* names it */
+	}
+	/* no Host: nothing to check (HTTP/1.1's is missing_host) */
+	{
+		struct http_headers h = {0};
+		CU_ASSERT_PTR_NULL(http_headers_host_invalid(&h));
 	}
 }
 
@@ -222,6 +306,7 @@ static void test_targets_and_their_paths(void)
 
 TEST_SUITE(http_headers, NULL, NULL,
 	   TEST(test_header_lists_that_are_refused),
+	   TEST(test_host_values_valid_and_invalid),
 	   TEST(test_the_first_line_is_the_value_read),
 	   TEST(test_announced_length_against_the_limit),
 	   TEST(test_api_encoding_refusal_quotes_printable_ascii),
