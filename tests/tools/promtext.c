@@ -25,6 +25,7 @@
 #define MAX_SERIES 4096
 #define NAME_SIZE 128
 #define LINE_SIZE 8192
+#define MAX_LABELS 64
 
 struct family {
 	char name[NAME_SIZE];
@@ -146,22 +147,52 @@ static void check_comment(struct check *c, const char *line)
 }
 
 /* The value of label le, which ends at `end` (its closing quote), in *le;
- * a float or +Inf. */
+ * a float or +Inf: no NaN, no blank (strtod skips one ahead). */
 static int le_parse(const char *v, const char *end, double *le)
 {
 	char *stop;
 
+	if (v == end || strchr(" \t\n\v\f\r", *v))
+		return -1;
 	*le = strtod(v, &stop);
-	return stop == end && stop != v ? 0 : -1;
+	return stop == end && !isnan(*le) ? 0 : -1;
+}
+
+static int label_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The n labels at starts (each `name="value"`, NUL-terminated) into out
+ * in name order, each followed by ',': one series is one key whatever
+ * the order written.  Returns NULL, or the problem (a name twice). */
+static const char *labels_sorted(char **starts, size_t n, char *out, size_t size)
+{
+	size_t o = 0;
+
+	qsort(starts, n, sizeof(*starts), label_cmp);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(starts[i]);
+		if (i && strncmp(starts[i - 1], starts[i], strcspn(starts[i], "=") + 1) == 0)
+			return "a label given twice in one sample";
+		if (o + len + 2 > size)
+			return "labels too long";
+		memcpy(out + o, starts[i], len);
+		o += len;
+		out[o++] = ',';
+	}
+	out[o] = '\0';
+	return NULL;
 }
 
 /* Parses the labels at *p ('{' ... '}') into out as `name="value",` in
- * the order given; *le gets le's value, *has_le whether there is one.
+ * name order; *le gets le's value, *has_le whether there is one.
  * Returns NULL, or the problem (then *p is left). */
 static const char *labels_parse(const char **p, char *out, size_t size, double *le, int *has_le)
 {
 	const char *s = *p + 1;
-	size_t o = 0;
+	char text[LINE_SIZE], *starts[MAX_LABELS];
+	size_t o = 0, n = 0;
 
 	*has_le = 0;
 	while (*s != '}') {
@@ -169,19 +200,20 @@ static const char *labels_parse(const char **p, char *out, size_t size, double *
 		size_t len = name_len(s);
 		if (!len || strncmp(s, "__", 2) == 0 || s[len] != '=' || s[len + 1] != '"')
 			return "a label is not name=\"value\"";
-		if (o + len + 2 >= size)
+		if (o + len + 4 >= sizeof(text) || n == MAX_LABELS)
 			return "labels too long";
-		memcpy(out + o, s, len + 2);
+		starts[n++] = text + o;
+		memcpy(text + o, s, len + 2);
 		o += len + 2;
 		v = s + len + 2;
 		for (s = v; *s && *s != '"'; s++) {
 			if (*s == '\\' && s[1] != '\\' && s[1] != '"' && s[1] != 'n')
 				return "a label value escapes more than \\\\ \\\" \\n";
-			if (o + 3 >= size)
+			if (o + 3 >= sizeof(text))
 				return "labels too long";
-			out[o++] = *s;
+			text[o++] = *s;
 			if (*s == '\\')
-				out[o++] = *++s;
+				text[o++] = *++s;
 		}
 		if (*s != '"')
 			return "a label value without its closing quote";
@@ -190,16 +222,15 @@ static const char *labels_parse(const char **p, char *out, size_t size, double *
 				return "le twice, or not a number";
 			*has_le = 1;
 		}
-		out[o++] = '"';
-		out[o++] = ',';
+		text[o++] = '"';
+		text[o++] = '\0';
 		if (*++s == ',')
 			s++;
 		else if (*s != '}')
 			return "labels not separated by a comma";
 	}
-	out[o] = '\0';
 	*p = s + 1;
-	return NULL;
+	return labels_sorted(starts, n, out, size);
 }
 
 /* The sample's value, the line's end: a decimal float, NaN, +Inf or -Inf. */
@@ -261,6 +292,10 @@ static void series_note(struct check *c, const char *name, size_t len, const cha
 static void check_histogram(struct check *c, struct family *f, int part, int has_le, double le,
 			    double v, const char *line)
 {
+	if (!part) {
+		problem(c, "a histogram's sample other than _bucket, _sum or _count", line);
+		return;
+	}
 	if (part == 'b' && !has_le) {
 		problem(c, "a bucket without le", line);
 		return;
