@@ -175,6 +175,7 @@ HUB_ABI := $(shell sed -n 's/^\#define HUB_ABI_MAJOR //p; s/^\#define HUB_ABI_MI
 	hub/include/hub_plugin.h | paste -sd.)
 
 install: all
+	@$(INSTALL_PLACES_CHECK)
 	install -d $(INSTALL_LIB)/plugins $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/include/profilehub $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(INSTALL_SHARE)/examples
@@ -297,12 +298,24 @@ INSTALL_EXAMPLES := plugins/example/example.c plugins/example_push/example_push.
 	plugins/example_export/example_export.c plugins/example/README.md
 INSTALL_NAMES := $(filter-out common example%,$(notdir $(patsubst %/,%,$(wildcard plugins/*/))))
 
+# A PREFIX or DESTDIR with a blank is split there by make: install made
+# "/opt/my" and "./apps/..." of "/opt/my apps", and uninstall would remove
+# such paths.  Refused, naming it.
+INSTALL_PLACES_CHECK = $(if $(filter 1,$(words x$(DESTDIR)$(PREFIX)x)),:,\
+	echo "$@: PREFIX and DESTDIR must hold no blank: '$(PREFIX)', '$(DESTDIR)'" >&2; exit 2)
+INSTALL_BIN = $(DESTDIR)$(PREFIX)/bin/profilehub
+
 uninstall:
+	@$(INSTALL_PLACES_CHECK)
 	rm -f $(INSTALL_LIB)/profilehub $(INSTALL_NAMES:%=$(INSTALL_LIB)/plugins/%.so) \
-		$(DESTDIR)$(PREFIX)/bin/profilehub \
 		$(DESTDIR)$(PREFIX)/include/profilehub/hub_plugin.h \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig/profilehub-plugin.pc \
 		$(addprefix $(INSTALL_SHARE)/examples/,$(notdir $(INSTALL_EXAMPLES)))
+	@if [ "$$(readlink $(INSTALL_BIN))" = ../lib/profilehub/profilehub ]; then \
+		rm -f $(INSTALL_BIN); \
+	elif [ -e $(INSTALL_BIN) ] || [ -L $(INSTALL_BIN) ]; then \
+		echo "uninstall: $(INSTALL_BIN) is kept: it is not the link install made"; \
+	fi
 	@for d in $(INSTALL_LIB)/plugins $(INSTALL_LIB) $(DESTDIR)$(PREFIX)/include/profilehub \
 		$(INSTALL_SHARE)/examples $(INSTALL_SHARE); do \
 		[ ! -d "$$d" ] || rmdir "$$d" 2>/dev/null || \

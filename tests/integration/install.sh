@@ -11,7 +11,9 @@
 # tapfile.so in both directories is refused, naming both files.  The
 # install runs under a umask of 0 and leaves nothing writable by others.
 # `make uninstall` takes out every file the install put there and its
-# directories, keeping the author's copy in the hub's plugins/ (named).
+# directories, keeping the author's copy in the hub's plugins/ (named), and
+# a bin/profilehub that is not install's link; a PREFIX or DESTDIR with a
+# blank (which make splits into paths) is refused by both, touching nothing.
 set -eu
 cd "$(dirname "$0")/../.."
 . tests/lib/hub.sh
@@ -103,9 +105,27 @@ grep -qF "plugin \"tapfile\" is in two plugin directories, $root/lib/profilehub/
 uninst() {
 	(unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 	 make --no-print-directory DESTDIR="$stage" PREFIX="$prefix" uninstall \
-		>"$T/uninstall.out" 2>&1) || die "make uninstall: $(tail -5 "$T/uninstall.out")"
+		>"$T/uninstall.out" 2>&1)
 }
-uninst
+# a blank in DESTDIR or PREFIX: refused by both, nothing made or taken
+# (make splits the path there: DESTDIR="$T/x $stage" had uninstall
+# remove "$stage$prefix/..." and install make "$T/x")
+uninst_blank() {
+	(unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+	 make --no-print-directory HUB_DEPS_DONE=1 B="$B" DESTDIR="$T/x $1" PREFIX="$prefix" \
+		"$2" >"$T/blank.out" 2>&1)
+}
+before=$(cd "$stage" && find . | sort)
+uninst_blank "$stage" uninstall && fail "make uninstall took a DESTDIR with a blank"
+grep -qF "uninstall: PREFIX and DESTDIR must hold no blank: '$prefix', '$T/x $stage'" \
+	"$T/blank.out" || fail "uninstall does not name the DESTDIR with a blank: $(cat "$T/blank.out")"
+[ "$(cd "$stage" && find . | sort)" = "$before" ] ||
+	fail "uninstall with a blank in DESTDIR took files: $(cat "$T/blank.out")"
+uninst_blank "$T/y" install && fail "make install took a DESTDIR with a blank"
+grep -qF "install: PREFIX and DESTDIR must hold no blank: '$prefix', '$T/x $T/y'" \
+	"$T/blank.out" || fail "install does not name the DESTDIR with a blank: $(cat "$T/blank.out")"
+[ ! -e "$T/x" ] && [ ! -e "$T/y" ] || fail "install with a blank in DESTDIR made $T/x or $T/y"
+uninst || die "make uninstall: $(tail -5 "$T/uninstall.out")"
 left=$(cd "$stage" && find . ! -type d | sort)
 [ "$left" = "./opt/ph/lib/profilehub/plugins/tapfile.so" ] ||
 	fail "make uninstall left other files than the author's, or took it: $left"
@@ -113,10 +133,18 @@ kept="uninstall: $root/lib/profilehub/plugins is kept: it holds files install di
 grep -qF "$kept" "$T/uninstall.out" ||
 	fail "uninstall does not name the directory it keeps: $(cat "$T/uninstall.out")"
 rm "$root/lib/profilehub/plugins/tapfile.so"
-uninst
+uninst || die "make uninstall: $(tail -5 "$T/uninstall.out")"
 left=$(cd "$stage" && find . -mindepth 1 | sort | tr '\n' ' ')
 shared="./opt ./opt/ph ./opt/ph/bin ./opt/ph/include ./opt/ph/lib ./opt/ph/lib/pkgconfig"
 [ "$left" = "$shared ./opt/ph/share " ] ||
 	fail "make uninstall left profilehub's directories, or took shared ones: $left"
+# a bin/profilehub that is not install's link (the operator's own wrapper)
+# stays, named
+printf '#!/bin/sh\nexec /somewhere/else "$@"\n' >"$root/bin/profilehub"
+uninst || die "make uninstall: $(tail -5 "$T/uninstall.out")"
+grep -qF "uninstall: $root/bin/profilehub is kept: it is not the link install made" \
+	"$T/uninstall.out" ||
+	fail "uninstall does not name the bin/profilehub it keeps: $(cat "$T/uninstall.out")"
+[ -f "$root/bin/profilehub" ] || fail "uninstall took a bin/profilehub install did not make"
 finish install.sh
 echo "install.sh: ok"
