@@ -371,6 +371,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *e
 	const char *port_text = colon ? colon + 1 : listen;
 	struct addrinfo hints, *ai = NULL;
 	size_t n = colon ? (size_t)(colon - listen) : 0;
+	int rc;
 
 	if (n >= 2 && listen[0] == '[' && listen[n - 1] == ']') {
 		listen++;
@@ -388,7 +389,16 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *e
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-	if (!*port_text || getaddrinfo(host, port_text, &hints, &ai) != 0 || !ai)
+	if (!*port_text)
+		goto bad;
+	rc = getaddrinfo(host, port_text, &hints, &ai);
+	if (rc != 0 && rc != EAI_SERVICE && rc != EAI_SYSTEM && rc != EAI_MEMORY) {
+		/* a well-formed name the resolver does not know: say so, not "not host:port" */
+		err_set(err, err_size, "http.listen: cannot resolve \"%s\": %s", host,
+			gai_strerror(rc));
+		return -1;
+	}
+	if (rc != 0 || !ai)
 		goto bad;
 	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
 	freeaddrinfo(ai);

@@ -605,6 +605,9 @@ static void test_listen_addresses_are_read_as_documented(void)
 	CU_ASSERT_STRING_EQUAL(err, want);
 	CU_ASSERT_EQUAL(http_listen_check("127.0.0.1:", err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "http.listen: \"127.0.0.1:\" is not host:port");
+	/* a name of the right form that no resolver knows (RFC 6761 .invalid) */
+	CU_ASSERT_EQUAL(http_listen_check("no-such-host.invalid:8080", err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "http.listen: cannot resolve \"no-such-host.invalid\": "));
 }
 
 /* ---- tests: bodies ---------------------------------------------------- */
