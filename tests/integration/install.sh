@@ -63,7 +63,8 @@ pc() {
 	PKG_CONFIG_PATH="$root/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" pkg-config "$@" \
 		profilehub-plugin
 }
-[ "$(pc --modversion)" = "$abi" ] || fail "the .pc's version is not the ABI $abi: $(pc --modversion)"
+[ "$(pc --modversion)" = "$abi" ] ||
+	fail "the .pc's version is not the ABI $abi: $(pc --modversion)"
 
 # the author's plugin, outside the tree, against the installed header alone
 mkdir "$T/src" "$T/mine"
@@ -91,15 +92,17 @@ echo '{"user_id": "u1", "event": "signup", "id": "t1"}' >"$T/tap.jsonl"
 "$hub" -c "$T/hub.yaml" sync tap >"$T/out" 2>&1 || fail "sync tap: $(cat "$T/out")"
 "$hub" -c "$T/hub.yaml" profile --custom-id u1 >"$T/out" 2>&1 &&
 	jq -e '.event_count == 1 and .events[0].name == "signup" and .events[0].source == "tap"' \
-		"$T/out" >/dev/null || fail "the pulled record is not in the profile: $(cat "$T/out")"
+		"$T/out" >/dev/null ||
+	fail "the pulled record is not in the profile: $(cat "$T/out")"
 
 # one name in two directories: refused, both files named
 cp "$T/mine/tapfile.so" "$root/lib/profilehub/plugins/"
 if "$hub" -c "$T/hub.yaml" check >"$T/out" 2>&1; then
 	fail "check passed with tapfile.so in two plugin directories"
 fi
-grep -qF "plugin \"tapfile\" is in two plugin directories, $root/lib/profilehub/plugins/tapfile.so and $T/mine/tapfile.so: remove one" \
-	"$T/out" || fail "the duplicate is not named: $(cat "$T/out")"
+twice="plugin \"tapfile\" is in two plugin directories,"
+twice="$twice $root/lib/profilehub/plugins/tapfile.so and $T/mine/tapfile.so: remove one"
+grep -qF "$twice" "$T/out" || fail "the duplicate is not named: $(cat "$T/out")"
 # uninstall: all of it gone but the author's copy in the hub's plugins/,
 # which keeps that directory (and says so); the shared directories stay
 uninst() {
