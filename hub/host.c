@@ -21,6 +21,7 @@
 #include "http.h"
 #include "log.h"
 #include "plugin.h"
+#include "record.h"
 #include "util.h"
 
 #include <errno.h>
@@ -810,12 +811,12 @@ static const struct hub_host host = {
 	.query = http_request_query,
 	.alloc_failed = alloc_failed_poll,
 	.skip = host_skip,
+	.attr_key_refusal = record_attr_key_refusal,
 };
 
 /* ABI 1.1's table ended at secret_equal; 1.2 appended reject, 1.4
- * batch_range, 1.6 warn, 1.7 query, 1.8 alloc_failed and 1.12 skip, which a plugin
- * tests with
- * HUB_HOST_HAS().
+ * batch_range, 1.6 warn, 1.7 query, 1.8 alloc_failed, 1.12 skip and 1.15
+ * attr_key_refusal, which a plugin tests with HUB_HOST_HAS().
  * Append-only: nothing before them moved. */
 _Static_assert(offsetof(struct hub_host, reject) ==
 		       offsetof(struct hub_host, secret_equal) + sizeof(host.secret_equal),
@@ -835,8 +836,12 @@ _Static_assert(offsetof(struct hub_host, alloc_failed) ==
 _Static_assert(offsetof(struct hub_host, skip) ==
 		       offsetof(struct hub_host, alloc_failed) + sizeof(host.alloc_failed),
 	       "hub_host.skip must directly follow alloc_failed (ABI 1.12)");
-_Static_assert(sizeof(struct hub_host) == offsetof(struct hub_host, skip) + sizeof(host.skip),
-	       "struct hub_host grew past skip: bump HUB_ABI_MINOR and document it");
+_Static_assert(offsetof(struct hub_host, attr_key_refusal) ==
+		       offsetof(struct hub_host, skip) + sizeof(host.skip),
+	       "hub_host.attr_key_refusal must directly follow skip (ABI 1.15)");
+_Static_assert(sizeof(struct hub_host) ==
+		       offsetof(struct hub_host, attr_key_refusal) + sizeof(host.attr_key_refusal),
+	       "struct hub_host grew past attr_key_refusal: bump HUB_ABI_MINOR and document it");
 
 const struct hub_host *host_table(void)
 {

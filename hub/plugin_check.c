@@ -47,6 +47,7 @@ static const size_t plugin_size_of_minor[HUB_ABI_MINOR + 1] = {
 	PLUGIN_SIZE_1_11,          /* 1.12: only hub_host grew (skip) */
 	PLUGIN_SIZE_1_11,          /* 1.13: no struct grew (pull keys declared) */
 	sizeof(struct hub_plugin), /* 1.14: run_end */
+	sizeof(struct hub_plugin), /* 1.15: only hub_host grew (attr_key_refusal) */
 };
 static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	RECORD_SIZE_1_0,
@@ -64,6 +65,7 @@ static const size_t record_size_of_minor[HUB_ABI_MINOR + 1] = {
 	sizeof(struct hub_record), /* 1.12: hub_host (skip) */
 	sizeof(struct hub_record), /* 1.13: none (pull keys declared) */
 	sizeof(struct hub_record), /* 1.14: hub_plugin (run_end) */
+	sizeof(struct hub_record), /* 1.15: hub_host (attr_key_refusal) */
 };
 _Static_assert(offsetof(struct hub_plugin, error_body) == PLUGIN_SIZE_1_1,
 	       "hub_plugin.error_body must directly follow import_line (ABI 1.6)");

@@ -224,6 +224,10 @@
  *   1.14 hub_plugin.run_end(): a pull source learns that a sync run ended,
  *        so that what it keeps to retry within a run (a request id sent
  *        again) does not carry over into the next run
+ *   1.15 hub_host.attr_key_refusal(): whether a name can be an attribute
+ *        of a profile, and why not, so that a config naming attributes (a
+ *        warehouse `map`) is refused by `check` rather than the attribute
+ *        dropped from every record emit() is given
  */
 #ifndef HUB_PLUGIN_H
 #define HUB_PLUGIN_H
@@ -237,7 +241,7 @@ extern "C" {
 
 #define HUB_ABI_MAGIC 0x50425548u /* "HUBP" little-endian */
 #define HUB_ABI_MAJOR 1
-#define HUB_ABI_MINOR 14
+#define HUB_ABI_MINOR 15
 
 #if defined(__GNUC__)
 #define HUB_EXPORT __attribute__((visibility("default")))
@@ -578,6 +582,21 @@ struct hub_host {
 	 * (HUB_ERR_INTERNAL outside a source's call).  A host before 1.12 has
 	 * none: log the item instead. */
 	hub_rc (*skip)(struct hub_call *call, const char *why);
+
+	/* ---- appended in ABI 1.15 (check HUB_HOST_HAS(host, attr_key_refusal)) */
+
+	/* Whether `key` names an attribute a profile can hold, by the rule
+	 * emit() holds a record's attributes to: a native one
+	 * ("$email_address", "$first_name", ...) or a custom one matching
+	 * [a-z0-9_]{1,30}.  0: it does (why untouched); 1: it does not, and
+	 * why gets the reason, NUL-terminated, at most why_size bytes (512
+	 * hold it): the rule, the native names and, when one is close, "did
+	 * you mean".  emit() drops such an attribute from each record with a
+	 * warning; a config naming one (a warehouse map's attributes) is
+	 * better refused by check_config(), before a record is read.  `key`
+	 * borrowed.  Any thread, no call or instance needed.  A host before
+	 * 1.15 has none: leave the name to emit(). */
+	int (*attr_key_refusal)(const char *key, char *why, size_t why_size);
 };
 
 #define HUB_HOST_HAS(host, member)                                             \

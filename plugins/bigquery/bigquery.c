@@ -128,7 +128,6 @@ static int bq_values_read(const struct hub_host *host, const struct hub_instance
 			  struct bq_values *v, char *err, size_t err_size)
 {
 	const char *cursor_type = cfg_str(host, inst, "cursor_type");
-	struct rm_config mc = rowmap_config_of(host, inst);
 	char ptype[16], pvalue[64];
 
 	memset(v, 0, sizeof(*v));
@@ -139,7 +138,7 @@ static int bq_values_read(const struct hub_host *host, const struct hub_instance
 	if (cursor_type && bq_param_for(cursor_type, NULL, ptype, sizeof(ptype), pvalue,
 					sizeof(pvalue), err, err_size))
 		return -1;
-	if (rowmap_new(&mc, &v->map, err, err_size) ||
+	if (rowmap_new_of(host, inst, &v->map, err, err_size) ||
 	    !(v->query = read_query(host, inst, err, err_size)) ||
 	    auth_choice_check(host, inst, err, err_size) ||
 	    bq_query_endpoint_check(cfg_str(host, inst, "endpoint"), err, err_size)) {

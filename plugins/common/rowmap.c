@@ -369,7 +369,32 @@ fail:
 	return -1;
 }
 
-struct rm_config rowmap_config_of(const struct hub_host *host, const struct hub_instance *inst)
+int rowmap_attrs_check(const struct rowmap *m, const struct hub_host *host, char *err,
+		       size_t err_size)
+{
+	char why[512];
+
+	if (!HUB_HOST_HAS(host, attr_key_refusal))
+		return 0; /* a host before ABI 1.15: emit() drops such a name */
+	for (size_t i = 0; i < m->attrs.n; i++) {
+		const struct target *t = &m->attrs.items[i];
+		const char *written = t->path + strlen("map.attributes.");
+
+		if (!host->attr_key_refusal(t->key, why, sizeof(why)))
+			continue;
+		if (strcmp(written, t->key) == 0)
+			snprintf(err, err_size, "%s: %s", t->path, why);
+		else /* lowercased, or a cast around it */
+			snprintf(err, err_size, "%s: the attribute \"%s\": %s", t->path, t->key,
+				 why);
+		return -1;
+	}
+	return 0;
+}
+
+/* An instance's map, kind and cursor keys as rowmap_new() reads them
+ * (borrowed from the host until the instance is destroyed). */
+static struct rm_config config_of(const struct hub_host *host, const struct hub_instance *inst)
 {
 	const char *kind = host->config_string(inst, "kind");
 	struct rm_config mc = {
@@ -380,6 +405,21 @@ struct rm_config rowmap_config_of(const struct hub_host *host, const struct hub_
 	};
 
 	return mc;
+}
+
+int rowmap_new_of(const struct hub_host *host, const struct hub_instance *inst,
+		  struct rowmap **out, char *err, size_t err_size)
+{
+	struct rm_config mc = config_of(host, inst);
+
+	if (rowmap_new(&mc, out, err, err_size))
+		return -1;
+	if (rowmap_attrs_check(*out, host, err, err_size)) {
+		rowmap_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 void rm_tuple_free(struct tuple *t)

@@ -75,9 +75,17 @@ struct rowmap;
 int rowmap_new(const struct rm_config *cfg, struct rowmap **out, char *err, size_t err_size);
 void rowmap_free(struct rowmap *m);
 
-/* An instance's map, kind and cursor keys as rowmap_new() reads them
- * (borrowed from the host until the instance is destroyed). */
-struct rm_config rowmap_config_of(const struct hub_host *host, const struct hub_instance *inst);
+/* Every attribute the map names is one a profile can hold (the host's
+ * attr_key_refusal(), ABI 1.15; an older host: not checked, emit() drops
+ * such a name from each record): else -1 with err
+ * "map.attributes.<key as written>: <the host's why>". */
+int rowmap_attrs_check(const struct rowmap *m, const struct hub_host *host, char *err,
+		       size_t err_size);
+
+/* rowmap_new() of an instance's map, kind and cursor keys (borrowed from
+ * the host until the instance is destroyed), then rowmap_attrs_check(). */
+int rowmap_new_of(const struct hub_host *host, const struct hub_instance *inst,
+		  struct rowmap **out, char *err, size_t err_size);
 
 /*
  * Binds to a result's columns: every mapped and cursor column must exist

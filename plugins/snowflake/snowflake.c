@@ -170,7 +170,6 @@ static hub_rc sf_values_read(const struct hub_host *host, const struct hub_insta
 {
 	const char *transport = host->config_string(inst, "transport");
 	long long max_answer = (long long)host->config_int(inst, "max_answer_bytes");
-	struct rm_config mc = rowmap_config_of(host, inst);
 
 	memset(v, 0, sizeof(*v));
 	if (!transport || (strcmp(transport, "odbc") != 0 && strcmp(transport, "sql_api") != 0)) {
@@ -184,7 +183,7 @@ static hub_rc sf_values_read(const struct hub_host *host, const struct hub_insta
 			 MAX_ANSWER_BYTES_MIN);
 		return HUB_ERR_CONFIG;
 	}
-	if (rowmap_new(&mc, &v->map, err, err_size) ||
+	if (rowmap_new_of(host, inst, &v->map, err, err_size) ||
 	    !(v->query = read_query(host, inst, &v->n_params, err, err_size)) ||
 	    transport_keys_check(host, inst, v->is_api, err, err_size)) {
 		sf_values_free(v);

@@ -206,6 +206,65 @@ static void test_config_mistakes_name_the_key(void)
 	}
 }
 
+/*
+ * An attribute no profile can hold (an unknown native one, a custom name
+ * outside [a-z0-9_]{1,30} once lowercased) is refused with the config,
+ * naming the key as written and the rule (the host's attr_key_refusal(),
+ * ABI 1.15).  It passed `check` and `run`, then was dropped from every
+ * row's record with a warning.  A host before 1.15 has no such check.
+ */
+static void test_attribute_no_profile_holds_is_refused(void)
+{
+	static const char natives[] = "custom attributes match [a-z0-9_]{1,30}, native ones are "
+				      "$email_address, $phone_number, $language, $region, "
+				      "$timezone, $first_name, $last_name)";
+	static const struct {
+		const char *key, *err;
+	} rows[] = {
+		{"$bad", "map.attributes.$bad: no attribute of a profile is named so ("},
+		{"$emial_address", "map.attributes.$emial_address: no attribute of a profile is "
+				   "named so (did you mean \"$email_address\"?; "},
+		{"Plan-Tier", "map.attributes.Plan-Tier: the attribute \"plan-tier\": no "
+			      "attribute of a profile is named so ("},
+		{"date(Seen At)", "map.attributes.date(Seen At): the attribute \"seen at\": no "
+				  "attribute of a profile is named so ("},
+		{"a234567890123456789012345678901", "map.attributes.a23456789012345678901234567890"
+						    "1: no attribute of a profile is named so ("},
+	};
+	struct hub_host old = *host_table();
+	char map[256], want[512], err[1024];
+	struct rowmap *m;
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		snprintf(map, sizeof(map), "{\"custom_id\": \"u\", \"attributes\": "
+			 "{\"plan\": \"p\", \"%s\": \"c\"}}", rows[i].key);
+		m = map_new(map, NULL, "\"t\"");
+		snprintf(want, sizeof(want), "%s%s", rows[i].err, natives);
+		err[0] = '\0';
+		CU_ASSERT_EQUAL(rowmap_attrs_check(m, host_table(), err, sizeof(err)), -1);
+		if (strcmp(err, want) != 0) {
+			fprintf(stderr, "\n  row %zu: got \"%s\"\n  want \"%s\"\n", i, err, want);
+			CU_FAIL("wrong message");
+		}
+		/* a host of ABI 1.14 cannot tell: the map stands, as before */
+		old.size = (uint32_t)offsetof(struct hub_host, attr_key_refusal);
+		CU_ASSERT_EQUAL(rowmap_attrs_check(m, &old, err, sizeof(err)), 0);
+		rowmap_free(m);
+	}
+	/* natives, custom names in any case, with a cast, 30 characters */
+	m = map_new("{\"custom_id\": \"u\", \"attributes\": {\"$email_address\": \"e\", "
+		    "\"$Last_name\": \"l\", \"Plan\": \"p\", \"date(Seen_At)\": \"s\", "
+		    "\"a23456789012345678901234567890\": \"a\"}}", NULL, "\"t\"");
+	CU_ASSERT_EQUAL(rowmap_attrs_check(m, host_table(), err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "map.attributes.$Last_name: no attribute"));
+	rowmap_free(m);
+	m = map_new("{\"custom_id\": \"u\", \"attributes\": {\"$email_address\": \"e\", "
+		    "\"Plan\": \"p\", \"date(Seen_At)\": \"s\", "
+		    "\"a23456789012345678901234567890\": \"a\"}}", NULL, "\"t\"");
+	CU_ASSERT_EQUAL(rowmap_attrs_check(m, host_table(), err, sizeof(err)), 0);
+	rowmap_free(m);
+}
+
 /* A map of custom_id, maybe installation_id, and n_ext external ids (crm0
  * ... from column c), into map (the JSON text). */
 static void ids_map(char *map, size_t size, int has_install, int n_ext)
@@ -2467,6 +2526,7 @@ static void test_utf8_repair_is_strict(void)
 
 TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_config_mistakes_name_the_key),
+	   TEST(test_attribute_no_profile_holds_is_refused),
 	   TEST(test_columns_match_case_insensitively_or_fail_clearly),
 	   TEST(test_identifier_columns_past_16_are_refused),
 	   TEST(test_attributes_keep_their_types_and_null_deletes),
