@@ -164,6 +164,8 @@ struct mp_batch {
 	const char *installation_id;   /* the device id kept, or NULL */
 	const char *platform;          /* "ios", "android", "web" or NULL */
 	int push_enabled;              /* -1 unset */
+	long push_event;               /* the push_registration event push_enabled
+					  comes from; -1: device_info.push_token */
 	json_t *device_info;           /* object or NULL */
 	json_t *user_attributes;       /* object or NULL */
 	json_t *deleted_attributes;    /* array of strings or NULL */

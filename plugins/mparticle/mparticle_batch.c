@@ -396,8 +396,10 @@ static int read_device(struct mp_batch *b, long index, struct mp_error *e)
 	b->installation_id = install;
 	/* push_registration events may have set it; the batch's device says
 	 * what holds now */
-	if (push)
+	if (push) {
 		b->push_enabled = 1;
+		b->push_event = -1;
+	}
 	return 0;
 }
 
@@ -560,9 +562,10 @@ static int read_events(struct mp_batch *b, long index, struct mp_error *e)
 			return event_fail(e, index, i, code, why);
 		if (ev.timestamp_ms > latest)
 			latest = ev.timestamp_ms;
-		if (ev.kind == MP_PUSH)
+		if (ev.kind == MP_PUSH) {
 			b->push_enabled = ev.push_enabled;
-		else if (ev.kind == MP_IDENTITY_CHANGE) {
+			b->push_event = (long)i;
+		} else if (ev.kind == MP_IDENTITY_CHANGE) {
 			if (b->first_logout < 0 && mp_event_change(&ev) == MP_CHANGE_LOGOUT)
 				b->first_logout = (long)i;
 		} else if (ev.kind != MP_IGNORED && ev.kind != MP_ATTRIBUTE_CHANGE &&
@@ -584,6 +587,7 @@ int mp_batch_read(const struct mp_state *st, json_t *obj, long index, struct mp_
 	memset(b, 0, sizeof(*b));
 	b->obj = obj;
 	b->push_enabled = -1;
+	b->push_event = -1;
 	b->first_logout = -1;
 	if (!json_is_object(obj)) {
 		if (index < 0)

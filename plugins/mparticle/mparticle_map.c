@@ -422,12 +422,37 @@ static int wants_identify(const struct mp_batch *b)
 	       (b->n_tracks == 0 && b->n_ids > 0);
 }
 
+/* Push is an installation's (IDENTITY.md): a batch without a usable
+ * device id has none to hold it, and it was dropped without a word.  The
+ * client is told (the 2xx's warnings) which field asked for it and why;
+ * the identify just emitted carries none. */
+static hub_rc warn_push_dropped(const struct mp_state *st, struct hub_call *call,
+				const struct mp_batch *b, long index, struct mp_error *e)
+{
+	char why[256], field[48];
+	hub_rc rc;
+
+	if (!HUB_HOST_HAS(st->host, warn)) /* a host before ABI 1.6 */
+		return HUB_OK;
+	if (b->push_event >= 0)
+		snprintf(field, sizeof(field), "events[%ld] (push_registration)", b->push_event);
+	else
+		snprintf(field, sizeof(field), "device_info.push_token");
+	snprintf(why, sizeof(why), "%s: push not stored: the batch has no device id "
+		 "(device_info.ios_idfv, device_info.android_uuid or mp_deviceid, not all "
+		 "zeros) to store it on", field);
+	if ((rc = st->host->warn(call, why)) != HUB_OK)
+		emit_error(rc, index, -1, "", e);
+	return rc;
+}
+
 static hub_rc emit_identify(const struct mp_state *st, struct hub_call *call,
 			    const struct mp_batch *b, long index, struct mp_error *e)
 {
 	struct hub_record rec;
 	char id[MP_MSGID_SIZE];
 	json_t *attrs = identify_attributes(b);
+	hub_rc rc;
 
 	if (!attrs) {
 		emit_error(HUB_ERR_NOMEM, index, -1, "", e);
@@ -435,12 +460,15 @@ static hub_rc emit_identify(const struct mp_state *st, struct hub_call *call,
 	}
 	record_start(b, &rec, HUB_REC_IDENTIFY, b->timestamp_ms);
 	rec.message_id = derived_id(b, "identify", id);
-	rec.push_enabled = b->push_enabled;
+	rec.push_enabled = b->installation_id ? b->push_enabled : -1;
 	if (json_object_size(attrs) == 0) {
 		json_decref(attrs);
 		attrs = NULL;
 	}
-	return emit_with(st, call, &rec, attrs, &rec.attributes_json, index, -1, e);
+	rc = emit_with(st, call, &rec, attrs, &rec.attributes_json, index, -1, e);
+	if (rc == HUB_OK && b->push_enabled >= 0 && !b->installation_id)
+		rc = warn_push_dropped(st, call, b, index, e);
+	return rc;
 }
 
 static hub_rc emit_consent(const struct mp_state *st, struct hub_call *call,

@@ -2436,6 +2436,50 @@ static void test_empty_push_token_is_no_push_token(void)
 	pt_close(&f);
 }
 
+/*
+ * Push is an installation's: a push_token, or a push_registration, in a
+ * batch without a device id (an all-zero IDFV is none) has nothing to be
+ * stored on.  It went without a word (the identify carried push on and the
+ * hub let it go); now the identify carries none and a warning, for the 2xx
+ * answer's "warnings", names the field and why.  With a device id, no word.
+ */
+static void test_push_without_a_device_id_is_warned(void)
+{
+	static const struct {
+		const char *body, *records, *field;
+	} rows[] = {
+		{"{" IDS ",\"device_info\":{\"push_token\":\"tok\"},\"events\":[" EV_OK "]}",
+		 "identify u -; track u -", "device_info.push_token"},
+		{"{" IDS ",\"device_info\":{\"push_token\":\"tok\",\"ios_idfv\":"
+		 "\"00000000-0000-0000-0000-000000000000\"}}",
+		 "identify u -", "device_info.push_token"},
+		{"{" IDS ",\"events\":[" EV_OK ",{\"event_type\":\"push_registration\","
+		 "\"data\":{\"register\":false}}]}",
+		 "identify u -; track u -", "events[1] (push_registration)"},
+	};
+	static const char with_device[] =
+		"{" DEV ",\"device_info\":{\"push_token\":\"tok\"},\"events\":[" EV_OK "]}";
+	struct pt_fixture f;
+	char want[256];
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		post_expect_records(&f, rows[i].body, rows[i].records);
+		CU_ASSERT_FATAL(f.got.n_recs > 0);
+		CU_ASSERT_EQUAL(f.got.recs[0].push_enabled, -1);
+		snprintf(want, sizeof(want), "%s: push not stored: the batch has no device id "
+			 "(device_info.ios_idfv, device_info.android_uuid or mp_deviceid, not all "
+			 "zeros) to store it on", rows[i].field);
+		CU_ASSERT_EQUAL_FATAL(f.got.n_warns, 1);
+		CU_ASSERT_STRING_EQUAL(f.got.warns[0], want);
+		pt_reset(&f.got);
+	}
+	post_expect_records(&f, with_device, "identify - D1; track - D1");
+	CU_ASSERT_EQUAL(f.got.recs[0].push_enabled, 1);
+	CU_ASSERT_EQUAL(f.got.n_warns, 0);
+	pt_close(&f);
+}
+
 /* The batch's device says what holds now: a push_token beside a
  * push_registration that unregisters leaves push on. */
 static void test_device_push_token_wins_over_an_unregistration(void)
@@ -3154,6 +3198,7 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_integer_identities_keep_their_own_digits),
 	   TEST(test_empty_push_token_is_no_push_token),
 	   TEST(test_device_push_token_wins_over_an_unregistration),
+	   TEST(test_push_without_a_device_id_is_warned),
 	   TEST(test_identity_object_ignores_keys_not_mapped),
 	   TEST(test_batch_without_tracks_still_says_who_it_is),
 	   TEST(test_consent_nulls_are_absent_and_one_purpose_sets_both),
