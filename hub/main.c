@@ -14,6 +14,7 @@
 #include "plugin.h"
 #include "scheduler.h"
 #include "util.h"
+#include "version.h"
 
 #include "../plugins/common/pg_tls.h"
 
@@ -32,8 +33,6 @@
 #include <unistd.h>
 #include <yaml.h>
 #include <zlib.h>
-
-#define HUB_VERSION "0.1.0"
 
 static const char usage_text[] =
 	"usage: profilehub [-c FILE] [--log-level LEVEL] <command> [options]\n"

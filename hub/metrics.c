@@ -11,6 +11,7 @@
  * and the scheduler.
  *
  * Never put request data in a label: labels are route templates only.
+ * (Two series say which process answers: its start time and its build.)
  */
 #include "metrics.h"
 
@@ -18,6 +19,7 @@
 #include "export.h"
 #include "scheduler.h"
 #include "util.h"
+#include "version.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -61,6 +63,15 @@ static const char *const commit_le[] = {
 _Static_assert(sizeof(commit_le) / sizeof(commit_le[0]) + 1 ==
 		       sizeof(((struct intake_stats *)0)->commit_us_buckets) / sizeof(int64_t),
 	       "one le per bucket of intake_stats.commit_us_buckets but +Inf");
+
+/* When this process started, wall clock, ms since the epoch: noted before
+ * main() runs (this file is linked into the hub), read-only after. */
+static int64_t process_start_ms;
+
+__attribute__((constructor)) static void process_start_note(void)
+{
+	process_start_ms = time_now_ms();
+}
 
 struct metrics *metrics_new(void)
 {
@@ -244,6 +255,22 @@ static void put_label_value(struct strbuf *sb, const char *s)
 static void put_header(struct strbuf *sb, const char *name, const char *type, const char *help)
 {
 	strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Which process answers: a counter lower than at the last scrape with a
+ * later start time is a restart, not a reset; the build says what runs. */
+static void render_process(struct strbuf *sb)
+{
+	put_header(sb, "process_start_time_seconds", "gauge",
+		   "Start time of the process since unix epoch in seconds.");
+	strbuf_printf(sb, "process_start_time_seconds %lld.%03lld\n",
+		      (long long)(process_start_ms / 1000), (long long)(process_start_ms % 1000));
+	put_header(sb, "profilehub_build_info", "gauge",
+		   "The profilehub build answering, by its version (as profilehub --version"
+		   " prints it); always 1.");
+	strbuf_puts(sb, "profilehub_build_info{version=\"");
+	put_label_value(sb, HUB_VERSION);
+	strbuf_puts(sb, "\"} 1\n");
 }
 
 /* Every route's counts; under lock. */
@@ -496,6 +523,7 @@ char *metrics_render(struct metrics *m, const struct metrics_feeds *f)
 	struct intake_stats st;
 
 	strbuf_init(&sb);
+	render_process(&sb);
 	pthread_mutex_lock(&m->lock);
 	render_requests(m, &sb);
 	put_header(&sb, "records_rejected_total", "counter",

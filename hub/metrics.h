@@ -5,7 +5,9 @@
  * requests waiting for their commit, and, read from the intake when
  * rendered, records applied, queue depth and the commit latency histogram,
  * each export's lag and each pull source's last success and failure; also
- * the readiness answer (/readyz), read from the intake too.
+ * the readiness answer (/readyz), read from the intake too.  Every
+ * rendering starts with process_start_time_seconds and
+ * profilehub_build_info{version=...} 1, so that a restart shows.
  */
 #ifndef HUB_METRICS_H
 #define HUB_METRICS_H

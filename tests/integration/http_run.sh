@@ -72,17 +72,25 @@ EOF
 # $work/log (truncated; or $RUN_LOG), and readiness: poll /healthz (bounded), giving up
 # early if the hub died; under `ulimit $RUN_ULIMIT` when that is set
 # GET /metrics into $work/metrics, held to the format (promtext): $1 says
-# which hub
+# which hub.  It names its build, the version --version prints, and its
+# start: not before hub_run launched it, not after the scrape
+version=$("$HUB" --version | sed -n 's/^profilehub \([^ ]*\) .*/\1/p')
 metrics_scrape() {
 	curl -s "$base/metrics" >"$work/metrics" || fail "GET /metrics $1"
 	"$B/tests/tools/promtext" <"$work/metrics" 2>"$work/promtext.err" ||
 		fail "GET /metrics $1 is not sound Prometheus text: $(cat "$work/promtext.err")
 $(cat "$work/metrics")"
+	grep -qx "profilehub_build_info{version=\"$version\"} 1" "$work/metrics" ||
+		fail "GET /metrics $1: no profilehub_build_info of version $version"
+	start=$(sed -n 's/^process_start_time_seconds \([0-9]*\)\.[0-9]*$/\1/p' "$work/metrics")
+	[ -n "$start" ] && [ "$start" -ge "$launched" ] && [ "$start" -le "$(date +%s)" ] ||
+		fail "GET /metrics $1: process_start_time_seconds $start, not from $launched to now"
 }
 
 hub_run() {
 	# shellcheck disable=SC2016 # "$@" is the inner shell's
 	log_to=${RUN_LOG:-$work/log}
+	launched=$(date +%s)
 	HTTP_RUN_TOKEN=$token HTTP_RUN_KEY=$key sh -c "${RUN_ULIMIT:+ulimit $RUN_ULIMIT && }"'exec "$@"' \
 		sh "$HUB" -c "${1:-$work/hub.yaml}" --log-level debug run >"$log_to" 2>&1 &
 	pid=$! # the inner shell execs the hub: the same process

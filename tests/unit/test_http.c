@@ -33,6 +33,7 @@
 #include "../../hub/metrics.h"
 #include "../../hub/plugin.h"
 #include "../../hub/util.h"
+#include "../../hub/version.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -1181,6 +1182,66 @@ static void test_metrics_count_requests_by_route_and_status(void)
 	world_close(&w);
 }
 
+/* 1 when a line of text starts with `start`. */
+static int has_line_starting(const char *text, const char *start)
+{
+	char nl_start[128];
+
+	snprintf(nl_start, sizeof(nl_start), "\n%s", start);
+	return strncmp(text, start, strlen(start)) == 0 || strstr(text, nl_start);
+}
+
+/* process_start_time_seconds of a /metrics answer, in ms (-1: none). */
+static int64_t scraped_start_ms(int port, char *line, size_t size)
+{
+	struct resp r;
+	const char *p;
+	long long sec = -1;
+	int ms = -1, n = 0;
+
+	http_do(port, "GET", "/metrics", NULL, 0, 0, NULL, &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	p = strstr(r.body, "\nprocess_start_time_seconds ");
+	if (!p || sscanf(p + 1, "process_start_time_seconds %lld.%3d%n", &sec, &ms, &n) != 2 ||
+	    p[1 + n] != '\n')
+		return -1;
+	snprintf(line, size, "%.*s", n, p + 1);
+	CU_ASSERT(has_line_starting(r.body, "# HELP process_start_time_seconds "));
+	CU_ASSERT(has_line_starting(r.body, "# TYPE process_start_time_seconds gauge\n"));
+	CU_ASSERT(has_line_starting(r.body, "# HELP profilehub_build_info "));
+	CU_ASSERT(has_line_starting(r.body, "# TYPE profilehub_build_info gauge\n"));
+	CU_ASSERT(has_line_starting(r.body,
+				    "profilehub_build_info{version=\"" HUB_VERSION "\"} 1\n"));
+	return sec * 1000 + ms;
+}
+
+/*
+ * /metrics says when the process started and which build it is, so that a
+ * counter lower than at the last scrape reads as a restart (the start time
+ * moved), not a reset.  The start is this process's, before the hub was
+ * opened, and the same at every scrape (not the time of the scrape).
+ */
+static void test_metrics_say_when_the_process_started_and_its_build(void)
+{
+	int64_t before = time_now_ms(), first, again, mark;
+	char line[64] = "", line_again[64] = "";
+	struct world w;
+
+	world_open(&w, NULL, NULL);
+	while (time_now_ms() <= before) /* each scrape in a later ms than the last mark */
+		;
+	first = scraped_start_ms(w.port, line, sizeof(line));
+	CU_ASSERT(first > 0);
+	CU_ASSERT(first <= before);
+	mark = time_now_ms();
+	while (time_now_ms() <= mark)
+		;
+	again = scraped_start_ms(w.port, line_again, sizeof(line_again));
+	CU_ASSERT_EQUAL(again, first);
+	CU_ASSERT_STRING_EQUAL(line_again, line);
+	world_close(&w);
+}
+
 /* ---- tests: backpressure ---------------------------------------------- */
 
 struct bg_post {
@@ -2064,6 +2125,7 @@ TEST_SUITE(http, http_suite_init, http_suite_clean,
 	   TEST(test_warnings_are_listed_in_the_2xx_body),
 	   TEST(test_an_array_op_past_the_limit_is_logged_not_answered),
 	   TEST(test_metrics_count_requests_by_route_and_status),
+	   TEST(test_metrics_say_when_the_process_started_and_its_build),
 	   TEST(test_full_queue_is_429_with_retry_after),
 	   TEST(test_stop_finishes_requests_in_progress),
 	   TEST(test_stop_delay_answers_readyz_503_while_serving),
