@@ -1385,8 +1385,9 @@ static void test_token_answers_are_bounded_and_printable(void)
 /*
  * `profilehub check` without --connect creates nothing, so it saw a map
  * its kind cannot use only when sync refused it: each warehouse plugin's
- * check_config() (ABI 1.10) refuses what create() refuses of the map.
- * Snowflake shares the row map and the gap.
+ * check_config() (ABI 1.10) refuses what create() refuses of the map,
+ * an attribute no profile can hold among it (ABI 1.15).  Snowflake shares
+ * the row map and the gap.
  */
 static void test_check_refuses_the_map_sync_refuses(void)
 {
@@ -1404,6 +1405,14 @@ static void test_check_refuses_the_map_sync_refuses(void)
 		 "map.attributes: kind attributes needs map.attributes"},
 		{"snowflake", "transport: odbc\n    dsn: d", "{custom_id: id, attributes: {a: a}}",
 		 "attributes", NULL},
+		/* an attribute no profile can hold (ABI 1.15's attr_key_refusal) */
+		{"bigquery", "project: p\n    access_token: t",
+		 "{custom_id: id, attributes: {Plan: p, $emial_address: e}}", "attributes",
+		 "map.attributes.$emial_address: no attribute of a profile is named so"},
+		{"snowflake", "transport: odbc\n    dsn: d",
+		 "{custom_id: id, attributes: {Plan: p, Plan-Tier: t}}", "attributes",
+		 "map.attributes.Plan-Tier: the attribute \"plan-tier\": no attribute of a "
+		 "profile is named so"},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
