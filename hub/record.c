@@ -543,14 +543,38 @@ static hub_rc build_type_rules(struct builder *b)
 	return HUB_OK;
 }
 
+/* Push belongs to an installation (unify.c stores it with install_touch):
+ * a record with push_enabled and none to store it on keeps the value (its
+ * derived message_id reads it) and says it is not stored.  An alias's
+ * installation is its previous_id (when no profile holds it as a custom_id,
+ * known only when it applies); an erasure stores nothing anyway. */
+static hub_rc push_check_installation(struct builder *b)
+{
+	const struct record *r = b->r;
+
+	if (r->push_enabled < 0 || r->type == HUB_REC_ERASE)
+		return HUB_OK;
+	if (r->type == HUB_REC_ALIAS)
+		return r->previous_id && strcmp(r->previous_id, r->custom_id) != 0
+			       ? HUB_OK
+			       : warn(b, "push_enabled: not stored: the alias names no installation"
+					 " (a previous_id other than its custom_id)");
+	if (!r->installation_id)
+		return warn(b, "push_enabled: not stored: the record has no installation_id");
+	return HUB_OK;
+}
+
 static hub_rc build_device(struct builder *b)
 {
 	static const char *const platforms[] = {"ios", "android", "web", "server"};
 	const struct record_input *in = b->in;
+	hub_rc rc;
 
 	if (in->push_enabled < -1 || in->push_enabled > 1)
 		return reject(b, "push_enabled: must be -1, 0 or 1");
 	b->r->push_enabled = in->push_enabled;
+	if ((rc = push_check_installation(b)))
+		return rc;
 	if (in->is_platform_invalid)
 		return warn(b, "platform: must be ios, android, web or server");
 	if (!in->platform)

@@ -66,11 +66,12 @@ int unify_feed_write(struct unify *u, struct resolve *rs)
 
 	/* what the record's payload changed: attributes (a write an older
 	 * time makes lose still counts: knowing would cost PostgreSQL a wait
-	 * per attribute), a consent state, push, and for any record but a
-	 * track the installation it names (last_seen, platform).  A consent
-	 * record of the state stored, or older, changes nothing */
-	if (r->n_attrs || rs->is_consent_changed || r->push_enabled >= 0 ||
-	    (r->type != HUB_REC_TRACK && rs->use_install && rs->install))
+	 * per attribute), a consent state, and the installation it touched
+	 * (apply_payload: push; for any record but a track last_seen and
+	 * platform).  A consent record of the state stored, or older, changes
+	 * nothing; nor does push without an installation to store it on */
+	if (r->n_attrs || rs->is_consent_changed ||
+	    (rs->use_install && rs->install && (r->type != HUB_REC_TRACK || r->push_enabled >= 0)))
 		unify_note_changed(rs, rs->target);
 	if (rs->merged_from) {
 		json_t *p = json_pack("{s:O}", "merged_from", rs->merged_from);

@@ -1256,6 +1256,38 @@ static void test_a_first_unset_consent_is_no_change(void)
 	world_close(&w);
 }
 
+/* Push belongs to an installation: push_enabled on a record with none to
+ * store it on (an identify or a track of a custom_id alone, an alias
+ * without a previous_id) stores nothing, so it puts no profile_updated on
+ * the feed (exports were sent one for nothing); with its installation it
+ * does. */
+static void test_push_without_an_installation_is_no_change(void)
+{
+	static const struct {
+		const char *record, *want;
+	} runs[] = {
+		{"\"type\":\"identify\",\"identifiers\":{\"custom_id\":\"ann\"}", ""},
+		{"\"type\":\"track\",\"identifiers\":{\"custom_id\":\"ann\"},"
+		 "\"event\":{\"name\":\"view\"}", "event"},
+		{"\"type\":\"alias\",\"identifiers\":{\"custom_id\":\"ann\"}", ""},
+		{"\"type\":\"identify\",\"identifiers\":{\"custom_id\":\"ann\","
+		 "\"installation_id\":\"I1\"}", "profile_updated"},
+	};
+	struct world w;
+	char ann[1][PROFILE_ID_SIZE], line[512], kinds[256];
+
+	people_open(&w, ann[0]);
+	for (size_t i = 0; i < ARRAY_SIZE(runs); i++) {
+		snprintf(line, sizeof(line),
+			 "{%s,\"message_id\":\"p%zu\",\"timestamp\":\"2025-03-01T11:0%zu:00.000Z\","
+			 "\"push_enabled\":false}",
+			 runs[i].record, i, i);
+		kinds_of(&w, line, ann[0], kinds, sizeof(kinds));
+		CU_ASSERT_STRING_EQUAL(kinds, runs[i].want);
+	}
+	world_close(&w);
+}
+
 /* An event change carries the event as the profile document shows it:
  * its name, source, message_id, its own timestamp and its properties
  * (decimals as written). */
@@ -5963,6 +5995,7 @@ TEST_SUITE(export, suite_init, suite_clean,
 	   TEST(test_a_track_that_sets_profile_data_updates_the_profile),
 	   TEST(test_a_consent_record_that_changes_nothing_is_no_change),
 	   TEST(test_a_first_unset_consent_is_no_change),
+	   TEST(test_push_without_an_installation_is_no_change),
 	   TEST(test_an_event_change_carries_the_event_as_recorded),
 	   TEST(test_no_export_known_anywhere_means_no_feed),
 	   TEST(test_a_restart_goes_on_from_the_saved_cursor),

@@ -528,6 +528,10 @@ static void test_identifier_rules(void)
 
 /* ---- platform, push, event -------------------------------------------------- */
 
+#define PUSH_NO_INSTALL "push_enabled: not stored: the record has no installation_id"
+#define PUSH_ALIAS_NO_INSTALL "push_enabled: not stored: the alias names no installation" \
+			      " (a previous_id other than its custom_id)"
+
 static const struct row device_event_rows[] = {
 	{"platform android", R_DEFAULT,
 	 IDENTIFY("'identifiers':{'custom_id':'C1'},'platform':'android'"), HUB_OK,
@@ -547,6 +551,27 @@ static const struct row device_event_rows[] = {
 	{"push_enabled false", R_DEFAULT,
 	 IDENTIFY("'identifiers':{'installation_id':'I1'},'push_enabled':false"), HUB_OK,
 	 "push=0", NULL},
+	/* push belongs to an installation: kept on the record (its derived
+	 * message_id reads it), not stored, said */
+	{"push_enabled without installation is a warning", R_DEFAULT,
+	 TRACK("'identifiers':{'custom_id':'C1'},'push_enabled':true,'event':{'name':'e'}"),
+	 HUB_OK, "push=1", PUSH_NO_INSTALL},
+	{"push_enabled with a blocked installation is a warning", R_DEFAULT,
+	 IDENTIFY("'identifiers':{'custom_id':'C1','installation_id':'null'},"
+		  "'push_enabled':false"),
+	 HUB_OK, "i=- push=0", PUSH_NO_INSTALL},
+	{"push_enabled on an alias without previous_id is a warning", R_DEFAULT,
+	 "{'type':'alias','identifiers':{'custom_id':'C2','installation_id':'I1'},"
+	 "'push_enabled':true}",
+	 HUB_OK, "i=- push=1", PUSH_ALIAS_NO_INSTALL},
+	{"push_enabled on an alias of itself is a warning", R_DEFAULT,
+	 "{'type':'alias','previous_id':'C2','identifiers':{'custom_id':'C2'},"
+	 "'push_enabled':true}",
+	 HUB_OK, "prev=C2 push=1", PUSH_ALIAS_NO_INSTALL},
+	{"push_enabled on an alias of an installation", R_DEFAULT,
+	 "{'type':'alias','previous_id':'I1','identifiers':{'custom_id':'C2'},"
+	 "'push_enabled':true}",
+	 HUB_OK, "prev=I1 push=1", NULL},
 	{"push_enabled not a boolean", R_DEFAULT,
 	 IDENTIFY("'identifiers':{'installation_id':'I1'},'push_enabled':'yes'"), HUB_ERR_DATA,
 	 "push_enabled: must be a boolean", NULL},
