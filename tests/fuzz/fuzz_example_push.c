@@ -31,7 +31,6 @@ static const char *fake_string(const struct hub_instance *inst, const char *key)
 }
 
 static const struct hub_host fake_host = {
-	FUZZ_HOST_COMMON,
 	.config_string = fake_string,
 };
 

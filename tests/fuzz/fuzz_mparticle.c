@@ -82,7 +82,6 @@ static const char *fake_list_item(const struct hub_instance *inst, const char *k
 }
 
 static const struct hub_host fake_host = {
-	FUZZ_HOST_COMMON,
 	.config_string = fake_string,
 	.config_list_size = fake_list_size,
 	.config_list_item = fake_list_item,

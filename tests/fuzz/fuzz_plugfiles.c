@@ -72,7 +72,6 @@ static long long cfg_batch, cfg_max_bytes;
 
 /* ---- the fake host ----------------------------------------------------------------------- */
 
-static size_t n_rejected;
 static char last_cursor[32];
 static int has_cursor;
 
@@ -117,28 +116,11 @@ static hub_rc fake_checkpoint(struct hub_call *call, const char *cursor)
 	return HUB_OK;
 }
 
-static int fake_should_stop(const struct hub_call *call)
-{
-	(void)call;
-	return 0;
-}
-
-static hub_rc fake_reject(struct hub_call *call, const char *why)
-{
-	(void)call;
-	if (!why || !*why)
-		abort();
-	n_rejected++;
-	return HUB_OK;
-}
-
+/* reject() and should_stop() (never): fuzzcall.h's */
 static const struct hub_host fake_host = {
-	FUZZ_HOST_COMMON,
 	.config_string = fake_string,
 	.config_int = fake_int,
 	.checkpoint = fake_checkpoint,
-	.should_stop = fake_should_stop,
-	.reject = fake_reject,
 };
 
 /* ---- the scratch directory ---------------------------------------------------------------- */
@@ -258,10 +240,10 @@ static void check_example(const char *text, size_t n, unsigned flags)
 		start = i + 1;
 		last_end = (long long)i + 1;
 	}
-	if (example_plugin.create(&fake_host, NULL, &state, err, sizeof(err)) != HUB_OK)
+	if (example_plugin.create(fuzz_host(&fake_host), NULL, &state, err, sizeof(err)) != HUB_OK)
 		abort();
 
-	before = fuzz_n_emitted + n_rejected;
+	before = fuzz_n_emitted + fuzz_n_rejected;
 	for (int k = 0;; k++) {
 		if ((size_t)k > n_lines)
 			abort(); /* each HUB_MORE took a line at least (budget >= 1) */
@@ -286,7 +268,7 @@ static void check_example(const char *text, size_t n, unsigned flags)
 		if (rc == HUB_OK)
 			break;
 	}
-	if (at != last_end || fuzz_n_emitted + n_rejected - before != n_lines)
+	if (at != last_end || fuzz_n_emitted + fuzz_n_rejected - before != n_lines)
 		abort();
 
 	/* the first line as a cursor: a non-negative decimal, or refused */
@@ -303,14 +285,14 @@ static void check_example(const char *text, size_t n, unsigned flags)
 		/* judged before the pull, which may set errno on its way */
 		is_decimal = errno == 0 && !*end && end != c && v >= 0;
 		err[0] = '\0';
-		before = fuzz_n_emitted + n_rejected;
+		before = fuzz_n_emitted + fuzz_n_rejected;
 		rc = example_plugin.pull(state, NULL, c, 1, err, sizeof(err));
 		if (!is_decimal && (rc != HUB_ERR_DATA || !err[0]))
 			abort();
 		/* past the file's end: a file truncated or replaced since, read
 		 * from its start, not skipped */
 		if (is_decimal && v > (long long)n && n_lines > 0 &&
-		    fuzz_n_emitted + n_rejected == before)
+		    fuzz_n_emitted + fuzz_n_rejected == before)
 			abort();
 		free(c);
 	}
@@ -372,7 +354,7 @@ static void check_jsonl(const char *found, size_t found_len, char **changes, siz
 	for (size_t i = 0; i < found_len; i++)
 		if (found[i] == '\n')
 			kept_len = i + 1;
-	if (jsonl_plugin.create(&fake_host, NULL, &state, err, sizeof(err)) != HUB_OK)
+	if (jsonl_plugin.create(fuzz_host(&fake_host), NULL, &state, err, sizeof(err)) != HUB_OK)
 		abort();
 	rc = jsonl_plugin.export_batch(state, NULL, (const char *const *)changes, n, &n_done, err,
 				       sizeof(err));

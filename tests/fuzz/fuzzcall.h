@@ -14,17 +14,24 @@
  *     static void fuzz_check_answer(hub_rc rc, const struct hub_response *resp);
  *         the body its plugin answers with, success or error
  *
- * and its host table as {FUZZ_HOST_COMMON, .config_string = ..., ...}.
+ * and its host table with only the members it answers itself (its config
+ * values, a pull's checkpoint(), ...).  fuzz_host() gives the plugin that
+ * table completed: full size, as the hub's, and every other member a fake
+ * of fuzz_host_defaults that keeps the hub's contract, so a plugin calling
+ * any member HUB_HOST_HAS() says is there never calls NULL.
  * fuzz_check_success_or_error() is the answer check of a Segment-shaped API.
  */
 #ifndef HUB_FUZZCALL_H
 #define HUB_FUZZCALL_H
 
+#include "alloc.h"
 #include "record.h"
 
 #include <hub_plugin.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -134,10 +141,166 @@ static int64_t fuzz_now(void)
 	return FUZZ_NOW_MS;
 }
 
-#define FUZZ_HOST_COMMON                                                                   \
-	.size = sizeof(struct hub_host), .abi_major = HUB_ABI_MAJOR,                       \
-	.abi_minor = HUB_ABI_MINOR, .log = fuzz_log, .emit = fuzz_emit, .now_ms = fuzz_now, \
-	.secret_equal = fuzz_secret_equal, .warn = fuzz_warn, .skip = fuzz_skip
+/* reject() (ABI 1.2), as the hub counts it: never a failure; a reason
+ * that names nothing is the plugin's fault. */
+static size_t fuzz_n_rejected;
+static hub_rc fuzz_reject(struct hub_call *call, const char *why)
+{
+	(void)call;
+	if (!why || !why[0])
+		abort();
+	fuzz_n_rejected++;
+	return HUB_OK;
+}
+
+/* Config values: unset, unless the target's own table answers them. */
+static const char *fuzz_config_string(const struct hub_instance *inst, const char *key)
+{
+	(void)inst;
+	(void)key;
+	return NULL;
+}
+
+static int64_t fuzz_config_int(const struct hub_instance *inst, const char *key)
+{
+	(void)inst;
+	(void)key;
+	return 0;
+}
+
+static int fuzz_config_bool(const struct hub_instance *inst, const char *key)
+{
+	(void)inst;
+	(void)key;
+	return 0;
+}
+
+static double fuzz_config_float(const struct hub_instance *inst, const char *key)
+{
+	(void)inst;
+	(void)key;
+	return 0;
+}
+
+static size_t fuzz_config_list_size(const struct hub_instance *inst, const char *key)
+{
+	(void)inst;
+	(void)key;
+	return 0;
+}
+
+static const char *fuzz_config_list_item(const struct hub_instance *inst, const char *key,
+					 size_t index)
+{
+	(void)inst;
+	(void)key;
+	(void)index;
+	return NULL;
+}
+
+static const char *fuzz_instance_name(const struct hub_instance *inst)
+{
+	(void)inst;
+	return FUZZ_SOURCE;
+}
+
+/* checkpoint() outside of a pull, batch_range() outside of an export
+ * batch: HUB_ERR_INTERNAL, as the hub answers them. */
+static hub_rc fuzz_checkpoint(struct hub_call *call, const char *cursor)
+{
+	(void)call;
+	(void)cursor;
+	return HUB_ERR_INTERNAL;
+}
+
+static hub_rc fuzz_batch_range(const struct hub_call *call, int64_t *first, int64_t *last)
+{
+	(void)call;
+	(void)first;
+	(void)last;
+	return HUB_ERR_INTERNAL;
+}
+
+static int fuzz_should_stop(const struct hub_call *call)
+{
+	(void)call;
+	return 0;
+}
+
+/* query() (ABI 1.7) of a request the host is not answering (the target's
+ * own): NULL, as the hub's. */
+static const char *fuzz_query(const struct hub_request *req, const char *name)
+{
+	(void)req;
+	(void)name;
+	return NULL;
+}
+
+/* Every member, the hub's own where libhub has it (alloc_failed,
+ * attr_key_refusal). */
+static const struct hub_host fuzz_host_defaults = {
+	.size = sizeof(struct hub_host),
+	.abi_major = HUB_ABI_MAJOR,
+	.abi_minor = HUB_ABI_MINOR,
+	.log = fuzz_log,
+	.config_string = fuzz_config_string,
+	.config_int = fuzz_config_int,
+	.config_bool = fuzz_config_bool,
+	.config_float = fuzz_config_float,
+	.config_list_size = fuzz_config_list_size,
+	.config_list_item = fuzz_config_list_item,
+	.config_json = fuzz_config_string,
+	.instance_name = fuzz_instance_name,
+	.emit = fuzz_emit,
+	.checkpoint = fuzz_checkpoint,
+	.should_stop = fuzz_should_stop,
+	.now_ms = fuzz_now,
+	.secret_equal = fuzz_secret_equal,
+	.reject = fuzz_reject,
+	.batch_range = fuzz_batch_range,
+	.warn = fuzz_warn,
+	.query = fuzz_query,
+	.alloc_failed = alloc_failed_poll,
+	.skip = fuzz_skip,
+	.attr_key_refusal = record_attr_key_refusal,
+};
+
+/* The members after the header, in order: a member appended to struct
+ * hub_host fails the assertion below until it is listed here, and
+ * fuzz_host() until fuzz_host_defaults gives it a fake. */
+#define FUZZ_HOST_MEMBERS(X)                                                                 \
+	X(log) X(config_string) X(config_int) X(config_bool) X(config_float)                 \
+	X(config_list_size) X(config_list_item) X(config_json) X(instance_name) X(emit)      \
+	X(checkpoint) X(should_stop) X(now_ms) X(secret_equal) X(reject) X(batch_range)      \
+	X(warn) X(query) X(alloc_failed) X(skip) X(attr_key_refusal)
+
+#define FUZZ_HOST_MEMBER_SIZE(m) +sizeof(fuzz_host_defaults.m)
+_Static_assert(offsetof(struct hub_host, log) FUZZ_HOST_MEMBERS(FUZZ_HOST_MEMBER_SIZE) ==
+		       sizeof(struct hub_host),
+	       "FUZZ_HOST_MEMBERS (fuzzcall.h) misses a member of struct hub_host");
+
+/* `own` completed with fuzz_host_defaults (a static table, the same for
+ * every call: a plugin may keep it); aborts naming a member neither
+ * gives. */
+static const struct hub_host *fuzz_host(const struct hub_host *own)
+{
+	static struct hub_host full;
+
+	full = *own;
+	full.size = fuzz_host_defaults.size;
+	full.abi_major = fuzz_host_defaults.abi_major;
+	full.abi_minor = fuzz_host_defaults.abi_minor;
+#define FUZZ_HOST_FILL(m)                                                                    \
+	if (!full.m)                                                                         \
+		full.m = fuzz_host_defaults.m;                                               \
+	if (!full.m) {                                                                       \
+		fprintf(stderr, "fuzzcall.h: the fake host has no " #m "\n");              \
+		abort();                                                                     \
+	}
+	FUZZ_HOST_MEMBERS(FUZZ_HOST_FILL)
+#undef FUZZ_HOST_FILL
+	return &full;
+}
 
 /* The answer of a plugin whose success is 200 {"success":true} and whose
  * refusals are {"error": {"code": ...}} (segment, example_push), for its
@@ -211,14 +374,15 @@ static inline void fuzz_import_line(const struct hub_plugin *plugin, void *state
 		abort();
 }
 
-/* Creates the instance on the first call; returns the input as the host
- * hands it to routes, NUL-terminated (malloc'd; NULL: out of memory). */
-static char *fuzz_begin(const struct hub_plugin *plugin, const struct hub_host *host,
+/* Creates the instance on the first call, with `own` completed
+ * (fuzz_host()); returns the input as the host hands it to routes,
+ * NUL-terminated (malloc'd; NULL: out of memory). */
+static char *fuzz_begin(const struct hub_plugin *plugin, const struct hub_host *own,
 			void **state, const uint8_t *data, size_t size)
 {
 	char err[256], *body;
 
-	if (!*state && plugin->create(host, NULL, state, err, sizeof(err)) != HUB_OK)
+	if (!*state && plugin->create(fuzz_host(own), NULL, state, err, sizeof(err)) != HUB_OK)
 		abort();
 	body = malloc(size + 1);
 	if (!body)
