@@ -1606,6 +1606,7 @@ static void test_a_statement_still_running_after_query_timeout_is_cancelled(void
 	struct api_world w;
 	char err[SF_MSG] = "", got[16384];
 	json_t *out = NULL;
+	int64_t t0_ms;
 	int n_polls;
 
 	for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
@@ -1614,16 +1615,22 @@ static void test_a_statement_still_running_after_query_timeout_is_cancelled(void
 	if (api_world_open(&w, answers, sizeof(answers) / sizeof(answers[0]), &host,
 			   (const struct hub_instance *)&inst_tag))
 		goto out;
+	t0_ms = mono_clock_ms();
 	CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err, sizeof(err)),
 			HUB_RETRY);
+	/* not given up before query_timeout (whatever the machine's speed) */
+	CU_ASSERT(mono_clock_ms() - t0_ms >= 1000);
 	CU_ASSERT_PTR_NULL(out);
 	CU_ASSERT_STRING_EQUAL(err, "statement q-1 still running after query_timeout (1 s): "
 			       "cancelled, the run is retried (raise query_timeout for a query "
 			       "this long, or look at the warehouse's queue)");
 	api_world_requests(&w, got, sizeof(got));
-	/* polled 100, 200, 400, 800 ms apart: past 1 s at the 4th or 5th */
+	/* polled 100, 200, 400, 800 ms apart: past 1 s at the 4th or 5th on an
+	 * idle machine, sooner when each poll's answer is slow (a loaded one
+	 * failed ">= 4" once), so the time above says it waited, this that it
+	 * polled and gave up */
 	n_polls = testlib_count_of(got, "GET /api/v2/statements/q-1 HTTP/1.1\r\n");
-	CU_ASSERT(n_polls >= 4 && n_polls < N_POLLS);
+	CU_ASSERT(n_polls >= 1 && n_polls < N_POLLS);
 	CU_ASSERT_EQUAL(testlib_count_of(got, "POST /api/v2/statements/q-1/cancel HTTP/1.1\r\n"),
 			1);
 	CU_ASSERT_FALSE(w.a->has_pending); /* accepted: a retry sends it anew */
