@@ -26,6 +26,7 @@
 
 #include "alloc.h"
 #include "record.h"
+#include "util.h"
 
 #include <hub_plugin.h>
 #include <jansson.h>
@@ -118,22 +119,21 @@ static hub_rc fuzz_skip(struct hub_call *call, const char *why)
  * the hub takes it: a reason, never a failure.  The hub's table has it:
  * a plugin that checks HUB_HOST_HAS(host, warn) calls it here too. */
 static size_t fuzz_n_warned;
-static hub_rc fuzz_warn(struct hub_call *call, const char *why)
+
+/* warn() and reject(), as the hub counts them: never a failure; a reason
+ * that names nothing is the plugin's fault. */
+static hub_rc fuzz_count_reason(size_t *n, const char *why)
 {
-	(void)call;
 	if (!why || !why[0])
 		abort();
-	fuzz_n_warned++;
+	(*n)++;
 	return HUB_OK;
 }
 
-static int fuzz_secret_equal(const char *a, size_t a_len, const char *b, size_t b_len)
+static hub_rc fuzz_warn(struct hub_call *call, const char *why)
 {
-	unsigned char diff = (unsigned char)(a_len != b_len);
-
-	for (size_t i = 0; i < a_len && i < b_len; i++)
-		diff |= (unsigned char)(a[i] ^ b[i]);
-	return diff == 0;
+	(void)call;
+	return fuzz_count_reason(&fuzz_n_warned, why);
 }
 
 static int64_t fuzz_now(void)
@@ -141,16 +141,12 @@ static int64_t fuzz_now(void)
 	return FUZZ_NOW_MS;
 }
 
-/* reject() (ABI 1.2), as the hub counts it: never a failure; a reason
- * that names nothing is the plugin's fault. */
+/* reject() (ABI 1.2) */
 static size_t fuzz_n_rejected;
 static hub_rc fuzz_reject(struct hub_call *call, const char *why)
 {
 	(void)call;
-	if (!why || !why[0])
-		abort();
-	fuzz_n_rejected++;
-	return HUB_OK;
+	return fuzz_count_reason(&fuzz_n_rejected, why);
 }
 
 /* Config values: unset, unless the target's own table answers them. */
@@ -236,8 +232,8 @@ static const char *fuzz_query(const struct hub_request *req, const char *name)
 	return NULL;
 }
 
-/* Every member, the hub's own where libhub has it (alloc_failed,
- * attr_key_refusal). */
+/* Every member, the hub's own where libhub has it (secret_equal,
+ * alloc_failed, attr_key_refusal). */
 static const struct hub_host fuzz_host_defaults = {
 	.size = sizeof(struct hub_host),
 	.abi_major = HUB_ABI_MAJOR,
@@ -255,7 +251,7 @@ static const struct hub_host fuzz_host_defaults = {
 	.checkpoint = fuzz_checkpoint,
 	.should_stop = fuzz_should_stop,
 	.now_ms = fuzz_now,
-	.secret_equal = fuzz_secret_equal,
+	.secret_equal = secret_equal,
 	.reject = fuzz_reject,
 	.batch_range = fuzz_batch_range,
 	.warn = fuzz_warn,
