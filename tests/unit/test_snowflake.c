@@ -1715,6 +1715,26 @@ static int nth_post_request_id(const char *got, int n, char *id, size_t size, in
 	return -1;
 }
 
+/* The first three statements in got: the first sent, the second the same
+ * requestId again with retry=true, the third a new request (new requestId,
+ * no retry=true). */
+static void assert_sent_retried_then_new(const char *got)
+{
+	char id[3][64];
+	int is_retry[3];
+
+	for (int i = 0; i < 3; i++)
+		if (nth_post_request_id(got, i, id[i], sizeof(id[i]), &is_retry[i])) {
+			CU_FAIL("a statement was not sent");
+			return;
+		}
+	CU_ASSERT_FALSE(is_retry[0]);
+	CU_ASSERT_STRING_EQUAL(id[1], id[0]);
+	CU_ASSERT_TRUE(is_retry[1]);
+	CU_ASSERT_STRING_NOT_EQUAL(id[2], id[0]);
+	CU_ASSERT_FALSE(is_retry[2]);
+}
+
 /* A statement's 200 whose JSON breaks off at its end (an answer without a
  * length, cut: curl takes it as whole) ran on Snowflake: the retry sends it
  * under the same requestId with retry=true, as after a cut that curl sees
@@ -1729,8 +1749,7 @@ static void test_a_statement_answer_broken_off_is_resent_under_its_request_id(vo
 	};
 	struct hub_host host = {.now_ms = fixed_now_ms};
 	struct api_world w;
-	char err[SF_MSG] = "", got[16384], id[3][64];
-	int is_retry[3];
+	char err[SF_MSG] = "", got[16384];
 	json_t *out = NULL;
 
 	if (api_world_open(&w, answers, 3, &host, NULL))
@@ -1748,16 +1767,7 @@ static void test_a_statement_answer_broken_off_is_resent_under_its_request_id(vo
 		out = NULL;
 	}
 	api_world_requests(&w, got, sizeof(got));
-	for (int i = 0; i < 3; i++)
-		if (nth_post_request_id(got, i, id[i], sizeof(id[i]), &is_retry[i])) {
-			CU_FAIL("a statement was not sent");
-			goto out;
-		}
-	CU_ASSERT_FALSE(is_retry[0]);
-	CU_ASSERT_STRING_EQUAL(id[1], id[0]);
-	CU_ASSERT_TRUE(is_retry[1]);
-	CU_ASSERT_STRING_NOT_EQUAL(id[2], id[0]);
-	CU_ASSERT_FALSE(is_retry[2]);
+	assert_sent_retried_then_new(got);
 out:
 	api_world_close(&w);
 }
@@ -1775,8 +1785,7 @@ static void test_a_request_id_pending_at_a_run_end_is_not_sent_again(void)
 	};
 	struct hub_host host = {.now_ms = fixed_now_ms};
 	struct api_world w;
-	char err[SF_MSG] = "", got[16384], id[3][64];
-	int is_retry[3];
+	char err[SF_MSG] = "", got[16384];
 	json_t *out = NULL;
 
 	if (api_world_open(&w, answers, 3, &host, NULL))
@@ -1789,15 +1798,7 @@ static void test_a_request_id_pending_at_a_run_end_is_not_sent_again(void)
 			HUB_OK);
 	json_decref(out);
 	api_world_requests(&w, got, sizeof(got));
-	for (int i = 0; i < 3; i++)
-		if (nth_post_request_id(got, i, id[i], sizeof(id[i]), &is_retry[i])) {
-			CU_FAIL("a statement was not sent");
-			goto out;
-		}
-	CU_ASSERT_STRING_EQUAL(id[1], id[0]);
-	CU_ASSERT_TRUE(is_retry[1]);
-	CU_ASSERT_STRING_NOT_EQUAL(id[2], id[0]);
-	CU_ASSERT_FALSE(is_retry[2]);
+	assert_sent_retried_then_new(got);
 out:
 	api_world_close(&w);
 }
@@ -1817,8 +1818,8 @@ static void test_the_plugin_forgets_a_pending_request_id_at_its_run_end(void)
 	};
 	struct api_world w;
 	struct pt_fixture f;
-	char err[SF_MSG] = "", got[16384], id[3][64];
-	int is_retry[3], port = 0;
+	char err[SF_MSG] = "", got[16384];
+	int port = 0;
 
 	api_world_init(&w);
 	w.pid = testlib_http_server(answers, 3, w.requests, &port);
@@ -1844,15 +1845,7 @@ static void test_the_plugin_forgets_a_pending_request_id_at_its_run_end(void)
 		f.mod.run_end(f.inst->state);
 	CU_ASSERT_EQUAL(pt_pull(&f, "[\"5\"]", 10, err, sizeof(err)), HUB_OK);
 	api_world_requests(&w, got, sizeof(got));
-	for (int i = 0; i < 3; i++)
-		if (nth_post_request_id(got, i, id[i], sizeof(id[i]), &is_retry[i])) {
-			CU_FAIL("a statement was not sent");
-			goto out;
-		}
-	CU_ASSERT_STRING_EQUAL(id[1], id[0]);
-	CU_ASSERT_TRUE(is_retry[1]);
-	CU_ASSERT_STRING_NOT_EQUAL(id[2], id[0]);
-	CU_ASSERT_FALSE(is_retry[2]);
+	assert_sent_retried_then_new(got);
 out:
 	pt_close(&f);
 out_server:
