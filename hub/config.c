@@ -894,7 +894,7 @@ int config_listen_is_loopback(const char *listen)
 	end = strrchr(listen, ':');
 	len = end ? (size_t)(end - listen) : strlen(listen);
 	/* 127.x.y.z as digits: a name like 127.example.com may be anywhere */
-	return (len == 9 && strncmp(listen, "localhost", 9) == 0) ||
+	return (len == 9 && strncasecmp(listen, "localhost", 9) == 0) ||
 	       (len > 4 && strncmp(listen, "127.", 4) == 0 &&
 		strspn(listen, "0123456789.") == len);
 }

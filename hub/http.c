@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -383,7 +384,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *e
 		memcpy(host, listen, n);
 		host[n] = '\0';
 	}
-	if (strcmp(host, "localhost") == 0)
+	if (strcasecmp(host, "localhost") == 0) /* names are case-blind (RFC 4343) */
 		snprintf(host, sizeof(host), "127.0.0.1");
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;

@@ -1548,6 +1548,7 @@ static void test_example_secrets_are_found_and_loopback_told_apart(void)
 		int is_loopback;
 	} listens[] = {
 		{"127.0.0.1:8080", 1}, {"127.10.0.1:80", 1}, {"localhost:8080", 1},
+		{"LocalHost:8080", 1}, /* names are case-blind */
 		{"[::1]:8080", 1},     {"0.0.0.0:8080", 0},  {"10.0.0.5:8080", 0},
 		{"[::]:8080", 0},      {"127:8080", 0},      {"localhostx:1", 0},
 		{"127.example.com:8080", 0}, /* a name: it may resolve anywhere */

@@ -586,6 +586,11 @@ static void test_listen_addresses_are_read_as_documented(void)
 	CU_ASSERT_EQUAL(http_listen_check(addr, err, sizeof(err)), -1);
 	snprintf(want, sizeof(want), IN_USE_MESSAGE, addr);
 	CU_ASSERT_STRING_EQUAL(err, want);
+	/* in any case: LOCALHOST is the same name, 127.0.0.1 too */
+	snprintf(addr, sizeof(addr), "LOCALHOST:%d", port);
+	CU_ASSERT_EQUAL(http_listen_check(addr, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), IN_USE_MESSAGE, addr);
+	CU_ASSERT_STRING_EQUAL(err, want);
 	close(fd);
 
 	if ((fd = listen_on("::1", &port)) >= 0) { /* the machine has IPv6 */
