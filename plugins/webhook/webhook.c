@@ -27,19 +27,22 @@
  * Answers:
  *   2xx                      accepted: every change of the batch is done
  *   429, 5xx, 408, 425,
- *   timeouts, connection
- *   errors                   HUB_RETRY; a Retry-After header (seconds or an
- *                            HTTP date) becomes "retry after <N>s: ..." at
- *                            the start of the message, which the exporter
- *                            honours
+ *   409, timeouts,
+ *   connection errors        HUB_RETRY (409: the Idempotency-Key in
+ *                            progress at the receiver); a Retry-After
+ *                            header (seconds or an HTTP date) becomes
+ *                            "retry after <N>s: ..." at the start of the
+ *                            message, which the exporter honours
  *   401, 403, 407            HUB_ERR_AUTH (the export is disabled until its
  *                            config, e.g. the secret, changes)
  *   3xx                      HUB_ERR_CONFIG (redirects are not followed: a
  *                            POST must not silently change its target); the
  *                            message names the Location's scheme://host:port
  *                            (where to point url), never its path or query
- *   404, 405, 410            HUB_ERR_CONFIG (the URL is wrong or gone, so
- *                            every batch would be refused alike: the export
+ *   404, 405, 410,
+ *   414, 415, 426            HUB_ERR_CONFIG (the URL is wrong or gone, or
+ *                            the receiver takes no such request: every
+ *                            batch would be refused alike; the export
  *                            stops, the changes stay in the feed)
  *   other 4xx                HUB_ERR_DATA with n_done = 0: the receiver
  *                            refused the batch without saying which change
@@ -690,7 +693,8 @@ fail:
 
 /* Why a status refuses the URL itself rather than the batch, or NULL.  Such
  * an answer would refuse every change alike: dead-lettering them one by one
- * would empty the feed into the dead letters. */
+ * would empty the feed into the dead letters.  414, 415 and 426 are of the
+ * request's url, media type and protocol, the same for every change. */
 static const char *url_refusal(long status)
 {
 	switch (status) {
@@ -700,9 +704,27 @@ static const char *url_refusal(long status)
 		return "the endpoint does not take a POST";
 	case 410:
 		return "the endpoint is gone";
+	case 414:
+		return "the url is too long for the receiver";
+	case 415:
+		return "the endpoint does not take application/json";
+	case 426:
+		return "the endpoint asks for another protocol (https://?)";
 	default:
 		return NULL;
 	}
+}
+
+/* Whether a status asks for the same request again later: 429, 5xx, 408;
+ * 425 Too Early (RFC 8470); 409, which a receiver deduplicating on the
+ * Idempotency-Key answers while the first request of that key is still in
+ * progress (draft-ietf-httpapi-idempotency-key-header): as "other 4xx" the
+ * batch was sent again one change at a time, under new keys, so applied
+ * twice, and a batch of one was dead-lettered while being applied. */
+static int is_status_retried(long status)
+{
+	return status == 429 || status == 408 || status == 425 || status == 409 ||
+	       status >= 500 || status < 200;
 }
 
 /* A 3xx: not followed (a POST must not change its target unseen), and
@@ -738,13 +760,14 @@ static hub_rc status_rc(struct webhook *wh, long status, size_t n, size_t *n_don
 		*n_done = n;
 		return HUB_OK;
 	}
-	/* 425 Too Early (RFC 8470): the same request is welcome later */
-	if (status == 429 || status == 408 || status == 425 || status >= 500 || status < 200) {
+	if (is_status_retried(status)) {
+		const char *note = status == 409 ? " (a conflict: the receiver may still be"
+						   " applying this Idempotency-Key)" : "";
 		if (wh->retry_after_s > 0)
-			snprintf(err, err_size, "retry after %lds: HTTP %ld from %s",
-				 wh->retry_after_s, status, wh->origin);
+			snprintf(err, err_size, "retry after %lds: HTTP %ld from %s%s",
+				 wh->retry_after_s, status, wh->origin, note);
 		else
-			snprintf(err, err_size, "HTTP %ld from %s", status, wh->origin);
+			snprintf(err, err_size, "HTTP %ld from %s%s", status, wh->origin, note);
 		return HUB_RETRY;
 	}
 	if (status == 401 || status == 403 || status == 407) {

@@ -220,7 +220,7 @@ static void test_webhook_retries_a_425_too_early(void)
 {
 	static const char *const answers[] = {
 		"HTTP/1.1 425 Too Early\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-		"HTTP/1.1 409 Conflict\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		"HTTP/1.1 422 Unprocessable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 	};
 	const char *changes[] = {"{\"seq\": 1, \"kind\": \"profile_updated\"}"};
 	struct plugin_module mod;
@@ -802,17 +802,68 @@ static void test_webhook_posts_the_changes_as_one_json_array(void)
 	CU_ASSERT_EQUAL(strtoul(length, NULL, 10), strlen(want));
 }
 
+/* 409 Conflict is retried, the same batch under the same Idempotency-Key,
+ * after its Retry-After: a receiver deduplicating on the key answers it
+ * while the key's first request is still being applied (the IETF
+ * Idempotency-Key draft).  As "other 4xx" the hub sent the changes again
+ * one at a time, each under a key of its own, which the receiver applied a
+ * second time; a batch of one was dead-lettered while it was applied. */
+static void test_webhook_retries_a_409_under_the_same_key(void)
+{
+	static const char *const answers[] = {
+		"HTTP/1.1 409 Conflict\r\nRetry-After: 3\r\nContent-Length: 0\r\n"
+		"Connection: close\r\n\r\n",
+		"HTTP/1.1 409 Conflict\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		webhook_ok,
+	};
+	const char *changes[] = {"{\"seq\": 1, \"kind\": \"profile_updated\"}",
+				 "{\"seq\": 2, \"kind\": \"profile_updated\"}"};
+	char err[1024], want[256], key[3][128];
+	struct hook h;
+	size_t n_done = 9;
+
+	hook_open(&h, answers, ARRAY_SIZE(answers));
+	CU_ASSERT_EQUAL(h.mod.desc->export_batch(h.inst->state, NULL, changes, 2, &n_done, err,
+						 sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(n_done, 0);
+	snprintf(want, sizeof(want), "retry after 3s: HTTP 409 from http://127.0.0.1:%d (a "
+		 "conflict: the receiver may still be applying this Idempotency-Key)", h.r.port);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	CU_ASSERT_EQUAL(retry_after_ms_parse(err), 3000);
+	CU_ASSERT_EQUAL(h.mod.desc->export_batch(h.inst->state, NULL, changes, 2, &n_done, err,
+						 sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(n_done, 0);
+	CU_ASSERT_EQUAL(strncmp(err, "HTTP 409 from ", 14), 0);
+	CU_ASSERT_EQUAL(h.mod.desc->export_batch(h.inst->state, NULL, changes, 2, &n_done, err,
+						 sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(n_done, 2);
+	hook_close(&h);
+	for (size_t i = 0; i < 3; i++) {
+		request_header(h.r.seen[i], "Idempotency-Key", key[i], sizeof(key[i]));
+		CU_ASSERT_STRING_EQUAL(key[i], "crm-1-2");
+	}
+}
+
 /* 404, 405 and 410 say the url is wrong or gone, not the batch: the export
  * stops (HUB_ERR_CONFIG), nothing is dead-lettered; the message says why
- * and points at the url.  Only export_webhook.sh's 404 held one of them. */
+ * and points at the url.  Only export_webhook.sh's 404 held one of them.
+ * So do 414, 415 and 426, of the url, the media type and the protocol,
+ * which are every request's: as "other 4xx" each change was sent alone,
+ * refused alike and dead-lettered, the feed emptied into the dead letters. */
 static void test_webhook_a_url_without_an_endpoint_is_a_config_error(void)
 {
 #define REFUSAL(status) "HTTP/1.1 " status "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-	static const char *const answers[] = {REFUSAL("404 Not Found"),
-					      REFUSAL("405 Not Allowed"), REFUSAL("410 Gone")};
-	static const char *const why[][2] = {{"404", "no such endpoint"},
-					     {"405", "the endpoint does not take a POST"},
-					     {"410", "the endpoint is gone"}};
+	static const char *const answers[] = {
+		REFUSAL("404 Not Found"), REFUSAL("405 Not Allowed"), REFUSAL("410 Gone"),
+		REFUSAL("414 URI Too Long"), REFUSAL("415 Unsupported Media Type"),
+		REFUSAL("426 Upgrade Required")};
+	static const char *const why[][2] = {
+		{"404", "no such endpoint"},
+		{"405", "the endpoint does not take a POST"},
+		{"410", "the endpoint is gone"},
+		{"414", "the url is too long for the receiver"},
+		{"415", "the endpoint does not take application/json"},
+		{"426", "the endpoint asks for another protocol (https://?)"}};
 	char err[1024], want[256];
 	struct hook h;
 	size_t n_done;
@@ -1466,6 +1517,7 @@ static void test_webhook_a_ca_file_gone_after_create_is_retried_naming_it(void)
 TEST_SUITE(http_webhook, http_suite_init, http_suite_clean,
 	   TEST(test_webhook_reads_retry_after_after_spaces_or_tabs),
 	   TEST(test_webhook_retries_a_425_too_early),
+	   TEST(test_webhook_retries_a_409_under_the_same_key),
 	   TEST(test_webhook_answers_by_status),
 	   TEST(test_webhook_refusal_echoing_the_request_quotes_no_credential),
 	   TEST(test_webhook_timeout_must_be_positive),
