@@ -414,6 +414,11 @@ static const struct hub_route segment_routes[] = {
 	{"POST", "/v1/s", route_screen},
 	{"POST", "/v1/g", route_group},
 	{"POST", "/v1/a", route_alias},
+	/* Segment's Webhooks (Actions) "Send" sends with the method its
+	 * mapping chooses: POST (the default), PUT or PATCH.  Any other
+	 * answer than 2xx, 408, 429 or 5xx is a drop (a 405 lost the events). */
+	{"PUT", "/webhook", route_webhook},
+	{"PATCH", "/webhook", route_webhook},
 	{.method = NULL},
 };
 
