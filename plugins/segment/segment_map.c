@@ -89,6 +89,30 @@ static const char *context_string(const struct seg_event *ev, const char *a, con
 	return json_string_value(seg_context_get(ev, path));
 }
 
+/* 1 when context.<a>.<b> is a non-empty string. */
+static int context_says(const struct seg_event *ev, const char *a, const char *b)
+{
+	const char *s = context_string(ev, a, b);
+
+	return s && *s;
+}
+
+/* The platform context.library.name implies.  A browser or server
+ * library's holds on any OS; a mobile one's ("ios", "android") only when
+ * the call names neither an OS nor a device type: analytics-swift also
+ * runs on macOS, tvOS, watchOS and Linux (os.name "tvOS", device.type
+ * "macos", ...), and such an installation is no iOS one. */
+static const char *library_platform(const struct seg_event *ev)
+{
+	const char *p = name_lookup(context_string(ev, "library", "name"), library_platforms,
+				    sizeof(library_platforms) / sizeof(library_platforms[0]));
+	int is_mobile = p && (strcmp(p, "ios") == 0 || strcmp(p, "android") == 0);
+
+	if (is_mobile && (context_says(ev, "os", "name") || context_says(ev, "device", "type")))
+		return NULL;
+	return p;
+}
+
 /* The platform the event came from ("ios", "android", "web", "server"). */
 static const char *event_platform(const struct seg_event *ev)
 {
@@ -99,10 +123,7 @@ static const char *event_platform(const struct seg_event *ev)
 	if (!p)
 		p = name_lookup(context_string(ev, "device", "type"), device_platforms,
 				sizeof(device_platforms) / sizeof(device_platforms[0]));
-	if (!p)
-		p = name_lookup(context_string(ev, "library", "name"), library_platforms,
-				sizeof(library_platforms) / sizeof(library_platforms[0]));
-	return p;
+	return p ? p : library_platform(ev);
 }
 
 /* ---- attributes ------------------------------------------------------- */

@@ -586,6 +586,21 @@ static void test_platform_detection(void)
 		{"{\"os\": {\"name\": \"\"},"
 		 " \"library\": {\"name\": \"RudderLabs JavaScript SDK\"}}", "web"},
 		{"{\"library\": {\"name\": \"my-own-sdk\"}}", NULL},
+		/* a mobile library's platform only when the call names no OS nor
+		 * device type: analytics-swift on macOS, tvOS and watchOS is no iOS */
+		{"{\"library\": {\"name\": \"analytics-swift\"}}", "ios"},
+		{"{\"os\": {\"name\": \"\"}, \"library\": {\"name\": \"analytics-kotlin\"}}",
+		 "android"},
+		{"{\"os\": {\"name\": \"Version 14.1 (Build 23B74)\"}, \"device\": {\"type\": "
+		 "\"macos\"}, \"library\": {\"name\": \"analytics-swift\"}}", NULL},
+		{"{\"os\": {\"name\": \"tvOS\"}, \"device\": {\"type\": \"tvos\"},"
+		 " \"library\": {\"name\": \"analytics-swift\"}}", NULL},
+		{"{\"device\": {\"type\": \"watchos\"}, \"library\": {\"name\": \"analytics-swift\"}}",
+		 NULL},
+		{"{\"os\": {\"name\": \"Linux\"}, \"library\": {\"name\": \"analytics-kotlin\"}}", NULL},
+		/* a server library is one on any OS */
+		{"{\"os\": {\"name\": \"Linux\"}, \"library\": {\"name\": \"analytics-python\"}}",
+		 "server"},
 		{"{\"os\": \"iOS\"}", NULL},
 		{"{}", NULL},
 	};
