@@ -72,6 +72,7 @@ static const struct name_map library_platforms[] = {
 	{"analytics-go", "server"},
 	{"analytics-java", "server"},
 	{"analytics-php", "server"},
+	{"Analytics.NET", "server"}, /* Segment's .NET server library */
 };
 
 static const char *name_lookup(const char *name, const struct name_map *map, size_t n)

@@ -598,6 +598,7 @@ static void test_platform_detection(void)
 		{"{\"device\": {\"type\": \"watchos\"}, \"library\": {\"name\": \"analytics-swift\"}}",
 		 NULL},
 		{"{\"os\": {\"name\": \"Linux\"}, \"library\": {\"name\": \"analytics-kotlin\"}}", NULL},
+		{"{\"library\": {\"name\": \"Analytics.NET\"}}", "server"},
 		/* a server library is one on any OS */
 		{"{\"os\": {\"name\": \"Linux\"}, \"library\": {\"name\": \"analytics-python\"}}",
 		 "server"},
