@@ -80,13 +80,20 @@ export PG_URL BENCH_SECRET
 node "$ROOT/tests/integration/export_receiver.js" "$RPORT" "$BENCH_SECRET" "$W/received.jsonl" \
 	>"$W/receiver.log" 2>&1 &
 rcv_pid=$!
-i=0
-until grep -q '^listening' "$W/receiver.log" 2>/dev/null; do
-	i=$((i + 1))
-	kill -0 "$rcv_pid" 2>/dev/null || die "the webhook receiver exited at start: $(tail -3 "$W/receiver.log")"
-	[ $i -le 100 ] || die "the webhook receiver does not listen after 10 s"
-	sleep 0.1
-done
+# await PID WHAT LOG CMD...: polls CMD for 10 s while PID (WHAT, logging
+# to LOG) runs; dies naming WHAT when PID exits or CMD never succeeds
+await() {
+	a_pid=$1 a_what=$2 a_log=$3
+	shift 3
+	i=0
+	until "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		kill -0 "$a_pid" 2>/dev/null || die "$a_what exited at start: $(tail -3 "$a_log")"
+		[ $i -le 100 ] || die "$a_what does not answer after 10 s"
+		sleep 0.1
+	done
+}
+await "$rcv_pid" "the webhook receiver" "$W/receiver.log" grep -q '^listening' "$W/receiver.log"
 # rcv_stat FIELD: a figure of the receiver's GET /stats
 rcv_stat() {
 	curl -fs "http://127.0.0.1:$RPORT/stats" | jq -e ".$1" ||
@@ -142,13 +149,7 @@ import() {
 hub_start() {
 	"$HUB" -c "$W/$1.yaml" run >>"$W/hub.log" 2>&1 &
 	hub_pid=$!
-	i=0
-	until curl -fs "http://127.0.0.1:$HPORT/healthz" >/dev/null 2>&1; do
-		i=$((i + 1))
-		kill -0 "$hub_pid" 2>/dev/null || die "the hub exited at start: $(tail -3 "$W/hub.log")"
-		[ $i -le 100 ] || die "no /healthz"
-		sleep 0.1
-	done
+	await "$hub_pid" "the hub ($1)" "$W/hub.log" curl -fs "http://127.0.0.1:$HPORT/healthz"
 }
 hub_stop() {
 	kill -TERM "$hub_pid"
