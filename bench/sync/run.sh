@@ -67,6 +67,12 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 calc() { awk "BEGIN { printf \"%s\", ($1) }" </dev/null; }
 verdict() { if [ "$(calc "($1) ? 1 : 0")" = 1 ]; then echo PASS; else echo MISS; fi; }
 
+# short_read READ WANT: "" when READ is WANT, else a warning to print beside
+# the figure (a sync that read fewer rows than the source holds)
+short_read() {
+	[ "$1" -eq "$2" ] || printf '   WARNING: read %s rows of %s' "$1" "$2"
+}
+
 # ---- BigQuery -----------------------------------------------------------------
 bigquery() {
 	for tool in node jq curl; do
@@ -124,9 +130,11 @@ bq_run() { # LABEL [--full]
 	ms=$(($(now_ms) - t0))
 	[ $ms -gt 0 ] || ms=1
 	read_n=$(sed -n 's/^read \([0-9]*\),.*/\1/p' "$T/bq/out")
+	[ -n "$read_n" ] || { echo "sync: $label: no \"read N\" line: $(cat "$T/bq/out")" >&2; exit 1; }
+	short=$(short_read "$read_n" "$ROWS")
 	rate=$((read_n * 1000 / ms))
-	echo "  $label: $(head -1 "$T/bq/out") in $ms ms: $rate rows/s"
-	echo "sync: bigquery $label: $rate rows/s ($read_n rows in $ms ms)" >>"$SUMMARY"
+	echo "  $label: $(head -1 "$T/bq/out") in $ms ms: $rate rows/s$short"
+	echo "sync: bigquery $label: $rate rows/s ($read_n rows in $ms ms)$short" >>"$SUMMARY"
 }
 
 # ---- ODBC from PostgreSQL ----------------------------------------------------
@@ -253,7 +261,7 @@ odbc_run() {
 		cat "$T/$tag.out" "$T/$tag.err" >&2
 		odbc_fail "sync $label failed (exit $rc)"
 	fi
-	[ "$read_n" -eq "$want" ] || echo "  $label: WARNING: read $read_n rows of $want"
+	short=$(short_read "$read_n" "$want")
 	set -- $(tail -1 "$T/$tag.time")
 	secs=$1 rss=$2 cpu=$(calc "$3 + $4")
 	rate=$(calc "int($read_n / ($secs > 0 ? $secs : 0.01))")
@@ -271,8 +279,8 @@ odbc_run() {
 	echo "  $label: $(head -1 "$T/$tag.out")"
 	echo "  $label: $read_n rows in $secs s: $rate rows/s (>= 50k: $v_rate), peak RSS $rss_mb MB (<= 256 MB: $v_rss), hub CPU $cpu s"
 	# printf, not echo: dash's echo reads the \c of \copy as "stop here"
-	printf '%s\n' "  $label: psql \\copy of the same query: $csecs s, $crate rows/s (the extraction ceiling); the sync reaches $(calc "sprintf(\"%.1f\", 100 * $rate / ($crate > 0 ? $crate : 1))") %"
-	printf '%s\n' "sync: odbc $label: $rate rows/s (>= 50k: $v_rate), peak RSS $rss_mb MB (<= 256 MB: $v_rss); $read_n rows in $secs s; psql \\copy ceiling $crate rows/s" >>"$SUMMARY"
+	printf '%s\n' "  $label: psql \\copy of the same query: $csecs s, $crate rows/s (the extraction ceiling); the sync reaches $(calc "sprintf(\"%.1f\", 100 * $rate / ($crate > 0 ? $crate : 1))") %$short"
+	printf '%s\n' "sync: odbc $label: $rate rows/s (>= 50k: $v_rate), peak RSS $rss_mb MB (<= 256 MB: $v_rss); $read_n rows in $secs s; psql \\copy ceiling $crate rows/s$short" >>"$SUMMARY"
 }
 
 case "$ONLY" in
