@@ -71,10 +71,20 @@ WORK=$(mktemp -d "$CACHE/run.XXXXXX")
 chmod 755 "$WORK"
 PG_CTL=""
 PG_DATA=""
+PG_SOCK=""
+TIME_PID=""
 cleanup() {
+	# An import in the background ignores ^C (an asynchronous command of
+	# a non-interactive shell, and GNU time, ignore SIGINT): stop it here.
+	if [ -n "$TIME_PID" ]; then
+		# shellcheck disable=SC2046 # the pids, split on purpose
+		kill $(pgrep -P "$TIME_PID") "$TIME_PID" 2>/dev/null || true
+		wait "$TIME_PID" 2>/dev/null || true
+	fi
 	if [ -n "$PG_CTL" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
 		as_pg "$PG_CTL" -D "$PG_DATA" -m immediate -w stop >/dev/null 2>&1 || true
 	fi
+	[ -z "$PG_SOCK" ] || rm -rf "$PG_SOCK"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -134,6 +144,7 @@ run_import() {
 	/usr/bin/time -f '%e %M %U %S' -o "$dir/time.txt" \
 		"$HUB" -c "$dir/hub.yaml" import "$1" --source bench >"$dir/out.txt" 2>"$dir/err.txt" &
 	tpid=$!
+	TIME_PID=$tpid
 	hpid=""
 	t0=$(now)
 	while kill -0 "$tpid" 2>/dev/null; do
@@ -144,6 +155,7 @@ run_import() {
 	done
 	wait "$tpid"
 	rc=$?
+	TIME_PID=""
 	IMP_STEAL=$(steal_percent "$stat0" "$(cpu_times)")
 	set -e
 	if [ ! -s "$dir/time.txt" ] || ! grep -q '^records ' "$dir/out.txt"; then
@@ -343,6 +355,7 @@ baseline() {
 
 	PG_DATA="$WORK/pg/data"
 	sock=$(mktemp -d /tmp/unify-pg.XXXXXX)
+	PG_SOCK=$sock
 	mkdir -p "$WORK/pg"
 	chmod 777 "$sock"
 	if [ "$(id -u)" -eq 0 ]; then chown "$PG_USER" "$WORK/pg" "$sock"; fi
@@ -380,8 +393,12 @@ baseline() {
 	stopped=""
 	while :; do
 		r0=$(now)
-		changed=$("$bin/psql" -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U bench -d postgres \
-			-f bench/unify/baseline_step.sql | awk '$1 == "UPDATE" { print $2 }')
+		# a failed round must not read as "0 changed" (converged)
+		"$bin/psql" -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U bench -d postgres \
+			-f bench/unify/baseline_step.sql >"$WORK/pg/step.out" ||
+			die "baseline: round $((rounds + 1)) failed (bench/unify/baseline_step.sql)"
+		changed=$(awk '$1 == "UPDATE" { print $2 }' "$WORK/pg/step.out")
+		[ -n "$changed" ] || die "baseline: round $((rounds + 1)) printed no UPDATE count"
 		rounds=$((rounds + 1))
 		note "baseline: round $rounds: $changed labels changed, $(calc "sprintf(\"%.1f\", $(now) - $r0)") s"
 		[ "${changed:-0}" -eq 0 ] && break
