@@ -10,9 +10,10 @@
  * one request in flight: GET /v1/profiles?<by>=<a random user's value>.
  * Keys are uniform over the N users the bench imported (custom_id "u<i>",
  * email "u<i>@bench.example").  Every answer must be 200 with exactly one
- * profile; anything else counts as an error.  Latency is measured from the
- * first byte written to the last byte read, kept per request (no
- * histogram buckets) and sorted at the end.
+ * profile; anything else counts as an error, and only in `errors`: the
+ * requests, rate and latencies are of good answers alone.  Latency is
+ * measured from the first byte written to the last byte read, kept per
+ * request (no histogram buckets) and sorted at the end.
  *
  * Prints one line:
  *   by=custom_id requests=... seconds=... rps=... p50_ms=... p90_ms=...
@@ -197,6 +198,7 @@ static void *worker_run(void *arg)
 			char what[160];
 			snprintf(what, sizeof(what), "HTTP %d: %.100s", status, body);
 			note_error(w, what);
+			continue;
 		}
 		if (atomic_load(&phase) != 1)
 			continue;

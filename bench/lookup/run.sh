@@ -69,7 +69,8 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+# a closed terminal (HUP) or reader (PIPE) stops the run as ^C does: the trap cleans up
+trap 'exit 130' HUP INT TERM PIPE
 
 # ---- the store, cached: a changed generator or store schema makes a new one ---
 
@@ -91,8 +92,9 @@ gen() {
 }
 
 # the key: this generator and the store's schema version
-GEN_KEY=$({ sed -n '/^gen() {/,/^}/p' "$0"; grep -h 'define SCHEMA_VERSION' hub/store_sqlite.c; } |
-	cksum | awk '{ print $1 }')
+SCHEMA=$(grep -h 'define SCHEMA_VERSION' hub/store_sqlite*.[ch]) ||
+	die "no SCHEMA_VERSION in hub/store_sqlite*.[ch]: the cached store's key needs it"
+GEN_KEY=$({ sed -n '/^gen() {/,/^}/p' "$0"; echo "$SCHEMA"; } | cksum | awk '{ print $1 }')
 STORE="$CACHE/hub-$PROFILES-$GEN_KEY.db"
 if [ ! -f "$STORE" ]; then
 	rm -f "$CACHE"/hub-*.db "$CACHE"/hub-*.db-wal "$CACHE"/hub-*.db-shm
@@ -162,6 +164,7 @@ for by in custom_id email; do
 	p50=$(field p50_ms)
 	p99=$(field p99_ms)
 	errors=$(field errors)
+	[ "$(field requests)" -gt 0 ] || die "no lookup by $by answered 200 with a profile: $(cat "$WORK/load.err")"
 	hub_cores=$(calc "sprintf(\"%.2f\", ($cpu1 - $cpu0) / $(getconf CLK_TCK) / ($SECONDS_EACH + $WARMUP))")
 	summary "$(printf 'lookup: by %-9s %6s lookups/s   target >= %s   %s' "$by" "$rps" "$TARGET_RPS" \
 		"$(verdict "$rps >= $TARGET_RPS")")"
