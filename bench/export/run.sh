@@ -65,7 +65,8 @@ cleanup() {
 	rm -rf "$W"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# a closed terminal (HUP) or reader (PIPE) stops the run as ^C does: the trap cleans up
+trap 'exit 130' HUP INT TERM PIPE
 
 "$GEN" --seed "$SEED" --users $((RECORDS / 5)) --records "$RECORDS" >"$W/records.jsonl"
 mkdir -p "$W/pg"

@@ -104,7 +104,8 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+# a closed terminal (HUP) or reader (PIPE) stops the run as ^C does: the trap cleans up
+trap 'exit 130' HUP INT TERM PIPE
 
 # ---- the bodies, cached: a changed generator makes new ones ---------------
 

@@ -75,7 +75,8 @@ cleanup() {
 	rm -rf "$WORK" "$PGD"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# a closed terminal (HUP) or reader (PIPE) stops the run as ^C does: the trap cleans up
+trap 'exit 130' HUP INT TERM PIPE
 
 URL=$(sh tests/pgtest.sh start "$PGD") || die "cannot start PostgreSQL (tests/pgtest.sh)"
 note "PostgreSQL on loopback: $URL; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -61,7 +61,8 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+# a closed terminal (HUP) or reader (PIPE) stops the run as ^C does: the trap cleans up
+trap 'exit 130' HUP INT TERM PIPE
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 calc() { awk "BEGIN { printf \"%s\", ($1) }" </dev/null; }

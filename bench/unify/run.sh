@@ -88,7 +88,8 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# a closed terminal (HUP) or reader (PIPE) stops the run as ^C does: the trap cleans up
+trap 'exit 130' HUP INT TERM PIPE
 
 # stream_file RECORDS USERS: prints the cached stream's path, generating it
 # first if needed (atomically: a killed run leaves no half file).
