@@ -134,7 +134,9 @@ BULK_FILE=$(bodies bulk $N_BULK)
 # ---- load: wrk with ingest.lua --------------------------------------------
 
 # load NAME PORT PATH FILE AUTH SECONDS EVENTS_PER_BODY: runs wrk, sets
-# L_RPS L_EPS L_P50 L_P99 L_MAX (ms) L_REQS L_ERRS L_ERRTXT
+# L_RPS L_EPS L_P50 L_P99 L_MAX (ms) L_REQS L_ERRS L_ERRTXT.  Requests/s
+# and events/s count 2xx answers only (a refused body stored nothing);
+# wrk's latencies are of every answer.
 load() {
 	out="$WORK/wrk-$1.out"
 	# wrk's own CPU time (it shares the cores with the server under test)
@@ -148,14 +150,14 @@ load() {
 	line=$(grep '^wrk: ' "$out" | tail -1)
 	[ -n "$line" ] || die "wrk printed no figures ($1): $(tail -5 "$out")"
 	field() { printf '%s\n' "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-	L_REQS=$(field requests)
+	st=$(field status_errors)
+	L_REQS=$(($(field requests) - st))
 	dur=$(field duration_us)
 	L_RPS=$(calc "sprintf(\"%.0f\", $L_REQS / ($dur / 1e6))")
 	L_EPS=$(calc "sprintf(\"%.0f\", $L_REQS * $7 / ($dur / 1e6))")
 	L_P50=$(calc "sprintf(\"%.2f\", $(field p50_us) / 1000)")
 	L_P99=$(calc "sprintf(\"%.2f\", $(field p99_us) / 1000)")
 	L_MAX=$(calc "sprintf(\"%.1f\", $(field max_us) / 1000)")
-	st=$(field status_errors)
 	so=$(($(field connect_errors) + $(field read_errors) + $(field write_errors) + $(field timeouts)))
 	L_ERRS=$((st + so))
 	L_ERRTXT="$st non-2xx, $so socket errors/timeouts"
@@ -239,7 +241,7 @@ hub_phase() {
 	# peak RSS (VmHWM) at half of the phase and at its end
 	half=$(awk -v h="$(((t0 + t1) / 2))" '$1 <= h + 0 { kb = $2 } END { print kb + 0 }' "$WORK/rss.txt")
 	end=$(awk '{ kb = $2 } END { print kb + 0 }' "$WORK/rss.txt")
-	note "hub $1: $L_REQS requests, $L_RPS requests/s, $L_EPS events/s, p50 $L_P50 ms, p99 $L_P99 ms, max $L_MAX ms, $L_ERRTXT; hub used $cores cores, wrk $L_WRK_CORES; VmHWM $(mb "$half") MB at half, $(mb "$end") MB at the end"
+	note "hub $1: $L_REQS requests answered 2xx, $L_RPS requests/s, $L_EPS events/s, p50 $L_P50 ms, p99 $L_P99 ms, max $L_MAX ms, $L_ERRTXT; hub used $cores cores, wrk $L_WRK_CORES; VmHWM $(mb "$half") MB at half, $(mb "$end") MB at the end"
 	eval "H_RPS_$1=$L_RPS H_EPS_$1=$L_EPS H_P50_$1=$L_P50 H_P99_$1=$L_P99 H_ERRS_$1=$L_ERRS"
 	eval "H_ERRTXT_$1=\"$L_ERRTXT\" H_CORES_$1=$cores H_HALF_$1=$half H_END_$1=$end"
 }
