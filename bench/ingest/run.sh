@@ -351,8 +351,11 @@ for ph in batch track bulk; do
 	[ "$NGINX" = 1 ] && eval "n=\" | nginx p50 \$N_P50_$ph ms, p99 \$N_P99_$ph ms\""
 	e=""
 	[ "$errs" -gt 0 ] && e=" ($errtxt)"
-	summary "$(printf 'ingest: %-5s latency p50 %s ms, p99 %s ms   target p99 < %s ms   %s   (hub used %s cores)%s%s' \
-		"$ph" "$p50" "$p99" "$TARGET_P99_MS" "$(verdict "$p99 < $TARGET_P99_MS")" "$cores" "$e" "$n")"
+	# the p99 target is the Segment source's (issue 4); bulkevents has none
+	target="target p99 < $TARGET_P99_MS ms   $(verdict "$p99 < $TARGET_P99_MS")"
+	[ "$ph" != bulk ] || target="no target of its own"
+	summary "$(printf 'ingest: %-5s latency p50 %s ms, p99 %s ms   %s   (hub used %s cores)%s%s' \
+		"$ph" "$p50" "$p99" "$target" "$cores" "$e" "$n")"
 done
 # Flat: within each phase the peak RSS after half of it (caches warm)
 # against its end; a peak that keeps rising grows with the traffic.  A
