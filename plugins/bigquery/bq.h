@@ -105,6 +105,14 @@ char *bq_http_escape(struct bq_http *h, const char *s);
  */
 hub_rc bq_error_decode(long status, const char *body, const char *retry_after, char *err,
 		       size_t err_size);
+/*
+ * A 200 answer (jobs.query, getQueryResults) for a job that failed:
+ * jobComplete true, errors[] and no schema (BigQuery sends the schema only
+ * for a job that succeeded; errors[] beside one are warnings).  HUB_OK
+ * when root is no such answer; else the first error's reason decides, as
+ * above (an unknown one: HUB_ERR_INTERNAL), and err says it and its message.
+ */
+hub_rc bq_error_of_job(json_t *root, char *err, size_t err_size);
 /* The first reason of an envelope ("invalidQuery"), copied into buf; "" when none. */
 const char *bq_error_reason(const char *body, char *buf, size_t size);
 

@@ -8,8 +8,10 @@
  *
  * The reason decides before the status: BigQuery answers a rate limit
  * with 403 rateLimitExceeded (retry) and a missing permission with 403
- * accessDenied (disable).  Never echoes a header or a token: only the
- * envelope's own message, which names tables and columns, not secrets.
+ * accessDenied (disable).  A job that failed may come in a 200 answer
+ * instead: errors[] of such reasons and no schema (bq_error_of_job).
+ * Never echoes a header or a token: only the envelope's own message,
+ * which names tables and columns, not secrets.
  */
 #include "bq.h"
 
@@ -85,6 +87,29 @@ static const char *hint(hub_rc rc, const char *reason)
 	return "";
 }
 
+/* One line for people: "[retry after Ns: ]BigQuery REASON (WHERE): MESSAGE[ hint]". */
+static void describe(hub_rc rc, const char *reason, const char *msg, const char *where,
+		     const char *retry_after, char *err, size_t err_size)
+{
+	char prefix[64] = "", what[96];
+
+	if (rc == HUB_RETRY && retry_after && *retry_after)
+		snprintf(prefix, sizeof(prefix), "retry after %.20ss: ", retry_after);
+	/* reason and message are UTF-8 (jansson read them): cut at a
+	 * character boundary */
+	if (*reason)
+		snprintf(what, sizeof(what), "%.*s (%s)", (int)text_utf8_prefix(reason, 60),
+			 reason, where);
+	else
+		snprintf(what, sizeof(what), "%s", where);
+	snprintf(err, err_size, "%sBigQuery %s: %.*s%s", prefix, what,
+		 (int)text_utf8_prefix(msg, 600), msg, hint(rc, reason));
+	text_utf8_repair(err); /* in case err_size cut it */
+	for (char *p = err; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+}
+
 hub_rc bq_error_decode(long status, const char *body, const char *retry_after, char *err,
 		       size_t err_size)
 {
@@ -92,26 +117,29 @@ hub_rc bq_error_decode(long status, const char *body, const char *retry_after, c
 	json_t *error = json_object_get(root, "error");
 	const char *reason = first_reason(error);
 	const char *msg = json_string_value(json_object_get(error, "message"));
-	char prefix[64] = "", what[96];
+	char where[32];
 	hub_rc rc = rc_of(status, reason);
 
 	if (!msg)
 		msg = json_is_string(error) ? json_string_value(error) : "(no message)";
-	if (rc == HUB_RETRY && retry_after && *retry_after)
-		snprintf(prefix, sizeof(prefix), "retry after %.20ss: ", retry_after);
-	/* reason and message are UTF-8 (jansson read them): cut at a
-	 * character boundary */
-	if (*reason)
-		snprintf(what, sizeof(what), "%.*s (HTTP %ld)", (int)text_utf8_prefix(reason, 60),
-			 reason, status);
-	else
-		snprintf(what, sizeof(what), "HTTP %ld", status);
-	snprintf(err, err_size, "%sBigQuery %s: %.*s%s", prefix, what,
-		 (int)text_utf8_prefix(msg, 600), msg, hint(rc, reason));
+	snprintf(where, sizeof(where), "HTTP %ld", status);
+	describe(rc, reason, msg, where, retry_after, err, err_size);
 	json_decref(root);
-	text_utf8_repair(err); /* in case err_size cut it */
-	for (char *p = err; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	return rc;
+}
+
+hub_rc bq_error_of_job(json_t *root, char *err, size_t err_size)
+{
+	json_t *first = json_array_get(json_object_get(root, "errors"), 0);
+	const char *reason = json_string_value(json_object_get(first, "reason"));
+	const char *msg = json_string_value(json_object_get(first, "message"));
+	hub_rc rc;
+
+	if (!json_is_true(json_object_get(root, "jobComplete")) || !first ||
+	    json_object_get(root, "schema"))
+		return HUB_OK;
+	rc = rc_of(0, reason ? reason : "");
+	describe(rc, reason ? reason : "", msg ? msg : "(no message)", "the job failed", NULL,
+		 err, err_size);
 	return rc;
 }

@@ -18,7 +18,8 @@
  * a new one: bq_query_run_end); a getQueryResults that failed
  * (in transit, 429, 5xx) is sent again as it was, so a job that ran is
  * read, not run again (bq_get_results).  Failures keep Google's reason
- * (bq_error.c).
+ * (bq_error.c), a job's that failed in a 200 answer (errors[], no
+ * schema) too.
  *
  * Never decodes a row nor binds the map (bq_query.c takes the pages this
  * hands back), and never logs a URL's query string or a token.
@@ -270,7 +271,10 @@ hub_rc bq_get_results(struct bq_query *q, int with_token, json_t **out, char *er
 				break;
 			if (json_is_true(json_object_get(root, "jobComplete"))) {
 				q->is_job_running = 0;
-				*out = root;
+				if ((rc = bq_error_of_job(root, err, err_size)) != HUB_OK)
+					json_decref(root); /* it ended: asked again, the same */
+				else
+					*out = root;
 				break;
 			}
 			json_decref(root);
@@ -355,6 +359,10 @@ hub_rc bq_run_query(struct bq_query *q, const char *type, const char *param, int
 	q->has_pending = 0;
 	if ((rc = take_json(q, &root, "jobs.query", err, err_size)) != HUB_OK)
 		return rc;
+	if ((rc = bq_error_of_job(root, err, err_size)) != HUB_OK) {
+		json_decref(root);
+		return rc;
+	}
 	if (is_dry || json_is_true(json_object_get(root, "jobComplete"))) {
 		if (!is_dry && (rc = make_job_url(q, root, err, err_size)) != HUB_OK &&
 		    json_object_get(root, "pageToken")) {

@@ -2781,6 +2781,54 @@ static void test_run_query_resends_cancels_and_logs_as_the_job_went(void)
 	fake_close(&f);
 }
 
+/* A 200 answer for a job that failed (jobComplete, errors[] and no
+ * schema: BigQuery sends the schema only for a job that succeeded) fails
+ * with the error's reason and message, from jobs.query or a poll, and the
+ * poll is not sent again (the job has ended); errors[] beside a schema are
+ * warnings.  It was read as a result: "a result schema without fields",
+ * HUB_ERR_INTERNAL, whatever the reason. */
+static void test_a_job_failed_in_a_200_answer_fails_with_its_error(void)
+{
+	static const struct testlib_answer answers[] = {
+		{200, NULL, "{\"jobComplete\": true, \"jobReference\": {\"jobId\": \"j1\"}, "
+			    "\"errors\": [{\"reason\": \"invalidQuery\", \"message\": "
+			    "\"Division by zero: 1 / 0\"}]}"},
+		{200, NULL, "{\"jobComplete\": true, \"errors\": [{\"reason\": "
+			    "\"backendError\", \"message\": \"Retrying may solve it\"}]}"},
+		{200, NULL, "{\"jobComplete\": true, \"errors\": [{\"reason\": \"stopped\"}]}"},
+		{200, NULL, "{\"jobComplete\": true, \"schema\": {\"fields\": [{\"name\": \"a\", "
+			    "\"type\": \"STRING\"}]}, \"rows\": [], \"errors\": [{\"reason\": "
+			    "\"invalid\", \"message\": \"a warning\"}]}"},
+	};
+	char err[512] = "", job_url[96], got[8192];
+	struct fake_bq f;
+	json_t *root = NULL;
+
+	fake_open(&f, answers, sizeof(answers) / sizeof(answers[0]));
+	CU_ASSERT_EQUAL(bq_run_query(f.q, "STRING", "a", 0, &root, err, sizeof(err)),
+			HUB_ERR_CONFIG);
+	CU_ASSERT_STRING_EQUAL(err, "BigQuery invalidQuery (the job failed): Division by zero: "
+				    "1 / 0");
+	CU_ASSERT_PTR_NULL(root);
+	snprintf(job_url, sizeof(job_url), "%s/q?maxResults=1", f.endpoint);
+	f.q->job_url = strdup(job_url);
+	f.q->is_job_running = 1;
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "BigQuery backendError (the job failed): Retrying may solve "
+				    "it");
+	CU_ASSERT_PTR_NULL(root);
+	CU_ASSERT_EQUAL(f.q->is_job_running, 0);
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(err, "BigQuery stopped (the job failed): (no message)");
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_PTR_NOT_NULL(json_object_get(root, "schema"));
+	json_decref(root);
+	fake_requests(&f, got, sizeof(got));
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "GET /q?maxResults=1 HTTP/1.1"), 3);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "/cancel"), 0);
+	fake_close(&f);
+}
+
 /* The plugin through the loader: a jobs.query refused for now (503) is
  * sent again with its requestId by the run's retry; once the run has
  * ended (run_end, ABI 1.14), the next run's is a new request with a new
@@ -3016,4 +3064,5 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_page_size_is_the_batch_within_1_and_100000_rows),
 	   TEST(test_1000_pages_without_rows_are_read_on),
 	   TEST(test_check_is_the_dry_run_that_learns_the_type),
-	   TEST(test_run_query_resends_cancels_and_logs_as_the_job_went))
+	   TEST(test_run_query_resends_cancels_and_logs_as_the_job_went),
+	   TEST(test_a_job_failed_in_a_200_answer_fails_with_its_error))

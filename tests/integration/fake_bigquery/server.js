@@ -42,7 +42,8 @@
 // size limit), fewer when maxResults says so.
 //
 // Test controls (no auth): POST /_control {faults: [{on: "query" (a jobs.query
-// that runs) | "dryrun" | "results" | "cancel" | "token" | "metadata", status, reason,
+// that runs) | "dryrun" | "results" | "cancel" | "token" | "metadata", status (200:
+// the job failed, told in errors[] of a 200 answer, on "query" and "results"), reason,
 // message, retry_after, delay_ms (token and cancel: answered that late; without a
 // status, answered as usual), skip (the first N such requests pass it by)}],
 // async_polls: N, append: {TABLE: [rows]}, hold_pages_after: N (from then
@@ -147,12 +148,24 @@ function afterDelay(f, answer) {
 }
 
 function sendFault(req, res, entry, f) {
+	if (f.status === 200) // a job that failed, as a 200 answer: errors[] and no schema
+		return sendJobFailed(req, res, entry, f);
 	const headers = f.retry_after !== undefined ? { 'Retry-After': String(f.retry_after) } : {};
 	const reason = f.reason || (f.status === 429 ? 'rateLimitExceeded' : 'backendError');
 	const msg = f.message || (reason === 'rateLimitExceeded' ? 'Exceeded rate limits: too many ' +
 		'api requests per user per method for this user_method.' :
 		'Error encountered during execution. Retrying may solve the problem.');
 	sendError(req, res, entry, f.status, reason, msg, headers);
+}
+
+// A completed job that failed may be answered 200: jobComplete, errors[] and
+// no schema nor rows (present "only when the query completes successfully").
+function sendJobFailed(req, res, entry, f) {
+	const reason = f.reason || 'invalidQuery';
+	const message = f.message || 'Query error: division by zero: 1 / 0';
+	Object.assign(entry, { status: 200, reason, message });
+	send(req, res, 200, { kind: 'bigquery#getQueryResultsResponse', jobComplete: true,
+		errors: [{ reason, message, domain: 'global' }] });
 }
 
 // ---- tokens ---------------------------------------------------------------------------
