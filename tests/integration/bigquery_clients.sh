@@ -133,6 +133,12 @@ else
 	fail "the Node client and the plugin read different rows: $(diff "$T/node.rows" "$T/plugin.rows" | head -6)"
 fi
 
+# no rows: the fake leaves `rows` out of the answer, as BigQuery does; the client reads none
+(cd "$NODE_DIR" && GCE_METADATA_HOST="127.0.0.1:$PORT" METADATA_SERVER_DETECTION=assume-present \
+	node read.js "$FAKE" proj-test EU "$QUERY" TIMESTAMP 2099-01-01T00:00:00Z) >"$T/node0.raw" \
+	2>"$T/node0.err" || fail "the Node client, no rows: $(cat "$T/node0.err")"
+[ -s "$T/node0.raw" ] && fail "the Node client read rows after 2099: $(head -2 "$T/node0.raw")"
+
 # ---- 3. the bq command line tool -----------------------------------------------------------------
 if ! command -v bq >/dev/null 2>&1; then
 	echo "SKIP: bq: not installed (Debian package google-cloud-cli); the Node client's part ran"

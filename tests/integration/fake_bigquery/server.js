@@ -570,7 +570,9 @@ function jobRef(job) {
 function page(job, start, max, int64ts) {
 	const n = Math.min(max > 0 ? max : job.page_rows, job.page_rows);
 	const rows = job.rows.slice(start, start + n);
-	const out = { rows: rows.map(r => encodeRow(job.fields, r, int64ts && !control.float_timestamps)) };
+	// no rows: BigQuery leaves `rows` out (clients read it as null), not []
+	const out = rows.length ? { rows: rows.map(r => encodeRow(job.fields, r,
+		int64ts && !control.float_timestamps)) } : {};
 	if (start + n < job.rows.length)
 		out.pageToken = Buffer.from(JSON.stringify({ j: job.id, o: start + n, x: '+/=' }))
 			.toString('base64');
