@@ -374,8 +374,10 @@ expect_error bad_query 'BigQuery invalidQuery (HTTP 400): Unrecognized name: col
 expect_error no_table 'BigQuery notFound (HTTP 404): Not found: Table proj-test:analytics.nope was not found in location EU'
 expect_error denied 'BigQuery accessDenied (HTTP 403): Access Denied: Table proj-test:analytics.secret'
 # a job that failed, told in a 200 answer (errors[], no schema): its reason, not a missing schema
-control '{"async_polls": 1, "faults": [{"on": "results", "status": 200, "reason": "invalidQuery", "message": "Query error: division by zero: 1 / 0"}]}'
-expect_error retry_out 'BigQuery invalidQuery (the job failed): Query error: division by zero: 1 / 0'
+control '{"async_polls": 1, "faults": [{"on": "results", "status": 200, "reason": "invalidQuery",
+	"message": "Query error: division by zero: 1 / 0"}]}'
+expect_error retry_out \
+	'BigQuery invalidQuery (the job failed): Query error: division by zero: 1 / 0'
 control '{"async_polls": 0}'
 expect_error wrong_key "the key file's token_uri refused the token request (HTTP 400): invalid_grant: Invalid JWT Signature."
 [ "$(log_from "$before" | jq length)" -eq 1 ] || fail "a refused key was retried"
