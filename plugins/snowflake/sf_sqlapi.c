@@ -12,6 +12,9 @@
  *          /api/v2/statements/<handle>/cancel)
  *     422  the SQL failed (its message is the error); retried when its
  *          SQLSTATE is transient (08xxx, 40001, 57014), as over ODBC
+ *     408  naming the statement: it ran past its `timeout` (query_timeout)
+ *          and Snowflake cancelled it; retried, the message saying so (a
+ *          408 naming none is a gateway's: retried as a 429)
  *     429 / 503 / 5xx  retry (Retry-After, seconds or an HTTP date, honoured
  *                      by the hub's backoff)
  *   GET  /api/v2/statements/<handle>?partition=N  the other partitions
@@ -223,6 +226,29 @@ static hub_rc sql_error_class(const char *state)
 	return strncmp(state, "42", 2) == 0 ? HUB_ERR_CONFIG : HUB_ERR_DATA;
 }
 
+/* The statementHandle a 408's body (a QueryStatus) names, or NULL: a
+ * statement that ran past its `timeout`, which Snowflake cancelled.  A
+ * gateway's 408 (the request itself was too slow) names none. */
+static const char *timed_out_handle(json_t *root, long status)
+{
+	return status == 408 ? json_string_value(json_object_get(root, "statementHandle")) : NULL;
+}
+
+int sf_sqlapi_is_statement_outcome(const struct sf_api *a, long status)
+{
+	json_t *root;
+	int is_outcome;
+
+	if (status == 422)
+		return 1;
+	if (status != 408)
+		return 0;
+	root = json_loads(a->resp.p ? a->resp.p : "", 0, NULL);
+	is_outcome = timed_out_handle(root, status) != NULL;
+	json_decref(root);
+	return is_outcome;
+}
+
 /* The error of a non-2xx answer, from its JSON body {code, message, sqlState}. */
 hub_rc sf_sqlapi_status_error(struct sf_api *a, long status, char *err, size_t err_size)
 {
@@ -230,12 +256,19 @@ hub_rc sf_sqlapi_status_error(struct sf_api *a, long status, char *err, size_t e
 	const char *msg = json_string_value(json_object_get(root, "message"));
 	const char *code = json_string_value(json_object_get(root, "code"));
 	const char *state = json_string_value(json_object_get(root, "sqlState"));
+	const char *timed_out = timed_out_handle(root, status);
 	char prefix[64] = "";
 	hub_rc rc;
 
 	if (!msg)
 		msg = "(no message)";
-	if (status == 429 || status == 408 || status >= 500) {
+	if (timed_out) {
+		snprintf(err, err_size, "statement %.128s ran past its timeout (query_timeout, "
+			 "%lld s) and Snowflake cancelled it (HTTP 408: %.300s): the run is retried "
+			 "(raise query_timeout for a query this long)", timed_out,
+			 (long long)(sf_sqlapi_query_timeout_ms(a) / 1000), msg);
+		rc = HUB_RETRY;
+	} else if (status == 429 || status == 408 || status >= 500) {
 		if (a->retry_after[0])
 			snprintf(prefix, sizeof(prefix), "retry after %ss: ", a->retry_after);
 		snprintf(err, err_size, "%sHTTP %ld from Snowflake: %.300s", prefix, status, msg);

@@ -80,6 +80,13 @@ hub_rc sf_sqlapi_http(struct sf_api *a, const char *url, const char *post, long 
 		      size_t err_size);
 /* The error of a non-2xx answer, from its JSON body {code, message, sqlState}. */
 hub_rc sf_sqlapi_status_error(struct sf_api *a, long status, char *err, size_t err_size);
+/* 1 when a non-2xx answer (its body in a->resp) is the statement's own
+ * outcome, not a request that failed: it ran and failed (422), or ran past
+ * its `timeout` and Snowflake cancelled it (a 408 naming its
+ * statementHandle).  Its requestId is then spent: Snowflake answers it
+ * with that outcome again, so a retry sends a new one; and a poll that
+ * got it polls no more. */
+int sf_sqlapi_is_statement_outcome(const struct sf_api *a, long status);
 /* 1 when a 200's body (a->resp) that json_loads refused (jerr) broke off
  * in transit: it is empty, or an object whose JSON fails at its last byte. */
 int sf_sqlapi_answer_is_cut(const struct sf_api *a, const json_error_t *jerr);

@@ -13,9 +13,9 @@
  * A POST that failed in transit (its answer cut, with a length or
  * without one) or with 429/503 is sent again with the same requestId and
  * retry=true, so Snowflake runs the statement at most once; a statement
- * that ran and failed (422) runs again under a new one, and so does the
- * next run's (sf_api_run_end): Snowflake would answer the requestId with
- * the result it made for the earlier run.
+ * that ran and failed (422) or timed out (a 408 naming it) runs again
+ * under a new one, and so does the next run's (sf_api_run_end): Snowflake
+ * would answer the requestId with the result it made for the earlier run.
  * A 202 is polled until the statement answers; a statement given up on
  * (the hub stops, its polls keep failing, it still runs query_timeout
  * after it was sent) is cancelled.  A poll answered 404 (the handle
@@ -172,11 +172,13 @@ void sf_api_run_end(struct sf_api *a)
 }
 
 /* 1 when a poll's answer (not 200 or 202; err set from it) is a
- * transient failure of the poll itself (429, 408, 5xx), not the
- * statement's outcome (a 422 is its SQL failing). */
+ * transient failure of the poll itself (429, a gateway's 408, 5xx), not
+ * the statement's outcome (a 422 is its SQL failing, a 408 naming it its
+ * timeout: polled again, it answers the same). */
 static int is_poll_transient(struct sf_api *a, long status, char *err, size_t err_size)
 {
-	return status != 422 && sf_sqlapi_status_error(a, status, err, err_size) == HUB_RETRY;
+	return !sf_sqlapi_is_statement_outcome(a, status) &&
+	       sf_sqlapi_status_error(a, status, err, err_size) == HUB_RETRY;
 }
 
 /* The wait before poll number n_failed + 1 after a transient failure
@@ -345,7 +347,7 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 			cancel_statement(a, h); /* should it run on, unseen */
 			return rc;
 		}
-		if (status != 200 && status != 422) {
+		if (status != 200 && !sf_sqlapi_is_statement_outcome(a, status)) {
 			/* a poll refused (400, 401/403, 501): the statement runs on */
 			rc = sf_sqlapi_status_error(a, status, err, err_size);
 			cancel_statement(a, h);
@@ -354,10 +356,11 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 	}
 	if (status != 200) {
 		rc = sf_sqlapi_status_error(a, status, err, err_size);
-		/* 429/5xx: maybe never run, the same requestId again; 422: it ran
-		 * and failed (Snowflake would answer its requestId with that
-		 * failure again), so a retry runs it anew */
-		if (rc != HUB_RETRY || status == 422)
+		/* 429/5xx: maybe never run, the same requestId again; 422, or a
+		 * 408 naming the statement: it ran and failed or timed out
+		 * (Snowflake would answer its requestId with that again), so a
+		 * retry runs it anew */
+		if (rc != HUB_RETRY || sf_sqlapi_is_statement_outcome(a, status))
 			a->has_pending = 0;
 		return rc;
 	}

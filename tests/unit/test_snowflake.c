@@ -1692,6 +1692,51 @@ out:
 	api_world_close(&w);
 }
 
+/* Snowflake's 408: the statement ran past its `timeout` and was cancelled
+ * (a QueryStatus naming it, SQLSTATE 57014). */
+#define TIMED_OUT_408                                                                      \
+	{408, "Content-Type: application/json\r\n",                                       \
+	 "{\"code\": \"000630\", \"sqlState\": \"57014\", \"statementHandle\": \"q-1\", " \
+	 "\"message\": \"Statement reached its statement or warehouse timeout of 1 "     \
+	 "second(s) and was canceled.\"}"}
+#define TIMED_OUT_ERR                                                                      \
+	"statement q-1 ran past its timeout (query_timeout, 1 s) and Snowflake cancelled it " \
+	"(HTTP 408: Statement reached its statement or warehouse timeout of 1 second(s) and " \
+	"was canceled.): the run is retried (raise query_timeout for a query this long)"
+
+/* A poll answered 408 naming the statement: it ran past its timeout and
+ * Snowflake cancelled it, the run retried at once, saying so.  It was taken
+ * for a poll that failed: polled 4 times more (all 408), then cancelled
+ * again, the message a bare "HTTP 408 from Snowflake". */
+static void test_a_poll_s_408_is_the_statement_s_timeout(void)
+{
+	static const struct testlib_answer answers[] = {
+		{202, "Content-Type: application/json\r\n", "{\"statementHandle\": \"q-1\"}"},
+		TIMED_OUT_408, TIMED_OUT_408, TIMED_OUT_408, TIMED_OUT_408, TIMED_OUT_408,
+		{200, "Content-Type: application/json\r\n", "{}"},
+	};
+	struct hub_host host = {.now_ms = fixed_now_ms, .config_int = one_second_timeout,
+				.log = log_nothing};
+	int inst_tag = 0;
+	struct api_world w;
+	char err[SF_MSG] = "", got[16384];
+	json_t *out = NULL;
+
+	if (api_world_open(&w, answers, sizeof(answers) / sizeof(answers[0]), &host,
+			   (const struct hub_instance *)&inst_tag))
+		goto out;
+	CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err, sizeof(err)),
+			HUB_RETRY);
+	CU_ASSERT_PTR_NULL(out);
+	CU_ASSERT_STRING_EQUAL(err, TIMED_OUT_ERR);
+	CU_ASSERT_FALSE(w.a->has_pending);
+	api_world_requests(&w, got, sizeof(got));
+	CU_ASSERT_EQUAL(testlib_count_of(got, "GET /api/v2/statements/q-1 HTTP/1.1\r\n"), 1);
+	CU_ASSERT_EQUAL(testlib_count_of(got, "/cancel"), 0);
+out:
+	api_world_close(&w);
+}
+
 /* The requestId of the nth POST to /api/v2/statements in got (n from 0)
  * into id, and whether it said retry=true.  0, or -1 with no such POST. */
 static int nth_post_request_id(const char *got, int n, char *id, size_t size, int *is_retry)
@@ -1794,6 +1839,42 @@ static void test_a_request_id_pending_at_a_run_end_is_not_sent_again(void)
 		CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err,
 							sizeof(err)), HUB_RETRY);
 	sf_api_run_end(w.a);
+	CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err, sizeof(err)),
+			HUB_OK);
+	json_decref(out);
+	api_world_requests(&w, got, sizeof(got));
+	assert_sent_retried_then_new(got);
+out:
+	api_world_close(&w);
+}
+
+/* A POST answered 408: a gateway's (naming no statement: the request
+ * itself timed out, the statement maybe never ran) is sent again under
+ * its requestId with retry=true; Snowflake's (naming the statement, which
+ * ran past its timeout and was cancelled) spends the requestId, as a 422
+ * does: the retry is a new request.  Under the old requestId Snowflake
+ * would answer the same timeout again. */
+static void test_a_statement_timed_out_is_run_again_under_a_new_request_id(void)
+{
+	static const struct testlib_answer answers[] = {
+		{408, "Content-Type: application/json\r\n", "{\"message\": \"Request Timeout\"}"},
+		TIMED_OUT_408,
+		{200, "Content-Type: application/json\r\n", "{\"data\": [[\"1\"]]}"},
+	};
+	struct hub_host host = {.now_ms = fixed_now_ms, .config_int = one_second_timeout};
+	int inst_tag = 0;
+	struct api_world w;
+	char err[SF_MSG] = "", got[16384];
+	json_t *out = NULL;
+
+	if (api_world_open(&w, answers, 3, &host, (const struct hub_instance *)&inst_tag))
+		goto out;
+	CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err, sizeof(err)),
+			HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, "HTTP 408 from Snowflake: Request Timeout");
+	CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err, sizeof(err)),
+			HUB_RETRY);
+	CU_ASSERT_STRING_EQUAL(err, TIMED_OUT_ERR);
 	CU_ASSERT_EQUAL(sf_sqlapi_run_statement(w.a, "SELECT 1", "x", &out, err, sizeof(err)),
 			HUB_OK);
 	json_decref(out);
@@ -2018,6 +2099,8 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_a_transfer_s_bound_is_query_timeout_60_s_at_least),
 	   TEST(test_a_statement_running_at_a_stop_is_cancelled),
 	   TEST(test_a_poll_answered_404_retries_the_run),
+	   TEST(test_a_poll_s_408_is_the_statement_s_timeout),
+	   TEST(test_a_statement_timed_out_is_run_again_under_a_new_request_id),
 	   TEST(test_a_statement_answer_broken_off_is_resent_under_its_request_id),
 	   TEST(test_a_request_id_pending_at_a_run_end_is_not_sent_again),
 	   TEST(test_the_plugin_forgets_a_pending_request_id_at_its_run_end))
