@@ -448,6 +448,30 @@ for state in 40001 57014; do
 		.[1].requestId != .[0].requestId and (.[1].retry | not)' >/dev/null ||
 		fail "$state: not run again under a new requestId: $(fake_log | jq -c --argjson from "$before" '.[$from:] | map({method, status, requestId, retry})')"
 done
+# a statement that ran past its timeout (Snowflake's 408, naming it) is retried under a new
+# requestId (under the old one Snowflake answers the same 408), the message naming
+# query_timeout; one that times out while polled is polled no more, and not cancelled again
+timed_out_msg="ran past its timeout (query_timeout, 3600 s) and Snowflake cancelled it (HTTP 408: Statement reached its statement or warehouse timeout of 3600 second(s) and was canceled.): the run is retried"
+before=$(fake_log | jq length)
+control '{"faults": [{"on": "post", "status": 408, "timed_out": true}]}'
+sync users || fail "408: a statement timed out is retried: $(cat "$T/err")"
+grep -qx "retries 1" "$T/out" || fail "408: one retry expected: $(cat "$T/out")"
+grep -q "statement timedout-[0-9]* $timed_out_msg" "$T/err" || fail "408: retry message: $(cat "$T/err")"
+fake_log | jq -e --argjson from "$before" '.[$from:] | map(select(.method == "POST")) |
+	length == 2 and .[0].status == 408 and .[1].status == 200 and
+	.[1].requestId != .[0].requestId and (.[1].retry | not)' >/dev/null ||
+	fail "408: not run again under a new requestId: $(fake_log | jq -c --argjson from "$before" '.[$from:] | map({method, status, requestId, retry})')"
+before=$(fake_log | jq length)
+control '{"async_polls": 2, "faults": [{"on": "get", "timed_out": true}]}'
+sync users || fail "408 to a poll: retried: $(cat "$T/err")"
+grep -qx "retries 1" "$T/out" || fail "408 to a poll: one retry expected: $(cat "$T/out")"
+grep -q "statement 01b2c3d4-[0-9-]* $timed_out_msg" "$T/err" || fail "408 to a poll: message: $(cat "$T/err")"
+fake_log | jq -e --argjson from "$before" '.[$from:] | (.[0].handle) as $h |
+	.[0].method == "POST" and .[0].status == 202 and
+	(map(select(.handle == $h)) | length == 2 and .[1].status == 408 and all(.cancel | not)) and
+	(map(select(.method == "POST")) | length == 2 and .[1].requestId != .[0].requestId)' >/dev/null ||
+	fail "408 to a poll: polled again or cancelled: $(fake_log | jq -c --argjson from "$before" '.[$from:] | map({method, handle, status, cancel})')"
+control '{"async_polls": 0}'
 control '{"faults": [{"on": "post", "status": 422, "sql_state": "22018", "code": "100038",
   "message": "Numeric value '"'abc'"' is not recognized"}]}'
 sync users; rc=$?

@@ -9,6 +9,8 @@
 //           asked to run "asynchronously", 422 for a SQL error (a requestId
 //           that failed answers its failure again, one that ran its result
 //           set again, logged answered_again: it does not run twice)
+//        -> 408 {statementHandle, ...} when it ran past its `timeout` (the
+//           timed_out fault below), answered again to its requestId
 //   GET  /api/v2/statements/HANDLE            -> 202 while running, then 200
 //   GET  /api/v2/statements/HANDLE?partition=N -> {data} (gzip if accepted)
 //   POST /api/v2/statements/HANDLE/cancel -> 200 {statementHandle, code,
@@ -42,7 +44,10 @@
 // bytes, a partition gzip'd if accepted: the connection is closed, reset,
 // or held open until the client leaves; its log entry says `cut: {how,
 // sent, of}`; unframed: true sends neither Content-Length nor chunks, so
-// the body ends where the connection does, as HTTP/1.0 allows)}],
+// the body ends where the connection does, as HTTP/1.0 allows), timed_out:
+// true (the statement ran past its `timeout` and Snowflake cancelled it: a
+// POST's, or a poll's and every later one's, answer is Snowflake's 408, a
+// QueryStatus naming the statement; a POST's requestId answers it again)}],
 // async_polls: N, append:
 // {TABLE: [rows]}}; GET /_log -> every /api/v2 request seen (a statement's
 // handle in `handle`).  A fault is taken once, by the first request it fits.
@@ -71,7 +76,7 @@ const control = { faults: [], async_polls: 0 };
 const log = [];
 const statements = new Map();   // handle -> {columns, rows, polls_left}
 const byRequestId = new Map();  // requestId -> handle
-const failedByRequestId = new Map(); // requestId -> its 422 body
+const failedByRequestId = new Map(); // requestId -> {status, body}: its 422 or 408
 let nextHandle = 1;
 
 function send(res, status, body, headers) {
@@ -484,9 +489,10 @@ function postStatement(req, res, url, body, entry) {
 		if (!retry)
 			entry.duplicate_without_retry = true;
 		if (failedByRequestId.has(requestId)) { // it ran and failed: the same failure
-			entry.status = 422;
+			const failed = failedByRequestId.get(requestId);
+			entry.status = failed.status;
 			entry.failed_again = true;
-			return send(res, 422, failedByRequestId.get(requestId));
+			return send(res, failed.status, failed.body);
 		}
 		const handle = byRequestId.get(requestId); // it ran: its result, not run again
 		entry.status = 200;
@@ -498,8 +504,14 @@ function postStatement(req, res, url, body, entry) {
 		entry.status = 422;
 		const failure = { code: f.code || '000000', message: f.message || 'failed',
 			sqlState: f.sql_state, statementHandle: 'failed-' + nextHandle++ };
-		failedByRequestId.set(requestId, failure);
+		failedByRequestId.set(requestId, { status: 422, body: failure });
 		return send(res, 422, failure);
+	}
+	if (f && f.timed_out) { // it ran past its timeout: Snowflake cancelled it
+		entry.status = 408;
+		const failure = timedOut('timedout-' + nextHandle++, parsed.timeout);
+		failedByRequestId.set(requestId, { status: 408, body: failure });
+		return send(res, 408, failure);
 	}
 	if (f && !f.cut) {
 		entry.status = f.status;
@@ -514,11 +526,12 @@ function postStatement(req, res, url, body, entry) {
 		entry.status = 422;
 		const failure = { code: e.code, message: e.message, sqlState: e.state,
 			statementHandle: 'failed-' + nextHandle++ };
-		failedByRequestId.set(requestId, failure);
+		failedByRequestId.set(requestId, { status: 422, body: failure });
 		return send(res, 422, failure);
 	}
 	const handle = `01b2c3d4-0000-${String(nextHandle++).padStart(4, '0')}-0000-000000000000`;
 	st.requestId = requestId;
+	st.timeout = parsed.timeout;
 	st.polls_left = control.async_polls;
 	statements.set(handle, st);
 	byRequestId.set(requestId, handle);
@@ -542,6 +555,15 @@ function notFound(res, entry) {
 }
 
 // A statement cancelled while it ran fails as Snowflake's cancelled ones do.
+// Snowflake's 408: a QueryStatus naming the statement that ran past its
+// timeout (seconds) and was cancelled.
+function timedOut(handle, timeout) {
+	return { code: '000630', sqlState: '57014', statementHandle: handle,
+		message: `Statement reached its statement or warehouse timeout of ${timeout} ` +
+			'second(s) and was canceled.',
+		statementStatusUrl: `/api/v2/statements/${handle}` };
+}
+
 function cancelledFailure(handle) {
 	return { code: '000604', sqlState: '57014', message: 'SQL execution canceled',
 		statementHandle: handle };
@@ -566,12 +588,18 @@ function getStatement(req, res, url, handle, entry) {
 	entry.handle = handle;
 	entry.partition = partition === null ? null : Number(partition);
 	const f = takeFault(partition === null ? 'get' : 'partition', entry.partition);
-	if (f && !f.cut) {
+	if (f && f.timed_out && st) // a poll: the statement ran past its timeout
+		st.timed_out = true;
+	else if (f && !f.cut) {
 		entry.status = f.status;
 		return sendFault(res, f);
 	}
 	if (!st)
 		return notFound(res, entry);
+	if (st.timed_out) {
+		entry.status = 408;
+		return send(res, 408, timedOut(handle, st.timeout));
+	}
 	if (st.cancelled) {
 		entry.status = 422;
 		return send(res, 422, cancelledFailure(handle));
