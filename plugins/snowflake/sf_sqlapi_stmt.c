@@ -5,10 +5,10 @@
  * :cursor is bound as TEXT to the saved cursor value (or cursor_start), and
  * Snowflake casts it to the column's type.  A first run (neither) binds the
  * start of the first cursor column's type: 0001-01-01 for times and dates
- * (RM_TIME_FIRST, as a saved cursor is written), "" for text, the lowest
- * double for numbers, false for booleans.  That type comes with every
- * result's rowType; before a process's first result, the query with
- * LIMIT 0 learns it.
+ * (RM_TIME_FIRST, as a saved cursor is written), midnight for TIME, "" for
+ * text, the lowest double for numbers, false for booleans.  That type comes
+ * with every result's rowType; before a process's first result, the query
+ * with LIMIT 0 learns it.
  *
  * A POST that failed in transit (its answer cut, with a length or
  * without one) or with 429/503 is sent again with the same requestId and
@@ -79,6 +79,10 @@ static struct binding first_binding(const struct sf_api *a)
 	case K_TIMESTAMP_TZ:
 		/* DATE reads a TIMESTAMP's text too (the time truncated) */
 		return (struct binding){"TEXT", RM_TIME_FIRST};
+	case K_TIME:
+		/* midnight: "" is no TIME (Snowflake casts the text to the
+		 * column's type, and refuses it: 22007) */
+		return (struct binding){"TEXT", "00:00:00"};
 	default:
 		return (struct binding){"TEXT", ""}; /* text: the empty string sorts first */
 	}

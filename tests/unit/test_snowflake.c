@@ -744,6 +744,8 @@ static void test_first_run_binds_the_start_of_the_cursor_type(void)
 		{"timestamp_ltz", "TEXT 0001-01-01T00:00:00.000000000Z"},
 		{"timestamp_tz", "TEXT 0001-01-01T00:00:00.000000000Z"},
 		{"variant", "TEXT "},
+		/* "" is no TIME: Snowflake failed the first run (22007) */
+		{"time", "TEXT 00:00:00"},
 	};
 	struct rm_config cfg = {"wh", "{\"custom_id\": \"ID\", \"attributes\": {\"c\": \"C\"}}",
 				NULL, "[\"C\", \"ID\"]"};
