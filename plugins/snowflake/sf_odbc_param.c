@@ -5,7 +5,7 @@
  * with SQLBindParameter, typed after the first cursor column (never
  * interpolated into the SQL); a first run binds the start of its type
  * (0001-01-01 for times and dates, RM_TIME_FIRST; the lowest number, false,
- * "").  A string travels as UTF-16 (SQL_C_WCHAR: no dependence on the
+ * midnight for a TIME, "").  A string travels as UTF-16 (SQL_C_WCHAR: no dependence on the
  * process locale).
  *
  * Never puts the value into the SQL text, and never connects or runs the
@@ -87,6 +87,14 @@ static void param_lowest_number(struct sf_odbc *o, const struct ocol *c, SQLSMAL
 	*ctype = SQL_C_DOUBLE;
 	*stype = SQL_DOUBLE;
 	*ptr = &o->p_f;
+}
+
+/* A first run's :cursor for a text column: "", or midnight for a TIME
+ * column (read as text), which "" is no value of: the database casts the
+ * parameter to the column's type and refuses it (22007). */
+static const char *param_lowest_text(const struct ocol *c)
+{
+	return c && (c->sql_type == SQL_TYPE_TIME || c->sql_type == SQL_TIME) ? "00:00:00" : "";
 }
 
 /* Fills the parameter buffers from `param` (NULL: the type's start:
@@ -178,7 +186,7 @@ static hub_rc param_value(struct sf_odbc *o, const struct ocol *c, const char *p
 		return HUB_OK;
 	default:
 		free(o->p_w);
-		if (!(o->p_w = utf8_to_utf16(param ? param : "", &units))) {
+		if (!(o->p_w = utf8_to_utf16(param ? param : param_lowest_text(c), &units))) {
 			snprintf(err, err_size, "out of memory");
 			return HUB_ERR_NOMEM;
 		}
