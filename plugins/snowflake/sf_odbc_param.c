@@ -5,7 +5,7 @@
  * with SQLBindParameter, typed after the first cursor column (never
  * interpolated into the SQL); a first run binds the start of its type
  * (0001-01-01 for times and dates, RM_TIME_FIRST; the lowest number, false,
- * midnight for a TIME, "").  A string travels as UTF-16 (SQL_C_WCHAR: no dependence on the
+ * midnight for a TIME, the zero UUID, "").  A string travels as UTF-16 (SQL_C_WCHAR: no dependence on the
  * process locale).
  *
  * Never puts the value into the SQL text, and never connects or runs the
@@ -89,12 +89,16 @@ static void param_lowest_number(struct sf_odbc *o, const struct ocol *c, SQLSMAL
 	*ptr = &o->p_f;
 }
 
-/* A first run's :cursor for a text column: "", or midnight for a TIME
- * column (read as text), which "" is no value of: the database casts the
- * parameter to the column's type and refuses it (22007). */
+/* A first run's :cursor for a column read as text: "", or the lowest value
+ * of a TIME or a UUID column, which "" is no value of: the database casts
+ * the parameter to the column's type and refuses it (22007, 22P02). */
 static const char *param_lowest_text(const struct ocol *c)
 {
-	return c && (c->sql_type == SQL_TYPE_TIME || c->sql_type == SQL_TIME) ? "00:00:00" : "";
+	if (c && (c->sql_type == SQL_TYPE_TIME || c->sql_type == SQL_TIME))
+		return "00:00:00";
+	if (c && c->sql_type == SQL_GUID)
+		return "00000000-0000-0000-0000-000000000000";
+	return "";
 }
 
 /* Fills the parameter buffers from `param` (NULL: the type's start:

@@ -3,7 +3,7 @@
 # ODBC data source: a throwaway PostgreSQL (tests/pgtest.sh) through
 # Debian's odbc-postgresql driver, registered in a temp odbcinst.ini.
 # Tables with NULLs, unicode, equal timestamps across page boundaries and
-# late-arriving rows; first runs of text, number, time, TIME and date cursors
+# late-arriving rows; first runs of text, number, time, TIME, UUID and date cursors
 # reading every row (times before 1970 too); a NULL first cursor value
 # selected by the query (NULLs last and first) applied once and never the
 # cursor; map.message_id; syncs checked through `profilehub dump`; a second
@@ -100,6 +100,10 @@ INSERT INTO phones VALUES ('+33612345678', 'p1'), ('-legacy', 'p2'), ('0611', 'p
 -- a TIME first cursor column: midnight is its start ('' is no time: 22007)
 CREATE TABLE shifts (at time, id bigint, user_id text);
 INSERT INTO shifts VALUES ('08:30:00', 2, 't2'), ('00:00:00', 1, 't1'), ('23:59:59.5', 3, 't3');
+-- a UUID first cursor column (psqlodbc: SQL_GUID): the zero UUID is its start
+CREATE TABLE devices (id uuid PRIMARY KEY, user_id text);
+INSERT INTO devices VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'v2'),
+  ('00000000-0000-0000-0000-000000000000', 'v1'), ('0a0eebc9-9c0b-4ef8-bb6d-6bb9bd380a11', 'v3');
 CREATE TABLE ledger (id bigint PRIMARY KEY, user_id text, amount numeric(10,2), rate float8);
 INSERT INTO ledger VALUES (-20, 'l1', -5.5, -1e300), (-3, 'l2', 0, -2.5), (0, 'l3', 2.25, 0),
   (5, 'l4', -0.01, 7);
@@ -171,6 +175,12 @@ sources:
     query: SELECT at, id, user_id FROM shifts WHERE at >= :cursor ORDER BY at, id
     cursor: [at, id]
     map: {custom_id: user_id, attributes: {at: at}}
+  - name: devices
+    plugin: snowflake
+    dsn: hubtest
+    query: SELECT id, user_id FROM devices WHERE id >= :cursor ORDER BY id
+    cursor: [id]
+    map: {custom_id: user_id, attributes: {device: id}}
   - name: phones
     plugin: snowflake
     dsn: hubtest
@@ -321,7 +331,7 @@ jq -e -s '(map(select(.custom_id == "u3"))[0].attributes.signup == "2025-02-01T1
 	([.[].custom_id] | sort == ["u1","u2","u3","u4","u5","u6","u7","u9"])' "$T/dump" >/dev/null ||
 	fail "ties or unicode: $(jq -c -s 'map({custom_id, name: .attributes.name})' "$T/dump")"
 
-# ---- 1b. first runs of text, TIME and number cursors: every row but a NULL cursor value ---
+# ---- 1b. first runs of text, TIME, UUID and number cursors: every row but a NULL one ----
 config first >"$T/first.yaml"
 sync first phones || fail "phones sync: $(cat "$T/err")"
 grep -qx "read 7, applied 7, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
@@ -333,6 +343,11 @@ grep -qx "read 3, applied 3, duplicates 0, rejected 0, blocked 0, refused 0" "$T
 grep -qx 'cursor \["23:59:59.5","3"\]' "$T/out" || fail "shifts cursor: $(cat "$T/out")"
 sync first shifts || fail "shifts second sync: $(cat "$T/err")"
 grep -q "^read 0," "$T/out" || fail "a TIME cursor read rows again: $(cat "$T/out")"
+sync first devices || fail "devices sync: $(cat "$T/err")"
+grep -qx "read 3, applied 3, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
+	fail "a first run of a UUID cursor reads every row, the zero UUID's too: $(cat "$T/out")"
+grep -qix 'cursor \["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"\]' "$T/out" ||
+	fail "devices cursor: $(cat "$T/out")"
 for src in ledger amounts rates; do
 	sync first $src || fail "$src sync: $(cat "$T/err")"
 	grep -qx "read 4, applied 4, duplicates 0, rejected 0, blocked 0, refused 0" "$T/out" ||
