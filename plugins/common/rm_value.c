@@ -690,7 +690,12 @@ int rm_append_value(struct buf *b, enum rm_type type, enum rm_cast cast,
 		append_date(b, c->sec, c->nsec);
 		return 0;
 	case RM_JSON:
-		rm_buf_puts(b, c->text); /* VARIANT: already JSON */
+		/* VARIANT: JSON text, but not always JSON ("undefined" of a
+		 * JavaScript UDF, NaN): left out, as json() leaves it, rather
+		 * than make the record's attributes no JSON (refused whole) */
+		if (!json_text_is_valid(c->text))
+			return 1;
+		rm_buf_puts(b, c->text);
 		return 0;
 	default:
 		rm_buf_json_string(b, c->text);

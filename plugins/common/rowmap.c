@@ -777,8 +777,11 @@ static hub_rc warn_dropped(const struct rowmap *m, const struct hub_host *host,
 		return HUB_OK;
 	for (size_t i = 0; i < m->n_dropped; i++) {
 		const struct target *t = m->dropped[i];
+		/* a JSON column's value as it is must be JSON */
+		enum rm_cast cast = t->cast == CAST_NONE && rm_col_type(m, t) == RM_JSON
+					    ? CAST_JSON : t->cast;
 		snprintf(why, sizeof(why), "%.120s: column %.60s is not %s: left out", t->path,
-			 t->column, as[t->cast]);
+			 t->column, as[cast]);
 		rc = host->warn(call, why);
 		if (rc != HUB_OK) {
 			snprintf(err, err_size, "%s", why);

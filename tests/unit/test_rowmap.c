@@ -473,6 +473,38 @@ static void test_values_without_a_json_number_are_kept_or_left_out(void)
 	rowmap_free(m);
 }
 
+/* A JSON column (a VARIANT) whose text is no JSON ("undefined" of a
+ * JavaScript UDF, NaN) is left out, named in a warning, the record kept:
+ * it went into the attributes as it was, and the hub refused the record
+ * whole (its attributes no JSON). */
+static void test_a_json_column_that_is_no_json_is_left_out(void)
+{
+	struct rowmap *m = map_new("{\"custom_id\": \"user_id\", \"attributes\": {\"tags\": "
+				   "\"tags\", \"plan\": \"plan\"}}",
+				   NULL, "[\"updated_at\", \"id\"]");
+	static const char *const not_json[] = {"undefined", "NaN", "{\"a\": 1", ""};
+	struct row r = user_row("u1", "gold", "1");
+	struct got g = {0};
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(rowmap_bind(m, user_cols, ARRAY_SIZE(user_cols), err, sizeof(err)),
+			      0);
+	r.c[9].text = "{\n  \"a\": [1, 2]\n}"; /* as Snowflake prints a VARIANT */
+	emit_one(m, &r, &g);
+	for (size_t i = 0; i < ARRAY_SIZE(not_json); i++) {
+		r.c[9].text = not_json[i];
+		emit_one(m, &r, &g);
+	}
+	CU_ASSERT_EQUAL_FATAL(g.n, 1 + ARRAY_SIZE(not_json));
+	CU_ASSERT_STRING_EQUAL(g.r[0].attrs, "{\"tags\":{\n  \"a\": [1, 2]\n},\"plan\":\"gold\"}");
+	for (size_t i = 1; i < g.n; i++)
+		CU_ASSERT_STRING_EQUAL(g.r[i].attrs, "{\"plan\":\"gold\"}");
+	CU_ASSERT_EQUAL_FATAL(g.n_warns, ARRAY_SIZE(not_json));
+	CU_ASSERT_STRING_EQUAL(g.warns[0], "map.attributes.tags: column tags is not JSON: left out");
+	got_clear(&g);
+	rowmap_free(m);
+}
+
 static void test_message_id_hashes_the_mapped_content(void)
 {
 	struct rowmap *m = map_new("{\"custom_id\": \"user_id\", \"attributes\": "
@@ -2531,6 +2563,7 @@ TEST_SUITE(rowmap, NULL, NULL,
 	   TEST(test_identifier_columns_past_16_are_refused),
 	   TEST(test_attributes_keep_their_types_and_null_deletes),
 	   TEST(test_values_without_a_json_number_are_kept_or_left_out),
+	   TEST(test_a_json_column_that_is_no_json_is_left_out),
 	   TEST(test_message_id_hashes_the_mapped_content),
 	   TEST(test_message_id_tells_apart_rows_with_the_same_content),
 	   TEST(test_message_id_column_keeps_alike_events_apart),
