@@ -1,6 +1,7 @@
 /*
  * mparticle.c - the mparticle push source: mParticle's Events API
- * (POST /v2/events with one batch, /v2/bulkevents with up to 100) and
+ * (POST /v2/events with one batch, /v2/bulkevents with up to 100,
+ * /v2/bulkevents/historical: up to 100 whose events all carry their time) and
  * mParticle's outbound webhook (/webhook), mounted by the hub under
  * /in/<source name>/.  Also reads one batch per JSON Lines line for
  * `profilehub import --format mparticle`.
@@ -33,8 +34,9 @@
 
 static const struct hub_config_key mparticle_keys[] = {
 	{.name = "api_key", .type = HUB_CFG_STRING,
-	 .description = "Events API key (/v2/events, /v2/bulkevents): the Basic auth user "
-			"name; set with api_secret"},
+	 .description = "Events API key (/v2/events, /v2/bulkevents, "
+			"/v2/bulkevents/historical): the Basic auth user name; set with "
+			"api_secret"},
 	{.name = "api_secret", .type = HUB_CFG_STRING, .is_secret = 1,
 	 .description = "Events API secret: the Basic auth password; set with api_key"},
 	{.name = "webhook_authorization", .type = HUB_CFG_STRING, .is_secret = 1,
@@ -347,7 +349,9 @@ static hub_rc api_header_refusal(const struct mp_state *st, const struct hub_req
 	int status;
 
 	if (!st->api_key)
-		return mp_off(st, resp, "the Events API (POST /v2/events, /v2/bulkevents)",
+		return mp_off(st, resp,
+			      "the Events API (POST /v2/events, /v2/bulkevents, "
+			      "/v2/bulkevents/historical)",
 			      "api_key");
 	if ((status = mp_auth_basic(st, mp_header(req, "Authorization"))) != 200)
 		return mp_refuse(resp, status, "Basic credentials (api_key:api_secret)");
@@ -396,6 +400,13 @@ static hub_rc route_bulkevents(void *state, struct hub_call *call,
 	return route_api(state, call, req, resp, MP_BULK);
 }
 
+/* A backfill: /v2/bulkevents whose every event carries its own time. */
+static hub_rc route_historical(void *state, struct hub_call *call,
+			       const struct hub_request *req, struct hub_response *resp)
+{
+	return route_api(state, call, req, resp, MP_HISTORICAL);
+}
+
 /* mParticle's webhook output: the configured Authorization value. */
 static hub_rc route_webhook(void *state, struct hub_call *call,
 			    const struct hub_request *req, struct hub_response *resp)
@@ -417,6 +428,7 @@ static hub_rc route_webhook(void *state, struct hub_call *call,
 static const struct hub_route mparticle_routes[] = {
 	{"POST", "/v2/events", route_events},
 	{"POST", "/v2/bulkevents", route_bulkevents},
+	{"POST", "/v2/bulkevents/historical", route_historical},
 	{"POST", "/webhook", route_webhook},
 	{.method = NULL},
 };

@@ -179,6 +179,14 @@ struct mp_batch {
  * Returns 0, or -1 with e filled (400).  Reads every event too. */
 int mp_batch_read(const struct mp_state *st, json_t *obj, long index, struct mp_batch *b,
 		  struct mp_error *e);
+/* /v2/bulkevents/historical: a backfill keeps the times it sends, so
+ * every event of batch `index` of a read batch needs its
+ * data.timestamp_unixtime_ms (else it would be stored at the upload's
+ * time), a batch without events needs its own, and none may be more than
+ * 24 h ahead of now_ms (the hub would clamp it to the upload's time).
+ * Returns 0, or -1 with e filled (400). */
+int mp_batch_historical(const struct mp_batch *b, long index, int64_t now_ms,
+			struct mp_error *e);
 /* The attribute name of a user attribute key: reserved mParticle names
  * ($FirstName ...) -> native attributes, others lowercased with every run
  * of characters outside [a-z0-9_] made one "_"; a key with nothing of
@@ -226,6 +234,8 @@ int mp_batch_digest(struct mp_batch *b, const char *text, size_t len, long batch
 enum mp_shape {
 	MP_ONE_BATCH = 0, /* /v2/events, an import line: one batch object */
 	MP_BULK,          /* /v2/bulkevents: an array of at most 100 batches */
+	MP_HISTORICAL,    /* /v2/bulkevents/historical: MP_BULK, every event with
+			     its own time (mp_batch_historical) */
 	MP_ANY,           /* the webhook: either */
 };
 /* A whole body: parse, read every batch, then emit every record

@@ -577,6 +577,60 @@ static int read_events(struct mp_batch *b, long index, struct mp_error *e)
 	return 0;
 }
 
+/* ---- /v2/bulkevents/historical ----------------------------------------- */
+
+#define MP_FUTURE_MS (24LL * 3600 * 1000) /* the hub's clamp of future times */
+
+/* What is wrong with a historical time more than 24 h ahead of now_ms,
+ * into why: the hub would store the upload's time instead (its 24 h clamp
+ * of future times).  1 when it is, else 0. */
+static int historical_future(int64_t ms, int64_t now_ms, char *why, size_t why_size)
+{
+	if (ms == MP_TIME_NONE || now_ms <= 0 || ms - MP_FUTURE_MS <= now_ms)
+		return 0;
+	snprintf(why, why_size, "%lld is more than 24 h ahead of the hub's clock (%lld): "
+		 "historical data is in the past", (long long)ms, (long long)now_ms);
+	return 1;
+}
+
+int mp_batch_historical(const struct mp_batch *b, long index, int64_t now_ms,
+			struct mp_error *e)
+{
+	char why[160], field_why[200];
+	json_t *item;
+	int64_t ms;
+	size_t i;
+
+	json_array_foreach(b->events, i, item) {
+		/* mp_event_read() took it: absent, null or a time */
+		(void)mp_read_time(b_member(item, "data"), "timestamp_unixtime_ms", &ms);
+		if (ms == MP_TIME_NONE)
+			return event_fail(e, index, i, "missing_field",
+					  "data.timestamp_unixtime_ms: required on "
+					  "/v2/bulkevents/historical (without it the event "
+					  "would be stored at the time of the upload)");
+		if (historical_future(ms, now_ms, why, sizeof(why))) {
+			snprintf(field_why, sizeof(field_why), "data.timestamp_unixtime_ms: %s",
+				 why);
+			return event_fail(e, index, i, "invalid_event", field_why);
+		}
+	}
+	/* the batch's own time, else its latest event's (read_events) */
+	if (b->timestamp_ms == MP_TIME_NONE)
+		return batch_fail(e, index, "missing_field", "timestamp_unixtime_ms",
+				  "required on /v2/bulkevents/historical for a batch without "
+				  "events (its attributes would take the time of the upload)");
+	if (historical_future(b->timestamp_ms, now_ms, why, sizeof(why)))
+		return batch_fail(e, index, "invalid_batch", "timestamp_unixtime_ms", why);
+	/* a consent purpose's own time, as its record takes it */
+	if (historical_future(b->consent.email_ms, now_ms, why, sizeof(why)) ||
+	    historical_future(b->consent.sms_ms, now_ms, why, sizeof(why)) ||
+	    historical_future(b->consent.ccpa_ms, now_ms, why, sizeof(why)))
+		return batch_fail(e, index, "invalid_batch",
+				  "consent_state: a purpose's timestamp_unixtime_ms", why);
+	return 0;
+}
+
 /* ---- one batch -------------------------------------------------------- */
 
 int mp_batch_read(const struct mp_state *st, json_t *obj, long index, struct mp_batch *b,

@@ -8,13 +8,16 @@
  *      integer past 64 bits is read as a double, and only it
  *      (plugins/common/json_bigint.h);
  *   3. shape: one batch object (/v2/events, an import line), an array of
- *      at most 100 batches (/v2/bulkevents), either (the webhook);
+ *      at most 100 batches (/v2/bulkevents, /v2/bulkevents/historical),
+ *      either (the webhook);
  *   4. read every batch and every event (mparticle_batch.c) - the first
  *      bad one is named by its index and nothing is emitted; so is a batch
  *      whose source_request_id an earlier batch of the request has (its
  *      records would take that batch's message ids and be dropped as its
  *      duplicates: a resend is another request, never a second batch of
- *      one);
+ *      one); on /v2/bulkevents/historical, so is an event without its own
+ *      time or a time past the hub's 24 h clamp (mp_batch_historical): a
+ *      backfill's records keep the times sent, never the upload's;
  *   5. read and emit each batch again (mparticle_map.c), except a batch of
  *      an environment the source does not store (`environments`, by
  *      default production only): checked like any, acknowledged, counted
@@ -68,7 +71,7 @@ static json_t *mp_parse(const struct mp_state *st, const char *text, size_t len,
 static int mp_shape_body(json_t *root, enum mp_shape shape, json_t **items, struct mp_error *e)
 {
 	*items = NULL;
-	if (shape != MP_BULK && json_is_object(root))
+	if ((shape == MP_ONE_BATCH || shape == MP_ANY) && json_is_object(root))
 		return 0;
 	if (shape != MP_ONE_BATCH && json_is_array(root)) {
 		if (json_array_size(root) > MP_MAX_BATCHES) {
@@ -82,8 +85,8 @@ static int mp_shape_body(json_t *root, enum mp_shape shape, json_t **items, stru
 	}
 	mp_error_set(e, 400, "invalid_request", -1, "body: must be %s",
 		     shape == MP_ONE_BATCH ? "a batch object"
-		     : shape == MP_BULK    ? "an array of batch objects"
-					   : "a batch object or an array of them");
+		     : shape == MP_ANY     ? "a batch object or an array of them"
+					   : "an array of batch objects");
 	return -1;
 }
 
@@ -194,6 +197,8 @@ hub_rc mp_request_run(const struct mp_state *st, struct hub_call *call, const ch
 	for (size_t i = 0; i < n; i++) {
 		json_t *obj = items ? json_array_get(items, i) : root;
 		if (mp_batch_read(st, obj, items ? (long)i : -1, &b, e))
+			goto out;
+		if (shape == MP_HISTORICAL && mp_batch_historical(&b, (long)i, received_ms, e))
 			goto out;
 		request_ids[i] = b.source_request_id;
 		if (mp_request_id_repeated(items, request_ids, i, e))

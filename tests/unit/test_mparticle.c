@@ -1543,6 +1543,13 @@ static void test_admit_refuses_from_the_headers_alone(void)
 		{default_keys, "/v2/bulkevents", "Basic bXBfa2V5XzE6d3Jvbmc=", 403,
 		 "wrong Basic credentials (api_key:api_secret)"},
 		{default_keys, "/v2/bulkevents", BASIC_OK, 0, NULL},
+		{default_keys, "/v2/bulkevents/historical", NULL, 401,
+		 "missing or unreadable Basic credentials (api_key:api_secret)"},
+		{default_keys, "/v2/bulkevents/historical", "Basic bXBfa2V5XzE6d3Jvbmc=", 403,
+		 "wrong Basic credentials (api_key:api_secret)"},
+		{default_keys, "/v2/bulkevents/historical", BASIC_OK, 0, NULL},
+		{"    webhook_authorization: \"" WEBHOOK_AUTH "\"\n", "/v2/bulkevents/historical",
+		 BASIC_OK, 404, "no such route"},
 		{default_keys, "/webhook", NULL, 401, "missing or unreadable Authorization"},
 		{default_keys, "/webhook", BASIC_OK, 403, "wrong Authorization"},
 		{default_keys, "/webhook", WEBHOOK_AUTH, 0, NULL},
@@ -1606,8 +1613,8 @@ static void test_a_route_off_is_said_in_the_log_not_the_answer(void)
 	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK, "[]", &resp), HUB_ERR_DATA);
 	said = testlib_capture_end(&cap);
 	CU_ASSERT_EQUAL(testlib_lines_with(said, "the Events API (POST /v2/events, "
-					   "/v2/bulkevents) is off (no api_key set): 1 request "
-					   "to it answered 404"), 1);
+					   "/v2/bulkevents, /v2/bulkevents/historical) is off (no "
+					   "api_key set): 1 request to it answered 404"), 1);
 	CU_ASSERT_PTR_NULL(strstr(resp.body, "api_key"));
 	free(said);
 	pt_close(&f);
@@ -1806,6 +1813,15 @@ static const struct bad_row bad_rows[] = {
 	 -1},
 	{"bulk: 101 batches", "/v2/bulkevents", NULL, make_101_batches, 0, 400,
 	 "too_many_batches", -1, -1},
+	{"historical: body an object", "/v2/bulkevents/historical", BATCH_OK, NULL, 0, 400,
+	 "invalid_request", -1, -1},
+	{"historical: 101 batches", "/v2/bulkevents/historical", NULL, make_101_batches, 0, 400,
+	 "too_many_batches", -1, -1},
+	{"historical: bad event of batch 1", "/v2/bulkevents/historical",
+	 "[{" IDS ",\"events\":[{\"event_type\":\"custom_event\",\"data\":{\"event_name\":"
+	 "\"e\",\"timestamp_unixtime_ms\":1}}]},{" IDS ",\"events\":[{\"event_type\":"
+	 "\"custom_event\",\"data\":{\"timestamp_unixtime_ms\":1}}]}]",
+	 NULL, 0, 400, "invalid_event", 1, 0},
 	{"bulk: batch 2 a number", "/v2/bulkevents", "[" BATCH_OK "," BATCH_OK ",7]", NULL, 0,
 	 400, "invalid_batch", 2, -1},
 	{"bulk: bad event of batch 1", "/v2/bulkevents",
@@ -3019,6 +3035,151 @@ static void test_environments_setting_chooses_what_is_stored(void)
 
 /* ---- import ------------------------------------------------------------ */
 
+/* ---- /v2/bulkevents/historical ------------------------------------------ */
+
+#define HIST "/v2/bulkevents/historical"
+#define T_2015 "1425168000000" /* 2015-03-01T00:00:00Z */
+#define T_2016 "1451606400000" /* 2016-01-01T00:00:00Z */
+#define T_2100 "4102444800000" /* 2100-01-01T00:00:00Z: past the 24 h clamp */
+#define EV_AT(t) "{\"event_type\":\"custom_event\",\"data\":{\"event_name\":\"e\"," \
+		 "\"timestamp_unixtime_ms\":" t "}}"
+
+/* A backfill keeps the times it sends, through the hub's own record too
+ * (no clamp, no skew correction): the events', the identify at the
+ * latest event's, a batch without events at its own time; 202 {} as
+ * /v2/bulkevents answers. */
+static void test_historical_keeps_the_times_sent(void)
+{
+	static const char body[] =
+		"[{" IDS ",\"user_attributes\":{\"plan\":\"gold\"},\"events\":[" EV_AT(T_2016)
+		",{\"event_type\":\"screen_view\",\"data\":{\"screen_name\":\"Home\","
+		"\"timestamp_unixtime_ms\":" T_2015 "}}]},"
+		"{" IDS ",\"timestamp_unixtime_ms\":" T_2015 ",\"user_attributes\":"
+		"{\"plan\":\"silver\"}}]";
+	static const int64_t want[] = {1451606400000LL, 1451606400000LL, 1425168000000LL,
+				       1425168000000LL};
+	static const enum hub_record_type types[] = {HUB_REC_IDENTIFY, HUB_REC_TRACK,
+						     HUB_REC_TRACK, HUB_REC_IDENTIFY};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	CU_ASSERT_EQUAL(pt_post(&f, HIST, BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL(resp.status, 202);
+	CU_ASSERT_STRING_EQUAL(resp.body, "{}");
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 4);
+	for (size_t i = 0; i < 4; i++) {
+		CU_ASSERT_EQUAL(f.got.recs[i].type, types[i]);
+		CU_ASSERT_EQUAL(f.got.recs[i].timestamp_ms, want[i]);
+		CU_ASSERT_EQUAL(f.got.recs[i].rec->timestamp_ms, want[i]);
+	}
+	ASSERT_STR_OR_NULL(f.got.recs[2].origin, "batches[0].events[1]");
+	ASSERT_STR_OR_NULL(f.got.recs[3].origin, "batches[1]");
+	pt_close(&f);
+}
+
+/* An event without its own time would be stored at the upload's: refused
+ * naming the batch and the event (index, event_index), nothing of the
+ * request stored; what /v2/bulkevents takes alike is the route's rule. */
+static void test_historical_refuses_events_without_their_time(void)
+{
+	static const struct {
+		const char *body, *code;
+		long index, event_index;
+		const char *message;
+	} rows[] = {
+		{"[{" IDS ",\"events\":[" EV_AT(T_2015) "]},{" IDS ",\"events\":[" EV_AT(T_2015)
+		 "," EV_AT(T_2016) "," EV_OK "]}]",
+		 "missing_field", 1, 2,
+		 "batches[1].events[2].data.timestamp_unixtime_ms: required on "
+		 "/v2/bulkevents/historical (without it the event would be stored at the time "
+		 "of the upload)"},
+		{"[{" IDS ",\"events\":[{\"event_type\":\"crash_report\"}]}]", "missing_field", 0,
+		 0,
+		 "batches[0].events[0].data.timestamp_unixtime_ms: required on "
+		 "/v2/bulkevents/historical (without it the event would be stored at the time "
+		 "of the upload)"},
+		{"[{" IDS ",\"timestamp_unixtime_ms\":" T_2015 ",\"events\":[" EV_AT("null") "]}]",
+		 "missing_field", 0, 0,
+		 "batches[0].events[0].data.timestamp_unixtime_ms: required on "
+		 "/v2/bulkevents/historical (without it the event would be stored at the time "
+		 "of the upload)"},
+		{"[{" IDS ",\"events\":[" EV_AT(T_2015) "]},{" IDS ",\"user_attributes\":"
+		 "{\"plan\":\"gold\"},\"events\":[]}]",
+		 "missing_field", 1, -1,
+		 "batches[1].timestamp_unixtime_ms: required on /v2/bulkevents/historical for a "
+		 "batch without events (its attributes would take the time of the upload)"},
+		{"[{\"environment\":\"development\"," IDS ",\"events\":[" EV_OK "]}]",
+		 "missing_field", 0, 0,
+		 "batches[0].events[0].data.timestamp_unixtime_ms: required on "
+		 "/v2/bulkevents/historical (without it the event would be stored at the time "
+		 "of the upload)"},
+		{"{" IDS ",\"events\":[" EV_AT(T_2015) "]}", "invalid_request", -1, -1,
+		 "body: must be an array of batch objects"},
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		send_refused(&f, i, HIST, rows[i].body, rows[i].code, rows[i].index,
+			     rows[i].event_index, rows[i].message);
+	/* the same batches on /v2/bulkevents: taken, at the receive time */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK, rows[0].body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 4);
+	CU_ASSERT_EQUAL(f.got.recs[2].rec->timestamp_ms, 1451606400000LL);
+	CU_ASSERT_EQUAL(f.got.recs[3].rec->timestamp_ms, PT_NOW_MS);
+	pt_close(&f);
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The hub clamps a time more than 24 h ahead to the receive time: on
+ * /v2/bulkevents it is stored at the upload's time; a backfill refuses
+ * it, an event's, a batch's or a consent purpose's, rather than store it
+ * rewritten. */
+static void test_historical_refuses_times_the_hub_would_clamp(void)
+{
+	static const char event[] = "[{" IDS ",\"events\":[" EV_AT(T_2015) "]},"
+				    "{" IDS ",\"events\":[" EV_AT(T_2100) "]}]";
+	static const char batch[] = "[{" IDS ",\"timestamp_unixtime_ms\":" T_2100
+				    ",\"events\":[" EV_AT(T_2015) "]}]";
+	static const char consent[] = "[{" IDS ",\"events\":[" EV_AT(T_2015) "],"
+				      "\"consent_state\":{\"gdpr\":{\"email_marketing\":"
+				      "{\"consented\":true,\"timestamp_unixtime_ms\":" T_2100 "}}}}]";
+	struct hub_response resp;
+	struct pt_fixture f;
+	hub_rc rc;
+
+	fixture_open(&f);
+	rc = pt_post(&f, HIST, BASIC_OK, event, &resp);
+	assert_error(&resp, 400, "invalid_event", 1, 0);
+	pt_assert_refused(&f, "an event in 2100", rc, &resp, 400);
+	CU_ASSERT_TRUE(starts_with(error_message(&resp),
+				   "batches[1].events[0].data.timestamp_unixtime_ms: " T_2100
+				   " is more than 24 h ahead of the hub's clock ("));
+	CU_ASSERT_PTR_NOT_NULL(strstr(error_message(&resp), "historical data is in the past"));
+	rc = pt_post(&f, HIST, BASIC_OK, batch, &resp);
+	assert_error(&resp, 400, "invalid_batch", 0, -1);
+	pt_assert_refused(&f, "a batch in 2100", rc, &resp, 400);
+	CU_ASSERT_TRUE(starts_with(error_message(&resp),
+				   "batches[0].timestamp_unixtime_ms: " T_2100 " is more than 24 h"));
+	rc = pt_post(&f, HIST, BASIC_OK, consent, &resp);
+	assert_error(&resp, 400, "invalid_batch", 0, -1);
+	pt_assert_refused(&f, "a consent in 2100", rc, &resp, 400);
+	CU_ASSERT_TRUE(starts_with(error_message(&resp),
+				   "batches[0].consent_state: a purpose's timestamp_unixtime_ms: " T_2100
+				   " is more than 24 h"));
+	/* /v2/bulkevents: stored, the hub's clamp at the receive time */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK, event, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 2);
+	CU_ASSERT_EQUAL(f.got.recs[1].rec->timestamp_ms, PT_NOW_MS);
+	pt_close(&f);
+}
+
 static void test_import_line_maps_one_batch_without_auth(void)
 {
 	struct pt_fixture f;
@@ -3119,12 +3280,13 @@ static void test_hub_refusals_are_written_in_mparticles_shape(void)
 
 static void test_descriptor_declares_routes_and_secret_keys(void)
 {
-	static const char *const paths[] = {"/v2/events", "/v2/bulkevents", "/webhook"};
+	static const char *const paths[] = {"/v2/events", "/v2/bulkevents",
+					    "/v2/bulkevents/historical", "/webhook"};
 	struct pt_fixture f;
 
 	fixture_open(&f);
 	CU_ASSERT_EQUAL(f.mod.desc->roles, HUB_ROLE_PUSH);
-	pt_assert_routes(&f, "POST", paths, 3);
+	pt_assert_routes(&f, "POST", paths, 4);
 	for (const struct hub_config_key *k = f.mod.desc->config; k->name; k++) {
 		int secret = strcmp(k->name, "api_secret") == 0 ||
 			     strcmp(k->name, "webhook_authorization") == 0;
@@ -3210,6 +3372,9 @@ TEST_SUITE(mparticle, NULL, NULL,
 	   TEST(test_development_batches_on_an_older_host_are_logged),
 	   TEST(test_development_batches_are_still_checked),
 	   TEST(test_environments_setting_chooses_what_is_stored),
+	   TEST(test_historical_keeps_the_times_sent),
+	   TEST(test_historical_refuses_events_without_their_time),
+	   TEST(test_historical_refuses_times_the_hub_would_clamp),
 	   TEST(test_import_line_maps_one_batch_without_auth),
 	   TEST(test_import_line_refuses_bad_lines),
 	   TEST(test_out_of_memory_is_5xx_never_400),
