@@ -6,8 +6,9 @@
 # screen views, a purchase, sessions, user attributes, identities, consent,
 # an anonymous device that then logs in; a wrong secret and no credentials
 # refused), an mpid of 2^63-1 and mParticle webhook bodies sent with curl,
-# a development batch (acknowledged, not stored) and bad requests that must
-# store nothing.  Then the hub is stopped and
+# a development batch (acknowledged, not stored), a backfill through
+# /v2/bulkevents/historical (kept at its own times; one without them refused)
+# and bad requests that must store nothing.  Then the hub is stopped and
 # `profilehub dump --events all` must show exactly the profiles those calls
 # make, with each mpid's digits exactly as sent.
 #
@@ -131,6 +132,33 @@ grep -q "(1 item(s) skipped so far)" "$T/hub.log" ||
 curl -s "$BASE/metrics" | grep -q '^records_skipped_total{source="mp"} 1$' ||
 	fail "development batch: records_skipped_total{source=\"mp\"} is not 1"
 
+# a backfill through /v2/bulkevents/historical keeps the times it sends: its
+# events are dated 2015 in the dump, and its attributes of 2015 lose to today's
+# (last write wins by time: stored at the upload's time, they would win)
+today='{"user_identities": {"customer_id": "curl-hist-1"}, "timestamp_unixtime_ms": '"$NOW_MS"',
+ "user_attributes": {"plan": "gold"}}'
+status=$(post /v2/events "$today" "$BASIC")
+[ "$status" = 202 ] || fail "today's attributes of curl-hist-1: $status $(cat "$T/resp")"
+hist='[{"user_identities": {"customer_id": "curl-hist-1"}, "user_attributes": {"plan": "bronze"},
+  "events": [{"event_type": "custom_event", "data": {"event_name": "Old Purchase",
+  "timestamp_unixtime_ms": 1425168000000, "source_message_id": "curl-h1"}}]},
+ {"user_identities": {"customer_id": "curl-hist-1"}, "timestamp_unixtime_ms": 1451606400000,
+  "user_attributes": {"tier": "early"}}]'
+status=$(post /v2/bulkevents/historical "$hist" "$BASIC")
+[ "$status" = 202 ] && [ "$(cat "$T/resp")" = "{}" ] ||
+	fail "a historical backfill: $status $(cat "$T/resp")"
+status=$(post /v2/bulkevents/historical "$hist" "Basic $(printf 'nope:nope' | base64)")
+[ "$status" = 403 ] || fail "historical, wrong key: $status, 403 expected"
+# an event without its time would be stored at the upload's: 400 naming it, nothing stored
+undated='[{"user_identities": {"customer_id": "curl-bad-8"}, "timestamp_unixtime_ms": 1425168000000,
+  "events": [{"event_type": "custom_event", "data": {"event_name": "Undated"}}]}]'
+status=$(post /v2/bulkevents/historical "$undated" "$BASIC")
+[ "$status" = 400 ] || fail "a historical event without its time: $status, 400 expected"
+jq -e '.errors[0].code == "missing_field" and .errors[0].index == 0 and
+	.errors[0].event_index == 0 and (.errors[0].message |
+	startswith("batches[0].events[0].data.timestamp_unixtime_ms: required on"))' \
+	"$T/resp" >/dev/null || fail "a historical event without its time: $(cat "$T/resp")"
+
 # GDPR purposes: gdpr_purposes maps any of them (without case); one it does not
 # map is logged once per name, however often it comes, never dropped silently
 consent='{"user_identities": {"customer_id": "curl-consent-1"}, "consent_state": {"gdpr": {
@@ -214,7 +242,7 @@ check() {
 	jq -e -s "$2" "$T/dump.jsonl" >/dev/null 2>&1 || fail "$1"
 }
 
-check "7 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 7'
+check "8 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 8'
 check "curl-consent-1: the purpose Newsletter sets both channels" '
 	.[] | select(.custom_id == "curl-consent-1") |
 	.subscriptions.email_marketing == "unsubscribed" and
@@ -260,6 +288,11 @@ check "bulk: sdk-user-3 session" '
 	(.events[] | select(.name == "$session_end") | .properties.session_duration_ms == 60000) and
 	.attributes.opted_out == true'
 
+check "curl-hist-1: the backfill at its own times, under today's attributes" '
+	.[] | select(.custom_id == "curl-hist-1") |
+	.event_count == 1 and .events[0].name == "Old Purchase" and
+	.events[0].timestamp == "2015-03-01T00:00:00.000Z" and .events[0].message_id == "curl-h1" and
+	.attributes.plan == "gold" and .attributes.tier == "early"'
 check "curl-user-1: mpid 2^63-1 exactly" '
 	.[] | select(.custom_id == "curl-user-1") |
 	.identifiers.mpid == ["9223372036854775807"] and .events[0].message_id == "curl-m1"'
