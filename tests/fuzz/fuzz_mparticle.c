@@ -1,10 +1,10 @@
 /*
  * fuzz_mparticle.c - libFuzzer target for the mparticle plugin's mapping:
  * the input is a /v2/events body (with valid Basic credentials), then the
- * same bytes as a /v2/bulkevents body, as a webhook body (with the right
- * Authorization) and as an import line.  The plugin's sources are compiled
- * in (so libFuzzer sees their coverage) and run against a small fake host
- * table (fuzzcall.h).
+ * same bytes as a /v2/bulkevents body, a /v2/bulkevents/historical body,
+ * a webhook body (with the right Authorization) and an import line.  The
+ * plugin's sources are compiled in (so libFuzzer sees their coverage) and
+ * run against a small fake host table (fuzzcall.h).
  *
  * Findings, besides crashes, sanitizer reports and leaks:
  *   - an answer that is not 202 {} nor mParticle's error body
@@ -147,6 +147,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   size);
 	fuzz_route(&mparticle_plugin, state, "/v2/bulkevents", "Authorization", FUZZ_BASIC, body,
 		   size);
+	fuzz_route(&mparticle_plugin, state, "/v2/bulkevents/historical", "Authorization",
+		   FUZZ_BASIC, body, size);
 	fuzz_route(&mparticle_plugin, state, "/webhook", "Authorization", FUZZ_WEBHOOK, body,
 		   size);
 	fuzz_import_line(&mparticle_plugin, state, body, size);
