@@ -23,7 +23,7 @@
  *   byte 0   route: index (mod the count) into segment's routes then
  *            mparticle's: /v1/batch /v1/identify /v1/track /v1/page
  *            /v1/screen /v1/group /v1/alias /webhook, /v2/events
- *            /v2/bulkevents /webhook  (0..10)
+ *            /v2/bulkevents /v2/bulkevents/historical /webhook  (0..11)
  *   byte 1   flags:
  *            bits 0-1  Content-Encoding: 0 none, 1 gzip, 2 deflate,
  *                      3 another value (byte 2 bits 0-1: "br", " X-GZIP ",
