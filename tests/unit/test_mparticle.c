@@ -3075,6 +3075,15 @@ static void test_historical_keeps_the_times_sent(void)
 	}
 	ASSERT_STR_OR_NULL(f.got.recs[2].origin, "batches[0].events[1]");
 	ASSERT_STR_OR_NULL(f.got.recs[3].origin, "batches[1]");
+	/* the same array through /v2/bulkevents: the same message ids, so a
+	 * backfill sent again either way is all duplicates */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v2/bulkevents", BASIC_OK, body, &resp), HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 8);
+	for (size_t i = 1; i < 3; i++) {
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f.got.recs[i].message_id);
+		ASSERT_STR_OR_NULL(f.got.recs[i + 4].message_id, f.got.recs[i].message_id);
+		CU_ASSERT_EQUAL(f.got.recs[i + 4].rec->timestamp_ms, want[i]);
+	}
 	pt_close(&f);
 }
 
