@@ -20,10 +20,13 @@
  *
  * The input:
  *
- *   byte 0   route: index (mod the count) into segment's routes then
- *            mparticle's: /v1/batch /v1/identify /v1/track /v1/page
- *            /v1/screen /v1/group /v1/alias /webhook, /v2/events
- *            /v2/bulkevents /v2/bulkevents/historical /webhook  (0..11)
+ *   byte 0   route: bit 7 the plugin (0 segment, 1 mparticle), bits 0-6
+ *            an index (mod the count) into its route table, in the
+ *            table's order: segment's /v1/batch /v1/identify /v1/track
+ *            /v1/page /v1/screen /v1/group /v1/alias /webhook (0..7, the
+ *            short and PUT/PATCH forms after them), mparticle's /v2/events
+ *            /v2/bulkevents /v2/bulkevents/historical /webhook (0..3).  A
+ *            route appended to a table moves no seed's route.
  *   byte 1   flags:
  *            bits 0-1  Content-Encoding: 0 none, 1 gzip, 2 deflate,
  *                      3 another value (byte 2 bits 0-1: "br", " X-GZIP ",
@@ -210,6 +213,7 @@ struct fuzz_route {
 
 static struct fuzz_route routes[32];
 static size_t n_routes;
+static size_t first_route[2], n_mount_routes[2]; /* each mount's part of routes */
 static struct metrics *metrics;
 static atomic_int stop_flag;
 
@@ -240,6 +244,7 @@ static void fuzz_init(void)
 		if (mounts[m].plugin->create(&fuzz_host, &mounts[m].inst, &mounts[m].inst.state,
 					     err, sizeof(err)) != HUB_OK)
 			abort();
+		first_route[m] = n_routes;
 		for (const struct hub_route *r = mounts[m].plugin->routes; r->method; r++) {
 			if (n_routes == sizeof(routes) / sizeof(routes[0]))
 				abort();
@@ -247,6 +252,8 @@ static void fuzz_init(void)
 			routes[n_routes].route = r;
 			n_routes++;
 		}
+		if (!(n_mount_routes[m] = n_routes - first_route[m]))
+			abort();
 	}
 	metrics = metrics_new();
 	if (!metrics)
@@ -264,7 +271,12 @@ struct fuzz_request {
 
 static const char *fuzz_header(const struct hub_request *req, const char *name)
 {
-	const struct fuzz_request *f = (const struct fuzz_request *)req;
+	/* what the plugin holds is the host's copy of f.req (host_request_enter),
+	 * so f is found as the server finds its own request: host_private */
+	const struct fuzz_request *f = host_request_private(req, "header");
+
+	if (!f)
+		abort(); /* a header asked for outside its callback */
 
 	if (strcasecmp(name, "Authorization") == 0)
 		return f->authorization;
@@ -341,7 +353,38 @@ static void check_reply(const struct ingest_reply *r, int is_hub_error)
 	json_decref(doc);
 }
 
+/* Byte 0's route (the input's description above). */
+static const struct fuzz_route *route_of(uint8_t byte)
+{
+	size_t m = byte >> 7;
+
+	return &routes[first_route[m] + (byte & 0x7f) % n_mount_routes[m]];
+}
+
 static const char *const other_encodings[] = {"br", " X-GZIP ", "identity", "gzip, deflate"};
+
+/* The credential headers of mode `auth` (byte 1 bits 4-5), there from the
+ * request's start as a client sends them: admit() reads them before the
+ * body.  A webhook's signature is the HMAC of the plain body (the input's),
+ * so a body the harness did not compress signs true once inflated. */
+static void credentials_set(struct fuzz_request *f, const struct fuzz_route *fr, unsigned auth,
+			    char *hvalue, const uint8_t *body, size_t body_len)
+{
+	int is_webhook = strcmp(fr->route->path, "/webhook") == 0;
+
+	if (auth == 1) {
+		f->authorization = hvalue;
+		f->signature = hvalue;
+	} else if (auth != 2) {
+		if (!fr->mount->is_segment)
+			f->authorization = is_webhook ? MP_WEBHOOK : MP_BASIC;
+		else if (is_webhook) {
+			signature((const char *)body, body_len, f->sig_hex);
+			f->signature = f->sig_hex;
+		} else
+			f->authorization = SEG_BASIC;
+	}
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -367,7 +410,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_init();
 	if (size < 4)
 		return 0;
-	fr = &routes[data[0] % n_routes];
+	fr = route_of(data[0]);
 	flags = data[1];
 	flags2 = data[2];
 	hlen = data[3];
@@ -390,6 +433,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.req.method = fr->route->method;
 	f.req.path = fr->route->path;
 	f.req.header = fuzz_header;
+	f.req.host_private = &f;
 	f.content_type = "application/json";
 	f.encoding = enc_sel == 0   ? NULL
 		     : enc_sel == 1 ? "gzip"
@@ -401,10 +445,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* headers in (http_request.c route_ingest): the plugin's admit() with no
 	 * body yet, 415, then 413 on Content-Length */
+	credentials_set(&f, fr, auth, hvalue, body, body_len);
 	f.req.body = "";
 	f.req.body_len = 0;
 	if (ingest_admit(&fr->mount->inst, fr->route, &f.req, &r)) {
 		check_reply(&r, 0);
+		/* good credentials are never refused before the body: else no
+		 * input would reach the plugin's reading of it */
+		if (auth != 1 && auth != 2 && (r.status == 401 || r.status == 403))
+			abort();
 		goto out;
 	}
 	if (ingest_encoding_parse(f.encoding, &enc)) {
@@ -485,19 +534,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		f.req.body = decoded;
 		f.req.body_len = decoded_len;
-	}
-	if (auth == 1) {
-		f.authorization = hvalue;
-		f.signature = hvalue;
-	} else if (auth != 2) {
-		if (!fr->mount->is_segment)
-			f.authorization = strcmp(fr->route->path, "/webhook") == 0 ? MP_WEBHOOK
-										   : MP_BASIC;
-		else if (strcmp(fr->route->path, "/webhook") == 0) {
-			signature(f.req.body, f.req.body_len, f.sig_hex);
-			f.signature = f.sig_hex;
-		} else
-			f.authorization = SEG_BASIC;
 	}
 	rc = ingest_run(&env, &fr->mount->inst, fr->route, &f.req, &r, &pending);
 	hub_free(decoded);
