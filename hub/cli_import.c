@@ -839,8 +839,9 @@ fail:
 }
 
 /* --commit-every: 1 .. IMPORT_COMMIT_EVERY records (the window holds no
- * more).  0 or -1 with the error printed. */
-static int import_parse_commit_every(const char *arg, long *out)
+ * more).  0, or -1 with what is wrong in why (a misuse: the usage follows
+ * it, as every other misuse of import's arguments). */
+static int import_parse_commit_every(const char *arg, long *out, char *why, size_t why_size)
 {
 	char *end;
 	long n;
@@ -848,9 +849,9 @@ static int import_parse_commit_every(const char *arg, long *out)
 	errno = 0;
 	n = strtol(arg, &end, 10);
 	if (errno || end == arg || *end || n < 1 || n > IMPORT_COMMIT_EVERY) {
-		cli_error("import",
-			  "--commit-every: \"%s\" is not a number of records from 1 to %d", arg,
-			  IMPORT_COMMIT_EVERY);
+		snprintf(why, why_size,
+			 "--commit-every: \"%.100s\" is not a number of records from 1 to %d",
+			 arg, IMPORT_COMMIT_EVERY);
 		return -1;
 	}
 	*out = n;
@@ -897,8 +898,9 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	if (!source)
 		return cli_misuse("import", usage,
 				  "--source NAME is needed (the records' source, for dedupe)");
-	if (commit_every_arg && import_parse_commit_every(commit_every_arg, &commit_every))
-		return CLI_USAGE;
+	if (commit_every_arg &&
+	    import_parse_commit_every(commit_every_arg, &commit_every, err, sizeof(err)))
+		return cli_misuse("import", usage, "%s", err);
 	if (cli_load_config_lazy_env(cli)) /* --format's source's own are needed */
 		return CLI_FAIL;
 	st = hub_calloc(1, sizeof(*st));
