@@ -237,6 +237,12 @@ static int lookup_parse(int argc, char **argv, struct lookup *lk, long *n_events
 			lk->by = flags[f].by;
 			lk->flag = flags[f].flag;
 			lk->value = argv[++i];
+			if (!lk->value[0]) {
+				/* no identifier is empty: a misuse, as the API's 400 */
+				snprintf(why, why_size, "%s: an empty value (no identifier is"
+					 " empty)", argv[i - 1]);
+				return -1;
+			}
 			if (!lk->by && lookup_external(lk->value, lk, why, why_size))
 				return -1;
 			if (!str_is_utf8(lk->value)) {

@@ -1243,6 +1243,42 @@ static void test_profile_and_privacy_need_a_lookup(void)
 	testhub_stop(th);
 }
 
+/* An empty lookup value names nobody: a misuse naming its flag, nothing
+ * printed on stdout, as the API answers a 400 (profile said "no profile
+ * with custom_id \"\"", exit 1; privacy access printed a document of
+ * nobody, exit 0; privacy erase "erase failed", exit 1). */
+static void test_profile_and_privacy_refuse_an_empty_lookup_value(void)
+{
+	static const struct {
+		char *argv[7];
+		cli_cmd *cmd;
+	} runs[] = {
+		{{"profile", "--custom-id", "", NULL}, cmd_profile},
+		{{"profile", "--email", "", "--events", "1", NULL}, cmd_profile},
+		{{"profile", "--phone", "", NULL}, cmd_profile},
+		{{"profile", "--installation-id", "", NULL}, cmd_profile},
+		{{"privacy", "access", "--custom-id", "", NULL}, cmd_privacy},
+		{{"privacy", "erase", "--installation-id", "", NULL}, cmd_privacy},
+	};
+	struct testhub *th = testhub_start(NULL);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		char **argv = (char **)runs[i].argv, *out, *said, want[96];
+		int at = strcmp(argv[0], "privacy") == 0 ? 2 : 1;
+
+		snprintf(want, sizeof(want), ": %s: an empty value (no identifier is empty)\n",
+			 argv[at]);
+		CU_ASSERT_EQUAL(run_cmd(th, runs[i].cmd, argv, 0, NULL, &out, &said), CLI_USAGE);
+		CU_ASSERT_STRING_EQUAL(out, "");
+		CU_ASSERT_PTR_NOT_NULL(strstr(said, want));
+		CU_ASSERT_PTR_NOT_NULL(strstr(said, "\nusage: profilehub "));
+		free(out);
+		free(said);
+	}
+	testhub_stop(th);
+}
+
 /* privacy access prints one indented document ending its line; erase
  * answers a line saying it is done with its request ID, whose record (as
  * the API's erases have one) is in the store, and the profile is gone. */
@@ -2459,6 +2495,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_profile_prints_exactly_64_with_no_note),
 	   TEST(test_profile_after_is_for_an_email_or_phone),
 	   TEST(test_profile_and_privacy_need_a_lookup),
+	   TEST(test_profile_and_privacy_refuse_an_empty_lookup_value),
 	   TEST(test_privacy_access_indents_and_erase_says_done),
 	   TEST(test_privacy_erase_names_the_session_it_did_not_erase),
 	   TEST(test_privacy_takes_an_action_and_a_custom_or_installation_id),
