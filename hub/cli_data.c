@@ -491,6 +491,32 @@ static int privacy_erase_profile_check(struct store *s, const struct lookup *lk)
 	return rc == 1 ? 0 : -1;
 }
 
+/* The answer of an erase that is done (text: taken; NULL, out of memory)
+ * on stdout: CLI_OK, or CLI_FAIL saying that the erase is done all the
+ * same, with its request ID (a full disk said only "cannot write to
+ * stdout", as if the erase had failed; no memory, nothing at all, exit 0). */
+static int privacy_erase_answer(const char *id, char *text)
+{
+	const char *why = "out of memory";
+
+	if (text) {
+		int put_errno = 0;
+
+		errno = 0;
+		if (puts(text) == EOF) /* a line-buffered stdout: written, and failed, here */
+			put_errno = errno ? errno : EIO;
+		else if (cli_stdout_flush())
+			put_errno = cli_stdout_errno();
+		free(text);
+		if (!put_errno)
+			return CLI_OK;
+		why = strerror(put_errno);
+	}
+	cli_error("privacy", "the erase is done (request %s), but its answer was not written"
+		  " to stdout: %s", id, why);
+	return CLI_FAIL;
+}
+
 /* An erase goes through the intake like any record (privacy.c). */
 static int privacy_erase(struct cli *cli, const struct lookup *lk)
 {
@@ -535,11 +561,8 @@ static int privacy_erase(struct cli *cli, const struct lookup *lk)
 	out = json_pack("{s:s, s:s, s:s, s:s, s:o*}", "id", id, "type", "erase", "status", "done",
 			lk->by, lk->value, "warnings", warnings);
 	text = out ? json_dumps_whole(out, JSON_COMPACT) : NULL;
-	if (text)
-		puts(text);
-	free(text);
 	json_decref(out);
-	return CLI_OK;
+	return privacy_erase_answer(id, text);
 }
 
 int cmd_privacy(struct cli *cli, int argc, char **argv)

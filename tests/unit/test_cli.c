@@ -1376,6 +1376,27 @@ static void test_privacy_access_to_a_full_disk_names_the_write_error(void)
 	testhub_stop(th);
 }
 
+/* An erase whose answer cannot be written (a full disk) is done all the
+ * same: exit 1 says so, with its request ID, not only "cannot write to
+ * stdout" as if the erase had failed (and then again on a second try). */
+static void test_privacy_erase_to_a_full_disk_says_the_erase_is_done(void)
+{
+	char *erase[] = {"privacy", "erase", "--custom-id", "f0", NULL};
+	char *find[] = {"profile", "--custom-id", "f0", NULL}, *out, *said;
+	struct testhub *th = testhub_start(NULL);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	apply_text(th, profiles_text("f", 1, NULL));
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_privacy, erase, RUN_FULL, NULL, &out, &said), CLI_FAIL);
+	CU_ASSERT(starts_with(said, "profilehub: privacy: the erase is done (request pr_"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "), but its answer was not written to stdout: "
+					    "No space left on device\n"));
+	free(out);
+	free(said);
+	expect_run(th, NULL, cmd_profile, find, CLI_FAIL, "", "no profile with custom_id");
+	testhub_stop(th);
+}
+
 /* ---- exports (cli_exports.c) ---------------------------------------- */
 
 /* A world of two jsonl exports, x and y (disabled), and one profile in the
@@ -2500,6 +2521,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_privacy_erase_names_the_session_it_did_not_erase),
 	   TEST(test_privacy_takes_an_action_and_a_custom_or_installation_id),
 	   TEST(test_privacy_access_to_a_full_disk_names_the_write_error),
+	   TEST(test_privacy_erase_to_a_full_disk_says_the_erase_is_done),
 	   TEST(test_privacy_access_names_the_exports_as_recipients),
 	   TEST(test_exports_table_says_what_json_says_and_lists_dead_letters),
 	   TEST(test_exports_dead_letters_pages_after_a_seq),
