@@ -19,6 +19,7 @@
 #include "intake.h"
 #include "linereader.h"
 #include "plugin.h"
+#include "record.h"
 #include "util.h"
 
 #include <errno.h>
@@ -858,6 +859,26 @@ static int import_parse_commit_every(const char *arg, long *out, char *why, size
 	return 0;
 }
 
+/* --source NAME as a record's source must be (record.c): 0, or -1 with
+ * what is wrong in why (a misuse).  Every line without a "source" of its
+ * own was rejected for it ("source: missing" for an empty NAME), the
+ * whole file read and the import exit 1. */
+static int import_check_source(const char *source, char *why, size_t why_size)
+{
+	size_t len = strlen(source);
+
+	if (len == 0)
+		snprintf(why, why_size, "--source: an empty NAME (the records' source, for dedupe)");
+	else if (len > RECORD_SOURCE_MAX)
+		snprintf(why, why_size, "--source: a NAME of %zu bytes, longer than %d", len,
+			 RECORD_SOURCE_MAX);
+	else if (!str_is_utf8(source))
+		snprintf(why, why_size, "--source: not valid UTF-8");
+	else
+		return 0;
+	return -1;
+}
+
 int cmd_import(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
@@ -898,6 +919,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	if (!source)
 		return cli_misuse("import", usage,
 				  "--source NAME is needed (the records' source, for dedupe)");
+	if (import_check_source(source, err, sizeof(err)))
+		return cli_misuse("import", usage, "%s", err);
 	if (commit_every_arg &&
 	    import_parse_commit_every(commit_every_arg, &commit_every, err, sizeof(err)))
 		return cli_misuse("import", usage, "%s", err);

@@ -474,6 +474,49 @@ static void test_import_commit_every_takes_1_to_150000_records(void)
 	testhub_stop(th);
 }
 
+/* A --source no record may have (empty, past 256 bytes, not UTF-8) is a
+ * misuse naming it, then the usage, nothing read or stored: every line
+ * without a source of its own was rejected for it ("source: missing"),
+ * exit 1 after the whole file. */
+static void test_import_refuses_a_source_no_record_may_have(void)
+{
+	static const struct {
+		const char *source, *why;
+	} runs[] = {
+		{"", "import: --source: an empty NAME (the records' source, for dedupe)\n"},
+		{NULL, "import: --source: a NAME of 257 bytes, longer than 256\n"},
+		{"s\xff", "import: --source: not valid UTF-8\n"},
+	};
+	struct testhub *th = testhub_start(NULL);
+	char *line = import_line_text("src-1", NULL), *file, *out, *said, long_name[258];
+	char *find[] = {"profile", "--installation-id", "I1", NULL};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	memset(long_name, 'n', 257);
+	long_name[257] = '\0';
+	file = testlib_write_file(th->dir, "in.jsonl", line);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		char *argv[] = {"import", file, "--source",
+				(char *)(runs[i].source ? runs[i].source : long_name), NULL};
+
+		CU_ASSERT_EQUAL(run_cmd(th, cmd_import, argv, 0, NULL, &out, &said), CLI_USAGE);
+		CU_ASSERT_STRING_EQUAL(out, "");
+		CU_ASSERT_PTR_NOT_NULL(strstr(said, runs[i].why));
+		CU_ASSERT_PTR_NOT_NULL(strstr(said, "\nusage: profilehub import "));
+		free(out);
+		free(said);
+	}
+	/* nothing stored */
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_profile, find, 0, NULL, &out, &said), CLI_FAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "no profile with installation_id \"I1\""));
+	free(out);
+	free(said);
+	free(file);
+	free(line);
+	testhub_stop(th);
+}
+
 /* A world whose source "s" has plugin `name` (built at `path`, under the
  * build dir) with `settings` (YAML lines); *plugins: its plugin dir, for
  * plugin_world_stop. */
@@ -2499,6 +2542,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_import_skips_a_byte_order_mark_on_line_one_only),
 	   TEST(test_import_of_dash_reads_stdin),
 	   TEST(test_import_commit_every_takes_1_to_150000_records),
+	   TEST(test_import_refuses_a_source_no_record_may_have),
 	   TEST(test_import_counts_each_lines_plugin_warnings_once),
 	   TEST(test_import_shows_a_lines_read_warning_before_its_writer_warning),
 	   TEST(test_import_drops_the_warnings_of_a_line_not_stored),
