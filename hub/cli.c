@@ -22,7 +22,7 @@
 void cli_error(const char *what, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "profilehub: %s: ", what);
+	fprintf(stderr, "%sprofilehub: %s: ", log_progress_erase(), what);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

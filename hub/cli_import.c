@@ -18,6 +18,7 @@
 #include "host.h"
 #include "intake.h"
 #include "linereader.h"
+#include "log.h"
 #include "plugin.h"
 #include "record.h"
 #include "util.h"
@@ -230,6 +231,7 @@ static void import_progress(struct import_state *st, int is_final)
 	/* "\033[K" clears what a longer line before left (a rate that lost a digit) */
 	fprintf(stderr, "\r%" PRId64 " records, %.0f records/s, %.1fs elapsed\033[K%s", st->n_lines,
 		secs > 0 ? (double)st->n_lines / secs : 0.0, secs, is_final ? "\n" : "");
+	log_progress_shown(!is_final);
 }
 
 static struct import_slot *import_current(struct import_state *st)

@@ -96,6 +96,7 @@ static void progress_line(struct sync_cli *c, const struct sync_report *rep, int
 	fprintf(stderr, "\r%" PRId64 " rows, %.0f rows/s, %.1fs elapsed\033[K%s", rep->read,
 		secs > 0 ? (double)rep->read / secs : 0.0, secs, is_final ? "\n" : "");
 	fflush(stderr);
+	log_progress_shown(!is_final);
 }
 
 static void on_progress(void *ctx, const struct sync_report *rep)

@@ -17,7 +17,19 @@
 
 static atomic_int current_level = HUB_LOG_INFO;
 
+static atomic_int is_progress_shown; /* set by the main thread, read by any */
+
 const char *const log_level_names[LOG_N_LEVELS] = {"error", "warn", "info", "debug"};
+
+void log_progress_shown(int is_shown)
+{
+	atomic_store(&is_progress_shown, is_shown);
+}
+
+const char *log_progress_erase(void)
+{
+	return atomic_load(&is_progress_shown) ? "\r\033[K" : "";
+}
 
 void log_set_level(enum hub_log_level level)
 {
@@ -96,7 +108,7 @@ void log_vmsg(enum hub_log_level level, const char *who, const char *fmt, va_lis
 		n = 0;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	log_escape(msg, line + n, sizeof(line) - (size_t)n);
-	fprintf(stderr, "%s\n", line);
+	fprintf(stderr, "%s%s\n", log_progress_erase(), line);
 }
 
 void log_msg(enum hub_log_level level, const char *who, const char *fmt, ...)

@@ -26,6 +26,14 @@ int log_level_parse(const char *name);
  * to fit; returns the length written.  out_size 0: nothing. */
 size_t log_escape(const char *in, char *out, size_t out_size);
 
+/* A progress line without its newline is on stderr (import's and sync's,
+ * on a terminal) while is_shown: each line logged, and cli_error's, first
+ * erases it (they were written after its text, on its line), and the next
+ * progress draws it again.  Its last one, ending the line, sets 0. */
+void log_progress_shown(int is_shown);
+/* What erases a shown progress line ("\r\033[K"), or "". */
+const char *log_progress_erase(void);
+
 void log_msg(enum hub_log_level level, const char *who, const char *fmt, ...)
 	HUB_PRINTF(3, 4);
 void log_vmsg(enum hub_log_level level, const char *who, const char *fmt, va_list ap)

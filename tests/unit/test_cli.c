@@ -352,6 +352,47 @@ static void test_import_progress_line_on_a_tty_counts_the_lines_read(void)
 	testhub_stop(th);
 }
 
+/* A line logged while the progress line is on a terminal erases it first
+ * ("\r\033[K"), the next progress drawing it again: it was written after
+ * the progress text, on its line ("... 0.0s elapsed\033[K2026-... info
+ * [unify] alias ..."), as was a read error.  Once the progress line has
+ * ended, nothing is erased.  --commit-every 1: each line its own batch, the
+ * progress drawn after each is sent, before the alias's is applied. */
+static void test_import_log_lines_on_a_tty_erase_the_progress_line(void)
+{
+	static const char text[] =
+		"{\"type\":\"identify\",\"message_id\":\"la\",\"timestamp\":"
+		"\"2026-01-01T00:00:00Z\",\"identifiers\":{\"custom_id\":\"A\"}}\n"
+		"{\"type\":\"identify\",\"message_id\":\"lb\",\"timestamp\":"
+		"\"2026-01-01T00:00:00Z\",\"identifiers\":{\"custom_id\":\"B\"}}\n"
+		"{\"type\":\"alias\",\"message_id\":\"lc\",\"timestamp\":"
+		"\"2026-01-01T00:00:01Z\",\"previous_id\":\"A\",\"identifiers\":"
+		"{\"custom_id\":\"B\"}}\n";
+	enum hub_log_level saved = log_get_level();
+	struct testhub *th = testhub_start(NULL);
+	char *args[] = {"--commit-every", "1", NULL}, *out, *said;
+	const char *logged, *summary;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	log_set_level(HUB_LOG_INFO); /* the refused alias's line */
+	CU_ASSERT_EQUAL(import_run(th, text, RUN_TTY, args, &out, &said), CLI_OK);
+	log_set_level(saved);
+	logged = strstr(said, " info [unify] alias lc (s): refused");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logged);
+	/* its time (24 characters) comes after the erase, at the line's start */
+	CU_ASSERT_FATAL(logged - said >= 28);
+	CU_ASSERT_NSTRING_EQUAL(logged - 28, "\r\033[K", 4);
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, "\r3 records, "));
+	/* the final progress line ends the line: a line logged after it, or an
+	 * error, erases nothing */
+	summary = strstr(said, "s elapsed\033[K\r\n");
+	CU_ASSERT_PTR_NOT_NULL(summary);
+	CU_ASSERT_STRING_EQUAL(log_progress_erase(), "");
+	free(out);
+	free(said);
+	testhub_stop(th);
+}
+
 /* The first ten rejected lines are named, the rest counted. */
 static void test_import_names_ten_rejected_lines_and_counts_the_rest(void)
 {
@@ -2537,6 +2578,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_an_import_line_going_on_past_a_failed_emit_fails_the_line),
 	   TEST(test_import_puts_back_the_signal_actions_it_replaced),
 	   TEST(test_import_progress_line_on_a_tty_counts_the_lines_read),
+	   TEST(test_import_log_lines_on_a_tty_erase_the_progress_line),
 	   TEST(test_import_names_ten_rejected_lines_and_counts_the_rest),
 	   TEST(test_import_shows_ten_warnings_and_counts_the_rest),
 	   TEST(test_import_skips_a_byte_order_mark_on_line_one_only),
