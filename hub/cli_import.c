@@ -459,10 +459,16 @@ static hub_rc import_line_plugin(struct import_state *st, const char *line, size
 }
 
 /* fopen() opens a directory for reading; its first read fails */
-static int is_directory(FILE *f)
+/* 0 when f can be read as lines, else why not as an errno: a directory
+ * (EISDIR), or a stdin that is closed (EBADF: `import - <&-` read what the
+ * store's open put there, /dev/null, and said "records 0", exit 0). */
+static int input_errno(FILE *f)
 {
 	struct stat st;
-	return fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode);
+
+	if (fstat(fileno(f), &st) != 0)
+		return errno;
+	return S_ISDIR(st.st_mode) ? EISDIR : 0;
 }
 
 /* Spaces and tabs only (a NUL is not blank: a zero-filled block left by a
@@ -899,7 +905,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	sigset_t sigs;
 	struct sigaction old_actions[2];
 	char err[512];
-	int rc = CLI_FAIL;
+	int rc = CLI_FAIL, in_errno = 0;
 
 	for (int i = 1; i < argc; i++) {
 		int took = cli_flag_take(argc, argv, &i, flags, vals, err, sizeof(err));
@@ -940,8 +946,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	}
 	rc = CLI_FAIL;
 	in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
-	if (!in || is_directory(in)) {
-		cli_error("import", "%s: %s", file, strerror(in ? EISDIR : errno));
+	if (!in || (in_errno = input_errno(in)) != 0) {
+		cli_error("import", "%s: %s", file, strerror(in ? in_errno : errno));
 		goto out;
 	}
 	if (rejects && import_rejects_is_input(rejects, in)) {

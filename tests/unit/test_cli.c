@@ -194,14 +194,14 @@ static char *pty_text(int master)
 	return text;
 }
 
-enum { RUN_STDIN = 1, RUN_TTY = 2, RUN_FULL = 4 };
+enum { RUN_STDIN = 1, RUN_TTY = 2, RUN_FULL = 4, RUN_NO_STDIN = 8 };
 typedef int cli_cmd(struct cli *cli, int argc, char **argv);
 
 /* cmd(argv) run in process on th's config, as main.c runs it: its exit
  * status, its stdout into *out and its stderr into *said (malloc'd).
  * RUN_STDIN: `in` on stdin (else /dev/null); RUN_TTY: stderr is a
  * pseudo-terminal (which writes "\n" as "\r\n"); RUN_FULL: stdout is
- * /dev/full (a full disk; *out is ""). */
+ * /dev/full (a full disk; *out is ""); RUN_NO_STDIN: stdin is closed. */
 static int run_cmd(struct testhub *th, cli_cmd *cmd, char **argv, int how, const char *in,
 		   char **out, char **said)
 {
@@ -232,6 +232,8 @@ static int run_cmd(struct testhub *th, cli_cmd *cmd, char **argv, int how, const
 	fflush(stderr);
 	for (int i = 0; i < 3; i++)
 		dup2(fd[i], i);
+	if (how & RUN_NO_STDIN)
+		close(0);
 	clearerr(stdin);
 	rc = cmd(&cli, argc, argv);
 	signal(SIGPIPE, on_pipe); /* sync blocks signals and ignores SIGPIPE */
@@ -483,6 +485,29 @@ static void test_import_of_dash_reads_stdin(void)
 	CU_ASSERT_EQUAL(import_run(th, text, RUN_STDIN, NULL, &out, &said), CLI_OK);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records 2, applied 2, "));
 	free(text);
+	free(out);
+	free(said);
+	testhub_stop(th);
+}
+
+/* import - of a stdin that is closed fails naming it, exit 1, nothing
+ * stored; a directory given as FILE, as before.  It read what the store's
+ * open put on descriptor 0 (SQLite's /dev/null): "records 0", exit 0. */
+static void test_import_of_a_closed_stdin_or_a_directory_fails(void)
+{
+	struct testhub *th = testhub_start(NULL);
+	char *dir_argv[] = {"import", NULL, "--source", "s", NULL}, *out, *said;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	CU_ASSERT_EQUAL(import_run(th, "", RUN_NO_STDIN | RUN_STDIN, NULL, &out, &said), CLI_FAIL);
+	CU_ASSERT_STRING_EQUAL(out, "");
+	CU_ASSERT_STRING_EQUAL(said, "profilehub: import: -: Bad file descriptor\n");
+	free(out);
+	free(said);
+	dir_argv[1] = th->dir;
+	CU_ASSERT_EQUAL(run_cmd(th, cmd_import, dir_argv, 0, NULL, &out, &said), CLI_FAIL);
+	CU_ASSERT_STRING_EQUAL(out, "");
+	CU_ASSERT_PTR_NOT_NULL(strstr(said, ": Is a directory\n"));
 	free(out);
 	free(said);
 	testhub_stop(th);
@@ -2583,6 +2608,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_import_shows_ten_warnings_and_counts_the_rest),
 	   TEST(test_import_skips_a_byte_order_mark_on_line_one_only),
 	   TEST(test_import_of_dash_reads_stdin),
+	   TEST(test_import_of_a_closed_stdin_or_a_directory_fails),
 	   TEST(test_import_commit_every_takes_1_to_150000_records),
 	   TEST(test_import_refuses_a_source_no_record_may_have),
 	   TEST(test_import_counts_each_lines_plugin_warnings_once),
