@@ -370,27 +370,35 @@ int64_t export_set_stop_note(int64_t s)
 
 /* Joins a worker's thread.  Every EXPORT_STOP_NOTE_S it has not ended (a
  * plugin blocked in export_batch(), not checking should_stop()), logs what
- * the stop waits for; on the monotonic clock, so that a wall clock set back
- * does not hold the note back. */
+ * the stop waits for; on the monotonic clock (ex->idle's), so that a wall
+ * clock set back does not hold the note back.  The wait is on w->is_exited
+ * under the lock, then a plain pthread_join(): ThreadSanitizer does not
+ * know pthread_clockjoin_np (GCC 12), so a timed join hid the join from it
+ * and everything the stop freed after showed as a race with the worker. */
 static void worker_join(struct export_worker *w)
 {
+	struct exporter *ex = w->ex;
 	struct timespec until;
 	const char *state;
 	int64_t waited_s = 0, every_s = atomic_load(&stop_note_s);
 
-	for (;;) {
-		time_deadline(&until, CLOCK_MONOTONIC, every_s * 1000);
-		if (pthread_clockjoin_np(w->thread, NULL, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
-			return;
+	time_deadline(&until, CLOCK_MONOTONIC, every_s * 1000);
+	pthread_mutex_lock(&ex->lock);
+	while (!w->is_exited) {
+		if (pthread_cond_timedwait(&ex->idle, &ex->lock, &until) != ETIMEDOUT)
+			continue;
 		waited_s += every_s;
-		pthread_mutex_lock(&w->ex->lock);
 		state = w->live.state;
-		pthread_mutex_unlock(&w->ex->lock);
+		pthread_mutex_unlock(&ex->lock);
 		log_warn(w->who, "stopping: still waiting after %" PRId64 " s for plugin %s (%s)%s",
 			 waited_s, w->mod->name, state,
 			 strcmp(state, "delivering") == 0 ? ": its export_batch() has not returned"
 							  : "");
+		time_deadline(&until, CLOCK_MONOTONIC, every_s * 1000);
+		pthread_mutex_lock(&ex->lock);
 	}
+	pthread_mutex_unlock(&ex->lock);
+	pthread_join(w->thread, NULL); /* it has returned, or is about to */
 }
 
 void export_stop(struct exporter *ex)

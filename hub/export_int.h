@@ -250,6 +250,8 @@ struct export_worker {
 	char who[80];                       /* "export crm_feed" for logs */
 	pthread_t thread;
 	int has_thread;
+	int is_exited;                      /* under exporter.lock: the thread's last
+					       step is done (worker_join waits for it) */
 
 	/* the worker thread's own */
 	struct store *store;

@@ -822,5 +822,9 @@ void *export_worker_main(void *arg)
 	feed_docs_free(&w->docs);
 	store_close(w->store);
 	w->store = NULL;
+	pthread_mutex_lock(&w->ex->lock);
+	w->is_exited = 1; /* worker_join's */
+	pthread_cond_broadcast(&w->ex->idle);
+	pthread_mutex_unlock(&w->ex->lock);
 	return NULL;
 }
