@@ -3,7 +3,8 @@
 # each from a seed corpus made of the test fixtures, FUZZ_JOBS targets at a
 # time (default: one per core).  A crash leaves its input in
 # $HUB_BUILD/fuzz/artifacts/ and fails the run: turn it into a regression
-# test (a row in the module's unit test table).
+# test (a row in the module's unit test table).  Before fuzzing, a target's
+# seeds alone must reach its floor of edges in tests/fuzz/seed_cov.
 set -u
 cd "$(dirname "$0")/../.."
 B=${HUB_BUILD:-build/fuzz}
@@ -31,10 +32,37 @@ seeds() {
 	return 0
 }
 
+# seed_cov_check <binary>: the edges its seeds alone reach (a fresh copy,
+# run once each) against its floor in tests/fuzz/seed_cov; a harness whose
+# every input is refused early would fuzz nothing and pass.  Prints the
+# verdict's reason and returns 1 when under the floor or without one.
+seed_cov_check() {
+	name=$(basename "$1")
+	dir="$B/fuzz/seeds/$name"
+	rm -rf "$dir"
+	seeds "$name" "$dir"
+	cov=$("$1" -runs=0 "$dir" 2>&1 | sed -n 's/.*INITED cov: \([0-9]*\).*/\1/p' | head -1)
+	floor=$(awk -v t="$name" '$1 == t { print $2 }' tests/fuzz/seed_cov)
+	echo "${cov:-0}" >"$1.cov"
+	if [ -z "$floor" ]; then
+		echo "no floor in tests/fuzz/seed_cov (its seeds reach ${cov:-0} edges: add" \
+			"\"$name $(( ${cov:-0} * 8 / 10 ))\")"
+		return 1
+	fi
+	if [ "${cov:-0}" -lt "$floor" ]; then
+		echo "its seeds reach ${cov:-0} edges, under their floor of $floor" \
+			"(tests/fuzz/seed_cov): does the harness still reach the code it fuzzes?"
+		return 1
+	fi
+}
+
 # fuzz_one <binary>: one target; its verdict goes to <binary>.verdict
 fuzz_one() {
 	name=$(basename "$1")
 	corpus="$B/fuzz/corpus/$name"
+	if ! seed_cov_check "$1" >"$1.verdict"; then
+		return
+	fi
 	seeds "$name" "$corpus"
 	if "$1" -max_total_time="$SECS" -print_final_stats=1 \
 		-artifact_prefix="$B/fuzz/artifacts/$name-" "$corpus" >"$B/fuzz/$name.log" 2>&1; then
@@ -47,22 +75,27 @@ fuzz_one() {
 # report <binary>: prints one target's outcome, counts a failure
 report() {
 	name=$(basename "$1")
-	if [ "$(cat "$1.verdict" 2>/dev/null)" = ok ]; then
+	verdict=$(cat "$1.verdict" 2>/dev/null)
+	if [ "$verdict" = ok ]; then
 		echo "=== $name: ${SECS}s, $(grep -E "stat::number_of_executed_units" \
-			"$B/fuzz/$name.log" | awk '{ print $2 }') runs, no crash"
+			"$B/fuzz/$name.log" | awk '{ print $2 }') runs, no crash" \
+			"($(cat "$1.cov") edges from the seeds)"
+	elif [ -n "$verdict" ] && [ "$verdict" != failed ]; then
+		echo "--- $name FAILED: $verdict"
+		failed=$((failed + 1))
 	else
 		echo "--- $name FAILED: see $B/fuzz/$name.log"
 		tail -30 "$B/fuzz/$name.log"
 		failed=$((failed + 1))
 	fi
-	rm -f "$1.verdict"
+	rm -f "$1.verdict" "$1.cov"
 }
 
 mkdir -p "$B/fuzz/artifacts"
 batch=""
 n=0
 for bin in "$B"/fuzz/fuzz_*; do
-	case "$bin" in *.d|*.log|*.verdict) continue ;; esac
+	case "$bin" in *.d|*.log|*.verdict|*.cov) continue ;; esac
 	[ -x "$bin" ] || continue
 	fuzz_one "$bin" &
 	batch="$batch $bin"
