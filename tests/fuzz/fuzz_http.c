@@ -365,8 +365,8 @@ static const char *const other_encodings[] = {"br", " X-GZIP ", "identity", "gzi
 
 /* The credential headers of mode `auth` (byte 1 bits 4-5), there from the
  * request's start as a client sends them: admit() reads them before the
- * body.  A webhook's signature is the HMAC of the plain body (the input's),
- * so a body the harness did not compress signs true once inflated. */
+ * body.  A webhook's signature is the HMAC of the input's body here, and
+ * of the body the plugin reads once it is inflated (credentials_sign). */
 static void credentials_set(struct fuzz_request *f, const struct fuzz_route *fr, unsigned auth,
 			    char *hvalue, const uint8_t *body, size_t body_len)
 {
@@ -384,6 +384,15 @@ static void credentials_set(struct fuzz_request *f, const struct fuzz_route *fr,
 		} else
 			f->authorization = SEG_BASIC;
 	}
+}
+
+/* A valid webhook signature (mode 0 or 3) is the HMAC of the body the
+ * plugin reads: the inflated one.  Raw bytes sent under gzip or deflate
+ * (bit 2 clear) differ from it, and were refused as a wrong X-Signature. */
+static void credentials_sign(struct fuzz_request *f)
+{
+	if (f->signature == f->sig_hex)
+		signature(f->req.body, f->req.body_len, f->sig_hex);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -535,9 +544,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		f.req.body = decoded;
 		f.req.body_len = decoded_len;
 	}
+	credentials_sign(&f);
 	rc = ingest_run(&env, &fr->mount->inst, fr->route, &f.req, &r, &pending);
 	hub_free(decoded);
 	ingest_body_free(&b);
+	/* good credentials are refused neither before the body nor after */
+	if (auth != 1 && auth != 2 && (r.status == 401 || r.status == 403))
+		abort();
 	if (rc == 1) {
 		static const hub_rc outcomes[] = {HUB_OK, HUB_OK, HUB_ERR_BUSY, HUB_RETRY};
 		if (!pending || pending->batch.n_records == 0)
