@@ -35,13 +35,21 @@ seeds() {
 # seed_cov_check <binary>: the edges its seeds alone reach (a fresh copy,
 # run once each) against its floor in tests/fuzz/seed_cov; a harness whose
 # every input is refused early would fuzz nothing and pass.  Prints the
-# verdict's reason and returns 1 when under the floor or without one.
+# verdict's reason and returns 1 when under the floor or without one, or
+# "seed_crash" when a seed crashes the target (its output in the target's
+# log, its input in the artifacts: it was told as "0 edges, under the
+# floor", the crash file left in the current directory).
 seed_cov_check() {
 	name=$(basename "$1")
 	dir="$B/fuzz/seeds/$name"
 	rm -rf "$dir"
 	seeds "$name" "$dir"
-	cov=$("$1" -runs=0 "$dir" 2>&1 | sed -n 's/.*INITED cov: \([0-9]*\).*/\1/p' | head -1)
+	if ! "$1" -runs=0 -artifact_prefix="$B/fuzz/artifacts/$name-" "$dir" \
+		>"$B/fuzz/$name.log" 2>&1; then
+		echo seed_crash
+		return 1
+	fi
+	cov=$(sed -n 's/.*INITED cov: \([0-9]*\).*/\1/p' "$B/fuzz/$name.log" | head -1)
 	floor=$(awk -v t="$name" '$1 == t { print $2 }' tests/fuzz/seed_cov)
 	echo "${cov:-0}" >"$1.cov"
 	if [ -z "$floor" ]; then
@@ -80,6 +88,10 @@ report() {
 		echo "=== $name: ${SECS}s, $(grep -E "stat::number_of_executed_units" \
 			"$B/fuzz/$name.log" | awk '{ print $2 }') runs, no crash" \
 			"($(cat "$1.cov") edges from the seeds)"
+	elif [ "$verdict" = seed_crash ]; then
+		echo "--- $name FAILED: a seed crashes it, before any fuzzing: see $B/fuzz/$name.log"
+		tail -30 "$B/fuzz/$name.log"
+		failed=$((failed + 1))
 	elif [ -n "$verdict" ] && [ "$verdict" != failed ]; then
 		echo "--- $name FAILED: $verdict"
 		failed=$((failed + 1))
