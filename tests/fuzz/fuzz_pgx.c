@@ -9,7 +9,8 @@
  * The input: parts split at '\x01': password, server message, table name,
  * SQLSTATE, then changes (each a part) for the chunking; byte 0 the chunk
  * limit.
- * Findings: crashes, sanitizer reports; a quoted name that is not
+ * Findings: crashes, sanitizer reports; a SQLSTATE classed otherwise than
+ * pgx_batch.c documents; a quoted name that is not
  * "ident" or "ident"."ident" of lower-case identifier characters; a
  * scrubbed message that still holds min(4, len) consecutive bytes of the
  * password (without '*'); a chunking that skips or repeats a change or,
@@ -45,6 +46,21 @@ static void check_quoted(const char *name, const char *q)
 			abort();
 	}
 	(void)name;
+}
+
+/* A SQLSTATE's meaning is one of the four pgx_batch.c gives; refused
+ * credentials (class 28) disable, a duplicate object (a racing CREATE)
+ * retries. */
+static void check_sqlstate(const char *state)
+{
+	hub_rc rc = pgx_sqlstate_rc(state);
+
+	if (rc != HUB_RETRY && rc != HUB_ERR_AUTH && rc != HUB_ERR_CONFIG && rc != HUB_ERR_DATA)
+		abort();
+	if ((strncmp(state, "28", 2) == 0) != (rc == HUB_ERR_AUTH))
+		abort();
+	if ((!strcmp(state, "42P07") || !strcmp(state, "42710")) && rc != HUB_RETRY)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -98,8 +114,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 	}
 
-	(void)pgx_sqlstate_rc(parts[3]);
-	(void)pgx_sqlstate_rc(NULL);
+	/* used, or -O1 drops the calls of this pure function (it did) */
+	check_sqlstate(parts[3]);
+	if (pgx_sqlstate_rc(NULL) != HUB_RETRY)
+		abort();
 
 	/* the chunks of parts[4..n) */
 	if (n > 4) {
