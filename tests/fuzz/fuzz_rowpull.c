@@ -5,9 +5,17 @@
  * what a Snowflake or BigQuery query hands back, in whatever order and with
  * whatever values.  Pulls run as the hub runs them (each from the last
  * checkpoint, the hub's host table validating every record) until the end,
- * an error, or a bound.
+ * an error, or a bound: within one run (the open result resumed), or each
+ * pull a new run (the result opened again from the saved checkpoint: its
+ * first value the `t >= :cursor` parameter, its tuple the rows skipped;
+ * such runs end at a checkpoint seen before, from which the next would
+ * repeat what followed it: rows without a first cursor value are read
+ * again by every run, and so are rows whose later cursor value is NULL
+ * beside the saved tuple's, the checkpoint then going back; rm_cursor.c
+ * says why).
  *
- * The input: byte 0: budget 1 + b % 8, bit 7: cursor on (t, id) else t;
+ * The input: byte 0: budget 1 + b % 8, bit 6: each pull a new run, bit 7:
+ * cursor on (t, id) else t;
  * byte 1: the ID column's type (STRING, NUMBER, BYTES, TIMESTAMP);
  * then rows, each: a flags byte (bit 0 NULL t, bit 1 NULL id, bit 2
  * the transport skips the `t >= :cursor` filter for this row), 2 bytes of
@@ -94,6 +102,25 @@ static void s_close(void *t)
 
 static const struct rp_reader_ops ops = {s_open, s_next, s_close};
 
+/* The checkpoints of the new runs so far. */
+struct seen {
+	char *cursors[MAX_ROWS + 4];
+	size_t n;
+};
+
+/* 1 when cursor is one of them, else 0 (it is added). */
+static int seen_before(struct seen *sn, const char *cursor)
+{
+	for (size_t i = 0; i < sn->n; i++)
+		if (strcmp(sn->cursors[i], cursor) == 0)
+			return 1;
+	if (sn->n == sizeof(sn->cursors) / sizeof(sn->cursors[0]) ||
+	    !(sn->cursors[sn->n] = strdup(cursor)))
+		abort();
+	sn->n++;
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -106,6 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct got g = {0};
 	struct hub_call call = {.on_emit = on_emit, .on_checkpoint = on_checkpoint, .ctx = &g};
 	struct rowpull rp;
+	static struct seen seen;
 	size_t at = 2, budget;
 	char err[512];
 	hub_rc rc = HUB_MORE;
@@ -113,6 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2 || size > 16384)
 		return 0;
 	memset(&s, 0, sizeof(s));
+	seen.n = 0;
 	budget = 1 + data[0] % 8;
 	cfg.cursor_json = (data[0] & 0x80) ? "[\"t\", \"id\"]" : "\"t\"";
 	s.id_type = id_types[data[1] % 4];
@@ -156,13 +185,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fprintf(stderr, "%zu pulls over %zu rows\n", pulls, s.n_rows);
 			abort();
 		}
+		if (data[0] & 0x40)
+			rowpull_close(&rp); /* a new run: nothing resumed */
 		rc = rowpull_pull(&rp, &call, from, budget, err, sizeof(err));
 		if (rc == HUB_MORE && !g.cursor)
 			abort();
+		if ((data[0] & 0x40) && rc == HUB_MORE && seen_before(&seen, g.cursor))
+			rc = HUB_OK; /* a new run from it would repeat what followed it */
 		free(from);
 	}
 	rowpull_close(&rp);
 	rowmap_free(m);
 	free(g.cursor);
+	for (size_t i = 0; i < seen.n; i++)
+		free(seen.cursors[i]);
 	return 0;
 }
