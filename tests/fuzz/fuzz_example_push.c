@@ -9,7 +9,9 @@
  *     code (a failed request must also answer 4xx and emit nothing:
  *     fuzz_route());
  *   - more than one record from one request, or a record that is not
- *     self-consistent (fuzzcall.h) or has no custom_id.
+ *     self-consistent (fuzzcall.h) or has no custom_id;
+ *   - admit() (the token checked from the headers) letting through an
+ *     Authorization value other than the token, or refusing it.
  *
  *   make fuzz     (tests/fuzz/run.sh seeds it with tests/fixtures/example_push/)
  */
@@ -45,6 +47,27 @@ static void fuzz_check_answer(hub_rc rc, const struct hub_response *resp)
 	fuzz_check_success_or_error(rc, resp);
 }
 
+/* admit() (ABI 1.11) on the headers alone: the right token passes, any
+ * other Authorization value (the input's text) is refused with a 401. */
+static void fuzz_check_admit(void *state, const char *auth)
+{
+	struct fuzz_request f = {.req = {.method = "POST", .path = "/v1/record",
+					 .header = fuzz_header},
+				 .name = "Authorization"};
+	struct hub_response resp;
+	hub_rc rc;
+
+	for (int pass = 0; pass < 2; pass++) {
+		f.value = pass ? auth : "Bearer " FUZZ_TOKEN;
+		memset(&resp, 0, sizeof(resp));
+		rc = example_push_plugin.admit(state, &f.req, &resp);
+		if (strcmp(f.value, "Bearer " FUZZ_TOKEN) == 0 ? rc != HUB_OK
+							       : rc != HUB_ERR_AUTH ||
+								 resp.status != 401)
+			abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -65,6 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   size);
 	if (fuzz_n_emitted != before)
 		abort();
+	fuzz_check_admit(state, body); /* the body's text as the header's value */
 	free(body);
 	return 0;
 }
