@@ -102,25 +102,6 @@ static void s_close(void *t)
 
 static const struct rp_reader_ops ops = {s_open, s_next, s_close};
 
-/* The checkpoints of the new runs so far. */
-struct seen {
-	char *cursors[MAX_ROWS + 4];
-	size_t n;
-};
-
-/* 1 when cursor is one of them, else 0 (it is added). */
-static int seen_before(struct seen *sn, const char *cursor)
-{
-	for (size_t i = 0; i < sn->n; i++)
-		if (strcmp(sn->cursors[i], cursor) == 0)
-			return 1;
-	if (sn->n == sizeof(sn->cursors) / sizeof(sn->cursors[0]) ||
-	    !(sn->cursors[sn->n] = strdup(cursor)))
-		abort();
-	sn->n++;
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -141,7 +122,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2 || size > 16384)
 		return 0;
 	memset(&s, 0, sizeof(s));
-	seen.n = 0;
 	budget = 1 + data[0] % 8;
 	cfg.cursor_json = (data[0] & 0x80) ? "[\"t\", \"id\"]" : "\"t\"";
 	s.id_type = id_types[data[1] % 4];
@@ -197,7 +177,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rowpull_close(&rp);
 	rowmap_free(m);
 	free(g.cursor);
-	for (size_t i = 0; i < seen.n; i++)
-		free(seen.cursors[i]);
+	seen_clear(&seen);
 	return 0;
 }
