@@ -232,12 +232,16 @@ store_floor() {
 
 # parse_floor FILE: a bare jansson parse of the stream's lines on one core
 # (build/bench/parse_ceiling, as strict as the hub's parse), for 10 s.
-# Sets PARSE_RPS ("?" when the tool is not built).
+# Sets PARSE_FLOOR: "N records/s on one core", or why it was not measured.
 parse_floor() {
-	PARSE_RPS="?"
-	[ -x "$B/bench/parse_ceiling" ] || return 0
-	line=$("$B/bench/parse_ceiling" "$1" 1 10 1) || return 0
-	PARSE_RPS=$(printf '%s\n' "$line" | tr ' ' '\n' | sed -n 's/^events_per_s=//p')
+	if [ ! -x "$B/bench/parse_ceiling" ]; then
+		PARSE_FLOOR="not measured ($B/bench/parse_ceiling is not built: make bench builds it)"
+		return 0
+	fi
+	line=$("$B/bench/parse_ceiling" "$1" 1 10 1) || line=""
+	rps=$(printf '%s\n' "$line" | tr ' ' '\n' | sed -n 's/^events_per_s=//p')
+	PARSE_FLOOR="${rps:+$rps records/s on one core}"
+	PARSE_FLOOR="${PARSE_FLOOR:-not measured ($B/bench/parse_ceiling failed)}"
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -283,7 +287,7 @@ note "store: $IMP_PROFILES profiles created, $IMP_LIVE live ($(calc "$IMP_PROFIL
 note "store: file $(bytes_h "$IMP_DB_BYTES") (+ WAL $(bytes_h "$IMP_WAL_BYTES")), $(calc "sprintf(\"%.0f\", $IMP_DB_BYTES / $RECORDS)") bytes/record"
 note "store floor: the import's $FLOOR_ROWS rows copied into an empty store of the same schema in $FLOOR_SECS s of writing (+ $FLOOR_READ_SECS s reading them): at most $FLOOR_RPS records/s for any import that writes them"
 parse_floor "$BIG"
-note "parse floor: a bare jansson parse of the stream on one core: $PARSE_RPS records/s"
+note "parse floor: a bare jansson parse of the stream: $PARSE_FLOOR"
 
 SMALL_RSS_KB=""
 if [ "$SMALL" -gt 0 ] && [ "$SMALL" -ne "$RECORDS" ]; then
@@ -297,8 +301,8 @@ fi
 say ""
 summary "$(printf 'unify: import %s records: %s records/s (%s s)   target >= %s records/s   %s' \
 	"$RECORDS" "$BIG_RPS" "$BIG_SECS" "$TARGET_RPS" "$(verdict "$BIG_RPS >= $TARGET_RPS")")"
-summary "$(printf 'unify: floors on this machine today: the store rows alone %s s (%s records/s at most), a bare parse %s records/s on one core' \
-	"$FLOOR_SECS" "$FLOOR_RPS" "$PARSE_RPS")"
+summary "$(printf 'unify: floors on this machine today: the store rows alone %s s (%s records/s at most), a bare parse %s' \
+	"$FLOOR_SECS" "$FLOOR_RPS" "$PARSE_FLOOR")"
 summary "$(printf 'unify: peak RSS at %s records: %s MB   target <= %s MB   %s' \
 	"$RECORDS" "$(mb "$BIG_RSS_KB")" "$TARGET_RSS_MB" "$(verdict "$BIG_RSS_KB <= $TARGET_RSS_MB * 1024")")"
 # Flat: the first half of the big run already holds the warm caches
