@@ -33,9 +33,10 @@ seeds() {
 }
 
 # seed_cov_check <binary>: the edges its seeds alone reach (a fresh copy,
-# run once each) against its floor in tests/fuzz/seed_cov; a harness whose
-# every input is refused early would fuzz nothing and pass.  Prints the
-# verdict's reason and returns 1 when under the floor or without one, or
+# run once each) against its floor in tests/fuzz/seed_cov, and the functions
+# named there each reached; a harness whose every input is refused early
+# would fuzz nothing and pass.  Prints the verdict's reason and returns 1
+# when under the floor or without one, or a named function not reached, or
 # "seed_crash" when a seed crashes the target (its output in the target's
 # log, its input in the artifacts: it was told as "0 edges, under the
 # floor", the crash file left in the current directory).
@@ -44,7 +45,7 @@ seed_cov_check() {
 	dir="$B/fuzz/seeds/$name"
 	rm -rf "$dir"
 	seeds "$name" "$dir"
-	if ! "$1" -runs=0 -artifact_prefix="$B/fuzz/artifacts/$name-" "$dir" \
+	if ! "$1" -runs=0 -print_coverage=1 -artifact_prefix="$B/fuzz/artifacts/$name-" "$dir" \
 		>"$B/fuzz/$name.log" 2>&1; then
 		echo seed_crash
 		return 1
@@ -62,6 +63,14 @@ seed_cov_check() {
 			"(tests/fuzz/seed_cov): does the harness still reach the code it fuzzes?"
 		return 1
 	fi
+	for fn in $(awk -v t="$name" '$1 == t { for (i = 3; i <= NF; i++) print $i }' \
+		tests/fuzz/seed_cov); do
+		if ! grep -q "^COVERED_FUNC: .* $fn " "$B/fuzz/$name.log"; then
+			echo "its seeds never reach $fn (tests/fuzz/seed_cov names it): does" \
+				"the harness still call it, and use what it returns?"
+			return 1
+		fi
+	done
 }
 
 # fuzz_one <binary>: one target; its verdict goes to <binary>.verdict
