@@ -6,7 +6,8 @@
  *
  *   FIXED (NUMBER)        decimal text, kept exact: "-12.50"     RM_NUMBER
  *   REAL                  "1.5", "-2e-3", "inf", "-inf", "NaN"   RM_FLOAT
- *   BOOLEAN               "true" / "false" (or "1" / "0")        RM_BOOL
+ *   BOOLEAN               "true" / "false" in any case (Snowflake's
+ *                         connectors also give "TRUE"), or "1" / "0"  RM_BOOL
  *   DATE                  days since the epoch: "19000"          RM_TIMESTAMP
  *   TIMESTAMP_NTZ / _LTZ  epoch seconds, 9 decimals              RM_TIMESTAMP
  *   TIMESTAMP_TZ          the same, a space, the offset in minutes plus
@@ -231,9 +232,9 @@ static enum cell_check time_format(const char *s, char *out, size_t out_size)
 
 static enum cell_check bool_parse(const char *s, int *b)
 {
-	if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+	if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0)
 		*b = 1;
-	else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+	else if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0)
 		*b = 0;
 	else
 		return CELL_BAD;

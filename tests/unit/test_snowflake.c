@@ -134,6 +134,11 @@ static const struct cell_case cells[] = {
 	{"boolean", "\"1\"", HUB_OK, NULL, .b = 1},
 	{"boolean", "\"false\"", HUB_OK, NULL, .b = 0},
 	{"boolean", "\"0\"", HUB_OK, NULL, .b = 0},
+	/* in any case: Snowflake's connectors give TRUE / FALSE too */
+	{"boolean", "\"TRUE\"", HUB_OK, NULL, .b = 1},
+	{"boolean", "\"False\"", HUB_OK, NULL, .b = 0},
+	{"boolean", "\"YES\"", HUB_ERR_INTERNAL},
+	{"boolean", "\"01\"", HUB_ERR_INTERNAL},
 	{"boolean", "\"garbage\"", HUB_ERR_INTERNAL,
 	 "column C: \"garbage\" is not a BOOLEAN (true, false, 1 or 0)"},
 	{"boolean", "\"yes\"", HUB_ERR_INTERNAL},
