@@ -27,9 +27,11 @@
  * Answers:
  *   2xx                      accepted: every change of the batch is done
  *   429, 5xx, 408, 425,
- *   409, timeouts,
+ *   409, 421, timeouts,
  *   connection errors        HUB_RETRY (409: the Idempotency-Key in
- *                            progress at the receiver); a Retry-After
+ *                            progress at the receiver; 421 Misdirected
+ *                            Request: the next attempt on a new
+ *                            connection, RFC 9110 15.5.20); a Retry-After
  *                            header (seconds or an HTTP date) becomes
  *                            "retry after <N>s: ..." at the start of the
  *                            message, which the exporter honours
@@ -117,6 +119,8 @@ struct webhook {
 	char origin[ORIGIN_MAX]; /* scheme://host:port, for messages */
 	long timeout_ms;
 	CURL *curl;
+	int is_misdirected; /* the last answer was 421: the next request opens
+			     * a new connection (CURLOPT_FRESH_CONNECT) */
 
 	/* one request's */
 	struct hub_call *call;
@@ -652,6 +656,7 @@ static void request_setup(struct webhook *wh, const char *body, size_t len,
 	if (wh->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, wh->ca_file);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, wh->is_misdirected ? 1L : 0L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, wh);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -716,7 +721,9 @@ static const char *url_refusal(long status)
 }
 
 /* Whether a status asks for the same request again later: 429, 5xx, 408;
- * 425 Too Early (RFC 8470); 409, which a receiver deduplicating on the
+ * 425 Too Early (RFC 8470); 421 Misdirected Request, which RFC 9110 lets a
+ * client retry on another connection (as "other 4xx" the batch was split
+ * and dead-lettered, though nothing was wrong with it); 409, which a receiver deduplicating on the
  * Idempotency-Key answers while the first request of that key is still in
  * progress (draft-ietf-httpapi-idempotency-key-header): as "other 4xx" the
  * batch was sent again one change at a time, under new keys, so applied
@@ -724,7 +731,7 @@ static const char *url_refusal(long status)
 static int is_status_retried(long status)
 {
 	return status == 429 || status == 408 || status == 425 || status == 409 ||
-	       status >= 500 || status < 200;
+	       status == 421 || status >= 500 || status < 200;
 }
 
 /* A 3xx: not followed (a POST must not change its target unseen), and
@@ -762,7 +769,9 @@ static hub_rc status_rc(struct webhook *wh, long status, size_t n, size_t *n_don
 	}
 	if (is_status_retried(status)) {
 		const char *note = status == 409 ? " (a conflict: the receiver may still be"
-						   " applying this Idempotency-Key)" : "";
+						   " applying this Idempotency-Key)"
+				   : status == 421 ? " (misdirected: sent again on a new connection)"
+						   : "";
 		if (wh->retry_after_s > 0)
 			snprintf(err, err_size, "retry after %lds: HTTP %ld from %s%s",
 				 wh->retry_after_s, status, wh->origin, note);
@@ -821,9 +830,11 @@ static hub_rc webhook_export(void *state, struct hub_call *call, const char *con
 	request_setup(wh, body, len, headers, curl_err);
 	res = curl_easy_perform(wh->curl);
 	wh->call = NULL;
+	wh->is_misdirected = 0;
 	if (res == CURLE_OK) {
 		char *ct = NULL;
 		curl_easy_getinfo(wh->curl, CURLINFO_RESPONSE_CODE, &status);
+		wh->is_misdirected = status == 421;
 		curl_easy_getinfo(wh->curl, CURLINFO_CONTENT_TYPE, &ct);
 		content_type_keep(wh, ct);
 		rc = status_rc(wh, status, n, n_done, err, err_size);

@@ -844,6 +844,103 @@ static void test_webhook_retries_a_409_under_the_same_key(void)
 	}
 }
 
+/* A receiver keeping its connections open: each of `answers` (kept alive)
+ * answers one request, and is_new[i] says whether request i came on a
+ * connection of its own rather than on one answered before. */
+struct keepalive_receiver {
+	struct receiver r;
+	int is_new[4];
+};
+
+/* The next request's connection: a new one, or one open with data waiting
+ * (those the client closed are dropped); -1 when none comes in 10 s. */
+static int keepalive_next(struct keepalive_receiver *k, int *fds, size_t *n_fds, int *is_new)
+{
+	struct pollfd p[5];
+	char c;
+
+	for (;;) {
+		p[0] = (struct pollfd){.fd = k->r.lfd, .events = POLLIN};
+		for (size_t i = 0; i < *n_fds; i++)
+			p[i + 1] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+		if (poll(p, *n_fds + 1, 10000) <= 0)
+			return -1;
+		if ((p[0].revents & POLLIN) && *n_fds < 4) {
+			*is_new = 1;
+			return fds[(*n_fds)++] = accept(k->r.lfd, NULL, NULL);
+		}
+		for (size_t i = 0; i < *n_fds; i++) {
+			if (!p[i + 1].revents)
+				continue;
+			if (recv(fds[i], &c, 1, MSG_PEEK) > 0) {
+				*is_new = 0;
+				return fds[i];
+			}
+			close(fds[i]); /* closed by the client */
+			fds[i--] = fds[--*n_fds];
+			break;
+		}
+	}
+}
+
+static void *keepalive_receiver_main(void *arg)
+{
+	struct keepalive_receiver *k = arg;
+	int fds[4];
+	size_t n_fds = 0;
+
+	for (size_t i = 0; i < k->r.n_answers && i < 4; i++) {
+		int fd = keepalive_next(k, fds, &n_fds, &k->is_new[i]);
+		if (fd < 0)
+			break;
+		receiver_read(fd, k->r.seen[i], sizeof(k->r.seen[0]));
+		(void)send(fd, k->r.answers[i], strlen(k->r.answers[i]), MSG_NOSIGNAL);
+	}
+	while (n_fds)
+		close(fds[--n_fds]);
+	return NULL;
+}
+
+/* 421 Misdirected Request is retried, on a new connection (RFC 9110
+ * 15.5.20: the connection reached a server that does not serve the
+ * URL's origin); the request after it reuses a connection again.  As
+ * "other 4xx" the batch was split and each change dead-lettered. */
+static void test_webhook_retries_a_421_on_a_new_connection(void)
+{
+#define KEPT(status) "HTTP/1.1 " status "\r\nContent-Length: 0\r\n\r\n"
+	static const char *const answers[] = {KEPT("421 Misdirected Request"), KEPT("200 OK"),
+					      KEPT("200 OK")};
+#undef KEPT
+	struct keepalive_receiver k;
+	struct plugin_module mod;
+	struct hub_instance *inst = NULL;
+	struct testhub *th;
+	char err[1024], want[160];
+	const char *changes[] = {"{\"seq\": 1, \"kind\": \"profile_updated\"}"};
+	size_t n_done = 9;
+
+	memset(&k, 0, sizeof(k));
+	receiver_start(&k.r, NULL, 0);
+	pthread_join(k.r.thread, NULL); /* no answers: it ended at once */
+	k.r.answers = answers;
+	k.r.n_answers = ARRAY_SIZE(answers);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&k.r.thread, NULL, keepalive_receiver_main, &k), 0);
+	th = webhook_open(k.r.port, &mod, &inst);
+	CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
+					       sizeof(err)), HUB_RETRY);
+	CU_ASSERT_EQUAL(n_done, 0);
+	snprintf(want, sizeof(want), "HTTP 421 from http://127.0.0.1:%d (misdirected: sent "
+		 "again on a new connection)", k.r.port);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL(mod.desc->export_batch(inst->state, NULL, changes, 1, &n_done, err,
+						       sizeof(err)), HUB_OK);
+	pthread_join(k.r.thread, NULL);
+	close(k.r.lfd);
+	CU_ASSERT(k.is_new[0] && k.is_new[1] && !k.is_new[2]);
+	webhook_close(&mod, inst, th);
+}
+
 /* 404, 405 and 410 say the url is wrong or gone, not the batch: the export
  * stops (HUB_ERR_CONFIG), nothing is dead-lettered; the message says why
  * and points at the url.  Only export_webhook.sh's 404 held one of them.
@@ -1518,6 +1615,7 @@ TEST_SUITE(http_webhook, http_suite_init, http_suite_clean,
 	   TEST(test_webhook_reads_retry_after_after_spaces_or_tabs),
 	   TEST(test_webhook_retries_a_425_too_early),
 	   TEST(test_webhook_retries_a_409_under_the_same_key),
+	   TEST(test_webhook_retries_a_421_on_a_new_connection),
 	   TEST(test_webhook_answers_by_status),
 	   TEST(test_webhook_refusal_echoing_the_request_quotes_no_credential),
 	   TEST(test_webhook_timeout_must_be_positive),
