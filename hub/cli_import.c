@@ -650,7 +650,7 @@ static void import_report_rejects(const struct import_state *st)
 	if (!st->rejects_path)
 		return;
 	if (st->rejects_errno) {
-		fprintf(stderr, "profilehub: import: --rejects %s: %s (after %" PRId64
+		fprintf(stderr, "profilehub: import: --rejects \"%s\": %s (after %" PRId64
 			" rejected lines written)\n", st->rejects_path, strerror(st->rejects_errno),
 			st->n_rejects_kept);
 		return;
@@ -947,7 +947,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	rc = CLI_FAIL;
 	in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
 	if (!in || (in_errno = input_errno(in)) != 0) {
-		cli_error("import", "%s: %s", file, strerror(in ? in_errno : errno));
+		cli_error("import", "\"%s\": %s", file, strerror(in ? in_errno : errno));
 		goto out;
 	}
 	if (rejects && import_rejects_is_input(rejects, in)) {
@@ -956,7 +956,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (rejects && !(st->rejects = fopen(rejects, "w"))) {
-		cli_error("import", "--rejects %s: %s", rejects, strerror(errno));
+		cli_error("import", "--rejects \"%s\": %s", rejects, strerror(errno));
 		goto out;
 	}
 	st->rejects_path = rejects;
@@ -982,10 +982,10 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	st->started_ms = time_mono_ms();
 	st->is_tty = isatty(STDERR_FILENO);
 	if (import_stream(cli, in, source, st) && st->line_no)
-		cli_error("import", "%s: read error after line %" PRId64 ": %s", file, st->line_no,
-			  st->read_error);
+		cli_error("import", "\"%s\": read error after line %" PRId64 ": %s", file,
+			  st->line_no, st->read_error);
 	else if (st->read_error[0])
-		cli_error("import", "%s: read error: %s", file, st->read_error);
+		cli_error("import", "\"%s\": read error: %s", file, st->read_error);
 	else if (!st->failed && !st->stopped_by)
 		rc = st->total.rejected ? CLI_FAIL : CLI_OK;
 	intake_stop(st->intake); /* a first signal meanwhile lets the commit end */

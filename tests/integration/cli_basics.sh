@@ -1058,10 +1058,11 @@ grep -q "rejected 1" "$T/out" || fail "a NUL line is counted as rejected: $(cat 
 "$HUB" -c "$cfg" dump --events "" >/dev/null 2>&1; [ $? -eq 2 ] || fail "dump --events '': exit 2 expected"
 printf 'store: {path: %s/dir.db}\n' "$T" >"$T/dir.yaml"
 "$HUB" -c "$T/dir.yaml" import "$T" --source test >/dev/null 2>"$T/err" && fail "import of a directory succeeded"
-grep -q "import: $T: Is a directory" "$T/err" || fail "import of a directory: $(cat "$T/err")"
+grep -q "import: \"$T\": Is a directory" "$T/err" || fail "import of a directory: $(cat "$T/err")"
 [ -e "$T/dir.db" ] && fail "import of a directory made a store"
 "$HUB" -c "$T/dir.yaml" import /proc/self/mem --source test >/dev/null 2>"$T/err" && fail "import of /proc/self/mem succeeded"
-grep -q "import: /proc/self/mem: read error: Input/output error" "$T/err" || fail "a read error: $(cat "$T/err")"
+grep -q "import: \"/proc/self/mem\": read error: Input/output error" "$T/err" ||
+	fail "a read error: $(cat "$T/err")"
 
 # import: a gzip file (Segment's S3 archives are .gz) is inflated as read, from
 # a file or stdin, its members in turn; one cut short stores its whole lines and
@@ -1083,7 +1084,7 @@ awk 'BEGIN { for (i = 0; i < 3000; i++)
 head -c $(($(wc -c <"$T/c.gz") - 6)) "$T/c.gz" >"$T/cut.gz"
 "$HUB" -c "$T/gz.yaml" import "$T/cut.gz" --source test >"$T/out" 2>"$T/err" &&
 	fail "import of a gzip file cut short succeeded"
-grep -q "import: $T/cut.gz: read error after line [0-9]*: gzip: the compressed data ends early" \
+grep -q "import: \"$T/cut.gz\": read error after line [0-9]*: gzip: the compressed data ends" \
 	"$T/err" || fail "a gzip file cut short: $(cat "$T/err")"
 grep -q "rejected 0" "$T/out" || fail "a gzip file cut short: lines rejected: $(cat "$T/out")"
 # zero bytes after the last member (tape or dd padding) are ignored, as gzip(1)
@@ -1095,7 +1096,8 @@ grep -q "records 3, applied 0, duplicates 3" "$T/out" || fail "a padded gzip fil
 { cat "$T/pad.gz"; printf x; } >"$T/junk.gz"
 "$HUB" -c "$T/gz.yaml" import "$T/junk.gz" --source test >"$T/out" 2>"$T/err" &&
 	fail "import of a gzip file with trailing garbage succeeded"
-grep -q "import: $T/junk.gz: read error after line 3: gzip: .* at byte $(($(wc -c <"$T/pad.gz")))" \
+pad_n=$(($(wc -c <"$T/pad.gz")))
+grep -q "import: \"$T/junk.gz\": read error after line 3: gzip: .* at byte $pad_n" \
 	"$T/err" || fail "a gzip file with trailing garbage: $(cat "$T/err")"
 
 # import --rejects FILE: every rejected line as read (a CRLF line's break and the
@@ -1130,7 +1132,7 @@ cmp -s "$T/rej.want" "$T/rej.out" || fail "import --rejects: the file holds $(od
 grep -q "import: 13 rejected lines written to $T/rej.out, not the 1 longer than 1048576 bytes" \
 	"$T/err" || fail "import --rejects: the summary: $(cat "$T/err")"
 "$HUB" -c "$T/gz.yaml" import "$T/rej.jsonl" --source test --rejects "$T/none/rej" >/dev/null 2>"$T/err"
-[ $? -eq 1 ] && grep -q "import: --rejects $T/none/rej: No such file or directory" "$T/err" ||
+[ $? -eq 1 ] && grep -q "import: --rejects \"$T/none/rej\": No such file or directory" "$T/err" ||
 	fail "import --rejects into a missing directory: $(cat "$T/err")"
 # --rejects naming the file being read (the rejects file fixed and imported again
 # with the same command line) is refused before it is opened: "w" emptied it first

@@ -501,7 +501,7 @@ static void test_import_of_a_closed_stdin_or_a_directory_fails(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
 	CU_ASSERT_EQUAL(import_run(th, "", RUN_NO_STDIN | RUN_STDIN, NULL, &out, &said), CLI_FAIL);
 	CU_ASSERT_STRING_EQUAL(out, "");
-	CU_ASSERT_STRING_EQUAL(said, "profilehub: import: -: Bad file descriptor\n");
+	CU_ASSERT_STRING_EQUAL(said, "profilehub: import: \"-\": Bad file descriptor\n");
 	free(out);
 	free(said);
 	dir_argv[1] = th->dir;
@@ -510,6 +510,27 @@ static void test_import_of_a_closed_stdin_or_a_directory_fails(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(said, ": Is a directory\n"));
 	free(out);
 	free(said);
+	testhub_stop(th);
+}
+
+/* The file that cannot be opened is named in quotes, an empty name too: it
+ * said "profilehub: import: : No such file or directory". */
+static void test_import_names_the_file_it_cannot_open_in_quotes(void)
+{
+	static const char *const files[] = {"", "no such file.jsonl"};
+	struct testhub *th = testhub_start(NULL);
+	char *argv[] = {"import", NULL, "--source", "s", NULL}, *out, *said, want[128];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		argv[1] = (char *)files[i];
+		CU_ASSERT_EQUAL(run_cmd(th, cmd_import, argv, 0, NULL, &out, &said), CLI_FAIL);
+		snprintf(want, sizeof(want), "profilehub: import: \"%s\": No such file or "
+			 "directory\n", files[i]);
+		CU_ASSERT_STRING_EQUAL(said, want);
+		free(out);
+		free(said);
+	}
 	testhub_stop(th);
 }
 
@@ -2609,6 +2630,7 @@ TEST_SUITE(cli, NULL, NULL,
 	   TEST(test_import_skips_a_byte_order_mark_on_line_one_only),
 	   TEST(test_import_of_dash_reads_stdin),
 	   TEST(test_import_of_a_closed_stdin_or_a_directory_fails),
+	   TEST(test_import_names_the_file_it_cannot_open_in_quotes),
 	   TEST(test_import_commit_every_takes_1_to_150000_records),
 	   TEST(test_import_refuses_a_source_no_record_may_have),
 	   TEST(test_import_counts_each_lines_plugin_warnings_once),
