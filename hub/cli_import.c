@@ -220,17 +220,24 @@ static void import_finish_slot(struct import_state *st, struct import_slot *slot
 	slot_release(slot);
 }
 
+/* Below this, the rate is shown as "-": the first batch after a few
+ * milliseconds made it "111556 records/s, 0.0s elapsed". */
+#define IMPORT_RATE_MIN_MS 500
+
 static void import_progress(struct import_state *st, int is_final)
 {
-	int64_t now = time_mono_ms();
-	double secs;
+	int64_t now = time_mono_ms(), elapsed_ms = now - st->started_ms;
+	char rate[32] = "-";
+
 	if (!st->is_tty || (!is_final && now - st->last_progress_ms < 250))
 		return;
 	st->last_progress_ms = now;
-	secs = (double)(now - st->started_ms) / 1000.0;
+	if (elapsed_ms >= IMPORT_RATE_MIN_MS)
+		snprintf(rate, sizeof(rate), "%.0f",
+			 (double)st->n_lines * 1000.0 / (double)elapsed_ms);
 	/* "\033[K" clears what a longer line before left (a rate that lost a digit) */
-	fprintf(stderr, "\r%" PRId64 " records, %.0f records/s, %.1fs elapsed\033[K%s", st->n_lines,
-		secs > 0 ? (double)st->n_lines / secs : 0.0, secs, is_final ? "\n" : "");
+	fprintf(stderr, "\r%" PRId64 " records, %s records/s, %.1fs elapsed\033[K%s", st->n_lines,
+		rate, (double)elapsed_ms / 1000.0, is_final ? "\n" : "");
 	log_progress_shown(!is_final);
 }
 

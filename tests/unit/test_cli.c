@@ -321,15 +321,41 @@ static void test_import_puts_back_the_signal_actions_it_replaced(void)
 	testhub_stop(th);
 }
 
+/* Whether each progress line in `said` ("\r<n> records, <rate> records/s,
+ * <s>s elapsed") shows a rate only from 0.5 s elapsed on, "-" before; how
+ * many lines there are in *n_lines. */
+static int progress_rate_waits_half_a_second(const char *said, int *n_lines)
+{
+	const char *p = said;
+	char rate[32];
+	double secs;
+
+	*n_lines = 0;
+	while ((p = strchr(p, '\r'))) {
+		if (sscanf(p + 1, "%*d records, %31s records/s, %lfs elapsed", rate, &secs) == 2) {
+			int is_dash = strcmp(rate, "-") == 0;
+			++*n_lines;
+			/* "0.5s" is either side of 0.5 s, rounded */
+			if (secs != 0.5 && is_dash != (secs < 0.5))
+				return 0;
+		}
+		p++;
+	}
+	return 1;
+}
+
 /* On a terminal, a progress line of the records read (blank lines aside,
  * rejected and over-long ones counted) after a batch goes out, then the
- * final one ending the line; not on a file. */
+ * final one ending the line; not on a file.  The rate is "-" until 0.5 s
+ * have gone: the first line, a few milliseconds in, showed "111556
+ * records/s, 0.0s elapsed". */
 static void test_import_progress_line_on_a_tty_counts_the_lines_read(void)
 {
 	struct testhub *th = testhub_start(NULL);
 	char *good1 = import_line_text("p-1", NULL), *good2 = import_line_text("p-2", NULL);
 	char *long_line = malloc((1u << 20) + 2), *text, *out, *said;
 	char *args[] = {"--commit-every", "1", NULL};
+	int n_lines;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(th);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(long_line);
@@ -341,6 +367,8 @@ static void test_import_progress_line_on_a_tty_counts_the_lines_read(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(said, "\r1 records, "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(said, "\r4 records, "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(said, "s elapsed\033[K\r\n"));
+	CU_ASSERT(progress_rate_waits_half_a_second(said, &n_lines));
+	CU_ASSERT(n_lines >= 2);
 	free(out);
 	free(said);
 	CU_ASSERT_EQUAL(import_run(th, text, 0, args, &out, &said), CLI_FAIL);
