@@ -19,6 +19,7 @@
 
 #include "../common/text.h"
 
+#include <sqlext.h> /* SQL_MAX_DSN_LENGTH */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static const struct hub_config_key sf_keys[] = {
 	 .description = "odbc (unixODBC) or sql_api (SQL API v2 over HTTPS)"},
 	{.name = "dsn",
 	 .type = HUB_CFG_STRING,
-	 .description = "odbc: a data source name from odbc.ini"},
+	 .description = "odbc: a data source name from odbc.ini (32 bytes at most)"},
 	{.name = "connection_string",
 	 .type = HUB_CFG_STRING,
 	 .is_secret = HUB_SECRET_CONNECTION,
@@ -116,6 +117,21 @@ static char *read_query(const struct hub_host *host, const struct hub_instance *
 	return out;
 }
 
+/* A data source name is at most SQL_MAX_DSN_LENGTH bytes: unixODBC answers
+ * a longer one "IM012 DRIVER keyword syntax error", which names neither
+ * the key nor the limit (and create_odbc() cut one past 507 bytes). */
+static int dsn_check(const char *dsn, char *err, size_t err_size)
+{
+	size_t len = strlen(dsn);
+
+	if (len <= SQL_MAX_DSN_LENGTH)
+		return 0;
+	snprintf(err, err_size, "dsn: %zu bytes, over ODBC's limit of %d for a data source "
+		 "name (give the driver's settings in connection_string instead)", len,
+		 SQL_MAX_DSN_LENGTH);
+	return -1;
+}
+
 /* A transport's keys, of their values alone: odbc takes exactly one of dsn
  * and connection_string; sql_api needs account, user and private_key_file
  * (not read here: create() reads it) and an endpoint it can name. */
@@ -128,11 +144,13 @@ static int transport_keys_check(const struct hub_host *host, const struct hub_in
 	};
 
 	if (!is_api) {
-		if (!cfg_str(host, inst, "dsn") != !cfg_str(host, inst, "connection_string"))
-			return 0;
-		snprintf(err, err_size, "transport odbc needs exactly one of dsn and "
-			 "connection_string");
-		return -1;
+		const char *dsn = cfg_str(host, inst, "dsn");
+		if (!dsn == !cfg_str(host, inst, "connection_string")) {
+			snprintf(err, err_size, "transport odbc needs exactly one of dsn and "
+				 "connection_string");
+			return -1;
+		}
+		return dsn ? dsn_check(dsn, err, err_size) : 0;
 	}
 	if (need(c.account, "account", "sql_api", err, err_size) ||
 	    need(cfg_str(host, inst, "user"), "user", "sql_api", err, err_size) ||
@@ -192,13 +210,13 @@ static hub_rc sf_values_read(const struct hub_host *host, const struct hub_insta
 	return HUB_OK;
 }
 
-/* The keys were checked (sf_values_read()). */
+/* The keys were checked (sf_values_read()): a dsn fits buf whole. */
 static hub_rc create_odbc(struct sf_state *st, const char *query, int n_params, char *err,
 			  size_t err_size)
 {
 	const char *dsn = cfg_str(st->host, st->inst, "dsn");
 	const char *conn = cfg_str(st->host, st->inst, "connection_string");
-	char buf[512];
+	char buf[sizeof("DSN=") + SQL_MAX_DSN_LENGTH];
 
 	if (dsn) {
 		snprintf(buf, sizeof(buf), "DSN=%s", dsn);

@@ -1442,6 +1442,7 @@ static void test_check_refuses_the_map_sync_refuses(void)
 #define CHK_MAP "    cursor: id\n    map: {custom_id: id, attributes: {a: a}}\n"
 #define CHK_BQ "    project: p\n    access_token: t\n"
 #define CHK_SF_ODBC "    transport: odbc\n    dsn: d\n"
+#define SF_DSN_32 "profilehub-a-dsn-of-32-bytes-xyz"
 #define CHK_SF_API                                                                         \
 	"    transport: sql_api\n    account: a\n    user: u\n"                             \
 	"    private_key_file: /nonexistent/k.pem\n"
@@ -1496,6 +1497,12 @@ static void test_check_refuses_what_create_refuses_of_the_values(void)
 		{"snowflake", CHK_SF_API "    endpoint: ftp://sf.example.com\n" CHK_QUERY CHK_MAP,
 		 "endpoint: expected an http:// or https:// URL"},
 		{"snowflake", CHK_SF_ODBC CHK_QUERY CHK_MAP, NULL},
+		/* ODBC's 32 bytes at most; create cut a longer one at 507 bytes and
+		 * unixODBC answered one over 32 "DRIVER keyword syntax error" */
+		{"snowflake", "    transport: odbc\n    dsn: " SF_DSN_32 "\n" CHK_QUERY CHK_MAP,
+		 NULL},
+		{"snowflake", "    transport: odbc\n    dsn: " SF_DSN_32 "x\n" CHK_QUERY CHK_MAP,
+		 "dsn: 33 bytes, over ODBC's limit of 32 for a data source name"},
 		{"snowflake", CHK_SF_API CHK_QUERY CHK_MAP, NULL},
 	};
 
