@@ -327,7 +327,7 @@ static int bearer_model(const char *h)
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
 		return 0;
 	h += 7;
-	h += strspn(h, " ");
+	h += strspn(h, " \t"); /* blanks, as after the token (http_auth.c) */
 	len = strlen(h);
 	while (len && (h[len - 1] == ' ' || h[len - 1] == '\t'))
 		len--;

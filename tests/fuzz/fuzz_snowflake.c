@@ -22,7 +22,7 @@
  *     beyond int64 microseconds, or whose epoch text does not read back
  *     from its seconds and nanoseconds; a DATE not on a midnight or whose
  *     day count does not read back; a FIXED that is not a decimal; a REAL
- *     that is not what strtod reads; a BOOLEAN that is not its word;
+ *     that is not what strtod reads; a BOOLEAN that is not its word (in any case) or digit;
  *   - an accepted cell the mapping does not turn into JSON;
  *   - a refused cell without its message, or whose message has a control
  *     character; an error envelope's message with a line break, or a code
@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_ANSWERS 16
 #define CELL_MAX 128 /* longer inputs are not read as one cell */
@@ -269,8 +270,9 @@ static void check_cell(enum sf_kind k, enum rm_type rm, const struct rm_cell *c)
 		check_decfloat(s);
 		break;
 	case K_BOOLEAN:
-		if (c->b != (strcmp(s, "true") == 0 || strcmp(s, "1") == 0) ||
-		    (!c->b && strcmp(s, "false") != 0 && strcmp(s, "0") != 0))
+		/* the words in any case, as Snowflake's connectors read them */
+		if (c->b != (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0) ||
+		    (!c->b && strcasecmp(s, "false") != 0 && strcmp(s, "0") != 0))
 			abort();
 		break;
 	case K_TIME: /* "HH:MM:SS", then a fraction without trailing zeros */
