@@ -883,7 +883,8 @@ static int import_check_source(const char *source, char *why, size_t why_size)
 	size_t len = strlen(source);
 
 	if (len == 0)
-		snprintf(why, why_size, "--source: an empty NAME (the records' source, for dedupe)");
+		snprintf(why, why_size,
+			 "--source: an empty NAME (the records' source, for dedupe)");
 	else if (len > RECORD_SOURCE_MAX)
 		snprintf(why, why_size, "--source: a NAME of %zu bytes, longer than %d", len,
 			 RECORD_SOURCE_MAX);

@@ -5,8 +5,8 @@
  * with SQLBindParameter, typed after the first cursor column (never
  * interpolated into the SQL); a first run binds the start of its type
  * (0001-01-01 for times and dates, RM_TIME_FIRST; the lowest number, false,
- * midnight for a TIME, the zero UUID, "").  A string travels as UTF-16 (SQL_C_WCHAR: no dependence on the
- * process locale).
+ * midnight for a TIME, the zero UUID, "").  A string travels as UTF-16
+ * (SQL_C_WCHAR: no dependence on the process locale).
  *
  * Never puts the value into the SQL text, and never connects or runs the
  * statement (sf_odbc.c).

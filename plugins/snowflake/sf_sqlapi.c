@@ -264,8 +264,8 @@ hub_rc sf_sqlapi_status_error(struct sf_api *a, long status, char *err, size_t e
 		msg = "(no message)";
 	if (timed_out) {
 		snprintf(err, err_size, "statement %.128s ran past its timeout (query_timeout, "
-			 "%lld s) and Snowflake cancelled it (HTTP 408: %.300s): the run is retried "
-			 "(raise query_timeout for a query this long)", timed_out,
+			 "%lld s) and Snowflake cancelled it (HTTP 408: %.300s): the run is "
+			 "retried (raise query_timeout for a query this long)", timed_out,
 			 (long long)(sf_sqlapi_query_timeout_ms(a) / 1000), msg);
 		rc = HUB_RETRY;
 	} else if (status == 429 || status == 408 || status >= 500) {
