@@ -266,9 +266,14 @@ static int api_header_refused(const struct seg_state *st, const struct hub_reque
 static int webhook_header_refused(const struct seg_state *st, const struct hub_request *req,
 				  struct seg_error *e)
 {
+	char route[32];
+
 	if (!st->webhook_secret) {
-		route_off_log(st->host, st->inst, (atomic_llong *)&st->n_off_requests,
-			      "POST /webhook", "webhook_secret");
+		/* the method the request came with: the route takes PUT and PATCH too */
+		snprintf(route, sizeof(route), "%.10s /webhook",
+			 req->method ? req->method : "POST");
+		route_off_log(st->host, st->inst, (atomic_llong *)&st->n_off_requests, route,
+			      "webhook_secret");
 		seg_error_set(e, 404, ROUTE_OFF_CODE, -1, ROUTE_OFF_MESSAGE);
 		return 1;
 	}

@@ -315,8 +315,15 @@ static const char *request_header(const struct hub_request *req, const char *nam
 hub_rc pt_send(struct pt_fixture *f, const char *path, const char *hname, const char *hvalue,
 	       const char *body, size_t len, struct hub_response *resp)
 {
+	return pt_send_as(f, "POST", path, hname, hvalue, body, len, resp);
+}
+
+hub_rc pt_send_as(struct pt_fixture *f, const char *method, const char *path,
+		  const char *hname, const char *hvalue, const char *body, size_t len,
+		  struct hub_response *resp)
+{
 	struct pt_request t = {
-		.req = {.method = "POST",
+		.req = {.method = method,
 			.path = path,
 			.body = body,
 			.body_len = len,
@@ -327,7 +334,7 @@ hub_rc pt_send(struct pt_fixture *f, const char *path, const char *hname, const 
 
 	memset(resp, 0, sizeof(*resp));
 	for (const struct hub_route *r = f->mod.desc->routes; r && r->method; r++)
-		if (strcmp(r->path, path) == 0)
+		if (strcmp(r->path, path) == 0 && strcmp(r->method, method) == 0)
 			return r->handle(f->inst->state, &f->call, &t.req, resp);
 	CU_FAIL("no such route");
 	return HUB_ERR_INTERNAL;

@@ -129,6 +129,11 @@ void pt_reset(struct pt_collector *c);
 hub_rc pt_send(struct pt_fixture *f, const char *path, const char *hname, const char *hvalue,
 	       const char *body, size_t len, struct hub_response *resp);
 
+/* pt_send() with another method than POST: the route of that method and path. */
+hub_rc pt_send_as(struct pt_fixture *f, const char *method, const char *path,
+		  const char *hname, const char *hvalue, const char *body, size_t len,
+		  struct hub_response *resp);
+
 /* The plugin's admit() (ABI 1.11) of a request to `path` with one header
  * `hname: hvalue` (hname NULL: none) and no body read yet. */
 hub_rc pt_admit(struct pt_fixture *f, const char *path, const char *hname, const char *hvalue,

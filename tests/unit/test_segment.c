@@ -1974,6 +1974,21 @@ static void test_webhook_is_off_without_a_secret(void)
 	CU_ASSERT_EQUAL(testlib_lines_with(said, ": 4 requests to it answered 404 as an unknown "
 					   "path so far"), 1);
 	free(said);
+	/* a PUT or PATCH (Actions "Send" mappings) is logged with its own
+	 * method: the 8th request is a PUT, the 16th a PATCH */
+	testlib_capture_begin(&cap);
+	for (int i = 5; i < 16; i++)
+		CU_ASSERT_EQUAL(pt_send_as(&f, i < 8 ? "PUT" : "PATCH", "/webhook", "X-Signature",
+					   "00", webhook_event, strlen(webhook_event), &resp),
+				HUB_ERR_DATA);
+	said = testlib_capture_end(&cap);
+	assert_error(&resp, 404, "not_found", -1);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "PUT /webhook is off (no webhook_secret set): "
+					   "8 requests"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "PATCH /webhook is off (no webhook_secret set): "
+					   "16 requests"), 1);
+	CU_ASSERT_EQUAL(testlib_lines_with(said, "POST /webhook"), 0);
+	free(said);
 	pt_close(&f);
 }
 
