@@ -391,9 +391,11 @@ static void record_fill(const struct seg_event *ev, struct hub_record *rec,
 	rec->n_identifiers = identifiers_fill(ev, ids);
 	rec->platform = event_platform(ev);
 	/* a device with a push token (the mobile libraries send it on every
-	 * call once registered) can be sent pushes; none says nothing */
+	 * call once registered) can be sent pushes; none says nothing; an
+	 * empty anonymousId is no installation (token_dropped() says so; an
+	 * alias's installation is its previousId) */
 	token = context_string(ev, "device", "token");
-	if (ev->anonymous_id && token && *token)
+	if (ev->anonymous_id && (*ev->anonymous_id || ev->type == SEG_ALIAS) && token && *token)
 		rec->push_enabled = 1;
 	switch (ev->type) {
 	case SEG_IDENTIFY:
@@ -466,6 +468,26 @@ static void emit_error(const struct seg_event *ev, hub_rc rc, long index, const 
 	}
 }
 
+/* After an accepted record: a push token that an empty anonymousId left
+ * without an installation is named as the client sent it (the host's own
+ * warning would name push_enabled and installation_id, fields the client
+ * never sent).  HUB_OK, or warn()'s code with e filled. */
+static hub_rc token_dropped(const struct seg_state *st, struct hub_call *call,
+			    const struct seg_event *ev, long index, struct seg_error *e)
+{
+	const char *token = context_string(ev, "device", "token");
+	hub_rc rc;
+
+	if (ev->type == SEG_ALIAS || !ev->anonymous_id || *ev->anonymous_id || !token ||
+	    !*token || !HUB_HOST_HAS(st->host, warn))
+		return HUB_OK;
+	rc = st->host->warn(call, "context.device.token: push not stored: anonymousId is "
+				  "empty, so there is no installation to store it on");
+	if (rc != HUB_OK)
+		emit_error(ev, rc, index, "", e);
+	return rc;
+}
+
 hub_rc seg_event_emit(const struct seg_state *st, struct hub_call *call,
 		      const struct seg_event *ev, long index, struct seg_error *e)
 {
@@ -487,8 +509,10 @@ hub_rc seg_event_emit(const struct seg_state *st, struct hub_call *call,
 		goto fail;
 	record_fill(ev, &rec, ids, ev->message_id, text, ctext);
 	rc = st->host->emit(call, &rec, why, sizeof(why));
-	if (rc == HUB_OK)
+	if (rc == HUB_OK) {
+		rc = token_dropped(st, call, ev, index, e);
 		goto out;
+	}
 fail:
 	emit_error(ev, rc, index, why, e);
 out:

@@ -1205,8 +1205,25 @@ static void test_page_category_and_the_push_token(void)
 				HUB_OK);
 		CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
 		CU_ASSERT_EQUAL(f.got.recs[0].push_enabled, tokens[i].push);
+		CU_ASSERT_EQUAL(f.got.n_warns, 0);
 		pt_reset(&f.got);
 	}
+	/* an empty anonymousId is no installation: the token is not stored,
+	 * and the warning names what the client sent, not push_enabled nor
+	 * installation_id (the host's words) */
+	CU_ASSERT_EQUAL(pt_post(&f, "/v1/identify", KEY1_BASIC,
+				"{\"userId\": \"u1\", \"anonymousId\": \"\", \"traits\": {},"
+				" \"context\": {\"device\": {\"token\": \"t\"}}}",
+				&resp),
+			HUB_OK);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_recs, 1);
+	CU_ASSERT_EQUAL(f.got.recs[0].push_enabled, -1);
+	CU_ASSERT_EQUAL(f.got.recs[0].n_warnings, 0);
+	CU_ASSERT_EQUAL_FATAL(f.got.n_warns, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(f.got.warns[0], "context.device.token: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(f.got.warns[0], "anonymousId is empty"));
+	CU_ASSERT_PTR_NULL(strstr(f.got.warns[0], "push_enabled"));
+	CU_ASSERT_PTR_NULL(strstr(f.got.warns[0], "installation_id"));
 	pt_close(&f);
 }
 
