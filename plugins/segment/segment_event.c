@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const type_names[] = {
 	[SEG_IDENTIFY] = "identify", [SEG_TRACK] = "track", [SEG_PAGE] = "page",
@@ -270,6 +271,23 @@ static int check_context(struct seg_event *ev, long index, struct seg_error *e)
 
 /* ---- one event --------------------------------------------------------- */
 
+/* A type none of type_names: refused naming it and the accepted ones.  The
+ * Segment Spec's types are lowercase, as every library sends them; "Track"
+ * is refused as any unknown type, the answer naming the spelling meant. */
+static void type_unknown(const char *name, long index, struct seg_error *e)
+{
+	const char *meant = NULL;
+
+	for (size_t i = 0; i < N_TYPES && !meant; i++)
+		if (strcasecmp(name, type_names[i]) == 0)
+			meant = type_names[i];
+	/* %.40s: a message never grows with the input */
+	seg_error_set(e, 400, "unknown_type", index,
+		      "type: unknown type \"%.40s\"%s%s%s: must be one of identify, track, "
+		      "page, screen, group, alias (lowercase)",
+		      name, meant ? " (write \"" : "", meant ? meant : "", meant ? "\")" : "");
+}
+
 /* The type: the item's "type", or the single call's path when absent. */
 static int read_type(struct seg_event *ev, int forced, long index, struct seg_error *e)
 {
@@ -289,12 +307,14 @@ static int read_type(struct seg_event *ev, int forced, long index, struct seg_er
 		seg_error_set(e, 400, "invalid_event", index, "type: must be a string");
 		return -1;
 	}
-	if (type_parse(name, &t) || (forced >= 0 && t != (enum seg_type)forced)) {
+	if (type_parse(name, &t)) {
+		type_unknown(name, index, e);
+		return -1;
+	}
+	if (forced >= 0 && t != (enum seg_type)forced) {
 		/* %.40s: a message never grows with the input */
 		seg_error_set(e, 400, "unknown_type", index,
-			      forced >= 0 ? "type: \"%.40s\" does not match the path"
-					  : "type: unknown type \"%.40s\"",
-			      name);
+			      "type: \"%.40s\" does not match the path", name);
 		return -1;
 	}
 	ev->type = t;

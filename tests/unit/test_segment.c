@@ -1227,6 +1227,48 @@ static void test_page_category_and_the_push_token(void)
 	pt_close(&f);
 }
 
+/* A type is one of the Segment Spec's six, in lowercase as every library
+ * sends it: another ("Track" too) is refused naming what was sent and the
+ * accepted values; a single call's path does not excuse it. */
+static void test_type_refusal_names_the_type_and_the_accepted_ones(void)
+{
+	static const struct {
+		const char *path, *body, *message;
+	} rows[] = {
+		{"/v1/batch", "{\"batch\": [{\"type\": \"Track\", \"userId\": \"u\","
+		 " \"event\": \"e\"}]}",
+		 "type: unknown type \"Track\" (write \"track\"): must be one of identify, track,"
+		 " page, screen, group, alias (lowercase)"},
+		{"/v1/track", "{\"type\": \"TRACK\", \"userId\": \"u\", \"event\": \"e\"}",
+		 "type: unknown type \"TRACK\" (write \"track\"): must be one of identify, track,"
+		 " page, screen, group, alias (lowercase)"},
+		{"/v1/batch", "{\"batch\": [{\"type\": \"purchase\", \"userId\": \"u\"}]}",
+		 "type: unknown type \"purchase\": must be one of identify, track, page, screen,"
+		 " group, alias (lowercase)"},
+		{"/v1/track", "{\"type\": \"identify\", \"userId\": \"u\"}",
+		 "type: \"identify\" does not match the path"},
+	};
+	struct hub_response resp;
+	struct pt_fixture f;
+
+	fixture_open(&f);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *doc;
+
+		CU_ASSERT_EQUAL(pt_post(&f, rows[i].path, KEY1_BASIC, rows[i].body, &resp),
+				HUB_ERR_DATA);
+		assert_error(&resp, 400, "unknown_type", 0);
+		doc = pt_answer_json(&resp, 400);
+		ASSERT_STR_OR_NULL(json_string_value(json_object_get(json_object_get(doc, "error"),
+								     "message")),
+				   rows[i].message);
+		json_decref(doc);
+		CU_ASSERT_EQUAL(f.got.n_emits, 0);
+		pt_reset(&f.got);
+	}
+	pt_close(&f);
+}
+
 static void test_single_calls_take_their_type_from_the_path(void)
 {
 	static const struct {
@@ -2860,6 +2902,7 @@ TEST_SUITE(segment, NULL, NULL, TEST(test_identify_spec_example_maps_ids_traits_
 	   TEST(test_integer_too_big_for_64_bits_is_kept_as_a_double),
 	   TEST(test_page_category_and_the_push_token),
 	   TEST(test_single_calls_take_their_type_from_the_path),
+	   TEST(test_type_refusal_names_the_type_and_the_accepted_ones),
 	   TEST(test_short_paths_of_the_segment_libraries),
 	   TEST(test_empty_batch_succeeds_with_nothing),
 	   TEST(test_record_refused_by_the_hub_fails_the_request),
