@@ -62,6 +62,9 @@ sources:
     plugin: segment
     webhook_secret: "\${SEGMENT_WEBHOOK_SECRET}"
     webhook_batch_signature: true
+  - name: nohook
+    plugin: segment
+    write_keys: ["\${SEGMENT_WRITE_KEY}"]
 EOF
 
 hub_start "$T/hub.yaml" "$T/hub.log"
@@ -146,6 +149,40 @@ status=$(post_webhook "[$third,{\"type\":\"purchase\",\"userId\":\"wh-bad-2\"}]"
 [ "$status" = 400 ] || fail "bad event in a webhook array: $status, 400 expected"
 jq -e '.error.index == 1' "$T/resp" >/dev/null || fail "bad event index: $(cat "$T/resp")"
 
+# ---- what the answers and the log name ---------------------------------------
+
+# post_api PATH BODY: a tracking API call with the write key; prints the status
+post_api() {
+	curl -s -o "$T/resp" -w '%{http_code}' -u "$SEGMENT_WRITE_KEY:" \
+		-H 'Content-Type: application/json' --data-binary "$2" "$BASE/in/web$1"
+}
+
+# A type in another case than the Spec's is refused naming it and the six
+status=$(post_api /v1/batch '{"batch":[{"type":"Track","event":"e","userId":"case-bad-1"}]}')
+[ "$status" = 400 ] || fail "type \"Track\": $status, 400 expected"
+jq -e '.error.code == "unknown_type" and .error.index == 0 and
+	(.error.message | contains("\"Track\" (write \"track\")") and
+		contains("identify, track, page, screen, group, alias"))' "$T/resp" >/dev/null ||
+	fail "type \"Track\" answer: $(cat "$T/resp")"
+
+# A push token beside an empty anonymousId: stored without push, the
+# answer's warning naming the fields as sent
+empty_anon='{"type":"identify","userId":"emptyanon-1","anonymousId":"","messageId":"ea-1","context":{"device":{"token":"tok-1"}}}'
+status=$(post_api /v1/identify "$empty_anon")
+[ "$status" = 200 ] || fail "identify with an empty anonymousId: $status $(cat "$T/resp")"
+jq -e '(.warnings | length == 1) and
+	(.warnings[0].message | startswith("context.device.token: ") and contains("anonymousId")) and
+	([.warnings[].message | select(contains("push_enabled") or contains("installation_id"))]
+		== [])' "$T/resp" >/dev/null || fail "empty anonymousId warning: $(cat "$T/resp")"
+
+# The webhook of a source without webhook_secret is off whatever the method,
+# and the log names the method it came with
+for m in PUT PATCH; do
+	status=$(curl -s -o "$T/resp" -w '%{http_code}' -X "$m" -H 'X-Signature: 00' \
+		-H 'Content-Type: application/json' --data-binary "$classic" "$BASE/in/nohook/webhook")
+	[ "$status" = 404 ] || fail "$m to an off webhook: $status, 404 expected"
+done
+
 # ---- stop, then read the profiles -------------------------------------------
 
 hub_stop TERM
@@ -153,6 +190,11 @@ grep -q "$SEGMENT_WRITE_KEY\|$SEGMENT_WEBHOOK_SECRET\|$(sign "$first")" "$T/hub.
 	fail "a secret or a signature reached the hub's log"
 grep -q "signature of its first element only" "$T/hub.log" ||
 	fail "no debug line for the array accepted on a first-element signature"
+grep -q 'PUT /webhook is off (no webhook_secret set): 1 request ' "$T/hub.log" ||
+	fail "no log line naming the PUT to the off webhook"
+grep -q 'PATCH /webhook is off (no webhook_secret set): 2 requests ' "$T/hub.log" ||
+	fail "no log line naming the PATCH to the off webhook"
+grep -q 'POST /webhook is off' "$T/hub.log" && fail "a PUT or PATCH logged as POST /webhook"
 
 "$HUB" -c "$T/hub.yaml" dump --events all >"$T/dump.jsonl" 2>"$T/dump.err" ||
 	die "dump failed: $(cat "$T/dump.err")"
@@ -162,7 +204,9 @@ check() {
 	jq -e -s "$2" "$T/dump.jsonl" >/dev/null 2>&1 || fail "$1"
 }
 
-check "10 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 10'
+check "11 profiles expected, got $(jq -s length "$T/dump.jsonl")" 'length == 11'
+check "emptyanon-1: no installation, so no push" '
+	.[] | select(.custom_id == "emptyanon-1") | (.installations // []) == []'
 check "nothing of a refused request is stored" \
 	'[.[] | .identifiers.custom_id[]? | select(startswith("wh-bad") or startswith("seg-badkey"))] == []'
 check "no spliced attribute is stored" \
@@ -217,4 +261,5 @@ if [ "$fails" -ne 0 ]; then
 	jq -c '{custom_id, identifiers, attributes, event_count, events: [.events[].name]}' "$T/dump.jsonl"
 	exit 1
 fi
-echo "segment_clients: 3 npm clients x 6 calls, 4 signed webhooks, refusals: profiles as expected"
+echo "segment_clients: 3 npm clients x 6 calls, 4 signed webhooks, refusals, warnings and" \
+	"log lines: profiles as expected"
