@@ -31,6 +31,9 @@
  *     answers + 3 (a loop that never ends);
  *   - a HUB_MORE without a checkpoint, a checkpoint that
  *     rowmap_cursor_first() cannot read back;
+ *   - in new runs, a checkpoint seen before saved again by a run that
+ *     emitted a row (with a first cursor value) no earlier run had: it
+ *     failed to advance (fuzzpull.h's run_ends_at_repeat());
  *   - a refusal without a message.
  *
  *   make fuzz     (tests/fuzz/run.sh; seeds from tests/fixtures/bqpaging/)
@@ -227,7 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&rp, 0, sizeof(rp));
 	rp.host = host_table();
 	rp.map = m;
-	rp.ops = &bq_query_ops;
+	rp.ops = pull_ops_wrap(&bq_query_ops, &g, m);
 	rp.t = q;
 	for (size_t pulls = 0; rc == HUB_MORE; pulls++) {
 		char *from = g.cursor ? strdup(g.cursor) : NULL;
@@ -244,7 +247,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (rc != HUB_OK && rc != HUB_MORE && !err[0])
 			abort(); /* every failure says why */
-		if ((data[0] & 64) && rc == HUB_MORE && seen_before(&seen, g.cursor))
+		if ((data[0] & 64) && rc == HUB_MORE && run_ends_at_repeat(&seen, &g))
 			rc = HUB_OK; /* a new run from it would repeat what followed it */
 		free(from);
 	}
@@ -252,6 +255,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bq_query_free(q);
 	rowmap_free(m);
 	free(g.cursor);
+	tuples_clear(&g.emitted);
 	seen_clear(&seen);
 	return 0;
 }
