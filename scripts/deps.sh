@@ -11,7 +11,7 @@ libcunit1-dev sqlite3 jq procps time clang libclang-rt-14-dev nodejs
 chromium
 curl postgresql
 odbc-postgresql unixodbc openssl
-valgrind gdb clang-format-14
+valgrind gdb clang-format-14 python3
 postgresql-client
 wrk nginx-light"
 
