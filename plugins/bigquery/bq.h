@@ -259,14 +259,16 @@ void bq_query_run_end(struct bq_query *q);
 /* The named parameter for :cursor: its BigQuery type and value for the
  * text `param` (NULL: 0001-01-01 for times, else the type's zero or empty
  * value).  `type` is the column's type when known, else NULL (guessed from
- * the text).  0, or -1 with err. */
+ * the text).  A FLOAT64 infinity is sent as "Infinity" / "-Infinity" (the
+ * cursor text's "inf" too), as BigQuery writes it; NaN is refused.  0, or
+ * -1 with err. */
 int bq_param_for(const char *type, const char *param, char *type_out, size_t type_size,
 		 char *value, size_t value_size, char *err, size_t err_size);
 /* What a first run (no saved cursor, no cursor_start) binds @cursor of
  * type t to, as text for bq_param_for: 0001-01-01 for times (RM_TIME_FIRST,
- * the first TIMESTAMP, DATETIME and DATE), the lowest value for numbers, ""
- * for STRING and BYTES, so that `col >= @cursor` selects every row (but
- * NULLs; FLOAT64: but -inf, NaN). */
+ * the first TIMESTAMP, DATETIME and DATE), the lowest value for numbers
+ * (FLOAT64: -Infinity), "" for STRING and BYTES, so that `col >= @cursor`
+ * selects every row (but NULLs; FLOAT64: but NaN, which no `>=` selects). */
 const char *bq_param_first(enum bq_type t);
 /* The text @cursor is bound to: param, else (no saved cursor, no
  * cursor_start) the first value of the type; NULL when the type is to be

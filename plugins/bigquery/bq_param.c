@@ -13,6 +13,7 @@
 #include "bq.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,8 +71,8 @@ const char *bq_param_first(enum bq_type t)
 	case BQ_T_BIGNUMERIC: /* -2^255 / 10^38 */
 		return "-578960446186580977117854925043439539266."
 		       "34992332820282019728792003956564819968";
-	case BQ_T_FLOAT64: /* the lowest finite double */
-		return "-1.7976931348623157e308";
+	case BQ_T_FLOAT64: /* below every double but NaN, which no `>=` selects */
+		return "-Infinity";
 	default: /* STRING, BYTES: the empty one sorts first */
 		return "";
 	}
@@ -90,6 +91,45 @@ static int is_base64(const char *s)
 			return 0;
 	}
 	return n % 4 == 0;
+}
+
+/* Digits with a sign, a point and an exponent: how BigQuery reads a number
+ * (strtod also takes hex, "inf" and "nan", which BigQuery does not). */
+static int is_decimal_text(const char *s)
+{
+	int has_digit = 0;
+
+	for (; *s; s++) {
+		if (isdigit((unsigned char)*s))
+			has_digit = 1;
+		else if (!strchr("+-.eE", *s))
+			return 0;
+	}
+	return has_digit;
+}
+
+/*
+ * A FLOAT64 value as BigQuery spells it: the decimal as written, and an
+ * infinity as "Infinity" / "-Infinity", the spelling of BigQuery's result
+ * rows and of Google's clients' FLOAT64 parameters (Java's
+ * Double.toString, Ruby's Float#to_s); the hub's cursor text of one is C's
+ * "inf" / "-inf", which is not it.  -1 for text that is no double, 1 for
+ * NaN (it has no order: `col >= NaN` selects no row).
+ */
+static int param_float(const char *param, char *value, size_t value_size)
+{
+	char *end;
+	double d = strtod(param, &end);
+
+	if (!*param || *end || strlen(param) >= value_size)
+		return -1;
+	if (isnan(d))
+		return 1;
+	if (!isinf(d) && !is_decimal_text(param))
+		return -1;
+	if (isinf(d))
+		param = d < 0 ? "-Infinity" : "Infinity";
+	return (size_t)snprintf(value, value_size, "%s", param) < value_size ? 0 : -1;
 }
 
 int bq_param_for(const char *type, const char *param, char *type_out, size_t type_size,
@@ -139,12 +179,24 @@ int bq_param_for(const char *type, const char *param, char *type_out, size_t typ
 		return 0;
 	case BQ_T_NUMERIC:
 	case BQ_T_BIGNUMERIC:
-	case BQ_T_FLOAT64:
-		if (param && (!*param || (strtod(param, &end), *end) ||
+		if (param && ((strtod(param, &end), *end) || !is_decimal_text(param) ||
 			      strlen(param) >= value_size))
 			break;
 		snprintf(value, value_size, "%s", param ? param : "0");
 		return 0;
+	case BQ_T_FLOAT64: {
+		int rc = param ? param_float(param, value, value_size) : 0;
+		if (rc > 0) {
+			snprintf(err, err_size, "the cursor value \"%.40s\" is NaN, which has no "
+				 "order (`>= @cursor` would select no row)", param);
+			return -1;
+		}
+		if (rc < 0)
+			break;
+		if (!param)
+			snprintf(value, value_size, "0");
+		return 0;
+	}
 	case BQ_T_BYTES:
 		if (param && (!is_base64(param) || strlen(param) >= value_size))
 			break;

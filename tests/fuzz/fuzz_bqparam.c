@@ -65,6 +65,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					type_out, value);
 				abort();
 			}
+			/* a FLOAT64 is the same double, spelled as BigQuery reads
+			 * one: decimal digits, or Infinity / -Infinity; never NaN */
+			if (param && strcmp(type_out, "FLOAT64") == 0 &&
+			    (strtod(value, NULL) != strtod(param, NULL) ||
+			     (strspn(value, "0123456789+-.eE") != strlen(value) &&
+			      strcmp(value, "Infinity") != 0 && strcmp(value, "-Infinity") != 0))) {
+				fprintf(stderr, "param \"%s\" as FLOAT64 sent as \"%s\"\n", param,
+					value);
+				abort();
+			}
 			if (strcmp(type_out, "TIMESTAMP") == 0 || strcmp(type_out, "DATE") == 0) {
 				int64_t s;
 				int32_t ns;

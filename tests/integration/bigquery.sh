@@ -131,6 +131,8 @@ NULLS_MAP='{custom_id: user_id, attributes: {n: id}}'
 	source_yaml accounts_wrong "$ACCT_Q" "$ACCT_MAP" "acct_id" "" "    cursor_type: TIMESTAMP"
 	source_yaml codes "$CODES_Q" "$CODES_MAP" "code"
 	source_yaml blobs "$BLOBS_Q" "$BLOBS_MAP" "k"
+	source_yaml floats 'SELECT * FROM analytics.floats WHERE x >= :cursor ORDER BY x' \
+		'{custom_id: owner, attributes: {x: x}}' "x"
 	for col in signup last_login score ratio; do
 		source_yaml "by_$col" "SELECT * FROM analytics.users WHERE $col >= :cursor ORDER BY $col, id" "" "[$col, id]"
 	done
@@ -423,9 +425,22 @@ grep -q '^read 1,' "$T/out" && grep -qx 'cursor \["/w=="\]' "$T/out" || fail "BY
 queries_from "$before" | jq -e 'map(select(.dryRun | not)) | length == 2 and
 	.[0].param == {"type": "BYTES", "value": ""} and .[1].param == {"type": "BYTES", "value": "/A=="}' >/dev/null ||
 	fail "the BYTES cursor: $(queries_from "$before")"
+# a FLOAT64 column with infinities: the first sync binds -Infinity (the lowest finite double
+# left -inf out for good) and reads all but NaN (no `>=` selects it); the saved +inf cursor
+# is bound as BigQuery spells it, "Infinity" (it was C's "inf"), and reads nothing new
+before=$(fake_log | jq length)
+sync floats || fail "FLOAT64 infinities, first sync: $(cat "$T/err")"
+grep -q '^read 3,' "$T/out" && grep -qx 'cursor \["inf"\]' "$T/out" ||
+	fail "FLOAT64 infinities, first sync: $(cat "$T/out")"
+sync floats || fail "FLOAT64 infinities, second sync: $(cat "$T/err")"
+grep -q '^read 0,' "$T/out" || fail "FLOAT64 infinities, second sync: $(cat "$T/out")"
+queries_from "$before" | jq -e 'map(select(.dryRun | not)) | length == 2 and all(.status == 200) and
+	.[0].param == {"type": "FLOAT64", "value": "-Infinity"} and
+	.[1].param == {"type": "FLOAT64", "value": "Infinity"}' >/dev/null ||
+	fail "the FLOAT64 cursor: $(queries_from "$before")"
 # DATE, DATETIME, NUMERIC, FLOAT64 columns: a first sync from the start of the type, then a restart
 for c in "signup DATE 0001-01-01" "last_login DATETIME 0001-01-01 00:00:00.000000" \
-	"score NUMERIC -99999999999999999999999999999.999999999" "ratio FLOAT64 -1.7976931348623157e308"; do
+	"score NUMERIC -99999999999999999999999999999.999999999" "ratio FLOAT64 -Infinity"; do
 	set -- $c
 	col=$1 type=$2
 	shift 2

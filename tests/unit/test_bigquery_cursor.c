@@ -13,7 +13,7 @@
 
 #include "../../plugins/bigquery/bq.h"
 
-#include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +34,7 @@ static const struct first_case firsts[] = {
 	{BQ_T_NUMERIC, "NUMERIC", "-99999999999999999999999999999.999999999"},
 	{BQ_T_BIGNUMERIC, "BIGNUMERIC",
 	 "-578960446186580977117854925043439539266.34992332820282019728792003956564819968"},
-	{BQ_T_FLOAT64, "FLOAT64", "-1.7976931348623157e308"},
+	{BQ_T_FLOAT64, "FLOAT64", "-Infinity"}, /* so that a -inf row is read too */
 	{BQ_T_STRING, "STRING", ""},
 	{BQ_T_BYTES, "BYTES", ""},
 };
@@ -58,9 +58,9 @@ static void test_first_run_binds_the_lowest_value_of_the_column_type(void)
 			CU_FAIL("first value");
 		}
 	}
-	/* the lowest INT64 and the lowest finite FLOAT64, exactly */
+	/* the lowest INT64 and the lowest FLOAT64, exactly */
 	CU_ASSERT_EQUAL(strtoll(bq_param_first(BQ_T_INT64), NULL, 10), INT64_MIN);
-	CU_ASSERT_EQUAL(strtod(bq_param_first(BQ_T_FLOAT64), NULL), -DBL_MAX);
+	CU_ASSERT_EQUAL(strtod(bq_param_first(BQ_T_FLOAT64), NULL), -INFINITY);
 }
 
 /* ---- types from the column ------------------------------------------------------------- */
@@ -102,6 +102,23 @@ static const struct typed_case typed[] = {
 	/* an empty text is no number */
 	{"NUMERIC", "", -1, NULL, NULL},
 	{"FLOAT64", "", -1, NULL, NULL},
+	/* FLOAT64: a decimal as written; an infinity as BigQuery spells it
+	 * ("Infinity", "-Infinity": its result rows, Java's Double.toString),
+	 * the cursor text's C spelling ("inf", "%.17g" of one) too */
+	{"FLOAT64", "1.5e-3", 0, "FLOAT64", "1.5e-3"},
+	{"FLOAT64", "-0.25", 0, "FLOAT64", "-0.25"},
+	{"FLOAT64", "inf", 0, "FLOAT64", "Infinity"},
+	{"FLOAT64", "-inf", 0, "FLOAT64", "-Infinity"},
+	{"FLOAT64", "Infinity", 0, "FLOAT64", "Infinity"},
+	{"FLOAT64", "-Infinity", 0, "FLOAT64", "-Infinity"},
+	{"FLOAT64", "1e999", 0, "FLOAT64", "Infinity"}, /* as the hub reads the cell */
+	/* what strtod takes and BigQuery does not: hex, spaces */
+	{"FLOAT64", "0x1p3", -1, NULL, NULL},
+	{"FLOAT64", " 1", -1, NULL, NULL},
+	/* NUMERIC has no infinity, no NaN, no hex */
+	{"NUMERIC", "inf", -1, NULL, NULL},
+	{"BIGNUMERIC", "nan", -1, NULL, NULL},
+	{"NUMERIC", "0x10", -1, NULL, NULL},
 	/* no value (no saved cursor, the type to be guessed or a first run
 	 * not through bq_param_value): the type's zero or empty value */
 	{"NUMERIC", NULL, 0, "NUMERIC", "0"},
@@ -141,6 +158,20 @@ static void test_cursor_type_names_every_type_it_takes(void)
 	CU_ASSERT(strstr(err, "NUMERIC, BIGNUMERIC, FLOAT64, STRING or BYTES") != NULL);
 }
 
+/* A NaN cursor (a cursor_start of "nan": the pull never saves one) is
+ * refused naming why: `col >= NaN` is false for every row. */
+static void test_nan_cursor_is_refused(void)
+{
+	static const char *const nans[] = {"nan", "NaN", "-nan", "NAN(1)"};
+	char type[16], value[128], err[256];
+
+	for (size_t i = 0; i < sizeof(nans) / sizeof(nans[0]); i++) {
+		CU_ASSERT_EQUAL(bq_param_for("FLOAT64", nans[i], type, sizeof(type), value,
+					     sizeof(value), err, sizeof(err)), -1);
+		CU_ASSERT(strstr(err, "is NaN, which has no order") != NULL);
+	}
+}
+
 /* A value that does not fit the caller's buffer is refused, never cut. */
 static void test_parameter_that_does_not_fit_is_refused(void)
 {
@@ -151,6 +182,7 @@ static void test_parameter_that_does_not_fit_is_refused(void)
 		{"NUMERIC", "1234", 0}, {"NUMERIC", "12345", -1}, {"FLOAT64", "12345", -1},
 		{"STRING", "abcd", 0},  {"STRING", "abcde", -1},  {"BYTES", "QUJD", 0},
 		{"BYTES", "QUJDRA==", -1},
+		{"FLOAT64", "inf", -1}, /* "Infinity" does not fit: never "Infi" */
 	};
 	char type[16], value[5], err[256];
 
@@ -189,5 +221,6 @@ TEST_SUITE(bigquery_cursor, NULL, NULL,
 	   TEST(test_first_run_binds_the_lowest_value_of_the_column_type),
 	   TEST(test_parameter_keeps_the_column_type),
 	   TEST(test_cursor_type_names_every_type_it_takes),
+	   TEST(test_nan_cursor_is_refused),
 	   TEST(test_parameter_that_does_not_fit_is_refused),
 	   TEST(test_parameter_value_is_the_cursor_else_the_first_of_its_type))

@@ -15,6 +15,8 @@
 #   nulls     a NULL in the second cursor column within ties of the first
 #   history   TIMESTAMP, DATE and DATETIME cursor columns before 1970: the
 #             first instant BigQuery holds (0001-01-01), 1900, 1969, 2026
+#   floats    a FLOAT64 cursor column with -Infinity, Infinity and NaN (as
+#             BigQuery writes them in rows)
 #   secret    access denied
 #   bulk      BULK_ROWS (default 12000) generated events of 400 users, three
 #             per timestamp, in pages of at most 500 rows
@@ -74,6 +76,8 @@ jq -n --argjson base $base --argjson bulk "${2:-12000}" '
        ["1", "h1", us(-62135596800), "0001-01-01", "0001-01-01T00:00:00"],
        ["3", "h3", "-1", "1969-12-31", "1969-12-31T23:59:59.999999"],
        ["2", "h2", us(-2208988800), "1900-01-01", "1900-01-01T00:00:00"]]},
+   floats: {schema: [{name: "x", type: "FLOAT"}, {name: "owner", type: "STRING"}],
+     rows: [["Infinity", "f4"], ["1.5", "f3"], ["NaN", "f2"], ["-Infinity", "f1"]]},
    secret: {denied: true, schema: [{name: "id", type: "INTEGER"}], rows: []},
    bulk: {generate: $bulk, users: 400, page_rows: 500, schema: [
      {name: "id", type: "INTEGER"}, {name: "user_id", type: "STRING"},

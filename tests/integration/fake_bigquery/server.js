@@ -369,14 +369,20 @@ function sqlType(t) {
 
 const NUMERIC_TYPES = ['INT64', 'NUMERIC', 'BIGNUMERIC', 'FLOAT64'];
 const DECIMAL_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
-const FLOAT_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$|^[+-]?(inf|infinity|nan)$/i;
+// A FLOAT64 parameter's value: a decimal, or Infinity, -Infinity and NaN
+// spelled as BigQuery writes them in result rows and Google's clients send
+// them (Java's Double.toString, Ruby's Float#to_s); C's "inf" is refused.
+const FLOAT_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$|^[+-]?Infinity$|^NaN$/;
 
 // Two decimal texts compared exactly (INT64 beyond 2^53, NUMERIC's 38
-// digits); floats in exponent form or inf / NaN as doubles.
+// digits); floats in exponent form, Infinity or NaN as doubles, NaN before
+// every number (BigQuery's ORDER BY; a filter leaves it out: isNaNValue).
 function compareNumbers(a, b) {
 	if (!DECIMAL_RE.test(a) || !DECIMAL_RE.test(b)) {
-		const num = s => Number(s.replace(/^([+-]?)inf(inity)?$/i, '$1Infinity'));
-		const x = num(a), y = num(b);
+		const x = Number(a), y = Number(b);
+		const nx = Number.isNaN(x), ny = Number.isNaN(y);
+		if (nx || ny)
+			return ny - nx;
 		return x < y ? -1 : x > y ? 1 : 0;
 	}
 	const split = s => {
@@ -418,6 +424,11 @@ function compareValues(type, a, b) {
 	default:
 		return a < b ? -1 : a > b ? 1 : 0;
 	}
+}
+
+// Whether a FLOAT64 value is NaN: any comparison with it is false.
+function isNaNValue(type, v) {
+	return sqlType(type) === 'FLOAT64' && Number.isNaN(Number(v));
 }
 
 // ORDER BY's comparison of two values: BigQuery puts NULLs first when
@@ -530,7 +541,9 @@ function execute(project, body, isDry) {
 		const i = index(where[1]);
 		const v = paramValue(fields[i], p, where.index + where[0].indexOf('>') + 1);
 		if (!isDry)
-			rows = rows.filter(r => r[i] !== null && compareValues(fields[i].type, r[i], v) >= 0);
+			rows = rows.filter(r => r[i] !== null && !isNaNValue(fields[i].type, r[i]) &&
+				!isNaNValue(fields[i].type, v) &&
+				compareValues(fields[i].type, r[i], v) >= 0);
 	} else if (/@\w+/.test(sql)) {
 		throw new ApiError(400, 'invalidQuery', 'Syntax error: the fake reads only WHERE col >= @p');
 	}
