@@ -17,7 +17,9 @@
  * requestId within the run, so BigQuery runs it once (the next run's is
  * a new one: bq_query_run_end); a getQueryResults that failed
  * (in transit, 429, 5xx) is sent again as it was, so a job that ran is
- * read, not run again (bq_get_results).  Failures keep Google's reason
+ * read, not run again (bq_get_results).  The waits before either, a
+ * Retry-After's, are RUN_WAIT_MAX_MS in all in one run: a longer one ends
+ * the run (run_wait_take).  Failures keep Google's reason
  * (bq_error.c), a job's that failed in a 200 answer (errors[], no
  * schema) too.
  *
@@ -40,9 +42,16 @@
 #define GET_RETRIES 4          /* failed getQueryResults in a row sent again: 200 ms .. 1.6 s */
 #define GET_RETRY_FIRST_MS 200
 #define GET_RETRY_AFTER_MAX_S 3600
+/* The most one run waits in all before requests sent again, a server's
+ * Retry-After included (4 in-place resends of up to an hour each held a
+ * run, and its source, for 4 h): a longer wait ends the run and the
+ * scheduler's next one, after it, starts over from the checkpoint. */
+#define RUN_WAIT_MAX_MS (5 * 60 * 1000L)
 
-/* GET_RETRY_FIRST_MS; the unit tests, which compile this file in, shorten it */
+/* GET_RETRY_FIRST_MS, RUN_WAIT_MAX_MS; the unit tests, which compile this
+ * file in, shorten them */
 static long get_retry_first_ms = GET_RETRY_FIRST_MS;
+static long run_wait_max_ms = RUN_WAIT_MAX_MS;
 #define CANCEL_MAX_MS 3000     /* jobs.cancel: the most the whole step may take */
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -82,6 +91,7 @@ static void request_id_for(struct bq_query *q, const char *param, int is_dry)
 
 void bq_query_run_end(struct bq_query *q)
 {
+	q->run_waited_ms = 0;
 	q->has_pending = 0;
 	free(q->pending_param);
 	q->pending_param = NULL;
@@ -208,17 +218,46 @@ static int job_past_timeout(const struct bq_query *q, char *err, size_t err_size
 	return 1;
 }
 
+/*
+ * A wait of wait_ms before a request goes again after err (HUB_RETRY, a
+ * server's Retry-After in it as "retry after Ns: "), taken within this run
+ * while the run's waits stay within run_wait_max_ms in all (counted; the
+ * hub waits for a jobs.query's).  Past that, HUB_ERR_BUSY: the run ends
+ * without waiting (the hub tries only HUB_RETRY again within a run), err
+ * naming the wait asked for, which the scheduler keeps before the next
+ * run, and that run starts over from the checkpoint.  Else HUB_RETRY.
+ */
+static hub_rc run_wait_take(struct bq_query *q, long wait_ms, char *err, size_t err_size)
+{
+	size_t n = strlen(err);
+
+	if (wait_ms <= run_wait_max_ms - q->run_waited_ms) {
+		q->run_waited_ms += wait_ms;
+		return HUB_RETRY;
+	}
+	snprintf(err + n, err_size - n, " (a wait of %ld s asked for; this run has waited %ld s "
+		 "of the %ld s it may: it ends, and the next run starts over from the checkpoint)",
+		 (wait_ms + 999) / 1000, q->run_waited_ms / 1000, run_wait_max_ms / 1000);
+	return HUB_ERR_BUSY;
+}
+
 /* The wait before getQueryResults number n_failed + 1 after a transient
  * failure (err): doubling from GET_RETRY_FIRST_MS, or the server's
- * Retry-After when longer.  Logged, as the hub logs its own retries. */
-static long get_retry_delay(struct bq_query *q, int n_failed, const char *err)
+ * Retry-After when longer; *wait_ms.  Within the run's waits (run_wait_take)
+ * it is logged, as the hub logs its own retries, and HUB_RETRY; past them,
+ * HUB_ERR_BUSY. */
+static hub_rc get_retry_delay(struct bq_query *q, int n_failed, long *wait_ms, char *err,
+			      size_t err_size)
 {
-	long ms = retry_wait_ms(n_failed, get_retry_first_ms, q->http.retry_after,
-				GET_RETRY_AFTER_MAX_S);
+	hub_rc rc;
 
-	q->host->log(q->inst, HUB_LOG_WARN, "getQueryResults: %s (sent again, %d of %d, in %ld ms)",
-		     err, n_failed + 1, GET_RETRIES, ms);
-	return ms;
+	*wait_ms = retry_wait_ms(n_failed, get_retry_first_ms, q->http.retry_after,
+				 GET_RETRY_AFTER_MAX_S);
+	if ((rc = run_wait_take(q, *wait_ms, err, err_size)) == HUB_RETRY)
+		q->host->log(q->inst, HUB_LOG_WARN,
+			     "getQueryResults: %s (sent again, %d of %d, in %ld ms)", err,
+			     n_failed + 1, GET_RETRIES, *wait_ms);
+	return rc;
 }
 
 /* GET the job's results (first page, or the one after q->page_token) until
@@ -262,8 +301,9 @@ hub_rc bq_get_results(struct bq_query *q, int with_token, json_t **out, char *er
 			q->is_job_running = 0;
 		if (rc == HUB_OK && status != 200)
 			rc = answer_error(q, status, err, err_size);
-		if (rc == HUB_RETRY && n_failed < GET_RETRIES) {
-			wait = get_retry_delay(q, n_failed++, err);
+		if (rc == HUB_RETRY && n_failed < GET_RETRIES &&
+		    (rc = get_retry_delay(q, n_failed, &wait, err, err_size)) == HUB_RETRY) {
+			n_failed++;
 		} else if (rc != HUB_OK) {
 			break;
 		} else {
@@ -352,6 +392,10 @@ hub_rc bq_run_query(struct bq_query *q, const char *type, const char *param, int
 		return rc; /* in transit: the same requestId next time */
 	if (status != 200) {
 		rc = answer_error(q, status, err, err_size);
+		if (rc == HUB_RETRY && q->http.retry_after[0]) /* the hub waits it */
+			rc = run_wait_take(q, retry_wait_ms(0, 0, q->http.retry_after,
+							    GET_RETRY_AFTER_MAX_S),
+					   err, err_size);
 		if (rc != HUB_RETRY)
 			q->has_pending = 0;
 		return rc;

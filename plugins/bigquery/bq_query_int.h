@@ -40,6 +40,8 @@ struct bq_query {
 	int is_probed;              /* a dry run has looked for learned_type */
 	struct hub_call *call;      /* during a pull: should_stop() */
 
+	long run_waited_ms;         /* this run's waits before a resend, Retry-After's */
+
 	/* a jobs.query to send again with the same requestId */
 	int has_pending;
 	char request_id[40];

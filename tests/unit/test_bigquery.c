@@ -2498,6 +2498,60 @@ static void test_get_results_polls_and_sends_a_failed_poll_again(void)
 	fake_close(&f);
 }
 
+/* The waits before requests sent again are run_wait_max_ms in all in one
+ * run (5 min; 1 s here): a getQueryResults whose Retry-After asks for more
+ * than is left ends the run at once, HUB_ERR_BUSY (not tried again within
+ * the run), "retry after Ns: " first for the scheduler and the wait named,
+ * nothing more sent; a jobs.query's too (the hub would wait it), its
+ * requestId not kept.  The next run (bq_query_run_end) has it all again. */
+static void test_retry_after_past_the_run_wait_ends_the_run(void)
+{
+	static const struct testlib_answer answers[] = {
+		{503, NULL, NULL}, /* 20 ms: taken */
+		{200, NULL, "{\"jobComplete\": true, \"rows\": []}"},
+		{429, "Retry-After: 1\r\n",
+		 "{\"error\": {\"code\": 429, \"message\": \"Slow down\", "
+		 "\"errors\": [{\"reason\": \"rateLimitExceeded\"}]}}"},
+		{429, "Retry-After: 3600\r\n", NULL}, /* jobs.query */
+		{503, NULL, NULL}, /* the next run: 20 ms, taken */
+		{200, NULL, "{\"jobComplete\": true, \"rows\": []}"},
+	};
+	char err[512] = "", got[8192];
+	struct fake_bq f;
+	json_t *root = NULL;
+
+	get_retry_first_ms = 20;
+	run_wait_max_ms = 1000;
+	fake_open_job(&f, answers, sizeof(answers) / sizeof(answers[0]));
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_OK);
+	json_decref(root);
+	CU_ASSERT_EQUAL(f.q->run_waited_ms, 20);
+	f.q->is_job_running = 1;
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_ERR_BUSY);
+	CU_ASSERT_PTR_NULL(root);
+	CU_ASSERT_STRING_EQUAL(err, "retry after 1s: BigQuery rateLimitExceeded (HTTP 429): Slow "
+				    "down (a wait of 1 s asked for; this run has waited 0 s of the "
+				    "1 s it may: it ends, and the next run starts over from the "
+				    "checkpoint)");
+	CU_ASSERT_EQUAL(f.q->run_waited_ms, 20);
+	CU_ASSERT_EQUAL(bq_run_query(f.q, "STRING", "a", 0, &root, err, sizeof(err)),
+			HUB_ERR_BUSY);
+	CU_ASSERT_EQUAL(strncmp(err, "retry after 3600s: BigQuery", 27), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "(a wait of 3600 s asked for;"));
+	CU_ASSERT_EQUAL(f.q->has_pending, 0);
+	bq_query_run_end(f.q);
+	CU_ASSERT_EQUAL(f.q->run_waited_ms, 0);
+	f.q->is_job_running = 1;
+	CU_ASSERT_EQUAL(bq_get_results(f.q, 0, &root, err, sizeof(err)), HUB_OK);
+	json_decref(root);
+	get_retry_first_ms = GET_RETRY_FIRST_MS;
+	run_wait_max_ms = RUN_WAIT_MAX_MS;
+	fake_requests(&f, got, sizeof(got));
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "GET /q?maxResults=1 HTTP/1.1"), 5);
+	CU_ASSERT_EQUAL(testlib_lines_with(got, "POST /bigquery/v2/projects/"), 1);
+	fake_close(&f);
+}
+
 /* query_timeout: a job still running (jobComplete: false) once it has
  * run that long is given up, HUB_RETRY naming the job and the key (the
  * caller cancels it), without another poll; within it, polled on, and a
@@ -3065,6 +3119,7 @@ TEST_SUITE(bigquery, NULL, NULL,
 	   TEST(test_query_endpoint_is_an_http_url_without_trailing_slashes),
 	   TEST(test_refused_cursor_type_says_where_the_type_came_from),
 	   TEST(test_get_results_polls_and_sends_a_failed_poll_again),
+	   TEST(test_retry_after_past_the_run_wait_ends_the_run),
 	   TEST(test_get_results_gives_up_a_job_past_query_timeout),
 	   TEST(test_api_call_answered_401_is_sent_again_once_with_a_new_token),
 	   TEST(test_dry_runs_learn_the_cursor_type_once),
