@@ -25,25 +25,36 @@ struct reason_rc {
 	hub_rc rc;
 };
 
+/* As BigQuery's error table (cloud.google.com/bigquery/docs/error-messages)
+ * says of each: temporary, retried; else what the source's config or
+ * credentials must change, which disables it, the reason named.  Job errors
+ * (a 200 answer) have no status to fall back on: a reason they may carry is
+ * listed even where its status alone would decide. */
 static const struct reason_rc reasons[] = {
 	{"rateLimitExceeded", HUB_RETRY},
 	{"backendError", HUB_RETRY},
 	{"internalError", HUB_RETRY},
 	{"jobBackendError", HUB_RETRY},
 	{"jobInternalError", HUB_RETRY},
+	{"jobRateLimitExceeded", HUB_RETRY}, /* 400: a table's operation rate, for now */
 	{"tableUnavailable", HUB_RETRY},
 	{"quotaExceeded", HUB_RETRY},   /* later, with backoff: not a config error */
+	{"blocked", HUB_RETRY},         /* 403: "temporarily denylisted": not credentials */
 	{"accessDenied", HUB_ERR_AUTH},
 	{"authError", HUB_ERR_AUTH},
 	{"forbidden", HUB_ERR_AUTH},
 	{"unauthorized", HUB_ERR_AUTH},
 	{"billingNotEnabled", HUB_ERR_CONFIG},
+	{"billingTierLimitExceeded", HUB_ERR_CONFIG},
 	{"invalidQuery", HUB_ERR_CONFIG},
 	{"invalid", HUB_ERR_CONFIG},
 	{"invalidParameter", HUB_ERR_CONFIG},
+	{"invalidUser", HUB_ERR_CONFIG},
 	{"notFound", HUB_ERR_CONFIG},
+	{"notImplemented", HUB_ERR_CONFIG}, /* 501: a feature the query uses */
 	{"responseTooLarge", HUB_ERR_CONFIG},
 	{"resourcesExceeded", HUB_ERR_CONFIG},
+	{"timeout", HUB_ERR_CONFIG}, /* the job ran past BigQuery's limit: the same query would */
 };
 
 static const char *first_reason(json_t *error)

@@ -264,6 +264,14 @@ sync users --full || fail "the run after a Retry-After of an hour: $(cat "$T/err
 grep -qx "read 15, applied 0, duplicates 15, rejected 0, blocked 0, refused 0" "$T/out" ||
 	fail "the run after a Retry-After of an hour: $(cat "$T/out")"
 
+# 403 blocked (BigQuery "temporarily denylisted" the operation) is retried: it disabled the
+# source as refused credentials
+control '{"faults": [{"on": "query", "status": 403, "reason": "blocked",
+  "message": "The operation was temporarily blocked"}]}'
+sync users --full || fail "a 403 blocked: $(cat "$T/err")"
+grep -qx "retries 1" "$T/out" && grep -q "BigQuery blocked (HTTP 403)" "$T/err" ||
+	fail "a 403 blocked was not retried: $(cat "$T/out") $(cat "$T/err")"
+
 # ---- 4c. a job given up on is cancelled, once; a job that completed never is -------------------
 cancels() { curl -s "$FAKE/_state" | jq -c '.cancels'; }
 # every job above completed (polled to its end, read page by page): none was cancelled

@@ -494,6 +494,15 @@ static const struct envelope_case envelopes[] = {
 	{403, ENV(403, "responseTooLarge", "x"), "", HUB_ERR_CONFIG, "BigQuery responseTooLarge"},
 	{500, ENV(500, "invalidParameter", "x"), "", HUB_ERR_CONFIG, "BigQuery invalidParameter"},
 	{500, ENV(500, "resourcesExceeded", "x"), "", HUB_ERR_CONFIG, "BigQuery resourcesExceeded"},
+	/* BigQuery's error table: 403 blocked is a temporary denylisting, not
+	 * credentials (it disabled the source); 400 jobRateLimitExceeded a
+	 * table's rate for now; 501 notImplemented a feature the query uses */
+	{403, ENV(403, "blocked", "x"), "", HUB_RETRY, "BigQuery blocked (HTTP 403): x"},
+	{403, ENV(403, "blocked", "x"), "20", HUB_RETRY, "retry after 20s: BigQuery blocked"},
+	{400, ENV(400, "jobRateLimitExceeded", "x"), "", HUB_RETRY,
+	 "BigQuery jobRateLimitExceeded (HTTP 400)"},
+	{501, ENV(501, "notImplemented", "x"), "", HUB_ERR_CONFIG, "BigQuery notImplemented"},
+	{400, ENV(400, "timeout", "x"), "", HUB_ERR_CONFIG, "BigQuery timeout (HTTP 400): x"},
 	/* without a reason, the status: every bound of its ranges */
 	{500, "", "", HUB_RETRY, "BigQuery HTTP 500: (no message)"},
 	{401, "", "", HUB_ERR_AUTH, "BigQuery HTTP 401: (no message) (the credentials need"},
