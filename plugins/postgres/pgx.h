@@ -77,6 +77,9 @@ size_t pgx_chunk_end(const char *const *changes, size_t n, size_t from, size_t m
 
 /* What a SQLSTATE (NULL: none, a client-side failure) means for a batch. */
 hub_rc pgx_sqlstate_rc(const char *state);
+/* What libpq's message of a failed connect (no SQLSTATE: the server's
+ * text) means: HUB_ERR_AUTH, HUB_ERR_CONFIG or HUB_RETRY. */
+hub_rc pgx_connect_refusal_rc(const char *raw);
 /* HUB_OK when a query that answers one row answered n_rows == 1; else
  * HUB_RETRY (a server's odd answer), err naming what and the count. */
 hub_rc pgx_one_row(int n_rows, const char *what, char *err, size_t err_size);

@@ -1,7 +1,7 @@
 /*
  * pgx_batch.c - how the postgres export cuts a batch into statements, and
- * what a SQLSTATE, or a row count, means for the batch.  Pure functions
- * over text: no libpq, no I/O.
+ * what a SQLSTATE, a row count or a refused login's text means for the
+ * batch.  Pure functions over text: no libpq, no I/O.
  *
  * A batch is applied in one transaction, as one statement per chunk of at
  * most PGX_CHUNK_MAX_BYTES of JSON: one jsonb value past 256 MB fails with
@@ -50,6 +50,29 @@ hub_rc pgx_sqlstate_rc(const char *state)
 	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
 	    strncmp(state, "54", 2) == 0)
 		return HUB_ERR_DATA;
+	return HUB_RETRY;
+}
+
+/* What the server's refusal of a login says (libpq gives no SQLSTATE for
+ * it, only the server's text): refused credentials, a login the server's
+ * pg_hba.conf has no line for or rejects, a role that may not log in
+ * (SQLSTATE class 28) are HUB_ERR_AUTH, as a webhook's 401 and 403: the
+ * export is disabled, not retried for ever, until its configuration or
+ * `exports enable` says the cause is fixed; a database or role that does
+ * not exist, or no CONNECT privilege on the database, HUB_ERR_CONFIG;
+ * anything else (the network, a server starting or full) HUB_RETRY. */
+hub_rc pgx_connect_refusal_rc(const char *raw)
+{
+	static const char *const auth[] = {
+		"authentication failed", "no password supplied", "no pg_hba.conf entry",
+		"pg_hba.conf rejects connection", "is not permitted to log in",
+	};
+
+	for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++)
+		if (strstr(raw, auth[i]))
+			return HUB_ERR_AUTH;
+	if (strstr(raw, "does not exist") || strstr(raw, "permission denied for database"))
+		return HUB_ERR_CONFIG;
 	return HUB_RETRY;
 }
 

@@ -139,12 +139,8 @@ static hub_rc connect_fail(struct pgx *p, char *err, size_t err_size)
 {
 	const char *raw = PQerrorMessage(p->conn);
 	char msg[512];
-	hub_rc rc = HUB_RETRY;
+	hub_rc rc = pgx_connect_refusal_rc(raw);
 
-	if (strstr(raw, "authentication failed") || strstr(raw, "no password supplied"))
-		rc = HUB_ERR_AUTH;
-	else if (strstr(raw, "does not exist"))
-		rc = HUB_ERR_CONFIG;
 	pgx_copy_message(p, raw, msg, sizeof(msg));
 	snprintf(err, err_size, "connecting: %s", msg);
 	pgx_disconnect(p);

@@ -27,8 +27,9 @@
  * Errors: connection and server trouble (SQLSTATE classes 08, 40, 53, 55,
  * 57, 58) retry; refused credentials (28) disable; a wrong table or missing
  * privilege (42) disable as configuration errors, except a table dropped
- * meanwhile (42P01 from a batch: set up again, once, else retried); bad
- * data (22, 23) is HUB_ERR_DATA for the batch, which the exporter then
+ * meanwhile (42P01 from a batch: set up again, once, else retried); a
+ * login pg_hba.conf refuses (no entry, or reject) is refused credentials
+ * too, as a webhook's 401/403; bad data (22, 23) is HUB_ERR_DATA for the batch, which the exporter then
  * narrows down to the change at fault; so is a program limit (54: a change
  * too large for jsonb, or nested too deep), which no retry gets past.
  * Setting up a new connection (the table, the prepared statement) never

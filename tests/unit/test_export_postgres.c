@@ -1068,6 +1068,43 @@ static void test_a_sqlstate_says_what_a_batch_failure_is(void)
 	}
 }
 
+/* A login the server refuses, as libpq words it (no SQLSTATE comes with
+ * it): one its pg_hba.conf has no line for, or rejects, was retried for
+ * ever like a network error; now credentials refused (HUB_ERR_AUTH), as a
+ * wrong password and a webhook's 401/403 are. */
+static void test_a_refused_login_s_text_says_what_it_is(void)
+{
+	static const struct {
+		const char *text;
+		hub_rc rc;
+	} cases[] = {
+		{"connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  no pg_hba.conf"
+		 " entry for host \"127.0.0.1\", user \"u\", database \"d\", no encryption\n",
+		 HUB_ERR_AUTH},
+		{"connection to server at \"h\" (10.0.0.1), port 5432 failed: FATAL:  pg_hba.conf"
+		 " rejects connection for host \"10.0.0.2\", user \"u\", database \"d\"\n",
+		 HUB_ERR_AUTH},
+		{"... failed: FATAL:  role \"u\" is not permitted to log in\n", HUB_ERR_AUTH},
+		{"... failed: FATAL:  password authentication failed for user \"u\"\n",
+		 HUB_ERR_AUTH},
+		{"... failed: fe_sendauth: no password supplied\n", HUB_ERR_AUTH},
+		{"... failed: FATAL:  database \"d\" does not exist\n", HUB_ERR_CONFIG},
+		{"... failed: FATAL:  permission denied for database \"d\"\nDETAIL:  User does"
+		 " not have CONNECT privilege.\n", HUB_ERR_CONFIG},
+		{"... failed: Connection refused\n\tIs the server running on that host and"
+		 " accepting TCP/IP connections?\n", HUB_RETRY},
+		{"... failed: FATAL:  the database system is starting up\n", HUB_RETRY},
+		{"... failed: FATAL:  sorry, too many clients already\n", HUB_RETRY},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		hub_rc got = pgx_connect_refusal_rc(cases[i].text);
+		CU_ASSERT_EQUAL(got, cases[i].rc);
+		if (got != cases[i].rc)
+			fprintf(stderr, "\n  case %zu: %d\n", i, (int)got);
+	}
+}
+
 /* A query that answers one row and answers another count fails with a
  * message naming it (it was an empty message), to be retried. */
 static void test_a_one_row_query_answering_another_count_says_so(void)
@@ -1764,35 +1801,43 @@ static hub_rc batch_as(const char *user, char *err, size_t err_size)
 }
 
 /* Credentials the server refuses (a wrong password, none where one is
- * asked for) are HUB_ERR_AUTH: no retry mends them.  The test server
- * trusts every login; a first line in its pg_hba.conf asks role xp_pw for
- * its password while the test runs. */
+ * asked for, a login its pg_hba.conf has no line for or rejects: the last
+ * two were retried for ever) are HUB_ERR_AUTH: no retry mends them, as
+ * none mends a webhook's 401/403.  The test server trusts every login;
+ * while the test runs its pg_hba.conf trusts postgres alone over TCP, asks
+ * role xp_pw for its password, rejects xp_rj and has no line for others. */
 static void test_credentials_refused_are_an_auth_error(void)
 {
-	char *hba = sql_on("postgres", "SHOW hba_file"), *kept = NULL, *with_pw = NULL;
+	char *hba = sql_on("postgres", "SHOW hba_file"), *kept = NULL;
 	char err[1024] = "";
 	size_t n = 0;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(hba);
 	kept = file_read_all(hba, 1 << 20, &n, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(kept);
-	CU_ASSERT_FATAL(asprintf(&with_pw, "host all xp_pw 127.0.0.1/32 scram-sha-256\n%s",
-				 kept) > 0);
 	SQL_OK("postgres", "CREATE ROLE xp_pw LOGIN PASSWORD 'right'");
-	CU_ASSERT_EQUAL_FATAL(file_put(hba, with_pw), 0);
+	CU_ASSERT_EQUAL_FATAL(file_put(hba, "local all all trust\n"
+					    "host all postgres 127.0.0.1/32 trust\n"
+					    "host all xp_pw 127.0.0.1/32 scram-sha-256\n"
+					    "host all xp_rj 127.0.0.1/32 reject\n"),
+			      0);
 	SQL_OK("postgres", "SELECT pg_reload_conf()");
 	if (login_is_refused("xp_pw:wrong")) {
 		CU_ASSERT_EQUAL(batch_as("xp_pw:wrong", err, sizeof(err)), HUB_ERR_AUTH);
 		CU_ASSERT_PTR_NOT_NULL(strstr(err, "password authentication failed"));
 		CU_ASSERT_EQUAL(batch_as("xp_pw", err, sizeof(err)), HUB_ERR_AUTH);
 		CU_ASSERT_PTR_NOT_NULL(strstr(err, "no password supplied"));
+		CU_ASSERT_EQUAL(batch_as("xp_none:S3cretPw", err, sizeof(err)), HUB_ERR_AUTH);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "no pg_hba.conf entry for host"));
+		CU_ASSERT_PTR_NULL(strstr(err, "S3cretPw"));
+		CU_ASSERT_EQUAL(batch_as("xp_rj", err, sizeof(err)), HUB_ERR_AUTH);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "pg_hba.conf rejects connection"));
 	} else {
 		CU_FAIL("the server never asked xp_pw for its password");
 	}
 	CU_ASSERT_EQUAL(file_put(hba, kept), 0);
 	SQL_OK("postgres", "SELECT pg_reload_conf()");
 	SQL_OK("postgres", "DROP ROLE xp_pw");
-	free(with_pw);
 	hub_free(kept);
 	free(hba);
 }
@@ -1881,4 +1926,5 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_failed_connect_is_made_anew_by_the_next_batch),
 	   TEST(test_credentials_refused_are_an_auth_error),
 	   TEST(test_the_wait_for_an_answer_follows_the_session_s_timeout),
-	   TEST(test_a_set_up_refused_as_credentials_is_an_auth_error))
+	   TEST(test_a_set_up_refused_as_credentials_is_an_auth_error),
+	   TEST(test_a_refused_login_s_text_says_what_it_is))
