@@ -55,6 +55,11 @@ hub_rc pgx_query_end(struct pgx *p, int sent, const char *what, PGresult **res, 
 /* The answer of status `want` in *res (the caller clears it): HUB_OK. */
 hub_rc pgx_query_expect(struct pgx *p, int sent, ExecStatusType want, const char *what,
 			PGresult **res, char *err, size_t err_size);
+/* A query of one row about the table (the quoted name bound as $1, never
+ * in the SQL): HUB_OK with the row in *res (the caller clears it); else
+ * the failure's code, its message in err, *res NULL. */
+hub_rc pgx_table_row(struct pgx *p, const char *sql, const char *what, PGresult **res,
+		     char *err, size_t err_size);
 /* A statement without rows, run to its end. */
 hub_rc pgx_exec_simple(struct pgx *p, const char *sql, const char *what, char *err,
 		       size_t err_size);
@@ -80,6 +85,21 @@ hub_rc pgx_sqlstate_rc(const char *state);
 /* What libpq's message of a failed connect (no SQLSTATE: the server's
  * text) means: HUB_ERR_AUTH, HUB_ERR_CONFIG or HUB_RETRY. */
 hub_rc pgx_connect_refusal_rc(const char *raw);
+/* Whether a failure is a not-null violation (state 23502) of a column of
+ * the export's table (quoted: "schema"."name" or "name"; the server names
+ * it unquoted in err_table, without its schema) that the export does not
+ * write: no change is at fault, every one would fail alike (the table's
+ * schema changed under a running export), so it is a configuration error. */
+int pgx_is_unwritten_not_null(const char *table, const char *state, const char *err_table,
+			      const char *column);
+/* How a column the export does not write and may not be left NULL is
+ * named, in a set-up's check and a batch's failure alike; %s: the quoted
+ * table, then the column(s).  What to do about it follows PGX_UNWRITTEN_FIX. */
+#define PGX_UNWRITTEN_FMT "the table %s: %s NOT NULL without a default and the export " \
+			  "does not write %s"
+#define PGX_UNWRITTEN_FIX "give each such column a default or drop its NOT NULL (the " \
+			  "export writes only profile_id, doc and updated_seq), then " \
+			  "enable the export again"
 /* HUB_OK when a query that answers one row answered n_rows == 1; else
  * HUB_RETRY (a server's odd answer), err naming what and the count. */
 hub_rc pgx_one_row(int n_rows, const char *what, char *err, size_t err_size);

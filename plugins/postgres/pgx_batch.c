@@ -34,7 +34,8 @@ size_t pgx_chunk_end(const char *const *changes, size_t n, size_t from, size_t m
  * privilege (42, 3D, 3F) disable as configuration errors, except a
  * duplicate table or object (42P07, 42710: only CREATE TABLE IF NOT EXISTS
  * racing another creator raises them); bad data (22, 23) and a limit a
- * change passes (54) are data errors.
+ * change passes (54) are data errors (but a not-null violation of a column
+ * the export does not write: pgx_is_unwritten_not_null()).
  */
 hub_rc pgx_sqlstate_rc(const char *state)
 {
@@ -51,6 +52,27 @@ hub_rc pgx_sqlstate_rc(const char *state)
 	    strncmp(state, "54", 2) == 0)
 		return HUB_ERR_DATA;
 	return HUB_RETRY;
+}
+
+/* The export's own columns: a not-null violation (23502) on one of them is
+ * its change's fault (a change without a profile_id or a seq). */
+static int is_written_column(const char *column)
+{
+	return strcmp(column, "profile_id") == 0 || strcmp(column, "doc") == 0 ||
+	       strcmp(column, "updated_seq") == 0;
+}
+
+int pgx_is_unwritten_not_null(const char *table, const char *state, const char *err_table,
+			      const char *column)
+{
+	const char *name = strrchr(table, '.');
+	size_t len;
+
+	name = name ? name + 2 : table + 1; /* past '.' and '"', or the first '"' */
+	len = strlen(name) - 1;             /* without the closing '"' */
+	return state && strcmp(state, "23502") == 0 && err_table && column &&
+	       strlen(err_table) == len && strncmp(err_table, name, len) == 0 &&
+	       !is_written_column(column);
 }
 
 /* What the server's refusal of a login says (libpq gives no SQLSTATE for

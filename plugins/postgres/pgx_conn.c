@@ -175,23 +175,47 @@ static hub_rc set_encoding(struct pgx *p, char *err, size_t err_size)
  * that may only read and write the table was refused (42501). */
 static hub_rc table_is_missing(struct pgx *p, int *is_missing, char *err, size_t err_size)
 {
-	const char *vals[1] = {p->table};
-	const char *what = "looking for the table";
 	PGresult *res;
-	hub_rc rc = pgx_query_expect(p,
-				     PQsendQueryParams(p->conn, "SELECT to_regclass($1) IS NULL", 1,
-						       NULL, vals, NULL, NULL, 0),
-				     PGRES_TUPLES_OK, what, &res, err, err_size);
+	hub_rc rc = pgx_table_row(p, "SELECT to_regclass($1) IS NULL", "looking for the table",
+				  &res, err, err_size);
 
 	if (rc != HUB_OK)
 		return rc;
-	if ((rc = pgx_one_row(PQntuples(res), what, err, err_size)) != HUB_OK) {
-		PQclear(res);
-		return rc;
-	}
 	*is_missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
 	return HUB_OK;
+}
+
+/* Refused (HUB_ERR_CONFIG, err naming the table and every such column):
+ * a table with NOT NULL columns the export does not write, without a
+ * default (nor an identity).  Every change would fail its INSERT with
+ * 23502 and, alone, be dead-lettered; refused here the export is
+ * disabled before its first batch, the changes kept in the feed. */
+static hub_rc check_unwritten_columns(struct pgx *p, char *err, size_t err_size)
+{
+	PGresult *res;
+	hub_rc rc = pgx_table_row(p,
+				  "SELECT count(*), string_agg('\"' || attname || '\"', ', '"
+				  " ORDER BY attnum) FROM pg_attribute"
+				  " WHERE attrelid = to_regclass($1) AND attnum > 0"
+				  " AND NOT attisdropped AND attnotnull AND NOT atthasdef"
+				  " AND attidentity = ''"
+				  " AND attname NOT IN ('profile_id', 'doc', 'updated_seq')",
+				  "reading the table's columns", &res, err, err_size);
+	char named[400];
+	int n;
+
+	if (rc != HUB_OK)
+		return rc;
+	if ((n = atoi(PQgetvalue(res, 0, 0))) > 0) {
+		snprintf(named, sizeof(named), "column%s %s %s", n > 1 ? "s" : "",
+			 PQgetvalue(res, 0, 1), n > 1 ? "are" : "is");
+		snprintf(err, err_size, PGX_UNWRITTEN_FMT ": " PGX_UNWRITTEN_FIX, p->table, named,
+			 n > 1 ? "them" : "it");
+		rc = HUB_ERR_CONFIG;
+	}
+	PQclear(res);
+	return rc;
 }
 
 /* The table and the prepared statement on a new connection. */
@@ -213,6 +237,8 @@ static hub_rc pgx_setup(struct pgx *p, char *err, size_t err_size)
 		rc = pgx_exec_simple(p, sql, "creating the table", err, err_size);
 		if (rc != HUB_OK)
 			return rc;
+	} else if ((rc = check_unwritten_columns(p, err, err_size)) != HUB_OK) {
+		return rc;
 	}
 	snprintf(sql, sizeof(sql), APPLY_SQL, p->table, p->table);
 	return exec_prepare(p, "profilehub_apply", sql, err, err_size);

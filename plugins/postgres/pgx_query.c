@@ -63,6 +63,26 @@ void pgx_copy_message(const struct pgx *p, const char *msg, char *err, size_t er
 	scrub_password(p, err);
 }
 
+/* A not-null violation of a column of the table that the export does not
+ * write (pgx_is_unwritten_not_null()): HUB_ERR_CONFIG, err naming the
+ * table and the column; else the code state says (pgx_sqlstate_rc()). */
+static hub_rc unwritten_column_fail(const struct pgx *p, const PGresult *res,
+				    const char *state, const char *what, char *err,
+				    size_t err_size)
+{
+	const char *column = res ? PQresultErrorField(res, PG_DIAG_COLUMN_NAME) : NULL;
+	char named[128];
+
+	if (!res || !pgx_is_unwritten_not_null(p->table, state,
+					       PQresultErrorField(res, PG_DIAG_TABLE_NAME),
+					       column))
+		return pgx_sqlstate_rc(state);
+	snprintf(named, sizeof(named), "column \"%s\" is", column);
+	snprintf(err, err_size, "%s: " PGX_UNWRITTEN_FMT " (SQLSTATE 23502): " PGX_UNWRITTEN_FIX,
+		 what, p->table, named, "it");
+	return HUB_ERR_CONFIG;
+}
+
 /* A failed result: its code, the message in err; a broken connection, or
  * one that lost its prepared statement (26000), is dropped so the next
  * batch reconnects and sets up again. */
@@ -70,13 +90,14 @@ hub_rc pgx_result_fail(struct pgx *p, PGresult *res, const char *what, char *err
 		       size_t err_size)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	hub_rc rc = pgx_sqlstate_rc(state);
+	hub_rc rc;
 	char msg[512];
 
 	pgx_copy_message(p, res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn), msg,
 			 sizeof(msg));
 	snprintf(err, err_size, "%s: %s%s%s%s", what, msg, state ? " (SQLSTATE " : "",
 		 state ? state : "", state ? ")" : "");
+	rc = unwritten_column_fail(p, res, state, what, err, err_size);
 	if (PQstatus(p->conn) != CONNECTION_OK || (state && strcmp(state, "26000") == 0))
 		pgx_disconnect(p);
 	PQclear(res);
@@ -269,6 +290,21 @@ hub_rc pgx_query_expect(struct pgx *p, int sent, ExecStatusType want, const char
 
 	if (rc == HUB_OK && PQresultStatus(*res) != want) {
 		rc = pgx_result_fail(p, *res, what, err, err_size);
+		*res = NULL;
+	}
+	return rc;
+}
+
+hub_rc pgx_table_row(struct pgx *p, const char *sql, const char *what, PGresult **res,
+		     char *err, size_t err_size)
+{
+	const char *vals[1] = {p->table};
+	hub_rc rc = pgx_query_expect(p, PQsendQueryParams(p->conn, sql, 1, NULL, vals, NULL,
+							   NULL, 0),
+				     PGRES_TUPLES_OK, what, res, err, err_size);
+
+	if (rc == HUB_OK && (rc = pgx_one_row(PQntuples(*res), what, err, err_size)) != HUB_OK) {
+		PQclear(*res);
 		*res = NULL;
 	}
 	return rc;

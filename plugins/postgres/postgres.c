@@ -29,7 +29,11 @@
  * privilege (42) disable as configuration errors, except a table dropped
  * meanwhile (42P01 from a batch: set up again, once, else retried); a
  * login pg_hba.conf refuses (no entry, or reject) is refused credentials
- * too, as a webhook's 401/403; bad data (22, 23) is HUB_ERR_DATA for the batch, which the exporter then
+ * too, as a webhook's 401/403; a NOT NULL column without a default that
+ * the export does not write disables it too, found when a connection is
+ * set up (and by check --connect) or, added while the export runs, by its
+ * 23502 (every change would be refused alike, none is at fault); bad
+ * data (22, 23) is HUB_ERR_DATA for the batch, which the exporter then
  * narrows down to the change at fault; so is a program limit (54: a change
  * too large for jsonb, or nested too deep), which no retry gets past.
  * Setting up a new connection (the table, the prepared statement) never
@@ -339,24 +343,15 @@ static hub_rc postgres_check_config(const struct hub_host *host, const struct hu
  * check, then every batch was refused. */
 static hub_rc check_privileges(struct pgx *p, char *err, size_t err_size)
 {
-	const char *vals[1] = {p->table};
-	const char *what = "reading the privileges on the table";
 	PGresult *res;
-	hub_rc rc = pgx_query_expect(
-		p,
-		PQsendQueryParams(p->conn,
+	hub_rc rc = pgx_table_row(p,
 				  "SELECT string_agg(priv, ', ' ORDER BY ord) FROM unnest(ARRAY["
 				  "'SELECT', 'INSERT', 'UPDATE', 'DELETE']) WITH ORDINALITY AS"
 				  " t(priv, ord) WHERE NOT has_table_privilege($1::text, priv)",
-				  1, NULL, vals, NULL, NULL, 0),
-		PGRES_TUPLES_OK, what, &res, err, err_size);
+				  "reading the privileges on the table", &res, err, err_size);
 
 	if (rc != HUB_OK)
 		return rc;
-	if ((rc = pgx_one_row(PQntuples(res), what, err, err_size)) != HUB_OK) {
-		PQclear(res);
-		return rc;
-	}
 	if (!PQgetisnull(res, 0, 0)) {
 		snprintf(err, err_size, "the role has no %s privilege on the table %s",
 			 PQgetvalue(res, 0, 0), p->table);

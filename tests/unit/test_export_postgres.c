@@ -1068,6 +1068,40 @@ static void test_a_sqlstate_says_what_a_batch_failure_is(void)
 	}
 }
 
+/* A not-null violation (23502) is a configuration error only on a column
+ * of the export's own table that it does not write: every change fails
+ * alike there (each was dead-lettered, one by one).  On profile_id, doc or
+ * updated_seq it is the change's (no profile_id, no seq); on another
+ * table (a trigger's) it stays the data error it was. */
+static void test_a_not_null_violation_is_configuration_off_the_written_columns(void)
+{
+	static const struct {
+		const char *table, *state, *err_table, *column;
+		int is_config;
+	} cases[] = {
+		{"\"profilehub_profiles\"", "23502", "profilehub_profiles", "tenant", 1},
+		{"\"hub\".\"profiles\"", "23502", "profiles", "tenant", 1},
+		{"\"hub\".\"profiles\"", "23502", "profiles", "profile_id", 0},
+		{"\"hub\".\"profiles\"", "23502", "profiles", "doc", 0},
+		{"\"hub\".\"profiles\"", "23502", "profiles", "updated_seq", 0},
+		{"\"hub\".\"profiles\"", "23502", "audit", "tenant", 0},
+		{"\"hub\".\"profiles\"", "23502", "profiles_x", "tenant", 0},
+		{"\"hub\".\"profiles\"", "23502", "profile", "tenant", 0},
+		{"\"hub\".\"profiles\"", "23505", "profiles", "tenant", 0},
+		{"\"hub\".\"profiles\"", NULL, "profiles", "tenant", 0},
+		{"\"hub\".\"profiles\"", "23502", NULL, "tenant", 0},
+		{"\"hub\".\"profiles\"", "23502", "profiles", NULL, 0},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		int got = pgx_is_unwritten_not_null(cases[i].table, cases[i].state,
+						    cases[i].err_table, cases[i].column);
+		CU_ASSERT_EQUAL(got, cases[i].is_config);
+		if (got != cases[i].is_config)
+			fprintf(stderr, "\n  case %zu: %d\n", i, got);
+	}
+}
+
 /* A login the server refuses, as libpq words it (no SQLSTATE comes with
  * it): one its pg_hba.conf has no line for, or rejects, was retried for
  * ever like a network error; now credentials refused (HUB_ERR_AUTH), as a
@@ -1883,6 +1917,73 @@ static void test_a_set_up_refused_as_credentials_is_an_auth_error(void)
 	free(c);
 }
 
+/* A table with NOT NULL columns the export does not write, without a
+ * default: every change failed its INSERT (23502) and was dead-lettered,
+ * one by one.  Refused when the connection is set up, by check --connect
+ * and by the first batch alike, naming the table and each such column
+ * (not one with a default or an identity): nothing stored, nothing
+ * dead-lettered; delivered once the columns take NULL. */
+static void test_a_not_null_column_it_does_not_write_is_refused_at_set_up(void)
+{
+	struct pw w;
+	char err[1024] = "", *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+
+	pw_open(&w,
+		PROFILES_SQL "ALTER TABLE profilehub_profiles ADD COLUMN tenant text NOT NULL,"
+			     " ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY,"
+			     " ADD COLUMN at timestamptz NOT NULL DEFAULT now(),"
+			     " ADD COLUMN region text NOT NULL",
+		NULL, NULL, NULL);
+	CU_ASSERT_EQUAL(px_check(&w.x, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "the table \"profilehub_profiles\": columns"
+					   " \"tenant\", \"region\" are NOT NULL without a"
+					   " default and the export does not write them"));
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 0, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "columns \"tenant\", \"region\" are NOT NULL"));
+	SQL_IS("0", w.db, "SELECT count(*) FROM profilehub_profiles");
+	SQL_OK(w.db, "ALTER TABLE profilehub_profiles ALTER COLUMN tenant DROP NOT NULL");
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 0, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, ": column \"region\" is NOT NULL without a default"
+					   " and the export does not write it"));
+	SQL_OK(w.db, "ALTER TABLE profilehub_profiles ALTER COLUMN region DROP NOT NULL");
+	CU_ASSERT_EQUAL(px_check(&w.x, err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 1, err, sizeof(err)), HUB_OK);
+	SQL_IS("1", w.db, "SELECT count(*) FROM profilehub_profiles");
+	pw_close(&w);
+	free(c);
+}
+
+/* A column made NOT NULL without a default while the export runs (on a
+ * connection set up before): its 23502 disables the export, naming the
+ * table and the column, instead of dead-lettering every change; the batch
+ * is not stored, and once the column has a default it is delivered. */
+static void test_a_not_null_column_made_while_it_runs_disables_it(void)
+{
+	struct pw w;
+	char err[1024] = "", *c1 = change_named(1, "p1", "ann"), *c2 = change_named(2, "p2", "bo");
+	const char *first[] = {c1}, *second[] = {c2};
+
+	pw_open(&w,
+		PROFILES_SQL "ALTER TABLE profilehub_profiles"
+			     " ADD COLUMN tenant text NOT NULL DEFAULT 'a'",
+		NULL, NULL, NULL);
+	CU_ASSERT_EQUAL(pw_send(&w, first, 1, 1, err, sizeof(err)), HUB_OK);
+	SQL_OK(w.db, "ALTER TABLE profilehub_profiles ALTER COLUMN tenant DROP DEFAULT");
+	CU_ASSERT_EQUAL(pw_send(&w, second, 1, 0, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "applying the batch: the table \"profilehub_profiles\":"
+					   " column \"tenant\" is NOT NULL without a default and"
+					   " the export does not write it (SQLSTATE 23502)"));
+	SQL_IS("p1", w.db, "SELECT string_agg(profile_id, ',') FROM profilehub_profiles");
+	SQL_OK(w.db, "ALTER TABLE profilehub_profiles ALTER COLUMN tenant SET DEFAULT 'b'");
+	CU_ASSERT_EQUAL(pw_send(&w, second, 1, 1, err, sizeof(err)), HUB_OK);
+	SQL_IS("p1,p2", w.db,
+	       "SELECT string_agg(profile_id, ',' ORDER BY profile_id) FROM profilehub_profiles");
+	pw_close(&w);
+	free(c1);
+	free(c2);
+}
+
 TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_url_to_another_machine_without_verify_full_is_warned_of),
 	   TEST(test_an_unescaped_at_in_the_password_is_refused),
@@ -1927,4 +2028,7 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_credentials_refused_are_an_auth_error),
 	   TEST(test_the_wait_for_an_answer_follows_the_session_s_timeout),
 	   TEST(test_a_set_up_refused_as_credentials_is_an_auth_error),
-	   TEST(test_a_refused_login_s_text_says_what_it_is))
+	   TEST(test_a_not_null_violation_is_configuration_off_the_written_columns),
+	   TEST(test_a_refused_login_s_text_says_what_it_is),
+	   TEST(test_a_not_null_column_it_does_not_write_is_refused_at_set_up),
+	   TEST(test_a_not_null_column_made_while_it_runs_disables_it))
