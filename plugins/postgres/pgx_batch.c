@@ -31,7 +31,9 @@ size_t pgx_chunk_end(const char *const *changes, size_t n, size_t from, size_t m
 /*
  * Connection and server trouble (08, 40, 53, 55, 57, 58, anything not
  * named) retries; refused credentials (28) disable; a wrong table or
- * privilege (42, 3D, 3F) disable as configuration errors, except a
+ * privilege (42, 3D, 3F) and a target that cannot take the statement (0A,
+ * 55000: a view, a table with rules, a table publishing deletes without a
+ * replica identity) disable as configuration errors, except a
  * duplicate table or object (42P07, 42710: only CREATE TABLE IF NOT EXISTS
  * racing another creator raises them); bad data (22, 23) and a limit a
  * change passes (54) are data errors (but a not-null violation of a column
@@ -46,7 +48,8 @@ hub_rc pgx_sqlstate_rc(const char *state)
 	if (strncmp(state, "28", 2) == 0)
 		return HUB_ERR_AUTH;
 	if (strncmp(state, "42", 2) == 0 || strncmp(state, "3D", 2) == 0 ||
-	    strncmp(state, "3F", 2) == 0)
+	    strncmp(state, "3F", 2) == 0 || strncmp(state, "0A", 2) == 0 ||
+	    strcmp(state, "55000") == 0)
 		return HUB_ERR_CONFIG;
 	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
 	    strncmp(state, "54", 2) == 0)

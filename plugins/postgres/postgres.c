@@ -26,7 +26,9 @@
  *
  * Errors: connection and server trouble (SQLSTATE classes 08, 40, 53, 55,
  * 57, 58) retry; refused credentials (28) disable; a wrong table or missing
- * privilege (42) disable as configuration errors, except a table dropped
+ * privilege (42), or a target that cannot take the statement (0A, 55000: a
+ * view, a table with rules, one publishing deletes without a replica
+ * identity) disable as configuration errors, except a table dropped
  * meanwhile (42P01 from a batch: set up again, once, else retried); a
  * login pg_hba.conf refuses (no entry, or reject) is refused credentials
  * too, as a webhook's 401/403; a NOT NULL column without a default that

@@ -1058,6 +1058,11 @@ static void test_a_sqlstate_says_what_a_batch_failure_is(void)
 		{"08006", HUB_RETRY},    {"57014", HUB_RETRY},     {NULL, HUB_RETRY},
 		/* a duplicate object: CREATE ... IF NOT EXISTS racing another creator */
 		{"42710", HUB_RETRY},    {"3F000", HUB_ERR_CONFIG}, {"", HUB_RETRY},
+		/* a target that cannot take the statement (a view, a table with
+		 * rules, deletes published without a replica identity): no retry
+		 * mends it; a lock not available, an object in use do */
+		{"0A000", HUB_ERR_CONFIG}, {"55000", HUB_ERR_CONFIG}, {"55P03", HUB_RETRY},
+		{"55006", HUB_RETRY},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -1984,6 +1989,28 @@ static void test_a_not_null_column_made_while_it_runs_disables_it(void)
 	free(c2);
 }
 
+/* A target that cannot take the export's statement (here a view that
+ * cannot be written: 55000 when the connection prepares it) is a wrong
+ * table: the export is disabled, naming it, by check --connect and a
+ * batch alike; it was retried for ever. */
+static void test_a_target_that_cannot_take_the_statement_is_a_wrong_table(void)
+{
+	struct pw w;
+	char err[1024] = "", *c = change_named(1, "p1", "ann");
+	const char *one[] = {c};
+
+	pw_open(&w,
+		"CREATE VIEW profilehub_profiles AS SELECT 'p0'::text AS profile_id,"
+		" '{}'::jsonb AS doc, 0::bigint AS updated_seq",
+		NULL, NULL, NULL);
+	CU_ASSERT_EQUAL(px_check(&w.x, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "view \"profilehub_profiles\" (SQLSTATE 55000)"));
+	CU_ASSERT_EQUAL(pw_send(&w, one, 1, 0, err, sizeof(err)), HUB_ERR_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "view \"profilehub_profiles\" (SQLSTATE 55000)"));
+	pw_close(&w);
+	free(c);
+}
+
 TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_url_to_another_machine_without_verify_full_is_warned_of),
 	   TEST(test_an_unescaped_at_in_the_password_is_refused),
@@ -2031,4 +2058,5 @@ TEST_SUITE(export_postgres, suite_init, suite_clean,
 	   TEST(test_a_not_null_violation_is_configuration_off_the_written_columns),
 	   TEST(test_a_refused_login_s_text_says_what_it_is),
 	   TEST(test_a_not_null_column_it_does_not_write_is_refused_at_set_up),
-	   TEST(test_a_not_null_column_made_while_it_runs_disables_it))
+	   TEST(test_a_not_null_column_made_while_it_runs_disables_it),
+	   TEST(test_a_target_that_cannot_take_the_statement_is_a_wrong_table))
