@@ -117,13 +117,27 @@ static char *read_query(const struct hub_host *host, const struct hub_instance *
 	return out;
 }
 
+/* The characters ODBC reserves, which no data source name holds
+ * (SQLValidDSN refuses them).  create_odbc() sends "DSN=<dsn>" as a
+ * connection string, where ';' ends the DSN and the rest is read as more
+ * attributes ("hubtest;UID=x" named the DSN hubtest and set UID), and
+ * braces and '=' change how the value is parsed. */
+#define DSN_RESERVED "[]{}(),;?*=!@\\"
+
 /* A data source name is at most SQL_MAX_DSN_LENGTH bytes: unixODBC answers
  * a longer one "IM012 DRIVER keyword syntax error", which names neither
- * the key nor the limit (and create_odbc() cut one past 507 bytes). */
+ * the key nor the limit (and create_odbc() cut one past 507 bytes).  It
+ * holds none of DSN_RESERVED. */
 static int dsn_check(const char *dsn, char *err, size_t err_size)
 {
-	size_t len = strlen(dsn);
+	size_t len = strlen(dsn), at = strcspn(dsn, DSN_RESERVED);
 
+	if (at < len) {
+		snprintf(err, err_size, "dsn: holds '%c' (byte %zu), which no ODBC data source "
+			 "name holds (none of %s; give the driver's settings in connection_string "
+			 "instead)", dsn[at], at + 1, DSN_RESERVED);
+		return -1;
+	}
 	if (len <= SQL_MAX_DSN_LENGTH)
 		return 0;
 	snprintf(err, err_size, "dsn: %zu bytes, over ODBC's limit of %d for a data source "

@@ -1512,6 +1512,14 @@ static void test_check_refuses_what_create_refuses_of_the_values(void)
 		 NULL},
 		{"snowflake", "    transport: odbc\n    dsn: " SF_DSN_32 "x\n" CHK_QUERY CHK_MAP,
 		 "dsn: 33 bytes, over ODBC's limit of 32 for a data source name"},
+		/* ';' ended the DSN in "DSN=<dsn>": the rest was read as more
+		 * attributes of the connection */
+		{"snowflake", "    transport: odbc\n    dsn: \"hubtest;UID=x\"\n" CHK_QUERY CHK_MAP,
+		 "dsn: holds ';' (byte 8), which no ODBC data source name holds"},
+		{"snowflake", "    transport: odbc\n    dsn: \"{hubtest}\"\n" CHK_QUERY CHK_MAP,
+		 "dsn: holds '{' (byte 1)"},
+		{"snowflake", "    transport: odbc\n    dsn: \"hub test-1_x.y\"\n" CHK_QUERY CHK_MAP,
+		 NULL},
 		{"snowflake", CHK_SF_API CHK_QUERY CHK_MAP, NULL},
 	};
 
