@@ -16,7 +16,9 @@
  * that ran and failed (422) or timed out (a 408 naming it) runs again
  * under a new one, and so does the next run's (sf_api_run_end): Snowflake
  * would answer the requestId with the result it made for the earlier run.
- * A 202 is polled until the statement answers; a statement given up on
+ * A 202 (or a 200 whose code, 333334, says it still runs) is polled until
+ * the statement answers; a 200 with any code but 090001 is an error naming
+ * it, never read as rows.  A statement given up on
  * (the hub stops, its polls keep failing, it still runs query_timeout
  * after it was sent) is cancelled.  A poll answered 404 (the handle
  * unknown to the endpoint that gave it) is retried as a run, the
@@ -197,6 +199,59 @@ static long poll_retry_delay(struct sf_api *a, int n_failed, const char *err)
 	return ms;
 }
 
+/* A 200 or 202 answer's `code` (QueryStatus, ResultSet): 090001 the
+ * statement ran and its result set is the answer; 333334 (asynchronous
+ * execution in progress) and 333333 (in progress) it still runs.  A 200
+ * without a code is read by its body as a result set. */
+#define CODE_SUCCESS "090001"
+#define RUNNING_ANSWER_MAX 65536 /* a still-running answer has no rows: small */
+
+static int code_is_running(const char *code)
+{
+	return code && (strcmp(code, "333334") == 0 || strcmp(code, "333333") == 0);
+}
+
+/* 1 when an answer (its HTTP status, the body in a->resp) says the
+ * statement still runs: a 202, or a 200 whose code says so (its handle is
+ * polled as a 202's).  One with rows is never that: a long 200 is not
+ * parsed here, and its code is checked when it is read (answer_code_check). */
+static int is_running_answer(const struct sf_api *a, long status)
+{
+	json_t *root;
+	int is_running;
+
+	if (status == 202)
+		return 1;
+	if (status != 200 || !a->resp.p || a->resp.len > RUNNING_ANSWER_MAX)
+		return 0;
+	root = json_loads(a->resp.p, 0, NULL);
+	is_running = code_is_running(json_string_value(json_object_get(root, "code")));
+	json_decref(root);
+	return is_running;
+}
+
+/* A 200's code (root, its JSON) other than 090001: the statement did not
+ * succeed, or Snowflake says something this plugin does not know, and its
+ * body is no result set to read rows from.  HUB_ERR_INTERNAL naming the
+ * code and message (the run ends; the next one starts from the cursor). */
+static hub_rc answer_code_check(const json_t *root, char *err, size_t err_size)
+{
+	const json_t *code = json_object_get(root, "code");
+	const char *message = json_string_value(json_object_get(root, "message"));
+	char c[24], m[SF_MSG / 2];
+
+	if (!code || (json_is_string(code) && strcmp(json_string_value(code), CODE_SUCCESS) == 0))
+		return HUB_OK;
+	sf_excerpt(json_is_string(code) ? json_string_value(code) : "(not a string)", c,
+		   sizeof(c));
+	sf_excerpt(message ? message : "", m, sizeof(m));
+	snprintf(err, err_size, "HTTP 200 from Snowflake with code %s (\"%s\"), not %s "
+		 "(statement executed successfully): %s, no rows read", c, m, CODE_SUCCESS,
+		 code_is_running(json_string_value(code)) ? "the statement still runs"
+							  : "not a result set");
+	return HUB_ERR_INTERNAL;
+}
+
 /* Polls a running statement (sent at sent_ms) until it answers: HUB_OK
  * with *status its answer (200, or its failure).  A poll that fails in
  * transit or with 429/408/5xx is sent again, POLL_RETRIES times in a row
@@ -219,7 +274,7 @@ static hub_rc poll_statement(struct sf_api *a, const char *handle, int64_t sent_
 			return HUB_ERR_STOPPED;
 		}
 		rc = sf_sqlapi_http(a, url, NULL, status, err, err_size);
-		if (rc == HUB_OK && *status == 202) {
+		if (rc == HUB_OK && is_running_answer(a, *status)) {
 			if (statement_past_timeout(a, handle, sent_ms, err, err_size))
 				return HUB_RETRY; /* the caller cancels it */
 			n_failed = 0;
@@ -290,8 +345,9 @@ int sf_sqlapi_handle_is_valid(const char *h)
 	return n > 0 && n <= HANDLE_MAX && h[n] == '\0';
 }
 
-/* The handle of a 202 answer (the body in a->resp), copied to h. */
-static hub_rc take_accepted(struct sf_api *a, char *h, size_t h_size, char *err,
+/* The handle of a still-running answer (its HTTP status: 202, or a 200
+ * saying 333334; the body in a->resp), copied to h. */
+static hub_rc take_accepted(struct sf_api *a, long status, char *h, size_t h_size, char *err,
 			    size_t err_size)
 {
 	json_t *root = json_loads(a->resp.p ? a->resp.p : "", 0, NULL);
@@ -300,11 +356,12 @@ static hub_rc take_accepted(struct sf_api *a, char *h, size_t h_size, char *err,
 	char v[48];
 
 	if (!handle) {
-		snprintf(err, err_size, "HTTP 202 from Snowflake without a statementHandle");
+		snprintf(err, err_size, "HTTP %ld from Snowflake without a statementHandle",
+			 status);
 	} else if (!sf_sqlapi_handle_is_valid(handle) || strlen(handle) >= h_size) {
 		sf_excerpt(handle, v, sizeof(v));
-		snprintf(err, err_size, "HTTP 202 from Snowflake whose statementHandle is not a "
-			 "handle: \"%s\"", v);
+		snprintf(err, err_size, "HTTP %ld from Snowflake whose statementHandle is not a "
+			 "handle: \"%s\"", status, v);
 	} else {
 		memcpy(h, handle, strlen(handle) + 1);
 		rc = HUB_OK;
@@ -336,10 +393,10 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 	free(body);
 	if (rc != HUB_OK)
 		return rc; /* in transit: the same requestId next time */
-	if (status == 202) {
+	if (is_running_answer(a, status)) {
 		char h[HANDLE_MAX + 1];
 
-		if ((rc = take_accepted(a, h, sizeof(h), err, err_size)) != HUB_OK)
+		if ((rc = take_accepted(a, status, h, sizeof(h), err, err_size)) != HUB_OK)
 			return rc;
 		a->has_pending = 0; /* accepted: polled below until it answers */
 		if ((rc = poll_statement(a, h, sent_ms, &status, err, err_size)) != HUB_OK) {
@@ -382,5 +439,9 @@ hub_rc sf_sqlapi_run_statement(struct sf_api *a, const char *statement, const ch
 		return HUB_ERR_INTERNAL;
 	}
 	a->has_pending = 0; /* answered: the same request again is a new run */
-	return HUB_OK;
+	if ((rc = answer_code_check(*out, err, err_size)) != HUB_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
 }

@@ -124,6 +124,7 @@ EOF
 	printf 'store:\n  path: %s/hub.db\nplugin_dir: %s/plugins\nsources:\n' "$T" "$T"
 	source_yaml users
 	source_yaml retry_out "" "" "" "    max_retries: 1"
+	source_yaml timeouts "" "" "" "    max_retries: 2"
 	source_yaml no_table "" "SELECT * FROM nope WHERE updated_at >= :cursor"
 	source_yaml wrong_key "$T/other.pem"
 	source_yaml phones "" "SELECT * FROM phones WHERE phone >= :cursor ORDER BY phone" \
@@ -472,6 +473,37 @@ fake_log | jq -e --argjson from "$before" '.[$from:] | (.[0].handle) as $h |
 	(map(select(.method == "POST")) | length == 2 and .[1].requestId != .[0].requestId)' >/dev/null ||
 	fail "408 to a poll: polled again or cancelled: $(fake_log | jq -c --argjson from "$before" '.[$from:] | map({method, handle, status, cancel})')"
 control '{"async_polls": 0}'
+# a statement that runs past query_timeout every time is not retried without end: after
+# max_retries the run fails with the message naming query_timeout and saves no cursor (no row
+# was read); the next run starts over from the checkpoint (here none: every row)
+control '{"faults": [{"on": "post", "status": 408, "timed_out": true},
+  {"on": "post", "status": 408, "timed_out": true}, {"on": "post", "status": 408, "timed_out": true}]}'
+sync timeouts; rc=$?
+[ $rc -eq 1 ] || fail "timed out every time: exit $rc"
+grep -qx "retries 2" "$T/out" || fail "timed out every time: max_retries 2: $(cat "$T/out")"
+grep -qx "cursor (none)" "$T/out" || fail "timed out every time: a cursor saved: $(cat "$T/out")"
+grep -q "profilehub: sync: timeouts: statement timedout-[0-9]* ran past its timeout (query_timeout, 3600 s)" \
+	"$T/err" || fail "timed out every time: message: $(cat "$T/err")"
+sync timeouts || fail "the run after the timed-out one: $(cat "$T/err")"
+grep -q "^read 15," "$T/out" || fail "the run after the timed-out one reads every row: $(cat "$T/out")"
+# a 200 whose code is not 090001 (statement executed successfully) is no result set: the run
+# fails naming the code and message, none of its rows read (the row at the saved cursor); a 200 saying
+# 333334 (asynchronous execution in progress) is polled as a 202 is, and read when it answers
+control '{"faults": [{"on": "post", "answer_code": "391908", "message": "Not a success."}]}'
+sync users; rc=$?
+[ $rc -eq 1 ] || fail "a 200 with code 391908: exit $rc"
+grep -q "^read 0," "$T/out" || fail "a 200 with code 391908 was read as rows: $(cat "$T/out")"
+grep -q 'profilehub: sync: users: HTTP 200 from Snowflake with code 391908 ("Not a success."), not 090001' \
+	"$T/err" || fail "a 200 with code 391908: message: $(cat "$T/err")"
+before=$(fake_log | jq length)
+control '{"faults": [{"on": "post", "answer_code": "333334"}]}'
+sync users --full || fail "a 200 with code 333334: $(cat "$T/err")"
+grep -q "^read 15," "$T/out" || fail "a 200 with code 333334: $(cat "$T/out")"
+fake_log | jq -e --argjson from "$before" '.[$from:] | .[0].handle as $h |
+	.[0].method == "POST" and .[0].status == 200 and .[1].method == "GET" and
+	.[1].handle == $h and .[1].status == 200 and (.[1].partition == null) and
+	(map(select(.method == "POST")) | length == 2 and .[1].requestId != .[0].requestId)' \
+	>/dev/null || fail "a 200 with code 333334: not polled: $(fake_log | jq -c --argjson from "$before" '.[$from:] | map({method, handle, status, partition})')"
 control '{"faults": [{"on": "post", "status": 422, "sql_state": "22018", "code": "100038",
   "message": "Numeric value '"'abc'"' is not recognized"}]}'
 sync users; rc=$?

@@ -538,6 +538,61 @@ static void test_a_partition_not_of_its_row_count_is_retried(void)
 	rowmap_free(m);
 }
 
+/*
+ * A 200's `code`: 090001 (statement executed successfully) is a result set,
+ * 333334/333333 a statement still running (polled as a 202 is), any other
+ * an error naming the code and message, its rows never read.  One row per
+ * answer: its HTTP status and body, whether it still runs, what reading it
+ * as the statement's answer gives.
+ */
+static void test_an_answer_code_not_090001_is_no_result_set(void)
+{
+#define ROWS200 ", \"resultSetMetaData\": {\"rowType\": []}, \"data\": [[\"1\"]]}"
+	static const struct {
+		long status;
+		const char *body;
+		int is_running;
+		hub_rc rc;
+		const char *err;
+	} rows[] = {
+		{200, "{\"code\": \"090001\"" ROWS200, 0, HUB_OK, ""},
+		{200, "{\"data\": []}", 0, HUB_OK, ""}, /* no code: read by its body */
+		{200, "{\"code\": \"391908\", \"message\": \"m\"" ROWS200, 0, HUB_ERR_INTERNAL,
+		 "HTTP 200 from Snowflake with code 391908 (\"m\"), not 090001 (statement executed "
+		 "successfully): not a result set, no rows read"},
+		{200, "{\"code\": 90001" ROWS200, 0, HUB_ERR_INTERNAL,
+		 "HTTP 200 from Snowflake with code (not a string) (\"\"), not 090001 (statement "
+		 "executed successfully): not a result set, no rows read"},
+		{200, "{\"code\": \"333334\", \"message\": \"Asynchronous execution in "
+		      "progress.\", \"statementHandle\": \"h-1\"}", 1, HUB_ERR_INTERNAL,
+		 "HTTP 200 from Snowflake with code 333334 (\"Asynchronous execution in progress.\"), "
+		 "not 090001 (statement executed successfully): the statement still runs, no rows "
+		 "read"},
+		{200, "{\"code\": \"333333\"}", 1, HUB_ERR_INTERNAL, NULL},
+		{202, "{\"code\": \"333334\", \"statementHandle\": \"h-1\"}", 1, HUB_ERR_INTERNAL,
+		 NULL},
+		{422, "{\"code\": \"333334\"}", 0, HUB_ERR_INTERNAL, NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct sf_api a = {0};
+		char err[SF_MSG] = "";
+		json_t *root;
+
+		set_body(&a, rows[i].body);
+		CU_ASSERT_EQUAL(is_running_answer(&a, rows[i].status), rows[i].is_running);
+		root = json_loads(rows[i].body, 0, NULL);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+		if (rows[i].status == 200)
+			CU_ASSERT_EQUAL(answer_code_check(root, err, sizeof(err)), rows[i].rc);
+		if (rows[i].status == 200 && rows[i].err)
+			CU_ASSERT_STRING_EQUAL(err, rows[i].err);
+		json_decref(root);
+		free(a.resp.p);
+	}
+#undef ROWS200
+}
+
 static void test_statement_handle_must_be_one(void)
 {
 	static const char uuid[] = "01b2c3d4-0000-0001-0000-000000000000";
@@ -545,15 +600,15 @@ static void test_statement_handle_must_be_one(void)
 	struct sf_api a = {0};
 
 	set_body(&a, "{\"statementHandle\": \"01b2c3d4-0000-0001-0000-000000000000\"}");
-	CU_ASSERT_EQUAL(take_accepted(&a, h, sizeof(h), err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(take_accepted(&a, 202, h, sizeof(h), err, sizeof(err)), HUB_OK);
 	CU_ASSERT_STRING_EQUAL(h, uuid);
 	set_body(&a, "{\"statementHandle\": \"x?partition=0#\"}");
-	CU_ASSERT_EQUAL(take_accepted(&a, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(take_accepted(&a, 202, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
 	CU_ASSERT_STRING_EQUAL(err,
 			       "HTTP 202 from Snowflake whose statementHandle is not a handle: "
 			       "\"x?partition=0#\"");
 	set_body(&a, "{}");
-	CU_ASSERT_EQUAL(take_accepted(&a, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(take_accepted(&a, 202, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
 	CU_ASSERT_STRING_EQUAL(err, "HTTP 202 from Snowflake without a statementHandle");
 	free(a.resp.p);
 
@@ -617,10 +672,10 @@ static void test_statement_handle_is_1_to_128_characters(void)
 	CU_ASSERT_TRUE(sf_sqlapi_handle_is_valid(id));
 	snprintf(body, sizeof(body), "{\"statementHandle\": \"%s\"}", id);
 	set_body(&a, body);
-	CU_ASSERT_EQUAL(take_accepted(&a, h, sizeof(h), err, sizeof(err)), HUB_OK);
+	CU_ASSERT_EQUAL(take_accepted(&a, 202, h, sizeof(h), err, sizeof(err)), HUB_OK);
 	CU_ASSERT_STRING_EQUAL(h, id);
 	set_body(&a, "{\"statementHandle\": \"\"}");
-	CU_ASSERT_EQUAL(take_accepted(&a, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(take_accepted(&a, 202, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
 	free(a.resp.p);
 }
 
@@ -650,7 +705,7 @@ static void test_an_empty_answer_is_not_the_one_before(void)
 
 	set_body(a, DONE);
 	set_body(a, ""); /* a 202 without a body: no handle, not the old one */
-	CU_ASSERT_EQUAL(take_accepted(a, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
+	CU_ASSERT_EQUAL(take_accepted(a, 202, h, sizeof(h), err, sizeof(err)), HUB_ERR_INTERNAL);
 	CU_ASSERT_STRING_EQUAL(err, "HTTP 202 from Snowflake without a statementHandle");
 	CU_ASSERT_STRING_EQUAL(h, "");
 
@@ -2072,6 +2127,7 @@ TEST_SUITE(snowflake, NULL, NULL, TEST(test_cells_are_values_of_their_type),
 	   TEST(test_out_of_range_times_fail_the_page), TEST(test_partition_answers),
 	   TEST(test_a_partition_not_of_its_row_count_is_retried),
 	   TEST(test_a_partition_broken_off_is_retried),
+	   TEST(test_an_answer_code_not_090001_is_no_result_set),
 	   TEST(test_statement_handle_must_be_one),
 	   TEST(test_result_without_columns_or_as_another_format_is_refused),
 	   TEST(test_statement_handle_is_1_to_128_characters),

@@ -47,7 +47,11 @@
 // the body ends where the connection does, as HTTP/1.0 allows), timed_out:
 // true (the statement ran past its `timeout` and Snowflake cancelled it: a
 // POST's, or a poll's and every later one's, answer is Snowflake's 408, a
-// QueryStatus naming the statement; a POST's requestId answers it again)}],
+// QueryStatus naming the statement; a POST's requestId answers it again),
+// answer_code: CODE with message (a POST's or a poll's 200 carries that
+// code instead of 090001: "333334" a QueryStatus without rows, the
+// statement still running and polled as after a 202; any other its result
+// set with rows, as if read blindly)}],
 // async_polls: N, append:
 // {TABLE: [rows]}}; GET /_log -> every /api/v2 request seen (a statement's
 // handle in `handle`).  A fault is taken once, by the first request it fits.
@@ -400,6 +404,17 @@ function partitions(rows) {
 	return parts.length ? parts : [[]];
 }
 
+// A statement's 200 (f: an answer_code fault, its code and message instead).
+function answer200(handle, st, f) {
+	if (!f || !f.answer_code)
+		return resultSet(handle, st);
+	if (f.answer_code === '333334')
+		return { code: '333334', message: f.message || 'Asynchronous execution in progress.',
+			statementHandle: handle, statementStatusUrl: `/api/v2/statements/${handle}` };
+	return Object.assign(resultSet(handle, st), { code: f.answer_code,
+		message: f.message || 'unknown' });
+}
+
 function resultSet(handle, st) {
 	const parts = partitions(st.rows);
 	return {
@@ -513,7 +528,7 @@ function postStatement(req, res, url, body, entry) {
 		failedByRequestId.set(requestId, { status: 408, body: failure });
 		return send(res, 408, failure);
 	}
-	if (f && !f.cut) {
+	if (f && !f.cut && !f.answer_code) {
 		entry.status = f.status;
 		return sendFault(res, f);
 	}
@@ -532,10 +547,16 @@ function postStatement(req, res, url, body, entry) {
 	const handle = `01b2c3d4-0000-${String(nextHandle++).padStart(4, '0')}-0000-000000000000`;
 	st.requestId = requestId;
 	st.timeout = parsed.timeout;
-	st.polls_left = control.async_polls;
+	st.polls_left = control.async_polls + (f && f.answer_code === '333334' ? 1 : 0);
 	statements.set(handle, st);
 	byRequestId.set(requestId, handle);
 	entry.handle = handle;
+	if (f && f.answer_code) {
+		if (f.answer_code === '333334')
+			st.polls_left--; // this answer was its first "still running"
+		entry.status = 200;
+		return send(res, 200, answer200(handle, st, f));
+	}
 	if (st.polls_left > 0) {
 		entry.status = 202;
 		return send(res, 202, { code: '333334', message: 'Asynchronous execution in progress. ' +
@@ -590,7 +611,7 @@ function getStatement(req, res, url, handle, entry) {
 	const f = takeFault(partition === null ? 'get' : 'partition', entry.partition);
 	if (f && f.timed_out && st) // a poll: the statement ran past its timeout
 		st.timed_out = true;
-	else if (f && !f.cut) {
+	else if (f && !f.cut && !f.answer_code) {
 		entry.status = f.status;
 		return sendFault(res, f);
 	}
@@ -605,6 +626,12 @@ function getStatement(req, res, url, handle, entry) {
 		return send(res, 422, cancelledFailure(handle));
 	}
 	if (partition === null) {
+		if (f && f.answer_code) {
+			if (f.answer_code === '333334' && st.polls_left > 0)
+				st.polls_left--;
+			entry.status = 200;
+			return send(res, 200, answer200(handle, st, f));
+		}
 		if (st.polls_left > 0) {
 			st.polls_left--;
 			entry.status = 202;
