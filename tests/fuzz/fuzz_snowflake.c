@@ -7,9 +7,10 @@
  * answers separated by form feeds (never in JSON outside an escape), each
  * a body, or "HTTP <status>\n" and a body:
  *
- *   answer 0   the statement's: a 200 result set (take_result, then every
- *              row through api_next), a 202 (its statementHandle), or an
- *              error (sf_sqlapi_status_error)
+ *   answer 0   the statement's: a 200 result set (its code checked, then
+ *              take_result, then every row through api_next), a 202 or a
+ *              200 saying 333334 (its statementHandle), or an error
+ *              (sf_sqlapi_status_error)
  *   answer N   partition N's, handed over where api_next would fetch it
  *              (take_partition); past the last one api_next's own fetch
  *              fails at once (no key, no network)
@@ -416,8 +417,8 @@ static void converse(struct sf_api *a, char **answers, size_t n_answers)
 	json_t *root;
 
 	set_body(a, body);
-	if (status == 202) {
-		if (take_accepted(a, h, sizeof(h), err, sizeof(err)) == HUB_OK) {
+	if (is_running_answer(a, status)) {
+		if (take_accepted(a, status, h, sizeof(h), err, sizeof(err)) == HUB_OK) {
 			if (!sf_sqlapi_handle_is_valid(h))
 				abort();
 		} else {
@@ -431,6 +432,11 @@ static void converse(struct sf_api *a, char **answers, size_t n_answers)
 	}
 	if (!(root = json_loads(a->resp.p, 0, NULL)))
 		return;
+	if (answer_code_check(root, err, sizeof(err)) != HUB_OK) { /* no rows read */
+		check_message(err);
+		json_decref(root);
+		return;
+	}
 	if (take_result(a, root, NULL, err, sizeof(err)) == HUB_OK) {
 		if (a->n_cols == 0 || a->n_parts == 0 ||
 		    (a->n_parts > 1 && !sf_sqlapi_handle_is_valid(a->handle)))
