@@ -21,9 +21,11 @@
 #     of the load threads decides, so profile_id is left out and
 #     merged_from compared by its length; each thread has its own users.
 #   - SQLite's integrity_check of the killed store says ok.
+# With CRASH_HTTP_STORE=postgres (pg_crash_http.sh) the store is a schema of
+# a throwaway PostgreSQL (tests/pgtest.sh), the replay another schema.
 #
 # Usage: HUB_BUILD=build sh tests/integration/crash_http.sh
-# Knobs: CRASH_HTTP_KILLS (default 20).
+# Knobs: CRASH_HTTP_KILLS (default 20), CRASH_HTTP_STORE (sqlite|postgres).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/pid.sh # pid_signal: no signal to a PID that is no longer ours
@@ -33,6 +35,7 @@ HUB=$ROOT/$B/profilehub
 LOAD=$ROOT/$B/tests/tools/crash_load
 FREEPORT=$ROOT/$B/tests/tools/freeport
 KILLS=${CRASH_HTTP_KILLS:-20}
+STORE=${CRASH_HTTP_STORE:-sqlite}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/crash_http.XXXXXX") || exit 1
 hub_pid=
@@ -41,6 +44,7 @@ load_pid=
 cleanup() {
 	pid_signal KILL "$load_pid" "$hub_pid"
 	wait 2>/dev/null
+	[ "$STORE" = postgres ] && sh tests/pgtest.sh stop "$T/pg"
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -86,13 +90,32 @@ CRASH_MP_WEBHOOK="Bearer mp-webhook-$$"
 export PROFILEHUB_ID_KEY CRASH_SEG_KEY CRASH_SEG_WEBHOOK CRASH_MP_KEY CRASH_MP_SECRET \
 	CRASH_MP_WEBHOOK
 
+case $STORE in
+sqlite) ;;
+postgres)
+	mkdir "$T/pg" && chmod 755 "$T"
+	PG_URL=$(sh tests/pgtest.sh start "$T/pg") || fail "cannot start PostgreSQL"
+	export PG_URL
+	;;
+*) fail "CRASH_HTTP_STORE=$STORE: sqlite or postgres" ;;
+esac
+
+# store_yaml NAME DB: the store's lines, an SQLite file DB or a schema NAME
+store_yaml() {
+	if [ "$STORE" = postgres ]; then
+		# shellcheck disable=SC2016 # ${PG_URL}: the hub expands it
+		printf 'store:\n  driver: postgres\n  url: "${PG_URL}"\n  schema: %s\n' "$1"
+	else
+		printf 'store:\n  path: %s/%s\n' "$T" "$2"
+	fi
+}
+
 # config NAME DB: the live hub and the replay share everything but the store
 config() {
 	cat <<EOF
 plugin_dir: $ROOT/$B/plugins
 log_level: info
-store:
-  path: $T/$2
+$(store_yaml "$1" "$2")
 http:
   listen: 127.0.0.1:$PORT
   timeout: 5s
@@ -181,7 +204,8 @@ hub_pid=
 load_ms=$(($(now_ms) - t0))
 
 # ---- every acknowledged event exactly once ---------------------------------
-[ "$(sqlite3 "$T/live.db" 'PRAGMA integrity_check')" = ok ] || fail "integrity_check of the live store"
+[ "$STORE" = postgres ] || [ "$(sqlite3 "$T/live.db" 'PRAGMA integrity_check')" = ok ] ||
+	fail "integrity_check of the live store"
 "$HUB" -c "$T/live.yaml" dump --events all >"$T/live.jsonl" 2>"$T/dump.err" ||
 	fail "dump of the live store: $(cat "$T/dump.err")"
 jq -r '.events[].message_id' "$T/live.jsonl" | sort >"$T/stored_ids" || fail "jq over the dump"
@@ -215,8 +239,9 @@ if ! cmp -s "$T/live.norm" "$T/replay.norm"; then
 	fail "dump differs from a clean replay of the acknowledged records"
 fi
 
-echo "crash_http: $kills SIGKILLs in $load_ms ms; $(sed 's/^crash_load: //' "$T/load.out" | tail -1)"
+echo "crash_http: $kills SIGKILLs ($STORE) in $load_ms ms;" \
+	"$(sed 's/^crash_load: //' "$T/load.out" | tail -1)"
 echo "crash_http: $n_acked acknowledged events stored exactly once; replay:" \
-	"$(head -1 "$T/replay_seg.out") / $(head -1 "$T/replay_mp.out");" \
+	"$(grep -m1 '^records' "$T/replay_seg.out") / $(grep -m1 '^records' "$T/replay_mp.out");" \
 	"$(lines_of "$T/live.norm") profiles identical"
 exit 0
