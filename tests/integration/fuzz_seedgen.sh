@@ -3,7 +3,10 @@
 # exactly the committed seeds of its target: the same files, byte for byte,
 # none missing and none more (a generator changed without its seeds
 # written again, or seeds edited by hand, fail here).  Then the check
-# itself: a seed changed by one byte, or one more, is caught.
+# itself: a seed changed by one byte, or one more, is caught.  Also that
+# each of fuzz_odbc's fetched-row seeds gives every column its own bytes
+# (odbc.py --check: a first column's buffer wider than meant once took the
+# bytes of the three after it), and that check itself.
 #
 # Usage: sh tests/integration/fuzz_seedgen.sh
 set -u
@@ -49,6 +52,12 @@ for gen in tests/fuzz/seedgen/*.py; do
 done
 [ "$n" -ge 3 ] || fail "$n generators in tests/fuzz/seedgen/, not the 3 (hubrec, odbc, rowmap)"
 
+# every fetched-row seed reaches each of its columns
+if ! p=$(python3 tests/fuzz/seedgen/odbc.py --check tests/fixtures/odbc/*); then
+	fail "fuzz_odbc seeds whose columns do not get their own bytes:"
+	echo "$p" | sed 's/^/  /'
+fi
+
 # the check: one byte changed, one seed more
 cp -r tests/fixtures/odbc "$T/odbc"
 printf 'x' | dd of="$T/odbc/p1" bs=1 seek=3 conv=notrunc 2>/dev/null
@@ -57,6 +66,13 @@ d=$(differs tests/fuzz/seedgen/odbc.py "$T/odbc")
 echo "$d" | grep -q "^p1: differs" || fail "a changed seed not caught: $d"
 echo "$d" | grep -q "^extra: written, not committed\|^extra: committed in" ||
 	fail "a seed more not caught: $d"
+# and a row cut before its second column, or with bytes past its last
+head -c 100 tests/fixtures/odbc/row0 >"$T/odbc/cut"
+{ cat tests/fixtures/odbc/row6; printf 'tail'; } >"$T/odbc/tail"
+p=$(python3 tests/fuzz/seedgen/odbc.py --check "$T/odbc/cut" "$T/odbc/tail")
+echo "$p" | grep -q "^cut: c1 (type byte 0x0a) reads 0 of its 17 bytes" ||
+	fail "a column left without its bytes not caught: $p"
+echo "$p" | grep -q "^tail: 4 bytes past the last column" || fail "a tail not caught: $p"
 
 finish fuzz_seedgen
 echo "fuzz_seedgen: $n generators write their committed seeds byte for byte"
