@@ -20,6 +20,7 @@ bytes):
 When the harness's layout changes, change seed() and the cell encoders with
 it, run this, and commit the seeds it writes.
 """
+import json
 import math
 import struct
 import sys
@@ -64,7 +65,13 @@ def cell(rm_type, v):
 def seed(cols, kind, cursor=None, bare=False, raw=None, saved=b"", query=b"", rows=()):
     """cols: col() each; kind: one of KINDS; cursor: column indices
     (structured config) or raw: (map, kind, cursor) texts; rows: a value per
-    column each (cell())."""
+    column each (cell()).  saved is a cursor as the hub writes it (a string,
+    or a list of strings and nulls: rowmap_remembered_text); any other is
+    refused by rowmap_cursor_set and the seed's rows would never meet it."""
+    items = json.loads(saved) if saved else []
+    if not all(v is None or isinstance(v, str) for v in
+               (items if isinstance(items, list) else [items])):
+        raise SystemExit("rowmap.py: saved cursor %r: values are strings or null" % saved)
     out = bytes([(len(cols) - 1) | (0x80 if raw else 0)])
     for t, role in cols:
         out += bytes([t, role])
@@ -95,7 +102,8 @@ SEEDS = [
               [b"u2", (NOW, 5000), b"1e400", 1e300, 1, b"null", None, None],
               [b"u3", None, None, None, None, None, b"bogus", b"gA=="],
               [b"u4", (NOW + 60, 999999999), b"9" * 20, 0.0, 1, b'"s"', b"opted_out", b""]])),
-    # every cast, a bare-string cursor on a time with an offset
+    # the casts but number (in "attributes"), a bare-string cursor on a time
+    # with an offset
     ("casts", seed(
         [col(STRING, R_CUSTOM_ID), col(STRING, R_ATTRIBUTE_CAST, "date"),
          col(STRING, R_ATTRIBUTE_CAST, "string"), col(NUMBER, R_ATTRIBUTE_CAST, "bool"),
@@ -136,12 +144,18 @@ SEEDS = [
     ("number-past-64-bits", bytes.fromhex(
         "790a0230e772797965000038383c38383838383838383838383838383838383838383838383838383838"
         "3800010601040000400000000d0000b6593a206c656674206f7574")),
-    # the raw config: map, kind and a (time, number) cursor as texts
+    # a cast rowmap does not know ("Date": names are lower case): refused
+    ("cast-unknown", seed(
+        [col(STRING, R_CUSTOM_ID), col(STRING, R_ATTRIBUTE_CAST, "Date")], "attributes",
+        cursor=[0], rows=[[b"u1", b"2026-02-25"]])),
+    # the raw config: map, kind and a (time, number) cursor as texts; the
+    # saved number is a string, as rowmap_remembered_text writes it (a
+    # JSON number is refused: the cursor was never set)
     ("raw", seed(
         [col(STRING), col(TIMESTAMP), col(JSON), col(NUMBER)], None,
         raw=(b'{"custom_id":"c0","timestamp":"c1","attributes":{"plan":"c2","number(n)":"c3"}}',
              b"attributes", b'["c1","c3"]'),
-        saved=b'["2026-02-25T06:00:00Z", 4]', query=b"select * from r where t >= ?",
+        saved=b'["2026-02-25T06:00:00Z", "4"]', query=b"select * from r where t >= ?",
         rows=[[b"u1", (NOW, 0), b'{"plan":"pro"}', b"4"],
               [b"u1", (NOW, 0), b'{"plan":"pro"}', b"5"],
               [b"u2", (NOW + 1, 0), b'{"a":{"b":1}}', b"6"]])),
