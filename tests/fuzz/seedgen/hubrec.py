@@ -89,9 +89,11 @@ SEEDS = [
     ("track", rec(TRACK, [(b"installation_id", b"I1")], flags=F_HAS_TIMESTAMP, at=AT_MARCH,
                   platform=b"web", event_name=b"Buy", properties=b'{"p":1}')),
     # a NULL custom_id (an empty value), an unknown identifier type, an
-    # event name past its limit
+    # event name past its limit; the installation_id is the usable
+    # identifier (without it the record was refused for having none, before
+    # the event name was read)
     ("track-null-id", rec(
-        TRACK, [(b"custom_id", b""), (b"unknown_type", b"v")],
+        TRACK, [(b"custom_id", b""), (b"unknown_type", b"v"), (b"installation_id", b"i-9")],
         flags=F_CUSTOM_ID_NULL | F_HAS_TIMESTAMP, at=AT_NOW, message_id=b"m-t1",
         platform=b"ios", event_name=b"x" * 300, properties=b"[1]")),
 ]
