@@ -6,7 +6,8 @@
 # itself: a seed changed by one byte, or one more, is caught.  Also that
 # each of fuzz_odbc's fetched-row seeds gives every column its own bytes
 # (odbc.py --check: a first column's buffer wider than meant once took the
-# bytes of the three after it), and that check itself.
+# bytes of the three after it; a first column of SQL_NO_TOTAL ended the row
+# before the two after it), and that check itself.
 #
 # Usage: sh tests/integration/fuzz_seedgen.sh
 set -u
@@ -69,10 +70,14 @@ echo "$d" | grep -q "^extra: written, not committed\|^extra: committed in" ||
 # and a row cut before its second column, or with bytes past its last
 head -c 100 tests/fixtures/odbc/row0 >"$T/odbc/cut"
 { cat tests/fixtures/odbc/row6; printf 'tail'; } >"$T/odbc/tail"
-p=$(python3 tests/fuzz/seedgen/odbc.py --check "$T/odbc/cut" "$T/odbc/tail")
+# a DECIMAL of SQL_NO_TOTAL (its fetch fails without a driver) before a TIMESTAMP
+{ printf '\001\001\000\000\012\000\376'; head -c 89 /dev/zero; } >"$T/odbc/nototal"
+p=$(python3 tests/fuzz/seedgen/odbc.py --check "$T/odbc/cut" "$T/odbc/tail" "$T/odbc/nototal")
 echo "$p" | grep -q "^cut: c1 (type byte 0x0a) reads 0 of its 17 bytes" ||
 	fail "a column left without its bytes not caught: $p"
 echo "$p" | grep -q "^tail: 4 bytes past the last column" || fail "a tail not caught: $p"
+echo "$p" | grep -q "^nototal: c0: SQL_NO_TOTAL ends the row before c1" ||
+	fail "a row ended before its last column not caught: $p"
 
 finish fuzz_seedgen
 echo "fuzz_seedgen: $n generators write their committed seeds byte for byte"

@@ -82,13 +82,15 @@ def row(columns, cells, cut=False, tail=b""):
 def columns_read(seed):
     """What the harness reads of a fetched-row seed: per column (type
     byte, bytes of its indicator and buffer found in the input, bytes it
-    takes), and the bytes past the last column, which it ignores."""
+    takes, the indicator byte or None), and the bytes past the last column,
+    which it ignores."""
     n = 1 + seed[1] % 4
     heads = [seed[2 + 2 * i:4 + 2 * i].ljust(2, b"\0") for i in range(n)]
     at, out = 2 + 2 * n, []
     for t, size in heads:
         end = at + 1 + width(t, size)
-        out.append((t, max(0, min(end, len(seed)) - at), end - at))
+        out.append((t, max(0, min(end, len(seed)) - at), end - at,
+                    seed[at] if at < len(seed) else None))
         at = end
     return out, max(0, len(seed) - at)
 
@@ -97,7 +99,9 @@ def check(path):
     """What a committed fetched-row seed's columns miss: a column that gets
     no byte, or one but the last cut short (its bytes were read as another
     column's), a JSON name on a type that ignores it (a number or a time:
-    json_named() not used), or bytes past the last column (ignored).  []
+    json_named() not used), SQL_NO_TOTAL on a text or DECIMAL column but the
+    last (without a driver, fetch_whole() fails and the columns after it
+    are never converted), or bytes past the last column (ignored).  []
     when none."""
     with open(path, "rb") as f:
         seed = f.read()
@@ -105,10 +109,13 @@ def check(path):
         return []
     cols, tail = columns_read(seed)
     out = ["c%d (type byte 0x%02x) reads %d of its %d bytes" % (i, t, got, need)
-           for i, (t, got, need) in enumerate(cols)
+           for i, (t, got, need, _) in enumerate(cols)
            if got == 0 or (got < need and i < len(cols) - 1)]
     out += ["c%d (type byte 0x%02x): a JSON name on a type that ignores it" % (i, t)
-            for i, (t, _, _) in enumerate(cols) if t & JSON_NAME and t % 24 < ARRAY]
+            for i, (t, _, _, _) in enumerate(cols) if t & JSON_NAME and t % 24 < ARRAY]
+    out += ["c%d: SQL_NO_TOTAL ends the row before c%d" % (i, i + 1)
+            for i, (t, _, _, ind) in enumerate(cols[:-1])
+            if ind == NO_TOTAL and (t % 24 in (DECIMAL, NUMERIC) or t % 24 >= ARRAY)]
     if tail:
         out.append("%d bytes past the last column, which the harness ignores" % tail)
     return ["%s: %s" % (os.path.basename(path), o) for o in out]
@@ -170,8 +177,8 @@ SEEDS = [
     ("row2", row([(BIT, 0), (TYPE_TIMESTAMP, 0), (BIGINT, 0), (json_named(VARCHAR), 20)],
                  [(0, b"\x01"), (0, ts(2026, 2, 28, 23, 59, 59, 999999999)), (NULL, b""),
                   (7, '{"a":1}'.encode("utf-16-le"))], cut=True)),
-    ("row3", row([(DECIMAL, 0), (TIMESTAMP_TZ, 0), (TYPE_DATE, 0)],
-                 [(NO_TOTAL, b"1"), (0, ts(1, 1, 1)), (0, ts(9999, 12, 31))])),
+    # the first and last days (formatted: the row converts)
+    ("row3", row([(TIMESTAMP_TZ, 0), (TYPE_DATE, 0)], [(0, ts(1, 1, 1)), (0, ts(9999, 12, 31))])),
     ("row4", row([(WVARCHAR, 10)],
                  [(200, utf16(0xD800, ord("x"), *[0xDC00, 0xFFFF] * 40))], cut=True)),
     ("row5", row([(DECIMAL, 0), (VARCHAR, 255)],
@@ -190,6 +197,9 @@ SEEDS = [
     ("row8", row([(INTEGER, 0), (FLOAT, 0), (NUMERIC, 0), (VARIANT, 0)],
                  [(0, le64(2**31 - 1)), (0, struct.pack("<d", -0.0)), (0, b""),
                   (NO_TOTAL, '"s"'.encode("utf-16-le"))], cut=True)),
+    # a DECIMAL of no known length: fetch_whole() fails without a driver
+    # (row3 had it first: the columns after it were never converted)
+    ("row10", row([(DECIMAL, 0)], [(NO_TOTAL, b"1")])),
     # CHAR and LONGVARCHAR; a TIMESTAMP NULL
     ("row9", row([(CHAR, 1), (LONGVARCHAR, 100), (TIMESTAMP, 0)],
                  [(1, b"Y\0"), (3, utf16(0xFEFF, 0x20AC, 0)), (NULL, b"")], cut=True)),
