@@ -114,7 +114,8 @@ SEEDS = [
         rows=[[b"a", b"2026-02-29", b"x", b"1", b'{"k":1}', (NOW, 0), b"ios", b"inst"],
               [b"b", b"2026-02-28", b"", b"0", b"not json", (NOW + 1, 1000), b"Android", b""],
               [b"c", None, None, b"true", b"[]", (NOW + 2, 0), None, b"i2"]])),
-    # both channels, a bad state, a time before year 0 in the cursor
+    # both channels, a bad state; a cursor time in year 0 (1 s before year
+    # 1): its record is refused (years 1..9999), its checkpoint reads back
     ("consent", seed(
         [col(STRING, R_CUSTOM_ID), col(BOOL, R_EMAIL_CONSENT), col(STRING, R_SMS_CONSENT),
          col(TIMESTAMP), col(NUMBER)],
